@@ -1,0 +1,29 @@
+// Reads the verb and arguments of one client command line, as a server would (RFC 5321 §4.1).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mailtap::smtp {
+
+struct Command {
+  std::string verb;       // upper-cased first word ("MAIL"), empty for an empty line
+  std::string_view args;  // the rest after one space, line ending removed (views the line)
+};
+
+// `line` includes its CRLF.
+Command parse_command(std::string_view line);
+
+struct BdatArgs {
+  std::uint64_t size = 0;
+  bool last = false;
+};
+// "BDAT 1000 LAST": nullopt unless the arguments are exactly what RFC 3030 allows.
+std::optional<BdatArgs> parse_bdat_args(std::string_view args);
+
+// Case-insensitive ASCII comparison.
+bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace mailtap::smtp

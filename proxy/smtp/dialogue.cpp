@@ -1,0 +1,665 @@
+#include "proxy/smtp/dialogue.hpp"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "proxy/smtp/capabilities.hpp"
+#include "proxy/smtp/command.hpp"
+
+namespace mailtap::smtp {
+
+namespace {
+constexpr std::size_t normalise_slice = 64 * 1024;
+
+std::string_view strip_crlf(std::string_view line) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  return line;
+}
+
+std::string first_line(const Reply& r) {
+  return std::to_string(r.code) + (r.lines.front().empty() ? "" : " " + r.lines.front());
+}
+
+// Verbs after which a strict server's reading of the next bytes depends on its reply: the
+// client (RFC 2920 §3.1) must wait for it anyway, so mailtap waits too before reading on.
+bool is_sync_verb(std::string_view verb) {
+  return verb == "EHLO" || verb == "HELO" || verb == "DATA" || verb == "AUTH" || verb == "QUIT";
+}
+}  // namespace
+
+struct Dialogue::Pending {
+  enum class Kind : std::uint8_t { command, sasl, data_end, own_quit, local };
+  Kind kind = Kind::command;
+  std::string verb;
+  std::string line;         // MAIL/RCPT line without CRLF, or the local reply with CRLF
+  bool sync = false;        // reading stopped until this reply arrives
+  bool bdat_last = false;
+  Clock::time_point since{};
+};
+
+struct Dialogue::Transaction {
+  Message message;
+  SHA256_CTX sha{};
+};
+
+Dialogue::Dialogue(DialogueOptions options, std::vector<Event>& events,
+                   std::vector<Message>& messages)
+    : options_(std::move(options)),
+      events_(events),
+      messages_(messages),
+      redactor_(options_.redaction) {}
+
+Dialogue::~Dialogue() = default;
+
+Event Dialogue::make_event(Direction d, EventKind k) const {
+  Event e;
+  e.direction = d;
+  e.phase = options_.phase;
+  e.kind = k;
+  e.time = now_;
+  return e;
+}
+
+void Dialogue::relay_greeting(const Reply& greeting, Phase phase) {
+  Event e = make_event(Direction::upstream_to_client, EventKind::greeting);
+  e.phase = phase;
+  e.reply_code = greeting.code;
+  e.enhanced_status = greeting.enhanced_status;
+  e.bytes = greeting.raw;
+  e.wire_size = greeting.raw.size();
+  events_.push_back(std::move(e));
+  bytes_from_upstream_ += greeting.raw.size();
+  emit_client(greeting.raw);
+}
+
+std::string Dialogue::take_to_upstream() { return std::exchange(to_upstream_, {}); }
+std::string Dialogue::take_to_client() { return std::exchange(to_client_, {}); }
+
+bool Dialogue::wants_client_input() const {
+  return !ending_ && !client_eof_ && backlog_.size() - backlog_pos_ < options_.max_client_backlog;
+}
+
+bool Dialogue::awaiting_reply() const {
+  return std::any_of(pending_.begin(), pending_.end(),
+                     [](const Pending& p) { return p.kind != Pending::Kind::local; });
+}
+
+Dialogue::Clock::time_point Dialogue::oldest_pending_since() const {
+  for (const Pending& p : pending_)
+    if (p.kind != Pending::Kind::local) return p.since;
+  return now_;
+}
+
+bool Dialogue::awaiting_end_of_data() const {
+  for (const Pending& p : pending_) {
+    if (p.kind == Pending::Kind::local) continue;
+    return p.kind == Pending::Kind::data_end || (p.verb == "BDAT" && p.bdat_last);
+  }
+  return false;
+}
+
+bool Dialogue::in_data() const { return mode_ == Mode::data || mode_ == Mode::bdat_chunk; }
+
+std::string Dialogue::auth_user() const {
+  return redactor_.authenticated() ? redactor_.user() : std::string{};
+}
+
+void Dialogue::forward(std::string_view bytes) {
+  to_upstream_.append(bytes);
+  bytes_to_upstream_ += bytes.size();
+}
+
+void Dialogue::emit_client(std::string_view bytes) {
+  to_client_.append(bytes);
+  bytes_to_client_ += bytes.size();
+}
+
+void Dialogue::finish(Ending::Kind kind, std::string reason) {
+  if (ending_) return;
+  flush_data_event();
+  ending_ = Ending{kind, std::move(reason)};
+  mode_ = Mode::closed;
+}
+
+void Dialogue::abort(std::string_view reply_421_text, Ending ending) {
+  if (ending_) return;
+  std::string line = "421 " + std::string(reply_421_text) + "\r\n";
+  Event e = make_event(Direction::mailtap_to_client, EventKind::local_reply);
+  e.reply_code = 421;
+  e.enhanced_status = parse_enhanced_status(reply_421_text);
+  e.bytes = line;
+  e.wire_size = line.size();
+  events_.push_back(std::move(e));
+  emit_client(line);
+  finish(ending.kind, std::move(ending.reason));
+}
+
+void Dialogue::queue_local_reply(std::string reply_line) {
+  Pending p;
+  p.kind = Pending::Kind::local;
+  p.line = std::move(reply_line);
+  p.since = now_;
+  pending_.push_back(std::move(p));
+  flush_local_replies();
+}
+
+void Dialogue::flush_local_replies() {
+  while (!pending_.empty() && pending_.front().kind == Pending::Kind::local) {
+    const std::string& line = pending_.front().line;
+    Event e = make_event(Direction::mailtap_to_client, EventKind::local_reply);
+    e.reply_code = std::atoi(line.c_str());
+    e.enhanced_status = parse_enhanced_status(line.size() > 4 ? std::string_view(line).substr(4) : "");
+    e.bytes = line;
+    e.wire_size = line.size();
+    events_.push_back(std::move(e));
+    emit_client(line);
+    pending_.pop_front();
+  }
+}
+
+void Dialogue::push_pending(Pending p) {
+  p.since = now_;
+  if (p.sync) paused_ = true;
+  pending_.push_back(std::move(p));
+}
+
+void Dialogue::note_rewrites(std::string_view verb) {
+  RewriteCounts rw = normaliser_.take_rewrites();
+  if (!rw.any()) return;
+  Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
+  e.verb = std::string(verb);
+  e.note = rw.describe();
+  events_.push_back(std::move(e));
+}
+
+void Dialogue::flush_data_event() {
+  if (data_event_.empty()) return;
+  Event e = make_event(Direction::client_to_upstream, data_event_kind_);
+  e.verb = data_event_kind_ == EventKind::data ? "DATA" : "BDAT";
+  e.wire_size = data_event_.size();
+  e.bytes = std::exchange(data_event_, {});
+  events_.push_back(std::move(e));
+}
+
+// ---- client side -------------------------------------------------------------------------
+
+void Dialogue::client_bytes(std::string_view bytes) {
+  if (ending_) return;
+  backlog_.append(bytes);
+  process_client();
+}
+
+void Dialogue::client_closed() {
+  client_eof_ = true;
+  process_client();
+}
+
+void Dialogue::process_client() {
+  while (!ending_ && !paused_ && pending_.size() < options_.max_pending_replies) {
+    bool progressed = false;
+    switch (mode_) {
+      case Mode::command:
+      case Mode::sasl:
+        if (quit_sent_) {
+          // A server stops reading at QUIT; so does mailtap.
+          backlog_pos_ = backlog_.size();
+          break;
+        }
+        progressed = read_line();
+        if (progressed) handle_line();
+        break;
+      case Mode::data:
+        progressed = read_data();
+        note_rewrites("DATA");
+        break;
+      case Mode::bdat_chunk:
+        progressed = read_bdat_chunk();
+        break;
+      case Mode::closed:
+        break;
+    }
+    if (!progressed) break;
+  }
+  flush_data_event();
+  if (backlog_pos_ > 0 && (backlog_pos_ == backlog_.size() || backlog_pos_ > 64 * 1024)) {
+    backlog_.erase(0, backlog_pos_);
+    backlog_pos_ = 0;
+  }
+  if (client_eof_) on_client_input_exhausted();
+}
+
+bool Dialogue::read_line() {
+  for (;;) {
+    std::string_view avail(backlog_.data() + backlog_pos_, backlog_.size() - backlog_pos_);
+    if (avail.empty()) return false;
+    std::size_t n = normaliser_.normalise(avail.substr(0, 4096), line_);
+    backlog_pos_ += n;
+    // The normaliser writes CRLF only as a line ending and stops right after it.
+    if (line_.size() >= 2 && line_.compare(line_.size() - 2, 2, "\r\n") == 0) return true;
+    if (line_.size() > options_.max_auth_line) {
+      // Keep framing, but do not keep the bytes: the line is refused whatever it says.
+      if (line_.find('\0') != std::string::npos) line_has_nul_ = true;
+      discarded_ += line_.size();
+      line_.clear();
+    }
+    if (n == 0) return false;
+  }
+}
+
+void Dialogue::handle_line() {
+  std::string line = std::exchange(line_, {});
+  const std::size_t discarded = std::exchange(discarded_, 0);
+  const bool has_nul = std::exchange(line_has_nul_, false) || line.find('\0') != std::string::npos;
+  if (mode_ == Mode::sasl) {
+    note_rewrites("AUTH");
+    if (discarded > 0) {
+      // The upstream is still waiting for a SASL response; cancel the exchange for the client
+      // (RFC 4954 "*") so both sides agree on where it ended.
+      Event e = make_event(Direction::mailtap_to_upstream, EventKind::auth);
+      e.verb = "AUTH";
+      e.bytes = "*\r\n";
+      e.wire_size = 3;
+      e.note = "SASL response of " + std::to_string(discarded + line.size()) +
+               " octets exceeds 12288 (RFC 4954): not forwarded, exchange cancelled";
+      events_.push_back(std::move(e));
+      to_upstream_ += "*\r\n";
+      Pending p;
+      p.kind = Pending::Kind::sasl;
+      p.verb = "AUTH";
+      p.sync = true;
+      push_pending(std::move(p));
+      return;
+    }
+    handle_sasl_line(line);
+    return;
+  }
+  Command cmd = parse_command(line);
+  note_rewrites(cmd.verb);
+  const std::size_t total = discarded + line.size();
+  const bool too_long =
+      discarded > 0 || (cmd.verb != "AUTH" && line.size() > options_.max_command_line);
+  if (too_long || has_nul) {
+    Event e = make_event(Direction::client_to_mailtap, EventKind::error);
+    e.verb = cmd.verb.size() <= 16 ? cmd.verb : std::string{};
+    e.wire_size = total;
+    e.redacted = true;  // the refused line is not kept: it may be anything, secrets included
+    e.note = too_long ? "command line of " + std::to_string(total) + " octets refused"
+                      : "command line with a NUL byte refused";
+    events_.push_back(std::move(e));
+    queue_local_reply(too_long ? "500 5.5.2 mailtap: line too long (limit " +
+                                     std::to_string(cmd.verb == "AUTH" ? options_.max_auth_line
+                                                                       : options_.max_command_line) +
+                                     " octets); not forwarded\r\n"
+                               : "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n");
+    return;
+  }
+  handle_command(line);
+}
+
+void Dialogue::handle_command(std::string_view line) {
+  Command cmd = parse_command(line);
+  auto record_client = [&](Direction d, EventKind k) {
+    Event e = make_event(d, k);
+    e.verb = cmd.verb;
+    e.bytes = std::string(line);
+    e.wire_size = line.size();
+    events_.push_back(std::move(e));
+  };
+
+  if (cmd.verb == "STARTTLS") {
+    record_client(Direction::client_to_mailtap, EventKind::command);
+    queue_local_reply("502 5.5.1 mailtap: " + options_.starttls_refusal + "\r\n");
+    return;
+  }
+
+  if (cmd.verb == "BDAT") {
+    if (auto args = parse_bdat_args(cmd.args)) {
+      if (!chunking_) {
+        // The upstream would read the chunk as commands; mailtap consumes it as RFC 3030 asks
+        // of a server refusing BDAT, and nothing of it travels upstream.
+        record_client(Direction::client_to_mailtap, EventKind::command);
+        queue_local_reply(
+            "502 5.5.1 mailtap: the upstream did not advertise CHUNKING; BDAT chunk discarded\r\n");
+        if (args->size > 0) {
+          mode_ = Mode::bdat_chunk;
+          bdat_remaining_ = args->size;
+          bdat_discard_ = true;
+        }
+        return;
+      }
+      record_client(Direction::client_to_upstream, EventKind::command);
+      forward(line);
+      Pending p;
+      p.verb = "BDAT";
+      p.bdat_last = args->last;
+      push_pending(std::move(p));
+      if (transaction_) transaction_->message.via_bdat = true;
+      if (args->size > 0) {
+        mode_ = Mode::bdat_chunk;
+        bdat_remaining_ = args->size;
+        bdat_discard_ = false;
+        data_event_kind_ = EventKind::bdat_chunk;
+      }
+      return;
+    }
+    // Malformed BDAT: the server answers 501 and reads on as commands; so does mailtap.
+  }
+
+  if (cmd.verb == "AUTH") {
+    RedactedLine r = redactor_.begin(strip_crlf(line));
+    Event e = make_event(Direction::client_to_upstream, EventKind::auth);
+    e.verb = "AUTH";
+    e.bytes = r.text + "\r\n";
+    e.wire_size = line.size();
+    e.redacted = r.redacted;
+    e.note = std::move(r.decoded);
+    events_.push_back(std::move(e));
+  } else {
+    record_client(Direction::client_to_upstream, EventKind::command);
+  }
+  forward(line);
+  Pending p;
+  p.verb = cmd.verb;
+  if (cmd.verb == "MAIL" || cmd.verb == "RCPT") p.line = std::string(strip_crlf(line));
+  p.sync = is_sync_verb(cmd.verb);
+  if (cmd.verb == "QUIT") quit_sent_ = true;
+  push_pending(std::move(p));
+}
+
+void Dialogue::handle_sasl_line(std::string_view line) {
+  RedactedLine r = redactor_.client_response(strip_crlf(line));
+  Event e = make_event(Direction::client_to_upstream, EventKind::auth);
+  e.verb = "AUTH";
+  e.bytes = r.text + "\r\n";
+  e.wire_size = line.size();
+  e.redacted = r.redacted;
+  e.note = std::move(r.decoded);
+  events_.push_back(std::move(e));
+  forward(line);
+  Pending p;
+  p.kind = Pending::Kind::sasl;
+  p.verb = "AUTH";
+  p.sync = true;
+  push_pending(std::move(p));
+}
+
+bool Dialogue::read_data() {
+  std::string segment;
+  for (;;) {
+    std::string_view avail(backlog_.data() + backlog_pos_, backlog_.size() - backlog_pos_);
+    if (avail.empty()) return false;
+    segment.clear();
+    std::size_t n = normaliser_.normalise(avail.substr(0, normalise_slice), segment);
+    backlog_pos_ += n;
+    if (segment.empty()) {
+      if (n == 0) return false;
+      continue;
+    }
+    const bool eol = segment.size() >= 2 && segment.compare(segment.size() - 2, 2, "\r\n") == 0;
+    const std::size_t content = segment.size() - (eol ? 2 : 0);
+    const bool line_start = data_line_len_ == 0;
+    if (line_start && content > 0) data_line_first_ = segment[0];
+    const std::size_t line_len = data_line_len_ + content;
+    forward(segment);
+    data_event_ += segment;
+    if (eol && line_len == 1 && data_line_first_ == '.') {
+      // CRLF "." CRLF: in canonical text this is the only possible end of data.
+      data_line_len_ = 0;
+      mode_ = Mode::command;
+      data_event_kind_ = EventKind::data;
+      flush_data_event();
+      Pending p;
+      p.kind = Pending::Kind::data_end;
+      p.verb = "DATA";
+      push_pending(std::move(p));
+      return true;
+    }
+    // The body as the server stores it: a leading dot of a line is transparency (§4.5.2).
+    std::string_view body = segment;
+    if (line_start && content > 0 && data_line_first_ == '.') body.remove_prefix(1);
+    capture_body(body);
+    if (line_len > 998 && !long_line_noted_) {
+      long_line_noted_ = true;
+      Event e = make_event(Direction::mailtap_note, EventKind::note);
+      e.verb = "DATA";
+      e.note = "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); forwarded unchanged";
+      events_.push_back(std::move(e));
+    }
+    data_line_len_ = eol ? 0 : line_len;
+  }
+}
+
+bool Dialogue::read_bdat_chunk() {
+  std::string_view avail(backlog_.data() + backlog_pos_, backlog_.size() - backlog_pos_);
+  const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(bdat_remaining_, avail.size()));
+  if (take == 0) return false;
+  std::string_view chunk = avail.substr(0, take);
+  backlog_pos_ += take;
+  bdat_remaining_ -= take;
+  if (!bdat_discard_) {
+    // Chunks are counted octets, binary-safe: no normalisation, no telnet handling.
+    forward(chunk);
+    data_event_ += chunk;
+    capture_body(chunk);
+  }
+  if (bdat_remaining_ > 0) return false;
+  mode_ = Mode::command;
+  flush_data_event();
+  data_event_kind_ = EventKind::data;
+  return true;
+}
+
+void Dialogue::on_client_input_exhausted() {
+  if (ending_ || paused_ || backlog_pos_ < backlog_.size()) return;
+  if (mode_ == Mode::data || (mode_ == Mode::bdat_chunk && !bdat_discard_)) {
+    Event e = make_event(Direction::mailtap_note, EventKind::note);
+    e.note = "client closed the connection inside a message body; the message was abandoned "
+             "(no end of data was sent, so the upstream discards it)";
+    events_.push_back(std::move(e));
+    abandon_upstream_ = true;
+    finish(Ending::Kind::client_closed, "client closed inside a message body");
+    return;
+  }
+  if (!line_.empty() || discarded_ > 0) {
+    Event e = make_event(Direction::mailtap_note, EventKind::note);
+    e.note = "client closed after an unterminated line of " +
+             std::to_string(line_.size() + discarded_) + " octets; not forwarded";
+    events_.push_back(std::move(e));
+    line_.clear();
+    discarded_ = 0;
+  }
+  if (quit_sent_) return;  // the QUIT reply ends the dialogue
+  quit_sent_ = true;
+  Event e = make_event(Direction::mailtap_to_upstream, EventKind::command);
+  e.verb = "QUIT";
+  e.bytes = "QUIT\r\n";
+  e.wire_size = 6;
+  e.note = "client closed the connection; mailtap ends the upstream session politely";
+  events_.push_back(std::move(e));
+  to_upstream_ += "QUIT\r\n";
+  Pending p;
+  p.kind = Pending::Kind::own_quit;
+  p.verb = "QUIT";
+  push_pending(std::move(p));
+}
+
+// ---- upstream side -----------------------------------------------------------------------
+
+void Dialogue::upstream_bytes(std::string_view bytes) {
+  if (ending_) return;
+  replies_.feed(bytes);
+  while (!ending_) {
+    std::optional<Reply> reply = replies_.next();
+    if (!reply) break;
+    on_reply(std::move(*reply));
+  }
+  if (!ending_ && replies_.error() != ReplyParser::Error::none) {
+    abort("4.5.0 mailtap: " + std::string(replies_.error_text()) + "; closing",
+          {Ending::Kind::error, std::string(replies_.error_text())});
+    return;
+  }
+  process_client();
+}
+
+void Dialogue::upstream_closed() {
+  if (ending_) return;
+  flush_data_event();
+  abort("4.4.2 mailtap: " + options_.upstream_label + " closed the connection",
+        {Ending::Kind::upstream_closed, "upstream closed the connection"});
+}
+
+void Dialogue::on_reply(Reply reply) {
+  bytes_from_upstream_ += reply.raw.size();
+  Event e = make_event(Direction::upstream_to_client, EventKind::reply);
+  e.reply_code = reply.code;
+  e.enhanced_status = reply.enhanced_status;
+  e.bytes = reply.raw;
+  e.wire_size = reply.raw.size();
+  std::string to_client = reply.raw;
+  std::optional<Event> rewrite;
+
+  if (pending_.empty()) {
+    e.note = "unsolicited reply";
+    events_.push_back(std::move(e));
+    emit_client(to_client);
+    if (reply.code == 421) finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+    return;
+  }
+
+  Pending p = std::move(pending_.front());
+  pending_.pop_front();
+  e.verb = p.verb;
+  const bool positive = reply.positive_completion();
+
+  auto sasl_challenge = [&] {
+    RedactedLine r = redactor_.server_challenge(strip_crlf(reply.raw));
+    e.kind = EventKind::auth;
+    if (r.redacted) {
+      e.bytes = r.text + "\r\n";
+      e.redacted = true;
+    }
+    e.note = std::move(r.decoded);
+    mode_ = Mode::sasl;
+  };
+
+  switch (p.kind) {
+    case Pending::Kind::own_quit:
+      e.direction = Direction::upstream_to_mailtap;
+      bytes_from_upstream_ -= reply.raw.size();  // not relayed: the client is gone
+      events_.push_back(std::move(e));
+      finish(Ending::Kind::client_closed, "client closed the connection");
+      return;
+    case Pending::Kind::sasl:
+      if (reply.code == 334) {
+        sasl_challenge();
+      } else {
+        redactor_.finish(reply.code);
+        mode_ = Mode::command;
+      }
+      break;
+    case Pending::Kind::data_end:
+      if (transaction_) finish_transaction(reply);
+      break;
+    case Pending::Kind::command:
+      if (p.verb == "EHLO" || p.verb == "HELO") {
+        if (positive) {
+          transaction_.reset();  // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state
+          chunking_ = p.verb == "EHLO" && parse_capabilities(reply).chunking;
+        }
+        if (p.verb == "EHLO") {
+          bool removed = false;
+          to_client = remove_starttls(reply, removed);
+          if (removed) {
+            rewrite = make_event(Direction::mailtap_to_client, EventKind::rewrite);
+            rewrite->verb = "EHLO";
+            rewrite->bytes = to_client;
+            rewrite->note = "STARTTLS removed from the EHLO reply: mailtap holds the TLS link upstream";
+          }
+        }
+      } else if (p.verb == "MAIL") {
+        if (positive) begin_transaction(p.line);
+      } else if (p.verb == "RCPT") {
+        if (transaction_)
+          transaction_->message.recipients.push_back(
+              Recipient{p.line, reply.code, std::string(strip_crlf(reply.raw))});
+      } else if (p.verb == "DATA") {
+        if (reply.code == 354) {
+          mode_ = Mode::data;
+          data_line_len_ = 0;
+          data_event_kind_ = EventKind::data;
+          long_line_noted_ = false;
+        }
+      } else if (p.verb == "AUTH") {
+        if (reply.code == 334) {
+          sasl_challenge();
+        } else {
+          redactor_.finish(reply.code);
+        }
+      } else if (p.verb == "RSET") {
+        if (positive) transaction_.reset();
+      } else if (p.verb == "BDAT") {
+        if (p.bdat_last && transaction_) finish_transaction(reply);
+      }
+      break;
+    case Pending::Kind::local:
+      break;  // locals never wait at the head: flush_local_replies emits them at once
+  }
+  if (p.sync) paused_ = false;
+  events_.push_back(std::move(e));
+  if (rewrite) events_.push_back(std::move(*rewrite));
+  emit_client(to_client);
+  if (p.kind == Pending::Kind::command && p.verb == "QUIT") {
+    finish(Ending::Kind::quit, first_line(reply));
+    return;
+  }
+  if (reply.code == 421) {
+    finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+    return;
+  }
+  flush_local_replies();
+}
+
+// ---- transactions ------------------------------------------------------------------------
+
+void Dialogue::begin_transaction(std::string_view mail_line) {
+  transaction_ = std::make_unique<Transaction>();
+  transaction_->message.mail_from = std::string(mail_line);
+  transaction_->message.started = now_;
+  SHA256_Init(&transaction_->sha);
+}
+
+void Dialogue::capture_body(std::string_view bytes) {
+  if (!transaction_ || bytes.empty()) return;
+  Message& m = transaction_->message;
+  m.size += bytes.size();
+  SHA256_Update(&transaction_->sha, bytes.data(), bytes.size());
+  if (m.body.size() < options_.max_body_capture) {
+    const std::size_t room = options_.max_body_capture - m.body.size();
+    m.body.append(bytes.substr(0, room));
+    if (bytes.size() > room) m.body_truncated = true;
+  } else {
+    m.body_truncated = true;
+  }
+}
+
+void Dialogue::finish_transaction(const Reply& final_reply) {
+  Message m = std::move(transaction_->message);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256_Final(digest, &transaction_->sha);
+  transaction_.reset();
+  static constexpr char hex[] = "0123456789abcdef";
+  m.sha256_hex.reserve(2 * sizeof digest);
+  for (unsigned char b : digest) {
+    m.sha256_hex.push_back(hex[b >> 4]);
+    m.sha256_hex.push_back(hex[b & 15]);
+  }
+  m.final_code = final_reply.code;
+  m.final_reply = std::string(strip_crlf(final_reply.raw));
+  m.finished = now_;
+  messages_.push_back(std::move(m));
+}
+
+}  // namespace mailtap::smtp

@@ -1,0 +1,171 @@
+// The sans-IO SMTP relay: mailtap's single reading of the dialogue between a client and the
+// upstream server, and the bytes that reading implies on each side.
+//
+// Client bytes are framed exactly as a strict RFC 5321 server frames the bytes mailtap sends
+// (they are normalised first, see TextNormaliser). Where the meaning of the next client bytes
+// depends on the server's answer (after EHLO/HELO, DATA, AUTH and each SASL response, QUIT),
+// the dialogue stops reading client bytes until that answer arrives, so "DATA" followed by a
+// body is only a body if the server said 354. Replies are matched to commands in order
+// (PIPELINING), and replies mailtap writes itself are queued among them in order.
+//
+// The owner feeds bytes in, takes bytes out and writes them; it also collects the Events and
+// Messages the dialogue produces. Nothing here blocks, allocates without bound, or throws on
+// any input.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/smtp/auth_redactor.hpp"
+#include "proxy/smtp/event.hpp"
+#include "proxy/smtp/reply_parser.hpp"
+#include "proxy/smtp/text_normaliser.hpp"
+
+namespace mailtap::smtp {
+
+struct DialogueOptions {
+  Phase phase = Phase::tls;      // phase of the relayed dialogue (tls, or plain with --tls none)
+  std::string upstream_label;    // "smtp.example.com:587", for mailtap's own replies
+  std::string starttls_refusal;  // reason given when the client asks for STARTTLS
+  // RFC 5321 §4.5.3.1.4 allows 512 octets a command line; extensions (SIZE, SMTPUTF8, DSN)
+  // legitimately exceed that, so mailtap forwards up to Postfix's default line_length_limit.
+  std::size_t max_command_line = 2048;
+  // RFC 4954 §4: AUTH command and SASL response lines may be up to 12288 octets.
+  std::size_t max_auth_line = 12288;
+  std::size_t max_body_capture = 64u << 20;  // --max-body
+  std::size_t max_client_backlog = 256u << 10;
+  std::size_t max_pending_replies = 1000;
+  RedactionPolicy redaction;
+};
+
+struct Ending {
+  enum class Kind { quit, client_closed, upstream_closed, timeout, shutdown, error };
+  Kind kind = Kind::error;
+  std::string reason;
+};
+
+class Dialogue {
+ public:
+  using Clock = std::chrono::system_clock;
+
+  Dialogue(DialogueOptions options, std::vector<Event>& events, std::vector<Message>& messages);
+  ~Dialogue();
+  Dialogue(const Dialogue&) = delete;
+  Dialogue& operator=(const Dialogue&) = delete;
+
+  void set_time(Clock::time_point now) { now_ = now; }
+
+  // The upstream's original greeting, relayed to the client once the upstream link is ready.
+  void relay_greeting(const Reply& greeting, Phase phase);
+
+  void client_bytes(std::string_view bytes);
+  void upstream_bytes(std::string_view bytes);
+  void client_closed();    // the client sent EOF (it may still read)
+  void upstream_closed();  // the upstream connection ended
+  // Ends the dialogue now with "421 <text>" to the client (timeouts, shutdown, I/O errors).
+  void abort(std::string_view reply_421_text, Ending ending);
+
+  std::string take_to_upstream();
+  std::string take_to_client();
+
+  bool wants_client_input() const;
+  // A command is waiting for the upstream's reply (the reply timeout applies).
+  bool awaiting_reply() const;
+  Clock::time_point oldest_pending_since() const;
+  // The client is sending a message body (the longer DATA timeout applies).
+  bool in_data() const;
+  // The oldest reply awaited answers an end of data (RFC 5321 §4.5.3.2.6: 10 minutes).
+  bool awaiting_end_of_data() const;
+  // Nothing more will be relayed: flush the outputs and close both sides.
+  bool finished() const { return ending_.has_value(); }
+  const std::optional<Ending>& ending() const { return ending_; }
+  // Close the upstream without a polite QUIT: the client vanished mid-message, and completing
+  // the exchange could only deliver a truncated message.
+  bool abandon_upstream() const { return abandon_upstream_; }
+
+  std::uint64_t bytes_to_upstream() const { return bytes_to_upstream_; }
+  std::uint64_t bytes_from_upstream() const { return bytes_from_upstream_; }
+  std::uint64_t bytes_to_client() const { return bytes_to_client_; }
+  // Authenticated user (empty unless AUTH succeeded; empty under --redact-users).
+  std::string auth_user() const;
+
+ private:
+  enum class Mode : std::uint8_t { command, sasl, data, bdat_chunk, closed };
+  struct Pending;
+  struct Transaction;
+
+  void process_client();
+  bool read_line();  // frames one line into line_ (false: need more bytes)
+  void handle_line();
+  void handle_command(std::string_view line);
+  void handle_sasl_line(std::string_view line);
+  bool read_data();  // false: need more bytes
+  bool read_bdat_chunk();
+  void on_reply(Reply reply);
+  void on_client_input_exhausted();
+
+  void forward(std::string_view bytes);
+  void emit_client(std::string_view bytes);
+  void queue_local_reply(std::string reply_line);
+  void flush_local_replies();
+  void push_pending(Pending p);
+  void note_rewrites(std::string_view context);
+  void flush_data_event();
+  void finish(Ending::Kind kind, std::string reason);
+  Event make_event(Direction d, EventKind k) const;
+
+  void begin_transaction(std::string_view mail_line);
+  void capture_body(std::string_view bytes);
+  void finish_transaction(const Reply& final_reply);
+
+  DialogueOptions options_;
+  std::vector<Event>& events_;
+  std::vector<Message>& messages_;
+  Clock::time_point now_{};
+
+  TextNormaliser normaliser_;
+  ReplyParser replies_;
+  AuthRedactor redactor_;
+
+  std::string backlog_;  // client bytes received, not yet framed
+  std::size_t backlog_pos_ = 0;
+  std::string line_;     // the line being framed (canonical text)
+  std::size_t discarded_ = 0;  // octets of an over-long line thrown away so far
+  bool line_has_nul_ = false;
+
+  Mode mode_ = Mode::command;
+  bool paused_ = false;  // waiting for the reply that decides how to read what follows
+  bool client_eof_ = false;
+  bool quit_sent_ = false;
+  bool chunking_ = false;
+  bool abandon_upstream_ = false;
+  std::deque<Pending> pending_;
+  std::optional<Ending> ending_;
+
+  // DATA framing state
+  std::size_t data_line_len_ = 0;
+  char data_line_first_ = 0;
+  bool long_line_noted_ = false;
+  std::string data_event_;  // DATA/BDAT bytes forwarded, not yet recorded as an event
+  EventKind data_event_kind_ = EventKind::data;
+  // BDAT chunk state
+  std::uint64_t bdat_remaining_ = 0;
+  bool bdat_discard_ = false;
+
+  std::unique_ptr<Transaction> transaction_;
+  std::string last_reply_to_client_;
+
+  std::uint64_t bytes_to_upstream_ = 0;
+  std::uint64_t bytes_from_upstream_ = 0;
+  std::uint64_t bytes_to_client_ = 0;
+  std::string to_upstream_;
+  std::string to_client_;
+};
+
+}  // namespace mailtap::smtp

@@ -1,0 +1,78 @@
+// What mailtap observed of one session: the unit the transcript prints and the recorder stores.
+// Every Event leaves the dialogue already redacted; nothing else constructs events from client
+// bytes, so nothing downstream of the dialogue ever holds a secret.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mailtap::smtp {
+
+enum class Direction : std::uint8_t {
+  client_to_upstream,   // relayed from the client
+  upstream_to_client,   // relayed from the upstream server
+  client_to_mailtap,    // a client line mailtap answered itself and did not forward
+  mailtap_to_upstream,  // mailtap's own command (pre-TLS EHLO, STARTTLS, QUIT for a vanished client)
+  upstream_to_mailtap,  // the upstream's reply to mailtap's own command
+  mailtap_to_client,    // a reply mailtap wrote itself (local answer, 421 on failure)
+  mailtap_note,         // nothing crossed a wire: a rewrite, a TLS fact, an error
+};
+
+enum class Phase : std::uint8_t { plain, pre_tls, tls };
+
+enum class EventKind : std::uint8_t {
+  greeting,
+  command,
+  reply,
+  data,        // DATA body bytes (dot-stuffed, as on the wire), terminator included in the last
+  bdat_chunk,  // BDAT chunk payload
+  auth,        // a SASL exchange line (client response or 334 challenge), redacted/decoded
+  rewrite,     // mailtap changed client bytes (bare LF/CR, telnet IAC, STARTTLS filtered)
+  local_reply,
+  tls,
+  error,
+  note,
+};
+
+std::string_view to_string(Direction d);
+std::string_view to_string(Phase p);
+std::string_view to_string(EventKind k);
+
+struct Event {
+  Direction direction = Direction::mailtap_note;
+  Phase phase = Phase::plain;
+  EventKind kind = EventKind::note;
+  std::string verb;             // upper-cased command verb ("MAIL", "EHLO"), empty if none
+  int reply_code = 0;           // basic reply code of a reply, 0 if not a reply
+  std::string enhanced_status;  // RFC 3463 "x.y.z" of the reply's first line, empty if none
+  std::string bytes;            // wire bytes; for redacted events the redacted rendering
+  std::size_t wire_size = 0;    // octets that crossed the wire (equals bytes.size() unless redacted)
+  bool redacted = false;
+  std::string note;  // human explanation (rewrites, TLS, errors, decoded SASL text)
+  std::chrono::system_clock::time_point time{};
+};
+
+// One mail transaction as the upstream saw it (MAIL .. final reply to DATA / BDAT LAST).
+struct Recipient {
+  std::string command;  // the RCPT line without CRLF
+  int reply_code = 0;
+  std::string reply;  // full reply text
+};
+
+struct Message {
+  std::string mail_from;  // the MAIL line without CRLF (address and parameters)
+  std::vector<Recipient> recipients;
+  std::string body;             // as upstream received it (DATA: un-dot-stuffed; BDAT: concatenated)
+  std::uint64_t size = 0;       // full body size, even when body was truncated
+  bool body_truncated = false;  // body capture stopped at the cap
+  std::string sha256_hex;       // over the full body
+  bool via_bdat = false;
+  int final_code = 0;
+  std::string final_reply;  // e.g. "250 2.0.0 Ok: queued as 4Xyz"
+  std::chrono::system_clock::time_point started{}, finished{};
+};
+
+}  // namespace mailtap::smtp

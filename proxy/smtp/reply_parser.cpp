@@ -1,0 +1,95 @@
+#include "proxy/smtp/reply_parser.hpp"
+
+#include <cctype>
+
+namespace mailtap::smtp {
+
+namespace {
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Digits of an enhanced status part: 1-3 digits.
+std::size_t digits(std::string_view s, std::size_t pos, std::size_t max) {
+  std::size_t n = 0;
+  while (pos + n < s.size() && n < max && is_digit(s[pos + n])) ++n;
+  return n;
+}
+}  // namespace
+
+std::string Reply::text() const { return lines.empty() ? std::string{} : lines.front(); }
+
+std::string parse_enhanced_status(std::string_view text) {
+  // status-code = class "." subject "." detail ; class = "2"/"4"/"5", subject/detail 1-3 digits
+  if (text.size() < 5 || (text[0] != '2' && text[0] != '4' && text[0] != '5') || text[1] != '.')
+    return {};
+  std::size_t pos = 2;
+  std::size_t n = digits(text, pos, 3);
+  if (n == 0 || pos + n >= text.size() || text[pos + n] != '.') return {};
+  pos += n + 1;
+  n = digits(text, pos, 3);
+  if (n == 0) return {};
+  pos += n;
+  if (pos < text.size() && text[pos] != ' ') return {};
+  return std::string(text.substr(0, pos));
+}
+
+std::optional<Reply> ReplyParser::next() {
+  if (error_ != Error::none) return std::nullopt;
+  Reply reply;
+  std::size_t pos = consumed_;
+  for (;;) {
+    std::size_t eol = buffer_.find('\n', pos);
+    if (eol == std::string::npos) {
+      if (buffer_.size() - pos > max_line) error_ = Error::line_too_long;
+      if (buffer_.size() - consumed_ > max_reply) error_ = Error::reply_too_long;
+      return std::nullopt;
+    }
+    std::string_view line(buffer_.data() + pos, eol - pos);
+    if (line.size() > max_line) {
+      error_ = Error::line_too_long;
+      return std::nullopt;
+    }
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    // reply-line = code [ ("-" / SP) textstring ] ; RFC 5321 §4.2
+    if (line.size() < 3 || !is_digit(line[0]) || !is_digit(line[1]) || !is_digit(line[2]) ||
+        line[0] < '1' || line[0] > '5' || (line.size() > 3 && line[3] != ' ' && line[3] != '-')) {
+      error_ = Error::malformed;
+      return std::nullopt;
+    }
+    int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+    if (reply.lines.empty()) {
+      reply.code = code;
+    } else if (code != reply.code) {
+      error_ = Error::malformed;  // a continuation must repeat the code
+      return std::nullopt;
+    }
+    reply.lines.emplace_back(line.size() > 4 ? line.substr(4) : std::string_view{});
+    pos = eol + 1;
+    if (pos - consumed_ > max_reply) {
+      error_ = Error::reply_too_long;
+      return std::nullopt;
+    }
+    bool last = line.size() == 3 || line[3] == ' ';
+    if (last) break;
+  }
+  reply.raw.assign(buffer_, consumed_, pos - consumed_);
+  reply.enhanced_status = parse_enhanced_status(reply.lines.front());
+  consumed_ = pos;
+  // Compact once the consumed prefix dominates, so the buffer stays bounded.
+  if (consumed_ > 4096 && consumed_ * 2 > buffer_.size()) {
+    buffer_.erase(0, consumed_);
+    consumed_ = 0;
+  }
+  return reply;
+}
+
+std::string_view ReplyParser::error_text() const {
+  switch (error_) {
+    case Error::none: return "";
+    case Error::line_too_long: return "upstream sent a reply line longer than 8192 octets";
+    case Error::reply_too_long: return "upstream sent a reply longer than 256 KiB";
+    case Error::malformed: return "upstream sent a malformed reply";
+  }
+  return "";
+}
+
+}  // namespace mailtap::smtp

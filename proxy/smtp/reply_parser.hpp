@@ -1,0 +1,52 @@
+// Frames the upstream's byte stream into complete SMTP replies (RFC 5321 §4.2), multi-line
+// replies included. Lines may end in CRLF or, leniently, bare LF; the raw bytes are kept exactly
+// so the client receives what the server said.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mailtap::smtp {
+
+struct Reply {
+  int code = 0;                    // basic code, 100..599
+  std::string raw;                 // exact bytes of every line, line endings included
+  std::vector<std::string> lines;  // text after "NNN-"/"NNN ", line ending removed
+  std::string enhanced_status;     // RFC 3463 "x.y.z" from the first line, empty if absent
+
+  bool positive_completion() const { return code / 100 == 2; }
+  bool intermediate() const { return code / 100 == 3; }
+  // First line's text, for human messages ("Must issue a STARTTLS command first").
+  std::string text() const;
+};
+
+// "5.7.0 Must issue..." -> "5.7.0"; empty if the text does not start with an enhanced status.
+std::string parse_enhanced_status(std::string_view text);
+
+class ReplyParser {
+ public:
+  // Limits protect mailtap's memory from a hostile or broken server; they are far beyond what
+  // RFC 5321 allows (512 octets a reply line) and what real servers send.
+  static constexpr std::size_t max_line = 8192;
+  static constexpr std::size_t max_reply = 256 * 1024;
+
+  enum class Error { none, line_too_long, reply_too_long, malformed };
+
+  void feed(std::string_view bytes) { buffer_.append(bytes); }
+  // The next complete reply, if one is buffered. After an error, always nullopt.
+  std::optional<Reply> next();
+  Error error() const { return error_; }
+  std::string_view error_text() const;
+  // Bytes received but not yet part of a complete reply (used to detect STARTTLS injection).
+  std::size_t buffered() const { return buffer_.size() - consumed_; }
+
+ private:
+  std::string buffer_;
+  std::size_t consumed_ = 0;  // bytes of buffer_ already returned in replies
+  Error error_ = Error::none;
+};
+
+}  // namespace mailtap::smtp

@@ -1,0 +1,113 @@
+#include "proxy/smtp/text_normaliser.hpp"
+
+namespace mailtap::smtp {
+
+namespace {
+constexpr unsigned char iac = 255;
+constexpr unsigned char sb = 250;
+constexpr unsigned char se = 240;
+constexpr unsigned char will = 251;  // WILL, WONT, DO, DONT (251..254) carry one option byte
+}  // namespace
+
+std::string RewriteCounts::describe() const {
+  std::string s;
+  auto add = [&](std::uint64_t n, const char* what) {
+    if (n == 0) return;
+    if (!s.empty()) s += "; ";
+    s += what;
+    s += " (" + std::to_string(n) + "x)";
+  };
+  add(bare_lf, "bare LF normalised to CRLF");
+  add(bare_cr, "bare CR normalised to CRLF");
+  add(telnet_iac, "telnet IAC sequence removed");
+  return s;
+}
+
+RewriteCounts TextNormaliser::take_rewrites() {
+  RewriteCounts r = rewrites_;
+  rewrites_ = {};
+  return r;
+}
+
+std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out) {
+  std::size_t i = 0;
+  while (i < raw.size()) {
+    const auto c = static_cast<unsigned char>(raw[i]);
+    switch (state_) {
+      case State::iac:
+        ++i;
+        if (c == iac) {  // escaped 0xFF is data
+          state_ = State::text;
+          out.push_back(static_cast<char>(iac));
+        } else if (c == sb) {
+          state_ = State::subneg;
+        } else if (c >= will && c <= 254) {
+          state_ = State::iac_option;
+        } else {
+          state_ = State::text;  // a two-byte command (NOP, IP, AYT, ...)
+        }
+        continue;
+      case State::iac_option:
+        ++i;
+        state_ = State::text;
+        continue;
+      case State::subneg:
+        ++i;
+        if (c == iac) state_ = State::subneg_iac;
+        continue;
+      case State::subneg_iac:
+        ++i;
+        state_ = c == se ? State::text : State::subneg;
+        continue;
+      case State::text:
+        break;
+    }
+
+    if (pending_cr_) {
+      pending_cr_ = false;
+      out += "\r\n";
+      if (c == '\n') {
+        ++i;
+        return i;
+      }
+      ++rewrites_.bare_cr;
+      if (c == '\0') ++i;  // telnet NVT sends a bare CR as "CR NUL"
+      return i;
+    }
+    if (c == iac && i + 1 < raw.size() && static_cast<unsigned char>(raw[i + 1]) >= se) {
+      // Only a telnet command byte (240..255) after 0xFF makes an IAC sequence, so 8-bit text
+      // that merely contains 0xFF passes unchanged.
+      ++rewrites_.telnet_iac;
+      state_ = State::iac;
+      ++i;
+      continue;
+    }
+    if (c == iac && i + 1 == raw.size()) {
+      // Cannot tell yet whether this 0xFF starts an IAC sequence: wait for the next byte.
+      return i;
+    }
+    if (c == '\r') {
+      pending_cr_ = true;
+      ++i;
+      continue;
+    }
+    if (c == '\n') {
+      ++rewrites_.bare_lf;
+      out += "\r\n";
+      ++i;
+      return i;
+    }
+    // Copy the run of ordinary bytes at once.
+    std::size_t j = i + 1;
+    while (j < raw.size()) {
+      const auto d = static_cast<unsigned char>(raw[j]);
+      if (d == '\r' || d == '\n' || d == iac) break;
+      ++j;
+    }
+    out.append(raw.data() + i, j - i);
+    i = j;
+  }
+  return i;
+}
+
+}  // namespace mailtap::smtp
