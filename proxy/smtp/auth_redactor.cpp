@@ -1,0 +1,551 @@
+#include "proxy/smtp/auth_redactor.hpp"
+
+#include <openssl/digest.h>
+#include <openssl/hmac.h>
+#include <openssl/mem.h>
+
+#include <cstddef>
+#include <utility>
+
+#include "proxy/smtp/base64.hpp"
+
+namespace mailtap::smtp {
+namespace {
+
+// Owns bytes that may be a secret and wipes them however the scope is left. Not copyable or
+// movable, so no second copy of the bytes can escape the wipe.
+class Wiped {
+ public:
+  Wiped() = default;
+  Wiped(const Wiped&) = delete;
+  Wiped& operator=(const Wiped&) = delete;
+  ~Wiped() {
+    if (!s_.empty()) OPENSSL_cleanse(s_.data(), s_.size());
+  }
+  std::string& str() { return s_; }
+  std::string_view view() const { return s_; }
+
+ private:
+  std::string s_;
+};
+
+constexpr char kHex[] = "0123456789abcdef";
+// Counters only distinguish the first few messages; saturating keeps a client that never ends
+// its exchange from overflowing them.
+constexpr int kMaxSteps = 16;
+
+char ascii_upper(char c) {
+  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_upper(a[i]) != ascii_upper(b[i])) return false;
+  }
+  return true;
+}
+
+bool is_alpha(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_hex(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// RFC 4422 §3.1 sasl-mech; lower case accepted because SMTP verbs and arguments are
+// case-insensitive. Anything else in that position could be a pasted secret, so it is denied.
+bool valid_mech_name(std::string_view m) {
+  if (m.empty() || m.size() > 20) return false;
+  for (char c : m) {
+    if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '_') return false;
+  }
+  return true;
+}
+
+// SCRAM attribute values shown verbatim must be printable and free of the ',' separator
+// (RFC 5802 "printable"; also covers base64 and nonces).
+bool scram_printable(std::string_view v) {
+  for (char c : v) {
+    if (c < 0x21 || c > 0x7e || c == ',') return false;
+  }
+  return true;
+}
+
+void append_escaped(std::string& out, std::string_view s) {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += ch;
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+}
+
+std::string escaped(std::string_view s) {
+  std::string out;
+  append_escaped(out, s);
+  return out;
+}
+
+std::string quoted(std::string_view s) {
+  std::string out = "\"";
+  append_escaped(out, s);
+  out += '"';
+  return out;
+}
+
+// RFC 5802 saslname: ',' and '=' only appear as "=2C" / "=3D".
+bool decode_saslname(std::string_view in, Wiped& out) {
+  std::string& s = out.str();
+  s.reserve(in.size());  // never grows afterwards, so no unwiped buffer is left behind
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == ',') return false;
+    if (in[i] != '=') {
+      s += in[i];
+      continue;
+    }
+    const std::string_view esc = in.substr(i, 3);
+    if (esc == "=2C") {
+      s += ',';
+    } else if (esc == "=3D") {
+      s += '=';
+    } else {
+      return false;
+    }
+    i += 2;
+  }
+  return true;
+}
+
+// GS2 header shared by SCRAM (RFC 5802 §7) and OAUTHBEARER (RFC 7628 §3.1):
+// cbind-flag "," [ "a=" saslname ] ","
+struct Gs2 {
+  std::string_view flag;
+  bool has_authzid = false;
+  std::string_view authzid;  // still saslname-encoded
+  std::string_view rest;
+};
+
+std::optional<Gs2> parse_gs2(std::string_view s) {
+  Gs2 g;
+  const std::size_t c1 = s.find(',');
+  if (c1 == std::string_view::npos) return std::nullopt;
+  g.flag = s.substr(0, c1);
+  if (g.flag != "n" && g.flag != "y") {
+    if (g.flag.size() < 3 || g.flag.substr(0, 2) != "p=") return std::nullopt;
+    for (char c : g.flag.substr(2)) {
+      if (!is_alpha(c) && !is_digit(c) && c != '.' && c != '-') return std::nullopt;
+    }
+  }
+  s.remove_prefix(c1 + 1);
+  const std::size_t c2 = s.find(',');
+  if (c2 == std::string_view::npos) return std::nullopt;
+  const std::string_view az = s.substr(0, c2);
+  if (!az.empty()) {
+    if (az.substr(0, 2) != "a=") return std::nullopt;
+    g.has_authzid = true;
+    g.authzid = az.substr(2);
+  }
+  g.rest = s.substr(c2 + 1);
+  return g;
+}
+
+}  // namespace
+
+AuthRedactor::AuthRedactor(RedactionPolicy policy) : policy_(policy) {}
+
+std::string AuthRedactor::token(std::string_view secret) const {
+  std::string out = "<redacted " + std::to_string(secret.size()) + " bytes";
+  if (policy_.fingerprint_key) {
+    std::uint8_t mac[EVP_MAX_MD_SIZE];
+    unsigned mac_len = 0;
+    const auto& key = *policy_.fingerprint_key;
+    if (HMAC(EVP_sha256(), key.data(), key.size(),
+             reinterpret_cast<const std::uint8_t*>(secret.data()), secret.size(), mac,
+             &mac_len) != nullptr &&
+        mac_len >= 8) {
+      out += " fp=";
+      for (std::size_t i = 0; i < 8; ++i) {
+        out += kHex[mac[i] >> 4];
+        out += kHex[mac[i] & 0xf];
+      }
+    }
+    OPENSSL_cleanse(mac, sizeof mac);
+  }
+  out += '>';
+  return out;
+}
+
+std::string AuthRedactor::user_field(std::string_view user) const {
+  return policy_.redact_users ? token(user) : quoted(user);
+}
+
+void AuthRedactor::learn_user(std::string_view user) {
+  if (!policy_.redact_users && !authenticated_) user_.assign(user);
+}
+
+AuthRedactor::Rendering AuthRedactor::deny(std::string_view wire) const {
+  return {Payload::deny, token(wire)};
+}
+
+RedactedLine AuthRedactor::begin(std::string_view line) {
+  in_progress_ = true;
+  mech_ = Mech::unknown;
+  step_ = 0;
+  challenges_ = 0;
+  password_prompt_ = cancelled_ = oauth_error_ = false;
+  scram_server_first_ = scram_server_final_ = false;
+  if (!authenticated_) {
+    mechanism_.clear();
+    user_.clear();
+  }
+
+  RedactedLine out;
+  const std::size_t sp1 = line.find(' ');
+  if (!iequals(line.substr(0, sp1), "AUTH")) {
+    out.text = "[" + token(line) + "]";
+    out.redacted = true;
+    return out;
+  }
+  if (sp1 == std::string_view::npos) {  // bare "AUTH": nothing to hide, the server will 501
+    out.text = std::string(line);
+    return out;
+  }
+  const std::string_view rest = line.substr(sp1 + 1);
+  const std::size_t sp2 = rest.find(' ');
+  const std::string_view mech = rest.substr(0, sp2);
+  if (!valid_mech_name(mech)) {
+    out.text = std::string(line.substr(0, sp1 + 1)) + "[" + token(rest) + "]";
+    out.redacted = true;
+    return out;
+  }
+
+  std::string upper(mech);
+  for (char& c : upper) c = ascii_upper(c);
+  if (!authenticated_) mechanism_ = upper;
+  if (upper == "PLAIN") {
+    mech_ = Mech::plain;
+  } else if (upper == "LOGIN") {
+    mech_ = Mech::login;
+  } else if (upper == "CRAM-MD5") {
+    mech_ = Mech::cram_md5;
+  } else if (upper == "XOAUTH2") {
+    mech_ = Mech::xoauth2;
+  } else if (upper == "OAUTHBEARER") {
+    mech_ = Mech::oauthbearer;
+  } else if (upper == "SCRAM-SHA-1" || upper == "SCRAM-SHA-1-PLUS" || upper == "SCRAM-SHA-256" ||
+             upper == "SCRAM-SHA-256-PLUS" || upper == "SCRAM-SHA-512" ||
+             upper == "SCRAM-SHA-512-PLUS") {
+    mech_ = Mech::scram;
+  }
+
+  // "AUTH LOGIN " with a trailing space carries no initial response (RFC 4954 spells an empty
+  // one "="); counting it as one would shift the LOGIN user/password positions.
+  if (sp2 == std::string_view::npos || sp2 + 1 == rest.size()) {
+    out.text = std::string(line);
+    return out;
+  }
+  const Rendering r = respond(rest.substr(sp2 + 1), /*initial=*/true);
+  if (r.kind == Payload::keep) {
+    out.text = std::string(line);
+    out.decoded = r.body;
+  } else {
+    out.text = std::string(line.substr(0, sp1 + 1 + sp2)) + " [" + r.body + "]";
+    out.redacted = true;
+    if (r.kind == Payload::fields) out.decoded = r.body;
+  }
+  return out;
+}
+
+RedactedLine AuthRedactor::client_response(std::string_view line) {
+  RedactedLine out;
+  if (line == "*" && in_progress_) {
+    cancelled_ = true;
+    out.text = "*";
+    out.decoded = "cancel";
+    return out;
+  }
+  // Out of sequence or after a cancel nothing is expected, so nothing is understood.
+  const Rendering r = in_progress_ && !cancelled_ ? respond(line, /*initial=*/false) : deny(line);
+  if (r.kind == Payload::keep) {
+    out.text = std::string(line);
+    out.decoded = r.body;
+  } else {
+    out.text = "[" + r.body + "]";
+    out.redacted = true;
+    if (r.kind == Payload::fields) out.decoded = r.body;
+  }
+  return out;
+}
+
+RedactedLine AuthRedactor::server_challenge(std::string_view line) {
+  RedactedLine out;
+  std::string_view payload;
+  const bool is_334 = line == "334" || line.substr(0, 4) == "334 ";
+  if (!in_progress_ || !is_334) {
+    out.text = "[" + token(line) + "]";
+    out.redacted = true;
+    return out;
+  }
+  if (line.size() > 4) payload = line.substr(4);
+  if (challenges_ < kMaxSteps) ++challenges_;
+
+  Wiped data;
+  Rendering r = base64_decode_into(payload, data.str()) ? challenge(data.view()) : Rendering{};
+  if (r.kind == Payload::deny) r = deny(payload);
+  if (r.kind == Payload::keep) {
+    out.text = std::string(line);
+    out.decoded = std::move(r.body);
+  } else {
+    out.text = "334 [" + r.body + "]";
+    out.redacted = true;
+    if (r.kind == Payload::fields) out.decoded = std::move(r.body);
+  }
+  return out;
+}
+
+void AuthRedactor::finish(int reply_code) {
+  if (!in_progress_) return;
+  in_progress_ = false;
+  if (reply_code == 235) authenticated_ = true;
+}
+
+AuthRedactor::Rendering AuthRedactor::challenge(std::string_view data) {
+  switch (mech_) {
+    case Mech::plain:
+    case Mech::cram_md5:
+      break;
+    case Mech::login: {
+      // Clients answer LOGIN by position, but the prompt is the better hint when it exists.
+      std::string lower(data);
+      for (char& c : lower) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      }
+      password_prompt_ = lower.find("pass") != std::string::npos;
+      break;
+    }
+    case Mech::xoauth2:
+    case Mech::oauthbearer:
+      // After the token, a 334 can only be the RFC 7628 §3.2.2 error (JSON, not a secret).
+      if (step_ > 0) oauth_error_ = true;
+      break;
+    case Mech::scram:
+      if (step_ == 0 && data.empty()) break;
+      if (step_ == 1 && !scram_server_first_) {
+        // r=nonce,s=salt,i=count[,ext]: salt and count are public parameters.
+        if (data.substr(0, 2) != "r=" || data.find(",s=") == std::string_view::npos ||
+            data.find(",i=") == std::string_view::npos) {
+          return {};
+        }
+        for (char c : data) {
+          if (c < 0x21 || c > 0x7e) return {};
+        }
+        scram_server_first_ = true;
+        break;
+      }
+      if (step_ == 2 && scram_server_first_ && !scram_server_final_) {
+        // The verifier lets an observer with the transcript test password guesses offline.
+        if (data.substr(0, 2) == "v=") {
+          scram_server_final_ = true;
+          return {Payload::fields, "v=" + token(data.substr(2))};
+        }
+        if (data.substr(0, 2) == "e=" && scram_printable(data.substr(2))) {
+          scram_server_final_ = true;
+          break;
+        }
+      }
+      return {};
+    case Mech::none:
+    case Mech::unknown:
+      // Unknown mechanisms (GSSAPI, NTLM...) can carry ticket or hash material either way.
+      if (!data.empty()) return {};
+      break;
+  }
+  return {Payload::keep, escaped(data)};
+}
+
+AuthRedactor::Rendering AuthRedactor::respond(std::string_view wire, bool initial) {
+  Wiped data;
+  // "=" is RFC 4954's empty initial response; continuation lines send empty as "".
+  const bool ok = (initial && wire == "=") || base64_decode_into(wire, data.str());
+  const bool after_oauth_error = std::exchange(oauth_error_, false);
+  const int k = step_;
+  if (step_ < kMaxSteps) ++step_;  // saturate: only "first", "second", "later" matter
+  Rendering r = ok ? dispatch(k, after_oauth_error, data.view()) : Rendering{};
+  // Denials measure and fingerprint the wire bytes: the decoded ones may not mean anything.
+  if (r.kind == Payload::deny) return deny(wire);
+  return r;
+}
+
+AuthRedactor::Rendering AuthRedactor::dispatch(int k, bool after_oauth_error, std::string_view d) {
+  if (d.empty()) return {Payload::keep, ""};  // zero bytes cannot hold a secret
+  switch (mech_) {
+    case Mech::plain:
+      if (k == 0) return respond_plain(d);
+      break;
+    case Mech::login:
+      if (k == 0 && !password_prompt_) return respond_login(d);
+      // Second response, or a first one the server asked a password for: always the secret.
+      if (k <= 1) return {Payload::fields, "password=" + token(d)};
+      break;
+    case Mech::cram_md5:
+      // Server-first (RFC 2195): a response before the challenge is not CRAM-MD5.
+      if (k == 0 && challenges_ > 0) return respond_cram(d);
+      break;
+    case Mech::xoauth2:
+    case Mech::oauthbearer:
+      if (after_oauth_error) {
+        if (d == "\x01") return {Payload::keep, "\\x01"};  // RFC 7628 §3.2.3 dummy response
+        break;
+      }
+      if (k == 0) return respond_oauth(d);
+      break;
+    case Mech::scram:
+      if (k == 0) return respond_scram_first(d);
+      if (k == 1 && scram_server_first_ && !scram_server_final_) return respond_scram_final(d);
+      break;
+    case Mech::none:
+    case Mech::unknown:
+      break;
+  }
+  return {};
+}
+
+// RFC 4616: [authzid] NUL authcid NUL passwd
+AuthRedactor::Rendering AuthRedactor::respond_plain(std::string_view d) {
+  const std::size_t n1 = d.find('\0');
+  if (n1 == std::string_view::npos) return {};
+  const std::size_t n2 = d.find('\0', n1 + 1);
+  if (n2 == std::string_view::npos || d.find('\0', n2 + 1) != std::string_view::npos) {
+    return {};
+  }
+  const std::string_view authzid = d.substr(0, n1);
+  const std::string_view authcid = d.substr(n1 + 1, n2 - n1 - 1);
+  learn_user(authcid);
+  return {Payload::fields, "authzid=" + user_field(authzid) + " authcid=" + user_field(authcid) +
+                               " password=" + token(d.substr(n2 + 1))};
+}
+
+AuthRedactor::Rendering AuthRedactor::respond_login(std::string_view d) {
+  learn_user(d);
+  if (policy_.redact_users) return {Payload::fields, "user=" + token(d)};
+  return {Payload::keep, "user=" + quoted(d)};
+}
+
+// RFC 2195: user SP 32 hex digits. The digest is keyed by the password and the challenge is in
+// the transcript, so it would allow an offline dictionary attack.
+AuthRedactor::Rendering AuthRedactor::respond_cram(std::string_view d) {
+  const std::size_t sp = d.rfind(' ');
+  if (sp == std::string_view::npos || sp == 0) return {};
+  const std::string_view digest = d.substr(sp + 1);
+  if (digest.size() != 32) return {};
+  for (char c : digest) {
+    if (!is_hex(c)) return {};
+  }
+  const std::string_view user = d.substr(0, sp);
+  learn_user(user);
+  return {Payload::fields, "user=" + user_field(user) + " digest=" + token(digest)};
+}
+
+// XOAUTH2: "user=" u ^A "auth=Bearer " t ^A ^A
+// OAUTHBEARER (RFC 7628 §3.1): gs2-header ^A *(key "=" value ^A) ^A
+AuthRedactor::Rendering AuthRedactor::respond_oauth(std::string_view d) {
+  std::string body;
+  std::string_view rest = d;
+  if (mech_ == Mech::oauthbearer) {
+    const std::optional<Gs2> gs2 = parse_gs2(d);
+    if (!gs2 || (gs2->flag != "n" && gs2->flag != "y") || gs2->rest.substr(0, 1) != "\x01") {
+      return {};
+    }
+    if (gs2->has_authzid) {
+      Wiped user;
+      if (!decode_saslname(gs2->authzid, user)) return {};
+      learn_user(user.view());
+      body = "user=" + user_field(user.view());
+    }
+    rest = gs2->rest.substr(1);
+  }
+  while (rest != "\x01") {
+    const std::size_t end = rest.find('\x01');
+    if (end == std::string_view::npos) return {};
+    const std::string_view pair = rest.substr(0, end);
+    rest.remove_prefix(end + 1);
+    const std::size_t eq = pair.find('=');
+    if (eq == 0 || eq == std::string_view::npos) return {};
+    const std::string_view key = pair.substr(0, eq);
+    const std::string_view value = pair.substr(eq + 1);
+    for (char c : key) {
+      if (!is_alpha(c)) return {};
+    }
+    if (!body.empty()) body += ' ';
+    if (key == "user" && mech_ == Mech::xoauth2) {
+      learn_user(value);
+      body += "user=" + user_field(value);
+    } else if (key == "host" || key == "port") {
+      body += std::string(key) + "=" + quoted(value);
+    } else if (key == "auth" && value.size() > 7 && iequals(value.substr(0, 7), "Bearer ")) {
+      body += "bearer=" + token(value.substr(7));
+    } else {
+      // "auth" with another scheme, or an extension key: values of unknown meaning are denied.
+      body += std::string(key) + "=" + token(value);
+    }
+  }
+  return {Payload::fields, std::move(body)};
+}
+
+// RFC 5802 client-first-message: gs2-header "n=" saslname ",r=" c-nonce. Nothing secret
+// unless user names are; extensions (m= or trailing attributes) are not understood, so denied.
+AuthRedactor::Rendering AuthRedactor::respond_scram_first(std::string_view d) {
+  const std::optional<Gs2> gs2 = parse_gs2(d);
+  if (!gs2 || gs2->rest.substr(0, 2) != "n=") return {};
+  const std::string_view bare = gs2->rest;
+  const std::size_t comma = bare.find(',');
+  if (comma == std::string_view::npos) return {};
+  const std::string_view user_enc = bare.substr(2, comma - 2);
+  const std::string_view after = bare.substr(comma + 1);
+  if (after.substr(0, 2) != "r=") return {};
+  const std::string_view nonce = after.substr(2);
+  if (nonce.empty() || !scram_printable(nonce)) return {};
+  Wiped authzid;
+  Wiped user;
+  if ((gs2->has_authzid && !decode_saslname(gs2->authzid, authzid)) ||
+      !decode_saslname(user_enc, user)) {
+    return {};
+  }
+  learn_user(user.view());
+  if (!policy_.redact_users) return {Payload::keep, escaped(d)};
+  std::string body = std::string(gs2->flag) + ",";
+  if (gs2->has_authzid) body += "a=" + token(authzid.view());
+  body += ",n=" + token(user.view()) + ",r=" + std::string(nonce);
+  return {Payload::fields, std::move(body)};
+}
+
+// RFC 5802 client-final-message: "c=" cbind ",r=" nonce ",p=" proof. The proof, with the
+// transcript's salt and nonces, allows offline password guessing.
+AuthRedactor::Rendering AuthRedactor::respond_scram_final(std::string_view d) {
+  const std::size_t c1 = d.find(',');
+  if (c1 == std::string_view::npos) return {};
+  const std::size_t c2 = d.find(',', c1 + 1);
+  if (c2 == std::string_view::npos) return {};
+  const std::string_view cbind = d.substr(0, c1);
+  const std::string_view nonce = d.substr(c1 + 1, c2 - c1 - 1);
+  const std::string_view proof = d.substr(c2 + 1);
+  if (cbind.substr(0, 2) != "c=" || nonce.substr(0, 2) != "r=" || proof.substr(0, 2) != "p=" ||
+      !scram_printable(cbind.substr(2)) || !scram_printable(nonce.substr(2))) {
+    return {};
+  }
+  return {Payload::fields,
+          std::string(cbind) + "," + std::string(nonce) + ",p=" + token(proof.substr(2))};
+}
+
+}  // namespace mailtap::smtp
