@@ -1,0 +1,364 @@
+#include "storage/database.hpp"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace mailtap::storage {
+
+namespace {
+
+std::string in_quotes(const std::string& path) {
+  return "'" + path + "'";
+}
+
+std::string os_error(int err) {
+  return std::strerror(err);
+}
+
+// Creates the missing directories above `path` with mode 0700. Existing directories are left
+// alone: $HOME/.local/share is the user's, not ours to tighten.
+Status create_parent_directories(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) return {};
+  std::filesystem::path prefix;
+  for (const auto& part : parent) {
+    prefix /= part;
+    struct stat st {};
+    if (::stat(prefix.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) {
+        return Status::error(kSqliteCantOpen,
+                             "cannot create database directory: " + in_quotes(prefix.string()) +
+                                 " exists and is not a directory");
+      }
+      continue;
+    }
+    if (errno != ENOENT) {
+      return Status::error(kSqliteCantOpen,
+                           "cannot access " + in_quotes(prefix.string()) + ": " + os_error(errno));
+    }
+    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status::error(
+          kSqliteCantOpen,
+          "cannot create directory " + in_quotes(prefix.string()) + ": " + os_error(errno));
+    }
+    // mkdir's mode is filtered through the umask; the record holds mail, so be exact.
+    ::chmod(prefix.c_str(), 0700);
+  }
+  return {};
+}
+
+// Creates the database file with mode 0600 before SQLite sees it, because SQLite would create it
+// with 0644 & ~umask and then copy that mode to the -wal and -shm files.
+Status create_database_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+  if (fd >= 0) {
+    const int rc = ::fchmod(fd, 0600);  // umask-independent
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0) {
+      return Status::error(kSqliteCantOpen,
+                           "cannot set mode 0600 on " + in_quotes(path) + ": " + os_error(err));
+    }
+    return {};
+  }
+  if (errno != EEXIST) {
+    return Status::error(kSqliteCantOpen,
+                         "cannot create database file " + in_quotes(path) + ": " + os_error(errno));
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return Status::error(kSqliteCantOpen, in_quotes(path) + " is a directory, not a database file");
+  }
+  return {};
+}
+
+}  // namespace
+
+// ---- Statement ----------------------------------------------------------------------------
+
+void Statement::Finalizer::operator()(sqlite3_stmt* s) const noexcept {
+  sqlite3_finalize(s);
+}
+
+void Statement::note_bind(int rc) {
+  if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+}
+
+Statement& Statement::bind_null(int index) {
+  note_bind(sqlite3_bind_null(stmt_.get(), index));
+  return *this;
+}
+
+Statement& Statement::bind_int(int index, std::int64_t value) {
+  note_bind(sqlite3_bind_int64(stmt_.get(), index, value));
+  return *this;
+}
+
+Statement& Statement::bind_text(int index, std::string_view value) {
+  // A null data pointer would bind NULL; an empty view may have one.
+  const char* data = value.data() != nullptr ? value.data() : "";
+  note_bind(
+      sqlite3_bind_text64(stmt_.get(), index, data, value.size(), SQLITE_STATIC, SQLITE_UTF8));
+  return *this;
+}
+
+Statement& Statement::bind_blob(int index, std::string_view value) {
+  if (value.empty()) {
+    note_bind(sqlite3_bind_zeroblob(stmt_.get(), index, 0));
+  } else {
+    note_bind(sqlite3_bind_blob64(stmt_.get(), index, value.data(), value.size(), SQLITE_STATIC));
+  }
+  return *this;
+}
+
+Statement& Statement::bind_text_or_null(int index, std::string_view value) {
+  return value.empty() ? bind_null(index) : bind_text(index, value);
+}
+
+Statement& Statement::bind_optional(int index, const std::optional<std::int64_t>& value) {
+  return value ? bind_int(index, *value) : bind_null(index);
+}
+
+Statement::Step Statement::step() {
+  if (bind_rc_ != SQLITE_OK) return Step::error;
+  const int rc = sqlite3_step(stmt_.get());
+  if (rc == SQLITE_ROW) return Step::row;
+  if (rc == SQLITE_DONE) return Step::done;
+  bind_rc_ = rc;  // remembered for last_error(); cleared by reset()
+  return Step::error;
+}
+
+Status Statement::run() {
+  Step s;
+  do {
+    s = step();
+  } while (s == Step::row);
+  Status st = s == Step::error ? last_error() : Status{};
+  reset();
+  return st;
+}
+
+void Statement::reset() {
+  sqlite3_reset(stmt_.get());
+  sqlite3_clear_bindings(stmt_.get());
+  bind_rc_ = SQLITE_OK;
+}
+
+Status Statement::last_error() const {
+  if (bind_rc_ == SQLITE_OK) return {};
+  sqlite3* db = sqlite3_db_handle(stmt_.get());
+  std::string msg =
+      sqlite3_extended_errcode(db) == bind_rc_ ? sqlite3_errmsg(db) : sqlite3_errstr(bind_rc_);
+  return Status::error(bind_rc_, std::move(msg));
+}
+
+bool Statement::is_null(int column) const {
+  return sqlite3_column_type(stmt_.get(), column) == SQLITE_NULL;
+}
+
+std::int64_t Statement::column_int(int column) const {
+  return sqlite3_column_int64(stmt_.get(), column);
+}
+
+std::string Statement::column_text(int column) const {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_.get(), column));
+  if (p == nullptr) return {};
+  return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_.get(), column)));
+}
+
+std::string Statement::column_blob(int column) const {
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_.get(), column));
+  if (p == nullptr) return {};
+  return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_.get(), column)));
+}
+
+std::optional<std::int64_t> Statement::column_optional_int(int column) const {
+  if (is_null(column)) return std::nullopt;
+  return column_int(column);
+}
+
+std::optional<std::string> Statement::column_optional_text(int column) const {
+  if (is_null(column)) return std::nullopt;
+  return column_text(column);
+}
+
+// ---- Database -----------------------------------------------------------------------------
+
+void Database::Closer::operator()(sqlite3* db) const noexcept {
+  // close_v2 tolerates statements that are finalized after the connection (a zombie
+  // connection), so member destruction order never leaks the handle.
+  sqlite3_close_v2(db);
+}
+
+Status Database::error_from(int rc, std::string_view what) const {
+  std::string msg(what);
+  msg += ": ";
+  if (db_ && sqlite3_extended_errcode(db_.get()) == rc) {
+    msg += sqlite3_errmsg(db_.get());
+  } else {
+    msg += sqlite3_errstr(rc);
+  }
+  if (primary_code(rc) == SQLITE_BUSY) msg += " (another process holds a lock on it)";
+  if (primary_code(rc) == SQLITE_NOTADB) msg = "not an SQLite database";
+  return Status::error(rc, in_quotes(path_) + ": " + msg);
+}
+
+Status Database::open(const std::string& path, const OpenOptions& options, Database& out) {
+  out = Database{};
+  if (path.empty()) return Status::error(kSqliteCantOpen, "no database path given");
+
+  int flags = SQLITE_OPEN_EXRESCODE;
+  if (options.mode == OpenMode::read_write) {
+    if (Status st = create_parent_directories(path); !st.ok()) return st;
+    if (Status st = create_database_file(path); !st.ok()) return st;
+    flags |= SQLITE_OPEN_READWRITE;
+  } else {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      const int err = errno;
+      if (err == ENOENT) return Status::error(kSqliteCantOpen, "no database at " + in_quotes(path));
+      return Status::error(kSqliteCantOpen,
+                           "cannot access " + in_quotes(path) + ": " + os_error(err));
+    }
+    if (S_ISDIR(st.st_mode)) {
+      return Status::error(kSqliteCantOpen,
+                           in_quotes(path) + " is a directory, not a database file");
+    }
+    flags |= SQLITE_OPEN_READONLY;
+  }
+
+  Database db;
+  db.path_ = path;
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  db.db_.reset(raw);  // sqlite3_open_v2 allocates a handle even when it fails
+  if (rc != SQLITE_OK) return db.error_from(rc, "cannot open database");
+  sqlite3_extended_result_codes(raw, 1);
+
+  if (options.mode == OpenMode::read_write && sqlite3_db_readonly(raw, "main") == 1) {
+    // SQLITE_OPEN_READWRITE silently degrades to read-only for a write-protected file.
+    return Status::error(kSqliteCantOpen, "database file " + in_quotes(path) + " is not writable");
+  }
+
+  sqlite3_busy_timeout(raw, static_cast<int>(options.busy_timeout.count()));
+
+  // Connection-level settings only: none of these writes the file (synchronous reads the
+  // schema), so a file that turns out not to be ours is left untouched. docs/schema.md explains
+  // each choice.
+  const char* pragmas = options.mode == OpenMode::read_write ? "PRAGMA trusted_schema=OFF;"
+                                                               "PRAGMA foreign_keys=ON;"
+                                                               "PRAGMA secure_delete=ON;"
+                                                               "PRAGMA synchronous=NORMAL;"
+                                                               "PRAGMA journal_size_limit=33554432;"
+                                                               "PRAGMA wal_autocheckpoint=1000;"
+                                                             : "PRAGMA trusted_schema=OFF;"
+                                                               "PRAGMA query_only=ON;";
+  if (Status st = db.exec(pragmas); !st.ok()) return st;
+
+  out = std::move(db);
+  return {};
+}
+
+Status Database::exec(std::string_view sql) {
+  const std::string text(sql);
+  char* errmsg = nullptr;
+  const int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, &errmsg);
+  if (rc == SQLITE_OK) return {};
+  std::string msg = errmsg != nullptr ? errmsg : sqlite3_errstr(rc);
+  sqlite3_free(errmsg);
+  if (primary_code(rc) == SQLITE_BUSY) msg += " (another process holds a lock on it)";
+  if (primary_code(rc) == SQLITE_NOTADB) msg = "not an SQLite database";
+  return Status::error(rc, in_quotes(path_) + ": " + msg);
+}
+
+Status Database::prepare(std::string_view sql, Statement& out) {
+  sqlite3_stmt* raw = nullptr;
+  // PERSISTENT: the recorder keeps its statements for the life of the connection.
+  const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(raw);
+    return error_from(rc, "cannot prepare statement");
+  }
+  out = Statement(raw);
+  return {};
+}
+
+Status Database::query_int(std::string_view sql, std::int64_t& out) {
+  Statement st;
+  if (Status s = prepare(sql, st); !s.ok()) return s;
+  switch (st.step()) {
+    case Statement::Step::row:
+      out = st.column_int(0);
+      return {};
+    case Statement::Step::done:
+      return Status::error(kSqliteError, "query returned no row");
+    case Statement::Step::error:
+      break;
+  }
+  Status s = st.last_error();
+  return error_from(s.code, "query failed");
+}
+
+Status Database::query_text(std::string_view sql, std::string& out) {
+  Statement st;
+  if (Status s = prepare(sql, st); !s.ok()) return s;
+  switch (st.step()) {
+    case Statement::Step::row:
+      out = st.column_text(0);
+      return {};
+    case Statement::Step::done:
+      return Status::error(kSqliteError, "query returned no row");
+    case Statement::Step::error:
+      break;
+  }
+  Status s = st.last_error();
+  return error_from(s.code, "query failed");
+}
+
+std::int64_t Database::last_insert_rowid() const {
+  return sqlite3_last_insert_rowid(db_.get());
+}
+
+bool Database::in_transaction() const {
+  return sqlite3_get_autocommit(db_.get()) == 0;
+}
+
+Status Database::enable_wal() {
+  std::string mode;
+  if (Status st = query_text("PRAGMA journal_mode=WAL", mode); !st.ok()) return st;
+  if (mode != "wal") {
+    return Status::error(kSqliteError, in_quotes(path_) +
+                                           ": cannot switch to WAL mode (journal_mode "
+                                           "stays '" +
+                                           mode + "'; is it on a network filesystem?)");
+  }
+  return secure_sidecar_files();
+}
+
+Status Database::secure_sidecar_files() {
+  struct stat db_st {};
+  if (::stat(path_.c_str(), &db_st) != 0) {
+    return Status::error(kSqliteCantOpen,
+                         "cannot stat " + in_quotes(path_) + ": " + os_error(errno));
+  }
+  const mode_t want = db_st.st_mode & 07777;
+  for (const char* suffix : {"-wal", "-shm"}) {
+    const std::string side = path_ + suffix;
+    struct stat st {};
+    if (::stat(side.c_str(), &st) != 0) continue;  // not created yet, or already gone
+    if ((st.st_mode & 07777) != want && ::chmod(side.c_str(), want) != 0) {
+      return Status::error(kSqliteCantOpen, "cannot restrict permissions of " + in_quotes(side) +
+                                                ": " + os_error(errno));
+    }
+  }
+  return {};
+}
+
+}  // namespace mailtap::storage

@@ -1,0 +1,136 @@
+// RAII wrappers over an SQLite connection and its prepared statements. The sqlite3 handles stay
+// inside these classes; callers see Status values, never exceptions or raw pointers.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace mailtap::storage {
+
+struct Status {
+  int code = 0;         // 0 on success; otherwise an (extended) SQLite result code
+  std::string message;  // human-readable, names the file where that helps; empty on success
+  bool ok() const noexcept { return code == 0; }
+
+  static Status error(int code, std::string message) { return Status{code, std::move(message)}; }
+};
+
+// SQLite primary result codes the callers branch on, so they need not include <sqlite3.h>.
+inline constexpr int kSqliteError = 1;      // SQLITE_ERROR
+inline constexpr int kSqliteBusy = 5;       // SQLITE_BUSY
+inline constexpr int kSqliteCantOpen = 14;  // SQLITE_CANTOPEN
+inline constexpr int kSqliteNotADb = 26;    // SQLITE_NOTADB
+
+// Primary code of an extended result code.
+inline int primary_code(int code) {
+  return code & 0xff;
+}
+
+class Statement {
+ public:
+  enum class Step { row, done, error };
+
+  Statement() = default;
+  Statement(Statement&&) noexcept = default;
+  Statement& operator=(Statement&&) noexcept = default;
+
+  bool valid() const noexcept { return stmt_ != nullptr; }
+
+  // Parameters are 1-based. Text and blobs are bound without copying (bodies can be megabytes),
+  // so the referenced bytes must stay alive until run() returns or reset() is called.
+  // A failed bind is remembered and reported by the next step()/run().
+  Statement& bind_null(int index);
+  Statement& bind_int(int index, std::int64_t value);
+  Statement& bind_text(int index, std::string_view value);          // "" binds '', not NULL
+  Statement& bind_blob(int index, std::string_view value);          // "" binds a zero-length blob
+  Statement& bind_text_or_null(int index, std::string_view value);  // "" binds NULL
+  Statement& bind_optional(int index, const std::optional<std::int64_t>& value);
+
+  Step step();
+  // For statements that return no rows: steps to completion, then resets and clears bindings
+  // so the statement can be reused.
+  Status run();
+  void reset();  // also clears bindings
+  Status last_error() const;
+
+  // Columns are 0-based and valid after step() returned Step::row.
+  bool is_null(int column) const;
+  std::int64_t column_int(int column) const;
+  std::string column_text(int column) const;  // NULL reads as ""
+  std::string column_blob(int column) const;  // NULL reads as ""
+  std::optional<std::int64_t> column_optional_int(int column) const;
+  std::optional<std::string> column_optional_text(int column) const;
+
+ private:
+  friend class Database;
+  struct Finalizer {
+    void operator()(sqlite3_stmt* s) const noexcept;
+  };
+  explicit Statement(sqlite3_stmt* s) : stmt_(s) {}
+  void note_bind(int rc);
+
+  std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
+  int bind_rc_ = 0;
+};
+
+enum class OpenMode {
+  // Creates the file (0600) and missing parent directories (0700) if needed.
+  read_write,
+  // SQLITE_OPEN_READONLY; works beside an active writer because the database is in WAL mode.
+  read_only,
+};
+
+struct OpenOptions {
+  OpenMode mode = OpenMode::read_write;
+  std::chrono::milliseconds busy_timeout{5000};
+};
+
+class Database {
+ public:
+  Database() = default;
+  Database(Database&&) noexcept = default;
+  Database& operator=(Database&&) noexcept = default;
+
+  // Opens the connection and applies the per-connection pragmas (see docs/schema.md). It does not
+  // touch the schema or persistent settings: schema.hpp decides whether the file is ours first.
+  static Status open(const std::string& path, const OpenOptions& options, Database& out);
+
+  bool is_open() const noexcept { return db_ != nullptr; }
+  const std::string& path() const noexcept { return path_; }
+
+  // Runs one or more SQL statements that return no rows of interest.
+  Status exec(std::string_view sql);
+  Status prepare(std::string_view sql, Statement& out);
+  // Runs a single-value query (a pragma, a count). nullopt-free: error if there is no row.
+  Status query_int(std::string_view sql, std::int64_t& out);
+  Status query_text(std::string_view sql, std::string& out);
+
+  std::int64_t last_insert_rowid() const;
+  bool in_transaction() const;  // false in autocommit mode
+
+  // Switches the file to WAL (persistent), then aligns the -wal/-shm permissions with the
+  // database file's, whatever the umask.
+  Status enable_wal();
+  // Gives the -wal and -shm files the database file's permission bits, if they exist.
+  Status secure_sidecar_files();
+
+  void close() noexcept { db_.reset(); }
+
+ private:
+  struct Closer {
+    void operator()(sqlite3* db) const noexcept;
+  };
+  Status error_from(int rc, std::string_view what) const;
+
+  std::unique_ptr<sqlite3, Closer> db_;
+  std::string path_;
+};
+
+}  // namespace mailtap::storage

@@ -1,0 +1,18 @@
+// Where the database lives when --db is not given.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace mailtap::storage {
+
+// $MAILTAP_DB if set and non-empty; else $XDG_DATA_HOME/mailtap/mailtap.db if XDG_DATA_HOME is
+// an absolute path (the XDG spec says to ignore relative ones); else
+// $HOME/.local/share/mailtap/mailtap.db. Returns "" and sets `error` if none applies.
+std::string default_database_path(std::string& error);
+
+// Same, reading the environment through `getenv` (for tests).
+std::string default_database_path(const std::function<const char*(const char*)>& getenv,
+                                  std::string& error);
+
+}  // namespace mailtap::storage

@@ -1,0 +1,671 @@
+#include "storage/recorder.hpp"
+
+#include <openssl/sha.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <asio/associated_executor.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/execution/outstanding_work.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/experimental/parallel_group.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/prefer.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "storage/database.hpp"
+#include "storage/schema.hpp"
+#include "storage/timestamp.hpp"
+
+namespace mailtap::storage {
+
+namespace {
+
+// One-shot, thread-safe "your batch is committed" signal from the storage thread to a producer.
+// Deliberately not an asio I/O object (a channel, a timer): those must be destroyed while their
+// execution context lives, and whichever side drops the last reference here may do so after
+// the other side's io_context is gone.
+class CommitAck {
+ public:
+  template <typename Token>
+  auto async_wait(Token&& token) {
+    return asio::async_initiate<Token, void()>(
+        [this](auto handler) {
+          auto waiter = std::make_unique<Waiter<decltype(handler)>>(std::move(handler));
+          std::unique_lock lk(mutex_);
+          if (!fired_) {
+            waiter_ = std::move(waiter);
+            return;
+          }
+          lk.unlock();
+          waiter->complete();
+        },
+        token);
+  }
+
+  // Storage thread. Posts the waiter's continuation to its own executor.
+  void fire() {
+    std::unique_ptr<WaiterBase> waiter;
+    {
+      std::lock_guard lk(mutex_);
+      fired_ = true;
+      waiter = std::move(waiter_);
+    }
+    if (waiter) waiter->complete();
+  }
+
+ private:
+  struct WaiterBase {
+    virtual ~WaiterBase() = default;
+    virtual void complete() = 0;
+  };
+
+  template <typename Handler>
+  struct Waiter final : WaiterBase {
+    explicit Waiter(Handler h)
+        : handler(std::move(h)),
+          // Outstanding work keeps the producer's io_context::run() from returning while the
+          // producer waits on another thread's progress.
+          work(asio::prefer(asio::get_associated_executor(handler),
+                            asio::execution::outstanding_work.tracked)) {}
+    void complete() override { asio::post(work, std::move(handler)); }
+
+    Handler handler;
+    std::decay_t<decltype(asio::prefer(std::declval<asio::associated_executor_t<Handler>>(),
+                                       asio::execution::outstanding_work.tracked))>
+        work;
+  };
+
+  std::mutex mutex_;
+  bool fired_ = false;
+  std::unique_ptr<WaiterBase> waiter_;
+};
+
+// What travels through the queue. `ack` is set when the producer waits for the commit.
+struct Batch {
+  std::vector<Record> records;
+  std::shared_ptr<CommitAck> ack;
+};
+
+using BatchChannel = asio::experimental::concurrent_channel<void(asio::error_code, Batch)>;
+
+// Errors caused by one record's content rather than by the database: the record is skipped and
+// the transaction goes on.
+bool is_record_error(int code) {
+  switch (primary_code(code)) {
+    case SQLITE_CONSTRAINT:
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string timestamp_or_now(Clock::time_point t) {
+  return format_timestamp(t == Clock::time_point{} ? Clock::now() : t);
+}
+
+std::string hex(const unsigned char* p, std::size_t n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    out += digits[p[i] >> 4];
+    out += digits[p[i] & 0xf];
+  }
+  return out;
+}
+
+std::optional<std::int64_t> nonzero(std::int64_t v) {
+  return v == 0 ? std::nullopt : std::optional<std::int64_t>(v);
+}
+
+// Owns the connection and prepared statements; used only on the storage thread.
+class Writer {
+ public:
+  enum class Result { ok, rejected, fatal };
+
+  Status init(Database db) {
+    db_ = std::move(db);
+    struct {
+      Statement* stmt;
+      const char* sql;
+    } const all[] = {
+        {&begin_, "BEGIN IMMEDIATE"},
+        {&commit_, "COMMIT"},
+        {&savepoint_, "SAVEPOINT record"},
+        {&release_, "RELEASE record"},
+        {&rollback_to_, "ROLLBACK TO record"},
+        {&insert_session_,
+         "INSERT INTO sessions(started_at, client_address, listen_address, upstream_host, "
+         "upstream_port, tls_mode, ehlo_name, insecure, replay_of) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+        {&update_tls_,
+         "UPDATE sessions SET resolved_address = ?2, tls_version = ?3, cipher = ?4, sni = ?5, "
+         "verified_name = ?6, verify_result = ?7 WHERE id = ?1"},
+        {&insert_certificate_,
+         "INSERT INTO certificates(session_id, position, der, sha256, subject, issuer, "
+         "not_before, not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+        {&insert_event_,
+         "INSERT INTO events(session_id, seq, at, direction, phase, kind, verb, reply_code, "
+         "enhanced_status, bytes, wire_size, redacted, note) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
+        {&insert_message_,
+         "INSERT INTO messages(session_id, seq, mail_from, size, sha256, body, body_truncated, "
+         "via_bdat, final_code, final_reply, started_at, finished_at) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+        {&insert_recipient_,
+         "INSERT INTO recipients(message_id, position, command, reply_code, reply) "
+         "VALUES (?1, ?2, ?3, ?4, ?5)"},
+        {&close_session_,
+         "UPDATE sessions SET ended_at = ?2, outcome = ?3, outcome_reason = ?4, "
+         "bytes_client_to_upstream = ?5, bytes_upstream_to_client = ?6, auth_user = ?7 "
+         "WHERE id = ?1 AND ended_at IS NULL"},
+    };
+    for (const auto& s : all) {
+      if (Status st = db_.prepare(s.sql, *s.stmt); !st.ok()) return st;
+    }
+    return {};
+  }
+
+  bool in_transaction() const { return in_tx_; }
+  std::size_t records_in_transaction() const { return tx_records_; }
+
+  Status begin() {
+    if (Status st = begin_.run(); !st.ok()) return located(st, "cannot start a transaction");
+    in_tx_ = true;
+    tx_records_ = 0;
+    return {};
+  }
+
+  Status commit() {
+    Status st = commit_.run();
+    if (!st.ok()) {
+      // A failed COMMIT may leave the transaction open (e.g. SQLITE_BUSY): end it for good.
+      rollback();
+      return located(st, "cannot commit");
+    }
+    in_tx_ = false;
+    return {};
+  }
+
+  void rollback() {
+    if (db_.in_transaction()) db_.exec("ROLLBACK");
+    in_tx_ = false;
+    // The rows these keys pointed at may be gone; nothing further is written after a failure.
+    rowids_.clear();
+  }
+
+  // Writes one record into the open transaction. On `fatal`, `error` says why.
+  Result write(const Record& record, Status& error) {
+    ++tx_records_;
+    return std::visit([&](const auto& r) { return write_one(r, error); }, record);
+  }
+
+  void close() {
+    // Statements before the connection, then a final `PRAGMA optimize` which keeps the
+    // query planner's statistics fresh for the tools at no cost during recording.
+    for (Statement* s : {&begin_, &commit_, &savepoint_, &release_, &rollback_to_, &insert_session_,
+                         &update_tls_, &insert_certificate_, &insert_event_, &insert_message_,
+                         &insert_recipient_, &close_session_}) {
+      *s = Statement{};
+    }
+    if (db_.is_open()) db_.exec("PRAGMA optimize");
+    db_.close();
+  }
+
+ private:
+  Status located(const Status& st, std::string_view what) const {
+    std::string msg = std::string(what) + " in '" + db_.path() + "': " + st.message;
+    if (primary_code(st.code) == SQLITE_BUSY) msg += " (another process holds a lock on it)";
+    return Status::error(st.code, std::move(msg));
+  }
+
+  Result classify(const Status& st, Status& error) {
+    if (st.ok()) return Result::ok;
+    if (is_record_error(st.code)) return Result::rejected;
+    error = located(st, "cannot write");
+    return Result::fatal;
+  }
+
+  const std::int64_t* rowid(SessionKey key) const {
+    auto it = rowids_.find(key);
+    return it == rowids_.end() ? nullptr : &it->second;
+  }
+
+  // Multi-statement records are all-or-nothing via a savepoint, so a rejected certificate or
+  // recipient does not leave half a record behind.
+  template <typename Fn>
+  Result in_savepoint(Fn&& fn, Status& error) {
+    if (Status st = savepoint_.run(); !st.ok()) {
+      error = located(st, "cannot write");
+      return Result::fatal;
+    }
+    const Result r = fn();
+    if (r == Result::rejected) {
+      if (classify(rollback_to_.run(), error) != Result::ok) return Result::fatal;
+    }
+    if (r == Result::fatal) return r;
+    if (classify(release_.run(), error) != Result::ok) return Result::fatal;
+    return r;
+  }
+
+  Result write_one(const SessionOpened& r, Status& error) {
+    if (r.key == 0 || rowid(r.key) != nullptr) return Result::rejected;
+    const std::string started = timestamp_or_now(r.started);
+    insert_session_.bind_text(1, started)
+        .bind_text(2, r.client_address)
+        .bind_text(3, r.listen_address)
+        .bind_text(4, r.upstream_host)
+        .bind_int(5, r.upstream_port)
+        .bind_text(6, r.tls_mode)
+        .bind_text(7, r.ehlo_name)
+        .bind_int(8, r.insecure ? 1 : 0)
+        .bind_optional(9, r.replay_of);
+    const Result res = classify(insert_session_.run(), error);
+    if (res == Result::ok) rowids_[r.key] = db_.last_insert_rowid();
+    return res;
+  }
+
+  Result write_one(const SessionTls& r, Status& error) {
+    const std::int64_t* id = rowid(r.key);
+    if (id == nullptr) return Result::rejected;
+    return in_savepoint(
+        [&] {
+          update_tls_.bind_int(1, *id)
+              .bind_text_or_null(2, r.resolved_address)
+              .bind_text_or_null(3, r.tls_version)
+              .bind_text_or_null(4, r.cipher)
+              .bind_text_or_null(5, r.sni)
+              .bind_text_or_null(6, r.verified_name)
+              .bind_text_or_null(7, r.verify_result);
+          if (Result res = classify(update_tls_.run(), error); res != Result::ok) return res;
+          for (std::size_t i = 0; i < r.chain.size(); ++i) {
+            const Certificate& c = r.chain[i];
+            std::string digest = c.sha256_hex;
+            if (digest.empty()) {
+              unsigned char md[SHA256_DIGEST_LENGTH];
+              SHA256(reinterpret_cast<const unsigned char*>(c.der.data()), c.der.size(), md);
+              digest = hex(md, sizeof md);
+            }
+            insert_certificate_.bind_int(1, *id)
+                .bind_int(2, static_cast<std::int64_t>(i))
+                .bind_blob(3, c.der)
+                .bind_text(4, digest)
+                .bind_text_or_null(5, c.subject)
+                .bind_text_or_null(6, c.issuer)
+                .bind_text_or_null(7, c.not_before)
+                .bind_text_or_null(8, c.not_after);
+            if (Result res = classify(insert_certificate_.run(), error); res != Result::ok) {
+              return res;
+            }
+          }
+          return Result::ok;
+        },
+        error);
+  }
+
+  Result write_one(const SessionEvent& r, Status& error) {
+    const std::int64_t* id = rowid(r.key);
+    if (id == nullptr) return Result::rejected;
+    const smtp::Event& e = r.event;
+    const std::string at = e.time == Clock::time_point{} ? std::string() : format_timestamp(e.time);
+    insert_event_.bind_int(1, *id)
+        .bind_int(2, static_cast<std::int64_t>(r.seq))
+        .bind_text_or_null(3, at)
+        .bind_text(4, smtp::to_string(e.direction))
+        .bind_text(5, smtp::to_string(e.phase))
+        .bind_text(6, smtp::to_string(e.kind))
+        .bind_text_or_null(7, e.verb)
+        .bind_optional(8, nonzero(e.reply_code))
+        .bind_text_or_null(9, e.enhanced_status)
+        .bind_blob(10, e.bytes)
+        .bind_int(11, static_cast<std::int64_t>(e.wire_size))
+        .bind_int(12, e.redacted ? 1 : 0)
+        .bind_text_or_null(13, e.note);
+    return classify(insert_event_.run(), error);
+  }
+
+  Result write_one(const SessionMessage& r, Status& error) {
+    const std::int64_t* id = rowid(r.key);
+    if (id == nullptr) return Result::rejected;
+    const smtp::Message& m = r.message;
+    return in_savepoint(
+        [&] {
+          const std::string started =
+              m.started == Clock::time_point{} ? std::string() : format_timestamp(m.started);
+          const std::string finished =
+              m.finished == Clock::time_point{} ? std::string() : format_timestamp(m.finished);
+          insert_message_.bind_int(1, *id)
+              .bind_int(2, static_cast<std::int64_t>(r.seq))
+              .bind_text(3, m.mail_from)
+              .bind_int(4, static_cast<std::int64_t>(m.size))
+              .bind_text_or_null(5, m.sha256_hex)
+              .bind_blob(6, m.body)
+              .bind_int(7, m.body_truncated ? 1 : 0)
+              .bind_int(8, m.via_bdat ? 1 : 0)
+              .bind_optional(9, nonzero(m.final_code))
+              .bind_text_or_null(10, m.final_reply)
+              .bind_text_or_null(11, started)
+              .bind_text_or_null(12, finished);
+          if (Result res = classify(insert_message_.run(), error); res != Result::ok) return res;
+          const std::int64_t message_id = db_.last_insert_rowid();
+          for (std::size_t i = 0; i < m.recipients.size(); ++i) {
+            const smtp::Recipient& rc = m.recipients[i];
+            insert_recipient_.bind_int(1, message_id)
+                .bind_int(2, static_cast<std::int64_t>(i))
+                .bind_text(3, rc.command)
+                .bind_optional(4, nonzero(rc.reply_code))
+                .bind_text_or_null(5, rc.reply);
+            if (Result res = classify(insert_recipient_.run(), error); res != Result::ok) {
+              return res;
+            }
+          }
+          return Result::ok;
+        },
+        error);
+  }
+
+  Result write_one(const SessionClosed& r, Status& error) {
+    const std::int64_t* id = rowid(r.key);
+    if (id == nullptr) return Result::rejected;
+    const std::string ended = timestamp_or_now(r.ended);
+    close_session_.bind_int(1, *id)
+        .bind_text(2, ended)
+        .bind_text(3, to_string(r.outcome))
+        .bind_text_or_null(4, r.reason)
+        .bind_int(5, static_cast<std::int64_t>(r.bytes_client_to_upstream))
+        .bind_int(6, static_cast<std::int64_t>(r.bytes_upstream_to_client))
+        .bind_text_or_null(7, r.auth_user);
+    const Result res = classify(close_session_.run(), error);
+    // The key is finished either way; later records for it are the session's bug.
+    rowids_.erase(r.key);
+    return res;
+  }
+
+  Database db_;
+  Statement begin_, commit_, savepoint_, release_, rollback_to_;
+  Statement insert_session_, update_tls_, insert_certificate_, insert_event_, insert_message_,
+      insert_recipient_, close_session_;
+  std::unordered_map<SessionKey, std::int64_t> rowids_;
+  bool in_tx_ = false;
+  std::size_t tx_records_ = 0;
+};
+
+}  // namespace
+
+struct Recorder::Impl {
+  explicit Impl(const RecorderOptions& o)
+      : options(o), channel(ctx, o.queue_capacity), timer(ctx) {}
+
+  asio::awaitable<void> run();
+  void handle(Batch batch);
+  void commit();
+  void fail(const Status& st);
+  void release_acks();
+
+  RecorderOptions options;
+  FingerprintKey key{};
+  asio::io_context ctx{1};
+  BatchChannel channel;
+  std::thread thread;
+  std::atomic<SessionKey> next_key{1};
+
+  // Storage thread only.
+  Writer writer;
+  asio::steady_timer timer;
+  std::chrono::steady_clock::time_point tx_deadline{};
+  std::vector<std::shared_ptr<CommitAck>> acks;
+
+  // Shared between producers, stop() and the storage thread.
+  mutable std::mutex mutex;
+  bool accepting = true;       // false once stop() began
+  std::uint64_t promised = 0;  // batches admitted by submit() and not yet received
+  std::string failure;         // non-empty once failed
+
+  std::atomic<bool> failed{false};
+  std::atomic<std::uint64_t> n_batches{0}, n_records{0}, n_commits{0}, n_rejected{0},
+      n_discarded{0}, n_late{0};
+
+  std::mutex stop_mutex;
+  bool stopped = false;
+};
+
+asio::awaitable<void> Recorder::Impl::run() {
+  using std::chrono::steady_clock;
+  for (;;) {
+    {
+      std::lock_guard lk(mutex);
+      // Every batch ever admitted has been received: nothing can arrive any more.
+      if (!accepting && promised == 0) break;
+    }
+    timer.expires_at(writer.in_transaction() ? tx_deadline : steady_clock::time_point::max());
+    auto [order, receive_ec, batch, timer_ec] =
+        co_await asio::experimental::make_parallel_group(
+            channel.async_receive(asio::experimental::deferred),
+            timer.async_wait(asio::experimental::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    (void)order;
+    (void)timer_ec;
+    // Checked whatever finished first: a receive that completed just as the timer fired still
+    // carries its batch.
+    if (!receive_ec) {
+      handle(std::move(batch));
+      // Take what is already queued before committing: under load this is what groups many
+      // sessions' records into one transaction.
+      while (writer.records_in_transaction() < options.commit_records &&
+             steady_clock::now() < tx_deadline &&
+             channel.try_receive([this](asio::error_code ec, Batch b) {
+               if (!ec) handle(std::move(b));
+             })) {
+      }
+    }
+    if (writer.in_transaction() && (writer.records_in_transaction() >= options.commit_records ||
+                                    steady_clock::now() >= tx_deadline)) {
+      commit();
+    }
+    if (!writer.in_transaction()) release_acks();
+  }
+  if (writer.in_transaction()) commit();
+  release_acks();
+}
+
+void Recorder::Impl::handle(Batch batch) {
+  {
+    std::lock_guard lk(mutex);
+    --promised;
+  }
+  ++n_batches;
+  if (batch.ack) acks.push_back(std::move(batch.ack));
+  for (const Record& record : batch.records) {
+    if (failed.load(std::memory_order_relaxed)) {
+      ++n_discarded;
+      continue;
+    }
+    Status error;
+    if (!writer.in_transaction()) {
+      if (Status st = writer.begin(); !st.ok()) {
+        fail(st);
+        ++n_discarded;
+        continue;
+      }
+      tx_deadline = std::chrono::steady_clock::now() + options.commit_interval;
+    }
+    switch (writer.write(record, error)) {
+      case Writer::Result::ok:
+        ++n_records;
+        break;
+      case Writer::Result::rejected:
+        ++n_rejected;
+        break;
+      case Writer::Result::fatal:
+        // The open transaction, with other sessions' records in it, is lost too.
+        fail(error);
+        ++n_discarded;
+        break;
+    }
+  }
+}
+
+void Recorder::Impl::commit() {
+  if (Status st = writer.commit(); !st.ok()) {
+    fail(st);
+    return;
+  }
+  ++n_commits;
+}
+
+void Recorder::Impl::fail(const Status& st) {
+  writer.rollback();
+  if (failed.exchange(true)) return;
+  {
+    std::lock_guard lk(mutex);
+    failure = st.message;
+  }
+  if (options.on_failure) options.on_failure(st.message);
+}
+
+void Recorder::Impl::release_acks() {
+  for (auto& ack : acks) ack->fire();
+  acks.clear();
+}
+
+Recorder::Recorder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Recorder::~Recorder() {
+  stop();
+}
+
+std::unique_ptr<Recorder> Recorder::open(const RecorderOptions& options, std::string& error) {
+  error.clear();
+  auto impl = std::make_unique<Impl>(options);
+  if (impl->options.commit_records == 0) impl->options.commit_records = 1;
+
+  Database db;
+  OpenOptions oo;
+  oo.mode = OpenMode::read_write;
+  oo.busy_timeout = options.busy_timeout;
+  if (Status st = Database::open(options.path, oo, db); !st.ok()) {
+    error = st.message;
+    return nullptr;
+  }
+  if (Status st = prepare_for_writing(db, options.created_by, impl->key); !st.ok()) {
+    error = st.message;
+    return nullptr;
+  }
+  if (Status st = impl->writer.init(std::move(db)); !st.ok()) {
+    error = st.message;
+    return nullptr;
+  }
+
+  Impl* p = impl.get();
+  asio::co_spawn(p->ctx, p->run(), [p](const std::exception_ptr& e) {
+    // Only resource exhaustion (bad_alloc) can get here; treat it like a write failure.
+    if (e) p->fail(Status::error(SQLITE_NOMEM, "storage thread stopped: out of memory"));
+  });
+  p->thread = std::thread([p] { p->ctx.run(); });
+  return std::unique_ptr<Recorder>(new Recorder(std::move(impl)));
+}
+
+SessionKey Recorder::new_session_key() {
+  return impl_->next_key.fetch_add(1, std::memory_order_relaxed);
+}
+
+asio::awaitable<void> Recorder::submit(std::vector<Record> batch) {
+  if (batch.empty()) co_return;
+  Impl& s = *impl_;
+  const std::size_t n = batch.size();
+  {
+    std::lock_guard lk(s.mutex);
+    if (!s.accepting) {
+      s.n_late += n;
+      co_return;
+    }
+    // Admitted: stop() now waits for this batch to arrive before it closes the database.
+    ++s.promised;
+  }
+
+  // A cancelled session still gets its records written: ignore cancellation until we return.
+  const bool throw_if_cancelled = co_await asio::this_coro::throw_if_cancelled();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  auto token = asio::bind_cancellation_slot(asio::cancellation_slot(),
+                                            asio::experimental::as_tuple(asio::use_awaitable));
+
+  const bool durable = std::any_of(batch.begin(), batch.end(), [](const Record& r) {
+    return std::holds_alternative<SessionClosed>(r);
+  });
+  std::shared_ptr<CommitAck> ack;
+  if (durable) ack = std::make_shared<CommitAck>();
+
+  // Built as a named local: g++ 12 destroys brace-initialised temporaries inside a co_await
+  // expression twice.
+  Batch queued;
+  queued.records = std::move(batch);
+  queued.ack = ack;
+  auto [ec] = co_await s.channel.async_send(asio::error_code{}, std::move(queued), token);
+  if (ec) {
+    // Unreachable while the channel is never closed or cancelled; keep the books right anyway.
+    std::lock_guard lk(s.mutex);
+    --s.promised;
+    s.n_late += n;
+  } else if (ack) {
+    co_await ack->async_wait(asio::use_awaitable);  // the outcome is in failed(), if it matters
+  }
+  co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
+}
+
+void Recorder::stop() {
+  Impl& s = *impl_;
+  std::lock_guard stop_lock(s.stop_mutex);
+  if (s.stopped) return;
+  {
+    std::lock_guard lk(s.mutex);
+    s.accepting = false;
+  }
+  // Wake the storage coroutine if it is idle so it notices; it exits once every admitted batch
+  // has been received and committed.
+  asio::post(s.ctx, [p = &s] { p->timer.cancel(); });
+  if (s.thread.joinable()) {
+    if (s.thread.get_id() == std::this_thread::get_id()) return;  // misuse: from on_failure
+    s.thread.join();
+  }
+  s.writer.close();
+  s.stopped = true;
+}
+
+bool Recorder::failed() const {
+  return impl_->failed.load();
+}
+
+std::string Recorder::failure_reason() const {
+  std::lock_guard lk(impl_->mutex);
+  return impl_->failure;
+}
+
+std::array<std::uint8_t, 32> Recorder::fingerprint_key() const {
+  return impl_->key;
+}
+
+std::string Recorder::path() const {
+  return impl_->options.path;
+}
+
+RecorderStats Recorder::stats() const {
+  const Impl& s = *impl_;
+  return RecorderStats{s.n_batches.load(),  s.n_records.load(),   s.n_commits.load(),
+                       s.n_rejected.load(), s.n_discarded.load(), s.n_late.load()};
+}
+
+}  // namespace mailtap::storage

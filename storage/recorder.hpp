@@ -1,0 +1,103 @@
+// The storage thread: sessions hand it batches of records, it writes them to SQLite in grouped
+// transactions. Sessions never touch the database themselves, so a slow disk shows up as
+// backpressure in submit(), never as a blocked I/O thread.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+
+#include "storage/records.hpp"
+
+namespace mailtap::storage {
+
+struct RecorderOptions {
+  std::string path;
+  std::size_t queue_capacity = 1024;  // batches queued before submit() suspends its caller
+  // A transaction is committed when it holds commit_records records or has been open for
+  // commit_interval, whichever comes first. A batch is never split across transactions.
+  std::chrono::milliseconds commit_interval{5};
+  std::size_t commit_records = 500;
+  // How long SQLite waits for another process's lock (e.g. a second writer) before failing.
+  std::chrono::milliseconds busy_timeout{5000};
+  // Stored as meta.created_by when the database is created, e.g. "mailtap 0.1.0".
+  std::string created_by = "mailtap";
+  // Called at most once, on the storage thread, when the recorder enters the failed state.
+  // Must be thread-safe and quick (post to your own executor); the reason names the database and
+  // the SQLite error, never record contents.
+  std::function<void(const std::string& reason)> on_failure;
+};
+
+struct RecorderStats {
+  std::uint64_t batches = 0;    // batches received by the storage thread
+  std::uint64_t records = 0;    // records written (committed, or in the open transaction)
+  std::uint64_t commits = 0;    // transactions committed
+  std::uint64_t rejected = 0;   // records the schema refused or whose session key is unknown
+  std::uint64_t discarded = 0;  // records dropped because the recorder had failed
+  std::uint64_t late = 0;       // records submitted after stop() began, dropped
+};
+
+class Recorder {
+ public:
+  // Opens (creating if needed) and migrates the database, then starts the storage thread.
+  // On failure returns nullptr and sets `error` to a message fit for the user: unwritable path,
+  // locked database, not a mailtap database, schema newer than this build.
+  static std::unique_ptr<Recorder> open(const RecorderOptions& options, std::string& error);
+
+  ~Recorder();  // stop()
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+
+  // Thread-safe; keys are unique within this Recorder and never 0.
+  SessionKey new_session_key();
+
+  // Queues a batch for the storage thread. Callable from any thread or strand. Suspends while
+  // the queue is full (backpressure) and never drops a batch while the recorder runs. Records of
+  // one session must be submitted in order (one session = one coroutine awaiting each submit
+  // does that). A batch is written in a single transaction.
+  //
+  // If the batch contains a SessionClosed, submit() returns only after the transaction holding
+  // it was committed (or the recorder failed): a session that has finished is on disk and
+  // survives a kill -9 of the process.
+  //
+  // The calling coroutine's cancellation does not interrupt a submit once it has started
+  // (losing the closing records of a cancelled session would be worse than the short wait).
+  // Note that with asio's default throw_if_cancelled(true), `co_await submit(...)` in an
+  // already-cancelled coroutine throws before submit() runs; reset the cancellation state
+  // (asio::this_coro::reset_cancellation_state()) before recording a cancelled session's end.
+  //
+  // The Recorder must outlive every pending submit(), and an io_context running submitting
+  // coroutines must not be destroyed while a submit() from it is pending: call stop() first.
+  // Batches submitted after stop() began are dropped and counted in stats().late.
+  asio::awaitable<void> submit(std::vector<Record> batch);
+
+  // Drains everything already submitted (including submits suspended on a full queue), commits,
+  // closes the database and joins the storage thread. Idempotent and thread-safe; must not be
+  // called from on_failure.
+  void stop();
+
+  // Sticky: true once a write failed (disk full, I/O error, lock timeout). The recorder keeps
+  // accepting and discarding batches so producers never block on a dead queue; the proxy
+  // decides whether to carry on unrecorded.
+  bool failed() const;
+  std::string failure_reason() const;
+
+  std::array<std::uint8_t, 32> fingerprint_key() const;
+  std::string path() const;
+  RecorderStats stats() const;
+
+  struct Impl;
+
+ private:
+  explicit Recorder(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mailtap::storage

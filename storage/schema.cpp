@@ -1,0 +1,248 @@
+#include "storage/schema.hpp"
+
+#include <openssl/rand.h>
+
+#include <cstdio>
+#include <string>
+
+#include "storage/timestamp.hpp"
+
+namespace mailtap::storage {
+
+namespace {
+
+// Forward migrations; entry i takes the schema from version i to i + 1. Each runs inside the
+// same transaction as the user_version bump, so a crash leaves either the old or the new schema.
+constexpr std::string_view kMigrations[] = {
+    // v1: initial schema.
+    R"sql(
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY NOT NULL,
+  value
+);
+
+CREATE TABLE sessions (
+  id                       INTEGER PRIMARY KEY,
+  started_at               TEXT NOT NULL,
+  ended_at                 TEXT,
+  client_address           TEXT NOT NULL,
+  listen_address           TEXT NOT NULL,
+  upstream_host            TEXT NOT NULL,
+  upstream_port            INTEGER NOT NULL,
+  resolved_address         TEXT,
+  tls_mode                 TEXT NOT NULL,
+  ehlo_name                TEXT NOT NULL,
+  tls_version              TEXT,
+  cipher                   TEXT,
+  sni                      TEXT,
+  verified_name            TEXT,
+  verify_result            TEXT,
+  insecure                 INTEGER NOT NULL DEFAULT 0 CHECK (insecure IN (0, 1)),
+  outcome                  TEXT,
+  outcome_reason           TEXT,
+  bytes_client_to_upstream INTEGER,
+  bytes_upstream_to_client INTEGER,
+  auth_user                TEXT,
+  replay_of                INTEGER REFERENCES sessions(id) ON DELETE SET NULL,
+  CHECK ((ended_at IS NULL) = (outcome IS NULL))
+);
+CREATE INDEX sessions_by_started_at ON sessions(started_at);
+CREATE INDEX sessions_by_upstream ON sessions(upstream_host, started_at);
+CREATE INDEX sessions_by_outcome ON sessions(outcome, started_at);
+CREATE INDEX sessions_by_auth_user ON sessions(auth_user, started_at) WHERE auth_user IS NOT NULL;
+CREATE INDEX sessions_by_replay_of ON sessions(replay_of) WHERE replay_of IS NOT NULL;
+
+CREATE TABLE certificates (
+  session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  position   INTEGER NOT NULL CHECK (position >= 0),
+  der        BLOB NOT NULL,
+  sha256     TEXT NOT NULL,
+  subject    TEXT NOT NULL,
+  issuer     TEXT NOT NULL,
+  not_before TEXT NOT NULL,
+  not_after  TEXT NOT NULL,
+  PRIMARY KEY (session_id, position)
+);
+
+CREATE TABLE events (
+  id              INTEGER PRIMARY KEY,
+  session_id      INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  seq             INTEGER NOT NULL,
+  at              TEXT,
+  direction       TEXT NOT NULL,
+  phase           TEXT NOT NULL,
+  kind            TEXT NOT NULL,
+  verb            TEXT,
+  reply_code      INTEGER,
+  enhanced_status TEXT,
+  bytes           BLOB NOT NULL,
+  wire_size       INTEGER NOT NULL,
+  redacted        INTEGER NOT NULL CHECK (redacted IN (0, 1)),
+  note            TEXT,
+  UNIQUE (session_id, seq)
+);
+
+CREATE TABLE messages (
+  id             INTEGER PRIMARY KEY,
+  session_id     INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  seq            INTEGER NOT NULL,
+  mail_from      TEXT NOT NULL,
+  size           INTEGER NOT NULL,
+  sha256         TEXT,
+  body           BLOB NOT NULL,
+  body_truncated INTEGER NOT NULL CHECK (body_truncated IN (0, 1)),
+  via_bdat       INTEGER NOT NULL CHECK (via_bdat IN (0, 1)),
+  final_code     INTEGER,
+  final_reply    TEXT,
+  started_at     TEXT,
+  finished_at    TEXT,
+  UNIQUE (session_id, seq)
+);
+
+CREATE TABLE recipients (
+  message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+  position   INTEGER NOT NULL CHECK (position >= 0),
+  command    TEXT NOT NULL,
+  reply_code INTEGER,
+  reply      TEXT,
+  PRIMARY KEY (message_id, position)
+) WITHOUT ROWID;
+)sql",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
+
+std::string hex32(std::int64_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08llx", static_cast<unsigned long long>(v) & 0xffffffffULL);
+  return buf;
+}
+
+// Reads the header fields and decides whether the file is a mailtap database (or an empty file
+// that may become one). `version` is 0 for an empty file. Reads only.
+Status check_identity(Database& db, std::int64_t& version) {
+  std::int64_t app_id = 0;
+  std::int64_t objects = 0;
+  if (Status st = db.query_int("PRAGMA application_id", app_id); !st.ok()) return st;
+  if (Status st = db.query_int("PRAGMA user_version", version); !st.ok()) return st;
+  if (Status st = db.query_int("SELECT count(*) FROM sqlite_schema", objects); !st.ok()) return st;
+  const std::string where = "'" + db.path() + "'";
+  if (app_id == 0) {
+    if (version == 0 && objects == 0) return {};  // empty: ours to initialise
+    return Status::error(kSqliteNotADb,
+                         where +
+                             " is an SQLite database but not a mailtap database (no mailtap "
+                             "application id)");
+  }
+  if (app_id != kApplicationId) {
+    return Status::error(
+        kSqliteNotADb, where + " is not a mailtap database (application_id " + hex32(app_id) + ")");
+  }
+  if (version > kSchemaVersion) {
+    return Status::error(kSqliteError, where + " has schema version " + std::to_string(version) +
+                                           ", newer than this mailtap understands (" +
+                                           std::to_string(kSchemaVersion) +
+                                           "); use a newer mailtap");
+  }
+  if (version < 1) {
+    return Status::error(kSqliteError, where +
+                                           " has the mailtap application id but no schema "
+                                           "version; the file is damaged");
+  }
+  return {};
+}
+
+Status migrate_and_fill_meta(Database& db, std::string_view created_by, FingerprintKey& key) {
+  // Re-check under the write lock: another writer may have created or migrated the schema
+  // between our first look and now.
+  std::int64_t version = 0;
+  if (Status st = check_identity(db, version); !st.ok()) return st;
+
+  for (std::int64_t v = version; v < kSchemaVersion; ++v) {
+    if (Status st = db.exec(kMigrations[v]); !st.ok()) return st;
+    if (Status st = db.exec("PRAGMA user_version=" + std::to_string(v + 1)); !st.ok()) return st;
+  }
+  if (version == 0) {
+    if (Status st = db.exec("PRAGMA application_id=" + std::to_string(kApplicationId)); !st.ok()) {
+      return st;
+    }
+  }
+
+  // INSERT OR IGNORE: the first writer's values stay; later opens change nothing.
+  FingerprintKey fresh{};
+  RAND_bytes(fresh.data(), fresh.size());
+  const std::string now = format_timestamp(Clock::now());
+  Statement ins;
+  if (Status st = db.prepare("INSERT OR IGNORE INTO meta(key, value) VALUES (?1, ?2)", ins);
+      !st.ok()) {
+    return st;
+  }
+  const std::string_view fresh_view(reinterpret_cast<const char*>(fresh.data()), fresh.size());
+  if (Status st = ins.bind_text(1, "fingerprint_key").bind_blob(2, fresh_view).run(); !st.ok()) {
+    return st;
+  }
+  if (Status st = ins.bind_text(1, "created_by").bind_text(2, created_by).run(); !st.ok())
+    return st;
+  if (Status st = ins.bind_text(1, "created_at").bind_text(2, now).run(); !st.ok()) return st;
+  return read_fingerprint_key(db, key);
+}
+
+}  // namespace
+
+Status prepare_for_writing(Database& db, std::string_view created_by, FingerprintKey& key) {
+  std::int64_t version = 0;
+  if (Status st = check_identity(db, version); !st.ok()) return st;
+  if (version == 0) {
+    // Only effective before the first table exists; 4096 is the common filesystem block size.
+    if (Status st = db.exec("PRAGMA page_size=4096"); !st.ok()) return st;
+  }
+  if (Status st = db.enable_wal(); !st.ok()) return st;
+
+  // IMMEDIATE takes the write lock up front, so two proxies starting together serialise here
+  // instead of one failing with SQLITE_BUSY when upgrading a read lock.
+  if (Status st = db.exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+  Status st = migrate_and_fill_meta(db, created_by, key);
+  if (st.ok()) st = db.exec("COMMIT");
+  if (!st.ok()) {
+    if (db.in_transaction()) db.exec("ROLLBACK");
+    return st;
+  }
+  // The WAL and shared-memory files exist now that a transaction ran.
+  return db.secure_sidecar_files();
+}
+
+Status check_for_reading(Database& db) {
+  std::int64_t version = 0;
+  if (Status st = check_identity(db, version); !st.ok()) return st;
+  if (version == 0) {
+    return Status::error(kSqliteNotADb,
+                         "'" + db.path() + "' is empty: no mailtap session was recorded in it yet");
+  }
+  if (version < kSchemaVersion) {
+    return Status::error(kSqliteError, "'" + db.path() + "' has schema version " +
+                                           std::to_string(version) +
+                                           "; run the proxy on it once "
+                                           "to upgrade it to version " +
+                                           std::to_string(kSchemaVersion));
+  }
+  return {};
+}
+
+Status read_fingerprint_key(Database& db, FingerprintKey& key) {
+  Statement sel;
+  if (Status st = db.prepare("SELECT value FROM meta WHERE key = 'fingerprint_key'", sel);
+      !st.ok()) {
+    return st;
+  }
+  if (sel.step() != Statement::Step::row) {
+    Status st = sel.last_error();
+    return st.ok() ? Status::error(kSqliteError, "'" + db.path() + "' has no fingerprint key") : st;
+  }
+  const std::string value = sel.column_blob(0);
+  if (value.size() != key.size()) {
+    return Status::error(kSqliteError, "'" + db.path() + "' has a malformed fingerprint key");
+  }
+  std::copy(value.begin(), value.end(), key.begin());
+  return {};
+}
+
+}  // namespace mailtap::storage

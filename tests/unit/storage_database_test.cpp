@@ -1,0 +1,331 @@
+// Database wrapper, file creation and schema migration.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "storage/database.hpp"
+#include "storage/records.hpp"
+#include "storage/schema.hpp"
+#include "storage/timestamp.hpp"
+
+namespace mailtap::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "mailtap-storage-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
+
+ private:
+  std::string path_;
+};
+
+unsigned mode_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0xffffffff;
+  return st.st_mode & 07777;
+}
+
+// Opens and migrates like the recorder does.
+Status open_for_writing(const std::string& path, Database& db, FingerprintKey& key) {
+  if (Status st = Database::open(path, OpenOptions{}, db); !st.ok()) return st;
+  return prepare_for_writing(db, "mailtap test", key);
+}
+
+// A plain sqlite3 connection, to set things up behind the wrappers' back.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) { sqlite3_open(path.c_str(), &db_); }
+  ~RawDb() { sqlite3_close_v2(db_); }
+  int exec(const std::string& sql) {
+    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  }
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+TEST(StorageTimestamp, FormatsUtcWithMicroseconds) {
+  using namespace std::chrono;
+  const Clock::time_point t = Clock::time_point(seconds(1795552867) + microseconds(123456));
+  EXPECT_EQ(format_timestamp(t), "2026-11-24T20:41:07.123456Z");
+  EXPECT_EQ(format_timestamp(Clock::time_point{}), "1970-01-01T00:00:00.000000Z");
+  EXPECT_EQ(format_timestamp(Clock::time_point(microseconds(-1))), "1969-12-31T23:59:59.999999Z");
+}
+
+TEST(StorageTimestamp, RoundTrips) {
+  using namespace std::chrono;
+  const auto now = time_point_cast<microseconds>(Clock::now());
+  auto parsed = parse_timestamp(format_timestamp(now));
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(*parsed, now);
+  EXPECT_FALSE(parse_timestamp("2026-11-24 20:41:07"));
+  EXPECT_FALSE(parse_timestamp("2026-13-24T20:41:07.123456Z"));
+  EXPECT_FALSE(parse_timestamp("2026-11-24T20:41:07.123456+"));
+}
+
+TEST(StorageRecords, EnumTextRoundTrips) {
+  Outcome o{};
+  ASSERT_TRUE(parse("upstream_closed", o));
+  EXPECT_EQ(o, Outcome::upstream_closed);
+  EXPECT_FALSE(parse("nope", o));
+  smtp::EventKind k{};
+  ASSERT_TRUE(parse(smtp::to_string(smtp::EventKind::bdat_chunk), k));
+  EXPECT_EQ(k, smtp::EventKind::bdat_chunk);
+  smtp::Direction d{};
+  ASSERT_TRUE(parse("upstream_to_mailtap", d));
+  EXPECT_EQ(d, smtp::Direction::upstream_to_mailtap);
+}
+
+TEST(StorageDatabase, FreshFileIsMigratedToCurrentSchema) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  Database db;
+  FingerprintKey key{};
+  ASSERT_TRUE(open_for_writing(path, db, key).ok());
+
+  std::int64_t v = 0;
+  ASSERT_TRUE(db.query_int("PRAGMA user_version", v).ok());
+  EXPECT_EQ(v, kSchemaVersion);
+  ASSERT_TRUE(db.query_int("PRAGMA application_id", v).ok());
+  EXPECT_EQ(v, kApplicationId);
+  ASSERT_TRUE(db.query_int("PRAGMA page_size", v).ok());
+  EXPECT_EQ(v, 4096);
+  ASSERT_TRUE(db.query_int("PRAGMA foreign_keys", v).ok());
+  EXPECT_EQ(v, 1);
+  ASSERT_TRUE(db.query_int("PRAGMA synchronous", v).ok());
+  EXPECT_EQ(v, 1);  // NORMAL
+  std::string mode;
+  ASSERT_TRUE(db.query_text("PRAGMA journal_mode", mode).ok());
+  EXPECT_EQ(mode, "wal");
+  for (const char* table :
+       {"sessions", "certificates", "events", "messages", "recipients", "meta"}) {
+    ASSERT_TRUE(db.query_int(std::string("SELECT count(*) FROM sqlite_schema WHERE type='table' "
+                                         "AND name='") +
+                                 table + "'",
+                             v)
+                    .ok());
+    EXPECT_EQ(v, 1) << table;
+  }
+  std::string created_by;
+  ASSERT_TRUE(db.query_text("SELECT value FROM meta WHERE key='created_by'", created_by).ok());
+  EXPECT_EQ(created_by, "mailtap test");
+  EXPECT_NE(key, FingerprintKey{});
+  std::string integrity;
+  ASSERT_TRUE(db.query_text("PRAGMA integrity_check", integrity).ok());
+  EXPECT_EQ(integrity, "ok");
+}
+
+TEST(StorageDatabase, ReopenIsIdempotentAndKeepsTheKey) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  FingerprintKey first{}, second{};
+  {
+    Database db;
+    ASSERT_TRUE(open_for_writing(path, db, first).ok());
+    ASSERT_TRUE(db.exec("INSERT INTO sessions(started_at, client_address, listen_address, "
+                        "upstream_host, upstream_port, tls_mode, ehlo_name) VALUES "
+                        "('2026-01-01T00:00:00.000000Z','c','l','u',25,'none','e')")
+                    .ok());
+  }
+  Database db;
+  ASSERT_TRUE(open_for_writing(path, db, second).ok());
+  EXPECT_EQ(first, second);
+  std::int64_t n = 0;
+  ASSERT_TRUE(db.query_int("SELECT count(*) FROM sessions", n).ok());
+  EXPECT_EQ(n, 1);
+  ASSERT_TRUE(db.query_int("SELECT count(*) FROM meta", n).ok());
+  EXPECT_EQ(n, 3);
+  ASSERT_TRUE(db.query_int("PRAGMA user_version", n).ok());
+  EXPECT_EQ(n, kSchemaVersion);
+}
+
+TEST(StorageDatabase, CreatesFilesPrivatelyWhateverTheUmask) {
+  TempDir dir;
+  const std::string path = dir.file("a/b/m.db");
+  const mode_t old = ::umask(0);  // the most permissive umask a user could have
+  Database db;
+  FingerprintKey key{};
+  const Status st = open_for_writing(path, db, key);
+  ::umask(old);
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(mode_of(path), 0600u);
+  EXPECT_EQ(mode_of(path + "-wal"), 0600u);
+  EXPECT_EQ(mode_of(path + "-shm"), 0600u);
+  EXPECT_EQ(mode_of(dir.file("a")), 0700u);
+  EXPECT_EQ(mode_of(dir.file("a/b")), 0700u);
+}
+
+TEST(StorageDatabase, UnwritablePathGivesAClearError) {
+  TempDir dir;
+  std::ofstream(dir.file("plain")) << "x";
+  Database db;
+  const Status st = Database::open(dir.file("plain/sub/m.db"), OpenOptions{}, db);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message.find("not a directory"), std::string::npos) << st.message;
+  EXPECT_NE(st.message.find("plain"), std::string::npos) << st.message;
+
+  const Status st2 = Database::open(dir.file(""), OpenOptions{}, db);
+  EXPECT_FALSE(st2.ok());
+}
+
+TEST(StorageDatabase, NewerSchemaIsRefused) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    Database db;
+    FingerprintKey key{};
+    ASSERT_TRUE(open_for_writing(path, db, key).ok());
+    ASSERT_TRUE(db.exec("PRAGMA user_version=" + std::to_string(kSchemaVersion + 1)).ok());
+  }
+  Database db;
+  FingerprintKey key{};
+  const Status st = open_for_writing(path, db, key);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message.find("newer"), std::string::npos) << st.message;
+
+  Database ro;
+  ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_only}, ro).ok());
+  const Status st2 = check_for_reading(ro);
+  ASSERT_FALSE(st2.ok());
+  EXPECT_NE(st2.message.find("newer"), std::string::npos) << st2.message;
+}
+
+TEST(StorageDatabase, ForeignSqliteDatabaseIsRefusedAndLeftUntouched) {
+  TempDir dir;
+  const std::string path = dir.file("other.db");
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec("CREATE TABLE t(x); INSERT INTO t VALUES (1);"), SQLITE_OK);
+  }
+  Database db;
+  FingerprintKey key{};
+  const Status st = open_for_writing(path, db, key);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message.find("not a mailtap database"), std::string::npos) << st.message;
+  db.close();
+  RawDb raw(path);
+  EXPECT_EQ(raw.text("PRAGMA journal_mode"), "delete");  // not switched to WAL
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "0");
+
+  // A different application id is refused as well.
+  ASSERT_EQ(raw.exec("PRAGMA application_id=1234"), SQLITE_OK);
+  const Status st2 = open_for_writing(path, db, key);
+  ASSERT_FALSE(st2.ok());
+  EXPECT_NE(st2.message.find("application_id"), std::string::npos) << st2.message;
+}
+
+TEST(StorageDatabase, NonSqliteFileIsRefused) {
+  TempDir dir;
+  const std::string path = dir.file("notes.txt");
+  std::ofstream(path) << std::string(8192, 'x');
+  Database db;
+  FingerprintKey key{};
+  const Status st = open_for_writing(path, db, key);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message.find("not an SQLite database"), std::string::npos) << st.message;
+}
+
+TEST(StorageDatabase, LockedDatabaseGivesAClearError) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    Database db;
+    FingerprintKey key{};
+    ASSERT_TRUE(open_for_writing(path, db, key).ok());
+    // Back to a rollback journal so an exclusive lock shuts out readers too.
+    ASSERT_TRUE(db.exec("PRAGMA journal_mode=DELETE").ok());
+  }
+  RawDb holder(path);
+  ASSERT_EQ(holder.exec("BEGIN EXCLUSIVE; INSERT INTO meta VALUES ('x', 1);"), SQLITE_OK);
+  Database db;
+  OpenOptions oo;
+  oo.busy_timeout = std::chrono::milliseconds(50);
+  FingerprintKey key{};
+  Status st = Database::open(path, oo, db);
+  if (st.ok()) st = prepare_for_writing(db, "t", key);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(primary_code(st.code), kSqliteBusy);
+  EXPECT_NE(st.message.find("locked"), std::string::npos) << st.message;
+  holder.exec("ROLLBACK");
+}
+
+TEST(StorageDatabase, ReadOnlyOpenOfMissingFileFailsClearly) {
+  TempDir dir;
+  Database db;
+  const Status st = Database::open(dir.file("none.db"), OpenOptions{OpenMode::read_only}, db);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message.find("no database at"), std::string::npos) << st.message;
+  EXPECT_FALSE(fs::exists(dir.file("none.db")));
+}
+
+TEST(StorageDatabase, ReadOnlyConnectionCannotWrite) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    Database db;
+    FingerprintKey key{};
+    ASSERT_TRUE(open_for_writing(path, db, key).ok());
+  }
+  Database ro;
+  ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_only}, ro).ok());
+  ASSERT_TRUE(check_for_reading(ro).ok());
+  EXPECT_FALSE(ro.exec("INSERT INTO meta VALUES ('y', 2)").ok());
+  FingerprintKey key{};
+  EXPECT_TRUE(read_fingerprint_key(ro, key).ok());
+}
+
+TEST(StorageStatement, BindsEmptyValuesAsEmptyNotNull) {
+  TempDir dir;
+  Database db;
+  ASSERT_TRUE(Database::open(dir.file("s.db"), OpenOptions{}, db).ok());
+  ASSERT_TRUE(db.exec("CREATE TABLE t(a, b, c)").ok());
+  Statement st;
+  ASSERT_TRUE(db.prepare("INSERT INTO t VALUES (?1, ?2, ?3)", st).ok());
+  const std::string with_nul("a\0b", 3);
+  ASSERT_TRUE(st.bind_text(1, "").bind_blob(2, "").bind_blob(3, with_nul).run().ok());
+  ASSERT_TRUE(st.bind_text_or_null(1, "").bind_optional(2, std::nullopt).bind_int(3, 7).run().ok());
+  std::int64_t n = 0;
+  ASSERT_TRUE(db.query_int("SELECT count(*) FROM t WHERE a = '' AND typeof(b) = 'blob' "
+                           "AND length(c) = 3",
+                           n)
+                  .ok());
+  EXPECT_EQ(n, 1);
+  ASSERT_TRUE(db.query_int("SELECT count(*) FROM t WHERE a IS NULL AND b IS NULL", n).ok());
+  EXPECT_EQ(n, 1);
+
+  Statement bad;
+  ASSERT_TRUE(db.prepare("INSERT INTO t VALUES (?1, ?2, ?3)", bad).ok());
+  bad.bind_int(9, 1);  // out of range: reported by run()
+  const Status s = bad.run();
+  EXPECT_FALSE(s.ok());
+  EXPECT_FALSE(db.prepare("SELEC nonsense", bad).ok());
+}
+
+}  // namespace
+}  // namespace mailtap::storage

@@ -1,0 +1,377 @@
+// The read-only side the tools use, and the default database path.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "storage/default_path.hpp"
+#include "storage/reader.hpp"
+#include "storage/recorder.hpp"
+#include "storage/timestamp.hpp"
+
+namespace mailtap::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "mailtap-reader-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
+
+ private:
+  std::string path_;
+};
+
+const Clock::time_point kT0 = parse_timestamp("2026-11-24T20:41:07.123456Z").value();
+
+// Runs each record list as one session, in order, through a real Recorder.
+void record(Recorder& rec, std::vector<std::vector<Record>> sessions) {
+  asio::io_context io;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (auto& s : sessions) {
+          auto records = std::move(s);
+          co_await rec.submit(std::move(records));
+        }
+      },
+      asio::detached);
+  io.run();
+}
+
+SessionOpened opened(SessionKey key, Clock::time_point at, std::string upstream) {
+  SessionOpened r;
+  r.key = key;
+  r.started = at;
+  r.client_address = "127.0.0.1:40000";
+  r.listen_address = "127.0.0.1:2525";
+  r.upstream_host = std::move(upstream);
+  r.upstream_port = 25;
+  r.tls_mode = "none";
+  r.ehlo_name = "mailtap.test";
+  return r;
+}
+
+SessionClosed closed(SessionKey key, Clock::time_point at, Outcome o, std::string user = "") {
+  SessionClosed r;
+  r.key = key;
+  r.ended = at;
+  r.outcome = o;
+  r.reason = o == Outcome::quit ? "" : "went away";
+  r.auth_user = std::move(user);
+  return r;
+}
+
+TEST(StorageReader, RefusesMissingAndForeignFiles) {
+  TempDir dir;
+  std::string error;
+  EXPECT_EQ(Reader::open(dir.file("none.db"), error), nullptr);
+  EXPECT_NE(error.find("no database at"), std::string::npos) << error;
+
+  std::ofstream(dir.file("text")) << std::string(5000, 'x');
+  EXPECT_EQ(Reader::open(dir.file("text"), error), nullptr);
+  EXPECT_NE(error.find("not an SQLite database"), std::string::npos) << error;
+
+  sqlite3* raw = nullptr;
+  sqlite3_open(dir.file("other.db").c_str(), &raw);
+  sqlite3_exec(raw, "CREATE TABLE t(x)", nullptr, nullptr, nullptr);
+  sqlite3_close(raw);
+  EXPECT_EQ(Reader::open(dir.file("other.db"), error), nullptr);
+  EXPECT_NE(error.find("not a mailtap database"), std::string::npos) << error;
+}
+
+TEST(StorageReader, LoadsASessionWithEverythingRecordedForIt) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  RecorderOptions o;
+  o.path = path;
+  auto rec = Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+
+  const SessionKey k = rec->new_session_key();
+  SessionOpened open = opened(k, kT0, "mx.example.net");
+  open.tls_mode = "starttls";
+  open.insecure = true;
+
+  SessionTls tls;
+  tls.key = k;
+  tls.resolved_address = "192.0.2.7:25";
+  tls.tls_version = "TLSv1.3";
+  tls.cipher = "TLS_AES_256_GCM_SHA384";
+  tls.sni = "mx.example.net";
+  tls.verify_result = "skipped (--insecure)";
+  Certificate leaf;
+  leaf.der = std::string("\x30\x82\x01\x00\x00\xff", 6);
+  leaf.sha256_hex = std::string(64, 'b');
+  leaf.subject = "CN=mx.example.net";
+  leaf.issuer = "CN=Example CA";
+  leaf.not_before = "2026-01-01T00:00:00Z";
+  leaf.not_after = "2027-01-01T00:00:00Z";
+  tls.chain = {leaf, leaf};
+  tls.chain[1].subject = "CN=Example CA";
+
+  SessionEvent greeting;
+  greeting.key = k;
+  greeting.seq = 1;
+  greeting.event.direction = smtp::Direction::upstream_to_client;
+  greeting.event.phase = smtp::Phase::plain;
+  greeting.event.kind = smtp::EventKind::greeting;
+  greeting.event.reply_code = 220;
+  greeting.event.bytes = "220 mx ESMTP\r\n";
+  greeting.event.wire_size = greeting.event.bytes.size();
+  greeting.event.time = kT0 + 1ms;
+
+  SessionEvent auth;
+  auth.key = k;
+  auth.seq = 2;
+  auth.event.direction = smtp::Direction::client_to_upstream;
+  auth.event.phase = smtp::Phase::tls;
+  auth.event.kind = smtp::EventKind::auth;
+  auth.event.verb = "AUTH";
+  auth.event.bytes = std::string("AUTH PLAIN <redacted>\r\n\0", 24);
+  auth.event.wire_size = 40;
+  auth.event.redacted = true;
+  auth.event.note = "PLAIN credentials for user alice";
+  auth.event.time = kT0 + 2ms;
+
+  SessionEvent rejected;
+  rejected.key = k;
+  rejected.seq = 3;
+  rejected.event.direction = smtp::Direction::upstream_to_client;
+  rejected.event.phase = smtp::Phase::tls;
+  rejected.event.kind = smtp::EventKind::reply;
+  rejected.event.reply_code = 550;
+  rejected.event.enhanced_status = "5.7.1";
+  rejected.event.bytes = "550 5.7.1 no\r\n";
+  rejected.event.wire_size = rejected.event.bytes.size();
+
+  SessionMessage msg;
+  msg.key = k;
+  msg.seq = 1;
+  msg.message.mail_from = "MAIL FROM:<a@example.org> SIZE=10";
+  msg.message.recipients = {{"RCPT TO:<b@example.net>", 250, "250 2.1.5 Ok"},
+                            {"RCPT TO:<c@example.net>", 550, "550 5.1.1 Unknown"}};
+  msg.message.body = std::string("body\0with nul\r\n", 15);
+  msg.message.size = 1000;
+  msg.message.body_truncated = true;
+  msg.message.sha256_hex = std::string(64, 'c');
+  msg.message.via_bdat = true;
+  msg.message.final_code = 250;
+  msg.message.final_reply = "250 2.0.0 queued";
+  msg.message.started = kT0 + 3ms;
+  msg.message.finished = kT0 + 4ms;
+
+  SessionClosed close = closed(k, kT0 + 5ms, Outcome::client_closed, "alice");
+  close.bytes_client_to_upstream = 1234;
+  close.bytes_upstream_to_client = 5678;
+
+  record(*rec, {{open, tls, greeting, auth, rejected, msg, close}});
+  rec->stop();
+
+  auto reader = Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::vector<SessionRow> rows;
+  ASSERT_TRUE(reader->list_sessions({}, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 1u);
+
+  std::optional<SessionDetail> d;
+  ASSERT_TRUE(reader->load_session(rows[0].id, d, error)) << error;
+  ASSERT_TRUE(d);
+  const SessionRow& s = d->session;
+  EXPECT_EQ(s.started, kT0);
+  ASSERT_TRUE(s.ended);
+  EXPECT_EQ(*s.ended, kT0 + 5ms);
+  EXPECT_EQ(s.upstream_host, "mx.example.net");
+  EXPECT_EQ(s.upstream_port, 25);
+  EXPECT_EQ(s.resolved_address, "192.0.2.7:25");
+  EXPECT_EQ(s.tls_mode, "starttls");
+  EXPECT_EQ(s.tls_version, "TLSv1.3");
+  EXPECT_EQ(s.verify_result, "skipped (--insecure)");
+  EXPECT_EQ(s.verified_name, "");
+  EXPECT_TRUE(s.insecure);
+  EXPECT_EQ(s.outcome, Outcome::client_closed);
+  EXPECT_EQ(s.outcome_reason, "went away");
+  EXPECT_EQ(s.bytes_client_to_upstream, 1234u);
+  EXPECT_EQ(s.bytes_upstream_to_client, 5678u);
+  EXPECT_EQ(s.auth_user, "alice");
+  EXPECT_FALSE(s.replay_of);
+
+  ASSERT_EQ(d->certificates.size(), 2u);
+  EXPECT_EQ(d->certificates[0].position, 0u);
+  EXPECT_EQ(d->certificates[0].certificate.der, leaf.der);
+  EXPECT_EQ(d->certificates[0].certificate.subject, "CN=mx.example.net");
+  EXPECT_EQ(d->certificates[1].certificate.subject, "CN=Example CA");
+
+  ASSERT_EQ(d->events.size(), 3u);
+  EXPECT_EQ(d->events[0].seq, 1u);
+  EXPECT_EQ(d->events[0].event.kind, smtp::EventKind::greeting);
+  EXPECT_EQ(d->events[0].event.reply_code, 220);
+  EXPECT_EQ(d->events[0].event.time, kT0 + 1ms);
+  const smtp::Event& a = d->events[1].event;
+  EXPECT_EQ(a.direction, smtp::Direction::client_to_upstream);
+  EXPECT_EQ(a.phase, smtp::Phase::tls);
+  EXPECT_EQ(a.kind, smtp::EventKind::auth);
+  EXPECT_EQ(a.verb, "AUTH");
+  EXPECT_EQ(a.bytes, auth.event.bytes);  // binary-safe
+  EXPECT_EQ(a.wire_size, 40u);
+  EXPECT_TRUE(a.redacted);
+  EXPECT_EQ(a.note, auth.event.note);
+  EXPECT_EQ(d->events[2].event.enhanced_status, "5.7.1");
+  EXPECT_EQ(d->events[2].event.time, Clock::time_point{});  // none given
+
+  ASSERT_EQ(d->messages.size(), 1u);
+  const smtp::Message& m = d->messages[0].message;
+  EXPECT_EQ(d->messages[0].seq, 1u);
+  EXPECT_EQ(m.mail_from, msg.message.mail_from);
+  EXPECT_EQ(m.body, msg.message.body);
+  EXPECT_EQ(m.size, 1000u);
+  EXPECT_TRUE(m.body_truncated);
+  EXPECT_TRUE(m.via_bdat);
+  EXPECT_EQ(m.final_code, 250);
+  EXPECT_EQ(m.started, kT0 + 3ms);
+  ASSERT_EQ(m.recipients.size(), 2u);
+  EXPECT_EQ(m.recipients[1].command, "RCPT TO:<c@example.net>");
+  EXPECT_EQ(m.recipients[1].reply_code, 550);
+
+  std::optional<SessionDetail> none;
+  ASSERT_TRUE(reader->load_session(rows[0].id + 100, none, error)) << error;
+  EXPECT_FALSE(none);
+
+  FingerprintKey key{};
+  ASSERT_TRUE(reader->fingerprint_key(key, error)) << error;
+  auto again = Recorder::open(o, error);
+  ASSERT_NE(again, nullptr) << error;
+  EXPECT_EQ(again->fingerprint_key(), key);
+}
+
+TEST(StorageReader, ListsWithFiltersWhileTheWriterIsActive) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  RecorderOptions o;
+  o.path = path;
+  auto rec = Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+
+  std::vector<std::vector<Record>> sessions;
+  std::map<int, SessionKey> keys;
+  for (int i = 0; i < 6; ++i) {
+    const SessionKey k = rec->new_session_key();
+    keys[i] = k;
+    const auto at = kT0 + std::chrono::hours(i);
+    const std::string upstream = i % 2 == 0 ? "a.example" : "b.example";
+    const Outcome outcome = i < 4 ? Outcome::quit : Outcome::timeout;
+    const std::string user = i == 3 ? "bob" : "";
+    if (i == 5) {
+      sessions.push_back({opened(k, at, upstream)});  // still running
+    } else {
+      sessions.push_back({opened(k, at, upstream), closed(k, at + 1s, outcome, user)});
+    }
+  }
+  record(*rec, sessions);
+  // The open session's records are committed within commit_interval; wait for that.
+  std::this_thread::sleep_for(50ms);
+
+  // The proxy is still running: the reader works beside it.
+  auto reader = Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::vector<SessionRow> rows;
+
+  ASSERT_TRUE(reader->list_sessions({}, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_EQ(rows.front().started, kT0 + 5h);  // newest first
+  EXPECT_FALSE(rows.front().ended);
+  EXPECT_FALSE(rows.front().outcome);
+
+  SessionFilter f;
+  f.newest_first = false;
+  f.limit = 2;
+  ASSERT_TRUE(reader->list_sessions(f, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].started, kT0);
+  EXPECT_EQ(rows[1].started, kT0 + 1h);
+
+  f = {};
+  f.since = kT0 + 1h;
+  f.until = kT0 + 3h;
+  ASSERT_TRUE(reader->list_sessions(f, rows, error)) << error;
+  EXPECT_EQ(rows.size(), 2u);
+
+  f = {};
+  f.upstream = "b.example";
+  ASSERT_TRUE(reader->list_sessions(f, rows, error)) << error;
+  EXPECT_EQ(rows.size(), 3u);
+
+  f = {};
+  f.outcome = Outcome::timeout;
+  ASSERT_TRUE(reader->list_sessions(f, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].started, kT0 + 4h);
+
+  f = {};
+  f.only_in_progress = true;
+  ASSERT_TRUE(reader->list_sessions(f, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].started, kT0 + 5h);
+
+  f = {};
+  f.user = "bob";
+  ASSERT_TRUE(reader->list_sessions(f, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].auth_user, "bob");
+
+  // New sessions committed after the reader opened are visible to its next query.
+  const SessionKey late = rec->new_session_key();
+  record(*rec, {{opened(late, kT0 + 10h, "c.example"), closed(late, kT0 + 10h, Outcome::quit)}});
+  f = {};
+  f.upstream = "c.example";
+  ASSERT_TRUE(reader->list_sessions(f, rows, error)) << error;
+  EXPECT_EQ(rows.size(), 1u);
+  rec->stop();
+
+  // And it still reads after the writer is gone.
+  ASSERT_TRUE(reader->list_sessions({}, rows, error)) << error;
+  EXPECT_EQ(rows.size(), 7u);
+}
+
+TEST(StorageDefaultPath, FollowsTheDocumentedOrder) {
+  std::map<std::string, std::string> env;
+  auto lookup = [&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  std::string error;
+  EXPECT_EQ(default_database_path(lookup, error), "");
+  EXPECT_FALSE(error.empty());
+
+  env["HOME"] = "/home/u/";
+  EXPECT_EQ(default_database_path(lookup, error), "/home/u/.local/share/mailtap/mailtap.db");
+  EXPECT_TRUE(error.empty());
+  env["XDG_DATA_HOME"] = "relative/data";  // ignored, as the XDG spec says
+  EXPECT_EQ(default_database_path(lookup, error), "/home/u/.local/share/mailtap/mailtap.db");
+  env["XDG_DATA_HOME"] = "/data";
+  EXPECT_EQ(default_database_path(lookup, error), "/data/mailtap/mailtap.db");
+  env["MAILTAP_DB"] = "";
+  EXPECT_EQ(default_database_path(lookup, error), "/data/mailtap/mailtap.db");
+  env["MAILTAP_DB"] = "rel/x.db";
+  EXPECT_EQ(default_database_path(lookup, error), "rel/x.db");
+}
+
+}  // namespace
+}  // namespace mailtap::storage

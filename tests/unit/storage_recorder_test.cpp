@@ -1,0 +1,674 @@
+// The storage thread: batching, backpressure, durability, failure handling.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "storage/database.hpp"
+#include "storage/recorder.hpp"
+#include "storage/schema.hpp"
+
+namespace mailtap::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "mailtap-recorder-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
+
+ private:
+  std::string path_;
+};
+
+// A second process's view: a plain read-only connection.
+std::int64_t count(const std::string& path, const std::string& sql) {
+  Database db;
+  EXPECT_TRUE(Database::open(path, OpenOptions{OpenMode::read_only}, db).ok());
+  std::int64_t n = -1;
+  const Status st = db.query_int(sql, n);
+  EXPECT_TRUE(st.ok()) << st.message;
+  return n;
+}
+
+// Holds the database's write lock from another connection, like a second writer would.
+class WriteLockHolder {
+ public:
+  explicit WriteLockHolder(const std::string& path) {
+    sqlite3_open(path.c_str(), &db_);
+    sqlite3_busy_timeout(db_, 5000);
+    locked_ = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
+  ~WriteLockHolder() {
+    release();
+    sqlite3_close_v2(db_);
+  }
+  bool locked() const { return locked_; }
+  void release() {
+    if (locked_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    locked_ = false;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  bool locked_ = false;
+};
+
+SessionOpened opened(SessionKey key, std::string upstream = "mx.example.net") {
+  SessionOpened r;
+  r.key = key;
+  r.started = Clock::now();
+  r.client_address = "127.0.0.1:40000";
+  r.listen_address = "127.0.0.1:2525";
+  r.upstream_host = std::move(upstream);
+  r.upstream_port = 587;
+  r.tls_mode = "starttls";
+  r.ehlo_name = "mailtap.test";
+  return r;
+}
+
+SessionEvent event(SessionKey key, std::uint64_t seq) {
+  SessionEvent r;
+  r.key = key;
+  r.seq = seq;
+  r.event.direction = smtp::Direction::client_to_upstream;
+  r.event.kind = smtp::EventKind::command;
+  r.event.verb = "NOOP";
+  r.event.bytes = "NOOP\r\n";
+  r.event.wire_size = 6;
+  r.event.time = Clock::now();
+  return r;
+}
+
+SessionTls tls(SessionKey key) {
+  SessionTls r;
+  r.key = key;
+  r.resolved_address = "192.0.2.1:587";
+  r.tls_version = "TLSv1.3";
+  r.cipher = "TLS_AES_128_GCM_SHA256";
+  r.sni = "mx.example.net";
+  r.verified_name = "mx.example.net";
+  r.verify_result = "ok";
+  for (int i = 0; i < 2; ++i) {
+    Certificate c;
+    c.der = std::string("\x30\x82\x00\x00", 4) + std::to_string(i);
+    c.subject = "CN=cert" + std::to_string(i);
+    c.issuer = "CN=issuer";
+    c.not_before = "2026-01-01T00:00:00Z";
+    c.not_after = "2027-01-01T00:00:00Z";
+    r.chain.push_back(c);
+  }
+  return r;
+}
+
+SessionMessage message(SessionKey key, std::uint64_t seq) {
+  SessionMessage r;
+  r.key = key;
+  r.seq = seq;
+  r.message.mail_from = "MAIL FROM:<a@example.org>";
+  r.message.recipients = {{"RCPT TO:<b@example.net>", 250, "250 2.1.5 Ok"},
+                          {"RCPT TO:<c@example.net>", 550, "550 5.1.1 No such user"}};
+  r.message.body = "Subject: hi\r\n\r\nhello\r\n";
+  r.message.size = r.message.body.size();
+  r.message.sha256_hex = std::string(64, 'a');
+  r.message.final_code = 250;
+  r.message.final_reply = "250 2.0.0 Ok: queued";
+  r.message.started = r.message.finished = Clock::now();
+  return r;
+}
+
+SessionClosed closed(SessionKey key, Outcome outcome = Outcome::quit) {
+  SessionClosed r;
+  r.key = key;
+  r.ended = Clock::now();
+  r.outcome = outcome;
+  r.bytes_client_to_upstream = 100;
+  r.bytes_upstream_to_client = 200;
+  return r;
+}
+
+// Variadic rather than an initializer_list: g++ 12 rejects braced lists of these records inside
+// coroutines ("array used as initializer"). The tests also build each batch in a named local
+// before co_await: g++ 12 miscompiles some temporaries inside a co_await full-expression.
+template <typename... R>
+std::vector<Record> batch(R&&... records) {
+  std::vector<Record> v;
+  v.reserve(sizeof...(records));
+  (v.emplace_back(std::forward<R>(records)), ...);
+  return v;
+}
+
+RecorderOptions at(const std::string& path) {
+  RecorderOptions o;
+  o.path = path;
+  return o;
+}
+
+void run_threads(asio::io_context& io, int threads) {
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+  for (auto& t : pool) t.join();
+}
+
+TEST(StorageRecorder, OpenFailsWithAClearError) {
+  TempDir dir;
+  std::ofstream(dir.file("plain")) << "x";
+  std::string error;
+  EXPECT_EQ(Recorder::open(at(dir.file("plain/m.db")), error), nullptr);
+  EXPECT_NE(error.find("not a directory"), std::string::npos) << error;
+
+  EXPECT_EQ(Recorder::open(at(""), error), nullptr);
+  EXPECT_FALSE(error.empty());
+
+  const std::string path = dir.file("m.db");
+  {
+    auto rec = Recorder::open(at(path), error);
+    ASSERT_NE(rec, nullptr) << error;
+  }
+  {
+    sqlite3* raw = nullptr;
+    sqlite3_open(path.c_str(), &raw);
+    sqlite3_exec(raw, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+    sqlite3_close(raw);
+  }
+  EXPECT_EQ(Recorder::open(at(path), error), nullptr);
+  EXPECT_NE(error.find("newer than this mailtap"), std::string::npos) << error;
+}
+
+TEST(StorageRecorder, CreatesThePrivateFileAndExposesTheKey) {
+  TempDir dir;
+  std::string error;
+  const std::string path = dir.file("sub/m.db");
+  auto rec = Recorder::open(at(path), error);
+  ASSERT_NE(rec, nullptr) << error;
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(rec->path(), path);
+  const auto key = rec->fingerprint_key();
+  EXPECT_NE(key, (std::array<std::uint8_t, 32>{}));
+  rec.reset();
+  auto again = Recorder::open(at(path), error);
+  ASSERT_NE(again, nullptr) << error;
+  EXPECT_EQ(again->fingerprint_key(), key);
+}
+
+TEST(StorageRecorder, SessionKeysAreUniqueAcrossThreads) {
+  TempDir dir;
+  std::string error;
+  auto rec = Recorder::open(at(dir.file("m.db")), error);
+  ASSERT_NE(rec, nullptr) << error;
+  std::mutex m;
+  std::set<SessionKey> keys;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      std::vector<SessionKey> mine;
+      for (int i = 0; i < 1000; ++i) mine.push_back(rec->new_session_key());
+      std::lock_guard lk(m);
+      keys.insert(mine.begin(), mine.end());
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(keys.size(), 4000u);
+  EXPECT_EQ(keys.count(0), 0u);
+}
+
+TEST(StorageRecorder, WritesCompleteSessionsInGroupedTransactions) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  auto rec = Recorder::open(at(path), error);
+  ASSERT_NE(rec, nullptr) << error;
+
+  asio::io_context io;
+  constexpr int kSessions = 20;
+  for (int i = 0; i < kSessions; ++i) {
+    asio::co_spawn(
+        io,
+        [&rec]() -> asio::awaitable<void> {
+          const SessionKey k = rec->new_session_key();
+          {
+            auto records = batch(opened(k), tls(k), event(k, 1), event(k, 2), event(k, 3));
+            co_await rec->submit(std::move(records));
+          }
+          {
+            auto records = batch(event(k, 4), message(k, 1), event(k, 5));
+            co_await rec->submit(std::move(records));
+          }
+          {
+            auto records = batch(closed(k));
+            co_await rec->submit(std::move(records));
+          }
+        },
+        asio::detached);
+  }
+  io.run();
+
+  // Every submit of a SessionClosed has returned, so all of it is committed and visible.
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), kSessions);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM events"), kSessions * 5);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM certificates"), kSessions * 2);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM messages"), kSessions);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM recipients"), kSessions * 2);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM certificates WHERE length(sha256) = 64"),
+            kSessions * 2);  // computed from the DER when the session left it empty
+  EXPECT_EQ(count(path,
+                  "SELECT count(*) FROM sessions WHERE outcome = 'quit' AND "
+                  "tls_version = 'TLSv1.3' AND bytes_upstream_to_client = 200"),
+            kSessions);
+
+  rec->stop();
+  const RecorderStats s = rec->stats();
+  EXPECT_EQ(s.batches, 3u * kSessions);
+  EXPECT_EQ(s.records, 9u * kSessions);
+  EXPECT_EQ(s.rejected + s.discarded + s.late, 0u);
+  EXPECT_GE(s.commits, 1u);
+  EXPECT_LT(s.commits, s.batches);  // grouped, not one transaction per batch
+  EXPECT_FALSE(rec->failed());
+}
+
+TEST(StorageRecorder, BackpressureSuspendsProducersAndDropsNothing) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  RecorderOptions o;
+  o.path = path;
+  o.queue_capacity = 1;
+  o.commit_records = 1;  // a commit per batch: a slow writer
+  auto rec = Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+
+  // Stall the writer behind another connection's lock for a while.
+  auto holder = std::make_unique<WriteLockHolder>(path);
+  ASSERT_TRUE(holder->locked());
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(300ms);
+    holder->release();
+  });
+
+  constexpr int kProducers = 32;
+  constexpr int kEvents = 25;
+  std::atomic<std::int64_t> longest_wait_ms{0};
+  asio::io_context io;
+  for (int p = 0; p < kProducers; ++p) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          const SessionKey k = rec->new_session_key();
+          {
+            auto records = batch(opened(k));
+            co_await rec->submit(std::move(records));
+          }
+          for (int i = 1; i <= kEvents; ++i) {
+            const auto t0 = std::chrono::steady_clock::now();
+            {
+              auto records = batch(event(k, static_cast<std::uint64_t>(i)));
+              co_await rec->submit(std::move(records));
+            }
+            const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::steady_clock::now() - t0)
+                                    .count();
+            std::int64_t prev = longest_wait_ms.load();
+            while (waited > prev && !longest_wait_ms.compare_exchange_weak(prev, waited)) {
+            }
+          }
+          {
+            auto records = batch(closed(k));
+            co_await rec->submit(std::move(records));
+          }
+        },
+        asio::detached);
+  }
+  run_threads(io, 4);
+  releaser.join();
+  rec->stop();
+
+  EXPECT_GE(longest_wait_ms.load(), 100) << "producers were never held back";
+  EXPECT_EQ(count(path, "SELECT count(*) FROM events"), kProducers * kEvents);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), kProducers);
+  // Per-session order survived the contention.
+  EXPECT_EQ(count(path,
+                  "SELECT count(*) FROM (SELECT session_id FROM events GROUP BY session_id "
+                  "HAVING min(seq) = 1 AND max(seq) = 25 AND count(*) = 25)"),
+            kProducers);
+  const RecorderStats s = rec->stats();
+  EXPECT_EQ(s.rejected + s.discarded + s.late, 0u);
+  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+}
+
+TEST(StorageRecorder, ReadersSeeOnlyCommittedDataAndClosedMeansComplete) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  RecorderOptions o;
+  o.path = path;
+  o.commit_interval = 1500ms;  // far longer than the checks below take
+  o.commit_records = 1'000'000;
+  auto rec = Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  const SessionKey a = rec->new_session_key();
+  const SessionKey b = rec->new_session_key();
+
+  std::promise<void> first_done, close_done;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        {
+          auto records = batch(opened(a), event(a, 1), event(a, 2));
+          co_await rec->submit(std::move(records));
+        }
+        {
+          auto records = batch(opened(b), event(b, 1));
+          co_await rec->submit(std::move(records));
+        }
+        first_done.set_value();
+        {
+          auto records = batch(event(a, 3), closed(a));
+          co_await rec->submit(std::move(records));
+        }
+        close_done.set_value();
+      },
+      asio::detached);
+
+  first_done.get_future().wait();
+  // Queued or in the open transaction, but not committed: invisible to readers.
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 0);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM events"), 0);
+
+  close_done.get_future().wait();
+  // The close has been acknowledged: session a is complete, b is visibly in progress.
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), 1);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NULL"), 1);
+  EXPECT_EQ(count(path,
+                  "SELECT count(*) FROM events e JOIN sessions s ON s.id = e.session_id "
+                  "WHERE s.ended_at IS NOT NULL"),
+            3);
+
+  guard.reset();
+  runner.join();
+  rec->stop();
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NULL"), 1);
+}
+
+TEST(StorageRecorder, StopDrainsSuspendedProducersAndRefusesLateOnes) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  RecorderOptions o;
+  o.path = path;
+  o.queue_capacity = 2;
+  auto rec = Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+
+  auto holder = std::make_unique<WriteLockHolder>(path);
+  ASSERT_TRUE(holder->locked());
+
+  constexpr int kProducers = 16;
+  std::atomic<int> submitted{0};
+  asio::io_context io;
+  for (int p = 0; p < kProducers; ++p) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          const SessionKey k = rec->new_session_key();
+          {
+            auto records = batch(opened(k), event(k, 1));
+            co_await rec->submit(std::move(records));
+          }
+          ++submitted;
+        },
+        asio::detached);
+  }
+  std::thread producers([&] { io.run(); });
+  std::this_thread::sleep_for(100ms);
+  EXPECT_LT(submitted.load(), kProducers);  // the queue is full: most are suspended
+
+  std::thread stopper([&] { rec->stop(); });
+  std::this_thread::sleep_for(100ms);
+  holder->release();
+  stopper.join();
+  producers.join();
+  EXPECT_EQ(submitted.load(), kProducers);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM events"), kProducers);
+
+  // After stop: dropped and counted, never blocking.
+  asio::io_context late;
+  asio::co_spawn(
+      late,
+      [&]() -> asio::awaitable<void> {
+        auto records = batch(event(99, 1));
+        co_await rec->submit(std::move(records));
+      },
+      asio::detached);
+  late.run();
+  EXPECT_EQ(rec->stats().late, 1u);
+  rec->stop();  // idempotent
+}
+
+TEST(StorageRecorder, CancellingTheProducerDoesNotLoseItsBatch) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  RecorderOptions o;
+  o.path = path;
+  o.queue_capacity = 1;
+  auto rec = Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+  auto holder = std::make_unique<WriteLockHolder>(path);
+
+  asio::io_context io;
+  asio::cancellation_signal signals[4];
+  std::atomic<int> finished{0};
+  for (auto& sig : signals) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          const SessionKey k = rec->new_session_key();
+          {
+            auto records = batch(opened(k), event(k, 1), closed(k));
+            co_await rec->submit(std::move(records));
+          }
+          ++finished;
+        },
+        asio::bind_cancellation_slot(sig.slot(), asio::detached));
+  }
+  asio::steady_timer t(io, 50ms);
+  t.async_wait([&](asio::error_code) {
+    for (auto& sig : signals) sig.emit(asio::cancellation_type::terminal);
+    holder->release();
+  });
+  io.run();
+  EXPECT_EQ(finished.load(), 4);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), 4);
+}
+
+TEST(StorageRecorder, UnknownSessionKeysAreRejectedNotFatal) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  auto rec = Recorder::open(at(path), error);
+  ASSERT_NE(rec, nullptr) << error;
+  asio::io_context io;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        const SessionKey k = rec->new_session_key();
+        {
+          auto records = batch(event(12345, 1), opened(k), event(k, 1), event(k, 1));
+          co_await rec->submit(std::move(records));
+        }
+        {
+          auto records = batch(closed(k), event(k, 2));
+          co_await rec->submit(std::move(records));  // after close: unknown key
+        }
+      },
+      asio::detached);
+  io.run();
+  rec->stop();
+  const RecorderStats s = rec->stats();
+  EXPECT_EQ(s.rejected, 3u);  // unknown key, duplicate seq, event after close
+  EXPECT_EQ(s.records, 3u);
+  EXPECT_FALSE(rec->failed());
+  EXPECT_EQ(count(path, "SELECT count(*) FROM events"), 1);
+}
+
+TEST(StorageRecorder, WriteFailureIsStickyAndNeverBlocksProducers) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  std::atomic<int> callbacks{0};
+  std::string reason_seen;
+  RecorderOptions o;
+  o.path = path;
+  o.queue_capacity = 2;
+  o.busy_timeout = 50ms;
+  o.on_failure = [&](const std::string& reason) {
+    reason_seen = reason;
+    ++callbacks;
+  };
+  auto rec = Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+  WriteLockHolder holder(path);  // held for the whole test: every write times out
+  ASSERT_TRUE(holder.locked());
+
+  asio::io_context io;
+  constexpr int kBatches = 40;
+  for (int i = 0; i < kBatches; ++i) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          const SessionKey k = rec->new_session_key();
+          {
+            auto records = batch(opened(k), closed(k));
+            co_await rec->submit(std::move(records));
+          }
+        },
+        asio::detached);
+  }
+  io.run();  // returns: no producer is stuck
+
+  EXPECT_TRUE(rec->failed());
+  EXPECT_NE(rec->failure_reason().find("locked"), std::string::npos) << rec->failure_reason();
+  EXPECT_NE(rec->failure_reason().find(path), std::string::npos) << rec->failure_reason();
+  rec->stop();
+  EXPECT_EQ(callbacks.load(), 1);
+  EXPECT_EQ(reason_seen, rec->failure_reason());
+  EXPECT_EQ(rec->stats().discarded, 2u * kBatches);
+  holder.release();
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 0);
+}
+
+TEST(StorageRecorder, KillNineLeavesEveryEndedSessionComplete) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  constexpr int kEnded = 20;
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string err;
+    auto rec = Recorder::open(at(path), err);
+    if (!rec) ::_exit(2);
+    asio::io_context io;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          for (int i = 0; i < kEnded; ++i) {
+            const SessionKey k = rec->new_session_key();
+            {
+              auto records = batch(opened(k), event(k, 1), event(k, 2));
+              co_await rec->submit(std::move(records));
+            }
+            {
+              auto records = batch(message(k, 1), event(k, 3));
+              co_await rec->submit(std::move(records));
+            }
+            {
+              auto records = batch(closed(k));
+              co_await rec->submit(std::move(records));
+            }
+          }
+          (void)!::write(fds[1], "k", 1);
+          // A session still running when the process dies.
+          const SessionKey k = rec->new_session_key();
+          {
+            auto records = batch(opened(k));
+            co_await rec->submit(std::move(records));
+          }
+          for (std::uint64_t seq = 1;; ++seq) {
+            auto records = batch(event(k, seq));
+            co_await rec->submit(std::move(records));
+          }
+        },
+        asio::detached);
+    io.run();
+    ::_exit(3);
+  }
+  ::close(fds[1]);
+  char c = 0;
+  ASSERT_EQ(::read(fds[0], &c, 1), 1);
+  ::close(fds[0]);
+  std::this_thread::sleep_for(30ms);  // let the unfinished session write a few transactions
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+
+  Database db;
+  FingerprintKey key{};
+  ASSERT_TRUE(Database::open(path, OpenOptions{}, db).ok());
+  ASSERT_TRUE(prepare_for_writing(db, "t", key).ok());
+  std::string integrity;
+  ASSERT_TRUE(db.query_text("PRAGMA integrity_check", integrity).ok());
+  EXPECT_EQ(integrity, "ok");
+  std::int64_t n = 0;
+  ASSERT_TRUE(db.query_int("SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL", n).ok());
+  EXPECT_EQ(n, kEnded);
+  ASSERT_TRUE(db.query_int("SELECT count(*) FROM sessions s WHERE ended_at IS NOT NULL AND "
+                           "(SELECT count(*) FROM events WHERE session_id = s.id) = 3 AND "
+                           "(SELECT count(*) FROM messages WHERE session_id = s.id) = 1",
+                           n)
+                  .ok());
+  EXPECT_EQ(n, kEnded);
+  ASSERT_TRUE(db.query_int("SELECT count(*) FROM sessions WHERE ended_at IS NULL", n).ok());
+  EXPECT_LE(n, 1);
+  ASSERT_TRUE(db.query_int("PRAGMA foreign_key_check", n).ok() || true);
+}
+
+}  // namespace
+}  // namespace mailtap::storage
