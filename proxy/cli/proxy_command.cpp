@@ -1,0 +1,313 @@
+// `mailtap proxy`: options, validation, start-up messages, and the run loop with signals.
+#include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/strand.hpp>
+#include <asio/signal_set.hpp>
+#include <csignal>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "proxy/cli/command.hpp"
+#include "proxy/cli/parse.hpp"
+#include "proxy/session/log.hpp"
+#include "proxy/session/proxy_config.hpp"
+#include "proxy/session/server.hpp"
+#include "storage/default_path.hpp"
+#include "storage/recorder.hpp"
+
+namespace mailtap::cli {
+
+namespace {
+
+struct ProxyArgs {
+  std::string listen = "127.0.0.1:2525";
+  bool allow_remote = false;
+  std::string upstream = "smtp.gmail.com:587";
+  std::string tls;
+  std::string ca_file;
+  std::string tls_name;
+  bool insecure = false;
+  std::string ehlo_name;
+  bool transcript = false;
+  int verbose = 0;
+  bool quiet = false;
+  std::string db;
+  bool no_record = false;
+  std::string record_failure = "stop";
+  std::string max_body = "64MiB";
+  bool redact_users = false;
+  bool fingerprint_secrets = false;
+  std::string timeout_connect = "30s";
+  std::string timeout_command = "5m";
+  std::string timeout_data = "10m";
+  std::string grace = "30s";
+  unsigned threads = 0;
+};
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+std::string endpoint_label(const asio::ip::tcp::endpoint& ep) {
+  if (ep.address().is_v6()) return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+// Returns an error message, or "" when `cfg` was filled.
+std::string build_config(const ProxyArgs& a, ProxyConfig& cfg) {
+  auto listen = parse_host_port(a.listen);
+  if (!listen || !listen->port) return "--listen " + a.listen + ": expected ADDR:PORT";
+  std::string host = listen->host == "localhost" ? "127.0.0.1" : listen->host;
+  std::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) return "--listen " + a.listen + ": expected an IP address (or localhost) and a port";
+  cfg.listen = asio::ip::tcp::endpoint(address, *listen->port);
+  cfg.allow_remote = a.allow_remote;
+  if (!address.is_loopback() && !a.allow_remote)
+    return "refusing to listen on " + a.listen +
+           ": the plain-text side carries passwords and mail; listen on loopback, or add "
+           "--allow-remote if you really mean to expose it";
+
+  auto upstream = parse_host_port(a.upstream);
+  if (!upstream) return "--upstream " + a.upstream + ": expected HOST[:PORT]";
+  cfg.upstream_host = upstream->host;
+  cfg.upstream_port = upstream->port.value_or(587);
+
+  if (a.tls.empty())
+    cfg.tls_mode = cfg.upstream_port == 465 ? net::TlsMode::implicit : net::TlsMode::starttls;
+  else if (a.tls == "starttls") cfg.tls_mode = net::TlsMode::starttls;
+  else if (a.tls == "implicit") cfg.tls_mode = net::TlsMode::implicit;
+  else if (a.tls == "none") cfg.tls_mode = net::TlsMode::none;
+  else return "--tls " + a.tls + ": expected starttls, implicit or none";
+
+  cfg.trust.ca_file = a.ca_file;
+  cfg.trust.insecure = a.insecure;
+  cfg.tls_name = a.tls_name.empty() ? cfg.upstream_host : a.tls_name;
+  cfg.ehlo_name = a.ehlo_name.empty() ? host_name() : a.ehlo_name;
+  if (cfg.ehlo_name.find_first_of(" \r\n") != std::string::npos)
+    return "--ehlo-name must be a single word";
+
+  cfg.transcript = a.transcript;
+  cfg.verbosity = a.quiet ? 0 : 1 + a.verbose;
+
+  if (a.no_record && !a.db.empty()) return "--db and --no-record contradict each other";
+  if (!a.no_record) {
+    std::string path = a.db;
+    if (path.empty()) {
+      std::string error;
+      path = storage::default_database_path(error);
+      if (path.empty()) return "no database path: " + error + " (give --db PATH or --no-record)";
+    }
+    cfg.db_path = path;
+  }
+  if (a.record_failure == "stop") cfg.record_failure = RecordFailurePolicy::stop;
+  else if (a.record_failure == "continue") cfg.record_failure = RecordFailurePolicy::continue_relaying;
+  else return "--record-failure " + a.record_failure + ": expected stop or continue";
+  auto max_body = parse_size(a.max_body);
+  if (!max_body) return "--max-body " + a.max_body + ": expected a size such as 64MiB";
+  cfg.max_body = static_cast<std::size_t>(*max_body);
+  cfg.redact_users = a.redact_users;
+  cfg.fingerprint_secrets = a.fingerprint_secrets;
+
+  struct {
+    const std::string& text;
+    const char* flag;
+    std::chrono::steady_clock::duration& out;
+  } durations[] = {{a.timeout_connect, "--timeout-connect", cfg.timeout_connect},
+                   {a.timeout_command, "--timeout-command", cfg.timeout_command},
+                   {a.timeout_data, "--timeout-data", cfg.timeout_data},
+                   {a.grace, "--grace", cfg.grace}};
+  for (auto& d : durations) {
+    auto v = parse_duration(d.text);
+    if (!v || (v->count() == 0 && std::string_view(d.flag) != "--grace"))
+      return std::string(d.flag) + " " + d.text + ": expected a duration such as 30s or 5m";
+    d.out = *v;
+  }
+  cfg.threads = a.threads;
+  return {};
+}
+
+int run_proxy(const ProxyConfig& cfg) {
+  log::set_verbosity(cfg.verbosity);
+  // A client vanishing mid-write must be an error code, not a process-killing signal.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::string error;
+  auto tls = net::make_tls_client_context(cfg.trust, error);
+  if (!tls) {
+    log::error(error);
+    return 1;
+  }
+
+  std::unique_ptr<storage::Recorder> recorder;
+  if (cfg.db_path) {
+    storage::RecorderOptions ro;
+    ro.path = *cfg.db_path;
+    ro.created_by = std::string("mailtap ") + MAILTAP_VERSION;
+    ro.on_failure = [](const std::string& reason) {
+      log::error("recording failed: " + reason);
+    };
+    recorder = storage::Recorder::open(ro, error);
+    if (!recorder) {
+      log::error("cannot record to " + *cfg.db_path + ": " + error +
+                 " (choose another --db, or --no-record)");
+      return 1;
+    }
+  }
+
+  asio::io_context io;
+  const std::string listen_label = endpoint_label(cfg.listen);
+  SessionContext ctx{cfg, *tls, recorder.get(), {}, listen_label, std::nullopt};
+  ctx.target.host = cfg.upstream_host;
+  ctx.target.port = cfg.upstream_port;
+  ctx.target.mode = cfg.tls_mode;
+  ctx.target.tls_name = cfg.tls_name;
+  ctx.target.ehlo_name = cfg.ehlo_name;
+  ctx.target.insecure = cfg.trust.insecure;
+  ctx.target.trust_source = net::describe_trust_source(cfg.trust);
+  ctx.target.timeout = cfg.timeout_connect;
+  if (recorder && cfg.fingerprint_secrets) ctx.fingerprint_key = recorder->fingerprint_key();
+
+  Server server(io, ctx);
+  if (!server.listen(cfg.listen, error)) {
+    log::error(error);
+    return 1;
+  }
+
+  auto signal_strand = asio::make_strand(io);
+  asio::signal_set signals(signal_strand, SIGINT, SIGTERM);
+  // Once every session is gone nothing may keep io.run() busy, the signal wait included.
+  bool drained = false;
+  server.on_drained([&] {
+    asio::post(signal_strand, [&] {
+      drained = true;
+      std::error_code ignored;
+      signals.cancel(ignored);
+    });
+  });
+  std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec, int) {
+    if (ec || drained) return;
+    signals.async_wait(on_signal);  // a second signal ends the grace period early
+    server.begin_shutdown(cfg.grace);
+  };
+  signals.async_wait(on_signal);
+
+  const std::string upstream_label = cfg.upstream_host + ":" + std::to_string(cfg.upstream_port);
+  std::string mode(net::to_string(cfg.tls_mode));
+  std::string verification = cfg.tls_mode == net::TlsMode::none ? "PLAIN TEXT, not encrypted"
+                             : cfg.trust.insecure ? "NOT verified"
+                                                  : "verified";
+  if (cfg.trust.insecure && cfg.tls_mode != net::TlsMode::none)
+    log::error("WARNING: --insecure: the certificate of " + upstream_label +
+               " is not verified; anyone on the path can read and change the session");
+  if (cfg.tls_mode == net::TlsMode::none)
+    log::error("WARNING: --tls none: sessions to " + upstream_label +
+               " travel in plain text, passwords included");
+  if (!cfg.listen.address().is_loopback())
+    log::error("WARNING: --allow-remote: listening on " + listen_label +
+               "; anyone who can reach it can relay through mailtap");
+  log::error("listening on " + listen_label + " -> " + upstream_label + " (" + mode + ", " +
+             verification + ")");
+  if (recorder)
+    log::info("recording to " + recorder->path());
+  else
+    log::info("recording off (--no-record)");
+
+  asio::co_spawn(io, server.accept_loop(), asio::detached);
+  unsigned n = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < n; ++i) pool.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : pool) t.join();
+  if (recorder) {
+    recorder->stop();
+    if (recorder->failed()) {
+      log::error("recording failed during the run: " + recorder->failure_reason());
+      return 1;
+    }
+  }
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+Subcommand add_proxy_command(CLI::App& parent) {
+  auto args = std::make_shared<ProxyArgs>();
+  CLI::App* app = parent.add_subcommand(
+      "proxy",
+      "Listen for plain-text SMTP (telnet, nc) and relay it to a TLS-only server, recording "
+      "every exchange");
+  app->add_option("--listen", args->listen, "ADDR:PORT to listen on (loopback unless --allow-remote)")
+      ->capture_default_str();
+  app->add_flag("--allow-remote", args->allow_remote,
+                "Allow a non-loopback --listen address (the plain side carries credentials)");
+  app->add_option("--upstream", args->upstream, "HOST[:PORT] of the SMTP server (port 587 if omitted)")
+      ->capture_default_str();
+  app->add_option("--tls", args->tls,
+                  "starttls | implicit | none (default: implicit for port 465, else starttls)")
+      ->check(CLI::IsMember({"starttls", "implicit", "none"}));
+  app->add_option("--ca-file", args->ca_file,
+                  "PEM file of CAs to trust instead of the system store (SSL_CERT_FILE, "
+                  "/etc/ssl/certs)");
+  app->add_option("--tls-name", args->tls_name,
+                  "Name for SNI and certificate verification (default: the upstream host)");
+  app->add_flag("--insecure", args->insecure, "Do not verify the upstream certificate (loudly)");
+  app->add_option("--ehlo-name", args->ehlo_name,
+                  "Name mailtap gives in its own EHLO before STARTTLS (default: host name)");
+  app->add_flag("--transcript", args->transcript,
+                "Print every session's dialogue on stdout (C:/S: lines, secrets redacted)");
+  app->add_flag("-v,--verbose", args->verbose, "More detail on stderr");
+  app->add_flag("-q,--quiet", args->quiet, "Only errors on stderr");
+  app->add_option("--db", args->db,
+                  "SQLite database to record to (default: $MAILTAP_DB, else "
+                  "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db)");
+  app->add_flag("--no-record", args->no_record, "Do not record sessions");
+  app->add_option("--record-failure", args->record_failure,
+                  "When recording fails: stop (refuse new sessions) or continue (relay unrecorded)")
+      ->capture_default_str();
+  app->add_option("--max-body", args->max_body, "Largest message body recorded per message")
+      ->capture_default_str();
+  app->add_flag("--redact-users", args->redact_users, "Redact AUTH user names too");
+  app->add_flag("--fingerprint-secrets", args->fingerprint_secrets,
+                "Record a keyed HMAC fingerprint of each redacted secret, so audits can match "
+                "reused passwords (the key is in the database: a stolen database allows "
+                "offline guessing of weak passwords)");
+  app->add_option("--timeout-connect", args->timeout_connect,
+                  "Limit for resolving, connecting, greeting, STARTTLS and TLS handshake")
+      ->capture_default_str();
+  app->add_option("--timeout-command", args->timeout_command,
+                  "Idle limit between commands, and for each upstream reply")
+      ->capture_default_str();
+  app->add_option("--timeout-data", args->timeout_data,
+                  "Idle limit inside a message body, and for the reply to its end")
+      ->capture_default_str();
+  app->add_option("--grace", args->grace,
+                  "On SIGINT/SIGTERM, how long sessions may take to finish")
+      ->capture_default_str();
+  app->add_option("--threads", args->threads, "I/O threads (default: one per core)");
+  app->footer(
+      "Example: mailtap proxy --upstream smtp.gmail.com:587, then: telnet localhost 2525");
+
+  Subcommand cmd;
+  cmd.app = app;
+  cmd.run = [args] {
+    ProxyConfig cfg;
+    std::string error = build_config(*args, cfg);
+    if (!error.empty()) {
+      log::error(error);
+      return 2;
+    }
+    return run_proxy(cfg);
+  };
+  return cmd;
+}
+
+}  // namespace mailtap::cli

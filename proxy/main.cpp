@@ -1,0 +1,19 @@
+// mailtap: talk SMTP by hand to a TLS-only server, and keep an honest record of it.
+#include <CLI/CLI.hpp>
+#include <vector>
+
+#include "proxy/cli/command.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"mailtap: talk SMTP by hand (telnet, nc) to TLS-only mail servers, and record "
+               "every exchange",
+               "mailtap"};
+  app.set_version_flag("--version", std::string("mailtap ") + MAILTAP_VERSION);
+  app.require_subcommand(1);
+  std::vector<mailtap::cli::Subcommand> commands;
+  commands.push_back(mailtap::cli::add_proxy_command(app));
+  CLI11_PARSE(app, argc, argv);
+  for (auto& cmd : commands)
+    if (cmd.app->parsed()) return cmd.run();
+  return 2;
+}

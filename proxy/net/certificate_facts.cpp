@@ -1,0 +1,159 @@
+#include "proxy/net/certificate_facts.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/bytestring.h>
+#include <openssl/mem.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+#include <memory>
+
+namespace mailtap::net {
+
+namespace {
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct GeneralNamesFree {
+  void operator()(GENERAL_NAMES* g) const { GENERAL_NAMES_free(g); }
+};
+struct GeneralizedTimeFree {
+  void operator()(ASN1_GENERALIZEDTIME* t) const { ASN1_GENERALIZEDTIME_free(t); }
+};
+
+std::string hex(const unsigned char* p, std::size_t n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * n);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(digits[p[i] >> 4]);
+    out.push_back(digits[p[i] & 15]);
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+}  // namespace
+
+std::string name_to_string(const X509_NAME* name) {
+  if (!name) return {};
+  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  BIO_mem_contents(bio.get(), &data, &len);
+  return std::string(reinterpret_cast<const char*>(data), len);
+}
+
+std::string time_to_iso8601(const ASN1_TIME* t) {
+  if (!t) return {};
+  std::unique_ptr<ASN1_GENERALIZEDTIME, GeneralizedTimeFree> g(
+      ASN1_TIME_to_generalizedtime(t, nullptr));
+  if (!g) return {};
+  std::string s(reinterpret_cast<const char*>(ASN1_STRING_get0_data(g.get())),
+                static_cast<std::size_t>(ASN1_STRING_length(g.get())));
+  if (s.size() < 15) return s;  // YYYYMMDDHHMMSSZ
+  return s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2) + "T" + s.substr(8, 2) +
+         ":" + s.substr(10, 2) + ":" + s.substr(12, 2) + "Z";
+}
+
+std::vector<std::string> subject_alt_names(X509* cert) {
+  std::vector<std::string> out;
+  if (!cert) return out;
+  std::unique_ptr<GENERAL_NAMES, GeneralNamesFree> names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  if (!names) return out;
+  for (size_t i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
+    if (gn->type == GEN_DNS) {
+      const ASN1_STRING* s = gn->d.dNSName;
+      out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                       static_cast<std::size_t>(ASN1_STRING_length(s)));
+    } else if (gn->type == GEN_IPADD) {
+      const ASN1_STRING* s = gn->d.iPAddress;
+      const unsigned char* p = ASN1_STRING_get0_data(s);
+      if (ASN1_STRING_length(s) == 4)
+        out.push_back(std::to_string(p[0]) + "." + std::to_string(p[1]) + "." +
+                      std::to_string(p[2]) + "." + std::to_string(p[3]));
+      else
+        out.push_back("IPv6:" + hex(p, static_cast<std::size_t>(ASN1_STRING_length(s))));
+    }
+  }
+  return out;
+}
+
+VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx) {
+  VerifyFailure f;
+  f.error = X509_STORE_CTX_get_error(ctx);
+  f.depth = X509_STORE_CTX_get_error_depth(ctx);
+  X509* cert = X509_STORE_CTX_get_current_cert(ctx);
+  if (!cert) cert = X509_STORE_CTX_get0_cert(ctx);
+  if (cert) {
+    f.subject = name_to_string(X509_get_subject_name(cert));
+    f.issuer = name_to_string(X509_get_issuer_name(cert));
+    f.not_before = time_to_iso8601(X509_get0_notBefore(cert));
+    f.not_after = time_to_iso8601(X509_get0_notAfter(cert));
+    f.names = subject_alt_names(cert);
+  }
+  return f;
+}
+
+std::string explain_verify_failure(const VerifyFailure& f, const std::string& name,
+                                   const std::string& trust_source) {
+  const std::string which = f.depth == 0 ? "certificate for " + name
+                                         : "a CA certificate in the chain for " + name + " (" +
+                                               f.subject + ")";
+  switch (f.error) {
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+      return "certificate for " + name + " is self-signed; use --ca-file or --insecure";
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_UNTRUSTED:
+      return "certificate for " + name + " is issued by an untrusted CA (" + f.issuer +
+             "), not in " + trust_source + "; use --ca-file or --insecure";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return which + " expired on " + f.not_after;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return which + " is not valid before " + f.not_before;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return "certificate is issued for " + (f.names.empty() ? f.subject : join(f.names)) +
+             ", not for " + name + "; use --tls-name to expect another name, or --insecure";
+    default:
+      return which + " failed verification: " + X509_verify_cert_error_string(f.error);
+  }
+}
+
+storage::Certificate describe_certificate(X509* cert) {
+  storage::Certificate c;
+  uint8_t* der = nullptr;
+  int len = i2d_X509(cert, &der);
+  if (len > 0) {
+    c.der.assign(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(der, static_cast<std::size_t>(len), digest);
+    c.sha256_hex = hex(digest, sizeof digest);
+    OPENSSL_free(der);
+  }
+  c.subject = name_to_string(X509_get_subject_name(cert));
+  c.issuer = name_to_string(X509_get_issuer_name(cert));
+  c.not_before = time_to_iso8601(X509_get0_notBefore(cert));
+  c.not_after = time_to_iso8601(X509_get0_notAfter(cert));
+  return c;
+}
+
+std::vector<storage::Certificate> peer_chain(SSL* ssl) {
+  std::vector<storage::Certificate> out;
+  STACK_OF(X509)* chain = SSL_get_peer_full_cert_chain(ssl);
+  if (!chain) return out;
+  for (size_t i = 0; i < sk_X509_num(chain); ++i) out.push_back(describe_certificate(sk_X509_value(chain, i)));
+  return out;
+}
+
+}  // namespace mailtap::net

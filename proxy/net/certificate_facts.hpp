@@ -1,0 +1,39 @@
+// Facts about the upstream's certificates and TLS parameters, for the record and for the
+// human reasons in mailtap's 421 replies.
+#pragma once
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <string>
+#include <vector>
+
+#include "storage/records.hpp"
+
+namespace mailtap::net {
+
+// The first verification failure seen during a handshake, captured by the verify callback
+// because the handshake error itself only says "certificate verify failed".
+struct VerifyFailure {
+  int error = 0;  // X509_V_ERR_*, 0 if none
+  int depth = 0;
+  std::string subject;
+  std::string issuer;
+  std::string not_before;
+  std::string not_after;
+  std::vector<std::string> names;  // subjectAltName DNS/IP entries of the failing certificate
+};
+
+VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx);
+
+// "certificate for mx.example.com is self-signed; use --ca-file or --insecure"
+std::string explain_verify_failure(const VerifyFailure& f, const std::string& expected_name,
+                                   const std::string& trust_source);
+
+std::string name_to_string(const X509_NAME* name);
+std::string time_to_iso8601(const ASN1_TIME* t);
+std::vector<std::string> subject_alt_names(X509* cert);
+storage::Certificate describe_certificate(X509* cert);
+std::vector<storage::Certificate> peer_chain(SSL* ssl);
+
+}  // namespace mailtap::net

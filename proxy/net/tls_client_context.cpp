@@ -1,0 +1,82 @@
+#include "proxy/net/tls_client_context.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace mailtap::net {
+
+namespace {
+// BoringSSL's compiled-in default is /etc/ssl/cert.pem, which Debian does not ship; use what
+// OpenSSL tools on Debian use, honouring the same environment variables.
+constexpr const char* debian_bundle = "/etc/ssl/certs/ca-certificates.crt";
+constexpr const char* debian_dir = "/etc/ssl/certs";
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string last_ssl_error() {
+  unsigned long e = ERR_get_error();
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+}  // namespace
+
+std::string describe_trust_source(const TrustSettings& trust) {
+  if (!trust.ca_file.empty()) return trust.ca_file;
+  std::string file = env("SSL_CERT_FILE");
+  if (!file.empty()) return file;
+  std::string dir = env("SSL_CERT_DIR");
+  if (!dir.empty()) return dir;
+  return debian_bundle;
+}
+
+std::optional<asio::ssl::context> make_tls_client_context(const TrustSettings& trust,
+                                                          std::string& error) {
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  SSL_CTX* native = ctx.native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  if (trust.insecure) {
+    ctx.set_verify_mode(asio::ssl::verify_none);
+    return ctx;
+  }
+  ctx.set_verify_mode(asio::ssl::verify_peer);
+  if (!trust.ca_file.empty()) {
+    if (!std::filesystem::is_regular_file(trust.ca_file)) {
+      error = "--ca-file " + trust.ca_file + ": no such file";
+      return std::nullopt;
+    }
+    if (SSL_CTX_load_verify_locations(native, trust.ca_file.c_str(), nullptr) != 1) {
+      error = "--ca-file " + trust.ca_file + ": no PEM certificates could be loaded (" +
+              last_ssl_error() + ")";
+      return std::nullopt;
+    }
+    return ctx;
+  }
+  std::string file = env("SSL_CERT_FILE");
+  std::string dir = env("SSL_CERT_DIR");
+  if (file.empty() && dir.empty()) {
+    file = debian_bundle;
+    dir = debian_dir;
+  }
+  bool file_ok = !file.empty() && std::filesystem::is_regular_file(file);
+  bool dir_ok = !dir.empty() && std::filesystem::is_directory(dir);
+  if (!file_ok && !dir_ok) {
+    error = "no system trust store found (" + (file.empty() ? dir : file) +
+            "); install ca-certificates, or give --ca-file";
+    return std::nullopt;
+  }
+  if (SSL_CTX_load_verify_locations(native, file_ok ? file.c_str() : nullptr,
+                                    dir_ok ? dir.c_str() : nullptr) != 1) {
+    error = "cannot load the trust store " + file + ": " + last_ssl_error();
+    return std::nullopt;
+  }
+  return ctx;
+}
+
+}  // namespace mailtap::net

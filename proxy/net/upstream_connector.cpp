@@ -1,0 +1,295 @@
+#include "proxy/net/upstream_connector.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <asio/connect.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ssl/error.hpp>
+#include <asio/ssl/verify_context.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <memory>
+
+#include "proxy/net/certificate_facts.hpp"
+#include "proxy/net/deadline.hpp"
+#include "proxy/smtp/capabilities.hpp"
+
+namespace mailtap::net {
+
+namespace {
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+using smtp::Direction;
+using smtp::Event;
+using smtp::EventKind;
+using smtp::Phase;
+
+std::string one_line(const smtp::Reply& r) {
+  std::string s = std::to_string(r.code);
+  if (!r.lines.empty() && !r.lines.front().empty()) s += " " + r.lines.front();
+  return s;
+}
+
+bool is_ip_literal(const std::string& s) {
+  std::error_code ec;
+  asio::ip::make_address(s, ec);
+  return !ec;
+}
+
+class Setup {
+ public:
+  Setup(UpstreamLink& link, const UpstreamTarget& t, std::vector<Event>& events)
+      : link_(link), t_(t), events_(events) {
+    label_ = t.host + ":" + std::to_string(t.port);
+  }
+
+  asio::awaitable<UpstreamSetup> run() {
+    auto ex = co_await asio::this_coro::executor;
+    Deadline deadline(ex, t_.timeout, [this] {
+      timed_out_ = true;
+      link_.close();
+    });
+    co_await steps();
+    deadline.cancel();
+    if (!result_.ok && timed_out_) {
+      auto secs = std::chrono::duration_cast<std::chrono::milliseconds>(t_.timeout).count();
+      fail("4.4.1 mailtap: " + label_ + " timed out after " + format_ms(secs) + " " + step_ +
+               " (see --timeout-connect)",
+           storage::Outcome::timeout);
+    }
+    co_return std::move(result_);
+  }
+
+ private:
+  static std::string format_ms(long long ms) {
+    if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+    return std::to_string(ms) + "ms";
+  }
+
+  void fail(std::string reason, storage::Outcome outcome = storage::Outcome::refused) {
+    result_.ok = false;
+    result_.failure = std::move(reason);
+    result_.outcome = outcome;
+  }
+
+  void note(EventKind kind, std::string text) {
+    Event e;
+    e.direction = Direction::mailtap_note;
+    e.phase = phase_;
+    e.kind = kind;
+    e.note = std::move(text);
+    e.time = std::chrono::system_clock::now();
+    events_.push_back(std::move(e));
+  }
+
+  void record(Direction d, EventKind kind, std::string bytes, std::string verb,
+              const smtp::Reply* reply = nullptr) {
+    Event e;
+    e.direction = d;
+    e.phase = phase_;
+    e.kind = kind;
+    e.verb = std::move(verb);
+    if (reply) {
+      e.reply_code = reply->code;
+      e.enhanced_status = reply->enhanced_status;
+    }
+    e.wire_size = bytes.size();
+    e.bytes = std::move(bytes);
+    e.time = std::chrono::system_clock::now();
+    events_.push_back(std::move(e));
+  }
+
+  asio::awaitable<std::optional<smtp::Reply>> read_reply() {
+    char buf[4096];
+    for (;;) {
+      if (auto r = parser_.next()) co_return r;
+      if (parser_.error() != smtp::ReplyParser::Error::none) {
+        fail("4.5.0 mailtap: " + std::string(parser_.error_text()) + " " + step_,
+             storage::Outcome::error);
+        co_return std::nullopt;
+      }
+      auto [ec, n] = co_await link_.read_some(asio::buffer(buf));
+      if (ec) {
+        if (!timed_out_)
+          fail("4.4.2 mailtap: " + label_ + " closed the connection " + step_ + " (" +
+                   ec.message() + ")",
+               storage::Outcome::error);
+        co_return std::nullopt;
+      }
+      parser_.feed(std::string_view(buf, n));
+    }
+  }
+
+  asio::awaitable<bool> send(std::string line, std::string verb) {
+    record(Direction::mailtap_to_upstream, EventKind::command, line, std::move(verb));
+    auto [ec, n] = co_await link_.write(asio::buffer(line));
+    if (ec && !timed_out_)
+      fail("4.4.2 mailtap: " + label_ + " closed the connection " + step_ + " (" + ec.message() +
+               ")",
+           storage::Outcome::error);
+    co_return !ec;
+  }
+
+  asio::awaitable<void> steps() {
+    auto ex = co_await asio::this_coro::executor;
+    step_ = "while resolving " + t_.host;
+    asio::ip::tcp::resolver resolver(ex);
+    auto [rec, endpoints] =
+        co_await resolver.async_resolve(t_.host, std::to_string(t_.port), use_tuple);
+    if (rec) {
+      if (!timed_out_)
+        fail("4.4.3 mailtap: cannot resolve " + t_.host + ": " + rec.message(),
+             storage::Outcome::error);
+      co_return;
+    }
+    step_ = "while connecting";
+    auto [cec, endpoint] = co_await asio::async_connect(link_.socket(), endpoints, use_tuple);
+    if (cec) {
+      if (!timed_out_)
+        fail("4.4.1 mailtap: cannot connect to " + label_ + ": " + cec.message(),
+             storage::Outcome::error);
+      co_return;
+    }
+    std::error_code ignored;
+    link_.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    result_.tls.resolved_address =
+        endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    if (endpoint.address().is_v6())
+      result_.tls.resolved_address =
+          "[" + endpoint.address().to_string() + "]:" + std::to_string(endpoint.port());
+    note(EventKind::note, "connected to " + label_ + " (" + result_.tls.resolved_address + ")");
+
+    phase_ = t_.mode == TlsMode::none ? Phase::plain : Phase::pre_tls;
+    if (t_.mode == TlsMode::implicit) {
+      if (!co_await handshake()) co_return;
+    }
+
+    step_ = "waiting for the greeting";
+    auto greeting = co_await read_reply();
+    if (!greeting) co_return;
+    if (greeting->code != 220) {
+      record(Direction::upstream_to_mailtap, EventKind::greeting, greeting->raw, "", &*greeting);
+      fail("4.3.2 mailtap: " + label_ + " refused the session: " + one_line(*greeting));
+      co_return;
+    }
+    result_.greeting = greeting;
+    result_.greeting_phase = phase_;
+
+    if (t_.mode == TlsMode::starttls) {
+      step_ = "waiting for the reply to EHLO";
+      if (!co_await send("EHLO " + t_.ehlo_name + "\r\n", "EHLO")) co_return;
+      auto ehlo = co_await read_reply();
+      if (!ehlo) co_return;
+      record(Direction::upstream_to_mailtap, EventKind::reply, ehlo->raw, "EHLO", &*ehlo);
+      if (ehlo->code != 250) {
+        fail("4.7.0 mailtap: " + label_ + " refused EHLO " + t_.ehlo_name + ": " +
+             one_line(*ehlo) + " (try --ehlo-name)");
+        co_return;
+      }
+      if (!smtp::parse_capabilities(*ehlo).starttls) {
+        fail("4.7.0 mailtap: " + label_ +
+             " does not offer STARTTLS; refusing to continue in plain text (--tls none relays "
+             "unencrypted, --tls implicit for port 465)");
+        co_return;
+      }
+      step_ = "waiting for the reply to STARTTLS";
+      if (!co_await send("STARTTLS\r\n", "STARTTLS")) co_return;
+      auto go = co_await read_reply();
+      if (!go) co_return;
+      record(Direction::upstream_to_mailtap, EventKind::reply, go->raw, "STARTTLS", &*go);
+      if (go->code != 220) {
+        fail("4.7.0 mailtap: " + label_ + " refused STARTTLS: " + one_line(*go));
+        co_return;
+      }
+      if (parser_.buffered() > 0) {
+        // Plain-text bytes after "220" would be read as if they came over TLS (CVE-2011-0411).
+        note(EventKind::error, std::to_string(parser_.buffered()) +
+                                   " octets followed the 220 reply to STARTTLS before the handshake");
+        fail("4.7.0 mailtap: " + label_ + " sent " + std::to_string(parser_.buffered()) +
+             " unexpected octets after its 220 reply to STARTTLS: possible STARTTLS command "
+             "injection; closing");
+        co_return;
+      }
+      if (!co_await handshake()) co_return;
+    }
+    result_.ok = true;
+  }
+
+  asio::awaitable<bool> handshake() {
+    step_ = "during the TLS handshake";
+    SSL* ssl = link_.tls().native_handle();
+    const std::string& name = t_.tls_name;
+    result_.tls.sni = is_ip_literal(name) ? "" : name;
+    if (!result_.tls.sni.empty()) SSL_set_tlsext_host_name(ssl, name.c_str());
+    auto failure = std::make_shared<VerifyFailure>();
+    if (!t_.insecure) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      if (is_ip_literal(name))
+        X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+      else
+        X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
+      result_.tls.verified_name = name;
+      link_.tls().set_verify_callback(
+          [failure](bool preverified, asio::ssl::verify_context& ctx) {
+            if (!preverified && failure->error == 0)
+              *failure = capture_verify_failure(ctx.native_handle());
+            return preverified;
+          });
+    }
+    auto [ec] = co_await link_.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
+    if (ec) {
+      if (timed_out_) co_return false;
+      std::string reason;
+      if (failure->error != 0) {
+        reason = explain_verify_failure(*failure, name, t_.trust_source);
+        result_.tls.verify_result = reason;
+      } else {
+        reason = "TLS handshake with " + label_ + " failed: " + ec.message();
+      }
+      note(EventKind::tls, reason);
+      fail("4.7.0 mailtap: " + reason);
+      co_return false;
+    }
+    link_.set_tls_active();
+    phase_ = Phase::tls;
+    result_.tls.tls_version = SSL_get_version(ssl);
+    if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl))
+      result_.tls.cipher = SSL_CIPHER_standard_name(c);
+    result_.tls.chain = peer_chain(ssl);
+    result_.tls.verify_result = t_.insecure ? "not verified (--insecure)" : "ok";
+    note(EventKind::tls, result_.tls.tls_version + " " + result_.tls.cipher +
+                             (t_.insecure ? ", certificate NOT verified (--insecure)"
+                                          : ", certificate verified for " + name));
+    co_return true;
+  }
+
+  UpstreamLink& link_;
+  const UpstreamTarget& t_;
+  std::vector<Event>& events_;
+  std::string label_;
+  std::string step_;
+  bool timed_out_ = false;
+  Phase phase_ = Phase::plain;
+  smtp::ReplyParser parser_;
+  UpstreamSetup result_;
+};
+}  // namespace
+
+std::string_view to_string(TlsMode m) {
+  switch (m) {
+    case TlsMode::starttls: return "starttls";
+    case TlsMode::implicit: return "implicit";
+    case TlsMode::none: return "none";
+  }
+  return "unknown";
+}
+
+asio::awaitable<UpstreamSetup> establish_upstream(UpstreamLink& link, const UpstreamTarget& target,
+                                                  std::vector<smtp::Event>& events) {
+  Setup setup(link, target, events);
+  co_return co_await setup.run();
+}
+
+}  // namespace mailtap::net

@@ -1,0 +1,44 @@
+// Everything `mailtap proxy` was told on its command line, already validated.
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "proxy/net/tls_client_context.hpp"
+#include "proxy/net/upstream_connector.hpp"
+
+namespace mailtap {
+
+enum class RecordFailurePolicy { stop, continue_relaying };
+
+struct ProxyConfig {
+  asio::ip::tcp::endpoint listen{asio::ip::make_address("127.0.0.1"), 2525};
+  bool allow_remote = false;
+
+  std::string upstream_host = "smtp.gmail.com";
+  std::uint16_t upstream_port = 587;
+  net::TlsMode tls_mode = net::TlsMode::starttls;
+  net::TrustSettings trust;
+  std::string tls_name;   // defaults to upstream_host
+  std::string ehlo_name;  // defaults to the host name
+
+  bool transcript = false;
+  int verbosity = 1;  // 0 --quiet, 1 default, 2 -v
+
+  std::optional<std::string> db_path;  // empty optional: recording off (--no-record)
+  RecordFailurePolicy record_failure = RecordFailurePolicy::stop;
+  std::size_t max_body = 64u << 20;
+  bool redact_users = false;
+  bool fingerprint_secrets = false;
+
+  std::chrono::steady_clock::duration timeout_connect = std::chrono::seconds(30);
+  std::chrono::steady_clock::duration timeout_command = std::chrono::minutes(5);
+  std::chrono::steady_clock::duration timeout_data = std::chrono::minutes(10);
+  std::chrono::steady_clock::duration grace = std::chrono::seconds(30);
+  unsigned threads = 0;  // 0: one per core
+};
+
+}  // namespace mailtap

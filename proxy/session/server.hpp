@@ -1,0 +1,50 @@
+// Accepts clients on the listening socket, runs each session on its own strand, and shuts
+// down gracefully: stop accepting, let sessions finish within the grace period, then end them
+// with a 421.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "proxy/session/session.hpp"
+
+namespace mailtap {
+
+class Server {
+ public:
+  Server(asio::io_context& io, SessionContext& ctx);
+  // Binds and listens; false with `error` set on failure.
+  bool listen(const asio::ip::tcp::endpoint& at, std::string& error);
+  asio::awaitable<void> accept_loop();
+  // First call: stop accepting and give sessions `grace` to finish. Second call: end them now.
+  void begin_shutdown(std::chrono::steady_clock::duration grace);
+  // Called once no session is left after shutdown began.
+  void on_drained(std::function<void()> fn) { on_drained_ = std::move(fn); }
+
+ private:
+  asio::awaitable<void> refuse_unrecorded(asio::ip::tcp::socket socket);
+  void session_ended(storage::SessionKey id);
+  void end_all_sessions();
+
+  asio::io_context& io_;
+  SessionContext& ctx_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer grace_timer_;
+  std::mutex mutex_;
+  std::map<storage::SessionKey, std::weak_ptr<Session>> sessions_;
+  std::atomic<storage::SessionKey> next_key_{1};
+  bool shutting_down_ = false;
+  bool drained_ = false;
+  bool recording_failure_reported_ = false;
+  std::function<void()> on_drained_;
+};
+
+}  // namespace mailtap

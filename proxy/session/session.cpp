@@ -1,0 +1,402 @@
+#include "proxy/session/session.hpp"
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/post.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <array>
+
+#include "proxy/net/deadline.hpp"
+#include "proxy/session/log.hpp"
+#include "proxy/session/transcript.hpp"
+#include "storage/recorder.hpp"
+
+namespace mailtap {
+
+namespace {
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+// Above this much unsent output towards one side, stop reading from the other (TCP
+// backpressure reaches the sender instead of mailtap's memory).
+constexpr std::size_t high_water = 1u << 20;
+constexpr std::size_t read_size = 16 * 1024;
+
+std::string endpoint_label(const asio::ip::tcp::endpoint& ep) {
+  if (ep.address().is_v6()) return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+storage::Outcome outcome_of(smtp::Ending::Kind k) {
+  switch (k) {
+    case smtp::Ending::Kind::quit: return storage::Outcome::quit;
+    case smtp::Ending::Kind::client_closed: return storage::Outcome::client_closed;
+    case smtp::Ending::Kind::upstream_closed: return storage::Outcome::upstream_closed;
+    case smtp::Ending::Kind::timeout: return storage::Outcome::timeout;
+    case smtp::Ending::Kind::shutdown: return storage::Outcome::shutdown;
+    case smtp::Ending::Kind::error: return storage::Outcome::error;
+  }
+  return storage::Outcome::error;
+}
+
+std::string format_duration(std::chrono::steady_clock::duration d) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+}  // namespace
+
+Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::SessionKey id)
+    : ctx_(ctx),
+      id_(id),
+      client_(std::move(client)),
+      upstream_(std::make_shared<net::UpstreamLink>(client_.get_executor(), ctx.tls)),
+      client_writer_wake_(client_.get_executor()),
+      upstream_writer_wake_(client_.get_executor()),
+      client_reader_wake_(client_.get_executor()),
+      upstream_reader_wake_(client_.get_executor()),
+      upstream_reader_exit_(client_.get_executor()),
+      watchdog_timer_(client_.get_executor()) {
+  std::error_code ec;
+  auto remote = client_.remote_endpoint(ec);
+  client_label_ = ec ? "unknown" : endpoint_label(remote);
+  client_.set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+void Session::shutdown_now() {
+  shutdown_requested_ = true;
+  asio::post(client_.get_executor(), [self = shared_from_this()] {
+    if (!self->dialogue_) {
+      self->upstream_->close();  // still setting up: make the setup fail now
+      return;
+    }
+    self->watchdog_timer_.cancel();
+  });
+}
+
+asio::awaitable<void> Session::run() {
+  auto self = shared_from_this();
+  started_ = storage::Clock::now();
+  started_steady_ = std::chrono::steady_clock::now();
+  const auto& cfg = ctx_.config;
+  records_.push_back(storage::SessionOpened{
+      id_, started_, client_label_, ctx_.listen_label, ctx_.target.host, ctx_.target.port,
+      std::string(net::to_string(ctx_.target.mode)), ctx_.target.ehlo_name, ctx_.target.insecure,
+      std::nullopt});
+  log::info("session " + std::to_string(id_) + ": " + client_label_ + " connected, opening " +
+            ctx_.target.host + ":" + std::to_string(ctx_.target.port));
+
+  net::UpstreamSetup setup = co_await net::establish_upstream(*upstream_, ctx_.target, events_);
+  setup.tls.key = id_;
+  if (!setup.ok && shutdown_requested_) {
+    setup.failure = "4.3.2 mailtap: shutting down; try again later";
+    setup.outcome = storage::Outcome::shutdown;
+  }
+  records_.push_back(setup.tls);
+  if (!setup.ok) {
+    co_await refuse(setup);
+    co_return;
+  }
+  tls_summary_ = setup.tls.tls_version.empty() ? "plain text" : setup.tls.tls_version;
+
+  smtp::DialogueOptions opts;
+  opts.phase = ctx_.target.mode == net::TlsMode::none ? smtp::Phase::plain : smtp::Phase::tls;
+  opts.upstream_label = ctx_.target.host + ":" + std::to_string(ctx_.target.port);
+  opts.starttls_refusal =
+      ctx_.target.mode == net::TlsMode::none
+          ? "STARTTLS is not available: this session is relayed in plain text (--tls none)"
+          : "STARTTLS is not needed: mailtap already encrypts the link to " +
+                opts.upstream_label + " (" + tls_summary_ + ")";
+  opts.max_body_capture = cfg.max_body;
+  opts.redaction.redact_users = cfg.redact_users;
+  opts.redaction.fingerprint_key = ctx_.fingerprint_key;
+  dialogue_.emplace(std::move(opts), events_, messages_);
+  dialogue_->set_time(storage::Clock::now());
+  dialogue_->relay_greeting(*setup.greeting, setup.greeting_phase);
+  log::info("session " + std::to_string(id_) + ": upstream ready (" +
+            setup.tls.resolved_address + ", " + tls_summary_ +
+            (ctx_.target.insecure && ctx_.target.mode != net::TlsMode::none ? ", NOT verified" : "") +
+            ")");
+
+  co_await relay();
+
+  const smtp::Ending ending = dialogue_->ending().value_or(
+      smtp::Ending{smtp::Ending::Kind::error, "relay ended unexpectedly"});
+  close_record(outcome_of(ending.kind), ending.reason);
+  co_await flush_records();
+  const std::string duration = format_duration(std::chrono::steady_clock::now() - started_steady_);
+  log::info("session " + std::to_string(id_) + " ended: " +
+            std::string(storage::to_string(outcome_of(ending.kind))) + " (" + ending.reason +
+            ") after " + duration + ", " + std::to_string(dialogue_->bytes_to_upstream()) +
+            " octets up, " + std::to_string(dialogue_->bytes_from_upstream()) + " down, " +
+            std::to_string(messages_total_) + " message(s)" +
+            (dialogue_->auth_user().empty() ? "" : ", user " + dialogue_->auth_user()));
+}
+
+asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup) {
+  const std::string line = "421 " + setup.failure + "\r\n";
+  smtp::Event e;
+  e.direction = smtp::Direction::mailtap_to_client;
+  e.phase = smtp::Phase::plain;
+  e.kind = smtp::EventKind::local_reply;
+  e.reply_code = 421;
+  e.enhanced_status = smtp::parse_enhanced_status(std::string_view(setup.failure));
+  e.bytes = line;
+  e.wire_size = line.size();
+  e.time = storage::Clock::now();
+  events_.push_back(std::move(e));
+  {
+    // A client that does not read must not keep the session alive.
+    net::Deadline deadline(client_.get_executor(), std::chrono::seconds(5), [this] {
+      std::error_code ignored;
+      client_.close(ignored);
+    });
+    co_await asio::async_write(client_, asio::buffer(line), use_tuple);
+  }
+  std::error_code ignored;
+  client_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  client_.close(ignored);
+  upstream_->close();
+  std::string reason = setup.failure;
+  if (auto pos = reason.find("mailtap: "); pos != std::string::npos) reason.erase(0, pos + 9);
+  close_record(setup.outcome, reason);
+  co_await flush_records();
+  log::error("session " + std::to_string(id_) + ": " + client_label_ + " refused: " + reason);
+}
+
+void Session::close_record(storage::Outcome outcome, std::string reason) {
+  storage::SessionClosed c;
+  c.key = id_;
+  c.ended = storage::Clock::now();
+  c.outcome = outcome;
+  c.reason = std::move(reason);
+  if (dialogue_) {
+    c.bytes_client_to_upstream = dialogue_->bytes_to_upstream();
+    c.bytes_upstream_to_client = dialogue_->bytes_from_upstream();
+    c.auth_user = dialogue_->auth_user();
+  }
+  closed_record_ = std::move(c);
+}
+
+asio::awaitable<void> Session::flush_records() {
+  std::string transcript;
+  for (smtp::Event& e : events_) {
+    if (ctx_.config.transcript) transcript += transcript_lines(id_, e);
+    records_.push_back(storage::SessionEvent{id_, ++event_seq_, std::move(e)});
+  }
+  events_.clear();
+  for (smtp::Message& m : messages_) {
+    ++messages_total_;
+    records_.push_back(storage::SessionMessage{id_, ++message_seq_, std::move(m)});
+  }
+  messages_.clear();
+  if (closed_record_) records_.push_back(std::move(*closed_record_)), closed_record_.reset();
+  if (!transcript.empty()) log::transcript(transcript);
+  if (records_.empty()) co_return;
+  std::vector<storage::Record> batch = std::move(records_);
+  records_.clear();
+  if (ctx_.recorder) co_await ctx_.recorder->submit(std::move(batch));
+}
+
+// ---- relay -----------------------------------------------------------------------------
+
+asio::awaitable<void> Session::relay() {
+  using namespace asio::experimental::awaitable_operators;
+  last_client_activity_ = last_upstream_activity_ = std::chrono::steady_clock::now();
+  co_await after_input();  // the greeting
+  co_await (client_reader() && upstream_reader() && writers_then_close() && watchdog());
+}
+
+asio::awaitable<void> Session::after_input() {
+  smtp::Dialogue& d = *dialogue_;
+  std::string c = d.take_to_client();
+  std::string u = d.take_to_upstream();
+  if (!c.empty()) {
+    client_out_ += c;
+    client_writer_wake_.notify();
+  }
+  if (!u.empty()) {
+    upstream_out_ += u;
+    upstream_writer_wake_.notify();
+  }
+  if (d.finished()) {
+    client_writer_wake_.notify();
+    upstream_writer_wake_.notify();
+  }
+  client_reader_wake_.notify();
+  upstream_reader_wake_.notify();
+  co_await flush_records();
+}
+
+asio::awaitable<void> Session::client_reader() {
+  std::array<char, read_size> buf;
+  smtp::Dialogue& d = *dialogue_;
+  for (;;) {
+    while (!d.finished() && (!d.wants_client_input() || upstream_out_.size() > high_water))
+      co_await client_reader_wake_.wait();
+    if (d.finished()) break;
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(buf), use_tuple);
+    if (d.finished()) break;
+    d.set_time(storage::Clock::now());
+    last_client_activity_ = std::chrono::steady_clock::now();
+    if (ec) {
+      client_eof_ = true;
+      d.client_closed();
+    } else {
+      d.client_bytes(std::string_view(buf.data(), n));
+    }
+    co_await after_input();
+    if (ec) break;
+  }
+  watchdog_timer_.cancel();  // deadlines change once the client is gone
+}
+
+asio::awaitable<void> Session::upstream_reader() {
+  std::array<char, read_size> buf;
+  smtp::Dialogue& d = *dialogue_;
+  for (;;) {
+    while (!d.finished() && client_out_.size() > high_water) co_await upstream_reader_wake_.wait();
+    if (d.finished()) break;
+    auto [ec, n] = co_await upstream_->read_some(asio::buffer(buf));
+    if (d.finished()) break;
+    d.set_time(storage::Clock::now());
+    last_upstream_activity_ = std::chrono::steady_clock::now();
+    if (ec) {
+      upstream_eof_ = true;
+      smtp::Event e;
+      e.direction = smtp::Direction::mailtap_note;
+      e.phase = upstream_->tls_active() ? smtp::Phase::tls : smtp::Phase::plain;
+      e.kind = upstream_->tls_active() ? smtp::EventKind::tls : smtp::EventKind::note;
+      e.time = storage::Clock::now();
+      e.note = ec == asio::error::eof ? "upstream closed the connection (close_notify)"
+               : ec == asio::ssl::error::stream_truncated
+                   ? "upstream closed the TCP connection without TLS close_notify (truncation)"
+                   : "upstream connection error: " + ec.message();
+      if (!upstream_->tls_active() && ec == asio::error::eof)
+        e.note = "upstream closed the connection";
+      events_.push_back(std::move(e));
+      d.upstream_closed();
+    } else {
+      d.upstream_bytes(std::string_view(buf.data(), n));
+    }
+    co_await after_input();
+    if (ec) break;
+  }
+  upstream_reader_done_ = true;
+  upstream_reader_exit_.notify();
+}
+
+asio::awaitable<void> Session::client_writer() {
+  bool broken = false;
+  for (;;) {
+    if (client_out_.empty()) {
+      if (dialogue_->finished()) break;
+      co_await client_writer_wake_.wait();
+      continue;
+    }
+    std::string chunk = std::move(client_out_);
+    client_out_.clear();
+    if (broken) continue;  // the client is gone; keep draining so the relay can finish
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(chunk), use_tuple);
+    if (ec) broken = true;
+    upstream_reader_wake_.notify();
+  }
+}
+
+asio::awaitable<void> Session::upstream_writer() {
+  bool broken = false;
+  for (;;) {
+    if (upstream_out_.empty()) {
+      if (dialogue_->finished()) break;
+      co_await upstream_writer_wake_.wait();
+      continue;
+    }
+    std::string chunk = std::move(upstream_out_);
+    upstream_out_.clear();
+    if (broken || dialogue_->abandon_upstream()) continue;
+    auto [ec, n] = co_await upstream_->write(asio::buffer(chunk));
+    last_upstream_activity_ = std::chrono::steady_clock::now();
+    if (ec) {
+      broken = true;
+      if (!dialogue_->finished()) {
+        dialogue_->set_time(storage::Clock::now());
+        dialogue_->upstream_closed();
+        co_await after_input();
+      }
+    }
+    client_reader_wake_.notify();
+  }
+}
+
+asio::awaitable<void> Session::writers_then_close() {
+  using namespace asio::experimental::awaitable_operators;
+  co_await (client_writer() && upstream_writer());
+  closing_ = true;
+  watchdog_timer_.cancel();
+  std::error_code ignored;
+  client_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  client_.close(ignored);
+  if (!upstream_reader_done_) {
+    upstream_->socket().cancel(ignored);
+    while (!upstream_reader_done_) co_await upstream_reader_exit_.wait();
+  }
+  if (dialogue_->abandon_upstream() || upstream_eof_)
+    upstream_->close();
+  else
+    co_await upstream_->close_gracefully();
+}
+
+asio::awaitable<void> Session::watchdog() {
+  using std::chrono::steady_clock;
+  const auto& cfg = ctx_.config;
+  smtp::Dialogue& d = *dialogue_;
+  for (;;) {
+    if (closing_ || d.finished()) break;
+    if (shutdown_requested_) {
+      d.set_time(storage::Clock::now());
+      d.abort("4.3.2 mailtap: shutting down; try again later",
+              {smtp::Ending::Kind::shutdown, "mailtap shut down"});
+      co_await after_input();
+      break;
+    }
+    // Whose turn is it? While a reply is awaited the upstream is on the clock; otherwise the
+    // client (RFC 5321 §4.5.3.2: 5 minutes for a command, 10 in a message body).
+    std::optional<steady_clock::time_point> upstream_deadline, client_deadline;
+    if (d.awaiting_reply())
+      upstream_deadline = last_upstream_activity_ +
+                          (d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
+    if (!client_eof_ && !d.awaiting_reply())
+      client_deadline = std::max(last_client_activity_, last_upstream_activity_) +
+                        (d.in_data() ? cfg.timeout_data : cfg.timeout_command);
+    const auto now = steady_clock::now();
+    if (upstream_deadline && now >= *upstream_deadline) {
+      d.set_time(storage::Clock::now());
+      d.abort("4.4.2 mailtap: no reply from " + ctx_.target.host + " within " +
+                  format_duration(d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command) +
+                  "; closing",
+              {smtp::Ending::Kind::timeout, "upstream did not reply in time"});
+      co_await after_input();
+      break;
+    }
+    if (client_deadline && now >= *client_deadline) {
+      d.set_time(storage::Clock::now());
+      d.abort("4.4.2 mailtap: idle for " +
+                  format_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command) +
+                  " waiting for the client; closing",
+              {smtp::Ending::Kind::timeout, "client idle timeout"});
+      co_await after_input();
+      break;
+    }
+    auto next = steady_clock::time_point::max();
+    if (upstream_deadline) next = std::min(next, *upstream_deadline);
+    if (client_deadline) next = std::min(next, *client_deadline);
+    // Activity moves deadlines without waking the watchdog; re-check at least every second.
+    next = std::min(next, now + std::chrono::seconds(1));
+    watchdog_timer_.expires_at(next);
+    co_await watchdog_timer_.async_wait(use_tuple);
+  }
+}
+
+}  // namespace mailtap

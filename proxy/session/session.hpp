@@ -1,0 +1,96 @@
+// One client connection: opens the upstream link, then relays through the Dialogue with four
+// coroutines on the session's strand (a reader and a writer per side) and a watchdog for
+// timeouts. Recording is handed to the storage thread; the relay only waits on it when the
+// queue is full (backpressure).
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/net/async_signal.hpp"
+#include "proxy/net/upstream_connector.hpp"
+#include "proxy/net/upstream_link.hpp"
+#include "proxy/session/proxy_config.hpp"
+#include "proxy/smtp/dialogue.hpp"
+#include "storage/records.hpp"
+
+namespace mailtap {
+namespace storage {
+class Recorder;
+}
+
+struct SessionContext {
+  const ProxyConfig& config;
+  asio::ssl::context& tls;
+  storage::Recorder* recorder = nullptr;  // null with --no-record
+  net::UpstreamTarget target;
+  std::string listen_label;
+  std::optional<std::array<std::uint8_t, 32>> fingerprint_key;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::SessionKey id);
+  asio::awaitable<void> run();
+  // Ends the session soon with a 421 (grace period over); safe from any thread.
+  void shutdown_now();
+  storage::SessionKey id() const { return id_; }
+  asio::any_io_executor executor() { return client_.get_executor(); }
+
+ private:
+  asio::awaitable<void> relay();
+  asio::awaitable<void> client_reader();
+  asio::awaitable<void> upstream_reader();
+  asio::awaitable<void> client_writer();
+  asio::awaitable<void> upstream_writer();
+  asio::awaitable<void> writers_then_close();
+  asio::awaitable<void> watchdog();
+  asio::awaitable<void> after_input();
+  asio::awaitable<void> flush_records();
+  asio::awaitable<void> refuse(const net::UpstreamSetup& setup);
+  void close_record(storage::Outcome outcome, std::string reason);
+
+  SessionContext& ctx_;
+  storage::SessionKey id_;
+  asio::ip::tcp::socket client_;
+  std::shared_ptr<net::UpstreamLink> upstream_;
+  std::string client_label_;
+  std::chrono::steady_clock::time_point started_steady_;
+  storage::Clock::time_point started_;
+
+  std::vector<smtp::Event> events_;
+  std::vector<smtp::Message> messages_;
+  std::vector<storage::Record> records_;
+  std::optional<storage::SessionClosed> closed_record_;
+  std::uint64_t event_seq_ = 0;
+  std::uint64_t message_seq_ = 0;
+  std::size_t messages_total_ = 0;
+  std::optional<smtp::Dialogue> dialogue_;
+  std::string tls_summary_;
+
+  std::string client_out_;
+  std::string upstream_out_;
+  net::AsyncSignal client_writer_wake_;
+  net::AsyncSignal upstream_writer_wake_;
+  net::AsyncSignal client_reader_wake_;
+  net::AsyncSignal upstream_reader_wake_;
+  net::AsyncSignal upstream_reader_exit_;
+  asio::steady_timer watchdog_timer_;
+  bool client_eof_ = false;
+  bool upstream_eof_ = false;
+  bool upstream_reader_done_ = false;
+  bool closing_ = false;
+  std::atomic<bool> shutdown_requested_{false};
+  std::chrono::steady_clock::time_point last_client_activity_;
+  std::chrono::steady_clock::time_point last_upstream_activity_;
+};
+
+}  // namespace mailtap
