@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Clients speaking plain SMTP to mailtap, which relays over STARTTLS (or implicit TLS) to a
+private Gmail-like Postfix.  Every delivered body must match the body sent byte for byte
+(Postfix stores LF line ends).
+
+Postfix runs with smtpd_forbid_bare_newline=reject here: any bare LF that mailtap forwards
+instead of normalising to CRLF gets a 550."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+ALICE = ("alice", h.USERS["alice"])
+BOB = ("bob", h.USERS["bob"])
+
+
+class DeliveryTest(h.IntegrationCase):
+    with_postfix = True
+    postfix_kwargs = {"bare_newline": "reject"}
+
+    def starttls_proxy(self, *extra):
+        return self.mailtap(self.postfix.submission, extra_args=extra)
+
+    # --- swaks --------------------------------------------------------------------------
+    def test_swaks_auth_plain(self):
+        mt = self.starttls_proxy()
+        tok = h.unique_token()
+        msg = h.make_message(tok)
+        cp = h.swaks(mt.port, auth="PLAIN", user=ALICE[0], password=ALICE[1], data=msg)
+        self.assertProcOk(cp, "swaks")
+        self.assertDelivered(tok, msg)
+
+    def test_swaks_auth_login(self):
+        mt = self.starttls_proxy()
+        tok = h.unique_token()
+        msg = h.make_message(tok, to_addr="bob@example.test")
+        cp = h.swaks(mt.port, auth="LOGIN", user=BOB[0], password=BOB[1], data=msg,
+                     to="bob@example.test")
+        self.assertProcOk(cp, "swaks")
+        self.assertDelivered(tok, msg, mailbox="bob")
+
+    def test_swaks_implicit_tls_upstream(self):
+        mt = self.mailtap(self.postfix.smtps, tls="implicit")
+        tok = h.unique_token()
+        msg = h.make_message(tok)
+        cp = h.swaks(mt.port, auth="PLAIN", user=ALICE[0], password=ALICE[1], data=msg)
+        self.assertProcOk(cp, "swaks")
+        self.assertDelivered(tok, msg)
+
+    # --- curl ----------------------------------------------------------------------------
+    def test_curl(self):
+        mt = self.starttls_proxy()
+        tok = h.unique_token()
+        msg = h.make_message(tok)
+        f = self.tmp / f"{tok}.eml"
+        f.write_bytes(msg)
+        cp = h.curl_send(mt.port, f, user=ALICE[0], password=ALICE[1])
+        self.assertProcOk(cp, "curl")
+        self.assertDelivered(tok, msg)
+
+    # --- smtplib -------------------------------------------------------------------------
+    def test_smtplib_login(self):
+        mt = self.starttls_proxy()
+        tok = h.unique_token()
+        msg = h.make_message(tok, to_addr="carol@example.test")
+        refused = h.smtplib_send(mt.port, msg, rcpts=["carol@example.test"], user=ALICE[0],
+                                 password=ALICE[1])
+        self.assertEqual(refused, {})
+        self.assertDelivered(tok, msg, mailbox="carol")
+
+    # --- netcat with bare LF -------------------------------------------------------------
+    def test_nc_bare_lf(self):
+        """A person at `nc`: every line ends in a bare LF, AUTH PLAIN with an initial
+        response, the body dot-stuffed by hand, ".\\n" ends DATA."""
+        mt = self.starttls_proxy()
+        tok = h.unique_token()
+        msg = h.make_message(tok, eol="\n")
+        with h.NetcatClient(mt.port) as nc:
+            self.assertEqual(nc.reply().code, 220)
+            self.assertEqual(nc.cmd(b"EHLO x").code, 250)
+            r = nc.cmd(b"AUTH PLAIN " + h.auth_plain(*ALICE).encode())
+            self.assertEqual(r.code, 235, r)
+            self.assertEqual(nc.cmd(b"MAIL FROM:<sender@client.test>").code, 250)
+            self.assertEqual(nc.cmd(b"RCPT TO:<alice@example.test>").code, 250)
+            self.assertEqual(nc.cmd(b"DATA").code, 354)
+            nc.send(h.dot_stuff(msg))
+            r = nc.cmd(b".")
+            self.assertEqual(r.code, 250, r)
+            self.assertEqual(nc.cmd(b"QUIT").code, 221)
+        self.assertDelivered(tok, msg)
+
+    def test_raw_crlf_with_dot_stuffing(self):
+        mt = self.starttls_proxy()
+        tok = h.unique_token()
+        msg = h.make_message(tok)
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("AUTH PLAIN " + h.auth_plain(*ALICE)).code, 235)
+            self.assertEqual(c.cmd("MAIL FROM:<sender@client.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<alice@example.test>").code, 250)
+            self.assertEqual(c.cmd("DATA").code, 354)
+            c.send(h.dot_stuff(msg))
+            self.assertEqual(c.cmd(".").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        self.assertDelivered(tok, msg)
+
+    def test_mixed_line_endings_in_body(self):
+        mt = self.starttls_proxy()
+        tok = h.unique_token()
+        body = (f"token {tok}\r\nbare lf line\nthen crlf\r\n.dot after bare lf\n"
+                "last\n").encode()
+        msg = f"Subject: {tok}\r\nFrom: <s@client.test>\n\r\n".encode() + body
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test", eol=b"\n")
+            self.assertEqual(c.cmd("MAIL FROM:<s@client.test>", eol=b"\n").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<carol@example.test>").code, 250)
+            self.assertEqual(c.cmd("DATA", eol=b"\n").code, 354)
+            c.send(h.dot_stuff(msg))
+            r = c.cmd(".", eol=b"\n")
+            self.assertEqual(r.code, 250, r)
+            c.cmd("QUIT")
+        got = self.postfix.wait_for_message(tok, mailbox="carol")
+        self.assertTrue(got.endswith(body.replace(b"\r\n", b"\n")), got)
+
+    # --- dialogue as the client sees it ----------------------------------------------------
+    def test_greeting_is_postfix_banner(self):
+        mt = self.starttls_proxy()
+        with h.SmtpSocket(mt.port) as c:
+            g = c.reply()
+            self.assertEqual(str(g), "220 mx.example.test ESMTP Postfix (mailtap test instance)\r\n")
+
+    def test_ehlo_offers_auth_not_starttls(self):
+        mt = self.starttls_proxy()
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            e = c.cmd("EHLO client.test")
+            self.assertEqual(e.code, 250)
+            self.assertTrue(e.lines[0].startswith("mx.example.test"), e)
+            keywords = [l.split()[0].upper() for l in e.lines[1:] if l.strip()]
+            self.assertNotIn("STARTTLS", keywords, e)
+            auth = [l for l in e.lines if l.upper().startswith("AUTH ")]
+            self.assertEqual(len(auth), 1, e)
+            self.assertIn("PLAIN", auth[0].split())
+            self.assertIn("LOGIN", auth[0].split())
+
+    def test_client_starttls_is_answered_not_forwarded(self):
+        mt = self.starttls_proxy()
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            r = c.cmd("STARTTLS")
+            self.assertIn(r.code, (454, 502), r)
+            # the session is still usable
+            self.assertEqual(c.cmd("NOOP").code, 250)
+            self.assertEqual(c.cmd("AUTH PLAIN " + h.auth_plain(*ALICE)).code, 235)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        # (forwarded, Postfix would have said "554 5.5.1 Error: TLS already active")
+
+    def test_wrong_password_is_relayed(self):
+        mt = self.starttls_proxy()
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            r = c.cmd("AUTH PLAIN " + h.auth_plain("alice", "not-the-password"))
+            self.assertEqual(r.code, 535, r)
+            self.assertEqual(c.cmd("AUTH PLAIN " + h.auth_plain(*ALICE)).code, 235)
+
+    def test_relay_requires_auth(self):
+        mt = self.starttls_proxy()
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            self.assertEqual(c.cmd("MAIL FROM:<s@client.test>").code, 250)
+            r = c.cmd("RCPT TO:<someone@elsewhere.test>")
+            self.assertEqual(r.code, 554, r)
+            self.assertIn("Relay access denied", r.text)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+
+    def test_several_sessions_one_after_another_and_concurrently(self):
+        import threading
+        mt = self.starttls_proxy()
+        toks, msgs, results = [], [], []
+
+        def send(i):
+            tok = h.unique_token(f"c{i}")
+            msg = h.make_message(tok, to_addr="carol@example.test")
+            toks.append(tok)
+            msgs.append(msg)
+            try:
+                results.append(h.smtplib_send(mt.port, msg, rcpts=["carol@example.test"]))
+            except Exception as e:  # noqa: BLE001
+                results.append(e)
+
+        send(0)
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(1, 5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(results, [{}] * 5)
+        for tok, msg in zip(toks, msgs):
+            self.assertDelivered(tok, msg, mailbox="carol")
+        self.assertTrue(mt.alive())
+
+
+if __name__ == "__main__":
+    h.main()

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Upstream failures reach the client as a 421 with a specific reason, and the proxy stays up.
+
+Upstreams are in-process fakes (harness.FakeServer) that misbehave on purpose."""
+
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+
+class UpstreamFailureTest(h.IntegrationCase):
+
+    def assert_421(self, mt: h.Mailtap, *needles: str, regex: str = None, times: int = 2):
+        """Connect `times` times; each gets a 421 containing every needle (case-insensitive),
+        the connection is closed after it, and mailtap keeps running."""
+        last = None
+        for i in range(times):
+            with h.SmtpSocket(mt.port, timeout=20) as c:
+                r = c.reply()
+                if r.code == 220:  # a design that greets first reports the failure later
+                    r = c.cmd("EHLO client.test")
+                self.assertEqual(r.code, 421, f"expected 421, got: {r}\nmailtap output:\n{mt.output}")
+                text = r.text
+                self.assertRegex(r.lines[-1], r"^4\.\d+\.\d+ ", "421 without an enhanced code")
+                for n in needles:
+                    self.assertIn(n.lower(), text.lower(), f"{n!r} not in reply: {r}")
+                if regex:
+                    self.assertRegex(text, re.compile(regex, re.I))
+                self.assertTrue(c.is_closed(5), "connection not closed after the 421")
+            self.assertTrue(mt.alive(), f"mailtap exited after a failed session:\n{mt.output}")
+            last = r
+        return last
+
+    def test_connection_refused(self):
+        mt = self.mailtap(f"127.0.0.1:{h.closed_port()}")
+        self.assert_421(mt, "refused")
+
+    def test_a_no_starttls_offered(self):
+        f = self.fake("no_starttls")
+        mt = self.mailtap(f.address)
+        self.assert_421(mt, "STARTTLS")
+        # mailtap never sent a command in clear beyond EHLO (no AUTH, no MAIL)
+        for s in f.sessions:
+            for phase, line in s.commands:
+                self.assertRegex(line, rb"^(EHLO|HELO|QUIT)\b", s.commands)
+
+    def test_b_injection_after_starttls_ready(self):
+        f = self.fake("inject")
+        mt = self.mailtap(f.address)
+        self.assert_421(mt, "inject")
+        for s in f.sessions:
+            self.assertEqual(bytes(s.post_tls), b"", "mailtap talked after an injection")
+
+    def test_c_self_signed(self):
+        f = self.fake("self_signed")
+        mt = self.mailtap(f.address)
+        self.assert_421(mt, "self-signed", "--insecure")
+
+    def test_c_self_signed_implicit_tls(self):
+        f = self.fake("self_signed", implicit=True)
+        mt = self.mailtap(f.address, tls="implicit")
+        self.assert_421(mt, "self-signed", "--insecure")
+
+    def test_c_insecure_accepts_self_signed(self):
+        f = self.fake("self_signed")
+        mt = self.mailtap(f.address, extra_args=["--insecure"])
+        with h.SmtpSocket(mt.port) as c:
+            g = c.reply()
+            self.assertEqual(str(g), f.banner.decode())
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
+            self.assertEqual(c.cmd("DATA").code, 354)
+            self.assertEqual(c.cmd(b"Subject: insecure\r\n\r\nhello\r\n.").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        s = f.wait_sessions(1)[0]
+        s.closed.wait(5)
+        self.assertTrue(s.tls_established)
+        self.assertEqual(s.messages, [b"Subject: insecure\r\n\r\nhello\r\n.\r\n"])
+
+    def test_d_wrong_name(self):
+        f = self.fake("wrong_name")
+        mt = self.mailtap(f.address, tls_name="localhost")
+        self.assert_421(mt, "localhost")
+
+    def test_expired(self):
+        f = self.fake("expired")
+        mt = self.mailtap(f.address)
+        self.assert_421(mt, "expired")
+
+    def test_unknown_ca(self):
+        """The valid server cert, but mailtap is told to trust an unrelated CA."""
+        f = self.fake("good")
+        mt = self.mailtap(f.address, ca_file=self.pki.other_ca_cert)
+        r = self.assert_421(mt)
+        self.assertRegex(r.text, re.compile(r"certif|verif|issuer", re.I))
+
+    def test_e_stall_times_out(self):
+        f = self.fake("stall")
+        mt = self.mailtap(f.address, extra_args=["--timeout-connect", "2s"])
+        t0 = time.monotonic()
+        self.assert_421(mt, regex=r"time[sd]?[ -]?out", times=1)
+        elapsed = time.monotonic() - t0
+        self.assertGreater(elapsed, 1.5, "timed out before the configured 2s")
+        self.assertLess(elapsed, 8, "--timeout-connect 2s not honoured")
+        self.assertTrue(mt.alive())
+
+    def test_f_starttls_refused(self):
+        f = self.fake("refuse_starttls")
+        mt = self.mailtap(f.address)
+        r = self.assert_421(mt, "TLS not available")
+        self.assertIn("454", r.text)
+
+    def test_same_proxy_serves_good_session_after_failures(self):
+        """Failures do not wedge the proxy: the upstream starts refusing STARTTLS, then
+        recovers (same fake, same certificate), and the same mailtap process relays."""
+        f = self.fake("refuse_starttls")
+        mt = self.mailtap(f.address)
+        self.assert_421(mt, "TLS not available", times=3)
+        f.mode = "good"
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        self.assertTrue(mt.alive())
+
+
+if __name__ == "__main__":
+    h.main()

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""What mailtap sends upstream and shows the client, observed with the scriptable fake
+server (mode "good"), which records every byte received after TLS."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+
+class FakeUpstreamTest(h.IntegrationCase):
+    """The scriptable fake (g) records what mailtap sends after TLS."""
+
+    def test_pipelined_commands_and_body_reach_upstream_exactly(self):
+        f = self.fake("good")
+        msg = h.make_message(h.unique_token())
+        wire = h.dot_stuff(msg) + b".\r\n"
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            cmds = (b"MAIL FROM:<a@client.test>\r\nRCPT TO:<b@example.test>\r\n"
+                    b"RCPT TO:<c@example.test>\r\nDATA\r\n")
+            c.send(cmds)
+            self.assertEqual([c.reply().code for _ in range(4)], [250, 250, 250, 354])
+            c.send(wire + b"QUIT\r\n")
+            self.assertEqual([c.reply().code for _ in range(2)], [250, 221])
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(5))
+        self.assertEqual(s.messages, [wire], "DATA bytes changed on the way upstream")
+        post = bytes(s.post_tls)
+        self.assertIn(cmds + wire + b"QUIT\r\n", post)
+
+    def test_bare_lf_normalised_to_crlf_upstream(self):
+        f = self.fake("good")
+        mt = self.mailtap(f.address)
+        body_lf = b"Subject: lf\n\none\n..two\nthree\n"
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test", eol=b"\n")
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>", eol=b"\n").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<b@example.test>", eol=b"\n").code, 250)
+            self.assertEqual(c.cmd("DATA", eol=b"\n").code, 354)
+            c.send(body_lf)
+            self.assertEqual(c.cmd(".", eol=b"\n").code, 250)
+            self.assertEqual(c.cmd("QUIT", eol=b"\n").code, 221)
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(5))
+        self.assertEqual(s.messages, [b"Subject: lf\r\n\r\none\r\n..two\r\nthree\r\n.\r\n"])
+        post = bytes(s.post_tls)
+        self.assertIn(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n",
+                      post)
+        self.assertNotRegex(post, rb"[^\r]\n", "a bare LF went upstream")
+
+    def test_upstream_sees_fresh_ehlo_after_tls_and_sni(self):
+        f = self.fake("good")
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            c.cmd("QUIT")
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(5))
+        self.assertEqual(s.sni, "localhost")
+        plain = [line for phase, line in s.commands if phase == "plain"]
+        self.assertRegex(plain[0], rb"^EHLO \S+\r\n$")
+        self.assertEqual(plain[1], b"STARTTLS\r\n")
+        self.assertEqual(len(plain), 2, "commands after STARTTLS in clear")
+        tls = [line for phase, line in s.commands if phase == "tls"]
+        self.assertRegex(tls[0], rb"^EHLO \S+\r\n$", "first command after TLS is not EHLO")
+
+    def test_ehlo_reply_filtered_even_if_upstream_offers_starttls_after_tls(self):
+        ehlo = ("250-fake.example.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
+                "250-AUTH PLAIN LOGIN\r\n250-starttls\r\n250 8BITMIME\r\n")
+        f = self.fake("good", replies={"EHLO": ehlo})
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            g = c.reply()
+            self.assertEqual(str(g), f.banner.decode())
+            e = c.cmd("EHLO client.test")
+            self.assertEqual(e.code, 250)
+            kw = [l.split()[0].upper() for l in e.lines[1:]]
+            self.assertNotIn("STARTTLS", kw, e)
+            self.assertIn("AUTH", kw, e)
+            self.assertIn("PIPELINING", kw, e)
+            # well-formed multi-line reply: only the last line uses "250 "
+            raw_lines = e.raw.split(b"\r\n")[:-1]
+            self.assertTrue(all(l.startswith(b"250-") for l in raw_lines[:-1]), e.raw)
+            self.assertTrue(raw_lines[-1].startswith(b"250 "), e.raw)
+            r = c.cmd("STARTTLS")
+            self.assertIn(r.code, (454, 502), r)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(5))
+        tls_cmds = [line for phase, line in s.commands if phase == "tls"]
+        self.assertNotIn(b"STARTTLS\r\n", tls_cmds, "client STARTTLS forwarded upstream")
+
+    def test_auth_login_continuations_forwarded(self):
+        f = self.fake("good")
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            r = c.cmd("AUTH LOGIN", eol=b"\n")
+            self.assertEqual(str(r), "334 VXNlcm5hbWU6\r\n")
+            self.assertEqual(c.cmd("YWxpY2U=", eol=b"\n").code, 334)
+            self.assertEqual(c.cmd("c2VjcmV0").code, 235)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(5))
+        self.assertIn(b"AUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\n", bytes(s.post_tls))
+
+
+if __name__ == "__main__":
+    h.main()

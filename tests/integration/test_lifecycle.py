@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Process life cycle: refusing a non-loopback listener, SIGTERM while idle and during a
+session (grace period)."""
+
+import os
+import signal
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+
+class ListenTest(h.IntegrationCase):
+
+    def test_non_loopback_listen_refused_without_allow_remote(self):
+        f = self.fake("good")
+        port = h.free_port()
+        mt = h.Mailtap(f.address, ca_file=self.pki.ca_cert, listen=f"0.0.0.0:{port}",
+                       ready=False)
+        mt.start()
+        self.addCleanup(mt.__exit__, None, None, None)
+        try:
+            rc = mt.wait(timeout=10)
+        except Exception:
+            self.fail(f"mailtap kept running with --listen 0.0.0.0 and no --allow-remote:\n"
+                      f"{mt.output}")
+        self.assertNotEqual(rc, 0)
+        self.assertNotIn(h.Mailtap.READY_PREFIX, mt.output)
+        self.assertTrue(mt.stderr.strip(), "no message on stderr")
+        self.assertRegex(mt.stderr, r"allow-remote|loopback")
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+    def test_loopback_listen_ready_line(self):
+        f = self.fake("good")
+        mt = self.mailtap(f.address)
+        self.assertTrue(mt.ready_line.startswith(f"mailtap: listening on 127.0.0.1:{mt.port}"),
+                        mt.ready_line)
+        self.assertIn(f"-> {f.address}", mt.ready_line)
+        self.assertIn("starttls", mt.ready_line)
+
+
+class SigtermTest(h.IntegrationCase):
+
+    def test_idle_exits_zero(self):
+        f = self.fake("good")
+        mt = self.mailtap(f.address)
+        t0 = time.monotonic()
+        rc = mt.stop(timeout=10)
+        self.assertEqual(rc, 0, mt.output)
+        self.assertLess(time.monotonic() - t0, 5, "idle proxy slow to exit on SIGTERM")
+
+    def test_after_completed_sessions_exits_zero(self):
+        f = self.fake("good")
+        mt = self.mailtap(f.address)
+        for _ in range(2):
+            with h.SmtpSocket(mt.port) as c:
+                c.reply()
+                c.cmd("EHLO client.test")
+                self.assertEqual(c.cmd("QUIT").code, 221)
+        t0 = time.monotonic()
+        self.assertEqual(mt.stop(timeout=10), 0, mt.output)
+        self.assertLess(time.monotonic() - t0, 5)
+
+    def test_in_progress_session_finishes_within_grace(self):
+        f = self.fake("good")
+        mt = self.mailtap(f.address, extra_args=["--grace", "10s"])
+        c = h.SmtpSocket(mt.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply().code, 220)
+        self.assertEqual(c.cmd("EHLO client.test").code, 250)
+        self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+
+        mt.signal(signal.SIGTERM)
+        time.sleep(0.5)
+        self.assertTrue(mt.alive(), "exited at once despite a session in progress")
+        # the session carries on
+        self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
+        self.assertEqual(c.cmd("DATA").code, 354)
+        self.assertEqual(c.cmd(b"Subject: grace\r\n\r\nfinished in grace\r\n.").code, 250)
+        self.assertEqual(c.cmd("QUIT").code, 221)
+        c.close()
+        rc = mt.wait(timeout=8)
+        self.assertEqual(rc, 0, mt.output)
+        s = f.wait_sessions(1)[0]
+        self.assertEqual(s.messages, [b"Subject: grace\r\n\r\nfinished in grace\r\n.\r\n"])
+
+    def test_no_new_sessions_after_sigterm(self):
+        f = self.fake("good")
+        mt = self.mailtap(f.address, extra_args=["--grace", "10s"])
+        c = h.SmtpSocket(mt.port)
+        self.addCleanup(c.close)
+        c.reply()
+        mt.signal(signal.SIGTERM)
+        time.sleep(0.5)
+        self.assertTrue(mt.alive())
+        try:
+            with h.SmtpSocket(mt.port, timeout=3) as c2:
+                r = c2.reply()
+                self.assertNotEqual(r.code, 220, "new session accepted after SIGTERM")
+        except (OSError, EOFError):
+            pass  # listener closed or connection dropped: both fine
+        c.cmd("QUIT")
+        c.close()
+        self.assertEqual(mt.wait(timeout=8), 0, mt.output)
+
+    def test_grace_expiry_ends_stuck_session(self):
+        f = self.fake("good")
+        mt = self.mailtap(f.address, extra_args=["--grace", "1s"])
+        c = h.SmtpSocket(mt.port)
+        self.addCleanup(c.close)
+        c.reply()
+        c.cmd("EHLO client.test")
+        t0 = time.monotonic()
+        mt.signal(signal.SIGTERM)
+        try:
+            mt.wait(timeout=8)
+        except Exception:
+            self.fail("mailtap still running 8s after SIGTERM with --grace 1s")
+        self.assertGreater(time.monotonic() - t0, 0.5, "did not wait for the session at all")
+        self.assertTrue(c.is_closed(3), "client connection left open")
+
+
+if __name__ == "__main__":
+    h.main()
