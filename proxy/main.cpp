@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "proxy/cli/command.hpp"
+#include "tools/commands.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"mailtap: talk SMTP by hand (telnet, nc) to TLS-only mail servers, and record "
@@ -12,6 +13,11 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::vector<mailtap::cli::Subcommand> commands;
   commands.push_back(mailtap::cli::add_proxy_command(app));
+  for (auto add : {mailtap::tools::add_sessions_command, mailtap::tools::add_show_command,
+                   mailtap::tools::add_export_command, mailtap::tools::add_replay_command,
+                   mailtap::tools::add_mock_command, mailtap::tools::add_audit_command,
+                   mailtap::tools::add_prune_command})
+    commands.push_back(add(app));
   CLI11_PARSE(app, argc, argv);
   for (auto& cmd : commands)
     if (cmd.app->parsed()) return cmd.run();

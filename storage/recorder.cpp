@@ -137,6 +137,10 @@ class Writer {
  public:
   enum class Result { ok, rejected, fatal };
 
+  Status query_max_session_id(std::int64_t& out) {
+    return db_.query_int("SELECT COALESCE(MAX(id), 0) FROM sessions", out);
+  }
+
   Status init(Database db) {
     db_ = std::move(db);
     struct {
@@ -150,8 +154,11 @@ class Writer {
         {&rollback_to_, "ROLLBACK TO record"},
         {&insert_session_,
          "INSERT INTO sessions(started_at, client_address, listen_address, upstream_host, "
-         "upstream_port, tls_mode, ehlo_name, insecure, replay_of) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+         "upstream_port, tls_mode, ehlo_name, insecure, replay_of, id) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+         // The key becomes the row id, so "session 12" in mailtap's log is `mailtap show 12`;
+         // if another writer took that id meanwhile, SQLite picks a fresh one.
+         "(SELECT CASE WHEN EXISTS(SELECT 1 FROM sessions WHERE id = ?10) THEN NULL ELSE ?10 END))"},
         {&update_tls_,
          "UPDATE sessions SET resolved_address = ?2, tls_version = ?3, cipher = ?4, sni = ?5, "
          "verified_name = ?6, verify_result = ?7 WHERE id = ?1"},
@@ -273,7 +280,8 @@ class Writer {
         .bind_text(6, r.tls_mode)
         .bind_text(7, r.ehlo_name)
         .bind_int(8, r.insecure ? 1 : 0)
-        .bind_optional(9, r.replay_of);
+        .bind_optional(9, r.replay_of)
+        .bind_int(10, static_cast<std::int64_t>(r.key));
     const Result res = classify(insert_session_.run(), error);
     if (res == Result::ok) rowids_[r.key] = db_.last_insert_rowid();
     return res;
@@ -569,6 +577,11 @@ std::unique_ptr<Recorder> Recorder::open(const RecorderOptions& options, std::st
     error = st.message;
     return nullptr;
   }
+
+  // Continue numbering after the sessions already recorded (see the INSERT above).
+  std::int64_t last_id = 0;
+  if (Status st = impl->writer.query_max_session_id(last_id); st.ok())
+    impl->next_key = static_cast<SessionKey>(last_id) + 1;
 
   Impl* p = impl.get();
   asio::co_spawn(p->ctx, p->run(), [p](const std::exception_ptr& e) {
