@@ -54,7 +54,8 @@ std::string transcript_lines(std::uint64_t session, const smtp::Event& e) {
     std::size_t end = eol == std::string_view::npos ? bytes.size() : eol;
     out += head;
     append_escaped(out, bytes.substr(pos, end - pos));
-    if (first && !e.note.empty() && e.kind != EventKind::rewrite) {
+    // A redacted line already shows its decoded fields; a note beside it would repeat them.
+    if (first && !e.note.empty() && e.kind != EventKind::rewrite && !e.redacted) {
       out += "   (";
       append_escaped(out, e.note);
       out += ")";

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Installs what mailtap needs from Debian 12's packages, builds it, and then either runs the
+# proxy or runs every test. Works as root or through sudo; installs only what is missing.
+#
+#   cmake/bootstrap.sh run [proxy options...]   build, then: build/mailtap proxy [options]
+#   cmake/bootstrap.sh test                     build (plain, ASan+UBSan, libFuzzer) and test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-run}
+[ $# -gt 0 ] && shift
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+build_packages=(cmake ninja-build g++ libasio-dev android-libboringssl-dev libcli11-dev
+                libsqlite3-dev ca-certificates)
+# Real SMTP peers the integration tests start on loopback, plus the sanitizer/fuzzer toolchain.
+test_packages=(libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format python3 openssl
+               sqlite3 postfix sasl2-bin libsasl2-modules libsasl2-modules-db swaks
+               libnet-ssleay-perl curl netcat-openbsd telnet)
+
+install_missing() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "bootstrap: installing ${missing[*]}"
+  # Postfix is a test peer started privately by the tests: the system instance must not run.
+  echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
+}
+
+configure_and_build() {  # dir, extra cmake args...
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" > "$dir.configure.log" 2>&1 ||
+    { cat "$dir.configure.log"; return 1; }
+  cmake --build "$dir" -j "$(nproc)"
+}
+
+case "$mode" in
+  run)
+    install_missing "${build_packages[@]}"
+    configure_and_build build -DMAILTAP_TESTS=OFF
+    exec build/mailtap proxy "$@"
+    ;;
+  test)
+    install_missing "${build_packages[@]}" "${test_packages[@]}"
+    status=0
+    echo "== format check"
+    git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror || status=1
+
+    echo "== build and test (RelWithDebInfo)"
+    configure_and_build build
+    (cd build && ctest --output-on-failure -j 2) || status=1
+
+    echo "== build and test with AddressSanitizer + UndefinedBehaviorSanitizer"
+    configure_and_build build-asan -DMAILTAP_SANITIZE=ON
+    (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2) || status=1
+
+    echo "== fuzz targets (libFuzzer, short runs over the seed corpora)"
+    CC=clang CXX=clang++ configure_and_build build-fuzz -DMAILTAP_FUZZ=ON -DMAILTAP_TESTS=OFF
+    (cd build-fuzz && ctest --output-on-failure -j 2) || status=1
+    exit $status
+    ;;
+  *)
+    echo "usage: cmake/bootstrap.sh run [proxy options] | test" >&2
+    exit 2
+    ;;
+esac
