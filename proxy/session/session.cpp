@@ -85,8 +85,8 @@ asio::awaitable<void> Session::run() {
       id_, started_, client_label_, ctx_.listen_label, ctx_.target.host, ctx_.target.port,
       std::string(net::to_string(ctx_.target.mode)), ctx_.target.ehlo_name, ctx_.target.insecure,
       std::nullopt});
-  log::info("session " + std::to_string(id_) + ": " + client_label_ + " connected, opening " +
-            ctx_.target.host + ":" + std::to_string(ctx_.target.port));
+  log::debug("session " + std::to_string(id_) + ": " + client_label_ + " connected, opening " +
+             ctx_.target.host + ":" + std::to_string(ctx_.target.port));
 
   net::UpstreamSetup setup = co_await net::establish_upstream(*upstream_, ctx_.target, events_);
   setup.tls.key = id_;
@@ -115,7 +115,8 @@ asio::awaitable<void> Session::run() {
   dialogue_.emplace(std::move(opts), events_, messages_);
   dialogue_->set_time(storage::Clock::now());
   dialogue_->relay_greeting(*setup.greeting, setup.greeting_phase);
-  log::info("session " + std::to_string(id_) + ": upstream ready (" +
+  log::info("session " + std::to_string(id_) + " started: " + client_label_ + " -> " +
+            ctx_.target.host + ":" + std::to_string(ctx_.target.port) + " (" +
             setup.tls.resolved_address + ", " + tls_summary_ +
             (ctx_.target.insecure && ctx_.target.mode != net::TlsMode::none ? ", NOT verified" : "") +
             ")");
