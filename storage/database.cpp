@@ -290,12 +290,13 @@ Status Database::prepare(std::string_view sql, Statement& out) {
   return {};
 }
 
-Status Database::query_int(std::string_view sql, std::int64_t& out) {
+template <typename Read>
+Status Database::query_single(std::string_view sql, Read read) {
   Statement st;
   if (Status s = prepare(sql, st); !s.ok()) return s;
   switch (st.step()) {
     case Statement::Step::row:
-      out = st.column_int(0);
+      read(st);
       return {};
     case Statement::Step::done:
       return Status::error(kSqliteError, "query returned no row");
@@ -306,20 +307,12 @@ Status Database::query_int(std::string_view sql, std::int64_t& out) {
   return error_from(s.code, "query failed");
 }
 
+Status Database::query_int(std::string_view sql, std::int64_t& out) {
+  return query_single(sql, [&](Statement& st) { out = st.column_int(0); });
+}
+
 Status Database::query_text(std::string_view sql, std::string& out) {
-  Statement st;
-  if (Status s = prepare(sql, st); !s.ok()) return s;
-  switch (st.step()) {
-    case Statement::Step::row:
-      out = st.column_text(0);
-      return {};
-    case Statement::Step::done:
-      return Status::error(kSqliteError, "query returned no row");
-    case Statement::Step::error:
-      break;
-  }
-  Status s = st.last_error();
-  return error_from(s.code, "query failed");
+  return query_single(sql, [&](Statement& st) { out = st.column_text(0); });
 }
 
 std::int64_t Database::last_insert_rowid() const {

@@ -128,6 +128,9 @@ class Database {
     void operator()(sqlite3* db) const noexcept;
   };
   Status error_from(int rc, std::string_view what) const;
+  // Runs a query expected to yield one row and hands the row to `read` (defined in the .cpp).
+  template <typename Read>
+  Status query_single(std::string_view sql, Read read);
 
   std::unique_ptr<sqlite3, Closer> db_;
   std::string path_;

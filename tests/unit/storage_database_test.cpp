@@ -1,5 +1,7 @@
 // Database wrapper, file creation and schema migration.
 #include <gtest/gtest.h>
+
+#include "tests/unit/temp_dir.hpp"
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,21 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "mailtap-storage-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 unsigned mode_of(const std::string& path) {
   struct stat st {};

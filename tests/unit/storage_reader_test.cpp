@@ -1,5 +1,7 @@
 // The read-only side the tools use, and the default database path.
 #include <gtest/gtest.h>
+
+#include "tests/unit/temp_dir.hpp"
 #include <sqlite3.h>
 
 #include <asio/co_spawn.hpp>
@@ -21,21 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "mailtap-reader-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 const Clock::time_point kT0 = parse_timestamp("2026-11-24T20:41:07.123456Z").value();
 

@@ -1,5 +1,7 @@
 // The storage thread: batching, backpressure, durability, failure handling.
 #include <gtest/gtest.h>
+
+#include "tests/unit/temp_dir.hpp"
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -33,21 +35,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "mailtap-recorder-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 // A second process's view: a plain read-only connection.
 std::int64_t count(const std::string& path, const std::string& sql) {
