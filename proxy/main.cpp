@@ -6,9 +6,10 @@
 #include "tools/commands.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"mailtap: talk SMTP by hand (telnet, nc) to TLS-only mail servers, and record "
-               "every exchange",
-               "mailtap"};
+  CLI::App app{
+      "mailtap: talk SMTP by hand (telnet, nc) to TLS-only mail servers, and record "
+      "every exchange",
+      "mailtap"};
   app.set_version_flag("--version", std::string("mailtap ") + MAILTAP_VERSION);
   app.require_subcommand(1);
   std::vector<mailtap::cli::Subcommand> commands;

@@ -158,7 +158,8 @@ class Writer {
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
          // The key becomes the row id, so "session 12" in mailtap's log is `mailtap show 12`;
          // if another writer took that id meanwhile, SQLite picks a fresh one.
-         "(SELECT CASE WHEN EXISTS(SELECT 1 FROM sessions WHERE id = ?10) THEN NULL ELSE ?10 END))"},
+         "(SELECT CASE WHEN EXISTS(SELECT 1 FROM sessions WHERE id = ?10) THEN NULL ELSE ?10 "
+         "END))"},
         {&update_tls_,
          "UPDATE sessions SET resolved_address = ?2, tls_version = ?3, cipher = ?4, sni = ?5, "
          "verified_name = ?6, verify_result = ?7 WHERE id = ?1"},

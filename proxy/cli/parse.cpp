@@ -26,11 +26,16 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   if (!value) return std::nullopt;
   std::string_view unit = text.substr(digits);
   std::uint64_t ms = 0;
-  if (unit == "ms") ms = *value;
-  else if (unit.empty() || unit == "s") ms = *value * 1000;
-  else if (unit == "m" || unit == "min") ms = *value * 60'000;
-  else if (unit == "h") ms = *value * 3'600'000;
-  else return std::nullopt;
+  if (unit == "ms")
+    ms = *value;
+  else if (unit.empty() || unit == "s")
+    ms = *value * 1000;
+  else if (unit == "m" || unit == "min")
+    ms = *value * 60'000;
+  else if (unit == "h")
+    ms = *value * 3'600'000;
+  else
+    return std::nullopt;
   return std::chrono::milliseconds(ms);
 }
 

@@ -5,8 +5,8 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
-#include <asio/strand.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/strand.hpp>
 #include <csignal>
 #include <memory>
 #include <thread>
@@ -56,7 +56,8 @@ std::string host_name() {
 }
 
 std::string endpoint_label(const asio::ip::tcp::endpoint& ep) {
-  if (ep.address().is_v6()) return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
+  if (ep.address().is_v6())
+    return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
@@ -82,10 +83,14 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg) {
 
   if (a.tls.empty())
     cfg.tls_mode = cfg.upstream_port == 465 ? net::TlsMode::implicit : net::TlsMode::starttls;
-  else if (a.tls == "starttls") cfg.tls_mode = net::TlsMode::starttls;
-  else if (a.tls == "implicit") cfg.tls_mode = net::TlsMode::implicit;
-  else if (a.tls == "none") cfg.tls_mode = net::TlsMode::none;
-  else return "--tls " + a.tls + ": expected starttls, implicit or none";
+  else if (a.tls == "starttls")
+    cfg.tls_mode = net::TlsMode::starttls;
+  else if (a.tls == "implicit")
+    cfg.tls_mode = net::TlsMode::implicit;
+  else if (a.tls == "none")
+    cfg.tls_mode = net::TlsMode::none;
+  else
+    return "--tls " + a.tls + ": expected starttls, implicit or none";
 
   cfg.trust.ca_file = a.ca_file;
   cfg.trust.insecure = a.insecure;
@@ -103,13 +108,16 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg) {
     if (path.empty()) {
       std::string error;
       path = storage::default_database_path(error);
-      if (path.empty()) return "no database path: " + error + " (give --db PATH or --no-record)";
+      if (path.empty()) return error + " (give --db PATH or --no-record)";
     }
     cfg.db_path = path;
   }
-  if (a.record_failure == "stop") cfg.record_failure = RecordFailurePolicy::stop;
-  else if (a.record_failure == "continue") cfg.record_failure = RecordFailurePolicy::continue_relaying;
-  else return "--record-failure " + a.record_failure + ": expected stop or continue";
+  if (a.record_failure == "stop")
+    cfg.record_failure = RecordFailurePolicy::stop;
+  else if (a.record_failure == "continue")
+    cfg.record_failure = RecordFailurePolicy::continue_relaying;
+  else
+    return "--record-failure " + a.record_failure + ": expected stop or continue";
   auto max_body = parse_size(a.max_body);
   if (!max_body) return "--max-body " + a.max_body + ": expected a size such as 64MiB";
   cfg.max_body = static_cast<std::size_t>(*max_body);
@@ -151,9 +159,7 @@ int run_proxy(const ProxyConfig& cfg) {
     storage::RecorderOptions ro;
     ro.path = *cfg.db_path;
     ro.created_by = std::string("mailtap ") + MAILTAP_VERSION;
-    ro.on_failure = [](const std::string& reason) {
-      log::error("recording failed: " + reason);
-    };
+    ro.on_failure = [](const std::string& reason) { log::error("recording failed: " + reason); };
     recorder = storage::Recorder::open(ro, error);
     if (!recorder) {
       log::error("cannot record to " + *cfg.db_path + ": " + error +
@@ -202,8 +208,8 @@ int run_proxy(const ProxyConfig& cfg) {
   const std::string upstream_label = cfg.upstream_host + ":" + std::to_string(cfg.upstream_port);
   std::string mode(net::to_string(cfg.tls_mode));
   std::string verification = cfg.tls_mode == net::TlsMode::none ? "PLAIN TEXT, not encrypted"
-                             : cfg.trust.insecure ? "NOT verified"
-                                                  : "verified";
+                             : cfg.trust.insecure               ? "NOT verified"
+                                                                : "verified";
   if (cfg.trust.insecure && cfg.tls_mode != net::TlsMode::none)
     log::error("WARNING: --insecure: the certificate of " + upstream_label +
                " is not verified; anyone on the path can read and change the session");
@@ -245,11 +251,13 @@ Subcommand add_proxy_command(CLI::App& parent) {
       "proxy",
       "Listen for plain-text SMTP (telnet, nc) and relay it to a TLS-only server, recording "
       "every exchange");
-  app->add_option("--listen", args->listen, "ADDR:PORT to listen on (loopback unless --allow-remote)")
+  app->add_option("--listen", args->listen,
+                  "ADDR:PORT to listen on (loopback unless --allow-remote)")
       ->capture_default_str();
   app->add_flag("--allow-remote", args->allow_remote,
                 "Allow a non-loopback --listen address (the plain side carries credentials)");
-  app->add_option("--upstream", args->upstream, "HOST[:PORT] of the SMTP server (port 587 if omitted)")
+  app->add_option("--upstream", args->upstream,
+                  "HOST[:PORT] of the SMTP server (port 587 if omitted)")
       ->capture_default_str();
   app->add_option("--tls", args->tls,
                   "starttls | implicit | none (default: implicit for port 465, else starttls)")
@@ -289,12 +297,10 @@ Subcommand add_proxy_command(CLI::App& parent) {
   app->add_option("--timeout-data", args->timeout_data,
                   "Idle limit inside a message body, and for the reply to its end")
       ->capture_default_str();
-  app->add_option("--grace", args->grace,
-                  "On SIGINT/SIGTERM, how long sessions may take to finish")
+  app->add_option("--grace", args->grace, "On SIGINT/SIGTERM, how long sessions may take to finish")
       ->capture_default_str();
   app->add_option("--threads", args->threads, "I/O threads (default: one per core)");
-  app->footer(
-      "Example: mailtap proxy --upstream smtp.gmail.com:587, then: telnet localhost 2525");
+  app->footer("Example: mailtap proxy --upstream smtp.gmail.com:587, then: telnet localhost 2525");
 
   Subcommand cmd;
   cmd.app = app;

@@ -57,15 +57,15 @@ std::string time_to_iso8601(const ASN1_TIME* t) {
   std::string s(reinterpret_cast<const char*>(ASN1_STRING_get0_data(g.get())),
                 static_cast<std::size_t>(ASN1_STRING_length(g.get())));
   if (s.size() < 15) return s;  // YYYYMMDDHHMMSSZ
-  return s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2) + "T" + s.substr(8, 2) +
-         ":" + s.substr(10, 2) + ":" + s.substr(12, 2) + "Z";
+  return s.substr(0, 4) + "-" + s.substr(4, 2) + "-" + s.substr(6, 2) + "T" + s.substr(8, 2) + ":" +
+         s.substr(10, 2) + ":" + s.substr(12, 2) + "Z";
 }
 
 std::vector<std::string> subject_alt_names(X509* cert) {
   std::vector<std::string> out;
   if (!cert) return out;
-  std::unique_ptr<GENERAL_NAMES, GeneralNamesFree> names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  std::unique_ptr<GENERAL_NAMES, GeneralNamesFree> names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (!names) return out;
   for (size_t i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
@@ -104,9 +104,9 @@ VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx) {
 
 std::string explain_verify_failure(const VerifyFailure& f, const std::string& name,
                                    const std::string& trust_source) {
-  const std::string which = f.depth == 0 ? "certificate for " + name
-                                         : "a CA certificate in the chain for " + name + " (" +
-                                               f.subject + ")";
+  const std::string which =
+      f.depth == 0 ? "certificate for " + name
+                   : "a CA certificate in the chain for " + name + " (" + f.subject + ")";
   switch (f.error) {
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
       return "certificate for " + name + " is self-signed; use --ca-file or --insecure";
@@ -152,7 +152,8 @@ std::vector<storage::Certificate> peer_chain(SSL* ssl) {
   std::vector<storage::Certificate> out;
   STACK_OF(X509)* chain = SSL_get_peer_full_cert_chain(ssl);
   if (!chain) return out;
-  for (size_t i = 0; i < sk_X509_num(chain); ++i) out.push_back(describe_certificate(sk_X509_value(chain, i)));
+  for (size_t i = 0; i < sk_X509_num(chain); ++i)
+    out.push_back(describe_certificate(sk_X509_value(chain, i)));
   return out;
 }
 

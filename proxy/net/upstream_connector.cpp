@@ -183,8 +183,8 @@ class Setup {
       if (!ehlo) co_return;
       record(Direction::upstream_to_mailtap, EventKind::reply, ehlo->raw, "EHLO", &*ehlo);
       if (ehlo->code != 250) {
-        fail("4.7.0 mailtap: " + label_ + " refused EHLO " + t_.ehlo_name + ": " +
-             one_line(*ehlo) + " (try --ehlo-name)");
+        fail("4.7.0 mailtap: " + label_ + " refused EHLO " + t_.ehlo_name + ": " + one_line(*ehlo) +
+             " (try --ehlo-name)");
         co_return;
       }
       if (!smtp::parse_capabilities(*ehlo).starttls) {
@@ -204,8 +204,9 @@ class Setup {
       }
       if (parser_.buffered() > 0) {
         // Plain-text bytes after "220" would be read as if they came over TLS (CVE-2011-0411).
-        note(EventKind::error, std::to_string(parser_.buffered()) +
-                                   " octets followed the 220 reply to STARTTLS before the handshake");
+        note(EventKind::error,
+             std::to_string(parser_.buffered()) +
+                 " octets followed the 220 reply to STARTTLS before the handshake");
         fail("4.7.0 mailtap: " + label_ + " sent " + std::to_string(parser_.buffered()) +
              " unexpected octets after its 220 reply to STARTTLS: possible STARTTLS command "
              "injection; closing");
@@ -231,12 +232,11 @@ class Setup {
       else
         X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
       result_.tls.verified_name = name;
-      link_.tls().set_verify_callback(
-          [failure](bool preverified, asio::ssl::verify_context& ctx) {
-            if (!preverified && failure->error == 0)
-              *failure = capture_verify_failure(ctx.native_handle());
-            return preverified;
-          });
+      link_.tls().set_verify_callback([failure](bool preverified, asio::ssl::verify_context& ctx) {
+        if (!preverified && failure->error == 0)
+          *failure = capture_verify_failure(ctx.native_handle());
+        return preverified;
+      });
     }
     auto [ec] = co_await link_.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
     if (ec) {
@@ -279,9 +279,12 @@ class Setup {
 
 std::string_view to_string(TlsMode m) {
   switch (m) {
-    case TlsMode::starttls: return "starttls";
-    case TlsMode::implicit: return "implicit";
-    case TlsMode::none: return "none";
+    case TlsMode::starttls:
+      return "starttls";
+    case TlsMode::implicit:
+      return "implicit";
+    case TlsMode::none:
+      return "none";
   }
   return "unknown";
 }

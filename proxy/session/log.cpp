@@ -21,9 +21,15 @@ void write(FILE* f, std::string_view text) {
 }
 }  // namespace
 
-void set_verbosity(int v) { level = v; }
-int verbosity() { return level; }
-void error(std::string_view line) { write(stderr, line); }
+void set_verbosity(int v) {
+  level = v;
+}
+int verbosity() {
+  return level;
+}
+void error(std::string_view line) {
+  write(stderr, line);
+}
 void info(std::string_view line) {
   if (level >= 1) write(stderr, line);
 }

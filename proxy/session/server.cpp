@@ -80,8 +80,8 @@ asio::awaitable<void> Server::refuse_unrecorded(asio::ip::tcp::socket socket) {
                  "); refusing new sessions (--record-failure=continue relays unrecorded)");
     }
   }
-  const std::string line = "421 4.3.0 mailtap: recording failed (" + reason +
-                           "); not accepting sessions\r\n";
+  const std::string line =
+      "421 4.3.0 mailtap: recording failed (" + reason + "); not accepting sessions\r\n";
   co_await asio::async_write(socket, asio::buffer(line), use_tuple);
   std::error_code ignored;
   socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);

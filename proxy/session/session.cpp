@@ -1,12 +1,12 @@
 #include "proxy/session/session.hpp"
 
+#include <array>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <array>
 
 #include "proxy/net/deadline.hpp"
 #include "proxy/session/log.hpp"
@@ -23,18 +23,25 @@ constexpr std::size_t high_water = 1u << 20;
 constexpr std::size_t read_size = 16 * 1024;
 
 std::string endpoint_label(const asio::ip::tcp::endpoint& ep) {
-  if (ep.address().is_v6()) return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
+  if (ep.address().is_v6())
+    return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
 storage::Outcome outcome_of(smtp::Ending::Kind k) {
   switch (k) {
-    case smtp::Ending::Kind::quit: return storage::Outcome::quit;
-    case smtp::Ending::Kind::client_closed: return storage::Outcome::client_closed;
-    case smtp::Ending::Kind::upstream_closed: return storage::Outcome::upstream_closed;
-    case smtp::Ending::Kind::timeout: return storage::Outcome::timeout;
-    case smtp::Ending::Kind::shutdown: return storage::Outcome::shutdown;
-    case smtp::Ending::Kind::error: return storage::Outcome::error;
+    case smtp::Ending::Kind::quit:
+      return storage::Outcome::quit;
+    case smtp::Ending::Kind::client_closed:
+      return storage::Outcome::client_closed;
+    case smtp::Ending::Kind::upstream_closed:
+      return storage::Outcome::upstream_closed;
+    case smtp::Ending::Kind::timeout:
+      return storage::Outcome::timeout;
+    case smtp::Ending::Kind::shutdown:
+      return storage::Outcome::shutdown;
+    case smtp::Ending::Kind::error:
+      return storage::Outcome::error;
   }
   return storage::Outcome::error;
 }
@@ -81,10 +88,10 @@ asio::awaitable<void> Session::run() {
   started_ = storage::Clock::now();
   started_steady_ = std::chrono::steady_clock::now();
   const auto& cfg = ctx_.config;
-  records_.push_back(storage::SessionOpened{
-      id_, started_, client_label_, ctx_.listen_label, ctx_.target.host, ctx_.target.port,
-      std::string(net::to_string(ctx_.target.mode)), ctx_.target.ehlo_name, ctx_.target.insecure,
-      std::nullopt});
+  records_.push_back(
+      storage::SessionOpened{id_, started_, client_label_, ctx_.listen_label, ctx_.target.host,
+                             ctx_.target.port, std::string(net::to_string(ctx_.target.mode)),
+                             ctx_.target.ehlo_name, ctx_.target.insecure, std::nullopt});
   log::debug("session " + std::to_string(id_) + ": " + client_label_ + " connected, opening " +
              ctx_.target.host + ":" + std::to_string(ctx_.target.port));
 
@@ -107,19 +114,20 @@ asio::awaitable<void> Session::run() {
   opts.starttls_refusal =
       ctx_.target.mode == net::TlsMode::none
           ? "STARTTLS is not available: this session is relayed in plain text (--tls none)"
-          : "STARTTLS is not needed: mailtap already encrypts the link to " +
-                opts.upstream_label + " (" + tls_summary_ + ")";
+          : "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label +
+                " (" + tls_summary_ + ")";
   opts.max_body_capture = cfg.max_body;
   opts.redaction.redact_users = cfg.redact_users;
   opts.redaction.fingerprint_key = ctx_.fingerprint_key;
   dialogue_.emplace(std::move(opts), events_, messages_);
   dialogue_->set_time(storage::Clock::now());
   dialogue_->relay_greeting(*setup.greeting, setup.greeting_phase);
-  log::info("session " + std::to_string(id_) + " started: " + client_label_ + " -> " +
-            ctx_.target.host + ":" + std::to_string(ctx_.target.port) + " (" +
-            setup.tls.resolved_address + ", " + tls_summary_ +
-            (ctx_.target.insecure && ctx_.target.mode != net::TlsMode::none ? ", NOT verified" : "") +
-            ")");
+  log::info(
+      "session " + std::to_string(id_) + " started: " + client_label_ + " -> " + ctx_.target.host +
+      ":" + std::to_string(ctx_.target.port) + " (" + setup.tls.resolved_address + ", " +
+      tls_summary_ +
+      (ctx_.target.insecure && ctx_.target.mode != net::TlsMode::none ? ", NOT verified" : "") +
+      ")");
 
   co_await relay();
 
@@ -374,10 +382,11 @@ asio::awaitable<void> Session::watchdog() {
     const auto now = steady_clock::now();
     if (upstream_deadline && now >= *upstream_deadline) {
       d.set_time(storage::Clock::now());
-      d.abort("4.4.2 mailtap: no reply from " + ctx_.target.host + " within " +
-                  format_duration(d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command) +
-                  "; closing",
-              {smtp::Ending::Kind::timeout, "upstream did not reply in time"});
+      d.abort(
+          "4.4.2 mailtap: no reply from " + ctx_.target.host + " within " +
+              format_duration(d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command) +
+              "; closing",
+          {smtp::Ending::Kind::timeout, "upstream did not reply in time"});
       co_await after_input();
       break;
     }

@@ -10,13 +10,20 @@ using smtp::EventKind;
 
 const char* prefix(const smtp::Event& e) {
   switch (e.direction) {
-    case Direction::client_to_upstream: return "C:";
-    case Direction::client_to_mailtap: return "C:";
-    case Direction::upstream_to_client: return "S:";
-    case Direction::mailtap_to_upstream: return "M>";   // mailtap's own command upstream
-    case Direction::upstream_to_mailtap: return "S>";   // upstream's reply to mailtap
-    case Direction::mailtap_to_client: return e.kind == EventKind::rewrite ? "S~" : "M:";
-    case Direction::mailtap_note: return "~ ";
+    case Direction::client_to_upstream:
+      return "C:";
+    case Direction::client_to_mailtap:
+      return "C:";
+    case Direction::upstream_to_client:
+      return "S:";
+    case Direction::mailtap_to_upstream:
+      return "M>";  // mailtap's own command upstream
+    case Direction::upstream_to_mailtap:
+      return "S>";  // upstream's reply to mailtap
+    case Direction::mailtap_to_client:
+      return e.kind == EventKind::rewrite ? "S~" : "M:";
+    case Direction::mailtap_note:
+      return "~ ";
   }
   return "? ";
 }

@@ -15,7 +15,8 @@ enum class Direction : std::uint8_t {
   client_to_upstream,   // relayed from the client
   upstream_to_client,   // relayed from the upstream server
   client_to_mailtap,    // a client line mailtap answered itself and did not forward
-  mailtap_to_upstream,  // mailtap's own command (pre-TLS EHLO, STARTTLS, QUIT for a vanished client)
+  mailtap_to_upstream,  // mailtap's own command (pre-TLS EHLO, STARTTLS, QUIT for a vanished
+                        // client)
   upstream_to_mailtap,  // the upstream's reply to mailtap's own command
   mailtap_to_client,    // a reply mailtap wrote itself (local answer, 421 on failure)
   mailtap_note,         // nothing crossed a wire: a rewrite, a TLS fact, an error
@@ -49,7 +50,7 @@ struct Event {
   int reply_code = 0;           // basic reply code of a reply, 0 if not a reply
   std::string enhanced_status;  // RFC 3463 "x.y.z" of the reply's first line, empty if none
   std::string bytes;            // wire bytes; for redacted events the redacted rendering
-  std::size_t wire_size = 0;    // octets that crossed the wire (equals bytes.size() unless redacted)
+  std::size_t wire_size = 0;  // octets that crossed the wire (equals bytes.size() unless redacted)
   bool redacted = false;
   std::string note;  // human explanation (rewrites, TLS, errors, decoded SASL text)
   std::chrono::system_clock::time_point time{};
@@ -65,8 +66,8 @@ struct Recipient {
 struct Message {
   std::string mail_from;  // the MAIL line without CRLF (address and parameters)
   std::vector<Recipient> recipients;
-  std::string body;             // as upstream received it (DATA: un-dot-stuffed; BDAT: concatenated)
-  std::uint64_t size = 0;       // full body size, even when body was truncated
+  std::string body;        // as upstream received it (DATA: un-dot-stuffed; BDAT: concatenated)
+  std::uint64_t size = 0;  // full body size, even when body was truncated
   bool body_truncated = false;  // body capture stopped at the cap
   std::string sha256_hex;       // over the full body
   bool via_bdat = false;

@@ -5,7 +5,9 @@
 namespace mailtap::smtp {
 
 namespace {
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // Digits of an enhanced status part: 1-3 digits.
 std::size_t digits(std::string_view s, std::size_t pos, std::size_t max) {
@@ -15,7 +17,9 @@ std::size_t digits(std::string_view s, std::size_t pos, std::size_t max) {
 }
 }  // namespace
 
-std::string Reply::text() const { return lines.empty() ? std::string{} : lines.front(); }
+std::string Reply::text() const {
+  return lines.empty() ? std::string{} : lines.front();
+}
 
 std::string parse_enhanced_status(std::string_view text) {
   // status-code = class "." subject "." detail ; class = "2"/"4"/"5", subject/detail 1-3 digits
@@ -84,10 +88,14 @@ std::optional<Reply> ReplyParser::next() {
 
 std::string_view ReplyParser::error_text() const {
   switch (error_) {
-    case Error::none: return "";
-    case Error::line_too_long: return "upstream sent a reply line longer than 8192 octets";
-    case Error::reply_too_long: return "upstream sent a reply longer than 256 KiB";
-    case Error::malformed: return "upstream sent a malformed reply";
+    case Error::none:
+      return "";
+    case Error::line_too_long:
+      return "upstream sent a reply line longer than 8192 octets";
+    case Error::reply_too_long:
+      return "upstream sent a reply longer than 256 KiB";
+    case Error::malformed:
+      return "upstream sent a malformed reply";
   }
   return "";
 }
