@@ -1,0 +1,647 @@
+"""Recording through the real proxy: where the database lives, what a session leaves in it,
+and that no AUTH secret reaches the database, its WAL, the transcript or the log.
+
+Every check reads the database the way a user would (sqlite3, read-only, while mailtap runs)
+after real sessions against the private Postfix (swaks, smtplib, nc, raw sockets) or a scripted
+fake server.  Faults (kill -9, unwritable/locked/full database, byte accounting) are in
+test_recording_faults.py, which imports the helpers below.
+"""
+
+import base64
+import calendar
+import hashlib
+import os
+import re
+import secrets
+import sqlite3
+import subprocess
+import ssl
+import sys
+import time
+from pathlib import Path
+from typing import Union
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import (  # noqa: E402
+    IntegrationCase, Mailtap, NetcatClient, SmtpSocket, auth_plain, closed_port, dot_stuff,
+    first_reply_421, free_port, mailtap_bin, main, make_message, smtplib_send, swaks,
+    unique_token)
+
+ISO_UTC_US = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
+
+
+def query(db: Union[str, Path], sql: str, args=()) -> list:
+    """Rows of `sql` from a read-only connection (like `sqlite3 -readonly` while mailtap runs)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    con.row_factory = sqlite3.Row
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def wait_ended(db, count: int, timeout: float = 15.0) -> list:
+    """Wait until `count` sessions have ended_at set; returns those session rows by id."""
+    deadline = time.monotonic() + timeout
+    rows = []
+    while time.monotonic() < deadline:
+        if Path(db).exists():
+            rows = query(db, "SELECT * FROM sessions WHERE ended_at IS NOT NULL ORDER BY id")
+            if len(rows) >= count:
+                return rows
+        time.sleep(0.05)
+    raise AssertionError(f"only {len(rows)} of {count} sessions ended in {db}")
+
+
+def events(db, session_id: int) -> list:
+    return query(db, "SELECT * FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
+
+
+def b64(data: bytes) -> bytes:
+    return base64.b64encode(data)
+
+
+def secret_forms(secret: bytes) -> list[bytes]:
+    """The secret, its base64 encoding, and the part of its base64 encoding that appears
+    whatever its offset inside a larger base64 blob (3 alignments)."""
+    forms = [secret, b64(secret), b64(secret).rstrip(b"=")]
+    for shift in range(3):
+        enc = b64(b"\0" * shift + secret)
+        # characters fully determined by the secret alone: skip the ones that mix in the
+        # prefix, and the last group (mixed with whatever follows)
+        core = enc[(shift * 8 + 5) // 6 + 1:len(enc) - 4]
+        if len(core) >= 8:
+            forms.append(core)
+    return forms
+
+
+def mailtap_files(db: Union[str, Path]) -> dict[str, bytes]:
+    """Raw bytes of the database file and its -wal/-shm (those that exist)."""
+    out = {}
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        p = Path(str(db) + suffix)
+        if p.exists():
+            out[p.name] = p.read_bytes()
+    return out
+
+
+def find_leaks(blobs: dict[str, bytes], forbidden: dict[str, bytes]) -> list[str]:
+    """'what in where' for every forbidden byte string found in a blob."""
+    leaks = []
+    for where, data in blobs.items():
+        for what, needle in forbidden.items():
+            if needle and needle in data:
+                leaks.append(f"{what} ({needle[:40]!r}) in {where}")
+    return leaks
+
+
+class MailtapDefaultDb(Mailtap):
+    """Mailtap without --db, so the path comes from MAILTAP_DB / XDG_DATA_HOME / HOME."""
+
+    def args(self) -> list[str]:
+        a = super().args()
+        if "--db" in a:
+            i = a.index("--db")
+            del a[i:i + 2]
+        return a
+
+
+def file_mode(p: Union[str, Path]) -> int:
+    return os.stat(p).st_mode & 0o777
+
+
+def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def pem_to_der(pem_path) -> bytes:
+    text = Path(pem_path).read_text()
+    block = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", text, re.S)
+    return ssl.PEM_cert_to_DER_cert(block.group(0))
+
+
+# Distinctive random credentials, so a hit in a scan can only be a leak.
+def _user(prefix: str) -> str:
+    return prefix + secrets.token_hex(4)
+
+
+def _password() -> str:
+    return "Pw-" + secrets.token_urlsafe(18)
+
+
+PLAIN_IR_USER, PLAIN_IR_PW = _user("plainir"), _password()      # AUTH PLAIN <initial response>
+PLAIN_334_USER, PLAIN_334_PW = _user("plaincont"), _password()  # AUTH PLAIN, 334, response
+LOGIN_USER, LOGIN_PW = _user("loginstep"), _password()          # AUTH LOGIN, 334, user, 334, pw
+LOGIN_IR_USER, LOGIN_IR_PW = _user("logininl"), _password()     # AUTH LOGIN <b64 user>, 334, pw
+XOAUTH2_USER, XOAUTH2_TOKEN = _user("oauth") + "@gmail.test", "ya29." + secrets.token_urlsafe(40)
+RANDOM_USERS = {PLAIN_IR_USER: PLAIN_IR_PW, PLAIN_334_USER: PLAIN_334_PW, LOGIN_USER: LOGIN_PW,
+                LOGIN_IR_USER: LOGIN_IR_PW}
+
+
+def forbidden_secrets() -> dict[str, bytes]:
+    """Every form of every secret that must never be written anywhere."""
+    out = {}
+    for user, pw in RANDOM_USERS.items():
+        for i, form in enumerate(secret_forms(pw.encode())):
+            out[f"password of {user} form {i}"] = form
+        for authzid in ("", user):
+            blob = f"{authzid}\0{user}\0{pw}".encode()
+            out[f"PLAIN blob of {user} authzid={authzid!r}"] = b64(blob)
+    for i, form in enumerate(secret_forms(XOAUTH2_TOKEN.encode())):
+        out[f"XOAUTH2 token form {i}"] = form
+    xoauth = f"user={XOAUTH2_USER}\x01auth=Bearer {XOAUTH2_TOKEN}\x01\x01".encode()
+    out["XOAUTH2 blob"] = xoauth
+    out["XOAUTH2 blob base64"] = b64(xoauth)
+    out["Bearer line"] = f"Bearer {XOAUTH2_TOKEN}".encode()
+    return out
+
+
+class RecordingLocationTest(IntegrationCase):
+    """--db, MAILTAP_DB, the XDG default, modes 0600/0700, --no-record."""
+
+    def one_session(self, m: Mailtap) -> None:
+        with SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+
+    def start(self, fake, env: dict, cls=MailtapDefaultDb, **kw) -> Mailtap:
+        m = cls(fake.address, ca_file=self.pki.ca_cert, env=env, **kw)
+        old = os.umask(0)  # "whatever the umask": the modes must not come from it
+        try:
+            m.start()
+        finally:
+            os.umask(old)
+        self.addCleanup(m.__exit__, None, None, None)
+        return m
+
+    def test_xdg_default_created_private_on_first_use(self):
+        fake = self.fake("good")
+        xdg = self.tmp / "xdg-data"  # does not exist yet
+        home = self.tmp / "home-xdg"
+        home.mkdir()
+        m = self.start(fake, {"XDG_DATA_HOME": str(xdg), "HOME": str(home), "MAILTAP_DB": ""})
+        db = xdg / "mailtap" / "mailtap.db"
+        wait_for(lambda: f"recording to {db}" in m.stderr, 5, "'recording to PATH' on stderr")
+        self.assertTrue(db.is_file(), m.stderr)
+        self.assertEqual(file_mode(db), 0o600)
+        self.assertEqual(file_mode(db.parent), 0o700)
+        self.assertEqual(file_mode(xdg), 0o700, "missing parents are created 0700 too")
+        self.one_session(m)
+        wait_ended(db, 1)
+        for suffix in ("-wal", "-shm"):
+            p = Path(str(db) + suffix)
+            if p.exists():
+                self.assertEqual(file_mode(p), 0o600, p.name)
+        self.assertEqual(list(home.iterdir()), [], "nothing under $HOME when XDG_DATA_HOME is set")
+
+    def test_mailtap_db_environment_and_db_option(self):
+        fake = self.fake("good")
+        env_db = self.tmp / "from-env" / "sub" / "env.db"
+        m = self.start(fake, {"MAILTAP_DB": str(env_db), "XDG_DATA_HOME": str(self.tmp / "unused")})
+        self.one_session(m)
+        self.assertEqual(len(wait_ended(env_db, 1)), 1)
+        self.assertEqual(file_mode(env_db), 0o600)
+        self.assertEqual(file_mode(env_db.parent), 0o700)
+        self.assertFalse((self.tmp / "unused").exists())
+        m.stop()
+        # --db wins over MAILTAP_DB
+        opt_db = self.tmp / "opt" / "opt.db"
+        m2 = self.start(fake, {"MAILTAP_DB": str(env_db)}, cls=Mailtap, db=opt_db)
+        self.one_session(m2)
+        self.assertEqual(len(wait_ended(opt_db, 1)), 1)
+        self.assertEqual(len(query(env_db, "SELECT id FROM sessions")), 1, "env db untouched")
+
+    def test_no_record_creates_nothing(self):
+        fake = self.fake("good")
+        xdg, home = self.tmp / "xdg-norec", self.tmp / "home-norec"
+        home.mkdir()
+        env = {"XDG_DATA_HOME": str(xdg), "HOME": str(home), "MAILTAP_DB": str(self.tmp / "e.db")}
+        m = self.start(fake, env, cls=Mailtap, record=False)
+        self.assertIn("--no-record", m.args())
+        wait_for(lambda: "recording off" in m.stderr, 5, "'recording off' on stderr")
+        self.one_session(m)
+        fake.wait_sessions(1)[0].closed.wait(5)
+        self.assertEqual(m.stop(), 0, m.stderr)
+        self.assertFalse(xdg.exists())
+        self.assertEqual(list(home.iterdir()), [])
+        self.assertFalse((self.tmp / "e.db").exists())
+        # and --db with --no-record is a contradiction, not a guess
+        bad = Mailtap(fake.address, ca_file=self.pki.ca_cert, record=False, ready=False,
+                      extra_args=["--db", str(self.tmp / "x.db")])
+        bad.start()
+        self.addCleanup(bad.__exit__, None, None, None)
+        self.assertNotEqual(bad.wait(10), 0)
+        self.assertIn("contradict", bad.stderr)
+
+
+    def test_no_path_at_all_is_a_clear_error(self):
+        fake = self.fake("good")
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("HOME", "XDG_DATA_HOME", "MAILTAP_DB")}
+        cp = subprocess.run([str(mailtap_bin()), "proxy", "--upstream", fake.address,
+                             "--listen", f"127.0.0.1:{free_port()}"],
+                            env=env, capture_output=True, timeout=20)
+        err = cp.stderr.decode()
+        self.assertEqual(cp.returncode, 2, err)
+        self.assertEqual(err.count("no database path"), 1, err)
+        self.assertIn("MAILTAP_DB", err)
+        self.assertIn("--no-record", err)
+
+
+class RecordingOutcomeTest(IntegrationCase):
+    """Outcomes other than QUIT, and the --insecure flag, as the session row shows them."""
+
+    def test_unreachable_upstream_recorded_with_reason(self):
+        port = closed_port()
+        m = self.mailtap(f"127.0.0.1:{port}")
+        db = Path(m._tmp) / "mailtap.db"
+        r = first_reply_421(m.port)
+        self.assertEqual(r.code, 421)
+        [s] = wait_ended(db, 1)
+        self.assertEqual(s["outcome"], "error", "could not reach the upstream")
+        self.assertIn("cannot connect", s["outcome_reason"])
+        self.assertIn(s["outcome_reason"], r.text, "the row says what the client was told")
+        self.assertIsNone(s["resolved_address"])
+        self.assertIsNone(s["tls_version"])
+        evs = events(db, s["id"])
+        self.assertEqual(evs[-1]["direction"], "mailtap_to_client")
+        self.assertEqual(evs[-1]["reply_code"], 421)
+        self.assertEqual(bytes(evs[-1]["bytes"]), r.raw)
+
+    def test_insecure_and_self_signed_recorded(self):
+        fake = self.fake("self_signed")
+        m = self.mailtap(fake.address, extra_args=["--insecure"])
+        db = Path(m._tmp) / "mailtap.db"
+        with SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [s] = wait_ended(db, 1)
+        self.assertEqual(s["insecure"], 1)
+        self.assertEqual(s["verify_result"], "not verified (--insecure)")
+        [cert] = query(db, "SELECT * FROM certificates WHERE session_id = ?", (s["id"],))
+        self.assertEqual(bytes(cert["der"]), pem_to_der(self.pki.self_signed_cert))
+        self.assertEqual(cert["subject"], cert["issuer"])
+        # a verification failure is recorded with its reason, and the session refused
+        m2 = self.mailtap(fake.address)
+        db2 = Path(m2._tmp) / "mailtap.db"
+        self.assertEqual(first_reply_421(m2.port).code, 421)
+        [s2] = wait_ended(db2, 1)
+        self.assertEqual(s2["insecure"], 0)
+        self.assertEqual(s2["outcome"], "refused")
+        self.assertIn("self-signed", s2["verify_result"])
+        self.assertIn("self-signed", s2["outcome_reason"])
+
+def dump(evs) -> str:
+    return "\n".join(
+        f"{e['seq']:3} {e['direction']:20} {e['phase']:7} {e['kind']:11} {e['verb'] or '':8} "
+        f"{e['reply_code'] or '':3} {e['enhanced_status'] or '':6} ws={e['wire_size']} "
+        f"r={e['redacted']} {bytes(e['bytes'])[:70]!r} {e['note'] or ''}" for e in evs)
+
+
+class RecordingPostfixTest(IntegrationCase):
+    """Sessions through mailtap to the Gmail-like Postfix, checked with SQL."""
+
+    with_postfix = True
+    postfix_kwargs = {"users": RANDOM_USERS}
+
+    def test_session_row_events_and_message(self):
+        m = self.mailtap(self.postfix.submission, extra_args=["--ehlo-name", "mt-rec.test"])
+        db = Path(m._tmp) / "mailtap.db"
+        token = unique_token("rec")
+        message = make_message(token)
+        mail_line = "MAIL FROM:<sender@client.test> SIZE=4000 BODY=8BITMIME"
+        before = time.time()
+        with SmtpSocket(m.port) as c:
+            client_port = c.sock.getsockname()[1]
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd(mail_line).code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<alice@example.test>").code, 250)
+            unknown = c.cmd("RCPT TO:<nobody@example.test>")
+            self.assertEqual(unknown.code, 550, str(unknown))
+            self.assertEqual(c.cmd("DATA").code, 354)
+            c.send(dot_stuff(message) + b".\r\n")
+            final = c.reply()
+            self.assertEqual(final.code, 250, str(final))
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        self.assertDelivered(token, message)
+        [s] = wait_ended(db, 1)
+        after = time.time()
+
+        # -- the session row
+        for col in ("started_at", "ended_at"):
+            self.assertRegex(s[col], ISO_UTC_US)
+        self.assertLessEqual(s["started_at"], s["ended_at"])
+        self.assertEqual(s["started_at"][:10], time.strftime("%Y-%m-%d", time.gmtime(before)))
+        start_epoch = calendar.timegm(time.strptime(s["started_at"][:19], "%Y-%m-%dT%H:%M:%S"))
+        self.assertLess(abs(start_epoch - before), 5, "started_at is UTC")
+        self.assertLessEqual(start_epoch, after)
+        self.assertEqual(s["client_address"], f"127.0.0.1:{client_port}")
+        self.assertEqual(s["listen_address"], f"127.0.0.1:{m.port}")
+        self.assertEqual(s["upstream_host"], "127.0.0.1")
+        self.assertEqual(s["upstream_port"], self.postfix.submission_port)
+        self.assertEqual(s["resolved_address"], self.postfix.submission)
+        self.assertEqual(s["tls_mode"], "starttls")
+        self.assertEqual(s["ehlo_name"], "mt-rec.test")
+        self.assertIn(s["tls_version"], ("TLSv1.2", "TLSv1.3"))
+        self.assertTrue(s["cipher"])
+        self.assertEqual(s["sni"], "localhost")
+        self.assertEqual(s["verified_name"], "localhost")
+        self.assertEqual(s["verify_result"], "ok")
+        self.assertEqual(s["insecure"], 0)
+        self.assertEqual(s["outcome"], "quit")
+        self.assertIn("221", s["outcome_reason"] or "")
+        self.assertIsNone(s["auth_user"])
+
+        # -- the certificate chain as Postfix presented it
+        certs = query(db, "SELECT * FROM certificates WHERE session_id = ? ORDER BY position",
+                      (s["id"],))
+        self.assertGreaterEqual(len(certs), 1)
+        leaf = certs[0]
+        self.assertEqual(leaf["position"], 0)
+        self.assertEqual(bytes(leaf["der"]), pem_to_der(self.pki.valid_cert))
+        self.assertEqual(leaf["sha256"], hashlib.sha256(bytes(leaf["der"])).hexdigest())
+        self.assertIn("localhost", leaf["subject"])
+        self.assertIn("mailtap test CA", leaf["issuer"])
+        self.assertRegex(leaf["not_before"], r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+        self.assertLess(leaf["not_before"], s["started_at"])
+        self.assertGreater(leaf["not_after"], s["started_at"])
+
+        # -- events, in order
+        evs = events(db, s["id"])
+        info = dump(evs)
+        self.assertEqual([e["seq"] for e in evs], list(range(1, len(evs) + 1)), info)
+        stamps = [e["at"] for e in evs if e["at"] is not None]
+        self.assertEqual(stamps, sorted(stamps), "timestamps follow seq")
+        for e in evs:
+            self.assertRegex(e["at"], ISO_UTC_US)
+            self.assertGreaterEqual(e["at"], s["started_at"])
+            self.assertLessEqual(e["at"], s["ended_at"])
+        # mailtap's own pre-TLS exchange, recorded and marked as mailtap's
+        own = [e for e in evs
+               if e["direction"] == "mailtap_to_upstream" and e["phase"] == "pre_tls"]
+        self.assertEqual([e["verb"] for e in own], ["EHLO", "STARTTLS"], info)
+        self.assertEqual(bytes(own[0]["bytes"]), b"EHLO mt-rec.test\r\n")
+        self.assertEqual(bytes(own[1]["bytes"]), b"STARTTLS\r\n")
+        starttls_reply = [e for e in evs if e["direction"] == "upstream_to_mailtap"
+                          and e["phase"] == "pre_tls" and e["reply_code"] == 220]
+        self.assertTrue(starttls_reply, info)
+        self.assertTrue(any(e["kind"] == "tls" for e in evs), info)
+        # the client's dialogue: all inside TLS, in order, byte for byte
+        relayed = [e for e in evs if e["direction"] in ("client_to_upstream", "upstream_to_client")
+                   and e["kind"] != "greeting"]
+        self.assertTrue(all(e["phase"] == "tls" for e in relayed), info)
+        sent = [(e["verb"], bytes(e["bytes"])) for e in relayed
+                if e["direction"] == "client_to_upstream" and e["kind"] == "command"]
+        self.assertEqual(sent, [("EHLO", b"EHLO client.test\r\n"),
+                                ("MAIL", mail_line.encode() + b"\r\n"),
+                                ("RCPT", b"RCPT TO:<alice@example.test>\r\n"),
+                                ("RCPT", b"RCPT TO:<nobody@example.test>\r\n"),
+                                ("DATA", b"DATA\r\n"), ("QUIT", b"QUIT\r\n")], info)
+        data = b"".join(bytes(e["bytes"]) for e in relayed if e["kind"] == "data")
+        self.assertEqual(data, dot_stuff(message) + b".\r\n", "DATA recorded as on the wire")
+        replies = [(e["verb"], e["reply_code"], e["enhanced_status"]) for e in relayed
+                   if e["kind"] == "reply"]
+        self.assertEqual(replies, [("EHLO", 250, None), ("MAIL", 250, "2.1.0"),
+                                   ("RCPT", 250, "2.1.5"), ("RCPT", 550, "5.1.1"),
+                                   ("DATA", 354, None), ("DATA", 250, "2.0.0"),
+                                   ("QUIT", 221, "2.0.0")], info)
+        self.assertEqual(bytes(relayed[-1]["bytes"])[:3], b"221", "last relayed event: QUIT reply")
+        self.assertEqual(
+            sum(e["wire_size"] for e in evs if e["direction"] == "client_to_upstream"),
+            s["bytes_client_to_upstream"])
+        self.assertEqual(
+            sum(e["wire_size"] for e in evs if e["direction"] == "upstream_to_client"),
+            s["bytes_upstream_to_client"])
+
+        # -- the message
+        [msg] = query(db, "SELECT * FROM messages WHERE session_id = ?", (s["id"],))
+        self.assertEqual(msg["seq"], 1)
+        self.assertEqual(msg["mail_from"], mail_line)
+        self.assertEqual(bytes(msg["body"]), message, "body byte-exact, un-dot-stuffed")
+        self.assertEqual(msg["size"], len(message))
+        self.assertEqual(msg["sha256"], hashlib.sha256(message).hexdigest())
+        self.assertEqual(msg["body_truncated"], 0)
+        self.assertEqual(msg["via_bdat"], 0)
+        self.assertEqual(msg["final_code"], 250)
+        self.assertEqual(msg["final_reply"] + "\r\n", final.raw.decode())
+        queue_id = re.search(r"queued as (\w+)", msg["final_reply"]).group(1)
+        self.assertIn(queue_id, self.postfix.maillog_text())
+        rcpts = query(db, "SELECT * FROM recipients WHERE message_id = ? ORDER BY position",
+                      (msg["id"],))
+        self.assertEqual([(r["position"], r["command"], r["reply_code"]) for r in rcpts],
+                         [(0, "RCPT TO:<alice@example.test>", 250),
+                          (1, "RCPT TO:<nobody@example.test>", 550)])
+        self.assertEqual(rcpts[1]["reply"] + "\r\n", unknown.raw.decode())
+        self.assertRegex(msg["started_at"], ISO_UTC_US)
+        self.assertLessEqual(msg["started_at"], msg["finished_at"])
+
+    def test_nc_bare_lf_rewrite_recorded(self):
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m._tmp) / "mailtap.db"
+        token = unique_token("lf")
+        message_lf = make_message(token, eol="\n")
+        with NetcatClient(m.port) as nc:
+            self.assertEqual(nc.reply().code, 220)
+            self.assertEqual(nc.cmd(b"EHLO client.test").code, 250)
+            self.assertEqual(nc.cmd(b"MAIL FROM:<sender@client.test>").code, 250)
+            self.assertEqual(nc.cmd(b"RCPT TO:<alice@example.test>").code, 250)
+            self.assertEqual(nc.cmd(b"DATA").code, 354)
+            nc.send(dot_stuff(message_lf) + b".\n")
+            self.assertEqual(nc.reply().code, 250)
+            self.assertEqual(nc.cmd(b"QUIT").code, 221)
+        message_crlf = message_lf.replace(b"\n", b"\r\n")
+        self.assertDelivered(token, message_crlf)
+        [s] = wait_ended(db, 1)
+        evs = events(db, s["id"])
+        info = dump(evs)
+        rewrites = [e for e in evs if e["kind"] == "rewrite"]
+        self.assertTrue(rewrites, info)
+        self.assertTrue(all(e["direction"] == "mailtap_note" for e in rewrites), info)
+        self.assertTrue(all(re.search(r"bare LF|LF", e["note"] or "") for e in rewrites), info)
+        self.assertIn("DATA", [e["verb"] for e in rewrites], info)
+        self.assertIn("EHLO", [e["verb"] for e in rewrites], info)
+        # what went upstream is the normalised form, and that is what the record holds
+        cmds = [bytes(e["bytes"]) for e in evs if e["direction"] == "client_to_upstream"
+                and e["kind"] == "command"]
+        self.assertIn(b"EHLO client.test\r\n", cmds)
+        [msg] = query(db, "SELECT body, size, sha256 FROM messages WHERE session_id = ?",
+                      (s["id"],))
+        self.assertEqual(bytes(msg["body"]), message_crlf)
+        self.assertEqual(msg["sha256"], hashlib.sha256(message_crlf).hexdigest())
+
+    def test_starttls_removed_from_ehlo_recorded(self):
+        # --tls none: the upstream's EHLO advertises STARTTLS, which mailtap must not offer
+        m = self.mailtap(self.postfix.submission, tls="none")
+        db = Path(m._tmp) / "mailtap.db"
+        with SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            ehlo = c.cmd("EHLO client.test")
+            self.assertEqual(ehlo.code, 250)
+            self.assertNotIn("STARTTLS", ehlo.text)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [s] = wait_ended(db, 1)
+        self.assertEqual(s["tls_mode"], "none")
+        self.assertIsNone(s["tls_version"])
+        evs = events(db, s["id"])
+        info = dump(evs)
+        self.assertTrue(all(e["phase"] == "plain" for e in evs), info)
+        [reply] = [e for e in evs if e["direction"] == "upstream_to_client" and e["verb"] == "EHLO"]
+        self.assertIn(b"STARTTLS", bytes(reply["bytes"]), "the upstream's reply as received")
+        [rw] = [e for e in evs if e["kind"] == "rewrite"]
+        self.assertEqual(rw["verb"], "EHLO")
+        self.assertGreater(rw["seq"], reply["seq"])
+        self.assertIn("STARTTLS", rw["note"])
+        self.assertEqual(bytes(rw["bytes"]), ehlo.raw, "the rewritten reply the client got")
+
+    def test_max_body_cap_recorded_as_truncated(self):
+        m = self.mailtap(self.postfix.submission, extra_args=["--max-body", "2KiB"])
+        db = Path(m._tmp) / "mailtap.db"
+        token = unique_token("big")
+        body = "".join(f"line {i:05d} {'y' * 60}\n" for i in range(300))
+        message = make_message(token, body=body)
+        self.assertGreater(len(message), 4 * 2048)
+        smtplib_send(m.port, message)
+        self.assertDelivered(token, message)
+        [s] = wait_ended(db, 1)
+        [msg] = query(db, "SELECT * FROM messages WHERE session_id = ?", (s["id"],))
+        self.assertEqual(msg["body_truncated"], 1)
+        self.assertEqual(msg["size"], len(message), "size is the full size")
+        self.assertEqual(msg["sha256"], hashlib.sha256(message).hexdigest(), "of the full body")
+        self.assertEqual(bytes(msg["body"]), message[:2048])
+        self.assertEqual(msg["final_code"], 250)
+
+    def test_no_secret_in_database_wal_transcript_or_log(self):
+        wrong_pw = "Wrong-" + secrets.token_urlsafe(18)
+        forbidden = forbidden_secrets()
+        for i, form in enumerate(secret_forms(wrong_pw.encode())):
+            forbidden[f"rejected password form {i}"] = form
+        forbidden["rejected PLAIN blob"] = b64(f"\0{PLAIN_334_USER}\0{wrong_pw}".encode())
+
+        m = self.mailtap(self.postfix.submission, extra_args=["--transcript", "-vv"])
+        db = Path(m._tmp) / "mailtap.db"
+        fake = self.fake("good", auth_mechs="XOAUTH2 PLAIN LOGIN",
+                         replies={"AUTH": b"235 2.7.0 Accepted\r\n"})
+        m2 = self.mailtap(fake.address, extra_args=["--transcript", "-vv"])
+        db2 = Path(m2._tmp) / "mailtap.db"
+
+        # AUTH PLAIN with an initial response (swaks), then a message
+        token = unique_token("auth")
+        self.assertProcOk(swaks(m.port, auth="PLAIN", user=PLAIN_IR_USER, password=PLAIN_IR_PW,
+                                data=make_message(token)), "swaks AUTH PLAIN")
+        # AUTH LOGIN, two steps (swaks)
+        self.assertProcOk(swaks(m.port, auth="LOGIN", user=LOGIN_USER, password=LOGIN_PW),
+                          "swaks AUTH LOGIN")
+        # AUTH PLAIN, empty initial response: 334 then the blob; first a wrong password
+        with SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("AUTH PLAIN").code, 334)
+            self.assertEqual(c.cmd(auth_plain(PLAIN_334_USER, wrong_pw)).code, 535)
+            self.assertEqual(c.cmd("AUTH PLAIN").code, 334)
+            self.assertEqual(c.cmd(auth_plain(PLAIN_334_USER, PLAIN_334_PW)).code, 235)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        # AUTH LOGIN with the user name inline
+        with SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            r = c.cmd("AUTH LOGIN " + b64(LOGIN_IR_USER.encode()).decode())
+            self.assertEqual(r.code, 334, str(r))
+            self.assertEqual(c.cmd(b64(LOGIN_IR_PW.encode())).code, 235)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        # XOAUTH2 (Gmail's OAuth mechanism) against the scripted server
+        xoauth = f"user={XOAUTH2_USER}\x01auth=Bearer {XOAUTH2_TOKEN}\x01\x01".encode()
+        with SmtpSocket(m2.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            ehlo = c.cmd("EHLO client.test")
+            self.assertIn("XOAUTH2", ehlo.text)
+            self.assertEqual(c.cmd(b"AUTH XOAUTH2 " + b64(xoauth)).code, 235)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        # the fake really got the token: the scan below is not vacuous
+        got = b"".join(line for _, line in fake.wait_sessions(1)[0].commands)
+        self.assertIn(b64(xoauth), got)
+
+        wait_ended(db, 4)
+        wait_ended(db2, 1)
+
+        def scan(when: str):
+            blobs = {}
+            for name, data in mailtap_files(db).items():
+                blobs[f"postfix-run {name}"] = data
+            for name, data in mailtap_files(db2).items():
+                blobs[f"xoauth2-run {name}"] = data
+            for label, proc in (("postfix-run", m), ("xoauth2-run", m2)):
+                blobs[f"{label} stdout"] = proc.stdout.encode()
+                blobs[f"{label} stderr"] = proc.stderr.encode()
+            leaks = find_leaks(blobs, forbidden)
+            self.assertEqual(leaks, [], f"secrets leaked {when}")
+            return blobs
+
+        blobs = scan("while mailtap runs")
+        self.assertIn("postfix-run mailtap.db-wal", blobs, "WAL present while running")
+        self.assertGreater(len(blobs["postfix-run mailtap.db-wal"]), 0)
+        self.assertIn("AUTH", m.stdout, "--transcript printed the sessions")
+        self.assertIn("XOAUTH2", m2.stdout)
+        self.assertIn("connected, opening", m.stderr, "-vv: the most detailed log was scanned")
+
+        # the user names are kept (without --redact-users)
+        users = {r["auth_user"] for r in query(db, "SELECT auth_user FROM sessions")}
+        self.assertEqual(users - {None}, {PLAIN_IR_USER, LOGIN_USER, PLAIN_334_USER, LOGIN_IR_USER})
+        [x] = query(db2, "SELECT auth_user FROM sessions")
+        self.assertEqual(x["auth_user"], XOAUTH2_USER)
+        # the redacted lines are marked, and they still say how much crossed the wire
+        red = query(db, "SELECT * FROM events WHERE redacted = 1")
+        self.assertGreaterEqual(len(red), 5)
+        for e in red:
+            self.assertIn(b"redacted", bytes(e["bytes"]))
+            self.assertGreater(e["wire_size"], 0)
+        notes = " ".join(e["note"] or "" for e in query(db, "SELECT note FROM events"))
+        for user in (PLAIN_IR_USER, LOGIN_USER, LOGIN_IR_USER):
+            self.assertIn(user, notes, "the decoded user name is in the record")
+
+        self.assertEqual(m.stop(), 0, m.stderr)
+        self.assertEqual(m2.stop(), 0, m2.stderr)
+        scan("after mailtap stopped")
+
+
+    def test_redact_users_and_fingerprints(self):
+        m = self.mailtap(self.postfix.submission,
+                         extra_args=["--transcript", "-vv", "--redact-users",
+                                     "--fingerprint-secrets"])
+        db = Path(m._tmp) / "mailtap.db"
+        for _ in range(2):
+            self.assertProcOk(swaks(m.port, auth="PLAIN", user=PLAIN_IR_USER,
+                                    password=PLAIN_IR_PW), "swaks AUTH PLAIN")
+        self.assertProcOk(swaks(m.port, auth="LOGIN", user=LOGIN_USER, password=LOGIN_PW),
+                          "swaks AUTH LOGIN")
+        wait_ended(db, 3)
+        forbidden = forbidden_secrets()
+        for user in (PLAIN_IR_USER, LOGIN_USER):
+            for i, form in enumerate(secret_forms(user.encode())):
+                forbidden[f"user name {user} form {i}"] = form
+        blobs = dict(mailtap_files(db))
+        blobs["stdout"], blobs["stderr"] = m.stdout.encode(), m.stderr.encode()
+        self.assertEqual(find_leaks(blobs, forbidden), [])
+        self.assertEqual([r[0] for r in query(db, "SELECT auth_user FROM sessions")], [None] * 3)
+        # the same password gives the same keyed fingerprint within this database
+        lines = [bytes(r[0]).decode() for r in query(
+            db, "SELECT bytes FROM events WHERE redacted = 1 ORDER BY id")]
+        lines = [line for line in lines if line.startswith("AUTH PLAIN")]
+        self.assertEqual(len(lines), 2, dump(query(db, "SELECT * FROM events WHERE kind = 'auth'")))
+        fps = [re.search(r"password=<redacted \d+ bytes fp=([0-9a-f]+)>", line).group(1)
+               for line in lines]
+        self.assertEqual(fps[0], fps[1], lines)
+        [key] = query(db, "SELECT value FROM meta WHERE key = 'fingerprint_key'")
+        self.assertEqual(len(bytes(key[0])), 32)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+"""Recording under stress and faults: bytes recorded equal bytes relayed, kill -9 during load
+leaves a consistent database with every finished session complete, a reader never sees half a
+session, and an unwritable, locked or full database is reported loudly (never a silent loss).
+
+Uses the scripted fake upstream (fast, and it records exactly what it received after TLS);
+helpers come from test_recording.py.
+"""
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import smtplib
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import test_recording as rec  # noqa: E402  (module import: its test classes do not run here)
+from harness import (  # noqa: E402
+    IntegrationCase, Mailtap, SmtpSocket, auth_plain, dot_stuff, main, make_message,
+    unique_token)
+
+
+def mount_tmpfs(testcase: unittest.TestCase, directory: Path, options: str) -> None:
+    """Mount a tmpfs (unmounted at cleanup), or skip the test where mounting is not allowed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cp = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
+                        capture_output=True)
+    if cp.returncode != 0:
+        raise unittest.SkipTest(f"cannot mount a tmpfs here: {cp.stderr.decode().strip()}")
+    testcase.addCleanup(subprocess.run, ["umount", "-l", str(directory)], capture_output=True)
+
+
+class ByteAccountingTest(IntegrationCase):
+    """sum(events.wire_size) per direction == sessions.bytes_* == what crossed the wire."""
+
+    def test_bytes_recorded_equal_bytes_relayed(self):
+        fake = self.fake("good")
+        m = self.mailtap(fake.address)
+        db = Path(m._tmp) / "mailtap.db"
+        message = make_message(unique_token("bytes"))
+        with SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            plain = auth_plain("alice", "s3cret-" + "x" * 20)
+            self.assertEqual(c.cmd("AUTH PLAIN " + plain).code, 235)
+            self.assertEqual(c.cmd("AUTH LOGIN").code, 334)
+            self.assertEqual(c.cmd("YWxpY2U=").code, 334)
+            self.assertEqual(c.cmd("c2VjcmV0LXBhc3N3b3Jk").code, 235)
+            self.assertEqual(c.cmd("MAIL FROM:<sender@client.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<alice@example.test>").code, 250)
+            self.assertEqual(c.cmd("DATA").code, 354)
+            c.send(dot_stuff(message) + b".\r\n")
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+            client_received = bytes(c.received)
+        fs = fake.wait_sessions(1)[0]
+        self.assertTrue(fs.closed.wait(5))
+        [s] = rec.wait_ended(db, 1)
+        evs = rec.events(db, s["id"])
+        info = rec.dump(evs)
+
+        def wire(direction, phase=None):
+            return [e for e in evs if e["direction"] == direction
+                    and (phase is None or e["phase"] == phase)]
+
+        up = wire("client_to_upstream")
+        down = wire("upstream_to_client")
+        self.assertEqual(sum(e["wire_size"] for e in up), s["bytes_client_to_upstream"], info)
+        self.assertEqual(sum(e["wire_size"] for e in down), s["bytes_upstream_to_client"], info)
+        self.assertTrue(any(e["redacted"] for e in up), "AUTH lines are redacted")
+
+        # The fake records every byte it received inside TLS: everything relayed from the
+        # client plus mailtap's own commands there (none in this session), in order.
+        own_tls = wire("mailtap_to_upstream", "tls")
+        received_tls = bytes(fs.post_tls)
+        self.assertEqual(len(received_tls),
+                         sum(e["wire_size"] for e in own_tls) + s["bytes_client_to_upstream"], info)
+        in_order = [e for e in evs
+                    if e["direction"] in ("client_to_upstream", "mailtap_to_upstream")
+                    and e["phase"] == "tls"]
+        pos = 0
+        for e in in_order:
+            chunk = received_tls[pos:pos + e["wire_size"]]
+            if not e["redacted"]:
+                self.assertEqual(chunk, bytes(e["bytes"]), f"event {e['seq']}\n{info}")
+            pos += e["wire_size"]
+        self.assertEqual(pos, len(received_tls))
+        # ...and before TLS exactly mailtap's own EHLO and STARTTLS
+        own_pre_tls = wire("mailtap_to_upstream", "pre_tls")
+        self.assertEqual(bytes(fs.pre_tls), b"".join(bytes(e["bytes"]) for e in own_pre_tls))
+
+        # What the client received: the relayed replies plus mailtap's own replies to it.
+        to_client = [e for e in evs
+                     if e["direction"] in ("upstream_to_client", "mailtap_to_client")]
+        rendered = b"".join(bytes(e["bytes"]) for e in to_client if not e["redacted"]
+                            and e["kind"] != "rewrite")
+        self.assertEqual(len(client_received), s["bytes_upstream_to_client"], info)
+        self.assertEqual(client_received, rendered, info)
+
+
+INCOMPLETE_ENDED_SESSIONS = """
+SELECT s.id FROM sessions s
+WHERE s.ended_at IS NOT NULL AND (
+  NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id
+              AND e.direction = 'upstream_to_client' AND e.verb = 'QUIT' AND e.reply_code = 221)
+  OR (SELECT count(*) FROM messages m WHERE m.session_id = s.id AND m.final_code = 250) != 1
+  OR (SELECT count(*) FROM recipients r JOIN messages m ON m.id = r.message_id
+      WHERE m.session_id = s.id) != 1
+  OR (SELECT max(seq) FROM events e WHERE e.session_id = s.id)
+     != (SELECT count(*) FROM events e WHERE e.session_id = s.id))
+"""
+
+
+class KillNineTest(IntegrationCase):
+    """kill -9 in the middle of 30 concurrent clients."""
+
+    CLIENTS = 30
+
+    def test_kill_9_under_load_keeps_every_finished_session(self):
+        fake = self.fake("good")
+        m = self.mailtap(fake.address, extra_args=["--threads", "2", "-q"])
+        db = Path(m._tmp) / "mailtap.db"
+        stop = threading.Event()
+        sent = {}  # client port -> message bytes
+        completed = []
+        errors_before_kill = []
+        killed = threading.Event()
+        lock = threading.Lock()
+
+        def client(n: int):
+            i = 0
+            while not stop.is_set():
+                i += 1
+                message = make_message(f"load-{n}-{i}-{unique_token()}", body=f"body {n} {i}\n")
+                try:
+                    with smtplib.SMTP("127.0.0.1", m.port, local_hostname="client.test",
+                                      timeout=20) as s:
+                        with lock:
+                            sent[s.sock.getsockname()[1]] = message
+                        s.sendmail("sender@client.test", ["alice@example.test"], message)
+                        s.quit()
+                    with lock:
+                        completed.append(message)
+                except (OSError, smtplib.SMTPException) as e:
+                    if not killed.is_set():
+                        with lock:
+                            errors_before_kill.append(f"{type(e).__name__}: {e}")
+                    return
+
+        violations = []
+        polls = [0]
+
+        def reader():
+            # A second process's view while mailtap writes: never a half-written session.
+            while not stop.is_set():
+                if db.exists():
+                    try:
+                        bad = rec.query(db, INCOMPLETE_ENDED_SESSIONS)
+                    except sqlite3.OperationalError as e:
+                        violations.append(f"reader error: {e}")
+                        return
+                    if bad:
+                        violations.append(f"ended sessions seen incomplete: {[r[0] for r in bad]}")
+                    polls[0] += 1
+                time.sleep(0.01)
+
+        threads = [threading.Thread(target=client, args=(n,), daemon=True)
+                   for n in range(self.CLIENTS)]
+        rthread = threading.Thread(target=reader, daemon=True)
+        rthread.start()
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(completed) < 150:
+            time.sleep(0.05)
+        ended_seen = len(rec.query(db, "SELECT id FROM sessions WHERE ended_at IS NOT NULL"))
+        killed.set()
+        os.kill(m.proc.pid, signal.SIGKILL)
+        m.proc.wait(timeout=10)
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        rthread.join(timeout=10)
+        self.assertEqual(errors_before_kill, [])
+        self.assertEqual(violations, [])
+        self.assertGreater(polls[0], 10, "the reader polled during the load")
+        self.assertGreaterEqual(len(completed), 30, "enough load before the kill")
+
+        # After the kill: the user's first look, with the sqlite3 shell, read-only.
+        if shutil.which("sqlite3"):
+            cp = subprocess.run(["sqlite3", "-readonly", str(db), "PRAGMA integrity_check;",
+                                 INCOMPLETE_ENDED_SESSIONS.strip() + ";"],
+                                capture_output=True, timeout=30)
+            self.assertEqual((cp.returncode, cp.stdout, cp.stderr), (0, b"ok\n", b""))
+        # Then read-write (SQLite recovers the WAL): intact, and every session that had ended
+        # is complete, with its message byte for byte.
+        con = sqlite3.connect(str(db), timeout=10)
+        con.row_factory = sqlite3.Row
+        self.addCleanup(con.close)
+        self.assertEqual(con.execute("PRAGMA integrity_check").fetchall()[0][0], "ok")
+        self.assertEqual(con.execute("PRAGMA foreign_key_check").fetchall(), [])
+        self.assertEqual([r[0] for r in con.execute(INCOMPLETE_ENDED_SESSIONS)], [])
+        ended = con.execute("SELECT * FROM sessions WHERE ended_at IS NOT NULL").fetchall()
+        self.assertGreaterEqual(len(ended), ended_seen, "nothing that had ended was lost")
+        for s in ended:
+            self.assertEqual(s["outcome"], "quit")
+            port = int(s["client_address"].rsplit(":", 1)[1])
+            [msg] = con.execute("SELECT body, sha256 FROM messages WHERE session_id = ?",
+                                (s["id"],)).fetchall()
+            self.assertEqual(bytes(msg["body"]), sent[port], f"session {s['id']}")
+            self.assertEqual(msg["sha256"], hashlib.sha256(sent[port]).hexdigest())
+        cut = con.execute("SELECT count(*) FROM sessions WHERE ended_at IS NULL").fetchone()[0]
+        print(f"[kill -9] {len(completed)} client sessions, {len(ended)} ended in the file, "
+              f"{cut} cut off", file=sys.stderr)
+
+
+class RecordingFailureTest(IntegrationCase):
+    """Unwritable, locked and full databases."""
+
+    def start_failing(self, db, **kw) -> Mailtap:
+        fake = self.fake("good")
+        m = Mailtap(fake.address, ca_file=self.pki.ca_cert, db=db, ready=False, **kw)
+        m.start()
+        self.addCleanup(m.__exit__, None, None, None)
+        rc = m.wait(20)
+        self.assertNotEqual(rc, 0, m.stderr)
+        self.assertNotIn("listening on", m.stderr, "refuses before it listens")
+        return m
+
+    def test_unwritable_paths_fail_at_start(self):
+        afile = self.tmp / "a-file"
+        afile.write_text("not a directory")
+        ro = self.tmp / "ro"
+        mount_tmpfs(self, ro, "size=64k,ro")
+        for path in ("/proc/mailtap-nonexistent/x.db", afile / "x.db", ro / "x.db"):
+            with self.subTest(path=str(path)):
+                m = self.start_failing(path)
+                self.assertIn(f"cannot record to {path}", m.stderr)
+                self.assertIn("--no-record", m.stderr, "says what to do")
+                self.assertFalse(Path(str(path)).exists())
+
+    def test_locked_database_fails_at_start(self):
+        fake = self.fake("good")
+        db = self.tmp / "locked" / "mailtap.db"
+        first = self.mailtap(fake.address, db=db)
+        self.assertEqual(first.stop(), 0)
+        holder = sqlite3.connect(str(db), isolation_level=None)
+        self.addCleanup(holder.close)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            m = self.start_failing(db)
+        finally:
+            holder.execute("ROLLBACK")
+        self.assertIn(f"cannot record to {db}", m.stderr)
+        self.assertRegex(m.stderr, r"(?i)locked|busy")
+
+    def fill_until(self, m: Mailtap, fake, stop_when) -> list:
+        """Send ~60 KiB messages through `m` until stop_when(first_reply) is true."""
+        replies = []
+        body = "".join(f"{i:06d} {'z' * 70}\r\n" for i in range(800))
+        for i in range(40):
+            with SmtpSocket(m.port) as c:
+                first = c.reply()
+                replies.append(first)
+                if stop_when(first):
+                    return replies
+                c.cmd("EHLO client.test")
+                c.cmd("MAIL FROM:<sender@client.test>")
+                c.cmd("RCPT TO:<alice@example.test>")
+                c.cmd("DATA")
+                c.send(dot_stuff(make_message(f"fill-{i}", body=body)) + b".\r\n")
+                final = c.reply()
+                self.assertEqual(final.code, 250, "relaying works until the failure is known")
+                c.cmd("QUIT")
+        self.fail(f"no recording failure after 40 messages; stderr:\n{m.stderr}")
+
+    def test_disk_full_stop_refuses_new_sessions(self):
+        full = self.tmp / "full-stop"
+        mount_tmpfs(self, full, "size=256k")
+        fake = self.fake("good")
+        m = self.mailtap(fake.address, db=full / "mailtap.db")
+        replies = self.fill_until(m, fake, lambda r: r.code == 421)
+        sessions_before = len(fake.sessions)
+        refusal = replies[-1]
+        self.assertIn("recording failed", refusal.text)
+        self.assertRegex(refusal.text, r"(?i)full")
+        self.assertTrue(refusal.text.startswith("4.3.0"), refusal.text)
+        # marked on stderr, with the database and the SQLite reason
+        rec.wait_for(lambda: re.search(r"(?m)^mailtap: recording failed: .*(?i:full)", m.stderr),
+                     5, f"a marked failure on stderr:\n{m.stderr}")
+        # and it keeps refusing, without opening the upstream
+        self.assertEqual(first_reply(m.port).code, 421)
+        self.assertEqual(len(fake.sessions), sessions_before)
+        self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
+        self.assertIn("recording failed during the run", m.stderr)
+
+    def test_disk_full_continue_keeps_relaying(self):
+        full = self.tmp / "full-continue"
+        mount_tmpfs(self, full, "size=256k")
+        fake = self.fake("good")
+        m = self.mailtap(fake.address, db=full / "mailtap.db",
+                         extra_args=["--record-failure", "continue"])
+        self.fill_until(m, fake, lambda r: "recording failed" in m.stderr)
+        self.assertRegex(m.stderr, r"(?m)^mailtap: .*recording failed.*(?i:full)")
+        for i in range(3):
+            token = unique_token("after")
+            message = make_message(token)
+            with SmtpSocket(m.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                c.cmd("EHLO client.test")
+                c.cmd("MAIL FROM:<sender@client.test>")
+                c.cmd("RCPT TO:<alice@example.test>")
+                self.assertEqual(c.cmd("DATA").code, 354)
+                c.send(dot_stuff(message) + b".\r\n")
+                self.assertEqual(c.reply().code, 250)
+                self.assertEqual(c.cmd("QUIT").code, 221)
+        time.sleep(0.2)
+        self.assertTrue(any(token.encode() in msg for s in fake.sessions for msg in s.messages))
+        self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
+        self.assertIn("recording failed during the run", m.stderr)
+
+
+def first_reply(port: int):
+    with SmtpSocket(port) as c:
+        return c.reply()
+
+
+if __name__ == "__main__":
+    main()
