@@ -1,15 +1,198 @@
-// `mailtap sessions` (placeholder until implemented).
+// `mailtap sessions`: one line a recorded session, newest first, with filters.
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+
 #include "proxy/session/log.hpp"
+#include "storage/reader.hpp"
 #include "tools/commands.hpp"
+#include "tools/json_writer.hpp"
+#include "tools/record_db.hpp"
+#include "tools/session_json.hpp"
+#include "tools/time_format.hpp"
+#include "tools/tool_options.hpp"
 
 namespace mailtap::tools {
 
+namespace {
+
+struct SessionsArgs {
+  ToolOptions common;
+  std::string since, until, upstream, outcome, user;
+  std::size_t limit = 0;
+};
+
+std::string outcome_text(const storage::SessionRow& s) {
+  return s.outcome ? std::string(storage::to_string(*s.outcome)) : std::string("in_progress");
+}
+
+std::string pad(std::string s, std::size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+// Printable ASCII only: column values come from the network.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
+  return out;
+}
+
+int run_sessions(const SessionsArgs& a) {
+  storage::SessionFilter filter;
+  const auto now = Clock::now();
+  if (!a.since.empty()) {
+    filter.since = parse_time_spec(a.since, now);
+    if (!filter.since) {
+      log::error("sessions: --since: not a date or age: \"" + a.since +
+                 "\" (use 2026-11-24, 2026-11-24T20:00, or 90s/30m/2h/3d/1w)");
+      return 2;
+    }
+  }
+  if (!a.until.empty()) {
+    filter.until = parse_time_spec(a.until, now);
+    if (!filter.until) {
+      log::error("sessions: --until: not a date or age: \"" + a.until + "\"");
+      return 2;
+    }
+  }
+  if (!a.outcome.empty()) {
+    if (a.outcome == "in_progress" || a.outcome == "open") {
+      filter.only_in_progress = true;
+    } else {
+      storage::Outcome o{};
+      if (!storage::parse(a.outcome, o)) {
+        log::error("sessions: --outcome: unknown outcome \"" + a.outcome +
+                   "\" (quit, client_closed, upstream_closed, timeout, refused, error, shutdown, "
+                   "in_progress)");
+        return 2;
+      }
+      filter.outcome = o;
+    }
+  }
+  filter.upstream = a.upstream;
+  filter.user = a.user;
+  filter.limit = a.limit;
+
+  auto reader = a.common.open_reader("sessions");
+  if (!reader) return 1;
+  std::vector<storage::SessionRow> rows;
+  std::string error;
+  if (!reader->list_sessions(filter, rows, error)) {
+    log::error("sessions: " + error);
+    return 1;
+  }
+  storage::Database db;
+  if (!open_record_db(reader->path(), storage::OpenMode::read_only, db, error)) {
+    log::error("sessions: " + error);
+    return 1;
+  }
+  std::vector<SessionStats> stats(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (!load_session_stats(db, rows[i].id, stats[i], error)) {
+      log::error("sessions: " + error);
+      return 1;
+    }
+  }
+
+  if (a.common.json) {
+    JsonWriter w;
+    w.begin_array();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      w.begin_object();
+      write_session_members(w, rows[i]);
+      w.key("duration_ms");
+      if (rows[i].ended) {
+        w.value(static_cast<std::int64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(*rows[i].ended - rows[i].started)
+                .count()));
+      } else {
+        w.null();
+      }
+      w.key("messages").value(stats[i].messages);
+      w.key("last_reply_code");
+      if (stats[i].last_reply_code != 0)
+        w.value(stats[i].last_reply_code);
+      else
+        w.null();
+      w.key("last_reply").value(stats[i].last_reply);
+      w.end_object();
+    }
+    w.end_array();
+    std::string out = w.take();
+    out.push_back('\n');
+    return write_stdout(out) ? 0 : 1;
+  }
+
+  const Style style = Style::for_stdout();
+  std::vector<std::vector<std::string>> table;
+  table.push_back({"ID", "START (UTC)", "DURATION", "CLIENT", "UPSTREAM", "TLS", "OUTCOME", "USER",
+                   "MSGS", "LAST REPLY"});
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& s = rows[i];
+    table.push_back({
+        std::to_string(s.id),
+        format_utc(s.started),
+        s.ended ? format_duration(*s.ended - s.started) : "running",
+        printable(s.client_address),
+        printable(s.upstream_host) + ":" + std::to_string(s.upstream_port),
+        s.tls_version.empty() ? "-" : printable(s.tls_version) + (s.insecure ? "!" : ""),
+        outcome_text(s),
+        s.auth_user.empty() ? "-" : printable(s.auth_user),
+        std::to_string(stats[i].messages),
+        stats[i].last_reply.empty() ? "-" : printable(stats[i].last_reply),
+    });
+  }
+  std::vector<std::size_t> widths(table[0].size(), 0);
+  for (const auto& r : table)
+    for (std::size_t c = 0; c < r.size(); ++c) widths[c] = std::max(widths[c], r[c].size());
+  std::string out;
+  for (std::size_t ri = 0; ri < table.size(); ++ri) {
+    std::string line;
+    for (std::size_t c = 0; c < table[ri].size(); ++c) {
+      const bool last = c + 1 == table[ri].size();
+      std::string cell = last ? table[ri][c] : pad(table[ri][c], widths[c]);
+      if (ri == 0) {
+        cell = style.bold(cell);
+      } else if (c == 6) {
+        const auto& o = rows[ri - 1].outcome;
+        const bool good = o && *o == storage::Outcome::quit;
+        cell = good ? style.green(cell) : o ? style.red(cell) : style.yellow(cell);
+      } else if (c == 9 && stats[ri - 1].last_reply_code >= 400) {
+        cell = style.red(cell);
+      }
+      line += cell;
+      if (!last) line += "  ";
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line;
+    out += '\n';
+  }
+  if (rows.empty())
+    out =
+        "no sessions recorded" + std::string(filter.since || filter.until || !a.upstream.empty() ||
+                                                     !a.outcome.empty() || !a.user.empty()
+                                                 ? " match these filters\n"
+                                                 : "\n");
+  return write_stdout(out) ? 0 : 1;
+}
+
+}  // namespace
+
 cli::Subcommand add_sessions_command(CLI::App& parent) {
-  CLI::App* app = parent.add_subcommand("sessions", "(not implemented yet)");
-  return {app, [] {
-            log::error("sessions: not implemented yet");
-            return 1;
-          }};
+  auto args = std::make_shared<SessionsArgs>();
+  CLI::App* app = parent.add_subcommand("sessions", "List recorded sessions, newest first");
+  args->common.add_to(*app);
+  app->add_option("--since", args->since,
+                  "only sessions started at or after: ISO date/time (UTC) or an age (2h, 3d)");
+  app->add_option("--until", args->until, "only sessions started before: ISO date/time or age");
+  app->add_option("--upstream", args->upstream, "only sessions to this upstream host");
+  app->add_option("--outcome", args->outcome,
+                  "only sessions that ended so (quit, client_closed, upstream_closed, timeout, "
+                  "refused, error, shutdown) or in_progress");
+  app->add_option("--user", args->user, "only sessions authenticated as this user");
+  app->add_option("--limit", args->limit, "at most this many sessions (0: all)");
+  return {app, [args] { return run_sessions(*args); }};
 }
 
 }  // namespace mailtap::tools

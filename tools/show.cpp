@@ -1,15 +1,279 @@
-// `mailtap show` (placeholder until implemented).
+// `mailtap show ID`: a recorded session as a telnet-tutorial transcript (C:/S: lines with
+// relative times, mailtap's own lines and notes marked, the pre-TLS part marked, SASL base64
+// decoded beside it, every reply explained), its exact bytes (--raw), or one message.
+#include <cstdio>
+#include <memory>
+
 #include "proxy/session/log.hpp"
+#include "storage/reader.hpp"
 #include "tools/commands.hpp"
+#include "tools/json_writer.hpp"
+#include "tools/reply_codes.hpp"
+#include "tools/session_json.hpp"
+#include "tools/time_format.hpp"
+#include "tools/tool_options.hpp"
 
 namespace mailtap::tools {
 
+namespace {
+
+using smtp::Direction;
+using smtp::EventKind;
+
+struct ShowArgs {
+  ToolOptions common;
+  std::int64_t id = 0;
+  bool raw = false;
+  std::size_t message = 0;  // 1-based; 0 = none
+  std::string save;
+};
+
+// Wire lines from the network as safe terminal text: CRLF ends are dropped, any other control
+// byte (a bare CR or LF, escape sequences) and non-ASCII bytes are shown as \xHH.
+std::string escape_line(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c == '\t' || (c >= 0x20 && c < 0x7f)) {
+      out.push_back(static_cast<char>(c));
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// Splits on CRLF only, so a bare LF or CR stays visible inside its line as \n or \r.
+std::vector<std::string_view> crlf_lines(std::string_view bytes) {
+  std::vector<std::string_view> lines;
+  std::size_t pos = 0;
+  while (pos < bytes.size()) {
+    const auto eol = bytes.find("\r\n", pos);
+    if (eol == std::string_view::npos) {
+      lines.push_back(bytes.substr(pos));
+      break;
+    }
+    lines.push_back(bytes.substr(pos, eol - pos));
+    pos = eol + 2;
+  }
+  return lines;
+}
+
+const char* prefix(const smtp::Event& e) {
+  switch (e.direction) {
+    case Direction::client_to_upstream:
+      return "C:";
+    case Direction::client_to_mailtap:
+      return "C:";
+    case Direction::upstream_to_client:
+      return "S:";
+    case Direction::mailtap_to_upstream:
+      return "M>";
+    case Direction::upstream_to_mailtap:
+      return "S>";
+    case Direction::mailtap_to_client:
+      return "M:";
+    case Direction::mailtap_note:
+      return "~~";
+  }
+  return "??";
+}
+
+bool is_reply(const smtp::Event& e) {
+  return e.reply_code != 0 && (e.kind == EventKind::reply || e.kind == EventKind::greeting ||
+                               e.kind == EventKind::local_reply || e.kind == EventKind::auth);
+}
+
+const char* legend =
+    "# C: client -> server (relayed)   S: server -> client (relayed)\n"
+    "# M> mailtap -> server   S> server -> mailtap   M: mailtap -> client   ~~ mailtap note\n"
+    "# [pre-TLS] exchanged in clear before STARTTLS (discarded after it)\n";
+
+std::string render_human(const storage::SessionDetail& d, const Style& st) {
+  const auto& s = d.session;
+  std::string out;
+  out += st.bold("session " + std::to_string(s.id)) + "  " + format_utc(s.started);
+  if (s.ended) out += "  (" + format_duration(*s.ended - s.started) + ")";
+  out += '\n';
+  out +=
+      "client   " + escape_line(s.client_address) + " -> " + escape_line(s.listen_address) + "\n";
+  out += "upstream " + escape_line(s.upstream_host) + ":" + std::to_string(s.upstream_port) + " (" +
+         escape_line(s.tls_mode) + ")";
+  if (!s.resolved_address.empty()) out += " at " + escape_line(s.resolved_address);
+  out += '\n';
+  if (!s.tls_version.empty()) {
+    out += "tls      " + escape_line(s.tls_version) + " " + escape_line(s.cipher);
+    if (!s.sni.empty()) out += "  sni=" + escape_line(s.sni);
+    out += "  verify: " + escape_line(s.verify_result.empty() ? "-" : s.verify_result);
+    if (s.insecure) out += " " + st.red("(--insecure)");
+    out += '\n';
+  }
+  if (s.tls_version.empty() && !s.verify_result.empty())
+    out += "tls      not established: " + st.red(escape_line(s.verify_result)) + "\n";
+  for (const auto& c : d.certificates) {
+    out += "cert[" + std::to_string(c.position) + "]  " + escape_line(c.certificate.subject) +
+           "  (issuer " + escape_line(c.certificate.issuer) + ", until " +
+           escape_line(c.certificate.not_after) + ")\n";
+  }
+  out += "outcome  ";
+  if (s.outcome) {
+    const std::string o(storage::to_string(*s.outcome));
+    out += *s.outcome == storage::Outcome::quit ? st.green(o) : st.red(o);
+    if (!s.outcome_reason.empty()) out += ": " + escape_line(s.outcome_reason);
+  } else {
+    out += st.yellow("in progress (or its writer died)");
+  }
+  out += '\n';
+  if (!s.auth_user.empty()) out += "user     " + escape_line(s.auth_user) + "\n";
+  if (s.replay_of) out += "replay of session " + std::to_string(*s.replay_of) + "\n";
+  out += '\n';
+  out += st.dim(legend);
+  out += '\n';
+
+  for (const auto& row : d.events) {
+    const auto& e = row.event;
+    const std::string when =
+        e.time == Clock::time_point{} ? std::string(8, ' ') : format_offset(e.time - s.started);
+    std::string tag = e.phase == smtp::Phase::pre_tls ? "[pre-TLS] " : "";
+    if (e.direction == Direction::mailtap_note || e.bytes.empty()) {
+      std::string text = std::string(to_string(e.kind)) + ": " + escape_line(e.note);
+      out += when + "  " + tag + st.magenta(std::string(prefix(e)) + " " + text) + "\n";
+      continue;
+    }
+    std::string colour_prefix = prefix(e);
+    const bool from_mailtap = e.direction == Direction::mailtap_to_upstream ||
+                              e.direction == Direction::mailtap_to_client ||
+                              e.kind == EventKind::rewrite;
+    if (e.direction == Direction::client_to_mailtap) tag += "[answered by mailtap] ";
+    if (e.kind == EventKind::rewrite) tag += "[rewritten by mailtap] ";
+    const auto lines = crlf_lines(e.bytes);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      std::string text = escape_line(lines[i]);
+      if (i == 0 && e.redacted)
+        text = st.yellow(text) + "   [redacted: " + std::to_string(e.wire_size) +
+               " bytes on the wire]";
+      if (i == 0 && !e.note.empty() && lines[i].find(e.note) == std::string_view::npos)
+        text += "   (" + escape_line(e.note) + ")";
+      std::string p = colour_prefix + " ";
+      if (from_mailtap)
+        p = st.magenta(p);
+      else if (e.direction == Direction::client_to_upstream ||
+               e.direction == Direction::client_to_mailtap)
+        p = st.cyan(p);
+      out += (i == 0 ? when : std::string(when.size(), ' ')) + "  " + tag + p + text + "\n";
+    }
+    if (is_reply(e)) {
+      const std::string why = explain_reply(e.reply_code, e.enhanced_status);
+      if (!why.empty()) {
+        std::string code = std::to_string(e.reply_code);
+        if (!e.enhanced_status.empty()) code += " " + e.enhanced_status;
+        const std::string line = "# " + code + ": " + why;
+        out += std::string(when.size(), ' ') + "  " + tag + "   " +
+               (e.reply_code >= 400 ? st.red(line) : st.dim(line)) + "\n";
+      }
+    }
+  }
+
+  for (const auto& m : d.messages) {
+    out += "\n" + st.bold("message " + std::to_string(m.seq)) + "  " +
+           escape_line(m.message.mail_from) + "\n";
+    for (const auto& r : m.message.recipients)
+      out += "  " + escape_line(r.command) + "  -> " + escape_line(r.reply) + "\n";
+    out += "  " + std::to_string(m.message.size) + " bytes" +
+           (m.message.via_bdat ? " via BDAT" : " via DATA") +
+           (m.message.body_truncated ? " (body truncated in the record)" : "") + "  sha256 " +
+           m.message.sha256_hex + "\n";
+    out += "  final: " + escape_line(m.message.final_reply) + "\n";
+    out += "  (print it with: mailtap show " + std::to_string(s.id) + " --message " +
+           std::to_string(m.seq) + ")\n";
+  }
+  return out;
+}
+
+int run_show(const ShowArgs& a) {
+  auto reader = a.common.open_reader("show");
+  if (!reader) return 1;
+  std::optional<storage::SessionDetail> detail;
+  std::string error;
+  if (!reader->load_session(a.id, detail, error)) {
+    log::error("show: " + error);
+    return 1;
+  }
+  if (!detail) {
+    log::error("show: no session " + std::to_string(a.id) + " in " + reader->path() +
+               " (list them with: mailtap sessions)");
+    return 1;
+  }
+  const auto& d = *detail;
+
+  if (a.message != 0 || !a.save.empty()) {
+    std::size_t n = a.message;
+    if (n == 0) {
+      if (d.messages.size() != 1) {
+        log::error("show: session " + std::to_string(a.id) + " has " +
+                   std::to_string(d.messages.size()) + " messages: choose one with --message N");
+        return 2;
+      }
+      n = 1;
+    }
+    const storage::MessageRow* found = nullptr;
+    for (const auto& m : d.messages)
+      if (m.seq == n) found = &m;
+    if (found == nullptr) {
+      log::error("show: session " + std::to_string(a.id) + " has no message " + std::to_string(n) +
+                 " (it has " + std::to_string(d.messages.size()) + ")");
+      return 1;
+    }
+    if (found->message.body_truncated)
+      log::error("show: warning: message " + std::to_string(n) +
+                 " was truncated in the record; only the first " +
+                 std::to_string(found->message.body.size()) + " of " +
+                 std::to_string(found->message.size) + " bytes are available");
+    if (!a.save.empty()) {
+      if (!write_file(a.save, found->message.body, error)) {
+        log::error("show: " + error);
+        return 1;
+      }
+      return 0;
+    }
+    return write_stdout(found->message.body) ? 0 : 1;
+  }
+
+  if (a.raw) {
+    std::string out;
+    for (const auto& row : d.events)
+      if (row.event.direction != Direction::mailtap_note) out += row.event.bytes;
+    return write_stdout(out) ? 0 : 1;
+  }
+  if (a.common.json) {
+    JsonWriter w;
+    write_session_detail(w, d);
+    std::string out = w.take();
+    out.push_back('\n');
+    return write_stdout(out) ? 0 : 1;
+  }
+  return write_stdout(render_human(d, Style::for_stdout())) ? 0 : 1;
+}
+
+}  // namespace
+
 cli::Subcommand add_show_command(CLI::App& parent) {
-  CLI::App* app = parent.add_subcommand("show", "(not implemented yet)");
-  return {app, [] {
-            log::error("show: not implemented yet");
-            return 1;
-          }};
+  auto args = std::make_shared<ShowArgs>();
+  CLI::App* app = parent.add_subcommand("show", "Print one recorded session as a transcript");
+  app->add_option("id", args->id, "session number (see: mailtap sessions)")->required();
+  args->common.add_to(*app);
+  auto* raw = app->add_flag("--raw", args->raw,
+                            "print the exact recorded bytes of every exchange, in order");
+  auto* msg = app->add_option("--message", args->message,
+                              "print message N of the session (its body as the server got it)");
+  app->add_option("--save", args->save, "write the message body to FILE instead of stdout");
+  raw->excludes(msg);
+  return {app, [args] { return run_show(*args); }};
 }
 
 }  // namespace mailtap::tools

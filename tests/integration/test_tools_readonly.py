@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""The record tools (`mailtap sessions`, `show`, `export`, `audit`, `prune`) on a database
+recorded through the real proxy: swaks with AUTH PLAIN and AUTH LOGIN to the private Postfix, a
+failing RCPT, a person at nc typing bare LF line ends, and a session a FakeServer with a
+self-signed certificate got refused.  Assertions are on what a user reads and on exit codes."""
+
+import base64
+import json
+import mailbox
+import os
+import pty
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+ALICE = ("alice", h.USERS["alice"])
+BOB = ("bob", h.USERS["bob"])
+
+
+def record_database(db: Path, pki, postfix) -> dict:
+    """Records the sessions the tests look at into `db`; returns what was sent, by name."""
+    sent = {}
+    with h.Mailtap(postfix.submission, ca_file=pki.ca_cert, db=db) as mt:
+        tok = h.unique_token("plain")
+        msg = h.make_message(tok)
+        cp = h.swaks(mt.port, auth="PLAIN", user=ALICE[0], password=ALICE[1], data=msg)
+        if cp.returncode != 0:
+            raise RuntimeError(f"swaks PLAIN failed: {cp.stdout!r} {cp.stderr!r}")
+        sent["plain"] = (tok, msg)
+        postfix.wait_for_message(tok, mailbox="alice")
+
+        tok = h.unique_token("login")
+        msg = h.make_message(tok, to_addr="bob@example.test")
+        cp = h.swaks(mt.port, auth="LOGIN", user=BOB[0], password=BOB[1], data=msg,
+                     to="bob@example.test")
+        if cp.returncode != 0:
+            raise RuntimeError(f"swaks LOGIN failed: {cp.stdout!r} {cp.stderr!r}")
+        sent["login"] = (tok, msg)
+        postfix.wait_for_message(tok, mailbox="bob")
+
+        # A recipient Postfix does not know: 550 5.1.1 at RCPT, swaks gives up.
+        h.swaks(mt.port, auth="PLAIN", user=ALICE[0], password=ALICE[1],
+                to="nobody@example.test")
+
+        tok = h.unique_token("nc")
+        msg = h.make_message(tok, eol="\n")
+        with h.NetcatClient(mt.port) as nc:
+            nc.reply()
+            nc.cmd(b"EHLO person.test")
+            nc.cmd(b"AUTH PLAIN " + h.auth_plain(*ALICE).encode())
+            nc.cmd(b"MAIL FROM:<sender@client.test>")
+            nc.cmd(b"RCPT TO:<alice@example.test>")
+            nc.cmd(b"DATA")
+            nc.send(h.dot_stuff(msg))
+            nc.cmd(b".")
+            nc.cmd(b"QUIT")
+        sent["nc"] = (tok, msg)
+        postfix.wait_for_message(tok, mailbox="alice")
+
+    fake = h.FakeServer("self_signed", pki)
+    fake.__enter__()
+    try:
+        with h.Mailtap(fake.address, ca_file=pki.ca_cert, db=db) as mt:
+            with h.SmtpSocket(mt.port) as c:
+                c.reply()
+                c.read_until_closed()
+    finally:
+        fake.close()
+    return sent
+
+
+class ToolsReadOnlyTest(h.IntegrationCase):
+    with_postfix = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "record.db"
+        cls.sent = record_database(cls.db, cls.pki, cls.postfix)
+
+    # helpers ----------------------------------------------------------------------------
+    def tool(self, *args, db=None, env=None, expect=0) -> subprocess.CompletedProcess:
+        cmd = [str(h.mailtap_bin()), *args, "--db", str(db or self.db)]
+        full_env = dict(os.environ)
+        full_env.pop("MAILTAP_DB", None)
+        full_env.update(env or {})
+        cp = subprocess.run(cmd, capture_output=True, timeout=60, env=full_env)
+        if expect is not None:
+            self.assertEqual(cp.returncode, expect,
+                             f"{' '.join(cmd)} exited {cp.returncode}\nstdout:\n"
+                             f"{cp.stdout.decode(errors='replace')}\nstderr:\n"
+                             f"{cp.stderr.decode(errors='replace')}")
+        return cp
+
+    def sql(self, query, *params, db=None):
+        con = sqlite3.connect(f"file:{db or self.db}?mode=ro", uri=True)
+        try:
+            return con.execute(query, params).fetchall()
+        finally:
+            con.close()
+
+    def session_with(self, token: str) -> int:
+        rows = self.sql("SELECT DISTINCT m.session_id FROM messages m WHERE instr(m.body, ?)",
+                        token.encode())
+        self.assertEqual(len(rows), 1, f"no single session carries {token}")
+        return rows[0][0]
+
+    def session_with_login(self) -> int:
+        return self.session_with(self.sent["login"][0])
+
+    def failing_rcpt_session(self) -> int:
+        rows = self.sql("SELECT DISTINCT session_id FROM events WHERE reply_code = 550")
+        self.assertEqual(len(rows), 1)
+        return rows[0][0]
+
+    def refused_session(self) -> int:
+        # recorded last, through the FakeServer with the self-signed certificate
+        return self.sql("SELECT max(id) FROM sessions")[0][0]
+
+    def copy_db(self, name: str) -> Path:
+        dst = self.tmp / name
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        out = sqlite3.connect(dst)
+        with out:
+            con.backup(out)
+        con.close()
+        out.close()
+        return dst
+
+    # sessions ---------------------------------------------------------------------------
+    def test_sessions_lists_every_session_with_outcome_and_user(self):
+        out = self.tool("sessions").stdout.decode()
+        lines = out.strip().splitlines()
+        self.assertTrue(lines[0].startswith("ID"), out)
+        self.assertEqual(len(lines), 1 + 5, out)
+        self.assertNotIn("\x1b[", out, "colour escapes on a pipe")
+        plain = self.session_with(self.sent["plain"][0])
+        line = next(l for l in lines if l.split()[0] == str(plain))
+        self.assertIn("alice", line)
+        self.assertIn("quit", line)
+        self.assertIn("TLSv1.3", line)
+        self.assertIn("221", line)  # last reply the client saw
+        bob = next(l for l in lines if l.split()[0] == str(self.session_with_login()))
+        self.assertIn("bob", bob)
+        refused = next(l for l in lines if l.split()[0] == str(self.refused_session()))
+        self.assertRegex(refused, r"refused|error|upstream_closed")
+        self.assertIn("421", refused)
+
+    def test_sessions_colour_only_on_a_terminal(self):
+        main, sub = pty.openpty()
+        try:
+            env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+            cp = subprocess.run([str(h.mailtap_bin()), "sessions", "--db", str(self.db)],
+                                stdout=sub, stderr=subprocess.PIPE, timeout=30, env=env)
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+            os.close(sub)
+            sub = -1
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(main, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        finally:
+            os.close(main)
+            if sub >= 0:
+                os.close(sub)
+        self.assertIn(b"\x1b[1m", out)
+        self.assertIn(b"\x1b[32mquit", out)
+
+    def test_sessions_json_and_filters(self):
+        rows = json.loads(self.tool("sessions", "--json").stdout)
+        self.assertEqual(len(rows), 5)
+        self.assertEqual([r["id"] for r in rows], sorted((r["id"] for r in rows), reverse=True))
+        self.assertEqual({r["auth_user"] for r in rows}, {"alice", "bob", None})
+        msgs = {r["id"]: r["messages"] for r in rows}
+        self.assertEqual(msgs[self.session_with(self.sent["plain"][0])], 1)
+
+        alice = json.loads(self.tool("sessions", "--json", "--user", "alice").stdout)
+        self.assertEqual(len(alice), 3)
+        self.assertTrue(all(r["auth_user"] == "alice" for r in alice))
+        quit_ = json.loads(self.tool("sessions", "--json", "--outcome", "quit").stdout)
+        self.assertTrue(quit_ and all(r["outcome"] == "quit" for r in quit_))
+        self.assertEqual(len(json.loads(self.tool("sessions", "--json", "--limit", "2").stdout)),
+                         2)
+        self.assertEqual(len(json.loads(self.tool("sessions", "--json", "--since", "2h").stdout)),
+                         5)
+        self.assertEqual(
+            json.loads(self.tool("sessions", "--json", "--until", "2000-01-01").stdout), [])
+        self.assertEqual(
+            json.loads(self.tool("sessions", "--json", "--since", "2000-01-01T00:00Z").stdout)
+            .__len__(), 5)
+        self.assertEqual(json.loads(self.tool("sessions", "--json", "--upstream",
+                                              "no.such.host").stdout), [])
+
+    def test_sessions_rejects_bad_filters_clearly(self):
+        cp = self.tool("sessions", "--since", "yesterday-ish", expect=2)
+        self.assertIn(b"--since", cp.stderr)
+        cp = self.tool("sessions", "--outcome", "exploded", expect=2)
+        self.assertIn(b"unknown outcome", cp.stderr)
+        cp = self.tool("sessions", db=self.tmp / "missing.db", expect=1)
+        self.assertIn(b"missing.db", cp.stderr)
+        self.assertFalse((self.tmp / "missing.db").exists(), "a read-only tool created the file")
+
+    # show -------------------------------------------------------------------------------
+    def test_show_plain_transcript(self):
+        sid = self.session_with(self.sent["plain"][0])
+        out = self.tool("show", str(sid)).stdout.decode()
+        self.assertIn("C: EHLO client.test", out)
+        self.assertRegex(out, r"\+\d+\.\d{3}s  ")  # relative timestamps
+        self.assertIn("[pre-TLS] M> EHLO", out)      # mailtap's own pre-TLS exchange, marked
+        self.assertIn("[pre-TLS] M> STARTTLS", out)
+        self.assertIn("C: AUTH PLAIN", out)
+        self.assertIn("<redacted", out)
+        self.assertNotIn(ALICE[1], out)
+        self.assertNotIn(h.auth_plain(*ALICE), out)
+        self.assertIn("# 235 2.7.0: authentication succeeded", out)
+        self.assertRegex(out, r"# 250 2\.1\.5: recipient accepted")
+        self.assertRegex(out, r"# 221 2\.0\.0: closing connection")
+        self.assertIn("message 1", out)
+
+    def test_show_login_decodes_prompts(self):
+        out = self.tool("show", str(self.session_with_login())).stdout.decode()
+        self.assertIn("S: 334 VXNlcm5hbWU6   (Username:)", out)
+        self.assertIn("S: 334 UGFzc3dvcmQ6   (Password:)", out)
+        self.assertIn("<redacted", out)
+        self.assertNotIn(base64.b64encode(BOB[1].encode()).decode(), out)
+        self.assertNotIn(BOB[1], out)
+
+    def test_show_explains_failures(self):
+        out = self.tool("show", str(self.failing_rcpt_session())).stdout.decode()
+        self.assertIn("S: 550 5.1.1", out)
+        self.assertIn("# 550 5.1.1: recipient mailbox does not exist", out)
+        out = self.tool("show", str(self.refused_session())).stdout.decode()
+        self.assertIn("M: 421", out)
+        self.assertIn("# 421 4.7.0: closing the connection for a security or policy reason", out)
+
+    def test_show_raw_is_the_recorded_bytes(self):
+        sid = self.session_with(self.sent["plain"][0])
+        raw = self.tool("show", str(sid), "--raw").stdout
+        want = b"".join(bytes(r[0]) for r in self.sql(
+            "SELECT bytes FROM events WHERE session_id = ? AND direction != 'mailtap_note' "
+            "ORDER BY seq", sid))
+        self.assertEqual(raw, want)
+        self.assertIn(b"EHLO client.test\r\n", raw)
+
+    def test_show_message_print_and_save(self):
+        tok, msg = self.sent["plain"]
+        sid = self.session_with(tok)
+        body = self.tool("show", str(sid), "--message", "1").stdout
+        self.assertEqual(body, msg)
+        saved = self.tmp / "saved.eml"
+        self.tool("show", str(sid), "--save", str(saved))
+        self.assertEqual(saved.read_bytes(), msg)
+        self.assertEqual(saved.stat().st_mode & 0o777, 0o600)
+        cp = self.tool("show", str(sid), "--message", "9", expect=1)
+        self.assertIn(b"no message 9", cp.stderr)
+        cp = self.tool("show", "99999", expect=1)
+        self.assertIn(b"no session 99999", cp.stderr)
+
+    def test_show_json(self):
+        sid = self.session_with(self.sent["plain"][0])
+        d = json.loads(self.tool("show", str(sid), "--json").stdout)
+        self.assertEqual(d["id"], sid)
+        self.assertEqual(d["auth_user"], "alice")
+        self.assertTrue(any(e["redacted"] for e in d["events"]))
+
+    # export -----------------------------------------------------------------------------
+    def test_export_json_has_every_event_certificate_and_message(self):
+        sid = self.session_with(self.sent["plain"][0])
+        d = json.loads(self.tool("export", str(sid), "--format", "json").stdout)
+        n_events = self.sql("SELECT count(*) FROM events WHERE session_id = ?", sid)[0][0]
+        self.assertEqual(len(d["events"]), n_events)
+        self.assertEqual([e["seq"] for e in d["events"]], list(range(1, n_events + 1)))
+        self.assertTrue(d["certificates"][0]["pem"].startswith("-----BEGIN CERTIFICATE-----\n"))
+        self.assertEqual(d["messages"][0]["body"].encode(), self.sent["plain"][1])
+        for col in ("started_at", "ended_at", "client_address", "tls_version", "cipher",
+                    "verify_result", "bytes_client_to_upstream", "replay_of"):
+            self.assertIn(col, d)
+        # jsonl: one session per line, all of them
+        lines = self.tool("export", "--all", "--format", "jsonl").stdout.splitlines()
+        self.assertEqual(len(lines), 5)
+        self.assertEqual(json.loads(lines[0])["id"], min(r[0] for r in self.sql(
+            "SELECT id FROM sessions")))
+
+    def test_export_json_base64_for_non_utf8_bytes(self):
+        copy = self.copy_db("nonutf8.db")
+        con = sqlite3.connect(copy)
+        with con:
+            con.execute("UPDATE messages SET body = ? WHERE seq = 1 AND session_id = "
+                        "(SELECT min(session_id) FROM messages)", (b"\xff\xfe\x00bin",))
+        con.close()
+        sid = self.sql("SELECT min(session_id) FROM messages", db=copy)[0][0]
+        d = json.loads(self.tool("export", str(sid), db=copy).stdout)
+        m = d["messages"][0]
+        self.assertEqual(m["body_encoding"], "base64")
+        self.assertEqual(base64.b64decode(m["body"]), b"\xff\xfe\x00bin")
+
+    def test_export_eml_equals_delivered_body(self):
+        tok, msg = self.sent["plain"]
+        sid = self.session_with(tok)
+        eml = self.tool("export", str(sid), "--format", "eml").stdout
+        delivered = next(p.read_bytes() for p in self.postfix.delivered_files("alice")
+                         if tok.encode() in p.read_bytes())
+        self.assertEqual(h.body_of(eml), h.body_of(delivered))
+        self.assertEqual(eml, msg)
+        outdir = self.tmp / "emls"
+        out = self.tool("export", "--all", "--format", "eml", "-o", str(outdir)).stdout.decode()
+        files = sorted(p.name for p in outdir.iterdir())
+        self.assertEqual(len(files), 3, out)
+        self.assertIn(f"session-{sid}-message-1.eml", files)
+        self.assertEqual((outdir / f"session-{sid}-message-1.eml").read_bytes(), msg)
+
+    def test_export_mbox(self):
+        path = self.tmp / "all.mbox"
+        self.tool("export", "--all", "--format", "mbox", "-o", str(path))
+        data = path.read_bytes()
+        self.assertTrue(data.startswith(b"From sender@client.test "), data[:80])
+        self.assertEqual(data.count(b"\nFrom sender@client.test ") + 1, 3)
+        # mboxrd: the body's "From this line..." is quoted, and the quoting is undone on read
+        self.assertIn(b"\n>From this line on a mbox would need escaping\n", data)
+        box = mailbox.mbox(str(path))
+        tokens = [m["Message-ID"] for m in box]
+        box.close()
+        self.assertEqual(len(tokens), 3)
+        self.assertIn(f"<{self.sent['login'][0]}@client.test>", tokens)
+
+    # audit ------------------------------------------------------------------------------
+    def test_audit_clean_database(self):
+        cp = self.tool("audit", env={"ALICE_PW": ALICE[1]}, expect=None)
+        out = cp.stdout.decode()
+        self.assertEqual(cp.returncode, 0, out + cp.stderr.decode())
+        self.assertIn("Integrity (PRAGMA integrity_check)\n  ok", out)
+        self.assertIn("none found", out)
+        self.assertIn("clean", out)
+        self.assertRegex(out, r"1x  550 5\.1\.1  127\.0\.0\.1")
+        self.assertIn("TLSv1.3", out)
+        self.assertIn("certificate not verified", out)  # the self-signed upstream
+        cp = self.tool("audit", "--password-env", "ALICE_PW", env={"ALICE_PW": ALICE[1]})
+        self.assertIn(b"none found", cp.stdout)
+        rep = json.loads(self.tool("audit", "--json").stdout)
+        self.assertTrue(rep["ok"])
+        self.assertEqual(rep["integrity"], ["ok"])
+        self.assertEqual(rep["credential_leaks"], [])
+
+    def test_audit_finds_a_planted_plain_blob(self):
+        copy = self.copy_db("leaky.db")
+        blob = h.auth_plain(*ALICE)
+        con = sqlite3.connect(copy)
+        with con:
+            con.execute("UPDATE events SET bytes = ? WHERE id = (SELECT max(id) FROM events "
+                        "WHERE kind = 'auth' AND direction = 'client_to_upstream')",
+                        (f"AUTH PLAIN {blob}\r\n".encode(),))
+        con.close()
+        cp = self.tool("audit", db=copy, expect=3)
+        out = cp.stdout.decode()
+        self.assertIn("base64 SASL PLAIN blob (user \"alice\")", out)
+        self.assertNotIn(ALICE[1], out)
+        self.assertNotIn(blob, out)
+        self.assertIn("PROBLEMS FOUND", out)
+        rep = json.loads(self.tool("audit", "--json", db=copy, expect=3).stdout)
+        self.assertFalse(rep["ok"])
+        self.assertEqual(len(rep["credential_leaks"]), 1)
+
+    def test_audit_finds_a_known_password_and_a_login_answer(self):
+        copy = self.copy_db("leaky2.db")
+        sid = self.session_with_login()
+        con = sqlite3.connect(copy)
+        pw64 = base64.b64encode(BOB[1].encode())
+        with con:
+            # the answer to "334 UGFzc3dvcmQ6" stored as sent, unredacted
+            con.execute("UPDATE events SET bytes = ?, redacted = 0 WHERE id = (SELECT max(id) "
+                        "FROM events WHERE kind = 'auth' AND direction = 'client_to_upstream' AND "
+                        "session_id = ?)", (pw64 + b"\r\n", sid))
+        con.close()
+        cp = self.tool("audit", "--password-env", "BOB_PW", db=copy, env={"BOB_PW": BOB[1]},
+                       expect=3)
+        out = cp.stdout.decode()
+        self.assertIn("AUTH LOGIN password response recorded without redaction", out)
+        self.assertIn("the --password-env password, base64-encoded", out)
+        self.assertNotIn(BOB[1], out)
+
+    def test_audit_reports_damage(self):
+        copy = self.copy_db("damaged.db")
+        con = sqlite3.connect(copy)
+        with con:
+            # an index that no longer matches its table is what integrity_check reports
+            con.execute("PRAGMA writable_schema = ON")
+            con.execute("UPDATE sqlite_schema SET sql = replace(sql, 'started_at)', "
+                        "'client_address)') WHERE type = 'index' AND name = "
+                        "(SELECT name FROM sqlite_schema WHERE type = 'index' AND "
+                        "tbl_name = 'sessions' AND sql LIKE '%(started_at)' LIMIT 1)")
+        con.close()
+        cp = self.tool("audit", db=copy, expect=None)
+        self.assertEqual(cp.returncode, 3, cp.stdout.decode() + cp.stderr.decode())
+        self.assertIn(b"PROBLEMS FOUND", cp.stdout)
+
+    def test_audit_sees_bare_lf_rewrites(self):
+        sid = self.session_with(self.sent["nc"][0])
+        out = self.tool("audit").stdout.decode()
+        self.assertRegex(out, rf"session {sid}: \d+ rewrite\(s\) by mailtap")
+
+    # prune ------------------------------------------------------------------------------
+    def test_prune_keep_one(self):
+        copy = self.copy_db("prune.db")
+        newest = max(r[0] for r in self.sql("SELECT id FROM sessions", db=copy))
+        dry = self.tool("prune", "--keep", "1", "--dry-run", db=copy).stdout.decode()
+        self.assertIn("would remove 4 sessions", dry)
+        self.assertEqual(self.sql("SELECT count(*) FROM sessions", db=copy)[0][0], 5)
+        out = self.tool("prune", "--keep", "1", db=copy).stdout.decode()
+        self.assertIn("removed 4 sessions", out)
+        self.assertIn("vacuumed", out)
+        rows = json.loads(self.tool("sessions", "--json", db=copy).stdout)
+        self.assertEqual([r["id"] for r in rows], [newest])
+        # cascades: nothing of the removed sessions is left
+        self.assertEqual(self.sql("SELECT count(*) FROM events WHERE session_id != ?", newest,
+                                  db=copy)[0][0], 0)
+        self.assertEqual(self.sql("SELECT count(*) FROM recipients", db=copy)[0][0], 0)
+        self.tool("audit", db=copy)
+
+    def test_prune_before_and_in_progress(self):
+        copy = self.copy_db("prune2.db")
+        con = sqlite3.connect(copy)
+        with con:  # a session that looks still running, started just now
+            con.execute("UPDATE sessions SET ended_at = NULL, outcome = NULL WHERE id = "
+                        "(SELECT max(id) FROM sessions)")
+        con.close()
+        out = self.tool("prune", "--before", "2000-01-01", db=copy).stdout.decode()
+        self.assertIn("removed 0 sessions", out)
+        out = self.tool("prune", "--keep", "0", db=copy).stdout.decode()
+        self.assertIn("removed 4 sessions", out)
+        rows = json.loads(self.tool("sessions", "--json", db=copy).stdout)
+        self.assertEqual(len(rows), 1)
+        self.assertIsNone(rows[0]["outcome"])  # in progress: kept
+        cp = self.tool("prune", db=copy, expect=2)
+        self.assertIn(b"--before", cp.stderr)
+
+
+if __name__ == "__main__":
+    h.main()

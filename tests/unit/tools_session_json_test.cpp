@@ -1,0 +1,38 @@
+#include "tools/session_json.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mailtap::tools {
+namespace {
+
+TEST(SessionJson, Utf8Validation) {
+  EXPECT_TRUE(is_valid_utf8(""));
+  EXPECT_TRUE(is_valid_utf8("plain ascii\r\n"));
+  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa7"));
+  EXPECT_FALSE(is_valid_utf8("\xff"));
+  EXPECT_FALSE(is_valid_utf8("\xc3"));              // truncated
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(is_valid_utf8("\xe0\x80\xaf"));      // overlong
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+}
+
+TEST(SessionJson, BytesMemberFallsBackToBase64) {
+  JsonWriter w;
+  w.begin_object();
+  write_bytes_member(w, "bytes", "EHLO x\r\n");
+  write_bytes_member(w, "body", std::string("\xff\x00", 2));
+  w.end_object();
+  EXPECT_EQ(w.str(), R"({"bytes":"EHLO x\r\n","body":"/wA=","body_encoding":"base64"})");
+}
+
+TEST(SessionJson, PemWrapsAt64Columns) {
+  const std::string pem = der_to_pem(std::string(60, '\x30'));
+  EXPECT_EQ(pem.rfind("-----BEGIN CERTIFICATE-----\n", 0), 0u);
+  EXPECT_NE(pem.find("\n-----END CERTIFICATE-----\n"), std::string::npos);
+  const auto first = pem.find('\n') + 1;
+  EXPECT_EQ(pem.find('\n', first) - first, 64u);
+}
+
+}  // namespace
+}  // namespace mailtap::tools

@@ -1,0 +1,56 @@
+#include "tools/time_format.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mailtap::tools {
+namespace {
+
+using namespace std::chrono;
+
+Clock::time_point at(std::time_t t) {
+  return Clock::from_time_t(t);
+}
+
+TEST(TimeSpec, RelativeAges) {
+  const auto now = at(1'800'000'000);
+  EXPECT_EQ(parse_time_spec("90s", now), now - seconds(90));
+  EXPECT_EQ(parse_time_spec("30m", now), now - minutes(30));
+  EXPECT_EQ(parse_time_spec("2h", now), now - hours(2));
+  EXPECT_EQ(parse_time_spec("3d", now), now - hours(72));
+  EXPECT_EQ(parse_time_spec("1w", now), now - hours(168));
+}
+
+TEST(TimeSpec, IsoDatesAndTimesInUtc) {
+  const auto now = at(0);
+  EXPECT_EQ(parse_time_spec("2026-11-24", now), at(1'795'478'400));
+  EXPECT_EQ(parse_time_spec("2026-11-24T20:41", now), at(1'795'478'400 + 20 * 3600 + 41 * 60));
+  EXPECT_EQ(parse_time_spec("2026-11-24 20:41:07Z", now),
+            at(1'795'478'400 + 20 * 3600 + 41 * 60 + 7));
+  EXPECT_EQ(parse_time_spec("2026-11-24T20:41:07.123456Z", now),
+            at(1'795'478'400 + 20 * 3600 + 41 * 60 + 7) + microseconds(123456));
+  // certificate validity as certificate_facts writes it
+  EXPECT_TRUE(parse_time_spec("2028-11-23T21:47:01Z", now));
+}
+
+TEST(TimeSpec, RejectsEverythingElse) {
+  const auto now = at(0);
+  for (const char* bad : {"", "2h ago", "h", "2", "2x", "-2h", "yesterday", "2026-13-01",
+                          "2026-11-24T25:00", "2026-11-24T20", "2026/11/24", "2026-11-24Tx",
+                          "2026-11-24 20:41:07+01:00", "2026-11-24T20:41:07.1234567"})
+    EXPECT_FALSE(parse_time_spec(bad, now)) << bad;
+}
+
+TEST(TimeFormat, UtcDurationsAndOffsets) {
+  EXPECT_EQ(format_utc(at(1'795'478'400 + 20 * 3600 + 41 * 60 + 7) + milliseconds(900)),
+            "2026-11-24 20:41:07Z");
+  EXPECT_EQ(format_duration(milliseconds(412)), "0.412s");
+  EXPECT_EQ(format_duration(milliseconds(12'340)), "12.3s");
+  EXPECT_EQ(format_duration(seconds(245)), "4m05s");
+  EXPECT_EQ(format_duration(minutes(123)), "2h03m");
+  EXPECT_EQ(format_duration(hours(76)), "3d04h");
+  EXPECT_EQ(format_offset(microseconds(123'456)), "+0.123s");
+  EXPECT_EQ(format_offset(-seconds(1)), "+0.000s");
+}
+
+}  // namespace
+}  // namespace mailtap::tools

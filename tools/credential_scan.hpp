@@ -1,0 +1,44 @@
+// The byte scans behind `mailtap audit`: anything shaped like a credential (which redaction
+// should have kept out of the record) and end-of-data sequences a lenient and a strict server
+// would read differently (SMTP smuggling). Pure functions over bytes; they never return the
+// secret itself, only where it is and what it looked like.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mailtap::tools {
+
+struct CredentialFinding {
+  std::size_t offset = 0;  // where in the scanned bytes
+  std::string what;        // "base64 SASL PLAIN blob (user \"alice\")"; never the secret
+};
+
+struct CredentialScanOptions {
+  // A password the user knows was used (--password-env): found in clear, base64-encoded, or
+  // inside any base64 token that decodes to bytes containing it.
+  std::string known_password;
+};
+
+std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
+                                                    const CredentialScanOptions& options);
+
+// True if `decoded` is an RFC 4616 PLAIN message: authzid NUL authcid NUL passwd with
+// non-empty authcid and passwd and no control characters. `user` gets the authcid.
+bool looks_like_plain_blob(std::string_view decoded, std::string& user);
+
+// True if `line` (one client line, no CRLF) is a base64 token that decodes to printable text,
+// i.e. what a client sends after a "334 VXNlcm5hbWU6" / "334 UGFzc3dvcmQ6" prompt.
+bool looks_like_base64_text(std::string_view line);
+
+struct SmugglingShape {
+  std::size_t offset = 0;  // offset of the '.'
+  std::string shape;       // escaped, e.g. "\\n.\\n" or "\\r\\n.\\n"
+};
+// Every "." alone on a "line" where either line end around it is not exactly CRLF: the
+// sequences (\n.\n, \r.\r, \n.\r\n, \r\n.\n, ...) that some server may take as end of data.
+std::vector<SmugglingShape> find_smuggling_shapes(std::string_view data);
+
+}  // namespace mailtap::tools

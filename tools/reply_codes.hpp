@@ -1,0 +1,29 @@
+// What SMTP reply codes mean, from a table built into mailtap: every basic code of RFC 5321
+// (plus RFC 4954 AUTH, RFC 7504 null MX, RFC 3207 STARTTLS uses) and the RFC 3463 enhanced
+// status codes with the later IANA registrations (RFC 4954, 5248, 7372, 7505, 8601, 8689).
+// Used by `mailtap show` to explain each reply and by `mailtap audit` to label failures.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace mailtap::tools {
+
+// Meaning of a three-digit reply code; a generic meaning from its first two digits when the
+// code is not registered; "" when it is not a reply code at all.
+std::string basic_code_meaning(int code);
+
+struct EnhancedStatusMeaning {
+  bool valid = false;   // "x.y.z" with x in {2,4,5}, y and z 0..999
+  std::string klass;    // "permanent failure"
+  std::string subject;  // "security or policy status"
+  std::string detail;   // "delivery not authorized, message refused"; generic if unregistered
+};
+EnhancedStatusMeaning enhanced_status_meaning(std::string_view status);
+
+// One line for a reply: a combined explanation when the pair has a well-known meaning
+// (530 5.7.0 -> "authentication or encryption required before this command"), else the
+// basic meaning followed by the enhanced detail. `enhanced` may be "".
+std::string explain_reply(int code, std::string_view enhanced);
+
+}  // namespace mailtap::tools

@@ -1,0 +1,191 @@
+#include "tools/session_json.hpp"
+
+#include "proxy/smtp/base64.hpp"
+#include "storage/timestamp.hpp"
+
+namespace mailtap::tools {
+
+namespace {
+void optional_text(JsonWriter& w, std::string_view key, std::string_view value) {
+  w.key(key);
+  if (value.empty())
+    w.null();
+  else
+    w.value(value);
+}
+
+void time_member(JsonWriter& w, std::string_view key, storage::Clock::time_point t) {
+  w.key(key);
+  if (t == storage::Clock::time_point{})
+    w.null();
+  else
+    w.value(storage::format_timestamp(t));
+}
+}  // namespace
+
+bool is_valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;
+    if (c >= 0xC2 && c <= 0xDF)
+      n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+      n = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+      n = 4;
+    else
+      return false;
+    if (i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    const auto c1 = static_cast<unsigned char>(s[i + 1]);
+    // Overlong three/four-byte forms, UTF-16 surrogates and code points above U+10FFFF.
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
+        (c == 0xF4 && c1 > 0x8F))
+      return false;
+    i += n;
+  }
+  return true;
+}
+
+void write_bytes_member(JsonWriter& w, std::string_view name, std::string_view bytes) {
+  if (is_valid_utf8(bytes)) {
+    w.key(name).value(bytes);
+    return;
+  }
+  w.key(name).value(smtp::base64_encode(bytes));
+  w.key(std::string(name) + "_encoding").value("base64");
+}
+
+void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
+  w.key("id").value(s.id);
+  time_member(w, "started_at", s.started);
+  w.key("ended_at");
+  if (s.ended)
+    w.value(storage::format_timestamp(*s.ended));
+  else
+    w.null();
+  w.key("client_address").value(s.client_address);
+  w.key("listen_address").value(s.listen_address);
+  w.key("upstream_host").value(s.upstream_host);
+  w.key("upstream_port").value(static_cast<std::int64_t>(s.upstream_port));
+  optional_text(w, "resolved_address", s.resolved_address);
+  w.key("tls_mode").value(s.tls_mode);
+  w.key("ehlo_name").value(s.ehlo_name);
+  optional_text(w, "tls_version", s.tls_version);
+  optional_text(w, "cipher", s.cipher);
+  optional_text(w, "sni", s.sni);
+  optional_text(w, "verified_name", s.verified_name);
+  optional_text(w, "verify_result", s.verify_result);
+  w.key("insecure").value(s.insecure);
+  w.key("outcome");
+  if (s.outcome)
+    w.value(storage::to_string(*s.outcome));
+  else
+    w.null();
+  optional_text(w, "outcome_reason", s.outcome_reason);
+  w.key("bytes_client_to_upstream").value(s.bytes_client_to_upstream);
+  w.key("bytes_upstream_to_client").value(s.bytes_upstream_to_client);
+  optional_text(w, "auth_user", s.auth_user);
+  w.key("replay_of");
+  if (s.replay_of)
+    w.value(*s.replay_of);
+  else
+    w.null();
+}
+
+std::string der_to_pem(std::string_view der) {
+  const std::string b64 = smtp::base64_encode(der);
+  std::string out = "-----BEGIN CERTIFICATE-----\n";
+  for (std::size_t i = 0; i < b64.size(); i += 64) {
+    out += b64.substr(i, 64);
+    out += '\n';
+  }
+  out += "-----END CERTIFICATE-----\n";
+  return out;
+}
+
+void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
+  w.begin_object();
+  write_session_members(w, d.session);
+  w.key("certificates").begin_array();
+  for (const auto& c : d.certificates) {
+    w.begin_object();
+    w.key("position").value(static_cast<std::uint64_t>(c.position));
+    w.key("sha256").value(c.certificate.sha256_hex);
+    w.key("subject").value(c.certificate.subject);
+    w.key("issuer").value(c.certificate.issuer);
+    w.key("not_before").value(c.certificate.not_before);
+    w.key("not_after").value(c.certificate.not_after);
+    w.key("pem").value(der_to_pem(c.certificate.der));
+    w.end_object();
+  }
+  w.end_array();
+  w.key("events").begin_array();
+  for (const auto& row : d.events) {
+    const auto& e = row.event;
+    w.begin_object();
+    w.key("seq").value(row.seq);
+    time_member(w, "at", e.time);
+    w.key("direction").value(smtp::to_string(e.direction));
+    w.key("phase").value(smtp::to_string(e.phase));
+    w.key("kind").value(smtp::to_string(e.kind));
+    optional_text(w, "verb", e.verb);
+    w.key("reply_code");
+    if (e.reply_code != 0)
+      w.value(e.reply_code);
+    else
+      w.null();
+    optional_text(w, "enhanced_status", e.enhanced_status);
+    write_bytes_member(w, "bytes", e.bytes);
+    w.key("wire_size").value(static_cast<std::uint64_t>(e.wire_size));
+    w.key("redacted").value(e.redacted);
+    optional_text(w, "note", e.note);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("messages").begin_array();
+  for (const auto& row : d.messages) {
+    const auto& m = row.message;
+    w.begin_object();
+    w.key("id").value(row.id);
+    w.key("seq").value(row.seq);
+    w.key("mail_from").value(m.mail_from);
+    w.key("recipients").begin_array();
+    for (const auto& r : m.recipients) {
+      w.begin_object();
+      w.key("command").value(r.command);
+      w.key("reply_code");
+      if (r.reply_code != 0)
+        w.value(r.reply_code);
+      else
+        w.null();
+      optional_text(w, "reply", r.reply);
+      w.end_object();
+    }
+    w.end_array();
+    w.key("size").value(m.size);
+    optional_text(w, "sha256", m.sha256_hex);
+    write_bytes_member(w, "body", m.body);
+    w.key("body_truncated").value(m.body_truncated);
+    w.key("via_bdat").value(m.via_bdat);
+    w.key("final_code");
+    if (m.final_code != 0)
+      w.value(m.final_code);
+    else
+      w.null();
+    optional_text(w, "final_reply", m.final_reply);
+    time_member(w, "started_at", m.started);
+    time_member(w, "finished_at", m.finished);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
+}  // namespace mailtap::tools

@@ -1,0 +1,28 @@
+// The JSON shape of the record, shared by `sessions --json`, `show --json` and `export`.
+// Byte columns are written as a string when they are valid UTF-8, else as base64 with a
+// "<name>_encoding": "base64" member beside them, so every octet survives a round trip.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "storage/reader.hpp"
+#include "tools/json_writer.hpp"
+
+namespace mailtap::tools {
+
+bool is_valid_utf8(std::string_view s);
+
+// Writes `name` (and `name_encoding` when base64 was needed) into the open object.
+void write_bytes_member(JsonWriter& w, std::string_view name, std::string_view bytes);
+
+// The members of a session row (every column), into the open object.
+void write_session_members(JsonWriter& w, const storage::SessionRow& s);
+
+// A whole session: its columns, certificates (PEM), events and messages, as one object.
+void write_session_detail(JsonWriter& w, const storage::SessionDetail& d);
+
+// PEM ("-----BEGIN CERTIFICATE-----", 64-column base64) of a DER certificate.
+std::string der_to_pem(std::string_view der);
+
+}  // namespace mailtap::tools

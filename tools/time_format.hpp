@@ -1,0 +1,27 @@
+// Times as the tools accept and print them. Input (--since/--until/--before): an ISO date or
+// date-time in UTC ("2026-11-24", "2026-11-24T20:41", "2026-11-24 20:41:07Z") or an age
+// relative to now ("90s", "30m", "2h", "3d", "1w"). Output: UTC, to the second.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "storage/records.hpp"
+
+namespace mailtap::tools {
+
+using storage::Clock;
+
+// nullopt if `text` is neither form. A relative age is subtracted from `now`.
+std::optional<Clock::time_point> parse_time_spec(std::string_view text, Clock::time_point now);
+
+// "2026-11-24 20:41:07Z"
+std::string format_utc(Clock::time_point t);
+// "0.412s", "12.3s", "4m05s", "2h03m", "3d04h"
+std::string format_duration(Clock::duration d);
+// "+0.123s" / "+12.345s": offset of an event from the session start.
+std::string format_offset(Clock::duration d);
+
+}  // namespace mailtap::tools
