@@ -1,15 +1,250 @@
-// `mailtap mock` (placeholder until implemented).
+// `mailtap mock ID --listen 127.0.0.1:PORT`: a plain-text SMTP server that answers from a
+// recorded session, for testing mail-sending code offline. It reports whether each client
+// played the recorded dialogue to its end, or where it left it (see tools/mock_session.hpp).
+#include <array>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include "proxy/cli/parse.hpp"
+#include "proxy/net/deadline.hpp"
 #include "proxy/session/log.hpp"
+#include "storage/default_path.hpp"
+#include "storage/reader.hpp"
 #include "tools/commands.hpp"
+#include "tools/mock_session.hpp"
+#include "tools/recorded_dialogue.hpp"
 
 namespace mailtap::tools {
 
+namespace {
+
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+struct MockArgs {
+  std::int64_t id = 0;
+  std::string listen = "127.0.0.1:2525";
+  bool allow_remote = false;
+  bool once = false;
+  bool loop = false;
+  std::string db;
+  std::string timeout = "5m";
+};
+
+std::string endpoint_label(const asio::ip::tcp::endpoint& ep) {
+  if (ep.address().is_v6())
+    return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+void say(const std::string& line) {
+  std::string l = line + "\n";
+  std::fwrite(l.data(), 1, l.size(), stdout);
+  std::fflush(stdout);
+}
+
+struct MockServer {
+  const RecordedDialogue& recording;
+  std::int64_t id = 0;
+  bool loop = false;
+  std::chrono::steady_clock::duration timeout{};
+  asio::ip::tcp::acceptor acceptor;
+  std::size_t completed = 0;
+  std::size_t diverged = 0;
+  bool stopping = false;
+
+  asio::awaitable<void> serve(asio::ip::tcp::socket socket) {
+    std::error_code ec;
+    auto remote = socket.remote_endpoint(ec);
+    const std::string client = ec ? "unknown" : endpoint_label(remote);
+    socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    MockSession session(recording);
+    session.start();
+    std::array<char, 16 * 1024> buf;
+    bool timed_out = false;
+    for (;;) {
+      std::string out = session.take_to_client();
+      if (!out.empty()) {
+        auto [wec, n] = co_await asio::async_write(socket, asio::buffer(out), use_tuple);
+        if (wec) {
+          session.client_closed();
+          break;
+        }
+      }
+      if (session.finished()) break;
+      net::Deadline deadline(socket.get_executor(), timeout, [&socket] {
+        std::error_code ignored;
+        socket.cancel(ignored);
+      });
+      auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf), use_tuple);
+      if (deadline.expired()) {
+        timed_out = true;
+        session.client_closed();
+        break;
+      }
+      if (rec)
+        session.client_closed();
+      else
+        session.client_bytes(std::string_view(buf.data(), n));
+    }
+    socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+    if (session.completed()) {
+      ++completed;
+      say("mock: client " + client + " completed the recorded dialogue of session " +
+          std::to_string(id) + " (" + std::to_string(session.commands_matched()) + " commands)");
+    } else {
+      ++diverged;
+      std::string what = session.divergence().value_or("the session ended early");
+      if (timed_out) what = "the client went quiet (timeout); " + what;
+      say("mock: client " + client + " diverged from session " + std::to_string(id) + ": " + what);
+    }
+  }
+
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+      if (ec || stopping) break;
+      co_await serve(std::move(socket));
+      if (!loop || stopping) break;
+    }
+    std::error_code ignored;
+    acceptor.close(ignored);
+  }
+};
+
+int run_mock(const MockArgs& args) {
+  if (args.once && args.loop) {
+    log::error("--once and --loop contradict each other");
+    return 2;
+  }
+  auto listen = cli::parse_host_port(args.listen);
+  if (!listen || !listen->port) {
+    log::error("--listen " + args.listen + ": expected ADDR:PORT");
+    return 2;
+  }
+  std::error_code ec;
+  auto address =
+      asio::ip::make_address(listen->host == "localhost" ? "127.0.0.1" : listen->host, ec);
+  if (ec) {
+    log::error("--listen " + args.listen + ": expected an IP address (or localhost) and a port");
+    return 2;
+  }
+  if (!address.is_loopback() && !args.allow_remote) {
+    log::error("refusing to listen on " + args.listen +
+               ": listen on loopback, or add --allow-remote if you really mean to expose it");
+    return 2;
+  }
+  auto timeout = cli::parse_duration(args.timeout);
+  if (!timeout || timeout->count() == 0) {
+    log::error("--timeout " + args.timeout + ": expected a duration such as 30s or 5m");
+    return 2;
+  }
+  std::string error;
+  std::string db = args.db;
+  if (db.empty()) {
+    db = storage::default_database_path(error);
+    if (db.empty()) {
+      log::error("no database path: " + error + " (give --db PATH)");
+      return 2;
+    }
+  }
+  RecordedDialogue recording;
+  {
+    auto reader = storage::Reader::open(db, error);
+    if (!reader) {
+      log::error("cannot read " + db + ": " + error);
+      return 2;
+    }
+    std::optional<storage::SessionDetail> detail;
+    if (!reader->load_session(args.id, detail, error)) {
+      log::error("cannot read session " + std::to_string(args.id) + ": " + error);
+      return 2;
+    }
+    if (!detail) {
+      log::error("no session " + std::to_string(args.id) + " in " + db);
+      return 2;
+    }
+    if (!build_recorded_dialogue(detail->events, recording, error)) {
+      log::error("session " + std::to_string(args.id) + " cannot be served: " + error);
+      return 2;
+    }
+  }
+  for (const RecordedReply& r : recording.replies) {
+    if (r.redacted) {
+      log::error("session " + std::to_string(args.id) +
+                 " cannot be served: a SASL challenge was redacted (event " +
+                 std::to_string(r.seq) + "), so the mock cannot send it");
+      return 2;
+    }
+  }
+
+  std::signal(SIGPIPE, SIG_IGN);
+  asio::io_context io;
+  MockServer server{recording, args.id, args.loop, *timeout, asio::ip::tcp::acceptor(io)};
+  const asio::ip::tcp::endpoint ep(address, *listen->port);
+  server.acceptor.open(ep.protocol(), ec);
+  if (!ec) server.acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) server.acceptor.bind(ep, ec);
+  if (!ec) server.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    log::error("cannot listen on " + args.listen + ": " + ec.message());
+    return 2;
+  }
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const std::error_code& e, int) {
+    if (e) return;
+    server.stopping = true;
+    std::error_code ignored;
+    server.acceptor.close(ignored);
+    io.stop();
+  });
+  log::error("mock of session " + std::to_string(args.id) + " listening on " +
+             endpoint_label(server.acceptor.local_endpoint(ec)) + " (" +
+             std::to_string(recording.client.size()) + " client steps, " +
+             (args.loop ? "until SIGINT/SIGTERM" : "one client") + ")");
+  asio::co_spawn(io, server.accept_loop(), [&](std::exception_ptr) {
+    std::error_code ignored;
+    signals.cancel(ignored);
+  });
+  io.run();
+  if (!args.loop && server.completed + server.diverged == 0) return 1;  // interrupted
+  return server.diverged == 0 ? 0 : 1;
+}
+
+}  // namespace
+
 cli::Subcommand add_mock_command(CLI::App& parent) {
-  CLI::App* app = parent.add_subcommand("mock", "(not implemented yet)");
-  return {app, [] {
-            log::error("mock: not implemented yet");
-            return 1;
-          }};
+  auto args = std::make_shared<MockArgs>();
+  CLI::App* app = parent.add_subcommand(
+      "mock", "Answer SMTP clients in plain text from a recorded session (offline testing)");
+  app->add_option("ID", args->id, "Session whose server side to play")->required();
+  app->add_option("--listen", args->listen,
+                  "ADDR:PORT to listen on (loopback unless --allow-remote)")
+      ->capture_default_str();
+  app->add_flag("--allow-remote", args->allow_remote, "Allow a non-loopback --listen address");
+  app->add_flag("--once", args->once, "Serve one client, then exit (the default)");
+  app->add_flag("--loop", args->loop, "Serve clients one after another until SIGINT/SIGTERM");
+  app->add_option("--db", args->db,
+                  "Database holding the session (default: $MAILTAP_DB, else "
+                  "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db)");
+  app->add_option("--timeout", args->timeout, "How long a client may stay silent")
+      ->capture_default_str();
+  app->footer(
+      "Commands are compared with the recording: verbs exactly, MAIL FROM / RCPT TO addresses "
+      "ignoring case; EHLO names, AUTH credentials, parameters and message bodies are not "
+      "compared.\nExit status: 0 every client completed the recorded dialogue, 1 a client left "
+      "it (the difference is printed), 2 bad usage or a session that cannot be served.\n"
+      "Example: mailtap mock 12 --listen 127.0.0.1:2526, then point the code under test at it");
+  return {app, [args] { return run_mock(*args); }};
 }
 
 }  // namespace mailtap::tools

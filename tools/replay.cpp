@@ -1,15 +1,428 @@
-// `mailtap replay` (placeholder until implemented).
+// `mailtap replay ID --to HOST:PORT`: sends the client side of a recorded session again, over
+// the same kind of verified TLS link the proxy uses, flight by flight as the original client
+// sent it, and compares every reply with the recorded one. The replay is recorded like a
+// proxied session, linked to the original (replay_of).
+#include <unistd.h>
+
+#include <array>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include "proxy/cli/parse.hpp"
+#include "proxy/net/deadline.hpp"
+#include "proxy/net/tls_client_context.hpp"
+#include "proxy/net/upstream_connector.hpp"
 #include "proxy/session/log.hpp"
+#include "storage/default_path.hpp"
+#include "storage/reader.hpp"
+#include "storage/recorder.hpp"
 #include "tools/commands.hpp"
+#include "tools/recorded_dialogue.hpp"
+#include "tools/replay_credentials.hpp"
+#include "tools/replay_driver.hpp"
+#include "tools/replay_password.hpp"
+#include "tools/replay_report.hpp"
 
 namespace mailtap::tools {
 
+namespace {
+
+struct ReplayArgs {
+  std::int64_t id = 0;
+  std::string to;
+  std::string tls;
+  std::string ca_file;
+  std::string tls_name;
+  bool insecure = false;
+  std::string ehlo_name;
+  std::string timeout_connect = "30s";
+  std::string timeout_command = "5m";
+  std::string timeout_data = "10m";
+  std::string auth_user;
+  std::string password_env;
+  std::string password_cmd;
+  std::string db;
+  bool no_record = false;
+  bool json = false;
+};
+
+struct ReplayConfig {
+  net::UpstreamTarget target;
+  net::TrustSettings trust;
+  std::string db_path;
+  bool record = true;
+  std::chrono::steady_clock::duration timeout_command{}, timeout_data{};
+};
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+// Returns an error message, or "" when `cfg` was filled.
+std::string build_config(const ReplayArgs& a, ReplayConfig& cfg) {
+  auto to = cli::parse_host_port(a.to);
+  if (!to) return "--to " + a.to + ": expected HOST[:PORT]";
+  cfg.target.host = to->host;
+  cfg.target.port = to->port.value_or(587);
+  if (a.tls.empty())
+    cfg.target.mode = cfg.target.port == 465 ? net::TlsMode::implicit : net::TlsMode::starttls;
+  else if (a.tls == "starttls")
+    cfg.target.mode = net::TlsMode::starttls;
+  else if (a.tls == "implicit")
+    cfg.target.mode = net::TlsMode::implicit;
+  else if (a.tls == "none")
+    cfg.target.mode = net::TlsMode::none;
+  else
+    return "--tls " + a.tls + ": expected starttls, implicit or none";
+  cfg.trust.ca_file = a.ca_file;
+  cfg.trust.insecure = a.insecure;
+  cfg.target.insecure = a.insecure;
+  cfg.target.tls_name = a.tls_name.empty() ? cfg.target.host : a.tls_name;
+  cfg.target.ehlo_name = a.ehlo_name.empty() ? host_name() : a.ehlo_name;
+  if (cfg.target.ehlo_name.find_first_of(" \r\n") != std::string::npos)
+    return "--ehlo-name must be a single word";
+  cfg.target.trust_source = net::describe_trust_source(cfg.trust);
+  struct {
+    const std::string& text;
+    const char* flag;
+    std::chrono::steady_clock::duration& out;
+  } durations[] = {{a.timeout_connect, "--timeout-connect", cfg.target.timeout},
+                   {a.timeout_command, "--timeout-command", cfg.timeout_command},
+                   {a.timeout_data, "--timeout-data", cfg.timeout_data}};
+  for (auto& d : durations) {
+    auto v = cli::parse_duration(d.text);
+    if (!v || v->count() == 0)
+      return std::string(d.flag) + " " + d.text + ": expected a duration such as 30s or 5m";
+    d.out = *v;
+  }
+  if (!a.password_env.empty() && !a.password_cmd.empty())
+    return "--password-env and --password-cmd: give one of them";
+  cfg.record = !a.no_record;
+  cfg.db_path = a.db;
+  if (cfg.db_path.empty()) {
+    std::string error;
+    cfg.db_path = storage::default_database_path(error);
+    if (cfg.db_path.empty()) return "no database path: " + error + " (give --db PATH)";
+  }
+  return {};
+}
+
+struct ReplayRun {
+  ReplayRun(const ReplayConfig& c, const RecordedDialogue& r) : cfg(c), recording(r) {}
+  const ReplayConfig& cfg;
+  const RecordedDialogue& recording;
+  storage::Recorder* recorder = nullptr;
+  storage::SessionKey key = 0;
+  std::int64_t original_id = 0;
+  std::optional<ReplayReport> report;
+  std::string failure;  // the upstream could not be set up
+
+  std::vector<smtp::Event> events;
+  std::vector<smtp::Message> messages;
+  std::uint64_t event_seq = 0, message_seq = 0;
+
+  asio::awaitable<void> flush(std::vector<storage::Record> extra = {}) {
+    std::vector<storage::Record> batch;
+    for (smtp::Event& e : events)
+      batch.push_back(storage::SessionEvent{key, ++event_seq, std::move(e)});
+    events.clear();
+    for (smtp::Message& m : messages)
+      batch.push_back(storage::SessionMessage{key, ++message_seq, std::move(m)});
+    messages.clear();
+    for (auto& r : extra) batch.push_back(std::move(r));
+    if (recorder && !batch.empty()) co_await recorder->submit(std::move(batch));
+  }
+
+  void close_record(std::vector<storage::Record>& out, storage::Outcome outcome, std::string reason,
+                    const smtp::Dialogue* d) {
+    storage::SessionClosed c;
+    c.key = key;
+    c.ended = storage::Clock::now();
+    c.outcome = outcome;
+    c.reason = std::move(reason);
+    if (d) {
+      c.bytes_client_to_upstream = d->bytes_to_upstream();
+      c.bytes_upstream_to_client = d->bytes_from_upstream();
+      c.auth_user = d->auth_user();
+    }
+    out.push_back(std::move(c));
+  }
+
+  asio::awaitable<void> run(asio::ssl::context& tls) {
+    auto ex = co_await asio::this_coro::executor;
+    std::vector<storage::Record> head;
+    head.push_back(storage::SessionOpened{key, storage::Clock::now(), "mailtap replay", "",
+                                          cfg.target.host, cfg.target.port,
+                                          std::string(net::to_string(cfg.target.mode)),
+                                          cfg.target.ehlo_name, cfg.target.insecure, original_id});
+    net::UpstreamLink link(ex, tls);
+    net::UpstreamSetup setup = co_await net::establish_upstream(link, cfg.target, events);
+    setup.tls.key = key;
+    head.push_back(setup.tls);
+    co_await flush(std::move(head));
+    if (!setup.ok) {
+      failure = setup.failure;
+      if (auto pos = failure.find("mailtap: "); pos != std::string::npos) failure.erase(0, pos + 9);
+      std::vector<storage::Record> tail;
+      close_record(tail, setup.outcome, failure, nullptr);
+      co_await flush(std::move(tail));
+      link.close();
+      co_return;
+    }
+
+    smtp::DialogueOptions opts;
+    opts.phase = cfg.target.mode == net::TlsMode::none ? smtp::Phase::plain : smtp::Phase::tls;
+    opts.upstream_label = cfg.target.host + ":" + std::to_string(cfg.target.port);
+    opts.starttls_refusal =
+        "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label;
+    ReplayDriver driver(recording, std::move(opts), events, messages);
+    driver.set_time(storage::Clock::now());
+    driver.start(*setup.greeting, setup.greeting_phase);
+
+    std::array<char, 16 * 1024> buf;
+    for (;;) {
+      std::string out = driver.take_to_upstream();
+      if (!out.empty()) {
+        auto [ec, n] = co_await link.write(asio::buffer(out));
+        if (ec) {
+          driver.set_time(storage::Clock::now());
+          driver.upstream_closed();
+        }
+      }
+      co_await flush();
+      if (driver.finished()) break;
+      const auto limit = driver.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command;
+      net::Deadline deadline(ex, limit, [&link] { link.socket().cancel(); });
+      auto [ec, n] = co_await link.read_some(asio::buffer(buf));
+      driver.set_time(storage::Clock::now());
+      if (deadline.expired()) {
+        driver.abort("4.4.2 mailtap: no reply from " + cfg.target.host + "; closing",
+                     {smtp::Ending::Kind::timeout, "upstream did not reply in time"});
+      } else if (ec) {
+        driver.upstream_closed();
+      } else {
+        driver.upstream_bytes(std::string_view(buf.data(), n));
+      }
+    }
+    const smtp::Ending ending = driver.dialogue().ending().value_or(
+        smtp::Ending{smtp::Ending::Kind::error, "replay ended unexpectedly"});
+    storage::Outcome outcome = storage::Outcome::error;
+    switch (ending.kind) {
+      case smtp::Ending::Kind::quit:
+        outcome = storage::Outcome::quit;
+        break;
+      case smtp::Ending::Kind::client_closed:
+        outcome = storage::Outcome::client_closed;
+        break;
+      case smtp::Ending::Kind::upstream_closed:
+        outcome = storage::Outcome::upstream_closed;
+        break;
+      case smtp::Ending::Kind::timeout:
+        outcome = storage::Outcome::timeout;
+        break;
+      case smtp::Ending::Kind::shutdown:
+        outcome = storage::Outcome::shutdown;
+        break;
+      case smtp::Ending::Kind::error:
+        outcome = storage::Outcome::error;
+        break;
+    }
+    std::vector<storage::Record> tail;
+    close_record(tail, outcome, ending.reason, &driver.dialogue());
+    co_await flush(std::move(tail));
+    if (driver.dialogue().abandon_upstream() || ending.kind == smtp::Ending::Kind::upstream_closed)
+      link.close();
+    else
+      co_await link.close_gracefully();
+    report = driver.report();
+  }
+};
+
+// The database id the recorder gave the replay (its key, unless another writer raced it).
+std::optional<std::int64_t> find_replay_id(const std::string& db, std::int64_t original,
+                                           storage::SessionKey key) {
+  std::string error;
+  auto reader = storage::Reader::open(db, error);
+  if (!reader) return std::nullopt;
+  std::optional<storage::SessionDetail> d;
+  if (reader->load_session(static_cast<std::int64_t>(key), d, error) && d &&
+      d->session.replay_of == original)
+    return d->session.id;
+  std::vector<storage::SessionRow> rows;
+  storage::SessionFilter f;
+  if (!reader->list_sessions(f, rows, error)) return std::nullopt;
+  for (const auto& r : rows)
+    if (r.replay_of == original) return r.id;
+  return std::nullopt;
+}
+
+int run_replay(const ReplayArgs& args) {
+  ReplayConfig cfg;
+  if (std::string e = build_config(args, cfg); !e.empty()) {
+    log::error(e);
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  std::string error;
+  RecordedDialogue recording;
+  {
+    auto reader = storage::Reader::open(cfg.db_path, error);
+    if (!reader) {
+      log::error("cannot read " + cfg.db_path + ": " + error);
+      return 2;
+    }
+    std::optional<storage::SessionDetail> detail;
+    if (!reader->load_session(args.id, detail, error)) {
+      log::error("cannot read session " + std::to_string(args.id) + ": " + error);
+      return 2;
+    }
+    if (!detail) {
+      log::error("no session " + std::to_string(args.id) + " in " + cfg.db_path);
+      return 2;
+    }
+    if (!build_recorded_dialogue(detail->events, recording, error)) {
+      log::error("session " + std::to_string(args.id) + " cannot be replayed: " + error);
+      return 2;
+    }
+  }
+
+  AuthNeeds needs = auth_needs(recording);
+  if (!needs.refusal.empty()) {
+    log::error("session " + std::to_string(args.id) + " cannot be replayed: " + needs.refusal);
+    return 2;
+  }
+  if (needs.user && args.auth_user.empty()) {
+    log::error("session " + std::to_string(args.id) +
+               " was recorded with --redact-users: give the user name with --auth-user");
+    return 2;
+  }
+  Secret password;
+  if (needs.password) {
+    PasswordSource source{
+        args.password_env, args.password_cmd,
+        "Password for AUTH " + needs.mechanism + " of session " + std::to_string(args.id) + ": "};
+    if (!read_password(source, password, error)) {
+      log::error(error);
+      return 2;
+    }
+  }
+  if (!fill_secrets(recording, args.auth_user, password.str(), error)) {
+    wipe_client_bytes(recording);
+    log::error("session " + std::to_string(args.id) + " cannot be replayed: " + error);
+    return 2;
+  }
+
+  auto tls = net::make_tls_client_context(cfg.trust, error);
+  if (!tls) {
+    wipe_client_bytes(recording);
+    log::error(error);
+    return 2;
+  }
+  std::unique_ptr<storage::Recorder> recorder;
+  if (cfg.record) {
+    storage::RecorderOptions ro;
+    ro.path = cfg.db_path;
+    ro.created_by = std::string("mailtap ") + MAILTAP_VERSION;
+    ro.on_failure = [](const std::string& reason) { log::error("recording failed: " + reason); };
+    recorder = storage::Recorder::open(ro, error);
+    if (!recorder) {
+      wipe_client_bytes(recording);
+      log::error("cannot record to " + cfg.db_path + ": " + error + " (or give --no-record)");
+      return 2;
+    }
+  }
+  if (cfg.target.insecure && cfg.target.mode != net::TlsMode::none)
+    log::error("WARNING: --insecure: the certificate of " + cfg.target.host +
+               " is not verified; the replayed password can be read by anyone on the path");
+  if (cfg.target.mode == net::TlsMode::none)
+    log::error("WARNING: --tls none: the replay travels in plain text, password included");
+
+  ReplayRun run(cfg, recording);
+  run.recorder = recorder.get();
+  run.key = recorder ? recorder->new_session_key() : 1;
+  run.original_id = args.id;
+  asio::io_context io;
+  asio::co_spawn(io, run.run(*tls), asio::detached);
+  io.run();
+  wipe_client_bytes(recording);
+
+  bool record_failed = false;
+  if (recorder) {
+    recorder->stop();
+    if (recorder->failed()) {
+      log::error("recording failed: " + recorder->failure_reason());
+      record_failed = true;
+    }
+  }
+  if (!run.failure.empty() || !run.report) {
+    log::error("replay of session " + std::to_string(args.id) + " to " + cfg.target.host + ":" +
+               std::to_string(cfg.target.port) + " failed: " +
+               (run.failure.empty() ? std::string("the replay did not run") : run.failure));
+    return 1;
+  }
+  ReplayHeader header;
+  header.original_id = args.id;
+  header.target = cfg.target.host + ":" + std::to_string(cfg.target.port);
+  if (recorder && !record_failed) header.replay_id = find_replay_id(cfg.db_path, args.id, run.key);
+  const std::string text =
+      args.json ? format_replay_json(header, *run.report) : format_replay_text(header, *run.report);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+  return run.report->all_match() && !record_failed ? 0 : 1;
+}
+
+}  // namespace
+
 cli::Subcommand add_replay_command(CLI::App& parent) {
-  CLI::App* app = parent.add_subcommand("replay", "(not implemented yet)");
-  return {app, [] {
-            log::error("replay: not implemented yet");
-            return 1;
-          }};
+  auto args = std::make_shared<ReplayArgs>();
+  CLI::App* app = parent.add_subcommand(
+      "replay",
+      "Send the client side of a recorded session to a server again and compare the replies");
+  app->add_option("ID", args->id, "Session to replay (as listed by mailtap sessions)")->required();
+  app->add_option("--to", args->to, "HOST[:PORT] of the SMTP server (port 587 if omitted)")
+      ->required();
+  app->add_option("--tls", args->tls,
+                  "starttls | implicit | none (default: implicit for port 465, else starttls)")
+      ->check(CLI::IsMember({"starttls", "implicit", "none"}));
+  app->add_option("--ca-file", args->ca_file,
+                  "PEM file of CAs to trust instead of the system store");
+  app->add_option("--tls-name", args->tls_name,
+                  "Name for SNI and certificate verification (default: the --to host)");
+  app->add_flag("--insecure", args->insecure, "Do not verify the server certificate (loudly)");
+  app->add_option("--ehlo-name", args->ehlo_name,
+                  "Name mailtap gives in its own EHLO before STARTTLS (default: host name)");
+  app->add_option("--timeout-connect", args->timeout_connect,
+                  "Limit for resolving, connecting, greeting, STARTTLS and TLS handshake")
+      ->capture_default_str();
+  app->add_option("--timeout-command", args->timeout_command, "Limit for each reply")
+      ->capture_default_str();
+  app->add_option("--timeout-data", args->timeout_data, "Limit for the reply to a message's end")
+      ->capture_default_str();
+  app->add_option("--auth-user", args->auth_user,
+                  "User name for the AUTH exchange (default: the recorded one)");
+  app->add_option("--password-env", args->password_env,
+                  "Read the AUTH password from this environment variable");
+  app->add_option("--password-cmd", args->password_cmd,
+                  "Run this shell command and use the first line of its output as the password");
+  app->add_option("--db", args->db,
+                  "Database holding the session, where the replay is recorded too (default: "
+                  "$MAILTAP_DB, else $XDG_DATA_HOME/mailtap/mailtap.db, else "
+                  "~/.local/share/mailtap/mailtap.db)");
+  app->add_flag("--no-record", args->no_record, "Do not record the replay");
+  app->add_flag("--json", args->json, "Print the comparison as JSON");
+  app->footer(
+      "Without --password-env or --password-cmd, a password the record left out is asked for on "
+      "the terminal (never give it on the command line).\n"
+      "Exit status: 0 every reply has the class (first digit) of the recorded one, 1 otherwise "
+      "or when the server could not be reached, 2 the session cannot be replayed or bad usage.\n"
+      "Example: mailtap replay 12 --to smtp.gmail.com:587 --password-env SMTP_PASSWORD");
+  return {app, [args] { return run_replay(*args); }};
 }
 
 }  // namespace mailtap::tools

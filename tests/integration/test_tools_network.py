@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""`mailtap replay` and `mailtap mock` on sessions recorded through the real proxy against
+the private Gmail-style Postfix: a replay reproduces the reply codes and delivers the message
+again, a wrong password shows the 535, the replay is recorded with replay_of; the mock serves a
+recording that swaks and smtplib complete, and names where a diverging client left it."""
+
+import json
+import os
+import smtplib
+import sqlite3
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+ALICE = ("alice", h.USERS["alice"])
+BOB = ("bob", h.USERS["bob"])
+
+
+class ToolsNetworkTest(h.IntegrationCase):
+    with_postfix = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "mailtap.db"
+        cls.proxy = cls._stack.enter_context(
+            h.Mailtap(cls.postfix.submission, ca_file=cls.pki.ca_cert, db=cls.db))
+
+    # helpers -------------------------------------------------------------------------
+    def sessions(self):
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as c:
+            return c.execute("SELECT id, replay_of, outcome FROM sessions ORDER BY id").fetchall()
+
+    def record(self, auth="PLAIN", user=ALICE, to="alice@example.test", extra=()):
+        """Sends one message through the proxy with swaks; returns (session id, token, msg)."""
+        before = {row[0] for row in self.sessions()}
+        tok = h.unique_token()
+        msg = h.make_message(tok, to_addr=to)
+        cp = h.swaks(self.proxy.port, auth=auth, user=user[0], password=user[1], data=msg, to=to,
+                     extra=extra)
+        self.assertProcOk(cp, "swaks")
+        self.postfix.wait_for_message(tok, mailbox=to.split("@")[0])
+        for _ in range(50):  # the session is committed when it ends
+            new = [row for row in self.sessions() if row[0] not in before and row[2]]
+            if new:
+                return new[0][0], tok, msg
+            threading.Event().wait(0.1)
+        self.fail("the recorded session did not appear in the database")
+
+    def tool(self, *args, env=None, timeout=60) -> subprocess.CompletedProcess:
+        cmd = [str(h.mailtap_bin()), *[str(a) for a in args]]
+        h.log("run:", " ".join(cmd))
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        cp = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout,
+                            stdin=subprocess.DEVNULL)
+        if h.DEBUG:
+            sys.stderr.write(cp.stdout + cp.stderr)
+        return cp
+
+    def replay(self, sid, password, *extra):
+        return self.tool("replay", sid, "--to", self.postfix.submission, "--ca-file",
+                         self.pki.ca_cert, "--tls-name", "localhost", "--db", self.db,
+                         "--password-env", "REPLAY_PW", *extra, env={"REPLAY_PW": password})
+
+    def count_delivered(self, token, mailbox="alice"):
+        return sum(1 for p in self.postfix.delivered_files(mailbox) if token.encode() in p.read_bytes())
+
+    def start_mock(self, sid):
+        port = h.free_port()
+        p = subprocess.Popen([str(h.mailtap_bin()), "mock", str(sid), "--db", str(self.db),
+                              "--listen", f"127.0.0.1:{port}", "--timeout", "20s"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        ready = p.stderr.readline()
+        self.assertIn("listening on 127.0.0.1:%d" % port, ready)
+        return p, port
+
+    def finish_mock(self, p):
+        out, err = p.communicate(timeout=30)
+        return p.returncode, out + err
+
+    # replay ----------------------------------------------------------------------------
+    def test_replay_auth_plain_reproduces_codes_and_delivers_again(self):
+        sid, tok, _ = self.record()
+        cp = self.replay(sid, ALICE[1])
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn("every reply class matches", cp.stdout)
+        self.assertIn("235 2.7.0 Authentication successful", cp.stdout)
+        self.assertRegex(cp.stdout, r"250 2\.0\.0 Ok: queued as \w+ +\| 250 2\.0\.0 Ok: queued as")
+        self.postfix.wait_for_message(tok)  # delivered a second time
+        self.assertEqual(self.count_delivered(tok), 2)
+        # the password never reaches the output
+        self.assertNotIn(ALICE[1], cp.stdout + cp.stderr)
+        self.assertNotIn(h.auth_plain(*ALICE), cp.stdout + cp.stderr)
+
+    def test_replay_auth_login(self):
+        sid, tok, _ = self.record(auth="LOGIN", user=BOB, to="bob@example.test")
+        cp = self.replay(sid, BOB[1])
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn("334 UGFzc3dvcmQ6", cp.stdout)
+        self.assertIn("[password=<redacted 12 bytes>]", cp.stdout)
+        self.postfix.wait_for_message(tok, mailbox="bob")
+
+    def test_replay_pipelines_where_the_original_pipelined(self):
+        sid, tok, _ = self.record(extra=["--pipeline"])
+        cp = self.replay(sid, ALICE[1])
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        # MAIL, RCPT and DATA went out as one flight, before their three replies
+        self.assertRegex(cp.stdout, r"C: MAIL FROM:<sender@client\.test>\nC: RCPT TO:<alice@example"
+                                    r"\.test>\nC: DATA\nS: 250 2\.1\.0 Ok.*\nS: 250 2\.1\.5 Ok.*\n"
+                                    r"S: 354 ")
+        self.postfix.wait_for_message(tok)
+
+    def test_replay_wrong_password_shows_the_535(self):
+        sid, tok, _ = self.record()
+        cp = self.replay(sid, "not-the-password")
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        self.assertRegex(cp.stdout, r"235 2\.7\.0 Authentication successful +\| 535 5\.7\.8 .*DIFFERENT")
+        self.assertIn("replay stopped", cp.stdout)
+        # nothing was sent after the failed AUTH: no second delivery
+        self.assertTrue(self.postfix.no_message(tok, wait=2.0))
+
+    def test_replay_is_recorded_with_replay_of_and_no_secret(self):
+        sid, _, _ = self.record()
+        cp = self.replay(sid, ALICE[1])
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        rows = [r for r in self.sessions() if r[1] == sid]
+        self.assertEqual(len(rows), 1, self.sessions())
+        self.assertIn(f"recorded as session {rows[0][0]}", cp.stdout)
+        self.assertEqual(rows[0][2], "quit")
+        for path in self.db.parent.glob("mailtap.db*"):
+            data = path.read_bytes()
+            self.assertNotIn(ALICE[1].encode(), data, path)
+            self.assertNotIn(h.auth_plain(*ALICE).encode(), data, path)
+
+    def test_replay_json_and_no_record(self):
+        sid, _, _ = self.record()
+        before = len(self.sessions())
+        cp = self.replay(sid, ALICE[1], "--json", "--no-record")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        doc = json.loads(cp.stdout)
+        self.assertTrue(doc["match"])
+        self.assertIsNone(doc["replay_session"])
+        self.assertEqual([r["replay"]["code"] for r in doc["replies"]],
+                         [220, 250, 235, 250, 250, 354, 250, 221])
+        self.assertEqual(len(self.sessions()), before)
+
+    def test_replay_without_a_password_source_refuses_clearly(self):
+        sid, _, _ = self.record()
+        cp = self.tool("replay", sid, "--to", self.postfix.submission, "--db", self.db,
+                       "--password-env", "MAILTAP_NO_SUCH_VARIABLE")
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertIn("MAILTAP_NO_SUCH_VARIABLE: the variable is not set", cp.stderr)
+
+    # mock ------------------------------------------------------------------------------
+    def test_mock_serves_swaks(self):
+        sid, _, msg = self.record()
+        p, port = self.start_mock(sid)
+        cp = h.swaks(port, auth="PLAIN", user="alice", password="anything", data=msg)
+        self.assertProcOk(cp, "swaks")
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 0, out)
+        self.assertIn("completed the recorded dialogue", out)
+
+    def test_mock_serves_smtplib(self):
+        sid, _, msg = self.record()
+        p, port = self.start_mock(sid)
+        refused = h.smtplib_send(port, h.make_message(h.unique_token()), user="alice",
+                                 password="anything")
+        self.assertEqual(refused, {})
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 0, out)
+
+    def test_mock_names_a_different_recipient(self):
+        sid, _, msg = self.record()
+        p, port = self.start_mock(sid)
+        with self.assertRaises(smtplib.SMTPRecipientsRefused):
+            h.smtplib_send(port, msg, user="alice", password="x", rcpts=["bob@example.test"])
+        code, out = self.finish_mock(p)
+        self.assertNotEqual(code, 0, out)
+        self.assertRegex(out, r"command 4: the client sent `rcpt TO:<bob@example\.test>` where the "
+                              r"recording has `RCPT TO:<alice@example\.test>`")
+
+    def test_mock_names_a_missing_data(self):
+        sid, _, _ = self.record()
+        p, port = self.start_mock(sid)
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=20) as s:
+            s.ehlo()
+            s.login("alice", "x")
+            s.mail("sender@client.test")
+            s.rcpt("alice@example.test")
+            s.quit()
+        code, out = self.finish_mock(p)
+        self.assertNotEqual(code, 0, out)
+        self.assertIn("where the recording has `DATA`", out)
+
+
+if __name__ == "__main__":
+    h.main()

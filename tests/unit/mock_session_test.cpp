@@ -1,0 +1,153 @@
+// The sans-IO side of `mailtap mock`: answering a client from a recording, and noticing where
+// the client leaves it.
+#include <gtest/gtest.h>
+
+#include "tools/mock_session.hpp"
+#include "tools/recorded_dialogue.hpp"
+
+namespace mailtap::tools {
+namespace {
+
+using smtp::Direction;
+using smtp::EventKind;
+
+storage::EventRow ev(Direction d, EventKind k, std::string verb, std::string bytes, int code = 0,
+                     bool redacted = false) {
+  static std::uint64_t seq = 0;
+  storage::EventRow r;
+  r.seq = ++seq;
+  r.event.direction = d;
+  r.event.kind = k;
+  r.event.verb = std::move(verb);
+  r.event.reply_code = code;
+  r.event.wire_size = bytes.size();
+  r.event.bytes = std::move(bytes);
+  r.event.redacted = redacted;
+  return r;
+}
+storage::EventRow client(std::string verb, std::string bytes) {
+  return ev(Direction::client_to_upstream, EventKind::command, std::move(verb), std::move(bytes));
+}
+storage::EventRow reply(std::string verb, int code, std::string bytes) {
+  return ev(Direction::upstream_to_client, EventKind::reply, std::move(verb), std::move(bytes),
+            code);
+}
+
+RecordedDialogue recording() {
+  std::vector<storage::EventRow> rows = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
+         "AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted 6 bytes>]\r\n", 0, true),
+      reply("AUTH", 235, "235 2.7.0 Authentication successful\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 End data with <CR><LF>.<CR><LF>\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: t\r\n\r\nhi\r\n.\r\n"),
+      reply("DATA", 250, "250 2.0.0 Ok: queued as ABC\r\n"),
+      client("QUIT", "QUIT\r\n"),
+      reply("QUIT", 221, "221 2.0.0 Bye\r\n"),
+  };
+  RecordedDialogue d;
+  std::string error;
+  EXPECT_TRUE(build_recorded_dialogue(rows, d, error)) << error;
+  return d;
+}
+
+smtp::Event got(EventKind k, std::string verb, std::string bytes) {
+  smtp::Event e;
+  e.direction = Direction::client_to_upstream;
+  e.kind = k;
+  e.verb = std::move(verb);
+  e.bytes = std::move(bytes);
+  return e;
+}
+
+TEST(MockCompare, VerbsStrictlyAddressesIgnoringCaseParametersNot) {
+  RecordedDialogue r = recording();
+  const ClientStep& ehlo = r.client[0];
+  const ClientStep& auth = r.client[1];
+  const ClientStep& mail = r.client[2];
+  const ClientStep& rcpt = r.client[3];
+  EXPECT_FALSE(step_difference(ehlo, got(EventKind::command, "EHLO", "EHLO other.name\r\n")));
+  EXPECT_TRUE(step_difference(ehlo, got(EventKind::command, "HELO", "HELO client.test\r\n")));
+  EXPECT_FALSE(step_difference(
+      mail, got(EventKind::command, "MAIL", "mail FROM:<A@Client.Test> SIZE=1234\r\n")));
+  auto diff =
+      step_difference(rcpt, got(EventKind::command, "RCPT", "RCPT TO:<x@example.test>\r\n"));
+  ASSERT_TRUE(diff);
+  EXPECT_NE(diff->find("RCPT TO:<x@example.test>"), std::string::npos) << *diff;
+  EXPECT_NE(diff->find("RCPT TO:<alice@example.test>"), std::string::npos) << *diff;
+  EXPECT_FALSE(step_difference(
+      auth,
+      got(EventKind::auth, "AUTH", "AUTH PLAIN [authzid=\"\" authcid=\"bob\" password=<x>]\r\n")));
+  auto mech = step_difference(auth, got(EventKind::auth, "AUTH", "AUTH LOGIN\r\n"));
+  ASSERT_TRUE(mech);
+  EXPECT_NE(mech->find("AUTH LOGIN"), std::string::npos) << *mech;
+  EXPECT_EQ(mail_path("MAIL FROM: <a@b> BODY=8BITMIME\r\n"), "<a@b>");
+}
+
+TEST(MockSession, AnswersAPipeliningBareLfClientFromTheRecording) {
+  RecordedDialogue r = recording();
+  MockSession s(r);
+  s.start();
+  EXPECT_EQ(s.take_to_client(), "220 mx ESMTP\r\n");
+  s.client_bytes("EHLO nc\n");
+  // STARTTLS is removed from the EHLO reply, as mailtap's client saw it.
+  EXPECT_EQ(s.take_to_client(), "250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n");
+  s.client_bytes("AUTH PLAIN AGFsaWNlAHg=\n");
+  EXPECT_EQ(s.take_to_client(), "235 2.7.0 Authentication successful\r\n");
+  s.client_bytes("MAIL FROM:<a@client.test>\nRCPT TO:<alice@example.test>\nDATA\n");
+  EXPECT_EQ(s.take_to_client(),
+            "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+  s.client_bytes("Subject: other body\n\nbye\n.\nQUIT\n");
+  EXPECT_EQ(s.take_to_client(), "250 2.0.0 Ok: queued as ABC\r\n221 2.0.0 Bye\r\n");
+  EXPECT_TRUE(s.finished());
+  EXPECT_TRUE(s.completed());
+  EXPECT_FALSE(s.divergence());
+  EXPECT_EQ(s.commands_matched(), 6u);
+}
+
+TEST(MockSession, ADifferentRecipientEndsTheSessionWithA421NamingIt) {
+  RecordedDialogue r = recording();
+  MockSession s(r);
+  s.start();
+  s.client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
+  s.client_bytes("MAIL FROM:<a@client.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n");
+  const std::string out = s.take_to_client();
+  EXPECT_NE(out.find("250 2.1.0 Ok\r\n421 4.3.0 mailtap mock: command 4:"), std::string::npos)
+      << out;
+  EXPECT_TRUE(s.finished());
+  EXPECT_FALSE(s.completed());
+  ASSERT_TRUE(s.divergence());
+  EXPECT_NE(s.divergence()->find("RCPT TO:<bob@example.test>"), std::string::npos);
+}
+
+TEST(MockSession, AMissingDataIsADivergence) {
+  RecordedDialogue r = recording();
+  MockSession s(r);
+  s.start();
+  s.client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
+  s.client_bytes("MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nQUIT\r\n");
+  ASSERT_TRUE(s.divergence());
+  EXPECT_NE(s.divergence()->find("`QUIT` where the recording has `DATA`"), std::string::npos)
+      << *s.divergence();
+}
+
+TEST(MockSession, AClientThatHangsUpEarlyDiverged) {
+  RecordedDialogue r = recording();
+  MockSession s(r);
+  s.start();
+  s.client_bytes("EHLO x\r\n");
+  s.client_closed();
+  EXPECT_TRUE(s.finished());
+  ASSERT_TRUE(s.divergence());
+  EXPECT_NE(s.divergence()->find("after 1 commands"), std::string::npos) << *s.divergence();
+}
+
+}  // namespace
+}  // namespace mailtap::tools

@@ -1,0 +1,260 @@
+// The sans-IO side of `mailtap replay`: reading a recording into flights and replies, filling
+// redacted AUTH lines, and acting the client out through a Dialogue.
+#include <gtest/gtest.h>
+
+#include "proxy/smtp/base64.hpp"
+#include "tools/recorded_dialogue.hpp"
+#include "tools/replay_credentials.hpp"
+#include "tools/replay_driver.hpp"
+#include "tools/replay_report.hpp"
+
+namespace mailtap::tools {
+namespace {
+
+using smtp::Direction;
+using smtp::EventKind;
+
+storage::EventRow ev(Direction d, EventKind k, std::string verb, std::string bytes, int code = 0,
+                     bool redacted = false) {
+  static std::uint64_t seq = 0;
+  storage::EventRow r;
+  r.seq = ++seq;
+  r.event.direction = d;
+  r.event.kind = k;
+  r.event.verb = std::move(verb);
+  r.event.reply_code = code;
+  r.event.wire_size = bytes.size();
+  r.event.bytes = std::move(bytes);
+  r.event.redacted = redacted;
+  return r;
+}
+
+storage::EventRow client(std::string verb, std::string bytes) {
+  return ev(Direction::client_to_upstream, EventKind::command, std::move(verb), std::move(bytes));
+}
+storage::EventRow reply(std::string verb, int code, std::string bytes) {
+  return ev(Direction::upstream_to_client, EventKind::reply, std::move(verb), std::move(bytes),
+            code);
+}
+
+// swaks-like session: EHLO, AUTH PLAIN, pipelined MAIL/RCPT/DATA, body, QUIT.
+std::vector<storage::EventRow> plain_session() {
+  return {
+      ev(Direction::mailtap_to_upstream, EventKind::command, "EHLO", "EHLO proxy\r\n"),
+      ev(Direction::upstream_to_mailtap, EventKind::reply, "EHLO", "250 STARTTLS\r\n", 250),
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n"),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
+         "AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted 6 bytes>]\r\n", 0, true),
+      reply("AUTH", 235, "235 2.7.0 Authentication successful\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      reply("DATA", 354, "354 End data with <CR><LF>.<CR><LF>\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: t\r\n\r\nhi\r\n.\r\n"),
+      reply("DATA", 250, "250 2.0.0 Ok: queued as ABC\r\n"),
+      client("QUIT", "QUIT\r\n"),
+      reply("QUIT", 221, "221 2.0.0 Bye\r\n"),
+  };
+}
+
+TEST(RecordedDialogue, GroupsPipelinedClientBytesIntoFlights) {
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(plain_session(), d, error)) << error;
+  ASSERT_TRUE(d.greeting);
+  EXPECT_EQ(d.greeting->code, 220);  // mailtap's own pre-TLS EHLO is not the client's
+  ASSERT_EQ(d.flights.size(), 5u);
+  EXPECT_EQ(d.flights[0].steps.size(), 1u);  // EHLO
+  EXPECT_EQ(d.flights[2].steps.size(), 3u);  // MAIL RCPT DATA went together
+  EXPECT_EQ(d.flights[2].reply_count, 3u);
+  EXPECT_EQ(d.flight_bytes(d.flights[2]),
+            "MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
+  EXPECT_EQ(d.replies.size(), 7u);
+  EXPECT_TRUE(d.client_quit);
+}
+
+TEST(RecordedDialogue, KeepsTheEhloReplyTheClientSaw) {
+  auto events = plain_session();
+  auto rewrite = ev(Direction::mailtap_to_client, EventKind::rewrite, "EHLO", "250 mx\r\n");
+  events.insert(events.begin() + 5, rewrite);
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
+  EXPECT_EQ(d.replies[0].client_view, "250 mx\r\n");
+  EXPECT_EQ(d.replies[0].first_line(), "250 mx");
+}
+
+TEST(RecordedDialogue, RefusesABodyNotRecordedInFull) {
+  auto events = plain_session();
+  events[13].event.wire_size = 100000;
+  RecordedDialogue d;
+  std::string error;
+  EXPECT_FALSE(build_recorded_dialogue(events, d, error));
+  EXPECT_NE(error.find("body octets"), std::string::npos) << error;
+}
+
+TEST(ReplayCredentials, RebuildsAuthPlainAndNeverShowsIt) {
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(plain_session(), d, error)) << error;
+  AuthNeeds needs = auth_needs(d);
+  EXPECT_TRUE(needs.password);
+  EXPECT_FALSE(needs.user);
+  EXPECT_EQ(needs.mechanism, "PLAIN");
+  ASSERT_TRUE(fill_secrets(d, "", "s3cret", error)) << error;
+  EXPECT_EQ(d.client[1].bytes,
+            "AUTH PLAIN " + smtp::base64_encode(std::string("\0alice\0s3cret", 13)) + "\r\n");
+  EXPECT_EQ(d.client[1].summary().find(smtp::base64_encode(std::string("\0alice\0s3cret", 13))),
+            std::string::npos);
+  ASSERT_TRUE(fill_secrets(d = {}, "", "", error));  // an empty dialogue needs nothing
+}
+
+TEST(ReplayCredentials, AuthUserReplacesTheRecordedOne) {
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(plain_session(), d, error)) << error;
+  ASSERT_TRUE(fill_secrets(d, "bob", "pw", error)) << error;
+  EXPECT_EQ(d.client[1].bytes,
+            "AUTH PLAIN " + smtp::base64_encode(std::string("\0bob\0pw", 7)) + "\r\n");
+}
+
+TEST(ReplayCredentials, RebuildsAuthLogin) {
+  std::vector<storage::EventRow> events = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx\r\n", 220),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH", "AUTH LOGIN\r\n"),
+      ev(Direction::upstream_to_client, EventKind::auth, "AUTH", "334 VXNlcm5hbWU6\r\n", 334),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH", "Ym9i\r\n"),
+      ev(Direction::upstream_to_client, EventKind::auth, "AUTH", "334 UGFzc3dvcmQ6\r\n", 334),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
+         "[password=<redacted 3 bytes>]\r\n", 0, true),
+      reply("AUTH", 235, "235 ok\r\n"),
+  };
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
+  ASSERT_TRUE(fill_secrets(d, "", "pw!", error)) << error;
+  EXPECT_EQ(d.client[0].bytes, "AUTH LOGIN\r\n");
+  EXPECT_EQ(d.client[1].bytes, "Ym9i\r\n");  // the user line was kept on the wire
+  EXPECT_EQ(d.client[2].bytes, smtp::base64_encode("pw!") + "\r\n");
+  EXPECT_EQ(d.client[2].summary(), "[password=<redacted 3 bytes>]");
+}
+
+TEST(ReplayCredentials, RefusesOtherMechanismsAndRedactedUsersWithoutAuthUser) {
+  std::vector<storage::EventRow> cram = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx\r\n", 220),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH", "AUTH CRAM-MD5\r\n"),
+      ev(Direction::upstream_to_client, EventKind::auth, "AUTH", "334 PDE+\r\n", 334),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
+         "[user=\"bob\" digest=<redacted 32 bytes>]\r\n", 0, true),
+  };
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(cram, d, error)) << error;
+  EXPECT_NE(auth_needs(d).refusal.find("CRAM-MD5"), std::string::npos);
+
+  auto events = plain_session();
+  events[5].event.bytes =
+      "AUTH PLAIN [authzid=<redacted 0 bytes> authcid=<redacted 5 bytes> password=<redacted 6 "
+      "bytes>]\r\n";
+  ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
+  EXPECT_TRUE(auth_needs(d).user);
+  EXPECT_FALSE(fill_secrets(d, "", "pw", error));
+  EXPECT_NE(error.find("--auth-user"), std::string::npos) << error;
+  RecordedDialogue again;
+  ASSERT_TRUE(build_recorded_dialogue(events, again, error));
+  EXPECT_TRUE(fill_secrets(again, "alice", "pw", error)) << error;
+}
+
+TEST(ReplayCredentials, ParsesRenderedFields) {
+  std::vector<RenderedField> f;
+  ASSERT_TRUE(parse_rendered_fields(
+      R"(authzid="" authcid="a\"b\\c\x01" password=<redacted 12 bytes fp=0123456789abcdef>)", f));
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(f[1].value, std::string("a\"b\\c\x01"));
+  EXPECT_TRUE(f[2].redacted);
+  EXPECT_EQ(f[2].redacted_size, 12u);
+  EXPECT_FALSE(parse_rendered_fields(R"(user="unterminated)", f));
+}
+
+TEST(ReplayDriver, ContinuesOnlyWhereTheNextBytesMeanTheSame) {
+  EXPECT_TRUE(safe_to_continue(250, 251, "RCPT"));
+  EXPECT_TRUE(safe_to_continue(250, 550, "RCPT"));   // a refused recipient: go on, report it
+  EXPECT_FALSE(safe_to_continue(354, 554, "DATA"));  // the body would be read as commands
+  EXPECT_FALSE(safe_to_continue(550, 354, "DATA"));
+  EXPECT_FALSE(safe_to_continue(334, 535, "AUTH"));
+  EXPECT_FALSE(safe_to_continue(235, 535, "AUTH"));  // never send the mail unauthenticated
+  EXPECT_FALSE(safe_to_continue(250, 421, "MAIL"));
+}
+
+struct DriverHarness {
+  RecordedDialogue recording;
+  std::vector<smtp::Event> events;
+  std::vector<smtp::Message> messages;
+  std::unique_ptr<ReplayDriver> driver;
+
+  explicit DriverHarness(std::vector<storage::EventRow> rows) {
+    std::string error;
+    EXPECT_TRUE(build_recorded_dialogue(rows, recording, error)) << error;
+    EXPECT_TRUE(fill_secrets(recording, "", "s3cret", error)) << error;
+    driver = std::make_unique<ReplayDriver>(recording, smtp::DialogueOptions{}, events, messages);
+    smtp::ReplyParser p;
+    p.feed("220 new ESMTP\r\n");
+    driver->start(*p.next(), smtp::Phase::tls);
+  }
+};
+
+TEST(ReplayDriver, SendsFlightsWhenTheOriginalDidAndComparesReplies) {
+  DriverHarness h(plain_session());
+  ReplayDriver& d = *h.driver;
+  EXPECT_EQ(d.take_to_upstream(), "EHLO client.test\r\n");
+  d.upstream_bytes("250-new\r\n250 AUTH PLAIN\r\n");
+  const std::string auth = d.take_to_upstream();
+  EXPECT_EQ(auth.substr(0, 11), "AUTH PLAIN ");
+  d.upstream_bytes("235 2.7.0 ok\r\n");
+  // The pipelined flight goes out in one piece, before any of its replies.
+  EXPECT_EQ(d.take_to_upstream(),
+            "MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  EXPECT_EQ(d.take_to_upstream(), "Subject: t\r\n\r\nhi\r\n.\r\n");
+  d.upstream_bytes("250 queued as XYZ\r\n");
+  EXPECT_EQ(d.take_to_upstream(), "QUIT\r\n");
+  d.upstream_bytes("221 bye\r\n");
+  EXPECT_TRUE(d.finished());
+  ReplayReport r = d.report();
+  EXPECT_TRUE(r.all_match());
+  EXPECT_EQ(r.replies.size(), 8u);
+  EXPECT_EQ(r.replies[6].replay_line, "250 queued as XYZ");
+  // The recorded side of the replay never holds the password.
+  for (const auto& e : h.events) EXPECT_EQ(e.bytes.find("czNjcmV0"), std::string::npos);
+}
+
+TEST(ReplayDriver, StopsWhenAuthFailsAndReportsTheDifference) {
+  DriverHarness h(plain_session());
+  ReplayDriver& d = *h.driver;
+  d.take_to_upstream();
+  d.upstream_bytes("250-new\r\n250 AUTH PLAIN\r\n");
+  d.take_to_upstream();
+  d.upstream_bytes("535 5.7.8 Error: authentication failed\r\n");
+  EXPECT_EQ(d.take_to_upstream(), "QUIT\r\n");  // no MAIL: the original was authenticated
+  d.upstream_bytes("221 bye\r\n");
+  EXPECT_TRUE(d.finished());
+  ReplayReport r = d.report();
+  EXPECT_FALSE(r.all_match());
+  EXPECT_EQ(r.replies[2].original_code, 235);
+  EXPECT_EQ(r.replies[2].replay_code, 535);
+  EXPECT_FALSE(r.replies[3].replay_code);
+  EXPECT_NE(r.stopped.find("535 instead of 235"), std::string::npos) << r.stopped;
+  const std::string text = format_replay_text({7, 9, "mx:587"}, r);
+  EXPECT_NE(text.find("DIFFERENT"), std::string::npos) << text;
+  EXPECT_NE(text.find("(not replayed)"), std::string::npos) << text;
+  const std::string json = format_replay_json({7, std::nullopt, "mx:587"}, r);
+  EXPECT_NE(json.find("\"match\":false"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"replay_session\":null"), std::string::npos) << json;
+}
+
+}  // namespace
+}  // namespace mailtap::tools

@@ -1,0 +1,234 @@
+#include "tools/mock_session.hpp"
+
+#include <cctype>
+
+#include "proxy/smtp/command.hpp"
+
+namespace mailtap::tools {
+
+namespace {
+
+std::string_view strip_crlf(std::string_view s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+bool is_client_side(smtp::Direction d) {
+  return d == smtp::Direction::client_to_upstream || d == smtp::Direction::client_to_mailtap;
+}
+
+bool is_body(smtp::EventKind k) {
+  return k == smtp::EventKind::data || k == smtp::EventKind::bdat_chunk;
+}
+
+// The last body event of a DATA transaction carries the terminator (BDAT chunks are answered
+// per BDAT command instead).
+bool ends_body(std::string_view bytes) {
+  return bytes == ".\r\n" || (bytes.size() >= 5 && bytes.substr(bytes.size() - 5) == "\r\n.\r\n");
+}
+
+bool is_auth_line(std::string_view bytes) {
+  return bytes.size() >= 4 && smtp::iequals(bytes.substr(0, 4), "AUTH") &&
+         (bytes.size() == 4 || bytes[4] == ' ' || bytes[4] == '\r' || bytes[4] == '\n');
+}
+
+// "AUTH PLAIN ..." -> "AUTH PLAIN": never more, the rest may be a credential.
+std::string auth_head(std::string_view bytes) {
+  std::string_view line = strip_crlf(bytes);
+  std::size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return std::string(line);
+  std::size_t sp2 = line.find(' ', sp1 + 1);
+  std::string out(line.substr(0, sp2));
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string describe(const smtp::Event& e) {
+  if (e.kind == smtp::EventKind::auth)
+    return is_auth_line(e.bytes) ? auth_head(e.bytes) : std::string("a SASL response");
+  if (e.kind == smtp::EventKind::error) return "a refused line";
+  return std::string(strip_crlf(e.bytes));
+}
+
+std::string describe(const ClientStep& s) {
+  if (s.kind == smtp::EventKind::auth)
+    return is_auth_line(s.bytes) ? auth_head(s.bytes) : std::string("a SASL response");
+  return s.summary();
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+std::string mail_path(std::string_view line) {
+  line = strip_crlf(line);
+  std::size_t colon = line.find(':');
+  std::string_view rest =
+      colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  if (!rest.empty() && rest.front() == '<') {
+    std::size_t end = rest.find('>');
+    return std::string(rest.substr(0, end == std::string_view::npos ? end : end + 1));
+  }
+  return std::string(rest.substr(0, rest.find(' ')));
+}
+
+std::optional<std::string> step_difference(const ClientStep& expected, const smtp::Event& got) {
+  const std::string sent = "the client sent `" + describe(got) + "` where the recording has `" +
+                           describe(expected) + "`";
+  const bool expected_auth = expected.kind == smtp::EventKind::auth;
+  const bool got_auth = got.kind == smtp::EventKind::auth;
+  if (expected_auth || got_auth) {
+    if (expected_auth != got_auth) return sent;
+    const bool e_line = is_auth_line(expected.bytes), g_line = is_auth_line(got.bytes);
+    if (e_line != g_line) return sent;
+    if (e_line) {
+      if (auth_head(expected.bytes) != auth_head(got.bytes)) return sent;
+      return std::nullopt;
+    }
+    const bool e_cancel = strip_crlf(expected.bytes) == "*",
+               g_cancel = strip_crlf(got.bytes) == "*";
+    if (e_cancel != g_cancel)
+      return std::string(g_cancel ? "the client cancelled the AUTH exchange (*) where the "
+                                    "recording answered the challenge"
+                                  : "the client answered the challenge where the recording "
+                                    "cancelled the AUTH exchange (*)");
+    return std::nullopt;
+  }
+  if ((expected.kind == smtp::EventKind::error) != (got.kind == smtp::EventKind::error))
+    return sent;
+  if (expected.verb != got.verb) return sent;
+  if (expected.verb == "MAIL" || expected.verb == "RCPT") {
+    if (lower(mail_path(expected.bytes)) != lower(mail_path(got.bytes))) return sent;
+  }
+  return std::nullopt;
+}
+
+MockSession::MockSession(const RecordedDialogue& recording)
+    : recording_(recording),
+      dialogue_(
+          [] {
+            smtp::DialogueOptions o;
+            o.phase = smtp::Phase::plain;
+            o.upstream_label = "the recorded server";
+            o.starttls_refusal = "STARTTLS is not available: mailtap mock answers in plain text";
+            o.max_body_capture = 0;
+            return o;
+          }(),
+          events_, messages_) {}
+
+void MockSession::start() {
+  smtp::ReplyParser parser;
+  parser.feed(recording_.greeting ? recording_.greeting->raw : std::string("220 mailtap mock\r\n"));
+  std::optional<smtp::Reply> greeting = parser.next();
+  if (!greeting) {
+    smtp::ReplyParser fallback;
+    fallback.feed("220 mailtap mock\r\n");
+    greeting = fallback.next();
+  }
+  dialogue_.relay_greeting(*greeting, smtp::Phase::plain);
+}
+
+std::size_t MockSession::next_expected() {
+  std::size_t i = next_step_;
+  while (i < recording_.client.size() && is_body(recording_.client[i].kind)) ++i;
+  return i;
+}
+
+void MockSession::diverge(std::string what) {
+  divergence_ = what;
+  ended_ = true;
+  // Pipelined commands before the difference still get their recorded replies, in order.
+  while (unanswered_ > 0 && !dialogue_.finished()) {
+    while (next_reply_ < recording_.replies.size() && recording_.replies[next_reply_].local)
+      ++next_reply_;
+    if (next_reply_ >= recording_.replies.size()) break;
+    dialogue_.upstream_bytes(recording_.replies[next_reply_++].raw);
+    --unanswered_;
+  }
+  dialogue_.abort("4.3.0 mailtap mock: " + what + "; closing",
+                  {smtp::Ending::Kind::error, "client diverged from the recording"});
+}
+
+bool MockSession::check_new_events() {
+  for (; events_checked_ < events_.size(); ++events_checked_) {
+    const smtp::Event& e = events_[events_checked_];
+    if (e.direction == smtp::Direction::client_to_upstream && e.kind == smtp::EventKind::data &&
+        ends_body(e.bytes))
+      ++unanswered_;
+    if (!is_client_side(e.direction) || is_body(e.kind)) continue;
+    const std::size_t idx = next_expected();
+    if (idx == recording_.client.size()) {
+      // A recording that ended with a close still lets the client say goodbye.
+      if (!recording_.client_quit && e.kind == smtp::EventKind::command && e.verb == "QUIT")
+        continue;
+      diverge("the client sent `" + describe(e) + "` after the end of the recorded dialogue (" +
+              std::to_string(matched_) + " commands)");
+      return false;
+    }
+    if (auto diff = step_difference(recording_.client[idx], e)) {
+      diverge("command " + std::to_string(matched_ + 1) + ": " + *diff);
+      return false;
+    }
+    next_step_ = idx + 1;
+    ++matched_;
+    if (e.direction == smtp::Direction::client_to_upstream) ++unanswered_;
+  }
+  events_.clear();
+  messages_.clear();
+  events_checked_ = 0;
+  return true;
+}
+
+void MockSession::pump() {
+  for (;;) {
+    if (!check_new_events()) return;
+    if (dialogue_.finished() || !dialogue_.awaiting_reply()) break;
+    while (next_reply_ < recording_.replies.size() && recording_.replies[next_reply_].local)
+      ++next_reply_;
+    if (unanswered_ > 0) --unanswered_;
+    if (next_reply_ < recording_.replies.size()) {
+      dialogue_.upstream_bytes(recording_.replies[next_reply_++].raw);
+    } else {
+      // Only a goodbye QUIT after the recorded dialogue gets here (anything else diverged).
+      dialogue_.upstream_bytes("221 2.0.0 mailtap mock: end of the recorded dialogue\r\n");
+    }
+  }
+  if (dialogue_.finished() && !ended_) {
+    ended_ = true;
+    completed_ = !divergence_ && next_expected() == recording_.client.size();
+    if (!completed_ && !divergence_)
+      divergence_ = "the session ended after " + std::to_string(matched_) +
+                    " commands; the recording continues with `" +
+                    describe(recording_.client[next_expected()]) + "`";
+  }
+}
+
+void MockSession::client_bytes(std::string_view bytes) {
+  if (finished()) return;
+  dialogue_.client_bytes(bytes);
+  pump();
+}
+
+void MockSession::client_closed() {
+  if (finished()) return;
+  dialogue_.client_closed();
+  if (!check_new_events()) return;
+  ended_ = true;
+  const std::size_t idx = next_expected();
+  if (idx == recording_.client.size() && !recording_.client_quit) {
+    completed_ = true;
+    return;
+  }
+  divergence_ =
+      "the client closed the connection after " + std::to_string(matched_) +
+      " commands; the recording continues with `" +
+      (idx < recording_.client.size() ? describe(recording_.client[idx]) : std::string("QUIT")) +
+      "`";
+}
+
+}  // namespace mailtap::tools

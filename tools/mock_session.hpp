@@ -1,0 +1,69 @@
+// The sans-IO heart of `mailtap mock`: one client connection answered from a recording. The
+// client's bytes go through a Dialogue, the same single reading of SMTP the proxy uses
+// (framing, pipelining, bare LF, DATA), and the recorded upstream replies are fed to it in
+// order, so the client reads what the original client read (STARTTLS removed from EHLO,
+// mailtap's local answers made again).
+//
+// Each command the client sends is checked against the recording before it is answered:
+// verbs must be equal; MAIL FROM / RCPT TO paths must be equal ignoring case (their
+// parameters, e.g. SIZE=, are not compared); other arguments (the EHLO name, AUTH
+// credentials, the message body) are not compared, because they legitimately differ between
+// runs of the code under test. At the first difference the commands before it get their
+// recorded replies, the differing one a 421 naming the difference, and the session ends.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/smtp/dialogue.hpp"
+#include "tools/recorded_dialogue.hpp"
+
+namespace mailtap::tools {
+
+// nullopt if `got` (a client event of the mock's dialogue) plays the recorded `expected`
+// step; otherwise a description of the difference.
+std::optional<std::string> step_difference(const ClientStep& expected, const smtp::Event& got);
+
+// "MAIL FROM:<a@b> SIZE=10" -> "<a@b>"; the argument up to the first space otherwise.
+std::string mail_path(std::string_view command_line);
+
+class MockSession {
+ public:
+  explicit MockSession(const RecordedDialogue& recording);
+
+  void start();  // queues the greeting
+  void client_bytes(std::string_view bytes);
+  void client_closed();
+
+  std::string take_to_client() { return dialogue_.take_to_client(); }
+  bool finished() const { return dialogue_.finished() || ended_; }
+  bool in_data() const { return dialogue_.in_data(); }
+  // The client played the whole recording (including its QUIT, if the original sent one).
+  bool completed() const { return completed_; }
+  const std::optional<std::string>& divergence() const { return divergence_; }
+  std::size_t commands_matched() const { return matched_; }
+
+ private:
+  void pump();
+  bool check_new_events();  // false: diverged
+  void diverge(std::string what);
+  std::size_t next_expected();  // index of the next compared recorded step, or client.size()
+
+  const RecordedDialogue& recording_;
+  std::vector<smtp::Event> events_;
+  std::vector<smtp::Message> messages_;
+  smtp::Dialogue dialogue_;
+  std::size_t events_checked_ = 0;
+  std::size_t next_step_ = 0;   // into recording_.client
+  std::size_t next_reply_ = 0;  // into recording_.replies
+  std::size_t matched_ = 0;
+  std::size_t unanswered_ = 0;  // matched client events the upstream side still owes a reply
+  bool ended_ = false;
+  bool completed_ = false;
+  std::optional<std::string> divergence_;
+};
+
+}  // namespace mailtap::tools

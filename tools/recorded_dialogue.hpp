@@ -1,0 +1,80 @@
+// A recorded session seen from its two ends, for the tools that act it out again: what the
+// client sent (in the flights it sent it in) and what the client received, reply by reply.
+// Sans-IO: built from the events storage::Reader loaded, no sockets, no database.
+//
+// Which events count:
+//   client side: client_to_upstream and client_to_mailtap events (commands, SASL lines, DATA
+//     and BDAT bytes). mailtap's own commands (pre-TLS EHLO, STARTTLS, QUIT for a vanished
+//     client) are not the client's and are left out.
+//   server side: upstream_to_client (greeting, replies, SASL challenges) and mailtap_to_client
+//     local replies, i.e. every reply the client read, in the order it read them. A reply's
+//     bytes are the upstream's; the EHLO reply the client saw (STARTTLS removed) is kept too.
+//
+// Flights: the client bytes recorded between two replies were sent before the later reply
+// arrived, so they travel together (RFC 2920 pipelining); a flight is followed by the replies
+// the client read before it sent the next flight.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/smtp/event.hpp"
+#include "storage/reader.hpp"
+
+namespace mailtap::tools {
+
+struct ClientStep {
+  std::uint64_t seq = 0;  // event sequence number in the original session
+  smtp::Direction direction = smtp::Direction::client_to_upstream;
+  smtp::EventKind kind = smtp::EventKind::command;
+  std::string verb;   // "MAIL", "AUTH" (also for SASL responses), "DATA" for body bytes
+  std::string bytes;  // wire bytes, or the redacted rendering when `redacted`
+  // The bytes as recorded, kept when secrets are filled into `bytes`: what may be shown.
+  std::string recorded;
+  bool redacted = false;
+  std::string note;  // decoded SASL view ("user=\"alice\"")
+
+  // The recorded command line without CRLF (never a filled-in secret); bodies summarised.
+  std::string summary() const;
+};
+
+struct RecordedReply {
+  std::uint64_t seq = 0;
+  int code = 0;
+  std::string raw;          // as the upstream (or mailtap) sent it, CRLFs included
+  std::string client_view;  // what the client received (differs for a rewritten EHLO reply)
+  std::string verb;         // the command it answers, if known
+  bool local = false;       // mailtap answered the client itself
+  bool redacted = false;    // a SASL challenge carrying a secret: raw is not the wire text
+
+  std::string first_line() const;  // "250 2.1.0 Ok", without CRLF
+};
+
+struct Flight {
+  std::vector<std::size_t> steps;  // indexes into RecordedDialogue::client
+  std::size_t first_reply = 0;     // index into RecordedDialogue::replies
+  std::size_t reply_count = 0;     // replies read before the next flight was sent
+};
+
+struct RecordedDialogue {
+  std::optional<RecordedReply> greeting;
+  std::vector<ClientStep> client;
+  std::vector<RecordedReply> replies;  // greeting excluded
+  std::vector<Flight> flights;
+  bool client_quit = false;  // the client ended the session with QUIT
+
+  // The concatenated wire bytes of one flight (redacted steps as rendered: fill them first).
+  std::string flight_bytes(const Flight& f) const;
+};
+
+// Builds the model; false with `error` set when the events cannot be acted out (no greeting
+// reached the client, a body event whose bytes were not kept in full, a refused line whose
+// bytes were not recorded).
+bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, RecordedDialogue& out,
+                             std::string& error);
+
+}  // namespace mailtap::tools

@@ -1,0 +1,263 @@
+#include "tools/replay_credentials.hpp"
+
+#include <openssl/mem.h>
+
+#include <cctype>
+#include <optional>
+
+#include "proxy/smtp/base64.hpp"
+#include "proxy/smtp/command.hpp"
+
+namespace mailtap::tools {
+
+namespace {
+
+bool starts_with_auth(std::string_view bytes) {
+  return bytes.size() >= 4 && smtp::iequals(bytes.substr(0, 4), "AUTH") &&
+         (bytes.size() == 4 || bytes[4] == ' ' || bytes[4] == '\r' || bytes[4] == '\n');
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view strip_crlf(std::string_view s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// "AUTH PLAIN xyz" -> mechanism "PLAIN", initial response "xyz" (or the rendering "[...]").
+struct AuthLine {
+  std::string prefix;  // "AUTH PLAIN" as the client wrote it
+  std::string mechanism;
+  std::optional<std::string> initial;
+};
+AuthLine split_auth_line(std::string_view bytes) {
+  std::string_view line = strip_crlf(bytes);
+  AuthLine a;
+  std::size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) {
+    a.prefix = std::string(line);
+    return a;
+  }
+  std::size_t sp2 = line.find(' ', sp1 + 1);
+  std::string_view mech = line.substr(sp1 + 1, sp2 == std::string_view::npos ? sp2 : sp2 - sp1 - 1);
+  a.mechanism = upper(mech);
+  a.prefix = std::string(line.substr(0, sp2));
+  if (sp2 != std::string_view::npos) a.initial = std::string(line.substr(sp2 + 1));
+  return a;
+}
+
+// The bracketed rendering's inside: "[a=b c=d]" -> "a=b c=d"; nullopt if not bracketed.
+std::optional<std::string_view> bracketed(std::string_view s) {
+  s = strip_crlf(s);
+  if (s.size() < 2 || s.front() != '[' || s.back() != ']') return std::nullopt;
+  return s.substr(1, s.size() - 2);
+}
+
+const RenderedField* find_field(const std::vector<RenderedField>& f, std::string_view key) {
+  for (const auto& x : f)
+    if (x.key == key) return &x;
+  return nullptr;
+}
+
+struct Filler {
+  std::string_view user;
+  std::string_view password;
+  std::string& error;
+
+  // The user name for a field: --auth-user, else the recorded one.
+  std::optional<std::string> user_for(const RenderedField* f) {
+    if (!user.empty()) return std::string(user);
+    if (f && !f->redacted) return f->value;
+    error = "the recorded user name was redacted (--redact-users): give --auth-user";
+    return std::nullopt;
+  }
+
+  std::optional<std::string> plain(std::string_view rendering) {
+    std::vector<RenderedField> fields;
+    auto inside = bracketed(rendering);
+    if (!inside || !parse_rendered_fields(*inside, fields) || !find_field(fields, "password")) {
+      error = "cannot read the recorded AUTH PLAIN rendering";
+      return std::nullopt;
+    }
+    std::string authzid;
+    if (const RenderedField* az = find_field(fields, "authzid")) {
+      if (az->redacted && az->redacted_size > 0) {
+        error = "the recorded AUTH PLAIN authorisation identity was redacted; it cannot be rebuilt";
+        return std::nullopt;
+      }
+      authzid = az->redacted ? std::string() : az->value;
+    }
+    auto u = user_for(find_field(fields, "authcid"));
+    if (!u) return std::nullopt;
+    std::string clear = authzid + '\0' + *u + '\0' + std::string(password);
+    std::string b64 = smtp::base64_encode(clear);
+    OPENSSL_cleanse(clear.data(), clear.size());
+    return b64;
+  }
+
+  std::optional<std::string> login(std::string_view rendering, bool redacted) {
+    if (!redacted) {
+      // A kept LOGIN response is the user name (base64 on the wire); --auth-user replaces it.
+      if (user.empty() || strip_crlf(rendering) == "*") return std::string(strip_crlf(rendering));
+      return smtp::base64_encode(user);
+    }
+    std::vector<RenderedField> fields;
+    auto inside = bracketed(rendering);
+    if (!inside || !parse_rendered_fields(*inside, fields)) {
+      error = "cannot read the recorded AUTH LOGIN rendering";
+      return std::nullopt;
+    }
+    if (find_field(fields, "password")) return smtp::base64_encode(password);
+    if (const RenderedField* u = find_field(fields, "user")) {
+      auto name = user_for(u);
+      if (!name) return std::nullopt;
+      return smtp::base64_encode(*name);
+    }
+    error = "cannot read the recorded AUTH LOGIN rendering";
+    return std::nullopt;
+  }
+};
+
+// Walks the SASL exchanges: calls fn(step, mechanism, is_auth_line) for every auth step.
+template <typename Dialogue, typename Fn>
+void for_each_auth_step(Dialogue& d, Fn fn) {
+  std::string mechanism;
+  for (auto& s : d.client) {
+    if (s.kind != smtp::EventKind::auth) {
+      mechanism.clear();
+      continue;
+    }
+    const bool auth_line = starts_with_auth(s.bytes);
+    if (auth_line) mechanism = split_auth_line(s.bytes).mechanism;
+    if (!fn(s, mechanism, auth_line)) return;
+  }
+}
+
+}  // namespace
+
+bool parse_rendered_fields(std::string_view text, std::vector<RenderedField>& out) {
+  out.clear();
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == ' ') {
+      ++i;
+      continue;
+    }
+    const std::size_t eq = text.find('=', i);
+    if (eq == std::string_view::npos || eq + 1 >= text.size()) return false;
+    RenderedField f;
+    f.key = std::string(text.substr(i, eq - i));
+    i = eq + 1;
+    if (text[i] == '"') {
+      ++i;
+      bool closed = false;
+      while (i < text.size()) {
+        char c = text[i++];
+        if (c == '"') {
+          closed = true;
+          break;
+        }
+        if (c != '\\') {
+          f.value += c;
+          continue;
+        }
+        if (i >= text.size()) return false;
+        char e = text[i++];
+        if (e == 'x') {
+          if (i + 2 > text.size()) return false;
+          f.value += static_cast<char>(std::stoi(std::string(text.substr(i, 2)), nullptr, 16));
+          i += 2;
+        } else {
+          f.value += e;
+        }
+      }
+      if (!closed) return false;
+    } else if (text[i] == '<') {
+      const std::size_t end = text.find('>', i);
+      if (end == std::string_view::npos) return false;
+      std::string_view token = text.substr(i + 1, end - i - 1);  // "redacted 12 bytes[ fp=..]"
+      if (token.substr(0, 9) != "redacted ") return false;
+      f.redacted = true;
+      f.redacted_size = std::strtoull(std::string(token.substr(9)).c_str(), nullptr, 10);
+      i = end + 1;
+    } else {
+      const std::size_t end = text.find(' ', i);
+      f.value = std::string(text.substr(i, end == std::string_view::npos ? end : end - i));
+      i = end == std::string_view::npos ? text.size() : end;
+    }
+    out.push_back(std::move(f));
+  }
+  return true;
+}
+
+AuthNeeds auth_needs(const RecordedDialogue& dialogue) {
+  AuthNeeds needs;
+  for_each_auth_step(dialogue, [&](const ClientStep& s, const std::string& mech, bool auth_line) {
+    if (!s.redacted) return true;
+    if (mech != "PLAIN" && mech != "LOGIN") {
+      needs.refusal = "the session authenticated with AUTH " +
+                      (mech.empty() ? std::string("(unknown mechanism)") : mech) +
+                      "; replay can rebuild only PLAIN and LOGIN exchanges";
+      return false;
+    }
+    needs.mechanism = mech;
+    const std::string_view text =
+        auth_line ? std::string_view(s.bytes).substr(split_auth_line(s.bytes).prefix.size())
+                  : std::string_view(s.bytes);
+    if (text.find("password=") != std::string_view::npos) needs.password = true;
+    if (text.find("authcid=<") != std::string_view::npos ||
+        text.find("user=<") != std::string_view::npos)
+      needs.user = true;
+    return true;
+  });
+  return needs;
+}
+
+bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string_view password,
+                  std::string& error) {
+  Filler filler{user, password, error};
+  bool ok = true;
+  for_each_auth_step(dialogue, [&](ClientStep& s, const std::string& mech, bool auth_line) {
+    if (mech != "PLAIN" && mech != "LOGIN") {
+      if (s.redacted) {
+        error = "AUTH " + mech + " cannot be replayed";
+        ok = false;
+      }
+      return ok;
+    }
+    if (!s.redacted && (mech != "LOGIN" || user.empty())) return true;  // keep as recorded
+    std::string rendering;
+    std::string prefix;
+    if (auth_line) {
+      AuthLine a = split_auth_line(s.bytes);
+      if (!a.initial) return true;  // no initial response: nothing to fill
+      prefix = a.prefix + " ";
+      rendering = *a.initial;
+    } else {
+      rendering = std::string(strip_crlf(s.bytes));
+    }
+    std::optional<std::string> wire =
+        mech == "PLAIN" ? (s.redacted ? filler.plain(rendering) : std::optional(rendering))
+                        : filler.login(rendering, s.redacted);
+    if (!wire) {
+      error = "event " + std::to_string(s.seq) + ": " + error;
+      ok = false;
+      return false;
+    }
+    s.bytes = prefix + *wire + "\r\n";
+    OPENSSL_cleanse(wire->data(), wire->size());
+    return true;
+  });
+  return ok;
+}
+
+void wipe_client_bytes(RecordedDialogue& dialogue) {
+  for (ClientStep& s : dialogue.client)
+    if (s.kind == smtp::EventKind::auth) OPENSSL_cleanse(s.bytes.data(), s.bytes.size());
+}
+
+}  // namespace mailtap::tools

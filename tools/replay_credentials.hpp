@@ -1,0 +1,41 @@
+// Fills the secrets the record left out of a session's AUTH exchanges, so `mailtap replay` can
+// send them again: PLAIN (RFC 4616) and LOGIN lines are rebuilt from the user name and the
+// password the person running the replay supplies. Other mechanisms are refused: their
+// responses depend on server challenges that will differ.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "tools/recorded_dialogue.hpp"
+
+namespace mailtap::tools {
+
+struct AuthNeeds {
+  bool password = false;  // some redacted step holds a password
+  bool user = false;      // some redacted step holds a user name (--redact-users at record time)
+  std::string mechanism;  // the (last) mechanism whose lines need filling, e.g. "PLAIN"
+  std::string refusal;    // non-empty: the recording cannot be replayed, and why
+};
+
+AuthNeeds auth_needs(const RecordedDialogue& dialogue);
+
+// Replaces every redacted SASL step's bytes with wire bytes built from `user` (empty: the
+// recorded user name) and `password`. False with `error` set if a step cannot be rebuilt.
+// The filled dialogue holds the password: wipe it with wipe_client_bytes when done.
+bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string_view password,
+                  std::string& error);
+
+void wipe_client_bytes(RecordedDialogue& dialogue);
+
+// Fields of a redacted rendering such as `authzid="" authcid="alice" password=<redacted 12
+// bytes>`: quoted values unescaped; a redaction token gives `redacted` with its octet count.
+struct RenderedField {
+  std::string key;
+  std::string value;
+  bool redacted = false;
+  std::size_t redacted_size = 0;
+};
+bool parse_rendered_fields(std::string_view text, std::vector<RenderedField>& out);
+
+}  // namespace mailtap::tools

@@ -1,0 +1,162 @@
+#include "tools/replay_driver.hpp"
+
+namespace mailtap::tools {
+
+namespace {
+
+std::string first_line(std::string_view raw) {
+  std::string_view l = raw.substr(0, raw.find('\n'));
+  while (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+  return std::string(l);
+}
+
+}  // namespace
+
+bool ReplayReport::all_match() const {
+  return differences() == 0 && stopped.empty();
+}
+
+std::size_t ReplayReport::differences() const {
+  std::size_t n = 0;
+  for (const auto& r : replies)
+    if (!r.matches()) ++n;
+  return n;
+}
+
+bool safe_to_continue(int original_code, int replay_code, std::string_view verb) {
+  if (original_code / 100 == replay_code / 100) return true;
+  // A 334 or 354 decides whether the next client bytes are a SASL response / a body or
+  // commands: either way round, sending them on would make the server read them differently.
+  if (original_code / 100 == 3 || replay_code / 100 == 3) return false;
+  // The original went on authenticated; sending its mail unauthenticated is another session.
+  if (verb == "AUTH" && original_code / 100 == 2) return false;
+  // The server is closing.
+  if (replay_code == 421) return false;
+  return true;
+}
+
+ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOptions options,
+                           std::vector<smtp::Event>& events, std::vector<smtp::Message>& messages)
+    : recording_(recording), dialogue_(std::move(options), events, messages) {
+  ReplyComparison greeting;
+  if (recording_.greeting) {
+    greeting.original_code = recording_.greeting->code;
+    greeting.original_line = recording_.greeting->first_line();
+  }
+  report_.replies.push_back(std::move(greeting));
+  for (const Flight& f : recording_.flights) {
+    std::vector<std::string> sent;
+    for (std::size_t i : f.steps) sent.push_back(recording_.client[i].summary());
+    for (std::size_t k = 0; k < f.reply_count; ++k) {
+      const RecordedReply& r = recording_.replies[f.first_reply + k];
+      ReplyComparison c;
+      if (k == 0) c.sent = std::move(sent);
+      c.original_code = r.code;
+      c.original_line = r.first_line();
+      report_.replies.push_back(std::move(c));
+    }
+    if (f.reply_count == 0 && !sent.empty()) {
+      ReplyComparison c;  // client bytes no reply answered (e.g. the last before a close)
+      c.sent = std::move(sent);
+      report_.replies.push_back(std::move(c));
+    }
+  }
+}
+
+void ReplayDriver::start(const smtp::Reply& greeting, smtp::Phase phase) {
+  dialogue_.relay_greeting(greeting, phase);
+  pump();
+}
+
+void ReplayDriver::upstream_bytes(std::string_view bytes) {
+  dialogue_.upstream_bytes(bytes);
+  pump();
+}
+
+void ReplayDriver::upstream_closed() {
+  dialogue_.upstream_closed();
+  collect_replies();
+  if (report_.stopped.empty() && next_flight_ < recording_.flights.size())
+    report_.stopped = "the server closed the connection";
+}
+
+void ReplayDriver::abort(std::string_view reply_421_text, smtp::Ending ending) {
+  if (report_.stopped.empty()) report_.stopped = ending.reason;
+  dialogue_.abort(reply_421_text, std::move(ending));
+  collect_replies();
+}
+
+void ReplayDriver::collect_replies() {
+  client_view_.feed(dialogue_.take_to_client());
+  while (auto reply = client_view_.next()) {
+    // Index in report_.replies of the reply expected next; entries without an original code
+    // stand for client bytes that were never answered and take no reply.
+    std::size_t seen = 0, index = report_.replies.size();
+    for (std::size_t i = 0; i < report_.replies.size(); ++i) {
+      if (!report_.replies[i].original_code) continue;
+      if (seen++ == received_) {
+        index = i;
+        break;
+      }
+    }
+    ++received_;
+    if (index == report_.replies.size()) {
+      ReplyComparison extra;  // more replies than the original client read
+      report_.replies.push_back(std::move(extra));
+    }
+    ReplyComparison& c = report_.replies[index];
+    c.replay_code = reply->code;
+    c.replay_line = first_line(reply->raw);
+    if (!stopping_ && c.original_code) {
+      const std::size_t reply_index = received_ - 2;  // into recording_.replies (greeting first)
+      std::string verb = received_ >= 2 && reply_index < recording_.replies.size()
+                             ? recording_.replies[reply_index].verb
+                             : std::string();
+      const bool greeting_differs = received_ == 1 && !c.matches();
+      if (greeting_differs || !safe_to_continue(*c.original_code, reply->code, verb)) {
+        stopping_ = true;
+        report_.stopped = "reply " + std::to_string(index + 1) + " (" +
+                          std::to_string(reply->code) + " instead of " +
+                          std::to_string(*c.original_code) +
+                          ") changes the meaning of what the client sent next; replay stopped";
+      }
+    }
+  }
+}
+
+void ReplayDriver::send_flight(std::size_t index) {
+  dialogue_.client_bytes(recording_.flight_bytes(recording_.flights[index]));
+}
+
+void ReplayDriver::pump() {
+  for (;;) {
+    collect_replies();
+    if (dialogue_.finished()) return;
+    if (stopping_) {
+      // Give the server a polite end (QUIT, unless a message body is open).
+      dialogue_.client_closed();
+      collect_replies();
+      return;
+    }
+    if (next_flight_ < recording_.flights.size()) {
+      const Flight& f = recording_.flights[next_flight_];
+      if (received_ < 1 + f.first_reply) return;  // the original waited for these replies
+      send_flight(next_flight_++);
+      continue;
+    }
+    // Every flight sent: wait for the last replies, then end as the original did.
+    const std::size_t expected = 1 + recording_.replies.size();
+    if (received_ < expected && dialogue_.awaiting_reply()) return;
+    dialogue_.client_closed();
+    collect_replies();
+    return;
+  }
+}
+
+ReplayReport ReplayDriver::report() const {
+  ReplayReport r = report_;
+  if (r.stopped.empty() && !dialogue_.finished()) r.stopped = "the replay did not finish";
+  return r;
+}
+
+}  // namespace mailtap::tools

@@ -1,0 +1,77 @@
+// The sans-IO heart of `mailtap replay`: acts out the client side of a recorded session
+// through a Dialogue (so the replay is read, relayed and recorded exactly as the proxy would
+// have done it live) and compares each reply the replayed client reads with the one the
+// original client read.
+//
+// Flights are sent as recorded: flight N+1 goes out once the replies the original client read
+// before sending it have arrived. The replay stops early (and ends the session politely) when
+// a reply differs in a way that changes what the following client bytes would mean: a 334 or
+// 354 that did not come (or came unasked), or an AUTH that failed where it had succeeded, so
+// a body is never sent as commands and mail is never sent unauthenticated.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/smtp/dialogue.hpp"
+#include "tools/recorded_dialogue.hpp"
+
+namespace mailtap::tools {
+
+struct ReplyComparison {
+  std::vector<std::string> sent;  // client lines (as recorded, secrets redacted) before it
+  std::optional<int> original_code;
+  std::string original_line;  // first line, no CRLF
+  std::optional<int> replay_code;
+  std::string replay_line;
+  bool matches() const {
+    return original_code && replay_code && *original_code / 100 == *replay_code / 100;
+  }
+};
+
+struct ReplayReport {
+  std::vector<ReplyComparison> replies;  // greeting first
+  std::string stopped;                   // why the replay stopped early, "" if it did not
+  bool all_match() const;
+  std::size_t differences() const;
+};
+
+// Whether the next client bytes can still be sent after this reply came instead of the
+// recorded one; `verb` is the command it answers.
+bool safe_to_continue(int original_code, int replay_code, std::string_view verb);
+
+class ReplayDriver {
+ public:
+  ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOptions options,
+               std::vector<smtp::Event>& events, std::vector<smtp::Message>& messages);
+
+  void set_time(smtp::Dialogue::Clock::time_point now) { dialogue_.set_time(now); }
+  void start(const smtp::Reply& greeting, smtp::Phase phase);
+  void upstream_bytes(std::string_view bytes);
+  void upstream_closed();
+  void abort(std::string_view reply_421_text, smtp::Ending ending);
+
+  std::string take_to_upstream() { return dialogue_.take_to_upstream(); }
+  bool finished() const { return dialogue_.finished(); }
+  bool awaiting_end_of_data() const { return dialogue_.awaiting_end_of_data(); }
+  const smtp::Dialogue& dialogue() const { return dialogue_; }
+  // Finalises the report (replies never replayed are listed with no replay code).
+  ReplayReport report() const;
+
+ private:
+  void pump();
+  void collect_replies();
+  void send_flight(std::size_t index);
+
+  const RecordedDialogue& recording_;
+  smtp::Dialogue dialogue_;
+  smtp::ReplyParser client_view_;
+  ReplayReport report_;
+  std::size_t next_flight_ = 0;
+  std::size_t received_ = 0;  // replies the replayed client read, greeting included
+  bool stopping_ = false;
+};
+
+}  // namespace mailtap::tools

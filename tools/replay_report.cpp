@@ -1,0 +1,108 @@
+#include "tools/replay_report.hpp"
+
+#include "tools/json_writer.hpp"
+
+namespace mailtap::tools {
+
+namespace {
+
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string fit(std::string s, std::size_t width) {
+  if (s.size() > width) s = s.substr(0, width - 3) + "...";
+  s.resize(width, ' ');
+  return s;
+}
+
+}  // namespace
+
+std::string format_replay_text(const ReplayHeader& h, const ReplayReport& report,
+                               std::size_t width) {
+  const std::size_t col = width > 20 ? (width - 12) / 2 : 40;
+  std::string out = "replay of session " + std::to_string(h.original_id) + " against " + h.target;
+  out += h.replay_id ? " (recorded as session " + std::to_string(*h.replay_id) + ")\n"
+                     : " (not recorded)\n";
+  out += "   " + fit("original", col) + " | " + fit("replay", col) + "\n";
+  for (const ReplyComparison& r : report.replies) {
+    for (const std::string& line : r.sent) out += "C: " + printable(line) + "\n";
+    if (!r.original_code && !r.replay_code) continue;
+    std::string left = r.original_code ? printable(r.original_line) : "(no reply in the original)";
+    std::string right = r.replay_code ? printable(r.replay_line) : "(not replayed)";
+    out += "S: " + fit(left, col) + " | " + fit(right, col) +
+           (r.matches() ? "  same" : "  DIFFERENT") + "\n";
+  }
+  const std::size_t diff = report.differences();
+  if (!report.stopped.empty()) out += "stopped: " + report.stopped + "\n";
+  out += diff == 0 && report.stopped.empty()
+             ? "result: every reply class matches (" + std::to_string(report.replies.size()) +
+                   " replies)\n"
+             : "result: " + std::to_string(diff) + " of " + std::to_string(report.replies.size()) +
+                   " replies differ in class\n";
+  return out;
+}
+
+std::string format_replay_json(const ReplayHeader& h, const ReplayReport& report) {
+  JsonWriter w;
+  w.begin_object();
+  w.key("original_session").value(static_cast<std::int64_t>(h.original_id));
+  w.key("replay_session");
+  if (h.replay_id)
+    w.value(static_cast<std::int64_t>(*h.replay_id));
+  else
+    w.null();
+  w.key("target").value(h.target);
+  w.key("match").value(report.all_match());
+  w.key("differences").value(static_cast<std::uint64_t>(report.differences()));
+  w.key("stopped");
+  if (report.stopped.empty())
+    w.null();
+  else
+    w.value(report.stopped);
+  w.key("replies").begin_array();
+  for (const ReplyComparison& r : report.replies) {
+    w.begin_object();
+    w.key("sent").begin_array();
+    for (const std::string& s : r.sent) w.value(s);
+    w.end_array();
+    w.key("original");
+    if (r.original_code)
+      w.begin_object()
+          .key("code")
+          .value(*r.original_code)
+          .key("text")
+          .value(r.original_line)
+          .end_object();
+    else
+      w.null();
+    w.key("replay");
+    if (r.replay_code)
+      w.begin_object()
+          .key("code")
+          .value(*r.replay_code)
+          .key("text")
+          .value(r.replay_line)
+          .end_object();
+    else
+      w.null();
+    w.key("match").value(r.matches());
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  return w.take() + "\n";
+}
+
+}  // namespace mailtap::tools
