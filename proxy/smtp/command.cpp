@@ -15,29 +15,53 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+namespace {
+// The separators a server's tokenizer skips (Postfix smtpd_token uses isspace). Splitting on
+// SP alone would let " AUTH PLAIN ..." or "AUTH\tPLAIN ..." reach a server as AUTH while mailtap
+// saw another verb: the secret would be recorded unredacted and the 334 exchange not followed.
+bool is_separator(char c) {
+  return c == ' ' || c == '\t' || c == '\v' || c == '\f';
+}
+
+std::string_view skip_separators(std::string_view s) {
+  while (!s.empty() && is_separator(s.front())) s.remove_prefix(1);
+  return s;
+}
+}  // namespace
+
 Command parse_command(std::string_view line) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  line = skip_separators(line);
   Command cmd;
-  std::size_t end = line.find(' ');
+  std::size_t end = 0;
+  while (end < line.size() && !is_separator(line[end])) ++end;
   std::string_view verb = line.substr(0, end);
   cmd.verb.reserve(verb.size());
   for (char c : verb) cmd.verb.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-  if (end != std::string_view::npos) cmd.args = line.substr(end + 1);
+  cmd.args = skip_separators(line.substr(end));
   return cmd;
 }
 
 std::optional<BdatArgs> parse_bdat_args(std::string_view args) {
   // bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF ; chunk-size = 1*DIGIT
-  std::size_t sp = args.find(' ');
-  std::string_view size = args.substr(0, sp);
+  // Separator runs are accepted as a tokenizing server accepts them.
+  args = skip_separators(args);
+  std::size_t end = 0;
+  while (end < args.size() && !is_separator(args[end])) ++end;
+  std::string_view size = args.substr(0, end);
+  std::string_view rest = skip_separators(args.substr(end));
+  std::size_t marker_end = 0;
+  while (marker_end < rest.size() && !is_separator(rest[marker_end])) ++marker_end;
+  std::string_view marker = rest.substr(0, marker_end);
+  if (!skip_separators(rest.substr(marker_end)).empty()) return std::nullopt;
   if (size.empty() || size.size() > 18) return std::nullopt;
   BdatArgs out;
   for (char c : size) {
     if (c < '0' || c > '9') return std::nullopt;
     out.size = out.size * 10 + static_cast<std::uint64_t>(c - '0');
   }
-  if (sp != std::string_view::npos) {
-    if (!iequals(args.substr(sp + 1), "LAST")) return std::nullopt;
+  if (!marker.empty()) {
+    if (!iequals(marker, "LAST")) return std::nullopt;
     out.last = true;
   }
   return out;

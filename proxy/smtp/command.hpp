@@ -1,4 +1,5 @@
-// Reads the verb and arguments of one client command line, as a server would (RFC 5321 §4.1).
+// Reads the verb and arguments of one client command line, as a server would (RFC 5321 §4.1):
+// leading SP/HTAB/VT/FF are skipped and any run of them separates words, like Postfix.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +11,7 @@ namespace mailtap::smtp {
 
 struct Command {
   std::string verb;       // upper-cased first word ("MAIL"), empty for an empty line
-  std::string_view args;  // the rest after one space, line ending removed (views the line)
+  std::string_view args;  // the rest after the separators, line ending removed (views the line)
 };
 
 // `line` includes its CRLF.

@@ -31,18 +31,20 @@ bool is_sync_verb(std::string_view verb) {
 }  // namespace
 
 struct Dialogue::Pending {
-  enum class Kind : std::uint8_t { command, sasl, data_end, own_quit, local };
+  enum class Kind : std::uint8_t { command, sasl, data_end, own_cancel, own_quit, local };
   Kind kind = Kind::command;
   std::string verb;
   std::string line;         // MAIL/RCPT line without CRLF, or the local reply with CRLF
   bool sync = false;        // reading stopped until this reply arrives
   bool bdat_last = false;
   Clock::time_point since{};
+  std::shared_ptr<Transaction> transaction;  // the transaction this command belongs to
 };
 
 struct Dialogue::Transaction {
   Message message;
   SHA256_CTX sha{};
+  bool settled = false;  // its MAIL was refused, or its Message recorded: no (further) Message
 };
 
 Dialogue::Dialogue(DialogueOptions options, std::vector<Event>& events,
@@ -240,7 +242,9 @@ bool Dialogue::read_line() {
     // The normaliser writes CRLF only as a line ending and stops right after it.
     if (line_.size() >= 2 && line_.compare(line_.size() - 2, 2, "\r\n") == 0) return true;
     if (line_.size() > options_.max_auth_line) {
-      // Keep framing, but do not keep the bytes: the line is refused whatever it says.
+      // Keep framing, but do not keep the bytes: the line is refused whatever it says. Its verb
+      // is remembered from its start (the tail could be anything, a secret included).
+      if (discarded_ == 0) discarded_verb_ = parse_command(line_).verb;
       if (line_.find('\0') != std::string::npos) line_has_nul_ = true;
       discarded_ += line_.size();
       line_.clear();
@@ -252,10 +256,13 @@ bool Dialogue::read_line() {
 void Dialogue::handle_line() {
   std::string line = std::exchange(line_, {});
   const std::size_t discarded = std::exchange(discarded_, 0);
+  const std::string discarded_verb = std::exchange(discarded_verb_, {});
   const bool has_nul = std::exchange(line_has_nul_, false) || line.find('\0') != std::string::npos;
+  // A line can complete in the same read that takes it past the limit: check the whole size too.
+  const bool over_auth_limit = discarded > 0 || line.size() > options_.max_auth_line;
   if (mode_ == Mode::sasl) {
     note_rewrites("AUTH");
-    if (discarded > 0) {
+    if (over_auth_limit) {
       // The upstream is still waiting for a SASL response; cancel the exchange for the client
       // (RFC 4954 "*") so both sides agree on where it ended.
       Event e = make_event(Direction::mailtap_to_upstream, EventKind::auth);
@@ -277,10 +284,11 @@ void Dialogue::handle_line() {
     return;
   }
   Command cmd = parse_command(line);
+  if (discarded > 0) cmd.verb = discarded_verb;
   note_rewrites(cmd.verb);
   const std::size_t total = discarded + line.size();
   const bool too_long =
-      discarded > 0 || (cmd.verb != "AUTH" && line.size() > options_.max_command_line);
+      over_auth_limit || (cmd.verb != "AUTH" && line.size() > options_.max_command_line);
   if (too_long || has_nul) {
     Event e = make_event(Direction::client_to_mailtap, EventKind::error);
     e.verb = cmd.verb.size() <= 16 ? cmd.verb : std::string{};
@@ -335,17 +343,25 @@ void Dialogue::handle_command(std::string_view line) {
       Pending p;
       p.verb = "BDAT";
       p.bdat_last = args->last;
+      p.transaction = transaction_;
       push_pending(std::move(p));
       if (transaction_) transaction_->message.via_bdat = true;
       if (args->size > 0) {
         mode_ = Mode::bdat_chunk;
         bdat_remaining_ = args->size;
         bdat_discard_ = false;
+        bdat_last_ = args->last;
         data_event_kind_ = EventKind::bdat_chunk;
+      } else if (args->last) {
+        transaction_.reset();  // complete: its reply finds it through the Pending entry
       }
       return;
     }
-    // Malformed BDAT: the server answers 501 and reads on as commands; so does mailtap.
+    // Malformed BDAT: servers differ on whether they then skip a chunk (and how long), so the
+    // line never reaches the upstream; mailtap answers and reads on as commands.
+    record_client(Direction::client_to_mailtap, EventKind::command);
+    queue_local_reply("501 5.5.4 mailtap: syntax is BDAT <size> [LAST]; not forwarded\r\n");
+    return;
   }
 
   if (cmd.verb == "AUTH") {
@@ -364,6 +380,12 @@ void Dialogue::handle_command(std::string_view line) {
   Pending p;
   p.verb = cmd.verb;
   if (cmd.verb == "MAIL" || cmd.verb == "RCPT") p.line = std::string(strip_crlf(line));
+  if (cmd.verb != "MAIL") {
+    p.transaction = transaction_;
+  } else if (!transaction_ || transaction_->settled) {
+    begin_transaction(p.line);
+    p.transaction = transaction_;
+  }  // else a MAIL inside an open transaction: refused (503, RFC 5321 §4.1.4), changes nothing
   p.sync = is_sync_verb(cmd.verb);
   if (cmd.verb == "QUIT") quit_sent_ = true;
   push_pending(std::move(p));
@@ -414,6 +436,7 @@ bool Dialogue::read_data() {
       Pending p;
       p.kind = Pending::Kind::data_end;
       p.verb = "DATA";
+      p.transaction = std::move(transaction_);
       push_pending(std::move(p));
       return true;
     }
@@ -446,6 +469,8 @@ bool Dialogue::read_bdat_chunk() {
     capture_body(chunk);
   }
   if (bdat_remaining_ > 0) return false;
+  if (bdat_last_ && !bdat_discard_) transaction_.reset();
+  bdat_last_ = false;
   mode_ = Mode::command;
   flush_data_event();
   data_event_kind_ = EventKind::data;
@@ -473,6 +498,22 @@ void Dialogue::on_client_input_exhausted() {
   }
   if (quit_sent_) return;  // the QUIT reply ends the dialogue
   quit_sent_ = true;
+  if (mode_ == Mode::sasl) {
+    // The upstream waits for a SASL response and would read "QUIT" as one: cancel the exchange
+    // first (RFC 4954 "*"), then quit.
+    Event e = make_event(Direction::mailtap_to_upstream, EventKind::auth);
+    e.verb = "AUTH";
+    e.bytes = "*\r\n";
+    e.wire_size = 3;
+    e.note = "client closed the connection during AUTH; mailtap cancels the exchange";
+    events_.push_back(std::move(e));
+    to_upstream_ += "*\r\n";
+    Pending p;
+    p.kind = Pending::Kind::own_cancel;
+    p.verb = "AUTH";
+    push_pending(std::move(p));
+    mode_ = Mode::command;
+  }
   Event e = make_event(Direction::mailtap_to_upstream, EventKind::command);
   e.verb = "QUIT";
   e.bytes = "QUIT\r\n";
@@ -552,6 +593,14 @@ void Dialogue::on_reply(Reply reply) {
       events_.push_back(std::move(e));
       finish(Ending::Kind::client_closed, "client closed the connection");
       return;
+    case Pending::Kind::own_cancel:
+      e.direction = Direction::upstream_to_mailtap;
+      bytes_from_upstream_ -= reply.raw.size();  // not relayed: the client is gone
+      redactor_.finish(reply.code);
+      events_.push_back(std::move(e));
+      if (reply.code == 421)
+        finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+      return;
     case Pending::Kind::sasl:
       if (reply.code == 334) {
         sasl_challenge();
@@ -561,15 +610,16 @@ void Dialogue::on_reply(Reply reply) {
       }
       break;
     case Pending::Kind::data_end:
-      if (transaction_) finish_transaction(reply);
+      if (p.transaction) finish_transaction(*p.transaction, reply);
       break;
     case Pending::Kind::command:
       if (p.verb == "EHLO" || p.verb == "HELO") {
         if (positive) {
-          transaction_.reset();  // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state
+          // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state (unless a later MAIL began one)
+          if (transaction_ == p.transaction) transaction_.reset();
           chunking_ = p.verb == "EHLO" && parse_capabilities(reply).chunking;
         }
-        if (p.verb == "EHLO") {
+        if (p.verb == "EHLO" && positive) {  // a refusal lists no extensions: relay it as is
           bool removed = false;
           to_client = remove_starttls(reply, removed);
           if (removed) {
@@ -580,10 +630,10 @@ void Dialogue::on_reply(Reply reply) {
           }
         }
       } else if (p.verb == "MAIL") {
-        if (positive) begin_transaction(p.line);
+        if (!positive && p.transaction) p.transaction->settled = true;
       } else if (p.verb == "RCPT") {
-        if (transaction_)
-          transaction_->message.recipients.push_back(
+        if (p.transaction)
+          p.transaction->message.recipients.push_back(
               Recipient{p.line, reply.code, std::string(strip_crlf(reply.raw))});
       } else if (p.verb == "DATA") {
         if (reply.code == 354) {
@@ -599,9 +649,9 @@ void Dialogue::on_reply(Reply reply) {
           redactor_.finish(reply.code);
         }
       } else if (p.verb == "RSET") {
-        if (positive) transaction_.reset();
+        if (positive && transaction_ == p.transaction) transaction_.reset();
       } else if (p.verb == "BDAT") {
-        if (p.bdat_last && transaction_) finish_transaction(reply);
+        if (p.bdat_last && p.transaction) finish_transaction(*p.transaction, reply);
       }
       break;
     case Pending::Kind::local:
@@ -625,7 +675,7 @@ void Dialogue::on_reply(Reply reply) {
 // ---- transactions ------------------------------------------------------------------------
 
 void Dialogue::begin_transaction(std::string_view mail_line) {
-  transaction_ = std::make_unique<Transaction>();
+  transaction_ = std::make_shared<Transaction>();
   transaction_->message.mail_from = std::string(mail_line);
   transaction_->message.started = now_;
   SHA256_Init(&transaction_->sha);
@@ -645,11 +695,12 @@ void Dialogue::capture_body(std::string_view bytes) {
   }
 }
 
-void Dialogue::finish_transaction(const Reply& final_reply) {
-  Message m = std::move(transaction_->message);
+void Dialogue::finish_transaction(Transaction& t, const Reply& final_reply) {
+  if (t.settled) return;
+  t.settled = true;
+  Message m = std::move(t.message);
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256_Final(digest, &transaction_->sha);
-  transaction_.reset();
+  SHA256_Final(digest, &t.sha);
   static constexpr char hex[] = "0123456789abcdef";
   m.sha256_hex.reserve(2 * sizeof digest);
   for (unsigned char b : digest) {

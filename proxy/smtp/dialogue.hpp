@@ -122,7 +122,7 @@ class Dialogue {
 
   void begin_transaction(std::string_view mail_line);
   void capture_body(std::string_view bytes);
-  void finish_transaction(const Reply& final_reply);
+  void finish_transaction(Transaction& t, const Reply& final_reply);
 
   DialogueOptions options_;
   std::vector<Event>& events_;
@@ -137,6 +137,7 @@ class Dialogue {
   std::size_t backlog_pos_ = 0;
   std::string line_;     // the line being framed (canonical text)
   std::size_t discarded_ = 0;  // octets of an over-long line thrown away so far
+  std::string discarded_verb_;  // verb of that line, read from its start
   bool line_has_nul_ = false;
 
   Mode mode_ = Mode::command;
@@ -157,8 +158,12 @@ class Dialogue {
   // BDAT chunk state
   std::uint64_t bdat_remaining_ = 0;
   bool bdat_discard_ = false;
+  bool bdat_last_ = false;  // the chunk being read ends the message
 
-  std::unique_ptr<Transaction> transaction_;
+  // The transaction the client is sending, from its MAIL command on. Pipelined commands (and
+  // BDAT chunks) arrive before the MAIL reply, so it starts when MAIL is sent; the replies find
+  // it through their Pending entries, and a refused MAIL makes it produce no Message.
+  std::shared_ptr<Transaction> transaction_;
   std::string last_reply_to_client_;
 
   std::uint64_t bytes_to_upstream_ = 0;

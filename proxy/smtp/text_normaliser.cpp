@@ -59,6 +59,15 @@ std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out) {
         ++i;
         state_ = c == se ? State::text : State::subneg;
         continue;
+      case State::iac_undecided:
+        if (c >= se) {  // a telnet command byte: the 0xFF began an IAC sequence
+          ++rewrites_.telnet_iac;
+          state_ = State::iac;
+          continue;  // read c again as the command byte
+        }
+        state_ = State::text;
+        out.push_back(static_cast<char>(iac));  // 8-bit text that merely contains 0xFF
+        break;
       case State::text:
         break;
     }
@@ -74,17 +83,14 @@ std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out) {
       if (c == '\0') ++i;  // telnet NVT sends a bare CR as "CR NUL"
       return i;
     }
-    if (c == iac && i + 1 < raw.size() && static_cast<unsigned char>(raw[i + 1]) >= se) {
+    if (c == iac) {
       // Only a telnet command byte (240..255) after 0xFF makes an IAC sequence, so 8-bit text
-      // that merely contains 0xFF passes unchanged.
-      ++rewrites_.telnet_iac;
-      state_ = State::iac;
+      // that merely contains 0xFF passes unchanged. The 0xFF is consumed now and the decision
+      // made on the next byte, which may come in a later read: leaving it unconsumed would stall
+      // a caller whose input ends there (a client EOF right after a 0xFF).
+      state_ = State::iac_undecided;
       ++i;
       continue;
-    }
-    if (c == iac && i + 1 == raw.size()) {
-      // Cannot tell yet whether this 0xFF starts an IAC sequence: wait for the next byte.
-      return i;
     }
     if (c == '\r') {
       pending_cr_ = true;

@@ -27,8 +27,8 @@ class TextNormaliser {
  public:
   // Consumes bytes of `raw`, appending canonical text to `out`. Stops right after writing a
   // CRLF (so the caller can decide how to read what follows) or when `raw` is exhausted.
-  // Returns the number of raw bytes consumed. A CR at the end of `raw` is held until the next
-  // byte shows whether it begins a CRLF.
+  // Returns the number of raw bytes consumed. A CR (or 0xFF) at the end of `raw` is consumed and
+  // held until the next byte shows whether it begins a CRLF (or an IAC sequence).
   std::size_t normalise(std::string_view raw, std::string& out);
 
   // Rewrites since the last take_rewrites().
@@ -37,7 +37,7 @@ class TextNormaliser {
   bool idle() const { return state_ == State::text && !pending_cr_; }
 
  private:
-  enum class State : std::uint8_t { text, iac, iac_option, subneg, subneg_iac };
+  enum class State : std::uint8_t { text, iac_undecided, iac, iac_option, subneg, subneg_iac };
   State state_ = State::text;
   bool pending_cr_ = false;
   RewriteCounts rewrites_;

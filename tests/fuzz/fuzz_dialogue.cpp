@@ -1,0 +1,160 @@
+// Drives a whole Dialogue with an arbitrary interleaving of client bytes, upstream bytes and
+// EOFs, as the session would (client bytes are only offered while wants_client_input()).
+// Checks, beyond ASan/UBSan: the byte accounting, that nothing mailtap sends upstream has a
+// bare CR or LF unless a BDAT chunk (binary by definition) was relayed, that nothing is sent
+// after the dialogue finished, and that the outcome does not depend on how the client's bytes
+// were split into reads.
+//
+// Input: byte 0 selects options; then records of [op][length][bytes...]:
+//   op % 4 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/smtp/dialogue.hpp"
+
+namespace {
+
+using namespace mailtap::smtp;
+
+struct Outcome {
+  std::string to_upstream;
+  std::string to_client;
+  std::vector<std::string> bodies;
+  bool finished = false;
+  bool abandon = false;
+  std::uint64_t up = 0, down = 0, to_client_count = 0;
+};
+
+std::string escaped(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+bool has_bare_cr_or_lf(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\r' && (i + 1 == s.size() || s[i + 1] != '\n')) return true;
+    if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) return true;
+  }
+  return false;
+}
+
+Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
+  DialogueOptions options;
+  options.upstream_label = "up.example:587";
+  options.starttls_refusal = "not needed";
+  const std::uint8_t flags = data[0];
+  if (flags & 1) options.max_pending_replies = 4;
+  if (flags & 2) options.max_body_capture = 16;
+  if (flags & 4) options.max_client_backlog = 64;
+  if (flags & 8) options.max_command_line = 64;
+  if (flags & 16) options.max_auth_line = 128;
+  options.redaction.redact_users = (flags & 32) != 0;
+
+  std::vector<Event> events;
+  std::vector<Message> messages;
+  Outcome out;
+  {
+    Dialogue d(options, events, messages);
+    ReplyParser greeting;
+    greeting.feed("220 up.example ESMTP\r\n");
+    d.relay_greeting(*greeting.next(), Phase::tls);
+    out.to_client = d.take_to_client();
+    bool client_closed = false;
+    bool upstream_closed = false;
+    std::size_t pos = 1;
+    while (pos + 2 <= size) {
+      const std::uint8_t op = data[pos] % 4;
+      const std::size_t len = std::min<std::size_t>(data[pos + 1], size - pos - 2);
+      const std::string_view bytes(reinterpret_cast<const char*>(data + pos + 2), len);
+      pos += 2 + len;
+      const bool was_finished = d.finished();
+      const std::size_t up_before = out.to_upstream.size();
+      switch (op) {
+        case 0:
+          if (client_closed || !d.wants_client_input()) break;
+          if (split && bytes.size() > 1) {
+            for (std::size_t i = 0; i < bytes.size(); ++i) d.client_bytes(bytes.substr(i, 1));
+          } else {
+            d.client_bytes(bytes);
+          }
+          break;
+        case 1:
+          if (upstream_closed) break;
+          // Upstream reads are not split: where a reply read ends legitimately decides how many
+          // buffered client commands go out before a later reply in it (a 421, garbage) ends
+          // the session. ReplyParser's own fuzzer covers upstream read boundaries.
+          d.upstream_bytes(bytes);
+          break;
+        case 2:
+          if (client_closed) break;
+          client_closed = true;
+          d.client_closed();
+          break;
+        case 3:
+          if (upstream_closed) break;
+          upstream_closed = true;
+          d.upstream_closed();
+          break;
+      }
+      out.to_upstream += d.take_to_upstream();
+      out.to_client += d.take_to_client();
+      if (was_finished && out.to_upstream.size() != up_before) std::abort();
+    }
+    out.finished = d.finished();
+    out.abandon = d.abandon_upstream();
+    out.up = d.bytes_to_upstream();
+    out.down = d.bytes_from_upstream();
+    out.to_client_count = d.bytes_to_client();
+  }
+
+  std::uint64_t relayed_up = 0, relayed_down = 0;
+  bool bdat = false;
+  for (const Event& e : events) {
+    if (e.direction == Direction::client_to_upstream) relayed_up += e.wire_size;
+    if (e.direction == Direction::upstream_to_client) relayed_down += e.wire_size;
+    if (e.kind == EventKind::bdat_chunk) bdat = true;
+  }
+  if (relayed_up != out.up || relayed_down != out.down) std::abort();
+  if (out.to_client_count != out.to_client.size()) std::abort();
+  if (!bdat && has_bare_cr_or_lf(out.to_upstream)) std::abort();
+  for (const Message& m : messages) {
+    if (m.body.size() > options.max_body_capture || m.body.size() > m.size) std::abort();
+    if (m.sha256_hex.size() != 64) std::abort();
+    out.bodies.push_back(m.body);
+  }
+  return out;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const Outcome whole = drive(data, size, false);
+  const Outcome split = drive(data, size, true);
+  if (whole.to_upstream != split.to_upstream || whole.to_client != split.to_client ||
+      whole.bodies != split.bodies || whole.finished != split.finished ||
+      whole.abandon != split.abandon) {
+    std::fprintf(stderr,
+                 "read boundaries changed the outcome\nwhole up: %s\nsplit up: %s\n"
+                 "whole client: %s\nsplit client: %s\nfinished %d/%d abandon %d/%d\n",
+                 escaped(whole.to_upstream).c_str(), escaped(split.to_upstream).c_str(),
+                 escaped(whole.to_client).c_str(), escaped(split.to_client).c_str(), whole.finished,
+                 split.finished, whole.abandon, split.abandon);
+    std::abort();
+  }
+  return 0;
+}

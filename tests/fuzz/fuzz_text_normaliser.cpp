@@ -1,0 +1,76 @@
+// Feeds arbitrary bytes to TextNormaliser in reads of arbitrary sizes, the way the dialogue
+// does (unconsumed bytes stay buffered for the next read). Checks that the canonical text has
+// no bare CR or LF, that a CRLF only ever ends a call's output, and that the result does not
+// depend on the read boundaries.
+//
+// Input: byte 0 seeds the read sizes; the rest is the client's byte stream.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "proxy/smtp/text_normaliser.hpp"
+
+namespace {
+
+using mailtap::smtp::TextNormaliser;
+
+struct Output {
+  std::string text;
+  std::uint64_t rewrites = 0;
+};
+
+// Read sizes from a tiny LCG: 1..16 octets, reproducible from the seed.
+Output normalise(std::string_view input, std::uint8_t seed, bool split) {
+  TextNormaliser n;
+  Output out;
+  std::string backlog;
+  std::uint32_t state = seed;
+  std::size_t pos = 0;
+  while (pos < input.size()) {
+    std::size_t take = input.size() - pos;
+    if (split) {
+      state = state * 1103515245u + 12345u;
+      take = std::min<std::size_t>(take, 1 + ((state >> 16) & 15));
+    }
+    backlog.append(input.substr(pos, take));
+    pos += take;
+    std::size_t used_total = 0;
+    while (used_total < backlog.size()) {
+      const std::size_t before = out.text.size();
+      const std::size_t used = n.normalise(std::string_view(backlog).substr(used_total), out.text);
+      if (used > backlog.size() - used_total) std::abort();
+      used_total += used;
+      // The normaliser stops right after a CRLF: none may appear earlier in this call's output.
+      const std::size_t crlf = out.text.find("\r\n", before == 0 ? 0 : before - 1);
+      if (crlf != std::string::npos && crlf + 2 != out.text.size()) std::abort();
+      if (used == 0 && out.text.size() == before) break;  // wants more input
+    }
+    backlog.erase(0, used_total);
+  }
+  const auto rw = n.take_rewrites();
+  out.rewrites = rw.bare_lf + rw.bare_cr + rw.telnet_iac;
+  return out;
+}
+
+void check_canonical(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r' && (i + 1 == text.size() || text[i + 1] != '\n')) std::abort();
+    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) std::abort();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
+  const Output whole = normalise(input, data[0], false);
+  const Output pieces = normalise(input, data[0], true);
+  check_canonical(whole.text);
+  if (whole.text != pieces.text || whole.rewrites != pieces.rewrites) std::abort();
+  // Each input byte yields at most two output bytes (a bare CR or LF becomes CRLF).
+  if (whole.text.size() > 2 * input.size()) std::abort();
+  return 0;
+}

@@ -1,0 +1,130 @@
+// The EHLO filter: STARTTLS disappears from what the client sees, and the reply stays a
+// well-formed multi-line reply whatever position the removed line had.
+#include "proxy/smtp/capabilities.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+
+namespace mailtap::smtp {
+namespace {
+
+Reply reply_of(std::string_view raw) {
+  ReplyParser p;
+  p.feed(raw);
+  auto r = p.next();
+  EXPECT_TRUE(r) << raw;
+  return r.value_or(Reply{});
+}
+
+std::string filtered(std::string_view raw, bool& removed) {
+  return remove_starttls(reply_of(raw), removed);
+}
+
+// The filtered text must itself parse as one complete reply with nothing left over.
+void expect_one_reply(std::string_view raw) {
+  ReplyParser p;
+  p.feed(raw);
+  auto r = p.next();
+  ASSERT_TRUE(r) << raw;
+  EXPECT_EQ(r->raw, raw);
+  EXPECT_EQ(p.buffered(), 0u);
+}
+
+TEST(Capabilities, ParsesKeywordsAfterTheFirstLine) {
+  const Capabilities c = parse_capabilities(
+      reply_of("250-mx.example PIPELINING CHUNKING\r\n250-pipelining\r\n250-SIZE 1000\r\n"
+               "250-AUTH PLAIN LOGIN\r\n250-StartTLS\r\n250 CHUNKING\r\n"));
+  EXPECT_TRUE(c.pipelining);
+  EXPECT_TRUE(c.chunking);
+  EXPECT_TRUE(c.starttls);
+  EXPECT_EQ(c.auth, "PLAIN LOGIN");
+}
+
+TEST(Capabilities, GreetingLineIsNotAnExtension) {
+  const Capabilities c = parse_capabilities(reply_of("250 CHUNKING\r\n"));
+  EXPECT_FALSE(c.chunking);
+}
+
+TEST(Capabilities, KeywordMustMatchExactly) {
+  const Capabilities c =
+      parse_capabilities(reply_of("250-x\r\n250-CHUNKINGX\r\n250 XSTARTTLS\r\n"));
+  EXPECT_FALSE(c.chunking);
+  EXPECT_FALSE(c.starttls);
+}
+
+TEST(RemoveStarttls, MiddleLine) {
+  bool removed = false;
+  const std::string out =
+      filtered("250-mx\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n", removed);
+  EXPECT_TRUE(removed);
+  EXPECT_EQ(out, "250-mx\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+  expect_one_reply(out);
+}
+
+TEST(RemoveStarttls, LastLine) {
+  bool removed = false;
+  const std::string out = filtered("250-mx\r\n250-PIPELINING\r\n250 STARTTLS\r\n", removed);
+  EXPECT_TRUE(removed);
+  EXPECT_EQ(out, "250-mx\r\n250 PIPELINING\r\n");
+  expect_one_reply(out);
+}
+
+TEST(RemoveStarttls, OnlyExtension) {
+  bool removed = false;
+  const std::string out = filtered("250-mx.example greets you\r\n250 STARTTLS\r\n", removed);
+  EXPECT_TRUE(removed);
+  EXPECT_EQ(out, "250 mx.example greets you\r\n");
+  expect_one_reply(out);
+}
+
+TEST(RemoveStarttls, LowercaseKeyword) {
+  bool removed = false;
+  const std::string out = filtered("250-mx\r\n250-starttls\r\n250 SIZE 10\r\n", removed);
+  EXPECT_TRUE(removed);
+  EXPECT_EQ(out, "250-mx\r\n250 SIZE 10\r\n");
+}
+
+TEST(RemoveStarttls, BareCodeLastLine) {
+  bool removed = false;
+  const std::string out = filtered("250-mx\r\n250-STARTTLS\r\n250\r\n", removed);
+  EXPECT_TRUE(removed);
+  EXPECT_EQ(out, "250-mx\r\n250\r\n");
+  expect_one_reply(out);
+}
+
+TEST(RemoveStarttls, BareCodeLineBecomingAMiddleLineGetsAMarker) {
+  bool removed = false;
+  const std::string out = filtered("250-mx\r\n250-\r\n250 STARTTLS\r\n", removed);
+  EXPECT_TRUE(removed);
+  EXPECT_EQ(out, "250-mx\r\n250 \r\n");
+  expect_one_reply(out);
+}
+
+TEST(RemoveStarttls, KeepsEachLineEndingByteForByte) {
+  bool removed = false;
+  const std::string out = filtered("250-mx\n250-STARTTLS\r\n250 SIZE\n", removed);
+  EXPECT_TRUE(removed);
+  EXPECT_EQ(out, "250-mx\n250 SIZE\n");
+}
+
+TEST(RemoveStarttls, NothingToRemoveKeepsTheRawReply) {
+  bool removed = true;
+  const std::string raw = "250-mx\r\n250-XSTARTTLS\r\n250 STARTTLSFOO\r\n";
+  EXPECT_EQ(filtered(raw, removed), raw);
+  EXPECT_FALSE(removed);
+  EXPECT_EQ(filtered("250 mx STARTTLS\r\n", removed), "250 mx STARTTLS\r\n");
+  EXPECT_FALSE(removed);
+}
+
+TEST(RemoveStarttls, SeveralStarttlsLines) {
+  bool removed = false;
+  const std::string out =
+      filtered("250-mx\r\n250-STARTTLS\r\n250-SIZE\r\n250 STARTTLS x\r\n", removed);
+  EXPECT_TRUE(removed);
+  EXPECT_EQ(out, "250-mx\r\n250 SIZE\r\n");
+}
+
+}  // namespace
+}  // namespace mailtap::smtp

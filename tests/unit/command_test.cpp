@@ -1,0 +1,71 @@
+// Command lines are read the way a tokenizing server (Postfix smtpd_token) reads them, so that
+// mailtap and the server agree on which command a line is.
+#include "proxy/smtp/command.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mailtap::smtp {
+namespace {
+
+TEST(ParseCommand, VerbIsUpperCasedAndArgsFollow) {
+  const Command c = parse_command("mail FROM:<a@b> SIZE=10\r\n");
+  EXPECT_EQ(c.verb, "MAIL");
+  EXPECT_EQ(c.args, "FROM:<a@b> SIZE=10");
+}
+
+TEST(ParseCommand, NoArgsAndEmptyLine) {
+  EXPECT_EQ(parse_command("QUIT\r\n").verb, "QUIT");
+  EXPECT_EQ(parse_command("QUIT\r\n").args, "");
+  EXPECT_EQ(parse_command("\r\n").verb, "");
+  EXPECT_EQ(parse_command("").verb, "");
+}
+
+TEST(ParseCommand, LeadingAndRepeatedSeparatorsAreSkippedLikeAServer) {
+  EXPECT_EQ(parse_command("  AUTH PLAIN xyz\r\n").verb, "AUTH");
+  EXPECT_EQ(parse_command("AUTH\tPLAIN xyz\r\n").verb, "AUTH");
+  EXPECT_EQ(parse_command("\tdata\r\n").verb, "DATA");
+  const Command c = parse_command("BDAT  10   LAST\r\n");
+  EXPECT_EQ(c.verb, "BDAT");
+  EXPECT_EQ(c.args, "10   LAST");
+}
+
+TEST(ParseBdatArgs, Rfc3030Forms) {
+  auto a = parse_bdat_args("1000");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->size, 1000u);
+  EXPECT_FALSE(a->last);
+  a = parse_bdat_args("0 LAST");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->size, 0u);
+  EXPECT_TRUE(a->last);
+  a = parse_bdat_args("12 last");
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->last);
+}
+
+TEST(ParseBdatArgs, SeparatorRunsAreAccepted) {
+  auto a = parse_bdat_args("10  LAST ");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->size, 10u);
+  EXPECT_TRUE(a->last);
+  a = parse_bdat_args("10\t");
+  ASSERT_TRUE(a);
+  EXPECT_FALSE(a->last);
+}
+
+TEST(ParseBdatArgs, AnythingElseIsRefused) {
+  for (std::string_view bad : {"", "LAST", "-1", "+1", "1x", "0x10", "10 FIRST", "10 LAST x",
+                               "1234567890123456789", " "}) {
+    EXPECT_FALSE(parse_bdat_args(bad)) << testing::PrintToString(bad);
+  }
+  EXPECT_TRUE(parse_bdat_args("123456789012345678"));  // 18 digits still fit in 64 bits
+}
+
+TEST(Iequals, AsciiCaseInsensitive) {
+  EXPECT_TRUE(iequals("StartTLS", "STARTTLS"));
+  EXPECT_FALSE(iequals("STARTTLS", "STARTTLS "));
+  EXPECT_FALSE(iequals("\xe9", "\xc9"));  // no locale-dependent folding
+}
+
+}  // namespace
+}  // namespace mailtap::smtp

@@ -1,0 +1,1057 @@
+// Dialogue: mailtap's one reading of an SMTP session. Every scenario is a script of client
+// bytes, upstream bytes and EOFs, run three ways — each step whole, one byte at a time, and
+// split into two reads at every position — and every way must produce the same bytes on both
+// wires, the same events, the same messages and the same state after each step.
+#include "proxy/smtp/dialogue.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/smtp/base64.hpp"
+
+namespace mailtap::smtp {
+namespace {
+
+using namespace std::string_literals;
+
+enum class Side { client, upstream, client_eof, upstream_eof };
+struct Step {
+  Side side;
+  std::string bytes;
+};
+Step client(std::string s) {
+  return {Side::client, std::move(s)};
+}
+Step upstream(std::string s) {
+  return {Side::upstream, std::move(s)};
+}
+Step client_eof() {
+  return {Side::client_eof, {}};
+}
+Step upstream_eof() {
+  return {Side::upstream_eof, {}};
+}
+using Script = std::vector<Step>;
+using Splitter = std::function<std::vector<std::string_view>(std::string_view)>;
+
+const std::string greeting = "220 up.example ESMTP\r\n";
+const std::string ehlo = "EHLO client.example\r\n";
+const std::string ehlo_reply =
+    "250-up.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n";
+const std::string ehlo_reply_filtered =
+    "250-up.example\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n";
+const std::string ehlo_reply_chunking =
+    "250-up.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 STARTTLS\r\n";
+
+DialogueOptions test_options() {
+  DialogueOptions o;
+  o.phase = Phase::tls;
+  o.upstream_label = "up.example:587";
+  o.starttls_refusal = "STARTTLS is not needed";
+  return o;
+}
+
+Reply reply_of(std::string_view raw) {
+  ReplyParser p;
+  p.feed(raw);
+  return p.next().value();
+}
+
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+bool is_body_event(const Event& e) {
+  return e.kind == EventKind::data || e.kind == EventKind::bdat_chunk;
+}
+
+struct Result {
+  std::vector<Event> events;
+  std::vector<Message> messages;
+  std::string to_upstream;  // everything, greeting excluded
+  std::string to_client;    // everything after the greeting
+  std::vector<std::string> upstream_per_step;
+  std::vector<std::string> client_per_step;
+  std::vector<bool> in_data_per_step;
+  std::vector<bool> wants_input_per_step;
+  std::vector<bool> awaiting_reply_per_step;
+  bool finished = false;
+  bool abandon = false;
+  std::optional<Ending> ending;
+  std::string auth_user;
+  std::uint64_t bytes_to_upstream = 0, bytes_from_upstream = 0, bytes_to_client = 0;
+
+  // Body events merged (their count depends on reads), DATA rewrite/long-line notes summed
+  // (they are taken per read inside a body): what must not depend on the read boundaries.
+  std::vector<Event> merged_events() const {
+    std::vector<Event> out;
+    for (const Event& e : events) {
+      if ((e.kind == EventKind::rewrite && (e.verb == "DATA" || e.verb == "BDAT")) ||
+          (e.kind == EventKind::note && e.verb == "DATA"))
+        continue;
+      if (is_body_event(e) && !out.empty() && out.back().kind == e.kind &&
+          out.back().direction == e.direction) {
+        out.back().bytes += e.bytes;
+        out.back().wire_size += e.wire_size;
+        continue;
+      }
+      out.push_back(e);
+    }
+    return out;
+  }
+
+  std::string body_notes() const {
+    std::map<std::string, std::uint64_t> counts;
+    for (const Event& e : events) {
+      if (e.kind == EventKind::note && e.verb == "DATA") ++counts[e.note];
+      if (e.kind != EventKind::rewrite || (e.verb != "DATA" && e.verb != "BDAT")) continue;
+      // "bare LF normalised to CRLF (2x); telnet IAC sequence removed (1x)"
+      std::string_view note = e.note;
+      while (!note.empty()) {
+        const std::size_t end = std::min(note.find("; "), note.size());
+        std::string_view part = note.substr(0, end);
+        const std::size_t open = part.rfind(" (");
+        counts[std::string(part.substr(0, open))] +=
+            std::stoull(std::string(part.substr(open + 2, part.size() - open - 4)));
+        note.remove_prefix(std::min(end + 2, note.size()));
+      }
+    }
+    std::string s;
+    for (const auto& [what, n] : counts) s += what + "=" + std::to_string(n) + ";";
+    return s;
+  }
+
+  // order_across_wires=false: events are compared as a multiset. When a reply frees room
+  // under max_pending_replies, the next command is forwarded between two replies of one read or
+  // after both, depending on the read boundaries; the bytes on each wire are the same.
+  std::string describe(bool order_across_wires = true) const {
+    std::string s;
+    for (std::size_t i = 0; i < upstream_per_step.size(); ++i) {
+      s += "step " + std::to_string(i) + ": up=[" + printable(upstream_per_step[i]) + "] client=[" +
+           printable(client_per_step[i]) + "] in_data=" + std::to_string(in_data_per_step[i]) +
+           " wants=" + std::to_string(wants_input_per_step[i]) +
+           " awaiting=" + std::to_string(awaiting_reply_per_step[i]) + "\n";
+    }
+    std::vector<std::string> lines;
+    for (const Event& e : merged_events()) {
+      std::string line = std::string(to_string(e.direction)) + " " +
+                         std::string(to_string(e.kind)) + " " + std::string(to_string(e.phase)) +
+                         " verb=" + printable(e.verb) + " code=" + std::to_string(e.reply_code) +
+                         " es=" + e.enhanced_status + " [" + printable(e.bytes) +
+                         "] ws=" + std::to_string(e.wire_size) +
+                         " red=" + std::to_string(e.redacted) + " note=" + printable(e.note) + "\n";
+      lines.push_back(std::move(line));
+    }
+    if (!order_across_wires) std::sort(lines.begin(), lines.end());
+    for (const std::string& line : lines) s += line;
+    s += "body notes: " + body_notes() + "\n";
+    for (const Message& m : messages) {
+      s += "message from=" + printable(m.mail_from) + " rcpts=";
+      for (const Recipient& r : m.recipients)
+        s += printable(r.command) + "/" + std::to_string(r.reply_code) + "/" + printable(r.reply) +
+             ",";
+      s += " body=[" + printable(m.body) + "] size=" + std::to_string(m.size) +
+           " trunc=" + std::to_string(m.body_truncated) + " sha=" + m.sha256_hex +
+           " bdat=" + std::to_string(m.via_bdat) + " final=" + std::to_string(m.final_code) + " " +
+           printable(m.final_reply) + "\n";
+    }
+    s += "finished=" + std::to_string(finished) + " abandon=" + std::to_string(abandon);
+    if (ending)
+      s += " ending=" + std::to_string(static_cast<int>(ending->kind)) + " " + ending->reason;
+    s += " user=" + auth_user + " bytes=" + std::to_string(bytes_to_upstream) + "/" +
+         std::to_string(bytes_from_upstream) + "/" + std::to_string(bytes_to_client);
+    return s;
+  }
+};
+
+std::vector<std::string_view> whole(std::string_view s) {
+  return {s};
+}
+
+Result run(const Script& script, const Splitter& split, const DialogueOptions& options) {
+  Result r;
+  Dialogue d(options, r.events, r.messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  EXPECT_EQ(d.take_to_client(), greeting);
+  for (const Step& step : script) {
+    switch (step.side) {
+      case Side::client:
+        for (std::string_view piece : split(step.bytes)) d.client_bytes(piece);
+        break;
+      case Side::upstream:
+        for (std::string_view piece : split(step.bytes)) d.upstream_bytes(piece);
+        break;
+      case Side::client_eof:
+        d.client_closed();
+        break;
+      case Side::upstream_eof:
+        d.upstream_closed();
+        break;
+    }
+    r.upstream_per_step.push_back(d.take_to_upstream());
+    r.client_per_step.push_back(d.take_to_client());
+    r.to_upstream += r.upstream_per_step.back();
+    r.to_client += r.client_per_step.back();
+    r.in_data_per_step.push_back(d.in_data());
+    r.wants_input_per_step.push_back(d.wants_client_input());
+    r.awaiting_reply_per_step.push_back(d.awaiting_reply());
+  }
+  r.finished = d.finished();
+  r.abandon = d.abandon_upstream();
+  r.ending = d.ending();
+  r.auth_user = d.auth_user();
+  r.bytes_to_upstream = d.bytes_to_upstream();
+  r.bytes_from_upstream = d.bytes_from_upstream();
+  r.bytes_to_client = d.bytes_to_client();
+
+  // Byte accounting: what the events say crossed each wire is what the counters say.
+  std::uint64_t relayed_up = 0, relayed_down = 0;
+  for (const Event& e : r.events) {
+    if (e.direction == Direction::client_to_upstream) relayed_up += e.wire_size;
+    if (e.direction == Direction::upstream_to_client) relayed_down += e.wire_size;
+  }
+  EXPECT_EQ(relayed_up, r.bytes_to_upstream);
+  EXPECT_EQ(relayed_down, r.bytes_from_upstream);
+  EXPECT_EQ(r.bytes_to_client, greeting.size() + r.to_client.size());
+  return r;
+}
+
+// Runs the script whole, byte by byte, and split at every `stride`-th position; all must agree.
+Result run_all_splits(const Script& script, const DialogueOptions& options = test_options(),
+                      std::size_t stride = 1, bool order_across_wires = true) {
+  const Result reference = run(script, whole, options);
+  const std::string expected = reference.describe(order_across_wires);
+  auto bytewise = [](std::string_view s) {
+    std::vector<std::string_view> out;
+    for (std::size_t i = 0; i < s.size(); ++i) out.push_back(s.substr(i, 1));
+    return out;
+  };
+  EXPECT_EQ(run(script, bytewise, options).describe(order_across_wires), expected)
+      << "one byte at a time";
+  std::size_t longest = 0;
+  for (const Step& s : script) longest = std::max(longest, s.bytes.size());
+  for (std::size_t p = 1; p < longest; p += stride) {
+    auto at = [p](std::string_view s) {
+      if (p >= s.size()) return std::vector<std::string_view>{s};
+      return std::vector<std::string_view>{s.substr(0, p), s.substr(p)};
+    };
+    const std::string got = run(script, at, options).describe(order_across_wires);
+    EXPECT_EQ(got, expected) << "split at " << p;
+    if (got != expected) break;  // one failing position says enough
+  }
+  return reference;
+}
+
+bool has_bare_cr_or_lf(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\r' && (i + 1 == s.size() || s[i + 1] != '\n')) return true;
+    if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) return true;
+  }
+  return false;
+}
+
+// Each recorded DATA body ends exactly at its first CRLF "." CRLF (the CRLF before the dot may be
+// the DATA command's own), so mailtap ends the body where a strict server ends it.
+void expect_bodies_end_at_first_terminator(const Result& r) {
+  for (const Event& e : r.merged_events()) {
+    if (e.kind != EventKind::data) continue;
+    const std::string framed = "\r\n" + e.bytes;
+    EXPECT_EQ(framed.find("\r\n.\r\n"), framed.size() - 5) << printable(e.bytes);
+  }
+}
+
+void expect_secret_absent(const Result& r, std::string_view secret) {
+  for (const Event& e : r.events) {
+    EXPECT_EQ(e.bytes.find(secret), std::string::npos) << printable(e.bytes);
+    EXPECT_EQ(e.note.find(secret), std::string::npos) << printable(e.note);
+    EXPECT_EQ(e.verb.find(secret), std::string::npos) << printable(e.verb);
+  }
+  EXPECT_EQ(r.auth_user.find(secret), std::string::npos);
+}
+
+std::vector<const Event*> find_events(const Result& r, Direction d, EventKind k) {
+  std::vector<const Event*> out;
+  for (const Event& e : r.events)
+    if (e.direction == d && e.kind == k) out.push_back(&e);
+  return out;
+}
+
+// ---- EHLO ----------------------------------------------------------------------------------
+
+TEST(Dialogue, EhloReplyReachesTheClientWithoutStarttls) {
+  const Result r = run_all_splits({client(ehlo), upstream(ehlo_reply)});
+  EXPECT_EQ(r.upstream_per_step[0], ehlo);
+  EXPECT_EQ(r.client_per_step[0], "");  // EHLO is a sync point: nothing until its reply
+  EXPECT_EQ(r.client_per_step[1], ehlo_reply_filtered);
+  auto rewrites = find_events(r, Direction::mailtap_to_client, EventKind::rewrite);
+  ASSERT_EQ(rewrites.size(), 1u);
+  EXPECT_EQ(rewrites[0]->bytes, ehlo_reply_filtered);
+  // The relayed event keeps what the server said; bytes_from_upstream counts it.
+  auto replies = find_events(r, Direction::upstream_to_client, EventKind::reply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0]->bytes, ehlo_reply);
+  EXPECT_EQ(replies[0]->verb, "EHLO");
+}
+
+TEST(Dialogue, EhloIsASyncPoint) {
+  const Result r =
+      run_all_splits({client(ehlo + "NOOP\r\n"), upstream(ehlo_reply), upstream("250 ok\r\n")});
+  EXPECT_EQ(r.upstream_per_step[0], ehlo);
+  EXPECT_EQ(r.upstream_per_step[1], "NOOP\r\n");
+  EXPECT_EQ(r.client_per_step[2], "250 ok\r\n");
+}
+
+TEST(Dialogue, RefusedEhloIsRelayedUnfiltered) {
+  // Only a 250 reply lists extensions: a refusal's text lines stay, whatever they say.
+  const std::string refusal = "554-mx.example refuses you\r\n554 STARTTLS required first\r\n";
+  const Result r = run_all_splits({client(ehlo), upstream(refusal)});
+  EXPECT_EQ(r.client_per_step[1], refusal);
+}
+
+// ---- mail transactions ---------------------------------------------------------------------
+
+TEST(Dialogue, PipelinedTransactionWithRepliesInOneRead) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply),
+      client(
+          "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\nRCPT TO:<c@y.example>\r\nDATA\r\n"),
+      upstream("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no such user\r\n354 End data with "
+               "<CR><LF>.<CR><LF>\r\n"),
+      client("Subject: hi\r\n\r\nline\r\n..dot\r\n...two\r\n.\r\n"),
+      upstream("250 2.0.0 Ok: queued as 4Xyz\r\n"),
+  });
+  EXPECT_EQ(
+      r.upstream_per_step[2],
+      "MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\nRCPT TO:<c@y.example>\r\nDATA\r\n");
+  EXPECT_TRUE(r.awaiting_reply_per_step[2]);
+  EXPECT_FALSE(r.in_data_per_step[2]);
+  EXPECT_TRUE(r.in_data_per_step[3]);
+  EXPECT_EQ(r.client_per_step[3],
+            "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no such user\r\n354 End data with "
+            "<CR><LF>.<CR><LF>\r\n");
+  // On the wire the body stays dot-stuffed.
+  EXPECT_EQ(r.upstream_per_step[4], "Subject: hi\r\n\r\nline\r\n..dot\r\n...two\r\n.\r\n");
+  EXPECT_FALSE(r.in_data_per_step[4]);
+  EXPECT_TRUE(r.awaiting_reply_per_step[4]);
+  ASSERT_EQ(r.messages.size(), 1u);
+  const Message& m = r.messages[0];
+  EXPECT_EQ(m.mail_from, "MAIL FROM:<a@x.example>");
+  ASSERT_EQ(m.recipients.size(), 2u);
+  EXPECT_EQ(m.recipients[0].command, "RCPT TO:<b@y.example>");
+  EXPECT_EQ(m.recipients[0].reply_code, 250);
+  EXPECT_EQ(m.recipients[1].reply_code, 550);
+  EXPECT_EQ(m.recipients[1].reply, "550 5.1.1 no such user");
+  // The captured body is what the server stores: un-stuffed, without the terminator.
+  EXPECT_EQ(m.body, "Subject: hi\r\n\r\nline\r\n.dot\r\n..two\r\n");
+  EXPECT_EQ(m.size, m.body.size());
+  EXPECT_EQ(m.final_code, 250);
+  EXPECT_EQ(m.final_reply, "250 2.0.0 Ok: queued as 4Xyz");
+  EXPECT_EQ(m.sha256_hex.size(), 64u);
+  EXPECT_FALSE(m.via_bdat);
+  expect_bodies_end_at_first_terminator(r);
+  EXPECT_FALSE(has_bare_cr_or_lf(r.to_upstream));
+}
+
+TEST(Dialogue, DotLinesThatAreNotTerminators) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client(".x\r\n. \r\n..\r\n\r\n.\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "x\r\n \r\n.\r\n\r\n");
+  expect_bodies_end_at_first_terminator(r);
+}
+
+TEST(Dialogue, EmptyBody) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client(".\r\nNOOP\r\n"),
+      upstream("250 queued\r\n250 noop\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], ".\r\nNOOP\r\n");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "");
+  expect_bodies_end_at_first_terminator(r);
+}
+
+TEST(Dialogue, SmugglingShapesEndDataWhereTheCanonicalTextDoes) {
+  for (std::string_view shape : {"\n.\n", "\r.\r", "\n.\r\n", "\r\n.\n", "\r.\n", "\n.\r"}) {
+    SCOPED_TRACE(printable(shape));
+    const Result r = run_all_splits({
+        client(ehlo),
+        upstream(ehlo_reply),
+        client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+        upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+        client("Subject: t\r\n\r\nhello" + std::string(shape) +
+               "MAIL FROM:<evil@x>\r\nRCPT TO:<victim@y>\r\nDATA\r\n"),
+        upstream("250 queued 1\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+        client("smuggled\r\n.\r\n"),
+        upstream("250 queued 2\r\n"),
+    });
+    // Nothing mailtap sends upstream can be read two ways.
+    EXPECT_FALSE(has_bare_cr_or_lf(r.to_upstream)) << printable(r.to_upstream);
+    // The canonical text has CRLF.CRLF right after "hello": that is where DATA ends, for the
+    // upstream and for mailtap alike; what follows is read (and recorded) as commands.
+    EXPECT_EQ(
+        r.upstream_per_step[4],
+        "Subject: t\r\n\r\nhello\r\n.\r\nMAIL FROM:<evil@x>\r\nRCPT TO:<victim@y>\r\nDATA\r\n");
+    EXPECT_FALSE(r.in_data_per_step[4]);
+    EXPECT_TRUE(r.awaiting_reply_per_step[4]);
+    EXPECT_TRUE(r.in_data_per_step[5]);
+    expect_bodies_end_at_first_terminator(r);
+    ASSERT_EQ(r.messages.size(), 2u);
+    EXPECT_EQ(r.messages[0].body, "Subject: t\r\n\r\nhello\r\n");
+    EXPECT_EQ(r.messages[0].final_reply, "250 queued 1");
+    EXPECT_EQ(r.messages[1].mail_from, "MAIL FROM:<evil@x>");
+    EXPECT_EQ(r.messages[1].body, "smuggled\r\n");
+    auto rewrites = find_events(r, Direction::mailtap_note, EventKind::rewrite);
+    ASSERT_FALSE(rewrites.empty());
+    EXPECT_EQ(rewrites[0]->verb, "DATA");
+  }
+}
+
+TEST(Dialogue, BareLfClientGetsTheSameTransaction) {
+  // nc without -C: every line ends in a bare LF.
+  const Result r = run_all_splits({
+      client("EHLO me\n"),
+      upstream(ehlo_reply),
+      client("MAIL FROM:<a@x>\nRCPT TO:<b@y>\nDATA\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("Subject: t\n\nbody\n.\n"),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_EQ(
+      r.to_upstream,
+      "EHLO me\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nSubject: t\r\n\r\nbody\r\n.\r\n");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "Subject: t\r\n\r\nbody\r\n");
+  auto rewrites = find_events(r, Direction::mailtap_note, EventKind::rewrite);
+  ASSERT_GE(rewrites.size(), 4u);
+  EXPECT_EQ(rewrites[0]->verb, "EHLO");
+  EXPECT_EQ(rewrites[0]->note, "bare LF normalised to CRLF (1x)");
+  // Four in the body and one on the DATA command line itself.
+  EXPECT_EQ(r.body_notes(), "bare LF normalised to CRLF=5;");
+}
+
+TEST(Dialogue, DataRejectedMeansFollowingBytesAreCommands) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nRSET\r\n"),
+      upstream("250 ok\r\n550 no\r\n554 5.5.1 no valid recipients\r\n"),
+      upstream("250 reset\r\n"),
+  });
+  // DATA is a sync point: RSET waits until the server has said what the next bytes are.
+  EXPECT_EQ(r.upstream_per_step[0], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  EXPECT_EQ(r.upstream_per_step[1], "RSET\r\n");
+  EXPECT_FALSE(r.in_data_per_step[1]);
+  EXPECT_EQ(r.client_per_step[2], "250 reset\r\n");
+  EXPECT_TRUE(r.messages.empty());
+  auto commands = find_events(r, Direction::client_to_upstream, EventKind::command);
+  ASSERT_EQ(commands.size(), 4u);
+  EXPECT_EQ(commands[3]->verb, "RSET");
+}
+
+TEST(Dialogue, LongBodyLineIsForwardedAndNotedOnce) {
+  const std::string long_line(1500, 'x');
+  const Result r = run_all_splits(
+      {
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+          upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+          client(long_line + "\r\n" + long_line + "\r\n.\r\n"),
+          upstream("250 queued\r\n"),
+      },
+      test_options(), 97);
+  EXPECT_EQ(r.upstream_per_step[2], long_line + "\r\n" + long_line + "\r\n.\r\n");
+  EXPECT_EQ(r.body_notes(),
+            "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); forwarded "
+            "unchanged=1;");
+}
+
+TEST(Dialogue, RsetAndEhloDropTheTransaction) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRSET\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 reset\r\n354 go\r\n"),
+      client("x\r\n.\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_TRUE(r.messages.empty());  // no transaction mailtap could attribute the body to
+}
+
+// ---- AUTH ----------------------------------------------------------------------------------
+
+const std::string password = "s3cret-pw";
+const std::string plain_response = base64_encode("\0alice\0s3cret-pw"s);
+
+TEST(Dialogue, AuthPlainWithInitialResponseIsRedacted) {
+  const Result r = run_all_splits({
+      client("AUTH PLAIN " + plain_response + "\r\nNOOP\r\n"),
+      upstream("235 2.7.0 Authentication successful\r\n"),
+      upstream("250 ok\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[0], "AUTH PLAIN " + plain_response + "\r\n");  // AUTH is sync
+  EXPECT_EQ(r.upstream_per_step[1], "NOOP\r\n");
+  expect_secret_absent(r, plain_response);
+  expect_secret_absent(r, password);
+  EXPECT_EQ(r.auth_user, "alice");
+  auto auth = find_events(r, Direction::client_to_upstream, EventKind::auth);
+  ASSERT_EQ(auth.size(), 1u);
+  EXPECT_TRUE(auth[0]->redacted);
+  EXPECT_EQ(auth[0]->wire_size, 11 + plain_response.size() + 2);
+}
+
+TEST(Dialogue, AuthLoginTwoStep) {
+  const std::string user = base64_encode("alice");
+  const std::string pass = base64_encode(password);
+  const Result r = run_all_splits({
+      client("AUTH LOGIN\r\n"),
+      upstream("334 VXNlcm5hbWU6\r\n"),
+      client(user + "\r\n"),
+      upstream("334 UGFzc3dvcmQ6\r\n"),
+      client(pass + "\r\n"),
+      upstream("235 2.7.0 ok\r\n"),
+      client("NOOP\r\n"),
+      upstream("250 ok\r\n"),
+  });
+  EXPECT_EQ(r.to_upstream, "AUTH LOGIN\r\n" + user + "\r\n" + pass + "\r\nNOOP\r\n");
+  EXPECT_EQ(r.client_per_step[1], "334 VXNlcm5hbWU6\r\n");
+  EXPECT_EQ(r.client_per_step[3], "334 UGFzc3dvcmQ6\r\n");
+  expect_secret_absent(r, pass);
+  expect_secret_absent(r, password);
+  EXPECT_EQ(r.auth_user, "alice");
+  auto commands = find_events(r, Direction::client_to_upstream, EventKind::command);
+  ASSERT_EQ(commands.size(), 1u);
+  EXPECT_EQ(commands[0]->verb, "NOOP");
+}
+
+TEST(Dialogue, AuthCancelledWithStar) {
+  const Result r = run_all_splits({
+      client("AUTH LOGIN\r\n"),
+      upstream("334 VXNlcm5hbWU6\r\n"),
+      client("*\r\nNOOP\r\n"),
+      upstream("501 5.7.0 Authentication aborted\r\n"),
+      upstream("250 ok\r\n"),
+  });
+  // The SASL response is a sync point too: NOOP waits for the verdict on "*".
+  EXPECT_EQ(r.upstream_per_step[2], "*\r\n");
+  EXPECT_EQ(r.upstream_per_step[3], "NOOP\r\n");
+  EXPECT_EQ(r.auth_user, "");
+  auto commands = find_events(r, Direction::client_to_upstream, EventKind::command);
+  ASSERT_EQ(commands.size(), 1u);
+  EXPECT_EQ(commands[0]->verb, "NOOP");
+}
+
+TEST(Dialogue, AuthRejectedNextLineIsACommand) {
+  const Result r = run_all_splits({
+      client("AUTH PLAIN " + plain_response + "\r\n"),
+      upstream("535 5.7.8 Authentication failed\r\n"),
+      client("NOOP\r\n"),
+      upstream("250 ok\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], "NOOP\r\n");
+  auto commands = find_events(r, Direction::client_to_upstream, EventKind::command);
+  ASSERT_EQ(commands.size(), 1u);
+  EXPECT_EQ(commands[0]->verb, "NOOP");
+  EXPECT_EQ(r.auth_user, "");
+  expect_secret_absent(r, plain_response);
+  expect_secret_absent(r, password);
+}
+
+TEST(Dialogue, AuthWithOddSeparatorsIsStillTreatedAsAuth) {
+  // A tokenizing server (Postfix) reads these as AUTH; mailtap must too, or it would record the
+  // secret as an ordinary command and miss the 334 exchange.
+  const std::string pass = base64_encode(password);
+  for (std::string_view verb : {" AUTH PLAIN ", "AUTH\tPLAIN ", "auth  PLAIN "}) {
+    SCOPED_TRACE(printable(verb));
+    const Result r = run_all_splits({
+        client(std::string(verb) + plain_response + "\r\n"),
+        upstream("235 ok\r\n"),
+    });
+    expect_secret_absent(r, plain_response);
+    expect_secret_absent(r, password);
+  }
+  const Result r = run_all_splits({
+      client("\tAUTH\tLOGIN\r\n"),
+      upstream("334 VXNlcm5hbWU6\r\n"),
+      client(base64_encode("alice") + "\r\n"),
+      upstream("334 UGFzc3dvcmQ6\r\n"),
+      client(pass + "\r\n"),
+      upstream("235 ok\r\n"),
+  });
+  expect_secret_absent(r, pass);
+  expect_secret_absent(r, password);
+}
+
+TEST(Dialogue, OverLongSaslResponseIsCancelled) {
+  const std::string huge(13000, 'A');
+  const Result r = run_all_splits(
+      {
+          client("AUTH LOGIN\r\n"),
+          upstream("334 VXNlcm5hbWU6\r\n"),
+          client(huge + "\r\n"),
+          upstream("501 5.7.0 aborted\r\n"),
+      },
+      test_options(), 509);
+  EXPECT_EQ(r.upstream_per_step[2], "*\r\n");
+  EXPECT_EQ(r.client_per_step[3], "501 5.7.0 aborted\r\n");
+  expect_secret_absent(r, std::string(100, 'A'));
+}
+
+// ---- BDAT ----------------------------------------------------------------------------------
+
+TEST(Dialogue, BdatChunkIsRelayedVerbatimWhenChunkingWasAdvertised) {
+  const std::string chunk = "bin\r\n.\r\n\0\n\rend\xff\xfb\x01."s;
+  const std::string commands =
+      "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT " + std::to_string(chunk.size()) + " LAST\r\n";
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client(commands + chunk + "NOOP\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 2.0.0 queued\r\n250 noop\r\n"),
+  });
+  EXPECT_EQ(r.client_per_step[1], "250-up.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
+  // Binary-safe: no normalisation, no telnet handling, no end-of-data search inside a chunk.
+  EXPECT_EQ(r.upstream_per_step[2], commands + chunk + "NOOP\r\n");
+  EXPECT_FALSE(r.in_data_per_step[2]);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, chunk);
+  EXPECT_TRUE(r.messages[0].via_bdat);
+  EXPECT_EQ(r.messages[0].final_reply, "250 2.0.0 queued");
+  auto chunks = r.merged_events();
+  auto it = std::find_if(chunks.begin(), chunks.end(),
+                         [](const Event& e) { return e.kind == EventKind::bdat_chunk; });
+  ASSERT_NE(it, chunks.end());
+  EXPECT_EQ(it->bytes, chunk);
+  EXPECT_EQ(it->verb, "BDAT");
+}
+
+TEST(Dialogue, BdatChunksThenLastCompleteAMessage) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 4\r\nabcdBDAT 3 LAST\r\nefg"),
+      upstream("250 ok\r\n250 ok\r\n250 4 octets\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_TRUE(r.messages.empty() == false);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "abcdefg");
+  EXPECT_EQ(r.messages[0].final_reply, "250 queued");
+}
+
+TEST(Dialogue, BdatZeroLast) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2\r\nabBDAT 0 LAST\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 2 octets\r\n250 queued\r\n"),
+  });
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "ab");
+}
+
+TEST(Dialogue, BdatWithoutChunkingIsRefusedAndItsChunkSwallowed) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply),
+      client("MAIL FROM:<a@x>\r\n"),
+      upstream("250 ok\r\n"),
+      client("BDAT 10\r\n0123\r\n6789NOOP\r\n"),
+      upstream("250 noop\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[4], "NOOP\r\n");
+  EXPECT_EQ(r.client_per_step[4],
+            "502 5.5.1 mailtap: the upstream did not advertise CHUNKING; BDAT chunk discarded\r\n");
+  EXPECT_EQ(r.client_per_step[5], "250 noop\r\n");
+  auto refused = find_events(r, Direction::client_to_mailtap, EventKind::command);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0]->bytes, "BDAT 10\r\n");
+  EXPECT_TRUE(r.messages.empty());
+}
+
+TEST(Dialogue, MalformedBdatIsRefusedLocally) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("BDAT 10 LAST junk\r\nBDAT x\r\nNOOP\r\n"),
+      upstream("250 noop\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], "NOOP\r\n");
+  EXPECT_EQ(r.client_per_step[2],
+            "501 5.5.4 mailtap: syntax is BDAT <size> [LAST]; not forwarded\r\n"
+            "501 5.5.4 mailtap: syntax is BDAT <size> [LAST]; not forwarded\r\n");
+}
+
+// ---- local replies -------------------------------------------------------------------------
+
+TEST(Dialogue, ClientStarttlsGetsALocal502InOrder) {
+  const Result r = run_all_splits({
+      client("NOOP\r\nSTARTTLS\r\nNOOP\r\n"),
+      upstream("250 first\r\n"),
+      upstream("250 second\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[0], "NOOP\r\nNOOP\r\n");
+  EXPECT_EQ(r.client_per_step[0], "");  // the 502 waits behind the first NOOP's reply
+  EXPECT_EQ(r.client_per_step[1], "250 first\r\n502 5.5.1 mailtap: STARTTLS is not needed\r\n");
+  EXPECT_EQ(r.client_per_step[2], "250 second\r\n");
+  auto local = find_events(r, Direction::mailtap_to_client, EventKind::local_reply);
+  ASSERT_EQ(local.size(), 1u);
+  EXPECT_EQ(local[0]->reply_code, 502);
+  EXPECT_EQ(local[0]->enhanced_status, "5.5.1");
+}
+
+std::string command_of_size(std::string_view verb, std::size_t total) {
+  std::string line(verb);
+  line += ' ';
+  line.append(total - line.size() - 2, 'x');
+  return line + "\r\n";
+}
+
+TEST(Dialogue, CommandLineLimitIs2048OctetsWithCrlf) {
+  const std::string fits = command_of_size("NOOP", 2048);
+  const std::string too_long = command_of_size("NOOP", 2049);
+  const Result r = run_all_splits(
+      {
+          client(fits),
+          upstream("250 a\r\n"),
+          client(too_long + "NOOP\r\n"),
+          upstream("250 b\r\n"),
+      },
+      test_options(), 101);
+  EXPECT_EQ(r.upstream_per_step[0], fits);
+  EXPECT_EQ(r.upstream_per_step[2], "NOOP\r\n");
+  EXPECT_EQ(r.client_per_step[2],
+            "500 5.5.2 mailtap: line too long (limit 2048 octets); not forwarded\r\n");
+  auto errors = find_events(r, Direction::client_to_mailtap, EventKind::error);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0]->wire_size, 2049u);
+  EXPECT_EQ(errors[0]->bytes, "");
+  EXPECT_EQ(errors[0]->note, "command line of 2049 octets refused");
+}
+
+TEST(Dialogue, HugeCommandLineIsRefusedWithoutKeepingIt) {
+  const std::string huge = command_of_size("MAIL", 50000);
+  const Result r = run_all_splits(
+      {
+          client(huge + "NOOP\r\n"),
+          upstream("250 b\r\n"),
+      },
+      test_options(), 4999);
+  EXPECT_EQ(r.upstream_per_step[0], "NOOP\r\n");
+  auto errors = find_events(r, Direction::client_to_mailtap, EventKind::error);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0]->verb, "MAIL");
+  EXPECT_EQ(errors[0]->wire_size, 50000u);
+}
+
+TEST(Dialogue, AuthLineLimitIs12288Octets) {
+  const std::string fits = command_of_size("AUTH PLAIN", 12288);
+  const std::string too_long = command_of_size("AUTH PLAIN", 12289);
+  const Result r = run_all_splits(
+      {
+          client(fits),
+          upstream("535 no\r\n"),
+          client(too_long + "NOOP\r\n"),
+          upstream("250 b\r\n"),
+      },
+      test_options(), 503);
+  EXPECT_EQ(r.upstream_per_step[0], fits);
+  EXPECT_EQ(r.upstream_per_step[2], "NOOP\r\n");
+  EXPECT_EQ(r.client_per_step[2],
+            "500 5.5.2 mailtap: line too long (limit 12288 octets); not forwarded\r\n");
+  expect_secret_absent(r, std::string(64, 'x'));
+}
+
+TEST(Dialogue, HugeAuthLineKeepsItsVerbButNotItsTail) {
+  const std::string huge = "AUTH PLAIN " + std::string(30000, 'Q') + "TAILSECRET\r\n";
+  const Result r =
+      run_all_splits({client(huge + "NOOP\r\n"), upstream("250 b\r\n")}, test_options(), 7001);
+  auto errors = find_events(r, Direction::client_to_mailtap, EventKind::error);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0]->verb, "AUTH");
+  expect_secret_absent(r, "TAILSECRET");
+  EXPECT_EQ(r.client_per_step[0],
+            "500 5.5.2 mailtap: line too long (limit 12288 octets); not forwarded\r\n");
+}
+
+TEST(Dialogue, NulInCommandIsRefused) {
+  const Result r = run_all_splits({
+      client("NO\0OP\r\nNOOP\r\n"s),
+      upstream("250 ok\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[0], "NOOP\r\n");
+  EXPECT_EQ(r.client_per_step[0], "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n");
+  auto errors = find_events(r, Direction::client_to_mailtap, EventKind::error);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0]->note, "command line with a NUL byte refused");
+}
+
+TEST(Dialogue, TelnetNegotiationInACommandIsRemovedAndNoted) {
+  const Result r = run_all_splits({
+      client("\xff\xfd\x03NO\xff\xfb\x01OP\r\n"),
+      upstream("250 ok\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[0], "NOOP\r\n");
+  auto rewrites = find_events(r, Direction::mailtap_note, EventKind::rewrite);
+  ASSERT_EQ(rewrites.size(), 1u);
+  EXPECT_EQ(rewrites[0]->verb, "NOOP");
+  EXPECT_EQ(rewrites[0]->note, "telnet IAC sequence removed (2x)");
+}
+
+// ---- endings -------------------------------------------------------------------------------
+
+TEST(Dialogue, QuitReplyFinishesAndLaterBytesAreIgnored) {
+  const Result r = run_all_splits({
+      client("QUIT\r\nNOOP\r\n"),
+      upstream("221 2.0.0 Bye\r\n"),
+  });
+  EXPECT_EQ(r.to_upstream, "QUIT\r\n");
+  EXPECT_EQ(r.client_per_step[1], "221 2.0.0 Bye\r\n");
+  EXPECT_TRUE(r.finished);
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::quit);
+  EXPECT_EQ(r.ending->reason, "221 2.0.0 Bye");
+  EXPECT_FALSE(r.abandon);
+}
+
+TEST(Dialogue, ClientEofAtCommandStateSendsMailtapsOwnQuit) {
+  const Result r = run_all_splits({
+      client("NOOP\r\n"),
+      client_eof(),
+      upstream("250 ok\r\n221 bye\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[1], "QUIT\r\n");
+  EXPECT_EQ(r.client_per_step[2], "250 ok\r\n");  // the client may still read; 221 is mailtap's
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::client_closed);
+  EXPECT_FALSE(r.abandon);
+  auto own = find_events(r, Direction::mailtap_to_upstream, EventKind::command);
+  ASSERT_EQ(own.size(), 1u);
+  EXPECT_EQ(own[0]->bytes, "QUIT\r\n");
+  auto answer = find_events(r, Direction::upstream_to_mailtap, EventKind::reply);
+  ASSERT_EQ(answer.size(), 1u);
+  EXPECT_EQ(answer[0]->reply_code, 221);
+}
+
+TEST(Dialogue, ClientEofAfterUnterminatedLineDropsItAndQuits) {
+  const Result r =
+      run_all_splits({client("NOOP\r\nRSET"), client_eof(), upstream("250 ok\r\n221 bye\r\n")});
+  EXPECT_EQ(r.to_upstream, "NOOP\r\nQUIT\r\n");
+  EXPECT_TRUE(r.finished);
+}
+
+TEST(Dialogue, ClientEofRightAfterA0xFFStillEndsTheSession) {
+  const Result r =
+      run_all_splits({client("NOOP\r\n\xff"), client_eof(), upstream("250 ok\r\n221 bye\r\n")});
+  EXPECT_EQ(r.to_upstream, "NOOP\r\nQUIT\r\n");
+  EXPECT_TRUE(r.finished);
+}
+
+TEST(Dialogue, ClientEofWhileWaitingForASyncReplyQuitsAfterIt) {
+  const Result r =
+      run_all_splits({client(ehlo), client_eof(), upstream(ehlo_reply), upstream("221 bye\r\n")});
+  EXPECT_EQ(r.upstream_per_step[1], "");
+  EXPECT_EQ(r.upstream_per_step[2], "QUIT\r\n");
+  EXPECT_TRUE(r.finished);
+}
+
+TEST(Dialogue, ClientEofDuringAuthCancelsTheExchangeBeforeQuitting) {
+  const Result r = run_all_splits({
+      client("AUTH LOGIN\r\n"),
+      upstream("334 VXNlcm5hbWU6\r\n"),
+      client_eof(),
+      upstream("501 5.7.0 Authentication aborted\r\n221 2.0.0 Bye\r\n"),
+  });
+  // "QUIT" alone would be read by the server as the SASL response.
+  EXPECT_EQ(r.upstream_per_step[2], "*\r\nQUIT\r\n");
+  EXPECT_EQ(r.client_per_step[3], "");
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::client_closed);
+  auto answers = find_events(r, Direction::upstream_to_mailtap, EventKind::reply);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0]->reply_code, 501);
+  EXPECT_EQ(answers[1]->reply_code, 221);
+}
+
+TEST(Dialogue, ClientEofMidDataAbandonsTheMessage) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("Subject: half\r\n\r\nhalf a mess"),
+      client_eof(),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], "Subject: half\r\n\r\nhalf a mess");
+  EXPECT_EQ(r.upstream_per_step[3], "");  // no terminator, no QUIT: the upstream must discard it
+  EXPECT_TRUE(r.finished);
+  EXPECT_TRUE(r.abandon);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::client_closed);
+  EXPECT_TRUE(r.messages.empty());
+}
+
+TEST(Dialogue, ClientEofMidBdatChunkAbandonsTheMessage) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 100 LAST\r\nonly part"),
+      client_eof(),
+  });
+  EXPECT_TRUE(r.abandon);
+  EXPECT_EQ(r.upstream_per_step[3], "");
+}
+
+TEST(Dialogue, UnsolicitedUpstream421Finishes) {
+  const Result r = run_all_splits({upstream("421 4.3.2 Service shutting down\r\n")});
+  EXPECT_EQ(r.client_per_step[0], "421 4.3.2 Service shutting down\r\n");
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::upstream_closed);
+  auto replies = find_events(r, Direction::upstream_to_client, EventKind::reply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0]->note, "unsolicited reply");
+}
+
+TEST(Dialogue, Upstream421InReplyFinishesAndDropsQueuedLocals) {
+  const Result r =
+      run_all_splits({client("NOOP\r\nSTARTTLS\r\n"), upstream("421 4.4.2 timeout\r\n")});
+  EXPECT_EQ(r.client_per_step[1], "421 4.4.2 timeout\r\n");
+  EXPECT_TRUE(r.finished);
+}
+
+TEST(Dialogue, UpstreamCloseTellsTheClientIn421) {
+  const Result r = run_all_splits({client("NOOP\r\n"), upstream_eof(), client("NOOP\r\n")});
+  EXPECT_EQ(r.client_per_step[1], "421 4.4.2 mailtap: up.example:587 closed the connection\r\n");
+  EXPECT_EQ(r.upstream_per_step[2], "");
+  EXPECT_EQ(r.ending->kind, Ending::Kind::upstream_closed);
+}
+
+TEST(Dialogue, MalformedUpstreamReplyIsAnError) {
+  const Result r = run_all_splits({client("NOOP\r\n"), upstream("hello there\r\n")});
+  EXPECT_EQ(r.client_per_step[1],
+            "421 4.5.0 mailtap: upstream sent a malformed reply; closing\r\n");
+  EXPECT_EQ(r.ending->kind, Ending::Kind::error);
+}
+
+TEST(Dialogue, OverLongUpstreamReplyIsAnError) {
+  const Result r =
+      run_all_splits({client("NOOP\r\n"), upstream("250 " + std::string(9000, 'x') + "\r\n")},
+                     test_options(), 997);
+  EXPECT_EQ(r.client_per_step[1],
+            "421 4.5.0 mailtap: upstream sent a reply line longer than 8192 octets; closing\r\n");
+  EXPECT_TRUE(r.finished);
+}
+
+TEST(Dialogue, AbortWritesA421AndFinishes) {
+  std::vector<Event> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.client_bytes("NOOP\r\n");
+  d.abort("4.4.2 mailtap: no reply within 5m; closing", {Ending::Kind::timeout, "upstream slow"});
+  EXPECT_EQ(d.take_to_client(), "421 4.4.2 mailtap: no reply within 5m; closing\r\n");
+  EXPECT_TRUE(d.finished());
+  EXPECT_EQ(d.ending()->kind, Ending::Kind::timeout);
+  d.client_bytes("NOOP\r\n");
+  d.upstream_bytes("250 ok\r\n");
+  EXPECT_EQ(d.take_to_upstream(), "NOOP\r\n");
+  EXPECT_EQ(d.take_to_client(), "");
+}
+
+// ---- bounds and timers ---------------------------------------------------------------------
+
+TEST(Dialogue, BacklogIsBoundedWhilePaused) {
+  const std::string body(300 * 1024, 'b');
+  std::vector<Event> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  EXPECT_TRUE(d.wants_client_input());
+  d.client_bytes(body);
+  EXPECT_FALSE(d.wants_client_input());  // paused on DATA with more than 256 KiB waiting
+  EXPECT_TRUE(d.awaiting_reply());
+  EXPECT_EQ(d.take_to_upstream(), "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  EXPECT_TRUE(d.wants_client_input());
+  EXPECT_TRUE(d.in_data());
+  EXPECT_EQ(d.take_to_upstream().size(), body.size());
+}
+
+TEST(Dialogue, PendingRepliesAreBounded) {
+  DialogueOptions o = test_options();
+  o.max_pending_replies = 3;
+  const Result r = run_all_splits(
+      {
+          client("NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n"),
+          upstream("250 1\r\n250 2\r\n"),
+          upstream("250 3\r\n250 4\r\n250 5\r\n"),
+      },
+      o, 1, /*order_across_wires=*/false);
+  EXPECT_EQ(r.upstream_per_step[0], "NOOP\r\nNOOP\r\nNOOP\r\n");
+  EXPECT_EQ(r.upstream_per_step[1], "NOOP\r\nNOOP\r\n");
+  EXPECT_FALSE(r.awaiting_reply_per_step[2]);
+}
+
+TEST(Dialogue, BodyCaptureIsCappedButHashedInFull) {
+  DialogueOptions o = test_options();
+  o.max_body_capture = 8;
+  const Result r = run_all_splits(
+      {
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+          upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+          client("0123456789abcdef\r\n.\r\n"),
+          upstream("250 queued\r\n"),
+      },
+      o);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "01234567");
+  EXPECT_TRUE(r.messages[0].body_truncated);
+  EXPECT_EQ(r.messages[0].size, 18u);
+}
+
+TEST(Dialogue, TimerQueriesFollowTheDialogue) {
+  std::vector<Event> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  const auto t0 = Dialogue::Clock::time_point{} + std::chrono::seconds(100);
+  d.set_time(t0);
+  EXPECT_FALSE(d.awaiting_reply());
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  EXPECT_TRUE(d.awaiting_reply());
+  EXPECT_EQ(d.oldest_pending_since(), t0);
+  EXPECT_FALSE(d.awaiting_end_of_data());
+  d.set_time(t0 + std::chrono::seconds(1));
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  EXPECT_TRUE(d.in_data());
+  EXPECT_FALSE(d.awaiting_reply());
+  d.client_bytes("x\r\n.\r\n");
+  EXPECT_FALSE(d.in_data());
+  EXPECT_TRUE(d.awaiting_end_of_data());
+  d.upstream_bytes("250 queued\r\n");
+  EXPECT_FALSE(d.awaiting_reply());
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].started, t0);  // when MAIL was sent
+  EXPECT_EQ(messages[0].finished, t0 + std::chrono::seconds(1));
+}
+
+}  // namespace
+}  // namespace mailtap::smtp

@@ -1,0 +1,235 @@
+// TextNormaliser: what a client typed becomes canonical text (CRLF only, no telnet), and the
+// result never depends on how the bytes were split into reads.
+#include "proxy/smtp/text_normaliser.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mailtap::smtp {
+namespace {
+
+using namespace std::string_literals;
+
+struct Normalised {
+  std::string text;
+  std::vector<std::size_t> line_ends;  // offsets in text right after each CRLF
+  RewriteCounts rewrites;
+};
+
+// Feeds `reads` the way the dialogue does: bytes not consumed stay buffered for the next read.
+Normalised normalise_reads(const std::vector<std::string_view>& reads) {
+  TextNormaliser n;
+  Normalised out;
+  std::string backlog;
+  for (std::string_view r : reads) {
+    backlog.append(r);
+    std::size_t pos = 0;
+    while (pos < backlog.size()) {
+      const std::size_t before = out.text.size();
+      const std::size_t used = n.normalise(std::string_view(backlog).substr(pos), out.text);
+      pos += used;
+      if (out.text.size() >= 2 && out.text.size() > before &&
+          out.text.compare(out.text.size() - 2, 2, "\r\n") == 0)
+        out.line_ends.push_back(out.text.size());
+      // A bare CR is only known when the next byte arrives: that call writes CRLF without
+      // consuming the byte. No progress at all means the normaliser wants more input.
+      if (used == 0 && out.text.size() == before) break;
+    }
+    backlog.erase(0, pos);
+  }
+  out.rewrites = n.take_rewrites();
+  return out;
+}
+
+std::string describe(const Normalised& n) {
+  std::string s = "text=[";
+  for (unsigned char c : n.text) {
+    if (c >= 0x20 && c < 0x7f) {
+      s.push_back(static_cast<char>(c));
+    } else {
+      static constexpr char hex[] = "0123456789abcdef";
+      s += "\\x";
+      s.push_back(hex[c >> 4]);
+      s.push_back(hex[c & 15]);
+    }
+  }
+  s += "] ends=";
+  for (std::size_t e : n.line_ends) s += std::to_string(e) + ",";
+  s += " rewrites=" + n.rewrites.describe();
+  return s;
+}
+
+// Whole, one byte at a time, and split at every position into two reads: identical results.
+Normalised normalise_all_splits(std::string_view input) {
+  const Normalised whole = normalise_reads({input});
+  std::vector<std::string_view> bytes;
+  for (std::size_t i = 0; i < input.size(); ++i) bytes.push_back(input.substr(i, 1));
+  EXPECT_EQ(describe(normalise_reads(bytes)), describe(whole)) << "one byte at a time";
+  for (std::size_t p = 1; p < input.size(); ++p)
+    EXPECT_EQ(describe(normalise_reads({input.substr(0, p), input.substr(p)})), describe(whole))
+        << "split at " << p;
+  return whole;
+}
+
+void expect_no_bare_cr_or_lf(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r') {
+      ASSERT_TRUE(i + 1 < text.size() && text[i + 1] == '\n') << "bare CR at " << i;
+    } else if (text[i] == '\n') {
+      ASSERT_TRUE(i > 0 && text[i - 1] == '\r') << "bare LF at " << i;
+    }
+  }
+}
+
+TEST(TextNormaliser, CrlfIsKeptAndEndsEachLine) {
+  const Normalised n = normalise_all_splits("EHLO me\r\nMAIL FROM:<a@b>\r\n");
+  EXPECT_EQ(n.text, "EHLO me\r\nMAIL FROM:<a@b>\r\n");
+  EXPECT_EQ(n.line_ends, (std::vector<std::size_t>{9, 26}));
+  EXPECT_FALSE(n.rewrites.any());
+}
+
+TEST(TextNormaliser, StopsRightAfterEachCrlf) {
+  TextNormaliser n;
+  std::string out;
+  EXPECT_EQ(n.normalise("A\r\nB\r\n", out), 3u);
+  EXPECT_EQ(out, "A\r\n");
+  EXPECT_EQ(n.normalise("B\r\n", out), 3u);
+  EXPECT_EQ(out, "A\r\nB\r\n");
+  EXPECT_TRUE(n.idle());
+}
+
+TEST(TextNormaliser, BareLfBecomesCrlf) {
+  const Normalised n = normalise_all_splits("EHLO me\nQUIT\n");
+  EXPECT_EQ(n.text, "EHLO me\r\nQUIT\r\n");
+  EXPECT_EQ(n.rewrites.bare_lf, 2u);
+  EXPECT_EQ(n.rewrites.bare_cr, 0u);
+  EXPECT_EQ(n.rewrites.describe(), "bare LF normalised to CRLF (2x)");
+}
+
+TEST(TextNormaliser, BareCrBecomesCrlf) {
+  const Normalised n = normalise_all_splits("EHLO me\rQUIT\r\n");
+  EXPECT_EQ(n.text, "EHLO me\r\nQUIT\r\n");
+  EXPECT_EQ(n.rewrites.bare_cr, 1u);
+  EXPECT_EQ(n.rewrites.bare_lf, 0u);
+}
+
+TEST(TextNormaliser, CrCrLfIsABareCrThenACrlf) {
+  const Normalised n = normalise_all_splits("A\r\r\nB\r\n");
+  EXPECT_EQ(n.text, "A\r\n\r\nB\r\n");
+  EXPECT_EQ(n.line_ends, (std::vector<std::size_t>{3, 5, 8}));
+  EXPECT_EQ(n.rewrites.bare_cr, 1u);
+}
+
+TEST(TextNormaliser, TelnetCrNulIsABareCr) {
+  const Normalised n = normalise_all_splits(std::string_view("A\r\0B\r\n", 6));
+  EXPECT_EQ(n.text, "A\r\nB\r\n");
+  EXPECT_EQ(n.rewrites.bare_cr, 1u);
+}
+
+TEST(TextNormaliser, NulElsewhereIsData) {
+  const Normalised n = normalise_all_splits(std::string_view("A\0B\r\n", 5));
+  EXPECT_EQ(n.text, std::string("A\0B\r\n", 5));
+  EXPECT_FALSE(n.rewrites.any());
+}
+
+TEST(TextNormaliser, SmugglingShapesAllBecomeCanonicalLines) {
+  for (std::string_view shape : {"\n.\n", "\r.\r", "\n.\r\n", "\r\n.\n", "\r\n.\r\n", "\r.\n"}) {
+    const std::string input = "x" + std::string(shape) + "y\r\n";
+    const Normalised n = normalise_all_splits(input);
+    EXPECT_EQ(n.text, "x\r\n.\r\ny\r\n") << "shape " << testing::PrintToString(shape);
+    expect_no_bare_cr_or_lf(n.text);
+  }
+}
+
+TEST(TextNormaliser, TelnetNegotiationIsRemoved) {
+  // IAC WILL ECHO, IAC DO SUPPRESS-GO-AHEAD, IAC SB TERMINAL-TYPE IS "xterm" IAC SE, IAC NOP
+  const std::string input =
+      "\xff\xfb\x01"
+      "EH\xff\xfd\x03LO\xff\xfa\x18\x00xterm\xff\xf0 me\xff\xf1\r\n"s;
+  const Normalised n = normalise_all_splits(input);
+  EXPECT_EQ(n.text, "EHLO me\r\n");
+  EXPECT_EQ(n.rewrites.telnet_iac, 4u);
+}
+
+TEST(TextNormaliser, SubnegotiationMayContainEscapedIacAndLineEndings) {
+  const std::string input =
+      "A\xff\xfa\x18\xff\xff\r\n\xff\xf0"
+      "B\r\n";
+  const Normalised n = normalise_all_splits(input);
+  EXPECT_EQ(n.text, "AB\r\n");
+}
+
+TEST(TextNormaliser, IacIacIsALiteral0xFF) {
+  const Normalised n = normalise_all_splits(
+      "A\xff\xff"
+      "B\r\n");
+  EXPECT_EQ(n.text,
+            "A\xff"
+            "B\r\n");
+}
+
+TEST(TextNormaliser, FFFollowedByAnOrdinaryByteIsData) {
+  // UTF-8 never contains 0xFF, but Latin-1 "ÿ" does: it must pass unchanged.
+  const Normalised n = normalise_all_splits(
+      "Subject: \xff"
+      "a\xff\r\n");
+  EXPECT_EQ(n.text,
+            "Subject: \xff"
+            "a\xff\r\n");
+  EXPECT_FALSE(n.rewrites.any());
+}
+
+TEST(TextNormaliser, TrailingFFIsConsumedAndDecidedByTheNextRead) {
+  TextNormaliser n;
+  std::string out;
+  EXPECT_EQ(n.normalise("AB\xff", out), 3u);  // nothing is left for the caller to re-feed
+  EXPECT_EQ(out, "AB");
+  EXPECT_FALSE(n.idle());
+  EXPECT_EQ(n.normalise("C\r\n", out), 3u);
+  EXPECT_EQ(out,
+            "AB\xff"
+            "C\r\n");
+}
+
+TEST(TextNormaliser, TrailingCrIsHeldUntilTheNextByte) {
+  TextNormaliser n;
+  std::string out;
+  EXPECT_EQ(n.normalise("AB\r", out), 3u);
+  EXPECT_EQ(out, "AB");
+  EXPECT_FALSE(n.idle());
+  EXPECT_EQ(n.normalise("\n", out), 1u);
+  EXPECT_EQ(out, "AB\r\n");
+  EXPECT_TRUE(n.idle());
+}
+
+TEST(TextNormaliser, RewritesAreCountedOncePerTake) {
+  TextNormaliser n;
+  std::string out;
+  n.normalise("a\n", out);
+  EXPECT_EQ(n.take_rewrites().bare_lf, 1u);
+  EXPECT_FALSE(n.take_rewrites().any());
+}
+
+TEST(TextNormaliser, DescribeListsEveryKind) {
+  RewriteCounts r;
+  r.bare_lf = 2;
+  r.bare_cr = 1;
+  r.telnet_iac = 3;
+  EXPECT_EQ(r.describe(),
+            "bare LF normalised to CRLF (2x); bare CR normalised to CRLF (1x); telnet IAC "
+            "sequence removed (3x)");
+}
+
+TEST(TextNormaliser, EveryByteValueNeverYieldsBareCrOrLf) {
+  std::string input;
+  for (int round = 0; round < 3; ++round)
+    for (int c = 0; c < 256; ++c) input.push_back(static_cast<char>((c * 7 + round) & 0xff));
+  const Normalised n = normalise_reads({input});
+  expect_no_bare_cr_or_lf(n.text);
+}
+
+}  // namespace
+}  // namespace mailtap::smtp
