@@ -117,6 +117,7 @@ asio::awaitable<void> Session::run() {
           : "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label +
                 " (" + tls_summary_ + ")";
   opts.max_body_capture = cfg.max_body;
+  opts.capture_bodies = ctx_.recorder != nullptr;
   opts.redaction.redact_users = cfg.redact_users;
   opts.redaction.fingerprint_key = ctx_.fingerprint_key;
   dialogue_.emplace(std::move(opts), events_, messages_);

@@ -37,7 +37,8 @@ Command parse_command(std::string_view line) {
   while (end < line.size() && !is_separator(line[end])) ++end;
   std::string_view verb = line.substr(0, end);
   cmd.verb.reserve(verb.size());
-  for (char c : verb) cmd.verb.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  for (char c : verb)
+    cmd.verb.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   cmd.args = skip_separators(line.substr(end));
   return cmd;
 }

@@ -34,8 +34,8 @@ struct Dialogue::Pending {
   enum class Kind : std::uint8_t { command, sasl, data_end, own_cancel, own_quit, local };
   Kind kind = Kind::command;
   std::string verb;
-  std::string line;         // MAIL/RCPT line without CRLF, or the local reply with CRLF
-  bool sync = false;        // reading stopped until this reply arrives
+  std::string line;   // MAIL/RCPT line without CRLF, or the local reply with CRLF
+  bool sync = false;  // reading stopped until this reply arrives
   bool bdat_last = false;
   Clock::time_point since{};
   std::shared_ptr<Transaction> transaction;  // the transaction this command belongs to
@@ -77,8 +77,12 @@ void Dialogue::relay_greeting(const Reply& greeting, Phase phase) {
   emit_client(greeting.raw);
 }
 
-std::string Dialogue::take_to_upstream() { return std::exchange(to_upstream_, {}); }
-std::string Dialogue::take_to_client() { return std::exchange(to_client_, {}); }
+std::string Dialogue::take_to_upstream() {
+  return std::exchange(to_upstream_, {});
+}
+std::string Dialogue::take_to_client() {
+  return std::exchange(to_client_, {});
+}
 
 bool Dialogue::wants_client_input() const {
   return !ending_ && !client_eof_ && backlog_.size() - backlog_pos_ < options_.max_client_backlog;
@@ -103,7 +107,9 @@ bool Dialogue::awaiting_end_of_data() const {
   return false;
 }
 
-bool Dialogue::in_data() const { return mode_ == Mode::data || mode_ == Mode::bdat_chunk; }
+bool Dialogue::in_data() const {
+  return mode_ == Mode::data || mode_ == Mode::bdat_chunk;
+}
 
 std::string Dialogue::auth_user() const {
   return redactor_.authenticated() ? redactor_.user() : std::string{};
@@ -153,7 +159,8 @@ void Dialogue::flush_local_replies() {
     const std::string& line = pending_.front().line;
     Event e = make_event(Direction::mailtap_to_client, EventKind::local_reply);
     e.reply_code = std::atoi(line.c_str());
-    e.enhanced_status = parse_enhanced_status(line.size() > 4 ? std::string_view(line).substr(4) : "");
+    e.enhanced_status =
+        parse_enhanced_status(line.size() > 4 ? std::string_view(line).substr(4) : "");
     e.bytes = line;
     e.wire_size = line.size();
     events_.push_back(std::move(e));
@@ -254,6 +261,20 @@ bool Dialogue::read_line() {
 }
 
 void Dialogue::handle_line() {
+  // The rewrite note follows the event of the line it rewrote, so a transcript reads
+  // "C: EHLO x" then "~ bare LF normalised", whatever else the line caused.
+  const RewriteCounts rewrites = normaliser_.take_rewrites();
+  const std::size_t first_event = events_.size();
+  handle_framed_line();
+  if (!rewrites.any()) return;
+  Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
+  e.verb = first_event < events_.size() ? events_[first_event].verb : std::string{};
+  e.note = rewrites.describe();
+  const std::size_t at = std::min(first_event + 1, events_.size());
+  events_.insert(events_.begin() + static_cast<std::ptrdiff_t>(at), std::move(e));
+}
+
+void Dialogue::handle_framed_line() {
   std::string line = std::exchange(line_, {});
   const std::size_t discarded = std::exchange(discarded_, 0);
   const std::string discarded_verb = std::exchange(discarded_verb_, {});
@@ -261,7 +282,6 @@ void Dialogue::handle_line() {
   // A line can complete in the same read that takes it past the limit: check the whole size too.
   const bool over_auth_limit = discarded > 0 || line.size() > options_.max_auth_line;
   if (mode_ == Mode::sasl) {
-    note_rewrites("AUTH");
     if (over_auth_limit) {
       // The upstream is still waiting for a SASL response; cancel the exchange for the client
       // (RFC 4954 "*") so both sides agree on where it ended.
@@ -285,7 +305,6 @@ void Dialogue::handle_line() {
   }
   Command cmd = parse_command(line);
   if (discarded > 0) cmd.verb = discarded_verb;
-  note_rewrites(cmd.verb);
   const std::size_t total = discarded + line.size();
   const bool too_long =
       over_auth_limit || (cmd.verb != "AUTH" && line.size() > options_.max_command_line);
@@ -297,11 +316,12 @@ void Dialogue::handle_line() {
     e.note = too_long ? "command line of " + std::to_string(total) + " octets refused"
                       : "command line with a NUL byte refused";
     events_.push_back(std::move(e));
-    queue_local_reply(too_long ? "500 5.5.2 mailtap: line too long (limit " +
-                                     std::to_string(cmd.verb == "AUTH" ? options_.max_auth_line
-                                                                       : options_.max_command_line) +
-                                     " octets); not forwarded\r\n"
-                               : "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n");
+    queue_local_reply(too_long
+                          ? "500 5.5.2 mailtap: line too long (limit " +
+                                std::to_string(cmd.verb == "AUTH" ? options_.max_auth_line
+                                                                  : options_.max_command_line) +
+                                " octets); not forwarded\r\n"
+                          : "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n");
     return;
   }
   handle_command(line);
@@ -448,7 +468,9 @@ bool Dialogue::read_data() {
       long_line_noted_ = true;
       Event e = make_event(Direction::mailtap_note, EventKind::note);
       e.verb = "DATA";
-      e.note = "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); forwarded unchanged";
+      e.note =
+          "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); forwarded "
+          "unchanged";
       events_.push_back(std::move(e));
     }
     data_line_len_ = eol ? 0 : line_len;
@@ -457,7 +479,8 @@ bool Dialogue::read_data() {
 
 bool Dialogue::read_bdat_chunk() {
   std::string_view avail(backlog_.data() + backlog_pos_, backlog_.size() - backlog_pos_);
-  const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(bdat_remaining_, avail.size()));
+  const auto take =
+      static_cast<std::size_t>(std::min<std::uint64_t>(bdat_remaining_, avail.size()));
   if (take == 0) return false;
   std::string_view chunk = avail.substr(0, take);
   backlog_pos_ += take;
@@ -481,8 +504,9 @@ void Dialogue::on_client_input_exhausted() {
   if (ending_ || paused_ || backlog_pos_ < backlog_.size()) return;
   if (mode_ == Mode::data || (mode_ == Mode::bdat_chunk && !bdat_discard_)) {
     Event e = make_event(Direction::mailtap_note, EventKind::note);
-    e.note = "client closed the connection inside a message body; the message was abandoned "
-             "(no end of data was sent, so the upstream discards it)";
+    e.note =
+        "client closed the connection inside a message body; the message was abandoned "
+        "(no end of data was sent, so the upstream discards it)";
     events_.push_back(std::move(e));
     abandon_upstream_ = true;
     finish(Ending::Kind::client_closed, "client closed inside a message body");
@@ -626,7 +650,8 @@ void Dialogue::on_reply(Reply reply) {
             rewrite = make_event(Direction::mailtap_to_client, EventKind::rewrite);
             rewrite->verb = "EHLO";
             rewrite->bytes = to_client;
-            rewrite->note = "STARTTLS removed from the EHLO reply: mailtap holds the TLS link upstream";
+            rewrite->note =
+                "STARTTLS removed from the EHLO reply: mailtap holds the TLS link upstream";
           }
         }
       } else if (p.verb == "MAIL") {
@@ -685,6 +710,9 @@ void Dialogue::capture_body(std::string_view bytes) {
   if (!transaction_ || bytes.empty()) return;
   Message& m = transaction_->message;
   m.size += bytes.size();
+  // Hashing and copying the body is most of the relay's CPU per MiB; with nothing to record
+  // there is nobody to hand it to.
+  if (!options_.capture_bodies) return;
   SHA256_Update(&transaction_->sha, bytes.data(), bytes.size());
   if (m.body.size() < options_.max_body_capture) {
     const std::size_t room = options_.max_body_capture - m.body.size();

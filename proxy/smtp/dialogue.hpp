@@ -39,6 +39,8 @@ struct DialogueOptions {
   // RFC 4954 §4: AUTH command and SASL response lines may be up to 12288 octets.
   std::size_t max_auth_line = 12288;
   std::size_t max_body_capture = 64u << 20;  // --max-body
+  // Off when nothing is recorded: Message then carries sizes and replies but no body or hash.
+  bool capture_bodies = true;
   std::size_t max_client_backlog = 256u << 10;
   std::size_t max_pending_replies = 1000;
   RedactionPolicy redaction;
@@ -103,6 +105,7 @@ class Dialogue {
   void process_client();
   bool read_line();  // frames one line into line_ (false: need more bytes)
   void handle_line();
+  void handle_framed_line();
   void handle_command(std::string_view line);
   void handle_sasl_line(std::string_view line);
   bool read_data();  // false: need more bytes
@@ -135,8 +138,8 @@ class Dialogue {
 
   std::string backlog_;  // client bytes received, not yet framed
   std::size_t backlog_pos_ = 0;
-  std::string line_;     // the line being framed (canonical text)
-  std::size_t discarded_ = 0;  // octets of an over-long line thrown away so far
+  std::string line_;            // the line being framed (canonical text)
+  std::size_t discarded_ = 0;   // octets of an over-long line thrown away so far
   std::string discarded_verb_;  // verb of that line, read from its start
   bool line_has_nul_ = false;
 

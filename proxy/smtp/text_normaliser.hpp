@@ -16,11 +16,11 @@
 namespace mailtap::smtp {
 
 struct RewriteCounts {
-  std::uint64_t bare_lf = 0;      // LF not preceded by CR, sent as CRLF
-  std::uint64_t bare_cr = 0;      // CR not followed by LF, sent as CRLF
-  std::uint64_t telnet_iac = 0;   // telnet command sequences removed
+  std::uint64_t bare_lf = 0;     // LF not preceded by CR, sent as CRLF
+  std::uint64_t bare_cr = 0;     // CR not followed by LF, sent as CRLF
+  std::uint64_t telnet_iac = 0;  // telnet command sequences removed
   bool any() const { return bare_lf || bare_cr || telnet_iac; }
-  std::string describe() const;   // "bare LF normalised to CRLF (2x); ..."
+  std::string describe() const;  // "bare LF normalised to CRLF (2x); ..."
 };
 
 class TextNormaliser {

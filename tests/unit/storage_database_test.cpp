@@ -1,10 +1,10 @@
 // Database wrapper, file creation and schema migration.
 #include <gtest/gtest.h>
 
-#include "tests/unit/temp_dir.hpp"
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "tests/unit/temp_dir.hpp"
 
 #include <cstdlib>
 #include <filesystem>

@@ -1,8 +1,8 @@
 // The read-only side the tools use, and the default database path.
 #include <gtest/gtest.h>
 
-#include "tests/unit/temp_dir.hpp"
 #include <sqlite3.h>
+#include "tests/unit/temp_dir.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

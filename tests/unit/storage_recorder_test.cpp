@@ -1,12 +1,12 @@
 // The storage thread: batching, backpressure, durability, failure handling.
 #include <gtest/gtest.h>
 
-#include "tests/unit/temp_dir.hpp"
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "tests/unit/temp_dir.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
