@@ -19,8 +19,8 @@ namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 // Above this much unsent output towards one side, stop reading from the other (TCP
 // backpressure reaches the sender instead of mailtap's memory).
-constexpr std::size_t high_water = 1u << 20;
-constexpr std::size_t read_size = 16 * 1024;
+constexpr std::size_t high_water = std::size_t{1} << 20;
+constexpr std::size_t read_size = std::size_t{16} * 1024;
 
 std::string endpoint_label(const asio::ip::tcp::endpoint& ep) {
   if (ep.address().is_v6())

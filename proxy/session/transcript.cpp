@@ -11,7 +11,6 @@ using smtp::EventKind;
 const char* prefix(const smtp::Event& e) {
   switch (e.direction) {
     case Direction::client_to_upstream:
-      return "C:";
     case Direction::client_to_mailtap:
       return "C:";
     case Direction::upstream_to_client:

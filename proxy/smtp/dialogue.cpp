@@ -12,7 +12,7 @@
 namespace mailtap::smtp {
 
 namespace {
-constexpr std::size_t normalise_slice = 64 * 1024;
+constexpr std::size_t normalise_slice = std::size_t{64} * 1024;
 
 std::string_view strip_crlf(std::string_view line) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
@@ -233,7 +233,8 @@ void Dialogue::process_client() {
     if (!progressed) break;
   }
   flush_data_event();
-  if (backlog_pos_ > 0 && (backlog_pos_ == backlog_.size() || backlog_pos_ > 64 * 1024)) {
+  if (backlog_pos_ > 0 &&
+      (backlog_pos_ == backlog_.size() || backlog_pos_ > std::size_t{64} * 1024)) {
     backlog_.erase(0, backlog_pos_);
     backlog_pos_ = 0;
   }

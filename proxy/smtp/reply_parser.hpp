@@ -31,7 +31,7 @@ class ReplyParser {
   // Limits protect mailtap's memory from a hostile or broken server; they are far beyond what
   // RFC 5321 allows (512 octets a reply line) and what real servers send.
   static constexpr std::size_t max_line = 8192;
-  static constexpr std::size_t max_reply = 256 * 1024;
+  static constexpr std::size_t max_reply = std::size_t{256} * 1024;
 
   enum class Error { none, line_too_long, reply_too_long, malformed };
 
