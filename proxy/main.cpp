@@ -1,11 +1,14 @@
 // mailtap: talk SMTP by hand to a TLS-only server, and keep an honest record of it.
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
 #include <vector>
 
 #include "proxy/cli/command.hpp"
 #include "tools/commands.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+int run(int argc, char** argv) {
   CLI::App app{
       "mailtap: talk SMTP by hand (telnet, nc) to TLS-only mail servers, and record "
       "every exchange",
@@ -23,4 +26,18 @@ int main(int argc, char** argv) {
   for (auto& cmd : commands)
     if (cmd.app->parsed()) return cmd.run();
   return 2;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Errors are reported at the boundaries as results; anything that still escapes (out of
+  // memory, a broken reactor) ends the process with a message instead of std::terminate.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mailtap: fatal: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "mailtap: fatal: unknown error\n");
+  }
+  return 1;
 }

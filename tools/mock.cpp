@@ -68,7 +68,7 @@ struct MockServer {
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
     MockSession session(recording);
     session.start();
-    std::array<char, 16 * 1024> buf;
+    std::array<char, std::size_t{16} * 1024> buf;
     bool timed_out = false;
     for (;;) {
       std::string out = session.take_to_client();
@@ -211,7 +211,7 @@ int run_mock(const MockArgs& args) {
              endpoint_label(server.acceptor.local_endpoint(ec)) + " (" +
              std::to_string(recording.client.size()) + " client steps, " +
              (args.loop ? "until SIGINT/SIGTERM" : "one client") + ")");
-  asio::co_spawn(io, server.accept_loop(), [&](std::exception_ptr) {
+  asio::co_spawn(io, server.accept_loop(), [&](const std::exception_ptr&) {
     std::error_code ignored;
     signals.cancel(ignored);
   });

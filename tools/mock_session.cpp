@@ -140,7 +140,7 @@ std::size_t MockSession::next_expected() {
 }
 
 void MockSession::diverge(std::string what) {
-  divergence_ = what;
+  divergence_ = std::move(what);
   ended_ = true;
   // Pipelined commands before the difference still get their recorded replies, in order.
   while (unanswered_ > 0 && !dialogue_.finished()) {
