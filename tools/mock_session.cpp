@@ -150,7 +150,7 @@ void MockSession::diverge(std::string what) {
     dialogue_.upstream_bytes(recording_.replies[next_reply_++].raw);
     --unanswered_;
   }
-  dialogue_.abort("4.3.0 mailtap mock: " + what + "; closing",
+  dialogue_.abort("4.3.0 mailtap mock: " + *divergence_ + "; closing",
                   {smtp::Ending::Kind::error, "client diverged from the recording"});
 }
 

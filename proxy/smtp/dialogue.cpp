@@ -31,7 +31,7 @@ bool is_sync_verb(std::string_view verb) {
 }  // namespace
 
 struct Dialogue::Pending {
-  enum class Kind : std::uint8_t { command, sasl, data_end, own_cancel, own_quit, local };
+  using Kind = Expect;
   Kind kind = Kind::command;
   std::string verb;
   std::string line;   // MAIL/RCPT line without CRLF, or the local reply with CRLF
@@ -261,6 +261,24 @@ bool Dialogue::read_line() {
   }
 }
 
+// mailtap speaks to the upstream on its own account (a cancel "*", a QUIT for a vanished
+// client): recorded as mailtap's, with its reply expected like any other.
+void Dialogue::send_own_line(std::string_view line, EventKind kind, std::string note,
+                             Expect expects, bool sync) {
+  Event e = make_event(Direction::mailtap_to_upstream, kind);
+  e.verb = kind == EventKind::auth ? "AUTH" : std::string(parse_command(line).verb);
+  e.bytes = std::string(line);
+  e.wire_size = line.size();
+  e.note = std::move(note);
+  Pending p;
+  p.kind = expects;
+  p.verb = e.verb;
+  p.sync = sync;
+  events_.push_back(std::move(e));
+  to_upstream_ += line;
+  push_pending(std::move(p));
+}
+
 void Dialogue::handle_line() {
   // The rewrite note follows the event of the line it rewrote, so a transcript reads
   // "C: EHLO x" then "~ bare LF normalised", whatever else the line caused.
@@ -286,19 +304,10 @@ void Dialogue::handle_framed_line() {
     if (over_auth_limit) {
       // The upstream is still waiting for a SASL response; cancel the exchange for the client
       // (RFC 4954 "*") so both sides agree on where it ended.
-      Event e = make_event(Direction::mailtap_to_upstream, EventKind::auth);
-      e.verb = "AUTH";
-      e.bytes = "*\r\n";
-      e.wire_size = 3;
-      e.note = "SASL response of " + std::to_string(discarded + line.size()) +
-               " octets exceeds 12288 (RFC 4954): not forwarded, exchange cancelled";
-      events_.push_back(std::move(e));
-      to_upstream_ += "*\r\n";
-      Pending p;
-      p.kind = Pending::Kind::sasl;
-      p.verb = "AUTH";
-      p.sync = true;
-      push_pending(std::move(p));
+      send_own_line("*\r\n", EventKind::auth,
+                    "SASL response of " + std::to_string(discarded + line.size()) +
+                        " octets exceeds 12288 (RFC 4954): not forwarded, exchange cancelled",
+                    Expect::sasl, /*sync=*/true);
       return;
     }
     handle_sasl_line(line);
@@ -526,30 +535,14 @@ void Dialogue::on_client_input_exhausted() {
   if (mode_ == Mode::sasl) {
     // The upstream waits for a SASL response and would read "QUIT" as one: cancel the exchange
     // first (RFC 4954 "*"), then quit.
-    Event e = make_event(Direction::mailtap_to_upstream, EventKind::auth);
-    e.verb = "AUTH";
-    e.bytes = "*\r\n";
-    e.wire_size = 3;
-    e.note = "client closed the connection during AUTH; mailtap cancels the exchange";
-    events_.push_back(std::move(e));
-    to_upstream_ += "*\r\n";
-    Pending p;
-    p.kind = Pending::Kind::own_cancel;
-    p.verb = "AUTH";
-    push_pending(std::move(p));
+    send_own_line("*\r\n", EventKind::auth,
+                  "client closed the connection during AUTH; mailtap cancels the exchange",
+                  Expect::own_cancel, /*sync=*/false);
     mode_ = Mode::command;
   }
-  Event e = make_event(Direction::mailtap_to_upstream, EventKind::command);
-  e.verb = "QUIT";
-  e.bytes = "QUIT\r\n";
-  e.wire_size = 6;
-  e.note = "client closed the connection; mailtap ends the upstream session politely";
-  events_.push_back(std::move(e));
-  to_upstream_ += "QUIT\r\n";
-  Pending p;
-  p.kind = Pending::Kind::own_quit;
-  p.verb = "QUIT";
-  push_pending(std::move(p));
+  send_own_line("QUIT\r\n", EventKind::command,
+                "client closed the connection; mailtap ends the upstream session politely",
+                Expect::own_quit, /*sync=*/false);
 }
 
 // ---- upstream side -----------------------------------------------------------------------

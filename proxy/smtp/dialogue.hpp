@@ -99,6 +99,9 @@ class Dialogue {
 
  private:
   enum class Mode : std::uint8_t { command, sasl, data, bdat_chunk, closed };
+  // What a queued entry waits for: the upstream's reply to a command of the client's or of
+  // mailtap's own, or (local) nothing: a reply mailtap wrote, held for its turn.
+  enum class Expect : std::uint8_t { command, sasl, data_end, own_cancel, own_quit, local };
   struct Pending;
   struct Transaction;
 
@@ -106,6 +109,8 @@ class Dialogue {
   bool read_line();  // frames one line into line_ (false: need more bytes)
   void handle_line();
   void handle_framed_line();
+  void send_own_line(std::string_view line, EventKind kind, std::string note, Expect expects,
+                     bool sync);
   void handle_command(std::string_view line);
   void handle_sasl_line(std::string_view line);
   bool read_data();  // false: need more bytes
