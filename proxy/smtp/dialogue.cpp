@@ -247,6 +247,10 @@ bool Dialogue::read_line() {
     if (avail.empty()) return false;
     std::size_t n = normaliser_.normalise(avail.substr(0, 4096), line_);
     backlog_pos_ += n;
+    if (distrusted_bytes_ > 0 && n > 0) {
+      line_distrusted_ = true;
+      distrusted_bytes_ -= std::min(n, distrusted_bytes_);
+    }
     // The normaliser writes CRLF only as a line ending and stops right after it.
     if (line_.size() >= 2 && line_.compare(line_.size() - 2, 2, "\r\n") == 0) return true;
     if (line_.size() > options_.max_auth_line) {
@@ -285,12 +289,22 @@ void Dialogue::handle_line() {
   const RewriteCounts rewrites = normaliser_.take_rewrites();
   const std::size_t first_event = events_.size();
   handle_framed_line();
+  line_distrusted_ = false;  // it applied to this line only
   if (!rewrites.any()) return;
   Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
   e.verb = first_event < events_.size() ? events_[first_event].verb : std::string{};
   e.note = rewrites.describe();
   const std::size_t at = std::min(first_event + 1, events_.size());
   events_.insert(events_.begin() + static_cast<std::ptrdiff_t>(at), std::move(e));
+}
+
+// A client that pipelined its SASL responses behind AUTH sees them read as commands once the
+// exchange fails (a strict server reads them so too, and they are relayed as such). They were
+// meant as secrets: lines already received at that moment are recorded redacted unless they
+// begin with an SMTP verb (default deny, as for anything sent during AUTH).
+void Dialogue::distrust_early_lines() {
+  distrusted_bytes_ = backlog_.size() - backlog_pos_;
+  if (!line_.empty() || discarded_ > 0) line_distrusted_ = true;
 }
 
 void Dialogue::handle_framed_line() {
@@ -339,11 +353,23 @@ void Dialogue::handle_framed_line() {
 
 void Dialogue::handle_command(std::string_view line) {
   Command cmd = parse_command(line);
+  static constexpr std::string_view smtp_verbs[] = {"EHLO", "HELO", "MAIL", "RCPT",    "DATA",
+                                                    "BDAT", "RSET", "NOOP", "QUIT",    "VRFY",
+                                                    "EXPN", "HELP", "AUTH", "STARTTLS"};
+  const bool distrusted =
+      std::exchange(line_distrusted_, false) &&
+      std::find(std::begin(smtp_verbs), std::end(smtp_verbs), cmd.verb) == std::end(smtp_verbs);
   auto record_client = [&](Direction d, EventKind k) {
     Event e = make_event(d, k);
-    e.verb = cmd.verb;
-    e.bytes = std::string(line);
     e.wire_size = line.size();
+    if (distrusted) {
+      e.bytes = "[<redacted " + std::to_string(line.size()) + " bytes>]\r\n";
+      e.redacted = true;
+      e.note = "sent before a failed AUTH exchange ended; kept out of the record";
+    } else {
+      e.verb = cmd.verb;
+      e.bytes = std::string(line);
+    }
     events_.push_back(std::move(e));
   };
 
@@ -408,7 +434,7 @@ void Dialogue::handle_command(std::string_view line) {
   }
   forward(line);
   Pending p;
-  p.verb = cmd.verb;
+  p.verb = distrusted ? std::string{} : cmd.verb;  // the reply event names it
   if (cmd.verb == "MAIL" || cmd.verb == "RCPT") p.line = std::string(strip_crlf(line));
   if (cmd.verb != "MAIL") {
     p.transaction = transaction_;
@@ -624,6 +650,7 @@ void Dialogue::on_reply(Reply reply) {
         sasl_challenge();
       } else {
         redactor_.finish(reply.code);
+        if (reply.code != 235) distrust_early_lines();
         mode_ = Mode::command;
       }
       break;
@@ -666,6 +693,7 @@ void Dialogue::on_reply(Reply reply) {
           sasl_challenge();
         } else {
           redactor_.finish(reply.code);
+          if (reply.code != 235) distrust_early_lines();
         }
       } else if (p.verb == "RSET") {
         if (positive && transaction_ == p.transaction) transaction_.reset();

@@ -112,6 +112,7 @@ class Dialogue {
   void send_own_line(std::string_view line, EventKind kind, std::string note, Expect expects,
                      bool sync);
   void handle_command(std::string_view line);
+  void distrust_early_lines();
   void handle_sasl_line(std::string_view line);
   bool read_data();  // false: need more bytes
   bool read_bdat_chunk();
@@ -147,6 +148,9 @@ class Dialogue {
   std::size_t discarded_ = 0;   // octets of an over-long line thrown away so far
   std::string discarded_verb_;  // verb of that line, read from its start
   bool line_has_nul_ = false;
+  // Client bytes received before a failed AUTH exchange ended (see distrust_early_lines).
+  std::size_t distrusted_bytes_ = 0;
+  bool line_distrusted_ = false;
 
   Mode mode_ = Mode::command;
   bool paused_ = false;  // waiting for the reply that decides how to read what follows

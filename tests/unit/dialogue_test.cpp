@@ -580,6 +580,31 @@ TEST(Dialogue, AuthRejectedNextLineIsACommand) {
   expect_secret_absent(r, password);
 }
 
+TEST(Dialogue, ResponsesPipelinedBehindARejectedAuthAreNotRecorded) {
+  // nc users paste the whole exchange; if the server refuses the AUTH, it reads the user and
+  // password lines as commands (and so does mailtap, which relays them), but they are secrets.
+  const std::string user = base64_encode("alice");
+  const std::string pass = base64_encode(password);
+  const Result r = run_all_splits({
+      client("AUTH LOGIN\r\n" + user + "\r\n" + pass + "\r\nNOOP\r\n"),
+      upstream("504 5.5.4 mechanism not available\r\n"),
+      upstream("500 5.5.2 unknown\r\n500 5.5.2 unknown\r\n250 ok\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[0], "AUTH LOGIN\r\n");
+  EXPECT_EQ(r.upstream_per_step[1], user + "\r\n" + pass + "\r\nNOOP\r\n");
+  expect_secret_absent(r, password);
+  expect_secret_absent(r, pass);
+  std::string upper_pass = pass;  // a verb is recorded upper-cased
+  for (char& c : upper_pass) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  expect_secret_absent(r, upper_pass);
+  auto commands = find_events(r, Direction::client_to_upstream, EventKind::command);
+  ASSERT_EQ(commands.size(), 3u);
+  EXPECT_TRUE(commands[0]->redacted);
+  EXPECT_TRUE(commands[1]->redacted);
+  EXPECT_EQ(commands[2]->verb, "NOOP");
+  EXPECT_FALSE(commands[2]->redacted);
+}
+
 TEST(Dialogue, AuthWithOddSeparatorsIsStillTreatedAsAuth) {
   // A tokenizing server (Postfix) reads these as AUTH; mailtap must too, or it would record the
   // secret as an ordinary command and miss the 334 exchange.
