@@ -10,6 +10,7 @@
 
 #include "proxy/session/log.hpp"
 #include "proxy/smtp/base64.hpp"
+#include "proxy/smtp/event.hpp"
 #include "tools/commands.hpp"
 #include "tools/credential_scan.hpp"
 #include "tools/json_writer.hpp"
@@ -124,17 +125,19 @@ class Auditor {
     std::string data;          // the client's DATA/BDAT bytes of the current session
     std::string login_prompt;  // "Username:"/"Password:" after a 334, until the client answers
     std::map<std::int64_t, Rewrite> rewrites;
+    // Shapes mailtap neutralised as they arrived ("\n.\n at offset 12"), from its rewrite
+    // notes; older recordings kept the raw shapes in their DATA bytes, scanned as well.
+    std::vector<std::string> noted_shapes;
     auto flush = [&] {
       if (current < 0) return;
-      const auto shapes = find_smuggling_shapes(data);
-      if (!shapes.empty()) {
-        std::set<std::string> distinct;
-        for (const auto& s : shapes) distinct.insert(s.shape);
-        std::string text;
-        for (const auto& s : distinct) text += (text.empty() ? "" : ", ") + s;
-        r.smuggling.push_back({current, text});
-      }
+      std::set<std::string> distinct;
+      for (const auto& s : find_smuggling_shapes(data)) distinct.insert(s.shape);
+      std::string text;
+      for (const auto& s : noted_shapes) text += (text.empty() ? "" : ", ") + s;
+      for (const auto& s : distinct) text += (text.empty() ? "" : ", ") + s;
+      if (!text.empty()) r.smuggling.push_back({current, text});
       data.clear();
+      noted_shapes.clear();
       login_prompt.clear();
     };
     while (st.step() == Statement::Step::row) {
@@ -157,7 +160,10 @@ class Auditor {
       const bool from_client =
           direction == "client_to_upstream" || direction == "client_to_mailtap";
       if (from_client && (kind == "data" || kind == "bdat_chunk")) data += bytes;
-      if (kind == "rewrite") {
+      if (kind == "rewrite" && note.rfind(smtp::smuggling_shape_note_prefix, 0) == 0) {
+        const std::string shape = note.substr(smtp::smuggling_shape_note_prefix.size());
+        noted_shapes.push_back(shape.substr(0, shape.find(" of the message")));
+      } else if (kind == "rewrite") {
         auto& rw = rewrites[session];
         rw.session = session;
         if (rw.count++ == 0) rw.sample = note;
@@ -399,8 +405,8 @@ std::string render_human(const Report& r, const Style& st) {
     out += "  session " + std::to_string(x.session) + ": " + std::to_string(x.count) +
            " rewrite(s) by mailtap, e.g. " + x.sample + "\n";
   for (const auto& x : r.smuggling)
-    out += "  session " + std::to_string(x.session) + ": " + st.yellow("client DATA contains ") +
-           x.shapes + "\n";
+    out += "  session " + std::to_string(x.session) + ": " +
+           st.yellow("client DATA contains smuggling shapes: ") + x.shapes + "\n";
 
   heading("Outcomes");
   for (const auto& [o, n] : r.outcomes) out += "  " + std::to_string(n) + "  " + o + "\n";

@@ -37,6 +37,7 @@ struct Dialogue::Pending {
   std::string line;   // MAIL/RCPT line without CRLF, or the local reply with CRLF
   bool sync = false;  // reading stopped until this reply arrives
   bool bdat_last = false;
+  LineEnd line_end = LineEnd::crlf;  // how the client ended the command line (DATA's decides)
   Clock::time_point since{};
   std::shared_ptr<Transaction> transaction;  // the transaction this command belongs to
 };
@@ -120,6 +121,15 @@ void Dialogue::forward(std::string_view bytes) {
   bytes_to_upstream_ += bytes.size();
 }
 
+void Dialogue::progress(std::size_t octets, bool complete) {
+  constexpr std::size_t progress_unit = std::size_t{64} * 1024;
+  octets_since_progress_ += octets;
+  if (complete || octets_since_progress_ >= progress_unit) {
+    ++client_progress_;
+    octets_since_progress_ = 0;
+  }
+}
+
 void Dialogue::emit_client(std::string_view bytes) {
   to_client_.append(bytes);
   bytes_to_client_ += bytes.size();
@@ -177,6 +187,7 @@ void Dialogue::push_pending(Pending p) {
 
 void Dialogue::note_rewrites(std::string_view verb) {
   RewriteCounts rw = normaliser_.take_rewrites();
+  rw += std::exchange(data_rewrites_, {});
   if (!rw.any()) return;
   Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
   e.verb = std::string(verb);
@@ -252,7 +263,11 @@ bool Dialogue::read_line() {
       distrusted_bytes_ -= std::min(n, distrusted_bytes_);
     }
     // The normaliser writes CRLF only as a line ending and stops right after it.
-    if (line_.size() >= 2 && line_.compare(line_.size() - 2, 2, "\r\n") == 0) return true;
+    if (line_.size() >= 2 && line_.compare(line_.size() - 2, 2, "\r\n") == 0) {
+      line_end_ = normaliser_.last_line_end();
+      progress(0, /*complete=*/true);
+      return true;
+    }
     if (line_.size() > options_.max_auth_line) {
       // Keep framing, but do not keep the bytes: the line is refused whatever it says. Its verb
       // is remembered from its start (the tail could be anything, a secret included).
@@ -443,6 +458,7 @@ void Dialogue::handle_command(std::string_view line) {
     p.transaction = transaction_;
   }  // else a MAIL inside an open transaction: refused (503, RFC 5321 §4.1.4), changes nothing
   p.sync = is_sync_verb(cmd.verb);
+  p.line_end = line_end_;
   if (cmd.verb == "QUIT") quit_sent_ = true;
   push_pending(std::move(p));
 }
@@ -470,47 +486,123 @@ bool Dialogue::read_data() {
     std::string_view avail(backlog_.data() + backlog_pos_, backlog_.size() - backlog_pos_);
     if (avail.empty()) return false;
     segment.clear();
-    std::size_t n = normaliser_.normalise(avail.substr(0, normalise_slice), segment);
+    // A body is data: 0xFF is an ordinary byte there (8-bit text), not telnet.
+    std::size_t n =
+        normaliser_.normalise(avail.substr(0, normalise_slice), segment, /*telnet=*/false);
     backlog_pos_ += n;
     if (segment.empty()) {
       if (n == 0) return false;
       continue;
     }
-    const bool eol = segment.size() >= 2 && segment.compare(segment.size() - 2, 2, "\r\n") == 0;
-    const std::size_t content = segment.size() - (eol ? 2 : 0);
-    const bool line_start = data_line_len_ == 0;
-    if (line_start && content > 0) data_line_first_ = segment[0];
-    const std::size_t line_len = data_line_len_ + content;
-    forward(segment);
-    data_event_ += segment;
-    if (eol && line_len == 1 && data_line_first_ == '.') {
-      // CRLF "." CRLF: in canonical text this is the only possible end of data.
-      data_line_len_ = 0;
-      mode_ = Mode::command;
-      data_event_kind_ = EventKind::data;
-      flush_data_event();
-      Pending p;
-      p.kind = Pending::Kind::data_end;
-      p.verb = "DATA";
-      p.transaction = std::move(transaction_);
-      push_pending(std::move(p));
+    if (body_segment(segment)) return true;
+  }
+}
+
+// Only the client's own kind of line ending can end its message: CRLF always, and a bare LF or
+// bare CR when the DATA line itself ended that way (nc without -C, a terminal sending CR).
+bool Dialogue::ends_message(LineEnd end) const {
+  return end == LineEnd::crlf || end == data_own_end_;
+}
+
+// One piece of canonical body text: a line, or part of one, ending in CRLF or not. A dot at
+// the start of a line is where SMTP smuggling happens: a line "." ends the message, and a
+// leading dot is removed by the server (RFC 5321 §4.5.2). So such a dot is forwarded only once
+// the line shows what it is, and doubled when the client did not mean it that way.
+bool Dialogue::body_segment(std::string_view segment) {
+  const bool eol = segment.size() >= 2 && segment.compare(segment.size() - 2, 2, "\r\n") == 0;
+  const LineEnd end = eol ? normaliser_.last_line_end() : LineEnd::none;
+  const std::string_view content = segment.substr(0, segment.size() - (eol ? 2 : 0));
+  const bool line_start = data_line_len_ == 0 && !data_dot_held_;
+  // The line began after a line ending that cannot end the message: in the client's meaning it
+  // continues the previous line, so a leading dot is text, not transparency.
+  const bool after_foreign_end = !ends_message(data_prev_end_);
+  if (line_start && content == "." && !eol) {
+    data_dot_held_ = true;
+    return false;
+  }
+  const bool dot_first = data_dot_held_ || (line_start && !content.empty() && content[0] == '.');
+  if (dot_first) {
+    const bool lone_dot = eol && content.size() + (data_dot_held_ ? 1 : 0) == 1;
+    if (lone_dot && ends_message(end) && !after_foreign_end) {
+      data_dot_held_ = false;
+      forward(".\r\n");  // the terminator: on the wire, not in the stored body
+      data_event_ += ".\r\n";
+      progress(0, /*complete=*/true);
+      end_of_data();
       return true;
     }
-    // The body as the server stores it: a leading dot of a line is transparency (§4.5.2).
-    std::string_view body = segment;
-    if (line_start && content > 0 && data_line_first_ == '.') body.remove_prefix(1);
-    capture_body(body);
-    if (line_len > 998 && !long_line_noted_) {
-      long_line_noted_ = true;
-      Event e = make_event(Direction::mailtap_note, EventKind::note);
-      e.verb = "DATA";
-      e.note =
-          "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); forwarded "
-          "unchanged";
-      events_.push_back(std::move(e));
+    const bool doubled = after_foreign_end || lone_dot;
+    std::string line = doubled ? "." : "";
+    if (data_dot_held_) line += '.';
+    line += segment;
+    if (lone_dot) {
+      note_smuggling_shape(data_prev_end_, end);
+    } else if (doubled) {
+      ++data_rewrites_.dots_doubled;
     }
-    data_line_len_ = eol ? 0 : line_len;
+    data_dot_held_ = false;
+    forward_body(line, /*line_start=*/true);
+  } else {
+    forward_body(segment, line_start);
   }
+  if (eol) {
+    data_line_len_ = 0;
+    data_prev_end_ = end;
+  }
+  return false;
+}
+
+// Forwards body text and records it; `line_start`: it begins a line (its leading dot, if any,
+// is transparency, not stored by the server).
+void Dialogue::forward_body(std::string_view bytes, bool line_start) {
+  forward(bytes);
+  data_event_ += bytes;
+  const bool eol = bytes.size() >= 2 && bytes.compare(bytes.size() - 2, 2, "\r\n") == 0;
+  const std::size_t line_len = data_line_len_ + bytes.size() - (eol ? 2 : 0);
+  std::string_view stored = bytes;
+  if (line_start && !stored.empty() && stored[0] == '.') stored.remove_prefix(1);
+  data_body_offset_ += stored.size();
+  capture_body(stored);
+  if (line_len > 998 && !long_line_noted_) {
+    long_line_noted_ = true;
+    Event e = make_event(Direction::mailtap_note, EventKind::note);
+    e.verb = "DATA";
+    e.note =
+        "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); forwarded "
+        "unchanged";
+    events_.push_back(std::move(e));
+  }
+  data_line_len_ = line_len;
+  progress(bytes.size(), eol);
+}
+
+void Dialogue::end_of_data() {
+  ++data_ends_sent_;
+  data_line_len_ = 0;
+  mode_ = Mode::command;
+  data_event_kind_ = EventKind::data;
+  flush_data_event();
+  Pending p;
+  p.kind = Pending::Kind::data_end;
+  p.verb = "DATA";
+  p.transaction = std::move(transaction_);
+  push_pending(std::move(p));
+}
+
+// A line "." that would end the message for a server reading mailtap's CRLF text, but not for
+// the client: its line endings are not both the client's own. Recorded with what the client
+// sent and where, so that `mailtap audit` can list it.
+void Dialogue::note_smuggling_shape(LineEnd before, LineEnd after) {
+  flush_data_event();  // the note follows the body text it concerns
+  Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
+  e.verb = "DATA";
+  e.note = std::string(smuggling_shape_note_prefix) + std::string(escaped(before)) + "." +
+           std::string(escaped(after)) + " at offset " + std::to_string(data_body_offset_) +
+           " of the message: sent as \"..\", so it does not end the message (the DATA line "
+           "ended in " +
+           std::string(to_string(data_own_end_)) +
+           "; only that or CRLF, around a lone \".\", ends it)";
+  events_.push_back(std::move(e));
 }
 
 bool Dialogue::read_bdat_chunk() {
@@ -521,6 +613,7 @@ bool Dialogue::read_bdat_chunk() {
   std::string_view chunk = avail.substr(0, take);
   backlog_pos_ += take;
   bdat_remaining_ -= take;
+  progress(take, bdat_remaining_ == 0);
   if (!bdat_discard_) {
     // Chunks are counted octets, binary-safe: no normalisation, no telnet handling.
     forward(chunk);
@@ -684,7 +777,11 @@ void Dialogue::on_reply(Reply reply) {
       } else if (p.verb == "DATA") {
         if (reply.code == 354) {
           mode_ = Mode::data;
+          data_own_end_ = p.line_end;
+          data_prev_end_ = p.line_end;
           data_line_len_ = 0;
+          data_dot_held_ = false;
+          data_body_offset_ = 0;
           data_event_kind_ = EventKind::data;
           long_line_noted_ = false;
         }

@@ -80,6 +80,10 @@ class Dialogue {
   // A command is waiting for the upstream's reply (the reply timeout applies).
   bool awaiting_reply() const;
   Clock::time_point oldest_pending_since() const;
+  // Counts what the client has completed: each line (command, SASL response, body line) and
+  // each 64 KiB of a body line or BDAT chunk. The session's clock restarts only when this
+  // moves, so bytes trickled without completing anything do not keep a session alive.
+  std::uint64_t client_progress() const { return client_progress_; }
   // The client is sending a message body (the longer DATA timeout applies).
   bool in_data() const;
   // The oldest reply awaited answers an end of data (RFC 5321 §4.5.3.2.6: 10 minutes).
@@ -94,6 +98,8 @@ class Dialogue {
   std::uint64_t bytes_to_upstream() const { return bytes_to_upstream_; }
   std::uint64_t bytes_from_upstream() const { return bytes_from_upstream_; }
   std::uint64_t bytes_to_client() const { return bytes_to_client_; }
+  // Ends of data ("." lines) sent upstream so far.
+  std::uint64_t data_ends_sent() const { return data_ends_sent_; }
   // Authenticated user (empty unless AUTH succeeded; empty under --redact-users).
   std::string auth_user() const;
 
@@ -114,12 +120,18 @@ class Dialogue {
   void handle_command(std::string_view line);
   void distrust_early_lines();
   void handle_sasl_line(std::string_view line);
-  bool read_data();  // false: need more bytes
+  bool read_data();                             // false: need more bytes
+  bool body_segment(std::string_view segment);  // true: it ended the message
+  bool ends_message(LineEnd end) const;
+  void end_of_data();
+  void note_smuggling_shape(LineEnd before, LineEnd after);
+  void forward_body(std::string_view bytes, bool line_start);
   bool read_bdat_chunk();
   void on_reply(Reply reply);
   void on_client_input_exhausted();
 
   void forward(std::string_view bytes);
+  void progress(std::size_t octets, bool complete);
   void emit_client(std::string_view bytes);
   void queue_local_reply(std::string reply_line);
   void flush_local_replies();
@@ -144,9 +156,10 @@ class Dialogue {
 
   std::string backlog_;  // client bytes received, not yet framed
   std::size_t backlog_pos_ = 0;
-  std::string line_;            // the line being framed (canonical text)
-  std::size_t discarded_ = 0;   // octets of an over-long line thrown away so far
-  std::string discarded_verb_;  // verb of that line, read from its start
+  std::string line_;                  // the line being framed (canonical text)
+  LineEnd line_end_ = LineEnd::none;  // how the client ended the line last framed
+  std::size_t discarded_ = 0;         // octets of an over-long line thrown away so far
+  std::string discarded_verb_;        // verb of that line, read from its start
   bool line_has_nul_ = false;
   // Client bytes received before a failed AUTH exchange ended (see distrust_early_lines).
   std::size_t distrusted_bytes_ = 0;
@@ -161,9 +174,14 @@ class Dialogue {
   std::deque<Pending> pending_;
   std::optional<Ending> ending_;
 
-  // DATA framing state
-  std::size_t data_line_len_ = 0;
-  char data_line_first_ = 0;
+  // DATA framing state. The DATA line's own ending says which line endings are the client's:
+  // only those can end the message (see docs/dialogue.md, "Message bodies").
+  LineEnd data_own_end_ = LineEnd::crlf;
+  LineEnd data_prev_end_ = LineEnd::crlf;  // how the previous body line (or DATA) ended
+  std::size_t data_line_len_ = 0;          // octets of the current body line forwarded so far
+  bool data_dot_held_ = false;  // a lone "." began the line; its line ending decides what it is
+  std::uint64_t data_body_offset_ = 0;  // octets of the body as the server stores it, so far
+  RewriteCounts data_rewrites_;         // body rewrites not made by the normaliser
   bool long_line_noted_ = false;
   std::string data_event_;  // DATA/BDAT bytes forwarded, not yet recorded as an event
   EventKind data_event_kind_ = EventKind::data;
@@ -181,6 +199,9 @@ class Dialogue {
   std::uint64_t bytes_to_upstream_ = 0;
   std::uint64_t bytes_from_upstream_ = 0;
   std::uint64_t bytes_to_client_ = 0;
+  std::uint64_t data_ends_sent_ = 0;
+  std::uint64_t client_progress_ = 0;
+  std::size_t octets_since_progress_ = 0;  // of a body line or chunk not yet complete
   std::string to_upstream_;
   std::string to_client_;
 };

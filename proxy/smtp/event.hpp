@@ -38,6 +38,10 @@ enum class EventKind : std::uint8_t {
   note,
 };
 
+// A `rewrite` note on DATA that starts with this names a smuggling-shaped line ending the
+// client sent ("smuggling shape \\n.\\n at offset 12 of the message: ..."); audit lists them.
+inline constexpr std::string_view smuggling_shape_note_prefix = "smuggling shape ";
+
 std::string_view to_string(Direction d);
 std::string_view to_string(Phase p);
 std::string_view to_string(EventKind k);

@@ -9,6 +9,42 @@ constexpr unsigned char se = 240;
 constexpr unsigned char will = 251;  // WILL, WONT, DO, DONT (251..254) carry one option byte
 }  // namespace
 
+std::string_view to_string(LineEnd e) {
+  switch (e) {
+    case LineEnd::crlf:
+      return "CRLF";
+    case LineEnd::lf:
+      return "bare LF";
+    case LineEnd::cr:
+      return "bare CR";
+    case LineEnd::none:
+      break;
+  }
+  return "none";
+}
+
+std::string_view escaped(LineEnd e) {
+  switch (e) {
+    case LineEnd::crlf:
+      return "\\r\\n";
+    case LineEnd::lf:
+      return "\\n";
+    case LineEnd::cr:
+      return "\\r";
+    case LineEnd::none:
+      break;
+  }
+  return "";
+}
+
+RewriteCounts& RewriteCounts::operator+=(const RewriteCounts& o) {
+  bare_lf += o.bare_lf;
+  bare_cr += o.bare_cr;
+  telnet_iac += o.telnet_iac;
+  dots_doubled += o.dots_doubled;
+  return *this;
+}
+
 std::string RewriteCounts::describe() const {
   std::string s;
   auto add = [&](std::uint64_t n, const char* what) {
@@ -20,6 +56,7 @@ std::string RewriteCounts::describe() const {
   add(bare_lf, "bare LF normalised to CRLF");
   add(bare_cr, "bare CR normalised to CRLF");
   add(telnet_iac, "telnet IAC sequence removed");
+  add(dots_doubled, "leading dot doubled after a line ending that cannot end the message");
   return s;
 }
 
@@ -29,7 +66,7 @@ RewriteCounts TextNormaliser::take_rewrites() {
   return r;
 }
 
-std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out) {
+std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out, bool telnet) {
   std::size_t i = 0;
   while (i < raw.size()) {
     const auto c = static_cast<unsigned char>(raw[i]);
@@ -76,14 +113,16 @@ std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out) {
       pending_cr_ = false;
       out += "\r\n";
       if (c == '\n') {
+        last_end_ = LineEnd::crlf;
         ++i;
         return i;
       }
+      last_end_ = LineEnd::cr;
       ++rewrites_.bare_cr;
       if (c == '\0') ++i;  // telnet NVT sends a bare CR as "CR NUL"
       return i;
     }
-    if (c == iac) {
+    if (c == iac && telnet) {
       // Only a telnet command byte (240..255) after 0xFF makes an IAC sequence, so 8-bit text
       // that merely contains 0xFF passes unchanged. The 0xFF is consumed now and the decision
       // made on the next byte, which may come in a later read: leaving it unconsumed would stall
@@ -98,6 +137,7 @@ std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out) {
       continue;
     }
     if (c == '\n') {
+      last_end_ = LineEnd::lf;
       ++rewrites_.bare_lf;
       out += "\r\n";
       ++i;
@@ -107,7 +147,7 @@ std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out) {
     std::size_t j = i + 1;
     while (j < raw.size()) {
       const auto d = static_cast<unsigned char>(raw[j]);
-      if (d == '\r' || d == '\n' || d == iac) break;
+      if (d == '\r' || d == '\n' || (d == iac && telnet)) break;
       ++j;
     }
     out.append(raw.data() + i, j - i);

@@ -1,10 +1,12 @@
 // Turns what a client typed into the canonical text mailtap sends upstream, so that mailtap and
 // a strict RFC 5321 server parse the same bytes the same way:
 //   - every line ending becomes CRLF: bare LF (nc without -C) and bare CR alike, so no bare CR
-//     or bare LF ever reaches the upstream and "\n.\n" / "\r.\r" cannot end DATA differently
-//     for mailtap and the server (SMTP smuggling, CVE-2023-51764 class);
-//   - telnet IAC sequences are removed, never negotiated ("IAC IAC" is a literal 0xFF), and
-//     telnet's "CR NUL" is a bare CR.
+//     or bare LF ever reaches the upstream. Which ending the client used is reported
+//     (last_line_end), because inside DATA only the client's own kind of line ending may end
+//     the message (SMTP smuggling, CVE-2023-51764 class; the Dialogue decides);
+//   - in command text, telnet IAC sequences are removed, never negotiated ("IAC IAC" is a
+//     literal 0xFF), and telnet's "CR NUL" is a bare CR. Message bodies are data: there 0xFF is
+//     an ordinary byte.
 // It works byte by byte across reads, and never buffers a line: the caller frames lines.
 #pragma once
 
@@ -15,11 +17,19 @@
 
 namespace mailtap::smtp {
 
+// How the client ended a line. Every kind is sent upstream as CRLF.
+enum class LineEnd : std::uint8_t { none, crlf, lf, cr };
+std::string_view to_string(LineEnd e);  // "CRLF", "bare LF", "bare CR"
+std::string_view escaped(LineEnd e);    // "\\r\\n", "\\n", "\\r" (as typed in a shape)
+
 struct RewriteCounts {
   std::uint64_t bare_lf = 0;     // LF not preceded by CR, sent as CRLF
   std::uint64_t bare_cr = 0;     // CR not followed by LF, sent as CRLF
   std::uint64_t telnet_iac = 0;  // telnet command sequences removed
-  bool any() const { return bare_lf || bare_cr || telnet_iac; }
+  // Leading dots doubled in a message body after a line ending that cannot end the message.
+  std::uint64_t dots_doubled = 0;
+  bool any() const { return bare_lf || bare_cr || telnet_iac || dots_doubled; }
+  RewriteCounts& operator+=(const RewriteCounts& o);
   std::string describe() const;  // "bare LF normalised to CRLF (2x); ..."
 };
 
@@ -28,8 +38,12 @@ class TextNormaliser {
   // Consumes bytes of `raw`, appending canonical text to `out`. Stops right after writing a
   // CRLF (so the caller can decide how to read what follows) or when `raw` is exhausted.
   // Returns the number of raw bytes consumed. A CR (or 0xFF) at the end of `raw` is consumed and
-  // held until the next byte shows whether it begins a CRLF (or an IAC sequence).
-  std::size_t normalise(std::string_view raw, std::string& out);
+  // held until the next byte shows whether it begins a CRLF (or an IAC sequence). With
+  // `telnet` false (message bodies), 0xFF is data.
+  std::size_t normalise(std::string_view raw, std::string& out, bool telnet = true);
+
+  // The ending the client gave the line whose CRLF normalise() wrote last.
+  LineEnd last_line_end() const { return last_end_; }
 
   // Rewrites since the last take_rewrites().
   RewriteCounts take_rewrites();
@@ -40,6 +54,7 @@ class TextNormaliser {
   enum class State : std::uint8_t { text, iac_undecided, iac, iac_option, subneg, subneg_iac };
   State state_ = State::text;
   bool pending_cr_ = false;
+  LineEnd last_end_ = LineEnd::none;
   RewriteCounts rewrites_;
 };
 

@@ -3,7 +3,8 @@
 // Checks, beyond ASan/UBSan: the byte accounting, that nothing mailtap sends upstream has a
 // bare CR or LF unless a BDAT chunk (binary by definition) was relayed, that nothing is sent
 // after the dialogue finished, and that the outcome does not depend on how the client's bytes
-// were split into reads.
+// were split into reads. And the smuggling property: when every command line ended in CRLF,
+// mailtap sends no end of data ("." line) for which the client did not send CRLF "." CRLF.
 //
 // Input: byte 0 selects options; then records of [op][length][bytes...]:
 //   op % 4 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF.
@@ -29,6 +30,27 @@ struct Outcome {
   bool abandon = false;
   std::uint64_t up = 0, down = 0, to_client_count = 0;
 };
+
+std::size_t count_overlapping(std::string_view s, std::string_view what) {
+  std::size_t n = 0;
+  for (std::size_t at = s.find(what); at != std::string_view::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
+// A client line (command or SASL response) whose bare CR or LF mailtap rewrote: its rewrite
+// note follows the line's event.
+bool command_line_end_rewritten(const std::vector<Event>& events) {
+  for (std::size_t i = 1; i < events.size(); ++i) {
+    const Event& e = events[i];
+    const Event& line = events[i - 1];
+    if (e.kind != EventKind::rewrite || e.direction != Direction::mailtap_note) continue;
+    const bool from_client = line.direction == Direction::client_to_upstream ||
+                             line.direction == Direction::client_to_mailtap;
+    if (from_client && line.kind != EventKind::data && e.note.find("bare") != std::string::npos)
+      return true;
+  }
+  return false;
+}
 
 std::string escaped(std::string_view s) {
   std::string out;
@@ -75,6 +97,7 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     out.to_client = d.take_to_client();
     bool client_closed = false;
     bool upstream_closed = false;
+    std::string client_fed;
     std::size_t pos = 1;
     while (pos + 2 <= size) {
       const std::uint8_t op = data[pos] % 4;
@@ -86,6 +109,7 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
       switch (op) {
         case 0:
           if (client_closed || !d.wants_client_input()) break;
+          client_fed += bytes;
           if (split && bytes.size() > 1) {
             for (std::size_t i = 0; i < bytes.size(); ++i) d.client_bytes(bytes.substr(i, 1));
           } else {
@@ -116,6 +140,14 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     }
     out.finished = d.finished();
     out.abandon = d.abandon_upstream();
+    bool bdat_relayed = false;
+    for (const Event& e : events) bdat_relayed |= e.kind == EventKind::bdat_chunk;
+    if (!bdat_relayed && !command_line_end_rewritten(events) &&
+        d.data_ends_sent() > count_overlapping(client_fed, "\r\n.\r\n")) {
+      std::fprintf(stderr, "end of data the client did not send\nclient: %s\nup: %s\n",
+                   escaped(client_fed).c_str(), escaped(out.to_upstream).c_str());
+      std::abort();
+    }
     out.up = d.bytes_to_upstream();
     out.down = d.bytes_from_upstream();
     out.to_client_count = d.bytes_to_client();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "proxy/smtp/base64.hpp"
+#include "proxy/smtp/command.hpp"
 
 namespace mailtap::smtp {
 namespace {
@@ -126,6 +127,10 @@ struct Result {
     for (const Event& e : events) {
       if (e.kind == EventKind::note && e.verb == "DATA") ++counts[e.note];
       if (e.kind != EventKind::rewrite || (e.verb != "DATA" && e.verb != "BDAT")) continue;
+      if (e.note.rfind(smuggling_shape_note_prefix, 0) == 0) {
+        ++counts[e.note];  // one note per shape, whatever the reads
+        continue;
+      }
       // "bare LF normalised to CRLF (2x); telnet IAC sequence removed (1x)"
       std::string_view note = e.note;
       while (!note.empty()) {
@@ -399,40 +404,164 @@ TEST(Dialogue, EmptyBody) {
   expect_bodies_end_at_first_terminator(r);
 }
 
-TEST(Dialogue, SmugglingShapesEndDataWhereTheCanonicalTextDoes) {
-  for (std::string_view shape : {"\n.\n", "\r.\r", "\n.\r\n", "\r\n.\n", "\r.\n", "\n.\r"}) {
-    SCOPED_TRACE(printable(shape));
-    const Result r = run_all_splits({
-        client(ehlo),
-        upstream(ehlo_reply),
-        client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
-        upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
-        client("Subject: t\r\n\r\nhello" + std::string(shape) +
-               "MAIL FROM:<evil@x>\r\nRCPT TO:<victim@y>\r\nDATA\r\n"),
-        upstream("250 queued 1\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
-        client("smuggled\r\n.\r\n"),
-        upstream("250 queued 2\r\n"),
-    });
-    // Nothing mailtap sends upstream can be read two ways.
-    EXPECT_FALSE(has_bare_cr_or_lf(r.to_upstream)) << printable(r.to_upstream);
-    // The canonical text has CRLF.CRLF right after "hello": that is where DATA ends, for the
-    // upstream and for mailtap alike; what follows is read (and recorded) as commands.
-    EXPECT_EQ(
-        r.upstream_per_step[4],
-        "Subject: t\r\n\r\nhello\r\n.\r\nMAIL FROM:<evil@x>\r\nRCPT TO:<victim@y>\r\nDATA\r\n");
-    EXPECT_FALSE(r.in_data_per_step[4]);
-    EXPECT_TRUE(r.awaiting_reply_per_step[4]);
-    EXPECT_TRUE(r.in_data_per_step[5]);
-    expect_bodies_end_at_first_terminator(r);
-    ASSERT_EQ(r.messages.size(), 2u);
-    EXPECT_EQ(r.messages[0].body, "Subject: t\r\n\r\nhello\r\n");
-    EXPECT_EQ(r.messages[0].final_reply, "250 queued 1");
-    EXPECT_EQ(r.messages[1].mail_from, "MAIL FROM:<evil@x>");
-    EXPECT_EQ(r.messages[1].body, "smuggled\r\n");
-    auto rewrites = find_events(r, Direction::mailtap_note, EventKind::rewrite);
-    ASSERT_FALSE(rewrites.empty());
-    EXPECT_EQ(rewrites[0]->verb, "DATA");
+// How many messages a strict RFC 5321 server ends in `wire` (what mailtap sent upstream): lines
+// end in CRLF only, every DATA is taken as accepted, and a line "." ends the message.
+std::size_t strict_server_message_ends(std::string_view wire) {
+  std::size_t ends = 0;
+  bool in_data = false;
+  std::size_t pos = 0;
+  while (pos < wire.size()) {
+    const std::size_t eol = wire.find("\r\n", pos);
+    if (eol == std::string_view::npos) break;
+    std::string_view line = wire.substr(pos, eol - pos);
+    pos = eol + 2;
+    if (in_data) {
+      if (line == ".") {
+        in_data = false;
+        ++ends;
+      }
+    } else if (parse_command(line).verb == "DATA") {
+      in_data = true;
+    }
   }
+  return ends;
+}
+
+// Every smuggling shape from the CVE-2023-51764 family, between "first line" and a smuggled
+// transaction, as an attacker would put them in a body a client relays.
+const std::vector<std::string> smuggling_shapes = {
+    "\n.\n", "\r.\r", "\n.\r\n", "\r.\r\n", "\r\n.\n", "\r\n.\r", "\r\n.\r\r\n", "\r.\n", "\n.\r",
+};
+
+const std::string smuggled_commands =
+    "MAIL FROM:<evil@x>\r\nRCPT TO:<victim@y>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled "
+    "body\r\n";
+
+// The attack, in one write behind a pipelined MAIL/RCPT/DATA: the client's message
+// ends only at its own CRLF.CRLF, after which it sends QUIT.
+Script smuggling_script(std::string_view eol, std::string_view shape) {
+  const std::string e(eol);
+  // A line ending in a bare CR is complete only when the next byte shows it is not a CRLF, so
+  // each reply comes after the client bytes that complete the lines it answers.
+  return {
+      client("EHLO me" + e + "MAIL FROM:<a@x>" + e + "RCPT TO:<b@y>" + e + "DATA" + e),
+      upstream(ehlo_reply),
+      upstream("250 ok\r\n250 ok\r\n"),
+      client("Subject: outer\r\n\r\nfirst line" + std::string(shape) + smuggled_commands +
+             ".\r\nQUIT\r\n"),
+      upstream("354 go\r\n"),
+      upstream("250 queued 1\r\n"),
+      upstream("221 bye\r\n"),
+  };
+}
+
+bool shape_ends_message(std::string_view shape, std::string_view client_eol) {
+  // The shape's own line endings: before the dot and after it.
+  auto end_at = [](std::string_view s, std::size_t i) -> std::string_view {
+    if (s.substr(i, 2) == "\r\n") return "\r\n";
+    return s.substr(i, 1);
+  };
+  const std::size_t dot = shape.find('.');
+  const std::string_view before = shape.substr(0, dot);
+  const std::string_view after = end_at(shape, dot + 1);
+  auto own = [&](std::string_view e) { return e == "\r\n" || e == client_eol; };
+  return own(before) && own(after);
+}
+
+TEST(Dialogue, SmugglingShapesCannotEndACrlfClientsMessage) {
+  for (const std::string& shape : smuggling_shapes) {
+    SCOPED_TRACE(printable(shape));
+    const Result r = run_all_splits(smuggling_script("\r\n", shape));
+    // Nothing mailtap sends upstream can be read two ways...
+    EXPECT_FALSE(has_bare_cr_or_lf(r.to_upstream)) << printable(r.to_upstream);
+    // ...and a strict server ends exactly one message, where mailtap and the client do.
+    EXPECT_EQ(strict_server_message_ends(r.to_upstream), 1u) << printable(r.to_upstream);
+    ASSERT_EQ(r.messages.size(), 1u);
+    EXPECT_EQ(r.messages[0].final_reply, "250 queued 1");
+    // The smuggled commands are text of the one message, as the client meant them.
+    EXPECT_NE(r.messages[0].body.find("MAIL FROM:<evil@x>\r\nRCPT TO:<victim@y>"),
+              std::string::npos)
+        << printable(r.messages[0].body);
+    EXPECT_EQ(find_events(r, Direction::client_to_upstream, EventKind::command).size(), 5u)
+        << "EHLO MAIL RCPT DATA QUIT, nothing smuggled";
+    ASSERT_TRUE(r.ending);
+    EXPECT_EQ(r.ending->kind, Ending::Kind::quit);
+    // The shape is recorded with what the client sent and where.
+    const std::size_t dot = shape.find('.');
+    std::string escaped_shape;
+    for (char c : shape) escaped_shape += c == '\r' ? "\\r" : c == '\n' ? "\\n" : ".";
+    bool noted = false;
+    for (const Event* e : find_events(r, Direction::mailtap_note, EventKind::rewrite))
+      if (e->note.rfind(smuggling_shape_note_prefix, 0) == 0) {
+        noted = true;
+        EXPECT_EQ(e->verb, "DATA");
+        EXPECT_NE(e->note.find(" at offset "), std::string::npos) << e->note;
+        // The note names the line endings around the lone dot as the client sent them.
+        EXPECT_NE(escaped_shape.find(
+                      e->note.substr(smuggling_shape_note_prefix.size(),
+                                     e->note.find(" at ") - smuggling_shape_note_prefix.size())),
+                  std::string::npos)
+            << e->note;
+      }
+    EXPECT_TRUE(noted) << "dot at " << dot;
+  }
+}
+
+TEST(Dialogue, BareLfAndBareCrClientsEndMessagesWithTheirOwnLineEnds) {
+  for (std::string_view eol : {"\n", "\r"}) {
+    for (const std::string& shape : smuggling_shapes) {
+      SCOPED_TRACE(printable(eol) + " client, shape " + printable(shape));
+      const bool ends = shape_ends_message(shape, eol);
+      Script script = smuggling_script(eol, shape);
+      if (ends) {
+        // The client ended its message at the shape: the rest is a second transaction.
+        // "\r\n.\r\r\n" from a bare-CR client: "." ends at the bare CR, then an empty line.
+        const bool empty_line = shape == "\r\n.\r\r\n";
+        script.back() = upstream(std::string(empty_line ? "500 5.5.2 empty\r\n" : "") +
+                                 "250 ok\r\n250 ok\r\n354 go\r\n");
+        script.push_back(upstream("250 queued 2\r\n"));
+        script.push_back(upstream("221 bye\r\n"));
+      }
+      const Result r = run_all_splits(script);
+      EXPECT_FALSE(has_bare_cr_or_lf(r.to_upstream)) << printable(r.to_upstream);
+      const std::size_t messages = ends ? 2 : 1;
+      EXPECT_EQ(strict_server_message_ends(r.to_upstream), messages) << printable(r.to_upstream);
+      ASSERT_EQ(r.messages.size(), messages);
+      ASSERT_TRUE(r.ending);
+      EXPECT_EQ(r.ending->kind, Ending::Kind::quit);
+    }
+  }
+}
+
+TEST(Dialogue, LeadingDotAfterAForeignLineEndIsText) {
+  // A CRLF client's line "a<LF>.foo": after mailtap sends the LF as CRLF, ".foo" starts a line,
+  // and a server would drop its dot; doubled, the message keeps it.
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("a\n.foo\r\n..bar\r\n.\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], "a\r\n..foo\r\n..bar\r\n.\r\n");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "a\r\n.foo\r\n.bar\r\n");
+  EXPECT_EQ(r.body_notes(),
+            "bare LF normalised to CRLF=1;leading dot doubled after a line ending that cannot "
+            "end the message=1;");
+}
+
+TEST(Dialogue, BodyBytesAre8BitDataNotTelnet) {
+  // 0xFF 0xF0 is Latin-1 "ÿð" in a body, not telnet's IAC SE.
+  const std::string body = "caf\xff\xf0 \xff\xff\r\n";
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client(body + ".\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], body + ".\r\n");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, body);
 }
 
 TEST(Dialogue, BareLfClientGetsTheSameTransaction) {
@@ -1076,6 +1205,31 @@ TEST(Dialogue, TimerQueriesFollowTheDialogue) {
   ASSERT_EQ(messages.size(), 1u);
   EXPECT_EQ(messages[0].started, t0);  // when MAIL was sent
   EXPECT_EQ(messages[0].finished, t0 + std::chrono::seconds(1));
+}
+
+TEST(Dialogue, ClientProgressCountsCompleteLinesNotBytes) {
+  // The session restarts the client's clock only when this moves (slowloris defence).
+  std::vector<Event> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  const std::uint64_t start = d.client_progress();
+  d.client_bytes("NO");
+  d.client_bytes("OP");
+  EXPECT_EQ(d.client_progress(), start);
+  d.client_bytes("\r\n");
+  EXPECT_EQ(d.client_progress(), start + 1);
+  d.upstream_bytes("250 ok\r\n");
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  const std::uint64_t in_body = d.client_progress();
+  EXPECT_EQ(in_body, start + 4);
+  for (char c : std::string("a slow body line")) d.client_bytes(std::string(1, c));
+  EXPECT_EQ(d.client_progress(), in_body);
+  d.client_bytes("\r\n");
+  EXPECT_EQ(d.client_progress(), in_body + 1);
+  // A long line counts every 64 KiB.
+  d.client_bytes(std::string(std::size_t{64} * 1024, 'x'));
+  EXPECT_EQ(d.client_progress(), in_body + 2);
 }
 
 }  // namespace
