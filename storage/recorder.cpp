@@ -481,8 +481,10 @@ asio::awaitable<void> Recorder::Impl::run() {
              })) {
       }
     }
+    // A producer waiting for its commit holds a reply back from its client: commit as soon as
+    // nothing more is queued instead of at the deadline (what is queued still shares it).
     if (writer.in_transaction() && (writer.records_in_transaction() >= options.commit_records ||
-                                    steady_clock::now() >= tx_deadline)) {
+                                    steady_clock::now() >= tx_deadline || !acks.empty())) {
       commit();
     }
     if (!writer.in_transaction()) release_acks();
@@ -617,8 +619,9 @@ asio::awaitable<void> Recorder::submit(std::vector<Record> batch) {
   auto token = asio::bind_cancellation_slot(asio::cancellation_slot(),
                                             asio::experimental::as_tuple(asio::use_awaitable));
 
+  // The client learns that a message or a session has finished only once it is on disk.
   const bool durable = std::any_of(batch.begin(), batch.end(), [](const Record& r) {
-    return std::holds_alternative<SessionClosed>(r);
+    return std::holds_alternative<SessionClosed>(r) || std::holds_alternative<SessionMessage>(r);
   });
   std::shared_ptr<CommitAck> ack;
   if (durable) ack = std::make_shared<CommitAck>();

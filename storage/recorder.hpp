@@ -63,9 +63,10 @@ class Recorder {
   // one session must be submitted in order (one session = one coroutine awaiting each submit
   // does that). A batch is written in a single transaction.
   //
-  // If the batch contains a SessionClosed, submit() returns only after the transaction holding
-  // it was committed (or the recorder failed): a session that has finished is on disk and
-  // survives a kill -9 of the process.
+  // If the batch contains a SessionClosed or a SessionMessage, submit() returns only after the
+  // transaction holding it was committed (or the recorder failed), and such a transaction is
+  // committed as soon as nothing else is queued: a session or message that has finished is on
+  // disk and survives a kill -9 of the process before its client is told.
   //
   // The calling coroutine's cancellation does not interrupt a submit once it has started
   // (losing the closing records of a cancelled session would be worse than the short wait).

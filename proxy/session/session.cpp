@@ -83,15 +83,29 @@ void Session::shutdown_now() {
   });
 }
 
-asio::awaitable<void> Session::run() {
-  auto self = shared_from_this();
+void Session::record_opened() {
   started_ = storage::Clock::now();
   started_steady_ = std::chrono::steady_clock::now();
-  const auto& cfg = ctx_.config;
   records_.push_back(
       storage::SessionOpened{id_, started_, client_label_, ctx_.listen_label, ctx_.target.host,
                              ctx_.target.port, std::string(net::to_string(ctx_.target.mode)),
                              ctx_.target.ehlo_name, ctx_.target.insecure, std::nullopt});
+}
+
+asio::awaitable<void> Session::run_refused(std::string reply_text, bool log) {
+  auto self = shared_from_this();
+  record_opened();
+  net::UpstreamSetup setup;
+  setup.ok = false;
+  setup.failure = std::move(reply_text);
+  setup.outcome = storage::Outcome::refused;
+  co_await refuse(setup, log);
+}
+
+asio::awaitable<void> Session::run() {
+  auto self = shared_from_this();
+  const auto& cfg = ctx_.config;
+  record_opened();
   log::debug("session " + std::to_string(id_) + ": " + client_label_ + " connected, opening " +
              ctx_.target.host + ":" + std::to_string(ctx_.target.port));
 
@@ -134,7 +148,7 @@ asio::awaitable<void> Session::run() {
 
   const smtp::Ending ending = dialogue_->ending().value_or(
       smtp::Ending{smtp::Ending::Kind::error, "relay ended unexpectedly"});
-  close_record(outcome_of(ending.kind), ending.reason);
+  if (!end_committed_) close_record(outcome_of(ending.kind), ending.reason);
   co_await flush_records();
   const std::string duration = format_duration(std::chrono::steady_clock::now() - started_steady_);
   log::info("session " + std::to_string(id_) + " ended: " +
@@ -145,7 +159,7 @@ asio::awaitable<void> Session::run() {
             (dialogue_->auth_user().empty() ? "" : ", user " + dialogue_->auth_user()));
 }
 
-asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup) {
+asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log) {
   const std::string line = "421 " + setup.failure + "\r\n";
   smtp::Event e;
   e.direction = smtp::Direction::mailtap_to_client;
@@ -157,6 +171,13 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup) {
   e.wire_size = line.size();
   e.time = storage::Clock::now();
   events_.push_back(std::move(e));
+  upstream_->close();
+  std::string reason = setup.failure;
+  if (auto pos = reason.find("mailtap: "); pos != std::string::npos) reason.erase(0, pos + 9);
+  // The 421 ends the session for the client: its record is committed first.
+  close_record(setup.outcome, reason);
+  co_await flush_records();
+  end_committed_ = true;
   {
     // A client that does not read must not keep the session alive.
     net::Deadline deadline(client_.get_executor(), std::chrono::seconds(5), [this] {
@@ -168,12 +189,8 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup) {
   std::error_code ignored;
   client_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   client_.close(ignored);
-  upstream_->close();
-  std::string reason = setup.failure;
-  if (auto pos = reason.find("mailtap: "); pos != std::string::npos) reason.erase(0, pos + 9);
-  close_record(setup.outcome, reason);
-  co_await flush_records();
-  log::error("session " + std::to_string(id_) + ": " + client_label_ + " refused: " + reason);
+  if (log)
+    log::error("session " + std::to_string(id_) + ": " + client_label_ + " refused: " + reason);
 }
 
 void Session::close_record(storage::Outcome outcome, std::string reason) {
@@ -214,30 +231,49 @@ asio::awaitable<void> Session::flush_records() {
 
 asio::awaitable<void> Session::relay() {
   using namespace asio::experimental::awaitable_operators;
-  last_client_activity_ = last_upstream_activity_ = std::chrono::steady_clock::now();
+  last_client_activity_ = last_upstream_activity_ = last_upstream_read_ = last_client_progress_ =
+      std::chrono::steady_clock::now();
   co_await after_input();  // the greeting
   co_await (client_reader() && upstream_reader() && writers_then_close() && watchdog());
 }
 
+void Session::note_client_progress() {
+  if (dialogue_->client_progress() == client_progress_seen_) return;
+  client_progress_seen_ = dialogue_->client_progress();
+  last_client_progress_ = std::chrono::steady_clock::now();
+}
+
+// Hands what the dialogue produced to the writers and the recorder. Bytes for the upstream go
+// at once; bytes for the client that acknowledge something finished (the reply to an end of
+// data, the 221 or any last reply before the close) wait until its record is committed, and
+// everything after them waits behind them.
 asio::awaitable<void> Session::after_input() {
   smtp::Dialogue& d = *dialogue_;
-  std::string c = d.take_to_client();
+  note_client_progress();
+  client_held_ += d.take_to_client();
   std::string u = d.take_to_upstream();
-  if (!c.empty()) {
-    client_out_ += c;
-    client_writer_wake_.notify();
-  }
   if (!u.empty()) {
     upstream_out_ += u;
     upstream_writer_wake_.notify();
   }
-  if (d.finished()) {
-    client_writer_wake_.notify();
-    upstream_writer_wake_.notify();
-  }
   client_reader_wake_.notify();
   upstream_reader_wake_.notify();
+  if (d.finished() && !end_committed_ && !closed_record_) {
+    const smtp::Ending& ending = *d.ending();
+    close_record(outcome_of(ending.kind), ending.reason);
+  }
+  const bool ends_session = closed_record_.has_value();
+  const bool durable = ends_session || !messages_.empty();
+  if (durable) ++durable_flushes_;
   co_await flush_records();
+  if (durable) --durable_flushes_;
+  if (ends_session) end_committed_ = true;
+  if (durable_flushes_ == 0 && !client_held_.empty()) {
+    client_out_ += client_held_;
+    client_held_.clear();
+  }
+  client_writer_wake_.notify();
+  if (d.finished()) upstream_writer_wake_.notify();
 }
 
 asio::awaitable<void> Session::client_reader() {
@@ -272,7 +308,7 @@ asio::awaitable<void> Session::upstream_reader() {
     auto [ec, n] = co_await upstream_->read_some(asio::buffer(buf));
     if (d.finished()) break;
     d.set_time(storage::Clock::now());
-    last_upstream_activity_ = std::chrono::steady_clock::now();
+    last_upstream_activity_ = last_upstream_read_ = std::chrono::steady_clock::now();
     if (ec) {
       upstream_eof_ = true;
       smtp::Event e;
@@ -302,7 +338,8 @@ asio::awaitable<void> Session::client_writer() {
   bool broken = false;
   for (;;) {
     if (client_out_.empty()) {
-      if (dialogue_->finished()) break;
+      // The close tells the client the session is over: not before its record is on disk.
+      if (dialogue_->finished() && end_committed_ && client_held_.empty()) break;
       co_await client_writer_wake_.wait();
       continue;
     }
@@ -377,9 +414,11 @@ asio::awaitable<void> Session::watchdog() {
     if (d.awaiting_reply())
       upstream_deadline = last_upstream_activity_ +
                           (d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
+    // The client's turn began with its last complete line (or the server's last words): bytes
+    // that complete nothing do not move it, nor does relaying them.
+    const auto client_turn = std::max(last_client_progress_, last_upstream_read_);
     if (!client_eof_ && !d.awaiting_reply())
-      client_deadline = std::max(last_client_activity_, last_upstream_activity_) +
-                        (d.in_data() ? cfg.timeout_data : cfg.timeout_command);
+      client_deadline = client_turn + (d.in_data() ? cfg.timeout_data : cfg.timeout_command);
     const auto now = steady_clock::now();
     if (upstream_deadline && now >= *upstream_deadline) {
       d.set_time(storage::Clock::now());
@@ -393,10 +432,18 @@ asio::awaitable<void> Session::watchdog() {
     }
     if (client_deadline && now >= *client_deadline) {
       d.set_time(storage::Clock::now());
-      d.abort("4.4.2 mailtap: idle for " +
-                  format_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command) +
-                  " waiting for the client; closing",
-              {smtp::Ending::Kind::timeout, "client idle timeout"});
+      const std::string limit =
+          format_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
+      const bool trickled = last_client_activity_ > client_turn;
+      if (trickled) {
+        d.abort("4.4.2 mailtap: the client's " +
+                    std::string(d.in_data() ? "message line" : "command line") +
+                    " was not complete within " + limit + "; closing",
+                {smtp::Ending::Kind::timeout, "client line not complete in time"});
+      } else {
+        d.abort("4.4.2 mailtap: idle for " + limit + " waiting for the client; closing",
+                {smtp::Ending::Kind::timeout, "client idle timeout"});
+      }
       co_await after_input();
       break;
     }

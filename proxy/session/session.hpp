@@ -40,6 +40,9 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::SessionKey id);
   asio::awaitable<void> run();
+  // Records the client and answers it with "421 <reply_text>" without opening the upstream
+  // (e.g. too many sessions); `log` says whether this refusal is worth a log line.
+  asio::awaitable<void> run_refused(std::string reply_text, bool log);
   // Ends the session soon with a 421 (grace period over); safe from any thread.
   void shutdown_now();
   storage::SessionKey id() const { return id_; }
@@ -55,8 +58,10 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> watchdog();
   asio::awaitable<void> after_input();
   asio::awaitable<void> flush_records();
-  asio::awaitable<void> refuse(const net::UpstreamSetup& setup);
+  asio::awaitable<void> refuse(const net::UpstreamSetup& setup, bool log = true);
+  void record_opened();
   void close_record(storage::Outcome outcome, std::string reason);
+  void note_client_progress();
 
   SessionContext& ctx_;
   storage::SessionKey id_;
@@ -76,6 +81,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<smtp::Dialogue> dialogue_;
   std::string tls_summary_;
 
+  // Client output held back until the records that it acknowledges (a finished message, the
+  // end of the session) are committed; released in order once no such commit is pending.
+  std::string client_held_;
+  int durable_flushes_ = 0;
+  bool end_committed_ = false;  // the session's closing record is on disk (or not recorded)
   std::string client_out_;
   std::string upstream_out_;
   net::AsyncSignal client_writer_wake_;
@@ -90,6 +100,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing_ = false;
   std::atomic<bool> shutdown_requested_{false};
   std::chrono::steady_clock::time_point last_client_activity_;
+  std::chrono::steady_clock::time_point last_upstream_read_;  // the server last said something
+  // When the client last completed a line (or 64 KiB of body): partial lines do not count, so
+  // a client trickling bytes cannot hold a session open (see docs/dialogue.md, "Timeouts").
+  std::chrono::steady_clock::time_point last_client_progress_;
+  std::uint64_t client_progress_seen_ = 0;
   std::chrono::steady_clock::time_point last_upstream_activity_;
 };
 

@@ -370,7 +370,7 @@ TEST(StorageRecorder, ReadersSeeOnlyCommittedDataAndClosedMeansComplete) {
   const SessionKey a = rec->new_session_key();
   const SessionKey b = rec->new_session_key();
 
-  std::promise<void> first_done, close_done;
+  std::promise<void> first_done, checked, close_done;
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
@@ -383,6 +383,8 @@ TEST(StorageRecorder, ReadersSeeOnlyCommittedDataAndClosedMeansComplete) {
           co_await rec->submit(std::move(records));
         }
         first_done.set_value();
+        // A close is committed at once: it would commit the batches above with it.
+        checked.get_future().wait();
         {
           auto records = batch(event(a, 3), closed(a));
           co_await rec->submit(std::move(records));
@@ -395,6 +397,7 @@ TEST(StorageRecorder, ReadersSeeOnlyCommittedDataAndClosedMeansComplete) {
   // Queued or in the open transaction, but not committed: invisible to readers.
   EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 0);
   EXPECT_EQ(count(path, "SELECT count(*) FROM events"), 0);
+  checked.set_value();
 
   close_done.get_future().wait();
   // The close has been acknowledged: session a is complete, b is visibly in progress.
@@ -409,6 +412,36 @@ TEST(StorageRecorder, ReadersSeeOnlyCommittedDataAndClosedMeansComplete) {
   runner.join();
   rec->stop();
   EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NULL"), 1);
+}
+
+TEST(StorageRecorder, AFinishedMessageIsCommittedAtOnceNotAtTheInterval) {
+  // The relay holds the reply to an end of data until its message is committed: that commit
+  // must not wait for commit_interval.
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  RecorderOptions o;
+  o.path = path;
+  o.commit_interval = 60s;
+  o.commit_records = 1'000'000;
+  auto rec = Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+  asio::io_context io;
+  const SessionKey k = rec->new_session_key();
+  std::promise<void> done;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto records = batch(opened(k), event(k, 1), message(k, 1));
+        co_await rec->submit(std::move(records));
+        done.set_value();
+      },
+      asio::detached);
+  std::thread runner([&] { io.run(); });
+  ASSERT_EQ(done.get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM messages"), 1);
+  runner.join();
+  rec->stop();
 }
 
 TEST(StorageRecorder, StopDrainsSuspendedProducersAndRefusesLateOnes) {
