@@ -1,4 +1,5 @@
 // `mailtap proxy`: options, validation, start-up messages, and the run loop with signals.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
@@ -47,6 +48,7 @@ struct ProxyArgs {
   std::string timeout_data = "10m";
   std::string grace = "30s";
   unsigned threads = 0;
+  unsigned max_sessions = 512;
 };
 
 std::string host_name() {
@@ -139,13 +141,32 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg) {
     d.out = *v;
   }
   cfg.threads = a.threads;
+  if (a.max_sessions == 0) return "--max-sessions must be at least 1";
+  cfg.max_sessions = a.max_sessions;
   return {};
+}
+
+// Each session holds two descriptors (client and upstream): make room for --max-sessions.
+void raise_descriptor_limit(unsigned max_sessions) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const rlim_t wanted = rlim_t{2} * max_sessions + 64;
+  if (lim.rlim_cur < wanted && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = std::min(wanted, lim.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &lim);
+    getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (lim.rlim_cur < wanted)
+    log::error("WARNING: only " + std::to_string(lim.rlim_cur) +
+               " file descriptors allowed (ulimit -n); --max-sessions " +
+               std::to_string(max_sessions) + " needs " + std::to_string(wanted));
 }
 
 int run_proxy(const ProxyConfig& cfg) {
   log::set_verbosity(cfg.verbosity);
   // A client vanishing mid-write must be an error code, not a process-killing signal.
   std::signal(SIGPIPE, SIG_IGN);
+  raise_descriptor_limit(cfg.max_sessions);
 
   std::string error;
   auto tls = net::make_tls_client_context(cfg.trust, error);
@@ -300,6 +321,9 @@ Subcommand add_proxy_command(CLI::App& parent) {
   app->add_option("--grace", args->grace, "On SIGINT/SIGTERM, how long sessions may take to finish")
       ->capture_default_str();
   app->add_option("--threads", args->threads, "I/O threads (default: one per core)");
+  app->add_option("--max-sessions", args->max_sessions,
+                  "Sessions relayed at once; beyond it new clients get a 421 (recorded)")
+      ->capture_default_str();
   app->footer("Example: mailtap proxy --upstream smtp.gmail.com:587, then: telnet localhost 2525");
 
   Subcommand cmd;

@@ -39,6 +39,7 @@ struct ProxyConfig {
   std::chrono::steady_clock::duration timeout_data = std::chrono::minutes(10);
   std::chrono::steady_clock::duration grace = std::chrono::seconds(30);
   unsigned threads = 0;  // 0: one per core
+  unsigned max_sessions = 512;
 };
 
 }  // namespace mailtap

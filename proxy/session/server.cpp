@@ -52,12 +52,34 @@ asio::awaitable<void> Server::accept_loop() {
     }
     const storage::SessionKey key = ctx_.recorder ? ctx_.recorder->new_session_key() : next_key_++;
     auto session = std::make_shared<Session>(std::move(socket), ctx_, key);
+    bool over_limit = false;
+    bool first_refusal = false;
     {
       std::lock_guard lock(mutex_);
-      sessions_[key] = session;
+      over_limit = relaying_ >= ctx_.config.max_sessions;
+      if (over_limit) {
+        // Refusals are short but still hold a descriptor: past a second limit's worth of them,
+        // close without a word rather than pile up.
+        if (refusing_ >= ctx_.config.max_sessions) continue;
+        ++refusing_;
+        first_refusal = !over_limit_reported_;
+        over_limit_reported_ = true;
+      } else {
+        ++relaying_;
+        over_limit_reported_ = false;
+      }
+      sessions_[key] = {session, over_limit};
     }
+    if (first_refusal)
+      log::error("too many sessions (" + std::to_string(ctx_.config.max_sessions) +
+                 "): refusing new clients with 421 until one ends (--max-sessions)");
     auto ex = session->executor();
-    asio::co_spawn(ex, session->run(), [this, key](std::exception_ptr e) {
+    auto work = over_limit ? session->run_refused("4.3.2 mailtap: too many sessions (" +
+                                                      std::to_string(ctx_.config.max_sessions) +
+                                                      "); try again later",
+                                                  /*log=*/false)
+                           : session->run();
+    asio::co_spawn(ex, std::move(work), [this, key](std::exception_ptr e) {
       if (e) {
         try {
           std::rethrow_exception(e);
@@ -91,7 +113,10 @@ void Server::session_ended(storage::SessionKey id) {
   std::function<void()> drained;
   {
     std::lock_guard lock(mutex_);
-    sessions_.erase(id);
+    if (auto it = sessions_.find(id); it != sessions_.end()) {
+      --(it->second.refusal ? refusing_ : relaying_);
+      sessions_.erase(it);
+    }
     if (shutting_down_ && sessions_.empty() && !drained_) {
       drained_ = true;
       drained = on_drained_;
@@ -105,8 +130,8 @@ void Server::session_ended(storage::SessionKey id) {
 
 void Server::end_all_sessions() {
   std::lock_guard lock(mutex_);
-  for (auto& [id, weak] : sessions_)
-    if (auto s = weak.lock()) s->shutdown_now();
+  for (auto& [id, entry] : sessions_)
+    if (auto s = entry.session.lock()) s->shutdown_now();
 }
 
 void Server::begin_shutdown(std::chrono::steady_clock::duration grace) {

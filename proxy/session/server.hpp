@@ -39,7 +39,14 @@ class Server {
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer grace_timer_;
   std::mutex mutex_;
-  std::map<storage::SessionKey, std::weak_ptr<Session>> sessions_;
+  struct Entry {
+    std::weak_ptr<Session> session;
+    bool refusal = false;  // over --max-sessions: answered with a 421, not relayed
+  };
+  std::map<storage::SessionKey, Entry> sessions_;
+  unsigned relaying_ = 0;
+  unsigned refusing_ = 0;
+  bool over_limit_reported_ = false;
   std::atomic<storage::SessionKey> next_key_{1};
   bool shutting_down_ = false;
   bool drained_ = false;
