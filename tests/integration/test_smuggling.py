@@ -1,0 +1,290 @@
+"""SMTP smuggling and session-lifetime defences, through the real proxy to the Gmail-style Postfix.
+
+* Every smuggling shape (CVE-2023-51764 family) sent inside one authenticated message by a
+  CRLF client gives exactly one delivered message, to its real recipient, with the smuggled
+  commands as text; nobody else receives anything; `mailtap show --message`, `export` and
+  `audit` agree with what Postfix delivered.  Bare-LF (nc) and bare-CR clients still end
+  their messages with `.` on a line of their own.
+* A `221` reaches the client only once its session's record is committed (kill -9 right after).
+* A client trickling bytes cannot hold a session; `--max-sessions` refuses the excess with 421.
+"""
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import (  # noqa: E402
+    USERS, IntegrationCase, NetcatClient, SmtpSocket, auth_plain, body_of, main, mailtap_bin,
+    unique_token)
+from test_recording import events, query, wait_ended  # noqa: E402
+
+SHAPES = [b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r.\r\n", b"\r\n.\n", b"\r\n.\r", b"\r\n.\r\r\n"]
+
+
+def escaped(shape: bytes) -> str:
+    return shape.decode().replace("\r", "\\r").replace("\n", "\\n")
+
+
+class SmugglingTest(IntegrationCase):
+    with_postfix = True
+    # Any bare LF reaching Postfix is refused with a 550: a leak would fail loudly.
+    postfix_kwargs = {"bare_newline": "reject"}
+
+    def tool(self, *args, db) -> subprocess.CompletedProcess:
+        cp = subprocess.run([str(mailtap_bin()), *args, "--db", str(db)], capture_output=True,
+                            timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr.decode(errors="replace"))
+        return cp
+
+    def login(self, s, eol: bytes = b"\r\n") -> None:
+        self.assertEqual(s.reply().code, 220)
+        self.assertEqual(s.cmd(b"EHLO client.test", eol).code, 250)
+        user, password = "alice", USERS["alice"]
+        self.assertEqual(s.cmd(b"AUTH PLAIN " + auth_plain(user, password).encode(), eol).code,
+                         235)
+
+    def attack(self, port: int, shape: bytes, token: str) -> list:
+        """The issue's attack: a message to bob whose body hides a second transaction to carol,
+        in one write with the client's own end of data and QUIT."""
+        with SmtpSocket(port) as s:
+            self.login(s)
+            self.assertEqual(s.cmd("MAIL FROM:<alice@example.test>").code, 250)
+            self.assertEqual(s.cmd("RCPT TO:<bob@example.test>").code, 250)
+            self.assertEqual(s.cmd("DATA").code, 354)
+            s.send(b"Subject: outer " + token.encode() + b"\r\n\r\nfirst line" + shape +
+                   b"MAIL FROM:<evil@x.test>\r\nRCPT TO:<carol@example.test>\r\nDATA\r\n"
+                   b"Subject: smuggled " + token.encode() + b"\r\n\r\nsmuggled body\r\n"
+                   b".\r\nQUIT\r\n")
+            replies = []
+            while True:
+                try:
+                    r = s.reply(timeout=15)
+                except EOFError:
+                    break
+                replies.append(r.code)
+                if r.code == 221:
+                    break
+            return replies
+
+    def test_every_shape_gives_one_message_to_its_recipient(self):
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        for shape in SHAPES:
+            with self.subTest(shape=escaped(shape)):
+                token = unique_token("smug")
+                # One 250 for the one message, then the 221: nothing smuggled was answered.
+                self.assertEqual(self.attack(m.port, shape, token), [250, 221])
+                got = self.postfix.wait_for_message(token, mailbox="bob")
+                self.assertIn(b"MAIL FROM:<evil@x.test>", got)
+                self.assertIn(b"smuggled body", got)
+                self.postfix.no_message("smuggled " + token, wait=0.5, mailbox="carol")
+                # The record says what Postfix delivered.
+                sid = wait_ended(db, 1)[-1]["id"]
+                shown = self.tool("show", str(sid), "--message", "1", db=db).stdout
+                self.assertEqual(body_of(shown), body_of(got))
+                eml = self.tool("export", str(sid), "--format", "eml", db=db).stdout
+                self.assertEqual(body_of(eml), body_of(got))
+                notes = [e["note"] for e in events(db, sid)
+                         if e["kind"] == "rewrite" and e["note"].startswith("smuggling shape ")]
+                self.assertEqual(len(notes), 1, notes)
+                self.assertIn(" at offset ", notes[0])
+        audit = json.loads(self.tool("audit", "--json", db=db).stdout)
+        self.assertEqual(len(audit["smuggling_shapes"]), len(SHAPES), audit["smuggling_shapes"])
+        listed = " ".join(x["shapes"] for x in audit["smuggling_shapes"])
+        for shape in ["\\n.\\n", "\\r.\\r", "\\r\\n.\\n", "\\r\\n.\\r"]:
+            self.assertIn(shape, listed)
+
+    def test_bare_lf_client_ends_its_message_with_a_lone_dot(self):
+        m = self.mailtap(self.postfix.submission)
+        token = unique_token("nclf")
+        with NetcatClient(m.port) as nc:
+            self.assertEqual(nc.reply().code, 220)
+            self.assertEqual(nc.cmd(b"EHLO nc.test").code, 250)
+            self.assertEqual(nc.cmd(b"MAIL FROM:<nc@client.test>").code, 250)
+            self.assertEqual(nc.cmd(b"RCPT TO:<alice@example.test>").code, 250)
+            self.assertEqual(nc.cmd(b"DATA").code, 354)
+            nc.send(b"Subject: " + token.encode() + b"\n\nhello from nc\n")
+            self.assertEqual(nc.cmd(b".").code, 250)
+            self.assertEqual(nc.cmd(b"QUIT").code, 221)
+        got = self.postfix.wait_for_message(token, mailbox="alice")
+        self.assertTrue(got.endswith(b"\n\nhello from nc\n"), got)
+
+    def test_bare_cr_client_ends_its_message_with_a_lone_dot(self):
+        # A terminal that sends CR for Enter; the line completes with the next byte.
+        m = self.mailtap(self.postfix.submission)
+        token = unique_token("cr")
+        with SmtpSocket(m.port) as s:
+            self.assertEqual(s.reply().code, 220)
+            s.send(b"EHLO cr.test\rMAIL FROM:<cr@client.test>\r")
+            self.assertEqual(s.reply().code, 250)
+            s.send(b"RCPT TO:<alice@example.test>\r")
+            self.assertEqual(s.reply().code, 250)  # MAIL's
+            s.send(b"DATA\r")
+            self.assertEqual(s.reply().code, 250)  # RCPT's: its line completed with "D"
+            s.send(b"Subject: " + token.encode() + b"\r\rhello from a CR terminal\r")
+            self.assertEqual(s.reply().code, 354)
+            s.send(b".\rQUIT\r\n")
+            self.assertEqual(s.reply().code, 250)
+            self.assertEqual(s.reply().code, 221)
+        got = self.postfix.wait_for_message(token, mailbox="alice")
+        self.assertTrue(got.endswith(b"\n\nhello from a CR terminal\n"), got)
+
+
+class DurableEndTest(IntegrationCase):
+    with_postfix = True
+
+    def test_221_only_after_the_session_is_committed(self):
+        """Another process holds the database's write lock while the client quits; the proxy is
+        killed (SIGKILL) the instant the 221 arrives: the session must be complete on disk."""
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        with SmtpSocket(m.port) as s:
+            self.assertEqual(s.reply().code, 220)
+            self.assertEqual(s.cmd("EHLO race.test").code, 250)
+            self.assertEqual(s.cmd("NOOP").code, 250)
+            time.sleep(0.2)  # everything so far committed
+            locker = sqlite3.connect(str(db), timeout=10, isolation_level=None,
+                                     check_same_thread=False)
+            locker.execute("BEGIN IMMEDIATE")  # the write lock: the recorder cannot commit
+            release = threading.Timer(1.0, lambda: locker.execute("COMMIT"))
+            release.start()
+            try:
+                sent = time.monotonic()
+                s.send(b"QUIT\r\n")
+                reply = s.reply(timeout=15)
+                m.proc.kill()
+                waited = time.monotonic() - sent
+            finally:
+                release.join()
+                locker.close()
+            m.proc.wait(timeout=10)
+        self.assertEqual(reply.code, 221)
+        self.assertGreater(waited, 0.5, "the 221 came while the record could not be committed")
+        rows = query(db, "SELECT * FROM sessions")
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0]["outcome"], "quit")
+        self.assertIsNotNone(rows[0]["ended_at"])
+        self.assertIn(221, [e["reply_code"] for e in events(db, rows[0]["id"])])
+
+    def test_end_of_data_reply_only_after_the_message_is_committed(self):
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        token = unique_token("ack")
+        with SmtpSocket(m.port) as s:
+            self.assertEqual(s.reply().code, 220)
+            self.assertEqual(s.cmd("EHLO race.test").code, 250)
+            self.assertEqual(s.cmd("MAIL FROM:<a@client.test>").code, 250)
+            self.assertEqual(s.cmd("RCPT TO:<alice@example.test>").code, 250)
+            self.assertEqual(s.cmd("DATA").code, 354)
+            time.sleep(0.2)
+            locker = sqlite3.connect(str(db), timeout=10, isolation_level=None,
+                                     check_same_thread=False)
+            locker.execute("BEGIN IMMEDIATE")
+            release = threading.Timer(1.0, lambda: locker.execute("COMMIT"))
+            release.start()
+            try:
+                s.send(f"Subject: {token}\r\n\r\nbody\r\n.\r\n".encode())
+                reply = s.reply(timeout=15)
+                m.proc.kill()
+            finally:
+                release.join()
+                locker.close()
+            m.proc.wait(timeout=10)
+        self.assertEqual(reply.code, 250)
+        self.assertEqual(len(query(db, "SELECT * FROM messages WHERE final_code = 250")), 1)
+
+
+class SlowClientTest(IntegrationCase):
+    with_postfix = True
+
+    def trickle(self, s, data: bytes, interval: float, until: float) -> bytes:
+        """Send `data` a byte at a time every `interval` s until the proxy answers."""
+        s.sock.settimeout(interval)
+        i = 0
+        deadline = time.monotonic() + until
+        while time.monotonic() < deadline:
+            try:
+                got = s.sock.recv(4096)
+                return got
+            except socket.timeout:
+                pass
+            s.send(data[i % len(data):i % len(data) + 1])
+            i += 1
+        return b""
+
+    def test_trickled_command_line_times_out(self):
+        m = self.mailtap(self.postfix.submission, extra_args=["--timeout-command", "2s"])
+        db = Path(m.args()[m.args().index("--db") + 1])
+        result = {}
+
+        def slowloris():
+            with SmtpSocket(m.port) as s:
+                self.assertEqual(s.reply().code, 220)
+                started = time.monotonic()
+                result["got"] = self.trickle(s, b"NOOP and more and more ", 0.3, until=10)
+                result["elapsed"] = time.monotonic() - started
+
+        attacker = threading.Thread(target=slowloris)
+        attacker.start()
+        time.sleep(0.5)
+        # Another client is served while the trickle goes on.
+        with SmtpSocket(m.port) as other:
+            self.assertEqual(other.reply().code, 220)
+            self.assertEqual(other.cmd("NOOP").code, 250)
+            self.assertEqual(other.cmd("QUIT").code, 221)
+        attacker.join()
+        self.assertTrue(result["got"].startswith(b"421 4.4.2 mailtap: the client's command line "
+                                                 b"was not complete within 2.0s"), result)
+        self.assertLess(result["elapsed"], 6)
+        rows = wait_ended(db, 2)
+        timed_out = [r for r in rows if r["outcome"] == "timeout"]
+        self.assertEqual(len(timed_out), 1)
+        self.assertIn(421, [e["reply_code"] for e in events(db, timed_out[0]["id"])])
+
+    def test_trickled_message_line_times_out(self):
+        m = self.mailtap(self.postfix.submission, extra_args=["--timeout-data", "2s"])
+        with SmtpSocket(m.port) as s:
+            self.assertEqual(s.reply().code, 220)
+            self.assertEqual(s.cmd("EHLO slow.test").code, 250)
+            self.assertEqual(s.cmd("MAIL FROM:<a@client.test>").code, 250)
+            self.assertEqual(s.cmd("RCPT TO:<alice@example.test>").code, 250)
+            self.assertEqual(s.cmd("DATA").code, 354)
+            got = self.trickle(s, b"a very slow line that never ends ", 0.3, until=10)
+            self.assertTrue(got.startswith(b"421 4.4.2 mailtap: the client's message line was "
+                                           b"not complete within 2.0s"), got)
+
+    def test_max_sessions_refuses_the_excess_and_records_it(self):
+        m = self.mailtap(self.postfix.submission, extra_args=["--max-sessions", "2"])
+        db = Path(m.args()[m.args().index("--db") + 1])
+        with SmtpSocket(m.port) as a, SmtpSocket(m.port) as b:
+            self.assertEqual(a.reply().code, 220)
+            self.assertEqual(b.reply().code, 220)
+            with SmtpSocket(m.port) as c:
+                r = c.reply()
+                self.assertEqual(r.code, 421)
+                self.assertIn("too many sessions (2); try again later", r.text)
+                self.assertTrue(c.is_closed())
+            # The two sessions carry on; once one ends, a new client is served.
+            self.assertEqual(a.cmd("NOOP").code, 250)
+            self.assertEqual(a.cmd("QUIT").code, 221)
+            time.sleep(0.3)
+            with SmtpSocket(m.port) as d:
+                self.assertEqual(d.reply().code, 220)
+                self.assertEqual(d.cmd("QUIT").code, 221)
+            self.assertEqual(b.cmd("QUIT").code, 221)
+        refused = query(db, "SELECT * FROM sessions WHERE outcome = 'refused'")
+        self.assertEqual(len(refused), 1)
+        self.assertIn("too many sessions", refused[0]["outcome_reason"])
+        self.assertIn("too many sessions", m.stderr)
+
+
+if __name__ == "__main__":
+    main()
