@@ -313,10 +313,12 @@ Subcommand add_proxy_command(CLI::App& parent) {
                   "Limit for resolving, connecting, greeting, STARTTLS and TLS handshake")
       ->capture_default_str();
   app->add_option("--timeout-command", args->timeout_command,
-                  "Idle limit between commands, and for each upstream reply")
+                  "Limit for each client command line (partial lines do not restart it), and "
+                  "for each upstream reply")
       ->capture_default_str();
   app->add_option("--timeout-data", args->timeout_data,
-                  "Idle limit inside a message body, and for the reply to its end")
+                  "Limit for each line (or 64 KiB) of a message body, and for the reply to its "
+                  "end")
       ->capture_default_str();
   app->add_option("--grace", args->grace, "On SIGINT/SIGTERM, how long sessions may take to finish")
       ->capture_default_str();
