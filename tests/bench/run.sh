@@ -58,24 +58,9 @@ idle_settle=${IDLE_SETTLE_S:-2}
 
 command -v stunnel4 >/dev/null || { echo "stunnel4 is not installed (apt-get install stunnel4)" >&2; exit 1; }
 
-# mailtap binaries: "name=path" entries; the rows are NAME-record and NAME-no-record.
-binaries=()
-echo "== building the bench tools${MAILTAP_BIN:+ }${MAILTAP_BIN:- and mailtap} in $build" >&2
-if [[ -z ${MAILTAP_BIN:-} ]]; then
-  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMAILTAP_TESTS=OFF >/dev/null
-  cmake --build "$build" -j2 --target mailtap >/dev/null
-  binaries=("mailtap=$build/mailtap")
-else
-  for entry in $MAILTAP_BIN; do
-    [[ $entry == *=* ]] || entry="mailtap=$entry"
-    [[ -x ${entry#*=} ]] || { echo "MAILTAP_BIN: ${entry#*=} is not an executable" >&2; exit 1; }
-    binaries+=("$entry")
-  done
-fi
-cmake -S "$here" -B "$build/bench-tools" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build/bench-tools" -j2 >/dev/null
-sink=$build/bench-tools/mailtap_bench_sink
-load=$build/bench-tools/mailtap_bench_load
+# shellcheck source=tests/bench/lib.sh
+source "$here/lib.sh"
+bench_build  # mailtap binaries: "name=path" entries; the rows are NAME-record and NAME-no-record
 
 # 1,000 idle sessions need ~2,000 descriptors in the proxy alone, and stunnel as many.
 want_files=16384
@@ -109,21 +94,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_listening() {  # port pid
-  for _ in $(seq 200); do
-    ss -Hltn "sport = :$1" | grep -q . && return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.05
-  done
-  return 1
-}
-forget_pid() {  # pid: no longer ours to clean up
-  local kept=() p
-  for p in "${pids[@]}"; do [[ $p == "$1" ]] || kept+=("$p"); done
-  pids=("${kept[@]}")
-}
-
 # ---- the throttled disk for "slowdisk" -----------------------------------------------------
 # An ext4 file system on a loop device backed by a sparse file in /dev/shm (so the device itself
 # is fast and only the throttle makes it slow). Two knobs make it a slow disk with a small
@@ -155,16 +125,8 @@ slow_disk_up() {
   echo "== slow disk: $slow_disk_text" >&2
 }
 
-python3 -c "import sys; sys.path.insert(0, '$repo/tests/integration'); import harness; harness.make_pki('$work/pki')" >/dev/null
-ca=$work/pki/ca.pem
-sink_port=$(free_port)
+start_sink "$work"
 proxy_port=$(free_port)
-
-"$sink" --listen "127.0.0.1:$sink_port" --cert "$work/pki/server.pem" --key "$work/pki/server.key" \
-  --threads 2 2>"$work/sink.log" &
-sink_pid=$!
-pids+=("$sink_pid")
-wait_listening "$sink_port" "$sink_pid" || { cat "$work/sink.log" >&2; exit 1; }
 
 cat >"$work/stunnel.conf" <<EOF
 foreground = yes
@@ -380,10 +342,7 @@ for round in $(seq "$rounds"); do
   done
 done
 
-kill -INT "$sink_pid" 2>/dev/null || true
-wait "$sink_pid" 2>/dev/null || true
-forget_pid "$sink_pid"
-grep '^sink:' "$work/sink.log" | tail -1 >&2
+stop_sink "$work"
 slow_disk_down
 
 load_after=$(cut -d" " -f1-3 /proc/loadavg)
