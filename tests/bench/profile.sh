@@ -2,15 +2,17 @@
 # A reproducible profile of mailtap's recording relay, for the two shapes issue 10 cares most
 # about: one large message (32 MiB) and many small ones (4 KiB, one after another).
 #
-#   tests/bench/profile.sh [--tool auto|callgrind|perf|heaptrack|all] [--only large|small]
+#   tests/bench/profile.sh [--tool auto|callgrind|perf|strace|heaptrack|all] [--only large|small]
 #                          [--out DIR]
 #
 # CPU: `perf record` when the machine has hardware counters (`perf stat -e instructions true`
 # counts), otherwise valgrind's callgrind, whose instruction counts do not depend on the load
-# of a shared machine. Only the relay is profiled: the profiler switches on once the session
-# is established (the load generator holds it after EHLO) and runs until mailtap has exited,
-# so the recorder's last commits and its final WAL checkpoint are included, the TLS handshake
-# and start-up are not. Memory: heaptrack over the whole run (peak heap and who holds it).
+# of a shared machine (but see only user space). Kernel work: system calls counted by strace,
+# per MiB or per message (counts, not times: they hold on a loaded machine too). Only the relay
+# is profiled: the profilers switch on once the session is established (the load generator
+# holds it after EHLO) and run until mailtap has exited, so the recorder's last commits and its
+# final WAL checkpoint are included, the TLS handshake and start-up are not.
+# Memory: heaptrack over the whole run (peak heap and who holds it).
 #
 # Environment: MAILTAP_BIN (profile a prebuilt binary), PROFILE_SIZE_MIB (default 32),
 # PROFILE_SMALL_MESSAGES (default 1000), RECORD_ARGS (default --max-body 1GiB),
@@ -29,7 +31,7 @@ while [[ $# -gt 0 ]]; do
     --tool) tool=$2; shift ;;
     --only) only=${2//,/ }; shift ;;
     --out) outdir=$2; shift ;;
-    -h|--help) sed -n 2,18p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -40,19 +42,20 @@ read -ra record_args <<<"${RECORD_ARGS:---max-body 1GiB}"
 
 hardware_counters() { perf stat -x, -e instructions true 2>&1 >/dev/null | grep -q '^[0-9]'; }
 case $tool in
-  auto) if command -v perf >/dev/null && hardware_counters; then tools="perf heaptrack"; else tools="callgrind heaptrack"; fi ;;
-  all) tools="callgrind perf heaptrack" ;;
-  callgrind|perf|heaptrack) tools=$tool ;;
+  auto) if command -v perf >/dev/null && hardware_counters; then tools="perf strace heaptrack"; else tools="callgrind strace heaptrack"; fi ;;
+  all) tools="callgrind perf strace heaptrack" ;;
+  callgrind|perf|strace|heaptrack) tools=$tool ;;
   *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
 for t in $tools; do
   case $t in
     callgrind) need=(valgrind callgrind_annotate callgrind_control) ;;
     perf) need=(perf) ;;
+    strace) need=(strace) ;;
     heaptrack) need=(heaptrack heaptrack_print) ;;
   esac
   for c in "${need[@]}"; do
-    command -v "$c" >/dev/null || { echo "$c is not installed (apt-get install valgrind perf heaptrack)" >&2; exit 1; }
+    command -v "$c" >/dev/null || { echo "$c is not installed (apt-get install valgrind linux-perf strace heaptrack)" >&2; exit 1; }
   done
 done
 
@@ -97,7 +100,7 @@ target_pid() {  # launcher pid tool
 }
 
 profile_one() {  # tool scenario
-  local t=$1 scenario=$2 db=$work/profile.db launcher pid perf_pid="" hold=$work/hold args
+  local t=$1 scenario=$2 db=$work/profile.db launcher pid perf_pid="" hold=$work/hold args task
   local stem=$outdir/$t.$scenario
   rm -f "$db" "$db-wal" "$db-shm" "$hold" "$stem".*
   local proxy=("$mailtap" proxy --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$sink_port"
@@ -107,7 +110,7 @@ profile_one() {  # tool scenario
       valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$stem.out" \
         "${proxy[@]}" 2>"$stem.log" & ;;
     heaptrack) heaptrack -o "$stem" "${proxy[@]}" >"$stem.log" 2>&1 & ;;
-    perf) "${proxy[@]}" 2>"$stem.log" & ;;
+    perf|strace) "${proxy[@]}" 2>"$stem.log" & ;;
   esac
   launcher=$!
   pids+=("$launcher")
@@ -129,6 +132,13 @@ profile_one() {  # tool scenario
       perf record -g --call-graph dwarf,16384 -F 999 -p "$pid" -o "$stem.data" 2>"$stem.perf.log" &
       perf_pid=$!
       sleep 1 ;;
+    strace)
+      # Every thread of the running process: -f alone would follow only threads made later.
+      args=()
+      for task in /proc/"$pid"/task/*; do args+=(-p "${task##*/}"); done
+      strace -f -c -o "$stem.txt" "${args[@]}" 2>"$stem.strace.log" &
+      perf_pid=$!
+      sleep 1 ;;
   esac
   rm -f "$hold"
   wait "$gen" || echo "   load generator reported errors: $(cat "$stem.load.json")" >&2
@@ -140,7 +150,7 @@ profile_one() {  # tool scenario
   wait "$launcher" 2>/dev/null || true
   forget_pid "$launcher"
   if [[ -n $perf_pid ]]; then
-    kill -INT "$perf_pid" 2>/dev/null || true
+    [[ $t == perf ]] && { kill -INT "$perf_pid" 2>/dev/null || true; }  # strace ends with mailtap
     wait "$perf_pid" 2>/dev/null || true
   fi
   report_one "$t" "$scenario" "$stem"
@@ -173,6 +183,12 @@ report_one() {  # tool scenario stem
       echo "### inclusive"
       grep -E '^ +[0-9.]+%' "$stem.inclusive.txt" >"$stem.top.txt" || true
       sed -n 1,40p "$stem.top.txt" ;;
+    strace)
+      echo "### system calls (all threads, from the established session to exit)"
+      awk -v per="$per" -v unit="$unit" 'NR > 2 && $1 ~ /^[0-9.]+$/ {
+          calls = $4; errors = ($6 == "" ? 0 : $5); name = ($6 == "" ? $5 : $6)
+          printf "%10d calls %8.1f/%s %7d errors  %s\n", calls, calls / per, unit, errors, name }' \
+        "$stem.txt" | sort -nr ;;
     heaptrack)
       local data=""
       for data in "$stem.zst" "$stem.gz" ""; do [[ -e $data ]] && break; done
