@@ -40,6 +40,22 @@ wait_listening() {  # port pid [seconds]
   return 1
 }
 
+# Ends every process in `pids`: SIGTERM, then SIGKILL for whatever is still there after 10 s
+# (a recording proxy on the slow disk would otherwise drain its whole queue first).
+stop_all() {
+  local p alive
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 100); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+
 forget_pid() {  # pid: no longer ours to clean up
   local kept=() p
   for p in "${pids[@]}"; do [[ $p == "$1" ]] || kept+=("$p"); done

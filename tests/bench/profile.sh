@@ -59,18 +59,17 @@ for t in $tools; do
   done
 done
 
+# shellcheck source=tests/bench/lib.sh
+source "$here/lib.sh"
 pids=()
 work=$(mktemp -d /tmp/mailtap-profile.XXXXXX)
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_all
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# shellcheck source=tests/bench/lib.sh
-source "$here/lib.sh"
 bench_build
 [[ ${#binaries[@]} == 1 ]] || { echo "profile.sh takes one binary in MAILTAP_BIN" >&2; exit 2; }
 mailtap=${binaries[0]#*=}
@@ -116,6 +115,7 @@ profile_one() {  # tool scenario
   pids+=("$launcher")
   wait_listening "$proxy_port" "$launcher" 60 || { echo "mailtap did not start under $t:" >&2; cat "$stem.log" >&2; exit 1; }
   pid=$(target_pid "$launcher" "$t")
+  [[ $pid == "$launcher" ]] || pids+=("$pid")  # heaptrack's child: ours to end too
 
   echo "== $t: $scenario (mailtap pid $pid)" >&2
   read -ra args <<<"$(load_args "$scenario")"
@@ -149,6 +149,7 @@ profile_one() {  # tool scenario
   for _ in $(seq 3000); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   wait "$launcher" 2>/dev/null || true
   forget_pid "$launcher"
+  forget_pid "$pid"
   if [[ -n $perf_pid ]]; then
     [[ $t == perf ]] && { kill -INT "$perf_pid" 2>/dev/null || true; }  # strace ends with mailtap
     wait "$perf_pid" 2>/dev/null || true

@@ -355,7 +355,8 @@ def summary(rows):
                         continue
                     met.append(f"{label}: {'yes' if ok else 'NO'}")
             cells = ([scenario, m, fmt(m, b), fmt(m, d)] + [fmt(m, values[label]) for label in labels]
-                     + [ratio(values[label], b) for label in labels] + [target, ", ".join(met)])
+                     + [ratio(values[label], b) if METRICS[m][3] else "-" for label in labels]
+                     + [target, ", ".join(met)])
             out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 

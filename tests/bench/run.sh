@@ -86,8 +86,7 @@ slow_disk_down() {
   slow_dev="" slow_img="" slow_mnt="" slow_majmin=""
 }
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_all
   slow_disk_down
   rm -rf "$work"
 }
