@@ -99,7 +99,7 @@ target_pid() {  # launcher pid tool
 }
 
 profile_one() {  # tool scenario
-  local t=$1 scenario=$2 db=$work/profile.db launcher pid perf_pid="" hold=$work/hold args task
+  local t=$1 scenario=$2 db=$work/profile.db launcher pid perf_pid="" hold=$work/hold args
   local stem=$outdir/$t.$scenario
   rm -f "$db" "$db-wal" "$db-shm" "$hold" "$stem".*
   local proxy=("$mailtap" proxy --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$sink_port"
@@ -133,10 +133,8 @@ profile_one() {  # tool scenario
       perf_pid=$!
       sleep 1 ;;
     strace)
-      # Every thread of the running process: -f alone would follow only threads made later.
-      args=()
-      for task in /proc/"$pid"/task/*; do args+=(-p "${task##*/}"); done
-      strace -f -c -o "$stem.txt" "${args[@]}" 2>"$stem.strace.log" &
+      # -p with the process id attaches to all its threads, -f to any made later.
+      strace -f -c -o "$stem.txt" -p "$pid" 2>"$stem.strace.log" &
       perf_pid=$!
       sleep 1 ;;
   esac
