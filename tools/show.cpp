@@ -257,7 +257,7 @@ int run_show(const ShowArgs& a) {
     out.push_back('\n');
     return write_stdout(out) ? 0 : 1;
   }
-  return write_stdout(render_human(d, Style::for_stdout())) ? 0 : 1;
+  return write_stdout(render_human(d, a.common.stdout_style())) ? 0 : 1;
 }
 
 }  // namespace
@@ -267,6 +267,7 @@ cli::Subcommand add_show_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand("show", "Print one recorded session as a transcript");
   app->add_option("id", args->id, "session number (see: mailtap sessions)")->required();
   args->common.add_to(*app);
+  args->common.add_color_to(*app);
   auto* raw = app->add_flag("--raw", args->raw,
                             "print the exact recorded bytes of every exchange, in order");
   auto* msg = app->add_option("--message", args->message,
