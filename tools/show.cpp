@@ -10,6 +10,7 @@
 #include "tools/json_writer.hpp"
 #include "tools/reply_codes.hpp"
 #include "tools/session_json.hpp"
+#include "tools/terminal_text.hpp"
 #include "tools/time_format.hpp"
 #include "tools/tool_options.hpp"
 
@@ -27,26 +28,6 @@ struct ShowArgs {
   std::size_t message = 0;  // 1-based; 0 = none
   std::string save;
 };
-
-// Wire lines from the network as safe terminal text: CRLF ends are dropped, any other control
-// byte (a bare CR or LF, escape sequences) and non-ASCII bytes are shown as \xHH.
-std::string escape_line(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c == '\t' || (c >= 0x20 && c < 0x7f)) {
-      out.push_back(static_cast<char>(c));
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
-}
 
 // Splits on CRLF only, so a bare LF or CR stays visible inside its line as \n or \r.
 std::vector<std::string_view> crlf_lines(std::string_view bytes) {
