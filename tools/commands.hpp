@@ -14,5 +14,6 @@ cli::Subcommand add_mock_command(CLI::App& parent);
 cli::Subcommand add_audit_command(CLI::App& parent);
 cli::Subcommand add_prune_command(CLI::App& parent);
 cli::Subcommand add_explain_command(CLI::App& parent);
+cli::Subcommand add_probe_command(CLI::App& parent);
 
 }  // namespace mailtap::tools
