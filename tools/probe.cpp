@@ -75,27 +75,31 @@ class Probe {
   asio::awaitable<void> run(asio::ssl::context& tls) {
     auto ex = co_await asio::this_coro::executor;
     net::UpstreamLink link(ex, tls);
+    if (co_await set_up(link))
+      co_await converse(link);
+    else
+      co_await give_up(link);
+  }
+
+ private:
+  // The proxy's own set-up: resolve, connect, greeting, EHLO, STARTTLS, verified handshake.
+  asio::awaitable<bool> set_up(net::UpstreamLink& link) {
     std::vector<smtp::Event> events;
     const net::UpstreamSetup setup = co_await net::establish_upstream(link, target_, events);
     take_setup(report_, setup, events);
-    if (!setup.ok) {
-      if (report_.can_quit()) {
-        net::Deadline deadline(ex, target_.timeout, [&link] { link.close(); });
-        report_.quit = co_await exchange(link, "QUIT\r\n");
-      }
-      link.close();
-      co_return;
-    }
-    // The connector's deadline covered the set-up; this one covers what a client does next.
+    co_return setup.ok;
+  }
+
+  // What a client does next: EHLO (over TLS, unless --tls none), then QUIT.
+  asio::awaitable<void> converse(net::UpstreamLink& link) {
+    auto ex = co_await asio::this_coro::executor;
+    // The connector's deadline covered the set-up; this one covers the rest.
     net::Deadline deadline(ex, target_.timeout, [&link] { link.close(); });
-    if (target_.mode == net::TlsMode::none)
-      report_.ehlo_plain = co_await exchange(link, "EHLO " + target_.ehlo_name + "\r\n");
-    else
-      report_.ehlo_tls = co_await exchange(link, "EHLO " + target_.ehlo_name + "\r\n");
+    auto& ehlo = target_.mode == net::TlsMode::none ? report_.ehlo_plain : report_.ehlo_tls;
+    ehlo = co_await exchange(link, "EHLO " + target_.ehlo_name + "\r\n");
     report_.quit = co_await exchange(link, "QUIT\r\n");
     const bool expired = deadline.expired();
     deadline.cancel();
-    const auto& ehlo = target_.mode == net::TlsMode::none ? report_.ehlo_plain : report_.ehlo_tls;
     if (!ehlo || ehlo->code != 250) {
       report_.failure_kind = ProbeFailure::connection;
       report_.failure = !ehlo
@@ -110,7 +114,16 @@ class Probe {
       co_await link.close_gracefully();
   }
 
- private:
+  // After a failed set-up, QUIT where the session still stands in clear.
+  asio::awaitable<void> give_up(net::UpstreamLink& link) {
+    if (report_.can_quit()) {
+      auto ex = co_await asio::this_coro::executor;
+      net::Deadline deadline(ex, target_.timeout, [&link] { link.close(); });
+      report_.quit = co_await exchange(link, "QUIT\r\n");
+    }
+    link.close();
+  }
+
   // Sends `line` and reads one reply; nullopt if the link failed or the reply was malformed.
   asio::awaitable<std::optional<smtp::Reply>> exchange(net::UpstreamLink& link, std::string line) {
     auto [wec, written] = co_await link.write(asio::buffer(line));
