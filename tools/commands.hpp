@@ -15,5 +15,6 @@ cli::Subcommand add_audit_command(CLI::App& parent);
 cli::Subcommand add_prune_command(CLI::App& parent);
 cli::Subcommand add_explain_command(CLI::App& parent);
 cli::Subcommand add_probe_command(CLI::App& parent);
+cli::Subcommand add_generate_docs_command(CLI::App& parent);  // hidden, for the build
 
 }  // namespace mailtap::tools
