@@ -128,19 +128,19 @@ class Probe {
   asio::awaitable<std::optional<smtp::Reply>> exchange(net::UpstreamLink& link, std::string line) {
     auto [wec, written] = co_await link.write(asio::buffer(line));
     if (wec) co_return std::nullopt;
-    std::array<char, 4096> buf;
     for (;;) {
       if (auto reply = parser_.next()) co_return reply;
       if (parser_.error() != smtp::ReplyParser::Error::none) co_return std::nullopt;
-      auto [ec, n] = co_await link.read_some(asio::buffer(buf));
+      auto [ec, n] = co_await link.read_some(asio::buffer(buffer_));
       if (ec) co_return std::nullopt;
-      parser_.feed(std::string_view(buf.data(), n));
+      parser_.feed(std::string_view(buffer_.data(), n));
     }
   }
 
   const net::UpstreamTarget& target_;
   ProbeReport& report_;
   smtp::ReplyParser parser_;
+  std::array<char, 4096> buffer_{};
 };
 
 int run_probe(const ProbeArgs& a) {
