@@ -473,7 +473,7 @@ int run_audit(const AuditArgs& a) {
     return 1;
   }
   const std::string out =
-      a.common.json ? render_json(report) : render_human(report, Style::for_stdout());
+      a.common.json ? render_json(report) : render_human(report, a.common.stdout_style());
   if (!write_stdout(out)) return 1;
   return report.problems() ? kExitFound : 0;
 }
@@ -487,6 +487,7 @@ cli::Subcommand add_audit_command(CLI::App& parent) {
       "Check the database for damage and leaked credentials; summarise failures and TLS "
       "(exit 3 if a leak or damage is found)");
   args->common.add_to(*app);
+  args->common.add_color_to(*app);
   app->add_option("--password-env", args->password_env,
                   "name of an environment variable holding a password that must not appear "
                   "anywhere in the record (in clear, base64, or inside a PLAIN blob)");

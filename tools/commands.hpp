@@ -1,4 +1,5 @@
-// The subcommands that work on the record: one file each in tools/.
+// The subcommands besides the proxy: the ones that work on the record, and the ones that
+// answer a user's questions about replies and servers. One file each in tools/.
 #pragma once
 
 #include "proxy/cli/command.hpp"
@@ -12,5 +13,8 @@ cli::Subcommand add_replay_command(CLI::App& parent);
 cli::Subcommand add_mock_command(CLI::App& parent);
 cli::Subcommand add_audit_command(CLI::App& parent);
 cli::Subcommand add_prune_command(CLI::App& parent);
+cli::Subcommand add_explain_command(CLI::App& parent);
+cli::Subcommand add_probe_command(CLI::App& parent);
+cli::Subcommand add_generate_docs_command(CLI::App& parent);  // hidden, for the build
 
 }  // namespace mailtap::tools

@@ -2,8 +2,6 @@
 // the same kind of verified TLS link the proxy uses, flight by flight as the original client
 // sent it, and compares every reply with the recorded one. The replay is recorded like a
 // proxied session, linked to the original (replay_of).
-#include <unistd.h>
-
 #include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -58,33 +56,21 @@ struct ReplayConfig {
   std::chrono::steady_clock::duration timeout_command{}, timeout_data{};
 };
 
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
 // Returns an error message, or "" when `cfg` was filled.
 std::string build_config(const ReplayArgs& a, ReplayConfig& cfg) {
   auto to = cli::parse_host_port(a.to);
   if (!to) return "--to " + a.to + ": expected HOST[:PORT]";
   cfg.target.host = to->host;
   cfg.target.port = to->port.value_or(587);
-  if (a.tls.empty())
-    cfg.target.mode = cfg.target.port == 465 ? net::TlsMode::implicit : net::TlsMode::starttls;
-  else if (a.tls == "starttls")
-    cfg.target.mode = net::TlsMode::starttls;
-  else if (a.tls == "implicit")
-    cfg.target.mode = net::TlsMode::implicit;
-  else if (a.tls == "none")
-    cfg.target.mode = net::TlsMode::none;
-  else
-    return "--tls " + a.tls + ": expected starttls, implicit or none";
+  const auto mode =
+      a.tls.empty() ? net::default_tls_mode(cfg.target.port) : net::parse_tls_mode(a.tls);
+  if (!mode) return "--tls " + a.tls + ": expected starttls, implicit or none";
+  cfg.target.mode = *mode;
   cfg.trust.ca_file = a.ca_file;
   cfg.trust.insecure = a.insecure;
   cfg.target.insecure = a.insecure;
   cfg.target.tls_name = a.tls_name.empty() ? cfg.target.host : a.tls_name;
-  cfg.target.ehlo_name = a.ehlo_name.empty() ? host_name() : a.ehlo_name;
+  cfg.target.ehlo_name = a.ehlo_name.empty() ? net::default_ehlo_name() : a.ehlo_name;
   if (cfg.target.ehlo_name.find_first_of(" \r\n") != std::string::npos)
     return "--ehlo-name must be a single word";
   cfg.target.trust_source = net::describe_trust_source(cfg.trust);

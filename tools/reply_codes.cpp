@@ -240,6 +240,12 @@ std::string basic_code_meaning(int code) {
   return std::string(klass) + " (" + reply_category((code / 10) % 10) + ")";
 }
 
+std::string basic_code_class(int code) {
+  if (code < 200 || code > 599) return "";
+  const char* klass = reply_class(code / 100);
+  return klass != nullptr ? klass : "";
+}
+
 EnhancedStatusMeaning enhanced_status_meaning(std::string_view status) {
   EnhancedStatusMeaning m;
   const auto dot1 = status.find('.');
@@ -288,6 +294,267 @@ std::string explain_reply(int code, std::string_view enhanced) {
   if (!out.empty()) out += "; ";
   out += m.detail;
   return out;
+}
+
+namespace {
+
+// A reply a known server words in its own way: matched by code (0: any), enhanced status
+// ("": any) and a phrase of its text (case-insensitive; "": the code and status alone are
+// that server's, so they match without any text).
+struct WordingEntry {
+  int code;
+  const char* status;
+  const char* phrase;
+  const char* server;
+  const char* meaning;  // nullptr: the generic meaning
+  const char* fix;
+};
+
+constexpr const char* kGmailBadCredentials =
+    "Gmail did not accept the user name and password (or the OAuth token)";
+constexpr const char* kGmailBadCredentialsFix =
+    "Use the full address as user name and an app password (Google refuses the account password "
+    "for SMTP); for XOAUTH2, use a fresh access token with the scope https://mail.google.com/ (a "
+    "gcloud token has no Gmail scope).";
+constexpr const char* kSendAsFix =
+    "Use the mailbox's own address in MAIL FROM and From:, or have the admin grant Send As "
+    "permission.";
+
+// Wordings from Google's and Microsoft's documentation of their submission servers
+// (smtp.gmail.com:587/465, smtp.office365.com:587), and mailtap's own 421 reasons.
+constexpr std::array kWordings{
+    WordingEntry{534, "5.7.9", "application-specific password", "Gmail",
+                 "Gmail needs an app password: 2-Step Verification is on for this account",
+                 "Create an app password (https://myaccount.google.com/apppasswords) and use it "
+                 "instead of the account password, or authenticate with OAuth 2.0 (AUTH XOAUTH2, "
+                 "scope https://mail.google.com/)."},
+    WordingEntry{534, "5.7.14", "", "Gmail",
+                 "Gmail blocked the sign-in as suspicious (\"Please log in with your web "
+                 "browser\")",
+                 "Sign in once at https://mail.google.com from the same network and confirm the "
+                 "security alert, then use an app password or OAuth 2.0 (XOAUTH2)."},
+    WordingEntry{535, "5.7.8", "badcredentials", "Gmail", kGmailBadCredentials,
+                 kGmailBadCredentialsFix},
+    WordingEntry{535, "5.7.8", "username and password not accepted", "Gmail", kGmailBadCredentials,
+                 kGmailBadCredentialsFix},
+    WordingEntry{454, "4.7.0", "too many login attempts", "Gmail",
+                 "Gmail is rate-limiting failed logins for this account or address",
+                 "Stop retrying for a while (an hour or so), fix the credentials first, then try "
+                 "once."},
+    WordingEntry{530, "5.7.0", "authentication required", "Gmail",
+                 "Gmail relays mail only for an authenticated user",
+                 "AUTH before MAIL FROM (after STARTTLS: Gmail offers AUTH only over TLS)."},
+    WordingEntry{550, "5.4.5", "sending limit", "Gmail",
+                 "the account reached Gmail's daily sending limit",
+                 "Wait up to 24 hours; Google Workspace has higher limits."},
+    WordingEntry{550, "5.7.26", "unauthenticated", "Gmail",
+                 "refused because the sender domain's SPF/DKIM/DMARC checks failed",
+                 "Send from an address of a domain whose SPF, DKIM and DMARC records authorise "
+                 "this server."},
+    WordingEntry{535, "5.7.139", "smtpclientauthentication is disabled", "Microsoft 365",
+                 "SMTP AUTH is disabled for the tenant (or for this mailbox)",
+                 "A tenant admin enables it: Set-TransportConfig -SmtpClientAuthenticationDisabled "
+                 "$false, or per mailbox Set-CASMailbox USER -SmtpClientAuthenticationDisabled "
+                 "$false; or authenticate with OAuth 2.0 (AUTH XOAUTH2, scope "
+                 "https://outlook.office.com/SMTP.Send)."},
+    WordingEntry{535, "5.7.139", "basic authentication is disabled", "Microsoft 365",
+                 "the tenant blocks password (Basic) authentication, e.g. by security defaults",
+                 "Authenticate with OAuth 2.0 (AUTH XOAUTH2, scope "
+                 "https://outlook.office.com/SMTP.Send offline_access), or ask the admin for an "
+                 "exception."},
+    WordingEntry{535, "5.7.139", "credentials were incorrect", "Microsoft 365",
+                 "Microsoft 365 did not accept the user name and password",
+                 "Use the full address (UPN) as user name and check the password; with MFA on, "
+                 "password AUTH fails: use OAuth 2.0 (XOAUTH2)."},
+    WordingEntry{535, "5.7.3", "authentication unsuccessful", "Microsoft 365",
+                 "Microsoft 365 refused the authentication",
+                 "Check the user name (the full address) and password, and that SMTP AUTH is "
+                 "enabled for the mailbox (Set-CASMailbox -SmtpClientAuthenticationDisabled "
+                 "$false); Microsoft 365 offers only LOGIN and XOAUTH2."},
+    WordingEntry{535, "5.7.139", "", "Microsoft 365",
+                 "Microsoft 365 refused the authentication (its text says why: SMTP AUTH "
+                 "disabled, Basic authentication disabled, or wrong credentials)",
+                 "Check the user name (the full address) and password; if SMTP AUTH or Basic "
+                 "authentication is disabled, authenticate with OAuth 2.0 (AUTH XOAUTH2, scope "
+                 "https://outlook.office.com/SMTP.Send) or ask the admin to enable SMTP AUTH."},
+    WordingEntry{550, "5.7.30", "basic authentication is not supported", "Microsoft 365",
+                 "Microsoft 365 no longer accepts password (Basic) AUTH for client submission",
+                 "Authenticate with OAuth 2.0: AUTH XOAUTH2 with a token for "
+                 "https://outlook.office.com/SMTP.Send (offline_access for a refresh token)."},
+    WordingEntry{530, "5.7.57", "", "Microsoft 365",
+                 "Microsoft 365 relays mail only for an authenticated user",
+                 "AUTH before MAIL FROM (Microsoft 365 offers AUTH only after STARTTLS)."},
+    WordingEntry{550, "5.7.60", "", "Microsoft 365",
+                 "the mailbox has no permission to send as this sender address", kSendAsFix},
+    WordingEntry{554, "5.2.252", "", "Microsoft 365",
+                 "the mailbox may not send as this sender address (SendAsDenied)", kSendAsFix},
+    WordingEntry{421, "", "does not offer starttls", "mailtap",
+                 "mailtap refused to continue in plain text: the server offers no STARTTLS",
+                 "Check the port: 587 offers STARTTLS, 465 is implicit TLS (--tls implicit); "
+                 "`mailtap probe HOST:PORT` shows what the server offers."},
+    WordingEntry{421, "", "possible starttls command injection", "mailtap",
+                 "the server (or something on the path) sent bytes between its 220 to STARTTLS "
+                 "and the TLS handshake",
+                 "Do not trust this path: a man in the middle can inject commands into the "
+                 "encrypted session. Try another network."},
+    WordingEntry{421, "", "self-signed", "mailtap",
+                 "the server's certificate is self-signed, so mailtap could not verify it",
+                 "Give the certificate (or its CA) with --ca-file; --insecure only for tests."},
+    WordingEntry{421, "", "untrusted ca", "mailtap",
+                 "the server's certificate is issued by a CA mailtap does not trust",
+                 "Give that CA with --ca-file, or install it in the system store; --insecure "
+                 "only for tests."},
+    WordingEntry{421, "", "expired on", "mailtap",
+                 "the server's certificate has expired, so mailtap refused the link",
+                 "Tell the server's administrator; --insecure only for tests."},
+    WordingEntry{421, "", "not for", "mailtap",
+                 "the server's certificate is for another name than the one mailtap connected to",
+                 "Connect by the name the certificate lists, or give it with --tls-name."},
+    WordingEntry{421, "", "timed out", "mailtap", "mailtap gave up waiting for the server",
+                 "Check host and port (`mailtap probe HOST:PORT`), firewalls, and "
+                 "--timeout-connect."},
+};
+
+struct AdviceEntry {
+  int code;            // 0: any code
+  const char* status;  // "": the code's advice, whatever its status
+  const char* fix;
+};
+
+constexpr const char* kRelayFix =
+    "The server does not relay this for you: authenticate (AUTH) before MAIL FROM, or use an "
+    "address the account may send from and to.";
+constexpr const char* kSmallerFix =
+    "Send a smaller message: EHLO's SIZE line gives the server's limit in octets.";
+constexpr const char* kMailboxFullFix =
+    "The recipient's mailbox is full: try later or another address.";
+constexpr const char* kParametersFix =
+    "Remove the MAIL/RCPT parameters the server did not list in its EHLO reply.";
+
+// Generic advice, most specific first: a code with its status, a status alone, a code alone.
+constexpr std::array kAdvice{
+    AdviceEntry{530, "5.7.0",
+                "Authenticate first (AUTH, after STARTTLS); if the server asks for STARTTLS, "
+                "connect through mailtap proxy, which encrypts the link for you."},
+    AdviceEntry{550, "5.7.1", kRelayFix},
+    AdviceEntry{554, "5.7.1", kRelayFix},
+    AdviceEntry{550, "5.7.30",
+                "From Microsoft 365 this means password (Basic) AUTH is no longer accepted: "
+                "use OAuth 2.0 (AUTH XOAUTH2, scope https://outlook.office.com/SMTP.Send). "
+                "Elsewhere: the message asked for REQUIRETLS, which a server on the way lacks."},
+    AdviceEntry{0, "5.1.1", "Check the recipient address: the mailbox does not exist."},
+    AdviceEntry{0, "5.1.3",
+                "Check the address syntax: MAIL FROM:<user@example.com>, with angle brackets."},
+    AdviceEntry{0, "5.1.7",
+                "Check the sender address syntax: MAIL FROM:<user@example.com>, with angle "
+                "brackets."},
+    AdviceEntry{0, "5.2.2", kMailboxFullFix},
+    AdviceEntry{0, "4.2.2", kMailboxFullFix},
+    AdviceEntry{0, "5.3.4", kSmallerFix},
+    AdviceEntry{0, "5.2.3", kSmallerFix},
+    AdviceEntry{0, "5.5.4", kParametersFix},
+    AdviceEntry{0, "5.7.8",
+                "Check the user name (often the full address) and the password or token; many "
+                "providers want an app password or OAuth 2.0 for SMTP."},
+    AdviceEntry{0, "5.7.9",
+                "Use another AUTH mechanism from the EHLO reply, or an app password / OAuth 2.0."},
+    AdviceEntry{0, "5.7.11", "Start TLS (STARTTLS) before this AUTH mechanism."},
+    AdviceEntry{0, "5.7.10", "Start TLS (STARTTLS) before this command."},
+    AdviceEntry{0, "5.7.13", "The account is disabled: ask its provider or administrator."},
+    AdviceEntry{0, "5.7.23",
+                "The sender domain's SPF record does not authorise this server: send from an "
+                "address the server may send for."},
+    AdviceEntry{0, "5.7.25",
+                "The sending address needs reverse DNS (a PTR record): not something a "
+                "submission client can fix; use your provider's submission server."},
+    AdviceEntry{0, "5.7.26",
+                "Send from a domain whose SPF, DKIM and DMARC records authorise this server."},
+    AdviceEntry{0, "4.7.0", "Try again later; if it persists, the server's policy refuses you."},
+    AdviceEntry{0, "5.7.0", "The server's policy refuses this; read the text for the reason."},
+    AdviceEntry{334, "",
+                "Answer with the base64 the mechanism asks for (a line alone), or \"*\" to "
+                "cancel."},
+    AdviceEntry{354, "", "Send the message, then a line with a single \".\" to end it."},
+    AdviceEntry{421, "",
+                "The server is closing the connection: reconnect later; the text says why."},
+    AdviceEntry{450, "", "Temporary: try again later (greylisting answers so the first time)."},
+    AdviceEntry{451, "", "Temporary: try again later."},
+    AdviceEntry{452, "",
+                "Temporary: try again later, or with fewer recipients in one transaction."},
+    AdviceEntry{454, "", "Temporary: try again later; TLS or authentication is not available now."},
+    AdviceEntry{500, "",
+                "Check the command's spelling and length (lines end with CRLF, at most 512 "
+                "octets)."},
+    AdviceEntry{501, "",
+                "Check the arguments: MAIL FROM:<address>, RCPT TO:<address>, base64 where AUTH "
+                "expects it."},
+    AdviceEntry{502, "", "The server does not know this command: check its EHLO reply."},
+    AdviceEntry{503, "",
+                "Commands out of order: EHLO, (STARTTLS, EHLO,) AUTH, MAIL FROM, RCPT TO, DATA."},
+    AdviceEntry{504, "", "Use a parameter or AUTH mechanism the EHLO reply lists."},
+    AdviceEntry{530, "", "Authenticate (AUTH) before this command."},
+    AdviceEntry{534, "", "Use a stronger AUTH mechanism, an app password, or OAuth 2.0."},
+    AdviceEntry{535, "", "Check the user name (often the full address) and the password or token."},
+    AdviceEntry{538, "", "Start TLS (STARTTLS) before this AUTH mechanism."},
+    AdviceEntry{550, "", "Permanent: the text says whether the mailbox or a policy refused it."},
+    AdviceEntry{551, "", "The recipient is not here: use the address the text gives."},
+    AdviceEntry{552, "", "Send a smaller message, or fewer recipients."},
+    AdviceEntry{553, "", "Use a valid address the account may use: <user@example.com>."},
+    AdviceEntry{554, "", "Permanent: read the text for the reason; do not resend unchanged."},
+    AdviceEntry{555, "", kParametersFix},
+    AdviceEntry{556, "", "The recipient's domain accepts no mail: check the address."},
+};
+
+bool contains_ignoring_case(std::string_view text, std::string_view phrase) {
+  if (phrase.empty()) return true;
+  if (phrase.size() > text.size()) return false;
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  for (std::size_t i = 0; i + phrase.size() <= text.size(); ++i) {
+    std::size_t k = 0;
+    while (k < phrase.size() && lower(text[i + k]) == lower(phrase[k])) ++k;
+    if (k == phrase.size()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view text) {
+  ReplyAdvice a;
+  a.meaning = explain_reply(code, enhanced);
+  for (const auto& w : kWordings) {
+    if ((w.code != 0 && w.code != code) || (*w.status != '\0' && enhanced != w.status) ||
+        !contains_ignoring_case(text, w.phrase))
+      continue;
+    // mailtap's own reasons are recognised only in its own replies.
+    if (std::string_view(w.server) == "mailtap" && !contains_ignoring_case(text, "mailtap:"))
+      continue;
+    a.server = w.server;
+    if (w.meaning != nullptr) a.meaning = w.meaning;
+    a.fix = w.fix;
+    return a;
+  }
+  if (code / 100 == 2) return a;  // nothing to fix
+  for (const auto& e : kAdvice)
+    if (e.code == code && !enhanced.empty() && enhanced == e.status) {
+      a.fix = e.fix;
+      return a;
+    }
+  for (const auto& e : kAdvice)
+    if (e.code == 0 && !enhanced.empty() && enhanced == e.status) {
+      a.fix = e.fix;
+      return a;
+    }
+  for (const auto& e : kAdvice)
+    if (e.code == code && *e.status == '\0') {
+      a.fix = e.fix;
+      return a;
+    }
+  if (code / 100 == 4)
+    a.fix = "Temporary: try again later.";
+  else if (code / 100 == 5)
+    a.fix = "Permanent: change what the text points at before trying again.";
+  return a;
 }
 
 }  // namespace mailtap::tools

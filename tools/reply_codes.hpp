@@ -1,7 +1,8 @@
 // What SMTP reply codes mean, from a table built into mailtap: every basic code of RFC 5321
 // (plus RFC 4954 AUTH, RFC 7504 null MX, RFC 3207 STARTTLS uses) and the RFC 3463 enhanced
 // status codes with the later IANA registrations (RFC 4954, 5248, 7372, 7505, 8601, 8689).
-// Used by `mailtap show` to explain each reply and by `mailtap audit` to label failures.
+// Used by `mailtap show` to explain each reply, by `mailtap audit` to label failures, by
+// `mailtap explain` and by the proxy's --transcript --explain.
 #pragma once
 
 #include <string>
@@ -12,6 +13,8 @@ namespace mailtap::tools {
 // Meaning of a three-digit reply code; a generic meaning from its first two digits when the
 // code is not registered; "" when it is not a reply code at all.
 std::string basic_code_meaning(int code);
+// "permanent failure: do not repeat as is" for 5yz; "" when it is not a reply code.
+std::string basic_code_class(int code);
 
 struct EnhancedStatusMeaning {
   bool valid = false;   // "x.y.z" with x in {2,4,5}, y and z 0..999
@@ -25,5 +28,15 @@ EnhancedStatusMeaning enhanced_status_meaning(std::string_view status);
 // (530 5.7.0 -> "authentication or encryption required before this command"), else the
 // basic meaning followed by the enhanced detail. `enhanced` may be "".
 std::string explain_reply(int code, std::string_view enhanced);
+
+// What a reply means and what usually fixes it. `text` is the reply's text (any lines, with or
+// without the code): where it carries the wording of a well-known server (Gmail, Microsoft
+// 365), the meaning and the advice are that server's.
+struct ReplyAdvice {
+  std::string meaning;  // one line, as explain_reply() (or the server's specific meaning)
+  std::string fix;      // what usually fixes it; "" for success and continuation replies
+  std::string server;   // "Gmail", "Microsoft 365", "mailtap" when `text` matched its wording
+};
+ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view text = {});
 
 }  // namespace mailtap::tools

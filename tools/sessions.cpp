@@ -124,7 +124,7 @@ int run_sessions(const SessionsArgs& a) {
     return write_stdout(out) ? 0 : 1;
   }
 
-  const Style style = Style::for_stdout();
+  const Style style = a.common.stdout_style();
   std::vector<std::vector<std::string>> table;
   table.push_back({"ID", "START (UTC)", "DURATION", "CLIENT", "UPSTREAM", "TLS", "OUTCOME", "USER",
                    "MSGS", "LAST REPLY"});
@@ -183,6 +183,7 @@ cli::Subcommand add_sessions_command(CLI::App& parent) {
   auto args = std::make_shared<SessionsArgs>();
   CLI::App* app = parent.add_subcommand("sessions", "List recorded sessions, newest first");
   args->common.add_to(*app);
+  args->common.add_color_to(*app);
   app->add_option("--since", args->since,
                   "only sessions started at or after: ISO date/time (UTC) or an age (2h, 3d)");
   app->add_option("--until", args->until, "only sessions started before: ISO date/time or age");

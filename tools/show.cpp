@@ -10,6 +10,7 @@
 #include "tools/json_writer.hpp"
 #include "tools/reply_codes.hpp"
 #include "tools/session_json.hpp"
+#include "tools/terminal_text.hpp"
 #include "tools/time_format.hpp"
 #include "tools/tool_options.hpp"
 
@@ -27,26 +28,6 @@ struct ShowArgs {
   std::size_t message = 0;  // 1-based; 0 = none
   std::string save;
 };
-
-// Wire lines from the network as safe terminal text: CRLF ends are dropped, any other control
-// byte (a bare CR or LF, escape sequences) and non-ASCII bytes are shown as \xHH.
-std::string escape_line(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c == '\t' || (c >= 0x20 && c < 0x7f)) {
-      out.push_back(static_cast<char>(c));
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
-}
 
 // Splits on CRLF only, so a bare LF or CR stays visible inside its line as \n or \r.
 std::vector<std::string_view> crlf_lines(std::string_view bytes) {
@@ -257,7 +238,7 @@ int run_show(const ShowArgs& a) {
     out.push_back('\n');
     return write_stdout(out) ? 0 : 1;
   }
-  return write_stdout(render_human(d, Style::for_stdout())) ? 0 : 1;
+  return write_stdout(render_human(d, a.common.stdout_style())) ? 0 : 1;
 }
 
 }  // namespace
@@ -267,6 +248,7 @@ cli::Subcommand add_show_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand("show", "Print one recorded session as a transcript");
   app->add_option("id", args->id, "session number (see: mailtap sessions)")->required();
   args->common.add_to(*app);
+  args->common.add_color_to(*app);
   auto* raw = app->add_flag("--raw", args->raw,
                             "print the exact recorded bytes of every exchange, in order");
   auto* msg = app->add_option("--message", args->message,

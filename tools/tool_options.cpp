@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 
+#include "proxy/cli/color_option.hpp"
 #include "proxy/session/log.hpp"
 #include "storage/default_path.hpp"
 
@@ -17,6 +17,10 @@ void ToolOptions::add_to(CLI::App& app, bool with_json) {
                  "database file (default: $MAILTAP_DB, else "
                  "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db)");
   if (with_json) app.add_flag("--json", json, "machine-readable JSON output");
+}
+
+void ToolOptions::add_color_to(CLI::App& app) {
+  cli::add_color_option(app, color);
 }
 
 std::string ToolOptions::database_path(std::string& error) const {
@@ -34,22 +38,6 @@ std::unique_ptr<storage::Reader> ToolOptions::open_reader(std::string_view tool)
   auto reader = storage::Reader::open(path, error);
   if (!reader) log::error(std::string(tool) + ": " + error);
   return reader;
-}
-
-Style Style::for_stdout() {
-  const char* no_color = std::getenv("NO_COLOR");
-  const bool on = ::isatty(STDOUT_FILENO) == 1 && (no_color == nullptr || *no_color == '\0');
-  return Style(on);
-}
-
-std::string Style::wrap(std::string_view code, std::string_view s) const {
-  if (!on_) return std::string(s);
-  std::string out = "\x1b[";
-  out += code;
-  out += 'm';
-  out += s;
-  out += "\x1b[0m";
-  return out;
 }
 
 namespace {

@@ -15,6 +15,7 @@
 
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/parse.hpp"
+#include "proxy/cli/transcript_options.hpp"
 #include "proxy/session/log.hpp"
 #include "proxy/session/proxy_config.hpp"
 #include "proxy/session/server.hpp"
@@ -293,6 +294,7 @@ Subcommand add_proxy_command(CLI::App& parent) {
                   "Name mailtap gives in its own EHLO before STARTTLS (default: host name)");
   app->add_flag("--transcript", args->transcript,
                 "Print every session's dialogue on stdout (C:/S: lines, secrets redacted)");
+  auto transcript_options = add_transcript_options(*app);  // --color, --explain
   app->add_flag("-v,--verbose", args->verbose, "More detail on stderr");
   app->add_flag("-q,--quiet", args->quiet, "Only errors on stderr");
   app->add_option("--db", args->db,
@@ -330,7 +332,8 @@ Subcommand add_proxy_command(CLI::App& parent) {
 
   Subcommand cmd;
   cmd.app = app;
-  cmd.run = [args] {
+  cmd.run = [args, transcript_options] {
+    transcript_options->apply();
     ProxyConfig cfg;
     std::string error = build_config(*args, cfg);
     if (!error.empty()) {

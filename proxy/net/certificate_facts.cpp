@@ -17,6 +17,9 @@ struct BioFree {
 struct GeneralNamesFree {
   void operator()(GENERAL_NAMES* g) const { GENERAL_NAMES_free(g); }
 };
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
 struct GeneralizedTimeFree {
   void operator()(ASN1_GENERALIZEDTIME* t) const { ASN1_GENERALIZEDTIME_free(t); }
 };
@@ -84,6 +87,12 @@ std::vector<std::string> subject_alt_names(X509* cert) {
     }
   }
   return out;
+}
+
+std::vector<std::string> subject_alt_names(std::string_view der) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  std::unique_ptr<X509, X509Free> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  return subject_alt_names(cert.get());
 }
 
 VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx) {

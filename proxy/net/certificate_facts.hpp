@@ -33,6 +33,8 @@ std::string explain_verify_failure(const VerifyFailure& f, const std::string& ex
 std::string name_to_string(const X509_NAME* name);
 std::string time_to_iso8601(const ASN1_TIME* t);
 std::vector<std::string> subject_alt_names(X509* cert);
+// The same for a certificate as recorded (storage::Certificate::der); empty if unparsable.
+std::vector<std::string> subject_alt_names(std::string_view der);
 storage::Certificate describe_certificate(X509* cert);
 std::vector<storage::Certificate> peer_chain(SSL* ssl);
 

@@ -2,7 +2,10 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/address.hpp>
@@ -55,7 +58,7 @@ class Setup {
     if (!result_.ok && timed_out_) {
       auto secs = std::chrono::duration_cast<std::chrono::milliseconds>(t_.timeout).count();
       fail("4.4.1 mailtap: " + label_ + " timed out after " + format_ms(secs) + " " + step_ +
-               " (see --timeout-connect)",
+               " (see " + t_.timeout_flag + ")",
            storage::Outcome::timeout);
     }
     co_return std::move(result_);
@@ -101,7 +104,6 @@ class Setup {
   }
 
   asio::awaitable<std::optional<smtp::Reply>> read_reply() {
-    char buf[4096];
     for (;;) {
       if (auto r = parser_.next()) co_return r;
       if (parser_.error() != smtp::ReplyParser::Error::none) {
@@ -109,7 +111,7 @@ class Setup {
              storage::Outcome::error);
         co_return std::nullopt;
       }
-      auto [ec, n] = co_await link_.read_some(asio::buffer(buf));
+      auto [ec, n] = co_await link_.read_some(asio::buffer(read_buffer_));
       if (ec) {
         if (!timed_out_)
           fail("4.4.2 mailtap: " + label_ + " closed the connection " + step_ + " (" +
@@ -117,7 +119,7 @@ class Setup {
                storage::Outcome::error);
         co_return std::nullopt;
       }
-      parser_.feed(std::string_view(buf, n));
+      parser_.feed(std::string_view(read_buffer_.data(), n));
     }
   }
 
@@ -223,8 +225,9 @@ class Setup {
     const std::string& name = t_.tls_name;
     result_.tls.sni = is_ip_literal(name) ? "" : name;
     if (!result_.tls.sni.empty()) SSL_set_tlsext_host_name(ssl, name.c_str());
-    auto failure = std::make_shared<VerifyFailure>();
-    if (!t_.insecure) {
+    auto failures = std::make_shared<std::vector<VerifyFailure>>();
+    const bool enforce = !t_.insecure;
+    if (enforce || t_.report_when_insecure) {
       X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
       X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
       if (is_ip_literal(name))
@@ -232,18 +235,27 @@ class Setup {
       else
         X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
       result_.tls.verified_name = name;
-      link_.tls().set_verify_callback([failure](bool preverified, asio::ssl::verify_context& ctx) {
-        if (!preverified && failure->error == 0)
-          *failure = capture_verify_failure(ctx.native_handle());
-        return preverified;
-      });
+      link_.tls().set_verify_callback(
+          [failures, enforce](bool preverified, asio::ssl::verify_context& ctx) {
+            // Enforcing, the first failure ends the handshake; reporting, every one is kept.
+            if (!preverified && (!enforce || failures->empty()))
+              failures->push_back(capture_verify_failure(ctx.native_handle()));
+            return preverified || !enforce;
+          });
     }
     auto [ec] = co_await link_.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
+    for (const VerifyFailure& f : *failures) {
+      VerifyProblem problem{f.error, explain_verify_failure(f, name, t_.trust_source)};
+      auto& seen = result_.verify_problems;
+      if (std::none_of(seen.begin(), seen.end(),
+                       [&](const VerifyProblem& p) { return p.reason == problem.reason; }))
+        seen.push_back(std::move(problem));
+    }
     if (ec) {
       if (timed_out_) co_return false;
       std::string reason;
-      if (failure->error != 0) {
-        reason = explain_verify_failure(*failure, name, t_.trust_source);
+      if (enforce && !result_.verify_problems.empty()) {
+        reason = result_.verify_problems.front().reason;
         result_.tls.verify_result = reason;
       } else {
         reason = "TLS handshake with " + label_ + " failed: " + ec.message();
@@ -258,7 +270,14 @@ class Setup {
     if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl))
       result_.tls.cipher = SSL_CIPHER_standard_name(c);
     result_.tls.chain = peer_chain(ssl);
-    result_.tls.verify_result = t_.insecure ? "not verified (--insecure)" : "ok";
+    if (enforce)
+      result_.tls.verify_result = "ok";
+    else if (!t_.report_when_insecure)
+      result_.tls.verify_result = "not verified (--insecure)";
+    else if (result_.verify_problems.empty())
+      result_.tls.verify_result = "ok (checked, though --insecure would have gone on)";
+    else
+      result_.tls.verify_result = "FAILED, gone on because of --insecure";
     note(EventKind::tls, result_.tls.tls_version + " " + result_.tls.cipher +
                              (t_.insecure ? ", certificate NOT verified (--insecure)"
                                           : ", certificate verified for " + name));
@@ -274,6 +293,9 @@ class Setup {
   Phase phase_ = Phase::plain;
   smtp::ReplyParser parser_;
   UpstreamSetup result_;
+  // A member, not a coroutine local: GCC 12 then stops warning (falsely) that the coroutine
+  // frame is freed with a mismatched operator delete.
+  std::array<char, 4096> read_buffer_{};
 };
 }  // namespace
 
@@ -289,10 +311,28 @@ std::string_view to_string(TlsMode m) {
   return "unknown";
 }
 
+std::optional<TlsMode> parse_tls_mode(std::string_view text) {
+  if (text == "starttls") return TlsMode::starttls;
+  if (text == "implicit") return TlsMode::implicit;
+  if (text == "none") return TlsMode::none;
+  return std::nullopt;
+}
+
+TlsMode default_tls_mode(std::uint16_t port) {
+  return port == 465 ? TlsMode::implicit : TlsMode::starttls;
+}
+
+std::string default_ehlo_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
 asio::awaitable<UpstreamSetup> establish_upstream(UpstreamLink& link, const UpstreamTarget& target,
                                                   std::vector<smtp::Event>& events) {
-  Setup setup(link, target, events);
-  co_return co_await setup.run();
+  // On the heap rather than in the coroutine frame (GCC 12's false mismatched-delete warning).
+  auto setup = std::make_unique<Setup>(link, target, events);
+  co_return co_await setup->run();
 }
 
 }  // namespace mailtap::net

@@ -18,6 +18,12 @@ namespace mailtap::net {
 
 enum class TlsMode { starttls, implicit, none };
 std::string_view to_string(TlsMode m);
+// "starttls", "implicit", "none"; nullopt for anything else.
+std::optional<TlsMode> parse_tls_mode(std::string_view text);
+// What a port speaks when --tls is not given: implicit TLS on 465 (RFC 8314), else STARTTLS.
+TlsMode default_tls_mode(std::uint16_t port);
+// The name for mailtap's own EHLO when --ehlo-name is not given: this machine's host name.
+std::string default_ehlo_name();
 
 struct UpstreamTarget {
   std::string host;
@@ -26,8 +32,18 @@ struct UpstreamTarget {
   std::string tls_name;   // SNI and the name the certificate must match
   std::string ehlo_name;  // mailtap's own EHLO before STARTTLS
   bool insecure = false;
+  // With `insecure`: check the certificate all the same and list every problem in
+  // UpstreamSetup::verify_problems, but go on (`mailtap probe --insecure` shows the chain of a
+  // server it cannot verify). The TLS context must then verify peers (made without insecure).
+  bool report_when_insecure = false;
   std::string trust_source;  // for messages
   std::chrono::steady_clock::duration timeout = std::chrono::seconds(30);
+  std::string timeout_flag = "--timeout-connect";  // the option a timeout message points to
+};
+
+struct VerifyProblem {
+  int x509_error = 0;  // X509_V_ERR_*
+  std::string reason;  // "certificate for x is self-signed; use --ca-file or --insecure"
 };
 
 struct UpstreamSetup {
@@ -37,6 +53,9 @@ struct UpstreamSetup {
   std::optional<smtp::Reply> greeting;
   smtp::Phase greeting_phase = smtp::Phase::plain;
   storage::SessionTls tls;  // filled as far as the setup got
+  // Why the certificate is not trusted: the problem that ended the handshake, or every one
+  // found under report_when_insecure.
+  std::vector<VerifyProblem> verify_problems;
 };
 
 // Appends mailtap's own exchange with the upstream (and TLS notes) to `events`.

@@ -27,6 +27,33 @@ const char* prefix(const smtp::Event& e) {
   return "? ";
 }
 
+TranscriptView& view() {
+  static TranscriptView v;
+  return v;
+}
+
+bool is_reply(const smtp::Event& e) {
+  return e.reply_code != 0 && (e.kind == EventKind::reply || e.kind == EventKind::greeting ||
+                               e.kind == EventKind::local_reply || e.kind == EventKind::auth);
+}
+
+std::string colour_line(const Style& st, const smtp::Event& e, std::string line) {
+  if (!st.enabled()) return line;
+  switch (e.direction) {
+    case Direction::client_to_upstream:
+    case Direction::client_to_mailtap:
+      return st.cyan(line);
+    case Direction::upstream_to_client:
+    case Direction::upstream_to_mailtap:
+      return e.reply_code >= 400 ? st.red(line) : line;
+    case Direction::mailtap_to_upstream:
+    case Direction::mailtap_to_client:
+    case Direction::mailtap_note:
+      return st.magenta(line);
+  }
+  return line;
+}
+
 void append_escaped(std::string& out, std::string_view text) {
   for (unsigned char c : text) {
     if (c == '\r') continue;
@@ -41,15 +68,22 @@ void append_escaped(std::string& out, std::string_view text) {
 }
 }  // namespace
 
+void set_transcript_view(TranscriptView v) {
+  view() = std::move(v);
+}
+
 std::string transcript_lines(std::uint64_t session, const smtp::Event& e) {
-  const std::string head = "[" + std::to_string(session) + "] " + prefix(e) + " ";
+  const TranscriptView& v = view();
+  const std::string tag = "[" + std::to_string(session) + "] ";
+  const std::string head = tag + prefix(e) + " ";
   std::string out;
   std::string_view bytes = e.bytes;
   if (bytes.empty()) {
-    out += head;
-    out += to_string(e.kind);
-    out += ": ";
-    append_escaped(out, e.note);
+    std::string line = head;
+    line += to_string(e.kind);
+    line += ": ";
+    append_escaped(line, e.note);
+    out += colour_line(v.style, e, std::move(line));
     out.push_back('\n');
     return out;
   }
@@ -58,17 +92,26 @@ std::string transcript_lines(std::uint64_t session, const smtp::Event& e) {
   while (pos < bytes.size()) {
     std::size_t eol = bytes.find('\n', pos);
     std::size_t end = eol == std::string_view::npos ? bytes.size() : eol;
-    out += head;
-    append_escaped(out, bytes.substr(pos, end - pos));
+    std::string line = head;
+    append_escaped(line, bytes.substr(pos, end - pos));
     // A redacted line already shows its decoded fields; a note beside it would repeat them.
     if (first && !e.note.empty() && e.kind != EventKind::rewrite && !e.redacted) {
-      out += "   (";
-      append_escaped(out, e.note);
-      out += ")";
+      line += "   (";
+      append_escaped(line, e.note);
+      line += ")";
     }
+    out += colour_line(v.style, e, std::move(line));
     first = false;
     out.push_back('\n');
     pos = end == bytes.size() ? end : end + 1;
+  }
+  if (v.explain && is_reply(e)) {
+    for (const std::string& why : v.explain(e.reply_code, e.enhanced_status, bytes)) {
+      std::string line = tag + "#  ";
+      append_escaped(line, why);
+      out += v.style.dim(line);
+      out.push_back('\n');
+    }
   }
   return out;
 }

@@ -24,6 +24,7 @@ import glob
 import grp
 import os
 import pwd
+import pty
 import re
 import select
 import shutil
@@ -1106,6 +1107,31 @@ class Mailtap:
             self.proc.kill()
         with contextlib.suppress(Exception):
             self.proc.wait(timeout=5)
+
+
+def run_on_terminal(args, env=None, timeout: float = 30) -> tuple[int, bytes]:
+    """Runs `mailtap ARGS` with stdout on a pseudo-terminal (as a person at a terminal would
+    see it); returns the exit code and everything it printed there."""
+    main, sub = pty.openpty()
+    try:
+        cp = subprocess.run([str(mailtap_bin()), *args], stdout=sub, stderr=subprocess.PIPE,
+                            timeout=timeout, env=env)
+        os.close(sub)
+        sub = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO once the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(main)
+        if sub >= 0:
+            os.close(sub)
+    return cp.returncode, out
 
 
 # --------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import base64
 import json
 import mailbox
 import os
-import pty
 import shutil
 import sqlite3
 import subprocess
@@ -152,27 +151,9 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertIn("421", refused)
 
     def test_sessions_colour_only_on_a_terminal(self):
-        main, sub = pty.openpty()
-        try:
-            env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-            cp = subprocess.run([str(h.mailtap_bin()), "sessions", "--db", str(self.db)],
-                                stdout=sub, stderr=subprocess.PIPE, timeout=30, env=env)
-            self.assertEqual(cp.returncode, 0, cp.stderr)
-            os.close(sub)
-            sub = -1
-            out = b""
-            while True:
-                try:
-                    chunk = os.read(main, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-        finally:
-            os.close(main)
-            if sub >= 0:
-                os.close(sub)
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        rc, out = h.run_on_terminal(["sessions", "--db", str(self.db)], env=env)
+        self.assertEqual(rc, 0)
         self.assertIn(b"\x1b[1m", out)
         self.assertIn(b"\x1b[32mquit", out)
 

@@ -1,0 +1,23 @@
+// How the proxy's --transcript looks: --color and --explain (an explanation of each reply,
+// from the tools' table of reply codes, under it).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+
+#include "proxy/session/terminal_style.hpp"
+
+namespace mailtap::cli {
+
+struct TranscriptOptions {
+  ColorChoice color = ColorChoice::auto_detect;
+  bool explain = false;
+
+  // Hands the choices to the transcript renderer; call once, before sessions start.
+  void apply() const;
+};
+
+// Adds --color and --explain (which needs the app's --transcript flag) to `app`.
+std::shared_ptr<TranscriptOptions> add_transcript_options(CLI::App& app);
+
+}  // namespace mailtap::cli

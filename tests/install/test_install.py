@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""mailtap installed like a real tool: `cmake --install` into a temporary prefix, then the
+installed binary, its man pages and bash completion checked against every subcommand's own
+--help (so neither can drift), the systemd user unit through systemd-analyze, and the .deb that
+`cpack -G DEB` builds (dpkg-deb --info/--contents, dpkg -x and run it, dpkg --dry-run -i).
+
+Needs MAILTAP_BUILD_DIR (set by ctest) pointing at a built tree.  Debian packages: man-db,
+systemd, dpkg-dev and file (for cpack's dpkg-shlibdeps)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
+import harness as h  # noqa: E402  (its main(): exit 77 when every test was skipped)
+
+BUILD = Path(os.environ.get("MAILTAP_BUILD_DIR",
+                            Path(__file__).resolve().parent.parent.parent / "build"))
+KEEP = bool(os.environ.get("MAILTAP_KEEP_TMP"))
+
+
+def run(cmd, *, check=True, env=None, timeout=120) -> subprocess.CompletedProcess:
+    cp = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env,
+                        timeout=timeout)
+    if check and cp.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))}: exit {cp.returncode}\n"
+                             f"stdout:\n{cp.stdout}\nstderr:\n{cp.stderr}")
+    return cp
+
+
+def help_sections(text: str) -> tuple[list[str], list[str]]:
+    """Options ("-v", "--verbose", ...) and subcommands listed by a CLI11 --help."""
+    options, commands, section = [], [], None
+    for line in text.splitlines():
+        if line and not line.startswith(" "):
+            section = line.rstrip(":")
+            continue
+        m = re.match(r"^  (\S+)", line)
+        if not m:
+            continue
+        if section == "Options" and m.group(1).startswith("-"):
+            options += m.group(1).split(",")
+        elif section == "Subcommands":
+            commands.append(m.group(1))
+    return options, commands
+
+
+class InstallTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not (BUILD / "cmake_install.cmake").is_file():
+            raise unittest.SkipTest(f"no configured build tree at {BUILD}")
+        cls.tmp = Path(tempfile.mkdtemp(prefix="mailtap-install-"))
+        if not KEEP:
+            cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+        cls.prefix = cls.tmp / "usr"
+        run(["cmake", "--install", BUILD, "--prefix", cls.prefix])
+        cls.bin = cls.prefix / "bin" / "mailtap"
+        cls.completion = cls.prefix / "share/bash-completion/completions/mailtap"
+        cls.unit = cls.prefix / "lib/systemd/user/mailtap@.service"
+        cls.man_dir = cls.prefix / "share/man/man1"
+        _, cls.commands = help_sections(run([cls.bin, "--help"]).stdout)
+        cls.options = {c: help_sections(run([cls.bin, c, "--help"]).stdout)[0]
+                       for c in cls.commands}
+
+    def complete(self, *words: str) -> list[str]:
+        """What the installed completion offers for `mailtap WORDS...` (last word: current)."""
+        words_array = " ".join("'" + w.replace("'", "'\\''") + "'" for w in ("mailtap", *words))
+        script = (f"source '{self.completion}'\nCOMP_WORDS=({words_array})\n"
+                  f"COMP_CWORD={len(words)}\n_mailtap\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n")
+        cp = run(["bash", "--norc", "--noprofile", "-c", script], env={"PATH": os.environ["PATH"],
+                                                                        "HOME": str(self.tmp)})
+        return [w for w in cp.stdout.splitlines() if w]
+
+    # the binary --------------------------------------------------------------------------
+    def test_installed_binary_runs(self):
+        self.assertTrue(os.access(self.bin, os.X_OK))
+        self.assertRegex(run([self.bin, "--version"]).stdout, r"^mailtap \d+\.\d+\.\d+\n$")
+        self.assertIn("service ready", run([self.bin, "explain", "220"]).stdout)
+        self.assertGreaterEqual(len(self.commands), 10, self.commands)
+        self.assertIn("probe", self.commands)
+        self.assertNotIn("generate-docs", self.commands, "the build's own step stays hidden")
+
+    # man pages ---------------------------------------------------------------------------
+    def render(self, page: Path) -> str:
+        env = dict(os.environ, MANWIDTH="160", MAN_KEEP_FORMATTING="")
+        cp = run(["man", "--warnings", "--no-hyphenation", "--no-justification", "-P", "cat",
+                  "-l", page], env=env)
+        self.assertEqual(cp.stderr, "", f"{page.name}: groff warnings")
+        return re.sub(r".\x08", "", cp.stdout)  # overstrike bold/underline
+
+    def test_man_pages_render_and_match_every_help(self):
+        if shutil.which("man") is None:
+            self.skipTest("man (man-db) is not installed")
+        root = self.render(self.man_dir / "mailtap.1.gz")
+        self.assertIn("NAME", root)
+        for command in self.commands:
+            self.assertIn(f"mailtap {command}", root)
+            self.assertIn(f"mailtap-{command}(1)", root)
+        for option in help_sections(run([self.bin, "--help"]).stdout)[0]:
+            self.assertIn(option, root)
+        for command, options in self.options.items():
+            page = self.man_dir / f"mailtap-{command}.1.gz"
+            self.assertTrue(page.is_file(), page)
+            text = self.render(page)
+            self.assertIn(f"mailtap-{command} - ", text)
+            for option in options:
+                self.assertRegex(text, rf"(^|[\s,]){re.escape(option)}([\s,=]|$)",
+                                 f"{option} of {command} missing from its man page")
+        pages = sorted(p.name for p in self.man_dir.glob("*.1.gz"))
+        self.assertEqual(pages, sorted(["mailtap.1.gz"] +
+                                       [f"mailtap-{c}.1.gz" for c in self.commands]))
+
+    # bash completion ---------------------------------------------------------------------
+    def test_completion_offers_every_subcommand_and_every_option(self):
+        self.assertEqual(sorted(self.complete("")),
+                         sorted(self.commands + ["-h", "--help", "--version"]))
+        self.assertEqual(sorted(self.complete("pro")), ["probe", "proxy"])
+        for command, options in self.options.items():
+            offered = self.complete(command, "")
+            self.assertEqual(sorted(offered), sorted(options), command)
+            self.assertEqual(sorted(self.complete(command, "--db", "x", "-")),
+                             sorted(options), f"{command}: after an option's value")
+
+    def test_completion_offers_values_and_file_names(self):
+        self.assertEqual(self.complete("proxy", "--tls", ""), ["starttls", "implicit", "none"])
+        self.assertEqual(self.complete("probe", "--tls", "imp"), ["implicit"])
+        self.assertEqual(self.complete("show", "--color", "="), ["auto", "always", "never"])
+        self.assertEqual(self.complete("show", "--color", "=", "al"), ["always"])
+        (self.tmp / "ca-bundle.pem").write_text("")
+        self.assertIn(str(self.tmp / "ca-bundle.pem"),
+                      self.complete("probe", "--ca-file", str(self.tmp / "ca-")))
+        self.assertEqual(self.complete("proxy", "--upstream", ""), [])
+
+    # systemd user unit -------------------------------------------------------------------
+    def test_systemd_user_unit(self):
+        text = self.unit.read_text()
+        self.assertIn(f"ExecStart={self.bin} proxy %i\n", text)
+        for hardening in ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=read-only",
+                          "PrivateTmp=yes", "RestrictAddressFamilies=", "StateDirectory=mailtap",
+                          "Environment=MAILTAP_DB=%S/mailtap/mailtap.db"):
+            self.assertIn(hardening, text)
+        if shutil.which("systemd-analyze") is None:
+            self.skipTest("systemd-analyze (systemd) is not installed")
+        runtime = self.tmp / "runtime"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime),
+                   MANPATH=str(self.prefix / "share/man"))
+        cp = run(["systemd-analyze", "--user", "verify", self.unit], check=False, env=env)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertEqual(cp.stderr.strip(), "", "systemd-analyze verify complained")
+
+    # the Debian package ------------------------------------------------------------------
+    def test_deb_package(self):
+        missing = [t for t in ("cpack", "dpkg-deb", "dpkg-shlibdeps", "file")
+                   if shutil.which(t) is None]
+        if missing:
+            self.skipTest(f"missing {', '.join(missing)} (packages cmake, dpkg-dev, file)")
+        out = self.tmp / "deb"
+        run(["cpack", "-G", "DEB", "--config", BUILD / "CPackConfig.cmake", "-B", out],
+            timeout=240)
+        debs = list(out.glob("mailtap_*.deb"))
+        self.assertEqual(len(debs), 1, list(out.iterdir()))
+        deb = debs[0]
+
+        info = run(["dpkg-deb", "--info", deb]).stdout
+        self.assertRegex(info, r"(?m)^ Package: mailtap$")
+        self.assertRegex(info, r"(?m)^ Section: mail$")
+        depends = re.search(r"(?m)^ Depends: (.*)$", info).group(1)
+        for dep in ("android-libboringssl", "libsqlite3-0", "libstdc++6", "libc6",
+                    "ca-certificates"):
+            self.assertIn(dep, depends)
+        self.assertNotRegex(depends, r"libssl3|libssl-dev", "OpenSSL must not be a dependency")
+
+        contents = run(["dpkg-deb", "--contents", deb]).stdout
+        for path in ["./usr/bin/mailtap", "./usr/lib/systemd/user/mailtap@.service",
+                     "./usr/share/bash-completion/completions/mailtap",
+                     "./usr/share/man/man1/mailtap.1.gz",
+                     *[f"./usr/share/man/man1/mailtap-{c}.1.gz" for c in self.commands]]:
+            self.assertRegex(contents, rf"(?m) {re.escape(path)}$")
+
+        root = self.tmp / "extracted"
+        run(["dpkg", "-x", deb, root])
+        binary = root / "usr/bin/mailtap"
+        self.assertEqual(run([binary, "--version"]).stdout, run([self.bin, "--version"]).stdout)
+        ldd = run(["ldd", binary]).stdout
+        self.assertIn("android/libssl", ldd)
+        self.assertNotRegex(ldd, r"libssl\.so\.3|libcrypto\.so\.3")
+        unit = (root / "usr/lib/systemd/user/mailtap@.service").read_text()
+        self.assertIn("ExecStart=/usr/bin/mailtap proxy %i\n", unit)
+        if os.geteuid() == 0:
+            # Every dependency is satisfiable on this Debian 12 (nothing is changed).
+            cp = run(["dpkg", "--dry-run", "-i", deb], check=False)
+            self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+
+
+if __name__ == "__main__":
+    h.main()

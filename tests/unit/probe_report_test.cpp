@@ -1,0 +1,184 @@
+#include "tools/probe_report.hpp"
+
+#include <openssl/x509.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "tools/time_format.hpp"
+
+namespace mailtap::tools {
+namespace {
+
+using smtp::Direction;
+using smtp::EventKind;
+
+smtp::Reply reply(std::string_view raw) {
+  smtp::ReplyParser p;
+  p.feed(raw);
+  auto r = p.next();
+  EXPECT_TRUE(r) << raw;
+  return r.value_or(smtp::Reply{});
+}
+
+smtp::Event from_server(std::string verb, std::string bytes, EventKind kind = EventKind::reply) {
+  smtp::Event e;
+  e.direction = Direction::upstream_to_mailtap;
+  e.kind = kind;
+  e.verb = std::move(verb);
+  e.bytes = std::move(bytes);
+  return e;
+}
+
+ProbeReport asked(net::TlsMode mode = net::TlsMode::starttls) {
+  ProbeReport r;
+  r.host = "mx.example.test";
+  r.port = mode == net::TlsMode::implicit ? 465 : 587;
+  r.mode = mode;
+  r.tls_name = r.host;
+  r.trust_source = "/etc/ssl/certs/ca-certificates.crt";
+  return r;
+}
+
+constexpr const char* kEhloPlain = "250-mx.example.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n";
+
+bool has_line(const std::vector<std::string>& lines, std::string_view part) {
+  return std::any_of(lines.begin(), lines.end(),
+                     [&](const std::string& l) { return l.find(part) != std::string::npos; });
+}
+
+TEST(ProbeReport, NoStarttlsIsNoTlsAndEndsWithQuit) {
+  ProbeReport r = asked();
+  net::UpstreamSetup setup;
+  setup.failure = "4.7.0 mailtap: mx.example.test:587 does not offer STARTTLS; refusing";
+  setup.greeting = reply("220 mx ESMTP\r\n");
+  setup.tls.resolved_address = "192.0.2.1:587";
+  std::vector<smtp::Event> events{from_server("EHLO", "250-mx\r\n250 PIPELINING\r\n")};
+  take_setup(r, setup, events);
+  EXPECT_EQ(r.failure_kind, ProbeFailure::no_tls);
+  EXPECT_EQ(r.exit_status(), 3);
+  EXPECT_TRUE(r.can_quit());
+  EXPECT_EQ(r.failure.rfind("mx.example.test:587 does not offer STARTTLS", 0), 0u);
+  const auto s = summarise(r, storage::Clock::now());
+  ASSERT_FALSE(s.empty());
+  EXPECT_EQ(s[0], "server does not offer STARTTLS: refusing to go on in plain text");
+}
+
+TEST(ProbeReport, RefusedStarttlsExplainsTheReply) {
+  ProbeReport r = asked();
+  net::UpstreamSetup setup;
+  setup.failure = "4.7.0 mailtap: x refused STARTTLS: 454 4.7.0 TLS not available";
+  setup.greeting = reply("220 mx ESMTP\r\n");
+  std::vector<smtp::Event> events{from_server("EHLO", kEhloPlain),
+                                  from_server("STARTTLS", "454 4.7.0 TLS not available\r\n")};
+  take_setup(r, setup, events);
+  EXPECT_EQ(r.exit_status(), 3);
+  EXPECT_TRUE(r.can_quit());
+  const auto s = summarise(r, storage::Clock::now());
+  EXPECT_EQ(s[0],
+            "server refused STARTTLS: 454 4.7.0 TLS not available (TLS or authentication "
+            "temporarily unavailable)");
+}
+
+TEST(ProbeReport, TimeoutsAndRefusalsAreConnectionFailures) {
+  ProbeReport r = asked();
+  net::UpstreamSetup setup;
+  setup.outcome = storage::Outcome::timeout;
+  setup.failure = "4.4.1 mailtap: mx timed out after 5s waiting for the greeting (see --timeout)";
+  setup.tls.resolved_address = "192.0.2.1:587";
+  take_setup(r, setup, {});
+  EXPECT_EQ(r.exit_status(), 1);
+  EXPECT_FALSE(r.can_quit());
+  EXPECT_TRUE(has_line(summarise(r, storage::Clock::now()), "use --tls implicit"));
+
+  r = asked();
+  setup = {};
+  setup.failure = "4.3.2 mailtap: mx refused the session: 554 go away";
+  std::vector<smtp::Event> events{from_server("", "554 5.7.1 go away\r\n", EventKind::greeting)};
+  take_setup(r, setup, events);
+  EXPECT_EQ(r.exit_status(), 1);
+  EXPECT_TRUE(r.can_quit());
+  ASSERT_TRUE(r.greeting);
+  EXPECT_EQ(r.greeting->code, 554);
+}
+
+TEST(ProbeReport, CertificateProblemsExitFourEvenUnderInsecure) {
+  ProbeReport r = asked();
+  net::UpstreamSetup setup;
+  setup.failure = "4.7.0 mailtap: certificate is issued for a.test, not for mx.example.test";
+  setup.greeting = reply("220 mx ESMTP\r\n");
+  setup.verify_problems = {
+      {X509_V_ERR_HOSTNAME_MISMATCH, "certificate is issued for a.test, not for mx.example.test"}};
+  std::vector<smtp::Event> events{from_server("EHLO", kEhloPlain),
+                                  from_server("STARTTLS", "220 2.0.0 go ahead\r\n")};
+  take_setup(r, setup, events);
+  EXPECT_EQ(r.exit_status(), 4);
+  EXPECT_FALSE(r.can_quit());
+  auto s = summarise(r, storage::Clock::now());
+  EXPECT_EQ(s[0], "the certificate does not match mx.example.test");
+
+  ProbeReport insecure = asked();
+  insecure.insecure = true;
+  setup.ok = true;
+  setup.failure.clear();
+  setup.tls.tls_version = "TLSv1.3";
+  take_setup(insecure, setup, events);
+  EXPECT_EQ(insecure.exit_status(), 4);
+  s = summarise(insecure, storage::Clock::now());
+  EXPECT_EQ(s[0].rfind("CERTIFICATE NOT TRUSTED", 0), 0u) << s[0];
+}
+
+TEST(ProbeReport, SuccessSummaryAuthAfterTlsExpirySizeAndNextCommand) {
+  ProbeReport r = asked();
+  net::UpstreamSetup setup;
+  setup.ok = true;
+  setup.greeting = reply("220 mx ESMTP\r\n");
+  setup.tls.tls_version = "TLSv1.3";
+  const auto now = storage::Clock::now();
+  storage::Certificate leaf;
+  leaf.subject = "CN=mx.example.test";
+  leaf.not_after = format_utc(now + std::chrono::hours(24 * 9 + 2));
+  setup.tls.chain.push_back(leaf);
+  std::vector<smtp::Event> events{from_server("EHLO", kEhloPlain),
+                                  from_server("STARTTLS", "220 2.0.0 go ahead\r\n")};
+  take_setup(r, setup, events);
+  r.ehlo_tls = reply(
+      "250-mx.example.test\r\n250-SIZE 35882577\r\n250-AUTH LOGIN PLAIN XOAUTH2\r\n250-"
+      "CHUNKING\r\n250 SMTPUTF8\r\n");
+  EXPECT_EQ(r.exit_status(), 0);
+  const auto s = summarise(r, now);
+  EXPECT_TRUE(has_line(s, "certificate expires in 9 days")) << s[0];
+  EXPECT_TRUE(has_line(s,
+                       "STARTTLS on port 587 (TLSv1.3), certificate verified for "
+                       "mx.example.test"));
+  EXPECT_TRUE(has_line(s,
+                       "AUTH is offered only after TLS (LOGIN PLAIN XOAUTH2): use `mailtap "
+                       "proxy --upstream mx.example.test:587`"));
+  EXPECT_TRUE(has_line(s,
+                       "offers CHUNKING, SMTPUTF8; not PIPELINING, 8BITMIME, DSN, "
+                       "ENHANCEDSTATUSCODES"));
+  EXPECT_TRUE(has_line(s, "messages up to 35.9 MB (SIZE 35882577)"));
+  EXPECT_EQ(s.back(),
+            "next: mailtap proxy --upstream mx.example.test:587, then: telnet "
+            "localhost 2525");
+  const std::string json = render_probe_json(r, now);
+  EXPECT_NE(json.find(R"("auth_mechanisms":["LOGIN","PLAIN","XOAUTH2"])"), std::string::npos)
+      << json;
+  EXPECT_NE(json.find(R"("ok":true)"), std::string::npos);
+}
+
+TEST(ProbeReport, ServerTextCannotDriveTheTerminal) {
+  ProbeReport r = asked();
+  net::UpstreamSetup setup;
+  setup.failure = "4.3.2 mailtap: refused";
+  std::vector<smtp::Event> events{
+      from_server("", "554 \x1b[2J\x1b]0;owned\x07 bye\r\n", EventKind::greeting)};
+  take_setup(r, setup, events);
+  const std::string text = render_probe_text(r, Style::plain(), storage::Clock::now());
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_NE(text.find("554 \\x1b[2J"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace mailtap::tools

@@ -1,0 +1,122 @@
+#include "tools/reply_explanation.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tools/reply_codes.hpp"
+
+namespace mailtap::tools {
+namespace {
+
+TEST(ReplyAdvice, GmailWordingsGetGmailAdvice) {
+  auto a = advise_reply(535, "5.7.8",
+                        "535-5.7.8 Username and Password not accepted. For more information, go "
+                        "to\r\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials x - "
+                        "gsmtp\r\n");
+  EXPECT_EQ(a.server, "Gmail");
+  EXPECT_NE(a.fix.find("app password"), std::string::npos);
+  a = advise_reply(534, "5.7.9", "Application-specific password required");
+  EXPECT_EQ(a.server, "Gmail");
+  EXPECT_NE(a.fix.find("apppasswords"), std::string::npos);
+  a = advise_reply(454, "4.7.0", "Too many login attempts, please try again later.");
+  EXPECT_EQ(a.server, "Gmail");
+  // The same code from another server gets the generic advice.
+  a = advise_reply(535, "5.7.8", "Error: authentication failed");
+  EXPECT_EQ(a.server, "");
+  EXPECT_EQ(a.meaning, "authentication failed: user name or password not accepted");
+  EXPECT_FALSE(a.fix.empty());
+}
+
+TEST(ReplyAdvice, MicrosoftWordingsTellTheThreeCasesApart) {
+  const auto tenant = advise_reply(
+      535, "5.7.139",
+      "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.");
+  const auto basic = advise_reply(535, "5.7.139",
+                                  "Authentication unsuccessful, basic authentication is disabled.");
+  const auto wrong = advise_reply(
+      535, "5.7.139", "Authentication unsuccessful, the user credentials were incorrect.");
+  for (const auto* a : {&tenant, &basic, &wrong}) EXPECT_EQ(a->server, "Microsoft 365");
+  EXPECT_NE(tenant.fix.find("Set-TransportConfig"), std::string::npos);
+  EXPECT_NE(basic.fix.find("XOAUTH2"), std::string::npos);
+  EXPECT_NE(wrong.meaning.find("user name and password"), std::string::npos);
+  // Without text the code alone is still Microsoft's.
+  EXPECT_EQ(advise_reply(535, "5.7.139").server, "Microsoft 365");
+  EXPECT_EQ(advise_reply(550, "5.7.30",
+                         "Basic authentication is not supported for Client "
+                         "Submission.")
+                .server,
+            "Microsoft 365");
+  // 5.7.30 without Microsoft's words keeps its registered meaning, advice covers both.
+  const auto requiretls = advise_reply(550, "5.7.30");
+  EXPECT_EQ(requiretls.server, "");
+  EXPECT_NE(requiretls.meaning.find("REQUIRETLS"), std::string::npos);
+  EXPECT_NE(requiretls.fix.find("Microsoft 365"), std::string::npos);
+}
+
+TEST(ReplyAdvice, MailtapReasonsOnlyInMailtapReplies) {
+  EXPECT_EQ(advise_reply(421, "4.7.0",
+                         "mailtap: 127.0.0.1:25 does not offer STARTTLS; refusing to continue")
+                .server,
+            "mailtap");
+  EXPECT_EQ(advise_reply(421, "4.7.0", "server.example timed out").server, "");
+}
+
+TEST(ReplyAdvice, SuccessNeedsNoFixFailuresAlwaysGetOne) {
+  EXPECT_EQ(advise_reply(250, "2.1.0").fix, "");
+  EXPECT_EQ(advise_reply(235, "2.7.0").fix, "");
+  EXPECT_FALSE(advise_reply(354, "").fix.empty());
+  for (int code : {421, 450, 451, 452, 454, 500, 501, 502, 503, 504, 530, 534,
+                   535, 538, 550, 551, 552, 553, 554, 555, 556, 499, 599})
+    EXPECT_FALSE(advise_reply(code, "").fix.empty()) << code;
+}
+
+TEST(ReplyQueryParse, CodesStatusesAndPastedLines) {
+  std::string error;
+  auto q = parse_reply_query("535 5.7.8", error);
+  ASSERT_TRUE(q) << error;
+  EXPECT_EQ(q->code, 535);
+  EXPECT_EQ(q->enhanced, "5.7.8");
+  EXPECT_EQ(q->text, "");
+  q = parse_reply_query("535-5.7.8 Username and Password not accepted.", error);
+  ASSERT_TRUE(q) << error;
+  EXPECT_EQ(q->code, 535);
+  EXPECT_EQ(q->enhanced, "5.7.8");
+  EXPECT_EQ(q->text, "Username and Password not accepted.");
+  q = parse_reply_query("  5.7.0 ", error);
+  ASSERT_TRUE(q) << error;
+  EXPECT_EQ(q->code, 0);
+  EXPECT_EQ(q->enhanced, "5.7.0");
+  q = parse_reply_query("421 Service not available", error);
+  ASSERT_TRUE(q) << error;
+  EXPECT_EQ(q->enhanced, "");
+  EXPECT_EQ(q->text, "Service not available");
+}
+
+TEST(ReplyQueryParse, RejectsWhatIsNoReply) {
+  std::string error;
+  for (const char* bad :
+       {"", "hello", "999", "5350", "42", "535 5.7", "535 6.0.0", "250 5.7.1", "1.2"}) {
+    error.clear();
+    EXPECT_FALSE(parse_reply_query(bad, error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+}
+
+TEST(ReplyExplanationText, SaysMeaningHalvesAndFix) {
+  std::string error;
+  auto q = parse_reply_query("534 5.7.9 Application-specific password required", error);
+  ASSERT_TRUE(q);
+  const std::string text = render_explanation_text(*q);
+  EXPECT_EQ(text.rfind("534 5.7.9: Gmail needs an app password", 0), 0u) << text;
+  EXPECT_NE(text.find("authentication mechanism is too weak"), std::string::npos);
+  EXPECT_NE(text.find("as Gmail uses this reply"), std::string::npos);
+  EXPECT_NE(text.find("What usually fixes it:"), std::string::npos);
+  for (std::size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos;
+       start = end + 1)
+    EXPECT_LE(end - start, 78u) << text.substr(start, end - start);
+  const std::string json = render_explanation_json(*q);
+  EXPECT_NE(json.find(R"("code":534,"enhanced_status":"5.7.9")"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("server":"Gmail")"), std::string::npos) << json;
+}
+
+}  // namespace
+}  // namespace mailtap::tools

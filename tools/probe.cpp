@@ -1,0 +1,216 @@
+// `mailtap probe HOST[:PORT]`: a user's first question about a server, answered without a
+// proxy. The same connector as the proxy (resolve, connect, greeting, EHLO, STARTTLS, verified
+// handshake) opens the link; then EHLO over TLS shows what a client would be offered, and QUIT
+// ends the session politely.
+#include <array>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <csignal>
+#include <memory>
+
+#include "proxy/cli/color_option.hpp"
+#include "proxy/cli/parse.hpp"
+#include "proxy/net/deadline.hpp"
+#include "proxy/net/tls_client_context.hpp"
+#include "proxy/session/log.hpp"
+#include "tools/commands.hpp"
+#include "tools/probe_report.hpp"
+#include "tools/tool_options.hpp"
+
+namespace mailtap::tools {
+
+namespace {
+
+struct ProbeArgs {
+  std::string target;
+  std::string tls;
+  std::string ca_file;
+  std::string tls_name;
+  bool insecure = false;
+  std::string ehlo_name;
+  std::string timeout = "30s";
+  bool json = false;
+  ColorChoice color = ColorChoice::auto_detect;
+};
+
+// Returns an error message, or "" when `target` and `report` were filled.
+std::string build_target(const ProbeArgs& a, net::UpstreamTarget& target, ProbeReport& report) {
+  auto hp = cli::parse_host_port(a.target);
+  if (!hp || hp->host.empty()) return a.target + ": expected HOST[:PORT]";
+  target.host = hp->host;
+  target.port = hp->port.value_or(587);
+  const auto mode = a.tls.empty() ? net::default_tls_mode(target.port) : net::parse_tls_mode(a.tls);
+  if (!mode) return "--tls " + a.tls + ": expected starttls, implicit or none";
+  target.mode = *mode;
+  target.tls_name = a.tls_name.empty() ? target.host : a.tls_name;
+  target.ehlo_name = a.ehlo_name.empty() ? net::default_ehlo_name() : a.ehlo_name;
+  if (target.ehlo_name.empty() || target.ehlo_name.find_first_of(" \r\n") != std::string::npos)
+    return "--ehlo-name must be a single word";
+  auto timeout = cli::parse_duration(a.timeout);
+  if (!timeout || timeout->count() == 0)
+    return "--timeout " + a.timeout + ": expected a duration such as 10s";
+  target.timeout = *timeout;
+  target.timeout_flag = "--timeout";
+  target.insecure = a.insecure;
+  target.report_when_insecure = true;
+  target.trust_source = net::describe_trust_source({a.ca_file, false});
+
+  report.host = target.host;
+  report.port = target.port;
+  report.mode = target.mode;
+  report.mode_given = !a.tls.empty();
+  report.tls_name = target.tls_name;
+  report.insecure = a.insecure;
+  report.ca_file = a.ca_file;
+  report.trust_source = target.trust_source;
+  return {};
+}
+
+class Probe {
+ public:
+  Probe(const net::UpstreamTarget& target, ProbeReport& report)
+      : target_(target), report_(report) {}
+
+  asio::awaitable<void> run(asio::ssl::context& tls) {
+    auto ex = co_await asio::this_coro::executor;
+    net::UpstreamLink link(ex, tls);
+    if (co_await set_up(link))
+      co_await converse(link);
+    else
+      co_await give_up(link);
+  }
+
+ private:
+  // The proxy's own set-up: resolve, connect, greeting, EHLO, STARTTLS, verified handshake.
+  asio::awaitable<bool> set_up(net::UpstreamLink& link) {
+    std::vector<smtp::Event> events;
+    const net::UpstreamSetup setup = co_await net::establish_upstream(link, target_, events);
+    take_setup(report_, setup, events);
+    co_return setup.ok;
+  }
+
+  // What a client does next: EHLO (over TLS, unless --tls none), then QUIT.
+  asio::awaitable<void> converse(net::UpstreamLink& link) {
+    auto ex = co_await asio::this_coro::executor;
+    // The connector's deadline covered the set-up; this one covers the rest.
+    net::Deadline deadline(ex, target_.timeout, [&link] { link.close(); });
+    auto& ehlo = target_.mode == net::TlsMode::none ? report_.ehlo_plain : report_.ehlo_tls;
+    ehlo = co_await exchange(link, "EHLO " + target_.ehlo_name + "\r\n");
+    report_.quit = co_await exchange(link, "QUIT\r\n");
+    const bool expired = deadline.expired();
+    deadline.cancel();
+    if (!ehlo || ehlo->code != 250) {
+      report_.failure_kind = ProbeFailure::connection;
+      report_.failure = !ehlo
+                            ? expired ? "no reply to EHLO in time (see --timeout)"
+                                      : "the server closed the connection instead of "
+                                        "answering EHLO"
+                            : "the server refused EHLO " + target_.ehlo_name + " (try --ehlo-name)";
+    }
+    if (expired)
+      link.close();
+    else
+      co_await link.close_gracefully();
+  }
+
+  // After a failed set-up, QUIT where the session still stands in clear.
+  asio::awaitable<void> give_up(net::UpstreamLink& link) {
+    if (report_.can_quit()) {
+      auto ex = co_await asio::this_coro::executor;
+      net::Deadline deadline(ex, target_.timeout, [&link] { link.close(); });
+      report_.quit = co_await exchange(link, "QUIT\r\n");
+    }
+    link.close();
+  }
+
+  // Sends `line` and reads one reply; nullopt if the link failed or the reply was malformed.
+  asio::awaitable<std::optional<smtp::Reply>> exchange(net::UpstreamLink& link, std::string line) {
+    auto [wec, written] = co_await link.write(asio::buffer(line));
+    if (wec) co_return std::nullopt;
+    for (;;) {
+      if (auto reply = parser_.next()) co_return reply;
+      if (parser_.error() != smtp::ReplyParser::Error::none) co_return std::nullopt;
+      auto [ec, n] = co_await link.read_some(asio::buffer(buffer_));
+      if (ec) co_return std::nullopt;
+      parser_.feed(std::string_view(buffer_.data(), n));
+    }
+  }
+
+  const net::UpstreamTarget& target_;
+  ProbeReport& report_;
+  smtp::ReplyParser parser_;
+  std::array<char, 4096> buffer_{};
+};
+
+int run_probe(const ProbeArgs& a) {
+  net::UpstreamTarget target;
+  ProbeReport report;
+  if (std::string e = build_target(a, target, report); !e.empty()) {
+    log::error("probe: " + e);
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  // Even under --insecure the trust store is loaded: the probe reports what verification
+  // would have said, and only goes on regardless.
+  std::string error;
+  auto tls = net::make_tls_client_context({a.ca_file, false}, error);
+  if (!tls) {
+    log::error("probe: " + error);
+    return 2;
+  }
+  if (a.insecure && target.mode != net::TlsMode::none)
+    log::error("probe: WARNING: --insecure: going on even if the certificate of " + target.host +
+               " cannot be verified");
+
+  Probe probe(target, report);
+  asio::io_context io;
+  asio::co_spawn(io, probe.run(*tls), asio::detached);
+  io.run();
+
+  const auto now = storage::Clock::now();
+  const std::string out = a.json ? render_probe_json(report, now)
+                                 : render_probe_text(report, Style::for_stdout(a.color), now);
+  if (!write_stdout(out)) return 1;
+  if (report.failure_kind != ProbeFailure::none) log::error("probe: " + report.failure);
+  return report.exit_status();
+}
+
+}  // namespace
+
+cli::Subcommand add_probe_command(CLI::App& parent) {
+  auto args = std::make_shared<ProbeArgs>();
+  CLI::App* app = parent.add_subcommand(
+      "probe",
+      "Connect to an SMTP server and show its greeting, EHLO, STARTTLS, TLS and certificate "
+      "chain, with a plain-language summary (no proxy needed)");
+  app->add_option("HOST[:PORT]", args->target, "the server (port 587 if omitted)")->required();
+  app->add_option("--tls", args->tls,
+                  "starttls | implicit | none (default: implicit for port 465, else starttls)")
+      ->check(CLI::IsMember({"starttls", "implicit", "none"}));
+  app->add_option("--ca-file", args->ca_file,
+                  "PEM file of CAs to trust instead of the system store (SSL_CERT_FILE, "
+                  "/etc/ssl/certs)");
+  app->add_option("--tls-name", args->tls_name,
+                  "Name for SNI and certificate verification (default: HOST)");
+  app->add_flag("--insecure", args->insecure,
+                "Go on when the certificate cannot be verified, to show its chain (the failure "
+                "is still reported, and the exit status says so)");
+  app->add_option("--ehlo-name", args->ehlo_name, "Name to give in EHLO (default: host name)");
+  app->add_option("--timeout", args->timeout,
+                  "Limit for connecting, greeting, STARTTLS and handshake, and again for EHLO "
+                  "and QUIT after it")
+      ->capture_default_str();
+  app->add_flag("--json", args->json, "machine-readable JSON output");
+  cli::add_color_option(*app, args->color);
+  app->footer(
+      "Exit status: 0 the server offers TLS with a verified certificate, 1 it could not be "
+      "reached or refused the session, 2 bad usage, 3 no TLS (no STARTTLS, refused, injected "
+      "into, handshake failed), 4 the certificate is not trusted for the name (also with "
+      "--insecure).\n"
+      "Examples: mailtap probe smtp.gmail.com\n"
+      "          mailtap probe smtp.office365.com:587 --json");
+  return {app, [args] { return run_probe(*args); }};
+}
+
+}  // namespace mailtap::tools

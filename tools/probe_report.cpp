@@ -1,0 +1,467 @@
+#include "tools/probe_report.hpp"
+
+#include <openssl/x509.h>
+
+#include <cstdio>
+
+#include "proxy/net/certificate_facts.hpp"
+#include "proxy/smtp/capabilities.hpp"
+#include "proxy/smtp/command.hpp"
+#include "tools/json_writer.hpp"
+#include "tools/reply_codes.hpp"
+#include "tools/terminal_text.hpp"
+#include "tools/time_format.hpp"
+
+namespace mailtap::tools {
+
+namespace {
+
+using smtp::Direction;
+using smtp::EventKind;
+
+std::optional<smtp::Reply> parse_reply(std::string_view bytes) {
+  smtp::ReplyParser parser;
+  parser.feed(bytes);
+  return parser.next();
+}
+
+bool contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
+
+std::string host_port(const ProbeReport& r) {
+  const bool v6 = contains(r.host, ":");
+  return (v6 ? "[" + r.host + "]" : r.host) + ":" + std::to_string(r.port);
+}
+
+std::string first_line(const smtp::Reply& reply) {
+  std::string out = std::to_string(reply.code);
+  if (!reply.lines.empty() && !reply.lines.front().empty()) out += " " + reply.lines.front();
+  return escape_line(out);
+}
+
+// Extension keywords and their parameters, from the lines after the first.
+std::vector<std::string> extensions(const smtp::Reply& ehlo) {
+  std::vector<std::string> out;
+  for (std::size_t i = 1; i < ehlo.lines.size(); ++i) out.push_back(ehlo.lines[i]);
+  return out;
+}
+
+bool offers(const smtp::Reply& ehlo, std::string_view keyword) {
+  for (std::size_t i = 1; i < ehlo.lines.size(); ++i) {
+    std::string_view line = ehlo.lines[i];
+    if (smtp::iequals(line.substr(0, line.find(' ')), keyword)) return true;
+  }
+  return false;
+}
+
+// "offers PIPELINING, CHUNKING, 8BITMIME; not SMTPUTF8" over the extensions a client notices.
+std::string extension_line(const smtp::Reply& ehlo) {
+  static constexpr std::string_view kNoticed[] = {
+      "PIPELINING", "CHUNKING", "SMTPUTF8", "8BITMIME", "DSN", "ENHANCEDSTATUSCODES", "REQUIRETLS"};
+  std::string yes, no;
+  for (std::string_view k : kNoticed) {
+    std::string& list = offers(ehlo, k) ? yes : no;
+    if (k == "REQUIRETLS" && &list == &no) continue;  // rare; absence says nothing
+    list += (list.empty() ? "" : ", ") + std::string(k);
+  }
+  std::string out = "offers " + (yes.empty() ? std::string("none of the usual extensions") : yes);
+  if (!no.empty()) out += "; not " + no;
+  return out;
+}
+
+std::optional<std::uint64_t> size_limit(const smtp::Reply& ehlo) {
+  for (std::size_t i = 1; i < ehlo.lines.size(); ++i) {
+    const std::string& line = ehlo.lines[i];
+    if (line.size() < 4 || !smtp::iequals(std::string_view(line).substr(0, 4), "SIZE")) continue;
+    if (line.size() == 4) return 0;
+    if (line[4] != ' ') continue;
+    std::uint64_t n = 0;
+    for (std::size_t k = 5; k < line.size() && line[k] >= '0' && line[k] <= '9'; ++k)
+      n = n * 10 + static_cast<std::uint64_t>(line[k] - '0');
+    return n;
+  }
+  return std::nullopt;
+}
+
+std::string megabytes(std::uint64_t octets) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(octets) / 1e6);
+  return buf;
+}
+
+// Whole days from `now` to the certificate's notAfter; nullopt if unreadable.
+std::optional<long long> days_left(const storage::Certificate& c, storage::Clock::time_point now) {
+  const auto until = parse_time_spec(c.not_after, now);
+  if (!until) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::hours>(*until - now).count() / 24;
+}
+
+const smtp::Reply* final_ehlo(const ProbeReport& r) {
+  if (r.ehlo_tls) return &*r.ehlo_tls;
+  if (r.mode == net::TlsMode::none && r.ehlo_plain) return &*r.ehlo_plain;
+  return nullptr;
+}
+
+// The proxy command for this server: `full` adds the trust options the probe was given.
+std::string proxy_command(const ProbeReport& r, bool full) {
+  std::string cmd = "mailtap proxy --upstream " + host_port(r);
+  if (r.mode != net::default_tls_mode(r.port))
+    cmd += " --tls " + std::string(net::to_string(r.mode));
+  if (full && r.tls_name != r.host) cmd += " --tls-name " + r.tls_name;
+  if (full && !r.ca_file.empty()) cmd += " --ca-file " + r.ca_file;
+  return cmd;
+}
+
+void reply_block(std::string& out, const char* label, const smtp::Reply& reply, const Style& st) {
+  out += st.bold(label) + "\n";
+  std::string_view raw = reply.raw;
+  while (!raw.empty()) {
+    std::size_t eol = raw.find('\n');
+    std::string_view line = raw.substr(0, eol == std::string_view::npos ? raw.size() : eol);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const std::string text = "  " + escape_line(line);
+    out += (reply.code >= 400 ? st.red(text) : text) + "\n";
+    if (eol == std::string_view::npos) break;
+    raw.remove_prefix(eol + 1);
+  }
+}
+
+void write_reply(JsonWriter& w, const char* key, const std::optional<smtp::Reply>& reply) {
+  w.key(key);
+  if (!reply) {
+    w.null();
+    return;
+  }
+  w.begin_object();
+  w.key("code").value(reply->code);
+  w.key("enhanced_status").value(reply->enhanced_status);
+  w.key("lines").begin_array();
+  for (const auto& l : reply->lines) w.value(l);
+  w.end_array();
+  w.end_object();
+}
+
+}  // namespace
+
+bool ProbeReport::can_quit() const {
+  if (tls || failure_kind == ProbeFailure::none) return false;  // the normal path sends it
+  if (starttls) return starttls->code != 220;
+  if (ehlo_plain) return ehlo_plain->code != 250 || !smtp::parse_capabilities(*ehlo_plain).starttls;
+  return greeting && greeting->code != 220;
+}
+
+int ProbeReport::exit_status() const {
+  switch (failure_kind) {
+    case ProbeFailure::none:
+      return 0;
+    case ProbeFailure::connection:
+      return 1;
+    case ProbeFailure::no_tls:
+      return 3;
+    case ProbeFailure::certificate:
+      return 4;
+  }
+  return 1;
+}
+
+void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
+                const std::vector<smtp::Event>& events) {
+  r.address = setup.tls.resolved_address;
+  r.greeting = setup.greeting;
+  for (const smtp::Event& e : events) {
+    if (e.direction == Direction::upstream_to_mailtap) {
+      auto reply = parse_reply(e.bytes);
+      if (!reply) continue;
+      if (e.kind == EventKind::greeting)
+        r.greeting = std::move(reply);
+      else if (e.verb == "EHLO")
+        r.ehlo_plain = std::move(reply);
+      else if (e.verb == "STARTTLS")
+        r.starttls = std::move(reply);
+    } else if (e.direction == Direction::mailtap_note) {
+      r.timeline.push_back(e.note);
+    }
+  }
+  r.tls = !setup.tls.tls_version.empty();
+  r.tls_version = setup.tls.tls_version;
+  r.cipher = setup.tls.cipher;
+  r.sni = setup.tls.sni;
+  r.verify_result = setup.tls.verify_result;
+  r.chain.clear();
+  for (const auto& c : setup.tls.chain) r.chain.push_back({c, net::subject_alt_names(c.der)});
+  r.verify_problems = setup.verify_problems;
+
+  if (setup.ok) {
+    if (!r.verify_problems.empty()) {
+      r.failure_kind = ProbeFailure::certificate;
+      r.failure = "the certificate is NOT trusted (shown only because of --insecure)";
+    }
+    return;
+  }
+  r.failure = setup.failure;
+  if (auto pos = r.failure.find("mailtap: "); pos != std::string::npos) r.failure.erase(0, pos + 9);
+  const bool starttls = r.mode == net::TlsMode::starttls;
+  if (setup.outcome == storage::Outcome::timeout)
+    r.failure_kind = ProbeFailure::connection;
+  else if (!r.verify_problems.empty() && !r.insecure)
+    r.failure_kind = ProbeFailure::certificate;
+  else if (r.greeting && r.greeting->code != 220)
+    r.failure_kind = ProbeFailure::connection;
+  else if (starttls && r.ehlo_plain && r.ehlo_plain->code != 250)
+    r.failure_kind = ProbeFailure::connection;
+  else if (starttls && r.ehlo_plain && !r.tls)
+    r.failure_kind = ProbeFailure::no_tls;
+  else if (r.mode == net::TlsMode::implicit && !r.address.empty() && !r.tls)
+    r.failure_kind = ProbeFailure::no_tls;
+  else
+    r.failure_kind = ProbeFailure::connection;
+}
+
+std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_point now) {
+  std::vector<std::string> s;
+  const std::string hp = host_port(r);
+  const bool starttls = r.mode == net::TlsMode::starttls;
+  const bool implicit = r.mode == net::TlsMode::implicit;
+
+  // Why it stopped, and what to try.
+  if (r.failure_kind == ProbeFailure::connection) {
+    s.push_back(r.failure);
+    if (!r.greeting && !r.address.empty() && starttls && contains(r.failure, "timed out"))
+      s.push_back("no greeting: if " + hp +
+                  " expects TLS from the first byte (as port 465 does), use --tls implicit");
+    for (const smtp::Reply* reply :
+         {r.greeting ? &*r.greeting : nullptr, r.ehlo_plain ? &*r.ehlo_plain : nullptr,
+          r.ehlo_tls ? &*r.ehlo_tls : nullptr}) {
+      if (reply == nullptr || reply->code < 400) continue;
+      const auto advice = advise_reply(reply->code, reply->enhanced_status, reply->raw);
+      s.push_back(std::to_string(reply->code) + ": " + advice.meaning);
+      if (!advice.fix.empty()) s.push_back(advice.fix);
+    }
+  } else if (r.failure_kind == ProbeFailure::no_tls) {
+    if (starttls && r.ehlo_plain && !smtp::parse_capabilities(*r.ehlo_plain).starttls) {
+      s.push_back("server does not offer STARTTLS: refusing to go on in plain text");
+      s.push_back("if " + hp +
+                  " speaks TLS from the first byte, use --tls implicit; mailtap proxy --tls none "
+                  "would relay in plain text, passwords included");
+    } else if (starttls && r.starttls && r.starttls->code != 220) {
+      const auto advice =
+          advise_reply(r.starttls->code, r.starttls->enhanced_status, r.starttls->raw);
+      s.push_back("server refused STARTTLS: " + first_line(*r.starttls) + " (" + advice.meaning +
+                  ")");
+      if (!advice.fix.empty()) s.push_back(advice.fix);
+    } else if (contains(r.failure, "injection")) {
+      s.push_back(r.failure);
+      s.push_back(
+          "bytes that arrive in clear after the 220 to STARTTLS would be read as if they came "
+          "over TLS (CVE-2011-0411): do not use this path");
+    } else {
+      s.push_back(r.failure);
+      if (implicit)
+        s.push_back("if " + hp + " speaks plain SMTP first (as port 587 does), use --tls starttls");
+    }
+  } else if (r.failure_kind == ProbeFailure::certificate) {
+    if (r.insecure)
+      s.push_back("CERTIFICATE NOT TRUSTED: mailtap proxy would refuse " + hp +
+                  " (--insecure only for tests: anyone on the path could read and change the "
+                  "session)");
+    for (const auto& p : r.verify_problems) {
+      if (p.x509_error == X509_V_ERR_HOSTNAME_MISMATCH ||
+          p.x509_error == X509_V_ERR_IP_ADDRESS_MISMATCH)
+        s.push_back("the certificate does not match " + r.tls_name);
+      s.push_back(p.reason);
+    }
+    if (!r.insecure) s.push_back("--insecure shows the chain anyway (and says so loudly)");
+  }
+
+  if (r.tls && !r.chain.empty()) {
+    const auto& leaf = r.chain.front().certificate;
+    if (auto days = days_left(leaf, now)) {
+      // An expired certificate is already a verification problem above.
+      if (*days >= 0 && *days <= 30)
+        s.push_back("certificate expires in " + std::to_string(*days) + " day" +
+                    (*days == 1 ? "" : "s") + " (" + leaf.not_after + ")");
+    }
+  }
+  if (r.failure_kind == ProbeFailure::connection || r.failure_kind == ProbeFailure::no_tls)
+    return s;
+
+  // How the link is protected.
+  if (r.mode == net::TlsMode::none) {
+    s.push_back(
+        "plain text only (--tls none): everything, passwords included, travels unencrypted");
+  } else if (r.tls) {
+    std::string how = implicit ? "implicit TLS on port " + std::to_string(r.port)
+                               : "STARTTLS on port " + std::to_string(r.port);
+    how += " (" + r.tls_version + ")";
+    if (r.failure_kind == ProbeFailure::none) how += ", certificate verified for " + r.tls_name;
+    s.push_back(how);
+    if (implicit)
+      s.push_back(r.port == 465
+                      ? "implicit TLS on 465: mailtap proxy uses it by default there"
+                      : "implicit TLS on " + std::to_string(r.port) + ": use --tls implicit");
+  }
+
+  // What the client will be offered.
+  const smtp::Reply* ehlo = final_ehlo(r);
+  if (ehlo != nullptr && ehlo->code == 250) {
+    const std::string auth_after = smtp::parse_capabilities(*ehlo).auth;
+    const std::string auth_before =
+        starttls && r.ehlo_plain ? smtp::parse_capabilities(*r.ehlo_plain).auth : "";
+    if (starttls && !auth_after.empty() && auth_before.empty())
+      s.push_back("AUTH is offered only after TLS (" + escape_line(auth_after) + "): use `" +
+                  proxy_command(r, false) + "`, which upgrades before your client's EHLO");
+    else if (!auth_after.empty())
+      s.push_back("AUTH mechanisms: " + escape_line(auth_after));
+    if (!auth_before.empty())
+      s.push_back("the server offers AUTH (" + escape_line(auth_before) +
+                  ") before TLS too: never log in before STARTTLS (mailtap proxy always "
+                  "upgrades first)");
+    if (auth_after.empty() && r.mode != net::TlsMode::none)
+      s.push_back(
+          "no AUTH after TLS: this server takes no logins here (an MX, or relaying by address "
+          "only)");
+    s.push_back(extension_line(*ehlo));
+    if (auto size = size_limit(*ehlo)) {
+      if (*size == 0)
+        s.push_back("no message size limit announced (SIZE 0)");
+      else
+        s.push_back("messages up to " + megabytes(*size) + " (SIZE " + std::to_string(*size) + ")");
+    }
+  } else if (ehlo != nullptr) {
+    s.push_back("EHLO after TLS refused: " + first_line(*ehlo));
+  }
+  if (r.failure_kind == ProbeFailure::none)
+    s.push_back("next: " + proxy_command(r, true) + ", then: telnet localhost 2525");
+  return s;
+}
+
+std::string render_probe_text(const ProbeReport& r, const Style& st,
+                              storage::Clock::time_point now) {
+  std::string out;
+  const char* how = r.mode == net::TlsMode::starttls   ? "STARTTLS"
+                    : r.mode == net::TlsMode::implicit ? "implicit TLS"
+                                                       : "plain text, --tls none";
+  out += st.bold("mailtap probe " + host_port(r)) + " (" + how + ")\n";
+  if (!r.address.empty()) out += "connected to " + r.address + "\n";
+  out += "\n";
+  if (r.greeting) reply_block(out, "Greeting", *r.greeting, st);
+  if (r.ehlo_plain)
+    reply_block(out,
+                r.mode == net::TlsMode::none ? "EHLO (plain text)" : "EHLO before TLS (in clear)",
+                *r.ehlo_plain, st);
+  if (r.starttls) reply_block(out, "STARTTLS", *r.starttls, st);
+
+  if (r.tls) {
+    out += st.bold("TLS") + "\n";
+    out += "  " + r.tls_version + " " + r.cipher + (r.sni.empty() ? "" : ", SNI " + r.sni) + "\n";
+    std::string verdict = "  verification: " + r.verify_result;
+    if (r.verify_problems.empty() && !r.insecure)
+      verdict += " (for " + r.tls_name + ", trusting " + r.trust_source + ")";
+    out += (r.verify_problems.empty() && !r.insecure ? st.green(verdict) : st.red(verdict)) + "\n";
+    for (const auto& p : r.verify_problems) out += st.red("  ! " + escape_line(p.reason)) + "\n";
+    out += st.bold("Certificate chain") + " (as the server sent it, leaf first)\n";
+    for (std::size_t i = 0; i < r.chain.size(); ++i) {
+      const auto& c = r.chain[i].certificate;
+      out += "  [" + std::to_string(i) + "] " + escape_line(c.subject) + "\n";
+      out += "      issuer  " + escape_line(c.issuer) + "\n";
+      std::string validity = "      valid   " + c.not_before + " to " + c.not_after;
+      if (auto days = days_left(c, now))
+        validity += *days < 0 ? " (EXPIRED)" : " (" + std::to_string(*days) + " days left)";
+      out += validity + "\n";
+      if (!r.chain[i].names.empty()) {
+        std::string names;
+        for (const auto& n : r.chain[i].names) names += (names.empty() ? "" : ", ") + n;
+        out += "      names   " + escape_line(names) + "\n";
+      }
+      out += "      sha256  " + c.sha256_hex + "\n";
+    }
+  }
+  if (r.ehlo_tls) reply_block(out, "EHLO after TLS", *r.ehlo_tls, st);
+  if (r.quit) reply_block(out, "QUIT", *r.quit, st);
+
+  out += "\n" + st.bold("Summary") + "\n";
+  const auto lines = summarise(r, now);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string line = "  " + escape_line(lines[i]);
+    // The first line says why a failed probe stopped.
+    out += (i == 0 && r.failure_kind != ProbeFailure::none ? st.red(line) : line) + "\n";
+  }
+  return out;
+}
+
+std::string render_probe_json(const ProbeReport& r, storage::Clock::time_point now) {
+  JsonWriter w;
+  w.begin_object();
+  w.key("host").value(r.host).key("port").value(static_cast<int>(r.port));
+  w.key("tls_mode").value(net::to_string(r.mode));
+  w.key("tls_name").value(r.tls_name);
+  w.key("address").value(r.address);
+  write_reply(w, "greeting", r.greeting);
+  write_reply(w, "ehlo_before_tls", r.ehlo_plain);
+  write_reply(w, "starttls", r.starttls);
+  w.key("tls");
+  if (r.tls) {
+    w.begin_object();
+    w.key("version").value(r.tls_version).key("cipher").value(r.cipher).key("sni").value(r.sni);
+    w.key("verified").value(r.verify_problems.empty() && !r.insecure);
+    w.key("insecure").value(r.insecure);
+    w.key("verify_result").value(r.verify_result);
+    w.key("chain").begin_array();
+    for (const auto& pc : r.chain) {
+      const auto& c = pc.certificate;
+      w.begin_object();
+      w.key("subject").value(c.subject).key("issuer").value(c.issuer);
+      w.key("not_before").value(c.not_before).key("not_after").value(c.not_after);
+      w.key("days_left");
+      if (auto days = days_left(c, now))
+        w.value(static_cast<std::int64_t>(*days));
+      else
+        w.null();
+      w.key("names").begin_array();
+      for (const auto& n : pc.names) w.value(n);
+      w.end_array();
+      w.key("sha256").value(c.sha256_hex);
+      w.end_object();
+    }
+    w.end_array();
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.key("verify_problems").begin_array();
+  for (const auto& p : r.verify_problems) w.value(p.reason);
+  w.end_array();
+  write_reply(w, "ehlo_after_tls", r.ehlo_tls);
+  w.key("extensions").begin_array();
+  if (const smtp::Reply* ehlo = final_ehlo(r))
+    for (const auto& e : extensions(*ehlo)) w.value(e);
+  w.end_array();
+  w.key("auth_mechanisms").begin_array();
+  if (const smtp::Reply* ehlo = final_ehlo(r)) {
+    const std::string auth = smtp::parse_capabilities(*ehlo).auth;
+    std::string_view mechs = auth;
+    while (!mechs.empty()) {
+      const auto space = mechs.find(' ');
+      if (space != 0) w.value(mechs.substr(0, space));
+      if (space == std::string_view::npos) break;
+      mechs.remove_prefix(space + 1);
+    }
+  }
+  w.end_array();
+  write_reply(w, "quit", r.quit);
+  w.key("summary").begin_array();
+  for (const auto& line : summarise(r, now)) w.value(line);
+  w.end_array();
+  w.key("ok").value(r.failure_kind == ProbeFailure::none);
+  w.key("failure");
+  if (r.failure.empty())
+    w.null();
+  else
+    w.value(r.failure);
+  w.key("exit_status").value(r.exit_status());
+  w.end_object();
+  return w.take() + "\n";
+}
+
+}  // namespace mailtap::tools
