@@ -12,6 +12,22 @@ namespace {
 constexpr std::string_view kOption = "--oauth2-token-cmd";
 }
 
+TokenParse run_token_command(const std::string& command, std::chrono::milliseconds timeout,
+                             const std::atomic<bool>* cancel) {
+  CommandOptions options;
+  options.timeout = timeout;
+  options.cancel = cancel;
+  CommandResult ran = run_command(command, options);
+  if (!ran.ok()) {
+    TokenParse failed;
+    failed.error = describe_failure(kOption, ran, options);
+    return failed;
+  }
+  TokenParse parsed = parse_token_output(ran.output.view());
+  if (!parsed.value) parsed.error = std::string(kOption) + " " + parsed.error;
+  return parsed;
+}
+
 TokenProvider::TokenProvider(Options options)
     : options_(std::move(options)), worker_([this] { run_worker(); }) {}
 
@@ -74,26 +90,16 @@ void TokenProvider::run_worker() {
       wake_.wait(lock, [this] { return stopping_ || running_; });
       if (stopping_) return;
     }
-    CommandOptions command_options;
-    command_options.timeout = options_.timeout;
-    command_options.cancel = &cancel_;
-    CommandResult ran = run_command(options_.command, command_options);
+    TokenParse fetched = run_token_command(options_.command, options_.timeout, &cancel_);
     ++runs_;
-
     Result result;
     std::optional<std::chrono::seconds> expires_in;
-    if (!ran.ok()) {
-      result.error = describe_failure(kOption, ran, command_options);
+    if (fetched.value) {
+      result.token = Token{std::move(fetched.value->token), 0, true};
+      expires_in = fetched.value->expires_in;
     } else {
-      TokenParse parsed = parse_token_output(ran.output.view());
-      if (parsed.value) {
-        result.token = Token{std::move(parsed.value->token), 0, true};
-        expires_in = parsed.value->expires_in;
-      } else {
-        result.error = std::string(kOption) + " " + parsed.error;
-      }
+      result.error = std::move(fetched.error);
     }
-    ran.output.clear();
 
     std::vector<std::unique_ptr<Waiter>> done;
     {

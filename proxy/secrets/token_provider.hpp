@@ -36,9 +36,16 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/secrets/token_output.hpp"
 #include "proxy/smtp/secret.hpp"
 
 namespace mailtap::secrets {
+
+// Runs the token command once, on the calling thread, and reads its output: one run of the
+// provider below, for a caller that needs one token now (mailtap encode). Errors start with
+// "--oauth2-token-cmd".
+TokenParse run_token_command(const std::string& command, std::chrono::milliseconds timeout,
+                             const std::atomic<bool>* cancel = nullptr);
 
 class TokenProvider {
  public:
