@@ -165,6 +165,9 @@ std::optional<Gs2> parse_gs2(std::string_view s) {
 AuthRedactor::AuthRedactor(RedactionPolicy policy) : policy_(policy) {}
 
 std::string AuthRedactor::token(std::string_view secret) const {
+  if (policy_.display == RedactionPolicy::Display::describe)
+    return "<secret, " + std::to_string(secret.size()) + " bytes>";
+  if (policy_.display == RedactionPolicy::Display::reveal) return quoted(secret);
   std::string out = "<redacted " + std::to_string(secret.size()) + " bytes";
   if (policy_.fingerprint_key) {
     std::uint8_t mac[EVP_MAX_MD_SIZE];
