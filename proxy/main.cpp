@@ -20,7 +20,8 @@ int run(int argc, char** argv) {
   for (auto add : {mailtap::tools::add_sessions_command, mailtap::tools::add_show_command,
                    mailtap::tools::add_export_command, mailtap::tools::add_replay_command,
                    mailtap::tools::add_mock_command, mailtap::tools::add_audit_command,
-                   mailtap::tools::add_prune_command})
+                   mailtap::tools::add_prune_command, mailtap::tools::add_encode_command,
+                   mailtap::tools::add_decode_command})
     commands.push_back(add(app));
   CLI11_PARSE(app, argc, argv);
   for (auto& cmd : commands)

@@ -1,4 +1,5 @@
-// The subcommands that work on the record: one file each in tools/.
+// The subcommands that work on the record, and the AUTH encode/decode helpers: one file each
+// in tools/.
 #pragma once
 
 #include "proxy/cli/command.hpp"
@@ -12,5 +13,7 @@ cli::Subcommand add_replay_command(CLI::App& parent);
 cli::Subcommand add_mock_command(CLI::App& parent);
 cli::Subcommand add_audit_command(CLI::App& parent);
 cli::Subcommand add_prune_command(CLI::App& parent);
+cli::Subcommand add_encode_command(CLI::App& parent);
+cli::Subcommand add_decode_command(CLI::App& parent);
 
 }  // namespace mailtap::tools

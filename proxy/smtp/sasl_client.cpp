@@ -38,7 +38,7 @@ Secret SaslClient::initial_bytes() const {
   const std::string_view secret = options_.secret.view();
   switch (options_.mechanism) {
     case Mechanism::plain:
-      return plain_response({}, options_.user, secret);
+      return plain_response(options_.authzid, options_.user, secret);
     case Mechanism::xoauth2:
       return xoauth2_response(options_.user, secret);
     case Mechanism::oauthbearer:
@@ -61,6 +61,10 @@ SaslStep SaslClient::start() {
   }
   if (has_control(options_.host)) {
     return fail(SaslFailure::Kind::unusable, "the host name contains control characters");
+  }
+  if (has_control(options_.authzid)) {
+    return fail(SaslFailure::Kind::unusable,
+                "the authorization identity contains control characters");
   }
   const std::string_view name = to_string(m);
   const std::size_t bare_auth = 5 + name.size() + kCrlf.size();  // "AUTH " MECH CRLF

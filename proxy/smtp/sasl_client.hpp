@@ -29,7 +29,8 @@ namespace mailtap::smtp {
 struct SaslClientOptions {
   Mechanism mechanism = Mechanism::plain;
   std::string user;
-  Secret secret;  // the password, or the OAuth access token for XOAUTH2/OAUTHBEARER
+  std::string authzid;  // PLAIN only: act as this identity (RFC 4616); usually empty
+  Secret secret;        // the password, or the OAuth access token for XOAUTH2/OAUTHBEARER
   // OAUTHBEARER's host=/port=: the upstream mailtap connected to. Empty/0 leaves them out.
   std::string host;
   std::uint16_t port = 0;
