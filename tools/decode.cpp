@@ -79,14 +79,18 @@ class Decoder {
     if (!s.empty() && s.front() == '#') return std::nullopt;
     if (s.empty()) {
       if (!redactor_.in_progress()) return std::nullopt;
-      return "response: " + shown(redactor_.client_response(""), "\"\" (empty)");
+      return "response: " + shown(redactor_.client_response(""),
+                                  after_error_
+                                      ? "\"\" (acknowledges the error; the failure follows)"
+                                      : "\"\" (empty)");
     }
     const std::string_view verb = s.substr(0, s.find(' '));
     if (smtp::iequals(verb, "AUTH")) return auth(s);
     if (s.substr(0, 3) == "334" && (s.size() == 3 || s[3] == ' ')) return challenge(s);
     if (is_reply_line(s)) {
       redactor_.finish((s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0'));
-      return "reply " + printable(s.substr(0, 3)) + ": " + printable(trim(s.substr(3)));
+      return "reply " + printable(s.substr(0, 3)) + ": " +
+             printable(trim(s.size() > 3 ? s.substr(4) : std::string_view()));
     }
     if (s == "*") {
       if (!redactor_.in_progress()) return "\"*\" cancels an AUTH exchange (none is under way)";
@@ -138,7 +142,9 @@ class Decoder {
     } else {
       out += r.decoded.empty() ? "\"\" (go ahead)" : "\"" + r.decoded + "\"";
     }
-    return out + oauth_meaning(payload);
+    const std::string meaning = oauth_meaning(payload);
+    after_error_ = !meaning.empty();
+    return out + meaning;
   }
 
   // Base64 with no exchange around it: try it as each initial response the redactor knows.
@@ -163,6 +169,7 @@ class Decoder {
 
   RedactionPolicy policy_;
   AuthRedactor redactor_;
+  bool after_error_ = false;  // the last challenge was an OAuth error
 };
 
 int run_decode(const DecodeArgs& a) {
