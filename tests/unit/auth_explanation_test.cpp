@@ -5,28 +5,23 @@
 #include <gtest/gtest.h>
 
 #include "proxy/smtp/base64.hpp"
+#include "reply_of.hpp"
 
 namespace mailtap::smtp {
 namespace {
 
-Reply reply(std::string_view raw) {
-  ReplyParser p;
-  p.feed(raw);
-  auto r = p.next();
-  EXPECT_TRUE(r) << raw;
-  return r.value_or(Reply{});
-}
+using test_support::reply_of;
 
 SaslFailure refused(std::string_view raw) {
   SaslFailure f;
   f.kind = SaslFailure::Kind::refused;
-  f.reply = reply(raw);
+  f.reply = reply_of(raw);
   return f;
 }
 
 SaslFailure token_refused(std::string_view json, std::string_view raw) {
   SaslFailure f = refused(raw);
-  f.error_challenge = reply("334 " + base64_encode(json) + "\r\n");
+  f.error_challenge = reply_of("334 " + base64_encode(json) + "\r\n");
   f.oauth_error = parse_oauth_error(json);
   return f;
 }
@@ -185,7 +180,7 @@ TEST(AuthExplanation, ServerClosedAfterTheErrorChallenge) {
   SaslFailure f;
   f.kind = SaslFailure::Kind::refused;
   f.oauth_error = parse_oauth_error(R"({"status":"401"})");
-  f.error_challenge = reply("334 e30=\r\n");
+  f.error_challenge = reply_of("334 e30=\r\n");
   const std::string line = explain(gmail(Mechanism::xoauth2), f);
   EXPECT_EQ(line.substr(0, 10), "535 5.7.8 ");
 }
@@ -220,11 +215,11 @@ TEST(AuthExplanation, ProtocolFailureKeepsTheServersCodeWhenItIsAFailure) {
   SaslFailure f;
   f.kind = SaslFailure::Kind::protocol;
   f.detail = "the server asked for the user name twice";
-  f.reply = reply("501 5.7.0 Authentication aborted\r\n");
+  f.reply = reply_of("501 5.7.0 Authentication aborted\r\n");
   EXPECT_EQ(explain({Mechanism::login, "alice", "mx.example"}, f),
             "501 5.7.0 mailtap: mx.example broke off AUTH LOGIN as alice: the server asked for "
             "the user name twice, then answered 501 5.7.0 Authentication aborted");
-  f.reply = reply("250 ok\r\n");
+  f.reply = reply_of("250 ok\r\n");
   EXPECT_EQ(explain({Mechanism::login, "alice", "mx.example"}, f).substr(0, 10), "454 4.7.0 ");
 }
 

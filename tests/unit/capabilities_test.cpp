@@ -7,17 +7,12 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "reply_of.hpp"
 
 namespace mailtap::smtp {
 namespace {
 
-Reply reply_of(std::string_view raw) {
-  ReplyParser p;
-  p.feed(raw);
-  auto r = p.next();
-  EXPECT_TRUE(r) << raw;
-  return r.value_or(Reply{});
-}
+using test_support::reply_of;
 
 std::string filtered(std::string_view raw, bool& removed) {
   return remove_starttls(reply_of(raw), removed);
