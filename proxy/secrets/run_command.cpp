@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <openssl/mem.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -61,8 +62,20 @@ std::string seconds_text(std::chrono::milliseconds d) {
   return std::to_string(ms) + "ms";
 }
 
-// Reaps the child: waits until the deadline, then kills it (and its group) and waits for good.
-int reap(pid_t pid, bool own_group, Clock::time_point deadline, bool kill_now) {
+// Takes the terminal back for mailtap's process group once the helper's group is done with it.
+// mailtap is in the background at that moment, so SIGTTOU must be blocked for the call.
+void take_terminal_back() {
+  sigset_t ttou;
+  sigset_t saved;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  pthread_sigmask(SIG_BLOCK, &ttou, &saved);
+  ::tcsetpgrp(STDIN_FILENO, ::getpgrp());
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+}
+
+// Reaps the child: waits until the deadline, then kills it and its group and waits for good.
+int reap(pid_t pid, Clock::time_point deadline, bool kill_now) {
   int status = 0;
   if (!kill_now) {
     for (;;) {
@@ -73,7 +86,7 @@ int reap(pid_t pid, bool own_group, Clock::time_point deadline, bool kill_now) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
-  ::kill(own_group ? -pid : pid, SIGKILL);
+  ::kill(-pid, SIGKILL);
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return -1;
   }
@@ -95,12 +108,15 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
 
   SpawnAttributes spawn;
   posix_spawn_file_actions_adddup2(&spawn.actions, write_end.get(), STDOUT_FILENO);
-  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  const bool hand_terminal = options.interactive && ::isatty(STDIN_FILENO) == 1 &&
+                             ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
   if (!options.interactive) {
     posix_spawn_file_actions_addopen(&spawn.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    flags |= POSIX_SPAWN_SETPGROUP;
-    posix_spawnattr_setpgroup(&spawn.attr, 0);
+  } else if (hand_terminal) {
+    posix_spawn_file_actions_addtcsetpgrp_np(&spawn.actions, STDIN_FILENO);
   }
+  const short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP;
+  posix_spawnattr_setpgroup(&spawn.attr, 0);
   sigset_t none;
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&spawn.attr, &none);
@@ -166,7 +182,8 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
   }
   OPENSSL_cleanse(buf, sizeof buf);
 
-  const int status = reap(pid, !options.interactive, deadline, kill_now);
+  const int status = reap(pid, deadline, kill_now);
+  if (hand_terminal) take_terminal_back();
   if (kill_now) {
     if (!result.error.empty()) result.status = CommandResult::Status::not_started;
     result.output.clear();

@@ -2,9 +2,8 @@
 // /bin/sh -c and captures its stdout into a Secret. Its stderr is mailtap's stderr, so the
 // helper's own error messages reach the person; its stdout never goes anywhere but the Secret.
 // The child gets mailtap's environment (from which --password-env variables were removed when
-// read), default signal dispositions (mailtap ignores SIGPIPE), and, unless it may need the
-// terminal, /dev/null as stdin and a process group of its own so a timeout kills everything it
-// started.
+// read), default signal dispositions (mailtap ignores SIGPIPE), and a process group of its own,
+// so a timeout kills everything it started. Unless it is interactive its stdin is /dev/null.
 #pragma once
 
 #include <atomic>
@@ -20,8 +19,9 @@ namespace mailtap::secrets {
 
 struct CommandOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
-  // A password manager may ask for its passphrase on the terminal (gpg's pinentry-curses):
-  // the command then keeps mailtap's stdin and stays in its process group.
+  // A password helper may ask something on the terminal: it then keeps mailtap's stdin, and
+  // when that is the terminal mailtap has in the foreground, the helper's process group gets
+  // the terminal (so it can read it, and Ctrl-C reaches it) until it ends, as a shell does.
   bool interactive = false;
   std::size_t max_output = 64 * 1024;
   // Set from another thread to kill the command now (shutdown).

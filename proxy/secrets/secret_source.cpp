@@ -114,7 +114,7 @@ SecretRead read_secret_from_command(const std::string& command, std::string_view
   const std::string who(option);
   CommandOptions options;
   options.timeout = timeout;
-  options.interactive = true;  // `pass` may need gpg's passphrase from the terminal
+  options.interactive = true;  // a helper may ask for a passphrase on the terminal
   options.max_output = kMaxSecret;
   CommandResult r = run_command(command, options);
   if (!r.ok()) return failed(describe_failure(option, r, options));

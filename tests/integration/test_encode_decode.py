@@ -242,6 +242,34 @@ class EncodeDecodeTest(h.IntegrationCase):
         self.assertIn(f"Password for {USER}: ".encode(), screen)
         self.assertNotIn(PASSWORD.encode(), screen, "the password was not echoed")
 
+    def test_password_command_may_ask_on_the_terminal(self):
+        """A helper that reads the terminal itself (as a passphrase prompt does) gets it: mailtap
+        hands the terminal's foreground to the helper's process group while it runs."""
+        pid, master = pty.fork()
+        if pid == 0:  # child: session leader with the pty as its controlling terminal
+            os.execv(str(h.mailtap_bin()), [str(h.mailtap_bin()), "encode", "plain", USER,
+                                            "--password-cmd", 'read -r p && echo "$p"'])
+        try:
+            os.write(master, PASSWORD.encode() + b"\n")
+            out = b""
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if not select.select([master], [], [], 0.5)[0]:
+                    continue
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            _, status = os.waitpid(pid, 0)
+        finally:
+            os.close(master)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, out)
+        want = "AUTH PLAIN " + b64(f"\0{USER}\0{PASSWORD}")
+        self.assertIn(want.encode(), out)
+
     def test_no_terminal_and_no_source_is_a_clear_error(self):
         cp = subprocess.run([str(h.mailtap_bin()), "encode", "login", USER],
                             stdin=subprocess.DEVNULL, capture_output=True, timeout=30)

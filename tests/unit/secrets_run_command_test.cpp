@@ -80,6 +80,24 @@ TEST(RunCommand, TimeoutKillsTheCommandAndWhatItStarted) {
   EXPECT_FALSE(running);
 }
 
+TEST(RunCommand, AnInteractiveCommandIsKilledWithWhatItStartedToo) {
+  test_support::TempDir dir;
+  const std::string pid_file = dir.file("child.pid");
+  CommandOptions o;
+  o.timeout = 300ms;
+  o.interactive = true;
+  const CommandResult r = run_command("sleep 30 & echo $! > " + pid_file + "; wait", o);
+  EXPECT_EQ(r.status, Status::timed_out);
+  const pid_t grandchild = std::stoi(slurp(pid_file));
+  bool running = true;
+  for (int i = 0; i < 200 && running; ++i) {
+    const std::string stat = slurp("/proc/" + std::to_string(grandchild) + "/stat");
+    running = !stat.empty() && stat.find(") Z") == std::string::npos;
+    if (running) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(running);
+}
+
 TEST(RunCommand, ACommandThatClosesStdoutButLingersTimesOut) {
   const CommandResult r = run("echo tok; exec >&-; sleep 30", 300ms);
   EXPECT_EQ(r.status, Status::timed_out);
