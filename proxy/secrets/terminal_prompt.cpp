@@ -1,10 +1,12 @@
 #include "proxy/secrets/terminal_prompt.hpp"
 
+#include <openssl/mem.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <termios.h>
 #include <unistd.h>
 
-#include <openssl/mem.h>
 #include <cerrno>
 
 namespace mailtap::secrets {
@@ -22,14 +24,22 @@ extern "C" void remember_signal(int s) {
 
 // Echo off for the life of the object; the destructor restores the terminal, then re-raises a
 // signal that interrupted the prompt, with the dispositions the process had before.
+// The signals stay blocked except inside the wait (ppoll with wait_mask()), so one that arrives
+// just before the wait cannot be missed and leave the prompt blocked with the echo off.
 class QuietTerminal {
  public:
   explicit QuietTerminal(int fd) : fd_(fd) {
     caught_signal = 0;
+    sigset_t ours;
+    sigemptyset(&ours);
+    for (int s : kSignals) sigaddset(&ours, s);
+    pthread_sigmask(SIG_BLOCK, &ours, &saved_mask_);
+    wait_mask_ = saved_mask_;
+    for (int s : kSignals) sigdelset(&wait_mask_, s);
     struct sigaction catcher {};
     catcher.sa_handler = remember_signal;
     sigemptyset(&catcher.sa_mask);
-    catcher.sa_flags = 0;  // no SA_RESTART: read() returns EINTR and the prompt ends
+    catcher.sa_flags = 0;
     for (std::size_t i = 0; i < std::size(kSignals); ++i) {
       sigaction(kSignals[i], &catcher, &saved_actions_[i]);
     }
@@ -51,11 +61,17 @@ class QuietTerminal {
     for (std::size_t i = 0; i < std::size(kSignals); ++i) {
       sigaction(kSignals[i], &saved_actions_[i], nullptr);
     }
+    // A signal that came while blocked is delivered here, to the process's own disposition.
+    pthread_sigmask(SIG_SETMASK, &saved_mask_, nullptr);
     if (caught_signal != 0) ::raise(caught_signal);
   }
 
+  const sigset_t* wait_mask() const { return &wait_mask_; }
+
  private:
   int fd_;
+  sigset_t saved_mask_{};
+  sigset_t wait_mask_{};
   bool have_termios_ = false;
   termios saved_{};
   struct sigaction saved_actions_[std::size(kSignals)]{};
@@ -86,13 +102,15 @@ PromptResult prompt_without_echo(std::string_view prompt, int in_fd, int out_fd)
     write_all(out_fd, prompt);
     char c = 0;
     for (;;) {
-      const ssize_t n = ::read(in_fd, &c, 1);
-      if (n < 0 && errno == EINTR && caught_signal == 0) continue;
-      if (n < 0) {
+      pollfd p{in_fd, POLLIN, 0};
+      if (::ppoll(&p, 1, nullptr, quiet.wait_mask()) < 0) {
+        if (errno == EINTR && caught_signal == 0) continue;
         interrupted = caught_signal != 0;
         break;
       }
-      if (n == 0) break;  // Ctrl-D or the terminal went away
+      const ssize_t n = ::read(in_fd, &c, 1);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) break;  // Ctrl-D, or the terminal went away
       if (c == '\n') {
         complete = true;
         break;
