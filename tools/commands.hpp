@@ -1,5 +1,6 @@
-// The subcommands besides the proxy: the ones that work on the record, and the ones that
-// answer a user's questions about replies and servers. One file each in tools/.
+// The subcommands besides the proxy: the ones that work on the record, the ones that answer a
+// user's questions about replies and servers, and the AUTH encode/decode helpers. One file
+// each in tools/.
 #pragma once
 
 #include "proxy/cli/command.hpp"
@@ -16,5 +17,7 @@ cli::Subcommand add_prune_command(CLI::App& parent);
 cli::Subcommand add_explain_command(CLI::App& parent);
 cli::Subcommand add_probe_command(CLI::App& parent);
 cli::Subcommand add_generate_docs_command(CLI::App& parent);  // hidden, for the build
+cli::Subcommand add_encode_command(CLI::App& parent);
+cli::Subcommand add_decode_command(CLI::App& parent);
 
 }  // namespace mailtap::tools

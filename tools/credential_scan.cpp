@@ -1,7 +1,5 @@
 #include "tools/credential_scan.hpp"
 
-#include <openssl/mem.h>
-
 #include "proxy/smtp/base64.hpp"
 
 namespace mailtap::tools {
@@ -47,14 +45,6 @@ bool has_bearer_token(std::string_view s, std::size_t& at) {
   return false;
 }
 
-// Decoded secrets are wiped before they go out of scope.
-struct Wiped {
-  std::string s;
-  ~Wiped() {
-    if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
-  }
-};
-
 }  // namespace
 
 bool looks_like_plain_blob(std::string_view decoded, std::string& user) {
@@ -76,9 +66,9 @@ bool looks_like_base64_text(std::string_view line) {
   if (line.empty() || line == "=" || line == "*") return false;
   for (char c : line)
     if (!is_b64_char(c)) return false;
-  Wiped decoded;
-  if (!smtp::base64_decode_into(line, decoded.s)) return false;
-  return !decoded.s.empty() && printable_text(decoded.s);
+  // Decoded into a Secret: what is decoded may be a password, wiped when it goes.
+  const std::optional<smtp::Secret> decoded = smtp::base64_decode_secret(line);
+  return decoded && !decoded->empty() && printable_text(decoded->view());
 }
 
 std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
@@ -107,15 +97,15 @@ std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
     while (j < bytes.size() && is_b64_char(bytes[j])) ++j;
     const std::string_view token = bytes.substr(i, j - i);
     if (token.size() >= 8) {
-      Wiped decoded;
-      if (smtp::base64_decode_into(token, decoded.s)) {
+      if (const std::optional<smtp::Secret> decoded = smtp::base64_decode_secret(token)) {
+        const std::string_view d = decoded->view();
         std::string user;
-        if (looks_like_plain_blob(decoded.s, user))
+        if (looks_like_plain_blob(d, user))
           found.push_back({i, "base64 SASL PLAIN blob (user " + quoted(user) + ")"});
         std::size_t b = 0;
-        if (has_bearer_token(decoded.s, b))
+        if (has_bearer_token(d, b))
           found.push_back({i, "base64 XOAUTH2/OAUTHBEARER blob with a bearer token"});
-        if (!pw.empty() && decoded.s.find(pw) != std::string::npos && decoded.s != pw)
+        if (!pw.empty() && d.find(pw) != std::string_view::npos && d != pw)
           found.push_back({i, "the --password-env password, inside a base64 blob"});
       }
     }

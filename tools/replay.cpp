@@ -11,9 +11,11 @@
 #include <memory>
 
 #include "proxy/cli/parse.hpp"
+#include "proxy/cli/secret_options.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/tls_client_context.hpp"
 #include "proxy/net/upstream_connector.hpp"
+#include "proxy/secrets/secret_source.hpp"
 #include "proxy/session/log.hpp"
 #include "storage/default_path.hpp"
 #include "storage/reader.hpp"
@@ -22,7 +24,6 @@
 #include "tools/recorded_dialogue.hpp"
 #include "tools/replay_credentials.hpp"
 #include "tools/replay_driver.hpp"
-#include "tools/replay_password.hpp"
 #include "tools/replay_report.hpp"
 
 namespace mailtap::tools {
@@ -41,8 +42,7 @@ struct ReplayArgs {
   std::string timeout_command = "5m";
   std::string timeout_data = "10m";
   std::string auth_user;
-  std::string password_env;
-  std::string password_cmd;
+  cli::SecretOptions secret;
   std::string db;
   bool no_record = false;
   bool json = false;
@@ -87,8 +87,6 @@ std::string build_config(const ReplayArgs& a, ReplayConfig& cfg) {
       return std::string(d.flag) + " " + d.text + ": expected a duration such as 30s or 5m";
     d.out = *v;
   }
-  if (!a.password_env.empty() && !a.password_cmd.empty())
-    return "--password-env and --password-cmd: give one of them";
   cfg.record = !a.no_record;
   cfg.db_path = a.db;
   if (cfg.db_path.empty()) {
@@ -288,17 +286,18 @@ int run_replay(const ReplayArgs& args) {
                " was recorded with --redact-users: give the user name with --auth-user");
     return 2;
   }
-  Secret password;
+  std::optional<smtp::Secret> password;
   if (needs.password) {
-    PasswordSource source{
-        args.password_env, args.password_cmd,
-        "Password for AUTH " + needs.mechanism + " of session " + std::to_string(args.id) + ": "};
-    if (!read_password(source, password, error)) {
-      log::error(error);
+    secrets::SecretRead read = secrets::read_secret(args.secret.password_source(
+        "Password for AUTH " + needs.mechanism + " of session " + std::to_string(args.id) + ": "));
+    if (!read.secret) {
+      log::error(read.error);
       return 2;
     }
+    password = std::move(read.secret);
   }
-  if (!fill_secrets(recording, args.auth_user, password.str(), error)) {
+  if (!fill_secrets(recording, args.auth_user, password ? password->view() : std::string_view(),
+                    error)) {
     wipe_client_bytes(recording);
     log::error("session " + std::to_string(args.id) + " cannot be replayed: " + error);
     return 2;
@@ -392,10 +391,7 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--auth-user", args->auth_user,
                   "User name for the AUTH exchange (default: the recorded one)");
-  app->add_option("--password-env", args->password_env,
-                  "Read the AUTH password from this environment variable");
-  app->add_option("--password-cmd", args->password_cmd,
-                  "Run this shell command and use the first line of its output as the password");
+  args->secret.add_password_options(*app, "AUTH password the record left out");
   app->add_option("--db", args->db,
                   "Database holding the session, where the replay is recorded too (default: "
                   "$MAILTAP_DB, else $XDG_DATA_HOME/mailtap/mailtap.db, else "
@@ -403,8 +399,8 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
   app->add_flag("--no-record", args->no_record, "Do not record the replay");
   app->add_flag("--json", args->json, "Print the comparison as JSON");
   app->footer(
-      "Without --password-env or --password-cmd, a password the record left out is asked for on "
-      "the terminal (never give it on the command line).\n"
+      "Without --password-env, --password-file or --password-cmd, a password the record left out "
+      "is asked for on the terminal without echo (never give it on the command line).\n"
       "Exit status: 0 every reply has the class (first digit) of the recorded one, 1 otherwise "
       "or when the server could not be reached, 2 the session cannot be replayed or bad usage.\n"
       "Example: mailtap replay 12 --to smtp.gmail.com:587 --password-env SMTP_PASSWORD");

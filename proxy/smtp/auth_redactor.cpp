@@ -8,26 +8,10 @@
 #include <utility>
 
 #include "proxy/smtp/base64.hpp"
+#include "proxy/smtp/secret.hpp"
 
 namespace mailtap::smtp {
 namespace {
-
-// Owns bytes that may be a secret and wipes them however the scope is left. Not copyable or
-// movable, so no second copy of the bytes can escape the wipe.
-class Wiped {
- public:
-  Wiped() = default;
-  Wiped(const Wiped&) = delete;
-  Wiped& operator=(const Wiped&) = delete;
-  ~Wiped() {
-    if (!s_.empty()) OPENSSL_cleanse(s_.data(), s_.size());
-  }
-  std::string& str() { return s_; }
-  std::string_view view() const { return s_; }
-
- private:
-  std::string s_;
-};
 
 constexpr char kHex[] = "0123456789abcdef";
 // Counters only distinguish the first few messages; saturating keeps a client that never ends
@@ -104,21 +88,20 @@ std::string quoted(std::string_view s) {
   return out;
 }
 
-// RFC 5802 saslname: ',' and '=' only appear as "=2C" / "=3D".
-bool decode_saslname(std::string_view in, Wiped& out) {
-  std::string& s = out.str();
-  s.reserve(in.size());  // never grows afterwards, so no unwiped buffer is left behind
+// RFC 5802 saslname: ',' and '=' only appear as "=2C" / "=3D". `out` needs room for in.size()
+// bytes (decoding never grows).
+bool decode_saslname(std::string_view in, Secret& out) {
   for (std::size_t i = 0; i < in.size(); ++i) {
     if (in[i] == ',') return false;
     if (in[i] != '=') {
-      s += in[i];
+      out.push_back(in[i]);
       continue;
     }
     const std::string_view esc = in.substr(i, 3);
     if (esc == "=2C") {
-      s += ',';
+      out.push_back(',');
     } else if (esc == "=3D") {
-      s += '=';
+      out.push_back('=');
     } else {
       return false;
     }
@@ -165,6 +148,9 @@ std::optional<Gs2> parse_gs2(std::string_view s) {
 AuthRedactor::AuthRedactor(RedactionPolicy policy) : policy_(policy) {}
 
 std::string AuthRedactor::token(std::string_view secret) const {
+  if (policy_.display == RedactionPolicy::Display::describe)
+    return "<secret, " + std::to_string(secret.size()) + " bytes>";
+  if (policy_.display == RedactionPolicy::Display::reveal) return quoted(secret);
   std::string out = "<redacted " + std::to_string(secret.size()) + " bytes";
   if (policy_.fingerprint_key) {
     std::uint8_t mac[EVP_MAX_MD_SIZE];
@@ -300,8 +286,8 @@ RedactedLine AuthRedactor::server_challenge(std::string_view line) {
   if (line.size() > 4) payload = line.substr(4);
   if (challenges_ < kMaxSteps) ++challenges_;
 
-  Wiped data;
-  Rendering r = base64_decode_into(payload, data.str()) ? challenge(data.view()) : Rendering{};
+  const std::optional<Secret> data = base64_decode_secret(payload);
+  Rendering r = data ? challenge(data->view()) : Rendering{};
   if (r.kind == Payload::deny) r = deny(payload);
   if (r.kind == Payload::keep) {
     out.text = std::string(line);
@@ -375,13 +361,15 @@ AuthRedactor::Rendering AuthRedactor::challenge(std::string_view data) {
 }
 
 AuthRedactor::Rendering AuthRedactor::respond(std::string_view wire, bool initial) {
-  Wiped data;
   // "=" is RFC 4954's empty initial response; continuation lines send empty as "".
-  const bool ok = (initial && wire == "=") || base64_decode_into(wire, data.str());
+  const bool empty_initial = initial && wire == "=";
+  const std::optional<Secret> data =
+      empty_initial ? std::optional<Secret>(Secret()) : base64_decode_secret(wire);
+  const bool ok = data.has_value();
   const bool after_oauth_error = std::exchange(oauth_error_, false);
   const int k = step_;
   if (step_ < kMaxSteps) ++step_;  // saturate: only "first", "second", "later" matter
-  Rendering r = ok ? dispatch(k, after_oauth_error, data.view()) : Rendering{};
+  Rendering r = ok ? dispatch(k, after_oauth_error, data->view()) : Rendering{};
   // Denials measure and fingerprint the wire bytes: the decoded ones may not mean anything.
   if (r.kind == Payload::deny) return deny(wire);
   return r;
@@ -468,7 +456,7 @@ AuthRedactor::Rendering AuthRedactor::respond_oauth(std::string_view d) {
       return {};
     }
     if (gs2->has_authzid) {
-      Wiped user;
+      Secret user(gs2->authzid.size());
       if (!decode_saslname(gs2->authzid, user)) return {};
       learn_user(user.view());
       body = "user=" + user_field(user.view());
@@ -516,8 +504,8 @@ AuthRedactor::Rendering AuthRedactor::respond_scram_first(std::string_view d) {
   if (after.substr(0, 2) != "r=") return {};
   const std::string_view nonce = after.substr(2);
   if (nonce.empty() || !scram_printable(nonce)) return {};
-  Wiped authzid;
-  Wiped user;
+  Secret authzid(gs2->authzid.size());
+  Secret user(user_enc.size());
   if ((gs2->has_authzid && !decode_saslname(gs2->authzid, authzid)) ||
       !decode_saslname(user_enc, user)) {
     return {};

@@ -3,7 +3,8 @@
 //
 // Rendering grammar (what lands in RedactedLine::text / ::decoded):
 //   * Every removed value is the token `<redacted N bytes>` (N = octets removed, always
-//     "bytes"), or `<redacted N bytes fp=XXXXXXXXXXXXXXXX>` when a fingerprint key is set.
+//     "bytes"), or `<redacted N bytes fp=XXXXXXXXXXXXXXXX>` when a fingerprint key is set
+//     (for `mailtap decode` only: `<secret, N bytes>`, or the quoted value; see Display).
 //   * A line that carries no secret keeps its wire text (redacted=false) and `decoded` holds a
 //     printable view of its base64 content. A line that carries one is rendered as `[fields]`
 //     (after the kept "AUTH <mech>" for an initial response, after "334 " for a challenge) and
@@ -28,6 +29,11 @@ struct RedactionPolicy {
   // When set, each secret is summarised as a keyed fingerprint (HMAC-SHA-256, truncated) so an
   // audit can tell that two sessions used the same password without storing it.
   std::optional<std::array<std::uint8_t, 32>> fingerprint_key;
+  // How a removed value is rendered. The record always uses `redact`. `mailtap decode` shows a
+  // person what they pasted: `describe` is "<secret, N bytes>", `reveal` the value itself,
+  // quoted and escaped like any other (--show-secret). Nothing that records may set these.
+  enum class Display : std::uint8_t { redact, describe, reveal };
+  Display display = Display::redact;
 };
 
 struct RedactedLine {

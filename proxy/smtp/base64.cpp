@@ -1,5 +1,6 @@
 #include "proxy/smtp/base64.hpp"
 
+#include <openssl/base64.h>
 #include <openssl/mem.h>
 
 #include <cstdint>
@@ -7,15 +8,31 @@
 namespace mailtap::smtp {
 namespace {
 
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const std::uint8_t* bytes_of(std::string_view s) {
+  return reinterpret_cast<const std::uint8_t*>(s.data());
+}
 
-int sextet(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
+// Decodes `text` into `out` (room for text.size() / 4 * 3 bytes, as EVP_DecodeBase64 demands)
+// and returns the decoded length, or nullopt. BoringSSL checks the length, the alphabet and
+// where '=' may stand; what it lets through is a final group whose unused pad bits are not
+// zero ("Zh==" for "f"), which would give one value two encodings.
+std::optional<std::size_t> decode_to(std::string_view text, char* out) {
+  if (text.empty()) return 0;
+  std::size_t max_out = 0;
+  std::size_t n = 0;
+  if (!EVP_DecodedLength(&max_out, text.size()) ||
+      !EVP_DecodeBase64(reinterpret_cast<std::uint8_t*>(out), &n, max_out, bytes_of(text),
+                        text.size())) {
+    return std::nullopt;
+  }
+  if (const std::size_t partial = n % 3; partial != 0) {
+    std::uint8_t canonical[5];
+    EVP_EncodeBlock(canonical, reinterpret_cast<const std::uint8_t*>(out + n - partial), partial);
+    const bool same = CRYPTO_memcmp(canonical, text.data() + text.size() - 4, 4) == 0;
+    OPENSSL_cleanse(canonical, sizeof canonical);
+    if (!same) return std::nullopt;
+  }
+  return n;
 }
 
 void wipe(std::string& s) {
@@ -26,70 +43,53 @@ void wipe(std::string& s) {
 }  // namespace
 
 std::string base64_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t v = static_cast<std::uint8_t>(bytes[i]) << 16 |
-                            static_cast<std::uint8_t>(bytes[i + 1]) << 8 |
-                            static_cast<std::uint8_t>(bytes[i + 2]);
-    out += kAlphabet[v >> 18 & 63];
-    out += kAlphabet[v >> 12 & 63];
-    out += kAlphabet[v >> 6 & 63];
-    out += kAlphabet[v & 63];
-  }
-  const std::size_t left = bytes.size() - i;
-  if (left > 0) {
-    std::uint32_t v = static_cast<std::uint8_t>(bytes[i]) << 16;
-    if (left == 2) v |= static_cast<std::uint8_t>(bytes[i + 1]) << 8;
-    out += kAlphabet[v >> 18 & 63];
-    out += kAlphabet[v >> 12 & 63];
-    out += left == 2 ? kAlphabet[v >> 6 & 63] : '=';
-    out += '=';
-  }
+  std::string out(base64_encoded_size(bytes.size()) + 1, '\0');  // EVP_EncodeBlock adds a NUL
+  out.resize(
+      EVP_EncodeBlock(reinterpret_cast<std::uint8_t*>(out.data()), bytes_of(bytes), bytes.size()));
   return out;
+}
+
+bool base64_encode_append(std::string_view bytes, Secret& out) {
+  if (base64_encoded_size(bytes.size()) > out.room()) return false;
+  // Whole groups through a small buffer: out has no room for EVP_EncodeBlock's NUL.
+  constexpr std::size_t chunk = 48;
+  std::uint8_t buf[chunk / 3 * 4 + 1];
+  for (std::size_t i = 0; i < bytes.size(); i += chunk) {
+    const std::string_view part = bytes.substr(i, chunk);
+    const std::size_t n = EVP_EncodeBlock(buf, bytes_of(part), part.size());
+    out.append(std::string_view(reinterpret_cast<const char*>(buf), n));
+  }
+  OPENSSL_cleanse(buf, sizeof buf);
+  return true;
 }
 
 bool base64_decode_into(std::string_view text, std::string& out) {
   wipe(out);
   if (text.size() % 4 != 0) return false;
-  std::size_t pad = 0;
-  if (!text.empty() && text.back() == '=') pad = text[text.size() - 2] == '=' ? 2 : 1;
-  if (text.empty()) return true;
   // Sized once up front: growing would leave decoded bytes behind in a freed buffer.
-  out.resize(text.size() / 4 * 3 - pad);
-  std::size_t o = 0;
-  for (std::size_t i = 0; i < text.size(); i += 4) {
-    const bool last = i + 4 == text.size();
-    const std::size_t data_chars = last ? 4 - pad : 4;
-    int v[4] = {0, 0, 0, 0};
-    for (std::size_t j = 0; j < 4; ++j) {
-      const char c = text[i + j];
-      if (j >= data_chars) continue;  // the trailing '=' counted in pad
-      v[j] = sextet(c);
-      if (v[j] < 0) {
-        wipe(out);
-        return false;
-      }
-    }
-    // Non-zero pad bits mean a non-canonical encoding; RFC 4648 §3.5 lets decoders reject it,
-    // and rejecting keeps decode(encode(x)) == x a bijection the redactor can rely on.
-    if ((data_chars == 3 && (v[2] & 0x3) != 0) || (data_chars == 2 && (v[1] & 0xf) != 0)) {
-      wipe(out);
-      return false;
-    }
-    const std::uint32_t triple =
-        static_cast<std::uint32_t>(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
-    out[o++] = static_cast<char>(triple >> 16 & 0xff);
-    if (data_chars > 2) out[o++] = static_cast<char>(triple >> 8 & 0xff);
-    if (data_chars > 3) out[o++] = static_cast<char>(triple & 0xff);
+  out.resize(text.size() / 4 * 3);
+  const std::optional<std::size_t> n = decode_to(text, out.data());
+  if (!n) {
+    wipe(out);
+    return false;
   }
+  out.resize(*n);  // shrinking keeps the buffer: the bytes past *n are the zeros resize wrote
   return true;
 }
 
 std::optional<std::string> base64_decode(std::string_view text) {
   std::optional<std::string> out(std::in_place);
   if (!base64_decode_into(text, *out)) out.reset();
+  return out;
+}
+
+std::optional<Secret> base64_decode_secret(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  Secret out(text.size() / 4 * 3);
+  char* at = out.extend(out.capacity());
+  const std::optional<std::size_t> n = decode_to(text, at);
+  if (!n) return std::nullopt;  // out's destructor wipes whatever was decoded
+  out.truncate(*n);
   return out;
 }
 

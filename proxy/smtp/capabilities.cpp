@@ -1,5 +1,6 @@
 #include "proxy/smtp/capabilities.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "proxy/smtp/command.hpp"
@@ -10,6 +11,33 @@ namespace {
 std::string_view keyword(std::string_view text) {
   std::size_t end = text.find_first_of(" =");
   return text.substr(0, end);
+}
+
+// RFC 4422 §3.1: sasl-mech = 1*20mech-char, upper-case letters, digits, '-' and '_'. Servers
+// are case-insensitive about it, so lower case is accepted and folded.
+bool is_mechanism_name(std::string_view word) {
+  if (word.empty() || word.size() > 20) return false;
+  for (char c : word) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void add_mechanisms(std::string_view list, std::vector<std::string>& out) {
+  std::size_t pos = 0;
+  while (pos < list.size()) {
+    const std::size_t end = std::min(list.find(' ', pos), list.size());
+    const std::string_view word = list.substr(pos, end - pos);
+    pos = end + 1;
+    if (!is_mechanism_name(word)) continue;
+    std::string upper(word);
+    for (char& c : upper) {
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    }
+    if (std::find(out.begin(), out.end(), upper) == out.end()) out.push_back(std::move(upper));
+  }
 }
 
 // Splits raw reply bytes into lines, each with its own line ending.
@@ -34,9 +62,19 @@ Capabilities parse_capabilities(const Reply& reply) {
     if (iequals(kw, "STARTTLS")) caps.starttls = true;
     if (iequals(kw, "PIPELINING")) caps.pipelining = true;
     if (iequals(kw, "CHUNKING")) caps.chunking = true;
-    if (iequals(kw, "AUTH") && line.size() > 5) caps.auth = std::string(line.substr(5));
+    if (iequals(kw, "AUTH") && line.size() > 5) {
+      caps.auth = std::string(line.substr(5));
+      add_mechanisms(line.substr(5), caps.auth_mechanisms);
+    }
   }
   return caps;
+}
+
+bool Capabilities::offers_auth(std::string_view mechanism) const {
+  for (const std::string& m : auth_mechanisms) {
+    if (iequals(m, mechanism)) return true;
+  }
+  return false;
 }
 
 std::string remove_starttls(const Reply& reply, bool& removed) {

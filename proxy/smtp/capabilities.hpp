@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "proxy/smtp/reply_parser.hpp"
 
@@ -14,6 +15,12 @@ struct Capabilities {
   bool pipelining = false;
   bool chunking = false;
   std::string auth;  // mechanisms after "AUTH", as advertised
+  // The same mechanisms, upper-cased, in the server's order, each once: the union of every
+  // "AUTH mech..." and obsolete "AUTH=mech..." line (some servers send both). Words that are not
+  // SASL mechanism names (RFC 4422 §3.1) are left out.
+  std::vector<std::string> auth_mechanisms;
+
+  bool offers_auth(std::string_view mechanism) const;  // case-insensitive
 };
 
 // Reads extension keywords from the lines after the first (the first is the greeting line).

@@ -2,9 +2,10 @@
 // invariant the transcript relies on: text and decoded are printable ASCII (no CR/LF/NUL or
 // terminal escapes can reach a log), and the bookkeeping stays consistent.
 //
-// Input: byte 0 selects the policy; the rest is '\n'-separated lines. The first line is the
-// AUTH line. Later lines starting with "S:" are server challenges, "F:" finishes with the
-// following number, "B:" begins a new exchange, anything else is a client response.
+// Input: byte 0 selects the policy (bits 0-1: users, fingerprint; bits 2-3: the display modes
+// of mailtap decode, which must keep the same invariant); the rest is '\n'-separated lines. The
+// first line is the AUTH line. Later lines starting with "S:" are server challenges, "F:" finishes
+// with the following number, "B:" begins a new exchange, anything else is a client response.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -36,6 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     policy.fingerprint_key.emplace();
     policy.fingerprint_key->fill(data[0]);
   }
+  if ((data[0] & 4) != 0) policy.display = RedactionPolicy::Display::describe;
+  if ((data[0] & 8) != 0) policy.display = RedactionPolicy::Display::reveal;
   AuthRedactor redactor(policy);
   std::string_view in(reinterpret_cast<const char*>(data + 1), size - 1);
 

@@ -50,6 +50,29 @@ TEST(AuthRedactor, PlainInitialResponse) {
   EXPECT_EQ(r.user(), "alice@example.test");
 }
 
+TEST(AuthRedactor, DisplayModesForMailtapDecode) {
+  RedactionPolicy describe;
+  describe.display = RedactionPolicy::Display::describe;
+  AuthRedactor d(describe);
+  EXPECT_EQ(d.begin("AUTH PLAIN " + b64("\0alice\0s3cret"s)).decoded,
+            R"(authzid="" authcid="alice" password=<secret, 6 bytes>)");
+
+  RedactionPolicy reveal;
+  reveal.display = RedactionPolicy::Display::reveal;
+  AuthRedactor r(reveal);
+  EXPECT_EQ(r.begin("AUTH PLAIN " + b64("\0alice\0s3\"cr\x01t"s)).decoded,
+            R"(authzid="" authcid="alice" password="s3\"cr\x01t")");
+  AuthRedactor x(reveal);
+  EXPECT_EQ(x.begin("AUTH XOAUTH2 " + b64("user=a\x01"
+                                          "auth=Bearer ya29.t\x01\x01"))
+                .decoded,
+            R"(user="a" bearer="ya29.t")");
+  // The record's default never changes.
+  AuthRedactor plain;
+  EXPECT_EQ(plain.begin("AUTH PLAIN " + b64("\0alice\0s3cret"s)).decoded,
+            R"(authzid="" authcid="alice" password=<redacted 6 bytes>)");
+}
+
 TEST(AuthRedactor, PlainContinuation) {
   AuthRedactor r;
   const auto begin = r.begin("AUTH PLAIN");

@@ -82,5 +82,47 @@ TEST(Base64, DecodeIntoClearsOutputOnFailure) {
   EXPECT_EQ(out, "foobar");
 }
 
+TEST(Base64, EncodeAppendFillsASecretInPlace) {
+  Secret s(4 + base64_encoded_size(100) + 2);
+  ASSERT_TRUE(s.append("AUTH"));
+  const std::string long_input(100, '\x7f');  // more than one internal chunk
+  ASSERT_TRUE(base64_encode_append(long_input, s));
+  ASSERT_TRUE(s.append("\r\n"));
+  EXPECT_EQ(s.view(), "AUTH" + base64_encode(long_input) + "\r\n");
+  EXPECT_EQ(s.room(), 0u);
+}
+
+TEST(Base64, EncodeAppendRefusesWhatDoesNotFit) {
+  Secret s(7);
+  ASSERT_TRUE(s.append("x"));
+  EXPECT_FALSE(base64_encode_append("foobar", s));  // needs 8
+  EXPECT_EQ(s.view(), "x");
+  EXPECT_TRUE(base64_encode_append("", s));
+  EXPECT_EQ(s.view(), "x");
+}
+
+TEST(Base64, DecodeSecretFollowsTheSameRules) {
+  const std::optional<Secret> plain = base64_decode_secret("AGFsaWNlAHB3");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->view(), "\0alice\0pw"s);
+  ASSERT_TRUE(base64_decode_secret(""));
+  EXPECT_TRUE(base64_decode_secret("")->empty());
+  EXPECT_EQ(base64_decode_secret("Zg==")->view(), "f");
+  EXPECT_EQ(base64_decode_secret("Zm8=")->view(), "fo");
+  EXPECT_FALSE(base64_decode_secret("Zh=="));
+  EXPECT_FALSE(base64_decode_secret("Zm9="));
+  EXPECT_FALSE(base64_decode_secret("Zg"));
+  EXPECT_FALSE(base64_decode_secret("Zm9v\r\n"));
+  EXPECT_FALSE(base64_decode_secret("Zg==Zg=="));
+}
+
+TEST(Base64, LongInputsRoundTrip) {
+  std::string big;
+  for (int i = 0; i < 20000; ++i) big += static_cast<char>(i * 7);
+  const std::string enc = base64_encode(big);
+  EXPECT_EQ(base64_decode(enc), big);
+  EXPECT_EQ(base64_decode_secret(enc)->view(), big);
+}
+
 }  // namespace
 }  // namespace mailtap::smtp

@@ -6,17 +6,13 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
+#include "reply_of.hpp"
 
 namespace mailtap::smtp {
 namespace {
 
-Reply reply_of(std::string_view raw) {
-  ReplyParser p;
-  p.feed(raw);
-  auto r = p.next();
-  EXPECT_TRUE(r) << raw;
-  return r.value_or(Reply{});
-}
+using test_support::reply_of;
 
 std::string filtered(std::string_view raw, bool& removed) {
   return remove_starttls(reply_of(raw), removed);
@@ -40,6 +36,32 @@ TEST(Capabilities, ParsesKeywordsAfterTheFirstLine) {
   EXPECT_TRUE(c.chunking);
   EXPECT_TRUE(c.starttls);
   EXPECT_EQ(c.auth, "PLAIN LOGIN");
+}
+
+TEST(Capabilities, AuthMechanismsAreUpperCasedInTheServersOrder) {
+  const Capabilities gmail = parse_capabilities(
+      reply_of("250-smtp.gmail.com at your service\r\n250-SIZE 35882577\r\n"
+               "250-AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH\r\n"
+               "250 SMTPUTF8\r\n"));
+  EXPECT_EQ(gmail.auth_mechanisms,
+            (std::vector<std::string>{"LOGIN", "PLAIN", "XOAUTH2", "PLAIN-CLIENTTOKEN",
+                                      "OAUTHBEARER", "XOAUTH"}));
+  EXPECT_TRUE(gmail.offers_auth("xoauth2"));
+  EXPECT_FALSE(gmail.offers_auth("CRAM-MD5"));
+}
+
+TEST(Capabilities, AuthAndObsoleteAuthEqualsAreMergedOnce) {
+  const Capabilities c = parse_capabilities(
+      reply_of("250-mx\r\n250-AUTH=login PLAIN\r\n250-AUTH PLAIN LOGIN cram-md5\r\n250 OK\r\n"));
+  EXPECT_EQ(c.auth_mechanisms, (std::vector<std::string>{"LOGIN", "PLAIN", "CRAM-MD5"}));
+}
+
+TEST(Capabilities, AuthWordsThatAreNotMechanismsAreLeftOut) {
+  const Capabilities c = parse_capabilities(
+      reply_of("250-mx\r\n250-AUTH  PLAIN bad/name THIS-NAME-IS-FAR-TOO-LONG-X LOGIN \r\n"
+               "250 AUTH\r\n"));
+  EXPECT_EQ(c.auth_mechanisms, (std::vector<std::string>{"PLAIN", "LOGIN"}));
+  EXPECT_TRUE(parse_capabilities(reply_of("250-mx\r\n250 SIZE\r\n")).auth_mechanisms.empty());
 }
 
 TEST(Capabilities, GreetingLineIsNotAnExtension) {

@@ -1,0 +1,48 @@
+#include "proxy/cli/secret_options.hpp"
+
+namespace mailtap::cli {
+
+void SecretOptions::add_password_options(CLI::App& app, const std::string& what) {
+  env_ = app.add_option("--password-env", password_env,
+                        "Read the " + what +
+                            " from environment variable VAR (its first line); mailtap then "
+                            "wipes VAR and removes it from its environment, so no command it "
+                            "runs inherits it")
+             ->type_name("VAR");
+  file_ = app.add_option("--password-file", password_file,
+                         "Read the " + what +
+                             " from the first line of file PATH, which must be private to you "
+                             "(chmod 600; refused otherwise, as ssh refuses keys); a pipe such "
+                             "as <(pass show mail/gmail) works too")
+              ->type_name("PATH");
+  cmd_ = app.add_option("--password-cmd", password_cmd,
+                        "Run CMD with /bin/sh -c and take the " + what +
+                            " from the first line it prints on stdout; it must exit 0 within 2 "
+                            "minutes; its stderr is shown (e.g. 'pass show mail/gmail')")
+             ->type_name("CMD");
+  env_->excludes(file_)->excludes(cmd_);
+  file_->excludes(cmd_);
+}
+
+void SecretOptions::add_token_option(CLI::App& app) {
+  CLI::Option* token =
+      app.add_option("--oauth2-token-cmd", oauth2_token_cmd,
+                     "Run CMD with /bin/sh -c for an OAuth 2.0 access token: it prints the token "
+                     "alone (optionally then a line expires_in=SECONDS), or a token endpoint's "
+                     "JSON, and exits 0 within 30s (e.g. 'oama access alice@gmail.com'; see "
+                     "docs/auth.md)")
+          ->type_name("CMD");
+  for (CLI::Option* o : {env_, file_, cmd_}) {
+    if (o != nullptr) token->excludes(o);
+  }
+}
+
+secrets::SecretSource SecretOptions::password_source(std::string prompt) const {
+  using Kind = secrets::SecretSource::Kind;
+  if (!password_env.empty()) return {Kind::env, password_env};
+  if (!password_file.empty()) return {Kind::file, password_file};
+  if (!password_cmd.empty()) return {Kind::command, password_cmd};
+  return {Kind::prompt, std::move(prompt)};
+}
+
+}  // namespace mailtap::cli

@@ -1,0 +1,233 @@
+#include "proxy/secrets/run_command.hpp"
+
+#include <fcntl.h>
+#include <openssl/mem.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+extern char** environ;
+
+namespace mailtap::secrets {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kTick = std::chrono::milliseconds(50);
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+struct SpawnAttributes {
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_t actions;
+  SpawnAttributes() {
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_init(&actions);
+  }
+  ~SpawnAttributes() {
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+  }
+  SpawnAttributes(const SpawnAttributes&) = delete;
+  SpawnAttributes& operator=(const SpawnAttributes&) = delete;
+};
+
+std::string errno_text(int e) {
+  return std::strerror(e);
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  const auto ms = d.count();
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+// Takes the terminal back for mailtap's process group once the helper's group is done with it.
+// mailtap is in the background at that moment, so SIGTTOU must be blocked for the call.
+void take_terminal_back() {
+  sigset_t ttou;
+  sigset_t saved;
+  sigemptyset(&ttou);
+  sigaddset(&ttou, SIGTTOU);
+  pthread_sigmask(SIG_BLOCK, &ttou, &saved);
+  ::tcsetpgrp(STDIN_FILENO, ::getpgrp());
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+}
+
+// Reaps the child: waits until the deadline, then kills it and its group and waits for good.
+int reap(pid_t pid, Clock::time_point deadline, bool kill_now) {
+  int status = 0;
+  if (!kill_now) {
+    for (;;) {
+      const pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == pid) return status;
+      if (r < 0 && errno != EINTR) return -1;
+      if (Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  ::kill(-pid, SIGKILL);
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return status;
+}
+
+}  // namespace
+
+CommandResult run_command(const std::string& command, const CommandOptions& options) {
+  CommandResult result;
+  result.output = smtp::Secret(options.max_output);
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    result.error = "cannot create a pipe: " + errno_text(errno);
+    return result;
+  }
+  Fd read_end(pipe_fds[0]);
+  Fd write_end(pipe_fds[1]);
+
+  SpawnAttributes spawn;
+  posix_spawn_file_actions_adddup2(&spawn.actions, write_end.get(), STDOUT_FILENO);
+  const bool hand_terminal = options.interactive && ::isatty(STDIN_FILENO) == 1 &&
+                             ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
+  if (!options.interactive) {
+    posix_spawn_file_actions_addopen(&spawn.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  } else if (hand_terminal) {
+    posix_spawn_file_actions_addtcsetpgrp_np(&spawn.actions, STDIN_FILENO);
+  }
+  const short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP;
+  posix_spawnattr_setpgroup(&spawn.attr, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&spawn.attr, &none);
+  // Ignored signals stay ignored across exec: give the helper the defaults it expects.
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGALRM, SIGUSR1, SIGUSR2})
+    sigaddset(&defaults, s);
+  posix_spawnattr_setsigdefault(&spawn.attr, &defaults);
+  posix_spawnattr_setflags(&spawn.attr, flags);
+
+  std::string shell_command = command;  // posix_spawn wants char*, not const char*
+  char sh[] = "sh";
+  char dash_c[] = "-c";
+  char* argv[] = {sh, dash_c, shell_command.data(), nullptr};
+  pid_t pid = 0;
+  const int spawned = ::posix_spawn(&pid, "/bin/sh", &spawn.actions, &spawn.attr, argv, environ);
+  if (spawned != 0) {
+    result.error = "cannot run /bin/sh: " + errno_text(spawned);
+    return result;
+  }
+  write_end.reset();  // our copy: EOF comes when the command's side closes
+
+  const Clock::time_point deadline = Clock::now() + options.timeout;
+  char buf[4096];
+  bool kill_now = false;
+  for (;;) {
+    if (options.cancel && options.cancel->load()) {
+      result.status = CommandResult::Status::cancelled;
+      kill_now = true;
+      break;
+    }
+    const auto left = deadline - Clock::now();
+    if (left <= Clock::duration::zero()) {
+      result.status = CommandResult::Status::timed_out;
+      kill_now = true;
+      break;
+    }
+    pollfd p{read_end.get(), POLLIN, 0};
+    const auto wait = std::min<Clock::duration>(left, kTick);
+    const int ready =
+        ::poll(&p, 1, static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count()));
+    if (ready < 0 && errno != EINTR) {
+      result.status = CommandResult::Status::not_started;
+      result.error = "cannot read the command's output: " + errno_text(errno);
+      kill_now = true;
+      break;
+    }
+    if (ready <= 0) continue;
+    const ssize_t n = ::read(read_end.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      result.error = "cannot read the command's output: " + errno_text(errno);
+      kill_now = true;
+      break;
+    }
+    if (n == 0) break;  // EOF
+    if (!result.output.append(std::string_view(buf, static_cast<std::size_t>(n)))) {
+      result.status = CommandResult::Status::too_much_output;
+      kill_now = true;
+      break;
+    }
+  }
+  OPENSSL_cleanse(buf, sizeof buf);
+
+  const int status = reap(pid, deadline, kill_now);
+  if (hand_terminal) take_terminal_back();
+  if (kill_now) {
+    if (!result.error.empty()) result.status = CommandResult::Status::not_started;
+    result.output.clear();
+    return result;
+  }
+  if (status < 0) {
+    result.status = CommandResult::Status::not_started;
+    result.error = "cannot wait for the command: " + errno_text(errno);
+  } else if (WIFEXITED(status)) {
+    result.status = CommandResult::Status::exited;
+    result.code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.status = CommandResult::Status::signalled;
+    result.code = WTERMSIG(status);
+  }
+  // The deadline also passed while waiting for a command that closed its stdout.
+  if (result.status == CommandResult::Status::signalled && Clock::now() >= deadline) {
+    result.status = CommandResult::Status::timed_out;
+  }
+  if (!result.ok()) result.output.clear();
+  return result;
+}
+
+std::string describe_failure(std::string_view option, const CommandResult& r,
+                             const CommandOptions& options) {
+  const std::string who(option);
+  switch (r.status) {
+    case CommandResult::Status::exited:
+      if (r.code == 127) return who + " exited with status 127 (command not found?)";
+      return who + " exited with status " + std::to_string(r.code);
+    case CommandResult::Status::signalled:
+      return who + " was killed by signal " + std::to_string(r.code) + " (" + strsignal(r.code) +
+             ")";
+    case CommandResult::Status::timed_out:
+      return who + " did not finish within " + seconds_text(options.timeout) + " and was killed";
+    case CommandResult::Status::cancelled:
+      return who + " was stopped: mailtap is shutting down";
+    case CommandResult::Status::too_much_output:
+      return who + " printed more than " + std::to_string(options.max_output) +
+             " bytes; a secret helper prints one line";
+    case CommandResult::Status::not_started:
+      return who + ": " + r.error;
+  }
+  return who + " failed";
+}
+
+}  // namespace mailtap::secrets

@@ -1,0 +1,53 @@
+// Runs a user's secret helper (`pass show mail/gmail`, `oama access alice@gmail.com`) through
+// /bin/sh -c and captures its stdout into a Secret. Its stderr is mailtap's stderr, so the
+// helper's own error messages reach the person; its stdout never goes anywhere but the Secret.
+// The child gets mailtap's environment (from which --password-env variables were removed when
+// read), default signal dispositions (mailtap ignores SIGPIPE), and a process group of its own,
+// so a timeout kills everything it started. Unless it is interactive its stdin is /dev/null.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "proxy/smtp/secret.hpp"
+
+namespace mailtap::secrets {
+
+struct CommandOptions {
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  // A password helper may ask something on the terminal: it then keeps mailtap's stdin, and
+  // when that is the terminal mailtap has in the foreground, the helper's process group gets
+  // the terminal (so it can read it, and Ctrl-C reaches it) until it ends, as a shell does.
+  bool interactive = false;
+  std::size_t max_output = 64 * 1024;
+  // Set from another thread to kill the command now (shutdown).
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct CommandResult {
+  enum class Status : std::uint8_t {
+    exited,
+    signalled,
+    timed_out,
+    cancelled,
+    too_much_output,
+    not_started,
+  };
+  Status status = Status::not_started;
+  int code = 0;         // exit status (exited) or signal number (signalled)
+  smtp::Secret output;  // everything it wrote on stdout
+  std::string error;    // not_started: why
+  bool ok() const { return status == Status::exited && code == 0; }
+};
+
+CommandResult run_command(const std::string& command, const CommandOptions& options);
+
+// "--password-cmd exited with status 1", "... timed out after 30s": for a failed result.
+std::string describe_failure(std::string_view option, const CommandResult& result,
+                             const CommandOptions& options);
+
+}  // namespace mailtap::secrets

@@ -1,0 +1,153 @@
+#include "proxy/secrets/secret_source.hpp"
+
+#include <fcntl.h>
+#include <openssl/mem.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "proxy/secrets/run_command.hpp"
+#include "proxy/secrets/terminal_prompt.hpp"
+
+namespace mailtap::secrets {
+namespace {
+
+constexpr std::size_t kMaxSecret = 64 * 1024;
+
+SecretRead failed(std::string error) {
+  SecretRead r;
+  r.error = std::move(error);
+  return r;
+}
+
+SecretRead first_line_of(smtp::Secret s, const std::string& who) {
+  keep_first_line(s);
+  if (s.empty()) return failed(who + ": the first line is empty");
+  SecretRead r;
+  r.secret = std::move(s);
+  return r;
+}
+
+std::string octal_mode(mode_t m) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
+  return buf;
+}
+
+}  // namespace
+
+void keep_first_line(smtp::Secret& s) {
+  const std::string_view v = s.view();
+  std::size_t end = v.find('\n');
+  if (end == std::string_view::npos) end = v.size();
+  if (end > 0 && v[end - 1] == '\r') --end;
+  s.truncate(end);
+}
+
+SecretRead read_secret_from_env(const std::string& variable) {
+  const std::string who = "--password-env " + variable;
+  char* value = std::getenv(variable.c_str());
+  if (value == nullptr) return failed(who + ": the variable is not set");
+  const std::size_t len = std::strlen(value);
+  if (len > kMaxSecret) return failed(who + ": the value is longer than 64 KiB");
+  smtp::Secret s = smtp::Secret::copy_of(std::string_view(value, len));
+  // Wiped where it lies (for an inherited variable that is the memory /proc/PID/environ shows)
+  // and removed, so no command mailtap runs later inherits it.
+  OPENSSL_cleanse(value, len);
+  ::unsetenv(variable.c_str());
+  return first_line_of(std::move(s), who);
+}
+
+SecretRead read_secret_from_file(const std::string& path) {
+  const std::string who = "--password-file " + path;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return failed(who + ": " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return failed(who + ": " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return failed(who + ": is a directory");
+  // Pipes (--password-file <(pass show x)) belong to this process alone; a file on disk must
+  // be private to its owner, who must be the user running mailtap (or root).
+  if (S_ISREG(st.st_mode)) {
+    if ((st.st_mode & 077) != 0) {
+      return failed(who + ": permissions " + octal_mode(st.st_mode) +
+                    " are too open; a password file must not be accessible by group or "
+                    "others (chmod 600 " +
+                    path + ")");
+    }
+    if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+      return failed(who + ": owned by uid " + std::to_string(st.st_uid) +
+                    ", not by the user running mailtap");
+    }
+  } else if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
+    return failed(who + ": not a regular file or a pipe");
+  }
+  // Only up to the first newline: the rest of the file is none of mailtap's business.
+  smtp::Secret s(kMaxSecret);
+  for (;;) {
+    const std::size_t want = std::min<std::size_t>(s.room(), 4096);
+    if (want == 0) return failed(who + ": the first line is longer than 64 KiB");
+    const std::size_t before = s.size();
+    char* at = s.extend(want);
+    const ssize_t n = ::read(fd, at, want);
+    if (n < 0) {
+      s.truncate(before);
+      if (errno == EINTR) continue;
+      return failed(who + ": " + std::strerror(errno));
+    }
+    s.truncate(before + static_cast<std::size_t>(n));
+    if (n == 0 || std::memchr(at, '\n', static_cast<std::size_t>(n)) != nullptr) break;
+  }
+  return first_line_of(std::move(s), who);
+}
+
+SecretRead read_secret_from_command(const std::string& command, std::string_view option,
+                                    std::chrono::milliseconds timeout) {
+  const std::string who(option);
+  CommandOptions options;
+  options.timeout = timeout;
+  options.interactive = true;  // a helper may ask for a passphrase on the terminal
+  options.max_output = kMaxSecret;
+  CommandResult r = run_command(command, options);
+  if (!r.ok()) return failed(describe_failure(option, r, options));
+  if (r.output.empty()) return failed(who + " printed nothing");
+  return first_line_of(std::move(r.output), who);
+}
+
+SecretRead read_secret_from_terminal(std::string_view prompt, int in_fd, int out_fd) {
+  if (!::isatty(in_fd)) {
+    return failed(
+        "no secret source was given and standard input is not a terminal to ask on: give "
+        "--password-env VAR, --password-file PATH or --password-cmd CMD");
+  }
+  PromptResult p = prompt_without_echo(prompt, in_fd, out_fd);
+  if (!p.secret) return failed("no secret was entered (" + p.error + ")");
+  if (p.secret->empty()) return failed("no secret was entered (an empty line)");
+  SecretRead r;
+  r.secret = std::move(p.secret);
+  return r;
+}
+
+SecretRead read_secret(const SecretSource& source) {
+  switch (source.kind) {
+    case SecretSource::Kind::env:
+      return read_secret_from_env(source.value);
+    case SecretSource::Kind::file:
+      return read_secret_from_file(source.value);
+    case SecretSource::Kind::command:
+      return read_secret_from_command(source.value);
+    case SecretSource::Kind::prompt:
+      return read_secret_from_terminal(source.value);
+  }
+  return failed("no secret source");
+}
+
+}  // namespace mailtap::secrets

@@ -1,0 +1,108 @@
+#include "proxy/secrets/token_output.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "proxy/smtp/json_object.hpp"
+#include "proxy/smtp/sasl_responses.hpp"
+
+namespace mailtap::secrets {
+namespace {
+
+// A day is more than any access token lives; anything larger is a mistake, not a promise.
+constexpr std::int64_t kMaxLifetime = 24 * 3600;
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::optional<std::chrono::seconds> seconds_of(std::string_view digits) {
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (ec != std::errc() || end != digits.data() + digits.size() || v < 0) return std::nullopt;
+  return std::chrono::seconds(std::min(v, kMaxLifetime));
+}
+
+TokenParse failed(std::string error) {
+  TokenParse p;
+  p.error = std::move(error);
+  return p;
+}
+
+std::string printable(std::string_view s) {
+  std::string out(s.substr(0, 200));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return out;
+}
+
+TokenParse from_json(std::string_view text) {
+  const auto members = smtp::parse_json_object(text);
+  if (!members) return failed("printed something that starts like JSON but is not an object");
+  if (const smtp::JsonMember* e = smtp::find_member(*members, "error")) {
+    // RFC 6749 §5.2: error codes and descriptions are meant to be shown; they hold no token.
+    std::string what = "error " + printable(e->value);
+    if (const smtp::JsonMember* d = smtp::find_member(*members, "error_description"))
+      what += ": " + printable(d->value);
+    return failed("printed a token endpoint error (" + what + ")");
+  }
+  const smtp::JsonMember* token = smtp::find_member(*members, "access_token");
+  if (token == nullptr || token->type != smtp::JsonMember::Type::string)
+    return failed("printed JSON without an \"access_token\" string");
+  TokenOutput out;
+  out.token = smtp::Secret(token->value.size());
+  if (!smtp::json_unescape_into(token->value, out.token))
+    return failed("printed an \"access_token\" with a malformed escape");
+  if (const smtp::JsonMember* exp = smtp::find_member(*members, "expires_in")) {
+    out.expires_in = seconds_of(exp->value);
+    if (!out.expires_in) return failed("printed an \"expires_in\" that is not a number of seconds");
+  }
+  TokenParse p;
+  p.value = std::move(out);
+  return p;
+}
+
+TokenParse from_lines(std::string_view text) {
+  const std::size_t nl = text.find('\n');
+  std::string_view first = text.substr(0, nl);
+  if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
+  TokenOutput out;
+  out.token = smtp::Secret::copy_of(first);
+  for (std::string_view rest = nl == std::string_view::npos ? "" : text.substr(nl + 1);
+       !rest.empty();) {
+    const std::size_t end = rest.find('\n');
+    const std::string_view line = trim(rest.substr(0, end));
+    rest = end == std::string_view::npos ? "" : rest.substr(end + 1);
+    constexpr std::string_view kKey = "expires_in=";
+    if (line.substr(0, kKey.size()) != kKey) continue;  // other lines are the helper's business
+    out.expires_in = seconds_of(line.substr(kKey.size()));
+    if (!out.expires_in) return failed("printed an expires_in= line that is not a number");
+  }
+  TokenParse p;
+  p.value = std::move(out);
+  return p;
+}
+
+}  // namespace
+
+TokenParse parse_token_output(std::string_view output) {
+  const std::string_view text = trim(output);
+  if (text.empty()) return failed("printed nothing");
+  TokenParse p = text.front() == '{' ? from_json(text) : from_lines(text);
+  if (p.value && !smtp::is_bearer_token(p.value->token.view())) {
+    const std::size_t n = p.value->token.size();
+    return failed("printed something that is not an access token (" + std::to_string(n) +
+                  " bytes with a space, a control character or another character a bearer "
+                  "token cannot have; is it an error message?)");
+  }
+  return p;
+}
+
+}  // namespace mailtap::secrets

@@ -1,0 +1,131 @@
+#include "proxy/secrets/token_provider.hpp"
+
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "proxy/secrets/run_command.hpp"
+#include "proxy/secrets/token_output.hpp"
+
+namespace mailtap::secrets {
+
+namespace {
+constexpr std::string_view kOption = "--oauth2-token-cmd";
+}
+
+TokenParse run_token_command(const std::string& command, std::chrono::milliseconds timeout,
+                             const std::atomic<bool>* cancel) {
+  CommandOptions options;
+  options.timeout = timeout;
+  options.cancel = cancel;
+  CommandResult ran = run_command(command, options);
+  if (!ran.ok()) {
+    TokenParse failed;
+    failed.error = describe_failure(kOption, ran, options);
+    return failed;
+  }
+  TokenParse parsed = parse_token_output(ran.output.view());
+  if (!parsed.value) parsed.error = std::string(kOption) + " " + parsed.error;
+  return parsed;
+}
+
+TokenProvider::TokenProvider(Options options)
+    : options_(std::move(options)), worker_([this] { run_worker(); }) {}
+
+TokenProvider::~TokenProvider() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cancel_ = true;
+  wake_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  std::vector<std::unique_ptr<Waiter>> left;
+  {
+    std::lock_guard lock(mutex_);
+    left.swap(waiters_);
+  }
+  for (auto& w : left)
+    w->complete({std::nullopt, std::string(kOption) + ": mailtap is shutting down"});
+}
+
+TokenProvider::Clock::time_point TokenProvider::now() const {
+  return options_.now ? options_.now() : Clock::now();
+}
+
+asio::awaitable<TokenProvider::Result> TokenProvider::get() {
+  const auto executor = co_await asio::this_coro::executor;
+  co_return co_await async_get(executor, asio::use_awaitable);
+}
+
+void TokenProvider::enqueue(std::unique_ptr<Waiter> waiter) {
+  std::unique_lock lock(mutex_);
+  if (stopping_) {
+    lock.unlock();
+    waiter->complete({std::nullopt, std::string(kOption) + ": mailtap is shutting down"});
+    return;
+  }
+  if (cached_ && now() < cached_until_) {
+    Result r;
+    r.token = Token{cached_->clone(), generation_, false};
+    lock.unlock();
+    waiter->complete(std::move(r));
+    return;
+  }
+  waiters_.push_back(std::move(waiter));
+  if (!running_) {
+    running_ = true;
+    wake_.notify_one();
+  }
+}
+
+void TokenProvider::invalidate(std::uint64_t generation) {
+  std::lock_guard lock(mutex_);
+  if (cached_ && generation == generation_) cached_.reset();
+}
+
+void TokenProvider::run_worker() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || running_; });
+      if (stopping_) return;
+    }
+    TokenParse fetched = run_token_command(options_.command, options_.timeout, &cancel_);
+    ++runs_;
+    Result result;
+    std::optional<std::chrono::seconds> expires_in;
+    if (fetched.value) {
+      result.token = Token{std::move(fetched.value->token), 0, true};
+      expires_in = fetched.value->expires_in;
+    } else {
+      result.error = std::move(fetched.error);
+    }
+
+    std::vector<std::unique_ptr<Waiter>> done;
+    {
+      std::lock_guard lock(mutex_);
+      cached_.reset();
+      if (result.token) {
+        result.token->generation = ++generation_;
+        const std::chrono::seconds lifetime =
+            expires_in ? *expires_in - options_.expiry_margin : options_.default_lifetime;
+        if (lifetime > std::chrono::seconds::zero()) {
+          cached_ = result.token->value.clone();
+          cached_until_ = now() + lifetime;
+        }
+      }
+      running_ = false;
+      done.swap(waiters_);
+    }
+    for (auto& w : done) {
+      Result copy;
+      copy.error = result.error;
+      if (result.token) {
+        copy.token = Token{result.token->value.clone(), result.token->generation, true};
+      }
+      w->complete(std::move(copy));
+    }
+  }
+}
+
+}  // namespace mailtap::secrets

@@ -1,0 +1,139 @@
+// --oauth2-token-cmd: OAuth access tokens for XOAUTH2/OAUTHBEARER, shared by every session.
+//
+// The command runs when a session needs a token and none is cached, on the provider's own
+// thread (never on an I/O thread); sessions that ask while it runs wait for that same run.
+// A token is cached in memory only (a Secret) while it is valid: until `expires_in` minus a
+// margin when the command prints one (see token_output.hpp), else for a few minutes. When the
+// server refuses a token, the session calls invalidate() with the token's generation and asks
+// again, so the command runs again once; a second refusal is the session's failure.
+//
+// Use from a coroutine:
+//   TokenProvider::Result r = co_await provider.get();
+//   if (!r.token) -> explain r.error; else use r.token->value, and after a rejection
+//   provider.invalidate(r.token->generation) and get() once more.
+// Or with a callback: provider.async_get(executor, [](TokenProvider::Result r) { ... }).
+// Completions run on the caller's executor (or the handler's associated one, e.g. the
+// session's strand), never inline and never on the provider's thread. The provider must outlive
+// its waiters' io_context work (destroy it before the io_context): its destructor kills a running
+// command and completes every waiter with an error.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/secrets/token_output.hpp"
+#include "proxy/smtp/secret.hpp"
+
+namespace mailtap::secrets {
+
+// Runs the token command once, on the calling thread, and reads its output: one run of the
+// provider below, for a caller that needs one token now (mailtap encode). Errors start with
+// "--oauth2-token-cmd".
+TokenParse run_token_command(const std::string& command, std::chrono::milliseconds timeout,
+                             const std::atomic<bool>* cancel = nullptr);
+
+class TokenProvider {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  struct Options {
+    std::string command;
+    std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+    // How long a token is kept when the command says nothing about its expiry.
+    std::chrono::seconds default_lifetime{std::chrono::minutes(5)};
+    // A token is renewed this long before the expiry the command printed.
+    std::chrono::seconds expiry_margin{std::chrono::seconds(60)};
+    std::function<Clock::time_point()> now;  // for tests; steady_clock by default
+  };
+
+  struct Token {
+    smtp::Secret value;
+    std::uint64_t generation = 0;  // pass to invalidate() when the server refuses it
+    bool fresh = false;            // from a run of the command made for this request
+  };
+  struct Result {
+    std::optional<Token> token;
+    std::string error;  // "--oauth2-token-cmd exited with status 1", no secret
+  };
+
+  explicit TokenProvider(Options options);
+  ~TokenProvider();
+  TokenProvider(const TokenProvider&) = delete;
+  TokenProvider& operator=(const TokenProvider&) = delete;
+
+  // Completion signature void(Result). `executor` is where the handler runs unless the handler
+  // has an associated executor of its own.
+  template <typename CompletionToken>
+  auto async_get(const asio::any_io_executor& executor, CompletionToken&& token) {
+    return asio::async_initiate<CompletionToken, void(Result)>(
+        [this](auto handler, const asio::any_io_executor& fallback) {
+          auto ex = asio::get_associated_executor(handler, fallback);
+          using Handler = decltype(handler);
+          using Executor = decltype(ex);
+          enqueue(std::make_unique<WaiterFor<Handler, Executor>>(std::move(handler), ex));
+        },
+        token, executor);
+  }
+
+  asio::awaitable<Result> get();
+
+  // The server refused the token of this generation: drop it from the cache, unless a newer
+  // one has replaced it already.
+  void invalidate(std::uint64_t generation);
+
+  // How many times the command has run (logs and tests).
+  std::uint64_t runs() const { return runs_.load(); }
+
+ private:
+  struct Waiter {
+    virtual ~Waiter() = default;
+    virtual void complete(Result result) = 0;
+  };
+  template <typename Handler, typename Executor>
+  struct WaiterFor final : Waiter {
+    WaiterFor(Handler h, const Executor& ex) : handler(std::move(h)), work(ex) {}
+    void complete(Result result) override {
+      auto ex = work.get_executor();
+      asio::post(ex, [h = std::move(handler), r = std::move(result)]() mutable {
+        std::move(h)(std::move(r));
+      });
+      work.reset();
+    }
+    Handler handler;
+    asio::executor_work_guard<Executor> work;  // keeps the waiter's io_context running
+  };
+
+  void enqueue(std::unique_ptr<Waiter> waiter);
+  void run_worker();
+  Clock::time_point now() const;
+
+  const Options options_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  bool running_ = false;  // a run is requested or under way
+  std::vector<std::unique_ptr<Waiter>> waiters_;
+  std::optional<smtp::Secret> cached_;
+  Clock::time_point cached_until_{};
+  std::uint64_t generation_ = 0;
+  std::atomic<bool> cancel_{false};
+  std::atomic<std::uint64_t> runs_{0};
+  std::thread worker_;  // last: starts after everything it uses exists
+};
+
+}  // namespace mailtap::secrets

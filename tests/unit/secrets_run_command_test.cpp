@@ -1,0 +1,160 @@
+// Secret helper commands: exit status, output, timeouts that kill everything the command
+// started, and a clean environment for the helper.
+#include "proxy/secrets/run_command.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "temp_dir.hpp"
+
+namespace mailtap::secrets {
+namespace {
+
+using namespace std::chrono_literals;
+using Status = CommandResult::Status;
+
+CommandResult run(const std::string& cmd, std::chrono::milliseconds timeout = 10s,
+                  std::size_t max_output = 64 * 1024) {
+  CommandOptions o;
+  o.timeout = timeout;
+  o.max_output = max_output;
+  return run_command(cmd, o);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+TEST(RunCommand, CapturesStdoutOfASuccessfulCommand) {
+  const CommandResult r = run("printf 'tok\\nmore\\n'");
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.status, Status::exited);
+  EXPECT_EQ(r.output.view(), "tok\nmore\n");
+}
+
+TEST(RunCommand, ExitStatusIsChecked) {
+  // oama prints some errors on stdout and exits 1: the output must not count as a secret.
+  const CommandResult r = run("echo 'error: no refresh token'; exit 1");
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.status, Status::exited);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(r.output.empty());
+  EXPECT_EQ(describe_failure("--password-cmd", r, {}), "--password-cmd exited with status 1");
+  EXPECT_EQ(describe_failure("--password-cmd", run("no-such-command-xyz 2>/dev/null"), {}),
+            "--password-cmd exited with status 127 (command not found?)");
+}
+
+TEST(RunCommand, KilledBySignal) {
+  const CommandResult r = run("kill -9 $$");
+  EXPECT_EQ(r.status, Status::signalled);
+  EXPECT_EQ(r.code, SIGKILL);
+  EXPECT_NE(describe_failure("--x", r, {}).find("killed by signal 9"), std::string::npos);
+}
+
+TEST(RunCommand, TimeoutKillsTheCommandAndWhatItStarted) {
+  test_support::TempDir dir;
+  const std::string pid_file = dir.file("child.pid");
+  CommandOptions o;
+  o.timeout = 300ms;
+  const CommandResult r = run_command("sleep 30 & echo $! > " + pid_file + "; wait", o);
+  EXPECT_EQ(r.status, Status::timed_out);
+  EXPECT_EQ(describe_failure("--oauth2-token-cmd", r, o),
+            "--oauth2-token-cmd did not finish within 300ms and was killed");
+  const pid_t grandchild = std::stoi(slurp(pid_file));
+  // Killed with its process group: gone, or a zombie until its new parent reaps it.
+  bool running = true;
+  for (int i = 0; i < 200 && running; ++i) {
+    const std::string stat = slurp("/proc/" + std::to_string(grandchild) + "/stat");
+    running = !stat.empty() && stat.find(") Z") == std::string::npos;
+    if (running) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(running);
+}
+
+TEST(RunCommand, AnInteractiveCommandIsKilledWithWhatItStartedToo) {
+  test_support::TempDir dir;
+  const std::string pid_file = dir.file("child.pid");
+  CommandOptions o;
+  o.timeout = 300ms;
+  o.interactive = true;
+  const CommandResult r = run_command("sleep 30 & echo $! > " + pid_file + "; wait", o);
+  EXPECT_EQ(r.status, Status::timed_out);
+  const pid_t grandchild = std::stoi(slurp(pid_file));
+  bool running = true;
+  for (int i = 0; i < 200 && running; ++i) {
+    const std::string stat = slurp("/proc/" + std::to_string(grandchild) + "/stat");
+    running = !stat.empty() && stat.find(") Z") == std::string::npos;
+    if (running) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_FALSE(running);
+}
+
+TEST(RunCommand, ACommandThatClosesStdoutButLingersTimesOut) {
+  const CommandResult r = run("echo tok; exec >&-; sleep 30", 300ms);
+  EXPECT_EQ(r.status, Status::timed_out);
+  EXPECT_TRUE(r.output.empty());
+}
+
+TEST(RunCommand, TooMuchOutputIsRefused) {
+  const CommandResult r = run("yes", 10s, 1000);
+  EXPECT_EQ(r.status, Status::too_much_output);
+  EXPECT_TRUE(r.output.empty());
+}
+
+TEST(RunCommand, CancelFromAnotherThread) {
+  std::atomic<bool> cancel{false};
+  CommandOptions o;
+  o.cancel = &cancel;
+  std::thread t([&] {
+    std::this_thread::sleep_for(100ms);
+    cancel = true;
+  });
+  const CommandResult r = run_command("sleep 30", o);
+  t.join();
+  EXPECT_EQ(r.status, Status::cancelled);
+}
+
+TEST(RunCommand, NonInteractiveCommandsReadDevNull) {
+  const CommandResult r = run("cat; echo done");
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.output.view(), "done\n");
+}
+
+TEST(RunCommand, StderrGoesToMailtapsStderr) {
+  test_support::TempDir dir;
+  const std::string path = dir.file("stderr");
+  const int saved = ::dup(2);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ::dup2(fd, 2);
+  ::close(fd);
+  const CommandResult r = run("echo 'helper: please authorize' >&2; echo tok");
+  ::dup2(saved, 2);
+  ::close(saved);
+  EXPECT_EQ(r.output.view(), "tok\n");
+  EXPECT_EQ(slurp(path), "helper: please authorize\n");
+}
+
+TEST(RunCommand, HelperGetsDefaultSignalsEvenWhenMailtapIgnoresSigpipe) {
+  struct sigaction ignore {
+  }, saved{};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ignore, &saved);
+  const CommandResult r = run("grep SigIgn /proc/self/status");
+  sigaction(SIGPIPE, &saved, nullptr);
+  ASSERT_TRUE(r.ok());
+  const std::string line(r.output.view());
+  const unsigned long long ignored = std::stoull(line.substr(line.find(':') + 1), nullptr, 16);
+  EXPECT_EQ(ignored & (1ull << (SIGPIPE - 1)), 0u) << line;
+}
+
+}  // namespace
+}  // namespace mailtap::secrets

@@ -1,0 +1,215 @@
+// --password-env, --password-file, --password-cmd and the prompt without echo.
+#include "proxy/secrets/secret_source.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "proxy/secrets/run_command.hpp"
+#include "temp_dir.hpp"
+
+namespace mailtap::secrets {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string write_file(const test_support::TempDir& dir, const std::string& name,
+                       const std::string& content, mode_t mode) {
+  const std::string path = dir.file(name);
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << content;
+  }
+  ::chmod(path.c_str(), mode);
+  return path;
+}
+
+std::string value(const SecretRead& r) {
+  EXPECT_TRUE(r.secret) << r.error;
+  return r.secret ? std::string(r.secret->view()) : std::string();
+}
+
+TEST(SecretSource, EnvTakesTheFirstLineAndRemovesTheVariable) {
+  ::setenv("MAILTAP_TEST_PW", "s3cret\r\nsecond line", 1);
+  EXPECT_EQ(value(read_secret_from_env("MAILTAP_TEST_PW")), "s3cret");
+  EXPECT_EQ(std::getenv("MAILTAP_TEST_PW"), nullptr);
+  // ... so a helper command started afterwards does not inherit it.
+  ::setenv("MAILTAP_TEST_PW", "s3cret", 1);
+  ASSERT_TRUE(read_secret_from_env("MAILTAP_TEST_PW").secret);
+  const CommandResult r = run_command("env", {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.output.view().find("MAILTAP_TEST_PW"), std::string_view::npos);
+  EXPECT_EQ(r.output.view().find("s3cret"), std::string_view::npos);
+}
+
+TEST(SecretSource, EnvErrors) {
+  ::unsetenv("MAILTAP_TEST_UNSET");
+  EXPECT_EQ(read_secret_from_env("MAILTAP_TEST_UNSET").error,
+            "--password-env MAILTAP_TEST_UNSET: the variable is not set");
+  ::setenv("MAILTAP_TEST_EMPTY", "", 1);
+  EXPECT_EQ(read_secret_from_env("MAILTAP_TEST_EMPTY").error,
+            "--password-env MAILTAP_TEST_EMPTY: the first line is empty");
+}
+
+TEST(SecretSource, PrivateFileFirstLine) {
+  test_support::TempDir dir;
+  EXPECT_EQ(value(read_secret_from_file(write_file(dir, "pw", "pass word \nrest\n", 0600))),
+            "pass word ");  // spaces belong to the password
+  EXPECT_EQ(value(read_secret_from_file(write_file(dir, "crlf", "pw\r\n", 0400))), "pw");
+  EXPECT_EQ(value(read_secret_from_file(write_file(dir, "nonl", "pw", 0600))), "pw");
+}
+
+TEST(SecretSource, FileReadableByOthersIsRefusedAsSshDoes) {
+  test_support::TempDir dir;
+  const std::string path = write_file(dir, "pw", "secret\n", 0644);
+  const SecretRead r = read_secret_from_file(path);
+  EXPECT_FALSE(r.secret);
+  EXPECT_EQ(r.error, "--password-file " + path +
+                         ": permissions 0644 are too open; a password file must not be "
+                         "accessible by group or others (chmod 600 " +
+                         path + ")");
+  for (mode_t m : {0640, 0604, 0620, 0602, 0610}) {
+    ::chmod(path.c_str(), m);
+    EXPECT_FALSE(read_secret_from_file(path).secret) << std::oct << m;
+  }
+}
+
+TEST(SecretSource, FileErrors) {
+  test_support::TempDir dir;
+  EXPECT_NE(read_secret_from_file(dir.file("missing")).error.find("No such file"),
+            std::string::npos);
+  EXPECT_EQ(read_secret_from_file(write_file(dir, "empty", "\nsecond\n", 0600)).error,
+            "--password-file " + dir.file("empty") + ": the first line is empty");
+  ::mkdir(dir.file("d").c_str(), 0700);
+  EXPECT_EQ(read_secret_from_file(dir.file("d")).error,
+            "--password-file " + dir.file("d") + ": is a directory");
+  const std::string long_line(70000, 'x');
+  EXPECT_NE(read_secret_from_file(write_file(dir, "long", long_line, 0600))
+                .error.find("longer than 64 KiB"),
+            std::string::npos);
+}
+
+TEST(SecretSource, FileCanBeAPipe) {
+  // --password-file <(pass show mail/gmail) hands mailtap a pipe.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::thread writer([&] {
+    (void)!::write(fds[1], "from-a-pipe\nnot this\n", 21);
+    ::close(fds[1]);
+  });
+  const SecretRead r = read_secret_from_file("/dev/fd/" + std::to_string(fds[0]));
+  writer.join();
+  ::close(fds[0]);
+  EXPECT_EQ(value(r), "from-a-pipe");
+}
+
+TEST(SecretSource, CommandFirstLineAndExitStatus) {
+  EXPECT_EQ(value(read_secret_from_command("printf 'pw1\\nignored\\n'")), "pw1");
+  EXPECT_EQ(read_secret_from_command("echo oops; exit 2").error,
+            "--password-cmd exited with status 2");
+  EXPECT_EQ(read_secret_from_command("true").error, "--password-cmd printed nothing");
+  EXPECT_EQ(read_secret_from_command("printf '\\nx\\n'").error,
+            "--password-cmd: the first line is empty");
+  EXPECT_EQ(read_secret_from_command("sleep 5", "--password-cmd", 200ms).error,
+            "--password-cmd did not finish within 200ms and was killed");
+}
+
+TEST(SecretSource, PromptNeedsATerminal) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const SecretRead r = read_secret_from_terminal("Password: ", fds[0], fds[1]);
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_FALSE(r.secret);
+  EXPECT_NE(r.error.find("--password-env VAR, --password-file PATH or --password-cmd CMD"),
+            std::string::npos);
+}
+
+class Pty : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(::openpty(&master_, &slave_, nullptr, nullptr, nullptr), 0); }
+  void TearDown() override {
+    ::close(master_);
+    ::close(slave_);
+  }
+  bool echo_on() const {
+    termios t{};
+    ::tcgetattr(slave_, &t);
+    return (t.c_lflag & ECHO) != 0;
+  }
+  // Types `text` once the prompt has switched echo off, as a person would.
+  std::thread type_when_quiet(std::string text) {
+    return std::thread([this, text] {
+      for (int i = 0; i < 500 && echo_on(); ++i) std::this_thread::sleep_for(5ms);
+      (void)!::write(master_, text.data(), text.size());
+    });
+  }
+  std::string screen() const {
+    std::string out;
+    char buf[256];
+    const int flags = ::fcntl(master_, F_GETFL);
+    ::fcntl(master_, F_SETFL, flags | O_NONBLOCK);
+    for (ssize_t n; (n = ::read(master_, buf, sizeof buf)) > 0;) out.append(buf, n);
+    ::fcntl(master_, F_SETFL, flags);
+    return out;
+  }
+  int master_ = -1;
+  int slave_ = -1;
+};
+
+TEST_F(Pty, PromptReadsWithoutEchoAndRestoresTheTerminal) {
+  ASSERT_TRUE(echo_on());
+  std::thread typist = type_when_quiet("hunter2\n");
+  const SecretRead r = read_secret_from_terminal("Password for alice: ", slave_, slave_);
+  typist.join();
+  EXPECT_EQ(value(r), "hunter2");
+  EXPECT_TRUE(echo_on());
+  const std::string shown = screen();
+  EXPECT_NE(shown.find("Password for alice: "), std::string::npos) << shown;
+  EXPECT_EQ(shown.find("hunter2"), std::string::npos) << shown;
+}
+
+TEST_F(Pty, EndOfInputIsNoSecretAndRestoresTheTerminal) {
+  std::thread typist = type_when_quiet("\x04");  // Ctrl-D on an empty line
+  const SecretRead r = read_secret_from_terminal("Password: ", slave_, slave_);
+  typist.join();
+  EXPECT_FALSE(r.secret);
+  EXPECT_EQ(r.error, "no secret was entered (no input)");
+  EXPECT_TRUE(echo_on());
+}
+
+volatile sig_atomic_t test_signal = 0;
+extern "C" void note_signal(int s) {
+  test_signal = s;
+}
+
+TEST_F(Pty, ASignalRestoresTheTerminalThenTakesItsCourse) {
+  struct sigaction mine {
+  }, saved{};
+  mine.sa_handler = note_signal;
+  sigaction(SIGTERM, &mine, &saved);
+  test_signal = 0;
+  const pthread_t me = ::pthread_self();
+  std::thread killer([&] {
+    for (int i = 0; i < 500 && echo_on(); ++i) std::this_thread::sleep_for(5ms);
+    ::pthread_kill(me, SIGTERM);
+  });
+  const SecretRead r = read_secret_from_terminal("Password: ", slave_, slave_);
+  killer.join();
+  sigaction(SIGTERM, &saved, nullptr);
+  EXPECT_FALSE(r.secret);
+  EXPECT_EQ(r.error, "no secret was entered (interrupted)");
+  EXPECT_TRUE(echo_on());
+  EXPECT_EQ(test_signal, SIGTERM);  // re-raised to the handler the process had
+}
+
+}  // namespace
+}  // namespace mailtap::secrets
