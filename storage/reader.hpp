@@ -37,6 +37,8 @@ struct SessionRow {
   std::uint64_t bytes_upstream_to_client = 0;
   std::string auth_user;
   std::optional<std::int64_t> replay_of;
+  std::string auth_mechanism;    // of the AUTH that succeeded, "" if none (or before schema v2)
+  bool auth_by_mailtap = false;  // --auth-user: mailtap authenticated, not the client
 };
 
 struct EventRow {

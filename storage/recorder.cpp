@@ -179,7 +179,8 @@ class Writer {
          "VALUES (?1, ?2, ?3, ?4, ?5)"},
         {&close_session_,
          "UPDATE sessions SET ended_at = ?2, outcome = ?3, outcome_reason = ?4, "
-         "bytes_client_to_upstream = ?5, bytes_upstream_to_client = ?6, auth_user = ?7 "
+         "bytes_client_to_upstream = ?5, bytes_upstream_to_client = ?6, auth_user = ?7, "
+         "auth_mechanism = ?8, auth_by = ?9 "
          "WHERE id = ?1 AND ended_at IS NULL"},
     };
     for (const auto& s : all) {
@@ -397,7 +398,11 @@ class Writer {
         .bind_text_or_null(4, r.reason)
         .bind_int(5, static_cast<std::int64_t>(r.bytes_client_to_upstream))
         .bind_int(6, static_cast<std::int64_t>(r.bytes_upstream_to_client))
-        .bind_text_or_null(7, r.auth_user);
+        .bind_text_or_null(7, r.auth_user)
+        .bind_text_or_null(8, r.auth_mechanism)
+        .bind_text_or_null(9, r.auth_mechanism.empty() ? ""
+                              : r.auth_by_mailtap      ? "mailtap"
+                                                       : "client");
     const Result res = classify(close_session_.run(), error);
     // The key is finished either way; later records for it are the session's bug.
     rowids_.erase(r.key);

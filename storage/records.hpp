@@ -91,6 +91,8 @@ struct SessionClosed {
       0;  // octets mailtap sent upstream on the client's behalf
   std::uint64_t bytes_upstream_to_client = 0;  // octets relayed from upstream to the client
   std::string auth_user;                       // authenticated user (subject to --redact-users)
+  std::string auth_mechanism;                  // of the AUTH that succeeded, "" if none did
+  bool auth_by_mailtap = false;  // mailtap authenticated (--auth-user), not the client
 };
 
 using Record = std::variant<SessionOpened, SessionTls, SessionEvent, SessionMessage, SessionClosed>;

@@ -108,6 +108,11 @@ CREATE TABLE recipients (
   PRIMARY KEY (message_id, position)
 ) WITHOUT ROWID;
 )sql",
+    // v2: who authenticated the session (mailtap itself with --auth-user, or the client), and how.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN auth_mechanism TEXT;
+ALTER TABLE sessions ADD COLUMN auth_by TEXT CHECK (auth_by IN ('client', 'mailtap'));
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 

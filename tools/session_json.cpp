@@ -92,6 +92,8 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
   w.key("bytes_client_to_upstream").value(s.bytes_client_to_upstream);
   w.key("bytes_upstream_to_client").value(s.bytes_upstream_to_client);
   optional_text(w, "auth_user", s.auth_user);
+  optional_text(w, "auth_mechanism", s.auth_mechanism);
+  if (!s.auth_mechanism.empty()) w.key("auth_by").value(s.auth_by_mailtap ? "mailtap" : "client");
   w.key("replay_of");
   if (s.replay_of)
     w.value(*s.replay_of);

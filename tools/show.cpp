@@ -110,7 +110,15 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
     out += st.yellow("in progress (or its writer died)");
   }
   out += '\n';
-  if (!s.auth_user.empty()) out += "user     " + escape_line(s.auth_user) + "\n";
+  if (!s.auth_user.empty() || !s.auth_mechanism.empty()) {
+    out +=
+        "user     " + (s.auth_user.empty() ? std::string("<redacted>") : escape_line(s.auth_user));
+    if (!s.auth_mechanism.empty())
+      out += std::string(s.auth_by_mailtap ? " (authenticated by mailtap, "
+                                           : " (authenticated by the client, ") +
+             escape_line(s.auth_mechanism) + ")";
+    out += "\n";
+  }
   if (s.replay_of) out += "replay of session " + std::to_string(*s.replay_of) + "\n";
   out += '\n';
   out += st.dim(legend);

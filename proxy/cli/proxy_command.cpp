@@ -13,9 +13,11 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/cli/auth_options.hpp"
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/parse.hpp"
 #include "proxy/cli/transcript_options.hpp"
+#include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/log.hpp"
 #include "proxy/session/proxy_config.hpp"
 #include "proxy/session/server.hpp"
@@ -50,6 +52,7 @@ struct ProxyArgs {
   std::string grace = "30s";
   unsigned threads = 0;
   unsigned max_sessions = 512;
+  AuthArgs auth;
 };
 
 std::string host_name() {
@@ -144,7 +147,7 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg) {
   cfg.threads = a.threads;
   if (a.max_sessions == 0) return "--max-sessions must be at least 1";
   cfg.max_sessions = a.max_sessions;
-  return {};
+  return build_auth_config(a.auth, cfg);
 }
 
 // Each session holds two descriptors (client and upstream): make room for --max-sessions.
@@ -191,8 +194,15 @@ int run_proxy(const ProxyConfig& cfg) {
   }
 
   asio::io_context io;
+  // Declared after io: its waiters hold work on io, so it must go first.
+  std::unique_ptr<secrets::TokenProvider> tokens;
+  if (!cfg.oauth2_token_cmd.empty()) {
+    secrets::TokenProvider::Options to;
+    to.command = cfg.oauth2_token_cmd;
+    tokens = std::make_unique<secrets::TokenProvider>(std::move(to));
+  }
   const std::string listen_label = endpoint_label(cfg.listen);
-  SessionContext ctx{cfg, *tls, recorder.get(), {}, listen_label, std::nullopt};
+  SessionContext ctx{cfg, *tls, recorder.get(), {}, listen_label, std::nullopt, tokens.get()};
   ctx.target.host = cfg.upstream_host;
   ctx.target.port = cfg.upstream_port;
   ctx.target.mode = cfg.tls_mode;
@@ -243,6 +253,9 @@ int run_proxy(const ProxyConfig& cfg) {
                "; anyone who can reach it can relay through mailtap");
   log::error("listening on " + listen_label + " -> " + upstream_label + " (" + mode + ", " +
              verification + ")");
+  if (!cfg.auth_user.empty())
+    log::info("authenticating sessions as " + cfg.auth_user + " (" +
+              (tokens ? "OAuth token from --oauth2-token-cmd" : "password") + ")");
   if (recorder)
     log::info("recording to " + recorder->path());
   else
@@ -325,6 +338,7 @@ Subcommand add_proxy_command(CLI::App& parent) {
   app->add_option("--grace", args->grace, "On SIGINT/SIGTERM, how long sessions may take to finish")
       ->capture_default_str();
   app->add_option("--threads", args->threads, "I/O threads (default: one per core)");
+  add_auth_options(*app, args->auth);
   app->add_option("--max-sessions", args->max_sessions,
                   "Sessions relayed at once; beyond it new clients get a 421 (recorded)")
       ->capture_default_str();

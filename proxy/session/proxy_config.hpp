@@ -4,11 +4,13 @@
 #include <asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "proxy/net/tls_client_context.hpp"
 #include "proxy/net/upstream_connector.hpp"
+#include "proxy/smtp/secret.hpp"
 
 namespace mailtap {
 
@@ -40,6 +42,12 @@ struct ProxyConfig {
   std::chrono::steady_clock::duration grace = std::chrono::seconds(30);
   unsigned threads = 0;  // 0: one per core
   unsigned max_sessions = 512;
+
+  // --auth-user: mailtap authenticates each session itself (docs/auth.md).
+  std::string auth_user;
+  std::shared_ptr<const smtp::Secret> auth_password;  // the one copy, read at start
+  std::string oauth2_token_cmd;
+  bool assist_auth = false;
 };
 
 }  // namespace mailtap

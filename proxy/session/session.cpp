@@ -1,14 +1,20 @@
 #include "proxy/session/session.hpp"
 
+#include <openssl/mem.h>
+
 #include <array>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <utility>
 
 #include "proxy/net/deadline.hpp"
+#include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/log.hpp"
 #include "proxy/session/transcript.hpp"
 #include "storage/recorder.hpp"
@@ -134,6 +140,19 @@ asio::awaitable<void> Session::run() {
   opts.capture_bodies = ctx_.recorder != nullptr;
   opts.redaction.redact_users = cfg.redact_users;
   opts.redaction.fingerprint_key = ctx_.fingerprint_key;
+  opts.upstream_host = ctx_.target.host;
+  opts.upstream_port = ctx_.target.port;
+  opts.assist_auth = cfg.assist_auth;
+  opts.token_command = ctx_.tokens != nullptr;
+  if (!cfg.auth_user.empty()) {
+    smtp::UpstreamLoginOptions login;
+    login.user = cfg.auth_user;
+    login.password = cfg.auth_password;
+    login.token_command = ctx_.tokens != nullptr;
+    login.host = ctx_.target.host;
+    login.port = ctx_.target.port;
+    opts.login = std::move(login);
+  }
   dialogue_.emplace(std::move(opts), events_, messages_);
   dialogue_->set_time(storage::Clock::now());
   dialogue_->relay_greeting(*setup.greeting, setup.greeting_phase);
@@ -203,6 +222,8 @@ void Session::close_record(storage::Outcome outcome, std::string reason) {
     c.bytes_client_to_upstream = dialogue_->bytes_to_upstream();
     c.bytes_upstream_to_client = dialogue_->bytes_from_upstream();
     c.auth_user = dialogue_->auth_user();
+    c.auth_mechanism = dialogue_->auth_mechanism();
+    c.auth_by_mailtap = dialogue_->authenticated_by_mailtap();
   }
   closed_record_ = std::move(c);
 }
@@ -237,6 +258,51 @@ asio::awaitable<void> Session::relay() {
   co_await (client_reader() && upstream_reader() && writers_then_close() && watchdog());
 }
 
+void Session::note_login_outcome() {
+  const smtp::Dialogue& d = *dialogue_;
+  if (login_logged_) return;
+  if (d.authenticated_by_mailtap()) {
+    login_logged_ = true;
+    log::info("session " + std::to_string(id_) + ": authenticated as " + ctx_.config.auth_user +
+              " (" + d.auth_mechanism() + ")");
+  } else if (!d.login_failure().empty()) {
+    login_logged_ = true;
+    log::error("session " + std::to_string(id_) + ": AUTH as " + ctx_.config.auth_user +
+               " failed: " + d.login_failure());
+  }
+}
+
+// The dialogue waits for an access token (its own AUTH, or an assisted AUTH XOAUTH2 USER): the
+// provider runs the command off the I/O threads; the session carries on meanwhile.
+void Session::fetch_token_if_needed() {
+  const auto need = dialogue_->token_needed();
+  if (need == smtp::Dialogue::TokenNeed::none || token_fetch_running_) return;
+  if (ctx_.tokens == nullptr) {
+    dialogue_->token_unavailable("no --oauth2-token-cmd was given");
+    return;
+  }
+  token_fetch_running_ = true;
+  asio::co_spawn(client_.get_executor(), fetch_token(need == smtp::Dialogue::TokenNeed::fresh),
+                 asio::detached);
+}
+
+asio::awaitable<void> Session::fetch_token(bool fresh) {
+  auto self = shared_from_this();
+  if (fresh && token_generation_) ctx_.tokens->invalidate(*token_generation_);
+  secrets::TokenProvider::Result r = co_await ctx_.tokens->get();
+  token_fetch_running_ = false;
+  smtp::Dialogue& d = *dialogue_;
+  if (d.finished()) co_return;
+  d.set_time(storage::Clock::now());
+  if (r.token) {
+    token_generation_ = r.token->generation;
+    d.provide_token(std::move(r.token->value), r.token->fresh);
+  } else {
+    d.token_unavailable(r.error);
+  }
+  co_await after_input();
+}
+
 void Session::note_client_progress() {
   if (dialogue_->client_progress() == client_progress_seen_) return;
   client_progress_seen_ = dialogue_->client_progress();
@@ -250,9 +316,16 @@ void Session::note_client_progress() {
 asio::awaitable<void> Session::after_input() {
   smtp::Dialogue& d = *dialogue_;
   note_client_progress();
+  note_login_outcome();
+  fetch_token_if_needed();
   client_held_ += d.take_to_client();
   std::string u = d.take_to_upstream();
-  if (!u.empty()) {
+  if (d.take_credentials_sent()) {
+    upstream_out_has_credentials_ = true;
+    upstream_out_ += u;
+    OPENSSL_cleanse(u.data(), u.size());
+    upstream_writer_wake_.notify();
+  } else if (!u.empty()) {
     upstream_out_ += u;
     upstream_writer_wake_.notify();
   }
@@ -362,8 +435,13 @@ asio::awaitable<void> Session::upstream_writer() {
     }
     std::string chunk = std::move(upstream_out_);
     upstream_out_.clear();
-    if (broken || dialogue_->abandon_upstream()) continue;
+    const bool credentials = std::exchange(upstream_out_has_credentials_, false);
+    if (broken || dialogue_->abandon_upstream()) {
+      if (credentials) OPENSSL_cleanse(chunk.data(), chunk.size());
+      continue;
+    }
     auto [ec, n] = co_await upstream_->write(asio::buffer(chunk));
+    if (credentials) OPENSSL_cleanse(chunk.data(), chunk.size());
     last_upstream_activity_ = std::chrono::steady_clock::now();
     if (ec) {
       broken = true;

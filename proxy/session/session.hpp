@@ -26,6 +26,9 @@ namespace mailtap {
 namespace storage {
 class Recorder;
 }
+namespace secrets {
+class TokenProvider;
+}
 
 struct SessionContext {
   const ProxyConfig& config;
@@ -34,6 +37,7 @@ struct SessionContext {
   net::UpstreamTarget target;
   std::string listen_label;
   std::optional<std::array<std::uint8_t, 32>> fingerprint_key;
+  secrets::TokenProvider* tokens = nullptr;  // --oauth2-token-cmd, shared by the sessions
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -62,6 +66,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void record_opened();
   void close_record(storage::Outcome outcome, std::string reason);
   void note_client_progress();
+  void note_login_outcome();
+  void fetch_token_if_needed();
+  asio::awaitable<void> fetch_token(bool fresh);
 
   SessionContext& ctx_;
   storage::SessionKey id_;
@@ -87,6 +94,10 @@ class Session : public std::enable_shared_from_this<Session> {
   int durable_flushes_ = 0;
   bool end_committed_ = false;  // the session's closing record is on disk (or not recorded)
   std::string client_out_;
+  bool upstream_out_has_credentials_ = false;  // wipe the chunk once written
+  bool token_fetch_running_ = false;
+  std::optional<std::uint64_t> token_generation_;  // of the token last handed to the dialogue
+  bool login_logged_ = false;
   std::string upstream_out_;
   net::AsyncSignal client_writer_wake_;
   net::AsyncSignal upstream_writer_wake_;

@@ -78,13 +78,20 @@ bool Capabilities::offers_auth(std::string_view mechanism) const {
 }
 
 std::string remove_starttls(const Reply& reply, bool& removed) {
+  return remove_extensions(reply, {"STARTTLS"}, removed);
+}
+
+std::string remove_extensions(const Reply& reply, std::initializer_list<std::string_view> names,
+                              bool& removed) {
   removed = false;
   std::vector<std::string_view> lines = raw_lines(reply.raw);
   if (lines.size() != reply.lines.size() || lines.size() < 2) return reply.raw;
   std::vector<std::string_view> kept;
   kept.push_back(lines[0]);
   for (std::size_t i = 1; i < lines.size(); ++i) {
-    if (iequals(keyword(reply.lines[i]), "STARTTLS")) {
+    const std::string_view kw = keyword(reply.lines[i]);
+    if (std::any_of(names.begin(), names.end(),
+                    [&](std::string_view name) { return iequals(kw, name); })) {
       removed = true;
       continue;
     }

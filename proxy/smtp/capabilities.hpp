@@ -2,6 +2,7 @@
 // because mailtap owns TLS towards the upstream and the client's side stays plain text.
 #pragma once
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,5 +31,9 @@ Capabilities parse_capabilities(const Reply& ehlo_reply);
 // was the last one, the new last line gets "NNN " instead of "NNN-". Line endings of the kept
 // lines are preserved byte for byte. `removed` tells whether anything changed.
 std::string remove_starttls(const Reply& ehlo_reply, bool& removed);
+// The same for every extension named (keyword match, case-insensitive; "AUTH" also removes an
+// obsolete "AUTH=..." line).
+std::string remove_extensions(const Reply& ehlo_reply,
+                              std::initializer_list<std::string_view> names, bool& removed);
 
 }  // namespace mailtap::smtp

@@ -1,5 +1,7 @@
 #include "proxy/smtp/dialogue.hpp"
 
+#include "proxy/smtp/dialogue_internal.hpp"
+
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -14,15 +16,6 @@ namespace mailtap::smtp {
 namespace {
 constexpr std::size_t normalise_slice = std::size_t{64} * 1024;
 
-std::string_view strip_crlf(std::string_view line) {
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
-  return line;
-}
-
-std::string first_line(const Reply& r) {
-  return std::to_string(r.code) + (r.lines.front().empty() ? "" : " " + r.lines.front());
-}
-
 // Verbs after which a strict server's reading of the next bytes depends on its reply: the
 // client (RFC 2920 §3.1) must wait for it anyway, so mailtap waits too before reading on.
 bool is_sync_verb(std::string_view verb) {
@@ -30,30 +23,20 @@ bool is_sync_verb(std::string_view verb) {
 }
 }  // namespace
 
-struct Dialogue::Pending {
-  using Kind = Expect;
-  Kind kind = Kind::command;
-  std::string verb;
-  std::string line;   // MAIL/RCPT line without CRLF, or the local reply with CRLF
-  bool sync = false;  // reading stopped until this reply arrives
-  bool bdat_last = false;
-  LineEnd line_end = LineEnd::crlf;  // how the client ended the command line (DATA's decides)
-  Clock::time_point since{};
-  std::shared_ptr<Transaction> transaction;  // the transaction this command belongs to
-};
-
-struct Dialogue::Transaction {
-  Message message;
-  SHA256_CTX sha{};
-  bool settled = false;  // its MAIL was refused, or its Message recorded: no (further) Message
-};
-
 Dialogue::Dialogue(DialogueOptions options, std::vector<Event>& events,
                    std::vector<Message>& messages)
     : options_(std::move(options)),
       events_(events),
       messages_(messages),
-      redactor_(options_.redaction) {}
+      redactor_(options_.redaction),
+      own_redactor_(options_.redaction) {
+  // Credentials only ever travel inside TLS.
+  if (options_.login && options_.phase == Phase::tls) {
+    login_.emplace(*options_.login);
+    login_state_ = LoginState::waiting;
+  }
+  if (options_.assist_auth) assistant_.emplace(options_.upstream_host, options_.upstream_port);
+}
 
 Dialogue::~Dialogue() = default;
 
@@ -110,10 +93,6 @@ bool Dialogue::awaiting_end_of_data() const {
 
 bool Dialogue::in_data() const {
   return mode_ == Mode::data || mode_ == Mode::bdat_chunk;
-}
-
-std::string Dialogue::auth_user() const {
-  return redactor_.authenticated() ? redactor_.user() : std::string{};
 }
 
 void Dialogue::forward(std::string_view bytes) {
@@ -388,6 +367,8 @@ void Dialogue::handle_command(std::string_view line) {
     events_.push_back(std::move(e));
   };
 
+  if (intercept_command(cmd, line)) return;
+
   if (cmd.verb == "STARTTLS") {
     record_client(Direction::client_to_mailtap, EventKind::command);
     queue_local_reply("502 5.5.1 mailtap: " + options_.starttls_refusal + "\r\n");
@@ -436,21 +417,15 @@ void Dialogue::handle_command(std::string_view line) {
   }
 
   if (cmd.verb == "AUTH") {
-    RedactedLine r = redactor_.begin(strip_crlf(line));
-    Event e = make_event(Direction::client_to_upstream, EventKind::auth);
-    e.verb = "AUTH";
-    e.bytes = r.text + "\r\n";
-    e.wire_size = line.size();
-    e.redacted = r.redacted;
-    e.note = std::move(r.decoded);
-    events_.push_back(std::move(e));
-  } else {
-    record_client(Direction::client_to_upstream, EventKind::command);
+    send_client_auth(line, /*response=*/false);
+    return;
   }
+  record_client(Direction::client_to_upstream, EventKind::command);
   forward(line);
   Pending p;
   p.verb = distrusted ? std::string{} : cmd.verb;  // the reply event names it
-  if (cmd.verb == "MAIL" || cmd.verb == "RCPT") p.line = std::string(strip_crlf(line));
+  if (cmd.verb == "MAIL" || cmd.verb == "RCPT" || cmd.verb == "EHLO" || cmd.verb == "HELO")
+    p.line = std::string(strip_crlf(line));
   if (cmd.verb != "MAIL") {
     p.transaction = transaction_;
   } else if (!transaction_ || transaction_->settled) {
@@ -464,19 +439,36 @@ void Dialogue::handle_command(std::string_view line) {
 }
 
 void Dialogue::handle_sasl_line(std::string_view line) {
-  RedactedLine r = redactor_.client_response(strip_crlf(line));
+  if (assistant_) {
+    AssistedLine a = assistant_->response(strip_crlf(line));
+    if (a.changed) {
+      send_client_auth(a.line.view(), /*response=*/true);
+      credentials_sent_ = true;
+      note_rewrite("AUTH", std::move(a.note));
+      return;
+    }
+  }
+  send_client_auth(line, /*response=*/true);
+}
+
+// The client's AUTH line or SASL response (`wire`, CRLF included, as it goes upstream): recorded
+// through the redactor, forwarded, and its reply awaited before anything else is read.
+void Dialogue::send_client_auth(std::string_view wire, bool response) {
+  RedactedLine r =
+      response ? redactor_.client_response(strip_crlf(wire)) : redactor_.begin(strip_crlf(wire));
   Event e = make_event(Direction::client_to_upstream, EventKind::auth);
   e.verb = "AUTH";
   e.bytes = r.text + "\r\n";
-  e.wire_size = line.size();
+  e.wire_size = wire.size();
   e.redacted = r.redacted;
   e.note = std::move(r.decoded);
   events_.push_back(std::move(e));
-  forward(line);
+  forward(wire);
   Pending p;
-  p.kind = Pending::Kind::sasl;
+  p.kind = response ? Pending::Kind::sasl : Pending::Kind::command;
   p.verb = "AUTH";
   p.sync = true;
+  p.transaction = transaction_;
   push_pending(std::move(p));
 }
 
@@ -721,6 +713,21 @@ void Dialogue::on_reply(Reply reply) {
     }
     e.note = std::move(r.decoded);
     mode_ = Mode::sasl;
+    if (!assistant_) return;
+    if (std::optional<std::string> decoded = assistant_->challenge(reply)) {
+      to_client = std::move(*decoded);
+      rewrite = make_event(Direction::mailtap_to_client, EventKind::rewrite);
+      rewrite->verb = "AUTH";
+      rewrite->bytes = to_client;
+      rewrite->note = "334 challenge decoded for the client (--assist-auth)";
+    }
+  };
+  auto sasl_end = [&] {
+    redactor_.finish(reply.code);
+    if (reply.code != 235) distrust_early_lines();
+    if (!assistant_) return;
+    if (assistant_->oauth_in_progress()) assist_token_refused_ = reply.code != 235;
+    assistant_->finish();
   };
 
   switch (p.kind) {
@@ -738,12 +745,15 @@ void Dialogue::on_reply(Reply reply) {
       if (reply.code == 421)
         finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
       return;
+    case Pending::Kind::own_ehlo:
+    case Pending::Kind::own_auth:
+      on_own_reply(p, reply, std::move(e));
+      return;
     case Pending::Kind::sasl:
       if (reply.code == 334) {
         sasl_challenge();
       } else {
-        redactor_.finish(reply.code);
-        if (reply.code != 235) distrust_early_lines();
+        sasl_end();
         mode_ = Mode::command;
       }
       break;
@@ -757,15 +767,20 @@ void Dialogue::on_reply(Reply reply) {
           if (transaction_ == p.transaction) transaction_.reset();
           chunking_ = p.verb == "EHLO" && parse_capabilities(reply).chunking;
         }
+        if (hold_for_login(p, reply, positive)) {
+          // mailtap authenticates first; the client gets this reply when it is done.
+          events_.push_back(std::move(e));
+          start_login(p);
+          return;
+        }
         if (p.verb == "EHLO" && positive) {  // a refusal lists no extensions: relay it as is
           bool removed = false;
-          to_client = remove_starttls(reply, removed);
+          to_client = client_ehlo_reply(reply, removed);
           if (removed) {
             rewrite = make_event(Direction::mailtap_to_client, EventKind::rewrite);
             rewrite->verb = "EHLO";
             rewrite->bytes = to_client;
-            rewrite->note =
-                "STARTTLS removed from the EHLO reply: mailtap holds the TLS link upstream";
+            rewrite->note = ehlo_rewrite_note();
           }
         }
       } else if (p.verb == "MAIL") {
@@ -789,8 +804,7 @@ void Dialogue::on_reply(Reply reply) {
         if (reply.code == 334) {
           sasl_challenge();
         } else {
-          redactor_.finish(reply.code);
-          if (reply.code != 235) distrust_early_lines();
+          sasl_end();
         }
       } else if (p.verb == "RSET") {
         if (positive && transaction_ == p.transaction) transaction_.reset();

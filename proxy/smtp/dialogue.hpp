@@ -20,18 +20,25 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "proxy/smtp/auth_assistant.hpp"
 #include "proxy/smtp/auth_redactor.hpp"
 #include "proxy/smtp/event.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 #include "proxy/smtp/text_normaliser.hpp"
+#include "proxy/smtp/upstream_login.hpp"
 
 namespace mailtap::smtp {
 
+struct Command;
+
 struct DialogueOptions {
-  Phase phase = Phase::tls;      // phase of the relayed dialogue (tls, or plain with --tls none)
-  std::string upstream_label;    // "smtp.example.com:587", for mailtap's own replies
+  Phase phase = Phase::tls;    // phase of the relayed dialogue (tls, or plain with --tls none)
+  std::string upstream_label;  // "smtp.example.com:587", for mailtap's own replies
+  std::string upstream_host;   // for OAUTHBEARER's host=/port= (--assist-auth)
+  std::uint16_t upstream_port = 0;
   std::string starttls_refusal;  // reason given when the client asks for STARTTLS
   // RFC 5321 §4.5.3.1.4 allows 512 octets a command line; extensions (SIZE, SMTPUTF8, DSN)
   // legitimately exceed that, so mailtap forwards up to Postfix's default line_length_limit.
@@ -44,6 +51,12 @@ struct DialogueOptions {
   std::size_t max_client_backlog = 256u << 10;
   std::size_t max_pending_replies = 1000;
   RedactionPolicy redaction;
+  // --auth-user: mailtap authenticates once the client's EHLO (or HELO) is answered over TLS,
+  // before the client sees the reply (docs/auth.md).
+  std::optional<UpstreamLoginOptions> login;
+  // --assist-auth: AUTH typed in clear is sent encoded, 334 prompts reach the client decoded.
+  bool assist_auth = false;
+  bool token_command = false;  // --oauth2-token-cmd was given (assisted XOAUTH2/OAUTHBEARER)
 };
 
 struct Ending {
@@ -75,6 +88,17 @@ class Dialogue {
 
   std::string take_to_upstream();
   std::string take_to_client();
+  // True once after bytes holding mailtap's own credentials went into take_to_upstream(): the
+  // owner wipes its copies once they are written.
+  bool take_credentials_sent() { return std::exchange(credentials_sent_, false); }
+
+  // An OAuth access token is needed (mailtap's own AUTH, or an assisted AUTH XOAUTH2 USER);
+  // `fresh`: the cached one was refused, run the token command again. The dialogue reads no
+  // client bytes until provide_token() or token_unavailable().
+  enum class TokenNeed : std::uint8_t { none, cached, fresh };
+  TokenNeed token_needed() const { return token_need_; }
+  void provide_token(Secret token, bool fresh);
+  void token_unavailable(const std::string& error);
 
   bool wants_client_input() const;
   // A command is waiting for the upstream's reply (the reply timeout applies).
@@ -102,12 +126,36 @@ class Dialogue {
   std::uint64_t data_ends_sent() const { return data_ends_sent_; }
   // Authenticated user (empty unless AUTH succeeded; empty under --redact-users).
   std::string auth_user() const;
+  // The mechanism of the AUTH that succeeded ("PLAIN"), empty if none did.
+  std::string auth_mechanism() const;
+  // The session was authenticated by mailtap (--auth-user), not by the client.
+  bool authenticated_by_mailtap() const { return login_state_ == LoginState::succeeded; }
+  // Why mailtap's own AUTH failed (the reply line the client gets), empty unless it did.
+  const std::string& login_failure() const { return login_failure_; }
 
  private:
   enum class Mode : std::uint8_t { command, sasl, data, bdat_chunk, closed };
   // What a queued entry waits for: the upstream's reply to a command of the client's or of
   // mailtap's own, or (local) nothing: a reply mailtap wrote, held for its turn.
-  enum class Expect : std::uint8_t { command, sasl, data_end, own_cancel, own_quit, local };
+  enum class Expect : std::uint8_t {
+    command,
+    sasl,
+    data_end,
+    own_cancel,
+    own_quit,
+    own_ehlo,  // mailtap's EHLO after a client's HELO (--auth-user)
+    own_auth,  // a line of mailtap's own AUTH exchange (--auth-user)
+    local
+  };
+  enum class LoginState : std::uint8_t {
+    off,
+    waiting,
+    own_ehlo,
+    token,
+    exchanging,
+    succeeded,
+    failed
+  };
   struct Pending;
   struct Transaction;
 
@@ -128,6 +176,21 @@ class Dialogue {
   void forward_body(std::string_view bytes, bool line_start);
   bool read_bdat_chunk();
   void on_reply(Reply reply);
+  void send_client_auth(std::string_view wire, bool response);
+  // AUTH on mailtap's side (dialogue_auth.cpp)
+  bool hold_for_login(const Pending& p, const Reply& reply, bool positive);
+  void start_login(const Pending& p);
+  void on_own_reply(const Pending& p, const Reply& reply, Event e);
+  void apply_login_step(LoginStep step);
+  void send_login_line(Secret line);
+  void finish_login(bool succeeded, std::string reply_line);
+  void release_held_reply();
+  std::string client_ehlo_reply(const Reply& reply, bool& removed) const;
+  std::string ehlo_rewrite_note() const;
+  std::string login_user_label() const;
+  bool intercept_command(const Command& cmd, std::string_view line);
+  bool assist_command(std::string_view line);
+  void note_rewrite(std::string verb, std::string note);
   void on_client_input_exhausted();
 
   void forward(std::string_view bytes);
@@ -153,6 +216,21 @@ class Dialogue {
   TextNormaliser normaliser_;
   ReplyParser replies_;
   AuthRedactor redactor_;
+
+  // --auth-user: mailtap's own AUTH, and the EHLO/HELO reply held back until it ends.
+  std::optional<UpstreamLogin> login_;
+  LoginState login_state_ = LoginState::off;
+  AuthRedactor own_redactor_;  // renders mailtap's own AUTH lines for the record
+  std::optional<Reply> held_reply_;
+  std::string held_verb_;  // "EHLO" or "HELO"
+  std::string login_failure_;
+  bool login_failure_pending_ = false;  // the next MAIL gets login_failure_
+  std::string login_mechanism_;
+  // --assist-auth
+  std::optional<AuthAssistant> assistant_;
+  bool assist_token_refused_ = false;
+  TokenNeed token_need_ = TokenNeed::none;
+  bool credentials_sent_ = false;
 
   std::string backlog_;  // client bytes received, not yet framed
   std::size_t backlog_pos_ = 0;

@@ -7,11 +7,15 @@
 // mailtap sends no end of data ("." line) for which the client did not send CRLF "." CRLF.
 //
 // Input: byte 0 selects options; then records of [op][length][bytes...]:
-//   op % 4 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF.
+//   op % 6 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF,
+//   4: the session provides the access token asked for (the bytes), 5: the token command failed.
+// Options bit 64 makes mailtap authenticate itself (--auth-user, password and token command),
+// bit 128 turns on --assist-auth.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +89,19 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
   if (flags & 8) options.max_command_line = 64;
   if (flags & 16) options.max_auth_line = 128;
   options.redaction.redact_users = (flags & 32) != 0;
+  options.upstream_host = "up.example";
+  options.upstream_port = 587;
+  if (flags & 64) {
+    UpstreamLoginOptions login;
+    login.user = "alice";
+    login.password = std::make_shared<const Secret>(Secret::copy_of("pw"));
+    login.token_command = true;
+    login.host = "up.example";
+    login.port = 587;
+    options.login = std::move(login);
+  }
+  options.assist_auth = (flags & 128) != 0;
+  options.token_command = (flags & 192) != 0;
 
   std::vector<Event> events;
   std::vector<Message> messages;
@@ -100,7 +117,7 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     std::string client_fed;
     std::size_t pos = 1;
     while (pos + 2 <= size) {
-      const std::uint8_t op = data[pos] % 4;
+      const std::uint8_t op = data[pos] % 6;
       const std::size_t len = std::min<std::size_t>(data[pos + 1], size - pos - 2);
       const std::string_view bytes(reinterpret_cast<const char*>(data + pos + 2), len);
       pos += 2 + len;
@@ -132,6 +149,12 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
           if (upstream_closed) break;
           upstream_closed = true;
           d.upstream_closed();
+          break;
+        case 4:
+          d.provide_token(Secret::copy_of(bytes), /*fresh=*/true);
+          break;
+        case 5:
+          d.token_unavailable(std::string(bytes));
           break;
       }
       out.to_upstream += d.take_to_upstream();

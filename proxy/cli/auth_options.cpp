@@ -1,0 +1,54 @@
+#include "proxy/cli/auth_options.hpp"
+
+#include <unistd.h>
+
+#include <memory>
+
+#include "proxy/secrets/secret_source.hpp"
+
+namespace mailtap::cli {
+
+void add_auth_options(CLI::App& app, AuthArgs& args) {
+  app.add_option("--auth-user", args.user,
+                 "Authenticate to the upstream as USER once the client's EHLO is answered over "
+                 "TLS, so the client types no AUTH; the password comes from --password-env, "
+                 "--password-file or --password-cmd (else a prompt without echo at start), or "
+                 "a token from --oauth2-token-cmd for XOAUTH2/OAUTHBEARER")
+      ->type_name("USER");
+  args.secrets.add_password_options(app, "--auth-user password");
+  args.secrets.add_token_option(app);
+  app.add_flag("--assist-auth", args.assist,
+               "Let a person type AUTH in clear: AUTH PLAIN user password, AUTH LOGIN with the "
+               "prompts decoded, AUTH XOAUTH2 user (token from --oauth2-token-cmd); mailtap "
+               "sends the base64 (the terminal echoes the password)");
+}
+
+std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg) {
+  const SecretOptions& s = args.secrets;
+  cfg.assist_auth = args.assist;
+  cfg.oauth2_token_cmd = s.oauth2_token_cmd;
+  if (args.user.empty()) {
+    if (s.has_password_source())
+      return "--password-env/--password-file/--password-cmd need --auth-user USER";
+    if (!s.oauth2_token_cmd.empty() && !args.assist)
+      return "--oauth2-token-cmd needs --auth-user USER (or --assist-auth, for AUTH XOAUTH2 "
+             "USER typed by hand)";
+    return {};
+  }
+  if (cfg.tls_mode == net::TlsMode::none)
+    return "--auth-user with --tls none would send credentials in plain text; refusing";
+  if (args.user.find_first_of("\r\n") != std::string::npos) return "--auth-user must be one line";
+  cfg.auth_user = args.user;
+  if (!s.oauth2_token_cmd.empty()) return {};  // tokens are fetched when a session needs one
+  if (!s.has_password_source() && !isatty(STDIN_FILENO))
+    return "--auth-user " + args.user +
+           " needs a password: --password-env VAR, --password-file PATH or --password-cmd CMD "
+           "(or run on a terminal to be asked), or --oauth2-token-cmd CMD for OAuth";
+  secrets::SecretRead read =
+      secrets::read_secret(s.password_source("Password for " + args.user + ": "));
+  if (!read.secret) return read.error;
+  cfg.auth_password = std::make_shared<const smtp::Secret>(std::move(*read.secret));
+  return {};
+}
+
+}  // namespace mailtap::cli

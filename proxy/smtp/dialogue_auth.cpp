@@ -1,0 +1,303 @@
+// The Dialogue's AUTH on mailtap's side: authenticating on the client's behalf (--auth-user),
+// assisted typing (--assist-auth), and the tokens both ask the session for. See docs/auth.md.
+#include <algorithm>
+#include <utility>
+
+#include "proxy/smtp/capabilities.hpp"
+#include "proxy/smtp/command.hpp"
+#include "proxy/smtp/dialogue.hpp"
+#include "proxy/smtp/dialogue_internal.hpp"
+
+namespace mailtap::smtp {
+
+namespace {
+// Printable ASCII only, for text that came from outside (a token command's error).
+std::string printable(std::string_view s, std::size_t max = 300) {
+  std::string out;
+  for (char c : s.substr(0, max)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+  }
+  return out;
+}
+}  // namespace
+
+std::string Dialogue::auth_user() const {
+  if (login_state_ == LoginState::succeeded)
+    return options_.redaction.redact_users ? std::string{} : login_->user();
+  return redactor_.authenticated() ? redactor_.user() : std::string{};
+}
+
+std::string Dialogue::auth_mechanism() const {
+  if (login_state_ == LoginState::succeeded) return login_mechanism_;
+  return redactor_.authenticated() ? redactor_.mechanism() : std::string{};
+}
+
+std::string Dialogue::login_user_label() const {
+  return options_.redaction.redact_users ? std::string("<redacted>") : printable(login_->user());
+}
+
+void Dialogue::note_rewrite(std::string verb, std::string note) {
+  Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
+  e.verb = std::move(verb);
+  e.note = std::move(note);
+  events_.push_back(std::move(e));
+}
+
+// ---- EHLO: what the client is told -------------------------------------------------------
+
+std::string Dialogue::client_ehlo_reply(const Reply& reply, bool& removed) const {
+  // Authenticated by mailtap, the session needs no AUTH from the client: it is not offered.
+  if (login_state_ == LoginState::succeeded)
+    return remove_extensions(reply, {"STARTTLS", "AUTH"}, removed);
+  return remove_starttls(reply, removed);
+}
+
+std::string Dialogue::ehlo_rewrite_note() const {
+  if (login_state_ == LoginState::succeeded)
+    return "STARTTLS and AUTH removed from the EHLO reply: mailtap holds the TLS link upstream "
+           "and has authenticated as " +
+           login_user_label();
+  return "STARTTLS removed from the EHLO reply: mailtap holds the TLS link upstream";
+}
+
+// ---- --auth-user ---------------------------------------------------------------------------
+
+bool Dialogue::hold_for_login(const Pending& p, const Reply& reply, bool positive) {
+  if (login_state_ != LoginState::waiting || !positive) return false;
+  held_reply_ = reply;
+  held_verb_ = p.verb;
+  return true;
+}
+
+// Right after the client's EHLO (or HELO) was accepted over TLS: its own capabilities are real
+// now, and nothing the client sends next is read until mailtap's AUTH has ended.
+void Dialogue::start_login(const Pending& p) {
+  if (p.verb == "EHLO") {
+    login_state_ = LoginState::exchanging;
+    apply_login_step(login_->start(parse_capabilities(*held_reply_).auth_mechanisms));
+    return;
+  }
+  // A HELO lists no mechanisms: ask with an EHLO of the same name, as the client would have.
+  std::string name(parse_command(p.line).args);
+  name = name.substr(0, name.find_first_of(" \t"));
+  if (name.empty()) name = "localhost";
+  login_state_ = LoginState::own_ehlo;
+  send_own_line("EHLO " + name + "\r\n", EventKind::command,
+                "mailtap's EHLO after the client's HELO, to learn the AUTH mechanisms "
+                "(--auth-user)",
+                Expect::own_ehlo, /*sync=*/true);
+}
+
+void Dialogue::on_own_reply(const Pending& p, const Reply& reply, Event e) {
+  e.direction = Direction::upstream_to_mailtap;
+  bytes_from_upstream_ -= reply.raw.size();  // mailtap's own exchange: not relayed
+  if (p.kind == Expect::own_auth) {
+    if (reply.code == 334) {
+      RedactedLine r = own_redactor_.server_challenge(strip_crlf(reply.raw));
+      e.kind = EventKind::auth;
+      if (r.redacted) {
+        e.bytes = r.text + "\r\n";
+        e.redacted = true;
+      }
+      e.note = std::move(r.decoded);
+    } else {
+      own_redactor_.finish(reply.code);
+    }
+  }
+  events_.push_back(std::move(e));
+  if (reply.code == 421) {
+    finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+    return;
+  }
+  if (p.kind == Expect::own_auth) {
+    apply_login_step(login_->on_reply(reply));
+  } else if (reply.positive_completion()) {
+    login_state_ = LoginState::exchanging;
+    apply_login_step(login_->start(parse_capabilities(reply).auth_mechanisms));
+  } else {
+    finish_login(false, std::to_string(reply.code) +
+                            (reply.enhanced_status.empty() ? "" : " " + reply.enhanced_status) +
+                            " mailtap: " + options_.upstream_host +
+                            " refused mailtap's EHLO, so mailtap could not authenticate: " +
+                            printable(first_line(reply)));
+  }
+}
+
+void Dialogue::apply_login_step(LoginStep step) {
+  switch (step.kind) {
+    case LoginStep::Kind::send:
+      login_state_ = LoginState::exchanging;
+      send_login_line(std::move(step.line));
+      return;
+    case LoginStep::Kind::need_token: {
+      login_state_ = LoginState::token;
+      token_need_ = step.fresh ? TokenNeed::fresh : TokenNeed::cached;
+      if (step.fresh) {
+        Event e = make_event(Direction::mailtap_note, EventKind::note);
+        e.verb = "AUTH";
+        e.note =
+            "the server refused the access token; mailtap runs --oauth2-token-cmd again "
+            "for a fresh one and retries once";
+        events_.push_back(std::move(e));
+      }
+      return;
+    }
+    case LoginStep::Kind::succeeded:
+      finish_login(true, {});
+      return;
+    case LoginStep::Kind::failed:
+      finish_login(false, std::move(step.reply_line));
+      return;
+  }
+}
+
+void Dialogue::send_login_line(Secret line) {
+  const std::string_view text = strip_crlf(line.view());
+  RedactedLine r =
+      login_->sent_auth_command() ? own_redactor_.begin(text) : own_redactor_.client_response(text);
+  Event e = make_event(Direction::mailtap_to_upstream, EventKind::auth);
+  e.verb = "AUTH";
+  e.bytes = r.text + "\r\n";
+  e.wire_size = line.size();
+  e.redacted = r.redacted;
+  e.note = std::move(r.decoded);
+  events_.push_back(std::move(e));
+  to_upstream_.append(line.view());
+  credentials_sent_ = true;
+  Pending p;
+  p.kind = Expect::own_auth;
+  p.verb = "AUTH";
+  p.sync = true;
+  push_pending(std::move(p));
+}
+
+void Dialogue::finish_login(bool succeeded, std::string reply_line) {
+  Event e = make_event(Direction::mailtap_note, EventKind::note);
+  e.verb = "AUTH";
+  if (succeeded) {
+    login_state_ = LoginState::succeeded;
+    login_mechanism_ = std::string(to_string(*login_->mechanism()));
+    e.note = "authenticated by mailtap as " + login_user_label() + " (" + login_mechanism_ + ")";
+  } else {
+    login_state_ = LoginState::failed;
+    login_failure_ = std::move(reply_line);
+    login_failure_pending_ = true;
+    e.note = "mailtap could not authenticate; the client's next MAIL gets: " + login_failure_;
+  }
+  events_.push_back(std::move(e));
+  release_held_reply();
+}
+
+void Dialogue::release_held_reply() {
+  paused_ = false;
+  if (!held_reply_) return;
+  const Reply reply = std::move(*held_reply_);
+  held_reply_.reset();
+  std::string to_client = reply.raw;
+  if (held_verb_ == "EHLO") {
+    bool removed = false;
+    to_client = client_ehlo_reply(reply, removed);
+    if (removed) {
+      Event e = make_event(Direction::mailtap_to_client, EventKind::rewrite);
+      e.verb = "EHLO";
+      e.bytes = to_client;
+      e.note = ehlo_rewrite_note();
+      events_.push_back(std::move(e));
+    }
+  }
+  emit_client(to_client);
+  flush_local_replies();
+}
+
+// ---- the client's commands that mailtap answers because of AUTH -----------------------------
+
+bool Dialogue::intercept_command(const Command& cmd, std::string_view line) {
+  if (cmd.verb == "AUTH" && login_state_ == LoginState::succeeded) {
+    AuthRedactor scratch(options_.redaction);  // the line may carry a secret all the same
+    RedactedLine r = scratch.begin(strip_crlf(line));
+    Event e = make_event(Direction::client_to_mailtap, EventKind::auth);
+    e.verb = "AUTH";
+    e.bytes = r.text + "\r\n";
+    e.wire_size = line.size();
+    e.redacted = r.redacted;
+    e.note = std::move(r.decoded);
+    events_.push_back(std::move(e));
+    queue_local_reply("503 5.5.1 mailtap: already authenticated as " + login_user_label() +
+                      " (by mailtap)\r\n");
+    // Responses the client pipelined behind it are read as commands, as after any refusal.
+    distrust_early_lines();
+    return true;
+  }
+  if (cmd.verb == "MAIL" && login_failure_pending_ && !redactor_.authenticated()) {
+    login_failure_pending_ = false;
+    Event e = make_event(Direction::client_to_mailtap, EventKind::command);
+    e.verb = "MAIL";
+    e.bytes = std::string(line);
+    e.wire_size = line.size();
+    events_.push_back(std::move(e));
+    queue_local_reply(login_failure_ + "\r\n");
+    return true;
+  }
+  if (cmd.verb == "AUTH" && assistant_) return assist_command(line);
+  return false;
+}
+
+bool Dialogue::assist_command(std::string_view line) {
+  AssistedLine a = assistant_->command(strip_crlf(line));
+  if (a.needs_token) {
+    if (!options_.token_command) {
+      assistant_->finish();
+      Event e = make_event(Direction::client_to_mailtap, EventKind::auth);
+      e.verb = "AUTH";
+      e.bytes = std::string(line);
+      e.wire_size = line.size();
+      events_.push_back(std::move(e));
+      queue_local_reply(
+          "504 5.5.4 mailtap: AUTH XOAUTH2/OAUTHBEARER USER needs a token: start mailtap with "
+          "--oauth2-token-cmd\r\n");
+      return true;
+    }
+    // Nothing is read or sent until the token is there (provide_token sends the AUTH line).
+    token_need_ = assist_token_refused_ ? TokenNeed::fresh : TokenNeed::cached;
+    paused_ = true;
+    return true;
+  }
+  if (!a.changed) return false;
+  send_client_auth(a.line.view(), /*response=*/false);
+  credentials_sent_ = true;
+  note_rewrite("AUTH", std::move(a.note));
+  return true;
+}
+
+// ---- tokens --------------------------------------------------------------------------------
+
+void Dialogue::provide_token(Secret token, bool fresh) {
+  if (ending_ || token_need_ == TokenNeed::none) return;
+  token_need_ = TokenNeed::none;
+  if (login_state_ == LoginState::token) {
+    apply_login_step(login_->on_token(std::move(token), fresh));
+  } else if (assistant_ && assistant_->awaiting_token()) {
+    AssistedLine a = assistant_->token_line(token.view());
+    paused_ = false;
+    send_client_auth(a.line.view(), /*response=*/false);
+    credentials_sent_ = true;
+    note_rewrite("AUTH", std::move(a.note));
+  }
+  process_client();
+}
+
+void Dialogue::token_unavailable(const std::string& error) {
+  if (ending_ || token_need_ == TokenNeed::none) return;
+  token_need_ = TokenNeed::none;
+  if (login_state_ == LoginState::token) {
+    apply_login_step(login_->on_token_error(error));
+  } else if (assistant_ && assistant_->awaiting_token()) {
+    assistant_->finish();
+    paused_ = false;
+    queue_local_reply("454 4.7.0 mailtap: no access token for AUTH: " + printable(error) + "\r\n");
+  }
+  process_client();
+}
+
+}  // namespace mailtap::smtp

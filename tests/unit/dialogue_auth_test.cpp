@@ -1,0 +1,311 @@
+// Dialogue: AUTH on mailtap's side. --auth-user (mailtap authenticates after the client's
+// EHLO/HELO, before the client sees the reply) and --assist-auth (AUTH typed in clear), each
+// scenario run whole, byte by byte and split at every position.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "proxy/smtp/base64.hpp"
+#include "proxy/smtp/dialogue.hpp"
+#include "tests/unit/dialogue_harness.hpp"
+
+namespace mailtap::smtp {
+namespace {
+
+using namespace testing;
+using namespace std::string_literals;
+
+const std::string password = "s3cret-pw";
+const std::string token1 = "ya29.first-token";
+const std::string token2 = "ya29.second-token";
+const std::string ehlo_reply_auth =
+    "250-up.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n";
+const std::string ehlo_reply_authless = "250-up.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+const std::string ehlo_reply_with_auth =
+    "250-up.example\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n";
+const std::string ehlo_reply_oauth =
+    "250-up.example\r\n250-AUTH LOGIN XOAUTH2 OAUTHBEARER\r\n250 8BITMIME\r\n";
+
+DialogueOptions login_options(bool with_password, bool with_token) {
+  DialogueOptions o = test_options();
+  o.upstream_host = "up.example";
+  o.upstream_port = 587;
+  UpstreamLoginOptions l;
+  l.user = "alice";
+  if (with_password) l.password = std::make_shared<const Secret>(Secret::copy_of(password));
+  l.token_command = with_token;
+  l.host = "up.example";
+  l.port = 587;
+  o.login = std::move(l);
+  o.token_command = with_token;
+  return o;
+}
+
+DialogueOptions assist_options() {
+  DialogueOptions o = test_options();
+  o.upstream_host = "up.example";
+  o.upstream_port = 587;
+  o.assist_auth = true;
+  o.token_command = true;
+  return o;
+}
+
+std::string xoauth2_line(const std::string& user, const std::string& token) {
+  return "AUTH XOAUTH2 " +
+         base64_encode("user=" + user + "\x01" + "auth=Bearer " + token + "\x01\x01") + "\r\n";
+}
+
+void expect_no_secret(const Result& r, const std::string& secret) {
+  expect_secret_absent(r, secret);
+  expect_secret_absent(r, base64_encode(secret));
+}
+
+TEST(DialogueAuth, MailtapAuthenticatesWithPlainBeforeTheClientSeesTheEhloReply) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo + "MAIL FROM:<a@x>\r\n"),
+          upstream(ehlo_reply_auth),
+          upstream("235 2.7.0 Authentication successful\r\n"),
+          upstream("250 ok\r\n"),
+      },
+      login_options(true, false));
+  EXPECT_EQ(r.upstream_per_step[0], ehlo);
+  EXPECT_EQ(r.upstream_per_step[1], "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n");
+  EXPECT_EQ(r.client_per_step[1], "") << "the EHLO reply waits for mailtap's AUTH";
+  // No AUTH (and no STARTTLS) offered: the session is authenticated already.
+  EXPECT_EQ(r.client_per_step[2], ehlo_reply_authless);
+  EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\n");
+  EXPECT_EQ(r.client_per_step[3], "250 ok\r\n");
+  EXPECT_EQ(r.auth_user, "alice");
+  EXPECT_EQ(r.auth_mechanism, "PLAIN");
+  EXPECT_TRUE(r.by_mailtap);
+  expect_no_secret(r, password);
+  const auto own = find_events(r, Direction::mailtap_to_upstream, EventKind::auth);
+  ASSERT_EQ(own.size(), 1u);
+  EXPECT_TRUE(own[0]->redacted);
+  EXPECT_NE(own[0]->bytes.find("alice"), std::string::npos) << own[0]->bytes;
+  const auto replies = find_events(r, Direction::upstream_to_mailtap, EventKind::reply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0]->reply_code, 235);
+  bool noted = false;
+  for (const Event* e : find_events(r, Direction::mailtap_note, EventKind::note))
+    noted |= e->note == "authenticated by mailtap as alice (PLAIN)";
+  EXPECT_TRUE(noted);
+}
+
+TEST(DialogueAuth, LoginAnswersBothPrompts) {
+  const std::string only_login = "250-up.example\r\n250 AUTH LOGIN\r\n";
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(only_login),
+          upstream("334 VXNlcm5hbWU6\r\n"),
+          upstream("334 UGFzc3dvcmQ6\r\n"),
+          upstream("235 2.7.0 ok\r\n"),
+      },
+      login_options(true, false));
+  EXPECT_EQ(r.upstream_per_step[1], "AUTH LOGIN\r\n");
+  EXPECT_EQ(r.upstream_per_step[2], base64_encode("alice") + "\r\n");
+  EXPECT_EQ(r.upstream_per_step[3], base64_encode(password) + "\r\n");
+  EXPECT_EQ(r.client_per_step[4], "250 up.example\r\n");
+  EXPECT_EQ(r.auth_mechanism, "LOGIN");
+  expect_no_secret(r, password);
+}
+
+TEST(DialogueAuth, RejectedTokenIsFetchedAgainOnce) {
+  const std::string error_json =
+      base64_encode(R"({"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"})");
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_oauth),
+          token(token1),
+          upstream("334 " + error_json + "\r\n"),
+          upstream("535-5.7.8 Username and Password not accepted.\r\n535 5.7.8 BadCredentials\r\n"),
+          token(token2),
+          upstream("235 2.7.0 Accepted\r\n"),
+      },
+      login_options(false, true));
+  EXPECT_EQ(r.token_needed_per_step[1], 1) << "a cached token will do";
+  EXPECT_EQ(r.upstream_per_step[2], xoauth2_line("alice", token1));
+  EXPECT_EQ(r.upstream_per_step[3], "\r\n") << "the empty line after an error challenge";
+  EXPECT_EQ(r.token_needed_per_step[4], 2) << "the token was refused: run the command again";
+  EXPECT_EQ(r.upstream_per_step[5], xoauth2_line("alice", token2));
+  EXPECT_EQ(r.client_per_step[6],
+            "250-up.example\r\n250 8BITMIME\r\n");  // AUTH removed once authenticated
+  EXPECT_EQ(r.auth_mechanism, "XOAUTH2");
+  expect_no_secret(r, token1);
+  expect_no_secret(r, token2);
+}
+
+TEST(DialogueAuth, FailureIsTheNextMailsReplyAndTheSessionStaysUsable) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_auth),
+          upstream("535 5.7.8 Error: authentication failed: bad password\r\n"),
+          client("MAIL FROM:<a@x>\r\n"),
+          client("MAIL FROM:<a@x>\r\n"),
+          upstream("530 5.7.0 Authentication required\r\n"),
+      },
+      login_options(true, false));
+  // The client may still AUTH by hand: the reply keeps its AUTH line.
+  EXPECT_EQ(r.client_per_step[2], ehlo_reply_with_auth);
+  EXPECT_EQ(r.upstream_per_step[3], "") << "the first MAIL is answered by mailtap";
+  EXPECT_EQ(
+      r.client_per_step[3].rfind("535 5.7.8 mailtap: up.example refused AUTH PLAIN as alice", 0),
+      0u)
+      << r.client_per_step[3];
+  EXPECT_EQ(r.upstream_per_step[4], "MAIL FROM:<a@x>\r\n");
+  EXPECT_FALSE(r.by_mailtap);
+  EXPECT_EQ(r.auth_user, "");
+  expect_no_secret(r, password);
+}
+
+TEST(DialogueAuth, AClientAuthIsAnsweredLocallyOnceMailtapAuthenticated) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_auth),
+          upstream("235 2.7.0 ok\r\n"),
+          client("AUTH PLAIN " + base64_encode("\0bob\0other-pw"s) + "\r\nNOOP\r\n"),
+          upstream("250 ok\r\n"),
+      },
+      login_options(true, false));
+  EXPECT_EQ(r.upstream_per_step[3], "NOOP\r\n");
+  EXPECT_EQ(r.client_per_step[3],
+            "503 5.5.1 mailtap: already authenticated as alice (by mailtap)\r\n");
+  expect_no_secret(r, "other-pw");
+}
+
+TEST(DialogueAuth, HeloClientsAreAuthenticatedThroughMailtapsOwnEhlo) {
+  const Result r = run_all_splits(
+      {
+          client("HELO client.example\r\n"),
+          upstream("250 up.example\r\n"),
+          upstream(ehlo_reply_auth),
+          upstream("235 2.7.0 ok\r\n"),
+      },
+      login_options(true, false));
+  EXPECT_EQ(r.upstream_per_step[1], "EHLO client.example\r\n");
+  EXPECT_EQ(r.upstream_per_step[2], "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n");
+  EXPECT_EQ(r.client_per_step[3], "250 up.example\r\n");
+  EXPECT_TRUE(r.by_mailtap);
+}
+
+TEST(DialogueAuth, PipelinedCommandsBehindEhloWaitAndAreAnsweredInOrder) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+          upstream(ehlo_reply_auth),
+          upstream("235 2.7.0 ok\r\n"),
+          upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      },
+      login_options(true, false));
+  EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  EXPECT_EQ(r.to_client, ehlo_reply_authless + "250 ok\r\n250 ok\r\n354 go\r\n");
+}
+
+TEST(DialogueAuth, AFailingTokenCommandIsExplained) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_oauth),
+          token_error("--oauth2-token-cmd exited with status 1"),
+          client("MAIL FROM:<a@x>\r\n"),
+      },
+      login_options(false, true));
+  EXPECT_EQ(r.upstream_per_step[2], "");
+  EXPECT_NE(r.client_per_step[3].find("exited with status 1"), std::string::npos)
+      << r.client_per_step[3];
+}
+
+TEST(DialogueAuth, NothingHappensWithoutTls) {
+  DialogueOptions o = login_options(true, false);
+  o.phase = Phase::plain;
+  const Result r = run_all_splits({client(ehlo), upstream(ehlo_reply_auth)}, o);
+  EXPECT_EQ(r.client_per_step[1], ehlo_reply_with_auth);
+  EXPECT_FALSE(r.by_mailtap);
+}
+
+// ---- --assist-auth -------------------------------------------------------------------------
+
+TEST(DialogueAssist, PlainTypedAsUserAndPassword) {
+  const Result r = run_all_splits(
+      {
+          client("AUTH PLAIN alice s3cret-pw\r\n"),
+          upstream("235 2.7.0 ok\r\n"),
+      },
+      assist_options());
+  EXPECT_EQ(r.upstream_per_step[0], "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n");
+  EXPECT_EQ(r.auth_user, "alice");
+  expect_no_secret(r, password);
+  bool noted = false;
+  for (const Event* e : find_events(r, Direction::mailtap_note, EventKind::rewrite))
+    noted |= e->verb == "AUTH" && e->note.find("--assist-auth") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
+TEST(DialogueAssist, PlainAtThePrompt) {
+  const Result r = run_all_splits(
+      {
+          client("AUTH PLAIN\r\n"),
+          upstream("334 \r\n"),
+          client("alice s3cret-pw\r\n"),
+          upstream("235 2.7.0 ok\r\n"),
+      },
+      assist_options());
+  EXPECT_EQ(r.upstream_per_step[2], base64_encode("\0alice\0s3cret-pw"s) + "\r\n");
+  expect_no_secret(r, password);
+}
+
+TEST(DialogueAssist, LoginPromptsAreDecodedAndAnswersEncoded) {
+  const Result r = run_all_splits(
+      {
+          client("AUTH LOGIN\r\n"),
+          upstream("334 VXNlcm5hbWU6\r\n"),
+          client("alice\r\n"),
+          upstream("334 UGFzc3dvcmQ6\r\n"),
+          client("s3cret-pw\r\n"),
+          upstream("235 2.7.0 ok\r\n"),
+      },
+      assist_options());
+  EXPECT_EQ(r.client_per_step[1], "334 Username:\r\n");
+  EXPECT_EQ(r.upstream_per_step[2], base64_encode("alice") + "\r\n");
+  EXPECT_EQ(r.client_per_step[3], "334 Password:\r\n");
+  EXPECT_EQ(r.upstream_per_step[4], base64_encode(password) + "\r\n");
+  EXPECT_EQ(r.auth_user, "alice");
+  expect_no_secret(r, password);
+}
+
+TEST(DialogueAssist, Xoauth2UserTakesTheTokenCommandsToken) {
+  const Result r = run_all_splits(
+      {
+          client("AUTH XOAUTH2 alice@example.com\r\nNOOP\r\n"),
+          token(token1),
+          upstream("235 2.7.0 ok\r\n"),
+          upstream("250 ok\r\n"),
+      },
+      assist_options());
+  EXPECT_EQ(r.upstream_per_step[0], "");
+  EXPECT_EQ(r.token_needed_per_step[0], 1);
+  EXPECT_EQ(r.upstream_per_step[1], xoauth2_line("alice@example.com", token1));
+  EXPECT_EQ(r.upstream_per_step[2], "NOOP\r\n");
+  expect_no_secret(r, token1);
+}
+
+TEST(DialogueAssist, TutorialBase64PassesUnchanged) {
+  const std::string typed = "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n";
+  const Result r = run_all_splits({client(typed), upstream("235 2.7.0 ok\r\n")}, assist_options());
+  EXPECT_EQ(r.upstream_per_step[0], typed);
+}
+
+TEST(DialogueAssist, OffByDefault) {
+  const Result r = run_all_splits(
+      {client("AUTH PLAIN alice s3cret-pw\r\n"), upstream("501 5.5.2 cannot decode\r\n")});
+  EXPECT_EQ(r.upstream_per_step[0], "AUTH PLAIN alice s3cret-pw\r\n");
+}
+
+}  // namespace
+}  // namespace mailtap::smtp
