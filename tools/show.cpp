@@ -114,8 +114,8 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
     out +=
         "user     " + (s.auth_user.empty() ? std::string("<redacted>") : escape_line(s.auth_user));
     if (!s.auth_mechanism.empty())
-      out += std::string(s.auth_by_mailtap ? " (authenticated by mailtap, "
-                                           : " (authenticated by the client, ") +
+      out += std::string(s.auth_by_mailtap ? ", authenticated by mailtap ("
+                                           : ", authenticated by the client (") +
              escape_line(s.auth_mechanism) + ")";
     out += "\n";
   }
