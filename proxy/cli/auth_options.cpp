@@ -16,7 +16,7 @@ void add_auth_options(CLI::App& app, AuthArgs& args) {
                  "a token from --oauth2-token-cmd for XOAUTH2/OAUTHBEARER")
       ->type_name("USER");
   args.secrets.add_password_options(app, "--auth-user password");
-  args.secrets.add_token_option(app);
+  args.secrets.add_token_option(app, /*exclusive=*/false);
   app.add_flag("--assist-auth", args.assist,
                "Let a person type AUTH in clear: AUTH PLAIN user password, AUTH LOGIN with the "
                "prompts decoded, AUTH XOAUTH2 user (token from --oauth2-token-cmd); mailtap "
@@ -39,7 +39,9 @@ std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg) {
     return "--auth-user with --tls none would send credentials in plain text; refusing";
   if (args.user.find_first_of("\r\n") != std::string::npos) return "--auth-user must be one line";
   cfg.auth_user = args.user;
-  if (!s.oauth2_token_cmd.empty()) return {};  // tokens are fetched when a session needs one
+  // Tokens are fetched when a session needs one; a password given beside the token command is
+  // for servers that take no token.
+  if (!s.oauth2_token_cmd.empty() && !s.has_password_source()) return {};
   if (!s.has_password_source() && !isatty(STDIN_FILENO))
     return "--auth-user " + args.user +
            " needs a password: --password-env VAR, --password-file PATH or --password-cmd CMD "

@@ -24,7 +24,7 @@ void SecretOptions::add_password_options(CLI::App& app, const std::string& what)
   file_->excludes(cmd_);
 }
 
-void SecretOptions::add_token_option(CLI::App& app) {
+void SecretOptions::add_token_option(CLI::App& app, bool exclusive) {
   CLI::Option* token =
       app.add_option("--oauth2-token-cmd", oauth2_token_cmd,
                      "Run CMD with /bin/sh -c for an OAuth 2.0 access token: it prints the token "
@@ -32,6 +32,7 @@ void SecretOptions::add_token_option(CLI::App& app) {
                      "JSON, and exits 0 within 30s (e.g. 'oama access alice@gmail.com'; see "
                      "docs/auth.md)")
           ->type_name("CMD");
+  if (!exclusive) return;
   for (CLI::Option* o : {env_, file_, cmd_}) {
     if (o != nullptr) token->excludes(o);
   }

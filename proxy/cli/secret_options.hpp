@@ -20,8 +20,10 @@ struct SecretOptions {
   // --password-env, --password-file, --password-cmd (at most one of them). `what` names the
   // secret in the help ("password", "password or access token").
   void add_password_options(CLI::App& app, const std::string& what = "password");
-  // --oauth2-token-cmd, which excludes the three above when both were added.
-  void add_token_option(CLI::App& app);
+  // --oauth2-token-cmd. With `exclusive` it excludes the three above (a command that needs
+  // one secret); without, both may be given (the proxy uses the token where the server takes
+  // one, else the password).
+  void add_token_option(CLI::App& app, bool exclusive = true);
 
   bool has_password_source() const {
     return !password_env.empty() || !password_file.empty() || !password_cmd.empty();
