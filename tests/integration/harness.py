@@ -1353,7 +1353,7 @@ class TokenCommand:
             f"last=$(wc -l < {q(str(self.tokens_file))})\n"
             '[ "$n" -gt "$last" ] && n=$last\n'
             + (f"sleep {delay}\n" if delay else "")
-            + f'sed -n "${{n}}p" {q(str(self.tokens_file))}\n'
+            + f'[ "$n" -gt 0 ] && sed -n "${{n}}p" {q(str(self.tokens_file))}\n'
             f"exit {exit_status}\n")
         script.chmod(0o700)
         self.cmd = str(script)
@@ -1399,7 +1399,8 @@ class Mailtap:
     Arguments map to the CLI; `extra_args` are appended verbatim.  Recording: by default a
     fresh `--db <tmp>/mailtap.db`; record=False passes --no-record; db=PATH passes that path.
     `ready=False` does not wait for the listening line (for start-up failure tests: use
-    .wait() then .stderr).
+    .wait() then .stderr).  `env` is added to the test's environment; `stdin` (default
+    /dev/null) may be a terminal's file descriptor, for the password prompt.
     """
 
     READY_PREFIX = "mailtap: listening on"
@@ -1408,7 +1409,7 @@ class Mailtap:
                  tls: Optional[str] = None, listen: Optional[str] = None,
                  extra_args: Iterable[str] = (), record: bool = True, db=None,
                  ready: bool = True, ready_timeout: float = 10.0, stop_timeout: float = 5.0,
-                 env: Optional[dict] = None):
+                 env: Optional[dict] = None, stdin=None):
         self.binary = require_mailtap()
         self.upstream = upstream
         self.ca_file = ca_file
@@ -1424,6 +1425,7 @@ class Mailtap:
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.env = env
+        self.stdin = subprocess.DEVNULL if stdin is None else stdin  # a pty for prompts
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
         self.host = "127.0.0.1"
@@ -1490,7 +1492,7 @@ class Mailtap:
             if self.env:
                 env.update(self.env)
             log("start:", " ".join(self.args()))
-            self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(self.args(), stdin=self.stdin,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
             self._threads = [
                 threading.Thread(target=self._reader, args=(self.proc.stdout, self._out),
