@@ -22,13 +22,12 @@ import select
 import subprocess
 import sys
 import termios
-import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from test_recording import (  # noqa: E402
-    dump, events, find_leaks, mailtap_files, query, secret_forms, wait_ended, wait_for)
+    dump, events, find_leaks, mailtap_files, secret_forms, wait_ended, wait_for)
 
 ENV = "MAILTAP_TEST_AUTH_PASSWORD"
 
@@ -47,7 +46,7 @@ NOT_A_TOKEN = "ya29.a0" + secrets.token_urlsafe(60)  # printed by a failing toke
 
 M2U, U2M = "mailtap_to_upstream", "upstream_to_mailtap"
 C2M, M2C = "client_to_mailtap", "mailtap_to_client"
-C2U, U2C = "client_to_upstream", "upstream_to_client"
+C2U = "client_to_upstream"
 RELAY_RCPT = "RCPT TO:<someone@elsewhere.test>"  # Postfix relays only for an authenticated client
 
 
