@@ -5,6 +5,8 @@ Stdlib only.  Provides:
 * make_pki(dir)          -- test CA + server certificates made with the openssl CLI
 * Postfix                -- a private, Gmail-like Postfix instance (context manager)
 * FakeServer             -- in-process SMTP servers that misbehave on purpose
+* OAuthServer            -- in-process Gmail / Microsoft 365 look-alikes for AUTH (tokens, app
+                            passwords, the OAuth error challenge); TokenCommand for them
 * Mailtap                -- runs `mailtap proxy` (context manager)
 * client helpers         -- swaks, curl, smtplib, netcat and a raw-socket client
 
@@ -22,11 +24,13 @@ import contextlib
 import dataclasses
 import glob
 import grp
+import json
 import os
 import pwd
 import pty
 import re
 import select
+import shlex
 import shutil
 import signal
 import smtplib
@@ -588,8 +592,6 @@ class _Reader:
     def __init__(self, sock, record: bytearray):
         self.sock = sock
         self.buf = b""
-        if os.environ.get("MAILTAP_TEST_RECORD", "1") == "0":
-            record = False  # run the whole suite with --no-record
         self.record = record
 
     def _fill(self) -> bool:
@@ -636,6 +638,8 @@ class FakeSession:
     tls_error: Optional[str] = None
     sni: Optional[str] = None
     closed: threading.Event = dataclasses.field(default_factory=threading.Event)
+    auths: list = dataclasses.field(default_factory=list)  # OAuthServer: SaslAttempt per AUTH
+    authenticated: Optional[str] = None  # OAuthServer: the user AUTH succeeded for
 
 
 class FakeServer:
@@ -915,6 +919,463 @@ class FakeServer:
 
 
 # --------------------------------------------------------------------------------------
+# Provider-like submission servers for AUTH (Gmail, Microsoft 365)
+# --------------------------------------------------------------------------------------
+
+GMAIL_SCOPE = "https://mail.google.com/"
+# What Google's documentation shows for an expired token (Gmail itself often says "400").
+GMAIL_TOKEN_ERROR = {"status": "401", "schemes": "Bearer", "scope": GMAIL_SCOPE}
+
+
+def xoauth2_bytes(user: str, token: str) -> bytes:
+    """Google's XOAUTH2 initial client response, before base64."""
+    return f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
+
+
+def oauthbearer_bytes(user: str, token: str, host: str, port: int) -> bytes:
+    """RFC 7628 OAUTHBEARER initial client response, before base64."""
+    user = user.replace("=", "=3D").replace(",", "=2C")
+    return f"n,a={user},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01".encode()
+
+
+@dataclasses.dataclass
+class SaslAttempt:
+    """One AUTH exchange as a provider server saw it."""
+    mechanism: str  # as named on the AUTH line, upper case
+    lines: list  # every line received in the exchange, raw (CRLF kept), the AUTH line first
+    initial_response: bool = False  # the credentials came on the AUTH line
+    user: Optional[str] = None  # decoded: PLAIN authcid, LOGIN user, user= / a=
+    secret: Optional[str] = None  # decoded: the password or the bearer token
+    fields: dict = dataclasses.field(default_factory=dict)  # OAUTHBEARER: gs2, a, host, port
+    error_challenge: Optional[bytes] = None  # the "334 <base64 JSON>" sent for a bad token
+    after_error: Optional[bytes] = None  # the client's line after that challenge, raw
+    problem: Optional[str] = None  # what was malformed in what the client sent
+    reply: bytes = b""  # the final reply of the exchange
+
+    @property
+    def code(self) -> int:
+        return int(self.reply[:3]) if self.reply[:3].isdigit() else 0
+
+
+class _Gone(Exception):
+    """The client closed the connection in the middle of an exchange."""
+
+
+class OAuthServer(FakeServer):
+    """A submission server that authenticates like Gmail or Microsoft 365 (thread per client).
+
+    flavour "gmail" (smtp.gmail.com:587):
+      banner, EHLO and reply texts as Gmail writes them; STARTTLS required (530 5.7.0 Must issue
+      a STARTTLS command first); AUTH offered only after TLS (`mechs`, default
+      "LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH", the last two unimplemented:
+      504); MAIL before AUTH gets the two-line 530-5.7.0 Authentication Required.
+      A token not in `valid_tokens` (or for another user than `account`) gets
+      `334 base64(error_json)`; the client must answer an empty line (XOAUTH2) or "AQ=="
+      (OAUTHBEARER), then comes Gmail's two-line 535-5.7.8 ... BadCredentials ... - gsmtp.
+      Anything else after the error challenge gets a 501 naming what was expected.
+      PLAIN/LOGIN are checked against `passwords`; app_password_required=True answers every
+      password with 534-5.7.9 Application-specific password required (as Gmail does for an
+      account password when 2-Step Verification is on).
+    flavour "microsoft365" (smtp.office365.com:587):
+      after TLS only "AUTH LOGIN XOAUTH2"; a refused token is a plain
+      `535 5.7.3 Authentication unsuccessful [...]` (no error challenge); LOGIN gets
+      `535 5.7.139 Authentication unsuccessful, basic authentication is disabled.` unless
+      basic_auth=True (then `passwords` are checked); MAIL before AUTH gets 530 5.7.57.
+
+    Everything received is kept per session (FakeSession.pre_tls / post_tls / commands), every
+    AUTH exchange as a SaslAttempt in FakeSession.auths, accepted messages (DATA as received,
+    terminator included; BDAT chunks concatenated) in FakeSession.messages. `valid_tokens` and
+    `passwords` may be changed while the server runs.
+    """
+
+    FLAVOURS = ("gmail", "microsoft365")
+    MS_HOST = "SN4PR0501CA0044.outlook.office365.com"
+
+    def __init__(self, pki: Pki, *, flavour: str = "gmail", mechs: Optional[str] = None,
+                 valid_tokens: Iterable[str] = (), account: Optional[str] = None,
+                 passwords: Optional[dict] = None, app_password_required: bool = False,
+                 basic_auth: bool = False, error_json: Optional[dict] = None,
+                 host: str = "127.0.0.1"):
+        if flavour not in self.FLAVOURS:
+            raise ValueError(f"unknown provider flavour {flavour!r}")
+        super().__init__("good", pki, host=host)
+        self.flavour = flavour
+        default_mechs = ("LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH"
+                         if flavour == "gmail" else "LOGIN XOAUTH2")
+        self.auth_mechs = default_mechs if mechs is None else mechs
+        self.valid_tokens = set(valid_tokens)
+        self.account = account
+        self.passwords = dict(passwords or {})
+        self.app_password_required = app_password_required
+        self.basic_auth = basic_auth
+        self.error_json = dict(GMAIL_TOKEN_ERROR if error_json is None else error_json)
+
+    # -- what the server says -------------------------------------------------------------
+    def _texts(self, sid: str) -> dict:
+        if self.flavour == "gmail":
+            tail = f"{sid} - gsmtp"
+            more = "For more information, go to"
+            return {
+                "banner": f"220 smtp.gmail.com ESMTP {tail}",
+                "name": "smtp.gmail.com at your service, [127.0.0.1]",
+                "helo": "250 smtp.gmail.com at your service",
+                "ehlo": ["SIZE 35882577", "8BITMIME", "@", "ENHANCEDSTATUSCODES", "PIPELINING",
+                         "CHUNKING", "SMTPUTF8"],
+                "need_tls": f"530 5.7.0 Must issue a STARTTLS command first. {tail}",
+                "need_auth": f"530-5.7.0 Authentication Required. {more}\r\n"
+                             f"530 5.7.0  https://support.google.com/mail/?p=WantAuthError {tail}",
+                "auth_ok": "235 2.7.0 Accepted",
+                "bad_credentials": f"535-5.7.8 Username and Password not accepted. {more}\r\n"
+                                   "535 5.7.8  https://support.google.com/mail/?p=BadCredentials"
+                                   f" {tail}",
+                "app_password": f"534-5.7.9 Application-specific password required. {more}\r\n"
+                                "534 5.7.9  https://support.google.com/mail/?p="
+                                f"InvalidSecondFactor {tail}",
+                "token_refused": None,  # = bad_credentials, after the error challenge
+                "basic_disabled": None,
+                "undecodable": f"501 5.5.2 Cannot Decode response {tail}",
+                "cancelled": f"501 5.7.0 Client initiated Authentication Exchange cancelled. "
+                             f"{tail}",
+                "no_mech": f"504 5.7.4 Unrecognized Authentication Type. {tail}",
+                "already": f"503 5.5.1 Already authenticated. {tail}",
+                "bad_sequence": f"503 5.5.1 Bad sequence of commands. {tail}",
+                "unknown": f"502 5.5.1 Unrecognized command. {tail}",
+                "mail_ok": f"250 2.1.0 OK {tail}",
+                "rcpt_ok": f"250 2.1.5 OK {tail}",
+                "data_go": f"354  Go ahead {tail}",
+                "queued": f"250 2.0.0 OK  {int(time.time())} {tail}",
+                "ok": f"250 2.0.0 OK  {tail}",
+                "reset": f"250 2.1.5 Flushed {tail}",
+                "quit": f"221 2.0.0 closing connection {tail}",
+            }
+        internal = "SN4PR0501MB3711.namprd05.prod.outlook.com"
+        tail = (f"[{internal} {time.strftime('%Y-%m-%dT%H:%M:%S.000Z', time.gmtime())} "
+                f"08DD{sid.upper()}]")
+        return {
+            "banner": f"220 {self.MS_HOST} Microsoft ESMTP MAIL Service ready at "
+                      f"{time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime())}",
+            "name": f"{self.MS_HOST} Hello [127.0.0.1]",
+            "helo": f"250 {self.MS_HOST} Hello [127.0.0.1]",
+            "ehlo": ["SIZE 157286400", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "@",
+                     "8BITMIME", "BINARYMIME", "CHUNKING", "SMTPUTF8"],
+            "need_tls": f"451 5.7.3 STARTTLS is required to send mail {tail}",
+            "need_auth": f"530 5.7.57 Client not authenticated to send mail. {tail}",
+            "auth_ok": "235 2.7.0 Authentication successful",
+            "bad_credentials": "535 5.7.139 Authentication unsuccessful, the user credentials "
+                               f"were incorrect. {tail}",
+            "app_password": None,
+            "token_refused": f"535 5.7.3 Authentication unsuccessful {tail}",
+            "basic_disabled": "535 5.7.139 Authentication unsuccessful, basic authentication "
+                              f"is disabled. {tail}",
+            "undecodable": "501 5.5.2 Cannot decode response",
+            "cancelled": "501 5.7.0 Authentication cancelled",
+            "no_mech": "504 5.7.4 Unrecognized authentication type",
+            "already": "503 5.5.1 Already authenticated",
+            "bad_sequence": "503 5.5.1 Bad sequence of commands",
+            "unknown": "500 5.3.3 Unrecognized command",
+            "mail_ok": "250 2.1.0 Sender OK",
+            "rcpt_ok": "250 2.1.5 Recipient OK",
+            "data_go": "354 Start mail input; end with <CRLF>.<CRLF>",
+            "queued": f"250 2.0.0 OK <{sid}@{internal}> [Hostname={internal}]",
+            "ok": "250 2.0.0 OK",
+            "reset": "250 2.0.0 Resetting",
+            "quit": "221 2.0.0 Service closing transmission channel",
+        }
+
+    def _ehlo_reply(self, tls: bool, t: Optional[dict] = None) -> bytes:
+        lines = [t["name"]]
+        for cap in t["ehlo"]:
+            if cap != "@":
+                lines.append(cap)
+            elif not tls:
+                lines.append("STARTTLS")
+            elif self.auth_mechs:
+                lines.append("AUTH " + self.auth_mechs)
+        return b"".join(f"250{'-' if i < len(lines) - 1 else ' '}{l}\r\n".encode()
+                        for i, l in enumerate(lines))
+
+    # -- the dialogue -----------------------------------------------------------------------
+    def _dialogue(self, conn, sess: FakeSession) -> None:
+        sid = uuid.uuid4().hex[:12]
+        t = self._texts(sid)
+        sock, tls = conn, False
+
+        def say(text: str) -> None:
+            sock.sendall(text.encode() + b"\r\n")
+
+        say(t["banner"])
+        reader = _Reader(sock, sess.pre_tls)
+        greeted = False
+        mail = False
+        rcpts = 0
+        while True:
+            line = reader.readline()
+            if line is None:
+                return
+            sess.commands.append(("tls" if tls else "plain", bytes(line)))
+            words = line.rstrip(b"\r\n").split(b" ")
+            verb = words[0].upper().decode(errors="replace")
+            if verb == "EHLO":
+                greeted, mail, rcpts = True, False, 0
+                sock.sendall(self._ehlo_reply(tls, t))
+            elif verb == "HELO":
+                greeted, mail, rcpts = True, False, 0
+                say(t["helo"])
+            elif verb == "QUIT":
+                say(t["quit"])
+                return
+            elif verb == "NOOP":
+                say(t["ok"])
+            elif verb == "RSET":
+                mail, rcpts = False, 0
+                say(t["reset"])
+            elif verb == "STARTTLS" and not tls:
+                say("220 2.0.0 Ready to start TLS")
+                if reader.buf:  # bytes pipelined behind STARTTLS: recorded, never obeyed
+                    sess.commands.append(("plain-after-starttls", reader.buf))
+                    reader.buf = b""
+                tsock = self._wrap(conn, sess)
+                if tsock is None:
+                    return
+                sock, tls = tsock, True
+                reader = _Reader(sock, sess.post_tls)
+                greeted, mail, rcpts = False, False, 0
+            elif not tls:
+                say(t["need_tls"])
+            elif verb == "STARTTLS":
+                say(t["bad_sequence"])
+            elif not greeted:
+                say(t["bad_sequence"])
+            elif verb == "AUTH":
+                if sess.authenticated is not None or mail:
+                    say(t["already"] if sess.authenticated else t["bad_sequence"])
+                    continue
+                try:
+                    self._sasl(sock, reader, bytes(line), sess, t)
+                except _Gone:
+                    return
+            elif verb == "MAIL":
+                if sess.authenticated is None:
+                    say(t["need_auth"])
+                elif mail:
+                    say(t["bad_sequence"])
+                else:
+                    mail = True
+                    say(t["mail_ok"])
+            elif verb == "RCPT":
+                if not mail:
+                    say(t["bad_sequence"])
+                else:
+                    rcpts += 1
+                    say(t["rcpt_ok"])
+            elif verb == "DATA":
+                if not rcpts:
+                    say(t["bad_sequence"])
+                    continue
+                say(t["data_go"])
+                data = reader.read_until(b"\r\n.\r\n", initial=b"\r\n")
+                if data is None:
+                    return
+                sess.messages.append(data)
+                mail, rcpts = False, 0
+                say(t["queued"])
+            elif verb == "BDAT":
+                size = int(words[1]) if len(words) > 1 and words[1].isdigit() else -1
+                if size < 0 or not rcpts:
+                    say(t["bad_sequence"])
+                    return
+                chunk = b""
+                while len(reader.buf) < size:
+                    if not reader._fill():  # noqa: SLF001
+                        return
+                chunk, reader.buf = reader.buf[:size], reader.buf[size:]
+                sess.bdat = getattr(sess, "bdat", b"") + chunk
+                if len(words) > 2 and words[2].upper() == b"LAST":
+                    sess.messages.append(sess.bdat)
+                    sess.bdat = b""
+                    mail, rcpts = False, 0
+                    say(t["queued"])
+                else:
+                    say(f"250 2.0.0 {size} bytes received")
+            else:
+                say(t["unknown"])
+
+    def _sasl(self, sock, reader, line: bytes, sess: FakeSession, t: dict) -> None:
+        words = line.rstrip(b"\r\n").split(b" ")
+        mech = words[1].upper().decode(errors="replace") if len(words) > 1 else ""
+        attempt = SaslAttempt(mechanism=mech, lines=[line])
+        sess.auths.append(attempt)
+
+        def finish(text: str) -> None:
+            attempt.reply = text.encode() + b"\r\n"
+            sock.sendall(attempt.reply)
+
+        def receive() -> bytes:
+            got = reader.readline()
+            if got is None:
+                raise _Gone()
+            got = bytes(got)
+            sess.commands.append(("tls", got))
+            attempt.lines.append(got)
+            return got
+
+        def response(prompt: str) -> Optional[bytes]:
+            """The client's next response (after `prompt`), decoded; None if it was cancelled
+            or undecodable (the reply has been sent)."""
+            sock.sendall(prompt.encode() + b"\r\n")
+            return decoded(receive().rstrip(b"\r\n"))
+
+        def decoded(text: bytes) -> Optional[bytes]:
+            if text == b"*":
+                finish(t["cancelled"])
+                return None
+            if text == b"=":
+                return b""
+            try:
+                return base64.b64decode(text, validate=True)
+            except ValueError:
+                attempt.problem = f"not base64: {text[:60]!r}"
+                finish(t["undecodable"])
+                return None
+
+        if mech not in self.auth_mechs.split() or mech not in (
+                "PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"):
+            finish(t["no_mech"])
+            return
+        initial = words[2] if len(words) > 2 else None
+        attempt.initial_response = initial is not None
+        if mech == "LOGIN":
+            user = decoded(initial) if initial is not None else response("334 VXNlcm5hbWU6")
+            if user is None:
+                return
+            password = response("334 UGFzc3dvcmQ6")
+            if password is None:
+                return
+            attempt.user = user.decode(errors="replace")
+            attempt.secret = password.decode(errors="replace")
+            self._check_password(attempt, sess, t, finish)
+            return
+        blob = decoded(initial) if initial is not None else response("334 ")
+        if blob is None:
+            return
+        if mech == "PLAIN":
+            parts = blob.split(b"\0")
+            if len(parts) != 3:
+                attempt.problem = f"PLAIN wants authzid NUL user NUL password, got {len(parts)}"
+                finish(t["undecodable"])
+                return
+            attempt.fields["authzid"] = parts[0].decode(errors="replace")
+            attempt.user = parts[1].decode(errors="replace")
+            attempt.secret = parts[2].decode(errors="replace")
+            self._check_password(attempt, sess, t, finish)
+            return
+        if mech == "XOAUTH2":
+            m = re.fullmatch(rb"user=([^\x01]+)\x01auth=Bearer ([^\x01 ]+)\x01\x01", blob)
+            if m is None:
+                attempt.problem = f"not user=U^Aauth=Bearer T^A^A: {blob[:60]!r}"
+                finish(t["undecodable"])
+                return
+            attempt.user, attempt.secret = (g.decode(errors="replace") for g in m.groups())
+        else:  # OAUTHBEARER, RFC 7628 section 3.1
+            m = re.fullmatch(rb"([ny]|p=[^,]*),(a=[^,]*)?,\x01((?:[a-z]+=[^\x01]*\x01)+)\x01",
+                             blob)
+            if m is None:
+                attempt.problem = f"not an RFC 7628 client response: {blob[:60]!r}"
+                finish(t["undecodable"])
+                return
+            attempt.fields["gs2"] = m.group(1).decode()
+            if m.group(2):
+                attempt.fields["a"] = (m.group(2)[2:].decode(errors="replace")
+                                       .replace("=2C", ",").replace("=3D", "="))
+            for kv in m.group(3).split(b"\x01")[:-1]:
+                k, _, v = kv.decode(errors="replace").partition("=")
+                attempt.fields[k] = v
+            auth = attempt.fields.get("auth", "")
+            if not auth.startswith("Bearer "):
+                attempt.problem = f"auth= is not 'Bearer <token>': {auth[:20]!r}"
+                finish(t["undecodable"])
+                return
+            attempt.user, attempt.secret = attempt.fields.get("a"), auth[len("Bearer "):]
+        if attempt.secret in self.valid_tokens and self.account in (None, attempt.user):
+            sess.authenticated = attempt.user
+            finish(t["auth_ok"])
+            return
+        if t["token_refused"] is not None:  # Microsoft: no error challenge
+            finish(t["token_refused"])
+            return
+        challenge = base64.b64encode(json.dumps(self.error_json, separators=(",", ":")).encode())
+        attempt.error_challenge = b"334 " + challenge + b"\r\n"
+        sock.sendall(attempt.error_challenge)
+        attempt.after_error = receive()
+        want = b"\r\n" if mech == "XOAUTH2" else b"AQ==\r\n"
+        if attempt.after_error != want:
+            attempt.problem = (f"after the error challenge {mech} wants {want!r}, got "
+                               f"{attempt.after_error[:60]!r}")
+            finish(f"501 5.5.2 test server: {attempt.problem}")
+            return
+        finish(t["bad_credentials"])
+
+    def _check_password(self, attempt: SaslAttempt, sess: FakeSession, t: dict, finish) -> None:
+        if self.flavour == "microsoft365" and not self.basic_auth:
+            finish(t["basic_disabled"])
+        elif self.flavour == "gmail" and self.app_password_required:
+            finish(t["app_password"])
+        elif self.passwords.get(attempt.user) == attempt.secret:
+            sess.authenticated = attempt.user
+            finish(t["auth_ok"])
+        else:
+            finish(t["bad_credentials"])
+
+
+class TokenCommand:
+    """A --oauth2-token-cmd for tests: a shell script that prints line N of its tokens file on
+    its Nth run (the last line on later runs), counts its runs and saves its environment.
+
+    `exit_status` != 0 makes it print the token anyway and fail (as oama does with an error on
+    stdout); `delay` makes it slow."""
+
+    def __init__(self, directory: Union[str, Path], tokens: Iterable[str], *,
+                 exit_status: int = 0, delay: float = 0.0):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.tokens_file = self.dir / "tokens"
+        self.runs_file = self.dir / "runs"
+        self.env_file = self.dir / "environ"
+        self.set_tokens(tokens)
+        self.runs_file.write_text("")
+        q = shlex.quote
+        script = self.dir / "token-command"
+        script.write_text(
+            "#!/bin/sh\n"
+            f"echo run >> {q(str(self.runs_file))}\n"
+            f"env -0 > {q(str(self.env_file))}\n"
+            f"n=$(wc -l < {q(str(self.runs_file))})\n"
+            f"last=$(wc -l < {q(str(self.tokens_file))})\n"
+            '[ "$n" -gt "$last" ] && n=$last\n'
+            + (f"sleep {delay}\n" if delay else "")
+            + f'[ "$n" -gt 0 ] && sed -n "${{n}}p" {q(str(self.tokens_file))}\n'
+            f"exit {exit_status}\n")
+        script.chmod(0o700)
+        self.cmd = str(script)
+
+    def set_tokens(self, tokens: Iterable[str]) -> None:
+        self.tokens_file.write_text("".join(f"{tok}\n" for tok in tokens))
+
+    @property
+    def runs(self) -> int:
+        return len(self.runs_file.read_text().splitlines())
+
+    def environ(self) -> dict:
+        """The environment of its last run."""
+        out = {}
+        for entry in self.env_file.read_bytes().split(b"\0"):
+            if entry:
+                k, _, v = entry.partition(b"=")
+                out[k.decode(errors="replace")] = v
+        return out
+
+
+# --------------------------------------------------------------------------------------
 # mailtap
 # --------------------------------------------------------------------------------------
 
@@ -938,7 +1399,8 @@ class Mailtap:
     Arguments map to the CLI; `extra_args` are appended verbatim.  Recording: by default a
     fresh `--db <tmp>/mailtap.db`; record=False passes --no-record; db=PATH passes that path.
     `ready=False` does not wait for the listening line (for start-up failure tests: use
-    .wait() then .stderr).
+    .wait() then .stderr).  `env` is added to the test's environment; `stdin` (default
+    /dev/null) may be a terminal's file descriptor, for the password prompt.
     """
 
     READY_PREFIX = "mailtap: listening on"
@@ -947,7 +1409,7 @@ class Mailtap:
                  tls: Optional[str] = None, listen: Optional[str] = None,
                  extra_args: Iterable[str] = (), record: bool = True, db=None,
                  ready: bool = True, ready_timeout: float = 10.0, stop_timeout: float = 5.0,
-                 env: Optional[dict] = None):
+                 env: Optional[dict] = None, stdin=None):
         self.binary = require_mailtap()
         self.upstream = upstream
         self.ca_file = ca_file
@@ -963,6 +1425,7 @@ class Mailtap:
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.env = env
+        self.stdin = subprocess.DEVNULL if stdin is None else stdin  # a pty for prompts
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
         self.host = "127.0.0.1"
@@ -1029,7 +1492,7 @@ class Mailtap:
             if self.env:
                 env.update(self.env)
             log("start:", " ".join(self.args()))
-            self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(self.args(), stdin=self.stdin,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
             self._threads = [
                 threading.Thread(target=self._reader, args=(self.proc.stdout, self._out),
@@ -1513,6 +1976,17 @@ class IntegrationCase(unittest.TestCase):
         f.__enter__()
         self.addCleanup(f.close)
         return f
+
+    def oauth_server(self, flavour: str = "gmail", **kw) -> OAuthServer:
+        """A Gmail- or Microsoft-365-like submission server (stopped at test cleanup)."""
+        f = OAuthServer(self.pki, flavour=flavour, **kw)
+        f.__enter__()
+        self.addCleanup(f.close)
+        return f
+
+    def token_command(self, tokens: Iterable[str], **kw) -> TokenCommand:
+        """A token command printing `tokens` one run after the other (see TokenCommand)."""
+        return TokenCommand(tempfile.mkdtemp(prefix="token-cmd-", dir=self.tmp), tokens, **kw)
 
     def assertDelivered(self, token: str, sent_message: bytes, mailbox: str = "alice",
                         timeout: float = 30.0) -> bytes:

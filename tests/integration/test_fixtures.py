@@ -3,7 +3,9 @@
 
 If these fail, the mailtap integration tests cannot be trusted."""
 
+import base64
 import os
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -302,6 +304,104 @@ class FakeServerTest(h.IntegrationCase):
                 while got.count(b"\r\n") < 2:
                     got += t.recv(4096)
                 self.assertEqual(got, b"250 2.1.0 Ok\r\n550 5.1.1 scripted no such user\r\n")
+
+
+class OAuthServerTest(h.IntegrationCase):
+    """The Gmail / Microsoft 365 look-alikes, checked with real clients (smtplib, curl)."""
+
+    needs_mailtap = False
+    USER, TOKEN = "me@gmail.test", "ya29.good-" + h.unique_token()
+
+    def smtplib_auth(self, f, mech, respond):
+        s = smtplib.SMTP("127.0.0.1", f.port, local_hostname="client.test", timeout=10)
+        self.addCleanup(s.close)
+        s.starttls(context=ssl.create_default_context(cafile=str(self.pki.ca_cert)))
+        s.ehlo()
+        return s, s.auth(mech, respond, initial_response_ok=True)
+
+    def test_gmail_xoauth2_good_and_expired_token_with_smtplib(self):
+        f = self.oauth_server(valid_tokens={self.TOKEN})
+        # MAIL before TLS and before AUTH: Gmail's own refusals
+        with h.SmtpSocket(f.port, timeout=5) as c:
+            c.reply()
+            self.assertNotIn("AUTH", " ".join(c.cmd("EHLO client.test").lines))
+            self.assertEqual(c.cmd("MAIL FROM:<a@b>").code, 530)
+            c.cmd("STARTTLS")
+            c.starttls(self.pki.ca_cert)
+            e = c.cmd("EHLO client.test")
+            self.assertIn("AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH", e.lines)
+            r = c.cmd("MAIL FROM:<a@b>")
+            self.assertEqual((r.code, len(r.lines)), (530, 2), r)
+            self.assertIn("Authentication Required", r.text)
+
+        good = h.xoauth2_bytes(self.USER, self.TOKEN).decode()
+        s, (code, _) = self.smtplib_auth(f, "XOAUTH2", lambda challenge=None: good)
+        self.assertEqual(code, 235)
+        self.assertEqual(s.sendmail("a@b", ["c@d"], b"Subject: x\r\n\r\nhi\r\n"), {})
+        s.quit()
+
+        expired = h.xoauth2_bytes(self.USER, "ya29.expired").decode()
+        # smtplib answers the error challenge with base64("") = the empty line Gmail wants
+        with self.assertRaises(smtplib.SMTPAuthenticationError) as cm:
+            self.smtplib_auth(f, "XOAUTH2", lambda c=None: expired if c is None else "")
+        self.assertEqual(cm.exception.smtp_code, 535)
+        self.assertIn(b"BadCredentials", cm.exception.smtp_error)
+        first, second = (x.auths[0] for x in f.wait_sessions(3)[1:3])
+        self.assertEqual((first.code, first.user, first.secret), (235, self.USER, self.TOKEN))
+        self.assertEqual(first.lines, [b"AUTH XOAUTH2 " + base64.b64encode(good.encode()) +
+                                       b"\r\n"])
+        self.assertEqual(second.code, 535)
+        self.assertEqual(base64.b64decode(second.error_challenge[4:]),
+                         b'{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}')
+        self.assertEqual(second.after_error, b"\r\n")
+        self.assertEqual(f.sessions[1].messages, [b"Subject: x\r\n\r\nhi\r\n.\r\n"])
+
+    def test_gmail_app_password_and_microsoft_basic_auth_disabled(self):
+        f = self.oauth_server(app_password_required=True)
+        with self.assertRaises(smtplib.SMTPAuthenticationError) as cm:
+            s = smtplib.SMTP("127.0.0.1", f.port, timeout=10)
+            self.addCleanup(s.close)
+            s.starttls(context=ssl.create_default_context(cafile=str(self.pki.ca_cert)))
+            s.login(self.USER, "account-password")
+        self.assertEqual(cm.exception.smtp_code, 534)
+        self.assertIn(b"Application-specific password required", cm.exception.smtp_error)
+
+        ms = self.oauth_server("microsoft365", valid_tokens={self.TOKEN})
+        with self.assertRaises(smtplib.SMTPAuthenticationError) as cm:
+            s = smtplib.SMTP("127.0.0.1", ms.port, timeout=10)
+            self.addCleanup(s.close)
+            s.starttls(context=ssl.create_default_context(cafile=str(self.pki.ca_cert)))
+            s.ehlo()
+            self.assertEqual(s.esmtp_features["auth"], " LOGIN XOAUTH2")
+            s.login(self.USER, "a-password")  # smtplib tries LOGIN, the only one it has
+        self.assertEqual(cm.exception.smtp_code, 535)
+        self.assertIn(b"basic authentication is disabled", cm.exception.smtp_error)
+        self.assertEqual(ms.wait_sessions(1)[0].auths[0].mechanism, "LOGIN")
+
+    def test_curl_oauth2_bearer_against_both_flavours(self):
+        """curl picks OAUTHBEARER at Gmail and XOAUTH2 at Microsoft 365 for --oauth2-bearer;
+        both servers parse what it sends and accept only the valid token."""
+        msg = self.tmp / "curl-msg.txt"
+        msg.write_bytes(b"Subject: curl\r\n\r\nhello\r\n")
+        for flavour, mech in (("gmail", "OAUTHBEARER"), ("microsoft365", "XOAUTH2")):
+            f = self.oauth_server(flavour, valid_tokens={self.TOKEN}, account=self.USER)
+            for token, rc in ((self.TOKEN, 0), ("ya29.expired", 67)):
+                cp = h.curl_send(f.port, msg, user=self.USER, password="",
+                                 url=f"smtp://localhost:{f.port}",
+                                 extra=["--ssl-reqd", "--cacert", str(self.pki.ca_cert),
+                                        "--oauth2-bearer", token])
+                self.assertEqual(cp.returncode, rc, cp.stderr.decode(errors="replace"))
+            good, bad = (s.auths[0] for s in f.wait_sessions(2)[:2])
+            self.assertEqual((good.mechanism, good.user, good.secret, good.code),
+                             (mech, self.USER, self.TOKEN, 235), good)
+            self.assertEqual(bad.code, 535, bad)
+            if mech == "OAUTHBEARER":
+                self.assertEqual((good.fields["host"], good.fields["port"]),
+                                 ("localhost", str(f.port)))
+                self.assertEqual(bad.after_error, b"AQ==\r\n")
+            else:
+                self.assertIsNone(bad.error_challenge, "Microsoft sends no error challenge")
+            self.assertEqual(len(f.sessions[0].messages), 1)
 
 
 if __name__ == "__main__":

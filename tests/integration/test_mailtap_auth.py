@@ -1,0 +1,839 @@
+#!/usr/bin/env python3
+"""mailtap authenticates upstream itself, and helps a person who types AUTH (issue 8).
+
+`mailtap proxy --auth-user USER` with a password (--password-env/-file/-cmd, or a prompt) or an
+--oauth2-token-cmd authenticates right after the client's EHLO has been answered over TLS, hides
+the AUTH capability, and only then answers the EHLO; a client that types no AUTH at all sends
+mail. Against the private Gmail-like Postfix (PLAIN and LOGIN after TLS) and the in-test Gmail
+and Microsoft 365 look-alikes of harness.OAuthServer (XOAUTH2, OAUTHBEARER, the error challenge,
+app passwords). Clients are raw sockets typing CRLF (telnet) and nc typing bare LF, as people do.
+
+Every credential is random per run, so a hit in a scan can only be a leak: each test scans the
+database and its WAL, stderr, the --transcript, mailtap's /proc/PID/cmdline and /proc/PID/environ.
+
+An assertion message names the behaviour of issue 8 that is missing."""
+
+import base64
+import os
+import pty
+import re
+import secrets
+import select
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from test_recording import (  # noqa: E402
+    dump, events, find_leaks, mailtap_files, secret_forms, wait_ended, wait_for)
+
+ENV = "MAILTAP_TEST_AUTH_PASSWORD"
+
+USER = "mt" + secrets.token_hex(4)  # a Postfix (sasldb) user
+PASSWORD = "Pw-" + secrets.token_urlsafe(18)
+WRONG_PASSWORD = "Wrong-" + secrets.token_urlsafe(18)
+SPACE_USER = "sp" + secrets.token_hex(4)  # a password with spaces, typed in clear
+SPACE_PASSWORD = "Pw two " + secrets.token_urlsafe(12) + " words"
+ALICE_PASSWORD = h.USERS["alice"]
+GMAIL_USER = secrets.token_hex(4) + "@gmail.test"  # an OAuthServer account
+TOKEN = "ya29.a0" + secrets.token_urlsafe(60)
+FRESH_TOKEN = "ya29.a0" + secrets.token_urlsafe(60)
+EXPIRED_TOKEN = "ya29.a0" + secrets.token_urlsafe(60)
+EXPIRED_TOKEN_2 = "ya29.a0" + secrets.token_urlsafe(60)
+NOT_A_TOKEN = "ya29.a0" + secrets.token_urlsafe(60)  # printed by a failing token command
+
+M2U, U2M = "mailtap_to_upstream", "upstream_to_mailtap"
+C2M, M2C = "client_to_mailtap", "mailtap_to_client"
+C2U = "client_to_upstream"
+RELAY_RCPT = "RCPT TO:<someone@elsewhere.test>"  # Postfix relays only for an authenticated client
+
+
+def b64(data) -> str:
+    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+
+def forbidden() -> dict:
+    """Every form of every secret of this file that must never be written anywhere."""
+    out = {}
+    for name, secret in (("password", PASSWORD), ("wrong password", WRONG_PASSWORD),
+                         ("spaced password", SPACE_PASSWORD), ("alice's password", ALICE_PASSWORD),
+                         ("token", TOKEN), ("fresh token", FRESH_TOKEN),
+                         ("expired token", EXPIRED_TOKEN), ("expired token 2", EXPIRED_TOKEN_2),
+                         ("failing command's output", NOT_A_TOKEN)):
+        for i, form in enumerate(secret_forms(secret.encode())):
+            out[f"{name} form {i}"] = form
+    for user, pw in ((USER, PASSWORD), (USER, WRONG_PASSWORD), (SPACE_USER, SPACE_PASSWORD),
+                     ("alice", ALICE_PASSWORD)):
+        out[f"PLAIN blob {user}:{pw[:6]}..."] = h.auth_plain(user, pw).encode()
+    for tok in (TOKEN, FRESH_TOKEN, EXPIRED_TOKEN, EXPIRED_TOKEN_2):
+        out[f"XOAUTH2 blob {tok[:10]}..."] = b64(h.xoauth2_bytes(GMAIL_USER, tok)).encode()
+        out[f"Bearer {tok[:10]}..."] = f"Bearer {tok}".encode()
+    return out
+
+
+def assist_rewrites(evs) -> list:
+    """--assist-auth's rewrite notes (not the line-end normaliser's, which nc also causes)."""
+    return [e for e in evs if e["kind"] == "rewrite"
+            and (e["verb"] == "AUTH" or "AUTH" in (e["note"] or ""))
+            and not re.match(r"(bare LF|bare CR|telnet IAC)", e["note"] or "")]
+
+
+def lines_of(reply: h.Reply) -> list:
+    return [line.upper() for line in reply.lines]
+
+
+def offers_auth(reply: h.Reply) -> bool:
+    return any(re.match(r"AUTH[ =]", line) for line in lines_of(reply))
+
+
+class AuthCase(h.IntegrationCase):
+    """Helpers: start mailtap with credentials, look at what it recorded, scan for secrets."""
+
+    def start(self, upstream: str, *args, password=PASSWORD, **kw) -> h.Mailtap:
+        """mailtap proxy --transcript -vv ARGS, with PASSWORD in $ENV (None: no variable)."""
+        env = dict(kw.pop("env", {}))
+        if password is not None:
+            env[ENV] = password
+        m = self.mailtap(upstream, extra_args=["--transcript", "-vv", *args], env=env, **kw)
+        proc = Path(f"/proc/{m.proc.pid}")
+        m.seen_cmdline = (proc / "cmdline").read_bytes()
+        m.seen_environ = (proc / "environ").read_bytes()
+        return m
+
+    def start_auth(self, upstream: str, *args, **kw) -> h.Mailtap:
+        return self.start(upstream, "--auth-user", kw.pop("user", USER), "--password-env", ENV,
+                          *args, **kw)
+
+    @staticmethod
+    def db(m: h.Mailtap) -> Path:
+        return Path(m._tmp) / "mailtap.db"
+
+    def col(self, row, name: str):
+        self.assertIn(name, row.keys(), f"the sessions table has no column {name} (issue 8 adds "
+                      "auth_mechanism and auth_by next to auth_user)")
+        return row[name]
+
+    def assertNoAuthOffered(self, reply: h.Reply, what="the client's EHLO reply"):
+        self.assertEqual(reply.code, 250, reply)
+        self.assertFalse(offers_auth(reply), f"{what} still offers AUTH although mailtap "
+                         f"authenticated the session:\n{reply}")
+        self.assertNotIn("STARTTLS", lines_of(reply), f"{what} offers STARTTLS:\n{reply}")
+
+    def assertFailureLogged(self, m: h.Mailtap, *needles: str):
+        """A stderr line holds every needle, before the client sends anything more."""
+        def found():
+            return [line for line in m.stderr.splitlines() if all(n in line for n in needles)]
+        try:
+            wait_for(found, timeout=10, what="the log line")
+        except AssertionError:
+            self.fail(f"mailtap's failed AUTH is not logged on stderr right away (a line with "
+                      f"{needles}); stderr:\n{m.stderr[-3000:]}")
+
+    def assertAuthenticatedByMailtap(self, m: h.Mailtap, mech: str, user: str = USER,
+                                     n_sessions: int = 1, index: int = 0) -> list:
+        """The session row, the note and mailtap's own AUTH exchange, between the client's EHLO
+        (or HELO) and its MAIL. Returns the session's events."""
+        rows = wait_ended(self.db(m), n_sessions)
+        s = rows[index]
+        evs = events(self.db(m), s["id"])
+        info = dump(evs)
+        self.assertEqual(s["auth_user"], user, "the session row's auth_user is the user mailtap "
+                         "authenticated as")
+        self.assertEqual(self.col(s, "auth_by"), "mailtap", "auth_by says mailtap authenticated")
+        self.assertEqual(self.col(s, "auth_mechanism"), mech, "auth_mechanism names the "
+                         "mechanism mailtap chose")
+        note = f"authenticated by mailtap as {user} ({mech})"
+        self.assertTrue([e for e in evs if e["direction"] == "mailtap_note"
+                         and note in (e["note"] or "")],
+                        f"no mailtap_note event saying {note!r}:\n{info}")
+        own = [e for e in evs if e["direction"] in (M2U, U2M) and e["phase"] == "tls"
+               and (e["verb"] or "") not in ("EHLO", "QUIT")]
+        sent = [e for e in own if e["direction"] == M2U]
+        self.assertTrue(sent, f"mailtap's own AUTH is not recorded as {M2U} events:\n{info}")
+        self.assertTrue(bytes(sent[0]["bytes"]).startswith(f"AUTH {mech}".encode()),
+                        f"mailtap's first own line after TLS is not AUTH {mech}:\n{info}")
+        self.assertTrue(any(e["reply_code"] == 235 for e in own if e["direction"] == U2M),
+                        f"the server's 235 to mailtap's AUTH is not recorded as {U2M}:\n{info}")
+        greeting = [e for e in evs if e["direction"] == C2U and e["kind"] == "command"
+                    and e["verb"] in ("EHLO", "HELO") and e["phase"] == "tls"]
+        mail = [e for e in evs if e["direction"] == C2U and e["verb"] == "MAIL"]
+        self.assertTrue(greeting, f"the client's EHLO/HELO is not recorded:\n{info}")
+        self.assertTrue(all(greeting[0]["seq"] < e["seq"] for e in own),
+                        f"mailtap authenticated before the client's EHLO:\n{info}")
+        if mail:
+            self.assertTrue(all(e["seq"] < mail[0]["seq"] for e in own),
+                            f"the client's MAIL went upstream before mailtap's AUTH ended:\n{info}")
+        return evs
+
+    def assertNoSecrets(self, *mailtaps: h.Mailtap, extra: dict = None):
+        """No secret in any database, WAL, stderr, transcript, cmdline or environ of mailtap;
+        the --password-env variable no longer holds a value in mailtap's environ."""
+        blobs = dict(extra or {})
+        for i, m in enumerate(mailtaps):
+            db = self.db(m)
+            if db.exists():
+                files = mailtap_files(db)
+                self.assertIn("mailtap.db-wal", files, "the WAL is scanned while mailtap runs")
+                for name, data in files.items():
+                    blobs[f"mailtap {i} {name}"] = data
+            blobs[f"mailtap {i} stderr"] = m.stderr.encode()
+            blobs[f"mailtap {i} --transcript"] = m.stdout.encode()
+            blobs[f"mailtap {i} /proc/PID/cmdline"] = m.seen_cmdline
+            blobs[f"mailtap {i} /proc/PID/environ at start"] = m.seen_environ
+            if m.alive():
+                environ = Path(f"/proc/{m.proc.pid}/environ").read_bytes()
+                blobs[f"mailtap {i} /proc/PID/environ"] = environ
+                held = [e for e in environ.split(b"\0")
+                        if e.startswith(ENV.encode() + b"=") and len(e) > len(ENV) + 1]
+                self.assertEqual(held, [], f"--password-env {ENV} still holds a value in "
+                                 "mailtap's /proc/PID/environ after start")
+        self.assertEqual(find_leaks(blobs, forbidden()), [], "a secret was written or exposed")
+
+    def show(self, m: h.Mailtap, session_id: int) -> str:
+        cp = subprocess.run([str(h.mailtap_bin()), "show", "--db", str(self.db(m)),
+                             str(session_id)], capture_output=True, timeout=30)
+        self.assertProcOk(cp, "mailtap show")
+        return cp.stdout.decode()
+
+    def assertShowSays(self, m: h.Mailtap, session_id: int, user: str, mech: str):
+        out = self.show(m, session_id)
+        want = f"authenticated by mailtap ({mech})"
+        self.assertTrue([line for line in out.splitlines() if user in line and want in line],
+                        f"mailtap show does not print {want!r} next to the user:\n{out}")
+        self.assertEqual(find_leaks({"mailtap show": out.encode()}, forbidden()), [])
+
+    # -- clients ------------------------------------------------------------------------------
+    @staticmethod
+    def typist(client):
+        """cmd(line) for a raw socket (CRLF, as telnet) or nc (bare LF, as a terminal)."""
+        if isinstance(client, h.NetcatClient):
+            return lambda line: client.cmd(line.encode() if isinstance(line, str) else line)
+        return client.cmd
+
+    def send_message(self, client, token: str, rcpts=("RCPT TO:<alice@example.test>",),
+                     mail_from="MAIL FROM:<sender@client.test>") -> tuple:
+        """MAIL, RCPT..., DATA, the message, QUIT; returns (message, final reply)."""
+        cmd = self.typist(client)
+        msg = h.make_message(token)
+        r = cmd(mail_from)
+        self.assertEqual(r.code, 250, f"MAIL refused: {r}")
+        for rcpt in rcpts:
+            r = cmd(rcpt)
+            self.assertEqual(r.code, 250, f"{rcpt} refused (relaying needs AUTH upstream): {r}")
+        self.assertEqual(cmd("DATA").code, 354)
+        if isinstance(client, h.NetcatClient):
+            client.send(h.dot_stuff(msg.replace(b"\r\n", b"\n")))
+            final = client.cmd(b".")
+        else:
+            client.send(h.dot_stuff(msg))
+            final = client.cmd(".")
+        self.assertEqual(final.code, 250, final)
+        self.assertEqual(cmd("QUIT").code, 221)
+        return msg, final
+
+    @staticmethod
+    def client(kind: str, port: int):
+        return h.NetcatClient(port) if kind == "nc" else h.SmtpSocket(port)
+
+
+class PostfixAuthTest(AuthCase):
+    """mailtap's own AUTH PLAIN against Postfix, the failure path, HELO, pipelining, the secret
+    sources, and --assist-auth (PLAIN and LOGIN typed in clear)."""
+
+    with_postfix = True
+    postfix_kwargs = {"users": {USER: PASSWORD, SPACE_USER: SPACE_PASSWORD,
+                                "alice": ALICE_PASSWORD},
+                      "bare_newline": "reject"}
+
+    def assertPostfixAuthenticated(self, final: h.Reply, method: str, user: str = USER):
+        """Postfix logged the message's queue id with the SASL method and user."""
+        queue_id = re.search(r"queued as (\w+)", final.text).group(1)
+        pattern = (rf"{queue_id}: client=\S+, sasl_method={method}, "
+                   rf"sasl_username={re.escape(user)}(@example\.test)?\b")
+        wait_for(lambda: re.search(pattern, self.postfix.maillog_text()), timeout=10,
+                 what=f"Postfix to log {queue_id} as sent by {user} authenticated with {method}")
+
+    # -- mailtap authenticates ----------------------------------------------------------------
+    def test_plain_with_no_auth_typed_from_telnet_and_nc(self):
+        m = self.start_auth(self.postfix.submission)
+        for n, kind in enumerate(("telnet", "nc"), 1):
+            with self.subTest(client=kind), self.client(kind, m.port) as c:
+                cmd = self.typist(c)
+                self.assertEqual(c.reply().code, 220)
+                ehlo = cmd("EHLO client.test")
+                self.assertNoAuthOffered(ehlo)
+                self.assertIn("PIPELINING", lines_of(ehlo), "the rest of the EHLO reply is kept")
+                tok = h.unique_token(kind)
+                msg, final = self.send_message(c, tok, rcpts=(RELAY_RCPT,
+                                                              "RCPT TO:<alice@example.test>"))
+                self.assertDelivered(tok, msg)
+                self.assertPostfixAuthenticated(final, "PLAIN")
+                evs = self.assertAuthenticatedByMailtap(m, "PLAIN", n_sessions=n, index=n - 1)
+                own = [e for e in evs if e["direction"] == M2U and e["phase"] == "tls"
+                       and e["verb"] == "AUTH"]
+                self.assertTrue(own[0]["redacted"], dump(evs))
+        [_, s2] = wait_ended(self.db(m), 2)
+        self.assertShowSays(m, s2["id"], USER, "PLAIN")
+        self.assertNoSecrets(m)
+
+    def test_client_auth_gets_a_local_503(self):
+        m = self.start_auth(self.postfix.submission)
+        with h.SmtpSocket(m.port) as c:
+            c.reply()
+            self.assertNoAuthOffered(c.cmd("EHLO client.test"))
+            r = c.cmd("AUTH PLAIN " + h.auth_plain("alice", ALICE_PASSWORD))
+            want = f"503 5.5.1 mailtap: already authenticated as {USER} (by mailtap)\r\n"
+            self.assertEqual(r.raw.decode(), want, "a client AUTH after mailtap's gets the 503")
+            self.assertEqual(c.cmd("AUTH LOGIN").raw.decode(), want)
+            self.assertEqual(c.cmd("MAIL FROM:<sender@client.test>").code, 250)
+            self.assertEqual(c.cmd(RELAY_RCPT).code, 250, "still authenticated as USER")
+            c.cmd("QUIT")
+        [s] = wait_ended(self.db(m), 1)
+        evs = events(self.db(m), s["id"])
+        info = dump(evs)
+        self.assertEqual(s["auth_user"], USER, "alice's AUTH was not forwarded")
+        self.assertFalse([e for e in evs if e["direction"] == C2U and e["verb"] == "AUTH"],
+                         f"the client's AUTH was forwarded upstream:\n{info}")
+        typed = [e for e in evs if e["direction"] == C2M and e["verb"] == "AUTH"]
+        answered = [e for e in evs if e["direction"] == M2C and e["reply_code"] == 503]
+        self.assertEqual(len(typed), 2, f"the client's AUTH lines are recorded as {C2M}:\n{info}")
+        self.assertEqual([bytes(e["bytes"]).decode() for e in answered], [want, want], info)
+        self.assertNoSecrets(m)  # alice's password, typed and answered locally, is not kept
+
+    def test_wrong_password_explained_at_the_next_mail_and_the_session_stays_usable(self):
+        m = self.start_auth(self.postfix.submission, password=WRONG_PASSWORD)
+        tok = h.unique_token("byhand")
+        with h.SmtpSocket(m.port) as c:
+            c.reply()
+            ehlo = c.cmd("EHLO client.test")
+            self.assertEqual(ehlo.code, 250)
+            self.assertTrue(offers_auth(ehlo), "after a failed AUTH the EHLO reply keeps its "
+                            f"AUTH line, so the person can type AUTH by hand:\n{ehlo}")
+            self.assertNotIn("STARTTLS", lines_of(ehlo))
+            self.assertFailureLogged(m, USER, "535")
+            r = c.cmd("MAIL FROM:<sender@client.test>")
+            self.assertEqual(len(r.lines), 1, f"the explanation is one reply line: {r}")
+            self.assertRegex(
+                r.raw.decode(),
+                rf"^535 5\.7\.8 mailtap: \S+ refused AUTH PLAIN as {USER}: 535 5\.7\.8 Error: "
+                r"authentication failed.*; the user name or the password is wrong\r\n$",
+                "the next MAIL is answered locally with explain_auth_failure's line")
+            # usable: the next MAIL goes upstream (Postfix takes local mail without AUTH) ...
+            self.assertEqual(c.cmd("MAIL FROM:<sender@client.test>").code, 250)
+            self.assertEqual(c.cmd(RELAY_RCPT).code, 554, "not authenticated: relay denied")
+            self.assertEqual(c.cmd("RSET").code, 250)
+            # ... and AUTH typed by hand goes upstream too
+            self.assertEqual(c.cmd("AUTH PLAIN " + h.auth_plain(USER, PASSWORD)).code, 235,
+                             "AUTH by hand after mailtap's failed AUTH")
+            msg, final = self.send_message(c, tok, rcpts=(RELAY_RCPT,
+                                                          "RCPT TO:<alice@example.test>"))
+        self.assertDelivered(tok, msg)
+        self.assertPostfixAuthenticated(final, "PLAIN")
+        [s] = wait_ended(self.db(m), 1)
+        evs = events(self.db(m), s["id"])
+        info = dump(evs)
+        self.assertTrue([e for e in evs if e["direction"] == U2M and e["reply_code"] == 535],
+                        f"the server's 535 to mailtap's AUTH is recorded as {U2M}:\n{info}")
+        local = [e for e in evs if e["direction"] == C2M and e["verb"] == "MAIL"]
+        explained = [e for e in evs if e["direction"] == M2C and e["reply_code"] == 535]
+        self.assertEqual(len(local), 1, f"the first MAIL is recorded as {C2M}:\n{info}")
+        self.assertEqual(len(explained), 1, f"the explanation is recorded as {M2C}:\n{info}")
+        self.assertEqual(len([e for e in evs if e["direction"] == C2U and e["verb"] == "MAIL"]),
+                         2, f"the later MAILs went upstream:\n{info}")
+        self.assertEqual(s["auth_user"], USER)
+        self.assertEqual(self.col(s, "auth_by"), "client", "the client authenticated by hand")
+        self.assertEqual(self.col(s, "auth_mechanism"), "PLAIN")
+        self.assertNoSecrets(m)
+
+    def test_pipelined_ehlo_mail_rcpt_data_wait_for_mailtaps_auth(self):
+        m = self.start_auth(self.postfix.submission)
+        tok = h.unique_token("pipe")
+        msg = h.make_message(tok)
+        with h.SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            c.send(b"EHLO client.test\r\nMAIL FROM:<sender@client.test>\r\n"
+                   + RELAY_RCPT.encode() + b"\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+            replies = [c.reply() for _ in range(5)]
+            self.assertEqual([r.code for r in replies], [250, 250, 250, 250, 354],
+                             "replies to EHLO+MAIL+RCPT+RCPT+DATA sent in one write, in order, "
+                             "with mailtap's AUTH in between:\n" + "".join(map(str, replies)))
+            self.assertNoAuthOffered(replies[0])
+            self.assertTrue(replies[1].text.startswith("2.1.0"), replies[1])
+            c.send(h.dot_stuff(msg) + b".\r\nQUIT\r\n")
+            final, bye = c.reply(), c.reply()
+            self.assertEqual((final.code, bye.code), (250, 221), (final, bye))
+        self.assertDelivered(tok, msg)
+        self.assertPostfixAuthenticated(final, "PLAIN")
+        evs = self.assertAuthenticatedByMailtap(m, "PLAIN")
+        sent = [e["verb"] for e in evs if e["direction"] == C2U and e["kind"] == "command"]
+        self.assertEqual(sent, ["EHLO", "MAIL", "RCPT", "RCPT", "DATA", "QUIT"],
+                         "nothing lost or reordered:\n" + dump(evs))
+        self.assertNoSecrets(m)
+
+    def test_helo_client_gets_mailtaps_ehlo_and_auth(self):
+        m = self.start_auth(self.postfix.submission)
+        with h.NetcatClient(m.port) as nc:
+            self.assertEqual(nc.reply().code, 220)
+            helo = nc.cmd(b"HELO old-client.test")
+            self.assertEqual((helo.code, len(helo.lines)), (250, 1), helo)
+            tok = h.unique_token("helo")
+            msg, final = self.send_message(nc, tok, rcpts=(RELAY_RCPT,
+                                                           "RCPT TO:<alice@example.test>"))
+        self.assertDelivered(tok, msg)
+        self.assertPostfixAuthenticated(final, "PLAIN")
+        evs = self.assertAuthenticatedByMailtap(m, "PLAIN")
+        own_ehlo = [bytes(e["bytes"]) for e in evs if e["direction"] == M2U
+                    and e["phase"] == "tls" and e["verb"] == "EHLO"]
+        self.assertEqual(own_ehlo, [b"EHLO old-client.test\r\n"],
+                         "after the HELO's 250 mailtap sends EHLO <the client's HELO name>:\n"
+                         + dump(evs))
+        self.assertNoSecrets(m)
+
+    def test_tls_none_with_auth_user_refused_at_start(self):
+        m = h.Mailtap(self.postfix.submission, tls="none", ready=False, env={ENV: PASSWORD},
+                      extra_args=["--auth-user", USER, "--password-env", ENV])
+        m.start()
+        self.addCleanup(m.__exit__, None, None, None)
+        rc = m.wait(timeout=15)
+        self.assertNotEqual(rc, 0, "--auth-user with --tls none must be refused at start")
+        self.assertNotIn(h.Mailtap.READY_PREFIX, m.output)
+        self.assertIn("--tls none", m.stderr, "the refusal names --tls none")
+        self.assertEqual(find_leaks({"stderr": m.stderr.encode()}, forbidden()), [])
+
+    # -- where the password comes from --------------------------------------------------------
+    def authenticated_session(self, m: h.Mailtap):
+        with h.SmtpSocket(m.port) as c:
+            c.reply()
+            self.assertNoAuthOffered(c.cmd("EHLO client.test"))
+            self.assertEqual(c.cmd("MAIL FROM:<sender@client.test>").code, 250)
+            self.assertEqual(c.cmd(RELAY_RCPT).code, 250, "mailtap authenticated upstream")
+            c.cmd("QUIT")
+
+    def test_password_file_and_password_command(self):
+        f = self.tmp / "password"
+        f.write_text(PASSWORD + "\n")
+        f.chmod(0o600)
+        m = self.start(self.postfix.submission, "--auth-user", USER, "--password-file", str(f),
+                       password=None)
+        self.authenticated_session(m)
+        m2 = self.start(self.postfix.submission, "--auth-user", USER, "--password-cmd",
+                        f"cat {f}", password=None)
+        self.authenticated_session(m2)
+        wait_ended(self.db(m), 1)
+        wait_ended(self.db(m2), 1)
+        self.assertNoSecrets(m, m2)
+
+        f.chmod(0o644)
+        bad = h.Mailtap(self.postfix.submission, ready=False, ca_file=self.pki.ca_cert,
+                        extra_args=["--auth-user", USER, "--password-file", str(f)])
+        bad.start()
+        self.addCleanup(bad.__exit__, None, None, None)
+        self.assertNotEqual(bad.wait(timeout=15), 0, "a password file readable by others is "
+                            "refused at start")
+        self.assertIn("permissions 0644 are too open", bad.stderr)
+
+    def test_prompt_without_echo_when_stdin_is_a_terminal(self):
+        master, slave = pty.openpty()
+        self.addCleanup(os.close, master)
+        self.addCleanup(os.close, slave)
+        m = h.Mailtap(self.postfix.submission, ca_file=self.pki.ca_cert, stdin=slave,
+                      ready=False, extra_args=["--transcript", "--auth-user", USER])
+        m.start()
+        self.addCleanup(m.__exit__, None, None, None)
+        try:
+            wait_for(lambda: not termios.tcgetattr(slave)[3] & termios.ECHO, timeout=10,
+                     what="echo off")
+        except AssertionError:
+            self.fail("with no password option and a terminal on stdin, mailtap proxy "
+                      f"--auth-user prompts with the echo off; output:\n{m.output}")
+        os.write(master, PASSWORD.encode() + b"\n")
+        wait_for(lambda: h.Mailtap.READY_PREFIX in m.output, timeout=15,
+                 what="mailtap listening after the prompt")
+        self.assertTrue(termios.tcgetattr(slave)[3] & termios.ECHO, "echo restored")
+        m.seen_cmdline = Path(f"/proc/{m.proc.pid}/cmdline").read_bytes()
+        m.seen_environ = b""
+        screen = b""
+        while True:
+            if not select.select([master], [], [], 0.2)[0]:
+                break
+            screen += os.read(master, 4096)
+        self.authenticated_session(m)
+        wait_ended(self.db(m), 1)
+        self.assertNotIn(PASSWORD.encode(), screen, "the password was not echoed")
+        self.assertNoSecrets(m, extra={"terminal": screen})
+
+    # -- --assist-auth: a person types credentials in clear --------------------------------------
+    def assertRewritesRecorded(self, m: h.Mailtap, n_sessions: int, index: int, mech: str,
+                               user: str):
+        s = wait_ended(self.db(m), n_sessions)[index]
+        evs = events(self.db(m), s["id"])
+        info = dump(evs)
+        self.assertTrue(assist_rewrites(evs),
+                        f"--assist-auth's rewrite is recorded as a rewrite note:\n{info}")
+        self.assertEqual(s["auth_user"], user)
+        self.assertEqual(self.col(s, "auth_by"), "client", "the client authenticated (assisted)")
+        self.assertEqual(self.col(s, "auth_mechanism"), mech)
+
+    def test_assist_auth_login_typed_in_clear_from_nc(self):
+        m = self.start(self.postfix.submission, "--assist-auth", password=None)
+        with h.NetcatClient(m.port) as nc:
+            nc.reply()
+            ehlo = nc.cmd(b"EHLO client.test")
+            self.assertTrue(offers_auth(ehlo), f"no --auth-user: AUTH stays offered:\n{ehlo}")
+            self.assertEqual(nc.cmd(b"AUTH LOGIN").raw, b"334 Username:\r\n",
+                             "--assist-auth shows LOGIN's prompts decoded")
+            self.assertEqual(nc.cmd(USER.encode()).raw, b"334 Password:\r\n")
+            r = nc.cmd(PASSWORD.encode())
+            self.assertEqual(r.code, 235, f"user and password typed in clear, sent as base64: {r}")
+            tok = h.unique_token("assist-login")
+            msg, final = self.send_message(nc, tok, rcpts=(RELAY_RCPT,
+                                                           "RCPT TO:<alice@example.test>"))
+        self.assertDelivered(tok, msg)
+        self.assertPostfixAuthenticated(final, "LOGIN")
+        self.assertRewritesRecorded(m, 1, 0, "LOGIN", USER)
+        self.assertNoSecrets(m)
+
+    def test_assist_auth_plain_two_words_and_at_the_prompt_from_nc(self):
+        m = self.start(self.postfix.submission, "--assist-auth", password=None)
+        for n, (user, password, at_prompt) in enumerate(
+                ((USER, PASSWORD, False), (SPACE_USER, SPACE_PASSWORD, True)), 1):
+            with self.subTest(user=user, at_prompt=at_prompt), h.NetcatClient(m.port) as nc:
+                nc.reply()
+                nc.cmd(b"EHLO client.test")
+                if at_prompt:
+                    self.assertEqual(nc.cmd(b"AUTH PLAIN").code, 334)
+                    r = nc.cmd(f"{user} {password}".encode())
+                else:
+                    r = nc.cmd(f"AUTH PLAIN {user} {password}".encode())
+                self.assertEqual(r.code, 235, "AUTH PLAIN with the user name and the password "
+                                 f"typed in clear (the password is the rest of the line): {r}")
+                tok = h.unique_token("assist-plain")
+                msg, final = self.send_message(nc, tok, rcpts=(RELAY_RCPT,
+                                                               "RCPT TO:<alice@example.test>"))
+                self.assertDelivered(tok, msg)
+                self.assertPostfixAuthenticated(final, "PLAIN", user=user)
+                self.assertRewritesRecorded(m, n, n - 1, "PLAIN", user)
+        self.assertNoSecrets(m)
+
+    def test_without_assist_auth_nothing_changes(self):
+        m = self.start(self.postfix.submission, password=None)
+        with h.SmtpSocket(m.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            self.assertEqual(c.cmd("AUTH LOGIN").raw, b"334 VXNlcm5hbWU6\r\n",
+                             "without --assist-auth the prompt is relayed as the server wrote it")
+            self.assertEqual(c.cmd("*").code, 501)
+            r = c.cmd(f"AUTH PLAIN {USER} {PASSWORD}")
+            self.assertEqual(r.code, 501, "typed in clear without --assist-auth, the line goes "
+                             f"upstream as it is (Postfix: syntax error): {r}")
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [s] = wait_ended(self.db(m), 1)
+        evs = events(self.db(m), s["id"])
+        self.assertEqual([e for e in evs if e["kind"] == "rewrite"], [],
+                         "no rewrite without --assist-auth:\n" + dump(evs))
+        self.assertEqual([bytes(e["bytes"])[:12] for e in evs
+                          if e["direction"] == C2U and e["verb"] == "AUTH"],
+                         [b"AUTH LOGIN\r\n", b"*\r\n", b"AUTH PLAIN ["], dump(evs))
+        self.assertIsNone(s["auth_user"])
+        self.assertNoSecrets(m)
+
+
+class PostfixLoginOnlyTest(AuthCase):
+    """A server that offers only AUTH LOGIN: mailtap answers its two prompts itself."""
+
+    with_postfix = True
+    postfix_kwargs = {"users": {USER: PASSWORD}, "bare_newline": "reject",
+                      "extra_main": {"smtpd_sasl_mechanism_filter": "login"}}
+
+    def test_login_with_no_auth_typed_from_telnet_and_nc(self):
+        m = self.start_auth(self.postfix.submission)
+        for n, kind in enumerate(("nc", "telnet"), 1):
+            with self.subTest(client=kind), self.client(kind, m.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertNoAuthOffered(self.typist(c)("EHLO client.test"))
+                tok = h.unique_token(kind)
+                msg, final = self.send_message(c, tok, rcpts=(RELAY_RCPT,
+                                                              "RCPT TO:<alice@example.test>"))
+                self.assertDelivered(tok, msg)
+                queue_id = re.search(r"queued as (\w+)", final.text).group(1)
+                wait_for(lambda: re.search(rf"{queue_id}: client=\S+, sasl_method=LOGIN",
+                                           self.postfix.maillog_text()), timeout=10,
+                         what="Postfix to log the message as sent after AUTH LOGIN")
+                evs = self.assertAuthenticatedByMailtap(m, "LOGIN", n_sessions=n, index=n - 1)
+                prompts = [e["reply_code"] for e in evs if e["direction"] == U2M
+                           and e["phase"] == "tls" and e["verb"] == "AUTH"]
+                self.assertEqual(prompts, [334, 334, 235], "LOGIN's two prompts and the 235 "
+                                 "are recorded as upstream_to_mailtap:\n" + dump(evs))
+        self.assertNoSecrets(m)
+
+
+class OAuthProviderTest(AuthCase):
+    """XOAUTH2 and OAUTHBEARER with a token command, Gmail's and Microsoft's failures."""
+
+    def gmail(self, **kw):
+        kw.setdefault("valid_tokens", {TOKEN})
+        kw.setdefault("account", GMAIL_USER)
+        return self.oauth_server("gmail", **kw)
+
+    def start_oauth(self, server, tc: h.TokenCommand, *args, **kw) -> h.Mailtap:
+        return self.start(server.address, "--auth-user", GMAIL_USER, "--oauth2-token-cmd",
+                          tc.cmd, *args, **kw)
+
+    def assertNoTokenSent(self, server, tokens):
+        for s in server.sessions:
+            for a in s.auths:
+                self.assertNotIn(a.secret, tokens, f"the server was sent a token it must not "
+                                 f"get: {a}")
+
+    # -- success ------------------------------------------------------------------------------
+    def test_xoauth2_with_a_token_command_and_no_auth_typed(self):
+        server = self.gmail(passwords={GMAIL_USER: PASSWORD})
+        tc = self.token_command([TOKEN])
+        # a password too: with a token command mailtap still prefers XOAUTH2
+        m = self.start_oauth(server, tc, "--password-env", ENV)
+        for n, kind in enumerate(("telnet", "nc"), 1):
+            with self.subTest(client=kind), self.client(kind, m.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertNoAuthOffered(self.typist(c)("EHLO client.test"))
+                self.send_message(c, h.unique_token(kind))
+            sess = server.wait_sessions(n)[n - 1]
+            sess.closed.wait(5)
+            [attempt] = sess.auths
+            self.assertEqual(attempt.lines, [
+                b"AUTH XOAUTH2 " + b64(h.xoauth2_bytes(GMAIL_USER, TOKEN)).encode() + b"\r\n"],
+                "XOAUTH2 as Google specifies it, as an initial response")
+            self.assertEqual(attempt.code, 235)
+            self.assertEqual(len(sess.messages), 1, "the message reached the server")
+            self.assertAuthenticatedByMailtap(m, "XOAUTH2", user=GMAIL_USER, n_sessions=n,
+                                              index=n - 1)
+        self.assertEqual(tc.runs, 1, "the token is cached: the second session does not run the "
+                         "token command again")
+        env = tc.environ()
+        self.assertNotIn(ENV, env, "the token command does not inherit --password-env's variable")
+        self.assertEqual(find_leaks({"token command's environment": b"\n".join(env.values())},
+                                    forbidden()), [])
+        [s1, _] = wait_ended(self.db(m), 2)
+        self.assertShowSays(m, s1["id"], GMAIL_USER, "XOAUTH2")
+        self.assertNoSecrets(m)
+
+    def test_oauthbearer_from_nc(self):
+        server = self.gmail(mechs="LOGIN PLAIN OAUTHBEARER")
+        tc = self.token_command([TOKEN])
+        m = self.start_oauth(server, tc, password=None)
+        with h.NetcatClient(m.port) as nc:
+            nc.reply()
+            self.assertNoAuthOffered(nc.cmd(b"EHLO client.test"))
+            self.send_message(nc, h.unique_token("bearer"))
+        sess = server.wait_sessions(1)[0]
+        sess.closed.wait(5)
+        [attempt] = sess.auths
+        self.assertEqual((attempt.mechanism, attempt.code), ("OAUTHBEARER", 235), attempt)
+        self.assertTrue(attempt.initial_response, attempt)
+        self.assertEqual((attempt.fields["gs2"], attempt.fields.get("a")), ("n", GMAIL_USER))
+        self.assertEqual((attempt.secret, attempt.fields["port"]), (TOKEN, str(server.port)),
+                         "RFC 7628: auth=Bearer TOKEN, port= the upstream's port")
+        self.assertIn(attempt.fields["host"], ("127.0.0.1", "localhost"),
+                      "host= names the upstream")
+        self.assertEqual(len(sess.messages), 1)
+        self.assertAuthenticatedByMailtap(m, "OAUTHBEARER", user=GMAIL_USER)
+        self.assertNoSecrets(m)
+
+    def test_pipelined_commands_wait_for_a_slow_token_command(self):
+        server = self.gmail()
+        tc = self.token_command([TOKEN], delay=1.5)
+        m = self.start_oauth(server, tc, password=None)
+        with h.SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            c.send(b"EHLO client.test\r\nMAIL FROM:<sender@client.test>\r\n"
+                   b"RCPT TO:<bob@elsewhere.test>\r\nDATA\r\n")
+            replies = [c.reply() for _ in range(4)]
+            self.assertEqual([r.code for r in replies], [250, 250, 250, 354],
+                             "EHLO+MAIL+RCPT+DATA in one write wait for mailtap's AUTH and are "
+                             "answered in order:\n" + "".join(map(str, replies)))
+            self.assertNoAuthOffered(replies[0])
+            c.send(b"Subject: pipelined\r\n\r\nhello\r\n.\r\nQUIT\r\n")
+            self.assertEqual([c.reply().code for _ in range(2)], [250, 221])
+        sess = server.wait_sessions(1)[0]
+        sess.closed.wait(5)
+        verbs = [line.split(b" ")[0].rstrip(b"\r\n").upper() for phase, line in sess.commands
+                 if phase == "tls"]
+        self.assertEqual(verbs[:5], [b"EHLO", b"AUTH", b"MAIL", b"RCPT", b"DATA"],
+                         "what the server received after TLS, in order")
+        self.assertEqual(sess.messages, [b"Subject: pipelined\r\n\r\nhello\r\n.\r\n"])
+        self.assertAuthenticatedByMailtap(m, "XOAUTH2", user=GMAIL_USER)
+        self.assertNoSecrets(m)
+
+    # -- a rejected token ---------------------------------------------------------------------
+    def test_rejected_token_fetched_again_once_and_the_client_sees_nothing(self):
+        for mech, after_error in (("XOAUTH2", b"\r\n"), ("OAUTHBEARER", b"AQ==\r\n")):
+            with self.subTest(mech=mech):
+                server = self.gmail(mechs=f"LOGIN PLAIN {mech}")
+                tc = self.token_command([EXPIRED_TOKEN, TOKEN])
+                m = self.start_oauth(server, tc, password=None)
+                with h.SmtpSocket(m.port) as c:
+                    c.reply()
+                    self.assertNoAuthOffered(c.cmd("EHLO client.test"))
+                    self.send_message(c, h.unique_token("retry"))
+                sess = server.wait_sessions(1)[0]
+                sess.closed.wait(5)
+                self.assertEqual([(a.secret, a.code) for a in sess.auths],
+                                 [(EXPIRED_TOKEN, 535), (TOKEN, 235)],
+                                 "a rejected token: the command runs again, AUTH once more")
+                self.assertIsNotNone(sess.auths[0].error_challenge)
+                self.assertEqual(sess.auths[0].after_error, after_error,
+                                 f"{mech}'s answer to the error challenge")
+                self.assertEqual(tc.runs, 2, "the token command ran exactly twice")
+                evs = self.assertAuthenticatedByMailtap(m, mech, user=GMAIL_USER)
+                codes = [e["reply_code"] for e in evs if e["direction"] == U2M
+                         and e["phase"] == "tls" and e["verb"] == "AUTH"]
+                self.assertEqual(codes, [334, 535, 235], "both exchanges are recorded:\n"
+                                 + dump(evs))
+                self.assertNoSecrets(m)
+
+    def test_token_refused_twice_explained_and_the_session_stays_usable(self):
+        server = self.gmail()
+        tc = self.token_command([EXPIRED_TOKEN, EXPIRED_TOKEN_2, NOT_A_TOKEN])
+        m = self.start_oauth(server, tc, password=None)
+        with h.SmtpSocket(m.port) as c:
+            c.reply()
+            ehlo = c.cmd("EHLO client.test")
+            self.assertTrue(offers_auth(ehlo), f"the AUTH line is kept after a failure:\n{ehlo}")
+            self.assertFailureLogged(m, GMAIL_USER, "XOAUTH2")
+            r = c.cmd("MAIL FROM:<sender@client.test>")
+            self.assertEqual(len(r.lines), 1, r)
+            text = r.raw.decode()
+            self.assertTrue(text.startswith("535 5.7.8 mailtap: "), f"the server's code: {text}")
+            self.assertIn(f"refused AUTH XOAUTH2 as {GMAIL_USER}: 535-5.7.8 Username and "
+                          "Password not accepted", text)
+            self.assertIn("401", text, "the decoded error challenge is in the explanation")
+            self.assertIn("expired", text, "status 401 is explained as an expired token")
+            self.assertEqual(tc.runs, 2, "one new token after the rejection, not more")
+            self.assertEqual([a.secret for a in server.sessions[0].auths],
+                             [EXPIRED_TOKEN, EXPIRED_TOKEN_2], "two AUTH attempts, no third")
+            # usable: the next MAIL goes to the server, which wants AUTH ...
+            r = c.cmd("MAIL FROM:<sender@client.test>")
+            self.assertEqual((r.code, len(r.lines)), (530, 2), f"Gmail's own answer: {r}")
+            # ... and the person can authenticate by hand
+            server.valid_tokens.add(FRESH_TOKEN)
+            r = c.cmd("AUTH XOAUTH2 " + b64(h.xoauth2_bytes(GMAIL_USER, FRESH_TOKEN)))
+            self.assertEqual(r.code, 235, r)
+            self.send_message(c, h.unique_token("byhand"))
+        [s] = wait_ended(self.db(m), 1)
+        self.assertEqual(self.col(s, "auth_by"), "client")
+        self.assertEqual(self.col(s, "auth_mechanism"), "XOAUTH2")
+        self.assertEqual(tc.runs, 2)
+        self.assertNoTokenSent(server, {NOT_A_TOKEN})
+        self.assertNoSecrets(m)
+
+    def test_failing_or_silent_token_command_explained(self):
+        for what, tc, needle in (
+                ("exit status", self.token_command([NOT_A_TOKEN], exit_status=3),
+                 "exited with status 3"),
+                ("no output", self.token_command([]), "printed nothing")):
+            with self.subTest(what):
+                server = self.gmail()
+                m = self.start_oauth(server, tc, password=None)
+                with h.SmtpSocket(m.port) as c:
+                    c.reply()
+                    ehlo = c.cmd("EHLO client.test")
+                    self.assertTrue(offers_auth(ehlo), ehlo)
+                    self.assertFailureLogged(m, GMAIL_USER, needle)
+                    r = c.cmd("MAIL FROM:<sender@client.test>")
+                    self.assertRegex(r.raw.decode(),
+                                     rf"^454 4\.7\.0 mailtap: cannot AUTH XOAUTH2 as {GMAIL_USER}"
+                                     rf" to \S+: .*--oauth2-token-cmd {needle}.*; run the token "
+                                     r"command yourself", "the no_token explanation")
+                    self.assertEqual(c.cmd("QUIT").code, 221)
+                sess = server.wait_sessions(1)[0]
+                sess.closed.wait(5)
+                self.assertEqual(sess.auths, [], "no AUTH is sent without a token")
+                self.assertGreaterEqual(tc.runs, 1)
+                self.assertNoSecrets(m)
+
+    # -- what providers say -------------------------------------------------------------------
+    def test_gmail_app_password_required(self):
+        server = self.gmail(app_password_required=True)
+        m = self.start_auth(server.address, user=GMAIL_USER)
+        with h.NetcatClient(m.port) as nc:
+            nc.reply()
+            nc.cmd(b"EHLO client.test")
+            r = nc.cmd(b"MAIL FROM:<sender@client.test>")
+            self.assertEqual(len(r.lines), 1, r)
+            self.assertRegex(
+                r.raw.decode(),
+                rf"^534 5\.7\.9 mailtap: \S+ refused AUTH PLAIN as {re.escape(GMAIL_USER)}: "
+                r"534-5\.7\.9 Application-specific password required \(see https://support\."
+                r"google\.com/mail/\?p=InvalidSecondFactor\); create an app password",
+                "Gmail's 534-5.7.9 explained")
+            self.assertEqual(nc.cmd(b"QUIT").code, 221)
+        [attempt] = server.wait_sessions(1)[0].auths
+        self.assertEqual((attempt.mechanism, attempt.user, attempt.secret),
+                         ("PLAIN", GMAIL_USER, PASSWORD), "with a password: PLAIN")
+        self.assertNoSecrets(m)
+
+    def test_microsoft365_xoauth2_only(self):
+        # a token: XOAUTH2 (a refused token is a bare 535 5.7.3: still fetched again once)
+        server = self.oauth_server("microsoft365", valid_tokens={TOKEN}, account=GMAIL_USER)
+        tc = self.token_command([EXPIRED_TOKEN, TOKEN])
+        m = self.start_oauth(server, tc, password=None)
+        with h.SmtpSocket(m.port) as c:
+            c.reply()
+            self.assertNoAuthOffered(c.cmd("EHLO client.test"))
+            self.send_message(c, h.unique_token("m365"))
+        sess = server.wait_sessions(1)[0]
+        sess.closed.wait(5)
+        self.assertEqual([(a.mechanism, a.secret, a.code) for a in sess.auths],
+                         [("XOAUTH2", EXPIRED_TOKEN, 535), ("XOAUTH2", TOKEN, 235)])
+        self.assertEqual(tc.runs, 2)
+        self.assertEqual(len(sess.messages), 1)
+        self.assertAuthenticatedByMailtap(m, "XOAUTH2", user=GMAIL_USER)
+
+        # a password: LOGIN, refused because basic authentication is off
+        server2 = self.oauth_server("microsoft365")
+        m2 = self.start_auth(server2.address, user=GMAIL_USER)
+        with h.SmtpSocket(m2.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            r = c.cmd("MAIL FROM:<sender@client.test>")
+            self.assertRegex(r.raw.decode(),
+                             rf"^535 5\.7\.139 mailtap: \S+ refused AUTH LOGIN as "
+                             rf"{re.escape(GMAIL_USER)}: 535 5\.7\.139 Authentication "
+                             r"unsuccessful, basic authentication is disabled.*; Microsoft 365 "
+                             r"takes no passwords here: use XOAUTH2 with --oauth2-token-cmd")
+            c.cmd("QUIT")
+        [attempt] = server2.wait_sessions(1)[0].auths
+        self.assertEqual((attempt.mechanism, attempt.user, attempt.secret),
+                         ("LOGIN", GMAIL_USER, PASSWORD))
+        self.assertNoSecrets(m, m2)
+
+    # -- --assist-auth with a token -----------------------------------------------------------
+    def test_assist_auth_xoauth2_and_oauthbearer_user_use_the_token_command(self):
+        server = self.gmail()
+        tc = self.token_command([TOKEN])
+        m = self.start(server.address, "--assist-auth", "--oauth2-token-cmd", tc.cmd,
+                       password=None)
+        for n, mech in enumerate(("XOAUTH2", "OAUTHBEARER"), 1):
+            with self.subTest(mech=mech), h.NetcatClient(m.port) as nc:
+                nc.reply()
+                self.assertTrue(offers_auth(nc.cmd(b"EHLO client.test")))
+                r = nc.cmd(f"AUTH {mech} {GMAIL_USER}".encode())
+                self.assertEqual(r.code, 235, f"AUTH {mech} USER with --assist-auth: {r}")
+                self.send_message(nc, h.unique_token("assist-" + mech))
+                sess = server.wait_sessions(n)[n - 1]
+                sess.closed.wait(5)
+                [attempt] = sess.auths
+                self.assertEqual((attempt.mechanism, attempt.user, attempt.secret, attempt.code),
+                                 (mech, GMAIL_USER, TOKEN, 235), attempt)
+                s = wait_ended(self.db(m), n)[n - 1]
+                evs = events(self.db(m), s["id"])
+                self.assertTrue(assist_rewrites(evs),
+                                "the rewrite is recorded as a rewrite note:\n" + dump(evs))
+                self.assertEqual((self.col(s, "auth_by"), self.col(s, "auth_mechanism")),
+                                 ("client", mech))
+        self.assertNoSecrets(m)
+
+
+if __name__ == "__main__":
+    h.main()
