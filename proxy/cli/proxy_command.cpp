@@ -15,6 +15,7 @@
 
 #include "proxy/cli/auth_options.hpp"
 #include "proxy/cli/command.hpp"
+#include "proxy/net/io_pool.hpp"
 #include "proxy/cli/parse.hpp"
 #include "proxy/cli/transcript_options.hpp"
 #include "proxy/secrets/token_provider.hpp"
@@ -193,8 +194,9 @@ int run_proxy(const ProxyConfig& cfg) {
     }
   }
 
-  asio::io_context io;
-  // Declared after io: its waiters hold work on io, so it must go first.
+  net::IoPool pool(cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency()));
+  asio::io_context& io = pool.main();
+  // Declared after the pool: its waiters hold work on the contexts, so it must go first.
   std::unique_ptr<secrets::TokenProvider> tokens;
   if (!cfg.oauth2_token_cmd.empty()) {
     secrets::TokenProvider::Options to;
@@ -213,7 +215,7 @@ int run_proxy(const ProxyConfig& cfg) {
   ctx.target.timeout = cfg.timeout_connect;
   if (recorder && cfg.fingerprint_secrets) ctx.fingerprint_key = recorder->fingerprint_key();
 
-  Server server(io, ctx);
+  Server server(io, ctx, [&pool] { return pool.next(); });
   if (!server.listen(cfg.listen, error)) {
     log::error(error);
     return 1;
@@ -228,6 +230,7 @@ int run_proxy(const ProxyConfig& cfg) {
       drained = true;
       std::error_code ignored;
       signals.cancel(ignored);
+      pool.release();
     });
   });
   std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec, int) {
@@ -262,11 +265,7 @@ int run_proxy(const ProxyConfig& cfg) {
     log::info("recording off (--no-record)");
 
   asio::co_spawn(io, server.accept_loop(), asio::detached);
-  unsigned n = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> pool;
-  for (unsigned i = 1; i < n; ++i) pool.emplace_back([&io] { io.run(); });
-  io.run();
-  for (auto& t : pool) t.join();
+  pool.run();
   if (recorder) {
     recorder->stop();
     if (recorder->failed()) {

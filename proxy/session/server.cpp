@@ -4,7 +4,6 @@
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
-#include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -17,8 +16,13 @@ namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 }
 
-Server::Server(asio::io_context& io, SessionContext& ctx)
-    : io_(io), ctx_(ctx), acceptor_(io), grace_timer_(io) {}
+Server::Server(asio::io_context& io, SessionContext& ctx,
+               std::function<asio::any_io_executor()> session_executor)
+    : io_(io),
+      ctx_(ctx),
+      session_executor_(std::move(session_executor)),
+      acceptor_(io),
+      grace_timer_(io) {}
 
 bool Server::listen(const asio::ip::tcp::endpoint& at, std::string& error) {
   std::error_code ec;
@@ -35,7 +39,8 @@ bool Server::listen(const asio::ip::tcp::endpoint& at, std::string& error) {
 
 asio::awaitable<void> Server::accept_loop() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), use_tuple);
+    // The session's thread: everything of one session runs there, so it needs no strand.
+    auto [ec, socket] = co_await acceptor_.async_accept(session_executor_(), use_tuple);
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
     if (ec) {
       // Out of descriptors and the like: say so, breathe, keep serving the sessions we have.
@@ -79,7 +84,8 @@ asio::awaitable<void> Server::accept_loop() {
                                                       "); try again later",
                                                   /*log=*/false)
                            : session->run();
-    asio::co_spawn(ex, std::move(work), [this, key](std::exception_ptr e) {
+    // The handler owns the session until its coroutine is done (the map holds weak pointers).
+    asio::co_spawn(ex, std::move(work), [this, key, session](std::exception_ptr e) {
       if (e) {
         try {
           std::rethrow_exception(e);

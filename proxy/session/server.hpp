@@ -9,6 +9,7 @@
 #include <asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,7 +21,9 @@ namespace mailtap {
 
 class Server {
  public:
-  Server(asio::io_context& io, SessionContext& ctx);
+  // Listens on `io`; each session runs on the executor `session_executor` returns.
+  Server(asio::io_context& io, SessionContext& ctx,
+         std::function<asio::any_io_executor()> session_executor);
   // Binds and listens; false with `error` set on failure.
   bool listen(const asio::ip::tcp::endpoint& at, std::string& error);
   asio::awaitable<void> accept_loop();
@@ -36,6 +39,7 @@ class Server {
 
   asio::io_context& io_;
   SessionContext& ctx_;
+  std::function<asio::any_io_executor()> session_executor_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer grace_timer_;
   std::mutex mutex_;
