@@ -39,6 +39,7 @@ struct SessionRow {
   std::optional<std::int64_t> replay_of;
   std::string auth_mechanism;    // of the AUTH that succeeded, "" if none (or before schema v2)
   bool auth_by_mailtap = false;  // --auth-user: mailtap authenticated, not the client
+  bool tls_resumed = false;      // the upstream TLS session was resumed
 };
 
 struct EventRow {

@@ -162,7 +162,7 @@ class Writer {
          "END))"},
         {&update_tls_,
          "UPDATE sessions SET resolved_address = ?2, tls_version = ?3, cipher = ?4, sni = ?5, "
-         "verified_name = ?6, verify_result = ?7 WHERE id = ?1"},
+         "verified_name = ?6, verify_result = ?7, tls_resumed = ?8 WHERE id = ?1"},
         {&insert_certificate_,
          "INSERT INTO certificates(session_id, position, der, sha256, subject, issuer, "
          "not_before, not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
@@ -300,7 +300,10 @@ class Writer {
               .bind_text_or_null(4, r.cipher)
               .bind_text_or_null(5, r.sni)
               .bind_text_or_null(6, r.verified_name)
-              .bind_text_or_null(7, r.verify_result);
+              .bind_text_or_null(7, r.verify_result)
+              .bind_optional(8, r.tls_version.empty()
+                                    ? std::optional<std::int64_t>{}
+                                    : std::optional<std::int64_t>{r.resumed ? 1 : 0});
           if (Result res = classify(update_tls_.run(), error); res != Result::ok) return res;
           for (std::size_t i = 0; i < r.chain.size(); ++i) {
             const Certificate& c = r.chain[i];

@@ -50,6 +50,7 @@ struct SessionTls {
   std::string verified_name;       // name the certificate was checked against, empty if not checked
   std::string verify_result;       // "ok", "skipped (--insecure)", or the failure reason
   std::vector<Certificate> chain;  // leaf first
+  bool resumed = false;            // the TLS session was resumed (an earlier session's ticket)
 };
 
 struct SessionEvent {

@@ -108,10 +108,12 @@ CREATE TABLE recipients (
   PRIMARY KEY (message_id, position)
 ) WITHOUT ROWID;
 )sql",
-    // v2: who authenticated the session (mailtap itself with --auth-user, or the client), and how.
+    // v2: who authenticated the session (mailtap itself with --auth-user, or the client), and
+    // how; whether its TLS session was resumed.
     R"sql(
 ALTER TABLE sessions ADD COLUMN auth_mechanism TEXT;
 ALTER TABLE sessions ADD COLUMN auth_by TEXT CHECK (auth_by IN ('client', 'mailtap'));
+ALTER TABLE sessions ADD COLUMN tls_resumed INTEGER CHECK (tls_resumed IN (0, 1));
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");

@@ -78,6 +78,7 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
   w.key("tls_mode").value(s.tls_mode);
   w.key("ehlo_name").value(s.ehlo_name);
   optional_text(w, "tls_version", s.tls_version);
+  if (!s.tls_version.empty()) w.key("tls_resumed").value(s.tls_resumed);
   optional_text(w, "cipher", s.cipher);
   optional_text(w, "sni", s.sni);
   optional_text(w, "verified_name", s.verified_name);

@@ -91,6 +91,7 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
     out += "tls      " + escape_line(s.tls_version) + " " + escape_line(s.cipher);
     if (!s.sni.empty()) out += "  sni=" + escape_line(s.sni);
     out += "  verify: " + escape_line(s.verify_result.empty() ? "-" : s.verify_result);
+    if (s.tls_resumed) out += "  (session resumed)";
     if (s.insecure) out += " " + st.red("(--insecure)");
     out += '\n';
   }

@@ -15,9 +15,9 @@
 
 #include "proxy/cli/auth_options.hpp"
 #include "proxy/cli/command.hpp"
-#include "proxy/net/io_pool.hpp"
 #include "proxy/cli/parse.hpp"
 #include "proxy/cli/transcript_options.hpp"
+#include "proxy/net/io_pool.hpp"
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/log.hpp"
 #include "proxy/session/proxy_config.hpp"
@@ -213,6 +213,9 @@ int run_proxy(const ProxyConfig& cfg) {
   ctx.target.insecure = cfg.trust.insecure;
   ctx.target.trust_source = net::describe_trust_source(cfg.trust);
   ctx.target.timeout = cfg.timeout_connect;
+  // Resumed handshakes to the same upstream: as stunnel does, and shown in each session's record.
+  net::TlsSessionCache tls_sessions(tls->native_handle());
+  ctx.target.session_cache = &tls_sessions;
   if (recorder && cfg.fingerprint_secrets) ctx.fingerprint_key = recorder->fingerprint_key();
 
   Server server(io, ctx, [&pool] { return pool.next(); });

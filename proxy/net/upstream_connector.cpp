@@ -221,7 +221,8 @@ class Setup {
 
   asio::awaitable<bool> handshake() {
     step_ = "during the TLS handshake";
-    SSL* ssl = link_.tls().native_handle();
+    TlsStream& tls = link_.start_tls();
+    SSL* ssl = tls.native_handle();
     const std::string& name = t_.tls_name;
     result_.tls.sni = is_ip_literal(name) ? "" : name;
     if (!result_.tls.sni.empty()) SSL_set_tlsext_host_name(ssl, name.c_str());
@@ -235,15 +236,17 @@ class Setup {
       else
         X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
       result_.tls.verified_name = name;
-      link_.tls().set_verify_callback(
-          [failures, enforce](bool preverified, asio::ssl::verify_context& ctx) {
-            // Enforcing, the first failure ends the handshake; reporting, every one is kept.
-            if (!preverified && (!enforce || failures->empty()))
-              failures->push_back(capture_verify_failure(ctx.native_handle()));
-            return preverified || !enforce;
-          });
+      tls.set_verify([failures, enforce](bool preverified, X509_STORE_CTX* store) {
+        // Enforcing, the first failure ends the handshake; reporting, every one is kept.
+        if (!preverified && (!enforce || failures->empty()))
+          failures->push_back(capture_verify_failure(store));
+        return preverified || !enforce;
+      });
     }
-    auto [ec] = co_await link_.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
+    // Resume only where certificates were checked the same way (the cache is per context).
+    if (t_.session_cache != nullptr)
+      t_.session_cache->prepare(ssl, t_.host + ":" + std::to_string(t_.port) + " " + name);
+    const std::error_code ec = co_await tls.handshake();
     for (const VerifyFailure& f : *failures) {
       VerifyProblem problem{f.error, explain_verify_failure(f, name, t_.trust_source)};
       auto& seen = result_.verify_problems;
@@ -270,6 +273,7 @@ class Setup {
     if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl))
       result_.tls.cipher = SSL_CIPHER_standard_name(c);
     result_.tls.chain = peer_chain(ssl);
+    result_.tls.resumed = SSL_session_reused(ssl) != 0;
     if (enforce)
       result_.tls.verify_result = "ok";
     else if (!t_.report_when_insecure)
@@ -280,7 +284,8 @@ class Setup {
       result_.tls.verify_result = "FAILED, gone on because of --insecure";
     note(EventKind::tls, result_.tls.tls_version + " " + result_.tls.cipher +
                              (t_.insecure ? ", certificate NOT verified (--insecure)"
-                                          : ", certificate verified for " + name));
+                                          : ", certificate verified for " + name) +
+                             (result_.tls.resumed ? " (session resumed)" : ""));
     co_return true;
   }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/net/tls_session_cache.hpp"
 #include "proxy/net/upstream_link.hpp"
 #include "proxy/smtp/event.hpp"
 #include "proxy/smtp/reply_parser.hpp"
@@ -39,6 +40,7 @@ struct UpstreamTarget {
   std::string trust_source;  // for messages
   std::chrono::steady_clock::duration timeout = std::chrono::seconds(30);
   std::string timeout_flag = "--timeout-connect";  // the option a timeout message points to
+  TlsSessionCache* session_cache = nullptr;        // resume TLS sessions (the proxy's)
 };
 
 struct VerifyProblem {

@@ -1,12 +1,8 @@
 #include "proxy/net/upstream_link.hpp"
 
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/read.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <chrono>
-
-#include "proxy/net/deadline.hpp"
 
 namespace mailtap::net {
 
@@ -14,32 +10,40 @@ namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 }
 
+TlsStream& UpstreamLink::start_tls() {
+  tls_ = std::make_unique<TlsStream>(socket_, ctx_);
+  return *tls_;
+}
+
 asio::awaitable<std::tuple<std::error_code, std::size_t>> UpstreamLink::read_some(
     asio::mutable_buffer buf) {
-  if (tls_active_) co_return co_await stream_.async_read_some(buf, use_tuple);
-  co_return co_await socket().async_read_some(buf, use_tuple);
+  if (tls_active_) co_return co_await tls_->read_some(buf);
+  // Plain text: wait, then read, so that `buf` is only touched once there are bytes.
+  for (;;) {
+    auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read, use_tuple);
+    if (ec) co_return std::tuple{ec, std::size_t{0}};
+    socket_.non_blocking(true, ec);
+    const std::size_t n = socket_.read_some(buf, ec);
+    if (ec != asio::error::would_block && ec != asio::error::try_again) co_return std::tuple{ec, n};
+  }
 }
 
 asio::awaitable<std::tuple<std::error_code, std::size_t>> UpstreamLink::write(
     asio::const_buffer buf) {
-  if (tls_active_) co_return co_await asio::async_write(stream_, buf, use_tuple);
-  co_return co_await asio::async_write(socket(), buf, use_tuple);
+  if (tls_active_) co_return co_await tls_->write(buf);
+  co_return co_await asio::async_write(socket_, buf, use_tuple);
 }
 
 asio::awaitable<void> UpstreamLink::close_gracefully() {
-  if (tls_active_ && socket().is_open()) {
-    // async_shutdown writes close_notify and then waits for the peer's; a peer that never
-    // answers must not hold the session open.
-    Deadline deadline(stream_.get_executor(), std::chrono::seconds(2), [this] { close(); });
-    co_await stream_.async_shutdown(use_tuple);
-  }
+  if (tls_active_ && socket_.is_open()) tls_->shutdown();
   close();
+  co_return;
 }
 
 void UpstreamLink::close() {
   std::error_code ignored;
-  socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket().close(ignored);
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
 }
 
 }  // namespace mailtap::net

@@ -5,32 +5,38 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/context.hpp>
-#include <asio/ssl/stream.hpp>
 #include <cstddef>
+#include <memory>
 #include <system_error>
 #include <tuple>
+
+#include "proxy/net/tls_stream.hpp"
 
 namespace mailtap::net {
 
 class UpstreamLink {
  public:
-  using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
+  UpstreamLink(const asio::any_io_executor& ex, asio::ssl::context& ctx)
+      : socket_(ex), ctx_(ctx.native_handle()) {}
 
-  UpstreamLink(const asio::any_io_executor& ex, asio::ssl::context& ctx) : stream_(ex, ctx) {}
-
-  TlsStream& tls() { return stream_; }
-  asio::ip::tcp::socket& socket() { return stream_.next_layer(); }
+  asio::ip::tcp::socket& socket() { return socket_; }
+  // Creates the TLS layer on the connected socket (its handshake is the caller's).
+  TlsStream& start_tls();
   bool tls_active() const { return tls_active_; }
   void set_tls_active() { tls_active_ = true; }
 
+  // See TlsStream::read_some: with TLS the bytes are in `buf` on return and a buffer shared
+  // with other links will do if consumed before the caller next suspends.
   asio::awaitable<std::tuple<std::error_code, std::size_t>> read_some(asio::mutable_buffer buf);
   asio::awaitable<std::tuple<std::error_code, std::size_t>> write(asio::const_buffer buf);
-  // Sends TLS close_notify (not waiting long for the peer's), then closes the socket.
+  // Sends TLS close_notify (without waiting for the peer's), then closes the socket.
   asio::awaitable<void> close_gracefully();
   void close();
 
  private:
-  TlsStream stream_;
+  asio::ip::tcp::socket socket_;
+  SSL_CTX* ctx_;
+  std::unique_ptr<TlsStream> tls_;
   bool tls_active_ = false;
 };
 

@@ -26,7 +26,15 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 // Above this much unsent output towards one side, stop reading from the other (TCP
 // backpressure reaches the sender instead of mailtap's memory).
 constexpr std::size_t high_water = std::size_t{1} << 20;
-constexpr std::size_t read_size = std::size_t{16} * 1024;
+constexpr std::size_t read_size = std::size_t{64} * 1024;
+
+// Reads land in one buffer per I/O thread, not one per session: an idle session holds no read
+// buffer at all. Safe because a session runs on one thread and hands the bytes to its dialogue
+// (which copies what it keeps) before it next suspends.
+std::array<char, read_size>& thread_read_buffer() {
+  thread_local std::array<char, read_size> buffer;
+  return buffer;
+}
 
 std::string endpoint_label(const asio::ip::tcp::endpoint& ep) {
   if (ep.address().is_v6())
@@ -76,6 +84,7 @@ Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::Ses
   auto remote = client_.remote_endpoint(ec);
   client_label_ = ec ? "unknown" : endpoint_label(remote);
   client_.set_option(asio::ip::tcp::no_delay(true), ec);
+  client_.non_blocking(true, ec);  // read once the reactor says there is something to read
 }
 
 void Session::shutdown_now() {
@@ -350,14 +359,17 @@ asio::awaitable<void> Session::after_input() {
 }
 
 asio::awaitable<void> Session::client_reader() {
-  std::array<char, read_size> buf;
   smtp::Dialogue& d = *dialogue_;
   for (;;) {
     while (!d.finished() && (!d.wants_client_input() || upstream_out_.size() > high_water))
       co_await client_reader_wake_.wait();
     if (d.finished()) break;
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(buf), use_tuple);
+    auto [ec] = co_await client_.async_wait(asio::socket_base::wait_read, use_tuple);
     if (d.finished()) break;
+    auto& buf = thread_read_buffer();
+    std::size_t n = 0;
+    if (!ec) n = client_.read_some(asio::buffer(buf), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
     d.set_time(storage::Clock::now());
     last_client_activity_ = std::chrono::steady_clock::now();
     if (ec) {
@@ -373,11 +385,11 @@ asio::awaitable<void> Session::client_reader() {
 }
 
 asio::awaitable<void> Session::upstream_reader() {
-  std::array<char, read_size> buf;
   smtp::Dialogue& d = *dialogue_;
   for (;;) {
     while (!d.finished() && client_out_.size() > high_water) co_await upstream_reader_wake_.wait();
     if (d.finished()) break;
+    auto& buf = thread_read_buffer();
     auto [ec, n] = co_await upstream_->read_some(asio::buffer(buf));
     if (d.finished()) break;
     d.set_time(storage::Clock::now());

@@ -1,0 +1,165 @@
+#include "proxy/net/tls_stream.hpp"
+
+#include <openssl/err.h>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ssl/error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <climits>
+
+namespace mailtap::net {
+
+namespace {
+
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// Where the stream's VerifyFn is found from inside BoringSSL's verify callback.
+int verify_fn_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int verify_trampoline(int preverified, X509_STORE_CTX* store) {
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* fn =
+      ssl ? static_cast<TlsStream::VerifyFn*>(SSL_get_ex_data(ssl, verify_fn_index())) : nullptr;
+  if (fn == nullptr || !*fn) return preverified;
+  return (*fn)(preverified != 0, store) ? 1 : 0;
+}
+
+}  // namespace
+
+TlsStream::TlsStream(asio::ip::tcp::socket& socket, SSL_CTX* ctx)
+    : socket_(socket), ssl_(SSL_new(ctx)) {
+  std::error_code ignored;
+  socket_.non_blocking(true, ignored);
+  if (ssl_ == nullptr) return;
+  SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle()));
+  SSL_set_connect_state(ssl_);
+  // The writer retries with the same bytes, but they may have moved (a std::string chunk).
+  SSL_set_mode(ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+TlsStream::~TlsStream() {
+  if (ssl_ != nullptr) SSL_free(ssl_);
+}
+
+void TlsStream::set_verify(VerifyFn fn) {
+  verify_ = std::move(fn);
+  if (ssl_ == nullptr) return;
+  SSL_set_ex_data(ssl_, verify_fn_index(), &verify_);
+  SSL_set_verify(ssl_, SSL_VERIFY_PEER, verify_trampoline);
+}
+
+TlsStream::Wait TlsStream::classify(int result, std::error_code& ec) {
+  const int err = SSL_get_error(ssl_, result);
+  switch (err) {
+    case SSL_ERROR_WANT_READ:
+      return Wait::read;
+    case SSL_ERROR_WANT_WRITE:
+      return Wait::write;
+    case SSL_ERROR_ZERO_RETURN:
+      ec = asio::error::eof;  // close_notify
+      return Wait::none;
+    case SSL_ERROR_SYSCALL:
+      if (ERR_peek_error() == 0) {
+        // The socket ended (or failed) without close_notify.
+        ec = errno != 0 && result < 0 ? std::error_code(errno, asio::error::get_system_category())
+                                      : std::error_code(asio::ssl::error::stream_truncated);
+        return Wait::none;
+      }
+      [[fallthrough]];
+    default: {
+      const unsigned long code = ERR_get_error();
+      ec = code != 0 ? std::error_code(static_cast<int>(code), asio::error::get_ssl_category())
+                     : std::error_code(asio::error::fault);
+      ERR_clear_error();
+      return Wait::none;
+    }
+  }
+}
+
+asio::awaitable<std::error_code> TlsStream::wait(Wait w) {
+  auto [ec] = co_await socket_.async_wait(
+      w == Wait::read ? asio::socket_base::wait_read : asio::socket_base::wait_write, use_tuple);
+  co_return ec;
+}
+
+asio::awaitable<std::error_code> TlsStream::handshake() {
+  if (ssl_ == nullptr) co_return std::error_code(asio::error::no_memory);
+  for (;;) {
+    ERR_clear_error();
+    errno = 0;
+    const int r = SSL_do_handshake(ssl_);
+    if (r == 1) co_return std::error_code{};
+    std::error_code ec;
+    const Wait w = classify(r, ec);
+    if (w == Wait::none) co_return ec;
+    if (std::error_code wec = co_await wait(w)) co_return wec;
+  }
+}
+
+asio::awaitable<std::tuple<std::error_code, std::size_t>> TlsStream::read_some(
+    asio::mutable_buffer buffer) {
+  const int size = static_cast<int>(std::min<std::size_t>(buffer.size(), INT_MAX));
+  for (;;) {
+    ERR_clear_error();
+    errno = 0;
+    const int r = SSL_read(ssl_, buffer.data(), size);
+    if (r > 0)
+      co_return std::tuple{std::error_code{}, read_more(buffer, static_cast<std::size_t>(r))};
+    std::error_code ec;
+    const Wait w = classify(r, ec);
+    if (w == Wait::none) co_return std::tuple{ec, std::size_t{0}};
+    if (std::error_code wec = co_await wait(w)) co_return std::tuple{wec, std::size_t{0}};
+  }
+}
+
+// Records already on the socket go into the same call: one record (16 KiB) per read would
+// cost a dialogue pass and a reactor round per record on a large message.
+std::size_t TlsStream::read_more(asio::mutable_buffer buffer, std::size_t got) {
+  char* data = static_cast<char*>(buffer.data());
+  while (got < buffer.size()) {
+    const int size = static_cast<int>(std::min<std::size_t>(buffer.size() - got, INT_MAX));
+    ERR_clear_error();
+    const int r = SSL_read(ssl_, data + got, size);
+    if (r <= 0) {
+      // Whatever stopped it (no more bytes now, close_notify, an error) shows again on the
+      // next call, which reports it.
+      ERR_clear_error();
+      break;
+    }
+    got += static_cast<std::size_t>(r);
+  }
+  return got;
+}
+
+asio::awaitable<std::tuple<std::error_code, std::size_t>> TlsStream::write(
+    asio::const_buffer buffer) {
+  std::size_t done = 0;
+  while (done < buffer.size()) {
+    const int size = static_cast<int>(std::min<std::size_t>(buffer.size() - done, INT_MAX));
+    ERR_clear_error();
+    errno = 0;
+    const int r = SSL_write(ssl_, static_cast<const char*>(buffer.data()) + done, size);
+    if (r > 0) {
+      done += static_cast<std::size_t>(r);
+      continue;
+    }
+    std::error_code ec;
+    const Wait w = classify(r, ec);
+    if (w == Wait::none) co_return std::tuple{ec, done};
+    if (std::error_code wec = co_await wait(w)) co_return std::tuple{wec, done};
+  }
+  co_return std::tuple{std::error_code{}, done};
+}
+
+void TlsStream::shutdown() {
+  if (ssl_ == nullptr) return;
+  ERR_clear_error();
+  SSL_shutdown(ssl_);  // writes close_notify if the socket takes it; the peer's is not awaited
+  ERR_clear_error();
+}
+
+}  // namespace mailtap::net

@@ -1,0 +1,58 @@
+// TLS over a connected TCP socket, with BoringSSL reading and writing the socket itself
+// (SSL_set_fd on a non-blocking descriptor) and the reactor telling when to retry. Compared with
+// asio::ssl::stream this keeps no buffers of its own (BoringSSL releases its record buffers when
+// they are empty, so an idle link holds none) and copies nothing through memory BIOs. A reader
+// and a writer may use one stream at the same time from coroutines of one thread.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <asio/awaitable.hpp>
+#include <asio/buffer.hpp>
+#include <asio/ip/tcp.hpp>
+#include <cstddef>
+#include <functional>
+#include <system_error>
+#include <tuple>
+
+namespace mailtap::net {
+
+class TlsStream {
+ public:
+  // Called for each certificate of the chain, as SSL_set_verify's callback: return whether to
+  // go on. `preverified` is BoringSSL's own verdict for that certificate.
+  using VerifyFn = std::function<bool(bool preverified, X509_STORE_CTX* store)>;
+
+  // `socket` must outlive the stream; it is switched to non-blocking mode.
+  TlsStream(asio::ip::tcp::socket& socket, SSL_CTX* ctx);
+  ~TlsStream();
+  TlsStream(const TlsStream&) = delete;
+  TlsStream& operator=(const TlsStream&) = delete;
+
+  SSL* native_handle() const { return ssl_; }
+  // Verify the peer with `fn` (SSL_VERIFY_PEER); without it, nothing is verified.
+  void set_verify(VerifyFn fn);
+
+  asio::awaitable<std::error_code> handshake();
+  // At least one byte, or an error: asio::error::eof after the peer's close_notify,
+  // asio::ssl::error::stream_truncated when the connection ended without one. The bytes are in
+  // `buffer` when this returns, and the caller may use a buffer shared with other streams as
+  // long as it consumes them before it next suspends.
+  asio::awaitable<std::tuple<std::error_code, std::size_t>> read_some(asio::mutable_buffer buffer);
+  // All of `buffer`, or an error.
+  asio::awaitable<std::tuple<std::error_code, std::size_t>> write(asio::const_buffer buffer);
+  // Sends close_notify if the socket takes it at once; never waits for the peer's.
+  void shutdown();
+
+ private:
+  enum class Wait { none, read, write };
+  Wait classify(int result, std::error_code& ec);
+  std::size_t read_more(asio::mutable_buffer buffer, std::size_t got);
+  asio::awaitable<std::error_code> wait(Wait w);
+
+  asio::ip::tcp::socket& socket_;
+  SSL* ssl_ = nullptr;
+  VerifyFn verify_;
+};
+
+}  // namespace mailtap::net
