@@ -444,6 +444,26 @@ class RecordingPostfixTest(IntegrationCase):
         self.assertRegex(msg["started_at"], ISO_UTC_US)
         self.assertLessEqual(msg["started_at"], msg["finished_at"])
 
+    def test_tls_resumption_recorded(self):
+        # The first session makes a full handshake; later ones to the same upstream resume the
+        # ticket Postfix handed out, and the record says which did.
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m._tmp) / "mailtap.db"
+        for _ in range(3):
+            with SmtpSocket(m.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                self.assertEqual(c.cmd("QUIT").code, 221)
+        rows = wait_ended(db, 3)
+        self.assertEqual(rows[0]["tls_resumed"], 0)
+        self.assertIn(1, [r["tls_resumed"] for r in rows[1:]])
+        resumed = rows[[r["tls_resumed"] for r in rows].index(1)]["id"]
+        notes = [e["note"] for e in events(db, resumed) if e["kind"] == "tls"]
+        self.assertTrue(any("(session resumed)" in n for n in notes), notes)
+        shown = subprocess.run([str(mailtap_bin()), "show", str(resumed), "--db", str(db)],
+                               capture_output=True, text=True, timeout=30).stdout
+        self.assertIn("(session resumed)", shown)
+
     def test_nc_bare_lf_rewrite_recorded(self):
         m = self.mailtap(self.postfix.submission)
         db = Path(m._tmp) / "mailtap.db"
