@@ -168,12 +168,12 @@ class Writer {
          "not_before, not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
         {&insert_event_,
          "INSERT INTO events(session_id, seq, at, direction, phase, kind, verb, reply_code, "
-         "enhanced_status, bytes, wire_size, redacted, note) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
+         "enhanced_status, bytes, wire_size, redacted, note, mail_transaction) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
         {&insert_message_,
          "INSERT INTO messages(session_id, seq, mail_from, size, sha256, body, body_truncated, "
-         "via_bdat, final_code, final_reply, started_at, finished_at) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+         "via_bdat, final_code, final_reply, started_at, finished_at, mail_transaction) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
         {&insert_recipient_,
          "INSERT INTO recipients(message_id, position, command, reply_code, reply) "
          "VALUES (?1, ?2, ?3, ?4, ?5)"},
@@ -347,7 +347,8 @@ class Writer {
         .bind_blob(10, e.bytes)
         .bind_int(11, static_cast<std::int64_t>(e.wire_size))
         .bind_int(12, e.redacted ? 1 : 0)
-        .bind_text_or_null(13, e.note);
+        .bind_text_or_null(13, e.note)
+        .bind_optional(14, nonzero(static_cast<std::int64_t>(e.transaction)));
     return classify(insert_event_.run(), error);
   }
 
@@ -366,13 +367,14 @@ class Writer {
               .bind_text(3, m.mail_from)
               .bind_int(4, static_cast<std::int64_t>(m.size))
               .bind_text_or_null(5, m.sha256_hex)
-              .bind_blob(6, m.body)
+              .bind_blob(6, m.body)  // empty from the dialogue: the body is in its events
               .bind_int(7, m.body_truncated ? 1 : 0)
               .bind_int(8, m.via_bdat ? 1 : 0)
               .bind_optional(9, nonzero(m.final_code))
               .bind_text_or_null(10, m.final_reply)
               .bind_text_or_null(11, started)
-              .bind_text_or_null(12, finished);
+              .bind_text_or_null(12, finished)
+              .bind_optional(13, nonzero(static_cast<std::int64_t>(m.transaction)));
           if (Result res = classify(insert_message_.run(), error); res != Result::ok) return res;
           const std::int64_t message_id = db_.last_insert_rowid();
           for (std::size_t i = 0; i < m.recipients.size(); ++i) {

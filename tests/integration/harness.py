@@ -37,6 +37,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -1637,6 +1638,40 @@ def make_message(token: str, *, subject: Optional[str] = None, body: Optional[st
 def dot_stuff(message: bytes) -> bytes:
     """Dot-stuff a message for the wire (RFC 5321 4.5.2), keeping its line ends."""
     return re.sub(rb"(?m)^\.", b"..", message)
+
+
+def recorded_body(db, message_id: int) -> bytes:
+    """A recorded message's body, rebuilt as mailtap's reader does: since schema version 3 a
+    body is stored once, as the data / bdat_chunk events of its mail transaction (DATA text as
+    sent: dot-stuffed, terminator included). `db` is a path or an open sqlite3 connection."""
+    con = db if isinstance(db, sqlite3.Connection) else sqlite3.connect(
+        f"file:{db}?mode=ro", uri=True)
+    try:
+        session_id, txn, via_bdat, body = con.execute(
+            "SELECT session_id, mail_transaction, via_bdat, body FROM messages WHERE id = ?",
+            (message_id,)).fetchone()
+        if txn is None:
+            return bytes(body)
+        wire = b"".join(bytes(r[0]) for r in con.execute(
+            "SELECT bytes FROM events WHERE session_id = ? AND mail_transaction = ? "
+            "AND kind IN ('data', 'bdat_chunk') ORDER BY seq", (session_id, txn)))
+    finally:
+        if con is not db:
+            con.close()
+    if via_bdat:
+        return wire
+    out, pos = [], 0
+    while pos < len(wire):
+        end = wire.find(b"\r\n", pos)
+        end = len(wire) if end < 0 else end + 2
+        line = wire[pos:end]
+        if line.startswith(b"."):
+            if line == b".\r\n" and end == len(wire):
+                break  # the terminator
+            line = line[1:]
+        out.append(line)
+        pos = end
+    return b"".join(out)
 
 
 def body_of(message: bytes) -> bytes:
