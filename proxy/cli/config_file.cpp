@@ -199,8 +199,10 @@ std::string normalised_key(std::string key) {
   return key;
 }
 
-void wipe(std::string& s) {
-  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
+// Every byte the string's buffer holds, not just up to its size.
+void wipe(std::string& s) noexcept {
+  s.resize(s.capacity());  // no reallocation: the capacity is there
+  OPENSSL_cleanse(s.data(), s.size());
   s.clear();
 }
 
@@ -209,6 +211,8 @@ void wipe(std::string& s) {
 std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
                                                           std::string& error) {
   std::vector<ConfigEntry> out;
+  // One entry per line at most: the vector never grows, so no entry is copied along.
+  out.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
   std::set<std::pair<std::string, std::string>> seen;
   std::string section;
   int number = 0;
@@ -265,6 +269,26 @@ std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
     out.push_back(std::move(e));
   }
   return out;
+}
+
+ConfigEntry::ConfigEntry(ConfigEntry&& other) noexcept
+    : section(std::move(other.section)),
+      key(std::move(other.key)),
+      value(std::move(other.value)),
+      line(other.line) {
+  wipe(other.value);
+}
+
+ConfigEntry& ConfigEntry::operator=(ConfigEntry&& other) noexcept {
+  if (this != &other) {
+    section = std::move(other.section);
+    key = std::move(other.key);
+    wipe(value);
+    value = std::move(other.value);
+    line = other.line;
+    wipe(other.value);
+  }
+  return *this;
 }
 
 ConfigEntry::~ConfigEntry() {

@@ -18,12 +18,14 @@
 namespace mailtap::cli {
 
 struct ConfigEntry {
+  // The value may be a password: destruction wipes it, and so does a move, from the source (a
+  // short string lives inside the object, and a move only copies it).
   ConfigEntry() = default;
   ConfigEntry(const ConfigEntry&) = default;
-  ConfigEntry(ConfigEntry&&) noexcept = default;
+  ConfigEntry(ConfigEntry&& other) noexcept;
   ConfigEntry& operator=(const ConfigEntry&) = default;
-  ConfigEntry& operator=(ConfigEntry&&) noexcept = default;
-  ~ConfigEntry();  // wipes the value: it may be a password
+  ConfigEntry& operator=(ConfigEntry&& other) noexcept;
+  ~ConfigEntry();
 
   std::string section;  // "" for keys before any table, else "proxy", "upstream.gmail" ...
   std::string key;      // as written, with '_' turned into '-' ("ca_file" -> "ca-file")
