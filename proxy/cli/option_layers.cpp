@@ -24,10 +24,6 @@ std::string shown_value(const CLI::Option& o) {
   return out;
 }
 
-std::string section_label(const std::string& section) {
-  return section.empty() ? std::string("top level") : "[" + section + "]";
-}
-
 }  // namespace
 
 std::string ValueSource::describe() const {
@@ -99,6 +95,14 @@ const Setting* OptionLayers::find(std::string_view key) const {
   return nullptr;
 }
 
+std::string OptionLayers::with_source(std::string message) const {
+  if (message.rfind("--", 0) != 0) return message;
+  const std::size_t end = message.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-", 2);
+  const Setting* s = find(std::string_view(message).substr(2, end - 2));
+  if (s == nullptr || !s->is_set() || s->source.kind == ValueSource::Kind::flag) return message;
+  return message + " (" + s->source.describe() + ")";
+}
+
 std::string OptionLayers::env_name(std::string_view key) {
   std::string out = "MAILTAP_";
   for (char c : key) {
@@ -128,8 +132,9 @@ std::string OptionLayers::check_keys(const ConfigFile& file,
     if (!contains(sections, e.section) || find(e.key) != nullptr) continue;
     std::string known;
     for (const Setting& s : settings_) known += (known.empty() ? "" : ", ") + s.key;
-    return file.where(e) + ": unknown key " + e.key + " in the " + section_label(e.section) +
-           " of the config file; known keys: " + known;
+    return file.where(e) + ": unknown key " + e.key +
+           (e.section.empty() ? " at the top level" : " in [" + e.section + "]") +
+           "; known keys: " + known;
   }
   return {};
 }

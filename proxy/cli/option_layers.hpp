@@ -68,6 +68,11 @@ class OptionLayers {
   std::string apply(const ConfigFile& file, const std::vector<std::string>& sections,
                     const Getenv& getenv);
 
+  // A command's own check speaks of flags ("--listen x: expected ADDR:PORT"): when the value
+  // of the option `message` starts with came from the environment or the file, says so
+  // ("... (file PATH:3 [proxy])").
+  std::string with_source(std::string message) const;
+
   const std::vector<Setting>& settings() const { return settings_; }
   const Setting* find(std::string_view key) const;
 

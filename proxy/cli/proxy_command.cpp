@@ -411,7 +411,7 @@ Subcommand add_proxy_command(CLI::App& parent) {
     }
     transcript_options->apply();
     ProxyConfig cfg;
-    error = build_config(*args, cfg, !args->print_config);
+    error = layers.with_source(build_config(*args, cfg, !args->print_config));
     if (args->print_config) {
       const std::string text =
           format_effective_config("proxy", *file, default_config_path(getenv), args->upstream_name,

@@ -308,6 +308,21 @@ TEST(OptionLayers, BadValuesAndNeedsNameTheirSource) {
   EXPECT_EQ(e, "env MAILTAP_EXPLAIN: explain needs --transcript");
 }
 
+TEST(OptionLayers, ChecksOfTheCommandSayWhereTheValueCameFrom) {
+  Proxy p;
+  p.env["MAILTAP_UPSTREAM"] = "[::1";
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({"--listen", "x"}, file_of("[proxy]\ntls = \"none\"\n"), l), "");
+  EXPECT_EQ(l->with_source("--upstream [::1: expected HOST[:PORT]"),
+            "--upstream [::1: expected HOST[:PORT] (env MAILTAP_UPSTREAM)");
+  EXPECT_EQ(l->with_source("--listen x: expected ADDR:PORT"), "--listen x: expected ADDR:PORT")
+      << "a flag is where the user typed it";
+  EXPECT_EQ(l->with_source("--tls none: no"),
+            "--tls none: no (file /home/u/.config/mailtap/config.toml:2 [proxy])");
+  EXPECT_EQ(l->with_source("--db: whatever"), "--db: whatever") << "not set";
+  EXPECT_EQ(l->with_source("no option here"), "no option here");
+}
+
 TEST(ProxySettings, FileChecks) {
   OptionLayers* l = nullptr;
   {
@@ -326,7 +341,9 @@ TEST(ProxySettings, FileChecks) {
   {
     Proxy p;
     const std::string e = p.run({}, file_of("[proxy]\nupsteam = \"x\"\n"), l);
-    EXPECT_NE(e.find("config.toml:2: unknown key upsteam in the [proxy]"), std::string::npos) << e;
+    EXPECT_NE(e.find("config.toml:2: unknown key upsteam in [proxy]; known keys: listen, upstream"),
+              std::string::npos)
+        << e;
   }
   {
     Proxy p;
