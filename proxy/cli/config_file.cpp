@@ -355,8 +355,9 @@ std::optional<ConfigFile> load_config_file(const std::string& path, bool explici
     return std::nullopt;
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    error = "config file " + path + ": not a regular file";
+  // A pipe (--config <(...)) and /dev/null (no config at all) are fine too.
+  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    error = "config file " + path + ": a directory, not a file";
     ::close(fd);
     return std::nullopt;
   }
@@ -365,7 +366,8 @@ std::optional<ConfigFile> load_config_file(const std::string& path, bool explici
   file.mode = st.st_mode & 07777;
   // Read in one buffer sized from the start, so no reallocation leaves a copy of a password.
   std::string text;
-  text.reserve(static_cast<std::size_t>(st.st_size) + 4096);
+  constexpr std::size_t largest_stream = 1 << 20;
+  text.reserve(S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) + 4096 : largest_stream);
   char chunk[4096];
   for (;;) {
     const ssize_t n = ::read(fd, chunk, sizeof chunk);
@@ -379,7 +381,8 @@ std::optional<ConfigFile> load_config_file(const std::string& path, bool explici
     }
     if (n == 0) break;
     if (text.size() + static_cast<std::size_t>(n) > text.capacity()) {
-      error = "config file " + path + ": changed while being read";
+      error = "config file " + path +
+              (S_ISREG(st.st_mode) ? ": changed while being read" : ": larger than 1 MiB");
       ::close(fd);
       wipe(text);
       OPENSSL_cleanse(chunk, sizeof chunk);

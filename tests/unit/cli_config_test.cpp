@@ -128,6 +128,12 @@ TEST(ConfigFileLoad, MissingDefaultIsEmptyMissingExplicitIsAnError) {
   ASSERT_EQ(mine->entries.size(), 1u);
   EXPECT_EQ(mine->where(mine->entries[0]), dir.file("c.toml") + ":2");
 
+  auto null = load_config_file("/dev/null", true, error);
+  ASSERT_TRUE(null) << "--config /dev/null: no configuration at all; " << error;
+  EXPECT_TRUE(null->entries.empty());
+  EXPECT_FALSE(load_config_file(dir.file(""), true, error));
+  EXPECT_NE(error.find("a directory"), std::string::npos) << error;
+
   std::ofstream(dir.file("bad.toml")) << "[proxy\n";
   EXPECT_FALSE(load_config_file(dir.file("bad.toml"), true, error));
   EXPECT_NE(error.find("bad.toml, line 1"), std::string::npos) << error;
