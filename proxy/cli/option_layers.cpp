@@ -24,6 +24,17 @@ std::string shown_value(const CLI::Option& o) {
   return out;
 }
 
+// "~/x" in the file is $HOME/x, as msmtp and ssh read their files: no shell expands it there
+// (a flag or a variable was expanded by the shell that set it).
+std::string home_expanded(const std::string& value, const OptionLayers::Getenv& getenv) {
+  if (value.rfind("~/", 0) != 0) return value;
+  const char* home = getenv("HOME");
+  if (home == nullptr || *home != '/') return value;
+  std::string out = home;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return (out == "/" ? std::string() : out) + value.substr(1);
+}
+
 }  // namespace
 
 std::string ValueSource::describe() const {
@@ -194,7 +205,7 @@ std::string OptionLayers::apply(const ConfigFile& file, const std::vector<std::s
       if (s == nullptr) continue;
       std::string detail = file.where(*e) + (section.empty() ? "" : " [" + section + "]");
       layer.push_back({s,
-                       s->secret ? std::string() : e->value,
+                       s->secret ? std::string() : home_expanded(e->value, getenv),
                        e,
                        {ValueSource::Kind::file, std::move(detail)}});
     }

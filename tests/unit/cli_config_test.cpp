@@ -239,6 +239,15 @@ TEST(OptionLayers, DefaultThenFileThenEnvironmentThenFlag) {
   }
 }
 
+TEST(OptionLayers, TildeInTheFileIsHome) {
+  Proxy p;
+  p.env["HOME"] = "/home/u/";
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({}, file_of("[proxy]\ndb = \"~/mail/m.db\"\nauth-user = \"~x\"\n"), l), "");
+  EXPECT_EQ(p.db, "/home/u/mail/m.db");
+  EXPECT_EQ(p.user, "~x") << "only a leading ~/ is the home directory";
+}
+
 TEST(OptionLayers, EnvironmentNames) {
   EXPECT_EQ(OptionLayers::env_name("auth-user"), "MAILTAP_AUTH_USER");
   EXPECT_EQ(OptionLayers::env_name("oauth2-token-cmd"), "MAILTAP_OAUTH2_TOKEN_CMD");
