@@ -1397,8 +1397,10 @@ def require_mailtap(testcase=None) -> Path:
 class Mailtap:
     """Runs `mailtap proxy` and waits for "mailtap: listening on".
 
-    Arguments map to the CLI; `extra_args` are appended verbatim.  Recording: by default a
-    fresh `--db <tmp>/mailtap.db`; record=False passes --no-record; db=PATH passes that path.
+    Arguments map to the CLI (upstream=None, ca_file=None, tls_name=None leave the option
+    out, for a config file or the environment to give it); `extra_args` are appended verbatim.
+    Recording: by default a fresh `--db <tmp>/mailtap.db`; record=False passes --no-record;
+    db=PATH passes that path.
     `ready=False` does not wait for the listening line (for start-up failure tests: use
     .wait() then .stderr).  `env` is added to the test's environment; `stdin` (default
     /dev/null) may be a terminal's file descriptor, for the password prompt.
@@ -1406,7 +1408,7 @@ class Mailtap:
 
     READY_PREFIX = "mailtap: listening on"
 
-    def __init__(self, upstream: str, *, ca_file=None, tls_name: Optional[str] = "localhost",
+    def __init__(self, upstream: Optional[str], *, ca_file=None, tls_name: Optional[str] = "localhost",
                  tls: Optional[str] = None, listen: Optional[str] = None,
                  extra_args: Iterable[str] = (), record: bool = True, db=None,
                  ready: bool = True, ready_timeout: float = 10.0, stop_timeout: float = 5.0,
@@ -1450,7 +1452,9 @@ class Mailtap:
         return self.stderr + self.stdout
 
     def args(self) -> list[str]:
-        a = [str(self.binary), "proxy", "--listen", self.listen, "--upstream", self.upstream]
+        a = [str(self.binary), "proxy", "--listen", self.listen]
+        if self.upstream is not None:  # None: from the config file or the environment
+            a += ["--upstream", self.upstream]
         if self.tls is not None:
             a += ["--tls", self.tls]
         if self.ca_file is not None:
