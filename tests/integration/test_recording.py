@@ -285,7 +285,8 @@ class RecordingOutcomeTest(IntegrationCase):
             self.assertEqual(c.cmd("QUIT").code, 221)
         [s] = wait_ended(db, 1)
         self.assertEqual(s["insecure"], 1)
-        self.assertEqual(s["verify_result"], "not verified (--insecure)")
+        self.assertEqual(s["verify_status"], "not_verified_insecure")
+        self.assertIsNone(s["verify_reason"])
         [cert] = query(db, "SELECT * FROM certificates WHERE session_id = ?", (s["id"],))
         self.assertEqual(bytes(cert["der"]), pem_to_der(self.pki.self_signed_cert))
         self.assertEqual(cert["subject"], cert["issuer"])
@@ -296,7 +297,8 @@ class RecordingOutcomeTest(IntegrationCase):
         [s2] = wait_ended(db2, 1)
         self.assertEqual(s2["insecure"], 0)
         self.assertEqual(s2["outcome"], "refused")
-        self.assertIn("self-signed", s2["verify_result"])
+        self.assertEqual(s2["verify_status"], "failed")
+        self.assertIn("self-signed", s2["verify_reason"])
         self.assertIn("self-signed", s2["outcome_reason"])
 
 def dump(evs) -> str:
@@ -355,7 +357,7 @@ class RecordingPostfixTest(IntegrationCase):
         self.assertTrue(s["cipher"])
         self.assertEqual(s["sni"], "localhost")
         self.assertEqual(s["verified_name"], "localhost")
-        self.assertEqual(s["verify_result"], "ok")
+        self.assertEqual(s["verify_status"], "ok")
         self.assertEqual(s["insecure"], 0)
         self.assertEqual(s["outcome"], "quit")
         self.assertIn("221", s["outcome_reason"] or "")
