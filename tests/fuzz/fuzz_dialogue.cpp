@@ -26,7 +26,7 @@ namespace {
 
 using namespace mailtap::smtp;
 
-struct Outcome {
+struct RunOutcome {
   std::string to_upstream;
   std::string to_client;
   std::vector<std::string> bodies;
@@ -78,7 +78,7 @@ bool has_bare_cr_or_lf(std::string_view s) {
   return false;
 }
 
-Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
+RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
   DialogueOptions options;
   options.upstream_label = "up.example:587";
   options.starttls_refusal = "not needed";
@@ -105,7 +105,7 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
 
   std::vector<RecordedEvent> events;
   std::vector<Message> messages;
-  Outcome out;
+  RunOutcome out;
   {
     Dialogue d(options, events, messages);
     ReplyParser greeting;
@@ -199,8 +199,8 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  const Outcome whole = drive(data, size, false);
-  const Outcome split = drive(data, size, true);
+  const RunOutcome whole = drive(data, size, false);
+  const RunOutcome split = drive(data, size, true);
   if (whole.to_upstream != split.to_upstream || whole.to_client != split.to_client ||
       whole.bodies != split.bodies || whole.finished != split.finished ||
       whole.abandon != split.abandon) {

@@ -173,6 +173,15 @@ TEST(StorageReader, LoadsASessionWithEverythingRecordedForIt) {
   ASSERT_TRUE(reader->list_sessions({}, rows, error)) << error;
   ASSERT_EQ(rows.size(), 1u);
 
+  // The list's summary: the same row, its message count and the last reply the client saw.
+  std::vector<SessionSummary> summaries;
+  ASSERT_TRUE(reader->session_summaries({}, summaries, error)) << error;
+  ASSERT_EQ(summaries.size(), 1u);
+  EXPECT_EQ(summaries[0].session.id, rows[0].id);
+  EXPECT_EQ(summaries[0].messages, 1);
+  EXPECT_EQ(summaries[0].last_reply_code, 550);
+  EXPECT_EQ(summaries[0].last_reply, "550 5.7.1 no");
+
   std::optional<SessionDetail> d;
   ASSERT_TRUE(reader->load_session(rows[0].id, d, error)) << error;
   ASSERT_TRUE(d);
@@ -296,6 +305,14 @@ TEST(StorageReader, ListsWithFiltersWhileTheWriterIsActive) {
   f.until = kT0 + 3h;
   ASSERT_TRUE(reader->list_sessions(f, rows, error)) << error;
   EXPECT_EQ(rows.size(), 2u);
+  std::vector<SessionSummary> summaries;  // the same filter selects the same sessions
+  ASSERT_TRUE(reader->session_summaries(f, summaries, error)) << error;
+  ASSERT_EQ(summaries.size(), rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(summaries[i].session.id, rows[i].id);
+    EXPECT_EQ(summaries[i].messages, 0);
+    EXPECT_EQ(summaries[i].last_reply_code, 0);
+  }
 
   f = {};
   f.upstream = "b.example";
