@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import sqlite3
+import json
 import subprocess
 import ssl
 import sys
@@ -465,6 +466,36 @@ class RecordingPostfixTest(IntegrationCase):
         shown = subprocess.run([str(mailtap_bin()), "show", str(resumed), "--db", str(db)],
                                capture_output=True, text=True, timeout=30).stdout
         self.assertIn("(session resumed)", shown)
+
+    def test_tools_read_back_a_starttls_mailtap_answered_and_an_insecure_session(self):
+        """The two bugs of issue 9, with the built binary: the client's STARTTLS (answered by
+        mailtap, direction client_to_mailtap) read back as a note, and audit listing every
+        --insecure session a second time as a verification failure."""
+        fake = self.fake("self_signed")
+        m = self.mailtap(fake.address, extra_args=["--insecure"])
+        db = Path(m._tmp) / "mailtap.db"
+        with SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("STARTTLS").code, 502)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [s] = wait_ended(db, 1)
+
+        def tool(*args):
+            return subprocess.run([str(mailtap_bin()), *args, "--db", str(db)],
+                                  capture_output=True, text=True, timeout=30, check=True).stdout
+
+        shown = tool("show", str(s["id"]), "--color", "never")
+        self.assertIn("[answered by mailtap] C: STARTTLS", shown)
+        self.assertNotIn("~~ command", shown)
+        exported = json.loads(tool("export", str(s["id"]), "--format", "json"))
+        starttls = [e for e in exported["events"] if e["verb"] == "STARTTLS"
+                    and e["direction"] == "client_to_mailtap"]
+        self.assertEqual(len(starttls), 1, exported["events"])
+        self.assertEqual(exported["verify_status"], "not_verified_insecure")
+        audit = json.loads(tool("audit", "--json"))
+        self.assertEqual(audit["tls"]["insecure_sessions"], [s["id"]])
+        self.assertEqual(audit["tls"]["verify_failures"], [])
 
     def test_nc_bare_lf_rewrite_recorded(self):
         m = self.mailtap(self.postfix.submission)
