@@ -107,6 +107,8 @@ struct RecordedRecipient {
   smtp::Recipient recipient;
 };
 
+// Which sessions list_sessions() and session_summaries() return; every field left at its
+// default selects everything, newest first.
 struct SessionFilter {
   std::optional<Clock::time_point> since;  // started_at >= since
   std::optional<Clock::time_point> until;  // started_at < until
