@@ -2,17 +2,18 @@
 
 #include "proxy/smtp/message_body.hpp"
 
+#include <algorithm>
+
 #include "storage/database.hpp"
+#include "storage/reader_impl.hpp"
 #include "storage/timestamp.hpp"
 
 namespace mailtap::storage {
 
-namespace {
-
-constexpr std::string_view kSessionColumns =
+const std::string_view kSessionColumns =
     "id, started_at, ended_at, client_address, listen_address, upstream_host, upstream_port, "
     "resolved_address, tls_mode, ehlo_name, tls_version, cipher, sni, verified_name, "
-    "verify_result, insecure, outcome, outcome_reason, bytes_client_to_upstream, "
+    "verify_status, verify_reason, insecure, outcome, outcome_reason, bytes_client_to_upstream, "
     "bytes_upstream_to_client, auth_user, replay_of, auth_mechanism, auth_by, tls_resumed";
 
 Clock::time_point time_or_epoch(const std::string& text) {
@@ -29,208 +30,186 @@ SessionRow session_from(const Statement& st) {
   r.upstream_host = st.column_text(5);
   r.upstream_port = static_cast<std::uint16_t>(st.column_int(6));
   r.resolved_address = st.column_text(7);
-  r.tls_mode = st.column_text(8);
+  r.tls_mode = parse_name<TlsMode>(st.column_text(8)).value_or(TlsMode::starttls);
   r.ehlo_name = st.column_text(9);
   r.tls_version = st.column_text(10);
   r.cipher = st.column_text(11);
   r.sni = st.column_text(12);
   r.verified_name = st.column_text(13);
-  r.verify_result = st.column_text(14);
-  r.insecure = st.column_int(15) != 0;
-  if (!st.is_null(16)) {
-    Outcome o;
-    // An outcome this build does not know (written by a newer mailtap) reads as error.
-    r.outcome = parse(st.column_text(16), o) ? o : Outcome::error;
+  if (!st.is_null(14)) {
+    // A status this build does not know (a newer mailtap) reads as a failure: never as ok.
+    r.verify_status = parse_name<VerifyStatus>(st.column_text(14)).value_or(VerifyStatus::failed);
   }
-  r.outcome_reason = st.column_text(17);
-  r.bytes_client_to_upstream = static_cast<std::uint64_t>(st.column_int(18));
-  r.bytes_upstream_to_client = static_cast<std::uint64_t>(st.column_int(19));
-  r.auth_user = st.column_text(20);
-  r.replay_of = st.column_optional_int(21);
-  r.auth_mechanism = st.column_text(22);
-  r.auth_by_mailtap = st.column_text(23) == "mailtap";
-  r.tls_resumed = st.column_int(24) != 0;
+  r.verify_reason = st.column_text(15);
+  r.insecure = st.column_int(16) != 0;
+  if (!st.is_null(17)) {
+    // An outcome this build does not know (written by a newer mailtap) reads as error.
+    r.outcome = parse_name<Outcome>(st.column_text(17)).value_or(Outcome::error);
+  }
+  r.outcome_reason = st.column_text(18);
+  r.bytes_client_to_upstream = static_cast<std::uint64_t>(st.column_int(19));
+  r.bytes_upstream_to_client = static_cast<std::uint64_t>(st.column_int(20));
+  r.auth_user = st.column_text(21);
+  r.replay_of = st.column_optional_int(22);
+  r.auth_mechanism = st.column_text(23);
+  r.auth_by_mailtap = parse_name<AuthBy>(st.column_text(24)) == AuthBy::mailtap;
+  r.tls_resumed = st.column_int(25) != 0;
   return r;
 }
 
-}  // namespace
+void event_from(const Statement& r, int first, smtp::Event& ev) {
+  ev.time = time_or_epoch(r.column_text(first));
+  // Unknown enum text (a newer writer) keeps the defaults.
+  parse(r.column_text(first + 1), ev.direction);
+  parse(r.column_text(first + 2), ev.phase);
+  parse(r.column_text(first + 3), ev.kind);
+  ev.verb = r.column_text(first + 4);
+  ev.reply_code = static_cast<int>(r.column_int(first + 5));
+  ev.enhanced_status = r.column_text(first + 6);
+  ev.bytes = r.column_blob(first + 7);
+  ev.wire_size = static_cast<std::size_t>(r.column_int(first + 8));
+  ev.redacted = r.column_int(first + 9) != 0;
+  ev.note = r.column_text(first + 10);
+  ev.transaction = static_cast<std::uint64_t>(r.column_int(first + 11));
+}
 
-struct Reader::Impl {
-  Database db;
+void message_from(const Statement& r, int first, MessageRow& m) {
+  m.id = r.column_int(first);
+  m.seq = static_cast<std::uint64_t>(r.column_int(first + 1));
+  smtp::Message& msg = m.message;
+  msg.mail_from = r.column_text(first + 2);
+  msg.size = static_cast<std::uint64_t>(r.column_int(first + 3));
+  msg.sha256_hex = r.column_text(first + 4);
+  msg.body = r.column_blob(first + 5);
+  msg.body_truncated = r.column_int(first + 6) != 0;
+  msg.via_bdat = r.column_int(first + 7) != 0;
+  msg.final_code = static_cast<int>(r.column_int(first + 8));
+  msg.final_reply = r.column_text(first + 9);
+  msg.started = time_or_epoch(r.column_text(first + 10));
+  msg.finished = time_or_epoch(r.column_text(first + 11));
+  msg.transaction = static_cast<std::uint64_t>(r.column_int(first + 12));
+}
 
-  Status error(const Statement& st) const {
-    Status s = st.last_error();
-    return Status::error(s.code, "'" + db.path() + "': " + s.message);
-  }
-
-  // Runs `st` to completion calling `row` for each row.
-  template <typename Fn>
-  Status each_row(Statement& st, Fn&& row) {
-    for (;;) {
-      switch (st.step()) {
-        case Statement::Step::row:
-          row(st);
-          break;
-        case Statement::Step::done:
-          st.reset();
-          return {};
-        case Statement::Step::error: {
-          Status s = error(st);
-          st.reset();
-          return s;
-        }
-      }
+// Since schema v4 a body is stored once, as the body events of its transaction.
+static void attach_bodies(SessionDetail& d) {
+  for (MessageRow& m : d.messages) {
+    if (m.message.transaction == 0) continue;  // recorded before v4: the body is in the row
+    smtp::MessageBodyAssembler body(m.message.via_bdat);
+    for (const EventRow& e : d.events) {
+      if (smtp::is_body_of(e.event, m.message)) body.append(e.event.bytes);
     }
+    m.message.body = body.take();
+  }
+}
+
+Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
+  Statement st;
+  if (Status s =
+          db.prepare("SELECT " + std::string(kSessionColumns) + " FROM sessions WHERE id = ?1", st);
+      !s.ok()) {
+    return s;
+  }
+  st.bind_int(1, id);
+  SessionDetail d;
+  bool found = false;
+  if (Status s = each_row(st,
+                          [&](const Statement& r) {
+                            d.session = session_from(r);
+                            found = true;
+                          });
+      !s.ok()) {
+    return s;
+  }
+  if (!found) return {};
+
+  if (Status s = db.prepare("SELECT position, der, sha256, subject, issuer, not_before, not_after "
+                            "FROM certificates WHERE session_id = ?1 ORDER BY position",
+                            st);
+      !s.ok()) {
+    return s;
+  }
+  st.bind_int(1, id);
+  if (Status s = each_row(st,
+                          [&](const Statement& r) {
+                            CertificateRow c;
+                            c.position = static_cast<std::size_t>(r.column_int(0));
+                            c.certificate.der = r.column_blob(1);
+                            c.certificate.sha256_hex = r.column_text(2);
+                            c.certificate.subject = r.column_text(3);
+                            c.certificate.issuer = r.column_text(4);
+                            c.certificate.not_before = r.column_text(5);
+                            c.certificate.not_after = r.column_text(6);
+                            d.certificates.push_back(std::move(c));
+                          });
+      !s.ok()) {
+    return s;
   }
 
-  // Since schema v3 a body is stored once, as the body events of its transaction.
-  static void attach_bodies(SessionDetail& d) {
+  if (Status s = db.prepare(
+          "SELECT seq, at, direction, phase, kind, verb, reply_code, enhanced_status, bytes, "
+          "wire_size, redacted, note, mail_transaction FROM events WHERE session_id = ?1 "
+          "ORDER BY seq",
+          st);
+      !s.ok()) {
+    return s;
+  }
+  st.bind_int(1, id);
+  if (Status s = each_row(st,
+                          [&](const Statement& r) {
+                            EventRow e;
+                            e.seq = static_cast<std::uint64_t>(r.column_int(0));
+                            event_from(r, 1, e.event);
+                            d.events.push_back(std::move(e));
+                          });
+      !s.ok()) {
+    return s;
+  }
+
+  if (Status s =
+          db.prepare("SELECT id, seq, mail_from, size, sha256, body, body_truncated, via_bdat, "
+                     "final_code, final_reply, started_at, finished_at, mail_transaction "
+                     "FROM messages WHERE session_id = ?1 ORDER BY seq",
+                     st);
+      !s.ok()) {
+    return s;
+  }
+  st.bind_int(1, id);
+  if (Status s = each_row(st,
+                          [&](const Statement& r) {
+                            MessageRow m;
+                            message_from(r, 0, m);
+                            d.messages.push_back(std::move(m));
+                          });
+      !s.ok()) {
+    return s;
+  }
+
+  if (!d.messages.empty()) {
+    if (Status s = db.prepare("SELECT position, command, reply_code, reply FROM recipients "
+                              "WHERE message_id = ?1 ORDER BY position",
+                              st);
+        !s.ok()) {
+      return s;
+    }
     for (MessageRow& m : d.messages) {
-      if (m.message.transaction == 0) continue;  // recorded before v3: the body is in the row
-      smtp::MessageBodyAssembler body(m.message.via_bdat);
-      for (const EventRow& e : d.events) {
-        if (smtp::is_body_of(e.event, m.message)) body.append(e.event.bytes);
-      }
-      m.message.body = body.take();
-    }
-  }
-
-  Status load(std::int64_t id, std::optional<SessionDetail>& out) {
-    Statement st;
-    if (Status s = db.prepare(
-            "SELECT " + std::string(kSessionColumns) + " FROM sessions WHERE id = ?1", st);
-        !s.ok()) {
-      return s;
-    }
-    st.bind_int(1, id);
-    SessionDetail d;
-    bool found = false;
-    if (Status s = each_row(st,
-                            [&](const Statement& r) {
-                              d.session = session_from(r);
-                              found = true;
-                            });
-        !s.ok()) {
-      return s;
-    }
-    if (!found) return {};
-
-    if (Status s =
-            db.prepare("SELECT position, der, sha256, subject, issuer, not_before, not_after "
-                       "FROM certificates WHERE session_id = ?1 ORDER BY position",
-                       st);
-        !s.ok()) {
-      return s;
-    }
-    st.bind_int(1, id);
-    if (Status s = each_row(st,
-                            [&](const Statement& r) {
-                              CertificateRow c;
-                              c.position = static_cast<std::size_t>(r.column_int(0));
-                              c.certificate.der = r.column_blob(1);
-                              c.certificate.sha256_hex = r.column_text(2);
-                              c.certificate.subject = r.column_text(3);
-                              c.certificate.issuer = r.column_text(4);
-                              c.certificate.not_before = r.column_text(5);
-                              c.certificate.not_after = r.column_text(6);
-                              d.certificates.push_back(std::move(c));
-                            });
-        !s.ok()) {
-      return s;
-    }
-
-    if (Status s = db.prepare(
-            "SELECT seq, at, direction, phase, kind, verb, reply_code, enhanced_status, bytes, "
-            "wire_size, redacted, note, mail_transaction FROM events WHERE session_id = ?1 "
-            "ORDER BY seq",
-            st);
-        !s.ok()) {
-      return s;
-    }
-    st.bind_int(1, id);
-    if (Status s = each_row(st,
-                            [&](const Statement& r) {
-                              EventRow e;
-                              e.seq = static_cast<std::uint64_t>(r.column_int(0));
-                              smtp::Event& ev = e.event;
-                              ev.time = time_or_epoch(r.column_text(1));
-                              // Unknown enum text (a newer writer) keeps the defaults.
-                              parse(r.column_text(2), ev.direction);
-                              parse(r.column_text(3), ev.phase);
-                              parse(r.column_text(4), ev.kind);
-                              ev.verb = r.column_text(5);
-                              ev.reply_code = static_cast<int>(r.column_int(6));
-                              ev.enhanced_status = r.column_text(7);
-                              ev.bytes = r.column_blob(8);
-                              ev.wire_size = static_cast<std::size_t>(r.column_int(9));
-                              ev.redacted = r.column_int(10) != 0;
-                              ev.note = r.column_text(11);
-                              ev.transaction = static_cast<std::uint64_t>(r.column_int(12));
-                              d.events.push_back(std::move(e));
-                            });
-        !s.ok()) {
-      return s;
-    }
-
-    if (Status s =
-            db.prepare("SELECT id, seq, mail_from, size, sha256, body, body_truncated, via_bdat, "
-                       "final_code, final_reply, started_at, finished_at, mail_transaction "
-                       "FROM messages WHERE session_id = ?1 ORDER BY seq",
-                       st);
-        !s.ok()) {
-      return s;
-    }
-    st.bind_int(1, id);
-    if (Status s = each_row(st,
-                            [&](const Statement& r) {
-                              MessageRow m;
-                              m.id = r.column_int(0);
-                              m.seq = static_cast<std::uint64_t>(r.column_int(1));
-                              smtp::Message& msg = m.message;
-                              msg.mail_from = r.column_text(2);
-                              msg.size = static_cast<std::uint64_t>(r.column_int(3));
-                              msg.sha256_hex = r.column_text(4);
-                              msg.body = r.column_blob(5);
-                              msg.body_truncated = r.column_int(6) != 0;
-                              msg.via_bdat = r.column_int(7) != 0;
-                              msg.final_code = static_cast<int>(r.column_int(8));
-                              msg.final_reply = r.column_text(9);
-                              msg.started = time_or_epoch(r.column_text(10));
-                              msg.finished = time_or_epoch(r.column_text(11));
-                              msg.transaction = static_cast<std::uint64_t>(r.column_int(12));
-                              d.messages.push_back(std::move(m));
-                            });
-        !s.ok()) {
-      return s;
-    }
-
-    if (!d.messages.empty()) {
-      if (Status s = db.prepare("SELECT position, command, reply_code, reply FROM recipients "
-                                "WHERE message_id = ?1 ORDER BY position",
-                                st);
+      st.bind_int(1, m.id);
+      if (Status s = each_row(st,
+                              [&](const Statement& r) {
+                                smtp::Recipient rc;
+                                rc.command = r.column_text(1);
+                                rc.reply_code = static_cast<int>(r.column_int(2));
+                                rc.reply = r.column_text(3);
+                                m.message.recipients.push_back(std::move(rc));
+                              });
           !s.ok()) {
         return s;
       }
-      for (MessageRow& m : d.messages) {
-        st.bind_int(1, m.id);
-        if (Status s = each_row(st,
-                                [&](const Statement& r) {
-                                  smtp::Recipient rc;
-                                  rc.command = r.column_text(1);
-                                  rc.reply_code = static_cast<int>(r.column_int(2));
-                                  rc.reply = r.column_text(3);
-                                  m.message.recipients.push_back(std::move(rc));
-                                });
-            !s.ok()) {
-          return s;
-        }
-      }
     }
-    attach_bodies(d);
-    out = std::move(d);
-    return {};
   }
-};
+  attach_bodies(d);
+  out = std::move(d);
+  return {};
+}
 
 Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Reader::~Reader() = default;
@@ -251,14 +230,23 @@ std::unique_ptr<Reader> Reader::open(const std::string& path, std::string& error
   return std::unique_ptr<Reader>(new Reader(std::move(impl)));
 }
 
-bool Reader::list_sessions(const SessionFilter& f, std::vector<SessionRow>& out,
-                           std::string& error) {
-  error.clear();
-  out.clear();
+namespace {
+
+// "upstream_to_client" etc. as an SQL list: the directions of replies the client saw.
+std::string replies_to_client_sql() {
+  return "'" + std::string(to_string(smtp::Direction::upstream_to_client)) + "', '" +
+         std::string(to_string(smtp::Direction::mailtap_to_client)) + "'";
+}
+
+// Runs the sessions query for `f` with `extra` columns after kSessionColumns, calling `row`
+// for each row.
+template <typename Fn>
+Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_view extra,
+                       Fn&& row) {
   // Fixed placeholders with "?N IS NULL OR ..." keep one statement text for every filter
   // combination; the planner still uses the started_at index for the ORDER BY.
-  std::string sql = "SELECT " + std::string(kSessionColumns) +
-                    " FROM sessions WHERE (?1 IS NULL OR started_at >= ?1)"
+  std::string sql = "SELECT " + std::string(kSessionColumns) + std::string(extra) +
+                    " FROM sessions s WHERE (?1 IS NULL OR started_at >= ?1)"
                     " AND (?2 IS NULL OR started_at < ?2)"
                     " AND (?3 IS NULL OR upstream_host = ?3)"
                     " AND (?4 IS NULL OR outcome = ?4)"
@@ -269,13 +257,10 @@ bool Reader::list_sessions(const SessionFilter& f, std::vector<SessionRow>& out,
   sql += " LIMIT ?7";
 
   Statement st;
-  if (Status s = impl_->db.prepare(sql, st); !s.ok()) {
-    error = s.message;
-    return false;
-  }
+  if (Status s = impl.db.prepare(sql, st); !s.ok()) return s;
   const std::string since = f.since ? format_timestamp(*f.since) : std::string();
   const std::string until = f.until ? format_timestamp(*f.until) : std::string();
-  const std::string outcome = f.outcome ? std::string(to_string(*f.outcome)) : std::string();
+  const std::string_view outcome = f.outcome ? to_string(*f.outcome) : std::string_view();
   st.bind_text_or_null(1, since)
       .bind_text_or_null(2, until)
       .bind_text_or_null(3, f.upstream)
@@ -283,7 +268,54 @@ bool Reader::list_sessions(const SessionFilter& f, std::vector<SessionRow>& out,
       .bind_int(5, f.only_in_progress ? 1 : 0)
       .bind_text_or_null(6, f.user)
       .bind_int(7, f.limit == 0 ? -1 : static_cast<std::int64_t>(f.limit));
-  if (Status s = impl_->each_row(st, [&](const Statement& r) { out.push_back(session_from(r)); });
+  return impl.each_row(st, row);
+}
+
+constexpr int kSessionColumnCount = 26;
+
+}  // namespace
+
+bool Reader::list_sessions(const SessionFilter& f, std::vector<SessionRow>& out,
+                           std::string& error) {
+  error.clear();
+  out.clear();
+  if (Status s = select_sessions(*impl_, f, "",
+                                 [&](const Statement& r) { out.push_back(session_from(r)); });
+      !s.ok()) {
+    error = s.message;
+    return false;
+  }
+  return true;
+}
+
+bool Reader::session_summaries(const SessionFilter& f, std::vector<SessionSummary>& out,
+                               std::string& error) {
+  error.clear();
+  out.clear();
+  // Correlated subqueries on the (session_id, seq) index: a few index probes per session.
+  const std::string last_reply =
+      "(SELECT {} FROM events e WHERE e.session_id = s.id AND "
+      "e.reply_code IS NOT NULL AND e.direction IN (" +
+      replies_to_client_sql() + ") ORDER BY e.seq DESC LIMIT 1)";
+  const auto with = [&](std::string_view column) {
+    std::string q = last_reply;
+    q.replace(q.find("{}"), 2, column);
+    return q;
+  };
+  const std::string extra = ", (SELECT count(*) FROM messages m WHERE m.session_id = s.id), " +
+                            with("e.reply_code") + ", " + with("e.bytes");
+  if (Status s = select_sessions(
+          *impl_, f, extra,
+          [&](const Statement& r) {
+            SessionSummary sum;
+            sum.session = session_from(r);
+            sum.messages = r.column_int(kSessionColumnCount);
+            sum.last_reply_code = static_cast<int>(r.column_int(kSessionColumnCount + 1));
+            std::string bytes = r.column_blob(kSessionColumnCount + 2);
+            bytes.resize(std::min(bytes.size(), bytes.find_first_of("\r\n")));
+            sum.last_reply = std::move(bytes);
+            out.push_back(std::move(sum));
+          });
       !s.ok()) {
     error = s.message;
     return false;

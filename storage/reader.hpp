@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,13 +24,14 @@ struct SessionRow {
   std::string upstream_host;
   std::uint16_t upstream_port = 0;
   std::string resolved_address;  // "" if never connected
-  std::string tls_mode;
+  TlsMode tls_mode = TlsMode::starttls;
   std::string ehlo_name;
   std::string tls_version;  // "" if no TLS
   std::string cipher;
   std::string sni;
   std::string verified_name;
-  std::string verify_result;
+  std::optional<VerifyStatus> verify_status;  // nullopt: no certificate was looked at
+  std::string verify_reason;                  // why it failed, or a remark; "" if none
   bool insecure = false;
   std::optional<Outcome> outcome;  // set iff ended
   std::string outcome_reason;
@@ -65,6 +67,48 @@ struct SessionDetail {
   std::vector<MessageRow> messages;          // by seq
 };
 
+// A session row with what a list of sessions shows beside it (`mailtap sessions`, the web
+// page), read in the same query.
+struct SessionSummary {
+  SessionRow session;
+  std::int64_t messages = 0;  // messages recorded (accepted or not)
+  int last_reply_code = 0;    // of the last reply the client saw; 0 if none was recorded
+  std::string last_reply;     // its first line, without CRLF; "" if none
+};
+
+// Audit summaries: counts over the whole file.
+struct FailureReplyCount {  // replies >= 400 the client or mailtap got, grouped
+  std::string upstream_host;
+  int reply_code = 0;
+  std::string enhanced_status;  // "" if the reply had none
+  std::int64_t replies = 0;
+  std::int64_t sessions = 0;
+};
+struct OutcomeCount {
+  std::optional<Outcome> outcome;  // nullopt: in progress (or its writer died)
+  std::int64_t sessions = 0;
+};
+struct TlsCount {
+  std::string tls_version;  // "" for sessions without TLS
+  std::string cipher;
+  std::int64_t sessions = 0;
+};
+struct CertificateSeen {  // one certificate (by SHA-256) and where it was seen
+  std::string sha256_hex;
+  std::string subject;
+  std::string not_after;  // as recorded (ISO 8601 UTC)
+  std::int64_t first_session = 0;
+  std::int64_t sessions = 0;
+};
+struct RecordedRecipient {
+  std::int64_t session_id = 0;
+  std::uint64_t message_seq = 0;
+  std::size_t position = 0;
+  smtp::Recipient recipient;
+};
+
+// Which sessions list_sessions() and session_summaries() return; every field left at its
+// default selects everything, newest first.
 struct SessionFilter {
   std::optional<Clock::time_point> since;  // started_at >= since
   std::optional<Clock::time_point> until;  // started_at < until
@@ -73,7 +117,7 @@ struct SessionFilter {
   bool only_in_progress = false;           // ended_at IS NULL
   std::string user;                        // exact auth_user, "" = any
   std::size_t limit = 0;                   // 0 = no limit
-  bool newest_first = true;
+  bool newest_first = true;                // by started_at, then id
 };
 
 class Reader {
@@ -85,11 +129,34 @@ class Reader {
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
 
+  // Every query below returns false with `error` set (naming the file) on a database error.
+
   bool list_sessions(const SessionFilter& filter, std::vector<SessionRow>& out, std::string& error);
+
+  // The sessions `filter` selects, in its order, each with its message count and the last
+  // reply the client saw: one query, however many sessions.
+  bool session_summaries(const SessionFilter& filter, std::vector<SessionSummary>& out,
+                         std::string& error);
 
   // Loads one session and everything recorded for it from a single snapshot. Returns false
   // with `error` set on a database error; true with `out` empty if there is no such session.
   bool load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error);
+
+  // ---- whole-file reads for `mailtap audit` (reader_audit.cpp) ----
+  // PRAGMA integrity_check's lines ("ok" alone when healthy).
+  bool integrity_check(std::vector<std::string>& lines, std::string& error);
+  // Every event of every session, by session id then seq, one at a time (bodies can be large).
+  bool for_each_event(const std::function<void(std::int64_t session_id, const EventRow&)>& fn,
+                      std::string& error);
+  // Every message (recipients not filled in), by session id then seq.
+  bool for_each_message(const std::function<void(std::int64_t session_id, const MessageRow&)>& fn,
+                        std::string& error);
+  bool for_each_recipient(const std::function<void(const RecordedRecipient&)>& fn,
+                          std::string& error);
+  bool failure_reply_counts(std::vector<FailureReplyCount>& out, std::string& error);  // most first
+  bool outcome_counts(std::vector<OutcomeCount>& out, std::string& error);             // most first
+  bool tls_counts(std::vector<TlsCount>& out, std::string& error);                     // most first
+  bool certificates_seen(std::vector<CertificateSeen>& out, std::string& error);  // by not_after
 
   bool fingerprint_key(FingerprintKey& key, std::string& error);
   const std::string& path() const;

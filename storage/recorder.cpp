@@ -181,7 +181,8 @@ class Writer {
          "END))"},
         {&update_tls_,
          "UPDATE sessions SET resolved_address = ?2, tls_version = ?3, cipher = ?4, sni = ?5, "
-         "verified_name = ?6, verify_result = ?7, tls_resumed = ?8 WHERE id = ?1"},
+         "verified_name = ?6, verify_status = ?7, verify_reason = ?8, tls_resumed = ?9 "
+         "WHERE id = ?1"},
         {&insert_certificate_,
          "INSERT INTO certificates(session_id, position, der, sha256, subject, issuer, "
          "not_before, not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
@@ -298,7 +299,7 @@ class Writer {
         .bind_text(3, r.listen_address)
         .bind_text(4, r.upstream_host)
         .bind_int(5, r.upstream_port)
-        .bind_text(6, r.tls_mode)
+        .bind_text(6, to_string(r.tls_mode))
         .bind_text(7, r.ehlo_name)
         .bind_int(8, r.insecure ? 1 : 0)
         .bind_optional(9, r.replay_of)
@@ -319,8 +320,9 @@ class Writer {
               .bind_text_or_null(4, r.cipher)
               .bind_text_or_null(5, r.sni)
               .bind_text_or_null(6, r.verified_name)
-              .bind_text_or_null(7, r.verify_result)
-              .bind_optional(8, r.tls_version.empty()
+              .bind_text_or_null(7, r.verify_status ? to_string(*r.verify_status) : "")
+              .bind_text_or_null(8, r.verify_reason)
+              .bind_optional(9, r.tls_version.empty()
                                     ? std::optional<std::int64_t>{}
                                     : std::optional<std::int64_t>{r.resumed ? 1 : 0});
           if (Result res = classify(update_tls_.run(), error); res != Result::ok) return res;
@@ -352,14 +354,14 @@ class Writer {
   Result write_one(const SessionEvent& r, Status& error) {
     const std::int64_t* id = rowid(r.key);
     if (id == nullptr) return Result::rejected;
-    const smtp::Event& e = r.event;
+    const smtp::Event& e = *r.event;
     const std::string at = e.time == Clock::time_point{} ? std::string() : format_timestamp(e.time);
     insert_event_.bind_int(1, *id)
         .bind_int(2, static_cast<std::int64_t>(r.seq))
         .bind_text_or_null(3, at)
-        .bind_text(4, smtp::to_string(e.direction))
-        .bind_text(5, smtp::to_string(e.phase))
-        .bind_text(6, smtp::to_string(e.kind))
+        .bind_text(4, to_string(e.direction))
+        .bind_text(5, to_string(e.phase))
+        .bind_text(6, to_string(e.kind))
         .bind_text_or_null(7, e.verb)
         .bind_optional(8, nonzero(e.reply_code))
         .bind_text_or_null(9, e.enhanced_status)
@@ -424,9 +426,10 @@ class Writer {
         .bind_int(6, static_cast<std::int64_t>(r.bytes_upstream_to_client))
         .bind_text_or_null(7, r.auth_user)
         .bind_text_or_null(8, r.auth_mechanism)
-        .bind_text_or_null(9, r.auth_mechanism.empty() ? ""
-                              : r.auth_by_mailtap      ? "mailtap"
-                                                       : "client");
+        .bind_text_or_null(9,
+                           r.auth_mechanism.empty()
+                               ? ""
+                               : to_string(r.auth_by_mailtap ? AuthBy::mailtap : AuthBy::client));
     const Result res = classify(close_session_.run(), error);
     // The key is finished either way; later records for it are the session's bug.
     rowids_.erase(r.key);

@@ -11,8 +11,21 @@
 #include <vector>
 
 #include "proxy/smtp/event.hpp"
+#include "proxy/smtp/record_vocabulary.hpp"
+#include "proxy/smtp/upstream_tls.hpp"
 
 namespace mailtap::storage {
+
+// The record's types and vocabulary belong to the sans-IO core (proxy/smtp); storage stores
+// them and owns only their spelling on disk.
+using smtp::AuthBy;
+using smtp::Certificate;
+using smtp::Outcome;
+using smtp::parse;
+using smtp::parse_name;
+using smtp::TlsMode;
+using smtp::to_string;
+using smtp::VerifyStatus;
 
 using Clock = std::chrono::system_clock;
 
@@ -26,37 +39,20 @@ struct SessionOpened {
   std::string listen_address;  // "127.0.0.1:2525"
   std::string upstream_host;
   std::uint16_t upstream_port = 0;
-  std::string tls_mode;                   // "starttls" | "implicit" | "none"
+  TlsMode tls_mode = TlsMode::starttls;
   std::string ehlo_name;                  // the name mailtap used in its own EHLO
   bool insecure = false;                  // --insecure was in force
   std::optional<std::int64_t> replay_of;  // database id of the session this one replays
 };
 
-struct Certificate {
-  std::string der;  // raw DER bytes
-  std::string sha256_hex;
-  std::string subject;
-  std::string issuer;
-  std::string not_before;  // ISO 8601 UTC
-  std::string not_after;
-};
-
-struct SessionTls {
+struct SessionTls : smtp::UpstreamTls {
   SessionKey key = 0;
-  std::string resolved_address;  // upstream IP:port actually connected
-  std::string tls_version;       // "TLSv1.3"
-  std::string cipher;
-  std::string sni;
-  std::string verified_name;       // name the certificate was checked against, empty if not checked
-  std::string verify_result;       // "ok", "skipped (--insecure)", or the failure reason
-  std::vector<Certificate> chain;  // leaf first
-  bool resumed = false;            // the TLS session was resumed (an earlier session's ticket)
 };
 
 struct SessionEvent {
   SessionKey key = 0;
-  std::uint64_t seq = 0;  // 1-based, in order of occurrence within the session
-  smtp::Event event;
+  std::uint64_t seq = 0;      // 1-based, in order of occurrence within the session
+  smtp::RecordedEvent event;  // redacted by construction (see event.hpp)
 };
 
 struct SessionMessage {
@@ -64,24 +60,6 @@ struct SessionMessage {
   std::uint64_t seq = 0;  // 1-based message number within the session
   smtp::Message message;
 };
-
-enum class Outcome : std::uint8_t {
-  quit,
-  client_closed,
-  upstream_closed,
-  timeout,
-  refused,
-  error,
-  shutdown
-};
-std::string_view to_string(Outcome o);
-
-// Inverses of the to_string functions, for reading the text columns back. False if `text` names
-// no enumerator (out is left unchanged).
-bool parse(std::string_view text, Outcome& out);
-bool parse(std::string_view text, smtp::Direction& out);
-bool parse(std::string_view text, smtp::Phase& out);
-bool parse(std::string_view text, smtp::EventKind& out);
 
 struct SessionClosed {
   SessionKey key = 0;
@@ -94,6 +72,7 @@ struct SessionClosed {
   std::string auth_user;                       // authenticated user (subject to --redact-users)
   std::string auth_mechanism;                  // of the AUTH that succeeded, "" if none did
   bool auth_by_mailtap = false;  // mailtap authenticated (--auth-user), not the client
+                                 // (stored as AuthBy when auth_mechanism is set)
 };
 
 using Record = std::variant<SessionOpened, SessionTls, SessionEvent, SessionMessage, SessionClosed>;

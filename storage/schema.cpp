@@ -4,6 +4,9 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
+
+#include "proxy/smtp/record_vocabulary.hpp"
 
 #include "storage/timestamp.hpp"
 
@@ -11,11 +14,42 @@ namespace mailtap::storage {
 
 namespace {
 
+using smtp::AuthBy;
+using smtp::Direction;
+using smtp::EventKind;
+using smtp::Outcome;
+using smtp::Phase;
+using smtp::TlsMode;
+using smtp::VerifyStatus;
+
+// "'a', 'b', 'c'": an enum's names as an SQL list, from its one name table.
+template <typename Enum>
+std::string sql_names() {
+  std::string out;
+  for (std::string_view n : smtp::Vocabulary<Enum>::names) {
+    if (!out.empty()) out += ", ";
+    out += "'";
+    out += n;
+    out += "'";
+  }
+  return out;
+}
+
+template <typename Enum>
+std::string sql_name(Enum e) {
+  return "'" + std::string(smtp::to_string(e)) + "'";
+}
+
 // Forward migrations; entry i takes the schema from version i to i + 1. Each runs inside the
 // same transaction as the user_version bump, so a crash leaves either the old or the new schema.
-constexpr std::string_view kMigrations[] = {
-    // v1: initial schema.
-    R"sql(
+// Vocabulary columns spell their CHECK lists from the name tables (record_vocabulary.hpp). A
+// CHECK cannot change once created: a name added later to such a column's enum needs a
+// migration that rebuilds the constraint. Columns without a CHECK are guarded by the
+// vocabulary triggers below, which follow the name tables by themselves.
+std::vector<std::string> migrations() {
+  return {
+      // v1: initial schema.
+      R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY NOT NULL,
   value
@@ -108,22 +142,86 @@ CREATE TABLE recipients (
   PRIMARY KEY (message_id, position)
 ) WITHOUT ROWID;
 )sql",
-    // v2: who authenticated the session (mailtap itself with --auth-user, or the client), and
-    // how; whether its TLS session was resumed.
-    R"sql(
-ALTER TABLE sessions ADD COLUMN auth_mechanism TEXT;
-ALTER TABLE sessions ADD COLUMN auth_by TEXT CHECK (auth_by IN ('client', 'mailtap'));
-ALTER TABLE sessions ADD COLUMN tls_resumed INTEGER CHECK (tls_resumed IN (0, 1));
-)sql",
-    // v3: a message body is stored once, as the data / bdat_chunk events that relayed it, which
-    // carry the ordinal of its mail transaction; such messages keep an empty `body`. Rows
-    // written before keep their body in `messages.body` (mail_transaction NULL).
-    R"sql(
-ALTER TABLE events ADD COLUMN mail_transaction INTEGER;
-ALTER TABLE messages ADD COLUMN mail_transaction INTEGER;
-)sql",
+      // v2: who authenticated the session (mailtap itself with --auth-user, or the client),
+      // and how; whether its TLS session was resumed.
+      "ALTER TABLE sessions ADD COLUMN auth_mechanism TEXT;\n"
+      "ALTER TABLE sessions ADD COLUMN auth_by TEXT CHECK (auth_by IN (" +
+          sql_names<AuthBy>() +
+          "));\n"
+          "ALTER TABLE sessions ADD COLUMN tls_resumed INTEGER CHECK (tls_resumed IN (0, 1));\n",
+      // v3: the certificate verification as a status and a reason instead of one free text
+      // (which two spellings of "--insecure" made ambiguous). Old rows are carried over: both
+      // spellings of an --insecure session, "ok", and any other text as a failure's reason.
+      "ALTER TABLE sessions ADD COLUMN verify_status TEXT CHECK (verify_status IN (" +
+          sql_names<VerifyStatus>() +
+          "));\n"
+          "ALTER TABLE sessions ADD COLUMN verify_reason TEXT;\n"
+          "UPDATE sessions SET verify_status = CASE"
+          " WHEN verify_result = 'ok' THEN " +
+          sql_name(VerifyStatus::ok) +
+          " WHEN verify_result IN ('skipped (--insecure)', 'not verified (--insecure)') THEN " +
+          sql_name(VerifyStatus::not_verified_insecure) + " ELSE " +
+          sql_name(VerifyStatus::failed) +
+          " END,"
+          " verify_reason = CASE WHEN verify_result IN ('ok', 'skipped (--insecure)',"
+          " 'not verified (--insecure)') THEN NULL ELSE verify_result END"
+          " WHERE verify_result IS NOT NULL;\n"
+          "ALTER TABLE sessions DROP COLUMN verify_result;\n",
+      // v4: a message body is stored once, as the data / bdat_chunk events that relayed it,
+      // which carry the ordinal of its mail transaction; such messages keep an empty `body`.
+      // Rows written before keep their body in `messages.body` (mail_transaction NULL).
+      "ALTER TABLE events ADD COLUMN mail_transaction INTEGER;\n"
+      "ALTER TABLE messages ADD COLUMN mail_transaction INTEGER;\n",
+  };
+}
+
+// Triggers that refuse a value outside the vocabulary in the columns the old migrations left
+// without a CHECK. They are generated from the name tables and rewritten whenever a writer
+// opens the file with a different vocabulary, so they never lag behind the enums.
+struct VocabularyTrigger {
+  std::string name;
+  std::string sql;
 };
-static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
+
+std::vector<VocabularyTrigger> vocabulary_triggers() {
+  const auto refuse = [](std::string_view what) {
+    return " BEGIN SELECT RAISE(ABORT, '" + std::string(what) +
+           " outside mailtap''s vocabulary'); END";
+  };
+  return {
+      {"events_vocabulary",
+       "CREATE TRIGGER events_vocabulary BEFORE INSERT ON events WHEN NEW.direction NOT IN (" +
+           sql_names<Direction>() + ") OR NEW.phase NOT IN (" + sql_names<Phase>() +
+           ") OR NEW.kind NOT IN (" + sql_names<EventKind>() + ")" +
+           refuse("events: a direction, phase or kind")},
+      {"sessions_vocabulary_insert",
+       "CREATE TRIGGER sessions_vocabulary_insert BEFORE INSERT ON sessions WHEN NEW.tls_mode "
+       "NOT IN (" +
+           sql_names<TlsMode>() + ")" + refuse("sessions: a tls_mode")},
+      {"sessions_vocabulary_outcome",
+       "CREATE TRIGGER sessions_vocabulary_outcome BEFORE UPDATE OF outcome ON sessions WHEN "
+       "NEW.outcome IS NOT NULL AND NEW.outcome NOT IN (" +
+           sql_names<Outcome>() + ")" + refuse("sessions: an outcome")},
+  };
+}
+
+Status refresh_vocabulary_triggers(Database& db) {
+  Statement current;
+  if (Status st =
+          db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?1", current);
+      !st.ok()) {
+    return st;
+  }
+  for (const VocabularyTrigger& t : vocabulary_triggers()) {
+    current.bind_text(1, t.name);
+    const bool same = current.step() == Statement::Step::row && current.column_text(0) == t.sql;
+    current.reset();
+    if (same) continue;
+    if (Status st = db.exec("DROP TRIGGER IF EXISTS " + t.name); !st.ok()) return st;
+    if (Status st = db.exec(t.sql); !st.ok()) return st;
+  }
+  return {};
+}
 
 std::string hex32(std::int64_t v) {
   char buf[16];
@@ -171,8 +269,12 @@ Status migrate_and_fill_meta(Database& db, std::string_view created_by, Fingerpr
   std::int64_t version = 0;
   if (Status st = check_identity(db, version); !st.ok()) return st;
 
+  const std::vector<std::string> steps = migrations();
+  if (steps.size() != static_cast<std::size_t>(kSchemaVersion)) {
+    return Status::error(kSqliteError, "internal error: one migration per schema version");
+  }
   for (std::int64_t v = version; v < kSchemaVersion; ++v) {
-    if (Status st = db.exec(kMigrations[v]); !st.ok()) return st;
+    if (Status st = db.exec(steps[static_cast<std::size_t>(v)]); !st.ok()) return st;
     if (Status st = db.exec("PRAGMA user_version=" + std::to_string(v + 1)); !st.ok()) return st;
   }
   if (version == 0) {
@@ -180,6 +282,8 @@ Status migrate_and_fill_meta(Database& db, std::string_view created_by, Fingerpr
       return st;
     }
   }
+
+  if (Status st = refresh_vocabulary_triggers(db); !st.ok()) return st;
 
   // INSERT OR IGNORE: the first writer's values stay; later opens change nothing.
   FingerprintKey fresh{};

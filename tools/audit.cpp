@@ -3,6 +3,7 @@
 // look: bare-LF rewrites and smuggling-shaped DATA, failures by reply code and upstream, TLS
 // versions, --insecure sessions and certificates near or past expiry.
 // Exit status: 0 clean, 3 a leak or damage was found, 1 the audit could not run.
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -11,10 +12,10 @@
 #include "proxy/session/log.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/event.hpp"
+#include "storage/reader.hpp"
 #include "tools/commands.hpp"
 #include "tools/credential_scan.hpp"
 #include "tools/json_writer.hpp"
-#include "tools/record_db.hpp"
 #include "tools/reply_codes.hpp"
 #include "tools/time_format.hpp"
 #include "tools/tool_options.hpp"
@@ -22,8 +23,6 @@
 namespace mailtap::tools {
 
 namespace {
-
-using storage::Statement;
 
 constexpr int kExitFound = 3;
 
@@ -86,41 +85,27 @@ struct Report {
 
 class Auditor {
  public:
-  Auditor(storage::Database& db, CredentialScanOptions scan) : db_(db), scan_(std::move(scan)) {}
+  Auditor(storage::Reader& reader, CredentialScanOptions scan)
+      : reader_(reader), scan_(std::move(scan)) {}
 
   bool run(Report& r, int expiry_days, std::string& error) {
     return integrity(r, error) && scan_events(r, error) && scan_messages(r, error) &&
-           scan_sessions(r, error) && failures(r, error) && tls(r, expiry_days, error);
+           scan_sessions(r, error) && failures(r, error) && certificates(r, expiry_days, error);
   }
 
  private:
-  bool prepare(std::string_view sql, Statement& st, std::string& error) {
-    if (auto s = db_.prepare(sql, st); !s.ok()) {
-      error = s.message;
-      return false;
-    }
-    return true;
-  }
-
   void scan(Report& r, std::int64_t session, const std::string& where, std::string_view bytes) {
     for (auto& f : scan_for_credentials(bytes, scan_))
       r.leaks.push_back({session, where + " at offset " + std::to_string(f.offset), f.what});
   }
 
   bool integrity(Report& r, std::string& error) {
-    Statement st;
-    if (!prepare("PRAGMA integrity_check", st, error)) return false;
-    while (st.step() == Statement::Step::row) r.integrity.push_back(st.column_text(0));
+    if (!reader_.integrity_check(r.integrity, error)) return false;
     if (r.integrity.empty()) r.integrity.push_back("integrity_check returned nothing");
     return true;
   }
 
   bool scan_events(Report& r, std::string& error) {
-    Statement st;
-    if (!prepare("SELECT session_id, seq, direction, kind, reply_code, bytes, note, redacted "
-                 "FROM events ORDER BY session_id, seq",
-                 st, error))
-      return false;
     std::int64_t current = -1;
     std::string data;          // the client's DATA/BDAT bytes of the current session
     std::string login_prompt;  // "Username:"/"Password:" after a 334, until the client answers
@@ -140,156 +125,132 @@ class Auditor {
       noted_shapes.clear();
       login_prompt.clear();
     };
-    while (st.step() == Statement::Step::row) {
-      const std::int64_t session = st.column_int(0);
-      if (session != current) {
-        flush();
-        current = session;
-      }
-      const std::int64_t seq = st.column_int(1);
-      const std::string direction = st.column_text(2);
-      const std::string kind = st.column_text(3);
-      const int code = static_cast<int>(st.column_int(4));
-      const std::string bytes = st.column_blob(5);
-      const std::string note = st.column_text(6);
-      const bool redacted = st.column_int(7) != 0;
-      const std::string where = "event " + std::to_string(seq);
-      scan(r, session, where + " bytes", bytes);
-      scan(r, session, where + " note", note);
+    const bool ok = reader_.for_each_event(
+        [&](std::int64_t session, const storage::EventRow& row) {
+          if (session != current) {
+            flush();
+            current = session;
+          }
+          const smtp::Event& e = row.event;
+          const std::string where = "event " + std::to_string(row.seq);
+          scan(r, session, where + " bytes", e.bytes);
+          scan(r, session, where + " note", e.note);
 
-      const bool from_client =
-          direction == "client_to_upstream" || direction == "client_to_mailtap";
-      if (from_client && (kind == "data" || kind == "bdat_chunk")) data += bytes;
-      if (kind == "rewrite" && note.rfind(smtp::smuggling_shape_note_prefix, 0) == 0) {
-        const std::string shape = note.substr(smtp::smuggling_shape_note_prefix.size());
-        noted_shapes.push_back(shape.substr(0, shape.find(" of the message")));
-      } else if (kind == "rewrite") {
-        auto& rw = rewrites[session];
-        rw.session = session;
-        if (rw.count++ == 0) rw.sample = note;
-      }
-      // AUTH LOGIN: the answer to a "334 UGFzc3dvcmQ6" (Password:) must be redacted.
-      if (code == 334 && !from_client) {
-        std::string line = bytes.substr(0, bytes.find_first_of("\r\n"));
-        std::string decoded;
-        if (line.size() > 4) {
-          if (auto d = smtp::base64_decode(line.substr(4))) decoded = *d;
-        }
-        login_prompt = decoded.empty() ? note : decoded;
-      } else if (from_client && kind == "auth") {
-        if (!redacted && (login_prompt == "Password:" || login_prompt == "password:")) {
-          const std::string line = bytes.substr(0, bytes.find_first_of("\r\n"));
-          if (looks_like_base64_text(line))
-            r.leaks.push_back({session, where + " bytes",
-                               "AUTH LOGIN password response recorded without redaction"});
-        }
-        login_prompt.clear();
-      } else if (from_client) {
-        login_prompt.clear();
-      }
-    }
+          using smtp::EventKind;
+          const bool from_client = e.direction == smtp::Direction::client_to_upstream ||
+                                   e.direction == smtp::Direction::client_to_mailtap;
+          if (from_client && (e.kind == EventKind::data || e.kind == EventKind::bdat_chunk))
+            data += e.bytes;
+          if (e.kind == EventKind::rewrite &&
+              e.note.rfind(smtp::smuggling_shape_note_prefix, 0) == 0) {
+            const std::string shape = e.note.substr(smtp::smuggling_shape_note_prefix.size());
+            noted_shapes.push_back(shape.substr(0, shape.find(" of the message")));
+          } else if (e.kind == EventKind::rewrite) {
+            auto& rw = rewrites[session];
+            rw.session = session;
+            if (rw.count++ == 0) rw.sample = e.note;
+          }
+          // AUTH LOGIN: the answer to a "334 UGFzc3dvcmQ6" (Password:) must be redacted.
+          if (e.reply_code == 334 && !from_client) {
+            std::string line = e.bytes.substr(0, e.bytes.find_first_of("\r\n"));
+            std::string decoded;
+            if (line.size() > 4) {
+              if (auto d = smtp::base64_decode(line.substr(4))) decoded = *d;
+            }
+            login_prompt = decoded.empty() ? e.note : decoded;
+          } else if (from_client && e.kind == EventKind::auth) {
+            if (!e.redacted && (login_prompt == "Password:" || login_prompt == "password:")) {
+              const std::string line = e.bytes.substr(0, e.bytes.find_first_of("\r\n"));
+              if (looks_like_base64_text(line))
+                r.leaks.push_back({session, where + " bytes",
+                                   "AUTH LOGIN password response recorded without redaction"});
+            }
+            login_prompt.clear();
+          } else if (from_client) {
+            login_prompt.clear();
+          }
+        },
+        error);
+    if (!ok) return false;
     flush();
     for (auto& [id, rw] : rewrites) r.rewrites.push_back(rw);
     return true;
   }
 
   bool scan_messages(Report& r, std::string& error) {
-    Statement st;
-    if (!prepare("SELECT session_id, seq, id, mail_from, body, final_reply FROM messages "
-                 "ORDER BY session_id, seq",
-                 st, error))
-      return false;
-    while (st.step() == Statement::Step::row) {
-      const std::int64_t session = st.column_int(0);
-      const std::string where = "message " + std::to_string(st.column_int(1));
-      scan(r, session, where + " mail_from", st.column_text(3));
-      scan(r, session, where + " body", st.column_blob(4));
-      scan(r, session, where + " final_reply", st.column_text(5));
-    }
-    Statement rc;
-    if (!prepare("SELECT m.session_id, m.seq, r.position, r.command, r.reply FROM recipients r "
-                 "JOIN messages m ON m.id = r.message_id ORDER BY m.session_id, m.seq",
-                 rc, error))
-      return false;
-    while (rc.step() == Statement::Step::row) {
-      const std::string where = "message " + std::to_string(rc.column_int(1)) + " recipient " +
-                                std::to_string(rc.column_int(2));
-      scan(r, rc.column_int(0), where + " command", rc.column_text(3));
-      scan(r, rc.column_int(0), where + " reply", rc.column_text(4));
-    }
-    return true;
+    const bool ok = reader_.for_each_message(
+        [&](std::int64_t session, const storage::MessageRow& m) {
+          const std::string where = "message " + std::to_string(m.seq);
+          scan(r, session, where + " mail_from", m.message.mail_from);
+          scan(r, session, where + " body", m.message.body);
+          scan(r, session, where + " final_reply", m.message.final_reply);
+        },
+        error);
+    if (!ok) return false;
+    return reader_.for_each_recipient(
+        [&](const storage::RecordedRecipient& rc) {
+          const std::string where = "message " + std::to_string(rc.message_seq) + " recipient " +
+                                    std::to_string(rc.position);
+          scan(r, rc.session_id, where + " command", rc.recipient.command);
+          scan(r, rc.session_id, where + " reply", rc.recipient.reply);
+        },
+        error);
   }
 
+  // Every free-text column of every session: scanned for credentials; and which sessions ran
+  // with --insecure or had their certificate refused.
   bool scan_sessions(Report& r, std::string& error) {
-    static constexpr const char* kColumns[] = {
-        "client_address", "listen_address", "upstream_host", "resolved_address",
-        "tls_mode",       "ehlo_name",      "sni",           "verified_name",
-        "verify_result",  "outcome_reason", "auth_user"};
-    std::string sql = "SELECT id";
-    for (const char* c : kColumns) sql += std::string(", ") + c;
-    sql += " FROM sessions ORDER BY id";
-    Statement st;
-    if (!prepare(sql, st, error)) return false;
-    while (st.step() == Statement::Step::row) {
+    storage::SessionFilter all;
+    all.newest_first = false;
+    std::vector<storage::SessionRow> sessions;
+    if (!reader_.list_sessions(all, sessions, error)) return false;
+    std::sort(sessions.begin(), sessions.end(),
+              [](const auto& a, const auto& b) { return a.id < b.id; });
+    for (const storage::SessionRow& s : sessions) {
       ++r.sessions;
-      for (int i = 0; i < static_cast<int>(std::size(kColumns)); ++i)
-        scan(r, st.column_int(0), std::string("sessions.") + kColumns[i], st.column_text(i + 1));
+      const std::pair<const char*, const std::string*> texts[] = {
+          {"client_address", &s.client_address}, {"listen_address", &s.listen_address},
+          {"upstream_host", &s.upstream_host},   {"resolved_address", &s.resolved_address},
+          {"ehlo_name", &s.ehlo_name},           {"sni", &s.sni},
+          {"verified_name", &s.verified_name},   {"verify_reason", &s.verify_reason},
+          {"outcome_reason", &s.outcome_reason}, {"auth_user", &s.auth_user}};
+      for (const auto& [column, text] : texts)
+        scan(r, s.id, std::string("sessions.") + column, *text);
+      if (s.insecure) r.insecure.push_back(s.id);
+      if (s.verify_status == storage::VerifyStatus::failed)
+        r.verify_failures.emplace_back(s.id,
+                                       smtp::verification_text(s.verify_status, s.verify_reason));
     }
     return true;
   }
 
   bool failures(Report& r, std::string& error) {
-    Statement st;
-    if (!prepare("SELECT s.upstream_host, e.reply_code, coalesce(e.enhanced_status, ''), "
-                 "count(*), count(DISTINCT e.session_id) FROM events e "
-                 "JOIN sessions s ON s.id = e.session_id WHERE e.reply_code >= 400 AND "
-                 "e.direction IN ('upstream_to_client', 'upstream_to_mailtap', "
-                 "'mailtap_to_client') GROUP BY 1, 2, 3 ORDER BY 4 DESC, 2",
-                 st, error))
-      return false;
-    while (st.step() == Statement::Step::row)
-      r.failures.push_back({st.column_text(0), static_cast<int>(st.column_int(1)),
-                            st.column_text(2), st.column_int(3), st.column_int(4)});
-    Statement oc;
-    if (!prepare("SELECT coalesce(outcome, 'in_progress'), count(*) FROM sessions "
-                 "GROUP BY 1 ORDER BY 2 DESC",
-                 oc, error))
-      return false;
-    while (oc.step() == Statement::Step::row)
-      r.outcomes.emplace_back(oc.column_text(0), oc.column_int(1));
+    std::vector<storage::FailureReplyCount> failures;
+    if (!reader_.failure_reply_counts(failures, error)) return false;
+    for (const auto& f : failures)
+      r.failures.push_back(
+          {f.upstream_host, f.reply_code, f.enhanced_status, f.replies, f.sessions});
+    std::vector<storage::OutcomeCount> outcomes;
+    if (!reader_.outcome_counts(outcomes, error)) return false;
+    for (const auto& o : outcomes)
+      r.outcomes.emplace_back(
+          o.outcome ? std::string(storage::to_string(*o.outcome)) : std::string("in_progress"),
+          o.sessions);
     return true;
   }
 
-  bool tls(Report& r, int expiry_days, std::string& error) {
-    Statement st;
-    if (!prepare("SELECT coalesce(tls_version, 'none'), coalesce(cipher, ''), count(*) "
-                 "FROM sessions GROUP BY 1, 2 ORDER BY 3 DESC",
-                 st, error))
-      return false;
-    while (st.step() == Statement::Step::row)
-      r.tls.push_back({st.column_text(0), st.column_text(1), st.column_int(2)});
-    Statement ins;
-    if (!prepare("SELECT id FROM sessions WHERE insecure = 1 ORDER BY id", ins, error))
-      return false;
-    while (ins.step() == Statement::Step::row) r.insecure.push_back(ins.column_int(0));
-    Statement vf;
-    if (!prepare("SELECT id, verify_result FROM sessions WHERE verify_result IS NOT NULL AND "
-                 "verify_result NOT IN ('ok', 'skipped (--insecure)') ORDER BY id",
-                 vf, error))
-      return false;
-    while (vf.step() == Statement::Step::row)
-      r.verify_failures.emplace_back(vf.column_int(0), vf.column_text(1));
-    Statement certs;
-    if (!prepare("SELECT sha256, coalesce(subject, ''), coalesce(not_after, ''), "
-                 "min(session_id), count(DISTINCT session_id) FROM certificates "
-                 "GROUP BY sha256 ORDER BY 3",
-                 certs, error))
-      return false;
+  bool certificates(Report& r, int expiry_days, std::string& error) {
+    std::vector<storage::TlsCount> tls;
+    if (!reader_.tls_counts(tls, error)) return false;
+    for (const auto& t : tls)
+      r.tls.push_back({t.tls_version.empty() ? "none" : t.tls_version, t.cipher, t.sessions});
+    std::vector<storage::CertificateSeen> seen;
+    if (!reader_.certificates_seen(seen, error)) return false;
     const auto now = Clock::now();
     const auto soon = now + std::chrono::hours(24) * expiry_days;
-    while (certs.step() == Statement::Step::row) {
-      CertLine c{certs.column_text(0), certs.column_text(1), certs.column_text(2), "",
-                 certs.column_int(3),  certs.column_int(4)};
+    for (const auto& cert : seen) {
+      CertLine c{cert.sha256_hex,    cert.subject, cert.not_after, "",
+                 cert.first_session, cert.sessions};
       const auto not_after = parse_time_spec(c.not_after, now);
       if (!not_after)
         c.state = "unreadable expiry date";
@@ -302,7 +263,7 @@ class Auditor {
     return true;
   }
 
-  storage::Database& db_;
+  storage::Reader& reader_;
   CredentialScanOptions scan_;
 };
 
@@ -455,19 +416,11 @@ int run_audit(const AuditArgs& a) {
     }
     scan.known_password = pw;
   }
+  auto reader = a.common.open_reader("audit");
+  if (!reader) return 1;
   std::string error;
-  const std::string path = a.common.database_path(error);
-  if (path.empty()) {
-    log::error("audit: no database path: " + error + " (give --db PATH)");
-    return 1;
-  }
-  storage::Database db;
-  if (!open_record_db(path, storage::OpenMode::read_only, db, error)) {
-    log::error("audit: " + error);
-    return 1;
-  }
   Report report;
-  Auditor auditor(db, std::move(scan));
+  Auditor auditor(*reader, std::move(scan));
   if (!auditor.run(report, a.expiry_days, error)) {
     log::error("audit: " + error);
     return 1;

@@ -156,7 +156,7 @@ void MockSession::diverge(std::string what) {
 
 bool MockSession::check_new_events() {
   for (; events_checked_ < events_.size(); ++events_checked_) {
-    const smtp::Event& e = events_[events_checked_];
+    const smtp::Event& e = *events_[events_checked_];
     if (e.direction == smtp::Direction::client_to_upstream && e.kind == smtp::EventKind::data &&
         ends_body(e.bytes))
       ++unanswered_;

@@ -53,7 +53,7 @@ class MockSession {
   std::size_t next_expected();  // index of the next compared recorded step, or client.size()
 
   const RecordedDialogue& recording_;
-  std::vector<smtp::Event> events_;
+  std::vector<smtp::RecordedEvent> events_;
   std::vector<smtp::Message> messages_;
   smtp::Dialogue dialogue_;
   std::size_t events_checked_ = 0;

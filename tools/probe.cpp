@@ -84,7 +84,7 @@ class Probe {
  private:
   // The proxy's own set-up: resolve, connect, greeting, EHLO, STARTTLS, verified handshake.
   asio::awaitable<bool> set_up(net::UpstreamLink& link) {
-    std::vector<smtp::Event> events;
+    std::vector<smtp::RecordedEvent> events;
     const net::UpstreamSetup setup = co_await net::establish_upstream(link, target_, events);
     take_setup(report_, setup, events);
     co_return setup.ok;

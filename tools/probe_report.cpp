@@ -166,10 +166,11 @@ int ProbeReport::exit_status() const {
 }
 
 void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
-                const std::vector<smtp::Event>& events) {
+                const std::vector<smtp::RecordedEvent>& events) {
   r.address = setup.tls.resolved_address;
   r.greeting = setup.greeting;
-  for (const smtp::Event& e : events) {
+  for (const smtp::RecordedEvent& recorded : events) {
+    const smtp::Event& e = *recorded;
     if (e.direction == Direction::upstream_to_mailtap) {
       auto reply = parse_reply(e.bytes);
       if (!reply) continue;
@@ -187,7 +188,7 @@ void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
   r.tls_version = setup.tls.tls_version;
   r.cipher = setup.tls.cipher;
   r.sni = setup.tls.sni;
-  r.verify_result = setup.tls.verify_result;
+  r.verify_result = smtp::verification_text(setup.tls.verify_status, setup.tls.verify_reason);
   r.chain.clear();
   for (const auto& c : setup.tls.chain) r.chain.push_back({c, net::subject_alt_names(c.der)});
   r.verify_problems = setup.verify_problems;

@@ -65,7 +65,7 @@ struct ProbeReport {
 
 // Fills `r` from what establish_upstream() found and the events it appended.
 void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
-                const std::vector<smtp::Event>& events);
+                const std::vector<smtp::RecordedEvent>& events);
 
 // The plain-language conclusions, most important first.
 std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_point now);

@@ -17,10 +17,10 @@ bool is_client_side(smtp::Direction d) {
 
 std::string ClientStep::summary() const {
   if (kind == smtp::EventKind::data || kind == smtp::EventKind::bdat_chunk)
-    return "<" + std::to_string(recorded.size()) + " octets of message " +
+    return "<" + std::to_string(bytes.size()) + " octets of message " +
            (kind == smtp::EventKind::data ? "body>" : "chunk>");
   if (kind == smtp::EventKind::error) return "<refused line>";
-  return strip_crlf(recorded);
+  return strip_crlf(bytes);
 }
 
 std::string RecordedReply::first_line() const {
@@ -28,9 +28,11 @@ std::string RecordedReply::first_line() const {
   return strip_crlf(v.substr(0, v.find('\n')));
 }
 
-std::string RecordedDialogue::flight_bytes(const Flight& f) const {
-  std::string out;
-  for (std::size_t i : f.steps) out += client[i].bytes;
+smtp::Secret RecordedDialogue::flight_bytes(const Flight& f) const {
+  std::size_t size = 0;
+  for (std::size_t i : f.steps) size += client[i].wire().size();
+  smtp::Secret out(size);
+  for (std::size_t i : f.steps) out.append(client[i].wire());
   return out;
 }
 
@@ -63,7 +65,6 @@ bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, Recor
       step.kind = e.kind;
       step.verb = e.verb;
       step.bytes = e.bytes;
-      step.recorded = e.bytes;
       step.redacted = e.redacted;
       step.note = e.note;
       if (step.kind == smtp::EventKind::command && step.verb == "QUIT") out.client_quit = true;

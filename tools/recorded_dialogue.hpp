@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "proxy/smtp/event.hpp"
+#include "proxy/smtp/secret.hpp"
 #include "storage/reader.hpp"
 
 namespace mailtap::tools {
@@ -32,12 +33,15 @@ struct ClientStep {
   smtp::Direction direction = smtp::Direction::client_to_upstream;
   smtp::EventKind kind = smtp::EventKind::command;
   std::string verb;   // "MAIL", "AUTH" (also for SASL responses), "DATA" for body bytes
-  std::string bytes;  // wire bytes, or the redacted rendering when `redacted`
-  // The bytes as recorded, kept when secrets are filled into `bytes`: what may be shown.
-  std::string recorded;
+  std::string bytes;  // as recorded: wire bytes, or the redacted rendering when `redacted`
+  // The wire line with its secrets filled in (fill_secrets, for replay); wiped when the step
+  // goes, so no exit path has to remember to wipe it.
+  std::optional<smtp::Secret> filled;
   bool redacted = false;
   std::string note;  // decoded SASL view ("user=\"alice\"")
 
+  // What goes on the wire: the filled line if there is one, else the recorded bytes.
+  std::string_view wire() const { return filled ? filled->view() : std::string_view(bytes); }
   // The recorded command line without CRLF (never a filled-in secret); bodies summarised.
   std::string summary() const;
 };
@@ -68,7 +72,8 @@ struct RecordedDialogue {
   bool client_quit = false;  // the client ended the session with QUIT
 
   // The concatenated wire bytes of one flight (redacted steps as rendered: fill them first).
-  std::string flight_bytes(const Flight& f) const;
+  // A Secret: a flight may carry a filled-in password.
+  smtp::Secret flight_bytes(const Flight& f) const;
 };
 
 // Builds the model; false with `error` set when the events cannot be acted out (no greeting

@@ -107,13 +107,13 @@ struct ReplayRun {
   std::optional<ReplayReport> report;
   std::string failure;  // the upstream could not be set up
 
-  std::vector<smtp::Event> events;
+  std::vector<smtp::RecordedEvent> events;
   std::vector<smtp::Message> messages;
   std::uint64_t event_seq = 0, message_seq = 0;
 
   asio::awaitable<void> flush(std::vector<storage::Record> extra = {}) {
     std::vector<storage::Record> batch;
-    for (smtp::Event& e : events)
+    for (smtp::RecordedEvent& e : events)
       batch.push_back(storage::SessionEvent{key, ++event_seq, std::move(e)});
     events.clear();
     for (smtp::Message& m : messages)
@@ -142,13 +142,11 @@ struct ReplayRun {
     auto ex = co_await asio::this_coro::executor;
     std::vector<storage::Record> head;
     head.push_back(storage::SessionOpened{key, storage::Clock::now(), "mailtap replay", "",
-                                          cfg.target.host, cfg.target.port,
-                                          std::string(net::to_string(cfg.target.mode)),
+                                          cfg.target.host, cfg.target.port, cfg.target.mode,
                                           cfg.target.ehlo_name, cfg.target.insecure, original_id});
     net::UpstreamLink link(ex, tls);
     net::UpstreamSetup setup = co_await net::establish_upstream(link, cfg.target, events);
-    setup.tls.key = key;
-    head.push_back(setup.tls);
+    head.push_back(storage::SessionTls{setup.tls, key});
     co_await flush(std::move(head));
     if (!setup.ok) {
       failure = setup.failure;
@@ -298,14 +296,12 @@ int run_replay(const ReplayArgs& args) {
   }
   if (!fill_secrets(recording, args.auth_user, password ? password->view() : std::string_view(),
                     error)) {
-    wipe_client_bytes(recording);
     log::error("session " + std::to_string(args.id) + " cannot be replayed: " + error);
     return 2;
   }
 
   auto tls = net::make_tls_client_context(cfg.trust, error);
   if (!tls) {
-    wipe_client_bytes(recording);
     log::error(error);
     return 2;
   }
@@ -317,7 +313,6 @@ int run_replay(const ReplayArgs& args) {
     ro.on_failure = [](const std::string& reason) { log::error("recording failed: " + reason); };
     recorder = storage::Recorder::open(ro, error);
     if (!recorder) {
-      wipe_client_bytes(recording);
       log::error("cannot record to " + cfg.db_path + ": " + error + " (or give --no-record)");
       return 2;
     }
@@ -335,7 +330,6 @@ int run_replay(const ReplayArgs& args) {
   asio::io_context io;
   asio::co_spawn(io, run.run(*tls), asio::detached);
   io.run();
-  wipe_client_bytes(recording);
 
   bool record_failed = false;
   if (recorder) {

@@ -1,7 +1,5 @@
 #include "tools/replay_credentials.hpp"
 
-#include <openssl/mem.h>
-
 #include <cctype>
 #include <optional>
 
@@ -76,7 +74,14 @@ struct Filler {
     return std::nullopt;
   }
 
-  std::optional<std::string> plain(std::string_view rendering) {
+  // The base64 of `bytes`, in a Secret sized once.
+  static smtp::Secret encoded(std::string_view bytes) {
+    smtp::Secret out(smtp::base64_encoded_size(bytes.size()));
+    smtp::base64_encode_append(bytes, out);
+    return out;
+  }
+
+  std::optional<smtp::Secret> plain(std::string_view rendering) {
     std::vector<RenderedField> fields;
     auto inside = bracketed(rendering);
     if (!inside || !parse_rendered_fields(*inside, fields) || !find_field(fields, "password")) {
@@ -93,17 +98,21 @@ struct Filler {
     }
     auto u = user_for(find_field(fields, "authcid"));
     if (!u) return std::nullopt;
-    std::string clear = authzid + '\0' + *u + '\0' + std::string(password);
-    std::string b64 = smtp::base64_encode(clear);
-    OPENSSL_cleanse(clear.data(), clear.size());
-    return b64;
+    smtp::Secret clear(authzid.size() + u->size() + password.size() + 2);
+    clear.append(authzid);
+    clear.push_back('\0');
+    clear.append(*u);
+    clear.push_back('\0');
+    clear.append(password);
+    return encoded(clear.view());
   }
 
-  std::optional<std::string> login(std::string_view rendering, bool redacted) {
+  std::optional<smtp::Secret> login(std::string_view rendering, bool redacted) {
     if (!redacted) {
       // A kept LOGIN response is the user name (base64 on the wire); --auth-user replaces it.
-      if (user.empty() || strip_crlf(rendering) == "*") return std::string(strip_crlf(rendering));
-      return smtp::base64_encode(user);
+      if (user.empty() || strip_crlf(rendering) == "*")
+        return smtp::Secret::copy_of(strip_crlf(rendering));
+      return encoded(user);
     }
     std::vector<RenderedField> fields;
     auto inside = bracketed(rendering);
@@ -111,11 +120,11 @@ struct Filler {
       error = "cannot read the recorded AUTH LOGIN rendering";
       return std::nullopt;
     }
-    if (find_field(fields, "password")) return smtp::base64_encode(password);
+    if (find_field(fields, "password")) return encoded(password);
     if (const RenderedField* u = find_field(fields, "user")) {
       auto name = user_for(u);
       if (!name) return std::nullopt;
-      return smtp::base64_encode(*name);
+      return encoded(*name);
     }
     error = "cannot read the recorded AUTH LOGIN rendering";
     return std::nullopt;
@@ -240,24 +249,23 @@ bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string
     } else {
       rendering = std::string(strip_crlf(s.bytes));
     }
-    std::optional<std::string> wire =
-        mech == "PLAIN" ? (s.redacted ? filler.plain(rendering) : std::optional(rendering))
+    std::optional<smtp::Secret> wire =
+        mech == "PLAIN" ? (s.redacted ? filler.plain(rendering)
+                                      : std::optional(smtp::Secret::copy_of(rendering)))
                         : filler.login(rendering, s.redacted);
     if (!wire) {
       error = "event " + std::to_string(s.seq) + ": " + error;
       ok = false;
       return false;
     }
-    s.bytes = prefix + *wire + "\r\n";
-    OPENSSL_cleanse(wire->data(), wire->size());
+    smtp::Secret line(prefix.size() + wire->size() + 2);
+    line.append(prefix);
+    line.append(wire->view());
+    line.append("\r\n");
+    s.filled = std::move(line);
     return true;
   });
   return ok;
-}
-
-void wipe_client_bytes(RecordedDialogue& dialogue) {
-  for (ClientStep& s : dialogue.client)
-    if (s.kind == smtp::EventKind::auth) OPENSSL_cleanse(s.bytes.data(), s.bytes.size());
 }
 
 }  // namespace mailtap::tools

@@ -22,11 +22,9 @@ AuthNeeds auth_needs(const RecordedDialogue& dialogue);
 
 // Replaces every redacted SASL step's bytes with wire bytes built from `user` (empty: the
 // recorded user name) and `password`. False with `error` set if a step cannot be rebuilt.
-// The filled dialogue holds the password: wipe it with wipe_client_bytes when done.
+// The filled lines go to ClientStep::filled (Secrets, wiped with the dialogue).
 bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string_view password,
                   std::string& error);
-
-void wipe_client_bytes(RecordedDialogue& dialogue);
 
 // Fields of a redacted rendering such as `authzid="" authcid="alice" password=<redacted 12
 // bytes>`: quoted values unescaped; a redaction token gives `redacted` with its octet count.

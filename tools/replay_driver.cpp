@@ -36,7 +36,8 @@ bool safe_to_continue(int original_code, int replay_code, std::string_view verb)
 }
 
 ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOptions options,
-                           std::vector<smtp::Event>& events, std::vector<smtp::Message>& messages)
+                           std::vector<smtp::RecordedEvent>& events,
+                           std::vector<smtp::Message>& messages)
     : recording_(recording), dialogue_(std::move(options), events, messages) {
   ReplyComparison greeting;
   if (recording_.greeting) {
@@ -125,7 +126,7 @@ void ReplayDriver::collect_replies() {
 }
 
 void ReplayDriver::send_flight(std::size_t index) {
-  dialogue_.client_bytes(recording_.flight_bytes(recording_.flights[index]));
+  dialogue_.client_bytes(recording_.flight_bytes(recording_.flights[index]).view());
 }
 
 void ReplayDriver::pump() {

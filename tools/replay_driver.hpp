@@ -45,7 +45,7 @@ bool safe_to_continue(int original_code, int replay_code, std::string_view verb)
 class ReplayDriver {
  public:
   ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOptions options,
-               std::vector<smtp::Event>& events, std::vector<smtp::Message>& messages);
+               std::vector<smtp::RecordedEvent>& events, std::vector<smtp::Message>& messages);
 
   void set_time(smtp::Dialogue::Clock::time_point now) { dialogue_.set_time(now); }
   void start(const smtp::Reply& greeting, smtp::Phase phase);

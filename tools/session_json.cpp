@@ -75,14 +75,21 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
   w.key("upstream_host").value(s.upstream_host);
   w.key("upstream_port").value(static_cast<std::int64_t>(s.upstream_port));
   optional_text(w, "resolved_address", s.resolved_address);
-  w.key("tls_mode").value(s.tls_mode);
+  w.key("tls_mode").value(storage::to_string(s.tls_mode));
   w.key("ehlo_name").value(s.ehlo_name);
   optional_text(w, "tls_version", s.tls_version);
   if (!s.tls_version.empty()) w.key("tls_resumed").value(s.tls_resumed);
   optional_text(w, "cipher", s.cipher);
   optional_text(w, "sni", s.sni);
   optional_text(w, "verified_name", s.verified_name);
-  optional_text(w, "verify_result", s.verify_result);
+  w.key("verify_status");
+  if (s.verify_status)
+    w.value(storage::to_string(*s.verify_status));
+  else
+    w.null();
+  optional_text(w, "verify_reason", s.verify_reason);
+  // The status and reason as one line, as show prints it (and as older versions stored it).
+  optional_text(w, "verify_result", smtp::verification_text(s.verify_status, s.verify_reason));
   w.key("insecure").value(s.insecure);
   w.key("outcome");
   if (s.outcome)
@@ -94,7 +101,9 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
   w.key("bytes_upstream_to_client").value(s.bytes_upstream_to_client);
   optional_text(w, "auth_user", s.auth_user);
   optional_text(w, "auth_mechanism", s.auth_mechanism);
-  if (!s.auth_mechanism.empty()) w.key("auth_by").value(s.auth_by_mailtap ? "mailtap" : "client");
+  if (!s.auth_mechanism.empty())
+    w.key("auth_by").value(
+        storage::to_string(s.auth_by_mailtap ? storage::AuthBy::mailtap : storage::AuthBy::client));
   w.key("replay_of");
   if (s.replay_of)
     w.value(*s.replay_of);

@@ -7,7 +7,6 @@
 #include "storage/reader.hpp"
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
-#include "tools/record_db.hpp"
 #include "tools/session_json.hpp"
 #include "tools/time_format.hpp"
 #include "tools/tool_options.hpp"
@@ -21,6 +20,11 @@ struct SessionsArgs {
   std::string since, until, upstream, outcome, user;
   std::size_t limit = 0;
 };
+
+const std::string& outcome_names() {
+  static const std::string names = smtp::names_list<smtp::Outcome>() + ", in_progress";
+  return names;
+}
 
 std::string outcome_text(const storage::SessionRow& s) {
   return s.outcome ? std::string(storage::to_string(*s.outcome)) : std::string("in_progress");
@@ -60,14 +64,12 @@ int run_sessions(const SessionsArgs& a) {
     if (a.outcome == "in_progress" || a.outcome == "open") {
       filter.only_in_progress = true;
     } else {
-      storage::Outcome o{};
-      if (!storage::parse(a.outcome, o)) {
-        log::error("sessions: --outcome: unknown outcome \"" + a.outcome +
-                   "\" (quit, client_closed, upstream_closed, timeout, refused, error, shutdown, "
-                   "in_progress)");
+      filter.outcome = smtp::parse_name<smtp::Outcome>(a.outcome);
+      if (!filter.outcome) {
+        log::error("sessions: --outcome: unknown outcome \"" + a.outcome + "\" (" +
+                   outcome_names() + ")");
         return 2;
       }
-      filter.outcome = o;
     }
   }
   filter.upstream = a.upstream;
@@ -76,23 +78,11 @@ int run_sessions(const SessionsArgs& a) {
 
   auto reader = a.common.open_reader("sessions");
   if (!reader) return 1;
-  std::vector<storage::SessionRow> rows;
+  std::vector<storage::SessionSummary> rows;
   std::string error;
-  if (!reader->list_sessions(filter, rows, error)) {
+  if (!reader->session_summaries(filter, rows, error)) {
     log::error("sessions: " + error);
     return 1;
-  }
-  storage::Database db;
-  if (!open_record_db(reader->path(), storage::OpenMode::read_only, db, error)) {
-    log::error("sessions: " + error);
-    return 1;
-  }
-  std::vector<SessionStats> stats(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (!load_session_stats(db, rows[i].id, stats[i], error)) {
-      log::error("sessions: " + error);
-      return 1;
-    }
   }
 
   if (a.common.json) {
@@ -100,22 +90,22 @@ int run_sessions(const SessionsArgs& a) {
     w.begin_array();
     for (std::size_t i = 0; i < rows.size(); ++i) {
       w.begin_object();
-      write_session_members(w, rows[i]);
+      const storage::SessionRow& s = rows[i].session;
+      write_session_members(w, s);
       w.key("duration_ms");
-      if (rows[i].ended) {
+      if (s.ended) {
         w.value(static_cast<std::int64_t>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(*rows[i].ended - rows[i].started)
-                .count()));
+            std::chrono::duration_cast<std::chrono::milliseconds>(*s.ended - s.started).count()));
       } else {
         w.null();
       }
-      w.key("messages").value(stats[i].messages);
+      w.key("messages").value(rows[i].messages);
       w.key("last_reply_code");
-      if (stats[i].last_reply_code != 0)
-        w.value(stats[i].last_reply_code);
+      if (rows[i].last_reply_code != 0)
+        w.value(rows[i].last_reply_code);
       else
         w.null();
-      w.key("last_reply").value(stats[i].last_reply);
+      w.key("last_reply").value(rows[i].last_reply);
       w.end_object();
     }
     w.end_array();
@@ -129,7 +119,7 @@ int run_sessions(const SessionsArgs& a) {
   table.push_back({"ID", "START (UTC)", "DURATION", "CLIENT", "UPSTREAM", "TLS", "OUTCOME", "USER",
                    "MSGS", "LAST REPLY"});
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto& s = rows[i];
+    const auto& s = rows[i].session;
     table.push_back({
         std::to_string(s.id),
         format_utc(s.started),
@@ -139,8 +129,8 @@ int run_sessions(const SessionsArgs& a) {
         s.tls_version.empty() ? "-" : printable(s.tls_version) + (s.insecure ? "!" : ""),
         outcome_text(s),
         s.auth_user.empty() ? "-" : printable(s.auth_user),
-        std::to_string(stats[i].messages),
-        stats[i].last_reply.empty() ? "-" : printable(stats[i].last_reply),
+        std::to_string(rows[i].messages),
+        rows[i].last_reply.empty() ? "-" : printable(rows[i].last_reply),
     });
   }
   std::vector<std::size_t> widths(table[0].size(), 0);
@@ -155,10 +145,10 @@ int run_sessions(const SessionsArgs& a) {
       if (ri == 0) {
         cell = style.bold(cell);
       } else if (c == 6) {
-        const auto& o = rows[ri - 1].outcome;
+        const auto& o = rows[ri - 1].session.outcome;
         const bool good = o && *o == storage::Outcome::quit;
         cell = good ? style.green(cell) : o ? style.red(cell) : style.yellow(cell);
-      } else if (c == 9 && stats[ri - 1].last_reply_code >= 400) {
+      } else if (c == 9 && rows[ri - 1].last_reply_code >= 400) {
         cell = style.red(cell);
       }
       line += cell;
@@ -188,9 +178,9 @@ cli::Subcommand add_sessions_command(CLI::App& parent) {
                   "only sessions started at or after: ISO date/time (UTC) or an age (2h, 3d)");
   app->add_option("--until", args->until, "only sessions started before: ISO date/time or age");
   app->add_option("--upstream", args->upstream, "only sessions to this upstream host");
-  app->add_option("--outcome", args->outcome,
-                  "only sessions that ended so (quit, client_closed, upstream_closed, timeout, "
-                  "refused, error, shutdown) or in_progress");
+  app->add_option(
+      "--outcome", args->outcome,
+      "only sessions that ended so (" + smtp::names_list<smtp::Outcome>() + ") or in_progress");
   app->add_option("--user", args->user, "only sessions authenticated as this user");
   app->add_option("--limit", args->limit, "at most this many sessions (0: all)");
   return {app, [args] { return run_sessions(*args); }};

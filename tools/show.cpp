@@ -84,19 +84,20 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
   out +=
       "client   " + escape_line(s.client_address) + " -> " + escape_line(s.listen_address) + "\n";
   out += "upstream " + escape_line(s.upstream_host) + ":" + std::to_string(s.upstream_port) + " (" +
-         escape_line(s.tls_mode) + ")";
+         std::string(storage::to_string(s.tls_mode)) + ")";
   if (!s.resolved_address.empty()) out += " at " + escape_line(s.resolved_address);
   out += '\n';
+  const std::string verification = smtp::verification_text(s.verify_status, s.verify_reason);
   if (!s.tls_version.empty()) {
     out += "tls      " + escape_line(s.tls_version) + " " + escape_line(s.cipher);
     if (!s.sni.empty()) out += "  sni=" + escape_line(s.sni);
-    out += "  verify: " + escape_line(s.verify_result.empty() ? "-" : s.verify_result);
+    out += "  verify: " + escape_line(verification.empty() ? "-" : verification);
     if (s.tls_resumed) out += "  (session resumed)";
     if (s.insecure) out += " " + st.red("(--insecure)");
     out += '\n';
   }
-  if (s.tls_version.empty() && !s.verify_result.empty())
-    out += "tls      not established: " + st.red(escape_line(s.verify_result)) + "\n";
+  if (s.tls_version.empty() && !verification.empty())
+    out += "tls      not established: " + st.red(escape_line(verification)) + "\n";
   for (const auto& c : d.certificates) {
     out += "cert[" + std::to_string(c.position) + "]  " + escape_line(c.certificate.subject) +
            "  (issuer " + escape_line(c.certificate.issuer) + ", until " +

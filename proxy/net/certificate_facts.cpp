@@ -139,8 +139,8 @@ std::string explain_verify_failure(const VerifyFailure& f, const std::string& na
   }
 }
 
-storage::Certificate describe_certificate(X509* cert) {
-  storage::Certificate c;
+smtp::Certificate describe_certificate(X509* cert) {
+  smtp::Certificate c;
   uint8_t* der = nullptr;
   int len = i2d_X509(cert, &der);
   if (len > 0) {
@@ -157,8 +157,8 @@ storage::Certificate describe_certificate(X509* cert) {
   return c;
 }
 
-std::vector<storage::Certificate> peer_chain(SSL* ssl) {
-  std::vector<storage::Certificate> out;
+std::vector<smtp::Certificate> peer_chain(SSL* ssl) {
+  std::vector<smtp::Certificate> out;
   STACK_OF(X509)* chain = SSL_get_peer_full_cert_chain(ssl);
   if (!chain) return out;
   for (size_t i = 0; i < sk_X509_num(chain); ++i)

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/records.hpp"
+#include "proxy/smtp/upstream_tls.hpp"
 
 namespace mailtap::net {
 
@@ -33,9 +33,9 @@ std::string explain_verify_failure(const VerifyFailure& f, const std::string& ex
 std::string name_to_string(const X509_NAME* name);
 std::string time_to_iso8601(const ASN1_TIME* t);
 std::vector<std::string> subject_alt_names(X509* cert);
-// The same for a certificate as recorded (storage::Certificate::der); empty if unparsable.
+// The same for a certificate as recorded (smtp::Certificate::der); empty if unparsable.
 std::vector<std::string> subject_alt_names(std::string_view der);
-storage::Certificate describe_certificate(X509* cert);
-std::vector<storage::Certificate> peer_chain(SSL* ssl);
+smtp::Certificate describe_certificate(X509* cert);
+std::vector<smtp::Certificate> peer_chain(SSL* ssl);
 
 }  // namespace mailtap::net

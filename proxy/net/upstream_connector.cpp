@@ -42,7 +42,7 @@ bool is_ip_literal(const std::string& s) {
 
 class Setup {
  public:
-  Setup(UpstreamLink& link, const UpstreamTarget& t, std::vector<Event>& events)
+  Setup(UpstreamLink& link, const UpstreamTarget& t, std::vector<smtp::RecordedEvent>& events)
       : link_(link), t_(t), events_(events) {
     label_ = t.host + ":" + std::to_string(t.port);
   }
@@ -59,7 +59,7 @@ class Setup {
       auto secs = std::chrono::duration_cast<std::chrono::milliseconds>(t_.timeout).count();
       fail("4.4.1 mailtap: " + label_ + " timed out after " + format_ms(secs) + " " + step_ +
                " (see " + t_.timeout_flag + ")",
-           storage::Outcome::timeout);
+           smtp::Outcome::timeout);
     }
     co_return std::move(result_);
   }
@@ -70,7 +70,7 @@ class Setup {
     return std::to_string(ms) + "ms";
   }
 
-  void fail(std::string reason, storage::Outcome outcome = storage::Outcome::refused) {
+  void fail(std::string reason, smtp::Outcome outcome = smtp::Outcome::refused) {
     result_.ok = false;
     result_.failure = std::move(reason);
     result_.outcome = outcome;
@@ -83,7 +83,7 @@ class Setup {
     e.kind = kind;
     e.note = std::move(text);
     e.time = std::chrono::system_clock::now();
-    events_.push_back(std::move(e));
+    events_.push_back(smtp::mailtap_event(std::move(e)));
   }
 
   void record(Direction d, EventKind kind, std::string bytes, std::string verb,
@@ -100,7 +100,7 @@ class Setup {
     e.wire_size = bytes.size();
     e.bytes = std::move(bytes);
     e.time = std::chrono::system_clock::now();
-    events_.push_back(std::move(e));
+    events_.push_back(smtp::mailtap_event(std::move(e)));
   }
 
   asio::awaitable<std::optional<smtp::Reply>> read_reply() {
@@ -108,7 +108,7 @@ class Setup {
       if (auto r = parser_.next()) co_return r;
       if (parser_.error() != smtp::ReplyParser::Error::none) {
         fail("4.5.0 mailtap: " + std::string(parser_.error_text()) + " " + step_,
-             storage::Outcome::error);
+             smtp::Outcome::error);
         co_return std::nullopt;
       }
       auto [ec, n] = co_await link_.read_some(asio::buffer(read_buffer_));
@@ -116,7 +116,7 @@ class Setup {
         if (!timed_out_)
           fail("4.4.2 mailtap: " + label_ + " closed the connection " + step_ + " (" +
                    ec.message() + ")",
-               storage::Outcome::error);
+               smtp::Outcome::error);
         co_return std::nullopt;
       }
       parser_.feed(std::string_view(read_buffer_.data(), n));
@@ -129,7 +129,7 @@ class Setup {
     if (ec && !timed_out_)
       fail("4.4.2 mailtap: " + label_ + " closed the connection " + step_ + " (" + ec.message() +
                ")",
-           storage::Outcome::error);
+           smtp::Outcome::error);
     co_return !ec;
   }
 
@@ -142,7 +142,7 @@ class Setup {
     if (rec) {
       if (!timed_out_)
         fail("4.4.3 mailtap: cannot resolve " + t_.host + ": " + rec.message(),
-             storage::Outcome::error);
+             smtp::Outcome::error);
       co_return;
     }
     step_ = "while connecting";
@@ -150,7 +150,7 @@ class Setup {
     if (cec) {
       if (!timed_out_)
         fail("4.4.1 mailtap: cannot connect to " + label_ + ": " + cec.message(),
-             storage::Outcome::error);
+             smtp::Outcome::error);
       co_return;
     }
     std::error_code ignored;
@@ -259,7 +259,8 @@ class Setup {
       std::string reason;
       if (enforce && !result_.verify_problems.empty()) {
         reason = result_.verify_problems.front().reason;
-        result_.tls.verify_result = reason;
+        result_.tls.verify_status = smtp::VerifyStatus::failed;
+        result_.tls.verify_reason = reason;
       } else {
         reason = "TLS handshake with " + label_ + " failed: " + ec.message();
       }
@@ -274,14 +275,17 @@ class Setup {
       result_.tls.cipher = SSL_CIPHER_standard_name(c);
     result_.tls.chain = peer_chain(ssl);
     result_.tls.resumed = SSL_session_reused(ssl) != 0;
-    if (enforce)
-      result_.tls.verify_result = "ok";
-    else if (!t_.report_when_insecure)
-      result_.tls.verify_result = "not verified (--insecure)";
-    else if (result_.verify_problems.empty())
-      result_.tls.verify_result = "ok (checked, though --insecure would have gone on)";
-    else
-      result_.tls.verify_result = "FAILED, gone on because of --insecure";
+    if (enforce) {
+      result_.tls.verify_status = smtp::VerifyStatus::ok;
+    } else if (!t_.report_when_insecure) {
+      result_.tls.verify_status = smtp::VerifyStatus::not_verified_insecure;
+    } else if (result_.verify_problems.empty()) {
+      result_.tls.verify_status = smtp::VerifyStatus::ok;
+      result_.tls.verify_reason = "checked, though --insecure would have gone on";
+    } else {
+      result_.tls.verify_status = smtp::VerifyStatus::failed;
+      result_.tls.verify_reason = "FAILED, gone on because of --insecure";
+    }
     note(EventKind::tls, result_.tls.tls_version + " " + result_.tls.cipher +
                              (t_.insecure ? ", certificate NOT verified (--insecure)"
                                           : ", certificate verified for " + name) +
@@ -291,7 +295,7 @@ class Setup {
 
   UpstreamLink& link_;
   const UpstreamTarget& t_;
-  std::vector<Event>& events_;
+  std::vector<smtp::RecordedEvent>& events_;
   std::string label_;
   std::string step_;
   bool timed_out_ = false;
@@ -304,23 +308,8 @@ class Setup {
 };
 }  // namespace
 
-std::string_view to_string(TlsMode m) {
-  switch (m) {
-    case TlsMode::starttls:
-      return "starttls";
-    case TlsMode::implicit:
-      return "implicit";
-    case TlsMode::none:
-      return "none";
-  }
-  return "unknown";
-}
-
 std::optional<TlsMode> parse_tls_mode(std::string_view text) {
-  if (text == "starttls") return TlsMode::starttls;
-  if (text == "implicit") return TlsMode::implicit;
-  if (text == "none") return TlsMode::none;
-  return std::nullopt;
+  return smtp::parse_name<TlsMode>(text);
 }
 
 TlsMode default_tls_mode(std::uint16_t port) {
@@ -334,7 +323,7 @@ std::string default_ehlo_name() {
 }
 
 asio::awaitable<UpstreamSetup> establish_upstream(UpstreamLink& link, const UpstreamTarget& target,
-                                                  std::vector<smtp::Event>& events) {
+                                                  std::vector<smtp::RecordedEvent>& events) {
   // On the heap rather than in the coroutine frame (GCC 12's false mismatched-delete warning).
   auto setup = std::make_unique<Setup>(link, target, events);
   co_return co_await setup->run();

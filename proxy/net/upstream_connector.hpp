@@ -12,13 +12,14 @@
 #include "proxy/net/tls_session_cache.hpp"
 #include "proxy/net/upstream_link.hpp"
 #include "proxy/smtp/event.hpp"
+#include "proxy/smtp/record_vocabulary.hpp"
 #include "proxy/smtp/reply_parser.hpp"
-#include "storage/records.hpp"
+#include "proxy/smtp/upstream_tls.hpp"
 
 namespace mailtap::net {
 
-enum class TlsMode { starttls, implicit, none };
-std::string_view to_string(TlsMode m);
+using smtp::TlsMode;
+using smtp::to_string;
 // "starttls", "implicit", "none"; nullopt for anything else.
 std::optional<TlsMode> parse_tls_mode(std::string_view text);
 // What a port speaks when --tls is not given: implicit TLS on 465 (RFC 8314), else STARTTLS.
@@ -51,10 +52,10 @@ struct VerifyProblem {
 struct UpstreamSetup {
   bool ok = false;
   std::string failure;  // "4.7.0 mailtap: ..." (text after "421 "), when !ok
-  storage::Outcome outcome = storage::Outcome::error;
+  smtp::Outcome outcome = smtp::Outcome::error;
   std::optional<smtp::Reply> greeting;
   smtp::Phase greeting_phase = smtp::Phase::plain;
-  storage::SessionTls tls;  // filled as far as the setup got
+  smtp::UpstreamTls tls;  // filled as far as the setup got
   // Why the certificate is not trusted: the problem that ended the handshake, or every one
   // found under report_when_insecure.
   std::vector<VerifyProblem> verify_problems;
@@ -62,6 +63,6 @@ struct UpstreamSetup {
 
 // Appends mailtap's own exchange with the upstream (and TLS notes) to `events`.
 asio::awaitable<UpstreamSetup> establish_upstream(UpstreamLink& link, const UpstreamTarget& target,
-                                                  std::vector<smtp::Event>& events);
+                                                  std::vector<smtp::RecordedEvent>& events);
 
 }  // namespace mailtap::net

@@ -101,10 +101,9 @@ void Session::shutdown_now() {
 void Session::record_opened() {
   started_ = storage::Clock::now();
   started_steady_ = std::chrono::steady_clock::now();
-  records_.push_back(
-      storage::SessionOpened{id_, started_, client_label_, ctx_.listen_label, ctx_.target.host,
-                             ctx_.target.port, std::string(net::to_string(ctx_.target.mode)),
-                             ctx_.target.ehlo_name, ctx_.target.insecure, std::nullopt});
+  records_.push_back(storage::SessionOpened{
+      id_, started_, client_label_, ctx_.listen_label, ctx_.target.host, ctx_.target.port,
+      ctx_.target.mode, ctx_.target.ehlo_name, ctx_.target.insecure, std::nullopt});
 }
 
 asio::awaitable<void> Session::run_refused(std::string reply_text, bool log) {
@@ -125,12 +124,11 @@ asio::awaitable<void> Session::run() {
              ctx_.target.host + ":" + std::to_string(ctx_.target.port));
 
   net::UpstreamSetup setup = co_await net::establish_upstream(*upstream_, ctx_.target, events_);
-  setup.tls.key = id_;
   if (!setup.ok && shutdown_requested_) {
     setup.failure = "4.3.2 mailtap: shutting down; try again later";
     setup.outcome = storage::Outcome::shutdown;
   }
-  records_.push_back(setup.tls);
+  records_.push_back(storage::SessionTls{setup.tls, id_});
   if (!setup.ok) {
     co_await refuse(setup);
     co_return;
@@ -198,7 +196,7 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log)
   e.bytes = line;
   e.wire_size = line.size();
   e.time = storage::Clock::now();
-  events_.push_back(std::move(e));
+  events_.push_back(smtp::mailtap_event(std::move(e)));
   upstream_->close();
   std::string reason = setup.failure;
   if (auto pos = reason.find("mailtap: "); pos != std::string::npos) reason.erase(0, pos + 9);
@@ -239,8 +237,8 @@ void Session::close_record(storage::Outcome outcome, std::string reason) {
 
 asio::awaitable<void> Session::flush_records() {
   std::string transcript;
-  for (smtp::Event& e : events_) {
-    if (ctx_.config.transcript) transcript += transcript_lines(id_, e);
+  for (smtp::RecordedEvent& e : events_) {
+    if (ctx_.config.transcript) transcript += transcript_lines(id_, *e);
     records_.push_back(storage::SessionEvent{id_, ++event_seq_, std::move(e)});
   }
   events_.clear();
@@ -407,7 +405,7 @@ asio::awaitable<void> Session::upstream_reader() {
                    : "upstream connection error: " + ec.message();
       if (!upstream_->tls_active() && ec == asio::error::eof)
         e.note = "upstream closed the connection";
-      events_.push_back(std::move(e));
+      events_.push_back(smtp::mailtap_event(std::move(e)));
       d.upstream_closed();
     } else {
       d.upstream_bytes(std::string_view(buf.data(), n));

@@ -78,7 +78,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::chrono::steady_clock::time_point started_steady_;
   storage::Clock::time_point started_;
 
-  std::vector<smtp::Event> events_;
+  std::vector<smtp::RecordedEvent> events_;
   std::vector<smtp::Message> messages_;
   std::vector<storage::Record> records_;
   std::optional<storage::SessionClosed> closed_record_;

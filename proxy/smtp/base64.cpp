@@ -35,11 +35,6 @@ std::optional<std::size_t> decode_to(std::string_view text, char* out) {
   return n;
 }
 
-void wipe(std::string& s) {
-  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
-  s.clear();
-}
-
 }  // namespace
 
 std::string base64_encode(std::string_view bytes) {
@@ -63,24 +58,12 @@ bool base64_encode_append(std::string_view bytes, Secret& out) {
   return true;
 }
 
-bool base64_decode_into(std::string_view text, std::string& out) {
-  wipe(out);
-  if (text.size() % 4 != 0) return false;
-  // Sized once up front: growing would leave decoded bytes behind in a freed buffer.
-  out.resize(text.size() / 4 * 3);
-  const std::optional<std::size_t> n = decode_to(text, out.data());
-  if (!n) {
-    wipe(out);
-    return false;
-  }
-  out.resize(*n);  // shrinking keeps the buffer: the bytes past *n are the zeros resize wrote
-  return true;
-}
-
 std::optional<std::string> base64_decode(std::string_view text) {
-  std::optional<std::string> out(std::in_place);
-  if (!base64_decode_into(text, *out)) out.reset();
-  return out;
+  // Decoded in a Secret (wiped when it goes): a rejected line may still have been mostly a
+  // secret. The copy handed out is for text that is not one (prompts, JSON errors).
+  const std::optional<Secret> decoded = base64_decode_secret(text);
+  if (!decoded) return std::nullopt;
+  return std::string(decoded->view());
 }
 
 std::optional<Secret> base64_decode_secret(std::string_view text) {

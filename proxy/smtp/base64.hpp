@@ -24,12 +24,8 @@ bool base64_encode_append(std::string_view bytes, Secret& out);
 
 // nullopt unless `text` is canonical base64: length a multiple of 4, only the standard alphabet,
 // at most two '=' and only at the end, zero pad bits, no whitespace. "" decodes to "".
+// For text that is not a secret (prompts, error JSON): secrets go through base64_decode_secret.
 std::optional<std::string> base64_decode(std::string_view text);
-
-// Same rules, decoding into `out` without reallocating after the first size-up, so a caller
-// holding a secret can wipe `out` and know no other copy exists. On failure `out` is wiped
-// and left empty (a rejected line may still have been mostly a secret).
-bool base64_decode_into(std::string_view text, std::string& out);
 
 // Same rules, for bytes that are (or may be) a secret.
 std::optional<Secret> base64_decode_secret(std::string_view text);

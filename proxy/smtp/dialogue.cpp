@@ -24,7 +24,7 @@ bool is_sync_verb(std::string_view verb) {
 }
 }  // namespace
 
-Dialogue::Dialogue(DialogueOptions options, std::vector<Event>& events,
+Dialogue::Dialogue(DialogueOptions options, std::vector<RecordedEvent>& events,
                    std::vector<Message>& messages)
     : options_(std::move(options)),
       events_(events),
@@ -57,7 +57,7 @@ void Dialogue::relay_greeting(const Reply& greeting, Phase phase) {
   e.enhanced_status = greeting.enhanced_status;
   e.bytes = greeting.raw;
   e.wire_size = greeting.raw.size();
-  events_.push_back(std::move(e));
+  record(std::move(e));
   bytes_from_upstream_ += greeting.raw.size();
   emit_client(greeting.raw);
 }
@@ -130,7 +130,7 @@ void Dialogue::abort(std::string_view reply_421_text, Ending ending) {
   e.enhanced_status = parse_enhanced_status(reply_421_text);
   e.bytes = line;
   e.wire_size = line.size();
-  events_.push_back(std::move(e));
+  record(std::move(e));
   emit_client(line);
   finish(ending.kind, std::move(ending.reason));
 }
@@ -153,7 +153,7 @@ void Dialogue::flush_local_replies() {
         parse_enhanced_status(line.size() > 4 ? std::string_view(line).substr(4) : "");
     e.bytes = line;
     e.wire_size = line.size();
-    events_.push_back(std::move(e));
+    record(std::move(e));
     emit_client(line);
     pending_.pop_front();
   }
@@ -172,7 +172,7 @@ void Dialogue::note_rewrites(std::string_view verb) {
   Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
   e.verb = std::string(verb);
   e.note = rw.describe();
-  events_.push_back(std::move(e));
+  record(std::move(e));
 }
 
 // The body is recorded once, as these events, in pieces as it streams through; --max-body
@@ -194,7 +194,7 @@ void Dialogue::flush_data_event() {
     t->recorded += e.bytes.size();
   }
   e.wire_size = e.bytes.size();
-  if (!e.bytes.empty()) events_.push_back(std::move(e));
+  if (!e.bytes.empty()) record(std::move(e));
 }
 
 // Where the body (or a BDAT chunk) ends: what --max-body left out is accounted for in one event
@@ -209,7 +209,7 @@ void Dialogue::close_body_events() {
   e.wire_size = static_cast<std::size_t>(std::exchange(t->unrecorded, 0));
   e.note = std::to_string(e.wire_size) + " more octets relayed but not recorded: --max-body " +
            std::to_string(options_.max_body_capture) + " octets";
-  events_.push_back(std::move(e));
+  record(std::move(e));
 }
 
 // ---- client side -------------------------------------------------------------------------
@@ -301,7 +301,7 @@ void Dialogue::send_own_line(std::string_view line, EventKind kind, std::string 
   p.kind = expects;
   p.verb = e.verb;
   p.sync = sync;
-  events_.push_back(std::move(e));
+  record(std::move(e));
   to_upstream_ += line;
   push_pending(std::move(p));
 }
@@ -315,10 +315,10 @@ void Dialogue::handle_line() {
   line_distrusted_ = false;  // it applied to this line only
   if (!rewrites.any()) return;
   Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
-  e.verb = first_event < events_.size() ? events_[first_event].verb : std::string{};
+  e.verb = first_event < events_.size() ? events_[first_event]->verb : std::string{};
   e.note = rewrites.describe();
   const std::size_t at = std::min(first_event + 1, events_.size());
-  events_.insert(events_.begin() + static_cast<std::ptrdiff_t>(at), std::move(e));
+  events_.insert(events_.begin() + static_cast<std::ptrdiff_t>(at), RecordedEvent(std::move(e)));
 }
 
 // A client that pipelined its SASL responses behind AUTH sees them read as commands once the
@@ -362,7 +362,7 @@ void Dialogue::handle_framed_line() {
     e.redacted = true;  // the refused line is not kept: it may be anything, secrets included
     e.note = too_long ? "command line of " + std::to_string(total) + " octets refused"
                       : "command line with a NUL byte refused";
-    events_.push_back(std::move(e));
+    record(std::move(e));
     queue_local_reply(too_long
                           ? "500 5.5.2 mailtap: line too long (limit " +
                                 std::to_string(cmd.verb == "AUTH" ? options_.max_auth_line
@@ -393,7 +393,7 @@ void Dialogue::handle_command(std::string_view line) {
       e.verb = cmd.verb;
       e.bytes = std::string(line);
     }
-    events_.push_back(std::move(e));
+    record(std::move(e));
   };
 
   if (intercept_command(cmd, line)) return;
@@ -492,7 +492,7 @@ void Dialogue::send_client_auth(std::string_view wire, bool response) {
   e.wire_size = wire.size();
   e.redacted = r.redacted;
   e.note = std::move(r.decoded);
-  events_.push_back(std::move(e));
+  record(std::move(e));
   forward(wire);
   Pending p;
   p.kind = response ? Pending::Kind::sasl : Pending::Kind::command;
@@ -628,7 +628,7 @@ void Dialogue::forward_body(std::string_view bytes, bool line_start) {
     e.note =
         "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); forwarded "
         "unchanged";
-    events_.push_back(std::move(e));
+    record(std::move(e));
   }
   data_line_len_ = line_len;
   progress(bytes.size(), eol);
@@ -660,7 +660,7 @@ void Dialogue::note_smuggling_shape(LineEnd before, LineEnd after) {
            "ended in " +
            std::string(to_string(data_own_end_)) +
            "; only that or CRLF, around a lone \".\", ends it)";
-  events_.push_back(std::move(e));
+  record(std::move(e));
 }
 
 bool Dialogue::read_bdat_chunk() {
@@ -694,7 +694,7 @@ void Dialogue::on_client_input_exhausted() {
     e.note =
         "client closed the connection inside a message body; the message was abandoned "
         "(no end of data was sent, so the upstream discards it)";
-    events_.push_back(std::move(e));
+    record(std::move(e));
     abandon_upstream_ = true;
     finish(Ending::Kind::client_closed, "client closed inside a message body");
     return;
@@ -703,7 +703,7 @@ void Dialogue::on_client_input_exhausted() {
     Event e = make_event(Direction::mailtap_note, EventKind::note);
     e.note = "client closed after an unterminated line of " +
              std::to_string(line_.size() + discarded_) + " octets; not forwarded";
-    events_.push_back(std::move(e));
+    record(std::move(e));
     line_.clear();
     discarded_ = 0;
   }
@@ -759,7 +759,7 @@ void Dialogue::on_reply(Reply reply) {
 
   if (pending_.empty()) {
     e.note = "unsolicited reply";
-    events_.push_back(std::move(e));
+    record(std::move(e));
     emit_client(to_client);
     if (reply.code == 421) finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
     return;
@@ -800,14 +800,14 @@ void Dialogue::on_reply(Reply reply) {
     case Pending::Kind::own_quit:
       e.direction = Direction::upstream_to_mailtap;
       bytes_from_upstream_ -= reply.raw.size();  // not relayed: the client is gone
-      events_.push_back(std::move(e));
+      record(std::move(e));
       finish(Ending::Kind::client_closed, "client closed the connection");
       return;
     case Pending::Kind::own_cancel:
       e.direction = Direction::upstream_to_mailtap;
       bytes_from_upstream_ -= reply.raw.size();  // not relayed: the client is gone
       redactor_.finish(reply.code);
-      events_.push_back(std::move(e));
+      record(std::move(e));
       if (reply.code == 421)
         finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
       return;
@@ -835,7 +835,7 @@ void Dialogue::on_reply(Reply reply) {
         }
         if (hold_for_login(p, reply, positive)) {
           // mailtap authenticates first; the client gets this reply when it is done.
-          events_.push_back(std::move(e));
+          record(std::move(e));
           start_login(p);
           return;
         }
@@ -883,8 +883,8 @@ void Dialogue::on_reply(Reply reply) {
       break;  // locals never wait at the head: flush_local_replies emits them at once
   }
   if (p.sync) paused_ = false;
-  events_.push_back(std::move(e));
-  if (rewrite) events_.push_back(std::move(*rewrite));
+  record(std::move(e));
+  if (rewrite) record(std::move(*rewrite));
   emit_client(to_client);
   if (p.kind == Pending::Kind::command && p.verb == "QUIT") {
     finish(Ending::Kind::quit, first_line(reply));

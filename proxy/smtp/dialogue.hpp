@@ -70,7 +70,8 @@ class Dialogue {
  public:
   using Clock = std::chrono::system_clock;
 
-  Dialogue(DialogueOptions options, std::vector<Event>& events, std::vector<Message>& messages);
+  Dialogue(DialogueOptions options, std::vector<RecordedEvent>& events,
+           std::vector<Message>& messages);
   ~Dialogue();
   Dialogue(const Dialogue&) = delete;
   Dialogue& operator=(const Dialogue&) = delete;
@@ -206,13 +207,15 @@ class Dialogue {
   void close_body_events();
   void finish(Ending::Kind kind, std::string reason);
   Event make_event(Direction d, EventKind k) const;
+  // Hands a finished (redacted) event to the owner.
+  void record(Event e) { events_.push_back(RecordedEvent(std::move(e))); }
 
   void begin_transaction(std::string_view mail_line);
   void capture_body(std::string_view bytes);
   void finish_transaction(Transaction& t, const Reply& final_reply);
 
   DialogueOptions options_;
-  std::vector<Event>& events_;
+  std::vector<RecordedEvent>& events_;
   std::vector<Message>& messages_;
   Clock::time_point now_{};
 

@@ -41,7 +41,7 @@ void Dialogue::note_rewrite(std::string verb, std::string note) {
   Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
   e.verb = std::move(verb);
   e.note = std::move(note);
-  events_.push_back(std::move(e));
+  record(std::move(e));
 }
 
 // ---- EHLO: what the client is told -------------------------------------------------------
@@ -105,7 +105,7 @@ void Dialogue::on_own_reply(const Pending& p, const Reply& reply, Event e) {
       own_redactor_.finish(reply.code);
     }
   }
-  events_.push_back(std::move(e));
+  record(std::move(e));
   if (reply.code == 421) {
     finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
     return;
@@ -139,7 +139,7 @@ void Dialogue::apply_login_step(LoginStep step) {
         e.note =
             "the server refused the access token; mailtap runs --oauth2-token-cmd again "
             "for a fresh one and retries once";
-        events_.push_back(std::move(e));
+        record(std::move(e));
       }
       return;
     }
@@ -162,7 +162,7 @@ void Dialogue::send_login_line(Secret line) {
   e.wire_size = line.size();
   e.redacted = r.redacted;
   e.note = std::move(r.decoded);
-  events_.push_back(std::move(e));
+  record(std::move(e));
   to_upstream_.append(line.view());
   credentials_sent_ = true;
   Pending p;
@@ -185,7 +185,7 @@ void Dialogue::finish_login(bool succeeded, std::string reply_line) {
     login_failure_pending_ = true;
     e.note = "mailtap could not authenticate; the client's next MAIL gets: " + login_failure_;
   }
-  events_.push_back(std::move(e));
+  record(std::move(e));
   release_held_reply();
 }
 
@@ -203,7 +203,7 @@ void Dialogue::release_held_reply() {
       e.verb = "EHLO";
       e.bytes = to_client;
       e.note = ehlo_rewrite_note();
-      events_.push_back(std::move(e));
+      record(std::move(e));
     }
   }
   emit_client(to_client);
@@ -222,7 +222,7 @@ bool Dialogue::intercept_command(const Command& cmd, std::string_view line) {
     e.wire_size = line.size();
     e.redacted = r.redacted;
     e.note = std::move(r.decoded);
-    events_.push_back(std::move(e));
+    record(std::move(e));
     queue_local_reply("503 5.5.1 mailtap: already authenticated as " + login_user_label() +
                       " (by mailtap)\r\n");
     // Responses the client pipelined behind it are read as commands, as after any refusal.
@@ -235,7 +235,7 @@ bool Dialogue::intercept_command(const Command& cmd, std::string_view line) {
     e.verb = "MAIL";
     e.bytes = std::string(line);
     e.wire_size = line.size();
-    events_.push_back(std::move(e));
+    record(std::move(e));
     queue_local_reply(login_failure_ + "\r\n");
     return true;
   }
@@ -252,7 +252,7 @@ bool Dialogue::assist_command(std::string_view line) {
       e.verb = "AUTH";
       e.bytes = std::string(line);
       e.wire_size = line.size();
-      events_.push_back(std::move(e));
+      record(std::move(e));
       queue_local_reply(
           "504 5.5.4 mailtap: AUTH XOAUTH2/OAUTHBEARER USER needs a token: start mailtap with "
           "--oauth2-token-cmd\r\n");

@@ -1,6 +1,7 @@
 // What mailtap observed of one session: the unit the transcript prints and the recorder stores.
-// Every Event leaves the dialogue already redacted; nothing else constructs events from client
-// bytes, so nothing downstream of the dialogue ever holds a secret.
+// The recorder takes only RecordedEvent, which the dialogue makes from client bytes after
+// redacting them, and mailtap_event() from mailtap's own lines: an unredacted client line
+// cannot reach the database, by construction.
 #pragma once
 
 #include <chrono>
@@ -9,42 +10,13 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/smtp/record_vocabulary.hpp"
+
 namespace mailtap::smtp {
-
-enum class Direction : std::uint8_t {
-  client_to_upstream,   // relayed from the client
-  upstream_to_client,   // relayed from the upstream server
-  client_to_mailtap,    // a client line mailtap answered itself and did not forward
-  mailtap_to_upstream,  // mailtap's own command (pre-TLS EHLO, STARTTLS, QUIT for a vanished
-                        // client)
-  upstream_to_mailtap,  // the upstream's reply to mailtap's own command
-  mailtap_to_client,    // a reply mailtap wrote itself (local answer, 421 on failure)
-  mailtap_note,         // nothing crossed a wire: a rewrite, a TLS fact, an error
-};
-
-enum class Phase : std::uint8_t { plain, pre_tls, tls };
-
-enum class EventKind : std::uint8_t {
-  greeting,
-  command,
-  reply,
-  data,        // DATA body bytes (dot-stuffed, as on the wire), terminator included in the last
-  bdat_chunk,  // BDAT chunk payload
-  auth,        // a SASL exchange line (client response or 334 challenge), redacted/decoded
-  rewrite,     // mailtap changed client bytes (bare LF/CR, telnet IAC, STARTTLS filtered)
-  local_reply,
-  tls,
-  error,
-  note,
-};
 
 // A `rewrite` note on DATA that starts with this names a smuggling-shaped line ending the
 // client sent ("smuggling shape \\n.\\n at offset 12 of the message: ..."); audit lists them.
 inline constexpr std::string_view smuggling_shape_note_prefix = "smuggling shape ";
-
-std::string_view to_string(Direction d);
-std::string_view to_string(Phase p);
-std::string_view to_string(EventKind k);
 
 struct Event {
   Direction direction = Direction::mailtap_note;
@@ -62,6 +34,38 @@ struct Event {
   // 0 if none (a chunk sent without MAIL).
   std::uint64_t transaction = 0;
 };
+
+class Dialogue;
+struct RecordedEventForTests;
+
+// An Event that may be recorded. Only the dialogue (friend) makes one from a client line;
+// everyone else goes through mailtap_event(), which keeps no client bytes. Read-only after
+// construction, so what was redacted stays redacted.
+class RecordedEvent {
+ public:
+  const Event& operator*() const noexcept { return event_; }
+  const Event* operator->() const noexcept { return &event_; }
+  const Event& event() const noexcept { return event_; }
+
+ private:
+  friend class Dialogue;
+  friend RecordedEvent mailtap_event(Event e);
+  friend struct RecordedEventForTests;  // tests/unit only: rows built by hand
+  explicit RecordedEvent(Event e) noexcept : event_(std::move(e)) {}
+
+  Event event_;
+};
+
+// One of mailtap's own lines (its commands to the upstream and their replies, its replies to
+// the client, notes) as a RecordedEvent. An event in a client direction is not mailtap's to
+// record: its bytes are dropped and it is marked redacted.
+inline RecordedEvent mailtap_event(Event e) {
+  if (e.direction == Direction::client_to_upstream || e.direction == Direction::client_to_mailtap) {
+    e.bytes.clear();
+    e.redacted = true;
+  }
+  return RecordedEvent(std::move(e));
+}
 
 // One mail transaction as the upstream saw it (MAIL .. final reply to DATA / BDAT LAST).
 struct Recipient {

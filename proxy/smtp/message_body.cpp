@@ -56,4 +56,12 @@ std::string body_from_events(const Message& message, const std::vector<Event>& e
   return body.take();
 }
 
+std::string body_from_events(const Message& message, const std::vector<RecordedEvent>& events) {
+  MessageBodyAssembler body(message.via_bdat);
+  for (const RecordedEvent& e : events) {
+    if (is_body_of(*e, message)) body.append(e->bytes);
+  }
+  return body.take();
+}
+
 }  // namespace mailtap::smtp

@@ -35,5 +35,6 @@ bool is_body_of(const Event& e, const Message& message);
 
 // The body of `message` from the events of its session (those that carry its ordinal).
 std::string body_from_events(const Message& message, const std::vector<Event>& events);
+std::string body_from_events(const Message& message, const std::vector<RecordedEvent>& events);
 
 }  // namespace mailtap::smtp

@@ -27,7 +27,7 @@ namespace {
 
 using namespace mailtap::smtp;
 
-struct Outcome {
+struct RunOutcome {
   std::string to_upstream;
   std::string to_client;
   std::vector<std::string> bodies;
@@ -44,10 +44,10 @@ std::size_t count_overlapping(std::string_view s, std::string_view what) {
 
 // A client line (command or SASL response) whose bare CR or LF mailtap rewrote: its rewrite
 // note follows the line's event.
-bool command_line_end_rewritten(const std::vector<Event>& events) {
+bool command_line_end_rewritten(const std::vector<RecordedEvent>& events) {
   for (std::size_t i = 1; i < events.size(); ++i) {
-    const Event& e = events[i];
-    const Event& line = events[i - 1];
+    const Event& e = *events[i];
+    const Event& line = *events[i - 1];
     if (e.kind != EventKind::rewrite || e.direction != Direction::mailtap_note) continue;
     const bool from_client = line.direction == Direction::client_to_upstream ||
                              line.direction == Direction::client_to_mailtap;
@@ -79,7 +79,7 @@ bool has_bare_cr_or_lf(std::string_view s) {
   return false;
 }
 
-Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
+RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
   DialogueOptions options;
   options.upstream_label = "up.example:587";
   options.starttls_refusal = "not needed";
@@ -104,9 +104,9 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
   options.assist_auth = (flags & 128) != 0;
   options.token_command = (flags & 192) != 0;
 
-  std::vector<Event> events;
+  std::vector<RecordedEvent> events;
   std::vector<Message> messages;
-  Outcome out;
+  RunOutcome out;
   {
     Dialogue d(options, events, messages);
     ReplyParser greeting;
@@ -165,7 +165,7 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     out.finished = d.finished();
     out.abandon = d.abandon_upstream();
     bool bdat_relayed = false;
-    for (const Event& e : events) bdat_relayed |= e.kind == EventKind::bdat_chunk;
+    for (const RecordedEvent& e : events) bdat_relayed |= e->kind == EventKind::bdat_chunk;
     if (!bdat_relayed && !command_line_end_rewritten(events) &&
         d.data_ends_sent() > count_overlapping(client_fed, "\r\n.\r\n")) {
       std::fprintf(stderr, "end of data the client did not send\nclient: %s\nup: %s\n",
@@ -179,7 +179,8 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
 
   std::uint64_t relayed_up = 0, relayed_down = 0;
   bool bdat = false;
-  for (const Event& e : events) {
+  for (const RecordedEvent& recorded : events) {
+    const Event& e = *recorded;
     if (e.direction == Direction::client_to_upstream) relayed_up += e.wire_size;
     if (e.direction == Direction::upstream_to_client) relayed_down += e.wire_size;
     if (e.kind == EventKind::bdat_chunk) bdat = true;
@@ -201,8 +202,8 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  const Outcome whole = drive(data, size, false);
-  const Outcome split = drive(data, size, true);
+  const RunOutcome whole = drive(data, size, false);
+  const RunOutcome split = drive(data, size, true);
   if (whole.to_upstream != split.to_upstream || whole.to_client != split.to_client ||
       whole.bodies != split.bodies || whole.finished != split.finished ||
       whole.abandon != split.abandon) {

@@ -1645,7 +1645,7 @@ def dot_stuff(message: bytes) -> bytes:
 
 
 def recorded_body(db, message_id: int) -> bytes:
-    """A recorded message's body, rebuilt as mailtap's reader does: since schema version 3 a
+    """A recorded message's body, rebuilt as mailtap's reader does: since schema version 4 a
     body is stored once, as the data / bdat_chunk events of its mail transaction (DATA text as
     sent: dot-stuffed, terminator included). `db` is a path or an open sqlite3 connection."""
     con = db if isinstance(db, sqlite3.Connection) else sqlite3.connect(

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import sqlite3
+import json
 import subprocess
 import ssl
 import sys
@@ -285,7 +286,8 @@ class RecordingOutcomeTest(IntegrationCase):
             self.assertEqual(c.cmd("QUIT").code, 221)
         [s] = wait_ended(db, 1)
         self.assertEqual(s["insecure"], 1)
-        self.assertEqual(s["verify_result"], "not verified (--insecure)")
+        self.assertEqual(s["verify_status"], "not_verified_insecure")
+        self.assertIsNone(s["verify_reason"])
         [cert] = query(db, "SELECT * FROM certificates WHERE session_id = ?", (s["id"],))
         self.assertEqual(bytes(cert["der"]), pem_to_der(self.pki.self_signed_cert))
         self.assertEqual(cert["subject"], cert["issuer"])
@@ -296,7 +298,8 @@ class RecordingOutcomeTest(IntegrationCase):
         [s2] = wait_ended(db2, 1)
         self.assertEqual(s2["insecure"], 0)
         self.assertEqual(s2["outcome"], "refused")
-        self.assertIn("self-signed", s2["verify_result"])
+        self.assertEqual(s2["verify_status"], "failed")
+        self.assertIn("self-signed", s2["verify_reason"])
         self.assertIn("self-signed", s2["outcome_reason"])
 
 def dump(evs) -> str:
@@ -355,7 +358,7 @@ class RecordingPostfixTest(IntegrationCase):
         self.assertTrue(s["cipher"])
         self.assertEqual(s["sni"], "localhost")
         self.assertEqual(s["verified_name"], "localhost")
-        self.assertEqual(s["verify_result"], "ok")
+        self.assertEqual(s["verify_status"], "ok")
         self.assertEqual(s["insecure"], 0)
         self.assertEqual(s["outcome"], "quit")
         self.assertIn("221", s["outcome_reason"] or "")
@@ -464,6 +467,36 @@ class RecordingPostfixTest(IntegrationCase):
         shown = subprocess.run([str(mailtap_bin()), "show", str(resumed), "--db", str(db)],
                                capture_output=True, text=True, timeout=30).stdout
         self.assertIn("(session resumed)", shown)
+
+    def test_tools_read_back_a_starttls_mailtap_answered_and_an_insecure_session(self):
+        """The two bugs of issue 9, with the built binary: the client's STARTTLS (answered by
+        mailtap, direction client_to_mailtap) read back as a note, and audit listing every
+        --insecure session a second time as a verification failure."""
+        fake = self.fake("self_signed")
+        m = self.mailtap(fake.address, extra_args=["--insecure"])
+        db = Path(m._tmp) / "mailtap.db"
+        with SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("STARTTLS").code, 502)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [s] = wait_ended(db, 1)
+
+        def tool(*args):
+            return subprocess.run([str(mailtap_bin()), *args, "--db", str(db)],
+                                  capture_output=True, text=True, timeout=30, check=True).stdout
+
+        shown = tool("show", str(s["id"]), "--color", "never")
+        self.assertIn("[answered by mailtap] C: STARTTLS", shown)
+        self.assertNotIn("~~ command", shown)
+        exported = json.loads(tool("export", str(s["id"]), "--format", "json"))
+        starttls = [e for e in exported["events"] if e["verb"] == "STARTTLS"
+                    and e["direction"] == "client_to_mailtap"]
+        self.assertEqual(len(starttls), 1, exported["events"])
+        self.assertEqual(exported["verify_status"], "not_verified_insecure")
+        audit = json.loads(tool("audit", "--json"))
+        self.assertEqual(audit["tls"]["insecure_sessions"], [s["id"]])
+        self.assertEqual(audit["tls"]["verify_failures"], [])
 
     def test_nc_bare_lf_rewrite_recorded(self):
         m = self.mailtap(self.postfix.submission)

@@ -74,12 +74,14 @@ TEST(Base64, RejectsForeignCharacters) {
   EXPECT_FALSE(base64_decode("Zm9\xff"s));
 }
 
-TEST(Base64, DecodeIntoClearsOutputOnFailure) {
-  std::string out = "previous secret";
-  EXPECT_FALSE(base64_decode_into("Zm9vYmF!", out));
-  EXPECT_TRUE(out.empty());
-  EXPECT_TRUE(base64_decode_into("Zm9vYmFy", out));
-  EXPECT_EQ(out, "foobar");
+// Secrets decode into a Secret sized once (no reallocation leaves a copy behind); a rejected
+// line gives nothing (what was decoded of it is wiped with the Secret).
+TEST(Base64, DecodeSecretGivesAllOrNothing) {
+  EXPECT_FALSE(base64_decode_secret("Zm9vYmF!"));
+  const std::optional<Secret> s = base64_decode_secret("Zm9vYmFy");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->view(), "foobar");
+  EXPECT_EQ(s->capacity(), 6u);
 }
 
 TEST(Base64, EncodeAppendFillsASecretInPlace) {

@@ -18,6 +18,7 @@
 
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
+#include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/reply_of.hpp"
 
 namespace mailtap::smtp::testing {
@@ -208,7 +209,8 @@ inline std::vector<std::string_view> whole(std::string_view s) {
 
 inline Result run(const Script& script, const Splitter& split, const DialogueOptions& options) {
   Result r;
-  Dialogue d(options, r.events, r.messages);
+  std::vector<RecordedEvent> recorded;
+  Dialogue d(options, recorded, r.messages);
   d.relay_greeting(reply_of(greeting), Phase::tls);
   EXPECT_EQ(d.take_to_client(), greeting);
   for (const Step& step : script) {
@@ -241,6 +243,7 @@ inline Result run(const Script& script, const Splitter& split, const DialogueOpt
     r.awaiting_reply_per_step.push_back(d.awaiting_reply());
     r.token_needed_per_step.push_back(static_cast<int>(d.token_needed()));
   }
+  r.events = test_support::plain_events(recorded);
   r.finished = d.finished();
   r.abandon = d.abandon_upstream();
   r.ending = d.ending();

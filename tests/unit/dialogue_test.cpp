@@ -827,7 +827,7 @@ TEST(Dialogue, OverLongUpstreamReplyIsAnError) {
 }
 
 TEST(Dialogue, AbortWritesA421AndFinishes) {
-  std::vector<Event> events;
+  std::vector<RecordedEvent> events;
   std::vector<Message> messages;
   Dialogue d(test_options(), events, messages);
   d.client_bytes("NOOP\r\n");
@@ -845,7 +845,7 @@ TEST(Dialogue, AbortWritesA421AndFinishes) {
 
 TEST(Dialogue, BacklogIsBoundedWhilePaused) {
   const std::string body(300 * 1024, 'b');
-  std::vector<Event> events;
+  std::vector<RecordedEvent> events;
   std::vector<Message> messages;
   Dialogue d(test_options(), events, messages);
   d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
@@ -927,7 +927,7 @@ TEST(Dialogue, BodyEventsCarryTheirTransactionAndAccountForWhatTheCapCut) {
 }
 
 TEST(Dialogue, TimerQueriesFollowTheDialogue) {
-  std::vector<Event> events;
+  std::vector<RecordedEvent> events;
   std::vector<Message> messages;
   Dialogue d(test_options(), events, messages);
   const auto t0 = Dialogue::Clock::time_point{} + std::chrono::seconds(100);
@@ -953,7 +953,7 @@ TEST(Dialogue, TimerQueriesFollowTheDialogue) {
 
 TEST(Dialogue, ClientProgressCountsCompleteLinesNotBytes) {
   // The session restarts the client's clock only when this moves (slowloris defence).
-  std::vector<Event> events;
+  std::vector<RecordedEvent> events;
   std::vector<Message> messages;
   Dialogue d(test_options(), events, messages);
   const std::uint64_t start = d.client_progress();

@@ -22,13 +22,14 @@ smtp::Reply reply(std::string_view raw) {
   return r.value_or(smtp::Reply{});
 }
 
-smtp::Event from_server(std::string verb, std::string bytes, EventKind kind = EventKind::reply) {
+smtp::RecordedEvent from_server(std::string verb, std::string bytes,
+                                EventKind kind = EventKind::reply) {
   smtp::Event e;
   e.direction = Direction::upstream_to_mailtap;
   e.kind = kind;
   e.verb = std::move(verb);
   e.bytes = std::move(bytes);
-  return e;
+  return smtp::mailtap_event(std::move(e));
 }
 
 ProbeReport asked(net::TlsMode mode = net::TlsMode::starttls) {
@@ -54,7 +55,7 @@ TEST(ProbeReport, NoStarttlsIsNoTlsAndEndsWithQuit) {
   setup.failure = "4.7.0 mailtap: mx.example.test:587 does not offer STARTTLS; refusing";
   setup.greeting = reply("220 mx ESMTP\r\n");
   setup.tls.resolved_address = "192.0.2.1:587";
-  std::vector<smtp::Event> events{from_server("EHLO", "250-mx\r\n250 PIPELINING\r\n")};
+  std::vector<smtp::RecordedEvent> events{from_server("EHLO", "250-mx\r\n250 PIPELINING\r\n")};
   take_setup(r, setup, events);
   EXPECT_EQ(r.failure_kind, ProbeFailure::no_tls);
   EXPECT_EQ(r.exit_status(), 3);
@@ -70,8 +71,8 @@ TEST(ProbeReport, RefusedStarttlsExplainsTheReply) {
   net::UpstreamSetup setup;
   setup.failure = "4.7.0 mailtap: x refused STARTTLS: 454 4.7.0 TLS not available";
   setup.greeting = reply("220 mx ESMTP\r\n");
-  std::vector<smtp::Event> events{from_server("EHLO", kEhloPlain),
-                                  from_server("STARTTLS", "454 4.7.0 TLS not available\r\n")};
+  std::vector<smtp::RecordedEvent> events{
+      from_server("EHLO", kEhloPlain), from_server("STARTTLS", "454 4.7.0 TLS not available\r\n")};
   take_setup(r, setup, events);
   EXPECT_EQ(r.exit_status(), 3);
   EXPECT_TRUE(r.can_quit());
@@ -95,7 +96,8 @@ TEST(ProbeReport, TimeoutsAndRefusalsAreConnectionFailures) {
   r = asked();
   setup = {};
   setup.failure = "4.3.2 mailtap: mx refused the session: 554 go away";
-  std::vector<smtp::Event> events{from_server("", "554 5.7.1 go away\r\n", EventKind::greeting)};
+  std::vector<smtp::RecordedEvent> events{
+      from_server("", "554 5.7.1 go away\r\n", EventKind::greeting)};
   take_setup(r, setup, events);
   EXPECT_EQ(r.exit_status(), 1);
   EXPECT_TRUE(r.can_quit());
@@ -110,8 +112,8 @@ TEST(ProbeReport, CertificateProblemsExitFourEvenUnderInsecure) {
   setup.greeting = reply("220 mx ESMTP\r\n");
   setup.verify_problems = {
       {X509_V_ERR_HOSTNAME_MISMATCH, "certificate is issued for a.test, not for mx.example.test"}};
-  std::vector<smtp::Event> events{from_server("EHLO", kEhloPlain),
-                                  from_server("STARTTLS", "220 2.0.0 go ahead\r\n")};
+  std::vector<smtp::RecordedEvent> events{from_server("EHLO", kEhloPlain),
+                                          from_server("STARTTLS", "220 2.0.0 go ahead\r\n")};
   take_setup(r, setup, events);
   EXPECT_EQ(r.exit_status(), 4);
   EXPECT_FALSE(r.can_quit());
@@ -140,8 +142,8 @@ TEST(ProbeReport, SuccessSummaryAuthAfterTlsExpirySizeAndNextCommand) {
   leaf.subject = "CN=mx.example.test";
   leaf.not_after = format_utc(now + std::chrono::hours(24 * 9 + 2));
   setup.tls.chain.push_back(leaf);
-  std::vector<smtp::Event> events{from_server("EHLO", kEhloPlain),
-                                  from_server("STARTTLS", "220 2.0.0 go ahead\r\n")};
+  std::vector<smtp::RecordedEvent> events{from_server("EHLO", kEhloPlain),
+                                          from_server("STARTTLS", "220 2.0.0 go ahead\r\n")};
   take_setup(r, setup, events);
   r.ehlo_tls = reply(
       "250-mx.example.test\r\n250-SIZE 35882577\r\n250-AUTH LOGIN PLAIN XOAUTH2\r\n250-"
@@ -172,7 +174,7 @@ TEST(ProbeReport, ServerTextCannotDriveTheTerminal) {
   ProbeReport r = asked();
   net::UpstreamSetup setup;
   setup.failure = "4.3.2 mailtap: refused";
-  std::vector<smtp::Event> events{
+  std::vector<smtp::RecordedEvent> events{
       from_server("", "554 \x1b[2J\x1b]0;owned\x07 bye\r\n", EventKind::greeting)};
   take_setup(r, setup, events);
   const std::string text = render_probe_text(r, Style::plain(), storage::Clock::now());

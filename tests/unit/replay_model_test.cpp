@@ -71,7 +71,7 @@ TEST(RecordedDialogue, GroupsPipelinedClientBytesIntoFlights) {
   EXPECT_EQ(d.flights[0].steps.size(), 1u);  // EHLO
   EXPECT_EQ(d.flights[2].steps.size(), 3u);  // MAIL RCPT DATA went together
   EXPECT_EQ(d.flights[2].reply_count, 3u);
-  EXPECT_EQ(d.flight_bytes(d.flights[2]),
+  EXPECT_EQ(d.flight_bytes(d.flights[2]).view(),
             "MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
   EXPECT_EQ(d.replies.size(), 7u);
   EXPECT_TRUE(d.client_quit);
@@ -106,7 +106,7 @@ TEST(ReplayCredentials, RebuildsAuthPlainAndNeverShowsIt) {
   EXPECT_FALSE(needs.user);
   EXPECT_EQ(needs.mechanism, "PLAIN");
   ASSERT_TRUE(fill_secrets(d, "", "s3cret", error)) << error;
-  EXPECT_EQ(d.client[1].bytes,
+  EXPECT_EQ(d.client[1].wire(),
             "AUTH PLAIN " + smtp::base64_encode(std::string("\0alice\0s3cret", 13)) + "\r\n");
   EXPECT_EQ(d.client[1].summary().find(smtp::base64_encode(std::string("\0alice\0s3cret", 13))),
             std::string::npos);
@@ -118,7 +118,7 @@ TEST(ReplayCredentials, AuthUserReplacesTheRecordedOne) {
   std::string error;
   ASSERT_TRUE(build_recorded_dialogue(plain_session(), d, error)) << error;
   ASSERT_TRUE(fill_secrets(d, "bob", "pw", error)) << error;
-  EXPECT_EQ(d.client[1].bytes,
+  EXPECT_EQ(d.client[1].wire(),
             "AUTH PLAIN " + smtp::base64_encode(std::string("\0bob\0pw", 7)) + "\r\n");
 }
 
@@ -137,9 +137,9 @@ TEST(ReplayCredentials, RebuildsAuthLogin) {
   std::string error;
   ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
   ASSERT_TRUE(fill_secrets(d, "", "pw!", error)) << error;
-  EXPECT_EQ(d.client[0].bytes, "AUTH LOGIN\r\n");
-  EXPECT_EQ(d.client[1].bytes, "Ym9i\r\n");  // the user line was kept on the wire
-  EXPECT_EQ(d.client[2].bytes, smtp::base64_encode("pw!") + "\r\n");
+  EXPECT_EQ(d.client[0].wire(), "AUTH LOGIN\r\n");
+  EXPECT_EQ(d.client[1].wire(), "Ym9i\r\n");  // the user line was kept on the wire
+  EXPECT_EQ(d.client[2].wire(), smtp::base64_encode("pw!") + "\r\n");
   EXPECT_EQ(d.client[2].summary(), "[password=<redacted 3 bytes>]");
 }
 
@@ -192,7 +192,7 @@ TEST(ReplayDriver, ContinuesOnlyWhereTheNextBytesMeanTheSame) {
 
 struct DriverHarness {
   RecordedDialogue recording;
-  std::vector<smtp::Event> events;
+  std::vector<smtp::RecordedEvent> events;
   std::vector<smtp::Message> messages;
   std::unique_ptr<ReplayDriver> driver;
 
@@ -229,7 +229,7 @@ TEST(ReplayDriver, SendsFlightsWhenTheOriginalDidAndComparesReplies) {
   EXPECT_EQ(r.replies.size(), 8u);
   EXPECT_EQ(r.replies[6].replay_line, "250 queued as XYZ");
   // The recorded side of the replay never holds the password.
-  for (const auto& e : h.events) EXPECT_EQ(e.bytes.find("czNjcmV0"), std::string::npos);
+  for (const auto& e : h.events) EXPECT_EQ(e->bytes.find("czNjcmV0"), std::string::npos);
 }
 
 TEST(ReplayDriver, StopsWhenAuthFailsAndReportsTheDifference) {

@@ -129,6 +129,60 @@ TEST(StorageDatabase, FreshFileIsMigratedToCurrentSchema) {
   EXPECT_EQ(integrity, "ok");
 }
 
+// Schema v3 turned the free-text verify_result into a status and a reason; rows recorded by
+// older versions (both spellings of an --insecure session) keep reading right.
+TEST(StorageDatabase, VersionTwoVerifyResultsAreMigratedToStatusAndReason) {
+  TempDir dir;
+  const std::string path = dir.file("v2.db");
+  FingerprintKey key{};
+  {
+    Database db;
+    ASSERT_TRUE(open_for_writing(path, db, key).ok());
+  }
+  {
+    // Back to the version-2 shape of the sessions table, with rows as v2 wrote them.
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec("ALTER TABLE sessions DROP COLUMN verify_status; "
+                       "ALTER TABLE sessions DROP COLUMN verify_reason; "
+                       "ALTER TABLE sessions ADD COLUMN verify_result TEXT; "
+                       "PRAGMA user_version = 2;"),
+              SQLITE_OK);
+    const char* results[] = {"ok", "not verified (--insecure)", "skipped (--insecure)",
+                             "certificate for mx is self-signed; use --ca-file or --insecure"};
+    for (const char* r : results) {
+      ASSERT_EQ(raw.exec("INSERT INTO sessions(started_at, client_address, listen_address, "
+                         "upstream_host, upstream_port, tls_mode, ehlo_name, verify_result) "
+                         "VALUES ('2026-01-01T00:00:00.000000Z','c','l','u',25,'starttls','e','" +
+                         std::string(r) + "')"),
+                SQLITE_OK);
+    }
+    ASSERT_EQ(raw.exec("INSERT INTO sessions(started_at, client_address, listen_address, "
+                       "upstream_host, upstream_port, tls_mode, ehlo_name) VALUES "
+                       "('2026-01-01T00:00:00.000000Z','c','l','u',25,'none','e')"),
+              SQLITE_OK);
+  }
+  Database db;
+  ASSERT_TRUE(open_for_writing(path, db, key).ok());
+  std::int64_t version = 0;
+  ASSERT_TRUE(db.query_int("PRAGMA user_version", version).ok());
+  EXPECT_EQ(version, kSchemaVersion);
+  RawDb raw(path);
+  const auto row = [&](int id) {
+    return raw.text(
+        "SELECT coalesce(verify_status, 'NULL') || '|' || coalesce(verify_reason, "
+        "'NULL') FROM sessions WHERE id = " +
+        std::to_string(id));
+  };
+  EXPECT_EQ(row(1), "ok|NULL");
+  EXPECT_EQ(row(2), "not_verified_insecure|NULL");
+  EXPECT_EQ(row(3), "not_verified_insecure|NULL");
+  EXPECT_EQ(row(4), "failed|certificate for mx is self-signed; use --ca-file or --insecure");
+  EXPECT_EQ(row(5), "NULL|NULL");
+  EXPECT_EQ(raw.text("SELECT count(*) FROM pragma_table_info('sessions') "
+                     "WHERE name = 'verify_result'"),
+            "0");
+}
+
 TEST(StorageDatabase, ReopenIsIdempotentAndKeepsTheKey) {
   TempDir dir;
   const std::string path = dir.file("m.db");

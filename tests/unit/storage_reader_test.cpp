@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <sqlite3.h>
+#include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -50,7 +51,7 @@ SessionOpened opened(SessionKey key, Clock::time_point at, std::string upstream)
   r.listen_address = "127.0.0.1:2525";
   r.upstream_host = std::move(upstream);
   r.upstream_port = 25;
-  r.tls_mode = "none";
+  r.tls_mode = TlsMode::none;
   r.ehlo_name = "mailtap.test";
   return r;
 }
@@ -94,7 +95,7 @@ TEST(StorageReader, LoadsASessionWithEverythingRecordedForIt) {
 
   const SessionKey k = rec->new_session_key();
   SessionOpened open = opened(k, kT0, "mx.example.net");
-  open.tls_mode = "starttls";
+  open.tls_mode = TlsMode::starttls;
   open.insecure = true;
 
   SessionTls tls;
@@ -103,7 +104,7 @@ TEST(StorageReader, LoadsASessionWithEverythingRecordedForIt) {
   tls.tls_version = "TLSv1.3";
   tls.cipher = "TLS_AES_256_GCM_SHA384";
   tls.sni = "mx.example.net";
-  tls.verify_result = "skipped (--insecure)";
+  tls.verify_status = VerifyStatus::not_verified_insecure;
   Certificate leaf;
   leaf.der = std::string("\x30\x82\x01\x00\x00\xff", 6);
   leaf.sha256_hex = std::string(64, 'b');
@@ -114,40 +115,34 @@ TEST(StorageReader, LoadsASessionWithEverythingRecordedForIt) {
   tls.chain = {leaf, leaf};
   tls.chain[1].subject = "CN=Example CA";
 
-  SessionEvent greeting;
-  greeting.key = k;
-  greeting.seq = 1;
-  greeting.event.direction = smtp::Direction::upstream_to_client;
-  greeting.event.phase = smtp::Phase::plain;
-  greeting.event.kind = smtp::EventKind::greeting;
-  greeting.event.reply_code = 220;
-  greeting.event.bytes = "220 mx ESMTP\r\n";
-  greeting.event.wire_size = greeting.event.bytes.size();
-  greeting.event.time = kT0 + 1ms;
+  SessionEvent greeting{k, 1, test_support::recorded()};
+  test_support::edit(greeting.event).direction = smtp::Direction::upstream_to_client;
+  test_support::edit(greeting.event).phase = smtp::Phase::plain;
+  test_support::edit(greeting.event).kind = smtp::EventKind::greeting;
+  test_support::edit(greeting.event).reply_code = 220;
+  test_support::edit(greeting.event).bytes = "220 mx ESMTP\r\n";
+  test_support::edit(greeting.event).wire_size = test_support::edit(greeting.event).bytes.size();
+  test_support::edit(greeting.event).time = kT0 + 1ms;
 
-  SessionEvent auth;
-  auth.key = k;
-  auth.seq = 2;
-  auth.event.direction = smtp::Direction::client_to_upstream;
-  auth.event.phase = smtp::Phase::tls;
-  auth.event.kind = smtp::EventKind::auth;
-  auth.event.verb = "AUTH";
-  auth.event.bytes = std::string("AUTH PLAIN <redacted>\r\n\0", 24);
-  auth.event.wire_size = 40;
-  auth.event.redacted = true;
-  auth.event.note = "PLAIN credentials for user alice";
-  auth.event.time = kT0 + 2ms;
+  SessionEvent auth{k, 2, test_support::recorded()};
+  test_support::edit(auth.event).direction = smtp::Direction::client_to_upstream;
+  test_support::edit(auth.event).phase = smtp::Phase::tls;
+  test_support::edit(auth.event).kind = smtp::EventKind::auth;
+  test_support::edit(auth.event).verb = "AUTH";
+  test_support::edit(auth.event).bytes = std::string("AUTH PLAIN <redacted>\r\n\0", 24);
+  test_support::edit(auth.event).wire_size = 40;
+  test_support::edit(auth.event).redacted = true;
+  test_support::edit(auth.event).note = "PLAIN credentials for user alice";
+  test_support::edit(auth.event).time = kT0 + 2ms;
 
-  SessionEvent rejected;
-  rejected.key = k;
-  rejected.seq = 3;
-  rejected.event.direction = smtp::Direction::upstream_to_client;
-  rejected.event.phase = smtp::Phase::tls;
-  rejected.event.kind = smtp::EventKind::reply;
-  rejected.event.reply_code = 550;
-  rejected.event.enhanced_status = "5.7.1";
-  rejected.event.bytes = "550 5.7.1 no\r\n";
-  rejected.event.wire_size = rejected.event.bytes.size();
+  SessionEvent rejected{k, 3, test_support::recorded()};
+  test_support::edit(rejected.event).direction = smtp::Direction::upstream_to_client;
+  test_support::edit(rejected.event).phase = smtp::Phase::tls;
+  test_support::edit(rejected.event).kind = smtp::EventKind::reply;
+  test_support::edit(rejected.event).reply_code = 550;
+  test_support::edit(rejected.event).enhanced_status = "5.7.1";
+  test_support::edit(rejected.event).bytes = "550 5.7.1 no\r\n";
+  test_support::edit(rejected.event).wire_size = test_support::edit(rejected.event).bytes.size();
 
   SessionMessage msg;
   msg.key = k;
@@ -178,6 +173,15 @@ TEST(StorageReader, LoadsASessionWithEverythingRecordedForIt) {
   ASSERT_TRUE(reader->list_sessions({}, rows, error)) << error;
   ASSERT_EQ(rows.size(), 1u);
 
+  // The list's summary: the same row, its message count and the last reply the client saw.
+  std::vector<SessionSummary> summaries;
+  ASSERT_TRUE(reader->session_summaries({}, summaries, error)) << error;
+  ASSERT_EQ(summaries.size(), 1u);
+  EXPECT_EQ(summaries[0].session.id, rows[0].id);
+  EXPECT_EQ(summaries[0].messages, 1);
+  EXPECT_EQ(summaries[0].last_reply_code, 550);
+  EXPECT_EQ(summaries[0].last_reply, "550 5.7.1 no");
+
   std::optional<SessionDetail> d;
   ASSERT_TRUE(reader->load_session(rows[0].id, d, error)) << error;
   ASSERT_TRUE(d);
@@ -188,9 +192,10 @@ TEST(StorageReader, LoadsASessionWithEverythingRecordedForIt) {
   EXPECT_EQ(s.upstream_host, "mx.example.net");
   EXPECT_EQ(s.upstream_port, 25);
   EXPECT_EQ(s.resolved_address, "192.0.2.7:25");
-  EXPECT_EQ(s.tls_mode, "starttls");
+  EXPECT_EQ(s.tls_mode, TlsMode::starttls);
   EXPECT_EQ(s.tls_version, "TLSv1.3");
-  EXPECT_EQ(s.verify_result, "skipped (--insecure)");
+  EXPECT_EQ(s.verify_status, VerifyStatus::not_verified_insecure);
+  EXPECT_EQ(s.verify_reason, "");
   EXPECT_EQ(s.verified_name, "");
   EXPECT_TRUE(s.insecure);
   EXPECT_EQ(s.outcome, Outcome::client_closed);
@@ -216,10 +221,10 @@ TEST(StorageReader, LoadsASessionWithEverythingRecordedForIt) {
   EXPECT_EQ(a.phase, smtp::Phase::tls);
   EXPECT_EQ(a.kind, smtp::EventKind::auth);
   EXPECT_EQ(a.verb, "AUTH");
-  EXPECT_EQ(a.bytes, auth.event.bytes);  // binary-safe
+  EXPECT_EQ(a.bytes, test_support::edit(auth.event).bytes);  // binary-safe
   EXPECT_EQ(a.wire_size, 40u);
   EXPECT_TRUE(a.redacted);
-  EXPECT_EQ(a.note, auth.event.note);
+  EXPECT_EQ(a.note, test_support::edit(auth.event).note);
   EXPECT_EQ(d->events[2].event.enhanced_status, "5.7.1");
   EXPECT_EQ(d->events[2].event.time, Clock::time_point{});  // none given
 
@@ -300,6 +305,14 @@ TEST(StorageReader, ListsWithFiltersWhileTheWriterIsActive) {
   f.until = kT0 + 3h;
   ASSERT_TRUE(reader->list_sessions(f, rows, error)) << error;
   EXPECT_EQ(rows.size(), 2u);
+  std::vector<SessionSummary> summaries;  // the same filter selects the same sessions
+  ASSERT_TRUE(reader->session_summaries(f, summaries, error)) << error;
+  ASSERT_EQ(summaries.size(), rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(summaries[i].session.id, rows[i].id);
+    EXPECT_EQ(summaries[i].messages, 0);
+    EXPECT_EQ(summaries[i].last_reply_code, 0);
+  }
 
   f = {};
   f.upstream = "b.example";

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -78,21 +79,19 @@ SessionOpened opened(SessionKey key, std::string upstream = "mx.example.net") {
   r.listen_address = "127.0.0.1:2525";
   r.upstream_host = std::move(upstream);
   r.upstream_port = 587;
-  r.tls_mode = "starttls";
+  r.tls_mode = TlsMode::starttls;
   r.ehlo_name = "mailtap.test";
   return r;
 }
 
 SessionEvent event(SessionKey key, std::uint64_t seq) {
-  SessionEvent r;
-  r.key = key;
-  r.seq = seq;
-  r.event.direction = smtp::Direction::client_to_upstream;
-  r.event.kind = smtp::EventKind::command;
-  r.event.verb = "NOOP";
-  r.event.bytes = "NOOP\r\n";
-  r.event.wire_size = 6;
-  r.event.time = Clock::now();
+  SessionEvent r{key, seq, test_support::recorded()};
+  test_support::edit(r.event).direction = smtp::Direction::client_to_upstream;
+  test_support::edit(r.event).kind = smtp::EventKind::command;
+  test_support::edit(r.event).verb = "NOOP";
+  test_support::edit(r.event).bytes = "NOOP\r\n";
+  test_support::edit(r.event).wire_size = 6;
+  test_support::edit(r.event).time = Clock::now();
   return r;
 }
 
@@ -104,7 +103,7 @@ SessionTls tls(SessionKey key) {
   r.cipher = "TLS_AES_128_GCM_SHA256";
   r.sni = "mx.example.net";
   r.verified_name = "mx.example.net";
-  r.verify_result = "ok";
+  r.verify_status = VerifyStatus::ok;
   for (int i = 0; i < 2; ++i) {
     Certificate c;
     c.der = std::string("\x30\x82\x00\x00", 4) + std::to_string(i);

@@ -1,0 +1,126 @@
+#include "storage/pruner.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "storage/database.hpp"
+#include "storage/schema.hpp"
+#include "storage/timestamp.hpp"
+
+namespace mailtap::storage {
+
+namespace {
+
+// The sessions `criteria` selects, as an SQL condition on `sessions s` with ?1 = before,
+// ?2 = keep. Completed sessions match `before` by start time; an open one only if nothing was
+// recorded for it since either (a live session keeps adding events).
+std::string victims_condition(const PruneCriteria& c) {
+  std::string where = "1";
+  if (c.before)
+    where +=
+        " AND s.started_at < ?1 AND (s.ended_at IS NOT NULL OR "
+        "coalesce((SELECT max(at) FROM events e WHERE e.session_id = s.id), s.started_at) < ?1)";
+  else
+    where += " AND s.ended_at IS NOT NULL";
+  if (c.keep)
+    where +=
+        " AND s.id NOT IN (SELECT id FROM sessions WHERE ended_at IS NOT NULL "
+        "ORDER BY started_at DESC, id DESC LIMIT ?2)";
+  return where;
+}
+
+void bind_criteria(Statement& st, const PruneCriteria& c, const std::string& before) {
+  if (c.before) st.bind_text(1, before);
+  if (c.keep) st.bind_int(2, static_cast<std::int64_t>(*c.keep));
+}
+
+Status select_victims(Database& db, const PruneCriteria& c, const std::string& before,
+                      std::vector<PrunedSession>& out) {
+  Statement st;
+  if (Status s =
+          db.prepare("SELECT s.id, s.started_at, s.ended_at, s.client_address, s.upstream_host, "
+                     "s.upstream_port, s.outcome, "
+                     "(SELECT count(*) FROM events e WHERE e.session_id = s.id), "
+                     "(SELECT count(*) FROM messages m WHERE m.session_id = s.id) "
+                     "FROM sessions s WHERE " +
+                         victims_condition(c) + " ORDER BY s.started_at, s.id",
+                     st);
+      !s.ok()) {
+    return s;
+  }
+  bind_criteria(st, c, before);
+  Statement::Step step;
+  while ((step = st.step()) == Statement::Step::row) {
+    PrunedSession p;
+    p.id = st.column_int(0);
+    p.started = parse_timestamp(st.column_text(1)).value_or(Clock::time_point{});
+    if (!st.is_null(2)) p.ended = parse_timestamp(st.column_text(2));
+    p.client_address = st.column_text(3);
+    p.upstream_host = st.column_text(4);
+    p.upstream_port = static_cast<std::uint16_t>(st.column_int(5));
+    if (!st.is_null(6)) p.outcome = parse_name<Outcome>(st.column_text(6)).value_or(Outcome::error);
+    p.events = st.column_int(7);
+    p.messages = st.column_int(8);
+    out.push_back(std::move(p));
+  }
+  return step == Statement::Step::error ? st.last_error() : Status{};
+}
+
+Status delete_victims(Database& db, const PruneCriteria& c, const std::string& before) {
+  Statement del;
+  if (Status s = db.prepare("DELETE FROM sessions WHERE id IN (SELECT s.id FROM sessions s WHERE " +
+                                victims_condition(c) + ")",
+                            del);
+      !s.ok()) {
+    return s;
+  }
+  bind_criteria(del, c, before);
+  return del.run();
+}
+
+}  // namespace
+
+bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult& out,
+                    std::string& error) {
+  out = {};
+  // A read-write open would create a missing file: pruning never should.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    error = path + ": " + std::strerror(errno);
+    return false;
+  }
+  OpenOptions options;
+  options.mode = c.dry_run ? OpenMode::read_only : OpenMode::read_write;
+  Database db;
+  Status s = Database::open(path, options, db);
+  if (s.ok()) s = check_for_reading(db);
+  if (!s.ok()) {
+    error = s.message;
+    return false;
+  }
+  const std::string before = c.before ? format_timestamp(*c.before) : std::string();
+  if (!c.dry_run) s = db.exec("BEGIN IMMEDIATE");
+  if (s.ok()) s = select_victims(db, c, before, out.sessions);
+  if (s.ok() && !c.dry_run && !out.sessions.empty()) s = delete_victims(db, c, before);
+  if (s.ok() && !c.dry_run) s = db.exec("COMMIT");
+  if (!s.ok()) {
+    if (db.in_transaction()) db.exec("ROLLBACK");
+    out.sessions.clear();
+    error = s.message;
+    return false;
+  }
+  if (!c.dry_run && !out.sessions.empty()) {
+    if (Status v = db.exec("VACUUM"); !v.ok()) {
+      out.vacuum_warning =
+          "VACUUM failed (" + v.message + "); the sessions are deleted but the file did not shrink";
+    } else {
+      out.vacuumed = true;
+      db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+  }
+  return true;
+}
+
+}  // namespace mailtap::storage

@@ -1,0 +1,50 @@
+// Retention: deletes whole sessions (their events, certificates, messages and recipients go
+// with them through ON DELETE CASCADE) as one set, then VACUUMs so the space and the deleted
+// bytes leave the file. `mailtap prune` is this plus argument parsing and printing.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/records.hpp"
+
+namespace mailtap::storage {
+
+struct PruneCriteria {
+  // Sessions that started before this time. A session still in progress (no ended_at) only
+  // if nothing was recorded for it since then either: its writer died.
+  std::optional<Clock::time_point> before;
+  // Never the N newest completed sessions. Without `before`: every other completed session.
+  std::optional<std::size_t> keep;
+  bool dry_run = false;  // select only; opens the file read-only
+};
+
+struct PrunedSession {
+  std::int64_t id = 0;
+  Clock::time_point started{};
+  std::optional<Clock::time_point> ended;
+  std::string client_address;
+  std::string upstream_host;
+  std::uint16_t upstream_port = 0;
+  std::optional<Outcome> outcome;  // nullopt: in progress
+  std::int64_t events = 0;
+  std::int64_t messages = 0;
+};
+
+struct PruneResult {
+  std::vector<PrunedSession> sessions;  // oldest first
+  bool vacuumed = false;
+  // Set if the sessions were deleted but VACUUM failed (the file did not shrink).
+  std::string vacuum_warning;
+};
+
+// Selects and deletes in one write transaction, so no session can end or start in between.
+// False with `error` set if the file is missing, not a current mailtap database, or on a
+// database error (then nothing was deleted).
+bool prune_sessions(const std::string& path, const PruneCriteria& criteria, PruneResult& out,
+                    std::string& error);
+
+}  // namespace mailtap::storage

@@ -1,0 +1,138 @@
+// storage::Reader's whole-file reads for `mailtap audit`: every event, message and recipient
+// one row at a time, and the summaries audit prints, grouped in SQL.
+#include <string>
+
+#include "storage/reader.hpp"
+#include "storage/reader_impl.hpp"
+
+namespace mailtap::storage {
+
+namespace {
+
+// "'upstream_to_client', ..." for the directions given, spelled by the vocabulary.
+template <typename... D>
+std::string directions_sql(D... d) {
+  std::string out;
+  for (smtp::Direction x : {d...}) {
+    if (!out.empty()) out += ", ";
+    out += "'" + std::string(to_string(x)) + "'";
+  }
+  return out;
+}
+
+}  // namespace
+
+// Runs `sql` calling `row` per row; false with `error` set on failure.
+template <typename Fn>
+static bool query(Reader::Impl& impl, std::string_view sql, std::string& error, Fn&& row) {
+  error.clear();
+  Statement st;
+  Status s = impl.db.prepare(sql, st);
+  if (s.ok()) s = impl.each_row(st, row);
+  if (!s.ok()) error = s.message;
+  return s.ok();
+}
+
+bool Reader::integrity_check(std::vector<std::string>& lines, std::string& error) {
+  lines.clear();
+  return query(*impl_, "PRAGMA integrity_check", error,
+               [&](const Statement& r) { lines.push_back(r.column_text(0)); });
+}
+
+bool Reader::for_each_event(const std::function<void(std::int64_t, const EventRow&)>& fn,
+                            std::string& error) {
+  return query(*impl_,
+               "SELECT session_id, seq, at, direction, phase, kind, verb, reply_code, "
+               "enhanced_status, bytes, wire_size, redacted, note, mail_transaction FROM events "
+               "ORDER BY session_id, seq",
+               error, [&](const Statement& r) {
+                 EventRow e;
+                 e.seq = static_cast<std::uint64_t>(r.column_int(1));
+                 event_from(r, 2, e.event);
+                 fn(r.column_int(0), e);
+               });
+}
+
+bool Reader::for_each_message(const std::function<void(std::int64_t, const MessageRow&)>& fn,
+                              std::string& error) {
+  return query(*impl_,
+               "SELECT session_id, id, seq, mail_from, size, sha256, body, body_truncated, "
+               "via_bdat, final_code, final_reply, started_at, finished_at, mail_transaction "
+               "FROM messages ORDER BY session_id, seq",
+               error, [&](const Statement& r) {
+                 MessageRow m;
+                 message_from(r, 1, m);
+                 fn(r.column_int(0), m);
+               });
+}
+
+bool Reader::for_each_recipient(const std::function<void(const RecordedRecipient&)>& fn,
+                                std::string& error) {
+  return query(*impl_,
+               "SELECT m.session_id, m.seq, r.position, r.command, r.reply_code, r.reply "
+               "FROM recipients r JOIN messages m ON m.id = r.message_id "
+               "ORDER BY m.session_id, m.seq, r.position",
+               error, [&](const Statement& r) {
+                 RecordedRecipient rc;
+                 rc.session_id = r.column_int(0);
+                 rc.message_seq = static_cast<std::uint64_t>(r.column_int(1));
+                 rc.position = static_cast<std::size_t>(r.column_int(2));
+                 rc.recipient.command = r.column_text(3);
+                 rc.recipient.reply_code = static_cast<int>(r.column_int(4));
+                 rc.recipient.reply = r.column_text(5);
+                 fn(rc);
+               });
+}
+
+bool Reader::failure_reply_counts(std::vector<FailureReplyCount>& out, std::string& error) {
+  out.clear();
+  using smtp::Direction;
+  const std::string sql =
+      "SELECT s.upstream_host, e.reply_code, coalesce(e.enhanced_status, ''), count(*), "
+      "count(DISTINCT e.session_id) FROM events e JOIN sessions s ON s.id = e.session_id "
+      "WHERE e.reply_code >= 400 AND e.direction IN (" +
+      directions_sql(Direction::upstream_to_client, Direction::upstream_to_mailtap,
+                     Direction::mailtap_to_client) +
+      ") GROUP BY 1, 2, 3 ORDER BY 4 DESC, 2";
+  return query(*impl_, sql, error, [&](const Statement& r) {
+    out.push_back({r.column_text(0), static_cast<int>(r.column_int(1)), r.column_text(2),
+                   r.column_int(3), r.column_int(4)});
+  });
+}
+
+bool Reader::outcome_counts(std::vector<OutcomeCount>& out, std::string& error) {
+  out.clear();
+  return query(*impl_,
+               "SELECT outcome, count(*) FROM sessions GROUP BY 1 "
+               "ORDER BY 2 DESC, coalesce(outcome, 'in_progress')",
+               error, [&](const Statement& r) {
+                 OutcomeCount c;
+                 if (!r.is_null(0))
+                   c.outcome = parse_name<Outcome>(r.column_text(0)).value_or(Outcome::error);
+                 c.sessions = r.column_int(1);
+                 out.push_back(c);
+               });
+}
+
+bool Reader::tls_counts(std::vector<TlsCount>& out, std::string& error) {
+  out.clear();
+  return query(*impl_,
+               "SELECT coalesce(tls_version, ''), coalesce(cipher, ''), count(*) FROM sessions "
+               "GROUP BY 1, 2 ORDER BY 3 DESC",
+               error, [&](const Statement& r) {
+                 out.push_back({r.column_text(0), r.column_text(1), r.column_int(2)});
+               });
+}
+
+bool Reader::certificates_seen(std::vector<CertificateSeen>& out, std::string& error) {
+  out.clear();
+  return query(*impl_,
+               "SELECT sha256, coalesce(subject, ''), coalesce(not_after, ''), min(session_id), "
+               "count(DISTINCT session_id) FROM certificates GROUP BY sha256 ORDER BY 3",
+               error, [&](const Statement& r) {
+                 out.push_back({r.column_text(0), r.column_text(1), r.column_text(2),
+                                r.column_int(3), r.column_int(4)});
+               });
+}
+
+}  // namespace mailtap::storage

@@ -1,0 +1,57 @@
+// Inside storage::Reader: its connection and the helpers its queries share. Only storage/
+// includes this.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "storage/database.hpp"
+#include "storage/reader.hpp"
+
+namespace mailtap::storage {
+
+// The sessions columns session_from() reads, in its order.
+extern const std::string_view kSessionColumns;
+
+SessionRow session_from(const Statement& st);
+Clock::time_point time_or_epoch(const std::string& text);
+// From columns first.. of "at, direction, phase, kind, verb, reply_code, enhanced_status,
+// bytes, wire_size, redacted, note, mail_transaction".
+void event_from(const Statement& st, int first, smtp::Event& ev);
+// From columns first.. of "id, seq, mail_from, size, sha256, body, body_truncated, via_bdat,
+// final_code, final_reply, started_at, finished_at, mail_transaction" (recipients are not
+// filled in, nor is a body stored in events: see attach_bodies).
+void message_from(const Statement& st, int first, MessageRow& m);
+
+struct Reader::Impl {
+  Database db;
+
+  Status error(const Statement& st) const {
+    Status s = st.last_error();
+    return Status::error(s.code, "'" + db.path() + "': " + s.message);
+  }
+
+  // Runs `st` to completion calling `row` for each row.
+  template <typename Fn>
+  Status each_row(Statement& st, Fn&& row) {
+    for (;;) {
+      switch (st.step()) {
+        case Statement::Step::row:
+          row(st);
+          break;
+        case Statement::Step::done:
+          st.reset();
+          return {};
+        case Statement::Step::error: {
+          Status s = error(st);
+          st.reset();
+          return s;
+        }
+      }
+    }
+  }
+
+  Status load(std::int64_t id, std::optional<SessionDetail>& out);
+};
+
+}  // namespace mailtap::storage
