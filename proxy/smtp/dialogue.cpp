@@ -36,6 +36,8 @@ Dialogue::Dialogue(DialogueOptions options, std::vector<Event>& events,
     login_state_ = LoginState::waiting;
   }
   if (options_.assist_auth) assistant_.emplace(options_.upstream_host, options_.upstream_port);
+  if (options_.client_tls == ClientTls::starttls) client_tls_ = ClientTlsState::offered;
+  if (options_.client_tls == ClientTls::implicit) client_tls_ = ClientTlsState::active;
 }
 
 Dialogue::~Dialogue() = default;
@@ -69,7 +71,8 @@ std::string Dialogue::take_to_client() {
 }
 
 bool Dialogue::wants_client_input() const {
-  return !ending_ && !client_eof_ && backlog_.size() - backlog_pos_ < options_.max_client_backlog;
+  return !ending_ && !client_eof_ && !client_tls_pending() &&
+         backlog_.size() - backlog_pos_ < options_.max_client_backlog;
 }
 
 bool Dialogue::awaiting_reply() const {
@@ -134,10 +137,11 @@ void Dialogue::abort(std::string_view reply_421_text, Ending ending) {
   finish(ending.kind, std::move(ending.reason));
 }
 
-void Dialogue::queue_local_reply(std::string reply_line) {
+void Dialogue::queue_local_reply(std::string reply_line, bool starts_tls) {
   Pending p;
   p.kind = Pending::Kind::local;
   p.line = std::move(reply_line);
+  p.starts_tls = starts_tls;
   p.since = now_;
   pending_.push_back(std::move(p));
   flush_local_replies();
@@ -154,6 +158,8 @@ void Dialogue::flush_local_replies() {
     e.wire_size = line.size();
     events_.push_back(std::move(e));
     emit_client(line);
+    if (pending_.front().starts_tls && client_tls_ == ClientTlsState::requested)
+      client_tls_ = ClientTlsState::due;
     pending_.pop_front();
   }
 }
@@ -197,7 +203,8 @@ void Dialogue::client_closed() {
 }
 
 void Dialogue::process_client() {
-  while (!ending_ && !paused_ && pending_.size() < options_.max_pending_replies) {
+  while (!ending_ && !paused_ && !client_tls_pending() &&
+         pending_.size() < options_.max_pending_replies) {
     bool progressed = false;
     switch (mode_) {
       case Mode::command:
@@ -223,6 +230,7 @@ void Dialogue::process_client() {
     if (!progressed) break;
   }
   flush_data_event();
+  if (client_tls_pending() && backlog_pos_ < backlog_.size()) refuse_tls_injection();
   if (backlog_pos_ > 0 &&
       (backlog_pos_ == backlog_.size() || backlog_pos_ > std::size_t{64} * 1024)) {
     backlog_.erase(0, backlog_pos_);
@@ -367,11 +375,12 @@ void Dialogue::handle_command(std::string_view line) {
     events_.push_back(std::move(e));
   };
 
-  if (intercept_command(cmd, line)) return;
+  if (gate_client_tls(cmd, line) || intercept_command(cmd, line)) return;
 
   if (cmd.verb == "STARTTLS") {
     record_client(Direction::client_to_mailtap, EventKind::command);
-    queue_local_reply("502 5.5.1 mailtap: " + options_.starttls_refusal + "\r\n");
+    std::string reply = answer_starttls(cmd);
+    queue_local_reply(std::move(reply), client_tls_ == ClientTlsState::requested);
     return;
   }
 
@@ -763,6 +772,7 @@ void Dialogue::on_reply(Reply reply) {
     case Pending::Kind::command:
       if (p.verb == "EHLO" || p.verb == "HELO") {
         if (positive) {
+          greet_again_ = false;
           // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state (unless a later MAIL began one)
           if (transaction_ == p.transaction) transaction_.reset();
           chunking_ = p.verb == "EHLO" && parse_capabilities(reply).chunking;
