@@ -11,7 +11,8 @@ constexpr std::string_view kSessionColumns =
     "id, started_at, ended_at, client_address, listen_address, upstream_host, upstream_port, "
     "resolved_address, tls_mode, ehlo_name, tls_version, cipher, sni, verified_name, "
     "verify_result, insecure, outcome, outcome_reason, bytes_client_to_upstream, "
-    "bytes_upstream_to_client, auth_user, replay_of, auth_mechanism, auth_by, tls_resumed";
+    "bytes_upstream_to_client, auth_user, replay_of, auth_mechanism, auth_by, tls_resumed, "
+    "client_tls_version";
 
 Clock::time_point time_or_epoch(const std::string& text) {
   return parse_timestamp(text).value_or(Clock::time_point{});
@@ -48,6 +49,7 @@ SessionRow session_from(const Statement& st) {
   r.auth_mechanism = st.column_text(22);
   r.auth_by_mailtap = st.column_text(23) == "mailtap";
   r.tls_resumed = st.column_int(24) != 0;
+  r.client_tls_version = st.column_text(25);
   return r;
 }
 

@@ -115,6 +115,10 @@ ALTER TABLE sessions ADD COLUMN auth_mechanism TEXT;
 ALTER TABLE sessions ADD COLUMN auth_by TEXT CHECK (auth_by IN ('client', 'mailtap'));
 ALTER TABLE sessions ADD COLUMN tls_resumed INTEGER CHECK (tls_resumed IN (0, 1));
 )sql",
+    // v3: the client's side of the session was TLS (--local-tls), and which version.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN client_tls_version TEXT;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 
