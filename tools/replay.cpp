@@ -145,7 +145,7 @@ struct ReplayRun {
                                           cfg.target.host, cfg.target.port,
                                           std::string(net::to_string(cfg.target.mode)),
                                           cfg.target.ehlo_name, cfg.target.insecure, original_id});
-    net::UpstreamLink link(ex, tls);
+    net::Link link(ex, tls);
     net::UpstreamSetup setup = co_await net::establish_upstream(link, cfg.target, events);
     setup.tls.key = key;
     head.push_back(setup.tls);

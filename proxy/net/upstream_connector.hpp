@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "proxy/net/link.hpp"
 #include "proxy/net/tls_session_cache.hpp"
-#include "proxy/net/upstream_link.hpp"
 #include "proxy/smtp/event.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 #include "storage/records.hpp"
@@ -61,7 +61,7 @@ struct UpstreamSetup {
 };
 
 // Appends mailtap's own exchange with the upstream (and TLS notes) to `events`.
-asio::awaitable<UpstreamSetup> establish_upstream(UpstreamLink& link, const UpstreamTarget& target,
+asio::awaitable<UpstreamSetup> establish_upstream(Link& link, const UpstreamTarget& target,
                                                   std::vector<smtp::Event>& events);
 
 }  // namespace mailtap::net
