@@ -338,8 +338,8 @@ Subcommand add_proxy_command(CLI::App& parent) {
   auto args = std::make_shared<ProxyArgs>();
   CLI::App* app = parent.add_subcommand(
       "proxy",
-      "Listen for plain-text SMTP (telnet, nc) and relay it to a TLS-only server, recording "
-      "every exchange");
+      "Listen for SMTP from telnet, nc or a mail client (plain text, or TLS with --local-tls) "
+      "and relay it to a TLS-only server, recording every exchange");
   app->add_option("--listen", args->listen,
                   "ADDR:PORT to listen on (loopback unless --allow-remote)")
       ->capture_default_str();
@@ -406,7 +406,10 @@ Subcommand add_proxy_command(CLI::App& parent) {
   app->add_option("--max-sessions", args->max_sessions,
                   "Sessions relayed at once; beyond it new clients get a 421 (recorded)")
       ->capture_default_str();
-  app->footer("Example: mailtap proxy --upstream smtp.gmail.com:587, then: telnet localhost 2525");
+  app->footer(
+      "Example: mailtap proxy --upstream smtp.gmail.com:587, then: telnet localhost 2525\n"
+      "  mailtap proxy --upstream smtp.gmail.com:587 --local-tls starttls, then msmtp with\n"
+      "  tls_starttls on and tls_trust_file set to the certificate printed at start");
 
   Subcommand cmd;
   cmd.app = app;
