@@ -53,8 +53,9 @@ bool parse(std::string_view text, Outcome& out) {
 bool parse(std::string_view text, smtp::Direction& out) {
   using smtp::Direction;
   static constexpr std::array all{Direction::client_to_upstream,  Direction::upstream_to_client,
-                                  Direction::mailtap_to_upstream, Direction::upstream_to_mailtap,
-                                  Direction::mailtap_to_client,   Direction::mailtap_note};
+                                  Direction::client_to_mailtap,   Direction::mailtap_to_upstream,
+                                  Direction::upstream_to_mailtap, Direction::mailtap_to_client,
+                                  Direction::mailtap_note};
   return parse_enum(text, all, out);
 }
 

@@ -158,6 +158,8 @@ class LocalTlsTest(h.IntegrationCase):
             self.smtplib_send(port, msg, implicit=False), {}), "starttls")
         out = h.run([str(h.mailtap_bin()), "show", "--db", str(self.db), str(s["id"])])
         self.assertRegex(out.stdout.decode(), r"client +127\.0\.0\.1:\d+ -> [^\n]*\(TLSv1\.[23]\)")
+        self.assertIn("[answered by mailtap] C: STARTTLS", out.stdout.decode())
+        self.assertIn("M: 220 2.0.0 Ready to start TLS", out.stdout.decode())
         out = h.run([str(h.mailtap_bin()), "sessions", "--db", str(self.db), "--json"])
         self.assertRegex(out.stdout.decode(), r'"client_tls_version": ?"TLSv1\.[23]"')
 
