@@ -45,8 +45,10 @@ bool Dialogue::gate_client_tls(const Command& cmd, std::string_view line) {
     return true;
   }
   if (!greet_again_) return false;
+  // BDAT goes on: with CHUNKING forgotten (client_tls_started) its chunk is read and discarded
+  // with the 502, so that no chunk byte is ever read as a command.
   if (cmd.verb == "EHLO" || cmd.verb == "HELO" || cmd.verb == "NOOP" || cmd.verb == "RSET" ||
-      cmd.verb == "QUIT" || cmd.verb == "HELP")
+      cmd.verb == "QUIT" || cmd.verb == "HELP" || cmd.verb == "BDAT")
     return false;
   const std::string reply =
       "503 5.5.1 mailtap: send EHLO again after STARTTLS (RFC 3207: what was said before TLS "
@@ -86,6 +88,7 @@ void Dialogue::client_tls_started(std::string_view description) {
   if (ending_ || client_tls_ != ClientTlsState::due) return;
   client_tls_ = ClientTlsState::active;
   greet_again_ = true;
+  chunking_ = false;  // learned from an EHLO before TLS: void until the next one
   Event e = make_event(Direction::mailtap_note, EventKind::tls);
   e.verb = "STARTTLS";
   e.note = "client side: TLS established (" + std::string(description) +

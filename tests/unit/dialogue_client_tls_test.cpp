@@ -143,6 +143,21 @@ TEST(DialogueClientTls, AfterTlsTheClientMustGreetAgain) {
   expect_secret_absent(r, "pw-secret");
 }
 
+TEST(DialogueClientTls, ABdatChunkBeforeTheNewEhloIsDiscardedNotReadAsCommands) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_chunking),
+          client("STARTTLS\r\n"),
+          client_tls_up(),
+          client("BDAT 12 LAST\r\nRSET\r\nQUIT\r\n"),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_EQ(r.client_per_step[4].rfind("502 5.5.1 mailtap: the upstream did not advertise", 0), 0u)
+      << r.client_per_step[4];
+  EXPECT_EQ(r.to_upstream, ehlo) << "nothing of the chunk is relayed";
+}
+
 TEST(DialogueClientTls, StartTlsInsideATransactionOrWithArgumentsIsRefused) {
   const Result r = run_all_splits(
       {
