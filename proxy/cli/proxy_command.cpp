@@ -90,12 +90,8 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg) {
            ": the plain-text side carries passwords and mail; listen on loopback, or add "
            "--allow-remote if you really mean to expose it";
 
-  if (a.local_tls == "starttls")
-    cfg.local_tls = net::TlsMode::starttls;
-  else if (a.local_tls == "implicit")
-    cfg.local_tls = net::TlsMode::implicit;
-  else if (a.local_tls == "none")
-    cfg.local_tls = net::TlsMode::none;
+  if (auto mode = net::parse_tls_mode(a.local_tls))
+    cfg.local_tls = *mode;
   else
     return "--local-tls " + a.local_tls + ": expected starttls, implicit or none";
   if (a.local_cert.empty() != a.local_key.empty())

@@ -51,6 +51,16 @@ Event Dialogue::make_event(Direction d, EventKind k) const {
   return e;
 }
 
+Event Dialogue::auth_line_event(Direction d, RedactedLine r, std::size_t wire_size) const {
+  Event e = make_event(d, EventKind::auth);
+  e.verb = "AUTH";
+  e.bytes = r.text + "\r\n";
+  e.wire_size = wire_size;
+  e.redacted = r.redacted;
+  e.note = std::move(r.decoded);
+  return e;
+}
+
 void Dialogue::relay_greeting(const Reply& greeting, Phase phase) {
   Event e = make_event(Direction::upstream_to_client, EventKind::greeting);
   e.phase = phase;
@@ -465,13 +475,7 @@ void Dialogue::handle_sasl_line(std::string_view line) {
 void Dialogue::send_client_auth(std::string_view wire, bool response) {
   RedactedLine r =
       response ? redactor_.client_response(strip_crlf(wire)) : redactor_.begin(strip_crlf(wire));
-  Event e = make_event(Direction::client_to_upstream, EventKind::auth);
-  e.verb = "AUTH";
-  e.bytes = r.text + "\r\n";
-  e.wire_size = wire.size();
-  e.redacted = r.redacted;
-  e.note = std::move(r.decoded);
-  events_.push_back(std::move(e));
+  events_.push_back(auth_line_event(Direction::client_to_upstream, std::move(r), wire.size()));
   forward(wire);
   Pending p;
   p.kind = response ? Pending::Kind::sasl : Pending::Kind::command;

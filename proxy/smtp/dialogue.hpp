@@ -232,6 +232,8 @@ class Dialogue {
   void flush_data_event();
   void finish(Ending::Kind kind, std::string reason);
   Event make_event(Direction d, EventKind k) const;
+  // An AUTH line as recorded: its redacted rendering, and the octets it had on the wire.
+  Event auth_line_event(Direction d, RedactedLine r, std::size_t wire_size) const;
 
   void begin_transaction(std::string_view mail_line);
   void capture_body(std::string_view bytes);

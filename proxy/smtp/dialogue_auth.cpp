@@ -167,13 +167,7 @@ void Dialogue::send_login_line(Secret line) {
   const std::string_view text = strip_crlf(line.view());
   RedactedLine r =
       login_->sent_auth_command() ? own_redactor_.begin(text) : own_redactor_.client_response(text);
-  Event e = make_event(Direction::mailtap_to_upstream, EventKind::auth);
-  e.verb = "AUTH";
-  e.bytes = r.text + "\r\n";
-  e.wire_size = line.size();
-  e.redacted = r.redacted;
-  e.note = std::move(r.decoded);
-  events_.push_back(std::move(e));
+  events_.push_back(auth_line_event(Direction::mailtap_to_upstream, std::move(r), line.size()));
   to_upstream_.append(line.view());
   credentials_sent_ = true;
   Pending p;
@@ -247,14 +241,8 @@ bool Dialogue::intercept_command(const Command& cmd, std::string_view line) {
 // secret all the same), never forwarded.
 void Dialogue::refuse_auth_line(std::string_view line, std::string reply_line) {
   AuthRedactor scratch(options_.redaction);
-  RedactedLine r = scratch.begin(strip_crlf(line));
-  Event e = make_event(Direction::client_to_mailtap, EventKind::auth);
-  e.verb = "AUTH";
-  e.bytes = r.text + "\r\n";
-  e.wire_size = line.size();
-  e.redacted = r.redacted;
-  e.note = std::move(r.decoded);
-  events_.push_back(std::move(e));
+  events_.push_back(
+      auth_line_event(Direction::client_to_mailtap, scratch.begin(strip_crlf(line)), line.size()));
   queue_local_reply(std::move(reply_line));
   // Responses the client pipelined behind it are read as commands, as after any refusal.
   distrust_early_lines();
