@@ -91,6 +91,8 @@ Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::Ses
 void Session::shutdown_now() {
   shutdown_requested_ = true;
   asio::post(executor(), [self = shared_from_this()] {
+    // A client in the middle of its TLS handshake can be told nothing: end it now.
+    if (self->client_handshaking_) self->client_.close();
     if (!self->dialogue_) {
       self->upstream_->close();  // still setting up: make the setup fail now
       return;
@@ -123,9 +125,10 @@ asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
   const auto& cfg = ctx_.config;
   record_opened();
-  if (!co_await accept_implicit_tls()) co_return;
   log::debug("session " + std::to_string(id_) + ": " + client_label_ + " connected, opening " +
-             ctx_.target.host + ":" + std::to_string(ctx_.target.port));
+             ctx_.target.host + ":" + std::to_string(ctx_.target.port) +
+             (cfg.local_tls == net::TlsMode::implicit ? " after the client's TLS handshake" : ""));
+  if (!co_await accept_implicit_tls()) co_return;
 
   net::UpstreamSetup setup = co_await net::establish_upstream(*upstream_, ctx_.target, events_);
   setup.tls.key = id_;
@@ -267,7 +270,9 @@ asio::awaitable<std::error_code> Session::client_handshake(std::string& descript
   {
     // A client that never finishes its handshake must not hold the session.
     net::Deadline deadline(executor(), ctx_.config.timeout_connect, [this] { client_.close(); });
+    client_handshaking_ = true;
     ec = co_await tls.handshake();
+    client_handshaking_ = false;
     if (ec && deadline.expired())
       description = "no handshake within " + format_duration(ctx_.config.timeout_connect) +
                     " (--timeout-connect)";
@@ -301,7 +306,10 @@ asio::awaitable<bool> Session::accept_implicit_tls() {
   events_.push_back(std::move(e));
   if (!ec) co_return true;
   client_.close();
-  close_record(storage::Outcome::error, "client TLS handshake failed: " + description);
+  if (shutdown_requested_)
+    close_record(storage::Outcome::shutdown, "mailtap shut down during the client's handshake");
+  else
+    close_record(storage::Outcome::error, "client TLS handshake failed: " + description);
   co_await flush_records();
   log::error("session " + std::to_string(id_) + ": " + client_label_ +
              ": TLS handshake failed: " + description);

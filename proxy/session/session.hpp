@@ -80,6 +80,7 @@ class Session : public std::enable_shared_from_this<Session> {
   storage::SessionKey id_;
   net::Link client_;
   std::string client_tls_version_;  // "TLSv1.3" once the client's side is TLS (--local-tls)
+  bool client_handshaking_ = false;
   std::shared_ptr<net::Link> upstream_;
   std::string client_label_;
   std::chrono::steady_clock::time_point started_steady_;

@@ -235,6 +235,16 @@ class LocalTlsTest(h.IntegrationCase):
         for f in self.db.parent.glob(self.db.name + "*"):
             self.assertNotIn(PASSWORD.encode(), f.read_bytes())
 
+    def test_shutdown_ends_a_client_stuck_in_its_handshake(self):
+        """A client that connects to the implicit port and says nothing does not hold
+        mailtap past --grace (the handshake limit is --timeout-connect, 30 s)."""
+        mt = self.start("implicit", "--grace", "1s", "-v")
+        with socket.create_connection(("127.0.0.1", mt.port), timeout=15):
+            wait_for(lambda: "connected, opening" in mt.stderr, what="the session to start")
+            self.assertEqual(mt.stop(timeout=15), 0, mt.stderr)
+        s = self.ended_session()
+        self.assertEqual(s["outcome"], "shutdown")
+
     def test_plain_client_on_implicit_port_is_recorded(self):
         mt = self.start("implicit")
         with socket.create_connection(("127.0.0.1", mt.port), timeout=15) as sock:
@@ -248,7 +258,8 @@ class LocalTlsTest(h.IntegrationCase):
         s = self.ended_session()
         self.assertEqual(s["outcome"], "error")
         self.assertIn("TLS handshake failed", s["outcome_reason"])
-        self.assertTrue(re.search(r"TLS handshake failed", mt.stderr), mt.stderr)
+        # logged after the record is committed
+        wait_for(lambda: re.search(r"TLS handshake failed", mt.stderr), what="the log line")
 
 
 if __name__ == "__main__":
