@@ -17,7 +17,7 @@ build_packages=(cmake ninja-build g++ libasio-dev android-libboringssl-dev libcl
 # Real SMTP peers the integration tests start on loopback, plus the sanitizer/fuzzer toolchain.
 test_packages=(libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format python3 openssl
                sqlite3 postfix sasl2-bin libsasl2-modules libsasl2-modules-db swaks
-               libnet-ssleay-perl curl netcat-openbsd telnet
+               libnet-ssleay-perl curl netcat-openbsd telnet msmtp
                man-db systemd dpkg-dev file)  # tests/install: man -l, systemd-analyze, cpack
 
 install_missing() {

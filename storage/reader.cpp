@@ -14,7 +14,8 @@ const std::string_view kSessionColumns =
     "id, started_at, ended_at, client_address, listen_address, upstream_host, upstream_port, "
     "resolved_address, tls_mode, ehlo_name, tls_version, cipher, sni, verified_name, "
     "verify_status, verify_reason, insecure, outcome, outcome_reason, bytes_client_to_upstream, "
-    "bytes_upstream_to_client, auth_user, replay_of, auth_mechanism, auth_by, tls_resumed";
+    "bytes_upstream_to_client, auth_user, replay_of, auth_mechanism, auth_by, tls_resumed, "
+    "client_tls_version";
 
 Clock::time_point time_or_epoch(const std::string& text) {
   return parse_timestamp(text).value_or(Clock::time_point{});
@@ -54,6 +55,7 @@ SessionRow session_from(const Statement& st) {
   r.auth_mechanism = st.column_text(23);
   r.auth_by_mailtap = parse_name<AuthBy>(st.column_text(24)) == AuthBy::mailtap;
   r.tls_resumed = st.column_int(25) != 0;
+  r.client_tls_version = st.column_text(26);
   return r;
 }
 
@@ -271,7 +273,7 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
   return impl.each_row(st, row);
 }
 
-constexpr int kSessionColumnCount = 26;
+constexpr int kSessionColumnCount = 27;
 
 }  // namespace
 

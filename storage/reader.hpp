@@ -39,9 +39,10 @@ struct SessionRow {
   std::uint64_t bytes_upstream_to_client = 0;
   std::string auth_user;
   std::optional<std::int64_t> replay_of;
-  std::string auth_mechanism;    // of the AUTH that succeeded, "" if none (or before schema v2)
-  bool auth_by_mailtap = false;  // --auth-user: mailtap authenticated, not the client
-  bool tls_resumed = false;      // the upstream TLS session was resumed
+  std::string auth_mechanism;      // of the AUTH that succeeded, "" if none (or before schema v2)
+  bool auth_by_mailtap = false;    // --auth-user: mailtap authenticated, not the client
+  bool tls_resumed = false;        // the upstream TLS session was resumed
+  std::string client_tls_version;  // the client's side was TLS (--local-tls), "" if plain
 };
 
 struct EventRow {

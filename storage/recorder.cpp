@@ -200,7 +200,7 @@ class Writer {
         {&close_session_,
          "UPDATE sessions SET ended_at = ?2, outcome = ?3, outcome_reason = ?4, "
          "bytes_client_to_upstream = ?5, bytes_upstream_to_client = ?6, auth_user = ?7, "
-         "auth_mechanism = ?8, auth_by = ?9 "
+         "auth_mechanism = ?8, auth_by = ?9, client_tls_version = ?10 "
          "WHERE id = ?1 AND ended_at IS NULL"},
     };
     for (const auto& s : all) {
@@ -429,7 +429,8 @@ class Writer {
         .bind_text_or_null(9,
                            r.auth_mechanism.empty()
                                ? ""
-                               : to_string(r.auth_by_mailtap ? AuthBy::mailtap : AuthBy::client));
+                               : to_string(r.auth_by_mailtap ? AuthBy::mailtap : AuthBy::client))
+        .bind_text_or_null(10, r.client_tls_version);
     const Result res = classify(close_session_.run(), error);
     // The key is finished either way; later records for it are the session's bug.
     rowids_.erase(r.key);

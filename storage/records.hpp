@@ -73,6 +73,7 @@ struct SessionClosed {
   std::string auth_mechanism;                  // of the AUTH that succeeded, "" if none did
   bool auth_by_mailtap = false;  // mailtap authenticated (--auth-user), not the client
                                  // (stored as AuthBy when auth_mechanism is set)
+  std::string client_tls_version;  // the client's side was TLS (--local-tls): "TLSv1.3"; "" plain
 };
 
 using Record = std::variant<SessionOpened, SessionTls, SessionEvent, SessionMessage, SessionClosed>;

@@ -172,6 +172,8 @@ CREATE TABLE recipients (
       // Rows written before keep their body in `messages.body` (mail_transaction NULL).
       "ALTER TABLE events ADD COLUMN mail_transaction INTEGER;\n"
       "ALTER TABLE messages ADD COLUMN mail_transaction INTEGER;\n",
+      // v5: the client's side of the session was TLS (--local-tls), and which version.
+      "ALTER TABLE sessions ADD COLUMN client_tls_version TEXT;\n",
   };
 }
 

@@ -74,7 +74,7 @@ class Probe {
 
   asio::awaitable<void> run(asio::ssl::context& tls) {
     auto ex = co_await asio::this_coro::executor;
-    net::UpstreamLink link(ex, tls);
+    net::Link link(ex, tls);
     if (co_await set_up(link))
       co_await converse(link);
     else
@@ -83,7 +83,7 @@ class Probe {
 
  private:
   // The proxy's own set-up: resolve, connect, greeting, EHLO, STARTTLS, verified handshake.
-  asio::awaitable<bool> set_up(net::UpstreamLink& link) {
+  asio::awaitable<bool> set_up(net::Link& link) {
     std::vector<smtp::RecordedEvent> events;
     const net::UpstreamSetup setup = co_await net::establish_upstream(link, target_, events);
     take_setup(report_, setup, events);
@@ -91,7 +91,7 @@ class Probe {
   }
 
   // What a client does next: EHLO (over TLS, unless --tls none), then QUIT.
-  asio::awaitable<void> converse(net::UpstreamLink& link) {
+  asio::awaitable<void> converse(net::Link& link) {
     auto ex = co_await asio::this_coro::executor;
     // The connector's deadline covered the set-up; this one covers the rest.
     net::Deadline deadline(ex, target_.timeout, [&link] { link.close(); });
@@ -115,7 +115,7 @@ class Probe {
   }
 
   // After a failed set-up, QUIT where the session still stands in clear.
-  asio::awaitable<void> give_up(net::UpstreamLink& link) {
+  asio::awaitable<void> give_up(net::Link& link) {
     if (report_.can_quit()) {
       auto ex = co_await asio::this_coro::executor;
       net::Deadline deadline(ex, target_.timeout, [&link] { link.close(); });
@@ -125,7 +125,7 @@ class Probe {
   }
 
   // Sends `line` and reads one reply; nullopt if the link failed or the reply was malformed.
-  asio::awaitable<std::optional<smtp::Reply>> exchange(net::UpstreamLink& link, std::string line) {
+  asio::awaitable<std::optional<smtp::Reply>> exchange(net::Link& link, std::string line) {
     auto [wec, written] = co_await link.write(asio::buffer(line));
     if (wec) co_return std::nullopt;
     for (;;) {

@@ -144,7 +144,7 @@ struct ReplayRun {
     head.push_back(storage::SessionOpened{key, storage::Clock::now(), "mailtap replay", "",
                                           cfg.target.host, cfg.target.port, cfg.target.mode,
                                           cfg.target.ehlo_name, cfg.target.insecure, original_id});
-    net::UpstreamLink link(ex, tls);
+    net::Link link(ex, tls);
     net::UpstreamSetup setup = co_await net::establish_upstream(link, cfg.target, events);
     head.push_back(storage::SessionTls{setup.tls, key});
     co_await flush(std::move(head));

@@ -72,6 +72,7 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
     w.null();
   w.key("client_address").value(s.client_address);
   w.key("listen_address").value(s.listen_address);
+  optional_text(w, "client_tls_version", s.client_tls_version);
   w.key("upstream_host").value(s.upstream_host);
   w.key("upstream_port").value(static_cast<std::int64_t>(s.upstream_port));
   optional_text(w, "resolved_address", s.resolved_address);

@@ -81,8 +81,9 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
   out += st.bold("session " + std::to_string(s.id)) + "  " + format_utc(s.started);
   if (s.ended) out += "  (" + format_duration(*s.ended - s.started) + ")";
   out += '\n';
-  out +=
-      "client   " + escape_line(s.client_address) + " -> " + escape_line(s.listen_address) + "\n";
+  out += "client   " + escape_line(s.client_address) + " -> " + escape_line(s.listen_address);
+  if (!s.client_tls_version.empty()) out += "  (" + escape_line(s.client_tls_version) + ")";
+  out += '\n';
   out += "upstream " + escape_line(s.upstream_host) + ":" + std::to_string(s.upstream_port) + " (" +
          std::string(storage::to_string(s.tls_mode)) + ")";
   if (!s.resolved_address.empty()) out += " at " + escape_line(s.resolved_address);

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,8 @@
 #include "proxy/cli/proxy_settings.hpp"
 #include "proxy/cli/transcript_options.hpp"
 #include "proxy/net/io_pool.hpp"
+#include "proxy/net/local_certificate.hpp"
+#include "proxy/net/tls_server_context.hpp"
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/log.hpp"
 #include "proxy/session/proxy_config.hpp"
@@ -41,6 +44,9 @@ struct ProxyArgs {
   bool print_config = false;
   std::string listen = "127.0.0.1:2525";
   bool allow_remote = false;
+  std::string local_tls = "none";
+  std::string local_cert;
+  std::string local_key;
   std::string upstream = "smtp.gmail.com:587";
   std::string tls;
   std::string ca_file;
@@ -92,6 +98,17 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
     return "refusing to listen on " + a.listen +
            ": the plain-text side carries passwords and mail; listen on loopback, or add "
            "--allow-remote if you really mean to expose it";
+
+  if (auto mode = net::parse_tls_mode(a.local_tls))
+    cfg.local_tls = *mode;
+  else
+    return "--local-tls " + a.local_tls + ": expected starttls, implicit or none";
+  if (a.local_cert.empty() != a.local_key.empty())
+    return "--local-cert and --local-key go together (a PEM certificate and its PEM key)";
+  if (!a.local_cert.empty() && cfg.local_tls == net::TlsMode::none)
+    return "--local-cert needs --local-tls starttls or implicit";
+  cfg.local_cert = a.local_cert;
+  cfg.local_key = a.local_key;
 
   auto upstream = parse_host_port(a.upstream);
   if (!upstream) return "--upstream " + a.upstream + ": expected HOST[:PORT]";
@@ -212,6 +229,24 @@ int run_proxy(const ProxyConfig& cfg) {
     return 1;
   }
 
+  // --local-tls: the certificate, and what a client must be told to trust it.
+  bssl::UniquePtr<SSL_CTX> local_tls;
+  std::optional<net::LocalCertificate> local_certificate;
+  if (cfg.local_tls != net::TlsMode::none) {
+    if (!cfg.local_cert.empty()) {
+      local_certificate = net::load_local_certificate(cfg.local_cert, cfg.local_key, error);
+    } else {
+      const std::string dir =
+          net::default_config_dir([](const char* name) { return std::getenv(name); }, error);
+      if (!dir.empty()) local_certificate = net::ensure_local_certificate(dir, error);
+    }
+    if (local_certificate) local_tls = net::make_tls_server_context(*local_certificate, error);
+    if (!local_tls) {
+      log::error("--local-tls: " + error);
+      return 1;
+    }
+  }
+
   std::unique_ptr<storage::Recorder> recorder;
   if (cfg.db_path) {
     storage::RecorderOptions ro;
@@ -236,7 +271,8 @@ int run_proxy(const ProxyConfig& cfg) {
     tokens = std::make_unique<secrets::TokenProvider>(std::move(to));
   }
   const std::string listen_label = endpoint_label(cfg.listen);
-  SessionContext ctx{cfg, *tls, recorder.get(), {}, listen_label, std::nullopt, tokens.get()};
+  SessionContext ctx{cfg,          *tls,         recorder.get(), {},
+                     listen_label, std::nullopt, tokens.get(),   local_tls.get()};
   ctx.target.host = cfg.upstream_host;
   ctx.target.port = cfg.upstream_port;
   ctx.target.mode = cfg.tls_mode;
@@ -289,8 +325,19 @@ int run_proxy(const ProxyConfig& cfg) {
   if (!cfg.listen.address().is_loopback())
     log::error("WARNING: --allow-remote: listening on " + listen_label +
                "; anyone who can reach it can relay through mailtap");
-  log::error("listening on " + listen_label + " -> " + upstream_label + " (" + mode + ", " +
-             verification + ")");
+  if (local_certificate) {
+    log::error(std::string(local_certificate->created ? "created" : "using") +
+               " the local TLS certificate " + local_certificate->cert_path + " (SHA-256 " +
+               local_certificate->sha256_fingerprint + ", valid until " +
+               local_certificate->not_after + "); clients must trust it, e.g. msmtp's " +
+               "tls_trust_file");
+  }
+  const std::string client_side = cfg.local_tls == net::TlsMode::none ? ""
+                                  : cfg.local_tls == net::TlsMode::starttls
+                                      ? " (clients: STARTTLS offered, AUTH only inside TLS)"
+                                      : " (clients: TLS from the first byte)";
+  log::error("listening on " + listen_label + client_side + " -> " + upstream_label + " (" + mode +
+             ", " + verification + ")");
   if (!cfg.auth_user.empty())
     log::info("authenticating sessions as " + cfg.auth_user + " (" +
               (tokens ? "OAuth token from --oauth2-token-cmd" : "password") + ")");
@@ -318,8 +365,8 @@ Subcommand add_proxy_command(CLI::App& parent) {
   auto args = std::make_shared<ProxyArgs>();
   CLI::App* app = parent.add_subcommand(
       "proxy",
-      "Listen for plain-text SMTP (telnet, nc) and relay it to a TLS-only server, recording "
-      "every exchange");
+      "Listen for SMTP from telnet, nc or a mail client (plain text, or TLS with --local-tls) "
+      "and relay it to a TLS-only server, recording every exchange");
   app->add_option("NAME", args->upstream_name,
                   "Use the upstream named NAME: the [upstream.NAME] table of the config file "
                   "(its host, TLS and AUTH settings)");
@@ -328,6 +375,16 @@ Subcommand add_proxy_command(CLI::App& parent) {
       ->capture_default_str();
   app->add_flag("--allow-remote", args->allow_remote,
                 "Allow a non-loopback --listen address (the plain side carries credentials)");
+  app->add_option("--local-tls", args->local_tls,
+                  "TLS towards clients: none (plain text), starttls (offer STARTTLS; AUTH only "
+                  "inside TLS) or implicit (TLS from the first byte, as on port 465)")
+      ->check(CLI::IsMember({"starttls", "implicit", "none"}))
+      ->capture_default_str();
+  app->add_option("--local-cert", args->local_cert,
+                  "PEM certificate (chain) for --local-tls (default: a self-signed one for "
+                  "localhost and 127.0.0.1, made once in $XDG_CONFIG_HOME/mailtap or "
+                  "~/.config/mailtap)");
+  app->add_option("--local-key", args->local_key, "PEM private key of --local-cert");
   app->add_option("--upstream", args->upstream,
                   "HOST[:PORT] of the SMTP server (port 587 if omitted)")
       ->capture_default_str();
@@ -389,7 +446,9 @@ Subcommand add_proxy_command(CLI::App& parent) {
       "Every option can also be set in the config file ([proxy] or [upstream.NAME]: "
       "listen = \"127.0.0.1:2525\") or as MAILTAP_OPTION_NAME in the environment "
       "(MAILTAP_UPSTREAM, MAILTAP_AUTH_USER); a flag beats the environment, which beats the "
-      "file (see docs/config.md and --print-config)");
+      "file (see docs/config.md and --print-config)\n"
+      "  mailtap proxy --upstream smtp.gmail.com:587 --local-tls starttls, then msmtp with\n"
+      "  tls_starttls on and tls_trust_file set to the certificate printed at start");
 
   Subcommand cmd;
   cmd.app = app;

@@ -30,13 +30,16 @@ int verify_trampoline(int preverified, X509_STORE_CTX* store) {
 
 }  // namespace
 
-TlsStream::TlsStream(asio::ip::tcp::socket& socket, SSL_CTX* ctx)
+TlsStream::TlsStream(asio::ip::tcp::socket& socket, SSL_CTX* ctx, Role role)
     : socket_(socket), ssl_(SSL_new(ctx)) {
   std::error_code ignored;
   socket_.non_blocking(true, ignored);
   if (ssl_ == nullptr) return;
   SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle()));
-  SSL_set_connect_state(ssl_);
+  if (role == Role::server)
+    SSL_set_accept_state(ssl_);
+  else
+    SSL_set_connect_state(ssl_);
   // The writer retries with the same bytes, but they may have moved (a std::string chunk).
   SSL_set_mode(ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 }

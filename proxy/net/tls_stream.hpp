@@ -1,8 +1,8 @@
-// TLS over a connected TCP socket, with BoringSSL reading and writing the socket itself
-// (SSL_set_fd on a non-blocking descriptor) and the reactor telling when to retry. Compared with
-// asio::ssl::stream this keeps no buffers of its own (BoringSSL releases its record buffers when
-// they are empty, so an idle link holds none) and copies nothing through memory BIOs. A reader
-// and a writer may use one stream at the same time from coroutines of one thread.
+// TLS over a connected TCP socket, either end of the handshake, with BoringSSL reading and writing
+// the socket itself (SSL_set_fd on a non-blocking descriptor) and the reactor telling when to
+// retry. Compared with asio::ssl::stream this keeps no buffers of its own (BoringSSL releases its
+// record buffers when they are empty, so an idle link holds none) and copies nothing through memory
+// BIOs. A reader and a writer may use one stream at the same time from coroutines of one thread.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -23,8 +23,12 @@ class TlsStream {
   // go on. `preverified` is BoringSSL's own verdict for that certificate.
   using VerifyFn = std::function<bool(bool preverified, X509_STORE_CTX* store)>;
 
+  // Which end of the handshake this stream is: mailtap connecting upstream, or accepting a
+  // client (--local-tls).
+  enum class Role { client, server };
+
   // `socket` must outlive the stream; it is switched to non-blocking mode.
-  TlsStream(asio::ip::tcp::socket& socket, SSL_CTX* ctx);
+  TlsStream(asio::ip::tcp::socket& socket, SSL_CTX* ctx, Role role = Role::client);
   ~TlsStream();
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;

@@ -42,7 +42,7 @@ bool is_ip_literal(const std::string& s) {
 
 class Setup {
  public:
-  Setup(UpstreamLink& link, const UpstreamTarget& t, std::vector<smtp::RecordedEvent>& events)
+  Setup(Link& link, const UpstreamTarget& t, std::vector<smtp::RecordedEvent>& events)
       : link_(link), t_(t), events_(events) {
     label_ = t.host + ":" + std::to_string(t.port);
   }
@@ -293,7 +293,7 @@ class Setup {
     co_return true;
   }
 
-  UpstreamLink& link_;
+  Link& link_;
   const UpstreamTarget& t_;
   std::vector<smtp::RecordedEvent>& events_;
   std::string label_;
@@ -322,7 +322,7 @@ std::string default_ehlo_name() {
   return buf;
 }
 
-asio::awaitable<UpstreamSetup> establish_upstream(UpstreamLink& link, const UpstreamTarget& target,
+asio::awaitable<UpstreamSetup> establish_upstream(Link& link, const UpstreamTarget& target,
                                                   std::vector<smtp::RecordedEvent>& events) {
   // On the heap rather than in the coroutine frame (GCC 12's false mismatched-delete warning).
   auto setup = std::make_unique<Setup>(link, target, events);

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "proxy/net/link.hpp"
 #include "proxy/net/tls_session_cache.hpp"
-#include "proxy/net/upstream_link.hpp"
 #include "proxy/smtp/event.hpp"
 #include "proxy/smtp/record_vocabulary.hpp"
 #include "proxy/smtp/reply_parser.hpp"
@@ -62,7 +62,7 @@ struct UpstreamSetup {
 };
 
 // Appends mailtap's own exchange with the upstream (and TLS notes) to `events`.
-asio::awaitable<UpstreamSetup> establish_upstream(UpstreamLink& link, const UpstreamTarget& target,
+asio::awaitable<UpstreamSetup> establish_upstream(Link& link, const UpstreamTarget& target,
                                                   std::vector<smtp::RecordedEvent>& events);
 
 }  // namespace mailtap::net

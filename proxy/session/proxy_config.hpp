@@ -19,6 +19,11 @@ enum class RecordFailurePolicy { stop, continue_relaying };
 struct ProxyConfig {
   asio::ip::tcp::endpoint listen{asio::ip::make_address("127.0.0.1"), 2525};
   bool allow_remote = false;
+  // --local-tls: TLS on the client's side, with --local-cert/--local-key or mailtap's own
+  // self-signed certificate for localhost (docs/proxy.md).
+  net::TlsMode local_tls = net::TlsMode::none;
+  std::string local_cert;
+  std::string local_key;
 
   std::string upstream_host = "smtp.gmail.com";
   std::uint16_t upstream_port = 587;

@@ -72,24 +72,27 @@ std::string format_duration(std::chrono::steady_clock::duration d) {
 Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::SessionKey id)
     : ctx_(ctx),
       id_(id),
-      client_(std::move(client)),
-      upstream_(std::make_shared<net::UpstreamLink>(client_.get_executor(), ctx.tls)),
-      client_writer_wake_(client_.get_executor()),
-      upstream_writer_wake_(client_.get_executor()),
-      client_reader_wake_(client_.get_executor()),
-      upstream_reader_wake_(client_.get_executor()),
-      upstream_reader_exit_(client_.get_executor()),
-      watchdog_timer_(client_.get_executor()) {
+      client_(std::move(client), ctx.local_tls),
+      upstream_(std::make_shared<net::Link>(executor(), ctx.tls)),
+      client_writer_wake_(executor()),
+      upstream_writer_wake_(executor()),
+      client_reader_wake_(executor()),
+      upstream_reader_wake_(executor()),
+      upstream_reader_exit_(executor()),
+      watchdog_timer_(executor()) {
   std::error_code ec;
-  auto remote = client_.remote_endpoint(ec);
+  auto remote = client_.socket().remote_endpoint(ec);
   client_label_ = ec ? "unknown" : endpoint_label(remote);
-  client_.set_option(asio::ip::tcp::no_delay(true), ec);
-  client_.non_blocking(true, ec);  // read once the reactor says there is something to read
+  client_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+  // Read once the reactor says there is something to read.
+  client_.socket().non_blocking(true, ec);
 }
 
 void Session::shutdown_now() {
   shutdown_requested_ = true;
-  asio::post(client_.get_executor(), [self = shared_from_this()] {
+  asio::post(executor(), [self = shared_from_this()] {
+    // A client in the middle of its TLS handshake can be told nothing: end it now.
+    if (self->client_handshaking_) self->client_.close();
     if (!self->dialogue_) {
       self->upstream_->close();  // still setting up: make the setup fail now
       return;
@@ -109,6 +112,7 @@ void Session::record_opened() {
 asio::awaitable<void> Session::run_refused(std::string reply_text, bool log) {
   auto self = shared_from_this();
   record_opened();
+  if (!co_await accept_implicit_tls()) co_return;
   net::UpstreamSetup setup;
   setup.ok = false;
   setup.failure = std::move(reply_text);
@@ -121,7 +125,9 @@ asio::awaitable<void> Session::run() {
   const auto& cfg = ctx_.config;
   record_opened();
   log::debug("session " + std::to_string(id_) + ": " + client_label_ + " connected, opening " +
-             ctx_.target.host + ":" + std::to_string(ctx_.target.port));
+             ctx_.target.host + ":" + std::to_string(ctx_.target.port) +
+             (cfg.local_tls == net::TlsMode::implicit ? " after the client's TLS handshake" : ""));
+  if (!co_await accept_implicit_tls()) co_return;
 
   net::UpstreamSetup setup = co_await net::establish_upstream(*upstream_, ctx_.target, events_);
   if (!setup.ok && shutdown_requested_) {
@@ -160,6 +166,9 @@ asio::awaitable<void> Session::run() {
     login.port = ctx_.target.port;
     opts.login = std::move(login);
   }
+  opts.client_tls = cfg.local_tls == net::TlsMode::starttls   ? smtp::ClientTls::starttls
+                    : cfg.local_tls == net::TlsMode::implicit ? smtp::ClientTls::implicit
+                                                              : smtp::ClientTls::none;
   dialogue_.emplace(std::move(opts), events_, messages_);
   dialogue_->set_time(storage::Clock::now());
   dialogue_->relay_greeting(*setup.greeting, setup.greeting_phase);
@@ -206,15 +215,10 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log)
   end_committed_ = true;
   {
     // A client that does not read must not keep the session alive.
-    net::Deadline deadline(client_.get_executor(), std::chrono::seconds(5), [this] {
-      std::error_code ignored;
-      client_.close(ignored);
-    });
-    co_await asio::async_write(client_, asio::buffer(line), use_tuple);
+    net::Deadline deadline(executor(), std::chrono::seconds(5), [this] { client_.close(); });
+    co_await client_.write(asio::buffer(line));
   }
-  std::error_code ignored;
-  client_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  client_.close(ignored);
+  co_await client_.close_gracefully();
   if (log)
     log::error("session " + std::to_string(id_) + ": " + client_label_ + " refused: " + reason);
 }
@@ -232,6 +236,7 @@ void Session::close_record(storage::Outcome outcome, std::string reason) {
     c.auth_mechanism = dialogue_->auth_mechanism();
     c.auth_by_mailtap = dialogue_->authenticated_by_mailtap();
   }
+  c.client_tls_version = client_tls_version_;
   closed_record_ = std::move(c);
 }
 
@@ -253,6 +258,77 @@ asio::awaitable<void> Session::flush_records() {
   std::vector<storage::Record> batch = std::move(records_);
   records_.clear();
   if (ctx_.recorder) co_await ctx_.recorder->submit(std::move(batch));
+}
+
+// ---- TLS towards the client (--local-tls) -------------------------------------------------
+
+asio::awaitable<std::error_code> Session::client_handshake(std::string& description) {
+  net::TlsStream& tls = client_.start_tls();
+  std::error_code ec;
+  {
+    // A client that never finishes its handshake must not hold the session.
+    net::Deadline deadline(executor(), ctx_.config.timeout_connect, [this] { client_.close(); });
+    client_handshaking_ = true;
+    ec = co_await tls.handshake();
+    client_handshaking_ = false;
+    if (ec && deadline.expired())
+      description = "no handshake within " + format_duration(ctx_.config.timeout_connect) +
+                    " (--timeout-connect)";
+  }
+  if (ec) {
+    if (description.empty()) description = ec.message();
+    co_return ec;
+  }
+  client_.set_tls_active();
+  SSL* ssl = tls.native_handle();
+  client_tls_version_ = SSL_get_version(ssl);
+  description = client_tls_version_;
+  if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl))
+    description += std::string(" ") + SSL_CIPHER_standard_name(c);
+  co_return ec;
+}
+
+// --local-tls implicit: TLS from the first byte, before the upstream is even opened. A client
+// whose handshake fails cannot be told why (it speaks no TLS, or does not trust mailtap): the
+// record and the log say it.
+asio::awaitable<bool> Session::accept_implicit_tls() {
+  if (ctx_.config.local_tls != net::TlsMode::implicit) co_return true;
+  std::string description;
+  const std::error_code ec = co_await client_handshake(description);
+  smtp::Event e;
+  e.direction = smtp::Direction::mailtap_note;
+  e.kind = smtp::EventKind::tls;
+  e.time = storage::Clock::now();
+  e.note = ec ? "client side: TLS handshake failed: " + description
+              : "client side: TLS established (" + description + ", --local-tls implicit)";
+  events_.push_back(std::move(e));
+  if (!ec) co_return true;
+  client_.close();
+  if (shutdown_requested_)
+    close_record(storage::Outcome::shutdown, "mailtap shut down during the client's handshake");
+  else
+    close_record(storage::Outcome::error, "client TLS handshake failed: " + description);
+  co_await flush_records();
+  log::error("session " + std::to_string(id_) + ": " + client_label_ +
+             ": TLS handshake failed: " + description);
+  co_return false;
+}
+
+// --local-tls starttls: the dialogue answered the client's STARTTLS with 220, now written.
+asio::awaitable<void> Session::client_starttls() {
+  std::string description;
+  const std::error_code ec = co_await client_handshake(description);
+  smtp::Dialogue& d = *dialogue_;
+  d.set_time(storage::Clock::now());
+  last_client_progress_ = last_client_activity_ = std::chrono::steady_clock::now();
+  if (ec) {
+    d.client_tls_failed(description);
+    log::error("session " + std::to_string(id_) + ": " + client_label_ +
+               ": TLS handshake after STARTTLS failed: " + description);
+  } else {
+    d.client_tls_started(description);
+  }
+  co_await after_input();
 }
 
 // ---- relay -----------------------------------------------------------------------------
@@ -289,8 +365,7 @@ void Session::fetch_token_if_needed() {
     return;
   }
   token_fetch_running_ = true;
-  asio::co_spawn(client_.get_executor(), fetch_token(need == smtp::Dialogue::TokenNeed::fresh),
-                 asio::detached);
+  asio::co_spawn(executor(), fetch_token(need == smtp::Dialogue::TokenNeed::fresh), asio::detached);
 }
 
 asio::awaitable<void> Session::fetch_token(bool fresh) {
@@ -362,12 +437,9 @@ asio::awaitable<void> Session::client_reader() {
     while (!d.finished() && (!d.wants_client_input() || upstream_out_.size() > high_water))
       co_await client_reader_wake_.wait();
     if (d.finished()) break;
-    auto [ec] = co_await client_.async_wait(asio::socket_base::wait_read, use_tuple);
-    if (d.finished()) break;
     auto& buf = thread_read_buffer();
-    std::size_t n = 0;
-    if (!ec) n = client_.read_some(asio::buffer(buf), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    auto [ec, n] = co_await client_.read_some(asio::buffer(buf));
+    if (d.finished()) break;
     d.set_time(storage::Clock::now());
     last_client_activity_ = std::chrono::steady_clock::now();
     if (ec) {
@@ -421,6 +493,11 @@ asio::awaitable<void> Session::client_writer() {
   bool broken = false;
   for (;;) {
     if (client_out_.empty()) {
+      // The 220 to STARTTLS is out: the handshake comes next, before anything else is said.
+      if (!broken && client_held_.empty() && dialogue_->client_tls_due()) {
+        co_await client_starttls();
+        continue;
+      }
       // The close tells the client the session is over: not before its record is on disk.
       if (dialogue_->finished() && end_committed_ && client_held_.empty()) break;
       co_await client_writer_wake_.wait();
@@ -429,7 +506,7 @@ asio::awaitable<void> Session::client_writer() {
     std::string chunk = std::move(client_out_);
     client_out_.clear();
     if (broken) continue;  // the client is gone; keep draining so the relay can finish
-    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(chunk), use_tuple);
+    auto [ec, n] = co_await client_.write(asio::buffer(chunk));
     if (ec) broken = true;
     upstream_reader_wake_.notify();
   }
@@ -471,8 +548,7 @@ asio::awaitable<void> Session::writers_then_close() {
   closing_ = true;
   watchdog_timer_.cancel();
   std::error_code ignored;
-  client_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  client_.close(ignored);
+  co_await client_.close_gracefully();
   if (!upstream_reader_done_) {
     upstream_->socket().cancel(ignored);
     while (!upstream_reader_done_) co_await upstream_reader_exit_.wait();

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "proxy/net/async_signal.hpp"
+#include "proxy/net/link.hpp"
 #include "proxy/net/upstream_connector.hpp"
-#include "proxy/net/upstream_link.hpp"
 #include "proxy/session/proxy_config.hpp"
 #include "proxy/smtp/dialogue.hpp"
 #include "storage/records.hpp"
@@ -38,6 +38,7 @@ struct SessionContext {
   std::string listen_label;
   std::optional<std::array<std::uint8_t, 32>> fingerprint_key;
   secrets::TokenProvider* tokens = nullptr;  // --oauth2-token-cmd, shared by the sessions
+  SSL_CTX* local_tls = nullptr;              // --local-tls: mailtap's certificate and key
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -50,7 +51,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Ends the session soon with a 421 (grace period over); safe from any thread.
   void shutdown_now();
   storage::SessionKey id() const { return id_; }
-  asio::any_io_executor executor() { return client_.get_executor(); }
+  asio::any_io_executor executor() { return client_.socket().get_executor(); }
 
  private:
   asio::awaitable<void> relay();
@@ -69,11 +70,18 @@ class Session : public std::enable_shared_from_this<Session> {
   void note_login_outcome();
   void fetch_token_if_needed();
   asio::awaitable<void> fetch_token(bool fresh);
+  // --local-tls: the server-side handshake with the client; `description` gets "TLSv1.3
+  // <cipher>" or why it failed.
+  asio::awaitable<std::error_code> client_handshake(std::string& description);
+  asio::awaitable<bool> accept_implicit_tls();  // false: the session is over (and recorded)
+  asio::awaitable<void> client_starttls();
 
   SessionContext& ctx_;
   storage::SessionKey id_;
-  asio::ip::tcp::socket client_;
-  std::shared_ptr<net::UpstreamLink> upstream_;
+  net::Link client_;
+  std::string client_tls_version_;  // "TLSv1.3" once the client's side is TLS (--local-tls)
+  bool client_handshaking_ = false;
+  std::shared_ptr<net::Link> upstream_;
   std::string client_label_;
   std::chrono::steady_clock::time_point started_steady_;
   storage::Clock::time_point started_;

@@ -113,4 +113,21 @@ std::string remove_extensions(const Reply& reply, std::initializer_list<std::str
   return out;
 }
 
+std::string append_extension(std::string raw, std::string_view keyword) {
+  if (raw.size() < 3) return raw;
+  const std::string code = raw.substr(0, 3);
+  // The last line begins after the last line ending but one.
+  std::size_t end = raw.size();
+  while (end > 0 && (raw[end - 1] == '\n' || raw[end - 1] == '\r')) --end;
+  const std::size_t nl = raw.rfind('\n', end == 0 ? 0 : end - 1);
+  const std::size_t last = nl == std::string::npos ? 0 : nl + 1;
+  if (raw.size() > last + 3 && raw[last + 3] == ' ')
+    raw[last + 3] = '-';
+  else if (raw.size() >= last + 3 && (raw.size() == last + 3 || raw[last + 3] != '-'))
+    raw.insert(last + 3, "-");
+  if (end == raw.size()) raw += "\r\n";
+  raw += code + " " + std::string(keyword) + "\r\n";
+  return raw;
+}
+
 }  // namespace mailtap::smtp

@@ -1,5 +1,6 @@
-// What an EHLO reply advertises, and the one change mailtap makes to it: STARTTLS is removed,
-// because mailtap owns TLS towards the upstream and the client's side stays plain text.
+// What an EHLO reply advertises, and the changes mailtap makes to it: the upstream's STARTTLS is
+// removed, because mailtap owns TLS towards the upstream; with --local-tls starttls mailtap
+// offers its own STARTTLS for the client's side.
 #pragma once
 
 #include <initializer_list>
@@ -35,5 +36,9 @@ std::string remove_starttls(const Reply& ehlo_reply, bool& removed);
 // obsolete "AUTH=..." line).
 std::string remove_extensions(const Reply& ehlo_reply,
                               std::initializer_list<std::string_view> names, bool& removed);
+
+// `raw` (a well-formed multi-line reply, as the functions above return) with one more line
+// "NNN <keyword>" at its end; the former last line becomes "NNN-".
+std::string append_extension(std::string raw, std::string_view keyword);
 
 }  // namespace mailtap::smtp

@@ -37,6 +37,8 @@ Dialogue::Dialogue(DialogueOptions options, std::vector<RecordedEvent>& events,
     login_state_ = LoginState::waiting;
   }
   if (options_.assist_auth) assistant_.emplace(options_.upstream_host, options_.upstream_port);
+  if (options_.client_tls == ClientTls::starttls) client_tls_ = ClientTlsState::offered;
+  if (options_.client_tls == ClientTls::implicit) client_tls_ = ClientTlsState::active;
 }
 
 Dialogue::~Dialogue() = default;
@@ -47,6 +49,16 @@ Event Dialogue::make_event(Direction d, EventKind k) const {
   e.phase = options_.phase;
   e.kind = k;
   e.time = now_;
+  return e;
+}
+
+Event Dialogue::auth_line_event(Direction d, RedactedLine r, std::size_t wire_size) const {
+  Event e = make_event(d, EventKind::auth);
+  e.verb = "AUTH";
+  e.bytes = r.text + "\r\n";
+  e.wire_size = wire_size;
+  e.redacted = r.redacted;
+  e.note = std::move(r.decoded);
   return e;
 }
 
@@ -70,7 +82,8 @@ std::string Dialogue::take_to_client() {
 }
 
 bool Dialogue::wants_client_input() const {
-  return !ending_ && !client_eof_ && backlog_.size() - backlog_pos_ < options_.max_client_backlog;
+  return !ending_ && !client_eof_ && !client_tls_pending() &&
+         backlog_.size() - backlog_pos_ < options_.max_client_backlog;
 }
 
 bool Dialogue::awaiting_reply() const {
@@ -135,10 +148,11 @@ void Dialogue::abort(std::string_view reply_421_text, Ending ending) {
   finish(ending.kind, std::move(ending.reason));
 }
 
-void Dialogue::queue_local_reply(std::string reply_line) {
+void Dialogue::queue_local_reply(std::string reply_line, bool starts_tls) {
   Pending p;
   p.kind = Pending::Kind::local;
   p.line = std::move(reply_line);
+  p.starts_tls = starts_tls;
   p.since = now_;
   pending_.push_back(std::move(p));
   flush_local_replies();
@@ -155,6 +169,8 @@ void Dialogue::flush_local_replies() {
     e.wire_size = line.size();
     record(std::move(e));
     emit_client(line);
+    if (pending_.front().starts_tls && client_tls_ == ClientTlsState::requested)
+      client_tls_ = ClientTlsState::due;
     pending_.pop_front();
   }
 }
@@ -226,7 +242,8 @@ void Dialogue::client_closed() {
 }
 
 void Dialogue::process_client() {
-  while (!ending_ && !paused_ && pending_.size() < options_.max_pending_replies) {
+  while (!ending_ && !paused_ && !client_tls_pending() &&
+         pending_.size() < options_.max_pending_replies) {
     bool progressed = false;
     switch (mode_) {
       case Mode::command:
@@ -252,6 +269,7 @@ void Dialogue::process_client() {
     if (!progressed) break;
   }
   flush_data_event();
+  if (client_tls_pending() && backlog_pos_ < backlog_.size()) refuse_tls_injection();
   if (backlog_pos_ > 0 &&
       (backlog_pos_ == backlog_.size() || backlog_pos_ > std::size_t{64} * 1024)) {
     backlog_.erase(0, backlog_pos_);
@@ -396,11 +414,12 @@ void Dialogue::handle_command(std::string_view line) {
     record(std::move(e));
   };
 
-  if (intercept_command(cmd, line)) return;
+  if (gate_client_tls(cmd, line) || intercept_command(cmd, line)) return;
 
   if (cmd.verb == "STARTTLS") {
     record_client(Direction::client_to_mailtap, EventKind::command);
-    queue_local_reply("502 5.5.1 mailtap: " + options_.starttls_refusal + "\r\n");
+    std::string reply = answer_starttls(cmd);
+    queue_local_reply(std::move(reply), client_tls_ == ClientTlsState::requested);
     return;
   }
 
@@ -486,13 +505,7 @@ void Dialogue::handle_sasl_line(std::string_view line) {
 void Dialogue::send_client_auth(std::string_view wire, bool response) {
   RedactedLine r =
       response ? redactor_.client_response(strip_crlf(wire)) : redactor_.begin(strip_crlf(wire));
-  Event e = make_event(Direction::client_to_upstream, EventKind::auth);
-  e.verb = "AUTH";
-  e.bytes = r.text + "\r\n";
-  e.wire_size = wire.size();
-  e.redacted = r.redacted;
-  e.note = std::move(r.decoded);
-  record(std::move(e));
+  record(auth_line_event(Direction::client_to_upstream, std::move(r), wire.size()));
   forward(wire);
   Pending p;
   p.kind = response ? Pending::Kind::sasl : Pending::Kind::command;
@@ -829,6 +842,7 @@ void Dialogue::on_reply(Reply reply) {
     case Pending::Kind::command:
       if (p.verb == "EHLO" || p.verb == "HELO") {
         if (positive) {
+          greet_again_ = false;
           // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state (unless a later MAIL began one)
           if (transaction_ == p.transaction) transaction_.reset();
           chunking_ = p.verb == "EHLO" && parse_capabilities(reply).chunking;

@@ -34,12 +34,19 @@ namespace mailtap::smtp {
 
 struct Command;
 
+// The client's side of the session (--local-tls): plain text only (none), plain text with
+// mailtap's own STARTTLS on offer (starttls), or TLS from the first byte (implicit).
+enum class ClientTls : std::uint8_t { none, starttls, implicit };
+
 struct DialogueOptions {
   Phase phase = Phase::tls;    // phase of the relayed dialogue (tls, or plain with --tls none)
   std::string upstream_label;  // "smtp.example.com:587", for mailtap's own replies
   std::string upstream_host;   // for OAUTHBEARER's host=/port= (--assist-auth)
   std::uint16_t upstream_port = 0;
-  std::string starttls_refusal;  // reason given when the client asks for STARTTLS
+  std::string
+      starttls_refusal;  // reason given when the client asks for STARTTLS (--local-tls none)
+  // --local-tls. With starttls, AUTH is refused until the client's TLS is up (docs/proxy.md).
+  ClientTls client_tls = ClientTls::none;
   // RFC 5321 §4.5.3.1.4 allows 512 octets a command line; extensions (SIZE, SMTPUTF8, DSN)
   // legitimately exceed that, so mailtap forwards up to Postfix's default line_length_limit.
   std::size_t max_command_line = 2048;
@@ -102,6 +109,17 @@ class Dialogue {
   void provide_token(Secret token, bool fresh);
   void token_unavailable(const std::string& error);
 
+  // --local-tls starttls: the 220 to the client's STARTTLS is in take_to_client(). Once it is
+  // written, the owner does the server-side handshake and reports it with client_tls_started()
+  // or client_tls_failed(). No client bytes are read meanwhile: any that arrive after the
+  // STARTTLS line are a command injection (RFC 3207 §4.2, CVE-2011-0411) and end the session.
+  bool client_tls_due() const;
+  // `description`: "TLSv1.3 TLS_AES_128_GCM_SHA256", for the record.
+  void client_tls_started(std::string_view description);
+  void client_tls_failed(std::string_view reason);
+  // The client's side is TLS (implicit, or after its STARTTLS).
+  bool client_tls_active() const { return client_tls_ == ClientTlsState::active; }
+
   bool wants_client_input() const;
   // A command is waiting for the upstream's reply (the reply timeout applies).
   bool awaiting_reply() const;
@@ -158,6 +176,9 @@ class Dialogue {
     succeeded,
     failed
   };
+  // The client's side: no TLS to offer, STARTTLS offered, STARTTLS read (its 220 queued),
+  // the 220 sent (handshake due), TLS up.
+  enum class ClientTlsState : std::uint8_t { unavailable, offered, requested, due, active };
   struct Pending;
   struct Transaction;
 
@@ -194,12 +215,20 @@ class Dialogue {
   bool intercept_command(const Command& cmd, std::string_view line);
   bool assist_command(std::string_view line);
   void note_rewrite(std::string verb, std::string note);
+  void refuse_auth_line(std::string_view line, std::string reply_line);
+  std::string answer_starttls(const Command& cmd);
+  bool gate_client_tls(const Command& cmd, std::string_view line);
+  bool client_tls_pending() const {
+    return client_tls_ == ClientTlsState::requested || client_tls_ == ClientTlsState::due;
+  }
+  void refuse_tls_injection();
   void on_client_input_exhausted();
 
   void forward(std::string_view bytes);
   void progress(std::size_t octets, bool complete);
   void emit_client(std::string_view bytes);
-  void queue_local_reply(std::string reply_line);
+  // `starts_tls`: the 220 to STARTTLS; once emitted, the client's handshake is due.
+  void queue_local_reply(std::string reply_line, bool starts_tls = false);
   void flush_local_replies();
   void push_pending(Pending p);
   void note_rewrites(std::string_view context);
@@ -209,6 +238,8 @@ class Dialogue {
   Event make_event(Direction d, EventKind k) const;
   // Hands a finished (redacted) event to the owner.
   void record(Event e) { events_.push_back(RecordedEvent(std::move(e))); }
+  // An AUTH line as recorded: its redacted rendering, and the octets it had on the wire.
+  Event auth_line_event(Direction d, RedactedLine r, std::size_t wire_size) const;
 
   void begin_transaction(std::string_view mail_line);
   void capture_body(std::string_view bytes);
@@ -250,6 +281,10 @@ class Dialogue {
   bool line_distrusted_ = false;
 
   Mode mode_ = Mode::command;
+  ClientTlsState client_tls_ = ClientTlsState::unavailable;
+  // The client's TLS came up by STARTTLS: what it said before no longer counts, and it must
+  // greet again (RFC 3207 §4.2) before anything but NOOP, RSET, QUIT or HELP.
+  bool greet_again_ = false;
   bool paused_ = false;  // waiting for the reply that decides how to read what follows
   bool client_eof_ = false;
   bool quit_sent_ = false;

@@ -47,6 +47,14 @@ void Dialogue::note_rewrite(std::string verb, std::string note) {
 // ---- EHLO: what the client is told -------------------------------------------------------
 
 std::string Dialogue::client_ehlo_reply(const Reply& reply, bool& removed) const {
+  // --local-tls starttls, before the client's TLS: mailtap offers its own STARTTLS, and AUTH
+  // waits until the client is inside TLS (as Gmail's is offered only after STARTTLS).
+  if (client_tls_ == ClientTlsState::offered) {
+    std::string offered =
+        append_extension(remove_extensions(reply, {"STARTTLS", "AUTH"}, removed), "STARTTLS");
+    removed = true;  // changed, in any case
+    return offered;
+  }
   // Authenticated by mailtap, the session needs no AUTH from the client: it is not offered.
   if (login_state_ == LoginState::succeeded)
     return remove_extensions(reply, {"STARTTLS", "AUTH"}, removed);
@@ -54,6 +62,9 @@ std::string Dialogue::client_ehlo_reply(const Reply& reply, bool& removed) const
 }
 
 std::string Dialogue::ehlo_rewrite_note() const {
+  if (client_tls_ == ClientTlsState::offered)
+    return "EHLO reply: STARTTLS is mailtap's own offer for the client's side (--local-tls "
+           "starttls); AUTH is withheld until the client's TLS is up";
   if (login_state_ == LoginState::succeeded)
     return "STARTTLS and AUTH removed from the EHLO reply: mailtap holds the TLS link upstream "
            "and has authenticated as " +
@@ -156,13 +167,7 @@ void Dialogue::send_login_line(Secret line) {
   const std::string_view text = strip_crlf(line.view());
   RedactedLine r =
       login_->sent_auth_command() ? own_redactor_.begin(text) : own_redactor_.client_response(text);
-  Event e = make_event(Direction::mailtap_to_upstream, EventKind::auth);
-  e.verb = "AUTH";
-  e.bytes = r.text + "\r\n";
-  e.wire_size = line.size();
-  e.redacted = r.redacted;
-  e.note = std::move(r.decoded);
-  record(std::move(e));
+  record(auth_line_event(Direction::mailtap_to_upstream, std::move(r), line.size()));
   to_upstream_.append(line.view());
   credentials_sent_ = true;
   Pending p;
@@ -214,19 +219,8 @@ void Dialogue::release_held_reply() {
 
 bool Dialogue::intercept_command(const Command& cmd, std::string_view line) {
   if (cmd.verb == "AUTH" && login_state_ == LoginState::succeeded) {
-    AuthRedactor scratch(options_.redaction);  // the line may carry a secret all the same
-    RedactedLine r = scratch.begin(strip_crlf(line));
-    Event e = make_event(Direction::client_to_mailtap, EventKind::auth);
-    e.verb = "AUTH";
-    e.bytes = r.text + "\r\n";
-    e.wire_size = line.size();
-    e.redacted = r.redacted;
-    e.note = std::move(r.decoded);
-    record(std::move(e));
-    queue_local_reply("503 5.5.1 mailtap: already authenticated as " + login_user_label() +
-                      " (by mailtap)\r\n");
-    // Responses the client pipelined behind it are read as commands, as after any refusal.
-    distrust_early_lines();
+    refuse_auth_line(line, "503 5.5.1 mailtap: already authenticated as " + login_user_label() +
+                               " (by mailtap)\r\n");
     return true;
   }
   if (cmd.verb == "MAIL" && login_failure_pending_ && !redactor_.authenticated()) {
@@ -241,6 +235,17 @@ bool Dialogue::intercept_command(const Command& cmd, std::string_view line) {
   }
   if (cmd.verb == "AUTH" && assistant_) return assist_command(line);
   return false;
+}
+
+// An AUTH line mailtap answers itself: recorded as redacted as any AUTH line (it may carry a
+// secret all the same), never forwarded.
+void Dialogue::refuse_auth_line(std::string_view line, std::string reply_line) {
+  AuthRedactor scratch(options_.redaction);
+  record(
+      auth_line_event(Direction::client_to_mailtap, scratch.begin(strip_crlf(line)), line.size()));
+  queue_local_reply(std::move(reply_line));
+  // Responses the client pipelined behind it are read as commands, as after any refusal.
+  distrust_early_lines();
 }
 
 bool Dialogue::assist_command(std::string_view line) {

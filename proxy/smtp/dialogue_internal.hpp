@@ -19,6 +19,7 @@ struct Dialogue::Pending {
   std::string line;   // MAIL/RCPT/EHLO/HELO line without CRLF, or the local reply with CRLF
   bool sync = false;  // reading stopped until this reply arrives
   bool bdat_last = false;
+  bool starts_tls = false;           // a local 220 to STARTTLS: the client's handshake follows it
   LineEnd line_end = LineEnd::crlf;  // how the client ended the command line (DATA's decides)
   Clock::time_point since{};
   std::shared_ptr<Transaction> transaction;  // the transaction this command belongs to

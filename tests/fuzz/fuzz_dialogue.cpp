@@ -7,10 +7,13 @@
 // mailtap sends no end of data ("." line) for which the client did not send CRLF "." CRLF.
 //
 // Input: byte 0 selects options; then records of [op][length][bytes...]:
-//   op % 6 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF,
-//   4: the session provides the access token asked for (the bytes), 5: the token command failed.
+//   op % 8 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF,
+//   4: the session provides the access token asked for (the bytes), 5: the token command failed,
+//   6: the client's TLS handshake succeeded, 7: it failed (both only when the dialogue asked
+//   for it, as the session does).
 // Options bit 64 makes mailtap authenticate itself (--auth-user, password and token command),
-// bit 128 turns on --assist-auth.
+// bit 128 turns on --assist-auth. The last byte of the input % 3 picks --local-tls (none,
+// starttls, implicit), so the seed corpus keeps its meaning.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -103,6 +106,7 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
   }
   options.assist_auth = (flags & 128) != 0;
   options.token_command = (flags & 192) != 0;
+  options.client_tls = static_cast<ClientTls>(data[size - 1] % 3);
 
   std::vector<RecordedEvent> events;
   std::vector<Message> messages;
@@ -118,7 +122,7 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     std::string client_fed;
     std::size_t pos = 1;
     while (pos + 2 <= size) {
-      const std::uint8_t op = data[pos] % 6;
+      const std::uint8_t op = data[pos] % 8;
       const std::size_t len = std::min<std::size_t>(data[pos + 1], size - pos - 2);
       const std::string_view bytes(reinterpret_cast<const char*>(data + pos + 2), len);
       pos += 2 + len;
@@ -157,7 +161,15 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
         case 5:
           d.token_unavailable(std::string(bytes));
           break;
+        case 6:
+          if (d.client_tls_due()) d.client_tls_started("TLSv1.3");
+          break;
+        case 7:
+          if (d.client_tls_due()) d.client_tls_failed(std::string(bytes));
+          break;
       }
+      // While the client's handshake is due, no client byte is read (they belong to TLS).
+      if (d.client_tls_due() && d.wants_client_input()) std::abort();
       out.to_upstream += d.take_to_upstream();
       out.to_client += d.take_to_client();
       if (was_finished && out.to_upstream.size() != up_before) std::abort();

@@ -25,7 +25,16 @@ namespace mailtap::smtp::testing {
 
 using namespace std::string_literals;
 
-enum class Side { client, upstream, client_eof, upstream_eof, token, token_error };
+enum class Side {
+  client,
+  upstream,
+  client_eof,
+  upstream_eof,
+  token,
+  token_error,
+  client_tls_up,
+  client_tls_failed
+};
 struct Step {
   Side side;
   std::string bytes;
@@ -48,6 +57,13 @@ inline Step token(std::string value) {
 }
 inline Step token_error(std::string error) {
   return {Side::token_error, std::move(error)};
+}
+// The session's server-side handshake with the client ended (--local-tls starttls).
+inline Step client_tls_up(std::string description = "TLSv1.3 TLS_AES_128_GCM_SHA256") {
+  return {Side::client_tls_up, std::move(description)};
+}
+inline Step client_tls_failed(std::string reason) {
+  return {Side::client_tls_failed, std::move(reason)};
 }
 using Script = std::vector<Step>;
 using Splitter = std::function<std::vector<std::string_view>(std::string_view)>;
@@ -105,6 +121,7 @@ struct Result {
   std::vector<bool> wants_input_per_step;
   std::vector<bool> awaiting_reply_per_step;
   std::vector<int> token_needed_per_step;
+  std::vector<bool> client_tls_due_per_step;
   bool finished = false;
   bool abandon = false;
   std::optional<Ending> ending;
@@ -167,7 +184,8 @@ struct Result {
            printable(client_per_step[i]) + "] in_data=" + std::to_string(in_data_per_step[i]) +
            " wants=" + std::to_string(wants_input_per_step[i]) +
            " awaiting=" + std::to_string(awaiting_reply_per_step[i]) +
-           " token=" + std::to_string(token_needed_per_step[i]) + "\n";
+           " token=" + std::to_string(token_needed_per_step[i]) +
+           " tls_due=" + std::to_string(client_tls_due_per_step[i]) + "\n";
     }
     std::vector<std::string> lines;
     for (const Event& e : merged_events()) {
@@ -233,6 +251,12 @@ inline Result run(const Script& script, const Splitter& split, const DialogueOpt
       case Side::token_error:
         d.token_unavailable(step.bytes);
         break;
+      case Side::client_tls_up:
+        d.client_tls_started(step.bytes);
+        break;
+      case Side::client_tls_failed:
+        d.client_tls_failed(step.bytes);
+        break;
     }
     r.upstream_per_step.push_back(d.take_to_upstream());
     r.client_per_step.push_back(d.take_to_client());
@@ -242,6 +266,7 @@ inline Result run(const Script& script, const Splitter& split, const DialogueOpt
     r.wants_input_per_step.push_back(d.wants_client_input());
     r.awaiting_reply_per_step.push_back(d.awaiting_reply());
     r.token_needed_per_step.push_back(static_cast<int>(d.token_needed()));
+    r.client_tls_due_per_step.push_back(d.client_tls_due());
   }
   r.events = test_support::plain_events(recorded);
   r.finished = d.finished();

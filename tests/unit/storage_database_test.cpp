@@ -88,6 +88,15 @@ TEST(StorageRecords, EnumTextRoundTrips) {
   smtp::Direction d{};
   ASSERT_TRUE(parse("upstream_to_mailtap", d));
   EXPECT_EQ(d, smtp::Direction::upstream_to_mailtap);
+  // Every direction the dialogue writes reads back as itself (a client line mailtap answered
+  // once read back as a note, and `show` lost it).
+  for (auto each : {smtp::Direction::client_to_upstream, smtp::Direction::upstream_to_client,
+                    smtp::Direction::client_to_mailtap, smtp::Direction::mailtap_to_upstream,
+                    smtp::Direction::upstream_to_mailtap, smtp::Direction::mailtap_to_client,
+                    smtp::Direction::mailtap_note}) {
+    ASSERT_TRUE(parse(smtp::to_string(each), d)) << smtp::to_string(each);
+    EXPECT_EQ(d, each);
+  }
 }
 
 TEST(StorageDatabase, FreshFileIsMigratedToCurrentSchema) {

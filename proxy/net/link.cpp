@@ -1,4 +1,4 @@
-#include "proxy/net/upstream_link.hpp"
+#include "proxy/net/link.hpp"
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
@@ -10,12 +10,12 @@ namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 }
 
-TlsStream& UpstreamLink::start_tls() {
-  tls_ = std::make_unique<TlsStream>(socket_, ctx_);
+TlsStream& Link::start_tls() {
+  tls_ = std::make_unique<TlsStream>(socket_, ctx_, role_);
   return *tls_;
 }
 
-asio::awaitable<std::tuple<std::error_code, std::size_t>> UpstreamLink::read_some(
+asio::awaitable<std::tuple<std::error_code, std::size_t>> Link::read_some(
     asio::mutable_buffer buf) {
   if (tls_active_) co_return co_await tls_->read_some(buf);
   // Plain text: wait, then read, so that `buf` is only touched once there are bytes.
@@ -28,19 +28,18 @@ asio::awaitable<std::tuple<std::error_code, std::size_t>> UpstreamLink::read_som
   }
 }
 
-asio::awaitable<std::tuple<std::error_code, std::size_t>> UpstreamLink::write(
-    asio::const_buffer buf) {
+asio::awaitable<std::tuple<std::error_code, std::size_t>> Link::write(asio::const_buffer buf) {
   if (tls_active_) co_return co_await tls_->write(buf);
   co_return co_await asio::async_write(socket_, buf, use_tuple);
 }
 
-asio::awaitable<void> UpstreamLink::close_gracefully() {
+asio::awaitable<void> Link::close_gracefully() {
   if (tls_active_ && socket_.is_open()) tls_->shutdown();
   close();
   co_return;
 }
 
-void UpstreamLink::close() {
+void Link::close() {
   std::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

@@ -1,5 +1,6 @@
-// The connection to the upstream server: a TCP socket that may be upgraded to TLS in place
-// (STARTTLS), or that is TLS from the first byte (implicit), or stays plain (--tls none).
+// One side of a session's connection: a TCP socket that may be upgraded to TLS in place
+// (STARTTLS), or that is TLS from the first byte (implicit), or stays plain. The upstream link
+// is the TLS client (--tls); the client's link, with --local-tls, the TLS server.
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -14,14 +15,19 @@
 
 namespace mailtap::net {
 
-class UpstreamLink {
+class Link {
  public:
-  UpstreamLink(const asio::any_io_executor& ex, asio::ssl::context& ctx)
-      : socket_(ex), ctx_(ctx.native_handle()) {}
+  // A link to connect (its socket is opened by the caller), TLS client side.
+  Link(const asio::any_io_executor& ex, asio::ssl::context& ctx)
+      : socket_(ex), ctx_(ctx.native_handle()), role_(TlsStream::Role::client) {}
+  // An accepted connection; `server_ctx` (may be null: never TLS) makes it the TLS server side.
+  Link(asio::ip::tcp::socket socket, SSL_CTX* server_ctx)
+      : socket_(std::move(socket)), ctx_(server_ctx), role_(TlsStream::Role::server) {}
 
   asio::ip::tcp::socket& socket() { return socket_; }
   // Creates the TLS layer on the connected socket (its handshake is the caller's).
   TlsStream& start_tls();
+  TlsStream* tls() { return tls_.get(); }
   bool tls_active() const { return tls_active_; }
   void set_tls_active() { tls_active_ = true; }
 
@@ -36,6 +42,7 @@ class UpstreamLink {
  private:
   asio::ip::tcp::socket socket_;
   SSL_CTX* ctx_;
+  TlsStream::Role role_;
   std::unique_ptr<TlsStream> tls_;
   bool tls_active_ = false;
 };

@@ -1,0 +1,266 @@
+#include "proxy/net/local_certificate.hpp"
+
+#include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/digest.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/nid.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+#include "proxy/net/certificate_facts.hpp"
+
+namespace mailtap::net {
+
+namespace {
+
+constexpr const char* cert_name = "local-tls-cert.pem";
+constexpr const char* key_name = "local-tls-key.pem";
+constexpr const char* lock_name = "local-tls.lock";
+constexpr int validity_days = 825;  // the longest validity clients accept for a server certificate
+constexpr long renew_margin_seconds = 24 * 3600;
+
+std::string ssl_error() {
+  const unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+std::string errno_text() {
+  return std::strerror(errno);
+}
+
+// Closes the descriptor (and so releases its flock) when it goes.
+struct FileDescriptor {
+  int fd = -1;
+  ~FileDescriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::string fingerprint(X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &len) != 1) return {};
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    if (i > 0) out.push_back(':');
+    out.push_back(hex[md[i] >> 4]);
+    out.push_back(hex[md[i] & 15]);
+  }
+  return out;
+}
+
+bssl::UniquePtr<X509> read_certificate(const std::string& path) {
+  bssl::UniquePtr<BIO> bio(BIO_new_file(path.c_str(), "r"));
+  if (!bio) return nullptr;
+  return bssl::UniquePtr<X509>(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+}
+
+bssl::UniquePtr<EVP_PKEY> read_key(const std::string& path) {
+  bssl::UniquePtr<BIO> bio(BIO_new_file(path.c_str(), "r"));
+  if (!bio) return nullptr;
+  return bssl::UniquePtr<EVP_PKEY>(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+}
+
+LocalCertificate describe(X509* cert, std::string cert_path, std::string key_path) {
+  LocalCertificate c;
+  c.cert_path = std::move(cert_path);
+  c.key_path = std::move(key_path);
+  c.sha256_fingerprint = fingerprint(cert);
+  c.not_after = time_to_iso8601(X509_get0_notAfter(cert));
+  return c;
+}
+
+bool add_extension(X509* cert, int nid, const char* value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
+  bssl::UniquePtr<X509_EXTENSION> ext(
+      X509V3_EXT_nconf_nid(nullptr, &ctx, nid, const_cast<char*>(value)));
+  return ext && X509_add_ext(cert, ext.get(), -1) == 1;
+}
+
+// A P-256 key and a self-signed certificate for localhost and 127.0.0.1, valid from an hour
+// ago (clock skew) for `validity_days`. Not a CA: it certifies itself only.
+bool generate(bssl::UniquePtr<EVP_PKEY>& key, bssl::UniquePtr<X509>& cert, std::string& error) {
+  bssl::UniquePtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_id(EVP_PKEY_EC, nullptr));
+  EVP_PKEY* raw_key = nullptr;
+  if (!pctx || EVP_PKEY_keygen_init(pctx.get()) != 1 ||
+      EVP_PKEY_CTX_set_ec_paramgen_curve_nid(pctx.get(), NID_X9_62_prime256v1) != 1 ||
+      EVP_PKEY_keygen(pctx.get(), &raw_key) != 1) {
+    error = "cannot generate a P-256 key: " + ssl_error();
+    return false;
+  }
+  key.reset(raw_key);
+  cert.reset(X509_new());
+  bssl::UniquePtr<BIGNUM> serial(BN_new());
+  bool ok = cert && serial && X509_set_version(cert.get(), X509_VERSION_3) == 1 &&
+            BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1 &&
+            BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) != nullptr &&
+            X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) != nullptr &&
+            X509_time_adj_ex(X509_getm_notAfter(cert.get()), validity_days, 0, nullptr) != nullptr;
+  X509_NAME* name = ok ? X509_get_subject_name(cert.get()) : nullptr;
+  ok = ok && name != nullptr &&
+       X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                  reinterpret_cast<const unsigned char*>("mailtap local TLS"), -1,
+                                  -1, 0) == 1 &&
+       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                  reinterpret_cast<const unsigned char*>("localhost"), -1, -1,
+                                  0) == 1 &&
+       X509_set_issuer_name(cert.get(), name) == 1 && X509_set_pubkey(cert.get(), key.get()) == 1;
+  ok = ok && add_extension(cert.get(), NID_basic_constraints, "critical,CA:FALSE") &&
+       add_extension(cert.get(), NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1") &&
+       add_extension(cert.get(), NID_ext_key_usage, "serverAuth") &&
+       add_extension(cert.get(), NID_subject_key_identifier, "hash") &&
+       X509_sign(cert.get(), key.get(), EVP_sha256()) > 0;
+  if (!ok) error = "cannot make a self-signed certificate: " + ssl_error();
+  return ok;
+}
+
+// Writes `pem` to `path` by way of a private temporary file in the same directory and a rename,
+// so a reader sees the whole old file or the whole new one.
+bool write_atomically(const std::string& path, const std::string& pem, mode_t mode,
+                      std::string& error) {
+  std::string tmp = path + ".XXXXXX";
+  FileDescriptor f{mkstemp(tmp.data())};  // 0600
+  if (f.fd < 0) {
+    error = "cannot create a file next to " + path + ": " + errno_text();
+    return false;
+  }
+  std::size_t done = 0;
+  while (done < pem.size()) {
+    const ssize_t n = ::write(f.fd, pem.data() + done, pem.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  const bool ok = done == pem.size() && fchmod(f.fd, mode) == 0 && fsync(f.fd) == 0 &&
+                  ::rename(tmp.c_str(), path.c_str()) == 0;
+  if (!ok) {
+    error = "cannot write " + path + ": " + errno_text();
+    ::unlink(tmp.c_str());
+  }
+  return ok;
+}
+
+std::string to_pem(bool (*write)(BIO*, void*), void* object) {
+  bssl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  if (!bio || !write(bio.get(), object)) return {};
+  const std::uint8_t* data = nullptr;
+  std::size_t len = 0;
+  BIO_mem_contents(bio.get(), &data, &len);
+  return std::string(reinterpret_cast<const char*>(data), len);
+}
+
+}  // namespace
+
+std::string default_config_dir(const std::function<const char*(const char*)>& getenv,
+                               std::string& error) {
+  auto value = [&](const char* name) {
+    const char* v = getenv(name);
+    return std::string(v != nullptr ? v : "");
+  };
+  if (std::string xdg = value("XDG_CONFIG_HOME"); !xdg.empty() && xdg.front() == '/') {
+    while (xdg.size() > 1 && xdg.back() == '/') xdg.pop_back();
+    return xdg + "/mailtap";
+  }
+  if (std::string home = value("HOME"); !home.empty()) {
+    while (home.size() > 1 && home.back() == '/') home.pop_back();
+    if (home == "/") home.clear();
+    return home + "/.config/mailtap";
+  }
+  error = "no config directory: set XDG_CONFIG_HOME or HOME, or give --local-cert and --local-key";
+  return {};
+}
+
+std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
+                                                         std::string& error) {
+  std::error_code ec;
+  const std::filesystem::path parent = std::filesystem::path(dir).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    error = "cannot create " + dir + ": " + errno_text();
+    return std::nullopt;
+  }
+  const std::string lock_path = dir + "/" + lock_name;
+  FileDescriptor lock{::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
+  if (lock.fd < 0 || ::flock(lock.fd, LOCK_EX) != 0) {
+    error = "cannot lock " + lock_path + ": " + errno_text();
+    return std::nullopt;
+  }
+  const std::string cert_path = dir + "/" + cert_name;
+  const std::string key_path = dir + "/" + key_name;
+
+  if (bssl::UniquePtr<X509> cert = read_certificate(cert_path)) {
+    bssl::UniquePtr<EVP_PKEY> key = read_key(key_path);
+    std::time_t renew_by = std::time(nullptr) + renew_margin_seconds;
+    if (key && X509_check_private_key(cert.get(), key.get()) == 1 &&
+        X509_cmp_time(X509_get0_notAfter(cert.get()), &renew_by) > 0)
+      return describe(cert.get(), cert_path, key_path);
+  }
+  ERR_clear_error();
+
+  bssl::UniquePtr<EVP_PKEY> key;
+  bssl::UniquePtr<X509> cert;
+  if (!generate(key, cert, error)) return std::nullopt;
+  const std::string key_pem = to_pem(
+      [](BIO* b, void* k) {
+        return PEM_write_bio_PrivateKey(b, static_cast<EVP_PKEY*>(k), nullptr, nullptr, 0, nullptr,
+                                        nullptr) == 1;
+      },
+      key.get());
+  const std::string cert_pem =
+      to_pem([](BIO* b, void* c) { return PEM_write_bio_X509(b, static_cast<X509*>(c)) == 1; },
+             cert.get());
+  if (key_pem.empty() || cert_pem.empty()) {
+    error = "cannot encode the certificate: " + ssl_error();
+    return std::nullopt;
+  }
+  // The key first: a certificate is never on disk without its key.
+  if (!write_atomically(key_path, key_pem, 0600, error) ||
+      !write_atomically(cert_path, cert_pem, 0644, error))
+    return std::nullopt;
+  LocalCertificate made = describe(cert.get(), cert_path, key_path);
+  made.created = true;
+  return made;
+}
+
+std::optional<LocalCertificate> load_local_certificate(const std::string& cert_path,
+                                                       const std::string& key_path,
+                                                       std::string& error) {
+  bssl::UniquePtr<X509> cert = read_certificate(cert_path);
+  if (!cert) {
+    error =
+        "--local-cert " + cert_path + ": no PEM certificate could be read (" + ssl_error() + ")";
+    return std::nullopt;
+  }
+  bssl::UniquePtr<EVP_PKEY> key = read_key(key_path);
+  if (!key) {
+    error = "--local-key " + key_path + ": no PEM private key could be read (" + ssl_error() + ")";
+    return std::nullopt;
+  }
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    ERR_clear_error();
+    error = "--local-key " + key_path + " is not the key of --local-cert " + cert_path;
+    return std::nullopt;
+  }
+  return describe(cert.get(), cert_path, key_path);
+}
+
+}  // namespace mailtap::net

@@ -1,0 +1,37 @@
+// mailtap's own certificate for the client's side (--local-tls): the user's (--local-cert,
+// --local-key), or by default a P-256 key and a self-signed certificate for localhost and
+// 127.0.0.1 that mailtap creates once under the user's config directory and reuses until it
+// is about to expire. Clients are told to trust that certificate (msmtp's tls_trust_file).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace mailtap::net {
+
+struct LocalCertificate {
+  std::string cert_path;
+  std::string key_path;
+  std::string sha256_fingerprint;  // "AB:CD:...", as `openssl x509 -fingerprint -sha256` prints
+  std::string not_after;           // ISO 8601 UTC
+  bool created = false;            // made by this start (first use, or the old one expired)
+};
+
+// $XDG_CONFIG_HOME/mailtap, else ~/.config/mailtap; empty with `error` set if neither is known.
+std::string default_config_dir(const std::function<const char*(const char*)>& getenv,
+                               std::string& error);
+
+// The certificate in `dir` (created 0700 if missing): reused if it is valid for at least
+// another day and matches its key, otherwise made anew. Concurrent starts serialise on a lock
+// file in `dir`, so they never see (or make) a key and certificate that do not belong together.
+std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
+                                                         std::string& error);
+
+// Reads the user's certificate (chain) and key, and checks they belong together.
+std::optional<LocalCertificate> load_local_certificate(const std::string& cert_path,
+                                                       const std::string& key_path,
+                                                       std::string& error);
+
+}  // namespace mailtap::net

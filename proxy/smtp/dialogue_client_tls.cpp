@@ -1,0 +1,110 @@
+// The Dialogue's side of TLS towards the client (--local-tls): mailtap's own STARTTLS offer,
+// what a STARTTLS line means, the injection rule, and AUTH only inside TLS. The session does
+// the handshake when client_tls_due() says so. See docs/proxy.md, "TLS towards the client".
+#include <utility>
+
+#include "proxy/smtp/capabilities.hpp"
+#include "proxy/smtp/command.hpp"
+#include "proxy/smtp/dialogue.hpp"
+#include "proxy/smtp/dialogue_internal.hpp"
+
+namespace mailtap::smtp {
+
+bool Dialogue::client_tls_due() const {
+  return client_tls_ == ClientTlsState::due && !ending_ && !client_eof_;
+}
+
+std::string Dialogue::answer_starttls(const Command& cmd) {
+  switch (client_tls_) {
+    case ClientTlsState::unavailable:
+      return "502 5.5.1 mailtap: " + options_.starttls_refusal + "\r\n";
+    case ClientTlsState::active:
+      return "503 5.5.1 mailtap: TLS is already active on this connection\r\n";
+    case ClientTlsState::requested:
+    case ClientTlsState::due:
+      break;  // not reached: nothing is read until the handshake
+    case ClientTlsState::offered:
+      if (!cmd.args.empty()) return "501 5.5.4 mailtap: syntax is STARTTLS, without arguments\r\n";
+      // The upstream holds the transaction: TLS cannot start under it (RFC 3207 §4.2 resets
+      // the client's state, the upstream's would not be).
+      if (transaction_ && !transaction_->settled)
+        return "503 5.5.1 mailtap: STARTTLS inside a mail transaction; send RSET first\r\n";
+      client_tls_ = ClientTlsState::requested;
+      return "220 2.0.0 Ready to start TLS\r\n";
+  }
+  return "502 5.5.1 mailtap: STARTTLS is not available\r\n";
+}
+
+// Before the client's TLS is up, AUTH is refused (credentials only inside TLS, as Gmail and
+// Postfix with smtpd_tls_auth_only do); after its STARTTLS, the client must greet again.
+bool Dialogue::gate_client_tls(const Command& cmd, std::string_view line) {
+  if (cmd.verb == "AUTH" && client_tls_ == ClientTlsState::offered) {
+    refuse_auth_line(line,
+                     "530 5.7.0 mailtap: Must issue a STARTTLS command first (--local-tls "
+                     "starttls: AUTH only inside TLS)\r\n");
+    return true;
+  }
+  if (!greet_again_) return false;
+  // BDAT goes on: with CHUNKING forgotten (client_tls_started) its chunk is read and discarded
+  // with the 502, so that no chunk byte is ever read as a command.
+  if (cmd.verb == "EHLO" || cmd.verb == "HELO" || cmd.verb == "NOOP" || cmd.verb == "RSET" ||
+      cmd.verb == "QUIT" || cmd.verb == "HELP" || cmd.verb == "BDAT")
+    return false;
+  const std::string reply =
+      "503 5.5.1 mailtap: send EHLO again after STARTTLS (RFC 3207: what was said before TLS "
+      "no longer counts)\r\n";
+  if (cmd.verb == "AUTH") {
+    refuse_auth_line(line, reply);
+    return true;
+  }
+  Event e = make_event(Direction::client_to_mailtap, EventKind::command);
+  e.verb = cmd.verb;
+  e.bytes = std::string(line);
+  e.wire_size = line.size();
+  record(std::move(e));
+  queue_local_reply(reply);
+  return true;
+}
+
+// Bytes after the STARTTLS line and before the handshake would be read as if they came
+// through TLS: the plain-text command injection of CVE-2011-0411. They are not read (nor kept:
+// they may be anything), and the session ends.
+void Dialogue::refuse_tls_injection() {
+  backlog_pos_ = backlog_.size();
+  Event e = make_event(Direction::client_to_mailtap, EventKind::error);
+  e.verb = "STARTTLS";
+  e.redacted = true;
+  e.note =
+      "client bytes followed STARTTLS before the TLS handshake (command injection, "
+      "CVE-2011-0411 class): not read, session closed";
+  record(std::move(e));
+  abort(
+      "4.7.0 mailtap: bytes after STARTTLS before the TLS handshake (possible command "
+      "injection); closing",
+      {Ending::Kind::error, "client sent bytes after STARTTLS before the TLS handshake"});
+}
+
+void Dialogue::client_tls_started(std::string_view description) {
+  if (ending_ || client_tls_ != ClientTlsState::due) return;
+  client_tls_ = ClientTlsState::active;
+  greet_again_ = true;
+  chunking_ = false;  // learned from an EHLO before TLS: void until the next one
+  Event e = make_event(Direction::mailtap_note, EventKind::tls);
+  e.verb = "STARTTLS";
+  e.note = "client side: TLS established (" + std::string(description) +
+           "); the client must send EHLO again";
+  record(std::move(e));
+  process_client();
+}
+
+void Dialogue::client_tls_failed(std::string_view reason) {
+  if (ending_ || client_tls_ != ClientTlsState::due) return;
+  Event e = make_event(Direction::mailtap_note, EventKind::tls);
+  e.verb = "STARTTLS";
+  e.note = "client side: TLS handshake failed: " + std::string(reason);
+  record(std::move(e));
+  // No reply: the client is inside a handshake and could not read one.
+  finish(Ending::Kind::error, "client TLS handshake failed: " + std::string(reason));
+}
+
+}  // namespace mailtap::smtp

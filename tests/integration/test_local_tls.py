@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Real clients that refuse to authenticate in plain text, through `mailtap proxy --local-tls`
+(issue 11): msmtp, swaks and smtplib speak STARTTLS (or implicit TLS) to mailtap, trusting
+mailtap's own self-signed certificate, and mailtap relays to the private Gmail-like Postfix.
+Each delivers, and each session is recorded with the client's TLS version and AUTH redacted.
+Also: the default certificate is made once (0600 key in a 0700 directory under
+$XDG_CONFIG_HOME/mailtap) and reused, its printed fingerprint is the one openssl computes,
+bytes injected after STARTTLS end the session, and AUTH before STARTTLS is refused."""
+
+import os
+import re
+import socket
+import sqlite3
+import ssl
+import smtplib
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from test_recording import wait_for  # noqa: E402
+
+USER, PASSWORD = "alice", h.USERS["alice"]
+
+
+class LocalTlsTest(h.IntegrationCase):
+    with_postfix = True
+
+    def setUp(self):
+        self.config_home = Path(tempfile.mkdtemp(prefix="xdg-config-", dir=self.tmp))
+        self.cert = self.config_home / "mailtap" / "local-tls-cert.pem"
+        self.db = self.config_home / "mailtap.db"
+
+    def start(self, mode: str = "starttls", *extra, upstream=None) -> h.Mailtap:
+        return self.mailtap(upstream or self.postfix.submission, db=self.db,
+                            extra_args=["--local-tls", mode, *extra],
+                            env={"XDG_CONFIG_HOME": str(self.config_home)})
+
+    # the record ---------------------------------------------------------------------
+    def sessions(self):
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as c:
+            c.row_factory = sqlite3.Row
+            return c.execute("SELECT * FROM sessions ORDER BY id").fetchall()
+
+    def ended_session(self):
+        """The one session, once it is closed in the record."""
+        def ended():
+            rows = self.sessions() if self.db.exists() else []
+            return rows if rows and all(r["ended_at"] for r in rows) else None
+        rows = wait_for(ended, what="the session's record to be closed")
+        self.assertEqual(len(rows), 1)
+        return rows[0]
+
+    def events(self, session_id: int):
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as c:
+            c.row_factory = sqlite3.Row
+            return c.execute("SELECT * FROM events WHERE session_id = ? ORDER BY seq",
+                             (session_id,)).fetchall()
+
+    def assertRecordedOverTls(self, mt: h.Mailtap, starttls: bool):
+        s = self.ended_session()
+        self.assertRegex(s["client_tls_version"] or "", r"^TLSv1\.[23]$",
+                         "the record says the client's side was TLS, and which version")
+        self.assertEqual(s["auth_user"], USER)
+        events = self.events(s["id"])
+        tls_notes = [e for e in events if e["kind"] == "tls" and
+                     "client side: TLS established" in (e["note"] or "")]
+        self.assertEqual(len(tls_notes), 1, [dict(e) for e in events])
+        if starttls:
+            verbs = [(e["direction"], e["verb"]) for e in events if e["kind"] == "command"]
+            self.assertIn(("client_to_mailtap", "STARTTLS"), verbs)
+            self.assertTrue(any(e["kind"] == "local_reply" and
+                                bytes(e["bytes"]).startswith(b"220 2.0.0") for e in events))
+        auth = [e for e in events if e["kind"] == "auth"]
+        self.assertTrue(auth and any(e["redacted"] for e in auth), "AUTH is recorded redacted")
+        mt.stop()
+        for f in self.db.parent.glob(self.db.name + "*"):
+            self.assertNotIn(PASSWORD.encode(), f.read_bytes(), f"the password is in {f}")
+        return s
+
+    # clients ------------------------------------------------------------------------
+    def msmtp(self, port: int, message: bytes, *, starttls: bool) -> subprocess.CompletedProcess:
+        conf = self.tmp / f"msmtprc-{h.unique_token()}"
+        conf.write_text("\n".join([
+            "defaults", "logfile -", "account mailtap", "host 127.0.0.1", f"port {port}",
+            "from sender@client.test", "auth on", f"user {USER}", f"password {PASSWORD}",
+            "tls on", f"tls_starttls {'on' if starttls else 'off'}",
+            f"tls_trust_file {self.cert}", ""]))
+        conf.chmod(0o600)  # msmtp refuses a password in a file others can read
+        cmd = ["msmtp", "-C", str(conf), "-a", "mailtap", "alice@example.test"]
+        h.log("run:", " ".join(cmd))
+        return subprocess.run(cmd, input=message, capture_output=True, timeout=60)
+
+    def smtplib_send(self, port: int, message: bytes, *, implicit: bool):
+        ctx = ssl.create_default_context(cafile=str(self.cert))
+        if implicit:
+            s = smtplib.SMTP_SSL("127.0.0.1", port, local_hostname="client.test", context=ctx,
+                                 timeout=30)
+        else:
+            s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30)
+        with s:
+            if not implicit:
+                s.ehlo()
+                self.assertTrue(s.has_extn("starttls"))
+                self.assertFalse(s.has_extn("auth"), "AUTH is withheld until the client's TLS")
+                s.starttls(context=ctx)
+            s.ehlo()
+            s.login(USER, PASSWORD)
+            refused = s.sendmail("sender@client.test", ["alice@example.test"], message)
+            s.quit()
+        return refused
+
+    def deliver_with(self, send, mode: str):
+        mt = self.start(mode)
+        tok = h.unique_token()
+        msg = h.make_message(tok)
+        send(mt.port, msg)
+        self.assertDelivered(tok, msg)
+        return self.assertRecordedOverTls(mt, starttls=mode == "starttls")
+
+    def test_msmtp_starttls(self):
+        def send(port, msg):
+            self.assertProcOk(self.msmtp(port, msg, starttls=True), "msmtp")
+        self.deliver_with(send, "starttls")
+
+    def test_msmtp_implicit_tls(self):
+        def send(port, msg):
+            self.assertProcOk(self.msmtp(port, msg, starttls=False), "msmtp")
+        self.deliver_with(send, "implicit")
+
+    def test_swaks_starttls(self):
+        def send(port, msg):
+            self.assertProcOk(h.swaks(port, tls="starttls", ca_file=self.cert, auth="PLAIN",
+                                      user=USER, password=PASSWORD, data=msg), "swaks")
+        self.deliver_with(send, "starttls")
+
+    def test_swaks_implicit_tls(self):
+        def send(port, msg):
+            self.assertProcOk(h.swaks(port, tls="implicit", ca_file=self.cert, auth="LOGIN",
+                                      user=USER, password=PASSWORD, data=msg), "swaks")
+        self.deliver_with(send, "implicit")
+
+    def test_smtplib_starttls(self):
+        s = self.deliver_with(lambda port, msg: self.assertEqual(
+            self.smtplib_send(port, msg, implicit=False), {}), "starttls")
+        out = h.run([str(h.mailtap_bin()), "show", "--db", str(self.db), str(s["id"])])
+        self.assertRegex(out.stdout.decode(), r"client +127\.0\.0\.1:\d+ -> [^\n]*\(TLSv1\.[23]\)")
+        self.assertIn("[answered by mailtap] C: STARTTLS", out.stdout.decode())
+        self.assertIn("M: 220 2.0.0 Ready to start TLS", out.stdout.decode())
+        out = h.run([str(h.mailtap_bin()), "sessions", "--db", str(self.db), "--json"])
+        self.assertRegex(out.stdout.decode(), r'"client_tls_version": ?"TLSv1\.[23]"')
+
+    def test_smtplib_implicit_tls(self):
+        self.deliver_with(lambda port, msg: self.assertEqual(
+            self.smtplib_send(port, msg, implicit=True), {}), "implicit")
+
+    def test_own_certificate_and_key(self):
+        """--local-cert/--local-key: the client trusts the CA that signed them."""
+        mt = self.start("starttls", "--local-cert", self.pki.valid_cert, "--local-key",
+                        self.pki.valid_key)
+        self.assertFalse(self.cert.exists(), "no default certificate is made")
+        tok = h.unique_token()
+        msg = h.make_message(tok)
+        ctx = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        with smtplib.SMTP("127.0.0.1", mt.port, local_hostname="client.test", timeout=30) as s:
+            s.starttls(context=ctx)
+            s.login(USER, PASSWORD)
+            s.sendmail("sender@client.test", ["alice@example.test"], msg)
+        self.assertDelivered(tok, msg)
+
+    # the default certificate --------------------------------------------------------
+    def test_default_certificate_private_printed_and_reused(self):
+        mt = self.start("starttls")
+        key = self.cert.with_name("local-tls-key.pem")
+        self.assertEqual(stat.S_IMODE(key.stat().st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(key.parent.stat().st_mode), 0o700)
+        fp = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-noout", "-fingerprint",
+                             "-sha256"], capture_output=True, check=True).stdout.decode()
+        fp = fp.strip().split("=", 1)[1]
+        self.assertIn(f"created the local TLS certificate {self.cert} (SHA-256 {fp},",
+                      mt.stderr)
+        text = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-noout", "-text"],
+                              capture_output=True, check=True).stdout.decode()
+        self.assertRegex(text, r"DNS:localhost, IP Address:127\.0\.0\.1")
+        self.assertIn("ASN1 OID: prime256v1", text)
+        pem = self.cert.read_bytes()
+        mt.stop()
+
+        again = self.start("implicit")
+        self.assertIn(f"using the local TLS certificate {self.cert} (SHA-256 {fp},",
+                      again.stderr)
+        self.assertEqual(self.cert.read_bytes(), pem, "the certificate is reused")
+
+    # refusals -----------------------------------------------------------------------
+    def test_starttls_injection_ends_the_session(self):
+        """Bytes after STARTTLS, before the handshake, are an injection (CVE-2011-0411)."""
+        mt = self.start("starttls")
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            ehlo = c.cmd("EHLO client.test")
+            self.assertIn("STARTTLS", ehlo.lines)
+            c.send(b"STARTTLS\r\nMAIL FROM:<injected@client.test>\r\n")
+            self.assertEqual(c.reply().code, 220)
+            r = c.reply()
+            self.assertEqual(r.code, 421, r)
+            self.assertIn("after STARTTLS", r.text)
+            self.assertTrue(c.is_closed())
+        s = self.ended_session()
+        self.assertEqual(s["outcome"], "error")
+        self.assertIsNone(s["client_tls_version"])
+        for e in self.events(s["id"]):
+            self.assertNotIn(b"injected", bytes(e["bytes"]))
+            if e["direction"] == "client_to_upstream":
+                self.assertNotEqual(e["verb"], "MAIL")
+        self.assertNotIn("injected@client.test", self.postfix.maillog_text())
+
+    def test_auth_before_starttls_is_refused(self):
+        mt = self.start("starttls")
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            ehlo = c.cmd("EHLO client.test")
+            self.assertFalse([line for line in ehlo.lines if line.upper().startswith("AUTH")],
+                             ehlo)
+            r = c.cmd("AUTH PLAIN " + h.auth_plain(USER, PASSWORD))
+            self.assertEqual(r.code, 530, r)
+            self.assertIn("STARTTLS", r.text)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        s = self.ended_session()
+        self.assertIsNone(s["client_tls_version"])
+        self.assertIsNone(s["auth_user"])
+        mt.stop()
+        for f in self.db.parent.glob(self.db.name + "*"):
+            self.assertNotIn(PASSWORD.encode(), f.read_bytes())
+
+    def test_shutdown_ends_a_client_stuck_in_its_handshake(self):
+        """A client that connects to the implicit port and says nothing does not hold
+        mailtap past --grace (the handshake limit is --timeout-connect, 30 s)."""
+        mt = self.start("implicit", "--grace", "1s", "-v")
+        with socket.create_connection(("127.0.0.1", mt.port), timeout=15):
+            wait_for(lambda: "connected, opening" in mt.stderr, what="the session to start")
+            self.assertEqual(mt.stop(timeout=15), 0, mt.stderr)
+        s = self.ended_session()
+        self.assertEqual(s["outcome"], "shutdown")
+
+    def test_plain_client_on_implicit_port_is_recorded(self):
+        mt = self.start("implicit")
+        with socket.create_connection(("127.0.0.1", mt.port), timeout=15) as sock:
+            sock.sendall(b"EHLO client.test\r\n")
+            sock.settimeout(15)
+            try:
+                while sock.recv(4096):
+                    pass
+            except OSError:
+                pass
+        s = self.ended_session()
+        self.assertEqual(s["outcome"], "error")
+        self.assertIn("TLS handshake failed", s["outcome_reason"])
+        # logged after the record is committed
+        wait_for(lambda: re.search(r"TLS handshake failed", mt.stderr), what="the log line")
+
+
+if __name__ == "__main__":
+    h.main()

@@ -1,0 +1,229 @@
+// Dialogue: TLS towards the client (--local-tls). mailtap's own STARTTLS offer in the EHLO
+// reply, the 220 and the handshake the session does, the injection rule (bytes after STARTTLS
+// before the handshake end the session), AUTH only inside TLS, and EHLO again after TLS. Each
+// scenario run whole, byte by byte and split at every position.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "proxy/smtp/capabilities.hpp"
+#include "proxy/smtp/dialogue.hpp"
+#include "tests/unit/dialogue_harness.hpp"
+
+namespace mailtap::smtp {
+namespace {
+
+using namespace testing;
+using namespace std::string_literals;
+
+// The upstream's EHLO reply over its TLS link: AUTH offered, no STARTTLS.
+const std::string upstream_ehlo =
+    "250-up.example\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n";
+const std::string offered_ehlo =
+    "250-up.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 STARTTLS\r\n";
+const std::string ready = "220 2.0.0 Ready to start TLS\r\n";
+const std::string auth_plain = "AUTH PLAIN " + base64_encode("\0alice\0pw-secret"s) + "\r\n";
+
+DialogueOptions local_tls(ClientTls mode) {
+  DialogueOptions o = test_options();
+  o.client_tls = mode;
+  return o;
+}
+
+TEST(DialogueClientTls, OffersStartTlsWithholdsAuthThenRelaysInsideTls) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(upstream_ehlo),
+          client("STARTTLS\r\n"),
+          client_tls_up(),
+          client(ehlo),
+          upstream(upstream_ehlo),
+          client(auth_plain),
+          upstream("235 2.7.0 Authentication successful\r\n"),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_EQ(r.client_per_step[1], offered_ehlo);
+  EXPECT_EQ(r.client_per_step[2], ready);
+  EXPECT_TRUE(r.client_tls_due_per_step[2]) << "the handshake is due once the 220 is out";
+  EXPECT_FALSE(r.wants_input_per_step[2]) << "nothing is read until the handshake";
+  EXPECT_FALSE(r.client_tls_due_per_step[3]);
+  EXPECT_EQ(r.client_per_step[5], upstream_ehlo) << "inside TLS: AUTH offered, no STARTTLS";
+  EXPECT_EQ(r.to_upstream, ehlo + ehlo + auth_plain) << "STARTTLS is mailtap's, not relayed";
+  EXPECT_EQ(r.auth_user, "alice");
+  expect_secret_absent(r, "pw-secret");
+  const auto tls = find_events(r, Direction::mailtap_note, EventKind::tls);
+  ASSERT_EQ(tls.size(), 1u);
+  EXPECT_NE(tls[0]->note.find("TLSv1.3"), std::string::npos) << tls[0]->note;
+  const auto local = find_events(r, Direction::mailtap_to_client, EventKind::local_reply);
+  ASSERT_EQ(local.size(), 1u);
+  EXPECT_EQ(local[0]->bytes, ready);
+  EXPECT_EQ(find_events(r, Direction::client_to_mailtap, EventKind::command)[0]->verb, "STARTTLS");
+}
+
+TEST(DialogueClientTls, BytesAfterStartTlsBeforeTheHandshakeEndTheSession) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(upstream_ehlo),
+          client("STARTTLS\r\nMAIL FROM:<evil@example>\r\n"),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_TRUE(r.finished);
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::error);
+  EXPECT_EQ(r.to_upstream, ehlo) << "the injected command never reaches the upstream";
+  EXPECT_EQ(r.client_per_step[2].rfind(ready, 0), 0u);
+  EXPECT_NE(r.client_per_step[2].find("421 4.7.0"), std::string::npos) << r.client_per_step[2];
+  for (const Event& e : r.events) EXPECT_EQ(e.bytes.find("evil"), std::string::npos);
+}
+
+TEST(DialogueClientTls, InjectionBehindAPipelinedCommandIsCaughtToo) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(upstream_ehlo),
+          client("NOOP\r\nSTARTTLS\r\nRSET\r\n"),
+          upstream("250 2.0.0 Ok\r\n"),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.to_upstream, ehlo + "NOOP\r\n");
+  EXPECT_FALSE(r.client_tls_due_per_step.back());
+}
+
+TEST(DialogueClientTls, StartTlsPipelinedLastWaitsForEarlierReplies) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(upstream_ehlo),
+          client("NOOP\r\nSTARTTLS\r\n"),
+          upstream("250 2.0.0 Ok\r\n"),
+          client_tls_up(),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_FALSE(r.client_tls_due_per_step[2]);
+  EXPECT_EQ(r.client_per_step[3], "250 2.0.0 Ok\r\n" + ready);
+  EXPECT_TRUE(r.client_tls_due_per_step[3]);
+  EXPECT_FALSE(r.finished);
+}
+
+TEST(DialogueClientTls, AuthBeforeStartTlsIsRefusedAndKeptOutOfTheRecord) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(upstream_ehlo),
+          client(auth_plain),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_EQ(r.client_per_step[2].rfind("530 5.7.0 mailtap: Must issue a STARTTLS command first", 0),
+            0u)
+      << r.client_per_step[2];
+  EXPECT_EQ(r.to_upstream, ehlo);
+  expect_secret_absent(r, "pw-secret");
+  EXPECT_TRUE(r.auth_user.empty());
+}
+
+TEST(DialogueClientTls, AfterTlsTheClientMustGreetAgain) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(upstream_ehlo),
+          client("STARTTLS\r\n"),
+          client_tls_up(),
+          client("MAIL FROM:<a@example>\r\n"),
+          client(auth_plain),
+          client("NOOP\r\n"),
+          upstream("250 2.0.0 Ok\r\n"),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_EQ(r.client_per_step[4].rfind("503 5.5.1 mailtap: send EHLO again", 0), 0u);
+  EXPECT_EQ(r.client_per_step[5].rfind("503 5.5.1 mailtap: send EHLO again", 0), 0u);
+  EXPECT_EQ(r.to_upstream, ehlo + "NOOP\r\n");
+  expect_secret_absent(r, "pw-secret");
+}
+
+TEST(DialogueClientTls, ABdatChunkBeforeTheNewEhloIsDiscardedNotReadAsCommands) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_chunking),
+          client("STARTTLS\r\n"),
+          client_tls_up(),
+          client("BDAT 12 LAST\r\nRSET\r\nQUIT\r\n"),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_EQ(r.client_per_step[4].rfind("502 5.5.1 mailtap: the upstream did not advertise", 0), 0u)
+      << r.client_per_step[4];
+  EXPECT_EQ(r.to_upstream, ehlo) << "nothing of the chunk is relayed";
+}
+
+TEST(DialogueClientTls, StartTlsInsideATransactionOrWithArgumentsIsRefused) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(upstream_ehlo),
+          client("MAIL FROM:<a@example>\r\n"),
+          upstream("250 2.1.0 Ok\r\n"),
+          client("STARTTLS\r\n"),
+          client("RSET\r\n"),
+          upstream("250 2.0.0 Ok\r\n"),
+          client("STARTTLS now\r\n"),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_EQ(r.client_per_step[4].rfind("503 5.5.1 mailtap: STARTTLS inside a mail transaction", 0),
+            0u);
+  EXPECT_EQ(r.client_per_step[7].rfind("501 5.5.4", 0), 0u);
+  EXPECT_FALSE(r.finished);
+  for (bool due : r.client_tls_due_per_step) EXPECT_FALSE(due);
+}
+
+TEST(DialogueClientTls, AFailedHandshakeEndsTheSessionWithoutAReply) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(upstream_ehlo),
+          client("STARTTLS\r\n"),
+          client_tls_failed("unknown CA"),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.client_per_step[3], "");
+  ASSERT_TRUE(r.ending);
+  EXPECT_NE(r.ending->reason.find("unknown CA"), std::string::npos);
+}
+
+TEST(DialogueClientTls, ImplicitTlsOffersAuthAndRefusesStartTls) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply),
+          client("STARTTLS\r\n"),
+          client(auth_plain),
+          upstream("235 2.7.0 Ok\r\n"),
+      },
+      local_tls(ClientTls::implicit));
+  EXPECT_EQ(r.client_per_step[1], ehlo_reply_filtered);
+  EXPECT_EQ(r.client_per_step[2],
+            "503 5.5.1 mailtap: TLS is already active on this connection\r\n");
+  EXPECT_EQ(r.to_upstream, ehlo + auth_plain);
+  EXPECT_EQ(r.auth_user, "alice");
+}
+
+TEST(DialogueClientTls, WithoutLocalTlsStartTlsIsRefusedAsBefore) {
+  const Result r = run_all_splits({client(ehlo), upstream(ehlo_reply), client("STARTTLS\r\n")});
+  EXPECT_EQ(r.client_per_step[1], ehlo_reply_filtered);
+  EXPECT_EQ(r.client_per_step[2], "502 5.5.1 mailtap: STARTTLS is not needed\r\n");
+}
+
+TEST(Capabilities, AppendExtensionKeepsTheReplyWellFormed) {
+  EXPECT_EQ(append_extension("250 up.example\r\n", "STARTTLS"),
+            "250-up.example\r\n250 STARTTLS\r\n");
+  EXPECT_EQ(append_extension("250-up.example\r\n250 SIZE 10\r\n", "STARTTLS"),
+            "250-up.example\r\n250-SIZE 10\r\n250 STARTTLS\r\n");
+  EXPECT_EQ(append_extension("250-up.example\n250\n", "STARTTLS"),
+            "250-up.example\n250-\n250 STARTTLS\r\n");
+}
+
+}  // namespace
+}  // namespace mailtap::smtp
