@@ -106,7 +106,7 @@ std::size_t weight_of(const std::vector<Record>& records) {
   for (const Record& r : records) {
     w += per_record;
     if (const auto* e = std::get_if<SessionEvent>(&r)) {
-      w += e->event.bytes.size() + e->event.note.size();
+      w += e->event->bytes.size() + e->event->note.size();
     } else if (const auto* t = std::get_if<SessionTls>(&r)) {
       for (const Certificate& c : t->chain) w += c.der.size();
     } else if (const auto* m = std::get_if<SessionMessage>(&r)) {

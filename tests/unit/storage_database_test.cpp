@@ -149,9 +149,11 @@ TEST(StorageDatabase, VersionTwoVerifyResultsAreMigratedToStatusAndReason) {
     ASSERT_TRUE(open_for_writing(path, db, key).ok());
   }
   {
-    // Back to the version-2 shape of the sessions table, with rows as v2 wrote them.
+    // Back to the version-2 shape of the tables, with rows as v2 wrote them.
     RawDb raw(path);
-    ASSERT_EQ(raw.exec("ALTER TABLE sessions DROP COLUMN verify_status; "
+    ASSERT_EQ(raw.exec("ALTER TABLE events DROP COLUMN mail_transaction; "
+                       "ALTER TABLE messages DROP COLUMN mail_transaction; "
+                       "ALTER TABLE sessions DROP COLUMN verify_status; "
                        "ALTER TABLE sessions DROP COLUMN verify_reason; "
                        "ALTER TABLE sessions ADD COLUMN verify_result TEXT; "
                        "PRAGMA user_version = 2;"),

@@ -318,8 +318,8 @@ TEST(StorageRecorder, QueuedOctetsAreBoundedWhateverTheBatchCount) {
           }
           for (int i = 1; i <= kEvents; ++i) {
             SessionEvent e = event(k, static_cast<std::uint64_t>(i));
-            e.event.bytes.assign(kEventBytes, 'x');
-            e.event.wire_size = kEventBytes;
+            test_support::edit(e.event).bytes.assign(kEventBytes, 'x');
+            test_support::edit(e.event).wire_size = kEventBytes;
             auto records = batch(std::move(e));
             co_await rec->submit(std::move(records));
           }
