@@ -151,7 +151,8 @@ TEST(StorageDatabase, VersionTwoVerifyResultsAreMigratedToStatusAndReason) {
   {
     // Back to the version-2 shape of the tables, with rows as v2 wrote them.
     RawDb raw(path);
-    ASSERT_EQ(raw.exec("ALTER TABLE events DROP COLUMN mail_transaction; "
+    ASSERT_EQ(raw.exec("ALTER TABLE sessions DROP COLUMN client_tls_version; "
+                       "ALTER TABLE events DROP COLUMN mail_transaction; "
                        "ALTER TABLE messages DROP COLUMN mail_transaction; "
                        "ALTER TABLE sessions DROP COLUMN verify_status; "
                        "ALTER TABLE sessions DROP COLUMN verify_reason; "
