@@ -301,7 +301,7 @@ asio::awaitable<bool> Session::accept_implicit_tls() {
   e.time = storage::Clock::now();
   e.note = ec ? "client side: TLS handshake failed: " + description
               : "client side: TLS established (" + description + ", --local-tls implicit)";
-  events_.push_back(std::move(e));
+  events_.push_back(smtp::mailtap_event(std::move(e)));
   if (!ec) co_return true;
   client_.close();
   if (shutdown_requested_)
