@@ -22,7 +22,8 @@ int run(int argc, char** argv) {
                    mailtap::tools::add_mock_command, mailtap::tools::add_audit_command,
                    mailtap::tools::add_prune_command, mailtap::tools::add_explain_command,
                    mailtap::tools::add_probe_command, mailtap::tools::add_encode_command,
-                   mailtap::tools::add_decode_command, mailtap::tools::add_generate_docs_command})
+                   mailtap::tools::add_decode_command, mailtap::tools::add_web_command,
+                   mailtap::tools::add_generate_docs_command})
     commands.push_back(add(app));
   CLI11_PARSE(app, argc, argv);
   for (auto& cmd : commands)
