@@ -338,7 +338,12 @@ async function renderSession(id) {
       ` ${m.mail_from} → ${m.recipients.map((r) => r.command).join(", ")} — ${m.size} bytes, `,
       m.final_reply || "no final reply"));
   }
+  // Re-rendered as a running session grows: keep what the reader unfolded.
+  const wasOpen = [...view.querySelectorAll("details")].map((d) => d.open);
+  const sameSession = view.dataset.session === String(id);
   view.replaceChildren(...parts);
+  if (sameSession) view.querySelectorAll("details").forEach((d, i) => { d.open = Boolean(wasOpen[i]); });
+  view.dataset.session = String(id);
   onRecordChange = running ? () => renderSession(id) : null;
 }
 
@@ -436,6 +441,7 @@ async function renderAudit() {
 
 // ---- routing (#/, #/session/ID, #/session/ID/message/N, #/audit) -------------------------
 function route() {
+  delete view.dataset.session;
   const hash = location.hash || "#/";
   const path = hash.slice(1).split("?")[0];
   let match;
