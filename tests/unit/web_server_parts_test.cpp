@@ -158,6 +158,16 @@ TEST(WebResponse, EveryResponseCarriesTheSecurityHeadersAndNoCors) {
   EXPECT_EQ(serialize_head(e).rfind("HTTP/1.1 421 Misdirected Request\r\n", 0), 0u);
 }
 
+TEST(WebResponse, NoLineBreakReachesAHeader) {
+  Response r;
+  r.content_type = "text/html; charset=x\r\nSet-Cookie: a=b";
+  r.headers.emplace_back("Content-Disposition", "attachment; filename=\"a\nb\"");
+  const std::string head = serialize_head(r);
+  EXPECT_EQ(head.find("\r\nSet-Cookie"), std::string::npos);
+  EXPECT_NE(head.find("charset=xSet-Cookie: a=b\r\n"), std::string::npos);
+  EXPECT_NE(head.find("filename=\"ab\""), std::string::npos);
+}
+
 TEST(WebResponse, WireBytesAreEscapedInJson) {
   JsonWriter w;
   w.begin_object();

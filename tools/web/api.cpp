@@ -252,7 +252,11 @@ Response Api::message(const Route& route) {
     const MimePart& part = parsed.parts[route.part];
     Response r;
     r.body = part.body;
-    const std::string charset = part.charset.empty() ? "utf-8" : part.charset;
+    // The charset comes from the mail: only a plain token goes into a response header.
+    const bool token = !part.charset.empty() && part.charset.size() <= 40 &&
+                       part.charset.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.:") ==
+                           std::string::npos;
+    const std::string charset = token ? part.charset : "utf-8";
     if (part.content_type == "text/html") {
       r.content_type = "text/html; charset=" + charset;
       r.csp = kMessagePartCsp;

@@ -33,10 +33,20 @@ Response error_response(int status, std::string_view message) {
   return r;
 }
 
+namespace {
+// A header value without line breaks: nothing from a recording can add a header or a body.
+std::string header_value(std::string_view v) {
+  std::string out;
+  for (char c : v)
+    if (c != '\r' && c != '\n' && c != '\0') out += c;
+  return out;
+}
+}  // namespace
+
 std::string serialize_head(const Response& r, bool streaming) {
   std::string head = "HTTP/1.1 " + std::to_string(r.status) + " ";
   head += status_text(r.status);
-  head += "\r\nContent-Type: " + r.content_type + "\r\n";
+  head += "\r\nContent-Type: " + header_value(r.content_type) + "\r\n";
   if (!streaming) head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
   head += "Content-Security-Policy: ";
   head += r.csp;
@@ -46,7 +56,7 @@ std::string serialize_head(const Response& r, bool streaming) {
   head += "Cross-Origin-Opener-Policy: same-origin\r\n";
   head += "Cross-Origin-Resource-Policy: same-origin\r\n";
   head += "Cache-Control: no-store\r\n";
-  for (const auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : r.headers) head += name + ": " + header_value(value) + "\r\n";
   head += "Connection: close\r\n\r\n";
   return head;
 }
