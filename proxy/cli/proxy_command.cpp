@@ -256,17 +256,18 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   if (!cfg.listen.address().is_loopback())
     log::error("WARNING: --allow-remote: listening on " + listen_label +
                "; anyone who can reach it can relay through mailtap");
-  log::error("listening on " + listen_label + " -> " + upstream_label + " (" + mode + ", " +
-             verification + ")");
-  if (!cfg.auth_user.empty())
-    log::info("authenticating sessions as " + cfg.auth_user + " (" +
-              (tokens ? "OAuth token from --oauth2-token-cmd" : "password") + ")");
+  // Before the "listening on" line, which tells scripts (and the tests) that all is up.
   if (web) {
     if (!web_listen->address().is_loopback())
       log::error("WARNING: --allow-remote: the web page at " + web->url() +
                  " shows mail and who authenticated to anyone who can reach it");
     log::error("web page at " + web->url());
   }
+  log::error("listening on " + listen_label + " -> " + upstream_label + " (" + mode + ", " +
+             verification + ")");
+  if (!cfg.auth_user.empty())
+    log::info("authenticating sessions as " + cfg.auth_user + " (" +
+              (tokens ? "OAuth token from --oauth2-token-cmd" : "password") + ")");
   if (recorder)
     log::info("recording to " + recorder->path());
   else

@@ -76,7 +76,24 @@ class WebApiTest(h.IntegrationCase):
         self.assertEqual(r.status, 400)
         self.assertIn("reply_class", r.json()["error"])
 
+    def test_paging(self):
+        first = self.get("/api/sessions?limit=1").json()
+        self.assertEqual(len(first["sessions"]), 1)
+        self.assertTrue(first["more"])
+        rest = self.get(f"/api/sessions?limit=1&before={first['sessions'][0]['id']}").json()
+        self.assertEqual(len(rest["sessions"]), 1)
+        self.assertLess(rest["sessions"][0]["id"], first["sessions"][0]["id"])
+        self.assertFalse(rest["more"])
+
     # one session ---------------------------------------------------------------------------
+    def test_session_tls_facts_and_certificate_chain(self):
+        # The first session's handshake is a full one (later ones may resume it).
+        first = min(s["id"] for s in self.sessions())
+        s = self.get(f"/api/sessions/{first}").json()["session"]
+        self.assertEqual(s["verify_result"], "ok")
+        self.assertTrue(s["certificates"], "the chain is recorded")
+        self.assertTrue(s["certificates"][0]["pem"].startswith("-----BEGIN CERTIFICATE-----"))
+
     def test_session_transcript_decodes_auth_login_and_explains_535(self):
         bad = self.refused_session()["id"]
         r = self.get(f"/api/sessions/{bad}")

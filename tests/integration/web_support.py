@@ -105,6 +105,7 @@ class WebServer:
             if m and not self._ready.is_set():
                 self.url = m.group(1)
                 self._ready.set()
+        self.proc.stderr.close()
 
     def start(self) -> "WebServer":
         for _ in range(3):

@@ -123,11 +123,12 @@ function renderSessions(params) {
   }
   const tableBody = el("tbody");
   const status = el("p", { className: "muted" }, "Loading…");
+  const older = el("button", { type: "button", hidden: true }, "Older sessions");
   const table = el("table", { id: "sessions" },
     el("thead", {}, el("tr", {}, ...["#", "Started", "Client", "Upstream", "TLS", "User",
       "Outcome", "Msgs", "Last reply"].map((h) => el("th", {}, h)))),
     tableBody);
-  view.replaceChildren(el("h1", {}, "Sessions"), form, status, table);
+  view.replaceChildren(el("h1", {}, "Sessions"), form, status, table, el("p", {}, older));
 
   let timer = null;
   const apply = () => {
@@ -144,17 +145,24 @@ function renderSessions(params) {
     });
   }
 
+  // The newest page is fetched again on every change; older pages are appended on request
+  // (and dropped again by the next refresh, which keeps the list current).
   let loading = false;
-  async function load(query) {
+  async function load(query, before) {
     if (loading) return;
     loading = true;
     try {
-      const data = await getJson("/api/sessions?" + query.toString());
-      tableBody.replaceChildren(...data.sessions.map(sessionRow));
-      status.textContent = data.sessions.length === 0 ? "No sessions match." :
-        `${data.sessions.length} session${data.sessions.length === 1 ? "" : "s"}` +
-        (data.more ? " (newest shown; narrow the filters for older ones)" : "");
-      status.className = data.sessions.length === 0 ? "muted empty" : "muted";
+      const page = new URLSearchParams(query);
+      if (before) page.set("before", before);
+      const data = await getJson("/api/sessions?" + page.toString());
+      if (before) tableBody.append(...data.sessions.map(sessionRow));
+      else tableBody.replaceChildren(...data.sessions.map(sessionRow));
+      const shown = tableBody.children.length;
+      status.textContent = shown === 0 ? "No sessions match." :
+        `${shown} session${shown === 1 ? "" : "s"}` + (data.more ? " shown; there are older ones" : "");
+      status.className = shown === 0 ? "muted empty" : "muted";
+      older.hidden = !data.more;
+      older.onclick = () => load(query, tableBody.lastElementChild.dataset.id);
     } catch (error) {
       status.textContent = "Could not load sessions: " + error.message;
       status.className = "error";
