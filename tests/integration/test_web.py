@@ -229,6 +229,15 @@ class WebApiTest(h.IntegrationCase):
         self.assertIn(b"refusing to listen on 0.0.0.0:8025", cp.stderr)
         self.assertIn(b"--allow-remote", cp.stderr)
 
+    def test_a_missing_database_is_explained(self):
+        cp = subprocess.run([str(h.mailtap_bin()), "web", "--db", str(self.tmp / "none.db"),
+                             "--listen", f"127.0.0.1:{h.free_port()}"],
+                            capture_output=True, timeout=30)
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn(b"no database at", cp.stderr)
+        self.assertIn(b"mailtap proxy creates it", cp.stderr)
+        self.assertFalse((self.tmp / "none.db").exists())
+
     # live ---------------------------------------------------------------------------------
     def test_events_stream_announces_a_new_session(self):
         # On a copy: the other tests count the sessions of the shared database.

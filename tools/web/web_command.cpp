@@ -1,6 +1,7 @@
 // `mailtap web`: the record in a browser, beside the telnet window. Serves the page and its
 // JSON API from a read-only view of the database until SIGINT/SIGTERM.
 #include <csignal>
+#include <filesystem>
 #include <memory>
 
 #include "proxy/cli/listen_address.hpp"
@@ -25,6 +26,11 @@ int run_web(const WebArgs& a) {
   options.db_path = a.common.database_path(error);
   if (options.db_path.empty()) {
     log::error("web: no database path: " + error + " (give --db PATH)");
+    return 1;
+  }
+  if (std::error_code ec; !std::filesystem::exists(options.db_path, ec)) {
+    log::error("web: no database at " + options.db_path +
+               " yet (mailtap proxy creates it when it starts recording; or give --db PATH)");
     return 1;
   }
   if (auto e =

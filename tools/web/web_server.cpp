@@ -149,7 +149,8 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
   mg_init_data init{&callbacks, impl.get(), config};
   impl->context.reset(mg_start2(&init, &failure));
   if (!impl->context) {
-    error = "cannot serve the web page on " + ports + ": " + (text[0] ? text : "CivetWeb failed");
+    error = "cannot serve the web page on " + ports + ": " + (text[0] ? text : "CivetWeb failed") +
+            " (is the port in use? choose another ADDR:PORT)";
     return nullptr;
   }
   mg_server_port bound[4] = {};
