@@ -58,6 +58,7 @@ class WebApiTest(h.IntegrationCase):
         self.assertEqual(ok["tls_version"][:4], "TLSv")
         self.assertEqual(ok["verify_result"], "ok")
         self.assertTrue(ok["last_reply"].startswith("221"), ok["last_reply"])
+        self.assertGreaterEqual(ok["duration_ms"], 0)
         bad = self.refused_session()
         self.assertTrue(bad["failed"])
         self.assertGreaterEqual(bad["failure_replies"], 1)

@@ -161,6 +161,13 @@ Response Api::sessions(const std::map<std::string, std::string>& query) {
   for (const auto& row : rows) {
     w.begin_object();
     write_session_members(w, row.session);
+    w.key("duration_ms");  // as `mailtap sessions --json`
+    if (row.session.ended)
+      w.value(static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            *row.session.ended - row.session.started)
+                                            .count()));
+    else
+      w.null();
     w.key("messages").value(row.messages);
     w.key("last_reply_code");
     if (row.last_reply_code != 0)
