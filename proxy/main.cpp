@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "proxy/cli/command.hpp"
+#include "proxy/cli/config_option.hpp"
 #include "tools/commands.hpp"
 
 namespace {
@@ -23,8 +24,10 @@ int run(int argc, char** argv) {
                    mailtap::tools::add_prune_command, mailtap::tools::add_explain_command,
                    mailtap::tools::add_probe_command, mailtap::tools::add_encode_command,
                    mailtap::tools::add_decode_command, mailtap::tools::add_web_command,
-                   mailtap::tools::add_generate_docs_command})
+                   mailtap::tools::add_generate_docs_command}) {
     commands.push_back(add(app));
+    mailtap::cli::layer_common_options(commands.back());  // --db, --color from env and file
+  }
   CLI11_PARSE(app, argc, argv);
   for (auto& cmd : commands)
     if (cmd.app->parsed()) return cmd.run();

@@ -1,5 +1,7 @@
 #include "storage/reader.hpp"
 
+#include "proxy/smtp/message_body.hpp"
+
 #include "storage/database.hpp"
 #include "storage/timestamp.hpp"
 
@@ -81,6 +83,18 @@ struct Reader::Impl {
     }
   }
 
+  // Since schema v3 a body is stored once, as the body events of its transaction.
+  static void attach_bodies(SessionDetail& d) {
+    for (MessageRow& m : d.messages) {
+      if (m.message.transaction == 0) continue;  // recorded before v3: the body is in the row
+      smtp::MessageBodyAssembler body(m.message.via_bdat);
+      for (const EventRow& e : d.events) {
+        if (smtp::is_body_of(e.event, m.message)) body.append(e.event.bytes);
+      }
+      m.message.body = body.take();
+    }
+  }
+
   Status load(std::int64_t id, std::optional<SessionDetail>& out) {
     Statement st;
     if (Status s = db.prepare(
@@ -127,7 +141,8 @@ struct Reader::Impl {
 
     if (Status s = db.prepare(
             "SELECT seq, at, direction, phase, kind, verb, reply_code, enhanced_status, bytes, "
-            "wire_size, redacted, note FROM events WHERE session_id = ?1 ORDER BY seq",
+            "wire_size, redacted, note, mail_transaction FROM events WHERE session_id = ?1 "
+            "ORDER BY seq",
             st);
         !s.ok()) {
       return s;
@@ -150,6 +165,7 @@ struct Reader::Impl {
                               ev.wire_size = static_cast<std::size_t>(r.column_int(9));
                               ev.redacted = r.column_int(10) != 0;
                               ev.note = r.column_text(11);
+                              ev.transaction = static_cast<std::uint64_t>(r.column_int(12));
                               d.events.push_back(std::move(e));
                             });
         !s.ok()) {
@@ -158,8 +174,8 @@ struct Reader::Impl {
 
     if (Status s =
             db.prepare("SELECT id, seq, mail_from, size, sha256, body, body_truncated, via_bdat, "
-                       "final_code, final_reply, started_at, finished_at FROM messages "
-                       "WHERE session_id = ?1 ORDER BY seq",
+                       "final_code, final_reply, started_at, finished_at, mail_transaction "
+                       "FROM messages WHERE session_id = ?1 ORDER BY seq",
                        st);
         !s.ok()) {
       return s;
@@ -181,6 +197,7 @@ struct Reader::Impl {
                               msg.final_reply = r.column_text(9);
                               msg.started = time_or_epoch(r.column_text(10));
                               msg.finished = time_or_epoch(r.column_text(11));
+                              msg.transaction = static_cast<std::uint64_t>(r.column_int(12));
                               d.messages.push_back(std::move(m));
                             });
         !s.ok()) {
@@ -209,6 +226,7 @@ struct Reader::Impl {
         }
       }
     }
+    attach_bodies(d);
     out = std::move(d);
     return {};
   }

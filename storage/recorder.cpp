@@ -19,6 +19,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <atomic>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -95,7 +96,25 @@ class CommitAck {
 struct Batch {
   std::vector<Record> records;
   std::shared_ptr<CommitAck> ack;
+  std::size_t weight = 0;  // octets counted against RecorderOptions::queue_bytes
 };
+
+// Roughly what a batch holds in memory: the relayed bytes dominate.
+std::size_t weight_of(const std::vector<Record>& records) {
+  constexpr std::size_t per_record = 128;
+  std::size_t w = 0;
+  for (const Record& r : records) {
+    w += per_record;
+    if (const auto* e = std::get_if<SessionEvent>(&r)) {
+      w += e->event.bytes.size() + e->event.note.size();
+    } else if (const auto* t = std::get_if<SessionTls>(&r)) {
+      for (const Certificate& c : t->chain) w += c.der.size();
+    } else if (const auto* m = std::get_if<SessionMessage>(&r)) {
+      w += m->message.body.size();
+    }
+  }
+  return w;
+}
 
 using BatchChannel = asio::experimental::concurrent_channel<void(asio::error_code, Batch)>;
 
@@ -168,12 +187,12 @@ class Writer {
          "not_before, not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
         {&insert_event_,
          "INSERT INTO events(session_id, seq, at, direction, phase, kind, verb, reply_code, "
-         "enhanced_status, bytes, wire_size, redacted, note) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
+         "enhanced_status, bytes, wire_size, redacted, note, mail_transaction) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
         {&insert_message_,
          "INSERT INTO messages(session_id, seq, mail_from, size, sha256, body, body_truncated, "
-         "via_bdat, final_code, final_reply, started_at, finished_at) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+         "via_bdat, final_code, final_reply, started_at, finished_at, mail_transaction) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
         {&insert_recipient_,
          "INSERT INTO recipients(message_id, position, command, reply_code, reply) "
          "VALUES (?1, ?2, ?3, ?4, ?5)"},
@@ -347,7 +366,8 @@ class Writer {
         .bind_blob(10, e.bytes)
         .bind_int(11, static_cast<std::int64_t>(e.wire_size))
         .bind_int(12, e.redacted ? 1 : 0)
-        .bind_text_or_null(13, e.note);
+        .bind_text_or_null(13, e.note)
+        .bind_optional(14, nonzero(static_cast<std::int64_t>(e.transaction)));
     return classify(insert_event_.run(), error);
   }
 
@@ -366,13 +386,14 @@ class Writer {
               .bind_text(3, m.mail_from)
               .bind_int(4, static_cast<std::int64_t>(m.size))
               .bind_text_or_null(5, m.sha256_hex)
-              .bind_blob(6, m.body)
+              .bind_blob(6, m.body)  // empty from the dialogue: the body is in its events
               .bind_int(7, m.body_truncated ? 1 : 0)
               .bind_int(8, m.via_bdat ? 1 : 0)
               .bind_optional(9, nonzero(m.final_code))
               .bind_text_or_null(10, m.final_reply)
               .bind_text_or_null(11, started)
-              .bind_text_or_null(12, finished);
+              .bind_text_or_null(12, finished)
+              .bind_optional(13, nonzero(static_cast<std::int64_t>(m.transaction)));
           if (Result res = classify(insert_message_.run(), error); res != Result::ok) return res;
           const std::int64_t message_id = db_.last_insert_rowid();
           for (std::size_t i = 0; i < m.recipients.size(); ++i) {
@@ -448,9 +469,18 @@ struct Recorder::Impl {
 
   // Shared between producers, stop() and the storage thread.
   mutable std::mutex mutex;
-  bool accepting = true;       // false once stop() began
-  std::uint64_t promised = 0;  // batches admitted by submit() and not yet received
-  std::string failure;         // non-empty once failed
+  bool accepting = true;         // false once stop() began
+  std::uint64_t promised = 0;    // batches admitted by submit() and not yet received
+  std::string failure;           // non-empty once failed
+  std::size_t queued_bytes = 0;  // weight of the batches sent and not yet written
+  std::size_t peak_queued_bytes = 0;
+  // Producers waiting for queued_bytes to fall, in order, with their batches' weights.
+  std::deque<std::pair<std::shared_ptr<CommitAck>, std::size_t>> room_waiters;
+
+  // Any thread: takes `weight` octets of the budget, or returns what to wait on for them.
+  std::shared_ptr<CommitAck> reserve_room(std::size_t weight);
+  // Storage thread: a batch of `weight` has been written; admits waiting producers in order.
+  void release_room(std::size_t weight);
 
   std::atomic<bool> failed{false};
   std::atomic<std::uint64_t> n_batches{0}, n_records{0}, n_commits{0}, n_rejected{0},
@@ -501,6 +531,35 @@ asio::awaitable<void> Recorder::Impl::run() {
   release_acks();
 }
 
+std::shared_ptr<CommitAck> Recorder::Impl::reserve_room(std::size_t weight) {
+  std::lock_guard lk(mutex);
+  if (queued_bytes == 0 || (room_waiters.empty() && queued_bytes + weight <= options.queue_bytes)) {
+    queued_bytes += weight;
+    peak_queued_bytes = std::max(peak_queued_bytes, queued_bytes);
+    return nullptr;
+  }
+  auto room = std::make_shared<CommitAck>();
+  room_waiters.emplace_back(room, weight);
+  return room;
+}
+
+void Recorder::Impl::release_room(std::size_t weight) {
+  std::vector<std::shared_ptr<CommitAck>> admitted;
+  {
+    std::lock_guard lk(mutex);
+    queued_bytes -= weight;
+    while (
+        !room_waiters.empty() &&
+        (queued_bytes == 0 || queued_bytes + room_waiters.front().second <= options.queue_bytes)) {
+      queued_bytes += room_waiters.front().second;
+      peak_queued_bytes = std::max(peak_queued_bytes, queued_bytes);
+      admitted.push_back(std::move(room_waiters.front().first));
+      room_waiters.pop_front();
+    }
+  }
+  for (auto& room : admitted) room->fire();
+}
+
 void Recorder::Impl::handle(Batch batch) {
   {
     std::lock_guard lk(mutex);
@@ -536,6 +595,9 @@ void Recorder::Impl::handle(Batch batch) {
         break;
     }
   }
+  const std::size_t weight = batch.weight;
+  batch.records.clear();  // the memory goes back before the producers it held back resume
+  release_room(weight);
 }
 
 void Recorder::Impl::commit() {
@@ -633,18 +695,26 @@ asio::awaitable<void> Recorder::submit(std::vector<Record> batch) {
   });
   std::shared_ptr<CommitAck> ack;
   if (durable) ack = std::make_shared<CommitAck>();
+  const std::size_t weight = weight_of(batch);
+  if (std::shared_ptr<CommitAck> room = s.reserve_room(weight)) {
+    co_await room->async_wait(asio::use_awaitable);  // a slow disk slows the relay here
+  }
 
   // Built as a named local: g++ 12 destroys brace-initialised temporaries inside a co_await
   // expression twice.
   Batch queued;
   queued.records = std::move(batch);
   queued.ack = ack;
+  queued.weight = weight;
   auto [ec] = co_await s.channel.async_send(asio::error_code{}, std::move(queued), token);
   if (ec) {
     // Unreachable while the channel is never closed or cancelled; keep the books right anyway.
-    std::lock_guard lk(s.mutex);
-    --s.promised;
-    s.n_late += n;
+    {
+      std::lock_guard lk(s.mutex);
+      --s.promised;
+      s.n_late += n;
+    }
+    s.release_room(weight);
   } else if (ack) {
     co_await ack->async_wait(asio::use_awaitable);  // the outcome is in failed(), if it matters
   }
@@ -689,8 +759,11 @@ std::string Recorder::path() const {
 
 RecorderStats Recorder::stats() const {
   const Impl& s = *impl_;
-  return RecorderStats{s.n_batches.load(),  s.n_records.load(),   s.n_commits.load(),
-                       s.n_rejected.load(), s.n_discarded.load(), s.n_late.load()};
+  RecorderStats stats{s.n_batches.load(),  s.n_records.load(),   s.n_commits.load(),
+                      s.n_rejected.load(), s.n_discarded.load(), s.n_late.load()};
+  std::lock_guard lk(s.mutex);
+  stats.peak_queued_bytes = s.peak_queued_bytes;
+  return stats;
 }
 
 }  // namespace mailtap::storage

@@ -21,6 +21,10 @@ namespace mailtap::storage {
 struct RecorderOptions {
   std::string path;
   std::size_t queue_capacity = 1024;  // batches queued before submit() suspends its caller
+  // Octets of queued records (mostly relayed body bytes) before submit() suspends its caller:
+  // what a slow disk can make mailtap hold in memory, whatever the message sizes. A batch larger
+  // than this is admitted alone.
+  std::size_t queue_bytes = std::size_t{8} << 20;
   // A transaction is committed when it holds commit_records records or has been open for
   // commit_interval, whichever comes first. A batch is never split across transactions.
   std::chrono::milliseconds commit_interval{5};
@@ -42,6 +46,7 @@ struct RecorderStats {
   std::uint64_t rejected = 0;   // records the schema refused or whose session key is unknown
   std::uint64_t discarded = 0;  // records dropped because the recorder had failed
   std::uint64_t late = 0;       // records submitted after stop() began, dropped
+  std::uint64_t peak_queued_bytes = 0;  // most octets ever queued at once (see queue_bytes)
 };
 
 class Recorder {
@@ -59,9 +64,9 @@ class Recorder {
   SessionKey new_session_key();
 
   // Queues a batch for the storage thread. Callable from any thread or strand. Suspends while
-  // the queue is full (backpressure) and never drops a batch while the recorder runs. Records of
-  // one session must be submitted in order (one session = one coroutine awaiting each submit
-  // does that). A batch is written in a single transaction.
+  // the queue is full, in batches or in octets (backpressure) and never drops a batch while the
+  // recorder runs. Records of one session must be submitted in order (one session = one coroutine
+  // awaiting each submit does that). A batch is written in a single transaction.
   //
   // If the batch contains a SessionClosed or a SessionMessage, submit() returns only after the
   // transaction holding it was committed (or the recorder failed), and such a transaction is

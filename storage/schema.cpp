@@ -115,6 +115,13 @@ ALTER TABLE sessions ADD COLUMN auth_mechanism TEXT;
 ALTER TABLE sessions ADD COLUMN auth_by TEXT CHECK (auth_by IN ('client', 'mailtap'));
 ALTER TABLE sessions ADD COLUMN tls_resumed INTEGER CHECK (tls_resumed IN (0, 1));
 )sql",
+    // v3: a message body is stored once, as the data / bdat_chunk events that relayed it, which
+    // carry the ordinal of its mail transaction; such messages keep an empty `body`. Rows
+    // written before keep their body in `messages.body` (mail_transaction NULL).
+    R"sql(
+ALTER TABLE events ADD COLUMN mail_transaction INTEGER;
+ALTER TABLE messages ADD COLUMN mail_transaction INTEGER;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion, "one migration per schema version");
 

@@ -193,6 +193,12 @@ ManPage root_page(const CLI::App& root, std::string_view version) {
   r += ".SH ENVIRONMENT\n"
        ".TP\n.B MAILTAP_DB\nThe database to record to and read from when \\fB\\-\\-db\\fR is "
        "not given.\n"
+       ".TP\n.BI MAILTAP_ OPTION\nAny option of \\fBmailtap proxy\\fR by its long name in "
+       "capitals, with \\fB_\\fR for \\fB\\-\\fR (\\fBMAILTAP_UPSTREAM\\fR, "
+       "\\fBMAILTAP_AUTH_USER\\fR; \\fBMAILTAP_COLOR\\fR for the tools too): beaten by the "
+       "flag, beats the config file.\n"
+       ".TP\n.B MAILTAP_CONFIG\nThe config file, instead of "
+       "\\fI$XDG_CONFIG_HOME/mailtap/config.toml\\fR (\\fI~/.config/mailtap/config.toml\\fR).\n"
        ".TP\n.B XDG_DATA_HOME\nWithout \\fBMAILTAP_DB\\fR, the database is "
        "\\fI$XDG_DATA_HOME/mailtap/mailtap.db\\fR (\\fI~/.local/share/mailtap/mailtap.db\\fR).\n"
        ".TP\n.B NO_COLOR\nAny non-empty value turns colour off, unless \\fB\\-\\-color "
@@ -200,7 +206,11 @@ ManPage root_page(const CLI::App& root, std::string_view version) {
        ".TP\n.BR SSL_CERT_FILE \", \" SSL_CERT_DIR\nThe CA certificates to trust when "
        "\\fB\\-\\-ca\\-file\\fR is not given (default: "
        "\\fI/etc/ssl/certs/ca\\-certificates.crt\\fR).\n";
-  r += ".SH FILES\n.TP\n.I ~/.local/share/mailtap/mailtap.db\nThe record (SQLite, created "
+  r += ".SH FILES\n.TP\n.I ~/.config/mailtap/config.toml\nThe config file: \\fB[proxy]\\fR, "
+       "\\fB[upstream.\\fINAME\\fB]\\fR for \\fBmailtap proxy \\fINAME\\fR, keys named "
+       "as the long options; a \\fBpassword\\fR only if the file is mode 0600. See "
+       "\\fBmailtap proxy \\-\\-print\\-config\\fR and docs/config.md.\n"
+       ".TP\n.I ~/.local/share/mailtap/mailtap.db\nThe record (SQLite, created "
        "0600).\n.TP\n.I ~/.local/state/mailtap/mailtap.db\nThe record of the systemd user "
        "service \\fBmailtap@.service\\fR.\n";
   r += ".SH SEE ALSO\n";

@@ -23,13 +23,16 @@ void add_auth_options(CLI::App& app, AuthArgs& args) {
                "sends the base64 (the terminal echoes the password)");
 }
 
-std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg) {
+std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg, bool read_password) {
   const SecretOptions& s = args.secrets;
+  const bool has_password = s.has_password_source() || args.configured_password != nullptr;
   cfg.assist_auth = args.assist;
   cfg.oauth2_token_cmd = s.oauth2_token_cmd;
   if (args.user.empty()) {
     if (s.has_password_source())
       return "--password-env/--password-file/--password-cmd need --auth-user USER";
+    if (args.configured_password != nullptr)
+      return "the config file's password needs auth-user USER";
     if (!s.oauth2_token_cmd.empty() && !args.assist)
       return "--oauth2-token-cmd needs --auth-user USER (or --assist-auth, for AUTH XOAUTH2 "
              "USER typed by hand)";
@@ -41,7 +44,15 @@ std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg) {
   cfg.auth_user = args.user;
   // Tokens are fetched when a session needs one; a password given beside the token command is
   // for servers that take no token.
-  if (!s.oauth2_token_cmd.empty() && !s.has_password_source()) return {};
+  if (!s.oauth2_token_cmd.empty() && !has_password) return {};
+  if (!read_password) return {};
+  if (args.configured_password != nullptr) {
+    const std::string& value = args.configured_password->value;
+    if (value.empty() || value.find_first_of("\r\n") != std::string::npos)
+      return "the config file's password must be one non-empty line";
+    cfg.auth_password = std::make_shared<const smtp::Secret>(smtp::Secret::copy_of(value));
+    return {};
+  }
   if (!s.has_password_source() && !isatty(STDIN_FILENO))
     return "--auth-user " + args.user +
            " needs a password: --password-env VAR, --password-file PATH or --password-cmd CMD "

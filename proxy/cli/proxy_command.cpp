@@ -9,14 +9,20 @@
 #include <asio/signal_set.hpp>
 #include <asio/strand.hpp>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "proxy/cli/auth_options.hpp"
 #include "proxy/cli/command.hpp"
+#include "proxy/cli/config_option.hpp"
 #include "proxy/cli/listen_address.hpp"
 #include "proxy/cli/parse.hpp"
+#include "proxy/cli/print_config.hpp"
+#include "proxy/cli/proxy_settings.hpp"
 #include "proxy/cli/transcript_options.hpp"
 #include "proxy/net/io_pool.hpp"
 #include "proxy/secrets/token_provider.hpp"
@@ -32,6 +38,9 @@ namespace mailtap::cli {
 namespace {
 
 struct ProxyArgs {
+  std::string upstream_name;  // NAME: the config file's [upstream.NAME]
+  std::string config_path;
+  bool print_config = false;
   std::string listen = "127.0.0.1:2525";
   bool allow_remote = false;
   std::string upstream = "smtp.gmail.com:587";
@@ -65,8 +74,9 @@ std::string host_name() {
   return buf;
 }
 
-// Returns an error message, or "" when `cfg` was filled.
-std::string build_config(const ProxyArgs& a, ProxyConfig& cfg) {
+// Returns an error message, or "" when `cfg` was filled. Without `read_password` no secret is
+// read (--print-config).
+std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_password) {
   if (auto e = parse_listen_address(a.listen, a.allow_remote, "--listen",
                                     "the plain-text side carries passwords and mail", cfg.listen);
       !e.empty())
@@ -138,7 +148,29 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg) {
   cfg.threads = a.threads;
   if (a.max_sessions == 0) return "--max-sessions must be at least 1";
   cfg.max_sessions = a.max_sessions;
-  return build_auth_config(a.auth, cfg);
+  return build_auth_config(a.auth, cfg, read_password);
+}
+
+// What the options left unset amount to, for --print-config.
+std::map<std::string, DerivedDefault> derived_defaults(const ProxyConfig& cfg) {
+  std::map<std::string, DerivedDefault> out;
+  out["tls"] = {std::string(net::to_string(cfg.tls_mode)),
+                "port " + std::to_string(cfg.upstream_port)};
+  out["tls-name"] = {cfg.tls_name, "the upstream host"};
+  out["ehlo-name"] = {cfg.ehlo_name, "this host's name"};
+  out["ca-file"] = {"", "trusting " + net::describe_trust_source(cfg.trust)};
+  if (cfg.db_path) out["db"] = {*cfg.db_path, "the XDG data directory"};
+  out["threads"] = {"", "one per core"};
+  out["auth-user"] = {"", "clients authenticate themselves"};
+  return out;
+}
+
+std::vector<std::string> other_command_names(const CLI::App& proxy) {
+  std::vector<std::string> out;
+  if (const CLI::App* parent = proxy.get_parent())
+    for (const CLI::App* sub : parent->get_subcommands({}))
+      if (sub != &proxy) out.push_back(sub->get_name());
+  return out;
 }
 
 // Each session holds two descriptors (client and upstream): make room for --max-sessions.
@@ -294,6 +326,9 @@ Subcommand add_proxy_command(CLI::App& parent) {
       "proxy",
       "Listen for plain-text SMTP (telnet, nc) and relay it to a TLS-only server, recording "
       "every exchange");
+  app->add_option("NAME", args->upstream_name,
+                  "Use the upstream named NAME: the [upstream.NAME] table of the config file "
+                  "(its host, TLS and AUTH settings)");
   app->add_option("--listen", args->listen,
                   "ADDR:PORT to listen on (loopback unless --allow-remote)")
       ->capture_default_str();
@@ -353,14 +388,51 @@ Subcommand add_proxy_command(CLI::App& parent) {
   app->add_option("--web", args->web,
                   "Also serve the web page of the record (as `mailtap web`) on ADDR:PORT, e.g. "
                   "127.0.0.1:8025 (loopback unless --allow-remote)");
-  app->footer("Example: mailtap proxy --upstream smtp.gmail.com:587, then: telnet localhost 2525");
+  add_config_option(*app, args->config_path);
+  app->add_flag("--print-config", args->print_config,
+                "Print the effective configuration, where each value came from (flag, "
+                "environment, config file, default) with secrets masked, and exit; runs no "
+                "command and reads no password");
+  app->footer(
+      "Example: mailtap proxy --upstream smtp.gmail.com:587, then: telnet localhost 2525\n"
+      "Every option can also be set in the config file ([proxy] or [upstream.NAME]: "
+      "listen = \"127.0.0.1:2525\") or as MAILTAP_OPTION_NAME in the environment "
+      "(MAILTAP_UPSTREAM, MAILTAP_AUTH_USER); a flag beats the environment, which beats the "
+      "file (see docs/config.md and --print-config)");
 
   Subcommand cmd;
   cmd.app = app;
-  cmd.run = [args, transcript_options] {
+  cmd.run = [args, transcript_options, app] {
+    const auto getenv = [](const char* name) -> const char* { return std::getenv(name); };
+    std::string error;
+    auto file = load_chosen_config(args->config_path, getenv, error);
+    // Built after parsing, so options other commands' code adds to proxy are layered too.
+    OptionLayers layers(*app, {}, {"print-config"});
+    if (file) {
+      error = apply_proxy_settings(layers, *file, args->upstream_name, other_command_names(*app),
+                                   getenv);
+      if (const Setting* pw = layers.find("password"); pw != nullptr && pw->is_set())
+        args->auth.configured_password = pw->entry;
+    }
+    if (!error.empty()) {
+      log::error(error);
+      return 2;
+    }
     transcript_options->apply();
     ProxyConfig cfg;
-    std::string error = build_config(*args, cfg);
+    error = layers.with_source(build_config(*args, cfg, !args->print_config));
+    if (args->print_config) {
+      const std::string text =
+          format_effective_config("proxy", *file, default_config_path(getenv), args->upstream_name,
+                                  layers, derived_defaults(cfg));
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+      if (!error.empty()) {
+        log::error(error);
+        return 2;
+      }
+      return 0;
+    }
     if (!error.empty()) {
       log::error(error);
       return 2;

@@ -146,7 +146,7 @@ asio::awaitable<void> Session::run() {
           : "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label +
                 " (" + tls_summary_ + ")";
   opts.max_body_capture = cfg.max_body;
-  opts.capture_bodies = ctx_.recorder != nullptr;
+  opts.capture_bodies = ctx_.recorder != nullptr || cfg.transcript;
   opts.redaction.redact_users = cfg.redact_users;
   opts.redaction.fingerprint_key = ctx_.fingerprint_key;
   opts.upstream_host = ctx_.target.host;

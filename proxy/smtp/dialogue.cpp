@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include "proxy/smtp/capabilities.hpp"
@@ -116,7 +117,7 @@ void Dialogue::emit_client(std::string_view bytes) {
 
 void Dialogue::finish(Ending::Kind kind, std::string reason) {
   if (ending_) return;
-  flush_data_event();
+  close_body_events();
   ending_ = Ending{kind, std::move(reason)};
   mode_ = Mode::closed;
 }
@@ -174,12 +175,40 @@ void Dialogue::note_rewrites(std::string_view verb) {
   events_.push_back(std::move(e));
 }
 
+// The body is recorded once, as these events, in pieces as it streams through; --max-body
+// caps what is kept of each message, never what is relayed.
 void Dialogue::flush_data_event() {
   if (data_event_.empty()) return;
   Event e = make_event(Direction::client_to_upstream, data_event_kind_);
   e.verb = data_event_kind_ == EventKind::data ? "DATA" : "BDAT";
-  e.wire_size = data_event_.size();
   e.bytes = std::exchange(data_event_, {});
+  if (Transaction* t = body_transaction_.get()) {
+    e.transaction = t->message.transaction;
+    const std::uint64_t room =
+        t->recorded < options_.max_body_capture ? options_.max_body_capture - t->recorded : 0;
+    if (e.bytes.size() > room) {
+      t->message.body_truncated = true;
+      t->unrecorded += e.bytes.size() - room;
+      e.bytes.resize(static_cast<std::size_t>(room));
+    }
+    t->recorded += e.bytes.size();
+  }
+  e.wire_size = e.bytes.size();
+  if (!e.bytes.empty()) events_.push_back(std::move(e));
+}
+
+// Where the body (or a BDAT chunk) ends: what --max-body left out is accounted for in one event
+// with no bytes, so that the events still add up to every octet relayed.
+void Dialogue::close_body_events() {
+  flush_data_event();
+  Transaction* t = body_transaction_.get();
+  if (t == nullptr || t->unrecorded == 0) return;
+  Event e = make_event(Direction::client_to_upstream, data_event_kind_);
+  e.verb = data_event_kind_ == EventKind::data ? "DATA" : "BDAT";
+  e.transaction = t->message.transaction;
+  e.wire_size = static_cast<std::size_t>(std::exchange(t->unrecorded, 0));
+  e.note = std::to_string(e.wire_size) + " more octets relayed but not recorded: --max-body " +
+           std::to_string(options_.max_body_capture) + " octets";
   events_.push_back(std::move(e));
 }
 
@@ -404,6 +433,7 @@ void Dialogue::handle_command(std::string_view line) {
         bdat_discard_ = false;
         bdat_last_ = args->last;
         data_event_kind_ = EventKind::bdat_chunk;
+        body_transaction_ = transaction_;
       } else if (args->last) {
         transaction_.reset();  // complete: its reply finds it through the Pending entry
       }
@@ -477,6 +507,17 @@ bool Dialogue::read_data() {
   for (;;) {
     std::string_view avail(backlog_.data() + backlog_pos_, backlog_.size() - backlog_pos_);
     if (avail.empty()) return false;
+    if (const std::size_t n = plain_lines(avail); n > 0) {
+      const std::string_view lines = avail.substr(0, n);
+      backlog_pos_ += n;
+      forward(lines);
+      if (options_.capture_bodies) data_event_ += lines;
+      data_body_offset_ += n;
+      capture_body(lines);
+      data_prev_end_ = LineEnd::crlf;
+      progress(n, /*complete=*/true);
+      continue;
+    }
     segment.clear();
     // A body is data: 0xFF is an ordinary byte there (8-bit text), not telnet.
     std::size_t n =
@@ -488,6 +529,31 @@ bool Dialogue::read_data() {
     }
     if (body_segment(segment)) return true;
   }
+}
+
+// Most of a body is whole CRLF lines that leave mailtap nothing to decide: no leading dot, no
+// bare CR or LF, none longer than RFC 5321 allows (until that was noted once). The length of
+// such a run at the start of `avail`, which goes to the upstream and the record as it is; the
+// rest takes the line-by-line path. Only at a line start, with nothing pending in the
+// normaliser.
+std::size_t Dialogue::plain_lines(std::string_view avail) const {
+  if (!normaliser_.idle() || data_line_len_ != 0 || data_dot_held_) return 0;
+  constexpr std::size_t longest_line = 998;  // RFC 5321 §4.5.3.1.6, CRLF excluded
+  std::size_t pos = 0;
+  std::size_t run = 0;
+  while (pos < avail.size() && avail[pos] != '.') {
+    const auto* lf =
+        static_cast<const char*>(std::memchr(avail.data() + pos, '\n', avail.size() - pos));
+    if (lf == nullptr) break;
+    const auto lf_at = static_cast<std::size_t>(lf - avail.data());
+    if (lf_at == pos || avail[lf_at - 1] != '\r') break;  // a bare LF
+    const std::size_t text = lf_at - 1 - pos;
+    if (std::memchr(avail.data() + pos, '\r', text) != nullptr) break;  // a bare CR
+    if (text > longest_line && !long_line_noted_) break;
+    pos = lf_at + 1;
+    run = pos;
+  }
+  return run;
 }
 
 // Only the client's own kind of line ending can end its message: CRLF always, and a bare LF or
@@ -518,7 +584,7 @@ bool Dialogue::body_segment(std::string_view segment) {
     if (lone_dot && ends_message(end) && !after_foreign_end) {
       data_dot_held_ = false;
       forward(".\r\n");  // the terminator: on the wire, not in the stored body
-      data_event_ += ".\r\n";
+      if (options_.capture_bodies) data_event_ += ".\r\n";
       progress(0, /*complete=*/true);
       end_of_data();
       return true;
@@ -548,7 +614,7 @@ bool Dialogue::body_segment(std::string_view segment) {
 // is transparency, not stored by the server).
 void Dialogue::forward_body(std::string_view bytes, bool line_start) {
   forward(bytes);
-  data_event_ += bytes;
+  if (options_.capture_bodies) data_event_ += bytes;
   const bool eol = bytes.size() >= 2 && bytes.compare(bytes.size() - 2, 2, "\r\n") == 0;
   const std::size_t line_len = data_line_len_ + bytes.size() - (eol ? 2 : 0);
   std::string_view stored = bytes;
@@ -573,7 +639,7 @@ void Dialogue::end_of_data() {
   data_line_len_ = 0;
   mode_ = Mode::command;
   data_event_kind_ = EventKind::data;
-  flush_data_event();
+  close_body_events();
   Pending p;
   p.kind = Pending::Kind::data_end;
   p.verb = "DATA";
@@ -609,14 +675,14 @@ bool Dialogue::read_bdat_chunk() {
   if (!bdat_discard_) {
     // Chunks are counted octets, binary-safe: no normalisation, no telnet handling.
     forward(chunk);
-    data_event_ += chunk;
+    if (options_.capture_bodies) data_event_ += chunk;
     capture_body(chunk);
   }
   if (bdat_remaining_ > 0) return false;
+  close_body_events();  // while the chunk's transaction is still the current one
   if (bdat_last_ && !bdat_discard_) transaction_.reset();
   bdat_last_ = false;
   mode_ = Mode::command;
-  flush_data_event();
   data_event_kind_ = EventKind::data;
   return true;
 }
@@ -798,6 +864,7 @@ void Dialogue::on_reply(Reply reply) {
           data_dot_held_ = false;
           data_body_offset_ = 0;
           data_event_kind_ = EventKind::data;
+          body_transaction_ = p.transaction;
           long_line_noted_ = false;
         }
       } else if (p.verb == "AUTH") {
@@ -834,6 +901,7 @@ void Dialogue::on_reply(Reply reply) {
 
 void Dialogue::begin_transaction(std::string_view mail_line) {
   transaction_ = std::make_shared<Transaction>();
+  transaction_->message.transaction = ++transactions_begun_;
   transaction_->message.mail_from = std::string(mail_line);
   transaction_->message.started = now_;
   SHA256_Init(&transaction_->sha);
@@ -843,17 +911,9 @@ void Dialogue::capture_body(std::string_view bytes) {
   if (!transaction_ || bytes.empty()) return;
   Message& m = transaction_->message;
   m.size += bytes.size();
-  // Hashing and copying the body is most of the relay's CPU per MiB; with nothing to record
-  // there is nobody to hand it to.
-  if (!options_.capture_bodies) return;
-  SHA256_Update(&transaction_->sha, bytes.data(), bytes.size());
-  if (m.body.size() < options_.max_body_capture) {
-    const std::size_t room = options_.max_body_capture - m.body.size();
-    m.body.append(bytes.substr(0, room));
-    if (bytes.size() > room) m.body_truncated = true;
-  } else {
-    m.body_truncated = true;
-  }
+  // Hashing the body is a large part of the relay's CPU per MiB; with nothing to record there
+  // is nobody to hand the hash to.
+  if (options_.capture_bodies) SHA256_Update(&transaction_->sha, bytes.data(), bytes.size());
 }
 
 void Dialogue::finish_transaction(Transaction& t, const Reply& final_reply) {

@@ -45,8 +45,9 @@ struct DialogueOptions {
   std::size_t max_command_line = 2048;
   // RFC 4954 §4: AUTH command and SASL response lines may be up to 12288 octets.
   std::size_t max_auth_line = 12288;
-  std::size_t max_body_capture = 64u << 20;  // --max-body
-  // Off when nothing is recorded: Message then carries sizes and replies but no body or hash.
+  // --max-body: octets of each message body (as sent, dot-stuffed) recorded in its events.
+  std::size_t max_body_capture = 64u << 20;
+  // Off when nothing is recorded or printed: no body events, no hash (Message keeps its size).
   bool capture_bodies = true;
   std::size_t max_client_backlog = 256u << 10;
   std::size_t max_pending_replies = 1000;
@@ -168,7 +169,8 @@ class Dialogue {
   void handle_command(std::string_view line);
   void distrust_early_lines();
   void handle_sasl_line(std::string_view line);
-  bool read_data();                             // false: need more bytes
+  bool read_data();  // false: need more bytes
+  std::size_t plain_lines(std::string_view avail) const;
   bool body_segment(std::string_view segment);  // true: it ended the message
   bool ends_message(LineEnd end) const;
   void end_of_data();
@@ -201,6 +203,7 @@ class Dialogue {
   void push_pending(Pending p);
   void note_rewrites(std::string_view context);
   void flush_data_event();
+  void close_body_events();
   void finish(Ending::Kind kind, std::string reason);
   Event make_event(Direction d, EventKind k) const;
 
@@ -263,6 +266,8 @@ class Dialogue {
   bool long_line_noted_ = false;
   std::string data_event_;  // DATA/BDAT bytes forwarded, not yet recorded as an event
   EventKind data_event_kind_ = EventKind::data;
+  std::shared_ptr<Transaction> body_transaction_;  // whose body data_event_ holds
+  std::uint64_t transactions_begun_ = 0;
   // BDAT chunk state
   std::uint64_t bdat_remaining_ = 0;
   bool bdat_discard_ = false;

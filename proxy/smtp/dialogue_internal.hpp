@@ -28,6 +28,8 @@ struct Dialogue::Transaction {
   Message message;
   SHA256_CTX sha{};
   bool settled = false;  // its MAIL was refused, or its Message recorded: no (further) Message
+  std::uint64_t recorded = 0;    // body octets recorded in events so far (capped by --max-body)
+  std::uint64_t unrecorded = 0;  // octets cut by the cap since the last body event was closed
 };
 
 inline std::string_view strip_crlf(std::string_view line) {

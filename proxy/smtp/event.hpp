@@ -58,6 +58,9 @@ struct Event {
   bool redacted = false;
   std::string note;  // human explanation (rewrites, TLS, errors, decoded SASL text)
   std::chrono::system_clock::time_point time{};
+  // data / bdat_chunk: the mail transaction (Message::transaction) whose body these bytes are;
+  // 0 if none (a chunk sent without MAIL).
+  std::uint64_t transaction = 0;
 };
 
 // One mail transaction as the upstream saw it (MAIL .. final reply to DATA / BDAT LAST).
@@ -70,9 +73,14 @@ struct Recipient {
 struct Message {
   std::string mail_from;  // the MAIL line without CRLF (address and parameters)
   std::vector<Recipient> recipients;
-  std::string body;        // as upstream received it (DATA: un-dot-stuffed; BDAT: concatenated)
-  std::uint64_t size = 0;  // full body size, even when body was truncated
-  bool body_truncated = false;  // body capture stopped at the cap
+  // 1-based ordinal of the MAIL transaction within the session. The body is recorded once, as
+  // the data / bdat_chunk events carrying this ordinal; the proxy never holds it whole.
+  std::uint64_t transaction = 0;
+  // As upstream received it (DATA: un-dot-stuffed; BDAT: concatenated). Filled by the reader
+  // from the body events; empty on the recording side.
+  std::string body;
+  std::uint64_t size = 0;       // full body size, even when the recorded body was truncated
+  bool body_truncated = false;  // the body events stop at --max-body
   std::string sha256_hex;       // over the full body
   bool via_bdat = false;
   int final_code = 0;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "proxy/smtp/dialogue.hpp"
+#include "proxy/smtp/message_body.hpp"
 
 namespace {
 
@@ -187,9 +188,11 @@ Outcome drive(const std::uint8_t* data, std::size_t size, bool split) {
   if (out.to_client_count != out.to_client.size()) std::abort();
   if (!bdat && has_bare_cr_or_lf(out.to_upstream)) std::abort();
   for (const Message& m : messages) {
-    if (m.body.size() > options.max_body_capture || m.body.size() > m.size) std::abort();
+    std::string body = body_from_events(m, events);
+    if (body.size() > options.max_body_capture || body.size() > m.size) std::abort();
+    if (!m.body_truncated && body.size() != m.size) std::abort();
     if (m.sha256_hex.size() != 64) std::abort();
-    out.bodies.push_back(m.body);
+    out.bodies.push_back(std::move(body));
   }
   return out;
 }

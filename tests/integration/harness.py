@@ -37,6 +37,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -1396,8 +1397,10 @@ def require_mailtap(testcase=None) -> Path:
 class Mailtap:
     """Runs `mailtap proxy` and waits for "mailtap: listening on".
 
-    Arguments map to the CLI; `extra_args` are appended verbatim.  Recording: by default a
-    fresh `--db <tmp>/mailtap.db`; record=False passes --no-record; db=PATH passes that path.
+    Arguments map to the CLI (upstream=None, ca_file=None, tls_name=None leave the option
+    out, for a config file or the environment to give it); `extra_args` are appended verbatim.
+    Recording: by default a fresh `--db <tmp>/mailtap.db`; record=False passes --no-record;
+    db=PATH passes that path.
     `ready=False` does not wait for the listening line (for start-up failure tests: use
     .wait() then .stderr).  `env` is added to the test's environment; `stdin` (default
     /dev/null) may be a terminal's file descriptor, for the password prompt.
@@ -1405,7 +1408,7 @@ class Mailtap:
 
     READY_PREFIX = "mailtap: listening on"
 
-    def __init__(self, upstream: str, *, ca_file=None, tls_name: Optional[str] = "localhost",
+    def __init__(self, upstream: Optional[str], *, ca_file=None, tls_name: Optional[str] = "localhost",
                  tls: Optional[str] = None, listen: Optional[str] = None,
                  extra_args: Iterable[str] = (), record: bool = True, db=None,
                  ready: bool = True, ready_timeout: float = 10.0, stop_timeout: float = 5.0,
@@ -1449,7 +1452,9 @@ class Mailtap:
         return self.stderr + self.stdout
 
     def args(self) -> list[str]:
-        a = [str(self.binary), "proxy", "--listen", self.listen, "--upstream", self.upstream]
+        a = [str(self.binary), "proxy", "--listen", self.listen]
+        if self.upstream is not None:  # None: from the config file or the environment
+            a += ["--upstream", self.upstream]
         if self.tls is not None:
             a += ["--tls", self.tls]
         if self.ca_file is not None:
@@ -1637,6 +1642,40 @@ def make_message(token: str, *, subject: Optional[str] = None, body: Optional[st
 def dot_stuff(message: bytes) -> bytes:
     """Dot-stuff a message for the wire (RFC 5321 4.5.2), keeping its line ends."""
     return re.sub(rb"(?m)^\.", b"..", message)
+
+
+def recorded_body(db, message_id: int) -> bytes:
+    """A recorded message's body, rebuilt as mailtap's reader does: since schema version 3 a
+    body is stored once, as the data / bdat_chunk events of its mail transaction (DATA text as
+    sent: dot-stuffed, terminator included). `db` is a path or an open sqlite3 connection."""
+    con = db if isinstance(db, sqlite3.Connection) else sqlite3.connect(
+        f"file:{db}?mode=ro", uri=True)
+    try:
+        session_id, txn, via_bdat, body = con.execute(
+            "SELECT session_id, mail_transaction, via_bdat, body FROM messages WHERE id = ?",
+            (message_id,)).fetchone()
+        if txn is None:
+            return bytes(body)
+        wire = b"".join(bytes(r[0]) for r in con.execute(
+            "SELECT bytes FROM events WHERE session_id = ? AND mail_transaction = ? "
+            "AND kind IN ('data', 'bdat_chunk') ORDER BY seq", (session_id, txn)))
+    finally:
+        if con is not db:
+            con.close()
+    if via_bdat:
+        return wire
+    out, pos = [], 0
+    while pos < len(wire):
+        end = wire.find(b"\r\n", pos)
+        end = len(wire) if end < 0 else end + 2
+        line = wire[pos:end]
+        if line.startswith(b"."):
+            if line == b".\r\n" and end == len(wire):
+                break  # the terminator
+            line = line[1:]
+        out.append(line)
+        pos = end
+    return b"".join(out)
 
 
 def body_of(message: bytes) -> bytes:

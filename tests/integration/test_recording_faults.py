@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_recording as rec  # noqa: E402  (module import: its test classes do not run here)
 from harness import (  # noqa: E402
     IntegrationCase, Mailtap, SmtpSocket, auth_plain, dot_stuff, main, make_message,
-    unique_token)
+    recorded_body, unique_token)
 
 
 def mount_tmpfs(testcase: unittest.TestCase, directory: Path, options: str) -> None:
@@ -213,9 +213,9 @@ class KillNineTest(IntegrationCase):
         for s in ended:
             self.assertEqual(s["outcome"], "quit")
             port = int(s["client_address"].rsplit(":", 1)[1])
-            [msg] = con.execute("SELECT body, sha256 FROM messages WHERE session_id = ?",
+            [msg] = con.execute("SELECT id, sha256 FROM messages WHERE session_id = ?",
                                 (s["id"],)).fetchall()
-            self.assertEqual(bytes(msg["body"]), sent[port], f"session {s['id']}")
+            self.assertEqual(recorded_body(con, msg["id"]), sent[port], f"session {s['id']}")
             self.assertEqual(msg["sha256"], hashlib.sha256(sent[port]).hexdigest())
         cut = con.execute("SELECT count(*) FROM sessions WHERE ended_at IS NULL").fetchone()[0]
         print(f"[kill -9] {len(completed)} client sessions, {len(ended)} ended in the file, "

@@ -104,8 +104,8 @@ class ToolsReadOnlyTest(h.IntegrationCase):
             con.close()
 
     def session_with(self, token: str) -> int:
-        rows = self.sql("SELECT DISTINCT m.session_id FROM messages m WHERE instr(m.body, ?)",
-                        token.encode())
+        rows = [(sid,) for sid, mid in self.sql("SELECT session_id, id FROM messages")
+                if token.encode() in h.recorded_body(self.db, mid)]
         self.assertEqual(len(rows), 1, f"no single session carries {token}")
         return rows[0][0]
 
@@ -276,14 +276,20 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         copy = self.copy_db("nonutf8.db")
         con = sqlite3.connect(copy)
         with con:
-            con.execute("UPDATE messages SET body = ? WHERE seq = 1 AND session_id = "
-                        "(SELECT min(session_id) FROM messages)", (b"\xff\xfe\x00bin",))
+            # The body lives in the message's data events (schema v3): make it one event.
+            sid, txn = con.execute("SELECT session_id, mail_transaction FROM messages WHERE "
+                                   "seq = 1 ORDER BY session_id LIMIT 1").fetchone()
+            con.execute("DELETE FROM events WHERE session_id = ? AND mail_transaction = ? AND "
+                        "kind = 'data' AND seq > (SELECT min(seq) FROM events WHERE session_id = ?"
+                        " AND mail_transaction = ? AND kind = 'data')", (sid, txn, sid, txn))
+            con.execute("UPDATE events SET bytes = ? WHERE session_id = ? AND mail_transaction = ?"
+                        " AND kind = 'data'", (b"\xff\xfe\x00bin\r\n.\r\n", sid, txn))
         con.close()
         sid = self.sql("SELECT min(session_id) FROM messages", db=copy)[0][0]
         d = json.loads(self.tool("export", str(sid), db=copy).stdout)
         m = d["messages"][0]
         self.assertEqual(m["body_encoding"], "base64")
-        self.assertEqual(base64.b64decode(m["body"]), b"\xff\xfe\x00bin")
+        self.assertEqual(base64.b64decode(m["body"]), b"\xff\xfe\x00bin\r\n")
 
     def test_export_eml_equals_delivered_body(self):
         tok, msg = self.sent["plain"]

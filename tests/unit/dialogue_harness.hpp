@@ -5,6 +5,7 @@
 #pragma once
 
 #include "proxy/smtp/dialogue.hpp"
+#include "proxy/smtp/message_body.hpp"
 
 #include <gtest/gtest.h>
 
@@ -258,6 +259,11 @@ inline Result run(const Script& script, const Splitter& split, const DialogueOpt
   }
   EXPECT_EQ(relayed_up, r.bytes_to_upstream);
   EXPECT_EQ(relayed_down, r.bytes_from_upstream);
+  // Bodies are recorded once, in their events; read them back as the storage reader does.
+  for (Message& m : r.messages) {
+    EXPECT_TRUE(m.body.empty());
+    m.body = body_from_events(m, r.events);
+  }
   EXPECT_EQ(r.bytes_to_client, greeting.size() + r.to_client.size());
   return r;
 }

@@ -892,6 +892,40 @@ TEST(Dialogue, BodyCaptureIsCappedButHashedInFull) {
   EXPECT_EQ(r.messages[0].size, 18u);
 }
 
+// The body is recorded once, as its events: each carries its transaction's ordinal, and what
+// --max-body cut is accounted for by one event with no bytes at the body's end.
+TEST(Dialogue, BodyEventsCarryTheirTransactionAndAccountForWhatTheCapCut) {
+  DialogueOptions o = test_options();
+  o.max_body_capture = 12;
+  const Result r = run_all_splits(
+      {
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+          upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+          client("0123456789abcdef\r\n.\r\n"),
+          upstream("250 queued\r\n"),
+          client("MAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\nDATA\r\n"),
+          upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+          client("short\r\n.\r\n"),
+          upstream("250 queued\r\n"),
+      },
+      o);
+  ASSERT_EQ(r.messages.size(), 2u);
+  EXPECT_EQ(r.messages[0].transaction, 1u);
+  EXPECT_EQ(r.messages[1].transaction, 2u);
+  EXPECT_EQ(r.messages[1].body, "short\r\n");
+  EXPECT_FALSE(r.messages[1].body_truncated);
+  std::uint64_t recorded = 0, unrecorded = 0;
+  for (const Event& e : r.events) {
+    if (e.kind != EventKind::data) continue;
+    if (e.transaction == 1) (e.bytes.empty() ? unrecorded : recorded) += e.wire_size;
+    if (e.bytes.empty()) {
+      EXPECT_NE(e.note.find("not recorded: --max-body 12"), std::string::npos) << e.note;
+    }
+  }
+  EXPECT_EQ(recorded, 12u);
+  EXPECT_EQ(unrecorded, 18u + 3u - 12u);  // the terminator was relayed too
+}
+
 TEST(Dialogue, TimerQueriesFollowTheDialogue) {
   std::vector<Event> events;
   std::vector<Message> messages;

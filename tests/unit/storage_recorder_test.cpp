@@ -284,6 +284,64 @@ TEST(StorageRecorder, WritesCompleteSessionsInGroupedTransactions) {
   EXPECT_FALSE(rec->failed());
 }
 
+// A slow disk holds at most queue_bytes of relayed bytes in memory, however large the
+// messages: producers wait for room (one batch past the budget is admitted when the queue is
+// empty), and nothing is dropped.
+TEST(StorageRecorder, QueuedOctetsAreBoundedWhateverTheBatchCount) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  RecorderOptions o;
+  o.path = path;
+  o.queue_bytes = std::size_t{64} << 10;
+  o.commit_records = 1;
+  auto rec = Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+  auto holder = std::make_unique<WriteLockHolder>(path);
+  ASSERT_TRUE(holder->locked());
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(200ms);
+    holder->release();
+  });
+
+  constexpr int kProducers = 4;
+  constexpr int kEvents = 40;
+  constexpr std::size_t kEventBytes = std::size_t{16} << 10;
+  asio::io_context io;
+  for (int p = 0; p < kProducers; ++p) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          const SessionKey k = rec->new_session_key();
+          {
+            auto records = batch(opened(k));
+            co_await rec->submit(std::move(records));
+          }
+          for (int i = 1; i <= kEvents; ++i) {
+            SessionEvent e = event(k, static_cast<std::uint64_t>(i));
+            e.event.bytes.assign(kEventBytes, 'x');
+            e.event.wire_size = kEventBytes;
+            auto records = batch(std::move(e));
+            co_await rec->submit(std::move(records));
+          }
+          {
+            auto records = batch(closed(k));
+            co_await rec->submit(std::move(records));
+          }
+        },
+        asio::detached);
+  }
+  run_threads(io, 2);
+  releaser.join();
+  rec->stop();
+
+  const RecorderStats s = rec->stats();
+  EXPECT_LE(s.peak_queued_bytes, o.queue_bytes + kEventBytes + 1024);
+  EXPECT_GE(s.peak_queued_bytes, o.queue_bytes / 2) << "the budget was never reached";
+  EXPECT_EQ(count(path, "SELECT count(*) FROM events"), kProducers * kEvents);
+  EXPECT_EQ(s.rejected + s.discarded + s.late, 0u);
+}
+
 TEST(StorageRecorder, BackpressureSuspendsProducersAndDropsNothing) {
   TempDir dir;
   const std::string path = dir.file("m.db");

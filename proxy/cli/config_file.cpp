@@ -1,0 +1,405 @@
+#include "proxy/cli/config_file.hpp"
+
+#include <fcntl.h>
+#include <openssl/mem.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <utility>
+
+namespace mailtap::cli {
+
+namespace {
+
+bool bare_key_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+void skip_blanks(std::string_view line, std::size_t& i) {
+  while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+}
+
+bool rest_is_comment(std::string_view line, std::size_t i) {
+  skip_blanks(line, i);
+  return i == line.size() || line[i] == '#';
+}
+
+void append_utf8(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// A "basic string" starting at line[i] == '"'; leaves i after the closing quote.
+bool basic_string(std::string_view line, std::size_t& i, std::string& out, std::string& error) {
+  ++i;
+  while (i < line.size()) {
+    const char c = line[i++];
+    if (c == '"') return true;
+    if (c != '\\') {
+      out.push_back(c);
+      continue;
+    }
+    if (i == line.size()) break;
+    const char e = line[i++];
+    switch (e) {
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case '"':
+        out.push_back('"');
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case 'u':
+      case 'U': {
+        const std::size_t digits = e == 'u' ? 4 : 8;
+        if (line.size() - i < digits) {
+          error = "\\" + std::string(1, e) + " needs " + std::to_string(digits) + " hex digits";
+          return false;
+        }
+        std::uint32_t cp = 0;
+        for (std::size_t k = 0; k < digits; ++k) {
+          const char h = line[i++];
+          const int v = h >= '0' && h <= '9'   ? h - '0'
+                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                               : -1;
+          if (v < 0) {
+            error = "\\" + std::string(1, e) + " needs hex digits";
+            return false;
+          }
+          cp = cp * 16 + static_cast<std::uint32_t>(v);
+        }
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+          error = "\\" + std::string(1, e) + " is not a Unicode scalar value";
+          return false;
+        }
+        append_utf8(out, cp);
+        break;
+      }
+      default:
+        error = "unknown escape \\" + std::string(1, e) +
+                " in a \"string\" (use 'single quotes' "
+                "for text with backslashes)";
+        return false;
+    }
+  }
+  error = "a \"string\" is not closed on its line";
+  return false;
+}
+
+// The value after `=`: a quoted string, or bare text up to a comment.
+bool value(std::string_view line, std::size_t& i, std::string& out, std::string& error) {
+  skip_blanks(line, i);
+  if (i == line.size() || line[i] == '#') {
+    error = "no value after '='";
+    return false;
+  }
+  out.reserve(line.size());  // no reallocation leaves a copy of a secret behind
+  if (line.compare(i, 3, "\"\"\"") == 0 || line.compare(i, 3, "'''") == 0) {
+    error = "multi-line strings are not supported";
+    return false;
+  }
+  if (line[i] == '"') {
+    if (!basic_string(line, i, out, error)) return false;
+  } else if (line[i] == '\'') {
+    const std::size_t close = line.find('\'', i + 1);
+    if (close == std::string_view::npos) {
+      error = "a 'string' is not closed on its line";
+      return false;
+    }
+    out.append(line.substr(i + 1, close - i - 1));
+    i = close + 1;
+  } else if (line[i] == '[' || line[i] == '{') {
+    error = "arrays and inline tables are not supported";
+    return false;
+  } else {
+    std::size_t end = line.find('#', i);
+    if (end == std::string_view::npos) end = line.size();
+    std::size_t last = end;
+    while (last > i && (line[last - 1] == ' ' || line[last - 1] == '\t')) --last;
+    out.append(line.substr(i, last - i));
+    i = end;
+  }
+  if (!rest_is_comment(line, i)) {
+    error = "unexpected text after the value (quote a value that holds '#' or quotes)";
+    return false;
+  }
+  return true;
+}
+
+// A dotted name: bare parts or "quoted" parts, joined with '.'. Stops at `stop` or a blank.
+bool dotted_name(std::string_view line, std::size_t& i, std::string& out, std::string& error) {
+  for (;;) {
+    skip_blanks(line, i);
+    std::string part;
+    if (i < line.size() && line[i] == '"') {
+      if (!basic_string(line, i, part, error)) return false;
+    } else if (i < line.size() && line[i] == '\'') {
+      const std::size_t close = line.find('\'', i + 1);
+      if (close == std::string_view::npos) {
+        error = "a 'name' is not closed";
+        return false;
+      }
+      part = std::string(line.substr(i + 1, close - i - 1));
+      i = close + 1;
+    } else {
+      while (i < line.size() && bare_key_char(line[i])) part.push_back(line[i++]);
+    }
+    if (part.empty()) {
+      error = "expected a name (letters, digits, '-' and '_', or a \"quoted\" name)";
+      return false;
+    }
+    out += part;
+    skip_blanks(line, i);
+    if (i < line.size() && line[i] == '.') {
+      out.push_back('.');
+      ++i;
+      continue;
+    }
+    return true;
+  }
+}
+
+std::string normalised_key(std::string key) {
+  for (char& c : key)
+    if (c == '_') c = '-';
+  return key;
+}
+
+// Every byte the string's buffer holds, not just up to its size.
+void wipe(std::string& s) noexcept {
+  s.resize(s.capacity());  // no reallocation: the capacity is there
+  OPENSSL_cleanse(s.data(), s.size());
+  s.clear();
+}
+
+}  // namespace
+
+std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
+                                                          std::string& error) {
+  std::vector<ConfigEntry> out;
+  // One entry per line at most: the vector never grows, so no entry is copied along.
+  out.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+  std::set<std::pair<std::string, std::string>> seen;
+  std::string section;
+  int number = 0;
+  std::size_t pos = 0;
+  auto fail = [&](const std::string& what) {
+    error = "line " + std::to_string(number) + ": " + what;
+    for (ConfigEntry& e : out) wipe(e.value);
+    return std::nullopt;
+  };
+  while (pos < text.size()) {
+    ++number;
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    std::size_t i = 0;
+    skip_blanks(line, i);
+    if (rest_is_comment(line, i)) continue;
+    std::string what;
+    if (line[i] == '[') {
+      if (i + 1 < line.size() && line[i + 1] == '[')
+        return fail("arrays of tables ([[...]]) are not supported");
+      ++i;
+      std::string name;
+      if (!dotted_name(line, i, name, what)) return fail(what);
+      if (i == line.size() || line[i] != ']') return fail("expected ']' after the table name");
+      if (!rest_is_comment(line, i + 1)) return fail("unexpected text after ']'");
+      section = name;
+      continue;
+    }
+    std::string key;
+    if (!dotted_name(line, i, key, what)) return fail(what);
+    if (i == line.size() || line[i] != '=') return fail("expected '=' after the key " + key);
+    ++i;
+    ConfigEntry e;
+    e.line = number;
+    if (!value(line, i, e.value, what)) {
+      wipe(e.value);
+      return fail(what);
+    }
+    // A dotted key (upstream.gmail.host = ...) belongs to the table its prefix names.
+    e.section = section;
+    if (const std::size_t dot = key.rfind('.'); dot != std::string::npos) {
+      e.section += (e.section.empty() ? "" : ".") + key.substr(0, dot);
+      key.erase(0, dot + 1);
+    }
+    e.key = normalised_key(std::move(key));
+    if (!seen.emplace(e.section, e.key).second) {
+      wipe(e.value);
+      return fail("the key " + e.key + " is given twice" +
+                  (e.section.empty() ? std::string() : " in [" + e.section + "]"));
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+ConfigEntry::ConfigEntry(ConfigEntry&& other) noexcept
+    : section(std::move(other.section)),
+      key(std::move(other.key)),
+      value(std::move(other.value)),
+      line(other.line) {
+  wipe(other.value);
+}
+
+ConfigEntry& ConfigEntry::operator=(ConfigEntry&& other) noexcept {
+  if (this != &other) {
+    section = std::move(other.section);
+    key = std::move(other.key);
+    wipe(value);
+    value = std::move(other.value);
+    line = other.line;
+    wipe(other.value);
+  }
+  return *this;
+}
+
+ConfigEntry::~ConfigEntry() {
+  wipe(value);
+}
+
+const ConfigEntry* ConfigFile::find(std::string_view section_name, std::string_view key) const {
+  for (const ConfigEntry& e : entries)
+    if (e.section == section_name && e.key == key) return &e;
+  return nullptr;
+}
+
+std::vector<const ConfigEntry*> ConfigFile::section(std::string_view section_name) const {
+  std::vector<const ConfigEntry*> out;
+  for (const ConfigEntry& e : entries)
+    if (e.section == section_name) out.push_back(&e);
+  return out;
+}
+
+std::vector<std::string> ConfigFile::upstream_names() const {
+  static constexpr std::string_view prefix = "upstream.";
+  std::vector<std::string> out;
+  for (const ConfigEntry& e : entries) {
+    if (e.section.compare(0, prefix.size(), prefix) != 0) continue;
+    std::string name = e.section.substr(prefix.size());
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+  }
+  return out;
+}
+
+std::string ConfigFile::where(const ConfigEntry& e) const {
+  return path + ":" + std::to_string(e.line);
+}
+
+std::string default_config_path(const std::function<const char*(const char*)>& getenv) {
+  auto value = [&](const char* name) {
+    const char* v = getenv(name);
+    return std::string(v != nullptr ? v : "");
+  };
+  if (std::string xdg = value("XDG_CONFIG_HOME"); !xdg.empty() && xdg.front() == '/') {
+    while (xdg.size() > 1 && xdg.back() == '/') xdg.pop_back();
+    return xdg + "/mailtap/config.toml";
+  }
+  if (std::string home = value("HOME"); !home.empty()) {
+    while (home.size() > 1 && home.back() == '/') home.pop_back();
+    if (home == "/") home.clear();
+    return home + "/.config/mailtap/config.toml";
+  }
+  return {};
+}
+
+std::string default_config_path() {
+  return default_config_path([](const char* name) { return std::getenv(name); });
+}
+
+std::optional<ConfigFile> load_config_file(const std::string& path, bool explicit_path,
+                                           std::string& error) {
+  ConfigFile file;
+  if (path.empty()) return file;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT && !explicit_path) return file;
+    error = "config file " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  struct stat st {};
+  // A pipe (--config <(...)) and /dev/null (no config at all) are fine too.
+  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    error = "config file " + path + ": a directory, not a file";
+    ::close(fd);
+    return std::nullopt;
+  }
+  file.path = path;
+  file.private_to_owner = st.st_uid == ::getuid() && (st.st_mode & 077) == 0;
+  file.mode = st.st_mode & 07777;
+  // Read in one buffer sized from the start, so no reallocation leaves a copy of a password.
+  std::string text;
+  constexpr std::size_t largest_stream = 1 << 20;
+  text.reserve(S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) + 4096 : largest_stream);
+  char chunk[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = "config file " + path + ": " + std::strerror(errno);
+      ::close(fd);
+      wipe(text);
+      OPENSSL_cleanse(chunk, sizeof chunk);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    if (text.size() + static_cast<std::size_t>(n) > text.capacity()) {
+      error = "config file " + path +
+              (S_ISREG(st.st_mode) ? ": changed while being read" : ": larger than 1 MiB");
+      ::close(fd);
+      wipe(text);
+      OPENSSL_cleanse(chunk, sizeof chunk);
+      return std::nullopt;
+    }
+    text.append(chunk, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  OPENSSL_cleanse(chunk, sizeof chunk);
+  auto entries = parse_config_text(text, error);
+  wipe(text);
+  if (!entries) {
+    error = "config file " + path + ", " + error;
+    return std::nullopt;
+  }
+  file.entries = std::move(*entries);
+  return file;
+}
+
+}  // namespace mailtap::cli

@@ -1,0 +1,67 @@
+// mailtap's config file (docs/config.md): where it lives, and reading it.
+//
+// The syntax is the TOML that people write by hand for tools: `[section]` and `[upstream.NAME]`
+// tables, `key = value` with "basic strings" (escapes), 'literal strings', integers, booleans
+// and `#` comments; an unquoted value is taken as a string up to a comment (as INI files have
+// it). CLI11 2.1.2's own reader is not used: it cuts a quoted value at `#` or `,` and keeps
+// escapes raw, so `password = "a#b"` would silently become `"a`.
+//
+// The whole text is wiped from memory once read: a value may be a password.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mailtap::cli {
+
+struct ConfigEntry {
+  // The value may be a password: destruction wipes it, and so does a move, from the source (a
+  // short string lives inside the object, and a move only copies it).
+  ConfigEntry() = default;
+  ConfigEntry(const ConfigEntry&) = default;
+  ConfigEntry(ConfigEntry&& other) noexcept;
+  ConfigEntry& operator=(const ConfigEntry&) = default;
+  ConfigEntry& operator=(ConfigEntry&& other) noexcept;
+  ~ConfigEntry();
+
+  std::string section;  // "" for keys before any table, else "proxy", "upstream.gmail" ...
+  std::string key;      // as written, with '_' turned into '-' ("ca_file" -> "ca-file")
+  std::string value;    // unquoted, escapes resolved; true/false/numbers as written
+  int line = 0;
+};
+
+struct ConfigFile {
+  std::string path;               // "" when there is no file (the default one does not exist)
+  bool private_to_owner = false;  // owned by this user, no access for group or others
+  unsigned mode = 0;              // the permission bits, for messages
+  std::vector<ConfigEntry> entries;
+
+  // The entry for `key` in `section`, or nullptr.
+  const ConfigEntry* find(std::string_view section, std::string_view key) const;
+  // Every entry of `section`, in file order.
+  std::vector<const ConfigEntry*> section(std::string_view section) const;
+  // NAME of every [upstream.NAME] table, in file order.
+  std::vector<std::string> upstream_names() const;
+  // "PATH:LINE" for messages.
+  std::string where(const ConfigEntry& e) const;
+};
+
+// Parses `text`; on a syntax error returns nullopt with `error` = "LINE: what" (no value quoted:
+// it may be a secret).
+std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
+                                                          std::string& error);
+
+// $XDG_CONFIG_HOME/mailtap/config.toml if XDG_CONFIG_HOME is absolute, else
+// $HOME/.config/mailtap/config.toml; "" when neither is set.
+std::string default_config_path(const std::function<const char*(const char*)>& getenv);
+std::string default_config_path();
+
+// Reads `path`. A missing file is an error when `explicit_path` (--config), else an empty
+// ConfigFile. Returns nullopt with `error` set on failure.
+std::optional<ConfigFile> load_config_file(const std::string& path, bool explicit_path,
+                                           std::string& error);
+
+}  // namespace mailtap::cli

@@ -1,0 +1,53 @@
+#include "proxy/cli/config_option.hpp"
+
+#include <cstdlib>
+#include <memory>
+
+#include "proxy/session/log.hpp"
+
+namespace mailtap::cli {
+
+CLI::Option* add_config_option(CLI::App& app, std::string& path) {
+  return app
+      .add_option("--config", path,
+                  "Config file (default: $MAILTAP_CONFIG, else "
+                  "$XDG_CONFIG_HOME/mailtap/config.toml, else ~/.config/mailtap/config.toml); "
+                  "a file named here must exist")
+      ->type_name("PATH");
+}
+
+std::optional<ConfigFile> load_chosen_config(const std::string& flag_path,
+                                             const OptionLayers::Getenv& getenv,
+                                             std::string& error) {
+  if (!flag_path.empty()) return load_config_file(flag_path, true, error);
+  if (const char* env = getenv("MAILTAP_CONFIG"); env != nullptr && *env != '\0')
+    return load_config_file(env, true, error);
+  return load_config_file(default_config_path(getenv), false, error);
+}
+
+void layer_common_options(Subcommand& cmd) {
+  static const std::vector<std::string> common = {"db", "color"};
+  CLI::App& app = *cmd.app;
+  const bool takes_any = std::any_of(common.begin(), common.end(), [&](const std::string& name) {
+    return app.get_option_no_throw("--" + name) != nullptr;
+  });
+  if (!takes_any) return;
+  auto path = std::make_shared<std::string>();
+  add_config_option(app, *path);
+  cmd.run = [&app, path, run = std::move(cmd.run)] {
+    const auto getenv = [](const char* name) -> const char* { return std::getenv(name); };
+    std::string error;
+    auto file = load_chosen_config(*path, getenv, error);
+    if (file) {
+      OptionLayers layers(app, common);
+      error = layers.apply(*file, {app.get_name(), ""}, getenv);
+    }
+    if (!error.empty()) {
+      log::error(app.get_name() + ": " + error);
+      return 2;
+    }
+    return run();
+  };
+}
+
+}  // namespace mailtap::cli

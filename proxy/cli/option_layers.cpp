@@ -1,0 +1,224 @@
+#include "proxy/cli/option_layers.hpp"
+
+#include <algorithm>
+
+namespace mailtap::cli {
+
+namespace {
+
+std::string long_name(const CLI::Option& o) {
+  const auto& names = o.get_lnames();
+  return names.empty() ? std::string() : names.front();
+}
+
+bool contains(const std::vector<std::string>& list, std::string_view word) {
+  return std::find(list.begin(), list.end(), word) != list.end();
+}
+
+// What a set option holds, for --print-config: "-vv" is 2, not "true true".
+std::string shown_value(const CLI::Option& o) {
+  const auto& results = o.results();
+  if (o.get_items_expected_max() == 0 && results.size() > 1) return std::to_string(results.size());
+  std::string out;
+  for (const auto& r : results) out += (out.empty() ? "" : " ") + r;
+  return out;
+}
+
+// "~/x" in the file is $HOME/x, as msmtp and ssh read their files: no shell expands it there
+// (a flag or a variable was expanded by the shell that set it).
+std::string home_expanded(const std::string& value, const OptionLayers::Getenv& getenv) {
+  if (value.rfind("~/", 0) != 0) return value;
+  const char* home = getenv("HOME");
+  if (home == nullptr || *home != '/') return value;
+  std::string out = home;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return (out == "/" ? std::string() : out) + value.substr(1);
+}
+
+}  // namespace
+
+std::string ValueSource::describe() const {
+  switch (kind) {
+    case Kind::flag:
+      return "flag " + detail;
+    case Kind::env:
+      return "env " + detail;
+    case Kind::file:
+      return "file " + detail;
+    case Kind::default_value:
+      break;
+  }
+  return "default";
+}
+
+OptionLayers::OptionLayers(CLI::App& app, std::vector<std::string> only,
+                           std::vector<std::string> skip) {
+  skip.insert(skip.end(), {"help", "config"});
+  for (CLI::Option* o : app.get_options()) {
+    const std::string name = long_name(*o);
+    if (!o->nonpositional() || name.empty() || contains(skip, name)) continue;
+    if (!only.empty() && !contains(only, name)) continue;
+    Setting s;
+    s.key = name;
+    s.option = o;
+    settings_.push_back(std::move(s));
+  }
+}
+
+void OptionLayers::add_file_only_key(std::string key, bool secret,
+                                     std::vector<std::string> excludes) {
+  Setting s;
+  s.key = key;
+  s.secret = secret;
+  settings_.push_back(std::move(s));
+  for (std::string& other : excludes) extra_excludes_.emplace_back(key, std::move(other));
+}
+
+void OptionLayers::add_exclusive(std::string a, std::string b) {
+  extra_excludes_.emplace_back(std::move(a), std::move(b));
+}
+
+std::string OptionLayers::set_derived(std::string_view key, const std::string& value,
+                                      ValueSource source) {
+  Setting* s = find_mutable(key);
+  if (s == nullptr || s->option == nullptr) return "no option " + std::string(key);
+  try {
+    s->option->clear();
+    s->option->add_result(value);
+    s->option->run_callback();
+  } catch (const CLI::Error& e) {
+    return source.describe() + ": " + s->key + " = " + value + ": " + e.what();
+  }
+  s->value = shown_value(*s->option);
+  s->source = std::move(source);
+  return {};
+}
+
+Setting* OptionLayers::find_mutable(std::string_view key) {
+  for (Setting& s : settings_)
+    if (s.key == key) return &s;
+  return nullptr;
+}
+
+const Setting* OptionLayers::find(std::string_view key) const {
+  for (const Setting& s : settings_)
+    if (s.key == key) return &s;
+  return nullptr;
+}
+
+std::string OptionLayers::with_source(std::string message) const {
+  if (message.rfind("--", 0) != 0) return message;
+  const std::size_t end = message.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-", 2);
+  const Setting* s = find(std::string_view(message).substr(2, end - 2));
+  if (s == nullptr || !s->is_set() || s->source.kind == ValueSource::Kind::flag) return message;
+  return message + " (" + s->source.describe() + ")";
+}
+
+std::string OptionLayers::env_name(std::string_view key) {
+  std::string out = "MAILTAP_";
+  for (char c : key) {
+    if (c == '-')
+      out.push_back('_');
+    else if (c >= 'a' && c <= 'z')
+      out.push_back(static_cast<char>(c - 'a' + 'A'));
+    else
+      out.push_back(c);
+  }
+  return out;
+}
+
+bool OptionLayers::excludes(const Setting& a, const Setting& b) const {
+  if (a.option != nullptr && b.option != nullptr &&
+      (a.option->get_excludes().count(b.option) != 0 ||
+       b.option->get_excludes().count(a.option) != 0))
+    return true;
+  for (const auto& [x, y] : extra_excludes_)
+    if ((x == a.key && y == b.key) || (x == b.key && y == a.key)) return true;
+  return false;
+}
+
+std::string OptionLayers::check_keys(const ConfigFile& file,
+                                     const std::vector<std::string>& sections) const {
+  for (const ConfigEntry& e : file.entries) {
+    if (!contains(sections, e.section) || find(e.key) != nullptr) continue;
+    std::string known;
+    for (const Setting& s : settings_) known += (known.empty() ? "" : ", ") + s.key;
+    return file.where(e) + ": unknown key " + e.key +
+           (e.section.empty() ? " at the top level" : " in [" + e.section + "]") +
+           "; known keys: " + known;
+  }
+  return {};
+}
+
+std::string OptionLayers::apply_layer(std::vector<Candidate> layer) {
+  for (std::size_t i = 0; i < layer.size(); ++i)
+    for (std::size_t j = i + 1; j < layer.size(); ++j)
+      if (excludes(*layer[i].setting, *layer[j].setting))
+        return layer[j].source.describe() + ": " + layer[i].setting->key + " and " +
+               layer[j].setting->key + " exclude each other: give one of them";
+  for (Candidate& c : layer) {
+    Setting& s = *c.setting;
+    if (s.is_set()) continue;
+    const bool decided = std::any_of(settings_.begin(), settings_.end(), [&](const Setting& o) {
+      return o.is_set() && excludes(s, o);
+    });
+    if (decided) continue;  // a higher layer chose another option of the same group
+    if (s.option != nullptr) {
+      try {
+        s.option->add_result(c.value);
+        s.option->run_callback();
+      } catch (const CLI::Error& e) {
+        return c.source.describe() + ": " + s.key + " = " + c.value + ": " + e.what();
+      }
+      s.value = shown_value(*s.option);
+    } else if (!s.secret) {
+      s.value = c.value;
+    }
+    s.entry = c.entry;
+    s.source = std::move(c.source);
+  }
+  return {};
+}
+
+std::string OptionLayers::apply(const ConfigFile& file, const std::vector<std::string>& sections,
+                                const Getenv& getenv) {
+  for (Setting& s : settings_) {
+    if (s.option == nullptr || s.option->count() == 0) continue;
+    s.value = shown_value(*s.option);
+    s.source = {ValueSource::Kind::flag, "--" + s.key};
+  }
+
+  std::vector<Candidate> env_layer;
+  for (Setting& s : settings_) {
+    if (s.option == nullptr || s.is_set()) continue;
+    const std::string name = env_name(s.key);
+    const char* v = getenv(name.c_str());
+    if (v == nullptr || *v == '\0') continue;
+    env_layer.push_back({&s, v, nullptr, {ValueSource::Kind::env, name}});
+  }
+  if (std::string error = apply_layer(std::move(env_layer)); !error.empty()) return error;
+
+  for (const std::string& section : sections) {
+    std::vector<Candidate> layer;
+    for (const ConfigEntry* e : file.section(section)) {
+      Setting* s = find_mutable(e->key);
+      if (s == nullptr) continue;
+      std::string detail = file.where(*e) + (section.empty() ? "" : " [" + section + "]");
+      layer.push_back({s,
+                       s->secret ? std::string() : home_expanded(e->value, getenv),
+                       e,
+                       {ValueSource::Kind::file, std::move(detail)}});
+    }
+    if (std::string error = apply_layer(std::move(layer)); !error.empty()) return error;
+  }
+
+  for (const Setting& s : settings_) {
+    if (s.option == nullptr || !s.is_set() || s.source.kind == ValueSource::Kind::flag) continue;
+    for (const CLI::Option* needed : s.option->get_needs())
+      if (needed->count() == 0)
+        return s.source.describe() + ": " + s.key + " needs " + needed->get_name();
+  }
+  return {};
+}
+
+}  // namespace mailtap::cli

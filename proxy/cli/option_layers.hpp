@@ -1,0 +1,97 @@
+// Where each option of a command gets its value: the command line, else a MAILTAP_…
+// environment variable, else the config file (its most specific table first), else the
+// default (docs/config.md). CLI11 2.1.2 would let the file beat the environment, and cannot say
+// where a value came from, so the layers below the command line are applied here, after
+// CLI11 has parsed it, through each option's own validators and callback.
+//
+// It works on whatever options the command defines: an option added later is configurable
+// from the file and the environment without further code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/cli/config_file.hpp"
+
+namespace mailtap::cli {
+
+struct ValueSource {
+  enum class Kind : std::uint8_t { default_value, file, env, flag };
+  Kind kind = Kind::default_value;
+  std::string detail;  // flag: "--listen"; env: "MAILTAP_LISTEN"; file: "PATH:LINE [table]"
+  // "flag --listen", "env MAILTAP_LISTEN", "file PATH:LINE [table]", "default"
+  std::string describe() const;
+};
+
+struct Setting {
+  std::string key;                     // "listen", "auth-user", "password"
+  CLI::Option* option = nullptr;       // nullptr for a key only the file has
+  std::string value;                   // as given; "" when unset (for a secret: always "")
+  bool secret = false;                 // a value never shown
+  const ConfigEntry* entry = nullptr;  // the file's entry when the file gave the value
+  ValueSource source;
+  bool is_set() const { return source.kind != ValueSource::Kind::default_value; }
+};
+
+class OptionLayers {
+ public:
+  using Getenv = std::function<const char*(const char*)>;
+
+  // Takes part: every non-positional option of `app` with a long name, except --help,
+  // --config and those in `skip`; with `only` non-empty, just the options it names.
+  explicit OptionLayers(CLI::App& app, std::vector<std::string> only = {},
+                        std::vector<std::string> skip = {});
+
+  // A key only the file may hold (never the command line or the environment), such as a
+  // password; `excludes` names options that give the same thing another way.
+  void add_file_only_key(std::string key, bool secret, std::vector<std::string> excludes);
+
+  // `a` and `b` are one choice (as if they excluded each other) without CLI11 refusing both on
+  // the command line, where the command has its own message for that.
+  void add_exclusive(std::string a, std::string b);
+
+  // Sets `key` from a value the command derived from other keys (host and port giving
+  // upstream), through the option, with the source of those keys.
+  std::string set_derived(std::string_view key, const std::string& value, ValueSource source);
+
+  // Every key of `sections` must be known; else an error naming the file, line and key.
+  std::string check_keys(const ConfigFile& file, const std::vector<std::string>& sections) const;
+
+  // Call once, after CLI11 parsed the command line. `sections` from the most specific
+  // ("upstream.gmail", "proxy", "" for the keys before any table). Options that exclude each
+  // other are one choice: the highest layer that gives any of them decides it. Returns an
+  // error message (never quoting a secret), or "".
+  std::string apply(const ConfigFile& file, const std::vector<std::string>& sections,
+                    const Getenv& getenv);
+
+  // A command's own check speaks of flags ("--listen x: expected ADDR:PORT"): when the value
+  // of the option `message` starts with came from the environment or the file, says so
+  // ("... (file PATH:3 [proxy])").
+  std::string with_source(std::string message) const;
+
+  const std::vector<Setting>& settings() const { return settings_; }
+  const Setting* find(std::string_view key) const;
+
+  // "auth-user" -> "MAILTAP_AUTH_USER"
+  static std::string env_name(std::string_view key);
+
+ private:
+  struct Candidate {
+    Setting* setting;
+    std::string value;
+    const ConfigEntry* entry;
+    ValueSource source;
+  };
+  Setting* find_mutable(std::string_view key);
+  bool excludes(const Setting& a, const Setting& b) const;
+  std::string apply_layer(std::vector<Candidate> layer);
+
+  std::vector<Setting> settings_;
+  std::vector<std::pair<std::string, std::string>> extra_excludes_;
+};
+
+}  // namespace mailtap::cli

@@ -1,0 +1,31 @@
+// `mailtap proxy --print-config`: the effective configuration, each value with where it came
+// from, secrets masked, as `msmtp --pretend` shows an account (docs/config.md).
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "proxy/cli/config_file.hpp"
+#include "proxy/cli/option_layers.hpp"
+
+namespace mailtap::cli {
+
+// What an option left unset amounts to when its default is computed (the TLS mode from the
+// port, the SNI name from the host ...): `value` ("" when it stays unset) and why.
+struct DerivedDefault {
+  std::string value;
+  std::string why;
+};
+
+// TOML-like lines, `key = value  # source`, in the order the command defines its options.
+// A secret is shown as "********" and never read.
+std::string format_effective_config(std::string_view command, const ConfigFile& file,
+                                    const std::string& default_file_path,
+                                    std::string_view upstream_name, const OptionLayers& layers,
+                                    const std::map<std::string, DerivedDefault>& derived);
+
+// A value as a TOML basic string: "..." with \ " and control characters escaped.
+std::string toml_quoted(std::string_view value);
+
+}  // namespace mailtap::cli

@@ -1,0 +1,129 @@
+#include "proxy/cli/proxy_settings.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "proxy/cli/parse.hpp"
+
+namespace mailtap::cli {
+
+namespace {
+
+constexpr std::string_view upstream_prefix = "upstream.";
+
+bool is_upstream_table(std::string_view section) {
+  return section.size() > upstream_prefix.size() &&
+         section.compare(0, upstream_prefix.size(), upstream_prefix) == 0;
+}
+
+std::string octal_mode(unsigned mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", mode & 07777);
+  return buf;
+}
+
+std::string check_tables(const ConfigFile& file, const std::vector<std::string>& other_commands) {
+  for (const ConfigEntry& e : file.entries) {
+    if (e.section.empty() || e.section == "proxy" || is_upstream_table(e.section) ||
+        std::find(other_commands.begin(), other_commands.end(), e.section) != other_commands.end())
+      continue;
+    return file.where(e) + ": unknown table [" + e.section +
+           "] in the config file; mailtap proxy reads [proxy] and [upstream.NAME] (and the keys "
+           "before any table)";
+  }
+  return {};
+}
+
+std::string check_upstream_name(const ConfigFile& file, std::string_view name) {
+  if (name.empty()) return {};
+  const std::vector<std::string> names = file.upstream_names();
+  if (std::find(names.begin(), names.end(), name) != names.end()) return {};
+  const std::string wanted = "no upstream named \"" + std::string(name) + "\"";
+  if (file.path.empty())
+    return wanted + ": there is no config file (write [upstream." + std::string(name) +
+           "] in ~/.config/mailtap/config.toml, see docs/config.md, or give --upstream "
+           "HOST:PORT)";
+  if (names.empty()) return wanted + " in " + file.path + ": it defines no [upstream.NAME] table";
+  std::string list;
+  for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+  return wanted + " in " + file.path + "; it defines: " + list;
+}
+
+// A password may sit in the file only if nobody else can read the file (as ssh and msmtp
+// insist for private keys and passwords).
+std::string check_password_privacy(const ConfigFile& file) {
+  if (file.private_to_owner) return {};
+  for (const ConfigEntry& e : file.entries) {
+    if (e.key != "password") continue;
+    return file.where(e) + ": a password in a config file that others can read (mode " +
+           octal_mode(file.mode) + ", or not owned by you) is refused: chmod 600 " + file.path +
+           ", or better, replace it with password-cmd (e.g. password-cmd = \"pass show "
+           "mail/account\")";
+  }
+  return {};
+}
+
+// `port` only beside `host`: alone it could only guess which host it is for.
+std::string check_port_has_host(const ConfigFile& file) {
+  for (const ConfigEntry& e : file.entries) {
+    if (e.key != "port" || file.find(e.section, "host") != nullptr) continue;
+    return file.where(e) +
+           ": port needs host in the same table (or write upstream = "
+           "\"HOST:PORT\")";
+  }
+  return {};
+}
+
+// host and port from the file give --upstream, with host's source.
+std::string combine_host_port(OptionLayers& layers) {
+  const Setting* host = layers.find("host");
+  const Setting* port = layers.find("port");
+  if (host == nullptr || !host->is_set()) return {};
+  std::string value = host->entry->value;
+  if (value.empty() || value.find_first_of(" \t/[]") != std::string::npos)
+    return host->source.describe() + ": host must be a host name or an IP address";
+  if (value.find(':') != std::string::npos) value = "[" + value + "]";
+  if (port != nullptr && port->is_set()) {
+    if (!parse_host_port("x:" + port->entry->value))
+      return port->source.describe() + ": port must be a number from 1 to 65535";
+    value += ":" + port->entry->value;
+  }
+  return layers.set_derived("upstream", value, host->source);
+}
+
+}  // namespace
+
+std::vector<std::string> proxy_tables(std::string_view upstream_name) {
+  std::vector<std::string> out;
+  if (!upstream_name.empty())
+    out.push_back(std::string(upstream_prefix) + std::string(upstream_name));
+  out.push_back("proxy");
+  out.push_back("");
+  return out;
+}
+
+std::string apply_proxy_settings(OptionLayers& layers, const ConfigFile& file,
+                                 std::string_view upstream_name,
+                                 const std::vector<std::string>& other_commands,
+                                 const OptionLayers::Getenv& getenv) {
+  layers.add_file_only_key("host", false, {"upstream"});
+  layers.add_file_only_key("port", false, {"upstream"});
+  layers.add_file_only_key("password", true, {"password-env", "password-file", "password-cmd"});
+  // --no-record against MAILTAP_DB (the systemd unit sets it) is a choice, not a conflict.
+  layers.add_exclusive("db", "no-record");
+
+  std::vector<std::string> checked = {"", "proxy"};
+  for (const std::string& name : file.upstream_names())
+    checked.push_back(std::string(upstream_prefix) + name);
+  for (const std::string& error :
+       {check_tables(file, other_commands), layers.check_keys(file, checked),
+        check_upstream_name(file, upstream_name), check_password_privacy(file),
+        check_port_has_host(file)})
+    if (!error.empty()) return error;
+
+  if (std::string error = layers.apply(file, proxy_tables(upstream_name), getenv); !error.empty())
+    return error;
+  return combine_host_port(layers);
+}
+
+}  // namespace mailtap::cli

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""The config file and MAILTAP_… variables (issue 11, "configuration like the tools people
+know"), with the real binary: `mailtap proxy NAME` takes [upstream.NAME] of
+$XDG_CONFIG_HOME/mailtap/config.toml and delivers through the private Gmail-style Postfix
+(mailtap authenticating with the file's password or password-cmd); precedence flag >
+environment > file; --print-config shows each value's source with secrets masked and runs no
+command; a password in a file others can read is refused; an unknown name lists the names the
+file defines; the tools read `db` from the file.
+
+Every credential is random per run, so finding one in an output can only be a leak."""
+
+import os
+import secrets
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from test_recording import find_leaks, secret_forms, wait_ended  # noqa: E402
+
+USER = "cf" + secrets.token_hex(4)
+PASSWORD = "Pw#" + secrets.token_urlsafe(18) + ", with \"quotes\" and spaces"
+TOML_PASSWORD = PASSWORD.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def toml(value) -> str:
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class ConfigCase(h.IntegrationCase):
+    with_postfix = True
+    postfix_kwargs = {"users": {USER: PASSWORD}}
+
+    def setUp(self):
+        self.home = Path(self.tmp) / f"home-{self._testMethodName}"
+        self.xdg = self.home / ".config"
+        (self.xdg / "mailtap").mkdir(parents=True)
+        self.config = self.xdg / "mailtap" / "config.toml"
+        self.marker = self.home / "command-ran"
+
+    def write_config(self, text: str, mode: int = 0o600, path: Path = None) -> Path:
+        path = path or self.config
+        path.write_text(text)
+        os.chmod(path, mode)
+        return path
+
+    def overrides(self, **extra) -> dict:
+        """Only this test's config and variables count, whatever the caller's environment
+        (an empty variable counts as unset)."""
+        env = {k: "" for k in os.environ
+               if k.startswith("MAILTAP_") and k not in ("MAILTAP_BIN", "MAILTAP_TEST_DEBUG",
+                                                          "MAILTAP_KEEP_TMP")}
+        env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.xdg))
+        env.update(extra)
+        return env
+
+    def env(self, **extra) -> dict:
+        return {**os.environ, **self.overrides(**extra)}
+
+    def named_upstream(self, name: str = "pf", *, secret: str = "password") -> str:
+        """[upstream.NAME] for the private Postfix, authenticating as USER."""
+        source = (f"password = {toml(PASSWORD)}\n" if secret == "password"
+                  else f"password-cmd = {toml(secret)}\n")
+        return (f"[upstream.{name}]\n"
+                f"upstream = {toml(self.postfix.submission)}\n"
+                f"ca-file = {toml(self.pki.ca_cert)}\n"
+                f"tls-name = \"localhost\"\n"
+                f"auth-user = {toml(USER)}\n" + source)
+
+    def start(self, *args, upstream=None, env=None, **kw) -> h.Mailtap:
+        """mailtap proxy ARGS with no --upstream/--ca-file/--tls-name of its own."""
+        m = h.Mailtap(upstream, ca_file=None, tls_name=None, extra_args=list(args),
+                      env=env if env is not None else self.overrides(), **kw)
+        m.start()
+        self.addCleanup(m.__exit__, None, None, None)
+        return m
+
+    def proxy(self, *args, env=None) -> subprocess.CompletedProcess:
+        return subprocess.run([str(h.mailtap_bin()), "proxy", *args], capture_output=True,
+                              text=True, timeout=30, env=env if env is not None else self.env())
+
+    def send(self, m: h.Mailtap) -> None:
+        tok = h.unique_token("cfg")
+        msg = h.make_message(tok)
+        self.assertEqual(h.smtplib_send(m.port, msg), {})
+        self.assertDelivered(tok, msg)
+
+    def assertUpstream(self, m: h.Mailtap, address: str):
+        self.assertIn(f"-> {address} (starttls, verified)", m.ready_line)
+
+    def assertNoPassword(self, what: str, *texts):
+        blobs = {f"{what} {i}": (t if isinstance(t, bytes) else t.encode())
+                 for i, t in enumerate(texts)}
+        forbidden = {f"password form {i}": f for i, f in enumerate(secret_forms(PASSWORD.encode()))}
+        forbidden["password as written"] = TOML_PASSWORD.encode()
+        self.assertEqual(find_leaks(blobs, forbidden), [])
+
+
+class NamedUpstreamTest(ConfigCase):
+    def test_named_upstream_from_the_config_file_delivers(self):
+        db = Path(self.tmp) / "named.db"
+        self.write_config(f"db = {toml(db)}\n"
+                          "[proxy]\n"
+                          f"upstream = \"127.0.0.1:{h.closed_port()}\"  # the named table wins\n"
+                          "transcript = true\n" + self.named_upstream("pf"))
+        m = self.start("pf", db=db)
+        self.assertUpstream(m, self.postfix.submission)
+        self.send(m)
+        [s] = wait_ended(db, 1)
+        self.assertEqual(s["auth_user"], USER, "mailtap authenticated with the file's password")
+        self.assertRegex(m.stdout, r"(?i)\] C: mail from:", "[proxy]'s transcript = true applies")
+        pid = m.proc.pid
+        self.assertNoPassword("mailtap", m.stderr, m.stdout,
+                              Path(f"/proc/{pid}/cmdline").read_bytes(),
+                              Path(f"/proc/{pid}/environ").read_bytes(),
+                              *(p.read_bytes() for p in db.parent.glob("named.db*")))
+        # The tools read the same top-level db from the file.
+        cp = subprocess.run([str(h.mailtap_bin()), "sessions", "--json"], capture_output=True,
+                            text=True, timeout=30, env=self.env())
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn(USER, cp.stdout, "mailtap sessions reads db from the config file")
+
+    def test_password_cmd_in_a_readable_file(self):
+        pw_file = self.home / "pw"
+        pw_file.write_text(PASSWORD + "\n")
+        os.chmod(pw_file, 0o600)
+        self.write_config(self.named_upstream("pf", secret=f"cat '{pw_file}'"), mode=0o644)
+        m = self.start("pf")
+        self.assertUpstream(m, self.postfix.submission)
+        self.send(m)
+        [s] = wait_ended(Path(m._tmp) / "mailtap.db", 1)
+        self.assertEqual(s["auth_user"], USER)
+
+    def test_unknown_name_lists_the_names(self):
+        self.write_config(self.named_upstream("gmail") + self.named_upstream("m365"))
+        cp = self.proxy("gmial")
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        self.assertIn(f'no upstream named "gmial" in {self.config}; it defines: gmail, m365',
+                      cp.stderr)
+        self.config.unlink()
+        cp = self.proxy("gmail")
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        self.assertIn('no upstream named "gmail": there is no config file', cp.stderr)
+
+    def test_a_password_in_a_file_others_can_read_is_refused(self):
+        for mode in (0o644, 0o640, 0o604):
+            with self.subTest(mode=oct(mode)):
+                self.write_config(self.named_upstream("other") +
+                                  "[upstream.pf]\nupstream = \"127.0.0.1:1\"\n", mode=mode)
+                cp = self.proxy("pf", "--listen", f"127.0.0.1:{h.free_port()}")
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertIn(f"chmod 600 {self.config}", cp.stderr)
+                self.assertIn("password-cmd", cp.stderr)
+                self.assertIn(f"mode {mode:04o}", cp.stderr)
+                self.assertNoPassword("stderr", cp.stdout, cp.stderr)
+
+    def test_explicit_config_must_exist(self):
+        cp = self.proxy("--config", str(self.home / "nope.toml"), "--print-config")
+        self.assertEqual(cp.returncode, 2)
+        self.assertIn("nope.toml", cp.stderr)
+        cp = self.proxy("--print-config")  # the default file may be missing
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn(f"# config file: none ({self.config} does not exist)", cp.stdout)
+
+
+class PrecedenceTest(ConfigCase):
+    def test_environment_beats_the_file(self):
+        self.write_config(self.named_upstream("pf").replace(
+            f"upstream = {toml(self.postfix.submission)}",
+            f"upstream = \"127.0.0.1:{h.closed_port()}\""))
+        m = self.start("pf", env=self.overrides(MAILTAP_UPSTREAM=self.postfix.submission))
+        self.assertUpstream(m, self.postfix.submission)
+        self.send(m)
+
+    def test_flag_beats_the_environment(self):
+        self.write_config(self.named_upstream("pf"))
+        env = self.overrides(MAILTAP_UPSTREAM=f"127.0.0.1:{h.closed_port()}",
+                             MAILTAP_AUTH_USER="nobody-from-env")
+        m = self.start("pf", "--auth-user", USER, upstream=self.postfix.submission, env=env)
+        self.assertUpstream(m, self.postfix.submission)
+        self.send(m)
+        [s] = wait_ended(Path(m._tmp) / "mailtap.db", 1)
+        self.assertEqual(s["auth_user"], USER)
+
+    def test_bad_value_in_the_environment_names_it(self):
+        cp = self.proxy("--print-config", env=self.env(MAILTAP_TLS="sometimes"))
+        self.assertEqual(cp.returncode, 2)
+        self.assertIn("env MAILTAP_TLS: tls = sometimes", cp.stderr)
+
+
+class PrintConfigTest(ConfigCase):
+    def test_sources_and_masked_secrets(self):
+        self.write_config("[proxy]\n"
+                          "timeout-command = \"10m\"\n"
+                          f"oauth2-token-cmd = \"touch '{self.marker}'; echo tok\"\n"
+                          + self.named_upstream("pf"))
+        cp = self.proxy("pf", "--print-config", "--listen", "127.0.0.1:2999",
+                        env=self.env(MAILTAP_EHLO_NAME="from-env.test"))
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        out = cp.stdout
+        lines = {line.split(" = ")[0]: line for line in out.splitlines() if " = " in line
+                 and not line.startswith("#")}
+        self.assertRegex(lines["listen"], r'^listen = "127\.0\.0\.1:2999" +# flag --listen$')
+        self.assertRegex(lines["ehlo-name"], r'# env MAILTAP_EHLO_NAME$')
+        self.assertIn(f'upstream = "{self.postfix.submission}"', lines["upstream"])
+        self.assertRegex(lines["upstream"], rf'# file {self.config}:\d+ \[upstream\.pf\]$')
+        self.assertRegex(lines["timeout-command"], rf'"10m" +# file {self.config}:2 \[proxy\]$')
+        self.assertRegex(lines["password"], r'^password = "\*\*\*\*\*\*\*\*" +# file ')
+        self.assertRegex(lines["grace"], r'"30s" +# default$')
+        self.assertRegex(lines["tls"], r'"starttls" +# default \(port \d+\)$')
+        self.assertIn(f"# config file: {self.config} (private to you)", out)
+        self.assertIn("# upstream name: pf, the [upstream.pf] table", out)
+        self.assertNoPassword("--print-config", cp.stdout, cp.stderr)
+        self.assertFalse(self.marker.exists(), "--print-config ran the token command")
+
+    def test_print_config_runs_no_password_command(self):
+        self.write_config(self.named_upstream("pf", secret=f"touch '{self.marker}'; echo x"))
+        cp = self.proxy("pf", "--print-config")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn(f"password-cmd = \"touch '{self.marker}'; echo x\"", cp.stdout)
+        self.assertFalse(self.marker.exists(), "--print-config ran the password command")
+
+
+if __name__ == "__main__":
+    h.main()

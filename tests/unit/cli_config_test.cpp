@@ -1,0 +1,437 @@
+// The config file and the MAILTAP_… environment: reading the file, where it is, precedence
+// flag > environment > file > default, named upstreams, secrets and --print-config.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+
+#include "proxy/cli/config_file.hpp"
+#include "proxy/cli/option_layers.hpp"
+#include "proxy/cli/print_config.hpp"
+#include "proxy/cli/proxy_settings.hpp"
+#include "temp_dir.hpp"
+
+namespace mailtap::cli {
+namespace {
+
+using Kind = ValueSource::Kind;
+
+std::vector<ConfigEntry> parse_ok(std::string_view text) {
+  std::string error;
+  auto entries = parse_config_text(text, error);
+  EXPECT_TRUE(entries) << error;
+  return entries ? std::move(*entries) : std::vector<ConfigEntry>{};
+}
+
+std::string parse_error(std::string_view text) {
+  std::string error;
+  EXPECT_FALSE(parse_config_text(text, error)) << text;
+  return error;
+}
+
+ConfigFile file_of(std::string_view text, bool private_to_owner = true) {
+  ConfigFile f;
+  f.path = "/home/u/.config/mailtap/config.toml";
+  f.private_to_owner = private_to_owner;
+  f.mode = private_to_owner ? 0600 : 0644;
+  f.entries = parse_ok(text);
+  return f;
+}
+
+TEST(ConfigText, TablesKeysAndEveryKindOfValue) {
+  const auto e = parse_ok(
+      "# mailtap\n"
+      "db = \"/data/mailtap.db\"\n"
+      "\n"
+      "[proxy]\n"
+      "  listen = '127.0.0.1:2526'   # a comment\n"
+      "insecure = true\n"
+      "max_sessions = 16\n"
+      "[upstream.gmail]   # Google\n"
+      "password = \"a#b,c d\\\"e\\\\f\\u00e9\"\n"
+      "password-cmd = 'pass show \"mail/gmail\" # not a comment'\n"
+      "ehlo-name = bare value # comment\r\n");
+  ASSERT_EQ(e.size(), 7u);
+  EXPECT_EQ(e[0].section, "");
+  EXPECT_EQ(e[0].key, "db");
+  EXPECT_EQ(e[0].value, "/data/mailtap.db");
+  EXPECT_EQ(e[1].section, "proxy");
+  EXPECT_EQ(e[1].value, "127.0.0.1:2526");
+  EXPECT_EQ(e[1].line, 5);
+  EXPECT_EQ(e[2].value, "true");
+  EXPECT_EQ(e[3].key, "max-sessions") << "underscores are dashes, as in the option names";
+  EXPECT_EQ(e[3].value, "16");
+  EXPECT_EQ(e[4].section, "upstream.gmail");
+  EXPECT_EQ(e[4].value, "a#b,c d\"e\\f\xc3\xa9") << "a quoted value is kept whole";
+  EXPECT_EQ(e[5].value, "pass show \"mail/gmail\" # not a comment");
+  EXPECT_EQ(e[6].value, "bare value");
+}
+
+TEST(ConfigText, DottedKeysNameTablesRelativeToTheirs) {
+  const auto e =
+      parse_ok("upstream.m365.host = \"smtp.office365.com\"\n[upstream]\ngmail.port = 465\n");
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0].section, "upstream.m365");
+  EXPECT_EQ(e[0].key, "host");
+  EXPECT_EQ(e[1].section, "upstream.gmail");
+  EXPECT_EQ(e[1].key, "port");
+}
+
+TEST(ConfigText, ErrorsSayTheLineAndNeverTheValue) {
+  EXPECT_EQ(parse_error("[proxy]\nlisten = \"127.0.0.1\n"),
+            "line 2: a \"string\" is not closed on its line");
+  EXPECT_EQ(parse_error("password =\n"), "line 1: no value after '='");
+  EXPECT_EQ(parse_error("a = 1\na = 2\n"), "line 2: the key a is given twice");
+  EXPECT_EQ(parse_error("[proxy]\nlisten\n"), "line 2: expected '=' after the key listen");
+  EXPECT_NE(parse_error("[[upstream]]\n").find("not supported"), std::string::npos);
+  const std::string e = parse_error("password = \"s3cret\" trailing\n");
+  EXPECT_EQ(e.find("s3cret"), std::string::npos) << e;
+  EXPECT_NE(parse_error("x = \"\\q\"\n").find("unknown escape"), std::string::npos);
+}
+
+TEST(ConfigPath, XdgThenHome) {
+  auto path = [](std::map<std::string, std::string> env) {
+    return default_config_path([&env](const char* name) -> const char* {
+      auto it = env.find(name);
+      return it == env.end() ? nullptr : it->second.c_str();
+    });
+  };
+  EXPECT_EQ(path({{"XDG_CONFIG_HOME", "/x/"}, {"HOME", "/home/u"}}), "/x/mailtap/config.toml");
+  EXPECT_EQ(path({{"XDG_CONFIG_HOME", "rel"}, {"HOME", "/home/u"}}),
+            "/home/u/.config/mailtap/config.toml")
+      << "a relative XDG_CONFIG_HOME is ignored, as the XDG spec says";
+  EXPECT_EQ(path({{"HOME", "/home/u"}}), "/home/u/.config/mailtap/config.toml");
+  EXPECT_EQ(path({}), "");
+}
+
+TEST(ConfigFileLoad, MissingDefaultIsEmptyMissingExplicitIsAnError) {
+  test_support::TempDir dir;
+  std::string error;
+  auto none = load_config_file(dir.file("config.toml"), false, error);
+  ASSERT_TRUE(none) << error;
+  EXPECT_TRUE(none->path.empty());
+  EXPECT_FALSE(load_config_file(dir.file("config.toml"), true, error));
+  EXPECT_NE(error.find("config.toml"), std::string::npos) << error;
+
+  std::ofstream(dir.file("c.toml")) << "[proxy]\nlisten = \"127.0.0.1:1\"\n";
+  ::chmod(dir.file("c.toml").c_str(), 0644);
+  auto open = load_config_file(dir.file("c.toml"), true, error);
+  ASSERT_TRUE(open) << error;
+  EXPECT_FALSE(open->private_to_owner);
+  EXPECT_EQ(open->mode, 0644u);
+  ::chmod(dir.file("c.toml").c_str(), 0600);
+  auto mine = load_config_file(dir.file("c.toml"), true, error);
+  ASSERT_TRUE(mine) << error;
+  EXPECT_TRUE(mine->private_to_owner);
+  ASSERT_EQ(mine->entries.size(), 1u);
+  EXPECT_EQ(mine->where(mine->entries[0]), dir.file("c.toml") + ":2");
+
+  auto null = load_config_file("/dev/null", true, error);
+  ASSERT_TRUE(null) << "--config /dev/null: no configuration at all; " << error;
+  EXPECT_TRUE(null->entries.empty());
+  EXPECT_FALSE(load_config_file(dir.file(""), true, error));
+  EXPECT_NE(error.find("a directory"), std::string::npos) << error;
+
+  std::ofstream(dir.file("bad.toml")) << "[proxy\n";
+  EXPECT_FALSE(load_config_file(dir.file("bad.toml"), true, error));
+  EXPECT_NE(error.find("bad.toml, line 1"), std::string::npos) << error;
+}
+
+// A command like `mailtap proxy`, small.
+struct Proxy {
+  CLI::App root{"mailtap"};
+  CLI::App* app = root.add_subcommand("proxy");
+  std::string name, listen = "127.0.0.1:2525", upstream = "smtp.gmail.com:587", tls, db;
+  std::string password_env, password_cmd, user;
+  bool insecure = false, no_record = false, transcript = false, explain = false;
+  int verbose = 0;
+  std::map<std::string, std::string> env;
+
+  Proxy() {
+    app->add_option("NAME", name);
+    app->add_option("--listen", listen)->capture_default_str();
+    app->add_option("--upstream", upstream)->capture_default_str();
+    app->add_option("--tls", tls)->check(CLI::IsMember({"starttls", "implicit", "none"}));
+    app->add_flag("--insecure", insecure);
+    app->add_flag("-v,--verbose", verbose);
+    app->add_option("--db", db);
+    app->add_flag("--no-record", no_record);
+    app->add_option("--auth-user", user);
+    auto* e = app->add_option("--password-env", password_env);
+    app->add_option("--password-cmd", password_cmd)->excludes(e);
+    auto* t = app->add_flag("--transcript", transcript);
+    app->add_flag("--explain", explain)->needs(t);
+    root.add_subcommand("show");
+  }
+  OptionLayers::Getenv getenv() const {
+    return [this](const char* n) -> const char* {
+      auto it = env.find(n);
+      return it == env.end() ? nullptr : it->second.c_str();
+    };
+  }
+  // Parses `args`, then applies the environment and `file`; returns the error.
+  std::string run(std::vector<std::string> args, const ConfigFile& file, OptionLayers*& out) {
+    args.insert(args.begin(), "proxy");
+    std::reverse(args.begin(), args.end());
+    root.parse(args);
+    layers = std::make_unique<OptionLayers>(*app);
+    out = layers.get();
+    return apply_proxy_settings(*layers, file, name, {"show"}, getenv());
+  }
+  std::unique_ptr<OptionLayers> layers;
+};
+
+const char* kFile =
+    "listen = \"127.0.0.1:1111\"\n"
+    "[proxy]\n"
+    "listen = \"127.0.0.1:2222\"\n"
+    "tls = \"implicit\"\n"
+    "password-cmd = \"pass show proxy\"\n"
+    "[upstream.gmail]\n"
+    "upstream = \"smtp.gmail.com:465\"\n"
+    "auth-user = \"alice@gmail.com\"\n"
+    "password = \"hunter2-secret\"\n"
+    "[upstream.m365]\n"
+    "host = \"smtp.office365.com\"\n"
+    "port = 587\n"
+    "tls = \"starttls\"\n";
+
+TEST(OptionLayers, DefaultThenFileThenEnvironmentThenFlag) {
+  const ConfigFile empty;
+  {
+    Proxy p;
+    OptionLayers* l = nullptr;
+    ASSERT_EQ(p.run({}, empty, l), "");
+    EXPECT_EQ(p.listen, "127.0.0.1:2525");
+    EXPECT_EQ(l->find("listen")->source.describe(), "default");
+  }
+  const ConfigFile file = file_of(kFile);
+  {
+    Proxy p;
+    OptionLayers* l = nullptr;
+    ASSERT_EQ(p.run({}, file, l), "");
+    EXPECT_EQ(p.listen, "127.0.0.1:2222") << "[proxy] beats the top level";
+    EXPECT_EQ(l->find("listen")->source.describe(), "file " + file.path + ":3 [proxy]");
+    EXPECT_EQ(p.tls, "implicit");
+  }
+  {
+    Proxy p;
+    p.env["MAILTAP_LISTEN"] = "127.0.0.1:3333";
+    p.env["MAILTAP_INSECURE"] = "1";
+    p.env["MAILTAP_VERBOSE"] = "2";
+    OptionLayers* l = nullptr;
+    ASSERT_EQ(p.run({}, file, l), "");
+    EXPECT_EQ(p.listen, "127.0.0.1:3333") << "the environment beats the file";
+    EXPECT_EQ(l->find("listen")->source.describe(), "env MAILTAP_LISTEN");
+    EXPECT_TRUE(p.insecure);
+    EXPECT_EQ(p.verbose, 2);
+  }
+  {
+    Proxy p;
+    p.env["MAILTAP_LISTEN"] = "127.0.0.1:3333";
+    OptionLayers* l = nullptr;
+    ASSERT_EQ(p.run({"--listen", "127.0.0.1:4444", "-vv"}, file, l), "");
+    EXPECT_EQ(p.listen, "127.0.0.1:4444") << "a flag beats the environment";
+    EXPECT_EQ(l->find("listen")->source.describe(), "flag --listen");
+    EXPECT_EQ(l->find("verbose")->value, "2");
+  }
+}
+
+TEST(OptionLayers, TildeInTheFileIsHome) {
+  Proxy p;
+  p.env["HOME"] = "/home/u/";
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({}, file_of("[proxy]\ndb = \"~/mail/m.db\"\nauth-user = \"~x\"\n"), l), "");
+  EXPECT_EQ(p.db, "/home/u/mail/m.db");
+  EXPECT_EQ(p.user, "~x") << "only a leading ~/ is the home directory";
+}
+
+TEST(OptionLayers, EnvironmentNames) {
+  EXPECT_EQ(OptionLayers::env_name("auth-user"), "MAILTAP_AUTH_USER");
+  EXPECT_EQ(OptionLayers::env_name("oauth2-token-cmd"), "MAILTAP_OAUTH2_TOKEN_CMD");
+  EXPECT_EQ(OptionLayers::env_name("db"), "MAILTAP_DB");
+}
+
+TEST(OptionLayers, NamedUpstreamBeatsProxyTable) {
+  const ConfigFile file = file_of(kFile);
+  Proxy p;
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({"gmail"}, file, l), "");
+  EXPECT_EQ(p.upstream, "smtp.gmail.com:465");
+  EXPECT_EQ(p.user, "alice@gmail.com");
+  EXPECT_EQ(p.listen, "127.0.0.1:2222") << "what the named table leaves out comes from [proxy]";
+  const Setting* pw = l->find("password");
+  ASSERT_TRUE(pw && pw->is_set());
+  EXPECT_EQ(pw->entry->value, "hunter2-secret");
+  EXPECT_TRUE(pw->value.empty()) << "a secret's value is not copied into the setting";
+  EXPECT_TRUE(p.password_cmd.empty())
+      << "the named table's password decides the password source over [proxy]'s command";
+}
+
+TEST(OptionLayers, HostAndPortGiveTheUpstream) {
+  const ConfigFile file = file_of(kFile);
+  Proxy p;
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({"m365"}, file, l), "");
+  EXPECT_EQ(p.upstream, "smtp.office365.com:587");
+  EXPECT_EQ(l->find("upstream")->source.describe(), "file " + file.path + ":11 [upstream.m365]");
+  EXPECT_EQ(p.tls, "starttls");
+
+  Proxy q;
+  q.env["MAILTAP_UPSTREAM"] = "mx.example.test:25";
+  ASSERT_EQ(q.run({"m365"}, file, l), "");
+  EXPECT_EQ(q.upstream, "mx.example.test:25") << "the environment beats host and port";
+}
+
+TEST(OptionLayers, OneChoiceAcrossLayers) {
+  const ConfigFile file = file_of(kFile);
+  {
+    Proxy p;
+    OptionLayers* l = nullptr;
+    ASSERT_EQ(p.run({"--password-env", "PW"}, file, l), "");
+    EXPECT_EQ(p.password_env, "PW");
+    EXPECT_TRUE(p.password_cmd.empty()) << "the flag chose the source; the file's is ignored";
+  }
+  {
+    Proxy p;
+    p.env["MAILTAP_DB"] = "/env.db";
+    OptionLayers* l = nullptr;
+    ASSERT_EQ(p.run({"--no-record"}, file, l), "");
+    EXPECT_TRUE(p.db.empty()) << "--no-record beats MAILTAP_DB without a contradiction";
+  }
+  {
+    Proxy p;
+    OptionLayers* l = nullptr;
+    const std::string e = p.run({},
+                                file_of("[proxy]\npassword-env = \"A\"\npassword-cmd = "
+                                        "\"b\"\n"),
+                                l);
+    EXPECT_NE(e.find("exclude each other"), std::string::npos) << e;
+  }
+}
+
+TEST(OptionLayers, BadValuesAndNeedsNameTheirSource) {
+  Proxy p;
+  OptionLayers* l = nullptr;
+  std::string e = p.run({}, file_of("[proxy]\ntls = \"sometimes\"\n"), l);
+  EXPECT_NE(e.find("config.toml:2 [proxy]: tls = sometimes"), std::string::npos) << e;
+  Proxy q;
+  q.env["MAILTAP_EXPLAIN"] = "true";
+  e = q.run({}, ConfigFile{}, l);
+  EXPECT_EQ(e, "env MAILTAP_EXPLAIN: explain needs --transcript");
+}
+
+TEST(OptionLayers, ChecksOfTheCommandSayWhereTheValueCameFrom) {
+  Proxy p;
+  p.env["MAILTAP_UPSTREAM"] = "[::1";
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({"--listen", "x"}, file_of("[proxy]\ntls = \"none\"\n"), l), "");
+  EXPECT_EQ(l->with_source("--upstream [::1: expected HOST[:PORT]"),
+            "--upstream [::1: expected HOST[:PORT] (env MAILTAP_UPSTREAM)");
+  EXPECT_EQ(l->with_source("--listen x: expected ADDR:PORT"), "--listen x: expected ADDR:PORT")
+      << "a flag is where the user typed it";
+  EXPECT_EQ(l->with_source("--tls none: no"),
+            "--tls none: no (file /home/u/.config/mailtap/config.toml:2 [proxy])");
+  EXPECT_EQ(l->with_source("--db: whatever"), "--db: whatever") << "not set";
+  EXPECT_EQ(l->with_source("no option here"), "no option here");
+}
+
+TEST(ProxySettings, FileChecks) {
+  OptionLayers* l = nullptr;
+  {
+    Proxy p;
+    const std::string e = p.run({"gmial"}, file_of(kFile), l);
+    EXPECT_EQ(e,
+              "no upstream named \"gmial\" in /home/u/.config/mailtap/config.toml; it defines: "
+              "gmail, m365");
+  }
+  {
+    Proxy p;
+    const std::string e = p.run({"gmail"}, ConfigFile{}, l);
+    EXPECT_NE(e.find("no upstream named \"gmail\": there is no config file"), std::string::npos)
+        << e;
+  }
+  {
+    Proxy p;
+    const std::string e = p.run({}, file_of("[proxy]\nupsteam = \"x\"\n"), l);
+    EXPECT_NE(e.find("config.toml:2: unknown key upsteam in [proxy]; known keys: listen, upstream"),
+              std::string::npos)
+        << e;
+  }
+  {
+    Proxy p;
+    const std::string e = p.run({}, file_of("[upstrem.gmail]\nhost = \"x\"\n"), l);
+    EXPECT_NE(e.find("unknown table [upstrem.gmail]"), std::string::npos) << e;
+  }
+  {
+    Proxy p;  // another command's table is not the proxy's business
+    EXPECT_EQ(p.run({}, file_of("[show]\ncolor = \"always\"\n"), l), "");
+  }
+  {
+    Proxy p;
+    const std::string e = p.run({}, file_of("[upstream.x]\nport = 465\n"), l);
+    EXPECT_NE(e.find("port needs host"), std::string::npos) << e;
+  }
+}
+
+TEST(ProxySettings, PasswordOnlyInAPrivateFile) {
+  OptionLayers* l = nullptr;
+  Proxy p;
+  const std::string e = p.run({"m365"}, file_of(kFile, /*private_to_owner=*/false), l);
+  EXPECT_NE(e.find("config.toml:9: a password in a config file that others can read (mode "
+                   "0644"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("chmod 600"), std::string::npos) << e;
+  EXPECT_NE(e.find("password-cmd"), std::string::npos) << e;
+  EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
+  Proxy q;
+  EXPECT_EQ(q.run({"m365"}, file_of("[upstream.m365]\nhost = \"h\"\n", false), l), "")
+      << "a readable file without a password is fine";
+}
+
+TEST(PrintConfig, SourcesAndMaskedSecrets) {
+  const ConfigFile file = file_of(kFile);
+  Proxy p;
+  p.env["MAILTAP_AUTH_USER"] = "bob@gmail.com";
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({"gmail", "--listen", "127.0.0.1:9"}, file, l), "");
+  const std::string out = format_effective_config(
+      "proxy", file, file.path, "gmail", *l,
+      {{"db", {"/data/m.db", "the XDG data directory"}}, {"tls", {"starttls", "port 587"}}});
+  EXPECT_EQ(out.find("hunter2"), std::string::npos) << out;
+  EXPECT_NE(out.find("# config file: " + file.path + " (private to you)\n"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("# upstream name: gmail, the [upstream.gmail] table\n"), std::string::npos);
+  auto line_of = [&out](const std::string& start) {
+    const auto at = out.find("\n" + start);
+    return at == std::string::npos ? std::string()
+                                   : out.substr(at + 1, out.find('\n', at + 1) - at - 1);
+  };
+  EXPECT_NE(line_of("listen = \"127.0.0.1:9\"").find("# flag --listen"), std::string::npos) << out;
+  EXPECT_NE(line_of("upstream = \"smtp.gmail.com:465\"")
+                .find("# file " + file.path + ":7 [upstream.gmail]"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(line_of("auth-user = \"bob@gmail.com\"").find("# env MAILTAP_AUTH_USER"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(line_of("password = \"********\"").find("[upstream.gmail]"), std::string::npos) << out;
+  EXPECT_NE(line_of("tls = \"implicit\"").find("# file "), std::string::npos)
+      << "a derived default does not hide a value given: " << out;
+  EXPECT_NE(line_of("db = \"/data/m.db\"").find("# default (the XDG data directory)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(line_of("insecure = false").find("# default"), std::string::npos) << out;
+  EXPECT_NE(line_of("verbose = 0").find("# default"), std::string::npos) << out;
+  EXPECT_NE(out.find("\n# password-env (not set)\n"), std::string::npos) << out;
+}
+
+TEST(PrintConfig, QuotesLikeToml) {
+  EXPECT_EQ(toml_quoted("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+}
+
+}  // namespace
+}  // namespace mailtap::cli
