@@ -23,7 +23,8 @@ int run(int argc, char** argv) {
                    mailtap::tools::add_mock_command, mailtap::tools::add_audit_command,
                    mailtap::tools::add_prune_command, mailtap::tools::add_explain_command,
                    mailtap::tools::add_probe_command, mailtap::tools::add_encode_command,
-                   mailtap::tools::add_decode_command, mailtap::tools::add_generate_docs_command}) {
+                   mailtap::tools::add_decode_command, mailtap::tools::add_web_command,
+                   mailtap::tools::add_generate_docs_command}) {
     commands.push_back(add(app));
     mailtap::cli::layer_common_options(commands.back());  // --db, --color from env and file
   }

@@ -19,5 +19,6 @@ cli::Subcommand add_probe_command(CLI::App& parent);
 cli::Subcommand add_generate_docs_command(CLI::App& parent);  // hidden, for the build
 cli::Subcommand add_encode_command(CLI::App& parent);
 cli::Subcommand add_decode_command(CLI::App& parent);
+cli::Subcommand add_web_command(CLI::App& parent);  // tools/web/
 
 }  // namespace mailtap::tools

@@ -20,6 +20,7 @@
 #include "proxy/cli/auth_options.hpp"
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/config_option.hpp"
+#include "proxy/cli/listen_address.hpp"
 #include "proxy/cli/parse.hpp"
 #include "proxy/cli/print_config.hpp"
 #include "proxy/cli/proxy_settings.hpp"
@@ -33,6 +34,7 @@
 #include "proxy/session/server.hpp"
 #include "storage/default_path.hpp"
 #include "storage/recorder.hpp"
+#include "tools/web/web_server.hpp"
 
 namespace mailtap::cli {
 
@@ -69,6 +71,7 @@ struct ProxyArgs {
   unsigned threads = 0;
   unsigned max_sessions = 512;
   AuthArgs auth;
+  std::string web;  // --web ADDR:PORT: serve `mailtap web` from this process
 };
 
 std::string host_name() {
@@ -77,27 +80,14 @@ std::string host_name() {
   return buf;
 }
 
-std::string endpoint_label(const asio::ip::tcp::endpoint& ep) {
-  if (ep.address().is_v6())
-    return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
-  return ep.address().to_string() + ":" + std::to_string(ep.port());
-}
-
 // Returns an error message, or "" when `cfg` was filled. Without `read_password` no secret is
 // read (--print-config).
 std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_password) {
-  auto listen = parse_host_port(a.listen);
-  if (!listen || !listen->port) return "--listen " + a.listen + ": expected ADDR:PORT";
-  std::string host = listen->host == "localhost" ? "127.0.0.1" : listen->host;
-  std::error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  if (ec) return "--listen " + a.listen + ": expected an IP address (or localhost) and a port";
-  cfg.listen = asio::ip::tcp::endpoint(address, *listen->port);
+  if (auto e = parse_listen_address(a.listen, a.allow_remote, "--listen",
+                                    "the plain-text side carries passwords and mail", cfg.listen);
+      !e.empty())
+    return e;
   cfg.allow_remote = a.allow_remote;
-  if (!address.is_loopback() && !a.allow_remote)
-    return "refusing to listen on " + a.listen +
-           ": the plain-text side carries passwords and mail; listen on loopback, or add "
-           "--allow-remote if you really mean to expose it";
 
   if (auto mode = net::parse_tls_mode(a.local_tls))
     cfg.local_tls = *mode;
@@ -216,7 +206,7 @@ void raise_descriptor_limit(unsigned max_sessions) {
                std::to_string(max_sessions) + " needs " + std::to_string(wanted));
 }
 
-int run_proxy(const ProxyConfig& cfg) {
+int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoint>& web_listen) {
   log::set_verbosity(cfg.verbosity);
   // A client vanishing mid-write must be an error code, not a process-killing signal.
   std::signal(SIGPIPE, SIG_IGN);
@@ -257,6 +247,15 @@ int run_proxy(const ProxyConfig& cfg) {
     if (!recorder) {
       log::error("cannot record to " + *cfg.db_path + ": " + error +
                  " (choose another --db, or --no-record)");
+      return 1;
+    }
+  }
+  // --web: the page over the database being recorded, on CivetWeb's own threads.
+  std::unique_ptr<tools::web::WebServer> web;
+  if (web_listen) {
+    web = tools::web::WebServer::start({*web_listen, *cfg.db_path}, error);
+    if (!web) {
+      log::error(error);
       return 1;
     }
   }
@@ -336,6 +335,13 @@ int run_proxy(const ProxyConfig& cfg) {
                                   : cfg.local_tls == net::TlsMode::starttls
                                       ? " (clients: STARTTLS offered, AUTH only inside TLS)"
                                       : " (clients: TLS from the first byte)";
+  // Before the "listening on" line, which tells scripts (and the tests) that all is up.
+  if (web) {
+    if (!web_listen->address().is_loopback())
+      log::error("WARNING: --allow-remote: the web page at " + web->url() +
+                 " shows mail and who authenticated to anyone who can reach it");
+    log::error("web page at " + web->url());
+  }
   log::error("listening on " + listen_label + client_side + " -> " + upstream_label + " (" + mode +
              ", " + verification + ")");
   if (!cfg.auth_user.empty())
@@ -436,6 +442,9 @@ Subcommand add_proxy_command(CLI::App& parent) {
   app->add_option("--max-sessions", args->max_sessions,
                   "Sessions relayed at once; beyond it new clients get a 421 (recorded)")
       ->capture_default_str();
+  app->add_option("--web", args->web,
+                  "Also serve the web page of the record (as `mailtap web`) on ADDR:PORT, e.g. "
+                  "127.0.0.1:8025 (loopback unless --allow-remote)");
   add_config_option(*app, args->config_path);
   app->add_flag("--print-config", args->print_config,
                 "Print the effective configuration, where each value came from (flag, "
@@ -487,7 +496,21 @@ Subcommand add_proxy_command(CLI::App& parent) {
       log::error(error);
       return 2;
     }
-    return run_proxy(cfg);
+    std::optional<asio::ip::tcp::endpoint> web;
+    if (!args->web.empty()) {
+      if (!cfg.db_path) {
+        log::error("--web shows the record: it cannot go with --no-record");
+        return 2;
+      }
+      web.emplace();
+      error = parse_listen_address(args->web, args->allow_remote, "--web",
+                                   "the page shows mail and who authenticated", *web);
+      if (!error.empty()) {
+        log::error(error);
+        return 2;
+      }
+    }
+    return run_proxy(cfg, web);
   };
   return cmd;
 }

@@ -172,7 +172,7 @@ class InstallTest(unittest.TestCase):
         self.assertRegex(info, r"(?m)^ Package: mailtap$")
         self.assertRegex(info, r"(?m)^ Section: mail$")
         depends = re.search(r"(?m)^ Depends: (.*)$", info).group(1)
-        for dep in ("android-libboringssl", "libsqlite3-0", "libstdc++6", "libc6",
+        for dep in ("android-libboringssl", "libsqlite3-0", "libcivetweb1", "libstdc++6", "libc6",
                     "ca-certificates"):
             self.assertIn(dep, depends)
         self.assertNotRegex(depends, r"libssl3|libssl-dev", "OpenSSL must not be a dependency")

@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""`mailtap web` and `mailtap proxy --web` over HTTP, on a database recorded through the real
+proxy and Postfix: an AUTH LOGIN session that delivered an HTML message, and an AUTH LOGIN
+refused with 535.  The JSON API the page uses, the live feed, and the security promises: the
+Host check, the headers, read-only, no secret in any response, no OpenSSL in the process."""
+
+import base64
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import web_support as w  # noqa: E402
+
+
+class WebApiTest(h.IntegrationCase):
+    with_postfix = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "record.db"
+        cls.sent = w.record_web_database(cls.db, cls.pki, cls.postfix)
+        cls.web = cls._stack.enter_context(w.WebServer(cls.db))
+
+    def get(self, path, **kw) -> w.Response:
+        return w.request(self.web.port, path, **kw)
+
+    def sessions(self, query="") -> list:
+        r = self.get("/api/sessions" + query)
+        self.assertEqual(r.status, 200, r.body)
+        return r.json()["sessions"]
+
+    def login_session(self) -> dict:
+        rows = [s for s in self.sessions() if s["messages"] == 1]
+        self.assertEqual(len(rows), 1)
+        return rows[0]
+
+    def refused_session(self) -> dict:
+        rows = [s for s in self.sessions() if s["last_reply_code"] == 535 or s["failure_replies"]]
+        self.assertEqual(len(rows), 1, rows)
+        return rows[0]
+
+    # the sessions list --------------------------------------------------------------------
+    def test_sessions_newest_first_with_what_the_list_shows(self):
+        rows = self.sessions()
+        self.assertEqual(len(rows), 2)
+        self.assertGreater(rows[0]["id"], rows[1]["id"])
+        ok = self.login_session()
+        self.assertEqual(ok["auth_user"], "bob")
+        self.assertEqual(ok["outcome"], "quit")
+        self.assertFalse(ok["failed"])
+        self.assertEqual(ok["tls_version"][:4], "TLSv")
+        self.assertEqual(ok["verify_result"], "ok")
+        self.assertTrue(ok["last_reply"].startswith("221"), ok["last_reply"])
+        self.assertGreaterEqual(ok["duration_ms"], 0)
+        bad = self.refused_session()
+        self.assertTrue(bad["failed"])
+        self.assertGreaterEqual(bad["failure_replies"], 1)
+
+    def test_filters(self):
+        bad = self.refused_session()["id"]
+        ok = self.login_session()["id"]
+        self.assertEqual([s["id"] for s in self.sessions("?outcome=failed")], [bad])
+        self.assertEqual([s["id"] for s in self.sessions("?reply_class=5xx")], [bad])
+        self.assertEqual([s["id"] for s in self.sessions("?user=bob")], [ok])
+        self.assertEqual([s["id"] for s in self.sessions("?q=" + self.sent["login"])], [ok])
+        self.assertEqual(len(self.sessions("?since=1h")), 2)
+        self.assertEqual(self.sessions("?until=2000-01-01"), [])
+        self.assertEqual(self.sessions("?upstream=nowhere.example"), [])
+        r = self.get("/api/sessions?reply_class=7xx")
+        self.assertEqual(r.status, 400)
+        self.assertIn("reply_class", r.json()["error"])
+
+    def test_paging(self):
+        first = self.get("/api/sessions?limit=1").json()
+        self.assertEqual(len(first["sessions"]), 1)
+        self.assertTrue(first["more"])
+        rest = self.get(f"/api/sessions?limit=1&before={first['sessions'][0]['id']}").json()
+        self.assertEqual(len(rest["sessions"]), 1)
+        self.assertLess(rest["sessions"][0]["id"], first["sessions"][0]["id"])
+        self.assertFalse(rest["more"])
+
+    # one session ---------------------------------------------------------------------------
+    def test_session_tls_facts_and_certificate_chain(self):
+        # The first session's handshake is a full one (later ones may resume it).
+        first = min(s["id"] for s in self.sessions())
+        s = self.get(f"/api/sessions/{first}").json()["session"]
+        self.assertEqual(s["verify_result"], "ok")
+        self.assertTrue(s["certificates"], "the chain is recorded")
+        self.assertTrue(s["certificates"][0]["pem"].startswith("-----BEGIN CERTIFICATE-----"))
+
+    def test_session_transcript_decodes_auth_login_and_explains_535(self):
+        bad = self.refused_session()["id"]
+        r = self.get(f"/api/sessions/{bad}")
+        self.assertEqual(r.status, 200)
+        data = r.json()
+        events = data["session"]["events"]
+        notes = [e.get("note") or "" for e in events]
+        self.assertIn("Username:", notes)
+        self.assertIn("Password:", notes)
+        redacted = [e for e in events if e["redacted"]]
+        self.assertTrue(redacted, "the password line is marked redacted")
+        (reply,) = [e for e in events if e["reply_code"] == 535]
+        explanation = data["explanations"][str(reply["seq"])]
+        self.assertIn("authentication", explanation["meaning"].lower())
+        self.assertTrue(explanation["fix"])
+
+    def test_session_download_is_show_json(self):
+        ok = self.login_session()["id"]
+        r = self.get(f"/api/sessions/{ok}/download")
+        self.assertEqual(r.status, 200)
+        self.assertIn("attachment", r.headers["content-disposition"])
+        shown = subprocess.run([str(h.mailtap_bin()), "show", str(ok), "--json", "--db",
+                                str(self.db)], capture_output=True, check=True).stdout
+        self.assertEqual(json.loads(r.body), json.loads(shown))
+
+    def test_no_secret_in_any_response(self):
+        secrets = [h.USERS["bob"], w.WRONG_PASSWORD]
+        secrets += [base64.b64encode(s.encode()).decode() for s in secrets]
+        paths = ["/api/sessions", "/api/audit"]
+        for s in self.sessions():
+            paths += [f"/api/sessions/{s['id']}", f"/api/sessions/{s['id']}/download"]
+        for path in paths:
+            body = self.get(path).body.decode(errors="replace")
+            for secret in secrets:
+                self.assertNotIn(secret, body, path)
+
+    def test_unknown_session_and_message(self):
+        self.assertEqual(self.get("/api/sessions/999999").status, 404)
+        ok = self.login_session()["id"]
+        self.assertEqual(self.get(f"/api/sessions/{ok}/messages/2").status, 404)
+
+    # messages -------------------------------------------------------------------------------
+    def test_message_parts_raw_and_eml(self):
+        ok = self.login_session()["id"]
+        m = self.get(f"/api/sessions/{ok}/messages/1").json()
+        self.assertIn("bob@example.test", " ".join(r["command"] for r in m["recipients"]))
+        subject = [x["value"] for x in m["headers"] if x["name"].lower() == "subject"]
+        self.assertEqual(subject, [f"web test {self.sent['login']}"])
+        kinds = [p["content_type"] for p in m["parts"]]
+        self.assertEqual(kinds, ["text/plain", "text/html"])
+        self.assertIn(self.sent["login"], m["parts"][0]["text"])
+
+        html = self.get(m["parts"][1]["url"])
+        self.assertEqual(html.status, 200)
+        self.assertTrue(html.headers["content-type"].startswith("text/html"))
+        csp = html.headers["content-security-policy"]
+        self.assertTrue(csp.startswith("sandbox"), csp)
+        self.assertIn("default-src 'none'", csp)
+        self.assertNotIn("script-src", csp)
+        self.assertIn(b"<script>", html.body)  # served as is: the sandbox and CSP disarm it
+
+        raw = self.get(f"/api/sessions/{ok}/messages/1/raw")
+        self.assertEqual(raw.status, 200)
+        self.assertEqual(raw.headers["content-type"], "message/rfc822")
+        self.assertIn(".eml", raw.headers["content-disposition"])
+        self.assertIn(self.sent["login"].encode(), raw.body)
+
+    def test_audit(self):
+        a = self.get("/api/audit").json()
+        self.assertTrue(a["ok"])
+        self.assertEqual(a["sessions"], 2)
+        self.assertEqual(a["credential_leaks"], [])
+        self.assertIn(535, [f["reply_code"] for f in a["failures"]])
+
+    # the page -------------------------------------------------------------------------------
+    def test_page_and_assets_are_served_from_the_binary(self):
+        page = self.get("/")
+        self.assertEqual(page.status, 200)
+        self.assertTrue(page.headers["content-type"].startswith("text/html"))
+        self.assertIn(b"/assets/app.js", page.body)
+        self.assertNotIn(b"http://", page.body.replace(b"http://www.w3.org", b""))
+        js = self.get("/assets/app.js")
+        self.assertEqual(js.status, 200)
+        self.assertTrue(js.headers["content-type"].startswith("text/javascript"))
+        self.assertNotIn(b"innerHTML", js.body)
+        self.assertEqual(self.get("/assets/nothing.js").status, 404)
+
+    # security -------------------------------------------------------------------------------
+    def test_every_response_has_the_security_headers_and_no_cors(self):
+        for path in ["/", "/assets/app.css", "/api/sessions", "/api/nothing", "/api/audit"]:
+            r = self.get(path, headers={"Origin": "http://evil.example"})
+            csp = r.headers.get("content-security-policy", "")
+            self.assertIn("default-src 'none'", csp, path)
+            if path == "/":
+                for directive in ["script-src 'self'", "style-src 'self'", "img-src 'self' data:",
+                                  "connect-src 'self'", "frame-src 'self'", "base-uri 'none'",
+                                  "form-action 'none'"]:
+                    self.assertIn(directive, csp)
+            self.assertEqual(r.headers.get("x-content-type-options"), "nosniff", path)
+            self.assertEqual(r.headers.get("referrer-policy"), "no-referrer", path)
+            self.assertEqual(r.headers.get("x-frame-options"), "DENY", path)
+            self.assertFalse([k for k in r.headers if k.startswith("access-control")], path)
+
+    def test_a_foreign_host_header_is_refused(self):
+        for host in ["evil.example", f"evil.example:{self.web.port}",
+                     f"localhost.evil.example:{self.web.port}", f"localhost:{self.web.port + 1}"]:
+            r = self.get("/api/sessions", host=host)
+            self.assertEqual(r.status, 421, host)
+            self.assertNotIn(b"bob", r.body)
+        self.assertEqual(self.get("/api/sessions", host=f"localhost:{self.web.port}").status, 200)
+        # No Host header at all (HTTP/1.0 style) is refused too.
+        with socket.create_connection(("127.0.0.1", self.web.port), timeout=10) as s:
+            s.sendall(b"GET /api/sessions HTTP/1.0\r\n\r\n")
+            reply = b""
+            while chunk := s.recv(4096):
+                reply += chunk
+        self.assertTrue(reply.startswith(b"HTTP/1.1 421"), reply[:80])
+
+    def test_read_only(self):
+        for method in ["POST", "PUT", "DELETE", "PATCH"]:
+            r = self.get("/api/sessions", method=method)
+            self.assertEqual(r.status, 405, method)
+            self.assertEqual(r.headers.get("allow"), "GET")
+
+    def test_no_openssl_in_the_process(self):
+        self.assertEqual(w.openssl_mappings(self.web.proc.pid), [])
+        self.assertIn("libcivetweb", w.maps_of(self.web.proc.pid))
+
+    def test_refuses_a_remote_listen_address_without_allow_remote(self):
+        cp = subprocess.run([str(h.mailtap_bin()), "web", "--db", str(self.db), "--listen",
+                             "0.0.0.0:8025"], capture_output=True, timeout=30)
+        self.assertEqual(cp.returncode, 2)
+        self.assertIn(b"refusing to listen on 0.0.0.0:8025", cp.stderr)
+        self.assertIn(b"--allow-remote", cp.stderr)
+
+    def test_a_missing_database_is_explained(self):
+        cp = subprocess.run([str(h.mailtap_bin()), "web", "--db", str(self.tmp / "none.db"),
+                             "--listen", f"127.0.0.1:{h.free_port()}"],
+                            capture_output=True, timeout=30)
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn(b"no database at", cp.stderr)
+        self.assertIn(b"mailtap proxy creates it", cp.stderr)
+        self.assertFalse((self.tmp / "none.db").exists())
+
+    # live ---------------------------------------------------------------------------------
+    def test_events_stream_announces_a_new_session(self):
+        # On a copy: the other tests count the sessions of the shared database.
+        db = self.tmp / "events.db"
+        with sqlite3.connect(self.db) as src, sqlite3.connect(db) as dst:
+            src.backup(dst)
+        web = w.WebServer(db).start()
+        self.addCleanup(web.stop)
+        sock = socket.create_connection(("127.0.0.1", web.port), timeout=30)
+        self.addCleanup(sock.close)
+        sock.sendall(f"GET /api/events HTTP/1.1\r\nHost: localhost:{web.port}\r\n\r\n"
+                     .encode())
+        stream = sock.makefile("rb")
+        self.addCleanup(stream.close)
+
+        def next_event() -> str:
+            data = None
+            for raw in stream:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("data: "):
+                    data = line[6:]
+                elif line == "" and data is not None:
+                    return data
+            raise AssertionError("stream ended")
+
+        status = stream.readline()
+        self.assertIn(b" 200 ", status)
+        headers = b""
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            headers += line
+        self.assertIn(b"text/event-stream", headers)
+        first = json.loads(next_event())
+        w.record_one_more(db, self.pki, self.postfix, h.unique_token("live"))
+        while True:  # the proxy commits several times; wait for the new session's id
+            later = json.loads(next_event())
+            if later["max_session_id"] > first["max_session_id"]:
+                break
+        rows = w.request(web.port, "/api/sessions").json()["sessions"]
+        self.assertEqual(rows[0]["id"], later["max_session_id"])
+
+    def test_proxy_serves_the_page_with_web(self):
+        db = self.tmp / "proxy-web.db"
+        port = h.free_port()
+        with h.Mailtap(self.postfix.submission, ca_file=self.pki.ca_cert, db=db,
+                       extra_args=["--web", f"127.0.0.1:{port}"]) as mt:
+            self.assertIn(f"web page at http://127.0.0.1:{port}/", mt.stderr)
+            self.assertEqual(w.openssl_mappings(mt.proc.pid), [])
+            self.assertEqual(w.request(port, "/api/sessions").json()["sessions"], [])
+            cp = h.swaks(mt.port, auth="LOGIN", user=w.BOB[0], password=w.BOB[1],
+                         to="bob@example.test")
+            self.assertEqual(cp.returncode, 0, cp.stdout)
+            rows = w.request(port, "/api/sessions").json()["sessions"]
+            self.assertEqual([r["auth_user"] for r in rows], ["bob"])
+            self.assertEqual(w.request(port, "/", host="evil.example").status, 421)
+
+
+if __name__ == "__main__":
+    h.main()

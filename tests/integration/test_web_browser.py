@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""`mailtap web` in headless Chromium (Debian's chromium + chromium-driver, driven by Debian's
+python3-selenium): the list shows a session recorded a moment before, a new session appears
+without reloading, the transcript shows the decoded AUTH LOGIN prompts, the redaction and an
+explanation of the 535, a message's HTML part cannot run script, and a foreign Host header is
+refused.  Skips (exit 77) only when Chromium cannot be started at all.
+
+With MAILTAP_SCREENSHOTS=DIR (e.g. docs/web) it saves the list, session and message views
+there as PNG files, for docs/web.md."""
+
+import os
+import shutil
+import sys
+import unittest
+
+try:
+    import selenium  # noqa: F401
+except ImportError:
+    # CMake may have found another Python than Debian's, which has python3-selenium.
+    if os.path.exists("/usr/bin/python3") and not os.environ.get("MAILTAP_WEB_REEXEC") \
+            and os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
+        os.environ["MAILTAP_WEB_REEXEC"] = "1"
+        os.execv("/usr/bin/python3", ["/usr/bin/python3", *sys.argv])
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import web_support as w  # noqa: E402
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:
+    webdriver = None
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SCREENSHOTS = os.environ.get("MAILTAP_SCREENSHOTS")
+
+
+def start_browser():
+    """A headless Chromium, or a reason why none can start."""
+    if webdriver is None:
+        return None, "python3-selenium is not installed"
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        return None, "chromium / chromium-driver are not installed"
+    options = Options()
+    options.binary_location = CHROMIUM
+    # attacker.test resolves to loopback: the DNS rebinding attack, as the browser makes it.
+    for arg in ["--headless=new", "--disable-gpu", "--window-size=1400,1000",
+                "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
+                "--host-resolver-rules=MAP attacker.test 127.0.0.1"]:
+        options.add_argument(arg)
+    if os.geteuid() == 0:
+        options.add_argument("--no-sandbox")
+    try:
+        return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options), None
+    except WebDriverException as e:
+        return None, f"chromium could not start: {e.msg}"
+
+
+class WebBrowserTest(h.IntegrationCase):
+    with_postfix = True
+
+    @classmethod
+    def setUpClass(cls):
+        driver, why = start_browser()
+        if driver is None:
+            raise unittest.SkipTest(why)
+        cls.driver = driver
+        super().setUpClass()
+        cls._stack.callback(driver.quit)
+        cls.db = cls.tmp / "record.db"
+        cls.sent = w.record_web_database(cls.db, cls.pki, cls.postfix)
+        cls.web = cls._stack.enter_context(w.WebServer(cls.db))
+        cls.base = f"http://localhost:{cls.web.port}/"
+
+    def wait(self, condition, timeout=20, message=""):
+        return WebDriverWait(self.driver, timeout).until(lambda d: condition(d), message)
+
+    def rows(self):
+        return self.driver.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")
+
+    def shot(self, name):
+        if SCREENSHOTS:
+            os.makedirs(SCREENSHOTS, exist_ok=True)
+            self.driver.save_screenshot(os.path.join(SCREENSHOTS, name))
+
+    def session_id_with(self, predicate) -> int:
+        """The oldest session matching `predicate`."""
+        rows = w.request(self.web.port, "/api/sessions").json()["sessions"]
+        return [r["id"] for r in rows if predicate(r)][-1]
+
+    def test_1_list_shows_recorded_sessions_and_a_new_one_without_reload(self):
+        d = self.driver
+        d.get(self.base)
+        self.wait(lambda d: len(self.rows()) == 2, message="two sessions listed")
+        failed = d.find_elements(By.CSS_SELECTOR, "#sessions tr.failed")
+        self.assertEqual(len(failed), 1, "the 535 session stands out")
+        self.assertIn("bob", self.rows()[1].text)
+        self.wait(lambda d: d.find_element(By.ID, "live").text == "live")
+        d.execute_script("window.__not_reloaded = true")
+
+        w.record_one_more(self.db, self.pki, self.postfix, h.unique_token("browser"))
+        self.wait(lambda d: len(self.rows()) == 3, message="the new session appears")
+        self.assertTrue(d.execute_script("return window.__not_reloaded === true"))
+        self.shot("list.png")
+
+    def test_2_transcript_shows_decoded_prompts_redaction_and_535(self):
+        d = self.driver
+        bad = self.session_id_with(lambda r: r["failure_replies"] > 0)
+        d.get(f"{self.base}#/session/{bad}")
+        transcript = self.wait(lambda d: d.find_element(By.ID, "transcript"))
+        text = transcript.text
+        self.assertIn("Username:", text)
+        self.assertIn("Password:", text)
+        self.assertIn("redacted", text)
+        self.assertNotIn(w.WRONG_PASSWORD, d.page_source)
+        explanations = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".explain.bad")]
+        self.assertTrue([e for e in explanations if e.startswith("535")], explanations)
+        self.assertTrue(d.find_elements(By.CSS_SELECTOR, "details.pretls"),
+                        "mailtap's pre-TLS exchange is folded")
+        self.shot("session.png")
+
+    def test_3_html_part_cannot_run_script(self):
+        d = self.driver
+        ok = self.session_id_with(lambda r: r["messages"] == 1)
+        d.get(f"{self.base}#/session/{ok}/message/1")
+        frame = self.wait(lambda d: d.find_element(By.CSS_SELECTOR, "iframe.html-part"))
+        self.assertIn(self.sent["login"], d.find_element(By.CSS_SELECTOR, "pre.text-part").text)
+        self.shot("message.png")
+        self.assertEqual(frame.get_attribute("sandbox"), "")
+        d.switch_to.frame(frame)
+        try:
+            self.wait(lambda d: d.find_elements(By.ID, "marker"))
+            self.assertEqual(d.find_element(By.ID, "marker").text, "script did not run")
+            # WebDriver's title is the top page's; the frame's own <title> is what a script
+            # setting document.title would have changed.
+            title = d.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+            self.assertEqual(title, "mail title")
+        finally:
+            d.switch_to.default_content()
+        self.assertNotEqual(d.title, "SCRIPT RAN")
+
+    def test_4_foreign_host_is_refused(self):
+        # The browser resolves attacker.test to 127.0.0.1, as after a DNS rebinding: it sends
+        # "Host: attacker.test:PORT" and must get the refusal, not the page or the record.
+        d = self.driver
+        d.get(f"http://attacker.test:{self.web.port}/")
+        self.assertIn("Host header refused", d.page_source)
+        self.assertFalse(d.find_elements(By.ID, "view"))
+        d.get(f"http://attacker.test:{self.web.port}/api/sessions")
+        self.assertIn("Host header refused", d.page_source)
+        self.assertNotIn("bob", d.page_source)
+        # Through its own address the page works.
+        d.get(f"http://127.0.0.1:{self.web.port}/#/audit")
+        self.wait(lambda d: "Audit" in d.find_element(By.TAG_NAME, "h1").text)
+
+
+if __name__ == "__main__":
+    h.main()

@@ -1,0 +1,179 @@
+// The web page's sessions list (filters, per-row stats) and its change token.
+#include "storage/session_query.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+
+#include "storage/recorder.hpp"
+#include "storage/timestamp.hpp"
+#include "tests/unit/temp_dir.hpp"
+
+namespace mailtap::storage {
+namespace {
+
+using namespace std::chrono_literals;
+using test_support::TempDir;
+
+const Clock::time_point kT0 = parse_timestamp("2026-11-24T20:41:07.123456Z").value();
+
+void record(Recorder& rec, std::vector<Record> records) {
+  asio::io_context io;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { co_await rec.submit(std::move(records)); },
+      asio::detached);
+  io.run();
+}
+
+SessionEvent reply(SessionKey k, std::uint64_t seq, int code, std::string bytes,
+                   smtp::Direction d = smtp::Direction::upstream_to_client) {
+  SessionEvent e;
+  e.key = k;
+  e.seq = seq;
+  e.event.direction = d;
+  e.event.kind = smtp::EventKind::reply;
+  e.event.reply_code = code;
+  e.event.bytes = std::move(bytes);
+  e.event.wire_size = e.event.bytes.size();
+  e.event.time = kT0;
+  return e;
+}
+
+// Records one session; `outcome` nullopt leaves it in progress.
+void session(Recorder& rec, Clock::time_point at, std::string upstream, std::string user,
+             std::optional<Outcome> outcome, std::vector<std::pair<int, std::string>> replies,
+             std::string body = "") {
+  const SessionKey k = rec.new_session_key();
+  std::vector<Record> records;
+  SessionOpened o;
+  o.key = k;
+  o.started = at;
+  o.client_address = "127.0.0.1:40000";
+  o.listen_address = "127.0.0.1:2525";
+  o.upstream_host = std::move(upstream);
+  o.upstream_port = 587;
+  o.tls_mode = "starttls";
+  o.ehlo_name = "mailtap.test";
+  records.push_back(o);
+  std::uint64_t seq = 0;
+  for (auto& [code, text] : replies) records.push_back(reply(k, ++seq, code, text));
+  if (!body.empty()) {
+    SessionMessage m;
+    m.key = k;
+    m.seq = 1;
+    m.message.mail_from = "MAIL FROM:<a@example.org>";
+    m.message.body = body;
+    m.message.size = body.size();
+    records.push_back(m);
+  }
+  if (outcome) {
+    SessionClosed c;
+    c.key = k;
+    c.ended = at + 1s;
+    c.outcome = *outcome;
+    c.auth_user = std::move(user);
+    records.push_back(c);
+  }
+  record(rec, std::move(records));
+}
+
+class SessionQueryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    RecorderOptions o;
+    o.path = path;
+    std::string error;
+    rec = Recorder::open(o, error);
+    ASSERT_NE(rec, nullptr) << error;
+    session(*rec, kT0, "smtp.example.net", "alice", Outcome::quit,
+            {{220, "220 hi\r\n"}, {250, "250 2.0.0 queued\r\n"}}, "Subject: needle\r\n\r\nx");
+    session(*rec, kT0 + 1h, "smtp.example.net", "bob", Outcome::quit,
+            {{220, "220 hi\r\n"}, {535, "535 5.7.8 bad credentials\r\n"}, {221, "221 bye\r\n"}});
+    session(*rec, kT0 + 2h, "mx.example.org", "", Outcome::timeout, {{220, "220 hi\r\n"}});
+    query = SessionQuery::open(path, error);
+    ASSERT_NE(query, nullptr) << error;
+  }
+  void TearDown() override {
+    if (rec) rec->stop();
+  }
+
+  // Ids listed with the query `set` adjusts from the default one.
+  template <typename Set>
+  std::vector<std::int64_t> ids(Set set) {
+    SessionListQuery q;
+    set(q);
+    std::vector<SessionSummary> rows;
+    std::string error;
+    EXPECT_TRUE(query->list(q, rows, error)) << error;
+    std::vector<std::int64_t> out;
+    for (const auto& r : rows) out.push_back(r.session.id);
+    return out;
+  }
+
+  TempDir dir;
+  std::string path = dir.file("m.db");
+  std::unique_ptr<Recorder> rec;
+  std::unique_ptr<SessionQuery> query;
+};
+
+TEST_F(SessionQueryTest, ListsNewestFirstWithWhatEachRowShows) {
+  std::vector<SessionSummary> rows;
+  std::string error;
+  ASSERT_TRUE(query->list({}, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].session.upstream_host, "mx.example.org");
+  EXPECT_EQ(rows[1].last_reply_code, 221);
+  EXPECT_EQ(rows[1].last_reply, "221 bye");
+  EXPECT_EQ(rows[1].failure_replies, 1);
+  EXPECT_EQ(rows[2].messages, 1);
+  EXPECT_EQ(rows[2].session.auth_user, "alice");
+}
+
+TEST_F(SessionQueryTest, Filters) {
+  EXPECT_EQ(ids([](auto& q) { q.outcome = "failed"; }), (std::vector<std::int64_t>{3, 2}));
+  EXPECT_EQ(ids([](auto& q) { q.outcome = "timeout"; }), (std::vector<std::int64_t>{3}));
+  EXPECT_EQ(ids([](auto& q) { q.reply_class = 5; }), (std::vector<std::int64_t>{2}));
+  EXPECT_EQ(ids([](auto& q) { q.user = "alice"; }), (std::vector<std::int64_t>{1}));
+  EXPECT_EQ(ids([](auto& q) { q.upstream = "smtp.example.net"; }),
+            (std::vector<std::int64_t>{2, 1}));
+  EXPECT_EQ(ids([](auto& q) { q.text = "NEEDLE"; }),
+            (std::vector<std::int64_t>{1}));  // a message body
+  EXPECT_EQ(ids([](auto& q) { q.text = "credentials"; }),
+            (std::vector<std::int64_t>{2}));  // a reply
+  EXPECT_EQ(ids([](auto& q) { q.text = "%"; }),
+            (std::vector<std::int64_t>{}));  // LIKE wildcards are escaped
+  EXPECT_EQ(ids([](auto& q) { q.text = "_"; }), (std::vector<std::int64_t>{}));
+  EXPECT_EQ(ids([](auto& q) {
+              q.since = kT0 + 30min;
+              q.until = kT0 + 90min;
+            }),
+            (std::vector<std::int64_t>{2}));
+  EXPECT_EQ(ids([](auto& q) {
+              q.before_id = 3;
+              q.limit = 1;
+            }),
+            (std::vector<std::int64_t>{2}));
+}
+
+TEST_F(SessionQueryTest, InProgressSessionsAndTheChangeToken) {
+  ChangeToken before;
+  std::string error;
+  ASSERT_TRUE(query->change_token(before, error)) << error;
+  ChangeToken same;
+  ASSERT_TRUE(query->change_token(same, error)) << error;
+  EXPECT_EQ(before, same);
+
+  // Another connection commits: the token changes, without any query of the rows.
+  session(*rec, kT0 + 3h, "smtp.example.net", "", std::nullopt, {{220, "220 hi\r\n"}},
+          "Subject: x\r\n\r\ny");
+  ChangeToken after;
+  ASSERT_TRUE(query->change_token(after, error)) << error;
+  EXPECT_NE(before, after);
+  EXPECT_EQ(after.max_session_id, 4);
+  EXPECT_EQ(ids([](auto& q) { q.outcome = "in_progress"; }), (std::vector<std::int64_t>{4}));
+}
+
+}  // namespace
+}  // namespace mailtap::storage

@@ -1,0 +1,263 @@
+// The pieces of `mailtap web` that decide what a request gets: the Host check (DNS rebinding),
+// the route table, the query string, the security headers, JSON escaping of wire bytes, the
+// MIME walk of a message, and the change watcher behind the live feed.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "tools/json_writer.hpp"
+#include "tools/session_json.hpp"
+#include "tools/web/api.hpp"
+#include "tools/web/change_watcher.hpp"
+#include "tools/web/host_check.hpp"
+#include "tools/web/http_response.hpp"
+#include "tools/web/mime.hpp"
+#include "tools/web/routes.hpp"
+
+namespace mailtap::tools::web {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(WebHostCheck, AcceptsLoopbackNamesAndTheListeningAddress) {
+  const HostPolicy p{"127.0.0.1", 8025};
+  EXPECT_TRUE(host_allowed("127.0.0.1:8025", p));
+  EXPECT_TRUE(host_allowed("localhost:8025", p));
+  EXPECT_TRUE(host_allowed("LOCALHOST:8025", p));
+  EXPECT_TRUE(host_allowed("localhost.:8025", p));
+  EXPECT_TRUE(host_allowed("localhost", p));
+  EXPECT_TRUE(host_allowed("[::1]:8025", p));
+  EXPECT_TRUE(host_allowed("127.0.0.2:8025", p));
+}
+
+TEST(WebHostCheck, RefusesOtherNamesPortsAndMalformedValues) {
+  const HostPolicy p{"127.0.0.1", 8025};
+  EXPECT_FALSE(host_allowed("evil.example:8025", p));  // DNS rebinding
+  EXPECT_FALSE(host_allowed("evil.example", p));
+  EXPECT_FALSE(host_allowed("localhost.evil.example:8025", p));
+  EXPECT_FALSE(host_allowed("app.localhost:8025", p));
+  EXPECT_FALSE(host_allowed("localhost:8026", p));
+  EXPECT_FALSE(host_allowed("localhost:", p));
+  EXPECT_FALSE(host_allowed("localhost:80x", p));
+  EXPECT_FALSE(host_allowed("192.0.2.1:8025", p));
+  EXPECT_FALSE(host_allowed("", p));
+  EXPECT_FALSE(host_allowed(":8025", p));
+  EXPECT_FALSE(host_allowed("::1", p));  // IPv6 must be bracketed
+  EXPECT_FALSE(host_allowed("[127.0.0.1]:8025", p));
+  EXPECT_FALSE(host_allowed("[::1", p));
+  EXPECT_FALSE(host_allowed("local host", p));
+  EXPECT_FALSE(host_allowed("localhost:99999999999", p));
+}
+
+TEST(WebHostCheck, RemoteListeningAcceptsItsOwnAddressOnly) {
+  EXPECT_TRUE(host_allowed("192.0.2.1:8025", {"192.0.2.1", 8025}));
+  EXPECT_FALSE(host_allowed("192.0.2.2:8025", {"192.0.2.1", 8025}));
+  EXPECT_FALSE(host_allowed("mail.example:8025", {"192.0.2.1", 8025}));
+  // On 0.0.0.0 any address literal may name it (a literal cannot be rebound), names still not.
+  EXPECT_TRUE(host_allowed("192.0.2.2:8025", {"0.0.0.0", 8025}));
+  EXPECT_FALSE(host_allowed("mail.example:8025", {"0.0.0.0", 8025}));
+}
+
+TEST(WebRoutes, NamesEachUrl) {
+  EXPECT_EQ(match_route("/").kind, RouteKind::page);
+  EXPECT_EQ(match_route("/assets/app.js").kind, RouteKind::asset);
+  EXPECT_EQ(match_route("/assets/app.js").asset, "app.js");
+  EXPECT_EQ(match_route("/api/sessions").kind, RouteKind::sessions);
+  EXPECT_EQ(match_route("/api/audit").kind, RouteKind::audit);
+  EXPECT_EQ(match_route("/api/events").kind, RouteKind::events);
+  Route r = match_route("/api/sessions/42");
+  EXPECT_EQ(r.kind, RouteKind::session);
+  EXPECT_EQ(r.session, 42);
+  EXPECT_EQ(match_route("/api/sessions/42/download").kind, RouteKind::session_download);
+  r = match_route("/api/sessions/42/messages/3");
+  EXPECT_EQ(r.kind, RouteKind::message);
+  EXPECT_EQ(r.message, 3u);
+  EXPECT_EQ(match_route("/api/sessions/42/messages/3/raw").kind, RouteKind::message_raw);
+  r = match_route("/api/sessions/42/messages/3/parts/0");
+  EXPECT_EQ(r.kind, RouteKind::message_part);
+  EXPECT_EQ(r.part, 0u);
+  EXPECT_EQ(match_route("/api/sessions/42/messages/3/parts/12").part, 12u);
+}
+
+TEST(WebRoutes, AnythingElseIsNotFound) {
+  for (const char* path : {"",
+                           "/api",
+                           "/api/",
+                           "/api/sessions/",
+                           "/api/sessions/0",
+                           "/api/sessions/-1",
+                           "/api/sessions/01",
+                           "/api/sessions/1x",
+                           "/api/sessions/99999999999999999999",
+                           "/api/sessions/1/messages",
+                           "/api/sessions/1/messages/0",
+                           "/api/sessions/1/messages/1/x",
+                           "/api/sessions/1/messages/1/parts/",
+                           "/api/sessions/1/messages/1/parts/01",
+                           "/assets/",
+                           "/assets/a/b",
+                           "/etc/passwd",
+                           "/../",
+                           "/api/audit/x",
+                           "/api/sessions/1/download/x"})
+    EXPECT_EQ(match_route(path).kind, RouteKind::not_found) << path;
+}
+
+TEST(WebRoutes, QueryStrings) {
+  auto q = parse_query("outcome=failed&q=a%20b+c&user=&x&q2=%zz&%41=1");
+  EXPECT_EQ(q["outcome"], "failed");
+  EXPECT_EQ(q["q"], "a b c");
+  EXPECT_EQ(q["user"], "");
+  EXPECT_TRUE(q.contains("x"));
+  EXPECT_EQ(q["q2"], "%zz");
+  EXPECT_EQ(q["A"], "1");
+  EXPECT_TRUE(parse_query("").empty());
+}
+
+TEST(WebRoutes, SessionFilters) {
+  storage::SessionListQuery q;
+  EXPECT_EQ(
+      parse_session_filters({{"outcome", "failed"}, {"reply_class", "5xx"}, {"limit", "5"}}, q),
+      "");
+  EXPECT_EQ(q.outcome, "failed");
+  EXPECT_EQ(q.reply_class, 5);
+  EXPECT_EQ(q.limit, 5u);
+  EXPECT_NE(parse_session_filters({{"outcome", "nonsense"}}, q), "");
+  EXPECT_NE(parse_session_filters({{"reply_class", "6xx"}}, q), "");
+  EXPECT_NE(parse_session_filters({{"since", "yesterday"}}, q), "");
+  EXPECT_NE(parse_session_filters({{"limit", "0"}}, q), "");
+  EXPECT_NE(parse_session_filters({{"before", "-3"}}, q), "");
+}
+
+TEST(WebResponse, EveryResponseCarriesTheSecurityHeadersAndNoCors) {
+  Response r;
+  r.body = "{}";
+  const std::string head = serialize_head(r);
+  EXPECT_EQ(head.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_NE(head.find("Content-Length: 2\r\n"), std::string::npos);
+  EXPECT_NE(head.find("Content-Security-Policy: default-src 'none'; script-src 'self'"),
+            std::string::npos);
+  EXPECT_NE(head.find("X-Content-Type-Options: nosniff\r\n"), std::string::npos);
+  EXPECT_NE(head.find("Referrer-Policy: no-referrer\r\n"), std::string::npos);
+  EXPECT_NE(head.find("X-Frame-Options: DENY\r\n"), std::string::npos);
+  EXPECT_EQ(head.find("Access-Control"), std::string::npos);
+  EXPECT_TRUE(head.ends_with("\r\n\r\n"));
+
+  Response part;
+  part.csp = kMessagePartCsp;
+  part.frame_same_origin = true;
+  const std::string part_head = serialize_head(part, true);
+  EXPECT_NE(part_head.find("Content-Security-Policy: sandbox; default-src 'none'"),
+            std::string::npos);
+  EXPECT_NE(part_head.find("X-Frame-Options: SAMEORIGIN"), std::string::npos);
+  EXPECT_EQ(part_head.find("Content-Length"), std::string::npos);
+
+  Response e = error_response(421, "no \"such\" host");
+  EXPECT_EQ(e.status, 421);
+  EXPECT_EQ(e.body, "{\"error\":\"no \\\"such\\\" host\",\"status\":421}\n");
+  EXPECT_EQ(serialize_head(e).rfind("HTTP/1.1 421 Misdirected Request\r\n", 0), 0u);
+}
+
+TEST(WebResponse, NoLineBreakReachesAHeader) {
+  Response r;
+  r.content_type = "text/html; charset=x\r\nSet-Cookie: a=b";
+  r.headers.emplace_back("Content-Disposition", "attachment; filename=\"a\nb\"");
+  const std::string head = serialize_head(r);
+  EXPECT_EQ(head.find("\r\nSet-Cookie"), std::string::npos);
+  EXPECT_NE(head.find("charset=xSet-Cookie: a=b\r\n"), std::string::npos);
+  EXPECT_NE(head.find("filename=\"ab\""), std::string::npos);
+}
+
+TEST(WebResponse, WireBytesAreEscapedInJson) {
+  JsonWriter w;
+  w.begin_object();
+  write_bytes_member(w, "a", "</script><b>\"x\"\r\n\x01");
+  write_bytes_member(w, "b", std::string("\xff\xfe", 2));
+  w.end_object();
+  const std::string json = w.take();
+  EXPECT_EQ(json.find("\r"), std::string::npos);
+  EXPECT_EQ(json.find('\x01'), std::string::npos);
+  EXPECT_NE(json.find("\\\"x\\\""), std::string::npos);
+  EXPECT_NE(json.find("\"b_encoding\":\"base64\""), std::string::npos);
+}
+
+TEST(WebMime, WalksMultipartAndUndoesTransferEncodings) {
+  const std::string raw =
+      "Subject: hello\r\n"
+      " folded\r\n"
+      "Content-Type: multipart/alternative; boundary=\"b1\"\r\n"
+      "\r\n"
+      "preamble\r\n"
+      "--b1\r\n"
+      "Content-Type: text/plain; charset=ISO-8859-1\r\n"
+      "Content-Transfer-Encoding: quoted-printable\r\n"
+      "\r\n"
+      "caf=E9 =\r\nau lait\r\n"
+      "--b1\r\n"
+      "Content-Type: text/html; charset=utf-8\r\n"
+      "Content-Transfer-Encoding: base64\r\n"
+      "\r\n"
+      "PGI+aGk8L2I+\r\n"
+      "--b1--\r\n";
+  const ParsedMessage m = parse_message(raw);
+  ASSERT_EQ(m.headers.size(), 2u);
+  EXPECT_EQ(m.headers[0].value, "hello folded");
+  ASSERT_EQ(m.parts.size(), 2u);
+  EXPECT_EQ(m.parts[0].content_type, "text/plain");
+  EXPECT_EQ(m.parts[0].charset, "iso-8859-1");
+  EXPECT_EQ(m.parts[0].body, "caf\xe9 au lait");
+  EXPECT_EQ(to_utf8(m.parts[0].body, m.parts[0].charset), "caf\xc3\xa9 au lait");
+  EXPECT_EQ(m.parts[1].content_type, "text/html");
+  EXPECT_EQ(m.parts[1].body, "<b>hi</b>");
+}
+
+TEST(WebMime, AMessageWithoutStructureIsOneTextPart) {
+  const ParsedMessage m = parse_message("no headers at all, bare LF\nline 2\n");
+  ASSERT_EQ(m.parts.size(), 1u);
+  EXPECT_EQ(m.parts[0].content_type, "text/plain");
+  EXPECT_EQ(m.parts[0].body, "no headers at all, bare LF\nline 2\n");
+  const ParsedMessage unterminated =
+      parse_message("Content-Type: multipart/mixed; boundary=x\n\n--x\n\nonly part\n");
+  ASSERT_EQ(unterminated.parts.size(), 1u);  // no closing delimiter: the part runs to the end
+  EXPECT_EQ(unterminated.parts[0].body, "only part\n");
+}
+
+TEST(WebChangeWatcher, WakesWaitersWhenTheProbeChanges) {
+  std::atomic<int> state{1};
+  ChangeWatcher watcher([&] { return std::optional<std::string>(std::to_string(state.load())); },
+                        5ms);
+  const auto first = watcher.current();
+  EXPECT_EQ(first.state, "1");
+
+  ChangeWatcher::Snapshot unchanged;
+  EXPECT_TRUE(watcher.wait_for_change(first.generation, 20ms, unchanged));
+  EXPECT_EQ(unchanged.generation, first.generation);  // timed out: nothing changed
+
+  state = 2;
+  ChangeWatcher::Snapshot next;
+  while (next.generation == first.generation)
+    ASSERT_TRUE(watcher.wait_for_change(first.generation, 1s, next));
+  EXPECT_EQ(next.state, "2");
+
+  watcher.stop();
+  ChangeWatcher::Snapshot after_stop;
+  EXPECT_FALSE(watcher.wait_for_change(next.generation, 10s, after_stop));  // returns at once
+}
+
+TEST(WebChangeWatcher, AFailedProbeIsNotAChange) {
+  std::atomic<bool> fail{false};
+  ChangeWatcher watcher(
+      [&]() -> std::optional<std::string> {
+        if (fail) return std::nullopt;
+        return "same";
+      },
+      1ms);
+  fail = true;
+  ChangeWatcher::Snapshot s;
+  EXPECT_TRUE(watcher.wait_for_change(0, 30ms, s));
+  EXPECT_EQ(s.generation, 0u);
+  EXPECT_EQ(s.state, "same");
+}
+
+}  // namespace
+}  // namespace mailtap::tools::web

@@ -1,0 +1,79 @@
+// What `mailtap audit` finds in a database, as a value: the audit command prints it as text or
+// JSON, and `mailtap web` serves the same JSON on its audit page.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tools/credential_scan.hpp"
+
+namespace mailtap::storage {
+class Reader;
+}
+
+namespace mailtap::tools {
+
+struct AuditLeak {
+  std::int64_t session = 0;
+  std::string where;  // "event 7 bytes", "message 1 body", "sessions.outcome_reason"
+  std::string what;
+};
+
+struct AuditSmuggle {
+  std::int64_t session = 0;
+  std::string shapes;
+};
+
+struct AuditRewrite {
+  std::int64_t session = 0;
+  std::int64_t count = 0;
+  std::string sample;
+};
+
+struct AuditFailure {
+  std::string upstream;
+  int code = 0;
+  std::string status;
+  std::int64_t count = 0;
+  std::int64_t sessions = 0;
+};
+
+struct AuditTlsLine {
+  std::string version, cipher;
+  std::int64_t count = 0;
+};
+
+struct AuditCertLine {
+  std::string sha256, subject, not_after, state;  // state: "expired" | "expires soon"
+  std::int64_t first_session = 0, sessions = 0;
+};
+
+struct AuditReport {
+  std::vector<std::string> integrity;  // "ok" alone when healthy
+  std::vector<AuditLeak> leaks;
+  std::vector<AuditRewrite> rewrites;
+  std::vector<AuditSmuggle> smuggling;
+  std::vector<AuditFailure> failures;
+  std::vector<std::pair<std::string, std::int64_t>> outcomes;
+  std::vector<AuditTlsLine> tls;
+  std::vector<std::int64_t> insecure;
+  std::vector<std::pair<std::int64_t, std::string>> verify_failures;
+  std::vector<AuditCertLine> certificates;
+  std::int64_t sessions = 0;
+  bool integrity_ok() const { return integrity.size() == 1 && integrity[0] == "ok"; }
+  bool problems() const { return !integrity_ok() || !leaks.empty(); }
+};
+
+// Audits what `reader` sees.
+bool build_audit_report(storage::Reader& reader, CredentialScanOptions scan, int expiry_days,
+                        AuditReport& out, std::string& error);
+// Opens `path` read-only and audits it. False with `error` set if the audit could not run.
+bool build_audit_report(const std::string& path, CredentialScanOptions scan, int expiry_days,
+                        AuditReport& out, std::string& error);
+
+// The report as `mailtap audit --json` prints it (with a trailing newline).
+std::string audit_report_json(const AuditReport& r);
+
+}  // namespace mailtap::tools

@@ -1,0 +1,332 @@
+#include "tools/web/api.hpp"
+
+#include <charconv>
+
+#include "storage/timestamp.hpp"
+#include "tools/audit_report.hpp"
+#include "tools/json_writer.hpp"
+#include "tools/reply_codes.hpp"
+#include "tools/session_json.hpp"
+#include "tools/time_format.hpp"
+#include "tools/web/assets.hpp"
+#include "tools/web/mime.hpp"
+
+namespace mailtap::tools::web {
+
+namespace {
+
+constexpr std::size_t kDefaultLimit = 200;
+constexpr std::size_t kMaxLimit = 1000;
+constexpr int kAuditExpiryDays = 30;  // as `mailtap audit`'s default
+
+std::string value_of(const std::map<std::string, std::string>& query, const std::string& key) {
+  auto it = query.find(key);
+  return it == query.end() ? std::string() : it->second;
+}
+
+bool parse_number(std::string_view s, std::int64_t& out) {
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && ptr == s.data() + s.size() && out > 0;
+}
+
+Response json_response(std::string body) {
+  Response r;
+  r.body = std::move(body);
+  r.body += '\n';
+  return r;
+}
+
+bool is_client_reply(const smtp::Event& e) {
+  return e.reply_code != 0 && (e.direction == smtp::Direction::upstream_to_client ||
+                               e.direction == smtp::Direction::upstream_to_mailtap ||
+                               e.direction == smtp::Direction::mailtap_to_client);
+}
+
+const storage::MessageRow* find_message(const storage::SessionDetail& d, std::size_t seq) {
+  for (const auto& m : d.messages)
+    if (m.seq == seq) return &m;
+  return nullptr;
+}
+
+std::string session_file_name(std::int64_t id) {
+  return "mailtap-session-" + std::to_string(id);
+}
+
+}  // namespace
+
+std::string parse_session_filters(const std::map<std::string, std::string>& query,
+                                  storage::SessionListQuery& out) {
+  const auto now = Clock::now();
+  if (auto o = value_of(query, "outcome"); !o.empty()) {
+    storage::Outcome parsed;
+    if (o != "in_progress" && o != "failed" && !storage::parse(o, parsed))
+      return "outcome " + o + ": expected failed, in_progress or an outcome such as quit";
+    out.outcome = o;
+  }
+  if (auto c = value_of(query, "reply_class"); !c.empty()) {
+    if (c.size() == 3 && c.substr(1) == "xx") c.resize(1);
+    if (c.size() != 1 || c[0] < '2' || c[0] > '5')
+      return "reply_class " + c + ": expected 2xx, 3xx, 4xx or 5xx";
+    out.reply_class = c[0] - '0';
+  }
+  out.user = value_of(query, "user");
+  out.upstream = value_of(query, "upstream");
+  out.text = value_of(query, "q");
+  for (auto [key, field] : {std::pair{"since", &out.since}, std::pair{"until", &out.until}}) {
+    if (auto t = value_of(query, key); !t.empty()) {
+      *field = parse_time_spec(t, now);
+      if (!*field)
+        return std::string(key) + " " + t + ": expected a date (2026-11-24, 2026-11-24T20:41) " +
+               "or an age (30m, 2h, 3d)";
+    }
+  }
+  if (auto b = value_of(query, "before"); !b.empty()) {
+    std::int64_t id = 0;
+    if (!parse_number(b, id)) return "before " + b + ": expected a session id";
+    out.before_id = id;
+  }
+  out.limit = kDefaultLimit;
+  if (auto l = value_of(query, "limit"); !l.empty()) {
+    std::int64_t n = 0;
+    if (!parse_number(l, n) || n > static_cast<std::int64_t>(kMaxLimit))
+      return "limit " + l + ": expected 1 to " + std::to_string(kMaxLimit);
+    out.limit = static_cast<std::size_t>(n);
+  }
+  return "";
+}
+
+std::unique_ptr<Api> Api::open(const std::string& db_path, std::string& error) {
+  std::unique_ptr<Api> api(new Api());
+  api->path_ = db_path;
+  api->reader_ = storage::Reader::open(db_path, error);
+  if (!api->reader_) return nullptr;
+  api->query_ = storage::SessionQuery::open(db_path, error);
+  if (!api->query_) return nullptr;
+  return api;
+}
+
+Response Api::respond(const Route& route, const std::map<std::string, std::string>& query) {
+  switch (route.kind) {
+    case RouteKind::page:
+      return page();
+    case RouteKind::asset:
+      return asset(route.asset);
+    case RouteKind::sessions:
+      return sessions(query);
+    case RouteKind::session:
+      return session(route.session, false);
+    case RouteKind::session_download:
+      return session(route.session, true);
+    case RouteKind::message:
+    case RouteKind::message_raw:
+    case RouteKind::message_part:
+      return message(route);
+    case RouteKind::audit:
+      return audit();
+    case RouteKind::events:
+    case RouteKind::not_found:
+      break;
+  }
+  return error_response(404, "no such page or API route");
+}
+
+Response Api::page() const {
+  return asset("index.html");
+}
+
+Response Api::asset(const std::string& name) const {
+  const Asset* a = find_asset(name);
+  if (a == nullptr) return error_response(404, "no such asset");
+  Response r;
+  r.content_type = std::string(a->content_type);
+  r.body = std::string(a->bytes);
+  return r;
+}
+
+Response Api::sessions(const std::map<std::string, std::string>& query) {
+  storage::SessionListQuery q;
+  if (auto e = parse_session_filters(query, q); !e.empty()) return error_response(400, e);
+  const std::size_t limit = q.limit;
+  q.limit = limit + 1;  // one more tells whether there is a next page
+  std::vector<storage::SessionSummary> rows;
+  std::string error;
+  {
+    std::lock_guard lock(mutex_);
+    if (!query_->list(q, rows, error)) return error_response(500, error);
+  }
+  const bool more = rows.size() > limit;
+  if (more) rows.resize(limit);
+  JsonWriter w;
+  w.begin_object().key("sessions").begin_array();
+  for (const auto& row : rows) {
+    w.begin_object();
+    write_session_members(w, row.session);
+    w.key("duration_ms");  // as `mailtap sessions --json`
+    if (row.session.ended)
+      w.value(static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            *row.session.ended - row.session.started)
+                                            .count()));
+    else
+      w.null();
+    w.key("messages").value(row.messages);
+    w.key("last_reply_code");
+    if (row.last_reply_code != 0)
+      w.value(row.last_reply_code);
+    else
+      w.null();
+    write_bytes_member(w, "last_reply", row.last_reply);
+    w.key("failure_replies").value(row.failure_replies);
+    const bool ended_badly = row.session.outcome && *row.session.outcome != storage::Outcome::quit;
+    w.key("failed").value(ended_badly || row.failure_replies > 0);
+    w.end_object();
+  }
+  w.end_array().key("more").value(more).end_object();
+  return json_response(w.take());
+}
+
+bool Api::load(std::int64_t id, std::optional<storage::SessionDetail>& out, Response& failure) {
+  std::string error;
+  bool ok = false;
+  {
+    std::lock_guard lock(mutex_);
+    ok = reader_->load_session(id, out, error);
+  }
+  if (!ok) {
+    failure = error_response(500, error);
+    return false;
+  }
+  if (!out) {
+    failure = error_response(404, "no session " + std::to_string(id));
+    return false;
+  }
+  return true;
+}
+
+Response Api::session(std::int64_t id, bool download) {
+  std::optional<storage::SessionDetail> d;
+  Response failure;
+  if (!load(id, d, failure)) return failure;
+  JsonWriter w;
+  if (download) {  // exactly `mailtap show ID --json`
+    write_session_detail(w, *d);
+    Response r = json_response(w.take());
+    r.headers.emplace_back("Content-Disposition",
+                           "attachment; filename=\"" + session_file_name(id) + ".json\"");
+    return r;
+  }
+  w.begin_object().key("session");
+  write_session_detail(w, *d);
+  // Each reply explained from the table `mailtap show` and `mailtap explain` use, by seq.
+  w.key("explanations").begin_object();
+  for (const auto& row : d->events) {
+    if (!is_client_reply(row.event)) continue;
+    const auto advice =
+        advise_reply(row.event.reply_code, row.event.enhanced_status, row.event.bytes);
+    if (advice.meaning.empty()) continue;
+    w.key(std::to_string(row.seq)).begin_object();
+    w.key("meaning").value(advice.meaning);
+    w.key("fix").value(advice.fix);
+    w.key("server").value(advice.server);
+    w.end_object();
+  }
+  w.end_object().end_object();
+  return json_response(w.take());
+}
+
+Response Api::message(const Route& route) {
+  std::optional<storage::SessionDetail> d;
+  Response failure;
+  if (!load(route.session, d, failure)) return failure;
+  const storage::MessageRow* row = find_message(*d, route.message);
+  if (row == nullptr)
+    return error_response(404, "session " + std::to_string(route.session) + " has no message " +
+                                   std::to_string(route.message));
+  const smtp::Message& m = row->message;
+
+  if (route.kind == RouteKind::message_raw) {
+    Response r;
+    r.content_type = "message/rfc822";
+    r.body = m.body;
+    r.headers.emplace_back("Content-Disposition",
+                           "attachment; filename=\"" + session_file_name(route.session) +
+                               "-message-" + std::to_string(route.message) + ".eml\"");
+    return r;
+  }
+
+  const ParsedMessage parsed = parse_message(m.body);
+  if (route.kind == RouteKind::message_part) {
+    if (route.part >= parsed.parts.size()) return error_response(404, "no such part");
+    const MimePart& part = parsed.parts[route.part];
+    Response r;
+    r.body = part.body;
+    // The charset comes from the mail: only a plain token goes into a response header.
+    const bool token = !part.charset.empty() && part.charset.size() <= 40 &&
+                       part.charset.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.:") ==
+                           std::string::npos;
+    const std::string charset = token ? part.charset : "utf-8";
+    if (part.content_type == "text/html") {
+      r.content_type = "text/html; charset=" + charset;
+      r.csp = kMessagePartCsp;
+      r.frame_same_origin = true;
+    } else if (part.content_type.starts_with("text/")) {
+      r.content_type = "text/plain; charset=" + charset;
+    } else {
+      r.content_type = "application/octet-stream";
+      std::string name = "part-" + std::to_string(route.part);
+      r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + "\"");
+    }
+    return r;
+  }
+
+  JsonWriter w;
+  w.begin_object();
+  w.key("session").value(route.session);
+  w.key("seq").value(row->seq);
+  w.key("mail_from").value(m.mail_from);
+  w.key("recipients").begin_array();
+  for (const auto& r : m.recipients) {
+    w.begin_object().key("command").value(r.command).key("reply_code").value(r.reply_code);
+    w.key("reply").value(r.reply).end_object();
+  }
+  w.end_array();
+  w.key("size").value(m.size);
+  w.key("sha256").value(m.sha256_hex);
+  w.key("body_truncated").value(m.body_truncated);
+  w.key("via_bdat").value(m.via_bdat);
+  w.key("final_reply").value(m.final_reply);
+  w.key("headers").begin_array();
+  for (const auto& h : parsed.headers)
+    w.begin_object().key("name").value(h.name).key("value").value(h.value).end_object();
+  w.end_array();
+  w.key("parts").begin_array();
+  for (std::size_t i = 0; i < parsed.parts.size(); ++i) {
+    const MimePart& p = parsed.parts[i];
+    w.begin_object();
+    w.key("index").value(static_cast<std::uint64_t>(i));
+    w.key("content_type").value(p.content_type);
+    w.key("charset").value(p.charset);
+    w.key("filename").value(p.filename);
+    w.key("attachment").value(p.attachment);
+    w.key("size").value(static_cast<std::uint64_t>(p.body.size()));
+    w.key("url").value("/api/sessions/" + std::to_string(route.session) + "/messages/" +
+                       std::to_string(route.message) + "/parts/" + std::to_string(i));
+    if (p.content_type == "text/plain" && !p.attachment)
+      write_bytes_member(w, "text", to_utf8(p.body, p.charset));
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  return json_response(w.take());
+}
+
+Response Api::audit() {
+  AuditReport report;
+  std::string error;
+  if (!build_audit_report(path_, {}, kAuditExpiryDays, report, error))
+    return error_response(500, error);
+  Response r;
+  r.body = audit_report_json(report);
+  return r;
+}
+
+}  // namespace mailtap::tools::web

@@ -1,0 +1,465 @@
+// mailtap web: the record in a browser, transcript first, live.
+// Everything shown here came from the wire: it is only ever put on the page as text
+// (textContent, text nodes), never as HTML. A message's HTML part is shown in a sandboxed
+// iframe served with its own Content-Security-Policy (no script, no remote loads).
+"use strict";
+
+const view = document.getElementById("view");
+const live = document.getElementById("live");
+
+// el("a", {href: "#/", className: "x"}, "text", child) — strings become text nodes.
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "className") node.className = value;
+    else if (key === "title") node.title = value;
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+async function getJson(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+function showError(error) {
+  view.replaceChildren(el("p", { className: "error" }, String(error.message || error)));
+}
+
+// Bytes the API sends as base64 (when they are not UTF-8) are shown decoded, as Latin-1.
+function bytesOf(object, name) {
+  const value = object[name];
+  if (value === null || value === undefined) return "";
+  if (object[name + "_encoding"] === "base64") return atob(value);
+  return value;
+}
+
+function when(iso) {
+  if (!iso) return "";
+  return iso.replace("T", " ").replace(/\.\d+Z$/, "Z");
+}
+
+function seconds(fromIso, toIso) {
+  if (!fromIso || !toIso) return null;
+  return (Date.parse(toIso) - Date.parse(fromIso)) / 1000;
+}
+
+function duration(s) {
+  if (s === null) return "";
+  if (s < 60) return s.toFixed(3) + "s";
+  const m = Math.floor(s / 60);
+  return `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
+}
+
+// ---- live updates ---------------------------------------------------------------------
+// The server sends a "change" event whenever the proxy committed something; the view that is
+// open fetches what it shows again.
+let onRecordChange = null;
+let lastState = null;
+function connectEvents() {
+  const events = new EventSource("/api/events");
+  events.addEventListener("open", () => {
+    live.textContent = "live";
+    live.classList.add("on");
+  });
+  events.addEventListener("error", () => {
+    live.textContent = "reconnecting";
+    live.classList.remove("on");
+  });
+  events.addEventListener("change", (event) => {
+    if (lastState !== null && event.data !== lastState && onRecordChange) onRecordChange();
+    lastState = event.data;
+  });
+}
+
+// ---- sessions list --------------------------------------------------------------------
+const FILTERS = [
+  ["outcome", "Outcome", "select", ["", "failed", "in_progress", "quit", "client_closed",
+    "upstream_closed", "timeout", "refused", "error", "shutdown"]],
+  ["reply_class", "Replies", "select", ["", "2xx", "3xx", "4xx", "5xx"]],
+  ["user", "User", "text"],
+  ["upstream", "Upstream host", "text"],
+  ["q", "Search", "search"],
+  ["since", "Since", "text", "2h, 3d, 2026-11-24"],
+  ["until", "Until", "text", "2026-11-25T12:00"],
+];
+
+function filtersFromHash() {
+  const query = location.hash.split("?")[1] || "";
+  return new URLSearchParams(query);
+}
+
+function sessionTls(s) {
+  if (!s.tls_version) return s.tls_mode === "none" ? "plain" : (s.verify_result ? "failed" : "");
+  let text = s.tls_version;
+  if (s.insecure) text += " (not verified)";
+  else if (s.verify_result === "ok") text += " verified";
+  else if (s.verify_result) text += ` (${s.verify_result})`;
+  return text;
+}
+
+function renderSessions(params) {
+  const form = el("div", { className: "filters", role: "search" });
+  const inputs = {};
+  for (const [name, label, kind, extra] of FILTERS) {
+    let input;
+    if (kind === "select") {
+      input = el("select", { name });
+      for (const option of extra) input.append(el("option", { value: option }, option || "any"));
+    } else {
+      input = el("input", { name, type: kind, placeholder: extra || "" });
+    }
+    input.value = params.get(name) || "";
+    inputs[name] = input;
+    form.append(el("label", {}, label, input));
+  }
+  const tableBody = el("tbody");
+  const status = el("p", { className: "muted" }, "Loading…");
+  const older = el("button", { type: "button", hidden: true }, "Older sessions");
+  const table = el("table", { id: "sessions" },
+    el("thead", {}, el("tr", {}, ...["#", "Started", "Client", "Upstream", "TLS", "User",
+      "Outcome", "Msgs", "Last reply"].map((h) => el("th", {}, h)))),
+    tableBody);
+  view.replaceChildren(el("h1", {}, "Sessions"), form, status, table, el("p", {}, older));
+
+  let timer = null;
+  const apply = () => {
+    const next = new URLSearchParams();
+    for (const [name, input] of Object.entries(inputs)) if (input.value) next.set(name, input.value);
+    const hash = "#/" + (next.toString() ? "?" + next.toString() : "");
+    if (location.hash !== hash) history.replaceState(null, "", hash);
+    load(next);
+  };
+  for (const input of Object.values(inputs)) {
+    input.addEventListener(input.tagName === "SELECT" ? "change" : "input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(apply, 250);
+    });
+  }
+
+  // The newest page is fetched again on every change; older pages are appended on request
+  // (and dropped again by the next refresh, which keeps the list current).
+  let loading = false;
+  async function load(query, before) {
+    if (loading) return;
+    loading = true;
+    try {
+      const page = new URLSearchParams(query);
+      if (before) page.set("before", before);
+      const data = await getJson("/api/sessions?" + page.toString());
+      if (before) tableBody.append(...data.sessions.map(sessionRow));
+      else tableBody.replaceChildren(...data.sessions.map(sessionRow));
+      const shown = tableBody.children.length;
+      status.textContent = shown === 0 ? "No sessions match." :
+        `${shown} session${shown === 1 ? "" : "s"}` + (data.more ? " shown; there are older ones" : "");
+      status.className = shown === 0 ? "muted empty" : "muted";
+      older.hidden = !data.more;
+      older.onclick = () => load(query, tableBody.lastElementChild.dataset.id);
+    } catch (error) {
+      status.textContent = "Could not load sessions: " + error.message;
+      status.className = "error";
+    } finally {
+      loading = false;
+    }
+  }
+  onRecordChange = () => load(filtersFromHash());
+  load(params);
+}
+
+function sessionRow(s) {
+  const running = !s.ended_at;
+  const link = `#/session/${s.id}`;
+  const outcome = running ? "in progress" : s.outcome;
+  const classes = ["session-row"];
+  if (s.failed) classes.push("failed");
+  if (running) classes.push("running");
+  const lastReply = bytesOf(s, "last_reply");
+  return el("tr", { className: classes.join(" "), "data-id": s.id },
+    el("td", { className: "num" }, el("a", { href: link }, String(s.id))),
+    el("td", { className: "mono" }, when(s.started_at)),
+    el("td", { className: "mono" }, s.client_address),
+    el("td", { className: "mono" }, `${s.upstream_host}:${s.upstream_port}`),
+    el("td", {}, sessionTls(s)),
+    el("td", {}, s.auth_user || ""),
+    el("td", { className: "outcome", title: s.outcome_reason || "" }, outcome,
+      s.failure_replies > 0 ? el("span", { className: "badge bad" }, `${s.failure_replies} failed`) : null),
+    el("td", { className: "num" }, String(s.messages)),
+    el("td", { className: "mono" }, lastReply));
+}
+
+// ---- one session: the transcript ------------------------------------------------------
+const WHO = {
+  client_to_upstream: ["C:", "client", "client → server"],
+  client_to_mailtap: ["C:", "client", "client → mailtap (answered by mailtap)"],
+  upstream_to_client: ["S:", "server", "server → client"],
+  mailtap_to_upstream: ["M>", "mailtap", "mailtap → server"],
+  upstream_to_mailtap: ["S>", "server", "server → mailtap"],
+  mailtap_to_client: ["M:", "mailtap", "mailtap → client"],
+  mailtap_note: ["~~", "note", "mailtap's note"],
+};
+
+function transcriptLine(event, session, previous, explanation) {
+  const [prefix, side, title] = WHO[event.direction] || ["??", "note", event.direction];
+  const classes = ["line", side];
+  const isNote = event.direction === "mailtap_note" || event.kind === "rewrite";
+  if (isNote) classes.push("note");
+  if (event.reply_code >= 400) classes.push("reply-bad");
+  const at = seconds(session.started_at, event.at);
+  const delta = previous ? seconds(previous.at, event.at) : null;
+  const text = bytesOf(event, "bytes").replace(/\r\n$/, "").replace(/\r\n/g, "\n");
+  const content = el("span", { className: "text" });
+  if (isNote && !text) content.append(`${event.kind}: ${event.note || ""}`);
+  else content.append(text);
+  if (event.redacted)
+    content.append(el("span", { className: "redacted" }, `redacted: ${event.wire_size} bytes on the wire`));
+  if (text && event.note && !text.includes(event.note))
+    content.append(el("span", { className: "decoded" }, event.note));
+  if (event.kind === "rewrite") content.append(el("span", { className: "tag" }, "[rewritten by mailtap]"));
+  if (event.direction === "client_to_mailtap")
+    content.append(el("span", { className: "tag" }, "[answered by mailtap]"));
+  const line = el("div", { className: classes.join(" "), "data-seq": event.seq, "data-kind": event.kind },
+    el("span", { className: "at" }, at === null ? "" : "+" + at.toFixed(3) + "s"),
+    el("span", { className: "delta", title: "since the previous line" },
+      delta === null ? "" : "Δ" + duration(delta)),
+    el("span", { className: "who", title }, prefix),
+    content);
+  if (explanation) {
+    const code = event.reply_code + (event.enhanced_status ? " " + event.enhanced_status : "");
+    const box = el("span", { className: "explain" + (event.reply_code >= 400 ? " bad" : "") },
+      `${code}: ${explanation.meaning}`);
+    if (explanation.fix) box.append(el("span", { className: "fix" }, "What to do: " + explanation.fix));
+    line.append(el("span"), el("span"), el("span"), box);
+  }
+  return line;
+}
+
+// mailtap's own exchange before TLS (its EHLO, STARTTLS, the replies) is folded into one
+// <details>; its notes in between (the TLS handshake) stay in the fold with it.
+function renderTranscript(detail, explanations) {
+  const box = el("div", { className: "transcript", id: "transcript" });
+  const events = detail.events;
+  const preTlsAhead = (i) => {
+    for (let j = i + 1; j < events.length; j++) {
+      if (events[j].direction === "mailtap_note") continue;
+      return events[j].phase === "pre_tls";
+    }
+    return false;
+  };
+  let previous = null;
+  let fold = null;
+  let folded = 0;
+  events.forEach((event, i) => {
+    const line = transcriptLine(event, detail, previous, explanations[String(event.seq)]);
+    previous = event;
+    const keep = event.phase === "pre_tls" || (fold && event.direction === "mailtap_note" && preTlsAhead(i));
+    if (!keep) {
+      fold = null;
+      box.append(line);
+      return;
+    }
+    if (!fold) {
+      folded = 0;
+      fold = el("details", { className: "pretls" }, el("summary"));
+      box.append(fold);
+    }
+    fold.append(line);
+    folded += 1;
+    fold.firstChild.textContent = `mailtap's own exchange with the server before TLS: ${folded} lines (folded)`;
+  });
+  return box;
+}
+
+function facts(pairs) {
+  const list = el("dl", { className: "facts" });
+  for (const [name, value] of pairs) {
+    if (value === undefined || value === null || value === "") continue;
+    list.append(el("dt", {}, name), el("dd", {}, value));
+  }
+  return list;
+}
+
+async function renderSession(id) {
+  let data;
+  try {
+    data = await getJson(`/api/sessions/${id}`);
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  const s = data.session;
+  const running = !s.ended_at;
+  const outcome = running ? "in progress" : s.outcome + (s.outcome_reason ? ": " + s.outcome_reason : "");
+  const parts = [
+    el("h1", {}, `Session ${s.id}`, running ? el("span", { className: "badge warn" }, "running") : null,
+      s.outcome && s.outcome !== "quit" ? el("span", { className: "badge bad" }, s.outcome) : null),
+    facts([
+      ["started", when(s.started_at)],
+      ["duration", s.ended_at ? duration(seconds(s.started_at, s.ended_at)) : "still running"],
+      ["client", `${s.client_address} → ${s.listen_address}`],
+      ["upstream", `${s.upstream_host}:${s.upstream_port} (${s.tls_mode})` +
+        (s.resolved_address ? ` at ${s.resolved_address}` : "")],
+      ["user", s.auth_user ? s.auth_user + (s.auth_mechanism ? ` (${s.auth_mechanism}, by ${s.auth_by})` : "") : ""],
+      ["outcome", outcome],
+      ["bytes", `${s.bytes_client_to_upstream} to the server, ${s.bytes_upstream_to_client} to the client`],
+      ["replay of", s.replay_of ? `session ${s.replay_of}` : ""],
+    ]),
+    el("div", { className: "actions" },
+      el("a", { href: `/api/sessions/${s.id}/download`, download: `mailtap-session-${s.id}.json` },
+        "Download as JSON"),
+      el("a", { href: "#/" }, "All sessions")),
+    el("h2", {}, "Transcript"),
+    el("div", { className: "legend" },
+      el("span", {}, "C: client → server"), el("span", {}, "S: server → client"),
+      el("span", {}, "M> mailtap → server"), el("span", {}, "S> server → mailtap"),
+      el("span", {}, "M: mailtap → client"), el("span", {}, "~~ mailtap's note")),
+    renderTranscript(s, data.explanations || {}),
+    el("h2", {}, "TLS"),
+    facts([
+      ["version", s.tls_version || "none"],
+      ["cipher", s.cipher],
+      ["resumed", s.tls_version ? (s.tls_resumed ? "yes" : "no") : ""],
+      ["SNI", s.sni],
+      ["verified as", s.verified_name],
+      ["verification", (s.verify_result || "") + (s.insecure ? " (--insecure)" : "")],
+    ]),
+  ];
+  for (const cert of s.certificates) {
+    parts.push(el("details", { className: "cert" },
+      el("summary", {}, `[${cert.position}] ${cert.subject}`),
+      facts([["issuer", cert.issuer], ["valid", `${cert.not_before} – ${cert.not_after}`],
+        ["sha256", cert.sha256]]),
+      el("pre", { className: "raw" }, cert.pem)));
+  }
+  parts.push(el("h2", {}, "Messages"));
+  if (s.messages.length === 0) parts.push(el("p", { className: "muted" }, "No message in this session."));
+  for (const m of s.messages) {
+    parts.push(el("p", {},
+      el("a", { href: `#/session/${s.id}/message/${m.seq}` }, `Message ${m.seq}`),
+      ` ${m.mail_from} → ${m.recipients.map((r) => r.command).join(", ")} — ${m.size} bytes, `,
+      m.final_reply || "no final reply"));
+  }
+  // Re-rendered as a running session grows: keep what the reader unfolded.
+  const wasOpen = [...view.querySelectorAll("details")].map((d) => d.open);
+  const sameSession = view.dataset.session === String(id);
+  view.replaceChildren(...parts);
+  if (sameSession) view.querySelectorAll("details").forEach((d, i) => { d.open = Boolean(wasOpen[i]); });
+  view.dataset.session = String(id);
+  onRecordChange = running ? () => renderSession(id) : null;
+}
+
+// ---- one message ----------------------------------------------------------------------
+async function renderMessage(id, seq) {
+  let m;
+  try {
+    m = await getJson(`/api/sessions/${id}/messages/${seq}`);
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  onRecordChange = null;
+  const base = `/api/sessions/${id}/messages/${seq}`;
+  const header = (name) => (m.headers.find((h) => h.name.toLowerCase() === name) || {}).value || "";
+  const parts = [
+    el("h1", {}, header("subject") || `Message ${seq} of session ${id}`),
+    el("div", { className: "actions" },
+      el("a", { href: `#/session/${id}` }, `Session ${id}`),
+      el("a", { href: base + "/raw", download: `mailtap-session-${id}-message-${seq}.eml` }, "Download .eml")),
+    el("h2", {}, "Envelope"),
+    facts([
+      ["MAIL", m.mail_from],
+      ...m.recipients.map((r) => ["RCPT", `${r.command} → ${r.reply}`]),
+      ["size", `${m.size} bytes via ${m.via_bdat ? "BDAT" : "DATA"}` + (m.body_truncated ? " (truncated in the record)" : "")],
+      ["sha256", m.sha256],
+      ["final reply", m.final_reply],
+    ]),
+    el("h2", {}, "Headers"),
+    facts(m.headers.map((h) => [h.name, h.value])),
+    el("h2", {}, "Parts"),
+  ];
+  for (const part of m.parts) {
+    const title = `${part.content_type}${part.charset ? "; " + part.charset : ""}` +
+      `${part.filename ? " — " + part.filename : ""} (${part.size} bytes)`;
+    const box = el("div", { className: "part" }, el("h3", {}, title));
+    if (part.content_type === "text/html" && !part.attachment) {
+      // No allow-scripts, no allow-same-origin: the part cannot run script or reach this page.
+      box.append(el("iframe", { className: "html-part", sandbox: "", src: part.url,
+        referrerpolicy: "no-referrer", title: "HTML part (sandboxed: no script, no remote loads)" }));
+    } else if (part.text !== undefined) {
+      box.append(el("pre", { className: "raw text-part" }, bytesOf(part, "text")));
+    } else {
+      box.append(el("a", { href: part.url, download: part.filename || `part-${part.index}` }, "Download"));
+    }
+    parts.push(box);
+  }
+  const raw = el("pre", { className: "raw", id: "raw-source" });
+  const rawBox = el("details", {}, el("summary", {}, "Raw source"), raw);
+  rawBox.addEventListener("toggle", async () => {
+    if (!rawBox.open || raw.textContent) return;
+    const response = await fetch(base + "/raw");
+    raw.textContent = await response.text();
+  });
+  parts.push(el("h2", {}, "Source"), rawBox);
+  view.replaceChildren(...parts);
+}
+
+// ---- audit ----------------------------------------------------------------------------
+async function renderAudit() {
+  let a;
+  try {
+    a = await getJson("/api/audit");
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  onRecordChange = null;
+  const list = (items, render, empty) =>
+    items.length === 0 ? el("p", { className: "muted" }, empty) : el("ul", {}, ...items.map((x) => el("li", {}, ...render(x))));
+  const session = (id) => el("a", { href: `#/session/${id}` }, `session ${id}`);
+  view.replaceChildren(
+    el("h1", {}, "Audit", el("span", { className: a.ok ? "badge ok" : "badge bad" }, a.ok ? "clean" : "problems found")),
+    el("p", { className: "muted" }, `${a.sessions} sessions; the same findings as mailtap audit.`),
+    el("h2", {}, "Integrity"),
+    el("p", {}, a.integrity.join("; ")),
+    el("h2", {}, "Credentials in the record"),
+    list(a.credential_leaks, (l) => [el("span", { className: "audit-item bad" }, "LEAK "), session(l.session), `, ${l.where}: ${l.what}`], "None found."),
+    el("h2", {}, "Bare line ends and smuggling-shaped DATA"),
+    list(a.rewrites, (r) => [session(r.session), `: ${r.count} rewrite(s) by mailtap, e.g. ${r.sample}`], "No rewrites."),
+    list(a.smuggling_shapes, (s) => [session(s.session), `: client DATA contains smuggling shapes: ${s.shapes}`], "No smuggling shapes."),
+    el("h2", {}, "Outcomes"),
+    list(Object.entries(a.outcomes), ([o, n]) => [`${n} × ${o}`], "No sessions."),
+    el("h2", {}, "Failure replies by code and upstream"),
+    list(a.failures, (f) => [el("span", { className: "audit-item bad" }, `${f.count}× ${f.reply_code} ${f.enhanced_status}`),
+      ` ${f.upstream} (${f.sessions} session${f.sessions === 1 ? "" : "s"}): ${f.meaning}`], "None."),
+    el("h2", {}, "TLS"),
+    list(a.tls.versions, (t) => [`${t.sessions} × ${t.version} ${t.cipher}`], "No sessions."),
+    list(a.tls.insecure_sessions, (id) => [session(id), " ran with --insecure"], "No --insecure sessions."),
+    list(a.tls.verify_failures, (v) => [session(v.session), `: certificate not verified: ${v.verify_result}`], "No verification failures."),
+    list(a.tls.certificates, (c) => [`certificate ${c.sha256.slice(0, 16)} ${c.subject}: ${c.state} (${c.not_after}), first in `, session(c.first_session)],
+      "No certificate near expiry."),
+  );
+}
+
+// ---- routing (#/, #/session/ID, #/session/ID/message/N, #/audit) -------------------------
+function route() {
+  delete view.dataset.session;
+  const hash = location.hash || "#/";
+  const path = hash.slice(1).split("?")[0];
+  let match;
+  onRecordChange = null;
+  if ((match = path.match(/^\/session\/(\d+)\/message\/(\d+)$/))) renderMessage(match[1], match[2]);
+  else if ((match = path.match(/^\/session\/(\d+)$/))) renderSession(match[1]);
+  else if (path === "/audit") renderAudit();
+  else renderSessions(filtersFromHash());
+}
+
+window.addEventListener("hashchange", route);
+route();
+connectEvents();

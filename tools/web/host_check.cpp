@@ -1,0 +1,75 @@
+#include "tools/web/host_check.hpp"
+
+#include <asio/ip/address.hpp>
+#include <cctype>
+
+namespace mailtap::tools::web {
+
+namespace {
+
+bool is_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return false;
+  return true;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+bool host_allowed(std::string_view host_header, const HostPolicy& policy) {
+  std::string_view host;
+  std::string_view port;
+  bool bracketed = false;
+  if (!host_header.empty() && host_header.front() == '[') {
+    const auto close = host_header.find(']');
+    if (close == std::string_view::npos) return false;
+    host = host_header.substr(1, close - 1);
+    const auto rest = host_header.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port = rest.substr(1);
+      if (port.empty()) return false;
+    }
+    bracketed = true;
+  } else {
+    const auto colon = host_header.find(':');
+    if (colon != host_header.rfind(':')) return false;  // an IPv6 literal must be bracketed
+    host = host_header.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port = host_header.substr(colon + 1);
+      if (port.empty()) return false;
+    }
+  }
+  if (host.empty()) return false;
+  if (!port.empty()) {
+    unsigned value = 0;
+    for (char c : port) {
+      if (c < '0' || c > '9' || value > 65535) return false;
+      value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (value != policy.port) return false;
+  }
+
+  std::error_code ec;
+  const auto address = asio::ip::make_address(std::string(host), ec);
+  if (!ec) {
+    if (address.is_v6() != bracketed) return false;
+    if (address.is_loopback()) return true;
+    const auto listening = asio::ip::make_address(policy.listen_address, ec);
+    if (ec) return false;
+    return listening.is_unspecified() || listening == address;
+  }
+  if (bracketed || !is_name(host)) return false;
+  std::string name = lower(host);
+  if (name.back() == '.') name.pop_back();  // "localhost." is the same name
+  // Not "*.localhost": only some resolvers keep those names on loopback.
+  return name == "localhost";
+}
+
+}  // namespace mailtap::tools::web

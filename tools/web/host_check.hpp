@@ -1,0 +1,23 @@
+// DNS rebinding defence: a page on evil.example whose name later resolves to 127.0.0.1 reaches
+// mailtap's web server with "Host: evil.example:8025". Only requests naming the listening
+// address, a loopback address or a localhost name are served.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace mailtap::tools::web {
+
+struct HostPolicy {
+  std::string listen_address;  // IP literal the server listens on, without brackets
+  std::uint16_t port = 0;      // the listening port
+};
+
+// True if the Host header value names this server: "localhost", a loopback
+// IP literal, or the listening address (any IP literal when listening on 0.0.0.0 or ::, which
+// only --allow-remote permits: a literal cannot be rebound), with no port or the listening port.
+// False for a missing or malformed value.
+bool host_allowed(std::string_view host_header, const HostPolicy& policy);
+
+}  // namespace mailtap::tools::web

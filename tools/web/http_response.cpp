@@ -1,0 +1,64 @@
+#include "tools/web/http_response.hpp"
+
+#include "tools/json_writer.hpp"
+
+namespace mailtap::tools::web {
+
+std::string_view status_text(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 421:
+      return "Misdirected Request";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+  }
+  return "Unknown";
+}
+
+Response error_response(int status, std::string_view message) {
+  Response r;
+  r.status = status;
+  JsonWriter w;
+  w.begin_object().key("error").value(message).key("status").value(status).end_object();
+  r.body = w.take() + "\n";
+  return r;
+}
+
+namespace {
+// A header value without line breaks: nothing from a recording can add a header or a body.
+std::string header_value(std::string_view v) {
+  std::string out;
+  for (char c : v)
+    if (c != '\r' && c != '\n' && c != '\0') out += c;
+  return out;
+}
+}  // namespace
+
+std::string serialize_head(const Response& r, bool streaming) {
+  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " ";
+  head += status_text(r.status);
+  head += "\r\nContent-Type: " + header_value(r.content_type) + "\r\n";
+  if (!streaming) head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  head += "Content-Security-Policy: ";
+  head += r.csp;
+  head += "\r\nX-Content-Type-Options: nosniff\r\n";
+  head += "Referrer-Policy: no-referrer\r\n";
+  head += r.frame_same_origin ? "X-Frame-Options: SAMEORIGIN\r\n" : "X-Frame-Options: DENY\r\n";
+  head += "Cross-Origin-Opener-Policy: same-origin\r\n";
+  head += "Cross-Origin-Resource-Policy: same-origin\r\n";
+  head += "Cache-Control: no-store\r\n";
+  for (const auto& [name, value] : r.headers) head += name + ": " + header_value(value) + "\r\n";
+  head += "Connection: close\r\n\r\n";
+  return head;
+}
+
+}  // namespace mailtap::tools::web

@@ -1,0 +1,45 @@
+// One HTTP response of `mailtap web`, and the security headers every response carries: the page
+// shows mail and who authenticated, so nothing may frame it, sniff it, cache it, leak its
+// address in a Referer, or load anything from elsewhere; and no CORS header is ever sent.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mailtap::tools::web {
+
+// The page's policy: its own script and style only, data: images, fetch/EventSource to itself,
+// frames only for the message parts it serves itself.
+inline constexpr std::string_view kPageCsp =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'";
+
+// A message's HTML part, shown in an <iframe sandbox> on the page: no script, no remote loads
+// (images, fonts, styles from the sender's servers would tell them the mail was read), no forms.
+inline constexpr std::string_view kMessagePartCsp =
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'self'";
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // besides the standard ones
+  std::string_view csp = kPageCsp;
+  bool frame_same_origin = false;  // X-Frame-Options SAMEORIGIN instead of DENY
+};
+
+// "Not Found" for 404; "Unknown" for codes mailtap does not send.
+std::string_view status_text(int status);
+
+// A JSON error body {"error": "...", "status": N}.
+Response error_response(int status, std::string_view message);
+
+// Status line and headers (ending with the empty line), with Content-Length of the body unless
+// `streaming` (server-sent events: no length, the connection closes at the end).
+std::string serialize_head(const Response& r, bool streaming = false);
+
+}  // namespace mailtap::tools::web

@@ -1,0 +1,259 @@
+#include "tools/web/mime.hpp"
+
+#include <cctype>
+
+namespace mailtap::tools::web {
+
+namespace {
+
+constexpr int kMaxDepth = 8;  // nested multiparts beyond this are shown as they are
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// Splits at the first empty line (CRLF CRLF or bare LF LF).
+void split_entity(std::string_view raw, std::string_view& head, std::string_view& body) {
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '\n') continue;
+    std::size_t j = i + 1;
+    if (j < raw.size() && raw[j] == '\r') ++j;
+    if (j < raw.size() && raw[j] == '\n') {
+      head = raw.substr(0, i + 1);
+      body = raw.substr(j + 1);
+      return;
+    }
+    if (j >= raw.size()) break;
+  }
+  if (!raw.empty() && (raw.front() == '\n' || raw.starts_with("\r\n"))) {
+    head = {};
+    body = raw.substr(raw.front() == '\n' ? 1 : 2);
+    return;
+  }
+  head = raw;
+  body = {};
+}
+
+std::vector<MimeHeader> parse_headers(std::string_view head) {
+  std::vector<MimeHeader> out;
+  std::size_t pos = 0;
+  while (pos < head.size()) {
+    auto eol = head.find('\n', pos);
+    if (eol == std::string_view::npos) eol = head.size();
+    std::string_view line = head.substr(pos, eol - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    pos = eol + 1;
+    if (line.empty()) continue;
+    if ((line.front() == ' ' || line.front() == '\t') && !out.empty()) {
+      out.back().value += ' ';
+      out.back().value += trim(line);
+      continue;
+    }
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    out.push_back(
+        {std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
+  }
+  return out;
+}
+
+std::string header(const std::vector<MimeHeader>& headers, std::string_view name) {
+  for (const auto& h : headers)
+    if (lower(h.name) == name) return h.value;
+  return "";
+}
+
+// The value before the first ';', lower case.
+std::string main_value(std::string_view value) {
+  return lower(trim(value.substr(0, value.find(';'))));
+}
+
+std::string parameter(std::string_view value, std::string_view name) {
+  std::size_t pos = value.find(';');
+  while (pos != std::string_view::npos) {
+    std::size_t next = pos + 1;
+    // A ';' inside a quoted value does not end it.
+    bool quoted = false;
+    while (next < value.size() && (quoted || value[next] != ';')) {
+      if (value[next] == '"') quoted = !quoted;
+      ++next;
+    }
+    std::string_view item = trim(value.substr(pos + 1, next - pos - 1));
+    const auto eq = item.find('=');
+    if (eq != std::string_view::npos && lower(trim(item.substr(0, eq))) == name) {
+      std::string_view v = trim(item.substr(eq + 1));
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      return std::string(v);
+    }
+    pos = next < value.size() ? next : std::string_view::npos;
+  }
+  return "";
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string decode_base64(std::string_view in) {
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = -1;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+')
+      v = 62;
+    else if (c == '/')
+      v = 63;
+    else if (c == '=')
+      break;
+    if (v < 0) continue;  // line ends and other noise
+    buffer = (buffer << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+std::string decode_quoted_printable(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '=') {
+      out += in[i];
+      continue;
+    }
+    if (i + 1 < in.size() && in[i + 1] == '\n') {  // soft break, bare LF
+      i += 1;
+    } else if (i + 2 < in.size() && in[i + 1] == '\r' && in[i + 2] == '\n') {  // soft break
+      i += 2;
+    } else if (i + 2 < in.size() && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+      i += 2;
+    } else {
+      out += '=';
+    }
+  }
+  return out;
+}
+
+void walk(const std::vector<MimeHeader>& headers, std::string_view body, int depth,
+          std::vector<MimePart>& out) {
+  const std::string content_type = header(headers, "content-type");
+  std::string type = main_value(content_type);
+  if (type.empty() || type.find('/') == std::string::npos) type = "text/plain";
+  const std::string boundary = parameter(content_type, "boundary");
+  if (type.starts_with("multipart/") && !boundary.empty() && depth < kMaxDepth) {
+    const std::string delimiter = "--" + boundary;
+    std::size_t pos = 0;
+    std::size_t part_start = std::string_view::npos;
+    bool found = false;
+    while (pos <= body.size()) {
+      auto eol = body.find('\n', pos);
+      if (eol == std::string_view::npos) eol = body.size();
+      std::string_view line = body.substr(pos, eol - pos);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.starts_with(delimiter)) {
+        const auto rest = trim(line.substr(delimiter.size()));
+        if (rest.empty() || rest == "--") {
+          found = true;
+          if (part_start != std::string_view::npos) {
+            // The line end before the delimiter belongs to the delimiter.
+            std::size_t end = pos;
+            if (end > part_start && body[end - 1] == '\n') --end;
+            if (end > part_start && body[end - 1] == '\r') --end;
+            std::string_view head, part_body;
+            split_entity(body.substr(part_start, end - part_start), head, part_body);
+            walk(parse_headers(head), part_body, depth + 1, out);
+          }
+          if (rest == "--") return;
+          part_start = eol + 1;
+        }
+      }
+      pos = eol + 1;
+    }
+    if (found) {
+      // No closing delimiter (a truncated recording): the last part runs to the end.
+      if (part_start != std::string_view::npos && part_start < body.size()) {
+        std::string_view head, part_body;
+        split_entity(body.substr(part_start), head, part_body);
+        walk(parse_headers(head), part_body, depth + 1, out);
+      }
+      return;
+    }
+  }
+  MimePart part;
+  part.content_type = type;
+  part.charset = lower(parameter(content_type, "charset"));
+  const std::string disposition = header(headers, "content-disposition");
+  part.attachment = main_value(disposition) == "attachment";
+  part.filename = parameter(disposition, "filename");
+  if (part.filename.empty()) part.filename = parameter(content_type, "name");
+  const std::string encoding = main_value(header(headers, "content-transfer-encoding"));
+  if (encoding == "base64")
+    part.body = decode_base64(body);
+  else if (encoding == "quoted-printable")
+    part.body = decode_quoted_printable(body);
+  else
+    part.body = std::string(body);
+  out.push_back(std::move(part));
+}
+
+// "Name: value" with a printable name: the start of a header section.
+bool starts_with_header(std::string_view raw) {
+  const auto colon = raw.find(':');
+  if (colon == 0 || colon == std::string_view::npos) return false;
+  for (char c : raw.substr(0, colon))
+    if (c <= ' ' || c > '~') return false;
+  return true;
+}
+
+}  // namespace
+
+ParsedMessage parse_message(std::string_view raw) {
+  ParsedMessage m;
+  std::string_view head, body = raw;
+  if (starts_with_header(raw)) split_entity(raw, head, body);
+  m.headers = parse_headers(head);
+  walk(m.headers, body, 0, m.parts);
+  return m;
+}
+
+std::string to_utf8(std::string_view text, std::string_view charset) {
+  if (charset != "iso-8859-1" && charset != "latin1" && charset != "windows-1252" &&
+      charset != "iso-8859-15")
+    return std::string(text);
+  std::string out;
+  out.reserve(text.size());
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      out += ch;
+    } else {
+      out += static_cast<char>(0xC0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    }
+  }
+  return out;
+}
+
+}  // namespace mailtap::tools::web

@@ -1,0 +1,36 @@
+// Just enough MIME (RFC 2045/2046) for the web page's message view: the header fields, and the
+// leaf parts of the body with their transfer encoding undone. Lenient: a malformed message
+// still shows as one text part, never an error (the raw source is always there beside it).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mailtap::tools::web {
+
+struct MimeHeader {
+  std::string name;   // as written
+  std::string value;  // unfolded, not RFC 2047-decoded
+};
+
+struct MimePart {
+  std::string content_type = "text/plain";  // lower case "type/subtype"
+  std::string charset;                      // lower case; "" if none was given
+  std::string filename;                     // from Content-Disposition or Content-Type name=
+  bool attachment = false;                  // Content-Disposition: attachment
+  std::string body;                         // base64 / quoted-printable decoded, in `charset`
+};
+
+struct ParsedMessage {
+  std::vector<MimeHeader> headers;
+  std::vector<MimePart> parts;  // the leaves, in order; multipart containers are walked
+};
+
+ParsedMessage parse_message(std::string_view raw);
+
+// Text in `charset` as UTF-8: UTF-8 and US-ASCII unchanged, ISO-8859-1 (and, approximately,
+// windows-1252) converted; anything else unchanged.
+std::string to_utf8(std::string_view text, std::string_view charset);
+
+}  // namespace mailtap::tools::web

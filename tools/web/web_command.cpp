@@ -1,0 +1,84 @@
+// `mailtap web`: the record in a browser, beside the telnet window. Serves the page and its
+// JSON API from a read-only view of the database until SIGINT/SIGTERM.
+#include <csignal>
+#include <filesystem>
+#include <memory>
+
+#include "proxy/cli/listen_address.hpp"
+#include "proxy/session/log.hpp"
+#include "tools/commands.hpp"
+#include "tools/tool_options.hpp"
+#include "tools/web/web_server.hpp"
+
+namespace mailtap::tools {
+
+namespace {
+
+struct WebArgs {
+  ToolOptions common;
+  std::string listen = "127.0.0.1:8025";
+  bool allow_remote = false;
+};
+
+int run_web(const WebArgs& a) {
+  std::string error;
+  web::WebServerOptions options;
+  options.db_path = a.common.database_path(error);
+  if (options.db_path.empty()) {
+    log::error("web: no database path: " + error + " (give --db PATH)");
+    return 1;
+  }
+  if (std::error_code ec; !std::filesystem::exists(options.db_path, ec)) {
+    log::error("web: no database at " + options.db_path +
+               " yet (mailtap proxy creates it when it starts recording; or give --db PATH)");
+    return 1;
+  }
+  if (auto e =
+          cli::parse_listen_address(a.listen, a.allow_remote, "--listen",
+                                    "the page shows mail and who authenticated", options.listen);
+      !e.empty()) {
+    log::error("web: " + e);
+    return 2;
+  }
+  // Block the stop signals before CivetWeb starts its threads (they inherit the mask), so they
+  // reach sigwait below and nothing else.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto server = web::WebServer::start(options, error);
+  if (!server) {
+    log::error("web: " + error);
+    return 1;
+  }
+  if (!options.listen.address().is_loopback())
+    log::error("WARNING: --allow-remote: the web page at " + server->url() +
+               " shows mail and who authenticated to anyone who can reach it");
+  log::error("web page at " + server->url() + " (reading " + options.db_path + ")");
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  server.reset();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+cli::Subcommand add_web_command(CLI::App& parent) {
+  auto args = std::make_shared<WebArgs>();
+  CLI::App* app = parent.add_subcommand(
+      "web", "Serve the record as a web page (sessions, transcripts, messages, audit), live");
+  args->common.add_to(*app, false);
+  app->add_option("--listen", args->listen,
+                  "ADDR:PORT to serve the page on (loopback unless --allow-remote)")
+      ->capture_default_str();
+  app->add_flag("--allow-remote", args->allow_remote,
+                "Allow a non-loopback --listen address (the page shows mail and user names)");
+  app->footer("Example: mailtap web, then open http://127.0.0.1:8025/");
+  return {app, [args] { return run_web(*args); }};
+}
+
+}  // namespace mailtap::tools

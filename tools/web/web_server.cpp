@@ -1,0 +1,166 @@
+#include "tools/web/web_server.hpp"
+
+#include <civetweb.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+
+#include "proxy/cli/listen_address.hpp"
+#include "storage/session_query.hpp"
+#include "tools/json_writer.hpp"
+#include "tools/web/api.hpp"
+#include "tools/web/change_watcher.hpp"
+#include "tools/web/host_check.hpp"
+#include "tools/web/routes.hpp"
+
+namespace mailtap::tools::web {
+
+namespace {
+
+constexpr auto kPollInterval = std::chrono::milliseconds(250);
+constexpr auto kKeepAlive = std::chrono::seconds(15);
+// Each event stream holds one of CivetWeb's threads for as long as a page is open.
+constexpr int kThreads = 16;
+constexpr int kMaxStreams = 8;
+
+struct ContextStopper {
+  void operator()(mg_context* ctx) const noexcept { mg_stop(ctx); }
+};
+
+bool write_all(mg_connection* conn, std::string_view bytes) {
+  return mg_write(conn, bytes.data(), bytes.size()) == static_cast<int>(bytes.size());
+}
+
+}  // namespace
+
+struct WebServer::Impl {
+  HostPolicy host_policy;
+  std::string url;
+  std::unique_ptr<Api> api;
+  std::unique_ptr<storage::SessionQuery> watch_query;  // the watcher thread's own connection
+  std::unique_ptr<ChangeWatcher> watcher;
+  std::atomic<int> streams{0};
+  std::unique_ptr<mg_context, ContextStopper> context;  // last: stopped before the rest goes
+
+  ~Impl() {
+    if (watcher) watcher->stop();  // event streams return, so mg_stop can join their threads
+    context.reset();
+  }
+
+  static int on_request(mg_connection* conn) {
+    auto* self = static_cast<Impl*>(mg_get_user_data(mg_get_context(conn)));
+    return self->handle(conn);
+  }
+
+  int send(mg_connection* conn, const Response& r) {
+    write_all(conn, serialize_head(r));
+    write_all(conn, r.body);
+    return r.status;
+  }
+
+  int handle(mg_connection* conn) {
+    const mg_request_info* info = mg_get_request_info(conn);
+    const char* host = mg_get_header(conn, "Host");
+    if (host == nullptr || !host_allowed(host, host_policy))
+      return send(conn, error_response(421,
+                                       "this server answers only to its own address "
+                                       "(Host header refused: DNS rebinding defence)"));
+    if (std::strcmp(info->request_method, "GET") != 0) {
+      Response r = error_response(405, "read-only: only GET is served");
+      r.headers.emplace_back("Allow", "GET");
+      return send(conn, r);
+    }
+    const Route route = match_route(info->local_uri ? info->local_uri : "");
+    if (route.kind == RouteKind::events) return stream_events(conn);
+    return send(conn,
+                api->respond(route, parse_query(info->query_string ? info->query_string : "")));
+  }
+
+  // Server-sent events: one "change" event whenever the record changed (the page then fetches
+  // what it shows again), a comment every kKeepAlive so dead connections are noticed.
+  int stream_events(mg_connection* conn) {
+    if (streams.fetch_add(1) >= kMaxStreams) {
+      streams.fetch_sub(1);
+      return send(conn, error_response(503, "too many live pages open; close one"));
+    }
+    Response head;
+    head.content_type = "text/event-stream; charset=utf-8";
+    ChangeWatcher::Snapshot seen = watcher->current();
+    bool open = write_all(conn, serialize_head(head, true)) &&
+                write_all(conn, "retry: 1000\nevent: change\ndata: " + seen.state + "\n\n");
+    while (open) {
+      ChangeWatcher::Snapshot now;
+      if (!watcher->wait_for_change(seen.generation, kKeepAlive, now)) break;
+      if (now.generation == seen.generation)
+        open = write_all(conn, ": keep-alive\n\n");
+      else
+        open = write_all(conn, "event: change\ndata: " + now.state + "\n\n");
+      seen = now;
+    }
+    streams.fetch_sub(1);
+    return 200;
+  }
+};
+
+WebServer::WebServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+WebServer::~WebServer() = default;
+
+const std::string& WebServer::url() const {
+  return impl_->url;
+}
+
+std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std::string& error) {
+  // Without MG_FEATURES_TLS CivetWeb never loads a TLS library; mailtap serves plain HTTP only.
+  static std::once_flag library;
+  std::call_once(library, [] { mg_init_library(0); });
+
+  auto impl = std::make_unique<Impl>();
+  impl->api = Api::open(options.db_path, error);
+  if (!impl->api) return nullptr;
+  impl->watch_query = storage::SessionQuery::open(options.db_path, error);
+  if (!impl->watch_query) return nullptr;
+  storage::SessionQuery* probe_query = impl->watch_query.get();
+  impl->watcher = std::make_unique<ChangeWatcher>(
+      [probe_query]() -> std::optional<std::string> {
+        storage::ChangeToken token;
+        std::string ignored;
+        if (!probe_query->change_token(token, ignored)) return std::nullopt;
+        JsonWriter w;
+        w.begin_object().key("data_version").value(token.data_version);
+        w.key("max_session_id").value(token.max_session_id).end_object();
+        return w.take();
+      },
+      kPollInterval);
+
+  impl->host_policy.listen_address = options.listen.address().to_string();
+  // An "s" suffix would make CivetWeb load a TLS library: the port string is built here only.
+  const std::string ports = cli::endpoint_label(options.listen);
+  const std::string threads = std::to_string(kThreads);
+  const char* config[] = {
+      "listening_ports", ports.c_str(),       "num_threads", threads.c_str(), "request_timeout_ms",
+      "30000",           "enable_keep_alive", "no",          nullptr};
+  mg_callbacks callbacks{};
+  callbacks.begin_request = &Impl::on_request;
+  callbacks.log_message = [](const mg_connection*, const char*) { return 1; };  // not on stderr
+  char text[256] = {};
+  unsigned code = 0;
+  mg_error_data failure{&code, text, sizeof text};
+  mg_init_data init{&callbacks, impl.get(), config};
+  impl->context.reset(mg_start2(&init, &failure));
+  if (!impl->context) {
+    error = "cannot serve the web page on " + ports + ": " + (text[0] ? text : "CivetWeb failed") +
+            " (is the port in use? choose another ADDR:PORT)";
+    return nullptr;
+  }
+  mg_server_port bound[4] = {};
+  const int n = mg_get_server_ports(impl->context.get(), 4, bound);
+  const std::uint16_t port =
+      n > 0 ? static_cast<std::uint16_t>(bound[0].port) : options.listen.port();
+  impl->host_policy.port = port;
+  impl->url = "http://" +
+              cli::endpoint_label(asio::ip::tcp::endpoint(options.listen.address(), port)) + "/";
+  return std::unique_ptr<WebServer>(new WebServer(std::move(impl)));
+}
+
+}  // namespace mailtap::tools::web
