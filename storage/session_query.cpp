@@ -127,7 +127,7 @@ std::unique_ptr<SessionQuery> SessionQuery::open(const std::string& path, std::s
   return std::unique_ptr<SessionQuery>(new SessionQuery(std::move(impl)));
 }
 
-bool SessionQuery::list(const SessionListQuery& q, std::vector<SessionSummary>& out,
+bool SessionQuery::list(const SessionListQuery& q, std::vector<SessionListRow>& out,
                         std::string& error) {
   Statement& st = impl_->list;
   const std::string since = q.since ? format_timestamp(*q.since) : std::string();
@@ -149,7 +149,7 @@ bool SessionQuery::list(const SessionListQuery& q, std::vector<SessionSummary>& 
   for (;;) {
     switch (st.step()) {
       case Statement::Step::row: {
-        SessionSummary s;
+        SessionListRow s;
         s.session = session_from(st);
         s.messages = st.column_int(kColumns);
         s.failure_replies = st.column_int(kColumns + 1);

@@ -29,7 +29,7 @@ struct SessionListQuery {
   std::size_t limit = 200;                // 0 = no limit
 };
 
-struct SessionSummary {
+struct SessionListRow {
   SessionRow session;
   std::int64_t messages = 0;
   int last_reply_code = 0;           // 0 if no reply reached the client
@@ -54,7 +54,7 @@ class SessionQuery {
   SessionQuery& operator=(const SessionQuery&) = delete;
 
   // Newest first.
-  bool list(const SessionListQuery& q, std::vector<SessionSummary>& out, std::string& error);
+  bool list(const SessionListQuery& q, std::vector<SessionListRow>& out, std::string& error);
   bool change_token(ChangeToken& out, std::string& error);
 
   struct Impl;

@@ -9,6 +9,7 @@
 
 #include "storage/recorder.hpp"
 #include "storage/timestamp.hpp"
+#include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 namespace mailtap::storage {
@@ -29,16 +30,14 @@ void record(Recorder& rec, std::vector<Record> records) {
 
 SessionEvent reply(SessionKey k, std::uint64_t seq, int code, std::string bytes,
                    smtp::Direction d = smtp::Direction::upstream_to_client) {
-  SessionEvent e;
-  e.key = k;
-  e.seq = seq;
-  e.event.direction = d;
-  e.event.kind = smtp::EventKind::reply;
-  e.event.reply_code = code;
-  e.event.bytes = std::move(bytes);
-  e.event.wire_size = e.event.bytes.size();
-  e.event.time = kT0;
-  return e;
+  smtp::Event ev;
+  ev.direction = d;
+  ev.kind = smtp::EventKind::reply;
+  ev.reply_code = code;
+  ev.wire_size = bytes.size();
+  ev.bytes = std::move(bytes);
+  ev.time = kT0;
+  return SessionEvent{k, seq, test_support::recorded(std::move(ev))};
 }
 
 // Records one session; `outcome` nullopt leaves it in progress.
@@ -54,7 +53,7 @@ void session(Recorder& rec, Clock::time_point at, std::string upstream, std::str
   o.listen_address = "127.0.0.1:2525";
   o.upstream_host = std::move(upstream);
   o.upstream_port = 587;
-  o.tls_mode = "starttls";
+  o.tls_mode = smtp::TlsMode::starttls;
   o.ehlo_name = "mailtap.test";
   records.push_back(o);
   std::uint64_t seq = 0;
@@ -104,7 +103,7 @@ class SessionQueryTest : public ::testing::Test {
   std::vector<std::int64_t> ids(Set set) {
     SessionListQuery q;
     set(q);
-    std::vector<SessionSummary> rows;
+    std::vector<SessionListRow> rows;
     std::string error;
     EXPECT_TRUE(query->list(q, rows, error)) << error;
     std::vector<std::int64_t> out;
@@ -119,7 +118,7 @@ class SessionQueryTest : public ::testing::Test {
 };
 
 TEST_F(SessionQueryTest, ListsNewestFirstWithWhatEachRowShows) {
-  std::vector<SessionSummary> rows;
+  std::vector<SessionListRow> rows;
   std::string error;
   ASSERT_TRUE(query->list({}, rows, error)) << error;
   ASSERT_EQ(rows.size(), 3u);

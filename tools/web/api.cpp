@@ -148,7 +148,7 @@ Response Api::sessions(const std::map<std::string, std::string>& query) {
   if (auto e = parse_session_filters(query, q); !e.empty()) return error_response(400, e);
   const std::size_t limit = q.limit;
   q.limit = limit + 1;  // one more tells whether there is a next page
-  std::vector<storage::SessionSummary> rows;
+  std::vector<storage::SessionListRow> rows;
   std::string error;
   {
     std::lock_guard lock(mutex_);
