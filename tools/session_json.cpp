@@ -1,5 +1,8 @@
 #include "tools/session_json.hpp"
 
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+
 #include "proxy/smtp/base64.hpp"
 #include "storage/timestamp.hpp"
 
@@ -113,14 +116,18 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
 }
 
 std::string der_to_pem(std::string_view der) {
-  const std::string b64 = smtp::base64_encode(der);
-  std::string out = "-----BEGIN CERTIFICATE-----\n";
-  for (std::size_t i = 0; i < b64.size(); i += 64) {
-    out += b64.substr(i, 64);
-    out += '\n';
-  }
-  out += "-----END CERTIFICATE-----\n";
-  return out;
+  // BoringSSL's PEM writer, the one PEM_write_bio_X509 ends in, given the recorded bytes as
+  // they are: the record keeps what the server sent, so nothing is parsed and re-encoded.
+  const bssl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
+  const std::uint8_t* pem = nullptr;
+  std::size_t pem_size = 0;
+  if (!bio ||
+      PEM_write_bio(bio.get(), PEM_STRING_X509, "",
+                    reinterpret_cast<const std::uint8_t*>(der.data()),
+                    static_cast<long>(der.size())) <= 0 ||
+      !BIO_mem_contents(bio.get(), &pem, &pem_size))
+    return {};
+  return std::string(reinterpret_cast<const char*>(pem), pem_size);
 }
 
 void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {

@@ -22,7 +22,8 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s);
 // A whole session: its columns, certificates (PEM), events and messages, as one object.
 void write_session_detail(JsonWriter& w, const storage::SessionDetail& d);
 
-// PEM ("-----BEGIN CERTIFICATE-----", 64-column base64) of a DER certificate.
+// PEM ("-----BEGIN CERTIFICATE-----", 64-column base64) of a DER certificate, by BoringSSL's
+// PEM writer; the bytes are written as recorded, not parsed.
 std::string der_to_pem(std::string_view der);
 
 }  // namespace mailtap::tools

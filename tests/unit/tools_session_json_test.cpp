@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "proxy/smtp/base64.hpp"
+
 namespace mailtap::tools {
 namespace {
 
@@ -32,6 +34,19 @@ TEST(SessionJson, PemWrapsAt64Columns) {
   EXPECT_NE(pem.find("\n-----END CERTIFICATE-----\n"), std::string::npos);
   const auto first = pem.find('\n') + 1;
   EXPECT_EQ(pem.find('\n', first) - first, 64u);
+}
+
+TEST(SessionJson, PemHoldsTheRecordedBytesExactly) {
+  std::string der;
+  for (int i = 0; i < 200; ++i) der.push_back(static_cast<char>(i * 7));
+  const std::string pem = der_to_pem(der);
+  const std::string begin = "-----BEGIN CERTIFICATE-----\n";
+  const std::string end = "-----END CERTIFICATE-----\n";
+  ASSERT_EQ(pem.rfind(begin, 0), 0u);
+  ASSERT_EQ(pem.substr(pem.size() - end.size()), end);
+  std::string body = pem.substr(begin.size(), pem.size() - begin.size() - end.size());
+  std::erase(body, '\n');
+  EXPECT_EQ(smtp::base64_decode(body), der);
 }
 
 }  // namespace
