@@ -105,16 +105,11 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   cfg.upstream_host = upstream->host;
   cfg.upstream_port = upstream->port.value_or(587);
 
-  if (a.tls.empty())
-    cfg.tls_mode = cfg.upstream_port == 465 ? net::TlsMode::implicit : net::TlsMode::starttls;
-  else if (a.tls == "starttls")
-    cfg.tls_mode = net::TlsMode::starttls;
-  else if (a.tls == "implicit")
-    cfg.tls_mode = net::TlsMode::implicit;
-  else if (a.tls == "none")
-    cfg.tls_mode = net::TlsMode::none;
-  else
-    return "--tls " + a.tls + ": expected starttls, implicit or none";
+  // The record's own name table parses --tls (as replay and probe do), not a second list.
+  const auto mode =
+      a.tls.empty() ? net::default_tls_mode(cfg.upstream_port) : net::parse_tls_mode(a.tls);
+  if (!mode) return "--tls " + a.tls + ": expected starttls, implicit or none";
+  cfg.tls_mode = *mode;
 
   cfg.trust.ca_file = a.ca_file;
   cfg.trust.insecure = a.insecure;
