@@ -426,10 +426,9 @@ class Writer {
         .bind_int(6, static_cast<std::int64_t>(r.bytes_upstream_to_client))
         .bind_text_or_null(7, r.auth_user)
         .bind_text_or_null(8, r.auth_mechanism)
-        .bind_text_or_null(9,
-                           r.auth_mechanism.empty()
-                               ? ""
-                               : to_string(r.auth_by_mailtap ? AuthBy::mailtap : AuthBy::client))
+        .bind_text_or_null(9, r.auth_mechanism.empty()
+                                  ? ""
+                                  : to_string(r.auth_by_mailtap ? AuthBy::mailtap : AuthBy::client))
         .bind_text_or_null(10, r.client_tls_version);
     const Result res = classify(close_session_.run(), error);
     // The key is finished either way; later records for it are the session's bug.

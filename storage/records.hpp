@@ -71,8 +71,8 @@ struct SessionClosed {
   std::uint64_t bytes_upstream_to_client = 0;  // octets relayed from upstream to the client
   std::string auth_user;                       // authenticated user (subject to --redact-users)
   std::string auth_mechanism;                  // of the AUTH that succeeded, "" if none did
-  bool auth_by_mailtap = false;  // mailtap authenticated (--auth-user), not the client
-                                 // (stored as AuthBy when auth_mechanism is set)
+  bool auth_by_mailtap = false;    // mailtap authenticated (--auth-user), not the client
+                                   // (stored as AuthBy when auth_mechanism is set)
   std::string client_tls_version;  // the client's side was TLS (--local-tls): "TLSv1.3"; "" plain
 };
 
