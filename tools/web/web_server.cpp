@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <cstring>
+#include <exception>
 #include <mutex>
+#include <thread>
 
 #include "proxy/cli/listen_address.hpp"
 #include "storage/session_query.hpp"
@@ -73,8 +75,24 @@ struct WebServer::Impl {
     }
     const Route route = match_route(info->local_uri ? info->local_uri : "");
     if (route.kind == RouteKind::events) return stream_events(conn);
-    return send(conn,
-                api->respond(route, parse_query(info->query_string ? info->query_string : "")));
+    return send(conn, respond_with_full_stack(
+                          route, parse_query(info->query_string ? info->query_string : "")));
+  }
+
+  // CivetWeb's worker threads have small stacks (Debian builds it with 100 KiB): too small for
+  // SQLite's query planner on the list query once the sanitizers add their redzones. The query
+  // runs on a thread with the system's default stack instead.
+  template <typename Query>
+  Response respond_with_full_stack(const Route& route, const Query& query) {
+    Response r;
+    std::thread([&] {
+      try {
+        r = api->respond(route, query);
+      } catch (const std::exception&) {
+        r = error_response(500, "the request could not be answered (out of memory?)");
+      }
+    }).join();
+    return r;
   }
 
   // Server-sent events: one "change" event whenever the record changed (the page then fetches
