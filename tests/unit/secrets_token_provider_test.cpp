@@ -164,6 +164,32 @@ TEST(TokenProvider, ConcurrentRequestsShareOneRun) {
   EXPECT_EQ(p.runs(), 1u);
 }
 
+// A one-shot caller (mailtap encode, a test, a short-lived pool) ends its io_context the moment
+// its sessions have their tokens, while the provider lives on. The provider's thread must not
+// still hold the sessions' strands then: ASan saw it release one into a destroyed io_context.
+TEST(TokenProvider, AnIoContextMayEndAsSoonAsItsRequestsAreAnswered) {
+  TokenProvider::Options o = options("echo tok");
+  o.default_lifetime = std::chrono::seconds::zero();  // never cached: every round runs it
+  TokenProvider p(o);
+  for (int round = 0; round < 25; ++round) {
+    int answered = 0;
+    {
+      asio::io_context io;
+      for (int i = 0; i < 8; ++i) {
+        asio::co_spawn(
+            asio::make_strand(io),
+            [&]() -> asio::awaitable<void> {
+              token_of(co_await p.get());
+              ++answered;  // one thread runs io: no lock needed
+            },
+            asio::detached);
+      }
+      io.run();
+    }
+    EXPECT_EQ(answered, 8);
+  }
+}
+
 TEST(TokenProvider, TheIoThreadKeepsWorkingWhileTheCommandRuns) {
   TokenProvider p(options("sleep 0.5; echo tok"));
   asio::io_context io;  // one thread: if get() blocked it, the ticker could not tick
