@@ -105,33 +105,22 @@ static void attach_bodies(SessionDetail& d) {
 }
 
 Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
-  Statement st;
-  if (Status s =
-          db.prepare("SELECT " + std::string(kSessionColumns) + " FROM sessions WHERE id = ?1", st);
-      !s.ok()) {
-    return s;
-  }
-  st.bind_int(1, id);
   SessionDetail d;
   bool found = false;
-  if (Status s = each_row(st,
-                          [&](const Statement& r) {
-                            d.session = session_from(r);
-                            found = true;
-                          });
+  if (Status s =
+          rows_for("SELECT " + std::string(kSessionColumns) + " FROM sessions WHERE id = ?1", id,
+                   [&](const Statement& r) {
+                     d.session = session_from(r);
+                     found = true;
+                   });
       !s.ok()) {
     return s;
   }
   if (!found) return {};
 
-  if (Status s = db.prepare("SELECT position, der, sha256, subject, issuer, not_before, not_after "
-                            "FROM certificates WHERE session_id = ?1 ORDER BY position",
-                            st);
-      !s.ok()) {
-    return s;
-  }
-  st.bind_int(1, id);
-  if (Status s = each_row(st,
+  if (Status s = rows_for("SELECT position, der, sha256, subject, issuer, not_before, not_after "
+                          "FROM certificates WHERE session_id = ?1 ORDER BY position",
+                          id,
                           [&](const Statement& r) {
                             CertificateRow c;
                             c.position = static_cast<std::size_t>(r.column_int(0));
@@ -147,16 +136,10 @@ Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
     return s;
   }
 
-  if (Status s = db.prepare(
-          "SELECT seq, at, direction, phase, kind, verb, reply_code, enhanced_status, bytes, "
-          "wire_size, redacted, note, mail_transaction FROM events WHERE session_id = ?1 "
-          "ORDER BY seq",
-          st);
-      !s.ok()) {
-    return s;
-  }
-  st.bind_int(1, id);
-  if (Status s = each_row(st,
+  if (Status s = rows_for("SELECT seq, at, direction, phase, kind, verb, reply_code, "
+                          "enhanced_status, bytes, wire_size, redacted, note, mail_transaction "
+                          "FROM events WHERE session_id = ?1 ORDER BY seq",
+                          id,
                           [&](const Statement& r) {
                             EventRow e;
                             e.seq = static_cast<std::uint64_t>(r.column_int(0));
@@ -167,16 +150,10 @@ Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
     return s;
   }
 
-  if (Status s =
-          db.prepare("SELECT id, seq, mail_from, size, sha256, body, body_truncated, via_bdat, "
-                     "final_code, final_reply, started_at, finished_at, mail_transaction "
-                     "FROM messages WHERE session_id = ?1 ORDER BY seq",
-                     st);
-      !s.ok()) {
-    return s;
-  }
-  st.bind_int(1, id);
-  if (Status s = each_row(st,
+  if (Status s = rows_for("SELECT id, seq, mail_from, size, sha256, body, body_truncated, "
+                          "via_bdat, final_code, final_reply, started_at, finished_at, "
+                          "mail_transaction FROM messages WHERE session_id = ?1 ORDER BY seq",
+                          id,
                           [&](const Statement& r) {
                             MessageRow m;
                             message_from(r, 0, m);
@@ -187,25 +164,25 @@ Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
   }
 
   if (!d.messages.empty()) {
-    if (Status s = db.prepare("SELECT position, command, reply_code, reply FROM recipients "
-                              "WHERE message_id = ?1 ORDER BY position",
-                              st);
+    // Both ordered by the message's seq: one pass hands each recipient to its message.
+    auto message = d.messages.begin();
+    if (Status s = rows_for("SELECT r.message_id, r.command, r.reply_code, r.reply "
+                            "FROM recipients r JOIN messages m ON m.id = r.message_id "
+                            "WHERE m.session_id = ?1 ORDER BY m.seq, r.position",
+                            id,
+                            [&](const Statement& r) {
+                              const std::int64_t message_id = r.column_int(0);
+                              while (message != d.messages.end() && message->id != message_id)
+                                ++message;
+                              if (message == d.messages.end()) return;
+                              smtp::Recipient rc;
+                              rc.command = r.column_text(1);
+                              rc.reply_code = static_cast<int>(r.column_int(2));
+                              rc.reply = r.column_text(3);
+                              message->message.recipients.push_back(std::move(rc));
+                            });
         !s.ok()) {
       return s;
-    }
-    for (MessageRow& m : d.messages) {
-      st.bind_int(1, m.id);
-      if (Status s = each_row(st,
-                              [&](const Statement& r) {
-                                smtp::Recipient rc;
-                                rc.command = r.column_text(1);
-                                rc.reply_code = static_cast<int>(r.column_int(2));
-                                rc.reply = r.column_text(3);
-                                m.message.recipients.push_back(std::move(rc));
-                              });
-          !s.ok()) {
-        return s;
-      }
     }
   }
   attach_bodies(d);
