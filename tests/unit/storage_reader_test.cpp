@@ -278,13 +278,14 @@ TEST(StorageReader, ListsWithFiltersWhileTheWriterIsActive) {
     }
   }
   record(*rec, sessions);
-  // The open session's records are committed within commit_interval; wait for that.
-  std::this_thread::sleep_for(50ms);
 
   // The proxy is still running: the reader works beside it.
   auto reader = Reader::open(path, error);
   ASSERT_NE(reader, nullptr) << error;
   std::vector<SessionRow> rows;
+  // The open session's records are committed within commit_interval; wait for that.
+  for (int i = 0; i < 500 && reader->list_sessions({}, rows, error) && rows.size() < 6; ++i)
+    std::this_thread::sleep_for(10ms);
 
   ASSERT_TRUE(reader->list_sessions({}, rows, error)) << error;
   ASSERT_EQ(rows.size(), 6u);
