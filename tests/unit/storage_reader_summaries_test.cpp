@@ -11,6 +11,7 @@
 #include "storage/recorder.hpp"
 #include "storage/timestamp.hpp"
 #include "tests/unit/recorded_event_for_tests.hpp"
+#include "tests/unit/storage_records_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 namespace mailtap::storage {
@@ -19,15 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using test_support::TempDir;
 
-const Clock::time_point kT0 = parse_timestamp("2026-11-24T20:41:07.123456Z").value();
-
-void record(Recorder& rec, std::vector<Record> records) {
-  asio::io_context io;
-  asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> { co_await rec.submit(std::move(records)); },
-      asio::detached);
-  io.run();
-}
+using test_support::kT0;
 
 SessionEvent reply(SessionKey k, std::uint64_t seq, int code, std::string bytes,
                    smtp::Direction d = smtp::Direction::upstream_to_client) {
@@ -47,16 +40,7 @@ void session(Recorder& rec, Clock::time_point at, std::string upstream, std::str
              std::string body = "") {
   const SessionKey k = rec.new_session_key();
   std::vector<Record> records;
-  SessionOpened o;
-  o.key = k;
-  o.started = at;
-  o.client_address = "127.0.0.1:40000";
-  o.listen_address = "127.0.0.1:2525";
-  o.upstream_host = std::move(upstream);
-  o.upstream_port = 587;
-  o.tls_mode = smtp::TlsMode::starttls;
-  o.ehlo_name = "mailtap.test";
-  records.push_back(o);
+  records.push_back(test_support::session_opened(k, at, std::move(upstream)));
   std::uint64_t seq = 0;
   for (auto& [code, text] : replies) records.push_back(reply(k, ++seq, code, text));
   if (!body.empty()) {
@@ -68,15 +52,9 @@ void session(Recorder& rec, Clock::time_point at, std::string upstream, std::str
     m.message.size = body.size();
     records.push_back(m);
   }
-  if (outcome) {
-    SessionClosed c;
-    c.key = k;
-    c.ended = at + 1s;
-    c.outcome = *outcome;
-    c.auth_user = std::move(user);
-    records.push_back(c);
-  }
-  record(rec, std::move(records));
+  if (outcome)
+    records.push_back(test_support::session_closed(k, at + 1s, *outcome, std::move(user)));
+  test_support::record_batches(rec, {std::move(records)});
 }
 
 class SessionSummariesTest : public ::testing::Test {
