@@ -8,7 +8,7 @@
 
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/config_option.hpp"
-#include "proxy/cli/proxy_command.hpp"
+#include "proxy/command/proxy_command.hpp"
 #include "tools/commands.hpp"
 #include "tools/reply_explanation.hpp"
 #include "tools/web/web_server.hpp"

@@ -12,11 +12,11 @@
 
 #include "proxy/cli/parse.hpp"
 #include "proxy/cli/secret_options.hpp"
+#include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/tls_client_context.hpp"
 #include "proxy/net/upstream_connector.hpp"
 #include "proxy/secrets/secret_source.hpp"
-#include "proxy/session/log.hpp"
 #include "storage/default_path.hpp"
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"

@@ -13,9 +13,9 @@
 #include <asio/write.hpp>
 #include <utility>
 
+#include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/secrets/token_provider.hpp"
-#include "proxy/session/log.hpp"
 #include "proxy/session/transcript.hpp"
 #include "storage/recorder.hpp"
 

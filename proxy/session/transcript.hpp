@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/session/terminal_style.hpp"
+#include "proxy/common/terminal_style.hpp"
 #include "proxy/smtp/event.hpp"
 
 namespace mailtap {

@@ -1,4 +1,4 @@
-#include "proxy/cli/transcript_options.hpp"
+#include "proxy/command/transcript_options.hpp"
 
 #include "proxy/cli/color_option.hpp"
 #include "proxy/session/transcript.hpp"

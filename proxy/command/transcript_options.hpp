@@ -5,7 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 
-#include "proxy/session/terminal_style.hpp"
+#include "proxy/common/terminal_style.hpp"
 #include "proxy/session/transcript.hpp"
 
 namespace mailtap::cli {
