@@ -149,8 +149,7 @@ struct ReplayRun {
     head.push_back(storage::SessionTls{setup.tls, key});
     co_await flush(std::move(head));
     if (!setup.ok) {
-      failure = setup.failure;
-      if (auto pos = failure.find("mailtap: "); pos != std::string::npos) failure.erase(0, pos + 9);
+      failure = setup.failure_reason();
       std::vector<storage::Record> tail;
       close_record(tail, setup.outcome, failure, nullptr);
       co_await flush(std::move(tail));

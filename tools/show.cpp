@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
 #include "storage/reader.hpp"
 #include "tools/commands.hpp"
