@@ -2,13 +2,41 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/config_option.hpp"
+#include "proxy/command/proxy_command.hpp"
 #include "tools/commands.hpp"
+#include "tools/reply_explanation.hpp"
+#include "tools/web/web_server.hpp"
 
 namespace {
+// proxy --web: the tools' page, behind the interface the proxy command knows.
+class ToolsWebPage final : public mailtap::cli::WebPage {
+ public:
+  explicit ToolsWebPage(std::unique_ptr<mailtap::tools::web::WebServer> server)
+      : server_(std::move(server)) {}
+  const std::string& url() const override { return server_->url(); }
+
+ private:
+  std::unique_ptr<mailtap::tools::web::WebServer> server_;
+};
+
+mailtap::cli::ProxyCommandServices proxy_services() {
+  mailtap::cli::ProxyCommandServices services;
+  services.explain = mailtap::tools::explanation_lines;
+  services.start_web = [](const asio::ip::tcp::endpoint& listen, const std::string& db_path,
+                          std::string& error) -> std::unique_ptr<mailtap::cli::WebPage> {
+    auto server = mailtap::tools::web::WebServer::start({listen, db_path}, error);
+    if (!server) return nullptr;
+    return std::make_unique<ToolsWebPage>(std::move(server));
+  };
+  return services;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{
       "mailtap: talk SMTP by hand (telnet, nc) to TLS-only mail servers, and record "
@@ -17,7 +45,7 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", std::string("mailtap ") + MAILTAP_VERSION);
   app.require_subcommand(1);
   std::vector<mailtap::cli::Subcommand> commands;
-  commands.push_back(mailtap::cli::add_proxy_command(app));
+  commands.push_back(mailtap::cli::add_proxy_command(app, proxy_services()));
   for (auto add : {mailtap::tools::add_sessions_command, mailtap::tools::add_show_command,
                    mailtap::tools::add_export_command, mailtap::tools::add_replay_command,
                    mailtap::tools::add_mock_command, mailtap::tools::add_audit_command,

@@ -24,6 +24,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "proxy/common/hex.hpp"
 #include "storage/database.hpp"
 #include "storage/schema.hpp"
 #include "storage/timestamp.hpp"
@@ -134,17 +135,6 @@ bool is_record_error(int code) {
 
 std::string timestamp_or_now(Clock::time_point t) {
   return format_timestamp(t == Clock::time_point{} ? Clock::now() : t);
-}
-
-std::string hex(const unsigned char* p, std::size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    out += digits[p[i] >> 4];
-    out += digits[p[i] & 0xf];
-  }
-  return out;
 }
 
 std::optional<std::int64_t> nonzero(std::int64_t v) {
@@ -332,7 +322,7 @@ class Writer {
             if (digest.empty()) {
               unsigned char md[SHA256_DIGEST_LENGTH];
               SHA256(reinterpret_cast<const unsigned char*>(c.der.data()), c.der.size(), md);
-              digest = hex(md, sizeof md);
+              digest = to_hex(md, sizeof md);
             }
             insert_certificate_.bind_int(1, *id)
                 .bind_int(2, static_cast<std::int64_t>(i))

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <memory>
 
-#include "proxy/session/log.hpp"
+#include "proxy/common/log.hpp"
 #include "storage/reader.hpp"
 #include "tools/audit_report.hpp"
 #include "tools/commands.hpp"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/session/log.hpp"
+#include "proxy/common/log.hpp"
 #include "proxy/smtp/auth_redactor.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"

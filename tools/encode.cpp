@@ -10,9 +10,9 @@
 #include <string>
 
 #include "proxy/cli/secret_options.hpp"
+#include "proxy/common/log.hpp"
 #include "proxy/secrets/secret_source.hpp"
 #include "proxy/secrets/token_provider.hpp"
-#include "proxy/session/log.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 #include "proxy/smtp/sasl_client.hpp"

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/session/log.hpp"
+#include "proxy/common/log.hpp"
 #include "tools/commands.hpp"
 #include "tools/reply_explanation.hpp"
 #include "tools/tool_options.hpp"

@@ -7,7 +7,7 @@
 #include <ctime>
 #include <memory>
 
-#include "proxy/session/log.hpp"
+#include "proxy/common/log.hpp"
 #include "storage/reader.hpp"
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"

@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "proxy/session/log.hpp"
+#include "proxy/common/log.hpp"
 #include "tools/cli_docs.hpp"
 #include "tools/commands.hpp"
 #include "tools/tool_options.hpp"

@@ -15,8 +15,8 @@
 #include <memory>
 
 #include "proxy/cli/parse.hpp"
+#include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
-#include "proxy/session/log.hpp"
 #include "storage/default_path.hpp"
 #include "storage/reader.hpp"
 #include "tools/commands.hpp"

@@ -2,16 +2,12 @@
 
 #include <cctype>
 
+#include "proxy/common/text.hpp"
 #include "proxy/smtp/command.hpp"
 
 namespace mailtap::tools {
 
 namespace {
-
-std::string_view strip_crlf(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
 
 bool is_client_side(smtp::Direction d) {
   return d == smtp::Direction::client_to_upstream || d == smtp::Direction::client_to_mailtap;

@@ -11,9 +11,9 @@
 
 #include "proxy/cli/color_option.hpp"
 #include "proxy/cli/parse.hpp"
+#include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/tls_client_context.hpp"
-#include "proxy/session/log.hpp"
 #include "tools/commands.hpp"
 #include "tools/probe_report.hpp"
 #include "tools/tool_options.hpp"

@@ -200,8 +200,7 @@ void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
     }
     return;
   }
-  r.failure = setup.failure;
-  if (auto pos = r.failure.find("mailtap: "); pos != std::string::npos) r.failure.erase(0, pos + 9);
+  r.failure = setup.failure_reason();
   const bool starttls = r.mode == net::TlsMode::starttls;
   if (setup.outcome == storage::Outcome::timeout)
     r.failure_kind = ProbeFailure::connection;

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "proxy/common/terminal_style.hpp"
 #include "proxy/net/upstream_connector.hpp"
-#include "proxy/session/terminal_style.hpp"
 #include "proxy/smtp/event.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 #include "storage/records.hpp"

@@ -4,7 +4,7 @@
 // recorded anything before that time (their writer died).
 #include <memory>
 
-#include "proxy/session/log.hpp"
+#include "proxy/common/log.hpp"
 #include "storage/pruner.hpp"
 #include "storage/timestamp.hpp"
 #include "tools/commands.hpp"

@@ -1,13 +1,9 @@
 #include "tools/recorded_dialogue.hpp"
+#include "proxy/common/text.hpp"
 
 namespace mailtap::tools {
 
 namespace {
-
-std::string strip_crlf(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
-  return std::string(s);
-}
 
 bool is_client_side(smtp::Direction d) {
   return d == smtp::Direction::client_to_upstream || d == smtp::Direction::client_to_mailtap;
@@ -20,12 +16,12 @@ std::string ClientStep::summary() const {
     return "<" + std::to_string(bytes.size()) + " octets of message " +
            (kind == smtp::EventKind::data ? "body>" : "chunk>");
   if (kind == smtp::EventKind::error) return "<refused line>";
-  return strip_crlf(bytes);
+  return std::string(strip_crlf(bytes));
 }
 
 std::string RecordedReply::first_line() const {
   const std::string_view v = client_view.empty() ? std::string_view(raw) : client_view;
-  return strip_crlf(v.substr(0, v.find('\n')));
+  return std::string(strip_crlf(v.substr(0, v.find('\n'))));
 }
 
 smtp::Secret RecordedDialogue::flight_bytes(const Flight& f) const {

@@ -12,11 +12,11 @@
 
 #include "proxy/cli/parse.hpp"
 #include "proxy/cli/secret_options.hpp"
+#include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/tls_client_context.hpp"
 #include "proxy/net/upstream_connector.hpp"
 #include "proxy/secrets/secret_source.hpp"
-#include "proxy/session/log.hpp"
 #include "storage/default_path.hpp"
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
@@ -149,8 +149,7 @@ struct ReplayRun {
     head.push_back(storage::SessionTls{setup.tls, key});
     co_await flush(std::move(head));
     if (!setup.ok) {
-      failure = setup.failure;
-      if (auto pos = failure.find("mailtap: "); pos != std::string::npos) failure.erase(0, pos + 9);
+      failure = setup.failure_reason();
       std::vector<storage::Record> tail;
       close_record(tail, setup.outcome, failure, nullptr);
       co_await flush(std::move(tail));

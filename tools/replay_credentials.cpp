@@ -3,6 +3,7 @@
 #include <cctype>
 #include <optional>
 
+#include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
 
@@ -19,11 +20,6 @@ std::string upper(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
-}
-
-std::string_view strip_crlf(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
 }
 
 // "AUTH PLAIN xyz" -> mechanism "PLAIN", initial response "xyz" (or the rendering "[...]").

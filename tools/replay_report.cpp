@@ -1,5 +1,6 @@
 #include "tools/replay_report.hpp"
 
+#include "proxy/common/hex.hpp"
 #include "tools/json_writer.hpp"
 
 namespace mailtap::tools {
@@ -12,10 +13,7 @@ std::string printable(std::string_view s) {
     if (c >= 0x20 && c < 0x7f) {
       out += static_cast<char>(c);
     } else {
-      static constexpr char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
+      append_hex_escape(out, c);
     }
   }
   return out;

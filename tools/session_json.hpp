@@ -11,8 +11,6 @@
 
 namespace mailtap::tools {
 
-bool is_valid_utf8(std::string_view s);
-
 // Writes `name` (and `name_encoding` when base64 was needed) into the open object.
 void write_bytes_member(JsonWriter& w, std::string_view name, std::string_view bytes);
 

@@ -3,7 +3,8 @@
 #include <cstdio>
 #include <memory>
 
-#include "proxy/session/log.hpp"
+#include "proxy/common/duration.hpp"
+#include "proxy/common/log.hpp"
 #include "storage/reader.hpp"
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"

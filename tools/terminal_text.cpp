@@ -1,6 +1,6 @@
 #include "tools/terminal_text.hpp"
 
-#include <cstdio>
+#include "proxy/common/hex.hpp"
 
 namespace mailtap::tools {
 
@@ -14,9 +14,7 @@ std::string escape_line(std::string_view text) {
     } else if (c == '\n') {
       out += "\\n";
     } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
+      append_hex_escape(out, c);
     }
   }
   return out;

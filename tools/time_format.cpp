@@ -109,27 +109,6 @@ std::string format_utc(Clock::time_point t) {
   return buf;
 }
 
-std::string format_duration(Clock::duration d) {
-  using namespace std::chrono;
-  const double secs = duration<double>(d).count();
-  char buf[32];
-  if (secs < 0) return "?";
-  if (secs < 10) {
-    std::snprintf(buf, sizeof buf, "%.3fs", secs);
-  } else if (secs < 60) {
-    std::snprintf(buf, sizeof buf, "%.1fs", secs);
-  } else {
-    const long s = static_cast<long>(secs);
-    if (s < 3600)
-      std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
-    else if (s < 86400)
-      std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
-    else
-      std::snprintf(buf, sizeof buf, "%ldd%02ldh", s / 86400, (s % 86400) / 3600);
-  }
-  return buf;
-}
-
 std::string format_offset(Clock::duration d) {
   const double secs = std::chrono::duration<double>(d).count();
   char buf[32];

@@ -19,8 +19,6 @@ std::optional<Clock::time_point> parse_time_spec(std::string_view text, Clock::t
 
 // "2026-11-24 20:41:07Z"
 std::string format_utc(Clock::time_point t);
-// "0.412s", "12.3s", "4m05s", "2h03m", "3d04h"
-std::string format_duration(Clock::duration d);
 // "+0.123s" / "+12.345s": offset of an event from the session start.
 std::string format_offset(Clock::duration d);
 

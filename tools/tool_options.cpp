@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "proxy/cli/color_option.hpp"
-#include "proxy/session/log.hpp"
+#include "proxy/common/log.hpp"
 #include "storage/default_path.hpp"
 
 namespace mailtap::tools {

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/session/terminal_style.hpp"
+#include "proxy/common/terminal_style.hpp"
 #include "storage/reader.hpp"
 
 namespace mailtap::tools {

@@ -4,7 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "proxy/session/terminal_style.hpp"
+#include "proxy/common/terminal_style.hpp"
 
 namespace mailtap::cli {
 

@@ -11,6 +11,4 @@ struct Subcommand {
   std::function<int()> run;  // the process exit code
 };
 
-Subcommand add_proxy_command(CLI::App& parent);
-
 }  // namespace mailtap::cli

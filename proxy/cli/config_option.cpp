@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <memory>
 
-#include "proxy/session/log.hpp"
+#include "proxy/common/log.hpp"
 
 namespace mailtap::cli {
 

@@ -1,4 +1,5 @@
 #include "proxy/net/certificate_facts.hpp"
+#include "proxy/common/hex.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/bytestring.h>
@@ -23,17 +24,6 @@ struct X509Free {
 struct GeneralizedTimeFree {
   void operator()(ASN1_GENERALIZEDTIME* t) const { ASN1_GENERALIZEDTIME_free(t); }
 };
-
-std::string hex(const unsigned char* p, std::size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (std::size_t i = 0; i < n; ++i) {
-    out.push_back(digits[p[i] >> 4]);
-    out.push_back(digits[p[i] & 15]);
-  }
-  return out;
-}
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
@@ -83,7 +73,7 @@ std::vector<std::string> subject_alt_names(X509* cert) {
         out.push_back(std::to_string(p[0]) + "." + std::to_string(p[1]) + "." +
                       std::to_string(p[2]) + "." + std::to_string(p[3]));
       else
-        out.push_back("IPv6:" + hex(p, static_cast<std::size_t>(ASN1_STRING_length(s))));
+        out.push_back("IPv6:" + to_hex(p, static_cast<std::size_t>(ASN1_STRING_length(s))));
     }
   }
   return out;
@@ -147,7 +137,7 @@ smtp::Certificate describe_certificate(X509* cert) {
     c.der.assign(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256(der, static_cast<std::size_t>(len), digest);
-    c.sha256_hex = hex(digest, sizeof digest);
+    c.sha256_hex = to_hex(digest, sizeof digest);
     OPENSSL_free(der);
   }
   c.subject = name_to_string(X509_get_subject_name(cert));

@@ -20,6 +20,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "proxy/common/hex.hpp"
 #include "proxy/net/certificate_facts.hpp"
 
 namespace mailtap::net {
@@ -57,14 +58,7 @@ std::string fingerprint(X509* cert) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned len = 0;
   if (X509_digest(cert, EVP_sha256(), md, &len) != 1) return {};
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    if (i > 0) out.push_back(':');
-    out.push_back(hex[md[i] >> 4]);
-    out.push_back(hex[md[i] & 15]);
-  }
-  return out;
+  return to_hex_colons(md, len);
 }
 
 bssl::UniquePtr<X509> read_certificate(const std::string& path) {

@@ -15,6 +15,7 @@
 #include <asio/use_awaitable.hpp>
 #include <memory>
 
+#include "proxy/common/duration.hpp"
 #include "proxy/net/certificate_facts.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/smtp/capabilities.hpp"
@@ -56,20 +57,15 @@ class Setup {
     co_await steps();
     deadline.cancel();
     if (!result_.ok && timed_out_) {
-      auto secs = std::chrono::duration_cast<std::chrono::milliseconds>(t_.timeout).count();
-      fail("4.4.1 mailtap: " + label_ + " timed out after " + format_ms(secs) + " " + step_ +
-               " (see " + t_.timeout_flag + ")",
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t_.timeout);
+      fail("4.4.1 mailtap: " + label_ + " timed out after " + format_setting_duration(ms) + " " +
+               step_ + " (see " + t_.timeout_flag + ")",
            smtp::Outcome::timeout);
     }
     co_return std::move(result_);
   }
 
  private:
-  static std::string format_ms(long long ms) {
-    if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-    return std::to_string(ms) + "ms";
-  }
-
   void fail(std::string reason, smtp::Outcome outcome = smtp::Outcome::refused) {
     result_.ok = false;
     result_.failure = std::move(reason);
@@ -320,6 +316,12 @@ std::string default_ehlo_name() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
   return buf;
+}
+
+std::string UpstreamSetup::failure_reason() const {
+  std::string reason = failure;
+  if (auto pos = reason.find("mailtap: "); pos != std::string::npos) reason.erase(0, pos + 9);
+  return reason;
 }
 
 asio::awaitable<UpstreamSetup> establish_upstream(Link& link, const UpstreamTarget& target,

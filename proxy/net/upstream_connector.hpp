@@ -59,6 +59,9 @@ struct UpstreamSetup {
   // Why the certificate is not trusted: the problem that ended the handshake, or every one
   // found under report_when_insecure.
   std::vector<VerifyProblem> verify_problems;
+
+  // `failure` without its enhanced status and "mailtap: ", as the record and reports give it.
+  std::string failure_reason() const;
 };
 
 // Appends mailtap's own exchange with the upstream (and TLS notes) to `events`.

@@ -1,4 +1,5 @@
 #include "proxy/secrets/run_command.hpp"
+#include "proxy/common/duration.hpp"
 
 #include <fcntl.h>
 #include <openssl/mem.h>
@@ -54,12 +55,6 @@ struct SpawnAttributes {
 
 std::string errno_text(int e) {
   return std::strerror(e);
-}
-
-std::string seconds_text(std::chrono::milliseconds d) {
-  const auto ms = d.count();
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
 }
 
 // Takes the terminal back for mailtap's process group once the helper's group is done with it.
@@ -218,7 +213,8 @@ std::string describe_failure(std::string_view option, const CommandResult& r,
       return who + " was killed by signal " + std::to_string(r.code) + " (" + strsignal(r.code) +
              ")";
     case CommandResult::Status::timed_out:
-      return who + " did not finish within " + seconds_text(options.timeout) + " and was killed";
+      return who + " did not finish within " + format_setting_duration(options.timeout) +
+             " and was killed";
     case CommandResult::Status::cancelled:
       return who + " was stopped: mailtap is shutting down";
     case CommandResult::Status::too_much_output:

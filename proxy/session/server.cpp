@@ -7,7 +7,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
-#include "proxy/session/log.hpp"
+#include "proxy/common/log.hpp"
 #include "storage/recorder.hpp"
 
 namespace mailtap {

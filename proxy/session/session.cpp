@@ -13,9 +13,10 @@
 #include <asio/write.hpp>
 #include <utility>
 
+#include "proxy/common/duration.hpp"
+#include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/secrets/token_provider.hpp"
-#include "proxy/session/log.hpp"
 #include "proxy/session/transcript.hpp"
 #include "storage/recorder.hpp"
 
@@ -58,14 +59,6 @@ storage::Outcome outcome_of(smtp::Ending::Kind k) {
       return storage::Outcome::error;
   }
   return storage::Outcome::error;
-}
-
-std::string format_duration(std::chrono::steady_clock::duration d) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-  if (ms < 1000) return std::to_string(ms) + "ms";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
-  return buf;
 }
 }  // namespace
 
@@ -185,7 +178,8 @@ asio::awaitable<void> Session::run() {
       smtp::Ending{smtp::Ending::Kind::error, "relay ended unexpectedly"});
   if (!end_committed_) close_record(outcome_of(ending.kind), ending.reason);
   co_await flush_records();
-  const std::string duration = format_duration(std::chrono::steady_clock::now() - started_steady_);
+  const std::string duration =
+      format_short_duration(std::chrono::steady_clock::now() - started_steady_);
   log::info("session " + std::to_string(id_) + " ended: " +
             std::string(storage::to_string(outcome_of(ending.kind))) + " (" + ending.reason +
             ") after " + duration + ", " + std::to_string(dialogue_->bytes_to_upstream()) +
@@ -207,8 +201,7 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log)
   e.time = storage::Clock::now();
   events_.push_back(smtp::mailtap_event(std::move(e)));
   upstream_->close();
-  std::string reason = setup.failure;
-  if (auto pos = reason.find("mailtap: "); pos != std::string::npos) reason.erase(0, pos + 9);
+  const std::string reason = setup.failure_reason();
   // The 421 ends the session for the client: its record is committed first.
   close_record(setup.outcome, reason);
   co_await flush_records();
@@ -272,7 +265,7 @@ asio::awaitable<std::error_code> Session::client_handshake(std::string& descript
     ec = co_await tls.handshake();
     client_handshaking_ = false;
     if (ec && deadline.expired())
-      description = "no handshake within " + format_duration(ctx_.config.timeout_connect) +
+      description = "no handshake within " + format_short_duration(ctx_.config.timeout_connect) +
                     " (--timeout-connect)";
   }
   if (ec) {
@@ -586,18 +579,18 @@ asio::awaitable<void> Session::watchdog() {
     const auto now = steady_clock::now();
     if (upstream_deadline && now >= *upstream_deadline) {
       d.set_time(storage::Clock::now());
-      d.abort(
-          "4.4.2 mailtap: no reply from " + ctx_.target.host + " within " +
-              format_duration(d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command) +
-              "; closing",
-          {smtp::Ending::Kind::timeout, "upstream did not reply in time"});
+      d.abort("4.4.2 mailtap: no reply from " + ctx_.target.host + " within " +
+                  format_short_duration(d.awaiting_end_of_data() ? cfg.timeout_data
+                                                                 : cfg.timeout_command) +
+                  "; closing",
+              {smtp::Ending::Kind::timeout, "upstream did not reply in time"});
       co_await after_input();
       break;
     }
     if (client_deadline && now >= *client_deadline) {
       d.set_time(storage::Clock::now());
       const std::string limit =
-          format_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
+          format_short_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
       const bool trickled = last_client_activity_ > client_turn;
       if (trickled) {
         d.abort("4.4.2 mailtap: the client's " +

@@ -1,4 +1,5 @@
 #include "proxy/session/transcript.hpp"
+#include "proxy/common/hex.hpp"
 
 #include <cstdio>
 
@@ -58,9 +59,7 @@ void append_escaped(std::string& out, std::string_view text) {
   for (unsigned char c : text) {
     if (c == '\r') continue;
     if (c < 0x20 && c != '\t') {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
+      append_hex_escape(out, c);
     } else {
       out.push_back(static_cast<char>(c));
     }

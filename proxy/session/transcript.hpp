@@ -8,16 +8,19 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/session/terminal_style.hpp"
+#include "proxy/common/terminal_style.hpp"
 #include "proxy/smtp/event.hpp"
 
 namespace mailtap {
 
+// --explain: lines printed under a reply (code, enhanced status, reply text). The session
+// layer only prints them: the table of meanings lives with the tools.
+using ReplyExplainer =
+    std::function<std::vector<std::string>(int, std::string_view, std::string_view)>;
+
 struct TranscriptView {
   Style style = Style::plain();
-  // --explain: lines printed under each reply (code, enhanced status, reply text); none when
-  // unset. The session layer only prints them: the table of meanings lives with the tools.
-  std::function<std::vector<std::string>(int, std::string_view, std::string_view)> explain;
+  ReplyExplainer explain;  // none when unset
 };
 
 // Set once at start-up, before any session runs.

@@ -7,13 +7,13 @@
 #include <cstddef>
 #include <utility>
 
+#include "proxy/common/hex.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/secret.hpp"
 
 namespace mailtap::smtp {
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
 // Counters only distinguish the first few messages; saturating keeps a client that never ends
 // its exchange from overflowing them.
 constexpr int kMaxSteps = 16;
@@ -68,9 +68,7 @@ void append_escaped(std::string& out, std::string_view s) {
     } else if (c >= 0x20 && c < 0x7f) {
       out += ch;
     } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
+      append_hex_escape(out, c);
     }
   }
 }
@@ -161,10 +159,7 @@ std::string AuthRedactor::token(std::string_view secret) const {
              &mac_len) != nullptr &&
         mac_len >= 8) {
       out += " fp=";
-      for (std::size_t i = 0; i < 8; ++i) {
-        out += kHex[mac[i] >> 4];
-        out += kHex[mac[i] & 0xf];
-      }
+      for (std::size_t i = 0; i < 8; ++i) append_hex(out, mac[i]);
     }
     OPENSSL_cleanse(mac, sizeof mac);
   }

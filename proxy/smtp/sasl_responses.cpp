@@ -1,4 +1,5 @@
 #include "proxy/smtp/sasl_responses.hpp"
+#include "proxy/common/hex.hpp"
 
 #include <openssl/digest.h>
 #include <openssl/hmac.h>
@@ -93,13 +94,9 @@ Secret cram_md5_response(std::string_view user, std::string_view password,
     OPENSSL_cleanse(mac, sizeof mac);
     return out;  // empty: the caller reports the failure
   }
-  constexpr char kHex[] = "0123456789abcdef";
   out.append(user);
   out.push_back(' ');
-  for (unsigned i = 0; i < mac_len; ++i) {
-    out.push_back(kHex[mac[i] >> 4]);
-    out.push_back(kHex[mac[i] & 0xf]);
-  }
+  for (unsigned i = 0; i < mac_len; ++i) append_hex(out, mac[i]);
   OPENSSL_cleanse(mac, sizeof mac);
   return out;
 }

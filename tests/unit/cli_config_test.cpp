@@ -9,8 +9,8 @@
 
 #include "proxy/cli/config_file.hpp"
 #include "proxy/cli/option_layers.hpp"
-#include "proxy/cli/print_config.hpp"
-#include "proxy/cli/proxy_settings.hpp"
+#include "proxy/command/print_config.hpp"
+#include "proxy/command/proxy_settings.hpp"
 #include "temp_dir.hpp"
 
 namespace mailtap::cli {

@@ -1,4 +1,4 @@
-#include "proxy/session/terminal_style.hpp"
+#include "proxy/common/terminal_style.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "proxy/cli/listen_address.hpp"
-#include "proxy/session/log.hpp"
+#include "proxy/common/log.hpp"
 #include "tools/commands.hpp"
 #include "tools/tool_options.hpp"
 #include "tools/web/web_server.hpp"

@@ -1,15 +1,14 @@
-#include "proxy/cli/transcript_options.hpp"
+#include "proxy/command/transcript_options.hpp"
 
 #include "proxy/cli/color_option.hpp"
 #include "proxy/session/transcript.hpp"
-#include "tools/reply_explanation.hpp"
 
 namespace mailtap::cli {
 
-void TranscriptOptions::apply() const {
+void TranscriptOptions::apply(const ReplyExplainer& explainer) const {
   TranscriptView view;
   view.style = Style::for_stdout(color);
-  if (explain) view.explain = tools::explanation_lines;
+  if (explain) view.explain = explainer;
   set_transcript_view(std::move(view));
 }
 

@@ -1,4 +1,4 @@
-#include "proxy/cli/proxy_settings.hpp"
+#include "proxy/command/proxy_settings.hpp"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "proxy/cli/auth_options.hpp"
+#include "proxy/command/auth_options.hpp"
 
 #include <unistd.h>
 

@@ -17,24 +17,24 @@
 #include <thread>
 #include <vector>
 
-#include "proxy/cli/auth_options.hpp"
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/config_option.hpp"
 #include "proxy/cli/listen_address.hpp"
 #include "proxy/cli/parse.hpp"
-#include "proxy/cli/print_config.hpp"
-#include "proxy/cli/proxy_settings.hpp"
-#include "proxy/cli/transcript_options.hpp"
+#include "proxy/command/auth_options.hpp"
+#include "proxy/command/print_config.hpp"
+#include "proxy/command/proxy_command.hpp"
+#include "proxy/command/proxy_settings.hpp"
+#include "proxy/command/transcript_options.hpp"
+#include "proxy/common/log.hpp"
 #include "proxy/net/io_pool.hpp"
 #include "proxy/net/local_certificate.hpp"
 #include "proxy/net/tls_server_context.hpp"
 #include "proxy/secrets/token_provider.hpp"
-#include "proxy/session/log.hpp"
 #include "proxy/session/proxy_config.hpp"
 #include "proxy/session/server.hpp"
 #include "storage/default_path.hpp"
 #include "storage/recorder.hpp"
-#include "tools/web/web_server.hpp"
 
 namespace mailtap::cli {
 
@@ -201,7 +201,8 @@ void raise_descriptor_limit(unsigned max_sessions) {
                std::to_string(max_sessions) + " needs " + std::to_string(wanted));
 }
 
-int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoint>& web_listen) {
+int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoint>& web_listen,
+              const ProxyCommandServices& services) {
   log::set_verbosity(cfg.verbosity);
   // A client vanishing mid-write must be an error code, not a process-killing signal.
   std::signal(SIGPIPE, SIG_IGN);
@@ -246,9 +247,9 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
     }
   }
   // --web: the page over the database being recorded, on CivetWeb's own threads.
-  std::unique_ptr<tools::web::WebServer> web;
+  std::unique_ptr<WebPage> web;
   if (web_listen) {
-    web = tools::web::WebServer::start({*web_listen, *cfg.db_path}, error);
+    web = services.start_web(*web_listen, *cfg.db_path, error);
     if (!web) {
       log::error(error);
       return 1;
@@ -362,7 +363,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
 
 }  // namespace
 
-Subcommand add_proxy_command(CLI::App& parent) {
+Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
   auto args = std::make_shared<ProxyArgs>();
   CLI::App* app = parent.add_subcommand(
       "proxy",
@@ -456,7 +457,7 @@ Subcommand add_proxy_command(CLI::App& parent) {
 
   Subcommand cmd;
   cmd.app = app;
-  cmd.run = [args, transcript_options, app] {
+  cmd.run = [args, transcript_options, app, services = std::move(services)] {
     const auto getenv = [](const char* name) -> const char* { return std::getenv(name); };
     std::string error;
     auto file = load_chosen_config(args->config_path, getenv, error);
@@ -472,7 +473,7 @@ Subcommand add_proxy_command(CLI::App& parent) {
       log::error(error);
       return 2;
     }
-    transcript_options->apply();
+    transcript_options->apply(services.explain);
     ProxyConfig cfg;
     error = layers.with_source(build_config(*args, cfg, !args->print_config));
     if (args->print_config) {
@@ -505,7 +506,7 @@ Subcommand add_proxy_command(CLI::App& parent) {
         return 2;
       }
     }
-    return run_proxy(cfg, web);
+    return run_proxy(cfg, web, services);
   };
   return cmd;
 }

@@ -1,4 +1,4 @@
-#include "proxy/session/log.hpp"
+#include "proxy/common/log.hpp"
 
 #include <atomic>
 #include <cstdio>

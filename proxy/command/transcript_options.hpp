@@ -1,11 +1,12 @@
-// How the proxy's --transcript looks: --color and --explain (an explanation of each reply,
-// from the tools' table of reply codes, under it).
+// How the proxy's --transcript looks: --color and --explain (an explanation of each reply
+// under it, from the tools' table of reply codes, which main hands in).
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <memory>
 
-#include "proxy/session/terminal_style.hpp"
+#include "proxy/common/terminal_style.hpp"
+#include "proxy/session/transcript.hpp"
 
 namespace mailtap::cli {
 
@@ -14,7 +15,8 @@ struct TranscriptOptions {
   bool explain = false;
 
   // Hands the choices to the transcript renderer; call once, before sessions start.
-  void apply() const;
+  // `explain` gives the lines under each reply when --explain was given.
+  void apply(const ReplyExplainer& explain) const;
 };
 
 // Adds --color and --explain (which needs the app's --transcript flag) to `app`.

@@ -1,4 +1,4 @@
-#include "proxy/cli/print_config.hpp"
+#include "proxy/command/print_config.hpp"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,0 +1,37 @@
+// `mailtap proxy`, and what it borrows from the layer above it: the explanations of
+// --transcript --explain and the page of --web live with the tools, so main hands them in
+// and the proxy command never includes tools/.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <asio/ip/tcp.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "proxy/cli/command.hpp"
+#include "proxy/session/transcript.hpp"
+
+namespace mailtap::cli {
+
+// The page --web started; destroying it stops it.
+class WebPage {
+ public:
+  virtual ~WebPage() = default;
+  // "http://127.0.0.1:8025/" with the port actually bound.
+  virtual const std::string& url() const = 0;
+};
+
+struct ProxyCommandServices {
+  // --transcript --explain: the lines printed under a reply.
+  ReplyExplainer explain;
+  // --web: serves the page over `db_path` on `listen` (already checked); nullptr with `error`
+  // set when it cannot.
+  std::function<std::unique_ptr<WebPage>(const asio::ip::tcp::endpoint& listen,
+                                         const std::string& db_path, std::string& error)>
+      start_web;
+};
+
+Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services);
+
+}  // namespace mailtap::cli

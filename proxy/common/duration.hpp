@@ -1,0 +1,19 @@
+// Durations as mailtap prints them, in the three forms a reader meets: a setting as it could be
+// typed back, a short elapsed time in log lines, and a session's length in the tools' tables.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace mailtap {
+
+// A setting, in the form the command line reads (proxy/cli/parse): "30s", "1500ms".
+std::string format_setting_duration(std::chrono::milliseconds d);
+
+// mailtap's own lines (a session's end, a timeout): "412ms" under a second, else "12.3s".
+std::string format_short_duration(std::chrono::nanoseconds d);
+
+// The tools' tables: "0.412s", "12.3s", "4m05s", "2h03m", "3d04h"; "?" when negative.
+std::string format_duration(std::chrono::nanoseconds d);
+
+}  // namespace mailtap

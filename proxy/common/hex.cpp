@@ -1,0 +1,33 @@
+#include "proxy/common/hex.hpp"
+
+namespace mailtap {
+
+std::string to_hex(const unsigned char* bytes, std::size_t size) {
+  std::string out;
+  out.reserve(2 * size);
+  for (std::size_t i = 0; i < size; ++i) append_hex(out, bytes[i]);
+  return out;
+}
+
+std::string to_hex(std::string_view bytes) {
+  return to_hex(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+}
+
+std::string to_hex_colons(const unsigned char* bytes, std::size_t size) {
+  static constexpr char upper[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(size == 0 ? 0 : 3 * size - 1);
+  for (std::size_t i = 0; i < size; ++i) {
+    if (i > 0) out.push_back(':');
+    out.push_back(upper[bytes[i] >> 4]);
+    out.push_back(upper[bytes[i] & 15]);
+  }
+  return out;
+}
+
+void append_hex_escape(std::string& out, unsigned char byte) {
+  out += "\\x";
+  append_hex(out, byte);
+}
+
+}  // namespace mailtap

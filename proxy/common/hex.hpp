@@ -1,0 +1,30 @@
+// Bytes as hexadecimal digits: digests and fingerprints ("9f86d0...", "9F:86:D0:..."), and the
+// \xHH escape every printer of untrusted bytes uses for what it will not show as is.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace mailtap {
+
+inline constexpr char kHexDigits[] = "0123456789abcdef";
+
+// Two lower-case digits for `byte`, appended to any container of char with push_back (a
+// std::string, or the core's Secret, which wipes what it held).
+template <class Out>
+void append_hex(Out& out, unsigned char byte) {
+  out.push_back(kHexDigits[byte >> 4]);
+  out.push_back(kHexDigits[byte & 15]);
+}
+
+// "9f86d0..." (lower case, two digits a byte).
+std::string to_hex(const unsigned char* bytes, std::size_t size);
+std::string to_hex(std::string_view bytes);
+// "9F:86:D0:..." (upper case, colon between bytes), as certificate fingerprints are shown.
+std::string to_hex_colons(const unsigned char* bytes, std::size_t size);
+
+// "\x1b": a backslash, an x and two lower-case digits.
+void append_hex_escape(std::string& out, unsigned char byte);
+
+}  // namespace mailtap

@@ -1,0 +1,66 @@
+// The shared helpers of proxy/common: hex digits, \xHH escapes, line ends, UTF-8.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "proxy/common/hex.hpp"
+#include "proxy/common/text.hpp"
+#include "proxy/smtp/secret.hpp"
+
+namespace mailtap {
+namespace {
+
+TEST(CommonHex, LowerCaseTwoDigitsAByte) {
+  const unsigned char bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+  EXPECT_EQ(to_hex(bytes, sizeof bytes), "000fa5ff");
+  EXPECT_EQ(to_hex(std::string_view("\x01\x7f", 2)), "017f");
+  EXPECT_EQ(to_hex(bytes, 0), "");
+}
+
+TEST(CommonHex, FingerprintsAreUpperCaseWithColons) {
+  const unsigned char bytes[] = {0x9f, 0x86, 0x0d};
+  EXPECT_EQ(to_hex_colons(bytes, sizeof bytes), "9F:86:0D");
+  EXPECT_EQ(to_hex_colons(bytes, 1), "9F");
+  EXPECT_EQ(to_hex_colons(bytes, 0), "");
+}
+
+TEST(CommonHex, AppendsIntoAnyCharContainer) {
+  std::string s = "fp=";
+  append_hex(s, 0xab);
+  EXPECT_EQ(s, "fp=ab");
+  smtp::Secret secret(4);
+  append_hex(secret, 0x0c);
+  EXPECT_EQ(secret.view(), "0c");
+}
+
+TEST(CommonHex, EscapeIsBackslashXAndTwoLowerCaseDigits) {
+  std::string s;
+  append_hex_escape(s, 0x1b);
+  append_hex_escape(s, 0x00);
+  append_hex_escape(s, 0xff);
+  EXPECT_EQ(s, "\\x1b\\x00\\xff");
+}
+
+TEST(CommonText, StripCrlfRemovesEveryTrailingLineEndByte) {
+  EXPECT_EQ(strip_crlf("EHLO x\r\n"), "EHLO x");
+  EXPECT_EQ(strip_crlf("EHLO x\n"), "EHLO x");
+  EXPECT_EQ(strip_crlf("EHLO x\r\r\n\n"), "EHLO x");
+  EXPECT_EQ(strip_crlf("a\r\nb"), "a\r\nb");  // only at the end
+  EXPECT_EQ(strip_crlf("\r\n"), "");
+  EXPECT_EQ(strip_crlf(""), "");
+}
+
+TEST(CommonText, Utf8Validation) {
+  EXPECT_TRUE(is_valid_utf8(""));
+  EXPECT_TRUE(is_valid_utf8("plain ascii\r\n"));
+  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa7"));
+  EXPECT_FALSE(is_valid_utf8("\xff"));
+  EXPECT_FALSE(is_valid_utf8("\xc3"));              // truncated
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(is_valid_utf8("\xe0\x80\xaf"));      // overlong
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+}
+
+}  // namespace
+}  // namespace mailtap
