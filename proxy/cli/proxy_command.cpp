@@ -1,6 +1,5 @@
 // `mailtap proxy`: options, validation, start-up messages, and the run loop with signals.
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -20,14 +19,16 @@
 #include "proxy/cli/auth_options.hpp"
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/config_option.hpp"
-#include "proxy/cli/listen_address.hpp"
 #include "proxy/cli/parse.hpp"
 #include "proxy/cli/print_config.hpp"
 #include "proxy/cli/proxy_settings.hpp"
 #include "proxy/cli/transcript_options.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "proxy/net/io_pool.hpp"
 #include "proxy/net/local_certificate.hpp"
 #include "proxy/net/tls_server_context.hpp"
+#include "proxy/options/upstream_options.hpp"
+#include "proxy/options/vocabulary_option.hpp"
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/log.hpp"
 #include "proxy/session/proxy_config.hpp"
@@ -46,15 +47,11 @@ struct ProxyArgs {
   bool print_config = false;
   std::string listen = "127.0.0.1:2525";
   bool allow_remote = false;
-  std::string local_tls = "none";
+  net::TlsMode local_tls = net::TlsMode::none;
   std::string local_cert;
   std::string local_key;
   std::string upstream = "smtp.gmail.com:587";
-  std::string tls;
-  std::string ca_file;
-  std::string tls_name;
-  bool insecure = false;
-  std::string ehlo_name;
+  options::UpstreamOptions connection;  // --tls, --ca-file, --tls-name, --insecure, --ehlo-name
   bool transcript = false;
   int verbose = 0;
   bool quiet = false;
@@ -74,25 +71,17 @@ struct ProxyArgs {
   std::string web;  // --web ADDR:PORT: serve `mailtap web` from this process
 };
 
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
 // Returns an error message, or "" when `cfg` was filled. Without `read_password` no secret is
 // read (--print-config).
 std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_password) {
-  if (auto e = parse_listen_address(a.listen, a.allow_remote, "--listen",
+  if (auto e =
+          net::parse_listen_address(a.listen, a.allow_remote, "--listen",
                                     "the plain-text side carries passwords and mail", cfg.listen);
       !e.empty())
     return e;
   cfg.allow_remote = a.allow_remote;
 
-  if (auto mode = net::parse_tls_mode(a.local_tls))
-    cfg.local_tls = *mode;
-  else
-    return "--local-tls " + a.local_tls + ": expected starttls, implicit or none";
+  cfg.local_tls = a.local_tls;
   if (a.local_cert.empty() != a.local_key.empty())
     return "--local-cert and --local-key go together (a PEM certificate and its PEM key)";
   if (!a.local_cert.empty() && cfg.local_tls == net::TlsMode::none)
@@ -100,23 +89,19 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   cfg.local_cert = a.local_cert;
   cfg.local_key = a.local_key;
 
-  auto upstream = parse_host_port(a.upstream);
+  auto upstream = net::parse_host_port(a.upstream);
   if (!upstream) return "--upstream " + a.upstream + ": expected HOST[:PORT]";
   cfg.upstream_host = upstream->host;
   cfg.upstream_port = upstream->port.value_or(587);
 
-  // The record's own name table parses --tls (as replay and probe do), not a second list.
-  const auto mode =
-      a.tls.empty() ? net::default_tls_mode(cfg.upstream_port) : net::parse_tls_mode(a.tls);
-  if (!mode) return "--tls " + a.tls + ": expected starttls, implicit or none";
-  cfg.tls_mode = *mode;
-
-  cfg.trust.ca_file = a.ca_file;
-  cfg.trust.insecure = a.insecure;
-  cfg.tls_name = a.tls_name.empty() ? cfg.upstream_host : a.tls_name;
-  cfg.ehlo_name = a.ehlo_name.empty() ? host_name() : a.ehlo_name;
-  if (cfg.ehlo_name.find_first_of(" \r\n") != std::string::npos)
-    return "--ehlo-name must be a single word";
+  net::UpstreamTarget target;
+  target.host = cfg.upstream_host;
+  target.port = cfg.upstream_port;
+  if (auto e = a.connection.apply_to(target); !e.empty()) return e;
+  cfg.tls_mode = target.mode;
+  cfg.trust = a.connection.trust();
+  cfg.tls_name = target.tls_name;
+  cfg.ehlo_name = target.ehlo_name;
 
   cfg.transcript = a.transcript;
   cfg.verbosity = a.quiet ? 0 : 1 + a.verbose;
@@ -264,7 +249,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
     to.command = cfg.oauth2_token_cmd;
     tokens = std::make_unique<secrets::TokenProvider>(std::move(to));
   }
-  const std::string listen_label = endpoint_label(cfg.listen);
+  const std::string listen_label = net::endpoint_label(cfg.listen);
   SessionContext ctx{cfg,          *tls,         recorder.get(), {},
                      listen_label, std::nullopt, tokens.get(),   local_tls.get()};
   ctx.target.host = cfg.upstream_host;
@@ -376,11 +361,10 @@ Subcommand add_proxy_command(CLI::App& parent) {
       ->capture_default_str();
   app->add_flag("--allow-remote", args->allow_remote,
                 "Allow a non-loopback --listen address (the plain side carries credentials)");
-  app->add_option("--local-tls", args->local_tls,
-                  "TLS towards clients: none (plain text), starttls (offer STARTTLS; AUTH only "
-                  "inside TLS) or implicit (TLS from the first byte, as on port 465)")
-      ->check(CLI::IsMember({"starttls", "implicit", "none"}))
-      ->capture_default_str();
+  options::add_vocabulary_option<net::TlsMode>(
+      *app, "--local-tls", args->local_tls,
+      "TLS towards clients: none (plain text), starttls (offer STARTTLS; AUTH only inside TLS) "
+      "or implicit (TLS from the first byte, as on port 465)");
   app->add_option("--local-cert", args->local_cert,
                   "PEM certificate (chain) for --local-tls (default: a self-signed one for "
                   "localhost and 127.0.0.1, made once in $XDG_CONFIG_HOME/mailtap or "
@@ -389,17 +373,8 @@ Subcommand add_proxy_command(CLI::App& parent) {
   app->add_option("--upstream", args->upstream,
                   "HOST[:PORT] of the SMTP server (port 587 if omitted)")
       ->capture_default_str();
-  app->add_option("--tls", args->tls,
-                  "starttls | implicit | none (default: implicit for port 465, else starttls)")
-      ->check(CLI::IsMember({"starttls", "implicit", "none"}));
-  app->add_option("--ca-file", args->ca_file,
-                  "PEM file of CAs to trust instead of the system store (SSL_CERT_FILE, "
-                  "/etc/ssl/certs)");
-  app->add_option("--tls-name", args->tls_name,
-                  "Name for SNI and certificate verification (default: the upstream host)");
-  app->add_flag("--insecure", args->insecure, "Do not verify the upstream certificate (loudly)");
-  app->add_option("--ehlo-name", args->ehlo_name,
-                  "Name mailtap gives in its own EHLO before STARTTLS (default: host name)");
+  args->connection.add_to(*app,
+                          {"the upstream host", "Do not verify the upstream certificate (loudly)"});
   app->add_flag("--transcript", args->transcript,
                 "Print every session's dialogue on stdout (C:/S: lines, secrets redacted)");
   auto transcript_options = add_transcript_options(*app);  // --color, --explain
@@ -498,8 +473,8 @@ Subcommand add_proxy_command(CLI::App& parent) {
         return 2;
       }
       web.emplace();
-      error = parse_listen_address(args->web, args->allow_remote, "--web",
-                                   "the page shows mail and who authenticated", *web);
+      error = net::parse_listen_address(args->web, args->allow_remote, "--web",
+                                        "the page shows mail and who authenticated", *web);
       if (!error.empty()) {
         log::error(error);
         return 2;

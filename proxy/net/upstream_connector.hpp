@@ -59,6 +59,13 @@ struct UpstreamSetup {
   // Why the certificate is not trusted: the problem that ended the handshake, or every one
   // found under report_when_insecure.
   std::vector<VerifyProblem> verify_problems;
+
+  // The failure for the record and the log: `failure` without its status code and "mailtap: "
+  // ("4.7.0 mailtap: no STARTTLS" -> "no STARTTLS").
+  std::string failure_reason() const {
+    const auto pos = failure.find("mailtap: ");
+    return pos == std::string::npos ? failure : failure.substr(pos + 9);
+  }
 };
 
 // Appends mailtap's own exchange with the upstream (and TLS notes) to `events`.
