@@ -233,11 +233,7 @@ int run_replay(const ReplayArgs& args) {
   }
   std::unique_ptr<storage::Recorder> recorder;
   if (cfg.record) {
-    storage::RecorderOptions ro;
-    ro.path = cfg.db_path;
-    ro.created_by = std::string("mailtap ") + MAILTAP_VERSION;
-    ro.on_failure = [](const std::string& reason) { log::error("recording failed: " + reason); };
-    recorder = storage::Recorder::open(ro, error);
+    recorder = open_recorder(cfg.db_path, std::string("mailtap ") + MAILTAP_VERSION, error);
     if (!recorder) {
       log::error("cannot record to " + cfg.db_path + ": " + error + " (or give --no-record)");
       return 2;
@@ -255,14 +251,7 @@ int run_replay(const ReplayArgs& args) {
   asio::co_spawn(io, run.run(*tls), asio::detached);
   io.run();
 
-  bool record_failed = false;
-  if (recorder) {
-    recorder->stop();
-    if (recorder->failed()) {
-      log::error("recording failed: " + recorder->failure_reason());
-      record_failed = true;
-    }
-  }
+  const bool record_failed = recorder && !stop_recorder(*recorder);
   if (!run.failure.empty() || !run.report) {
     log::error("replay of session " + std::to_string(args.id) + " to " + cfg.target.host + ":" +
                std::to_string(cfg.target.port) + " failed: " +

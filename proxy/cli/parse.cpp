@@ -33,17 +33,4 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   return std::chrono::milliseconds(ms);
 }
 
-std::optional<std::uint64_t> parse_size(std::string_view text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  auto value = number(text.substr(0, digits));
-  if (!value) return std::nullopt;
-  std::string_view unit = text.substr(digits);
-  if (unit.empty() || unit == "B") return *value;
-  if (unit == "k" || unit == "K" || unit == "KiB") return *value << 10;
-  if (unit == "M" || unit == "MiB") return *value << 20;
-  if (unit == "G" || unit == "GiB") return *value << 30;
-  return std::nullopt;
-}
-
 }  // namespace mailtap::cli

@@ -27,12 +27,14 @@
 #include "proxy/net/io_pool.hpp"
 #include "proxy/net/local_certificate.hpp"
 #include "proxy/net/tls_server_context.hpp"
+#include "proxy/options/size_option.hpp"
 #include "proxy/options/upstream_options.hpp"
 #include "proxy/options/vocabulary_option.hpp"
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/log.hpp"
 #include "proxy/session/proxy_config.hpp"
 #include "proxy/session/server.hpp"
+#include "proxy/session/session_record.hpp"
 #include "storage/default_path.hpp"
 #include "storage/recorder.hpp"
 #include "tools/web/web_server.hpp"
@@ -58,7 +60,7 @@ struct ProxyArgs {
   std::string db;
   bool no_record = false;
   std::string record_failure = "stop";
-  std::string max_body = "64MiB";
+  std::uint64_t max_body = std::uint64_t{64} << 20;
   bool redact_users = false;
   bool fingerprint_secrets = false;
   std::string timeout_connect = "30s";
@@ -122,9 +124,7 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
     cfg.record_failure = RecordFailurePolicy::continue_relaying;
   else
     return "--record-failure " + a.record_failure + ": expected stop or continue";
-  auto max_body = parse_size(a.max_body);
-  if (!max_body) return "--max-body " + a.max_body + ": expected a size such as 64MiB";
-  cfg.max_body = static_cast<std::size_t>(*max_body);
+  cfg.max_body = static_cast<std::size_t>(a.max_body);
   cfg.redact_users = a.redact_users;
   cfg.fingerprint_secrets = a.fingerprint_secrets;
 
@@ -219,11 +219,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
 
   std::unique_ptr<storage::Recorder> recorder;
   if (cfg.db_path) {
-    storage::RecorderOptions ro;
-    ro.path = *cfg.db_path;
-    ro.created_by = std::string("mailtap ") + MAILTAP_VERSION;
-    ro.on_failure = [](const std::string& reason) { log::error("recording failed: " + reason); };
-    recorder = storage::Recorder::open(ro, error);
+    recorder = open_recorder(*cfg.db_path, std::string("mailtap ") + MAILTAP_VERSION, error);
     if (!recorder) {
       log::error("cannot record to " + *cfg.db_path + ": " + error +
                  " (choose another --db, or --no-record)");
@@ -334,13 +330,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
 
   asio::co_spawn(io, server.accept_loop(), asio::detached);
   pool.run();
-  if (recorder) {
-    recorder->stop();
-    if (recorder->failed()) {
-      log::error("recording failed during the run: " + recorder->failure_reason());
-      return 1;
-    }
-  }
+  if (recorder && !stop_recorder(*recorder)) return 1;
   log::info("stopped");
   return 0;
 }
@@ -387,8 +377,8 @@ Subcommand add_proxy_command(CLI::App& parent) {
   app->add_option("--record-failure", args->record_failure,
                   "When recording fails: stop (refuse new sessions) or continue (relay unrecorded)")
       ->capture_default_str();
-  app->add_option("--max-body", args->max_body, "Largest message body recorded per message")
-      ->capture_default_str();
+  options::add_size_option(*app, "--max-body", args->max_body, "64MiB",
+                           "Largest message body recorded per message");
   app->add_flag("--redact-users", args->redact_users, "Redact AUTH user names too");
   app->add_flag("--fingerprint-secrets", args->fingerprint_secrets,
                 "Record a keyed HMAC fingerprint of each redacted secret, so audits can match "

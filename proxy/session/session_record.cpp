@@ -1,5 +1,6 @@
 #include "proxy/session/session_record.hpp"
 
+#include "proxy/session/log.hpp"
 #include "storage/recorder.hpp"
 
 namespace mailtap {
@@ -38,6 +39,22 @@ asio::awaitable<void> SessionRecord::flush() {
   std::vector<storage::Record> batch = std::move(pending_);
   pending_.clear();
   if (recorder_ != nullptr) co_await recorder_->submit(std::move(batch));
+}
+
+std::unique_ptr<storage::Recorder> open_recorder(const std::string& path, std::string created_by,
+                                                 std::string& error) {
+  storage::RecorderOptions options;
+  options.path = path;
+  options.created_by = std::move(created_by);
+  options.on_failure = [](const std::string& reason) { log::error("recording failed: " + reason); };
+  return storage::Recorder::open(options, error);
+}
+
+bool stop_recorder(storage::Recorder& recorder) {
+  recorder.stop();
+  if (!recorder.failed()) return true;
+  log::error("recording failed during the run: " + recorder.failure_reason());
+  return false;
 }
 
 }  // namespace mailtap

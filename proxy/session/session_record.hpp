@@ -7,6 +7,7 @@
 
 #include <asio/awaitable.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,5 +50,13 @@ class SessionRecord {
   std::uint64_t event_seq_ = 0;
   std::uint64_t message_seq_ = 0;
 };
+
+// Opens the database at `path` for recording sessions (`created_by`: "mailtap 0.1.0"); nullptr
+// with `error` set if it cannot be written. A failure later is logged when it happens.
+std::unique_ptr<storage::Recorder> open_recorder(const std::string& path, std::string created_by,
+                                                 std::string& error);
+// Stops `recorder` once its sessions are done, after everything they submitted is committed;
+// false, and logged, if recording failed at any point.
+bool stop_recorder(storage::Recorder& recorder);
 
 }  // namespace mailtap
