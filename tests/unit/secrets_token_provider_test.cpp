@@ -11,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
+#include <filesystem>
 #include <thread>
 
 #include "temp_dir.hpp"
@@ -233,12 +234,17 @@ TEST(TokenProvider, CallbackInterfaceCompletesOnTheGivenExecutor) {
 }
 
 TEST(TokenProvider, DestructionStopsARunningCommandAndAnswersWaiters) {
+  test_support::TempDir dir;
+  const std::string started = dir.file("started");
   asio::io_context io;
   std::string error;
   {
-    TokenProvider p(options("sleep 30; echo tok"));
+    TokenProvider p(options("touch " + started + "; sleep 30; echo tok"));
     p.async_get(io.get_executor(), [&](Result r) { error = r.error; });
-    std::this_thread::sleep_for(100ms);
+    // Destroyed once the command runs (before, the request would just be refused).
+    for (int i = 0; i < 1000 && !std::filesystem::exists(started); ++i)
+      std::this_thread::sleep_for(10ms);
+    ASSERT_TRUE(std::filesystem::exists(started));
   }  // kills the sleep: this does not take 30 s
   io.run();
   EXPECT_EQ(error, "--oauth2-token-cmd was stopped: mailtap is shutting down");
