@@ -8,6 +8,7 @@
 #include <asio/io_context.hpp>
 
 #include "proxy/net/endpoint.hpp"
+#include "proxy/options/size_option.hpp"
 #include "proxy/options/upstream_options.hpp"
 #include "proxy/options/vocabulary_option.hpp"
 #include "proxy/session/session_record.hpp"
@@ -15,6 +16,7 @@
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
 #include "tests/unit/temp_dir.hpp"
+#include "tools/commands.hpp"
 
 namespace mailtap {
 namespace {
@@ -218,6 +220,43 @@ TEST(UpstreamOptions, EhloNameIsOneWord) {
   net::UpstreamTarget target;
   target.host = "h";
   EXPECT_EQ(p.upstream.apply_to(target), "--ehlo-name must be a single word");
+}
+
+TEST(SizeOption, BinaryUnitsInAnyCaseAndAClearRefusal) {
+  for (const auto& [text, octets] :
+       std::vector<std::pair<std::string, std::uint64_t>>{{"2048", 2048},
+                                                          {"512K", 512 << 10},
+                                                          {"512k", 512 << 10},
+                                                          {"4KiB", 4 << 10},
+                                                          {"10M", 10 << 20},
+                                                          {"64MiB", std::uint64_t{64} << 20},
+                                                          {"1G", std::uint64_t{1} << 30},
+                                                          {"1GiB", std::uint64_t{1} << 30},
+                                                          {"7B", 7}}) {
+    CLI::App app;
+    std::uint64_t size = 0;
+    options::add_size_option(app, "--max-body", size, "64MiB", "help");
+    ASSERT_NO_THROW(app.parse(std::vector<std::string>{text, "--max-body"})) << text;
+    EXPECT_EQ(size, octets) << text;
+  }
+  CLI::App app;
+  std::uint64_t size = 0;
+  auto* option = options::add_size_option(app, "--max-body", size, "64MiB", "help");
+  EXPECT_EQ(option->get_default_str(), "64MiB");
+  try {
+    app.parse(std::vector<std::string>{"2X", "--max-body"});
+    ADD_FAILURE() << "2X accepted";
+  } catch (const CLI::ValidationError& e) {
+    EXPECT_NE(std::string(e.what()).find("2X: expected a size such as 64MiB"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(MockOptions, OnceAndLoopExcludeEachOther) {
+  CLI::App app;
+  tools::add_mock_command(app);
+  EXPECT_THROW(app.parse(std::vector<std::string>{"--loop", "--once", "1", "mock"}),
+               CLI::ExcludesError);
 }
 
 }  // namespace
