@@ -59,7 +59,7 @@ struct ProxyArgs {
   bool quiet = false;
   std::string db;
   bool no_record = false;
-  std::string record_failure = "stop";
+  RecordFailurePolicy record_failure = RecordFailurePolicy::stop;
   std::uint64_t max_body = std::uint64_t{64} << 20;
   bool redact_users = false;
   bool fingerprint_secrets = false;
@@ -118,12 +118,7 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
     }
     cfg.db_path = path;
   }
-  if (a.record_failure == "stop")
-    cfg.record_failure = RecordFailurePolicy::stop;
-  else if (a.record_failure == "continue")
-    cfg.record_failure = RecordFailurePolicy::continue_relaying;
-  else
-    return "--record-failure " + a.record_failure + ": expected stop or continue";
+  cfg.record_failure = a.record_failure;
   cfg.max_body = static_cast<std::size_t>(a.max_body);
   cfg.redact_users = a.redact_users;
   cfg.fingerprint_secrets = a.fingerprint_secrets;
@@ -374,9 +369,10 @@ Subcommand add_proxy_command(CLI::App& parent) {
                   "SQLite database to record to (default: $MAILTAP_DB, else "
                   "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db)");
   app->add_flag("--no-record", args->no_record, "Do not record sessions");
-  app->add_option("--record-failure", args->record_failure,
-                  "When recording fails: stop (refuse new sessions) or continue (relay unrecorded)")
-      ->capture_default_str();
+  options::add_choice_option(
+      *app, "--record-failure", args->record_failure,
+      {{"stop", RecordFailurePolicy::stop}, {"continue", RecordFailurePolicy::continue_relaying}},
+      "When recording fails: stop (refuse new sessions) or continue (relay unrecorded)");
   options::add_size_option(*app, "--max-body", args->max_body, "64MiB",
                            "Largest message body recorded per message");
   app->add_flag("--redact-users", args->redact_users, "Redact AUTH user names too");

@@ -10,11 +10,37 @@
 #include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "proxy/smtp/record_vocabulary.hpp"
 
 namespace mailtap::options {
+
+// An option naming one of a few choices that are no record enum (--record-failure stop): one
+// table gives both the check and the value, as the record's name tables do for theirs. The
+// default shown is the name of `out`'s value as the option is added.
+template <typename Enum>
+CLI::Option* add_choice_option(CLI::App& app, std::string name, Enum& out,
+                               std::vector<std::pair<std::string, Enum>> choices,
+                               std::string help) {
+  std::vector<std::string> names;
+  std::string default_name;
+  for (const auto& [choice, value] : choices) {
+    names.push_back(choice);
+    if (value == out) default_name = choice;
+  }
+  CLI::Option* option = app.add_option_function<std::string>(
+      std::move(name),
+      [&out, choices](const std::string& text) {
+        for (const auto& [choice, value] : choices)
+          if (choice == text) out = value;
+      },
+      std::move(help));
+  option->check(CLI::IsMember(std::move(names)));
+  option->default_str(default_name);
+  return option;
+}
 
 template <smtp::RecordEnum Enum>
 CLI::IsMember vocabulary_check() {

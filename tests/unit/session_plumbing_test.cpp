@@ -252,6 +252,22 @@ TEST(SizeOption, BinaryUnitsInAnyCaseAndAClearRefusal) {
   }
 }
 
+TEST(ChoiceOption, OneTableChecksAndSets) {
+  enum class Policy { stop, go_on };
+  CLI::App app;
+  Policy policy = Policy::stop;
+  auto* option = options::add_choice_option(
+      app, "--when", policy, {{"stop", Policy::stop}, {"continue", Policy::go_on}}, "help");
+  EXPECT_EQ(option->get_default_str(), "stop");
+  app.parse(std::vector<std::string>{"continue", "--when"});
+  EXPECT_EQ(policy, Policy::go_on);
+  EXPECT_EQ(option->results(), std::vector<std::string>{"continue"});
+  CLI::App bad;
+  options::add_choice_option(bad, "--when", policy,
+                             {{"stop", Policy::stop}, {"continue", Policy::go_on}}, "help");
+  EXPECT_THROW(bad.parse(std::vector<std::string>{"maybe", "--when"}), CLI::ValidationError);
+}
+
 TEST(MockOptions, OnceAndLoopExcludeEachOther) {
   CLI::App app;
   tools::add_mock_command(app);
