@@ -17,11 +17,11 @@
 #include "proxy/cli/parse.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "storage/default_path.hpp"
-#include "storage/reader.hpp"
 #include "tools/commands.hpp"
+#include "tools/load_recording.hpp"
 #include "tools/mock_session.hpp"
-#include "tools/recorded_dialogue.hpp"
 
 namespace mailtap::tools {
 
@@ -38,12 +38,6 @@ struct MockArgs {
   std::string db;
   std::string timeout = "5m";
 };
-
-std::string endpoint_label(const asio::ip::tcp::endpoint& ep) {
-  if (ep.address().is_v6())
-    return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
-  return ep.address().to_string() + ":" + std::to_string(ep.port());
-}
 
 void say(const std::string& line) {
   std::string l = line + "\n";
@@ -64,7 +58,7 @@ struct MockServer {
   asio::awaitable<void> serve(asio::ip::tcp::socket socket) {
     std::error_code ec;
     auto remote = socket.remote_endpoint(ec);
-    const std::string client = ec ? "unknown" : endpoint_label(remote);
+    const std::string client = ec ? "unknown" : net::endpoint_label(remote);
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
     MockSession session(recording);
     session.start();
@@ -122,25 +116,11 @@ struct MockServer {
 };
 
 int run_mock(const MockArgs& args) {
-  if (args.once && args.loop) {
-    log::error("--once and --loop contradict each other");
-    return 2;
-  }
-  auto listen = cli::parse_host_port(args.listen);
-  if (!listen || !listen->port) {
-    log::error("--listen " + args.listen + ": expected ADDR:PORT");
-    return 2;
-  }
-  std::error_code ec;
-  auto address =
-      asio::ip::make_address(listen->host == "localhost" ? "127.0.0.1" : listen->host, ec);
-  if (ec) {
-    log::error("--listen " + args.listen + ": expected an IP address (or localhost) and a port");
-    return 2;
-  }
-  if (!address.is_loopback() && !args.allow_remote) {
-    log::error("refusing to listen on " + args.listen +
-               ": listen on loopback, or add --allow-remote if you really mean to expose it");
+  asio::ip::tcp::endpoint listen;
+  if (auto e = net::parse_listen_address(args.listen, args.allow_remote, "--listen",
+                                         "the mock answers whoever reaches it", listen);
+      !e.empty()) {
+    log::error(e);
     return 2;
   }
   auto timeout = cli::parse_duration(args.timeout);
@@ -158,25 +138,9 @@ int run_mock(const MockArgs& args) {
     }
   }
   RecordedDialogue recording;
-  {
-    auto reader = storage::Reader::open(db, error);
-    if (!reader) {
-      log::error("cannot read " + db + ": " + error);
-      return 2;
-    }
-    std::optional<storage::SessionDetail> detail;
-    if (!reader->load_session(args.id, detail, error)) {
-      log::error("cannot read session " + std::to_string(args.id) + ": " + error);
-      return 2;
-    }
-    if (!detail) {
-      log::error("no session " + std::to_string(args.id) + " in " + db);
-      return 2;
-    }
-    if (!build_recorded_dialogue(detail->events, recording, error)) {
-      log::error("session " + std::to_string(args.id) + " cannot be served: " + error);
-      return 2;
-    }
+  if (!load_recorded_dialogue(db, args.id, "served", recording, error)) {
+    log::error(error);
+    return 2;
   }
   for (const RecordedReply& r : recording.replies) {
     if (r.redacted) {
@@ -190,11 +154,7 @@ int run_mock(const MockArgs& args) {
   std::signal(SIGPIPE, SIG_IGN);
   asio::io_context io;
   MockServer server{recording, args.id, args.loop, *timeout, asio::ip::tcp::acceptor(io)};
-  const asio::ip::tcp::endpoint ep(address, *listen->port);
-  server.acceptor.open(ep.protocol(), ec);
-  if (!ec) server.acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) server.acceptor.bind(ep, ec);
-  if (!ec) server.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  std::error_code ec = net::open_acceptor(server.acceptor, listen);
   if (ec) {
     log::error("cannot listen on " + args.listen + ": " + ec.message());
     return 2;
@@ -208,7 +168,7 @@ int run_mock(const MockArgs& args) {
     io.stop();
   });
   log::error("mock of session " + std::to_string(args.id) + " listening on " +
-             endpoint_label(server.acceptor.local_endpoint(ec)) + " (" +
+             net::endpoint_label(server.acceptor.local_endpoint(ec)) + " (" +
              std::to_string(recording.client.size()) + " client steps, " +
              (args.loop ? "until SIGINT/SIGTERM" : "one client") + ")");
   asio::co_spawn(io, server.accept_loop(), [&](const std::exception_ptr&) {
@@ -231,8 +191,10 @@ cli::Subcommand add_mock_command(CLI::App& parent) {
                   "ADDR:PORT to listen on (loopback unless --allow-remote)")
       ->capture_default_str();
   app->add_flag("--allow-remote", args->allow_remote, "Allow a non-loopback --listen address");
-  app->add_flag("--once", args->once, "Serve one client, then exit (the default)");
-  app->add_flag("--loop", args->loop, "Serve clients one after another until SIGINT/SIGTERM");
+  CLI::Option* once =
+      app->add_flag("--once", args->once, "Serve one client, then exit (the default)");
+  app->add_flag("--loop", args->loop, "Serve clients one after another until SIGINT/SIGTERM")
+      ->excludes(once);
   app->add_option("--db", args->db,
                   "Database holding the session (default: $MAILTAP_DB, else "
                   "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db)");

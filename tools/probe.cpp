@@ -13,7 +13,9 @@
 #include "proxy/cli/parse.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "proxy/net/tls_client_context.hpp"
+#include "proxy/options/upstream_options.hpp"
 #include "tools/commands.hpp"
 #include "tools/probe_report.hpp"
 #include "tools/tool_options.hpp"
@@ -24,11 +26,7 @@ namespace {
 
 struct ProbeArgs {
   std::string target;
-  std::string tls;
-  std::string ca_file;
-  std::string tls_name;
-  bool insecure = false;
-  std::string ehlo_name;
+  options::UpstreamOptions connection;  // --tls, --ca-file, --tls-name, --insecure, --ehlo-name
   std::string timeout = "30s";
   bool json = false;
   ColorChoice color = ColorChoice::auto_detect;
@@ -36,33 +34,25 @@ struct ProbeArgs {
 
 // Returns an error message, or "" when `target` and `report` were filled.
 std::string build_target(const ProbeArgs& a, net::UpstreamTarget& target, ProbeReport& report) {
-  auto hp = cli::parse_host_port(a.target);
+  auto hp = net::parse_host_port(a.target);
   if (!hp || hp->host.empty()) return a.target + ": expected HOST[:PORT]";
   target.host = hp->host;
   target.port = hp->port.value_or(587);
-  const auto mode = a.tls.empty() ? net::default_tls_mode(target.port) : net::parse_tls_mode(a.tls);
-  if (!mode) return "--tls " + a.tls + ": expected starttls, implicit or none";
-  target.mode = *mode;
-  target.tls_name = a.tls_name.empty() ? target.host : a.tls_name;
-  target.ehlo_name = a.ehlo_name.empty() ? net::default_ehlo_name() : a.ehlo_name;
-  if (target.ehlo_name.empty() || target.ehlo_name.find_first_of(" \r\n") != std::string::npos)
-    return "--ehlo-name must be a single word";
+  if (auto e = a.connection.apply_to(target); !e.empty()) return e;
   auto timeout = cli::parse_duration(a.timeout);
   if (!timeout || timeout->count() == 0)
     return "--timeout " + a.timeout + ": expected a duration such as 10s";
   target.timeout = *timeout;
   target.timeout_flag = "--timeout";
-  target.insecure = a.insecure;
   target.report_when_insecure = true;
-  target.trust_source = net::describe_trust_source({a.ca_file, false});
 
   report.host = target.host;
   report.port = target.port;
   report.mode = target.mode;
-  report.mode_given = !a.tls.empty();
+  report.mode_given = a.connection.tls.has_value();
   report.tls_name = target.tls_name;
-  report.insecure = a.insecure;
-  report.ca_file = a.ca_file;
+  report.insecure = a.connection.insecure;
+  report.ca_file = a.connection.ca_file;
   report.trust_source = target.trust_source;
   return {};
 }
@@ -154,12 +144,12 @@ int run_probe(const ProbeArgs& a) {
   // Even under --insecure the trust store is loaded: the probe reports what verification
   // would have said, and only goes on regardless.
   std::string error;
-  auto tls = net::make_tls_client_context({a.ca_file, false}, error);
+  auto tls = net::make_tls_client_context({a.connection.ca_file, false}, error);
   if (!tls) {
     log::error("probe: " + error);
     return 2;
   }
-  if (a.insecure && target.mode != net::TlsMode::none)
+  if (target.insecure && target.mode != net::TlsMode::none)
     log::error("probe: WARNING: --insecure: going on even if the certificate of " + target.host +
                " cannot be verified");
 
@@ -185,18 +175,11 @@ cli::Subcommand add_probe_command(CLI::App& parent) {
       "Connect to an SMTP server and show its greeting, EHLO, STARTTLS, TLS and certificate "
       "chain, with a plain-language summary (no proxy needed)");
   app->add_option("HOST[:PORT]", args->target, "the server (port 587 if omitted)")->required();
-  app->add_option("--tls", args->tls,
-                  "starttls | implicit | none (default: implicit for port 465, else starttls)")
-      ->check(CLI::IsMember({"starttls", "implicit", "none"}));
-  app->add_option("--ca-file", args->ca_file,
-                  "PEM file of CAs to trust instead of the system store (SSL_CERT_FILE, "
-                  "/etc/ssl/certs)");
-  app->add_option("--tls-name", args->tls_name,
-                  "Name for SNI and certificate verification (default: HOST)");
-  app->add_flag("--insecure", args->insecure,
-                "Go on when the certificate cannot be verified, to show its chain (the failure "
-                "is still reported, and the exit status says so)");
-  app->add_option("--ehlo-name", args->ehlo_name, "Name to give in EHLO (default: host name)");
+  args->connection.add_to(
+      *app, {"HOST",
+             "Go on when the certificate cannot be verified, to show its chain (the failure is "
+             "still reported, and the exit status says so)",
+             "Name to give in EHLO"});
   app->add_option("--timeout", args->timeout,
                   "Limit for connecting, greeting, STARTTLS and handshake, and again for EHLO "
                   "and QUIT after it")

@@ -14,14 +14,17 @@
 #include "proxy/cli/secret_options.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "proxy/net/tls_client_context.hpp"
 #include "proxy/net/upstream_connector.hpp"
+#include "proxy/options/upstream_options.hpp"
 #include "proxy/secrets/secret_source.hpp"
+#include "proxy/session/session_record.hpp"
 #include "storage/default_path.hpp"
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
 #include "tools/commands.hpp"
-#include "tools/recorded_dialogue.hpp"
+#include "tools/load_recording.hpp"
 #include "tools/replay_credentials.hpp"
 #include "tools/replay_driver.hpp"
 #include "tools/replay_report.hpp"
@@ -33,11 +36,7 @@ namespace {
 struct ReplayArgs {
   std::int64_t id = 0;
   std::string to;
-  std::string tls;
-  std::string ca_file;
-  std::string tls_name;
-  bool insecure = false;
-  std::string ehlo_name;
+  options::UpstreamOptions connection;  // --tls, --ca-file, --tls-name, --insecure, --ehlo-name
   std::string timeout_connect = "30s";
   std::string timeout_command = "5m";
   std::string timeout_data = "10m";
@@ -58,22 +57,12 @@ struct ReplayConfig {
 
 // Returns an error message, or "" when `cfg` was filled.
 std::string build_config(const ReplayArgs& a, ReplayConfig& cfg) {
-  auto to = cli::parse_host_port(a.to);
+  auto to = net::parse_host_port(a.to);
   if (!to) return "--to " + a.to + ": expected HOST[:PORT]";
   cfg.target.host = to->host;
   cfg.target.port = to->port.value_or(587);
-  const auto mode =
-      a.tls.empty() ? net::default_tls_mode(cfg.target.port) : net::parse_tls_mode(a.tls);
-  if (!mode) return "--tls " + a.tls + ": expected starttls, implicit or none";
-  cfg.target.mode = *mode;
-  cfg.trust.ca_file = a.ca_file;
-  cfg.trust.insecure = a.insecure;
-  cfg.target.insecure = a.insecure;
-  cfg.target.tls_name = a.tls_name.empty() ? cfg.target.host : a.tls_name;
-  cfg.target.ehlo_name = a.ehlo_name.empty() ? net::default_ehlo_name() : a.ehlo_name;
-  if (cfg.target.ehlo_name.find_first_of(" \r\n") != std::string::npos)
-    return "--ehlo-name must be a single word";
-  cfg.target.trust_source = net::describe_trust_source(cfg.trust);
+  if (auto e = a.connection.apply_to(cfg.target); !e.empty()) return e;
+  cfg.trust = a.connection.trust();
   struct {
     const std::string& text;
     const char* flag;
@@ -98,64 +87,40 @@ std::string build_config(const ReplayArgs& a, ReplayConfig& cfg) {
 }
 
 struct ReplayRun {
-  ReplayRun(const ReplayConfig& c, const RecordedDialogue& r) : cfg(c), recording(r) {}
+  ReplayRun(const ReplayConfig& c, const RecordedDialogue& r, storage::Recorder* recorder,
+            storage::SessionKey key)
+      : cfg(c), recording(r), record(recorder, key) {}
   const ReplayConfig& cfg;
   const RecordedDialogue& recording;
-  storage::Recorder* recorder = nullptr;
-  storage::SessionKey key = 0;
+  SessionRecord record;
   std::int64_t original_id = 0;
   std::optional<ReplayReport> report;
   std::string failure;  // the upstream could not be set up
 
   std::vector<smtp::RecordedEvent> events;
   std::vector<smtp::Message> messages;
-  std::uint64_t event_seq = 0, message_seq = 0;
 
-  asio::awaitable<void> flush(std::vector<storage::Record> extra = {}) {
-    std::vector<storage::Record> batch;
-    for (smtp::RecordedEvent& e : events)
-      batch.push_back(storage::SessionEvent{key, ++event_seq, std::move(e)});
-    events.clear();
-    for (smtp::Message& m : messages)
-      batch.push_back(storage::SessionMessage{key, ++message_seq, std::move(m)});
-    messages.clear();
-    for (auto& r : extra) batch.push_back(std::move(r));
-    if (recorder && !batch.empty()) co_await recorder->submit(std::move(batch));
-  }
-
-  void close_record(std::vector<storage::Record>& out, storage::Outcome outcome, std::string reason,
-                    const smtp::Dialogue* d) {
-    storage::SessionClosed c;
-    c.key = key;
-    c.ended = storage::Clock::now();
-    c.outcome = outcome;
-    c.reason = std::move(reason);
-    if (d) {
-      c.bytes_client_to_upstream = d->bytes_to_upstream();
-      c.bytes_upstream_to_client = d->bytes_from_upstream();
-      c.auth_user = d->auth_user();
-    }
-    out.push_back(std::move(c));
+  asio::awaitable<void> flush() {
+    record.take(events, messages);
+    co_await record.flush();
   }
 
   asio::awaitable<void> run(asio::ssl::context& tls) {
     auto ex = co_await asio::this_coro::executor;
-    std::vector<storage::Record> head;
-    head.push_back(storage::SessionOpened{key, storage::Clock::now(), "mailtap replay", "",
-                                          cfg.target.host, cfg.target.port, cfg.target.mode,
-                                          cfg.target.ehlo_name, cfg.target.insecure, original_id});
+    record.add(storage::SessionOpened{record.key(), storage::Clock::now(), "mailtap replay", "",
+                                      cfg.target.host, cfg.target.port, cfg.target.mode,
+                                      cfg.target.ehlo_name, cfg.target.insecure, original_id});
     net::Link link(ex, tls);
     net::UpstreamSetup setup = co_await net::establish_upstream(link, cfg.target, events);
-    head.push_back(storage::SessionTls{setup.tls, key});
-    co_await flush(std::move(head));
+    record.add(storage::SessionTls{setup.tls, record.key()});
     if (!setup.ok) {
       failure = setup.failure_reason();
-      std::vector<storage::Record> tail;
-      close_record(tail, setup.outcome, failure, nullptr);
-      co_await flush(std::move(tail));
+      record.close(setup.outcome, failure, nullptr);
+      co_await flush();
       link.close();
       co_return;
     }
+    co_await flush();
 
     smtp::DialogueOptions opts;
     opts.phase = cfg.target.mode == net::TlsMode::none ? smtp::Phase::plain : smtp::Phase::tls;
@@ -193,30 +158,8 @@ struct ReplayRun {
     }
     const smtp::Ending ending = driver.dialogue().ending().value_or(
         smtp::Ending{smtp::Ending::Kind::error, "replay ended unexpectedly"});
-    storage::Outcome outcome = storage::Outcome::error;
-    switch (ending.kind) {
-      case smtp::Ending::Kind::quit:
-        outcome = storage::Outcome::quit;
-        break;
-      case smtp::Ending::Kind::client_closed:
-        outcome = storage::Outcome::client_closed;
-        break;
-      case smtp::Ending::Kind::upstream_closed:
-        outcome = storage::Outcome::upstream_closed;
-        break;
-      case smtp::Ending::Kind::timeout:
-        outcome = storage::Outcome::timeout;
-        break;
-      case smtp::Ending::Kind::shutdown:
-        outcome = storage::Outcome::shutdown;
-        break;
-      case smtp::Ending::Kind::error:
-        outcome = storage::Outcome::error;
-        break;
-    }
-    std::vector<storage::Record> tail;
-    close_record(tail, outcome, ending.reason, &driver.dialogue());
-    co_await flush(std::move(tail));
+    record.close(smtp::outcome_of(ending.kind), ending.reason, &driver.dialogue());
+    co_await flush();
     if (driver.dialogue().abandon_upstream() || ending.kind == smtp::Ending::Kind::upstream_closed)
       link.close();
     else
@@ -252,25 +195,9 @@ int run_replay(const ReplayArgs& args) {
   std::signal(SIGPIPE, SIG_IGN);
   std::string error;
   RecordedDialogue recording;
-  {
-    auto reader = storage::Reader::open(cfg.db_path, error);
-    if (!reader) {
-      log::error("cannot read " + cfg.db_path + ": " + error);
-      return 2;
-    }
-    std::optional<storage::SessionDetail> detail;
-    if (!reader->load_session(args.id, detail, error)) {
-      log::error("cannot read session " + std::to_string(args.id) + ": " + error);
-      return 2;
-    }
-    if (!detail) {
-      log::error("no session " + std::to_string(args.id) + " in " + cfg.db_path);
-      return 2;
-    }
-    if (!build_recorded_dialogue(detail->events, recording, error)) {
-      log::error("session " + std::to_string(args.id) + " cannot be replayed: " + error);
-      return 2;
-    }
+  if (!load_recorded_dialogue(cfg.db_path, args.id, "replayed", recording, error)) {
+    log::error(error);
+    return 2;
   }
 
   AuthNeeds needs = auth_needs(recording);
@@ -306,11 +233,7 @@ int run_replay(const ReplayArgs& args) {
   }
   std::unique_ptr<storage::Recorder> recorder;
   if (cfg.record) {
-    storage::RecorderOptions ro;
-    ro.path = cfg.db_path;
-    ro.created_by = std::string("mailtap ") + MAILTAP_VERSION;
-    ro.on_failure = [](const std::string& reason) { log::error("recording failed: " + reason); };
-    recorder = storage::Recorder::open(ro, error);
+    recorder = open_recorder(cfg.db_path, std::string("mailtap ") + MAILTAP_VERSION, error);
     if (!recorder) {
       log::error("cannot record to " + cfg.db_path + ": " + error + " (or give --no-record)");
       return 2;
@@ -322,22 +245,13 @@ int run_replay(const ReplayArgs& args) {
   if (cfg.target.mode == net::TlsMode::none)
     log::error("WARNING: --tls none: the replay travels in plain text, password included");
 
-  ReplayRun run(cfg, recording);
-  run.recorder = recorder.get();
-  run.key = recorder ? recorder->new_session_key() : 1;
+  ReplayRun run(cfg, recording, recorder.get(), recorder ? recorder->new_session_key() : 1);
   run.original_id = args.id;
   asio::io_context io;
   asio::co_spawn(io, run.run(*tls), asio::detached);
   io.run();
 
-  bool record_failed = false;
-  if (recorder) {
-    recorder->stop();
-    if (recorder->failed()) {
-      log::error("recording failed: " + recorder->failure_reason());
-      record_failed = true;
-    }
-  }
+  const bool record_failed = recorder && !stop_recorder(*recorder);
   if (!run.failure.empty() || !run.report) {
     log::error("replay of session " + std::to_string(args.id) + " to " + cfg.target.host + ":" +
                std::to_string(cfg.target.port) + " failed: " +
@@ -347,7 +261,8 @@ int run_replay(const ReplayArgs& args) {
   ReplayHeader header;
   header.original_id = args.id;
   header.target = cfg.target.host + ":" + std::to_string(cfg.target.port);
-  if (recorder && !record_failed) header.replay_id = find_replay_id(cfg.db_path, args.id, run.key);
+  if (recorder && !record_failed)
+    header.replay_id = find_replay_id(cfg.db_path, args.id, run.record.key());
   const std::string text =
       args.json ? format_replay_json(header, *run.report) : format_replay_text(header, *run.report);
   std::fwrite(text.data(), 1, text.size(), stdout);
@@ -365,16 +280,7 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
   app->add_option("ID", args->id, "Session to replay (as listed by mailtap sessions)")->required();
   app->add_option("--to", args->to, "HOST[:PORT] of the SMTP server (port 587 if omitted)")
       ->required();
-  app->add_option("--tls", args->tls,
-                  "starttls | implicit | none (default: implicit for port 465, else starttls)")
-      ->check(CLI::IsMember({"starttls", "implicit", "none"}));
-  app->add_option("--ca-file", args->ca_file,
-                  "PEM file of CAs to trust instead of the system store");
-  app->add_option("--tls-name", args->tls_name,
-                  "Name for SNI and certificate verification (default: the --to host)");
-  app->add_flag("--insecure", args->insecure, "Do not verify the server certificate (loudly)");
-  app->add_option("--ehlo-name", args->ehlo_name,
-                  "Name mailtap gives in its own EHLO before STARTTLS (default: host name)");
+  args->connection.add_to(*app, {"the --to host", "Do not verify the server certificate (loudly)"});
   app->add_option("--timeout-connect", args->timeout_connect,
                   "Limit for resolving, connecting, greeting, STARTTLS and TLS handshake")
       ->capture_default_str();

@@ -11,12 +11,6 @@ std::optional<std::uint64_t> number(std::string_view s) {
   if (ec != std::errc() || ptr != s.data() + s.size() || s.empty()) return std::nullopt;
   return v;
 }
-
-std::optional<std::uint16_t> port(std::string_view s) {
-  auto v = number(s);
-  if (!v || *v == 0 || *v > 65535) return std::nullopt;
-  return static_cast<std::uint16_t>(*v);
-}
 }  // namespace
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
@@ -37,48 +31,6 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   else
     return std::nullopt;
   return std::chrono::milliseconds(ms);
-}
-
-std::optional<std::uint64_t> parse_size(std::string_view text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  auto value = number(text.substr(0, digits));
-  if (!value) return std::nullopt;
-  std::string_view unit = text.substr(digits);
-  if (unit.empty() || unit == "B") return *value;
-  if (unit == "k" || unit == "K" || unit == "KiB") return *value << 10;
-  if (unit == "M" || unit == "MiB") return *value << 20;
-  if (unit == "G" || unit == "GiB") return *value << 30;
-  return std::nullopt;
-}
-
-std::optional<HostPort> parse_host_port(std::string_view text) {
-  HostPort out;
-  if (text.empty()) return std::nullopt;
-  if (text.front() == '[') {
-    std::size_t close = text.find(']');
-    if (close == std::string_view::npos || close == 1) return std::nullopt;
-    out.host = std::string(text.substr(1, close - 1));
-    std::string_view rest = text.substr(close + 1);
-    if (rest.empty()) return out;
-    if (rest.front() != ':') return std::nullopt;
-    out.port = port(rest.substr(1));
-    if (!out.port) return std::nullopt;
-    return out;
-  }
-  std::size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos) {
-    out.host = std::string(text);
-    return out;
-  }
-  if (text.find(':') != colon) {  // bare IPv6 literal without brackets: no port
-    out.host = std::string(text);
-    return out;
-  }
-  out.host = std::string(text.substr(0, colon));
-  out.port = port(text.substr(colon + 1));
-  if (out.host.empty() || !out.port) return std::nullopt;
-  return out;
 }
 
 }  // namespace mailtap::cli

@@ -1,6 +1,5 @@
 // `mailtap proxy`: options, validation, start-up messages, and the run loop with signals.
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -19,7 +18,6 @@
 
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/config_option.hpp"
-#include "proxy/cli/listen_address.hpp"
 #include "proxy/cli/parse.hpp"
 #include "proxy/command/auth_options.hpp"
 #include "proxy/command/print_config.hpp"
@@ -27,12 +25,17 @@
 #include "proxy/command/proxy_settings.hpp"
 #include "proxy/command/transcript_options.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "proxy/net/io_pool.hpp"
 #include "proxy/net/local_certificate.hpp"
 #include "proxy/net/tls_server_context.hpp"
+#include "proxy/options/size_option.hpp"
+#include "proxy/options/upstream_options.hpp"
+#include "proxy/options/vocabulary_option.hpp"
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/proxy_config.hpp"
 #include "proxy/session/server.hpp"
+#include "proxy/session/session_record.hpp"
 #include "storage/default_path.hpp"
 #include "storage/recorder.hpp"
 
@@ -46,22 +49,18 @@ struct ProxyArgs {
   bool print_config = false;
   std::string listen = "127.0.0.1:2525";
   bool allow_remote = false;
-  std::string local_tls = "none";
+  net::TlsMode local_tls = net::TlsMode::none;
   std::string local_cert;
   std::string local_key;
   std::string upstream = "smtp.gmail.com:587";
-  std::string tls;
-  std::string ca_file;
-  std::string tls_name;
-  bool insecure = false;
-  std::string ehlo_name;
+  options::UpstreamOptions connection;  // --tls, --ca-file, --tls-name, --insecure, --ehlo-name
   bool transcript = false;
   int verbose = 0;
   bool quiet = false;
   std::string db;
   bool no_record = false;
-  std::string record_failure = "stop";
-  std::string max_body = "64MiB";
+  RecordFailurePolicy record_failure = RecordFailurePolicy::stop;
+  std::uint64_t max_body = std::uint64_t{64} << 20;
   bool redact_users = false;
   bool fingerprint_secrets = false;
   std::string timeout_connect = "30s";
@@ -74,25 +73,17 @@ struct ProxyArgs {
   std::string web;  // --web ADDR:PORT: serve `mailtap web` from this process
 };
 
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
-  return buf;
-}
-
 // Returns an error message, or "" when `cfg` was filled. Without `read_password` no secret is
 // read (--print-config).
 std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_password) {
-  if (auto e = parse_listen_address(a.listen, a.allow_remote, "--listen",
+  if (auto e =
+          net::parse_listen_address(a.listen, a.allow_remote, "--listen",
                                     "the plain-text side carries passwords and mail", cfg.listen);
       !e.empty())
     return e;
   cfg.allow_remote = a.allow_remote;
 
-  if (auto mode = net::parse_tls_mode(a.local_tls))
-    cfg.local_tls = *mode;
-  else
-    return "--local-tls " + a.local_tls + ": expected starttls, implicit or none";
+  cfg.local_tls = a.local_tls;
   if (a.local_cert.empty() != a.local_key.empty())
     return "--local-cert and --local-key go together (a PEM certificate and its PEM key)";
   if (!a.local_cert.empty() && cfg.local_tls == net::TlsMode::none)
@@ -100,23 +91,19 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   cfg.local_cert = a.local_cert;
   cfg.local_key = a.local_key;
 
-  auto upstream = parse_host_port(a.upstream);
+  auto upstream = net::parse_host_port(a.upstream);
   if (!upstream) return "--upstream " + a.upstream + ": expected HOST[:PORT]";
   cfg.upstream_host = upstream->host;
   cfg.upstream_port = upstream->port.value_or(587);
 
-  // The record's own name table parses --tls (as replay and probe do), not a second list.
-  const auto mode =
-      a.tls.empty() ? net::default_tls_mode(cfg.upstream_port) : net::parse_tls_mode(a.tls);
-  if (!mode) return "--tls " + a.tls + ": expected starttls, implicit or none";
-  cfg.tls_mode = *mode;
-
-  cfg.trust.ca_file = a.ca_file;
-  cfg.trust.insecure = a.insecure;
-  cfg.tls_name = a.tls_name.empty() ? cfg.upstream_host : a.tls_name;
-  cfg.ehlo_name = a.ehlo_name.empty() ? host_name() : a.ehlo_name;
-  if (cfg.ehlo_name.find_first_of(" \r\n") != std::string::npos)
-    return "--ehlo-name must be a single word";
+  net::UpstreamTarget target;
+  target.host = cfg.upstream_host;
+  target.port = cfg.upstream_port;
+  if (auto e = a.connection.apply_to(target); !e.empty()) return e;
+  cfg.tls_mode = target.mode;
+  cfg.trust = a.connection.trust();
+  cfg.tls_name = target.tls_name;
+  cfg.ehlo_name = target.ehlo_name;
 
   cfg.transcript = a.transcript;
   cfg.verbosity = a.quiet ? 0 : 1 + a.verbose;
@@ -131,15 +118,8 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
     }
     cfg.db_path = path;
   }
-  if (a.record_failure == "stop")
-    cfg.record_failure = RecordFailurePolicy::stop;
-  else if (a.record_failure == "continue")
-    cfg.record_failure = RecordFailurePolicy::continue_relaying;
-  else
-    return "--record-failure " + a.record_failure + ": expected stop or continue";
-  auto max_body = parse_size(a.max_body);
-  if (!max_body) return "--max-body " + a.max_body + ": expected a size such as 64MiB";
-  cfg.max_body = static_cast<std::size_t>(*max_body);
+  cfg.record_failure = a.record_failure;
+  cfg.max_body = static_cast<std::size_t>(a.max_body);
   cfg.redact_users = a.redact_users;
   cfg.fingerprint_secrets = a.fingerprint_secrets;
 
@@ -235,11 +215,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
 
   std::unique_ptr<storage::Recorder> recorder;
   if (cfg.db_path) {
-    storage::RecorderOptions ro;
-    ro.path = *cfg.db_path;
-    ro.created_by = std::string("mailtap ") + MAILTAP_VERSION;
-    ro.on_failure = [](const std::string& reason) { log::error("recording failed: " + reason); };
-    recorder = storage::Recorder::open(ro, error);
+    recorder = open_recorder(*cfg.db_path, std::string("mailtap ") + MAILTAP_VERSION, error);
     if (!recorder) {
       log::error("cannot record to " + *cfg.db_path + ": " + error +
                  " (choose another --db, or --no-record)");
@@ -265,7 +241,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
     to.command = cfg.oauth2_token_cmd;
     tokens = std::make_unique<secrets::TokenProvider>(std::move(to));
   }
-  const std::string listen_label = endpoint_label(cfg.listen);
+  const std::string listen_label = net::endpoint_label(cfg.listen);
   SessionContext ctx{cfg,          *tls,         recorder.get(), {},
                      listen_label, std::nullopt, tokens.get(),   local_tls.get()};
   ctx.target.host = cfg.upstream_host;
@@ -350,13 +326,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
 
   asio::co_spawn(io, server.accept_loop(), asio::detached);
   pool.run();
-  if (recorder) {
-    recorder->stop();
-    if (recorder->failed()) {
-      log::error("recording failed during the run: " + recorder->failure_reason());
-      return 1;
-    }
-  }
+  if (recorder && !stop_recorder(*recorder)) return 1;
   log::info("stopped");
   return 0;
 }
@@ -377,11 +347,10 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
       ->capture_default_str();
   app->add_flag("--allow-remote", args->allow_remote,
                 "Allow a non-loopback --listen address (the plain side carries credentials)");
-  app->add_option("--local-tls", args->local_tls,
-                  "TLS towards clients: none (plain text), starttls (offer STARTTLS; AUTH only "
-                  "inside TLS) or implicit (TLS from the first byte, as on port 465)")
-      ->check(CLI::IsMember({"starttls", "implicit", "none"}))
-      ->capture_default_str();
+  options::add_vocabulary_option<net::TlsMode>(
+      *app, "--local-tls", args->local_tls,
+      "TLS towards clients: none (plain text), starttls (offer STARTTLS; AUTH only inside TLS) "
+      "or implicit (TLS from the first byte, as on port 465)");
   app->add_option("--local-cert", args->local_cert,
                   "PEM certificate (chain) for --local-tls (default: a self-signed one for "
                   "localhost and 127.0.0.1, made once in $XDG_CONFIG_HOME/mailtap or "
@@ -390,17 +359,8 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
   app->add_option("--upstream", args->upstream,
                   "HOST[:PORT] of the SMTP server (port 587 if omitted)")
       ->capture_default_str();
-  app->add_option("--tls", args->tls,
-                  "starttls | implicit | none (default: implicit for port 465, else starttls)")
-      ->check(CLI::IsMember({"starttls", "implicit", "none"}));
-  app->add_option("--ca-file", args->ca_file,
-                  "PEM file of CAs to trust instead of the system store (SSL_CERT_FILE, "
-                  "/etc/ssl/certs)");
-  app->add_option("--tls-name", args->tls_name,
-                  "Name for SNI and certificate verification (default: the upstream host)");
-  app->add_flag("--insecure", args->insecure, "Do not verify the upstream certificate (loudly)");
-  app->add_option("--ehlo-name", args->ehlo_name,
-                  "Name mailtap gives in its own EHLO before STARTTLS (default: host name)");
+  args->connection.add_to(*app,
+                          {"the upstream host", "Do not verify the upstream certificate (loudly)"});
   app->add_flag("--transcript", args->transcript,
                 "Print every session's dialogue on stdout (C:/S: lines, secrets redacted)");
   auto transcript_options = add_transcript_options(*app);  // --color, --explain
@@ -410,11 +370,12 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
                   "SQLite database to record to (default: $MAILTAP_DB, else "
                   "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db)");
   app->add_flag("--no-record", args->no_record, "Do not record sessions");
-  app->add_option("--record-failure", args->record_failure,
-                  "When recording fails: stop (refuse new sessions) or continue (relay unrecorded)")
-      ->capture_default_str();
-  app->add_option("--max-body", args->max_body, "Largest message body recorded per message")
-      ->capture_default_str();
+  options::add_choice_option(
+      *app, "--record-failure", args->record_failure,
+      {{"stop", RecordFailurePolicy::stop}, {"continue", RecordFailurePolicy::continue_relaying}},
+      "When recording fails: stop (refuse new sessions) or continue (relay unrecorded)");
+  options::add_size_option(*app, "--max-body", args->max_body, "64MiB",
+                           "Largest message body recorded per message");
   app->add_flag("--redact-users", args->redact_users, "Redact AUTH user names too");
   app->add_flag("--fingerprint-secrets", args->fingerprint_secrets,
                 "Record a keyed HMAC fingerprint of each redacted secret, so audits can match "
@@ -499,8 +460,8 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
         return 2;
       }
       web.emplace();
-      error = parse_listen_address(args->web, args->allow_remote, "--web",
-                                   "the page shows mail and who authenticated", *web);
+      error = net::parse_listen_address(args->web, args->allow_remote, "--web",
+                                        "the page shows mail and who authenticated", *web);
       if (!error.empty()) {
         log::error(error);
         return 2;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "proxy/cli/parse.hpp"
+#include "proxy/net/endpoint.hpp"
 
 namespace mailtap::cli {
 
@@ -84,7 +84,7 @@ std::string combine_host_port(OptionLayers& layers) {
     return host->source.describe() + ": host must be a host name or an IP address";
   if (value.find(':') != std::string::npos) value = "[" + value + "]";
   if (port != nullptr && port->is_set()) {
-    if (!parse_host_port("x:" + port->entry->value))
+    if (!net::parse_host_port("x:" + port->entry->value))
       return port->source.describe() + ": port must be a number from 1 to 65535";
     value += ":" + port->entry->value;
   }

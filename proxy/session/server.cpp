@@ -8,6 +8,7 @@
 #include <asio/write.hpp>
 
 #include "proxy/common/log.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "storage/recorder.hpp"
 
 namespace mailtap {
@@ -25,12 +26,7 @@ Server::Server(asio::io_context& io, SessionContext& ctx,
       grace_timer_(io) {}
 
 bool Server::listen(const asio::ip::tcp::endpoint& at, std::string& error) {
-  std::error_code ec;
-  acceptor_.open(at.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(at, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
+  if (const std::error_code ec = net::open_acceptor(acceptor_, at)) {
     error = "cannot listen on " + ctx_.listen_label + ": " + ec.message();
     return false;
   }

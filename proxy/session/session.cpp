@@ -16,6 +16,7 @@
 #include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/transcript.hpp"
 #include "storage/recorder.hpp"
@@ -37,29 +38,6 @@ std::array<char, read_size>& thread_read_buffer() {
   return buffer;
 }
 
-std::string endpoint_label(const asio::ip::tcp::endpoint& ep) {
-  if (ep.address().is_v6())
-    return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
-  return ep.address().to_string() + ":" + std::to_string(ep.port());
-}
-
-storage::Outcome outcome_of(smtp::Ending::Kind k) {
-  switch (k) {
-    case smtp::Ending::Kind::quit:
-      return storage::Outcome::quit;
-    case smtp::Ending::Kind::client_closed:
-      return storage::Outcome::client_closed;
-    case smtp::Ending::Kind::upstream_closed:
-      return storage::Outcome::upstream_closed;
-    case smtp::Ending::Kind::timeout:
-      return storage::Outcome::timeout;
-    case smtp::Ending::Kind::shutdown:
-      return storage::Outcome::shutdown;
-    case smtp::Ending::Kind::error:
-      return storage::Outcome::error;
-  }
-  return storage::Outcome::error;
-}
 }  // namespace
 
 Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::SessionKey id)
@@ -67,6 +45,7 @@ Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::Ses
       id_(id),
       client_(std::move(client), ctx.local_tls),
       upstream_(std::make_shared<net::Link>(executor(), ctx.tls)),
+      record_(ctx.recorder, id),
       client_writer_wake_(executor()),
       upstream_writer_wake_(executor()),
       client_reader_wake_(executor()),
@@ -75,7 +54,7 @@ Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::Ses
       watchdog_timer_(executor()) {
   std::error_code ec;
   auto remote = client_.socket().remote_endpoint(ec);
-  client_label_ = ec ? "unknown" : endpoint_label(remote);
+  client_label_ = ec ? "unknown" : net::endpoint_label(remote);
   client_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
   // Read once the reactor says there is something to read.
   client_.socket().non_blocking(true, ec);
@@ -97,9 +76,9 @@ void Session::shutdown_now() {
 void Session::record_opened() {
   started_ = storage::Clock::now();
   started_steady_ = std::chrono::steady_clock::now();
-  records_.push_back(storage::SessionOpened{
-      id_, started_, client_label_, ctx_.listen_label, ctx_.target.host, ctx_.target.port,
-      ctx_.target.mode, ctx_.target.ehlo_name, ctx_.target.insecure, std::nullopt});
+  record_.add(storage::SessionOpened{id_, started_, client_label_, ctx_.listen_label,
+                                     ctx_.target.host, ctx_.target.port, ctx_.target.mode,
+                                     ctx_.target.ehlo_name, ctx_.target.insecure, std::nullopt});
 }
 
 asio::awaitable<void> Session::run_refused(std::string reply_text, bool log) {
@@ -127,7 +106,7 @@ asio::awaitable<void> Session::run() {
     setup.failure = "4.3.2 mailtap: shutting down; try again later";
     setup.outcome = storage::Outcome::shutdown;
   }
-  records_.push_back(storage::SessionTls{setup.tls, id_});
+  record_.add(storage::SessionTls{setup.tls, id_});
   if (!setup.ok) {
     co_await refuse(setup);
     co_return;
@@ -176,15 +155,15 @@ asio::awaitable<void> Session::run() {
 
   const smtp::Ending ending = dialogue_->ending().value_or(
       smtp::Ending{smtp::Ending::Kind::error, "relay ended unexpectedly"});
-  if (!end_committed_) close_record(outcome_of(ending.kind), ending.reason);
+  if (!end_committed_) close_record(smtp::outcome_of(ending.kind), ending.reason);
   co_await flush_records();
   const std::string duration =
       format_short_duration(std::chrono::steady_clock::now() - started_steady_);
   log::info("session " + std::to_string(id_) + " ended: " +
-            std::string(storage::to_string(outcome_of(ending.kind))) + " (" + ending.reason +
+            std::string(storage::to_string(smtp::outcome_of(ending.kind))) + " (" + ending.reason +
             ") after " + duration + ", " + std::to_string(dialogue_->bytes_to_upstream()) +
             " octets up, " + std::to_string(dialogue_->bytes_from_upstream()) + " down, " +
-            std::to_string(messages_total_) + " message(s)" +
+            std::to_string(record_.messages_taken()) + " message(s)" +
             (dialogue_->auth_user().empty() ? "" : ", user " + dialogue_->auth_user()));
 }
 
@@ -217,40 +196,17 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log)
 }
 
 void Session::close_record(storage::Outcome outcome, std::string reason) {
-  storage::SessionClosed c;
-  c.key = id_;
-  c.ended = storage::Clock::now();
-  c.outcome = outcome;
-  c.reason = std::move(reason);
-  if (dialogue_) {
-    c.bytes_client_to_upstream = dialogue_->bytes_to_upstream();
-    c.bytes_upstream_to_client = dialogue_->bytes_from_upstream();
-    c.auth_user = dialogue_->auth_user();
-    c.auth_mechanism = dialogue_->auth_mechanism();
-    c.auth_by_mailtap = dialogue_->authenticated_by_mailtap();
-  }
-  c.client_tls_version = client_tls_version_;
-  closed_record_ = std::move(c);
+  record_.close(outcome, std::move(reason), dialogue_ ? &*dialogue_ : nullptr, client_tls_version_);
 }
 
 asio::awaitable<void> Session::flush_records() {
-  std::string transcript;
-  for (smtp::RecordedEvent& e : events_) {
-    if (ctx_.config.transcript) transcript += transcript_lines(id_, *e);
-    records_.push_back(storage::SessionEvent{id_, ++event_seq_, std::move(e)});
+  if (ctx_.config.transcript) {
+    std::string transcript;
+    for (const smtp::RecordedEvent& e : events_) transcript += transcript_lines(id_, *e);
+    if (!transcript.empty()) log::transcript(transcript);
   }
-  events_.clear();
-  for (smtp::Message& m : messages_) {
-    ++messages_total_;
-    records_.push_back(storage::SessionMessage{id_, ++message_seq_, std::move(m)});
-  }
-  messages_.clear();
-  if (closed_record_) records_.push_back(std::move(*closed_record_)), closed_record_.reset();
-  if (!transcript.empty()) log::transcript(transcript);
-  if (records_.empty()) co_return;
-  std::vector<storage::Record> batch = std::move(records_);
-  records_.clear();
-  if (ctx_.recorder) co_await ctx_.recorder->submit(std::move(batch));
+  record_.take(events_, messages_);
+  co_await record_.flush();
 }
 
 // ---- TLS towards the client (--local-tls) -------------------------------------------------
@@ -406,11 +362,11 @@ asio::awaitable<void> Session::after_input() {
   }
   client_reader_wake_.notify();
   upstream_reader_wake_.notify();
-  if (d.finished() && !end_committed_ && !closed_record_) {
+  if (d.finished() && !end_committed_ && !record_.close_pending()) {
     const smtp::Ending& ending = *d.ending();
-    close_record(outcome_of(ending.kind), ending.reason);
+    close_record(smtp::outcome_of(ending.kind), ending.reason);
   }
-  const bool ends_session = closed_record_.has_value();
+  const bool ends_session = record_.close_pending();
   const bool durable = ends_session || !messages_.empty();
   if (durable) ++durable_flushes_;
   co_await flush_records();

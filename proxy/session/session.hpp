@@ -19,6 +19,7 @@
 #include "proxy/net/link.hpp"
 #include "proxy/net/upstream_connector.hpp"
 #include "proxy/session/proxy_config.hpp"
+#include "proxy/session/session_record.hpp"
 #include "proxy/smtp/dialogue.hpp"
 #include "storage/records.hpp"
 
@@ -88,11 +89,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::vector<smtp::RecordedEvent> events_;
   std::vector<smtp::Message> messages_;
-  std::vector<storage::Record> records_;
-  std::optional<storage::SessionClosed> closed_record_;
-  std::uint64_t event_seq_ = 0;
-  std::uint64_t message_seq_ = 0;
-  std::size_t messages_total_ = 0;
+  SessionRecord record_;
   std::optional<smtp::Dialogue> dialogue_;
   std::string tls_summary_;
 

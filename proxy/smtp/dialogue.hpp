@@ -25,6 +25,7 @@
 
 #include "proxy/smtp/auth_assistant.hpp"
 #include "proxy/smtp/auth_redactor.hpp"
+#include "proxy/smtp/ending.hpp"
 #include "proxy/smtp/event.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 #include "proxy/smtp/text_normaliser.hpp"
@@ -65,12 +66,6 @@ struct DialogueOptions {
   // --assist-auth: AUTH typed in clear is sent encoded, 334 prompts reach the client decoded.
   bool assist_auth = false;
   bool token_command = false;  // --oauth2-token-cmd was given (assisted XOAUTH2/OAUTHBEARER)
-};
-
-struct Ending {
-  enum class Kind { quit, client_closed, upstream_closed, timeout, shutdown, error };
-  Kind kind = Kind::error;
-  std::string reason;
 };
 
 class Dialogue {

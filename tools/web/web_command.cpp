@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <memory>
 
-#include "proxy/cli/listen_address.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "tools/commands.hpp"
 #include "tools/tool_options.hpp"
 #include "tools/web/web_server.hpp"
@@ -34,7 +34,7 @@ int run_web(const WebArgs& a) {
     return 1;
   }
   if (auto e =
-          cli::parse_listen_address(a.listen, a.allow_remote, "--listen",
+          net::parse_listen_address(a.listen, a.allow_remote, "--listen",
                                     "the page shows mail and who authenticated", options.listen);
       !e.empty()) {
     log::error("web: " + e);

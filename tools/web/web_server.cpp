@@ -8,7 +8,7 @@
 #include <mutex>
 #include <thread>
 
-#include "proxy/cli/listen_address.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "storage/reader.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/web/api.hpp"
@@ -153,7 +153,7 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
 
   impl->host_policy.listen_address = options.listen.address().to_string();
   // An "s" suffix would make CivetWeb load a TLS library: the port string is built here only.
-  const std::string ports = cli::endpoint_label(options.listen);
+  const std::string ports = net::endpoint_label(options.listen);
   const std::string threads = std::to_string(kThreads);
   const char* config[] = {
       "listening_ports", ports.c_str(),       "num_threads", threads.c_str(), "request_timeout_ms",
@@ -177,7 +177,7 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
       n > 0 ? static_cast<std::uint16_t>(bound[0].port) : options.listen.port();
   impl->host_policy.port = port;
   impl->url = "http://" +
-              cli::endpoint_label(asio::ip::tcp::endpoint(options.listen.address(), port)) + "/";
+              net::endpoint_label(asio::ip::tcp::endpoint(options.listen.address(), port)) + "/";
   return std::unique_ptr<WebServer>(new WebServer(std::move(impl)));
 }
 

@@ -1,0 +1,36 @@
+// Addresses as users write them and as mailtap shows them, and the listening sockets of the
+// servers mailtap runs (the proxy's plain side, mock, the web page): one parse, one refusal
+// of exposure, one way to bind.
+#pragma once
+
+#include <asio/ip/tcp.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace mailtap::net {
+
+struct HostPort {
+  std::string host;  // without brackets for IPv6 literals
+  std::optional<std::uint16_t> port;
+};
+// "host", "host:25", "[::1]:25", "::1"; nullopt if malformed.
+std::optional<HostPort> parse_host_port(std::string_view text);
+
+// A listening address: "ADDR:PORT" with an IP literal or localhost, and loopback only unless
+// the user asked for --allow-remote. Fills `out` and returns "" on success; otherwise a
+// message naming `option` ("--listen") and, for a non-loopback address without
+// `allow_remote`, why it is refused (`exposure`: "the plain-text side carries passwords and
+// mail").
+std::string parse_listen_address(std::string_view text, bool allow_remote, std::string_view option,
+                                 std::string_view exposure, asio::ip::tcp::endpoint& out);
+
+// "127.0.0.1:2525", "[::1]:2525".
+std::string endpoint_label(const asio::ip::tcp::endpoint& ep);
+
+// Opens, binds (with SO_REUSEADDR, so a restart does not wait out TIME_WAIT) and listens.
+std::error_code open_acceptor(asio::ip::tcp::acceptor& acceptor, const asio::ip::tcp::endpoint& at);
+
+}  // namespace mailtap::net

@@ -1,0 +1,31 @@
+#include "proxy/options/upstream_options.hpp"
+
+#include "proxy/options/vocabulary_option.hpp"
+
+namespace mailtap::options {
+
+void UpstreamOptions::add_to(CLI::App& app, const Help& help) {
+  add_vocabulary_option<net::TlsMode>(
+      app, "--tls", tls,
+      "starttls | implicit | none (default: implicit for port 465, else starttls)");
+  app.add_option("--ca-file", ca_file,
+                 "PEM file of CAs to trust instead of the system store (SSL_CERT_FILE, "
+                 "/etc/ssl/certs)");
+  app.add_option("--tls-name", tls_name,
+                 "Name for SNI and certificate verification (default: " + help.host + ")");
+  app.add_flag("--insecure", insecure, help.insecure);
+  app.add_option("--ehlo-name", ehlo_name, help.ehlo_name + " (default: host name)");
+}
+
+std::string UpstreamOptions::apply_to(net::UpstreamTarget& target) const {
+  target.mode = tls.value_or(net::default_tls_mode(target.port));
+  target.tls_name = tls_name.empty() ? target.host : tls_name;
+  target.ehlo_name = ehlo_name.empty() ? net::default_ehlo_name() : ehlo_name;
+  if (target.ehlo_name.empty() || target.ehlo_name.find_first_of(" \r\n") != std::string::npos)
+    return "--ehlo-name must be a single word";
+  target.insecure = insecure;
+  target.trust_source = net::describe_trust_source({ca_file, false});
+  return {};
+}
+
+}  // namespace mailtap::options

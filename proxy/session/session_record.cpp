@@ -1,0 +1,60 @@
+#include "proxy/session/session_record.hpp"
+
+#include "proxy/common/log.hpp"
+#include "storage/recorder.hpp"
+
+namespace mailtap {
+
+void SessionRecord::take(std::vector<smtp::RecordedEvent>& events,
+                         std::vector<smtp::Message>& messages) {
+  for (smtp::RecordedEvent& e : events)
+    pending_.push_back(storage::SessionEvent{key_, ++event_seq_, std::move(e)});
+  events.clear();
+  for (smtp::Message& m : messages)
+    pending_.push_back(storage::SessionMessage{key_, ++message_seq_, std::move(m)});
+  messages.clear();
+}
+
+void SessionRecord::close(storage::Outcome outcome, std::string reason,
+                          const smtp::Dialogue* dialogue, std::string client_tls_version) {
+  storage::SessionClosed c;
+  c.key = key_;
+  c.ended = storage::Clock::now();
+  c.outcome = outcome;
+  c.reason = std::move(reason);
+  if (dialogue != nullptr) {
+    c.bytes_client_to_upstream = dialogue->bytes_to_upstream();
+    c.bytes_upstream_to_client = dialogue->bytes_from_upstream();
+    c.auth_user = dialogue->auth_user();
+    c.auth_mechanism = dialogue->auth_mechanism();
+    c.auth_by_mailtap = dialogue->authenticated_by_mailtap();
+  }
+  c.client_tls_version = std::move(client_tls_version);
+  closed_ = std::move(c);
+}
+
+asio::awaitable<void> SessionRecord::flush() {
+  if (closed_) pending_.push_back(std::move(*closed_)), closed_.reset();
+  if (pending_.empty()) co_return;
+  std::vector<storage::Record> batch = std::move(pending_);
+  pending_.clear();
+  if (recorder_ != nullptr) co_await recorder_->submit(std::move(batch));
+}
+
+std::unique_ptr<storage::Recorder> open_recorder(const std::string& path, std::string created_by,
+                                                 std::string& error) {
+  storage::RecorderOptions options;
+  options.path = path;
+  options.created_by = std::move(created_by);
+  options.on_failure = [](const std::string& reason) { log::error("recording failed: " + reason); };
+  return storage::Recorder::open(options, error);
+}
+
+bool stop_recorder(storage::Recorder& recorder) {
+  recorder.stop();
+  if (!recorder.failed()) return true;
+  log::error("recording failed during the run: " + recorder.failure_reason());
+  return false;
+}
+
+}  // namespace mailtap

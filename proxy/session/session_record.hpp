@@ -1,0 +1,62 @@
+// The record of one session on its way to the recorder, for every owner of a recorded
+// Dialogue (the proxy's sessions, `mailtap replay`): the opening and TLS records, then the
+// dialogue's events and messages numbered in order, and the closing record last, with the
+// outcome its ending maps to. Without a recorder (--no-record) nothing is written, and the
+// numbering still runs.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/smtp/dialogue.hpp"
+#include "storage/records.hpp"
+
+namespace mailtap {
+namespace storage {
+class Recorder;
+}
+
+class SessionRecord {
+ public:
+  SessionRecord(storage::Recorder* recorder, storage::SessionKey key)
+      : recorder_(recorder), key_(key) {}
+
+  storage::SessionKey key() const { return key_; }
+  std::uint64_t messages_taken() const { return message_seq_; }
+
+  // Queues a record of the session itself (SessionOpened, SessionTls), in order.
+  void add(storage::Record record) { pending_.push_back(std::move(record)); }
+  // Numbers `events` and `messages`, queues them and clears both.
+  void take(std::vector<smtp::RecordedEvent>& events, std::vector<smtp::Message>& messages);
+  // Queues the closing record; the next flush() writes it after everything taken before it.
+  // `dialogue` (if the relay started) gives the byte counts and who authenticated.
+  void close(storage::Outcome outcome, std::string reason, const smtp::Dialogue* dialogue,
+             std::string client_tls_version = {});
+  bool close_pending() const { return closed_.has_value(); }
+
+  // Hands everything queued to the recorder as one batch; waits as Recorder::submit does
+  // (until committed when the batch holds a message or the close).
+  asio::awaitable<void> flush();
+
+ private:
+  storage::Recorder* recorder_;
+  storage::SessionKey key_;
+  std::vector<storage::Record> pending_;
+  std::optional<storage::SessionClosed> closed_;
+  std::uint64_t event_seq_ = 0;
+  std::uint64_t message_seq_ = 0;
+};
+
+// Opens the database at `path` for recording sessions (`created_by`: "mailtap 0.1.0"); nullptr
+// with `error` set if it cannot be written. A failure later is logged when it happens.
+std::unique_ptr<storage::Recorder> open_recorder(const std::string& path, std::string created_by,
+                                                 std::string& error);
+// Stops `recorder` once its sessions are done, after everything they submitted is committed;
+// false, and logged, if recording failed at any point.
+bool stop_recorder(storage::Recorder& recorder);
+
+}  // namespace mailtap

@@ -1,0 +1,36 @@
+// How a dialogue ended, and the outcome the record stores for it. One mapping for every
+// owner of a Dialogue that records it (the proxy's sessions, replay).
+#pragma once
+
+#include <string>
+
+#include "proxy/smtp/record_vocabulary.hpp"
+
+namespace mailtap::smtp {
+
+struct Ending {
+  enum class Kind { quit, client_closed, upstream_closed, timeout, shutdown, error };
+  Kind kind = Kind::error;
+  std::string reason;
+};
+
+// The record's name for an ending (`refused` is no ending: the dialogue never started).
+constexpr Outcome outcome_of(Ending::Kind kind) {
+  switch (kind) {
+    case Ending::Kind::quit:
+      return Outcome::quit;
+    case Ending::Kind::client_closed:
+      return Outcome::client_closed;
+    case Ending::Kind::upstream_closed:
+      return Outcome::upstream_closed;
+    case Ending::Kind::timeout:
+      return Outcome::timeout;
+    case Ending::Kind::shutdown:
+      return Outcome::shutdown;
+    case Ending::Kind::error:
+      return Outcome::error;
+  }
+  return Outcome::error;
+}
+
+}  // namespace mailtap::smtp

@@ -1,0 +1,279 @@
+// The plumbing proxy, replay, probe and mock share: how an ending becomes the record's
+// outcome, a recorded session written through a real Recorder, addresses and listening
+// sockets, and the options that say how an SMTP server is reached.
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+
+#include "proxy/net/endpoint.hpp"
+#include "proxy/options/size_option.hpp"
+#include "proxy/options/upstream_options.hpp"
+#include "proxy/options/vocabulary_option.hpp"
+#include "proxy/session/session_record.hpp"
+#include "proxy/smtp/ending.hpp"
+#include "storage/reader.hpp"
+#include "storage/recorder.hpp"
+#include "tests/unit/temp_dir.hpp"
+#include "tools/commands.hpp"
+
+namespace mailtap {
+namespace {
+
+using smtp::Ending;
+using smtp::Outcome;
+
+TEST(Ending, EachKindHasTheOutcomeOfTheSameName) {
+  EXPECT_EQ(smtp::outcome_of(Ending::Kind::quit), Outcome::quit);
+  EXPECT_EQ(smtp::outcome_of(Ending::Kind::client_closed), Outcome::client_closed);
+  EXPECT_EQ(smtp::outcome_of(Ending::Kind::upstream_closed), Outcome::upstream_closed);
+  EXPECT_EQ(smtp::outcome_of(Ending::Kind::timeout), Outcome::timeout);
+  EXPECT_EQ(smtp::outcome_of(Ending::Kind::shutdown), Outcome::shutdown);
+  EXPECT_EQ(smtp::outcome_of(Ending::Kind::error), Outcome::error);
+}
+
+smtp::RecordedEvent note(std::string text) {
+  smtp::Event e;
+  e.direction = smtp::Direction::mailtap_note;
+  e.kind = smtp::EventKind::note;
+  e.note = std::move(text);
+  return smtp::mailtap_event(std::move(e));
+}
+
+TEST(SessionRecord, WritesOpeningEventsInOrderAndTheCloseLast) {
+  test_support::TempDir dir;
+  const std::string db = dir.file("mailtap.db");
+  std::string error;
+  storage::RecorderOptions ro;
+  ro.path = db;
+  auto recorder = storage::Recorder::open(ro, error);
+  ASSERT_TRUE(recorder) << error;
+
+  SessionRecord record(recorder.get(), recorder->new_session_key());
+  asio::io_context io;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        std::vector<smtp::RecordedEvent> events;
+        std::vector<smtp::Message> messages;
+        events.push_back(note("first"));
+        record.add(storage::SessionOpened{record.key(), storage::Clock::now(), "127.0.0.1:1",
+                                          "127.0.0.1:2525", "mx.example.test", 587,
+                                          smtp::TlsMode::starttls, "me.test", false, std::nullopt});
+        record.add(storage::SessionTls{{}, record.key()});
+        record.take(events, messages);
+        EXPECT_TRUE(events.empty());
+        co_await record.flush();
+        // The close is queued before the last events are taken: it is still written last.
+        record.close(smtp::outcome_of(Ending::Kind::timeout), "client idle timeout", nullptr);
+        EXPECT_TRUE(record.close_pending());
+        events.push_back(note("second"));
+        events.push_back(note("third"));
+        record.take(events, messages);
+        co_await record.flush();
+        EXPECT_FALSE(record.close_pending());
+      },
+      asio::detached);
+  io.run();
+  recorder->stop();
+  ASSERT_FALSE(recorder->failed()) << recorder->failure_reason();
+
+  auto reader = storage::Reader::open(db, error);
+  ASSERT_TRUE(reader) << error;
+  std::vector<storage::SessionRow> rows;
+  ASSERT_TRUE(reader->list_sessions({}, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 1u);
+  std::optional<storage::SessionDetail> detail;
+  ASSERT_TRUE(reader->load_session(rows[0].id, detail, error)) << error;
+  ASSERT_TRUE(detail);
+  EXPECT_EQ(detail->session.outcome, Outcome::timeout);
+  EXPECT_EQ(detail->session.outcome_reason, "client idle timeout");
+  ASSERT_EQ(detail->events.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(detail->events[i].seq, i + 1);
+  EXPECT_EQ(detail->events[0].event.note, "first");
+  EXPECT_EQ(detail->events[2].event.note, "third");
+}
+
+TEST(SessionRecord, WithoutARecorderFlushWritesNothingAndStillNumbers) {
+  SessionRecord record(nullptr, 7);
+  std::vector<smtp::RecordedEvent> events;
+  std::vector<smtp::Message> messages(2);
+  events.push_back(note("x"));
+  record.take(events, messages);
+  EXPECT_EQ(record.messages_taken(), 2u);
+  EXPECT_TRUE(messages.empty());
+  record.close(Outcome::quit, "", nullptr);
+  asio::io_context io;
+  asio::co_spawn(io, record.flush(), asio::detached);
+  io.run();
+  EXPECT_FALSE(record.close_pending());
+}
+
+TEST(Endpoint, HostPort) {
+  auto hp = net::parse_host_port("smtp.example.test:465");
+  ASSERT_TRUE(hp);
+  EXPECT_EQ(hp->host, "smtp.example.test");
+  EXPECT_EQ(hp->port, 465);
+  hp = net::parse_host_port("[::1]:25");
+  ASSERT_TRUE(hp);
+  EXPECT_EQ(hp->host, "::1");
+  EXPECT_EQ(hp->port, 25);
+  hp = net::parse_host_port("::1");
+  ASSERT_TRUE(hp);
+  EXPECT_FALSE(hp->port);
+  EXPECT_FALSE(net::parse_host_port(""));
+  EXPECT_FALSE(net::parse_host_port("host:0"));
+  EXPECT_FALSE(net::parse_host_port("host:65536"));
+  EXPECT_FALSE(net::parse_host_port("host:25x"));
+  EXPECT_FALSE(net::parse_host_port(":25"));
+  EXPECT_FALSE(net::parse_host_port("[::1]x"));
+}
+
+TEST(Endpoint, ListenAddressIsLoopbackUnlessAllowed) {
+  asio::ip::tcp::endpoint ep;
+  EXPECT_EQ(net::parse_listen_address("localhost:2525", false, "--listen", "why", ep), "");
+  EXPECT_EQ(net::endpoint_label(ep), "127.0.0.1:2525");
+  EXPECT_EQ(net::parse_listen_address("[::1]:2525", false, "--listen", "why", ep), "");
+  EXPECT_EQ(net::endpoint_label(ep), "[::1]:2525");
+  EXPECT_EQ(net::parse_listen_address("127.0.0.1", false, "--listen", "why", ep),
+            "--listen 127.0.0.1: expected ADDR:PORT");
+  EXPECT_EQ(net::parse_listen_address("mail.test:25", false, "--web", "why", ep),
+            "--web mail.test:25: expected an IP address (or localhost) and a port");
+  const std::string refused =
+      net::parse_listen_address("0.0.0.0:25", false, "--listen", "the page shows mail", ep);
+  EXPECT_EQ(refused,
+            "refusing to listen on 0.0.0.0:25: the page shows mail; listen on loopback, or add "
+            "--allow-remote if you really mean to expose it");
+  EXPECT_EQ(net::parse_listen_address("0.0.0.0:25", true, "--listen", "why", ep), "");
+}
+
+TEST(Endpoint, AcceptorListensAndAPortInUseIsAnError) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor first(io), second(io);
+  ASSERT_FALSE(net::open_acceptor(first, {asio::ip::make_address("127.0.0.1"), 0}));
+  const auto bound = first.local_endpoint();
+  EXPECT_NE(bound.port(), 0);
+  EXPECT_TRUE(net::open_acceptor(second, bound));
+}
+
+struct Parsed {
+  CLI::App app{"test"};
+  options::UpstreamOptions upstream;
+  smtp::TlsMode local = smtp::TlsMode::none;
+  Parsed() {
+    upstream.add_to(app, {"HOST", "no checks"});
+    options::add_vocabulary_option<smtp::TlsMode>(app, "--local-tls", local, "towards clients");
+  }
+  std::string parse(std::vector<std::string> args) {
+    std::reverse(args.begin(), args.end());
+    try {
+      app.parse(args);
+    } catch (const CLI::ParseError& e) {
+      return e.what();
+    }
+    return {};
+  }
+};
+
+TEST(UpstreamOptions, DefaultsFollowThePortAndTheHost) {
+  Parsed p;
+  ASSERT_EQ(p.parse({}), "");
+  EXPECT_FALSE(p.upstream.tls);
+  net::UpstreamTarget target;
+  target.host = "smtp.example.test";
+  target.port = 465;
+  ASSERT_EQ(p.upstream.apply_to(target), "");
+  EXPECT_EQ(target.mode, smtp::TlsMode::implicit);
+  EXPECT_EQ(target.tls_name, "smtp.example.test");
+  EXPECT_EQ(target.ehlo_name, net::default_ehlo_name());
+  EXPECT_FALSE(target.insecure);
+  EXPECT_EQ(p.local, smtp::TlsMode::none);
+  EXPECT_EQ(p.app.get_option("--local-tls")->get_default_str(), "none");
+}
+
+TEST(UpstreamOptions, NamesComeFromTheRecordsTable) {
+  Parsed p;
+  ASSERT_EQ(p.parse({"--tls", "none", "--tls-name", "mx.test", "--insecure", "--ehlo-name",
+                     "me.test", "--local-tls", "implicit"}),
+            "");
+  net::UpstreamTarget target;
+  target.host = "smtp.example.test";
+  target.port = 587;
+  ASSERT_EQ(p.upstream.apply_to(target), "");
+  EXPECT_EQ(target.mode, smtp::TlsMode::none);
+  EXPECT_EQ(target.tls_name, "mx.test");
+  EXPECT_EQ(target.ehlo_name, "me.test");
+  EXPECT_TRUE(target.insecure);
+  EXPECT_EQ(p.local, smtp::TlsMode::implicit);
+  // The option keeps the name as given (--print-config and the config layers show it).
+  EXPECT_EQ(p.app.get_option("--tls")->results(), std::vector<std::string>{"none"});
+
+  Parsed bad;
+  const std::string e = bad.parse({"--tls", "sometimes"});
+  EXPECT_NE(e.find("sometimes not in {starttls,implicit,none}"), std::string::npos) << e;
+}
+
+TEST(UpstreamOptions, EhloNameIsOneWord) {
+  Parsed p;
+  ASSERT_EQ(p.parse({"--ehlo-name", "two words"}), "");
+  net::UpstreamTarget target;
+  target.host = "h";
+  EXPECT_EQ(p.upstream.apply_to(target), "--ehlo-name must be a single word");
+}
+
+TEST(SizeOption, BinaryUnitsInAnyCaseAndAClearRefusal) {
+  for (const auto& [text, octets] :
+       std::vector<std::pair<std::string, std::uint64_t>>{{"2048", 2048},
+                                                          {"512K", 512 << 10},
+                                                          {"512k", 512 << 10},
+                                                          {"4KiB", 4 << 10},
+                                                          {"10M", 10 << 20},
+                                                          {"64MiB", std::uint64_t{64} << 20},
+                                                          {"1G", std::uint64_t{1} << 30},
+                                                          {"1GiB", std::uint64_t{1} << 30},
+                                                          {"7B", 7}}) {
+    CLI::App app;
+    std::uint64_t size = 0;
+    options::add_size_option(app, "--max-body", size, "64MiB", "help");
+    ASSERT_NO_THROW(app.parse(std::vector<std::string>{text, "--max-body"})) << text;
+    EXPECT_EQ(size, octets) << text;
+  }
+  CLI::App app;
+  std::uint64_t size = 0;
+  auto* option = options::add_size_option(app, "--max-body", size, "64MiB", "help");
+  EXPECT_EQ(option->get_default_str(), "64MiB");
+  try {
+    app.parse(std::vector<std::string>{"2X", "--max-body"});
+    ADD_FAILURE() << "2X accepted";
+  } catch (const CLI::ValidationError& e) {
+    EXPECT_NE(std::string(e.what()).find("2X: expected a size such as 64MiB"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(ChoiceOption, OneTableChecksAndSets) {
+  enum class Policy { stop, go_on };
+  CLI::App app;
+  Policy policy = Policy::stop;
+  auto* option = options::add_choice_option(
+      app, "--when", policy, {{"stop", Policy::stop}, {"continue", Policy::go_on}}, "help");
+  EXPECT_EQ(option->get_default_str(), "stop");
+  app.parse(std::vector<std::string>{"continue", "--when"});
+  EXPECT_EQ(policy, Policy::go_on);
+  EXPECT_EQ(option->results(), std::vector<std::string>{"continue"});
+  CLI::App bad;
+  options::add_choice_option(bad, "--when", policy,
+                             {{"stop", Policy::stop}, {"continue", Policy::go_on}}, "help");
+  EXPECT_THROW(bad.parse(std::vector<std::string>{"maybe", "--when"}), CLI::ValidationError);
+}
+
+TEST(MockOptions, OnceAndLoopExcludeEachOther) {
+  CLI::App app;
+  tools::add_mock_command(app);
+  EXPECT_THROW(app.parse(std::vector<std::string>{"--loop", "--once", "1", "mock"}),
+               CLI::ExcludesError);
+}
+
+}  // namespace
+}  // namespace mailtap

@@ -1,0 +1,18 @@
+// Loads a recorded session for the tools that act it out again (replay, mock): opens the
+// database read-only, reads the session and builds its RecordedDialogue.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "tools/recorded_dialogue.hpp"
+
+namespace mailtap::tools {
+
+// False with `error` set to a message for the user: the database cannot be read, has no
+// session `id`, or the session "cannot be <acted>: why" (`acted`: "replayed", "served").
+bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::string_view acted,
+                            RecordedDialogue& out, std::string& error);
+
+}  // namespace mailtap::tools
