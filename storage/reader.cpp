@@ -105,33 +105,22 @@ static void attach_bodies(SessionDetail& d) {
 }
 
 Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
-  Statement st;
-  if (Status s =
-          db.prepare("SELECT " + std::string(kSessionColumns) + " FROM sessions WHERE id = ?1", st);
-      !s.ok()) {
-    return s;
-  }
-  st.bind_int(1, id);
   SessionDetail d;
   bool found = false;
-  if (Status s = each_row(st,
-                          [&](const Statement& r) {
-                            d.session = session_from(r);
-                            found = true;
-                          });
+  if (Status s =
+          rows_for("SELECT " + std::string(kSessionColumns) + " FROM sessions WHERE id = ?1", id,
+                   [&](const Statement& r) {
+                     d.session = session_from(r);
+                     found = true;
+                   });
       !s.ok()) {
     return s;
   }
   if (!found) return {};
 
-  if (Status s = db.prepare("SELECT position, der, sha256, subject, issuer, not_before, not_after "
-                            "FROM certificates WHERE session_id = ?1 ORDER BY position",
-                            st);
-      !s.ok()) {
-    return s;
-  }
-  st.bind_int(1, id);
-  if (Status s = each_row(st,
+  if (Status s = rows_for("SELECT position, der, sha256, subject, issuer, not_before, not_after "
+                          "FROM certificates WHERE session_id = ?1 ORDER BY position",
+                          id,
                           [&](const Statement& r) {
                             CertificateRow c;
                             c.position = static_cast<std::size_t>(r.column_int(0));
@@ -147,16 +136,10 @@ Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
     return s;
   }
 
-  if (Status s = db.prepare(
-          "SELECT seq, at, direction, phase, kind, verb, reply_code, enhanced_status, bytes, "
-          "wire_size, redacted, note, mail_transaction FROM events WHERE session_id = ?1 "
-          "ORDER BY seq",
-          st);
-      !s.ok()) {
-    return s;
-  }
-  st.bind_int(1, id);
-  if (Status s = each_row(st,
+  if (Status s = rows_for("SELECT seq, at, direction, phase, kind, verb, reply_code, "
+                          "enhanced_status, bytes, wire_size, redacted, note, mail_transaction "
+                          "FROM events WHERE session_id = ?1 ORDER BY seq",
+                          id,
                           [&](const Statement& r) {
                             EventRow e;
                             e.seq = static_cast<std::uint64_t>(r.column_int(0));
@@ -167,16 +150,10 @@ Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
     return s;
   }
 
-  if (Status s =
-          db.prepare("SELECT id, seq, mail_from, size, sha256, body, body_truncated, via_bdat, "
-                     "final_code, final_reply, started_at, finished_at, mail_transaction "
-                     "FROM messages WHERE session_id = ?1 ORDER BY seq",
-                     st);
-      !s.ok()) {
-    return s;
-  }
-  st.bind_int(1, id);
-  if (Status s = each_row(st,
+  if (Status s = rows_for("SELECT id, seq, mail_from, size, sha256, body, body_truncated, "
+                          "via_bdat, final_code, final_reply, started_at, finished_at, "
+                          "mail_transaction FROM messages WHERE session_id = ?1 ORDER BY seq",
+                          id,
                           [&](const Statement& r) {
                             MessageRow m;
                             message_from(r, 0, m);
@@ -187,25 +164,25 @@ Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
   }
 
   if (!d.messages.empty()) {
-    if (Status s = db.prepare("SELECT position, command, reply_code, reply FROM recipients "
-                              "WHERE message_id = ?1 ORDER BY position",
-                              st);
+    // Both ordered by the message's seq: one pass hands each recipient to its message.
+    auto message = d.messages.begin();
+    if (Status s = rows_for("SELECT r.message_id, r.command, r.reply_code, r.reply "
+                            "FROM recipients r JOIN messages m ON m.id = r.message_id "
+                            "WHERE m.session_id = ?1 ORDER BY m.seq, r.position",
+                            id,
+                            [&](const Statement& r) {
+                              const std::int64_t message_id = r.column_int(0);
+                              while (message != d.messages.end() && message->id != message_id)
+                                ++message;
+                              if (message == d.messages.end()) return;
+                              smtp::Recipient rc;
+                              rc.command = r.column_text(1);
+                              rc.reply_code = static_cast<int>(r.column_int(2));
+                              rc.reply = r.column_text(3);
+                              message->message.recipients.push_back(std::move(rc));
+                            });
         !s.ok()) {
       return s;
-    }
-    for (MessageRow& m : d.messages) {
-      st.bind_int(1, m.id);
-      if (Status s = each_row(st,
-                              [&](const Statement& r) {
-                                smtp::Recipient rc;
-                                rc.command = r.column_text(1);
-                                rc.reply_code = static_cast<int>(r.column_int(2));
-                                rc.reply = r.column_text(3);
-                                m.message.recipients.push_back(std::move(rc));
-                              });
-          !s.ok()) {
-        return s;
-      }
     }
   }
   attach_bodies(d);
@@ -240,36 +217,86 @@ std::string replies_to_client_sql() {
          std::string(to_string(smtp::Direction::mailtap_to_client)) + "'";
 }
 
+// LIKE pattern matching `text` anywhere, with LIKE's own wildcards escaped.
+std::string contains_pattern(std::string_view text) {
+  std::string p = "%";
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') p += '\\';
+    p += c;
+  }
+  p += '%';
+  return p;
+}
+
+std::string sessions_sql(const SessionFilter& f, std::string_view extra) {
+  const std::string client_reply = "e.direction IN (" + replies_to_client_sql() + ")";
+  const std::string like = " LIKE ?10 ESCAPE '\\'";
+  const std::string_view later = f.newest_first ? "<" : ">";
+  // Fixed placeholders with "?N IS NULL OR ..." keep one statement text for every filter
+  // combination; the planner still uses the started_at index for the ORDER BY.
+  return "SELECT " + std::string(kSessionColumns) + std::string(extra) +
+         " FROM sessions s WHERE (?1 IS NULL OR started_at >= ?1)"
+         " AND (?2 IS NULL OR started_at < ?2)"
+         " AND (?3 IS NULL OR upstream_host = ?3)"
+         " AND (?4 IS NULL OR outcome = ?4)"
+         " AND (?5 = 0 OR ended_at IS NULL)"
+         " AND (?6 IS NULL OR auth_user = ?6)"
+         " AND (?8 = 0 OR (outcome IS NOT NULL AND outcome <> '" +
+         std::string(to_string(Outcome::quit)) +
+         "') OR EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND "
+         "e.reply_code >= 400 AND " +
+         client_reply +
+         "))"
+         " AND (?9 IS NULL OR EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND "
+         "e.reply_code >= ?9 * 100 AND e.reply_code < ?9 * 100 + 100 AND " +
+         client_reply +
+         "))"
+         " AND (?10 IS NULL OR client_address" +
+         like + " OR upstream_host" + like + " OR coalesce(auth_user, '')" + like +
+         " OR coalesce(outcome_reason, '')" + like +
+         " OR EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND "
+         "(CAST(e.bytes AS TEXT)" +
+         like + " OR coalesce(e.note, '')" + like +
+         "))"
+         " OR EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id AND (m.mail_from" +
+         like + " OR CAST(m.body AS TEXT)" + like +
+         ")))"
+         " AND (?11 IS NULL OR EXISTS (SELECT 1 FROM sessions c WHERE c.id = ?11 AND "
+         "(s.started_at, s.id) " +
+         std::string(later) +
+         " (c.started_at, c.id)) OR (NOT EXISTS (SELECT 1 FROM sessions c WHERE c.id = ?11) "
+         "AND s.id " +
+         std::string(later) +
+         " ?11))"
+         " ORDER BY started_at " +
+         (f.newest_first ? "DESC, id DESC" : "ASC, id ASC") + " LIMIT ?7";
+}
+
 // Runs the sessions query for `f` with `extra` columns after kSessionColumns, calling `row`
 // for each row.
 template <typename Fn>
 Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_view extra,
                        Fn&& row) {
-  // Fixed placeholders with "?N IS NULL OR ..." keep one statement text for every filter
-  // combination; the planner still uses the started_at index for the ORDER BY.
-  std::string sql = "SELECT " + std::string(kSessionColumns) + std::string(extra) +
-                    " FROM sessions s WHERE (?1 IS NULL OR started_at >= ?1)"
-                    " AND (?2 IS NULL OR started_at < ?2)"
-                    " AND (?3 IS NULL OR upstream_host = ?3)"
-                    " AND (?4 IS NULL OR outcome = ?4)"
-                    " AND (?5 = 0 OR ended_at IS NULL)"
-                    " AND (?6 IS NULL OR auth_user = ?6)"
-                    " ORDER BY started_at ";
-  sql += f.newest_first ? "DESC, id DESC" : "ASC, id ASC";
-  sql += " LIMIT ?7";
-
   Statement st;
-  if (Status s = impl.db.prepare(sql, st); !s.ok()) return s;
+  if (Status s = impl.db.prepare(sessions_sql(f, extra), st); !s.ok()) return s;
   const std::string since = f.since ? format_timestamp(*f.since) : std::string();
   const std::string until = f.until ? format_timestamp(*f.until) : std::string();
   const std::string_view outcome = f.outcome ? to_string(*f.outcome) : std::string_view();
+  const std::string pattern = f.text.empty() ? std::string() : contains_pattern(f.text);
   st.bind_text_or_null(1, since)
       .bind_text_or_null(2, until)
       .bind_text_or_null(3, f.upstream)
       .bind_text_or_null(4, outcome)
       .bind_int(5, f.only_in_progress ? 1 : 0)
       .bind_text_or_null(6, f.user)
-      .bind_int(7, f.limit == 0 ? -1 : static_cast<std::int64_t>(f.limit));
+      .bind_int(7, f.limit == 0 ? -1 : static_cast<std::int64_t>(f.limit))
+      .bind_int(8, f.only_failed ? 1 : 0)
+      .bind_text_or_null(10, pattern)
+      .bind_optional(11, f.after_session);
+  if (f.reply_class >= 2 && f.reply_class <= 5)
+    st.bind_int(9, f.reply_class);
+  else
+    st.bind_null(9);
   return impl.each_row(st, row);
 }
 
@@ -305,7 +332,10 @@ bool Reader::session_summaries(const SessionFilter& f, std::vector<SessionSummar
     return q;
   };
   const std::string extra = ", (SELECT count(*) FROM messages m WHERE m.session_id = s.id), " +
-                            with("e.reply_code") + ", " + with("e.bytes");
+                            with("e.reply_code") + ", " + with("e.bytes") +
+                            ", (SELECT count(*) FROM events e WHERE e.session_id = s.id AND "
+                            "e.reply_code >= 400 AND e.direction IN (" +
+                            replies_to_client_sql() + "))";
   if (Status s = select_sessions(
           *impl_, f, extra,
           [&](const Statement& r) {
@@ -316,6 +346,7 @@ bool Reader::session_summaries(const SessionFilter& f, std::vector<SessionSummar
             std::string bytes = r.column_blob(kSessionColumnCount + 2);
             bytes.resize(std::min(bytes.size(), bytes.find_first_of("\r\n")));
             sum.last_reply = std::move(bytes);
+            sum.failure_replies = r.column_int(kSessionColumnCount + 3);
             out.push_back(std::move(sum));
           });
       !s.ok()) {
@@ -323,6 +354,19 @@ bool Reader::session_summaries(const SessionFilter& f, std::vector<SessionSummar
     return false;
   }
   return true;
+}
+
+bool Reader::change_token(ChangeToken& out, std::string& error) {
+  error.clear();
+  // PRAGMA data_version changes when another connection commits: the proxy, or prune.
+  Status s = impl_->rows("PRAGMA data_version",
+                         [&](const Statement& r) { out.data_version = r.column_int(0); });
+  if (s.ok()) {
+    s = impl_->rows("SELECT coalesce(max(id), 0) FROM sessions",
+                    [&](const Statement& r) { out.max_session_id = r.column_int(0); });
+  }
+  if (!s.ok()) error = s.message;
+  return s.ok();
 }
 
 bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error) {

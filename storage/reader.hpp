@@ -72,9 +72,18 @@ struct SessionDetail {
 // page), read in the same query.
 struct SessionSummary {
   SessionRow session;
-  std::int64_t messages = 0;  // messages recorded (accepted or not)
-  int last_reply_code = 0;    // of the last reply the client saw; 0 if none was recorded
-  std::string last_reply;     // its first line, without CRLF; "" if none
+  std::int64_t messages = 0;         // messages recorded (accepted or not)
+  int last_reply_code = 0;           // of the last reply the client saw; 0 if none was recorded
+  std::string last_reply;            // its first line, without CRLF; "" if none
+  std::int64_t failure_replies = 0;  // 4xx/5xx replies that reached the client
+};
+
+// Changes whenever another connection commits to the database (PRAGMA data_version is per
+// connection: compare tokens of one Reader only). The web page's live updates poll it.
+struct ChangeToken {
+  std::int64_t data_version = 0;
+  std::int64_t max_session_id = 0;
+  bool operator==(const ChangeToken&) const = default;
 };
 
 // Audit summaries: counts over the whole file.
@@ -117,8 +126,17 @@ struct SessionFilter {
   std::optional<Outcome> outcome;          // nullopt = any (including in progress)
   bool only_in_progress = false;           // ended_at IS NULL
   std::string user;                        // exact auth_user, "" = any
-  std::size_t limit = 0;                   // 0 = no limit
-  bool newest_first = true;                // by started_at, then id
+  // Ended other than by QUIT, or a 4xx/5xx reply reached the client.
+  bool only_failed = false;
+  int reply_class = 0;  // 2..5: a reply of that class reached the client; 0 = any
+  // Found anywhere in the session: its addresses, user, outcome reason, dialogue, notes or
+  // messages; "" = any.
+  std::string text;
+  // Paging: only the sessions that come after this one in the list's order (it may have been
+  // pruned since: then those past its id).
+  std::optional<std::int64_t> after_session;
+  std::size_t limit = 0;     // 0 = no limit
+  bool newest_first = true;  // by started_at, then id
 };
 
 class Reader {
@@ -138,6 +156,8 @@ class Reader {
   // reply the client saw: one query, however many sessions.
   bool session_summaries(const SessionFilter& filter, std::vector<SessionSummary>& out,
                          std::string& error);
+
+  bool change_token(ChangeToken& out, std::string& error);
 
   // Loads one session and everything recorded for it from a single snapshot. Returns false
   // with `error` set on a database error; true with `out` empty if there is no such session.

@@ -26,9 +26,7 @@ std::string directions_sql(D... d) {
 template <typename Fn>
 static bool query(Reader::Impl& impl, std::string_view sql, std::string& error, Fn&& row) {
   error.clear();
-  Statement st;
-  Status s = impl.db.prepare(sql, st);
-  if (s.ok()) s = impl.each_row(st, row);
+  const Status s = impl.rows(sql, row);
   if (!s.ok()) error = s.message;
   return s.ok();
 }

@@ -51,6 +51,23 @@ struct Reader::Impl {
     }
   }
 
+  // Prepares `sql` (no parameters) and calls `row` for each row.
+  template <typename Fn>
+  Status rows(std::string_view sql, Fn&& row) {
+    Statement st;
+    if (Status s = db.prepare(sql, st); !s.ok()) return s;
+    return each_row(st, row);
+  }
+
+  // Prepares `sql`, binds `id` to ?1 and calls `row` for each row.
+  template <typename Fn>
+  Status rows_for(std::string_view sql, std::int64_t id, Fn&& row) {
+    Statement st;
+    if (Status s = db.prepare(sql, st); !s.ok()) return s;
+    st.bind_int(1, id);
+    return each_row(st, row);
+  }
+
   Status load(std::int64_t id, std::optional<SessionDetail>& out);
 };
 

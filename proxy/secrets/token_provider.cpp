@@ -45,7 +45,7 @@ TokenProvider::~TokenProvider() {
     left.swap(waiters_);
   }
   for (auto& w : left)
-    w->complete({std::nullopt, std::string(kOption) + ": mailtap is shutting down"});
+    complete(std::move(w), {std::nullopt, std::string(kOption) + ": mailtap is shutting down"});
 }
 
 TokenProvider::Clock::time_point TokenProvider::now() const {
@@ -61,14 +61,15 @@ void TokenProvider::enqueue(std::unique_ptr<Waiter> waiter) {
   std::unique_lock lock(mutex_);
   if (stopping_) {
     lock.unlock();
-    waiter->complete({std::nullopt, std::string(kOption) + ": mailtap is shutting down"});
+    complete(std::move(waiter),
+             {std::nullopt, std::string(kOption) + ": mailtap is shutting down"});
     return;
   }
   if (cached_ && now() < cached_until_) {
     Result r;
     r.token = Token{cached_->clone(), generation_, false};
     lock.unlock();
-    waiter->complete(std::move(r));
+    complete(std::move(waiter), std::move(r));
     return;
   }
   waiters_.push_back(std::move(waiter));
@@ -76,6 +77,12 @@ void TokenProvider::enqueue(std::unique_ptr<Waiter> waiter) {
     running_ = true;
     wake_.notify_one();
   }
+}
+
+void TokenProvider::complete(std::unique_ptr<Waiter> waiter, Result result,
+                             std::shared_ptr<std::mutex> gate) {
+  Waiter& w = *waiter;
+  w.post_completion(std::move(waiter), std::move(result), std::move(gate));
 }
 
 void TokenProvider::invalidate(std::uint64_t generation) {
@@ -117,13 +124,16 @@ void TokenProvider::run_worker() {
       running_ = false;
       done.swap(waiters_);
     }
+    // Every executor copy this thread makes while posting is gone before the gate opens.
+    const auto gate = std::make_shared<std::mutex>();
+    std::lock_guard posting(*gate);
     for (auto& w : done) {
       Result copy;
       copy.error = result.error;
       if (result.token) {
         copy.token = Token{result.token->value.clone(), result.token->generation, true};
       }
-      w->complete(std::move(copy));
+      complete(std::move(w), std::move(copy), gate);
     }
   }
 }

@@ -13,9 +13,10 @@
 //   provider.invalidate(r.token->generation) and get() once more.
 // Or with a callback: provider.async_get(executor, [](TokenProvider::Result r) { ... }).
 // Completions run on the caller's executor (or the handler's associated one, e.g. the
-// session's strand), never inline and never on the provider's thread. The provider must outlive
-// its waiters' io_context work (destroy it before the io_context): its destructor kills a running
-// command and completes every waiter with an error.
+// session's strand), never inline and never on the provider's thread. An io_context may end as
+// soon as its requests are answered, while the provider lives on. The provider's destructor kills
+// a running command and completes every waiter with an error, so an io_context with a request
+// still waiting must outlive the provider.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
@@ -100,23 +101,36 @@ class TokenProvider {
   std::uint64_t runs() const { return runs_.load(); }
 
  private:
+  // A request waiting for a token. Completing it hands the waiter itself to the handler that is
+  // posted to its executor, so every copy of that executor (a strand, say) and the work it holds
+  // are released on the waiter's own I/O thread, inside its run(): the provider's thread never
+  // drops the last reference to an executor whose io_context may be ending.
   struct Waiter {
     virtual ~Waiter() = default;
-    virtual void complete(Result result) = 0;
+    // `gate`, when given, is held by the provider's thread while it posts: the handler waits
+    // for it, so the poster's own executor copies are gone before the handler's work ends.
+    virtual void post_completion(std::unique_ptr<Waiter> self, Result result,
+                                 std::shared_ptr<std::mutex> gate) = 0;
   };
   template <typename Handler, typename Executor>
   struct WaiterFor final : Waiter {
     WaiterFor(Handler h, const Executor& ex) : handler(std::move(h)), work(ex) {}
-    void complete(Result result) override {
-      auto ex = work.get_executor();
-      asio::post(ex, [h = std::move(handler), r = std::move(result)]() mutable {
-        std::move(h)(std::move(r));
-      });
-      work.reset();
+    void post_completion(std::unique_ptr<Waiter> self, Result result,
+                         std::shared_ptr<std::mutex> gate) override {
+      const Executor ex = work.get_executor();
+      asio::post(ex,
+                 [self = std::move(self), r = std::move(result), gate = std::move(gate)]() mutable {
+                   if (gate) {
+                     const std::lock_guard wait_for_poster(*gate);
+                   }
+                   std::move(static_cast<WaiterFor&>(*self).handler)(std::move(r));
+                 });
     }
     Handler handler;
     asio::executor_work_guard<Executor> work;  // keeps the waiter's io_context running
   };
+  static void complete(std::unique_ptr<Waiter> waiter, Result result,
+                       std::shared_ptr<std::mutex> gate = nullptr);
 
   void enqueue(std::unique_ptr<Waiter> waiter);
   void run_worker();

@@ -11,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
+#include <filesystem>
 #include <thread>
 
 #include "temp_dir.hpp"
@@ -164,6 +165,32 @@ TEST(TokenProvider, ConcurrentRequestsShareOneRun) {
   EXPECT_EQ(p.runs(), 1u);
 }
 
+// A one-shot caller (mailtap encode, a test, a short-lived pool) ends its io_context the moment
+// its sessions have their tokens, while the provider lives on. The provider's thread must not
+// still hold the sessions' strands then: ASan saw it release one into a destroyed io_context.
+TEST(TokenProvider, AnIoContextMayEndAsSoonAsItsRequestsAreAnswered) {
+  TokenProvider::Options o = options("echo tok");
+  o.default_lifetime = std::chrono::seconds::zero();  // never cached: every round runs it
+  TokenProvider p(o);
+  for (int round = 0; round < 25; ++round) {
+    int answered = 0;
+    {
+      asio::io_context io;
+      for (int i = 0; i < 8; ++i) {
+        asio::co_spawn(
+            asio::make_strand(io),
+            [&]() -> asio::awaitable<void> {
+              token_of(co_await p.get());
+              ++answered;  // one thread runs io: no lock needed
+            },
+            asio::detached);
+      }
+      io.run();
+    }
+    EXPECT_EQ(answered, 8);
+  }
+}
+
 TEST(TokenProvider, TheIoThreadKeepsWorkingWhileTheCommandRuns) {
   TokenProvider p(options("sleep 0.5; echo tok"));
   asio::io_context io;  // one thread: if get() blocked it, the ticker could not tick
@@ -207,12 +234,17 @@ TEST(TokenProvider, CallbackInterfaceCompletesOnTheGivenExecutor) {
 }
 
 TEST(TokenProvider, DestructionStopsARunningCommandAndAnswersWaiters) {
+  test_support::TempDir dir;
+  const std::string started = dir.file("started");
   asio::io_context io;
   std::string error;
   {
-    TokenProvider p(options("sleep 30; echo tok"));
+    TokenProvider p(options("touch " + started + "; sleep 30; echo tok"));
     p.async_get(io.get_executor(), [&](Result r) { error = r.error; });
-    std::this_thread::sleep_for(100ms);
+    // Destroyed once the command runs (before, the request would just be refused).
+    for (int i = 0; i < 1000 && !std::filesystem::exists(started); ++i)
+      std::this_thread::sleep_for(10ms);
+    ASSERT_TRUE(std::filesystem::exists(started));
   }  // kills the sleep: this does not take 30 s
   io.run();
   EXPECT_EQ(error, "--oauth2-token-cmd was stopped: mailtap is shutting down");

@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 #include "tests/unit/recorded_event_for_tests.hpp"
+#include "tests/unit/storage_records_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <asio/co_spawn.hpp>
@@ -26,44 +27,21 @@ using namespace std::chrono_literals;
 
 using test_support::TempDir;
 
-const Clock::time_point kT0 = parse_timestamp("2026-11-24T20:41:07.123456Z").value();
+using test_support::kT0;
 
-// Runs each record list as one session, in order, through a real Recorder.
 void record(Recorder& rec, std::vector<std::vector<Record>> sessions) {
-  asio::io_context io;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        for (auto& s : sessions) {
-          auto records = std::move(s);
-          co_await rec.submit(std::move(records));
-        }
-      },
-      asio::detached);
-  io.run();
+  test_support::record_batches(rec, std::move(sessions));
 }
 
 SessionOpened opened(SessionKey key, Clock::time_point at, std::string upstream) {
-  SessionOpened r;
-  r.key = key;
-  r.started = at;
-  r.client_address = "127.0.0.1:40000";
-  r.listen_address = "127.0.0.1:2525";
-  r.upstream_host = std::move(upstream);
+  SessionOpened r = test_support::session_opened(key, at, std::move(upstream));
   r.upstream_port = 25;
   r.tls_mode = TlsMode::none;
-  r.ehlo_name = "mailtap.test";
   return r;
 }
 
 SessionClosed closed(SessionKey key, Clock::time_point at, Outcome o, std::string user = "") {
-  SessionClosed r;
-  r.key = key;
-  r.ended = at;
-  r.outcome = o;
-  r.reason = o == Outcome::quit ? "" : "went away";
-  r.auth_user = std::move(user);
-  return r;
+  return test_support::session_closed(key, at, o, std::move(user));
 }
 
 TEST(StorageReader, RefusesMissingAndForeignFiles) {
@@ -278,13 +256,14 @@ TEST(StorageReader, ListsWithFiltersWhileTheWriterIsActive) {
     }
   }
   record(*rec, sessions);
-  // The open session's records are committed within commit_interval; wait for that.
-  std::this_thread::sleep_for(50ms);
 
   // The proxy is still running: the reader works beside it.
   auto reader = Reader::open(path, error);
   ASSERT_NE(reader, nullptr) << error;
   std::vector<SessionRow> rows;
+  // The open session's records are committed within commit_interval; wait for that.
+  for (int i = 0; i < 500 && reader->list_sessions({}, rows, error) && rows.size() < 6; ++i)
+    std::this_thread::sleep_for(10ms);
 
   ASSERT_TRUE(reader->list_sessions({}, rows, error)) << error;
   ASSERT_EQ(rows.size(), 6u);

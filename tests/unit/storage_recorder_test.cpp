@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "tests/unit/recorded_event_for_tests.hpp"
+#include "tests/unit/storage_records_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -71,17 +72,8 @@ class WriteLockHolder {
   bool locked_ = false;
 };
 
-SessionOpened opened(SessionKey key, std::string upstream = "mx.example.net") {
-  SessionOpened r;
-  r.key = key;
-  r.started = Clock::now();
-  r.client_address = "127.0.0.1:40000";
-  r.listen_address = "127.0.0.1:2525";
-  r.upstream_host = std::move(upstream);
-  r.upstream_port = 587;
-  r.tls_mode = TlsMode::starttls;
-  r.ehlo_name = "mailtap.test";
-  return r;
+SessionOpened opened(SessionKey key) {
+  return test_support::session_opened(key);
 }
 
 SessionEvent event(SessionKey key, std::uint64_t seq) {
@@ -133,25 +125,10 @@ SessionMessage message(SessionKey key, std::uint64_t seq) {
 }
 
 SessionClosed closed(SessionKey key, Outcome outcome = Outcome::quit) {
-  SessionClosed r;
-  r.key = key;
-  r.ended = Clock::now();
-  r.outcome = outcome;
-  r.bytes_client_to_upstream = 100;
-  r.bytes_upstream_to_client = 200;
-  return r;
+  return test_support::session_closed(key, Clock::now(), outcome);
 }
 
-// Variadic rather than an initializer_list: g++ 12 rejects braced lists of these records inside
-// coroutines ("array used as initializer"). The tests also build each batch in a named local
-// before co_await: g++ 12 miscompiles some temporaries inside a co_await full-expression.
-template <typename... R>
-std::vector<Record> batch(R&&... records) {
-  std::vector<Record> v;
-  v.reserve(sizeof...(records));
-  (v.emplace_back(std::forward<R>(records)), ...);
-  return v;
-}
+using test_support::batch;
 
 RecorderOptions at(const std::string& path) {
   RecorderOptions o;

@@ -115,11 +115,11 @@ TEST(WebRoutes, QueryStrings) {
 }
 
 TEST(WebRoutes, SessionFilters) {
-  storage::SessionListQuery q;
+  storage::SessionFilter q;
   EXPECT_EQ(
       parse_session_filters({{"outcome", "failed"}, {"reply_class", "5xx"}, {"limit", "5"}}, q),
       "");
-  EXPECT_EQ(q.outcome, "failed");
+  EXPECT_TRUE(q.only_failed);
   EXPECT_EQ(q.reply_class, 5);
   EXPECT_EQ(q.limit, 5u);
   EXPECT_NE(parse_session_filters({{"outcome", "nonsense"}}, q), "");

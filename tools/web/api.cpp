@@ -55,13 +55,17 @@ std::string session_file_name(std::int64_t id) {
 }  // namespace
 
 std::string parse_session_filters(const std::map<std::string, std::string>& query,
-                                  storage::SessionListQuery& out) {
+                                  storage::SessionFilter& out) {
   const auto now = Clock::now();
-  if (auto o = value_of(query, "outcome"); !o.empty()) {
+  if (auto o = value_of(query, "outcome"); o == "in_progress") {
+    out.only_in_progress = true;
+  } else if (o == "failed") {
+    out.only_failed = true;
+  } else if (!o.empty()) {
     storage::Outcome parsed;
-    if (o != "in_progress" && o != "failed" && !storage::parse(o, parsed))
+    if (!storage::parse(o, parsed))
       return "outcome " + o + ": expected failed, in_progress or an outcome such as quit";
-    out.outcome = o;
+    out.outcome = parsed;
   }
   if (auto c = value_of(query, "reply_class"); !c.empty()) {
     if (c.size() == 3 && c.substr(1) == "xx") c.resize(1);
@@ -83,7 +87,7 @@ std::string parse_session_filters(const std::map<std::string, std::string>& quer
   if (auto b = value_of(query, "before"); !b.empty()) {
     std::int64_t id = 0;
     if (!parse_number(b, id)) return "before " + b + ": expected a session id";
-    out.before_id = id;
+    out.after_session = id;  // listed newest first: "before" in time
   }
   out.limit = kDefaultLimit;
   if (auto l = value_of(query, "limit"); !l.empty()) {
@@ -100,8 +104,6 @@ std::unique_ptr<Api> Api::open(const std::string& db_path, std::string& error) {
   api->path_ = db_path;
   api->reader_ = storage::Reader::open(db_path, error);
   if (!api->reader_) return nullptr;
-  api->query_ = storage::SessionQuery::open(db_path, error);
-  if (!api->query_) return nullptr;
   return api;
 }
 
@@ -144,15 +146,15 @@ Response Api::asset(const std::string& name) const {
 }
 
 Response Api::sessions(const std::map<std::string, std::string>& query) {
-  storage::SessionListQuery q;
+  storage::SessionFilter q;
   if (auto e = parse_session_filters(query, q); !e.empty()) return error_response(400, e);
   const std::size_t limit = q.limit;
   q.limit = limit + 1;  // one more tells whether there is a next page
-  std::vector<storage::SessionListRow> rows;
+  std::vector<storage::SessionSummary> rows;
   std::string error;
   {
     std::lock_guard lock(mutex_);
-    if (!query_->list(q, rows, error)) return error_response(500, error);
+    if (!reader_->session_summaries(q, rows, error)) return error_response(500, error);
   }
   const bool more = rows.size() > limit;
   if (more) rows.resize(limit);

@@ -1,6 +1,6 @@
 // What `mailtap web` answers for each route, as Response values: the page and its assets, and
 // the JSON API the page itself uses (documented in docs/web.md). Reads the record through
-// storage::Reader and storage::SessionQuery only; serialises callers on one read-only
+// storage::Reader only; serialises callers on one read-only
 // connection. The record holds no secret, and no response adds one.
 #pragma once
 
@@ -10,7 +10,6 @@
 #include <string>
 
 #include "storage/reader.hpp"
-#include "storage/session_query.hpp"
 #include "tools/web/http_response.hpp"
 #include "tools/web/routes.hpp"
 
@@ -38,11 +37,10 @@ class Api {
   std::mutex mutex_;  // one connection, used by one request at a time
   std::string path_;
   std::unique_ptr<storage::Reader> reader_;
-  std::unique_ptr<storage::SessionQuery> query_;
 };
 
-// The query string of /api/sessions as a SessionListQuery; "" when valid, else what is wrong.
+// The query string of /api/sessions as a SessionFilter; "" when valid, else what is wrong.
 std::string parse_session_filters(const std::map<std::string, std::string>& query,
-                                  storage::SessionListQuery& out);
+                                  storage::SessionFilter& out);
 
 }  // namespace mailtap::tools::web

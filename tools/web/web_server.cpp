@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "proxy/cli/listen_address.hpp"
-#include "storage/session_query.hpp"
+#include "storage/reader.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/web/api.hpp"
 #include "tools/web/change_watcher.hpp"
@@ -40,7 +40,7 @@ struct WebServer::Impl {
   HostPolicy host_policy;
   std::string url;
   std::unique_ptr<Api> api;
-  std::unique_ptr<storage::SessionQuery> watch_query;  // the watcher thread's own connection
+  std::unique_ptr<storage::Reader> watch_reader;  // the watcher thread's own connection
   std::unique_ptr<ChangeWatcher> watcher;
   std::atomic<int> streams{0};
   std::unique_ptr<mg_context, ContextStopper> context;  // last: stopped before the rest goes
@@ -136,14 +136,14 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
   auto impl = std::make_unique<Impl>();
   impl->api = Api::open(options.db_path, error);
   if (!impl->api) return nullptr;
-  impl->watch_query = storage::SessionQuery::open(options.db_path, error);
-  if (!impl->watch_query) return nullptr;
-  storage::SessionQuery* probe_query = impl->watch_query.get();
+  impl->watch_reader = storage::Reader::open(options.db_path, error);
+  if (!impl->watch_reader) return nullptr;
+  storage::Reader* probe = impl->watch_reader.get();
   impl->watcher = std::make_unique<ChangeWatcher>(
-      [probe_query]() -> std::optional<std::string> {
+      [probe]() -> std::optional<std::string> {
         storage::ChangeToken token;
         std::string ignored;
-        if (!probe_query->change_token(token, ignored)) return std::nullopt;
+        if (!probe->change_token(token, ignored)) return std::nullopt;
         JsonWriter w;
         w.begin_object().key("data_version").value(token.data_version);
         w.key("max_session_id").value(token.max_session_id).end_object();

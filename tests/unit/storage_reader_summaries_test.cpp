@@ -1,5 +1,6 @@
-// The web page's sessions list (filters, per-row stats) and its change token.
-#include "storage/session_query.hpp"
+// Reader::session_summaries as `mailtap sessions` and the web page's list use it (filters,
+// paging, what each row shows) and the change token behind the page's live updates.
+#include "storage/reader.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 #include "storage/recorder.hpp"
 #include "storage/timestamp.hpp"
 #include "tests/unit/recorded_event_for_tests.hpp"
+#include "tests/unit/storage_records_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 namespace mailtap::storage {
@@ -18,15 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using test_support::TempDir;
 
-const Clock::time_point kT0 = parse_timestamp("2026-11-24T20:41:07.123456Z").value();
-
-void record(Recorder& rec, std::vector<Record> records) {
-  asio::io_context io;
-  asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> { co_await rec.submit(std::move(records)); },
-      asio::detached);
-  io.run();
-}
+using test_support::kT0;
 
 SessionEvent reply(SessionKey k, std::uint64_t seq, int code, std::string bytes,
                    smtp::Direction d = smtp::Direction::upstream_to_client) {
@@ -46,16 +40,7 @@ void session(Recorder& rec, Clock::time_point at, std::string upstream, std::str
              std::string body = "") {
   const SessionKey k = rec.new_session_key();
   std::vector<Record> records;
-  SessionOpened o;
-  o.key = k;
-  o.started = at;
-  o.client_address = "127.0.0.1:40000";
-  o.listen_address = "127.0.0.1:2525";
-  o.upstream_host = std::move(upstream);
-  o.upstream_port = 587;
-  o.tls_mode = smtp::TlsMode::starttls;
-  o.ehlo_name = "mailtap.test";
-  records.push_back(o);
+  records.push_back(test_support::session_opened(k, at, std::move(upstream)));
   std::uint64_t seq = 0;
   for (auto& [code, text] : replies) records.push_back(reply(k, ++seq, code, text));
   if (!body.empty()) {
@@ -67,18 +52,12 @@ void session(Recorder& rec, Clock::time_point at, std::string upstream, std::str
     m.message.size = body.size();
     records.push_back(m);
   }
-  if (outcome) {
-    SessionClosed c;
-    c.key = k;
-    c.ended = at + 1s;
-    c.outcome = *outcome;
-    c.auth_user = std::move(user);
-    records.push_back(c);
-  }
-  record(rec, std::move(records));
+  if (outcome)
+    records.push_back(test_support::session_closed(k, at + 1s, *outcome, std::move(user)));
+  test_support::record_batches(rec, {std::move(records)});
 }
 
-class SessionQueryTest : public ::testing::Test {
+class SessionSummariesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     RecorderOptions o;
@@ -91,8 +70,8 @@ class SessionQueryTest : public ::testing::Test {
     session(*rec, kT0 + 1h, "smtp.example.net", "bob", Outcome::quit,
             {{220, "220 hi\r\n"}, {535, "535 5.7.8 bad credentials\r\n"}, {221, "221 bye\r\n"}});
     session(*rec, kT0 + 2h, "mx.example.org", "", Outcome::timeout, {{220, "220 hi\r\n"}});
-    query = SessionQuery::open(path, error);
-    ASSERT_NE(query, nullptr) << error;
+    reader = Reader::open(path, error);
+    ASSERT_NE(reader, nullptr) << error;
   }
   void TearDown() override {
     if (rec) rec->stop();
@@ -101,11 +80,11 @@ class SessionQueryTest : public ::testing::Test {
   // Ids listed with the query `set` adjusts from the default one.
   template <typename Set>
   std::vector<std::int64_t> ids(Set set) {
-    SessionListQuery q;
+    SessionFilter q;
     set(q);
-    std::vector<SessionListRow> rows;
+    std::vector<SessionSummary> rows;
     std::string error;
-    EXPECT_TRUE(query->list(q, rows, error)) << error;
+    EXPECT_TRUE(reader->session_summaries(q, rows, error)) << error;
     std::vector<std::int64_t> out;
     for (const auto& r : rows) out.push_back(r.session.id);
     return out;
@@ -114,13 +93,13 @@ class SessionQueryTest : public ::testing::Test {
   TempDir dir;
   std::string path = dir.file("m.db");
   std::unique_ptr<Recorder> rec;
-  std::unique_ptr<SessionQuery> query;
+  std::unique_ptr<Reader> reader;
 };
 
-TEST_F(SessionQueryTest, ListsNewestFirstWithWhatEachRowShows) {
-  std::vector<SessionListRow> rows;
+TEST_F(SessionSummariesTest, ListsNewestFirstWithWhatEachRowShows) {
+  std::vector<SessionSummary> rows;
   std::string error;
-  ASSERT_TRUE(query->list({}, rows, error)) << error;
+  ASSERT_TRUE(reader->session_summaries({}, rows, error)) << error;
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].session.upstream_host, "mx.example.org");
   EXPECT_EQ(rows[1].last_reply_code, 221);
@@ -130,9 +109,9 @@ TEST_F(SessionQueryTest, ListsNewestFirstWithWhatEachRowShows) {
   EXPECT_EQ(rows[2].session.auth_user, "alice");
 }
 
-TEST_F(SessionQueryTest, Filters) {
-  EXPECT_EQ(ids([](auto& q) { q.outcome = "failed"; }), (std::vector<std::int64_t>{3, 2}));
-  EXPECT_EQ(ids([](auto& q) { q.outcome = "timeout"; }), (std::vector<std::int64_t>{3}));
+TEST_F(SessionSummariesTest, Filters) {
+  EXPECT_EQ(ids([](auto& q) { q.only_failed = true; }), (std::vector<std::int64_t>{3, 2}));
+  EXPECT_EQ(ids([](auto& q) { q.outcome = Outcome::timeout; }), (std::vector<std::int64_t>{3}));
   EXPECT_EQ(ids([](auto& q) { q.reply_class = 5; }), (std::vector<std::int64_t>{2}));
   EXPECT_EQ(ids([](auto& q) { q.user = "alice"; }), (std::vector<std::int64_t>{1}));
   EXPECT_EQ(ids([](auto& q) { q.upstream = "smtp.example.net"; }),
@@ -149,29 +128,42 @@ TEST_F(SessionQueryTest, Filters) {
               q.until = kT0 + 90min;
             }),
             (std::vector<std::int64_t>{2}));
+}
+
+TEST_F(SessionSummariesTest, PagesFollowTheListOrderEvenPastAPrunedSession) {
   EXPECT_EQ(ids([](auto& q) {
-              q.before_id = 3;
+              q.after_session = 3;
               q.limit = 1;
             }),
             (std::vector<std::int64_t>{2}));
+  EXPECT_EQ(ids([](auto& q) {
+              q.newest_first = false;
+              q.after_session = 1;
+            }),
+            (std::vector<std::int64_t>{2, 3}));
+  EXPECT_EQ(ids([](auto& q) {
+              q.after_session = 99;  // no such session (pruned since the page was shown)
+              q.limit = 2;
+            }),
+            (std::vector<std::int64_t>{3, 2}));
 }
 
-TEST_F(SessionQueryTest, InProgressSessionsAndTheChangeToken) {
+TEST_F(SessionSummariesTest, InProgressSessionsAndTheChangeToken) {
   ChangeToken before;
   std::string error;
-  ASSERT_TRUE(query->change_token(before, error)) << error;
+  ASSERT_TRUE(reader->change_token(before, error)) << error;
   ChangeToken same;
-  ASSERT_TRUE(query->change_token(same, error)) << error;
+  ASSERT_TRUE(reader->change_token(same, error)) << error;
   EXPECT_EQ(before, same);
 
   // Another connection commits: the token changes, without any query of the rows.
   session(*rec, kT0 + 3h, "smtp.example.net", "", std::nullopt, {{220, "220 hi\r\n"}},
           "Subject: x\r\n\r\ny");
   ChangeToken after;
-  ASSERT_TRUE(query->change_token(after, error)) << error;
+  ASSERT_TRUE(reader->change_token(after, error)) << error;
   EXPECT_NE(before, after);
   EXPECT_EQ(after.max_session_id, 4);
-  EXPECT_EQ(ids([](auto& q) { q.outcome = "in_progress"; }), (std::vector<std::int64_t>{4}));
+  EXPECT_EQ(ids([](auto& q) { q.only_in_progress = true; }), (std::vector<std::int64_t>{4}));
 }
 
 }  // namespace

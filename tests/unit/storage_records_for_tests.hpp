@@ -1,0 +1,80 @@
+// Session records the storage tests write through a real Recorder: one way to build them and
+// one way to submit them, so each test says only what differs.
+#pragma once
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/recorder.hpp"
+#include "storage/timestamp.hpp"
+
+namespace mailtap::test_support {
+
+inline const storage::Clock::time_point kT0 =
+    storage::parse_timestamp("2026-11-24T20:41:07.123456Z").value();
+
+// A STARTTLS session to port 587 from 127.0.0.1:40000 through 127.0.0.1:2525.
+inline storage::SessionOpened session_opened(storage::SessionKey key,
+                                             storage::Clock::time_point at = storage::Clock::now(),
+                                             std::string upstream = "mx.example.net") {
+  storage::SessionOpened r;
+  r.key = key;
+  r.started = at;
+  r.client_address = "127.0.0.1:40000";
+  r.listen_address = "127.0.0.1:2525";
+  r.upstream_host = std::move(upstream);
+  r.upstream_port = 587;
+  r.tls_mode = storage::TlsMode::starttls;
+  r.ehlo_name = "mailtap.test";
+  return r;
+}
+
+// 100 octets up, 200 down; any outcome but quit with the reason "went away".
+inline storage::SessionClosed session_closed(storage::SessionKey key,
+                                             storage::Clock::time_point at = storage::Clock::now(),
+                                             storage::Outcome outcome = storage::Outcome::quit,
+                                             std::string user = "") {
+  storage::SessionClosed r;
+  r.key = key;
+  r.ended = at;
+  r.outcome = outcome;
+  r.reason = outcome == storage::Outcome::quit ? "" : "went away";
+  r.auth_user = std::move(user);
+  r.bytes_client_to_upstream = 100;
+  r.bytes_upstream_to_client = 200;
+  return r;
+}
+
+// Variadic rather than an initializer_list: g++ 12 rejects braced lists of these records inside
+// coroutines ("array used as initializer"). Build each batch in a named local before co_await:
+// g++ 12 miscompiles some temporaries inside a co_await full-expression.
+template <typename... R>
+std::vector<storage::Record> batch(R&&... records) {
+  std::vector<storage::Record> v;
+  v.reserve(sizeof...(records));
+  (v.emplace_back(std::forward<R>(records)), ...);
+  return v;
+}
+
+// Submits each record list in order, one submit each, and returns when all have been taken.
+inline void record_batches(storage::Recorder& rec,
+                           std::vector<std::vector<storage::Record>> batches) {
+  asio::io_context io;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (auto& b : batches) {
+          auto records = std::move(b);
+          co_await rec.submit(std::move(records));
+        }
+      },
+      asio::detached);
+  io.run();
+}
+
+}  // namespace mailtap::test_support
