@@ -70,8 +70,7 @@ class Auditor {
           scan(r, session, where + " note", e.note);
 
           using smtp::EventKind;
-          const bool from_client = e.direction == smtp::Direction::client_to_upstream ||
-                                   e.direction == smtp::Direction::client_to_mailtap;
+          const bool from_client = smtp::from_client(e.direction);
           if (from_client && (e.kind == EventKind::data || e.kind == EventKind::bdat_chunk))
             data += e.bytes;
           if (e.kind == EventKind::rewrite &&

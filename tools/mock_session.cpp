@@ -9,10 +9,6 @@ namespace mailtap::tools {
 
 namespace {
 
-bool is_client_side(smtp::Direction d) {
-  return d == smtp::Direction::client_to_upstream || d == smtp::Direction::client_to_mailtap;
-}
-
 bool is_body(smtp::EventKind k) {
   return k == smtp::EventKind::data || k == smtp::EventKind::bdat_chunk;
 }
@@ -156,7 +152,7 @@ bool MockSession::check_new_events() {
     if (e.direction == smtp::Direction::client_to_upstream && e.kind == smtp::EventKind::data &&
         ends_body(e.bytes))
       ++unanswered_;
-    if (!is_client_side(e.direction) || is_body(e.kind)) continue;
+    if (!smtp::from_client(e.direction) || is_body(e.kind)) continue;
     const std::size_t idx = next_expected();
     if (idx == recording_.client.size()) {
       // A recording that ended with a close still lets the client say goodbye.

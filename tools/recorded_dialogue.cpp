@@ -1,15 +1,8 @@
 #include "tools/recorded_dialogue.hpp"
+
 #include "proxy/common/text.hpp"
 
 namespace mailtap::tools {
-
-namespace {
-
-bool is_client_side(smtp::Direction d) {
-  return d == smtp::Direction::client_to_upstream || d == smtp::Direction::client_to_mailtap;
-}
-
-}  // namespace
 
 std::string ClientStep::summary() const {
   if (kind == smtp::EventKind::data || kind == smtp::EventKind::bdat_chunk)
@@ -38,7 +31,7 @@ bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, Recor
   bool reply_since_flight = true;  // a new flight starts at the first client step
   for (const storage::EventRow& row : events) {
     const smtp::Event& e = row.event;
-    if (is_client_side(e.direction)) {
+    if (smtp::from_client(e.direction)) {
       if (e.kind == smtp::EventKind::error) {
         error = "event " + std::to_string(row.seq) +
                 ": the client sent a line mailtap refused and did not record (" + e.note +

@@ -155,8 +155,7 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
       std::string p = colour_prefix + " ";
       if (from_mailtap)
         p = st.magenta(p);
-      else if (e.direction == Direction::client_to_upstream ||
-               e.direction == Direction::client_to_mailtap)
+      else if (smtp::from_client(e.direction))
         p = st.cyan(p);
       out += (i == 0 ? when : std::string(when.size(), ' ')) + "  " + tag + p + text + "\n";
     }

@@ -12,6 +12,8 @@
 #include <set>
 #include <utility>
 
+#include "proxy/common/text.hpp"
+
 namespace mailtap::cli {
 
 namespace {
@@ -28,24 +30,6 @@ void skip_blanks(std::string_view line, std::size_t& i) {
 bool rest_is_comment(std::string_view line, std::size_t i) {
   skip_blanks(line, i);
   return i == line.size() || line[i] == '#';
-}
-
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
 }
 
 // A "basic string" starting at line[i] == '"'; leaves i after the closing quote.
@@ -106,7 +90,8 @@ bool basic_string(std::string_view line, std::size_t& i, std::string& out, std::
           error = "\\" + std::string(1, e) + " is not a Unicode scalar value";
           return false;
         }
-        append_utf8(out, cp);
+        auto put = [&out](char c) { out.push_back(c); };
+        put_utf8(cp, put);
         break;
       }
       default:

@@ -2,6 +2,7 @@
 // UTF-8. Shared so every room answers them the same way.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 namespace mailtap {
@@ -12,5 +13,27 @@ std::string_view strip_crlf(std::string_view line);
 // Well-formed UTF-8 (RFC 3629): no overlong forms, no UTF-16 surrogates, nothing above
 // U+10FFFF, no truncated sequence.
 bool is_valid_utf8(std::string_view s);
+
+// The UTF-8 bytes of code point `cp` (at most U+10FFFF; surrogates are the caller's to
+// refuse), each handed to `put(char)`: a callable, so a Secret can receive them as well as a
+// string.
+template <class Put>
+void put_utf8(std::uint32_t cp, Put& put) {
+  if (cp < 0x80) {
+    put(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    put(static_cast<char>(0xc0 | cp >> 6));
+    put(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else if (cp < 0x10000) {
+    put(static_cast<char>(0xe0 | cp >> 12));
+    put(static_cast<char>(0x80 | (cp >> 6 & 0x3f)));
+    put(static_cast<char>(0x80 | (cp & 0x3f)));
+  } else {
+    put(static_cast<char>(0xf0 | cp >> 18));
+    put(static_cast<char>(0x80 | (cp >> 12 & 0x3f)));
+    put(static_cast<char>(0x80 | (cp >> 6 & 0x3f)));
+    put(static_cast<char>(0x80 | (cp & 0x3f)));
+  }
+}
 
 }  // namespace mailtap

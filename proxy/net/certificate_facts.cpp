@@ -1,5 +1,4 @@
 #include "proxy/net/certificate_facts.hpp"
-#include "proxy/common/hex.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/bytestring.h>
@@ -8,6 +7,8 @@
 #include <openssl/x509v3.h>
 
 #include <memory>
+
+#include "proxy/common/hex.hpp"
 
 namespace mailtap::net {
 

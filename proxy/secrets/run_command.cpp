@@ -1,5 +1,4 @@
 #include "proxy/secrets/run_command.hpp"
-#include "proxy/common/duration.hpp"
 
 #include <fcntl.h>
 #include <openssl/mem.h>
@@ -13,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
+
+#include "proxy/common/duration.hpp"
 
 extern char** environ;
 

@@ -1,7 +1,8 @@
 #include "proxy/session/transcript.hpp"
-#include "proxy/common/hex.hpp"
 
 #include <cstdio>
+
+#include "proxy/common/hex.hpp"
 
 namespace mailtap {
 

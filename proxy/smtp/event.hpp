@@ -60,7 +60,7 @@ class RecordedEvent {
 // the client, notes) as a RecordedEvent. An event in a client direction is not mailtap's to
 // record: its bytes are dropped and it is marked redacted.
 inline RecordedEvent mailtap_event(Event e) {
-  if (e.direction == Direction::client_to_upstream || e.direction == Direction::client_to_mailtap) {
+  if (from_client(e.direction)) {
     e.bytes.clear();
     e.redacted = true;
   }

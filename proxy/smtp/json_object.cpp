@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "proxy/common/text.hpp"
+
 namespace mailtap::smtp {
 namespace {
 
@@ -125,25 +127,6 @@ std::optional<std::uint32_t> hex4(std::string_view raw, std::size_t at) {
     v = v << 4 | static_cast<std::uint32_t>(h);
   }
   return v;
-}
-
-template <typename Put>
-void put_utf8(std::uint32_t cp, Put& put) {
-  if (cp < 0x80) {
-    put(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    put(static_cast<char>(0xc0 | cp >> 6));
-    put(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else if (cp < 0x10000) {
-    put(static_cast<char>(0xe0 | cp >> 12));
-    put(static_cast<char>(0x80 | (cp >> 6 & 0x3f)));
-    put(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else {
-    put(static_cast<char>(0xf0 | cp >> 18));
-    put(static_cast<char>(0x80 | (cp >> 12 & 0x3f)));
-    put(static_cast<char>(0x80 | (cp >> 6 & 0x3f)));
-    put(static_cast<char>(0x80 | (cp & 0x3f)));
-  }
 }
 
 // Every escape is at least as long as what it decodes to, so `put` never needs more room

@@ -27,6 +27,11 @@ enum class Direction : std::uint8_t {
   mailtap_note,         // nothing crossed a wire: a rewrite, a TLS fact, an error
 };
 
+// The client's own bytes (relayed or answered by mailtap), as opposed to anyone's reply.
+constexpr bool from_client(Direction d) {
+  return d == Direction::client_to_upstream || d == Direction::client_to_mailtap;
+}
+
 enum class Phase : std::uint8_t { plain, pre_tls, tls };
 
 enum class EventKind : std::uint8_t {

@@ -1,11 +1,12 @@
 #include "proxy/smtp/sasl_responses.hpp"
-#include "proxy/common/hex.hpp"
 
 #include <openssl/digest.h>
 #include <openssl/hmac.h>
 #include <openssl/mem.h>
 
 #include <charconv>
+
+#include "proxy/common/hex.hpp"
 
 namespace mailtap::smtp {
 namespace {

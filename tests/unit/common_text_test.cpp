@@ -1,6 +1,7 @@
 // The shared helpers of proxy/common: hex digits, \xHH escapes, line ends, UTF-8.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 
 #include "proxy/common/hex.hpp"
@@ -60,6 +61,14 @@ TEST(CommonText, Utf8Validation) {
   EXPECT_FALSE(is_valid_utf8("\xe0\x80\xaf"));      // overlong
   EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+}
+
+TEST(CommonText, PutUtf8EncodesEachLength) {
+  std::string out;
+  auto put = [&out](char c) { out.push_back(c); };
+  for (std::uint32_t cp : {0x41u, 0xe9u, 0x20acu, 0x1f4e7u}) put_utf8(cp, put);
+  EXPECT_EQ(out, "A\xc3\xa9\xe2\x82\xac\xf0\x9f\x93\xa7");
+  EXPECT_TRUE(is_valid_utf8(out));
 }
 
 }  // namespace
