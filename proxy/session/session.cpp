@@ -169,7 +169,7 @@ asio::awaitable<void> Session::run() {
   opts.client_tls = cfg.local_tls == net::TlsMode::starttls   ? smtp::ClientTls::starttls
                     : cfg.local_tls == net::TlsMode::implicit ? smtp::ClientTls::implicit
                                                               : smtp::ClientTls::none;
-  dialogue_.emplace(std::move(opts), events_, messages_);
+  dialogue_.emplace(std::move(opts));
   dialogue_->set_time(storage::Clock::now());
   dialogue_->relay_greeting(*setup.greeting, setup.greeting_phase);
   log::info(
@@ -240,7 +240,14 @@ void Session::close_record(storage::Outcome outcome, std::string reason) {
   closed_record_ = std::move(c);
 }
 
+void Session::take_dialogue_records() {
+  if (!dialogue_) return;
+  for (smtp::RecordedEvent& e : dialogue_->take_events()) events_.push_back(std::move(e));
+  for (smtp::Message& m : dialogue_->take_messages()) messages_.push_back(std::move(m));
+}
+
 asio::awaitable<void> Session::flush_records() {
+  take_dialogue_records();
   std::string transcript;
   for (smtp::RecordedEvent& e : events_) {
     if (ctx_.config.transcript) transcript += transcript_lines(id_, *e);
@@ -397,6 +404,7 @@ void Session::note_client_progress() {
 // everything after them waits behind them.
 asio::awaitable<void> Session::after_input() {
   smtp::Dialogue& d = *dialogue_;
+  take_dialogue_records();
   note_client_progress();
   note_login_outcome();
   fetch_token_if_needed();
@@ -477,6 +485,7 @@ asio::awaitable<void> Session::upstream_reader() {
                    : "upstream connection error: " + ec.message();
       if (!upstream_->tls_active() && ec == asio::error::eof)
         e.note = "upstream closed the connection";
+      take_dialogue_records();  // what the dialogue recorded before comes first
       events_.push_back(smtp::mailtap_event(std::move(e)));
       d.upstream_closed();
     } else {

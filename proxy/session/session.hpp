@@ -62,6 +62,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> watchdog();
   asio::awaitable<void> after_input();
+  // Moves what the dialogue recorded into events_ and messages_, behind what is there.
+  void take_dialogue_records();
   asio::awaitable<void> flush_records();
   asio::awaitable<void> refuse(const net::UpstreamSetup& setup, bool log = true);
   void record_opened();
