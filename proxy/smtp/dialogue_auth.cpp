@@ -220,11 +220,7 @@ bool Dialogue::intercept_command(const Command& cmd, std::string_view line) {
   }
   if (cmd.id == Verb::mail && login_failure_pending_ && !redactor_.authenticated()) {
     login_failure_pending_ = false;
-    Event e = make_event(Direction::client_to_mailtap, EventKind::command);
-    e.verb = "MAIL";
-    e.bytes = std::string(line);
-    e.wire_size = line.size();
-    record(std::move(e));
+    record(client_line_event(Direction::client_to_mailtap, cmd, line));
     queue_local_reply(login_failure_ + "\r\n");
     return true;
   }

@@ -66,11 +66,7 @@ bool Dialogue::gate_client_tls(const Command& cmd, std::string_view line) {
     refuse_auth_line(line, reply);
     return true;
   }
-  Event e = make_event(Direction::client_to_mailtap, EventKind::command);
-  e.verb = cmd.verb;
-  e.bytes = std::string(line);
-  e.wire_size = line.size();
-  record(std::move(e));
+  record(client_line_event(Direction::client_to_mailtap, cmd, line));
   queue_local_reply(reply);
   return true;
 }
