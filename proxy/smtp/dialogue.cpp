@@ -64,6 +64,13 @@ Event Dialogue::make_event(Direction d, EventKind k) const {
   return e;
 }
 
+Event Dialogue::note_event(EventKind kind, std::string_view verb, std::string note) const {
+  Event e = make_event(Direction::mailtap_note, kind);
+  e.verb = std::string(verb);
+  e.note = std::move(note);
+  return e;
+}
+
 Event Dialogue::reply_event(const Reply& reply) const {
   Event e = make_event(Direction::upstream_to_client, EventKind::reply);
   e.reply_code = reply.code;
@@ -231,10 +238,7 @@ void Dialogue::note_rewrites(std::string_view verb) {
   RewriteCounts rw = framer_.take_rewrites();
   rw += std::exchange(data_rewrites_, {});
   if (!rw.any()) return;
-  Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
-  e.verb = std::string(verb);
-  e.note = rw.describe();
-  record(std::move(e));
+  record(note_event(EventKind::rewrite, verb, rw.describe()));
 }
 
 // The body is recorded once, as these events, in pieces as it streams through; --max-body
@@ -350,9 +354,9 @@ void Dialogue::handle_line(FramedLine framed) {
   const std::size_t first_event = events_.size();
   handle_framed_line(std::move(framed));
   if (!rewrites.any()) return;
-  Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
-  e.verb = first_event < events_.size() ? events_[first_event]->verb : std::string{};
-  e.note = rewrites.describe();
+  Event e = note_event(EventKind::rewrite,
+                       first_event < events_.size() ? events_[first_event]->verb : std::string{},
+                       rewrites.describe());
   const std::size_t at = std::min(first_event + 1, events_.size());
   events_.insert(events_.begin() + static_cast<std::ptrdiff_t>(at), RecordedEvent(std::move(e)));
 }
@@ -637,12 +641,9 @@ void Dialogue::forward_body(std::string_view bytes, bool line_start) {
   transactions_.add_body(stored);
   if (line_len > 998 && !long_line_noted_) {
     long_line_noted_ = true;
-    Event e = make_event(Direction::mailtap_note, EventKind::note);
-    e.verb = "DATA";
-    e.note =
-        "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); forwarded "
-        "unchanged";
-    record(std::move(e));
+    record(note_event(EventKind::note, "DATA",
+                      "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); "
+                      "forwarded unchanged"));
   }
   data_line_len_ = line_len;
   progress(bytes.size(), eol);
@@ -667,15 +668,13 @@ void Dialogue::end_of_data() {
 // sent and where, so that `mailtap audit` can list it.
 void Dialogue::note_smuggling_shape(LineEnd before, LineEnd after) {
   flush_data_event();  // the note follows the body text it concerns
-  Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
-  e.verb = "DATA";
-  e.note = std::string(smuggling_shape_note_prefix) + std::string(escaped(before)) + "." +
-           std::string(escaped(after)) + " at offset " + std::to_string(data_body_offset_) +
-           " of the message: sent as \"..\", so it does not end the message (the DATA line "
-           "ended in " +
-           std::string(to_string(data_own_end_)) +
-           "; only that or CRLF, around a lone \".\", ends it)";
-  record(std::move(e));
+  std::string note =
+      std::string(smuggling_shape_note_prefix) + std::string(escaped(before)) + "." +
+      std::string(escaped(after)) + " at offset " + std::to_string(data_body_offset_) +
+      " of the message: sent as \"..\", so it does not end the message (the DATA line "
+      "ended in " +
+      std::string(to_string(data_own_end_)) + "; only that or CRLF, around a lone \".\", ends it)";
+  record(note_event(EventKind::rewrite, "DATA", std::move(note)));
 }
 
 bool Dialogue::read_bdat_chunk() {
@@ -702,20 +701,17 @@ bool Dialogue::read_bdat_chunk() {
 void Dialogue::on_client_input_exhausted() {
   if (ending_ || paused_ || framer_.unread() > 0) return;
   if (mode_ == Mode::data || (mode_ == Mode::bdat_chunk && !bdat_discard_)) {
-    Event e = make_event(Direction::mailtap_note, EventKind::note);
-    e.note =
-        "client closed the connection inside a message body; the message was abandoned "
-        "(no end of data was sent, so the upstream discards it)";
-    record(std::move(e));
+    record(note_event(EventKind::note, {},
+                      "client closed the connection inside a message body; the message was "
+                      "abandoned (no end of data was sent, so the upstream discards it)"));
     abandon_upstream_ = true;
     finish(Ending::Kind::client_closed, "client closed inside a message body");
     return;
   }
   if (framer_.partial_line() > 0) {
-    Event e = make_event(Direction::mailtap_note, EventKind::note);
-    e.note = "client closed after an unterminated line of " +
-             std::to_string(framer_.partial_line()) + " octets; not forwarded";
-    record(std::move(e));
+    record(note_event(EventKind::note, {},
+                      "client closed after an unterminated line of " +
+                          std::to_string(framer_.partial_line()) + " octets; not forwarded"));
     framer_.drop_partial_line();
   }
   if (quit_sent_) return;  // the QUIT reply ends the dialogue

@@ -38,10 +38,7 @@ std::string Dialogue::login_user_label() const {
 }
 
 void Dialogue::note_rewrite(std::string verb, std::string note) {
-  Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
-  e.verb = std::move(verb);
-  e.note = std::move(note);
-  record(std::move(e));
+  record(note_event(EventKind::rewrite, verb, std::move(note)));
 }
 
 // ---- EHLO: what the client is told -------------------------------------------------------
@@ -145,12 +142,9 @@ void Dialogue::apply_login_step(LoginStep step) {
       login_state_ = LoginState::token;
       token_need_ = step.fresh ? TokenNeed::fresh : TokenNeed::cached;
       if (step.fresh) {
-        Event e = make_event(Direction::mailtap_note, EventKind::note);
-        e.verb = "AUTH";
-        e.note =
-            "the server refused the access token; mailtap runs --oauth2-token-cmd again "
-            "for a fresh one and retries once";
-        record(std::move(e));
+        record(note_event(EventKind::note, "AUTH",
+                          "the server refused the access token; mailtap runs "
+                          "--oauth2-token-cmd again for a fresh one and retries once"));
       }
       return;
     }

@@ -94,20 +94,16 @@ void Dialogue::client_tls_started(std::string_view description) {
   client_tls_ = ClientTlsState::active;
   greet_again_ = true;
   chunking_ = false;  // learned from an EHLO before TLS: void until the next one
-  Event e = make_event(Direction::mailtap_note, EventKind::tls);
-  e.verb = "STARTTLS";
-  e.note = "client side: TLS established (" + std::string(description) +
-           "); the client must send EHLO again";
-  record(std::move(e));
+  record(note_event(EventKind::tls, "STARTTLS",
+                    "client side: TLS established (" + std::string(description) +
+                        "); the client must send EHLO again"));
   process_client();
 }
 
 void Dialogue::client_tls_failed(std::string_view reason) {
   if (ending_ || client_tls_ != ClientTlsState::due) return;
-  Event e = make_event(Direction::mailtap_note, EventKind::tls);
-  e.verb = "STARTTLS";
-  e.note = "client side: TLS handshake failed: " + std::string(reason);
-  record(std::move(e));
+  record(note_event(EventKind::tls, "STARTTLS",
+                    "client side: TLS handshake failed: " + std::string(reason)));
   // No reply: the client is inside a handshake and could not read one.
   finish(Ending::Kind::error, "client TLS handshake failed: " + std::string(reason));
 }
