@@ -15,8 +15,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 build_packages=(cmake ninja-build g++ libasio-dev android-libboringssl-dev libcli11-dev
                 libsqlite3-dev libcivetweb-dev ca-certificates)
 # Real SMTP peers the integration tests start on loopback, plus the sanitizer/fuzzer toolchain.
-test_packages=(libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format python3 openssl
-               sqlite3 postfix sasl2-bin libsasl2-modules libsasl2-modules-db swaks
+test_packages=(libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format clang-tidy python3
+               openssl sqlite3 postfix sasl2-bin libsasl2-modules libsasl2-modules-db swaks
                libnet-ssleay-perl curl netcat-openbsd telnet msmtp
                man-db systemd dpkg-dev file  # tests/install: man -l, systemd-analyze, cpack
                chromium chromium-driver python3-selenium)  # tests/integration/test_web_browser.py
@@ -60,6 +60,9 @@ case "$mode" in
     echo "== build and test (RelWithDebInfo)"
     configure_and_build build
     (cd build && ctest --output-on-failure -j 2) || status=1
+
+    echo "== clang-tidy: function size and complexity (over build/compile_commands.json)"
+    cmake/tidy.sh --gate build || status=1
 
     echo "== build and test with AddressSanitizer + UndefinedBehaviorSanitizer"
     configure_and_build build-asan -DMAILTAP_SANITIZE=ON

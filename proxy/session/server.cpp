@@ -51,47 +51,52 @@ asio::awaitable<void> Server::accept_loop() {
       asio::co_spawn(ex, refuse_unrecorded(std::move(socket)), asio::detached);
       continue;
     }
-    const storage::SessionKey key = ctx_.recorder ? ctx_.recorder->new_session_key() : next_key_++;
-    auto session = std::make_shared<Session>(std::move(socket), ctx_, key);
-    bool over_limit = false;
-    bool first_refusal = false;
-    {
-      std::lock_guard lock(mutex_);
-      over_limit = relaying_ >= ctx_.config.max_sessions;
-      if (over_limit) {
-        // Refusals are short but still hold a descriptor: past a second limit's worth of them,
-        // close without a word rather than pile up.
-        if (refusing_ >= ctx_.config.max_sessions) continue;
-        ++refusing_;
-        first_refusal = !over_limit_reported_;
-        over_limit_reported_ = true;
-      } else {
-        ++relaying_;
-        over_limit_reported_ = false;
-      }
-      sessions_[key] = {session, over_limit};
-    }
-    if (first_refusal)
-      log::error("too many sessions (" + std::to_string(ctx_.config.max_sessions) +
-                 "): refusing new clients with 421 until one ends (--max-sessions)");
-    auto ex = session->executor();
-    auto work = over_limit ? session->run_refused("4.3.2 mailtap: too many sessions (" +
-                                                      std::to_string(ctx_.config.max_sessions) +
-                                                      "); try again later",
-                                                  /*log=*/false)
-                           : session->run();
-    // The handler owns the session until its coroutine is done (the map holds weak pointers).
-    asio::co_spawn(ex, std::move(work), [this, key, session](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          log::error("session " + std::to_string(key) + " failed: " + ex.what());
-        }
-      }
-      session_ended(key);
-    });
+    start_session(std::move(socket));
   }
+}
+
+// A new client: relayed, or (over --max-sessions) answered with a 421.
+void Server::start_session(asio::ip::tcp::socket socket) {
+  const storage::SessionKey key = ctx_.recorder ? ctx_.recorder->new_session_key() : next_key_++;
+  auto session = std::make_shared<Session>(std::move(socket), ctx_, key);
+  bool over_limit = false;
+  bool first_refusal = false;
+  {
+    std::lock_guard lock(mutex_);
+    over_limit = relaying_ >= ctx_.config.max_sessions;
+    if (over_limit) {
+      // Refusals are short but still hold a descriptor: past a second limit's worth of them,
+      // close without a word rather than pile up.
+      if (refusing_ >= ctx_.config.max_sessions) return;
+      ++refusing_;
+      first_refusal = !over_limit_reported_;
+      over_limit_reported_ = true;
+    } else {
+      ++relaying_;
+      over_limit_reported_ = false;
+    }
+    sessions_[key] = {session, over_limit};
+  }
+  if (first_refusal)
+    log::error("too many sessions (" + std::to_string(ctx_.config.max_sessions) +
+               "): refusing new clients with 421 until one ends (--max-sessions)");
+  auto ex = session->executor();
+  auto work = over_limit ? session->run_refused("4.3.2 mailtap: too many sessions (" +
+                                                    std::to_string(ctx_.config.max_sessions) +
+                                                    "); try again later",
+                                                /*log=*/false)
+                         : session->run();
+  // The handler owns the session until its coroutine is done (the map holds weak pointers).
+  asio::co_spawn(ex, std::move(work), [this, key, session](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log::error("session " + std::to_string(key) + " failed: " + ex.what());
+      }
+    }
+    session_ended(key);
+  });
 }
 
 asio::awaitable<void> Server::refuse_unrecorded(asio::ip::tcp::socket socket) {

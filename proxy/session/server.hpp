@@ -33,6 +33,7 @@ class Server {
   void on_drained(std::function<void()> fn) { on_drained_ = std::move(fn); }
 
  private:
+  void start_session(asio::ip::tcp::socket socket);
   asio::awaitable<void> refuse_unrecorded(asio::ip::tcp::socket socket);
   void session_ended(storage::SessionKey id);
   void end_all_sessions();

@@ -141,7 +141,7 @@ asio::awaitable<void> Session::run() {
   opts.client_tls = cfg.local_tls == net::TlsMode::starttls   ? smtp::ClientTls::starttls
                     : cfg.local_tls == net::TlsMode::implicit ? smtp::ClientTls::implicit
                                                               : smtp::ClientTls::none;
-  dialogue_.emplace(std::move(opts), events_, messages_);
+  dialogue_.emplace(std::move(opts));
   dialogue_->set_time(storage::Clock::now());
   dialogue_->relay_greeting(*setup.greeting, setup.greeting_phase);
   log::info(
@@ -199,7 +199,14 @@ void Session::close_record(storage::Outcome outcome, std::string reason) {
   record_.close(outcome, std::move(reason), dialogue_ ? &*dialogue_ : nullptr, client_tls_version_);
 }
 
+void Session::take_dialogue_records() {
+  if (!dialogue_) return;
+  for (smtp::RecordedEvent& e : dialogue_->take_events()) events_.push_back(std::move(e));
+  for (smtp::Message& m : dialogue_->take_messages()) messages_.push_back(std::move(m));
+}
+
 asio::awaitable<void> Session::flush_records() {
+  take_dialogue_records();
   if (ctx_.config.transcript) {
     std::string transcript;
     for (const smtp::RecordedEvent& e : events_) transcript += transcript_lines(id_, *e);
@@ -346,6 +353,7 @@ void Session::note_client_progress() {
 // everything after them waits behind them.
 asio::awaitable<void> Session::after_input() {
   smtp::Dialogue& d = *dialogue_;
+  take_dialogue_records();
   note_client_progress();
   note_login_outcome();
   fetch_token_if_needed();
@@ -403,6 +411,21 @@ asio::awaitable<void> Session::client_reader() {
   watchdog_timer_.cancel();  // deadlines change once the client is gone
 }
 
+// How the upstream connection ended, for the record.
+smtp::Event Session::upstream_end_event(const std::error_code& ec) const {
+  smtp::Event e;
+  e.direction = smtp::Direction::mailtap_note;
+  e.phase = upstream_->tls_active() ? smtp::Phase::tls : smtp::Phase::plain;
+  e.kind = upstream_->tls_active() ? smtp::EventKind::tls : smtp::EventKind::note;
+  e.time = storage::Clock::now();
+  e.note = ec == asio::error::eof ? "upstream closed the connection (close_notify)"
+           : ec == asio::ssl::error::stream_truncated
+               ? "upstream closed the TCP connection without TLS close_notify (truncation)"
+               : "upstream connection error: " + ec.message();
+  if (!upstream_->tls_active() && ec == asio::error::eof) e.note = "upstream closed the connection";
+  return e;
+}
+
 asio::awaitable<void> Session::upstream_reader() {
   smtp::Dialogue& d = *dialogue_;
   for (;;) {
@@ -415,18 +438,8 @@ asio::awaitable<void> Session::upstream_reader() {
     last_upstream_activity_ = last_upstream_read_ = std::chrono::steady_clock::now();
     if (ec) {
       upstream_eof_ = true;
-      smtp::Event e;
-      e.direction = smtp::Direction::mailtap_note;
-      e.phase = upstream_->tls_active() ? smtp::Phase::tls : smtp::Phase::plain;
-      e.kind = upstream_->tls_active() ? smtp::EventKind::tls : smtp::EventKind::note;
-      e.time = storage::Clock::now();
-      e.note = ec == asio::error::eof ? "upstream closed the connection (close_notify)"
-               : ec == asio::ssl::error::stream_truncated
-                   ? "upstream closed the TCP connection without TLS close_notify (truncation)"
-                   : "upstream connection error: " + ec.message();
-      if (!upstream_->tls_active() && ec == asio::error::eof)
-        e.note = "upstream closed the connection";
-      events_.push_back(smtp::mailtap_event(std::move(e)));
+      take_dialogue_records();  // what the dialogue recorded before comes first
+      events_.push_back(smtp::mailtap_event(upstream_end_event(ec)));
       d.upstream_closed();
     } else {
       d.upstream_bytes(std::string_view(buf.data(), n));
@@ -508,9 +521,55 @@ asio::awaitable<void> Session::writers_then_close() {
     co_await upstream_->close_gracefully();
 }
 
+Session::Deadlines Session::current_deadlines() const {
+  const auto& cfg = ctx_.config;
+  const smtp::Dialogue& d = *dialogue_;
+  Deadlines out;
+  // Whose turn is it? While a reply is awaited the upstream is on the clock; otherwise the
+  // client (RFC 5321 §4.5.3.2: 5 minutes for a command, 10 in a message body).
+  if (d.awaiting_reply())
+    out.upstream = last_upstream_activity_ +
+                   (d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
+  // The client's turn began with its last complete line (or the server's last words): bytes
+  // that complete nothing do not move it, nor does relaying them.
+  out.client_turn = std::max(last_client_progress_, last_upstream_read_);
+  if (!client_eof_ && !d.awaiting_reply())
+    out.client = out.client_turn + (d.in_data() ? cfg.timeout_data : cfg.timeout_command);
+  return out;
+}
+
+void Session::time_out_upstream() {
+  const auto& cfg = ctx_.config;
+  smtp::Dialogue& d = *dialogue_;
+  d.set_time(storage::Clock::now());
+  d.abort(
+      "4.4.2 mailtap: no reply from " + ctx_.target.host + " within " +
+          format_short_duration(d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command) +
+          "; closing",
+      {smtp::Ending::Kind::timeout, "upstream did not reply in time"});
+}
+
+// `client_turn`: when the client's turn began. Bytes since then that completed nothing were
+// trickled: the line was too slow, not the client idle.
+void Session::time_out_client(std::chrono::steady_clock::time_point client_turn) {
+  const auto& cfg = ctx_.config;
+  smtp::Dialogue& d = *dialogue_;
+  d.set_time(storage::Clock::now());
+  const std::string limit =
+      format_short_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
+  if (last_client_activity_ > client_turn) {
+    d.abort("4.4.2 mailtap: the client's " +
+                std::string(d.in_data() ? "message line" : "command line") +
+                " was not complete within " + limit + "; closing",
+            {smtp::Ending::Kind::timeout, "client line not complete in time"});
+  } else {
+    d.abort("4.4.2 mailtap: idle for " + limit + " waiting for the client; closing",
+            {smtp::Ending::Kind::timeout, "client idle timeout"});
+  }
+}
+
 asio::awaitable<void> Session::watchdog() {
   using std::chrono::steady_clock;
-  const auto& cfg = ctx_.config;
   smtp::Dialogue& d = *dialogue_;
   for (;;) {
     if (closing_ || d.finished()) break;
@@ -521,42 +580,18 @@ asio::awaitable<void> Session::watchdog() {
       co_await after_input();
       break;
     }
-    // Whose turn is it? While a reply is awaited the upstream is on the clock; otherwise the
-    // client (RFC 5321 §4.5.3.2: 5 minutes for a command, 10 in a message body).
-    std::optional<steady_clock::time_point> upstream_deadline, client_deadline;
-    if (d.awaiting_reply())
-      upstream_deadline = last_upstream_activity_ +
-                          (d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
-    // The client's turn began with its last complete line (or the server's last words): bytes
-    // that complete nothing do not move it, nor does relaying them.
-    const auto client_turn = std::max(last_client_progress_, last_upstream_read_);
-    if (!client_eof_ && !d.awaiting_reply())
-      client_deadline = client_turn + (d.in_data() ? cfg.timeout_data : cfg.timeout_command);
+    const Deadlines deadlines = current_deadlines();
+    const auto& upstream_deadline = deadlines.upstream;
+    const auto& client_deadline = deadlines.client;
+    const auto client_turn = deadlines.client_turn;
     const auto now = steady_clock::now();
     if (upstream_deadline && now >= *upstream_deadline) {
-      d.set_time(storage::Clock::now());
-      d.abort("4.4.2 mailtap: no reply from " + ctx_.target.host + " within " +
-                  format_short_duration(d.awaiting_end_of_data() ? cfg.timeout_data
-                                                                 : cfg.timeout_command) +
-                  "; closing",
-              {smtp::Ending::Kind::timeout, "upstream did not reply in time"});
+      time_out_upstream();
       co_await after_input();
       break;
     }
     if (client_deadline && now >= *client_deadline) {
-      d.set_time(storage::Clock::now());
-      const std::string limit =
-          format_short_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
-      const bool trickled = last_client_activity_ > client_turn;
-      if (trickled) {
-        d.abort("4.4.2 mailtap: the client's " +
-                    std::string(d.in_data() ? "message line" : "command line") +
-                    " was not complete within " + limit + "; closing",
-                {smtp::Ending::Kind::timeout, "client line not complete in time"});
-      } else {
-        d.abort("4.4.2 mailtap: idle for " + limit + " waiting for the client; closing",
-                {smtp::Ending::Kind::timeout, "client idle timeout"});
-      }
+      time_out_client(client_turn);
       co_await after_input();
       break;
     }

@@ -63,6 +63,18 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> watchdog();
   asio::awaitable<void> after_input();
+  smtp::Event upstream_end_event(const std::error_code& ec) const;
+  struct Deadlines {
+    std::optional<std::chrono::steady_clock::time_point> upstream;  // for its reply
+    std::optional<std::chrono::steady_clock::time_point> client;    // for its next line
+    std::chrono::steady_clock::time_point client_turn;              // when the client's began
+  };
+  Deadlines current_deadlines() const;
+  // A deadline passed: the dialogue ends with a 421 that says whose turn it was.
+  void time_out_upstream();
+  void time_out_client(std::chrono::steady_clock::time_point client_turn);
+  // Moves what the dialogue recorded into events_ and messages_, behind what is there.
+  void take_dialogue_records();
   asio::awaitable<void> flush_records();
   asio::awaitable<void> refuse(const net::UpstreamSetup& setup, bool log = true);
   void record_opened();

@@ -1,6 +1,7 @@
 #include "proxy/smtp/auth_explanation.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace mailtap::smtp {
 namespace {
@@ -108,15 +109,28 @@ std::string token_advice(const AuthAttempt& a, const SaslFailure& f, Provider p)
          (scope.empty() ? std::string() : " with scope " + scope) + " and not expired";
 }
 
-std::string refusal_advice(const AuthAttempt& a, const SaslFailure& f, Provider p) {
-  const bool token = a.mechanism && takes_token(*a.mechanism);
-  if (token && f.oauth_error) return token_advice(a, f, p);
-  if (!f.reply) return "check the user name and the secret";
-  const Reply& r = *f.reply;
-  const std::string_view enhanced = r.enhanced_status;
-  std::string text;
-  for (const std::string& line : r.lines) text += line + " ";
+// Microsoft 365's 5.7.139 refusals say which policy refused the sign-in.
+std::string microsoft_5_7_139_advice(const std::string& text) {
+  if (contains_ci(text, "SmtpClientAuthentication is disabled")) {
+    return "SMTP AUTH is switched off for this tenant or mailbox: an Exchange Online "
+           "administrator must enable authenticated SMTP for the mailbox (Set-CASMailbox "
+           "-SmtpClientAuthenticationDisabled $false); XOAUTH2 needs it too";
+  }
+  if (contains_ci(text, "basic authentication is disabled")) {
+    return "Microsoft 365 takes no passwords here: use XOAUTH2 with --oauth2-token-cmd and a "
+           "token for " +
+           std::string(kMicrosoftScope);
+  }
+  if (contains_ci(text, "credentials were incorrect")) {
+    return "the user name (the full address) or the password is wrong";
+  }
+  return "Microsoft refused the sign-in: check the account's sign-in policy, or use "
+         "--oauth2-token-cmd";
+}
 
+// Advice a reply gives whatever the secret was (a password or a token), if any.
+std::optional<std::string> reply_advice(const Reply& r, const std::string& text) {
+  const std::string_view enhanced = r.enhanced_status;
   if (r.code == 534 && enhanced == "5.7.9") {
     return "create an app password at your Google account's security page "
            "(https://myaccount.google.com/apppasswords) and give it with --password-cmd, or "
@@ -133,28 +147,25 @@ std::string refusal_advice(const AuthAttempt& a, const SaslFailure& f, Provider 
     return "the server wants TLS before AUTH: do not use --tls none";
   }
   if (r.code == 530) return "the server requires authentication: check the user and the secret";
-  if (enhanced == "5.7.139") {
-    if (contains_ci(text, "SmtpClientAuthentication is disabled")) {
-      return "SMTP AUTH is switched off for this tenant or mailbox: an Exchange Online "
-             "administrator must enable authenticated SMTP for the mailbox (Set-CASMailbox "
-             "-SmtpClientAuthenticationDisabled $false); XOAUTH2 needs it too";
-    }
-    if (contains_ci(text, "basic authentication is disabled")) {
-      return "Microsoft 365 takes no passwords here: use XOAUTH2 with --oauth2-token-cmd and a "
-             "token for " +
-             std::string(kMicrosoftScope);
-    }
-    if (contains_ci(text, "credentials were incorrect")) {
-      return "the user name (the full address) or the password is wrong";
-    }
-    return "Microsoft refused the sign-in: check the account's sign-in policy, or use "
-           "--oauth2-token-cmd";
-  }
+  if (enhanced == "5.7.139") return microsoft_5_7_139_advice(text);
   if (r.code == 550 && enhanced == "5.7.30") {
     return "Microsoft no longer accepts passwords for SMTP: use --oauth2-token-cmd with a token "
            "for " +
            std::string(kMicrosoftScope);
   }
+  return std::nullopt;
+}
+
+std::string refusal_advice(const AuthAttempt& a, const SaslFailure& f, Provider p) {
+  const bool token = a.mechanism && takes_token(*a.mechanism);
+  if (token && f.oauth_error) return token_advice(a, f, p);
+  if (!f.reply) return "check the user name and the secret";
+  const Reply& r = *f.reply;
+  const std::string_view enhanced = r.enhanced_status;
+  std::string text;
+  for (const std::string& line : r.lines) text += line + " ";
+
+  if (std::optional<std::string> advice = reply_advice(r, text)) return std::move(*advice);
   if (token) {
     const std::string scope = needed_scope(p, f);
     std::string advice =
@@ -180,85 +191,104 @@ std::string refusal_advice(const AuthAttempt& a, const SaslFailure& f, Provider 
 
 }  // namespace
 
-std::string explain_auth_failure(const AuthAttempt& a, const SaslFailure& f) {
+namespace {
+
+struct Explanation {
+  std::string code;     // "535 5.7.8"
+  std::string head;     // what failed
+  std::string summary;  // what the server said
+  std::string advice;   // what to do
+};
+
+// The server refused the AUTH, or broke off the exchange.
+Explanation server_refusal(const AuthAttempt& a, const SaslFailure& f, const std::string& mech) {
+  using Kind = SaslFailure::Kind;
   const std::string host = printable(a.upstream_host, kMaxName);
   const std::string user = printable(a.user, kMaxName);
-  const std::string mech =
-      a.mechanism ? "AUTH " + std::string(to_string(*a.mechanism)) : std::string("AUTH");
-  const Provider provider = provider_of(a.upstream_host, f);
+  Explanation x;
+  if (f.reply && f.reply->code >= 400 && f.reply->code < 600) {
+    x.code = std::to_string(f.reply->code);
+    if (!f.reply->enhanced_status.empty()) x.code += " " + f.reply->enhanced_status;
+  } else {
+    x.code = f.kind == Kind::refused ? "535 5.7.8" : "454 4.7.0";
+  }
+  if (f.kind != Kind::refused) {
+    x.head = host + " broke off " + mech + " as " + user;
+    x.summary = printable(f.detail, kMaxSummary);
+    if (f.reply) x.summary += ", then answered " + server_summary(*f.reply);
+    return x;
+  }
+  x.head = host + " refused " + mech + " as " + user;
+  if (f.reply) x.summary = server_summary(*f.reply);
+  if (f.oauth_error) {
+    x.summary += (x.summary.empty() ? "" : " ") + std::string("(error challenge: ") +
+                 f.oauth_error->summary() + ")";
+  } else if (f.error_challenge) {
+    x.summary += x.summary.empty() ? "(an error challenge)" : " (after an error challenge)";
+  }
+  x.advice = refusal_advice(a, f, provider_of(a.upstream_host, f));
+  return x;
+}
 
-  std::string code;
-  std::string head;
-  std::string summary;
-  std::string advice;
+// mailtap could not even try (or finish) the AUTH.
+Explanation local_failure(const AuthAttempt& a, const SaslFailure& f, const std::string& mech) {
   using Kind = SaslFailure::Kind;
+  const std::string host = printable(a.upstream_host, kMaxName);
+  const std::string user = printable(a.user, kMaxName);
+  Explanation x;
+  x.head = "cannot " + mech + " as " + user + " to " + host;
+  x.summary = printable(f.detail, kMaxSummary);
   switch (f.kind) {
-    case Kind::refused:
-    case Kind::protocol:
-      if (f.reply && f.reply->code >= 400 && f.reply->code < 600) {
-        code = std::to_string(f.reply->code);
-        if (!f.reply->enhanced_status.empty()) code += " " + f.reply->enhanced_status;
-      } else {
-        code = f.kind == Kind::refused ? "535 5.7.8" : "454 4.7.0";
-      }
-      if (f.kind == Kind::refused) {
-        head = host + " refused " + mech + " as " + user;
-        if (f.reply) summary = server_summary(*f.reply);
-        if (f.oauth_error) {
-          summary += (summary.empty() ? "" : " ") + std::string("(error challenge: ") +
-                     f.oauth_error->summary() + ")";
-        } else if (f.error_challenge) {
-          summary += summary.empty() ? "(an error challenge)" : " (after an error challenge)";
-        }
-        advice = refusal_advice(a, f, provider);
-      } else {
-        head = host + " broke off " + mech + " as " + user;
-        summary = printable(f.detail, kMaxSummary);
-        if (f.reply) summary += ", then answered " + server_summary(*f.reply);
-      }
-      break;
     case Kind::unusable:
-      code = "454 4.7.0";
-      head = "cannot " + mech + " as " + user + " to " + host;
-      summary = printable(f.detail, kMaxSummary);
-      advice = "fix the user name or the secret mailtap was given";
+      x.code = "454 4.7.0";
+      x.advice = "fix the user name or the secret mailtap was given";
       break;
     case Kind::too_long:
-      code = "500 5.5.6";
-      head = "cannot " + mech + " as " + user + " to " + host;
-      summary = printable(f.detail, kMaxSummary);
+      x.code = "500 5.5.6";
       break;
     case Kind::no_mechanism:
-      code = "504 5.5.4";
-      head = "cannot AUTH as " + user + " to " + host;
-      summary = printable(f.detail, kMaxSummary * 2);
+      x.code = "504 5.5.4";
+      x.head = "cannot AUTH as " + user + " to " + host;
+      x.summary = printable(f.detail, kMaxSummary * 2);
       break;
     case Kind::no_token:
-      code = "454 4.7.0";
-      head = "cannot " + mech + " as " + user + " to " + host;
-      summary = printable(f.detail, kMaxSummary);
-      advice =
+      x.code = "454 4.7.0";
+      x.advice =
           "run the token command yourself to see what it prints (its error output is in "
           "mailtap's log)";
       break;
+    case Kind::refused:
+    case Kind::protocol:
+      break;  // server_refusal
   }
+  return x;
+}
 
-  std::string out = code + " mailtap: " + head;
-  if (!summary.empty()) out += ": " + summary;
-  if (!advice.empty()) out += "; " + advice;
-  if (out.size() > kMaxExplanation) {
-    // Keep the advice whole if it fits: it is the part that tells the person what to do.
-    const std::string tail = advice.empty() ? std::string() : "; " + advice;
-    const std::string front = code + " mailtap: " + head + ": ";
-    if (front.size() + tail.size() + 8 < kMaxExplanation) {
-      const std::size_t room = kMaxExplanation - front.size() - tail.size();
-      out = front + summary.substr(0, room - 3) + "..." + tail;
-    } else {
-      out.resize(kMaxExplanation - 3);
-      out += "...";
-    }
+// One reply line of at most kMaxExplanation octets.
+std::string render(const Explanation& x) {
+  std::string out = x.code + " mailtap: " + x.head;
+  if (!x.summary.empty()) out += ": " + x.summary;
+  if (!x.advice.empty()) out += "; " + x.advice;
+  if (out.size() <= kMaxExplanation) return out;
+  // Keep the advice whole if it fits: it is the part that tells the person what to do.
+  const std::string tail = x.advice.empty() ? std::string() : "; " + x.advice;
+  const std::string front = x.code + " mailtap: " + x.head + ": ";
+  if (front.size() + tail.size() + 8 < kMaxExplanation) {
+    const std::size_t room = kMaxExplanation - front.size() - tail.size();
+    return front + x.summary.substr(0, room - 3) + "..." + tail;
   }
-  return out;
+  out.resize(kMaxExplanation - 3);
+  return out + "...";
+}
+
+}  // namespace
+
+std::string explain_auth_failure(const AuthAttempt& a, const SaslFailure& f) {
+  const std::string mech =
+      a.mechanism ? "AUTH " + std::string(to_string(*a.mechanism)) : std::string("AUTH");
+  const bool from_server =
+      f.kind == SaslFailure::Kind::refused || f.kind == SaslFailure::Kind::protocol;
+  return render(from_server ? server_refusal(a, f, mech) : local_failure(a, f, mech));
 }
 
 }  // namespace mailtap::smtp

@@ -321,31 +321,7 @@ AuthRedactor::Rendering AuthRedactor::challenge(std::string_view data) {
       if (step_ > 0) oauth_error_ = true;
       break;
     case Mech::scram:
-      if (step_ == 0 && data.empty()) break;
-      if (step_ == 1 && !scram_server_first_) {
-        // r=nonce,s=salt,i=count[,ext]: salt and count are public parameters.
-        if (data.substr(0, 2) != "r=" || data.find(",s=") == std::string_view::npos ||
-            data.find(",i=") == std::string_view::npos) {
-          return {};
-        }
-        for (char c : data) {
-          if (c < 0x21 || c > 0x7e) return {};
-        }
-        scram_server_first_ = true;
-        break;
-      }
-      if (step_ == 2 && scram_server_first_ && !scram_server_final_) {
-        // The verifier lets an observer with the transcript test password guesses offline.
-        if (data.substr(0, 2) == "v=") {
-          scram_server_final_ = true;
-          return {Payload::fields, "v=" + token(data.substr(2))};
-        }
-        if (data.substr(0, 2) == "e=" && scram_printable(data.substr(2))) {
-          scram_server_final_ = true;
-          break;
-        }
-      }
-      return {};
+      return scram_challenge(data);
     case Mech::none:
     case Mech::unknown:
       // Unknown mechanisms (GSSAPI, NTLM...) can carry ticket or hash material either way.
@@ -353,6 +329,35 @@ AuthRedactor::Rendering AuthRedactor::challenge(std::string_view data) {
       break;
   }
   return {Payload::keep, escaped(data)};
+}
+
+AuthRedactor::Rendering AuthRedactor::scram_challenge(std::string_view data) {
+  const Rendering keep{Payload::keep, escaped(data)};
+  if (step_ == 0 && data.empty()) return keep;
+  if (step_ == 1 && !scram_server_first_) {
+    // r=nonce,s=salt,i=count[,ext]: salt and count are public parameters.
+    if (data.substr(0, 2) != "r=" || data.find(",s=") == std::string_view::npos ||
+        data.find(",i=") == std::string_view::npos) {
+      return {};
+    }
+    for (char c : data) {
+      if (c < 0x21 || c > 0x7e) return {};
+    }
+    scram_server_first_ = true;
+    return keep;
+  }
+  if (step_ == 2 && scram_server_first_ && !scram_server_final_) {
+    // The verifier lets an observer with the transcript test password guesses offline.
+    if (data.substr(0, 2) == "v=") {
+      scram_server_final_ = true;
+      return {Payload::fields, "v=" + token(data.substr(2))};
+    }
+    if (data.substr(0, 2) == "e=" && scram_printable(data.substr(2))) {
+      scram_server_final_ = true;
+      return keep;
+    }
+  }
+  return {};
 }
 
 AuthRedactor::Rendering AuthRedactor::respond(std::string_view wire, bool initial) {
@@ -466,24 +471,26 @@ AuthRedactor::Rendering AuthRedactor::respond_oauth(std::string_view d) {
     const std::size_t eq = pair.find('=');
     if (eq == 0 || eq == std::string_view::npos) return {};
     const std::string_view key = pair.substr(0, eq);
-    const std::string_view value = pair.substr(eq + 1);
     for (char c : key) {
       if (!is_alpha(c)) return {};
     }
     if (!body.empty()) body += ' ';
-    if (key == "user" && mech_ == Mech::xoauth2) {
-      learn_user(value);
-      body += "user=" + user_field(value);
-    } else if (key == "host" || key == "port") {
-      body += std::string(key) + "=" + quoted(value);
-    } else if (key == "auth" && value.size() > 7 && iequals(value.substr(0, 7), "Bearer ")) {
-      body += "bearer=" + token(value.substr(7));
-    } else {
-      // "auth" with another scheme, or an extension key: values of unknown meaning are denied.
-      body += std::string(key) + "=" + token(value);
-    }
+    body += oauth_field(key, pair.substr(eq + 1));
   }
   return {Payload::fields, std::move(body)};
+}
+
+// One key=value pair of an OAuth initial response, as recorded.
+std::string AuthRedactor::oauth_field(std::string_view key, std::string_view value) {
+  if (key == "user" && mech_ == Mech::xoauth2) {
+    learn_user(value);
+    return "user=" + user_field(value);
+  }
+  if (key == "host" || key == "port") return std::string(key) + "=" + quoted(value);
+  if (key == "auth" && value.size() > 7 && iequals(value.substr(0, 7), "Bearer "))
+    return "bearer=" + token(value.substr(7));
+  // "auth" with another scheme, or an extension key: values of unknown meaning are denied.
+  return std::string(key) + "=" + token(value);
 }
 
 // RFC 5802 client-first-message: gs2-header "n=" saslname ",r=" c-nonce. Nothing secret

@@ -102,6 +102,8 @@ class AuthRedactor {
   Rendering respond_scram_first(std::string_view data);
   Rendering respond_scram_final(std::string_view data);
   Rendering challenge(std::string_view data);
+  Rendering scram_challenge(std::string_view data);
+  std::string oauth_field(std::string_view key, std::string_view value);
   Rendering deny(std::string_view wire) const;
   std::string token(std::string_view secret) const;
   std::string user_field(std::string_view user) const;

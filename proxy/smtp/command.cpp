@@ -1,7 +1,9 @@
 #include "proxy/smtp/command.hpp"
 
+#include <array>
 #include <cctype>
 #include <limits>
+#include <utility>
 
 namespace mailtap::smtp {
 
@@ -29,6 +31,28 @@ std::string_view skip_separators(std::string_view s) {
 }
 }  // namespace
 
+Verb verb_of(std::string_view upper_verb) {
+  static constexpr std::array<std::pair<std::string_view, Verb>, 14> verbs{{
+      {"EHLO", Verb::ehlo},
+      {"HELO", Verb::helo},
+      {"MAIL", Verb::mail},
+      {"RCPT", Verb::rcpt},
+      {"DATA", Verb::data},
+      {"BDAT", Verb::bdat},
+      {"RSET", Verb::rset},
+      {"NOOP", Verb::noop},
+      {"QUIT", Verb::quit},
+      {"VRFY", Verb::vrfy},
+      {"EXPN", Verb::expn},
+      {"HELP", Verb::help},
+      {"AUTH", Verb::auth},
+      {"STARTTLS", Verb::starttls},
+  }};
+  for (const auto& [name, verb] : verbs)
+    if (name == upper_verb) return verb;
+  return Verb::other;
+}
+
 Command parse_command(std::string_view line) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   line = skip_separators(line);
@@ -39,6 +63,7 @@ Command parse_command(std::string_view line) {
   cmd.verb.reserve(verb.size());
   for (char c : verb)
     cmd.verb.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  cmd.id = verb_of(cmd.verb);
   cmd.args = skip_separators(line.substr(end));
   return cmd;
 }

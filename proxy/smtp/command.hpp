@@ -9,8 +9,31 @@
 
 namespace mailtap::smtp {
 
+// The commands mailtap tells apart; every other word (and an empty line) is `other`.
+enum class Verb : std::uint8_t {
+  other,
+  ehlo,
+  helo,
+  mail,
+  rcpt,
+  data,
+  bdat,
+  rset,
+  noop,
+  quit,
+  vrfy,
+  expn,
+  help,
+  auth,
+  starttls
+};
+
+// `upper_verb` as parse_command gives it ("MAIL").
+Verb verb_of(std::string_view upper_verb);
+
 struct Command {
   std::string verb;       // upper-cased first word ("MAIL"), empty for an empty line
+  Verb id = Verb::other;  // `verb`, read once
   std::string_view args;  // the rest after the separators, line ending removed (views the line)
 };
 

@@ -15,21 +15,33 @@
 namespace mailtap::smtp {
 
 namespace {
-constexpr std::size_t normalise_slice = std::size_t{64} * 1024;
-
 // Verbs after which a strict server's reading of the next bytes depends on its reply: the
 // client (RFC 2920 §3.1) must wait for it anyway, so mailtap waits too before reading on.
-bool is_sync_verb(std::string_view verb) {
-  return verb == "EHLO" || verb == "HELO" || verb == "DATA" || verb == "AUTH" || verb == "QUIT";
+bool is_sync_verb(Verb verb) {
+  switch (verb) {
+    case Verb::ehlo:
+    case Verb::helo:
+    case Verb::data:
+    case Verb::auth:
+    case Verb::quit:
+      return true;
+    default:
+      return false;
+  }
 }
 }  // namespace
+
+Dialogue::Dialogue(DialogueOptions options)
+    : Dialogue(std::move(options), own_events_, own_messages_) {}
 
 Dialogue::Dialogue(DialogueOptions options, std::vector<RecordedEvent>& events,
                    std::vector<Message>& messages)
     : options_(std::move(options)),
       events_(events),
       messages_(messages),
+      framer_(options_.max_auth_line),
       redactor_(options_.redaction),
+      transactions_(options_.capture_bodies),
       own_redactor_(options_.redaction) {
   // Credentials only ever travel inside TLS.
   if (options_.login && options_.phase == Phase::tls) {
@@ -49,6 +61,47 @@ Event Dialogue::make_event(Direction d, EventKind k) const {
   e.phase = options_.phase;
   e.kind = k;
   e.time = now_;
+  return e;
+}
+
+Event Dialogue::note_event(EventKind kind, std::string_view verb, std::string note) const {
+  Event e = make_event(Direction::mailtap_note, kind);
+  e.verb = std::string(verb);
+  e.note = std::move(note);
+  return e;
+}
+
+Event Dialogue::reply_event(const Reply& reply) const {
+  Event e = make_event(Direction::upstream_to_client, EventKind::reply);
+  e.reply_code = reply.code;
+  e.enhanced_status = reply.enhanced_status;
+  e.bytes = reply.raw;
+  e.wire_size = reply.raw.size();
+  return e;
+}
+
+Event Dialogue::rewrite_event(std::string_view verb, std::string bytes, std::string note) const {
+  Event e = make_event(Direction::mailtap_to_client, EventKind::rewrite);
+  e.verb = std::string(verb);
+  e.bytes = std::move(bytes);
+  e.note = std::move(note);
+  return e;
+}
+
+// A client's command line as recorded; `distrusted`: sent before a failed AUTH exchange ended
+// (see distrust_early_lines), so its bytes may be a secret and are kept out of the record.
+Event Dialogue::client_line_event(Direction d, const Command& cmd, std::string_view line,
+                                  bool distrusted) const {
+  Event e = make_event(d, EventKind::command);
+  e.wire_size = line.size();
+  if (distrusted) {
+    e.bytes = "[<redacted " + std::to_string(line.size()) + " bytes>]\r\n";
+    e.redacted = true;
+    e.note = "sent before a failed AUTH exchange ended; kept out of the record";
+  } else {
+    e.verb = cmd.verb;
+    e.bytes = std::string(line);
+  }
   return e;
 }
 
@@ -83,7 +136,7 @@ std::string Dialogue::take_to_client() {
 
 bool Dialogue::wants_client_input() const {
   return !ending_ && !client_eof_ && !client_tls_pending() &&
-         backlog_.size() - backlog_pos_ < options_.max_client_backlog;
+         framer_.unread() < options_.max_client_backlog;
 }
 
 bool Dialogue::awaiting_reply() const {
@@ -100,7 +153,7 @@ Dialogue::Clock::time_point Dialogue::oldest_pending_since() const {
 bool Dialogue::awaiting_end_of_data() const {
   for (const Pending& p : pending_) {
     if (p.kind == Pending::Kind::local) continue;
-    return p.kind == Pending::Kind::data_end || (p.verb == "BDAT" && p.bdat_last);
+    return p.kind == Pending::Kind::data_end || (p.command == Verb::bdat && p.bdat_last);
   }
   return false;
 }
@@ -182,13 +235,10 @@ void Dialogue::push_pending(Pending p) {
 }
 
 void Dialogue::note_rewrites(std::string_view verb) {
-  RewriteCounts rw = normaliser_.take_rewrites();
+  RewriteCounts rw = framer_.take_rewrites();
   rw += std::exchange(data_rewrites_, {});
   if (!rw.any()) return;
-  Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
-  e.verb = std::string(verb);
-  e.note = rw.describe();
-  record(std::move(e));
+  record(note_event(EventKind::rewrite, verb, rw.describe()));
 }
 
 // The body is recorded once, as these events, in pieces as it streams through; --max-body
@@ -232,7 +282,7 @@ void Dialogue::close_body_events() {
 
 void Dialogue::client_bytes(std::string_view bytes) {
   if (ending_) return;
-  backlog_.append(bytes);
+  framer_.feed(bytes);
   process_client();
 }
 
@@ -250,11 +300,14 @@ void Dialogue::process_client() {
       case Mode::sasl:
         if (quit_sent_) {
           // A server stops reading at QUIT; so does mailtap.
-          backlog_pos_ = backlog_.size();
+          framer_.skip_unread();
           break;
         }
-        progressed = read_line();
-        if (progressed) handle_line();
+        if (std::optional<FramedLine> line = framer_.next_line()) {
+          progress(0, /*complete=*/true);
+          handle_line(std::move(*line));
+          progressed = true;
+        }
         break;
       case Mode::data:
         progressed = read_data();
@@ -269,72 +322,41 @@ void Dialogue::process_client() {
     if (!progressed) break;
   }
   flush_data_event();
-  if (client_tls_pending() && backlog_pos_ < backlog_.size()) refuse_tls_injection();
-  if (backlog_pos_ > 0 &&
-      (backlog_pos_ == backlog_.size() || backlog_pos_ > std::size_t{64} * 1024)) {
-    backlog_.erase(0, backlog_pos_);
-    backlog_pos_ = 0;
-  }
+  if (client_tls_pending() && framer_.unread() > 0) refuse_tls_injection();
+  framer_.compact();
   if (client_eof_) on_client_input_exhausted();
-}
-
-bool Dialogue::read_line() {
-  for (;;) {
-    std::string_view avail(backlog_.data() + backlog_pos_, backlog_.size() - backlog_pos_);
-    if (avail.empty()) return false;
-    std::size_t n = normaliser_.normalise(avail.substr(0, 4096), line_);
-    backlog_pos_ += n;
-    if (distrusted_bytes_ > 0 && n > 0) {
-      line_distrusted_ = true;
-      distrusted_bytes_ -= std::min(n, distrusted_bytes_);
-    }
-    // The normaliser writes CRLF only as a line ending and stops right after it.
-    if (line_.size() >= 2 && line_.compare(line_.size() - 2, 2, "\r\n") == 0) {
-      line_end_ = normaliser_.last_line_end();
-      progress(0, /*complete=*/true);
-      return true;
-    }
-    if (line_.size() > options_.max_auth_line) {
-      // Keep framing, but do not keep the bytes: the line is refused whatever it says. Its verb
-      // is remembered from its start (the tail could be anything, a secret included).
-      if (discarded_ == 0) discarded_verb_ = parse_command(line_).verb;
-      if (line_.find('\0') != std::string::npos) line_has_nul_ = true;
-      discarded_ += line_.size();
-      line_.clear();
-    }
-    if (n == 0) return false;
-  }
 }
 
 // mailtap speaks to the upstream on its own account (a cancel "*", a QUIT for a vanished
 // client): recorded as mailtap's, with its reply expected like any other.
 void Dialogue::send_own_line(std::string_view line, EventKind kind, std::string note,
                              Expect expects, bool sync) {
+  const Command cmd = parse_command(line);
   Event e = make_event(Direction::mailtap_to_upstream, kind);
-  e.verb = kind == EventKind::auth ? "AUTH" : std::string(parse_command(line).verb);
+  e.verb = kind == EventKind::auth ? "AUTH" : cmd.verb;
   e.bytes = std::string(line);
   e.wire_size = line.size();
   e.note = std::move(note);
   Pending p;
   p.kind = expects;
   p.verb = e.verb;
+  p.command = kind == EventKind::auth ? Verb::auth : cmd.id;
   p.sync = sync;
   record(std::move(e));
   to_upstream_ += line;
   push_pending(std::move(p));
 }
 
-void Dialogue::handle_line() {
+void Dialogue::handle_line(FramedLine framed) {
   // The rewrite note follows the event of the line it rewrote, so a transcript reads
   // "C: EHLO x" then "~ bare LF normalised", whatever else the line caused.
-  const RewriteCounts rewrites = normaliser_.take_rewrites();
+  const RewriteCounts rewrites = framer_.take_rewrites();
   const std::size_t first_event = events_.size();
-  handle_framed_line();
-  line_distrusted_ = false;  // it applied to this line only
+  handle_framed_line(std::move(framed));
   if (!rewrites.any()) return;
-  Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
-  e.verb = first_event < events_.size() ? events_[first_event]->verb : std::string{};
-  e.note = rewrites.describe();
+  Event e = note_event(EventKind::rewrite,
+                       first_event < events_.size() ? events_[first_event]->verb : std::string{},
+                       rewrites.describe());
   const std::size_t at = std::min(first_event + 1, events_.size());
   events_.insert(events_.begin() + static_cast<std::ptrdiff_t>(at), RecordedEvent(std::move(e)));
 }
@@ -344,15 +366,13 @@ void Dialogue::handle_line() {
 // meant as secrets: lines already received at that moment are recorded redacted unless they
 // begin with an SMTP verb (default deny, as for anything sent during AUTH).
 void Dialogue::distrust_early_lines() {
-  distrusted_bytes_ = backlog_.size() - backlog_pos_;
-  if (!line_.empty() || discarded_ > 0) line_distrusted_ = true;
+  framer_.distrust_unread();
 }
 
-void Dialogue::handle_framed_line() {
-  std::string line = std::exchange(line_, {});
-  const std::size_t discarded = std::exchange(discarded_, 0);
-  const std::string discarded_verb = std::exchange(discarded_verb_, {});
-  const bool has_nul = std::exchange(line_has_nul_, false) || line.find('\0') != std::string::npos;
+void Dialogue::handle_framed_line(FramedLine framed) {
+  const std::string& line = framed.text;
+  const std::size_t discarded = framed.discarded;
+  const bool has_nul = framed.has_nul || line.find('\0') != std::string::npos;
   // A line can complete in the same read that takes it past the limit: check the whole size too.
   const bool over_auth_limit = discarded > 0 || line.size() > options_.max_auth_line;
   if (mode_ == Mode::sasl) {
@@ -369,10 +389,13 @@ void Dialogue::handle_framed_line() {
     return;
   }
   Command cmd = parse_command(line);
-  if (discarded > 0) cmd.verb = discarded_verb;
+  if (discarded > 0) {
+    cmd.verb = framed.discarded_verb;
+    cmd.id = verb_of(cmd.verb);
+  }
   const std::size_t total = discarded + line.size();
   const bool too_long =
-      over_auth_limit || (cmd.verb != "AUTH" && line.size() > options_.max_command_line);
+      over_auth_limit || (cmd.id != Verb::auth && line.size() > options_.max_command_line);
   if (too_long || has_nul) {
     Event e = make_event(Direction::client_to_mailtap, EventKind::error);
     e.verb = cmd.verb.size() <= 16 ? cmd.verb : std::string{};
@@ -383,107 +406,104 @@ void Dialogue::handle_framed_line() {
     record(std::move(e));
     queue_local_reply(too_long
                           ? "500 5.5.2 mailtap: line too long (limit " +
-                                std::to_string(cmd.verb == "AUTH" ? options_.max_auth_line
-                                                                  : options_.max_command_line) +
+                                std::to_string(cmd.id == Verb::auth ? options_.max_auth_line
+                                                                    : options_.max_command_line) +
                                 " octets); not forwarded\r\n"
                           : "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n");
     return;
   }
-  handle_command(line);
+  line_end_ = framed.end;
+  handle_command(cmd, line, framed.distrusted);
 }
 
-void Dialogue::handle_command(std::string_view line) {
-  Command cmd = parse_command(line);
-  static constexpr std::string_view smtp_verbs[] = {"EHLO", "HELO", "MAIL", "RCPT",    "DATA",
-                                                    "BDAT", "RSET", "NOOP", "QUIT",    "VRFY",
-                                                    "EXPN", "HELP", "AUTH", "STARTTLS"};
-  const bool distrusted =
-      std::exchange(line_distrusted_, false) &&
-      std::find(std::begin(smtp_verbs), std::end(smtp_verbs), cmd.verb) == std::end(smtp_verbs);
-  auto record_client = [&](Direction d, EventKind k) {
-    Event e = make_event(d, k);
-    e.wire_size = line.size();
-    if (distrusted) {
-      e.bytes = "[<redacted " + std::to_string(line.size()) + " bytes>]\r\n";
-      e.redacted = true;
-      e.note = "sent before a failed AUTH exchange ended; kept out of the record";
-    } else {
-      e.verb = cmd.verb;
-      e.bytes = std::string(line);
-    }
-    record(std::move(e));
-  };
-
+void Dialogue::handle_command(const Command& cmd, std::string_view line, bool distrusted) {
+  // A line that begins with an SMTP verb is a command whatever came before it.
+  distrusted = distrusted && cmd.id == Verb::other;
   if (gate_client_tls(cmd, line) || intercept_command(cmd, line)) return;
-
-  if (cmd.verb == "STARTTLS") {
-    record_client(Direction::client_to_mailtap, EventKind::command);
-    std::string reply = answer_starttls(cmd);
-    queue_local_reply(std::move(reply), client_tls_ == ClientTlsState::requested);
-    return;
-  }
-
-  if (cmd.verb == "BDAT") {
-    if (auto args = parse_bdat_args(cmd.args)) {
-      if (!chunking_) {
-        // The upstream would read the chunk as commands; mailtap consumes it as RFC 3030 asks
-        // of a server refusing BDAT, and nothing of it travels upstream.
-        record_client(Direction::client_to_mailtap, EventKind::command);
-        queue_local_reply(
-            "502 5.5.1 mailtap: the upstream did not advertise CHUNKING; BDAT chunk discarded\r\n");
-        if (args->size > 0) {
-          mode_ = Mode::bdat_chunk;
-          bdat_remaining_ = args->size;
-          bdat_discard_ = true;
-        }
-        return;
-      }
-      record_client(Direction::client_to_upstream, EventKind::command);
-      forward(line);
-      Pending p;
-      p.verb = "BDAT";
-      p.bdat_last = args->last;
-      p.transaction = transaction_;
-      push_pending(std::move(p));
-      if (transaction_) transaction_->message.via_bdat = true;
-      if (args->size > 0) {
-        mode_ = Mode::bdat_chunk;
-        bdat_remaining_ = args->size;
-        bdat_discard_ = false;
-        bdat_last_ = args->last;
-        data_event_kind_ = EventKind::bdat_chunk;
-        body_transaction_ = transaction_;
-      } else if (args->last) {
-        transaction_.reset();  // complete: its reply finds it through the Pending entry
-      }
+  switch (cmd.id) {
+    case Verb::starttls: {
+      record(client_line_event(Direction::client_to_mailtap, cmd, line));
+      std::string reply = answer_starttls(cmd);
+      queue_local_reply(std::move(reply), client_tls_ == ClientTlsState::requested);
       return;
     }
+    case Verb::bdat:
+      handle_bdat(cmd, line);
+      return;
+    case Verb::auth:
+      send_client_auth(line, /*response=*/false);
+      return;
+    default:
+      relay_command(cmd, line, distrusted);
+      return;
+  }
+}
+
+void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
+  const std::optional<BdatArgs> args = parse_bdat_args(cmd.args);
+  if (!args) {
     // Malformed BDAT: servers differ on whether they then skip a chunk (and how long), so the
     // line never reaches the upstream; mailtap answers and reads on as commands.
-    record_client(Direction::client_to_mailtap, EventKind::command);
+    record(client_line_event(Direction::client_to_mailtap, cmd, line));
     queue_local_reply("501 5.5.4 mailtap: syntax is BDAT <size> [LAST]; not forwarded\r\n");
     return;
   }
-
-  if (cmd.verb == "AUTH") {
-    send_client_auth(line, /*response=*/false);
+  if (!chunking_) {
+    // The upstream would read the chunk as commands; mailtap consumes it as RFC 3030 asks
+    // of a server refusing BDAT, and nothing of it travels upstream.
+    record(client_line_event(Direction::client_to_mailtap, cmd, line));
+    queue_local_reply(
+        "502 5.5.1 mailtap: the upstream did not advertise CHUNKING; BDAT chunk discarded\r\n");
+    if (args->size > 0) {
+      mode_ = Mode::bdat_chunk;
+      bdat_remaining_ = args->size;
+      bdat_discard_ = true;
+    }
     return;
   }
-  record_client(Direction::client_to_upstream, EventKind::command);
+  record(client_line_event(Direction::client_to_upstream, cmd, line));
+  forward(line);
+  Pending p;
+  p.verb = "BDAT";
+  p.command = Verb::bdat;
+  p.bdat_last = args->last;
+  p.transaction = transactions_.current();
+  push_pending(std::move(p));
+  if (transactions_.current()) transactions_.current()->message.via_bdat = true;
+  if (args->size > 0) {
+    mode_ = Mode::bdat_chunk;
+    bdat_remaining_ = args->size;
+    bdat_discard_ = false;
+    bdat_last_ = args->last;
+    data_event_kind_ = EventKind::bdat_chunk;
+    body_transaction_ = transactions_.current();
+  } else if (args->last) {
+    transactions_.complete();  // its reply finds it through the Pending entry
+  }
+}
+
+// A command the upstream answers and mailtap only watches: relayed, its reply awaited in turn.
+void Dialogue::relay_command(const Command& cmd, std::string_view line, bool distrusted) {
+  record(client_line_event(Direction::client_to_upstream, cmd, line, distrusted));
   forward(line);
   Pending p;
   p.verb = distrusted ? std::string{} : cmd.verb;  // the reply event names it
-  if (cmd.verb == "MAIL" || cmd.verb == "RCPT" || cmd.verb == "EHLO" || cmd.verb == "HELO")
-    p.line = std::string(strip_crlf(line));
-  if (cmd.verb != "MAIL") {
-    p.transaction = transaction_;
-  } else if (!transaction_ || transaction_->settled) {
-    begin_transaction(p.line);
-    p.transaction = transaction_;
-  }  // else a MAIL inside an open transaction: refused (503, RFC 5321 §4.1.4), changes nothing
-  p.sync = is_sync_verb(cmd.verb);
+  p.command = cmd.id;
+  switch (cmd.id) {
+    case Verb::mail:
+    case Verb::rcpt:
+    case Verb::ehlo:
+    case Verb::helo:
+      p.line = std::string(strip_crlf(line));
+      break;
+    default:
+      break;
+  }
+  p.transaction =
+      cmd.id == Verb::mail ? transactions_.begin(p.line, now_) : transactions_.current();
+  p.sync = is_sync_verb(cmd.id);
   p.line_end = line_end_;
-  if (cmd.verb == "QUIT") quit_sent_ = true;
+  if (cmd.id == Verb::quit) quit_sent_ = true;
   push_pending(std::move(p));
 }
 
@@ -510,63 +530,39 @@ void Dialogue::send_client_auth(std::string_view wire, bool response) {
   Pending p;
   p.kind = response ? Pending::Kind::sasl : Pending::Kind::command;
   p.verb = "AUTH";
+  p.command = Verb::auth;
   p.sync = true;
-  p.transaction = transaction_;
+  p.transaction = transactions_.current();
   push_pending(std::move(p));
 }
 
 bool Dialogue::read_data() {
   std::string segment;
   for (;;) {
-    std::string_view avail(backlog_.data() + backlog_pos_, backlog_.size() - backlog_pos_);
-    if (avail.empty()) return false;
-    if (const std::size_t n = plain_lines(avail); n > 0) {
-      const std::string_view lines = avail.substr(0, n);
-      backlog_pos_ += n;
+    if (framer_.unread() == 0) return false;
+    // Most of a body is whole CRLF lines that leave mailtap nothing to decide: they go to the
+    // upstream and the record as they are; the rest takes the line-by-line path.
+    const bool line_start = data_line_len_ == 0 && !data_dot_held_;
+    if (const std::string_view lines =
+            line_start ? framer_.take_plain_lines(long_line_noted_) : std::string_view{};
+        !lines.empty()) {
+      const std::size_t n = lines.size();
       forward(lines);
       if (options_.capture_bodies) data_event_ += lines;
       data_body_offset_ += n;
-      capture_body(lines);
+      transactions_.add_body(lines);
       data_prev_end_ = LineEnd::crlf;
       progress(n, /*complete=*/true);
       continue;
     }
     segment.clear();
-    // A body is data: 0xFF is an ordinary byte there (8-bit text), not telnet.
-    std::size_t n =
-        normaliser_.normalise(avail.substr(0, normalise_slice), segment, /*telnet=*/false);
-    backlog_pos_ += n;
+    const std::size_t n = framer_.normalise_body(segment);
     if (segment.empty()) {
       if (n == 0) return false;
       continue;
     }
     if (body_segment(segment)) return true;
   }
-}
-
-// Most of a body is whole CRLF lines that leave mailtap nothing to decide: no leading dot, no
-// bare CR or LF, none longer than RFC 5321 allows (until that was noted once). The length of
-// such a run at the start of `avail`, which goes to the upstream and the record as it is; the
-// rest takes the line-by-line path. Only at a line start, with nothing pending in the
-// normaliser.
-std::size_t Dialogue::plain_lines(std::string_view avail) const {
-  if (!normaliser_.idle() || data_line_len_ != 0 || data_dot_held_) return 0;
-  constexpr std::size_t longest_line = 998;  // RFC 5321 §4.5.3.1.6, CRLF excluded
-  std::size_t pos = 0;
-  std::size_t run = 0;
-  while (pos < avail.size() && avail[pos] != '.') {
-    const auto* lf =
-        static_cast<const char*>(std::memchr(avail.data() + pos, '\n', avail.size() - pos));
-    if (lf == nullptr) break;
-    const auto lf_at = static_cast<std::size_t>(lf - avail.data());
-    if (lf_at == pos || avail[lf_at - 1] != '\r') break;  // a bare LF
-    const std::size_t text = lf_at - 1 - pos;
-    if (std::memchr(avail.data() + pos, '\r', text) != nullptr) break;  // a bare CR
-    if (text > longest_line && !long_line_noted_) break;
-    pos = lf_at + 1;
-    run = pos;
-  }
-  return run;
 }
 
 // Only the client's own kind of line ending can end its message: CRLF always, and a bare LF or
@@ -581,38 +577,16 @@ bool Dialogue::ends_message(LineEnd end) const {
 // the line shows what it is, and doubled when the client did not mean it that way.
 bool Dialogue::body_segment(std::string_view segment) {
   const bool eol = segment.size() >= 2 && segment.compare(segment.size() - 2, 2, "\r\n") == 0;
-  const LineEnd end = eol ? normaliser_.last_line_end() : LineEnd::none;
+  const LineEnd end = eol ? framer_.last_line_end() : LineEnd::none;
   const std::string_view content = segment.substr(0, segment.size() - (eol ? 2 : 0));
   const bool line_start = data_line_len_ == 0 && !data_dot_held_;
-  // The line began after a line ending that cannot end the message: in the client's meaning it
-  // continues the previous line, so a leading dot is text, not transparency.
-  const bool after_foreign_end = !ends_message(data_prev_end_);
   if (line_start && content == "." && !eol) {
     data_dot_held_ = true;
     return false;
   }
   const bool dot_first = data_dot_held_ || (line_start && !content.empty() && content[0] == '.');
   if (dot_first) {
-    const bool lone_dot = eol && content.size() + (data_dot_held_ ? 1 : 0) == 1;
-    if (lone_dot && ends_message(end) && !after_foreign_end) {
-      data_dot_held_ = false;
-      forward(".\r\n");  // the terminator: on the wire, not in the stored body
-      if (options_.capture_bodies) data_event_ += ".\r\n";
-      progress(0, /*complete=*/true);
-      end_of_data();
-      return true;
-    }
-    const bool doubled = after_foreign_end || lone_dot;
-    std::string line = doubled ? "." : "";
-    if (data_dot_held_) line += '.';
-    line += segment;
-    if (lone_dot) {
-      note_smuggling_shape(data_prev_end_, end);
-    } else if (doubled) {
-      ++data_rewrites_.dots_doubled;
-    }
-    data_dot_held_ = false;
-    forward_body(line, /*line_start=*/true);
+    if (dot_line(segment, end)) return true;
   } else {
     forward_body(segment, line_start);
   }
@@ -620,6 +594,37 @@ bool Dialogue::body_segment(std::string_view segment) {
     data_line_len_ = 0;
     data_prev_end_ = end;
   }
+  return false;
+}
+
+// A body line that begins with a dot (held, or first in `segment`); `end`: how the client ended
+// it, if `segment` ends it. True: it was the end of data.
+bool Dialogue::dot_line(std::string_view segment, LineEnd end) {
+  const bool eol = segment.size() >= 2 && segment.compare(segment.size() - 2, 2, "\r\n") == 0;
+  const std::size_t text = segment.size() - (eol ? 2 : 0);
+  const bool lone_dot = eol && text + (data_dot_held_ ? 1 : 0) == 1;
+  // The line began after a line ending that cannot end the message: in the client's meaning it
+  // continues the previous line, so a leading dot is text, not transparency.
+  const bool after_foreign_end = !ends_message(data_prev_end_);
+  if (lone_dot && ends_message(end) && !after_foreign_end) {
+    data_dot_held_ = false;
+    forward(".\r\n");  // the terminator: on the wire, not in the stored body
+    if (options_.capture_bodies) data_event_ += ".\r\n";
+    progress(0, /*complete=*/true);
+    end_of_data();
+    return true;
+  }
+  const bool doubled = after_foreign_end || lone_dot;
+  std::string line = doubled ? "." : "";
+  if (data_dot_held_) line += '.';
+  line += segment;
+  if (lone_dot) {
+    note_smuggling_shape(data_prev_end_, end);
+  } else if (doubled) {
+    ++data_rewrites_.dots_doubled;
+  }
+  data_dot_held_ = false;
+  forward_body(line, /*line_start=*/true);
   return false;
 }
 
@@ -633,15 +638,12 @@ void Dialogue::forward_body(std::string_view bytes, bool line_start) {
   std::string_view stored = bytes;
   if (line_start && !stored.empty() && stored[0] == '.') stored.remove_prefix(1);
   data_body_offset_ += stored.size();
-  capture_body(stored);
+  transactions_.add_body(stored);
   if (line_len > 998 && !long_line_noted_) {
     long_line_noted_ = true;
-    Event e = make_event(Direction::mailtap_note, EventKind::note);
-    e.verb = "DATA";
-    e.note =
-        "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); forwarded "
-        "unchanged";
-    record(std::move(e));
+    record(note_event(EventKind::note, "DATA",
+                      "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); "
+                      "forwarded unchanged"));
   }
   data_line_len_ = line_len;
   progress(bytes.size(), eol);
@@ -656,7 +658,8 @@ void Dialogue::end_of_data() {
   Pending p;
   p.kind = Pending::Kind::data_end;
   p.verb = "DATA";
-  p.transaction = std::move(transaction_);
+  p.command = Verb::data;
+  p.transaction = transactions_.complete();
   push_pending(std::move(p));
 }
 
@@ -665,35 +668,30 @@ void Dialogue::end_of_data() {
 // sent and where, so that `mailtap audit` can list it.
 void Dialogue::note_smuggling_shape(LineEnd before, LineEnd after) {
   flush_data_event();  // the note follows the body text it concerns
-  Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
-  e.verb = "DATA";
-  e.note = std::string(smuggling_shape_note_prefix) + std::string(escaped(before)) + "." +
-           std::string(escaped(after)) + " at offset " + std::to_string(data_body_offset_) +
-           " of the message: sent as \"..\", so it does not end the message (the DATA line "
-           "ended in " +
-           std::string(to_string(data_own_end_)) +
-           "; only that or CRLF, around a lone \".\", ends it)";
-  record(std::move(e));
+  std::string note =
+      std::string(smuggling_shape_note_prefix) + std::string(escaped(before)) + "." +
+      std::string(escaped(after)) + " at offset " + std::to_string(data_body_offset_) +
+      " of the message: sent as \"..\", so it does not end the message (the DATA line "
+      "ended in " +
+      std::string(to_string(data_own_end_)) + "; only that or CRLF, around a lone \".\", ends it)";
+  record(note_event(EventKind::rewrite, "DATA", std::move(note)));
 }
 
 bool Dialogue::read_bdat_chunk() {
-  std::string_view avail(backlog_.data() + backlog_pos_, backlog_.size() - backlog_pos_);
-  const auto take =
-      static_cast<std::size_t>(std::min<std::uint64_t>(bdat_remaining_, avail.size()));
+  const std::string_view chunk = framer_.take_chunk(bdat_remaining_);
+  const std::size_t take = chunk.size();
   if (take == 0) return false;
-  std::string_view chunk = avail.substr(0, take);
-  backlog_pos_ += take;
   bdat_remaining_ -= take;
   progress(take, bdat_remaining_ == 0);
   if (!bdat_discard_) {
     // Chunks are counted octets, binary-safe: no normalisation, no telnet handling.
     forward(chunk);
     if (options_.capture_bodies) data_event_ += chunk;
-    capture_body(chunk);
+    transactions_.add_body(chunk);
   }
   if (bdat_remaining_ > 0) return false;
   close_body_events();  // while the chunk's transaction is still the current one
-  if (bdat_last_ && !bdat_discard_) transaction_.reset();
+  if (bdat_last_ && !bdat_discard_) transactions_.complete();
   bdat_last_ = false;
   mode_ = Mode::command;
   data_event_kind_ = EventKind::data;
@@ -701,24 +699,20 @@ bool Dialogue::read_bdat_chunk() {
 }
 
 void Dialogue::on_client_input_exhausted() {
-  if (ending_ || paused_ || backlog_pos_ < backlog_.size()) return;
+  if (ending_ || paused_ || framer_.unread() > 0) return;
   if (mode_ == Mode::data || (mode_ == Mode::bdat_chunk && !bdat_discard_)) {
-    Event e = make_event(Direction::mailtap_note, EventKind::note);
-    e.note =
-        "client closed the connection inside a message body; the message was abandoned "
-        "(no end of data was sent, so the upstream discards it)";
-    record(std::move(e));
+    record(note_event(EventKind::note, {},
+                      "client closed the connection inside a message body; the message was "
+                      "abandoned (no end of data was sent, so the upstream discards it)"));
     abandon_upstream_ = true;
     finish(Ending::Kind::client_closed, "client closed inside a message body");
     return;
   }
-  if (!line_.empty() || discarded_ > 0) {
-    Event e = make_event(Direction::mailtap_note, EventKind::note);
-    e.note = "client closed after an unterminated line of " +
-             std::to_string(line_.size() + discarded_) + " octets; not forwarded";
-    record(std::move(e));
-    line_.clear();
-    discarded_ = 0;
+  if (framer_.partial_line() > 0) {
+    record(note_event(EventKind::note, {},
+                      "client closed after an unterminated line of " +
+                          std::to_string(framer_.partial_line()) + " octets; not forwarded"));
+    framer_.drop_partial_line();
   }
   if (quit_sent_) return;  // the QUIT reply ends the dialogue
   quit_sent_ = true;
@@ -762,145 +756,51 @@ void Dialogue::upstream_closed() {
 
 void Dialogue::on_reply(Reply reply) {
   bytes_from_upstream_ += reply.raw.size();
-  Event e = make_event(Direction::upstream_to_client, EventKind::reply);
-  e.reply_code = reply.code;
-  e.enhanced_status = reply.enhanced_status;
-  e.bytes = reply.raw;
-  e.wire_size = reply.raw.size();
-  std::string to_client = reply.raw;
-  std::optional<Event> rewrite;
+  Relayed out{reply_event(reply), reply.raw, std::nullopt};
 
   if (pending_.empty()) {
-    e.note = "unsolicited reply";
-    record(std::move(e));
-    emit_client(to_client);
+    out.event.note = "unsolicited reply";
+    record(std::move(out.event));
+    emit_client(out.to_client);
     if (reply.code == 421) finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
     return;
   }
 
   Pending p = std::move(pending_.front());
   pending_.pop_front();
-  e.verb = p.verb;
-  const bool positive = reply.positive_completion();
-
-  auto sasl_challenge = [&] {
-    RedactedLine r = redactor_.server_challenge(strip_crlf(reply.raw));
-    e.kind = EventKind::auth;
-    if (r.redacted) {
-      e.bytes = r.text + "\r\n";
-      e.redacted = true;
-    }
-    e.note = std::move(r.decoded);
-    mode_ = Mode::sasl;
-    if (!assistant_) return;
-    if (std::optional<std::string> decoded = assistant_->challenge(reply)) {
-      to_client = std::move(*decoded);
-      rewrite = make_event(Direction::mailtap_to_client, EventKind::rewrite);
-      rewrite->verb = "AUTH";
-      rewrite->bytes = to_client;
-      rewrite->note = "334 challenge decoded for the client (--assist-auth)";
-    }
-  };
-  auto sasl_end = [&] {
-    redactor_.finish(reply.code);
-    if (reply.code != 235) distrust_early_lines();
-    if (!assistant_) return;
-    if (assistant_->oauth_in_progress()) assist_token_refused_ = reply.code != 235;
-    assistant_->finish();
-  };
+  out.event.verb = p.verb;
 
   switch (p.kind) {
     case Pending::Kind::own_quit:
-      e.direction = Direction::upstream_to_mailtap;
-      bytes_from_upstream_ -= reply.raw.size();  // not relayed: the client is gone
-      record(std::move(e));
-      finish(Ending::Kind::client_closed, "client closed the connection");
-      return;
     case Pending::Kind::own_cancel:
-      e.direction = Direction::upstream_to_mailtap;
-      bytes_from_upstream_ -= reply.raw.size();  // not relayed: the client is gone
-      redactor_.finish(reply.code);
-      record(std::move(e));
-      if (reply.code == 421)
-        finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+      on_own_end_reply(p, reply, std::move(out.event));
       return;
     case Pending::Kind::own_ehlo:
     case Pending::Kind::own_auth:
-      on_own_reply(p, reply, std::move(e));
+      on_own_reply(p, reply, std::move(out.event));
       return;
     case Pending::Kind::sasl:
       if (reply.code == 334) {
-        sasl_challenge();
+        sasl_challenge(reply, out);
       } else {
-        sasl_end();
+        sasl_end(reply);
         mode_ = Mode::command;
       }
       break;
     case Pending::Kind::data_end:
-      if (p.transaction) finish_transaction(*p.transaction, reply);
+      if (p.transaction) record_message(*p.transaction, reply);
       break;
     case Pending::Kind::command:
-      if (p.verb == "EHLO" || p.verb == "HELO") {
-        if (positive) {
-          greet_again_ = false;
-          // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state (unless a later MAIL began one)
-          if (transaction_ == p.transaction) transaction_.reset();
-          chunking_ = p.verb == "EHLO" && parse_capabilities(reply).chunking;
-        }
-        if (hold_for_login(p, reply, positive)) {
-          // mailtap authenticates first; the client gets this reply when it is done.
-          record(std::move(e));
-          start_login(p);
-          return;
-        }
-        if (p.verb == "EHLO" && positive) {  // a refusal lists no extensions: relay it as is
-          bool removed = false;
-          to_client = client_ehlo_reply(reply, removed);
-          if (removed) {
-            rewrite = make_event(Direction::mailtap_to_client, EventKind::rewrite);
-            rewrite->verb = "EHLO";
-            rewrite->bytes = to_client;
-            rewrite->note = ehlo_rewrite_note();
-          }
-        }
-      } else if (p.verb == "MAIL") {
-        if (!positive && p.transaction) p.transaction->settled = true;
-      } else if (p.verb == "RCPT") {
-        if (p.transaction)
-          p.transaction->message.recipients.push_back(
-              Recipient{p.line, reply.code, std::string(strip_crlf(reply.raw))});
-      } else if (p.verb == "DATA") {
-        if (reply.code == 354) {
-          mode_ = Mode::data;
-          data_own_end_ = p.line_end;
-          data_prev_end_ = p.line_end;
-          data_line_len_ = 0;
-          data_dot_held_ = false;
-          data_body_offset_ = 0;
-          data_event_kind_ = EventKind::data;
-          body_transaction_ = p.transaction;
-          long_line_noted_ = false;
-        }
-      } else if (p.verb == "AUTH") {
-        if (reply.code == 334) {
-          sasl_challenge();
-        } else {
-          sasl_end();
-        }
-      } else if (p.verb == "RSET") {
-        if (positive && transaction_ == p.transaction) transaction_.reset();
-      } else if (p.verb == "BDAT") {
-        if (p.bdat_last && p.transaction) finish_transaction(*p.transaction, reply);
-      }
+      if (on_command_reply(p, reply, out)) return;
       break;
     case Pending::Kind::local:
       break;  // locals never wait at the head: flush_local_replies emits them at once
   }
   if (p.sync) paused_ = false;
-  record(std::move(e));
-  if (rewrite) record(std::move(*rewrite));
-  emit_client(to_client);
-  if (p.kind == Pending::Kind::command && p.verb == "QUIT") {
+  record(std::move(out.event));
+  if (out.rewrite) record(std::move(*out.rewrite));
+  emit_client(out.to_client);
+  if (p.kind == Pending::Kind::command && p.command == Verb::quit) {
     finish(Ending::Kind::quit, first_line(reply));
     return;
   }
@@ -911,41 +811,124 @@ void Dialogue::on_reply(Reply reply) {
   flush_local_replies();
 }
 
+// The reply to mailtap's own QUIT or "*" for a client that is gone: recorded, not relayed.
+void Dialogue::on_own_end_reply(const Pending& p, const Reply& reply, Event e) {
+  e.direction = Direction::upstream_to_mailtap;
+  bytes_from_upstream_ -= reply.raw.size();  // not relayed: the client is gone
+  if (p.kind == Pending::Kind::own_quit) {
+    record(std::move(e));
+    finish(Ending::Kind::client_closed, "client closed the connection");
+    return;
+  }
+  redactor_.finish(reply.code);
+  record(std::move(e));
+  if (reply.code == 421) finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+}
+
+// The reply to a client's command (not a SASL response, not an end of data). True: it was
+// fully handled (held back for mailtap's own AUTH).
+bool Dialogue::on_command_reply(Pending& p, const Reply& reply, Relayed& out) {
+  const bool positive = reply.positive_completion();
+  switch (p.command) {
+    case Verb::ehlo:
+    case Verb::helo:
+      return on_greeting_reply(p, reply, out);
+    case Verb::mail:
+      if (!positive && p.transaction) TransactionTracker::refused(*p.transaction);
+      break;
+    case Verb::rcpt:
+      if (p.transaction)
+        TransactionTracker::add_recipient(
+            *p.transaction, Recipient{p.line, reply.code, std::string(strip_crlf(reply.raw))});
+      break;
+    case Verb::data:
+      if (reply.code == 354) begin_body(p);
+      break;
+    case Verb::auth:
+      if (reply.code == 334) {
+        sasl_challenge(reply, out);
+      } else {
+        sasl_end(reply);
+      }
+      break;
+    case Verb::rset:
+      if (positive) transactions_.reset(p.transaction);
+      break;
+    case Verb::bdat:
+      if (p.bdat_last && p.transaction) record_message(*p.transaction, reply);
+      break;
+    default:
+      break;
+  }
+  return false;
+}
+
+// The reply to EHLO or HELO. True: held back while mailtap authenticates (--auth-user).
+bool Dialogue::on_greeting_reply(const Pending& p, const Reply& reply, Relayed& out) {
+  const bool positive = reply.positive_completion();
+  if (positive) {
+    greet_again_ = false;
+    // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state (unless a later MAIL began one)
+    transactions_.reset(p.transaction);
+    chunking_ = p.command == Verb::ehlo && parse_capabilities(reply).chunking;
+  }
+  if (hold_for_login(p, reply, positive)) {
+    // mailtap authenticates first; the client gets this reply when it is done.
+    record(std::move(out.event));
+    start_login(p);
+    return true;
+  }
+  if (p.command == Verb::ehlo && positive) {  // a refusal lists no extensions: relay it as is
+    bool removed = false;
+    out.to_client = client_ehlo_reply(reply, removed);
+    if (removed) out.rewrite = rewrite_event("EHLO", out.to_client, ehlo_rewrite_note());
+  }
+  return false;
+}
+
+// The server accepted DATA (354): what the client sends next is the body, until its end.
+void Dialogue::begin_body(const Pending& p) {
+  mode_ = Mode::data;
+  data_own_end_ = p.line_end;
+  data_prev_end_ = p.line_end;
+  data_line_len_ = 0;
+  data_dot_held_ = false;
+  data_body_offset_ = 0;
+  data_event_kind_ = EventKind::data;
+  body_transaction_ = p.transaction;
+  long_line_noted_ = false;
+}
+
+void Dialogue::sasl_challenge(const Reply& reply, Relayed& out) {
+  RedactedLine r = redactor_.server_challenge(strip_crlf(reply.raw));
+  out.event.kind = EventKind::auth;
+  if (r.redacted) {
+    out.event.bytes = r.text + "\r\n";
+    out.event.redacted = true;
+  }
+  out.event.note = std::move(r.decoded);
+  mode_ = Mode::sasl;
+  if (!assistant_) return;
+  if (std::optional<std::string> decoded = assistant_->challenge(reply)) {
+    out.to_client = std::move(*decoded);
+    out.rewrite = rewrite_event("AUTH", out.to_client,
+                                "334 challenge decoded for the client (--assist-auth)");
+  }
+}
+
+void Dialogue::sasl_end(const Reply& reply) {
+  redactor_.finish(reply.code);
+  if (reply.code != 235) distrust_early_lines();
+  if (!assistant_) return;
+  if (assistant_->oauth_in_progress()) assist_token_refused_ = reply.code != 235;
+  assistant_->finish();
+}
+
 // ---- transactions ------------------------------------------------------------------------
 
-void Dialogue::begin_transaction(std::string_view mail_line) {
-  transaction_ = std::make_shared<Transaction>();
-  transaction_->message.transaction = ++transactions_begun_;
-  transaction_->message.mail_from = std::string(mail_line);
-  transaction_->message.started = now_;
-  SHA256_Init(&transaction_->sha);
-}
-
-void Dialogue::capture_body(std::string_view bytes) {
-  if (!transaction_ || bytes.empty()) return;
-  Message& m = transaction_->message;
-  m.size += bytes.size();
-  // Hashing the body is a large part of the relay's CPU per MiB; with nothing to record there
-  // is nobody to hand the hash to.
-  if (options_.capture_bodies) SHA256_Update(&transaction_->sha, bytes.data(), bytes.size());
-}
-
-void Dialogue::finish_transaction(Transaction& t, const Reply& final_reply) {
-  if (t.settled) return;
-  t.settled = true;
-  Message m = std::move(t.message);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256_Final(digest, &t.sha);
-  static constexpr char hex[] = "0123456789abcdef";
-  m.sha256_hex.reserve(2 * sizeof digest);
-  for (unsigned char b : digest) {
-    m.sha256_hex.push_back(hex[b >> 4]);
-    m.sha256_hex.push_back(hex[b & 15]);
-  }
-  m.final_code = final_reply.code;
-  m.final_reply = std::string(strip_crlf(final_reply.raw));
-  m.finished = now_;
-  messages_.push_back(std::move(m));
+void Dialogue::record_message(Transaction& t, const Reply& final_reply) {
+  if (std::optional<Message> m = TransactionTracker::finish(t, final_reply, now_))
+    messages_.push_back(std::move(*m));
 }
 
 }  // namespace mailtap::smtp

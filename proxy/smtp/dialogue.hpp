@@ -8,9 +8,10 @@
 // body is only a body if the server said 354. Replies are matched to commands in order
 // (PIPELINING), and replies mailtap writes itself are queued among them in order.
 //
-// The owner feeds bytes in, takes bytes out and writes them; it also collects the Events and
+// The owner feeds bytes in, takes bytes out and writes them; it also takes the Events and
 // Messages the dialogue produces. Nothing here blocks, allocates without bound, or throws on
-// any input.
+// any input. The pieces: ClientFramer frames the client's bytes, TransactionTracker follows
+// the mail transactions, and the Dialogue decides what each line and reply means.
 #pragma once
 
 #include <chrono>
@@ -25,15 +26,16 @@
 
 #include "proxy/smtp/auth_assistant.hpp"
 #include "proxy/smtp/auth_redactor.hpp"
+#include "proxy/smtp/client_framer.hpp"
+#include "proxy/smtp/command.hpp"
 #include "proxy/smtp/ending.hpp"
 #include "proxy/smtp/event.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 #include "proxy/smtp/text_normaliser.hpp"
+#include "proxy/smtp/transaction_tracker.hpp"
 #include "proxy/smtp/upstream_login.hpp"
 
 namespace mailtap::smtp {
-
-struct Command;
 
 // The client's side of the session (--local-tls): plain text only (none), plain text with
 // mailtap's own STARTTLS on offer (starttls), or TLS from the first byte (implicit).
@@ -72,6 +74,10 @@ class Dialogue {
  public:
   using Clock = std::chrono::system_clock;
 
+  // The owner takes what the dialogue records with take_events() and take_messages().
+  explicit Dialogue(DialogueOptions options);
+  // The dialogue appends what it records to `events` and `messages` (for owners that read the
+  // whole record at the end: tests, replay, mock); take_events() then takes them from there.
   Dialogue(DialogueOptions options, std::vector<RecordedEvent>& events,
            std::vector<Message>& messages);
   ~Dialogue();
@@ -92,6 +98,11 @@ class Dialogue {
 
   std::string take_to_upstream();
   std::string take_to_client();
+  // What the dialogue recorded since the last call, in order: the owner hands it to the
+  // recorder (redacted already, see RecordedEvent).
+  std::vector<RecordedEvent> take_events() { return std::exchange(events_, {}); }
+  // The transactions whose final reply arrived since the last call.
+  std::vector<Message> take_messages() { return std::exchange(messages_, {}); }
   // True once after bytes holding mailtap's own credentials went into take_to_upstream(): the
   // owner wipes its copies once they are written.
   bool take_credentials_sent() { return std::exchange(credentials_sent_, false); }
@@ -175,26 +186,33 @@ class Dialogue {
   // the 220 sent (handshake due), TLS up.
   enum class ClientTlsState : std::uint8_t { unavailable, offered, requested, due, active };
   struct Pending;
-  struct Transaction;
+  struct Relayed;
 
   void process_client();
-  bool read_line();  // frames one line into line_ (false: need more bytes)
-  void handle_line();
-  void handle_framed_line();
+  void handle_line(FramedLine framed);
+  void handle_framed_line(FramedLine framed);
   void send_own_line(std::string_view line, EventKind kind, std::string note, Expect expects,
                      bool sync);
-  void handle_command(std::string_view line);
+  void handle_command(const Command& cmd, std::string_view line, bool distrusted);
+  void handle_bdat(const Command& cmd, std::string_view line);
+  void relay_command(const Command& cmd, std::string_view line, bool distrusted);
   void distrust_early_lines();
   void handle_sasl_line(std::string_view line);
-  bool read_data();  // false: need more bytes
-  std::size_t plain_lines(std::string_view avail) const;
+  bool read_data();                             // false: need more bytes
   bool body_segment(std::string_view segment);  // true: it ended the message
+  bool dot_line(std::string_view segment, LineEnd end);
   bool ends_message(LineEnd end) const;
   void end_of_data();
   void note_smuggling_shape(LineEnd before, LineEnd after);
   void forward_body(std::string_view bytes, bool line_start);
   bool read_bdat_chunk();
   void on_reply(Reply reply);
+  void on_own_end_reply(const Pending& p, const Reply& reply, Event e);
+  bool on_command_reply(Pending& p, const Reply& reply, Relayed& out);
+  bool on_greeting_reply(const Pending& p, const Reply& reply, Relayed& out);
+  void begin_body(const Pending& p);
+  void sasl_challenge(const Reply& reply, Relayed& out);
+  void sasl_end(const Reply& reply);
   void send_client_auth(std::string_view wire, bool response);
   // AUTH on mailtap's side (dialogue_auth.cpp)
   bool hold_for_login(const Pending& p, const Reply& reply, bool positive);
@@ -231,30 +249,42 @@ class Dialogue {
   void close_body_events();
   void finish(Ending::Kind kind, std::string reason);
   Event make_event(Direction d, EventKind k) const;
+  // mailtap's own note (kind note, rewrite or tls) about `verb` (may be empty).
+  Event note_event(EventKind kind, std::string_view verb, std::string note) const;
+  // The upstream's reply as relayed to the client.
+  Event reply_event(const Reply& reply) const;
+  // A line mailtap changed on its way to the client: what the client got instead, and why.
+  Event rewrite_event(std::string_view verb, std::string bytes, std::string note) const;
   // Hands a finished (redacted) event to the owner.
   void record(Event e) { events_.push_back(RecordedEvent(std::move(e))); }
+  // A client's command line as recorded (distrusted: redacted, see distrust_early_lines).
+  Event client_line_event(Direction d, const Command& cmd, std::string_view line,
+                          bool distrusted = false) const;
   // An AUTH line as recorded: its redacted rendering, and the octets it had on the wire.
   Event auth_line_event(Direction d, RedactedLine r, std::size_t wire_size) const;
 
-  void begin_transaction(std::string_view mail_line);
-  void capture_body(std::string_view bytes);
-  void finish_transaction(Transaction& t, const Reply& final_reply);
+  // The final reply to a message's end: its Message goes to the owner.
+  void record_message(Transaction& t, const Reply& final_reply);
 
   DialogueOptions options_;
+  std::vector<RecordedEvent> own_events_;  // where events_ points unless the owner gave a vector
+  std::vector<Message> own_messages_;
   std::vector<RecordedEvent>& events_;
   std::vector<Message>& messages_;
   Clock::time_point now_{};
 
-  TextNormaliser normaliser_;
+  ClientFramer framer_;
   ReplyParser replies_;
   AuthRedactor redactor_;
+  // The transaction the client is sending; replies find theirs through their Pending entries.
+  TransactionTracker transactions_;
 
   // --auth-user: mailtap's own AUTH, and the EHLO/HELO reply held back until it ends.
   std::optional<UpstreamLogin> login_;
   LoginState login_state_ = LoginState::off;
   AuthRedactor own_redactor_;  // renders mailtap's own AUTH lines for the record
   std::optional<Reply> held_reply_;
-  std::string held_verb_;  // "EHLO" or "HELO"
+  Verb held_command_ = Verb::other;  // EHLO or HELO
   std::string login_failure_;
   bool login_failure_pending_ = false;  // the next MAIL gets login_failure_
   std::string login_mechanism_;
@@ -264,16 +294,7 @@ class Dialogue {
   TokenNeed token_need_ = TokenNeed::none;
   bool credentials_sent_ = false;
 
-  std::string backlog_;  // client bytes received, not yet framed
-  std::size_t backlog_pos_ = 0;
-  std::string line_;                  // the line being framed (canonical text)
   LineEnd line_end_ = LineEnd::none;  // how the client ended the line last framed
-  std::size_t discarded_ = 0;         // octets of an over-long line thrown away so far
-  std::string discarded_verb_;        // verb of that line, read from its start
-  bool line_has_nul_ = false;
-  // Client bytes received before a failed AUTH exchange ended (see distrust_early_lines).
-  std::size_t distrusted_bytes_ = 0;
-  bool line_distrusted_ = false;
 
   Mode mode_ = Mode::command;
   ClientTlsState client_tls_ = ClientTlsState::unavailable;
@@ -300,17 +321,10 @@ class Dialogue {
   std::string data_event_;  // DATA/BDAT bytes forwarded, not yet recorded as an event
   EventKind data_event_kind_ = EventKind::data;
   std::shared_ptr<Transaction> body_transaction_;  // whose body data_event_ holds
-  std::uint64_t transactions_begun_ = 0;
   // BDAT chunk state
   std::uint64_t bdat_remaining_ = 0;
   bool bdat_discard_ = false;
   bool bdat_last_ = false;  // the chunk being read ends the message
-
-  // The transaction the client is sending, from its MAIL command on. Pipelined commands (and
-  // BDAT chunks) arrive before the MAIL reply, so it starts when MAIL is sent; the replies find
-  // it through their Pending entries, and a refused MAIL makes it produce no Message.
-  std::shared_ptr<Transaction> transaction_;
-  std::string last_reply_to_client_;
 
   std::uint64_t bytes_to_upstream_ = 0;
   std::uint64_t bytes_from_upstream_ = 0;

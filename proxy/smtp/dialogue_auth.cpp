@@ -38,10 +38,7 @@ std::string Dialogue::login_user_label() const {
 }
 
 void Dialogue::note_rewrite(std::string verb, std::string note) {
-  Event e = make_event(Direction::mailtap_note, EventKind::rewrite);
-  e.verb = std::move(verb);
-  e.note = std::move(note);
-  record(std::move(e));
+  record(note_event(EventKind::rewrite, verb, std::move(note)));
 }
 
 // ---- EHLO: what the client is told -------------------------------------------------------
@@ -77,14 +74,14 @@ std::string Dialogue::ehlo_rewrite_note() const {
 bool Dialogue::hold_for_login(const Pending& p, const Reply& reply, bool positive) {
   if (login_state_ != LoginState::waiting || !positive) return false;
   held_reply_ = reply;
-  held_verb_ = p.verb;
+  held_command_ = p.command;
   return true;
 }
 
 // Right after the client's EHLO (or HELO) was accepted over TLS: its own capabilities are real
 // now, and nothing the client sends next is read until mailtap's AUTH has ended.
 void Dialogue::start_login(const Pending& p) {
-  if (p.verb == "EHLO") {
+  if (p.command == Verb::ehlo) {
     login_state_ = LoginState::exchanging;
     apply_login_step(login_->start(parse_capabilities(*held_reply_).auth_mechanisms));
     return;
@@ -145,12 +142,9 @@ void Dialogue::apply_login_step(LoginStep step) {
       login_state_ = LoginState::token;
       token_need_ = step.fresh ? TokenNeed::fresh : TokenNeed::cached;
       if (step.fresh) {
-        Event e = make_event(Direction::mailtap_note, EventKind::note);
-        e.verb = "AUTH";
-        e.note =
-            "the server refused the access token; mailtap runs --oauth2-token-cmd again "
-            "for a fresh one and retries once";
-        record(std::move(e));
+        record(note_event(EventKind::note, "AUTH",
+                          "the server refused the access token; mailtap runs "
+                          "--oauth2-token-cmd again for a fresh one and retries once"));
       }
       return;
     }
@@ -173,6 +167,7 @@ void Dialogue::send_login_line(Secret line) {
   Pending p;
   p.kind = Expect::own_auth;
   p.verb = "AUTH";
+  p.command = Verb::auth;
   p.sync = true;
   push_pending(std::move(p));
 }
@@ -200,16 +195,10 @@ void Dialogue::release_held_reply() {
   const Reply reply = std::move(*held_reply_);
   held_reply_.reset();
   std::string to_client = reply.raw;
-  if (held_verb_ == "EHLO") {
+  if (held_command_ == Verb::ehlo) {
     bool removed = false;
     to_client = client_ehlo_reply(reply, removed);
-    if (removed) {
-      Event e = make_event(Direction::mailtap_to_client, EventKind::rewrite);
-      e.verb = "EHLO";
-      e.bytes = to_client;
-      e.note = ehlo_rewrite_note();
-      record(std::move(e));
-    }
+    if (removed) record(rewrite_event("EHLO", to_client, ehlo_rewrite_note()));
   }
   emit_client(to_client);
   flush_local_replies();
@@ -218,22 +207,18 @@ void Dialogue::release_held_reply() {
 // ---- the client's commands that mailtap answers because of AUTH -----------------------------
 
 bool Dialogue::intercept_command(const Command& cmd, std::string_view line) {
-  if (cmd.verb == "AUTH" && login_state_ == LoginState::succeeded) {
+  if (cmd.id == Verb::auth && login_state_ == LoginState::succeeded) {
     refuse_auth_line(line, "503 5.5.1 mailtap: already authenticated as " + login_user_label() +
                                " (by mailtap)\r\n");
     return true;
   }
-  if (cmd.verb == "MAIL" && login_failure_pending_ && !redactor_.authenticated()) {
+  if (cmd.id == Verb::mail && login_failure_pending_ && !redactor_.authenticated()) {
     login_failure_pending_ = false;
-    Event e = make_event(Direction::client_to_mailtap, EventKind::command);
-    e.verb = "MAIL";
-    e.bytes = std::string(line);
-    e.wire_size = line.size();
-    record(std::move(e));
+    record(client_line_event(Direction::client_to_mailtap, cmd, line));
     queue_local_reply(login_failure_ + "\r\n");
     return true;
   }
-  if (cmd.verb == "AUTH" && assistant_) return assist_command(line);
+  if (cmd.id == Verb::auth && assistant_) return assist_command(line);
   return false;
 }
 

@@ -27,7 +27,7 @@ std::string Dialogue::answer_starttls(const Command& cmd) {
       if (!cmd.args.empty()) return "501 5.5.4 mailtap: syntax is STARTTLS, without arguments\r\n";
       // The upstream holds the transaction: TLS cannot start under it (RFC 3207 §4.2 resets
       // the client's state, the upstream's would not be).
-      if (transaction_ && !transaction_->settled)
+      if (transactions_.open())
         return "503 5.5.1 mailtap: STARTTLS inside a mail transaction; send RSET first\r\n";
       client_tls_ = ClientTlsState::requested;
       return "220 2.0.0 Ready to start TLS\r\n";
@@ -38,7 +38,7 @@ std::string Dialogue::answer_starttls(const Command& cmd) {
 // Before the client's TLS is up, AUTH is refused (credentials only inside TLS, as Gmail and
 // Postfix with smtpd_tls_auth_only do); after its STARTTLS, the client must greet again.
 bool Dialogue::gate_client_tls(const Command& cmd, std::string_view line) {
-  if (cmd.verb == "AUTH" && client_tls_ == ClientTlsState::offered) {
+  if (cmd.id == Verb::auth && client_tls_ == ClientTlsState::offered) {
     refuse_auth_line(line,
                      "530 5.7.0 mailtap: Must issue a STARTTLS command first (--local-tls "
                      "starttls: AUTH only inside TLS)\r\n");
@@ -47,21 +47,26 @@ bool Dialogue::gate_client_tls(const Command& cmd, std::string_view line) {
   if (!greet_again_) return false;
   // BDAT goes on: with CHUNKING forgotten (client_tls_started) its chunk is read and discarded
   // with the 502, so that no chunk byte is ever read as a command.
-  if (cmd.verb == "EHLO" || cmd.verb == "HELO" || cmd.verb == "NOOP" || cmd.verb == "RSET" ||
-      cmd.verb == "QUIT" || cmd.verb == "HELP" || cmd.verb == "BDAT")
-    return false;
+  switch (cmd.id) {
+    case Verb::ehlo:
+    case Verb::helo:
+    case Verb::noop:
+    case Verb::rset:
+    case Verb::quit:
+    case Verb::help:
+    case Verb::bdat:
+      return false;
+    default:
+      break;
+  }
   const std::string reply =
       "503 5.5.1 mailtap: send EHLO again after STARTTLS (RFC 3207: what was said before TLS "
       "no longer counts)\r\n";
-  if (cmd.verb == "AUTH") {
+  if (cmd.id == Verb::auth) {
     refuse_auth_line(line, reply);
     return true;
   }
-  Event e = make_event(Direction::client_to_mailtap, EventKind::command);
-  e.verb = cmd.verb;
-  e.bytes = std::string(line);
-  e.wire_size = line.size();
-  record(std::move(e));
+  record(client_line_event(Direction::client_to_mailtap, cmd, line));
   queue_local_reply(reply);
   return true;
 }
@@ -70,7 +75,7 @@ bool Dialogue::gate_client_tls(const Command& cmd, std::string_view line) {
 // through TLS: the plain-text command injection of CVE-2011-0411. They are not read (nor kept:
 // they may be anything), and the session ends.
 void Dialogue::refuse_tls_injection() {
-  backlog_pos_ = backlog_.size();
+  framer_.skip_unread();
   Event e = make_event(Direction::client_to_mailtap, EventKind::error);
   e.verb = "STARTTLS";
   e.redacted = true;
@@ -89,20 +94,16 @@ void Dialogue::client_tls_started(std::string_view description) {
   client_tls_ = ClientTlsState::active;
   greet_again_ = true;
   chunking_ = false;  // learned from an EHLO before TLS: void until the next one
-  Event e = make_event(Direction::mailtap_note, EventKind::tls);
-  e.verb = "STARTTLS";
-  e.note = "client side: TLS established (" + std::string(description) +
-           "); the client must send EHLO again";
-  record(std::move(e));
+  record(note_event(EventKind::tls, "STARTTLS",
+                    "client side: TLS established (" + std::string(description) +
+                        "); the client must send EHLO again"));
   process_client();
 }
 
 void Dialogue::client_tls_failed(std::string_view reason) {
   if (ending_ || client_tls_ != ClientTlsState::due) return;
-  Event e = make_event(Direction::mailtap_note, EventKind::tls);
-  e.verb = "STARTTLS";
-  e.note = "client side: TLS handshake failed: " + std::string(reason);
-  record(std::move(e));
+  record(note_event(EventKind::tls, "STARTTLS",
+                    "client side: TLS handshake failed: " + std::string(reason)));
   // No reply: the client is inside a handshake and could not read one.
   finish(Ending::Kind::error, "client TLS handshake failed: " + std::string(reason));
 }

@@ -2,12 +2,12 @@
 // not part of its interface.
 #pragma once
 
-#include <openssl/sha.h>
-
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "proxy/smtp/command.hpp"
 #include "proxy/smtp/dialogue.hpp"
 
 namespace mailtap::smtp {
@@ -15,22 +15,23 @@ namespace mailtap::smtp {
 struct Dialogue::Pending {
   using Kind = Expect;
   Kind kind = Kind::command;
-  std::string verb;
+  std::string verb;            // as the reply event names it (empty: kept out of the record)
+  Verb command = Verb::other;  // what the reply answers
   std::string line;   // MAIL/RCPT/EHLO/HELO line without CRLF, or the local reply with CRLF
   bool sync = false;  // reading stopped until this reply arrives
   bool bdat_last = false;
   bool starts_tls = false;           // a local 220 to STARTTLS: the client's handshake follows it
   LineEnd line_end = LineEnd::crlf;  // how the client ended the command line (DATA's decides)
   Clock::time_point since{};
-  std::shared_ptr<Transaction> transaction;  // the transaction this command belongs to
+  TransactionTracker::Handle transaction;  // the transaction this command belongs to
 };
 
-struct Dialogue::Transaction {
-  Message message;
-  SHA256_CTX sha{};
-  bool settled = false;  // its MAIL was refused, or its Message recorded: no (further) Message
-  std::uint64_t recorded = 0;    // body octets recorded in events so far (capped by --max-body)
-  std::uint64_t unrecorded = 0;  // octets cut by the cap since the last body event was closed
+// An upstream reply on its way to the client: its event, the bytes the client gets, and the
+// event that records how those differ from the reply, if they do.
+struct Dialogue::Relayed {
+  Event event;
+  std::string to_client;
+  std::optional<Event> rewrite;
 };
 
 inline std::string_view strip_crlf(std::string_view line) {

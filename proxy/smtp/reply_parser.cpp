@@ -1,6 +1,7 @@
 #include "proxy/smtp/reply_parser.hpp"
 
 #include <cctype>
+#include <utility>
 
 namespace mailtap::smtp {
 
@@ -14,6 +15,12 @@ std::size_t digits(std::string_view s, std::size_t pos, std::size_t max) {
   std::size_t n = 0;
   while (pos + n < s.size() && n < max && is_digit(s[pos + n])) ++n;
   return n;
+}
+
+// reply-line = code [ ("-" / SP) textstring ] ; RFC 5321 §4.2 (line ending removed)
+bool is_reply_line(std::string_view line) {
+  return line.size() >= 3 && is_digit(line[0]) && is_digit(line[1]) && is_digit(line[2]) &&
+         line[0] >= '1' && line[0] <= '5' && (line.size() == 3 || line[3] == ' ' || line[3] == '-');
 }
 }  // namespace
 
@@ -41,40 +48,50 @@ std::optional<Reply> ReplyParser::next() {
   Reply reply;
   std::size_t pos = consumed_;
   for (;;) {
-    std::size_t eol = buffer_.find('\n', pos);
-    if (eol == std::string::npos) {
-      if (buffer_.size() - pos > max_line) error_ = Error::line_too_long;
-      if (buffer_.size() - consumed_ > max_reply) error_ = Error::reply_too_long;
-      return std::nullopt;
-    }
-    std::string_view line(buffer_.data() + pos, eol - pos);
-    if (line.size() > max_line) {
-      error_ = Error::line_too_long;
-      return std::nullopt;
-    }
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    // reply-line = code [ ("-" / SP) textstring ] ; RFC 5321 §4.2
-    if (line.size() < 3 || !is_digit(line[0]) || !is_digit(line[1]) || !is_digit(line[2]) ||
-        line[0] < '1' || line[0] > '5' || (line.size() > 3 && line[3] != ' ' && line[3] != '-')) {
+    const std::optional<std::string_view> line = take_line(pos);
+    if (!line) return std::nullopt;
+    if (!is_reply_line(*line)) {
       error_ = Error::malformed;
       return std::nullopt;
     }
-    int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+    const int code = ((*line)[0] - '0') * 100 + ((*line)[1] - '0') * 10 + ((*line)[2] - '0');
     if (reply.lines.empty()) {
       reply.code = code;
     } else if (code != reply.code) {
       error_ = Error::malformed;  // a continuation must repeat the code
       return std::nullopt;
     }
-    reply.lines.emplace_back(line.size() > 4 ? line.substr(4) : std::string_view{});
-    pos = eol + 1;
+    reply.lines.emplace_back(line->size() > 4 ? line->substr(4) : std::string_view{});
     if (pos - consumed_ > max_reply) {
       error_ = Error::reply_too_long;
       return std::nullopt;
     }
-    bool last = line.size() == 3 || line[3] == ' ';
-    if (last) break;
+    const bool last = line->size() == 3 || (*line)[3] == ' ';
+    if (last) return complete(std::move(reply), pos);
   }
+}
+
+// The line that starts at `pos`, its line ending removed, and `pos` moved past it; nullopt if
+// it is not complete yet, or too long (error_).
+std::optional<std::string_view> ReplyParser::take_line(std::size_t& pos) {
+  const std::size_t eol = buffer_.find('\n', pos);
+  if (eol == std::string::npos) {
+    if (buffer_.size() - pos > max_line) error_ = Error::line_too_long;
+    if (buffer_.size() - consumed_ > max_reply) error_ = Error::reply_too_long;
+    return std::nullopt;
+  }
+  std::string_view line(buffer_.data() + pos, eol - pos);
+  if (line.size() > max_line) {
+    error_ = Error::line_too_long;
+    return std::nullopt;
+  }
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  pos = eol + 1;
+  return line;
+}
+
+// The reply's lines end before `pos`: it takes its raw bytes, and the buffer lets them go.
+Reply ReplyParser::complete(Reply reply, std::size_t pos) {
   reply.raw.assign(buffer_, consumed_, pos - consumed_);
   reply.enhanced_status = parse_enhanced_status(reply.lines.front());
   consumed_ = pos;

@@ -44,6 +44,9 @@ class ReplyParser {
   std::size_t buffered() const { return buffer_.size() - consumed_; }
 
  private:
+  std::optional<std::string_view> take_line(std::size_t& pos);
+  Reply complete(Reply reply, std::size_t pos);
+
   std::string buffer_;
   std::size_t consumed_ = 0;  // bytes of buffer_ already returned in replies
   Error error_ = Error::none;

@@ -66,62 +66,70 @@ RewriteCounts TextNormaliser::take_rewrites() {
   return r;
 }
 
+// One step of the telnet state machine over `c` (at raw[i]). True: the byte belongs to an IAC
+// sequence (consumed, or to be read again as its command byte); false: it is text.
+bool TextNormaliser::telnet_step(unsigned char c, std::string& out, std::size_t& i) {
+  switch (state_) {
+    case State::iac:
+      ++i;
+      if (c == iac) {  // escaped 0xFF is data
+        state_ = State::text;
+        out.push_back(static_cast<char>(iac));
+      } else if (c == sb) {
+        state_ = State::subneg;
+      } else if (c >= will && c <= 254) {
+        state_ = State::iac_option;
+      } else {
+        state_ = State::text;  // a two-byte command (NOP, IP, AYT, ...)
+      }
+      return true;
+    case State::iac_option:
+      ++i;
+      state_ = State::text;
+      return true;
+    case State::subneg:
+      ++i;
+      if (c == iac) state_ = State::subneg_iac;
+      return true;
+    case State::subneg_iac:
+      ++i;
+      state_ = c == se ? State::text : State::subneg;
+      return true;
+    case State::iac_undecided:
+      if (c >= se) {  // a telnet command byte: the 0xFF began an IAC sequence
+        ++rewrites_.telnet_iac;
+        state_ = State::iac;
+        return true;  // read c again as the command byte
+      }
+      state_ = State::text;
+      out.push_back(static_cast<char>(iac));  // 8-bit text that merely contains 0xFF
+      return false;
+    case State::text:
+      return false;
+  }
+  return false;
+}
+
+// The byte after a held CR ends its line either way: CRLF, or a bare CR. Returns how many bytes
+// of `c` that consumed (0: `c` begins the next line).
+std::size_t TextNormaliser::end_held_cr(unsigned char c, std::string& out) {
+  pending_cr_ = false;
+  out += "\r\n";
+  if (c == '\n') {
+    last_end_ = LineEnd::crlf;
+    return 1;
+  }
+  last_end_ = LineEnd::cr;
+  ++rewrites_.bare_cr;
+  return c == '\0' ? 1 : 0;  // telnet NVT sends a bare CR as "CR NUL"
+}
+
 std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out, bool telnet) {
   std::size_t i = 0;
   while (i < raw.size()) {
     const auto c = static_cast<unsigned char>(raw[i]);
-    switch (state_) {
-      case State::iac:
-        ++i;
-        if (c == iac) {  // escaped 0xFF is data
-          state_ = State::text;
-          out.push_back(static_cast<char>(iac));
-        } else if (c == sb) {
-          state_ = State::subneg;
-        } else if (c >= will && c <= 254) {
-          state_ = State::iac_option;
-        } else {
-          state_ = State::text;  // a two-byte command (NOP, IP, AYT, ...)
-        }
-        continue;
-      case State::iac_option:
-        ++i;
-        state_ = State::text;
-        continue;
-      case State::subneg:
-        ++i;
-        if (c == iac) state_ = State::subneg_iac;
-        continue;
-      case State::subneg_iac:
-        ++i;
-        state_ = c == se ? State::text : State::subneg;
-        continue;
-      case State::iac_undecided:
-        if (c >= se) {  // a telnet command byte: the 0xFF began an IAC sequence
-          ++rewrites_.telnet_iac;
-          state_ = State::iac;
-          continue;  // read c again as the command byte
-        }
-        state_ = State::text;
-        out.push_back(static_cast<char>(iac));  // 8-bit text that merely contains 0xFF
-        break;
-      case State::text:
-        break;
-    }
-
-    if (pending_cr_) {
-      pending_cr_ = false;
-      out += "\r\n";
-      if (c == '\n') {
-        last_end_ = LineEnd::crlf;
-        ++i;
-        return i;
-      }
-      last_end_ = LineEnd::cr;
-      ++rewrites_.bare_cr;
-      if (c == '\0') ++i;  // telnet NVT sends a bare CR as "CR NUL"
-      return i;
-    }
+    if (telnet_step(c, out, i)) continue;
+    if (pending_cr_) return i + end_held_cr(c, out);
     if (c == iac && telnet) {
       // Only a telnet command byte (240..255) after 0xFF makes an IAC sequence, so 8-bit text
       // that merely contains 0xFF passes unchanged. The 0xFF is consumed now and the decision
@@ -140,8 +148,7 @@ std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out, bo
       last_end_ = LineEnd::lf;
       ++rewrites_.bare_lf;
       out += "\r\n";
-      ++i;
-      return i;
+      return i + 1;
     }
     // Copy the run of ordinary bytes at once.
     std::size_t j = i + 1;

@@ -52,6 +52,8 @@ class TextNormaliser {
 
  private:
   enum class State : std::uint8_t { text, iac_undecided, iac, iac_option, subneg, subneg_iac };
+  bool telnet_step(unsigned char c, std::string& out, std::size_t& i);
+  std::size_t end_held_cr(unsigned char c, std::string& out);
   State state_ = State::text;
   bool pending_cr_ = false;
   LineEnd last_end_ = LineEnd::none;

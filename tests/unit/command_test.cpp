@@ -29,6 +29,17 @@ TEST(ParseCommand, LeadingAndRepeatedSeparatorsAreSkippedLikeAServer) {
   EXPECT_EQ(c.args, "10   LAST");
 }
 
+TEST(ParseCommand, VerbIsReadOnceIntoItsKind) {
+  EXPECT_EQ(parse_command("mail FROM:<a@b>\r\n").id, Verb::mail);
+  EXPECT_EQ(parse_command("  StartTLS\r\n").id, Verb::starttls);
+  EXPECT_EQ(parse_command("\tbdat 10 LAST\r\n").id, Verb::bdat);
+  EXPECT_EQ(parse_command("XCLIENT NAME=x\r\n").id, Verb::other);
+  EXPECT_EQ(parse_command("MAILX\r\n").id, Verb::other);
+  EXPECT_EQ(parse_command("\r\n").id, Verb::other);
+  EXPECT_EQ(verb_of("QUIT"), Verb::quit);
+  EXPECT_EQ(verb_of("quit"), Verb::other);  // parse_command upper-cases first
+}
+
 TEST(ParseBdatArgs, Rfc3030Forms) {
   auto a = parse_bdat_args("1000");
   ASSERT_TRUE(a);

@@ -1,0 +1,105 @@
+#include "proxy/smtp/client_framer.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "proxy/smtp/command.hpp"
+
+namespace mailtap::smtp {
+
+namespace {
+constexpr std::size_t command_slice = 4096;
+constexpr std::size_t body_slice = std::size_t{64} * 1024;
+constexpr std::size_t compact_after = std::size_t{64} * 1024;
+}  // namespace
+
+void ClientFramer::compact() {
+  if (pos_ > 0 && (pos_ == backlog_.size() || pos_ > compact_after)) {
+    backlog_.erase(0, pos_);
+    pos_ = 0;
+  }
+}
+
+std::optional<FramedLine> ClientFramer::next_line() {
+  for (;;) {
+    const std::string_view avail(backlog_.data() + pos_, backlog_.size() - pos_);
+    if (avail.empty()) return std::nullopt;
+    const std::size_t n = normaliser_.normalise(avail.substr(0, command_slice), line_);
+    pos_ += n;
+    if (distrusted_octets_ > 0 && n > 0) {
+      line_distrusted_ = true;
+      distrusted_octets_ -= std::min(n, distrusted_octets_);
+    }
+    // The normaliser writes CRLF only as a line ending and stops right after it.
+    if (line_.size() >= 2 && line_.compare(line_.size() - 2, 2, "\r\n") == 0) {
+      FramedLine out;
+      out.text = std::exchange(line_, {});
+      out.end = normaliser_.last_line_end();
+      out.discarded = std::exchange(discarded_, 0);
+      out.discarded_verb = std::exchange(discarded_verb_, {});
+      out.has_nul = std::exchange(line_has_nul_, false);
+      out.distrusted = std::exchange(line_distrusted_, false);
+      return out;
+    }
+    if (line_.size() > max_kept_line_) {
+      // Keep framing, but do not keep the bytes: the line is refused whatever it says. Its verb
+      // is remembered from its start (the tail could be anything, a secret included).
+      if (discarded_ == 0) discarded_verb_ = parse_command(line_).verb;
+      if (line_.find('\0') != std::string::npos) line_has_nul_ = true;
+      discarded_ += line_.size();
+      line_.clear();
+    }
+    if (n == 0) return std::nullopt;
+  }
+}
+
+void ClientFramer::drop_partial_line() {
+  line_.clear();
+  discarded_ = 0;
+}
+
+void ClientFramer::distrust_unread() {
+  distrusted_octets_ = unread();
+  if (!line_.empty() || discarded_ > 0) line_distrusted_ = true;
+}
+
+std::string_view ClientFramer::take_plain_lines(bool long_lines_ok) {
+  if (!normaliser_.idle()) return {};
+  const std::string_view avail(backlog_.data() + pos_, backlog_.size() - pos_);
+  constexpr std::size_t longest_line = 998;  // RFC 5321 §4.5.3.1.6, CRLF excluded
+  std::size_t pos = 0;
+  std::size_t run = 0;
+  while (pos < avail.size() && avail[pos] != '.') {
+    const auto* lf =
+        static_cast<const char*>(std::memchr(avail.data() + pos, '\n', avail.size() - pos));
+    if (lf == nullptr) break;
+    const auto lf_at = static_cast<std::size_t>(lf - avail.data());
+    if (lf_at == pos || avail[lf_at - 1] != '\r') break;  // a bare LF
+    const std::size_t text = lf_at - 1 - pos;
+    if (std::memchr(avail.data() + pos, '\r', text) != nullptr) break;  // a bare CR
+    if (text > longest_line && !long_lines_ok) break;
+    pos = lf_at + 1;
+    run = pos;
+  }
+  pos_ += run;
+  return avail.substr(0, run);
+}
+
+std::size_t ClientFramer::normalise_body(std::string& segment) {
+  const std::string_view avail(backlog_.data() + pos_, backlog_.size() - pos_);
+  // A body is data: 0xFF is an ordinary byte there (8-bit text), not telnet.
+  const std::size_t n = normaliser_.normalise(avail.substr(0, body_slice), segment,
+                                              /*telnet=*/false);
+  pos_ += n;
+  return n;
+}
+
+std::string_view ClientFramer::take_chunk(std::uint64_t most) {
+  const std::string_view avail(backlog_.data() + pos_, backlog_.size() - pos_);
+  const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(most, avail.size()));
+  pos_ += take;
+  return avail.substr(0, take);
+}
+
+}  // namespace mailtap::smtp

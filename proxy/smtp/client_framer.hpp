@@ -1,0 +1,83 @@
+// Frames the client's bytes as a strict RFC 5321 server frames the bytes mailtap sends: command
+// lines (normalised, see TextNormaliser), message body text, and BDAT chunks (counted octets,
+// untouched). It keeps what the client sent until the Dialogue is ready to read it, and reads
+// only as far as asked: the Dialogue decides, from the server's replies, what the next bytes are.
+// Every result is the same however the bytes were split into reads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proxy/smtp/text_normaliser.hpp"
+
+namespace mailtap::smtp {
+
+// One command line (or SASL response) as framed.
+struct FramedLine {
+  std::string text;             // canonical text with its CRLF; empty if it was discarded
+  LineEnd end = LineEnd::none;  // how the client ended it
+  std::size_t discarded = 0;    // octets not kept: the line was longer than the limit
+  std::string discarded_verb;   // the verb read from the start of a discarded line
+  bool has_nul = false;         // a NUL byte was in the part discarded
+  bool distrusted = false;      // received before distrust_unread() (see there)
+  std::size_t size() const { return discarded + text.size(); }
+};
+
+class ClientFramer {
+ public:
+  // Lines longer than `max_kept_line` octets are framed but not kept (FramedLine::discarded).
+  explicit ClientFramer(std::size_t max_kept_line) : max_kept_line_(max_kept_line) {}
+
+  void feed(std::string_view bytes) { backlog_.append(bytes); }
+  // Octets received and not read yet.
+  std::size_t unread() const { return backlog_.size() - pos_; }
+  // Nothing more of what was received will be read (after QUIT, or an injection).
+  void skip_unread() { pos_ = backlog_.size(); }
+  // Frees the octets already read; views returned before are invalid afterwards.
+  void compact();
+
+  // ---- command lines
+  // The next complete line, or nullopt when the bytes at hand do not complete one.
+  std::optional<FramedLine> next_line();
+  // Octets of the line begun but not complete.
+  std::size_t partial_line() const { return discarded_ + line_.size(); }
+  void drop_partial_line();
+  // The bytes received so far (the line begun included) were sent before the client could
+  // know how an AUTH exchange ended: each line they are part of is marked distrusted.
+  void distrust_unread();
+  // Rewrites the normaliser made since they were last taken.
+  RewriteCounts take_rewrites() { return normaliser_.take_rewrites(); }
+
+  // ---- message bodies (DATA)
+  // At the start of a body line: the longest run of whole CRLF lines that leave nothing to
+  // decide (no leading dot, no bare CR or LF, none longer than RFC 5321 allows unless
+  // `long_lines_ok`), consumed. Empty if there is none, or the normaliser holds a partial
+  // CR. The view is valid until the next feed() or compact().
+  std::string_view take_plain_lines(bool long_lines_ok);
+  // Normalises body bytes (0xFF is data) into `segment`, up to and including the next CRLF.
+  // Returns the octets consumed.
+  std::size_t normalise_body(std::string& segment);
+  // The ending the client gave the line whose CRLF was written last.
+  LineEnd last_line_end() const { return normaliser_.last_line_end(); }
+
+  // ---- BDAT chunks
+  // Up to `most` octets of a chunk, as they are; valid until the next feed() or compact().
+  std::string_view take_chunk(std::uint64_t most);
+
+ private:
+  std::size_t max_kept_line_;
+  TextNormaliser normaliser_;
+  std::string backlog_;  // received, not yet read from pos_ on
+  std::size_t pos_ = 0;
+  std::string line_;                   // the line being framed (canonical text)
+  std::size_t discarded_ = 0;          // octets of an over-long line thrown away so far
+  std::string discarded_verb_;         // verb of that line, read from its start
+  bool line_has_nul_ = false;          // a NUL was among them
+  std::size_t distrusted_octets_ = 0;  // of the backlog, received before distrust_unread()
+  bool line_distrusted_ = false;
+};
+
+}  // namespace mailtap::smtp

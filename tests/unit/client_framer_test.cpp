@@ -1,0 +1,201 @@
+// The client framer: command lines, body text and BDAT chunks out of client bytes, the same
+// however the bytes were split into reads (whole, byte by byte, split at every position).
+#include "proxy/smtp/client_framer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mailtap::smtp {
+namespace {
+
+using Splitter = std::function<std::vector<std::string_view>(std::string_view)>;
+
+std::vector<Splitter> every_split(std::string_view s) {
+  std::vector<Splitter> out;
+  out.emplace_back([](std::string_view b) { return std::vector<std::string_view>{b}; });
+  out.emplace_back([](std::string_view b) {
+    std::vector<std::string_view> v;
+    for (std::size_t i = 0; i < b.size(); ++i) v.push_back(b.substr(i, 1));
+    return v;
+  });
+  for (std::size_t p = 1; p < s.size(); ++p)
+    out.emplace_back([p](std::string_view b) {
+      return std::vector<std::string_view>{b.substr(0, p), b.substr(p)};
+    });
+  return out;
+}
+
+std::string describe(const FramedLine& l) {
+  std::string s = "[" + l.text + "] end=" + std::string(to_string(l.end)) +
+                  " discarded=" + std::to_string(l.discarded) + " verb=" + l.discarded_verb +
+                  " nul=" + std::to_string(l.has_nul) +
+                  " distrusted=" + std::to_string(l.distrusted);
+  return s;
+}
+
+// Feeds the pieces, framing lines after each read, as the dialogue does.
+std::string frame_lines(const std::vector<std::string_view>& pieces, std::size_t limit) {
+  ClientFramer f(limit);
+  std::string out;
+  for (std::string_view piece : pieces) {
+    f.feed(piece);
+    while (std::optional<FramedLine> line = f.next_line()) out += describe(*line) + "\n";
+    out += "rewrites=" + f.take_rewrites().describe() + ";";
+    f.compact();
+  }
+  out += "partial=" + std::to_string(f.partial_line());
+  return out;
+}
+
+TEST(ClientFramer, CommandLinesAreTheSameHoweverTheyAreSplit) {
+  const std::string bytes = "EHLO a\r\nMAIL FROM:<x>\nRCPT TO:<y>\rNOOP\r\r\nQUIT\xff\xff\r\npart";
+  ClientFramer f(2048);
+  f.feed(bytes);
+  std::vector<FramedLine> lines;
+  while (std::optional<FramedLine> line = f.next_line()) lines.push_back(*line);
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_EQ(lines[0].text, "EHLO a\r\n");
+  EXPECT_EQ(lines[0].end, LineEnd::crlf);
+  EXPECT_EQ(lines[1].text, "MAIL FROM:<x>\r\n");
+  EXPECT_EQ(lines[1].end, LineEnd::lf);
+  EXPECT_EQ(lines[2].end, LineEnd::cr);
+  EXPECT_EQ(lines[3].text, "NOOP\r\n");
+  EXPECT_EQ(lines[4].text, "\r\n");          // a bare CR then a CRLF: two lines
+  EXPECT_EQ(lines[5].text, "QUIT\xff\r\n");  // IAC IAC is a literal 0xFF
+  EXPECT_EQ(f.partial_line(), 4u);
+
+  // Rewrite counts are taken per read, so compare per whole-run totals only through lines.
+  auto lines_only = [](const std::vector<std::string_view>& pieces) {
+    ClientFramer g(2048);
+    std::string out;
+    for (std::string_view piece : pieces) {
+      g.feed(piece);
+      while (std::optional<FramedLine> line = g.next_line()) out += describe(*line) + "\n";
+    }
+    return out + "partial=" + std::to_string(g.partial_line());
+  };
+  const std::string expected = lines_only({bytes});
+  for (const Splitter& split : every_split(bytes)) EXPECT_EQ(lines_only(split(bytes)), expected);
+}
+
+TEST(ClientFramer, OverLongLineIsFramedWithoutKeepingItsBytes) {
+  // Longer than what one read of the normaliser takes (4096): its start is thrown away.
+  const std::string line = "AUTH PLAIN " + std::string(5000, 'A') + std::string("\0tail\r\n", 7);
+  const std::string bytes = line + "NOOP\r\n";
+  for (const Splitter& split : every_split(bytes)) {
+    ClientFramer f(40);
+    std::vector<FramedLine> lines;
+    for (std::string_view piece : split(bytes)) {
+      f.feed(piece);
+      while (std::optional<FramedLine> framed = f.next_line()) lines.push_back(*framed);
+      f.compact();
+    }
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_EQ(lines[0].size(), line.size());
+    EXPECT_GT(lines[0].discarded, 0u);
+    EXPECT_LT(lines[0].text.size(), line.size());
+    EXPECT_EQ(lines[0].discarded_verb, "AUTH");  // read from its start
+    EXPECT_TRUE(lines[0].has_nul || lines[0].text.find('\0') != std::string::npos);
+    EXPECT_EQ(lines[1].text, "NOOP\r\n");
+    EXPECT_EQ(lines[1].discarded, 0u);
+  }
+}
+
+// A line that completes in the read that takes it past the limit is kept whole: the dialogue
+// checks its size as well.
+TEST(ClientFramer, ShortOverLimitLineCompletesWhole) {
+  ClientFramer f(40);
+  f.feed("AUTH PLAIN " + std::string(100, 'A') + "\r\n");
+  std::optional<FramedLine> framed = f.next_line();
+  ASSERT_TRUE(framed);
+  EXPECT_EQ(framed->discarded, 0u);
+  EXPECT_EQ(framed->text.size(), 113u);
+}
+
+TEST(ClientFramer, DistrustMarksTheLinesAlreadyReceived) {
+  ClientFramer f(2048);
+  f.feed("c2VjcmV0\r\nNO");
+  f.distrust_unread();
+  f.feed("OP\r\nQUIT\r\n");
+  std::optional<FramedLine> a = f.next_line();
+  std::optional<FramedLine> b = f.next_line();
+  std::optional<FramedLine> c = f.next_line();
+  ASSERT_TRUE(a && b && c);
+  EXPECT_TRUE(a->distrusted);
+  EXPECT_TRUE(b->distrusted);  // it began before
+  EXPECT_FALSE(c->distrusted);
+}
+
+// Reads a body as the dialogue does: plain runs at line starts, the rest through the normaliser.
+std::string frame_body(const std::vector<std::string_view>& pieces) {
+  ClientFramer f(2048);
+  std::string out;
+  bool line_start = true;
+  for (std::string_view piece : pieces) {
+    f.feed(piece);
+    for (;;) {
+      if (f.unread() == 0) break;
+      if (line_start) {
+        if (std::string_view run = f.take_plain_lines(false); !run.empty()) {
+          out += run;
+          continue;
+        }
+      }
+      std::string segment;
+      const std::size_t n = f.normalise_body(segment);
+      if (segment.empty()) {
+        if (n == 0) break;
+        continue;
+      }
+      out += segment;
+      line_start = segment.size() >= 2 && segment.compare(segment.size() - 2, 2, "\r\n") == 0;
+      if (line_start) out += "<" + std::string(to_string(f.last_line_end())) + ">";
+    }
+    f.compact();
+  }
+  return out;
+}
+
+TEST(ClientFramer, BodyTextIsTheSameHoweverItIsSplit) {
+  const std::string bytes = "plain\r\nlines\r\n.dot\r\nbare lf\nbare cr\r\xff\xfe\r\nend\r\n";
+  const std::string whole = frame_body({bytes});
+  // Plain CRLF lines come through untouched; the others are normalised, 0xFF is data.
+  EXPECT_EQ(whole.substr(0, 14), "plain\r\nlines\r\n");
+  EXPECT_NE(whole.find("bare lf\r\n<bare LF>"), std::string::npos) << whole;
+  EXPECT_NE(whole.find("\xff\xfe\r\n"), std::string::npos) << whole;
+  auto canonical = [](std::string s) {
+    // Plain runs carry no end marker: drop the CRLF markers to compare across splits.
+    for (std::size_t at; (at = s.find("<CRLF>")) != std::string::npos;) s.erase(at, 6);
+    return s;
+  };
+  for (const Splitter& split : every_split(bytes))
+    EXPECT_EQ(canonical(frame_body(split(bytes))), canonical(whole));
+}
+
+TEST(ClientFramer, ChunksAreCountedOctetsUntouched) {
+  const std::string bytes = std::string("a\r\n.\r\n\xff\n", 9) + "NOOP\r\n";
+  for (const Splitter& split : every_split(bytes)) {
+    ClientFramer f(2048);
+    std::string chunk;
+    std::uint64_t remaining = 9;
+    std::vector<FramedLine> after;
+    for (std::string_view piece : split(bytes)) {
+      f.feed(piece);
+      const std::string_view got = f.take_chunk(remaining);
+      chunk += got;
+      remaining -= got.size();
+      if (remaining == 0)
+        while (std::optional<FramedLine> line = f.next_line()) after.push_back(*line);
+      f.compact();
+    }
+    EXPECT_EQ(chunk, bytes.substr(0, 9));
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(after[0].text, "NOOP\r\n");
+  }
+}
+
+}  // namespace
+}  // namespace mailtap::smtp
