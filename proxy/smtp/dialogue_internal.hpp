@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/common/text.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/dialogue.hpp"
 
@@ -33,11 +34,6 @@ struct Dialogue::Relayed {
   std::string to_client;
   std::optional<Event> rewrite;
 };
-
-inline std::string_view strip_crlf(std::string_view line) {
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
-  return line;
-}
 
 inline std::string first_line(const Reply& r) {
   return std::to_string(r.code) + (r.lines.front().empty() ? "" : " " + r.lines.front());

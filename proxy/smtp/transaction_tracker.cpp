@@ -1,5 +1,7 @@
 #include "proxy/smtp/transaction_tracker.hpp"
 
+#include "proxy/common/hex.hpp"
+#include "proxy/common/text.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 
 namespace mailtap::smtp {
@@ -30,16 +32,9 @@ std::optional<Message> TransactionTracker::finish(Transaction& t, const Reply& f
   Message m = std::move(t.message);
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256_Final(digest, &t.sha);
-  static constexpr char hex[] = "0123456789abcdef";
-  m.sha256_hex.reserve(2 * sizeof digest);
-  for (unsigned char b : digest) {
-    m.sha256_hex.push_back(hex[b >> 4]);
-    m.sha256_hex.push_back(hex[b & 15]);
-  }
+  m.sha256_hex = to_hex(digest, sizeof digest);
   m.final_code = final_reply.code;
-  std::string_view line = final_reply.raw;
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
-  m.final_reply = std::string(line);
+  m.final_reply = std::string(strip_crlf(final_reply.raw));
   m.finished = now;
   return m;
 }
