@@ -56,7 +56,13 @@ int run(int argc, char** argv) {
     commands.push_back(add(app));
     mailtap::cli::layer_common_options(commands.back());  // --db, --color from env and file
   }
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints help, the version or what is wrong; bad usage is status 2 for every
+    // command (docs/tools/*.md), whatever CLI11's own code for the kind of mistake.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   for (auto& cmd : commands)
     if (cmd.app->parsed()) return cmd.run();
   return 2;
