@@ -218,75 +218,83 @@ void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
     r.failure_kind = ProbeFailure::connection;
 }
 
-std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_point now) {
-  std::vector<std::string> s;
+namespace {
+
+// Lines of the summary, appended in order.
+using Summary = std::vector<std::string>;
+
+// The connection failed before TLS: why, and the replies that refused it.
+void explain_connection_failure(const ProbeReport& r, Summary& s) {
+  s.push_back(r.failure);
+  if (!r.greeting && !r.address.empty() && r.mode == net::TlsMode::starttls &&
+      contains(r.failure, "timed out"))
+    s.push_back("no greeting: if " + host_port(r) +
+                " expects TLS from the first byte (as port 465 does), use --tls implicit");
+  for (const smtp::Reply* reply :
+       {r.greeting ? &*r.greeting : nullptr, r.ehlo_plain ? &*r.ehlo_plain : nullptr,
+        r.ehlo_tls ? &*r.ehlo_tls : nullptr}) {
+    if (reply == nullptr || reply->code < 400) continue;
+    const auto advice = advise_reply(reply->code, reply->enhanced_status, reply->raw);
+    s.push_back(std::to_string(reply->code) + ": " + advice.meaning);
+    if (!advice.fix.empty()) s.push_back(advice.fix);
+  }
+}
+
+// TLS could not be established: STARTTLS missing or refused, injection, or a handshake failure.
+void explain_no_tls(const ProbeReport& r, Summary& s) {
   const std::string hp = host_port(r);
   const bool starttls = r.mode == net::TlsMode::starttls;
-  const bool implicit = r.mode == net::TlsMode::implicit;
-
-  // Why it stopped, and what to try.
-  if (r.failure_kind == ProbeFailure::connection) {
+  if (starttls && r.ehlo_plain && !smtp::parse_capabilities(*r.ehlo_plain).starttls) {
+    s.push_back("server does not offer STARTTLS: refusing to go on in plain text");
+    s.push_back("if " + hp +
+                " speaks TLS from the first byte, use --tls implicit; mailtap proxy --tls none "
+                "would relay in plain text, passwords included");
+  } else if (starttls && r.starttls && r.starttls->code != 220) {
+    const auto advice =
+        advise_reply(r.starttls->code, r.starttls->enhanced_status, r.starttls->raw);
+    s.push_back("server refused STARTTLS: " + first_line(*r.starttls) + " (" + advice.meaning +
+                ")");
+    if (!advice.fix.empty()) s.push_back(advice.fix);
+  } else if (contains(r.failure, "injection")) {
     s.push_back(r.failure);
-    if (!r.greeting && !r.address.empty() && starttls && contains(r.failure, "timed out"))
-      s.push_back("no greeting: if " + hp +
-                  " expects TLS from the first byte (as port 465 does), use --tls implicit");
-    for (const smtp::Reply* reply :
-         {r.greeting ? &*r.greeting : nullptr, r.ehlo_plain ? &*r.ehlo_plain : nullptr,
-          r.ehlo_tls ? &*r.ehlo_tls : nullptr}) {
-      if (reply == nullptr || reply->code < 400) continue;
-      const auto advice = advise_reply(reply->code, reply->enhanced_status, reply->raw);
-      s.push_back(std::to_string(reply->code) + ": " + advice.meaning);
-      if (!advice.fix.empty()) s.push_back(advice.fix);
-    }
-  } else if (r.failure_kind == ProbeFailure::no_tls) {
-    if (starttls && r.ehlo_plain && !smtp::parse_capabilities(*r.ehlo_plain).starttls) {
-      s.push_back("server does not offer STARTTLS: refusing to go on in plain text");
-      s.push_back("if " + hp +
-                  " speaks TLS from the first byte, use --tls implicit; mailtap proxy --tls none "
-                  "would relay in plain text, passwords included");
-    } else if (starttls && r.starttls && r.starttls->code != 220) {
-      const auto advice =
-          advise_reply(r.starttls->code, r.starttls->enhanced_status, r.starttls->raw);
-      s.push_back("server refused STARTTLS: " + first_line(*r.starttls) + " (" + advice.meaning +
-                  ")");
-      if (!advice.fix.empty()) s.push_back(advice.fix);
-    } else if (contains(r.failure, "injection")) {
-      s.push_back(r.failure);
-      s.push_back(
-          "bytes that arrive in clear after the 220 to STARTTLS would be read as if they came "
-          "over TLS (CVE-2011-0411): do not use this path");
-    } else {
-      s.push_back(r.failure);
-      if (implicit)
-        s.push_back("if " + hp + " speaks plain SMTP first (as port 587 does), use --tls starttls");
-    }
-  } else if (r.failure_kind == ProbeFailure::certificate) {
-    if (r.insecure)
-      s.push_back("CERTIFICATE NOT TRUSTED: mailtap proxy would refuse " + hp +
-                  " (--insecure only for tests: anyone on the path could read and change the "
-                  "session)");
-    for (const auto& p : r.verify_problems) {
-      if (p.x509_error == X509_V_ERR_HOSTNAME_MISMATCH ||
-          p.x509_error == X509_V_ERR_IP_ADDRESS_MISMATCH)
-        s.push_back("the certificate does not match " + r.tls_name);
-      s.push_back(p.reason);
-    }
-    if (!r.insecure) s.push_back("--insecure shows the chain anyway (and says so loudly)");
+    s.push_back(
+        "bytes that arrive in clear after the 220 to STARTTLS would be read as if they came "
+        "over TLS (CVE-2011-0411): do not use this path");
+  } else {
+    s.push_back(r.failure);
+    if (r.mode == net::TlsMode::implicit)
+      s.push_back("if " + hp + " speaks plain SMTP first (as port 587 does), use --tls starttls");
   }
+}
 
-  if (r.tls && !r.chain.empty()) {
-    const auto& leaf = r.chain.front().certificate;
-    if (auto days = days_left(leaf, now)) {
-      // An expired certificate is already a verification problem above.
-      if (*days >= 0 && *days <= 30)
-        s.push_back("certificate expires in " + std::to_string(*days) + " day" +
-                    (*days == 1 ? "" : "s") + " (" + leaf.not_after + ")");
-    }
+void explain_certificate_failure(const ProbeReport& r, Summary& s) {
+  if (r.insecure)
+    s.push_back("CERTIFICATE NOT TRUSTED: mailtap proxy would refuse " + host_port(r) +
+                " (--insecure only for tests: anyone on the path could read and change the "
+                "session)");
+  for (const auto& p : r.verify_problems) {
+    if (p.x509_error == X509_V_ERR_HOSTNAME_MISMATCH ||
+        p.x509_error == X509_V_ERR_IP_ADDRESS_MISMATCH)
+      s.push_back("the certificate does not match " + r.tls_name);
+    s.push_back(p.reason);
   }
-  if (r.failure_kind == ProbeFailure::connection || r.failure_kind == ProbeFailure::no_tls)
-    return s;
+  if (!r.insecure) s.push_back("--insecure shows the chain anyway (and says so loudly)");
+}
 
-  // How the link is protected.
+void warn_of_expiry(const ProbeReport& r, storage::Clock::time_point now, Summary& s) {
+  if (!r.tls || r.chain.empty()) return;
+  const auto& leaf = r.chain.front().certificate;
+  if (auto days = days_left(leaf, now)) {
+    // An expired certificate is already a verification problem above.
+    if (*days >= 0 && *days <= 30)
+      s.push_back("certificate expires in " + std::to_string(*days) + " day" +
+                  (*days == 1 ? "" : "s") + " (" + leaf.not_after + ")");
+  }
+}
+
+// How the link is protected.
+void describe_protection(const ProbeReport& r, Summary& s) {
+  const bool implicit = r.mode == net::TlsMode::implicit;
   if (r.mode == net::TlsMode::none) {
     s.push_back(
         "plain text only (--tls none): everything, passwords included, travels unencrypted");
@@ -301,26 +309,34 @@ std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_po
                       ? "implicit TLS on 465: mailtap proxy uses it by default there"
                       : "implicit TLS on " + std::to_string(r.port) + ": use --tls implicit");
   }
+}
 
-  // What the client will be offered.
+// Which AUTH mechanisms the client will be offered, and whether before TLS too.
+void describe_auth(const ProbeReport& r, const smtp::Reply& ehlo, Summary& s) {
+  const bool starttls = r.mode == net::TlsMode::starttls;
+  const std::string auth_after = smtp::parse_capabilities(ehlo).auth;
+  const std::string auth_before =
+      starttls && r.ehlo_plain ? smtp::parse_capabilities(*r.ehlo_plain).auth : "";
+  if (starttls && !auth_after.empty() && auth_before.empty())
+    s.push_back("AUTH is offered only after TLS (" + escape_line(auth_after) + "): use `" +
+                proxy_command(r, false) + "`, which upgrades before your client's EHLO");
+  else if (!auth_after.empty())
+    s.push_back("AUTH mechanisms: " + escape_line(auth_after));
+  if (!auth_before.empty())
+    s.push_back("the server offers AUTH (" + escape_line(auth_before) +
+                ") before TLS too: never log in before STARTTLS (mailtap proxy always "
+                "upgrades first)");
+  if (auth_after.empty() && r.mode != net::TlsMode::none)
+    s.push_back(
+        "no AUTH after TLS: this server takes no logins here (an MX, or relaying by address "
+        "only)");
+}
+
+// What the client will be offered.
+void describe_offer(const ProbeReport& r, Summary& s) {
   const smtp::Reply* ehlo = final_ehlo(r);
   if (ehlo != nullptr && ehlo->code == 250) {
-    const std::string auth_after = smtp::parse_capabilities(*ehlo).auth;
-    const std::string auth_before =
-        starttls && r.ehlo_plain ? smtp::parse_capabilities(*r.ehlo_plain).auth : "";
-    if (starttls && !auth_after.empty() && auth_before.empty())
-      s.push_back("AUTH is offered only after TLS (" + escape_line(auth_after) + "): use `" +
-                  proxy_command(r, false) + "`, which upgrades before your client's EHLO");
-    else if (!auth_after.empty())
-      s.push_back("AUTH mechanisms: " + escape_line(auth_after));
-    if (!auth_before.empty())
-      s.push_back("the server offers AUTH (" + escape_line(auth_before) +
-                  ") before TLS too: never log in before STARTTLS (mailtap proxy always "
-                  "upgrades first)");
-    if (auth_after.empty() && r.mode != net::TlsMode::none)
-      s.push_back(
-          "no AUTH after TLS: this server takes no logins here (an MX, or relaying by address "
-          "only)");
+    describe_auth(r, *ehlo, s);
     s.push_back(extension_line(*ehlo));
     if (auto size = size_limit(*ehlo)) {
       if (*size == 0)
@@ -331,6 +347,24 @@ std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_po
   } else if (ehlo != nullptr) {
     s.push_back("EHLO after TLS refused: " + first_line(*ehlo));
   }
+}
+
+}  // namespace
+
+std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_point now) {
+  Summary s;
+  // Why it stopped, and what to try.
+  if (r.failure_kind == ProbeFailure::connection)
+    explain_connection_failure(r, s);
+  else if (r.failure_kind == ProbeFailure::no_tls)
+    explain_no_tls(r, s);
+  else if (r.failure_kind == ProbeFailure::certificate)
+    explain_certificate_failure(r, s);
+  warn_of_expiry(r, now, s);
+  if (r.failure_kind == ProbeFailure::connection || r.failure_kind == ProbeFailure::no_tls)
+    return s;
+  describe_protection(r, s);
+  describe_offer(r, s);
   if (r.failure_kind == ProbeFailure::none)
     s.push_back("next: " + proxy_command(r, true) + ", then: telnet localhost 2525");
   return s;
