@@ -165,6 +165,22 @@ int ProbeReport::exit_status() const {
   return 1;
 }
 
+namespace {
+
+// Where a failed setup stopped: connecting, upgrading to TLS, or trusting the certificate.
+ProbeFailure failure_kind(const ProbeReport& r, const net::UpstreamSetup& setup) {
+  const bool starttls = r.mode == net::TlsMode::starttls;
+  if (setup.outcome == storage::Outcome::timeout) return ProbeFailure::connection;
+  if (!r.verify_problems.empty() && !r.insecure) return ProbeFailure::certificate;
+  if (r.greeting && r.greeting->code != 220) return ProbeFailure::connection;
+  if (starttls && r.ehlo_plain && r.ehlo_plain->code != 250) return ProbeFailure::connection;
+  if (starttls && r.ehlo_plain && !r.tls) return ProbeFailure::no_tls;
+  if (r.mode == net::TlsMode::implicit && !r.address.empty() && !r.tls) return ProbeFailure::no_tls;
+  return ProbeFailure::connection;
+}
+
+}  // namespace
+
 void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
                 const std::vector<smtp::RecordedEvent>& events) {
   r.address = setup.tls.resolved_address;
@@ -201,21 +217,7 @@ void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
     return;
   }
   r.failure = setup.failure_reason();
-  const bool starttls = r.mode == net::TlsMode::starttls;
-  if (setup.outcome == storage::Outcome::timeout)
-    r.failure_kind = ProbeFailure::connection;
-  else if (!r.verify_problems.empty() && !r.insecure)
-    r.failure_kind = ProbeFailure::certificate;
-  else if (r.greeting && r.greeting->code != 220)
-    r.failure_kind = ProbeFailure::connection;
-  else if (starttls && r.ehlo_plain && r.ehlo_plain->code != 250)
-    r.failure_kind = ProbeFailure::connection;
-  else if (starttls && r.ehlo_plain && !r.tls)
-    r.failure_kind = ProbeFailure::no_tls;
-  else if (r.mode == net::TlsMode::implicit && !r.address.empty() && !r.tls)
-    r.failure_kind = ProbeFailure::no_tls;
-  else
-    r.failure_kind = ProbeFailure::connection;
+  r.failure_kind = failure_kind(r, setup);
 }
 
 namespace {
@@ -370,6 +372,85 @@ std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_po
   return s;
 }
 
+namespace {
+
+void render_chain(const ProbeReport& r, storage::Clock::time_point now, std::string& out) {
+  for (std::size_t i = 0; i < r.chain.size(); ++i) {
+    const auto& c = r.chain[i].certificate;
+    out += "  [" + std::to_string(i) + "] " + escape_line(c.subject) + "\n";
+    out += "      issuer  " + escape_line(c.issuer) + "\n";
+    std::string validity = "      valid   " + c.not_before + " to " + c.not_after;
+    if (auto days = days_left(c, now))
+      validity += *days < 0 ? " (EXPIRED)" : " (" + std::to_string(*days) + " days left)";
+    out += validity + "\n";
+    if (!r.chain[i].names.empty()) {
+      std::string names;
+      for (const auto& n : r.chain[i].names) names += (names.empty() ? "" : ", ") + n;
+      out += "      names   " + escape_line(names) + "\n";
+    }
+    out += "      sha256  " + c.sha256_hex + "\n";
+  }
+}
+
+// The TLS section: version, verification verdict and the chain.
+void render_tls(const ProbeReport& r, const Style& st, storage::Clock::time_point now,
+                std::string& out) {
+  out += st.bold("TLS") + "\n";
+  out += "  " + r.tls_version + " " + r.cipher + (r.sni.empty() ? "" : ", SNI " + r.sni) + "\n";
+  std::string verdict = "  verification: " + r.verify_result;
+  if (r.verify_problems.empty() && !r.insecure)
+    verdict += " (for " + r.tls_name + ", trusting " + r.trust_source + ")";
+  out += (r.verify_problems.empty() && !r.insecure ? st.green(verdict) : st.red(verdict)) + "\n";
+  for (const auto& p : r.verify_problems) out += st.red("  ! " + escape_line(p.reason)) + "\n";
+  out += st.bold("Certificate chain") + " (as the server sent it, leaf first)\n";
+  render_chain(r, now, out);
+}
+
+void write_tls(JsonWriter& w, const ProbeReport& r, storage::Clock::time_point now) {
+  w.begin_object();
+  w.key("version").value(r.tls_version).key("cipher").value(r.cipher).key("sni").value(r.sni);
+  w.key("verified").value(r.verify_problems.empty() && !r.insecure);
+  w.key("insecure").value(r.insecure);
+  w.key("verify_result").value(r.verify_result);
+  w.key("chain").begin_array();
+  for (const auto& pc : r.chain) {
+    const auto& c = pc.certificate;
+    w.begin_object();
+    w.key("subject").value(c.subject).key("issuer").value(c.issuer);
+    w.key("not_before").value(c.not_before).key("not_after").value(c.not_after);
+    w.key("days_left");
+    if (auto days = days_left(c, now))
+      w.value(static_cast<std::int64_t>(*days));
+    else
+      w.null();
+    w.key("names").begin_array();
+    for (const auto& n : pc.names) w.value(n);
+    w.end_array();
+    w.key("sha256").value(c.sha256_hex);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
+// The AUTH mechanisms of the last EHLO, one array element each.
+void write_auth_mechanisms(JsonWriter& w, const ProbeReport& r) {
+  w.key("auth_mechanisms").begin_array();
+  if (const smtp::Reply* ehlo = final_ehlo(r)) {
+    const std::string auth = smtp::parse_capabilities(*ehlo).auth;
+    std::string_view mechs = auth;
+    while (!mechs.empty()) {
+      const auto space = mechs.find(' ');
+      if (space != 0) w.value(mechs.substr(0, space));
+      if (space == std::string_view::npos) break;
+      mechs.remove_prefix(space + 1);
+    }
+  }
+  w.end_array();
+}
+
+}  // namespace
+
 std::string render_probe_text(const ProbeReport& r, const Style& st,
                               storage::Clock::time_point now) {
   std::string out;
@@ -386,31 +467,7 @@ std::string render_probe_text(const ProbeReport& r, const Style& st,
                 *r.ehlo_plain, st);
   if (r.starttls) reply_block(out, "STARTTLS", *r.starttls, st);
 
-  if (r.tls) {
-    out += st.bold("TLS") + "\n";
-    out += "  " + r.tls_version + " " + r.cipher + (r.sni.empty() ? "" : ", SNI " + r.sni) + "\n";
-    std::string verdict = "  verification: " + r.verify_result;
-    if (r.verify_problems.empty() && !r.insecure)
-      verdict += " (for " + r.tls_name + ", trusting " + r.trust_source + ")";
-    out += (r.verify_problems.empty() && !r.insecure ? st.green(verdict) : st.red(verdict)) + "\n";
-    for (const auto& p : r.verify_problems) out += st.red("  ! " + escape_line(p.reason)) + "\n";
-    out += st.bold("Certificate chain") + " (as the server sent it, leaf first)\n";
-    for (std::size_t i = 0; i < r.chain.size(); ++i) {
-      const auto& c = r.chain[i].certificate;
-      out += "  [" + std::to_string(i) + "] " + escape_line(c.subject) + "\n";
-      out += "      issuer  " + escape_line(c.issuer) + "\n";
-      std::string validity = "      valid   " + c.not_before + " to " + c.not_after;
-      if (auto days = days_left(c, now))
-        validity += *days < 0 ? " (EXPIRED)" : " (" + std::to_string(*days) + " days left)";
-      out += validity + "\n";
-      if (!r.chain[i].names.empty()) {
-        std::string names;
-        for (const auto& n : r.chain[i].names) names += (names.empty() ? "" : ", ") + n;
-        out += "      names   " + escape_line(names) + "\n";
-      }
-      out += "      sha256  " + c.sha256_hex + "\n";
-    }
-  }
+  if (r.tls) render_tls(r, st, now, out);
   if (r.ehlo_tls) reply_block(out, "EHLO after TLS", *r.ehlo_tls, st);
   if (r.quit) reply_block(out, "QUIT", *r.quit, st);
 
@@ -435,34 +492,10 @@ std::string render_probe_json(const ProbeReport& r, storage::Clock::time_point n
   write_reply(w, "ehlo_before_tls", r.ehlo_plain);
   write_reply(w, "starttls", r.starttls);
   w.key("tls");
-  if (r.tls) {
-    w.begin_object();
-    w.key("version").value(r.tls_version).key("cipher").value(r.cipher).key("sni").value(r.sni);
-    w.key("verified").value(r.verify_problems.empty() && !r.insecure);
-    w.key("insecure").value(r.insecure);
-    w.key("verify_result").value(r.verify_result);
-    w.key("chain").begin_array();
-    for (const auto& pc : r.chain) {
-      const auto& c = pc.certificate;
-      w.begin_object();
-      w.key("subject").value(c.subject).key("issuer").value(c.issuer);
-      w.key("not_before").value(c.not_before).key("not_after").value(c.not_after);
-      w.key("days_left");
-      if (auto days = days_left(c, now))
-        w.value(static_cast<std::int64_t>(*days));
-      else
-        w.null();
-      w.key("names").begin_array();
-      for (const auto& n : pc.names) w.value(n);
-      w.end_array();
-      w.key("sha256").value(c.sha256_hex);
-      w.end_object();
-    }
-    w.end_array();
-    w.end_object();
-  } else {
+  if (r.tls)
+    write_tls(w, r, now);
+  else
     w.null();
-  }
   w.key("verify_problems").begin_array();
   for (const auto& p : r.verify_problems) w.value(p.reason);
   w.end_array();
@@ -471,18 +504,7 @@ std::string render_probe_json(const ProbeReport& r, storage::Clock::time_point n
   if (const smtp::Reply* ehlo = final_ehlo(r))
     for (const auto& e : extensions(*ehlo)) w.value(e);
   w.end_array();
-  w.key("auth_mechanisms").begin_array();
-  if (const smtp::Reply* ehlo = final_ehlo(r)) {
-    const std::string auth = smtp::parse_capabilities(*ehlo).auth;
-    std::string_view mechs = auth;
-    while (!mechs.empty()) {
-      const auto space = mechs.find(' ');
-      if (space != 0) w.value(mechs.substr(0, space));
-      if (space == std::string_view::npos) break;
-      mechs.remove_prefix(space + 1);
-    }
-  }
-  w.end_array();
+  write_auth_mechanisms(w, r);
   write_reply(w, "quit", r.quit);
   w.key("summary").begin_array();
   for (const auto& line : summarise(r, now)) w.value(line);
