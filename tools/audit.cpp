@@ -26,24 +26,22 @@ struct AuditArgs {
   int expiry_days = 30;
 };
 
-std::string render_human(const AuditReport& r, const Style& st) {
-  std::string out;
-  auto heading = [&](const std::string& h) { out += "\n" + st.bold(h) + "\n"; };
-  out += st.bold("mailtap audit") + ": " + std::to_string(r.sessions) + " sessions\n";
-
-  heading("Integrity (PRAGMA integrity_check)");
+void render_integrity_and_leaks(const AuditReport& r, const Style& st, std::string& out) {
+  out += "\n" + st.bold("Integrity (PRAGMA integrity_check)") + "\n";
   if (r.integrity_ok())
     out += "  " + st.green("ok") + "\n";
   else
     for (const auto& line : r.integrity) out += "  " + st.red(line) + "\n";
 
-  heading("Credentials in the record");
+  out += "\n" + st.bold("Credentials in the record") + "\n";
   if (r.leaks.empty()) out += "  " + st.green("none found") + "\n";
   for (const auto& l : r.leaks)
     out += "  " + st.red("LEAK") + " session " + std::to_string(l.session) + ", " + l.where + ": " +
            l.what + "\n";
+}
 
-  heading("Bare line ends and smuggling-shaped DATA");
+void render_rewrites_and_smuggling(const AuditReport& r, const Style& st, std::string& out) {
+  out += "\n" + st.bold("Bare line ends and smuggling-shaped DATA") + "\n";
   if (r.rewrites.empty() && r.smuggling.empty()) out += "  none\n";
   for (const auto& x : r.rewrites)
     out += "  session " + std::to_string(x.session) + ": " + std::to_string(x.count) +
@@ -51,11 +49,13 @@ std::string render_human(const AuditReport& r, const Style& st) {
   for (const auto& x : r.smuggling)
     out += "  session " + std::to_string(x.session) + ": " +
            st.yellow("client DATA contains smuggling shapes: ") + x.shapes + "\n";
+}
 
-  heading("Outcomes");
+void render_outcomes_and_failures(const AuditReport& r, const Style& st, std::string& out) {
+  out += "\n" + st.bold("Outcomes") + "\n";
   for (const auto& [o, n] : r.outcomes) out += "  " + std::to_string(n) + "  " + o + "\n";
 
-  heading("Failure replies by code and upstream");
+  out += "\n" + st.bold("Failure replies by code and upstream") + "\n";
   if (r.failures.empty()) out += "  none\n";
   for (const auto& f : r.failures) {
     std::string code = std::to_string(f.code);
@@ -64,8 +64,10 @@ std::string render_human(const AuditReport& r, const Style& st) {
            std::to_string(f.sessions) + " session" + (f.sessions == 1 ? "" : "s") + ")  " +
            explain_reply(f.code, f.status) + "\n";
   }
+}
 
-  heading("TLS");
+void render_tls(const AuditReport& r, const Style& st, std::string& out) {
+  out += "\n" + st.bold("TLS") + "\n";
   for (const auto& t : r.tls)
     out += "  " + std::to_string(t.count) + "  " + t.version +
            (t.cipher.empty() ? "" : " " + t.cipher) + "\n";
@@ -83,7 +85,15 @@ std::string render_human(const AuditReport& r, const Style& st) {
            std::to_string(c.first_session) + "\n";
   if (r.insecure.empty() && r.verify_failures.empty() && r.certificates.empty())
     out += "  no --insecure sessions, no verification failures, no certificate near expiry\n";
+}
 
+std::string render_human(const AuditReport& r, const Style& st) {
+  std::string out;
+  out += st.bold("mailtap audit") + ": " + std::to_string(r.sessions) + " sessions\n";
+  render_integrity_and_leaks(r, st, out);
+  render_rewrites_and_smuggling(r, st, out);
+  render_outcomes_and_failures(r, st, out);
+  render_tls(r, st, out);
   out += "\n";
   out += r.problems() ? st.red("PROBLEMS FOUND") + " (exit status 3)\n" : st.green("clean") + "\n";
   return out;

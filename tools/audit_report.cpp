@@ -38,31 +38,74 @@ class Auditor {
     return true;
   }
 
-  bool scan_events(AuditReport& r, std::string& error) {
+  // What scan_events carries from one event of a session to the next.
+  struct SessionScan {
     std::int64_t current = -1;
     std::string data;          // the client's DATA/BDAT bytes of the current session
     std::string login_prompt;  // "Username:"/"Password:" after a 334, until the client answers
-    std::map<std::int64_t, AuditRewrite> rewrites;
     // Shapes mailtap neutralised as they arrived ("\n.\n at offset 12"), from its rewrite
     // notes; older recordings kept the raw shapes in their DATA bytes, scanned as well.
     std::vector<std::string> noted_shapes;
-    auto flush = [&] {
-      if (current < 0) return;
-      std::set<std::string> distinct;
-      for (const auto& s : find_smuggling_shapes(data)) distinct.insert(s.shape);
-      std::string text;
-      for (const auto& s : noted_shapes) text += (text.empty() ? "" : ", ") + s;
-      for (const auto& s : distinct) text += (text.empty() ? "" : ", ") + s;
-      if (!text.empty()) r.smuggling.push_back({current, text});
-      data.clear();
-      noted_shapes.clear();
-      login_prompt.clear();
-    };
+  };
+
+  // The end of a session's events: reports its smuggling shapes, noted and found in its DATA.
+  static void finish_session(AuditReport& r, SessionScan& st) {
+    if (st.current < 0) return;
+    std::set<std::string> distinct;
+    for (const auto& s : find_smuggling_shapes(st.data)) distinct.insert(s.shape);
+    std::string text;
+    for (const auto& s : st.noted_shapes) text += (text.empty() ? "" : ", ") + s;
+    for (const auto& s : distinct) text += (text.empty() ? "" : ", ") + s;
+    if (!text.empty()) r.smuggling.push_back({st.current, text});
+    st.data.clear();
+    st.noted_shapes.clear();
+    st.login_prompt.clear();
+  }
+
+  static void note_rewrite(std::int64_t session, const smtp::Event& e, SessionScan& st,
+                           std::map<std::int64_t, AuditRewrite>& rewrites) {
+    if (e.note.rfind(smtp::smuggling_shape_note_prefix, 0) == 0) {
+      const std::string shape = e.note.substr(smtp::smuggling_shape_note_prefix.size());
+      st.noted_shapes.push_back(shape.substr(0, shape.find(" of the message")));
+      return;
+    }
+    auto& rw = rewrites[session];
+    rw.session = session;
+    if (rw.count++ == 0) rw.sample = e.note;
+  }
+
+  // AUTH LOGIN: the answer to a "334 UGFzc3dvcmQ6" (Password:) must be redacted.
+  static void check_login_password(AuditReport& r, std::int64_t session, const std::string& where,
+                                   const smtp::Event& e, SessionScan& st) {
+    const bool from_client = smtp::from_client(e.direction);
+    if (e.reply_code == 334 && !from_client) {
+      std::string line = e.bytes.substr(0, e.bytes.find_first_of("\r\n"));
+      std::string decoded;
+      if (line.size() > 4) {
+        if (auto d = smtp::base64_decode(line.substr(4))) decoded = *d;
+      }
+      st.login_prompt = decoded.empty() ? e.note : decoded;
+    } else if (from_client && e.kind == smtp::EventKind::auth) {
+      if (!e.redacted && (st.login_prompt == "Password:" || st.login_prompt == "password:")) {
+        const std::string line = e.bytes.substr(0, e.bytes.find_first_of("\r\n"));
+        if (looks_like_base64_text(line))
+          r.leaks.push_back({session, where + " bytes",
+                             "AUTH LOGIN password response recorded without redaction"});
+      }
+      st.login_prompt.clear();
+    } else if (from_client) {
+      st.login_prompt.clear();
+    }
+  }
+
+  bool scan_events(AuditReport& r, std::string& error) {
+    SessionScan st;
+    std::map<std::int64_t, AuditRewrite> rewrites;
     const bool ok = reader_.for_each_event(
         [&](std::int64_t session, const storage::EventRow& row) {
-          if (session != current) {
-            flush();
-            current = session;
+          if (session != st.current) {
+            finish_session(r, st);
+            st.current = session;
           }
           const smtp::Event& e = row.event;
           const std::string where = "event " + std::to_string(row.seq);
@@ -70,41 +113,15 @@ class Auditor {
           scan(r, session, where + " note", e.note);
 
           using smtp::EventKind;
-          const bool from_client = smtp::from_client(e.direction);
-          if (from_client && (e.kind == EventKind::data || e.kind == EventKind::bdat_chunk))
-            data += e.bytes;
-          if (e.kind == EventKind::rewrite &&
-              e.note.rfind(smtp::smuggling_shape_note_prefix, 0) == 0) {
-            const std::string shape = e.note.substr(smtp::smuggling_shape_note_prefix.size());
-            noted_shapes.push_back(shape.substr(0, shape.find(" of the message")));
-          } else if (e.kind == EventKind::rewrite) {
-            auto& rw = rewrites[session];
-            rw.session = session;
-            if (rw.count++ == 0) rw.sample = e.note;
-          }
-          // AUTH LOGIN: the answer to a "334 UGFzc3dvcmQ6" (Password:) must be redacted.
-          if (e.reply_code == 334 && !from_client) {
-            std::string line = e.bytes.substr(0, e.bytes.find_first_of("\r\n"));
-            std::string decoded;
-            if (line.size() > 4) {
-              if (auto d = smtp::base64_decode(line.substr(4))) decoded = *d;
-            }
-            login_prompt = decoded.empty() ? e.note : decoded;
-          } else if (from_client && e.kind == EventKind::auth) {
-            if (!e.redacted && (login_prompt == "Password:" || login_prompt == "password:")) {
-              const std::string line = e.bytes.substr(0, e.bytes.find_first_of("\r\n"));
-              if (looks_like_base64_text(line))
-                r.leaks.push_back({session, where + " bytes",
-                                   "AUTH LOGIN password response recorded without redaction"});
-            }
-            login_prompt.clear();
-          } else if (from_client) {
-            login_prompt.clear();
-          }
+          if (smtp::from_client(e.direction) &&
+              (e.kind == EventKind::data || e.kind == EventKind::bdat_chunk))
+            st.data += e.bytes;
+          if (e.kind == EventKind::rewrite) note_rewrite(session, e, st, rewrites);
+          check_login_password(r, session, where, e, st);
         },
         error);
     if (!ok) return false;
-    flush();
+    finish_session(r, st);
     for (auto& [id, rw] : rewrites) r.rewrites.push_back(rw);
     return true;
   }

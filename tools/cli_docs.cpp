@@ -227,6 +227,49 @@ std::string join(const std::vector<std::string>& words) {
   return out;
 }
 
+// "a|b|c": the alternatives of a shell case pattern.
+std::string alternatives(const std::vector<std::string>& words) {
+  std::string alt;
+  for (const auto& w : words) alt += (alt.empty() ? "" : "|") + w;
+  return alt;
+}
+
+// The bash case for one subcommand: completes the values of its options after an option, else
+// its option names.
+std::string subcommand_completion(const CLI::App& sub) {
+  std::vector<std::string> words;
+  std::vector<std::string> path_options, choice_cases, value_options;
+  for (const CLI::Option* o : visible_options(sub, false)) {
+    const auto names = option_words(*o);
+    for (const auto& w : names) words.push_back(w);
+    if (!takes_value(*o)) continue;
+    const std::string alt = alternatives(names);
+    if (const auto values = choices(*o); !values.empty())
+      choice_cases.push_back("                " + alt +
+                             ")\n                    COMPREPLY=($(compgen -W '" + join(values) +
+                             "' -- \"$cur\"))\n                    return\n" +
+                             "                    ;;\n");
+    else if (takes_path(*o))
+      path_options.push_back(alt);
+    else
+      value_options.push_back(alt);
+  }
+  std::string s = "        " + sub.get_name() + ")\n            case $prev in\n";
+  for (const auto& c : choice_cases) s += c;
+  if (!path_options.empty())
+    s += "                " + alternatives(path_options) +
+         ")\n                    compopt -o filenames 2>/dev/null\n"
+         "                    COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+         "                    return\n                    ;;\n";
+  if (!value_options.empty())
+    s += "                " + alternatives(value_options) +
+         ")\n                    return  # a value of the user's own\n"
+         "                    ;;\n";
+  s += "            esac\n            COMPREPLY=($(compgen -W '" + join(words) +
+       "' -- \"$cur\"))\n            ;;\n";
+  return s;
+}
+
 }  // namespace
 
 std::vector<ManPage> man_pages(const CLI::App& root, std::string_view version) {
@@ -257,11 +300,7 @@ std::string bash_completion(const CLI::App& root) {
       "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
       "        case ${COMP_WORDS[i]} in\n"
       "            " +
-      [&] {
-        std::string alt;
-        for (const auto& c : commands) alt += (alt.empty() ? "" : "|") + c;
-        return alt;
-      }() +
+      alternatives(commands) +
       ")\n"
       "                cmd=${COMP_WORDS[i]}\n"
       "                break\n"
@@ -275,45 +314,7 @@ std::string bash_completion(const CLI::App& root) {
       join(root_words) +
       "' -- \"$cur\"))\n"
       "            ;;\n";
-  for (const CLI::App* sub : visible_subcommands(root)) {
-    std::vector<std::string> words;
-    std::vector<std::string> path_options, choice_cases, value_options;
-    for (const CLI::Option* o : visible_options(*sub, false)) {
-      const auto names = option_words(*o);
-      for (const auto& w : names) words.push_back(w);
-      if (!takes_value(*o)) continue;
-      std::string alt;
-      for (const auto& w : names) alt += (alt.empty() ? "" : "|") + w;
-      if (const auto values = choices(*o); !values.empty())
-        choice_cases.push_back("                " + alt +
-                               ")\n                    COMPREPLY=($(compgen -W '" + join(values) +
-                               "' -- \"$cur\"))\n                    return\n" +
-                               "                    ;;\n");
-      else if (takes_path(*o))
-        path_options.push_back(alt);
-      else
-        value_options.push_back(alt);
-    }
-    s += "        " + sub->get_name() + ")\n            case $prev in\n";
-    for (const auto& c : choice_cases) s += c;
-    if (!path_options.empty()) {
-      std::string alt;
-      for (const auto& p : path_options) alt += (alt.empty() ? "" : "|") + p;
-      s += "                " + alt +
-           ")\n                    compopt -o filenames 2>/dev/null\n"
-           "                    COMPREPLY=($(compgen -f -- \"$cur\"))\n"
-           "                    return\n                    ;;\n";
-    }
-    if (!value_options.empty()) {
-      std::string alt;
-      for (const auto& v : value_options) alt += (alt.empty() ? "" : "|") + v;
-      s += "                " + alt +
-           ")\n                    return  # a value of the user's own\n"
-           "                    ;;\n";
-    }
-    s += "            esac\n            COMPREPLY=($(compgen -W '" + join(words) +
-         "' -- \"$cur\"))\n            ;;\n";
-  }
+  for (const CLI::App* sub : visible_subcommands(root)) s += subcommand_completion(*sub);
   s += "    esac\n}\ncomplete -F _mailtap mailtap\n";
   return s;
 }

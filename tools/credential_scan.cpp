@@ -71,6 +71,33 @@ bool looks_like_base64_text(std::string_view line) {
   return decoded && !decoded->empty() && printable_text(decoded->view());
 }
 
+namespace {
+
+// What a run of base64 characters at `at` gives away once decoded.
+void scan_base64_token(std::string_view token, std::size_t at, const std::string& pw,
+                       std::vector<CredentialFinding>& found) {
+  const std::optional<smtp::Secret> decoded = smtp::base64_decode_secret(token);
+  if (!decoded) return;
+  const std::string_view d = decoded->view();
+  std::string user;
+  if (looks_like_plain_blob(d, user))
+    found.push_back({at, "base64 SASL PLAIN blob (user " + quoted(user) + ")"});
+  std::size_t b = 0;
+  if (has_bearer_token(d, b))
+    found.push_back({at, "base64 XOAUTH2/OAUTHBEARER blob with a bearer token"});
+  if (!pw.empty() && d.find(pw) != std::string_view::npos && d != pw)
+    found.push_back({at, "the --password-env password, inside a base64 blob"});
+}
+
+// "\r" and "\n" spelled out.
+std::string escape_line_ends(std::string_view s) {
+  std::string e;
+  for (char c : s) e += c == '\r' ? "\\r" : c == '\n' ? "\\n" : std::string(1, c);
+  return e;
+}
+
+}  // namespace
+
 std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
                                                     const CredentialScanOptions& options) {
   std::vector<CredentialFinding> found;
@@ -96,19 +123,7 @@ std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
     std::size_t j = i;
     while (j < bytes.size() && is_b64_char(bytes[j])) ++j;
     const std::string_view token = bytes.substr(i, j - i);
-    if (token.size() >= 8) {
-      if (const std::optional<smtp::Secret> decoded = smtp::base64_decode_secret(token)) {
-        const std::string_view d = decoded->view();
-        std::string user;
-        if (looks_like_plain_blob(d, user))
-          found.push_back({i, "base64 SASL PLAIN blob (user " + quoted(user) + ")"});
-        std::size_t b = 0;
-        if (has_bearer_token(d, b))
-          found.push_back({i, "base64 XOAUTH2/OAUTHBEARER blob with a bearer token"});
-        if (!pw.empty() && d.find(pw) != std::string_view::npos && d != pw)
-          found.push_back({i, "the --password-env password, inside a base64 blob"});
-      }
-    }
+    if (token.size() >= 8) scan_base64_token(token, i, pw, found);
     i = j;
   }
   return found;
@@ -116,11 +131,6 @@ std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
 
 std::vector<SmugglingShape> find_smuggling_shapes(std::string_view d) {
   std::vector<SmugglingShape> out;
-  auto escape = [](std::string_view s) {
-    std::string e;
-    for (char c : s) e += c == '\r' ? "\\r" : c == '\n' ? "\\n" : std::string(1, c);
-    return e;
-  };
   for (std::size_t i = 1; i + 1 < d.size(); ++i) {
     if (d[i] != '.') continue;
     const char before = d[i - 1], after = d[i + 1];
@@ -131,7 +141,7 @@ std::vector<SmugglingShape> find_smuggling_shapes(std::string_view d) {
     // A "\r\n.\r" followed by more text is not a terminator shape for anyone either.
     const std::size_t from = crlf_before ? i - 2 : i - 1;
     const std::size_t to = crlf_after ? i + 3 : i + 2;
-    out.push_back({i, escape(d.substr(from, to - from))});
+    out.push_back({i, escape_line_ends(d.substr(from, to - from))});
   }
   return out;
 }

@@ -87,83 +87,102 @@ int emit(const ExportArgs& a, std::string_view bytes) {
   return 0;
 }
 
-int run_export(const ExportArgs& a) {
-  const std::string& f = a.format;
-  if (f != "json" && f != "jsonl" && f != "eml" && f != "mbox") {
-    log::error("export: unknown --format \"" + f + "\" (json, jsonl, eml or mbox)");
-    return 2;
-  }
-  if (a.all == !a.ids.empty()) {
-    log::error("export: give session numbers or --all (not both)");
-    return 2;
-  }
-  auto reader = a.common.open_reader("export");
-  if (!reader) return 1;
+// The sessions named on the command line, or every session for --all, oldest first.
+bool load_sessions(const ExportArgs& a, storage::Reader& reader,
+                   std::vector<storage::SessionDetail>& sessions) {
   std::string error;
   std::vector<std::int64_t> ids = a.ids;
   if (a.all) {
     storage::SessionFilter filter;
     filter.newest_first = false;
     std::vector<storage::SessionRow> rows;
-    if (!reader->list_sessions(filter, rows, error)) {
+    if (!reader.list_sessions(filter, rows, error)) {
       log::error("export: " + error);
-      return 1;
+      return false;
     }
     for (const auto& r : rows) ids.push_back(r.id);
   }
-  std::vector<storage::SessionDetail> sessions;
   for (auto id : ids) {
     std::optional<storage::SessionDetail> d;
-    if (!reader->load_session(id, d, error)) {
+    if (!reader.load_session(id, d, error)) {
       log::error("export: " + error);
-      return 1;
+      return false;
     }
     if (!d) {
-      log::error("export: no session " + std::to_string(id) + " in " + reader->path());
-      return 1;
+      log::error("export: no session " + std::to_string(id) + " in " + reader.path());
+      return false;
     }
     sessions.push_back(std::move(*d));
   }
+  return true;
+}
 
-  if (f == "json" || f == "jsonl") {
-    std::string out;
-    if (f == "json" && !a.all && sessions.size() == 1) {
+// json: one object for a single session asked by number, else an array; jsonl: one a line.
+std::string render_json(const ExportArgs& a, const std::vector<storage::SessionDetail>& sessions) {
+  std::string out;
+  if (a.format == "json" && !a.all && sessions.size() == 1) {
+    JsonWriter w;
+    write_session_detail(w, sessions.front());
+    out = w.take() + "\n";
+  } else if (a.format == "json") {
+    JsonWriter w;
+    w.begin_array();
+    for (const auto& d : sessions) write_session_detail(w, d);
+    w.end_array();
+    out = w.take() + "\n";
+  } else {
+    for (const auto& d : sessions) {
       JsonWriter w;
-      write_session_detail(w, sessions.front());
-      out = w.take() + "\n";
-    } else if (f == "json") {
-      JsonWriter w;
-      w.begin_array();
-      for (const auto& d : sessions) write_session_detail(w, d);
-      w.end_array();
-      out = w.take() + "\n";
-    } else {
-      for (const auto& d : sessions) {
-        JsonWriter w;
-        write_session_detail(w, d);
-        out += w.take() + "\n";
-      }
+      write_session_detail(w, d);
+      out += w.take() + "\n";
     }
-    return emit(a, out);
   }
+  return out;
+}
 
-  if (f == "mbox") {
-    std::string out;
-    std::size_t count = 0;
-    for (const auto& d : sessions)
-      for (const auto& m : d.messages) {
-        out += mboxrd_entry(d.session, m);
-        ++count;
-        if (m.message.body_truncated)
-          log::error("export: warning: session " + std::to_string(d.session.id) + " message " +
-                     std::to_string(m.seq) + " is truncated in the record");
+int export_mbox(const ExportArgs& a, const std::vector<storage::SessionDetail>& sessions) {
+  std::string out;
+  std::size_t count = 0;
+  for (const auto& d : sessions)
+    for (const auto& m : d.messages) {
+      out += mboxrd_entry(d.session, m);
+      ++count;
+      if (m.message.body_truncated)
+        log::error("export: warning: session " + std::to_string(d.session.id) + " message " +
+                   std::to_string(m.seq) + " is truncated in the record");
+    }
+  if (count == 0) log::info("export: no messages in the selected sessions");
+  return emit(a, out);
+}
+
+// Every message as DIR/session-<id>-message-<n>.eml, each path listed on stdout.
+int write_eml_directory(const ExportArgs& a, const std::vector<storage::SessionDetail>& sessions) {
+  if (!is_directory(a.output) && ::mkdir(a.output.c_str(), 0700) != 0) {
+    log::error("export: " + a.output + ": " + std::strerror(errno));
+    return 1;
+  }
+  std::string dir = a.output;
+  if (dir.back() != '/') dir.push_back('/');
+  std::string error;
+  for (const auto& d : sessions) {
+    for (const auto& m : d.messages) {
+      const std::string path = dir + "session-" + std::to_string(d.session.id) + "-message-" +
+                               std::to_string(m.seq) + ".eml";
+      if (!write_file(path, m.message.body, error)) {
+        log::error("export: " + error);
+        return 1;
       }
-    if (count == 0) log::info("export: no messages in the selected sessions");
-    return emit(a, out);
+      std::string line = path;
+      if (m.message.body_truncated) line += "  (truncated in the record)";
+      write_stdout(line + "\n");
+    }
   }
+  return 0;
+}
 
-  // eml: one file per message. A single message may go to stdout or a file; several need a
-  // directory, where they are named session-<id>-message-<n>.eml.
+// eml: one file per message. A single message may go to stdout or a file; several need a
+// directory, where they are named session-<id>-message-<n>.eml.
+int export_eml(const ExportArgs& a, const std::vector<storage::SessionDetail>& sessions) {
   std::size_t total = 0;
   for (const auto& d : sessions) total += d.messages.size();
   if (total == 0) {
@@ -181,26 +200,26 @@ int run_export(const ExportArgs& a) {
     for (const auto& d : sessions)
       for (const auto& m : d.messages) return emit(a, m.message.body);
   }
-  if (!is_directory(a.output) && ::mkdir(a.output.c_str(), 0700) != 0) {
-    log::error("export: " + a.output + ": " + std::strerror(errno));
-    return 1;
+  return write_eml_directory(a, sessions);
+}
+
+int run_export(const ExportArgs& a) {
+  const std::string& f = a.format;
+  if (f != "json" && f != "jsonl" && f != "eml" && f != "mbox") {
+    log::error("export: unknown --format \"" + f + "\" (json, jsonl, eml or mbox)");
+    return 2;
   }
-  std::string dir = a.output;
-  if (dir.back() != '/') dir.push_back('/');
-  for (const auto& d : sessions) {
-    for (const auto& m : d.messages) {
-      const std::string path = dir + "session-" + std::to_string(d.session.id) + "-message-" +
-                               std::to_string(m.seq) + ".eml";
-      if (!write_file(path, m.message.body, error)) {
-        log::error("export: " + error);
-        return 1;
-      }
-      std::string line = path;
-      if (m.message.body_truncated) line += "  (truncated in the record)";
-      write_stdout(line + "\n");
-    }
+  if (a.all == !a.ids.empty()) {
+    log::error("export: give session numbers or --all (not both)");
+    return 2;
   }
-  return 0;
+  auto reader = a.common.open_reader("export");
+  if (!reader) return 1;
+  std::vector<storage::SessionDetail> sessions;
+  if (!load_sessions(a, *reader, sessions)) return 1;
+  if (f == "json" || f == "jsonl") return emit(a, render_json(a, sessions));
+  if (f == "mbox") return export_mbox(a, sessions);
+  return export_eml(a, sessions);
 }
 
 }  // namespace

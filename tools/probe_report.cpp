@@ -165,6 +165,22 @@ int ProbeReport::exit_status() const {
   return 1;
 }
 
+namespace {
+
+// Where a failed setup stopped: connecting, upgrading to TLS, or trusting the certificate.
+ProbeFailure failure_kind(const ProbeReport& r, const net::UpstreamSetup& setup) {
+  const bool starttls = r.mode == net::TlsMode::starttls;
+  if (setup.outcome == storage::Outcome::timeout) return ProbeFailure::connection;
+  if (!r.verify_problems.empty() && !r.insecure) return ProbeFailure::certificate;
+  if (r.greeting && r.greeting->code != 220) return ProbeFailure::connection;
+  if (starttls && r.ehlo_plain && r.ehlo_plain->code != 250) return ProbeFailure::connection;
+  if (starttls && r.ehlo_plain && !r.tls) return ProbeFailure::no_tls;
+  if (r.mode == net::TlsMode::implicit && !r.address.empty() && !r.tls) return ProbeFailure::no_tls;
+  return ProbeFailure::connection;
+}
+
+}  // namespace
+
 void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
                 const std::vector<smtp::RecordedEvent>& events) {
   r.address = setup.tls.resolved_address;
@@ -201,92 +217,86 @@ void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
     return;
   }
   r.failure = setup.failure_reason();
-  const bool starttls = r.mode == net::TlsMode::starttls;
-  if (setup.outcome == storage::Outcome::timeout)
-    r.failure_kind = ProbeFailure::connection;
-  else if (!r.verify_problems.empty() && !r.insecure)
-    r.failure_kind = ProbeFailure::certificate;
-  else if (r.greeting && r.greeting->code != 220)
-    r.failure_kind = ProbeFailure::connection;
-  else if (starttls && r.ehlo_plain && r.ehlo_plain->code != 250)
-    r.failure_kind = ProbeFailure::connection;
-  else if (starttls && r.ehlo_plain && !r.tls)
-    r.failure_kind = ProbeFailure::no_tls;
-  else if (r.mode == net::TlsMode::implicit && !r.address.empty() && !r.tls)
-    r.failure_kind = ProbeFailure::no_tls;
-  else
-    r.failure_kind = ProbeFailure::connection;
+  r.failure_kind = failure_kind(r, setup);
 }
 
-std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_point now) {
-  std::vector<std::string> s;
+namespace {
+
+// Lines of the summary, appended in order.
+using Summary = std::vector<std::string>;
+
+// The connection failed before TLS: why, and the replies that refused it.
+void explain_connection_failure(const ProbeReport& r, Summary& s) {
+  s.push_back(r.failure);
+  if (!r.greeting && !r.address.empty() && r.mode == net::TlsMode::starttls &&
+      contains(r.failure, "timed out"))
+    s.push_back("no greeting: if " + host_port(r) +
+                " expects TLS from the first byte (as port 465 does), use --tls implicit");
+  for (const smtp::Reply* reply :
+       {r.greeting ? &*r.greeting : nullptr, r.ehlo_plain ? &*r.ehlo_plain : nullptr,
+        r.ehlo_tls ? &*r.ehlo_tls : nullptr}) {
+    if (reply == nullptr || reply->code < 400) continue;
+    const auto advice = advise_reply(reply->code, reply->enhanced_status, reply->raw);
+    s.push_back(std::to_string(reply->code) + ": " + advice.meaning);
+    if (!advice.fix.empty()) s.push_back(advice.fix);
+  }
+}
+
+// TLS could not be established: STARTTLS missing or refused, injection, or a handshake failure.
+void explain_no_tls(const ProbeReport& r, Summary& s) {
   const std::string hp = host_port(r);
   const bool starttls = r.mode == net::TlsMode::starttls;
-  const bool implicit = r.mode == net::TlsMode::implicit;
-
-  // Why it stopped, and what to try.
-  if (r.failure_kind == ProbeFailure::connection) {
+  if (starttls && r.ehlo_plain && !smtp::parse_capabilities(*r.ehlo_plain).starttls) {
+    s.push_back("server does not offer STARTTLS: refusing to go on in plain text");
+    s.push_back("if " + hp +
+                " speaks TLS from the first byte, use --tls implicit; mailtap proxy --tls none "
+                "would relay in plain text, passwords included");
+  } else if (starttls && r.starttls && r.starttls->code != 220) {
+    const auto advice =
+        advise_reply(r.starttls->code, r.starttls->enhanced_status, r.starttls->raw);
+    s.push_back("server refused STARTTLS: " + first_line(*r.starttls) + " (" + advice.meaning +
+                ")");
+    if (!advice.fix.empty()) s.push_back(advice.fix);
+  } else if (contains(r.failure, "injection")) {
     s.push_back(r.failure);
-    if (!r.greeting && !r.address.empty() && starttls && contains(r.failure, "timed out"))
-      s.push_back("no greeting: if " + hp +
-                  " expects TLS from the first byte (as port 465 does), use --tls implicit");
-    for (const smtp::Reply* reply :
-         {r.greeting ? &*r.greeting : nullptr, r.ehlo_plain ? &*r.ehlo_plain : nullptr,
-          r.ehlo_tls ? &*r.ehlo_tls : nullptr}) {
-      if (reply == nullptr || reply->code < 400) continue;
-      const auto advice = advise_reply(reply->code, reply->enhanced_status, reply->raw);
-      s.push_back(std::to_string(reply->code) + ": " + advice.meaning);
-      if (!advice.fix.empty()) s.push_back(advice.fix);
-    }
-  } else if (r.failure_kind == ProbeFailure::no_tls) {
-    if (starttls && r.ehlo_plain && !smtp::parse_capabilities(*r.ehlo_plain).starttls) {
-      s.push_back("server does not offer STARTTLS: refusing to go on in plain text");
-      s.push_back("if " + hp +
-                  " speaks TLS from the first byte, use --tls implicit; mailtap proxy --tls none "
-                  "would relay in plain text, passwords included");
-    } else if (starttls && r.starttls && r.starttls->code != 220) {
-      const auto advice =
-          advise_reply(r.starttls->code, r.starttls->enhanced_status, r.starttls->raw);
-      s.push_back("server refused STARTTLS: " + first_line(*r.starttls) + " (" + advice.meaning +
-                  ")");
-      if (!advice.fix.empty()) s.push_back(advice.fix);
-    } else if (contains(r.failure, "injection")) {
-      s.push_back(r.failure);
-      s.push_back(
-          "bytes that arrive in clear after the 220 to STARTTLS would be read as if they came "
-          "over TLS (CVE-2011-0411): do not use this path");
-    } else {
-      s.push_back(r.failure);
-      if (implicit)
-        s.push_back("if " + hp + " speaks plain SMTP first (as port 587 does), use --tls starttls");
-    }
-  } else if (r.failure_kind == ProbeFailure::certificate) {
-    if (r.insecure)
-      s.push_back("CERTIFICATE NOT TRUSTED: mailtap proxy would refuse " + hp +
-                  " (--insecure only for tests: anyone on the path could read and change the "
-                  "session)");
-    for (const auto& p : r.verify_problems) {
-      if (p.x509_error == X509_V_ERR_HOSTNAME_MISMATCH ||
-          p.x509_error == X509_V_ERR_IP_ADDRESS_MISMATCH)
-        s.push_back("the certificate does not match " + r.tls_name);
-      s.push_back(p.reason);
-    }
-    if (!r.insecure) s.push_back("--insecure shows the chain anyway (and says so loudly)");
+    s.push_back(
+        "bytes that arrive in clear after the 220 to STARTTLS would be read as if they came "
+        "over TLS (CVE-2011-0411): do not use this path");
+  } else {
+    s.push_back(r.failure);
+    if (r.mode == net::TlsMode::implicit)
+      s.push_back("if " + hp + " speaks plain SMTP first (as port 587 does), use --tls starttls");
   }
+}
 
-  if (r.tls && !r.chain.empty()) {
-    const auto& leaf = r.chain.front().certificate;
-    if (auto days = days_left(leaf, now)) {
-      // An expired certificate is already a verification problem above.
-      if (*days >= 0 && *days <= 30)
-        s.push_back("certificate expires in " + std::to_string(*days) + " day" +
-                    (*days == 1 ? "" : "s") + " (" + leaf.not_after + ")");
-    }
+void explain_certificate_failure(const ProbeReport& r, Summary& s) {
+  if (r.insecure)
+    s.push_back("CERTIFICATE NOT TRUSTED: mailtap proxy would refuse " + host_port(r) +
+                " (--insecure only for tests: anyone on the path could read and change the "
+                "session)");
+  for (const auto& p : r.verify_problems) {
+    if (p.x509_error == X509_V_ERR_HOSTNAME_MISMATCH ||
+        p.x509_error == X509_V_ERR_IP_ADDRESS_MISMATCH)
+      s.push_back("the certificate does not match " + r.tls_name);
+    s.push_back(p.reason);
   }
-  if (r.failure_kind == ProbeFailure::connection || r.failure_kind == ProbeFailure::no_tls)
-    return s;
+  if (!r.insecure) s.push_back("--insecure shows the chain anyway (and says so loudly)");
+}
 
-  // How the link is protected.
+void warn_of_expiry(const ProbeReport& r, storage::Clock::time_point now, Summary& s) {
+  if (!r.tls || r.chain.empty()) return;
+  const auto& leaf = r.chain.front().certificate;
+  if (auto days = days_left(leaf, now)) {
+    // An expired certificate is already a verification problem above.
+    if (*days >= 0 && *days <= 30)
+      s.push_back("certificate expires in " + std::to_string(*days) + " day" +
+                  (*days == 1 ? "" : "s") + " (" + leaf.not_after + ")");
+  }
+}
+
+// How the link is protected.
+void describe_protection(const ProbeReport& r, Summary& s) {
+  const bool implicit = r.mode == net::TlsMode::implicit;
   if (r.mode == net::TlsMode::none) {
     s.push_back(
         "plain text only (--tls none): everything, passwords included, travels unencrypted");
@@ -301,26 +311,34 @@ std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_po
                       ? "implicit TLS on 465: mailtap proxy uses it by default there"
                       : "implicit TLS on " + std::to_string(r.port) + ": use --tls implicit");
   }
+}
 
-  // What the client will be offered.
+// Which AUTH mechanisms the client will be offered, and whether before TLS too.
+void describe_auth(const ProbeReport& r, const smtp::Reply& ehlo, Summary& s) {
+  const bool starttls = r.mode == net::TlsMode::starttls;
+  const std::string auth_after = smtp::parse_capabilities(ehlo).auth;
+  const std::string auth_before =
+      starttls && r.ehlo_plain ? smtp::parse_capabilities(*r.ehlo_plain).auth : "";
+  if (starttls && !auth_after.empty() && auth_before.empty())
+    s.push_back("AUTH is offered only after TLS (" + escape_line(auth_after) + "): use `" +
+                proxy_command(r, false) + "`, which upgrades before your client's EHLO");
+  else if (!auth_after.empty())
+    s.push_back("AUTH mechanisms: " + escape_line(auth_after));
+  if (!auth_before.empty())
+    s.push_back("the server offers AUTH (" + escape_line(auth_before) +
+                ") before TLS too: never log in before STARTTLS (mailtap proxy always "
+                "upgrades first)");
+  if (auth_after.empty() && r.mode != net::TlsMode::none)
+    s.push_back(
+        "no AUTH after TLS: this server takes no logins here (an MX, or relaying by address "
+        "only)");
+}
+
+// What the client will be offered.
+void describe_offer(const ProbeReport& r, Summary& s) {
   const smtp::Reply* ehlo = final_ehlo(r);
   if (ehlo != nullptr && ehlo->code == 250) {
-    const std::string auth_after = smtp::parse_capabilities(*ehlo).auth;
-    const std::string auth_before =
-        starttls && r.ehlo_plain ? smtp::parse_capabilities(*r.ehlo_plain).auth : "";
-    if (starttls && !auth_after.empty() && auth_before.empty())
-      s.push_back("AUTH is offered only after TLS (" + escape_line(auth_after) + "): use `" +
-                  proxy_command(r, false) + "`, which upgrades before your client's EHLO");
-    else if (!auth_after.empty())
-      s.push_back("AUTH mechanisms: " + escape_line(auth_after));
-    if (!auth_before.empty())
-      s.push_back("the server offers AUTH (" + escape_line(auth_before) +
-                  ") before TLS too: never log in before STARTTLS (mailtap proxy always "
-                  "upgrades first)");
-    if (auth_after.empty() && r.mode != net::TlsMode::none)
-      s.push_back(
-          "no AUTH after TLS: this server takes no logins here (an MX, or relaying by address "
-          "only)");
+    describe_auth(r, *ehlo, s);
     s.push_back(extension_line(*ehlo));
     if (auto size = size_limit(*ehlo)) {
       if (*size == 0)
@@ -331,10 +349,107 @@ std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_po
   } else if (ehlo != nullptr) {
     s.push_back("EHLO after TLS refused: " + first_line(*ehlo));
   }
+}
+
+}  // namespace
+
+std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_point now) {
+  Summary s;
+  // Why it stopped, and what to try.
+  if (r.failure_kind == ProbeFailure::connection)
+    explain_connection_failure(r, s);
+  else if (r.failure_kind == ProbeFailure::no_tls)
+    explain_no_tls(r, s);
+  else if (r.failure_kind == ProbeFailure::certificate)
+    explain_certificate_failure(r, s);
+  warn_of_expiry(r, now, s);
+  if (r.failure_kind == ProbeFailure::connection || r.failure_kind == ProbeFailure::no_tls)
+    return s;
+  describe_protection(r, s);
+  describe_offer(r, s);
   if (r.failure_kind == ProbeFailure::none)
     s.push_back("next: " + proxy_command(r, true) + ", then: telnet localhost 2525");
   return s;
 }
+
+namespace {
+
+void render_chain(const ProbeReport& r, storage::Clock::time_point now, std::string& out) {
+  for (std::size_t i = 0; i < r.chain.size(); ++i) {
+    const auto& c = r.chain[i].certificate;
+    out += "  [" + std::to_string(i) + "] " + escape_line(c.subject) + "\n";
+    out += "      issuer  " + escape_line(c.issuer) + "\n";
+    std::string validity = "      valid   " + c.not_before + " to " + c.not_after;
+    if (auto days = days_left(c, now))
+      validity += *days < 0 ? " (EXPIRED)" : " (" + std::to_string(*days) + " days left)";
+    out += validity + "\n";
+    if (!r.chain[i].names.empty()) {
+      std::string names;
+      for (const auto& n : r.chain[i].names) names += (names.empty() ? "" : ", ") + n;
+      out += "      names   " + escape_line(names) + "\n";
+    }
+    out += "      sha256  " + c.sha256_hex + "\n";
+  }
+}
+
+// The TLS section: version, verification verdict and the chain.
+void render_tls(const ProbeReport& r, const Style& st, storage::Clock::time_point now,
+                std::string& out) {
+  out += st.bold("TLS") + "\n";
+  out += "  " + r.tls_version + " " + r.cipher + (r.sni.empty() ? "" : ", SNI " + r.sni) + "\n";
+  std::string verdict = "  verification: " + r.verify_result;
+  if (r.verify_problems.empty() && !r.insecure)
+    verdict += " (for " + r.tls_name + ", trusting " + r.trust_source + ")";
+  out += (r.verify_problems.empty() && !r.insecure ? st.green(verdict) : st.red(verdict)) + "\n";
+  for (const auto& p : r.verify_problems) out += st.red("  ! " + escape_line(p.reason)) + "\n";
+  out += st.bold("Certificate chain") + " (as the server sent it, leaf first)\n";
+  render_chain(r, now, out);
+}
+
+void write_tls(JsonWriter& w, const ProbeReport& r, storage::Clock::time_point now) {
+  w.begin_object();
+  w.key("version").value(r.tls_version).key("cipher").value(r.cipher).key("sni").value(r.sni);
+  w.key("verified").value(r.verify_problems.empty() && !r.insecure);
+  w.key("insecure").value(r.insecure);
+  w.key("verify_result").value(r.verify_result);
+  w.key("chain").begin_array();
+  for (const auto& pc : r.chain) {
+    const auto& c = pc.certificate;
+    w.begin_object();
+    w.key("subject").value(c.subject).key("issuer").value(c.issuer);
+    w.key("not_before").value(c.not_before).key("not_after").value(c.not_after);
+    w.key("days_left");
+    if (auto days = days_left(c, now))
+      w.value(static_cast<std::int64_t>(*days));
+    else
+      w.null();
+    w.key("names").begin_array();
+    for (const auto& n : pc.names) w.value(n);
+    w.end_array();
+    w.key("sha256").value(c.sha256_hex);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
+// The AUTH mechanisms of the last EHLO, one array element each.
+void write_auth_mechanisms(JsonWriter& w, const ProbeReport& r) {
+  w.key("auth_mechanisms").begin_array();
+  if (const smtp::Reply* ehlo = final_ehlo(r)) {
+    const std::string auth = smtp::parse_capabilities(*ehlo).auth;
+    std::string_view mechs = auth;
+    while (!mechs.empty()) {
+      const auto space = mechs.find(' ');
+      if (space != 0) w.value(mechs.substr(0, space));
+      if (space == std::string_view::npos) break;
+      mechs.remove_prefix(space + 1);
+    }
+  }
+  w.end_array();
+}
+
+}  // namespace
 
 std::string render_probe_text(const ProbeReport& r, const Style& st,
                               storage::Clock::time_point now) {
@@ -352,31 +467,7 @@ std::string render_probe_text(const ProbeReport& r, const Style& st,
                 *r.ehlo_plain, st);
   if (r.starttls) reply_block(out, "STARTTLS", *r.starttls, st);
 
-  if (r.tls) {
-    out += st.bold("TLS") + "\n";
-    out += "  " + r.tls_version + " " + r.cipher + (r.sni.empty() ? "" : ", SNI " + r.sni) + "\n";
-    std::string verdict = "  verification: " + r.verify_result;
-    if (r.verify_problems.empty() && !r.insecure)
-      verdict += " (for " + r.tls_name + ", trusting " + r.trust_source + ")";
-    out += (r.verify_problems.empty() && !r.insecure ? st.green(verdict) : st.red(verdict)) + "\n";
-    for (const auto& p : r.verify_problems) out += st.red("  ! " + escape_line(p.reason)) + "\n";
-    out += st.bold("Certificate chain") + " (as the server sent it, leaf first)\n";
-    for (std::size_t i = 0; i < r.chain.size(); ++i) {
-      const auto& c = r.chain[i].certificate;
-      out += "  [" + std::to_string(i) + "] " + escape_line(c.subject) + "\n";
-      out += "      issuer  " + escape_line(c.issuer) + "\n";
-      std::string validity = "      valid   " + c.not_before + " to " + c.not_after;
-      if (auto days = days_left(c, now))
-        validity += *days < 0 ? " (EXPIRED)" : " (" + std::to_string(*days) + " days left)";
-      out += validity + "\n";
-      if (!r.chain[i].names.empty()) {
-        std::string names;
-        for (const auto& n : r.chain[i].names) names += (names.empty() ? "" : ", ") + n;
-        out += "      names   " + escape_line(names) + "\n";
-      }
-      out += "      sha256  " + c.sha256_hex + "\n";
-    }
-  }
+  if (r.tls) render_tls(r, st, now, out);
   if (r.ehlo_tls) reply_block(out, "EHLO after TLS", *r.ehlo_tls, st);
   if (r.quit) reply_block(out, "QUIT", *r.quit, st);
 
@@ -401,34 +492,10 @@ std::string render_probe_json(const ProbeReport& r, storage::Clock::time_point n
   write_reply(w, "ehlo_before_tls", r.ehlo_plain);
   write_reply(w, "starttls", r.starttls);
   w.key("tls");
-  if (r.tls) {
-    w.begin_object();
-    w.key("version").value(r.tls_version).key("cipher").value(r.cipher).key("sni").value(r.sni);
-    w.key("verified").value(r.verify_problems.empty() && !r.insecure);
-    w.key("insecure").value(r.insecure);
-    w.key("verify_result").value(r.verify_result);
-    w.key("chain").begin_array();
-    for (const auto& pc : r.chain) {
-      const auto& c = pc.certificate;
-      w.begin_object();
-      w.key("subject").value(c.subject).key("issuer").value(c.issuer);
-      w.key("not_before").value(c.not_before).key("not_after").value(c.not_after);
-      w.key("days_left");
-      if (auto days = days_left(c, now))
-        w.value(static_cast<std::int64_t>(*days));
-      else
-        w.null();
-      w.key("names").begin_array();
-      for (const auto& n : pc.names) w.value(n);
-      w.end_array();
-      w.key("sha256").value(c.sha256_hex);
-      w.end_object();
-    }
-    w.end_array();
-    w.end_object();
-  } else {
+  if (r.tls)
+    write_tls(w, r, now);
+  else
     w.null();
-  }
   w.key("verify_problems").begin_array();
   for (const auto& p : r.verify_problems) w.value(p.reason);
   w.end_array();
@@ -437,18 +504,7 @@ std::string render_probe_json(const ProbeReport& r, storage::Clock::time_point n
   if (const smtp::Reply* ehlo = final_ehlo(r))
     for (const auto& e : extensions(*ehlo)) w.value(e);
   w.end_array();
-  w.key("auth_mechanisms").begin_array();
-  if (const smtp::Reply* ehlo = final_ehlo(r)) {
-    const std::string auth = smtp::parse_capabilities(*ehlo).auth;
-    std::string_view mechs = auth;
-    while (!mechs.empty()) {
-      const auto space = mechs.find(' ');
-      if (space != 0) w.value(mechs.substr(0, space));
-      if (space == std::string_view::npos) break;
-      mechs.remove_prefix(space + 1);
-    }
-  }
-  w.end_array();
+  write_auth_mechanisms(w, r);
   write_reply(w, "quit", r.quit);
   w.key("summary").begin_array();
   for (const auto& line : summarise(r, now)) w.value(line);

@@ -144,6 +144,45 @@ void for_each_auth_step(Dialogue& d, Fn fn) {
 
 }  // namespace
 
+namespace {
+
+// A "..." value with \" \\ and \xNN escapes; `i` is just past the opening quote and ends just
+// past the closing one. False when the value is cut short.
+bool parse_quoted_value(std::string_view text, std::size_t& i, std::string& value) {
+  while (i < text.size()) {
+    char c = text[i++];
+    if (c == '"') return true;
+    if (c != '\\') {
+      value += c;
+      continue;
+    }
+    if (i >= text.size()) return false;
+    char e = text[i++];
+    if (e == 'x') {
+      if (i + 2 > text.size()) return false;
+      value += static_cast<char>(std::stoi(std::string(text.substr(i, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      value += e;
+    }
+  }
+  return false;
+}
+
+// A "<redacted 12 bytes[ fp=..]>" value; `i` is at the '<' and ends just past the '>'.
+bool parse_redacted_value(std::string_view text, std::size_t& i, RenderedField& f) {
+  const std::size_t end = text.find('>', i);
+  if (end == std::string_view::npos) return false;
+  std::string_view token = text.substr(i + 1, end - i - 1);  // "redacted 12 bytes[ fp=..]"
+  if (token.substr(0, 9) != "redacted ") return false;
+  f.redacted = true;
+  f.redacted_size = std::strtoull(std::string(token.substr(9)).c_str(), nullptr, 10);
+  i = end + 1;
+  return true;
+}
+
+}  // namespace
+
 bool parse_rendered_fields(std::string_view text, std::vector<RenderedField>& out) {
   out.clear();
   std::size_t i = 0;
@@ -159,36 +198,9 @@ bool parse_rendered_fields(std::string_view text, std::vector<RenderedField>& ou
     i = eq + 1;
     if (text[i] == '"') {
       ++i;
-      bool closed = false;
-      while (i < text.size()) {
-        char c = text[i++];
-        if (c == '"') {
-          closed = true;
-          break;
-        }
-        if (c != '\\') {
-          f.value += c;
-          continue;
-        }
-        if (i >= text.size()) return false;
-        char e = text[i++];
-        if (e == 'x') {
-          if (i + 2 > text.size()) return false;
-          f.value += static_cast<char>(std::stoi(std::string(text.substr(i, 2)), nullptr, 16));
-          i += 2;
-        } else {
-          f.value += e;
-        }
-      }
-      if (!closed) return false;
+      if (!parse_quoted_value(text, i, f.value)) return false;
     } else if (text[i] == '<') {
-      const std::size_t end = text.find('>', i);
-      if (end == std::string_view::npos) return false;
-      std::string_view token = text.substr(i + 1, end - i - 1);  // "redacted 12 bytes[ fp=..]"
-      if (token.substr(0, 9) != "redacted ") return false;
-      f.redacted = true;
-      f.redacted_size = std::strtoull(std::string(token.substr(9)).c_str(), nullptr, 10);
-      i = end + 1;
+      if (!parse_redacted_value(text, i, f)) return false;
     } else {
       const std::size_t end = text.find(' ', i);
       f.value = std::string(text.substr(i, end == std::string_view::npos ? end : end - i));

@@ -43,22 +43,23 @@ std::string printable(std::string_view s) {
   return out;
 }
 
-int run_sessions(const SessionsArgs& a) {
-  storage::SessionFilter filter;
+// The filter from --since, --until, --outcome, --upstream, --user and --limit; false (after
+// saying why) when one of them does not parse.
+bool parse_filter(const SessionsArgs& a, storage::SessionFilter& filter) {
   const auto now = Clock::now();
   if (!a.since.empty()) {
     filter.since = parse_time_spec(a.since, now);
     if (!filter.since) {
       log::error("sessions: --since: not a date or age: \"" + a.since +
                  "\" (use 2026-11-24, 2026-11-24T20:00, or 90s/30m/2h/3d/1w)");
-      return 2;
+      return false;
     }
   }
   if (!a.until.empty()) {
     filter.until = parse_time_spec(a.until, now);
     if (!filter.until) {
       log::error("sessions: --until: not a date or age: \"" + a.until + "\"");
-      return 2;
+      return false;
     }
   }
   if (!a.outcome.empty()) {
@@ -69,58 +70,53 @@ int run_sessions(const SessionsArgs& a) {
       if (!filter.outcome) {
         log::error("sessions: --outcome: unknown outcome \"" + a.outcome + "\" (" +
                    outcome_names() + ")");
-        return 2;
+        return false;
       }
     }
   }
   filter.upstream = a.upstream;
   filter.user = a.user;
   filter.limit = a.limit;
+  return true;
+}
 
-  auto reader = a.common.open_reader("sessions");
-  if (!reader) return 1;
-  std::vector<storage::SessionSummary> rows;
-  std::string error;
-  if (!reader->session_summaries(filter, rows, error)) {
-    log::error("sessions: " + error);
-    return 1;
-  }
-
-  if (a.common.json) {
-    JsonWriter w;
-    w.begin_array();
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      w.begin_object();
-      const storage::SessionRow& s = rows[i].session;
-      write_session_members(w, s);
-      w.key("duration_ms");
-      if (s.ended) {
-        w.value(static_cast<std::int64_t>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(*s.ended - s.started).count()));
-      } else {
-        w.null();
-      }
-      w.key("messages").value(rows[i].messages);
-      w.key("last_reply_code");
-      if (rows[i].last_reply_code != 0)
-        w.value(rows[i].last_reply_code);
-      else
-        w.null();
-      w.key("last_reply").value(rows[i].last_reply);
-      w.end_object();
+std::string render_json(const std::vector<storage::SessionSummary>& rows) {
+  JsonWriter w;
+  w.begin_array();
+  for (const auto& row : rows) {
+    w.begin_object();
+    const storage::SessionRow& s = row.session;
+    write_session_members(w, s);
+    w.key("duration_ms");
+    if (s.ended) {
+      w.value(static_cast<std::int64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(*s.ended - s.started).count()));
+    } else {
+      w.null();
     }
-    w.end_array();
-    std::string out = w.take();
-    out.push_back('\n');
-    return write_stdout(out) ? 0 : 1;
+    w.key("messages").value(row.messages);
+    w.key("last_reply_code");
+    if (row.last_reply_code != 0)
+      w.value(row.last_reply_code);
+    else
+      w.null();
+    w.key("last_reply").value(row.last_reply);
+    w.end_object();
   }
+  w.end_array();
+  std::string out = w.take();
+  out.push_back('\n');
+  return out;
+}
 
-  const Style style = a.common.stdout_style();
+// The header row and one row of plain cells a session.
+std::vector<std::vector<std::string>> table_cells(
+    const std::vector<storage::SessionSummary>& rows) {
   std::vector<std::vector<std::string>> table;
   table.push_back({"ID", "START (UTC)", "DURATION", "CLIENT", "UPSTREAM", "TLS", "OUTCOME", "USER",
                    "MSGS", "LAST REPLY"});
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto& s = rows[i].session;
+  for (const auto& row : rows) {
+    const auto& s = row.session;
     table.push_back({
         std::to_string(s.id),
         format_utc(s.started),
@@ -130,10 +126,29 @@ int run_sessions(const SessionsArgs& a) {
         s.tls_version.empty() ? "-" : printable(s.tls_version) + (s.insecure ? "!" : ""),
         outcome_text(s),
         s.auth_user.empty() ? "-" : printable(s.auth_user),
-        std::to_string(rows[i].messages),
-        rows[i].last_reply.empty() ? "-" : printable(rows[i].last_reply),
+        std::to_string(row.messages),
+        row.last_reply.empty() ? "-" : printable(row.last_reply),
     });
   }
+  return table;
+}
+
+// A cell coloured by what it says: the header bold, the outcome by how it went, failing replies
+// red. `row` is null for the header.
+std::string styled_cell(std::string cell, std::size_t column, const storage::SessionSummary* row,
+                        const Style& style) {
+  if (row == nullptr) return style.bold(cell);
+  if (column == 6) {
+    const auto& o = row->session.outcome;
+    const bool good = o && *o == storage::Outcome::quit;
+    return good ? style.green(cell) : o ? style.red(cell) : style.yellow(cell);
+  }
+  if (column == 9 && row->last_reply_code >= 400) return style.red(cell);
+  return cell;
+}
+
+std::string render_table(const std::vector<storage::SessionSummary>& rows, const Style& style) {
+  const auto table = table_cells(rows);
   std::vector<std::size_t> widths(table[0].size(), 0);
   for (const auto& r : table)
     for (std::size_t c = 0; c < r.size(); ++c) widths[c] = std::max(widths[c], r[c].size());
@@ -142,23 +157,32 @@ int run_sessions(const SessionsArgs& a) {
     std::string line;
     for (std::size_t c = 0; c < table[ri].size(); ++c) {
       const bool last = c + 1 == table[ri].size();
-      std::string cell = last ? table[ri][c] : pad(table[ri][c], widths[c]);
-      if (ri == 0) {
-        cell = style.bold(cell);
-      } else if (c == 6) {
-        const auto& o = rows[ri - 1].session.outcome;
-        const bool good = o && *o == storage::Outcome::quit;
-        cell = good ? style.green(cell) : o ? style.red(cell) : style.yellow(cell);
-      } else if (c == 9 && rows[ri - 1].last_reply_code >= 400) {
-        cell = style.red(cell);
-      }
-      line += cell;
+      line += styled_cell(last ? table[ri][c] : pad(table[ri][c], widths[c]), c,
+                          ri == 0 ? nullptr : &rows[ri - 1], style);
       if (!last) line += "  ";
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line;
     out += '\n';
   }
+  return out;
+}
+
+int run_sessions(const SessionsArgs& a) {
+  storage::SessionFilter filter;
+  if (!parse_filter(a, filter)) return 2;
+
+  auto reader = a.common.open_reader("sessions");
+  if (!reader) return 1;
+  std::vector<storage::SessionSummary> rows;
+  std::string error;
+  if (!reader->session_summaries(filter, rows, error)) {
+    log::error("sessions: " + error);
+    return 1;
+  }
+  if (a.common.json) return write_stdout(render_json(rows)) ? 0 : 1;
+
+  std::string out = render_table(rows, a.common.stdout_style());
   if (rows.empty())
     out =
         "no sessions recorded" + std::string(filter.since || filter.until || !a.upstream.empty() ||

@@ -76,12 +76,9 @@ const char* legend =
     "# M> mailtap -> server   S> server -> mailtap   M: mailtap -> client   ~~ mailtap note\n"
     "# [pre-TLS] exchanged in clear before STARTTLS (discarded after it)\n";
 
-std::string render_human(const storage::SessionDetail& d, const Style& st) {
+// The client, upstream and TLS lines of the session summary.
+void render_connection(const storage::SessionDetail& d, const Style& st, std::string& out) {
   const auto& s = d.session;
-  std::string out;
-  out += st.bold("session " + std::to_string(s.id)) + "  " + format_utc(s.started);
-  if (s.ended) out += "  (" + format_duration(*s.ended - s.started) + ")";
-  out += '\n';
   out += "client   " + escape_line(s.client_address) + " -> " + escape_line(s.listen_address);
   if (!s.client_tls_version.empty()) out += "  (" + escape_line(s.client_tls_version) + ")";
   out += '\n';
@@ -105,6 +102,10 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
            "  (issuer " + escape_line(c.certificate.issuer) + ", until " +
            escape_line(c.certificate.not_after) + ")\n";
   }
+}
+
+// The outcome, user and replay lines of the session summary.
+void render_outcome(const storage::SessionRow& s, const Style& st, std::string& out) {
   out += "outcome  ";
   if (s.outcome) {
     const std::string o(storage::to_string(*s.outcome));
@@ -124,53 +125,56 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
     out += "\n";
   }
   if (s.replay_of) out += "replay of session " + std::to_string(*s.replay_of) + "\n";
-  out += '\n';
-  out += st.dim(legend);
-  out += '\n';
+}
 
-  for (const auto& row : d.events) {
-    const auto& e = row.event;
-    const std::string when =
-        e.time == Clock::time_point{} ? std::string(8, ' ') : format_offset(e.time - s.started);
-    std::string tag = e.phase == smtp::Phase::pre_tls ? "[pre-TLS] " : "";
-    if (e.direction == Direction::mailtap_note || e.bytes.empty()) {
-      std::string text = std::string(to_string(e.kind)) + ": " + escape_line(e.note);
-      out += when + "  " + tag + st.magenta(std::string(prefix(e)) + " " + text) + "\n";
-      continue;
-    }
-    std::string colour_prefix = prefix(e);
-    const bool from_mailtap = e.direction == Direction::mailtap_to_upstream ||
-                              e.direction == Direction::mailtap_to_client ||
-                              e.kind == EventKind::rewrite;
-    if (e.direction == Direction::client_to_mailtap) tag += "[answered by mailtap] ";
-    if (e.kind == EventKind::rewrite) tag += "[rewritten by mailtap] ";
-    const auto lines = crlf_lines(e.bytes);
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-      std::string text = escape_line(lines[i]);
-      if (i == 0 && e.redacted)
-        text = st.yellow(text) + "   [redacted: " + std::to_string(e.wire_size) +
-               " bytes on the wire]";
-      if (i == 0 && !e.note.empty() && lines[i].find(e.note) == std::string_view::npos)
-        text += "   (" + escape_line(e.note) + ")";
-      std::string p = colour_prefix + " ";
-      if (from_mailtap)
-        p = st.magenta(p);
-      else if (smtp::from_client(e.direction))
-        p = st.cyan(p);
-      out += (i == 0 ? when : std::string(when.size(), ' ')) + "  " + tag + p + text + "\n";
-    }
-    if (is_reply(e)) {
-      const std::string why = explain_reply(e.reply_code, e.enhanced_status);
-      if (!why.empty()) {
-        std::string code = std::to_string(e.reply_code);
-        if (!e.enhanced_status.empty()) code += " " + e.enhanced_status;
-        const std::string line = "# " + code + ": " + why;
-        out += std::string(when.size(), ' ') + "  " + tag + "   " +
-               (e.reply_code >= 400 ? st.red(line) : st.dim(line)) + "\n";
-      }
-    }
+// The "# 550 5.1.1: ..." line under a reply, when the code has an explanation.
+void render_reply_explanation(const smtp::Event& e, std::size_t indent, const std::string& tag,
+                              const Style& st, std::string& out) {
+  const std::string why = explain_reply(e.reply_code, e.enhanced_status);
+  if (why.empty()) return;
+  std::string code = std::to_string(e.reply_code);
+  if (!e.enhanced_status.empty()) code += " " + e.enhanced_status;
+  const std::string line = "# " + code + ": " + why;
+  out += std::string(indent, ' ') + "  " + tag + "   " +
+         (e.reply_code >= 400 ? st.red(line) : st.dim(line)) + "\n";
+}
+
+// One event: a note line, or its bytes line by line with who sent them.
+void render_event(const smtp::Event& e, const storage::SessionRow& s, const Style& st,
+                  std::string& out) {
+  const std::string when =
+      e.time == Clock::time_point{} ? std::string(8, ' ') : format_offset(e.time - s.started);
+  std::string tag = e.phase == smtp::Phase::pre_tls ? "[pre-TLS] " : "";
+  if (e.direction == Direction::mailtap_note || e.bytes.empty()) {
+    std::string text = std::string(to_string(e.kind)) + ": " + escape_line(e.note);
+    out += when + "  " + tag + st.magenta(std::string(prefix(e)) + " " + text) + "\n";
+    return;
   }
+  std::string colour_prefix = prefix(e);
+  const bool from_mailtap = e.direction == Direction::mailtap_to_upstream ||
+                            e.direction == Direction::mailtap_to_client ||
+                            e.kind == EventKind::rewrite;
+  if (e.direction == Direction::client_to_mailtap) tag += "[answered by mailtap] ";
+  if (e.kind == EventKind::rewrite) tag += "[rewritten by mailtap] ";
+  const auto lines = crlf_lines(e.bytes);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    std::string text = escape_line(lines[i]);
+    if (i == 0 && e.redacted)
+      text =
+          st.yellow(text) + "   [redacted: " + std::to_string(e.wire_size) + " bytes on the wire]";
+    if (i == 0 && !e.note.empty() && lines[i].find(e.note) == std::string_view::npos)
+      text += "   (" + escape_line(e.note) + ")";
+    std::string p = colour_prefix + " ";
+    if (from_mailtap)
+      p = st.magenta(p);
+    else if (smtp::from_client(e.direction))
+      p = st.cyan(p);
+    out += (i == 0 ? when : std::string(when.size(), ' ')) + "  " + tag + p + text + "\n";
+  }
+  if (is_reply(e)) render_reply_explanation(e, when.size(), tag, st, out);
+}
 
+void render_messages(const storage::SessionDetail& d, const Style& st, std::string& out) {
   for (const auto& m : d.messages) {
     out += "\n" + st.bold("message " + std::to_string(m.seq)) + "  " +
            escape_line(m.message.mail_from) + "\n";
@@ -181,10 +185,60 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
            (m.message.body_truncated ? " (body truncated in the record)" : "") + "  sha256 " +
            m.message.sha256_hex + "\n";
     out += "  final: " + escape_line(m.message.final_reply) + "\n";
-    out += "  (print it with: mailtap show " + std::to_string(s.id) + " --message " +
+    out += "  (print it with: mailtap show " + std::to_string(d.session.id) + " --message " +
            std::to_string(m.seq) + ")\n";
   }
+}
+
+std::string render_human(const storage::SessionDetail& d, const Style& st) {
+  const auto& s = d.session;
+  std::string out;
+  out += st.bold("session " + std::to_string(s.id)) + "  " + format_utc(s.started);
+  if (s.ended) out += "  (" + format_duration(*s.ended - s.started) + ")";
+  out += '\n';
+  render_connection(d, st, out);
+  render_outcome(s, st, out);
+  out += '\n';
+  out += st.dim(legend);
+  out += '\n';
+  for (const auto& row : d.events) render_event(row.event, s, st, out);
+  render_messages(d, st, out);
   return out;
+}
+
+// --message N / --save FILE: one message's body, to stdout or a file.
+int show_message(const ShowArgs& a, const storage::SessionDetail& d) {
+  std::size_t n = a.message;
+  if (n == 0) {
+    if (d.messages.size() != 1) {
+      log::error("show: session " + std::to_string(a.id) + " has " +
+                 std::to_string(d.messages.size()) + " messages: choose one with --message N");
+      return 2;
+    }
+    n = 1;
+  }
+  const storage::MessageRow* found = nullptr;
+  for (const auto& m : d.messages)
+    if (m.seq == n) found = &m;
+  if (found == nullptr) {
+    log::error("show: session " + std::to_string(a.id) + " has no message " + std::to_string(n) +
+               " (it has " + std::to_string(d.messages.size()) + ")");
+    return 1;
+  }
+  if (found->message.body_truncated)
+    log::error("show: warning: message " + std::to_string(n) +
+               " was truncated in the record; only the first " +
+               std::to_string(found->message.body.size()) + " of " +
+               std::to_string(found->message.size) + " bytes are available");
+  if (!a.save.empty()) {
+    std::string error;
+    if (!write_file(a.save, found->message.body, error)) {
+      log::error("show: " + error);
+      return 1;
+    }
+    return 0;
+  }
+  return write_stdout(found->message.body) ? 0 : 1;
 }
 
 int run_show(const ShowArgs& a) {
@@ -203,38 +257,7 @@ int run_show(const ShowArgs& a) {
   }
   const auto& d = *detail;
 
-  if (a.message != 0 || !a.save.empty()) {
-    std::size_t n = a.message;
-    if (n == 0) {
-      if (d.messages.size() != 1) {
-        log::error("show: session " + std::to_string(a.id) + " has " +
-                   std::to_string(d.messages.size()) + " messages: choose one with --message N");
-        return 2;
-      }
-      n = 1;
-    }
-    const storage::MessageRow* found = nullptr;
-    for (const auto& m : d.messages)
-      if (m.seq == n) found = &m;
-    if (found == nullptr) {
-      log::error("show: session " + std::to_string(a.id) + " has no message " + std::to_string(n) +
-                 " (it has " + std::to_string(d.messages.size()) + ")");
-      return 1;
-    }
-    if (found->message.body_truncated)
-      log::error("show: warning: message " + std::to_string(n) +
-                 " was truncated in the record; only the first " +
-                 std::to_string(found->message.body.size()) + " of " +
-                 std::to_string(found->message.size) + " bytes are available");
-    if (!a.save.empty()) {
-      if (!write_file(a.save, found->message.body, error)) {
-        log::error("show: " + error);
-        return 1;
-      }
-      return 0;
-    }
-    return write_stdout(found->message.body) ? 0 : 1;
-  }
+  if (a.message != 0 || !a.save.empty()) return show_message(a, d);
 
   if (a.raw) {
     std::string out;

@@ -235,6 +235,36 @@ Response Api::session(std::int64_t id, bool download) {
   return json_response(w.take());
 }
 
+namespace {
+
+// One MIME part, served with a type the browser may only show (HTML sandboxed by its CSP) or
+// download.
+Response part_response(const Route& route, const ParsedMessage& parsed) {
+  if (route.part >= parsed.parts.size()) return error_response(404, "no such part");
+  const MimePart& part = parsed.parts[route.part];
+  Response r;
+  r.body = part.body;
+  // The charset comes from the mail: only a plain token goes into a response header.
+  const bool token = !part.charset.empty() && part.charset.size() <= 40 &&
+                     part.charset.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.:") ==
+                         std::string::npos;
+  const std::string charset = token ? part.charset : "utf-8";
+  if (part.content_type == "text/html") {
+    r.content_type = "text/html; charset=" + charset;
+    r.csp = kMessagePartCsp;
+    r.frame_same_origin = true;
+  } else if (part.content_type.starts_with("text/")) {
+    r.content_type = "text/plain; charset=" + charset;
+  } else {
+    r.content_type = "application/octet-stream";
+    std::string name = "part-" + std::to_string(route.part);
+    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + "\"");
+  }
+  return r;
+}
+
+}  // namespace
+
 Response Api::message(const Route& route) {
   std::optional<storage::SessionDetail> d;
   Response failure;
@@ -256,29 +286,7 @@ Response Api::message(const Route& route) {
   }
 
   const ParsedMessage parsed = parse_message(m.body);
-  if (route.kind == RouteKind::message_part) {
-    if (route.part >= parsed.parts.size()) return error_response(404, "no such part");
-    const MimePart& part = parsed.parts[route.part];
-    Response r;
-    r.body = part.body;
-    // The charset comes from the mail: only a plain token goes into a response header.
-    const bool token = !part.charset.empty() && part.charset.size() <= 40 &&
-                       part.charset.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.:") ==
-                           std::string::npos;
-    const std::string charset = token ? part.charset : "utf-8";
-    if (part.content_type == "text/html") {
-      r.content_type = "text/html; charset=" + charset;
-      r.csp = kMessagePartCsp;
-      r.frame_same_origin = true;
-    } else if (part.content_type.starts_with("text/")) {
-      r.content_type = "text/plain; charset=" + charset;
-    } else {
-      r.content_type = "application/octet-stream";
-      std::string name = "part-" + std::to_string(route.part);
-      r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + "\"");
-    }
-    return r;
-  }
+  if (route.kind == RouteKind::message_part) return part_response(route, parsed);
 
   JsonWriter w;
   w.begin_object();

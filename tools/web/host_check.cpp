@@ -20,12 +20,9 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-}  // namespace
-
-bool host_allowed(std::string_view host_header, const HostPolicy& policy) {
-  std::string_view host;
-  std::string_view port;
-  bool bracketed = false;
+// "host", "host:port", "[v6]" or "[v6]:port"; false when malformed (an empty port included).
+bool split_host_header(std::string_view host_header, std::string_view& host, std::string_view& port,
+                       bool& bracketed) {
   if (!host_header.empty() && host_header.front() == '[') {
     const auto close = host_header.find(']');
     if (close == std::string_view::npos) return false;
@@ -37,24 +34,38 @@ bool host_allowed(std::string_view host_header, const HostPolicy& policy) {
       if (port.empty()) return false;
     }
     bracketed = true;
-  } else {
-    const auto colon = host_header.find(':');
-    if (colon != host_header.rfind(':')) return false;  // an IPv6 literal must be bracketed
-    host = host_header.substr(0, colon);
-    if (colon != std::string_view::npos) {
-      port = host_header.substr(colon + 1);
-      if (port.empty()) return false;
-    }
+    return true;
   }
+  const auto colon = host_header.find(':');
+  if (colon != host_header.rfind(':')) return false;  // an IPv6 literal must be bracketed
+  host = host_header.substr(0, colon);
+  if (colon != std::string_view::npos) {
+    port = host_header.substr(colon + 1);
+    if (port.empty()) return false;
+  }
+  return true;
+}
+
+// An absent port matches; a given one must be the port mailtap web listens on.
+bool port_matches(std::string_view port, unsigned listening_port) {
+  if (port.empty()) return true;
+  unsigned value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9' || value > 65535) return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  return value == listening_port;
+}
+
+}  // namespace
+
+bool host_allowed(std::string_view host_header, const HostPolicy& policy) {
+  std::string_view host;
+  std::string_view port;
+  bool bracketed = false;
+  if (!split_host_header(host_header, host, port, bracketed)) return false;
   if (host.empty()) return false;
-  if (!port.empty()) {
-    unsigned value = 0;
-    for (char c : port) {
-      if (c < '0' || c > '9' || value > 65535) return false;
-      value = value * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (value != policy.port) return false;
-  }
+  if (!port_matches(port, policy.port)) return false;
 
   std::error_code ec;
   const auto address = asio::ip::make_address(std::string(host), ec);

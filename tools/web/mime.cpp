@@ -157,65 +157,94 @@ std::string decode_quoted_printable(std::string_view in) {
 }
 
 void walk(const std::vector<MimeHeader>& headers, std::string_view body, int depth,
-          std::vector<MimePart>& out) {
-  const std::string content_type = header(headers, "content-type");
-  std::string type = main_value(content_type);
-  if (type.empty() || type.find('/') == std::string::npos) type = "text/plain";
-  const std::string boundary = parameter(content_type, "boundary");
-  if (type.starts_with("multipart/") && !boundary.empty() && depth < kMaxDepth) {
-    const std::string delimiter = "--" + boundary;
-    std::size_t pos = 0;
-    std::size_t part_start = std::string_view::npos;
-    bool found = false;
-    while (pos <= body.size()) {
-      auto eol = body.find('\n', pos);
-      if (eol == std::string_view::npos) eol = body.size();
-      std::string_view line = body.substr(pos, eol - pos);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line.starts_with(delimiter)) {
-        const auto rest = trim(line.substr(delimiter.size()));
-        if (rest.empty() || rest == "--") {
-          found = true;
-          if (part_start != std::string_view::npos) {
-            // The line end before the delimiter belongs to the delimiter.
-            std::size_t end = pos;
-            if (end > part_start && body[end - 1] == '\n') --end;
-            if (end > part_start && body[end - 1] == '\r') --end;
-            std::string_view head, part_body;
-            split_entity(body.substr(part_start, end - part_start), head, part_body);
-            walk(parse_headers(head), part_body, depth + 1, out);
-          }
-          if (rest == "--") return;
-          part_start = eol + 1;
-        }
-      }
-      pos = eol + 1;
+          std::vector<MimePart>& out);
+
+// Walks one entity's raw text: its headers, an empty line, its body.
+void walk_entity(std::string_view raw, int depth, std::vector<MimePart>& out) {
+  std::string_view head, part_body;
+  split_entity(raw, head, part_body);
+  walk(parse_headers(head), part_body, depth, out);
+}
+
+enum class DelimiterLine { none, part, close };
+
+DelimiterLine delimiter_kind(std::string_view line, std::string_view delimiter) {
+  if (!line.starts_with(delimiter)) return DelimiterLine::none;
+  const auto rest = trim(line.substr(delimiter.size()));
+  if (rest.empty()) return DelimiterLine::part;
+  return rest == "--" ? DelimiterLine::close : DelimiterLine::none;
+}
+
+// The part from part_start up to the delimiter line at delimiter_pos: the line end before the
+// delimiter belongs to the delimiter.
+std::string_view part_before(std::string_view body, std::size_t part_start,
+                             std::size_t delimiter_pos) {
+  std::size_t end = delimiter_pos;
+  if (end > part_start && body[end - 1] == '\n') --end;
+  if (end > part_start && body[end - 1] == '\r') --end;
+  return body.substr(part_start, end - part_start);
+}
+
+// Walks each part between the delimiter lines of a multipart body. False when the body has no
+// delimiter line at all (it is then shown as it is).
+bool walk_multipart(std::string_view body, const std::string& boundary, int depth,
+                    std::vector<MimePart>& out) {
+  const std::string delimiter = "--" + boundary;
+  std::size_t pos = 0;
+  std::size_t part_start = std::string_view::npos;
+  bool found = false;
+  while (pos <= body.size()) {
+    auto eol = body.find('\n', pos);
+    if (eol == std::string_view::npos) eol = body.size();
+    std::string_view line = body.substr(pos, eol - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const DelimiterLine kind = delimiter_kind(line, delimiter);
+    if (kind != DelimiterLine::none) {
+      found = true;
+      if (part_start != std::string_view::npos)
+        walk_entity(part_before(body, part_start, pos), depth + 1, out);
+      if (kind == DelimiterLine::close) return true;
+      part_start = eol + 1;
     }
-    if (found) {
-      // No closing delimiter (a truncated recording): the last part runs to the end.
-      if (part_start != std::string_view::npos && part_start < body.size()) {
-        std::string_view head, part_body;
-        split_entity(body.substr(part_start), head, part_body);
-        walk(parse_headers(head), part_body, depth + 1, out);
-      }
-      return;
-    }
+    pos = eol + 1;
   }
+  // No closing delimiter (a truncated recording): the last part runs to the end.
+  if (found && part_start != std::string_view::npos && part_start < body.size())
+    walk_entity(body.substr(part_start), depth + 1, out);
+  return found;
+}
+
+std::string decode_transfer_encoding(const std::vector<MimeHeader>& headers,
+                                     std::string_view body) {
+  const std::string encoding = main_value(header(headers, "content-transfer-encoding"));
+  if (encoding == "base64") return decode_base64(body);
+  if (encoding == "quoted-printable") return decode_quoted_printable(body);
+  return std::string(body);
+}
+
+MimePart leaf_part(const std::vector<MimeHeader>& headers, const std::string& content_type,
+                   std::string type, std::string_view body) {
   MimePart part;
-  part.content_type = type;
+  part.content_type = std::move(type);
   part.charset = lower(parameter(content_type, "charset"));
   const std::string disposition = header(headers, "content-disposition");
   part.attachment = main_value(disposition) == "attachment";
   part.filename = parameter(disposition, "filename");
   if (part.filename.empty()) part.filename = parameter(content_type, "name");
-  const std::string encoding = main_value(header(headers, "content-transfer-encoding"));
-  if (encoding == "base64")
-    part.body = decode_base64(body);
-  else if (encoding == "quoted-printable")
-    part.body = decode_quoted_printable(body);
-  else
-    part.body = std::string(body);
-  out.push_back(std::move(part));
+  part.body = decode_transfer_encoding(headers, body);
+  return part;
+}
+
+void walk(const std::vector<MimeHeader>& headers, std::string_view body, int depth,
+          std::vector<MimePart>& out) {
+  const std::string content_type = header(headers, "content-type");
+  std::string type = main_value(content_type);
+  if (type.empty() || type.find('/') == std::string::npos) type = "text/plain";
+  const std::string boundary = parameter(content_type, "boundary");
+  if (type.starts_with("multipart/") && !boundary.empty() && depth < kMaxDepth &&
+      walk_multipart(body, boundary, depth, out))
+    return;
+  out.push_back(leaf_part(headers, content_type, std::move(type), body));
 }
 
 // "Name: value" with a printable name: the start of a header section.

@@ -54,6 +54,28 @@ std::string percent_decode(std::string_view s) {
   return out;
 }
 
+// /api/sessions/ID[/download|/messages/N[/raw|/parts/K]]: `p` has at least three segments.
+void match_session_route(const std::vector<std::string_view>& p, Route& r) {
+  if (!number<std::int64_t>(p[2], r.session, 1)) return;
+  if (p.size() == 3) {
+    r.kind = RouteKind::session;
+    return;
+  }
+  if (p.size() == 4 && p[3] == "download") {
+    r.kind = RouteKind::session_download;
+    return;
+  }
+  if (p[3] != "messages" || p.size() < 5 || !number<std::size_t>(p[4], r.message, 1)) return;
+  if (p.size() == 5) {
+    r.kind = RouteKind::message;
+  } else if (p.size() == 6 && p[5] == "raw") {
+    r.kind = RouteKind::message_raw;
+  } else if (p.size() == 7 && p[5] == "parts" &&
+             (p[6] == "0" || number<std::size_t>(p[6], r.part, 1))) {
+    r.kind = RouteKind::message_part;
+  }
+}
+
 }  // namespace
 
 Route match_route(std::string_view path) {
@@ -83,24 +105,7 @@ Route match_route(std::string_view path) {
     r.kind = RouteKind::sessions;
     return r;
   }
-  if (!number<std::int64_t>(p[2], r.session, 1)) return r;
-  if (p.size() == 3) {
-    r.kind = RouteKind::session;
-    return r;
-  }
-  if (p.size() == 4 && p[3] == "download") {
-    r.kind = RouteKind::session_download;
-    return r;
-  }
-  if (p[3] != "messages" || p.size() < 5 || !number<std::size_t>(p[4], r.message, 1)) return r;
-  if (p.size() == 5) {
-    r.kind = RouteKind::message;
-  } else if (p.size() == 6 && p[5] == "raw") {
-    r.kind = RouteKind::message_raw;
-  } else if (p.size() == 7 && p[5] == "parts" &&
-             (p[6] == "0" || number<std::size_t>(p[6], r.part, 1))) {
-    r.kind = RouteKind::message_part;
-  }
+  match_session_route(p, r);
   return r;
 }
 
