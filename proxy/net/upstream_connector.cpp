@@ -130,20 +130,6 @@ class Setup {
   }
 
   asio::awaitable<void> steps() {
-    if (!co_await connect_upstream()) co_return;
-    phase_ = t_.mode == TlsMode::none ? Phase::plain : Phase::pre_tls;
-    if (t_.mode == TlsMode::implicit) {
-      if (!co_await handshake()) co_return;
-    }
-    if (!co_await await_greeting()) co_return;
-    if (t_.mode == TlsMode::starttls) {
-      if (!co_await start_tls()) co_return;
-    }
-    result_.ok = true;
-  }
-
-  // Resolves the upstream's name and connects to one of its addresses.
-  asio::awaitable<bool> connect_upstream() {
     auto ex = co_await asio::this_coro::executor;
     step_ = "while resolving " + t_.host;
     asio::ip::tcp::resolver resolver(ex);
@@ -153,7 +139,7 @@ class Setup {
       if (!timed_out_)
         fail("4.4.3 mailtap: cannot resolve " + t_.host + ": " + rec.message(),
              smtp::Outcome::error);
-      co_return false;
+      co_return;
     }
     step_ = "while connecting";
     auto [cec, endpoint] = co_await asio::async_connect(link_.socket(), endpoints, use_tuple);
@@ -161,7 +147,7 @@ class Setup {
       if (!timed_out_)
         fail("4.4.1 mailtap: cannot connect to " + label_ + ": " + cec.message(),
              smtp::Outcome::error);
-      co_return false;
+      co_return;
     }
     std::error_code ignored;
     link_.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
@@ -171,61 +157,62 @@ class Setup {
       result_.tls.resolved_address =
           "[" + endpoint.address().to_string() + "]:" + std::to_string(endpoint.port());
     note(EventKind::note, "connected to " + label_ + " (" + result_.tls.resolved_address + ")");
-    co_return true;
-  }
 
-  // Reads the upstream's greeting; anything but 220 ends the session.
-  asio::awaitable<bool> await_greeting() {
+    phase_ = t_.mode == TlsMode::none ? Phase::plain : Phase::pre_tls;
+    if (t_.mode == TlsMode::implicit) {
+      if (!co_await handshake()) co_return;
+    }
+
     step_ = "waiting for the greeting";
     auto greeting = co_await read_reply();
-    if (!greeting) co_return false;
+    if (!greeting) co_return;
     if (greeting->code != 220) {
       record(Direction::upstream_to_mailtap, EventKind::greeting, greeting->raw, "", &*greeting);
       fail("4.3.2 mailtap: " + label_ + " refused the session: " + one_line(*greeting));
-      co_return false;
+      co_return;
     }
     result_.greeting = greeting;
     result_.greeting_phase = phase_;
-    co_return true;
-  }
 
-  // EHLO, STARTTLS and the handshake; never goes on in plain text.
-  asio::awaitable<bool> start_tls() {
-    step_ = "waiting for the reply to EHLO";
-    if (!co_await send("EHLO " + t_.ehlo_name + "\r\n", "EHLO")) co_return false;
-    auto ehlo = co_await read_reply();
-    if (!ehlo) co_return false;
-    record(Direction::upstream_to_mailtap, EventKind::reply, ehlo->raw, "EHLO", &*ehlo);
-    if (ehlo->code != 250) {
-      fail("4.7.0 mailtap: " + label_ + " refused EHLO " + t_.ehlo_name + ": " + one_line(*ehlo) +
-           " (try --ehlo-name)");
-      co_return false;
+    if (t_.mode == TlsMode::starttls) {
+      step_ = "waiting for the reply to EHLO";
+      if (!co_await send("EHLO " + t_.ehlo_name + "\r\n", "EHLO")) co_return;
+      auto ehlo = co_await read_reply();
+      if (!ehlo) co_return;
+      record(Direction::upstream_to_mailtap, EventKind::reply, ehlo->raw, "EHLO", &*ehlo);
+      if (ehlo->code != 250) {
+        fail("4.7.0 mailtap: " + label_ + " refused EHLO " + t_.ehlo_name + ": " + one_line(*ehlo) +
+             " (try --ehlo-name)");
+        co_return;
+      }
+      if (!smtp::parse_capabilities(*ehlo).starttls) {
+        fail("4.7.0 mailtap: " + label_ +
+             " does not offer STARTTLS; refusing to continue in plain text (--tls none relays "
+             "unencrypted, --tls implicit for port 465)");
+        co_return;
+      }
+      step_ = "waiting for the reply to STARTTLS";
+      if (!co_await send("STARTTLS\r\n", "STARTTLS")) co_return;
+      auto go = co_await read_reply();
+      if (!go) co_return;
+      record(Direction::upstream_to_mailtap, EventKind::reply, go->raw, "STARTTLS", &*go);
+      if (go->code != 220) {
+        fail("4.7.0 mailtap: " + label_ + " refused STARTTLS: " + one_line(*go));
+        co_return;
+      }
+      if (parser_.buffered() > 0) {
+        // Plain-text bytes after "220" would be read as if they came over TLS (CVE-2011-0411).
+        note(EventKind::error,
+             std::to_string(parser_.buffered()) +
+                 " octets followed the 220 reply to STARTTLS before the handshake");
+        fail("4.7.0 mailtap: " + label_ + " sent " + std::to_string(parser_.buffered()) +
+             " unexpected octets after its 220 reply to STARTTLS: possible STARTTLS command "
+             "injection; closing");
+        co_return;
+      }
+      if (!co_await handshake()) co_return;
     }
-    if (!smtp::parse_capabilities(*ehlo).starttls) {
-      fail("4.7.0 mailtap: " + label_ +
-           " does not offer STARTTLS; refusing to continue in plain text (--tls none relays "
-           "unencrypted, --tls implicit for port 465)");
-      co_return false;
-    }
-    step_ = "waiting for the reply to STARTTLS";
-    if (!co_await send("STARTTLS\r\n", "STARTTLS")) co_return false;
-    auto go = co_await read_reply();
-    if (!go) co_return false;
-    record(Direction::upstream_to_mailtap, EventKind::reply, go->raw, "STARTTLS", &*go);
-    if (go->code != 220) {
-      fail("4.7.0 mailtap: " + label_ + " refused STARTTLS: " + one_line(*go));
-      co_return false;
-    }
-    if (parser_.buffered() > 0) {
-      // Plain-text bytes after "220" would be read as if they came over TLS (CVE-2011-0411).
-      note(EventKind::error, std::to_string(parser_.buffered()) +
-                                 " octets followed the 220 reply to STARTTLS before the handshake");
-      fail("4.7.0 mailtap: " + label_ + " sent " + std::to_string(parser_.buffered()) +
-           " unexpected octets after its 220 reply to STARTTLS: possible STARTTLS command "
-           "injection; closing");
-      co_return false;
-    }
-    co_return co_await handshake();
+    result_.ok = true;
   }
 
   asio::awaitable<bool> handshake() {
@@ -237,14 +224,44 @@ class Setup {
     if (!result_.tls.sni.empty()) SSL_set_tlsext_host_name(ssl, name.c_str());
     auto failures = std::make_shared<std::vector<VerifyFailure>>();
     const bool enforce = !t_.insecure;
-    if (enforce || t_.report_when_insecure) check_certificates(tls, name, enforce, failures);
+    if (enforce || t_.report_when_insecure) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      if (is_ip_literal(name))
+        X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+      else
+        X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
+      result_.tls.verified_name = name;
+      tls.set_verify([failures, enforce](bool preverified, X509_STORE_CTX* store) {
+        // Enforcing, the first failure ends the handshake; reporting, every one is kept.
+        if (!preverified && (!enforce || failures->empty()))
+          failures->push_back(capture_verify_failure(store));
+        return preverified || !enforce;
+      });
+    }
     // Resume only where certificates were checked the same way (the cache is per context).
     if (t_.session_cache != nullptr)
       t_.session_cache->prepare(ssl, t_.host + ":" + std::to_string(t_.port) + " " + name);
     const std::error_code ec = co_await tls.handshake();
-    keep_verify_problems(*failures, name);
+    for (const VerifyFailure& f : *failures) {
+      VerifyProblem problem{f.error, explain_verify_failure(f, name, t_.trust_source)};
+      auto& seen = result_.verify_problems;
+      if (std::none_of(seen.begin(), seen.end(),
+                       [&](const VerifyProblem& p) { return p.reason == problem.reason; }))
+        seen.push_back(std::move(problem));
+    }
     if (ec) {
-      if (!timed_out_) handshake_failed(ec, enforce);
+      if (timed_out_) co_return false;
+      std::string reason;
+      if (enforce && !result_.verify_problems.empty()) {
+        reason = result_.verify_problems.front().reason;
+        result_.tls.verify_status = smtp::VerifyStatus::failed;
+        result_.tls.verify_reason = reason;
+      } else {
+        reason = "TLS handshake with " + label_ + " failed: " + ec.message();
+      }
+      note(EventKind::tls, reason);
+      fail("4.7.0 mailtap: " + reason);
       co_return false;
     }
     link_.set_tls_active();
@@ -254,58 +271,6 @@ class Setup {
       result_.tls.cipher = SSL_CIPHER_standard_name(c);
     result_.tls.chain = peer_chain(ssl);
     result_.tls.resumed = SSL_session_reused(ssl) != 0;
-    set_verify_status(enforce);
-    note(EventKind::tls, result_.tls.tls_version + " " + result_.tls.cipher +
-                             (t_.insecure ? ", certificate NOT verified (--insecure)"
-                                          : ", certificate verified for " + name) +
-                             (result_.tls.resumed ? " (session resumed)" : ""));
-    co_return true;
-  }
-
-  // Has the handshake check the certificate for `name`, collecting failures in `failures`.
-  void check_certificates(TlsStream& tls, const std::string& name, bool enforce,
-                          const std::shared_ptr<std::vector<VerifyFailure>>& failures) {
-    X509_VERIFY_PARAM* param = SSL_get0_param(tls.native_handle());
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    if (is_ip_literal(name))
-      X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
-    else
-      X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
-    result_.tls.verified_name = name;
-    tls.set_verify([failures, enforce](bool preverified, X509_STORE_CTX* store) {
-      // Enforcing, the first failure ends the handshake; reporting, every one is kept.
-      if (!preverified && (!enforce || failures->empty()))
-        failures->push_back(capture_verify_failure(store));
-      return preverified || !enforce;
-    });
-  }
-
-  // Explains each verification failure once.
-  void keep_verify_problems(const std::vector<VerifyFailure>& failures, const std::string& name) {
-    for (const VerifyFailure& f : failures) {
-      VerifyProblem problem{f.error, explain_verify_failure(f, name, t_.trust_source)};
-      auto& seen = result_.verify_problems;
-      if (std::none_of(seen.begin(), seen.end(),
-                       [&](const VerifyProblem& p) { return p.reason == problem.reason; }))
-        seen.push_back(std::move(problem));
-    }
-  }
-
-  void handshake_failed(const std::error_code& ec, bool enforce) {
-    std::string reason;
-    if (enforce && !result_.verify_problems.empty()) {
-      reason = result_.verify_problems.front().reason;
-      result_.tls.verify_status = smtp::VerifyStatus::failed;
-      result_.tls.verify_reason = reason;
-    } else {
-      reason = "TLS handshake with " + label_ + " failed: " + ec.message();
-    }
-    note(EventKind::tls, reason);
-    fail("4.7.0 mailtap: " + reason);
-  }
-
-  // After a completed handshake: what the certificate check concluded.
-  void set_verify_status(bool enforce) {
     if (enforce) {
       result_.tls.verify_status = smtp::VerifyStatus::ok;
     } else if (!t_.report_when_insecure) {
@@ -317,6 +282,11 @@ class Setup {
       result_.tls.verify_status = smtp::VerifyStatus::failed;
       result_.tls.verify_reason = "FAILED, gone on because of --insecure";
     }
+    note(EventKind::tls, result_.tls.tls_version + " " + result_.tls.cipher +
+                             (t_.insecure ? ", certificate NOT verified (--insecure)"
+                                          : ", certificate verified for " + name) +
+                             (result_.tls.resumed ? " (session resumed)" : ""));
+    co_return true;
   }
 
   Link& link_;
