@@ -104,6 +104,72 @@ static void attach_bodies(SessionDetail& d) {
   }
 }
 
+Status Reader::Impl::load_certificates(std::int64_t id, SessionDetail& d) {
+  return rows_for(
+      "SELECT position, der, sha256, subject, issuer, not_before, not_after "
+      "FROM certificates WHERE session_id = ?1 ORDER BY position",
+      id, [&](const Statement& r) {
+        CertificateRow c;
+        c.position = static_cast<std::size_t>(r.column_int(0));
+        c.certificate.der = r.column_blob(1);
+        c.certificate.sha256_hex = r.column_text(2);
+        c.certificate.subject = r.column_text(3);
+        c.certificate.issuer = r.column_text(4);
+        c.certificate.not_before = r.column_text(5);
+        c.certificate.not_after = r.column_text(6);
+        d.certificates.push_back(std::move(c));
+      });
+}
+
+Status Reader::Impl::load_events(std::int64_t id, SessionDetail& d) {
+  return rows_for(
+      "SELECT seq, at, direction, phase, kind, verb, reply_code, "
+      "enhanced_status, bytes, wire_size, redacted, note, mail_transaction "
+      "FROM events WHERE session_id = ?1 ORDER BY seq",
+      id, [&](const Statement& r) {
+        EventRow e;
+        e.seq = static_cast<std::uint64_t>(r.column_int(0));
+        event_from(r, 1, e.event);
+        d.events.push_back(std::move(e));
+      });
+}
+
+Status Reader::Impl::load_messages(std::int64_t id, SessionDetail& d) {
+  if (Status s = rows_for("SELECT id, seq, mail_from, size, sha256, body, body_truncated, "
+                          "via_bdat, final_code, final_reply, started_at, finished_at, "
+                          "mail_transaction FROM messages WHERE session_id = ?1 ORDER BY seq",
+                          id,
+                          [&](const Statement& r) {
+                            MessageRow m;
+                            message_from(r, 0, m);
+                            d.messages.push_back(std::move(m));
+                          });
+      !s.ok()) {
+    return s;
+  }
+  if (d.messages.empty()) return {};
+  return load_recipients(id, d);
+}
+
+Status Reader::Impl::load_recipients(std::int64_t id, SessionDetail& d) {
+  // Both ordered by the message's seq: one pass hands each recipient to its message.
+  auto message = d.messages.begin();
+  return rows_for(
+      "SELECT r.message_id, r.command, r.reply_code, r.reply "
+      "FROM recipients r JOIN messages m ON m.id = r.message_id "
+      "WHERE m.session_id = ?1 ORDER BY m.seq, r.position",
+      id, [&](const Statement& r) {
+        const std::int64_t message_id = r.column_int(0);
+        while (message != d.messages.end() && message->id != message_id) ++message;
+        if (message == d.messages.end()) return;
+        smtp::Recipient rc;
+        rc.command = r.column_text(1);
+        rc.reply_code = static_cast<int>(r.column_int(2));
+        rc.reply = r.column_text(3);
+        message->message.recipients.push_back(std::move(rc));
+      });
+}
+
 Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
   SessionDetail d;
   bool found = false;
@@ -117,74 +183,9 @@ Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
     return s;
   }
   if (!found) return {};
-
-  if (Status s = rows_for("SELECT position, der, sha256, subject, issuer, not_before, not_after "
-                          "FROM certificates WHERE session_id = ?1 ORDER BY position",
-                          id,
-                          [&](const Statement& r) {
-                            CertificateRow c;
-                            c.position = static_cast<std::size_t>(r.column_int(0));
-                            c.certificate.der = r.column_blob(1);
-                            c.certificate.sha256_hex = r.column_text(2);
-                            c.certificate.subject = r.column_text(3);
-                            c.certificate.issuer = r.column_text(4);
-                            c.certificate.not_before = r.column_text(5);
-                            c.certificate.not_after = r.column_text(6);
-                            d.certificates.push_back(std::move(c));
-                          });
-      !s.ok()) {
-    return s;
-  }
-
-  if (Status s = rows_for("SELECT seq, at, direction, phase, kind, verb, reply_code, "
-                          "enhanced_status, bytes, wire_size, redacted, note, mail_transaction "
-                          "FROM events WHERE session_id = ?1 ORDER BY seq",
-                          id,
-                          [&](const Statement& r) {
-                            EventRow e;
-                            e.seq = static_cast<std::uint64_t>(r.column_int(0));
-                            event_from(r, 1, e.event);
-                            d.events.push_back(std::move(e));
-                          });
-      !s.ok()) {
-    return s;
-  }
-
-  if (Status s = rows_for("SELECT id, seq, mail_from, size, sha256, body, body_truncated, "
-                          "via_bdat, final_code, final_reply, started_at, finished_at, "
-                          "mail_transaction FROM messages WHERE session_id = ?1 ORDER BY seq",
-                          id,
-                          [&](const Statement& r) {
-                            MessageRow m;
-                            message_from(r, 0, m);
-                            d.messages.push_back(std::move(m));
-                          });
-      !s.ok()) {
-    return s;
-  }
-
-  if (!d.messages.empty()) {
-    // Both ordered by the message's seq: one pass hands each recipient to its message.
-    auto message = d.messages.begin();
-    if (Status s = rows_for("SELECT r.message_id, r.command, r.reply_code, r.reply "
-                            "FROM recipients r JOIN messages m ON m.id = r.message_id "
-                            "WHERE m.session_id = ?1 ORDER BY m.seq, r.position",
-                            id,
-                            [&](const Statement& r) {
-                              const std::int64_t message_id = r.column_int(0);
-                              while (message != d.messages.end() && message->id != message_id)
-                                ++message;
-                              if (message == d.messages.end()) return;
-                              smtp::Recipient rc;
-                              rc.command = r.column_text(1);
-                              rc.reply_code = static_cast<int>(r.column_int(2));
-                              rc.reply = r.column_text(3);
-                              message->message.recipients.push_back(std::move(rc));
-                            });
-        !s.ok()) {
-      return s;
-    }
-  }
+  if (Status s = load_certificates(id, d); !s.ok()) return s;
+  if (Status s = load_events(id, d); !s.ok()) return s;
+  if (Status s = load_messages(id, d); !s.ok()) return s;
   attach_bodies(d);
   out = std::move(d);
   return {};

@@ -69,6 +69,11 @@ struct Reader::Impl {
   }
 
   Status load(std::int64_t id, std::optional<SessionDetail>& out);
+  // The parts of session `id` that load reads after its row, each appended to `d`.
+  Status load_certificates(std::int64_t id, SessionDetail& d);
+  Status load_events(std::int64_t id, SessionDetail& d);
+  Status load_messages(std::int64_t id, SessionDetail& d);
+  Status load_recipients(std::int64_t id, SessionDetail& d);
 };
 
 }  // namespace mailtap::storage

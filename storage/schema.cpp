@@ -40,16 +40,9 @@ std::string sql_name(Enum e) {
   return "'" + std::string(smtp::to_string(e)) + "'";
 }
 
-// Forward migrations; entry i takes the schema from version i to i + 1. Each runs inside the
-// same transaction as the user_version bump, so a crash leaves either the old or the new schema.
-// Vocabulary columns spell their CHECK lists from the name tables (record_vocabulary.hpp). A
-// CHECK cannot change once created: a name added later to such a column's enum needs a
-// migration that rebuilds the constraint. Columns without a CHECK are guarded by the
-// vocabulary triggers below, which follow the name tables by themselves.
-std::vector<std::string> migrations() {
-  return {
-      // v1: initial schema.
-      R"sql(
+// v1, first half: the sessions and their certificates.
+std::string v1_sessions() {
+  return R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY NOT NULL,
   value
@@ -97,7 +90,12 @@ CREATE TABLE certificates (
   not_after  TEXT NOT NULL,
   PRIMARY KEY (session_id, position)
 );
+)sql";
+}
 
+// v1, second half: what happened in a session (events) and the mail it carried.
+std::string v1_records() {
+  return R"sql(
 CREATE TABLE events (
   id              INTEGER PRIMARY KEY,
   session_id      INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
@@ -141,7 +139,19 @@ CREATE TABLE recipients (
   reply      TEXT,
   PRIMARY KEY (message_id, position)
 ) WITHOUT ROWID;
-)sql",
+)sql";
+}
+
+// Forward migrations; entry i takes the schema from version i to i + 1. Each runs inside the
+// same transaction as the user_version bump, so a crash leaves either the old or the new schema.
+// Vocabulary columns spell their CHECK lists from the name tables (record_vocabulary.hpp). A
+// CHECK cannot change once created: a name added later to such a column's enum needs a
+// migration that rebuilds the constraint. Columns without a CHECK are guarded by the
+// vocabulary triggers below, which follow the name tables by themselves.
+std::vector<std::string> migrations() {
+  return {
+      // v1: initial schema.
+      v1_sessions() + v1_records(),
       // v2: who authenticated the session (mailtap itself with --auth-user, or the client),
       // and how; whether its TLS session was resumed.
       "ALTER TABLE sessions ADD COLUMN auth_mechanism TEXT;\n"

@@ -32,6 +32,75 @@ bool rest_is_comment(std::string_view line, std::size_t i) {
   return i == line.size() || line[i] == '#';
 }
 
+// A hex digit's value, or -1.
+int hex_value(char h) {
+  return h >= '0' && h <= '9'   ? h - '0'
+         : h >= 'a' && h <= 'f' ? h - 'a' + 10
+         : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                : -1;
+}
+
+// The hex digits of a \u or \U escape (`e`) at line[i], as UTF-8; leaves i after them.
+bool unicode_escape(char e, std::string_view line, std::size_t& i, std::string& out,
+                    std::string& error) {
+  const std::size_t digits = e == 'u' ? 4 : 8;
+  if (line.size() - i < digits) {
+    error = "\\" + std::string(1, e) + " needs " + std::to_string(digits) + " hex digits";
+    return false;
+  }
+  std::uint32_t cp = 0;
+  for (std::size_t k = 0; k < digits; ++k) {
+    const int v = hex_value(line[i++]);
+    if (v < 0) {
+      error = "\\" + std::string(1, e) + " needs hex digits";
+      return false;
+    }
+    cp = cp * 16 + static_cast<std::uint32_t>(v);
+  }
+  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    error = "\\" + std::string(1, e) + " is not a Unicode scalar value";
+    return false;
+  }
+  auto put = [&out](char c) { out.push_back(c); };
+  put_utf8(cp, put);
+  return true;
+}
+
+// The escape whose letter `e` came after a backslash; leaves i after it.
+bool escape(char e, std::string_view line, std::size_t& i, std::string& out, std::string& error) {
+  switch (e) {
+    case 'b':
+      out.push_back('\b');
+      return true;
+    case 't':
+      out.push_back('\t');
+      return true;
+    case 'n':
+      out.push_back('\n');
+      return true;
+    case 'f':
+      out.push_back('\f');
+      return true;
+    case 'r':
+      out.push_back('\r');
+      return true;
+    case '"':
+      out.push_back('"');
+      return true;
+    case '\\':
+      out.push_back('\\');
+      return true;
+    case 'u':
+    case 'U':
+      return unicode_escape(e, line, i, out, error);
+    default:
+      error = "unknown escape \\" + std::string(1, e) +
+              " in a \"string\" (use 'single quotes' "
+              "for text with backslashes)";
+      return false;
+  }
+}
+
 // A "basic string" starting at line[i] == '"'; leaves i after the closing quote.
 bool basic_string(std::string_view line, std::size_t& i, std::string& out, std::string& error) {
   ++i;
@@ -44,62 +113,7 @@ bool basic_string(std::string_view line, std::size_t& i, std::string& out, std::
     }
     if (i == line.size()) break;
     const char e = line[i++];
-    switch (e) {
-      case 'b':
-        out.push_back('\b');
-        break;
-      case 't':
-        out.push_back('\t');
-        break;
-      case 'n':
-        out.push_back('\n');
-        break;
-      case 'f':
-        out.push_back('\f');
-        break;
-      case 'r':
-        out.push_back('\r');
-        break;
-      case '"':
-        out.push_back('"');
-        break;
-      case '\\':
-        out.push_back('\\');
-        break;
-      case 'u':
-      case 'U': {
-        const std::size_t digits = e == 'u' ? 4 : 8;
-        if (line.size() - i < digits) {
-          error = "\\" + std::string(1, e) + " needs " + std::to_string(digits) + " hex digits";
-          return false;
-        }
-        std::uint32_t cp = 0;
-        for (std::size_t k = 0; k < digits; ++k) {
-          const char h = line[i++];
-          const int v = h >= '0' && h <= '9'   ? h - '0'
-                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
-                                               : -1;
-          if (v < 0) {
-            error = "\\" + std::string(1, e) + " needs hex digits";
-            return false;
-          }
-          cp = cp * 16 + static_cast<std::uint32_t>(v);
-        }
-        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-          error = "\\" + std::string(1, e) + " is not a Unicode scalar value";
-          return false;
-        }
-        auto put = [&out](char c) { out.push_back(c); };
-        put_utf8(cp, put);
-        break;
-      }
-      default:
-        error = "unknown escape \\" + std::string(1, e) +
-                " in a \"string\" (use 'single quotes' "
-                "for text with backslashes)";
-        return false;
-    }
+    if (!escape(e, line, i, out, error)) return false;
   }
   error = "a \"string\" is not closed on its line";
   return false;
@@ -191,6 +205,51 @@ void wipe(std::string& s) noexcept {
   s.clear();
 }
 
+// "[name]" at line[i] == '['; the table it names goes in `section`.
+bool table_header(std::string_view line, std::size_t i, std::string& section, std::string& error) {
+  if (i + 1 < line.size() && line[i + 1] == '[') {
+    error = "arrays of tables ([[...]]) are not supported";
+    return false;
+  }
+  ++i;
+  std::string name;
+  if (!dotted_name(line, i, name, error)) return false;
+  if (i == line.size() || line[i] != ']') {
+    error = "expected ']' after the table name";
+    return false;
+  }
+  if (!rest_is_comment(line, i + 1)) {
+    error = "unexpected text after ']'";
+    return false;
+  }
+  section = name;
+  return true;
+}
+
+// "key = value" at line[i], in table `section`: `e`'s key (normalised), value and table.
+bool key_value(std::string_view line, std::size_t i, const std::string& section, ConfigEntry& e,
+               std::string& error) {
+  std::string key;
+  if (!dotted_name(line, i, key, error)) return false;
+  if (i == line.size() || line[i] != '=') {
+    error = "expected '=' after the key " + key;
+    return false;
+  }
+  ++i;
+  if (!value(line, i, e.value, error)) {
+    wipe(e.value);
+    return false;
+  }
+  // A dotted key (upstream.gmail.host = ...) belongs to the table its prefix names.
+  e.section = section;
+  if (const std::size_t dot = key.rfind('.'); dot != std::string::npos) {
+    e.section += (e.section.empty() ? "" : ".") + key.substr(0, dot);
+    key.erase(0, dot + 1);
+  }
+  e.key = normalised_key(std::move(key));
+  return true;
+}
+
 }  // namespace
 
 std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
@@ -219,33 +278,12 @@ std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
     if (rest_is_comment(line, i)) continue;
     std::string what;
     if (line[i] == '[') {
-      if (i + 1 < line.size() && line[i + 1] == '[')
-        return fail("arrays of tables ([[...]]) are not supported");
-      ++i;
-      std::string name;
-      if (!dotted_name(line, i, name, what)) return fail(what);
-      if (i == line.size() || line[i] != ']') return fail("expected ']' after the table name");
-      if (!rest_is_comment(line, i + 1)) return fail("unexpected text after ']'");
-      section = name;
+      if (!table_header(line, i, section, what)) return fail(what);
       continue;
     }
-    std::string key;
-    if (!dotted_name(line, i, key, what)) return fail(what);
-    if (i == line.size() || line[i] != '=') return fail("expected '=' after the key " + key);
-    ++i;
     ConfigEntry e;
     e.line = number;
-    if (!value(line, i, e.value, what)) {
-      wipe(e.value);
-      return fail(what);
-    }
-    // A dotted key (upstream.gmail.host = ...) belongs to the table its prefix names.
-    e.section = section;
-    if (const std::size_t dot = key.rfind('.'); dot != std::string::npos) {
-      e.section += (e.section.empty() ? "" : ".") + key.substr(0, dot);
-      key.erase(0, dot + 1);
-    }
-    e.key = normalised_key(std::move(key));
+    if (!key_value(line, i, section, e, what)) return fail(what);
     if (!seen.emplace(e.section, e.key).second) {
       wipe(e.value);
       return fail("the key " + e.key + " is given twice" +

@@ -180,14 +180,15 @@ std::string OptionLayers::apply_layer(std::vector<Candidate> layer) {
   return {};
 }
 
-std::string OptionLayers::apply(const ConfigFile& file, const std::vector<std::string>& sections,
-                                const Getenv& getenv) {
+void OptionLayers::take_flags() {
   for (Setting& s : settings_) {
     if (s.option == nullptr || s.option->count() == 0) continue;
     s.value = shown_value(*s.option);
     s.source = {ValueSource::Kind::flag, "--" + s.key};
   }
+}
 
+std::vector<OptionLayers::Candidate> OptionLayers::env_candidates(const Getenv& getenv) {
   std::vector<Candidate> env_layer;
   for (Setting& s : settings_) {
     if (s.option == nullptr || s.is_set()) continue;
@@ -196,22 +197,26 @@ std::string OptionLayers::apply(const ConfigFile& file, const std::vector<std::s
     if (v == nullptr || *v == '\0') continue;
     env_layer.push_back({&s, v, nullptr, {ValueSource::Kind::env, name}});
   }
-  if (std::string error = apply_layer(std::move(env_layer)); !error.empty()) return error;
+  return env_layer;
+}
 
-  for (const std::string& section : sections) {
-    std::vector<Candidate> layer;
-    for (const ConfigEntry* e : file.section(section)) {
-      Setting* s = find_mutable(e->key);
-      if (s == nullptr) continue;
-      std::string detail = file.where(*e) + (section.empty() ? "" : " [" + section + "]");
-      layer.push_back({s,
-                       s->secret ? std::string() : home_expanded(e->value, getenv),
-                       e,
-                       {ValueSource::Kind::file, std::move(detail)}});
-    }
-    if (std::string error = apply_layer(std::move(layer)); !error.empty()) return error;
+std::vector<OptionLayers::Candidate> OptionLayers::file_candidates(const ConfigFile& file,
+                                                                   const std::string& section,
+                                                                   const Getenv& getenv) {
+  std::vector<Candidate> layer;
+  for (const ConfigEntry* e : file.section(section)) {
+    Setting* s = find_mutable(e->key);
+    if (s == nullptr) continue;
+    std::string detail = file.where(*e) + (section.empty() ? "" : " [" + section + "]");
+    layer.push_back({s,
+                     s->secret ? std::string() : home_expanded(e->value, getenv),
+                     e,
+                     {ValueSource::Kind::file, std::move(detail)}});
   }
+  return layer;
+}
 
+std::string OptionLayers::check_needs() const {
   for (const Setting& s : settings_) {
     if (s.option == nullptr || !s.is_set() || s.source.kind == ValueSource::Kind::flag) continue;
     for (const CLI::Option* needed : s.option->get_needs())
@@ -219,6 +224,17 @@ std::string OptionLayers::apply(const ConfigFile& file, const std::vector<std::s
         return s.source.describe() + ": " + s.key + " needs " + needed->get_name();
   }
   return {};
+}
+
+std::string OptionLayers::apply(const ConfigFile& file, const std::vector<std::string>& sections,
+                                const Getenv& getenv) {
+  take_flags();
+  if (std::string error = apply_layer(env_candidates(getenv)); !error.empty()) return error;
+  for (const std::string& section : sections) {
+    if (std::string error = apply_layer(file_candidates(file, section, getenv)); !error.empty())
+      return error;
+  }
+  return check_needs();
 }
 
 }  // namespace mailtap::cli

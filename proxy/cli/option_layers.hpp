@@ -89,6 +89,13 @@ class OptionLayers {
   Setting* find_mutable(std::string_view key);
   bool excludes(const Setting& a, const Setting& b) const;
   std::string apply_layer(std::vector<Candidate> layer);
+  // The steps of apply: flags as given; the environment's and one file section's candidates;
+  // the options a set one needs (an error, or empty).
+  void take_flags();
+  std::vector<Candidate> env_candidates(const Getenv& getenv);
+  std::vector<Candidate> file_candidates(const ConfigFile& file, const std::string& section,
+                                         const Getenv& getenv);
+  std::string check_needs() const;
 
   std::vector<Setting> settings_;
   std::vector<std::pair<std::string, std::string>> extra_excludes_;

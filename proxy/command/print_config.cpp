@@ -23,10 +23,12 @@ std::string toml_quoted(std::string_view value) {
   return out + "\"";
 }
 
-std::string format_effective_config(std::string_view command, const ConfigFile& file,
-                                    const std::string& default_file_path,
-                                    std::string_view upstream_name, const OptionLayers& layers,
-                                    const std::map<std::string, DerivedDefault>& derived) {
+namespace {
+
+// Where the settings came from: the command, the config file (or why there is none) and the
+// upstream table.
+std::string config_header(std::string_view command, const ConfigFile& file,
+                          const std::string& default_file_path, std::string_view upstream_name) {
   std::string out = "# mailtap " + std::string(command) +
                     ": effective configuration (flag > environment > config file > default)\n";
   if (!file.path.empty())
@@ -39,42 +41,39 @@ std::string format_effective_config(std::string_view command, const ConfigFile& 
   if (!upstream_name.empty())
     out += "# upstream name: " + std::string(upstream_name) + ", the [upstream." +
            std::string(upstream_name) + "] table\n";
+  return out;
+}
 
-  struct Line {
-    std::string text, comment;
-  };
-  std::vector<Line> lines;
-  for (const Setting& s : layers.settings()) {
-    const bool flag = s.option != nullptr && s.option->get_items_expected_max() == 0;
-    auto value_text = [&](const std::string& v) {
-      if (s.secret) return std::string("\"********\"");
-      // A counting flag (-vv) takes every occurrence; a yes/no flag the last one.
-      const bool counts =
-          flag && s.option->get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll;
-      if (flag) return v.empty() ? std::string(counts ? "0" : "false") : v;
-      return toml_quoted(v);
-    };
-    if (s.is_set()) {
-      lines.push_back({s.key + " = " + value_text(s.value), s.source.describe()});
-      continue;
-    }
-    if (s.option == nullptr) continue;  // a file-only key the file does not give
-    if (auto d = derived.find(s.key); d != derived.end()) {
-      if (d->second.value.empty())
-        lines.push_back({"# " + s.key + " (not set: " + d->second.why + ")", ""});
-      else
-        lines.push_back(
-            {s.key + " = " + value_text(d->second.value), "default (" + d->second.why + ")"});
-      continue;
-    }
-    const std::string fallback = s.option->get_default_str();
-    if (flag)
-      lines.push_back({s.key + " = " + value_text(fallback), "default"});
-    else if (!fallback.empty())
-      lines.push_back({s.key + " = " + value_text(fallback), "default"});
-    else
-      lines.push_back({"# " + s.key + " (not set)", ""});
+struct Line {
+  std::string text, comment;
+};
+
+// `v` as the setting's TOML value: a flag's count or yes/no, a quoted string, or a mask.
+std::string value_text(const Setting& s, const std::string& v) {
+  const bool flag = s.option != nullptr && s.option->get_items_expected_max() == 0;
+  if (s.secret) return std::string("\"********\"");
+  // A counting flag (-vv) takes every occurrence; a yes/no flag the last one.
+  const bool counts =
+      flag && s.option->get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll;
+  if (flag) return v.empty() ? std::string(counts ? "0" : "false") : v;
+  return toml_quoted(v);
+}
+
+// The line for a setting not set by any layer: its derived or declared default.
+Line default_line(const Setting& s, const std::map<std::string, DerivedDefault>& derived) {
+  if (auto d = derived.find(s.key); d != derived.end()) {
+    if (d->second.value.empty()) return {"# " + s.key + " (not set: " + d->second.why + ")", ""};
+    return {s.key + " = " + value_text(s, d->second.value), "default (" + d->second.why + ")"};
   }
+  const bool flag = s.option->get_items_expected_max() == 0;
+  const std::string fallback = s.option->get_default_str();
+  if (flag || !fallback.empty()) return {s.key + " = " + value_text(s, fallback), "default"};
+  return {"# " + s.key + " (not set)", ""};
+}
+
+// The lines, their comments aligned in one column (up to 44 characters in).
+std::string aligned(const std::vector<Line>& lines) {
+  std::string out;
   std::size_t width = 0;
   for (const Line& l : lines)
     if (!l.comment.empty()) width = std::max(width, l.text.size());
@@ -88,6 +87,22 @@ std::string format_effective_config(std::string_view command, const ConfigFile& 
     out += '\n';
   }
   return out;
+}
+
+}  // namespace
+
+std::string format_effective_config(std::string_view command, const ConfigFile& file,
+                                    const std::string& default_file_path,
+                                    std::string_view upstream_name, const OptionLayers& layers,
+                                    const std::map<std::string, DerivedDefault>& derived) {
+  std::vector<Line> lines;
+  for (const Setting& s : layers.settings()) {
+    if (s.is_set())
+      lines.push_back({s.key + " = " + value_text(s, s.value), s.source.describe()});
+    else if (s.option != nullptr)  // else a file-only key the file does not give
+      lines.push_back(default_line(s, derived));
+  }
+  return config_header(command, file, default_file_path, upstream_name) + aligned(lines);
 }
 
 }  // namespace mailtap::cli

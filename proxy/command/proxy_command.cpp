@@ -181,6 +181,110 @@ void raise_descriptor_limit(unsigned max_sessions) {
                std::to_string(max_sessions) + " needs " + std::to_string(wanted));
 }
 
+// Loads or makes the --local-tls certificate and its server context; false (logged) if it cannot.
+bool make_local_tls(const ProxyConfig& cfg, bssl::UniquePtr<SSL_CTX>& local_tls,
+                    std::optional<net::LocalCertificate>& local_certificate) {
+  std::string error;
+  if (!cfg.local_cert.empty()) {
+    local_certificate = net::load_local_certificate(cfg.local_cert, cfg.local_key, error);
+  } else {
+    const std::string dir =
+        net::default_config_dir([](const char* name) { return std::getenv(name); }, error);
+    if (!dir.empty()) local_certificate = net::ensure_local_certificate(dir, error);
+  }
+  if (local_certificate) local_tls = net::make_tls_server_context(*local_certificate, error);
+  if (!local_tls) {
+    log::error("--local-tls: " + error);
+    return false;
+  }
+  return true;
+}
+
+void set_upstream_target(const ProxyConfig& cfg, net::UpstreamTarget& target) {
+  target.host = cfg.upstream_host;
+  target.port = cfg.upstream_port;
+  target.mode = cfg.tls_mode;
+  target.tls_name = cfg.tls_name;
+  target.ehlo_name = cfg.ehlo_name;
+  target.insecure = cfg.trust.insecure;
+  target.trust_source = net::describe_trust_source(cfg.trust);
+  target.timeout = cfg.timeout_connect;
+}
+
+// The loud warnings for a configuration that exposes mail or credentials.
+void warn_about_exposure(const ProxyConfig& cfg, const std::string& listen_label,
+                         const std::string& upstream_label) {
+  if (cfg.trust.insecure && cfg.tls_mode != net::TlsMode::none)
+    log::error("WARNING: --insecure: the certificate of " + upstream_label +
+               " is not verified; anyone on the path can read and change the session");
+  if (cfg.tls_mode == net::TlsMode::none)
+    log::error("WARNING: --tls none: sessions to " + upstream_label +
+               " travel in plain text, passwords included");
+  if (!cfg.listen.address().is_loopback())
+    log::error("WARNING: --allow-remote: listening on " + listen_label +
+               "; anyone who can reach it can relay through mailtap");
+}
+
+// What is up, on stderr; the "listening on" line last of the errors.
+void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
+                    const std::optional<net::LocalCertificate>& local_certificate,
+                    const WebPage* web, const std::optional<asio::ip::tcp::endpoint>& web_listen,
+                    bool with_tokens, const storage::Recorder* recorder) {
+  const std::string upstream_label = cfg.upstream_host + ":" + std::to_string(cfg.upstream_port);
+  std::string mode(net::to_string(cfg.tls_mode));
+  std::string verification = cfg.tls_mode == net::TlsMode::none ? "PLAIN TEXT, not encrypted"
+                             : cfg.trust.insecure               ? "NOT verified"
+                                                                : "verified";
+  warn_about_exposure(cfg, listen_label, upstream_label);
+  if (local_certificate) {
+    log::error(std::string(local_certificate->created ? "created" : "using") +
+               " the local TLS certificate " + local_certificate->cert_path + " (SHA-256 " +
+               local_certificate->sha256_fingerprint + ", valid until " +
+               local_certificate->not_after + "); clients must trust it, e.g. msmtp's " +
+               "tls_trust_file");
+  }
+  const std::string client_side = cfg.local_tls == net::TlsMode::none ? ""
+                                  : cfg.local_tls == net::TlsMode::starttls
+                                      ? " (clients: STARTTLS offered, AUTH only inside TLS)"
+                                      : " (clients: TLS from the first byte)";
+  // Before the "listening on" line, which tells scripts (and the tests) that all is up.
+  if (web != nullptr) {
+    if (!web_listen->address().is_loopback())
+      log::error("WARNING: --allow-remote: the web page at " + web->url() +
+                 " shows mail and who authenticated to anyone who can reach it");
+    log::error("web page at " + web->url());
+  }
+  log::error("listening on " + listen_label + client_side + " -> " + upstream_label + " (" + mode +
+             ", " + verification + ")");
+  if (!cfg.auth_user.empty())
+    log::info("authenticating sessions as " + cfg.auth_user + " (" +
+              (with_tokens ? "OAuth token from --oauth2-token-cmd" : "password") + ")");
+  if (recorder)
+    log::info("recording to " + recorder->path());
+  else
+    log::info("recording off (--no-record)");
+}
+
+// The recorder over `db_path`; false (logged) if the database cannot be opened.
+bool open_recording(const std::string& db_path, std::unique_ptr<storage::Recorder>& recorder) {
+  std::string error;
+  recorder = open_recorder(db_path, std::string("mailtap ") + MAILTAP_VERSION, error);
+  if (!recorder) {
+    log::error("cannot record to " + db_path + ": " + error +
+               " (choose another --db, or --no-record)");
+    return false;
+  }
+  return true;
+}
+
+// What runs --oauth2-token-cmd, or nullptr without it.
+std::unique_ptr<secrets::TokenProvider> token_provider(const ProxyConfig& cfg) {
+  if (cfg.oauth2_token_cmd.empty()) return nullptr;
+  secrets::TokenProvider::Options to;
+  to.command = cfg.oauth2_token_cmd;
+  return std::make_unique<secrets::TokenProvider>(std::move(to));
+}
+
 int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoint>& web_listen,
               const ProxyCommandServices& services) {
   log::set_verbosity(cfg.verbosity);
@@ -198,30 +302,11 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   // --local-tls: the certificate, and what a client must be told to trust it.
   bssl::UniquePtr<SSL_CTX> local_tls;
   std::optional<net::LocalCertificate> local_certificate;
-  if (cfg.local_tls != net::TlsMode::none) {
-    if (!cfg.local_cert.empty()) {
-      local_certificate = net::load_local_certificate(cfg.local_cert, cfg.local_key, error);
-    } else {
-      const std::string dir =
-          net::default_config_dir([](const char* name) { return std::getenv(name); }, error);
-      if (!dir.empty()) local_certificate = net::ensure_local_certificate(dir, error);
-    }
-    if (local_certificate) local_tls = net::make_tls_server_context(*local_certificate, error);
-    if (!local_tls) {
-      log::error("--local-tls: " + error);
-      return 1;
-    }
-  }
+  if (cfg.local_tls != net::TlsMode::none && !make_local_tls(cfg, local_tls, local_certificate))
+    return 1;
 
   std::unique_ptr<storage::Recorder> recorder;
-  if (cfg.db_path) {
-    recorder = open_recorder(*cfg.db_path, std::string("mailtap ") + MAILTAP_VERSION, error);
-    if (!recorder) {
-      log::error("cannot record to " + *cfg.db_path + ": " + error +
-                 " (choose another --db, or --no-record)");
-      return 1;
-    }
-  }
+  if (cfg.db_path && !open_recording(*cfg.db_path, recorder)) return 1;
   // --web: the page over the database being recorded, on CivetWeb's own threads.
   std::unique_ptr<WebPage> web;
   if (web_listen) {
@@ -235,23 +320,11 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   net::IoPool pool(cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency()));
   asio::io_context& io = pool.main();
   // Declared after the pool: its waiters hold work on the contexts, so it must go first.
-  std::unique_ptr<secrets::TokenProvider> tokens;
-  if (!cfg.oauth2_token_cmd.empty()) {
-    secrets::TokenProvider::Options to;
-    to.command = cfg.oauth2_token_cmd;
-    tokens = std::make_unique<secrets::TokenProvider>(std::move(to));
-  }
+  std::unique_ptr<secrets::TokenProvider> tokens = token_provider(cfg);
   const std::string listen_label = net::endpoint_label(cfg.listen);
   SessionContext ctx{cfg,          *tls,         recorder.get(), {},
                      listen_label, std::nullopt, tokens.get(),   local_tls.get()};
-  ctx.target.host = cfg.upstream_host;
-  ctx.target.port = cfg.upstream_port;
-  ctx.target.mode = cfg.tls_mode;
-  ctx.target.tls_name = cfg.tls_name;
-  ctx.target.ehlo_name = cfg.ehlo_name;
-  ctx.target.insecure = cfg.trust.insecure;
-  ctx.target.trust_source = net::describe_trust_source(cfg.trust);
-  ctx.target.timeout = cfg.timeout_connect;
+  set_upstream_target(cfg, ctx.target);
   // Resumed handshakes to the same upstream: as stunnel does, and shown in each session's record.
   net::TlsSessionCache tls_sessions(tls->native_handle());
   ctx.target.session_cache = &tls_sessions;
@@ -282,53 +355,93 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   };
   signals.async_wait(on_signal);
 
-  const std::string upstream_label = cfg.upstream_host + ":" + std::to_string(cfg.upstream_port);
-  std::string mode(net::to_string(cfg.tls_mode));
-  std::string verification = cfg.tls_mode == net::TlsMode::none ? "PLAIN TEXT, not encrypted"
-                             : cfg.trust.insecure               ? "NOT verified"
-                                                                : "verified";
-  if (cfg.trust.insecure && cfg.tls_mode != net::TlsMode::none)
-    log::error("WARNING: --insecure: the certificate of " + upstream_label +
-               " is not verified; anyone on the path can read and change the session");
-  if (cfg.tls_mode == net::TlsMode::none)
-    log::error("WARNING: --tls none: sessions to " + upstream_label +
-               " travel in plain text, passwords included");
-  if (!cfg.listen.address().is_loopback())
-    log::error("WARNING: --allow-remote: listening on " + listen_label +
-               "; anyone who can reach it can relay through mailtap");
-  if (local_certificate) {
-    log::error(std::string(local_certificate->created ? "created" : "using") +
-               " the local TLS certificate " + local_certificate->cert_path + " (SHA-256 " +
-               local_certificate->sha256_fingerprint + ", valid until " +
-               local_certificate->not_after + "); clients must trust it, e.g. msmtp's " +
-               "tls_trust_file");
-  }
-  const std::string client_side = cfg.local_tls == net::TlsMode::none ? ""
-                                  : cfg.local_tls == net::TlsMode::starttls
-                                      ? " (clients: STARTTLS offered, AUTH only inside TLS)"
-                                      : " (clients: TLS from the first byte)";
-  // Before the "listening on" line, which tells scripts (and the tests) that all is up.
-  if (web) {
-    if (!web_listen->address().is_loopback())
-      log::error("WARNING: --allow-remote: the web page at " + web->url() +
-                 " shows mail and who authenticated to anyone who can reach it");
-    log::error("web page at " + web->url());
-  }
-  log::error("listening on " + listen_label + client_side + " -> " + upstream_label + " (" + mode +
-             ", " + verification + ")");
-  if (!cfg.auth_user.empty())
-    log::info("authenticating sessions as " + cfg.auth_user + " (" +
-              (tokens ? "OAuth token from --oauth2-token-cmd" : "password") + ")");
-  if (recorder)
-    log::info("recording to " + recorder->path());
-  else
-    log::info("recording off (--no-record)");
+  announce_start(cfg, listen_label, local_certificate, web.get(), web_listen, tokens != nullptr,
+                 recorder.get());
 
   asio::co_spawn(io, server.accept_loop(), asio::detached);
   pool.run();
   if (recorder && !stop_recorder(*recorder)) return 1;
   log::info("stopped");
   return 0;
+}
+
+// Where mailtap listens and which upstream it relays to, and how.
+void add_listen_and_upstream_options(CLI::App& app, ProxyArgs& args) {
+  app.add_option("NAME", args.upstream_name,
+                 "Use the upstream named NAME: the [upstream.NAME] table of the config file "
+                 "(its host, TLS and AUTH settings)");
+  app.add_option("--listen", args.listen, "ADDR:PORT to listen on (loopback unless --allow-remote)")
+      ->capture_default_str();
+  app.add_flag("--allow-remote", args.allow_remote,
+               "Allow a non-loopback --listen address (the plain side carries credentials)");
+  options::add_vocabulary_option<net::TlsMode>(
+      app, "--local-tls", args.local_tls,
+      "TLS towards clients: none (plain text), starttls (offer STARTTLS; AUTH only inside TLS) "
+      "or implicit (TLS from the first byte, as on port 465)");
+  app.add_option("--local-cert", args.local_cert,
+                 "PEM certificate (chain) for --local-tls (default: a self-signed one for "
+                 "localhost and 127.0.0.1, made once in $XDG_CONFIG_HOME/mailtap or "
+                 "~/.config/mailtap)");
+  app.add_option("--local-key", args.local_key, "PEM private key of --local-cert");
+  app.add_option("--upstream", args.upstream,
+                 "HOST[:PORT] of the SMTP server (port 587 if omitted)")
+      ->capture_default_str();
+  args.connection.add_to(app,
+                         {"the upstream host", "Do not verify the upstream certificate (loudly)"});
+}
+
+// What is recorded, and what happens when recording fails.
+void add_recording_options(CLI::App& app, ProxyArgs& args) {
+  app.add_option("--db", args.db,
+                 "SQLite database to record to (default: $MAILTAP_DB, else "
+                 "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db)");
+  app.add_flag("--no-record", args.no_record, "Do not record sessions");
+  options::add_choice_option(
+      app, "--record-failure", args.record_failure,
+      {{"stop", RecordFailurePolicy::stop}, {"continue", RecordFailurePolicy::continue_relaying}},
+      "When recording fails: stop (refuse new sessions) or continue (relay unrecorded)");
+  options::add_size_option(app, "--max-body", args.max_body, "64MiB",
+                           "Largest message body recorded per message");
+  app.add_flag("--redact-users", args.redact_users, "Redact AUTH user names too");
+  app.add_flag("--fingerprint-secrets", args.fingerprint_secrets,
+               "Record a keyed HMAC fingerprint of each redacted secret, so audits can match "
+               "reused passwords (the key is in the database: a stolen database allows "
+               "offline guessing of weak passwords)");
+}
+
+// The limits in time, and the I/O threads.
+void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
+  app.add_option("--timeout-connect", args.timeout_connect,
+                 "Limit for resolving, connecting, greeting, STARTTLS and TLS handshake")
+      ->capture_default_str();
+  app.add_option("--timeout-command", args.timeout_command,
+                 "Limit for each client command line (partial lines do not restart it), and "
+                 "for each upstream reply")
+      ->capture_default_str();
+  app.add_option("--timeout-data", args.timeout_data,
+                 "Limit for each line (or 64 KiB) of a message body, and for the reply to its "
+                 "end")
+      ->capture_default_str();
+  app.add_option("--grace", args.grace, "On SIGINT/SIGTERM, how long sessions may take to finish")
+      ->capture_default_str();
+  app.add_option("--threads", args.threads, "I/O threads (default: one per core)");
+}
+
+// --web's address into `web`; false (logged) if it is wrong or there is no record to show.
+bool web_listen_address(const ProxyArgs& args, const ProxyConfig& cfg,
+                        std::optional<asio::ip::tcp::endpoint>& web) {
+  if (!cfg.db_path) {
+    log::error("--web shows the record: it cannot go with --no-record");
+    return false;
+  }
+  web.emplace();
+  const std::string error = net::parse_listen_address(
+      args.web, args.allow_remote, "--web", "the page shows mail and who authenticated", *web);
+  if (!error.empty()) {
+    log::error(error);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -339,62 +452,14 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
       "proxy",
       "Listen for SMTP from telnet, nc or a mail client (plain text, or TLS with --local-tls) "
       "and relay it to a TLS-only server, recording every exchange");
-  app->add_option("NAME", args->upstream_name,
-                  "Use the upstream named NAME: the [upstream.NAME] table of the config file "
-                  "(its host, TLS and AUTH settings)");
-  app->add_option("--listen", args->listen,
-                  "ADDR:PORT to listen on (loopback unless --allow-remote)")
-      ->capture_default_str();
-  app->add_flag("--allow-remote", args->allow_remote,
-                "Allow a non-loopback --listen address (the plain side carries credentials)");
-  options::add_vocabulary_option<net::TlsMode>(
-      *app, "--local-tls", args->local_tls,
-      "TLS towards clients: none (plain text), starttls (offer STARTTLS; AUTH only inside TLS) "
-      "or implicit (TLS from the first byte, as on port 465)");
-  app->add_option("--local-cert", args->local_cert,
-                  "PEM certificate (chain) for --local-tls (default: a self-signed one for "
-                  "localhost and 127.0.0.1, made once in $XDG_CONFIG_HOME/mailtap or "
-                  "~/.config/mailtap)");
-  app->add_option("--local-key", args->local_key, "PEM private key of --local-cert");
-  app->add_option("--upstream", args->upstream,
-                  "HOST[:PORT] of the SMTP server (port 587 if omitted)")
-      ->capture_default_str();
-  args->connection.add_to(*app,
-                          {"the upstream host", "Do not verify the upstream certificate (loudly)"});
+  add_listen_and_upstream_options(*app, *args);
   app->add_flag("--transcript", args->transcript,
                 "Print every session's dialogue on stdout (C:/S: lines, secrets redacted)");
   auto transcript_options = add_transcript_options(*app);  // --color, --explain
   app->add_flag("-v,--verbose", args->verbose, "More detail on stderr");
   app->add_flag("-q,--quiet", args->quiet, "Only errors on stderr");
-  app->add_option("--db", args->db,
-                  "SQLite database to record to (default: $MAILTAP_DB, else "
-                  "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db)");
-  app->add_flag("--no-record", args->no_record, "Do not record sessions");
-  options::add_choice_option(
-      *app, "--record-failure", args->record_failure,
-      {{"stop", RecordFailurePolicy::stop}, {"continue", RecordFailurePolicy::continue_relaying}},
-      "When recording fails: stop (refuse new sessions) or continue (relay unrecorded)");
-  options::add_size_option(*app, "--max-body", args->max_body, "64MiB",
-                           "Largest message body recorded per message");
-  app->add_flag("--redact-users", args->redact_users, "Redact AUTH user names too");
-  app->add_flag("--fingerprint-secrets", args->fingerprint_secrets,
-                "Record a keyed HMAC fingerprint of each redacted secret, so audits can match "
-                "reused passwords (the key is in the database: a stolen database allows "
-                "offline guessing of weak passwords)");
-  app->add_option("--timeout-connect", args->timeout_connect,
-                  "Limit for resolving, connecting, greeting, STARTTLS and TLS handshake")
-      ->capture_default_str();
-  app->add_option("--timeout-command", args->timeout_command,
-                  "Limit for each client command line (partial lines do not restart it), and "
-                  "for each upstream reply")
-      ->capture_default_str();
-  app->add_option("--timeout-data", args->timeout_data,
-                  "Limit for each line (or 64 KiB) of a message body, and for the reply to its "
-                  "end")
-      ->capture_default_str();
-  app->add_option("--grace", args->grace, "On SIGINT/SIGTERM, how long sessions may take to finish")
-      ->capture_default_str();
-  app->add_option("--threads", args->threads, "I/O threads (default: one per core)");
+  add_recording_options(*app, *args);
+  add_time_and_thread_options(*app, *args);
   add_auth_options(*app, args->auth);
   app->add_option("--max-sessions", args->max_sessions,
                   "Sessions relayed at once; beyond it new clients get a 421 (recorded)")
@@ -454,19 +519,7 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
       return 2;
     }
     std::optional<asio::ip::tcp::endpoint> web;
-    if (!args->web.empty()) {
-      if (!cfg.db_path) {
-        log::error("--web shows the record: it cannot go with --no-record");
-        return 2;
-      }
-      web.emplace();
-      error = net::parse_listen_address(args->web, args->allow_remote, "--web",
-                                        "the page shows mail and who authenticated", *web);
-      if (!error.empty()) {
-        log::error(error);
-        return 2;
-      }
-    }
+    if (!args->web.empty() && !web_listen_address(*args, cfg, web)) return 2;
     return run_proxy(cfg, web, services);
   };
   return cmd;

@@ -89,24 +89,11 @@ int reap(pid_t pid, Clock::time_point deadline, bool kill_now) {
   return status;
 }
 
-}  // namespace
-
-CommandResult run_command(const std::string& command, const CommandOptions& options) {
-  CommandResult result;
-  result.output = smtp::Secret(options.max_output);
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    result.error = "cannot create a pipe: " + errno_text(errno);
-    return result;
-  }
-  Fd read_end(pipe_fds[0]);
-  Fd write_end(pipe_fds[1]);
-
-  SpawnAttributes spawn;
-  posix_spawn_file_actions_adddup2(&spawn.actions, write_end.get(), STDOUT_FILENO);
-  const bool hand_terminal = options.interactive && ::isatty(STDIN_FILENO) == 1 &&
-                             ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
-  if (!options.interactive) {
+// The child's stdout is `stdout_fd`; its stdin is /dev/null unless `interactive`, and the
+// terminal's foreground process group when `hand_terminal`. It runs in a new process group.
+void prepare_spawn(SpawnAttributes& spawn, int stdout_fd, bool interactive, bool hand_terminal) {
+  posix_spawn_file_actions_adddup2(&spawn.actions, stdout_fd, STDOUT_FILENO);
+  if (!interactive) {
     posix_spawn_file_actions_addopen(&spawn.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   } else if (hand_terminal) {
     posix_spawn_file_actions_addtcsetpgrp_np(&spawn.actions, STDIN_FILENO);
@@ -123,20 +110,12 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
     sigaddset(&defaults, s);
   posix_spawnattr_setsigdefault(&spawn.attr, &defaults);
   posix_spawnattr_setflags(&spawn.attr, flags);
+}
 
-  std::string shell_command = command;  // posix_spawn wants char*, not const char*
-  char sh[] = "sh";
-  char dash_c[] = "-c";
-  char* argv[] = {sh, dash_c, shell_command.data(), nullptr};
-  pid_t pid = 0;
-  const int spawned = ::posix_spawn(&pid, "/bin/sh", &spawn.actions, &spawn.attr, argv, environ);
-  if (spawned != 0) {
-    result.error = "cannot run /bin/sh: " + errno_text(spawned);
-    return result;
-  }
-  write_end.reset();  // our copy: EOF comes when the command's side closes
-
-  const Clock::time_point deadline = Clock::now() + options.timeout;
+// Reads the command's output into `result` until EOF, the deadline, cancellation, too much
+// output or a read error; true when the command must be killed.
+bool read_output(int fd, Clock::time_point deadline, const CommandOptions& options,
+                 CommandResult& result) {
   char buf[4096];
   bool kill_now = false;
   for (;;) {
@@ -151,7 +130,7 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
       kill_now = true;
       break;
     }
-    pollfd p{read_end.get(), POLLIN, 0};
+    pollfd p{fd, POLLIN, 0};
     const auto wait = std::min<Clock::duration>(left, kTick);
     const int ready =
         ::poll(&p, 1, static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count()));
@@ -162,7 +141,7 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
       break;
     }
     if (ready <= 0) continue;
-    const ssize_t n = ::read(read_end.get(), buf, sizeof buf);
+    const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       result.error = "cannot read the command's output: " + errno_text(errno);
@@ -177,14 +156,11 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
     }
   }
   OPENSSL_cleanse(buf, sizeof buf);
+  return kill_now;
+}
 
-  const int status = reap(pid, deadline, kill_now);
-  if (hand_terminal) take_terminal_back();
-  if (kill_now) {
-    if (!result.error.empty()) result.status = CommandResult::Status::not_started;
-    result.output.clear();
-    return result;
-  }
+// The outcome of a command that ran to its end, from its wait status (-1: waiting failed).
+void record_exit(int status, Clock::time_point deadline, CommandResult& result) {
   if (status < 0) {
     result.status = CommandResult::Status::not_started;
     result.error = "cannot wait for the command: " + errno_text(errno);
@@ -199,6 +175,49 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
   if (result.status == CommandResult::Status::signalled && Clock::now() >= deadline) {
     result.status = CommandResult::Status::timed_out;
   }
+}
+
+}  // namespace
+
+CommandResult run_command(const std::string& command, const CommandOptions& options) {
+  CommandResult result;
+  result.output = smtp::Secret(options.max_output);
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    result.error = "cannot create a pipe: " + errno_text(errno);
+    return result;
+  }
+  Fd read_end(pipe_fds[0]);
+  Fd write_end(pipe_fds[1]);
+
+  SpawnAttributes spawn;
+  const bool hand_terminal = options.interactive && ::isatty(STDIN_FILENO) == 1 &&
+                             ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
+  prepare_spawn(spawn, write_end.get(), options.interactive, hand_terminal);
+
+  std::string shell_command = command;  // posix_spawn wants char*, not const char*
+  char sh[] = "sh";
+  char dash_c[] = "-c";
+  char* argv[] = {sh, dash_c, shell_command.data(), nullptr};
+  pid_t pid = 0;
+  const int spawned = ::posix_spawn(&pid, "/bin/sh", &spawn.actions, &spawn.attr, argv, environ);
+  if (spawned != 0) {
+    result.error = "cannot run /bin/sh: " + errno_text(spawned);
+    return result;
+  }
+  write_end.reset();  // our copy: EOF comes when the command's side closes
+
+  const Clock::time_point deadline = Clock::now() + options.timeout;
+  const bool kill_now = read_output(read_end.get(), deadline, options, result);
+
+  const int status = reap(pid, deadline, kill_now);
+  if (hand_terminal) take_terminal_back();
+  if (kill_now) {
+    if (!result.error.empty()) result.status = CommandResult::Status::not_started;
+    result.output.clear();
+    return result;
+  }
+  record_exit(status, deadline, result);
   if (!result.ok()) result.output.clear();
   return result;
 }

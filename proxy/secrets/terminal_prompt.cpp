@@ -86,6 +86,34 @@ void write_all(int fd, std::string_view s) {
   }
 }
 
+// How reading the line stopped: at its newline, by a signal, or otherwise (Ctrl-D, the
+// terminal went away, a read error, or the line is too long).
+enum class LineEnd { complete, interrupted, stopped };
+
+// Reads one line from `in_fd`, one byte at a time, into `line` (without the newline).
+LineEnd read_line(int in_fd, const QuietTerminal& quiet, smtp::Secret& line) {
+  LineEnd end = LineEnd::stopped;
+  char c = 0;
+  for (;;) {
+    pollfd p{in_fd, POLLIN, 0};
+    if (::ppoll(&p, 1, nullptr, quiet.wait_mask()) < 0) {
+      if (errno == EINTR && caught_signal == 0) continue;
+      if (caught_signal != 0) end = LineEnd::interrupted;
+      break;
+    }
+    const ssize_t n = ::read(in_fd, &c, 1);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) break;  // Ctrl-D, or the terminal went away
+    if (c == '\n') {
+      end = LineEnd::complete;
+      break;
+    }
+    if (!line.push_back(c)) break;
+  }
+  OPENSSL_cleanse(&c, 1);
+  return end;
+}
+
 }  // namespace
 
 PromptResult prompt_without_echo(std::string_view prompt, int in_fd, int out_fd) {
@@ -100,24 +128,9 @@ PromptResult prompt_without_echo(std::string_view prompt, int in_fd, int out_fd)
   {
     QuietTerminal quiet(in_fd);
     write_all(out_fd, prompt);
-    char c = 0;
-    for (;;) {
-      pollfd p{in_fd, POLLIN, 0};
-      if (::ppoll(&p, 1, nullptr, quiet.wait_mask()) < 0) {
-        if (errno == EINTR && caught_signal == 0) continue;
-        interrupted = caught_signal != 0;
-        break;
-      }
-      const ssize_t n = ::read(in_fd, &c, 1);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (n <= 0) break;  // Ctrl-D, or the terminal went away
-      if (c == '\n') {
-        complete = true;
-        break;
-      }
-      if (!line.push_back(c)) break;
-    }
-    OPENSSL_cleanse(&c, 1);
+    const LineEnd end = read_line(in_fd, quiet, line);
+    complete = end == LineEnd::complete;
+    interrupted = end == LineEnd::interrupted;
     if (interrupted) write_all(out_fd, "\n");
   }  // the terminal is restored here, and a caught signal delivered
   if (!complete) {
