@@ -270,7 +270,8 @@ TEST(ChoiceOption, OneTableChecksAndSets) {
 
 TEST(MockOptions, OnceAndLoopExcludeEachOther) {
   CLI::App app;
-  tools::add_mock_command(app);
+  // The subcommand owns what its options write into: keep it while parsing.
+  const cli::Subcommand mock = tools::add_mock_command(app);
   EXPECT_THROW(app.parse(std::vector<std::string>{"--loop", "--once", "1", "mock"}),
                CLI::ExcludesError);
 }
