@@ -153,8 +153,9 @@ asio::awaitable<void> Session::run() {
 
   co_await relay();
 
-  const smtp::Ending ending = dialogue_->ending().value_or(
-      smtp::Ending{smtp::Ending::Kind::error, "relay ended unexpectedly"});
+  if (!dialogue_->finished())
+    dialogue_->end(smtp::Ending{smtp::Ending::Kind::error, "relay ended unexpectedly"});
+  const smtp::Ending ending = *dialogue_->ending();
   if (!end_committed_) close_record(smtp::outcome_of(ending.kind), ending.reason);
   co_await flush_records();
   const std::string duration =

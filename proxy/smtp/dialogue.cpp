@@ -769,6 +769,10 @@ void Dialogue::on_reply(Reply reply) {
   Pending p = std::move(pending_.front());
   pending_.pop_front();
   out.event.verb = p.verb;
+  if (replied_before_chunk(p)) {
+    refuse_early_bdat_reply(reply, std::move(out.event));
+    return;
+  }
 
   switch (p.kind) {
     case Pending::Kind::own_quit:
@@ -809,6 +813,27 @@ void Dialogue::on_reply(Reply reply) {
     return;
   }
   flush_local_replies();
+}
+
+// True if this is the reply to the BDAT whose chunk is still being relayed: the upstream
+// answered without reading the chunk, so it would take the rest of it as commands.
+bool Dialogue::replied_before_chunk(const Pending& p) const {
+  return p.kind == Pending::Kind::command && p.command == Verb::bdat && pending_.empty() &&
+         mode_ == Mode::bdat_chunk && !bdat_discard_;
+}
+
+// Not relayed (a 250 there would tell the client its chunk arrived) and nothing more is sent
+// upstream: client bytes that a server takes as commands are SMTP smuggling.
+void Dialogue::refuse_early_bdat_reply(const Reply& reply, Event e) {
+  e.direction = Direction::upstream_to_mailtap;
+  e.note = "reply to BDAT before its chunk was relayed; not relayed";
+  bytes_from_upstream_ -= reply.raw.size();
+  record(std::move(e));
+  abandon_upstream_ = true;
+  abort("4.5.0 mailtap: " + options_.upstream_label +
+            " answered BDAT before its chunk was sent, so it could read the rest of the chunk "
+            "as commands; closing. Use DATA with this server",
+        {Ending::Kind::error, "upstream answered BDAT before its chunk was sent"});
 }
 
 // The reply to mailtap's own QUIT or "*" for a client that is gone: recorded, not relayed.

@@ -95,6 +95,10 @@ class Dialogue {
   void upstream_closed();  // the upstream connection ended
   // Ends the dialogue now with "421 <text>" to the client (timeouts, shutdown, I/O errors).
   void abort(std::string_view reply_421_text, Ending ending);
+  // Ends the dialogue with nothing more said to anyone, when the session stops for a reason
+  // the dialogue did not see. Closes an open message body's record, so the events still add up
+  // to every octet relayed.
+  void end(Ending ending) { finish(ending.kind, std::move(ending.reason)); }
 
   std::string take_to_upstream();
   std::string take_to_client();
@@ -248,6 +252,8 @@ class Dialogue {
   void flush_data_event();
   void close_body_events();
   void finish(Ending::Kind kind, std::string reason);
+  bool replied_before_chunk(const Pending& p) const;
+  void refuse_early_bdat_reply(const Reply& reply, Event e);
   Event make_event(Direction d, EventKind k) const;
   // mailtap's own note (kind note, rewrite or tls) about `verb` (may be empty).
   Event note_event(EventKind kind, std::string_view verb, std::string note) const;

@@ -176,6 +176,10 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     }
     out.finished = d.finished();
     out.abandon = d.abandon_upstream();
+    // The input ran out: the session would stop here, and the record must still add up.
+    if (!out.finished) d.end(Ending{Ending::Kind::error, "fuzz input ended"});
+    out.to_upstream += d.take_to_upstream();
+    out.to_client += d.take_to_client();
     bool bdat_relayed = false;
     for (const RecordedEvent& e : events) bdat_relayed |= e->kind == EventKind::bdat_chunk;
     if (!bdat_relayed && !command_line_end_rewritten(events) &&

@@ -926,6 +926,51 @@ TEST(Dialogue, BodyEventsCarryTheirTransactionAndAccountForWhatTheCapCut) {
   EXPECT_EQ(unrecorded, 18u + 3u - 12u);  // the terminator was relayed too
 }
 
+// A session that stops inside a body (a connection error, the relay ending) ends the dialogue
+// with end(): the octets --max-body cut are still accounted for, as at the body's end.
+TEST(Dialogue, EndingInsideACappedBodyStillAccountsForEveryOctetRelayed) {
+  DialogueOptions o = test_options();
+  o.max_body_capture = 4;
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(o, events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  d.client_bytes("half a body\r\n");
+  d.client_bytes("more");
+  d.end(Ending{Ending::Kind::error, "relay ended unexpectedly"});
+  EXPECT_TRUE(d.finished());
+  std::uint64_t relayed = 0;
+  for (const RecordedEvent& e : events)
+    if (e->direction == Direction::client_to_upstream) relayed += e->wire_size;
+  EXPECT_EQ(relayed, d.bytes_to_upstream());
+  EXPECT_EQ(d.take_to_client(), greeting + "250 ok\r\n250 ok\r\n354 go\r\n");  // end() says nothing
+}
+
+// An upstream that answers BDAT before mailtap has relayed its chunk did not read the chunk,
+// so it would take the rest as commands: the reply is not relayed, nothing more goes upstream.
+TEST(Dialogue, AReplyToBdatBeforeItsChunkWasRelayedEndsTheSession) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply_chunking);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 10 LAST\r\nhalf");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n250 2.0.0 queued\r\n");
+  d.client_bytes("RSET\r\n");
+  EXPECT_TRUE(d.finished());
+  EXPECT_TRUE(d.abandon_upstream());
+  EXPECT_EQ(d.take_to_upstream().find("RSET"), std::string::npos);
+  const std::string to_client = d.take_to_client();
+  EXPECT_EQ(to_client.find("queued"), std::string::npos) << to_client;
+  EXPECT_NE(to_client.find("421 4.5.0 mailtap: up.example:587 answered BDAT before its chunk"),
+            std::string::npos)
+      << to_client;
+  EXPECT_TRUE(messages.empty());
+}
+
 TEST(Dialogue, TimerQueriesFollowTheDialogue) {
   std::vector<RecordedEvent> events;
   std::vector<Message> messages;
