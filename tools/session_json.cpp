@@ -3,6 +3,9 @@
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 
+#include <chrono>
+#include <cstdint>
+
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "storage/timestamp.hpp"
@@ -84,6 +87,30 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
     w.value(*s.replay_of);
   else
     w.null();
+}
+
+void write_session_summary(JsonWriter& w, const storage::SessionSummary& row) {
+  const storage::SessionRow& s = row.session;
+  w.begin_object();
+  write_session_members(w, s);
+  w.key("duration_ms");
+  if (s.ended) {
+    w.value(static_cast<std::int64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(*s.ended - s.started).count()));
+  } else {
+    w.null();
+  }
+  w.key("messages").value(row.messages);
+  w.key("last_reply_code");
+  if (row.last_reply_code != 0)
+    w.value(row.last_reply_code);
+  else
+    w.null();
+  write_bytes_member(w, "last_reply", row.last_reply);
+  w.key("failure_replies").value(row.failure_replies);
+  const bool ended_badly = s.outcome && *s.outcome != storage::Outcome::quit;
+  w.key("failed").value(ended_badly || row.failure_replies > 0);
+  w.end_object();
 }
 
 std::string der_to_pem(std::string_view der) {

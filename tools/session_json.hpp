@@ -17,6 +17,10 @@ void write_bytes_member(JsonWriter& w, std::string_view name, std::string_view b
 // The members of a session row (every column), into the open object.
 void write_session_members(JsonWriter& w, const storage::SessionRow& s);
 
+// A row of the sessions list (`sessions --json`, `/api/sessions`): every column, then
+// duration_ms, messages, last_reply_code, last_reply, failure_replies and failed.
+void write_session_summary(JsonWriter& w, const storage::SessionSummary& row);
+
 // A whole session: its columns, certificates (PEM), events and messages, as one object.
 void write_session_detail(JsonWriter& w, const storage::SessionDetail& d);
 

@@ -83,26 +83,7 @@ bool parse_filter(const SessionsArgs& a, storage::SessionFilter& filter) {
 std::string render_json(const std::vector<storage::SessionSummary>& rows) {
   JsonWriter w;
   w.begin_array();
-  for (const auto& row : rows) {
-    w.begin_object();
-    const storage::SessionRow& s = row.session;
-    write_session_members(w, s);
-    w.key("duration_ms");
-    if (s.ended) {
-      w.value(static_cast<std::int64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(*s.ended - s.started).count()));
-    } else {
-      w.null();
-    }
-    w.key("messages").value(row.messages);
-    w.key("last_reply_code");
-    if (row.last_reply_code != 0)
-      w.value(row.last_reply_code);
-    else
-      w.null();
-    w.key("last_reply").value(row.last_reply);
-    w.end_object();
-  }
+  for (const auto& row : rows) write_session_summary(w, row);
   w.end_array();
   std::string out = w.take();
   out.push_back('\n');

@@ -160,28 +160,7 @@ Response Api::sessions(const std::map<std::string, std::string>& query) {
   if (more) rows.resize(limit);
   JsonWriter w;
   w.begin_object().key("sessions").begin_array();
-  for (const auto& row : rows) {
-    w.begin_object();
-    write_session_members(w, row.session);
-    w.key("duration_ms");  // as `mailtap sessions --json`
-    if (row.session.ended)
-      w.value(static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                            *row.session.ended - row.session.started)
-                                            .count()));
-    else
-      w.null();
-    w.key("messages").value(row.messages);
-    w.key("last_reply_code");
-    if (row.last_reply_code != 0)
-      w.value(row.last_reply_code);
-    else
-      w.null();
-    write_bytes_member(w, "last_reply", row.last_reply);
-    w.key("failure_replies").value(row.failure_replies);
-    const bool ended_badly = row.session.outcome && *row.session.outcome != storage::Outcome::quit;
-    w.key("failed").value(ended_badly || row.failure_replies > 0);
-    w.end_object();
-  }
+  for (const auto& row : rows) write_session_summary(w, row);
   w.end_array().key("more").value(more).end_object();
   return json_response(w.take());
 }
