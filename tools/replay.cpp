@@ -186,6 +186,79 @@ std::optional<std::int64_t> find_replay_id(const std::string& db, std::int64_t o
   return std::nullopt;
 }
 
+// Fills the secrets the record left out: the user name from --auth-user, the password from
+// its source (never argv). False (logged) if the session cannot be replayed.
+bool fill_recorded_secrets(const ReplayArgs& args, RecordedDialogue& recording) {
+  const std::string session = "session " + std::to_string(args.id);
+  AuthNeeds needs = auth_needs(recording);
+  if (!needs.refusal.empty()) {
+    log::error(session + " cannot be replayed: " + needs.refusal);
+    return false;
+  }
+  if (needs.user && args.auth_user.empty()) {
+    log::error(session + " was recorded with --redact-users: give the user name with --auth-user");
+    return false;
+  }
+  std::optional<smtp::Secret> password;
+  if (needs.password) {
+    secrets::SecretRead read = secrets::read_secret(args.secret.password_source(
+        "Password for AUTH " + needs.mechanism + " of " + session + ": "));
+    if (!read.secret) {
+      log::error(read.error);
+      return false;
+    }
+    password = std::move(read.secret);
+  }
+  std::string error;
+  if (!fill_secrets(recording, args.auth_user, password ? password->view() : std::string_view(),
+                    error)) {
+    log::error(session + " cannot be replayed: " + error);
+    return false;
+  }
+  return true;
+}
+
+// The recorder for the replay, unless --no-record; false (logged) if it cannot be opened.
+bool open_replay_recorder(const ReplayConfig& cfg, std::unique_ptr<storage::Recorder>& recorder) {
+  if (!cfg.record) return true;
+  std::string error;
+  recorder = open_recorder(cfg.db_path, std::string("mailtap ") + MAILTAP_VERSION, error);
+  if (!recorder) {
+    log::error("cannot record to " + cfg.db_path + ": " + error + " (or give --no-record)");
+    return false;
+  }
+  return true;
+}
+
+// The replay sends the recorded password again: say so when the link does not protect it.
+void warn_about_exposure(const net::UpstreamTarget& target) {
+  if (target.insecure && target.mode != net::TlsMode::none)
+    log::error("WARNING: --insecure: the certificate of " + target.host +
+               " is not verified; the replayed password can be read by anyone on the path");
+  if (target.mode == net::TlsMode::none)
+    log::error("WARNING: --tls none: the replay travels in plain text, password included");
+}
+
+// Prints the comparison (or why there is none) and returns the exit status.
+int report_replay(const ReplayArgs& args, const ReplayConfig& cfg, const ReplayRun& run,
+                  bool recorded) {
+  const std::string target = cfg.target.host + ":" + std::to_string(cfg.target.port);
+  if (!run.failure.empty() || !run.report) {
+    log::error("replay of session " + std::to_string(args.id) + " to " + target + " failed: " +
+               (run.failure.empty() ? std::string("the replay did not run") : run.failure));
+    return 1;
+  }
+  ReplayHeader header;
+  header.original_id = args.id;
+  header.target = target;
+  if (recorded) header.replay_id = find_replay_id(cfg.db_path, args.id, run.record.key());
+  const std::string text =
+      args.json ? format_replay_json(header, *run.report) : format_replay_text(header, *run.report);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+  return run.report->all_match() ? 0 : 1;
+}
+
 int run_replay(const ReplayArgs& args) {
   ReplayConfig cfg;
   if (std::string e = build_config(args, cfg); !e.empty()) {
@@ -199,51 +272,15 @@ int run_replay(const ReplayArgs& args) {
     log::error(error);
     return 2;
   }
-
-  AuthNeeds needs = auth_needs(recording);
-  if (!needs.refusal.empty()) {
-    log::error("session " + std::to_string(args.id) + " cannot be replayed: " + needs.refusal);
-    return 2;
-  }
-  if (needs.user && args.auth_user.empty()) {
-    log::error("session " + std::to_string(args.id) +
-               " was recorded with --redact-users: give the user name with --auth-user");
-    return 2;
-  }
-  std::optional<smtp::Secret> password;
-  if (needs.password) {
-    secrets::SecretRead read = secrets::read_secret(args.secret.password_source(
-        "Password for AUTH " + needs.mechanism + " of session " + std::to_string(args.id) + ": "));
-    if (!read.secret) {
-      log::error(read.error);
-      return 2;
-    }
-    password = std::move(read.secret);
-  }
-  if (!fill_secrets(recording, args.auth_user, password ? password->view() : std::string_view(),
-                    error)) {
-    log::error("session " + std::to_string(args.id) + " cannot be replayed: " + error);
-    return 2;
-  }
-
+  if (!fill_recorded_secrets(args, recording)) return 2;
   auto tls = net::make_tls_client_context(cfg.trust, error);
   if (!tls) {
     log::error(error);
     return 2;
   }
   std::unique_ptr<storage::Recorder> recorder;
-  if (cfg.record) {
-    recorder = open_recorder(cfg.db_path, std::string("mailtap ") + MAILTAP_VERSION, error);
-    if (!recorder) {
-      log::error("cannot record to " + cfg.db_path + ": " + error + " (or give --no-record)");
-      return 2;
-    }
-  }
-  if (cfg.target.insecure && cfg.target.mode != net::TlsMode::none)
-    log::error("WARNING: --insecure: the certificate of " + cfg.target.host +
-               " is not verified; the replayed password can be read by anyone on the path");
-  if (cfg.target.mode == net::TlsMode::none)
-    log::error("WARNING: --tls none: the replay travels in plain text, password included");
+  if (!open_replay_recorder(cfg, recorder)) return 2;
+  warn_about_exposure(cfg.target);
 
   ReplayRun run(cfg, recording, recorder.get(), recorder ? recorder->new_session_key() : 1);
   run.original_id = args.id;
@@ -252,22 +289,8 @@ int run_replay(const ReplayArgs& args) {
   io.run();
 
   const bool record_failed = recorder && !stop_recorder(*recorder);
-  if (!run.failure.empty() || !run.report) {
-    log::error("replay of session " + std::to_string(args.id) + " to " + cfg.target.host + ":" +
-               std::to_string(cfg.target.port) + " failed: " +
-               (run.failure.empty() ? std::string("the replay did not run") : run.failure));
-    return 1;
-  }
-  ReplayHeader header;
-  header.original_id = args.id;
-  header.target = cfg.target.host + ":" + std::to_string(cfg.target.port);
-  if (recorder && !record_failed)
-    header.replay_id = find_replay_id(cfg.db_path, args.id, run.record.key());
-  const std::string text =
-      args.json ? format_replay_json(header, *run.report) : format_replay_text(header, *run.report);
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
-  return run.report->all_match() && !record_failed ? 0 : 1;
+  const int status = report_replay(args, cfg, run, recorder && !record_failed);
+  return status == 0 && record_failed ? 1 : status;
 }
 
 }  // namespace
