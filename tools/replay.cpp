@@ -10,13 +10,13 @@
 #include <cstdio>
 #include <memory>
 
-#include "proxy/cli/parse.hpp"
 #include "proxy/cli/secret_options.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "proxy/net/tls_client_context.hpp"
 #include "proxy/net/upstream_connector.hpp"
+#include "proxy/options/timeout_options.hpp"
 #include "proxy/options/upstream_options.hpp"
 #include "proxy/secrets/secret_source.hpp"
 #include "proxy/session/session_record.hpp"
@@ -37,9 +37,7 @@ struct ReplayArgs {
   std::int64_t id = 0;
   std::string to;
   options::UpstreamOptions connection;  // --tls, --ca-file, --tls-name, --insecure, --ehlo-name
-  std::string timeout_connect = "30s";
-  std::string timeout_command = "5m";
-  std::string timeout_data = "10m";
+  options::TimeoutOptions timeouts;     // --timeout-connect, --timeout-command, --timeout-data
   std::string auth_user;
   cli::SecretOptions secret;
   std::string db;
@@ -63,19 +61,11 @@ std::string build_config(const ReplayArgs& a, ReplayConfig& cfg) {
   cfg.target.port = to->port.value_or(587);
   if (auto e = a.connection.apply_to(cfg.target); !e.empty()) return e;
   cfg.trust = a.connection.trust();
-  struct {
-    const std::string& text;
-    const char* flag;
-    std::chrono::steady_clock::duration& out;
-  } durations[] = {{a.timeout_connect, "--timeout-connect", cfg.target.timeout},
-                   {a.timeout_command, "--timeout-command", cfg.timeout_command},
-                   {a.timeout_data, "--timeout-data", cfg.timeout_data}};
-  for (auto& d : durations) {
-    auto v = cli::parse_duration(d.text);
-    if (!v || v->count() == 0)
-      return std::string(d.flag) + " " + d.text + ": expected a duration such as 30s or 5m";
-    d.out = *v;
-  }
+  options::TimeoutOptions::Limits limits;
+  if (auto e = a.timeouts.parse(limits); !e.empty()) return e;
+  cfg.target.timeout = limits.connect;
+  cfg.timeout_command = limits.command;
+  cfg.timeout_data = limits.data;
   cfg.record = !a.no_record;
   cfg.db_path = a.db;
   if (cfg.db_path.empty()) {
@@ -304,13 +294,7 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
   app->add_option("--to", args->to, "HOST[:PORT] of the SMTP server (port 587 if omitted)")
       ->required();
   args->connection.add_to(*app, {"the --to host", "Do not verify the server certificate (loudly)"});
-  app->add_option("--timeout-connect", args->timeout_connect,
-                  "Limit for resolving, connecting, greeting, STARTTLS and TLS handshake")
-      ->capture_default_str();
-  app->add_option("--timeout-command", args->timeout_command, "Limit for each reply")
-      ->capture_default_str();
-  app->add_option("--timeout-data", args->timeout_data, "Limit for the reply to a message's end")
-      ->capture_default_str();
+  args->timeouts.add_to(*app, {"Limit for each reply", "Limit for the reply to a message's end"});
   app->add_option("--auth-user", args->auth_user,
                   "User name for the AUTH exchange (default: the recorded one)");
   args->secret.add_password_options(*app, "AUTH password the record left out");

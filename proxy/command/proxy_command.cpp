@@ -30,6 +30,7 @@
 #include "proxy/net/local_certificate.hpp"
 #include "proxy/net/tls_server_context.hpp"
 #include "proxy/options/size_option.hpp"
+#include "proxy/options/timeout_options.hpp"
 #include "proxy/options/upstream_options.hpp"
 #include "proxy/options/vocabulary_option.hpp"
 #include "proxy/secrets/token_provider.hpp"
@@ -63,9 +64,7 @@ struct ProxyArgs {
   std::uint64_t max_body = std::uint64_t{64} << 20;
   bool redact_users = false;
   bool fingerprint_secrets = false;
-  std::string timeout_connect = "30s";
-  std::string timeout_command = "5m";
-  std::string timeout_data = "10m";
+  options::TimeoutOptions timeouts;  // --timeout-connect, --timeout-command, --timeout-data
   std::string grace = "30s";
   unsigned threads = 0;
   unsigned max_sessions = 512;
@@ -123,20 +122,14 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   cfg.redact_users = a.redact_users;
   cfg.fingerprint_secrets = a.fingerprint_secrets;
 
-  struct {
-    const std::string& text;
-    const char* flag;
-    std::chrono::steady_clock::duration& out;
-  } durations[] = {{a.timeout_connect, "--timeout-connect", cfg.timeout_connect},
-                   {a.timeout_command, "--timeout-command", cfg.timeout_command},
-                   {a.timeout_data, "--timeout-data", cfg.timeout_data},
-                   {a.grace, "--grace", cfg.grace}};
-  for (auto& d : durations) {
-    auto v = parse_duration(d.text);
-    if (!v || (v->count() == 0 && std::string_view(d.flag) != "--grace"))
-      return std::string(d.flag) + " " + d.text + ": expected a duration such as 30s or 5m";
-    d.out = *v;
-  }
+  options::TimeoutOptions::Limits limits;
+  if (auto e = a.timeouts.parse(limits); !e.empty()) return e;
+  cfg.timeout_connect = limits.connect;
+  cfg.timeout_command = limits.command;
+  cfg.timeout_data = limits.data;
+  const auto grace = parse_duration(a.grace);  // 0: stop at once
+  if (!grace) return "--grace " + a.grace + ": expected a duration such as 30s or 5m";
+  cfg.grace = *grace;
   cfg.threads = a.threads;
   if (a.max_sessions == 0) return "--max-sessions must be at least 1";
   cfg.max_sessions = a.max_sessions;
@@ -411,17 +404,10 @@ void add_recording_options(CLI::App& app, ProxyArgs& args) {
 
 // The limits in time, and the I/O threads.
 void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
-  app.add_option("--timeout-connect", args.timeout_connect,
-                 "Limit for resolving, connecting, greeting, STARTTLS and TLS handshake")
-      ->capture_default_str();
-  app.add_option("--timeout-command", args.timeout_command,
-                 "Limit for each client command line (partial lines do not restart it), and "
-                 "for each upstream reply")
-      ->capture_default_str();
-  app.add_option("--timeout-data", args.timeout_data,
-                 "Limit for each line (or 64 KiB) of a message body, and for the reply to its "
-                 "end")
-      ->capture_default_str();
+  args.timeouts.add_to(app, {"Limit for each client command line (partial lines do not restart "
+                             "it), and for each upstream reply",
+                             "Limit for each line (or 64 KiB) of a message body, and for the "
+                             "reply to its end"});
   app.add_option("--grace", args.grace, "On SIGINT/SIGTERM, how long sessions may take to finish")
       ->capture_default_str();
   app.add_option("--threads", args.threads, "I/O threads (default: one per core)");
