@@ -18,6 +18,7 @@
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
+#include "proxy/options/listen_options.hpp"
 #include "storage/default_path.hpp"
 #include "tools/commands.hpp"
 #include "tools/load_recording.hpp"
@@ -31,8 +32,7 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 struct MockArgs {
   std::int64_t id = 0;
-  std::string listen = "127.0.0.1:2525";
-  bool allow_remote = false;
+  options::ListenOptions listen{"127.0.0.1:2525"};  // --listen, --allow-remote
   bool once = false;
   bool loop = false;
   std::string db;
@@ -117,9 +117,7 @@ struct MockServer {
 
 int run_mock(const MockArgs& args) {
   asio::ip::tcp::endpoint listen;
-  if (auto e = net::parse_listen_address(args.listen, args.allow_remote, "--listen",
-                                         "the mock answers whoever reaches it", listen);
-      !e.empty()) {
+  if (auto e = args.listen.endpoint("the mock answers whoever reaches it", listen); !e.empty()) {
     log::error(e);
     return 2;
   }
@@ -156,7 +154,7 @@ int run_mock(const MockArgs& args) {
   MockServer server{recording, args.id, args.loop, *timeout, asio::ip::tcp::acceptor(io)};
   std::error_code ec = net::open_acceptor(server.acceptor, listen);
   if (ec) {
-    log::error("cannot listen on " + args.listen + ": " + ec.message());
+    log::error("cannot listen on " + args.listen.address + ": " + ec.message());
     return 2;
   }
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -187,10 +185,7 @@ cli::Subcommand add_mock_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "mock", "Answer SMTP clients in plain text from a recorded session (offline testing)");
   app->add_option("ID", args->id, "Session whose server side to play")->required();
-  app->add_option("--listen", args->listen,
-                  "ADDR:PORT to listen on (loopback unless --allow-remote)")
-      ->capture_default_str();
-  app->add_flag("--allow-remote", args->allow_remote, "Allow a non-loopback --listen address");
+  args->listen.add_to(*app, "to listen on");
   CLI::Option* once =
       app->add_flag("--once", args->once, "Serve one client, then exit (the default)");
   app->add_flag("--loop", args->loop, "Serve clients one after another until SIGINT/SIGTERM")

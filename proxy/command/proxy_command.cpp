@@ -29,6 +29,7 @@
 #include "proxy/net/io_pool.hpp"
 #include "proxy/net/local_certificate.hpp"
 #include "proxy/net/tls_server_context.hpp"
+#include "proxy/options/listen_options.hpp"
 #include "proxy/options/size_option.hpp"
 #include "proxy/options/timeout_options.hpp"
 #include "proxy/options/upstream_options.hpp"
@@ -48,8 +49,7 @@ struct ProxyArgs {
   std::string upstream_name;  // NAME: the config file's [upstream.NAME]
   std::string config_path;
   bool print_config = false;
-  std::string listen = "127.0.0.1:2525";
-  bool allow_remote = false;
+  options::ListenOptions listen{"127.0.0.1:2525"};  // --listen, --allow-remote
   net::TlsMode local_tls = net::TlsMode::none;
   std::string local_cert;
   std::string local_key;
@@ -75,12 +75,10 @@ struct ProxyArgs {
 // Returns an error message, or "" when `cfg` was filled. Without `read_password` no secret is
 // read (--print-config).
 std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_password) {
-  if (auto e =
-          net::parse_listen_address(a.listen, a.allow_remote, "--listen",
-                                    "the plain-text side carries passwords and mail", cfg.listen);
+  if (auto e = a.listen.endpoint("the plain-text side carries passwords and mail", cfg.listen);
       !e.empty())
     return e;
-  cfg.allow_remote = a.allow_remote;
+  cfg.allow_remote = a.listen.allow_remote;
 
   cfg.local_tls = a.local_tls;
   if (a.local_cert.empty() != a.local_key.empty())
@@ -363,10 +361,7 @@ void add_listen_and_upstream_options(CLI::App& app, ProxyArgs& args) {
   app.add_option("NAME", args.upstream_name,
                  "Use the upstream named NAME: the [upstream.NAME] table of the config file "
                  "(its host, TLS and AUTH settings)");
-  app.add_option("--listen", args.listen, "ADDR:PORT to listen on (loopback unless --allow-remote)")
-      ->capture_default_str();
-  app.add_flag("--allow-remote", args.allow_remote,
-               "Allow a non-loopback --listen address (the plain side carries credentials)");
+  args.listen.add_to(app, "to listen on", "the plain side carries credentials");
   options::add_vocabulary_option<net::TlsMode>(
       app, "--local-tls", args.local_tls,
       "TLS towards clients: none (plain text), starttls (offer STARTTLS; AUTH only inside TLS) "
@@ -421,8 +416,9 @@ bool web_listen_address(const ProxyArgs& args, const ProxyConfig& cfg,
     return false;
   }
   web.emplace();
-  const std::string error = net::parse_listen_address(
-      args.web, args.allow_remote, "--web", "the page shows mail and who authenticated", *web);
+  const std::string error =
+      net::parse_listen_address(args.web, args.listen.allow_remote, "--web",
+                                "the page shows mail and who authenticated", *web);
   if (!error.empty()) {
     log::error(error);
     return false;
