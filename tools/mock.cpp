@@ -19,10 +19,10 @@
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "proxy/options/listen_options.hpp"
-#include "storage/default_path.hpp"
 #include "tools/commands.hpp"
 #include "tools/load_recording.hpp"
 #include "tools/mock_session.hpp"
+#include "tools/tool_options.hpp"
 
 namespace mailtap::tools {
 
@@ -35,7 +35,7 @@ struct MockArgs {
   options::ListenOptions listen{"127.0.0.1:2525"};  // --listen, --allow-remote
   bool once = false;
   bool loop = false;
-  std::string db;
+  ToolOptions common;  // --db
   std::string timeout = "5m";
 };
 
@@ -127,13 +127,10 @@ int run_mock(const MockArgs& args) {
     return 2;
   }
   std::string error;
-  std::string db = args.db;
+  const std::string db = args.common.database_path(error);
   if (db.empty()) {
-    db = storage::default_database_path(error);
-    if (db.empty()) {
-      log::error("no database path: " + error + " (give --db PATH)");
-      return 2;
-    }
+    log::error("no database path: " + error + " (give --db PATH)");
+    return 2;
   }
   RecordedDialogue recording;
   if (!load_recorded_dialogue(db, args.id, "served", recording, error)) {
@@ -190,9 +187,7 @@ cli::Subcommand add_mock_command(CLI::App& parent) {
       app->add_flag("--once", args->once, "Serve one client, then exit (the default)");
   app->add_flag("--loop", args->loop, "Serve clients one after another until SIGINT/SIGTERM")
       ->excludes(once);
-  app->add_option("--db", args->db,
-                  "Database holding the session (default: $MAILTAP_DB, else "
-                  "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db)");
+  args->common.add_db_to(*app, "Database holding the session");
   app->add_option("--timeout", args->timeout, "How long a client may stay silent")
       ->capture_default_str();
   app->footer(

@@ -20,7 +20,6 @@
 #include "proxy/options/upstream_options.hpp"
 #include "proxy/secrets/secret_source.hpp"
 #include "proxy/session/session_record.hpp"
-#include "storage/default_path.hpp"
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
 #include "tools/commands.hpp"
@@ -28,6 +27,7 @@
 #include "tools/replay_credentials.hpp"
 #include "tools/replay_driver.hpp"
 #include "tools/replay_report.hpp"
+#include "tools/tool_options.hpp"
 
 namespace mailtap::tools {
 
@@ -40,9 +40,8 @@ struct ReplayArgs {
   options::TimeoutOptions timeouts;     // --timeout-connect, --timeout-command, --timeout-data
   std::string auth_user;
   cli::SecretOptions secret;
-  std::string db;
+  ToolOptions common;  // --db, --json
   bool no_record = false;
-  bool json = false;
 };
 
 struct ReplayConfig {
@@ -67,12 +66,9 @@ std::string build_config(const ReplayArgs& a, ReplayConfig& cfg) {
   cfg.timeout_command = limits.command;
   cfg.timeout_data = limits.data;
   cfg.record = !a.no_record;
-  cfg.db_path = a.db;
-  if (cfg.db_path.empty()) {
-    std::string error;
-    cfg.db_path = storage::default_database_path(error);
-    if (cfg.db_path.empty()) return "no database path: " + error + " (give --db PATH)";
-  }
+  std::string error;
+  cfg.db_path = a.common.database_path(error);
+  if (cfg.db_path.empty()) return "no database path: " + error + " (give --db PATH)";
   return {};
 }
 
@@ -242,8 +238,8 @@ int report_replay(const ReplayArgs& args, const ReplayConfig& cfg, const ReplayR
   header.original_id = args.id;
   header.target = target;
   if (recorded) header.replay_id = find_replay_id(cfg.db_path, args.id, run.record.key());
-  const std::string text =
-      args.json ? format_replay_json(header, *run.report) : format_replay_text(header, *run.report);
+  const std::string text = args.common.json ? format_replay_json(header, *run.report)
+                                            : format_replay_text(header, *run.report);
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
   return run.report->all_match() ? 0 : 1;
@@ -298,12 +294,9 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
   app->add_option("--auth-user", args->auth_user,
                   "User name for the AUTH exchange (default: the recorded one)");
   args->secret.add_password_options(*app, "AUTH password the record left out");
-  app->add_option("--db", args->db,
-                  "Database holding the session, where the replay is recorded too (default: "
-                  "$MAILTAP_DB, else $XDG_DATA_HOME/mailtap/mailtap.db, else "
-                  "~/.local/share/mailtap/mailtap.db)");
+  args->common.add_db_to(*app, "Database holding the session, where the replay is recorded too");
   app->add_flag("--no-record", args->no_record, "Do not record the replay");
-  app->add_flag("--json", args->json, "Print the comparison as JSON");
+  app->add_flag("--json", args->common.json, "Print the comparison as JSON");
   app->footer(
       "Without --password-env, --password-file or --password-cmd, a password the record left out "
       "is asked for on the terminal without echo (never give it on the command line).\n"
