@@ -18,10 +18,11 @@
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
-#include "storage/default_path.hpp"
+#include "proxy/options/listen_options.hpp"
 #include "tools/commands.hpp"
 #include "tools/load_recording.hpp"
 #include "tools/mock_session.hpp"
+#include "tools/tool_options.hpp"
 
 namespace mailtap::tools {
 
@@ -31,11 +32,10 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 struct MockArgs {
   std::int64_t id = 0;
-  std::string listen = "127.0.0.1:2525";
-  bool allow_remote = false;
+  options::ListenOptions listen{"127.0.0.1:2525"};  // --listen, --allow-remote
   bool once = false;
   bool loop = false;
-  std::string db;
+  ToolOptions common;  // --db
   std::string timeout = "5m";
 };
 
@@ -117,9 +117,7 @@ struct MockServer {
 
 int run_mock(const MockArgs& args) {
   asio::ip::tcp::endpoint listen;
-  if (auto e = net::parse_listen_address(args.listen, args.allow_remote, "--listen",
-                                         "the mock answers whoever reaches it", listen);
-      !e.empty()) {
+  if (auto e = args.listen.endpoint("the mock answers whoever reaches it", listen); !e.empty()) {
     log::error(e);
     return 2;
   }
@@ -129,13 +127,10 @@ int run_mock(const MockArgs& args) {
     return 2;
   }
   std::string error;
-  std::string db = args.db;
+  const std::string db = args.common.database_path(error);
   if (db.empty()) {
-    db = storage::default_database_path(error);
-    if (db.empty()) {
-      log::error("no database path: " + error + " (give --db PATH)");
-      return 2;
-    }
+    log::error("no database path: " + error + " (give --db PATH)");
+    return 2;
   }
   RecordedDialogue recording;
   if (!load_recorded_dialogue(db, args.id, "served", recording, error)) {
@@ -156,7 +151,7 @@ int run_mock(const MockArgs& args) {
   MockServer server{recording, args.id, args.loop, *timeout, asio::ip::tcp::acceptor(io)};
   std::error_code ec = net::open_acceptor(server.acceptor, listen);
   if (ec) {
-    log::error("cannot listen on " + args.listen + ": " + ec.message());
+    log::error("cannot listen on " + args.listen.address + ": " + ec.message());
     return 2;
   }
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -187,17 +182,12 @@ cli::Subcommand add_mock_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "mock", "Answer SMTP clients in plain text from a recorded session (offline testing)");
   app->add_option("ID", args->id, "Session whose server side to play")->required();
-  app->add_option("--listen", args->listen,
-                  "ADDR:PORT to listen on (loopback unless --allow-remote)")
-      ->capture_default_str();
-  app->add_flag("--allow-remote", args->allow_remote, "Allow a non-loopback --listen address");
+  args->listen.add_to(*app, "to listen on");
   CLI::Option* once =
       app->add_flag("--once", args->once, "Serve one client, then exit (the default)");
   app->add_flag("--loop", args->loop, "Serve clients one after another until SIGINT/SIGTERM")
       ->excludes(once);
-  app->add_option("--db", args->db,
-                  "Database holding the session (default: $MAILTAP_DB, else "
-                  "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db)");
+  args->common.add_db_to(*app, "Database holding the session");
   app->add_option("--timeout", args->timeout, "How long a client may stay silent")
       ->capture_default_str();
   app->footer(

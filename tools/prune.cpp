@@ -3,6 +3,9 @@
 // Sessions still in progress are kept, except with --before when they started and last
 // recorded anything before that time (their writer died).
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "proxy/common/log.hpp"
 #include "storage/pruner.hpp"
@@ -39,10 +42,12 @@ std::string counted(std::int64_t n, const char* noun) {
   return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
 }
 
-int run_prune(const PruneArgs& a) {
+// What to delete, from the arguments; nullopt (after saying why) when they name nothing or
+// --before is not a date or age.
+std::optional<storage::PruneCriteria> prune_criteria(const PruneArgs& a) {
   if (a.before.empty() && a.keep < 0) {
     log::error("prune: give --before DATE, --keep N, or both");
-    return 2;
+    return std::nullopt;
   }
   storage::PruneCriteria criteria;
   criteria.dry_run = a.dry_run;
@@ -52,9 +57,67 @@ int run_prune(const PruneArgs& a) {
     if (!criteria.before) {
       log::error("prune: --before: not a date or age: \"" + a.before +
                  "\" (use 2026-11-24, 2026-11-24T20:00, or 90s/30m/2h/3d/1w)");
-      return 2;
+      return std::nullopt;
     }
   }
+  return criteria;
+}
+
+struct PrunedTotals {
+  std::int64_t events = 0;
+  std::int64_t messages = 0;
+};
+
+PrunedTotals totals(const std::vector<storage::PrunedSession>& victims) {
+  PrunedTotals t;
+  for (const auto& v : victims) {
+    t.events += v.events;
+    t.messages += v.messages;
+  }
+  return t;
+}
+
+std::string render_json(const storage::PruneResult& result, bool dry_run) {
+  const PrunedTotals t = totals(result.sessions);
+  JsonWriter w;
+  w.begin_object().key("dry_run").value(dry_run).key("removed").begin_array();
+  for (const auto& v : result.sessions) {
+    w.begin_object().key("id").value(v.id).key("started_at").value(started(v));
+    w.key("ended_at");
+    if (!v.ended)
+      w.null();
+    else
+      w.value(storage::format_timestamp(*v.ended));
+    w.key("client_address").value(v.client_address).key("upstream").value(upstream(v));
+    w.key("outcome").value(outcome(v)).key("events").value(v.events);
+    w.key("messages").value(v.messages).end_object();
+  }
+  w.end_array().key("events").value(t.events).key("messages").value(t.messages);
+  w.key("vacuumed").value(result.vacuumed);
+  w.end_object();
+  return w.take() + "\n";
+}
+
+std::string render_text(const storage::PruneResult& result, bool dry_run) {
+  const PrunedTotals t = totals(result.sessions);
+  const auto& victims = result.sessions;
+  const char* verb = dry_run ? "would remove" : "removed";
+  std::string out;
+  for (const auto& v : victims)
+    out += std::string(verb) + " session " + std::to_string(v.id) + "  " + started(v) + "  " +
+           v.client_address + " -> " + upstream(v) + "  " + outcome(v) + "  (" +
+           counted(v.events, "event") + ", " + counted(v.messages, "message") + ")\n";
+  out += std::string(dry_run ? "would remove " : "removed ") +
+         counted(static_cast<std::int64_t>(victims.size()), "session") + ", " +
+         counted(t.events, "event") + ", " + counted(t.messages, "message");
+  if (result.vacuumed) out += "; vacuumed";
+  out += "\n";
+  return out;
+}
+
+int run_prune(const PruneArgs& a) {
+  const auto criteria = prune_criteria(a);
+  if (!criteria) return 2;
   std::string error;
   const std::string path = a.common.database_path(error);
   if (path.empty()) {
@@ -62,50 +125,13 @@ int run_prune(const PruneArgs& a) {
     return 1;
   }
   storage::PruneResult result;
-  if (!storage::prune_sessions(path, criteria, result, error)) {
+  if (!storage::prune_sessions(path, *criteria, result, error)) {
     log::error("prune: " + error);
     return 1;
   }
-  const auto& victims = result.sessions;
-  const std::string& vacuum_warning = result.vacuum_warning;
-
-  std::int64_t events = 0, messages = 0;
-  for (const auto& v : victims) {
-    events += v.events;
-    messages += v.messages;
-  }
-  std::string out;
-  if (a.common.json) {
-    JsonWriter w;
-    w.begin_object().key("dry_run").value(a.dry_run).key("removed").begin_array();
-    for (const auto& v : victims) {
-      w.begin_object().key("id").value(v.id).key("started_at").value(started(v));
-      w.key("ended_at");
-      if (!v.ended)
-        w.null();
-      else
-        w.value(storage::format_timestamp(*v.ended));
-      w.key("client_address").value(v.client_address).key("upstream").value(upstream(v));
-      w.key("outcome").value(outcome(v)).key("events").value(v.events);
-      w.key("messages").value(v.messages).end_object();
-    }
-    w.end_array().key("events").value(events).key("messages").value(messages);
-    w.key("vacuumed").value(result.vacuumed);
-    w.end_object();
-    out = w.take() + "\n";
-  } else {
-    const char* verb = a.dry_run ? "would remove" : "removed";
-    for (const auto& v : victims)
-      out += std::string(verb) + " session " + std::to_string(v.id) + "  " + started(v) + "  " +
-             v.client_address + " -> " + upstream(v) + "  " + outcome(v) + "  (" +
-             counted(v.events, "event") + ", " + counted(v.messages, "message") + ")\n";
-    out += std::string(a.dry_run ? "would remove " : "removed ") +
-           counted(static_cast<std::int64_t>(victims.size()), "session") + ", " +
-           counted(events, "event") + ", " + counted(messages, "message");
-    if (result.vacuumed) out += "; vacuumed";
-    out += "\n";
-  }
-  if (!vacuum_warning.empty()) log::error("prune: warning: " + vacuum_warning);
+  const std::string out =
+      a.common.json ? render_json(result, a.dry_run) : render_text(result, a.dry_run);
+  if (!result.vacuum_warning.empty()) log::error("prune: warning: " + result.vacuum_warning);
   return write_stdout(out) ? 0 : 1;
 }
 

@@ -25,75 +25,129 @@ smtp::Secret RecordedDialogue::flight_bytes(const Flight& f) const {
   return out;
 }
 
+namespace {
+
+bool is_body(smtp::EventKind kind) {
+  return kind == smtp::EventKind::data || kind == smtp::EventKind::bdat_chunk;
+}
+
+// Why a client event cannot be sent again, or empty if it can: a refused line was not recorded,
+// a body was not kept in full, or the client spoke before the greeting.
+std::string why_not_replayable(const storage::EventRow& row, bool greeted) {
+  const smtp::Event& e = row.event;
+  const std::string where = "event " + std::to_string(row.seq) + ": ";
+  if (e.kind == smtp::EventKind::error)
+    return where + "the client sent a line mailtap refused and did not record (" + e.note +
+           "); it cannot be sent again";
+  if (is_body(e.kind) && e.bytes.size() != e.wire_size)
+    return where + "only " + std::to_string(e.bytes.size()) + " of " + std::to_string(e.wire_size) +
+           " body octets were recorded";
+  if (!greeted) return where + "client bytes before any greeting";
+  return {};
+}
+
+ClientStep client_step(const storage::EventRow& row) {
+  const smtp::Event& e = row.event;
+  ClientStep step;
+  step.seq = row.seq;
+  step.direction = e.direction;
+  step.kind = e.kind;
+  step.verb = e.verb;
+  step.bytes = e.bytes;
+  step.redacted = e.redacted;
+  step.note = e.note;
+  return step;
+}
+
+// A reply the client read: the upstream's greeting, replies and SASL challenges, and the
+// replies mailtap gave itself.
+bool upstream_reply(const smtp::Event& e) {
+  return e.direction == smtp::Direction::upstream_to_client &&
+         (e.kind == smtp::EventKind::greeting || e.kind == smtp::EventKind::reply ||
+          e.kind == smtp::EventKind::auth);
+}
+
+bool local_reply(const smtp::Event& e) {
+  return e.direction == smtp::Direction::mailtap_to_client &&
+         e.kind == smtp::EventKind::local_reply;
+}
+
+// The EHLO reply as the client received it (STARTTLS removed).
+bool rewritten_reply(const smtp::Event& e) {
+  return e.direction == smtp::Direction::mailtap_to_client && e.kind == smtp::EventKind::rewrite;
+}
+
+RecordedReply recorded_reply(const storage::EventRow& row) {
+  const smtp::Event& e = row.event;
+  RecordedReply r;
+  r.seq = row.seq;
+  r.code = e.reply_code;
+  if (r.code == 0 && e.bytes.size() >= 3) r.code = std::atoi(e.bytes.substr(0, 3).c_str());
+  r.raw = e.bytes;
+  r.verb = e.verb;
+  r.local = local_reply(e);
+  r.redacted = e.redacted;
+  return r;
+}
+
+// Groups the client's steps into flights as the events come, in recorded order.
+class DialogueBuilder {
+ public:
+  explicit DialogueBuilder(RecordedDialogue& out) : out_(out) {}
+
+  bool add_client_event(const storage::EventRow& row, std::string& error) {
+    std::string why = why_not_replayable(row, out_.greeting.has_value());
+    if (!why.empty()) {
+      error = std::move(why);
+      return false;
+    }
+    ClientStep step = client_step(row);
+    if (step.kind == smtp::EventKind::command && step.verb == "QUIT") out_.client_quit = true;
+    if (reply_since_flight_) {
+      Flight f;
+      f.first_reply = out_.replies.size();
+      out_.flights.push_back(std::move(f));
+      reply_since_flight_ = false;
+    }
+    out_.flights.back().steps.push_back(out_.client.size());
+    out_.client.push_back(std::move(step));
+    return true;
+  }
+
+  void add_server_event(const storage::EventRow& row) {
+    const smtp::Event& e = row.event;
+    if (rewritten_reply(e)) {
+      // It follows the reply it rewrites.
+      if (!out_.replies.empty()) out_.replies.back().client_view = e.bytes;
+      return;
+    }
+    if (!upstream_reply(e) && !local_reply(e)) return;
+    RecordedReply r = recorded_reply(row);
+    if (e.kind == smtp::EventKind::greeting || (!out_.greeting && out_.client.empty())) {
+      out_.greeting = std::move(r);
+      return;
+    }
+    out_.replies.push_back(std::move(r));
+    if (!out_.flights.empty()) ++out_.flights.back().reply_count;
+    reply_since_flight_ = true;
+  }
+
+ private:
+  RecordedDialogue& out_;
+  bool reply_since_flight_ = true;  // a new flight starts at the first client step
+};
+
+}  // namespace
+
 bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, RecordedDialogue& out,
                              std::string& error) {
   out = RecordedDialogue{};
-  bool reply_since_flight = true;  // a new flight starts at the first client step
+  DialogueBuilder builder(out);
   for (const storage::EventRow& row : events) {
-    const smtp::Event& e = row.event;
-    if (smtp::from_client(e.direction)) {
-      if (e.kind == smtp::EventKind::error) {
-        error = "event " + std::to_string(row.seq) +
-                ": the client sent a line mailtap refused and did not record (" + e.note +
-                "); it cannot be sent again";
-        return false;
-      }
-      if ((e.kind == smtp::EventKind::data || e.kind == smtp::EventKind::bdat_chunk) &&
-          e.bytes.size() != e.wire_size) {
-        error = "event " + std::to_string(row.seq) + ": only " + std::to_string(e.bytes.size()) +
-                " of " + std::to_string(e.wire_size) + " body octets were recorded";
-        return false;
-      }
-      if (!out.greeting) {
-        error = "event " + std::to_string(row.seq) + ": client bytes before any greeting";
-        return false;
-      }
-      ClientStep step;
-      step.seq = row.seq;
-      step.direction = e.direction;
-      step.kind = e.kind;
-      step.verb = e.verb;
-      step.bytes = e.bytes;
-      step.redacted = e.redacted;
-      step.note = e.note;
-      if (step.kind == smtp::EventKind::command && step.verb == "QUIT") out.client_quit = true;
-      if (reply_since_flight) {
-        Flight f;
-        f.first_reply = out.replies.size();
-        out.flights.push_back(std::move(f));
-        reply_since_flight = false;
-      }
-      out.flights.back().steps.push_back(out.client.size());
-      out.client.push_back(std::move(step));
-      continue;
-    }
-    const bool upstream_reply =
-        e.direction == smtp::Direction::upstream_to_client &&
-        (e.kind == smtp::EventKind::greeting || e.kind == smtp::EventKind::reply ||
-         e.kind == smtp::EventKind::auth);
-    const bool local_reply =
-        e.direction == smtp::Direction::mailtap_to_client && e.kind == smtp::EventKind::local_reply;
-    if (e.direction == smtp::Direction::mailtap_to_client && e.kind == smtp::EventKind::rewrite) {
-      // The EHLO reply as the client received it: it follows the reply it rewrites.
-      if (!out.replies.empty()) out.replies.back().client_view = e.bytes;
-      continue;
-    }
-    if (!upstream_reply && !local_reply) continue;
-    RecordedReply r;
-    r.seq = row.seq;
-    r.code = e.reply_code;
-    if (r.code == 0 && e.bytes.size() >= 3) r.code = std::atoi(e.bytes.substr(0, 3).c_str());
-    r.raw = e.bytes;
-    r.verb = e.verb;
-    r.local = local_reply;
-    r.redacted = e.redacted;
-    if (e.kind == smtp::EventKind::greeting || (!out.greeting && out.client.empty())) {
-      out.greeting = std::move(r);
-      continue;
-    }
-    out.replies.push_back(std::move(r));
-    if (!out.flights.empty()) ++out.flights.back().reply_count;
-    reply_since_flight = true;
+    if (!smtp::from_client(row.event.direction))
+      builder.add_server_event(row);
+    else if (!builder.add_client_event(row, error))
+      return false;
   }
   if (!out.greeting) {
     error = "no greeting reached the client (the session never got past setting up the upstream)";

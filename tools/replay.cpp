@@ -10,17 +10,16 @@
 #include <cstdio>
 #include <memory>
 
-#include "proxy/cli/parse.hpp"
 #include "proxy/cli/secret_options.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "proxy/net/tls_client_context.hpp"
 #include "proxy/net/upstream_connector.hpp"
+#include "proxy/options/timeout_options.hpp"
 #include "proxy/options/upstream_options.hpp"
 #include "proxy/secrets/secret_source.hpp"
 #include "proxy/session/session_record.hpp"
-#include "storage/default_path.hpp"
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
 #include "tools/commands.hpp"
@@ -28,6 +27,7 @@
 #include "tools/replay_credentials.hpp"
 #include "tools/replay_driver.hpp"
 #include "tools/replay_report.hpp"
+#include "tools/tool_options.hpp"
 
 namespace mailtap::tools {
 
@@ -37,14 +37,11 @@ struct ReplayArgs {
   std::int64_t id = 0;
   std::string to;
   options::UpstreamOptions connection;  // --tls, --ca-file, --tls-name, --insecure, --ehlo-name
-  std::string timeout_connect = "30s";
-  std::string timeout_command = "5m";
-  std::string timeout_data = "10m";
+  options::TimeoutOptions timeouts;     // --timeout-connect, --timeout-command, --timeout-data
   std::string auth_user;
   cli::SecretOptions secret;
-  std::string db;
+  ToolOptions common;  // --db, --json
   bool no_record = false;
-  bool json = false;
 };
 
 struct ReplayConfig {
@@ -63,26 +60,15 @@ std::string build_config(const ReplayArgs& a, ReplayConfig& cfg) {
   cfg.target.port = to->port.value_or(587);
   if (auto e = a.connection.apply_to(cfg.target); !e.empty()) return e;
   cfg.trust = a.connection.trust();
-  struct {
-    const std::string& text;
-    const char* flag;
-    std::chrono::steady_clock::duration& out;
-  } durations[] = {{a.timeout_connect, "--timeout-connect", cfg.target.timeout},
-                   {a.timeout_command, "--timeout-command", cfg.timeout_command},
-                   {a.timeout_data, "--timeout-data", cfg.timeout_data}};
-  for (auto& d : durations) {
-    auto v = cli::parse_duration(d.text);
-    if (!v || v->count() == 0)
-      return std::string(d.flag) + " " + d.text + ": expected a duration such as 30s or 5m";
-    d.out = *v;
-  }
+  options::TimeoutOptions::Limits limits;
+  if (auto e = a.timeouts.parse(limits); !e.empty()) return e;
+  cfg.target.timeout = limits.connect;
+  cfg.timeout_command = limits.command;
+  cfg.timeout_data = limits.data;
   cfg.record = !a.no_record;
-  cfg.db_path = a.db;
-  if (cfg.db_path.empty()) {
-    std::string error;
-    cfg.db_path = storage::default_database_path(error);
-    if (cfg.db_path.empty()) return "no database path: " + error + " (give --db PATH)";
-  }
+  std::string error;
+  cfg.db_path = a.common.database_path(error);
+  if (cfg.db_path.empty()) return "no database path: " + error + " (give --db PATH)";
   return {};
 }
 
@@ -186,6 +172,79 @@ std::optional<std::int64_t> find_replay_id(const std::string& db, std::int64_t o
   return std::nullopt;
 }
 
+// Fills the secrets the record left out: the user name from --auth-user, the password from
+// its source (never argv). False (logged) if the session cannot be replayed.
+bool fill_recorded_secrets(const ReplayArgs& args, RecordedDialogue& recording) {
+  const std::string session = "session " + std::to_string(args.id);
+  AuthNeeds needs = auth_needs(recording);
+  if (!needs.refusal.empty()) {
+    log::error(session + " cannot be replayed: " + needs.refusal);
+    return false;
+  }
+  if (needs.user && args.auth_user.empty()) {
+    log::error(session + " was recorded with --redact-users: give the user name with --auth-user");
+    return false;
+  }
+  std::optional<smtp::Secret> password;
+  if (needs.password) {
+    secrets::SecretRead read = secrets::read_secret(args.secret.password_source(
+        "Password for AUTH " + needs.mechanism + " of " + session + ": "));
+    if (!read.secret) {
+      log::error(read.error);
+      return false;
+    }
+    password = std::move(read.secret);
+  }
+  std::string error;
+  if (!fill_secrets(recording, args.auth_user, password ? password->view() : std::string_view(),
+                    error)) {
+    log::error(session + " cannot be replayed: " + error);
+    return false;
+  }
+  return true;
+}
+
+// The recorder for the replay, unless --no-record; false (logged) if it cannot be opened.
+bool open_replay_recorder(const ReplayConfig& cfg, std::unique_ptr<storage::Recorder>& recorder) {
+  if (!cfg.record) return true;
+  std::string error;
+  recorder = open_recorder(cfg.db_path, std::string("mailtap ") + MAILTAP_VERSION, error);
+  if (!recorder) {
+    log::error("cannot record to " + cfg.db_path + ": " + error + " (or give --no-record)");
+    return false;
+  }
+  return true;
+}
+
+// The replay sends the recorded password again: say so when the link does not protect it.
+void warn_about_exposure(const net::UpstreamTarget& target) {
+  if (target.insecure && target.mode != net::TlsMode::none)
+    log::error("WARNING: --insecure: the certificate of " + target.host +
+               " is not verified; the replayed password can be read by anyone on the path");
+  if (target.mode == net::TlsMode::none)
+    log::error("WARNING: --tls none: the replay travels in plain text, password included");
+}
+
+// Prints the comparison (or why there is none) and returns the exit status.
+int report_replay(const ReplayArgs& args, const ReplayConfig& cfg, const ReplayRun& run,
+                  bool recorded) {
+  const std::string target = cfg.target.host + ":" + std::to_string(cfg.target.port);
+  if (!run.failure.empty() || !run.report) {
+    log::error("replay of session " + std::to_string(args.id) + " to " + target + " failed: " +
+               (run.failure.empty() ? std::string("the replay did not run") : run.failure));
+    return 1;
+  }
+  ReplayHeader header;
+  header.original_id = args.id;
+  header.target = target;
+  if (recorded) header.replay_id = find_replay_id(cfg.db_path, args.id, run.record.key());
+  const std::string text = args.common.json ? format_replay_json(header, *run.report)
+                                            : format_replay_text(header, *run.report);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+  return run.report->all_match() ? 0 : 1;
+}
+
 int run_replay(const ReplayArgs& args) {
   ReplayConfig cfg;
   if (std::string e = build_config(args, cfg); !e.empty()) {
@@ -199,51 +258,15 @@ int run_replay(const ReplayArgs& args) {
     log::error(error);
     return 2;
   }
-
-  AuthNeeds needs = auth_needs(recording);
-  if (!needs.refusal.empty()) {
-    log::error("session " + std::to_string(args.id) + " cannot be replayed: " + needs.refusal);
-    return 2;
-  }
-  if (needs.user && args.auth_user.empty()) {
-    log::error("session " + std::to_string(args.id) +
-               " was recorded with --redact-users: give the user name with --auth-user");
-    return 2;
-  }
-  std::optional<smtp::Secret> password;
-  if (needs.password) {
-    secrets::SecretRead read = secrets::read_secret(args.secret.password_source(
-        "Password for AUTH " + needs.mechanism + " of session " + std::to_string(args.id) + ": "));
-    if (!read.secret) {
-      log::error(read.error);
-      return 2;
-    }
-    password = std::move(read.secret);
-  }
-  if (!fill_secrets(recording, args.auth_user, password ? password->view() : std::string_view(),
-                    error)) {
-    log::error("session " + std::to_string(args.id) + " cannot be replayed: " + error);
-    return 2;
-  }
-
+  if (!fill_recorded_secrets(args, recording)) return 2;
   auto tls = net::make_tls_client_context(cfg.trust, error);
   if (!tls) {
     log::error(error);
     return 2;
   }
   std::unique_ptr<storage::Recorder> recorder;
-  if (cfg.record) {
-    recorder = open_recorder(cfg.db_path, std::string("mailtap ") + MAILTAP_VERSION, error);
-    if (!recorder) {
-      log::error("cannot record to " + cfg.db_path + ": " + error + " (or give --no-record)");
-      return 2;
-    }
-  }
-  if (cfg.target.insecure && cfg.target.mode != net::TlsMode::none)
-    log::error("WARNING: --insecure: the certificate of " + cfg.target.host +
-               " is not verified; the replayed password can be read by anyone on the path");
-  if (cfg.target.mode == net::TlsMode::none)
-    log::error("WARNING: --tls none: the replay travels in plain text, password included");
+  if (!open_replay_recorder(cfg, recorder)) return 2;
+  warn_about_exposure(cfg.target);
 
   ReplayRun run(cfg, recording, recorder.get(), recorder ? recorder->new_session_key() : 1);
   run.original_id = args.id;
@@ -252,22 +275,8 @@ int run_replay(const ReplayArgs& args) {
   io.run();
 
   const bool record_failed = recorder && !stop_recorder(*recorder);
-  if (!run.failure.empty() || !run.report) {
-    log::error("replay of session " + std::to_string(args.id) + " to " + cfg.target.host + ":" +
-               std::to_string(cfg.target.port) + " failed: " +
-               (run.failure.empty() ? std::string("the replay did not run") : run.failure));
-    return 1;
-  }
-  ReplayHeader header;
-  header.original_id = args.id;
-  header.target = cfg.target.host + ":" + std::to_string(cfg.target.port);
-  if (recorder && !record_failed)
-    header.replay_id = find_replay_id(cfg.db_path, args.id, run.record.key());
-  const std::string text =
-      args.json ? format_replay_json(header, *run.report) : format_replay_text(header, *run.report);
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
-  return run.report->all_match() && !record_failed ? 0 : 1;
+  const int status = report_replay(args, cfg, run, recorder && !record_failed);
+  return status == 0 && record_failed ? 1 : status;
 }
 
 }  // namespace
@@ -281,22 +290,13 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
   app->add_option("--to", args->to, "HOST[:PORT] of the SMTP server (port 587 if omitted)")
       ->required();
   args->connection.add_to(*app, {"the --to host", "Do not verify the server certificate (loudly)"});
-  app->add_option("--timeout-connect", args->timeout_connect,
-                  "Limit for resolving, connecting, greeting, STARTTLS and TLS handshake")
-      ->capture_default_str();
-  app->add_option("--timeout-command", args->timeout_command, "Limit for each reply")
-      ->capture_default_str();
-  app->add_option("--timeout-data", args->timeout_data, "Limit for the reply to a message's end")
-      ->capture_default_str();
+  args->timeouts.add_to(*app, {"Limit for each reply", "Limit for the reply to a message's end"});
   app->add_option("--auth-user", args->auth_user,
                   "User name for the AUTH exchange (default: the recorded one)");
   args->secret.add_password_options(*app, "AUTH password the record left out");
-  app->add_option("--db", args->db,
-                  "Database holding the session, where the replay is recorded too (default: "
-                  "$MAILTAP_DB, else $XDG_DATA_HOME/mailtap/mailtap.db, else "
-                  "~/.local/share/mailtap/mailtap.db)");
+  args->common.add_db_to(*app, "Database holding the session, where the replay is recorded too");
   app->add_flag("--no-record", args->no_record, "Do not record the replay");
-  app->add_flag("--json", args->json, "Print the comparison as JSON");
+  app->add_flag("--json", args->common.json, "Print the comparison as JSON");
   app->footer(
       "Without --password-env, --password-file or --password-cmd, a password the record left out "
       "is asked for on the terminal without echo (never give it on the command line).\n"

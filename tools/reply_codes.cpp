@@ -517,11 +517,8 @@ bool contains_ignoring_case(std::string_view text, std::string_view phrase) {
   return false;
 }
 
-}  // namespace
-
-ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view text) {
-  ReplyAdvice a;
-  a.meaning = explain_reply(code, enhanced);
+// The wording a known server (or mailtap) uses for this reply, if the text has it.
+const WordingEntry* known_wording(int code, std::string_view enhanced, std::string_view text) {
   for (const auto& w : kWordings) {
     if ((w.code != 0 && w.code != code) || (*w.status != '\0' && enhanced != w.status) ||
         !contains_ignoring_case(text, w.phrase))
@@ -529,31 +526,46 @@ ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view t
     // mailtap's own reasons are recognised only in its own replies.
     if (std::string_view(w.server) == "mailtap" && !contains_ignoring_case(text, "mailtap:"))
       continue;
-    a.server = w.server;
-    if (w.meaning != nullptr) a.meaning = w.meaning;
-    a.fix = w.fix;
+    return &w;
+  }
+  return nullptr;
+}
+
+// The most specific advice for the code and enhanced status: both, then the status alone, then
+// the code alone; nullptr when none is listed.
+const char* listed_fix(int code, std::string_view enhanced) {
+  if (!enhanced.empty()) {
+    for (const auto& e : kAdvice)
+      if (e.code == code && enhanced == e.status) return e.fix;
+    for (const auto& e : kAdvice)
+      if (e.code == 0 && enhanced == e.status) return e.fix;
+  }
+  for (const auto& e : kAdvice)
+    if (e.code == code && *e.status == '\0') return e.fix;
+  return nullptr;
+}
+
+// What any unlisted failure of its class calls for.
+std::string generic_fix(int code) {
+  if (code / 100 == 4) return "Temporary: try again later.";
+  if (code / 100 == 5) return "Permanent: change what the text points at before trying again.";
+  return {};
+}
+
+}  // namespace
+
+ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view text) {
+  ReplyAdvice a;
+  a.meaning = explain_reply(code, enhanced);
+  if (const WordingEntry* w = known_wording(code, enhanced, text)) {
+    a.server = w->server;
+    if (w->meaning != nullptr) a.meaning = w->meaning;
+    a.fix = w->fix;
     return a;
   }
   if (code / 100 == 2) return a;  // nothing to fix
-  for (const auto& e : kAdvice)
-    if (e.code == code && !enhanced.empty() && enhanced == e.status) {
-      a.fix = e.fix;
-      return a;
-    }
-  for (const auto& e : kAdvice)
-    if (e.code == 0 && !enhanced.empty() && enhanced == e.status) {
-      a.fix = e.fix;
-      return a;
-    }
-  for (const auto& e : kAdvice)
-    if (e.code == code && *e.status == '\0') {
-      a.fix = e.fix;
-      return a;
-    }
-  if (code / 100 == 4)
-    a.fix = "Temporary: try again later.";
-  else if (code / 100 == 5)
-    a.fix = "Permanent: change what the text points at before trying again.";
+  const char* fix = listed_fix(code, enhanced);
+  a.fix = fix != nullptr ? std::string(fix) : generic_fix(code);
   return a;
 }
 

@@ -50,47 +50,74 @@ std::optional<Clock::time_point> parse_relative(std::string_view text, Clock::ti
   return now - std::chrono::seconds(seconds);
 }
 
-std::optional<Clock::time_point> parse_absolute(std::string_view s) {
-  std::tm tm{};
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
-  if (!digits(s, 0, 4, y) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
-      !digits(s, 8, 2, d))
-    return std::nullopt;
-  std::size_t pos = 10;
+// A UTC date and time as written: 2026-11-24T20:00:05.123456Z.
+struct CivilTime {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   long micros = 0;
+
+  bool in_range() const {
+    return month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour <= 23 && minute <= 59 &&
+           second <= 60;
+  }
+};
+
+// YYYY-MM-DD at the start of `s`.
+bool parse_date(std::string_view s, CivilTime& t) {
+  return digits(s, 0, 4, t.year) && s.size() >= 10 && s[4] == '-' && digits(s, 5, 2, t.month) &&
+         s[7] == '-' && digits(s, 8, 2, t.day);
+}
+
+// One to six digits of a second at `pos` (after the '.'), as microseconds; `pos` moves past them.
+bool parse_fraction(std::string_view s, std::size_t& pos, long& micros) {
+  long scale = 100000;
+  const std::size_t start = pos;
+  while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+    micros += (s[pos] - '0') * scale;
+    scale /= 10;
+    ++pos;
+  }
+  return pos != start && pos - start <= 6;
+}
+
+// HH:MM[:SS[.ffffff]] at `pos` (after the 'T' or ' '); `pos` moves past it.
+bool parse_time_of_day(std::string_view s, std::size_t& pos, CivilTime& t) {
+  if (!digits(s, pos, 2, t.hour) || pos + 2 >= s.size() || s[pos + 2] != ':' ||
+      !digits(s, pos + 3, 2, t.minute))
+    return false;
+  pos += 5;
+  if (pos >= s.size() || s[pos] != ':') return true;
+  if (!digits(s, pos + 1, 2, t.second)) return false;
+  pos += 3;
+  if (pos >= s.size() || s[pos] != '.') return true;
+  ++pos;
+  return parse_fraction(s, pos, t.micros);
+}
+
+std::optional<Clock::time_point> to_time_point(const CivilTime& t) {
+  std::tm tm{};
+  tm.tm_year = t.year - 1900;
+  tm.tm_mon = t.month - 1;
+  tm.tm_mday = t.day;
+  tm.tm_hour = t.hour;
+  tm.tm_min = t.minute;
+  tm.tm_sec = t.second;
+  const std::time_t seconds = ::timegm(&tm);
+  if (seconds == static_cast<std::time_t>(-1)) return std::nullopt;
+  return Clock::from_time_t(seconds) + std::chrono::microseconds(t.micros);
+}
+
+// YYYY-MM-DD, optionally followed by T or a space and a time of day, optionally ending in Z.
+std::optional<Clock::time_point> parse_absolute(std::string_view s) {
+  CivilTime t;
+  if (!parse_date(s, t)) return std::nullopt;
+  std::size_t pos = 10;
   if (pos < s.size() && (s[pos] == 'T' || s[pos] == ' ')) {
-    if (!digits(s, pos + 1, 2, h) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
-        !digits(s, pos + 4, 2, mi))
-      return std::nullopt;
-    pos += 6;
-    if (pos < s.size() && s[pos] == ':') {
-      if (!digits(s, pos + 1, 2, sec)) return std::nullopt;
-      pos += 3;
-      if (pos < s.size() && s[pos] == '.') {
-        ++pos;
-        long scale = 100000;
-        std::size_t start = pos;
-        while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-          micros += (s[pos] - '0') * scale;
-          scale /= 10;
-          ++pos;
-        }
-        if (pos == start || pos - start > 6) return std::nullopt;
-      }
-    }
+    ++pos;
+    if (!parse_time_of_day(s, pos, t)) return std::nullopt;
   }
   if (pos < s.size() && s[pos] == 'Z') ++pos;
-  if (pos != s.size()) return std::nullopt;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  const std::time_t t = ::timegm(&tm);
-  if (t == static_cast<std::time_t>(-1)) return std::nullopt;
-  return Clock::from_time_t(t) + std::chrono::microseconds(micros);
+  if (pos != s.size() || !t.in_range()) return std::nullopt;
+  return to_time_point(t);
 }
 
 }  // namespace

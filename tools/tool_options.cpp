@@ -13,10 +13,15 @@
 namespace mailtap::tools {
 
 void ToolOptions::add_to(CLI::App& app, bool with_json) {
-  app.add_option("--db", db,
-                 "database file (default: $MAILTAP_DB, else "
-                 "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db)");
+  add_db_to(app, "database file");
   if (with_json) app.add_flag("--json", json, "machine-readable JSON output");
+}
+
+void ToolOptions::add_db_to(CLI::App& app, std::string_view what) {
+  app.add_option("--db", db,
+                 std::string(what) +
+                     " (default: $MAILTAP_DB, else $XDG_DATA_HOME/mailtap/mailtap.db, else "
+                     "~/.local/share/mailtap/mailtap.db)");
 }
 
 void ToolOptions::add_color_to(CLI::App& app) {

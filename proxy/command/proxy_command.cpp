@@ -29,7 +29,9 @@
 #include "proxy/net/io_pool.hpp"
 #include "proxy/net/local_certificate.hpp"
 #include "proxy/net/tls_server_context.hpp"
+#include "proxy/options/listen_options.hpp"
 #include "proxy/options/size_option.hpp"
+#include "proxy/options/timeout_options.hpp"
 #include "proxy/options/upstream_options.hpp"
 #include "proxy/options/vocabulary_option.hpp"
 #include "proxy/secrets/token_provider.hpp"
@@ -47,8 +49,7 @@ struct ProxyArgs {
   std::string upstream_name;  // NAME: the config file's [upstream.NAME]
   std::string config_path;
   bool print_config = false;
-  std::string listen = "127.0.0.1:2525";
-  bool allow_remote = false;
+  options::ListenOptions listen{"127.0.0.1:2525"};  // --listen, --allow-remote
   net::TlsMode local_tls = net::TlsMode::none;
   std::string local_cert;
   std::string local_key;
@@ -63,9 +64,7 @@ struct ProxyArgs {
   std::uint64_t max_body = std::uint64_t{64} << 20;
   bool redact_users = false;
   bool fingerprint_secrets = false;
-  std::string timeout_connect = "30s";
-  std::string timeout_command = "5m";
-  std::string timeout_data = "10m";
+  options::TimeoutOptions timeouts;  // --timeout-connect, --timeout-command, --timeout-data
   std::string grace = "30s";
   unsigned threads = 0;
   unsigned max_sessions = 512;
@@ -76,12 +75,10 @@ struct ProxyArgs {
 // Returns an error message, or "" when `cfg` was filled. Without `read_password` no secret is
 // read (--print-config).
 std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_password) {
-  if (auto e =
-          net::parse_listen_address(a.listen, a.allow_remote, "--listen",
-                                    "the plain-text side carries passwords and mail", cfg.listen);
+  if (auto e = a.listen.endpoint("the plain-text side carries passwords and mail", cfg.listen);
       !e.empty())
     return e;
-  cfg.allow_remote = a.allow_remote;
+  cfg.allow_remote = a.listen.allow_remote;
 
   cfg.local_tls = a.local_tls;
   if (a.local_cert.empty() != a.local_key.empty())
@@ -123,20 +120,14 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   cfg.redact_users = a.redact_users;
   cfg.fingerprint_secrets = a.fingerprint_secrets;
 
-  struct {
-    const std::string& text;
-    const char* flag;
-    std::chrono::steady_clock::duration& out;
-  } durations[] = {{a.timeout_connect, "--timeout-connect", cfg.timeout_connect},
-                   {a.timeout_command, "--timeout-command", cfg.timeout_command},
-                   {a.timeout_data, "--timeout-data", cfg.timeout_data},
-                   {a.grace, "--grace", cfg.grace}};
-  for (auto& d : durations) {
-    auto v = parse_duration(d.text);
-    if (!v || (v->count() == 0 && std::string_view(d.flag) != "--grace"))
-      return std::string(d.flag) + " " + d.text + ": expected a duration such as 30s or 5m";
-    d.out = *v;
-  }
+  options::TimeoutOptions::Limits limits;
+  if (auto e = a.timeouts.parse(limits); !e.empty()) return e;
+  cfg.timeout_connect = limits.connect;
+  cfg.timeout_command = limits.command;
+  cfg.timeout_data = limits.data;
+  const auto grace = parse_duration(a.grace);  // 0: stop at once
+  if (!grace) return "--grace " + a.grace + ": expected a duration such as 30s or 5m";
+  cfg.grace = *grace;
   cfg.threads = a.threads;
   if (a.max_sessions == 0) return "--max-sessions must be at least 1";
   cfg.max_sessions = a.max_sessions;
@@ -370,10 +361,7 @@ void add_listen_and_upstream_options(CLI::App& app, ProxyArgs& args) {
   app.add_option("NAME", args.upstream_name,
                  "Use the upstream named NAME: the [upstream.NAME] table of the config file "
                  "(its host, TLS and AUTH settings)");
-  app.add_option("--listen", args.listen, "ADDR:PORT to listen on (loopback unless --allow-remote)")
-      ->capture_default_str();
-  app.add_flag("--allow-remote", args.allow_remote,
-               "Allow a non-loopback --listen address (the plain side carries credentials)");
+  args.listen.add_to(app, "to listen on", "the plain side carries credentials");
   options::add_vocabulary_option<net::TlsMode>(
       app, "--local-tls", args.local_tls,
       "TLS towards clients: none (plain text), starttls (offer STARTTLS; AUTH only inside TLS) "
@@ -411,17 +399,10 @@ void add_recording_options(CLI::App& app, ProxyArgs& args) {
 
 // The limits in time, and the I/O threads.
 void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
-  app.add_option("--timeout-connect", args.timeout_connect,
-                 "Limit for resolving, connecting, greeting, STARTTLS and TLS handshake")
-      ->capture_default_str();
-  app.add_option("--timeout-command", args.timeout_command,
-                 "Limit for each client command line (partial lines do not restart it), and "
-                 "for each upstream reply")
-      ->capture_default_str();
-  app.add_option("--timeout-data", args.timeout_data,
-                 "Limit for each line (or 64 KiB) of a message body, and for the reply to its "
-                 "end")
-      ->capture_default_str();
+  args.timeouts.add_to(app, {"Limit for each client command line (partial lines do not restart "
+                             "it), and for each upstream reply",
+                             "Limit for each line (or 64 KiB) of a message body, and for the "
+                             "reply to its end"});
   app.add_option("--grace", args.grace, "On SIGINT/SIGTERM, how long sessions may take to finish")
       ->capture_default_str();
   app.add_option("--threads", args.threads, "I/O threads (default: one per core)");
@@ -435,8 +416,9 @@ bool web_listen_address(const ProxyArgs& args, const ProxyConfig& cfg,
     return false;
   }
   web.emplace();
-  const std::string error = net::parse_listen_address(
-      args.web, args.allow_remote, "--web", "the page shows mail and who authenticated", *web);
+  const std::string error =
+      net::parse_listen_address(args.web, args.listen.allow_remote, "--web",
+                                "the page shows mail and who authenticated", *web);
   if (!error.empty()) {
     log::error(error);
     return false;

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "proxy/common/log.hpp"
-#include "proxy/net/endpoint.hpp"
+#include "proxy/options/listen_options.hpp"
 #include "tools/commands.hpp"
 #include "tools/tool_options.hpp"
 #include "tools/web/web_server.hpp"
@@ -16,8 +16,7 @@ namespace {
 
 struct WebArgs {
   ToolOptions common;
-  std::string listen = "127.0.0.1:8025";
-  bool allow_remote = false;
+  options::ListenOptions listen{"127.0.0.1:8025"};  // --listen, --allow-remote
 };
 
 int run_web(const WebArgs& a) {
@@ -33,9 +32,7 @@ int run_web(const WebArgs& a) {
                " yet (mailtap proxy creates it when it starts recording; or give --db PATH)");
     return 1;
   }
-  if (auto e =
-          net::parse_listen_address(a.listen, a.allow_remote, "--listen",
-                                    "the page shows mail and who authenticated", options.listen);
+  if (auto e = a.listen.endpoint("the page shows mail and who authenticated", options.listen);
       !e.empty()) {
     log::error("web: " + e);
     return 2;
@@ -72,11 +69,7 @@ cli::Subcommand add_web_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "web", "Serve the record as a web page (sessions, transcripts, messages, audit), live");
   args->common.add_to(*app, false);
-  app->add_option("--listen", args->listen,
-                  "ADDR:PORT to serve the page on (loopback unless --allow-remote)")
-      ->capture_default_str();
-  app->add_flag("--allow-remote", args->allow_remote,
-                "Allow a non-loopback --listen address (the page shows mail and user names)");
+  args->listen.add_to(*app, "to serve the page on", "the page shows mail and user names");
   app->footer("Example: mailtap web, then open http://127.0.0.1:8025/");
   return {app, [args] { return run_web(*args); }};
 }
