@@ -119,12 +119,13 @@ struct ReplayRun {
 
     std::array<char, 16 * 1024> buf;
     for (;;) {
-      std::string out = driver.take_to_upstream();
-      if (!out.empty()) {
-        auto [ec, n] = co_await link.write(asio::buffer(out));
+      const smtp::UpstreamOutput out = driver.take_to_upstream();
+      for (const smtp::UpstreamOutput::Piece& piece : out.pieces()) {
+        auto [ec, n] = co_await link.write(asio::buffer(piece.view()));
         if (ec) {
           driver.set_time(storage::Clock::now());
           driver.upstream_closed();
+          break;
         }
       }
       co_await flush();

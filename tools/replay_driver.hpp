@@ -53,7 +53,7 @@ class ReplayDriver {
   void upstream_closed();
   void abort(std::string_view reply_421_text, smtp::Ending ending);
 
-  std::string take_to_upstream() { return dialogue_.take_to_upstream(); }
+  smtp::UpstreamOutput take_to_upstream() { return dialogue_.take_to_upstream(); }
   bool finished() const { return dialogue_.finished(); }
   bool awaiting_end_of_data() const { return dialogue_.awaiting_end_of_data(); }
   const smtp::Dialogue& dialogue() const { return dialogue_; }

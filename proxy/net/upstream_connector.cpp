@@ -41,6 +41,13 @@ bool is_ip_literal(const std::string& s) {
   return !ec;
 }
 
+// "192.0.2.1:587", "[2001:db8::1]:587".
+std::string address_label(const asio::ip::tcp::endpoint& endpoint) {
+  const std::string address = endpoint.address().to_string();
+  const std::string port = std::to_string(endpoint.port());
+  return endpoint.address().is_v6() ? "[" + address + "]:" + port : address + ":" + port;
+}
+
 class Setup {
  public:
   Setup(Link& link, const UpstreamTarget& t, std::vector<smtp::RecordedEvent>& events)
@@ -129,7 +136,29 @@ class Setup {
     co_return !ec;
   }
 
+  // Each step returns whether to go on; a failure has been set when it does not. Awaited results
+  // are named before they are tested: GCC 12.2 miscompiles a co_await in an if condition when it
+  // is the first suspension of a coroutine with no other local in its frame (the callee then
+  // reads a garbage `this`), which is what broke the first split of these functions.
   asio::awaitable<void> steps() {
+    const bool connected = co_await connect();
+    if (!connected) co_return;
+    phase_ = t_.mode == TlsMode::none ? Phase::plain : Phase::pre_tls;
+    if (t_.mode == TlsMode::implicit) {
+      const bool secured = co_await handshake();
+      if (!secured) co_return;
+    }
+    const bool greeted = co_await read_greeting();
+    if (!greeted) co_return;
+    if (t_.mode == TlsMode::starttls) {
+      const bool upgraded = co_await upgrade_to_tls();
+      if (!upgraded) co_return;
+    }
+    result_.ok = true;
+  }
+
+  // Resolves the upstream's name and connects to one of its addresses.
+  asio::awaitable<bool> connect() {
     auto ex = co_await asio::this_coro::executor;
     step_ = "while resolving " + t_.host;
     asio::ip::tcp::resolver resolver(ex);
@@ -139,7 +168,7 @@ class Setup {
       if (!timed_out_)
         fail("4.4.3 mailtap: cannot resolve " + t_.host + ": " + rec.message(),
              smtp::Outcome::error);
-      co_return;
+      co_return false;
     }
     step_ = "while connecting";
     auto [cec, endpoint] = co_await asio::async_connect(link_.socket(), endpoints, use_tuple);
@@ -147,125 +176,155 @@ class Setup {
       if (!timed_out_)
         fail("4.4.1 mailtap: cannot connect to " + label_ + ": " + cec.message(),
              smtp::Outcome::error);
-      co_return;
+      co_return false;
     }
     std::error_code ignored;
     link_.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
-    result_.tls.resolved_address =
-        endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-    if (endpoint.address().is_v6())
-      result_.tls.resolved_address =
-          "[" + endpoint.address().to_string() + "]:" + std::to_string(endpoint.port());
+    result_.tls.resolved_address = address_label(endpoint);
     note(EventKind::note, "connected to " + label_ + " (" + result_.tls.resolved_address + ")");
+    co_return true;
+  }
 
-    phase_ = t_.mode == TlsMode::none ? Phase::plain : Phase::pre_tls;
-    if (t_.mode == TlsMode::implicit) {
-      if (!co_await handshake()) co_return;
-    }
-
+  // The upstream's greeting, kept for the client; anything but 220 ends the setup.
+  asio::awaitable<bool> read_greeting() {
     step_ = "waiting for the greeting";
     auto greeting = co_await read_reply();
-    if (!greeting) co_return;
+    if (!greeting) co_return false;
     if (greeting->code != 220) {
       record(Direction::upstream_to_mailtap, EventKind::greeting, greeting->raw, "", &*greeting);
       fail("4.3.2 mailtap: " + label_ + " refused the session: " + one_line(*greeting));
-      co_return;
+      co_return false;
     }
     result_.greeting = greeting;
     result_.greeting_phase = phase_;
+    co_return true;
+  }
 
-    if (t_.mode == TlsMode::starttls) {
-      step_ = "waiting for the reply to EHLO";
-      if (!co_await send("EHLO " + t_.ehlo_name + "\r\n", "EHLO")) co_return;
-      auto ehlo = co_await read_reply();
-      if (!ehlo) co_return;
-      record(Direction::upstream_to_mailtap, EventKind::reply, ehlo->raw, "EHLO", &*ehlo);
-      if (ehlo->code != 250) {
-        fail("4.7.0 mailtap: " + label_ + " refused EHLO " + t_.ehlo_name + ": " + one_line(*ehlo) +
-             " (try --ehlo-name)");
-        co_return;
-      }
-      if (!smtp::parse_capabilities(*ehlo).starttls) {
-        fail("4.7.0 mailtap: " + label_ +
-             " does not offer STARTTLS; refusing to continue in plain text (--tls none relays "
-             "unencrypted, --tls implicit for port 465)");
-        co_return;
-      }
-      step_ = "waiting for the reply to STARTTLS";
-      if (!co_await send("STARTTLS\r\n", "STARTTLS")) co_return;
-      auto go = co_await read_reply();
-      if (!go) co_return;
-      record(Direction::upstream_to_mailtap, EventKind::reply, go->raw, "STARTTLS", &*go);
-      if (go->code != 220) {
-        fail("4.7.0 mailtap: " + label_ + " refused STARTTLS: " + one_line(*go));
-        co_return;
-      }
-      if (parser_.buffered() > 0) {
-        // Plain-text bytes after "220" would be read as if they came over TLS (CVE-2011-0411).
-        note(EventKind::error,
-             std::to_string(parser_.buffered()) +
-                 " octets followed the 220 reply to STARTTLS before the handshake");
-        fail("4.7.0 mailtap: " + label_ + " sent " + std::to_string(parser_.buffered()) +
-             " unexpected octets after its 220 reply to STARTTLS: possible STARTTLS command "
-             "injection; closing");
-        co_return;
-      }
-      if (!co_await handshake()) co_return;
+  // STARTTLS: mailtap's own EHLO, the STARTTLS command, then the handshake. Never goes on in
+  // plain text.
+  asio::awaitable<bool> upgrade_to_tls() {
+    const bool offered = co_await ehlo_offers_starttls();
+    if (!offered) co_return false;
+    const bool accepted = co_await starttls_accepted();
+    if (!accepted) co_return false;
+    co_return co_await handshake();
+  }
+
+  asio::awaitable<bool> ehlo_offers_starttls() {
+    step_ = "waiting for the reply to EHLO";
+    const bool sent = co_await send("EHLO " + t_.ehlo_name + "\r\n", "EHLO");
+    if (!sent) co_return false;
+    auto ehlo = co_await read_reply();
+    if (!ehlo) co_return false;
+    record(Direction::upstream_to_mailtap, EventKind::reply, ehlo->raw, "EHLO", &*ehlo);
+    if (ehlo->code != 250) {
+      fail("4.7.0 mailtap: " + label_ + " refused EHLO " + t_.ehlo_name + ": " + one_line(*ehlo) +
+           " (try --ehlo-name)");
+      co_return false;
     }
-    result_.ok = true;
+    if (!smtp::parse_capabilities(*ehlo).starttls) {
+      fail("4.7.0 mailtap: " + label_ +
+           " does not offer STARTTLS; refusing to continue in plain text (--tls none relays "
+           "unencrypted, --tls implicit for port 465)");
+      co_return false;
+    }
+    co_return true;
+  }
+
+  // The STARTTLS command and its 220, with nothing after it before the handshake.
+  asio::awaitable<bool> starttls_accepted() {
+    step_ = "waiting for the reply to STARTTLS";
+    const bool sent = co_await send("STARTTLS\r\n", "STARTTLS");
+    if (!sent) co_return false;
+    auto go = co_await read_reply();
+    if (!go) co_return false;
+    record(Direction::upstream_to_mailtap, EventKind::reply, go->raw, "STARTTLS", &*go);
+    if (go->code != 220) {
+      fail("4.7.0 mailtap: " + label_ + " refused STARTTLS: " + one_line(*go));
+      co_return false;
+    }
+    if (parser_.buffered() > 0) {
+      // Plain-text bytes after "220" would be read as if they came over TLS (CVE-2011-0411).
+      note(EventKind::error, std::to_string(parser_.buffered()) +
+                                 " octets followed the 220 reply to STARTTLS before the handshake");
+      fail("4.7.0 mailtap: " + label_ + " sent " + std::to_string(parser_.buffered()) +
+           " unexpected octets after its 220 reply to STARTTLS: possible STARTTLS command "
+           "injection; closing");
+      co_return false;
+    }
+    co_return true;
   }
 
   asio::awaitable<bool> handshake() {
     step_ = "during the TLS handshake";
     TlsStream& tls = link_.start_tls();
-    SSL* ssl = tls.native_handle();
     const std::string& name = t_.tls_name;
     result_.tls.sni = is_ip_literal(name) ? "" : name;
-    if (!result_.tls.sni.empty()) SSL_set_tlsext_host_name(ssl, name.c_str());
+    if (!result_.tls.sni.empty()) SSL_set_tlsext_host_name(tls.native_handle(), name.c_str());
     auto failures = std::make_shared<std::vector<VerifyFailure>>();
     const bool enforce = !t_.insecure;
-    if (enforce || t_.report_when_insecure) {
-      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      if (is_ip_literal(name))
-        X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
-      else
-        X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
-      result_.tls.verified_name = name;
-      tls.set_verify([failures, enforce](bool preverified, X509_STORE_CTX* store) {
-        // Enforcing, the first failure ends the handshake; reporting, every one is kept.
-        if (!preverified && (!enforce || failures->empty()))
-          failures->push_back(capture_verify_failure(store));
-        return preverified || !enforce;
-      });
-    }
+    if (enforce || t_.report_when_insecure) check_certificate(tls, enforce, failures);
     // Resume only where certificates were checked the same way (the cache is per context).
     if (t_.session_cache != nullptr)
-      t_.session_cache->prepare(ssl, t_.host + ":" + std::to_string(t_.port) + " " + name);
+      t_.session_cache->prepare(tls.native_handle(),
+                                t_.host + ":" + std::to_string(t_.port) + " " + name);
     const std::error_code ec = co_await tls.handshake();
-    for (const VerifyFailure& f : *failures) {
-      VerifyProblem problem{f.error, explain_verify_failure(f, name, t_.trust_source)};
-      auto& seen = result_.verify_problems;
-      if (std::none_of(seen.begin(), seen.end(),
-                       [&](const VerifyProblem& p) { return p.reason == problem.reason; }))
-        seen.push_back(std::move(problem));
-    }
+    keep_verify_problems(*failures);
     if (ec) {
-      if (timed_out_) co_return false;
-      std::string reason;
-      if (enforce && !result_.verify_problems.empty()) {
-        reason = result_.verify_problems.front().reason;
-        result_.tls.verify_status = smtp::VerifyStatus::failed;
-        result_.tls.verify_reason = reason;
-      } else {
-        reason = "TLS handshake with " + label_ + " failed: " + ec.message();
-      }
-      note(EventKind::tls, reason);
-      fail("4.7.0 mailtap: " + reason);
+      if (!timed_out_) handshake_failed(ec, enforce);
       co_return false;
     }
     link_.set_tls_active();
     phase_ = Phase::tls;
+    note_tls_established(tls.native_handle(), enforce);
+    co_return true;
+  }
+
+  // Has the handshake check the certificate for --tls-name; every failure goes to `failures`.
+  void check_certificate(TlsStream& tls, bool enforce,
+                         const std::shared_ptr<std::vector<VerifyFailure>>& failures) {
+    const std::string& name = t_.tls_name;
+    X509_VERIFY_PARAM* param = SSL_get0_param(tls.native_handle());
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (is_ip_literal(name))
+      X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+    else
+      X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
+    result_.tls.verified_name = name;
+    tls.set_verify([failures, enforce](bool preverified, X509_STORE_CTX* store) {
+      // Enforcing, the first failure ends the handshake; reporting, every one is kept.
+      if (!preverified && (!enforce || failures->empty()))
+        failures->push_back(capture_verify_failure(store));
+      return preverified || !enforce;
+    });
+  }
+
+  // Each verification failure explained once, in the order found.
+  void keep_verify_problems(const std::vector<VerifyFailure>& failures) {
+    auto& seen = result_.verify_problems;
+    for (const VerifyFailure& f : failures) {
+      VerifyProblem problem{f.error, explain_verify_failure(f, t_.tls_name, t_.trust_source)};
+      if (std::none_of(seen.begin(), seen.end(),
+                       [&](const VerifyProblem& p) { return p.reason == problem.reason; }))
+        seen.push_back(std::move(problem));
+    }
+  }
+
+  void handshake_failed(const std::error_code& ec, bool enforce) {
+    std::string reason;
+    if (enforce && !result_.verify_problems.empty()) {
+      reason = result_.verify_problems.front().reason;
+      result_.tls.verify_status = smtp::VerifyStatus::failed;
+      result_.tls.verify_reason = reason;
+    } else {
+      reason = "TLS handshake with " + label_ + " failed: " + ec.message();
+    }
+    note(EventKind::tls, reason);
+    fail("4.7.0 mailtap: " + reason);
+  }
+
+  // After a completed handshake: what was negotiated and what the certificate check concluded.
+  void note_tls_established(SSL* ssl, bool enforce) {
     result_.tls.tls_version = SSL_get_version(ssl);
     if (const SSL_CIPHER* c = SSL_get_current_cipher(ssl))
       result_.tls.cipher = SSL_CIPHER_standard_name(c);
@@ -284,9 +343,8 @@ class Setup {
     }
     note(EventKind::tls, result_.tls.tls_version + " " + result_.tls.cipher +
                              (t_.insecure ? ", certificate NOT verified (--insecure)"
-                                          : ", certificate verified for " + name) +
+                                          : ", certificate verified for " + t_.tls_name) +
                              (result_.tls.resumed ? " (session resumed)" : ""));
-    co_return true;
   }
 
   Link& link_;

@@ -1,7 +1,5 @@
 #include "proxy/session/session.hpp"
 
-#include <openssl/mem.h>
-
 #include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -359,14 +357,9 @@ asio::awaitable<void> Session::after_input() {
   note_login_outcome();
   fetch_token_if_needed();
   client_held_ += d.take_to_client();
-  std::string u = d.take_to_upstream();
-  if (d.take_credentials_sent()) {
-    upstream_out_has_credentials_ = true;
-    upstream_out_ += u;
-    OPENSSL_cleanse(u.data(), u.size());
-    upstream_writer_wake_.notify();
-  } else if (!u.empty()) {
-    upstream_out_ += u;
+  smtp::UpstreamOutput to_upstream = d.take_to_upstream();
+  if (!to_upstream.empty()) {
+    upstream_out_.append(std::move(to_upstream));
     upstream_writer_wake_.notify();
   }
   client_reader_wake_.notify();
@@ -483,26 +476,26 @@ asio::awaitable<void> Session::upstream_writer() {
       co_await upstream_writer_wake_.wait();
       continue;
     }
-    std::string chunk = std::move(upstream_out_);
-    upstream_out_.clear();
-    const bool credentials = std::exchange(upstream_out_has_credentials_, false);
-    if (broken || dialogue_->abandon_upstream()) {
-      if (credentials) OPENSSL_cleanse(chunk.data(), chunk.size());
-      continue;
-    }
-    auto [ec, n] = co_await upstream_->write(asio::buffer(chunk));
-    if (credentials) OPENSSL_cleanse(chunk.data(), chunk.size());
-    last_upstream_activity_ = std::chrono::steady_clock::now();
-    if (ec) {
-      broken = true;
-      if (!dialogue_->finished()) {
-        dialogue_->set_time(storage::Clock::now());
-        dialogue_->upstream_closed();
-        co_await after_input();
+    // Credentials in `out` are Secret pieces: wiped when it goes, whether written or dropped.
+    const smtp::UpstreamOutput out = std::exchange(upstream_out_, {});
+    for (const smtp::UpstreamOutput::Piece& piece : out.pieces()) {
+      if (broken || dialogue_->abandon_upstream()) break;
+      auto [ec, n] = co_await upstream_->write(asio::buffer(piece.view()));
+      last_upstream_activity_ = std::chrono::steady_clock::now();
+      if (ec) {
+        broken = true;
+        co_await upstream_write_failed();
       }
+      client_reader_wake_.notify();
     }
-    client_reader_wake_.notify();
   }
+}
+
+asio::awaitable<void> Session::upstream_write_failed() {
+  if (dialogue_->finished()) co_return;
+  dialogue_->set_time(storage::Clock::now());
+  dialogue_->upstream_closed();
+  co_await after_input();
 }
 
 asio::awaitable<void> Session::writers_then_close() {

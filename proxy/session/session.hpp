@@ -21,6 +21,7 @@
 #include "proxy/session/proxy_config.hpp"
 #include "proxy/session/session_record.hpp"
 #include "proxy/smtp/dialogue.hpp"
+#include "proxy/smtp/upstream_output.hpp"
 #include "storage/records.hpp"
 
 namespace mailtap {
@@ -60,6 +61,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> upstream_reader();
   asio::awaitable<void> client_writer();
   asio::awaitable<void> upstream_writer();
+  asio::awaitable<void> upstream_write_failed();
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> watchdog();
   asio::awaitable<void> after_input();
@@ -111,11 +113,10 @@ class Session : public std::enable_shared_from_this<Session> {
   int durable_flushes_ = 0;
   bool end_committed_ = false;  // the session's closing record is on disk (or not recorded)
   std::string client_out_;
-  bool upstream_out_has_credentials_ = false;  // wipe the chunk once written
   bool token_fetch_running_ = false;
   std::optional<std::uint64_t> token_generation_;  // of the token last handed to the dialogue
   bool login_logged_ = false;
-  std::string upstream_out_;
+  smtp::UpstreamOutput upstream_out_;
   net::AsyncSignal client_writer_wake_;
   net::AsyncSignal upstream_writer_wake_;
   net::AsyncSignal client_reader_wake_;

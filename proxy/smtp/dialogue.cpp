@@ -127,7 +127,7 @@ void Dialogue::relay_greeting(const Reply& greeting, Phase phase) {
   emit_client(greeting.raw);
 }
 
-std::string Dialogue::take_to_upstream() {
+UpstreamOutput Dialogue::take_to_upstream() {
   return std::exchange(to_upstream_, {});
 }
 std::string Dialogue::take_to_client() {
@@ -343,7 +343,7 @@ void Dialogue::send_own_line(std::string_view line, EventKind kind, std::string 
   p.command = kind == EventKind::auth ? Verb::auth : cmd.id;
   p.sync = sync;
   record(std::move(e));
-  to_upstream_ += line;
+  to_upstream_.append(line);
   push_pending(std::move(p));
 }
 
@@ -511,9 +511,7 @@ void Dialogue::handle_sasl_line(std::string_view line) {
   if (assistant_) {
     AssistedLine a = assistant_->response(strip_crlf(line));
     if (a.changed) {
-      send_client_auth(a.line.view(), /*response=*/true);
-      credentials_sent_ = true;
-      note_rewrite("AUTH", std::move(a.note));
+      send_assisted_auth(std::move(a), /*response=*/true);
       return;
     }
   }
@@ -523,10 +521,29 @@ void Dialogue::handle_sasl_line(std::string_view line) {
 // The client's AUTH line or SASL response (`wire`, CRLF included, as it goes upstream): recorded
 // through the redactor, forwarded, and its reply awaited before anything else is read.
 void Dialogue::send_client_auth(std::string_view wire, bool response) {
+  record_client_auth(wire, response);
+  forward(wire);
+  await_client_auth_reply(response);
+}
+
+// The same for a line --assist-auth encoded from what the client typed: it holds the client's
+// secret, so it goes upstream as a Secret piece (see UpstreamOutput), followed by the note
+// saying what mailtap changed (which holds none).
+void Dialogue::send_assisted_auth(AssistedLine assisted, bool response) {
+  record_client_auth(assisted.line.view(), response);
+  bytes_to_upstream_ += assisted.line.size();
+  to_upstream_.append(std::move(assisted.line));
+  await_client_auth_reply(response);
+  note_rewrite("AUTH", std::move(assisted.note));
+}
+
+void Dialogue::record_client_auth(std::string_view wire, bool response) {
   RedactedLine r =
       response ? redactor_.client_response(strip_crlf(wire)) : redactor_.begin(strip_crlf(wire));
   record(auth_line_event(Direction::client_to_upstream, std::move(r), wire.size()));
-  forward(wire);
+}
+
+void Dialogue::await_client_auth_reply(bool response) {
   Pending p;
   p.kind = response ? Pending::Kind::sasl : Pending::Kind::command;
   p.verb = "AUTH";

@@ -34,6 +34,7 @@
 #include "proxy/smtp/text_normaliser.hpp"
 #include "proxy/smtp/transaction_tracker.hpp"
 #include "proxy/smtp/upstream_login.hpp"
+#include "proxy/smtp/upstream_output.hpp"
 
 namespace mailtap::smtp {
 
@@ -100,16 +101,15 @@ class Dialogue {
   // to every octet relayed.
   void end(Ending ending) { finish(ending.kind, std::move(ending.reason)); }
 
-  std::string take_to_upstream();
+  // In order; a line holding credentials mailtap put in (--auth-user, --assist-auth) is a
+  // Secret piece of its own, wiped when the owner drops it once written.
+  UpstreamOutput take_to_upstream();
   std::string take_to_client();
   // What the dialogue recorded since the last call, in order: the owner hands it to the
   // recorder (redacted already, see RecordedEvent).
   std::vector<RecordedEvent> take_events() { return std::exchange(events_, {}); }
   // The transactions whose final reply arrived since the last call.
   std::vector<Message> take_messages() { return std::exchange(messages_, {}); }
-  // True once after bytes holding mailtap's own credentials went into take_to_upstream(): the
-  // owner wipes its copies once they are written.
-  bool take_credentials_sent() { return std::exchange(credentials_sent_, false); }
 
   // An OAuth access token is needed (mailtap's own AUTH, or an assisted AUTH XOAUTH2 USER);
   // `fresh`: the cached one was refused, run the token command again. The dialogue reads no
@@ -218,6 +218,9 @@ class Dialogue {
   void sasl_challenge(const Reply& reply, Relayed& out);
   void sasl_end(const Reply& reply);
   void send_client_auth(std::string_view wire, bool response);
+  void send_assisted_auth(AssistedLine assisted, bool response);
+  void record_client_auth(std::string_view wire, bool response);
+  void await_client_auth_reply(bool response);
   // AUTH on mailtap's side (dialogue_auth.cpp)
   bool hold_for_login(const Pending& p, const Reply& reply, bool positive);
   void start_login(const Pending& p);
@@ -298,7 +301,6 @@ class Dialogue {
   std::optional<AuthAssistant> assistant_;
   bool assist_token_refused_ = false;
   TokenNeed token_need_ = TokenNeed::none;
-  bool credentials_sent_ = false;
 
   LineEnd line_end_ = LineEnd::none;  // how the client ended the line last framed
 
@@ -338,7 +340,7 @@ class Dialogue {
   std::uint64_t data_ends_sent_ = 0;
   std::uint64_t client_progress_ = 0;
   std::size_t octets_since_progress_ = 0;  // of a body line or chunk not yet complete
-  std::string to_upstream_;
+  UpstreamOutput to_upstream_;
   std::string to_client_;
 };
 

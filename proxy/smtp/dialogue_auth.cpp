@@ -162,8 +162,7 @@ void Dialogue::send_login_line(Secret line) {
   RedactedLine r =
       login_->sent_auth_command() ? own_redactor_.begin(text) : own_redactor_.client_response(text);
   record(auth_line_event(Direction::mailtap_to_upstream, std::move(r), line.size()));
-  to_upstream_.append(line.view());
-  credentials_sent_ = true;
+  to_upstream_.append(std::move(line));  // mailtap's own: not counted as relayed
   Pending p;
   p.kind = Expect::own_auth;
   p.verb = "AUTH";
@@ -254,9 +253,7 @@ bool Dialogue::assist_command(std::string_view line) {
     return true;
   }
   if (!a.changed) return false;
-  send_client_auth(a.line.view(), /*response=*/false);
-  credentials_sent_ = true;
-  note_rewrite("AUTH", std::move(a.note));
+  send_assisted_auth(std::move(a), /*response=*/false);
   return true;
 }
 
@@ -270,9 +267,7 @@ void Dialogue::provide_token(Secret token, bool fresh) {
   } else if (assistant_ && assistant_->awaiting_token()) {
     AssistedLine a = assistant_->token_line(token.view());
     paused_ = false;
-    send_client_auth(a.line.view(), /*response=*/false);
-    credentials_sent_ = true;
-    note_rewrite("AUTH", std::move(a.note));
+    send_assisted_auth(std::move(a), /*response=*/false);
   }
   process_client();
 }

@@ -170,7 +170,8 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
       }
       // While the client's handshake is due, no client byte is read (they belong to TLS).
       if (d.client_tls_due() && d.wants_client_input()) std::abort();
-      out.to_upstream += d.take_to_upstream();
+      const UpstreamOutput up = d.take_to_upstream();  // named: pieces() points into it
+      for (const UpstreamOutput::Piece& piece : up.pieces()) out.to_upstream += piece.view();
       out.to_client += d.take_to_client();
       if (was_finished && out.to_upstream.size() != up_before) std::abort();
     }
@@ -178,7 +179,8 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     out.abandon = d.abandon_upstream();
     // The input ran out: the session would stop here, and the record must still add up.
     if (!out.finished) d.end(Ending{Ending::Kind::error, "fuzz input ended"});
-    out.to_upstream += d.take_to_upstream();
+    const UpstreamOutput last = d.take_to_upstream();
+    for (const UpstreamOutput::Piece& piece : last.pieces()) out.to_upstream += piece.view();
     out.to_client += d.take_to_client();
     bool bdat_relayed = false;
     for (const RecordedEvent& e : events) bdat_relayed |= e->kind == EventKind::bdat_chunk;

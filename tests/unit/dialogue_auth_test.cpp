@@ -94,6 +94,24 @@ TEST(DialogueAuth, MailtapAuthenticatesWithPlainBeforeTheClientSeesTheEhloReply)
   EXPECT_TRUE(noted);
 }
 
+// Credentials mailtap put in leave the dialogue as a Secret piece of their own (wiped once
+// written), never inside the relayed bytes, which gather in an ordinary string.
+TEST(DialogueAuth, OwnCredentialsLeaveAsASecretPiece) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(login_options(true, false), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply_auth);
+  const UpstreamOutput out = d.take_to_upstream();
+  ASSERT_EQ(out.pieces().size(), 2u);
+  EXPECT_FALSE(out.pieces()[0].holds_secret());
+  EXPECT_EQ(out.pieces()[0].view(), ehlo);
+  EXPECT_TRUE(out.pieces()[1].holds_secret());
+  EXPECT_EQ(out.pieces()[1].view(), "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n");
+  EXPECT_EQ(out.size(), ehlo.size() + out.pieces()[1].view().size());
+}
+
 TEST(DialogueAuth, LoginAnswersBothPrompts) {
   const std::string only_login = "250-up.example\r\n250 AUTH LOGIN\r\n";
   const Result r = run_all_splits(
@@ -245,6 +263,25 @@ TEST(DialogueAssist, PlainTypedAsUserAndPassword) {
   for (const Event* e : find_events(r, Direction::mailtap_note, EventKind::rewrite))
     noted |= e->verb == "AUTH" && e->note.find("--assist-auth") != std::string::npos;
   EXPECT_TRUE(noted);
+}
+
+TEST(DialogueAssist, EncodedCredentialsLeaveAsASecretPiece) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(assist_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes("AUTH PLAIN alice s3cret-pw\r\n");
+  const UpstreamOutput out = d.take_to_upstream();
+  ASSERT_EQ(out.pieces().size(), 1u);
+  EXPECT_TRUE(out.pieces()[0].holds_secret());
+  EXPECT_EQ(out.pieces()[0].view(), "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n");
+  // The client's own base64 passes as it came: relayed bytes, as any line the client wrote.
+  Dialogue plain(assist_options(), events, messages);
+  plain.relay_greeting(reply_of(greeting), Phase::tls);
+  plain.client_bytes("AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n");
+  const UpstreamOutput relayed = plain.take_to_upstream();
+  ASSERT_EQ(relayed.pieces().size(), 1u);
+  EXPECT_FALSE(relayed.pieces()[0].holds_secret());
 }
 
 TEST(DialogueAssist, PlainAtThePrompt) {

@@ -20,6 +20,7 @@
 #include "proxy/smtp/command.hpp"
 #include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/reply_of.hpp"
+#include "tests/unit/upstream_text.hpp"
 
 namespace mailtap::smtp::testing {
 
@@ -258,7 +259,7 @@ inline Result run(const Script& script, const Splitter& split, const DialogueOpt
         d.client_tls_failed(step.bytes);
         break;
     }
-    r.upstream_per_step.push_back(d.take_to_upstream());
+    r.upstream_per_step.push_back(upstream_text(d.take_to_upstream()));
     r.client_per_step.push_back(d.take_to_client());
     r.to_upstream += r.upstream_per_step.back();
     r.to_client += r.client_per_step.back();

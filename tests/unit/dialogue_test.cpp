@@ -837,7 +837,7 @@ TEST(Dialogue, AbortWritesA421AndFinishes) {
   EXPECT_EQ(d.ending()->kind, Ending::Kind::timeout);
   d.client_bytes("NOOP\r\n");
   d.upstream_bytes("250 ok\r\n");
-  EXPECT_EQ(d.take_to_upstream(), "NOOP\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "NOOP\r\n");
   EXPECT_EQ(d.take_to_client(), "");
 }
 
@@ -853,7 +853,7 @@ TEST(Dialogue, BacklogIsBoundedWhilePaused) {
   d.client_bytes(body);
   EXPECT_FALSE(d.wants_client_input());  // paused on DATA with more than 256 KiB waiting
   EXPECT_TRUE(d.awaiting_reply());
-  EXPECT_EQ(d.take_to_upstream(), "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
   d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
   EXPECT_TRUE(d.wants_client_input());
   EXPECT_TRUE(d.in_data());
@@ -962,7 +962,7 @@ TEST(Dialogue, AReplyToBdatBeforeItsChunkWasRelayedEndsTheSession) {
   d.client_bytes("RSET\r\n");
   EXPECT_TRUE(d.finished());
   EXPECT_TRUE(d.abandon_upstream());
-  EXPECT_EQ(d.take_to_upstream().find("RSET"), std::string::npos);
+  EXPECT_EQ(upstream_text(d.take_to_upstream()).find("RSET"), std::string::npos);
   const std::string to_client = d.take_to_client();
   EXPECT_EQ(to_client.find("queued"), std::string::npos) << to_client;
   EXPECT_NE(to_client.find("421 4.5.0 mailtap: up.example:587 answered BDAT before its chunk"),

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "proxy/smtp/base64.hpp"
+#include "tests/unit/upstream_text.hpp"
 #include "tools/recorded_dialogue.hpp"
 #include "tools/replay_credentials.hpp"
 #include "tools/replay_driver.hpp"
@@ -13,6 +14,7 @@ namespace {
 
 using smtp::Direction;
 using smtp::EventKind;
+using smtp::upstream_text;
 
 storage::EventRow ev(Direction d, EventKind k, std::string verb, std::string bytes, int code = 0,
                      bool redacted = false) {
@@ -210,18 +212,18 @@ struct DriverHarness {
 TEST(ReplayDriver, SendsFlightsWhenTheOriginalDidAndComparesReplies) {
   DriverHarness h(plain_session());
   ReplayDriver& d = *h.driver;
-  EXPECT_EQ(d.take_to_upstream(), "EHLO client.test\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "EHLO client.test\r\n");
   d.upstream_bytes("250-new\r\n250 AUTH PLAIN\r\n");
-  const std::string auth = d.take_to_upstream();
+  const std::string auth = upstream_text(d.take_to_upstream());
   EXPECT_EQ(auth.substr(0, 11), "AUTH PLAIN ");
   d.upstream_bytes("235 2.7.0 ok\r\n");
   // The pipelined flight goes out in one piece, before any of its replies.
-  EXPECT_EQ(d.take_to_upstream(),
+  EXPECT_EQ(upstream_text(d.take_to_upstream()),
             "MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
   d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
-  EXPECT_EQ(d.take_to_upstream(), "Subject: t\r\n\r\nhi\r\n.\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "Subject: t\r\n\r\nhi\r\n.\r\n");
   d.upstream_bytes("250 queued as XYZ\r\n");
-  EXPECT_EQ(d.take_to_upstream(), "QUIT\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "QUIT\r\n");
   d.upstream_bytes("221 bye\r\n");
   EXPECT_TRUE(d.finished());
   ReplayReport r = d.report();
@@ -239,7 +241,8 @@ TEST(ReplayDriver, StopsWhenAuthFailsAndReportsTheDifference) {
   d.upstream_bytes("250-new\r\n250 AUTH PLAIN\r\n");
   d.take_to_upstream();
   d.upstream_bytes("535 5.7.8 Error: authentication failed\r\n");
-  EXPECT_EQ(d.take_to_upstream(), "QUIT\r\n");  // no MAIL: the original was authenticated
+  EXPECT_EQ(upstream_text(d.take_to_upstream()),
+            "QUIT\r\n");  // no MAIL: the original was authenticated
   d.upstream_bytes("221 bye\r\n");
   EXPECT_TRUE(d.finished());
   ReplayReport r = d.report();

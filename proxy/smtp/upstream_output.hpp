@@ -1,0 +1,67 @@
+// What the dialogue sends to the upstream, in the order it goes, as pieces: relayed bytes (and
+// mailtap's own lines that hold no secret) gather in one std::string, as a relay's output
+// should; a line that holds credentials mailtap put in (--auth-user, --assist-auth) is a Secret
+// piece of its own. So a password or token is never copied into a buffer that grows (a realloc
+// would leave an unwiped copy behind), and it is wiped whenever its piece goes, written or not.
+// Move-only, like the Secret it may hold.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "proxy/smtp/secret.hpp"
+
+namespace mailtap::smtp {
+
+class UpstreamOutput {
+ public:
+  class Piece {
+   public:
+    explicit Piece(std::string bytes) : bytes_(std::move(bytes)) {}
+    explicit Piece(Secret line) : bytes_(std::move(line)) {}
+
+    std::string_view view() const noexcept;
+    bool holds_secret() const noexcept { return std::holds_alternative<Secret>(bytes_); }
+
+   private:
+    friend class UpstreamOutput;
+    std::variant<std::string, Secret> bytes_;
+  };
+
+  UpstreamOutput() noexcept = default;
+  UpstreamOutput(const UpstreamOutput&) = delete;
+  UpstreamOutput& operator=(const UpstreamOutput&) = delete;
+  // A moved-from output is empty.
+  UpstreamOutput(UpstreamOutput&& other) noexcept
+      : pieces_(std::exchange(other.pieces_, {})), size_(std::exchange(other.size_, 0)) {}
+  UpstreamOutput& operator=(UpstreamOutput&& other) noexcept {
+    pieces_ = std::exchange(other.pieces_, {});
+    size_ = std::exchange(other.size_, 0);
+    return *this;
+  }
+  ~UpstreamOutput() = default;
+
+  // Relayed bytes: behind the last piece, in it when that is relayed bytes too.
+  void append(std::string_view bytes);
+  // A line holding a secret: a piece of its own.
+  void append(Secret line);
+  // All of `later`'s pieces behind these (`later` is left empty).
+  void append(UpstreamOutput&& later);
+
+  bool empty() const noexcept { return size_ == 0; }
+  // Octets in all the pieces.
+  std::size_t size() const noexcept { return size_; }
+  const std::vector<Piece>& pieces() const noexcept { return pieces_; }
+
+ private:
+  std::string* last_relayed();  // the last piece, if it holds relayed bytes
+
+  std::vector<Piece> pieces_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace mailtap::smtp

@@ -1,0 +1,80 @@
+// UpstreamOutput: relayed bytes gather in one piece; a line with a secret is a piece of its own;
+// order is kept across appends.
+#include "proxy/smtp/upstream_output.hpp"
+
+#include <gtest/gtest.h>
+
+#include <type_traits>
+
+namespace mailtap::smtp {
+namespace {
+
+static_assert(!std::is_copy_constructible_v<UpstreamOutput>);
+static_assert(std::is_nothrow_move_constructible_v<UpstreamOutput>);
+
+TEST(UpstreamOutput, RelayedBytesGatherInOnePiece) {
+  UpstreamOutput out;
+  EXPECT_TRUE(out.empty());
+  out.append("MAIL FROM:<a@x>\r\n");
+  out.append("");
+  out.append("RCPT TO:<b@y>\r\n");
+  ASSERT_EQ(out.pieces().size(), 1u);
+  EXPECT_FALSE(out.pieces()[0].holds_secret());
+  EXPECT_EQ(out.pieces()[0].view(), "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n");
+  EXPECT_EQ(out.size(), 32u);
+}
+
+TEST(UpstreamOutput, ASecretLineIsAPieceOfItsOwnInOrder) {
+  UpstreamOutput out;
+  out.append("EHLO x\r\n");
+  out.append(Secret::copy_of("AUTH PLAIN AGEAYg==\r\n"));
+  out.append(Secret());  // nothing: no piece
+  out.append("MAIL FROM:<a@x>\r\n");
+  ASSERT_EQ(out.pieces().size(), 3u);
+  EXPECT_EQ(out.pieces()[0].view(), "EHLO x\r\n");
+  EXPECT_TRUE(out.pieces()[1].holds_secret());
+  EXPECT_EQ(out.pieces()[1].view(), "AUTH PLAIN AGEAYg==\r\n");
+  EXPECT_FALSE(out.pieces()[2].holds_secret());
+  EXPECT_EQ(out.size(), 8u + 21u + 17u);
+}
+
+TEST(UpstreamOutput, AppendingAnotherJoinsRelayedBytesAndKeepsSecretsApart) {
+  UpstreamOutput queued;
+  queued.append("NOOP\r\n");
+  UpstreamOutput later;
+  later.append("RSET\r\n");
+  later.append(Secret::copy_of("dXNlcg==\r\n"));
+  later.append("QUIT\r\n");
+  queued.append(std::move(later));
+  EXPECT_TRUE(later.empty());  // NOLINT(bugprone-use-after-move): documented to be left empty
+  ASSERT_EQ(queued.pieces().size(), 3u);
+  EXPECT_EQ(queued.pieces()[0].view(), "NOOP\r\nRSET\r\n");
+  EXPECT_TRUE(queued.pieces()[1].holds_secret());
+  EXPECT_EQ(queued.pieces()[2].view(), "QUIT\r\n");
+  EXPECT_EQ(queued.size(), 12u + 10u + 6u);
+
+  UpstreamOutput empty;
+  empty.append(std::move(queued));
+  EXPECT_EQ(empty.pieces().size(), 3u);
+  EXPECT_EQ(empty.size(), 28u);
+  EXPECT_TRUE(queued.empty());  // NOLINT(bugprone-use-after-move)
+
+  UpstreamOutput moved = std::move(empty);
+  EXPECT_EQ(moved.size(), 28u);
+  EXPECT_TRUE(empty.empty());  // NOLINT(bugprone-use-after-move): a moved-from output is empty
+  EXPECT_TRUE(empty.pieces().empty());  // NOLINT(bugprone-use-after-move)
+}
+
+TEST(UpstreamOutput, ASecretPieceIsNeverJoinedWithLaterBytes) {
+  UpstreamOutput out;
+  out.append(Secret::copy_of("AUTH PLAIN AGEAYg==\r\n"));
+  UpstreamOutput later;
+  later.append("MAIL FROM:<a@x>\r\n");
+  out.append(std::move(later));
+  ASSERT_EQ(out.pieces().size(), 2u);
+  EXPECT_TRUE(out.pieces()[0].holds_secret());
+  EXPECT_EQ(out.pieces()[1].view(), "MAIL FROM:<a@x>\r\n");
+}
+
+}  // namespace
+}  // namespace mailtap::smtp
