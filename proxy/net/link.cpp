@@ -22,7 +22,8 @@ asio::awaitable<std::tuple<std::error_code, std::size_t>> Link::read_some(
   for (;;) {
     auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read, use_tuple);
     if (ec) co_return std::tuple{ec, std::size_t{0}};
-    socket_.non_blocking(true, ec);
+    // The getter reads asio's flag; setting it is an ioctl, needed once per socket.
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
     const std::size_t n = socket_.read_some(buf, ec);
     if (ec != asio::error::would_block && ec != asio::error::try_again) co_return std::tuple{ec, n};
   }
