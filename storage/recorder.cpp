@@ -5,13 +5,9 @@
 
 #include <algorithm>
 #include <asio/associated_executor.hpp>
-#include <asio/bind_cancellation_slot.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/execution/outstanding_work.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/concurrent_channel.hpp>
-#include <asio/experimental/deferred.hpp>
-#include <asio/experimental/parallel_group.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/prefer.hpp>
@@ -116,8 +112,6 @@ std::size_t weight_of(const std::vector<Record>& records) {
   }
   return w;
 }
-
-using BatchChannel = asio::experimental::concurrent_channel<void(asio::error_code, Batch)>;
 
 // Errors caused by one record's content rather than by the database: the record is skipped and
 // the transaction goes on.
@@ -438,10 +432,13 @@ class Writer {
 }  // namespace
 
 struct Recorder::Impl {
-  explicit Impl(const RecorderOptions& o)
-      : options(o), channel(ctx, o.queue_capacity), timer(ctx) {}
+  explicit Impl(const RecorderOptions& o) : options(o), timer(ctx) {}
 
   asio::awaitable<void> run();
+  // Any thread: queues an admitted batch and wakes the storage thread only when it must.
+  void enqueue(Batch batch, bool urgent);
+  // Any thread: the storage thread looks at the queue now rather than at its deadline.
+  void wake();
   void handle(Batch batch);
   void commit();
   void fail(const Status& st);
@@ -450,7 +447,6 @@ struct Recorder::Impl {
   RecorderOptions options;
   FingerprintKey key{};
   asio::io_context ctx{1};
-  BatchChannel channel;
   std::thread thread;
   std::atomic<SessionKey> next_key{1};
 
@@ -459,14 +455,23 @@ struct Recorder::Impl {
   asio::steady_timer timer;
   std::chrono::steady_clock::time_point tx_deadline{};
   std::vector<std::shared_ptr<CommitAck>> acks;
+  bool woken = false;  // a wake() arrived since the storage thread last looked at the queue
 
   // Shared between producers, stop() and the storage thread.
   mutable std::mutex mutex;
-  bool accepting = true;         // false once stop() began
-  std::uint64_t promised = 0;    // batches admitted by submit() and not yet received
-  std::string failure;           // non-empty once failed
-  std::size_t queued_bytes = 0;  // weight of the batches sent and not yet written
+  bool accepting = true;           // false once stop() began
+  std::uint64_t promised = 0;      // batches admitted by submit() and not yet taken
+  std::string failure;             // non-empty once failed
+  std::size_t queued_bytes = 0;    // weight of the batches admitted and not yet written
+  std::size_t queued_batches = 0;  // batches admitted and not yet written
   std::size_t peak_queued_bytes = 0;
+  // Batches admitted and not yet taken by the storage thread, in submission order. Waking
+  // that thread costs two context switches: a session's commands, replies and body reads are
+  // queued without one while it will look anyway (wake_due: it has an open transaction or a
+  // wake() on its way); a batch someone waits for (urgent_due) always wakes it.
+  std::vector<Batch> pending;
+  bool wake_due = false;
+  bool urgent_due = false;
   // Producers waiting for queued_bytes to fall, in order, with their batches' weights.
   std::deque<std::pair<std::shared_ptr<CommitAck>, std::size_t>> room_waiters;
 
@@ -488,46 +493,70 @@ asio::awaitable<void> Recorder::Impl::run() {
   for (;;) {
     {
       std::lock_guard lk(mutex);
-      // Every batch ever admitted has been received: nothing can arrive any more.
+      // Every batch ever admitted has been taken: nothing can arrive any more.
       if (!accepting && promised == 0) break;
     }
-    timer.expires_at(writer.in_transaction() ? tx_deadline : steady_clock::time_point::max());
-    auto [order, receive_ec, batch, timer_ec] =
-        co_await asio::experimental::make_parallel_group(
-            channel.async_receive(asio::experimental::deferred),
-            timer.async_wait(asio::experimental::deferred))
-            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-    (void)order;
-    (void)timer_ec;
-    // Checked whatever finished first: a receive that completed just as the timer fired still
-    // carries its batch.
-    if (!receive_ec) {
-      handle(std::move(batch));
-      // Take what is already queued before committing: under load this is what groups many
-      // sessions' records into one transaction.
-      while (writer.records_in_transaction() < options.commit_records &&
-             steady_clock::now() < tx_deadline &&
-             channel.try_receive([this](asio::error_code ec, Batch b) {
-               if (!ec) handle(std::move(b));
-             })) {
-      }
+    if (!woken) {
+      timer.expires_at(writer.in_transaction() ? tx_deadline : steady_clock::time_point::max());
+      auto [ec] = co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      (void)ec;  // expired or cancelled by wake(): either way, look at the queue
     }
+    woken = false;
+    std::vector<Batch> taken;
+    {
+      std::lock_guard lk(mutex);
+      taken.swap(pending);
+      urgent_due = false;
+    }
+    for (Batch& batch : taken) handle(std::move(batch));
     // A producer waiting for its commit holds a reply back from its client: commit as soon as
-    // nothing more is queued instead of at the deadline (what is queued still shares it).
+    // its batch is written instead of at the deadline (what was queued with it shares it).
     if (writer.in_transaction() && (writer.records_in_transaction() >= options.commit_records ||
                                     steady_clock::now() >= tx_deadline || !acks.empty())) {
       commit();
     }
-    if (!writer.in_transaction()) release_acks();
+    if (!writer.in_transaction()) {
+      release_acks();
+      std::lock_guard lk(mutex);
+      // Idle from here on: the next batch must wake this thread, unless one is already queued.
+      if (pending.empty())
+        wake_due = false;
+      else
+        woken = true;
+    }
   }
   if (writer.in_transaction()) commit();
   release_acks();
 }
 
+void Recorder::Impl::wake() {
+  asio::post(ctx, [this] {
+    woken = true;
+    timer.cancel();
+  });
+}
+
+void Recorder::Impl::enqueue(Batch batch, bool urgent) {
+  bool wake_now = false;
+  {
+    std::lock_guard lk(mutex);
+    pending.push_back(std::move(batch));
+    // A quarter of the octet budget queued: write it now, so producers rarely wait for room.
+    urgent = urgent || queued_bytes >= options.queue_bytes / 4;
+    if (urgent ? !urgent_due : !wake_due) wake_now = true;
+    wake_due = true;
+    urgent_due = urgent_due || urgent;
+  }
+  if (wake_now) wake();
+}
+
 std::shared_ptr<CommitAck> Recorder::Impl::reserve_room(std::size_t weight) {
   std::lock_guard lk(mutex);
-  if (queued_bytes == 0 || (room_waiters.empty() && queued_bytes + weight <= options.queue_bytes)) {
+  if (queued_batches == 0 ||
+      (room_waiters.empty() && queued_bytes + weight <= options.queue_bytes &&
+       queued_batches < options.queue_capacity)) {
     queued_bytes += weight;
+    ++queued_batches;
     peak_queued_bytes = std::max(peak_queued_bytes, queued_bytes);
     return nullptr;
   }
@@ -541,10 +570,13 @@ void Recorder::Impl::release_room(std::size_t weight) {
   {
     std::lock_guard lk(mutex);
     queued_bytes -= weight;
-    while (
-        !room_waiters.empty() &&
-        (queued_bytes == 0 || queued_bytes + room_waiters.front().second <= options.queue_bytes)) {
+    --queued_batches;
+    while (!room_waiters.empty() &&
+           (queued_batches == 0 ||
+            (queued_bytes + room_waiters.front().second <= options.queue_bytes &&
+             queued_batches < options.queue_capacity))) {
       queued_bytes += room_waiters.front().second;
+      ++queued_batches;
       peak_queued_bytes = std::max(peak_queued_bytes, queued_bytes);
       admitted.push_back(std::move(room_waiters.front().first));
       room_waiters.pop_front();
@@ -679,8 +711,6 @@ asio::awaitable<void> Recorder::submit(std::vector<Record> batch) {
   // A cancelled session still gets its records written: ignore cancellation until we return.
   const bool throw_if_cancelled = co_await asio::this_coro::throw_if_cancelled();
   co_await asio::this_coro::throw_if_cancelled(false);
-  auto token = asio::bind_cancellation_slot(asio::cancellation_slot(),
-                                            asio::experimental::as_tuple(asio::use_awaitable));
 
   // The client learns that a message or a session has finished only once it is on disk.
   const bool durable = std::any_of(batch.begin(), batch.end(), [](const Record& r) {
@@ -690,6 +720,7 @@ asio::awaitable<void> Recorder::submit(std::vector<Record> batch) {
   if (durable) ack = std::make_shared<CommitAck>();
   const std::size_t weight = weight_of(batch);
   if (std::shared_ptr<CommitAck> room = s.reserve_room(weight)) {
+    s.wake();  // the queue is full: the storage thread makes room by writing it now
     co_await room->async_wait(asio::use_awaitable);  // a slow disk slows the relay here
   }
 
@@ -699,18 +730,8 @@ asio::awaitable<void> Recorder::submit(std::vector<Record> batch) {
   queued.records = std::move(batch);
   queued.ack = ack;
   queued.weight = weight;
-  auto [ec] = co_await s.channel.async_send(asio::error_code{}, std::move(queued), token);
-  if (ec) {
-    // Unreachable while the channel is never closed or cancelled; keep the books right anyway.
-    {
-      std::lock_guard lk(s.mutex);
-      --s.promised;
-      s.n_late += n;
-    }
-    s.release_room(weight);
-  } else if (ack) {
-    co_await ack->async_wait(asio::use_awaitable);  // the outcome is in failed(), if it matters
-  }
+  s.enqueue(std::move(queued), durable);
+  if (ack) co_await ack->async_wait(asio::use_awaitable);  // the outcome is in failed()
   co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
 }
 
@@ -723,8 +744,8 @@ void Recorder::stop() {
     s.accepting = false;
   }
   // Wake the storage coroutine if it is idle so it notices; it exits once every admitted batch
-  // has been received and committed.
-  asio::post(s.ctx, [p = &s] { p->timer.cancel(); });
+  // has been taken and committed.
+  s.wake();
   if (s.thread.joinable()) {
     if (s.thread.get_id() == std::this_thread::get_id()) return;  // misuse: from on_failure
     s.thread.join();
