@@ -282,6 +282,9 @@ void Dialogue::close_body_events() {
 
 void Dialogue::client_bytes(std::string_view bytes) {
   if (ending_) return;
+  // Most of a read in DATA goes on as it came: room for all of it, not a regrowth per segment.
+  if (mode_ == Mode::data || mode_ == Mode::bdat_chunk)
+    to_upstream_.expect(framer_.unread() + bytes.size());
   framer_.feed(bytes);
   process_client();
 }

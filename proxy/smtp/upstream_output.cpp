@@ -1,5 +1,6 @@
 #include "proxy/smtp/upstream_output.hpp"
 
+#include <algorithm>
 #include <iterator>
 #include <utility>
 
@@ -17,11 +18,16 @@ std::string* UpstreamOutput::last_relayed() {
 void UpstreamOutput::append(std::string_view bytes) {
   if (bytes.empty()) return;
   size_ += bytes.size();
+  const std::size_t room = std::max(bytes.size(), std::exchange(expected_, 0));
   if (std::string* last = last_relayed()) {
+    if (last->capacity() - last->size() < room) last->reserve(last->size() + room);
     last->append(bytes);
     return;
   }
-  pieces_.emplace_back(std::string(bytes));
+  std::string piece;
+  piece.reserve(room);
+  piece.append(bytes);
+  pieces_.emplace_back(std::move(piece));
 }
 
 void UpstreamOutput::append(Secret line) {
@@ -38,7 +44,12 @@ void UpstreamOutput::append(UpstreamOutput&& later) {
   }
   auto first = later.pieces_.begin();
   if (std::string* last = last_relayed()) {
-    if (const auto* relayed = std::get_if<std::string>(&first->bytes_)) {
+    // Small pieces join the last one (fewer, fuller TLS records); a large one, such as a body
+    // read, moves over as it is rather than being copied.
+    constexpr std::size_t kJoinBelow = 4096;
+    const auto* relayed = std::get_if<std::string>(&first->bytes_);
+    if (relayed != nullptr &&
+        (relayed->size() < kJoinBelow || relayed->size() <= last->capacity() - last->size())) {
       last->append(*relayed);
       ++first;
     }

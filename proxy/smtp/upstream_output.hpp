@@ -37,10 +37,13 @@ class UpstreamOutput {
   UpstreamOutput& operator=(const UpstreamOutput&) = delete;
   // A moved-from output is empty.
   UpstreamOutput(UpstreamOutput&& other) noexcept
-      : pieces_(std::exchange(other.pieces_, {})), size_(std::exchange(other.size_, 0)) {}
+      : pieces_(std::exchange(other.pieces_, {})),
+        size_(std::exchange(other.size_, 0)),
+        expected_(std::exchange(other.expected_, 0)) {}
   UpstreamOutput& operator=(UpstreamOutput&& other) noexcept {
     pieces_ = std::exchange(other.pieces_, {});
     size_ = std::exchange(other.size_, 0);
+    expected_ = std::exchange(other.expected_, 0);
     return *this;
   }
   ~UpstreamOutput() = default;
@@ -49,6 +52,9 @@ class UpstreamOutput {
   void append(std::string_view bytes);
   // A line holding a secret: a piece of its own.
   void append(Secret line);
+  // About `octets` of relayed bytes follow: the next append makes room for all of them at once
+  // (a body read relayed segment by segment would otherwise regrow, and copy, its piece).
+  void expect(std::size_t octets) noexcept { expected_ = octets; }
   // All of `later`'s pieces behind these (`later` is left empty).
   void append(UpstreamOutput&& later);
 
@@ -62,6 +68,7 @@ class UpstreamOutput {
 
   std::vector<Piece> pieces_;
   std::size_t size_ = 0;
+  std::size_t expected_ = 0;
 };
 
 }  // namespace mailtap::smtp
