@@ -14,16 +14,41 @@ constexpr std::size_t body_slice = std::size_t{64} * 1024;
 constexpr std::size_t compact_after = std::size_t{64} * 1024;
 }  // namespace
 
+void ClientFramer::feed(std::string_view bytes) {
+  if (unread() == 0) {
+    // Most reads are used up before the next one arrives: read them in place.
+    backlog_.clear();
+    input_ = bytes;
+    pos_ = 0;
+    borrowed_ = true;
+    return;
+  }
+  keep_unread();
+  backlog_.append(bytes);
+  input_ = backlog_;
+}
+
+void ClientFramer::keep_unread() {
+  if (borrowed_) {
+    backlog_.assign(avail());
+    pos_ = 0;
+    borrowed_ = false;
+  }
+  input_ = backlog_;
+}
+
 void ClientFramer::compact() {
+  keep_unread();
   if (pos_ > 0 && (pos_ == backlog_.size() || pos_ > compact_after)) {
     backlog_.erase(0, pos_);
     pos_ = 0;
   }
+  input_ = backlog_;
 }
 
 std::optional<FramedLine> ClientFramer::next_line() {
   for (;;) {
-    const std::string_view avail(backlog_.data() + pos_, backlog_.size() - pos_);
+    const std::string_view avail = this->avail();
     if (avail.empty()) return std::nullopt;
     const std::size_t n = normaliser_.normalise(avail.substr(0, command_slice), line_);
     pos_ += n;
@@ -66,7 +91,7 @@ void ClientFramer::distrust_unread() {
 
 std::string_view ClientFramer::take_plain_lines(bool long_lines_ok) {
   if (!normaliser_.idle()) return {};
-  const std::string_view avail(backlog_.data() + pos_, backlog_.size() - pos_);
+  const std::string_view avail = this->avail();
   constexpr std::size_t longest_line = 998;  // RFC 5321 §4.5.3.1.6, CRLF excluded
   std::size_t pos = 0;
   std::size_t run = 0;
@@ -87,7 +112,7 @@ std::string_view ClientFramer::take_plain_lines(bool long_lines_ok) {
 }
 
 std::size_t ClientFramer::normalise_body(std::string& segment) {
-  const std::string_view avail(backlog_.data() + pos_, backlog_.size() - pos_);
+  const std::string_view avail = this->avail();
   // A body is data: 0xFF is an ordinary byte there (8-bit text), not telnet.
   const std::size_t n = normaliser_.normalise(avail.substr(0, body_slice), segment,
                                               /*telnet=*/false);
@@ -96,7 +121,7 @@ std::size_t ClientFramer::normalise_body(std::string& segment) {
 }
 
 std::string_view ClientFramer::take_chunk(std::uint64_t most) {
-  const std::string_view avail(backlog_.data() + pos_, backlog_.size() - pos_);
+  const std::string_view avail = this->avail();
   const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(most, avail.size()));
   pos_ += take;
   return avail.substr(0, take);

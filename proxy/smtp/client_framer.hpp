@@ -31,12 +31,15 @@ class ClientFramer {
   // Lines longer than `max_kept_line` octets are framed but not kept (FramedLine::discarded).
   explicit ClientFramer(std::size_t max_kept_line) : max_kept_line_(max_kept_line) {}
 
-  void feed(std::string_view bytes) { backlog_.append(bytes); }
+  // With nothing unread, `bytes` are read where they are, not copied: the caller keeps them
+  // alive and unchanged until compact(), which copies whatever is still unread.
+  void feed(std::string_view bytes);
   // Octets received and not read yet.
-  std::size_t unread() const { return backlog_.size() - pos_; }
+  std::size_t unread() const { return input_.size() - pos_; }
   // Nothing more of what was received will be read (after QUIT, or an injection).
-  void skip_unread() { pos_ = backlog_.size(); }
-  // Frees the octets already read; views returned before are invalid afterwards.
+  void skip_unread() { pos_ = input_.size(); }
+  // Keeps what is unread and frees the octets already read; views returned before are invalid
+  // afterwards.
   void compact();
 
   // ---- command lines
@@ -70,8 +73,12 @@ class ClientFramer {
  private:
   std::size_t max_kept_line_;
   TextNormaliser normaliser_;
-  std::string backlog_;  // received, not yet read from pos_ on
+  std::string backlog_;     // received and kept
+  std::string_view input_;  // received, read up to pos_: backlog_, or the caller's bytes
+  bool borrowed_ = false;   // input_ is the caller's bytes, fed last
   std::size_t pos_ = 0;
+  std::string_view avail() const { return input_.substr(pos_); }
+  void keep_unread();                  // copies the unread part of borrowed input into backlog_
   std::string line_;                   // the line being framed (canonical text)
   std::size_t discarded_ = 0;          // octets of an over-long line thrown away so far
   std::string discarded_verb_;         // verb of that line, read from its start
