@@ -211,7 +211,7 @@ labels_for() {  # scenario -> the rows to run, in the order they alternate withi
 
 # ---- what run.sh reads from /proc around the load generator ---------------------------------
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-disk_writes() { awk '/^write_bytes/ { w = $2 } /^cancelled_write_bytes/ { c = $2 } END { print w - c }' "/proc/$1/io"; }
+disk_writes() { awk '/^write_bytes/ { w = $2 } /^cancelled_write_bytes/ { c = $2 } END { printf "%.0f\n", w - c }' "/proc/$1/io"; }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
 # After the client has its last reply the recorder may still be writing: wait until the proxy's
