@@ -21,6 +21,15 @@ void optional_text(JsonWriter& w, std::string_view key, std::string_view value) 
     w.value(value);
 }
 
+// SMTP reply codes are never 0: 0 means there was no reply.
+void optional_code(JsonWriter& w, std::string_view key, int code) {
+  w.key(key);
+  if (code == 0)
+    w.null();
+  else
+    w.value(code);
+}
+
 void time_member(JsonWriter& w, std::string_view key, storage::Clock::time_point t) {
   w.key(key);
   if (t == storage::Clock::time_point{})
@@ -101,11 +110,7 @@ void write_session_summary(JsonWriter& w, const storage::SessionSummary& row) {
     w.null();
   }
   w.key("messages").value(row.messages);
-  w.key("last_reply_code");
-  if (row.last_reply_code != 0)
-    w.value(row.last_reply_code);
-  else
-    w.null();
+  optional_code(w, "last_reply_code", row.last_reply_code);
   write_bytes_member(w, "last_reply", row.last_reply);
   w.key("failure_replies").value(row.failure_replies);
   const bool ended_badly = s.outcome && *s.outcome != storage::Outcome::quit;
@@ -154,11 +159,7 @@ void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
     w.key("phase").value(smtp::to_string(e.phase));
     w.key("kind").value(smtp::to_string(e.kind));
     optional_text(w, "verb", e.verb);
-    w.key("reply_code");
-    if (e.reply_code != 0)
-      w.value(e.reply_code);
-    else
-      w.null();
+    optional_code(w, "reply_code", e.reply_code);
     optional_text(w, "enhanced_status", e.enhanced_status);
     write_bytes_member(w, "bytes", e.bytes);
     w.key("wire_size").value(static_cast<std::uint64_t>(e.wire_size));
@@ -178,11 +179,7 @@ void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
     for (const auto& r : m.recipients) {
       w.begin_object();
       w.key("command").value(r.command);
-      w.key("reply_code");
-      if (r.reply_code != 0)
-        w.value(r.reply_code);
-      else
-        w.null();
+      optional_code(w, "reply_code", r.reply_code);
       optional_text(w, "reply", r.reply);
       w.end_object();
     }
@@ -192,11 +189,7 @@ void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
     write_bytes_member(w, "body", m.body);
     w.key("body_truncated").value(m.body_truncated);
     w.key("via_bdat").value(m.via_bdat);
-    w.key("final_code");
-    if (m.final_code != 0)
-      w.value(m.final_code);
-    else
-      w.null();
+    optional_code(w, "final_code", m.final_code);
     optional_text(w, "final_reply", m.final_reply);
     time_member(w, "started_at", m.started);
     time_member(w, "finished_at", m.finished);
