@@ -542,9 +542,9 @@ void Recorder::Impl::enqueue(Batch batch, bool urgent) {
     std::lock_guard lk(mutex);
     pending.push_back(std::move(batch));
     // A quarter of the octet budget queued: write it now, so producers rarely wait for room.
-    // And a few dozen records at most per wake-up: a longer burst of writes holds a core
+    // And 16 batches at most per wake-up: a longer burst of writes holds a core
     // that the relay (on a small machine) may want.
-    constexpr std::size_t kBatchesPerWake = 64;
+    constexpr std::size_t kBatchesPerWake = 16;
     urgent = urgent || queued_bytes >= options.queue_bytes / 4 || pending.size() >= kBatchesPerWake;
     if (urgent ? !urgent_due : !wake_due) wake_now = true;
     wake_due = true;
