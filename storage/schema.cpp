@@ -218,11 +218,11 @@ std::vector<VocabularyTrigger> vocabulary_triggers() {
            " outside mailtap''s vocabulary'); END";
   };
   return {
-      {"events_vocabulary",
-       "CREATE TRIGGER events_vocabulary BEFORE INSERT ON events WHEN " +
-           sql_none_of<Direction>("NEW.direction") + " OR " + sql_none_of<Phase>("NEW.phase") +
-           " OR " + sql_none_of<EventKind>("NEW.kind") +
-           refuse("events: a direction, phase or kind")},
+      {"events_vocabulary", "CREATE TRIGGER events_vocabulary BEFORE INSERT ON events WHEN " +
+                                sql_none_of<Direction>("NEW.direction") + " OR " +
+                                sql_none_of<Phase>("NEW.phase") + " OR " +
+                                sql_none_of<EventKind>("NEW.kind") +
+                                refuse("events: a direction, phase or kind")},
       {"sessions_vocabulary_insert",
        "CREATE TRIGGER sessions_vocabulary_insert BEFORE INSERT ON sessions WHEN " +
            sql_none_of<TlsMode>("NEW.tls_mode") + refuse("sessions: a tls_mode")},
