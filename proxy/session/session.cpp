@@ -350,6 +350,14 @@ void Session::note_client_progress() {
 // at once; bytes for the client that acknowledge something finished (the reply to an end of
 // data, the 221 or any last reply before the close) wait until its record is committed, and
 // everything after them waits behind them.
+void Session::release_client_held() {
+  if (!client_held_.empty()) {
+    client_out_ += client_held_;
+    client_held_.clear();
+  }
+  client_writer_wake_.notify();
+}
+
 asio::awaitable<void> Session::after_input() {
   smtp::Dialogue& d = *dialogue_;
   take_dialogue_records();
@@ -370,15 +378,16 @@ asio::awaitable<void> Session::after_input() {
   }
   const bool ends_session = record_.close_pending();
   const bool durable = ends_session || !messages_.empty();
+  // Bytes that acknowledge nothing need not wait for their record: they go first, and the
+  // writers run before the recording work below, which stays off the round trip's path.
+  if (!durable && durable_flushes_ == 0) release_client_held();
+  if (!upstream_out_.empty() || !client_out_.empty())
+    co_await asio::post(executor(), asio::use_awaitable);
   if (durable) ++durable_flushes_;
   co_await flush_records();
   if (durable) --durable_flushes_;
   if (ends_session) end_committed_ = true;
-  if (durable_flushes_ == 0 && !client_held_.empty()) {
-    client_out_ += client_held_;
-    client_held_.clear();
-  }
-  client_writer_wake_.notify();
+  if (durable_flushes_ == 0) release_client_held();
   if (d.finished()) upstream_writer_wake_.notify();
 }
 

@@ -65,6 +65,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> watchdog();
   asio::awaitable<void> after_input();
+  void release_client_held();  // held client bytes join the output; the client writer wakes
   smtp::Event upstream_end_event(const std::error_code& ec) const;
   struct Deadlines {
     std::optional<std::chrono::steady_clock::time_point> upstream;  // for its reply
