@@ -15,17 +15,21 @@ constexpr std::size_t compact_after = std::size_t{64} * 1024;
 }  // namespace
 
 void ClientFramer::feed(std::string_view bytes) {
-  if (unread() == 0) {
-    // Most reads are used up before the next one arrives: read them in place.
-    backlog_.clear();
-    input_ = bytes;
-    pos_ = 0;
-    borrowed_ = true;
-    return;
-  }
   keep_unread();
   backlog_.append(bytes);
   input_ = backlog_;
+}
+
+void ClientFramer::lend(std::string_view bytes) {
+  if (unread() > 0) {
+    feed(bytes);
+    return;
+  }
+  // Most reads are used up before the next one arrives: read them in place.
+  backlog_.clear();
+  input_ = bytes;
+  pos_ = 0;
+  borrowed_ = true;
 }
 
 void ClientFramer::keep_unread() {

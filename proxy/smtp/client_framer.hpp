@@ -31,9 +31,11 @@ class ClientFramer {
   // Lines longer than `max_kept_line` octets are framed but not kept (FramedLine::discarded).
   explicit ClientFramer(std::size_t max_kept_line) : max_kept_line_(max_kept_line) {}
 
-  // With nothing unread, `bytes` are read where they are, not copied: the caller keeps them
-  // alive and unchanged until compact(), which copies whatever is still unread.
+  // Bytes received: copied.
   void feed(std::string_view bytes);
+  // Bytes received, lent: with nothing unread they are read where they are, not copied. The
+  // caller keeps them alive and unchanged until its compact(), which copies what is unread.
+  void lend(std::string_view bytes);
   // Octets received and not read yet.
   std::size_t unread() const { return input_.size() - pos_; }
   // Nothing more of what was received will be read (after QUIT, or an injection).

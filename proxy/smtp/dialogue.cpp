@@ -285,8 +285,8 @@ void Dialogue::client_bytes(std::string_view bytes) {
   // Most of a read in DATA goes on as it came: room for all of it, not a regrowth per segment.
   if (mode_ == Mode::data || mode_ == Mode::bdat_chunk)
     to_upstream_.expect(framer_.unread() + bytes.size());
-  framer_.feed(bytes);
-  process_client();
+  framer_.lend(bytes);
+  process_client();  // ends with framer_.compact(): nothing is read from `bytes` after it
 }
 
 void Dialogue::client_closed() {

@@ -115,6 +115,26 @@ TEST(ClientFramer, ShortOverLimitLineCompletesWhole) {
   EXPECT_EQ(framed->text.size(), 113u);
 }
 
+// The dialogue lends each read (no copy) and compacts before the read buffer is reused: what it
+// left unread (it was waiting for replies) must survive the buffer being overwritten.
+TEST(ClientFramer, LentBytesLeftUnreadSurviveTheLendersBuffer) {
+  ClientFramer f(2048);
+  std::string read_buffer = "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDA";
+  f.lend(read_buffer);
+  std::optional<FramedLine> first = f.next_line();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->text, "MAIL FROM:<a@b>\r\n");
+  f.compact();
+  read_buffer.assign(read_buffer.size(), 'X');
+  read_buffer = "TA\r\n";
+  f.lend(read_buffer);  // joins the kept bytes: copied
+  std::vector<std::string> rest;
+  while (std::optional<FramedLine> line = f.next_line()) rest.push_back(line->text);
+  f.compact();
+  EXPECT_EQ(rest, (std::vector<std::string>{"RCPT TO:<c@d>\r\n", "DATA\r\n"}));
+  EXPECT_EQ(f.unread(), 0u);
+}
+
 TEST(ClientFramer, DistrustMarksTheLinesAlreadyReceived) {
   ClientFramer f(2048);
   f.feed("c2VjcmV0\r\nNO");
