@@ -346,10 +346,6 @@ void Session::note_client_progress() {
   last_client_progress_ = std::chrono::steady_clock::now();
 }
 
-// Hands what the dialogue produced to the writers and the recorder. Bytes for the upstream go
-// at once; bytes for the client that acknowledge something finished (the reply to an end of
-// data, the 221 or any last reply before the close) wait until its record is committed, and
-// everything after them waits behind them.
 void Session::release_client_held() {
   if (!client_held_.empty()) {
     client_out_ += client_held_;
@@ -358,6 +354,11 @@ void Session::release_client_held() {
   client_writer_wake_.notify();
 }
 
+// Hands what the dialogue produced to the writers and the recorder. Bytes for the upstream go
+// at once; bytes for the client that acknowledge something finished (the reply to an end of
+// data, the 221 or any last reply before the close) wait until its record is committed, and
+// everything after them waits behind them. Bytes that acknowledge nothing go before their
+// record is queued.
 asio::awaitable<void> Session::after_input() {
   smtp::Dialogue& d = *dialogue_;
   take_dialogue_records();
@@ -378,12 +379,14 @@ asio::awaitable<void> Session::after_input() {
   }
   const bool ends_session = record_.close_pending();
   const bool durable = ends_session || !messages_.empty();
-  // Bytes that acknowledge nothing need not wait for their record: they go first, and the
-  // writers run before the recording work below, which stays off the round trip's path.
-  if (!durable && durable_flushes_ == 0) release_client_held();
+  // Counted before the first suspension below: the other reader's after_input may run there,
+  // and must not release what this flush holds back.
+  if (durable) ++durable_flushes_;
+  // Nothing held back for a commit: the client's bytes go now, and the writers run before the
+  // recording work below, which stays off the round trip's path.
+  if (durable_flushes_ == 0) release_client_held();
   if (!upstream_out_.empty() || !client_out_.empty())
     co_await asio::post(executor(), asio::use_awaitable);
-  if (durable) ++durable_flushes_;
   co_await flush_records();
   if (durable) --durable_flushes_;
   if (ends_session) end_committed_ = true;
