@@ -292,6 +292,33 @@ Status Database::prepare(std::string_view sql, Statement& out) {
   return {};
 }
 
+Status Database::define_blob_function(const std::string& name, int arity, BlobFunction fn) {
+  struct Context {
+    BlobFunction fn;
+    std::string result;
+  };
+  auto context = std::make_unique<Context>(Context{std::move(fn), {}});
+  const auto call = [](sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+    auto* c = static_cast<Context*>(sqlite3_user_data(ctx));
+    std::int64_t args[8] = {};
+    for (int i = 0; i < argc && i < 8; ++i) {
+      if (sqlite3_value_type(argv[i]) == SQLITE_NULL) return sqlite3_result_null(ctx);
+      args[i] = sqlite3_value_int64(argv[i]);
+    }
+    c->result.clear();
+    if (!c->fn(args, c->result)) return sqlite3_result_null(ctx);
+    sqlite3_result_blob64(ctx, c->result.data(), c->result.size(), SQLITE_TRANSIENT);
+  };
+  if (arity < 0 || arity > 8) return Status::error(SQLITE_MISUSE, "too many arguments: " + name);
+  const int rc = sqlite3_create_function_v2(
+      db_.get(), name.c_str(), arity, SQLITE_UTF8 | SQLITE_DIRECTONLY, context.get(), call, nullptr,
+      nullptr, [](void* p) { delete static_cast<Context*>(p); });
+  // SQLite calls the destructor itself when the definition fails.
+  context.release();
+  if (rc != SQLITE_OK) return error_from(rc, "cannot define SQL function " + name);
+  return {};
+}
+
 template <typename Read>
 Status Database::query_single(std::string_view sql, Read read) {
   Statement st;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,6 +112,12 @@ class Database {
   // Runs a single-value query (a pragma, a count). nullopt-free: error if there is no row.
   Status query_int(std::string_view sql, std::int64_t& out);
   Status query_text(std::string_view sql, std::string& out);
+
+  // Defines an SQL function of `arity` integer arguments for this connection's queries (not
+  // for its schema: SQLITE_DIRECTONLY). `fn` fills the blob it returns, or returns false for
+  // NULL; a NULL argument makes the result NULL without calling `fn`.
+  using BlobFunction = std::function<bool(const std::int64_t* args, std::string& out)>;
+  Status define_blob_function(const std::string& name, int arity, BlobFunction fn);
 
   std::int64_t last_insert_rowid() const;
   bool in_transaction() const;  // false in autocommit mode

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "storage/body_files.hpp"
 #include "storage/database.hpp"
 #include "storage/schema.hpp"
 #include "storage/timestamp.hpp"
@@ -112,6 +113,12 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
     return false;
   }
   if (!c.dry_run && !out.sessions.empty()) {
+    std::vector<std::int64_t> ids;
+    for (const PrunedSession& p : out.sessions) ids.push_back(p.id);
+    if (const std::size_t kept = remove_body_files(path, ids); kept != 0) {
+      out.body_files_warning = std::to_string(kept) + " body file(s) in '" + body_directory(path) +
+                               "' could not be removed; nothing refers to them any more";
+    }
     if (Status v = db.exec("VACUUM"); !v.ok()) {
       out.vacuum_warning =
           "VACUUM failed (" + v.message + "); the sessions are deleted but the file did not shrink";

@@ -39,6 +39,8 @@ struct PruneResult {
   bool vacuumed = false;
   // Set if the sessions were deleted but VACUUM failed (the file did not shrink).
   std::string vacuum_warning;
+  // Set if some of the deleted sessions' body files could not be removed.
+  std::string body_files_warning;
 };
 
 // Selects and deletes in one write transaction, so no session can end or start in between.

@@ -59,7 +59,12 @@ SessionRow session_from(const Statement& st) {
   return r;
 }
 
-void event_from(const Statement& r, int first, smtp::Event& ev) {
+const std::string_view kEventColumns =
+    "at, direction, phase, kind, verb, reply_code, enhanced_status, bytes, wire_size, redacted, "
+    "note, mail_transaction, file_offset, file_length";
+
+Status Reader::Impl::event_from(const Statement& r, int first, std::int64_t session_id,
+                                smtp::Event& ev) {
   ev.time = time_or_epoch(r.column_text(first));
   // Unknown enum text (a newer writer) keeps the defaults.
   parse(r.column_text(first + 1), ev.direction);
@@ -73,6 +78,8 @@ void event_from(const Statement& r, int first, smtp::Event& ev) {
   ev.redacted = r.column_int(first + 9) != 0;
   ev.note = r.column_text(first + 10);
   ev.transaction = static_cast<std::uint64_t>(r.column_int(first + 11));
+  if (r.is_null(first + 12)) return {};
+  return bodies->read(session_id, r.column_int(first + 12), r.column_int(first + 13), ev.bytes);
 }
 
 void message_from(const Statement& r, int first, MessageRow& m) {
@@ -122,16 +129,17 @@ Status Reader::Impl::load_certificates(std::int64_t id, SessionDetail& d) {
 }
 
 Status Reader::Impl::load_events(std::int64_t id, SessionDetail& d) {
-  return rows_for(
-      "SELECT seq, at, direction, phase, kind, verb, reply_code, "
-      "enhanced_status, bytes, wire_size, redacted, note, mail_transaction "
-      "FROM events WHERE session_id = ?1 ORDER BY seq",
-      id, [&](const Statement& r) {
-        EventRow e;
-        e.seq = static_cast<std::uint64_t>(r.column_int(0));
-        event_from(r, 1, e.event);
-        d.events.push_back(std::move(e));
-      });
+  Status failure;
+  Status s = rows_for("SELECT seq, " + std::string(kEventColumns) +
+                          " FROM events WHERE session_id = ?1 ORDER BY seq",
+                      id, [&](const Statement& r) {
+                        if (!failure.ok()) return;
+                        EventRow e;
+                        e.seq = static_cast<std::uint64_t>(r.column_int(0));
+                        failure = event_from(r, 1, id, e.event);
+                        d.events.push_back(std::move(e));
+                      });
+  return s.ok() ? failure : s;
 }
 
 Status Reader::Impl::load_messages(std::int64_t id, SessionDetail& d) {
@@ -207,6 +215,18 @@ std::unique_ptr<Reader> Reader::open(const std::string& path, std::string& error
     error = st.message;
     return nullptr;
   }
+  impl->bodies = std::make_unique<BodyFileReader>(path);
+  // For searches: an event's bytes wherever they are stored, NULL if its body file cannot
+  // supply them (a search skips what it cannot read; `load` reports it).
+  if (Status st = impl->db.define_blob_function(
+          "mailtap_body_bytes", 3,
+          [bodies = impl->bodies.get()](const std::int64_t* a, std::string& out) {
+            return bodies->read(a[0], a[1], a[2], out).ok();
+          });
+      !st.ok()) {
+    error = st.message;
+    return nullptr;
+  }
   return std::unique_ptr<Reader>(new Reader(std::move(impl)));
 }
 
@@ -256,7 +276,8 @@ std::string sessions_sql(const SessionFilter& f, std::string_view extra) {
          like + " OR upstream_host" + like + " OR coalesce(auth_user, '')" + like +
          " OR coalesce(outcome_reason, '')" + like +
          " OR EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND "
-         "(CAST(e.bytes AS TEXT)" +
+         "(CAST(CASE WHEN e.file_offset IS NULL THEN e.bytes ELSE "
+         "mailtap_body_bytes(e.session_id, e.file_offset, e.file_length) END AS TEXT)" +
          like + " OR coalesce(e.note, '')" + like +
          "))"
          " OR EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id AND (m.mail_from" +

@@ -2,9 +2,11 @@
 // includes this.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "storage/body_files.hpp"
 #include "storage/database.hpp"
 #include "storage/reader.hpp"
 
@@ -15,9 +17,8 @@ extern const std::string_view kSessionColumns;
 
 SessionRow session_from(const Statement& st);
 Clock::time_point time_or_epoch(const std::string& text);
-// From columns first.. of "at, direction, phase, kind, verb, reply_code, enhanced_status,
-// bytes, wire_size, redacted, note, mail_transaction".
-void event_from(const Statement& st, int first, smtp::Event& ev);
+// The event columns event_from() reads, in its order.
+extern const std::string_view kEventColumns;
 // From columns first.. of "id, seq, mail_from, size, sha256, body, body_truncated, via_bdat,
 // final_code, final_reply, started_at, finished_at, mail_transaction" (recipients are not
 // filled in, nor is a body stored in events: see attach_bodies).
@@ -25,6 +26,11 @@ void message_from(const Statement& st, int first, MessageRow& m);
 
 struct Reader::Impl {
   Database db;
+  std::unique_ptr<BodyFileReader> bodies;  // for bytes stored in the body files (schema v6)
+
+  // From kEventColumns, starting at column `first`, of an event of session `session_id`; reads
+  // the bytes from the session's body file when they are there.
+  Status event_from(const Statement& st, int first, std::int64_t session_id, smtp::Event& ev);
 
   Status error(const Statement& st) const {
     Status s = st.last_error();

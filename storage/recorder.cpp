@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "proxy/common/hex.hpp"
+#include "storage/body_files.hpp"
 #include "storage/database.hpp"
 #include "storage/schema.hpp"
 #include "storage/timestamp.hpp"
@@ -146,6 +147,7 @@ class Writer {
 
   Status init(Database db) {
     db_ = std::move(db);
+    bodies_ = std::make_unique<BodyFileWriter>(db_.path());
     struct {
       Statement* stmt;
       const char* sql;
@@ -172,8 +174,9 @@ class Writer {
          "not_before, not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
         {&insert_event_,
          "INSERT INTO events(session_id, seq, at, direction, phase, kind, verb, reply_code, "
-         "enhanced_status, bytes, wire_size, redacted, note, mail_transaction) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"},
+         "enhanced_status, bytes, wire_size, redacted, note, mail_transaction, file_offset, "
+         "file_length) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+         "?15, ?16)"},
         {&insert_message_,
          "INSERT INTO messages(session_id, seq, mail_from, size, sha256, body, body_truncated, "
          "via_bdat, final_code, final_reply, started_at, finished_at, mail_transaction) "
@@ -204,6 +207,11 @@ class Writer {
   }
 
   Status commit() {
+    // The body bytes this transaction refers to are durable before it is.
+    if (Status st = bodies_->sync(); !st.ok()) {
+      rollback();
+      return st;
+    }
     Status st = commit_.run();
     if (!st.ok()) {
       // A failed COMMIT may leave the transaction open (e.g. SQLITE_BUSY): end it for good.
@@ -219,6 +227,8 @@ class Writer {
     in_tx_ = false;
     // The rows these keys pointed at may be gone; nothing further is written after a failure.
     rowids_.clear();
+    inline_body_.clear();
+    if (bodies_) bodies_->close_all();
   }
 
   // Writes one record into the open transaction. On `fatal`, `error` says why.
@@ -237,6 +247,7 @@ class Writer {
     }
     if (db_.is_open()) db_.exec("PRAGMA optimize");
     db_.close();
+    if (bodies_) bodies_->close_all();
   }
 
  private:
@@ -340,6 +351,16 @@ class Writer {
     if (id == nullptr) return Result::rejected;
     const smtp::Event& e = *r.event;
     const std::string at = e.time == Clock::time_point{} ? std::string() : format_timestamp(e.time);
+    std::optional<std::int64_t> file_offset;
+    if (keeps_out_of_database(r.key, e)) {
+      std::int64_t offset = 0;
+      if (Status st = bodies_->append(*id, e.bytes, offset); !st.ok()) {
+        error = st;
+        return Result::fatal;
+      }
+      file_offset = offset;
+    }
+    const std::string_view stored = file_offset ? std::string_view() : std::string_view(e.bytes);
     insert_event_.bind_int(1, *id)
         .bind_int(2, static_cast<std::int64_t>(r.seq))
         .bind_text_or_null(3, at)
@@ -349,12 +370,31 @@ class Writer {
         .bind_text_or_null(7, e.verb)
         .bind_optional(8, nonzero(e.reply_code))
         .bind_text_or_null(9, e.enhanced_status)
-        .bind_blob(10, e.bytes)
+        .bind_blob(10, stored)
         .bind_int(11, static_cast<std::int64_t>(e.wire_size))
         .bind_int(12, e.redacted ? 1 : 0)
         .bind_text_or_null(13, e.note)
-        .bind_optional(14, nonzero(static_cast<std::int64_t>(e.transaction)));
+        .bind_optional(14, nonzero(static_cast<std::int64_t>(e.transaction)))
+        .bind_optional(15, file_offset)
+        .bind_optional(
+            16, file_offset ? std::optional<std::int64_t>(static_cast<std::int64_t>(e.bytes.size()))
+                            : std::nullopt);
     return classify(insert_event_.run(), error);
+  }
+
+  // A body event goes to the session's body file once its message has kInlineBodyOctets in
+  // the database: small messages stay in one place, large ones are written once.
+  bool keeps_out_of_database(SessionKey key, const smtp::Event& e) {
+    if (e.kind != smtp::EventKind::data && e.kind != smtp::EventKind::bdat_chunk) return false;
+    if (e.bytes.empty()) return false;
+    InlineBody& body = inline_body_[key];
+    if (body.transaction != e.transaction) body = InlineBody{e.transaction, 0};
+    if (body.octets + e.bytes.size() <= kInlineBodyOctets) {
+      body.octets += e.bytes.size();
+      return false;
+    }
+    body.octets = kInlineBodyOctets + 1;  // the rest of this message follows it out
+    return true;
   }
 
   Result write_one(const SessionMessage& r, Status& error) {
@@ -417,6 +457,8 @@ class Writer {
     const Result res = classify(close_session_.run(), error);
     // The key is finished either way; later records for it are the session's bug.
     rowids_.erase(r.key);
+    inline_body_.erase(r.key);
+    bodies_->finish(*id);
     return res;
   }
 
@@ -425,6 +467,13 @@ class Writer {
   Statement insert_session_, update_tls_, insert_certificate_, insert_event_, insert_message_,
       insert_recipient_, close_session_;
   std::unordered_map<SessionKey, std::int64_t> rowids_;
+  // Body octets of each session's current message stored in the database so far.
+  struct InlineBody {
+    std::uint64_t transaction = 0;
+    std::size_t octets = 0;
+  };
+  std::unordered_map<SessionKey, InlineBody> inline_body_;
+  std::unique_ptr<BodyFileWriter> bodies_;
   bool in_tx_ = false;
   std::size_t tx_records_ = 0;
 };

@@ -201,6 +201,11 @@ std::vector<std::string> migrations() {
       "ALTER TABLE messages ADD COLUMN mail_transaction INTEGER;\n",
       // v5: the client's side of the session was TLS (--local-tls), and which version.
       "ALTER TABLE sessions ADD COLUMN client_tls_version TEXT;\n",
+      // v6: a body event past its message's first 64 KiB keeps its bytes in the session's body
+      // file ("<database>-bodies/<session id>"), at file_offset, file_length octets long; its
+      // `bytes` is then empty. NULL for bytes stored in the row, as every event before v6.
+      "ALTER TABLE events ADD COLUMN file_offset INTEGER CHECK (file_offset >= 0);\n"
+      "ALTER TABLE events ADD COLUMN file_length INTEGER CHECK (file_length >= 0);\n",
   };
 }
 

@@ -132,6 +132,8 @@ int run_prune(const PruneArgs& a) {
   const std::string out =
       a.common.json ? render_json(result, a.dry_run) : render_text(result, a.dry_run);
   if (!result.vacuum_warning.empty()) log::error("prune: warning: " + result.vacuum_warning);
+  if (!result.body_files_warning.empty())
+    log::error("prune: warning: " + result.body_files_warning);
   return write_stdout(out) ? 0 : 1;
 }
 

@@ -164,7 +164,7 @@ start_proxy() {  # label dbdir -> sets proxy_pid (0 for the direct row: no proxy
         "$bin" "${common[@]}" --no-record 2>"$work/proxy.log" &
       else
         db=$2/mailtap.db
-        rm -f "$db" "$db-wal" "$db-shm"
+        rm -rf "$db" "$db-wal" "$db-shm" "$db-bodies"
         "$bin" "${common[@]}" --db "$db" "${record_args[@]}" 2>"$work/proxy.log" &
       fi ;;
   esac
@@ -232,7 +232,10 @@ db_counts() {  # db -> JSON fields: what the database holds after the proxy stop
   python3 - "$1" <<'EOF'
 import os, sqlite3, sys
 path = sys.argv[1]
+bodies = path + "-bodies"  # large bodies live in one file per session beside the database
 size = sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+if os.path.isdir(bodies):
+    size += sum(e.stat().st_size for e in os.scandir(bodies))
 try:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     sessions = db.execute("SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL").fetchone()[0]
@@ -325,7 +328,7 @@ run_one() {  # scenario round label
   stop_proxy
   if [[ $label == *-record && $label != *-no-record ]]; then
     extra+="$(db_counts "$db"), "
-    rm -f "$db" "$db-wal" "$db-shm"
+    rm -rf "$db" "$db-wal" "$db-shm" "$db-bodies"
   fi
   [[ -n $line ]] || { echo "load generator produced nothing" >&2; tail -5 "$work/proxy.log" >&2; exit 1; }
   echo "{\"scenario\": \"$scenario\", \"round\": $round, $extra${line#\{}" >>"$out"

@@ -1647,18 +1647,32 @@ def dot_stuff(message: bytes) -> bytes:
 def recorded_body(db, message_id: int) -> bytes:
     """A recorded message's body, rebuilt as mailtap's reader does: since schema version 4 a
     body is stored once, as the data / bdat_chunk events of its mail transaction (DATA text as
-    sent: dot-stuffed, terminator included). `db` is a path or an open sqlite3 connection."""
+    sent: dot-stuffed, terminator included); since version 6 the events past a message's first
+    64 KiB hold their bytes in the session's body file (<db>-bodies/<session id>, at
+    file_offset, file_length long). `db` is a path or an open sqlite3 connection."""
     con = db if isinstance(db, sqlite3.Connection) else sqlite3.connect(
         f"file:{db}?mode=ro", uri=True)
     try:
+        db_path = next(r[2] for r in con.execute("PRAGMA database_list") if r[1] == "main")
         session_id, txn, via_bdat, body = con.execute(
             "SELECT session_id, mail_transaction, via_bdat, body FROM messages WHERE id = ?",
             (message_id,)).fetchone()
         if txn is None:
             return bytes(body)
-        wire = b"".join(bytes(r[0]) for r in con.execute(
-            "SELECT bytes FROM events WHERE session_id = ? AND mail_transaction = ? "
-            "AND kind IN ('data', 'bdat_chunk') ORDER BY seq", (session_id, txn)))
+        pieces = []
+        for stored, offset, length in con.execute(
+                "SELECT bytes, file_offset, file_length FROM events WHERE session_id = ? AND "
+                "mail_transaction = ? AND kind IN ('data', 'bdat_chunk') ORDER BY seq",
+                (session_id, txn)):
+            if offset is None:
+                pieces.append(bytes(stored))
+                continue
+            with open(f"{db_path}-bodies/{session_id}", "rb") as f:
+                f.seek(offset)
+                piece = f.read(length)
+            assert len(piece) == length, f"body file of session {session_id} is short"
+            pieces.append(piece)
+        wire = b"".join(pieces)
     finally:
         if con is not db:
             con.close()

@@ -151,7 +151,9 @@ TEST(StorageDatabase, VersionTwoVerifyResultsAreMigratedToStatusAndReason) {
   {
     // Back to the version-2 shape of the tables, with rows as v2 wrote them.
     RawDb raw(path);
-    ASSERT_EQ(raw.exec("ALTER TABLE sessions DROP COLUMN client_tls_version; "
+    ASSERT_EQ(raw.exec("ALTER TABLE events DROP COLUMN file_offset; "
+                       "ALTER TABLE events DROP COLUMN file_length; "
+                       "ALTER TABLE sessions DROP COLUMN client_tls_version; "
                        "ALTER TABLE events DROP COLUMN mail_transaction; "
                        "ALTER TABLE messages DROP COLUMN mail_transaction; "
                        "ALTER TABLE sessions DROP COLUMN verify_status; "

@@ -1,0 +1,193 @@
+#include "storage/body_files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace mailtap::storage {
+
+namespace {
+
+constexpr int kSqliteIoErr = 10;  // SQLITE_IOERR: the recorder treats it as a failed disk
+
+std::string quoted(const std::string& path) {
+  return "'" + path + "'";
+}
+
+Status os_failure(int code, const std::string& what, const std::string& path, int err) {
+  return Status::error(code, what + " " + quoted(path) + ": " + std::strerror(err));
+}
+
+// The body files are as private as the database they belong to (0600 unless its owner chose
+// otherwise); the directory can be listed by whoever may read them.
+mode_t file_mode_of(const std::string& database_path) {
+  struct stat st {};
+  if (::stat(database_path.c_str(), &st) != 0) return 0600;
+  return st.st_mode & 0666;
+}
+
+mode_t directory_mode_for(mode_t file_mode) {
+  return file_mode | ((file_mode & 0444) >> 2);
+}
+
+}  // namespace
+
+std::string body_directory(const std::string& database_path) {
+  return database_path + "-bodies";
+}
+
+std::string body_file(const std::string& database_path, std::int64_t session_id) {
+  return body_directory(database_path) + "/" + std::to_string(session_id);
+}
+
+// ---- writer --------------------------------------------------------------------------------
+
+BodyFileWriter::BodyFileWriter(std::string database_path)
+    : database_path_(std::move(database_path)), directory_(body_directory(database_path_)) {}
+
+BodyFileWriter::~BodyFileWriter() {
+  close_all();
+}
+
+Status BodyFileWriter::open_file(std::int64_t session_id, File& file) {
+  const mode_t mode = file_mode_of(database_path_);
+  if (!directory_ready_) {
+    if (::mkdir(directory_.c_str(), directory_mode_for(mode)) == 0) {
+      ::chmod(directory_.c_str(), directory_mode_for(mode));  // exact, whatever the umask
+      directory_dirty_ = true;
+    } else if (errno != EEXIST) {
+      return os_failure(kSqliteCantOpen, "cannot create the body directory", directory_, errno);
+    }
+    directory_ready_ = true;
+  }
+  const std::string path = body_file(database_path_, session_id);
+  file.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, mode);
+  if (file.fd < 0) return os_failure(kSqliteCantOpen, "cannot create body file", path, errno);
+  ::fchmod(file.fd, mode);
+  directory_dirty_ = true;
+  return {};
+}
+
+Status BodyFileWriter::append(std::int64_t session_id, std::string_view bytes,
+                              std::int64_t& offset) {
+  File& file = files_[session_id];
+  if (file.fd < 0) {
+    if (Status st = open_file(session_id, file); !st.ok()) {
+      files_.erase(session_id);
+      return st;
+    }
+  }
+  offset = file.size;
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::pwrite(file.fd, bytes.data() + done, bytes.size() - done,
+                               static_cast<off_t>(file.size) + static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return os_failure(kSqliteIoErr, "cannot write body file",
+                        body_file(database_path_, session_id), errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  file.size += static_cast<std::int64_t>(bytes.size());
+  file.dirty = true;
+  return {};
+}
+
+Status BodyFileWriter::sync() {
+  for (auto it = files_.begin(); it != files_.end();) {
+    File& file = it->second;
+    if (file.dirty && ::fdatasync(file.fd) != 0) {
+      return os_failure(kSqliteIoErr, "cannot sync body file", body_file(database_path_, it->first),
+                        errno);
+    }
+    file.dirty = false;
+    if (file.finished) {
+      ::close(file.fd);
+      it = files_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (directory_dirty_) {
+    // A new file's name must be durable too, or a power cut could keep the row and lose it.
+    const int dir = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0 || ::fsync(dir) != 0) {
+      const int err = errno;
+      if (dir >= 0) ::close(dir);
+      return os_failure(kSqliteIoErr, "cannot sync the body directory", directory_, err);
+    }
+    ::close(dir);
+    directory_dirty_ = false;
+  }
+  return {};
+}
+
+void BodyFileWriter::finish(std::int64_t session_id) {
+  auto it = files_.find(session_id);
+  if (it != files_.end()) it->second.finished = true;
+}
+
+void BodyFileWriter::close_all() noexcept {
+  for (auto& [id, file] : files_) {
+    if (file.fd >= 0) ::close(file.fd);
+  }
+  files_.clear();
+}
+
+// ---- reader --------------------------------------------------------------------------------
+
+BodyFileReader::BodyFileReader(std::string database_path)
+    : database_path_(std::move(database_path)) {}
+
+BodyFileReader::~BodyFileReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status BodyFileReader::read(std::int64_t session_id, std::int64_t offset, std::int64_t length,
+                            std::string& out) {
+  const std::string path = body_file(database_path_, session_id);
+  if (offset < 0 || length < 0) {
+    return Status::error(kSqliteError, "a body event of session " + std::to_string(session_id) +
+                                           " has a negative offset or length");
+  }
+  if (fd_ < 0 || open_session_ != session_id) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd_ < 0) return os_failure(kSqliteCantOpen, "cannot open body file", path, errno);
+    open_session_ = session_id;
+  }
+  out.resize(static_cast<std::size_t>(length));
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
+                              static_cast<off_t>(offset) + static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return os_failure(kSqliteIoErr, "cannot read body file", path, errno);
+    if (n == 0) {
+      out.clear();
+      return Status::error(kSqliteIoErr, quoted(path) + " ends before octet " +
+                                             std::to_string(offset + length) +
+                                             " that the database refers to (truncated, or "
+                                             "not the body file of this database)");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+std::size_t remove_body_files(const std::string& database_path,
+                              const std::vector<std::int64_t>& session_ids) {
+  std::size_t failed = 0;
+  for (std::int64_t id : session_ids) {
+    const std::string path = body_file(database_path, id);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) ++failed;
+  }
+  return failed;
+}
+
+}  // namespace mailtap::storage

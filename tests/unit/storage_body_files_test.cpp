@@ -1,0 +1,239 @@
+// Large bodies are written once, to the session's body file beside the database, and read back
+// through storage::Reader exactly as relayed: load, search, audit, prune.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "storage/body_files.hpp"
+#include "storage/database.hpp"
+#include "storage/pruner.hpp"
+#include "storage/reader.hpp"
+#include "storage/recorder.hpp"
+#include "tests/unit/recorded_event_for_tests.hpp"
+#include "tests/unit/storage_records_for_tests.hpp"
+#include "tests/unit/temp_dir.hpp"
+
+namespace mailtap::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using test_support::batch;
+using test_support::TempDir;
+
+// A DATA body piece as the dialogue records it: client to upstream, in mail transaction 1.
+SessionEvent body_piece(SessionKey key, std::uint64_t seq, std::string bytes,
+                        std::uint64_t transaction = 1) {
+  SessionEvent r{key, seq, test_support::recorded()};
+  auto& e = test_support::edit(r.event);
+  e.direction = smtp::Direction::client_to_upstream;
+  e.phase = smtp::Phase::tls;
+  e.kind = smtp::EventKind::data;
+  e.verb = "DATA";
+  e.transaction = transaction;
+  e.wire_size = bytes.size();
+  e.bytes = std::move(bytes);
+  e.time = Clock::now();
+  return r;
+}
+
+// `n` octets no two 64 KiB pieces of which are alike, so a misplaced piece shows.
+std::string pattern(std::size_t n, std::size_t salt) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i / 977 + salt) % 26);
+  return s;
+}
+
+// Records session `key` with `pieces` body events of `size` octets and returns what was sent.
+std::vector<std::string> record_body(Recorder& rec, SessionKey key, std::size_t pieces,
+                                     std::size_t size) {
+  std::vector<std::string> sent;
+  std::vector<std::vector<Record>> batches;
+  batches.push_back(batch(test_support::session_opened(key)));
+  for (std::size_t i = 0; i < pieces; ++i) {
+    sent.push_back(pattern(size, i));
+    batches.push_back(batch(body_piece(key, i + 1, sent.back())));
+  }
+  batches.push_back(batch(test_support::session_closed(key)));
+  test_support::record_batches(rec, std::move(batches));
+  return sent;
+}
+
+std::unique_ptr<Recorder> open_recorder(const std::string& path) {
+  RecorderOptions o;
+  o.path = path;
+  std::string error;
+  auto rec = Recorder::open(o, error);
+  EXPECT_NE(rec, nullptr) << error;
+  return rec;
+}
+
+std::int64_t query(const std::string& path, const std::string& sql) {
+  Database db;
+  EXPECT_TRUE(Database::open(path, OpenOptions{OpenMode::read_only}, db).ok());
+  std::int64_t n = -1;
+  const Status st = db.query_int(sql, n);
+  EXPECT_TRUE(st.ok()) << st.message;
+  return n;
+}
+
+std::vector<std::string> loaded_bodies(const std::string& path, std::int64_t id,
+                                       std::string* error = nullptr) {
+  std::string err;
+  auto reader = Reader::open(path, err);
+  EXPECT_NE(reader, nullptr) << err;
+  std::optional<SessionDetail> d;
+  std::vector<std::string> out;
+  if (!reader->load_session(id, d, err)) {
+    if (error != nullptr) *error = err;
+    return out;
+  }
+  EXPECT_TRUE(d.has_value());
+  for (const EventRow& e : d->events) {
+    if (e.event.kind == smtp::EventKind::data) out.push_back(e.event.bytes);
+  }
+  return out;
+}
+
+TEST(StorageBodyFiles, ALargeBodyIsWrittenOnceBesideTheDatabaseAndReadsBackByteExact) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::vector<std::string> sent;
+  {
+    auto rec = open_recorder(path);
+    sent = record_body(*rec, 1, 24, 48 * 1024);  // 1,152 KiB in 48 KiB reads
+  }
+  const std::string file = body_file(path, 1);
+  ASSERT_TRUE(fs::exists(file));
+  // The message's first 64 KiB (one piece here; the second would pass it) stay in the row.
+  EXPECT_EQ(fs::file_size(file), 23u * 48 * 1024);
+  EXPECT_EQ(query(path, "SELECT coalesce(sum(length(bytes)), 0) FROM events WHERE kind = 'data'"),
+            48 * 1024);
+  EXPECT_EQ(query(path, "SELECT count(*) FROM events WHERE file_offset IS NOT NULL"), 23);
+  EXPECT_EQ(loaded_bodies(path, 1), sent);
+
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_EQ(::stat(body_directory(path).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+}
+
+TEST(StorageBodyFiles, SmallMessagesStayInTheDatabase) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    auto rec = open_recorder(path);
+    std::vector<std::vector<Record>> batches;
+    batches.push_back(batch(test_support::session_opened(1)));
+    // Three messages of 40 KiB: together above the inline limit, each below it.
+    for (std::uint64_t t = 1; t <= 3; ++t)
+      batches.push_back(batch(body_piece(1, t, pattern(40 * 1024, t), t)));
+    batches.push_back(batch(test_support::session_closed(1)));
+    test_support::record_batches(*rec, std::move(batches));
+  }
+  EXPECT_FALSE(fs::exists(body_directory(path)));
+  EXPECT_EQ(query(path, "SELECT count(*) FROM events WHERE file_offset IS NOT NULL"), 0);
+  EXPECT_EQ(loaded_bodies(path, 1).size(), 3u);
+}
+
+TEST(StorageBodyFiles, SearchingFindsTextOnlyInTheBodyFile) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    auto rec = open_recorder(path);
+    test_support::record_batches(
+        *rec, {batch(test_support::session_opened(1)), batch(body_piece(1, 1, pattern(65536, 0))),
+               batch(body_piece(1, 2, "X-Needle: found-in-the-body-file\r\n")),
+               batch(test_support::session_closed(1))});
+  }
+  ASSERT_EQ(query(path, "SELECT count(*) FROM events WHERE file_offset IS NOT NULL"), 1);
+  std::string error;
+  auto reader = Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  SessionFilter f;
+  f.text = "found-in-the-body-file";
+  std::vector<SessionRow> rows;
+  ASSERT_TRUE(reader->list_sessions(f, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 1u);
+  f.text = "not-anywhere";
+  ASSERT_TRUE(reader->list_sessions(f, rows, error)) << error;
+  EXPECT_TRUE(rows.empty());
+}
+
+TEST(StorageBodyFiles, AMissingOrShortBodyFileIsAClearErrorNotACrash) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    auto rec = open_recorder(path);
+    record_body(*rec, 1, 4, 64 * 1024);
+  }
+  const std::string file = body_file(path, 1);
+  ASSERT_EQ(::truncate(file.c_str(), 1000), 0);
+  std::string error;
+  EXPECT_TRUE(loaded_bodies(path, 1, &error).empty());
+  EXPECT_NE(error.find(file), std::string::npos) << error;
+  EXPECT_NE(error.find("ends before octet"), std::string::npos) << error;
+
+  fs::remove(file);
+  error.clear();
+  EXPECT_TRUE(loaded_bodies(path, 1, &error).empty());
+  EXPECT_NE(error.find("cannot open body file"), std::string::npos) << error;
+
+  // A search skips what it cannot read, and audit's whole-file read says what is missing.
+  auto reader = Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  SessionFilter f;
+  f.text = "mx.example.net";
+  std::vector<SessionRow> rows;
+  ASSERT_TRUE(reader->list_sessions(f, rows, error)) << error;
+  EXPECT_EQ(rows.size(), 1u);
+  EXPECT_FALSE(reader->for_each_event([](std::int64_t, const EventRow&) {}, error));
+  EXPECT_NE(error.find(file), std::string::npos) << error;
+}
+
+TEST(StorageBodyFiles, ASessionIdTakenAgainStartsAnEmptyFile) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  { auto rec = open_recorder(path); }
+  // Left by a crashed run whose session 1 never committed.
+  fs::create_directory(body_directory(path));
+  std::ofstream(body_file(path, 1)) << std::string(100000, 'Z');
+  std::vector<std::string> sent;
+  {
+    auto rec = open_recorder(path);
+    sent = record_body(*rec, 1, 3, 64 * 1024);
+  }
+  EXPECT_EQ(fs::file_size(body_file(path, 1)), 2u * 64 * 1024);
+  EXPECT_EQ(loaded_bodies(path, 1), sent);
+}
+
+TEST(StorageBodyFiles, PruningRemovesTheBodyFilesOfDeletedSessions) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    auto rec = open_recorder(path);
+    record_body(*rec, 1, 3, 64 * 1024);
+    record_body(*rec, 2, 3, 64 * 1024);
+  }
+  ASSERT_TRUE(fs::exists(body_file(path, 1)));
+  PruneCriteria c;
+  c.keep = 1;
+  PruneResult result;
+  std::string error;
+  ASSERT_TRUE(prune_sessions(path, c, result, error)) << error;
+  ASSERT_EQ(result.sessions.size(), 1u);
+  EXPECT_TRUE(result.body_files_warning.empty());
+  EXPECT_FALSE(fs::exists(body_file(path, result.sessions[0].id)));
+  const std::int64_t kept = result.sessions[0].id == 1 ? 2 : 1;
+  EXPECT_TRUE(fs::exists(body_file(path, kept)));
+  EXPECT_EQ(loaded_bodies(path, kept).size(), 3u);
+}
+
+}  // namespace
+}  // namespace mailtap::storage
