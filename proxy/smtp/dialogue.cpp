@@ -283,8 +283,11 @@ void Dialogue::close_body_events() {
 void Dialogue::client_bytes(std::string_view bytes) {
   if (ending_) return;
   // Most of a read in DATA goes on as it came: room for all of it, not a regrowth per segment.
-  if (mode_ == Mode::data || mode_ == Mode::bdat_chunk)
+  if (mode_ == Mode::data || mode_ == Mode::bdat_chunk) {
     to_upstream_.expect(framer_.unread() + bytes.size());
+    // And one allocation for the body event it makes, not a regrowth (and a copy) per line.
+    if (options_.capture_bodies) data_event_.reserve(framer_.unread() + bytes.size());
+  }
   framer_.lend(bytes);
   process_client();  // ends with framer_.compact(): nothing is read from `bytes` after it
 }
