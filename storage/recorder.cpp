@@ -505,6 +505,10 @@ struct Recorder::Impl {
   std::chrono::steady_clock::time_point tx_deadline{};
   std::vector<std::shared_ptr<CommitAck>> acks;
   bool woken = false;  // a wake() arrived since the storage thread last looked at the queue
+  // After a commit the thread keeps looking at the queue by itself for one commit interval
+  // (producers need not wake it): a session's next records, typically its next message's
+  // commands, then cost no wake-up; the batch that ends that message still wakes it.
+  std::chrono::steady_clock::time_point linger_until = std::chrono::steady_clock::time_point::max();
 
   // Shared between producers, stop() and the storage thread.
   mutable std::mutex mutex;
@@ -516,8 +520,9 @@ struct Recorder::Impl {
   std::size_t peak_queued_bytes = 0;
   // Batches admitted and not yet taken by the storage thread, in submission order. Waking
   // that thread costs two context switches: a session's commands, replies and body reads are
-  // queued without one while it will look anyway (wake_due: it has an open transaction or a
-  // wake() on its way); a batch someone waits for (urgent_due) always wakes it.
+  // queued without one while it will look anyway (wake_due: it has an open transaction, lingers
+  // after a commit, or has a wake() on its way); a batch someone waits for (urgent_due) always
+  // wakes it.
   std::vector<Batch> pending;
   bool wake_due = false;
   bool urgent_due = false;
@@ -546,7 +551,7 @@ asio::awaitable<void> Recorder::Impl::run() {
       if (!accepting && promised == 0) break;
     }
     if (!woken) {
-      timer.expires_at(writer.in_transaction() ? tx_deadline : steady_clock::time_point::max());
+      timer.expires_at(writer.in_transaction() ? tx_deadline : linger_until);
       auto [ec] = co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
       (void)ec;  // expired or cancelled by wake(): either way, look at the queue
     }
@@ -567,11 +572,15 @@ asio::awaitable<void> Recorder::Impl::run() {
     if (!writer.in_transaction()) {
       release_acks();
       std::lock_guard lk(mutex);
-      // Idle from here on: the next batch must wake this thread, unless one is already queued.
-      if (pending.empty())
-        wake_due = false;
-      else
+      if (!pending.empty()) {
         woken = true;
+      } else if (taken.empty()) {
+        // A whole interval without records: idle from here on, the next batch wakes this thread.
+        wake_due = false;
+        linger_until = steady_clock::time_point::max();
+      } else {
+        linger_until = steady_clock::now() + options.commit_interval;
+      }
     }
   }
   if (writer.in_transaction()) commit();
