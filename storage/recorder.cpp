@@ -456,9 +456,9 @@ class Writer {
         .bind_text_or_null(10, r.client_tls_version);
     const Result res = classify(close_session_.run(), error);
     // The key is finished either way; later records for it are the session's bug.
-    rowids_.erase(r.key);
-    inline_body_.erase(r.key);
     bodies_->finish(*id);
+    inline_body_.erase(r.key);
+    rowids_.erase(r.key);  // last: `id` points into it
     return res;
   }
 
