@@ -139,7 +139,10 @@ class KillNineTest(IntegrationCase):
             i = 0
             while not stop.is_set():
                 i += 1
-                message = make_message(f"load-{n}-{i}-{unique_token()}", body=f"body {n} {i}\n")
+                # Every third message is past the 64 KiB kept in the database: its body goes to
+                # the session's body file, which the kill must not leave behind its events.
+                body = f"body {n} {i}\n" * (16000 if i % 3 == 0 else 1)
+                message = make_message(f"load-{n}-{i}-{unique_token()}", body=body)
                 try:
                     with smtplib.SMTP("127.0.0.1", m.port, local_hostname="client.test",
                                       timeout=20) as s:
@@ -217,6 +220,13 @@ class KillNineTest(IntegrationCase):
                                 (s["id"],)).fetchall()
             self.assertEqual(recorded_body(con, msg["id"]), sent[port], f"session {s['id']}")
             self.assertEqual(msg["sha256"], hashlib.sha256(sent[port]).hexdigest())
+        # No committed event, of a session ended or cut off, points past its body file's end.
+        spilled = con.execute("SELECT session_id, max(file_offset + file_length) AS want FROM "
+                              "events WHERE file_offset IS NOT NULL GROUP BY session_id").fetchall()
+        self.assertTrue(spilled, "some bodies went to body files")
+        for r in spilled:
+            have = Path(f"{db}-bodies/{r['session_id']}").stat().st_size
+            self.assertGreaterEqual(have, r["want"], f"body file of session {r['session_id']}")
         cut = con.execute("SELECT count(*) FROM sessions WHERE ended_at IS NULL").fetchone()[0]
         print(f"[kill -9] {len(completed)} client sessions, {len(ended)} ended in the file, "
               f"{cut} cut off", file=sys.stderr)
