@@ -24,6 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using test_support::batch;
+using test_support::count;
 using test_support::TempDir;
 
 // A DATA body piece as the dialogue records it: client to upstream, in mail transaction 1.
@@ -73,15 +74,6 @@ std::unique_ptr<Recorder> open_recorder(const std::string& path) {
   return rec;
 }
 
-std::int64_t query(const std::string& path, const std::string& sql) {
-  Database db;
-  EXPECT_TRUE(Database::open(path, OpenOptions{OpenMode::read_only}, db).ok());
-  std::int64_t n = -1;
-  const Status st = db.query_int(sql, n);
-  EXPECT_TRUE(st.ok()) << st.message;
-  return n;
-}
-
 std::vector<std::string> loaded_bodies(const std::string& path, std::int64_t id,
                                        std::string* error = nullptr) {
   std::string err;
@@ -112,9 +104,9 @@ TEST(StorageBodyFiles, ALargeBodyIsWrittenOnceBesideTheDatabaseAndReadsBackByteE
   ASSERT_TRUE(fs::exists(file));
   // The message's first 64 KiB (one piece here; the second would pass it) stay in the row.
   EXPECT_EQ(fs::file_size(file), 23u * 48 * 1024);
-  EXPECT_EQ(query(path, "SELECT coalesce(sum(length(bytes)), 0) FROM events WHERE kind = 'data'"),
+  EXPECT_EQ(count(path, "SELECT coalesce(sum(length(bytes)), 0) FROM events WHERE kind = 'data'"),
             48 * 1024);
-  EXPECT_EQ(query(path, "SELECT count(*) FROM events WHERE file_offset IS NOT NULL"), 23);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM events WHERE file_offset IS NOT NULL"), 23);
   EXPECT_EQ(loaded_bodies(path, 1), sent);
 
   struct stat st {};
@@ -138,7 +130,7 @@ TEST(StorageBodyFiles, SmallMessagesStayInTheDatabase) {
     test_support::record_batches(*rec, std::move(batches));
   }
   EXPECT_FALSE(fs::exists(body_directory(path)));
-  EXPECT_EQ(query(path, "SELECT count(*) FROM events WHERE file_offset IS NOT NULL"), 0);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM events WHERE file_offset IS NOT NULL"), 0);
   EXPECT_EQ(loaded_bodies(path, 1).size(), 3u);
 }
 
@@ -152,7 +144,7 @@ TEST(StorageBodyFiles, SearchingFindsTextOnlyInTheBodyFile) {
                batch(body_piece(1, 2, "X-Needle: found-in-the-body-file\r\n")),
                batch(test_support::session_closed(1))});
   }
-  ASSERT_EQ(query(path, "SELECT count(*) FROM events WHERE file_offset IS NOT NULL"), 1);
+  ASSERT_EQ(count(path, "SELECT count(*) FROM events WHERE file_offset IS NOT NULL"), 1);
   std::string error;
   auto reader = Reader::open(path, error);
   ASSERT_NE(reader, nullptr) << error;

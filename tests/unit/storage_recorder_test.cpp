@@ -39,15 +39,7 @@ using namespace std::chrono_literals;
 
 using test_support::TempDir;
 
-// A second process's view: a plain read-only connection.
-std::int64_t count(const std::string& path, const std::string& sql) {
-  Database db;
-  EXPECT_TRUE(Database::open(path, OpenOptions{OpenMode::read_only}, db).ok());
-  std::int64_t n = -1;
-  const Status st = db.query_int(sql, n);
-  EXPECT_TRUE(st.ok()) << st.message;
-  return n;
-}
+using test_support::count;
 
 // Holds the database's write lock from another connection, like a second writer would.
 class WriteLockHolder {

@@ -2,6 +2,8 @@
 // one way to submit them, so each test says only what differs.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
@@ -10,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/database.hpp"
 #include "storage/recorder.hpp"
 #include "storage/timestamp.hpp"
 
@@ -75,6 +78,17 @@ inline void record_batches(storage::Recorder& rec,
       },
       asio::detached);
   io.run();
+}
+
+// A second process's view of the file: one integer from a plain read-only connection.
+inline std::int64_t count(const std::string& path, const std::string& sql) {
+  storage::Database db;
+  EXPECT_TRUE(
+      storage::Database::open(path, storage::OpenOptions{storage::OpenMode::read_only}, db).ok());
+  std::int64_t n = -1;
+  const storage::Status st = db.query_int(sql, n);
+  EXPECT_TRUE(st.ok()) << st.message;
+  return n;
 }
 
 }  // namespace mailtap::test_support
