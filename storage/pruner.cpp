@@ -78,7 +78,10 @@ Status delete_victims(Database& db, const PruneCriteria& c, const std::string& b
     return s;
   }
   bind_criteria(del, c, before);
-  return del.run();
+  if (Status s = del.run(); !s.ok()) return s;
+  // The stored copies of certificates no remaining session saw.
+  return db.exec(
+      "DELETE FROM certificate_ders WHERE sha256 NOT IN (SELECT sha256 FROM certificates)");
 }
 
 }  // namespace

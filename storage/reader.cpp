@@ -113,8 +113,11 @@ static void attach_bodies(SessionDetail& d) {
 
 Status Reader::Impl::load_certificates(std::int64_t id, SessionDetail& d) {
   return rows_for(
-      "SELECT position, der, sha256, subject, issuer, not_before, not_after "
-      "FROM certificates WHERE session_id = ?1 ORDER BY position",
+      // Since schema v7 the DER is stored once, in certificate_ders.
+      "SELECT c.position, CASE WHEN length(c.der) > 0 THEN c.der ELSE "
+      "(SELECT d.der FROM certificate_ders d WHERE d.sha256 = c.sha256) END, c.sha256, "
+      "c.subject, c.issuer, c.not_before, c.not_after "
+      "FROM certificates c WHERE c.session_id = ?1 ORDER BY c.position",
       id, [&](const Statement& r) {
         CertificateRow c;
         c.position = static_cast<std::size_t>(r.column_int(0));

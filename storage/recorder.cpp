@@ -169,6 +169,8 @@ class Writer {
          "UPDATE sessions SET resolved_address = ?2, tls_version = ?3, cipher = ?4, sni = ?5, "
          "verified_name = ?6, verify_status = ?7, verify_reason = ?8, tls_resumed = ?9 "
          "WHERE id = ?1"},
+        {&insert_certificate_der_,
+         "INSERT INTO certificate_ders(sha256, der) VALUES (?1, ?2) ON CONFLICT DO NOTHING"},
         {&insert_certificate_,
          "INSERT INTO certificates(session_id, position, der, sha256, subject, issuer, "
          "not_before, not_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
@@ -241,8 +243,8 @@ class Writer {
     // Statements before the connection, then a final `PRAGMA optimize` which keeps the
     // query planner's statistics fresh for the tools at no cost during recording.
     for (Statement* s : {&begin_, &commit_, &savepoint_, &release_, &rollback_to_, &insert_session_,
-                         &update_tls_, &insert_certificate_, &insert_event_, &insert_message_,
-                         &insert_recipient_, &close_session_}) {
+                         &update_tls_, &insert_certificate_der_, &insert_certificate_,
+                         &insert_event_, &insert_message_, &insert_recipient_, &close_session_}) {
       *s = Statement{};
     }
     if (db_.is_open()) db_.exec("PRAGMA optimize");
@@ -323,15 +325,17 @@ class Writer {
           if (Result res = classify(update_tls_.run(), error); res != Result::ok) return res;
           for (std::size_t i = 0; i < r.chain.size(); ++i) {
             const Certificate& c = r.chain[i];
-            std::string digest = c.sha256_hex;
-            if (digest.empty()) {
-              unsigned char md[SHA256_DIGEST_LENGTH];
-              SHA256(reinterpret_cast<const unsigned char*>(c.der.data()), c.der.size(), md);
-              digest = to_hex(md, sizeof md);
+            // The key of the one stored copy, so computed here from the DER it names.
+            unsigned char md[SHA256_DIGEST_LENGTH];
+            SHA256(reinterpret_cast<const unsigned char*>(c.der.data()), c.der.size(), md);
+            const std::string digest = to_hex(md, sizeof md);
+            insert_certificate_der_.bind_text(1, digest).bind_blob(2, c.der);
+            if (Result res = classify(insert_certificate_der_.run(), error); res != Result::ok) {
+              return res;
             }
             insert_certificate_.bind_int(1, *id)
                 .bind_int(2, static_cast<std::int64_t>(i))
-                .bind_blob(3, c.der)
+                .bind_blob(3, std::string_view())  // in certificate_ders
                 .bind_text(4, digest)
                 .bind_text_or_null(5, c.subject)
                 .bind_text_or_null(6, c.issuer)
@@ -464,8 +468,8 @@ class Writer {
 
   Database db_;
   Statement begin_, commit_, savepoint_, release_, rollback_to_;
-  Statement insert_session_, update_tls_, insert_certificate_, insert_event_, insert_message_,
-      insert_recipient_, close_session_;
+  Statement insert_session_, update_tls_, insert_certificate_der_, insert_certificate_,
+      insert_event_, insert_message_, insert_recipient_, close_session_;
   std::unordered_map<SessionKey, std::int64_t> rowids_;
   // Body octets of each session's current message stored in the database so far.
   struct InlineBody {

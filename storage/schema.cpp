@@ -206,6 +206,13 @@ std::vector<std::string> migrations() {
       // `bytes` is then empty. NULL for bytes stored in the row, as every event before v6.
       "ALTER TABLE events ADD COLUMN file_offset INTEGER CHECK (file_offset >= 0);\n"
       "ALTER TABLE events ADD COLUMN file_length INTEGER CHECK (file_length >= 0);\n",
+      // v7: a certificate's DER is stored once, by its SHA-256, however many sessions saw it
+      // (every session to one server sees the same chain). Rows of `certificates` written
+      // since keep an empty `der`; rows written before keep theirs.
+      "CREATE TABLE certificate_ders (\n"
+      "  sha256 TEXT PRIMARY KEY NOT NULL,\n"
+      "  der    BLOB NOT NULL\n"
+      ");\n",
   };
 }
 

@@ -113,6 +113,15 @@ class MailtapDefaultDb(Mailtap):
         return a
 
 
+def certificates_of(db, session_id: int) -> list:
+    """A session's chain as recorded, in order, each with its DER (stored once in
+    certificate_ders since schema version 7, in the row itself before)."""
+    return query(db, "SELECT c.position, c.sha256, c.subject, c.issuer, c.not_before, "
+                     "c.not_after, CASE WHEN length(c.der) > 0 THEN c.der ELSE d.der END AS der "
+                     "FROM certificates c LEFT JOIN certificate_ders d ON d.sha256 = c.sha256 "
+                     "WHERE c.session_id = ? ORDER BY c.position", (session_id,))
+
+
 def file_mode(p: Union[str, Path]) -> int:
     return os.stat(p).st_mode & 0o777
 
@@ -293,7 +302,7 @@ class RecordingOutcomeTest(IntegrationCase):
         self.assertEqual(s["insecure"], 1)
         self.assertEqual(s["verify_status"], "not_verified_insecure")
         self.assertIsNone(s["verify_reason"])
-        [cert] = query(db, "SELECT * FROM certificates WHERE session_id = ?", (s["id"],))
+        [cert] = certificates_of(db, s["id"])
         self.assertEqual(bytes(cert["der"]), pem_to_der(self.pki.self_signed_cert))
         self.assertEqual(cert["subject"], cert["issuer"])
         # a verification failure is recorded with its reason, and the session refused
@@ -370,8 +379,7 @@ class RecordingPostfixTest(IntegrationCase):
         self.assertIsNone(s["auth_user"])
 
         # -- the certificate chain as Postfix presented it
-        certs = query(db, "SELECT * FROM certificates WHERE session_id = ? ORDER BY position",
-                      (s["id"],))
+        certs = certificates_of(db, s["id"])
         self.assertGreaterEqual(len(certs), 1)
         leaf = certs[0]
         self.assertEqual(leaf["position"], 0)

@@ -120,8 +120,8 @@ TEST(StorageDatabase, FreshFileIsMigratedToCurrentSchema) {
   std::string mode;
   ASSERT_TRUE(db.query_text("PRAGMA journal_mode", mode).ok());
   EXPECT_EQ(mode, "wal");
-  for (const char* table :
-       {"sessions", "certificates", "events", "messages", "recipients", "meta"}) {
+  for (const char* table : {"sessions", "certificates", "certificate_ders", "events", "messages",
+                            "recipients", "meta"}) {
     ASSERT_TRUE(db.query_int(std::string("SELECT count(*) FROM sqlite_schema WHERE type='table' "
                                          "AND name='") +
                                  table + "'",
@@ -151,7 +151,8 @@ TEST(StorageDatabase, VersionTwoVerifyResultsAreMigratedToStatusAndReason) {
   {
     // Back to the version-2 shape of the tables, with rows as v2 wrote them.
     RawDb raw(path);
-    ASSERT_EQ(raw.exec("ALTER TABLE events DROP COLUMN file_offset; "
+    ASSERT_EQ(raw.exec("DROP TABLE certificate_ders; "
+                       "ALTER TABLE events DROP COLUMN file_offset; "
                        "ALTER TABLE events DROP COLUMN file_length; "
                        "ALTER TABLE sessions DROP COLUMN client_tls_version; "
                        "ALTER TABLE events DROP COLUMN mail_transaction; "

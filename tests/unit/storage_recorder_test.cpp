@@ -28,6 +28,8 @@
 #include <thread>
 
 #include "storage/database.hpp"
+#include "storage/pruner.hpp"
+#include "storage/reader.hpp"
 #include "storage/recorder.hpp"
 #include "storage/schema.hpp"
 
@@ -255,6 +257,54 @@ TEST(StorageRecorder, WritesCompleteSessionsInGroupedTransactions) {
 // A slow disk holds at most queue_bytes of relayed bytes in memory, however large the
 // messages: producers wait for room (one batch past the budget is admitted when the queue is
 // empty), and nothing is dropped.
+// Every session to one server sees the same chain: its DER is stored once, and each session
+// still reads its whole chain back; prune drops a copy with the last session that saw it.
+TEST(StorageRecorder, ACertificateChainIsStoredOnceHoweverManySessionsSawIt) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    std::string error;
+    auto rec = Recorder::open(at(path), error);
+    ASSERT_NE(rec, nullptr) << error;
+    for (SessionKey k = 1; k <= 3; ++k)
+      test_support::record_batches(*rec, {batch(opened(k), tls(k), closed(k))});
+  }
+  EXPECT_EQ(count(path, "SELECT count(*) FROM certificates"), 6);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM certificate_ders"), 2);
+  EXPECT_EQ(count(path, "SELECT coalesce(sum(length(der)), 0) FROM certificates"), 0);
+  // A row recorded before schema v7 keeps its DER in place; it is read from there.
+  {
+    Database db;
+    ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_write}, db).ok());
+    ASSERT_TRUE(db.exec("UPDATE certificates SET der = x'3082' WHERE session_id = 3 AND "
+                        "position = 1")
+                    .ok());
+  }
+
+  const SessionTls sent = tls(1);
+  std::string error;
+  auto reader = Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  for (std::int64_t id = 1; id <= 3; ++id) {
+    std::optional<SessionDetail> d;
+    ASSERT_TRUE(reader->load_session(id, d, error)) << error;
+    ASSERT_EQ(d->certificates.size(), 2u) << id;
+    EXPECT_EQ(d->certificates[0].certificate.der, sent.chain[0].der) << id;
+    EXPECT_EQ(d->certificates[1].certificate.der, id == 3 ? "\x30\x82" : sent.chain[1].der) << id;
+  }
+  reader.reset();
+
+  PruneCriteria keep_one;
+  keep_one.keep = 1;
+  PruneResult pruned;
+  ASSERT_TRUE(prune_sessions(path, keep_one, pruned, error)) << error;
+  EXPECT_EQ(count(path, "SELECT count(*) FROM certificate_ders"), 2);
+  PruneCriteria all;
+  all.before = Clock::now() + std::chrono::hours(1);
+  ASSERT_TRUE(prune_sessions(path, all, pruned, error)) << error;
+  EXPECT_EQ(count(path, "SELECT count(*) FROM certificate_ders"), 0);
+}
+
 TEST(StorageRecorder, QueuedOctetsAreBoundedWhateverTheBatchCount) {
   TempDir dir;
   const std::string path = dir.file("m.db");
