@@ -156,11 +156,12 @@ std::vector<std::string> other_command_names(const CLI::App& proxy) {
   return out;
 }
 
-// Each session holds two descriptors (client and upstream): make room for --max-sessions.
+// Each session holds two descriptors (client and upstream), and a third while the recorder
+// writes a large body to its body file: make room for --max-sessions.
 void raise_descriptor_limit(unsigned max_sessions) {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
-  const rlim_t wanted = rlim_t{2} * max_sessions + 64;
+  const rlim_t wanted = rlim_t{3} * max_sessions + 64;
   if (lim.rlim_cur < wanted && lim.rlim_cur < lim.rlim_max) {
     lim.rlim_cur = std::min(wanted, lim.rlim_max);
     setrlimit(RLIMIT_NOFILE, &lim);
