@@ -382,7 +382,8 @@ void add_listen_and_upstream_options(CLI::App& app, ProxyArgs& args) {
 // What is recorded, and what happens when recording fails.
 void add_recording_options(CLI::App& app, ProxyArgs& args) {
   app.add_option("--db", args.db,
-                 "SQLite database to record to (default: $MAILTAP_DB, else "
+                 "SQLite database to record to, with the bodies of large messages in "
+                 "<database>-bodies/ beside it (default: $MAILTAP_DB, else "
                  "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db)");
   app.add_flag("--no-record", args.no_record, "Do not record sessions");
   options::add_choice_option(
