@@ -34,6 +34,15 @@ mode_t directory_mode_for(mode_t file_mode) {
   return file_mode | ((file_mode & 0444) >> 2);
 }
 
+// A reader that lives long (the web page's) may hold a file that prune has since removed and
+// a new session with the same id has since replaced.
+bool still_at_path(int fd, const std::string& path) {
+  struct stat held {};
+  struct stat named {};
+  return ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
+         held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+}
+
 }  // namespace
 
 std::string body_directory(const std::string& database_path) {
@@ -155,7 +164,7 @@ Status BodyFileReader::read(std::int64_t session_id, std::int64_t offset, std::i
     return Status::error(kSqliteError, "a body event of session " + std::to_string(session_id) +
                                            " has a negative offset or length");
   }
-  if (fd_ < 0 || open_session_ != session_id) {
+  if (fd_ < 0 || open_session_ != session_id || !still_at_path(fd_, path)) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd_ < 0) return os_failure(kSqliteCantOpen, "cannot open body file", path, errno);

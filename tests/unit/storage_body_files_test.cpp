@@ -205,6 +205,24 @@ TEST(StorageBodyFiles, ASessionIdTakenAgainStartsAnEmptyFile) {
   EXPECT_EQ(loaded_bodies(path, 1), sent);
 }
 
+TEST(StorageBodyFiles, AReaderThatStaysOpenReadsTheFileThatIsThereNow) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    auto rec = open_recorder(path);
+    record_body(*rec, 1, 2, 64 * 1024);
+  }
+  BodyFileReader reader(path);
+  std::string got;
+  ASSERT_TRUE(reader.read(1, 0, 4, got).ok());
+  EXPECT_EQ(got, pattern(64 * 1024, 1).substr(0, 4));
+  // Pruned, and the id taken again by a new session whose file holds other bytes.
+  fs::remove(body_file(path, 1));
+  std::ofstream(body_file(path, 1)) << "new session";
+  ASSERT_TRUE(reader.read(1, 0, 3, got).ok());
+  EXPECT_EQ(got, "new");
+}
+
 TEST(StorageBodyFiles, PruningRemovesTheBodyFilesOfDeletedSessions) {
   TempDir dir;
   const std::string path = dir.file("m.db");
