@@ -170,6 +170,17 @@ Status BodyFileReader::read(std::int64_t session_id, std::int64_t offset, std::i
     if (fd_ < 0) return os_failure(kSqliteCantOpen, "cannot open body file", path, errno);
     open_session_ = session_id;
   }
+  const auto ends_early = [&] {
+    out.clear();
+    return Status::error(kSqliteIoErr, quoted(path) + " ends before octet " +
+                                           std::to_string(offset) + " + " + std::to_string(length) +
+                                           " that the database refers to (truncated, or "
+                                           "not the body file of this database)");
+  };
+  // Checked before anything is allocated: a damaged row must not ask for terabytes.
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return os_failure(kSqliteIoErr, "cannot read body file", path, errno);
+  if (offset > st.st_size || length > st.st_size - offset) return ends_early();
   out.resize(static_cast<std::size_t>(length));
   std::size_t done = 0;
   while (done < out.size()) {
@@ -177,13 +188,7 @@ Status BodyFileReader::read(std::int64_t session_id, std::int64_t offset, std::i
                               static_cast<off_t>(offset) + static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return os_failure(kSqliteIoErr, "cannot read body file", path, errno);
-    if (n == 0) {
-      out.clear();
-      return Status::error(kSqliteIoErr, quoted(path) + " ends before octet " +
-                                             std::to_string(offset + length) +
-                                             " that the database refers to (truncated, or "
-                                             "not the body file of this database)");
-    }
+    if (n == 0) return ends_early();  // shrunk while being read
     done += static_cast<std::size_t>(n);
   }
   return {};

@@ -172,6 +172,16 @@ TEST(StorageBodyFiles, AMissingOrShortBodyFileIsAClearErrorNotACrash) {
   EXPECT_NE(error.find(file), std::string::npos) << error;
   EXPECT_NE(error.find("ends before octet"), std::string::npos) << error;
 
+  // A damaged row asking for more than any file holds is the same error, not an allocation.
+  {
+    Database db;
+    ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_write}, db).ok());
+    ASSERT_TRUE(db.exec("UPDATE events SET file_length = 1 << 50 WHERE file_offset = 0").ok());
+  }
+  error.clear();
+  EXPECT_TRUE(loaded_bodies(path, 1, &error).empty());
+  EXPECT_NE(error.find("ends before octet"), std::string::npos) << error;
+
   fs::remove(file);
   error.clear();
   EXPECT_TRUE(loaded_bodies(path, 1, &error).empty());
