@@ -132,17 +132,15 @@ Status Reader::Impl::load_certificates(std::int64_t id, SessionDetail& d) {
 }
 
 Status Reader::Impl::load_events(std::int64_t id, SessionDetail& d) {
-  Status failure;
-  Status s = rows_for("SELECT seq, " + std::string(kEventColumns) +
-                          " FROM events WHERE session_id = ?1 ORDER BY seq",
-                      id, [&](const Statement& r) {
-                        if (!failure.ok()) return;
-                        EventRow e;
-                        e.seq = static_cast<std::uint64_t>(r.column_int(0));
-                        failure = event_from(r, 1, id, e.event);
-                        d.events.push_back(std::move(e));
-                      });
-  return s.ok() ? failure : s;
+  return rows_for("SELECT seq, " + std::string(kEventColumns) +
+                      " FROM events WHERE session_id = ?1 ORDER BY seq",
+                  id, [&](const Statement& r) {
+                    EventRow e;
+                    e.seq = static_cast<std::uint64_t>(r.column_int(0));
+                    Status s = event_from(r, 1, id, e.event);
+                    d.events.push_back(std::move(e));
+                    return s;
+                  });
 }
 
 Status Reader::Impl::load_messages(std::int64_t id, SessionDetail& d) {

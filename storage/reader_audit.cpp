@@ -39,19 +39,16 @@ bool Reader::integrity_check(std::vector<std::string>& lines, std::string& error
 
 bool Reader::for_each_event(const std::function<void(std::int64_t, const EventRow&)>& fn,
                             std::string& error) {
-  Status failure;
-  const bool ran = query(*impl_,
-                         "SELECT session_id, seq, " + std::string(kEventColumns) +
-                             " FROM events ORDER BY session_id, seq",
-                         error, [&](const Statement& r) {
-                           if (!failure.ok()) return;
-                           EventRow e;
-                           e.seq = static_cast<std::uint64_t>(r.column_int(1));
-                           failure = impl_->event_from(r, 2, r.column_int(0), e.event);
-                           if (failure.ok()) fn(r.column_int(0), e);
-                         });
-  if (ran && !failure.ok()) error = failure.message;
-  return ran && failure.ok();
+  return query(*impl_,
+               "SELECT session_id, seq, " + std::string(kEventColumns) +
+                   " FROM events ORDER BY session_id, seq",
+               error, [&](const Statement& r) {
+                 EventRow e;
+                 e.seq = static_cast<std::uint64_t>(r.column_int(1));
+                 Status s = impl_->event_from(r, 2, r.column_int(0), e.event);
+                 if (s.ok()) fn(r.column_int(0), e);
+                 return s;
+               });
 }
 
 bool Reader::for_each_message(const std::function<void(std::int64_t, const MessageRow&)>& fn,

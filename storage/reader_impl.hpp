@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
@@ -37,13 +38,21 @@ struct Reader::Impl {
     return Status::error(s.code, "'" + db.path() + "': " + s.message);
   }
 
-  // Runs `st` to completion calling `row` for each row.
+  // Runs `st` to completion calling `row` for each row. A `row` that returns a Status stops
+  // the run with the first failure it returns (a body file that cannot supply its bytes).
   template <typename Fn>
   Status each_row(Statement& st, Fn&& row) {
     for (;;) {
       switch (st.step()) {
         case Statement::Step::row:
-          row(st);
+          if constexpr (std::is_same_v<std::invoke_result_t<Fn&, const Statement&>, Status>) {
+            if (Status s = row(st); !s.ok()) {
+              st.reset();
+              return s;
+            }
+          } else {
+            row(st);
+          }
           break;
         case Statement::Step::done:
           st.reset();
