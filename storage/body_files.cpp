@@ -43,6 +43,23 @@ bool still_at_path(int fd, const std::string& path) {
          held.st_dev == named.st_dev && held.st_ino == named.st_ino;
 }
 
+Status sync_directory(const std::string& path) {
+  const int dir = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0 || ::fsync(dir) != 0) {
+    const int err = errno;
+    if (dir >= 0) ::close(dir);
+    return os_failure(kSqliteIoErr, "cannot sync the directory", path, err);
+  }
+  ::close(dir);
+  return {};
+}
+
+std::string parent_of(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
 }  // namespace
 
 std::string body_directory(const std::string& database_path) {
@@ -68,6 +85,7 @@ Status BodyFileWriter::open_file(std::int64_t session_id, File& file) {
     if (::mkdir(directory_.c_str(), directory_mode_for(mode)) == 0) {
       ::chmod(directory_.c_str(), directory_mode_for(mode));  // exact, whatever the umask
       directory_dirty_ = true;
+      parent_dirty_ = true;
     } else if (errno != EEXIST) {
       return os_failure(kSqliteCantOpen, "cannot create the body directory", directory_, errno);
     }
@@ -122,16 +140,15 @@ Status BodyFileWriter::sync() {
       ++it;
     }
   }
+  // A new file's name must be durable too, or a power cut could keep the row and lose it; and
+  // so must the directory's own, the first time.
   if (directory_dirty_) {
-    // A new file's name must be durable too, or a power cut could keep the row and lose it.
-    const int dir = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0 || ::fsync(dir) != 0) {
-      const int err = errno;
-      if (dir >= 0) ::close(dir);
-      return os_failure(kSqliteIoErr, "cannot sync the body directory", directory_, err);
-    }
-    ::close(dir);
+    if (Status st = sync_directory(directory_); !st.ok()) return st;
     directory_dirty_ = false;
+  }
+  if (parent_dirty_) {
+    if (Status st = sync_directory(parent_of(directory_)); !st.ok()) return st;
+    parent_dirty_ = false;
   }
   return {};
 }

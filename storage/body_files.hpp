@@ -56,6 +56,7 @@ class BodyFileWriter {
   std::string directory_;
   bool directory_ready_ = false;
   bool directory_dirty_ = false;  // a file was created since the last sync
+  bool parent_dirty_ = false;     // the directory itself was created since the last sync
   std::unordered_map<std::int64_t, File> files_;
 };
 
