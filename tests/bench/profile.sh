@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A reproducible profile of mailtap's recording relay, for the two shapes issue 10 cares most
-# about: one large message (32 MiB) and many small ones (4 KiB, one after another).
+# about: one large message (32 MiB) and many small ones (4 KiB, one after another), and on
+# request the NOOP round trip (10,000 NOOPs in one session, `--only noop`).
 #
-#   tests/bench/profile.sh [--tool auto|callgrind|perf|strace|heaptrack|all] [--only large|small]
+#   tests/bench/profile.sh [--tool auto|callgrind|perf|strace|heaptrack|all]
+#                          [--only large|small|noop]
 #                          [--out DIR]
 #
 # CPU: `perf record` when the machine has hardware counters (`perf stat -e instructions true`
@@ -15,8 +17,8 @@
 # Memory: heaptrack over the whole run (peak heap and who holds it).
 #
 # Environment: MAILTAP_BIN (profile a prebuilt binary), PROFILE_SIZE_MIB (default 32),
-# PROFILE_SMALL_MESSAGES (default 1000), RECORD_ARGS (default --max-body 1GiB),
-# BENCH_BUILD_DIR. Writes raw profiles and annotated text to DIR (default
+# PROFILE_SMALL_MESSAGES (default 1000), PROFILE_NOOPS (default 10000), RECORD_ARGS (default
+# --max-body 1GiB), BENCH_BUILD_DIR. Writes raw profiles and annotated text to DIR (default
 # build-bench/profile) and prints the top of each.
 set -euo pipefail
 
@@ -31,13 +33,14 @@ while [[ $# -gt 0 ]]; do
     --tool) tool=$2; shift ;;
     --only) only=${2//,/ }; shift ;;
     --out) outdir=$2; shift ;;
-    -h|--help) sed -n 2,20p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,23p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 size_mib=${PROFILE_SIZE_MIB:-32}
 small_messages=${PROFILE_SMALL_MESSAGES:-1000}
+noops=${PROFILE_NOOPS:-10000}
 read -ra record_args <<<"${RECORD_ARGS:---max-body 1GiB}"
 
 hardware_counters() { perf stat -x, -e instructions true 2>&1 >/dev/null | grep -q '^[0-9]'; }
@@ -81,6 +84,7 @@ load_args() {  # scenario
   case $1 in
     large) echo "--messages 1 --size $((size_mib << 20))" ;;
     small) echo "--messages $small_messages --size 4096" ;;
+    noop) echo "--messages 0 --noops $noops" ;;
   esac
 }
 
@@ -159,7 +163,11 @@ profile_one() {  # tool scenario
 inclusive_match='^(void )?mailtap::|^SSL_|^sqlite3[A-Za-z]*(Step|Exec|Checkpoint|Commit|Write|_step|_exec|_blob|_bind)|SHA256|^__?memcpy|^__memmove|^malloc|^free|^operator new|^(__libc_)?(write|read|send|recv|sendmsg|recvmsg|writev|pwrite64|fsync|fdatasync)$'
 report_one() {  # tool scenario stem
   local t=$1 scenario=$2 stem=$3 per unit
-  if [[ $scenario == large ]]; then per=$size_mib unit=MiB; else per=$small_messages unit=msg; fi
+  case $scenario in
+    large) per=$size_mib unit=MiB ;;
+    small) per=$small_messages unit=msg ;;
+    noop) per=$noops unit=NOOP ;;
+  esac
   echo
   echo "## $t, $scenario ($(load_args "$2"))"
   # Listings go to files first: a reader that stops early must not fail the script (pipefail).
