@@ -14,6 +14,12 @@ namespace {
 
 constexpr int kSqliteIoErr = 10;  // SQLITE_IOERR: the recorder treats it as a failed disk
 
+// Octets a file written directly collects before a write: large enough that the device sees
+// few, long writes. A writer gives buffers to this many files at most (sessions sending large
+// bodies at the same time, 8 MiB together); files beyond go through the page cache.
+constexpr std::size_t kDirectBufferOctets = std::size_t{1024} * 1024;
+constexpr std::size_t kMaxDirectFiles = 8;
+
 std::string quoted(const std::string& path) {
   return "'" + path + "'";
 }
@@ -72,8 +78,10 @@ std::string body_file(const std::string& database_path, std::int64_t session_id)
 
 // ---- writer --------------------------------------------------------------------------------
 
-BodyFileWriter::BodyFileWriter(std::string database_path)
-    : database_path_(std::move(database_path)), directory_(body_directory(database_path_)) {}
+BodyFileWriter::BodyFileWriter(std::string database_path, bool direct_io)
+    : database_path_(std::move(database_path)),
+      directory_(body_directory(database_path_)),
+      direct_io_(direct_io) {}
 
 BodyFileWriter::~BodyFileWriter() {
   close_all();
@@ -92,11 +100,42 @@ Status BodyFileWriter::open_file(std::int64_t session_id, File& file) {
     directory_ready_ = true;
   }
   const std::string path = body_file(database_path_, session_id);
-  file.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, mode);
+  constexpr int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY;
+  const bool direct = direct_io_ && direct_files_ < kMaxDirectFiles;
+  file.fd = direct ? ::open(path.c_str(), flags | O_DIRECT, mode) : -1;
+  if (direct && file.fd < 0 && errno == EINVAL) direct_io_ = false;  // not on this file system
+  if (file.fd < 0) file.fd = ::open(path.c_str(), flags, mode);
   if (file.fd < 0) return os_failure(kSqliteCantOpen, "cannot create body file", path, errno);
   ::fchmod(file.fd, mode);
   directory_dirty_ = true;
+  if (direct && direct_io_ && direct_writes_work(file.fd)) {
+    file.direct = std::make_unique<DirectAppender>(kDirectBufferOctets);
+    ++direct_files_;
+  }
   return {};
+}
+
+// Some file systems open with O_DIRECT and then refuse the writes (EINVAL): the first file
+// tries one block, and if refused, this file and all later ones go through the page cache.
+bool BodyFileWriter::direct_writes_work(int fd) {
+  if (direct_probed_) return direct_io_;
+  direct_probed_ = true;
+  DirectAppender probe(DirectAppender::kBlock);
+  if (probe.append(fd, "x") == 0 && probe.flush(fd) == 0 && ::ftruncate(fd, 0) == 0) return true;
+  direct_io_ = false;
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_DIRECT);
+  ::ftruncate(fd, 0);
+  return false;
+}
+
+// Cut to `length`: a file written directly may end in the zeros of its last block, and octets
+// past the last sync are referred to by nothing.
+void BodyFileWriter::close_file(File& file, std::int64_t length) noexcept {
+  if (file.direct || file.size != length) ::ftruncate(file.fd, static_cast<off_t>(length));
+  if (file.direct) --direct_files_;
+  ::close(file.fd);
+  file.fd = -1;
 }
 
 Status BodyFileWriter::append(std::int64_t session_id, std::string_view bytes,
@@ -109,6 +148,14 @@ Status BodyFileWriter::append(std::int64_t session_id, std::string_view bytes,
     }
   }
   offset = file.size;
+  if (file.direct) {
+    if (int err = file.direct->append(file.fd, bytes); err != 0) {
+      return os_failure(kSqliteIoErr, "cannot write body file",
+                        body_file(database_path_, session_id), err);
+    }
+    file.size = file.direct->size();
+    return {};
+  }
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::pwrite(file.fd, bytes.data() + done, bytes.size() - done,
@@ -121,20 +168,34 @@ Status BodyFileWriter::append(std::int64_t session_id, std::string_view bytes,
     done += static_cast<std::size_t>(n);
   }
   file.size += static_cast<std::int64_t>(bytes.size());
-  file.dirty = true;
   return {};
+}
+
+// 0 or an errno.
+int BodyFileWriter::sync_file(File& file) {
+  if (file.size == file.synced) {
+    if (file.direct) file.direct->park();  // idle for a whole commit interval: keep little
+    return 0;
+  }
+  if (file.direct) {
+    if (int err = file.direct->flush(file.fd)) return err;
+    // Cut before the sync that makes the length durable with the octets.
+    if (file.finished && ::ftruncate(file.fd, static_cast<off_t>(file.size)) != 0) return errno;
+  }
+  if (::fdatasync(file.fd) != 0) return errno;
+  file.synced = file.size;
+  return 0;
 }
 
 Status BodyFileWriter::sync() {
   for (auto it = files_.begin(); it != files_.end();) {
     File& file = it->second;
-    if (file.dirty && ::fdatasync(file.fd) != 0) {
+    if (int err = sync_file(file)) {
       return os_failure(kSqliteIoErr, "cannot sync body file", body_file(database_path_, it->first),
-                        errno);
+                        err);
     }
-    file.dirty = false;
     if (file.finished) {
-      ::close(file.fd);
+      close_file(file, file.synced);
       it = files_.erase(it);
     } else {
       ++it;
@@ -160,7 +221,7 @@ void BodyFileWriter::finish(std::int64_t session_id) {
 
 void BodyFileWriter::close_all() noexcept {
   for (auto& [id, file] : files_) {
-    if (file.fd >= 0) ::close(file.fd);
+    if (file.fd >= 0) close_file(file, file.synced);
   }
   files_.clear();
 }

@@ -1,18 +1,21 @@
 // Message bodies beyond their first kInlineBodyOctets are stored outside the database: one
 // append-only file per session in "<database>-bodies/", which the body events refer to by
 // offset and length (events.file_offset, events.file_length). In the database they would be
-// written twice, once to the WAL and again by its checkpoint; here once. The writer makes them
+// written twice, once to the WAL and again by its checkpoint; here once, and where the file
+// system allows it with O_DIRECT (DirectAppender), past the page cache. The writer makes them
 // durable (fdatasync) before the transaction that refers to them commits.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "storage/database.hpp"
+#include "storage/direct_appender.hpp"
 
 namespace mailtap::storage {
 
@@ -26,7 +29,9 @@ std::string body_file(const std::string& database_path, std::int64_t session_id)
 // The storage thread's side.
 class BodyFileWriter {
  public:
-  explicit BodyFileWriter(std::string database_path);
+  // `direct_io`: write with O_DIRECT where the file system takes it (otherwise, and with
+  // false, through the page cache).
+  explicit BodyFileWriter(std::string database_path, bool direct_io = true);
   ~BodyFileWriter();  // closes every file; only sync() makes their bytes durable
   BodyFileWriter(const BodyFileWriter&) = delete;
   BodyFileWriter& operator=(const BodyFileWriter&) = delete;
@@ -36,7 +41,9 @@ class BodyFileWriter {
   // committed event (a crashed run's uncommitted session whose id was taken again).
   Status append(std::int64_t session_id, std::string_view bytes, std::int64_t& offset);
   // Makes every byte appended so far durable, and the directory entries of new files; closes
-  // the files of finished sessions. Called before each COMMIT.
+  // the files of finished sessions. Called before each COMMIT. Between calls a file written
+  // directly may end in zeros past its last octet (its last block is written whole); a
+  // finished session's file is cut to its length.
   Status sync();
   // The session will append nothing more: its file is closed at the next sync().
   void finish(std::int64_t session_id);
@@ -46,14 +53,21 @@ class BodyFileWriter {
  private:
   struct File {
     int fd = -1;
-    std::int64_t size = 0;
-    bool dirty = false;
+    std::int64_t size = 0;    // octets appended
+    std::int64_t synced = 0;  // octets durable: all that committed rows may refer to
     bool finished = false;
+    std::unique_ptr<DirectAppender> direct;  // null: written through the page cache
   };
   Status open_file(std::int64_t session_id, File& file);
+  bool direct_writes_work(int fd);
+  static int sync_file(File& file);
+  void close_file(File& file, std::int64_t length) noexcept;
 
   std::string database_path_;
   std::string directory_;
+  bool direct_io_;              // O_DIRECT still worth trying
+  bool direct_probed_ = false;  // a first direct write has shown whether the file system takes it
+  std::size_t direct_files_ = 0;
   bool directory_ready_ = false;
   bool directory_dirty_ = false;  // a file was created since the last sync
   bool parent_dirty_ = false;     // the directory itself was created since the last sync
