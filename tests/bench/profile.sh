@@ -18,7 +18,7 @@
 #
 # Environment: MAILTAP_BIN (profile a prebuilt binary), PROFILE_SIZE_MIB (default 32),
 # PROFILE_SMALL_MESSAGES (default 1000), PROFILE_NOOPS (default 10000), RECORD_ARGS (default
-# --max-body 1GiB), BENCH_BUILD_DIR. Writes raw profiles and annotated text to DIR (default
+# --max-body 1GiB; --no-record profiles the relay alone), BENCH_BUILD_DIR. Writes raw profiles and annotated text to DIR (default
 # build-bench/profile) and prints the top of each.
 set -euo pipefail
 
@@ -107,7 +107,9 @@ profile_one() {  # tool scenario
   local stem=$outdir/$t.$scenario
   rm -f "$db" "$db-wal" "$db-shm" "$hold" "$stem".*
   local proxy=("$mailtap" proxy --listen "127.0.0.1:$proxy_port" --upstream "127.0.0.1:$sink_port"
-               --tls starttls --tls-name localhost --ca-file "$ca" --quiet --db "$db" "${record_args[@]}")
+               --tls starttls --tls-name localhost --ca-file "$ca" --quiet "${record_args[@]}")
+  # RECORD_ARGS=--no-record profiles the relay alone, for comparison.
+  [[ " ${record_args[*]} " == *" --no-record "* ]] || proxy+=(--db "$db")
   case $t in
     callgrind)
       valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$stem.out" \
