@@ -1,45 +1,34 @@
 #include "proxy/smtp/message_body.hpp"
 
-#include <cstring>
-
 namespace mailtap::smtp {
 
-// Undoes RFC 5321 §4.5.2 transparency the way a server does: at the start of a line a dot is
-// removed. mailtap only ever sends CRLF line endings in DATA text, so lines end at "\r\n".
+std::string_view DataTextUnstuffer::hold(const char*& p) {
+  if (state_ == State::terminator) {  // more text follows: the line "." was text after all
+    state_ = State::line_start;
+    return held_;
+  }
+  held_ += *p++;
+  const bool line_ended = held_.back() == '\n';
+  if (line_ended && held_.size() == 2) {
+    state_ = State::terminator;
+    return {};
+  }
+  if (!line_ended && held_.size() < 2) return {};
+  state_ = line_ended ? State::line_start : State::in_line;
+  return held_;
+}
+
 void MessageBodyAssembler::append(std::string_view wire) {
   if (via_bdat_) {
     body_.append(wire);
     return;
   }
   body_.reserve(body_.size() + wire.size());
-  while (!wire.empty()) {
-    if (line_start_) {
-      line_start_ = false;
-      lone_dot_line_ = false;
-      line_length_ = 0;
-      dot_removed_ = wire.front() == '.';
-      if (dot_removed_) {
-        wire.remove_prefix(1);
-        continue;
-      }
-    }
-    const void* lf = std::memchr(wire.data(), '\n', wire.size());
-    const std::size_t take =
-        lf == nullptr ? wire.size() : static_cast<const char*>(lf) - wire.data() + 1;
-    body_.append(wire.substr(0, take));
-    line_length_ += take;
-    if (lf != nullptr) {
-      line_start_ = true;
-      // "." CRLF: the dot was removed, the line holds only its ending.
-      lone_dot_line_ = dot_removed_ && line_length_ == 2;
-    }
-    wire.remove_prefix(take);
-  }
+  unstuffer_.append(wire, [this](std::string_view kept) { body_.append(kept); });
 }
 
 std::string MessageBodyAssembler::take() {
-  if (!via_bdat_ && lone_dot_line_ && line_start_) body_.resize(body_.size() - 2);
-  lone_dot_line_ = false;
+  if (!via_bdat_) unstuffer_.finish([this](std::string_view kept) { body_.append(kept); });
   return std::move(body_);
 }
 

@@ -3,6 +3,7 @@
 // This turns those events back into the body the upstream stored.
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,68 @@
 
 namespace mailtap::smtp {
 
+// Undoes RFC 5321 §4.5.2 transparency the way a server does, a piece of DATA text (as mailtap
+// sent it) at a time: what the server stores goes to `emit(std::string_view)` in order, in as
+// few spans as the dots allow. A line "." is held back until something follows it, and
+// dropped by finish() if nothing does: it is the terminator (mailtap doubles any other).
+class DataTextUnstuffer {
+ public:
+  template <typename Emit>
+  void append(std::string_view wire, Emit&& emit);
+  // The text ended here (the terminator, or the cut of --max-body).
+  template <typename Emit>
+  void finish(Emit&& emit);
+
+ private:
+  enum class State {
+    line_start,
+    in_line,
+    after_dot,   // a transparency dot was removed: its line's first octets are held
+    terminator,  // held_ is the ending of a line "."
+  };
+  // after_dot / terminator: takes the octet at `p` into held_ (after_dot), and returns held_
+  // once it is known to be text; "" while it may still be the terminator.
+  std::string_view hold(const char*& p);
+
+  State state_ = State::line_start;
+  std::string held_;
+};
+
+template <typename Emit>
+void DataTextUnstuffer::append(std::string_view wire, Emit&& emit) {
+  const char* p = wire.data();
+  const char* const end = p + wire.size();
+  const char* span = p;  // kept octets from here to p, not yet emitted
+  while (p != end) {
+    if (state_ == State::in_line) {
+      const void* lf = std::memchr(p, '\n', static_cast<std::size_t>(end - p));
+      p = lf == nullptr ? end : static_cast<const char*>(lf) + 1;
+      if (lf != nullptr) state_ = State::line_start;
+    } else if (state_ == State::line_start) {
+      state_ = *p == '.' ? State::after_dot : State::in_line;
+      if (state_ == State::after_dot) {  // the server removes it
+        if (p != span) emit(std::string_view(span, static_cast<std::size_t>(p - span)));
+        span = ++p;
+      }
+    } else if (const std::string_view released = hold(p); !released.empty()) {
+      emit(released);
+      held_.clear();
+      span = p;
+    } else {
+      span = p;
+    }
+  }
+  if (p != span) emit(std::string_view(span, static_cast<std::size_t>(p - span)));
+}
+
+template <typename Emit>
+void DataTextUnstuffer::finish(Emit&& emit) {
+  if (state_ == State::after_dot && !held_.empty()) emit(std::string_view(held_));
+  held_.clear();
+  state_ = State::line_start;
+}
+
+// The whole body at once, for readers.
 class MessageBodyAssembler {
  public:
   // via_bdat: the pieces are BDAT chunk payloads (concatenated as they are); otherwise they are
@@ -23,10 +86,7 @@ class MessageBodyAssembler {
 
  private:
   bool via_bdat_;
-  bool line_start_ = true;
-  bool lone_dot_line_ = false;   // the last complete line was "." alone: the terminator
-  bool dot_removed_ = false;     // the current line began with a transparency dot
-  std::size_t line_length_ = 0;  // octets of the current line kept, its ending included
+  DataTextUnstuffer unstuffer_;
   std::string body_;
 };
 
