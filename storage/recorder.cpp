@@ -23,6 +23,7 @@
 #include "proxy/common/hex.hpp"
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
+#include "storage/message_digests.hpp"
 #include "storage/schema.hpp"
 #include "storage/timestamp.hpp"
 
@@ -109,6 +110,8 @@ std::size_t weight_of(const std::vector<Record>& records) {
       for (const Certificate& c : t->chain) w += c.der.size();
     } else if (const auto* m = std::get_if<SessionMessage>(&r)) {
       w += m->message.body.size();
+    } else if (const auto* b = std::get_if<SessionBodyTail>(&r)) {
+      w += b->body.wire.size();
     }
   }
   return w;
@@ -230,6 +233,7 @@ class Writer {
     // The rows these keys pointed at may be gone; nothing further is written after a failure.
     rowids_.clear();
     inline_body_.clear();
+    digests_.clear();
     if (bodies_) bodies_->close_all();
   }
 
@@ -364,6 +368,8 @@ class Writer {
       }
       file_offset = offset;
     }
+    if (e.kind == smtp::EventKind::data || e.kind == smtp::EventKind::bdat_chunk)
+      digests_.add(r.key, e.transaction, e.kind, e.bytes);
     const std::string_view stored = file_offset ? std::string_view() : std::string_view(e.bytes);
     insert_event_.bind_int(1, *id)
         .bind_int(2, static_cast<std::int64_t>(r.seq))
@@ -401,10 +407,18 @@ class Writer {
     return true;
   }
 
+  // Stored nowhere: only the message's SHA-256 covers these octets.
+  Result write_one(const SessionBodyTail& r, Status&) {
+    digests_.add(r.key, r.body.transaction, r.body.kind, r.body.wire);
+    return Result::ok;
+  }
+
   Result write_one(const SessionMessage& r, Status& error) {
     const std::int64_t* id = rowid(r.key);
     if (id == nullptr) return Result::rejected;
     const smtp::Message& m = r.message;
+    const std::string sha256_hex =
+        m.sha256_hex.empty() ? digests_.finish(r.key, m.transaction) : m.sha256_hex;
     return in_savepoint(
         [&] {
           const std::string started =
@@ -415,7 +429,7 @@ class Writer {
               .bind_int(2, static_cast<std::int64_t>(r.seq))
               .bind_text(3, m.mail_from)
               .bind_int(4, static_cast<std::int64_t>(m.size))
-              .bind_text_or_null(5, m.sha256_hex)
+              .bind_text_or_null(5, sha256_hex)
               .bind_blob(6, m.body)  // empty from the dialogue: the body is in its events
               .bind_int(7, m.body_truncated ? 1 : 0)
               .bind_int(8, m.via_bdat ? 1 : 0)
@@ -444,7 +458,10 @@ class Writer {
 
   Result write_one(const SessionClosed& r, Status& error) {
     const std::int64_t* id = rowid(r.key);
-    if (id == nullptr) return Result::rejected;
+    if (id == nullptr) {
+      digests_.forget(r.key);
+      return Result::rejected;
+    }
     const std::string ended = timestamp_or_now(r.ended);
     close_session_.bind_int(1, *id)
         .bind_text(2, ended)
@@ -462,6 +479,7 @@ class Writer {
     // The key is finished either way; later records for it are the session's bug.
     bodies_->finish(*id);
     inline_body_.erase(r.key);
+    digests_.forget(r.key);
     rowids_.erase(r.key);  // last: `id` points into it
     return res;
   }
@@ -477,6 +495,7 @@ class Writer {
     std::size_t octets = 0;
   };
   std::unordered_map<SessionKey, InlineBody> inline_body_;
+  MessageDigests digests_;
   std::unique_ptr<BodyFileWriter> bodies_;
   bool in_tx_ = false;
   std::size_t tx_records_ = 0;

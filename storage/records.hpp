@@ -61,6 +61,12 @@ struct SessionMessage {
   smtp::Message message;
 };
 
+// Body octets past --max-body: hashed into the message's SHA-256, not stored.
+struct SessionBodyTail {
+  SessionKey key = 0;
+  smtp::UnrecordedBody body;
+};
+
 struct SessionClosed {
   SessionKey key = 0;
   Clock::time_point ended{};
@@ -76,6 +82,7 @@ struct SessionClosed {
   std::string client_tls_version;  // the client's side was TLS (--local-tls): "TLSv1.3"; "" plain
 };
 
-using Record = std::variant<SessionOpened, SessionTls, SessionEvent, SessionMessage, SessionClosed>;
+using Record = std::variant<SessionOpened, SessionTls, SessionEvent, SessionBodyTail,
+                            SessionMessage, SessionClosed>;
 
 }  // namespace mailtap::storage

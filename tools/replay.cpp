@@ -84,10 +84,13 @@ struct ReplayRun {
   std::string failure;  // the upstream could not be set up
 
   std::vector<smtp::RecordedEvent> events;
+  std::vector<smtp::UnrecordedBody> unrecorded_bodies;
   std::vector<smtp::Message> messages;
 
-  asio::awaitable<void> flush() {
-    record.take(events, messages);
+  // `driver`: once the dialogue runs, what it cut at --max-body goes to the record's digest too.
+  asio::awaitable<void> flush(ReplayDriver* driver = nullptr) {
+    if (driver != nullptr) unrecorded_bodies = driver->take_unrecorded_bodies();
+    record.take(events, unrecorded_bodies, messages);
     co_await record.flush();
   }
 
@@ -128,7 +131,7 @@ struct ReplayRun {
           break;
         }
       }
-      co_await flush();
+      co_await flush(&driver);
       if (driver.finished()) break;
       const auto limit = driver.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command;
       net::Deadline deadline(ex, limit, [&link] { link.socket().cancel(); });
@@ -146,7 +149,7 @@ struct ReplayRun {
     const smtp::Ending ending = driver.dialogue().ending().value_or(
         smtp::Ending{smtp::Ending::Kind::error, "replay ended unexpectedly"});
     record.close(smtp::outcome_of(ending.kind), ending.reason, &driver.dialogue());
-    co_await flush();
+    co_await flush(&driver);
     if (driver.dialogue().abandon_upstream() || ending.kind == smtp::Ending::Kind::upstream_closed)
       link.close();
     else

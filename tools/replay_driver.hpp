@@ -54,6 +54,9 @@ class ReplayDriver {
   void abort(std::string_view reply_421_text, smtp::Ending ending);
 
   smtp::UpstreamOutput take_to_upstream() { return dialogue_.take_to_upstream(); }
+  std::vector<smtp::UnrecordedBody> take_unrecorded_bodies() {
+    return dialogue_.take_unrecorded_bodies();
+  }
   bool finished() const { return dialogue_.finished(); }
   bool awaiting_end_of_data() const { return dialogue_.awaiting_end_of_data(); }
   const smtp::Dialogue& dialogue() const { return dialogue_; }

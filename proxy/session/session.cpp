@@ -201,6 +201,8 @@ void Session::close_record(storage::Outcome outcome, std::string reason) {
 void Session::take_dialogue_records() {
   if (!dialogue_) return;
   for (smtp::RecordedEvent& e : dialogue_->take_events()) events_.push_back(std::move(e));
+  for (smtp::UnrecordedBody& b : dialogue_->take_unrecorded_bodies())
+    unrecorded_bodies_.push_back(std::move(b));
   for (smtp::Message& m : dialogue_->take_messages()) messages_.push_back(std::move(m));
 }
 
@@ -211,7 +213,7 @@ asio::awaitable<void> Session::flush_records() {
     for (const smtp::RecordedEvent& e : events_) transcript += transcript_lines(id_, *e);
     if (!transcript.empty()) log::transcript(transcript);
   }
-  record_.take(events_, messages_);
+  record_.take(events_, unrecorded_bodies_, messages_);
   co_await record_.flush();
 }
 

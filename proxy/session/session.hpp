@@ -76,7 +76,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // A deadline passed: the dialogue ends with a 421 that says whose turn it was.
   void time_out_upstream();
   void time_out_client(std::chrono::steady_clock::time_point client_turn);
-  // Moves what the dialogue recorded into events_ and messages_, behind what is there.
+  // Moves what the dialogue recorded into events_, unrecorded_bodies_ and messages_, behind
+  // what is there.
   void take_dialogue_records();
   asio::awaitable<void> flush_records();
   asio::awaitable<void> refuse(const net::UpstreamSetup& setup, bool log = true);
@@ -103,6 +104,7 @@ class Session : public std::enable_shared_from_this<Session> {
   storage::Clock::time_point started_;
 
   std::vector<smtp::RecordedEvent> events_;
+  std::vector<smtp::UnrecordedBody> unrecorded_bodies_;
   std::vector<smtp::Message> messages_;
   SessionRecord record_;
   std::optional<smtp::Dialogue> dialogue_;

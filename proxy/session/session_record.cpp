@@ -6,10 +6,15 @@
 namespace mailtap {
 
 void SessionRecord::take(std::vector<smtp::RecordedEvent>& events,
+                         std::vector<smtp::UnrecordedBody>& unrecorded_bodies,
                          std::vector<smtp::Message>& messages) {
   for (smtp::RecordedEvent& e : events)
     pending_.push_back(storage::SessionEvent{key_, ++event_seq_, std::move(e)});
   events.clear();
+  // After the events: a body's recorded octets come before the ones past --max-body.
+  for (smtp::UnrecordedBody& b : unrecorded_bodies)
+    pending_.push_back(storage::SessionBodyTail{key_, std::move(b)});
+  unrecorded_bodies.clear();
   for (smtp::Message& m : messages)
     pending_.push_back(storage::SessionMessage{key_, ++message_seq_, std::move(m)});
   messages.clear();

@@ -30,8 +30,11 @@ class SessionRecord {
 
   // Queues a record of the session itself (SessionOpened, SessionTls), in order.
   void add(storage::Record record) { pending_.push_back(std::move(record)); }
-  // Numbers `events` and `messages`, queues them and clears both.
-  void take(std::vector<smtp::RecordedEvent>& events, std::vector<smtp::Message>& messages);
+  // Numbers `events` and `messages`, queues them with `unrecorded_bodies` (after the events,
+  // before the messages) and clears all three.
+  void take(std::vector<smtp::RecordedEvent>& events,
+            std::vector<smtp::UnrecordedBody>& unrecorded_bodies,
+            std::vector<smtp::Message>& messages);
   // Queues the closing record; the next flush() writes it after everything taken before it.
   // `dialogue` (if the relay started) gives the byte counts and who authenticated.
   void close(storage::Outcome outcome, std::string reason, const smtp::Dialogue* dialogue,

@@ -41,7 +41,6 @@ Dialogue::Dialogue(DialogueOptions options, std::vector<RecordedEvent>& events,
       messages_(messages),
       framer_(options_.max_auth_line),
       redactor_(options_.redaction),
-      transactions_(options_.capture_bodies),
       own_redactor_(options_.redaction) {
   // Credentials only ever travel inside TLS.
   if (options_.login && options_.phase == Phase::tls) {
@@ -255,7 +254,15 @@ void Dialogue::flush_data_event() {
     if (e.bytes.size() > room) {
       t->message.body_truncated = true;
       t->unrecorded += e.bytes.size() - room;
-      e.bytes.resize(static_cast<std::size_t>(room));
+      // Still part of the message's SHA-256, which the recorder computes.
+      UnrecordedBody tail{t->message.transaction, data_event_kind_, {}};
+      if (room == 0) {
+        tail.wire = std::exchange(e.bytes, {});
+      } else {
+        tail.wire = e.bytes.substr(static_cast<std::size_t>(room));
+        e.bytes.resize(static_cast<std::size_t>(room));
+      }
+      unrecorded_bodies_.push_back(std::move(tail));
     }
     t->recorded += e.bytes.size();
   }

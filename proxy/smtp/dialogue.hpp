@@ -108,6 +108,11 @@ class Dialogue {
   // What the dialogue recorded since the last call, in order: the owner hands it to the
   // recorder (redacted already, see RecordedEvent).
   std::vector<RecordedEvent> take_events() { return std::exchange(events_, {}); }
+  // Body octets past --max-body since the last call, in order: the owner hands them to the
+  // recorder after the events taken with them and before the messages (see UnrecordedBody).
+  std::vector<UnrecordedBody> take_unrecorded_bodies() {
+    return std::exchange(unrecorded_bodies_, {});
+  }
   // The transactions whose final reply arrived since the last call.
   std::vector<Message> take_messages() { return std::exchange(messages_, {}); }
 
@@ -280,6 +285,7 @@ class Dialogue {
   std::vector<Message> own_messages_;
   std::vector<RecordedEvent>& events_;
   std::vector<Message>& messages_;
+  std::vector<UnrecordedBody> unrecorded_bodies_;
   Clock::time_point now_{};
 
   ClientFramer framer_;

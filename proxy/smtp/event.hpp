@@ -74,6 +74,14 @@ struct Recipient {
   std::string reply;  // full reply text
 };
 
+// Body octets past --max-body: not recorded, but the message's SHA-256 covers them (it is
+// computed where the body is stored). The owner hands them on after the events taken with them.
+struct UnrecordedBody {
+  std::uint64_t transaction = 0;
+  EventKind kind = EventKind::data;  // data: DATA text as sent; bdat_chunk: chunk payload
+  std::string wire;
+};
+
 struct Message {
   std::string mail_from;  // the MAIL line without CRLF (address and parameters)
   std::vector<Recipient> recipients;
@@ -85,7 +93,7 @@ struct Message {
   std::string body;
   std::uint64_t size = 0;       // full body size, even when the recorded body was truncated
   bool body_truncated = false;  // the body events stop at --max-body
-  std::string sha256_hex;       // over the full body
+  std::string sha256_hex;       // over the full body; computed by the recorder as it stores it
   bool via_bdat = false;
   int final_code = 0;
   std::string final_reply;  // e.g. "250 2.0.0 Ok: queued as 4Xyz"

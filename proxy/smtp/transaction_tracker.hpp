@@ -5,8 +5,6 @@
 // command kept, and a refused MAIL makes it produce no Message.
 #pragma once
 
-#include <openssl/sha.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -21,8 +19,7 @@ namespace mailtap::smtp {
 struct Reply;
 
 struct Transaction {
-  Message message;
-  SHA256_CTX sha{};
+  Message message;       // sha256_hex stays empty: the recorder computes it as it stores the body
   bool settled = false;  // its MAIL was refused, or its Message recorded: no (further) Message
   std::uint64_t recorded = 0;    // body octets recorded in events so far (capped by --max-body)
   std::uint64_t unrecorded = 0;  // octets cut by the cap since the last body event was closed
@@ -33,9 +30,6 @@ class TransactionTracker {
   using Clock = std::chrono::system_clock;
   using Handle = std::shared_ptr<Transaction>;
 
-  // `hash_bodies` off: nobody records the body, so its SHA-256 is not computed (size still is).
-  explicit TransactionTracker(bool hash_bodies) : hash_bodies_(hash_bodies) {}
-
   // The transaction the client is sending (from its MAIL on), if any.
   const Handle& current() const { return current_; }
   // A transaction is open: begun, and neither refused nor recorded.
@@ -44,7 +38,7 @@ class TransactionTracker {
   // The client's MAIL went upstream: a new transaction, numbered from 1, unless one is open (the
   // server refuses that MAIL, RFC 5321 §4.1.4, and nothing changes: nullptr).
   Handle begin(std::string_view mail_line, Clock::time_point now);
-  // Body octets as the server stores them, counted (and hashed) for the current transaction.
+  // Body octets as the server stores them, counted for the current transaction.
   void add_body(std::string_view bytes);
   // The client has sent the whole message (end of data, BDAT LAST): later commands belong to
   // no transaction; its final reply finds it through the returned handle.
@@ -63,7 +57,6 @@ class TransactionTracker {
                                        Clock::time_point now);
 
  private:
-  bool hash_bodies_;
   Handle current_;
   std::uint64_t begun_ = 0;
 };

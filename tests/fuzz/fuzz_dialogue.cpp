@@ -110,6 +110,7 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
 
   std::vector<RecordedEvent> events;
   std::vector<Message> messages;
+  std::vector<UnrecordedBody> unrecorded;
   RunOutcome out;
   {
     Dialogue d(options, events, messages);
@@ -170,6 +171,7 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
       }
       // While the client's handshake is due, no client byte is read (they belong to TLS).
       if (d.client_tls_due() && d.wants_client_input()) std::abort();
+      for (UnrecordedBody& b : d.take_unrecorded_bodies()) unrecorded.push_back(std::move(b));
       const UpstreamOutput up = d.take_to_upstream();  // named: pieces() points into it
       for (const UpstreamOutput::Piece& piece : up.pieces()) out.to_upstream += piece.view();
       out.to_client += d.take_to_client();
@@ -179,6 +181,7 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     out.abandon = d.abandon_upstream();
     // The input ran out: the session would stop here, and the record must still add up.
     if (!out.finished) d.end(Ending{Ending::Kind::error, "fuzz input ended"});
+    for (UnrecordedBody& b : d.take_unrecorded_bodies()) unrecorded.push_back(std::move(b));
     const UpstreamOutput last = d.take_to_upstream();
     for (const UpstreamOutput::Piece& piece : last.pieces()) out.to_upstream += piece.view();
     out.to_client += d.take_to_client();
@@ -210,7 +213,14 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     std::string body = body_from_events(m, events);
     if (body.size() > options.max_body_capture || body.size() > m.size) std::abort();
     if (!m.body_truncated && body.size() != m.size) std::abort();
-    if (m.sha256_hex.size() != 64) std::abort();
+    // What the recorder hashes (the recorded pieces, then what --max-body cut) un-stuffs to
+    // exactly the octets the dialogue counted as the stored body.
+    MessageBodyAssembler hashed(m.via_bdat);
+    for (const RecordedEvent& e : events)
+      if (is_body_of(*e, m)) hashed.append(e->bytes);
+    for (const UnrecordedBody& b : unrecorded)
+      if (b.transaction == m.transaction) hashed.append(b.wire);
+    if (hashed.take().size() != m.size) std::abort();
     out.bodies.push_back(std::move(body));
   }
   return out;

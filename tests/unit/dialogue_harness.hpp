@@ -113,6 +113,7 @@ inline bool is_body_event(const Event& e) {
 
 struct Result {
   std::vector<Event> events;
+  std::vector<UnrecordedBody> unrecorded_bodies;
   std::vector<Message> messages;
   std::string to_upstream;  // everything, greeting excluded
   std::string to_client;    // everything after the greeting
@@ -201,6 +202,11 @@ struct Result {
     if (!order_across_wires) std::sort(lines.begin(), lines.end());
     for (const std::string& line : lines) s += line;
     s += "body notes: " + body_notes() + "\n";
+    // Past --max-body: what the recorder hashes, however the reads cut it.
+    std::map<std::uint64_t, std::string> unrecorded;
+    for (const UnrecordedBody& b : unrecorded_bodies) unrecorded[b.transaction] += b.wire;
+    for (const auto& [transaction, wire] : unrecorded)
+      s += "unrecorded t=" + std::to_string(transaction) + " [" + printable(wire) + "]\n";
     for (const Message& m : messages) {
       s += "message from=" + printable(m.mail_from) + " rcpts=";
       for (const Recipient& r : m.recipients)
@@ -259,6 +265,8 @@ inline Result run(const Script& script, const Splitter& split, const DialogueOpt
         d.client_tls_failed(step.bytes);
         break;
     }
+    for (UnrecordedBody& b : d.take_unrecorded_bodies())
+      r.unrecorded_bodies.push_back(std::move(b));
     r.upstream_per_step.push_back(upstream_text(d.take_to_upstream()));
     r.client_per_step.push_back(d.take_to_client());
     r.to_upstream += r.upstream_per_step.back();

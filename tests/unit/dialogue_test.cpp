@@ -83,7 +83,7 @@ TEST(Dialogue, PipelinedTransactionWithRepliesInOneRead) {
   EXPECT_EQ(m.size, m.body.size());
   EXPECT_EQ(m.final_code, 250);
   EXPECT_EQ(m.final_reply, "250 2.0.0 Ok: queued as 4Xyz");
-  EXPECT_EQ(m.sha256_hex.size(), 64u);
+  EXPECT_TRUE(m.sha256_hex.empty());  // the recorder computes it as it stores the body
   EXPECT_FALSE(m.via_bdat);
   expect_bodies_end_at_first_terminator(r);
   EXPECT_FALSE(has_bare_cr_or_lf(r.to_upstream));
@@ -890,6 +890,16 @@ TEST(Dialogue, BodyCaptureIsCappedButHashedInFull) {
   EXPECT_EQ(r.messages[0].body, "01234567");
   EXPECT_TRUE(r.messages[0].body_truncated);
   EXPECT_EQ(r.messages[0].size, 18u);
+  // The recorder hashes what it stores and then what the cap cut, in order: all of the text.
+  std::string hashed;
+  for (const Event& e : r.events)
+    if (is_body_of(e, r.messages[0])) hashed += e.bytes;
+  for (const UnrecordedBody& b : r.unrecorded_bodies) {
+    EXPECT_EQ(b.transaction, 1u);
+    EXPECT_EQ(b.kind, EventKind::data);
+    hashed += b.wire;
+  }
+  EXPECT_EQ(hashed, "0123456789abcdef\r\n.\r\n");
 }
 
 // The body is recorded once, as its events: each carries its transaction's ordinal, and what

@@ -56,13 +56,14 @@ TEST(SessionRecord, WritesOpeningEventsInOrderAndTheCloseLast) {
       io,
       [&]() -> asio::awaitable<void> {
         std::vector<smtp::RecordedEvent> events;
+        std::vector<smtp::UnrecordedBody> tails;
         std::vector<smtp::Message> messages;
         events.push_back(note("first"));
         record.add(storage::SessionOpened{record.key(), storage::Clock::now(), "127.0.0.1:1",
                                           "127.0.0.1:2525", "mx.example.test", 587,
                                           smtp::TlsMode::starttls, "me.test", false, std::nullopt});
         record.add(storage::SessionTls{{}, record.key()});
-        record.take(events, messages);
+        record.take(events, tails, messages);
         EXPECT_TRUE(events.empty());
         co_await record.flush();
         // The close is queued before the last events are taken: it is still written last.
@@ -70,7 +71,7 @@ TEST(SessionRecord, WritesOpeningEventsInOrderAndTheCloseLast) {
         EXPECT_TRUE(record.close_pending());
         events.push_back(note("second"));
         events.push_back(note("third"));
-        record.take(events, messages);
+        record.take(events, tails, messages);
         co_await record.flush();
         EXPECT_FALSE(record.close_pending());
       },
@@ -98,9 +99,10 @@ TEST(SessionRecord, WritesOpeningEventsInOrderAndTheCloseLast) {
 TEST(SessionRecord, WithoutARecorderFlushWritesNothingAndStillNumbers) {
   SessionRecord record(nullptr, 7);
   std::vector<smtp::RecordedEvent> events;
+  std::vector<smtp::UnrecordedBody> tails;
   std::vector<smtp::Message> messages(2);
   events.push_back(note("x"));
-  record.take(events, messages);
+  record.take(events, tails, messages);
   EXPECT_EQ(record.messages_taken(), 2u);
   EXPECT_TRUE(messages.empty());
   record.close(Outcome::quit, "", nullptr);
