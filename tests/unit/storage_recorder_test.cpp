@@ -254,9 +254,6 @@ TEST(StorageRecorder, WritesCompleteSessionsInGroupedTransactions) {
   EXPECT_FALSE(rec->failed());
 }
 
-// A slow disk holds at most queue_bytes of relayed bytes in memory, however large the
-// messages: producers wait for room (one batch past the budget is admitted when the queue is
-// empty), and nothing is dropped.
 // Every session to one server sees the same chain: its DER is stored once, and each session
 // still reads its whole chain back; prune drops a copy with the last session that saw it.
 TEST(StorageRecorder, ACertificateChainIsStoredOnceHoweverManySessionsSawIt) {
@@ -305,6 +302,9 @@ TEST(StorageRecorder, ACertificateChainIsStoredOnceHoweverManySessionsSawIt) {
   EXPECT_EQ(count(path, "SELECT count(*) FROM certificate_ders"), 0);
 }
 
+// A slow disk holds at most queue_bytes of relayed bytes in memory, however large the
+// messages: producers wait for room (one batch past the budget is admitted when the queue is
+// empty), and nothing is dropped.
 TEST(StorageRecorder, QueuedOctetsAreBoundedWhateverTheBatchCount) {
   TempDir dir;
   const std::string path = dir.file("m.db");
