@@ -1,5 +1,6 @@
 // The records sessions hand to the storage thread. They carry only what the dialogue has
-// already redacted (smtp::Event / smtp::Message), plus session and TLS metadata.
+// already redacted (smtp::Event / smtp::Message), session and TLS metadata, and the body octets
+// past --max-body (smtp::UnrecordedBody), which are hashed and never stored.
 #pragma once
 
 #include <chrono>
