@@ -34,6 +34,16 @@ asio::awaitable<std::tuple<std::error_code, std::size_t>> Link::write(asio::cons
   co_return co_await asio::async_write(socket_, buf, use_tuple);
 }
 
+std::size_t Link::write_now(asio::const_buffer buf, std::error_code& ec) {
+  if (tls_active_) return tls_->write_now(buf, ec);
+  ec.clear();
+  if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+  if (ec) return 0;
+  const std::size_t n = socket_.write_some(buf, ec);
+  if (ec == asio::error::try_again) ec = asio::error::would_block;
+  return n;
+}
+
 asio::awaitable<void> Link::close_gracefully() {
   if (tls_active_ && socket_.is_open()) tls_->shutdown();
   close();

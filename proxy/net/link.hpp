@@ -35,6 +35,9 @@ class Link {
   // with other links will do if consumed before the caller next suspends.
   asio::awaitable<std::tuple<std::error_code, std::size_t>> read_some(asio::mutable_buffer buf);
   asio::awaitable<std::tuple<std::error_code, std::size_t>> write(asio::const_buffer buf);
+  // One attempt that never waits (see TlsStream::write_now): the octets written, all of `buf`
+  // unless `ec` is set; asio::error::would_block when the socket is full.
+  std::size_t write_now(asio::const_buffer buf, std::error_code& ec);
   // Sends TLS close_notify (without waiting for the peer's), then closes the socket.
   asio::awaitable<void> close_gracefully();
   void close();

@@ -6,6 +6,7 @@
 #include <asio/ssl/error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <climits>
+#include <utility>
 
 namespace mailtap::net {
 
@@ -106,6 +107,9 @@ asio::awaitable<std::error_code> TlsStream::handshake() {
 asio::awaitable<std::tuple<std::error_code, std::size_t>> TlsStream::read_some(
     asio::mutable_buffer buffer) {
   const int size = static_cast<int>(std::min<std::size_t>(buffer.size(), INT_MAX));
+  if (std::exchange(drained_, false)) {
+    if (std::error_code wec = co_await wait(Wait::read)) co_return std::tuple{wec, std::size_t{0}};
+  }
   for (;;) {
     ERR_clear_error();
     errno = 0;
@@ -119,6 +123,23 @@ asio::awaitable<std::tuple<std::error_code, std::size_t>> TlsStream::read_some(
   }
 }
 
+std::size_t TlsStream::write_now(asio::const_buffer buffer, std::error_code& ec) {
+  ec.clear();
+  std::size_t done = 0;
+  while (done < buffer.size()) {
+    const int size = static_cast<int>(std::min<std::size_t>(buffer.size() - done, INT_MAX));
+    ERR_clear_error();
+    errno = 0;
+    const int r = SSL_write(ssl_, static_cast<const char*>(buffer.data()) + done, size);
+    if (r <= 0) {
+      if (classify(r, ec) != Wait::none) ec = asio::error::would_block;
+      break;
+    }
+    done += static_cast<std::size_t>(r);
+  }
+  return done;
+}
+
 // Records already on the socket go into the same call: one record (16 KiB) per read would
 // cost a dialogue pass and a reactor round per record on a large message.
 std::size_t TlsStream::read_more(asio::mutable_buffer buffer, std::size_t got) {
@@ -128,8 +149,9 @@ std::size_t TlsStream::read_more(asio::mutable_buffer buffer, std::size_t got) {
     ERR_clear_error();
     const int r = SSL_read(ssl_, data + got, size);
     if (r <= 0) {
-      // Whatever stopped it (no more bytes now, close_notify, an error) shows again on the
-      // next call, which reports it.
+      // Whatever else stopped it (close_notify, an error) shows again on the next call, which
+      // reports it.
+      drained_ = SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ;
       ERR_clear_error();
       break;
     }

@@ -45,6 +45,11 @@ class TlsStream {
   asio::awaitable<std::tuple<std::error_code, std::size_t>> read_some(asio::mutable_buffer buffer);
   // All of `buffer`, or an error.
   asio::awaitable<std::tuple<std::error_code, std::size_t>> write(asio::const_buffer buffer);
+  // One attempt that never waits: returns the octets of `buffer` written, all of them unless
+  // `ec` is set. asio::error::would_block: the socket is full; write() goes on with the same
+  // bytes (BoringSSL holds what it has already sealed of them). Any other `ec` is the link's
+  // error, which write() reports again.
+  std::size_t write_now(asio::const_buffer buffer, std::error_code& ec);
   // Sends close_notify if the socket takes it at once; never waits for the peer's.
   void shutdown();
 
@@ -57,6 +62,9 @@ class TlsStream {
   asio::ip::tcp::socket& socket_;
   SSL* ssl_ = nullptr;
   VerifyFn verify_;
+  // The last read stopped because the socket had no more bytes: the next one waits for the
+  // reactor first rather than asking the empty socket again.
+  bool drained_ = false;
 };
 
 }  // namespace mailtap::net

@@ -65,7 +65,9 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> watchdog();
   asio::awaitable<void> after_input();
-  void release_client_held();  // held client bytes join the output; the client writer wakes
+  void release_client_held();  // held client bytes join the output and go
+  void write_client_now();
+  void write_upstream_now();
   smtp::Event upstream_end_event(const std::error_code& ec) const;
   struct Deadlines {
     std::optional<std::chrono::steady_clock::time_point> upstream;  // for its reply
@@ -120,6 +122,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<std::uint64_t> token_generation_;  // of the token last handed to the dialogue
   bool login_logged_ = false;
   smtp::UpstreamOutput upstream_out_;
+  // A writer parked on its wake has nothing in flight: its output may go out in place.
+  bool client_writer_parked_ = false;
+  bool upstream_writer_parked_ = false;
+  bool client_write_failed_ = false;
+  bool upstream_write_failed_ = false;
   net::AsyncSignal client_writer_wake_;
   net::AsyncSignal upstream_writer_wake_;
   net::AsyncSignal client_reader_wake_;

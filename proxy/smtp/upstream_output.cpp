@@ -60,4 +60,27 @@ void UpstreamOutput::append(UpstreamOutput&& later) {
   later.pieces_.clear();
 }
 
+void UpstreamOutput::drop_front(std::size_t octets) {
+  octets = std::min(octets, size_);
+  size_ -= octets;
+  auto gone = pieces_.begin();
+  while (octets > 0) {
+    const std::size_t length = gone->view().size();
+    if (octets >= length) {
+      octets -= length;
+      ++gone;
+      continue;
+    }
+    if (auto* relayed = std::get_if<std::string>(&gone->bytes_)) {
+      relayed->erase(0, octets);
+    } else {
+      // A fresh Secret of the rest; assigning it wipes the old one.
+      Secret rest = Secret::copy_of(gone->view().substr(octets));
+      gone->bytes_ = std::move(rest);
+    }
+    octets = 0;
+  }
+  pieces_.erase(pieces_.begin(), gone);
+}
+
 }  // namespace mailtap::smtp

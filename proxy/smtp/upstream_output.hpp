@@ -58,6 +58,10 @@ class UpstreamOutput {
   // All of `later`'s pieces behind these (`later` is left empty).
   void append(UpstreamOutput&& later);
 
+  // The first `octets` went out: their pieces go (a Secret one wiped), and a piece that went
+  // in part keeps the rest.
+  void drop_front(std::size_t octets);
+
   bool empty() const noexcept { return size_ == 0; }
   // Octets in all the pieces.
   std::size_t size() const noexcept { return size_; }

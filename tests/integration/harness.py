@@ -678,7 +678,8 @@ class FakeServer:
                  replies: Optional[dict] = None,
                  handler: Optional[Callable] = None,
                  auth_mechs: str = "PLAIN LOGIN",
-                 host: str = "127.0.0.1"):
+                 host: str = "127.0.0.1",
+                 body_pause: float = 0):
         if mode not in self.MODES:
             raise ValueError(f"unknown fake mode {mode!r}")
         self.mode = mode
@@ -690,6 +691,9 @@ class FakeServer:
         self.handler = handler
         self.auth_mechs = auth_mechs
         self.host = host
+        # Seconds to leave a message body unread after the 354 (with a small receive buffer):
+        # a server that stops reading, so that mailtap's writes towards it block.
+        self.body_pause = body_pause
         self.port = 0
         self.sessions: list[FakeSession] = []
         self._lock = threading.Lock()
@@ -715,6 +719,8 @@ class FakeServer:
 
         self._ctx.sni_callback = sni_cb
         self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self.body_pause:  # before listen(): accepted sockets inherit it
+            self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._lsock.bind((self.host, 0))
         self._lsock.listen(16)
@@ -881,6 +887,8 @@ class FakeServer:
                 sock.sendall(b"250 2.1.5 Ok\r\n")
             elif verb == "DATA":
                 sock.sendall(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                if self.body_pause:
+                    time.sleep(self.body_pause)
                 data = reader.read_until(b"\r\n.\r\n", initial=b"\r\n")
                 if data is None:
                     return
@@ -1450,6 +1458,14 @@ class Mailtap:
     @property
     def output(self) -> str:
         return self.stderr + self.stdout
+
+    def wait_stdout(self, text: str, count: int = 1, timeout: float = 10) -> str:
+        """stdout once it holds `text` `count` times: a line mailtap has printed may still be
+        on its way through the pipe to the reader thread."""
+        deadline = time.monotonic() + timeout
+        while self.stdout.count(text) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.stdout
 
     def args(self) -> list[str]:
         a = [str(self.binary), "proxy", "--listen", self.listen]

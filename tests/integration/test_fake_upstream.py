@@ -32,6 +32,29 @@ class FakeUpstreamTest(h.IntegrationCase):
         post = bytes(s.post_tls)
         self.assertIn(cmds + wire + b"QUIT\r\n", post)
 
+    def test_a_server_that_stops_reading_gets_every_byte_in_order(self):
+        # mailtap writes to the upstream in place while nothing is queued; once the server stops
+        # reading, the socket refuses part of a write and the writer carries on with the rest.
+        f = self.fake("good", body_pause=1.0)
+        line = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2 + b"\r\n"
+        msg = b"Subject: slow reader\r\n\r\n" + line * (12 * 1024 * 1024 // len(line))
+        wire = h.dot_stuff(msg) + b".\r\n"
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port, timeout=60) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
+            self.assertEqual(c.cmd("DATA").code, 354)
+            c.send(wire + b"NOOP\r\n")
+            self.assertEqual([c.reply().code for _ in range(2)], [250, 250])
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(5))
+        self.assertEqual(len(s.messages), 1)
+        self.assertTrue(s.messages[0] == wire, "DATA bytes changed on the way upstream")
+        self.assertIn(b".\r\nNOOP\r\nQUIT\r\n", bytes(s.post_tls)[-64:])
+
     def test_bare_lf_normalised_to_crlf_upstream(self):
         f = self.fake("good")
         mt = self.mailtap(f.address)

@@ -685,6 +685,9 @@ class RecordingPostfixTest(IntegrationCase):
             self.assertEqual(leaks, [], f"secrets leaked {when}")
             return blobs
 
+        # What the scan reads of the transcripts: all of both, not what the pipe has delivered.
+        m.wait_stdout("S: 221", count=4)
+        m2.wait_stdout("S: 221")
         blobs = scan("while mailtap runs")
         self.assertIn("postfix-run mailtap.db-wal", blobs, "WAL present while running")
         self.assertGreater(len(blobs["postfix-run mailtap.db-wal"]), 0)

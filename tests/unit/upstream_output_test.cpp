@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
 #include <type_traits>
 
 namespace mailtap::smtp {
@@ -74,6 +76,37 @@ TEST(UpstreamOutput, ASecretPieceIsNeverJoinedWithLaterBytes) {
   ASSERT_EQ(out.pieces().size(), 2u);
   EXPECT_TRUE(out.pieces()[0].holds_secret());
   EXPECT_EQ(out.pieces()[1].view(), "MAIL FROM:<a@x>\r\n");
+}
+
+// What a socket took in part, at every cut: the rest is exactly the octets not yet written, in
+// order, and a secret line cut in two stays a secret piece of its own.
+TEST(UpstreamOutput, DroppingWhatWentOutLeavesExactlyTheRest) {
+  const std::string relayed = "RSET\r\n";
+  const std::string secret = "AGEAYg==\r\n";
+  const std::string after = "QUIT\r\n";
+  const std::string all = relayed + secret + after;
+  for (std::size_t cut = 0; cut <= all.size() + 1; ++cut) {
+    UpstreamOutput out;
+    out.append(relayed);
+    out.append(Secret::copy_of(secret));
+    out.append(after);
+    out.drop_front(cut);
+    const std::string rest = all.substr(std::min(cut, all.size()));
+    std::string joined;
+    for (const UpstreamOutput::Piece& piece : out.pieces()) joined += piece.view();
+    EXPECT_EQ(joined, rest) << "cut at " << cut;
+    EXPECT_EQ(out.size(), rest.size()) << "cut at " << cut;
+    EXPECT_EQ(out.empty(), rest.empty()) << "cut at " << cut;
+    const bool secret_left = cut < relayed.size() + secret.size();
+    const std::size_t secret_index = cut < relayed.size() ? 1 : 0;
+    if (secret_left) {
+      ASSERT_GT(out.pieces().size(), secret_index) << "cut at " << cut;
+      EXPECT_TRUE(out.pieces()[secret_index].holds_secret()) << "cut at " << cut;
+    }
+    for (const UpstreamOutput::Piece& piece : out.pieces()) {
+      if (!secret_left) EXPECT_FALSE(piece.holds_secret()) << "cut at " << cut;
+    }
+  }
 }
 
 }  // namespace
