@@ -2,10 +2,17 @@
 
 #include <openssl/err.h>
 
+#include <sys/socket.h>
+#include <algorithm>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ssl/error.hpp>
 #include <asio/use_awaitable.hpp>
+#include <cerrno>
 #include <climits>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string>
 #include <utility>
 
 namespace mailtap::net {
@@ -29,14 +36,109 @@ int verify_trampoline(int preverified, X509_STORE_CTX* store) {
   return (*fn)(preverified != 0, store) ? 1 : 0;
 }
 
+// Ciphertext lands here, as plaintext lands in the session's buffer of the thread: an idle
+// stream holds no read buffer. Room for the 64 KiB a session reads at most, in whole records.
+// On the heap: a thread_local array would sit in the static TLS block that every thread of the
+// process carves out of its stack (CivetWeb's workers have 100 KiB).
+constexpr std::size_t kReadAheadOctets = std::size_t{80} * 1024;
+std::span<char, kReadAheadOctets> thread_ciphertext() {
+  thread_local const std::unique_ptr<char[]> buffer = std::make_unique<char[]>(kReadAheadOctets);
+  return std::span<char, kReadAheadOctets>(buffer.get(), kReadAheadOctets);
+}
+
+std::size_t take(std::string_view& from, char* out, std::size_t want) {
+  const std::size_t n = std::min(want, from.size());
+  std::memcpy(out, from.data(), n);
+  from.remove_prefix(n);
+  return n;
+}
+
+// A recv() result as a BIO read's: retry flags for a socket that is empty for now.
+int bio_result(BIO* bio, ssize_t r) {
+  if (r >= 0) return static_cast<int>(r);  // 0: the peer closed the connection
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_read(bio);
+  return -1;
+}
+
 }  // namespace
+
+// BoringSSL reads a record as two exact reads, its header then its body, and learns that the
+// socket is empty from a third that fails with EAGAIN: three system calls for each SMTP reply.
+// Inside read_some() this BIO instead reads as much as is there (up to what the caller has
+// room for) in one call and hands it over from memory; a short read means the socket is empty,
+// so the read after the last record is answered without asking it. Outside read_some() (the
+// handshake) it reads exactly what is asked, as a socket BIO does. Writes go through BoringSSL's
+// own socket BIO.
+int TlsStream::read_ahead_read(BIO* bio, char* out, int len) {
+  auto* a = static_cast<ReadAhead*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  if (len <= 0) return 0;
+  const auto want = static_cast<std::size_t>(len);
+  if (!a->kept.empty()) {
+    std::string_view rest(a->kept);
+    const std::size_t n = take(rest, out, want);
+    a->kept.erase(0, n);
+    if (a->kept.empty()) std::string().swap(a->kept);  // an idle stream keeps nothing
+    return static_cast<int>(n);
+  }
+  if (!a->window.empty()) return static_cast<int>(take(a->window, out, want));
+  if (a->limit == 0) return bio_result(bio, ::recv(a->fd, out, want, 0));
+  if (a->socket_empty) {
+    BIO_set_retry_read(bio);
+    errno = EAGAIN;
+    return -1;
+  }
+  const auto buffer = thread_ciphertext();
+  const std::size_t ask = std::min(buffer.size(), std::max(want, a->limit));
+  const ssize_t r = ::recv(a->fd, buffer.data(), ask, 0);
+  if (r <= 0) return bio_result(bio, r);
+  a->socket_empty = static_cast<std::size_t>(r) < ask;
+  a->window = std::string_view(buffer.data(), static_cast<std::size_t>(r));
+  return static_cast<int>(take(a->window, out, want));
+}
+
+BIO_METHOD* TlsStream::read_ahead_method() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mailtap read-ahead");
+    if (m != nullptr) BIO_meth_set_read(m, &TlsStream::read_ahead_read);
+    return m;
+  }();
+  return method;
+}
+
+// Reads ahead for a caller with `room` octets of plaintext space: what a read brings beyond it
+// would outlive the call (and be copied to `kept`).
+void TlsStream::begin_reading(std::size_t room) {
+  ahead_.limit = std::max<std::size_t>(room, 1);
+  ahead_.socket_empty = false;
+}
+
+// The thread's buffer is another stream's once this one suspends: what BoringSSL has not taken
+// of the window (only after a close_notify or an error) is kept.
+void TlsStream::end_reading() {
+  ahead_.limit = 0;
+  if (!ahead_.window.empty()) {
+    ahead_.kept.append(ahead_.window);
+    ahead_.window = {};
+  }
+}
 
 TlsStream::TlsStream(asio::ip::tcp::socket& socket, SSL_CTX* ctx, Role role)
     : socket_(socket), ssl_(SSL_new(ctx)) {
   std::error_code ignored;
   socket_.non_blocking(true, ignored);
   if (ssl_ == nullptr) return;
-  SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle()));
+  const int fd = static_cast<int>(socket_.native_handle());
+  ahead_.fd = fd;
+  BIO* rbio = read_ahead_method() != nullptr ? BIO_new(read_ahead_method()) : nullptr;
+  if (rbio != nullptr) {
+    BIO_set_data(rbio, &ahead_);
+    BIO_set_init(rbio, 1);
+    SSL_set0_rbio(ssl_, rbio);
+    SSL_set_wfd(ssl_, fd);
+  } else {
+    SSL_set_fd(ssl_, fd);
+  }
   if (role == Role::server)
     SSL_set_accept_state(ssl_);
   else
@@ -113,9 +215,14 @@ asio::awaitable<std::tuple<std::error_code, std::size_t>> TlsStream::read_some(
   for (;;) {
     ERR_clear_error();
     errno = 0;
+    begin_reading(static_cast<std::size_t>(size));
     const int r = SSL_read(ssl_, buffer.data(), size);
-    if (r > 0)
-      co_return std::tuple{std::error_code{}, read_more(buffer, static_cast<std::size_t>(r))};
+    if (r > 0) {
+      const std::size_t got = read_more(buffer, static_cast<std::size_t>(r));
+      end_reading();
+      co_return std::tuple{std::error_code{}, got};
+    }
+    end_reading();
     std::error_code ec;
     const Wait w = classify(r, ec);
     if (w == Wait::none) co_return std::tuple{ec, std::size_t{0}};
@@ -147,6 +254,7 @@ std::size_t TlsStream::read_more(asio::mutable_buffer buffer, std::size_t got) {
   while (got < buffer.size()) {
     const int size = static_cast<int>(std::min<std::size_t>(buffer.size() - got, INT_MAX));
     ERR_clear_error();
+    ahead_.limit = std::max<std::size_t>(static_cast<std::size_t>(size), 1);
     const int r = SSL_read(ssl_, data + got, size);
     if (r <= 0) {
       // Whatever else stopped it (close_notify, an error) shows again on the next call, which

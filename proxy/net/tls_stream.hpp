@@ -12,6 +12,8 @@
 #include <asio/ip/tcp.hpp>
 #include <cstddef>
 #include <functional>
+#include <string>
+#include <string_view>
 #include <system_error>
 #include <tuple>
 
@@ -59,9 +61,24 @@ class TlsStream {
   std::size_t read_more(asio::mutable_buffer buffer, std::size_t got);
   asio::awaitable<std::error_code> wait(Wait w);
 
+  // Ciphertext read from the socket ahead of BoringSSL: one read for all the records there,
+  // handed over from memory (see tls_stream.cpp).
+  struct ReadAhead {
+    int fd = -1;
+    std::string_view window;    // read, not yet taken by BoringSSL; in the thread's buffer
+    std::string kept;           // a window's rest that had to outlive the read that made it
+    std::size_t limit = 0;      // non-zero inside read_some(): how far to read ahead
+    bool socket_empty = false;  // the last read ahead was short: wait for the reactor
+  };
+  static int read_ahead_read(BIO* bio, char* out, int len);
+  static BIO_METHOD* read_ahead_method();
+  void begin_reading(std::size_t room);
+  void end_reading();
+
   asio::ip::tcp::socket& socket_;
   SSL* ssl_ = nullptr;
   VerifyFn verify_;
+  ReadAhead ahead_;
   // The last read stopped because the socket had no more bytes: the next one waits for the
   // reactor first rather than asking the empty socket again.
   bool drained_ = false;

@@ -1,6 +1,5 @@
 #include "proxy/session/session.hpp"
 
-#include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -9,6 +8,8 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <memory>
+#include <span>
 #include <utility>
 
 #include "proxy/common/duration.hpp"
@@ -31,9 +32,11 @@ constexpr std::size_t read_size = std::size_t{64} * 1024;
 // Reads land in one buffer per I/O thread, not one per session: an idle session holds no read
 // buffer at all. Safe because a session runs on one thread and hands the bytes to its dialogue
 // (which copies what it keeps) before it next suspends.
-std::array<char, read_size>& thread_read_buffer() {
-  thread_local std::array<char, read_size> buffer;
-  return buffer;
+// On the heap: a thread_local array would sit in the static TLS block that every thread of the
+// process carves out of its stack.
+std::span<char, read_size> thread_read_buffer() {
+  thread_local const std::unique_ptr<char[]> buffer = std::make_unique<char[]>(read_size);
+  return std::span<char, read_size>(buffer.get(), read_size);
 }
 
 }  // namespace
@@ -439,8 +442,8 @@ asio::awaitable<void> Session::client_reader() {
     while (!d.finished() && (!d.wants_client_input() || upstream_out_.size() > high_water))
       co_await client_reader_wake_.wait();
     if (d.finished()) break;
-    auto& buf = thread_read_buffer();
-    auto [ec, n] = co_await client_.read_some(asio::buffer(buf));
+    const auto buf = thread_read_buffer();
+    auto [ec, n] = co_await client_.read_some(asio::buffer(buf.data(), buf.size()));
     if (d.finished()) break;
     d.set_time(storage::Clock::now());
     last_client_activity_ = std::chrono::steady_clock::now();
@@ -476,8 +479,8 @@ asio::awaitable<void> Session::upstream_reader() {
   for (;;) {
     while (!d.finished() && client_out_.size() > high_water) co_await upstream_reader_wake_.wait();
     if (d.finished()) break;
-    auto& buf = thread_read_buffer();
-    auto [ec, n] = co_await upstream_->read_some(asio::buffer(buf));
+    const auto buf = thread_read_buffer();
+    auto [ec, n] = co_await upstream_->read_some(asio::buffer(buf.data(), buf.size()));
     if (d.finished()) break;
     d.set_time(storage::Clock::now());
     last_upstream_activity_ = last_upstream_read_ = std::chrono::steady_clock::now();

@@ -1,0 +1,211 @@
+// TlsStream over real loopback TCP, BoringSSL at both ends: what a reader gets is exactly what
+// the peer wrote, whatever the shape of the records and of the reader's buffers, also when
+// streams of one thread take turns with the ciphertext each read ahead into a shared buffer.
+#include "proxy/net/tls_stream.hpp"
+
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/net/local_certificate.hpp"
+#include "proxy/net/tls_server_context.hpp"
+#include "temp_dir.hpp"
+
+namespace mailtap::net {
+namespace {
+
+using test_support::TempDir;
+
+// Octets that say where they are, so a byte out of place shows.
+std::string pattern(std::size_t n, std::size_t seed) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('!' + (i * 7 + seed) % 90);
+  return s;
+}
+
+// One TLS connection over loopback: `server` writes, `client` reads.
+struct Pair {
+  asio::ip::tcp::socket server_socket;
+  asio::ip::tcp::socket client_socket;
+  std::unique_ptr<TlsStream> server;
+  std::unique_ptr<TlsStream> client;
+};
+
+class TlsStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    const auto certificate = ensure_local_certificate(dir_.file("certificate"), error);
+    ASSERT_TRUE(certificate) << error;
+    server_ctx_ = make_tls_server_context(*certificate, error);
+    ASSERT_TRUE(server_ctx_) << error;
+    client_ctx_.reset(SSL_CTX_new(TLS_method()));
+    ASSERT_TRUE(client_ctx_);
+  }
+
+  // Connected and through the handshake (the client verifies nothing: not what is tested).
+  std::unique_ptr<Pair> connect() {
+    asio::ip::tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
+    auto p = std::unique_ptr<Pair>(
+        new Pair{asio::ip::tcp::socket(io_), asio::ip::tcp::socket(io_), nullptr, nullptr});
+    p->client_socket.connect(acceptor.local_endpoint());
+    acceptor.accept(p->server_socket);
+    p->server =
+        std::make_unique<TlsStream>(p->server_socket, server_ctx_.get(), TlsStream::Role::server);
+    p->client = std::make_unique<TlsStream>(p->client_socket, client_ctx_.get());
+    std::error_code server_ec = asio::error::fault, client_ec = asio::error::fault;
+    asio::co_spawn(
+        io_, [&]() -> asio::awaitable<void> { server_ec = co_await p->server->handshake(); },
+        asio::detached);
+    asio::co_spawn(
+        io_, [&]() -> asio::awaitable<void> { client_ec = co_await p->client->handshake(); },
+        asio::detached);
+    io_.run();
+    io_.restart();
+    EXPECT_FALSE(server_ec) << server_ec.message();
+    EXPECT_FALSE(client_ec) << client_ec.message();
+    return p;
+  }
+
+  // Each piece in its own SSL_write: its own record(s). co_spawn keeps the function object,
+  // and with it the pieces, until the coroutine is done.
+  void write_all(TlsStream& stream, std::vector<std::string> pieces) {
+    asio::co_spawn(
+        io_,
+        [&stream, pieces = std::move(pieces)]() -> asio::awaitable<void> {
+          for (const std::string& piece : pieces) {
+            auto [ec, n] = co_await stream.write(asio::buffer(piece));
+            EXPECT_FALSE(ec) << ec.message();
+            EXPECT_EQ(n, piece.size());
+          }
+        },
+        asio::detached);
+  }
+
+  // Reads until `want` octets arrived, the i-th read with room for sizes[i % sizes.size()].
+  asio::awaitable<void> read_exactly(TlsStream& stream, std::size_t want,
+                                     std::vector<std::size_t> sizes, std::string& got) {
+    std::vector<char> buffer(65536);
+    for (std::size_t i = 0; got.size() < want; ++i) {
+      const std::size_t room = sizes[i % sizes.size()];
+      auto [ec, n] = co_await stream.read_some(asio::buffer(buffer.data(), room));
+      if (ec) {
+        ADD_FAILURE() << "read failed after " << got.size() << " octets: " << ec.message();
+        co_return;
+      }
+      got.append(buffer.data(), n);
+    }
+  }
+
+  TempDir dir_;
+  asio::io_context io_;
+  bssl::UniquePtr<SSL_CTX> server_ctx_;
+  bssl::UniquePtr<SSL_CTX> client_ctx_;
+};
+
+TEST_F(TlsStreamTest, EveryOctetInOrderWhateverTheRecordsAndTheReadSizes) {
+  auto p = connect();
+  std::vector<std::string> pieces;
+  std::string sent;
+  std::size_t seed = 0;
+  // Tiny records by the dozen (many in one read), full 16 KiB records, a piece of several.
+  for (std::size_t size : {1, 1, 5, 40, 3, 300, 16384, 20000, 7, 70000, 2, 1, 4096}) {
+    for (int copies = 0; copies < (size < 10 ? 12 : 1); ++copies) {
+      pieces.push_back(pattern(size, seed++));
+      sent += pieces.back();
+    }
+  }
+  for (const std::vector<std::size_t>& sizes :
+       {std::vector<std::size_t>{65536}, {1}, {10}, {7, 100, 1, 4096}, {16384}, {5, 65536}}) {
+    write_all(*p->server, pieces);
+    std::string got;
+    asio::co_spawn(io_, read_exactly(*p->client, sent.size(), sizes, got), asio::detached);
+    io_.run();
+    io_.restart();
+    ASSERT_EQ(got.size(), sent.size());
+    EXPECT_TRUE(got == sent) << "octets out of place with read sizes starting " << sizes[0];
+  }
+}
+
+// Streams of one thread share the buffer they read ciphertext into: what one read ahead and
+// did not hand to BoringSSL must survive the other stream's reads.
+TEST_F(TlsStreamTest, StreamsTakingTurnsOnOneThreadKeepTheirOwnBytes) {
+  auto a = connect();
+  auto b = connect();
+  std::vector<std::string> pieces_a, pieces_b;
+  std::string sent_a, sent_b;
+  // Reads with room for whole records end on a record boundary with the next records already
+  // read ahead: those octets must outlive the other stream's reads.
+  for (std::size_t i = 0; i < 300; ++i) {
+    pieces_a.push_back(pattern(100, i));
+    pieces_b.push_back(pattern(50, i + 1000));
+    sent_a += pieces_a.back();
+    sent_b += pieces_b.back();
+  }
+  write_all(*a->server, pieces_a);
+  write_all(*b->server, pieces_b);
+  io_.run();  // all of it sent before anyone reads: each read finds many records waiting
+  io_.restart();
+  std::string got_a, got_b;
+  asio::co_spawn(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        std::vector<char> buffer(1024);
+        while (got_a.size() < sent_a.size() || got_b.size() < sent_b.size()) {
+          for (auto [stream, got, total, room] :
+               {std::tuple{a->client.get(), &got_a, sent_a.size(), std::size_t{200}},
+                std::tuple{b->client.get(), &got_b, sent_b.size(), std::size_t{150}}}) {
+            if (got->size() >= total) continue;
+            auto [ec, n] = co_await stream->read_some(asio::buffer(buffer.data(), room));
+            if (ec) {
+              ADD_FAILURE() << "read failed: " << ec.message();
+              co_return;
+            }
+            got->append(buffer.data(), n);
+          }
+        }
+      },
+      asio::detached);
+  io_.run();
+  EXPECT_TRUE(got_a == sent_a);
+  EXPECT_TRUE(got_b == sent_b);
+}
+
+TEST_F(TlsStreamTest, CloseNotifyAfterTheLastBytesIsTheEndOfTheStream) {
+  auto p = connect();
+  const std::string sent = pattern(1000, 3);
+  write_all(*p->server, {sent});
+  io_.run();
+  io_.restart();
+  p->server->shutdown();
+  std::error_code end;
+  std::string got;
+  asio::co_spawn(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        std::vector<char> buffer(65536);
+        for (;;) {
+          auto [ec, n] = co_await p->client->read_some(asio::buffer(buffer));
+          if (ec) {
+            end = ec;
+            co_return;
+          }
+          got.append(buffer.data(), n);
+        }
+      },
+      asio::detached);
+  io_.run();
+  EXPECT_EQ(got, sent);
+  EXPECT_EQ(end, asio::error::eof) << end.message();
+}
+
+}  // namespace
+}  // namespace mailtap::net
