@@ -1,8 +1,9 @@
-// TLS over a connected TCP socket, either end of the handshake, with BoringSSL reading and writing
-// the socket itself (SSL_set_fd on a non-blocking descriptor) and the reactor telling when to
-// retry. Compared with asio::ssl::stream this keeps no buffers of its own (BoringSSL releases its
-// record buffers when they are empty, so an idle link holds none) and copies nothing through memory
-// BIOs. A reader and a writer may use one stream at the same time from coroutines of one thread.
+// TLS over a connected TCP socket, either end of the handshake, on a non-blocking descriptor with
+// the reactor telling when to retry. BoringSSL writes the socket itself; a read takes all the
+// records the socket has in one call into a buffer of the thread and hands them to BoringSSL from
+// there. Compared with asio::ssl::stream an idle link holds no buffers (BoringSSL releases its
+// record buffers when they are empty, and the read-ahead buffer is the thread's). A reader and a
+// writer may use one stream at the same time from coroutines of one thread.
 #pragma once
 
 #include <openssl/ssl.h>
