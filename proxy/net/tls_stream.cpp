@@ -230,20 +230,25 @@ asio::awaitable<std::tuple<std::error_code, std::size_t>> TlsStream::read_some(
   }
 }
 
-std::size_t TlsStream::write_now(asio::const_buffer buffer, std::error_code& ec) {
+// SSL_write until all of `buffer` went (Wait::none, `ec` clear), the socket wants waiting for
+// (`done` says how far it got), or an error (Wait::none, `ec` set).
+TlsStream::Wait TlsStream::write_without_waiting(asio::const_buffer buffer, std::size_t& done,
+                                                 std::error_code& ec) {
   ec.clear();
-  std::size_t done = 0;
   while (done < buffer.size()) {
     const int size = static_cast<int>(std::min<std::size_t>(buffer.size() - done, INT_MAX));
     ERR_clear_error();
     errno = 0;
     const int r = SSL_write(ssl_, static_cast<const char*>(buffer.data()) + done, size);
-    if (r <= 0) {
-      if (classify(r, ec) != Wait::none) ec = asio::error::would_block;
-      break;
-    }
+    if (r <= 0) return classify(r, ec);
     done += static_cast<std::size_t>(r);
   }
+  return Wait::none;
+}
+
+std::size_t TlsStream::write_now(asio::const_buffer buffer, std::error_code& ec) {
+  std::size_t done = 0;
+  if (write_without_waiting(buffer, done, ec) != Wait::none) ec = asio::error::would_block;
   return done;
 }
 
@@ -271,21 +276,12 @@ std::size_t TlsStream::read_more(asio::mutable_buffer buffer, std::size_t got) {
 asio::awaitable<std::tuple<std::error_code, std::size_t>> TlsStream::write(
     asio::const_buffer buffer) {
   std::size_t done = 0;
-  while (done < buffer.size()) {
-    const int size = static_cast<int>(std::min<std::size_t>(buffer.size() - done, INT_MAX));
-    ERR_clear_error();
-    errno = 0;
-    const int r = SSL_write(ssl_, static_cast<const char*>(buffer.data()) + done, size);
-    if (r > 0) {
-      done += static_cast<std::size_t>(r);
-      continue;
-    }
+  for (;;) {
     std::error_code ec;
-    const Wait w = classify(r, ec);
+    const Wait w = write_without_waiting(buffer, done, ec);
     if (w == Wait::none) co_return std::tuple{ec, done};
     if (std::error_code wec = co_await wait(w)) co_return std::tuple{wec, done};
   }
-  co_return std::tuple{std::error_code{}, done};
 }
 
 void TlsStream::shutdown() {

@@ -59,6 +59,7 @@ class TlsStream {
  private:
   enum class Wait { none, read, write };
   Wait classify(int result, std::error_code& ec);
+  Wait write_without_waiting(asio::const_buffer buffer, std::size_t& done, std::error_code& ec);
   std::size_t read_more(asio::mutable_buffer buffer, std::size_t got);
   asio::awaitable<std::error_code> wait(Wait w);
 
