@@ -36,20 +36,6 @@ std::string describe(const FramedLine& l) {
   return s;
 }
 
-// Feeds the pieces, framing lines after each read, as the dialogue does.
-std::string frame_lines(const std::vector<std::string_view>& pieces, std::size_t limit) {
-  ClientFramer f(limit);
-  std::string out;
-  for (std::string_view piece : pieces) {
-    f.feed(piece);
-    while (std::optional<FramedLine> line = f.next_line()) out += describe(*line) + "\n";
-    out += "rewrites=" + f.take_rewrites().describe() + ";";
-    f.compact();
-  }
-  out += "partial=" + std::to_string(f.partial_line());
-  return out;
-}
-
 TEST(ClientFramer, CommandLinesAreTheSameHoweverTheyAreSplit) {
   const std::string bytes = "EHLO a\r\nMAIL FROM:<x>\nRCPT TO:<y>\rNOOP\r\r\nQUIT\xff\xff\r\npart";
   ClientFramer f(2048);
