@@ -114,7 +114,8 @@ void TlsStream::begin_reading(std::size_t room) {
 }
 
 // The thread's buffer is another stream's once this one suspends: what BoringSSL has not taken
-// of the window (only after a close_notify or an error) is kept.
+// of the window is kept (records read ahead when the caller's buffer filled up on a record's
+// last octet, or bytes after a close_notify or an error).
 void TlsStream::end_reading() {
   ahead_.limit = 0;
   if (!ahead_.window.empty()) {
