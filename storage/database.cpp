@@ -279,6 +279,14 @@ Status Database::exec(std::string_view sql) {
   return Status::error(rc, in_quotes(path_) + ": " + msg);
 }
 
+Status Database::disable_triggers() {
+  int enabled = 1;
+  const int rc = sqlite3_db_config(db_.get(), SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &enabled);
+  if (rc != SQLITE_OK) return error_from(rc, "cannot configure the connection");
+  if (enabled != 0) return Status::error(kSqliteError, in_quotes(path_) + ": triggers stay on");
+  return {};
+}
+
 Status Database::prepare(std::string_view sql, Statement& out) {
   sqlite3_stmt* raw = nullptr;
   // PERSISTENT: the recorder keeps its statements for the life of the connection.

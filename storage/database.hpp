@@ -119,6 +119,11 @@ class Database {
   using BlobFunction = std::function<bool(const std::int64_t* args, std::string& out)>;
   Status define_blob_function(const std::string& name, int arity, BlobFunction fn);
 
+  // Statements prepared from now on run no triggers (those prepared before keep theirs). For
+  // the recorder, whose writes the schema's triggers would only check against the name tables
+  // it writes from (schema.cpp, vocabulary_triggers); every other connection keeps them.
+  Status disable_triggers();
+
   std::int64_t last_insert_rowid() const;
   bool in_transaction() const;  // false in autocommit mode
 

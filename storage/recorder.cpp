@@ -150,6 +150,9 @@ class Writer {
 
   Status init(Database db) {
     db_ = std::move(db);
+    // The vocabulary triggers cost an event row about a third of its SQLite time
+    // (docs/benchmarks.md) to check names this writer takes from the tables they are made of.
+    if (Status st = db_.disable_triggers(); !st.ok()) return st;
     bodies_ = std::make_unique<BodyFileWriter>(db_.path());
     struct {
       Statement* stmt;

@@ -218,7 +218,9 @@ std::vector<std::string> migrations() {
 
 // Triggers that refuse a value outside the vocabulary in the columns the old migrations left
 // without a CHECK. They are generated from the name tables and rewritten whenever a writer
-// opens the file with a different vocabulary, so they never lag behind the enums.
+// opens the file with a different vocabulary, so they never lag behind the enums. They guard
+// against every other writer: the recorder's own connection runs no triggers (its names come
+// from those tables), so a trigger that must see mailtap's writes cannot live in the schema.
 struct VocabularyTrigger {
   std::string name;
   std::string sql;
