@@ -6,17 +6,14 @@
 
 #include <algorithm>
 #include <asio/associated_executor.hpp>
-#include <asio/co_spawn.hpp>
 #include <asio/execution/outstanding_work.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/prefer.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <atomic>
 #include <climits>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -522,9 +519,10 @@ class Writer {
 }  // namespace
 
 struct Recorder::Impl {
-  explicit Impl(const RecorderOptions& o) : options(o), timer(ctx) {}
+  explicit Impl(const RecorderOptions& o) : options(o) {}
 
-  asio::awaitable<void> run();
+  // The storage thread's loop.
+  void run();
   // Any thread: queues an admitted batch and wakes the storage thread only when it must.
   void enqueue(Batch batch, bool urgent);
   // Any thread: the storage thread looks at the queue now rather than at its deadline.
@@ -536,16 +534,13 @@ struct Recorder::Impl {
 
   RecorderOptions options;
   FingerprintKey key{};
-  asio::io_context ctx{1};
   std::thread thread;
   std::atomic<SessionKey> next_key{1};
 
   // Storage thread only.
   Writer writer;
-  asio::steady_timer timer;
   std::chrono::steady_clock::time_point tx_deadline{};
   std::vector<std::shared_ptr<CommitAck>> acks;
-  bool woken = false;  // a wake() arrived since the storage thread last looked at the queue
   // After a commit the thread keeps looking at the queue by itself for one commit interval
   // (producers need not wake it): a session's next records, typically its next message's
   // commands, then cost no wake-up; the batch that ends that message still wakes it.
@@ -567,6 +562,10 @@ struct Recorder::Impl {
   std::vector<Batch> pending;
   bool wake_due = false;
   bool urgent_due = false;
+  bool woken = false;  // a wake() arrived since the storage thread last looked at the queue
+  // A plain condition variable, not an asio timer and io_context: a wake-up is one futex call
+  // on each side instead of an eventfd, an epoll_ctl, an epoll_wait and a timerfd_settime.
+  std::condition_variable woken_cv;
   // Producers waiting for queued_bytes to fall, in order, with their batches' weights.
   std::deque<std::pair<std::shared_ptr<CommitAck>, std::size_t>> room_waiters;
 
@@ -583,23 +582,22 @@ struct Recorder::Impl {
   bool stopped = false;
 };
 
-asio::awaitable<void> Recorder::Impl::run() {
+void Recorder::Impl::run() {
   using std::chrono::steady_clock;
   for (;;) {
-    {
-      std::lock_guard lk(mutex);
-      // Every batch ever admitted has been taken: nothing can arrive any more.
-      if (!accepting && promised == 0) break;
-    }
-    if (!woken) {
-      timer.expires_at(writer.in_transaction() ? tx_deadline : linger_until);
-      auto [ec] = co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-      (void)ec;  // expired or cancelled by wake(): either way, look at the queue
-    }
-    woken = false;
     std::vector<Batch> taken;
     {
-      std::lock_guard lk(mutex);
+      std::unique_lock lk(mutex);
+      // Every batch ever admitted has been taken: nothing can arrive any more.
+      if (!accepting && promised == 0) break;
+      const steady_clock::time_point until = writer.in_transaction() ? tx_deadline : linger_until;
+      if (until == steady_clock::time_point::max()) {
+        woken_cv.wait(lk, [this] { return woken; });
+      } else {
+        woken_cv.wait_until(lk, until, [this] { return woken; });
+      }
+      // Expired or woken: either way, look at the queue.
+      woken = false;
       taken.swap(pending);
       urgent_due = false;
     }
@@ -629,10 +627,11 @@ asio::awaitable<void> Recorder::Impl::run() {
 }
 
 void Recorder::Impl::wake() {
-  asio::post(ctx, [this] {
+  {
+    std::lock_guard lk(mutex);
     woken = true;
-    timer.cancel();
-  });
+  }
+  woken_cv.notify_one();
 }
 
 void Recorder::Impl::enqueue(Batch batch, bool urgent) {
@@ -785,11 +784,14 @@ std::unique_ptr<Recorder> Recorder::open(const RecorderOptions& options, std::st
     impl->next_key = static_cast<SessionKey>(last_id) + 1;
 
   Impl* p = impl.get();
-  asio::co_spawn(p->ctx, p->run(), [p](const std::exception_ptr& e) {
-    // Only resource exhaustion (bad_alloc) can get here; treat it like a write failure.
-    if (e) p->fail(Status::error(SQLITE_NOMEM, "storage thread stopped: out of memory"));
+  p->thread = std::thread([p] {
+    try {
+      p->run();
+    } catch (const std::bad_alloc&) {
+      // Only resource exhaustion can get here; treat it like a write failure.
+      p->fail(Status::error(SQLITE_NOMEM, "storage thread stopped: out of memory"));
+    }
   });
-  p->thread = std::thread([p] { p->ctx.run(); });
   return std::unique_ptr<Recorder>(new Recorder(std::move(impl)));
 }
 
