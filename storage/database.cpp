@@ -258,7 +258,7 @@ Status Database::open(const std::string& path, const OpenOptions& options, Datab
                                                                "PRAGMA secure_delete=ON;"
                                                                "PRAGMA synchronous=NORMAL;"
                                                                "PRAGMA journal_size_limit=33554432;"
-                                                               "PRAGMA wal_autocheckpoint=1000;"
+                                                               "PRAGMA wal_autocheckpoint=4000;"
                                                              : "PRAGMA trusted_schema=OFF;"
                                                                "PRAGMA query_only=ON;";
   if (Status st = db.exec(pragmas); !st.ok()) return st;
