@@ -46,9 +46,26 @@ void DataTextUnstuffer::append(std::string_view wire, Emit&& emit) {
   const char* span = p;  // kept octets from here to p, not yet emitted
   while (p != end) {
     if (state_ == State::in_line) {
-      const void* lf = std::memchr(p, '\n', static_cast<std::size_t>(end - p));
-      p = lf == nullptr ? end : static_cast<const char*>(lf) + 1;
-      if (lf != nullptr) state_ = State::line_start;
+      // Only a line that begins with a dot changes anything: look for dots, not for every line
+      // end (base64 has none). `p` itself is not a line start here.
+      const char* line_dot = nullptr;
+      for (const char* q = p; q != end;) {
+        const void* dot = std::memchr(q, '.', static_cast<std::size_t>(end - q));
+        if (dot == nullptr) break;
+        const char* d = static_cast<const char*>(dot);
+        if (d != p && d[-1] == '\n') {
+          line_dot = d;
+          break;
+        }
+        q = d + 1;
+      }
+      if (line_dot != nullptr) {
+        p = line_dot;
+        state_ = State::line_start;
+      } else {
+        p = end;
+        if (end[-1] == '\n') state_ = State::line_start;
+      }
     } else if (state_ == State::line_start) {
       state_ = *p == '.' ? State::after_dot : State::in_line;
       if (state_ == State::after_dot) {  // the server removes it
