@@ -370,7 +370,8 @@ def main():
                 meta.update(obj["meta"])
             else:
                 rows.append(obj)
-    for key in ("machine", "versions", "mode", "load_before", "load_after", "slow_disk"):
+    keys = ("machine", "versions", "mode", "load_before", "load_after", "slow_disk", "database_disk")
+    for key in keys:
         if key in meta:
             print(f"- {key.replace('_', ' ')}: {meta[key]}")
     print()

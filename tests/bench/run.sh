@@ -124,6 +124,22 @@ slow_disk_up() {
   echo "== slow disk: $slow_disk_text" >&2
 }
 
+# ---- the database's disk: the ceiling of recorded throughput ------------------------------
+# A recording proxy writes every relayed body octet to the file system of $work once (body
+# files, O_DIRECT, synced before the commit that refers to them), so it cannot record faster
+# than that file system writes. Measured the same way, before the scenarios.
+disk_speed() {
+  local probe=$work/disk-probe mib=$(( quick == 1 ? 32 : 256 )) flags=oflag=direct start end
+  dd if=/dev/zero of="$probe" bs=1M count=1 $flags 2>/dev/null || flags=
+  start=$(date +%s.%N)
+  dd if=/dev/zero of="$probe" bs=1M count=$mib $flags conv=fdatasync 2>/dev/null
+  end=$(date +%s.%N)
+  rm -f "$probe"
+  python3 -c "print(f'{$mib / ($end - $start):.0f}')"
+}
+disk_text="$(disk_speed) MiB/s ($(( quick == 1 ? 32 : 256 )) MiB of 1 MiB writes with O_DIRECT, then fdatasync, to $work): recorded throughput cannot exceed it"
+echo "== database disk: $disk_text" >&2
+
 start_sink "$work"
 proxy_port=$(free_port)
 
@@ -362,10 +378,10 @@ versions+=$(stunnel4 -version 2>&1 | grep -m1 '^stunnel')
 BENCH_MACHINE="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)" \
 BENCH_VERSIONS=$versions BENCH_MODE="$mode_text, $rounds round(s)" \
 BENCH_LOAD_BEFORE="$load_before (1, 5, 15 min; other work on the machine competes for the same cores)" \
-BENCH_LOAD_AFTER=$load_after BENCH_SLOW_DISK=$slow_disk_text \
+BENCH_LOAD_AFTER=$load_after BENCH_SLOW_DISK=$slow_disk_text BENCH_DATABASE_DISK=$disk_text \
 python3 - "$out" <<'EOF'
 import json, os, sys
-keys = ("machine", "versions", "mode", "load_before", "load_after", "slow_disk")
+keys = ("machine", "versions", "mode", "load_before", "load_after", "slow_disk", "database_disk")
 meta = {k: os.environ["BENCH_" + k.upper()] for k in keys}
 with open(sys.argv[1], "a") as f:
     f.write(json.dumps({"meta": meta}) + "\n")
