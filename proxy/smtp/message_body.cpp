@@ -2,6 +2,17 @@
 
 namespace mailtap::smtp {
 
+const char* DataTextUnstuffer::line_start_dot(const char* p, const char* end) {
+  for (const char* q = p; q != end;) {
+    const auto* dot =
+        static_cast<const char*>(std::memchr(q, '.', static_cast<std::size_t>(end - q)));
+    if (dot == nullptr) return nullptr;
+    if (dot != p && dot[-1] == '\n') return dot;
+    q = dot + 1;
+  }
+  return nullptr;
+}
+
 std::string_view DataTextUnstuffer::hold(const char*& p) {
   if (state_ == State::terminator) {  // more text follows: the line "." was text after all
     state_ = State::line_start;

@@ -31,6 +31,8 @@ class DataTextUnstuffer {
     after_dot,   // a transparency dot was removed: its line's first octets are held
     terminator,  // held_ is the ending of a line "."
   };
+  // The first dot in [p, end) that begins a line, or nullptr; `p` itself begins none.
+  static const char* line_start_dot(const char* p, const char* end);
   // after_dot / terminator: takes the octet at `p` into held_ (after_dot), and returns held_
   // once it is known to be text; "" while it may still be the terminator.
   std::string_view hold(const char*& p);
@@ -47,25 +49,10 @@ void DataTextUnstuffer::append(std::string_view wire, Emit&& emit) {
   while (p != end) {
     if (state_ == State::in_line) {
       // Only a line that begins with a dot changes anything: look for dots, not for every line
-      // end (base64 has none). `p` itself is not a line start here.
-      const char* line_dot = nullptr;
-      for (const char* q = p; q != end;) {
-        const void* dot = std::memchr(q, '.', static_cast<std::size_t>(end - q));
-        if (dot == nullptr) break;
-        const char* d = static_cast<const char*>(dot);
-        if (d != p && d[-1] == '\n') {
-          line_dot = d;
-          break;
-        }
-        q = d + 1;
-      }
-      if (line_dot != nullptr) {
-        p = line_dot;
-        state_ = State::line_start;
-      } else {
-        p = end;
-        if (end[-1] == '\n') state_ = State::line_start;
-      }
+      // end (base64 has none).
+      const char* dot = line_start_dot(p, end);
+      p = dot != nullptr ? dot : end;
+      if (dot != nullptr || end[-1] == '\n') state_ = State::line_start;
     } else if (state_ == State::line_start) {
       state_ = *p == '.' ? State::after_dot : State::in_line;
       if (state_ == State::after_dot) {  // the server removes it
