@@ -788,8 +788,11 @@ std::unique_ptr<Recorder> Recorder::open(const RecorderOptions& options, std::st
     try {
       p->run();
     } catch (const std::bad_alloc&) {
-      // Only resource exhaustion can get here; treat it like a write failure.
+      // Resource exhaustion is all that can get here; treat it like a write failure.
       p->fail(Status::error(SQLITE_NOMEM, "storage thread stopped: out of memory"));
+    } catch (const std::exception& e) {
+      // Anything else (a failing mutex) likewise, rather than terminating the proxy.
+      p->fail(Status::error(SQLITE_ERROR, std::string("storage thread stopped: ") + e.what()));
     }
   });
   return std::unique_ptr<Recorder>(new Recorder(std::move(impl)));
