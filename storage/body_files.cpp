@@ -15,8 +15,9 @@ namespace {
 constexpr int kSqliteIoErr = 10;  // SQLITE_IOERR: the recorder treats it as a failed disk
 
 // Octets a file written directly collects before a write: large enough that the device sees
-// few, long writes. A writer gives buffers to this many files at most (sessions sending large
-// bodies at the same time, 8 MiB together); files beyond go through the page cache.
+// few, long writes. A writer gives two buffers (one filling, one being written) to this many
+// files at most (sessions sending large bodies at the same time, 16 MiB together); files beyond
+// go through the page cache.
 constexpr std::size_t kDirectBufferOctets = std::size_t{1024} * 1024;
 constexpr std::size_t kMaxDirectFiles = 8;
 
@@ -109,7 +110,7 @@ Status BodyFileWriter::open_file(std::int64_t session_id, File& file) {
   ::fchmod(file.fd, mode);
   directory_dirty_ = true;
   if (direct && direct_io_ && direct_writes_work(file.fd)) {
-    file.direct = std::make_unique<DirectAppender>(kDirectBufferOctets);
+    file.direct = std::make_unique<DirectAppender>(kDirectBufferOctets, &write_behind_);
     ++direct_files_;
   }
   return {};
@@ -132,6 +133,7 @@ bool BodyFileWriter::direct_writes_work(int fd) {
 // Cut to `length`: a file written directly may end in the zeros of its last block, and octets
 // past the last sync are referred to by nothing.
 void BodyFileWriter::close_file(File& file, std::int64_t length) noexcept {
+  if (file.direct) file.direct->settle();
   if (file.direct || file.size != length) ::ftruncate(file.fd, static_cast<off_t>(length));
   if (file.direct) --direct_files_;
   ::close(file.fd);

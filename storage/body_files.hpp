@@ -16,6 +16,7 @@
 
 #include "storage/database.hpp"
 #include "storage/direct_appender.hpp"
+#include "storage/write_behind.hpp"
 
 namespace mailtap::storage {
 
@@ -71,6 +72,7 @@ class BodyFileWriter {
   bool directory_ready_ = false;
   bool directory_dirty_ = false;  // a file was created since the last sync
   bool parent_dirty_ = false;     // the directory itself was created since the last sync
+  WriteBehind write_behind_;      // before files_: their appenders hand it buffers until destroyed
   std::unordered_map<std::int64_t, File> files_;
 };
 

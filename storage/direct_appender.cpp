@@ -1,10 +1,9 @@
 #include "storage/direct_appender.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace mailtap::storage {
 
@@ -16,12 +15,20 @@ std::size_t round_up(std::size_t n) {
 
 }  // namespace
 
-DirectAppender::DirectAppender(std::size_t capacity)
-    : capacity_(round_up(std::max<std::size_t>(capacity, kBlock))) {}
+DirectAppender::DirectAppender(std::size_t capacity, WriteBehind* write_behind)
+    : capacity_(round_up(std::max<std::size_t>(capacity, kBlock))), write_behind_(write_behind) {}
+
+DirectAppender::~DirectAppender() {
+  settle();
+}
+
+DirectAppender::Buffer DirectAppender::aligned_buffer() const {
+  return Buffer(static_cast<char*>(std::aligned_alloc(kBlock, capacity_)));
+}
 
 bool DirectAppender::take_buffer() {
   if (buffer_) return true;
-  buffer_.reset(static_cast<char*>(std::aligned_alloc(kBlock, capacity_)));
+  buffer_ = aligned_buffer();
   if (!buffer_) return false;
   std::memcpy(buffer_.get(), parked_.data(), parked_.size());
   parked_.clear();
@@ -29,18 +36,30 @@ bool DirectAppender::take_buffer() {
   return true;
 }
 
-int DirectAppender::write_at_base(int fd, std::size_t length) {
-  std::size_t done = 0;
-  while (done < length) {
-    const ssize_t n = ::pwrite(fd, buffer_.get() + done, length - done,
-                               static_cast<off_t>(base_) + static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    if (n == 0) return EIO;  // the device took nothing: do not spin
-    // A short direct write ends on a block boundary (the device took whole blocks): go on
-    // from there.
-    done += static_cast<std::size_t>(n);
+int DirectAppender::wait_under_way() {
+  return write_behind_ != nullptr ? write_behind_->wait(under_way_) : 0;
+}
+
+void DirectAppender::settle() {
+  wait_under_way();
+}
+
+// The buffer is full: written here, or handed over while appends go on into the spare one.
+int DirectAppender::write_full_buffer(int fd) {
+  if (write_behind_ == nullptr) {
+    if (int err = write_fully_at(fd, buffer_.get(), capacity_, base_)) return err;
+  } else {
+    if (int err = wait_under_way()) return err;
+    if (!spare_ && !(spare_ = aligned_buffer())) return ENOMEM;
+    under_way_.fd = fd;
+    under_way_.data = buffer_.get();
+    under_way_.length = capacity_;
+    under_way_.offset = base_;
+    write_behind_->start(under_way_);
+    std::swap(buffer_, spare_);
   }
+  base_ += static_cast<std::int64_t>(capacity_);
+  staged_ = 0;
   return 0;
 }
 
@@ -52,19 +71,18 @@ int DirectAppender::append(int fd, std::string_view bytes) {
     staged_ += n;
     bytes.remove_prefix(n);
     if (staged_ == capacity_) {
-      if (int err = write_at_base(fd, capacity_)) return err;
-      base_ += static_cast<std::int64_t>(capacity_);
-      staged_ = 0;
+      if (int err = write_full_buffer(fd)) return err;
     }
   }
   return 0;
 }
 
 int DirectAppender::flush(int fd) {
+  if (int err = wait_under_way()) return err;
   if (staged_ == 0 || !buffer_) return 0;  // parked: its block was written before parking
   const std::size_t padded = round_up(staged_);
   std::memset(buffer_.get() + staged_, 0, padded - staged_);
-  if (int err = write_at_base(fd, padded)) return err;
+  if (int err = write_fully_at(fd, buffer_.get(), padded, base_)) return err;
   // Whole blocks are final; the partial one is kept to be rewritten with what follows it.
   const std::size_t whole = staged_ / kBlock * kBlock;
   if (whole > 0) {
@@ -76,6 +94,8 @@ int DirectAppender::flush(int fd) {
 }
 
 void DirectAppender::park() {
+  settle();
+  spare_.reset();
   if (!buffer_ || staged_ >= kBlock) return;
   parked_.assign(buffer_.get(), staged_);
   buffer_.reset();

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -14,6 +15,7 @@
 
 #include "storage/body_files.hpp"
 #include "storage/direct_appender.hpp"
+#include "storage/write_behind.hpp"
 #include "tests/unit/temp_dir.hpp"
 
 namespace mailtap::storage {
@@ -55,12 +57,24 @@ class AppendTarget {
   int fd_ = -1;
 };
 
-TEST(StorageDirectAppender, EveryFlushLeavesTheOctetsSoFarThenZerosToTheBlockEnd) {
+// Each appender test runs with full buffers written at once and handed to a WriteBehind.
+// Each test appends to one file, `path`.
+class StorageDirectAppender : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { ASSERT_GE(file.fd(), 0); }
+  WriteBehind* write_behind() { return GetParam() ? &write_behind_ : nullptr; }
+
   TempDir dir;
   const std::string path = dir.file("body");
-  AppendTarget file(path);
-  ASSERT_GE(file.fd(), 0);
-  DirectAppender appender(3 * DirectAppender::kBlock);  // small: appends cross buffer ends
+  AppendTarget file{path};
+
+ private:
+  WriteBehind write_behind_;
+};
+
+TEST_P(StorageDirectAppender, EveryFlushLeavesTheOctetsSoFarThenZerosToTheBlockEnd) {
+  // Small: appends cross buffer ends.
+  DirectAppender appender(3 * DirectAppender::kBlock, write_behind());
   std::string sent;
   // Sizes that start and end inside blocks, fill the buffer exactly, and span it twice.
   const std::vector<std::size_t> sizes{1, 10, 4085, 4096, 3 * 4096, 5000, 2 * 3 * 4096 + 17, 0, 7};
@@ -78,12 +92,8 @@ TEST(StorageDirectAppender, EveryFlushLeavesTheOctetsSoFarThenZerosToTheBlockEnd
   }
 }
 
-TEST(StorageDirectAppender, AParkedFileKeepsItsLastBlockAndGoesOnWhereItStopped) {
-  TempDir dir;
-  const std::string path = dir.file("body");
-  AppendTarget file(path);
-  ASSERT_GE(file.fd(), 0);
-  DirectAppender appender(4 * DirectAppender::kBlock);
+TEST_P(StorageDirectAppender, AParkedFileKeepsItsLastBlockAndGoesOnWhereItStopped) {
+  DirectAppender appender(4 * DirectAppender::kBlock, write_behind());
   std::string sent = octets(2 * 4096 + 100, 1);
   ASSERT_EQ(appender.append(file.fd(), sent), 0);
   ASSERT_EQ(appender.flush(file.fd()), 0);
@@ -97,6 +107,48 @@ TEST(StorageDirectAppender, AParkedFileKeepsItsLastBlockAndGoesOnWhereItStopped)
   EXPECT_TRUE(contents(path).compare(0, sent.size(), sent) == 0);
   EXPECT_EQ(appender.size(), static_cast<std::int64_t>(sent.size()));
 }
+
+// Many buffers in a row, each handed over while the next fills: every one lands at its offset.
+TEST_P(StorageDirectAppender, ManyFullBuffersInARowLandInOrder) {
+  DirectAppender appender(2 * DirectAppender::kBlock, write_behind());
+  std::string sent;
+  for (std::size_t i = 0; i < 64; ++i) {
+    const std::string piece = octets(3000 + i * 97, i);
+    ASSERT_EQ(appender.append(file.fd(), piece), 0);
+    sent += piece;
+  }
+  ASSERT_EQ(appender.flush(file.fd()), 0);
+  EXPECT_TRUE(contents(path).compare(0, sent.size(), sent) == 0);
+}
+
+// A write that fails where the storage thread no longer waits for it still fails the append
+// or flush that follows: a commit never counts octets that did not reach the file.
+TEST_P(StorageDirectAppender, AFailedWriteIsReportedByTheNextAppendOrFlush) {
+  const int read_only = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(read_only, 0);
+  DirectAppender appender(DirectAppender::kBlock, write_behind());
+  const int appended = appender.append(read_only, octets(DirectAppender::kBlock + 10, 3));
+  const int flushed = appender.flush(read_only);
+  EXPECT_EQ(appended != 0 ? appended : flushed, EBADF);
+  EXPECT_NE(flushed, 0);  // and again at every flush after it
+  ::close(read_only);
+}
+
+// Destroyed with a full buffer still being written (a session's file closed after a failure):
+// the appender waits for the write before its buffer goes.
+TEST_P(StorageDirectAppender, DestroyedWithAWriteUnderWayItWaitsForIt) {
+  const std::string sent = octets(4 * DirectAppender::kBlock, 4);
+  {
+    DirectAppender appender(4 * DirectAppender::kBlock, write_behind());
+    ASSERT_EQ(appender.append(file.fd(), sent), 0);
+  }
+  EXPECT_TRUE(contents(path) == sent);
+}
+
+INSTANTIATE_TEST_SUITE_P(WrittenAtOnceAndBehind, StorageDirectAppender, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? std::string("WriteBehind") : std::string("AtOnce");
+                         });
 
 class StorageBodyFileWriterModes : public ::testing::TestWithParam<bool> {};
 
