@@ -9,6 +9,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "storage/wal_write_batching.hpp"
+
 namespace mailtap::storage {
 
 namespace {
@@ -238,7 +240,8 @@ Status Database::open(const std::string& path, const OpenOptions& options, Datab
   Database db;
   db.path_ = path;
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  const char* vfs = options.batch_wal_writes ? wal_write_batching_vfs() : nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, vfs);
   db.db_.reset(raw);  // sqlite3_open_v2 allocates a handle even when it fails
   if (rc != SQLITE_OK) return db.error_from(rc, "cannot open database");
   sqlite3_extended_result_codes(raw, 1);

@@ -91,6 +91,8 @@ enum class OpenMode {
 struct OpenOptions {
   OpenMode mode = OpenMode::read_write;
   std::chrono::milliseconds busy_timeout{5000};
+  // Write each commit's WAL frames in one write (wal_write_batching.hpp): the recorder's.
+  bool batch_wal_writes = false;
 };
 
 class Database {

@@ -765,6 +765,7 @@ std::unique_ptr<Recorder> Recorder::open(const RecorderOptions& options, std::st
   OpenOptions oo;
   oo.mode = OpenMode::read_write;
   oo.busy_timeout = options.busy_timeout;
+  oo.batch_wal_writes = true;
   if (Status st = Database::open(options.path, oo, db); !st.ok()) {
     error = st.message;
     return nullptr;
