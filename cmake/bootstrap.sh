@@ -57,15 +57,20 @@ case "$mode" in
     find proxy storage tools tests -name '*.cpp' -o -name '*.hpp' | sort |
       xargs clang-format --dry-run -Werror || status=1
 
+    # The test builds keep line tables only (-g1): what the sanitizers', gtest's and gdb's
+    # backtraces use. Full debug info made each compile about a quarter slower, and the
+    # sanitizer build at -O1 (ASan's own advice) compiles in half the time of -O2: on CI's
+    # two cores the two builds are most of the run.
     echo "== build and test (RelWithDebInfo)"
-    configure_and_build build
+    configure_and_build build -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
     (cd build && ctest --output-on-failure -j 2) || status=1
 
     echo "== clang-tidy: function size and complexity (over build/compile_commands.json)"
     cmake/tidy.sh --gate build || status=1
 
     echo "== build and test with AddressSanitizer + UndefinedBehaviorSanitizer"
-    configure_and_build build-asan -DMAILTAP_SANITIZE=ON
+    configure_and_build build-asan -DMAILTAP_SANITIZE=ON \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2) || status=1
 
