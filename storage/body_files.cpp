@@ -150,24 +150,11 @@ Status BodyFileWriter::append(std::int64_t session_id, std::string_view bytes,
     }
   }
   offset = file.size;
-  if (file.direct) {
-    if (int err = file.direct->append(file.fd, bytes); err != 0) {
-      return os_failure(kSqliteIoErr, "cannot write body file",
-                        body_file(database_path_, session_id), err);
-    }
-    file.size = file.direct->size();
-    return {};
-  }
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::pwrite(file.fd, bytes.data() + done, bytes.size() - done,
-                               static_cast<off_t>(file.size) + static_cast<off_t>(done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return os_failure(kSqliteIoErr, "cannot write body file",
-                        body_file(database_path_, session_id), errno);
-    }
-    done += static_cast<std::size_t>(n);
+  const int err = file.direct ? file.direct->append(file.fd, bytes)
+                              : write_fully_at(file.fd, bytes.data(), bytes.size(), file.size);
+  if (err != 0) {
+    return os_failure(kSqliteIoErr, "cannot write body file", body_file(database_path_, session_id),
+                      err);
   }
   file.size += static_cast<std::int64_t>(bytes.size());
   return {};
