@@ -130,13 +130,6 @@ RecorderOptions at(const std::string& path) {
   return o;
 }
 
-// Submits one batch and returns once submit() has (for a message or a close: committed).
-void submit_and_wait(Recorder& rec, std::vector<Record> records) {
-  asio::io_context io;
-  asio::co_spawn(io, rec.submit(std::move(records)), asio::detached);
-  io.run();
-}
-
 void run_threads(asio::io_context& io, int threads) {
   std::vector<std::thread> pool;
   for (int i = 0; i < threads; ++i) pool.emplace_back([&] { io.run(); });
@@ -270,7 +263,7 @@ TEST(StorageRecorder, VocabularyTriggersStillGuardOtherWritersWhileRecording) {
   auto rec = Recorder::open(at(path), error);
   ASSERT_NE(rec, nullptr) << error;
   const SessionKey k = rec->new_session_key();
-  submit_and_wait(*rec, batch(opened(k), event(k, 1), closed(k)));
+  test_support::record_batches(*rec, {batch(opened(k), event(k, 1), closed(k))});
   EXPECT_EQ(count(path, "SELECT count(*) FROM events WHERE kind = 'command'"), 1);
 
   Database other;
