@@ -24,6 +24,7 @@
 #include "storage/database.hpp"
 #include "storage/message_digests.hpp"
 #include "storage/schema.hpp"
+#include "storage/threads.hpp"
 #include "storage/timestamp.hpp"
 
 namespace mailtap::storage {
@@ -797,6 +798,7 @@ std::unique_ptr<Recorder> Recorder::open(const RecorderOptions& options, std::st
       p->fail(Status::error(SQLITE_ERROR, std::string("storage thread stopped: ") + e.what()));
     }
   });
+  name_thread(p->thread, "mailtap-record");
   return std::unique_ptr<Recorder>(new Recorder(std::move(impl)));
 }
 

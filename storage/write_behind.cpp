@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <system_error>
 
+#include "storage/threads.hpp"
+
 namespace mailtap::storage {
 
 int write_fully_at(int fd, const char* data, std::size_t length, std::int64_t offset) {
@@ -39,6 +41,7 @@ void WriteBehind::start(Write& write) {
     if (!thread_.joinable()) {
       try {
         thread_ = std::thread([this] { run(); });
+        name_thread(thread_, "mailtap-bodies");
       } catch (const std::system_error&) {
         // No thread (resource limits): the storage thread writes it itself, as without one.
         write.result = write_fully_at(write.fd, write.data, write.length, write.offset);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "storage/direct_appender.hpp"
 #include "storage/write_behind.hpp"
 #include "tests/unit/temp_dir.hpp"
+#include "tests/unit/threads_for_tests.hpp"
 
 namespace mailtap::storage {
 namespace {
@@ -143,6 +145,26 @@ TEST_P(StorageDirectAppender, DestroyedWithAWriteUnderWayItWaitsForIt) {
     ASSERT_EQ(appender.append(file.fd(), sent), 0);
   }
   EXPECT_TRUE(contents(path) == sent);
+}
+
+// Named for `top -H` and perf.
+TEST(StorageWriteBehind, ItsThreadStartsWithTheFirstWriteAndIsNamed) {
+  TempDir dir;
+  AppendTarget file{dir.file("body")};
+  ASSERT_GE(file.fd(), 0);
+  const auto before = test_support::threads_named("mailtap-bodies");
+  {
+    WriteBehind write_behind;
+    EXPECT_EQ(test_support::threads_named("mailtap-bodies").size(), before.size());
+    DirectAppender appender(DirectAppender::kBlock, &write_behind);
+    ASSERT_EQ(appender.append(file.fd(), octets(2 * DirectAppender::kBlock, 5)), 0);
+    std::vector<pid_t> started;
+    for (pid_t tid : test_support::threads_named("mailtap-bodies")) {
+      if (std::find(before.begin(), before.end(), tid) == before.end()) started.push_back(tid);
+    }
+    EXPECT_EQ(started.size(), 1u);
+  }
+  EXPECT_EQ(test_support::threads_named("mailtap-bodies").size(), before.size());
 }
 
 INSTANTIATE_TEST_SUITE_P(WrittenAtOnceAndBehind, StorageDirectAppender, ::testing::Bool(),

@@ -9,7 +9,9 @@
 #include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/storage_records_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
+#include "tests/unit/threads_for_tests.hpp"
 
+#include <algorithm>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -177,6 +179,22 @@ TEST(StorageRecorder, CreatesThePrivateFileAndExposesTheKey) {
   auto again = Recorder::open(at(path), error);
   ASSERT_NE(again, nullptr) << error;
   EXPECT_EQ(again->fingerprint_key(), key);
+}
+
+// Named for `top -H` and perf; one thread per recorder, gone when it stops.
+TEST(StorageRecorder, TheStorageThreadIsNamedAndEndsWithTheRecorder) {
+  TempDir dir;
+  std::string error;
+  const auto before = test_support::threads_named("mailtap-record");
+  auto rec = Recorder::open(at(dir.file("m.db")), error);
+  ASSERT_NE(rec, nullptr) << error;
+  std::vector<pid_t> started;
+  for (pid_t tid : test_support::threads_named("mailtap-record")) {
+    if (std::find(before.begin(), before.end(), tid) == before.end()) started.push_back(tid);
+  }
+  EXPECT_EQ(started.size(), 1u);
+  rec.reset();
+  EXPECT_EQ(test_support::threads_named("mailtap-record").size(), before.size());
 }
 
 TEST(StorageRecorder, SessionKeysAreUniqueAcrossThreads) {
