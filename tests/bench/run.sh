@@ -19,6 +19,8 @@
 #   SLOW_DISK_CACHE_KIB=N   dirty page cache the device may hold (default 1024)
 #   IDLE_SETTLE_S=N    how long sessions idle before their RSS is read (default 2)
 #   BENCH_BUILD_DIR    where mailtap and the tools are built (default build-bench)
+#   BENCH_DIR=DIR      where the recording databases live (default /tmp); the "database disk"
+#                      line times it. BENCH_DIR=/dev/shm takes the disk out of the recorded rows
 # Needs stunnel4, openssl, python3 (PKI, database counts and tables: never on the measured
 # path); slowdisk needs root, losetup, mkfs.ext4 and cgroup v1 blkio throttling.
 # Never run from ctest: timing on a shared machine is not a pass/fail property.
@@ -37,7 +39,7 @@ while [[ $# -gt 0 ]]; do
     --rounds) rounds=$2; shift ;;
     --only) only=$2; shift ;;
     --results) results=$2; shift ;;
-    -h|--help) sed -n 2,25p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,27p "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -70,7 +72,7 @@ ulimit -n "$want_files" || true
 (( $(ulimit -n) >= 4096 )) || { echo "need at least 4096 open files (ulimit -n)" >&2; exit 1; }
 
 load_before=$(cut -d" " -f1-3 /proc/loadavg)
-work=$(mktemp -d /tmp/mailtap-bench.XXXXXX)
+work=$(mktemp -d "${BENCH_DIR:-/tmp}/mailtap-bench.XXXXXX")
 pids=()
 slow_dev="" slow_img="" slow_mnt="" slow_majmin="" slow_saved_ratio="" slow_saved_strict=""
 slow_disk_down() {
