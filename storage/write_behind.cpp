@@ -41,13 +41,13 @@ void WriteBehind::start(Write& write) {
     if (!thread_.joinable()) {
       try {
         thread_ = std::thread([this] { run(); });
-        name_thread(thread_, "mailtap-bodies");
       } catch (const std::system_error&) {
         // No thread (resource limits): the storage thread writes it itself, as without one.
         write.result = write_fully_at(write.fd, write.data, write.length, write.offset);
         write.done = true;
         return;
       }
+      name_thread(thread_, "mailtap-bodies");
     }
     queue_.push_back(&write);
   }

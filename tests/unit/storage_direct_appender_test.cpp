@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -158,11 +157,7 @@ TEST(StorageWriteBehind, ItsThreadStartsWithTheFirstWriteAndIsNamed) {
     EXPECT_EQ(test_support::threads_named("mailtap-bodies").size(), before.size());
     DirectAppender appender(DirectAppender::kBlock, &write_behind);
     ASSERT_EQ(appender.append(file.fd(), octets(2 * DirectAppender::kBlock, 5)), 0);
-    std::vector<pid_t> started;
-    for (pid_t tid : test_support::threads_named("mailtap-bodies")) {
-      if (std::find(before.begin(), before.end(), tid) == before.end()) started.push_back(tid);
-    }
-    EXPECT_EQ(started.size(), 1u);
+    EXPECT_EQ(test_support::threads_named_since("mailtap-bodies", before).size(), 1u);
   }
   EXPECT_EQ(test_support::threads_named("mailtap-bodies").size(), before.size());
 }

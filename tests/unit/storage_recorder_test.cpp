@@ -11,7 +11,6 @@
 #include "tests/unit/temp_dir.hpp"
 #include "tests/unit/threads_for_tests.hpp"
 
-#include <algorithm>
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
@@ -188,11 +187,7 @@ TEST(StorageRecorder, TheStorageThreadIsNamedAndEndsWithTheRecorder) {
   const auto before = test_support::threads_named("mailtap-record");
   auto rec = Recorder::open(at(dir.file("m.db")), error);
   ASSERT_NE(rec, nullptr) << error;
-  std::vector<pid_t> started;
-  for (pid_t tid : test_support::threads_named("mailtap-record")) {
-    if (std::find(before.begin(), before.end(), tid) == before.end()) started.push_back(tid);
-  }
-  EXPECT_EQ(started.size(), 1u);
+  EXPECT_EQ(test_support::threads_named_since("mailtap-record", before).size(), 1u);
   rec.reset();
   EXPECT_EQ(test_support::threads_named("mailtap-record").size(), before.size());
 }

@@ -1,8 +1,9 @@
 // This process's threads as `ps -L` and `top -H` list them.
 #pragma once
 
-#include <sched.h>
 #include <sys/types.h>
+
+#include <algorithm>
 
 #include <filesystem>
 #include <fstream>
@@ -23,6 +24,16 @@ inline std::vector<pid_t> threads_named(const std::string& name) {
     }
   }
   return found;
+}
+
+// Those of them that are not in `before` (threads started since that listing).
+inline std::vector<pid_t> threads_named_since(const std::string& name,
+                                              const std::vector<pid_t>& before) {
+  std::vector<pid_t> started = threads_named(name);
+  std::erase_if(started, [&](pid_t tid) {
+    return std::find(before.begin(), before.end(), tid) != before.end();
+  });
+  return started;
 }
 
 }  // namespace mailtap::test_support
