@@ -7,7 +7,10 @@ object (machine, versions, load average before and after).
 
 Each figure is the median over the rounds. Each scenario gets a table with ratio columns
 "x stunnel" (row / stunnel, measured side by side in the same run); the run ends with one
-summary table holding every ratio and the targets of issue 10. Rates: higher is better;
+summary table holding every ratio and the targets of issue 10, and, with more than one round,
+a table of the same ratios taken within each round first (and, with several mailtap binaries,
+each one against the first): the machine's drift between rounds cancels out of those. Rates:
+higher is better;
 latencies, CPU, memory and disk: lower is better. Only formatting happens here; nothing in
 this file is on the measured path.
 """
@@ -361,6 +364,71 @@ def summary(rows):
     return "\n".join(out) + "\n"
 
 
+def binary(label):
+    """The binary a row ran ("new" of "new-no-record"), or None for stunnel and direct-tls."""
+    for suffix in ("-no-record", "-record"):
+        if label.endswith(suffix):
+            return label[: -len(suffix)]
+    return None
+
+
+def by_round(group, metric):
+    values = {}
+    for r in group:
+        v = METRICS[metric][0](r)
+        if v is not None:
+            values[r["round"]] = v
+    return values
+
+
+def paired(a, b, higher_is_better):
+    """Median over the rounds both ran of a / b, and in how many of them a did better."""
+    ratios = [a[n] / b[n] for n in sorted(set(a) & set(b)) if b[n]]
+    if not ratios:
+        return None
+    better = sum(1 for x in ratios if (x > 1 if higher_is_better else x < 1))
+    return statistics.median(ratios), better, len(ratios)
+
+
+def round_by_round(rows):
+    labels = []
+    for r in rows:
+        if r["label"] not in labels and binary(r["label"]) is not None:
+            labels.append(r["label"])
+    binaries = []
+    for label in labels:
+        if binary(label) not in binaries:
+            binaries.append(binary(label))
+    # Each later binary's row against the first binary's row of the same kind.
+    pairs = [(label, f"{binaries[0]}-{kind(label)}") for label in labels
+             if binary(label) != binaries[0] and f"{binaries[0]}-{kind(label)}" in labels]
+    out = ["### Round by round (each round's ratio first, then their median; \"better\": rounds "
+           "in which the row did better)", ""]
+    names = (["scenario", "metric"] + [f"{label} x stunnel" for label in labels]
+             + [f"{a} / {b}" for a, b in pairs] + [f"{a} better than {b}" for a, b in pairs])
+    out.append("| " + " | ".join(names) + " |")
+    out.append("|" + "|".join(["---", "---"] + ["---:"] * (len(names) - 2)) + "|")
+    for scenario, metrics in SUMMARY:
+        groups = by_label([r for r in rows if r["scenario"] == scenario])
+        if not groups:
+            continue
+        for m in metrics:
+            if not METRICS[m][3]:
+                continue
+            higher = METRICS[m][2]
+            values = {label: by_round(groups.get(label, []), m) for label in labels}
+            base = by_round(groups.get(BASE, []), m)
+            cells = [scenario, m]
+            for label in labels:
+                p = paired(values[label], base, higher)
+                cells.append(f"{p[0]:.2f}" if p else "-")
+            compared = [paired(values[a], values[b], higher) for a, b in pairs]
+            cells += [f"{p[0]:.2f}" if p else "-" for p in compared]
+            cells += [f"{p[1]} of {p[2]}" if p else "-" for p in compared]
+            out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def main():
     rows, meta = [], {}
     for line in open(sys.argv[1]):
@@ -380,6 +448,8 @@ def main():
         if mine:
             print(table(scenario, mine))
     print(summary(rows))
+    if max((r["round"] for r in rows), default=1) > 1:
+        print(round_by_round(rows))
 
 
 if __name__ == "__main__":
