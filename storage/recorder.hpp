@@ -28,9 +28,9 @@ struct RecorderOptions {
   // A transaction is committed when it holds commit_records records or has been open for
   // commit_interval, whichever comes first. A batch is never split across transactions, and
   // one somebody waits for is committed at once. 50 ms rather than 5: each commit rewrites the
-  // pages it touched and syncs the body files, so ten times fewer of them cut the CPU per
-  // recorded MiB by 7-9 % and a recorded NOOP's p99 by a tenth (docs/benchmarks.md), while a
-  // reader still sees a record within a tenth of a second.
+  // pages it touched and syncs the body files, so ten times fewer of them recorded large
+  // bodies 5-11 % faster and cut a recorded NOOP's p99 by a tenth (docs/benchmarks.md), while
+  // a reader still sees a record within a tenth of a second.
   std::chrono::milliseconds commit_interval{50};
   std::size_t commit_records = 500;
   // How long SQLite waits for another process's lock (e.g. a second writer) before failing.
