@@ -9,9 +9,8 @@ Each figure is the median over the rounds. Each scenario gets a table with ratio
 "x stunnel" (row / stunnel, measured side by side in the same run); the run ends with one
 summary table holding every ratio and the targets of issue 10, and, with more than one round,
 a table of the same ratios taken within each round first (and, with several mailtap binaries,
-each one against the first): the machine's drift between rounds cancels out of those. Rates:
-higher is better;
-latencies, CPU, memory and disk: lower is better. Only formatting happens here; nothing in
+each one against the first): the machine's drift between rounds cancels out of those.
+Rates: higher is better; latencies, CPU, memory and disk: lower is better. Only formatting happens here; nothing in
 this file is on the measured path.
 """
 import json
@@ -247,6 +246,22 @@ def kind(label):
     return label
 
 
+def binary(label):
+    """The mailtap binary a row ran ("new" of "new-no-record"), or None for stunnel and
+    direct-tls."""
+    k = kind(label)
+    return label[: -len(k) - 1] if k != label else None
+
+
+def mailtap_labels(rows):
+    """The rows' mailtap labels, in the order they ran."""
+    labels = []
+    for r in rows:
+        if r["label"] not in labels and binary(r["label"]) is not None:
+            labels.append(r["label"])
+    return labels
+
+
 def median(rows, metric):
     values = [v for v in (METRICS[metric][0](r) for r in rows) if v is not None]
     return statistics.median(values) if values else None
@@ -330,10 +345,7 @@ def table(scenario, rows):
 
 def summary(rows):
     scenarios = {s: [r for r in rows if r["scenario"] == s] for s, _ in SUMMARY}
-    labels = []
-    for r in rows:
-        if r["label"] not in labels and r["label"] not in (BASE, DIRECT):
-            labels.append(r["label"])
+    labels = mailtap_labels(rows)
     out = ["### Every ratio against stunnel (medians; x = row / stunnel)", ""]
     names = (["scenario", "metric", BASE, DIRECT] + labels + [f"{label} x stunnel" for label in labels]
              + ["target (issue 10)", "met"])
@@ -364,14 +376,6 @@ def summary(rows):
     return "\n".join(out) + "\n"
 
 
-def binary(label):
-    """The binary a row ran ("new" of "new-no-record"), or None for stunnel and direct-tls."""
-    for suffix in ("-no-record", "-record"):
-        if label.endswith(suffix):
-            return label[: -len(suffix)]
-    return None
-
-
 def by_round(group, metric):
     values = {}
     for r in group:
@@ -391,10 +395,7 @@ def paired(a, b, higher_is_better):
 
 
 def round_by_round(rows):
-    labels = []
-    for r in rows:
-        if r["label"] not in labels and binary(r["label"]) is not None:
-            labels.append(r["label"])
+    labels = mailtap_labels(rows)
     binaries = []
     for label in labels:
         if binary(label) not in binaries:

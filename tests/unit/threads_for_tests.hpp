@@ -4,7 +4,6 @@
 #include <sys/types.h>
 
 #include <algorithm>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
