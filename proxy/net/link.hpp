@@ -36,8 +36,12 @@ class Link {
   asio::awaitable<std::tuple<std::error_code, std::size_t>> read_some(asio::mutable_buffer buf);
   asio::awaitable<std::tuple<std::error_code, std::size_t>> write(asio::const_buffer buf);
   // One attempt that never waits (see TlsStream::write_now): the octets written, all of `buf`
-  // unless `ec` is set; asio::error::would_block when the socket is full.
+  // unless `ec` is set; asio::error::would_block when the socket is full, which with TLS can
+  // come with all of `buf` taken and some of its records still to send (flushed() is false).
   std::size_t write_now(asio::const_buffer buf, std::error_code& ec);
+  // Everything written has reached the socket; if not, write() (of no bytes, or of more) sends
+  // the rest first.
+  bool flushed() const { return tls_ == nullptr || tls_->flushed(); }
   // Sends TLS close_notify (without waiting for the peer's), then closes the socket.
   asio::awaitable<void> close_gracefully();
   void close();

@@ -53,6 +53,44 @@ std::size_t take(std::string_view& from, char* out, std::size_t want) {
   return n;
 }
 
+// Records sealed inside one write_without_waiting() collect here and reach the socket in one
+// send(): BoringSSL writes each record (16 KiB of plaintext at most) with a system call of its
+// own, four for each 64 KiB read from the other side, each a pass through the TCP stack
+// (docs/benchmarks.md: a fifth of the relay's CPU per MiB). Room for four full records and what
+// sealing adds to each; the thread's, like the read-ahead buffer, so an idle stream holds none.
+constexpr std::size_t kBatchOctets = std::size_t{4} * (16384 + 256);
+struct SealedBatch {
+  std::unique_ptr<char[]> data = std::make_unique<char[]>(kBatchOctets);
+  std::size_t used = 0;
+};
+SealedBatch& thread_batch() {
+  thread_local SealedBatch batch;
+  return batch;
+}
+
+bool socket_full(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+// Sends as much of `bytes` as the socket takes now: the octets sent, and errno set when that
+// is not all of them.
+std::size_t send_what_fits(int fd, std::string_view bytes) {
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const ssize_t r = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    sent += static_cast<std::size_t>(r);
+  }
+  return sent;
+}
+
+// A send() that failed, as a BIO write's result: retry flags for a socket that is full for now.
+int bio_write_failed(BIO* bio) {
+  if (socket_full(errno)) BIO_set_retry_write(bio);
+  return -1;
+}
+
 // A recv() result as a BIO read's: retry flags for a socket that is empty for now.
 int bio_result(BIO* bio, ssize_t r) {
   if (r >= 0) return static_cast<int>(r);  // 0: the peer closed the connection
@@ -67,8 +105,7 @@ int bio_result(BIO* bio, ssize_t r) {
 // Inside read_some() this BIO instead reads as much as is there (up to what the caller has
 // room for) in one call and hands it over from memory; a short read means the socket is empty,
 // so the read after the last record is answered without asking it. Outside read_some() (the
-// handshake) it reads exactly what is asked, as a socket BIO does. Writes go through BoringSSL's
-// own socket BIO.
+// handshake) it reads exactly what is asked, as a socket BIO does.
 int TlsStream::read_ahead_read(BIO* bio, char* out, int len) {
   auto* a = static_cast<ReadAhead*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
@@ -95,6 +132,85 @@ int TlsStream::read_ahead_read(BIO* bio, char* out, int len) {
   a->socket_empty = static_cast<std::size_t>(r) < ask;
   a->window = std::string_view(buffer.data(), static_cast<std::size_t>(r));
   return static_cast<int>(take(a->window, out, want));
+}
+
+// Sends what waits, as far as the socket takes it: 0 when all of it went, otherwise -1 with
+// errno (EAGAIN: the socket is full).
+int TlsStream::Outgoing::send_unsent() {
+  const std::size_t sent = send_what_fits(fd, unsent);
+  if (sent == unsent.size()) {
+    std::string().swap(unsent);  // an idle stream keeps nothing
+    return 0;
+  }
+  const int err = errno;
+  unsent.erase(0, sent);
+  errno = err;
+  return -1;
+}
+
+// Sends the thread's batch, behind what already waits; what the socket does not take waits in
+// `unsent` (the batch is the next write's). 0 when all of it went, otherwise -1 with errno.
+int TlsStream::Outgoing::send_batch() {
+  SealedBatch& batch = thread_batch();
+  const std::string_view sealed(batch.data.get(), std::exchange(batch.used, 0));
+  if (!unsent.empty()) {
+    unsent.append(sealed);
+    return send_unsent();
+  }
+  const std::size_t sent = send_what_fits(fd, sealed);
+  if (sent == sealed.size()) return 0;
+  const int err = errno;
+  unsent.assign(sealed.substr(sent));
+  errno = err;
+  return -1;
+}
+
+// BoringSSL's writes: while batching, sealed records join the thread's batch (sent when it is
+// full, and at the end of the write); otherwise (handshake messages, alerts, close_notify) they
+// are sent at once, as by a socket BIO. Either way only once everything sealed before is out.
+int TlsStream::outgoing_write(BIO* bio, const char* in, int len) {
+  auto* out = static_cast<Outgoing*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  if (len <= 0) return 0;
+  const auto size = static_cast<std::size_t>(len);
+  SealedBatch& batch = thread_batch();
+  if (out->batching && batch.used + size > kBatchOctets && batch.used > 0 && out->send_batch() < 0)
+    return bio_write_failed(bio);
+  if (!out->unsent.empty() && out->send_unsent() < 0) return bio_write_failed(bio);
+  if (out->batching && size <= kBatchOctets) {
+    std::memcpy(batch.data.get() + batch.used, in, size);
+    batch.used += size;
+    return len;
+  }
+  const std::size_t sent = send_what_fits(out->fd, std::string_view(in, size));
+  return sent > 0 ? static_cast<int>(sent) : bio_write_failed(bio);
+}
+
+long TlsStream::outgoing_ctrl(BIO* bio, int cmd, long /*larg*/, void* parg) {
+  auto* out = static_cast<Outgoing*>(BIO_get_data(bio));
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      BIO_clear_retry_flags(bio);
+      if (out->send_unsent() == 0) return 1;
+      return bio_write_failed(bio);
+    case BIO_C_GET_FD:
+      if (parg != nullptr) *static_cast<int*>(parg) = out->fd;
+      return out->fd;
+    default:
+      return 0;
+  }
+}
+
+BIO_METHOD* TlsStream::outgoing_method() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mailtap outgoing");
+    if (m != nullptr) {
+      BIO_meth_set_write(m, &TlsStream::outgoing_write);
+      BIO_meth_set_ctrl(m, &TlsStream::outgoing_ctrl);
+    }
+    return m;
+  }();
+  return method;
 }
 
 BIO_METHOD* TlsStream::read_ahead_method() {
@@ -131,13 +247,19 @@ TlsStream::TlsStream(asio::ip::tcp::socket& socket, SSL_CTX* ctx, Role role)
   if (ssl_ == nullptr) return;
   const int fd = static_cast<int>(socket_.native_handle());
   ahead_.fd = fd;
+  out_.fd = fd;
   BIO* rbio = read_ahead_method() != nullptr ? BIO_new(read_ahead_method()) : nullptr;
-  if (rbio != nullptr) {
+  BIO* wbio = outgoing_method() != nullptr ? BIO_new(outgoing_method()) : nullptr;
+  if (rbio != nullptr && wbio != nullptr) {
     BIO_set_data(rbio, &ahead_);
     BIO_set_init(rbio, 1);
     SSL_set0_rbio(ssl_, rbio);
-    SSL_set_wfd(ssl_, fd);
+    BIO_set_data(wbio, &out_);
+    BIO_set_init(wbio, 1);
+    SSL_set0_wbio(ssl_, wbio);
   } else {
+    BIO_free(rbio);
+    BIO_free(wbio);
     SSL_set_fd(ssl_, fd);
   }
   if (role == Role::server)
@@ -231,20 +353,38 @@ asio::awaitable<std::tuple<std::error_code, std::size_t>> TlsStream::read_some(
   }
 }
 
-// SSL_write until all of `buffer` went (Wait::none, `ec` clear), the socket wants waiting for
-// (`done` says how far it got), or an error (Wait::none, `ec` set).
+// A send that did not take everything: wait until the socket has room, or the error (errno).
+TlsStream::Wait TlsStream::send_failed(std::error_code& ec) {
+  if (socket_full(errno)) return Wait::write;
+  ec = std::error_code(errno, asio::error::get_system_category());
+  return Wait::none;
+}
+
+// SSL_write until all of `buffer` went and its records are on the socket (Wait::none, `ec`
+// clear), the socket wants waiting for (`done` says how far it got: all of `buffer` when only
+// sealed records wait), or an error (Wait::none, `ec` set).
 TlsStream::Wait TlsStream::write_without_waiting(asio::const_buffer buffer, std::size_t& done,
                                                  std::error_code& ec) {
   ec.clear();
+  if (!out_.unsent.empty() && out_.send_unsent() < 0) return send_failed(ec);
+  Wait wait = Wait::none;
+  out_.batching = true;
   while (done < buffer.size()) {
     const int size = static_cast<int>(std::min<std::size_t>(buffer.size() - done, INT_MAX));
     ERR_clear_error();
     errno = 0;
     const int r = SSL_write(ssl_, static_cast<const char*>(buffer.data()) + done, size);
-    if (r <= 0) return classify(r, ec);
+    if (r <= 0) {
+      wait = classify(r, ec);
+      break;
+    }
     done += static_cast<std::size_t>(r);
   }
-  return Wait::none;
+  out_.batching = false;
+  // What was sealed goes now, whatever stopped the loop: the batch is the next write's.
+  if (thread_batch().used > 0 && out_.send_batch() < 0 && wait == Wait::none && !ec)
+    wait = send_failed(ec);
+  return wait;
 }
 
 std::size_t TlsStream::write_now(asio::const_buffer buffer, std::error_code& ec) {

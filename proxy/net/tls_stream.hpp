@@ -1,8 +1,9 @@
 // TLS over a connected TCP socket, either end of the handshake, on a non-blocking descriptor with
-// the reactor telling when to retry. BoringSSL writes the socket itself; a read takes all the
-// records the socket has in one call into a buffer of the thread and hands them to BoringSSL from
-// there. Compared with asio::ssl::stream an idle link holds no buffers (BoringSSL releases its
-// record buffers when they are empty, and the read-ahead buffer is the thread's). A reader and a
+// the reactor telling when to retry. A read takes all the records the socket has in one call into
+// a buffer of the thread and hands them to BoringSSL from there; the records a write seals
+// collect in another buffer of the thread and reach the socket in one call. Compared with
+// asio::ssl::stream an idle link holds no buffers (BoringSSL releases its record buffers when
+// they are empty, and the read-ahead and write batch buffers are the thread's). A reader and a
 // writer may use one stream at the same time from coroutines of one thread.
 #pragma once
 
@@ -50,9 +51,13 @@ class TlsStream {
   asio::awaitable<std::tuple<std::error_code, std::size_t>> write(asio::const_buffer buffer);
   // One attempt that never waits: returns the octets of `buffer` written, all of them unless
   // `ec` is set. asio::error::would_block: the socket is full; write() goes on with the same
-  // bytes (BoringSSL holds what it has already sealed of them). Any other `ec` is the link's
-  // error, which write() reports again.
+  // bytes (BoringSSL holds what it has already sealed of them). It can come with all of
+  // `buffer` taken: sealed, part of it not yet on the socket (flushed() is false). Any other
+  // `ec` is the link's error, which write() reports again.
   std::size_t write_now(asio::const_buffer buffer, std::error_code& ec);
+  // No sealed record waits for the socket. When false, write() sends what waits (before any
+  // bytes it is given; an empty buffer will do).
+  bool flushed() const { return out_.unsent.empty(); }
   // Sends close_notify if the socket takes it at once; never waits for the peer's.
   void shutdown();
 
@@ -72,6 +77,19 @@ class TlsStream {
     std::size_t limit = 0;      // non-zero inside read_some(): how far to read ahead
     bool socket_empty = false;  // the last read ahead was short: wait for the reactor
   };
+  // Ciphertext on its way to the socket (see tls_stream.cpp).
+  struct Outgoing {
+    int fd = -1;
+    bool batching = false;  // inside write_without_waiting(): records go to the thread's batch
+    std::string unsent;     // sealed, not taken by the socket yet: goes before anything else
+    int send_unsent();
+    int send_batch();
+  };
+  static int outgoing_write(BIO* bio, const char* in, int len);
+  static long outgoing_ctrl(BIO* bio, int cmd, long larg, void* parg);
+  static BIO_METHOD* outgoing_method();
+  static Wait send_failed(std::error_code& ec);
+
   static int read_ahead_read(BIO* bio, char* out, int len);
   static BIO_METHOD* read_ahead_method();
   void begin_reading(std::size_t room);
@@ -81,6 +99,7 @@ class TlsStream {
   SSL* ssl_ = nullptr;
   VerifyFn verify_;
   ReadAhead ahead_;
+  Outgoing out_;
   // The last read stopped because the socket had no more bytes: the next one waits for the
   // reactor first rather than asking the empty socket again.
   bool drained_ = false;

@@ -363,8 +363,8 @@ void Session::release_client_held() {
 
 // The writers' work done in place while they are parked: the bytes go now, without a round
 // through the reactor to wake a writer (an epoll_wait and two handlers less per relayed line).
-// What the socket does not take at once, and any error, stay with the writer, which goes on
-// from there with the same bytes.
+// What the socket does not take at once (bytes, or TLS records sealed from them), and any
+// error, stay with the writer, which goes on from there.
 void Session::write_client_now() {
   // After a 220 to STARTTLS nothing goes in clear: the writer runs the handshake first.
   if (!client_writer_parked_ || client_write_failed_ || client_out_.empty() ||
@@ -374,6 +374,7 @@ void Session::write_client_now() {
   std::error_code ec;
   const std::size_t n = client_.write_now(asio::buffer(client_out_), ec);
   client_out_.erase(0, n);
+  if (!client_.flushed()) client_writer_wake_.notify();
   if (before > high_water && client_out_.size() <= high_water) upstream_reader_wake_.notify();
 }
 
@@ -389,6 +390,7 @@ void Session::write_upstream_now() {
     written += n;
     if (ec || n < piece.view().size()) break;
   }
+  if (!upstream_->flushed()) upstream_writer_wake_.notify();
   if (written == 0) return;
   upstream_out_.drop_front(written);
   last_upstream_activity_ = std::chrono::steady_clock::now();
@@ -503,6 +505,13 @@ asio::awaitable<void> Session::client_writer() {
   bool& broken = client_write_failed_;
   for (;;) {
     if (client_out_.empty()) {
+      // Records write_client_now() sealed that the socket had no room for go first.
+      if (!broken && !client_.flushed()) {
+        auto [ec, n] = co_await client_.write(asio::const_buffer());
+        if (ec) broken = true;
+        upstream_reader_wake_.notify();
+        continue;
+      }
       // The 220 to STARTTLS is out: the handshake comes next, before anything else is said.
       if (!broken && client_held_.empty() && dialogue_->client_tls_due()) {
         co_await client_starttls();
@@ -528,6 +537,17 @@ asio::awaitable<void> Session::upstream_writer() {
   bool& broken = upstream_write_failed_;
   for (;;) {
     if (upstream_out_.empty()) {
+      // Records write_upstream_now() sealed that the socket had no room for go first.
+      if (!broken && !upstream_->flushed() && !dialogue_->abandon_upstream()) {
+        auto [ec, n] = co_await upstream_->write(asio::const_buffer());
+        last_upstream_activity_ = std::chrono::steady_clock::now();
+        if (ec) {
+          broken = true;
+          co_await upstream_write_failed();
+        }
+        client_reader_wake_.notify();
+        continue;
+      }
       if (dialogue_->finished()) break;
       upstream_writer_parked_ = true;
       co_await upstream_writer_wake_.wait();

@@ -1,6 +1,7 @@
 // TlsStream over real loopback TCP, BoringSSL at both ends: what a reader gets is exactly what
 // the peer wrote, whatever the shape of the records and of the reader's buffers, also when
-// streams of one thread take turns with the ciphertext each read ahead into a shared buffer.
+// streams of one thread take turns with the ciphertext each read ahead into a shared buffer,
+// and when the writer's socket is full.
 #include "proxy/net/tls_stream.hpp"
 
 #include <gtest/gtest.h>
@@ -183,6 +184,59 @@ TEST_F(TlsStreamTest, StreamsTakingTurnsOnOneThreadKeepTheirOwnBytes) {
   run();
   EXPECT_TRUE(got_a == sent_a);
   EXPECT_TRUE(got_b == sent_b);
+}
+
+// A write seals its records into one batch and sends them together. When the socket takes only
+// part of that, the rest waits in the stream: write_now() has taken all of the bytes (and says
+// would_block), the stream is not flushed, later bytes queue behind what waits, and write()
+// sends it; the reader gets every octet in order.
+TEST_F(TlsStreamTest, RecordsTheSocketHadNoRoomForGoFirstWhenItHas) {
+  auto p = connect();
+  const std::size_t piece_size = std::size_t{64} * 1024;
+  std::string sent;
+  std::error_code ec;
+  std::size_t n = 0;
+  std::size_t seed = 0;
+  // The reader reads nothing yet: the socket fills.
+  for (int pieces = 0; pieces < 10000; ++pieces) {
+    const std::string piece = pattern(piece_size, seed++);
+    n = p->server->write_now(asio::buffer(piece), ec);
+    sent += piece.substr(0, n);
+    if (ec) break;
+    EXPECT_EQ(n, piece.size());
+    EXPECT_TRUE(p->server->flushed());
+  }
+  ASSERT_EQ(ec, asio::error::would_block) << ec.message();
+  // The piece's four records were sealed together, then the socket took less than all of them.
+  EXPECT_EQ(n, piece_size);
+  EXPECT_FALSE(p->server->flushed());
+
+  // While they wait, new bytes go nowhere: they would overtake them.
+  const std::string later = pattern(1000, seed++);
+  EXPECT_EQ(p->server->write_now(asio::buffer(later), ec), 0U);
+  EXPECT_EQ(ec, asio::error::would_block);
+  EXPECT_FALSE(p->server->flushed());
+  sent += later;  // written below, behind what waits
+
+  // An empty write() sends what waits; a write() of bytes sends what waits, then them.
+  asio::co_spawn(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        auto [ec1, n1] = co_await p->server->write(asio::const_buffer());
+        EXPECT_FALSE(ec1) << ec1.message();
+        EXPECT_EQ(n1, 0U);
+        EXPECT_TRUE(p->server->flushed());
+        auto [ec2, n2] = co_await p->server->write(asio::buffer(later));
+        EXPECT_FALSE(ec2) << ec2.message();
+        EXPECT_EQ(n2, later.size());
+        EXPECT_TRUE(p->server->flushed());
+      },
+      asio::detached);
+  std::string got;
+  asio::co_spawn(io_, read_exactly(*p->client, sent.size(), {65536}, got), asio::detached);
+  run();
+  ASSERT_EQ(got.size(), sent.size());
+  EXPECT_TRUE(got == sent) << "octets out of place";
 }
 
 TEST_F(TlsStreamTest, CloseNotifyAfterTheLastBytesIsTheEndOfTheStream) {
