@@ -94,7 +94,7 @@ int bio_write_failed(BIO* bio) {
 // A recv() result as a BIO read's: retry flags for a socket that is empty for now.
 int bio_result(BIO* bio, ssize_t r) {
   if (r >= 0) return static_cast<int>(r);  // 0: the peer closed the connection
-  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_read(bio);
+  if (socket_full(errno) || errno == EINTR) BIO_set_retry_read(bio);
   return -1;
 }
 
