@@ -1,10 +1,10 @@
 #include "proxy/smtp/client_framer.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <utility>
 
 #include "proxy/smtp/command.hpp"
+#include "proxy/smtp/plain_lines.hpp"
 
 namespace mailtap::smtp {
 
@@ -96,21 +96,7 @@ void ClientFramer::distrust_unread() {
 std::string_view ClientFramer::take_plain_lines(bool long_lines_ok) {
   if (!normaliser_.idle()) return {};
   const std::string_view avail = this->avail();
-  constexpr std::size_t longest_line = 998;  // RFC 5321 §4.5.3.1.6, CRLF excluded
-  std::size_t pos = 0;
-  std::size_t run = 0;
-  while (pos < avail.size() && avail[pos] != '.') {
-    const auto* lf =
-        static_cast<const char*>(std::memchr(avail.data() + pos, '\n', avail.size() - pos));
-    if (lf == nullptr) break;
-    const auto lf_at = static_cast<std::size_t>(lf - avail.data());
-    if (lf_at == pos || avail[lf_at - 1] != '\r') break;  // a bare LF
-    const std::size_t text = lf_at - 1 - pos;
-    if (std::memchr(avail.data() + pos, '\r', text) != nullptr) break;  // a bare CR
-    if (text > longest_line && !long_lines_ok) break;
-    pos = lf_at + 1;
-    run = pos;
-  }
+  const std::size_t run = plain_lines_length(avail, long_lines_ok);
   pos_ += run;
   return avail.substr(0, run);
 }
