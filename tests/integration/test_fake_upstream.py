@@ -55,6 +55,36 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertTrue(s.messages[0] == wire, "DATA bytes changed on the way upstream")
         self.assertIn(b".\r\nNOOP\r\nQUIT\r\n", bytes(s.post_tls)[-64:])
 
+    def test_records_the_socket_had_no_room_for_go_out_though_no_more_input_comes(self):
+        # The body arrives in one read and is sealed into TLS records at once, but the socket
+        # takes half of them (a preloaded send() comes out short, then the socket is "full" once)
+        # and the client then waits for its 250. Nothing else will happen unless the session's
+        # writer sends the rest by itself.
+        lib = os.environ.get("MAILTAP_SHORT_SEND_LIB")
+        if not lib:
+            self.skipTest("MAILTAP_SHORT_SEND_LIB not set (run through ctest)")
+        mark = os.path.join(self.tmp, "short-send-happened")
+        env = {"LD_PRELOAD": lib, "MAILTAP_SHORT_SEND_AT": "16384", "MAILTAP_SHORT_SEND_MARK": mark,
+               # A sanitizer build has its runtime linked in: it need not come first here.
+               "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+        f = self.fake("good")
+        line = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2 + b"\r\n"
+        wire = line * (24 * 1024 // len(line)) + b".\r\n"  # sealed as two records, 16 + 8 KiB
+        mt = self.mailtap(f.address, env=env)
+        with h.SmtpSocket(mt.port, timeout=10) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
+            self.assertEqual(c.cmd("DATA").code, 354)
+            c.send(wire)
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        self.assertTrue(os.path.exists(mark), "no send() came out short: the test proved nothing")
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(5))
+        self.assertEqual(s.messages, [wire], "DATA bytes changed on the way upstream")
+
     def test_bare_lf_normalised_to_crlf_upstream(self):
         f = self.fake("good")
         mt = self.mailtap(f.address)
