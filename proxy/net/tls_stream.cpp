@@ -37,10 +37,10 @@ int verify_trampoline(int preverified, X509_STORE_CTX* store) {
 }
 
 // Ciphertext lands here, as plaintext lands in the session's buffer of the thread: an idle
-// stream holds no read buffer. Room for the 64 KiB a session reads at most, in whole records.
+// stream holds no read buffer. Room for the 256 KiB a session reads at most, in whole records.
 // On the heap: a thread_local array would sit in the static TLS block that every thread of the
 // process carves out of its stack (CivetWeb's workers have 100 KiB).
-constexpr std::size_t kReadAheadOctets = std::size_t{80} * 1024;
+constexpr std::size_t kReadAheadOctets = std::size_t{320} * 1024;
 std::span<char, kReadAheadOctets> thread_ciphertext() {
   thread_local const std::unique_ptr<char[]> buffer = std::make_unique<char[]>(kReadAheadOctets);
   return std::span<char, kReadAheadOctets>(buffer.get(), kReadAheadOctets);
@@ -55,10 +55,12 @@ std::size_t take(std::string_view& from, char* out, std::size_t want) {
 
 // Records sealed inside one write_without_waiting() collect here and reach the socket in one
 // send(): BoringSSL writes each record (16 KiB of plaintext at most) with a system call of its
-// own, four for each 64 KiB read from the other side, each a pass through the TCP stack
-// (docs/benchmarks.md: a fifth of the relay's CPU per MiB). Room for four full records and what
-// sealing adds to each; the thread's, like the read-ahead buffer, so an idle stream holds none.
-constexpr std::size_t kBatchOctets = std::size_t{4} * (16384 + 256);
+// own, sixteen for each 256 KiB read from the other side, each a pass through the TCP stack
+// and a wake-up of the reader (docs/benchmarks.md: a fifth of the relay's CPU per MiB). Room
+// for a whole read's records, sixteen full ones and what sealing adds to each (four, one per
+// 64 KiB, cost 10 % more of the relay's samples); the thread's, like the read-ahead buffer, so
+// an idle stream holds none.
+constexpr std::size_t kBatchOctets = std::size_t{16} * (16384 + 256);
 struct SealedBatch {
   std::unique_ptr<char[]> data = std::make_unique<char[]>(kBatchOctets);
   std::size_t used = 0;
