@@ -39,10 +39,12 @@ int verify_trampoline(int preverified, X509_STORE_CTX* store) {
 // Ciphertext lands here, as plaintext lands in the session's buffer of the thread: an idle
 // stream holds no read buffer. Room for the 256 KiB a session reads at most, in whole records.
 // On the heap: a thread_local array would sit in the static TLS block that every thread of the
-// process carves out of its stack (CivetWeb's workers have 100 KiB).
+// process carves out of its stack (CivetWeb's workers have 100 KiB). Not zeroed, like the
+// batch below: only the pages in use become resident.
 constexpr std::size_t kReadAheadOctets = std::size_t{320} * 1024;
 std::span<char, kReadAheadOctets> thread_ciphertext() {
-  thread_local const std::unique_ptr<char[]> buffer = std::make_unique<char[]>(kReadAheadOctets);
+  thread_local const std::unique_ptr<char[]> buffer =
+      std::make_unique_for_overwrite<char[]>(kReadAheadOctets);
   return std::span<char, kReadAheadOctets>(buffer.get(), kReadAheadOctets);
 }
 
@@ -62,7 +64,7 @@ std::size_t take(std::string_view& from, char* out, std::size_t want) {
 // an idle stream holds none.
 constexpr std::size_t kBatchOctets = std::size_t{16} * (16384 + 256);
 struct SealedBatch {
-  std::unique_ptr<char[]> data = std::make_unique<char[]>(kBatchOctets);
+  std::unique_ptr<char[]> data = std::make_unique_for_overwrite<char[]>(kBatchOctets);
   std::size_t used = 0;
 };
 SealedBatch& thread_batch() {

@@ -35,9 +35,10 @@ constexpr std::size_t read_size = std::size_t{256} * 1024;
 // buffer at all. Safe because a session runs on one thread and hands the bytes to its dialogue
 // (which copies what it keeps) before it next suspends.
 // On the heap: a thread_local array would sit in the static TLS block that every thread of the
-// process carves out of its stack.
+// process carves out of its stack. Not zeroed: only the pages reads reach become resident.
 std::span<char, read_size> thread_read_buffer() {
-  thread_local const std::unique_ptr<char[]> buffer = std::make_unique<char[]>(read_size);
+  thread_local const std::unique_ptr<char[]> buffer =
+      std::make_unique_for_overwrite<char[]>(read_size);
   return std::span<char, read_size>(buffer.get(), read_size);
 }
 
