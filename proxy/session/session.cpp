@@ -28,7 +28,7 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 // backpressure reaches the sender instead of mailtap's memory).
 constexpr std::size_t high_water = std::size_t{1} << 20;
 // Each read is a dialogue pass, a batch of records and (in a body) an event row: 256 KiB reads
-// cost a recorded 256 MiB message 10-14 % fewer samples than 64 KiB ones (docs/benchmarks.md).
+// cost a recorded 256 MiB message 7-14 % fewer samples than 64 KiB ones (docs/benchmarks.md).
 constexpr std::size_t read_size = std::size_t{256} * 1024;
 
 // Reads land in one buffer per I/O thread, not one per session: an idle session holds no read
