@@ -510,9 +510,7 @@ asio::awaitable<void> Session::client_writer() {
     if (client_out_.empty()) {
       // Records write_client_now() sealed that the socket had no room for go first.
       if (!broken && !client_.flushed()) {
-        auto [ec, n] = co_await client_.write(asio::const_buffer());
-        if (ec) broken = true;
-        upstream_reader_wake_.notify();
+        co_await write_to_client(asio::const_buffer());
         continue;
       }
       // The 220 to STARTTLS is out: the handshake comes next, before anything else is said.
@@ -530,10 +528,16 @@ asio::awaitable<void> Session::client_writer() {
     std::string chunk = std::move(client_out_);
     client_out_.clear();
     if (broken) continue;  // the client is gone; keep draining so the relay can finish
-    auto [ec, n] = co_await client_.write(asio::buffer(chunk));
-    if (ec) broken = true;
-    upstream_reader_wake_.notify();
+    co_await write_to_client(asio::buffer(chunk));
   }
+}
+
+// One write of the client writer's (of no bytes: what waits from write_client_now()). A failed
+// write marks the client gone; either way the upstream reader may go on.
+asio::awaitable<void> Session::write_to_client(asio::const_buffer bytes) {
+  auto [ec, n] = co_await client_.write(bytes);
+  if (ec) client_write_failed_ = true;
+  upstream_reader_wake_.notify();
 }
 
 asio::awaitable<void> Session::upstream_writer() {
@@ -542,13 +546,7 @@ asio::awaitable<void> Session::upstream_writer() {
     if (upstream_out_.empty()) {
       // Records write_upstream_now() sealed that the socket had no room for go first.
       if (!broken && !upstream_->flushed() && !dialogue_->abandon_upstream()) {
-        auto [ec, n] = co_await upstream_->write(asio::const_buffer());
-        last_upstream_activity_ = std::chrono::steady_clock::now();
-        if (ec) {
-          broken = true;
-          co_await upstream_write_failed();
-        }
-        client_reader_wake_.notify();
+        co_await write_to_upstream(asio::const_buffer());
         continue;
       }
       if (dialogue_->finished()) break;
@@ -561,15 +559,21 @@ asio::awaitable<void> Session::upstream_writer() {
     const smtp::UpstreamOutput out = std::exchange(upstream_out_, {});
     for (const smtp::UpstreamOutput::Piece& piece : out.pieces()) {
       if (broken || dialogue_->abandon_upstream()) break;
-      auto [ec, n] = co_await upstream_->write(asio::buffer(piece.view()));
-      last_upstream_activity_ = std::chrono::steady_clock::now();
-      if (ec) {
-        broken = true;
-        co_await upstream_write_failed();
-      }
-      client_reader_wake_.notify();
+      co_await write_to_upstream(asio::buffer(piece.view()));
     }
   }
+}
+
+// One write of the upstream writer's (of no bytes: what waits from write_upstream_now()). A
+// failed write ends the dialogue as the upstream closing; either way the client reader may go on.
+asio::awaitable<void> Session::write_to_upstream(asio::const_buffer bytes) {
+  auto [ec, n] = co_await upstream_->write(bytes);
+  last_upstream_activity_ = std::chrono::steady_clock::now();
+  if (ec) {
+    upstream_write_failed_ = true;
+    co_await upstream_write_failed();
+  }
+  client_reader_wake_.notify();
 }
 
 asio::awaitable<void> Session::upstream_write_failed() {

@@ -61,6 +61,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> upstream_reader();
   asio::awaitable<void> client_writer();
   asio::awaitable<void> upstream_writer();
+  asio::awaitable<void> write_to_client(asio::const_buffer bytes);
+  asio::awaitable<void> write_to_upstream(asio::const_buffer bytes);
   asio::awaitable<void> upstream_write_failed();
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> watchdog();
