@@ -1977,6 +1977,27 @@ class NetcatClient:
         return False
 
 
+def start_data(client, *, mail_from: str = "sender@client.test",
+               rcpts: Iterable[str] = ("alice@example.test",), ehlo: str = "client.test",
+               auth: Optional[tuple[str, str]] = None) -> None:
+    """The opening most message tests share, on an SmtpSocket or a NetcatClient: the greeting,
+    EHLO, AUTH PLAIN as `auth` = (user, password) if given, MAIL, one RCPT per recipient, and
+    DATA up to its 354. Each step must get its usual reply, else AssertionError names it."""
+    def expect(code: int, line: Optional[str], what: str) -> None:
+        r = client.reply() if line is None else client.cmd(line.encode())
+        if r.code != code:
+            raise AssertionError(f"{what}: expected {code}, got {str(r).strip()!r}")
+
+    expect(220, None, "greeting")
+    expect(250, f"EHLO {ehlo}", "EHLO")
+    if auth is not None:
+        expect(235, "AUTH PLAIN " + auth_plain(*auth), "AUTH PLAIN")
+    expect(250, f"MAIL FROM:<{mail_from}>", "MAIL")
+    for rcpt in rcpts:
+        expect(250, f"RCPT TO:<{rcpt}>", f"RCPT {rcpt}")
+    expect(354, "DATA", "DATA")
+
+
 def first_reply_421(port: int, timeout: float = 15.0) -> Reply:
     """Connect to mailtap and return the reply that carries the upstream failure.
 

@@ -12,14 +12,6 @@ import harness as h  # noqa: E402
 class FakeUpstreamTest(h.IntegrationCase):
     """The scriptable fake (g) records what mailtap sends after TLS."""
 
-    def greet_and_start_data(self, c):
-        """Greeting, EHLO, one sender and one recipient, then DATA up to its 354."""
-        c.reply()
-        c.cmd("EHLO client.test")
-        self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
-        self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
-        self.assertEqual(c.cmd("DATA").code, 354)
-
     def test_pipelined_commands_and_body_reach_upstream_exactly(self):
         f = self.fake("good")
         msg = h.make_message(h.unique_token())
@@ -49,7 +41,7 @@ class FakeUpstreamTest(h.IntegrationCase):
         wire = h.dot_stuff(msg) + b".\r\n"
         mt = self.mailtap(f.address)
         with h.SmtpSocket(mt.port, timeout=60) as c:
-            self.greet_and_start_data(c)
+            h.start_data(c, mail_from="a@client.test", rcpts=["b@example.test"])
             c.send(wire + b"NOOP\r\n")
             self.assertEqual([c.reply().code for _ in range(2)], [250, 250])
             self.assertEqual(c.cmd("QUIT").code, 221)
@@ -76,7 +68,7 @@ class FakeUpstreamTest(h.IntegrationCase):
         wire = line * (24 * 1024 // len(line)) + b".\r\n"  # sealed as two records, 16 + 8 KiB
         mt = self.mailtap(f.address, env=env)
         with h.SmtpSocket(mt.port, timeout=10) as c:
-            self.greet_and_start_data(c)
+            h.start_data(c, mail_from="a@client.test", rcpts=["b@example.test"])
             c.send(wire)
             self.assertEqual(c.reply().code, 250)
             self.assertEqual(c.cmd("QUIT").code, 221)

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (  # noqa: E402
     IntegrationCase, Mailtap, NetcatClient, SmtpSocket, auth_plain, closed_port, dot_stuff,
     first_reply_421, free_port, mailtap_bin, main, make_message, smtplib_send, swaks,
-    recorded_body, unique_token)
+    recorded_body, start_data, unique_token)
 
 ISO_UTC_US = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
 
@@ -517,11 +517,7 @@ class RecordingPostfixTest(IntegrationCase):
         token = unique_token("lf")
         message_lf = make_message(token, eol="\n")
         with NetcatClient(m.port) as nc:
-            self.assertEqual(nc.reply().code, 220)
-            self.assertEqual(nc.cmd(b"EHLO client.test").code, 250)
-            self.assertEqual(nc.cmd(b"MAIL FROM:<sender@client.test>").code, 250)
-            self.assertEqual(nc.cmd(b"RCPT TO:<alice@example.test>").code, 250)
-            self.assertEqual(nc.cmd(b"DATA").code, 354)
+            start_data(nc)
             nc.send(dot_stuff(message_lf) + b".\n")
             self.assertEqual(nc.reply().code, 250)
             self.assertEqual(nc.cmd(b"QUIT").code, 221)

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_recording as rec  # noqa: E402  (module import: its test classes do not run here)
 from harness import (  # noqa: E402
     IntegrationCase, Mailtap, SmtpSocket, auth_plain, dot_stuff, main, make_message,
-    recorded_body, unique_token)
+    recorded_body, start_data, unique_token)
 
 
 def mount_tmpfs(testcase: unittest.TestCase, directory: Path, options: str) -> None:
@@ -324,11 +324,7 @@ class RecordingFailureTest(IntegrationCase):
             token = unique_token("after")
             message = make_message(token)
             with SmtpSocket(m.port) as c:
-                self.assertEqual(c.reply().code, 220)
-                c.cmd("EHLO client.test")
-                c.cmd("MAIL FROM:<sender@client.test>")
-                c.cmd("RCPT TO:<alice@example.test>")
-                self.assertEqual(c.cmd("DATA").code, 354)
+                start_data(c)
                 c.send(dot_stuff(message) + b".\r\n")
                 self.assertEqual(c.reply().code, 250)
                 self.assertEqual(c.cmd("QUIT").code, 221)

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (  # noqa: E402
     USERS, IntegrationCase, NetcatClient, SmtpSocket, auth_plain, body_of, main, mailtap_bin,
-    unique_token)
+    start_data, unique_token)
 from test_recording import events, query, wait_ended  # noqa: E402
 
 SHAPES = [b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r.\r\n", b"\r\n.\n", b"\r\n.\r", b"\r\n.\r\r\n"]
@@ -106,11 +106,7 @@ class SmugglingTest(IntegrationCase):
         m = self.mailtap(self.postfix.submission)
         token = unique_token("nclf")
         with NetcatClient(m.port) as nc:
-            self.assertEqual(nc.reply().code, 220)
-            self.assertEqual(nc.cmd(b"EHLO nc.test").code, 250)
-            self.assertEqual(nc.cmd(b"MAIL FROM:<nc@client.test>").code, 250)
-            self.assertEqual(nc.cmd(b"RCPT TO:<alice@example.test>").code, 250)
-            self.assertEqual(nc.cmd(b"DATA").code, 354)
+            start_data(nc, ehlo="nc.test", mail_from="nc@client.test")
             nc.send(b"Subject: " + token.encode() + b"\n\nhello from nc\n")
             self.assertEqual(nc.cmd(b".").code, 250)
             self.assertEqual(nc.cmd(b"QUIT").code, 221)
@@ -179,11 +175,7 @@ class DurableEndTest(IntegrationCase):
         db = Path(m.args()[m.args().index("--db") + 1])
         token = unique_token("ack")
         with SmtpSocket(m.port) as s:
-            self.assertEqual(s.reply().code, 220)
-            self.assertEqual(s.cmd("EHLO race.test").code, 250)
-            self.assertEqual(s.cmd("MAIL FROM:<a@client.test>").code, 250)
-            self.assertEqual(s.cmd("RCPT TO:<alice@example.test>").code, 250)
-            self.assertEqual(s.cmd("DATA").code, 354)
+            start_data(s, ehlo="race.test", mail_from="a@client.test")
             time.sleep(0.2)
             locker = sqlite3.connect(str(db), timeout=10, isolation_level=None,
                                      check_same_thread=False)
@@ -252,11 +244,7 @@ class SlowClientTest(IntegrationCase):
     def test_trickled_message_line_times_out(self):
         m = self.mailtap(self.postfix.submission, extra_args=["--timeout-data", "2s"])
         with SmtpSocket(m.port) as s:
-            self.assertEqual(s.reply().code, 220)
-            self.assertEqual(s.cmd("EHLO slow.test").code, 250)
-            self.assertEqual(s.cmd("MAIL FROM:<a@client.test>").code, 250)
-            self.assertEqual(s.cmd("RCPT TO:<alice@example.test>").code, 250)
-            self.assertEqual(s.cmd("DATA").code, 354)
+            start_data(s, ehlo="slow.test", mail_from="a@client.test")
             got = self.trickle(s, b"a very slow line that never ends ", 0.3, until=10)
             self.assertTrue(got.startswith(b"421 4.4.2 mailtap: the client's message line was "
                                            b"not complete within 2.0s"), got)

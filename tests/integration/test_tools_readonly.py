@@ -49,12 +49,7 @@ def record_database(db: Path, pki, postfix) -> dict:
         tok = h.unique_token("nc")
         msg = h.make_message(tok, eol="\n")
         with h.NetcatClient(mt.port) as nc:
-            nc.reply()
-            nc.cmd(b"EHLO person.test")
-            nc.cmd(b"AUTH PLAIN " + h.auth_plain(*ALICE).encode())
-            nc.cmd(b"MAIL FROM:<sender@client.test>")
-            nc.cmd(b"RCPT TO:<alice@example.test>")
-            nc.cmd(b"DATA")
+            h.start_data(nc, ehlo="person.test", auth=ALICE)
             nc.send(h.dot_stuff(msg))
             nc.cmd(b".")
             nc.cmd(b"QUIT")
