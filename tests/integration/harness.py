@@ -22,8 +22,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import glob
-import grp
 import json
 import os
 import pwd

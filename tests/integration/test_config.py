@@ -11,7 +11,6 @@ Every credential is random per run, so finding one in an output can only be a le
 
 import os
 import secrets
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path

@@ -8,7 +8,6 @@ import base64
 import json
 import mailbox
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
