@@ -231,6 +231,15 @@ labels_for() {  # scenario -> the rows to run, in the order they alternate withi
 
 # ---- what run.sh reads from /proc around the load generator ---------------------------------
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# The same for the recorder's storage thread alone (named mailtap-record); 0 without one.
+storage_ticks() {
+  local task total=0
+  for task in /proc/"$1"/task/*; do
+    [[ $(cat "$task/comm" 2>/dev/null) == mailtap-record ]] || continue
+    total=$((total + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "$task/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
 disk_writes() { awk '/^write_bytes/ { w = $2 } /^cancelled_write_bytes/ { c = $2 } END { printf "%.0f\n", w - c }' "/proc/$1/io"; }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
@@ -310,8 +319,10 @@ run_one() {  # scenario round label
   start_proxy "$label" "$dbdir"
   local target=(--port "$proxy_port" --pid "$proxy_pid")
   [[ $label == direct-tls ]] && target=(--port "$sink_port" --tls --ca-file "$ca" --tls-name localhost)
-  local cpu0=0 io0=0
-  if [[ $proxy_pid != 0 ]]; then cpu0=$(cpu_ticks "$proxy_pid"); io0=$(disk_writes "$proxy_pid"); fi
+  local cpu0=0 io0=0 storage0=0
+  if [[ $proxy_pid != 0 ]]; then
+    cpu0=$(cpu_ticks "$proxy_pid"); io0=$(disk_writes "$proxy_pid"); storage0=$(storage_ticks "$proxy_pid")
+  fi
 
   if [[ $scenario == idle ]]; then
     # The generator holds every session open after EHLO until the hold file is deleted; the
@@ -336,11 +347,13 @@ run_one() {  # scenario round label
 
   if [[ $proxy_pid != 0 ]]; then
     wait_quiet "$proxy_pid"
-    local hz cpu1 io1
+    local hz cpu1 io1 storage1
     hz=$(getconf CLK_TCK)
     cpu1=$(cpu_ticks "$proxy_pid")
     io1=$(disk_writes "$proxy_pid")
+    storage1=$(storage_ticks "$proxy_pid")
     extra+="\"proxy_cpu_settled_s\": $(awk -v a="$cpu0" -v b="$cpu1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz }'), "
+    extra+="\"storage_cpu_settled_s\": $(awk -v a="$storage0" -v b="$storage1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz }'), "
     extra+="\"disk_write_bytes\": $((io1 - io0)), "
   fi
   stop_proxy
