@@ -233,9 +233,10 @@ labels_for() {  # scenario -> the rows to run, in the order they alternate withi
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 # The same for the recorder's storage thread alone (named mailtap-record); 0 without one.
 storage_ticks() {
-  local task total=0
+  local task name total=0
   for task in /proc/"$1"/task/*; do
-    [[ $(cat "$task/comm" 2>/dev/null) == mailtap-record ]] || continue
+    read -r name <"$task/comm" 2>/dev/null || continue
+    [[ $name == mailtap-record ]] || continue
     total=$((total + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "$task/stat" 2>/dev/null || echo 0)))
   done
   echo "$total"
@@ -321,7 +322,8 @@ run_one() {  # scenario round label
   [[ $label == direct-tls ]] && target=(--port "$sink_port" --tls --ca-file "$ca" --tls-name localhost)
   local cpu0=0 io0=0 storage0=0
   if [[ $proxy_pid != 0 ]]; then
-    cpu0=$(cpu_ticks "$proxy_pid"); io0=$(disk_writes "$proxy_pid"); storage0=$(storage_ticks "$proxy_pid")
+    cpu0=$(cpu_ticks "$proxy_pid"); io0=$(disk_writes "$proxy_pid")
+    [[ $label == *-record && $label != *-no-record ]] && storage0=$(storage_ticks "$proxy_pid")
   fi
 
   if [[ $scenario == idle ]]; then
@@ -351,7 +353,8 @@ run_one() {  # scenario round label
     hz=$(getconf CLK_TCK)
     cpu1=$(cpu_ticks "$proxy_pid")
     io1=$(disk_writes "$proxy_pid")
-    storage1=$(storage_ticks "$proxy_pid")
+    storage1=0
+    [[ $label == *-record && $label != *-no-record ]] && storage1=$(storage_ticks "$proxy_pid")
     extra+="\"proxy_cpu_settled_s\": $(awk -v a="$cpu0" -v b="$cpu1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz }'), "
     extra+="\"storage_cpu_settled_s\": $(awk -v a="$storage0" -v b="$storage1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz }'), "
     extra+="\"disk_write_bytes\": $((io1 - io0)), "
