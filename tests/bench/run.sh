@@ -230,14 +230,14 @@ labels_for() {  # scenario -> the rows to run, in the order they alternate withi
 }
 
 # ---- what run.sh reads from /proc around the load generator ---------------------------------
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }  # pid, or pid/task/tid
 # The same for the recorder's storage thread alone (named mailtap-record); 0 without one.
 storage_ticks() {
   local task name total=0
   for task in /proc/"$1"/task/*; do
     read -r name <"$task/comm" 2>/dev/null || continue
     [[ $name == mailtap-record ]] || continue
-    total=$((total + $(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "$task/stat" 2>/dev/null || echo 0)))
+    total=$((total + $(cpu_ticks "${task#/proc/}" 2>/dev/null || echo 0)))
   done
   echo "$total"
 }
