@@ -1,10 +1,19 @@
 #include "proxy/common/text.hpp"
 
+#include <algorithm>
+
 namespace mailtap {
 
 std::string_view strip_crlf(std::string_view line) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   return line;
+}
+
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
 }
 
 bool is_valid_utf8(std::string_view s) {

@@ -14,6 +14,9 @@ std::string_view strip_crlf(std::string_view line);
 // U+10FFFF, no truncated sequence.
 bool is_valid_utf8(std::string_view s);
 
+// An ASCII control octet (below 0x20, or DEL) anywhere in `s`.
+bool has_control(std::string_view s);
+
 // The UTF-8 bytes of code point `cp` (at most U+10FFFF; surrogates are the caller's to
 // refuse), each handed to `put(char)`: a callable, so a Secret can receive them as well as a
 // string.

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "proxy/common/hex.hpp"
+#include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/secret.hpp"
 
@@ -424,7 +425,10 @@ AuthRedactor::Rendering AuthRedactor::respond_plain(std::string_view d) {
                                " password=" + token(d.substr(n2 + 1))};
 }
 
+// A "user name" with a control octet is not one: most often it is an AUTH PLAIN response
+// (NUL, user, NUL, password) pasted at the Username: prompt, so it is treated as the secret.
 AuthRedactor::Rendering AuthRedactor::respond_login(std::string_view d) {
+  if (has_control(d)) return {};
   learn_user(d);
   if (policy_.redact_users) return {Payload::fields, "user=" + token(d)};
   return {Payload::keep, "user=" + quoted(d)};

@@ -7,19 +7,12 @@
 #include <charconv>
 
 #include "proxy/common/hex.hpp"
+#include "proxy/common/text.hpp"
 
 namespace mailtap::smtp {
 namespace {
 
 constexpr std::string_view kBearer = "auth=Bearer ";
-
-bool has_control(std::string_view s) {
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return true;
-  }
-  return false;
-}
 
 }  // namespace
 

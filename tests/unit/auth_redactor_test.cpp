@@ -175,6 +175,27 @@ TEST(AuthRedactor, LoginTrailingSpaceIsNotAnInitialResponse) {
   EXPECT_FALSE(r.client_response("YWxpY2U=").redacted);  // still the user, not shifted
 }
 
+// People mix up two tutorials and paste the PLAIN blob (NUL user NUL password) at LOGIN's
+// Username: prompt: that "user name" holds the password, so it is the secret, not a user.
+TEST(AuthRedactor, LoginUserWithControlOctetsIsTheSecret) {
+  for (const std::string& pasted :
+       {std::string("\0alice\0s3cret-pw", 17), std::string("al\tice")}) {
+    AuthRedactor r;
+    r.begin("AUTH LOGIN");
+    r.server_challenge("334 VXNlcm5hbWU6");
+    const auto line = r.client_response(b64(pasted));
+    EXPECT_TRUE(line.redacted);
+    EXPECT_EQ(line.text.find("alice"), std::string::npos) << line.text;
+    EXPECT_EQ(line.decoded.find("s3cret"), std::string::npos) << line.decoded;
+    EXPECT_EQ(r.user(), "");
+  }
+  AuthRedactor inline_blob;
+  const auto line = inline_blob.begin("AUTH LOGIN " + b64(std::string("\0alice\0s3cret-pw", 17)));
+  EXPECT_TRUE(line.redacted);
+  EXPECT_EQ(line.text.find("s3cret"), std::string::npos) << line.text;
+  EXPECT_EQ(inline_blob.user(), "");
+}
+
 TEST(AuthRedactor, LoginNonStandardPromptsUsePosition) {
   AuthRedactor r;
   r.begin("AUTH LOGIN");
