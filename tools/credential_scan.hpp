@@ -25,10 +25,6 @@ struct CredentialScanOptions {
 std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
                                                     const CredentialScanOptions& options);
 
-// True if `decoded` is an RFC 4616 PLAIN message: authzid NUL authcid NUL passwd with
-// non-empty authcid and passwd and no control characters. `user` gets the authcid.
-bool looks_like_plain_blob(std::string_view decoded, std::string& user);
-
 // True if `line` (one client line, no CRLF) is a base64 token that decodes to printable text,
 // i.e. what a client sends after a "334 VXNlcm5hbWU6" / "334 UGFzc3dvcmQ6" prompt.
 bool looks_like_base64_text(std::string_view line);

@@ -11,6 +11,7 @@
 
 #include "proxy/smtp/capabilities.hpp"
 #include "proxy/smtp/command.hpp"
+#include "proxy/smtp/credential_shape.hpp"
 
 namespace mailtap::smtp {
 
@@ -87,16 +88,21 @@ Event Dialogue::rewrite_event(std::string_view verb, std::string bytes, std::str
   return e;
 }
 
-// A client's command line as recorded; `distrusted`: sent before a failed AUTH exchange ended
-// (see distrust_early_lines), so its bytes may be a secret and are kept out of the record.
+// A client's command line as recorded. Kept out of the record, as a secret: a line without a
+// verb behind a failed AUTH exchange (`distrusted`, see distrust_early_lines), and a line shaped
+// like a SASL credential wherever it comes (a PLAIN blob pasted without "AUTH PLAIN", say).
 Event Dialogue::client_line_event(Direction d, const Command& cmd, std::string_view line,
                                   bool distrusted) const {
   Event e = make_event(d, EventKind::command);
   e.wire_size = line.size();
-  if (distrusted) {
+  const bool credential = cmd.id == Verb::other && is_encoded_credential(strip_crlf(line));
+  if (distrusted || credential) {
     e.bytes = "[<redacted " + std::to_string(line.size()) + " bytes>]\r\n";
     e.redacted = true;
-    e.note = "sent before a failed AUTH exchange ended; kept out of the record";
+    e.note = credential ? "shaped like an AUTH credential (base64 PLAIN or bearer token) outside "
+                          "an AUTH exchange; kept out of the record"
+                        : "a line without an SMTP verb behind a failed AUTH exchange (it may be "
+                          "a SASL response); kept out of the record";
   } else {
     e.verb = cmd.verb;
     e.bytes = std::string(line);
@@ -377,9 +383,12 @@ void Dialogue::handle_line(FramedLine framed) {
 // A client that pipelined its SASL responses behind AUTH sees them read as commands once the
 // exchange fails (a strict server reads them so too, and they are relayed as such). They were
 // meant as secrets: lines already received at that moment are recorded redacted unless they
-// begin with an SMTP verb (default deny, as for anything sent during AUTH).
+// begin with an SMTP verb (default deny, as for anything sent during AUTH). So are the lines
+// that arrive later up to the first that begins with a verb: a person who goes on pasting
+// responses after the refusal gets the same record however the bytes were timed.
 void Dialogue::distrust_early_lines() {
   framer_.distrust_unread();
+  distrust_until_verb_ = true;
 }
 
 void Dialogue::handle_framed_line(FramedLine framed) {
@@ -431,7 +440,8 @@ void Dialogue::handle_framed_line(FramedLine framed) {
 
 void Dialogue::handle_command(const Command& cmd, std::string_view line, bool distrusted) {
   // A line that begins with an SMTP verb is a command whatever came before it.
-  distrusted = distrusted && cmd.id == Verb::other;
+  if (cmd.id != Verb::other) distrust_until_verb_ = false;
+  distrusted = (distrusted || distrust_until_verb_) && cmd.id == Verb::other;
   if (gate_client_tls(cmd, line) || intercept_command(cmd, line)) return;
   switch (cmd.id) {
     case Verb::starttls: {
@@ -497,10 +507,12 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
 
 // A command the upstream answers and mailtap only watches: relayed, its reply awaited in turn.
 void Dialogue::relay_command(const Command& cmd, std::string_view line, bool distrusted) {
-  record(client_line_event(Direction::client_to_upstream, cmd, line, distrusted));
+  Event e = client_line_event(Direction::client_to_upstream, cmd, line, distrusted);
+  const bool redacted = e.redacted;
+  record(std::move(e));
   forward(line);
   Pending p;
-  p.verb = distrusted ? std::string{} : cmd.verb;  // the reply event names it
+  p.verb = redacted ? std::string{} : cmd.verb;  // the reply event names it
   p.command = cmd.id;
   switch (cmd.id) {
     case Verb::mail:

@@ -318,6 +318,7 @@ class Dialogue {
   bool paused_ = false;  // waiting for the reply that decides how to read what follows
   bool client_eof_ = false;
   bool quit_sent_ = false;
+  bool distrust_until_verb_ = false;  // an AUTH failed; no line with a verb has come since
   bool chunking_ = false;
   bool abandon_upstream_ = false;
   std::deque<Pending> pending_;

@@ -444,6 +444,59 @@ TEST(Dialogue, ResponsesPipelinedBehindARejectedAuthAreNotRecorded) {
   EXPECT_FALSE(commands[2]->redacted);
 }
 
+TEST(Dialogue, ResponsesTypedAfterARejectedAuthAreNotRecordedEither) {
+  // The same keystrokes as above, but the person waited for the refusal before pasting: the
+  // record must not depend on when the bytes arrived. The first line with a verb ends it.
+  const std::string user = base64_encode("alice");
+  const std::string pass = base64_encode(password);
+  const Result r = run_all_splits({
+      client("AUTH LOGIN\r\n"),
+      upstream("504 5.5.4 mechanism not available\r\n"),
+      client(user + "\r\n"),
+      upstream("500 5.5.2 unknown\r\n"),
+      client(pass + "\r\n"),
+      upstream("500 5.5.2 unknown\r\n"),
+      client("NOOP\r\nHELLO\r\n"),
+      upstream("250 ok\r\n500 5.5.2 unknown\r\n"),
+  });
+  expect_secret_absent(r, password);
+  expect_secret_absent(r, pass);
+  auto commands = find_events(r, Direction::client_to_upstream, EventKind::command);
+  ASSERT_EQ(commands.size(), 4u);
+  EXPECT_TRUE(commands[0]->redacted);
+  EXPECT_TRUE(commands[1]->redacted);
+  EXPECT_EQ(commands[2]->verb, "NOOP");
+  EXPECT_FALSE(commands[3]->redacted);  // after a verb, lines are commands again
+  EXPECT_EQ(commands[3]->verb, "HELLO");
+}
+
+TEST(Dialogue, ACredentialPastedAsACommandIsNotRecorded) {
+  // "AUTH PLAIN " forgotten, or a PLAIN blob pasted behind a mistyped mechanism: the server
+  // reads a command, and the line is the password all the same.
+  const std::string xoauth2 = base64_encode(
+      "user=carol@gmail.com\x01"
+      "auth=Bearer ya29.s3cret-pw\x01\x01");
+  const Result r = run_all_splits({
+      client(plain_response + "\r\n"),
+      upstream("500 5.5.2 Error: command not recognized\r\n"),
+      client(xoauth2 + "\r\nNOOP\r\n"),
+      upstream("500 5.5.2 Error: command not recognized\r\n250 ok\r\n"),
+  });
+  EXPECT_EQ(r.to_upstream, plain_response + "\r\n" + xoauth2 + "\r\nNOOP\r\n");
+  expect_secret_absent(r, plain_response);
+  expect_secret_absent(r, xoauth2);
+  expect_secret_absent(r, password);
+  for (std::string upper : {plain_response, xoauth2}) {  // a verb is recorded upper-cased
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    expect_secret_absent(r, upper);
+  }
+  auto commands = find_events(r, Direction::client_to_upstream, EventKind::command);
+  ASSERT_EQ(commands.size(), 3u);
+  EXPECT_TRUE(commands[0]->redacted);
+  EXPECT_TRUE(commands[1]->redacted);
+  EXPECT_FALSE(commands[2]->redacted);
+}
+
 TEST(Dialogue, AuthWithOddSeparatorsIsStillTreatedAsAuth) {
   // A tokenizing server (Postfix) reads these as AUTH; mailtap must too, or it would record the
   // secret as an ordinary command and miss the 334 exchange.

@@ -55,18 +55,6 @@ TEST(CredentialScan, FindsAKnownPasswordInEveryDisguise) {
   EXPECT_TRUE(whats("nothing to see", o).empty());
 }
 
-TEST(CredentialScan, PlainBlobShape) {
-  std::string user;
-  EXPECT_TRUE(looks_like_plain_blob(std::string("\0u\0p", 4), user));
-  EXPECT_EQ(user, "u");
-  EXPECT_TRUE(looks_like_plain_blob(std::string("admin\0u\0p", 9), user));
-  EXPECT_FALSE(looks_like_plain_blob(std::string("\0\0p", 3), user));
-  EXPECT_FALSE(looks_like_plain_blob(std::string("\0u\0", 3), user));
-  EXPECT_FALSE(looks_like_plain_blob(std::string("\0u\0p\0", 5), user));
-  EXPECT_FALSE(looks_like_plain_blob(std::string("\0u\0p\n", 5), user));
-  EXPECT_FALSE(looks_like_plain_blob("no nul at all", user));
-}
-
 TEST(CredentialScan, Base64TextLines) {
   EXPECT_TRUE(looks_like_base64_text(base64_encode("bob-secret-2")));
   EXPECT_FALSE(looks_like_base64_text("*"));
