@@ -21,6 +21,7 @@
 #include <filesystem>
 
 #include "proxy/common/hex.hpp"
+#include "proxy/common/private_file.hpp"
 #include "proxy/net/certificate_facts.hpp"
 
 namespace mailtap::net {
@@ -69,6 +70,12 @@ bssl::UniquePtr<X509> read_certificate(const std::string& path) {
 
 bssl::UniquePtr<EVP_PKEY> read_key(const std::string& path) {
   bssl::UniquePtr<BIO> bio(BIO_new_file(path.c_str(), "r"));
+  if (!bio) return nullptr;
+  return bssl::UniquePtr<EVP_PKEY>(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+}
+
+bssl::UniquePtr<EVP_PKEY> read_key(int fd) {
+  bssl::UniquePtr<BIO> bio(BIO_new_fd(fd, BIO_NOCLOSE));
   if (!bio) return nullptr;
   return bssl::UniquePtr<EVP_PKEY>(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
 }
@@ -162,6 +169,61 @@ std::string to_pem(bool (*write)(BIO*, void*), void* object) {
   return std::string(reinterpret_cast<const char*>(data), len);
 }
 
+// `dir` made 0700 if it is missing. An existing one that group or others may write to is
+// tightened (chmod go-w): whoever can write it could plant a key and certificate of their own.
+bool prepare_directory(const std::string& dir, std::string& error) {
+  std::error_code ec;
+  const std::filesystem::path parent = std::filesystem::path(dir).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (::mkdir(dir.c_str(), 0700) == 0) return true;
+  if (errno != EEXIST) {
+    error = "cannot create " + dir + ": " + errno_text();
+    return false;
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    error = dir + " is not a directory";
+    return false;
+  }
+  constexpr mode_t others_write = S_IWGRP | S_IWOTH;
+  if ((st.st_mode & others_write) != 0 &&
+      ::chmod(dir.c_str(), (st.st_mode & 07777) & ~others_write) != 0) {
+    error = dir + ": permissions " + octal_mode(st.st_mode) +
+            " let group or others replace the key in it, and it cannot be tightened (" +
+            errno_text() + "): chmod go-w " + dir;
+    return false;
+  }
+  return true;
+}
+
+// The pair on disk, if it can be used as it is: the certificate is valid for at least another
+// day and matches the key. Otherwise nullopt, with `error` empty when a new pair may be made,
+// or set when the key is there but not private (readable by others, or someone else's): then
+// mailtap neither uses it nor replaces it unasked.
+std::optional<LocalCertificate> reusable_pair(const std::string& cert_path,
+                                              const std::string& key_path, std::string& error) {
+  FileDescriptor key_file{::open(key_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
+  if (key_file.fd < 0) return std::nullopt;  // missing (or unreadable): made anew
+  struct stat st {};
+  if (::fstat(key_file.fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  if (const PrivacyProblem problem = privacy_problem(st, "a private key");
+      problem.kind != PrivacyProblem::none) {
+    const std::string fix =
+        problem.kind == PrivacyProblem::too_open ? "chmod 600 " + key_path : "chown it to yourself";
+    error = "the key " + key_path + ": " + problem.reason + " (" + fix + ", or delete it and " +
+            cert_path + " for a new pair)";
+    return std::nullopt;
+  }
+  bssl::UniquePtr<X509> cert = read_certificate(cert_path);
+  bssl::UniquePtr<EVP_PKEY> key = cert ? read_key(key_file.fd) : nullptr;
+  std::time_t renew_by = std::time(nullptr) + renew_margin_seconds;
+  const bool usable = key && X509_check_private_key(cert.get(), key.get()) == 1 &&
+                      X509_cmp_time(X509_get0_notAfter(cert.get()), &renew_by) > 0;
+  ERR_clear_error();
+  if (!usable) return std::nullopt;
+  return describe(cert.get(), cert_path, key_path);
+}
+
 }  // namespace
 
 std::string default_config_dir(const std::function<const char*(const char*)>& getenv,
@@ -185,13 +247,7 @@ std::string default_config_dir(const std::function<const char*(const char*)>& ge
 
 std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
                                                          std::string& error) {
-  std::error_code ec;
-  const std::filesystem::path parent = std::filesystem::path(dir).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    error = "cannot create " + dir + ": " + errno_text();
-    return std::nullopt;
-  }
+  if (!prepare_directory(dir, error)) return std::nullopt;
   const std::string lock_path = dir + "/" + lock_name;
   FileDescriptor lock{::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
   if (lock.fd < 0 || ::flock(lock.fd, LOCK_EX) != 0) {
@@ -201,14 +257,8 @@ std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
   const std::string cert_path = dir + "/" + cert_name;
   const std::string key_path = dir + "/" + key_name;
 
-  if (bssl::UniquePtr<X509> cert = read_certificate(cert_path)) {
-    bssl::UniquePtr<EVP_PKEY> key = read_key(key_path);
-    std::time_t renew_by = std::time(nullptr) + renew_margin_seconds;
-    if (key && X509_check_private_key(cert.get(), key.get()) == 1 &&
-        X509_cmp_time(X509_get0_notAfter(cert.get()), &renew_by) > 0)
-      return describe(cert.get(), cert_path, key_path);
-  }
-  ERR_clear_error();
+  if (auto reused = reusable_pair(cert_path, key_path, error)) return reused;
+  if (!error.empty()) return std::nullopt;
 
   bssl::UniquePtr<EVP_PKEY> key;
   bssl::UniquePtr<X509> cert;

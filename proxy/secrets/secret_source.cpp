@@ -7,10 +7,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "proxy/common/private_file.hpp"
 #include "proxy/secrets/run_command.hpp"
 #include "proxy/secrets/terminal_prompt.hpp"
 
@@ -31,12 +31,6 @@ SecretRead first_line_of(smtp::Secret s, const std::string& who) {
   SecretRead r;
   r.secret = std::move(s);
   return r;
-}
-
-std::string octal_mode(mode_t m) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
-  return buf;
 }
 
 }  // namespace
@@ -77,16 +71,10 @@ SecretRead read_secret_from_file(const std::string& path) {
   // Pipes (--password-file <(pass show x)) belong to this process alone; a file on disk must
   // be private to its owner, who must be the user running mailtap (or root).
   if (S_ISREG(st.st_mode)) {
-    if ((st.st_mode & 077) != 0) {
-      return failed(who + ": permissions " + octal_mode(st.st_mode) +
-                    " are too open; a password file must not be accessible by group or "
-                    "others (chmod 600 " +
-                    path + ")");
-    }
-    if (st.st_uid != ::geteuid() && st.st_uid != 0) {
-      return failed(who + ": owned by uid " + std::to_string(st.st_uid) +
-                    ", not by the user running mailtap");
-    }
+    const PrivacyProblem problem = privacy_problem(st, "a password file");
+    if (problem.kind == PrivacyProblem::too_open)
+      return failed(who + ": " + problem.reason + " (chmod 600 " + path + ")");
+    if (problem.kind != PrivacyProblem::none) return failed(who + ": " + problem.reason);
   } else if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
     return failed(who + ": not a regular file or a pipe");
   }

@@ -4,7 +4,8 @@
 mailtap's own self-signed certificate, and mailtap relays to the private Gmail-like Postfix.
 Each delivers, and each session is recorded with the client's TLS version and AUTH redacted.
 Also: the default certificate is made once (0600 key in a 0700 directory under
-$XDG_CONFIG_HOME/mailtap) and reused, its printed fingerprint is the one openssl computes,
+$XDG_CONFIG_HOME/mailtap) and reused, a key others could read or plant is refused, its printed
+fingerprint is the one openssl computes,
 bytes injected after STARTTLS end the session, and AUTH before STARTTLS is refused."""
 
 import os
@@ -34,10 +35,17 @@ class LocalTlsTest(h.IntegrationCase):
         self.cert = self.config_home / "mailtap" / "local-tls-cert.pem"
         self.db = self.config_home / "mailtap.db"
 
-    def start(self, mode: str = "starttls", *extra, upstream=None) -> h.Mailtap:
+    def start(self, mode: str = "starttls", *extra, upstream=None, **kw) -> h.Mailtap:
         return self.mailtap(upstream or self.postfix.submission, db=self.db,
                             extra_args=["--local-tls", mode, *extra],
-                            env={"XDG_CONFIG_HOME": str(self.config_home)})
+                            env={"XDG_CONFIG_HOME": str(self.config_home)}, **kw)
+
+    def refused_start(self) -> str:
+        """mailtap's stderr, once it has refused to start."""
+        mt = self.start("starttls", ready=False)
+        self.assertNotEqual(mt.wait(timeout=15), 0, mt.stderr)
+        self.assertNotIn("listening on", mt.stderr)
+        return mt.stderr
 
     # the record ---------------------------------------------------------------------
     def sessions(self):
@@ -193,6 +201,32 @@ class LocalTlsTest(h.IntegrationCase):
         self.assertIn(f"using the local TLS certificate {self.cert} (SHA-256 {fp},",
                       again.stderr)
         self.assertEqual(self.cert.read_bytes(), pem, "the certificate is reused")
+
+    def test_default_key_others_could_read_or_plant_is_refused(self):
+        """As ssh refuses such a key: a key others can read leaks the server's identity, and
+        one another user owns may be theirs, so clients trusting the file would trust them."""
+        self.start("starttls").stop()
+        key = self.cert.with_name("local-tls-key.pem")
+        pem = key.read_bytes()
+        key.chmod(0o644)
+        err = self.refused_start()
+        self.assertIn(f"--local-tls: the key {key}: permissions 0644 are too open", err)
+        self.assertIn(f"(chmod 600 {key}, or delete it and {self.cert} for a new pair)", err)
+        self.assertEqual(key.read_bytes(), pem, "the key is left alone")
+        key.chmod(0o600)
+        if os.geteuid() == 0:
+            os.chown(key, 65534, 65534)
+            self.assertIn(f"--local-tls: the key {key}: owned by uid 65534, not by the user "
+                          "running mailtap", self.refused_start())
+            os.chown(key, 0, 0)
+        self.assertIn("using the local TLS certificate", self.start("starttls").stderr)
+
+    def test_config_directory_others_can_write_is_tightened(self):
+        mailtap_dir = self.config_home / "mailtap"
+        mailtap_dir.mkdir()
+        mailtap_dir.chmod(0o777)
+        self.start("starttls")
+        self.assertEqual(stat.S_IMODE(mailtap_dir.stat().st_mode), 0o755)
 
     # refusals -----------------------------------------------------------------------
     def test_starttls_injection_ends_the_session(self):

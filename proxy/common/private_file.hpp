@@ -1,0 +1,27 @@
+// Whether a file on disk is private to the user running mailtap, as ssh asks of a private key:
+// no access at all for group or others, and owned by that user (or root). The password file
+// (--password-file) and the --local-tls key are both held to it, through this one check.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <string>
+#include <string_view>
+
+namespace mailtap {
+
+struct PrivacyProblem {
+  enum Kind { none, too_open, foreign_owner };
+  Kind kind = none;
+  // What is wrong, e.g. "permissions 0644 are too open; a password file must not be accessible
+  // by group or others", or "owned by uid 1001, not by the user running mailtap"; empty if none.
+  std::string reason;
+};
+
+// `st` is what fstat(2) said of the file; `what` names it in the reason ("a password file").
+PrivacyProblem privacy_problem(const struct stat& st, std::string_view what);
+
+// "0644": the permission bits of `mode`, as chmod takes them.
+std::string octal_mode(mode_t mode);
+
+}  // namespace mailtap

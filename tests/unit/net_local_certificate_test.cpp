@@ -1,0 +1,117 @@
+// The --local-tls pair mailtap makes for itself under the config directory: made private, and
+// never used (nor silently replaced) when someone else could have read or planted its key.
+#include "proxy/net/local_certificate.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "temp_dir.hpp"
+
+namespace mailtap::net {
+namespace {
+
+using test_support::TempDir;
+
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+std::string contents(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+class LocalCertificateTest : public ::testing::Test {
+ protected:
+  std::optional<LocalCertificate> ensure() {
+    error_.clear();
+    return ensure_local_certificate(dir_, error_);
+  }
+
+  TempDir tmp_;
+  std::string dir_ = tmp_.file("mailtap");
+  std::string cert_ = dir_ + "/local-tls-cert.pem";
+  std::string key_ = dir_ + "/local-tls-key.pem";
+  std::string error_;
+};
+
+TEST_F(LocalCertificateTest, MadeOnceWithAPrivateKeyInAPrivateDirectoryThenReused) {
+  const auto made = ensure();
+  ASSERT_TRUE(made) << error_;
+  EXPECT_TRUE(made->created);
+  EXPECT_EQ(made->cert_path, cert_);
+  EXPECT_EQ(made->key_path, key_);
+  EXPECT_EQ(mode_of(dir_), 0700u);
+  EXPECT_EQ(mode_of(key_), 0600u);
+  EXPECT_EQ(mode_of(cert_), 0644u);  // public: it is what clients are told to trust
+  const auto again = ensure();
+  ASSERT_TRUE(again) << error_;
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->sha256_fingerprint, made->sha256_fingerprint);
+}
+
+TEST_F(LocalCertificateTest, AKeyOthersCanAccessIsRefusedNotUsedNorReplaced) {
+  ASSERT_TRUE(ensure()) << error_;
+  const std::string key_pem = contents(key_);
+  ::chmod(key_.c_str(), 0644);
+  EXPECT_FALSE(ensure());
+  EXPECT_EQ(error_, "the key " + key_ +
+                        ": permissions 0644 are too open; a private key must not be accessible "
+                        "by group or others (chmod 600 " +
+                        key_ + ", or delete it and " + cert_ + " for a new pair)");
+  for (mode_t m : {0640, 0604, 0620, 0602, 0610, 0601}) {
+    ::chmod(key_.c_str(), m);
+    EXPECT_FALSE(ensure()) << std::oct << m;
+  }
+  EXPECT_EQ(contents(key_), key_pem);
+
+  // What the message says to do works.
+  ::chmod(key_.c_str(), 0600);
+  const auto fixed = ensure();
+  ASSERT_TRUE(fixed) << error_;
+  EXPECT_FALSE(fixed->created);
+  ::chmod(key_.c_str(), 0644);
+  ::unlink(key_.c_str());
+  ::unlink(cert_.c_str());
+  const auto renewed = ensure();
+  ASSERT_TRUE(renewed) << error_;
+  EXPECT_TRUE(renewed->created);
+  EXPECT_EQ(mode_of(key_), 0600u);
+}
+
+TEST_F(LocalCertificateTest, AKeySomeoneElseOwnsIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "giving a file to another user needs root";
+  ASSERT_TRUE(ensure()) << error_;
+  ASSERT_EQ(::chown(key_.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::chown(cert_.c_str(), 65534, 65534), 0);
+  EXPECT_FALSE(ensure());
+  EXPECT_EQ(error_, "the key " + key_ +
+                        ": owned by uid 65534, not by the user running mailtap (chown it to "
+                        "yourself, or delete it and " +
+                        cert_ + " for a new pair)");
+}
+
+TEST_F(LocalCertificateTest, ADirectoryOthersCanWriteIsTightened) {
+  ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(dir_.c_str(), 0777), 0);
+  ASSERT_TRUE(ensure()) << error_;
+  EXPECT_EQ(mode_of(dir_), 0755u);
+  ASSERT_EQ(::chmod(dir_.c_str(), 0770), 0);
+  ASSERT_TRUE(ensure()) << error_;
+  EXPECT_EQ(mode_of(dir_), 0750u);
+  ASSERT_EQ(::chmod(dir_.c_str(), 0750), 0);  // readable is fine: the key itself is 0600
+  ASSERT_TRUE(ensure()) << error_;
+  EXPECT_EQ(mode_of(dir_), 0750u);
+}
+
+}  // namespace
+}  // namespace mailtap::net
