@@ -248,15 +248,30 @@ std::string default_config_dir(const std::function<const char*(const char*)>& ge
 std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
                                                          std::string& error) {
   if (!prepare_directory(dir, error)) return std::nullopt;
+  const std::string cert_path = dir + "/" + cert_name;
+  const std::string key_path = dir + "/" + key_name;
+
+  // Reuse writes nothing, so it takes no lock and works in a directory mailtap may only read
+  // (the systemd unit's home is read-only). A pair a concurrent start is replacing half-way
+  // does not match: it is looked at again under the lock.
+  if (auto reused = reusable_pair(cert_path, key_path, error)) return reused;
+  if (!error.empty()) return std::nullopt;
+
   const std::string lock_path = dir + "/" + lock_name;
   FileDescriptor lock{::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
+  if (lock.fd < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+    error = "no certificate to reuse in " + dir + ", and a new one cannot be made there (" +
+            lock_path + ": " + errno_text() +
+            "): start mailtap with --local-tls once where that directory is writable (not "
+            "under the systemd unit, whose home is read-only), or give --local-cert and "
+            "--local-key";
+    return std::nullopt;
+  }
   if (lock.fd < 0 || ::flock(lock.fd, LOCK_EX) != 0) {
     error = "cannot lock " + lock_path + ": " + errno_text();
     return std::nullopt;
   }
-  const std::string cert_path = dir + "/" + cert_name;
-  const std::string key_path = dir + "/" + key_name;
-
+  // Another start may have made the pair while this one waited for the lock.
   if (auto reused = reusable_pair(cert_path, key_path, error)) return reused;
   if (!error.empty()) return std::nullopt;
 

@@ -4,12 +4,13 @@
 mailtap's own self-signed certificate, and mailtap relays to the private Gmail-like Postfix.
 Each delivers, and each session is recorded with the client's TLS version and AUTH redacted.
 Also: the default certificate is made once (0600 key in a 0700 directory under
-$XDG_CONFIG_HOME/mailtap) and reused, a key others could read or plant is refused, its printed
-fingerprint is the one openssl computes,
-bytes injected after STARTTLS end the session, and AUTH before STARTTLS is refused."""
+$XDG_CONFIG_HOME/mailtap) and reused (also from a read-only directory, as under the systemd
+unit), a key others could read or plant is refused, its printed fingerprint is the one openssl
+computes, bytes injected after STARTTLS end the session, and AUTH before STARTTLS is refused."""
 
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import ssl
@@ -25,6 +26,26 @@ import harness as h  # noqa: E402
 from test_recording import wait_for  # noqa: E402
 
 USER, PASSWORD = "alice", h.USERS["alice"]
+
+
+class ReadOnlyMailtap(h.Mailtap):
+    """mailtap with `directory` read-only (a bind mount in a mount namespace of its own), as the
+    systemd unit's ProtectHome=read-only leaves the config directory."""
+
+    def __init__(self, directory: Path, *args, **kw):
+        super().__init__(*args, **kw)
+        self.directory = directory
+
+    def args(self) -> list[str]:
+        return ["unshare", "--mount", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"',
+                str(self.directory), *super().args()]
+
+
+def can_mount_read_only() -> bool:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "--mount", "sh", "-c", "mount --bind -o ro / /"],
+                          capture_output=True).returncode == 0
 
 
 class LocalTlsTest(h.IntegrationCase):
@@ -220,6 +241,37 @@ class LocalTlsTest(h.IntegrationCase):
                           "running mailtap", self.refused_start())
             os.chown(key, 0, 0)
         self.assertIn("using the local TLS certificate", self.start("starttls").stderr)
+
+    def test_existing_certificate_is_reused_from_a_read_only_directory(self):
+        """The systemd unit's home is read-only: a pair made earlier is used all the same, and
+        without one mailtap says how to make it."""
+        if not can_mount_read_only():
+            self.skipTest("needs root and unshare to mount the directory read-only")
+        mailtap_dir = self.config_home / "mailtap"
+        mailtap_dir.mkdir(mode=0o700)
+
+        def start_read_only(**kw) -> h.Mailtap:
+            m = ReadOnlyMailtap(mailtap_dir, self.postfix.submission, ca_file=self.pki.ca_cert,
+                                db=self.db, extra_args=["--local-tls", "starttls"],
+                                env={"XDG_CONFIG_HOME": str(self.config_home)}, **kw)
+            m.start()
+            self.addCleanup(self._stop_mailtap, m)
+            return m
+
+        none_yet = start_read_only(ready=False)
+        self.assertNotEqual(none_yet.wait(timeout=15), 0, none_yet.stderr)
+        self.assertIn(f"--local-tls: no certificate to reuse in {mailtap_dir}, and a new one "
+                      "cannot be made there", none_yet.stderr)
+        self.assertIn("Read-only file system", none_yet.stderr)
+        self.assertIn("once where that directory is writable", none_yet.stderr)
+
+        self.start("starttls").stop()  # made where the directory is writable
+        mt = start_read_only()
+        self.assertIn(f"using the local TLS certificate {self.cert}", mt.stderr)
+        tok = h.unique_token()
+        msg = h.make_message(tok)
+        self.assertEqual(self.smtplib_send(mt.port, msg, implicit=False), {})
+        self.assertDelivered(tok, msg)
 
     def test_config_directory_others_can_write_is_tightened(self):
         mailtap_dir = self.config_home / "mailtap"

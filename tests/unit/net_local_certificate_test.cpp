@@ -59,6 +59,19 @@ TEST_F(LocalCertificateTest, MadeOnceWithAPrivateKeyInAPrivateDirectoryThenReuse
   EXPECT_EQ(again->sha256_fingerprint, made->sha256_fingerprint);
 }
 
+TEST_F(LocalCertificateTest, ReuseWritesNothingSoAReadOnlyDirectoryWillDo) {
+  // The systemd unit's home is read-only: a start that finds a valid pair must not need to
+  // write (it used to create and lock local-tls.lock first, and failed).
+  const auto made = ensure();
+  ASSERT_TRUE(made) << error_;
+  ASSERT_EQ(::unlink((dir_ + "/local-tls.lock").c_str()), 0);
+  const auto reused = ensure();
+  ASSERT_TRUE(reused) << error_;
+  EXPECT_FALSE(reused->created);
+  EXPECT_EQ(reused->sha256_fingerprint, made->sha256_fingerprint);
+  EXPECT_NE(::access((dir_ + "/local-tls.lock").c_str(), F_OK), 0) << "nothing was written";
+}
+
 TEST_F(LocalCertificateTest, AKeyOthersCanAccessIsRefusedNotUsedNorReplaced) {
   ASSERT_TRUE(ensure()) << error_;
   const std::string key_pem = contents(key_);
