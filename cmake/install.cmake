@@ -36,8 +36,10 @@ install(CODE "
        FILES \"${CMAKE_BINARY_DIR}/install-unit/mailtap@.service\")
 ")
 
-install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
-install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# The README's links name docs/...: the docs keep that place beside it. The copyright file is
+# the one Debian policy (12.5) asks of every package.
+install(FILES README.md cmake/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
 
 set(CPACK_PACKAGE_NAME mailtap)
 set(CPACK_PACKAGE_VENDOR mailtap)

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """mailtap installed like a real tool: `cmake --install` into a temporary prefix, then the
 installed binary, its man pages and bash completion checked against every subcommand's own
---help (so neither can drift), the systemd user unit through systemd-analyze, and the .deb that
-`cpack -G DEB` builds (dpkg-deb --info/--contents, dpkg -x and run it, dpkg --dry-run -i).
+--help (so neither can drift), the docs' links and the copyright file, the systemd user unit
+through systemd-analyze, and the .deb that `cpack -G DEB` builds (dpkg-deb --info/--contents,
+dpkg -x and run it, dpkg --dry-run -i).
 
 Needs MAILTAP_BUILD_DIR (set by ctest) pointing at a built tree.  Debian packages: man-db,
 systemd, dpkg-dev and file (for cpack's dpkg-shlibdeps)."""
@@ -19,8 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 import harness as h  # noqa: E402  (its main(): exit 77 when every test was skipped)
 
-BUILD = Path(os.environ.get("MAILTAP_BUILD_DIR",
-                            Path(__file__).resolve().parent.parent.parent / "build"))
+SOURCE = Path(__file__).resolve().parent.parent.parent
+BUILD = Path(os.environ.get("MAILTAP_BUILD_DIR", SOURCE / "build"))
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+COPYRIGHT_FORMAT = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
 KEEP = bool(os.environ.get("MAILTAP_KEEP_TMP"))
 
 
@@ -85,6 +88,36 @@ class InstallTest(unittest.TestCase):
         self.assertGreaterEqual(len(self.commands), 10, self.commands)
         self.assertIn("probe", self.commands)
         self.assertNotIn("generate-docs", self.commands, "the build's own step stays hidden")
+
+    # documentation -----------------------------------------------------------------------
+    def test_installed_docs_links_resolve(self):
+        """Every relative link of the installed README and docs opens an installed file: the
+        README links docs/config.md, so the docs must be under docs/ beside it."""
+        doc = self.prefix / "share/doc/mailtap"
+        pages = [doc / "README.md", *sorted((doc / "docs").rglob("*.md"))]
+        self.assertIn(doc / "docs/install.md", pages)
+        links = 0
+        for page in pages:
+            for target in MARKDOWN_LINK.findall(page.read_text()):
+                target = target.split("#")[0]
+                if not target or re.match(r"^[a-z]+:", target):
+                    continue
+                links += 1
+                self.assertTrue((page.parent / target).exists(),
+                                f"{page.relative_to(doc)} links {target}, not installed")
+        self.assertGreater(links, 20)
+
+    def test_copyright_file(self):
+        """Debian policy 12.5: /usr/share/doc/PACKAGE/copyright, in the machine-readable format,
+        covering mailtap and what is compiled into it (the header-only Asio and CLI11)."""
+        text = (self.prefix / "share/doc/mailtap/copyright").read_text()
+        self.assertTrue(text.startswith(COPYRIGHT_FORMAT), text[:200])
+        self.assertIn("Upstream-Name: mailtap\n", text)
+        self.assertRegex(text, r"(?m)^Files: \*\nCopyright: .+\nLicense: \S+")
+        for used in ("BSL-1.0", "BSD-3-clause"):
+            self.assertRegex(text, rf"(?m)^License: {used}\n ", f"the text of {used}")
+        self.assertIn("Christopher M. Kohlhoff", text)  # Asio
+        self.assertIn("Henry Schreiner", text)  # CLI11
 
     # man pages ---------------------------------------------------------------------------
     def render(self, page: Path) -> str:
@@ -179,6 +212,8 @@ class InstallTest(unittest.TestCase):
 
         contents = run(["dpkg-deb", "--contents", deb]).stdout
         for path in ["./usr/bin/mailtap", "./usr/lib/systemd/user/mailtap@.service",
+                     "./usr/share/doc/mailtap/copyright", "./usr/share/doc/mailtap/README.md",
+                     "./usr/share/doc/mailtap/docs/config.md",
                      "./usr/share/bash-completion/completions/mailtap",
                      "./usr/share/man/man1/mailtap.1.gz",
                      *[f"./usr/share/man/man1/mailtap-{c}.1.gz" for c in self.commands]]:
