@@ -57,8 +57,9 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION mail)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
-# dpkg-shlibdeps adds libc6, libstdc++6, libsqlite3-0 and android-libboringssl (found through
-# the binary's RUNPATH to BoringSSL's directory); the CA bundle is needed to verify upstreams.
+# dpkg-shlibdeps adds libc6, libstdc++6, libgcc-s1, libsqlite3-0, libcivetweb1 and
+# android-libboringssl (found through the binary's RUNPATH to BoringSSL's directory); the CA
+# bundle is needed to verify upstreams. docs/install.md lists them (tests/install checks).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "ca-certificates")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "bash-completion, man-db")

@@ -3,7 +3,7 @@
 installed binary, its man pages and bash completion checked against every subcommand's own
 --help (so neither can drift), the docs' links and the copyright file, the systemd user unit
 through systemd-analyze, and the .deb that `cpack -G DEB` builds (dpkg-deb --info/--contents,
-dpkg -x and run it, dpkg --dry-run -i).
+its dependencies against docs/install.md, dpkg -x and run it, dpkg --dry-run -i).
 
 Needs MAILTAP_BUILD_DIR (set by ctest) pointing at a built tree.  Debian packages: man-db,
 systemd, dpkg-dev and file (for cpack's dpkg-shlibdeps)."""
@@ -209,6 +209,9 @@ class InstallTest(unittest.TestCase):
                     "ca-certificates"):
             self.assertIn(dep, depends)
         self.assertNotRegex(depends, r"libssl3|libssl-dev", "OpenSSL must not be a dependency")
+        install_md = (SOURCE / "docs/install.md").read_text()
+        for dep in re.findall(r"(?:^|[,|]) *([a-z0-9][a-z0-9+.-]+)", depends):
+            self.assertTrue(f"`{dep}`" in install_md, f"docs/install.md does not list {dep}")
 
         contents = run(["dpkg-deb", "--contents", deb]).stdout
         for path in ["./usr/bin/mailtap", "./usr/lib/systemd/user/mailtap@.service",
