@@ -178,6 +178,11 @@ class InstallTest(unittest.TestCase):
                           "PrivateTmp=yes", "RestrictAddressFamilies=", "StateDirectory=mailtap",
                           "Environment=MAILTAP_DB=%S/mailtap/mailtap.db"):
             self.assertIn(hardening, text)
+        # Restarted after a crash, but a configuration error (exit 2) is not retried forever,
+        # and neither is any start that keeps failing.
+        self.assertIn("Restart=on-failure\n", text)
+        self.assertRegex(text, r"(?m)^RestartPreventExitStatus=(.* )?2( |$)")
+        self.assertRegex(text, r"(?m)^StartLimitBurst=\d+$")
         if shutil.which("systemd-analyze") is None:
             self.skipTest("systemd-analyze (systemd) is not installed")
         runtime = self.tmp / "runtime"
