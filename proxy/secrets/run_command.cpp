@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "proxy/common/duration.hpp"
@@ -22,6 +23,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kTick = std::chrono::milliseconds(50);
+// Once the command has exited, how long its output may still be read from the pipe.
+constexpr auto kExitGrace = std::chrono::milliseconds(100);
 
 class Fd {
  public:
@@ -112,22 +115,55 @@ void prepare_spawn(SpawnAttributes& spawn, int stdout_fd, bool interactive, bool
   posix_spawnattr_setflags(&spawn.attr, flags);
 }
 
-// Reads the command's output into `result` until EOF, the deadline, cancellation, too much
-// output or a read error; true when the command must be killed.
-bool read_output(int fd, Clock::time_point deadline, const CommandOptions& options,
-                 CommandResult& result) {
-  char buf[4096];
+// Adds `n` bytes of output; false (status too_much_output) when they do not fit.
+bool keep_output(const char* buf, ssize_t n, CommandResult& result) {
+  if (result.output.append(std::string_view(buf, static_cast<std::size_t>(n)))) return true;
+  result.status = CommandResult::Status::too_much_output;
+  return false;
+}
+
+// The command has exited: takes what is already in the pipe, without waiting for an EOF that a
+// child it left in the background (an agent started on first use) may hold back. True when
+// the output cannot be used (too much of it, or a read error).
+bool take_what_is_left(int fd, CommandResult& result, char (&buf)[4096]) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  const Clock::time_point until = Clock::now() + kExitGrace;  // against a helper still writing
+  while (Clock::now() < until) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) return false;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      result.error = "cannot read the command's output: " + errno_text(errno);
+      return true;
+    }
+    if (!keep_output(buf, n, result)) return true;
+  }
+  return false;
+}
+
+// How watching the command ended: whether it must be killed, and its wait status when it exited
+// while its output was read.
+struct Watch {
   bool kill_now = false;
+  std::optional<int> status;
+};
+
+// Reads the command's output into `result` until it exits, its stdout's EOF, the deadline,
+// cancellation, too much output or a read error.
+Watch watch_command(pid_t pid, int fd, Clock::time_point deadline, const CommandOptions& options,
+                    CommandResult& result) {
+  char buf[4096];
+  Watch w;
   for (;;) {
     if (options.cancel && options.cancel->load()) {
       result.status = CommandResult::Status::cancelled;
-      kill_now = true;
+      w.kill_now = true;
       break;
     }
     const auto left = deadline - Clock::now();
     if (left <= Clock::duration::zero()) {
       result.status = CommandResult::Status::timed_out;
-      kill_now = true;
+      w.kill_now = true;
       break;
     }
     pollfd p{fd, POLLIN, 0};
@@ -137,26 +173,31 @@ bool read_output(int fd, Clock::time_point deadline, const CommandOptions& optio
     if (ready < 0 && errno != EINTR) {
       result.status = CommandResult::Status::not_started;
       result.error = "cannot read the command's output: " + errno_text(errno);
-      kill_now = true;
+      w.kill_now = true;
       break;
     }
-    if (ready <= 0) continue;
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      result.error = "cannot read the command's output: " + errno_text(errno);
-      kill_now = true;
-      break;
+    if (ready > 0) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno != EINTR && errno != EAGAIN) {
+        result.error = "cannot read the command's output: " + errno_text(errno);
+        w.kill_now = true;
+        break;
+      }
+      if (n == 0) break;  // EOF: reap() waits for the exit
+      if (n > 0 && !keep_output(buf, n, result)) {
+        w.kill_now = true;
+        break;
+      }
     }
-    if (n == 0) break;  // EOF
-    if (!result.output.append(std::string_view(buf, static_cast<std::size_t>(n)))) {
-      result.status = CommandResult::Status::too_much_output;
-      kill_now = true;
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      w.status = status;
+      w.kill_now = take_what_is_left(fd, result, buf);
       break;
     }
   }
   OPENSSL_cleanse(buf, sizeof buf);
-  return kill_now;
+  return w;
 }
 
 // The outcome of a command that ran to its end, from its wait status (-1: waiting failed).
@@ -208,9 +249,11 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
   write_end.reset();  // our copy: EOF comes when the command's side closes
 
   const Clock::time_point deadline = Clock::now() + options.timeout;
-  const bool kill_now = read_output(read_end.get(), deadline, options, result);
+  const Watch watch = watch_command(pid, read_end.get(), deadline, options, result);
+  const bool kill_now = watch.kill_now;
 
-  const int status = reap(pid, deadline, kill_now);
+  // A command that exited is not killed: what it left running is not a hang of its own.
+  const int status = watch.status ? *watch.status : reap(pid, deadline, kill_now);
   if (hand_terminal) take_terminal_back();
   if (kill_now) {
     if (!result.error.empty()) result.status = CommandResult::Status::not_started;

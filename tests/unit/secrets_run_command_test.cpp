@@ -104,6 +104,38 @@ TEST(RunCommand, ACommandThatClosesStdoutButLingersTimesOut) {
   EXPECT_TRUE(r.output.empty());
 }
 
+// A helper that starts an agent on first use leaves it holding stdout: the command is done when
+// it exits, and the agent is none of mailtap's business (it keeps running).
+TEST(RunCommand, ACommandThatExitsWhileItsBackgroundChildHoldsStdoutIsDone) {
+  test_support::TempDir dir;
+  const std::string pid_file = dir.file("agent.pid");
+  const auto start = std::chrono::steady_clock::now();
+  const CommandResult r =
+      run("echo tok; sleep 30 2>/dev/null & echo $! > " + pid_file, std::chrono::seconds(3));
+  const auto took = std::chrono::steady_clock::now() - start;
+  const pid_t agent = std::stoi(slurp(pid_file));
+  const bool agent_alive = ::kill(agent, 0) == 0;
+  ::kill(agent, SIGKILL);
+  EXPECT_TRUE(r.ok()) << describe_failure("--password-cmd", r, {});
+  EXPECT_EQ(r.output.view(), "tok\n");
+  EXPECT_LT(took, std::chrono::seconds(1));
+  EXPECT_TRUE(agent_alive);
+}
+
+TEST(RunCommand, AllTheOutputInThePipeWhenTheCommandExitsIsKept) {
+  test_support::TempDir dir;
+  const std::string pid_file = dir.file("agent.pid");
+  // More than one read's worth, still in the pipe when the shell exits.
+  const CommandResult r =
+      run("head -c 50000 /dev/zero | tr '\\0' a; echo; sleep 30 2>/dev/null & "
+          "echo $! > " +
+              pid_file,
+          std::chrono::seconds(3));
+  ::kill(std::stoi(slurp(pid_file)), SIGKILL);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.output.view(), std::string(50000, 'a') + "\n");
+}
+
 TEST(RunCommand, TooMuchOutputIsRefused) {
   const CommandResult r = run("yes", 10s, 1000);
   EXPECT_EQ(r.status, Status::too_much_output);
