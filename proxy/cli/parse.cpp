@@ -5,32 +5,51 @@
 namespace mailtap::cli {
 
 namespace {
-std::optional<std::uint64_t> number(std::string_view s) {
-  std::uint64_t v = 0;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size() || s.empty()) return std::nullopt;
-  return v;
+
+enum class Reading : std::uint8_t { ok, malformed, too_long };
+
+// The duration `text` gives, in `out`; too_long past kLongestDuration, overflow included.
+Reading read_duration(std::string_view text, std::chrono::milliseconds& out) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0) return Reading::malformed;
+  const std::string_view unit = text.substr(digits);
+  std::uint64_t factor = 0;
+  if (unit == "ms")
+    factor = 1;
+  else if (unit.empty() || unit == "s")
+    factor = 1000;
+  else if (unit == "m" || unit == "min")
+    factor = 60'000;
+  else if (unit == "h")
+    factor = 3'600'000;
+  else
+    return Reading::malformed;
+  std::uint64_t value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + digits, value);
+  const auto longest = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(kLongestDuration).count());
+  if (ec == std::errc::result_out_of_range || value > longest / factor) return Reading::too_long;
+  if (ec != std::errc() || ptr != text.data() + digits) return Reading::malformed;
+  out = std::chrono::milliseconds(value * factor);
+  return Reading::ok;
 }
+
 }  // namespace
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
-  auto value = number(text.substr(0, digits));
-  if (!value) return std::nullopt;
-  std::string_view unit = text.substr(digits);
-  std::uint64_t ms = 0;
-  if (unit == "ms")
-    ms = *value;
-  else if (unit.empty() || unit == "s")
-    ms = *value * 1000;
-  else if (unit == "m" || unit == "min")
-    ms = *value * 60'000;
-  else if (unit == "h")
-    ms = *value * 3'600'000;
-  else
-    return std::nullopt;
-  return std::chrono::milliseconds(ms);
+  std::chrono::milliseconds out{};
+  if (read_duration(text, out) != Reading::ok) return std::nullopt;
+  return out;
+}
+
+std::string duration_refusal(std::string_view option, std::string_view text) {
+  std::chrono::milliseconds ignored{};
+  const std::string given = std::string(option) + " " + std::string(text);
+  if (read_duration(text, ignored) == Reading::too_long)
+    return given + ": too long; the longest is " + std::to_string(kLongestDuration.count()) +
+           "h (a week)";
+  return given + ": expected a duration such as 30s or 5m";
 }
 
 }  // namespace mailtap::cli

@@ -1,15 +1,26 @@
 // Parsers for command-line values: durations (host:port pairs: net/endpoint.hpp; sizes:
-// CLI::AsSizeValue).
+// options/size_option.hpp).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace mailtap::cli {
 
-// "500ms", "2s", "5m", "1h", or a bare number of seconds.
+// The longest duration an option takes: a week. Every limit mailtap has is far below it, and a
+// longer one could overflow the clocks that measure it (std::chrono::steady_clock counts
+// nanoseconds in 64 bits), turning "never" into "at once".
+inline constexpr std::chrono::hours kLongestDuration{7 * 24};
+
+// "500ms", "2s", "5m", "1h", or a bare number of seconds, up to kLongestDuration; nullopt for
+// anything else.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+// Why parse_duration refused `text`, given as `option`: "--grace 1d: expected a duration such as
+// 30s or 5m", or "--timeout-data 9999h: too long; the longest is 168h (a week)".
+std::string duration_refusal(std::string_view option, std::string_view text);
 
 }  // namespace mailtap::cli

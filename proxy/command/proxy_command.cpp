@@ -126,7 +126,7 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   cfg.timeout_command = limits.command;
   cfg.timeout_data = limits.data;
   const auto grace = parse_duration(a.grace);  // 0: stop at once
-  if (!grace) return "--grace " + a.grace + ": expected a duration such as 30s or 5m";
+  if (!grace) return duration_refusal("--grace", a.grace);
   cfg.grace = *grace;
   cfg.threads = a.threads;
   if (a.max_sessions == 0) return "--max-sessions must be at least 1";
@@ -391,7 +391,7 @@ void add_recording_options(CLI::App& app, ProxyArgs& args) {
       {{"stop", RecordFailurePolicy::stop}, {"continue", RecordFailurePolicy::continue_relaying}},
       "When recording fails: stop (refuse new sessions) or continue (relay unrecorded)");
   options::add_size_option(app, "--max-body", args.max_body, "64MiB",
-                           "Largest message body recorded per message");
+                           "Largest message body recorded per message (at most 4GiB)");
   app.add_flag("--redact-users", args.redact_users, "Redact AUTH user names too");
   app.add_flag("--fingerprint-secrets", args.fingerprint_secrets,
                "Record a keyed HMAC fingerprint of each redacted secret, so audits can match "

@@ -22,7 +22,8 @@ std::string TimeoutOptions::parse(Limits& out) const {
                 {data, "--timeout-data", out.data}};
   for (auto& limit : limits) {
     auto value = cli::parse_duration(limit.text);
-    if (!value || value->count() == 0)
+    if (!value) return cli::duration_refusal(limit.flag, limit.text);
+    if (value->count() == 0)
       return std::string(limit.flag) + " " + limit.text + ": expected a duration such as 30s or 5m";
     limit.out = *value;
   }

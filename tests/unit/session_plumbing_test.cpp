@@ -254,6 +254,31 @@ TEST(SizeOption, BinaryUnitsInAnyCaseAndAClearRefusal) {
   }
 }
 
+TEST(SizeOption, ANegativeOrAbsurdSizeIsRefusedNamingTheLargest) {
+  for (const auto& [text, why] : std::vector<std::pair<std::string, std::string>>{
+           {"-1", "-1: expected a size such as 64MiB"},
+           {"-1k", "-1k: expected a size such as 64MiB"},
+           {"5GiB", "5GiB: too large; the largest is 4GiB"},
+           {"4294967297", "4294967297: too large; the largest is 4GiB"},
+           {"99999999999999999999999", "99999999999999999999999: too large; the largest is 4GiB"},
+           {"99999999999GiB", "99999999999GiB: too large; the largest is 4GiB"}}) {
+    CLI::App app;
+    std::uint64_t size = 0;
+    options::add_size_option(app, "--max-body", size, "64MiB", "help");
+    try {
+      app.parse(std::vector<std::string>{text, "--max-body"});
+      ADD_FAILURE() << text << " accepted as " << size;
+    } catch (const CLI::ValidationError& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  }
+  CLI::App app;
+  std::uint64_t size = 0;
+  options::add_size_option(app, "--max-body", size, "64MiB", "help");
+  ASSERT_NO_THROW(app.parse(std::vector<std::string>{"4GiB", "--max-body"}));
+  EXPECT_EQ(size, std::uint64_t{4} << 30);
+}
+
 TEST(ChoiceOption, OneTableChecksAndSets) {
   enum class Policy { stop, go_on };
   CLI::App app;
