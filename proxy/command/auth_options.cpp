@@ -45,20 +45,23 @@ std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg, bool read_
   // Tokens are fetched when a session needs one; a password given beside the token command is
   // for servers that take no token.
   if (!s.oauth2_token_cmd.empty() && !has_password) return {};
-  if (!read_password) return {};
+  // Without `read_password` every check below that reads no secret still runs: --print-config
+  // must refuse what the start refuses.
   if (args.configured_password != nullptr) {
     const std::string& value = args.configured_password->value;
     if (value.empty() || value.find_first_of("\r\n") != std::string::npos)
       return "the config file's password must be one non-empty line";
-    cfg.auth_password = std::make_shared<const smtp::Secret>(smtp::Secret::copy_of(value));
+    if (read_password)
+      cfg.auth_password = std::make_shared<const smtp::Secret>(smtp::Secret::copy_of(value));
     return {};
   }
   if (!s.has_password_source() && !isatty(STDIN_FILENO))
     return "--auth-user " + args.user +
            " needs a password: --password-env VAR, --password-file PATH or --password-cmd CMD "
            "(or run on a terminal to be asked), or --oauth2-token-cmd CMD for OAuth";
-  secrets::SecretRead read =
-      secrets::read_secret(s.password_source("Password for " + args.user + ": "));
+  const secrets::SecretSource source = s.password_source("Password for " + args.user + ": ");
+  if (!read_password) return secrets::check_secret_source(source);
+  secrets::SecretRead read = secrets::read_secret(source);
   if (!read.secret) return read.error;
   cfg.auth_password = std::make_shared<const smtp::Secret>(std::move(*read.secret));
   return {};

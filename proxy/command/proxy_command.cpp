@@ -410,22 +410,13 @@ void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
   app.add_option("--threads", args.threads, "I/O threads (default: one per core)");
 }
 
-// --web's address into `web`; false (logged) if it is wrong or there is no record to show.
-bool web_listen_address(const ProxyArgs& args, const ProxyConfig& cfg,
-                        std::optional<asio::ip::tcp::endpoint>& web) {
-  if (!cfg.db_path) {
-    log::error("--web shows the record: it cannot go with --no-record");
-    return false;
-  }
+// --web's address into `web`; an error message if it is wrong or there is no record to show.
+std::string web_listen_address(const ProxyArgs& args, const ProxyConfig& cfg,
+                               std::optional<asio::ip::tcp::endpoint>& web) {
+  if (!cfg.db_path) return "--web shows the record: it cannot go with --no-record";
   web.emplace();
-  const std::string error =
-      net::parse_listen_address(args.web, args.listen.allow_remote, "--web",
-                                "the page shows mail and who authenticated", *web);
-  if (!error.empty()) {
-    log::error(error);
-    return false;
-  }
-  return true;
+  return net::parse_listen_address(args.web, args.listen.allow_remote, "--web",
+                                   "the page shows mail and who authenticated", *web);
 }
 
 }  // namespace
@@ -484,8 +475,12 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
       return 2;
     }
     transcript_options->apply(services.explain);
+    // The same checks for --print-config as for the start, without reading a secret.
     ProxyConfig cfg;
-    error = layers.with_source(build_config(*args, cfg, !args->print_config));
+    std::optional<asio::ip::tcp::endpoint> web;
+    error = build_config(*args, cfg, !args->print_config);
+    if (error.empty() && !args->web.empty()) error = web_listen_address(*args, cfg, web);
+    error = layers.with_source(error);
     if (args->print_config) {
       const std::string text =
           format_effective_config("proxy", *file, default_config_path(getenv), args->upstream_name,
@@ -502,8 +497,6 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
       log::error(error);
       return 2;
     }
-    std::optional<asio::ip::tcp::endpoint> web;
-    if (!args->web.empty() && !web_listen_address(*args, cfg, web)) return 2;
     return run_proxy(cfg, web, services);
   };
   return cmd;

@@ -33,6 +33,28 @@ SecretRead first_line_of(smtp::Secret s, const std::string& who) {
   return r;
 }
 
+// Why a start refuses the variable `variable` before reading it, or "".
+std::string env_refusal(const std::string& who, const std::string& variable) {
+  if (std::getenv(variable.c_str()) == nullptr) return who + ": the variable is not set";
+  return {};
+}
+
+// Why a start refuses the password file `st` describes before reading it, or "". Pipes
+// (--password-file <(pass show x)) belong to this process alone; a file on disk must be private
+// to its owner, who must be the user running mailtap (or root).
+std::string file_refusal(const std::string& who, const std::string& path, const struct stat& st) {
+  if (S_ISDIR(st.st_mode)) return who + ": is a directory";
+  if (S_ISREG(st.st_mode)) {
+    const PrivacyProblem problem = privacy_problem(st, "a password file");
+    if (problem.kind == PrivacyProblem::too_open)
+      return who + ": " + problem.reason + " (chmod 600 " + path + ")";
+    if (problem.kind != PrivacyProblem::none) return who + ": " + problem.reason;
+  } else if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
+    return who + ": not a regular file or a pipe";
+  }
+  return {};
+}
+
 }  // namespace
 
 void keep_first_line(smtp::Secret& s) {
@@ -45,8 +67,9 @@ void keep_first_line(smtp::Secret& s) {
 
 SecretRead read_secret_from_env(const std::string& variable) {
   const std::string who = "--password-env " + variable;
+  if (std::string refusal = env_refusal(who, variable); !refusal.empty())
+    return failed(std::move(refusal));
   char* value = std::getenv(variable.c_str());
-  if (value == nullptr) return failed(who + ": the variable is not set");
   const std::size_t len = std::strlen(value);
   if (len > kMaxSecret) return failed(who + ": the value is longer than 64 KiB");
   smtp::Secret s = smtp::Secret::copy_of(std::string_view(value, len));
@@ -67,17 +90,8 @@ SecretRead read_secret_from_file(const std::string& path) {
   } closer{fd};
   struct stat st {};
   if (::fstat(fd, &st) != 0) return failed(who + ": " + std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) return failed(who + ": is a directory");
-  // Pipes (--password-file <(pass show x)) belong to this process alone; a file on disk must
-  // be private to its owner, who must be the user running mailtap (or root).
-  if (S_ISREG(st.st_mode)) {
-    const PrivacyProblem problem = privacy_problem(st, "a password file");
-    if (problem.kind == PrivacyProblem::too_open)
-      return failed(who + ": " + problem.reason + " (chmod 600 " + path + ")");
-    if (problem.kind != PrivacyProblem::none) return failed(who + ": " + problem.reason);
-  } else if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
-    return failed(who + ": not a regular file or a pipe");
-  }
+  if (std::string refusal = file_refusal(who, path, st); !refusal.empty())
+    return failed(std::move(refusal));
   // Only up to the first newline: the rest of the file is none of mailtap's business.
   smtp::Secret s(kMaxSecret);
   for (;;) {
@@ -136,6 +150,28 @@ SecretRead read_secret(const SecretSource& source) {
       return read_secret_from_terminal(source.value);
   }
   return failed("no secret source");
+}
+
+std::string check_secret_source(const SecretSource& source) {
+  switch (source.kind) {
+    case SecretSource::Kind::env:
+      return env_refusal("--password-env " + source.value, source.value);
+    case SecretSource::Kind::file: {
+      const std::string who = "--password-file " + source.value;
+      // stat, not open: opening a FIFO or a device could disturb whoever is at its other end.
+      struct stat st {};
+      if (::stat(source.value.c_str(), &st) != 0) return who + ": " + std::strerror(errno);
+      if (std::string refusal = file_refusal(who, source.value, st); !refusal.empty())
+        return refusal;
+      if (S_ISREG(st.st_mode) && ::faccessat(AT_FDCWD, source.value.c_str(), R_OK, AT_EACCESS) != 0)
+        return who + ": " + std::strerror(errno);
+      return {};
+    }
+    case SecretSource::Kind::command:
+    case SecretSource::Kind::prompt:
+      return {};
+  }
+  return {};
 }
 
 }  // namespace mailtap::secrets

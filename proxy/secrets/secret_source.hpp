@@ -39,6 +39,12 @@ struct SecretSource {
 
 SecretRead read_secret(const SecretSource& source);
 
+// What reading `source` would refuse before it reads anything, checked without reading it
+// (--print-config): an unset --password-env variable; a --password-file that is missing,
+// unreadable, open to group or others, or someone else's. The same checks, and messages, as
+// read_secret. Runs no command and asks no question. Returns an error message, or "".
+std::string check_secret_source(const SecretSource& source);
+
 // Keeps the first line of `s` (a trailing CR too is removed) and wipes the rest.
 void keep_first_line(smtp::Secret& s);
 

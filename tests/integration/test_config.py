@@ -77,8 +77,10 @@ class ConfigCase(h.IntegrationCase):
         return m
 
     def proxy(self, *args, env=None) -> subprocess.CompletedProcess:
+        """mailtap proxy ARGS with stdin not a terminal (as under systemd)."""
         return subprocess.run([str(h.mailtap_bin()), "proxy", *args], capture_output=True,
-                              text=True, timeout=30, env=env if env is not None else self.env())
+                              text=True, timeout=30, env=env if env is not None else self.env(),
+                              stdin=subprocess.DEVNULL)
 
     def send(self, m: h.Mailtap) -> None:
         tok = h.unique_token("cfg")
@@ -220,6 +222,49 @@ class PrintConfigTest(ConfigCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn(f"password-cmd = \"touch '{self.marker}'; echo x\"", cp.stdout)
         self.assertFalse(self.marker.exists(), "--print-config ran the password command")
+
+    def test_print_config_refuses_what_the_start_refuses(self):
+        """docs/config.md: --print-config exits 2 (after printing) when the configuration would
+        not start, with the start's reason. install.md has unit users check with it."""
+        open_file = Path(self.tmp) / "pw-open"
+        open_file.write_text("pw\n")
+        open_file.chmod(0o644)
+        db = Path(self.tmp) / "refused.db"
+        empty = self.write_config('[proxy]\nauth-user = "u"\npassword = ""\n',
+                                  path=self.home / "empty.toml")
+        two_lines = self.write_config('[proxy]\nauth-user = "u"\npassword = "a\\nb"\n',
+                                      path=self.home / "two-lines.toml")
+        web_port = h.closed_port()
+        cases = {
+            "--web with --no-record": (["--no-record", "--web", f"127.0.0.1:{web_port}"],
+                                       "--web shows the record: it cannot go with --no-record"),
+            "--web not on loopback": (["--db", str(db), "--web", f"0.0.0.0:{web_port}"],
+                                      f"refusing to listen on 0.0.0.0:{web_port}"),
+            "empty password in the file": (["--config", str(empty), "--no-record"],
+                                           "the config file's password must be one non-empty line"),
+            "two-line password in the file": (["--config", str(two_lines), "--no-record"],
+                                              "the config file's password must be one non-empty "
+                                              "line"),
+            "password file open to others": (["--no-record", "--auth-user", "u", "--password-file",
+                                              str(open_file)], "permissions 0644 are too open"),
+            "password file missing": (["--no-record", "--auth-user", "u", "--password-file",
+                                       str(Path(self.tmp) / "no-such-file")],
+                                      "No such file or directory"),
+            "no password source, no terminal": (["--no-record", "--auth-user", "u"],
+                                                "--auth-user u needs a password"),
+        }
+        for what, (args, reason) in cases.items():
+            with self.subTest(what):
+                args = ["--listen", f"127.0.0.1:{h.closed_port()}",
+                        "--upstream", "127.0.0.1:1", *args]
+                start = self.proxy(*args)
+                self.assertEqual(start.returncode, 2, start.stderr)
+                self.assertIn(reason, start.stderr)
+                cp = self.proxy(*args, "--print-config")
+                self.assertIn("# mailtap proxy: effective configuration", cp.stdout)
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertEqual(cp.stderr, start.stderr)
+        self.assertFalse(db.exists(), "--print-config opened the database")
 
 
 if __name__ == "__main__":

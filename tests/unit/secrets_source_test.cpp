@@ -111,6 +111,31 @@ TEST(SecretSource, FileCanBeAPipe) {
   EXPECT_EQ(value(r), "from-a-pipe");
 }
 
+// --print-config refuses what the start refuses about a source, with the same words, and
+// reads, wipes or runs nothing.
+TEST(SecretSource, CheckRefusesWhatReadingRefusesWithoutReading) {
+  test_support::TempDir dir;
+  const std::string open_file = write_file(dir, "open", "secret\n", 0644);
+  const std::string private_file = write_file(dir, "private", "secret\n", 0600);
+  using Kind = SecretSource::Kind;
+  EXPECT_EQ(check_secret_source({Kind::file, open_file}), read_secret_from_file(open_file).error);
+  EXPECT_EQ(check_secret_source({Kind::file, dir.file("missing")}),
+            read_secret_from_file(dir.file("missing")).error);
+  EXPECT_EQ(check_secret_source({Kind::file, dir.file("")}),
+            "--password-file " + dir.file("") + ": is a directory");
+  EXPECT_EQ(check_secret_source({Kind::file, private_file}), "");
+  ::unsetenv("MAILTAP_TEST_UNSET");
+  EXPECT_EQ(check_secret_source({Kind::env, "MAILTAP_TEST_UNSET"}),
+            "--password-env MAILTAP_TEST_UNSET: the variable is not set");
+  ::setenv("MAILTAP_TEST_PW", "s3cret", 1);
+  EXPECT_EQ(check_secret_source({Kind::env, "MAILTAP_TEST_PW"}), "");
+  EXPECT_STREQ(std::getenv("MAILTAP_TEST_PW"), "s3cret");  // still there for the real read
+  ::unsetenv("MAILTAP_TEST_PW");
+  const std::string marker = dir.file("ran");
+  EXPECT_EQ(check_secret_source({Kind::command, "touch " + marker + "; echo pw"}), "");
+  EXPECT_NE(::access(marker.c_str(), F_OK), 0) << "the command ran";
+}
+
 TEST(SecretSource, CommandFirstLineAndExitStatus) {
   EXPECT_EQ(value(read_secret_from_command("printf 'pw1\\nignored\\n'")), "pw1");
   EXPECT_EQ(read_secret_from_command("echo oops; exit 2").error,
