@@ -79,7 +79,7 @@ void OptionLayers::add_exclusive(std::string a, std::string b) {
 }
 
 std::string OptionLayers::set_derived(std::string_view key, const std::string& value,
-                                      ValueSource source) {
+                                      ValueSource source, const std::vector<std::string>& from) {
   Setting* s = find_mutable(key);
   if (s == nullptr || s->option == nullptr) return "no option " + std::string(key);
   try {
@@ -91,6 +91,8 @@ std::string OptionLayers::set_derived(std::string_view key, const std::string& v
   }
   s->value = shown_value(*s->option);
   s->source = std::move(source);
+  for (const std::string& input : from)
+    if (Setting* f = find_mutable(input); f != nullptr && f != s) f->folded_into = s->key;
   return {};
 }
 

@@ -34,6 +34,8 @@ struct Setting {
   bool secret = false;                 // a value never shown
   const ConfigEntry* entry = nullptr;  // the file's entry when the file gave the value
   ValueSource source;
+  // The key whose value carries this one's (host and port in upstream); "" when none.
+  std::string folded_into;
   bool is_set() const { return source.kind != ValueSource::Kind::default_value; }
 };
 
@@ -54,9 +56,11 @@ class OptionLayers {
   // the command line, where the command has its own message for that.
   void add_exclusive(std::string a, std::string b);
 
-  // Sets `key` from a value the command derived from other keys (host and port giving
-  // upstream), through the option, with the source of those keys.
-  std::string set_derived(std::string_view key, const std::string& value, ValueSource source);
+  // Sets `key` from a value the command derived from the keys `from` (host and port giving
+  // upstream), through the option, with the source of those keys. Each of `from` is then
+  // folded into `key`.
+  std::string set_derived(std::string_view key, const std::string& value, ValueSource source,
+                          const std::vector<std::string>& from);
 
   // Every key of `sections` must be known; else an error naming the file, line and key.
   std::string check_keys(const ConfigFile& file, const std::vector<std::string>& sections) const;
@@ -74,6 +78,8 @@ class OptionLayers {
   std::string with_source(std::string message) const;
 
   const std::vector<Setting>& settings() const { return settings_; }
+  // `a` and `b` are one choice (CLI11's excludes, or add_file_only_key's and add_exclusive's).
+  bool excludes(const Setting& a, const Setting& b) const;
   const Setting* find(std::string_view key) const;
 
   // "auth-user" -> "MAILTAP_AUTH_USER"
@@ -87,7 +93,6 @@ class OptionLayers {
     ValueSource source;
   };
   Setting* find_mutable(std::string_view key);
-  bool excludes(const Setting& a, const Setting& b) const;
   std::string apply_layer(std::vector<Candidate> layer);
   // The steps of apply: flags as given; the environment's and one file section's candidates;
   // the options a set one needs (an error, or empty).

@@ -25,6 +25,18 @@ std::string toml_quoted(std::string_view value) {
 
 namespace {
 
+bool bare_key_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+// A name as a TOML key: bare when it can be, else quoted ("my name", "a.b").
+std::string toml_key(std::string_view name) {
+  if (!name.empty() && std::all_of(name.begin(), name.end(), bare_key_char))
+    return std::string(name);
+  return toml_quoted(name);
+}
+
 // Where the settings came from: the command, the config file (or why there is none) and the
 // upstream table.
 std::string config_header(std::string_view command, const ConfigFile& file,
@@ -40,7 +52,7 @@ std::string config_header(std::string_view command, const ConfigFile& file,
     out += "# config file: none (neither XDG_CONFIG_HOME nor HOME is set)\n";
   if (!upstream_name.empty())
     out += "# upstream name: " + std::string(upstream_name) + ", the [upstream." +
-           std::string(upstream_name) + "] table\n";
+           toml_key(upstream_name) + "] table\n";
   return out;
 }
 
@@ -96,11 +108,34 @@ std::string format_effective_config(std::string_view command, const ConfigFile& 
                                     std::string_view upstream_name, const OptionLayers& layers,
                                     const std::map<std::string, DerivedDefault>& derived) {
   std::vector<Line> lines;
+  std::vector<const Setting*> shown;  // the settings with a key line so far
+  // The setting given, or shown above, that makes the choice `s` is part of, or nullptr.
+  auto choice_of = [&](const Setting& s) -> const Setting* {
+    for (const Setting& o : layers.settings())
+      if (&o != &s && layers.excludes(s, o) &&
+          (o.is_set() || std::find(shown.begin(), shown.end(), &o) != shown.end()))
+        return &o;
+    return nullptr;
+  };
   for (const Setting& s : layers.settings()) {
-    if (s.is_set())
-      lines.push_back({s.key + " = " + value_text(s, s.value), s.source.describe()});
-    else if (s.option != nullptr)  // else a file-only key the file does not give
-      lines.push_back(default_line(s, derived));
+    Line line;
+    if (s.is_set() && !s.folded_into.empty()) {
+      // Its value is on another line: both pasted back into the file would exclude each other.
+      line = {"# " + s.key + " = " + value_text(s, s.value),
+              s.source.describe() + ", given above as " + s.folded_into};
+    } else if (s.is_set()) {
+      line = {s.key + " = " + value_text(s, s.value), s.source.describe()};
+    } else if (s.option != nullptr) {
+      line = default_line(s, derived);
+      // A default beside the choice another line makes (no-record = false beside db = ...)
+      // would be a second choice in the file.
+      if (const Setting* other = line.text.front() != '#' ? choice_of(s) : nullptr)
+        line = {"# " + line.text, line.comment + "; " + other->key + " makes the choice"};
+    } else {
+      continue;  // a file-only key the file does not give
+    }
+    if (line.text.front() != '#') shown.push_back(&s);
+    lines.push_back(std::move(line));
   }
   return config_header(command, file, default_file_path, upstream_name) + aligned(lines);
 }

@@ -88,7 +88,7 @@ std::string combine_host_port(OptionLayers& layers) {
       return port->source.describe() + ": port must be a number from 1 to 65535";
     value += ":" + port->entry->value;
   }
-  return layers.set_derived("upstream", value, host->source);
+  return layers.set_derived("upstream", value, host->source, {"host", "port"});
 }
 
 }  // namespace

@@ -429,6 +429,66 @@ TEST(PrintConfig, SourcesAndMaskedSecrets) {
   EXPECT_NE(out.find("\n# password-env (not set)\n"), std::string::npos) << out;
 }
 
+// The key lines of --print-config's output, their comments cut off, as a person pastes them.
+std::string pasted(const std::string& out) {
+  std::string text;
+  std::size_t pos = 0;
+  while (pos < out.size()) {
+    const std::size_t eol = out.find('\n', pos);
+    const std::string line = out.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.empty() || line.front() == '#') continue;
+    text += line.substr(0, line.find("  # ")) + "\n";
+  }
+  return text;
+}
+
+TEST(PrintConfig, TheLinesPastedIntoTheFileAreAccepted) {
+  const ConfigFile file = file_of(kFile);
+  Proxy p;
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({"m365", "--db", "/data/m.db"}, file, l), "");
+  const std::string out = format_effective_config("proxy", file, file.path, "m365", *l, {});
+  // host and port are in upstream's line: as lines of their own they would exclude it.
+  EXPECT_NE(out.find("\n# host = \"smtp.office365.com\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\n# no-record = false"), std::string::npos) << out;
+
+  const ConfigFile again = file_of(pasted(out));
+  Proxy q;
+  ASSERT_EQ(q.run({}, again, l), "") << pasted(out);
+  EXPECT_EQ(q.upstream, "smtp.office365.com:587");
+  EXPECT_EQ(q.tls, "starttls");
+  EXPECT_EQ(q.db, "/data/m.db");
+  EXPECT_EQ(q.listen, "127.0.0.1:2222");
+}
+
+TEST(PrintConfig, TheDefaultDatabaseIsOneChoiceWithNoRecord) {
+  const ConfigFile file = file_of("");
+  Proxy p;
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({}, file, l), "");
+  const std::string out = format_effective_config(
+      "proxy", file, file.path, "", *l, {{"db", {"/data/m.db", "the XDG data directory"}}});
+  Proxy q;
+  ASSERT_EQ(q.run({}, file_of(pasted(out)), l), "") << out;
+  EXPECT_EQ(q.db, "/data/m.db");
+  EXPECT_FALSE(q.no_record);
+}
+
+TEST(PrintConfig, AQuotedUpstreamNameIsShownAsTomlWritesIt) {
+  const ConfigFile file = file_of("[upstream.\"my name\"]\nupstream = \"a.example:587\"\n");
+  Proxy p;
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({"my name"}, file, l), "");
+  const std::string out = format_effective_config("proxy", file, file.path, "my name", *l, {});
+  EXPECT_NE(out.find("# upstream name: my name, the [upstream.\"my name\"] table\n"),
+            std::string::npos)
+      << out;
+  Proxy q;
+  ASSERT_EQ(q.run({"my name"}, file_of("[upstream.\"my name\"]\n" + pasted(out)), l), "");
+  EXPECT_EQ(q.upstream, "a.example:587");
+}
+
 TEST(PrintConfig, QuotesLikeToml) {
   EXPECT_EQ(toml_quoted("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
 }
