@@ -260,7 +260,9 @@ std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
   std::set<std::pair<std::string, std::string>> seen;
   std::string section;
   int number = 0;
-  std::size_t pos = 0;
+  // A UTF-8 byte order mark (Notepad's "UTF-8 with BOM") is no part of the first line.
+  constexpr std::string_view bom = "\xEF\xBB\xBF";
+  std::size_t pos = text.substr(0, bom.size()) == bom ? bom.size() : 0;
   auto fail = [&](const std::string& what) {
     error = "line " + std::to_string(number) + ": " + what;
     for (ConfigEntry& e : out) wipe(e.value);

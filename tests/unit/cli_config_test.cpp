@@ -91,6 +91,19 @@ TEST(ConfigText, ErrorsSayTheLineAndNeverTheValue) {
   EXPECT_NE(parse_error("x = \"\\q\"\n").find("unknown escape"), std::string::npos);
 }
 
+// Notepad's "UTF-8 with BOM" starts the file with EF BB BF: not part of the first key.
+TEST(ConfigText, AByteOrderMarkAtTheStartIsSkipped) {
+  const auto entries = parse_ok("\xEF\xBB\xBFlisten = \"127.0.0.1:2600\"\n[proxy]\ntls = none\n");
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].key, "listen");
+  EXPECT_EQ(entries[0].value, "127.0.0.1:2600");
+  EXPECT_EQ(entries[0].line, 1);
+  EXPECT_EQ(parse_ok("\xEF\xBB\xBF[proxy]\nlisten = \"x\"\n")[0].section, "proxy");
+  // Elsewhere it is no name.
+  EXPECT_EQ(parse_error("a = 1\n\xEF\xBB\xBFb = 2\n"),
+            "line 2: expected a name (letters, digits, '-' and '_', or a \"quoted\" name)");
+}
+
 TEST(ConfigPath, XdgThenHome) {
   auto path = [](std::map<std::string, std::string> env) {
     return default_config_path([&env](const char* name) -> const char* {
