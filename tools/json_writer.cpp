@@ -2,56 +2,59 @@
 
 #include <cstdio>
 
-namespace mailtap::tools {
+#include "proxy/common/text.hpp"
+#include "proxy/smtp/base64.hpp"
 
-namespace {
-// Length of the valid UTF-8 sequence starting at s[i], or 0.
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  return n;
-}
-}  // namespace
+namespace mailtap::tools {
 
 std::string json_escape(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        continue;
-      case '\\':
-        out += "\\\\";
-        continue;
-      case '\n':
-        out += "\\n";
-        continue;
-      case '\r':
-        out += "\\r";
-        continue;
-      case '\t':
-        out += "\\t";
-        continue;
-      default:
-        break;
-    }
-    if (c >= 0x20 && c < 0x7F) {
-      out.push_back(static_cast<char>(c));
-    } else if (std::size_t n = c >= 0x80 ? utf8_length(s, i) : 0; n > 0) {
-      out.append(s.substr(i, n));
-      i += n - 1;
-    } else {
+  while (!s.empty()) {
+    const auto c = static_cast<unsigned char>(s.front());
+    std::size_t n = 1;
+    if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7F) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\u%04x", c);
       out += buf;
+    } else if (n = utf8_char_length(s); n > 0) {
+      out.append(s.substr(0, n));
+    } else {
+      out += "\\ufffd";  // not UTF-8: never copied, so the output stays strict JSON
+      n = 1;
     }
+    s.remove_prefix(n);
   }
   return out;
+}
+
+void write_bytes_member(JsonWriter& w, std::string_view name, std::string_view bytes) {
+  if (is_valid_utf8(bytes)) {
+    w.key(name).value(bytes);
+    return;
+  }
+  w.key(name).value(smtp::base64_encode(bytes));
+  w.key(std::string(name) + "_encoding").value("base64");
+}
+
+void write_bytes_array_member(JsonWriter& w, std::string_view name,
+                              std::span<const std::string> items) {
+  bool utf8 = true;
+  for (const std::string& item : items) utf8 = utf8 && is_valid_utf8(item);
+  w.key(name).begin_array();
+  for (const std::string& item : items) w.value(utf8 ? item : smtp::base64_encode(item));
+  w.end_array();
+  if (!utf8) w.key(std::string(name) + "_encoding").value("base64");
 }
 
 void JsonWriter::separator() {

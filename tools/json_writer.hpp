@@ -1,8 +1,15 @@
-// Minimal streaming JSON writer for the tools' --json output: objects, arrays, strings
-// (escaped; bytes that are not valid UTF-8 are written as \u00XX of each byte), numbers, bools.
+// Minimal streaming JSON writer for the tools' --json output: objects, arrays, strings,
+// numbers, bools. What it writes is always strict JSON in well-formed UTF-8.
+//
+// Text that may hold any octet (anything from the wire or the record) goes through
+// write_bytes_member: a string when the octets are well-formed UTF-8, else base64 with a
+// "<name>_encoding": "base64" member beside it, so every octet survives a round trip.
+// value(string) is for text that is UTF-8 already; a byte of it that does not begin a
+// well-formed UTF-8 character is written as U+FFFD, never copied.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +40,17 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
+// `s` as the inside of a JSON string: `"`, `\` and control characters escaped, well-formed
+// UTF-8 characters copied, every other byte written as \ufffd.
 std::string json_escape(std::string_view s);
+
+// Writes `name` and `bytes` into the open object: as a string when `bytes` is well-formed
+// UTF-8, else as base64 with `name`_encoding: "base64" beside it.
+void write_bytes_member(JsonWriter& w, std::string_view name, std::string_view bytes);
+
+// Writes `name` and an array of `items` into the open object: strings when every item is
+// well-formed UTF-8, else every item in base64 with `name`_encoding: "base64" beside it.
+void write_bytes_array_member(JsonWriter& w, std::string_view name,
+                              std::span<const std::string> items);
 
 }  // namespace mailtap::tools

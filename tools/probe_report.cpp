@@ -136,9 +136,7 @@ void write_reply(JsonWriter& w, const char* key, const std::optional<smtp::Reply
   w.begin_object();
   w.key("code").value(reply->code);
   w.key("enhanced_status").value(reply->enhanced_status);
-  w.key("lines").begin_array();
-  for (const auto& l : reply->lines) w.value(l);
-  w.end_array();
+  write_bytes_array_member(w, "lines", reply->lines);
   w.end_object();
 }
 
@@ -500,10 +498,9 @@ std::string render_probe_json(const ProbeReport& r, storage::Clock::time_point n
   for (const auto& p : r.verify_problems) w.value(p.reason);
   w.end_array();
   write_reply(w, "ehlo_after_tls", r.ehlo_tls);
-  w.key("extensions").begin_array();
-  if (const smtp::Reply* ehlo = final_ehlo(r))
-    for (const auto& e : extensions(*ehlo)) w.value(e);
-  w.end_array();
+  const smtp::Reply* ehlo = final_ehlo(r);
+  write_bytes_array_member(w, "extensions",
+                           ehlo != nullptr ? extensions(*ehlo) : std::vector<std::string>{});
   write_auth_mechanisms(w, r);
   write_reply(w, "quit", r.quit);
   w.key("summary").begin_array();

@@ -72,29 +72,23 @@ std::string format_replay_json(const ReplayHeader& h, const ReplayReport& report
   w.key("replies").begin_array();
   for (const ReplyComparison& r : report.replies) {
     w.begin_object();
-    w.key("sent").begin_array();
-    for (const std::string& s : r.sent) w.value(s);
-    w.end_array();
+    write_bytes_array_member(w, "sent", r.sent);
     w.key("original");
-    if (r.original_code)
-      w.begin_object()
-          .key("code")
-          .value(*r.original_code)
-          .key("text")
-          .value(r.original_line)
-          .end_object();
-    else
+    if (r.original_code) {
+      w.begin_object().key("code").value(*r.original_code);
+      write_bytes_member(w, "text", r.original_line);
+      w.end_object();
+    } else {
       w.null();
+    }
     w.key("replay");
-    if (r.replay_code)
-      w.begin_object()
-          .key("code")
-          .value(*r.replay_code)
-          .key("text")
-          .value(r.replay_line)
-          .end_object();
-    else
+    if (r.replay_code) {
+      w.begin_object().key("code").value(*r.replay_code);
+      write_bytes_member(w, "text", r.replay_line);
+      w.end_object();
+    } else {
       w.null();
+    }
     w.key("match").value(r.matches());
     w.end_object();
   }

@@ -147,7 +147,7 @@ std::string render_explanation_json(const ReplyQuery& q) {
     w.value(q.enhanced);
   else
     w.null();
-  w.key("text").value(q.text);
+  write_bytes_member(w, "text", q.text);
   w.key("meaning").value(advice.meaning);
   w.key("server");
   if (!advice.server.empty())

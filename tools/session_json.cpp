@@ -6,19 +6,18 @@
 #include <chrono>
 #include <cstdint>
 
-#include "proxy/common/text.hpp"
-#include "proxy/smtp/base64.hpp"
 #include "storage/timestamp.hpp"
 
 namespace mailtap::tools {
 
 namespace {
+// Recorded text may hold any octet (a client's EHLO name, a server's reply): as
+// write_bytes_member writes it, with null for an empty column.
 void optional_text(JsonWriter& w, std::string_view key, std::string_view value) {
-  w.key(key);
   if (value.empty())
-    w.null();
+    w.key(key).null();
   else
-    w.value(value);
+    write_bytes_member(w, key, value);
 }
 
 // SMTP reply codes are never 0: 0 means there was no reply.
@@ -39,15 +38,6 @@ void time_member(JsonWriter& w, std::string_view key, storage::Clock::time_point
 }
 }  // namespace
 
-void write_bytes_member(JsonWriter& w, std::string_view name, std::string_view bytes) {
-  if (is_valid_utf8(bytes)) {
-    w.key(name).value(bytes);
-    return;
-  }
-  w.key(name).value(smtp::base64_encode(bytes));
-  w.key(std::string(name) + "_encoding").value("base64");
-}
-
 void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
   w.key("id").value(s.id);
   time_member(w, "started_at", s.started);
@@ -56,14 +46,14 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
     w.value(storage::format_timestamp(*s.ended));
   else
     w.null();
-  w.key("client_address").value(s.client_address);
-  w.key("listen_address").value(s.listen_address);
+  write_bytes_member(w, "client_address", s.client_address);
+  write_bytes_member(w, "listen_address", s.listen_address);
   optional_text(w, "client_tls_version", s.client_tls_version);
-  w.key("upstream_host").value(s.upstream_host);
+  write_bytes_member(w, "upstream_host", s.upstream_host);
   w.key("upstream_port").value(static_cast<std::int64_t>(s.upstream_port));
   optional_text(w, "resolved_address", s.resolved_address);
   w.key("tls_mode").value(storage::to_string(s.tls_mode));
-  w.key("ehlo_name").value(s.ehlo_name);
+  write_bytes_member(w, "ehlo_name", s.ehlo_name);
   optional_text(w, "tls_version", s.tls_version);
   if (!s.tls_version.empty()) w.key("tls_resumed").value(s.tls_resumed);
   optional_text(w, "cipher", s.cipher);
@@ -141,8 +131,8 @@ void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
     w.begin_object();
     w.key("position").value(static_cast<std::uint64_t>(c.position));
     w.key("sha256").value(c.certificate.sha256_hex);
-    w.key("subject").value(c.certificate.subject);
-    w.key("issuer").value(c.certificate.issuer);
+    write_bytes_member(w, "subject", c.certificate.subject);
+    write_bytes_member(w, "issuer", c.certificate.issuer);
     w.key("not_before").value(c.certificate.not_before);
     w.key("not_after").value(c.certificate.not_after);
     w.key("pem").value(der_to_pem(c.certificate.der));
@@ -174,11 +164,11 @@ void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
     w.begin_object();
     w.key("id").value(row.id);
     w.key("seq").value(row.seq);
-    w.key("mail_from").value(m.mail_from);
+    write_bytes_member(w, "mail_from", m.mail_from);
     w.key("recipients").begin_array();
     for (const auto& r : m.recipients) {
       w.begin_object();
-      w.key("command").value(r.command);
+      write_bytes_member(w, "command", r.command);
       optional_code(w, "reply_code", r.reply_code);
       optional_text(w, "reply", r.reply);
       w.end_object();

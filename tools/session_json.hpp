@@ -1,6 +1,7 @@
 // The JSON shape of the record, shared by `sessions --json`, `show --json` and `export`.
-// Byte columns are written as a string when they are valid UTF-8, else as base64 with a
-// "<name>_encoding": "base64" member beside them, so every octet survives a round trip.
+// Byte and text columns are written as a string when they are valid UTF-8, else as base64
+// with a "<name>_encoding": "base64" member beside them (write_bytes_member), so every octet
+// survives a round trip.
 #pragma once
 
 #include <string>
@@ -10,9 +11,6 @@
 #include "tools/json_writer.hpp"
 
 namespace mailtap::tools {
-
-// Writes `name` (and `name_encoding` when base64 was needed) into the open object.
-void write_bytes_member(JsonWriter& w, std::string_view name, std::string_view bytes);
 
 // The members of a session row (every column), into the open object.
 void write_session_members(JsonWriter& w, const storage::SessionRow& s);

@@ -2,6 +2,7 @@
 // UTF-8. Shared so every room answers them the same way.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -16,6 +17,11 @@ bool is_valid_utf8(std::string_view s);
 
 // An ASCII control octet (below 0x20, or DEL) anywhere in `s`.
 bool has_control(std::string_view s);
+
+// The length of the well-formed UTF-8 character `s` starts with (1 to 4), or 0 when `s` is
+// empty or starts with a byte that does not begin one: the step is_valid_utf8 takes, for a
+// caller that keeps the valid characters of a string and treats the other bytes its own way.
+std::size_t utf8_char_length(std::string_view s);
 
 // The UTF-8 bytes of code point `cp` (at most U+10FFFF; surrogates are the caller's to
 // refuse), each handed to `put(char)`: a callable, so a Secret can receive them as well as a

@@ -285,6 +285,42 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(m["body_encoding"], "base64")
         self.assertEqual(base64.b64decode(m["body"]), b"\xff\xfe\x00bin\r\n")
 
+    def test_json_is_strict_utf8_and_keeps_non_utf8_text(self):
+        # What a client types reaches the text columns as sent: a Latin-1 user name, a UTF-16
+        # surrogate and an overlong form in MAIL FROM. Every --json output must still parse as
+        # strict UTF-8 JSON, and the octets come back from base64 beside a *_encoding member.
+        copy = self.copy_db("nonutf8-text.db")
+        user = b"caf\xe9\xff"
+        mail_from = b"MAIL FROM:<ov\xe0\x80\xafer\xed\xb0\x80@b.test>"
+        con = sqlite3.connect(copy)
+        with con:
+            sid = con.execute("SELECT min(session_id) FROM messages").fetchone()[0]
+            con.execute("UPDATE sessions SET auth_user = CAST(? AS TEXT) WHERE id = ?",
+                        (user, sid))
+            con.execute("UPDATE messages SET mail_from = CAST(? AS TEXT) WHERE session_id = ?",
+                        (mail_from, sid))
+        con.close()
+
+        def strict(out: bytes):
+            return json.loads(out.decode("utf-8"))  # strict: no surrogates, no stray bytes
+
+        def octets(obj, name):
+            self.assertEqual(obj[name + "_encoding"], "base64")
+            return base64.b64decode(obj[name])
+
+        for args in (("export", str(sid)), ("show", str(sid), "--json")):
+            d = strict(self.tool(*args, db=copy).stdout)
+            self.assertEqual(octets(d, "auth_user"), user)
+            self.assertEqual(octets(d["messages"][0], "mail_from"), mail_from)
+            ehlo = self.sql("SELECT ehlo_name FROM sessions WHERE id = ?", sid, db=copy)[0][0]
+            self.assertEqual(d["ehlo_name"], ehlo)  # UTF-8 text stays a plain string
+            self.assertNotIn("ehlo_name_encoding", d)
+        row = next(r for r in strict(self.tool("sessions", "--json", db=copy).stdout)
+                   if r["id"] == sid)
+        self.assertEqual(octets(row, "auth_user"), user)
+        for line in self.tool("export", "--all", "--format", "jsonl", db=copy).stdout.splitlines():
+            strict(line)
+
     def test_export_eml_equals_delivered_body(self):
         tok, msg = self.sent["plain"]
         sid = self.session_with(tok)

@@ -63,6 +63,20 @@ TEST(CommonText, Utf8Validation) {
   EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
 }
 
+TEST(CommonText, Utf8CharLengthIsTheValidatorsStep) {
+  EXPECT_EQ(utf8_char_length(""), 0u);
+  EXPECT_EQ(utf8_char_length("ab"), 1u);
+  EXPECT_EQ(utf8_char_length("\xc3\xa9x"), 2u);
+  EXPECT_EQ(utf8_char_length("\xe2\x82\xac"), 3u);
+  EXPECT_EQ(utf8_char_length("\xf0\x9f\x93\xa7"), 4u);
+  EXPECT_EQ(utf8_char_length("\xff"), 0u);
+  EXPECT_EQ(utf8_char_length("\xe9t"), 0u);             // Latin-1, not UTF-8
+  EXPECT_EQ(utf8_char_length("\xe0\x80\xaf"), 0u);      // overlong
+  EXPECT_EQ(utf8_char_length("\xed\xa0\x80"), 0u);      // surrogate
+  EXPECT_EQ(utf8_char_length("\xf4\x90\x80\x80"), 0u);  // above U+10FFFF
+  EXPECT_EQ(utf8_char_length("\xe2\x82"), 0u);          // truncated
+}
+
 TEST(CommonText, PutUtf8EncodesEachLength) {
   std::string out;
   auto put = [&out](char c) { out.push_back(c); };

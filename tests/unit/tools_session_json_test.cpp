@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 
 namespace mailtap::tools {
@@ -14,6 +15,36 @@ TEST(SessionJson, BytesMemberFallsBackToBase64) {
   write_bytes_member(w, "body", std::string("\xff\x00", 2));
   w.end_object();
   EXPECT_EQ(w.str(), R"({"bytes":"EHLO x\r\n","body":"/wA=","body_encoding":"base64"})");
+}
+
+TEST(SessionJson, RecordedTextThatIsNotUtf8ComesAsBase64) {
+  // What a client typed reaches these columns as it was sent: a Latin-1 user name, a
+  // surrogate in MAIL FROM. The JSON keeps every octet, marked, and stays valid UTF-8.
+  storage::SessionDetail d;
+  d.session.auth_user = "caf\xe9\xff";
+  d.session.ehlo_name = "client.test";
+  storage::EventRow e;
+  e.event.note = "authcid=\"caf\xe9\xff\"";
+  d.events.push_back(e);
+  storage::MessageRow m;
+  m.message.mail_from = "MAIL FROM:<ov\xe0\x80\xafer@b.test>";
+  d.messages.push_back(m);
+  JsonWriter w;
+  write_session_detail(w, d);
+  const std::string json = w.take();
+  EXPECT_TRUE(is_valid_utf8(json));
+  EXPECT_NE(json.find(R"("auth_user":")" + smtp::base64_encode("caf\xe9\xff") +
+                      R"(","auth_user_encoding":"base64")"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find(R"("note_encoding":"base64")"), std::string::npos) << json;
+  EXPECT_NE(
+      json.find(R"("mail_from":")" + smtp::base64_encode("MAIL FROM:<ov\xe0\x80\xafer@b.test>") +
+                R"(","mail_from_encoding":"base64")"),
+      std::string::npos)
+      << json;
+  EXPECT_NE(json.find(R"("ehlo_name":"client.test",)"), std::string::npos) << json;
+  EXPECT_EQ(json.find("ehlo_name_encoding"), std::string::npos) << json;
 }
 
 TEST(SessionJson, PemWrapsAt64Columns) {

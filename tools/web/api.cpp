@@ -271,30 +271,37 @@ Response Api::message(const Route& route) {
   w.begin_object();
   w.key("session").value(route.session);
   w.key("seq").value(row->seq);
-  w.key("mail_from").value(m.mail_from);
+  write_bytes_member(w, "mail_from", m.mail_from);
   w.key("recipients").begin_array();
   for (const auto& r : m.recipients) {
-    w.begin_object().key("command").value(r.command).key("reply_code").value(r.reply_code);
-    w.key("reply").value(r.reply).end_object();
+    w.begin_object();
+    write_bytes_member(w, "command", r.command);
+    w.key("reply_code").value(r.reply_code);
+    write_bytes_member(w, "reply", r.reply);
+    w.end_object();
   }
   w.end_array();
   w.key("size").value(m.size);
   w.key("sha256").value(m.sha256_hex);
   w.key("body_truncated").value(m.body_truncated);
   w.key("via_bdat").value(m.via_bdat);
-  w.key("final_reply").value(m.final_reply);
+  write_bytes_member(w, "final_reply", m.final_reply);
   w.key("headers").begin_array();
-  for (const auto& h : parsed.headers)
-    w.begin_object().key("name").value(h.name).key("value").value(h.value).end_object();
+  for (const auto& h : parsed.headers) {
+    w.begin_object();
+    write_bytes_member(w, "name", h.name);
+    write_bytes_member(w, "value", h.value);
+    w.end_object();
+  }
   w.end_array();
   w.key("parts").begin_array();
   for (std::size_t i = 0; i < parsed.parts.size(); ++i) {
     const MimePart& p = parsed.parts[i];
     w.begin_object();
     w.key("index").value(static_cast<std::uint64_t>(i));
-    w.key("content_type").value(p.content_type);
-    w.key("charset").value(p.charset);
-    w.key("filename").value(p.filename);
+    write_bytes_member(w, "content_type", p.content_type);
+    write_bytes_member(w, "charset", p.charset);
+    write_bytes_member(w, "filename", p.filename);
     w.key("attachment").value(p.attachment);
     w.key("size").value(static_cast<std::uint64_t>(p.body.size()));
     w.key("url").value("/api/sessions/" + std::to_string(route.session) + "/messages/" +

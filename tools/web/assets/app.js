@@ -27,14 +27,34 @@ async function getJson(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" } });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
-  return body;
+  return withTextDecoded(body);
+}
+
+// Text the API sends as base64 because it is not UTF-8 (an `X_encoding: "base64"` member
+// beside it: a Latin-1 user name, a header) is decoded in place, as Latin-1, for display.
+function withTextDecoded(value) {
+  if (Array.isArray(value)) {
+    value.forEach(withTextDecoded);
+  } else if (value !== null && typeof value === "object") {
+    for (const key of Object.keys(value)) {
+      const name = key.endsWith("_encoding") ? key.slice(0, -"_encoding".length) : null;
+      if (name && value[key] === "base64" && typeof value[name] === "string") {
+        value[name] = atob(value[name]);
+        delete value[key];
+      } else {
+        withTextDecoded(value[key]);
+      }
+    }
+  }
+  return value;
 }
 
 function showError(error) {
   view.replaceChildren(el("p", { className: "error" }, String(error.message || error)));
 }
 
-// Bytes the API sends as base64 (when they are not UTF-8) are shown decoded, as Latin-1.
+// Bytes the API sends as base64 (when they are not UTF-8) are shown decoded, as Latin-1
+// (getJson decodes them already; this also reads an object that did not come through it).
 function bytesOf(object, name) {
   const value = object[name];
   if (value === null || value === undefined) return "";
