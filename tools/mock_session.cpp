@@ -4,6 +4,7 @@
 
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/command.hpp"
+#include "tools/terminal_text.hpp"
 
 namespace mailtap::tools {
 
@@ -35,17 +36,20 @@ std::string auth_head(std::string_view bytes) {
   return out;
 }
 
+// The command as the divergence message quotes it. The message is printed on the operator's
+// terminal and sent in the 421, so the client's bytes are escaped as show prints them: a
+// client cannot drive the terminal (escape sequences) or add lines to the reply.
 std::string describe(const smtp::Event& e) {
   if (e.kind == smtp::EventKind::auth)
-    return is_auth_line(e.bytes) ? auth_head(e.bytes) : std::string("a SASL response");
+    return escape_line(is_auth_line(e.bytes) ? auth_head(e.bytes) : "a SASL response");
   if (e.kind == smtp::EventKind::error) return "a refused line";
-  return std::string(strip_crlf(e.bytes));
+  return escape_line(strip_crlf(e.bytes));
 }
 
 std::string describe(const ClientStep& s) {
   if (s.kind == smtp::EventKind::auth)
-    return is_auth_line(s.bytes) ? auth_head(s.bytes) : std::string("a SASL response");
-  return s.summary();
+    return escape_line(is_auth_line(s.bytes) ? auth_head(s.bytes) : "a SASL response");
+  return escape_line(s.summary());
 }
 
 std::string lower(std::string_view s) {

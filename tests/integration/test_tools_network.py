@@ -4,6 +4,7 @@ the private Gmail-style Postfix: a replay reproduces the reply codes and deliver
 again, a wrong password shows the 535, the replay is recorded with replay_of; the mock serves a
 recording that swaks and smtplib complete, and names where a diverging client left it."""
 
+import base64
 import json
 import os
 import smtplib
@@ -198,6 +199,22 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertNotEqual(code, 0, out)
         self.assertIn("where the recording has `DATA`", out)
 
+
+    def test_mock_shows_a_clients_escape_sequences_escaped(self):
+        # Any client of the mock can put bytes in the divergence line; they must not reach
+        # the operator's terminal as escape sequences (a window title, a cleared screen).
+        sid, _, _ = self.record()
+        p, port = self.start_mock(sid)
+        with h.SmtpSocket(port) as c:
+            c.reply()
+            c.cmd(b"EHLO client.test")
+            c.cmd(b"AUTH PLAIN " + base64.b64encode(b"\0alice\0x"))
+            c.cmd(b"MAIL FROM:<a\x1b]0;MOCKTITLE\x07\x1b[2J\xff@x>")
+        code, out = self.finish_mock(p)
+        self.assertNotEqual(code, 0, out)
+        self.assertNotIn("\x1b", out)
+        self.assertNotIn("\x07", out)
+        self.assertIn("`MAIL FROM:<a\\x1b]0;MOCKTITLE\\x07\\x1b[2J\\xff@x>`", out)
 
 if __name__ == "__main__":
     h.main()

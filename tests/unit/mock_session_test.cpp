@@ -127,6 +127,23 @@ TEST(MockSession, ADifferentRecipientEndsTheSessionWithA421NamingIt) {
   EXPECT_NE(s.divergence()->find("RCPT TO:<bob@example.test>"), std::string::npos);
 }
 
+TEST(MockSession, TheClientsEscapeSequencesReachNeitherTerminalNorReply) {
+  // mock prints the divergence on the operator's terminal: a client's OSC title and
+  // clear-screen sequences, and its non-UTF-8 bytes, are shown escaped as show prints them.
+  RecordedDialogue r = recording();
+  MockSession s(r);
+  s.start();
+  s.client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
+  s.client_bytes("MAIL FROM:<a\x1b]0;TITLE\x07\x1b[2J\xff@x>\r\n");
+  ASSERT_TRUE(s.divergence());
+  const std::string& what = *s.divergence();
+  EXPECT_NE(what.find("`MAIL FROM:<a\\x1b]0;TITLE\\x07\\x1b[2J\\xff@x>`"), std::string::npos)
+      << what;
+  for (char c : what) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << what;
+  const std::string out = s.take_to_client();
+  EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
+}
+
 TEST(MockSession, AMissingDataIsADivergence) {
   RecordedDialogue r = recording();
   MockSession s(r);
