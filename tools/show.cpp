@@ -146,7 +146,7 @@ void render_event(const smtp::Event& e, const storage::SessionRow& s, const Styl
       e.time == Clock::time_point{} ? std::string(8, ' ') : format_offset(e.time - s.started);
   std::string tag = e.phase == smtp::Phase::pre_tls ? "[pre-TLS] " : "";
   if (e.direction == Direction::mailtap_note || e.bytes.empty()) {
-    std::string text = std::string(to_string(e.kind)) + ": " + escape_line(e.note);
+    std::string text = std::string(to_string(e.kind)) + ": " + escape_text(e.note);
     out += when + "  " + tag + st.magenta(std::string(prefix(e)) + " " + text) + "\n";
     return;
   }
@@ -163,7 +163,7 @@ void render_event(const smtp::Event& e, const storage::SessionRow& s, const Styl
       text =
           st.yellow(text) + "   [redacted: " + std::to_string(e.wire_size) + " bytes on the wire]";
     if (i == 0 && !e.note.empty() && lines[i].find(e.note) == std::string_view::npos)
-      text += "   (" + escape_line(e.note) + ")";
+      text += "   (" + escape_text(e.note) + ")";
     std::string p = colour_prefix + " ";
     if (from_mailtap)
       p = st.magenta(p);

@@ -11,4 +11,10 @@ namespace mailtap::tools {
 // cursor or recolour the user's terminal.
 std::string escape_line(std::string_view text);
 
+// mailtap's own text (a note, a line it wrote), which is UTF-8 but may quote what a client or
+// server sent (user="..."): well-formed UTF-8 characters are kept, so "§" prints as "§";
+// control characters (C0, DEL and the C1 range U+0080..U+009F, which starts sequences on
+// some terminals) and bytes that are not UTF-8 are escaped as escape_line escapes them.
+std::string escape_text(std::string_view text);
+
 }  // namespace mailtap::tools

@@ -241,6 +241,28 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         cp = self.tool("show", "99999", expect=1)
         self.assertIn(b"no session 99999", cp.stderr)
 
+    def test_show_prints_mailtaps_notes_as_utf8_but_escapes_controls(self):
+        # mailtap's own notes are UTF-8 (the long-line note cites RFC 5321 §4.5.3.1.6) and
+        # print as such; a note quoting a client (user="...") still cannot drive the terminal.
+        copy = self.copy_db("notes.db")
+        sid = self.session_with(self.sent["plain"][0])
+        con = sqlite3.connect(copy)
+        with con:
+            seq = con.execute("SELECT min(seq) FROM events WHERE session_id = ? AND direction ="
+                              " 'mailtap_note'", (sid,)).fetchone()[0]
+            con.execute("UPDATE events SET note = ? WHERE session_id = ? AND seq = ?",
+                        ("line longer than 1000 octets (RFC 5321 \u00a74.5.3.1.6)", sid, seq))
+            con.execute("UPDATE events SET note = ? WHERE session_id = ? AND seq = "
+                        "(SELECT min(seq) FROM events WHERE session_id = ? AND redacted = 1)",
+                        ("user=\"a\x1b]0;TITLE\x07\x1b[2J\" password=<redacted>", sid, sid))
+        con.close()
+        out = self.tool("show", str(sid), db=copy).stdout
+        self.assertIn("(RFC 5321 \u00a74.5.3.1.6)".encode(), out)
+        self.assertNotIn(b"\\xc2\\xa7", out)
+        self.assertNotIn(b"\x1b", out)
+        self.assertNotIn(b"\x07", out)
+        self.assertIn(b"user=\"a\\x1b]0;TITLE\\x07\\x1b[2J\"", out)
+
     def test_show_json(self):
         sid = self.session_with(self.sent["plain"][0])
         d = json.loads(self.tool("show", str(sid), "--json").stdout)
