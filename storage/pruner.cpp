@@ -84,6 +84,18 @@ Status delete_victims(Database& db, const PruneCriteria& c, const std::string& b
       "DELETE FROM certificate_ders WHERE sha256 NOT IN (SELECT sha256 FROM certificates)");
 }
 
+// Copies the -wal file into the database file and empties it. Empty when that finished,
+// else why not: the pragma reports a reader that holds an older snapshot (after waiting the
+// busy timeout for it) as busy=1 in its result row, not as an error.
+std::string checkpoint_wal(Database& db, std::chrono::milliseconds waited) {
+  std::int64_t busy = 0;
+  if (Status s = db.query_int("PRAGMA wal_checkpoint(TRUNCATE)", busy); !s.ok()) return s.message;
+  if (busy != 0)
+    return "another connection holds a read on the database; waited " +
+           std::to_string(waited.count() / 1000) + " s for it";
+  return {};
+}
+
 }  // namespace
 
 bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult& out,
@@ -123,11 +135,20 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
                                "' could not be removed; nothing refers to them any more";
     }
     if (Status v = db.exec("VACUUM"); !v.ok()) {
-      out.vacuum_warning =
-          "VACUUM failed (" + v.message + "); the sessions are deleted but the file did not shrink";
+      out.vacuum_warning = "VACUUM failed (" + v.message +
+                           "); the sessions are deleted but the file did not shrink, and their "
+                           "bytes may still be in its free pages";
+    } else if (std::string why = checkpoint_wal(db, options.busy_timeout); !why.empty()) {
+      // In WAL mode VACUUM writes the clean file into the -wal file; until a checkpoint
+      // copies it back, the main file still holds the deleted sessions' pages.
+      out.vacuum_warning = "VACUUM ran, but the WAL checkpoint that writes it into '" + path +
+                           "' could not finish (" + why +
+                           "), so the deleted sessions' bytes are still in that file. Close "
+                           "the programs reading it (mailtap web, a running export) and run: "
+                           "sqlite3 '" +
+                           path + "' 'PRAGMA wal_checkpoint(TRUNCATE)'";
     } else {
       out.vacuumed = true;
-      db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     }
   }
   return true;

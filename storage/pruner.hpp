@@ -36,8 +36,10 @@ struct PrunedSession {
 
 struct PruneResult {
   std::vector<PrunedSession> sessions;  // oldest first
+  // VACUUM ran and its WAL checkpoint finished: the deleted bytes have left the file.
   bool vacuumed = false;
-  // Set if the sessions were deleted but VACUUM failed (the file did not shrink).
+  // Set if the sessions were deleted but VACUUM failed or its WAL checkpoint could not finish
+  // (a reader held the file): the deleted sessions' bytes may still be in the file.
   std::string vacuum_warning;
   // Set if some of the deleted sessions' body files could not be removed.
   std::string body_files_warning;

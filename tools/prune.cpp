@@ -2,6 +2,8 @@
 // Deletes whole sessions, then VACUUMs so the space and the deleted bytes leave the file.
 // Sessions still in progress are kept, except with --before when they started and last
 // recorded anything before that time (their writer died).
+// Exit status: 0; 1 cannot open or write; 2 bad option; 3 deleted, but VACUUM or its WAL
+// checkpoint could not finish, so the deleted bytes may still be in the file.
 #include <memory>
 #include <optional>
 #include <string>
@@ -134,7 +136,9 @@ int run_prune(const PruneArgs& a) {
   if (!result.vacuum_warning.empty()) log::error("prune: warning: " + result.vacuum_warning);
   if (!result.body_files_warning.empty())
     log::error("prune: warning: " + result.body_files_warning);
-  return write_stdout(out) ? 0 : 1;
+  if (!write_stdout(out)) return 1;
+  // Deleted, but the bytes may still be in the file: a retention job must be able to tell.
+  return result.vacuum_warning.empty() ? 0 : 3;
 }
 
 }  // namespace

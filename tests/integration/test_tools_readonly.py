@@ -465,6 +465,34 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(self.sql("SELECT count(*) FROM recipients", db=copy)[0][0], 0)
         self.tool("audit", db=copy)
 
+    def test_prune_says_when_a_reader_keeps_the_deleted_mail_in_the_file(self):
+        # A reader holding a snapshot (mailtap web, a long export) lets VACUUM run into the
+        # -wal file but blocks the checkpoint that writes it back: the deleted message is
+        # still in the database file, and prune must say so instead of "vacuumed", exit 0.
+        copy = self.copy_db("prune-reader.db")
+        con = sqlite3.connect(copy)
+        self.assertEqual(con.execute("PRAGMA journal_mode=WAL").fetchone()[0], "wal")
+        con.close()
+        tok = self.sent["plain"][0].encode()
+        self.assertIn(tok, copy.read_bytes())
+        reader = sqlite3.connect(f"file:{copy}?mode=ro", uri=True, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM sessions").fetchone()
+        try:
+            cp = self.tool("prune", "--keep", "1", db=copy, expect=3)
+        finally:
+            reader.close()
+        self.assertIn(b"removed 4 sessions", cp.stdout)
+        self.assertNotIn(b"vacuumed", cp.stdout)
+        self.assertIn(b"prune: warning: VACUUM ran, but the WAL checkpoint", cp.stderr)
+        self.assertIn(b"still in that file", cp.stderr)
+        self.assertIn(tok, copy.read_bytes())  # what the warning says is true
+        # Once the reader is gone, the checkpoint the warning names takes the bytes out.
+        con = sqlite3.connect(copy)
+        self.assertEqual(con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0], 0)
+        con.close()
+        self.assertNotIn(tok, copy.read_bytes())
+
     def test_prune_before_and_in_progress(self):
         copy = self.copy_db("prune2.db")
         con = sqlite3.connect(copy)
