@@ -1,6 +1,7 @@
 #include "tools/tool_options.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -72,10 +73,29 @@ bool write_stdout(std::string_view bytes) {
 
 bool write_file(const std::string& path, std::string_view bytes, std::string& error) {
   Fd f;
-  f.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // Not O_TRUNC: an existing file is emptied only once it is 0600, so the mail never sits in
+  // a file others can read.
+  f.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (f.fd < 0) {
+    error = errno == ELOOP ? path + ": a symbolic link; not followed (give the path it points to)"
+                           : path + ": " + std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) {
     error = path + ": " + std::strerror(errno);
     return false;
+  }
+  // A FIFO or a device (/dev/null) keeps its mode: it is not a file the mail stays in.
+  if (S_ISREG(st.st_mode)) {
+    if ((st.st_mode & 07777) != 0600 && ::fchmod(f.fd, 0600) != 0) {
+      error = path + ": cannot set mode 0600, so no mail is written to it: " + std::strerror(errno);
+      return false;
+    }
+    if (::ftruncate(f.fd, 0) != 0) {
+      error = path + ": " + std::strerror(errno);
+      return false;
+    }
   }
   if (!write_all(f.fd, bytes)) {
     error = path + ": " + std::strerror(errno);

@@ -34,7 +34,9 @@ struct ToolOptions {
 
 // Writes all of `bytes` to stdout (binary-safe); false on a write error.
 bool write_stdout(std::string_view bytes);
-// Writes `bytes` to `path` (created 0600: recordings hold mail); false with `error` on failure.
+// Writes `bytes` to `path`, mode 0600 (recordings hold mail): a new file is created so, an
+// existing regular file is set to 0600 before it is emptied and written, and a symbolic link
+// is not followed. False with `error` on failure, then nothing was written.
 bool write_file(const std::string& path, std::string_view bytes, std::string& error);
 
 }  // namespace mailtap::tools

@@ -241,6 +241,32 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         cp = self.tool("show", "99999", expect=1)
         self.assertIn(b"no session 99999", cp.stderr)
 
+    def test_saved_mail_is_0600_even_over_an_existing_file_and_never_through_a_link(self):
+        tok, msg = self.sent["plain"]
+        sid = self.session_with(tok)
+        outdir = self.tmp / "existing-out"
+        outdir.mkdir()
+        for name, args in (("show.eml", ("show", str(sid), "--save")),
+                           ("export.mbox", ("export", str(sid), "--format", "mbox", "-o"))):
+            # An existing world-readable file: the mail must not land in it readable by others.
+            old = outdir / name
+            old.write_bytes(b"old contents that are longer than nothing\n" * 100)
+            old.chmod(0o666)
+            self.tool(*args, str(old))
+            self.assertEqual(old.stat().st_mode & 0o777, 0o600, name)
+            self.assertIn(tok.encode(), old.read_bytes())
+            self.assertNotIn(b"old contents", old.read_bytes())
+            # A symbolic link is refused, and its target left alone.
+            target = outdir / (name + ".target")
+            target.write_bytes(b"target\n")
+            target.chmod(0o644)
+            link = outdir / (name + ".link")
+            link.symlink_to(target)
+            cp = self.tool(*args, str(link), expect=1)
+            self.assertIn(b"symbolic link; not followed", cp.stderr)
+            self.assertEqual(target.read_bytes(), b"target\n")
+            self.assertEqual(target.stat().st_mode & 0o777, 0o644)
+
     def test_show_prints_mailtaps_notes_as_utf8_but_escapes_controls(self):
         # mailtap's own notes are UTF-8 (the long-line note cites RFC 5321 §4.5.3.1.6) and
         # print as such; a note quoting a client (user="...") still cannot drive the terminal.
