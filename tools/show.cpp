@@ -210,6 +210,10 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
 int show_message(const ShowArgs& a, const storage::SessionDetail& d) {
   std::size_t n = a.message;
   if (n == 0) {
+    if (d.messages.empty()) {
+      log::error("show: session " + std::to_string(a.id) + " has no message to save");
+      return 1;
+    }
     if (d.messages.size() != 1) {
       log::error("show: session " + std::to_string(a.id) + " has " +
                  std::to_string(d.messages.size()) + " messages: choose one with --message N");
@@ -286,9 +290,21 @@ cli::Subcommand add_show_command(CLI::App& parent) {
   auto* raw = app->add_flag("--raw", args->raw,
                             "print the exact recorded bytes of every exchange, in order");
   auto* msg = app->add_option("--message", args->message,
-                              "print message N of the session (its body as the server got it)");
-  app->add_option("--save", args->save, "write the message body to FILE instead of stdout");
-  raw->excludes(msg);
+                              "print message N of the session (its body as the server got it)")
+                  ->check(CLI::Validator(
+                      [](const std::string& v) {
+                        // 0 would mean "no message" and print the transcript instead.
+                        return !v.empty() && v.find_first_not_of('0') == std::string::npos
+                                   ? std::string("messages are numbered from 1")
+                                   : std::string();
+                      },
+                      ""));
+  auto* save =
+      app->add_option("--save", args->save, "write the message body to FILE instead of stdout");
+  // Each names a different output: a combination would quietly drop one of them.
+  CLI::Option* json = app->get_option("--json");
+  raw->excludes(msg)->excludes(save)->excludes(json);
+  json->excludes(msg)->excludes(save);
   return {app, [args] { return run_show(*args); }};
 }
 

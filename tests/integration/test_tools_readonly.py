@@ -241,6 +241,23 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         cp = self.tool("show", "99999", expect=1)
         self.assertIn(b"no session 99999", cp.stderr)
 
+    def test_show_refuses_options_that_would_drop_one_another(self):
+        sid = self.session_with(self.sent["plain"][0])
+        out = self.tmp / "combo.out"
+        for args in (("--message", "0"), ("--raw", "--save", str(out)),
+                     ("--json", "--save", str(out)), ("--json", "--message", "1"),
+                     ("--raw", "--json")):
+            cp = self.tool("show", str(sid), *args, expect=2)
+            self.assertTrue(cp.stderr, args)
+            self.assertEqual(cp.stdout, b"", args)
+            self.assertFalse(out.exists(), args)
+        cp = self.tool("show", str(sid), "--message", "0", expect=2)
+        self.assertIn(b"numbered from 1", cp.stderr)
+        # No message to save is not a usage mistake, and says so.
+        cp = self.tool("show", str(self.failing_rcpt_session()), "--save", str(out), expect=1)
+        self.assertIn(b"has no message to save", cp.stderr)
+        self.assertFalse(out.exists())
+
     def test_saved_mail_is_0600_even_over_an_existing_file_and_never_through_a_link(self):
         tok, msg = self.sent["plain"]
         sid = self.session_with(tok)
