@@ -2,6 +2,7 @@
 // message bodies as .eml files or one mboxrd mailbox.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -87,11 +88,14 @@ int emit(const ExportArgs& a, std::string_view bytes) {
   return 0;
 }
 
-// The sessions named on the command line, or every session for --all, oldest first.
+// The sessions named on the command line (each once, in the order first named), or every
+// session for --all, oldest first.
 bool load_sessions(const ExportArgs& a, storage::Reader& reader,
                    std::vector<storage::SessionDetail>& sessions) {
   std::string error;
-  std::vector<std::int64_t> ids = a.ids;
+  std::vector<std::int64_t> ids;
+  for (const std::int64_t id : a.ids)
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
   if (a.all) {
     storage::SessionFilter filter;
     filter.newest_first = false;

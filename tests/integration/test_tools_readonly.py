@@ -386,6 +386,27 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         for line in self.tool("export", "--all", "--format", "jsonl", db=copy).stdout.splitlines():
             strict(line)
 
+    def test_export_names_each_session_once(self):
+        login = self.session_with_login()
+        plain = self.session_with(self.sent["plain"][0])
+        ids = [str(login), str(plain), str(login)]
+        lines = self.tool("export", *ids, "--format", "jsonl").stdout.splitlines()
+        self.assertEqual([json.loads(l)["id"] for l in lines], [login, plain])
+        self.assertEqual([d["id"] for d in json.loads(self.tool("export", *ids).stdout)],
+                         [login, plain])
+        mbox = self.tmp / "twice.mbox"
+        self.tool("export", *ids, "--format", "mbox", "-o", str(mbox))
+        self.assertEqual(len(mailbox.mbox(str(mbox))), 2)
+        out = self.tool("export", *ids, "--format", "eml", "-o",
+                        str(self.tmp / "twice-emls")).stdout.decode()
+        self.assertEqual(len(out.splitlines()), 2, out)
+        # No message: an empty mbox is valid (0), an .eml cannot be written (1).
+        none = str(self.failing_rcpt_session())
+        cp = self.tool("export", none, "--format", "mbox")
+        self.assertEqual(cp.stdout, b"")
+        self.assertIn(b"no messages", cp.stderr)
+        self.tool("export", none, "--format", "eml", expect=1)
+
     def test_export_eml_equals_delivered_body(self):
         tok, msg = self.sent["plain"]
         sid = self.session_with(tok)
