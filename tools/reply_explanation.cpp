@@ -101,7 +101,10 @@ std::optional<ReplyQuery> parse_reply_query(std::string_view input, std::string&
             trimmed(input) + "\")";
     return std::nullopt;
   }
-  if (q.code != 0 && !q.enhanced.empty() && q.enhanced[0] - '0' != q.code / 100) {
+  // 2xx/3xx with a 4.x.x or 5.x.x status, or the other way round, is no reply a server sends.
+  // A temporary and a permanent failure mixed (550 4.7.1) is: servers do send that, and the
+  // reply code is what clients act on, so it is explained, not refused.
+  if (q.code != 0 && !q.enhanced.empty() && (q.enhanced[0] == '2') != (q.code < 400)) {
     error = "reply code " + std::to_string(q.code) + " and status " + q.enhanced +
             " disagree on success or failure; a server sends the same class in both";
     return std::nullopt;

@@ -56,6 +56,13 @@ class ExplainCommandTest(h.IntegrationCase):
         self.assertIn("apppasswords", doc["fix"])
         self.assertEqual(doc["status"]["detail"], "authentication mechanism is too weak")
 
+    def test_two_failures_of_different_kinds_are_explained(self):
+        # Servers do send a permanent code with a temporary status and the other way round.
+        out = tool("explain", "535", "4.7.0").stdout.decode()
+        self.assertTrue(out.startswith("535 4.7.0: "), out)
+        doc = json.loads(tool("explain", "--json", "450 5.7.1 Client host rejected").stdout)
+        self.assertEqual((doc["code"], doc["enhanced_status"]), (450, "5.7.1"))
+
     def test_not_a_reply_is_a_usage_error(self):
         for args in (["999"], ["hello"], ["535", "2.0.0"], ["5.7"]):
             cp = tool("explain", *args, check=False)

@@ -91,10 +91,20 @@ TEST(ReplyQueryParse, CodesStatusesAndPastedLines) {
   EXPECT_EQ(q->text, "Service not available");
 }
 
+TEST(ReplyQueryParse, TwoFailuresOfDifferentKindsAreStillAReply) {
+  // Servers do mix a permanent code with a temporary status (and the other way round).
+  std::string error;
+  for (const char* mixed : {"535 4.7.0", "450 5.7.1 Client host rejected"}) {
+    auto q = parse_reply_query(mixed, error);
+    ASSERT_TRUE(q) << mixed << ": " << error;
+    EXPECT_NE(q->enhanced, "") << mixed;
+  }
+}
+
 TEST(ReplyQueryParse, RejectsWhatIsNoReply) {
   std::string error;
-  for (const char* bad :
-       {"", "hello", "999", "5350", "42", "535 5.7", "535 6.0.0", "250 5.7.1", "1.2"}) {
+  for (const char* bad : {"", "hello", "999", "5350", "42", "535 5.7", "535 6.0.0", "250 5.7.1",
+                          "535 2.0.0", "354 4.0.0", "1.2"}) {
     error.clear();
     EXPECT_FALSE(parse_reply_query(bad, error)) << bad;
     EXPECT_FALSE(error.empty()) << bad;
