@@ -75,6 +75,24 @@ std::optional<smtp::Secret> read_secret(const EncodeArgs& a, Mechanism m) {
   return std::move(r.secret);
 }
 
+smtp::SaslClientOptions client_options(const EncodeArgs& a, Mechanism m, smtp::Secret secret) {
+  smtp::SaslClientOptions options;
+  options.mechanism = m;
+  options.user = a.user;
+  options.authzid = a.authzid;
+  options.secret = std::move(secret);
+  options.host = a.host;
+  options.port = a.port;
+  return options;
+}
+
+// Why the AUTH lines cannot be made with `secret`, or empty.
+std::string encoding_problem(const EncodeArgs& a, Mechanism m, smtp::Secret secret) {
+  smtp::SaslClient client(client_options(a, m, std::move(secret)));
+  if (client.start().kind == smtp::SaslStep::Kind::send) return {};
+  return client.failure()->detail;
+}
+
 int run_encode(const EncodeArgs& a) {
   const std::optional<Mechanism> m = smtp::parse_mechanism(a.mechanism);
   if (!m) {
@@ -101,18 +119,17 @@ int run_encode(const EncodeArgs& a) {
     return 2;
   }
 
+  const std::string name(smtp::to_string(*m));
+  // The user, --authzid and --host are checked with a stand-in secret that passes every
+  // check, before the real one is asked for: what fails then is an option (exit 2); what
+  // fails with the real secret is that secret (exit 1).
+  if (std::string problem = encoding_problem(a, *m, smtp::Secret::copy_of("x")); !problem.empty()) {
+    log::error("encode: cannot encode AUTH " + name + ": " + problem);
+    return 2;
+  }
   std::optional<smtp::Secret> secret = read_secret(a, *m);
   if (!secret) return 1;
-  smtp::SaslClientOptions options;
-  options.mechanism = *m;
-  options.user = a.user;
-  options.authzid = a.authzid;
-  options.secret = std::move(*secret);
-  options.host = a.host;
-  options.port = a.port;
-  smtp::SaslClient client(std::move(options));
-
-  const std::string name(smtp::to_string(*m));
+  smtp::SaslClient client(client_options(a, *m, std::move(*secret)));
   smtp::SaslStep step = client.start();
   if (step.kind != smtp::SaslStep::Kind::send) {
     log::error("encode: cannot encode AUTH " + name + ": " + client.failure()->detail);

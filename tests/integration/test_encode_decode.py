@@ -278,5 +278,25 @@ class EncodeDecodeTest(h.IntegrationCase):
                       cp.stderr.decode())
 
 
+    def test_a_bad_user_is_an_option_error_and_a_bad_secret_is_not(self):
+        # A user or --authzid that cannot be sent is a usage mistake (2), found before any
+        # secret is asked for; a secret that cannot be sent is "no usable secret" (1).
+        for args in (["plain", ""], ["plain", "al\nice"], ["login", "al\x1bice"],
+                     ["plain", USER, "--authzid", "x\ny"]):
+            cp = self.encode(*args, "--password-env", ENV, env={ENV: PASSWORD}, check=False)
+            self.assertEqual(cp.returncode, 2, args)
+            self.assertEqual(cp.stdout, b"", args)
+            self.assertIn(b"mailtap: encode: cannot encode AUTH", cp.stderr)
+        # No source and no terminal: the bad user is reported, no password is asked for.
+        cp = subprocess.run([str(h.mailtap_bin()), "encode", "plain", ""],
+                            stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        self.assertEqual(cp.returncode, 2)
+        self.assertIn(b"the user name is empty", cp.stderr)
+        cp = self.encode("login", USER, "--password-env", ENV, env={ENV: "p" * 20000},
+                         check=False)
+        self.assertEqual(cp.returncode, 1)
+        self.assertIn(b"over the 12288-octet line limit", cp.stderr)
+        self.assertNotIn(b"ppppp", cp.stderr)
+
 if __name__ == "__main__":
     h.main()
