@@ -260,6 +260,7 @@ std::string sessions_sql(const SessionFilter& f, std::string_view extra) {
          " FROM sessions s WHERE (?1 IS NULL OR started_at >= ?1)"
          " AND (?2 IS NULL OR started_at < ?2)"
          " AND (?3 IS NULL OR upstream_host = ?3)"
+         " AND (?12 IS NULL OR upstream_port = ?12)"
          " AND (?4 IS NULL OR outcome = ?4)"
          " AND (?5 = 0 OR ended_at IS NULL)"
          " AND (?6 IS NULL OR auth_user = ?6)"
@@ -315,7 +316,9 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
       .bind_int(7, f.limit == 0 ? -1 : static_cast<std::int64_t>(f.limit))
       .bind_int(8, f.only_failed ? 1 : 0)
       .bind_text_or_null(10, pattern)
-      .bind_optional(11, f.after_session);
+      .bind_optional(11, f.after_session)
+      .bind_optional(
+          12, f.upstream_port ? std::optional<std::int64_t>(*f.upstream_port) : std::nullopt);
   if (f.reply_class >= 2 && f.reply_class <= 5)
     st.bind_int(9, f.reply_class);
   else
@@ -326,6 +329,26 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
 constexpr int kSessionColumnCount = 27;
 
 }  // namespace
+
+void set_upstream_filter(SessionFilter& f, std::string_view value) {
+  f.upstream = std::string(value);
+  f.upstream_port.reset();
+  const auto colon = value.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == value.size()) return;
+  std::string_view host = value.substr(0, colon);
+  const std::string_view port = value.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);  // [::1]:25
+  else if (host.find(':') != std::string_view::npos)
+    return;  // a bare IPv6 address: all host
+  unsigned long n = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9' || (n = n * 10 + static_cast<unsigned long>(c - '0')) > 65535) return;
+  }
+  if (host.empty() || n == 0) return;
+  f.upstream = std::string(host);
+  f.upstream_port = static_cast<std::uint16_t>(n);
+}
 
 bool Reader::list_sessions(const SessionFilter& f, std::vector<SessionRow>& out,
                            std::string& error) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "storage/records.hpp"
@@ -120,12 +121,13 @@ struct RecordedRecipient {
 // Which sessions list_sessions() and session_summaries() return; every field left at its
 // default selects everything, newest first.
 struct SessionFilter {
-  std::optional<Clock::time_point> since;  // started_at >= since
-  std::optional<Clock::time_point> until;  // started_at < until
-  std::string upstream;                    // exact upstream_host, "" = any
-  std::optional<Outcome> outcome;          // nullopt = any (including in progress)
-  bool only_in_progress = false;           // ended_at IS NULL
-  std::string user;                        // exact auth_user, "" = any
+  std::optional<Clock::time_point> since;      // started_at >= since
+  std::optional<Clock::time_point> until;      // started_at < until
+  std::string upstream;                        // exact upstream_host, "" = any
+  std::optional<std::uint16_t> upstream_port;  // exact upstream_port, nullopt = any
+  std::optional<Outcome> outcome;              // nullopt = any (including in progress)
+  bool only_in_progress = false;               // ended_at IS NULL
+  std::string user;                            // exact auth_user, "" = any
   // Ended other than by QUIT, or a 4xx/5xx reply reached the client.
   bool only_failed = false;
   int reply_class = 0;  // 2..5: a reply of that class reached the client; 0 = any
@@ -138,6 +140,11 @@ struct SessionFilter {
   std::size_t limit = 0;     // 0 = no limit
   bool newest_first = true;  // by started_at, then id
 };
+
+// The --upstream filter as a person types it: HOST, or HOST:PORT as given to
+// `proxy --upstream` and shown in the sessions list ([IPv6]:PORT too). A value whose last part
+// is not a port number is a host.
+void set_upstream_filter(SessionFilter& f, std::string_view value);
 
 class Reader {
  public:

@@ -74,7 +74,7 @@ bool parse_filter(const SessionsArgs& a, storage::SessionFilter& filter) {
       }
     }
   }
-  filter.upstream = a.upstream;
+  storage::set_upstream_filter(filter, a.upstream);
   filter.user = a.user;
   filter.limit = a.limit;
   return true;
@@ -183,7 +183,8 @@ cli::Subcommand add_sessions_command(CLI::App& parent) {
   app->add_option("--since", args->since,
                   "only sessions started at or after: ISO date/time (UTC) or an age (2h, 3d)");
   app->add_option("--until", args->until, "only sessions started before: ISO date/time or age");
-  app->add_option("--upstream", args->upstream, "only sessions to this upstream host");
+  app->add_option("--upstream", args->upstream,
+                  "only sessions to this upstream host, or HOST:PORT");
   app->add_option(
       "--outcome", args->outcome,
       "only sessions that ended so (" + smtp::names_list<smtp::Outcome>() + ") or in_progress");

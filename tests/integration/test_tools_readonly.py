@@ -175,6 +175,17 @@ class ToolsReadOnlyTest(h.IntegrationCase):
             .__len__(), 5)
         self.assertEqual(json.loads(self.tool("sessions", "--json", "--upstream",
                                               "no.such.host").stdout), [])
+        # HOST:PORT, as given to `proxy --upstream` and shown in the UPSTREAM column.
+        r = next(r for r in rows if r["id"] == self.session_with_login())
+        same = [x["id"] for x in rows
+                if (x["upstream_host"], x["upstream_port"]) == (r["upstream_host"],
+                                                                r["upstream_port"])]
+        host_port = f"{r['upstream_host']}:{r['upstream_port']}"
+        self.assertIn(host_port, self.tool("sessions").stdout.decode())
+        self.assertEqual([x["id"] for x in json.loads(
+            self.tool("sessions", "--json", "--upstream", host_port).stdout)], same)
+        self.assertEqual(json.loads(self.tool(
+            "sessions", "--json", "--upstream", f"{r['upstream_host']}:1").stdout), [])
 
     def test_sessions_rejects_bad_filters_clearly(self):
         cp = self.tool("sessions", "--since", "yesterday-ish", expect=2)

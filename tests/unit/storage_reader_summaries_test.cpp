@@ -109,6 +109,24 @@ TEST_F(SessionSummariesTest, ListsNewestFirstWithWhatEachRowShows) {
   EXPECT_EQ(rows[2].session.auth_user, "alice");
 }
 
+TEST(SessionFilterUpstream, HostOrHostAndPort) {
+  SessionFilter f;
+  set_upstream_filter(f, "smtp.gmail.com");
+  EXPECT_EQ(f.upstream, "smtp.gmail.com");
+  EXPECT_FALSE(f.upstream_port);
+  set_upstream_filter(f, "127.0.0.1:31256");
+  EXPECT_EQ(f.upstream, "127.0.0.1");
+  EXPECT_EQ(f.upstream_port, 31256);
+  set_upstream_filter(f, "[::1]:25");
+  EXPECT_EQ(f.upstream, "::1");
+  EXPECT_EQ(f.upstream_port, 25);
+  for (const char* host : {"::1", "host:", "host:99999", "host:0", "host:smtp", ":25"}) {
+    set_upstream_filter(f, host);
+    EXPECT_EQ(f.upstream, host);
+    EXPECT_FALSE(f.upstream_port) << host;
+  }
+}
+
 TEST_F(SessionSummariesTest, Filters) {
   EXPECT_EQ(ids([](auto& q) { q.only_failed = true; }), (std::vector<std::int64_t>{3, 2}));
   EXPECT_EQ(ids([](auto& q) { q.outcome = Outcome::timeout; }), (std::vector<std::int64_t>{3}));
@@ -116,6 +134,11 @@ TEST_F(SessionSummariesTest, Filters) {
   EXPECT_EQ(ids([](auto& q) { q.user = "alice"; }), (std::vector<std::int64_t>{1}));
   EXPECT_EQ(ids([](auto& q) { q.upstream = "smtp.example.net"; }),
             (std::vector<std::int64_t>{2, 1}));
+  // HOST:PORT, as `proxy --upstream` takes it and the sessions list shows it.
+  EXPECT_EQ(ids([](auto& q) { set_upstream_filter(q, "smtp.example.net:587"); }),
+            (std::vector<std::int64_t>{2, 1}));
+  EXPECT_EQ(ids([](auto& q) { set_upstream_filter(q, "smtp.example.net:465"); }),
+            (std::vector<std::int64_t>{}));
   EXPECT_EQ(ids([](auto& q) { q.text = "NEEDLE"; }),
             (std::vector<std::int64_t>{1}));  // a message body
   EXPECT_EQ(ids([](auto& q) { q.text = "credentials"; }),

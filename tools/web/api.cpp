@@ -74,7 +74,7 @@ std::string parse_session_filters(const std::map<std::string, std::string>& quer
     out.reply_class = c[0] - '0';
   }
   out.user = value_of(query, "user");
-  out.upstream = value_of(query, "upstream");
+  storage::set_upstream_filter(out, value_of(query, "upstream"));
   out.text = value_of(query, "q");
   for (auto [key, field] : {std::pair{"since", &out.since}, std::pair{"until", &out.until}}) {
     if (auto t = value_of(query, key); !t.empty()) {
