@@ -25,8 +25,10 @@ TEST(JsonWriter, EscapeNeverCopiesBytesThatAreNotUtf8) {
   // Latin-1, a UTF-16 surrogate, an overlong form, a code point above U+10FFFF, a cut-off
   // character: each byte becomes U+FFFD, so no strict parser rejects the output and no byte
   // passes for a different character (\u00e9 would read as "é").
-  for (const std::string bad : {"caf\xe9\xff"s, "sur\xed\xa0\x80x"s, "ov\xe0\x80\xafer"s,
-                                "\xf4\x90\x80\x80"s, "cut\xe2\x82"s}) {
+  for (const std::string& bad : {"caf\xe9\xff"s, "sur\xed\xa0\x80x"s,
+                                 "ov\xe0\x80\xaf"
+                                 "er"s,
+                                 "\xf4\x90\x80\x80"s, "cut\xe2\x82"s}) {
     const std::string out = json_escape(bad);
     EXPECT_TRUE(is_valid_utf8(out)) << out;
     EXPECT_EQ(out.find("\\u00"), std::string::npos) << out;

@@ -27,7 +27,9 @@ TEST(SessionJson, RecordedTextThatIsNotUtf8ComesAsBase64) {
   e.event.note = "authcid=\"caf\xe9\xff\"";
   d.events.push_back(e);
   storage::MessageRow m;
-  m.message.mail_from = "MAIL FROM:<ov\xe0\x80\xafer@b.test>";
+  m.message.mail_from =
+      "MAIL FROM:<ov\xe0\x80\xaf"
+      "er@b.test>";
   d.messages.push_back(m);
   JsonWriter w;
   write_session_detail(w, d);
@@ -38,10 +40,11 @@ TEST(SessionJson, RecordedTextThatIsNotUtf8ComesAsBase64) {
             std::string::npos)
       << json;
   EXPECT_NE(json.find(R"("note_encoding":"base64")"), std::string::npos) << json;
-  EXPECT_NE(
-      json.find(R"("mail_from":")" + smtp::base64_encode("MAIL FROM:<ov\xe0\x80\xafer@b.test>") +
-                R"(","mail_from_encoding":"base64")"),
-      std::string::npos)
+  EXPECT_NE(json.find(R"("mail_from":")" +
+                      smtp::base64_encode("MAIL FROM:<ov\xe0\x80\xaf"
+                                          "er@b.test>") +
+                      R"(","mail_from_encoding":"base64")"),
+            std::string::npos)
       << json;
   EXPECT_NE(json.find(R"("ehlo_name":"client.test",)"), std::string::npos) << json;
   EXPECT_EQ(json.find("ehlo_name_encoding"), std::string::npos) << json;
