@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -277,6 +278,23 @@ class WebApiTest(h.IntegrationCase):
                 break
         rows = w.request(web.port, "/api/sessions").json()["sessions"]
         self.assertEqual(rows[0]["id"], later["max_session_id"])
+
+    def test_a_closed_stream_frees_its_slot_promptly(self):
+        # Reloading a page ten times in a row: each reload closes its stream and opens one.
+        web = w.WebServer(self.db).start()
+        self.addCleanup(web.stop)
+        for _ in range(10):
+            sock, _status = w.open_event_stream(web.port)
+            sock.close()
+        # The closed streams' slots come free within a few seconds (not at the next change,
+        # which on an idle record could be never), so a new page gets its live feed; and all
+        # eight of them do.
+        held = w.hold_event_streams(web.port, 8, timeout=10)
+        self.addCleanup(lambda: [sock.close() for sock in held])
+        # Open streams keep theirs: the ninth gets 503.
+        sock, status = w.open_event_stream(web.port)
+        sock.close()
+        self.assertIn(b" 503 ", status)
 
     def test_proxy_serves_the_page_with_web(self):
         db = self.tmp / "proxy-web.db"

@@ -6,6 +6,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -173,6 +174,34 @@ def request(port: int, path: str, *, method: str = "GET", host: Optional[str] = 
         return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, body)
     finally:
         conn.close()
+
+
+def open_event_stream(port: int) -> tuple[socket.socket, bytes]:
+    """GET /api/events on a raw socket, as a page does; the socket and the status line."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(f"GET /api/events HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n" not in head and (chunk := sock.recv(4096)):
+        head += chunk
+    return sock, head.split(b"\r\n", 1)[0]
+
+
+def hold_event_streams(port: int, count: int, timeout: float = 10) -> list[socket.socket]:
+    """`count` open event streams, retrying while closed ones still hold their places."""
+    held = []
+    deadline = time.monotonic() + timeout
+    while len(held) < count:
+        sock, status = open_event_stream(port)
+        if b" 200 " in status:
+            held.append(sock)
+            continue
+        sock.close()
+        if b" 503 " not in status or time.monotonic() > deadline:
+            for s in held:
+                s.close()
+            raise AssertionError(f"no free event stream after {timeout}s: {status!r}")
+        time.sleep(0.25)
+    return held
 
 
 def maps_of(pid: int) -> str:

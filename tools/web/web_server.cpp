@@ -21,7 +21,10 @@ namespace mailtap::tools::web {
 namespace {
 
 constexpr auto kPollInterval = std::chrono::milliseconds(250);
-constexpr auto kKeepAlive = std::chrono::seconds(15);
+// A closed stream is noticed only when a write to it fails: the first write after the page went
+// away still succeeds (the peer answers it with a reset), the next one fails. A comment every
+// second frees a reloaded page's slot within about two seconds.
+constexpr auto kKeepAlive = std::chrono::seconds(1);
 // Each event stream holds one of CivetWeb's threads for as long as a page is open.
 constexpr int kThreads = 16;
 constexpr int kMaxStreams = 8;
