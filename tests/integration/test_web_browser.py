@@ -159,6 +159,31 @@ class WebBrowserTest(h.IntegrationCase):
         d.get(f"http://127.0.0.1:{self.web.port}/#/audit")
         self.wait(lambda d: "Audit" in d.find_element(By.TAG_NAME, "h1").text)
 
+    def test_5_a_page_refused_its_live_feed_tries_again(self):
+        # Eight other pages hold every live stream: this one's EventSource gets 503, which
+        # EventSource itself never retries. Once they close, the page is live again and a
+        # new session appears on it without a reload.
+        d = self.driver
+        d.get("about:blank")  # the earlier tests' page closes its stream
+        held = w.hold_event_streams(self.web.port, 8)
+        try:
+            d.get(self.base)
+            self.wait(lambda d: len(self.rows()) >= 2, message="sessions listed")
+            self.wait(lambda d: d.find_element(By.ID, "live").text == "reconnecting",
+                      message="the stream was refused")
+        finally:
+            for sock in held:
+                sock.close()
+        self.wait(lambda d: d.find_element(By.ID, "live").text == "live", timeout=40,
+                  message="the page connected again")
+        before = len(self.rows())
+        d.execute_script("window.__not_reloaded = true")
+        w.record_one_more(self.db, self.pki, self.postfix, h.unique_token("retry"))
+        self.wait(lambda d: len(self.rows()) == before + 1, message="the new session appears")
+        self.assertTrue(d.execute_script("return window.__not_reloaded === true"))
+
+
+
 
 if __name__ == "__main__":
     h.main()

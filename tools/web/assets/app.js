@@ -81,18 +81,27 @@ function duration(s) {
 
 // ---- live updates ---------------------------------------------------------------------
 // The server sends a "change" event whenever the proxy committed something; the view that is
-// open fetches what it shows again.
+// open fetches what it shows again. EventSource reconnects by itself when a stream breaks, but
+// gives up for good when the server answers with an error (503 while too many pages are open):
+// the page then opens a new one, waiting longer after each refusal.
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 15000;
 let onRecordChange = null;
 let lastState = null;
+let retryDelay = RETRY_FIRST_MS;
 function connectEvents() {
   const events = new EventSource("/api/events");
   events.addEventListener("open", () => {
+    retryDelay = RETRY_FIRST_MS;
     live.textContent = "live";
     live.classList.add("on");
   });
   events.addEventListener("error", () => {
     live.textContent = "reconnecting";
     live.classList.remove("on");
+    if (events.readyState !== EventSource.CLOSED) return;  // the browser retries this one
+    setTimeout(connectEvents, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
   });
   events.addEventListener("change", (event) => {
     if (lastState !== null && event.data !== lastState && onRecordChange) onRecordChange();
