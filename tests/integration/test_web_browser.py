@@ -11,6 +11,7 @@ there as PNG files, for docs/web.md."""
 import os
 import shutil
 import sys
+import time
 import unittest
 
 try:
@@ -182,7 +183,48 @@ class WebBrowserTest(h.IntegrationCase):
         self.wait(lambda d: len(self.rows()) == before + 1, message="the new session appears")
         self.assertTrue(d.execute_script("return window.__not_reloaded === true"))
 
+    def test_6_leaving_a_view_that_is_still_loading_shows_the_new_one(self):
+        # A big session takes a while to load; the reader clicks on to the audit meanwhile.
+        # The session arriving afterwards must not replace the audit under its address.
+        d = self.driver
+        d.get(self.base + "#/audit")
+        self.wait(lambda d: "Audit" in d.find_element(By.TAG_NAME, "h1").text)
+        ok = self.session_id_with(lambda r: r["messages"] == 1)
+        for slow, then, shows in [(f"#/session/{ok}", "#/audit", "Audit"),
+                                  (f"#/session/{ok}/message/1", f"#/session/{ok}",
+                                   f"Session {ok}")]:
+            d.execute_script(SLOW_FETCH, slow[1:])  # this view's data comes 1.5 s late
+            d.execute_script("location.hash = arguments[0]", slow)
+            self.wait(lambda d: d.execute_script("return window.__slowAsked === true"),
+                      message="the slow view asked for its data")
+            d.execute_script("location.hash = arguments[0]", then)
+            self.wait(lambda d: d.execute_script("return window.__slowServed === true"),
+                      message="the slow response came")
+            self.wait(lambda d: shows in d.find_element(By.TAG_NAME, "h1").text)
+            time.sleep(1)  # the late render, if any, has run by now
+            self.assertEqual(d.execute_script("return location.hash"), then)
+            self.assertIn(shows, d.find_element(By.TAG_NAME, "h1").text, f"{slow} then {then}")
 
+
+
+# Delays the page's fetch of one API path (arguments[0], as in the address after "#") by 1.5 s:
+# a large session or message on a slow disk.
+SLOW_FETCH = """
+const path = "/api/" + arguments[0].replace(/^\\//, "").replace("session/", "sessions/")
+  .replace("/message/", "/messages/");
+window.__slowAsked = false;
+window.__slowServed = false;
+const original = window.__originalFetch || window.fetch;
+window.__originalFetch = original;
+window.fetch = (url, options) => {
+  if (String(url) !== path) return original(url, options);
+  window.__slowAsked = true;
+  return new Promise((done) => setTimeout(done, 1500)).then(() => {
+    window.__slowServed = true;
+    return original(url, options);
+  });
+};
+"""
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
-async function getJson(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
+// `signal`: the navigation that asked; leaving the view aborts the request.
+async function getJson(url, signal) {
+  const response = await fetch(url, { headers: { Accept: "application/json" }, signal });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
   return withTextDecoded(body);
@@ -135,7 +136,7 @@ function sessionTls(s) {
   return text;
 }
 
-function renderSessions(params) {
+function renderSessions(params, signal) {
   const form = el("div", { className: "filters", role: "search" });
   const inputs = {};
   for (const [name, label, kind, extra] of FILTERS) {
@@ -183,7 +184,8 @@ function renderSessions(params) {
     try {
       const page = new URLSearchParams(query);
       if (before) page.set("before", before);
-      const data = await getJson("/api/sessions?" + page.toString());
+      const data = await getJson("/api/sessions?" + page.toString(), signal);
+      if (signal.aborted) return;
       if (before) tableBody.append(...data.sessions.map(sessionRow));
       else tableBody.replaceChildren(...data.sessions.map(sessionRow));
       const shown = tableBody.children.length;
@@ -193,6 +195,7 @@ function renderSessions(params) {
       older.hidden = !data.more;
       older.onclick = () => load(query, tableBody.lastElementChild.dataset.id);
     } catch (error) {
+      if (signal.aborted) return;
       status.textContent = "Could not load sessions: " + error.message;
       status.className = "error";
     } finally {
@@ -315,14 +318,15 @@ function facts(pairs) {
   return list;
 }
 
-async function renderSession(id) {
+async function renderSession(id, signal) {
   let data;
   try {
-    data = await getJson(`/api/sessions/${id}`);
+    data = await getJson(`/api/sessions/${id}`, signal);
   } catch (error) {
-    showError(error);
+    if (!signal.aborted) showError(error);
     return;
   }
+  if (signal.aborted) return;
   const s = data.session;
   const running = !s.ended_at;
   const outcome = running ? "in progress" : s.outcome + (s.outcome_reason ? ": " + s.outcome_reason : "");
@@ -381,18 +385,19 @@ async function renderSession(id) {
   view.replaceChildren(...parts);
   if (sameSession) view.querySelectorAll("details").forEach((d, i) => { d.open = Boolean(wasOpen[i]); });
   view.dataset.session = String(id);
-  onRecordChange = running ? () => renderSession(id) : null;
+  onRecordChange = running ? () => renderSession(id, signal) : null;
 }
 
 // ---- one message ----------------------------------------------------------------------
-async function renderMessage(id, seq) {
+async function renderMessage(id, seq, signal) {
   let m;
   try {
-    m = await getJson(`/api/sessions/${id}/messages/${seq}`);
+    m = await getJson(`/api/sessions/${id}/messages/${seq}`, signal);
   } catch (error) {
-    showError(error);
+    if (!signal.aborted) showError(error);
     return;
   }
+  if (signal.aborted) return;
   onRecordChange = null;
   const base = `/api/sessions/${id}/messages/${seq}`;
   const header = (name) => (m.headers.find((h) => h.name.toLowerCase() === name) || {}).value || "";
@@ -440,14 +445,15 @@ async function renderMessage(id, seq) {
 }
 
 // ---- audit ----------------------------------------------------------------------------
-async function renderAudit() {
+async function renderAudit(signal) {
   let a;
   try {
-    a = await getJson("/api/audit");
+    a = await getJson("/api/audit", signal);
   } catch (error) {
-    showError(error);
+    if (!signal.aborted) showError(error);
     return;
   }
+  if (signal.aborted) return;
   onRecordChange = null;
   const list = (items, render, empty) =>
     items.length === 0 ? el("p", { className: "muted" }, empty) : el("ul", {}, ...items.map((x) => el("li", {}, ...render(x))));
@@ -477,16 +483,23 @@ async function renderAudit() {
 }
 
 // ---- routing (#/, #/session/ID, #/session/ID/message/N, #/audit) -------------------------
+// Each navigation has its own AbortController: going elsewhere aborts what the view it leaves
+// still fetches, and a render whose data arrived anyway leaves the page alone. The view the
+// address names is the one shown, however long an earlier one takes to load.
+let navigation = new AbortController();
 function route() {
+  navigation.abort();
+  navigation = new AbortController();
+  const signal = navigation.signal;
   delete view.dataset.session;
   const hash = location.hash || "#/";
   const path = hash.slice(1).split("?")[0];
   let match;
   onRecordChange = null;
-  if ((match = path.match(/^\/session\/(\d+)\/message\/(\d+)$/))) renderMessage(match[1], match[2]);
-  else if ((match = path.match(/^\/session\/(\d+)$/))) renderSession(match[1]);
-  else if (path === "/audit") renderAudit();
-  else renderSessions(filtersFromHash());
+  if ((match = path.match(/^\/session\/(\d+)\/message\/(\d+)$/))) renderMessage(match[1], match[2], signal);
+  else if ((match = path.match(/^\/session\/(\d+)$/))) renderSession(match[1], signal);
+  else if (path === "/audit") renderAudit(signal);
+  else renderSessions(filtersFromHash(), signal);
 }
 
 window.addEventListener("hashchange", route);
