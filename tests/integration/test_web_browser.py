@@ -10,6 +10,7 @@ there as PNG files, for docs/web.md."""
 
 import os
 import shutil
+import sqlite3
 import sys
 import time
 import unittest
@@ -84,6 +85,11 @@ class WebBrowserTest(h.IntegrationCase):
 
     def rows(self):
         return self.driver.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")
+
+    def row_ids(self) -> list[str]:
+        """The session ids the list shows, top to bottom, read in one go."""
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll('#sessions tbody tr')].map((r) => r.dataset.id)")
 
     def shot(self, name):
         if SCREENSHOTS:
@@ -205,6 +211,30 @@ class WebBrowserTest(h.IntegrationCase):
             self.assertEqual(d.execute_script("return location.hash"), then)
             self.assertIn(shows, d.find_element(By.TAG_NAME, "h1").text, f"{slow} then {then}")
 
+    def test_7_older_pages_stay_open_while_new_sessions_arrive(self):
+        # 500 more sessions (copies of the first one's row) make the list longer than a page.
+        first = self.session_id_with(lambda r: True)
+        with sqlite3.connect(self.db) as db:
+            columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(sessions)")
+                                if row[1] != "id")
+            db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                       f"WHERE i < 500) INSERT INTO sessions ({columns}) SELECT {columns} "
+                       "FROM n, sessions WHERE sessions.id = ?", (first,))
+        d = self.driver
+        d.get(self.base)
+        self.wait(lambda d: len(self.rows()) == 200, message="the newest page")
+        self.wait(lambda d: d.find_element(By.ID, "live").text == "live")
+        d.find_element(By.XPATH, "//button[text()='Older sessions']").click()
+        self.wait(lambda d: len(self.rows()) == 400, message="an older page opened")
+        oldest = self.row_ids()[-1]
+
+        w.record_one_more(self.db, self.pki, self.postfix, h.unique_token("paging"))
+        newest = str(w.request(self.web.port, "/api/sessions?limit=1").json()["sessions"][0]["id"])
+        self.wait(lambda d: self.row_ids()[0] == newest, message="the new session appears on top")
+        ids = self.row_ids()
+        self.assertEqual(len(ids), 401, "the older page the reader opened is still there")
+        self.assertEqual(ids[-1], oldest)
+        self.assertEqual(len(set(ids)), len(ids))
 
 
 # Delays the page's fetch of one API path (arguments[0], as in the address after "#") by 1.5 s:

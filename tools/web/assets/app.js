@@ -136,6 +136,8 @@ function sessionTls(s) {
   return text;
 }
 
+const MAX_PAGE = 1000;  // the API's largest limit
+
 function renderSessions(params, signal) {
   const form = el("div", { className: "filters", role: "search" });
   const inputs = {};
@@ -153,12 +155,12 @@ function renderSessions(params, signal) {
   }
   const tableBody = el("tbody");
   const status = el("p", { className: "muted" }, "Loading…");
-  const older = el("button", { type: "button", hidden: true }, "Older sessions");
+  const olderButton = el("button", { type: "button", hidden: true }, "Older sessions");
   const table = el("table", { id: "sessions" },
     el("thead", {}, el("tr", {}, ...["#", "Started", "Client", "Upstream", "TLS", "User",
       "Outcome", "Msgs", "Last reply"].map((h) => el("th", {}, h)))),
     tableBody);
-  view.replaceChildren(el("h1", {}, "Sessions"), form, status, table, el("p", {}, older));
+  view.replaceChildren(el("h1", {}, "Sessions"), form, status, table, el("p", {}, olderButton));
 
   let timer = null;
   const apply = () => {
@@ -166,6 +168,7 @@ function renderSessions(params, signal) {
     for (const [name, input] of Object.entries(inputs)) if (input.value) next.set(name, input.value);
     const hash = "#/" + (next.toString() ? "?" + next.toString() : "");
     if (location.hash !== hash) history.replaceState(null, "", hash);
+    floor = null;  // other filters: start again from the newest page
     load(next);
   };
   for (const input of Object.values(inputs)) {
@@ -175,31 +178,73 @@ function renderSessions(params, signal) {
     });
   }
 
-  // The newest page is fetched again on every change; older pages are appended on request
-  // (and dropped again by the next refresh, which keeps the list current).
+  // Every change fetches the list again, down to the oldest row shown: new sessions come on
+  // top, and the older pages the reader opened stay. A change while a fetch is under way
+  // fetches again once it is done.
+  let floor = null;  // the id of the oldest session shown, once older pages were opened
   let loading = false;
-  async function load(query, before) {
-    if (loading) return;
+  let again = false;
+  const fetchPage = (query, before, limit) => {
+    const page = new URLSearchParams(query);
+    if (before) page.set("before", before);
+    if (limit) page.set("limit", limit);
+    return getJson("/api/sessions?" + page.toString(), signal);
+  };
+  async function refresh(query) {
+    const shown = tableBody.children.length;
+    let rows = [];
+    let more = false;
+    let floorAt = -1;
+    do {
+      const before = rows.length ? rows[rows.length - 1].id : null;
+      const data = await fetchPage(query, before, floor === null ? null : MAX_PAGE);
+      if (signal.aborted) return null;
+      rows.push(...data.sessions);
+      more = data.more;
+      if (floor !== null) floorAt = rows.findIndex((r) => r.id === floor);
+      if (data.sessions.length === 0) break;
+    } while (floor !== null && more && floorAt < 0 && rows.length < shown + MAX_PAGE);
+    if (floor !== null) {
+      // Down to the oldest row shown; as many rows as before if that one is gone (pruned).
+      const end = floorAt >= 0 ? floorAt + 1 : Math.min(rows.length, shown);
+      if (end < rows.length) more = true;
+      rows = rows.slice(0, end);
+    }
+    tableBody.replaceChildren(...rows.map(sessionRow));
+    return more;
+  }
+  async function older(query) {
+    const data = await fetchPage(query, tableBody.lastElementChild.dataset.id);
+    if (signal.aborted) return null;
+    tableBody.append(...data.sessions.map(sessionRow));
+    if (tableBody.lastElementChild) floor = Number(tableBody.lastElementChild.dataset.id);
+    return data.more;
+  }
+  async function load(query, olderPage) {
+    if (loading) {
+      again = again || !olderPage;
+      return;
+    }
     loading = true;
     try {
-      const page = new URLSearchParams(query);
-      if (before) page.set("before", before);
-      const data = await getJson("/api/sessions?" + page.toString(), signal);
-      if (signal.aborted) return;
-      if (before) tableBody.append(...data.sessions.map(sessionRow));
-      else tableBody.replaceChildren(...data.sessions.map(sessionRow));
+      const more = olderPage ? await older(query) : await refresh(query);
+      if (more === null) return;
       const shown = tableBody.children.length;
       status.textContent = shown === 0 ? "No sessions match." :
-        `${shown} session${shown === 1 ? "" : "s"}` + (data.more ? " shown; there are older ones" : "");
+        `${shown} session${shown === 1 ? "" : "s"}` + (more ? " shown; there are older ones" : "");
       status.className = shown === 0 ? "muted empty" : "muted";
-      older.hidden = !data.more;
-      older.onclick = () => load(query, tableBody.lastElementChild.dataset.id);
+      olderButton.hidden = !more;
+      olderButton.onclick = () => load(query, true);
     } catch (error) {
       if (signal.aborted) return;
       status.textContent = "Could not load sessions: " + error.message;
       status.className = "error";
     } finally {
       loading = false;
+      if (again && !signal.aborted) {
+        again = false;
+        load(filtersFromHash());
+      }
     }
   }
   onRecordChange = () => load(filtersFromHash());
