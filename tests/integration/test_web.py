@@ -162,6 +162,26 @@ class WebApiTest(h.IntegrationCase):
         self.assertIn(".eml", raw.headers["content-disposition"])
         self.assertIn(self.sent["login"].encode(), raw.body)
 
+    def test_message_text_in_its_charset_and_encoded_words_as_utf8(self):
+        # On a copy: the other tests count the sessions of the shared database.
+        db = self.tmp / "charsets.db"
+        with sqlite3.connect(self.db) as src, sqlite3.connect(db) as dst:
+            src.backup(dst)
+        tok = h.unique_token("charset")
+        w.record_one_more(db, self.pki, self.postfix, tok, data=w.charset_message(tok))
+        with w.WebServer(db) as web:
+            newest = w.request(web.port, "/api/sessions?limit=1").json()["sessions"][0]["id"]
+            m = w.request(web.port, f"/api/sessions/{newest}/messages/1").json()
+        headers = {x["name"]: x for x in m["headers"]}
+        self.assertEqual(headers["Subject"]["value"], f"{w.CHARSET_SUBJECT} {tok}")
+        self.assertEqual(headers["From"]["value"], w.CHARSET_FROM)
+        # A byte that is not UTF-8 comes as base64, marked, as docs/web.md says.
+        self.assertEqual(headers["X-Raw"].get("value_encoding"), "base64")
+        self.assertEqual(base64.b64decode(headers["X-Raw"]["value"]), b"\xff not UTF-8")
+        texts = [(p["charset"], p["text"]) for p in m["parts"]]
+        self.assertEqual(texts, w.CHARSET_TEXTS)
+        self.assertFalse([p for p in m["parts"] if "text_encoding" in p])
+
     def test_audit(self):
         a = self.get("/api/audit").json()
         self.assertTrue(a["ok"])

@@ -2,6 +2,7 @@
 a database recorded through the real proxy and Postfix, `mailtap web` run on it, and a raw
 HTTP client that can send any Host header."""
 
+import base64
 import http.client
 import os
 import re
@@ -70,11 +71,37 @@ def record_web_database(db: Path, pki, postfix) -> dict:
     return sent
 
 
-def record_one_more(db: Path, pki, postfix, token: str) -> None:
-    """A session recorded while the web page is open."""
+# Text in the charsets mail really uses, and header fields with RFC 2047 encoded words and a
+# byte that is not UTF-8: what the message view must show as the sender wrote it.
+CHARSET_SUBJECT = "Prix: 5 € — élève"
+CHARSET_FROM = "Привет <ivan@client.test>"
+CHARSET_TEXTS = [("windows-1252", "price € 5 “quoted”"), ("koi8-r", "Привет, мир"),
+                 ("iso-8859-2", "ąćęłń"), ("shift_jis", "日本語"), ("utf-16le", "hi")]
+
+
+def charset_message(token: str) -> bytes:
+    subject = base64.b64encode(CHARSET_SUBJECT.encode()).decode()
+    name, address = CHARSET_FROM.split(" ", 1)
+    sender = base64.b64encode(name.encode("koi8-r")).decode()
+    head = (f"From: =?koi8-r?B?{sender}?= {address}\r\n"
+            "To: Bob <bob@example.test>\r\n"
+            f"Subject: =?UTF-8?B?{subject}?= {token}\r\n"
+            "MIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=\"cs\"\r\n").encode()
+    head += b"X-Raw: \xff not UTF-8\r\n\r\n"
+    body = b""
+    for charset, text in CHARSET_TEXTS:
+        encoded = base64.encodebytes(text.encode(charset)).replace(b"\n", b"\r\n")
+        body += (f"--cs\r\nContent-Type: text/plain; charset={charset}\r\n"
+                 "Content-Transfer-Encoding: base64\r\n\r\n").encode() + encoded
+    return head + body + b"--cs--\r\n"
+
+
+def record_one_more(db: Path, pki, postfix, token: str, data: Optional[bytes] = None) -> None:
+    """A session recorded while the web page is open (its message: make_message or `data`)."""
     with h.Mailtap(postfix.submission, ca_file=pki.ca_cert, db=db) as mt:
         cp = h.swaks(mt.port, auth="LOGIN", user=BOB[0], password=BOB[1],
-                     data=h.make_message(token, to_addr="bob@example.test"),
+                     data=data or h.make_message(token, to_addr="bob@example.test"),
                      to="bob@example.test")
         if cp.returncode != 0:
             raise RuntimeError(f"swaks failed: {cp.stdout!r} {cp.stderr!r}")

@@ -9,6 +9,7 @@
 #include "tools/session_json.hpp"
 #include "tools/web/api.hpp"
 #include "tools/web/change_watcher.hpp"
+#include "tools/web/charset.hpp"
 #include "tools/web/host_check.hpp"
 #include "tools/web/http_response.hpp"
 #include "tools/web/mime.hpp"

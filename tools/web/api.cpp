@@ -9,6 +9,7 @@
 #include "tools/session_json.hpp"
 #include "tools/time_format.hpp"
 #include "tools/web/assets.hpp"
+#include "tools/web/charset.hpp"
 #include "tools/web/mime.hpp"
 
 namespace mailtap::tools::web {
@@ -271,6 +272,7 @@ Response Api::message(const Route& route) {
   w.begin_object();
   w.key("session").value(route.session);
   w.key("seq").value(row->seq);
+  // Everything below that came from the wire or the mail is bytes: base64 unless UTF-8.
   write_bytes_member(w, "mail_from", m.mail_from);
   w.key("recipients").begin_array();
   for (const auto& r : m.recipients) {
@@ -290,7 +292,7 @@ Response Api::message(const Route& route) {
   for (const auto& h : parsed.headers) {
     w.begin_object();
     write_bytes_member(w, "name", h.name);
-    write_bytes_member(w, "value", h.value);
+    write_bytes_member(w, "value", decode_encoded_words(h.value));
     w.end_object();
   }
   w.end_array();
@@ -301,7 +303,7 @@ Response Api::message(const Route& route) {
     w.key("index").value(static_cast<std::uint64_t>(i));
     write_bytes_member(w, "content_type", p.content_type);
     write_bytes_member(w, "charset", p.charset);
-    write_bytes_member(w, "filename", p.filename);
+    write_bytes_member(w, "filename", decode_encoded_words(p.filename));
     w.key("attachment").value(p.attachment);
     w.key("size").value(static_cast<std::uint64_t>(p.body.size()));
     w.key("url").value("/api/sessions/" + std::to_string(route.session) + "/messages/" +

@@ -267,22 +267,4 @@ ParsedMessage parse_message(std::string_view raw) {
   return m;
 }
 
-std::string to_utf8(std::string_view text, std::string_view charset) {
-  if (charset != "iso-8859-1" && charset != "latin1" && charset != "windows-1252" &&
-      charset != "iso-8859-15")
-    return std::string(text);
-  std::string out;
-  out.reserve(text.size());
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x80) {
-      out += ch;
-    } else {
-      out += static_cast<char>(0xC0 | (c >> 6));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    }
-  }
-  return out;
-}
-
 }  // namespace mailtap::tools::web

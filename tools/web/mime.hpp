@@ -19,7 +19,7 @@ struct MimePart {
   std::string charset;                      // lower case; "" if none was given
   std::string filename;                     // from Content-Disposition or Content-Type name=
   bool attachment = false;                  // Content-Disposition: attachment
-  std::string body;                         // base64 / quoted-printable decoded, in `charset`
+  std::string body;  // base64 / quoted-printable decoded, in `charset` (charset.hpp: to_utf8)
 };
 
 struct ParsedMessage {
@@ -28,9 +28,5 @@ struct ParsedMessage {
 };
 
 ParsedMessage parse_message(std::string_view raw);
-
-// Text in `charset` as UTF-8: UTF-8 and US-ASCII unchanged, ISO-8859-1 (and, approximately,
-// windows-1252) converted; anything else unchanged.
-std::string to_utf8(std::string_view text, std::string_view charset);
 
 }  // namespace mailtap::tools::web

@@ -445,7 +445,7 @@ async function renderMessage(id, seq, signal) {
   if (signal.aborted) return;
   onRecordChange = null;
   const base = `/api/sessions/${id}/messages/${seq}`;
-  const header = (name) => (m.headers.find((h) => h.name.toLowerCase() === name) || {}).value || "";
+  const header = (name) => bytesOf(m.headers.find((h) => bytesOf(h, "name").toLowerCase() === name) || {}, "value");
   const parts = [
     el("h1", {}, header("subject") || `Message ${seq} of session ${id}`),
     el("div", { className: "actions" },
@@ -453,19 +453,20 @@ async function renderMessage(id, seq, signal) {
       el("a", { href: base + "/raw", download: `mailtap-session-${id}-message-${seq}.eml` }, "Download .eml")),
     el("h2", {}, "Envelope"),
     facts([
-      ["MAIL", m.mail_from],
-      ...m.recipients.map((r) => ["RCPT", `${r.command} → ${r.reply}`]),
+      ["MAIL", bytesOf(m, "mail_from")],
+      ...m.recipients.map((r) => ["RCPT", `${bytesOf(r, "command")} → ${bytesOf(r, "reply")}`]),
       ["size", `${m.size} bytes via ${m.via_bdat ? "BDAT" : "DATA"}` + (m.body_truncated ? " (truncated in the record)" : "")],
       ["sha256", m.sha256],
-      ["final reply", m.final_reply],
+      ["final reply", bytesOf(m, "final_reply")],
     ]),
     el("h2", {}, "Headers"),
-    facts(m.headers.map((h) => [h.name, h.value])),
+    facts(m.headers.map((h) => [bytesOf(h, "name"), bytesOf(h, "value")])),
     el("h2", {}, "Parts"),
   ];
   for (const part of m.parts) {
-    const title = `${part.content_type}${part.charset ? "; " + part.charset : ""}` +
-      `${part.filename ? " — " + part.filename : ""} (${part.size} bytes)`;
+    const filename = bytesOf(part, "filename");
+    const title = `${bytesOf(part, "content_type")}${part.charset ? "; " + bytesOf(part, "charset") : ""}` +
+      `${filename ? " — " + filename : ""} (${part.size} bytes)`;
     const box = el("div", { className: "part" }, el("h3", {}, title));
     if (part.content_type === "text/html" && !part.attachment) {
       // No allow-scripts, no allow-same-origin: the part cannot run script or reach this page.
@@ -474,7 +475,7 @@ async function renderMessage(id, seq, signal) {
     } else if (part.text !== undefined) {
       box.append(el("pre", { className: "raw text-part" }, bytesOf(part, "text")));
     } else {
-      box.append(el("a", { href: part.url, download: part.filename || `part-${part.index}` }, "Download"));
+      box.append(el("a", { href: part.url, download: filename || `part-${part.index}` }, "Download"));
     }
     parts.push(box);
   }

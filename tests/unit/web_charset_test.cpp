@@ -1,0 +1,62 @@
+// The web page's text decoding (tools/web/charset.hpp): a MIME part's body from its charset to
+// UTF-8, and RFC 2047 encoded words in header fields.
+#include <gtest/gtest.h>
+
+#include "tools/web/charset.hpp"
+
+namespace mailtap::tools::web {
+namespace {
+
+TEST(WebCharset, DecodesSingleByteCharsetsToUtf8) {
+  // windows-1252: the euro sign and curly quotes, not C1 control characters.
+  EXPECT_EQ(to_utf8("price \x80 5 \x93quoted\x94", "windows-1252"),
+            "price \xE2\x82\xAC 5 \xE2\x80\x9Cquoted\xE2\x80\x9D");
+  EXPECT_EQ(to_utf8("\x80", "ISO-8859-1"), "\xE2\x82\xAC");  // read as windows-1252
+  EXPECT_EQ(to_utf8("caf\xe9", "latin1"), "caf\xC3\xA9");
+  EXPECT_EQ(to_utf8("\xb1\xe6\xea\xb3\xf1", "iso-8859-2"),
+            "\xC4\x85\xC4\x87\xC4\x99\xC5\x82\xC5\x84");  // ąćęłń
+  EXPECT_EQ(to_utf8("\xf0\xd2\xc9\xd7\xc5\xd4", "koi8-r"),
+            "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82");  // Привет
+  EXPECT_EQ(to_utf8("\xa4", "iso-8859-15"), "\xE2\x82\xAC");
+}
+
+TEST(WebCharset, DecodesMultiByteCharsets) {
+  EXPECT_EQ(to_utf8(std::string("h\0i\0", 4), "utf-16le"), "hi");
+  EXPECT_EQ(to_utf8("\x93\xfa\x96\x7b", "shift_jis"), "\xE6\x97\xA5\xE6\x9C\xAC");  // 日本
+  EXPECT_EQ(to_utf8("\x1b$BF|K\\\x1b(B", "ISO-2022-JP"), "\xE6\x97\xA5\xE6\x9C\xAC");
+}
+
+TEST(WebCharset, BytesTheCharsetDoesNotDefineBecomeReplacementCharacters) {
+  EXPECT_EQ(to_utf8("a\x81z", "windows-1252"), "a\xEF\xBF\xBDz");
+  EXPECT_EQ(to_utf8("\x93", "shift_jis"), "\xEF\xBF\xBD");  // cut short
+}
+
+TEST(WebCharset, UnknownOrUnsafeCharsetNamesLeaveTheBytesAlone) {
+  EXPECT_EQ(to_utf8("caf\xe9", ""), "caf\xe9");
+  EXPECT_EQ(to_utf8("caf\xe9", "utf-8"), "caf\xe9");  // not valid: sent as base64 later
+  EXPECT_EQ(to_utf8("caf\xe9", "x-no-such-charset"), "caf\xe9");
+  EXPECT_FALSE(convert_to_utf8("a", "x-no-such-charset"));
+  EXPECT_FALSE(convert_to_utf8("a", "utf-8//TRANSLIT"));
+  EXPECT_FALSE(convert_to_utf8("a", "../../tmp/x"));
+  EXPECT_FALSE(convert_to_utf8("a", std::string(41, 'a')));
+}
+
+TEST(WebCharset, DecodesEncodedWords) {
+  EXPECT_EQ(decode_encoded_words("=?UTF-8?B?w6lsw6h2ZQ==?="), "\xC3\xA9l\xC3\xA8ve");
+  EXPECT_EQ(decode_encoded_words("=?iso-8859-1?q?caf=E9_au_lait?="), "caf\xC3\xA9 au lait");
+  EXPECT_EQ(decode_encoded_words("=?koi8-r?B?8NLJ18XU?= <ivan@example.test>"),
+            "\xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 <ivan@example.test>");
+  // White space between adjacent encoded words goes; elsewhere it stays.
+  EXPECT_EQ(decode_encoded_words("Re: =?utf-8?q?a?= =?utf-8?q?b?=  c"), "Re: ab  c");
+  EXPECT_EQ(decode_encoded_words("=?utf-8*en?Q?hi?="), "hi");
+}
+
+TEST(WebCharset, MalformedOrUnknownEncodedWordsStayAsWritten) {
+  for (const char* v : {"=?x-unknown?Q?a?=", "=?utf-8?X?a?=", "=?utf-8?B?a b?=", "=?utf-8?Q?a",
+                        "=?", "a =? b", "=?utf-8?B?***?="})
+    EXPECT_EQ(decode_encoded_words(v), v) << v;
+  EXPECT_EQ(decode_encoded_words("plain text, no words"), "plain text, no words");
+}
+
+}  // namespace
+}  // namespace mailtap::tools::web

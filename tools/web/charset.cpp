@@ -1,0 +1,190 @@
+#include "tools/web/charset.hpp"
+
+#include <iconv.h>
+
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <memory>
+
+namespace mailtap::tools::web {
+
+namespace {
+
+constexpr std::size_t kMaxCharsetName = 40;
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The name iconv_open gets. Only letters, digits and "-_.:" pass: a name from a mail must not
+// reach iconv's "//TRANSLIT"-style suffixes or anything that looks like a path.
+std::optional<std::string> iconv_name(std::string_view charset) {
+  std::string name = lower(charset);
+  if (name.empty() || name.size() > kMaxCharsetName ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.:") != std::string::npos)
+    return std::nullopt;
+  if (name == "iso-8859-1" || name == "iso8859-1" || name == "latin1" || name == "l1")
+    return "windows-1252";
+  return name;
+}
+
+struct IconvCloser {
+  void operator()(void* cd) const noexcept { iconv_close(static_cast<iconv_t>(cd)); }
+};
+
+bool is_utf8_name(std::string_view name) {
+  return name == "utf-8" || name == "utf8" || name == "us-ascii" || name == "ascii";
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> decode_b(std::string_view in) {
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+')
+      v = 62;
+    else if (c == '/')
+      v = 63;
+    else if (c == '=')
+      break;
+    else
+      return std::nullopt;
+    buffer = (buffer << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+std::string decode_q(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '_') {
+      out += ' ';
+    } else if (in[i] == '=' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 &&
+               hex_value(in[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+// One encoded word at the start of `s` ("=?cs?B?text?="): its length and UTF-8 text.
+std::optional<std::string> encoded_word(std::string_view s, std::size_t& length) {
+  if (!s.starts_with("=?")) return std::nullopt;
+  const auto q1 = s.find('?', 2);
+  if (q1 == std::string_view::npos || q1 + 2 >= s.size() || s[q1 + 2] != '?') return std::nullopt;
+  const auto end = s.find("?=", q1 + 3);
+  if (end == std::string_view::npos) return std::nullopt;
+  std::string_view charset = s.substr(2, q1 - 2);
+  charset = charset.substr(0, charset.find('*'));  // RFC 2231 language: =?utf-8*en?Q?...?=
+  const char encoding = static_cast<char>(std::toupper(static_cast<unsigned char>(s[q1 + 1])));
+  const std::string_view text = s.substr(q1 + 3, end - q1 - 3);
+  if (text.find_first_of(" \t\r\n") != std::string_view::npos) return std::nullopt;
+  std::optional<std::string> bytes;
+  if (encoding == 'B')
+    bytes = decode_b(text);
+  else if (encoding == 'Q')
+    bytes = decode_q(text);
+  if (!bytes) return std::nullopt;
+  auto utf8 = convert_to_utf8(*bytes, charset);
+  if (utf8) length = end + 2;
+  return utf8;
+}
+
+}  // namespace
+
+std::optional<std::string> convert_to_utf8(std::string_view text, std::string_view charset) {
+  const std::optional<std::string> name = iconv_name(charset);
+  if (!name) return std::nullopt;
+  const iconv_t opened = iconv_open("UTF-8", name->c_str());
+  if (opened == reinterpret_cast<iconv_t>(-1)) return std::nullopt;
+  const std::unique_ptr<void, IconvCloser> cd(opened);
+
+  std::string out;
+  out.reserve(text.size() + text.size() / 2);
+  std::array<char, 4096> buffer;
+  char* in = const_cast<char*>(text.data());  // iconv's signature; the input is not written
+  std::size_t in_left = text.size();
+  while (true) {
+    char* o = buffer.data();
+    std::size_t o_left = buffer.size();
+    const std::size_t done = in_left == 0 ? iconv(opened, nullptr, nullptr, &o, &o_left)
+                                          : iconv(opened, &in, &in_left, &o, &o_left);
+    out.append(buffer.data(), static_cast<std::size_t>(o - buffer.data()));
+    if (done != static_cast<std::size_t>(-1)) {
+      if (in_left == 0 && o == buffer.data()) break;  // converted and flushed
+      continue;
+    }
+    if (errno == E2BIG) continue;
+    if (in_left == 0) break;  // the shift state could not be flushed
+    // EILSEQ (not in the charset) or EINVAL (cut short at the end): skip one byte.
+    out += kReplacement;
+    ++in;
+    --in_left;
+  }
+  return out;
+}
+
+std::string to_utf8(std::string_view text, std::string_view charset) {
+  if (charset.empty() || is_utf8_name(lower(charset))) return std::string(text);
+  return convert_to_utf8(text, charset).value_or(std::string(text));
+}
+
+std::string decode_encoded_words(std::string_view value) {
+  std::string out;
+  std::size_t pending_space = 0;  // white space after an encoded word, dropped before the next
+  bool after_word = false;
+  std::size_t i = 0;
+  while (i < value.size()) {
+    std::size_t length = 0;
+    if (value[i] == '=' && value.substr(i).starts_with("=?")) {
+      if (auto decoded = encoded_word(value.substr(i), length)) {
+        if (!after_word) out.append(value.substr(i - pending_space, pending_space));
+        out += *decoded;
+        i += length;
+        after_word = true;
+        pending_space = 0;
+        continue;
+      }
+    }
+    if (value[i] == ' ' || value[i] == '\t') {
+      ++pending_space;
+      ++i;
+      continue;
+    }
+    out.append(value.substr(i - pending_space, pending_space));
+    out += value[i];
+    pending_space = 0;
+    after_word = false;
+    ++i;
+  }
+  out.append(value.substr(value.size() - pending_space));
+  return out;
+}
+
+}  // namespace mailtap::tools::web

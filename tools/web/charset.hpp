@@ -1,0 +1,27 @@
+// Text of a recorded message as UTF-8 for the web page: a MIME part's body in the charset its
+// Content-Type names, and RFC 2047 encoded words (=?charset?B?...?=, =?charset?Q?...?=) in
+// header fields. The conversions are glibc's iconv; nothing here is mailtap's own table.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mailtap::tools::web {
+
+// `text` in `charset` (a MIME charset name, any case) as UTF-8; a byte sequence the charset
+// does not define becomes U+FFFD. nullopt when iconv does not know the charset, or the name is
+// not a plain token. ISO-8859-1 is read as windows-1252, its superset, as mail programs and
+// browsers do (C1 control characters in mail are windows-1252 text mislabelled).
+std::optional<std::string> convert_to_utf8(std::string_view text, std::string_view charset);
+
+// As convert_to_utf8, but `text` unchanged when no charset was given, it is UTF-8 or US-ASCII,
+// or the charset is unknown (the caller then sends the bytes as they are, base64 unless UTF-8).
+std::string to_utf8(std::string_view text, std::string_view charset);
+
+// A header field's value with its RFC 2047 encoded words decoded to UTF-8 (white space
+// between two adjacent encoded words dropped). A word in an unknown charset, or malformed,
+// stays as written; everything else is unchanged.
+std::string decode_encoded_words(std::string_view value);
+
+}  // namespace mailtap::tools::web
