@@ -233,6 +233,43 @@ class WebApiTest(h.IntegrationCase):
                 reply += chunk
         self.assertTrue(reply.startswith(b"HTTP/1.1 421"), reply[:80])
 
+    def raw_exchange(self, request: bytes) -> tuple[bytes, dict, bytes]:
+        """`request` sent as is; the status line, the headers (lower-case names), the body."""
+        with socket.create_connection(("127.0.0.1", self.web.port), timeout=30) as s:
+            s.sendall(request)
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+        head, _, body = reply.partition(b"\r\n\r\n")
+        status, *lines = head.split(b"\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower().decode(errors="replace")] = value.strip().decode()
+        return status, headers, body
+
+    def test_a_malformed_request_gets_a_fixed_reply_with_the_security_headers(self):
+        host = f"Host: 127.0.0.1:{self.web.port}\r\n".encode()
+        for request, status in [
+                (b"get /a b HTTP/1.1\r\n" + host + b"X-Injected: yes\r\n\r\n", 400),
+                (b"GET /a b\r\n" + host + b"X-Injected: yes\r\n\r\n", 400),
+                (b"GET /\x00 HTTP/1.1\r\n" + host + b"\r\n", 400),
+                (b"GET / HTTP/9.9\r\n" + host + b"X-Injected: yes\r\n\r\n", 505),
+                (b"GET / HTTP/1.1\r\n" + host + b"X-Big: " + b"a" * 20000 + b"\r\n\r\n", 400)]:
+            line, headers, body = self.raw_exchange(request)
+            # Nothing of the request in the reply's head: no echoed version, no extra header.
+            self.assertTrue(line.startswith(f"HTTP/1.1 {status} ".encode()), (request[:20], line))
+            self.assertNotIn("x-injected", headers)
+            self.assertNotIn("x-big", headers)
+            self.assertIn("default-src 'none'", headers.get("content-security-policy", ""))
+            self.assertEqual(headers.get("x-content-type-options"), "nosniff")
+            self.assertEqual(headers.get("x-frame-options"), "DENY")
+            self.assertEqual(headers.get("referrer-policy"), "no-referrer")
+            self.assertEqual(headers.get("cache-control"), "no-store")
+            self.assertEqual(json.loads(body)["status"], status)
+        # And the server goes on serving.
+        self.assertEqual(self.get("/api/sessions").status, 200)
+
     def test_read_only(self):
         for method in ["POST", "PUT", "DELETE", "PATCH"]:
             r = self.get("/api/sessions", method=method)

@@ -159,6 +159,17 @@ TEST(WebResponse, EveryResponseCarriesTheSecurityHeadersAndNoCors) {
   EXPECT_EQ(serialize_head(e).rfind("HTTP/1.1 421 Misdirected Request\r\n", 0), 0u);
 }
 
+TEST(WebResponse, AnUnreadableRequestGetsAFixedReply) {
+  for (int status : {400, 413, 505}) {
+    const Response r = unreadable_request_response(status);
+    EXPECT_EQ(r.status, status);
+    EXPECT_NE(r.body.find("\"status\":" + std::to_string(status)), std::string::npos);
+    EXPECT_NE(status_text(status), "Unknown");
+  }
+  EXPECT_EQ(unreadable_request_response(999).status, 400);
+  EXPECT_EQ(unreadable_request_response(200).status, 400);
+}
+
 TEST(WebResponse, NoLineBreakReachesAHeader) {
   Response r;
   r.content_type = "text/html; charset=x\r\nSet-Cookie: a=b";

@@ -14,12 +14,16 @@ std::string_view status_text(int status) {
       return "Not Found";
     case 405:
       return "Method Not Allowed";
+    case 413:
+      return "Content Too Large";
     case 421:
       return "Misdirected Request";
     case 500:
       return "Internal Server Error";
     case 503:
       return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
   }
   return "Unknown";
 }
@@ -31,6 +35,18 @@ Response error_response(int status, std::string_view message) {
   w.begin_object().key("error").value(message).key("status").value(status).end_object();
   r.body = w.take() + "\n";
   return r;
+}
+
+Response unreadable_request_response(int status) {
+  switch (status) {
+    case 413:
+      return error_response(413, "the request's head is too large");
+    case 505:
+      return error_response(505, "only HTTP/1.0 and HTTP/1.1 are served");
+    case 500:
+      return error_response(500, "the request could not be read");
+  }
+  return error_response(400, "malformed request");
 }
 
 namespace {

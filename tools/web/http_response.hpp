@@ -38,6 +38,11 @@ std::string_view status_text(int status);
 // A JSON error body {"error": "...", "status": N}.
 Response error_response(int status, std::string_view message);
 
+// The reply to a request CivetWeb could not read (its http_error callback): `status` as CivetWeb
+// chose it (400 malformed, 413 head too large, 505 HTTP version), 400 for a code not in
+// status_text. A fixed text: nothing of the request is in it.
+Response unreadable_request_response(int status);
+
 // Status line and headers (ending with the empty line), with Content-Length of the body unless
 // `streaming` (server-sent events: no length, the connection closes at the end).
 std::string serialize_head(const Response& r, bool streaming = false);

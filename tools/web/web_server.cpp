@@ -14,6 +14,7 @@
 #include "tools/web/api.hpp"
 #include "tools/web/change_watcher.hpp"
 #include "tools/web/host_check.hpp"
+#include "tools/web/http_response.hpp"
 #include "tools/web/routes.hpp"
 
 namespace mailtap::tools::web {
@@ -56,6 +57,16 @@ struct WebServer::Impl {
   static int on_request(mg_connection* conn) {
     auto* self = static_cast<Impl*>(mg_get_user_data(mg_get_context(conn)));
     return self->handle(conn);
+  }
+
+  // CivetWeb's own replies to a request it could not read (a malformed request line, a head too
+  // large, an HTTP version it does not serve) copy request bytes into the status line and lack
+  // the security headers: mailtap sends its own, fixed one instead.
+  static int on_http_error(mg_connection* conn, int status, const char*) {
+    const Response r = unreadable_request_response(status);
+    write_all(conn, serialize_head(r));
+    write_all(conn, r.body);
+    return 0;  // handled: CivetWeb sends nothing
   }
 
   int send(mg_connection* conn, const Response& r) {
@@ -163,6 +174,7 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
       "30000",           "enable_keep_alive", "no",          nullptr};
   mg_callbacks callbacks{};
   callbacks.begin_request = &Impl::on_request;
+  callbacks.http_error = &Impl::on_http_error;
   callbacks.log_message = [](const mg_connection*, const char*) { return 1; };  // not on stderr
   char text[256] = {};
   unsigned code = 0;
