@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -352,6 +353,36 @@ class WebApiTest(h.IntegrationCase):
         sock, status = w.open_event_stream(web.port)
         sock.close()
         self.assertIn(b" 503 ", status)
+
+    def test_slow_connections_do_not_hold_the_page_up(self):
+        # Forty connections that send a request head a line at a time and never finish it
+        # (any local process could): a normal request still gets its answer, in seconds.
+        web = w.WebServer(self.db).start()
+        self.addCleanup(web.stop)
+        slow = []
+        self.addCleanup(lambda: [s.close() for s in slow])
+        for _ in range(40):
+            s = socket.create_connection(("127.0.0.1", web.port), timeout=30)
+            s.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{web.port}\r\n".encode())
+            slow.append(s)
+        stop = threading.Event()
+
+        def trickle():
+            while not stop.wait(1):
+                for s in slow:
+                    try:
+                        s.sendall(b"X-Slow: 1\r\n")
+                    except OSError:
+                        pass  # mailtap gave up on it
+
+        thread = threading.Thread(target=trickle, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join)
+        self.addCleanup(stop.set)
+        started = time.monotonic()
+        r = w.request(web.port, "/api/sessions")
+        self.assertEqual(r.status, 200)
+        self.assertLess(time.monotonic() - started, 20)
 
     def test_proxy_serves_the_page_with_web(self):
         db = self.tmp / "proxy-web.db"

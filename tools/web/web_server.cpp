@@ -26,9 +26,13 @@ constexpr auto kPollInterval = std::chrono::milliseconds(250);
 // away still succeeds (the peer answers it with a reset), the next one fails. A comment every
 // second frees a reloaded page's slot within about two seconds.
 constexpr auto kKeepAlive = std::chrono::seconds(1);
-// Each event stream holds one of CivetWeb's threads for as long as a page is open.
-constexpr int kThreads = 16;
+// Each event stream holds one of CivetWeb's threads for as long as a page is open; so does a
+// connection whose request head has not come in yet, for at most kRequestTimeout (a browser
+// sends it at once). With 24 threads left beside the streams, a handful of slow or idle
+// connections cannot hold the page up for longer than that.
+constexpr int kThreads = 32;
 constexpr int kMaxStreams = 8;
+constexpr auto kRequestTimeout = std::chrono::seconds(5);
 
 struct ContextStopper {
   void operator()(mg_context* ctx) const noexcept { mg_stop(ctx); }
@@ -169,9 +173,10 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
   // An "s" suffix would make CivetWeb load a TLS library: the port string is built here only.
   const std::string ports = net::endpoint_label(options.listen);
   const std::string threads = std::to_string(kThreads);
+  const std::string timeout_ms = std::to_string(std::chrono::milliseconds(kRequestTimeout).count());
   const char* config[] = {
-      "listening_ports", ports.c_str(),       "num_threads", threads.c_str(), "request_timeout_ms",
-      "30000",           "enable_keep_alive", "no",          nullptr};
+      "listening_ports",  ports.c_str(),       "num_threads", threads.c_str(), "request_timeout_ms",
+      timeout_ms.c_str(), "enable_keep_alive", "no",          nullptr};
   mg_callbacks callbacks{};
   callbacks.begin_request = &Impl::on_request;
   callbacks.http_error = &Impl::on_http_error;
