@@ -322,6 +322,10 @@ void Dialogue::process_client() {
           framer_.skip_unread();
           break;
         }
+        if (held_bdat_) {
+          progressed = release_held_bdat();
+          break;
+        }
         if (std::optional<FramedLine> line = framer_.next_line()) {
           progress(0, /*complete=*/true);
           handle_line(std::move(*line));
@@ -372,6 +376,14 @@ void Dialogue::handle_line(FramedLine framed) {
   const RewriteCounts rewrites = framer_.take_rewrites();
   const std::size_t first_event = events_.size();
   handle_framed_line(std::move(framed));
+  if (held_bdat_) {
+    held_bdat_rewrites_ += rewrites;  // noted once the line is sent
+    return;
+  }
+  note_line_rewrites(rewrites, first_event);
+}
+
+void Dialogue::note_line_rewrites(const RewriteCounts& rewrites, std::size_t first_event) {
   if (!rewrites.any()) return;
   Event e = note_event(EventKind::rewrite,
                        first_event < events_.size() ? events_[first_event]->verb : std::string{},
@@ -484,25 +496,70 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
     }
     return;
   }
+  // The chunk goes upstream with no reply awaited, so the transaction it is recorded for is
+  // the one the server will have open when it reads it. When commands still awaiting replies
+  // leave that open (a MAIL sent behind another, or behind an RSET with arguments), BDAT waits
+  // for their replies, as the line after a sync point does.
+  const TransactionTracker::Forecast forecast = forecast_transaction();
+  if (!forecast.certain()) {
+    held_bdat_ = std::string(line);
+    return;
+  }
   record(client_line_event(Direction::client_to_upstream, cmd, line));
   forward(line);
   Pending p;
   p.verb = "BDAT";
   p.command = Verb::bdat;
   p.bdat_last = args->last;
-  p.transaction = transactions_.current();
+  p.transaction = forecast.transaction();
   push_pending(std::move(p));
-  if (transactions_.current()) transactions_.current()->message.via_bdat = true;
+  if (forecast.transaction()) forecast.transaction()->message.via_bdat = true;
   if (args->size > 0) {
     mode_ = Mode::bdat_chunk;
     bdat_remaining_ = args->size;
     bdat_discard_ = false;
     bdat_last_ = args->last;
     data_event_kind_ = EventKind::bdat_chunk;
-    body_transaction_ = transactions_.current();
-  } else if (args->last) {
-    transactions_.complete();  // its reply finds it through the Pending entry
+    body_transaction_ = forecast.transaction();
   }
+}
+
+// A BDAT held by handle_bdat goes on once no reply is awaited: the server's state is known.
+bool Dialogue::release_held_bdat() {
+  if (!held_bdat_ || awaiting_reply()) return false;
+  const std::string line = std::exchange(held_bdat_, std::nullopt).value();
+  const std::size_t first_event = events_.size();
+  handle_bdat(parse_command(line), line);
+  note_line_rewrites(std::exchange(held_bdat_rewrites_, {}), first_event);
+  return true;
+}
+
+// Where the server will be when it reads a command sent now: its open transaction, changed by
+// what the commands still awaiting their replies will do.
+TransactionTracker::Forecast Dialogue::forecast_transaction() const {
+  TransactionTracker::Forecast f(transactions_.active());
+  for (const Pending& p : pending_) {
+    if (p.kind == Pending::Kind::data_end) f.end();
+    if (p.kind != Pending::Kind::command) continue;
+    switch (p.command) {
+      case Verb::mail:
+        f.mail(p.transaction);
+        break;
+      case Verb::rset:
+        f.rset(!parse_command(p.line).args.empty());
+        break;
+      case Verb::bdat:
+        if (p.bdat_last) f.end();
+        break;
+      case Verb::ehlo:
+      case Verb::helo:
+        f.rset(/*with_arguments=*/true);  // may be refused; sync points, so never seen here
+        break;
+      default:
+        break;
+    }
+  }
+  return f;
 }
 
 // A command the upstream answers and mailtap only watches: relayed, its reply awaited in turn.
@@ -517,6 +574,7 @@ void Dialogue::relay_command(const Command& cmd, std::string_view line, bool dis
   switch (cmd.id) {
     case Verb::mail:
     case Verb::rcpt:
+    case Verb::rset:
     case Verb::ehlo:
     case Verb::helo:
       p.line = std::string(strip_crlf(line));
@@ -524,8 +582,8 @@ void Dialogue::relay_command(const Command& cmd, std::string_view line, bool dis
     default:
       break;
   }
-  p.transaction =
-      cmd.id == Verb::mail ? transactions_.begin(p.line, now_) : transactions_.current();
+  // Each MAIL asks for a transaction of its own; the server's replies say which one is open.
+  if (cmd.id == Verb::mail) p.transaction = transactions_.begin(p.line, now_);
   p.sync = is_sync_verb(cmd.id);
   p.line_end = line_end_;
   if (cmd.id == Verb::quit) quit_sent_ = true;
@@ -574,7 +632,6 @@ void Dialogue::await_client_auth_reply(bool response) {
   p.verb = "AUTH";
   p.command = Verb::auth;
   p.sync = true;
-  p.transaction = transactions_.current();
   push_pending(std::move(p));
 }
 
@@ -592,7 +649,7 @@ bool Dialogue::read_data() {
       forward(lines);
       if (options_.capture_bodies) data_event_ += lines;
       data_body_offset_ += n;
-      transactions_.add_body(lines);
+      if (body_transaction_) TransactionTracker::add_body(*body_transaction_, n);
       data_prev_end_ = LineEnd::crlf;
       progress(n, /*complete=*/true);
       continue;
@@ -680,7 +737,7 @@ void Dialogue::forward_body(std::string_view bytes, bool line_start) {
   std::string_view stored = bytes;
   if (line_start && !stored.empty() && stored[0] == '.') stored.remove_prefix(1);
   data_body_offset_ += stored.size();
-  transactions_.add_body(stored);
+  if (body_transaction_) TransactionTracker::add_body(*body_transaction_, stored.size());
   if (line_len > 998 && !long_line_noted_) {
     long_line_noted_ = true;
     record(note_event(EventKind::note, "DATA",
@@ -701,7 +758,7 @@ void Dialogue::end_of_data() {
   p.kind = Pending::Kind::data_end;
   p.verb = "DATA";
   p.command = Verb::data;
-  p.transaction = transactions_.complete();
+  p.transaction = body_transaction_;  // its final reply ends it
   push_pending(std::move(p));
 }
 
@@ -729,11 +786,10 @@ bool Dialogue::read_bdat_chunk() {
     // Chunks are counted octets, binary-safe: no normalisation, no telnet handling.
     forward(chunk);
     if (options_.capture_bodies) data_event_ += chunk;
-    transactions_.add_body(chunk);
+    if (body_transaction_) TransactionTracker::add_body(*body_transaction_, take);
   }
   if (bdat_remaining_ > 0) return false;
-  close_body_events();  // while the chunk's transaction is still the current one
-  if (bdat_last_ && !bdat_discard_) transactions_.complete();
+  close_body_events();
   bdat_last_ = false;
   mode_ = Mode::command;
   data_event_kind_ = EventKind::data;
@@ -741,7 +797,7 @@ bool Dialogue::read_bdat_chunk() {
 }
 
 void Dialogue::on_client_input_exhausted() {
-  if (ending_ || paused_ || framer_.unread() > 0) return;
+  if (ending_ || paused_ || held_bdat_ || framer_.unread() > 0) return;
   if (mode_ == Mode::data || (mode_ == Mode::bdat_chunk && !bdat_discard_)) {
     record(note_event(EventKind::note, {},
                       "client closed the connection inside a message body; the message was "
@@ -834,7 +890,7 @@ void Dialogue::on_reply(Reply reply) {
       }
       break;
     case Pending::Kind::data_end:
-      if (p.transaction) record_message(*p.transaction, reply);
+      record_message(p.transaction, reply);
       break;
     case Pending::Kind::command:
       if (on_command_reply(p, reply, out)) return;
@@ -901,12 +957,10 @@ bool Dialogue::on_command_reply(Pending& p, const Reply& reply, Relayed& out) {
     case Verb::helo:
       return on_greeting_reply(p, reply, out);
     case Verb::mail:
-      if (!positive && p.transaction) TransactionTracker::refused(*p.transaction);
+      transactions_.mail_reply(p.transaction, positive);
       break;
     case Verb::rcpt:
-      if (p.transaction)
-        TransactionTracker::add_recipient(
-            *p.transaction, Recipient{p.line, reply.code, std::string(strip_crlf(reply.raw))});
+      transactions_.rcpt_reply(Recipient{p.line, reply.code, std::string(strip_crlf(reply.raw))});
       break;
     case Verb::data:
       if (reply.code == 354) begin_body(p);
@@ -919,10 +973,12 @@ bool Dialogue::on_command_reply(Pending& p, const Reply& reply, Relayed& out) {
       }
       break;
     case Verb::rset:
-      if (positive) transactions_.reset(p.transaction);
+      if (positive) transactions_.reset();
       break;
     case Verb::bdat:
-      if (p.bdat_last && p.transaction) record_message(*p.transaction, reply);
+      // The server ends the transaction it has open (the one the chunks were recorded for:
+      // handle_bdat waits for the replies that would leave that in doubt).
+      if (p.bdat_last) record_message(transactions_.active(), reply);
       break;
     default:
       break;
@@ -935,8 +991,8 @@ bool Dialogue::on_greeting_reply(const Pending& p, const Reply& reply, Relayed& 
   const bool positive = reply.positive_completion();
   if (positive) {
     greet_again_ = false;
-    // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state (unless a later MAIL began one)
-    transactions_.reset(p.transaction);
+    // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state
+    transactions_.reset();
     chunking_ = p.command == Verb::ehlo && parse_capabilities(reply).chunking;
   }
   if (hold_for_login(p, reply, positive)) {
@@ -962,7 +1018,7 @@ void Dialogue::begin_body(const Pending& p) {
   data_dot_held_ = false;
   data_body_offset_ = 0;
   data_event_kind_ = EventKind::data;
-  body_transaction_ = p.transaction;
+  body_transaction_ = transactions_.active();  // replies come in order: the server's own
   long_line_noted_ = false;
 }
 
@@ -993,8 +1049,8 @@ void Dialogue::sasl_end(const Reply& reply) {
 
 // ---- transactions ------------------------------------------------------------------------
 
-void Dialogue::record_message(Transaction& t, const Reply& final_reply) {
-  if (std::optional<Message> m = TransactionTracker::finish(t, final_reply, now_))
+void Dialogue::record_message(const TransactionTracker::Handle& t, const Reply& final_reply) {
+  if (std::optional<Message> m = transactions_.finish(t, final_reply, now_))
     messages_.push_back(std::move(*m));
 }
 

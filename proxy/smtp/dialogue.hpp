@@ -203,7 +203,10 @@ class Dialogue {
   void send_own_line(std::string_view line, EventKind kind, std::string note, Expect expects,
                      bool sync);
   void handle_command(const Command& cmd, std::string_view line, bool distrusted);
+  void note_line_rewrites(const RewriteCounts& rewrites, std::size_t first_event);
   void handle_bdat(const Command& cmd, std::string_view line);
+  bool release_held_bdat();
+  TransactionTracker::Forecast forecast_transaction() const;
   void relay_command(const Command& cmd, std::string_view line, bool distrusted);
   void distrust_early_lines();
   void handle_sasl_line(std::string_view line);
@@ -278,7 +281,7 @@ class Dialogue {
   Event auth_line_event(Direction d, RedactedLine r, std::size_t wire_size) const;
 
   // The final reply to a message's end: its Message goes to the owner.
-  void record_message(Transaction& t, const Reply& final_reply);
+  void record_message(const TransactionTracker::Handle& t, const Reply& final_reply);
 
   DialogueOptions options_;
   std::vector<RecordedEvent> own_events_;  // where events_ points unless the owner gave a vector
@@ -291,8 +294,13 @@ class Dialogue {
   ClientFramer framer_;
   ReplyParser replies_;
   AuthRedactor redactor_;
-  // The transaction the client is sending; replies find theirs through their Pending entries.
+  // The server's transactions, moved by its replies; a MAIL's Pending entry holds the one it
+  // asks for, an end of data's the one it ends.
   TransactionTracker transactions_;
+  // A BDAT line waiting for the replies that say which transaction its chunk belongs to, and
+  // the rewrites made to it (see handle_bdat).
+  std::optional<std::string> held_bdat_;
+  RewriteCounts held_bdat_rewrites_;
 
   // --auth-user: mailtap's own AUTH, and the EHLO/HELO reply held back until it ends.
   std::optional<UpstreamLogin> login_;

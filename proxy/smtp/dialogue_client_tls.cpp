@@ -26,8 +26,10 @@ std::string Dialogue::answer_starttls(const Command& cmd) {
     case ClientTlsState::offered:
       if (!cmd.args.empty()) return "501 5.5.4 mailtap: syntax is STARTTLS, without arguments\r\n";
       // The upstream holds the transaction: TLS cannot start under it (RFC 3207 §4.2 resets
-      // the client's state, the upstream's would not be).
-      if (transactions_.open())
+      // the client's state, the upstream's would not be). Nor where one may be open once the
+      // replies still awaited are in.
+      if (const TransactionTracker::Forecast f = forecast_transaction();
+          f.transaction() || !f.certain())
         return "503 5.5.1 mailtap: STARTTLS inside a mail transaction; send RSET first\r\n";
       client_tls_ = ClientTlsState::requested;
       return "220 2.0.0 Ready to start TLS\r\n";

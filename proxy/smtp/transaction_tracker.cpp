@@ -7,28 +7,54 @@ namespace mailtap::smtp {
 
 TransactionTracker::Handle TransactionTracker::begin(std::string_view mail_line,
                                                      Clock::time_point now) {
-  if (open()) return nullptr;
-  current_ = std::make_shared<Transaction>();
-  current_->message.transaction = ++begun_;
-  current_->message.mail_from = std::string(mail_line);
-  current_->message.started = now;
-  return current_;
+  auto t = std::make_shared<Transaction>();
+  t->message.transaction = ++begun_;
+  t->message.mail_from = std::string(mail_line);
+  t->message.started = now;
+  return t;
 }
 
-void TransactionTracker::add_body(std::string_view bytes) {
-  if (!current_ || bytes.empty()) return;
-  current_->message.size += bytes.size();
+void TransactionTracker::mail_reply(const Handle& t, bool positive) {
+  if (!t) return;
+  if (positive) {
+    active_ = t;
+  } else {
+    t->settled = true;
+  }
 }
 
-std::optional<Message> TransactionTracker::finish(Transaction& t, const Reply& final_reply,
+void TransactionTracker::rcpt_reply(Recipient r) {
+  if (active_) active_->message.recipients.push_back(std::move(r));
+}
+
+std::optional<Message> TransactionTracker::finish(Handle t, const Reply& final_reply,
                                                   Clock::time_point now) {
-  if (t.settled) return std::nullopt;
-  t.settled = true;
-  Message m = std::move(t.message);
+  if (!t) return std::nullopt;
+  if (active_ == t) active_.reset();
+  if (t->settled) return std::nullopt;
+  t->settled = true;
+  Message m = std::move(t->message);
   m.final_code = final_reply.code;
   m.final_reply = std::string(strip_crlf(final_reply.raw));
   m.finished = now;
   return m;
+}
+
+void TransactionTracker::Forecast::mail(const Handle& t) {
+  if (transaction_) {
+    certain_ = false;  // refused as nested, or accepted if the open one's MAIL was refused
+    return;
+  }
+  transaction_ = t;
+}
+
+void TransactionTracker::Forecast::rset(bool with_arguments) {
+  if (!with_arguments) {
+    reset();
+    return;
+  }
+  if (transaction_) certain_ = false;  // a server may refuse it (501) and keep the transaction
+  transaction_.reset();
 }
 
 }  // namespace mailtap::smtp

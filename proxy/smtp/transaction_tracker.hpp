@@ -1,8 +1,11 @@
-// The mail transactions of one session as the upstream sees them: which transaction a MAIL
-// begins, which one each later command and body octet belongs to, and the Message each yields
-// once its final reply arrives. Pipelined commands (and BDAT chunks) are sent before the MAIL
-// reply, so a transaction starts when MAIL is sent; replies find theirs through the handle their
-// command kept, and a refused MAIL makes it produce no Message.
+// The mail transactions of one session as the upstream decides them: which transaction each
+// MAIL asks for, which one is open when a later command or body arrives, and the Message each
+// yields once its final reply arrives. A pipelining client sends commands before the replies
+// that decide what they belong to (RSET, a refused MAIL, a nested MAIL the server refuses), so
+// nothing is decided when a command is sent: each MAIL gets a transaction of its own, kept with
+// its Pending entry, and replies, which come in order, move the server's state. What a command
+// sent now will find is only forecast (Forecast), for the few things decided at that moment
+// (the transaction a BDAT chunk is recorded for, STARTTLS).
 #pragma once
 
 #include <chrono>
@@ -30,34 +33,55 @@ class TransactionTracker {
   using Clock = std::chrono::system_clock;
   using Handle = std::shared_ptr<Transaction>;
 
-  // The transaction the client is sending (from its MAIL on), if any.
-  const Handle& current() const { return current_; }
-  // A transaction is open: begun, and neither refused nor recorded.
-  bool open() const { return current_ && !current_->settled; }
+  // The transaction the server has open, as the replies so far say; nullptr if none.
+  const Handle& active() const { return active_; }
+  bool open() const { return active_ != nullptr; }
 
-  // The client's MAIL went upstream: a new transaction, numbered from 1, unless one is open (the
-  // server refuses that MAIL, RFC 5321 §4.1.4, and nothing changes: nullptr).
+  // The client's MAIL went upstream: the transaction it asks for, numbered from 1 (one number
+  // per MAIL). It is not open until the server accepts it (mail_reply).
   Handle begin(std::string_view mail_line, Clock::time_point now);
-  // Body octets as the server stores them, counted for the current transaction.
-  void add_body(std::string_view bytes);
-  // The client has sent the whole message (end of data, BDAT LAST): later commands belong to
-  // no transaction; its final reply finds it through the returned handle.
-  Handle complete() { return std::move(current_); }
-  // A positive reply to RSET, EHLO or HELO ended `t`, unless a later MAIL began another.
-  void reset(const Handle& t) {
-    if (current_ == t) current_.reset();
-  }
+  // The reply to the MAIL that began `t`. Accepted: `t` is the open transaction (a server that
+  // accepts a MAIL inside another has dropped that one). Refused: `t` yields no Message, and
+  // what was open stays open (a nested MAIL refused with 503 takes nothing from it).
+  void mail_reply(const Handle& t, bool positive);
+  // The reply to a RCPT: a recipient of the open transaction, accepted or not (none open: the
+  // server refused it as out of sequence, and it belongs to no message).
+  void rcpt_reply(Recipient r);
+  // A positive reply to RSET, EHLO or HELO: the server has no transaction open.
+  void reset() { active_.reset(); }
+  // The final reply to the end of `t`'s message (its end of data, or BDAT LAST): `t` is over,
+  // whatever the code, and yields its Message once (nullopt if refused or already done).
+  std::optional<Message> finish(Handle t, const Reply& final_reply, Clock::time_point now);
 
-  static void refused(Transaction& t) { t.settled = true; }
-  static void add_recipient(Transaction& t, Recipient r) {
-    t.message.recipients.push_back(std::move(r));
-  }
-  // The final reply to the message's end: its Message, once (nullopt if refused or already done).
-  static std::optional<Message> finish(Transaction& t, const Reply& final_reply,
-                                       Clock::time_point now);
+  // Body octets as the server stores them.
+  static void add_body(Transaction& t, std::uint64_t octets) { t.message.size += octets; }
+
+  // What a command sent now will find, given the state-changing commands still awaiting their
+  // replies, fed oldest first. `certain` is false when that depends on how the server answers
+  // them: a MAIL sent while another transaction is or may be open (the server refuses it, or
+  // the earlier MAIL was refused and it is accepted), or an RSET with arguments (refused).
+  // A MAIL into no transaction is forecast accepted: if it is refused, nothing is open, and a
+  // command that needs a transaction is refused too.
+  class Forecast {
+   public:
+    explicit Forecast(Handle active) : transaction_(std::move(active)) {}
+    void mail(const Handle& t);
+    void rset(bool with_arguments);
+    void end() { reset(); }  // an end of data or BDAT LAST: no transaction after its reply
+    void reset() {
+      transaction_.reset();
+      certain_ = true;
+    }
+    const Handle& transaction() const { return transaction_; }
+    bool certain() const { return certain_; }
+
+   private:
+    Handle transaction_;
+    bool certain_ = true;
+  };
 
  private:
-  Handle current_;
+  Handle active_;
   std::uint64_t begun_ = 0;
 };
 

@@ -3,9 +3,11 @@
 
 import os
 import sys
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from test_recording import query, wait_ended  # noqa: E402
 
 ALICE = ("alice", h.USERS["alice"])
 
@@ -73,6 +75,73 @@ class PipeliningPostfixTest(h.IntegrationCase):
             self.assertEqual(c.cmd(h.dot_stuff(msg) + b".").code, 250)
             c.cmd("QUIT")
         self.assertDelivered(tok, msg)
+
+    # A client that pipelines commands whose meaning depends on replies still to come (RSET,
+    # a MAIL the server refuses): every message the server accepts is in the record, with
+    # the recipients and body the server gave it.
+    def recorded_messages(self, db):
+        [s] = wait_ended(db, 1)
+        rows = query(db, "SELECT * FROM messages WHERE session_id = ? ORDER BY seq", (s["id"],))
+        return [(m, [r["command"] for r in query(
+            db, "SELECT command FROM recipients WHERE message_id = ? ORDER BY position",
+            (m["id"],))]) for m in rows]
+
+    def pipelined_transaction(self, first: bytes, replies: list, bdat: bool = False):
+        mt = self.mailtap(self.postfix.submission)
+        db = Path(mt._tmp) / "mailtap.db"
+        tok = h.unique_token()
+        msg = h.make_message(tok, to_addr="carol@example.test")
+        transaction = b"MAIL FROM:<sender@client.test>\r\nRCPT TO:<carol@example.test>\r\n"
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            e = c.cmd("EHLO client.test")
+            if bdat:
+                self.assertIn("CHUNKING", e.lines)
+                c.send(first + transaction + b"BDAT %d LAST\r\n" % len(msg) + msg)
+            else:
+                c.send(first + transaction + b"DATA\r\n")
+            got = [c.reply() for _ in range(len(replies))]
+            self.assertEqual([r.code for r in got], replies, "\n".join(map(str, got)))
+            if not bdat:
+                self.assertEqual(c.cmd(h.dot_stuff(msg) + b".").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        self.assertDelivered(tok, msg, mailbox="carol")
+        [(m, rcpts)] = self.recorded_messages(db)
+        self.assertEqual(m["mail_from"], "MAIL FROM:<sender@client.test>")
+        self.assertEqual(rcpts, ["RCPT TO:<carol@example.test>"])
+        self.assertEqual(m["final_code"], 250)
+        self.assertEqual(m["body_truncated"], 0)
+        self.assertEqual(h.recorded_body(db, m["id"]), msg)
+        return m
+
+    def test_pipelined_rset_and_mail_record_the_delivered_message(self):
+        m = self.pipelined_transaction(
+            b"MAIL FROM:<sender@client.test>\r\nRCPT TO:<bob@example.test>\r\nRSET\r\n",
+            [250, 250, 250, 250, 250, 354])
+        self.assertEqual(m["mail_transaction"], 2)
+
+    def test_refused_mail_then_pipelined_mail_records_the_delivered_message(self):
+        m = self.pipelined_transaction(b"MAIL FROM:<sender@client.test> FOO=bar\r\n",
+                                       [555, 250, 250, 354])
+        self.assertEqual(m["mail_transaction"], 2)
+
+    def test_nested_mail_refused_keeps_the_open_transaction(self):
+        # Postfix answers the second MAIL 503 (nested); the first transaction takes carol.
+        m = self.pipelined_transaction(b"MAIL FROM:<sender@client.test>\r\n",
+                                       [250, 503, 250, 354])
+        self.assertEqual(m["mail_transaction"], 1)
+
+    def test_bdat_behind_a_refused_mail_records_the_delivered_message(self):
+        m = self.pipelined_transaction(b"MAIL FROM:<sender@client.test> FOO=bar\r\n",
+                                       [555, 250, 250, 250], bdat=True)
+        self.assertEqual(m["mail_transaction"], 2)
+        self.assertEqual(m["via_bdat"], 1)
+
+    def test_bdat_behind_rset_and_mail_records_the_delivered_message(self):
+        m = self.pipelined_transaction(
+            b"MAIL FROM:<sender@client.test>\r\nRCPT TO:<bob@example.test>\r\nRSET\r\n",
+            [250, 250, 250, 250, 250, 250], bdat=True)
+        self.assertEqual(m["mail_transaction"], 2)
 
 
 if __name__ == "__main__":

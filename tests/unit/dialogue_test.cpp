@@ -340,6 +340,125 @@ TEST(Dialogue, RsetAndEhloDropTheTransaction) {
   EXPECT_TRUE(r.messages.empty());  // no transaction mailtap could attribute the body to
 }
 
+// A pipelining client (or a person pasting lines into nc) sends commands before the replies
+// that decide which transaction they belong to. Every message the server accepts is recorded,
+// with the recipients and body the server gave it.
+TEST(Dialogue, PipelinedRsetAndMailRecordTheNewTransaction) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<bob@y>\r\nRSET\r\nMAIL FROM:<a2@x>\r\nRCPT "
+             "TO:<carol@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 reset\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("Subject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n"),
+      upstream("250 queued as X\r\n221 bye\r\n"),
+  });
+  ASSERT_EQ(r.messages.size(), 1u);
+  const Message& m = r.messages[0];
+  EXPECT_EQ(m.transaction, 2u);
+  EXPECT_EQ(m.mail_from, "MAIL FROM:<a2@x>");
+  ASSERT_EQ(m.recipients.size(), 1u);
+  EXPECT_EQ(m.recipients[0].command, "RCPT TO:<carol@y>");
+  EXPECT_EQ(m.body, "Subject: x\r\n\r\nhi\r\n");
+  EXPECT_EQ(m.size, m.body.size());
+  EXPECT_EQ(m.final_reply, "250 queued as X");
+}
+
+TEST(Dialogue, ARefusedMailThenAPipelinedMailRecordsTheSecond) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x> FOO=bar\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("555 5.5.4 Unsupported option: FOO=bar\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("hi\r\n.\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].transaction, 2u);
+  EXPECT_EQ(r.messages[0].mail_from, "MAIL FROM:<a@x>");
+  ASSERT_EQ(r.messages[0].recipients.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "hi\r\n");
+}
+
+// RFC 5321 §4.1.4: the server refuses a MAIL inside a transaction (503) and goes on with the
+// open one, which keeps the RCPT that follows.
+TEST(Dialogue, ANestedMailTheServerRefusesLeavesTheOpenTransactionItsOwn) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nMAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n503 5.5.1 Error: nested MAIL command\r\n250 ok\r\n354 go\r\n"),
+      client("hi\r\n.\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].transaction, 1u);
+  EXPECT_EQ(r.messages[0].mail_from, "MAIL FROM:<a@x>");
+  ASSERT_EQ(r.messages[0].recipients.size(), 2u);
+  EXPECT_EQ(r.messages[0].recipients[1].command, "RCPT TO:<d@y>");
+  EXPECT_EQ(r.messages[0].body, "hi\r\n");
+}
+
+// "RSET x" is refused (501): the transaction goes on, and the MAIL behind it is nested.
+TEST(Dialogue, ARefusedRsetLeavesTheTransactionOpen) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nRSET x\r\nMAIL FROM:<c@x>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n501 5.5.4 Syntax: RSET\r\n503 nested\r\n354 go\r\n"),
+      client("hi\r\n.\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].mail_from, "MAIL FROM:<a@x>");
+  EXPECT_EQ(r.messages[0].body, "hi\r\n");
+}
+
+// A refused DATA leaves the transaction open (RFC 5321 §3.3); an RSET pipelined with the next
+// transaction closes it.
+TEST(Dialogue, ARefusedDataThenRsetAndANewTransaction) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n550 no such user\r\n554 5.5.1 no valid recipients\r\n"),
+      client("RSET\r\nMAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\nDATA\r\n"),
+      upstream("250 reset\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("hi\r\n.\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].transaction, 2u);
+  ASSERT_EQ(r.messages[0].recipients.size(), 1u);
+  EXPECT_EQ(r.messages[0].recipients[0].command, "RCPT TO:<d@y>");
+}
+
+// The next transaction pipelined right behind an end of data: the final reply ends the first,
+// the replies after it belong to the second.
+TEST(Dialogue, TransactionsPipelinedBehindAnEndOfData) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("one\r\n.\r\nMAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\nDATA\r\n"),
+      upstream("250 queued 1\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("two\r\n.\r\n"),
+      upstream("550 rejected\r\n"),
+  });
+  ASSERT_EQ(r.messages.size(), 2u);
+  EXPECT_EQ(r.messages[0].body, "one\r\n");
+  EXPECT_EQ(r.messages[0].recipients.size(), 1u);
+  EXPECT_EQ(r.messages[0].final_reply, "250 queued 1");
+  EXPECT_EQ(r.messages[1].mail_from, "MAIL FROM:<c@x>");
+  ASSERT_EQ(r.messages[1].recipients.size(), 1u);
+  EXPECT_EQ(r.messages[1].recipients[0].command, "RCPT TO:<d@y>");
+  EXPECT_EQ(r.messages[1].body, "two\r\n");
+  EXPECT_EQ(r.messages[1].final_code, 550);
+}
+
+TEST(Dialogue, EhloAfterAMailDropsItsTransaction) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n" + ehlo),
+      upstream("250 ok\r\n250 ok\r\n" + ehlo_reply),
+      client("MAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("hi\r\n.\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].mail_from, "MAIL FROM:<c@x>");
+  EXPECT_EQ(r.messages[0].recipients.size(), 1u);
+}
+
 // ---- AUTH ----------------------------------------------------------------------------------
 
 const std::string password = "s3cret-pw";
@@ -588,6 +707,102 @@ TEST(Dialogue, BdatZeroLast) {
   });
   ASSERT_EQ(r.messages.size(), 1u);
   EXPECT_EQ(r.messages[0].body, "ab");
+}
+
+// A BDAT chunk goes upstream before the replies to the commands ahead of it, so it is recorded
+// for the transaction the server will have open. When those replies decide that, BDAT waits.
+TEST(Dialogue, BdatPipelinedBehindRsetAndMailBelongsToTheNewTransaction) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nRSET\r\nMAIL FROM:<c@x>\r\nRCPT "
+             "TO:<d@y>\r\nBDAT 3 LAST\r\nabc"),
+      upstream("250 ok\r\n250 ok\r\n250 reset\r\n250 ok\r\n250 ok\r\n250 queued\r\n"),
+  });
+  // Not held: whatever the replies, the chunk is the second MAIL's or nobody's.
+  EXPECT_EQ(r.upstream_per_step[2],
+            "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nRSET\r\nMAIL "
+            "FROM:<c@x>\r\nRCPT TO:<d@y>\r\nBDAT 3 LAST\r\nabc");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].transaction, 2u);
+  EXPECT_EQ(r.messages[0].mail_from, "MAIL FROM:<c@x>");
+  ASSERT_EQ(r.messages[0].recipients.size(), 1u);
+  EXPECT_EQ(r.messages[0].recipients[0].command, "RCPT TO:<d@y>");
+  EXPECT_EQ(r.messages[0].body, "abc");
+  EXPECT_TRUE(r.messages[0].via_bdat);
+}
+
+TEST(Dialogue, BdatBehindARefusedMailAndAnotherMailWaitsForTheirReplies) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x> FOO=bar\r\nMAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\nBDAT 3 "
+             "LAST\r\nabcNOOP\r\n"),
+      upstream("555 5.5.4 Unsupported option: FOO=bar\r\n250 ok\r\n250 ok\r\n"),
+      upstream("250 queued\r\n250 noop\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2],
+            "MAIL FROM:<a@x> FOO=bar\r\nMAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\n");
+  EXPECT_TRUE(r.awaiting_reply_per_step[2]);
+  EXPECT_EQ(r.upstream_per_step[3], "BDAT 3 LAST\r\nabcNOOP\r\n");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].transaction, 2u);
+  EXPECT_EQ(r.messages[0].body, "abc");
+  EXPECT_EQ(r.messages[0].recipients.size(), 1u);
+}
+
+TEST(Dialogue, BdatBehindANestedMailWaitsAndStaysWithTheOpenTransaction) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"),
+      upstream("250 ok\r\n250 ok\r\n"),
+      client("MAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\nBDAT 2 LAST\r\nxy"),
+      upstream("503 5.5.1 Error: nested MAIL command\r\n250 ok\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[4], "MAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\n");
+  EXPECT_EQ(r.upstream_per_step[5], "BDAT 2 LAST\r\nxy");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].transaction, 1u);
+  EXPECT_EQ(r.messages[0].mail_from, "MAIL FROM:<a@x>");
+  EXPECT_EQ(r.messages[0].recipients.size(), 2u);
+  EXPECT_EQ(r.messages[0].body, "xy");
+}
+
+TEST(Dialogue, BdatTransactionsPipelinedBackToBack) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2 LAST\r\nabMAIL FROM:<c@x>\r\nRCPT "
+             "TO:<d@y>\r\nBDAT 1\r\ncBDAT 1 LAST\r\nd"),
+      upstream("250 ok\r\n250 ok\r\n250 queued 1\r\n250 ok\r\n250 ok\r\n250 1\r\n250 queued 2\r\n"),
+  });
+  // Nothing held: each MAIL follows a BDAT LAST.
+  EXPECT_FALSE(r.awaiting_reply_per_step.back());
+  ASSERT_EQ(r.messages.size(), 2u);
+  EXPECT_EQ(r.messages[0].body, "ab");
+  EXPECT_EQ(r.messages[0].final_reply, "250 queued 1");
+  EXPECT_EQ(r.messages[1].body, "cd");
+  EXPECT_EQ(r.messages[1].mail_from, "MAIL FROM:<c@x>");
+  EXPECT_EQ(r.messages[1].recipients.size(), 1u);
+  EXPECT_EQ(r.messages[1].final_reply, "250 queued 2");
+}
+
+TEST(Dialogue, ClientEofBehindAHeldBdatStillSendsIt) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x> FOO=bar\r\nMAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\nBDAT 1 LAST\r\nz"),
+      client_eof(),
+      upstream("555 no\r\n250 ok\r\n250 ok\r\n"),
+      upstream("250 queued\r\n"),
+      upstream("221 bye\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[4], "BDAT 1 LAST\r\nzQUIT\r\n");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "z");
+  EXPECT_TRUE(r.finished);
 }
 
 TEST(Dialogue, BdatWithoutChunkingIsRefusedAndItsChunkSwallowed) {

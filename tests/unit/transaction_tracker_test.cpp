@@ -24,17 +24,16 @@ TEST(TransactionTracker, MailBeginsNumberedTransactionsAndTheFinalReplyMakesTheM
   EXPECT_FALSE(tracker.open());
   auto first = tracker.begin("MAIL FROM:<a@example>", t0);
   ASSERT_TRUE(first);
+  EXPECT_FALSE(tracker.open());  // until the server accepts it
+  tracker.mail_reply(first, /*positive=*/true);
   EXPECT_TRUE(tracker.open());
-  EXPECT_EQ(tracker.current(), first);
-  TransactionTracker::add_recipient(*first, {"RCPT TO:<b@example>", 250, "250 2.1.5 Ok"});
-  tracker.add_body("hello\r\n");
-  auto done = tracker.complete();
-  EXPECT_EQ(done, first);
-  EXPECT_FALSE(tracker.current());
-  tracker.add_body("not part of any message\r\n");
+  EXPECT_EQ(tracker.active(), first);
+  tracker.rcpt_reply({"RCPT TO:<b@example>", 250, "250 2.1.5 Ok"});
+  TransactionTracker::add_body(*first, 7);
 
-  auto m = TransactionTracker::finish(*done, reply_of("250 2.0.0 Ok: queued as X\r\n"), t1);
+  auto m = tracker.finish(first, reply_of("250 2.0.0 Ok: queued as X\r\n"), t1);
   ASSERT_TRUE(m);
+  EXPECT_FALSE(tracker.open());
   EXPECT_EQ(m->transaction, 1u);
   EXPECT_EQ(m->mail_from, "MAIL FROM:<a@example>");
   ASSERT_EQ(m->recipients.size(), 1u);
@@ -46,47 +45,129 @@ TEST(TransactionTracker, MailBeginsNumberedTransactionsAndTheFinalReplyMakesTheM
   EXPECT_EQ(m->started, t0);
   EXPECT_EQ(m->finished, t1);
   // A Message is produced once.
-  EXPECT_FALSE(TransactionTracker::finish(*done, reply_of("250 again\r\n"), t1));
+  EXPECT_FALSE(tracker.finish(first, reply_of("250 again\r\n"), t1));
 
   auto second = tracker.begin("MAIL FROM:<c@example>", t1);
   ASSERT_TRUE(second);
   EXPECT_EQ(second->message.transaction, 2u);
 }
 
-TEST(TransactionTracker, MailInsideAnOpenTransactionChangesNothing) {
+// RFC 5321 §4.1.4: a MAIL inside a transaction is refused (503), and the open one goes on: its
+// recipients and body are still its own.
+TEST(TransactionTracker, ANestedMailTheServerRefusesTakesNothingFromTheOpenOne) {
   TransactionTracker tracker;
   auto first = tracker.begin("MAIL FROM:<a@example>", t0);
-  EXPECT_FALSE(tracker.begin("MAIL FROM:<b@example>", t0));  // the server answers 503
-  EXPECT_EQ(tracker.current(), first);
-  EXPECT_EQ(first->message.mail_from, "MAIL FROM:<a@example>");
+  auto nested = tracker.begin("MAIL FROM:<b@example>", t0);  // pipelined behind it
+  EXPECT_EQ(nested->message.transaction, 2u);
+  tracker.mail_reply(first, true);
+  tracker.mail_reply(nested, false);
+  EXPECT_EQ(tracker.active(), first);
+  tracker.rcpt_reply({"RCPT TO:<c@example>", 250, "250 Ok"});
+  auto m = tracker.finish(first, reply_of("250 Ok\r\n"), t1);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->mail_from, "MAIL FROM:<a@example>");
+  ASSERT_EQ(m->recipients.size(), 1u);
+  EXPECT_FALSE(tracker.finish(nested, reply_of("250 Ok\r\n"), t1));
 }
 
-TEST(TransactionTracker, RefusedMailYieldsNoMessageAndFreesTheNextMail) {
+TEST(TransactionTracker, RefusedMailYieldsNoMessageAndTheNextMailOpensItsOwn) {
   TransactionTracker tracker;
-  auto refused = tracker.begin("MAIL FROM:<a@example>", t0);
-  TransactionTracker::refused(*refused);
+  auto refused = tracker.begin("MAIL FROM:<a@example> FOO=bar", t0);
+  auto next = tracker.begin("MAIL FROM:<b@example>", t0);  // sent before the refusal arrived
+  tracker.mail_reply(refused, false);
   EXPECT_FALSE(tracker.open());
-  EXPECT_FALSE(TransactionTracker::finish(*refused, reply_of("250 Ok\r\n"), t1));
-  auto next = tracker.begin("MAIL FROM:<b@example>", t0);
-  ASSERT_TRUE(next);
+  tracker.rcpt_reply({"RCPT TO:<x@example>", 503, "503 need MAIL"});  // belongs to nothing
+  tracker.mail_reply(next, true);
+  EXPECT_EQ(tracker.active(), next);
   EXPECT_EQ(next->message.transaction, 2u);
+  EXPECT_TRUE(next->message.recipients.empty());
+  EXPECT_FALSE(tracker.finish(refused, reply_of("250 Ok\r\n"), t1));
 }
 
-TEST(TransactionTracker, ResetEndsOnlyTheTransactionItWasSentIn) {
+// A pipelined RSET + MAIL: the second MAIL is sent while the first transaction is still open,
+// and opens once the RSET's reply has closed that one.
+TEST(TransactionTracker, RepliesToAPipelinedRsetAndMailMoveToTheNewTransaction) {
   TransactionTracker tracker;
   auto first = tracker.begin("MAIL FROM:<a@example>", t0);
-  tracker.reset(nullptr);  // an RSET sent before that MAIL
-  EXPECT_EQ(tracker.current(), first);
-  tracker.reset(first);
-  EXPECT_FALSE(tracker.current());
+  auto second = tracker.begin("MAIL FROM:<a@example>", t0);
+  tracker.mail_reply(first, true);
+  tracker.rcpt_reply({"RCPT TO:<bob@example>", 250, "250 Ok"});
+  tracker.reset();  // the RSET's 250
+  EXPECT_FALSE(tracker.open());
+  tracker.mail_reply(second, true);
+  tracker.rcpt_reply({"RCPT TO:<carol@example>", 250, "250 Ok"});
+  auto m = tracker.finish(second, reply_of("250 queued\r\n"), t1);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->transaction, 2u);
+  ASSERT_EQ(m->recipients.size(), 1u);
+  EXPECT_EQ(m->recipients[0].command, "RCPT TO:<carol@example>");
+}
+
+TEST(TransactionTracker, AServerThatAcceptsANestedMailHasDroppedTheOpenOne) {
+  TransactionTracker tracker;
+  auto first = tracker.begin("MAIL FROM:<a@example>", t0);
+  auto second = tracker.begin("MAIL FROM:<b@example>", t0);
+  tracker.mail_reply(first, true);
+  tracker.mail_reply(second, true);
+  EXPECT_EQ(tracker.active(), second);
+}
+
+TEST(TransactionTracker, TheFinalReplyEndsTheTransactionWhateverItsCode) {
+  TransactionTracker tracker;
+  auto t = tracker.begin("MAIL FROM:<a@example>", t0);
+  tracker.mail_reply(t, true);
+  auto m = tracker.finish(t, reply_of("554 5.7.1 rejected\r\n"), t1);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->final_code, 554);
+  EXPECT_FALSE(tracker.open());
+}
+
+TEST(TransactionTracker, ForecastFollowsTheCommandsAwaitingReplies) {
+  TransactionTracker tracker;
+  auto a = tracker.begin("MAIL FROM:<a@example>", t0);
+  auto b = tracker.begin("MAIL FROM:<b@example>", t0);
+  {
+    TransactionTracker::Forecast f(tracker.active());
+    f.mail(a);  // into no transaction: accepted, or refused and nothing is open
+    EXPECT_TRUE(f.certain());
+    EXPECT_EQ(f.transaction(), a);
+    f.mail(b);  // refused as nested, or accepted if a was refused: the replies decide
+    EXPECT_FALSE(f.certain());
+    f.rset(/*with_arguments=*/false);  // whatever came before, nothing is open after it
+    EXPECT_TRUE(f.certain());
+    EXPECT_FALSE(f.transaction());
+    f.mail(b);
+    EXPECT_TRUE(f.certain());
+    EXPECT_EQ(f.transaction(), b);
+    f.end();
+    EXPECT_TRUE(f.certain());
+    EXPECT_FALSE(f.transaction());
+  }
+  tracker.mail_reply(a, true);
+  {
+    TransactionTracker::Forecast f(tracker.active());
+    EXPECT_EQ(f.transaction(), a);
+    f.mail(b);
+    EXPECT_FALSE(f.certain());
+  }
+  {
+    TransactionTracker::Forecast f(tracker.active());
+    f.rset(/*with_arguments=*/true);  // "RSET x": a server may refuse it and keep a open
+    EXPECT_FALSE(f.certain());
+  }
+  {
+    TransactionTracker::Forecast f(nullptr);
+    f.rset(/*with_arguments=*/true);  // nothing open either way
+    EXPECT_TRUE(f.certain());
+  }
 }
 
 Message message_of(const std::vector<std::string_view>& reads) {
   TransactionTracker tracker;
   auto t = tracker.begin("MAIL FROM:<a@example>", t0);
-  for (std::string_view r : reads) tracker.add_body(r);
-  tracker.complete();
-  return TransactionTracker::finish(*t, reply_of("250 Ok\r\n"), t1).value_or(Message{});
+  tracker.mail_reply(t, true);
+  for (std::string_view r : reads) TransactionTracker::add_body(*t, r.size());
+  return tracker.finish(t, reply_of("250 Ok\r\n"), t1).value_or(Message{});
 }
 
 TEST(TransactionTracker, BodySplitAnywhereGivesTheSameMessage) {
