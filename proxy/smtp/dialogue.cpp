@@ -246,34 +246,54 @@ void Dialogue::note_rewrites(std::string_view verb) {
   record(note_event(EventKind::rewrite, verb, rw.describe()));
 }
 
+// A piece of a body as relayed (DATA text or a BDAT chunk's payload), for the record; its first
+// `dots` octets (0 or 1) are a transparency dot, which the server does not store. --max-body
+// counts the body as the server stores it, as `size` does, so a body of at most the cap is
+// recorded whole; a longer one is cut right after the last octet that fits (before a
+// transparency dot that no stored octet follows), and the rest goes to data_cut_.
+void Dialogue::capture_body(std::string_view wire, std::size_t dots) {
+  if (!options_.capture_bodies || wire.empty()) return;
+  std::size_t keep = wire.size();
+  if (Transaction* t = body_transaction_.get()) {
+    const std::uint64_t stored = wire.size() - dots;
+    const std::uint64_t room =
+        t->recorded < options_.max_body_capture ? options_.max_body_capture - t->recorded : 0;
+    if (stored > room) {
+      keep = room == 0 ? 0 : dots + static_cast<std::size_t>(room);
+      t->message.body_truncated = true;
+    }
+    t->recorded += keep == 0 ? 0 : keep - dots;
+  }
+  data_event_.append(wire.substr(0, keep));
+  data_cut_.append(wire.substr(keep));
+}
+
+// The DATA terminator is no part of the body: recorded after a body recorded whole (the reader
+// knows it by it), left out with the rest of a body the cap cut.
+void Dialogue::capture_terminator() {
+  if (!options_.capture_bodies) return;
+  const Transaction* t = body_transaction_.get();
+  (t != nullptr && t->message.body_truncated ? data_cut_ : data_event_) += ".\r\n";
+}
+
 // The body is recorded once, as these events, in pieces as it streams through; --max-body
 // caps what is kept of each message, never what is relayed.
 void Dialogue::flush_data_event() {
-  if (data_event_.empty()) return;
-  Event e = make_event(Direction::client_to_upstream, data_event_kind_);
-  e.verb = data_event_kind_ == EventKind::data ? "DATA" : "BDAT";
-  e.bytes = std::exchange(data_event_, {});
-  if (Transaction* t = body_transaction_.get()) {
-    e.transaction = t->message.transaction;
-    const std::uint64_t room =
-        t->recorded < options_.max_body_capture ? options_.max_body_capture - t->recorded : 0;
-    if (e.bytes.size() > room) {
-      t->message.body_truncated = true;
-      t->unrecorded += e.bytes.size() - room;
-      // Still part of the message's SHA-256, which the recorder computes.
-      UnrecordedBody tail{t->message.transaction, data_event_kind_, {}};
-      if (room == 0) {
-        tail.wire = std::exchange(e.bytes, {});
-      } else {
-        tail.wire = e.bytes.substr(static_cast<std::size_t>(room));
-        e.bytes.resize(static_cast<std::size_t>(room));
-      }
-      unrecorded_bodies_.push_back(std::move(tail));
-    }
-    t->recorded += e.bytes.size();
+  Transaction* t = body_transaction_.get();
+  if (!data_event_.empty()) {
+    Event e = make_event(Direction::client_to_upstream, data_event_kind_);
+    e.verb = data_event_kind_ == EventKind::data ? "DATA" : "BDAT";
+    e.bytes = std::exchange(data_event_, {});
+    e.wire_size = e.bytes.size();
+    if (t != nullptr) e.transaction = t->message.transaction;
+    record(std::move(e));
   }
-  e.wire_size = e.bytes.size();
-  if (!e.bytes.empty()) record(std::move(e));
+  if (!data_cut_.empty() && t != nullptr) {
+    // Still part of the message's SHA-256, which the recorder computes.
+    t->unrecorded += data_cut_.size();
+    unrecorded_bodies_.push_back(
+        UnrecordedBody{t->message.transaction, data_event_kind_, std::exchange(data_cut_, {})});
+  }
 }
 
 // Where the body (or a BDAT chunk) ends: what --max-body left out is accounted for in one event
@@ -299,7 +319,9 @@ void Dialogue::client_bytes(std::string_view bytes) {
   if (mode_ == Mode::data || mode_ == Mode::bdat_chunk) {
     to_upstream_.expect(framer_.unread() + bytes.size());
     // And one allocation for the body event it makes, not a regrowth (and a copy) per line.
-    if (options_.capture_bodies) data_event_.reserve(framer_.unread() + bytes.size());
+    const bool cut = body_transaction_ && body_transaction_->message.body_truncated;
+    if (options_.capture_bodies)
+      (cut ? data_cut_ : data_event_).reserve(framer_.unread() + bytes.size());
   }
   framer_.lend(bytes);
   process_client();  // ends with framer_.compact(): nothing is read from `bytes` after it
@@ -647,7 +669,7 @@ bool Dialogue::read_data() {
         !lines.empty()) {
       const std::size_t n = lines.size();
       forward(lines);
-      if (options_.capture_bodies) data_event_ += lines;
+      capture_body(lines, 0);
       data_body_offset_ += n;
       if (body_transaction_) TransactionTracker::add_body(*body_transaction_, n);
       data_prev_end_ = LineEnd::crlf;
@@ -708,7 +730,7 @@ bool Dialogue::dot_line(std::string_view segment, LineEnd end) {
   if (lone_dot && ends_message(end) && !after_foreign_end) {
     data_dot_held_ = false;
     forward(".\r\n");  // the terminator: on the wire, not in the stored body
-    if (options_.capture_bodies) data_event_ += ".\r\n";
+    capture_terminator();
     progress(0, /*complete=*/true);
     end_of_data();
     return true;
@@ -731,11 +753,11 @@ bool Dialogue::dot_line(std::string_view segment, LineEnd end) {
 // is transparency, not stored by the server).
 void Dialogue::forward_body(std::string_view bytes, bool line_start) {
   forward(bytes);
-  if (options_.capture_bodies) data_event_ += bytes;
   const bool eol = bytes.size() >= 2 && bytes.compare(bytes.size() - 2, 2, "\r\n") == 0;
   const std::size_t line_len = data_line_len_ + bytes.size() - (eol ? 2 : 0);
   std::string_view stored = bytes;
   if (line_start && !stored.empty() && stored[0] == '.') stored.remove_prefix(1);
+  capture_body(bytes, bytes.size() - stored.size());
   data_body_offset_ += stored.size();
   if (body_transaction_) TransactionTracker::add_body(*body_transaction_, stored.size());
   if (line_len > 998 && !long_line_noted_) {
@@ -785,7 +807,7 @@ bool Dialogue::read_bdat_chunk() {
   if (!bdat_discard_) {
     // Chunks are counted octets, binary-safe: no normalisation, no telnet handling.
     forward(chunk);
-    if (options_.capture_bodies) data_event_ += chunk;
+    capture_body(chunk, 0);
     if (body_transaction_) TransactionTracker::add_body(*body_transaction_, take);
   }
   if (bdat_remaining_ > 0) return false;

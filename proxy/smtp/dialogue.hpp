@@ -56,7 +56,8 @@ struct DialogueOptions {
   std::size_t max_command_line = 2048;
   // RFC 4954 §4: AUTH command and SASL response lines may be up to 12288 octets.
   std::size_t max_auth_line = 12288;
-  // --max-body: octets of each message body (as sent, dot-stuffed) recorded in its events.
+  // --max-body: octets of each message body recorded in its events, counted as the server
+  // stores it (no transparency dots, no terminator), as Message::size is.
   std::size_t max_body_capture = 64u << 20;
   // Off when nothing is recorded or printed: no body events, no hash (Message keeps its size).
   bool capture_bodies = true;
@@ -260,6 +261,8 @@ class Dialogue {
   void flush_local_replies();
   void push_pending(Pending p);
   void note_rewrites(std::string_view context);
+  void capture_body(std::string_view wire, std::size_t dots);
+  void capture_terminator();
   void flush_data_event();
   void close_body_events();
   void finish(Ending::Kind kind, std::string reason);
@@ -342,6 +345,7 @@ class Dialogue {
   RewriteCounts data_rewrites_;         // body rewrites not made by the normaliser
   bool long_line_noted_ = false;
   std::string data_event_;  // DATA/BDAT bytes forwarded, not yet recorded as an event
+  std::string data_cut_;    // the same past --max-body, not yet handed on (UnrecordedBody)
   EventKind data_event_kind_ = EventKind::data;
   std::shared_ptr<Transaction> body_transaction_;  // whose body data_event_ holds
   // BDAT chunk state

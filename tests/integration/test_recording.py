@@ -587,6 +587,46 @@ class RecordingPostfixTest(IntegrationCase):
         self.assertEqual(cut["wire_size"], len(message) + 3 - 2048)  # + ".\r\n"
         self.assertIn("not recorded: --max-body 2048", cut["note"])
 
+    def test_max_body_counts_the_body_not_the_terminator(self):
+        # Bodies of cap-2 .. cap+2 octets: at most the cap is complete (not flagged, byte-exact
+        # in `show --message`); a longer one is recorded up to exactly the cap.
+        def message_of(token: str, size: int) -> bytes:
+            def made(pad: int) -> bytes:  # ending in CRLF, as smtplib would send it
+                return make_message(token, body="x" * pad).rstrip(b"\r\n") + b"\r\n"
+            message = made(20 + size - len(made(20)))
+            self.assertEqual(len(message), size)
+            return message
+
+        cap = len(message_of(unique_token("cap"), 400))
+        m = self.mailtap(self.postfix.submission, extra_args=["--max-body", str(cap)])
+        db = Path(m._tmp) / "mailtap.db"
+        sent = []
+        for size in range(cap - 2, cap + 3):
+            token = unique_token("cap")
+            message = message_of(token, size)
+            smtplib_send(m.port, message)
+            self.assertDelivered(token, message)
+            sent.append(message)
+        for s, message in zip(wait_ended(db, len(sent)), sent):
+            [msg] = query(db, "SELECT * FROM messages WHERE session_id = ?", (s["id"],))
+            truncated = len(message) > cap
+            self.assertEqual(msg["size"], len(message))
+            self.assertEqual(msg["body_truncated"], int(truncated), len(message))
+            self.assertEqual(msg["sha256"], hashlib.sha256(message).hexdigest())
+            shown = subprocess.run([str(mailtap_bin()), "show", str(s["id"]), "--message", "1",
+                                    "--db", str(db)], capture_output=True, timeout=30)
+            self.assertEqual(shown.returncode, 0, shown.stderr)
+            self.assertEqual(shown.stdout, message[:cap], len(message))
+            if truncated:
+                self.assertIn(f"only the first {cap} of {len(message)} bytes".encode(),
+                              shown.stderr)
+            else:
+                self.assertNotIn(b"truncated", shown.stderr)
+            cut = query(db, "SELECT * FROM events WHERE session_id = ? AND kind = 'data' AND "
+                            "length(bytes) = 0", (s["id"],))
+            self.assertEqual([c["wire_size"] for c in cut],
+                             [len(message) - cap + 3] if truncated else [])
+
     def test_large_body_is_stored_once_in_its_body_file_and_exported_exactly(self):
         m = self.mailtap(self.postfix.submission)
         db = Path(m._tmp) / "mailtap.db"

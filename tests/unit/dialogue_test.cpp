@@ -1204,6 +1204,107 @@ TEST(Dialogue, BodyEventsCarryTheirTransactionAndAccountForWhatTheCapCut) {
   EXPECT_EQ(unrecorded, 18u + 3u - 12u);  // the terminator was relayed too
 }
 
+// --max-body counts the body as the server stores it, as `size` does: never the terminator,
+// nor transparency dots. A body of at most the cap is recorded whole, terminator included, and
+// not flagged; a longer one is recorded up to exactly the cap, and what was relayed past it
+// (the terminator with it) goes unrecorded. Terminators split across reads, included.
+TEST(Dialogue, MaxBodyCountsTheBodyNotTheTerminator) {
+  constexpr std::size_t cap = 10;
+  DialogueOptions o = test_options();
+  o.max_body_capture = cap;
+  for (std::size_t size = cap - 2; size <= cap + 2; ++size) {
+    SCOPED_TRACE("body of " + std::to_string(size) + " octets");
+    const std::string body = std::string(size - 2, 'b') + "\r\n";
+    const Result r = run_all_splits(
+        {
+            client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+            upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+            client(body + "."),
+            client("\r"),
+            client("\n"),
+            upstream("250 queued\r\n"),
+        },
+        o);
+    ASSERT_EQ(r.messages.size(), 1u);
+    const Message& m = r.messages[0];
+    EXPECT_EQ(m.size, size);
+    EXPECT_EQ(m.body_truncated, size > cap);
+    EXPECT_EQ(m.body, body.substr(0, cap));
+    std::string recorded, cut;  // the body's bytes in the record, the note of what was not
+    for (const Event& e : r.merged_events())
+      if (e.kind == EventKind::data && !e.bytes.empty()) recorded = e.bytes;
+    for (const Event& e : r.events)
+      if (e.kind == EventKind::data && e.bytes.empty()) cut = e.note;
+    std::string unrecorded;
+    for (const UnrecordedBody& b : r.unrecorded_bodies) unrecorded += b.wire;
+    if (size <= cap) {
+      EXPECT_EQ(recorded, body + ".\r\n");
+      EXPECT_EQ(cut, "");
+      EXPECT_EQ(unrecorded, "");
+    } else {
+      EXPECT_EQ(recorded, body.substr(0, cap));
+      EXPECT_EQ(unrecorded, body.substr(cap) + ".\r\n");
+      EXPECT_EQ(cut, std::to_string(size - cap + 3) +
+                         " more octets relayed but not recorded: --max-body 10 octets");
+    }
+  }
+}
+
+TEST(Dialogue, MaxBodyDoesNotCountTransparencyDots) {
+  DialogueOptions o = test_options();
+  o.max_body_capture = 10;
+  // Stored "a\r\n.\r\n.b\r\n" (10 octets) is "a\r\n..\r\n..b\r\n" on the wire (12).
+  const Result whole = run_all_splits(
+      {
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+          upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+          client("a\r\n..\r\n..b\r\n.\r\n"),
+          upstream("250 queued\r\n"),
+      },
+      o);
+  ASSERT_EQ(whole.messages.size(), 1u);
+  EXPECT_FALSE(whole.messages[0].body_truncated);
+  EXPECT_EQ(whole.messages[0].body, "a\r\n.\r\n.b\r\n");
+  EXPECT_TRUE(whole.unrecorded_bodies.empty());
+
+  // Cut right before a transparency dot: the dot is not kept (it stores nothing), and the body
+  // read back is exactly the first octets of the body.
+  for (std::size_t cap = 1; cap < 10; ++cap) {
+    SCOPED_TRACE("cap " + std::to_string(cap));
+    o.max_body_capture = cap;
+    const Result r = run_all_splits(
+        {
+            client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+            upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+            client("a\r\n..\r\n..b\r\n.\r\n"),
+            upstream("250 queued\r\n"),
+        },
+        o);
+    ASSERT_EQ(r.messages.size(), 1u);
+    EXPECT_TRUE(r.messages[0].body_truncated);
+    EXPECT_EQ(r.messages[0].body, std::string("a\r\n.\r\n.b\r\n").substr(0, cap));
+  }
+}
+
+TEST(Dialogue, MaxBodyAtTheCapForBdatToo) {
+  DialogueOptions o = test_options();
+  o.max_body_capture = 4;
+  for (const std::string chunk : {"abc", "abcd", "abcde"}) {
+    const Result r = run_all_splits(
+        {
+            client(ehlo),
+            upstream(ehlo_reply_chunking),
+            client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT " + std::to_string(chunk.size()) +
+                   " LAST\r\n" + chunk),
+            upstream("250 ok\r\n250 ok\r\n250 queued\r\n"),
+        },
+        o);
+    ASSERT_EQ(r.messages.size(), 1u);
+    EXPECT_EQ(r.messages[0].body_truncated, chunk.size() > 4) << chunk;
+    EXPECT_EQ(r.messages[0].body, chunk.substr(0, 4));
+  }
+}
+
 // A session that stops inside a body (a connection error, the relay ending) ends the dialogue
 // with end(): the octets --max-body cut are still accounted for, as at the body's end.
 TEST(Dialogue, EndingInsideACappedBodyStillAccountsForEveryOctetRelayed) {

@@ -62,6 +62,9 @@ TEST(MessageBody, ABodyCutAtMaxBodyKeepsWhatWasRecorded) {
   // No terminator: the record stopped inside the message.
   EXPECT_EQ(assembled_every_way("line one\r\n..li", false), "line one\r\n.li");
   EXPECT_EQ(assembled_every_way("line one\r\n.", false), "line one\r\n");
+  // A doubled lone dot cut anywhere: the dot and what followed it of its line are text.
+  EXPECT_EQ(assembled_every_way("a\r\n..", false), "a\r\n.");
+  EXPECT_EQ(assembled_every_way("a\r\n..\r", false), "a\r\n.\r");
 }
 
 TEST(MessageBody, BdatChunksAreConcatenatedAsTheyAre) {
