@@ -2,9 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "proxy/common/duration.hpp"
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
 #include "storage/schema.hpp"
@@ -14,15 +16,30 @@ namespace mailtap::storage {
 
 namespace {
 
+// The times `before` is compared with, as stored: `before` itself, and for a session still in
+// progress the time its last record must precede. A live session records something at least
+// every kLongestDuration (no wait of its lasts longer), so one silent for longer than that, and
+// since `before`, has lost its writer; one a person merely left idle at a prompt is kept.
+struct Bounds {
+  std::string before;
+  std::string silent_before;
+};
+
+Bounds bounds_of(const PruneCriteria& c) {
+  if (!c.before) return {};
+  const Clock::time_point silent = std::min(*c.before, Clock::now() - kLongestDuration);
+  return {format_timestamp(*c.before), format_timestamp(silent)};
+}
+
 // The sessions `criteria` selects, as an SQL condition on `sessions s` with ?1 = before,
-// ?2 = keep. Completed sessions match `before` by start time; an open one only if nothing was
-// recorded for it since either (a live session keeps adding events).
+// ?2 = keep, ?3 = silent_before. Completed sessions match `before` by start time; an open one
+// only if nothing was recorded for it since silent_before either (see Bounds).
 std::string victims_condition(const PruneCriteria& c) {
   std::string where = "1";
   if (c.before)
     where +=
         " AND s.started_at < ?1 AND (s.ended_at IS NOT NULL OR "
-        "coalesce((SELECT max(at) FROM events e WHERE e.session_id = s.id), s.started_at) < ?1)";
+        "coalesce((SELECT max(at) FROM events e WHERE e.session_id = s.id), s.started_at) < ?3)";
   else
     where += " AND s.ended_at IS NOT NULL";
   if (c.keep)
@@ -32,12 +49,15 @@ std::string victims_condition(const PruneCriteria& c) {
   return where;
 }
 
-void bind_criteria(Statement& st, const PruneCriteria& c, const std::string& before) {
-  if (c.before) st.bind_text(1, before);
+void bind_criteria(Statement& st, const PruneCriteria& c, const Bounds& b) {
+  if (c.before) {
+    st.bind_text(1, b.before);
+    st.bind_text(3, b.silent_before);
+  }
   if (c.keep) st.bind_int(2, static_cast<std::int64_t>(*c.keep));
 }
 
-Status select_victims(Database& db, const PruneCriteria& c, const std::string& before,
+Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before,
                       std::vector<PrunedSession>& out) {
   Statement st;
   if (Status s =
@@ -69,7 +89,7 @@ Status select_victims(Database& db, const PruneCriteria& c, const std::string& b
   return step == Statement::Step::error ? st.last_error() : Status{};
 }
 
-Status delete_victims(Database& db, const PruneCriteria& c, const std::string& before) {
+Status delete_victims(Database& db, const PruneCriteria& c, const Bounds& before) {
   Statement del;
   if (Status s = db.prepare("DELETE FROM sessions WHERE id IN (SELECT s.id FROM sessions s WHERE " +
                                 victims_condition(c) + ")",
@@ -116,7 +136,7 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
     error = s.message;
     return false;
   }
-  const std::string before = c.before ? format_timestamp(*c.before) : std::string();
+  const Bounds before = bounds_of(c);
   if (!c.dry_run) s = db.exec("BEGIN IMMEDIATE");
   if (s.ok()) s = select_victims(db, c, before, out.sessions);
   if (s.ok() && !c.dry_run && !out.sessions.empty()) s = delete_victims(db, c, before);

@@ -15,7 +15,8 @@ namespace mailtap::storage {
 
 struct PruneCriteria {
   // Sessions that started before this time. A session still in progress (no ended_at) only
-  // if nothing was recorded for it since then either: its writer died.
+  // if nothing was recorded for it since then, nor for longer than a live session can stay
+  // silent (kLongestDuration, proxy/common/duration.hpp): its writer died.
   std::optional<Clock::time_point> before;
   // Never the N newest completed sessions. Without `before`: every other completed session.
   std::optional<std::size_t> keep;

@@ -8,12 +8,9 @@
 #include <string>
 #include <string_view>
 
-namespace mailtap::cli {
+#include "proxy/common/duration.hpp"
 
-// The longest duration an option takes: a week. Every limit mailtap has is far below it, and a
-// longer one could overflow the clocks that measure it (std::chrono::steady_clock counts
-// nanoseconds in 64 bits), turning "never" into "at once".
-inline constexpr std::chrono::hours kLongestDuration{7 * 24};
+namespace mailtap::cli {
 
 // "500ms", "2s", "5m", "1h", or a bare number of seconds, up to kLongestDuration; nullopt for
 // anything else.

@@ -7,6 +7,12 @@
 
 namespace mailtap {
 
+// The longest duration an option takes (proxy/cli/parse): a week. Every limit mailtap has is far
+// below it, and a longer one could overflow the clocks that measure it (std::chrono::
+// steady_clock counts nanoseconds in 64 bits), turning "never" into "at once". So a live session
+// is never silent for longer: each of its waits ends within it (`mailtap prune` relies on it).
+inline constexpr std::chrono::hours kLongestDuration{7 * 24};
+
 // A setting, in the form the command line reads (proxy/cli/parse): "30s", "1500ms".
 std::string format_setting_duration(std::chrono::milliseconds d);
 

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -584,6 +585,51 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertIsNone(rows[0]["outcome"])  # in progress: kept
         cp = self.tool("prune", db=copy, expect=2)
         self.assertIn(b"--before", cp.stderr)
+
+    def test_prune_before_keeps_a_live_session_a_person_left_idle(self):
+        # A person pauses at the telnet prompt: prune --before with a short age must not delete
+        # the session under the proxy (its later message would be relayed but never recorded).
+        db = self.tmp / "live-prune.db"
+        tok = h.unique_token("idle")
+        msg = h.make_message(tok)
+        with h.Mailtap(self.postfix.submission, ca_file=self.pki.ca_cert, db=db) as mt:
+            with h.NetcatClient(mt.port) as nc:
+                self.assertEqual(nc.reply().code, 220)
+                self.assertEqual(nc.cmd(b"EHLO person.test").code, 250)
+                time.sleep(2.5)  # idle, and older than --before below
+                out = self.tool("prune", "--before", "1s", db=db).stdout.decode()
+                self.assertIn("removed 0 sessions", out)
+                nc.cmd(b"AUTH PLAIN " + base64.b64encode(b"\0" + ALICE[0].encode() + b"\0" +
+                                                         ALICE[1].encode()))
+                self.assertEqual(nc.cmd(b"MAIL FROM:<sender@client.test>").code, 250)
+                self.assertEqual(nc.cmd(b"RCPT TO:<alice@example.test>").code, 250)
+                self.assertEqual(nc.cmd(b"DATA").code, 354)
+                nc.send(h.dot_stuff(msg))
+                self.assertEqual(nc.cmd(b".").code, 250)
+                self.assertEqual(nc.cmd(b"QUIT").code, 221)
+        self.postfix.wait_for_message(tok, mailbox="alice")
+        rows = self.sql("SELECT count(*) FROM messages", db=db)
+        self.assertEqual(rows[0][0], 1)
+
+    def test_prune_before_removes_a_session_whose_writer_died(self):
+        # No ended_at and nothing recorded for longer than any wait of a live session (a week):
+        # its proxy was killed. Silent for less, it may be a live one and is kept.
+        copy = self.copy_db("prune3.db")
+        con = sqlite3.connect(copy)
+        with con:
+            ids = [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY id LIMIT 2")]
+            con.execute("UPDATE sessions SET ended_at = NULL, outcome = NULL WHERE id IN (?, ?)",
+                        ids)
+            con.execute("UPDATE sessions SET started_at = '2020-01-01T00:00:00.000000Z' "
+                        "WHERE id IN (?, ?)", ids)
+            con.execute("UPDATE events SET at = '2020-01-01T00:00:01.000000Z' WHERE session_id = ?",
+                        (ids[0],))
+            con.execute("UPDATE events SET at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 days') "
+                        "WHERE session_id = ?", (ids[1],))
+        con.close()
+        out = self.tool("prune", "--before", "1d", db=copy).stdout.decode()
+        self.assertIn(f"removed session {ids[0]} ", out)
+        self.assertNotIn(f"removed session {ids[1]} ", out)
 
 
 if __name__ == "__main__":
