@@ -123,6 +123,10 @@ std::string format_effective_config(std::string_view command, const ConfigFile& 
       // Its value is on another line: both pasted back into the file would exclude each other.
       line = {"# " + s.key + " = " + value_text(s, s.value),
               s.source.describe() + ", given above as " + s.folded_into};
+    } else if (s.is_set() && s.secret) {
+      // Pasted back, the mask would become the password: the line stays a comment.
+      line = {"# " + s.key + " = " + value_text(s, s.value),
+              s.source.describe() + "; not shown (give the real value, or leave it out)"};
     } else if (s.is_set()) {
       line = {s.key + " = " + value_text(s, s.value), s.source.describe()};
     } else if (s.option != nullptr) {
