@@ -123,7 +123,7 @@ int run_mock(const MockArgs& args) {
   }
   auto timeout = cli::parse_duration(args.timeout);
   if (!timeout || timeout->count() == 0) {
-    log::error("--timeout " + args.timeout + ": expected a duration such as 30s or 5m");
+    log::error(cli::duration_refusal("--timeout", args.timeout));
     return 2;
   }
   std::string error;

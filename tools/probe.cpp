@@ -40,8 +40,7 @@ std::string build_target(const ProbeArgs& a, net::UpstreamTarget& target, ProbeR
   target.port = hp->port.value_or(587);
   if (auto e = a.connection.apply_to(target); !e.empty()) return e;
   auto timeout = cli::parse_duration(a.timeout);
-  if (!timeout || timeout->count() == 0)
-    return "--timeout " + a.timeout + ": expected a duration such as 10s";
+  if (!timeout || timeout->count() == 0) return cli::duration_refusal("--timeout", a.timeout);
   target.timeout = *timeout;
   target.timeout_flag = "--timeout";
   target.report_when_insecure = true;
