@@ -363,6 +363,13 @@ bool Database::in_transaction() const {
   return sqlite3_get_autocommit(db_.get()) == 0;
 }
 
+bool Database::file_has_moved() const {
+  int moved = 0;
+  if (sqlite3_file_control(db_.get(), "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+    return false;  // a VFS that cannot tell
+  return moved != 0;
+}
+
 Status Database::enable_wal() {
   std::string mode;
   if (Status st = query_text("PRAGMA journal_mode=WAL", mode); !st.ok()) return st;

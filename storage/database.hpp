@@ -128,6 +128,10 @@ class Database {
 
   std::int64_t last_insert_rowid() const;
   bool in_transaction() const;  // false in autocommit mode
+  // True once the path no longer names the file this connection has open: deleted, renamed or
+  // replaced since it was opened (SQLite's SQLITE_FCNTL_HAS_MOVED: one stat of the path). What
+  // is written from then on goes to a file nobody can open by that name.
+  bool file_has_moved() const;
 
   // Switches the file to WAL (persistent), then aligns the -wal/-shm permissions with the
   // database file's, whatever the umask.

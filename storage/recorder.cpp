@@ -233,6 +233,10 @@ class Writer {
   }
 
   Status commit() {
+    if (Status st = still_at_its_path(); !st.ok()) {
+      rollback();
+      return st;
+    }
     // The body bytes this transaction refers to are durable before it is.
     if (Status st = bodies_->sync(); !st.ok()) {
       rollback();
@@ -246,6 +250,24 @@ class Writer {
     }
     in_tx_ = false;
     return {};
+  }
+
+  // A database file deleted or renamed while recording goes on taking commits without an
+  // error, into an inode that goes with the last descriptor or under a name nobody looks at:
+  // what is recorded from then on is lost to its readers, so recording has failed. One stat of
+  // the path per commit.
+  Status still_at_its_path() {
+    if (!db_.is_open() || !db_.file_has_moved()) return {};
+    // What was committed is partly in the WAL, still under the old name, and SQLite does not
+    // checkpoint a file that has moved when it closes: copy it into the file now, wherever it
+    // went (renamed, it keeps all of it), and empty that WAL, which a new database made at the
+    // old path would otherwise take for its own.
+    rollback();
+    db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    return Status::error(SQLITE_IOERR, "the database file '" + db_.path() +
+                                           "' was deleted or renamed while recording: the "
+                                           "sessions since are not in it (restart mailtap to "
+                                           "record to a new file at that path)");
   }
 
   void rollback() {
@@ -529,6 +551,8 @@ struct Recorder::Impl {
 
   // The storage thread's loop.
   void run();
+  // Its last steps, once nothing more can arrive.
+  void finish_run();
   // Any thread: queues an admitted batch and wakes the storage thread only when it must.
   void enqueue(Batch batch, bool urgent);
   // Any thread: the storage thread looks at the queue now rather than at its deadline.
@@ -628,7 +652,15 @@ void Recorder::Impl::run() {
       }
     }
   }
+  finish_run();
+}
+
+void Recorder::Impl::finish_run() {
   if (writer.in_transaction()) commit();
+  // Deleted or renamed while idle: the exit status says so all the same.
+  if (!failed.load()) {
+    if (Status st = writer.still_at_its_path(); !st.ok()) fail(st);
+  }
   release_acks();
 }
 

@@ -333,6 +333,34 @@ class RecordingFailureTest(IntegrationCase):
         self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
         self.assertIn("recording failed during the run", m.stderr)
 
+    def test_deleted_database_is_a_recording_failure(self):
+        """`rm mailtap.db` while the proxy runs: the later sessions would go to a deleted inode
+        and be lost on exit. It is a recording failure, said at once, and policed like one."""
+        fake = self.fake("good")
+        db = self.tmp / "deleted" / "mailtap.db"
+        m = self.mailtap(fake.address, db=db)
+        with SmtpSocket(m.port) as c:
+            start_data(c)
+            c.send(dot_stuff(make_message(unique_token("before"))) + b".\r\n")
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        db.unlink()
+        with SmtpSocket(m.port) as c:  # accepted before anything noticed: relayed, unrecorded
+            start_data(c)
+            c.send(dot_stuff(make_message(unique_token("after"))) + b".\r\n")
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        rec.wait_for(lambda: re.search(r"(?m)^mailtap: recording failed: the database file "
+                                       r"'.*mailtap\.db' was deleted or renamed while recording",
+                                       m.stderr),
+                     5, f"a marked failure on stderr:\n{m.stderr}")
+        self.assertIn("restart mailtap", m.stderr, "says what to do")
+        refusal = first_reply(m.port)
+        self.assertEqual(refusal.code, 421, "--record-failure=stop (the default) refuses")
+        self.assertIn("was deleted or renamed", refusal.text)
+        self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
+        self.assertIn("recording failed during the run", m.stderr)
+
 
 def first_reply(port: int):
     with SmtpSocket(port) as c:

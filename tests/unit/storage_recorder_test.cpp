@@ -729,6 +729,64 @@ TEST(StorageRecorder, WriteFailureIsStickyAndNeverBlocksProducers) {
   EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 0);
 }
 
+// SQLite goes on committing into a database file deleted or renamed under it, without an error:
+// into an inode that goes with the process, or under a name nobody reads. The recorder looks at
+// each commit and fails, with the reason the proxy prints, rather than record into the void.
+TEST(StorageRecorder, ADatabaseFileDeletedOrRenamedWhileRecordingIsAFailure) {
+  for (const bool renamed : {false, true}) {
+    SCOPED_TRACE(renamed ? "renamed" : "deleted");
+    TempDir dir;
+    const std::string path = dir.file("m.db");
+    std::string error;
+    std::string reason_seen;
+    RecorderOptions o = at(path);
+    o.on_failure = [&](const std::string& reason) { reason_seen = reason; };
+    auto rec = Recorder::open(o, error);
+    ASSERT_NE(rec, nullptr) << error;
+    const SessionKey before = rec->new_session_key();
+    test_support::record_batches(*rec, {batch(opened(before), event(before, 1), closed(before))});
+    ASSERT_FALSE(rec->failed()) << rec->failure_reason();
+
+    if (renamed)
+      fs::rename(path, path + ".moved");
+    else
+      fs::remove(path);
+    const SessionKey after = rec->new_session_key();
+    test_support::record_batches(*rec, {batch(opened(after), event(after, 1), closed(after))});
+    EXPECT_TRUE(rec->failed());
+    EXPECT_NE(rec->failure_reason().find("'" + path + "' was deleted or renamed while recording"),
+              std::string::npos)
+        << rec->failure_reason();
+    EXPECT_NE(rec->failure_reason().find("restart mailtap"), std::string::npos);
+    rec->stop();
+    EXPECT_EQ(reason_seen, rec->failure_reason());
+    EXPECT_FALSE(fs::exists(path));
+    // Nothing is left for a new database at that path to take for its own WAL,
+    EXPECT_TRUE(!fs::exists(path + "-wal") || fs::file_size(path + "-wal") == 0);
+    // and what was committed before went with the file.
+    if (renamed) {
+      EXPECT_EQ(count(path + ".moved", "SELECT count(*) FROM sessions"), 1);
+    }
+  }
+}
+
+// Deleted while nothing was being recorded: no commit notices, so stopping does.
+TEST(StorageRecorder, ADatabaseFileDeletedWhileIdleFailsTheRunAtStop) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  auto rec = Recorder::open(at(path), error);
+  ASSERT_NE(rec, nullptr) << error;
+  const SessionKey k = rec->new_session_key();
+  test_support::record_batches(*rec, {batch(opened(k), closed(k))});
+  fs::remove(path);
+  EXPECT_FALSE(rec->failed());
+  rec->stop();
+  EXPECT_TRUE(rec->failed());
+  EXPECT_NE(rec->failure_reason().find("was deleted or renamed"), std::string::npos)
+      << rec->failure_reason();
+}
+
 TEST(StorageRecorder, KillNineLeavesEveryEndedSessionComplete) {
   TempDir dir;
   const std::string path = dir.file("m.db");
