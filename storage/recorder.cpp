@@ -166,8 +166,10 @@ class Writer {
     return db_.query_int("SELECT COALESCE(MAX(id), 0) FROM sessions", out);
   }
 
-  Status init(Database db) {
+  // `next_key`: the recorder's next session key, moved past an id another writer took.
+  Status init(Database db, std::atomic<SessionKey>* next_key) {
     db_ = std::move(db);
+    next_key_ = next_key;
     // The vocabulary triggers cost an event row about a third of its SQLite time
     // (docs/benchmarks.md) to check names this writer takes from the tables they are made of.
     if (Status st = db_.disable_triggers(); !st.ok()) return st;
@@ -186,7 +188,8 @@ class Writer {
          "upstream_port, tls_mode, ehlo_name, insecure, replay_of, id) "
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
          // The key becomes the row id, so "session 12" in mailtap's log is `mailtap show 12`;
-         // if another writer took that id meanwhile, SQLite picks a fresh one.
+         // if another writer took that id meanwhile, SQLite picks a fresh one (see
+         // write_one(SessionOpened)).
          "(SELECT CASE WHEN EXISTS(SELECT 1 FROM sessions WHERE id = ?10) THEN NULL ELSE ?10 "
          "END))"},
         {&update_tls_,
@@ -349,8 +352,23 @@ class Writer {
         .bind_optional(9, r.replay_of)
         .bind_int(10, static_cast<std::int64_t>(r.key));
     const Result res = classify(insert_session_.run(), error);
-    if (res == Result::ok) rowids_[r.key] = db_.last_insert_rowid();
+    if (res != Result::ok) return res;
+    const std::int64_t id = db_.last_insert_rowid();
+    rowids_[r.key] = id;
+    if (r.recorded_id) r.recorded_id->store(id, std::memory_order_release);
+    if (id != static_cast<std::int64_t>(r.key)) number_after(id);
     return res;
+  }
+
+  // Another process records into this file and took the id of a key handed out here: the keys
+  // handed out next start after the row SQLite picked instead, so that they match their ids
+  // again rather than collide with the other writer's rows one after the other.
+  void number_after(std::int64_t id) {
+    if (next_key_ == nullptr || id <= 0) return;
+    const auto want = static_cast<SessionKey>(id) + 1;
+    SessionKey next = next_key_->load(std::memory_order_relaxed);
+    while (next < want && !next_key_->compare_exchange_weak(next, want)) {
+    }
   }
 
   Result write_one(const SessionTls& r, Status& error) {
@@ -540,6 +558,7 @@ class Writer {
   std::unordered_map<SessionKey, InlineBody> inline_body_;
   MessageDigests digests_;
   std::unique_ptr<BodyFileWriter> bodies_;
+  std::atomic<SessionKey>* next_key_ = nullptr;
   bool in_tx_ = false;
   std::size_t tx_records_ = 0;
 };
@@ -813,7 +832,7 @@ std::unique_ptr<Recorder> Recorder::open(const RecorderOptions& options, std::st
     error = st.message;
     return nullptr;
   }
-  if (Status st = impl->writer.init(std::move(db)); !st.ok()) {
+  if (Status st = impl->writer.init(std::move(db), &impl->next_key); !st.ok()) {
     error = st.message;
     return nullptr;
   }

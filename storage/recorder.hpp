@@ -64,7 +64,9 @@ class Recorder {
   Recorder(const Recorder&) = delete;
   Recorder& operator=(const Recorder&) = delete;
 
-  // Thread-safe; keys are unique within this Recorder and never 0.
+  // Thread-safe; keys are unique within this Recorder and never 0. A key is the id its session's
+  // row gets, unless another process recording into the same file took that id first (then
+  // SessionOpened::recorded_id tells the one it got, and the next keys start after it).
   SessionKey new_session_key();
 
   // Queues a batch for the storage thread. Callable from any thread or strand. Suspends while

@@ -3,8 +3,10 @@
 // past --max-body (smtp::UnrecordedBody), which are hashed and never stored.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +35,11 @@ using Clock = std::chrono::system_clock;
 // In-process handle of a session; the storage thread maps it to the database row id.
 using SessionKey = std::uint64_t;
 
+// Where the storage thread puts the database id of a session's row once it wrote it (0 until
+// then), for the session to say. It is the key unless another process recording into the same
+// file took that id first; the session learns it without waiting for the disk.
+using RecordedId = std::shared_ptr<std::atomic<std::int64_t>>;
+
 struct SessionOpened {
   SessionKey key = 0;
   Clock::time_point started{};
@@ -44,6 +51,7 @@ struct SessionOpened {
   std::string ehlo_name;                  // the name mailtap used in its own EHLO
   bool insecure = false;                  // --insecure was in force
   std::optional<std::int64_t> replay_of;  // database id of the session this one replays
+  RecordedId recorded_id = nullptr;       // optional: told the row's id
 };
 
 struct SessionTls : smtp::UpstreamTls {

@@ -176,7 +176,8 @@ asio::awaitable<void> Session::run() {
             ") after " + duration + ", " + std::to_string(dialogue_->bytes_to_upstream()) +
             " octets up, " + std::to_string(dialogue_->bytes_from_upstream()) + " down, " +
             std::to_string(record_.messages_taken()) + " message(s)" +
-            (dialogue_->auth_user().empty() ? "" : ", user " + dialogue_->auth_user()));
+            (dialogue_->auth_user().empty() ? "" : ", user " + dialogue_->auth_user()) +
+            recorded_as());
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -207,7 +208,14 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log)
   }
   co_await client_.close_gracefully();
   if (log)
-    log::error("session " + std::to_string(id_) + ": " + client_label_ + " refused: " + reason);
+    log::error("session " + std::to_string(id_) + ": " + client_label_ + " refused: " + reason +
+               recorded_as());
+}
+
+std::string Session::recorded_as() const {
+  const std::int64_t id = record_.recorded_id();
+  if (id == 0 || id == static_cast<std::int64_t>(id_)) return "";
+  return ", recorded as session " + std::to_string(id);
 }
 
 void Session::close_record(storage::Outcome outcome, std::string reason) {

@@ -87,6 +87,9 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> refuse(const net::UpstreamSetup& setup, bool log = true);
   void record_opened();
   void close_record(storage::Outcome outcome, std::string reason);
+  // After the session's row is written: "" when its database id is its number here, else
+  // ", recorded as session N" (another process recording into the same file took that id).
+  std::string recorded_as() const;
   void note_client_progress();
   void note_login_outcome();
   void fetch_token_if_needed();

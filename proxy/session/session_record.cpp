@@ -5,6 +5,12 @@
 
 namespace mailtap {
 
+void SessionRecord::add(storage::Record record) {
+  if (auto* opened = std::get_if<storage::SessionOpened>(&record))
+    opened->recorded_id = recorded_id_;
+  pending_.push_back(std::move(record));
+}
+
 void SessionRecord::take(std::vector<smtp::RecordedEvent>& events,
                          std::vector<smtp::UnrecordedBody>& unrecorded_bodies,
                          std::vector<smtp::Message>& messages) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <asio/awaitable.hpp>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -23,13 +24,19 @@ class Recorder;
 class SessionRecord {
  public:
   SessionRecord(storage::Recorder* recorder, storage::SessionKey key)
-      : recorder_(recorder), key_(key) {}
+      : recorder_(recorder),
+        key_(key),
+        recorded_id_(std::make_shared<std::atomic<std::int64_t>>(0)) {}
 
   storage::SessionKey key() const { return key_; }
+  // The database id of the session's row, once the storage thread wrote it (certain after a
+  // flush() that waited for its commit); 0 before, and without a recorder. The key, unless
+  // another process recording into the same file took that id first.
+  std::int64_t recorded_id() const { return recorded_id_->load(std::memory_order_acquire); }
   std::uint64_t messages_taken() const { return message_seq_; }
 
   // Queues a record of the session itself (SessionOpened, SessionTls), in order.
-  void add(storage::Record record) { pending_.push_back(std::move(record)); }
+  void add(storage::Record record);
   // Numbers `events` and `messages`, queues them with `unrecorded_bodies` (after the events,
   // before the messages) and clears all three.
   void take(std::vector<smtp::RecordedEvent>& events,
@@ -48,6 +55,7 @@ class SessionRecord {
  private:
   storage::Recorder* recorder_;
   storage::SessionKey key_;
+  storage::RecordedId recorded_id_;
   std::vector<storage::Record> pending_;
   std::optional<storage::SessionClosed> closed_;
   std::uint64_t event_seq_ = 0;

@@ -126,6 +126,13 @@ def file_mode(p: Union[str, Path]) -> int:
     return os.stat(p).st_mode & 0o777
 
 
+def ehlo_names(db) -> dict:
+    """The client's EHLO name in each session, by session id."""
+    rows = query(db, "SELECT session_id, CAST(bytes AS TEXT) AS line FROM events "
+                     "WHERE verb = 'EHLO' AND direction = 'client_to_upstream'")
+    return {r["session_id"]: r["line"].split()[1] for r in rows}
+
+
 def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -315,6 +322,27 @@ class RecordingOutcomeTest(IntegrationCase):
         self.assertEqual(s2["verify_status"], "failed")
         self.assertIn("self-signed", s2["verify_reason"])
         self.assertIn("self-signed", s2["outcome_reason"])
+    def test_two_proxies_on_one_database_say_which_id_each_session_got(self):
+        """Each proxy numbers its sessions from the database's highest id at start, without
+        waiting for the disk; when the other proxy took that id first, the "ended" line says
+        the id the session was recorded as, and the next sessions are numbered after it."""
+        fake = self.fake("good")
+        db = self.tmp / "shared" / "mailtap.db"
+        a = self.mailtap(fake.address, db=db)
+        b = self.mailtap(fake.address, db=db)
+        for m, client in ((b, "b1"), (a, "a1"), (a, "a2")):
+            with SmtpSocket(m.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertEqual(c.cmd(f"EHLO {client}.test").code, 250)
+                self.assertEqual(c.cmd("QUIT").code, 221)
+        wait_for(lambda: a.stderr.count(" ended: ") == 2, 10, f"two ended lines:\n{a.stderr}")
+        self.assertEqual(len(wait_ended(db, 3)), 3)
+        self.assertRegex(a.stderr, r"(?m)^mailtap: session 1 ended: .*, recorded as session 2$")
+        self.assertRegex(a.stderr, r"(?m)^mailtap: session 3 ended: ")
+        self.assertNotRegex(a.stderr, r"(?m)^mailtap: session 3 ended: .*recorded as")
+        self.assertNotIn("recorded as", b.stderr)
+        self.assertEqual(ehlo_names(db), {1: "b1.test", 2: "a1.test", 3: "a2.test"})
+
 
 def dump(evs) -> str:
     return "\n".join(

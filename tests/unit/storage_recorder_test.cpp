@@ -267,6 +267,41 @@ TEST(StorageRecorder, WritesCompleteSessionsInGroupedTransactions) {
   EXPECT_FALSE(rec->failed());
 }
 
+// Two recorders on one file (two proxies given the same --db) both number from its highest id.
+// A session whose id the other took gets the next free row, is told which, and this recorder's
+// next keys start after it so that they match their ids again.
+TEST(StorageRecorder, ASessionWhoseIdAnotherWriterTookIsToldItsRow) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  auto a = Recorder::open(at(path), error);
+  ASSERT_NE(a, nullptr) << error;
+  auto b = Recorder::open(at(path), error);
+  ASSERT_NE(b, nullptr) << error;
+  const SessionKey ka = a->new_session_key();
+  const SessionKey kb = b->new_session_key();
+  ASSERT_EQ(ka, kb);
+
+  SessionOpened ob = opened(kb);
+  ob.recorded_id = std::make_shared<std::atomic<std::int64_t>>(0);
+  test_support::record_batches(*b, {batch(ob, closed(kb))});
+  EXPECT_EQ(ob.recorded_id->load(), static_cast<std::int64_t>(kb));
+
+  SessionOpened oa = opened(ka);
+  oa.recorded_id = std::make_shared<std::atomic<std::int64_t>>(0);
+  test_support::record_batches(*a, {batch(oa, event(ka, 1), closed(ka))});
+  const std::int64_t taken = oa.recorded_id->load();
+  EXPECT_EQ(taken, static_cast<std::int64_t>(kb) + 1);
+  EXPECT_EQ(a->new_session_key(), static_cast<SessionKey>(taken) + 1);
+  // Each session's records went to its own row.
+  EXPECT_EQ(count(path, "SELECT count(*) FROM events WHERE session_id = " + std::to_string(taken)),
+            1);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), 2);
+  a->stop();
+  b->stop();
+  EXPECT_FALSE(a->failed() || b->failed());
+}
+
 // The recorder's connection runs without triggers (they cost an event row a third of its time
 // in SQLite); the vocabulary triggers stay in the schema and still refuse other writers.
 TEST(StorageRecorder, VocabularyTriggersStillGuardOtherWritersWhileRecording) {
