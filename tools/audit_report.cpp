@@ -9,6 +9,7 @@
 #include "storage/reader.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/reply_codes.hpp"
+#include "tools/stream_credential_scan.hpp"
 #include "tools/time_format.hpp"
 
 namespace mailtap::tools {
@@ -40,7 +41,12 @@ class Auditor {
 
   // What scan_events carries from one event of a session to the next.
   struct SessionScan {
+    explicit SessionScan(const CredentialScanOptions& scan) : body(scan) {}
     std::int64_t current = -1;
+    // The client's body events of one transaction, as one stream: what crosses from one to
+    // the next (a body is stored in pieces of up to 256 KiB).
+    StreamCredentialScan body;
+    std::uint64_t body_transaction = 0;
     std::string data;          // the client's DATA/BDAT bytes of the current session
     std::string login_prompt;  // "Username:"/"Password:" after a 334, until the client answers
     // Shapes mailtap neutralised as they arrived ("\n.\n at offset 12"), from its rewrite
@@ -60,6 +66,21 @@ class Auditor {
     st.data.clear();
     st.noted_shapes.clear();
     st.login_prompt.clear();
+    st.body.reset();
+    st.body_transaction = 0;
+  }
+
+  static void scan_body_piece(AuditReport& r, std::int64_t session, std::uint64_t seq,
+                              const smtp::Event& e, SessionScan& st) {
+    if (e.transaction != st.body_transaction) {
+      st.body.reset();
+      st.body_transaction = e.transaction;
+    }
+    for (StraddlingFinding& f : st.body.add(seq, e.bytes))
+      r.leaks.push_back({session,
+                         "event " + std::to_string(f.piece) + " bytes at offset " +
+                             std::to_string(f.offset) + ", on into event " + std::to_string(seq),
+                         std::move(f.what)});
   }
 
   static void note_rewrite(std::int64_t session, const smtp::Event& e, SessionScan& st,
@@ -99,7 +120,7 @@ class Auditor {
   }
 
   bool scan_events(AuditReport& r, std::string& error) {
-    SessionScan st;
+    SessionScan st(scan_);
     std::map<std::int64_t, AuditRewrite> rewrites;
     const bool ok = reader_.for_each_event(
         [&](std::int64_t session, const storage::EventRow& row) {
@@ -114,8 +135,10 @@ class Auditor {
 
           using smtp::EventKind;
           if (smtp::from_client(e.direction) &&
-              (e.kind == EventKind::data || e.kind == EventKind::bdat_chunk))
+              (e.kind == EventKind::data || e.kind == EventKind::bdat_chunk)) {
             st.data += e.bytes;
+            scan_body_piece(r, session, row.seq, e, st);
+          }
           if (e.kind == EventKind::rewrite) note_rewrite(session, e, st, rewrites);
           check_login_password(r, session, where, e, st);
         },
@@ -131,6 +154,7 @@ class Auditor {
         [&](std::int64_t session, const storage::MessageRow& m) {
           const std::string where = "message " + std::to_string(m.seq);
           scan(r, session, where + " mail_from", m.message.mail_from);
+          // Recorded before schema v4 only; since, the body is its events, scanned above.
           scan(r, session, where + " body", m.message.body);
           scan(r, session, where + " final_reply", m.message.final_reply);
         },
