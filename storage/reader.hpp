@@ -49,6 +49,9 @@ struct SessionRow {
 struct EventRow {
   std::uint64_t seq = 0;
   smtp::Event event;  // time is the epoch if the event carried none
+  // Set (for_each_event only) when the event's octets are in its session's body file and the
+  // file cannot supply them (missing, cut short): why, naming the file; `event.bytes` is empty.
+  std::string unreadable;
 };
 
 struct CertificateRow {
@@ -171,9 +174,14 @@ class Reader {
   bool load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error);
 
   // ---- whole-file reads for `mailtap audit` (reader_audit.cpp) ----
+  // Each returns false with `error` set on a database error, after handing over every row read
+  // before it; then last_failure_is_damage() says whether the file is damaged (malformed pages,
+  // a file cut short) rather than unreadable for another reason.
+  bool last_failure_is_damage() const;
   // PRAGMA integrity_check's lines ("ok" alone when healthy).
   bool integrity_check(std::vector<std::string>& lines, std::string& error);
   // Every event of every session, by session id then seq, one at a time (bodies can be large).
+  // An event whose body file cannot supply its octets comes with EventRow::unreadable set.
   bool for_each_event(const std::function<void(std::int64_t session_id, const EventRow&)>& fn,
                       std::string& error);
   // Every message (recipients not filled in), by session id then seq.

@@ -1,5 +1,7 @@
 // storage::Reader's whole-file reads for `mailtap audit`: every event, message and recipient
 // one row at a time, and the summaries audit prints, grouped in SQL.
+#include <sqlite3.h>
+
 #include <string>
 
 #include "storage/reader.hpp"
@@ -27,8 +29,19 @@ template <typename Fn>
 static bool query(Reader::Impl& impl, std::string_view sql, std::string& error, Fn&& row) {
   error.clear();
   const Status s = impl.rows(sql, row);
+  impl.last_failure = s.code;
   if (!s.ok()) error = s.message;
   return s.ok();
+}
+
+bool Reader::last_failure_is_damage() const {
+  switch (impl_->last_failure & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return true;
+    default:
+      return impl_->last_failure == SQLITE_IOERR_SHORT_READ;
+  }
 }
 
 bool Reader::integrity_check(std::vector<std::string>& lines, std::string& error) {
@@ -45,9 +58,12 @@ bool Reader::for_each_event(const std::function<void(std::int64_t, const EventRo
                error, [&](const Statement& r) {
                  EventRow e;
                  e.seq = static_cast<std::uint64_t>(r.column_int(1));
-                 Status s = impl_->event_from(r, 2, r.column_int(0), e.event);
-                 if (s.ok()) fn(r.column_int(0), e);
-                 return s;
+                 // The damage of one body file is this event's, not the end of the read.
+                 if (Status s = impl_->event_from(r, 2, r.column_int(0), e.event); !s.ok()) {
+                   e.event.bytes.clear();
+                   e.unreadable = s.message;
+                 }
+                 fn(r.column_int(0), e);
                });
 }
 

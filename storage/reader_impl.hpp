@@ -28,6 +28,7 @@ void message_from(const Statement& st, int first, MessageRow& m);
 struct Reader::Impl {
   Database db;
   std::unique_ptr<BodyFileReader> bodies;  // for bytes stored in the body files (schema v6)
+  int last_failure = 0;                    // SQLite code of the last failed whole-file read
 
   // From kEventColumns, starting at column `first`, of an event of session `session_id`; reads
   // the bytes from the session's body file when they are there.

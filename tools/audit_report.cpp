@@ -21,9 +21,26 @@ class Auditor {
   Auditor(storage::Reader& reader, CredentialScanOptions scan)
       : reader_(reader), scan_(std::move(scan)) {}
 
+  // A damaged file (malformed pages, a missing or short body file) is what the audit is there
+  // to report: the part it spoils is listed under the integrity check and every other part
+  // still runs. Any other failure stops the audit.
   bool run(AuditReport& r, int expiry_days, std::string& error) {
-    return integrity(r, error) && scan_events(r, error) && scan_messages(r, error) &&
-           scan_sessions(r, error) && failures(r, error) && certificates(r, expiry_days, error);
+    const bool ran = part(integrity(r, error), "the integrity check", error) &&
+                     part(scan_events(r, error), "events", error) &&
+                     part(scan_messages(r, error), "messages", error) &&
+                     part(scan_sessions(r, error), "sessions", error) &&
+                     part(failures(r, error), "the failure summary", error) &&
+                     part(certificates(r, expiry_days, error), "the TLS summary", error);
+    if (!ran) return false;
+    for (const auto& [session, body] : unreadable_bodies_)
+      damage_.push_back("session " + std::to_string(session) + ": " + std::to_string(body.events) +
+                        " event(s) whose body octets cannot be read (" + body.first_reason + ")");
+    if (!damage_.empty()) {
+      // Said of the database file alone, now that the record as a whole is not.
+      if (r.integrity_ok()) r.integrity = {"database file: ok (PRAGMA integrity_check)"};
+      r.integrity.insert(r.integrity.end(), damage_.begin(), damage_.end());
+    }
+    return true;
   }
 
  private:
@@ -31,6 +48,14 @@ class Auditor {
             std::string_view bytes) {
     for (auto& f : scan_for_credentials(bytes, scan_))
       r.leaks.push_back({session, where + " at offset " + std::to_string(f.offset), f.what});
+  }
+
+  bool part(bool ok, const char* what, std::string& error) {
+    if (ok) return true;
+    if (!reader_.last_failure_is_damage()) return false;
+    damage_.push_back(std::string(what) + " could not be read to the end: " + error);
+    error.clear();
+    return true;
   }
 
   bool integrity(AuditReport& r, std::string& error) {
@@ -130,6 +155,11 @@ class Auditor {
           }
           const smtp::Event& e = row.event;
           const std::string where = "event " + std::to_string(row.seq);
+          if (!row.unreadable.empty()) {
+            auto& body = unreadable_bodies_[session];
+            if (body.events++ == 0) body.first_reason = row.unreadable;
+            st.body.reset();  // the stream has a hole here
+          }
           scan(r, session, where + " bytes", e.bytes);
           scan(r, session, where + " note", e.note);
 
@@ -143,10 +173,10 @@ class Auditor {
           check_login_password(r, session, where, e, st);
         },
         error);
-    if (!ok) return false;
+    // What was read before a failure is reported all the same.
     finish_session(r, st);
     for (auto& [id, rw] : rewrites) r.rewrites.push_back(rw);
-    return true;
+    return ok;
   }
 
   bool scan_messages(AuditReport& r, std::string& error) {
@@ -238,6 +268,12 @@ class Auditor {
 
   storage::Reader& reader_;
   CredentialScanOptions scan_;
+  struct UnreadableBody {
+    std::int64_t events = 0;
+    std::string first_reason;
+  };
+  std::map<std::int64_t, UnreadableBody> unreadable_bodies_;  // by session
+  std::vector<std::string> damage_;                           // what else the damage spoiled
 };
 
 }  // namespace

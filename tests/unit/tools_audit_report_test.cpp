@@ -1,10 +1,15 @@
 // `mailtap audit` over a database written by a real Recorder: what it must find in a large
-// body stored in pieces (in the database, then in the session's body file).
+// body stored in pieces (in the database, then in the session's body file), and a damaged
+// record reported as damage (exit status 3) rather than an audit that could not run.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "storage/body_files.hpp"
+#include "storage/database.hpp"
 #include "storage/recorder.hpp"
 #include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/storage_records_for_tests.hpp"
@@ -14,6 +19,7 @@
 namespace mailtap::tools {
 namespace {
 
+namespace fs = std::filesystem;
 using storage::Record;
 using test_support::batch;
 using test_support::TempDir;
@@ -103,6 +109,79 @@ TEST(ToolsAuditReport, APasswordInsideOnePieceIsReportedOnce) {
   record(path, {lines(48 * 1024), second, lines(48 * 1024)});
   EXPECT_EQ(leaks_of(audit(path)),
             "session 1, event 2 bytes at offset 1000: the --password-env password, in clear\n");
+}
+
+std::string integrity_of(const AuditReport& r) {
+  std::string out;
+  for (const std::string& line : r.integrity) out += line + "\n";
+  return out;
+}
+
+// A body file gone (a database copied without its -bodies directory) or cut short: the audit
+// reports it, per session, and still scans everything else.
+TEST(ToolsAuditReport, AMissingOrShortBodyFileIsReportedAsDamage) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string first = lines(48 * 1024);
+  first.replace(100, 14, kPassword);  // in the database itself
+  record(path, {first, lines(48 * 1024), lines(48 * 1024)});
+  const std::string file = storage::body_file(path, 1);
+  ASSERT_TRUE(fs::exists(file));
+
+  fs::resize_file(file, 1000);
+  AuditReport r = audit(path);
+  EXPECT_FALSE(r.integrity_ok());
+  EXPECT_TRUE(r.problems());
+  std::string text = integrity_of(r);
+  EXPECT_NE(text.find("database file: ok (PRAGMA integrity_check)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("session 1: 2 event(s) whose body octets cannot be read ("),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(file), std::string::npos) << text;
+  EXPECT_EQ(leaks_of(r),
+            "session 1, event 1 bytes at offset 100: the --password-env password, in clear\n");
+  EXPECT_EQ(r.sessions, 1);
+
+  fs::remove_all(storage::body_directory(path));
+  r = audit(path);
+  text = integrity_of(r);
+  EXPECT_NE(text.find("session 1: 2 event(s) whose body octets cannot be read (cannot open body "
+                      "file"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(r.leaks.size(), 1u);
+}
+
+// Malformed pages where the events are: the audit says so and reports the rest.
+TEST(ToolsAuditReport, MalformedPagesAreReportedAsDamage) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::vector<std::string> pieces;
+  for (int i = 0; i < 40; ++i) pieces.push_back(lines(4000));  // events over many pages
+  record(path, pieces);
+  std::int64_t root = 0, page_size = 0;
+  {
+    storage::Database db;
+    ASSERT_TRUE(
+        storage::Database::open(path, storage::OpenOptions{storage::OpenMode::read_only}, db).ok());
+    ASSERT_TRUE(
+        db.query_int("SELECT rootpage FROM sqlite_schema WHERE name = 'events'", root).ok());
+    ASSERT_TRUE(db.query_int("PRAGMA page_size", page_size).ok());
+  }
+  ASSERT_GT(root, 1);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp((root - 1) * page_size);
+    const std::string garbage(static_cast<std::size_t>(page_size), '\xa5');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  const AuditReport r = audit(path);
+  EXPECT_TRUE(r.problems());
+  EXPECT_FALSE(r.integrity_ok());
+  const std::string text = integrity_of(r);
+  EXPECT_NE(text.find("events could not be read to the end: "), std::string::npos) << text;
+  EXPECT_NE(text.find("malformed"), std::string::npos) << text;
+  EXPECT_EQ(r.sessions, 1);  // the sessions table is intact: still summarised
 }
 
 }  // namespace
