@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -21,6 +22,22 @@ std::string in_quotes(const std::string& path) {
 
 std::string os_error(int err) {
   return std::strerror(err);
+}
+
+// `path` as an SQLite URI filename ("file:/a/b%3Fc.db"), for query parameters to follow.
+std::string file_uri(const std::string& path) {
+  std::string uri = "file:";
+  for (unsigned char c : path) {
+    if (std::isalnum(c) != 0 || c == '/' || c == '.' || c == '-' || c == '_' || c == '~') {
+      uri.push_back(static_cast<char>(c));
+    } else {
+      static const char* const hex = "0123456789ABCDEF";
+      uri += '%';
+      uri += hex[c >> 4];
+      uri += hex[c & 15];
+    }
+  }
+  return uri;
 }
 
 // Creates the missing directories above `path` with mode 0700. Existing directories are left
@@ -237,11 +254,18 @@ Status Database::open(const std::string& path, const OpenOptions& options, Datab
     flags |= SQLITE_OPEN_READONLY;
   }
 
+  const char* vfs = options.batch_wal_writes ? wal_write_batching_vfs() : nullptr;
+  if (Status st = connect(path, path, flags, vfs, options, out); !st.ok()) return st;
+  if (options.mode == OpenMode::read_only) return out.readable_or_immutable(options);
+  return {};
+}
+
+Status Database::connect(const std::string& path, const std::string& name, int flags,
+                         const char* vfs, const OpenOptions& options, Database& out) {
   Database db;
   db.path_ = path;
   sqlite3* raw = nullptr;
-  const char* vfs = options.batch_wal_writes ? wal_write_batching_vfs() : nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, vfs);
+  const int rc = sqlite3_open_v2(name.c_str(), &raw, flags, vfs);
   db.db_.reset(raw);  // sqlite3_open_v2 allocates a handle even when it fails
   if (rc != SQLITE_OK) return db.error_from(rc, "cannot open database");
   sqlite3_extended_result_codes(raw, 1);
@@ -268,6 +292,33 @@ Status Database::open(const std::string& path, const OpenOptions& options, Datab
 
   out = std::move(db);
   return {};
+}
+
+Status Database::readable_or_immutable(const OpenOptions& options) {
+  // A database in WAL mode is read through its -shm file, which SQLite creates beside it on the
+  // first read: in a directory this user may not write (an archive, a read-only mount) that
+  // read fails, "attempt to write a readonly database".
+  std::int64_t ignored = 0;
+  const Status probe = query_int("SELECT count(*) FROM sqlite_schema", ignored);
+  const int code = primary_code(probe.code);
+  if (probe.ok() || (code != SQLITE_READONLY && code != SQLITE_CANTOPEN)) return {};
+  const std::string path = path_;
+  const std::string wal = path + "-wal";
+  struct stat st {};
+  if (::stat(wal.c_str(), &st) == 0 && st.st_size > 0) {
+    return Status::error(
+        probe.code, in_quotes(path) + " cannot be read: SQLite must create " +
+                        in_quotes(path + "-shm") + " beside it to read the commits in " +
+                        in_quotes(wal) + ", and that directory is not writable (" + probe.message +
+                        "); copy the database with its -wal file to a "
+                        "directory you may write, or read it as a user who may write there");
+  }
+  // Without a -wal file all of it is in the file itself, and no writer is at work (a writer
+  // keeps its -wal while it runs): read it as immutable, without the -shm file or locks.
+  close();
+  return connect(path, file_uri(path) + "?immutable=1",
+                 SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr, options,
+                 *this);
 }
 
 Status Database::exec(std::string_view sql) {

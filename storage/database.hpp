@@ -85,6 +85,8 @@ enum class OpenMode {
   // Creates the file (0600) and missing parent directories (0700) if needed.
   read_write,
   // SQLITE_OPEN_READONLY; works beside an active writer because the database is in WAL mode.
+  // In a directory this user may not write, a database without a -wal file (so without a
+  // writer at work) is opened as immutable: no -shm file, no locks.
   read_only,
 };
 
@@ -146,6 +148,12 @@ class Database {
     void operator()(sqlite3* db) const noexcept;
   };
   Status error_from(int rc, std::string_view what) const;
+  // Opens `name` (the path, or a URI for it) with `flags` and applies the pragmas.
+  static Status connect(const std::string& path, const std::string& name, int flags,
+                        const char* vfs, const OpenOptions& options, Database& out);
+  // Read-only: a WAL database in a directory this user may not write cannot be read through
+  // its -shm file; without a -wal file it is reopened as immutable, else an error says why.
+  Status readable_or_immutable(const OpenOptions& options);
   // Runs a query expected to yield one row and hands the row to `read` (defined in the .cpp).
   template <typename Read>
   Status query_single(std::string_view sql, Read read);

@@ -8,9 +8,11 @@ import base64
 import json
 import mailbox
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -144,6 +146,46 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         refused = next(l for l in lines if l.split()[0] == str(self.refused_session()))
         self.assertRegex(refused, r"refused|error|upstream_closed")
         self.assertIn("421", refused)
+
+    def test_sessions_reads_a_database_in_a_directory_it_may_not_write(self):
+        """An archived database (WAL mode, nothing beside it) in a read-only directory, read by
+        a user who may not write there: SQLite cannot create the -shm file it reads a WAL
+        database through, so mailtap opens it as immutable. With a -wal file beside it, whose
+        commits that would miss, it says why it cannot read it."""
+        archive = Path(tempfile.mkdtemp(prefix="mailtap-archive-"))
+        self.addCleanup(shutil.rmtree, archive, True)
+        self.addCleanup(os.chmod, archive, 0o755)
+        db = archive / "archived.db"
+        shutil.copyfile(self.copy_db("to-archive.db"), db)
+        self.assertEqual(db.read_bytes()[18:20], b"\x02\x02", "in WAL mode")
+        os.chmod(db, 0o444)
+        os.chmod(archive, 0o555)
+
+        def as_nobody():
+            os.setgid(65534)
+            os.setuid(65534)
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILTAP_", "XDG_"))}
+        env["HOME"] = str(archive)  # nobody may not read root's config file
+
+        def run():
+            return subprocess.run([str(h.mailtap_bin()), "sessions", "--db", str(db)],
+                                  capture_output=True, timeout=60, preexec_fn=as_nobody, env=env)
+
+        cp = run()
+        self.assertEqual(cp.returncode, 0, cp.stderr.decode())
+        self.assertEqual(len(cp.stdout.decode().strip().splitlines()), 1 + 5, cp.stdout)
+        self.assertEqual(sorted(p.name for p in archive.iterdir()), ["archived.db"])
+
+        os.chmod(archive, 0o755)
+        (archive / "archived.db-wal").write_bytes(b"\0" * 4096)
+        os.chmod(archive, 0o555)
+        cp = run()
+        self.assertEqual(cp.returncode, 1, cp.stdout)
+        err = cp.stderr.decode()
+        self.assertIn("archived.db-wal", err)
+        self.assertIn("not writable", err)
+        self.assertIn("copy the database with its -wal file", err)
 
     def test_sessions_colour_only_on_a_terminal(self):
         env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
