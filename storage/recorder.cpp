@@ -213,6 +213,9 @@ class Writer {
         {&insert_recipient_,
          "INSERT INTO recipients(message_id, position, command, reply_code, reply) "
          "VALUES (?1, ?2, ?3, ?4, ?5)"},
+        {&authenticated_,
+         "UPDATE sessions SET auth_user = ?2, auth_mechanism = ?3, auth_by = ?4 "
+         "WHERE id = ?1 AND ended_at IS NULL"},
         {&close_session_,
          "UPDATE sessions SET ended_at = ?2, outcome = ?3, outcome_reason = ?4, "
          "bytes_client_to_upstream = ?5, bytes_upstream_to_client = ?6, auth_user = ?7, "
@@ -292,9 +295,10 @@ class Writer {
   void close() {
     // Statements before the connection, then a final `PRAGMA optimize` which keeps the
     // query planner's statistics fresh for the tools at no cost during recording.
-    for (Statement* s : {&begin_, &commit_, &savepoint_, &release_, &rollback_to_, &insert_session_,
-                         &update_tls_, &insert_certificate_der_, &insert_certificate_,
-                         &insert_event_, &insert_message_, &insert_recipient_, &close_session_}) {
+    for (Statement* s :
+         {&begin_, &commit_, &savepoint_, &release_, &rollback_to_, &insert_session_, &update_tls_,
+          &insert_certificate_der_, &insert_certificate_, &insert_event_, &insert_message_,
+          &insert_recipient_, &authenticated_, &close_session_}) {
       *s = Statement{};
     }
     if (db_.is_open()) db_.exec("PRAGMA optimize");
@@ -517,6 +521,19 @@ class Writer {
         error);
   }
 
+  Result write_one(const SessionAuthenticated& r, Status& error) {
+    const std::int64_t* id = rowid(r.key);
+    if (id == nullptr) return Result::rejected;
+    authenticated_.bind_int(1, *id)
+        .bind_text_or_null(2, r.auth_user)
+        .bind_text_or_null(3, r.auth_mechanism)
+        .bind_text_or_null(4,
+                           r.auth_mechanism.empty()
+                               ? ""
+                               : to_string(r.auth_by_mailtap ? AuthBy::mailtap : AuthBy::client));
+    return classify(authenticated_.run(), error);
+  }
+
   Result write_one(const SessionClosed& r, Status& error) {
     const std::int64_t* id = rowid(r.key);
     if (id == nullptr) {
@@ -548,7 +565,7 @@ class Writer {
   Database db_;
   Statement begin_, commit_, savepoint_, release_, rollback_to_;
   Statement insert_session_, update_tls_, insert_certificate_der_, insert_certificate_,
-      insert_event_, insert_message_, insert_recipient_, close_session_;
+      insert_event_, insert_message_, insert_recipient_, authenticated_, close_session_;
   std::unordered_map<SessionKey, std::int64_t> rowids_;
   // Body octets of each session's current message stored in the database so far.
   struct InlineBody {

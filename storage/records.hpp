@@ -76,6 +76,15 @@ struct SessionBodyTail {
   smtp::UnrecordedBody body;
 };
 
+// AUTH succeeded: who, written at once so that a running session shows its user (the closing
+// record says it again).
+struct SessionAuthenticated {
+  SessionKey key = 0;
+  std::string auth_user;         // subject to --redact-users ("" there)
+  std::string auth_mechanism;    // of the AUTH that succeeded
+  bool auth_by_mailtap = false;  // mailtap authenticated (--auth-user), not the client
+};
+
 struct SessionClosed {
   SessionKey key = 0;
   Clock::time_point ended{};
@@ -92,6 +101,6 @@ struct SessionClosed {
 };
 
 using Record = std::variant<SessionOpened, SessionTls, SessionEvent, SessionBodyTail,
-                            SessionMessage, SessionClosed>;
+                            SessionMessage, SessionAuthenticated, SessionClosed>;
 
 }  // namespace mailtap::storage

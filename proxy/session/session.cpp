@@ -224,6 +224,7 @@ void Session::close_record(storage::Outcome outcome, std::string reason) {
 
 void Session::take_dialogue_records() {
   if (!dialogue_) return;
+  record_.note_authentication(*dialogue_);
   for (smtp::RecordedEvent& e : dialogue_->take_events()) events_.push_back(std::move(e));
   for (smtp::UnrecordedBody& b : dialogue_->take_unrecorded_bodies())
     unrecorded_bodies_.push_back(std::move(b));

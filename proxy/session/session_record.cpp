@@ -26,6 +26,15 @@ void SessionRecord::take(std::vector<smtp::RecordedEvent>& events,
   messages.clear();
 }
 
+void SessionRecord::note_authentication(const smtp::Dialogue& dialogue) {
+  if (authentication_noted_) return;
+  std::string mechanism = dialogue.auth_mechanism();
+  if (mechanism.empty()) return;
+  authentication_noted_ = true;
+  pending_.push_back(storage::SessionAuthenticated{key_, dialogue.auth_user(), std::move(mechanism),
+                                                   dialogue.authenticated_by_mailtap()});
+}
+
 void SessionRecord::close(storage::Outcome outcome, std::string reason,
                           const smtp::Dialogue* dialogue, std::string client_tls_version) {
   storage::SessionClosed c;

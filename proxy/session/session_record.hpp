@@ -42,6 +42,9 @@ class SessionRecord {
   void take(std::vector<smtp::RecordedEvent>& events,
             std::vector<smtp::UnrecordedBody>& unrecorded_bodies,
             std::vector<smtp::Message>& messages);
+  // Queues who the session authenticated as, once, as soon as `dialogue` says AUTH succeeded,
+  // so that a running session shows its user.
+  void note_authentication(const smtp::Dialogue& dialogue);
   // Queues the closing record; the next flush() writes it after everything taken before it.
   // `dialogue` (if the relay started) gives the byte counts and who authenticated.
   void close(storage::Outcome outcome, std::string reason, const smtp::Dialogue* dialogue,
@@ -60,6 +63,7 @@ class SessionRecord {
   std::optional<storage::SessionClosed> closed_;
   std::uint64_t event_seq_ = 0;
   std::uint64_t message_seq_ = 0;
+  bool authentication_noted_ = false;
 };
 
 // Opens the database at `path` for recording sessions (`created_by`: "mailtap 0.1.0"); nullptr

@@ -357,6 +357,25 @@ class RecordingPostfixTest(IntegrationCase):
     with_postfix = True
     postfix_kwargs = {"users": RANDOM_USERS}
 
+    def test_a_running_session_shows_its_user_once_auth_succeeded(self):
+        """`mailtap sessions --user` and the web page's list filter running sessions too: the
+        user is recorded when AUTH succeeds, not only when the session ends."""
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m._tmp) / "mailtap.db"
+        with SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("AUTH PLAIN " + auth_plain(PLAIN_IR_USER, PLAIN_IR_PW)).code,
+                             235)
+            [row] = wait_for(lambda: query(db, "SELECT * FROM sessions WHERE auth_user = ?",
+                                           (PLAIN_IR_USER,)), 5, "the user recorded")
+            self.assertIsNone(row["ended_at"], "while the session runs")
+            self.assertEqual(row["auth_mechanism"], "PLAIN")
+            self.assertEqual(row["auth_by"], "client")
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [row] = wait_ended(db, 1)
+        self.assertEqual(row["auth_user"], PLAIN_IR_USER)
+
     def test_session_row_events_and_message(self):
         m = self.mailtap(self.postfix.submission, extra_args=["--ehlo-name", "mt-rec.test"])
         db = Path(m._tmp) / "mailtap.db"

@@ -302,6 +302,33 @@ TEST(StorageRecorder, ASessionWhoseIdAnotherWriterTookIsToldItsRow) {
   EXPECT_FALSE(a->failed() || b->failed());
 }
 
+// AUTH succeeded: the running session shows its user at the next commit, not only once it ends.
+TEST(StorageRecorder, AnAuthenticatedSessionShowsItsUserWhileItRuns) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  auto rec = Recorder::open(at(path), error);
+  ASSERT_NE(rec, nullptr) << error;
+  const SessionKey k = rec->new_session_key();
+  SessionAuthenticated auth;
+  auth.key = k;
+  auth.auth_user = "alice";
+  auth.auth_mechanism = "PLAIN";
+  test_support::record_batches(*rec, {batch(opened(k), event(k, 1), auth)});
+  // Not a batch anyone waits for: committed within the interval.
+  std::int64_t shown = 0;
+  for (int i = 0; i < 100 && shown == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+    shown = count(path,
+                  "SELECT count(*) FROM sessions WHERE auth_user = 'alice' AND auth_mechanism = "
+                  "'PLAIN' AND auth_by = 'client' AND ended_at IS NULL");
+  }
+  EXPECT_EQ(shown, 1);
+  test_support::record_batches(*rec, {batch(closed(k))});
+  rec->stop();
+  EXPECT_EQ(rec->stats().rejected, 0u);
+}
+
 // The recorder's connection runs without triggers (they cost an event row a third of its time
 // in SQLite); the vocabulary triggers stay in the schema and still refuse other writers.
 TEST(StorageRecorder, VocabularyTriggersStillGuardOtherWritersWhileRecording) {
