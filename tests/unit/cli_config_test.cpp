@@ -100,7 +100,8 @@ TEST(ConfigText, AByteOrderMarkAtTheStartIsSkipped) {
   EXPECT_EQ(entries[0].line, 1);
   EXPECT_EQ(parse_ok("\xEF\xBB\xBF[proxy]\nlisten = \"x\"\n")[0].section, "proxy");
   // Elsewhere it is no name.
-  EXPECT_EQ(parse_error("a = 1\n\xEF\xBB\xBF" "b = 2\n"),
+  EXPECT_EQ(parse_error("a = 1\n\xEF\xBB\xBF"
+                        "b = 2\n"),
             "line 2: expected a name (letters, digits, '-' and '_', or a \"quoted\" name)");
 }
 
