@@ -30,4 +30,11 @@ void append_hex_escape(std::string& out, unsigned char byte) {
   append_hex(out, byte);
 }
 
+int hex_digit_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace mailtap

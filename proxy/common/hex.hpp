@@ -24,6 +24,9 @@ std::string to_hex(std::string_view bytes);
 // "9F:86:D0:..." (upper case, colon between bytes), as certificate fingerprints are shown.
 std::string to_hex_colons(const unsigned char* bytes, std::size_t size);
 
+// The value of hexadecimal digit `c` (either case), or -1 if it is none.
+int hex_digit_value(char c);
+
 // "\x1b": a backslash, an x and two lower-case digits.
 void append_hex_escape(std::string& out, unsigned char byte);
 

@@ -2,10 +2,15 @@
 
 #include <iconv.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cerrno>
 #include <memory>
+
+#include "proxy/common/hex.hpp"
+#include "proxy/smtp/credential_shape.hpp"
+#include "tools/web/mime.hpp"
 
 namespace mailtap::tools::web {
 
@@ -40,51 +45,14 @@ bool is_utf8_name(std::string_view name) {
   return name == "utf-8" || name == "utf8" || name == "us-ascii" || name == "ascii";
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> decode_b(std::string_view in) {
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '+')
-      v = 62;
-    else if (c == '/')
-      v = 63;
-    else if (c == '=')
-      break;
-    else
-      return std::nullopt;
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xff);
-    }
-  }
-  return out;
-}
-
 std::string decode_q(std::string_view in) {
   std::string out;
   for (std::size_t i = 0; i < in.size(); ++i) {
     if (in[i] == '_') {
       out += ' ';
-    } else if (in[i] == '=' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 &&
-               hex_value(in[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+    } else if (in[i] == '=' && i + 2 < in.size() && hex_digit_value(in[i + 1]) >= 0 &&
+               hex_digit_value(in[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit_value(in[i + 1]) * 16 + hex_digit_value(in[i + 2]));
       i += 2;
     } else {
       out += in[i];
@@ -106,8 +74,9 @@ std::optional<std::string> encoded_word(std::string_view s, std::size_t& length)
   const std::string_view text = s.substr(q1 + 3, end - q1 - 3);
   if (text.find_first_of(" \t\r\n") != std::string_view::npos) return std::nullopt;
   std::optional<std::string> bytes;
-  if (encoding == 'B')
-    bytes = decode_b(text);
+  // B: only the alphabet (decode_base64 would skip anything else; a malformed word stays).
+  if (encoding == 'B' && std::all_of(text.begin(), text.end(), smtp::is_base64_char))
+    bytes = decode_base64(text);
   else if (encoding == 'Q')
     bytes = decode_q(text);
   if (!bytes) return std::nullopt;

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "proxy/common/hex.hpp"
+
 namespace mailtap::tools::web {
 
 namespace {
@@ -99,12 +101,7 @@ std::string parameter(std::string_view value, std::string_view name) {
   return "";
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+}  // namespace
 
 std::string decode_base64(std::string_view in) {
   std::string out;
@@ -135,6 +132,8 @@ std::string decode_base64(std::string_view in) {
   return out;
 }
 
+namespace {
+
 std::string decode_quoted_printable(std::string_view in) {
   std::string out;
   for (std::size_t i = 0; i < in.size(); ++i) {
@@ -146,8 +145,9 @@ std::string decode_quoted_printable(std::string_view in) {
       i += 1;
     } else if (i + 2 < in.size() && in[i + 1] == '\r' && in[i + 2] == '\n') {  // soft break
       i += 2;
-    } else if (i + 2 < in.size() && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+    } else if (i + 2 < in.size() && hex_digit_value(in[i + 1]) >= 0 &&
+               hex_digit_value(in[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit_value(in[i + 1]) * 16 + hex_digit_value(in[i + 2]));
       i += 2;
     } else {
       out += '=';

@@ -29,4 +29,8 @@ struct ParsedMessage {
 
 ParsedMessage parse_message(std::string_view raw);
 
+// Base64 as mail writes it (RFC 2045): line ends and other characters outside the alphabet are
+// skipped, decoding stops at the first '=', and missing padding is tolerated.
+std::string decode_base64(std::string_view in);
+
 }  // namespace mailtap::tools::web
