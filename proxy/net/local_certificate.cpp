@@ -203,9 +203,19 @@ bool prepare_directory(const std::string& dir, std::string& error) {
 std::optional<LocalCertificate> reusable_pair(const std::string& cert_path,
                                               const std::string& key_path, std::string& error) {
   FileDescriptor key_file{::open(key_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
-  if (key_file.fd < 0) return std::nullopt;  // missing (or unreadable): made anew
+  if (key_file.fd < 0 && errno == ENOENT) return std::nullopt;  // none yet: made anew
+  // A key that is there but cannot be read (someone else's 0600 key) is not replaced unasked.
+  if (key_file.fd < 0) {
+    error = "the key " + key_path + " cannot be read (" + errno_text() +
+            "): make it yours (chown), or delete it and " + cert_path + " for a new pair";
+    return std::nullopt;
+  }
   struct stat st {};
-  if (::fstat(key_file.fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  if (::fstat(key_file.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    error = "the key " + key_path + " is not a regular file: delete it and " + cert_path +
+            " for a new pair";
+    return std::nullopt;
+  }
   if (const PrivacyProblem problem = privacy_problem(st, "a private key");
       problem.kind != PrivacyProblem::none) {
     const std::string fix =

@@ -25,8 +25,9 @@ std::string default_config_dir(const std::function<const char*(const char*)>& ge
 
 // The certificate in `dir` (created 0700 if missing; chmod go-w if group or others may write
 // it): reused if it is valid for at least another day and matches its key, otherwise made anew.
-// A key that group or others may access, or that another user owns, is refused (nullopt, with
-// what to do in `error`), never used nor replaced. Reuse writes nothing (a read-only `dir` is
+// A key that group or others may access, that another user owns, or that is there but cannot be
+// read or is no regular file, is refused (nullopt, with what to do in `error`), never used nor
+// replaced. Reuse writes nothing (a read-only `dir` is
 // fine); starts that make a pair serialise on a lock file in `dir`, so they never see (or
 // make) a key and certificate that do not belong together.
 std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,

@@ -113,6 +113,24 @@ TEST_F(LocalCertificateTest, AKeySomeoneElseOwnsIsRefused) {
                         cert_ + " for a new pair)");
 }
 
+// A key that is there but cannot be opened (another user's 0600 key; here a link to itself,
+// which even root cannot open) or is no file is left alone: no new pair is written over it.
+TEST_F(LocalCertificateTest, AKeyThatCannotBeReadIsRefusedNotReplaced) {
+  ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0);
+  ASSERT_EQ(::symlink(key_.c_str(), key_.c_str()), 0);
+  EXPECT_FALSE(ensure());
+  EXPECT_NE(error_.find("the key " + key_ + " cannot be read"), std::string::npos) << error_;
+  struct stat st {};
+  ASSERT_EQ(::lstat(key_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_NE(::access(cert_.c_str(), F_OK), 0);  // no pair made beside it
+
+  ASSERT_EQ(::unlink(key_.c_str()), 0);
+  ASSERT_EQ(::mkdir(key_.c_str(), 0700), 0);
+  EXPECT_FALSE(ensure());
+  EXPECT_NE(error_.find("is not a regular file"), std::string::npos) << error_;
+}
+
 TEST_F(LocalCertificateTest, ADirectoryOthersCanWriteIsTightened) {
   ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0);
   ASSERT_EQ(::chmod(dir_.c_str(), 0777), 0);
