@@ -84,9 +84,15 @@ std::optional<std::uint64_t> size_limit(const smtp::Reply& ehlo) {
   return std::nullopt;
 }
 
+// A SIZE limit as people read it: "35.9 MB", "512.0 kB", "1000 octets" (never "0.0 MB").
 std::string megabytes(std::uint64_t octets) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(octets) / 1e6);
+  if (octets >= 1000000)
+    std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(octets) / 1e6);
+  else if (octets >= 10000)
+    std::snprintf(buf, sizeof buf, "%.1f kB", static_cast<double>(octets) / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%llu octets", static_cast<unsigned long long>(octets));
   return buf;
 }
 

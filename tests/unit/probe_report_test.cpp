@@ -131,6 +131,21 @@ TEST(ProbeReport, CertificateProblemsExitFourEvenUnderInsecure) {
   EXPECT_EQ(s[0].rfind("CERTIFICATE NOT TRUSTED", 0), 0u) << s[0];
 }
 
+TEST(ProbeReport, SmallSizeLimitsAreNotRoundedToNothing) {
+  for (const auto& [size, said] : {std::pair{"1000", "messages up to 1000 octets (SIZE 1000)"},
+                                   std::pair{"512000", "messages up to 512.0 kB (SIZE 512000)"}}) {
+    ProbeReport r = asked();
+    net::UpstreamSetup setup;
+    setup.ok = true;
+    setup.greeting = reply("220 mx ESMTP\r\n");
+    setup.tls.tls_version = "TLSv1.3";
+    std::vector<smtp::RecordedEvent> events{from_server("EHLO", kEhloPlain)};
+    take_setup(r, setup, events);
+    r.ehlo_tls = reply("250-mx.example.test\r\n250 SIZE " + std::string(size) + "\r\n");
+    EXPECT_TRUE(has_line(summarise(r, storage::Clock::now()), said)) << size;
+  }
+}
+
 TEST(ProbeReport, SuccessSummaryAuthAfterTlsExpirySizeAndNextCommand) {
   ProbeReport r = asked();
   net::UpstreamSetup setup;
