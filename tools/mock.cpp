@@ -129,7 +129,7 @@ int run_mock(const MockArgs& args) {
   std::string error;
   const std::string db = args.common.database_path(error);
   if (db.empty()) {
-    log::error("no database path: " + error + " (give --db PATH)");
+    log::error("mock: " + error);
     return 2;
   }
   RecordedDialogue recording;

@@ -123,7 +123,7 @@ int run_prune(const PruneArgs& a) {
   std::string error;
   const std::string path = a.common.database_path(error);
   if (path.empty()) {
-    log::error("prune: no database path: " + error + " (give --db PATH)");
+    log::error("prune: " + error);
     return 1;
   }
   storage::PruneResult result;

@@ -68,7 +68,7 @@ std::string build_config(const ReplayArgs& a, ReplayConfig& cfg) {
   cfg.record = !a.no_record;
   std::string error;
   cfg.db_path = a.common.database_path(error);
-  if (cfg.db_path.empty()) return "no database path: " + error + " (give --db PATH)";
+  if (cfg.db_path.empty()) return error;
   return {};
 }
 

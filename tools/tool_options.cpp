@@ -38,7 +38,7 @@ std::unique_ptr<storage::Reader> ToolOptions::open_reader(std::string_view tool)
   std::string error;
   const std::string path = database_path(error);
   if (path.empty()) {
-    log::error(std::string(tool) + ": no database path: " + error + " (give --db PATH)");
+    log::error(std::string(tool) + ": " + error);
     return nullptr;
   }
   auto reader = storage::Reader::open(path, error);

@@ -24,7 +24,7 @@ int run_web(const WebArgs& a) {
   web::WebServerOptions options;
   options.db_path = a.common.database_path(error);
   if (options.db_path.empty()) {
-    log::error("web: no database path: " + error + " (give --db PATH)");
+    log::error("web: " + error);
     return 1;
   }
   if (std::error_code ec; !std::filesystem::exists(options.db_path, ec)) {
