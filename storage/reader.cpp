@@ -302,7 +302,7 @@ template <typename Fn>
 Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_view extra,
                        Fn&& row) {
   Statement st;
-  if (Status s = impl.db.prepare(sessions_sql(f, extra), st); !s.ok()) return s;
+  if (Status s = impl.db.prepare(sessions_sql(f, extra), st); !s.ok()) return impl.noted(s);
   const std::string since = f.since ? format_timestamp(*f.since) : std::string();
   const std::string until = f.until ? format_timestamp(*f.until) : std::string();
   const std::string_view outcome = f.outcome ? to_string(*f.outcome) : std::string_view();

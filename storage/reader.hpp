@@ -176,7 +176,8 @@ class Reader {
   // ---- whole-file reads for `mailtap audit` (reader_audit.cpp) ----
   // Each returns false with `error` set on a database error, after handing over every row read
   // before it; then last_failure_is_damage() says whether the file is damaged (malformed pages,
-  // a file cut short) rather than unreadable for another reason.
+  // a file cut short) rather than unreadable for another reason. It answers for the last read
+  // of any kind (list_sessions() too), never for an earlier one: false after a read succeeded.
   bool last_failure_is_damage() const;
   // PRAGMA integrity_check's lines ("ok" alone when healthy).
   bool integrity_check(std::vector<std::string>& lines, std::string& error);

@@ -28,8 +28,7 @@ std::string directions_sql(D... d) {
 template <typename Fn>
 static bool query(Reader::Impl& impl, std::string_view sql, std::string& error, Fn&& row) {
   error.clear();
-  const Status s = impl.rows(sql, row);
-  impl.last_failure = s.code;
+  const Status s = impl.rows(sql, row);  // rows() notes the result in impl.last_failure
   if (!s.ok()) error = s.message;
   return s.ok();
 }

@@ -28,7 +28,14 @@ void message_from(const Statement& st, int first, MessageRow& m);
 struct Reader::Impl {
   Database db;
   std::unique_ptr<BodyFileReader> bodies;  // for bytes stored in the body files (schema v6)
-  int last_failure = 0;                    // SQLite code of the last failed whole-file read
+  int last_failure = 0;                    // SQLite code of the last read (0: it succeeded)
+
+  // Keeps `s` as the result of the last read, for last_failure_is_damage(); every read's
+  // prepare and run end here, so no read is judged by the one before it.
+  Status noted(Status s) {
+    last_failure = s.code;
+    return s;
+  }
 
   // From kEventColumns, starting at column `first`, of an event of session `session_id`; reads
   // the bytes from the session's body file when they are there.
@@ -49,7 +56,7 @@ struct Reader::Impl {
           if constexpr (std::is_same_v<std::invoke_result_t<Fn&, const Statement&>, Status>) {
             if (Status s = row(st); !s.ok()) {
               st.reset();
-              return s;
+              return noted(s);
             }
           } else {
             row(st);
@@ -57,11 +64,11 @@ struct Reader::Impl {
           break;
         case Statement::Step::done:
           st.reset();
-          return {};
+          return noted({});
         case Statement::Step::error: {
           Status s = error(st);
           st.reset();
-          return s;
+          return noted(s);
         }
       }
     }
@@ -71,7 +78,7 @@ struct Reader::Impl {
   template <typename Fn>
   Status rows(std::string_view sql, Fn&& row) {
     Statement st;
-    if (Status s = db.prepare(sql, st); !s.ok()) return s;
+    if (Status s = db.prepare(sql, st); !s.ok()) return noted(s);
     return each_row(st, row);
   }
 
@@ -79,7 +86,7 @@ struct Reader::Impl {
   template <typename Fn>
   Status rows_for(std::string_view sql, std::int64_t id, Fn&& row) {
     Statement st;
-    if (Status s = db.prepare(sql, st); !s.ok()) return s;
+    if (Status s = db.prepare(sql, st); !s.ok()) return noted(s);
     st.bind_int(1, id);
     return each_row(st, row);
   }

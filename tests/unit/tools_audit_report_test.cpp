@@ -10,6 +10,7 @@
 
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
+#include "storage/reader.hpp"
 #include "storage/recorder.hpp"
 #include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/storage_records_for_tests.hpp"
@@ -152,6 +153,26 @@ TEST(ToolsAuditReport, AMissingOrShortBodyFileIsReportedAsDamage) {
   EXPECT_EQ(r.leaks.size(), 1u);
 }
 
+// Overwrites the root page of `table` with garbage.
+void spoil_root_page(const std::string& path, const char* table) {
+  std::int64_t root = 0, page_size = 0;
+  {
+    storage::Database db;
+    ASSERT_TRUE(
+        storage::Database::open(path, storage::OpenOptions{storage::OpenMode::read_only}, db).ok());
+    ASSERT_TRUE(
+        db.query_int("SELECT rootpage FROM sqlite_schema WHERE name = '" + std::string(table) + "'",
+                     root)
+            .ok());
+    ASSERT_TRUE(db.query_int("PRAGMA page_size", page_size).ok());
+  }
+  ASSERT_GT(root, 1);
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp((root - 1) * page_size);
+  const std::string garbage(static_cast<std::size_t>(page_size), '\xa5');
+  f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+}
+
 // Malformed pages where the events are: the audit says so and reports the rest.
 TEST(ToolsAuditReport, MalformedPagesAreReportedAsDamage) {
   TempDir dir;
@@ -159,22 +180,7 @@ TEST(ToolsAuditReport, MalformedPagesAreReportedAsDamage) {
   std::vector<std::string> pieces;
   for (int i = 0; i < 40; ++i) pieces.push_back(lines(4000));  // events over many pages
   record(path, pieces);
-  std::int64_t root = 0, page_size = 0;
-  {
-    storage::Database db;
-    ASSERT_TRUE(
-        storage::Database::open(path, storage::OpenOptions{storage::OpenMode::read_only}, db).ok());
-    ASSERT_TRUE(
-        db.query_int("SELECT rootpage FROM sqlite_schema WHERE name = 'events'", root).ok());
-    ASSERT_TRUE(db.query_int("PRAGMA page_size", page_size).ok());
-  }
-  ASSERT_GT(root, 1);
-  {
-    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp((root - 1) * page_size);
-    const std::string garbage(static_cast<std::size_t>(page_size), '\xa5');
-    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
-  }
+  spoil_root_page(path, "events");
   const AuditReport r = audit(path);
   EXPECT_TRUE(r.problems());
   EXPECT_FALSE(r.integrity_ok());
@@ -182,6 +188,40 @@ TEST(ToolsAuditReport, MalformedPagesAreReportedAsDamage) {
   EXPECT_NE(text.find("events could not be read to the end: "), std::string::npos) << text;
   EXPECT_NE(text.find("malformed"), std::string::npos) << text;
   EXPECT_EQ(r.sessions, 1);  // the sessions table is intact: still summarised
+}
+
+// Only the sessions table damaged: list_sessions is the one read that fails, after reads that
+// succeeded; its own failure (malformed) is what decides, so it is damage, not a failed audit.
+TEST(ToolsAuditReport, DamageWhereOnlyTheSessionsAreIsReportedAsDamage) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  record(path, {lines(1000)});
+  spoil_root_page(path, "sessions");
+  const AuditReport r = audit(path);
+  EXPECT_TRUE(r.problems());
+  const std::string text = integrity_of(r);
+  EXPECT_NE(text.find("sessions could not be read to the end: "), std::string::npos) << text;
+}
+
+// Each read answers last_failure_is_damage() for itself: a damaged read, then a list_sessions
+// that fails or succeeds on its own terms.
+TEST(ToolsAuditReport, EachReadDecidesWhetherItsFailureIsDamage) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  record(path, {lines(1000)});
+  spoil_root_page(path, "sessions");
+  std::string error;
+  auto reader = storage::Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::vector<storage::SessionRow> sessions;
+  EXPECT_FALSE(reader->list_sessions({}, sessions, error));
+  EXPECT_TRUE(reader->last_failure_is_damage()) << error;
+  int events = 0;
+  EXPECT_TRUE(
+      reader->for_each_event([&](std::int64_t, const storage::EventRow&) { ++events; }, error))
+      << error;
+  EXPECT_EQ(events, 1);
+  EXPECT_FALSE(reader->last_failure_is_damage());
 }
 
 }  // namespace
