@@ -113,7 +113,7 @@ int run_audit(const AuditArgs& a) {
   if (!reader) return 1;
   std::string error;
   AuditReport report;
-  if (!build_audit_report(*reader, std::move(scan), a.expiry_days, report, error)) {
+  if (!build_audit_report(*reader, scan, a.expiry_days, report, error)) {
     log::error("audit: " + error);
     return 1;
   }

@@ -18,8 +18,9 @@ namespace {
 
 class Auditor {
  public:
-  Auditor(storage::Reader& reader, CredentialScanOptions scan)
-      : reader_(reader), scan_(std::move(scan)) {}
+  // Holds `scan` (and its password) by reference: no copy of the password.
+  Auditor(storage::Reader& reader, const CredentialScanOptions& scan)
+      : reader_(reader), scan_(scan) {}
 
   // A damaged file (malformed pages, a missing or short body file) is what the audit is there
   // to report: the part it spoils is listed under the integrity check and every other part
@@ -267,7 +268,7 @@ class Auditor {
   }
 
   storage::Reader& reader_;
-  CredentialScanOptions scan_;
+  const CredentialScanOptions& scan_;
   struct UnreadableBody {
     std::int64_t events = 0;
     std::string first_reason;
@@ -278,17 +279,17 @@ class Auditor {
 
 }  // namespace
 
-bool build_audit_report(storage::Reader& reader, CredentialScanOptions scan, int expiry_days,
+bool build_audit_report(storage::Reader& reader, const CredentialScanOptions& scan, int expiry_days,
                         AuditReport& out, std::string& error) {
-  Auditor auditor(reader, std::move(scan));
+  Auditor auditor(reader, scan);
   return auditor.run(out, expiry_days, error);
 }
 
-bool build_audit_report(const std::string& path, CredentialScanOptions scan, int expiry_days,
+bool build_audit_report(const std::string& path, const CredentialScanOptions& scan, int expiry_days,
                         AuditReport& out, std::string& error) {
   std::unique_ptr<storage::Reader> reader = storage::Reader::open(path, error);
   if (!reader) return false;
-  return build_audit_report(*reader, std::move(scan), expiry_days, out, error);
+  return build_audit_report(*reader, scan, expiry_days, out, error);
 }
 
 std::string audit_report_json(const AuditReport& r) {

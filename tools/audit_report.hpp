@@ -67,10 +67,10 @@ struct AuditReport {
 };
 
 // Audits what `reader` sees.
-bool build_audit_report(storage::Reader& reader, CredentialScanOptions scan, int expiry_days,
+bool build_audit_report(storage::Reader& reader, const CredentialScanOptions& scan, int expiry_days,
                         AuditReport& out, std::string& error);
 // Opens `path` read-only and audits it. False with `error` set if the audit could not run.
-bool build_audit_report(const std::string& path, CredentialScanOptions scan, int expiry_days,
+bool build_audit_report(const std::string& path, const CredentialScanOptions& scan, int expiry_days,
                         AuditReport& out, std::string& error);
 
 // The report as `mailtap audit --json` prints it (with a trailing newline).

@@ -6,10 +6,10 @@
 
 namespace mailtap::tools {
 
-StreamCredentialScan::StreamCredentialScan(CredentialScanOptions options)
-    : options_(std::move(options)) {
-  const std::string& pw = options_.known_password;
-  least_carried_ = std::max(pw.size(), smtp::base64_encode(pw).size());
+StreamCredentialScan::StreamCredentialScan(const CredentialScanOptions& options)
+    : options_(options) {
+  const std::size_t n = options_.known_password.size();
+  least_carried_ = std::max(n, smtp::base64_encoded_size(n));
 }
 
 std::vector<StraddlingFinding> StreamCredentialScan::add(std::uint64_t piece,

@@ -24,7 +24,10 @@ struct StraddlingFinding {
 
 class StreamCredentialScan {
  public:
-  explicit StreamCredentialScan(CredentialScanOptions options);
+  // Keeps a reference to `options` (and so to the --password-env password, which is not
+  // copied): they must outlive the scan.
+  explicit StreamCredentialScan(const CredentialScanOptions& options);
+  StreamCredentialScan(CredentialScanOptions&&) = delete;
 
   // The next piece of the stream. Returns what begins in an earlier piece and reaches into this
   // one; what lies within one piece is scan_for_credentials' (each piece is still scanned alone).
@@ -44,7 +47,7 @@ class StreamCredentialScan {
   // Keeps the stream's tail, now that `bytes` (piece `piece`, at stream offset `start`) ended it.
   void carry(std::uint64_t piece, std::uint64_t start, std::string_view bytes);
 
-  CredentialScanOptions options_;
+  const CredentialScanOptions& options_;
   std::size_t least_carried_ = 0;
   std::string carried_;              // the stream's last octets
   std::uint64_t carried_start_ = 0;  // their stream offset

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <type_traits>
 
 #include "proxy/smtp/base64.hpp"
 #include "tools/stream_credential_scan.hpp"
@@ -12,6 +13,9 @@ namespace {
 
 using namespace std::string_literals;
 
+// The scan holds the caller's options, password included, rather than a copy of them.
+static_assert(!std::is_constructible_v<StreamCredentialScan, CredentialScanOptions&&>);
+
 CredentialScanOptions with_password(std::string pw) {
   CredentialScanOptions o;
   o.known_password = std::move(pw);
@@ -19,7 +23,8 @@ CredentialScanOptions with_password(std::string pw) {
 }
 
 TEST(StreamCredentialScan, APasswordSplitBetweenTwoPiecesIsFoundWhereItBegins) {
-  StreamCredentialScan scan(with_password("alice-secret-1"));
+  const CredentialScanOptions options = with_password("alice-secret-1");
+  StreamCredentialScan scan(options);
   const std::string first = std::string(1000, 'x') + "\r\npassword: alice-sec";
   EXPECT_TRUE(scan.add(20, first).empty());
   const auto found = scan.add(21, "ret-1 and more\r\n" + std::string(1000, 'y'));
@@ -31,7 +36,8 @@ TEST(StreamCredentialScan, APasswordSplitBetweenTwoPiecesIsFoundWhereItBegins) {
 }
 
 TEST(StreamCredentialScan, ABase64BlobAcrossThreePiecesIsFoundOnce) {
-  StreamCredentialScan scan(CredentialScanOptions{});
+  const CredentialScanOptions options{};
+  StreamCredentialScan scan(options);
   const std::string blob = smtp::base64_encode("\0alice-with-a-long-name\0hunter2"s);
   ASSERT_GT(blob.size(), 30u);
   EXPECT_TRUE(scan.add(5, "line one\r\nblob " + blob.substr(0, 10)).empty());
@@ -44,20 +50,23 @@ TEST(StreamCredentialScan, ABase64BlobAcrossThreePiecesIsFoundOnce) {
 }
 
 TEST(StreamCredentialScan, WhatLiesInsideOnePieceIsNotRepeated) {
-  StreamCredentialScan scan(with_password("hunter2"));
+  const CredentialScanOptions options = with_password("hunter2");
+  StreamCredentialScan scan(options);
   EXPECT_TRUE(scan.add(1, "the password hunter2 is in here, then a line without end").empty());
   EXPECT_TRUE(scan.add(2, " and the rest\r\n").empty());
 }
 
 TEST(StreamCredentialScan, AResetStartsAnotherStream) {
-  StreamCredentialScan scan(with_password("hunter2"));
+  const CredentialScanOptions options = with_password("hunter2");
+  StreamCredentialScan scan(options);
   EXPECT_TRUE(scan.add(1, "hunt").empty());
   scan.reset();
   EXPECT_TRUE(scan.add(9, "er2\r\n").empty());
 }
 
 TEST(StreamCredentialScan, TheTailKeptIsBounded) {
-  StreamCredentialScan scan(with_password("hunter2"));
+  const CredentialScanOptions options = with_password("hunter2");
+  StreamCredentialScan scan(options);
   // One line longer than the tail: its start is forgotten, the password's halves are not.
   EXPECT_TRUE(
       scan.add(1, std::string(3 * StreamCredentialScan::kMostCarried, 'a') + "hun").empty());
