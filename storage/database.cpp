@@ -304,8 +304,10 @@ Status Database::readable_or_immutable(const OpenOptions& options) {
   if (probe.ok() || (code != SQLITE_READONLY && code != SQLITE_CANTOPEN)) return {};
   const std::string path = path_;
   const std::string wal = path + "-wal";
+  // A -wal file of any size means a writer may be at work (a live writer's -wal is empty right
+  // after a wal_checkpoint(TRUNCATE)); one that cannot be looked at may be there.
   struct stat st {};
-  if (::stat(wal.c_str(), &st) == 0 && st.st_size > 0) {
+  if (::stat(wal.c_str(), &st) == 0 || errno != ENOENT) {
     return Status::error(
         probe.code, in_quotes(path) + " cannot be read: SQLite must create " +
                         in_quotes(path + "-shm") + " beside it to read the commits in " +
@@ -313,8 +315,20 @@ Status Database::readable_or_immutable(const OpenOptions& options) {
                         "); copy the database with its -wal file to a "
                         "directory you may write, or read it as a user who may write there");
   }
+  if (!options.allow_immutable) {
+    // An immutable connection would never see a writer's later commits, and takes no locks
+    // against a checkpoint rewriting its pages: not for a reader that stays open.
+    return Status::error(
+        probe.code, in_quotes(path) + " cannot be read: SQLite must create " +
+                        in_quotes(path + "-shm") +
+                        " beside it to follow the database as it changes, and that directory is "
+                        "not writable (" +
+                        probe.message +
+                        "); copy the database to a directory you may write, or read it as a user "
+                        "who may write there");
+  }
   // Without a -wal file all of it is in the file itself, and no writer is at work (a writer
-  // keeps its -wal while it runs): read it as immutable, without the -shm file or locks.
+  // keeps its -wal while it runs): read it once as immutable, without the -shm file or locks.
   close();
   return connect(path, file_uri(path) + "?immutable=1",
                  SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr, options,

@@ -85,8 +85,7 @@ enum class OpenMode {
   // Creates the file (0600) and missing parent directories (0700) if needed.
   read_write,
   // SQLITE_OPEN_READONLY; works beside an active writer because the database is in WAL mode.
-  // In a directory this user may not write, a database without a -wal file (so without a
-  // writer at work) is opened as immutable: no -shm file, no locks.
+  // In a directory this user may not write, see OpenOptions::allow_immutable.
   read_only,
 };
 
@@ -95,6 +94,11 @@ struct OpenOptions {
   std::chrono::milliseconds busy_timeout{5000};
   // Write each commit's WAL frames in one write (wal_write_batching.hpp): the recorder's.
   bool batch_wal_writes = false;
+  // read_only in a directory this user may not write (SQLite cannot create the -shm file): a
+  // database with no -wal file beside it (so no writer at work) may be opened as immutable, no
+  // -shm file and no locks. Only for a one-shot read (the CLI tools): an immutable connection
+  // never sees a later writer's commits, and a checkpoint may rewrite pages under it.
+  bool allow_immutable = false;
 };
 
 class Database {
@@ -152,7 +156,8 @@ class Database {
   static Status connect(const std::string& path, const std::string& name, int flags,
                         const char* vfs, const OpenOptions& options, Database& out);
   // Read-only: a WAL database in a directory this user may not write cannot be read through
-  // its -shm file; without a -wal file it is reopened as immutable, else an error says why.
+  // its -shm file; with allow_immutable and no -wal file it is reopened as immutable, else an
+  // error says why.
   Status readable_or_immutable(const OpenOptions& options);
   // Runs a query expected to yield one row and hands the row to `read` (defined in the .cpp).
   template <typename Read>

@@ -203,11 +203,12 @@ Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
 Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Reader::~Reader() = default;
 
-std::unique_ptr<Reader> Reader::open(const std::string& path, std::string& error) {
+std::unique_ptr<Reader> Reader::open(const std::string& path, std::string& error, Use use) {
   error.clear();
   auto impl = std::make_unique<Impl>();
   OpenOptions oo;
   oo.mode = OpenMode::read_only;
+  oo.allow_immutable = use == Use::one_shot;
   if (Status st = Database::open(path, oo, impl->db); !st.ok()) {
     error = st.message;
     return nullptr;

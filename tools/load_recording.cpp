@@ -9,7 +9,7 @@ namespace mailtap::tools {
 bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::string_view acted,
                             RecordedDialogue& out, std::string& error) {
   std::string why;
-  auto reader = storage::Reader::open(db_path, why);
+  auto reader = storage::Reader::open(db_path, why, storage::Reader::Use::one_shot);
   if (!reader) {
     error = "cannot read " + db_path + ": " + why;
     return false;

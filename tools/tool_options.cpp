@@ -41,7 +41,7 @@ std::unique_ptr<storage::Reader> ToolOptions::open_reader(std::string_view tool)
     log::error(std::string(tool) + ": " + error);
     return nullptr;
   }
-  auto reader = storage::Reader::open(path, error);
+  auto reader = storage::Reader::open(path, error, storage::Reader::Use::one_shot);
   if (!reader) log::error(std::string(tool) + ": " + error);
   return reader;
 }

@@ -150,8 +150,9 @@ class ToolsReadOnlyTest(h.IntegrationCase):
     def test_sessions_reads_a_database_in_a_directory_it_may_not_write(self):
         """An archived database (WAL mode, nothing beside it) in a read-only directory, read by
         a user who may not write there: SQLite cannot create the -shm file it reads a WAL
-        database through, so mailtap opens it as immutable. With a -wal file beside it, whose
-        commits that would miss, it says why it cannot read it."""
+        database through, so the one-shot tools open it as immutable; mailtap web, whose readers
+        stay open, does not. With a -wal file beside it (of any size), whose commits that would
+        miss, they say why they cannot read it."""
         archive = Path(tempfile.mkdtemp(prefix="mailtap-archive-"))
         self.addCleanup(shutil.rmtree, archive, True)
         self.addCleanup(os.chmod, archive, 0o755)
@@ -177,15 +178,30 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(len(cp.stdout.decode().strip().splitlines()), 1 + 5, cp.stdout)
         self.assertEqual(sorted(p.name for p in archive.iterdir()), ["archived.db"])
 
-        os.chmod(archive, 0o755)
-        (archive / "archived.db-wal").write_bytes(b"\0" * 4096)
-        os.chmod(archive, 0o555)
-        cp = run()
-        self.assertEqual(cp.returncode, 1, cp.stdout)
-        err = cp.stderr.decode()
-        self.assertIn("archived.db-wal", err)
+        # mailtap web keeps its readers open: an immutable one would never see later commits
+        # (and holds no lock against a checkpoint), so it says why it cannot read the file.
+        web = subprocess.run([str(h.mailtap_bin()), "web", "--db", str(db), "--listen",
+                              f"127.0.0.1:{h.free_port()}"],
+                             capture_output=True, timeout=60, preexec_fn=as_nobody, env=env)
+        self.assertEqual(web.returncode, 1, web.stdout)
+        err = web.stderr.decode()
         self.assertIn("not writable", err)
-        self.assertIn("copy the database with its -wal file", err)
+        self.assertIn("copy the database to a directory you may write", err)
+        self.assertEqual(sorted(p.name for p in archive.iterdir()), ["archived.db"])
+
+        # A -wal file of any size: a writer may be at work (a live writer's -wal is empty just
+        # after a wal_checkpoint(TRUNCATE)), and an immutable read would miss its commits.
+        for size in (4096, 0):
+            with self.subTest(wal_size=size):
+                os.chmod(archive, 0o755)
+                (archive / "archived.db-wal").write_bytes(b"\0" * size)
+                os.chmod(archive, 0o555)
+                cp = run()
+                self.assertEqual(cp.returncode, 1, cp.stdout)
+                err = cp.stderr.decode()
+                self.assertIn("archived.db-wal", err)
+                self.assertIn("not writable", err)
+                self.assertIn("copy the database with its -wal file", err)
 
     def test_sessions_colour_only_on_a_terminal(self):
         env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
