@@ -256,6 +256,11 @@ Status Database::open(const std::string& path, const OpenOptions& options, Datab
 
   const char* vfs = options.batch_wal_writes ? wal_write_batching_vfs() : nullptr;
   if (Status st = connect(path, path, flags, vfs, options, out); !st.ok()) return st;
+  if (struct stat st{}; ::stat(path.c_str(), &st) == 0) {
+    out.identity_known_ = true;
+    out.dev_ = st.st_dev;
+    out.ino_ = st.st_ino;
+  }
   if (options.mode == OpenMode::read_only) return out.readable_or_immutable(options);
   return {};
 }
@@ -433,6 +438,18 @@ bool Database::file_has_moved() const {
   if (sqlite3_file_control(db_.get(), "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
     return false;  // a VFS that cannot tell
   return moved != 0;
+}
+
+Database::PathCheck Database::check_path() const {
+  if (!file_has_moved()) return {};
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return {PathState::moved, 0};
+    return {PathState::unknown, err};
+  }
+  if (!identity_known_ || st.st_dev != dev_ || st.st_ino != ino_) return {PathState::moved, 0};
+  return {};  // SQLite's own stat failed, this one finds the same file
 }
 
 Status Database::enable_wal() {

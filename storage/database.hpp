@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include <sys/types.h>
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -138,6 +140,16 @@ class Database {
   // replaced since it was opened (SQLite's SQLITE_FCNTL_HAS_MOVED: one stat of the path). What
   // is written from then on goes to a file nobody can open by that name.
   bool file_has_moved() const;
+  // file_has_moved() confirmed: SQLite answers true also when the stat of the path fails for
+  // any reason (EACCES on a directory, a transient error). This stats the path again: moved
+  // when it is gone (ENOENT) or names another file than the one stat'ed at open; unknown, with
+  // the errno, when the stat fails otherwise (the file may well be there).
+  enum class PathState { same, moved, unknown };
+  struct PathCheck {
+    PathState state = PathState::same;
+    int error = 0;  // errno, for unknown
+  };
+  PathCheck check_path() const;
 
   // Switches the file to WAL (persistent), then aligns the -wal/-shm permissions with the
   // database file's, whatever the umask.
@@ -165,6 +177,10 @@ class Database {
 
   std::unique_ptr<sqlite3, Closer> db_;
   std::string path_;
+  // The file's identity when it was opened, for check_path().
+  bool identity_known_ = false;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
 };
 
 }  // namespace mailtap::storage

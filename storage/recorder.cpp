@@ -14,12 +14,14 @@
 #include <atomic>
 #include <climits>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "proxy/common/hex.hpp"
+#include "proxy/common/log.hpp"
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
 #include "storage/message_digests.hpp"
@@ -263,7 +265,20 @@ class Writer {
   // what is recorded from then on is lost to its readers, so recording has failed. One stat of
   // the path per commit.
   Status still_at_its_path() {
-    if (!db_.is_open() || !db_.file_has_moved()) return {};
+    if (!db_.is_open()) return {};
+    const Database::PathCheck check = db_.check_path();
+    if (check.state == Database::PathState::unknown) {
+      // The file may well be there (EACCES on a directory, a transient error): not a reason to
+      // stop recording. Said once, until the path can be checked again.
+      if (!path_unchecked_said_) {
+        log::error("cannot check the database path '" + db_.path() + "' (" +
+                   std::strerror(check.error) + "); recording goes on");
+        path_unchecked_said_ = true;
+      }
+      return {};
+    }
+    path_unchecked_said_ = false;
+    if (check.state == Database::PathState::same) return {};
     // What was committed is partly in the WAL, still under the old name, and SQLite does not
     // checkpoint a file that has moved when it closes: copy it into the file now, wherever it
     // went (renamed, it keeps all of it), and empty that WAL, which a new database made at the
@@ -563,6 +578,7 @@ class Writer {
   }
 
   Database db_;
+  bool path_unchecked_said_ = false;  // "cannot check the database path" logged
   Statement begin_, commit_, savepoint_, release_, rollback_to_;
   Statement insert_session_, update_tls_, insert_certificate_der_, insert_certificate_,
       insert_event_, insert_message_, insert_recipient_, authenticated_, close_session_;

@@ -832,6 +832,57 @@ TEST(StorageRecorder, ADatabaseFileDeletedOrRenamedWhileRecordingIsAFailure) {
   }
 }
 
+// SQLite says "moved" when its stat of the path fails for any reason; a stat that fails with
+// another error than ENOENT (here ELOOP: the directory swapped for a symlink to itself; as
+// EACCES would for a non-root user) cannot tell, and recording goes on.
+TEST(StorageRecorder, APathThatCannotBeCheckedDoesNotFailRecording) {
+  TempDir dir;
+  const fs::path sub = fs::path(dir.file("sub"));
+  fs::create_directory(sub);
+  const std::string path = (sub / "m.db").string();
+  std::string error;
+  auto rec = Recorder::open(at(path), error);
+  ASSERT_NE(rec, nullptr) << error;
+  const SessionKey before = rec->new_session_key();
+  test_support::record_batches(*rec, {batch(opened(before), event(before, 1), closed(before))});
+  ASSERT_FALSE(rec->failed()) << rec->failure_reason();
+
+  const fs::path aside = fs::path(dir.file("aside"));
+  fs::rename(sub, aside);
+  fs::create_directory_symlink(sub, sub);  // stat(path): ELOOP
+  const SessionKey during = rec->new_session_key();
+  test_support::record_batches(*rec, {batch(opened(during), event(during, 1), closed(during))});
+  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+
+  fs::remove(sub);
+  fs::rename(aside, sub);
+  const SessionKey after = rec->new_session_key();
+  test_support::record_batches(*rec, {batch(opened(after), event(after, 1), closed(after))});
+  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+  rec->stop();
+  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 3);
+}
+
+// The path naming another file than the one open (replaced) is a move.
+TEST(StorageRecorder, ADatabaseFileReplacedWhileRecordingIsAFailure) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  auto rec = Recorder::open(at(path), error);
+  ASSERT_NE(rec, nullptr) << error;
+  const SessionKey before = rec->new_session_key();
+  test_support::record_batches(*rec, {batch(opened(before), event(before, 1), closed(before))});
+  fs::rename(path, path + ".old");
+  std::ofstream(path) << "another file";
+  const SessionKey after = rec->new_session_key();
+  test_support::record_batches(*rec, {batch(opened(after), event(after, 1), closed(after))});
+  EXPECT_TRUE(rec->failed());
+  EXPECT_NE(rec->failure_reason().find("was deleted or renamed"), std::string::npos)
+      << rec->failure_reason();
+  rec->stop();
+}
+
 // Deleted while nothing was being recorded: no commit notices, so stopping does.
 TEST(StorageRecorder, ADatabaseFileDeletedWhileIdleFailsTheRunAtStop) {
   TempDir dir;
