@@ -30,7 +30,7 @@ import web_support as w  # noqa: E402
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import WebDriverException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -81,7 +81,11 @@ class WebBrowserTest(h.IntegrationCase):
         cls.base = f"http://localhost:{cls.web.port}/"
 
     def wait(self, condition, timeout=20, message=""):
-        return WebDriverWait(self.driver, timeout).until(lambda d: condition(d), message)
+        # The page replaces its view as it renders: an element found a moment ago may be gone
+        # when it is read, which is "not yet", not a failure.
+        return WebDriverWait(self.driver, timeout,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: condition(d), message)
 
     def rows(self):
         return self.driver.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")
