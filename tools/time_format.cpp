@@ -56,8 +56,14 @@ struct CivilTime {
   long micros = 0;
 
   bool in_range() const {
-    return month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour <= 23 && minute <= 59 &&
-           second <= 60;
+    return month >= 1 && month <= 12 && day >= 1 && day <= days_in_month() && hour <= 23 &&
+           minute <= 59 && second <= 60;
+  }
+  // 2026-02-30 is no date (not 2 March).
+  int days_in_month() const {
+    constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month == 2 && leap ? 29 : kDays[month - 1];
   }
 };
 

@@ -28,15 +28,18 @@ TEST(TimeSpec, IsoDatesAndTimesInUtc) {
             at(1'795'478'400 + 20 * 3600 + 41 * 60 + 7));
   EXPECT_EQ(parse_time_spec("2026-11-24T20:41:07.123456Z", now),
             at(1'795'478'400 + 20 * 3600 + 41 * 60 + 7) + microseconds(123456));
+  EXPECT_TRUE(parse_time_spec("2028-02-29", now));  // a leap day
+  EXPECT_TRUE(parse_time_spec("2000-02-29", now));
   // certificate validity as certificate_facts writes it
   EXPECT_TRUE(parse_time_spec("2028-11-23T21:47:01Z", now));
 }
 
 TEST(TimeSpec, RejectsEverythingElse) {
   const auto now = at(0);
-  for (const char* bad : {"", "2h ago", "h", "2", "2x", "-2h", "yesterday", "2026-13-01",
-                          "2026-11-24T25:00", "2026-11-24T20", "2026/11/24", "2026-11-24Tx",
-                          "2026-11-24 20:41:07+01:00", "2026-11-24T20:41:07.1234567"})
+  for (const char* bad :
+       {"", "2h ago", "h", "2", "2x", "-2h", "yesterday", "2026-13-01", "2026-11-24T25:00",
+        "2026-11-24T20", "2026/11/24", "2026-11-24Tx", "2026-11-24 20:41:07+01:00",
+        "2026-11-24T20:41:07.1234567", "2026-02-29", "2026-02-30", "2026-04-31", "2100-02-29"})
     EXPECT_FALSE(parse_time_spec(bad, now)) << bad;
 }
 
