@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "proxy/common/hex.hpp"
 #include "storage/wal_write_batching.hpp"
 
 namespace mailtap::storage {
@@ -31,10 +32,8 @@ std::string file_uri(const std::string& path) {
     if (std::isalnum(c) != 0 || c == '/' || c == '.' || c == '-' || c == '_' || c == '~') {
       uri.push_back(static_cast<char>(c));
     } else {
-      static const char* const hex = "0123456789ABCDEF";
       uri += '%';
-      uri += hex[c >> 4];
-      uri += hex[c & 15];
+      append_hex(uri, c);
     }
   }
   return uri;
