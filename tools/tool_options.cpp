@@ -19,10 +19,21 @@ void ToolOptions::add_to(CLI::App& app, bool with_json) {
 }
 
 void ToolOptions::add_db_to(CLI::App& app, std::string_view what) {
+  // An empty path (--db "", or db = "" in the config file) names no file: taking it for "no
+  // --db" would read, or record into, a database the user did not name.
+  const CLI::Validator names_a_file(
+      [](const std::string& path) {
+        return path.empty() ? std::string(
+                                  "an empty path names no database; give a path, or "
+                                  "leave --db out for the default")
+                            : std::string();
+      },
+      "");
   app.add_option("--db", db,
                  std::string(what) +
                      " (default: $MAILTAP_DB, else $XDG_DATA_HOME/mailtap/mailtap.db, else "
-                     "~/.local/share/mailtap/mailtap.db)");
+                     "~/.local/share/mailtap/mailtap.db)")
+      ->check(names_a_file);
 }
 
 void ToolOptions::add_color_to(CLI::App& app) {

@@ -20,7 +20,7 @@ struct ToolOptions {
   // Adds --db (and --json when `with_json`) to `app`, writing into this object.
   void add_to(CLI::App& app, bool with_json = true);
   // Adds --db alone, its help saying what the database is to this command ("Database holding
-  // the session"), then where the default comes from.
+  // the session"), then where the default comes from. An empty path is a usage error.
   void add_db_to(CLI::App& app, std::string_view what);
   // Adds --color to `app`.
   void add_color_to(CLI::App& app);

@@ -128,6 +128,50 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         out.close()
         return dst
 
+    # every tool -------------------------------------------------------------------------
+    def test_an_empty_db_path_is_refused_not_taken_for_the_default(self):
+        # A database at the default path: falling back to it would quietly read (or replay,
+        # serve) the wrong record, and exit as if all was well.
+        home = self.tmp / "empty-db-home"
+        default = home / ".local" / "share" / "mailtap" / "mailtap.db"
+        default.parent.mkdir(parents=True)
+        shutil.copyfile(self.copy_db("empty-db-default.db"), default)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILTAP_", "XDG_"))}
+        env["HOME"] = str(home)
+
+        def run(*args, extra_env=None):
+            return subprocess.run([str(h.mailtap_bin()), *args], capture_output=True,
+                                  timeout=20, env={**env, **(extra_env or {})})
+
+        port = f"127.0.0.1:{h.free_port()}"
+        for args in (["sessions"], ["show", "1"], ["export", "1"], ["audit"],
+                     ["prune", "--keep", "1", "--dry-run"],
+                     ["replay", "1", "--to", f"127.0.0.1:{h.closed_port()}", "--no-record"],
+                     ["mock", "1", "--listen", port], ["web", "--listen", port]):
+            with self.subTest(args=args):
+                cp = run(*args, "--db", "")
+                self.assertEqual(cp.returncode, 2, cp.stderr.decode(errors="replace"))
+                self.assertEqual(cp.stdout, b"")
+                self.assertIn(b"--db: an empty path names no database; give a path, or leave "
+                              b"--db out for the default", cp.stderr)
+
+        # The same in a config file, at the top level or in the tool's table.
+        for text in ('db = ""\n', '[show]\ndb = ""\n'):
+            with self.subTest(config=text):
+                config = self.tmp / "empty-db.toml"
+                config.write_text(text)
+                cp = run("show", "1", "--config", str(config))
+                self.assertEqual(cp.returncode, 2, cp.stderr.decode(errors="replace"))
+                self.assertEqual(cp.stdout, b"")
+                self.assertIn(f"{config}:{text.count(chr(10))}".encode(), cp.stderr)
+                self.assertIn(b"an empty path names no database", cp.stderr)
+
+        # An empty variable counts as unset, for every MAILTAP_ variable (docs/config.md), and
+        # the proxy reads MAILTAP_DB the same way: the default database it records to.
+        cp = run("sessions", "--json", extra_env={"MAILTAP_DB": ""})
+        self.assertEqual(cp.returncode, 0, cp.stderr.decode(errors="replace"))
+        self.assertEqual(len(json.loads(cp.stdout)), 5)
+
     # sessions ---------------------------------------------------------------------------
     def test_sessions_lists_every_session_with_outcome_and_user(self):
         out = self.tool("sessions").stdout.decode()
