@@ -10,6 +10,7 @@
 #include "storage/reader.hpp"
 #include "tools/audit_report.hpp"
 #include "tools/commands.hpp"
+#include "tools/number_options.hpp"
 #include "tools/reply_codes.hpp"
 #include "tools/time_format.hpp"
 #include "tools/tool_options.hpp"
@@ -136,8 +137,10 @@ cli::Subcommand add_audit_command(CLI::App& parent) {
   app->add_option("--password-env", args->password_env,
                   "name of an environment variable holding a password that must not appear "
                   "anywhere in the record (in clear, base64, or inside a PLAIN blob)");
-  app->add_option("--expiry-days", args->expiry_days,
-                  "warn about certificates expiring within this many days (default 30)");
+  // Up to a century: further out, now + the days would leave the clock's range.
+  const NumberKind days{"a number of days", "a whole number from 0 to 36500, such as 30", 0, 36500};
+  add_number_option(*app, "--expiry-days", days, args->expiry_days,
+                    "warn about certificates expiring within this many days (default 30)");
   return {app, [args] { return run_audit(*args); }};
 }
 

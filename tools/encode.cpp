@@ -17,6 +17,7 @@
 #include "proxy/smtp/reply_parser.hpp"
 #include "proxy/smtp/sasl_client.hpp"
 #include "tools/commands.hpp"
+#include "tools/number_options.hpp"
 #include "tools/tool_options.hpp"
 
 namespace mailtap::tools {
@@ -175,7 +176,8 @@ cli::Subcommand add_encode_command(CLI::App& parent) {
   app->add_option("--authzid", args->authzid, "plain: act as this identity (RFC 4616)");
   app->add_option("--host", args->host,
                   "oauthbearer: host= to send, the server you will type to (e.g. smtp.gmail.com)");
-  app->add_option("--port", args->port, "oauthbearer: port= to send (e.g. 587)");
+  const NumberKind port{"a port", "a number from 1 to 65535, such as 587", 1, 65535};
+  add_number_option(*app, "--port", port, args->port, "oauthbearer: port= to send (e.g. 587)");
   app->footer(
       "Without --password-env, --password-file, --password-cmd or --oauth2-token-cmd the secret "
       "is asked for on the terminal without echo. The lines to type go to stdout; the comments "

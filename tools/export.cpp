@@ -12,6 +12,7 @@
 #include "storage/reader.hpp"
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
+#include "tools/number_options.hpp"
 #include "tools/session_json.hpp"
 #include "tools/tool_options.hpp"
 
@@ -232,7 +233,7 @@ cli::Subcommand add_export_command(CLI::App& parent) {
   auto args = std::make_shared<ExportArgs>();
   CLI::App* app = parent.add_subcommand(
       "export", "Export sessions as JSON/JSON Lines, or their messages as .eml files or mbox");
-  auto* ids = app->add_option("id", args->ids, "session numbers to export");
+  auto* ids = add_session_ids(*app, "id", args->ids, "session numbers to export");
   auto* all = app->add_flag("--all", args->all, "export every session");
   ids->excludes(all);
   app->add_option("--format", args->format, "json (default), jsonl, eml or mbox")

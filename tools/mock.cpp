@@ -22,6 +22,7 @@
 #include "tools/commands.hpp"
 #include "tools/load_recording.hpp"
 #include "tools/mock_session.hpp"
+#include "tools/number_options.hpp"
 #include "tools/tool_options.hpp"
 
 namespace mailtap::tools {
@@ -181,7 +182,7 @@ cli::Subcommand add_mock_command(CLI::App& parent) {
   auto args = std::make_shared<MockArgs>();
   CLI::App* app = parent.add_subcommand(
       "mock", "Answer SMTP clients in plain text from a recorded session (offline testing)");
-  app->add_option("ID", args->id, "Session whose server side to play")->required();
+  add_session_id(*app, "ID", args->id, "Session whose server side to play")->required();
   args->listen.add_to(*app, "to listen on");
   CLI::Option* once =
       app->add_flag("--once", args->once, "Serve one client, then exit (the default)");

@@ -14,6 +14,7 @@
 #include "storage/timestamp.hpp"
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
+#include "tools/number_options.hpp"
 #include "tools/time_format.hpp"
 #include "tools/tool_options.hpp"
 
@@ -24,7 +25,7 @@ namespace {
 struct PruneArgs {
   ToolOptions common;
   std::string before;
-  std::int64_t keep = -1;  // -1: not given
+  std::optional<std::size_t> keep;
   bool dry_run = false;
 };
 
@@ -47,13 +48,13 @@ std::string counted(std::int64_t n, const char* noun) {
 // What to delete, from the arguments; nullopt (after saying why) when they name nothing or
 // --before is not a date or age.
 std::optional<storage::PruneCriteria> prune_criteria(const PruneArgs& a) {
-  if (a.before.empty() && a.keep < 0) {
+  if (a.before.empty() && !a.keep) {
     log::error("prune: give --before DATE, --keep N, or both");
     return std::nullopt;
   }
   storage::PruneCriteria criteria;
   criteria.dry_run = a.dry_run;
-  if (a.keep >= 0) criteria.keep = static_cast<std::size_t>(a.keep);
+  criteria.keep = a.keep;
   if (!a.before.empty()) {
     criteria.before = parse_time_spec(a.before, Clock::now());
     if (!criteria.before) {
@@ -150,8 +151,8 @@ cli::Subcommand add_prune_command(CLI::App& parent) {
   args->common.add_to(*app);
   app->add_option("--before", args->before,
                   "delete sessions started before: ISO date/time (UTC) or an age (30d)");
-  app->add_option("--keep", args->keep, "keep only the N newest completed sessions")
-      ->check(CLI::NonNegativeNumber);
+  const NumberKind keep{"a number of sessions", "a whole number such as 10; 0 keeps none"};
+  add_number_option(*app, "--keep", keep, args->keep, "keep only the N newest completed sessions");
   app->add_flag("--dry-run", args->dry_run, "print what would be removed, change nothing");
   return {app, [args] { return run_prune(*args); }};
 }

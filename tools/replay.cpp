@@ -24,6 +24,7 @@
 #include "storage/recorder.hpp"
 #include "tools/commands.hpp"
 #include "tools/load_recording.hpp"
+#include "tools/number_options.hpp"
 #include "tools/replay_credentials.hpp"
 #include "tools/replay_driver.hpp"
 #include "tools/replay_report.hpp"
@@ -290,7 +291,8 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "replay",
       "Send the client side of a recorded session to a server again and compare the replies");
-  app->add_option("ID", args->id, "Session to replay (as listed by mailtap sessions)")->required();
+  add_session_id(*app, "ID", args->id, "Session to replay (as listed by mailtap sessions)")
+      ->required();
   app->add_option("--to", args->to, "HOST[:PORT] of the SMTP server (port 587 if omitted)")
       ->required();
   args->connection.add_to(*app, {"the --to host", "Do not verify the server certificate (loudly)"});

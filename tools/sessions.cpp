@@ -8,6 +8,7 @@
 #include "storage/reader.hpp"
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
+#include "tools/number_options.hpp"
 #include "tools/session_json.hpp"
 #include "tools/time_format.hpp"
 #include "tools/tool_options.hpp"
@@ -189,7 +190,8 @@ cli::Subcommand add_sessions_command(CLI::App& parent) {
       "--outcome", args->outcome,
       "only sessions that ended so (" + smtp::names_list<smtp::Outcome>() + ") or in_progress");
   app->add_option("--user", args->user, "only sessions authenticated as this user");
-  app->add_option("--limit", args->limit, "at most this many sessions (0: all)");
+  const NumberKind limit{"a number of sessions", "a whole number such as 20, or 0 for all"};
+  add_number_option(*app, "--limit", limit, args->limit, "at most this many sessions (0: all)");
   return {app, [args] { return run_sessions(*args); }};
 }
 

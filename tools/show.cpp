@@ -9,6 +9,7 @@
 #include "storage/reader.hpp"
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
+#include "tools/number_options.hpp"
 #include "tools/reply_codes.hpp"
 #include "tools/session_json.hpp"
 #include "tools/terminal_text.hpp"
@@ -284,21 +285,16 @@ int run_show(const ShowArgs& a) {
 cli::Subcommand add_show_command(CLI::App& parent) {
   auto args = std::make_shared<ShowArgs>();
   CLI::App* app = parent.add_subcommand("show", "Print one recorded session as a transcript");
-  app->add_option("id", args->id, "session number (see: mailtap sessions)")->required();
+  add_session_id(*app, "id", args->id, "session number (see: mailtap sessions)")->required();
   args->common.add_to(*app);
   args->common.add_color_to(*app);
   auto* raw = app->add_flag("--raw", args->raw,
                             "print the exact recorded bytes of every exchange, in order");
-  auto* msg = app->add_option("--message", args->message,
-                              "print message N of the session (its body as the server got it)")
-                  ->check(CLI::Validator(
-                      [](const std::string& v) {
-                        // 0 would mean "no message" and print the transcript instead.
-                        return !v.empty() && v.find_first_not_of('0') == std::string::npos
-                                   ? std::string("messages are numbered from 1")
-                                   : std::string();
-                      },
-                      ""));
+  // From 1: 0 would mean "no message" and print the transcript instead.
+  const NumberKind message_number{"a message number",
+                                  "messages are numbered from 1, as the transcript lists them", 1};
+  auto* msg = add_number_option(*app, "--message", message_number, args->message,
+                                "print message N of the session (its body as the server got it)");
   auto* save =
       app->add_option("--save", args->save, "write the message body to FILE instead of stdout");
   // Each names a different output: a combination would quietly drop one of them.

@@ -298,5 +298,14 @@ class EncodeDecodeTest(h.IntegrationCase):
         self.assertIn(b"over the 12288-octet line limit", cp.stderr)
         self.assertNotIn(b"ppppp", cp.stderr)
 
+    def test_a_port_is_a_plain_decimal_number(self):
+        for bad in ("0x24b", "0", "-1", "65536", "587 "):
+            cp = self.encode("oauthbearer", USER, "--host", "smtp.example.test", "--port", bad,
+                             "--oauth2-token-cmd", "echo tok", check=False)
+            self.assertEqual(cp.returncode, 2, bad)
+            self.assertEqual(cp.stdout, b"", bad)
+            self.assertIn(f"--port: not a port: {bad} (a number from 1 to 65535".encode(),
+                          cp.stderr)
+
 if __name__ == "__main__":
     h.main()

@@ -172,6 +172,40 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(cp.returncode, 0, cp.stderr.decode(errors="replace"))
         self.assertEqual(len(json.loads(cp.stdout)), 5)
 
+    def test_session_ids_and_counts_are_plain_decimal_numbers(self):
+        # strtoll would take 0x1 for session 1, 010 for 8 and -1 for the largest count, and
+        # clamp the huge id: each is refused, saying what an id or a count is (exit status 2).
+        port = f"127.0.0.1:{h.free_port()}"
+        for bad in ("0x1", "010", "-1", "+1", " 1", "1.0", "1e1", "0", "",
+                    "99999999999999999999", "9223372036854775808"):
+            for args in (["show", bad], ["export", "1", bad], ["replay", bad, "--to",
+                         f"127.0.0.1:{h.closed_port()}", "--no-record"],
+                         ["mock", bad, "--listen", port]):
+                with self.subTest(args=args):
+                    cp = self.tool(*args, expect=2)
+                    self.assertEqual(cp.stdout, b"")
+                    self.assertIn(f"not a session id: {bad} (a session id is a number such as "
+                                  "12, see `mailtap sessions`)".encode(), cp.stderr)
+        cp = self.tool("show", "9223372036854775807", expect=1)  # the largest id there can be
+        self.assertIn(b"no session 9223372036854775807", cp.stderr)
+
+        sid = str(self.session_with(self.sent["plain"][0]))
+        for args, says in (
+                (["sessions", "--limit", "-1"], "--limit: not a number of sessions: -1 ("),
+                (["sessions", "--limit", "0x2"], "--limit: not a number of sessions: 0x2 ("),
+                (["prune", "--keep", "-1"], "--keep: not a number of sessions: -1 ("),
+                (["prune", "--keep", "99999999999999999999"],
+                 "--keep: not a number of sessions: 99999999999999999999 ("),
+                (["show", sid, "--message", "0x1"], "--message: not a message number: 0x1 ("),
+                (["show", sid, "--message", "0"], "messages are numbered from 1"),
+                (["audit", "--expiry-days", "-1"], "--expiry-days: not a number of days: -1 (")):
+            with self.subTest(args=args):
+                cp = self.tool(*args, expect=2)
+                self.assertEqual(cp.stdout, b"")
+                self.assertIn(says.encode(), cp.stderr)
+        self.assertEqual(len(json.loads(self.tool("sessions", "--json", "--limit", "0").stdout)),
+                         5)
+
     # sessions ---------------------------------------------------------------------------
     def test_sessions_lists_every_session_with_outcome_and_user(self):
         out = self.tool("sessions").stdout.decode()

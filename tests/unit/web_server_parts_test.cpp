@@ -128,6 +128,10 @@ TEST(WebRoutes, SessionFilters) {
   EXPECT_NE(parse_session_filters({{"since", "yesterday"}}, q), "");
   EXPECT_NE(parse_session_filters({{"limit", "0"}}, q), "");
   EXPECT_NE(parse_session_filters({{"before", "-3"}}, q), "");
+  // Numbers as the command line takes them: plain decimal, no leading zero.
+  EXPECT_NE(parse_session_filters({{"before", "012"}}, q), "");
+  EXPECT_NE(parse_session_filters({{"limit", "05"}}, q), "");
+  EXPECT_EQ(parse_session_filters({{"before", "12"}, {"limit", "1000"}}, q), "");
 }
 
 TEST(WebResponse, EveryResponseCarriesTheSecurityHeadersAndNoCors) {

@@ -1,9 +1,10 @@
 #include "tools/web/api.hpp"
 
-#include <charconv>
+#include <limits>
 
 #include "storage/timestamp.hpp"
 #include "tools/audit_report.hpp"
+#include "tools/decimal_number.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/reply_codes.hpp"
 #include "tools/session_json.hpp"
@@ -23,11 +24,6 @@ constexpr int kAuditExpiryDays = 30;  // as `mailtap audit`'s default
 std::string value_of(const std::map<std::string, std::string>& query, const std::string& key) {
   auto it = query.find(key);
   return it == query.end() ? std::string() : it->second;
-}
-
-bool parse_number(std::string_view s, std::int64_t& out) {
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && ptr == s.data() + s.size() && out > 0;
 }
 
 Response json_response(std::string body) {
@@ -86,16 +82,15 @@ std::string parse_session_filters(const std::map<std::string, std::string>& quer
     }
   }
   if (auto b = value_of(query, "before"); !b.empty()) {
-    std::int64_t id = 0;
-    if (!parse_number(b, id)) return "before " + b + ": expected a session id";
-    out.after_session = id;  // listed newest first: "before" in time
+    const auto id = parse_decimal(b, 1, std::numeric_limits<std::int64_t>::max());
+    if (!id) return "before " + b + ": expected a session id";
+    out.after_session = static_cast<std::int64_t>(*id);  // listed newest first: "before" in time
   }
   out.limit = kDefaultLimit;
   if (auto l = value_of(query, "limit"); !l.empty()) {
-    std::int64_t n = 0;
-    if (!parse_number(l, n) || n > static_cast<std::int64_t>(kMaxLimit))
-      return "limit " + l + ": expected 1 to " + std::to_string(kMaxLimit);
-    out.limit = static_cast<std::size_t>(n);
+    const auto n = parse_decimal(l, 1, kMaxLimit);
+    if (!n) return "limit " + l + ": expected 1 to " + std::to_string(kMaxLimit);
+    out.limit = static_cast<std::size_t>(*n);
   }
   return "";
 }

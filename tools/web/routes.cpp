@@ -1,9 +1,10 @@
 #include "tools/web/routes.hpp"
 
-#include <charconv>
+#include <limits>
 #include <vector>
 
 #include "proxy/common/hex.hpp"
+#include "tools/decimal_number.hpp"
 
 namespace mailtap::tools::web {
 
@@ -21,15 +22,12 @@ std::vector<std::string_view> split_path(std::string_view path) {
   return parts;
 }
 
-// A positive decimal number without sign, leading zeros or trailing bytes.
+// A positive number in a path segment, as the command line takes one (parse_decimal).
 template <typename T>
-bool number(std::string_view s, T& out, T minimum) {
-  if (s.empty() || (s.size() > 1 && s[0] == '0')) return false;
-  T v{};
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size() || v < minimum) return false;
-  out = v;
-  return true;
+bool number(std::string_view s, T& out) {
+  const auto v = parse_decimal(s, 1, static_cast<std::uint64_t>(std::numeric_limits<T>::max()));
+  if (v) out = static_cast<T>(*v);
+  return v.has_value();
 }
 
 std::string percent_decode(std::string_view s) {
@@ -51,7 +49,7 @@ std::string percent_decode(std::string_view s) {
 
 // /api/sessions/ID[/download|/messages/N[/raw|/parts/K]]: `p` has at least three segments.
 void match_session_route(const std::vector<std::string_view>& p, Route& r) {
-  if (!number<std::int64_t>(p[2], r.session, 1)) return;
+  if (!number(p[2], r.session)) return;
   if (p.size() == 3) {
     r.kind = RouteKind::session;
     return;
@@ -60,13 +58,12 @@ void match_session_route(const std::vector<std::string_view>& p, Route& r) {
     r.kind = RouteKind::session_download;
     return;
   }
-  if (p[3] != "messages" || p.size() < 5 || !number<std::size_t>(p[4], r.message, 1)) return;
+  if (p[3] != "messages" || p.size() < 5 || !number(p[4], r.message)) return;
   if (p.size() == 5) {
     r.kind = RouteKind::message;
   } else if (p.size() == 6 && p[5] == "raw") {
     r.kind = RouteKind::message_raw;
-  } else if (p.size() == 7 && p[5] == "parts" &&
-             (p[6] == "0" || number<std::size_t>(p[6], r.part, 1))) {
+  } else if (p.size() == 7 && p[5] == "parts" && (p[6] == "0" || number(p[6], r.part))) {
     r.kind = RouteKind::message_part;
   }
 }
