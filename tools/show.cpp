@@ -1,6 +1,8 @@
 // `mailtap show ID`: a recorded session as a telnet-tutorial transcript (C:/S: lines with
 // relative times, mailtap's own lines and notes marked, the pre-TLS part marked, SASL base64
 // decoded beside it, every reply explained), its exact bytes (--raw), or one message.
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 
@@ -30,22 +32,6 @@ struct ShowArgs {
   std::size_t message = 0;  // 1-based; 0 = none
   std::string save;
 };
-
-// Splits on CRLF only, so a bare LF or CR stays visible inside its line as \n or \r.
-std::vector<std::string_view> crlf_lines(std::string_view bytes) {
-  std::vector<std::string_view> lines;
-  std::size_t pos = 0;
-  while (pos < bytes.size()) {
-    const auto eol = bytes.find("\r\n", pos);
-    if (eol == std::string_view::npos) {
-      lines.push_back(bytes.substr(pos));
-      break;
-    }
-    lines.push_back(bytes.substr(pos, eol - pos));
-    pos = eol + 2;
-  }
-  return lines;
-}
 
 const char* prefix(const smtp::Event& e) {
   switch (e.direction) {
@@ -157,6 +143,7 @@ void render_event(const smtp::Event& e, const storage::SessionRow& s, const Styl
                             e.kind == EventKind::rewrite;
   if (e.direction == Direction::client_to_mailtap) tag += "[answered by mailtap] ";
   if (e.kind == EventKind::rewrite) tag += "[rewritten by mailtap] ";
+  // Split on CRLF only, so a bare LF or CR stays visible inside its line as \n or \r.
   const auto lines = crlf_lines(e.bytes);
   for (std::size_t i = 0; i < lines.size(); ++i) {
     std::string text = escape_line(lines[i]);
@@ -207,6 +194,19 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
   return out;
 }
 
+// Recorded bytes (--raw, --message) to stdout: exactly, unless stdout is a terminal and they
+// hold what could drive it (an escape sequence, an OSC 52 clipboard write, bytes that are not
+// UTF-8). Those are written as the transcript writes wire text, and said so once; `exact_way`
+// tells how to get the bytes themselves.
+int write_recorded(std::string_view bytes, std::string_view exact_way) {
+  if (::isatty(STDOUT_FILENO) == 0 || terminal_safe(bytes)) return write_stdout(bytes) ? 0 : 1;
+  log::error(
+      "show: control octets escaped for the terminal (shown as \\xHH, \\r and \\n, as "
+      "the transcript shows them); " +
+      std::string(exact_way) + " gives the exact bytes");
+  return write_stdout(escape_lines(bytes)) ? 0 : 1;
+}
+
 // --message N / --save FILE: one message's body, to stdout or a file.
 int show_message(const ShowArgs& a, const storage::SessionDetail& d) {
   std::size_t n = a.message;
@@ -243,7 +243,7 @@ int show_message(const ShowArgs& a, const storage::SessionDetail& d) {
     }
     return 0;
   }
-  return write_stdout(found->message.body) ? 0 : 1;
+  return write_recorded(found->message.body, "a pipe or --save FILE");
 }
 
 int run_show(const ShowArgs& a) {
@@ -268,7 +268,7 @@ int run_show(const ShowArgs& a) {
     std::string out;
     for (const auto& row : d.events)
       if (row.event.direction != Direction::mailtap_note) out += row.event.bytes;
-    return write_stdout(out) ? 0 : 1;
+    return write_recorded(out, "a pipe");
   }
   if (a.common.json) {
     JsonWriter w;
@@ -289,12 +289,14 @@ cli::Subcommand add_show_command(CLI::App& parent) {
   args->common.add_to(*app);
   args->common.add_color_to(*app);
   auto* raw = app->add_flag("--raw", args->raw,
-                            "print the exact recorded bytes of every exchange, in order");
+                            "print the exact recorded bytes of every exchange, in order (on a "
+                            "terminal, escaped if they hold control octets)");
   // From 1: 0 would mean "no message" and print the transcript instead.
   const NumberKind message_number{"a message number",
                                   "messages are numbered from 1, as the transcript lists them", 1};
   auto* msg = add_number_option(*app, "--message", message_number, args->message,
-                                "print message N of the session (its body as the server got it)");
+                                "print message N of the session (its body as the server got it; "
+                                "on a terminal, escaped if it holds control octets)");
   auto* save =
       app->add_option("--save", args->save, "write the message body to FILE instead of stdout");
   // Each names a different output: a combination would quietly drop one of them.

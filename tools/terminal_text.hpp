@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mailtap::tools {
 
@@ -16,5 +17,16 @@ std::string escape_line(std::string_view text);
 // control characters (C0, DEL and the C1 range U+0080..U+009F, which starts sequences on
 // some terminals) and bytes that are not UTF-8 are escaped as escape_line escapes them.
 std::string escape_text(std::string_view text);
+
+// `bytes` split at CRLF only, so a bare LF or CR stays inside its line; the CRLFs are dropped.
+std::vector<std::string_view> crlf_lines(std::string_view bytes);
+
+// Whether `bytes` can reach a terminal as they are: well-formed UTF-8 whose only control
+// characters are TAB, CR and LF (no escape sequence, no C1 control).
+bool terminal_safe(std::string_view bytes);
+
+// Recorded bytes as a transcript shows wire text: each CRLF line escaped by escape_line and
+// ended with a newline.
+std::string escape_lines(std::string_view bytes);
 
 }  // namespace mailtap::tools

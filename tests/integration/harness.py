@@ -1594,6 +1594,13 @@ class Mailtap:
 def run_on_terminal(args, env=None, timeout: float = 30) -> tuple[int, bytes]:
     """Runs `mailtap ARGS` with stdout on a pseudo-terminal (as a person at a terminal would
     see it); returns the exit code and everything it printed there."""
+    rc, out, _ = run_on_terminal_with_stderr(args, env, timeout)
+    return rc, out
+
+
+def run_on_terminal_with_stderr(args, env=None,
+                                timeout: float = 30) -> tuple[int, bytes, bytes]:
+    """run_on_terminal, and what mailtap wrote to stderr (a pipe) besides."""
     main, sub = pty.openpty()
     try:
         cp = subprocess.run([str(mailtap_bin()), *args], stdout=sub, stderr=subprocess.PIPE,
@@ -1613,7 +1620,7 @@ def run_on_terminal(args, env=None, timeout: float = 30) -> tuple[int, bytes]:
         os.close(main)
         if sub >= 0:
             os.close(sub)
-    return cp.returncode, out
+    return cp.returncode, out, cp.stderr
 
 
 # --------------------------------------------------------------------------------------

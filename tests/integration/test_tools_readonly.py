@@ -454,6 +454,67 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertNotIn(b"\x07", out)
         self.assertIn(b"user=\"a\\x1b]0;TITLE\\x07\\x1b[2J\"", out)
 
+    def with_planted_body(self, name: str, data: bytes):
+        """A copy of the record whose first message's DATA (as sent, terminator included) is
+        `data`, in one event; returns the copy and the message's session."""
+        copy = self.copy_db(name)
+        con = sqlite3.connect(copy)
+        with con:
+            sid, txn = con.execute("SELECT session_id, mail_transaction FROM messages WHERE "
+                                   "seq = 1 ORDER BY session_id LIMIT 1").fetchone()
+            con.execute("DELETE FROM events WHERE session_id = ? AND mail_transaction = ? AND "
+                        "kind = 'data' AND seq > (SELECT min(seq) FROM events WHERE session_id = ?"
+                        " AND mail_transaction = ? AND kind = 'data')", (sid, txn, sid, txn))
+            con.execute("UPDATE events SET bytes = ? WHERE session_id = ? AND mail_transaction = ?"
+                        " AND kind = 'data'", (data, sid, txn))
+        con.close()
+        return copy, str(sid)
+
+    def test_show_raw_and_message_escape_control_octets_on_a_terminal_only(self):
+        # A server's reply and a message that would write the clipboard (OSC 52) and clear the
+        # screen: on a terminal they are shown escaped, as in the transcript, with a note on
+        # stderr; into a pipe or a file they stay the exact recorded bytes.
+        osc52 = b"\x1b]52;c;cHduZWQ=\x07\x1b[2J"
+        copy, sid = self.with_planted_body("escape.db", b"Subject: t\r\n\r\n" + osc52 +
+                                           b"caf\xc3\xa9\xff\r\n.\r\n")
+        con = sqlite3.connect(copy)
+        with con:
+            con.execute("UPDATE events SET bytes = ? WHERE session_id = ? AND direction = "
+                        "'upstream_to_client' AND CAST(bytes AS TEXT) LIKE '250 2.1.0%'",
+                        (b"250 2.1.0 Ok" + osc52 + b"\r\n", sid))
+        con.close()
+        escaped = b"\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J"
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        for args in (["--raw"], ["--message", "1"]):
+            with self.subTest(args=args):
+                rc, out, err = h.run_on_terminal_with_stderr(
+                    ["show", sid, *args, "--db", str(copy)], env=env)
+                self.assertEqual(rc, 0, err)
+                self.assertNotIn(b"\x1b", out)
+                self.assertNotIn(b"\x07", out)
+                self.assertIn(escaped + b"caf\\xc3\\xa9\\xff\r\n", out)  # CRLF: the pty's
+                self.assertEqual(err.count(b"escaped for the terminal"), 1, err)
+                self.assertIn(b"--save FILE" if args[0] == "--message" else b"a pipe", err)
+                piped = self.tool("show", sid, *args, db=copy)
+                self.assertIn(osc52 + b"caf\xc3\xa9\xff\r\n", piped.stdout)
+                self.assertEqual(piped.stderr, b"")
+        rc, out, err = h.run_on_terminal_with_stderr(["show", sid, "--raw", "--db", str(copy)],
+                                                     env=env)
+        self.assertIn(b"\r\n250 2.1.0 Ok" + escaped + b"\r\n", out)  # the reply, a line of its own
+        saved = self.tmp / "escape.eml"
+        self.tool("show", sid, "--save", str(saved), db=copy)
+        self.assertEqual(saved.read_bytes(),
+                         b"Subject: t\r\n\r\n" + osc52 + b"caf\xc3\xa9\xff\r\n")
+
+        # UTF-8 text, tabs and CRLF cannot drive a terminal: written as they are, no note.
+        copy, sid = self.with_planted_body("utf8.db", b"Subject: t\r\n\r\ncaf\xc3\xa9\tok"
+                                           b"\r\n.\r\n")
+        rc, out, err = h.run_on_terminal_with_stderr(
+            ["show", sid, "--message", "1", "--db", str(copy)], env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertIn(b"caf\xc3\xa9\tok", out)
+        self.assertEqual(err, b"")
+
     def test_show_json(self):
         sid = self.session_with(self.sent["plain"][0])
         d = json.loads(self.tool("show", str(sid), "--json").stdout)
