@@ -292,44 +292,44 @@ bool build_audit_report(const std::string& path, const CredentialScanOptions& sc
   return build_audit_report(*reader, scan, expiry_days, out, error);
 }
 
+// Text from the record (a note, a host name, a verification reason, a certificate's subject)
+// goes through write_bytes_member, as in export: base64 beside "<name>_encoding" when it is
+// not UTF-8, so no octet is lost to U+FFFD.
 std::string audit_report_json(const AuditReport& r) {
   JsonWriter w;
   w.begin_object();
   w.key("ok").value(!r.problems());
   w.key("sessions").value(r.sessions);
-  w.key("integrity").begin_array();
-  for (const auto& line : r.integrity) w.value(line);
-  w.end_array();
+  write_bytes_array_member(w, "integrity", r.integrity);
   w.key("credential_leaks").begin_array();
-  for (const auto& l : r.leaks)
-    w.begin_object()
-        .key("session")
-        .value(l.session)
-        .key("where")
-        .value(l.where)
-        .key("what")
-        .value(l.what)
-        .end_object();
+  for (const auto& l : r.leaks) {
+    w.begin_object().key("session").value(l.session);
+    write_bytes_member(w, "where", l.where);
+    write_bytes_member(w, "what", l.what);
+    w.end_object();
+  }
   w.end_array();
   w.key("rewrites").begin_array();
-  for (const auto& x : r.rewrites)
-    w.begin_object()
-        .key("session")
-        .value(x.session)
-        .key("count")
-        .value(x.count)
-        .key("sample")
-        .value(x.sample)
-        .end_object();
+  for (const auto& x : r.rewrites) {
+    w.begin_object().key("session").value(x.session).key("count").value(x.count);
+    write_bytes_member(w, "sample", x.sample);
+    w.end_object();
+  }
   w.end_array();
   w.key("smuggling_shapes").begin_array();
-  for (const auto& x : r.smuggling)
-    w.begin_object().key("session").value(x.session).key("shapes").value(x.shapes).end_object();
+  for (const auto& x : r.smuggling) {
+    w.begin_object().key("session").value(x.session);
+    write_bytes_member(w, "shapes", x.shapes);
+    w.end_object();
+  }
   w.end_array();
   w.key("failures").begin_array();
   for (const auto& f : r.failures) {
-    w.begin_object().key("upstream").value(f.upstream).key("reply_code").value(f.code);
-    w.key("enhanced_status").value(f.status).key("count").value(f.count);
+    w.begin_object();
+    write_bytes_member(w, "upstream", f.upstream);
+    w.key("reply_code").value(f.code);
+    write_bytes_member(w, "enhanced_status", f.status);
+    w.key("count").value(f.count);
     w.key("sessions").value(f.sessions).key("meaning").value(explain_reply(f.code, f.status));
     w.end_object();
   }
@@ -339,27 +339,29 @@ std::string audit_report_json(const AuditReport& r) {
   w.end_object();
   w.key("tls").begin_object();
   w.key("versions").begin_array();
-  for (const auto& t : r.tls)
-    w.begin_object()
-        .key("version")
-        .value(t.version)
-        .key("cipher")
-        .value(t.cipher)
-        .key("sessions")
-        .value(t.count)
-        .end_object();
+  for (const auto& t : r.tls) {
+    w.begin_object();
+    write_bytes_member(w, "version", t.version);
+    write_bytes_member(w, "cipher", t.cipher);
+    w.key("sessions").value(t.count).end_object();
+  }
   w.end_array();
   w.key("insecure_sessions").begin_array();
   for (auto id : r.insecure) w.value(id);
   w.end_array();
   w.key("verify_failures").begin_array();
-  for (const auto& [id, why] : r.verify_failures)
-    w.begin_object().key("session").value(id).key("verify_result").value(why).end_object();
+  for (const auto& [id, why] : r.verify_failures) {
+    w.begin_object().key("session").value(id);
+    write_bytes_member(w, "verify_result", why);
+    w.end_object();
+  }
   w.end_array();
   w.key("certificates").begin_array();
   for (const auto& c : r.certificates) {
-    w.begin_object().key("sha256").value(c.sha256).key("subject").value(c.subject);
-    w.key("not_after").value(c.not_after).key("state").value(c.state);
+    w.begin_object().key("sha256").value(c.sha256);
+    write_bytes_member(w, "subject", c.subject);
+    write_bytes_member(w, "not_after", c.not_after);
+    w.key("state").value(c.state);
     w.key("first_session").value(c.first_session).key("sessions").value(c.sessions).end_object();
   }
   w.end_array();

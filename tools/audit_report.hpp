@@ -73,7 +73,9 @@ bool build_audit_report(storage::Reader& reader, const CredentialScanOptions& sc
 bool build_audit_report(const std::string& path, const CredentialScanOptions& scan, int expiry_days,
                         AuditReport& out, std::string& error);
 
-// The report as `mailtap audit --json` prints it (with a trailing newline).
+// The report as `mailtap audit --json` prints it (with a trailing newline). Text from the
+// record that is not UTF-8 is base64 with "<name>_encoding": "base64" beside it, as export
+// writes it (write_bytes_member).
 std::string audit_report_json(const AuditReport& r);
 
 }  // namespace mailtap::tools

@@ -663,6 +663,44 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(rep["integrity"], ["ok"])
         self.assertEqual(rep["credential_leaks"], [])
 
+    def test_audit_json_keeps_non_utf8_text_as_base64(self):
+        # As export does: text from the record that is not UTF-8 is base64, with
+        # "<name>_encoding": "base64" beside it, never U+FFFD; UTF-8 text stays a string.
+        copy = self.copy_db("audit-nonutf8.db")
+        reason = b"certificate for caf\xe9\xff is self-signed"
+        host = b"mx\xff.example.test"
+        note = b"bare LF normalised to CRLF \xff"
+        con = sqlite3.connect(copy)
+        with con:
+            con.execute("UPDATE sessions SET verify_reason = CAST(? AS TEXT) WHERE id = ?",
+                        (reason, self.refused_session()))
+            con.execute("UPDATE sessions SET upstream_host = CAST(? AS TEXT) WHERE id = ?",
+                        (host, self.failing_rcpt_session()))
+            con.execute("UPDATE events SET note = CAST(? AS TEXT) WHERE id = (SELECT min(id) FROM "
+                        "events WHERE kind = 'rewrite' AND session_id = ?)",
+                        (note, self.session_with(self.sent["nc"][0])))
+        con.close()
+        out = self.tool("audit", "--json", db=copy).stdout
+        self.assertNotIn("\ufffd".encode(), out)
+        self.assertNotIn(b"\\ufffd", out)
+        rep = json.loads(out.decode("utf-8"))
+
+        def octets(obj, name):
+            self.assertEqual(obj.get(name + "_encoding"), "base64", obj)
+            return base64.b64decode(obj[name])
+
+        failure = next(v for v in rep["tls"]["verify_failures"]
+                       if v["session"] == self.refused_session())
+        self.assertIn(reason, octets(failure, "verify_result"))
+        self.assertIn(host, [octets(f, "upstream") for f in rep["failures"]
+                             if "upstream_encoding" in f])
+        rewrite = next(r for r in rep["rewrites"]
+                       if r["session"] == self.session_with(self.sent["nc"][0]))
+        self.assertEqual(octets(rewrite, "sample"), note)
+        self.assertEqual(rep["integrity"], ["ok"])
+        self.assertNotIn("integrity_encoding", rep)
+        self.assertTrue(all("version_encoding" not in t for t in rep["tls"]["versions"]))
+
     def test_audit_finds_a_planted_plain_blob(self):
         copy = self.copy_db("leaky.db")
         blob = h.auth_plain(*ALICE)

@@ -224,5 +224,28 @@ TEST(ToolsAuditReport, EachReadDecidesWhetherItsFailureIsDamage) {
   EXPECT_FALSE(reader->last_failure_is_damage());
 }
 
+// As export writes the record: text that is not UTF-8 is base64 beside "<name>_encoding",
+// never U+FFFD; an array (integrity) is base64 throughout when one line is not UTF-8.
+TEST(ToolsAuditReport, JsonKeepsTextThatIsNotUtf8AsBase64) {
+  AuditReport r;
+  r.integrity = {"database file: ok (PRAGMA integrity_check)",
+                 "session 1: 2 event(s) whose body octets cannot be read (/db\xff-bodies/1)"};
+  r.verify_failures = {{5, "certificate for caf\xe9 is self-signed"}};
+  r.failures = {{"mx.example.test", 550, "5.1.1", 1, 1}};
+  const std::string json = audit_report_json(r);
+  EXPECT_EQ(json.find("\\ufffd"), std::string::npos) << json;
+  EXPECT_NE(
+      json.find("\"integrity\":[\"ZGF0YWJhc2UgZmlsZTogb2sgKFBSQUdNQSBpbnRlZ3JpdHlfY2hlY2sp\","),
+      std::string::npos)
+      << json;
+  EXPECT_NE(json.find("],\"integrity_encoding\":\"base64\","), std::string::npos) << json;
+  EXPECT_NE(json.find("\"verify_result\":\"Y2VydGlmaWNhdGUgZm9yIGNhZukgaXMgc2VsZi1zaWduZWQ=\","
+                      "\"verify_result_encoding\":\"base64\""),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"upstream\":\"mx.example.test\",\"reply_code\":550"), std::string::npos)
+      << json;
+}
+
 }  // namespace
 }  // namespace mailtap::tools

@@ -32,15 +32,20 @@ async function getJson(url, signal) {
 }
 
 // Text the API sends as base64 because it is not UTF-8 (an `X_encoding: "base64"` member
-// beside it: a Latin-1 user name, a header) is decoded in place, as Latin-1, for display.
+// beside it: a Latin-1 user name, a header; for an array, such as the audit's integrity
+// lines, every item) is decoded in place, as Latin-1, for display.
 function withTextDecoded(value) {
   if (Array.isArray(value)) {
     value.forEach(withTextDecoded);
   } else if (value !== null && typeof value === "object") {
     for (const key of Object.keys(value)) {
       const name = key.endsWith("_encoding") ? key.slice(0, -"_encoding".length) : null;
-      if (name && value[key] === "base64" && typeof value[name] === "string") {
-        value[name] = atob(value[name]);
+      const encoded = name && value[key] === "base64" ? value[name] : undefined;
+      if (typeof encoded === "string") {
+        value[name] = atob(encoded);
+        delete value[key];
+      } else if (Array.isArray(encoded) && encoded.every((item) => typeof item === "string")) {
+        value[name] = encoded.map((item) => atob(item));
         delete value[key];
       } else {
         withTextDecoded(value[key]);
