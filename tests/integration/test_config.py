@@ -267,6 +267,34 @@ class PrintConfigTest(ConfigCase):
                 self.assertEqual(cp.stderr, start.stderr)
         self.assertFalse(db.exists(), "--print-config opened the database")
 
+    def test_an_empty_db_is_refused(self):
+        """`--db ""` or `db = ""` (a variable that expanded to nothing, a key left blank) is
+        no path: taken for the default it would record where nobody meant to look. Refused as
+        a configuration error (exit status 2) before anything is created."""
+        default_db = self.home / ".local" / "share" / "mailtap" / "mailtap.db"
+        top_level = self.write_config('db = ""\n', path=self.home / "top-level.toml")
+        in_proxy = self.write_config('[proxy]\ndb = ""\n', path=self.home / "in-proxy.toml")
+        cases = {
+            "flag": (["--db", ""], "--db: "),
+            "top-level key": (["--config", str(top_level)], f"file {top_level}:1: db = "),
+            "[proxy] key": (["--config", str(in_proxy)], f"file {in_proxy}:2 [proxy]: db = "),
+        }
+        for what, (args, where) in cases.items():
+            for print_config in ([], ["--print-config"]):
+                with self.subTest(what, print_config=bool(print_config)):
+                    cp = self.proxy("--listen", f"127.0.0.1:{h.closed_port()}",
+                                    "--upstream", "127.0.0.1:1", *args, *print_config)
+                    self.assertEqual(cp.returncode, 2, cp.stderr)
+                    self.assertIn(where, cp.stderr)
+                    self.assertIn("an empty path names no database", cp.stderr)
+                    self.assertIn("--no-record", cp.stderr, "says what to do")
+                    self.assertNotIn("listening on", cp.stderr)
+                    self.assertFalse(default_db.parent.exists(), "recorded at the default")
+        # The environment's empty MAILTAP_DB is unset, as every empty variable (docs/config.md).
+        cp = self.proxy("--print-config", env=self.env(MAILTAP_DB=""))
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn(f'db = "{default_db}"', cp.stdout)
+
 
 if __name__ == "__main__":
     h.main()
