@@ -294,8 +294,10 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   // --local-tls: the certificate, and what a client must be told to trust it.
   bssl::UniquePtr<SSL_CTX> local_tls;
   std::optional<net::LocalCertificate> local_certificate;
+  // A certificate or key that cannot be used is a configuration error, as a bad option is:
+  // status 2, which the systemd unit does not restart (no restart can mend it).
   if (cfg.local_tls != net::TlsMode::none && !make_local_tls(cfg, local_tls, local_certificate))
-    return 1;
+    return 2;
 
   std::unique_ptr<storage::Recorder> recorder;
   if (cfg.db_path && !open_recording(*cfg.db_path, recorder)) return 1;

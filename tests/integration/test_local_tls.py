@@ -61,10 +61,11 @@ class LocalTlsTest(h.IntegrationCase):
                             extra_args=["--local-tls", mode, *extra],
                             env={"XDG_CONFIG_HOME": str(self.config_home)}, **kw)
 
-    def refused_start(self) -> str:
-        """mailtap's stderr, once it has refused to start."""
-        mt = self.start("starttls", ready=False)
-        self.assertNotEqual(mt.wait(timeout=15), 0, mt.stderr)
+    def refused_start(self, *extra) -> str:
+        """mailtap's stderr, once it has refused to start: with exit status 2, a configuration
+        error, which the systemd unit does not restart (RestartPreventExitStatus=2)."""
+        mt = self.start("starttls", *extra, ready=False)
+        self.assertEqual(mt.wait(timeout=15), 2, mt.stderr)
         self.assertNotIn("listening on", mt.stderr)
         return mt.stderr
 
@@ -242,6 +243,28 @@ class LocalTlsTest(h.IntegrationCase):
             os.chown(key, 0, 0)
         self.assertIn("using the local TLS certificate", self.start("starttls").stderr)
 
+    def test_an_unusable_certificate_or_key_is_refused(self):
+        """--local-cert/--local-key that cannot be read or do not belong together: a
+        configuration error, as a bad option is."""
+        garbage = self.tmp / f"garbage-{h.unique_token()}.pem"
+        garbage.write_text("not PEM\n")
+        cert, key = str(self.pki.valid_cert), str(self.pki.valid_key)
+        cases = {
+            "missing certificate": (["--local-cert", str(self.tmp / "no-such.pem"),
+                                     "--local-key", key], "--local-cert "),
+            "not a certificate": (["--local-cert", str(garbage), "--local-key", key],
+                                  f"--local-cert {garbage}: no PEM certificate could be read"),
+            "not a key": (["--local-cert", cert, "--local-key", str(garbage)],
+                          f"--local-key {garbage}: no PEM private key could be read"),
+            "another certificate's key": (["--local-cert", cert, "--local-key",
+                                           str(self.pki.wrong_name_key)],
+                                          "is not the key of --local-cert"),
+        }
+        for what, (args, reason) in cases.items():
+            with self.subTest(what):
+                self.assertIn(reason, self.refused_start(*args))
+        self.assertFalse(self.cert.exists(), "no default certificate is made")
+
     def test_existing_certificate_is_reused_from_a_read_only_directory(self):
         """The systemd unit's home is read-only: a pair made earlier is used all the same, and
         without one mailtap says how to make it."""
@@ -259,7 +282,7 @@ class LocalTlsTest(h.IntegrationCase):
             return m
 
         none_yet = start_read_only(ready=False)
-        self.assertNotEqual(none_yet.wait(timeout=15), 0, none_yet.stderr)
+        self.assertEqual(none_yet.wait(timeout=15), 2, none_yet.stderr)
         self.assertIn(f"--local-tls: no certificate to reuse in {mailtap_dir}, and a new one "
                       "cannot be made there", none_yet.stderr)
         self.assertIn("Read-only file system", none_yet.stderr)
