@@ -25,6 +25,27 @@ std::string os_error(int err) {
   return std::strerror(err);
 }
 
+// Whether a stat(2) of the database path that failed with `err` says that the path no longer
+// leads to any file, for anyone: the lookup was made, and its answer is that nothing is there
+// (no such name; a directory on the path replaced by a file, by a symlink loop or by a symlink
+// to a name longer than a file system takes: the path itself was fine when it was opened).
+// Nobody finds the record by that path any more, as when the file was deleted. Otherwise the
+// lookup did not finish and the file may well be there: EACCES (this user may not search a
+// directory on the path; the readers of the record may), EIO, ENOMEM, ESTALE (an NFS server
+// that may answer next time), EOVERFLOW (a file is there, stat cannot describe it), and any
+// error not known here.
+bool path_leads_nowhere(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ELOOP:
+    case ENAMETOOLONG:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // `path` as an SQLite URI filename ("file:/a/b%3Fc.db"), for query parameters to follow.
 std::string file_uri(const std::string& path) {
   std::string uri = "file:";
@@ -444,7 +465,7 @@ Database::PathCheck Database::check_path() const {
   struct stat st {};
   if (::stat(path_.c_str(), &st) != 0) {
     const int err = errno;
-    if (err == ENOENT) return {PathState::moved, 0};
+    if (path_leads_nowhere(err)) return {PathState::moved, 0};
     return {PathState::unknown, err};
   }
   if (!identity_known_ || st.st_dev != dev_ || st.st_ino != ino_) return {PathState::moved, 0};

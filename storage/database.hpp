@@ -142,8 +142,9 @@ class Database {
   bool file_has_moved() const;
   // file_has_moved() confirmed: SQLite answers true also when the stat of the path fails for
   // any reason (EACCES on a directory, a transient error). This stats the path again: moved
-  // when it is gone (ENOENT) or names another file than the one stat'ed at open; unknown, with
-  // the errno, when the stat fails otherwise (the file may well be there).
+  // when it leads to no file (ENOENT, or ENOTDIR, ELOOP, ENAMETOOLONG: a directory on it
+  // replaced) or names another file than the one stat'ed at open; unknown, with the errno, when
+  // the stat fails otherwise (EACCES, EIO: the file may well be there).
   enum class PathState { same, moved, unknown };
   struct PathCheck {
     PathState state = PathState::same;

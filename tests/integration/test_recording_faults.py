@@ -336,15 +336,26 @@ class RecordingFailureTest(IntegrationCase):
     def test_deleted_database_is_a_recording_failure(self):
         """`rm mailtap.db` while the proxy runs: the later sessions would go to a deleted inode
         and be lost on exit. It is a recording failure, said at once, and policed like one."""
+        self.assertPathGoneIsAFailure("deleted", lambda db: db.unlink())
+
+    def test_directory_replaced_by_a_file_is_a_recording_failure(self):
+        """The database's directory moved away and a file put at its name: the path gives
+        ENOTDIR, not ENOENT, and leads to the record no more than a deleted file's does."""
+        def replace_directory(db: Path) -> None:
+            db.parent.rename(db.parent.with_name(db.parent.name + "-moved"))
+            db.parent.write_text("a file where the directory was")
+        self.assertPathGoneIsAFailure("directory-replaced", replace_directory)
+
+    def assertPathGoneIsAFailure(self, name: str, take_the_path_away) -> None:
         fake = self.fake("good")
-        db = self.tmp / "deleted" / "mailtap.db"
+        db = self.tmp / name / "mailtap.db"
         m = self.mailtap(fake.address, db=db)
         with SmtpSocket(m.port) as c:
             start_data(c)
             c.send(dot_stuff(make_message(unique_token("before"))) + b".\r\n")
             self.assertEqual(c.reply().code, 250)
             self.assertEqual(c.cmd("QUIT").code, 221)
-        db.unlink()
+        take_the_path_away(db)
         with SmtpSocket(m.port) as c:  # accepted before anything noticed: relayed, unrecorded
             start_data(c)
             c.send(dot_stuff(make_message(unique_token("after"))) + b".\r\n")
@@ -355,6 +366,7 @@ class RecordingFailureTest(IntegrationCase):
                                        m.stderr),
                      5, f"a marked failure on stderr:\n{m.stderr}")
         self.assertIn("restart mailtap", m.stderr, "says what to do")
+        self.assertNotIn("cannot check the database path", m.stderr)
         refusal = first_reply(m.port)
         self.assertEqual(refusal.code, 421, "--record-failure=stop (the default) refuses")
         self.assertIn("was deleted or renamed", refusal.text)

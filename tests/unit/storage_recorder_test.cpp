@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "tests/unit/permission_checks_for_tests.hpp"
 #include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/storage_records_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
@@ -23,10 +24,12 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "storage/database.hpp"
 #include "storage/pruner.hpp"
@@ -832,30 +835,72 @@ TEST(StorageRecorder, ADatabaseFileDeletedOrRenamedWhileRecordingIsAFailure) {
   }
 }
 
-// SQLite says "moved" when its stat of the path fails for any reason; a stat that fails with
-// another error than ENOENT (here ELOOP: the directory swapped for a symlink to itself; as
-// EACCES would for a non-root user) cannot tell, and recording goes on.
+// The path can stop leading to the file without a deleted or renamed file: a directory on it
+// replaced by a file (ENOTDIR), by a symlink to itself (ELOOP) or to a name no file system takes
+// (ENAMETOOLONG). Nobody finds the file by that path any more, whoever asks: a failure, as ENOENT.
+TEST(StorageRecorder, ADatabasePathThatLeadsNowhereIsAFailure) {
+  const std::vector<std::pair<const char*, std::function<void(const fs::path&)>>> ways = {
+      {"a file in place of the directory (ENOTDIR)",
+       [](const fs::path& sub) { std::ofstream(sub) << "a file"; }},
+      {"a symlink loop in place of the directory (ELOOP)",
+       [](const fs::path& sub) { fs::create_directory_symlink(sub, sub); }},
+      {"a symlink to a name too long (ENAMETOOLONG)",
+       [](const fs::path& sub) { fs::create_directory_symlink(std::string(300, 'x'), sub); }},
+  };
+  for (const auto& [what, replace_directory] : ways) {
+    SCOPED_TRACE(what);
+    TempDir dir;
+    const fs::path sub = fs::path(dir.file("sub"));
+    fs::create_directory(sub);
+    const std::string path = (sub / "m.db").string();
+    std::string error;
+    auto rec = Recorder::open(at(path), error);
+    ASSERT_NE(rec, nullptr) << error;
+    const SessionKey before = rec->new_session_key();
+    test_support::record_batches(*rec, {batch(opened(before), event(before, 1), closed(before))});
+    ASSERT_FALSE(rec->failed()) << rec->failure_reason();
+
+    const fs::path aside = fs::path(dir.file("aside"));
+    fs::rename(sub, aside);
+    replace_directory(sub);
+    const SessionKey after = rec->new_session_key();
+    test_support::record_batches(*rec, {batch(opened(after), event(after, 1), closed(after))});
+    EXPECT_TRUE(rec->failed());
+    EXPECT_NE(rec->failure_reason().find("'" + path + "' was deleted or renamed while recording"),
+              std::string::npos)
+        << rec->failure_reason();
+    rec->stop();
+    // What was committed before is in the file, wherever it went.
+    EXPECT_EQ(count((aside / "m.db").string(), "SELECT count(*) FROM sessions"), 1);
+  }
+}
+
+// SQLite says "moved" when its stat of the path fails for any reason; a stat that fails because
+// this user may not look (EACCES: a directory on the path made unsearchable) cannot tell, as a
+// transient error cannot: the file may well be there for its readers. Recording goes on.
 TEST(StorageRecorder, APathThatCannotBeCheckedDoesNotFailRecording) {
   TempDir dir;
   const fs::path sub = fs::path(dir.file("sub"));
   fs::create_directory(sub);
   const std::string path = (sub / "m.db").string();
   std::string error;
-  auto rec = Recorder::open(at(path), error);
+  std::unique_ptr<Recorder> rec;
+  {
+    const test_support::PermissionChecksForRoot as_anyone;  // for the storage thread's life
+    if (!as_anyone.active()) GTEST_SKIP() << "cannot set this thread's capabilities";
+    rec = Recorder::open(at(path), error);
+  }
   ASSERT_NE(rec, nullptr) << error;
   const SessionKey before = rec->new_session_key();
   test_support::record_batches(*rec, {batch(opened(before), event(before, 1), closed(before))});
   ASSERT_FALSE(rec->failed()) << rec->failure_reason();
 
-  const fs::path aside = fs::path(dir.file("aside"));
-  fs::rename(sub, aside);
-  fs::create_directory_symlink(sub, sub);  // stat(path): ELOOP
+  fs::permissions(sub, fs::perms::none);  // stat(path): EACCES
   const SessionKey during = rec->new_session_key();
   test_support::record_batches(*rec, {batch(opened(during), event(during, 1), closed(during))});
   EXPECT_FALSE(rec->failed()) << rec->failure_reason();
 
-  fs::remove(sub);
-  fs::rename(aside, sub);
+  fs::permissions(sub, fs::perms::owner_all);
   const SessionKey after = rec->new_session_key();
   test_support::record_batches(*rec, {batch(opened(after), event(after, 1), closed(after))});
   EXPECT_FALSE(rec->failed()) << rec->failure_reason();
