@@ -176,9 +176,17 @@ class WebApiTest(h.IntegrationCase):
         headers = {x["name"]: x for x in m["headers"]}
         self.assertEqual(headers["Subject"]["value"], f"{w.CHARSET_SUBJECT} {tok}")
         self.assertEqual(headers["From"]["value"], w.CHARSET_FROM)
-        # A byte that is not UTF-8 comes as base64, marked, as docs/web.md says.
+        # A byte that is not UTF-8 comes as base64, marked, as docs/web.md says, with the text
+        # beside it: encoded words decoded, the other octets read as windows-1252.
         self.assertEqual(headers["X-Raw"].get("value_encoding"), "base64")
         self.assertEqual(base64.b64decode(headers["X-Raw"]["value"]), b"\xff not UTF-8")
+        self.assertEqual(headers["X-Raw"]["value_decoded"], "ÿ not UTF-8")
+        # Never a mix of the encoded word's UTF-8 and the raw byte (shown as "Ã© café").
+        self.assertEqual(headers["X-Mixed"].get("value_encoding"), "base64")
+        self.assertEqual(base64.b64decode(headers["X-Mixed"]["value"]),
+                         b"=?UTF-8?B?w6k=?= caf\xe9")
+        self.assertEqual(headers["X-Mixed"]["value_decoded"], "é café")
+        self.assertNotIn("value_decoded", headers["Subject"], "only beside octets not UTF-8")
         texts = [(p["charset"], p["text"]) for p in m["parts"]]
         self.assertEqual(texts, w.CHARSET_TEXTS)
         self.assertFalse([p for p in m["parts"] if "text_encoding" in p])

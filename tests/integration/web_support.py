@@ -88,7 +88,8 @@ def charset_message(token: str) -> bytes:
             f"Subject: =?UTF-8?B?{subject}?= {token}\r\n"
             "MIME-Version: 1.0\r\n"
             "Content-Type: multipart/mixed; boundary=\"cs\"\r\n").encode()
-    head += b"X-Raw: \xff not UTF-8\r\n\r\n"
+    head += b"X-Raw: \xff not UTF-8\r\n"
+    head += b"X-Mixed: =?UTF-8?B?w6k=?= caf\xe9\r\n\r\n"  # an encoded word, a raw Latin-1 byte
     body = b""
     for charset, text in CHARSET_TEXTS:
         encoded = base64.encodebytes(text.encode(charset)).replace(b"\n", b"\r\n")

@@ -51,6 +51,20 @@ TEST(WebCharset, DecodesEncodedWords) {
   EXPECT_EQ(decode_encoded_words("=?utf-8*en?Q?hi?="), "hi");
 }
 
+// Octets that are not UTF-8 in a header field declare no charset. Left as they are beside the
+// UTF-8 of its decoded encoded words, they made a mix of two encodings nobody can read (the page
+// showed "=?UTF-8?B?w6k=?= caf\xe9" as "Ã© café"): they are read as windows-1252, as mail
+// programs read undeclared 8-bit text and as ISO-8859-1 is read here.
+TEST(WebCharset, OctetsNotUtf8BesideEncodedWordsAreReadAsWindows1252) {
+  EXPECT_EQ(decode_encoded_words("=?UTF-8?B?w6k=?= caf\xe9"), "\xC3\xA9 caf\xC3\xA9");
+  EXPECT_EQ(decode_encoded_words("\x93quoted\x94 =?iso-8859-1?q?caf=E9?="),
+            "\xE2\x80\x9Cquoted\xE2\x80\x9D caf\xC3\xA9");
+  EXPECT_EQ(decode_encoded_words("\xff not UTF-8"), "\xC3\xBF not UTF-8");
+  EXPECT_EQ(decode_encoded_words("a\x81z"), "a\xEF\xBF\xBDz");  // not defined in windows-1252
+  // A value that is UTF-8 (RFC 6532) keeps its octets.
+  EXPECT_EQ(decode_encoded_words("caf\xC3\xA9 =?UTF-8?B?w6k=?="), "caf\xC3\xA9 \xC3\xA9");
+}
+
 TEST(WebCharset, MalformedOrUnknownEncodedWordsStayAsWritten) {
   for (const char* v : {"=?x-unknown?Q?a?=", "=?utf-8?X?a?=", "=?utf-8?B?a b?=", "=?utf-8?Q?a",
                         "=?", "a =? b", "=?utf-8?B?***?="})

@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "proxy/common/text.hpp"
 #include "storage/timestamp.hpp"
 #include "tools/audit_report.hpp"
 #include "tools/decimal_number.hpp"
@@ -47,6 +48,19 @@ const storage::MessageRow* find_message(const storage::SessionDetail& d, std::si
 
 std::string session_file_name(std::int64_t id) {
   return "mailtap-session-" + std::to_string(id);
+}
+
+// A header field's value (or a parameter of one) as `name`: its text with the encoded words
+// decoded when the field is UTF-8. A field with octets that are not UTF-8 is given as those
+// octets, base64 (the convention of every byte field), with its text as `<name>_decoded` beside
+// them: the octets read as windows-1252 are a guess, which the octets let a reader check.
+void write_header_text_member(JsonWriter& w, std::string_view name, std::string_view field) {
+  if (is_valid_utf8(field)) {
+    write_bytes_member(w, name, decode_encoded_words(field));
+    return;
+  }
+  write_bytes_member(w, name, field);
+  w.key(std::string(name) + "_decoded").value(decode_encoded_words(field));
 }
 
 }  // namespace
@@ -287,7 +301,7 @@ Response Api::message(const Route& route) {
   for (const auto& h : parsed.headers) {
     w.begin_object();
     write_bytes_member(w, "name", h.name);
-    write_bytes_member(w, "value", decode_encoded_words(h.value));
+    write_header_text_member(w, "value", h.value);
     w.end_object();
   }
   w.end_array();
@@ -298,7 +312,7 @@ Response Api::message(const Route& route) {
     w.key("index").value(static_cast<std::uint64_t>(i));
     write_bytes_member(w, "content_type", p.content_type);
     write_bytes_member(w, "charset", p.charset);
-    write_bytes_member(w, "filename", decode_encoded_words(p.filename));
+    write_header_text_member(w, "filename", p.filename);
     w.key("attachment").value(p.attachment);
     w.key("size").value(static_cast<std::uint64_t>(p.body.size()));
     w.key("url").value("/api/sessions/" + std::to_string(route.session) + "/messages/" +

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "proxy/common/hex.hpp"
+#include "proxy/common/text.hpp"
 #include "proxy/smtp/credential_shape.hpp"
 #include "tools/web/mime.hpp"
 
@@ -18,6 +19,9 @@ namespace {
 
 constexpr std::size_t kMaxCharsetName = 40;
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+// Header octets that are not UTF-8 are in a charset nobody declared: mail programs read them
+// as windows-1252 (ISO-8859-1's superset, read in its place below too).
+constexpr std::string_view kUndeclaredHeaderCharset = "windows-1252";
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -125,6 +129,11 @@ std::string to_utf8(std::string_view text, std::string_view charset) {
 }
 
 std::string decode_encoded_words(std::string_view value) {
+  // Encoded words are ASCII, which windows-1252 leaves as it is: reading the whole value in it
+  // first reads the octets around the words and leaves the words to decode.
+  std::optional<std::string> read;
+  if (!is_valid_utf8(value)) read = convert_to_utf8(value, kUndeclaredHeaderCharset);
+  if (read) value = *read;
   std::string out;
   std::size_t pending_space = 0;  // white space after an encoded word, dropped before the next
   bool after_word = false;

@@ -19,9 +19,12 @@ std::optional<std::string> convert_to_utf8(std::string_view text, std::string_vi
 // or the charset is unknown (the caller then sends the bytes as they are, base64 unless UTF-8).
 std::string to_utf8(std::string_view text, std::string_view charset);
 
-// A header field's value with its RFC 2047 encoded words decoded to UTF-8 (white space
+// A header field's value as UTF-8, with its RFC 2047 encoded words decoded (white space
 // between two adjacent encoded words dropped). A word in an unknown charset, or malformed,
-// stays as written; everything else is unchanged.
+// stays as written. The octets around the words stay as they are when the value is UTF-8
+// (RFC 6532); otherwise their charset is undeclared, and they are read as windows-1252, as mail
+// programs read them (a byte it does not define becomes U+FFFD), never left as octets beside
+// the words' UTF-8: that mix of two encodings could not be read in either.
 std::string decode_encoded_words(std::string_view value);
 
 }  // namespace mailtap::tools::web

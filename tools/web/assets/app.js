@@ -68,6 +68,21 @@ function bytesOf(object, name) {
   return value;
 }
 
+// A header field the API gives as its octets (they are not UTF-8) comes with its text beside
+// it, `<name>_decoded`: encoded words decoded, the other octets read as windows-1252. That
+// reading is a guess, so the page says it made it.
+function headerText(object, name) {
+  const decoded = object[name + "_decoded"];
+  return decoded === undefined ? bytesOf(object, name) : decoded;
+}
+
+function headerValue(object, name) {
+  if (object[name + "_decoded"] === undefined) return bytesOf(object, name);
+  return el("span", {}, object[name + "_decoded"],
+    el("span", { className: "muted", title: "The field holds octets that are not UTF-8 and declares no charset for them" },
+      " (8-bit octets read as windows-1252)"));
+}
+
 function when(iso) {
   if (!iso) return "";
   return iso.replace("T", " ").replace(/\.\d+Z$/, "Z");
@@ -450,7 +465,7 @@ async function renderMessage(id, seq, signal) {
   if (signal.aborted) return;
   onRecordChange = null;
   const base = `/api/sessions/${id}/messages/${seq}`;
-  const header = (name) => bytesOf(m.headers.find((h) => bytesOf(h, "name").toLowerCase() === name) || {}, "value");
+  const header = (name) => headerText(m.headers.find((h) => bytesOf(h, "name").toLowerCase() === name) || {}, "value");
   const parts = [
     el("h1", {}, header("subject") || `Message ${seq} of session ${id}`),
     el("div", { className: "actions" },
@@ -465,11 +480,11 @@ async function renderMessage(id, seq, signal) {
       ["final reply", bytesOf(m, "final_reply")],
     ]),
     el("h2", {}, "Headers"),
-    facts(m.headers.map((h) => [bytesOf(h, "name"), bytesOf(h, "value")])),
+    facts(m.headers.map((h) => [bytesOf(h, "name"), headerValue(h, "value")])),
     el("h2", {}, "Parts"),
   ];
   for (const part of m.parts) {
-    const filename = bytesOf(part, "filename");
+    const filename = headerText(part, "filename");
     const title = `${bytesOf(part, "content_type")}${part.charset ? "; " + bytesOf(part, "charset") : ""}` +
       `${filename ? " — " + filename : ""} (${part.size} bytes)`;
     const box = el("div", { className: "part" }, el("h3", {}, title));
