@@ -12,6 +12,7 @@
 #include "tools/commands.hpp"
 #include "tools/number_options.hpp"
 #include "tools/reply_codes.hpp"
+#include "tools/terminal_text.hpp"
 #include "tools/time_format.hpp"
 #include "tools/tool_options.hpp"
 
@@ -27,18 +28,23 @@ struct AuditArgs {
   int expiry_days = 30;
 };
 
+// The render_ functions write the text report. It is read on a terminal and quotes the record,
+// where a client or server chose the text (a certificate's subject, a reply's status, what a note
+// quotes): it is escaped as the transcript escapes it. Wire text (host names, TLS names,
+// certificate fields) by escape_line; mailtap's own text (its notes, findings and integrity lines)
+// by escape_text, which keeps their UTF-8.
 void render_integrity_and_leaks(const AuditReport& r, const Style& st, std::string& out) {
   out += "\n" + st.bold("Integrity (PRAGMA integrity_check)") + "\n";
   if (r.integrity_ok())
     out += "  " + st.green("ok") + "\n";
   else
-    for (const auto& line : r.integrity) out += "  " + st.red(line) + "\n";
+    for (const auto& line : r.integrity) out += "  " + st.red(escape_text(line)) + "\n";
 
   out += "\n" + st.bold("Credentials in the record") + "\n";
   if (r.leaks.empty()) out += "  " + st.green("none found") + "\n";
   for (const auto& l : r.leaks)
-    out += "  " + st.red("LEAK") + " session " + std::to_string(l.session) + ", " + l.where + ": " +
-           l.what + "\n";
+    out += "  " + st.red("LEAK") + " session " + std::to_string(l.session) + ", " +
+           escape_text(l.where) + ": " + escape_text(l.what) + "\n";
 }
 
 void render_rewrites_and_smuggling(const AuditReport& r, const Style& st, std::string& out) {
@@ -46,10 +52,10 @@ void render_rewrites_and_smuggling(const AuditReport& r, const Style& st, std::s
   if (r.rewrites.empty() && r.smuggling.empty()) out += "  none\n";
   for (const auto& x : r.rewrites)
     out += "  session " + std::to_string(x.session) + ": " + std::to_string(x.count) +
-           " rewrite(s) by mailtap, e.g. " + x.sample + "\n";
+           " rewrite(s) by mailtap, e.g. " + escape_text(x.sample) + "\n";
   for (const auto& x : r.smuggling)
     out += "  session " + std::to_string(x.session) + ": " +
-           st.yellow("client DATA contains smuggling shapes: ") + x.shapes + "\n";
+           st.yellow("client DATA contains smuggling shapes: ") + escape_text(x.shapes) + "\n";
 }
 
 void render_outcomes_and_failures(const AuditReport& r, const Style& st, std::string& out) {
@@ -60,8 +66,8 @@ void render_outcomes_and_failures(const AuditReport& r, const Style& st, std::st
   if (r.failures.empty()) out += "  none\n";
   for (const auto& f : r.failures) {
     std::string code = std::to_string(f.code);
-    if (!f.status.empty()) code += " " + f.status;
-    out += "  " + std::to_string(f.count) + "x  " + code + "  " + f.upstream + "  (" +
+    if (!f.status.empty()) code += " " + escape_line(f.status);
+    out += "  " + std::to_string(f.count) + "x  " + code + "  " + escape_line(f.upstream) + "  (" +
            std::to_string(f.sessions) + " session" + (f.sessions == 1 ? "" : "s") + ")  " +
            explain_reply(f.code, f.status) + "\n";
   }
@@ -70,8 +76,8 @@ void render_outcomes_and_failures(const AuditReport& r, const Style& st, std::st
 void render_tls(const AuditReport& r, const Style& st, std::string& out) {
   out += "\n" + st.bold("TLS") + "\n";
   for (const auto& t : r.tls)
-    out += "  " + std::to_string(t.count) + "  " + t.version +
-           (t.cipher.empty() ? "" : " " + t.cipher) + "\n";
+    out += "  " + std::to_string(t.count) + "  " + escape_line(t.version) +
+           (t.cipher.empty() ? "" : " " + escape_line(t.cipher)) + "\n";
   if (!r.insecure.empty()) {
     out += "  " + st.yellow("--insecure sessions:");
     for (auto id : r.insecure) out += " " + std::to_string(id);
@@ -79,11 +85,12 @@ void render_tls(const AuditReport& r, const Style& st, std::string& out) {
   }
   for (const auto& [id, why] : r.verify_failures)
     out += "  session " + std::to_string(id) + ": " + st.yellow("certificate not verified: ") +
-           why + "\n";
+           escape_line(why) + "\n";
   for (const auto& c : r.certificates)
-    out += "  certificate " + c.sha256.substr(0, 16) + " " + c.subject + ": " + st.yellow(c.state) +
-           " (" + c.not_after + "), seen in " + std::to_string(c.sessions) + " session(s) from " +
-           std::to_string(c.first_session) + "\n";
+    out += "  certificate " + escape_line(c.sha256.substr(0, 16)) + " " + escape_line(c.subject) +
+           ": " + st.yellow(c.state) + " (" + escape_line(c.not_after) + "), seen in " +
+           std::to_string(c.sessions) + " session(s) from " + std::to_string(c.first_session) +
+           "\n";
   if (r.insecure.empty() && r.verify_failures.empty() && r.certificates.empty())
     out += "  no --insecure sessions, no verification failures, no certificate near expiry\n";
 }

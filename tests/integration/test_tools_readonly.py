@@ -701,6 +701,36 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertNotIn("integrity_encoding", rep)
         self.assertTrue(all("version_encoding" not in t for t in rep["tls"]["versions"]))
 
+    def test_audit_text_escapes_what_the_record_holds(self):
+        # A hostile server or client chooses the verification reason (its certificate's
+        # names), the certificate's subject and dates, the enhanced status it sends, and what
+        # mailtap's notes quote; the host name comes from a configuration. In the text report
+        # none of it may drive the terminal: it is escaped as the transcript escapes it.
+        copy = self.copy_db("audit-escapes.db")
+        osc = "\x1b]0;TITLE\x07\x1b[2J"
+        con = sqlite3.connect(copy)
+        with con:
+            con.execute("UPDATE sessions SET verify_reason = ? WHERE id = ?",
+                        ("reason" + osc, self.refused_session()))
+            con.execute("UPDATE sessions SET upstream_host = ?, tls_version = ?, cipher = ? "
+                        "WHERE id = ?", ("mx" + osc, "TLSv1.3" + osc, "AES" + osc,
+                                         self.failing_rcpt_session()))
+            con.execute("UPDATE events SET enhanced_status = ? WHERE reply_code = 550",
+                        ("5.1.1" + osc,))
+            con.execute("UPDATE events SET note = ? WHERE id = (SELECT min(id) FROM events WHERE"
+                        " kind = 'rewrite' AND session_id = ?)",
+                        ("bare LF" + osc, self.session_with(self.sent["nc"][0])))
+            con.execute("UPDATE certificates SET subject = ?, not_after = ?",
+                        ("CN=cert" + osc, "never" + osc))
+        con.close()
+        out = self.tool("audit", db=copy).stdout
+        self.assertNotIn(b"\x1b", out)
+        self.assertNotIn(b"\x07", out)
+        escaped = b"\\x1b]0;TITLE\\x07\\x1b[2J"
+        for text in (b"reason", b"mx", b"TLSv1.3", b"AES", b"5.1.1", b"bare LF", b"CN=cert",
+                     b"never"):
+            self.assertIn(text + escaped, out)
+
     def test_audit_finds_a_planted_plain_blob(self):
         copy = self.copy_db("leaky.db")
         blob = h.auth_plain(*ALICE)
