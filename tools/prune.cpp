@@ -15,6 +15,7 @@
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/number_options.hpp"
+#include "tools/terminal_text.hpp"
 #include "tools/time_format.hpp"
 #include "tools/tool_options.hpp"
 
@@ -101,6 +102,8 @@ std::string render_json(const storage::PruneResult& result, bool dry_run) {
   return w.take() + "\n";
 }
 
+// The addresses come from the record (a client's, a configured host name): escaped as the
+// transcript escapes wire text, so they cannot drive the terminal.
 std::string render_text(const storage::PruneResult& result, bool dry_run) {
   const PrunedTotals t = totals(result.sessions);
   const auto& victims = result.sessions;
@@ -108,8 +111,8 @@ std::string render_text(const storage::PruneResult& result, bool dry_run) {
   std::string out;
   for (const auto& v : victims)
     out += std::string(verb) + " session " + std::to_string(v.id) + "  " + started(v) + "  " +
-           v.client_address + " -> " + upstream(v) + "  " + outcome(v) + "  (" +
-           counted(v.events, "event") + ", " + counted(v.messages, "message") + ")\n";
+           escape_line(v.client_address) + " -> " + escape_line(upstream(v)) + "  " + outcome(v) +
+           "  (" + counted(v.events, "event") + ", " + counted(v.messages, "message") + ")\n";
   out += std::string(dry_run ? "would remove " : "removed ") +
          counted(static_cast<std::int64_t>(victims.size()), "session") + ", " +
          counted(t.events, "event") + ", " + counted(t.messages, "message");

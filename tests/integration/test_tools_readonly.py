@@ -834,6 +834,24 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         con.close()
         self.assertNotIn(tok, copy.read_bytes())
 
+    def test_prune_text_escapes_the_recorded_addresses(self):
+        # The client address and upstream host come from the record: a line of prune's report
+        # must not carry what would drive the terminal, as the transcript never does.
+        copy = self.copy_db("prune-escapes.db")
+        osc = "\x1b]0;TITLE\x07\x1b[2J"
+        con = sqlite3.connect(copy)
+        with con:
+            con.execute("UPDATE sessions SET client_address = ?, upstream_host = ?",
+                        ("192.0.2.1" + osc, "mx" + osc))
+        con.close()
+        for args in (["--dry-run"], []):
+            with self.subTest(args=args):
+                out = self.tool("prune", "--keep", "0", *args, db=copy).stdout
+                self.assertNotIn(b"\x1b", out)
+                self.assertNotIn(b"\x07", out)
+                escaped = b"\\x1b]0;TITLE\\x07\\x1b[2J"
+                self.assertIn(b"192.0.2.1" + escaped + b" -> mx" + escaped + b":", out)
+
     def test_prune_before_and_in_progress(self):
         copy = self.copy_db("prune2.db")
         con = sqlite3.connect(copy)
