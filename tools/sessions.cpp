@@ -10,6 +10,7 @@
 #include "tools/json_writer.hpp"
 #include "tools/number_options.hpp"
 #include "tools/session_json.hpp"
+#include "tools/terminal_text.hpp"
 #include "tools/time_format.hpp"
 #include "tools/tool_options.hpp"
 
@@ -35,13 +36,6 @@ std::string outcome_text(const storage::SessionRow& s) {
 std::string pad(std::string s, std::size_t width) {
   if (s.size() < width) s.append(width - s.size(), ' ');
   return s;
-}
-
-// Printable ASCII only: column values come from the network.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
-  return out;
 }
 
 // The filter from --since, --until, --outcome, --upstream, --user and --limit; false (after
@@ -91,7 +85,9 @@ std::string render_json(const std::vector<storage::SessionSummary>& rows) {
   return out;
 }
 
-// The header row and one row of plain cells a session.
+// The header row and one row of plain cells a session. Column values come from the network:
+// escaped as the transcript escapes wire text, which leaves printable ASCII only, so a cell's
+// width is its size.
 std::vector<std::vector<std::string>> table_cells(
     const std::vector<storage::SessionSummary>& rows) {
   std::vector<std::vector<std::string>> table;
@@ -103,13 +99,13 @@ std::vector<std::vector<std::string>> table_cells(
         std::to_string(s.id),
         format_utc(s.started),
         s.ended ? format_duration(*s.ended - s.started) : "running",
-        printable(s.client_address),
-        printable(s.upstream_host) + ":" + std::to_string(s.upstream_port),
-        s.tls_version.empty() ? "-" : printable(s.tls_version) + (s.insecure ? "!" : ""),
+        escape_line(s.client_address),
+        escape_line(s.upstream_host) + ":" + std::to_string(s.upstream_port),
+        s.tls_version.empty() ? "-" : escape_line(s.tls_version) + (s.insecure ? "!" : ""),
         outcome_text(s),
-        s.auth_user.empty() ? "-" : printable(s.auth_user),
+        s.auth_user.empty() ? "-" : escape_line(s.auth_user),
         std::to_string(row.messages),
-        row.last_reply.empty() ? "-" : printable(row.last_reply),
+        row.last_reply.empty() ? "-" : escape_line(row.last_reply),
     });
   }
   return table;

@@ -225,6 +225,25 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertRegex(refused, r"refused|error|upstream_closed")
         self.assertIn("421", refused)
 
+    def test_sessions_escapes_recorded_text_as_show_does(self):
+        # The columns come from the network. They are shown as show's transcript shows them
+        # (\xHH), not as "?", so the two tools agree and an escape can be read for what it is.
+        copy = self.copy_db("sessions-escapes.db")
+        sid = self.session_with(self.sent["plain"][0])
+        con = sqlite3.connect(copy)
+        with con:
+            con.execute("UPDATE sessions SET auth_user = ?, client_address = ? WHERE id = ?",
+                        ("al\x1b[2Jice", "192.0.2.1\x9b", sid))
+        con.close()
+        out = self.tool("sessions", db=copy).stdout
+        self.assertNotIn(b"\x1b", out)
+        line = next(l for l in out.splitlines() if l.split()[0] == str(sid).encode())
+        self.assertIn(b"al\\x1b[2Jice", line)
+        self.assertIn(b"192.0.2.1\\xc2\\x9b", line)
+        shown = self.tool("show", str(sid), db=copy).stdout
+        self.assertIn(b"user     al\\x1b[2Jice", shown)
+        self.assertIn(b"client   192.0.2.1\\xc2\\x9b", shown)
+
     def test_sessions_reads_a_database_in_a_directory_it_may_not_write(self):
         """An archived database (WAL mode, nothing beside it) in a read-only directory, read by
         a user who may not write there: SQLite cannot create the -shm file it reads a WAL
