@@ -114,13 +114,14 @@ void render_outcome(const storage::SessionRow& s, const Style& st, std::string& 
   if (s.replay_of) out += "replay of session " + std::to_string(*s.replay_of) + "\n";
 }
 
-// The "# 550 5.1.1: ..." line under a reply, when the code has an explanation.
+// The "# 550 5.1.1: ..." line under a reply, when the code has an explanation. The status is
+// read back from the record, so it is escaped as the reply's own text is.
 void render_reply_explanation(const smtp::Event& e, std::size_t indent, const std::string& tag,
                               const Style& st, std::string& out) {
   const std::string why = explain_reply(e.reply_code, e.enhanced_status);
   if (why.empty()) return;
   std::string code = std::to_string(e.reply_code);
-  if (!e.enhanced_status.empty()) code += " " + e.enhanced_status;
+  if (!e.enhanced_status.empty()) code += " " + escape_line(e.enhanced_status);
   const std::string line = "# " + code + ": " + why;
   out += std::string(indent, ' ') + "  " + tag + "   " +
          (e.reply_code >= 400 ? st.red(line) : st.dim(line)) + "\n";
@@ -171,7 +172,7 @@ void render_messages(const storage::SessionDetail& d, const Style& st, std::stri
     out += "  " + std::to_string(m.message.size) + " bytes" +
            (m.message.via_bdat ? " via BDAT" : " via DATA") +
            (m.message.body_truncated ? " (body truncated in the record)" : "") + "  sha256 " +
-           m.message.sha256_hex + "\n";
+           escape_line(m.message.sha256_hex) + "\n";
     out += "  final: " + escape_line(m.message.final_reply) + "\n";
     out += "  (print it with: mailtap show " + std::to_string(d.session.id) + " --message " +
            std::to_string(m.seq) + ")\n";

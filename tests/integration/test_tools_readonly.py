@@ -473,6 +473,24 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertNotIn(b"\x07", out)
         self.assertIn(b"user=\"a\\x1b]0;TITLE\\x07\\x1b[2J\"", out)
 
+    def test_show_escapes_the_recorded_status_and_digest(self):
+        # Beside the wire text, the "# 550 5.1.1: ..." line quotes a reply's enhanced status
+        # and the message summary its sha256, both read back from the record: escaped too.
+        copy = self.copy_db("show-status.db")
+        sid = self.session_with(self.sent["plain"][0])
+        osc = "\x1b]0;TITLE\x07"
+        con = sqlite3.connect(copy)
+        with con:
+            con.execute("UPDATE events SET enhanced_status = ? WHERE session_id = ? AND "
+                        "reply_code = 221", ("2.0.0" + osc, sid))
+            con.execute("UPDATE messages SET sha256 = ? WHERE session_id = ?", ("ab" + osc, sid))
+        con.close()
+        out = self.tool("show", str(sid), db=copy).stdout
+        self.assertNotIn(b"\x1b", out)
+        self.assertNotIn(b"\x07", out)
+        self.assertIn(b"# 221 2.0.0\\x1b]0;TITLE\\x07: ", out)
+        self.assertIn(b"sha256 ab\\x1b]0;TITLE\\x07\n", out)
+
     def with_planted_body(self, name: str, data: bytes):
         """A copy of the record whose first message's DATA (as sent, terminator included) is
         `data`, in one event; returns the copy and the message's session."""
