@@ -14,6 +14,7 @@
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/oauth_error.hpp"
 #include "tools/commands.hpp"
+#include "tools/terminal_text.hpp"
 #include "tools/tool_options.hpp"
 
 namespace mailtap::tools {
@@ -39,12 +40,6 @@ std::string_view trim(std::string_view s) {
 bool is_reply_line(std::string_view s) {
   return s.size() >= 3 && s[0] >= '2' && s[0] <= '5' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' &&
          s[2] <= '9' && (s.size() == 3 || s[3] == ' ' || s[3] == '-');
-}
-
-std::string printable(std::string_view s) {
-  std::string out;
-  for (char c : s) out += c >= 0x20 && c <= 0x7e ? c : '?';
-  return out;
 }
 
 // What an OAuth error challenge means, when the decoded challenge is one.
@@ -89,8 +84,8 @@ class Decoder {
     if (s.substr(0, 3) == "334" && (s.size() == 3 || s[3] == ' ')) return challenge(s);
     if (is_reply_line(s)) {
       redactor_.finish((s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0'));
-      return "reply " + printable(s.substr(0, 3)) + ": " +
-             printable(trim(s.size() > 3 ? s.substr(4) : std::string_view()));
+      return "reply " + escape_line(s.substr(0, 3)) + ": " +
+             escape_line(trim(s.size() > 3 ? s.substr(4) : std::string_view()));
     }
     if (s == "*") {
       if (!redactor_.in_progress()) return "\"*\" cancels an AUTH exchange (none is under way)";

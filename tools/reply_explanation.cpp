@@ -4,6 +4,7 @@
 
 #include "tools/json_writer.hpp"
 #include "tools/reply_codes.hpp"
+#include "tools/terminal_text.hpp"
 
 namespace mailtap::tools {
 
@@ -89,7 +90,7 @@ std::optional<ReplyQuery> parse_reply_query(std::string_view input, std::string&
   }
   if (looks_like_status(token)) {
     if (!enhanced_status_meaning(token).valid) {
-      error = "\"" + std::string(token) +
+      error = "\"" + escape_text(token) +
               "\" is not an enhanced status code (x.y.z with x 2, 4 or 5; RFC 3463)";
       return std::nullopt;
     }
@@ -98,7 +99,7 @@ std::optional<ReplyQuery> parse_reply_query(std::string_view input, std::string&
   }
   if (q.code == 0 && q.enhanced.empty()) {
     error = "expected a reply code and/or an enhanced status, e.g. 535 5.7.8 (got \"" +
-            trimmed(input) + "\")";
+            escape_text(trimmed(input)) + "\")";
     return std::nullopt;
   }
   // 2xx/3xx with a 4.x.x or 5.x.x status, or the other way round, is no reply a server sends.

@@ -166,6 +166,12 @@ class EncodeDecodeTest(h.IntegrationCase):
                          "reply 235: 2.7.0 Authentication successful\n")
         self.assertNotIn(PASSWORD, self.decode(session))
 
+    def test_decode_escapes_a_pasted_reply_as_show_does(self):
+        # A reply copied from a hostile server's session: its escape sequence is shown, never
+        # played on the terminal: decode's output is printable ASCII (docs/tools/decode.md).
+        out = self.decode("-", stdin=b"250 ok\x01\x1b[31m caf\xc3\xa9 \xff\n")
+        self.assertEqual(out, "reply 250: ok\\x01\\x1b[31m caf\\xc3\\xa9 \\xff\n")
+
     def test_decode_oauth_error_and_xoauth2_from_a_token_command(self):
         token = "ya29." + secrets.token_urlsafe(30)
         cp = self.encode("xoauth2", "alice@gmail.com", "--oauth2-token-cmd", f"echo {token}")

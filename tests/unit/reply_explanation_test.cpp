@@ -111,6 +111,16 @@ TEST(ReplyQueryParse, RejectsWhatIsNoReply) {
   }
 }
 
+TEST(ReplyQueryParse, QuotesWhatItRefusesEscaped) {
+  // The error goes to a terminal: a pasted escape sequence must not reach it as one.
+  std::string error;
+  EXPECT_FALSE(parse_reply_query("x\x1b[31m", error));
+  EXPECT_NE(error.find("(got \"x\\x1b[31m\")"), std::string::npos) << error;
+  error.clear();
+  EXPECT_FALSE(parse_reply_query("5.9\x1b.1", error));
+  EXPECT_EQ(error.find('\x1b'), std::string::npos) << error;
+}
+
 TEST(ReplyExplanationText, SaysMeaningHalvesAndFix) {
   std::string error;
   auto q = parse_reply_query("534 5.7.9 Application-specific password required", error);
