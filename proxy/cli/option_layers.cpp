@@ -24,6 +24,12 @@ std::string shown_value(const CLI::Option& o) {
   return out;
 }
 
+// "db = : ..." reads as if the value were missing; an empty value is shown as the file wrote it.
+std::string refused_setting(const std::string& where, const std::string& key,
+                            const std::string& value, const char* why) {
+  return where + ": " + key + " = " + (value.empty() ? "\"\"" : value) + ": " + why;
+}
+
 // "~/x" in the file is $HOME/x, as msmtp and ssh read their files: no shell expands it there
 // (a flag or a variable was expanded by the shell that set it).
 std::string home_expanded(const std::string& value, const OptionLayers::Getenv& getenv) {
@@ -87,7 +93,7 @@ std::string OptionLayers::set_derived(std::string_view key, const std::string& v
     s->option->add_result(value);
     s->option->run_callback();
   } catch (const CLI::Error& e) {
-    return source.describe() + ": " + s->key + " = " + value + ": " + e.what();
+    return refused_setting(source.describe(), s->key, value, e.what());
   }
   s->value = shown_value(*s->option);
   s->source = std::move(source);
@@ -170,7 +176,7 @@ std::string OptionLayers::apply_layer(std::vector<Candidate> layer) {
         s.option->add_result(c.value);
         s.option->run_callback();
       } catch (const CLI::Error& e) {
-        return c.source.describe() + ": " + s.key + " = " + c.value + ": " + e.what();
+        return refused_setting(c.source.describe(), s.key, c.value, e.what());
       }
       s.value = shown_value(*s.option);
     } else if (!s.secret) {

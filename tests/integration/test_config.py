@@ -276,8 +276,8 @@ class PrintConfigTest(ConfigCase):
         in_proxy = self.write_config('[proxy]\ndb = ""\n', path=self.home / "in-proxy.toml")
         cases = {
             "flag": (["--db", ""], "--db: "),
-            "top-level key": (["--config", str(top_level)], f"file {top_level}:1: db = "),
-            "[proxy] key": (["--config", str(in_proxy)], f"file {in_proxy}:2 [proxy]: db = "),
+            "top-level key": (["--config", str(top_level)], f"file {top_level}:1: db = \"\": "),
+            "[proxy] key": (["--config", str(in_proxy)], f"file {in_proxy}:2 [proxy]: db = \"\": "),
         }
         for what, (args, where) in cases.items():
             for print_config in ([], ["--print-config"]):
