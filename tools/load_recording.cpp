@@ -27,6 +27,10 @@ bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::st
     error = "session " + std::to_string(id) + " cannot be " + std::string(acted) + ": " + why;
     return false;
   }
+  // The user mailtap authenticated as is in the session row (not in the rendering of every
+  // mechanism's lines).
+  if (out.mailtap_login && detail->session.auth_by_mailtap)
+    out.mailtap_login->user = detail->session.auth_user;
   return true;
 }
 

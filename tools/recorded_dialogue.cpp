@@ -1,6 +1,7 @@
 #include "tools/recorded_dialogue.hpp"
 
 #include "proxy/common/text.hpp"
+#include "proxy/smtp/command.hpp"
 
 namespace mailtap::tools {
 
@@ -77,17 +78,37 @@ bool rewritten_reply(const smtp::Event& e) {
   return e.direction == smtp::Direction::mailtap_to_client && e.kind == smtp::EventKind::rewrite;
 }
 
+int reply_code(const smtp::Event& e) {
+  if (e.reply_code == 0 && e.bytes.size() >= 3) return std::atoi(e.bytes.substr(0, 3).c_str());
+  return e.reply_code;
+}
+
 RecordedReply recorded_reply(const storage::EventRow& row) {
   const smtp::Event& e = row.event;
   RecordedReply r;
   r.seq = row.seq;
-  r.code = e.reply_code;
-  if (r.code == 0 && e.bytes.size() >= 3) r.code = std::atoi(e.bytes.substr(0, 3).c_str());
+  r.code = reply_code(e);
   r.raw = e.bytes;
   r.verb = e.verb;
   r.local = local_reply(e);
   r.redacted = e.redacted;
   return r;
+}
+
+// mailtap's own AUTH line and the server's answers to it (proxy --auth-user).
+void note_mailtap_login(const smtp::Event& e, RecordedDialogue& out) {
+  if (e.direction == smtp::Direction::mailtap_to_upstream && e.kind == smtp::EventKind::auth) {
+    const std::string_view line = strip_crlf(e.bytes);
+    if (out.mailtap_login || line.size() < 5 || !smtp::iequals(line.substr(0, 5), "AUTH ")) return;
+    MailtapLogin login;
+    const std::string_view rest = line.substr(5);
+    login.mechanism = std::string(rest.substr(0, rest.find(' ')));
+    login.held_reply = out.replies.empty() ? 0 : out.replies.size() - 1;
+    out.mailtap_login = std::move(login);
+  } else if (e.direction == smtp::Direction::upstream_to_mailtap && out.mailtap_login &&
+             e.verb == "AUTH" && reply_code(e) / 100 == 2) {
+    out.mailtap_login->succeeded = true;
+  }
 }
 
 // Groups the client's steps into flights as the events come, in recorded order.
@@ -144,6 +165,7 @@ bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, Recor
   out = RecordedDialogue{};
   DialogueBuilder builder(out);
   for (const storage::EventRow& row : events) {
+    note_mailtap_login(row.event, out);
     if (!smtp::from_client(row.event.direction))
       builder.add_server_event(row);
     else if (!builder.add_client_event(row, error))

@@ -6,6 +6,9 @@
 //   client side: client_to_upstream and client_to_mailtap events (commands, SASL lines, DATA
 //     and BDAT bytes). mailtap's own commands (pre-TLS EHLO, STARTTLS, QUIT for a vanished
 //     client) are not the client's and are left out.
+//   mailtap's own AUTH (proxy --auth-user): the client never saw it, but everything it sent
+//     after went over an authenticated session, so the model says that it happened
+//     (MailtapLogin) and the replay authenticates the same way.
 //   server side: upstream_to_client (greeting, replies, SASL challenges) and mailtap_to_client
 //     local replies, i.e. every reply the client read, in the order it read them. A reply's
 //     bytes are the upstream's; the EHLO reply the client saw (STARTTLS removed) is kept too.
@@ -64,12 +67,23 @@ struct Flight {
   std::size_t reply_count = 0;     // replies read before the next flight was sent
 };
 
+// mailtap authenticated upstream by itself (proxy --auth-user): its AUTH lines are
+// mailtap_to_upstream events, the server's answers upstream_to_mailtap, and the client's
+// EHLO reply was held back until the exchange ended.
+struct MailtapLogin {
+  std::string mechanism;       // "PLAIN", as mailtap chose it
+  std::string user;            // the session's auth_user; "" if unknown (--redact-users, failed)
+  bool succeeded = false;      // the server answered the exchange with 235
+  std::size_t held_reply = 0;  // index into RecordedDialogue::replies of the EHLO reply held
+};
+
 struct RecordedDialogue {
   std::optional<RecordedReply> greeting;
   std::vector<ClientStep> client;
   std::vector<RecordedReply> replies;  // greeting excluded
   std::vector<Flight> flights;
   bool client_quit = false;  // the client ended the session with QUIT
+  std::optional<MailtapLogin> mailtap_login;
 
   // The concatenated wire bytes of one flight (redacted steps as rendered: fill them first).
   // A Secret: a flight may carry a filled-in password.

@@ -81,6 +81,7 @@ struct ReplayRun {
   const RecordedDialogue& recording;
   SessionRecord record;
   std::int64_t original_id = 0;
+  std::optional<smtp::UpstreamLoginOptions> login;  // the original was authenticated by mailtap
   std::optional<ReplayReport> report;
   std::string failure;  // the upstream could not be set up
 
@@ -117,6 +118,7 @@ struct ReplayRun {
     opts.upstream_label = cfg.target.host + ":" + std::to_string(cfg.target.port);
     opts.starttls_refusal =
         "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label;
+    opts.login = login;
     ReplayDriver driver(recording, std::move(opts), events, messages);
     driver.set_time(storage::Clock::now());
     driver.start(*setup.greeting, setup.greeting_phase);
@@ -177,11 +179,34 @@ std::optional<std::int64_t> find_replay_id(const std::string& db, std::int64_t o
   return std::nullopt;
 }
 
+// The password for the replay, from its source (never argv): asked for only when the client's
+// AUTH lines need one, or mailtap authenticated the session itself. False (logged) if none.
+bool read_replay_password(const ReplayArgs& args, const RecordedDialogue& recording,
+                          const AuthNeeds& needs, std::shared_ptr<const smtp::Secret>& password) {
+  if (!needs.password && !recording.mailtap_login) return true;
+  const std::string session = "session " + std::to_string(args.id);
+  const std::string prompt =
+      needs.password ? "Password for AUTH " + needs.mechanism + " of " + session + ": "
+                     : "Password for mailtap's own AUTH (--auth-user) of " + session + ": ";
+  secrets::SecretRead read = secrets::read_secret(args.secret.password_source(prompt));
+  if (!read.secret) {
+    log::error(read.error);
+    return false;
+  }
+  password = std::make_shared<const smtp::Secret>(std::move(*read.secret));
+  return true;
+}
+
 // Fills the secrets the record left out: the user name from --auth-user, the password from
-// its source (never argv). False (logged) if the session cannot be replayed.
-bool fill_recorded_secrets(const ReplayArgs& args, RecordedDialogue& recording) {
+// its source. False (logged) if the session cannot be replayed.
+bool fill_recorded_secrets(const ReplayArgs& args, const ReplayConfig& cfg,
+                           RecordedDialogue& recording,
+                           std::shared_ptr<const smtp::Secret>& password) {
   const std::string session = "session " + std::to_string(args.id);
   AuthNeeds needs = auth_needs(recording);
+  if (needs.refusal.empty())
+    needs.refusal =
+        mailtap_login_refusal(recording, args.auth_user, cfg.target.mode != net::TlsMode::none);
   if (!needs.refusal.empty()) {
     log::error(session + " cannot be replayed: " + needs.refusal);
     return false;
@@ -190,16 +215,7 @@ bool fill_recorded_secrets(const ReplayArgs& args, RecordedDialogue& recording) 
     log::error(session + " was recorded with --redact-users: give the user name with --auth-user");
     return false;
   }
-  std::optional<smtp::Secret> password;
-  if (needs.password) {
-    secrets::SecretRead read = secrets::read_secret(args.secret.password_source(
-        "Password for AUTH " + needs.mechanism + " of " + session + ": "));
-    if (!read.secret) {
-      log::error(read.error);
-      return false;
-    }
-    password = std::move(read.secret);
-  }
+  if (!read_replay_password(args, recording, needs, password)) return false;
   std::string error;
   if (!fill_secrets(recording, args.auth_user, password ? password->view() : std::string_view(),
                     error)) {
@@ -207,6 +223,20 @@ bool fill_recorded_secrets(const ReplayArgs& args, RecordedDialogue& recording) 
     return false;
   }
   return true;
+}
+
+// mailtap's own AUTH for a session it authenticated itself (proxy --auth-user), as the proxy
+// does it: --auth-user or the recorded user, the password read for the replay.
+std::optional<smtp::UpstreamLoginOptions> replay_login(
+    const ReplayArgs& args, const ReplayConfig& cfg, const RecordedDialogue& recording,
+    std::shared_ptr<const smtp::Secret> password) {
+  if (!recording.mailtap_login) return std::nullopt;
+  smtp::UpstreamLoginOptions login;
+  login.user = args.auth_user.empty() ? recording.mailtap_login->user : args.auth_user;
+  login.password = std::move(password);
+  login.host = cfg.target.host;
+  login.port = cfg.target.port;
+  return login;
 }
 
 // The recorder for the replay, unless --no-record; false (logged) if it cannot be opened.
@@ -263,7 +293,8 @@ int run_replay(const ReplayArgs& args) {
     log::error(error);
     return 2;
   }
-  if (!fill_recorded_secrets(args, recording)) return 2;
+  std::shared_ptr<const smtp::Secret> password;
+  if (!fill_recorded_secrets(args, cfg, recording, password)) return 2;
   auto tls = net::make_tls_client_context(cfg.trust, error);
   if (!tls) {
     log::error(error);
@@ -275,6 +306,7 @@ int run_replay(const ReplayArgs& args) {
 
   ReplayRun run(cfg, recording, recorder.get(), recorder ? recorder->new_session_key() : 1);
   run.original_id = args.id;
+  run.login = replay_login(args, cfg, recording, std::move(password));
   asio::io_context io;
   asio::co_spawn(io, run.run(*tls), asio::detached);
   io.run();
@@ -297,8 +329,9 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
       ->required();
   args->connection.add_to(*app, {"the --to host", "Do not verify the server certificate (loudly)"});
   args->timeouts.add_to(*app, {"Limit for each reply", "Limit for the reply to a message's end"});
-  app->add_option("--auth-user", args->auth_user,
-                  "User name for the AUTH exchange (default: the recorded one)");
+  app->add_option(
+      "--auth-user", args->auth_user,
+      "User name for the AUTH exchange, the client's or mailtap's own (default: the recorded one)");
   args->secret.add_password_options(*app, "AUTH password the record left out");
   args->common.add_db_to(*app, "Database holding the session, where the replay is recorded too");
   app->add_flag("--no-record", args->no_record, "Do not record the replay");

@@ -6,6 +6,7 @@
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
+#include "proxy/smtp/sasl_mechanism.hpp"
 
 namespace mailtap::tools {
 
@@ -232,6 +233,21 @@ AuthNeeds auth_needs(const RecordedDialogue& dialogue) {
     return true;
   });
   return needs;
+}
+
+std::string mailtap_login_refusal(const RecordedDialogue& dialogue, std::string_view auth_user,
+                                  bool tls) {
+  if (!dialogue.mailtap_login) return {};
+  const MailtapLogin& login = *dialogue.mailtap_login;
+  const std::string what =
+      "it was authenticated by mailtap (proxy --auth-user, AUTH " + login.mechanism + ")";
+  const std::optional<smtp::Mechanism> mechanism = smtp::parse_mechanism(login.mechanism);
+  if (mechanism && smtp::takes_token(*mechanism))
+    return what + " with an OAuth access token, and replay cannot fetch one";
+  if (!tls) return what + ", and mailtap sends credentials only inside TLS: drop --tls none";
+  if (auth_user.empty() && login.user.empty())
+    return what + " and the record does not hold the user name: give --auth-user";
+  return {};
 }
 
 bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string_view password,

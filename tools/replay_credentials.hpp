@@ -20,6 +20,14 @@ struct AuthNeeds {
 
 AuthNeeds auth_needs(const RecordedDialogue& dialogue);
 
+// A session mailtap authenticated itself (proxy --auth-user) is authenticated again by the
+// replay's Dialogue, with the proxy's own code. Empty, or why that cannot be done: the
+// mechanism took an OAuth token (replay has no --oauth2-token-cmd), the replay has no TLS
+// (mailtap sends credentials only inside TLS), or no user name is known (`auth_user` empty
+// and none recorded).
+std::string mailtap_login_refusal(const RecordedDialogue& dialogue, std::string_view auth_user,
+                                  bool tls);
+
 // Replaces every redacted SASL step's bytes with wire bytes built from `user` (empty: the
 // recorded user name) and `password`. False with `error` set if a step cannot be rebuilt.
 // The filled lines go to ClientStep::filled (Secrets, wiped with the dialogue).

@@ -13,7 +13,7 @@ std::string first_line(std::string_view raw) {
 }  // namespace
 
 bool ReplayReport::all_match() const {
-  return differences() == 0 && stopped.empty();
+  return differences() == 0 && stopped.empty() && (!login || login->matches());
 }
 
 std::size_t ReplayReport::differences() const {
@@ -38,13 +38,23 @@ bool safe_to_continue(int original_code, int replay_code, std::string_view verb)
 ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOptions options,
                            std::vector<smtp::RecordedEvent>& events,
                            std::vector<smtp::Message>& messages)
-    : recording_(recording), dialogue_(std::move(options), events, messages) {
+    : recording_(recording),
+      login_user_(options.login ? options.login->user : std::string()),
+      dialogue_(std::move(options), events, messages) {
   ReplyComparison greeting;
   if (recording_.greeting) {
     greeting.original_code = recording_.greeting->code;
     greeting.original_line = recording_.greeting->first_line();
   }
   report_.replies.push_back(std::move(greeting));
+  const std::optional<MailtapLogin>& login = recording_.mailtap_login;
+  if (login) {
+    LoginComparison l;
+    l.user = login_user_;
+    l.original_ok = login->succeeded;
+    l.original = (login->succeeded ? "authenticated (" : "failed (") + login->mechanism + ")";
+    report_.login = std::move(l);
+  }
   for (const Flight& f : recording_.flights) {
     std::vector<std::string> sent;
     for (std::size_t i : f.steps) sent.push_back(recording_.client[i].summary());
@@ -54,6 +64,8 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
       if (k == 0) c.sent = std::move(sent);
       c.original_code = r.code;
       c.original_line = r.first_line();
+      if (login && f.first_reply + k == login->held_reply)
+        report_.login->row = report_.replies.size();
       report_.replies.push_back(std::move(c));
     }
     if (f.reply_count == 0 && !sent.empty()) {
@@ -125,6 +137,27 @@ void ReplayDriver::collect_replies() {
   }
 }
 
+// Once the replay's own AUTH has ended: the original went on authenticated, so the replay
+// must not go on without.
+void ReplayDriver::compare_login() {
+  if (!report_.login || !report_.login->replay.empty()) return;
+  LoginComparison& l = *report_.login;
+  if (dialogue_.authenticated_by_mailtap()) {
+    l.replay_ok = true;
+    l.replay = "authenticated (" + dialogue_.auth_mechanism() + ")";
+  } else if (!dialogue_.login_failure().empty()) {
+    l.replay = "failed: " + dialogue_.login_failure();
+  } else {
+    return;
+  }
+  if (l.original_ok && !l.replay_ok && !stopping_) {
+    stopping_ = true;
+    report_.stopped =
+        "mailtap's own AUTH failed where it had succeeded (the mail would go "
+        "unauthenticated); replay stopped";
+  }
+}
+
 void ReplayDriver::send_flight(std::size_t index) {
   dialogue_.client_bytes(recording_.flight_bytes(recording_.flights[index]).view());
 }
@@ -132,6 +165,7 @@ void ReplayDriver::send_flight(std::size_t index) {
 void ReplayDriver::pump() {
   for (;;) {
     collect_replies();
+    compare_login();
     if (dialogue_.finished()) return;
     if (stopping_) {
       // Give the server a polite end (QUIT, unless a message body is open).

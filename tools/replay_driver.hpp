@@ -7,7 +7,9 @@
 // before sending it have arrived. The replay stops early (and ends the session politely) when
 // a reply differs in a way that changes what the following client bytes would mean: a 334 or
 // 354 that did not come (or came unasked), or an AUTH that failed where it had succeeded, so
-// a body is never sent as commands and mail is never sent unauthenticated.
+// a body is never sent as commands and mail is never sent unauthenticated. A session that
+// mailtap authenticated itself (proxy --auth-user) is authenticated by the replay's Dialogue
+// the same way (DialogueOptions::login); its outcome is compared like a reply.
 #pragma once
 
 #include <cstddef>
@@ -31,8 +33,21 @@ struct ReplyComparison {
   }
 };
 
+// mailtap's own AUTH (proxy --auth-user): the client never read its replies, but whether it
+// succeeded decides whether what the client sent next went out authenticated.
+struct LoginComparison {
+  std::string user;      // as the replay authenticated ("" if unknown)
+  std::string original;  // "authenticated (PLAIN)", "failed (PLAIN)"
+  std::string replay;    // the same for the replay; "" if its exchange never ended
+  bool original_ok = false;
+  bool replay_ok = false;
+  std::size_t row = 0;  // index into ReplayReport::replies of the reply held back for it
+  bool matches() const { return !replay.empty() && original_ok == replay_ok; }
+};
+
 struct ReplayReport {
   std::vector<ReplyComparison> replies;  // greeting first
+  std::optional<LoginComparison> login;  // mailtap authenticated the original session
   std::string stopped;                   // why the replay stopped early, "" if it did not
   bool all_match() const;
   std::size_t differences() const;
@@ -66,9 +81,11 @@ class ReplayDriver {
  private:
   void pump();
   void collect_replies();
+  void compare_login();
   void send_flight(std::size_t index);
 
   const RecordedDialogue& recording_;
+  std::string login_user_;  // mailtap's own AUTH (DialogueOptions::login), before the move
   smtp::Dialogue dialogue_;
   smtp::ReplyParser client_view_;
   ReplayReport report_;

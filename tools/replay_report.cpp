@@ -25,6 +25,36 @@ std::string fit(std::string s, std::size_t width) {
   return s;
 }
 
+// mailtap's own AUTH (proxy --auth-user), where it happened: before the client read the reply
+// held back for it.
+std::string login_rows(const LoginComparison& l, std::size_t col) {
+  std::string out = "M: mailtap's own AUTH" +
+                    (l.user.empty() ? std::string() : " as " + printable(l.user)) +
+                    " (--auth-user)\n";
+  out += "M: " + fit(printable(l.original), col) + " | " +
+         fit(l.replay.empty() ? std::string("(not replayed)") : printable(l.replay), col) +
+         (l.matches() ? "  same" : "  DIFFERENT") + "\n";
+  return out;
+}
+
+void write_login(JsonWriter& w, const std::optional<LoginComparison>& login) {
+  w.key("mailtap_auth");
+  if (!login) {
+    w.null();
+    return;
+  }
+  w.begin_object();
+  write_bytes_member(w, "user", login->user);
+  w.key("original").value(login->original);
+  w.key("replay");
+  if (login->replay.empty())
+    w.null();
+  else
+    w.value(login->replay);
+  w.key("match").value(login->matches());
+  w.end_object();
+}
+
 }  // namespace
 
 std::string format_replay_text(const ReplayHeader& h, const ReplayReport& report,
@@ -34,8 +64,10 @@ std::string format_replay_text(const ReplayHeader& h, const ReplayReport& report
   out += h.replay_id ? " (recorded as session " + std::to_string(*h.replay_id) + ")\n"
                      : " (not recorded)\n";
   out += "   " + fit("original", col) + " | " + fit("replay", col) + "\n";
-  for (const ReplyComparison& r : report.replies) {
+  for (std::size_t i = 0; i < report.replies.size(); ++i) {
+    const ReplyComparison& r = report.replies[i];
     for (const std::string& line : r.sent) out += "C: " + printable(line) + "\n";
+    if (report.login && report.login->row == i) out += login_rows(*report.login, col);
     if (!r.original_code && !r.replay_code) continue;
     std::string left = r.original_code ? printable(r.original_line) : "(no reply in the original)";
     std::string right = r.replay_code ? printable(r.replay_line) : "(not replayed)";
@@ -69,6 +101,7 @@ std::string format_replay_json(const ReplayHeader& h, const ReplayReport& report
     w.null();
   else
     w.value(report.stopped);
+  write_login(w, report.login);
   w.key("replies").begin_array();
   for (const ReplyComparison& r : report.replies) {
     w.begin_object();

@@ -157,6 +157,56 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
         self.assertIn("MAILTAP_NO_SUCH_VARIABLE: the variable is not set", cp.stderr)
 
+    def record_authenticated_by_mailtap(self):
+        """A session through `proxy --auth-user alice`: the client never types AUTH; mailtap
+        authenticates upstream itself. Returns (session id, token)."""
+        before = {row[0] for row in self.sessions()}
+        with h.Mailtap(self.postfix.submission, ca_file=self.pki.ca_cert, db=self.db,
+                       extra_args=["--auth-user", "alice", "--password-env", "PROXY_PW"],
+                       env={"PROXY_PW": ALICE[1]}) as m:
+            tok = h.unique_token()
+            with h.SmtpSocket(m.port) as c:
+                c.reply()
+                c.cmd("EHLO client.test")
+                c.cmd("MAIL FROM:<sender@client.test>")
+                c.cmd("RCPT TO:<alice@example.test>")
+                c.cmd("DATA")
+                self.assertEqual(c.cmd(h.make_message(tok).rstrip(b"\r\n") + b"\r\n.").code, 250)
+                c.cmd("QUIT")
+        self.postfix.wait_for_message(tok)
+        new = [row[0] for row in self.sessions() if row[0] not in before]
+        self.assertEqual(len(new), 1, self.sessions())
+        return new[0], tok
+
+    def replay_row(self, sid):
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as c:
+            return c.execute("SELECT auth_user, auth_mechanism, auth_by FROM sessions "
+                             "WHERE replay_of = ? ORDER BY id DESC", (sid,)).fetchone()
+
+    def test_replay_authenticates_as_mailtap_did(self):
+        # proxy --auth-user: the AUTH was mailtap's own. The replay must not send the mail
+        # unauthenticated: it authenticates the same way, with replay's password source.
+        sid, tok = self.record_authenticated_by_mailtap()
+        cp = self.replay(sid, ALICE[1])
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn("M: mailtap's own AUTH as alice (--auth-user)", cp.stdout)
+        self.assertRegex(cp.stdout, r"M: authenticated \(PLAIN\) +\| authenticated \(PLAIN\) +same")
+        self.assertEqual(self.replay_row(sid), ("alice", "PLAIN", "mailtap"))
+        self.postfix.wait_for_message(tok)
+        self.assertEqual(self.count_delivered(tok), 2)
+        self.assertNotIn(ALICE[1], cp.stdout + cp.stderr)
+
+    def test_replay_of_a_mailtap_auth_stops_when_it_fails_and_needs_a_password(self):
+        sid, tok = self.record_authenticated_by_mailtap()
+        cp = self.replay(sid, "not-the-password")
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        self.assertIn("stopped: mailtap's own AUTH failed where it had succeeded", cp.stdout)
+        self.assertTrue(self.postfix.no_message(tok, wait=2.0))  # nothing sent unauthenticated
+        cp = self.tool("replay", sid, "--to", self.postfix.submission, "--db", self.db,
+                       "--password-env", "MAILTAP_NO_SUCH_VARIABLE")
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertIn("MAILTAP_NO_SUCH_VARIABLE: the variable is not set", cp.stderr)
+
     # mock ------------------------------------------------------------------------------
     def test_mock_serves_swaks(self):
         sid, _, msg = self.record()

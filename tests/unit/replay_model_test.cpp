@@ -198,11 +198,11 @@ struct DriverHarness {
   std::vector<smtp::Message> messages;
   std::unique_ptr<ReplayDriver> driver;
 
-  explicit DriverHarness(std::vector<storage::EventRow> rows) {
+  explicit DriverHarness(std::vector<storage::EventRow> rows, smtp::DialogueOptions options = {}) {
     std::string error;
     EXPECT_TRUE(build_recorded_dialogue(rows, recording, error)) << error;
     EXPECT_TRUE(fill_secrets(recording, "", "s3cret", error)) << error;
-    driver = std::make_unique<ReplayDriver>(recording, smtp::DialogueOptions{}, events, messages);
+    driver = std::make_unique<ReplayDriver>(recording, std::move(options), events, messages);
     smtp::ReplyParser p;
     p.feed("220 new ESMTP\r\n");
     driver->start(*p.next(), smtp::Phase::tls);
@@ -257,6 +257,93 @@ TEST(ReplayDriver, StopsWhenAuthFailsAndReportsTheDifference) {
   const std::string json = format_replay_json({7, std::nullopt, "mx:587"}, r);
   EXPECT_NE(json.find("\"match\":false"), std::string::npos) << json;
   EXPECT_NE(json.find("\"replay_session\":null"), std::string::npos) << json;
+}
+
+// proxy --auth-user: mailtap authenticated upstream itself; the client never typed AUTH.
+std::vector<storage::EventRow> mailtap_login_session() {
+  return {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 AUTH PLAIN LOGIN\r\n"),
+      ev(Direction::mailtap_to_upstream, EventKind::auth, "AUTH",
+         "AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted 6 bytes>]\r\n", 0, true),
+      ev(Direction::upstream_to_mailtap, EventKind::reply, "AUTH", "235 2.7.0 ok\r\n", 235),
+      ev(Direction::mailtap_to_client, EventKind::rewrite, "EHLO", "250 mx\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("QUIT", "QUIT\r\n"),
+      reply("QUIT", 221, "221 2.0.0 Bye\r\n"),
+  };
+}
+
+smtp::DialogueOptions login_options(std::shared_ptr<const smtp::Secret> password) {
+  smtp::DialogueOptions o;
+  smtp::UpstreamLoginOptions login;
+  login.user = "alice";
+  login.password = std::move(password);
+  o.login = std::move(login);
+  return o;
+}
+
+TEST(RecordedDialogue, NotesAnAuthMailtapMadeItself) {
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(mailtap_login_session(), d, error)) << error;
+  ASSERT_TRUE(d.mailtap_login);
+  EXPECT_EQ(d.mailtap_login->mechanism, "PLAIN");
+  EXPECT_TRUE(d.mailtap_login->succeeded);
+  EXPECT_EQ(d.mailtap_login->held_reply, 0u);  // the EHLO reply waited for it
+  EXPECT_EQ(d.client.size(), 3u);              // not a client step
+  EXPECT_FALSE(auth_needs(d).password);        // the client's lines hold none
+
+  EXPECT_NE(mailtap_login_refusal(d, "", true).find("--auth-user"), std::string::npos);
+  d.mailtap_login->user = "alice";  // load_recorded_dialogue takes it from the session row
+  EXPECT_EQ(mailtap_login_refusal(d, "", true), "");
+  EXPECT_NE(mailtap_login_refusal(d, "bob", false).find("--tls none"), std::string::npos);
+  d.mailtap_login->mechanism = "XOAUTH2";
+  EXPECT_NE(mailtap_login_refusal(d, "bob", true).find("token"), std::string::npos);
+}
+
+TEST(ReplayDriver, AuthenticatesAsMailtapDidBeforeTheClientGoesOn) {
+  auto password = std::make_shared<const smtp::Secret>(smtp::Secret::copy_of("s3cret"));
+  DriverHarness h(mailtap_login_session(), login_options(password));
+  ReplayDriver& d = *h.driver;
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "EHLO client.test\r\n");
+  d.upstream_bytes("250-new\r\n250 AUTH PLAIN LOGIN\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()),
+            "AUTH PLAIN " + smtp::base64_encode(std::string("\0alice\0s3cret", 13)) + "\r\n");
+  d.upstream_bytes("235 2.7.0 ok\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "MAIL FROM:<a@client.test>\r\n");
+  d.upstream_bytes("250 ok\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "QUIT\r\n");
+  d.upstream_bytes("221 bye\r\n");
+  ReplayReport r = d.report();
+  EXPECT_TRUE(r.all_match()) << r.stopped;
+  ASSERT_TRUE(r.login);
+  EXPECT_EQ(r.login->replay, "authenticated (PLAIN)");
+  const std::string text = format_replay_text({7, 9, "mx:587"}, r);
+  EXPECT_NE(text.find("C: EHLO client.test\nM: mailtap's own AUTH as alice (--auth-user)\n"
+                      "M: authenticated (PLAIN)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(format_replay_json({7, 9, "mx:587"}, r).find("\"mailtap_auth\":{\"user\":\"alice\""),
+            std::string::npos);
+}
+
+TEST(ReplayDriver, StopsWhenMailtapsOwnAuthFails) {
+  auto password = std::make_shared<const smtp::Secret>(smtp::Secret::copy_of("wrong"));
+  DriverHarness h(mailtap_login_session(), login_options(password));
+  ReplayDriver& d = *h.driver;
+  d.take_to_upstream();
+  d.upstream_bytes("250-new\r\n250 AUTH PLAIN LOGIN\r\n");
+  d.take_to_upstream();
+  d.upstream_bytes("535 5.7.8 Error: authentication failed\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "QUIT\r\n");  // no MAIL unauthenticated
+  d.upstream_bytes("221 bye\r\n");
+  ReplayReport r = d.report();
+  EXPECT_FALSE(r.all_match());
+  EXPECT_NE(r.stopped.find("mailtap's own AUTH failed"), std::string::npos) << r.stopped;
+  EXPECT_FALSE(r.login->matches());
 }
 
 }  // namespace
