@@ -214,6 +214,16 @@ bool parse_rendered_fields(std::string_view text, std::vector<RenderedField>& ou
 
 AuthNeeds auth_needs(const RecordedDialogue& dialogue) {
   AuthNeeds needs;
+  // A line outside AUTH that the record redacted (a credential typed out of place, a line
+  // behind a refused AUTH) has only its placeholder: that is not what the client sent.
+  for (const ClientStep& s : dialogue.client) {
+    if (!s.redacted || s.kind == smtp::EventKind::auth) continue;
+    needs.refusal = "event " + std::to_string(s.seq) +
+                    ": the client sent a line the record holds only redacted (" +
+                    (s.note.empty() ? std::string("kept out of the record") : s.note) +
+                    "); it cannot be sent again";
+    return needs;
+  }
   for_each_auth_step(dialogue, [&](const ClientStep& s, const std::string& mech, bool auth_line) {
     if (!s.redacted) return true;
     if (mech != "PLAIN" && mech != "LOGIN") {

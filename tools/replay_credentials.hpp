@@ -15,7 +15,8 @@ struct AuthNeeds {
   bool password = false;  // some redacted step holds a password
   bool user = false;      // some redacted step holds a user name (--redact-users at record time)
   std::string mechanism;  // the (last) mechanism whose lines need filling, e.g. "PLAIN"
-  std::string refusal;    // non-empty: the recording cannot be replayed, and why
+  std::string refusal;    // non-empty: the recording cannot be replayed, and why (also for a
+                          // redacted line outside AUTH, which nothing can fill in)
 };
 
 AuthNeeds auth_needs(const RecordedDialogue& dialogue);

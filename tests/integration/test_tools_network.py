@@ -207,6 +207,29 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
         self.assertIn("MAILTAP_NO_SUCH_VARIABLE: the variable is not set", cp.stderr)
 
+    def test_replay_refuses_a_line_the_record_holds_only_redacted(self):
+        # A PLAIN blob pasted outside AUTH is recorded as `[<redacted N bytes>]`: replaying the
+        # placeholder would send the server a line the client never sent.
+        before = {row[0] for row in self.sessions()}
+        with h.SmtpSocket(self.proxy.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            c.cmd(h.auth_plain(*ALICE))
+            c.cmd("AUTH PLAIN " + h.auth_plain(*ALICE))
+            c.cmd("QUIT")
+        for _ in range(50):
+            new = [row for row in self.sessions() if row[0] not in before and row[2]]
+            if new:
+                break
+            threading.Event().wait(0.1)
+        sid = new[0][0]
+        cp = self.replay(sid, ALICE[1])
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertRegex(cp.stderr, rf"session {sid} cannot be replayed: event \d+: the client sent "
+                                    r"a line the record holds only redacted \(.*\); it cannot be "
+                                    r"sent again")
+        self.assertEqual([r for r in self.sessions() if r[1] == sid], [])  # nothing was sent
+
     # mock ------------------------------------------------------------------------------
     def test_mock_serves_swaks(self):
         sid, _, msg = self.record()

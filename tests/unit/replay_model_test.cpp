@@ -171,6 +171,24 @@ TEST(ReplayCredentials, RefusesOtherMechanismsAndRedactedUsersWithoutAuthUser) {
   EXPECT_TRUE(fill_secrets(again, "alice", "pw", error)) << error;
 }
 
+TEST(ReplayCredentials, RefusesALineRedactedOutsideAuth) {
+  // A PLAIN blob pasted outside AUTH is recorded as a placeholder: sending the placeholder
+  // would not replay the session.
+  auto events = plain_session();
+  auto pasted = ev(Direction::client_to_upstream, EventKind::command, "",
+                   "[<redacted 30 bytes>]\r\n", 0, true);
+  pasted.event.note = "shaped like an AUTH credential";
+  events.insert(events.begin() + 5, pasted);
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
+  const std::string refusal = auth_needs(d).refusal;
+  EXPECT_NE(refusal.find("event " + std::to_string(pasted.seq) + ": "), std::string::npos);
+  EXPECT_NE(refusal.find("(shaped like an AUTH credential); it cannot be sent again"),
+            std::string::npos)
+      << refusal;
+}
+
 TEST(ReplayCredentials, ParsesRenderedFields) {
   std::vector<RenderedField> f;
   ASSERT_TRUE(parse_rendered_fields(
