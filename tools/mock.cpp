@@ -138,6 +138,13 @@ int run_mock(const MockArgs& args) {
     log::error(error);
     return 2;
   }
+  if (recording.client_starttls) {
+    log::error("session " + std::to_string(args.id) +
+               " cannot be served: its client's STARTTLS was answered by mailtap (proxy "
+               "--local-tls starttls), and the mock speaks only plain text (mailtap replay can "
+               "play it)");
+    return 2;
+  }
   for (const RecordedReply& r : recording.replies) {
     if (r.redacted) {
       log::error("session " + std::to_string(args.id) +

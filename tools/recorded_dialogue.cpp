@@ -144,6 +144,8 @@ class DialogueBuilder {
     }
     if (!upstream_reply(e) && !local_reply(e)) return;
     RecordedReply r = recorded_reply(row);
+    if (r.local && r.code == 220 && !out_.client.empty() && out_.client.back().verb == "STARTTLS")
+      out_.client_starttls = true;
     if (e.kind == smtp::EventKind::greeting || (!out_.greeting && out_.client.empty())) {
       out_.greeting = std::move(r);
       return;

@@ -84,6 +84,9 @@ struct RecordedDialogue {
   std::vector<Flight> flights;
   bool client_quit = false;  // the client ended the session with QUIT
   std::optional<MailtapLogin> mailtap_login;
+  // The client's STARTTLS was answered by mailtap with 220 and a handshake towards the client
+  // (proxy --local-tls starttls): mailtap's own offer, not the server's.
+  bool client_starttls = false;
 
   // The concatenated wire bytes of one flight (redacted steps as rendered: fill them first).
   // A Secret: a flight may carry a filled-in password.

@@ -119,6 +119,9 @@ struct ReplayRun {
     opts.starttls_refusal =
         "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label;
     opts.login = login;
+    // --local-tls starttls: mailtap's own STARTTLS offer and 220 are made again the same way
+    // (the driver stands in for the client's handshake), not compared with a refusal.
+    if (recording.client_starttls) opts.client_tls = smtp::ClientTls::starttls;
     ReplayDriver driver(recording, std::move(opts), events, messages);
     driver.set_time(storage::Clock::now());
     driver.start(*setup.greeting, setup.greeting_phase);

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import smtplib
+import ssl
 import sqlite3
 import subprocess
 import sys
@@ -229,6 +230,31 @@ class ToolsNetworkTest(h.IntegrationCase):
                                     r"a line the record holds only redacted \(.*\); it cannot be "
                                     r"sent again")
         self.assertEqual([r for r in self.sessions() if r[1] == sid], [])  # nothing was sent
+
+    def test_local_starttls_session_replays_the_same_and_mock_says_it_cannot_serve_it(self):
+        # proxy --local-tls starttls: the client's STARTTLS got mailtap's own 220. A replay to
+        # the unchanged server must make that reply again, not a 502.
+        config_home = self.tmp / "xdg-local-tls"
+        before = {row[0] for row in self.sessions()}
+        with h.Mailtap(self.postfix.submission, ca_file=self.pki.ca_cert, db=self.db,
+                       extra_args=["--local-tls", "starttls"],
+                       env={"XDG_CONFIG_HOME": str(config_home)}) as m:
+            ctx = ssl.create_default_context(
+                cafile=str(config_home / "mailtap" / "local-tls-cert.pem"))
+            with smtplib.SMTP("127.0.0.1", m.port, local_hostname="client.test", timeout=30) as s:
+                s.starttls(context=ctx)
+                s.login(*ALICE)
+                s.sendmail("sender@client.test", ["alice@example.test"],
+                           h.make_message(h.unique_token()))
+        new = [row[0] for row in self.sessions() if row[0] not in before]
+        self.assertEqual(len(new), 1, self.sessions())
+        cp = self.replay(new[0], ALICE[1])
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertRegex(cp.stdout, r"C: STARTTLS\nS: 220 2\.0\.0 Ready to start TLS +\| 220 2\.0\.0 "
+                                    r"Ready to start TLS +same")
+        cp = self.tool("mock", new[0], "--db", self.db, "--listen", f"127.0.0.1:{h.free_port()}")
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertIn("cannot be served: its client's STARTTLS was answered by mailtap", cp.stderr)
 
     # mock ------------------------------------------------------------------------------
     def test_mock_serves_swaks(self):

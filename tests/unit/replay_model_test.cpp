@@ -364,5 +364,44 @@ TEST(ReplayDriver, StopsWhenMailtapsOwnAuthFails) {
   EXPECT_FALSE(r.login->matches());
 }
 
+// proxy --local-tls starttls: the client's STARTTLS was answered by mailtap itself.
+std::vector<storage::EventRow> local_starttls_session() {
+  return {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 AUTH PLAIN\r\n"),
+      ev(Direction::mailtap_to_client, EventKind::rewrite, "EHLO", "250-mx\r\n250 STARTTLS\r\n"),
+      ev(Direction::client_to_mailtap, EventKind::command, "STARTTLS", "STARTTLS\r\n"),
+      ev(Direction::mailtap_to_client, EventKind::local_reply, "",
+         "220 2.0.0 Ready to start TLS\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 AUTH PLAIN\r\n"),
+      client("QUIT", "QUIT\r\n"),
+      reply("QUIT", 221, "221 2.0.0 Bye\r\n"),
+  };
+}
+
+TEST(ReplayDriver, MakesMailtapsOwnStarttlsReplyAgain) {
+  RecordedDialogue model;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(local_starttls_session(), model, error)) << error;
+  EXPECT_TRUE(model.client_starttls);
+
+  smtp::DialogueOptions options;
+  options.client_tls = smtp::ClientTls::starttls;  // as replay sets it for such a session
+  DriverHarness h(local_starttls_session(), std::move(options));
+  ReplayDriver& d = *h.driver;
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "EHLO client.test\r\n");
+  d.upstream_bytes("250-new\r\n250 AUTH PLAIN\r\n");
+  // STARTTLS is answered by mailtap again; the second EHLO goes to the server.
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "EHLO client.test\r\n");
+  d.upstream_bytes("250-new\r\n250 AUTH PLAIN\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "QUIT\r\n");
+  d.upstream_bytes("221 bye\r\n");
+  ReplayReport r = d.report();
+  EXPECT_TRUE(r.all_match()) << format_replay_text({7, 9, "mx:587"}, r);
+  EXPECT_EQ(r.replies[2].replay_line, "220 2.0.0 Ready to start TLS");
+}
+
 }  // namespace
 }  // namespace mailtap::tools
