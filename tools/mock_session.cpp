@@ -160,8 +160,10 @@ bool MockSession::check_new_events() {
     const std::size_t idx = next_expected();
     if (idx == recording_.client.size()) {
       // A recording that ended with a close still lets the client say goodbye.
-      if (!recording_.client_quit && e.kind == smtp::EventKind::command && e.verb == "QUIT")
+      if (!recording_.client_quit && e.kind == smtp::EventKind::command && e.verb == "QUIT") {
+        goodbye_quit_ = true;
         continue;
+      }
       diverge("the client sent `" + describe(e) + "` after the end of the recorded dialogue (" +
               std::to_string(matched_) + " commands)");
       return false;
@@ -190,9 +192,15 @@ void MockSession::pump() {
     if (unanswered_ > 0) --unanswered_;
     if (next_reply_ < recording_.replies.size()) {
       dialogue_.upstream_bytes(recording_.replies[next_reply_++].raw);
-    } else {
-      // Only a goodbye QUIT after the recorded dialogue gets here (anything else diverged).
+    } else if (goodbye_quit_) {
       dialogue_.upstream_bytes("221 2.0.0 mailtap mock: end of the recorded dialogue\r\n");
+    } else {
+      // Not a command (that would have diverged above): the end of a message whose original
+      // client hung up before ending it, so the recording has no reply to give.
+      diverge(
+          "the client ended its message where the recording has no reply (the original "
+          "client closed the connection before its end of data)");
+      return;
     }
   }
   if (dialogue_.finished() && !ended_) {

@@ -63,6 +63,7 @@ class MockSession {
   std::size_t unanswered_ = 0;  // matched client events the upstream side still owes a reply
   bool ended_ = false;
   bool completed_ = false;
+  bool goodbye_quit_ = false;  // a QUIT after a recording that ended without one
   std::optional<std::string> divergence_;
 };
 

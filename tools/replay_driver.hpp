@@ -28,8 +28,11 @@ struct ReplyComparison {
   std::string original_line;  // first line, no CRLF
   std::optional<int> replay_code;
   std::string replay_line;
+  // Client bytes that no reply answered in the original (it hung up, say mid-DATA) match
+  // when the replay got no reply to them either.
   bool matches() const {
-    return original_code && replay_code && *original_code / 100 == *replay_code / 100;
+    if (!original_code) return !replay_code;
+    return replay_code && *original_code / 100 == *replay_code / 100;
   }
 };
 

@@ -256,6 +256,45 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
         self.assertIn("cannot be served: its client's STARTTLS was answered by mailtap", cp.stderr)
 
+    def record_hang_up_mid_data(self):
+        """A client that sends half a body and hangs up; returns (session id, token)."""
+        before = {row[0] for row in self.sessions()}
+        tok = h.unique_token()
+        with h.SmtpSocket(self.proxy.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            c.cmd("AUTH PLAIN " + h.auth_plain(*ALICE))
+            c.cmd("MAIL FROM:<sender@client.test>")
+            c.cmd("RCPT TO:<alice@example.test>")
+            self.assertEqual(c.cmd("DATA").code, 354)
+            c.send(f"Subject: {tok}\r\n\r\nhalf a body\r\n")
+        for _ in range(50):
+            new = [row for row in self.sessions() if row[0] not in before and row[2]]
+            if new:
+                return new[0][0], tok
+            threading.Event().wait(0.1)
+        self.fail("the recorded session did not appear in the database")
+
+    def test_a_client_that_hung_up_mid_data_replays_the_same_and_mock_names_a_finished_one(self):
+        sid, tok = self.record_hang_up_mid_data()
+        cp = self.replay(sid, ALICE[1])
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)  # a faithful replay
+        self.assertIn("every reply class matches", cp.stdout)
+        self.assertTrue(self.postfix.no_message(tok, wait=2.0))  # nothing half-delivered
+        p, port = self.start_mock(sid)
+        with h.SmtpSocket(port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            c.cmd("AUTH PLAIN " + h.auth_plain("alice", "x"))
+            c.cmd("MAIL FROM:<sender@client.test>")
+            c.cmd("RCPT TO:<alice@example.test>")
+            c.cmd("DATA")
+            end = c.cmd(b"Subject: whole\r\n\r\nbody\r\n.")
+        self.assertEqual(end.code, 421, end)
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 1, out)
+        self.assertIn("the client ended its message where the recording has no reply", out)
+
     # mock ------------------------------------------------------------------------------
     def test_mock_serves_swaks(self):
         sid, _, msg = self.record()

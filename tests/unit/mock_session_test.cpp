@@ -166,5 +166,48 @@ TEST(MockSession, AClientThatHangsUpEarlyDiverged) {
   EXPECT_NE(s.divergence()->find("after 1 commands"), std::string::npos) << *s.divergence();
 }
 
+// The original client hung up mid-DATA: the recording ends with half a body and no reply.
+RecordedDialogue hung_up_mid_data() {
+  std::vector<storage::EventRow> rows = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: half\r\n"),
+  };
+  RecordedDialogue d;
+  std::string error;
+  EXPECT_TRUE(build_recorded_dialogue(rows, d, error)) << error;
+  return d;
+}
+
+TEST(MockSession, AClientThatEndsAMessageTheOriginalAbandonedDiverged) {
+  RecordedDialogue r = hung_up_mid_data();
+  MockSession s(r);
+  s.start();
+  s.client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  s.client_bytes("DATA\r\n");
+  s.client_bytes("Subject: whole\r\n\r\nbody\r\n.\r\n");
+  const std::string out = s.take_to_client();
+  EXPECT_EQ(out.find("221 "), std::string::npos) << out;  // no goodbye as a reply to the body
+  EXPECT_NE(out.find("421 4.3.0 mailtap mock: the client ended its message"), std::string::npos)
+      << out;
+  EXPECT_TRUE(s.finished());
+  EXPECT_FALSE(s.completed());
+  ASSERT_TRUE(s.divergence());
+
+  MockSession faithful(r);  // a client that hangs up mid-body as the original did
+  faithful.start();
+  faithful.client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  faithful.client_bytes("DATA\r\nSubject: half\r\n");
+  faithful.client_closed();
+  EXPECT_TRUE(faithful.completed()) << faithful.divergence().value_or("");
+}
+
 }  // namespace
 }  // namespace mailtap::tools

@@ -403,5 +403,28 @@ TEST(ReplayDriver, MakesMailtapsOwnStarttlsReplyAgain) {
   EXPECT_EQ(r.replies[2].replay_line, "220 2.0.0 Ready to start TLS");
 }
 
+TEST(ReplayDriver, AFaithfulReplayOfAClientThatHungUpMidDataMatches) {
+  std::vector<storage::EventRow> rows = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: half\r\n"),
+  };
+  DriverHarness h(rows);
+  ReplayDriver& d = *h.driver;
+  d.take_to_upstream();
+  d.upstream_bytes("250 mx\r\n");
+  d.take_to_upstream();
+  d.upstream_bytes("354 go\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "Subject: half\r\n");
+  EXPECT_TRUE(d.finished());                     // hung up as the original did
+  EXPECT_TRUE(d.dialogue().abandon_upstream());  // no end of data: nothing is delivered
+  ReplayReport r = d.report();
+  EXPECT_EQ(r.differences(), 0u);
+  EXPECT_TRUE(r.all_match()) << format_replay_text({7, 9, "mx:587"}, r);
+}
+
 }  // namespace
 }  // namespace mailtap::tools
