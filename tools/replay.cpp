@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "proxy/cli/secret_options.hpp"
+#include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
@@ -144,8 +145,11 @@ struct ReplayRun {
       auto [ec, n] = co_await link.read_some(asio::buffer(buf));
       driver.set_time(storage::Clock::now());
       if (deadline.expired()) {
-        driver.abort("4.4.2 mailtap: no reply from " + cfg.target.host + "; closing",
-                     {smtp::Ending::Kind::timeout, "upstream did not reply in time"});
+        driver.abort(
+            "4.4.2 mailtap: no reply from " + cfg.target.host + "; closing",
+            {smtp::Ending::Kind::timeout,
+             "no reply from the server within " + format_short_duration(limit) +
+                 (driver.awaiting_end_of_data() ? " (--timeout-data)" : " (--timeout-command)")});
       } else if (ec) {
         driver.upstream_closed();
       } else {

@@ -47,6 +47,7 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
     greeting.original_line = recording_.greeting->first_line();
   }
   report_.replies.push_back(std::move(greeting));
+  row_flight_.push_back(0);
   const std::optional<MailtapLogin>& login = recording_.mailtap_login;
   if (login) {
     LoginComparison l;
@@ -55,7 +56,9 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
     l.original = (login->succeeded ? "authenticated (" : "failed (") + login->mechanism + ")";
     report_.login = std::move(l);
   }
+  std::size_t flight_number = 0;
   for (const Flight& f : recording_.flights) {
+    ++flight_number;
     std::vector<std::string> sent;
     for (std::size_t i : f.steps) sent.push_back(recording_.client[i].summary());
     for (std::size_t k = 0; k < f.reply_count; ++k) {
@@ -67,11 +70,13 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
       if (login && f.first_reply + k == login->held_reply)
         report_.login->row = report_.replies.size();
       report_.replies.push_back(std::move(c));
+      row_flight_.push_back(flight_number);
     }
     if (f.reply_count == 0 && !sent.empty()) {
       ReplyComparison c;  // client bytes no reply answered (e.g. the last before a close)
       c.sent = std::move(sent);
       report_.replies.push_back(std::move(c));
+      row_flight_.push_back(flight_number);
     }
   }
 }
@@ -87,14 +92,22 @@ void ReplayDriver::upstream_bytes(std::string_view bytes) {
 }
 
 void ReplayDriver::upstream_closed() {
+  upstream_gone_ = true;
+  const bool replies_due = received_ < 1 + recording_.replies.size();
+  if (!stopping_ && (next_flight_ < recording_.flights.size() || replies_due)) {
+    stopping_ = true;
+    report_.stopped = "the server closed the connection";
+  }
   dialogue_.upstream_closed();
   collect_replies();
-  if (report_.stopped.empty() && next_flight_ < recording_.flights.size())
-    report_.stopped = "the server closed the connection";
 }
 
 void ReplayDriver::abort(std::string_view reply_421_text, smtp::Ending ending) {
-  if (report_.stopped.empty()) report_.stopped = ending.reason;
+  upstream_gone_ = true;
+  if (!stopping_) {
+    stopping_ = true;
+    report_.stopped = ending.reason;
+  }
   dialogue_.abort(reply_421_text, std::move(ending));
   collect_replies();
 }
@@ -102,6 +115,7 @@ void ReplayDriver::abort(std::string_view reply_421_text, smtp::Ending ending) {
 void ReplayDriver::collect_replies() {
   client_view_.feed(dialogue_.take_to_client());
   while (auto reply = client_view_.next()) {
+    if (upstream_gone_) continue;  // mailtap's own 421: the stop reason says why
     // Index in report_.replies of the reply expected next; entries without an original code
     // stand for client bytes that were never answered and take no reply.
     std::size_t seen = 0, index = report_.replies.size();
@@ -196,6 +210,12 @@ void ReplayDriver::pump() {
 
 ReplayReport ReplayDriver::report() const {
   ReplayReport r = report_;
+  // A reply that did not come to bytes that were sent is not one "not replayed".
+  for (std::size_t i = 0; i < r.replies.size() && i < row_flight_.size(); ++i) {
+    ReplyComparison& c = r.replies[i];
+    if (!c.replay_code && c.original_code && row_flight_[i] != 0 && row_flight_[i] <= next_flight_)
+      c.replay_line = "(sent; no reply)";
+  }
   if (r.stopped.empty() && !dialogue_.finished()) r.stopped = "the replay did not finish";
   return r;
 }

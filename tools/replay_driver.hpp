@@ -27,7 +27,7 @@ struct ReplyComparison {
   std::optional<int> original_code;
   std::string original_line;  // first line, no CRLF
   std::optional<int> replay_code;
-  std::string replay_line;
+  std::string replay_line;  // without replay_code: why there is none ("(sent; no reply)")
   // Client bytes that no reply answered in the original (it hung up, say mid-DATA) match
   // when the replay got no reply to them either.
   bool matches() const {
@@ -95,6 +95,10 @@ class ReplayDriver {
   std::size_t next_flight_ = 0;
   std::size_t received_ = 0;  // replies the replayed client read, greeting included
   bool stopping_ = false;
+  // The server closed or went quiet: what the dialogue tells the client from then on is
+  // mailtap's own 421, not the server's reply.
+  bool upstream_gone_ = false;
+  std::vector<std::size_t> row_flight_;  // per report_.replies row: its flight + 1, 0 for none
 };
 
 }  // namespace mailtap::tools

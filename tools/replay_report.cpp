@@ -70,7 +70,8 @@ std::string format_replay_text(const ReplayHeader& h, const ReplayReport& report
     if (report.login && report.login->row == i) out += login_rows(*report.login, col);
     if (!r.original_code && !r.replay_code) continue;
     std::string left = r.original_code ? printable(r.original_line) : "(no reply in the original)";
-    std::string right = r.replay_code ? printable(r.replay_line) : "(not replayed)";
+    std::string right =
+        r.replay_code || !r.replay_line.empty() ? printable(r.replay_line) : "(not replayed)";
     out += "S: " + fit(left, col) + " | " + fit(right, col) +
            (r.matches() ? "  same" : "  DIFFERENT") + "\n";
   }

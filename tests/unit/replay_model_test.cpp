@@ -426,5 +426,31 @@ TEST(ReplayDriver, AFaithfulReplayOfAClientThatHungUpMidDataMatches) {
   EXPECT_TRUE(r.all_match()) << format_replay_text({7, 9, "mx:587"}, r);
 }
 
+TEST(ReplayDriver, MailtapsOwn421IsNotShownAsTheServersReply) {
+  DriverHarness closed(plain_session());
+  ReplayDriver& d = *closed.driver;
+  d.take_to_upstream();
+  d.upstream_bytes("250-new\r\n250 AUTH PLAIN\r\n");
+  d.take_to_upstream();
+  d.upstream_closed();  // the server hung up instead of answering AUTH
+  ReplayReport r = d.report();
+  EXPECT_EQ(r.stopped, "the server closed the connection");
+  EXPECT_FALSE(r.replies[2].replay_code);  // not mailtap's "421 ... closed"
+  EXPECT_EQ(r.replies[2].replay_line, "(sent; no reply)");
+  EXPECT_EQ(r.replies[3].replay_line, "");  // MAIL was never sent
+  const std::string text = format_replay_text({7, 9, "mx:587"}, r);
+  EXPECT_EQ(text.find("421"), std::string::npos) << text;
+  EXPECT_NE(text.find("| (not replayed)"), std::string::npos) << text;
+
+  DriverHarness quiet(plain_session());
+  ReplayDriver& q = *quiet.driver;
+  q.take_to_upstream();
+  q.abort("4.4.2 mailtap: no reply from mx; closing",
+          {smtp::Ending::Kind::timeout, "no reply from the server within 5m (--timeout-command)"});
+  r = q.report();
+  EXPECT_EQ(r.stopped, "no reply from the server within 5m (--timeout-command)");
+  EXPECT_FALSE(r.replies[1].replay_code);
+}
+
 }  // namespace
 }  // namespace mailtap::tools
