@@ -10,6 +10,7 @@ std::string ClientStep::summary() const {
     return "<" + std::to_string(bytes.size()) + " octets of message " +
            (kind == smtp::EventKind::data ? "body>" : "chunk>");
   if (kind == smtp::EventKind::error) return "<refused line>";
+  if (!shown.empty()) return shown;
   return std::string(strip_crlf(bytes));
 }
 

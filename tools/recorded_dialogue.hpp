@@ -40,12 +40,14 @@ struct ClientStep {
   // The wire line with its secrets filled in (fill_secrets, for replay); wiped when the step
   // goes, so no exit path has to remember to wipe it.
   std::optional<smtp::Secret> filled;
+  std::string shown;  // the redacted rendering of `filled` (what was sent), "" if not filled
   bool redacted = false;
   std::string note;  // decoded SASL view ("user=\"alice\"")
 
   // What goes on the wire: the filled line if there is one, else the recorded bytes.
   std::string_view wire() const { return filled ? filled->view() : std::string_view(bytes); }
-  // The recorded command line without CRLF (never a filled-in secret); bodies summarised.
+  // The line as sent, without CRLF and never with a secret: the rendering of the filled line,
+  // else the recorded one; bodies summarised.
   std::string summary() const;
 };
 

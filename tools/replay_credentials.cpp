@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "proxy/common/text.hpp"
+#include "proxy/smtp/auth_redactor.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/sasl_mechanism.hpp"
@@ -260,9 +261,45 @@ std::string mailtap_login_refusal(const RecordedDialogue& dialogue, std::string_
   return {};
 }
 
+namespace {
+
+// Fills one PLAIN or LOGIN step (s.filled), unless it is kept as recorded. False with `error`.
+bool fill_step(Filler& filler, ClientStep& s, const std::string& mech, bool auth_line) {
+  if (!s.redacted && (mech != "LOGIN" || filler.user.empty())) return true;  // kept as recorded
+  std::string rendering;
+  std::string prefix;
+  if (auth_line) {
+    AuthLine a = split_auth_line(s.bytes);
+    if (!a.initial) return true;  // no initial response: nothing to fill
+    prefix = a.prefix + " ";
+    rendering = *a.initial;
+  } else {
+    rendering = std::string(strip_crlf(s.bytes));
+  }
+  std::optional<smtp::Secret> wire =
+      mech == "PLAIN"
+          ? (s.redacted ? filler.plain(rendering) : std::optional(smtp::Secret::copy_of(rendering)))
+          : filler.login(rendering, s.redacted);
+  if (!wire) {
+    filler.error = "event " + std::to_string(s.seq) + ": " + filler.error;
+    return false;
+  }
+  smtp::Secret line(prefix.size() + wire->size() + 2);
+  line.append(prefix);
+  line.append(wire->view());
+  line.append("\r\n");
+  s.filled = std::move(line);
+  return true;
+}
+
+}  // namespace
+
 bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string_view password,
                   std::string& error) {
   Filler filler{user, password, error};
+  // Renders what is sent as the record renders it (user and password length as sent, which
+  // --auth-user and the password given may change), exchange by exchange.
+  std::optional<smtp::AuthRedactor> renderer;
   bool ok = true;
   for_each_auth_step(dialogue, [&](ClientStep& s, const std::string& mech, bool auth_line) {
     if (mech != "PLAIN" && mech != "LOGIN") {
@@ -272,31 +309,11 @@ bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string
       }
       return ok;
     }
-    if (!s.redacted && (mech != "LOGIN" || user.empty())) return true;  // keep as recorded
-    std::string rendering;
-    std::string prefix;
-    if (auth_line) {
-      AuthLine a = split_auth_line(s.bytes);
-      if (!a.initial) return true;  // no initial response: nothing to fill
-      prefix = a.prefix + " ";
-      rendering = *a.initial;
-    } else {
-      rendering = std::string(strip_crlf(s.bytes));
-    }
-    std::optional<smtp::Secret> wire =
-        mech == "PLAIN" ? (s.redacted ? filler.plain(rendering)
-                                      : std::optional(smtp::Secret::copy_of(rendering)))
-                        : filler.login(rendering, s.redacted);
-    if (!wire) {
-      error = "event " + std::to_string(s.seq) + ": " + error;
-      ok = false;
-      return false;
-    }
-    smtp::Secret line(prefix.size() + wire->size() + 2);
-    line.append(prefix);
-    line.append(wire->view());
-    line.append("\r\n");
-    s.filled = std::move(line);
+    if (!fill_step(filler, s, mech, auth_line)) return ok = false;
+    if (auth_line || !renderer) renderer.emplace();
+    const std::string_view line = strip_crlf(s.wire());
+    smtp::RedactedLine shown = auth_line ? renderer->begin(line) : renderer->client_response(line);
+    if (s.filled) s.shown = std::move(shown.text);
     return true;
   });
   return ok;

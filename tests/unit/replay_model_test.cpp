@@ -122,6 +122,9 @@ TEST(ReplayCredentials, AuthUserReplacesTheRecordedOne) {
   ASSERT_TRUE(fill_secrets(d, "bob", "pw", error)) << error;
   EXPECT_EQ(d.client[1].wire(),
             "AUTH PLAIN " + smtp::base64_encode(std::string("\0bob\0pw", 7)) + "\r\n");
+  // The C: line shows what was sent (bob, 2 octets), not what was recorded (alice, 6).
+  EXPECT_EQ(d.client[1].summary(),
+            "AUTH PLAIN [authzid=\"\" authcid=\"bob\" password=<redacted 2 bytes>]");
 }
 
 TEST(ReplayCredentials, RebuildsAuthLogin) {
@@ -143,6 +146,12 @@ TEST(ReplayCredentials, RebuildsAuthLogin) {
   EXPECT_EQ(d.client[1].wire(), "Ym9i\r\n");  // the user line was kept on the wire
   EXPECT_EQ(d.client[2].wire(), smtp::base64_encode("pw!") + "\r\n");
   EXPECT_EQ(d.client[2].summary(), "[password=<redacted 3 bytes>]");
+
+  RecordedDialogue other;
+  ASSERT_TRUE(build_recorded_dialogue(events, other, error)) << error;
+  ASSERT_TRUE(fill_secrets(other, "alice", "pw", error)) << error;
+  EXPECT_EQ(other.client[1].summary(), smtp::base64_encode("alice"));  // not the recorded Ym9i
+  EXPECT_EQ(other.client[2].summary(), "[password=<redacted 2 bytes>]");
 }
 
 TEST(ReplayCredentials, RefusesOtherMechanismsAndRedactedUsersWithoutAuthUser) {
