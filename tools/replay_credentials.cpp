@@ -213,8 +213,46 @@ bool parse_rendered_fields(std::string_view text, std::vector<RenderedField>& ou
   return true;
 }
 
+namespace {
+
+// The code that ended the AUTH exchange begun at event `from` (before event `to`), 0 if none.
+int final_auth_code(const RecordedDialogue& d, std::uint64_t from, std::uint64_t to) {
+  for (const RecordedReply& r : d.replies)
+    if (r.seq > from && r.seq < to && r.verb == "AUTH" && r.code != 334) return r.code;
+  return 0;
+}
+
+// One password goes into every AUTH: a session that failed an AUTH carrying a password and then
+// authenticated again (a wrong password, then the right one) cannot be acted out again.
+std::string retried_auth_refusal(const RecordedDialogue& dialogue) {
+  struct Exchange {
+    std::uint64_t seq = 0;
+    bool password = false;
+  };
+  std::vector<Exchange> exchanges;
+  for_each_auth_step(dialogue, [&](const ClientStep& s, const std::string&, bool auth_line) {
+    if (auth_line) exchanges.push_back({s.seq, false});
+    if (!exchanges.empty() && s.redacted && s.bytes.find("password=") != std::string::npos)
+      exchanges.back().password = true;
+    return true;
+  });
+  for (std::size_t i = 0; i + 1 < exchanges.size(); ++i) {
+    if (!exchanges[i].password) continue;
+    const int code = final_auth_code(dialogue, exchanges[i].seq, exchanges[i + 1].seq);
+    if (code == 0 || code / 100 == 2) continue;
+    return "event " + std::to_string(exchanges[i].seq) + ": an AUTH with a password failed (" +
+           std::to_string(code) + ") and the client authenticated again; replay sends the one " +
+           "password it is given in every AUTH, so it cannot reproduce that";
+  }
+  return {};
+}
+
+}  // namespace
+
 AuthNeeds auth_needs(const RecordedDialogue& dialogue) {
   AuthNeeds needs;
+  needs.refusal = retried_auth_refusal(dialogue);
+  if (!needs.refusal.empty()) return needs;
   // A line outside AUTH that the record redacted (a credential typed out of place, a line
   // behind a refused AUTH) has only its placeholder: that is not what the client sent.
   for (const ClientStep& s : dialogue.client) {

@@ -198,6 +198,27 @@ TEST(ReplayCredentials, RefusesALineRedactedOutsideAuth) {
       << refusal;
 }
 
+TEST(ReplayCredentials, RefusesAFailedAuthFollowedByAnotherOne) {
+  // A wrong password, then the right one: replay has one password for both AUTHs.
+  auto events = plain_session();
+  const std::vector<storage::EventRow> failed = {
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
+         "AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted 5 bytes>]\r\n", 0, true),
+      reply("AUTH", 535, "535 5.7.8 Error: authentication failed\r\n"),
+  };
+  events.insert(events.begin() + 5, failed.begin(), failed.end());
+  for (std::size_t i = 0; i < events.size(); ++i) events[i].seq = i + 1;  // in recorded order
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
+  const std::string refusal = auth_needs(d).refusal;
+  EXPECT_NE(refusal.find("event 6: an AUTH with a password failed (535)"), std::string::npos)
+      << refusal;
+  // A single AUTH, failed or not, is replayable.
+  ASSERT_TRUE(build_recorded_dialogue(plain_session(), d, error)) << error;
+  EXPECT_EQ(auth_needs(d).refusal, "");
+}
+
 TEST(ReplayCredentials, ParsesRenderedFields) {
   std::vector<RenderedField> f;
   ASSERT_TRUE(parse_rendered_fields(
