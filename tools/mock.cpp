@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "proxy/cli/parse.hpp"
+#include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
@@ -64,7 +65,6 @@ struct MockServer {
     MockSession session(recording);
     session.start();
     std::array<char, std::size_t{16} * 1024> buf;
-    bool timed_out = false;
     for (;;) {
       std::string out = session.take_to_client();
       if (!out.empty()) {
@@ -81,8 +81,7 @@ struct MockServer {
       });
       auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf), use_tuple);
       if (deadline.expired()) {
-        timed_out = true;
-        session.client_closed();
+        session.client_timed_out(format_short_duration(timeout));
         break;
       }
       if (rec)
@@ -98,8 +97,7 @@ struct MockServer {
           std::to_string(id) + " (" + std::to_string(session.commands_matched()) + " commands)");
     } else {
       ++diverged;
-      std::string what = session.divergence().value_or("the session ended early");
-      if (timed_out) what = "the client went quiet (timeout); " + what;
+      const std::string what = session.divergence().value_or("the session ended early");
       say("mock: client " + client + " diverged from session " + std::to_string(id) + ": " + what);
     }
   }

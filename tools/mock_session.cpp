@@ -129,13 +129,13 @@ void MockSession::start() {
   dialogue_.relay_greeting(*greeting, smtp::Phase::plain);
 }
 
-std::size_t MockSession::next_expected() {
+std::size_t MockSession::next_expected() const {
   std::size_t i = next_step_;
   while (i < recording_.client.size() && is_body(recording_.client[i].kind)) ++i;
   return i;
 }
 
-void MockSession::diverge(std::string what) {
+void MockSession::diverge(std::string what, bool answered_by_mailtap) {
   divergence_ = std::move(what);
   ended_ = true;
   // Pipelined commands before the difference still get their recorded replies, in order.
@@ -145,6 +145,13 @@ void MockSession::diverge(std::string what) {
     if (next_reply_ >= recording_.replies.size()) break;
     dialogue_.upstream_bytes(recording_.replies[next_reply_++].raw);
     --unanswered_;
+  }
+  if (answered_by_mailtap) {
+    // That answer (one line) came last, after the replies to the commands before it.
+    to_client_ += dialogue_.take_to_client();
+    const std::size_t end = to_client_.size() >= 2 ? to_client_.size() - 2 : 0;
+    const std::size_t last = to_client_.rfind('\n', end == 0 ? 0 : end - 1);
+    to_client_.resize(last == std::string::npos ? 0 : last + 1);
   }
   dialogue_.abort("4.3.0 mailtap mock: " + *divergence_ + "; closing",
                   {smtp::Ending::Kind::error, "client diverged from the recording"});
@@ -169,7 +176,8 @@ bool MockSession::check_new_events() {
       return false;
     }
     if (auto diff = step_difference(recording_.client[idx], e)) {
-      diverge("command " + std::to_string(matched_ + 1) + ": " + *diff);
+      diverge("command " + std::to_string(matched_ + 1) + ": " + *diff,
+              e.direction == smtp::Direction::client_to_mailtap);
       return false;
     }
     next_step_ = idx + 1;
@@ -219,21 +227,33 @@ void MockSession::client_bytes(std::string_view bytes) {
   pump();
 }
 
+std::string MockSession::recording_continues() const {
+  const std::size_t idx = next_expected();
+  if (idx < recording_.client.size())
+    return "the recording continues with `" + describe(recording_.client[idx]) + "`";
+  return recording_.client_quit ? "the recording continues with `QUIT`"
+                                : "the recording ends with the client closing the connection";
+}
+
 void MockSession::client_closed() {
   if (finished()) return;
   dialogue_.client_closed();
   if (!check_new_events()) return;
   ended_ = true;
-  const std::size_t idx = next_expected();
-  if (idx == recording_.client.size() && !recording_.client_quit) {
+  if (next_expected() == recording_.client.size() && !recording_.client_quit) {
     completed_ = true;
     return;
   }
-  divergence_ =
-      "the client closed the connection after " + std::to_string(matched_) +
-      " commands; the recording continues with `" +
-      (idx < recording_.client.size() ? describe(recording_.client[idx]) : std::string("QUIT")) +
-      "`";
+  divergence_ = "the client closed the connection after " + std::to_string(matched_) +
+                " commands; " + recording_continues();
+}
+
+void MockSession::client_timed_out(const std::string& how_long) {
+  if (finished()) return;
+  ended_ = true;
+  divergence_ = "the client sent nothing for " + how_long + " (--timeout) after " +
+                std::to_string(matched_) + " commands, and the mock closed the connection; " +
+                recording_continues();
 }
 
 }  // namespace mailtap::tools

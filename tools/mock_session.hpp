@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proxy/smtp/dialogue.hpp"
@@ -37,8 +38,12 @@ class MockSession {
   void start();  // queues the greeting
   void client_bytes(std::string_view bytes);
   void client_closed();
+  // The client sent nothing for `how_long` (--timeout): the mock gives up on it and closes.
+  void client_timed_out(const std::string& how_long);
 
-  std::string take_to_client() { return dialogue_.take_to_client(); }
+  std::string take_to_client() {
+    return std::exchange(to_client_, {}) + dialogue_.take_to_client();
+  }
   bool finished() const { return dialogue_.finished() || ended_; }
   bool in_data() const { return dialogue_.in_data(); }
   // The client played the whole recording (including its QUIT, if the original sent one).
@@ -49,8 +54,11 @@ class MockSession {
  private:
   void pump();
   bool check_new_events();  // false: diverged
-  void diverge(std::string what);
-  std::size_t next_expected();  // index of the next compared recorded step, or client.size()
+  // `answered_by_mailtap`: the dialogue answered the differing command itself (a STARTTLS
+  // mailtap refuses); the 421 replaces that answer, so the client reads one reply to it.
+  void diverge(std::string what, bool answered_by_mailtap = false);
+  std::string recording_continues() const;
+  std::size_t next_expected() const;  // index of the next compared recorded step, or client.size()
 
   const RecordedDialogue& recording_;
   std::vector<smtp::RecordedEvent> events_;
@@ -65,6 +73,7 @@ class MockSession {
   bool completed_ = false;
   bool goodbye_quit_ = false;  // a QUIT after a recording that ended without one
   std::optional<std::string> divergence_;
+  std::string to_client_;  // taken from the dialogue before a divergence ends it
 };
 
 }  // namespace mailtap::tools

@@ -209,5 +209,33 @@ TEST(MockSession, AClientThatEndsAMessageTheOriginalAbandonedDiverged) {
   EXPECT_TRUE(faithful.completed()) << faithful.divergence().value_or("");
 }
 
+TEST(MockSession, AnUnexpectedStarttlsGetsOneReplyTheDifference) {
+  RecordedDialogue r = recording();
+  MockSession s(r);
+  s.start();
+  s.take_to_client();
+  s.client_bytes("EHLO x\r\n");
+  s.take_to_client();
+  s.client_bytes("STARTTLS\r\n");  // the recording has AUTH PLAIN
+  const std::string out = s.take_to_client();
+  EXPECT_EQ(out.find("502 "), std::string::npos) << out;  // not mailtap's refusal as well
+  EXPECT_EQ(out.rfind("421 4.3.0 mailtap mock: command 2: the client sent `STARTTLS`", 0), 0u)
+      << out;
+  EXPECT_TRUE(s.finished());
+}
+
+TEST(MockSession, AClientThatGoesQuietIsNotSaidToHaveClosed) {
+  RecordedDialogue r = recording();
+  MockSession s(r);
+  s.start();
+  s.client_bytes("EHLO x\r\n");
+  s.client_timed_out("5.0s");
+  EXPECT_TRUE(s.finished());
+  ASSERT_TRUE(s.divergence());
+  EXPECT_EQ(*s.divergence(),
+            "the client sent nothing for 5.0s (--timeout) after 1 commands, and the mock closed "
+            "the connection; the recording continues with `AUTH PLAIN`");
+}
+
 }  // namespace
 }  // namespace mailtap::tools
