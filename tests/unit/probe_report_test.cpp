@@ -131,6 +131,40 @@ TEST(ProbeReport, CertificateProblemsExitFourEvenUnderInsecure) {
   EXPECT_EQ(s[0].rfind("CERTIFICATE NOT TRUSTED", 0), 0u) << s[0];
 }
 
+TEST(ProbeReport, AnIssuerMissingFromTheChainHintsAtTheIntermediate) {
+  ProbeReport r = asked();
+  net::UpstreamSetup setup;
+  setup.failure = "4.7.0 mailtap: certificate is issued by an untrusted CA";
+  setup.greeting = reply("220 mx ESMTP\r\n");
+  storage::Certificate leaf;
+  leaf.subject = "CN=mx.example.test";
+  leaf.issuer = "CN=Example Intermediate";
+  setup.tls.chain.push_back(leaf);
+  setup.verify_problems = {{X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+                            "certificate for mx.example.test is issued by an untrusted CA"}};
+  std::vector<smtp::RecordedEvent> events{from_server("EHLO", kEhloPlain),
+                                          from_server("STARTTLS", "220 2.0.0 go ahead\r\n")};
+  take_setup(r, setup, events);
+  auto s = summarise(r, storage::Clock::now());
+  EXPECT_TRUE(has_line(s,
+                       "the server did not send the intermediate certificate(s) (it sent [0] "
+                       "to [0], issued by CN=Example Intermediate): the fault is the server's "
+                       "chain"));
+
+  ProbeReport unseen = asked();  // without --insecure the chain is not kept
+  setup.tls.chain.clear();
+  take_setup(unseen, setup, events);
+  s = summarise(unseen, storage::Clock::now());
+  EXPECT_TRUE(has_line(s, "the server did not send the intermediate certificate(s): the fault"));
+  setup.tls.chain.push_back(leaf);
+
+  ProbeReport self_signed = asked();  // a root sent as the last link: nothing is missing
+  setup.tls.chain.front().issuer = leaf.subject;
+  take_setup(self_signed, setup, events);
+  s = summarise(self_signed, storage::Clock::now());
+  EXPECT_FALSE(has_line(s, "intermediate"));
+}
+
 TEST(ProbeReport, SmallSizeLimitsAreNotRoundedToNothing) {
   for (const auto& [size, said] : {std::pair{"1000", "messages up to 1000 octets (SIZE 1000)"},
                                    std::pair{"512000", "messages up to 512.0 kB (SIZE 512000)"}}) {
