@@ -240,6 +240,15 @@ void explain_connection_failure(const ProbeReport& r, Summary& s) {
        {r.greeting ? &*r.greeting : nullptr, r.ehlo_plain ? &*r.ehlo_plain : nullptr,
         r.ehlo_tls ? &*r.ehlo_tls : nullptr}) {
     if (reply == nullptr || reply->code < 400) continue;
+    if (reply == &*r.greeting && reply->code >= 500) {
+      // The code's usual advice (relaying, AUTH) is for replies to commands; nothing was sent.
+      s.push_back(std::to_string(reply->code) +
+                  ": the server refuses this connection before any command (RFC 5321 section 3.1)");
+      s.push_back(
+          "nothing mailtap sent caused it: most likely your address is on a block list "
+          "or not allowed here, or this is not the server or port you meant");
+      continue;
+    }
     const auto advice = advise_reply(reply->code, reply->enhanced_status, reply->raw);
     s.push_back(std::to_string(reply->code) + ": " + advice.meaning);
     if (!advice.fix.empty()) s.push_back(advice.fix);

@@ -239,7 +239,9 @@ class ProbeFaultTest(h.IntegrationCase):
         cp = probe(fake.address)
         self.assertEqual(cp.returncode, 1, cp.stdout)
         self.assertIn("refused the session: 554 5.7.1 No SMTP service for you", cp.stdout)
-        self.assertIn("refused by policy", cp.stdout)  # the reply explained
+        # explained as a refusal at connect time, not with the advice for a 554 to RCPT
+        self.assertIn("554: the server refuses this connection before any command", cp.stdout)
+        self.assertNotIn("relay", cp.stdout.split("Summary")[-1])
         self.assertQuitSent(fake)
 
     def test_unreachable(self):

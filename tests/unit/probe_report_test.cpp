@@ -103,6 +103,12 @@ TEST(ProbeReport, TimeoutsAndRefusalsAreConnectionFailures) {
   EXPECT_TRUE(r.can_quit());
   ASSERT_TRUE(r.greeting);
   EXPECT_EQ(r.greeting->code, 554);
+  // A refusal at connect time: no advice about relaying or AUTH, which concern commands.
+  const auto s = summarise(r, storage::Clock::now());
+  EXPECT_TRUE(has_line(s, "554: the server refuses this connection before any command"));
+  EXPECT_TRUE(has_line(s, "block list"));
+  EXPECT_FALSE(has_line(s, "relay"));
+  EXPECT_FALSE(has_line(s, "AUTH"));
 }
 
 TEST(ProbeReport, CertificateProblemsExitFourEvenUnderInsecure) {
