@@ -329,12 +329,21 @@ void warn_of_expiry(const ProbeReport& r, storage::Clock::time_point now, Summar
   }
 }
 
+// --tls none, yet the server offers STARTTLS: the plain-text link is a choice, not a need.
+bool offers_starttls_in_clear(const ProbeReport& r) {
+  return r.mode == net::TlsMode::none && r.ehlo_plain && r.ehlo_plain->code == 250 &&
+         smtp::parse_capabilities(*r.ehlo_plain).starttls;
+}
+
 // How the link is protected.
 void describe_protection(const ProbeReport& r, Summary& s) {
   const bool implicit = r.mode == net::TlsMode::implicit;
   if (r.mode == net::TlsMode::none) {
     s.push_back(
         "plain text only (--tls none): everything, passwords included, travels unencrypted");
+    if (offers_starttls_in_clear(r))
+      s.push_back("the server offers STARTTLS: drop --tls none (`mailtap probe " + host_port(r) +
+                  "` checks its certificate), so that nothing travels in plain text");
   } else if (r.tls) {
     std::string how = implicit ? "implicit TLS on port " + std::to_string(r.port)
                                : "STARTTLS on port " + std::to_string(r.port);
@@ -402,7 +411,8 @@ std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_po
     return s;
   describe_protection(r, s);
   describe_offer(r, s);
-  if (r.failure_kind == ProbeFailure::none)
+  // A plain-text proxy is not advised where TLS is on offer: the probe to run first is.
+  if (r.failure_kind == ProbeFailure::none && !offers_starttls_in_clear(r))
     s.push_back("next: " + proxy_command(r, true) + ", then: telnet localhost 2525");
   return s;
 }

@@ -129,6 +129,13 @@ class ProbePostfixTest(h.IntegrationCase):
         self.assertIn("CERTIFICATE NOT TRUSTED", summary(cp.stdout))
         self.assertRegex(cp.stdout, r"250[- ]AUTH PLAIN LOGIN")  # it went on, as asked
 
+    def test_tls_none_against_starttls_advises_dropping_it(self):
+        # Postfix offers STARTTLS in clear: a plain-text proxy is not the advice to give.
+        cp = probe(self.postfix.submission, "--tls", "none")
+        self.assertEqual(cp.returncode, 0, cp.stdout)
+        self.assertIn("the server offers STARTTLS: drop --tls none", cp.stdout)
+        self.assertNotIn("next: mailtap proxy", cp.stdout)
+
 
 class ProbeFaultTest(h.IntegrationCase):
     """The fault servers of the harness: each failure has its message and exit status."""

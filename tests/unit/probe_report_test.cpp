@@ -171,6 +171,26 @@ TEST(ProbeReport, AnIssuerMissingFromTheChainHintsAtTheIntermediate) {
   EXPECT_FALSE(has_line(s, "intermediate"));
 }
 
+TEST(ProbeReport, TlsNoneAgainstAServerOfferingStarttlsAdvisesDroppingIt) {
+  ProbeReport r = asked(net::TlsMode::none);
+  net::UpstreamSetup setup;
+  setup.ok = true;
+  setup.greeting = reply("220 mx ESMTP\r\n");
+  std::vector<smtp::RecordedEvent> events{from_server("EHLO", kEhloPlain)};
+  take_setup(r, setup, events);
+  EXPECT_EQ(r.exit_status(), 0);
+  auto s = summarise(r, storage::Clock::now());
+  EXPECT_TRUE(has_line(s, "the server offers STARTTLS: drop --tls none")) << s[0];
+  EXPECT_FALSE(has_line(s, "next: mailtap proxy")) << s.back();  // no plain-text proxy advice
+
+  ProbeReport plain_only = asked(net::TlsMode::none);
+  events = {from_server("EHLO", "250-mx\r\n250 PIPELINING\r\n")};
+  take_setup(plain_only, setup, events);
+  s = summarise(plain_only, storage::Clock::now());
+  EXPECT_FALSE(has_line(s, "drop --tls none"));
+  EXPECT_TRUE(has_line(s, "next: mailtap proxy --upstream mx.example.test:587 --tls none"));
+}
+
 TEST(ProbeReport, SmallSizeLimitsAreNotRoundedToNothing) {
   for (const auto& [size, said] : {std::pair{"1000", "messages up to 1000 octets (SIZE 1000)"},
                                    std::pair{"512000", "messages up to 512.0 kB (SIZE 512000)"}}) {
