@@ -34,6 +34,7 @@ struct ProbeArgs {
 
 // Returns an error message, or "" when `target` and `report` were filled.
 std::string build_target(const ProbeArgs& a, net::UpstreamTarget& target, ProbeReport& report) {
+  if (auto why = net::unbracketed_ipv6_refusal(a.target); !why.empty()) return why;
   auto hp = net::parse_host_port(a.target);
   if (!hp || hp->host.empty()) return a.target + ": expected HOST[:PORT]";
   target.host = hp->host;

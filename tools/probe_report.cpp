@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "proxy/net/certificate_facts.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "proxy/smtp/capabilities.hpp"
 #include "proxy/smtp/command.hpp"
 #include "tools/json_writer.hpp"
@@ -30,8 +31,7 @@ bool contains(std::string_view text, std::string_view part) {
 }
 
 std::string host_port(const ProbeReport& r) {
-  const bool v6 = contains(r.host, ":");
-  return (v6 ? "[" + r.host + "]" : r.host) + ":" + std::to_string(r.port);
+  return net::host_port_label(r.host, r.port);
 }
 
 std::string first_line(const smtp::Reply& reply) {

@@ -56,6 +56,7 @@ struct ReplayConfig {
 
 // Returns an error message, or "" when `cfg` was filled.
 std::string build_config(const ReplayArgs& a, ReplayConfig& cfg) {
+  if (auto why = net::unbracketed_ipv6_refusal(a.to); !why.empty()) return "--to " + why;
   auto to = net::parse_host_port(a.to);
   if (!to) return "--to " + a.to + ": expected HOST[:PORT]";
   cfg.target.host = to->host;
@@ -116,7 +117,7 @@ struct ReplayRun {
 
     smtp::DialogueOptions opts;
     opts.phase = cfg.target.mode == net::TlsMode::none ? smtp::Phase::plain : smtp::Phase::tls;
-    opts.upstream_label = cfg.target.host + ":" + std::to_string(cfg.target.port);
+    opts.upstream_label = net::host_port_label(cfg.target.host, cfg.target.port);
     opts.starttls_refusal =
         "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label;
     opts.login = login;
@@ -270,7 +271,7 @@ void warn_about_exposure(const net::UpstreamTarget& target) {
 // Prints the comparison (or why there is none) and returns the exit status.
 int report_replay(const ReplayArgs& args, const ReplayConfig& cfg, const ReplayRun& run,
                   bool recorded) {
-  const std::string target = cfg.target.host + ":" + std::to_string(cfg.target.port);
+  const std::string target = net::host_port_label(cfg.target.host, cfg.target.port);
   if (!run.failure.empty() || !run.report) {
     log::error("replay of session " + std::to_string(args.id) + " to " + target + " failed: " +
                (run.failure.empty() ? std::string("the replay did not run") : run.failure));

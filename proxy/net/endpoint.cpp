@@ -43,6 +43,28 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
   return out;
 }
 
+std::string unbracketed_ipv6_refusal(std::string_view text) {
+  const std::size_t last = text.rfind(':');
+  if (text.empty() || text.front() == '[' || last == std::string_view::npos ||
+      text.find(':') == last)
+    return {};
+  const std::string address(text.substr(0, last));
+  const std::string_view port = text.substr(last + 1);
+  std::error_code ec;
+  asio::ip::make_address_v6(address, ec);
+  if (ec || !port_number(port)) return {};
+  std::string why = std::string(text) + ": an IPv6 address with a port is written in brackets: [" +
+                    address + "]:" + std::string(port);
+  asio::ip::make_address_v6(std::string(text), ec);
+  if (!ec) why += " (or [" + std::string(text) + "] for that whole address, on the default port)";
+  return why;
+}
+
+std::string host_port_label(std::string_view host, std::uint16_t port) {
+  const std::string h(host);
+  return (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(port);
+}
+
 std::string parse_listen_address(std::string_view text, bool allow_remote, std::string_view option,
                                  std::string_view exposure, asio::ip::tcp::endpoint& out) {
   const std::string flag(option);

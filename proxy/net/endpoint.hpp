@@ -18,6 +18,12 @@ struct HostPort {
 };
 // "host", "host:25", "[::1]:25", "::1"; nullopt if malformed.
 std::optional<HostPort> parse_host_port(std::string_view text);
+// Why `text` is refused although parse_host_port reads it, or "": an IPv6 address followed by
+// a port without brackets ("::1:2525"), which would be looked up as a host name. Names the
+// bracketed forms to write instead.
+std::string unbracketed_ipv6_refusal(std::string_view text);
+// "mx.example.com:587", "[::1]:587": a host as parse_host_port gives it, with its port.
+std::string host_port_label(std::string_view host, std::uint16_t port);
 
 // A listening address: "ADDR:PORT" with an IP literal or localhost, and loopback only unless
 // the user asked for --allow-remote. Fills `out` and returns "" on success; otherwise a

@@ -18,6 +18,7 @@
 #include "proxy/common/duration.hpp"
 #include "proxy/net/certificate_facts.hpp"
 #include "proxy/net/deadline.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "proxy/smtp/capabilities.hpp"
 
 namespace mailtap::net {
@@ -52,7 +53,7 @@ class Setup {
  public:
   Setup(Link& link, const UpstreamTarget& t, std::vector<smtp::RecordedEvent>& events)
       : link_(link), t_(t), events_(events) {
-    label_ = t.host + ":" + std::to_string(t.port);
+    label_ = host_port_label(t.host, t.port);
   }
 
   asio::awaitable<UpstreamSetup> run() {

@@ -264,6 +264,13 @@ class ProbeFaultTest(h.IntegrationCase):
         self.assertIn("EHLO (plain text)", cp.stdout)
         self.assertQuitSent(fake)
 
+    def test_unbracketed_ipv6_with_a_port_is_refused_with_the_brackets_to_write(self):
+        cp = probe(f"::1:{h.closed_port()}")
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertIn("an IPv6 address with a port is written in brackets: [::1]:", cp.stderr)
+        cp = probe(f"[::1]:{h.closed_port()}", "--timeout", "2s")
+        self.assertRegex(cp.stdout, r"cannot connect to \[::1\]:\d+")  # shown bracketed
+
     def test_usage_errors(self):
         for args in (["127.0.0.1:99999"], ["[::1"], ["127.0.0.1", "--timeout", "0s"],
                      ["127.0.0.1", "--ehlo-name", "two words"]):

@@ -132,6 +132,21 @@ TEST(Endpoint, HostPort) {
   EXPECT_FALSE(net::parse_host_port("[::1]x"));
 }
 
+TEST(Endpoint, AnUnbracketedIpv6AddressWithAPortIsCaughtWithAHint) {
+  // parse_host_port reads "::1:34039" as a host name; the tools refuse it with the fix.
+  EXPECT_EQ(net::unbracketed_ipv6_refusal("::1:34039"),
+            "::1:34039: an IPv6 address with a port is written in brackets: [::1]:34039");
+  EXPECT_EQ(net::unbracketed_ipv6_refusal("::1:2525"),
+            "::1:2525: an IPv6 address with a port is written in brackets: [::1]:2525 (or "
+            "[::1:2525] for that whole address, on the default port)");
+  EXPECT_EQ(net::unbracketed_ipv6_refusal("::1"), "");
+  EXPECT_EQ(net::unbracketed_ipv6_refusal("2001:db8::1"), "");
+  EXPECT_EQ(net::unbracketed_ipv6_refusal("[::1]:25"), "");
+  EXPECT_EQ(net::unbracketed_ipv6_refusal("smtp.example.test:587"), "");
+  EXPECT_EQ(net::host_port_label("::1", 587), "[::1]:587");
+  EXPECT_EQ(net::host_port_label("smtp.example.test", 587), "smtp.example.test:587");
+}
+
 TEST(Endpoint, ListenAddressIsLoopbackUnlessAllowed) {
   asio::ip::tcp::endpoint ep;
   EXPECT_EQ(net::parse_listen_address("localhost:2525", false, "--listen", "why", ep), "");
