@@ -331,7 +331,10 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   }
 
   auto signal_strand = asio::make_strand(io);
-  asio::signal_set signals(signal_strand, SIGINT, SIGTERM);
+  // SIGHUP too: closing the terminal (or the SSH session) that runs mailtap sends it, and its
+  // default action would cut every session off unrecorded. SIGQUIT keeps its default (quit at
+  // once, with a core dump): the way to stop mailtap without any grace (docs/proxy.md).
+  asio::signal_set signals(signal_strand, SIGINT, SIGTERM, SIGHUP);
   // Once every session is gone nothing may keep io.run() busy, the signal wait included.
   bool drained = false;
   server.on_drained([&] {
@@ -418,7 +421,8 @@ void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
                              "it), and for each upstream reply",
                              "Limit for each line (or 64 KiB) of a message body, and for the "
                              "reply to its end"});
-  app.add_option("--grace", args.grace, "On SIGINT/SIGTERM, how long sessions may take to finish")
+  app.add_option("--grace", args.grace,
+                 "On SIGINT/SIGTERM/SIGHUP, how long sessions may take to finish")
       ->capture_default_str();
   app.add_option("--threads", args.threads, "I/O threads (default: one per core)");
 }

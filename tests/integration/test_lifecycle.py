@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Process life cycle: refusing a non-loopback listener, SIGTERM while idle and during a
-session (grace period)."""
+session (grace period), SIGHUP (a closed terminal) as the same orderly shutdown."""
 
 import os
 import signal
@@ -10,6 +10,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from test_recording import query  # noqa: E402
 
 
 class ListenTest(h.IntegrationCase):
@@ -121,6 +122,29 @@ class SigtermTest(h.IntegrationCase):
             self.fail("mailtap still running 8s after SIGTERM with --grace 1s")
         self.assertGreater(time.monotonic() - t0, 0.5, "did not wait for the session at all")
         self.assertTrue(c.is_closed(3), "client connection left open")
+
+
+class SighupTest(h.IntegrationCase):
+    """Closing the terminal (or the SSH session) that runs `mailtap proxy` sends SIGHUP: the
+    sessions in flight are told and recorded, as on SIGTERM, not cut off."""
+
+    def test_sighup_shuts_down_in_order(self):
+        f = self.fake("good")
+        db = self.tmp / "sighup.db"
+        mt = self.mailtap(f.address, db=db, extra_args=["--grace", "1s"])
+        c = h.SmtpSocket(mt.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply().code, 220)
+        self.assertEqual(c.cmd("EHLO client.test").code, 250)
+        mt.signal(signal.SIGHUP)
+        r = c.reply(timeout=8)
+        self.assertEqual(r.code, 421, r.text)
+        self.assertIn("shutting down", r.text)
+        self.assertEqual(mt.wait(timeout=8), 0, mt.output)
+        self.assertIn("stopped", mt.stderr)
+        rows = query(db, "SELECT outcome, ended_at FROM sessions")
+        self.assertEqual([(r["outcome"], r["ended_at"] is not None) for r in rows],
+                         [("shutdown", True)])
 
 
 if __name__ == "__main__":
