@@ -396,6 +396,7 @@ void Session::write_client_now() {
   std::error_code ec;
   const std::size_t n = client_.write_now(asio::buffer(client_out_), ec);
   client_out_.erase(0, n);
+  note_client_output();
   if (!client_.flushed()) client_writer_wake_.notify();
   if (before > high_water && client_out_.size() <= high_water) upstream_reader_wake_.notify();
 }
@@ -431,6 +432,7 @@ asio::awaitable<void> Session::after_input() {
   note_login_outcome();
   fetch_token_if_needed();
   client_held_ += d.take_to_client();
+  note_client_output();
   smtp::UpstreamOutput to_upstream = d.take_to_upstream();
   if (!to_upstream.empty()) {
     upstream_out_.append(std::move(to_upstream));
@@ -537,6 +539,11 @@ asio::awaitable<void> Session::client_writer() {
         co_await client_starttls();
         continue;
       }
+      // Lines the client's unread output held back: read them now, even after its EOF.
+      if (dialogue_->client_input_resumable()) {
+        co_await resume_client_input();
+        continue;
+      }
       // The close tells the client the session is over: not before its record is on disk.
       if (dialogue_->finished() && end_committed_ && client_held_.empty()) break;
       client_writer_parked_ = true;
@@ -554,9 +561,28 @@ asio::awaitable<void> Session::client_writer() {
 // One write of the client writer's (of no bytes: what waits from write_client_now()). A failed
 // write marks the client gone; either way the upstream reader may go on.
 asio::awaitable<void> Session::write_to_client(asio::const_buffer bytes) {
+  client_writing_ = bytes.size();
   auto [ec, n] = co_await client_.write(bytes);
+  client_writing_ = 0;
   if (ec) client_write_failed_ = true;
+  note_client_output();
   upstream_reader_wake_.notify();
+}
+
+void Session::note_client_output() {
+  smtp::Dialogue& d = *dialogue_;
+  const bool was_full = !d.wants_client_input();
+  d.set_client_output_unwritten(client_out_.size() + client_held_.size() + client_writing_);
+  if (d.client_input_resumable()) client_writer_wake_.notify();
+  if (was_full && d.wants_client_input()) client_reader_wake_.notify();
+}
+
+// The client read enough of its output: the lines held back behind it are read, as if they
+// had just come.
+asio::awaitable<void> Session::resume_client_input() {
+  dialogue_->set_time(storage::Clock::now());
+  dialogue_->resume_client_input();
+  co_await after_input();
 }
 
 asio::awaitable<void> Session::upstream_writer() {

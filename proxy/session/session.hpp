@@ -68,6 +68,10 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> watchdog();
   asio::awaitable<void> after_input();
   void release_client_held();  // held client bytes join the output and go
+  // Tells the dialogue how much client output is unwritten (its bound on client lines read),
+  // and wakes whoever can go on once that has gone down.
+  void note_client_output();
+  asio::awaitable<void> resume_client_input();
   void write_client_now();
   void write_upstream_now();
   smtp::Event upstream_end_event(const std::error_code& ec) const;
@@ -123,6 +127,7 @@ class Session : public std::enable_shared_from_this<Session> {
   int durable_flushes_ = 0;
   bool end_committed_ = false;  // the session's closing record is on disk (or not recorded)
   std::string client_out_;
+  std::size_t client_writing_ = 0;  // octets of client output the writer has in flight
   bool token_fetch_running_ = false;
   std::optional<std::uint64_t> token_generation_;  // of the token last handed to the dialogue
   bool login_logged_ = false;

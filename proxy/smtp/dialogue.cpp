@@ -141,7 +141,7 @@ std::string Dialogue::take_to_client() {
 
 bool Dialogue::wants_client_input() const {
   return !ending_ && !client_eof_ && !client_tls_pending() &&
-         framer_.unread() < options_.max_client_backlog;
+         framer_.unread() < options_.max_client_backlog && !client_output_full();
 }
 
 bool Dialogue::awaiting_reply() const {
@@ -333,8 +333,13 @@ void Dialogue::client_closed() {
 }
 
 void Dialogue::process_client() {
+  client_input_held_ = false;
   while (!ending_ && !paused_ && !client_tls_pending() &&
          pending_.size() < options_.max_pending_replies) {
+    if (client_output_full()) {  // the lines left wait in the framer (max_client_backlog)
+      client_input_held_ = true;
+      break;
+    }
     bool progressed = false;
     switch (mode_) {
       case Mode::command:

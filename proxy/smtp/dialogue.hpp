@@ -63,6 +63,12 @@ struct DialogueOptions {
   bool capture_bodies = true;
   std::size_t max_client_backlog = 256u << 10;
   std::size_t max_pending_replies = 1000;
+  // Client output not yet written (see set_client_output_unwritten) past which no further
+  // client line is read: many lines get a reply of mailtap's own, a few octets each can make a
+  // hundred, and a client that does not read would have them pile up without bound. About as
+  // many replies as max_pending_replies; it also bounds the lines (and their events) one
+  // client_bytes() call handles.
+  std::size_t max_client_output = 64u << 10;
   RedactionPolicy redaction;
   // --auth-user: mailtap authenticates once the client's EHLO (or HELO) is answered over TLS,
   // before the client sees the reply (docs/auth.md).
@@ -137,6 +143,14 @@ class Dialogue {
   bool client_tls_active() const { return client_tls_ == ClientTlsState::active; }
 
   bool wants_client_input() const;
+  // Of what take_to_client() gave, the octets the owner has not written yet (the client is
+  // not reading). With what take_to_client() would give now, it counts towards
+  // max_client_output.
+  void set_client_output_unwritten(std::size_t octets) { client_output_unwritten_ = octets; }
+  // Client lines wait because the client's output was full and it has room now: the owner
+  // calls resume_client_input() (then takes what that made), whether or not it reads more.
+  bool client_input_resumable() const { return client_input_held_ && !client_output_full(); }
+  void resume_client_input() { process_client(); }
   // A command is waiting for the upstream's reply (the reply timeout applies).
   bool awaiting_reply() const;
   Clock::time_point oldest_pending_since() const;
@@ -252,6 +266,9 @@ class Dialogue {
   }
   void refuse_tls_injection();
   void on_client_input_exhausted();
+  bool client_output_full() const {
+    return client_output_unwritten_ + to_client_.size() >= options_.max_client_output;
+  }
 
   void forward(std::string_view bytes);
   void progress(std::size_t octets, bool complete);
@@ -361,6 +378,8 @@ class Dialogue {
   std::size_t octets_since_progress_ = 0;  // of a body line or chunk not yet complete
   UpstreamOutput to_upstream_;
   std::string to_client_;
+  std::size_t client_output_unwritten_ = 0;  // see set_client_output_unwritten
+  bool client_input_held_ = false;           // process_client stopped for the client's output
 };
 
 }  // namespace mailtap::smtp

@@ -1143,6 +1143,47 @@ TEST(Dialogue, PendingRepliesAreBounded) {
   EXPECT_FALSE(r.awaiting_reply_per_step[2]);
 }
 
+// Lines mailtap answers itself (here STARTTLS, refused) from a client that never reads: the
+// replies it has not taken in stay under max_client_output, the lines wait unread, and once
+// the owner has written the replies every line gets its own, in order.
+TEST(Dialogue, OwnRepliesToAClientThatDoesNotReadAreBounded) {
+  DialogueOptions o = test_options();
+  o.max_client_output = 4096;
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(o, events, messages);
+  const std::size_t lines = 1000;
+  std::string flood;
+  for (std::size_t i = 0; i < lines; ++i) flood += "STARTTLS\r\n";
+  d.client_bytes(flood);
+  std::string written;
+  std::string taken = d.take_to_client();
+  const std::string one_reply = taken.substr(0, taken.find("\r\n") + 2);
+  ASSERT_EQ(one_reply.substr(0, 4), "502 ");
+  for (int rounds = 0; !taken.empty(); ++rounds) {
+    ASSERT_LT(rounds, 1000);
+    EXPECT_LT(taken.size(), o.max_client_output + one_reply.size());
+    // The owner could not write it yet: no more lines are read, nor bytes wanted.
+    d.set_client_output_unwritten(taken.size());
+    if (written.size() + taken.size() < lines * one_reply.size()) {
+      EXPECT_FALSE(d.wants_client_input());
+      EXPECT_FALSE(d.client_input_resumable());
+      d.client_bytes("");
+      EXPECT_EQ(d.take_to_client(), "");
+    }
+    // Written: the lines held back are read.
+    written += taken;
+    d.set_client_output_unwritten(0);
+    if (d.client_input_resumable()) d.resume_client_input();
+    taken = d.take_to_client();
+  }
+  std::string expected;
+  for (std::size_t i = 0; i < lines; ++i) expected += one_reply;
+  EXPECT_EQ(written, expected);
+  EXPECT_TRUE(d.wants_client_input());
+  EXPECT_FALSE(d.client_input_resumable());
+}
+
 TEST(Dialogue, BodyCaptureIsCappedButHashedInFull) {
   DialogueOptions o = test_options();
   o.max_body_capture = 8;

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Clients that misbehave cannot make mailtap hold more than its documented bounds
+(docs/dialogue.md, "Memory bounds").
+
+A client that floods lines mailtap answers itself (STARTTLS with no --local-tls, a line with a
+NUL byte) and never reads: each few octets make a reply of a hundred, held for the client.
+mailtap stops reading such a client once its unread replies reach the bound, so its memory
+stays flat; once the client reads, every line gets its reply, in order."""
+
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+MIB = 1 << 20
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+class NonReadingClientTest(h.IntegrationCase):
+
+    def flood_without_reading(self, mt: h.Mailtap, line: bytes, *, limit: int = 24 * MIB,
+                              seconds: float = 8.0) -> tuple[h.SmtpSocket, int, bytes, int]:
+        """Greets, learns the reply to `line`, then sends `line` over and over without
+        reading until the socket stays full for 2 s, `limit` octets went, or `seconds`
+        passed. Returns the client (with .unsent: the rest of a line cut short), the whole
+        lines sent in the flood, the reply to one, and the most the proxy's memory grew."""
+        c = h.SmtpSocket(mt.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply().code, 220)
+        self.assertEqual(c.cmd("EHLO client.test").code, 250)
+        reply = c.cmd(line).raw
+        self.assertTrue(reply.startswith((b"5", b"4")), reply)
+        base = rss_bytes(mt.proc.pid)
+        chunk = line + b"\r\n"
+        chunk *= (64 * 1024) // len(chunk)
+        sent, pending, grew = 0, b"", 0
+        stalled_since = None
+        deadline = time.monotonic() + seconds
+        c.sock.settimeout(0.2)
+        while sent < limit and time.monotonic() < deadline:
+            if not pending:
+                pending = chunk
+            try:
+                n = c.sock.send(pending)
+                pending = pending[n:]
+                sent += n
+                stalled_since = None
+            except socket.timeout:
+                stalled_since = stalled_since or time.monotonic()
+                if time.monotonic() - stalled_since > 2:
+                    break
+            grew = max(grew, rss_bytes(mt.proc.pid) - base)
+        time.sleep(0.5)
+        grew = max(grew, rss_bytes(mt.proc.pid) - base)
+        # The line cut short goes once the client reads (mailtap may not read it before).
+        c.unsent = pending[:(-sent) % len(line + b"\r\n")]
+        return c, sent // (len(line) + 2), reply, grew
+
+    def read_exactly(self, c: h.SmtpSocket, size: int, timeout: float = 60) -> bytes:
+        got = bytearray(c.buf)
+        c.buf = b""
+        c.sock.settimeout(timeout)
+        while len(got) < size:
+            data = c.sock.recv(1 << 20)
+            if not data:
+                break
+            got += data
+        c.buf = bytes(got[size:])
+        return bytes(got[:size])
+
+    def check_bounded_then_answered(self, line: bytes):
+        f = self.fake("good")
+        mt = self.mailtap(f.address, record=False)
+        c, lines, reply, grew = self.flood_without_reading(mt, line)
+        self.assertGreater(lines, 10000, "the flood hardly started")
+        # About 1 MiB of unread replies and 512 KiB of unread lines; the kernel holds the rest.
+        self.assertLess(grew, 16 * MIB,
+                        f"the proxy grew {grew / MIB:.1f} MiB for {lines} lines it answers itself")
+        # The client reads: every line has its reply, in order, and the session goes on.
+        got = self.read_exactly(c, lines * len(reply))
+        self.assertEqual(len(got), lines * len(reply))
+        self.assertEqual(got, reply * lines, "a reply is missing or out of order")
+        if c.unsent:
+            c.send(c.unsent)
+            self.assertEqual(c.reply().raw, reply)
+        self.assertEqual(c.cmd("QUIT").code, 221)
+
+    def test_starttls_flood_without_reading_stays_bounded(self):
+        self.check_bounded_then_answered(b"STARTTLS")
+
+    def test_nul_line_flood_without_reading_stays_bounded(self):
+        self.check_bounded_then_answered(b"NOOP \x00")
+
+
+if __name__ == "__main__":
+    h.main()
