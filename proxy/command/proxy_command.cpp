@@ -454,7 +454,8 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
   add_time_and_thread_options(*app, *args);
   add_auth_options(*app, args->auth);
   app->add_option("--max-sessions", args->max_sessions,
-                  "Sessions relayed at once; beyond it new clients get a 421 (recorded)")
+                  "Sessions relayed at once; beyond it new clients get a 421 (recorded; in a "
+                  "burst, past as many again waiting for their record, counted in the log)")
       ->capture_default_str();
   app->add_option("--web", args->web,
                   "Also serve the web page of the record (as `mailtap web`) on ADDR:PORT, e.g. "

@@ -6,6 +6,7 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <utility>
 
 #include "proxy/common/log.hpp"
 #include "proxy/net/endpoint.hpp"
@@ -15,7 +16,14 @@ namespace mailtap {
 
 namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// A reply to a client that has only just connected, then the close.
+asio::awaitable<void> say_and_close(asio::ip::tcp::socket socket, std::string line) {
+  co_await asio::async_write(socket, asio::buffer(line), use_tuple);
+  std::error_code ignored;
+  socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
 }
+}  // namespace
 
 Server::Server(asio::io_context& io, SessionContext& ctx,
                std::function<asio::any_io_executor()> session_executor)
@@ -55,19 +63,31 @@ asio::awaitable<void> Server::accept_loop() {
   }
 }
 
+std::string Server::too_many_sessions() const {
+  return "4.3.2 mailtap: too many sessions (" + std::to_string(ctx_.config.max_sessions) +
+         "); try again later";
+}
+
 // A new client: relayed, or (over --max-sessions) answered with a 421.
 void Server::start_session(asio::ip::tcp::socket socket) {
-  const storage::SessionKey key = ctx_.recorder ? ctx_.recorder->new_session_key() : next_key_++;
-  auto session = std::make_shared<Session>(std::move(socket), ctx_, key);
   bool over_limit = false;
   bool first_refusal = false;
+  std::shared_ptr<Session> session;
+  storage::SessionKey key = 0;
   {
     std::lock_guard lock(mutex_);
     over_limit = relaying_ >= ctx_.config.max_sessions;
     if (over_limit) {
-      // Refusals are short but still hold a descriptor: past a second limit's worth of them,
-      // close without a word rather than pile up.
-      if (refusing_ >= ctx_.config.max_sessions) return;
+      // A recorded refusal waits for its commit with a descriptor and a session held: past a
+      // second limit's worth of them the client is still told, at once, but not recorded (the
+      // count is logged at the end of the burst, see session_ended).
+      if (refusing_ >= ctx_.config.max_sessions) {
+        ++unrecorded_refusals_;
+        auto ex = socket.get_executor();
+        asio::co_spawn(ex, say_and_close(std::move(socket), "421 " + too_many_sessions() + "\r\n"),
+                       asio::detached);
+        return;
+      }
       ++refusing_;
       first_refusal = !over_limit_reported_;
       over_limit_reported_ = true;
@@ -75,17 +95,17 @@ void Server::start_session(asio::ip::tcp::socket socket) {
       ++relaying_;
       over_limit_reported_ = false;
     }
+    // Taken here, not before: a client refused unrecorded uses up no session number.
+    key = ctx_.recorder ? ctx_.recorder->new_session_key() : next_key_++;
+    session = std::make_shared<Session>(std::move(socket), ctx_, key);
     sessions_[key] = {session, over_limit};
   }
   if (first_refusal)
     log::error("too many sessions (" + std::to_string(ctx_.config.max_sessions) +
                "): refusing new clients with 421 until one ends (--max-sessions)");
   auto ex = session->executor();
-  auto work = over_limit ? session->run_refused("4.3.2 mailtap: too many sessions (" +
-                                                    std::to_string(ctx_.config.max_sessions) +
-                                                    "); try again later",
-                                                /*log=*/false)
-                         : session->run();
+  auto work =
+      over_limit ? session->run_refused(too_many_sessions(), /*log=*/false) : session->run();
   // The handler owns the session until its coroutine is done (the map holds weak pointers).
   asio::co_spawn(ex, std::move(work), [this, key, session](std::exception_ptr e) {
     if (e) {
@@ -109,26 +129,33 @@ asio::awaitable<void> Server::refuse_unrecorded(asio::ip::tcp::socket socket) {
                  "); refusing new sessions (--record-failure=continue relays unrecorded)");
     }
   }
-  const std::string line =
-      "421 4.3.0 mailtap: recording failed (" + reason + "); not accepting sessions\r\n";
-  co_await asio::async_write(socket, asio::buffer(line), use_tuple);
-  std::error_code ignored;
-  socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  co_await say_and_close(std::move(socket), "421 4.3.0 mailtap: recording failed (" + reason +
+                                                "); not accepting sessions\r\n");
 }
 
 void Server::session_ended(storage::SessionKey id) {
   std::function<void()> drained;
+  unsigned unrecorded = 0;
   {
     std::lock_guard lock(mutex_);
     if (auto it = sessions_.find(id); it != sessions_.end()) {
       --(it->second.refusal ? refusing_ : relaying_);
       sessions_.erase(it);
     }
+    // The burst is over once its last recorded refusal is: the clients refused unrecorded in
+    // it are logged then, in one line (not one per client, nor per commit during a flood).
+    if (refusing_ == 0) unrecorded = std::exchange(unrecorded_refusals_, 0);
     if (shutting_down_ && sessions_.empty() && !drained_) {
       drained_ = true;
       drained = on_drained_;
     }
   }
+  if (unrecorded > 0)
+    log::error(
+        std::to_string(unrecorded) +
+        " client(s) over --max-sessions got the 421 but were not recorded: they came while " +
+        std::to_string(ctx_.config.max_sessions) +
+        " refusals were waiting for their record already");
   if (drained) {
     grace_timer_.cancel();
     drained();

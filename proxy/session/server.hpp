@@ -34,6 +34,7 @@ class Server {
 
  private:
   void start_session(asio::ip::tcp::socket socket);
+  std::string too_many_sessions() const;  // the refusal's text, after "421 "
   asio::awaitable<void> refuse_unrecorded(asio::ip::tcp::socket socket);
   void session_ended(storage::SessionKey id);
   void end_all_sessions();
@@ -51,6 +52,7 @@ class Server {
   std::map<storage::SessionKey, Entry> sessions_;
   unsigned relaying_ = 0;
   unsigned refusing_ = 0;
+  unsigned unrecorded_refusals_ = 0;  // told 421 at once, not recorded, since last logged
   bool over_limit_reported_ = false;
   std::atomic<storage::SessionKey> next_key_{1};
   bool shutting_down_ = false;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Clients that misbehave cannot make mailtap hold more than its documented bounds
-(docs/dialogue.md, "Memory bounds").
+"""Clients that misbehave or crowd in: mailtap holds no more than its documented bounds
+(docs/dialogue.md, "Memory bounds"), and tells every client it turns away why.
 
 A client that floods lines mailtap answers itself (STARTTLS with no --local-tls, a line with a
 NUL byte) and never reads: each few octets make a reply of a hundred, held for the client.
@@ -8,12 +8,14 @@ mailtap stops reading such a client once its unread replies reach the bound, so 
 stays flat; once the client reads, every line gets its reply, in order."""
 
 import os
+import re
 import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from test_recording import query  # noqa: E402
 
 MIB = 1 << 20
 
@@ -100,6 +102,60 @@ class NonReadingClientTest(h.IntegrationCase):
 
     def test_nul_line_flood_without_reading_stays_bounded(self):
         self.check_bounded_then_answered(b"NOOP \x00")
+
+
+class BurstOverMaxSessionsTest(h.IntegrationCase):
+
+    def test_every_client_of_a_burst_gets_the_421(self):
+        """300 clients at once with --max-sessions 2: each is told, and those not recorded
+        (past 2 refusals waiting for their record) are counted in the log."""
+        f = self.fake("good")
+        db = self.tmp / "burst.db"
+        mt = self.mailtap(f.address, db=db, extra_args=["--max-sessions", "2"])
+        held = [h.SmtpSocket(mt.port) for _ in range(2)]
+        for c in held:
+            self.addCleanup(c.close)
+            self.assertEqual(c.reply().code, 220)
+        burst = []
+        for _ in range(300):
+            s = socket.socket()
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", mt.port))
+            except BlockingIOError:
+                pass
+            burst.append(s)
+        told = []
+        for s in burst:
+            s.setblocking(True)
+            s.settimeout(15)
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(200)
+                if not chunk:
+                    break
+                data += chunk
+            told.append(data)
+        silent = sum(1 for d in told if not d.startswith(b"421 4.3.2 mailtap: too many sessions (2)"))
+        self.assertEqual(silent, 0, f"{silent} of 300 clients were not told")
+        # Each refusal is recorded, or counted in the log line that ends its burst.
+        def accounted() -> int:
+            logged = re.findall(r"(\d+) client\(s\) over --max-sessions got the 421 but were "
+                                r"not recorded", mt.stderr)
+            refused = query(db, "SELECT count(*) AS n FROM sessions WHERE outcome = 'refused'")
+            return refused[0]["n"] + sum(int(n) for n in logged)
+        deadline = time.monotonic() + 15
+        while accounted() < 300:
+            self.assertLess(time.monotonic(), deadline,
+                            f"{accounted()} of 300 refusals recorded or logged:\n{mt.stderr}")
+            time.sleep(0.05)
+        self.assertEqual(accounted(), 300)
+        # The numbers go on without gaps: a client not recorded takes none.
+        ids = [r["id"] for r in query(db, "SELECT id FROM sessions ORDER BY id")]
+        self.assertEqual(ids, list(range(1, len(ids) + 1)))
+        for c in held:
+            self.assertEqual(c.cmd("QUIT").code, 221)
 
 
 if __name__ == "__main__":
