@@ -167,8 +167,10 @@ asio::awaitable<void> Session::run() {
   if (!dialogue_->finished())
     dialogue_->end(smtp::Ending{smtp::Ending::Kind::error, "relay ended unexpectedly"});
   const smtp::Ending ending = *dialogue_->ending();
-  if (!end_committed_) close_record(smtp::outcome_of(ending.kind), ending.reason);
+  const bool close_now = !end_committed_;
+  if (close_now) close_record(smtp::outcome_of(ending.kind), ending.reason);
   co_await flush_records();
+  if (close_now) note_end_committed();
   const std::string duration =
       format_short_duration(std::chrono::steady_clock::now() - started_steady_);
   log::info("session " + std::to_string(id_) + " ended: " +
@@ -200,7 +202,7 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log)
   // The 421 ends the session for the client: its record is committed first.
   close_record(setup.outcome, reason);
   co_await flush_records();
-  end_committed_ = true;
+  note_end_committed();
   {
     // A client that does not read must not keep the session alive.
     net::Deadline deadline(executor(), std::chrono::seconds(5), [this] { client_.close(); });
@@ -212,7 +214,16 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log)
                recorded_as());
 }
 
+void Session::note_end_committed() {
+  end_committed_ = true;
+  // The recorder's submit returned because the close was committed or because recording
+  // failed: failed now, the close is (almost surely) not on disk, and the log must not
+  // suggest it is.
+  end_unrecorded_ = ctx_.recorder != nullptr && ctx_.recorder->failed();
+}
+
 std::string Session::recorded_as() const {
+  if (end_unrecorded_) return ", not recorded (recording failed)";
   const std::int64_t id = record_.recorded_id();
   if (id == 0 || id == static_cast<std::int64_t>(id_)) return "";
   return ", recorded as session " + std::to_string(id);
@@ -457,7 +468,7 @@ asio::awaitable<void> Session::after_input() {
     co_await asio::post(executor(), asio::use_awaitable);
   co_await flush_records();
   if (durable) --durable_flushes_;
-  if (ends_session) end_committed_ = true;
+  if (ends_session) note_end_committed();
   if (durable_flushes_ == 0) release_client_held();
   if (d.finished()) upstream_writer_wake_.notify();
 }

@@ -92,8 +92,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void record_opened();
   void close_record(storage::Outcome outcome, std::string reason);
   // After the session's row is written: "" when its database id is its number here, else
-  // ", recorded as session N" (another process recording into the same file took that id).
+  // ", recorded as session N" (another process recording into the same file took that id);
+  // ", not recorded (recording failed)" when its end could not be recorded.
   std::string recorded_as() const;
+  void note_end_committed();  // the closing record's flush is done: committed, or failed
   void note_client_progress();
   void note_login_outcome();
   void fetch_token_if_needed();
@@ -125,7 +127,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // end of the session) are committed; released in order once no such commit is pending.
   std::string client_held_;
   int durable_flushes_ = 0;
-  bool end_committed_ = false;  // the session's closing record is on disk (or not recorded)
+  bool end_committed_ = false;   // the session's closing record is on disk (or not recorded)
+  bool end_unrecorded_ = false;  // ... not recorded: recording had failed by then
   std::string client_out_;
   std::size_t client_writing_ = 0;  // octets of client output the writer has in flight
   bool token_fetch_running_ = false;

@@ -332,6 +332,17 @@ class RecordingFailureTest(IntegrationCase):
         self.assertTrue(any(token.encode() in msg for s in fake.sessions for msg in s.messages))
         self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
         self.assertIn("recording failed during the run", m.stderr)
+        # Each session's log line says whether `mailtap show N` will find it.
+        con = sqlite3.connect(f"file:{full / 'mailtap.db'}?mode=ro", uri=True)
+        self.addCleanup(con.close)
+        recorded = {r[0] for r in con.execute("SELECT id FROM sessions WHERE ended_at IS NOT NULL")}
+        ended = re.findall(r"(?m)^mailtap: session (\d+) ended: (.*)$", m.stderr)
+        self.assertGreaterEqual(len(ended), 4)
+        for sid, line in ended:
+            self.assertEqual("not recorded (recording failed)" not in line, int(sid) in recorded,
+                             f"session {sid}: {line}")
+        for _, line in ended[-3:]:  # relayed after the failure
+            self.assertIn("1 message(s), not recorded (recording failed)", line)
 
     def test_deleted_database_is_a_recording_failure(self):
         """`rm mailtap.db` while the proxy runs: the later sessions would go to a deleted inode
