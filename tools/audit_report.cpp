@@ -5,6 +5,7 @@
 #include <set>
 
 #include "proxy/smtp/base64.hpp"
+#include "proxy/smtp/command.hpp"
 #include "proxy/smtp/event.hpp"
 #include "storage/reader.hpp"
 #include "tools/json_writer.hpp"
@@ -75,6 +76,7 @@ class Auditor {
     std::uint64_t body_transaction = 0;
     std::string data;          // the client's DATA/BDAT bytes of the current session
     std::string login_prompt;  // "Username:"/"Password:" after a 334, until the client answers
+    bool after_auth = false;   // the client sent an AUTH line; no line with a verb since
     // Shapes mailtap neutralised as they arrived ("\n.\n at offset 12"), from its rewrite
     // notes; older recordings kept the raw shapes in their DATA bytes, scanned as well.
     std::vector<std::string> noted_shapes;
@@ -92,6 +94,7 @@ class Auditor {
     st.data.clear();
     st.noted_shapes.clear();
     st.login_prompt.clear();
+    st.after_auth = false;
     st.body.reset();
     st.body_transaction = 0;
   }
@@ -145,6 +148,28 @@ class Auditor {
     }
   }
 
+  // Behind a refused AUTH, the client's next lines without a verb are its SASL responses (an
+  // AUTH LOGIN user name and password pasted in one go) read as commands: the dialogue records
+  // them redacted (docs/dialogue.md, "Sync points"). One stored as sent is a leak.
+  static void check_lines_after_auth(AuditReport& r, std::int64_t session, const std::string& where,
+                                     const smtp::Event& e, SessionScan& st) {
+    if (!smtp::from_client(e.direction)) return;
+    if (e.kind == smtp::EventKind::auth) {
+      st.after_auth = true;
+      return;
+    }
+    if (e.kind != smtp::EventKind::command) return;
+    const std::string line = e.bytes.substr(0, e.bytes.find_first_of("\r\n"));
+    if (smtp::parse_command(line).id != smtp::Verb::other) {
+      st.after_auth = false;
+      return;
+    }
+    if (st.after_auth && !e.redacted && looks_like_base64_text(line))
+      r.leaks.push_back({session, where + " bytes",
+                         "base64 line after an AUTH line recorded without redaction (a SASL "
+                         "response, such as an AUTH LOGIN password)"});
+  }
+
   bool scan_events(AuditReport& r, std::string& error) {
     SessionScan st(scan_);
     std::map<std::int64_t, AuditRewrite> rewrites;
@@ -172,6 +197,7 @@ class Auditor {
           }
           if (e.kind == EventKind::rewrite) note_rewrite(session, e, st, rewrites);
           check_login_password(r, session, where, e, st);
+          check_lines_after_auth(r, session, where, e, st);
         },
         error);
     // What was read before a failure is reported all the same.

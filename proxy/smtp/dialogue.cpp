@@ -89,12 +89,13 @@ Event Dialogue::rewrite_event(std::string_view verb, std::string bytes, std::str
 }
 
 // A client's command line as recorded. Kept out of the record, as a secret: a line without a
-// verb behind a failed AUTH exchange (`distrusted`, see distrust_early_lines), and a line shaped
-// like a SASL credential wherever it comes (a PLAIN blob pasted without "AUTH PLAIN", say).
-Event Dialogue::client_line_event(Direction d, const Command& cmd, std::string_view line,
-                                  bool distrusted) const {
+// verb behind a failed AUTH exchange (line_distrusted_, see distrust_early_lines), and a line
+// shaped like a SASL credential wherever it comes (a PLAIN blob pasted without "AUTH PLAIN").
+// Every path that records a client's line comes here, so none can forget the rule.
+Event Dialogue::client_line_event(Direction d, const Command& cmd, std::string_view line) const {
   Event e = make_event(d, EventKind::command);
   e.wire_size = line.size();
+  const bool distrusted = line_distrusted_ && cmd.id == Verb::other;
   const bool credential = cmd.id == Verb::other && is_encoded_credential(strip_crlf(line));
   if (distrusted || credential) {
     e.bytes = "[<redacted " + std::to_string(line.size()) + " bytes>]\r\n";
@@ -465,6 +466,8 @@ void Dialogue::handle_framed_line(FramedLine framed) {
     e.note = too_long ? "command line of " + std::to_string(total) + " octets refused"
                       : "command line with a NUL byte refused";
     record(std::move(e));
+    // A refused AUTH line: what follows may be its SASL responses, as after any refused AUTH.
+    if (cmd.id == Verb::auth) distrust_early_lines();
     queue_local_reply(too_long
                           ? "500 5.5.2 mailtap: line too long (limit " +
                                 std::to_string(cmd.id == Verb::auth ? options_.max_auth_line
@@ -480,7 +483,7 @@ void Dialogue::handle_framed_line(FramedLine framed) {
 void Dialogue::handle_command(const Command& cmd, std::string_view line, bool distrusted) {
   // A line that begins with an SMTP verb is a command whatever came before it.
   if (cmd.id != Verb::other) distrust_until_verb_ = false;
-  distrusted = (distrusted || distrust_until_verb_) && cmd.id == Verb::other;
+  line_distrusted_ = (distrusted || distrust_until_verb_) && cmd.id == Verb::other;
   if (gate_client_tls(cmd, line) || intercept_command(cmd, line)) return;
   switch (cmd.id) {
     case Verb::starttls: {
@@ -496,7 +499,7 @@ void Dialogue::handle_command(const Command& cmd, std::string_view line, bool di
       send_client_auth(line, /*response=*/false);
       return;
     default:
-      relay_command(cmd, line, distrusted);
+      relay_command(cmd, line);
       return;
   }
 }
@@ -590,8 +593,8 @@ TransactionTracker::Forecast Dialogue::forecast_transaction() const {
 }
 
 // A command the upstream answers and mailtap only watches: relayed, its reply awaited in turn.
-void Dialogue::relay_command(const Command& cmd, std::string_view line, bool distrusted) {
-  Event e = client_line_event(Direction::client_to_upstream, cmd, line, distrusted);
+void Dialogue::relay_command(const Command& cmd, std::string_view line) {
+  Event e = client_line_event(Direction::client_to_upstream, cmd, line);
   const bool redacted = e.redacted;
   record(std::move(e));
   forward(line);

@@ -222,7 +222,7 @@ class Dialogue {
   void handle_bdat(const Command& cmd, std::string_view line);
   bool release_held_bdat();
   TransactionTracker::Forecast forecast_transaction() const;
-  void relay_command(const Command& cmd, std::string_view line, bool distrusted);
+  void relay_command(const Command& cmd, std::string_view line);
   void distrust_early_lines();
   void handle_sasl_line(std::string_view line);
   bool read_data();                             // false: need more bytes
@@ -294,9 +294,9 @@ class Dialogue {
   Event rewrite_event(std::string_view verb, std::string bytes, std::string note) const;
   // Hands a finished (redacted) event to the owner.
   void record(Event e) { events_.push_back(RecordedEvent(std::move(e))); }
-  // A client's command line as recorded (distrusted: redacted, see distrust_early_lines).
-  Event client_line_event(Direction d, const Command& cmd, std::string_view line,
-                          bool distrusted = false) const;
+  // A client's command line as recorded; redacted when it is a line without a verb behind a
+  // refused AUTH (line_distrusted_, see distrust_early_lines), whoever answers it.
+  Event client_line_event(Direction d, const Command& cmd, std::string_view line) const;
   // An AUTH line as recorded: its redacted rendering, and the octets it had on the wire.
   Event auth_line_event(Direction d, RedactedLine r, std::size_t wire_size) const;
 
@@ -347,6 +347,9 @@ class Dialogue {
   bool client_eof_ = false;
   bool quit_sent_ = false;
   bool distrust_until_verb_ = false;  // an AUTH failed; no line with a verb has come since
+  // The line being handled has no verb and follows a refused AUTH (see handle_command): it may
+  // be a SASL response. Set before any path can answer, relay or record the line.
+  bool line_distrusted_ = false;
   bool chunking_ = false;
   bool abandon_upstream_ = false;
   std::deque<Pending> pending_;

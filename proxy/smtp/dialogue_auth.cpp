@@ -222,7 +222,7 @@ bool Dialogue::intercept_command(const Command& cmd, std::string_view line) {
 }
 
 // An AUTH line mailtap answers itself: recorded as redacted as any AUTH line (it may carry a
-// secret all the same), never forwarded.
+// secret all the same), never forwarded. Every refusal of an AUTH by mailtap comes here.
 void Dialogue::refuse_auth_line(std::string_view line, std::string reply_line) {
   AuthRedactor scratch(options_.redaction);
   record(
@@ -237,14 +237,9 @@ bool Dialogue::assist_command(std::string_view line) {
   if (a.needs_token) {
     if (!options_.token_command) {
       assistant_->finish();
-      Event e = make_event(Direction::client_to_mailtap, EventKind::auth);
-      e.verb = "AUTH";
-      e.bytes = std::string(line);
-      e.wire_size = line.size();
-      record(std::move(e));
-      queue_local_reply(
-          "504 5.5.4 mailtap: AUTH XOAUTH2/OAUTHBEARER USER needs a token: start mailtap with "
-          "--oauth2-token-cmd\r\n");
+      refuse_auth_line(line,
+                       "504 5.5.4 mailtap: AUTH XOAUTH2/OAUTHBEARER USER needs a token: start "
+                       "mailtap with --oauth2-token-cmd\r\n");
       return true;
     }
     // Nothing is read or sent until the token is there (provide_token sends the AUTH line).

@@ -6,8 +6,10 @@ Each delivers, and each session is recorded with the client's TLS version and AU
 Also: the default certificate is made once (0600 key in a 0700 directory under
 $XDG_CONFIG_HOME/mailtap) and reused (also from a read-only directory, as under the systemd
 unit), a key others could read or plant is refused, its printed fingerprint is the one openssl
-computes, bytes injected after STARTTLS end the session, and AUTH before STARTTLS is refused."""
+computes, bytes injected after STARTTLS end the session, AUTH before STARTTLS is refused, and
+the lines pasted behind an AUTH refused after STARTTLS stay out of the record."""
 
+import base64
 import os
 import re
 import shutil
@@ -110,6 +112,11 @@ class LocalTlsTest(h.IntegrationCase):
         for f in self.db.parent.glob(self.db.name + "*"):
             self.assertNotIn(PASSWORD.encode(), f.read_bytes(), f"the password is in {f}")
         return s
+
+    def tool(self, *args) -> subprocess.CompletedProcess:
+        """A record tool (`show`, `audit`) run on this test's database."""
+        return subprocess.run([str(h.mailtap_bin()), *args, "--db", str(self.db)],
+                              capture_output=True, timeout=60)
 
     # clients ------------------------------------------------------------------------
     def msmtp(self, port: int, message: bytes, *, starttls: bool) -> subprocess.CompletedProcess:
@@ -343,6 +350,37 @@ class LocalTlsTest(h.IntegrationCase):
         mt.stop()
         for f in self.db.parent.glob(self.db.name + "*"):
             self.assertNotIn(PASSWORD.encode(), f.read_bytes())
+
+    def test_auth_pasted_after_starttls_before_ehlo_stays_out_of_the_record(self):
+        """openssl s_client -starttls smtp sends its own EHLO before STARTTLS; a user who then
+        pastes AUTH LOGIN and two base64 lines meets mailtap's "send EHLO again". The AUTH is
+        refused, so the base64 lines are its SASL responses: recorded redacted, never in clear
+        in the database, its WAL, `show` or the log, and `audit` has nothing to report."""
+        if h.require_tools("openssl"):
+            self.skipTest("missing tools: openssl")
+        user64 = base64.b64encode(USER.encode())
+        pw64 = base64.b64encode(PASSWORD.encode())
+        mt = self.start("starttls")
+        typed = b"AUTH LOGIN\r\n" + user64 + b"\r\n" + pw64 + b"\r\nQUIT\r\n"
+        cp = subprocess.run(["openssl", "s_client", "-quiet", "-starttls", "smtp", "-connect",
+                             f"127.0.0.1:{mt.port}", "-CAfile", str(self.cert)],
+                            input=typed, capture_output=True, timeout=60)
+        out = cp.stdout.decode(errors="replace")
+        self.assertEqual(out.count("503 5.5.1 mailtap: send EHLO again"), 3, out)
+        self.assertIn("221", out)
+        s = self.ended_session()
+        redacted = [e for e in self.events(s["id"]) if e["kind"] == "command" and e["redacted"]]
+        self.assertEqual(len(redacted), 2, [dict(e) for e in self.events(s["id"])])
+        shown = self.tool("show", str(s["id"]))
+        self.assertEqual(shown.returncode, 0, shown.stderr)
+        audit = self.tool("audit")
+        self.assertEqual(audit.returncode, 0, audit.stdout + audit.stderr)
+        mt.stop()
+        self.assertNotIn(pw64, shown.stdout)
+        self.assertNotIn(pw64.decode(), mt.stderr)
+        for f in self.db.parent.glob(self.db.name + "*"):
+            self.assertNotIn(pw64, f.read_bytes(), f"the base64 password is in {f}")
+            self.assertNotIn(pw64.upper(), f.read_bytes(), f"an upper-cased copy is in {f}")
 
     def test_shutdown_ends_a_client_stuck_in_its_handshake(self):
         """A client that connects to the implicit port and says nothing does not hold

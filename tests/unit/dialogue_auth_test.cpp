@@ -332,6 +332,26 @@ TEST(DialogueAssist, Xoauth2UserTakesTheTokenCommandsToken) {
   expect_no_secret(r, token1);
 }
 
+// Without --oauth2-token-cmd mailtap refuses the AUTH itself (504); what the client pasted
+// behind it (a token, say) is read as commands and kept out of the record, as after any refused
+// AUTH. The AUTH line itself is recorded through the redactor, as every refused AUTH line is.
+TEST(DialogueAssist, LinesAfterAnAuthRefusedForWantOfATokenCommandStayOutOfTheRecord) {
+  DialogueOptions o = assist_options();
+  o.token_command = false;
+  o.redaction.redact_users = true;
+  const Result r = run_all_splits(
+      {
+          client("AUTH XOAUTH2 alice@example.com\r\nya29.s3cret-token\r\nNOOP\r\n"),
+          upstream("500 5.5.2 unknown\r\n250 ok\r\n"),
+      },
+      o);
+  EXPECT_EQ(r.client_per_step[0].rfind("504 5.5.4 mailtap: AUTH XOAUTH2/OAUTHBEARER USER", 0), 0u)
+      << r.client_per_step[0];
+  EXPECT_EQ(r.to_upstream, "ya29.s3cret-token\r\nNOOP\r\n");
+  expect_secret_absent(r, "s3cret-token");
+  expect_secret_absent(r, "alice@example.com");
+}
+
 TEST(DialogueAssist, TutorialBase64PassesUnchanged) {
   const std::string typed = "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n";
   const Result r = run_all_splits({client(typed), upstream("235 2.7.0 ok\r\n")}, assist_options());

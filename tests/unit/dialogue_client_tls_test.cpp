@@ -143,6 +143,39 @@ TEST(DialogueClientTls, AfterTlsTheClientMustGreetAgain) {
   expect_secret_absent(r, "pw-secret");
 }
 
+// openssl s_client -starttls smtp sends its own EHLO before STARTTLS, so a person pasting
+// "AUTH LOGIN" and two base64 lines meets the refusal to greet again: the lines after that
+// refused AUTH are its SASL responses, kept out of the record as after any refused AUTH.
+TEST(DialogueClientTls, ResponsesAfterAnAuthRefusedBeforeTheNewEhloStayOutOfTheRecord) {
+  const std::string user_line = base64_encode("alice") + "\r\n";
+  const std::string password_line = base64_encode("alice-secret-1") + "\r\n";
+  for (const bool pasted : {true, false}) {
+    Script script = {
+        client(ehlo),
+        upstream(upstream_ehlo),
+        client("STARTTLS\r\n"),
+        client_tls_up(),
+    };
+    if (pasted) {
+      script.push_back(client("AUTH LOGIN\r\n" + user_line + password_line));
+    } else {
+      script.push_back(client("AUTH LOGIN\r\n"));
+      script.push_back(client(user_line));
+      script.push_back(client(password_line));
+    }
+    script.push_back(client("QUIT\r\n"));
+    script.push_back(upstream("221 2.0.0 Bye\r\n"));
+    const Result r = run_all_splits(script, local_tls(ClientTls::starttls));
+    expect_secret_absent(r, base64_encode("alice-secret-1"));
+    expect_secret_absent(r, base64_encode("alice"));
+    EXPECT_EQ(r.to_upstream, ehlo + "QUIT\r\n");
+    std::size_t redacted = 0;
+    for (const Event* e : find_events(r, Direction::client_to_mailtap, EventKind::command))
+      redacted += e->redacted ? 1 : 0;
+    EXPECT_EQ(redacted, 2u) << "pasted=" << pasted << "\n" << r.describe();
+  }
+}
+
 TEST(DialogueClientTls, ABdatChunkBeforeTheNewEhloIsDiscardedNotReadAsCommands) {
   const Result r = run_all_splits(
       {

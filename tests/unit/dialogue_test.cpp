@@ -589,6 +589,24 @@ TEST(Dialogue, ResponsesTypedAfterARejectedAuthAreNotRecordedEither) {
   EXPECT_EQ(commands[3]->verb, "HELLO");
 }
 
+TEST(Dialogue, ResponsesBehindAnAuthLineRefusedAsTooLongAreNotRecorded) {
+  // mailtap refuses the AUTH line itself (500, over the limit): the lines pasted behind it are
+  // its SASL responses all the same.
+  DialogueOptions o = test_options();
+  o.max_auth_line = 64;
+  const std::string pass = base64_encode(password);
+  const Result r = run_all_splits(
+      {
+          client("AUTH LOGIN " + std::string(70, 'A') + "\r\n" + pass + "\r\nNOOP\r\n"),
+          upstream("500 5.5.2 unknown\r\n250 ok\r\n"),
+      },
+      o);
+  EXPECT_EQ(r.client_per_step[0].rfind("500 5.5.2 mailtap: line too long", 0), 0u)
+      << r.client_per_step[0];
+  EXPECT_EQ(r.to_upstream, pass + "\r\nNOOP\r\n");
+  expect_secret_absent(r, pass);
+}
+
 TEST(Dialogue, ACredentialPastedAsACommandIsNotRecorded) {
   // "AUTH PLAIN " forgotten, or a PLAIN blob pasted behind a mistyped mechanism: the server
   // reads a command, and the line is the password all the same.

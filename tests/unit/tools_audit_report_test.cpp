@@ -112,6 +112,51 @@ TEST(ToolsAuditReport, APasswordInsideOnePieceIsReportedOnce) {
             "session 1, event 2 bytes at offset 1000: the --password-env password, in clear\n");
 }
 
+// A client's line as the dialogue records it, in session `key`.
+storage::SessionEvent client_line(storage::SessionKey key, std::uint64_t seq, smtp::EventKind kind,
+                                  std::string bytes) {
+  storage::SessionEvent r{key, seq, test_support::recorded()};
+  auto& e = test_support::edit(r.event);
+  e.direction = smtp::Direction::client_to_mailtap;
+  e.phase = smtp::Phase::tls;
+  e.kind = kind;
+  e.wire_size = bytes.size();
+  e.bytes = std::move(bytes);
+  e.time = storage::Clock::now();
+  return r;
+}
+
+// An AUTH LOGIN that mailtap refused, then its user name and password pasted behind it and
+// stored as sent (as before the fix to the greet-again gate): the audit finds both, with no
+// --password-env to go by, and nothing once a verb has ended the exchange.
+TEST(ToolsAuditReport, Base64LinesStoredAsSentAfterARefusedAuthAreLeaks) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  storage::RecorderOptions o;
+  o.path = path;
+  std::string error;
+  auto rec = storage::Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+  const storage::SessionKey key = rec->new_session_key();
+  using smtp::EventKind;
+  std::vector<std::vector<Record>> batches;
+  batches.push_back(batch(test_support::session_opened(key)));
+  batches.push_back(batch(client_line(key, 1, EventKind::auth, "AUTH LOGIN\r\n")));
+  batches.push_back(batch(client_line(key, 2, EventKind::command, "YWxpY2U=\r\n")));
+  batches.push_back(batch(client_line(key, 3, EventKind::command, "YWxpY2Utc2VjcmV0LTE=\r\n")));
+  batches.push_back(batch(client_line(key, 4, EventKind::command, "NOOP\r\n")));
+  batches.push_back(batch(client_line(key, 5, EventKind::command, "aGVsbG8gd29ybGQ=\r\n")));
+  batches.push_back(batch(test_support::session_closed(key)));
+  test_support::record_batches(*rec, std::move(batches));
+  rec->stop();
+  ASSERT_FALSE(rec->failed()) << rec->failure_reason();
+  const std::string what =
+      ": base64 line after an AUTH line recorded without redaction (a SASL response, such as an "
+      "AUTH LOGIN password)\n";
+  EXPECT_EQ(leaks_of(audit(path, "")),
+            "session 1, event 2 bytes" + what + "session 1, event 3 bytes" + what);
+}
+
 std::string integrity_of(const AuditReport& r) {
   std::string out;
   for (const std::string& line : r.integrity) out += line + "\n";
