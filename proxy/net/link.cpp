@@ -20,13 +20,25 @@ asio::awaitable<std::tuple<std::error_code, std::size_t>> Link::read_some(
   if (tls_active_) co_return co_await tls_->read_some(buf);
   // Plain text: wait, then read, so that `buf` is only touched once there are bytes.
   for (;;) {
-    auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read, use_tuple);
-    if (ec) co_return std::tuple{ec, std::size_t{0}};
-    // The getter reads asio's flag; setting it is an ioctl, needed once per socket.
-    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
-    const std::size_t n = socket_.read_some(buf, ec);
+    if (const std::error_code ec = co_await wait_readable())
+      co_return std::tuple{ec, std::size_t{0}};
+    std::error_code ec;
+    const std::size_t n = read_now(buf, ec);
     if (ec != asio::error::would_block && ec != asio::error::try_again) co_return std::tuple{ec, n};
   }
+}
+
+asio::awaitable<std::error_code> Link::wait_readable() {
+  auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read, use_tuple);
+  co_return ec;
+}
+
+std::size_t Link::read_now(asio::mutable_buffer buf, std::error_code& ec) {
+  ec.clear();
+  // The getter reads asio's flag; setting it is an ioctl, needed once per socket.
+  if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+  if (ec) return 0;
+  return socket_.read_some(buf, ec);
 }
 
 asio::awaitable<std::tuple<std::error_code, std::size_t>> Link::write(asio::const_buffer buf) {

@@ -34,6 +34,11 @@ class Link {
   // See TlsStream::read_some: with TLS the bytes are in `buf` on return and a buffer shared
   // with other links will do if consumed before the caller next suspends.
   asio::awaitable<std::tuple<std::error_code, std::size_t>> read_some(asio::mutable_buffer buf);
+  // Plain text, in two steps for a reader that must look again before it reads: wait until the
+  // socket has bytes (or an error), then take what is there without waiting (would_block or
+  // try_again: nothing after all, wait again).
+  asio::awaitable<std::error_code> wait_readable();
+  std::size_t read_now(asio::mutable_buffer buf, std::error_code& ec);
   asio::awaitable<std::tuple<std::error_code, std::size_t>> write(asio::const_buffer buf);
   // One attempt that never waits (see TlsStream::write_now): the octets written, all of `buf`
   // unless `ec` is set; asio::error::would_block when the socket is full, which with TLS can

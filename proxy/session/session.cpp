@@ -473,6 +473,25 @@ asio::awaitable<void> Session::after_input() {
   if (d.finished()) upstream_writer_wake_.notify();
 }
 
+// One read of the client's bytes, or none (nullopt) when the dialogue stopped wanting them
+// while the read waited. That is how "EHLO x\r\nSTARTTLS\r\n" in one write goes: the read
+// waits while the dialogue waits for the EHLO reply, which lets it read the STARTTLS and say
+// 220; the client's next bytes are then its TLS handshake, the handshake's to read. Bytes that
+// came with STARTTLS are in the dialogue already, and still refused as an injection.
+asio::awaitable<std::optional<std::tuple<std::error_code, std::size_t>>> Session::read_client(
+    asio::mutable_buffer buf) {
+  if (client_.tls_active()) co_return co_await client_.read_some(buf);
+  for (;;) {
+    const std::error_code wait_ec = co_await client_.wait_readable();
+    if (dialogue_->finished() || !dialogue_->wants_client_input() || client_.tls_active())
+      co_return std::nullopt;
+    if (wait_ec) co_return std::tuple{wait_ec, std::size_t{0}};
+    std::error_code ec;
+    const std::size_t n = client_.read_now(buf, ec);
+    if (ec != asio::error::would_block && ec != asio::error::try_again) co_return std::tuple{ec, n};
+  }
+}
+
 asio::awaitable<void> Session::client_reader() {
   smtp::Dialogue& d = *dialogue_;
   for (;;) {
@@ -480,8 +499,10 @@ asio::awaitable<void> Session::client_reader() {
       co_await client_reader_wake_.wait();
     if (d.finished()) break;
     const auto buf = thread_read_buffer();
-    auto [ec, n] = co_await client_.read_some(asio::buffer(buf.data(), buf.size()));
+    const auto read = co_await read_client(asio::buffer(buf.data(), buf.size()));
     if (d.finished()) break;
+    if (!read) continue;
+    const auto [ec, n] = *read;
     d.set_time(storage::Clock::now());
     last_client_activity_ = std::chrono::steady_clock::now();
     if (ec) {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "proxy/net/async_signal.hpp"
@@ -58,6 +59,8 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   asio::awaitable<void> relay();
   asio::awaitable<void> client_reader();
+  asio::awaitable<std::optional<std::tuple<std::error_code, std::size_t>>> read_client(
+      asio::mutable_buffer buf);
   asio::awaitable<void> upstream_reader();
   asio::awaitable<void> client_writer();
   asio::awaitable<void> upstream_writer();

@@ -6,8 +6,9 @@ Each delivers, and each session is recorded with the client's TLS version and AU
 Also: the default certificate is made once (0600 key in a 0700 directory under
 $XDG_CONFIG_HOME/mailtap) and reused (also from a read-only directory, as under the systemd
 unit), a key others could read or plant is refused, its printed fingerprint is the one openssl
-computes, bytes injected after STARTTLS end the session, AUTH before STARTTLS is refused, and
-the lines pasted behind an AUTH refused after STARTTLS stay out of the record."""
+computes, bytes injected after STARTTLS end the session (also behind an EHLO in the same
+write) while EHLO and STARTTLS in one write then a handshake work, AUTH before STARTTLS is
+refused, and the lines pasted behind an AUTH refused after STARTTLS stay out of the record."""
 
 import base64
 import os
@@ -331,6 +332,49 @@ class LocalTlsTest(h.IntegrationCase):
             self.assertNotIn(b"injected", bytes(e["bytes"]))
             if e["direction"] == "client_to_upstream":
                 self.assertNotEqual(e["verb"], "MAIL")
+        self.assertNotIn("injected@client.test", self.postfix.maillog_text())
+
+    def test_ehlo_and_starttls_in_one_write_then_the_handshake(self):
+        """RFC 2920/3207 allow STARTTLS last in a group: "EHLO x\\r\\nSTARTTLS\\r\\n" in one
+        write (HELO too), then the handshake once the 220 is in. The read mailtap had waiting
+        while it waited for the EHLO reply must leave the ClientHello to the handshake."""
+        mt = self.start("starttls")
+        ctx = ssl.create_default_context(cafile=str(self.cert))
+        for greeting in (b"EHLO client.test", b"HELO client.test"):
+            with h.SmtpSocket(mt.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                c.send(greeting + b"\r\nSTARTTLS\r\n")
+                self.assertEqual(c.reply().code, 250)
+                r = c.reply()
+                self.assertEqual(r.code, 220, r)
+                self.assertIn("Ready to start TLS", r.text)
+                c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")
+                self.assertIn("AUTH PLAIN LOGIN", c.cmd("EHLO client.test").lines)
+                self.assertEqual(c.cmd("AUTH PLAIN " + h.auth_plain(USER, PASSWORD)).code, 235)
+                self.assertEqual(c.cmd("QUIT").code, 221)
+        rows = wait_for(lambda: [r for r in self.sessions() if r["ended_at"]]
+                        if self.db.exists() and len(self.sessions()) == 2 else None,
+                        what="both sessions to be recorded")
+        for row in rows:
+            self.assertEqual(row["outcome"], "quit", dict(row))
+            self.assertRegex(row["client_tls_version"] or "", r"^TLSv1\.[23]$")
+        self.assertNotIn("injection", mt.stderr)
+
+    def test_injection_behind_ehlo_in_one_write_is_still_refused(self):
+        """The same write with bytes after STARTTLS: those are still an injection."""
+        mt = self.start("starttls")
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            c.send(b"EHLO client.test\r\nSTARTTLS\r\nMAIL FROM:<injected@client.test>\r\n")
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.reply().code, 220)
+            r = c.reply()
+            self.assertEqual(r.code, 421, r)
+            self.assertIn("after STARTTLS", r.text)
+            self.assertTrue(c.is_closed())
+        s = self.ended_session()
+        self.assertEqual(s["outcome"], "error")
+        self.assertIn("after STARTTLS", s["outcome_reason"])
         self.assertNotIn("injected@client.test", self.postfix.maillog_text())
 
     def test_auth_before_starttls_is_refused(self):
