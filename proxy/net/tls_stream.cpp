@@ -123,7 +123,11 @@ int TlsStream::read_ahead_read(BIO* bio, char* out, int len) {
     return static_cast<int>(n);
   }
   if (!a->window.empty()) return static_cast<int>(take(a->window, out, want));
-  if (a->limit == 0) return bio_result(bio, ::recv(a->fd, out, want, 0));
+  if (a->limit == 0) {
+    const int n = bio_result(bio, ::recv(a->fd, out, want, 0));
+    a->note_handshake_octets(out, n);
+    return n;
+  }
   if (a->socket_empty) {
     BIO_set_retry_read(bio);
     errno = EAGAIN;
@@ -136,6 +140,27 @@ int TlsStream::read_ahead_read(BIO* bio, char* out, int len) {
   a->socket_empty = static_cast<std::size_t>(r) < ask;
   a->window = std::string_view(buffer.data(), static_cast<std::size_t>(r));
   return static_cast<int>(take(a->window, out, want));
+}
+
+namespace {
+// An alert record: content type 21, version 3.x, length 2, then level and description.
+constexpr std::size_t kAlertRecordOctets = 7;
+}  // namespace
+
+void TlsStream::ReadAhead::note_handshake_octets(const char* octets, int n) {
+  if (n <= 0) return;
+  handshake_tail.append(octets, static_cast<std::size_t>(n));
+  if (handshake_tail.size() > kAlertRecordOctets)
+    handshake_tail.erase(0, handshake_tail.size() - kAlertRecordOctets);
+}
+
+std::optional<std::uint8_t> TlsStream::handshake_alert() const {
+  const std::string& t = ahead_.handshake_tail;
+  if (t.size() < kAlertRecordOctets) return std::nullopt;
+  const auto octet = [&t](std::size_t i) { return static_cast<std::uint8_t>(t[i]); };
+  if (octet(0) != SSL3_RT_ALERT || octet(1) != 3 || octet(3) != 0 || octet(4) != 2)
+    return std::nullopt;
+  return octet(6);
 }
 
 // Sends what waits, as far as the socket takes it: 0 when all of it went, otherwise -1 with

@@ -13,7 +13,9 @@
 #include <asio/buffer.hpp>
 #include <asio/ip/tcp.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -38,6 +40,10 @@ class TlsStream {
   TlsStream& operator=(const TlsStream&) = delete;
 
   SSL* native_handle() const { return ssl_; }
+  // The AlertDescription of the alert record the handshake read last, if it read one in clear
+  // (header and two octets): where a handshake stopped on one, the peer refused to go on. Over
+  // TLS 1.3 BoringSSL cannot say which alert it was (see client_handshake_failure.hpp).
+  std::optional<std::uint8_t> handshake_alert() const;
   // Verify the peer with `fn` (SSL_VERIFY_PEER); without it, nothing is verified.
   void set_verify(VerifyFn fn);
 
@@ -76,6 +82,9 @@ class TlsStream {
     std::string kept;           // a window's rest that had to outlive the read that made it
     std::size_t limit = 0;      // non-zero inside read_some(): how far to read ahead
     bool socket_empty = false;  // the last read ahead was short: wait for the reactor
+    // The last octets read outside read_some() (the handshake): room for one alert record.
+    std::string handshake_tail;
+    void note_handshake_octets(const char* octets, int n);
   };
   // Ciphertext on its way to the socket (see tls_stream.cpp).
   struct Outgoing {

@@ -14,6 +14,7 @@
 
 #include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/net/client_handshake_failure.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "proxy/secrets/token_provider.hpp"
@@ -269,7 +270,9 @@ asio::awaitable<std::error_code> Session::client_handshake(std::string& descript
                     " (--timeout-connect)";
   }
   if (ec) {
-    if (description.empty()) description = ec.message();
+    if (description.empty())
+      description =
+          net::describe_client_handshake_failure(ec, tls.handshake_alert(), ctx_.local_cert_path);
     co_return ec;
   }
   client_.set_tls_active();

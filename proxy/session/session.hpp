@@ -42,6 +42,8 @@ struct SessionContext {
   std::optional<std::array<std::uint8_t, 32>> fingerprint_key;
   secrets::TokenProvider* tokens = nullptr;  // --oauth2-token-cmd, shared by the sessions
   SSL_CTX* local_tls = nullptr;              // --local-tls: mailtap's certificate and key
+  // --local-tls: the certificate file clients must trust, named when one does not.
+  std::string local_cert_path;
 };
 
 class Session : public std::enable_shared_from_this<Session> {

@@ -426,6 +426,35 @@ class LocalTlsTest(h.IntegrationCase):
             self.assertNotIn(pw64, f.read_bytes(), f"the base64 password is in {f}")
             self.assertNotIn(pw64.upper(), f.read_bytes(), f"an upper-cased copy is in {f}")
 
+    def test_a_client_that_does_not_trust_the_certificate_is_told_apart(self):
+        """The most common --local-tls mistake: the client was not told to trust mailtap's
+        certificate. Over TLS 1.3 an OpenSSL client (Python here; curl, swaks and s_client are
+        the same) sends its unknown_ca alert in clear, which BoringSSL reports only as
+        BAD_PACKET_LENGTH: the record and the log say what happened and which file to trust."""
+        untrusting = ssl.create_default_context()  # the system's CAs: not mailtap's certificate
+        for mode in ("implicit", "starttls"):
+            with self.subTest(mode=mode):
+                if self.db.exists():
+                    for f in self.db.parent.glob(self.db.name + "*"):
+                        f.unlink()
+                mt = self.start(mode)
+                with h.SmtpSocket(mt.port) as c:
+                    if mode == "starttls":
+                        self.assertEqual(c.reply().code, 220)
+                        self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                        self.assertEqual(c.cmd("STARTTLS").code, 220)
+                    with self.assertRaises(ssl.SSLCertVerificationError):
+                        untrusting.wrap_socket(c.sock, server_hostname="localhost")
+                s = self.ended_session()
+                self.assertEqual(s["outcome"], "error")
+                reason = s["outcome_reason"]
+                self.assertIn("client TLS handshake failed: the client refused mailtap's "
+                              "certificate (TLS alert \"unknown CA\")", reason)
+                self.assertIn(f"make it trust {self.cert}", reason)
+                self.assertNotIn("BAD_PACKET_LENGTH", reason)
+                wait_for(lambda: f"make it trust {self.cert}" in mt.stderr, what="the log line")
+                mt.stop()
+
     def test_shutdown_ends_a_client_stuck_in_its_handshake(self):
         """A client that connects to the implicit port and says nothing does not hold
         mailtap past --grace (the handshake limit is --timeout-connect, 30 s)."""

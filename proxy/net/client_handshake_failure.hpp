@@ -1,0 +1,25 @@
+// Why a client's TLS handshake with mailtap failed (--local-tls), in words that say what to do.
+// The usual cause is a client that does not trust mailtap's certificate. It says so with an
+// alert (unknown_ca, bad_certificate, ...), which BoringSSL reports by name over TLS 1.2
+// (TLSV1_ALERT_UNKNOWN_CA). Over TLS 1.3 an OpenSSL client (curl, swaks, Python, openssl
+// s_client) sends that alert before it has its handshake keys, in clear where mailtap expects
+// an encrypted record, and BoringSSL reports only BAD_PACKET_LENGTH: the alert itself comes from
+// the record read (TlsStream::handshake_alert()).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace mailtap::net {
+
+// `ec`: what the handshake returned; `alert_in_clear`: the AlertDescription the handshake
+// stopped on, if it read one in clear; `certificate`: the file clients must trust (may be
+// empty). Any other failure is described as BoringSSL or the system describes it.
+std::string describe_client_handshake_failure(const std::error_code& ec,
+                                              std::optional<std::uint8_t> alert_in_clear,
+                                              std::string_view certificate);
+
+}  // namespace mailtap::net

@@ -1,0 +1,68 @@
+// What the record and the log say when a client's TLS handshake with mailtap fails
+// (--local-tls): a client that refuses mailtap's certificate is told apart from any other
+// failure, over TLS 1.2 (BoringSSL names the alert) and TLS 1.3 (the alert came in clear and
+// BoringSSL says only BAD_PACKET_LENGTH), and the message says which file to trust.
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <gtest/gtest.h>
+
+#include <asio/error.hpp>
+#include <asio/ssl/error.hpp>
+#include <string>
+
+#include "proxy/net/client_handshake_failure.hpp"
+
+namespace mailtap::net {
+namespace {
+
+std::error_code ssl_error(int reason) {
+  return {static_cast<int>(ERR_PACK(ERR_LIB_SSL, reason)), asio::error::get_ssl_category()};
+}
+
+constexpr const char* kCert = "/home/me/.config/mailtap/local-tls-cert.pem";
+
+TEST(ClientHandshakeFailure, Tls13AlertInClearBehindBadPacketLengthPointsAtTrust) {
+  const std::string d = describe_client_handshake_failure(ssl_error(SSL_R_BAD_PACKET_LENGTH),
+                                                          TLS1_AD_UNKNOWN_CA, kCert);
+  EXPECT_EQ(d.find("BAD_PACKET_LENGTH"), std::string::npos) << d;
+  EXPECT_EQ(d.rfind("the client refused mailtap's certificate (TLS alert \"unknown CA\")", 0), 0u)
+      << d;
+  EXPECT_NE(d.find(std::string("make it trust ") + kCert), std::string::npos) << d;
+  EXPECT_NE(d.find("docs/proxy.md"), std::string::npos) << d;
+}
+
+TEST(ClientHandshakeFailure, Tls12AlertNamedByBoringSslPointsAtTrustToo) {
+  for (int reason :
+       {SSL_R_TLSV1_ALERT_UNKNOWN_CA, SSL_R_SSLV3_ALERT_BAD_CERTIFICATE,
+        SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED}) {
+    const std::string d = describe_client_handshake_failure(ssl_error(reason), std::nullopt, kCert);
+    EXPECT_EQ(d.rfind("the client refused mailtap's certificate", 0), 0u) << d;
+    EXPECT_NE(d.find(kCert), std::string::npos) << d;
+  }
+}
+
+TEST(ClientHandshakeFailure, OtherAlertsAreNamedWithoutTheTrustHint) {
+  const std::string d = describe_client_handshake_failure(
+      ssl_error(SSL_R_TLSV1_ALERT_PROTOCOL_VERSION), std::nullopt, kCert);
+  EXPECT_EQ(d.rfind("the client ended the handshake with TLS alert \"protocol version\"", 0), 0u)
+      << d;
+  EXPECT_EQ(d.find(kCert), std::string::npos) << d;
+}
+
+TEST(ClientHandshakeFailure, FailuresWithoutAnAlertKeepTheLibrarysWords) {
+  const std::error_code wrong_version = ssl_error(SSL_R_WRONG_VERSION_NUMBER);
+  EXPECT_EQ(describe_client_handshake_failure(wrong_version, std::nullopt, kCert),
+            wrong_version.message());
+  const std::error_code truncated = asio::ssl::error::stream_truncated;
+  EXPECT_EQ(describe_client_handshake_failure(truncated, std::nullopt, kCert), truncated.message());
+}
+
+TEST(ClientHandshakeFailure, WithoutAFileNameItStillSaysWhatToTrust) {
+  const std::string d =
+      describe_client_handshake_failure(ssl_error(SSL_R_BAD_PACKET_LENGTH), TLS1_AD_UNKNOWN_CA, "");
+  EXPECT_NE(d.find("make it trust mailtap's certificate"), std::string::npos) << d;
+}
+
+}  // namespace
+}  // namespace mailtap::net
