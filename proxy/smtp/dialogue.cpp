@@ -513,12 +513,11 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
     queue_local_reply("501 5.5.4 mailtap: syntax is BDAT <size> [LAST]; not forwarded\r\n");
     return;
   }
-  if (!chunking_) {
+  if (chunking_ != Chunking::advertised) {
     // The upstream would read the chunk as commands; mailtap consumes it as RFC 3030 asks
     // of a server refusing BDAT, and nothing of it travels upstream.
     record(client_line_event(Direction::client_to_mailtap, cmd, line));
-    queue_local_reply(
-        "502 5.5.1 mailtap: the upstream did not advertise CHUNKING; BDAT chunk discarded\r\n");
+    queue_local_reply(bdat_refusal());
     if (args->size > 0) {
       mode_ = Mode::bdat_chunk;
       bdat_remaining_ = args->size;
@@ -552,6 +551,29 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
     data_event_kind_ = EventKind::bdat_chunk;
     body_transaction_ = forecast.transaction();
   }
+}
+
+// Why BDAT is refused where CHUNKING is not known to be on: only "not advertised" is the
+// upstream's doing; otherwise the client has yet to send the EHLO that would tell.
+std::string Dialogue::bdat_refusal() const {
+  constexpr std::string_view discarded = "; BDAT chunk discarded\r\n";
+  constexpr std::string_view needs_ehlo =
+      "503 5.5.1 mailtap: BDAT needs CHUNKING, which only the reply to EHLO offers";
+  switch (chunking_) {
+    case Chunking::after_starttls:
+      return std::string(greet_again_reply).append(discarded);
+    case Chunking::after_helo:
+      return std::string(needs_ehlo)
+          .append(" (this client greeted with HELO): send EHLO")
+          .append(discarded);
+    case Chunking::ungreeted:
+      return std::string(needs_ehlo).append(": send EHLO first").append(discarded);
+    case Chunking::not_advertised:
+    case Chunking::advertised:
+      break;
+  }
+  return std::string("502 5.5.1 mailtap: the upstream did not advertise CHUNKING")
+      .append(discarded);
 }
 
 // A BDAT held by handle_bdat goes on once no reply is awaited: the server's state is known.
@@ -1023,7 +1045,9 @@ bool Dialogue::on_greeting_reply(const Pending& p, const Reply& reply, Relayed& 
     greet_again_ = false;
     // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state
     transactions_.reset();
-    chunking_ = p.command == Verb::ehlo && parse_capabilities(reply).chunking;
+    chunking_ = p.command == Verb::helo              ? Chunking::after_helo
+                : parse_capabilities(reply).chunking ? Chunking::advertised
+                                                     : Chunking::not_advertised;
   }
   if (hold_for_login(p, reply, positive)) {
     // mailtap authenticates first; the client gets this reply when it is done.

@@ -220,6 +220,7 @@ class Dialogue {
   void handle_command(const Command& cmd, std::string_view line, bool distrusted);
   void note_line_rewrites(const RewriteCounts& rewrites, std::size_t first_event);
   void handle_bdat(const Command& cmd, std::string_view line);
+  std::string bdat_refusal() const;
   bool release_held_bdat();
   TransactionTracker::Forecast forecast_transaction() const;
   void relay_command(const Command& cmd, std::string_view line);
@@ -350,7 +351,16 @@ class Dialogue {
   // The line being handled has no verb and follows a refused AUTH (see handle_command): it may
   // be a SASL response. Set before any path can answer, relay or record the line.
   bool line_distrusted_ = false;
-  bool chunking_ = false;
+  // What the client knows of CHUNKING, which only the reply to its EHLO tells: BDAT is relayed
+  // when that reply advertised it; otherwise its refusal says why (see bdat_refusal).
+  enum class Chunking : std::uint8_t {
+    ungreeted,
+    after_helo,
+    not_advertised,
+    advertised,
+    after_starttls
+  };
+  Chunking chunking_ = Chunking::ungreeted;
   bool abandon_upstream_ = false;
   std::deque<Pending> pending_;
   std::optional<Ending> ending_;

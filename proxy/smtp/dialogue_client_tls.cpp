@@ -48,7 +48,7 @@ bool Dialogue::gate_client_tls(const Command& cmd, std::string_view line) {
   }
   if (!greet_again_) return false;
   // BDAT goes on: with CHUNKING forgotten (client_tls_started) its chunk is read and discarded
-  // with the 502, so that no chunk byte is ever read as a command.
+  // with the same 503, so that no chunk byte is ever read as a command.
   switch (cmd.id) {
     case Verb::ehlo:
     case Verb::helo:
@@ -61,9 +61,7 @@ bool Dialogue::gate_client_tls(const Command& cmd, std::string_view line) {
     default:
       break;
   }
-  const std::string reply =
-      "503 5.5.1 mailtap: send EHLO again after STARTTLS (RFC 3207: what was said before TLS "
-      "no longer counts)\r\n";
+  const std::string reply = std::string(greet_again_reply) + "\r\n";
   if (cmd.id == Verb::auth) {
     refuse_auth_line(line, reply);
     return true;
@@ -95,7 +93,7 @@ void Dialogue::client_tls_started(std::string_view description) {
   if (ending_ || client_tls_ != ClientTlsState::due) return;
   client_tls_ = ClientTlsState::active;
   greet_again_ = true;
-  chunking_ = false;  // learned from an EHLO before TLS: void until the next one
+  chunking_ = Chunking::after_starttls;  // learned from an EHLO before TLS: void until the next
   record(note_event(EventKind::tls, "STARTTLS",
                     "client side: TLS established (" + std::string(description) +
                         "); the client must send EHLO again"));

@@ -35,6 +35,12 @@ struct Dialogue::Relayed {
   std::optional<Event> rewrite;
 };
 
+// After the client's STARTTLS (RFC 3207 §4.2), until it greets again: without CRLF, so that
+// a refused BDAT can add what became of its chunk.
+inline constexpr std::string_view greet_again_reply =
+    "503 5.5.1 mailtap: send EHLO again after STARTTLS (RFC 3207: what was said before TLS no "
+    "longer counts)";
+
 inline std::string first_line(const Reply& r) {
   return std::to_string(r.code) + (r.lines.front().empty() ? "" : " " + r.lines.front());
 }

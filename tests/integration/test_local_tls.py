@@ -377,6 +377,23 @@ class LocalTlsTest(h.IntegrationCase):
         self.assertIn("after STARTTLS", s["outcome_reason"])
         self.assertNotIn("injected@client.test", self.postfix.maillog_text())
 
+    def test_bdat_before_the_new_ehlo_says_to_send_ehlo_again(self):
+        """Like every other command there, with its chunk consumed, never relayed."""
+        mt = self.start("starttls")
+        chunk = b"RCPT TO:<bob@example.test>\r\n"
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            self.assertIn("CHUNKING", c.cmd("EHLO client.test").lines)
+            self.assertEqual(c.cmd("STARTTLS").code, 220)
+            c.starttls(ca_file=self.cert)
+            r = c.cmd(b"BDAT %d LAST\r\n" % len(chunk) + chunk, eol=b"")
+            self.assertEqual(r.code, 503, r)
+            self.assertIn("send EHLO again after STARTTLS", r.text)
+            self.assertIn("BDAT chunk discarded", r.text)
+            self.assertEqual(c.cmd("NOOP").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        self.assertNotIn("bob@example.test", self.postfix.maillog_text())
+
     def test_auth_before_starttls_is_refused(self):
         mt = self.start("starttls")
         with h.SmtpSocket(mt.port) as c:

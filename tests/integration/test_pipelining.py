@@ -61,6 +61,26 @@ class PipeliningPostfixTest(h.IntegrationCase):
         self.assertDelivered(tok, msg, mailbox="carol")
         self.assertDelivered(tok, msg, mailbox="alice")
 
+    def test_bdat_after_helo_says_to_send_ehlo_and_swallows_its_chunk(self):
+        """Postfix advertises CHUNKING, but only in the reply to EHLO: after HELO the chunk
+        (a command here) is consumed, never relayed, and the reply says to send EHLO."""
+        mt = self.mailtap(self.postfix.submission)
+        chunk = b"RCPT TO:<bob@example.test>\r\n"
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            self.assertEqual(c.cmd("HELO client.test").code, 250)
+            self.assertEqual(c.cmd("AUTH PLAIN " + h.auth_plain(*ALICE)).code, 235)
+            self.assertEqual(c.cmd("MAIL FROM:<alice@example.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<alice@example.test>").code, 250)
+            r = c.cmd(b"BDAT %d LAST\r\n" % len(chunk) + chunk, eol=b"")
+            self.assertEqual(r.code, 503, r)
+            self.assertIn("only the reply to EHLO offers", r.text)
+            self.assertIn("send EHLO", r.text)
+            self.assertNotIn("did not advertise", r.text)
+            self.assertEqual(c.cmd("NOOP").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        self.assertNotIn("bob@example.test", self.postfix.maillog_text())
+
     def test_auth_then_pipelined_transaction(self):
         mt = self.mailtap(self.postfix.submission)
         tok = h.unique_token()

@@ -842,6 +842,26 @@ TEST(Dialogue, BdatWithoutChunkingIsRefusedAndItsChunkSwallowed) {
   EXPECT_TRUE(r.messages.empty());
 }
 
+// CHUNKING is learned from the reply to EHLO: after HELO (or before any greeting) the upstream
+// may well offer it, and the refusal says what the client must do instead.
+TEST(Dialogue, BdatAfterHeloOrBeforeAnyGreetingSaysToSendEhlo) {
+  const Result helo = run_all_splits({
+      client("HELO client.example\r\n"),
+      upstream("250 up.example\r\n"),
+      client("BDAT 4 LAST\r\nabcdNOOP\r\n"),
+      upstream("250 noop\r\n"),
+  });
+  EXPECT_EQ(helo.client_per_step[2],
+            "503 5.5.1 mailtap: BDAT needs CHUNKING, which only the reply to EHLO offers (this "
+            "client greeted with HELO): send EHLO; BDAT chunk discarded\r\n");
+  EXPECT_EQ(helo.to_upstream, "HELO client.example\r\nNOOP\r\n");
+  const Result none = run_all_splits({client("BDAT 4 LAST\r\nabcd")});
+  EXPECT_EQ(none.client_per_step[0],
+            "503 5.5.1 mailtap: BDAT needs CHUNKING, which only the reply to EHLO offers: send "
+            "EHLO first; BDAT chunk discarded\r\n");
+  EXPECT_EQ(none.to_upstream, "");
+}
+
 TEST(Dialogue, MalformedBdatIsRefusedLocally) {
   const Result r = run_all_splits({
       client(ehlo),
