@@ -120,11 +120,13 @@ class LocalTlsTest(h.IntegrationCase):
                               capture_output=True, timeout=60)
 
     # clients ------------------------------------------------------------------------
-    def msmtp(self, port: int, message: bytes, *, starttls: bool) -> subprocess.CompletedProcess:
+    def msmtp(self, port: int, message: bytes, *, starttls: bool,
+              auth: bool = True) -> subprocess.CompletedProcess:
         conf = self.tmp / f"msmtprc-{h.unique_token()}"
+        login = ["auth on", f"user {USER}", f"password {PASSWORD}"] if auth else ["auth off"]
         conf.write_text("\n".join([
             "defaults", "logfile -", "account mailtap", "host 127.0.0.1", f"port {port}",
-            "from sender@client.test", "auth on", f"user {USER}", f"password {PASSWORD}",
+            "from sender@client.test", *login,
             "tls on", f"tls_starttls {'on' if starttls else 'off'}",
             f"tls_trust_file {self.cert}", ""]))
         conf.chmod(0o600)  # msmtp refuses a password in a file others can read
@@ -168,6 +170,22 @@ class LocalTlsTest(h.IntegrationCase):
         def send(port, msg):
             self.assertProcOk(self.msmtp(port, msg, starttls=False), "msmtp")
         self.deliver_with(send, "implicit")
+
+    def test_msmtp_with_auth_user_needs_auth_off(self):
+        """What README.md and docs/proxy.md say: with --auth-user, AUTH is not offered, so msmtp
+        with `auth on` stops (exit 69) and with `auth off` delivers."""
+        pw = self.tmp / f"pw-{h.unique_token()}"
+        pw.write_text(PASSWORD + "\n")
+        pw.chmod(0o600)
+        mt = self.start("starttls", "--auth-user", USER, "--password-file", str(pw))
+        refused = self.msmtp(mt.port, h.make_message(h.unique_token()), starttls=True)
+        self.assertEqual(refused.returncode, 69, refused.stderr)
+        self.assertIn(b"does not support authentication", refused.stderr)
+        tok = h.unique_token()
+        msg = h.make_message(tok)
+        sent = self.msmtp(mt.port, msg, starttls=True, auth=False)
+        self.assertEqual(sent.returncode, 0, sent.stderr)
+        self.assertDelivered(tok, msg)
 
     def test_swaks_starttls(self):
         def send(port, msg):
