@@ -38,6 +38,8 @@ class ClientFramer {
   void lend(std::string_view bytes);
   // Octets received and not read yet.
   std::size_t unread() const { return input_.size() - pos_; }
+  // Those octets, not read: valid until the next feed(), lend() or compact().
+  std::string_view peek_unread() const { return avail(); }
   // Nothing more of what was received will be read (after QUIT, or an injection).
   void skip_unread() { pos_ = input_.size(); }
   // Keeps what is unread and frees the octets already read; views returned before are invalid

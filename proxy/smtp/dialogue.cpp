@@ -335,7 +335,8 @@ void Dialogue::client_closed() {
 
 void Dialogue::process_client() {
   client_input_held_ = false;
-  while (!ending_ && !paused_ && !client_tls_pending() &&
+  if (!client_start_checked_) client_start_checked_ = check_client_start();
+  while (client_start_checked_ && !ending_ && !paused_ && !client_tls_pending() &&
          pending_.size() < options_.max_pending_replies) {
     if (client_output_full()) {  // the lines left wait in the framer (max_client_backlog)
       client_input_held_ = true;

@@ -266,6 +266,8 @@ class Dialogue {
     return client_tls_ == ClientTlsState::requested || client_tls_ == ClientTlsState::due;
   }
   void refuse_tls_injection();
+  bool check_client_start();
+  void refuse_tls_on_plain_port();
   void on_client_input_exhausted();
   bool client_output_full() const {
     return client_output_unwritten_ + to_client_.size() >= options_.max_client_output;
@@ -345,6 +347,8 @@ class Dialogue {
   // greet again (RFC 3207 §4.2) before anything but NOOP, RSET, QUIT or HELP.
   bool greet_again_ = false;
   bool paused_ = false;  // waiting for the reply that decides how to read what follows
+  // The client's first octets were looked at: a TLS handshake on a plain-text port, or not.
+  bool client_start_checked_ = false;
   bool client_eof_ = false;
   bool quit_sent_ = false;
   bool distrust_until_verb_ = false;  // an AUTH failed; no line with a verb has come since

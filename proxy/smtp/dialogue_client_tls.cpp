@@ -89,6 +89,61 @@ void Dialogue::refuse_tls_injection() {
       {Ending::Kind::error, "client sent bytes after STARTTLS before the TLS handshake"});
 }
 
+namespace {
+enum class TlsStart : std::uint8_t { no, maybe, yes };
+// Whether `head` begins a TLS record of the handshake (RFC 8446 §5.1: content type 22, then
+// legacy_record_version 0x0301, or 0x0300..0x0304 from older and odder clients); `maybe`: too
+// few octets to tell, and so far they do.
+TlsStart tls_handshake_start(std::string_view head) {
+  constexpr unsigned char handshake = 0x16, major = 0x03, highest_minor = 0x04;
+  const auto octet = [&head](std::size_t i) { return static_cast<unsigned char>(head[i]); };
+  if (head.empty()) return TlsStart::maybe;
+  if (octet(0) != handshake) return TlsStart::no;
+  if (head.size() < 2) return TlsStart::maybe;
+  if (octet(1) != major) return TlsStart::no;
+  if (head.size() < 3) return TlsStart::maybe;
+  return octet(2) <= highest_minor ? TlsStart::yes : TlsStart::no;
+}
+}  // namespace
+
+// A client that speaks TLS from its first byte (swaks --tlsc, an implicit-TLS setting) on a
+// port where mailtap speaks plain SMTP: its ClientHello read as command lines would make NUL
+// errors, or be relayed where it has none. True once decided (and the dialogue goes on).
+bool Dialogue::check_client_start() {
+  if (client_tls_ == ClientTlsState::active) return true;
+  switch (tls_handshake_start(framer_.peek_unread())) {
+    case TlsStart::no:
+      return true;
+    case TlsStart::maybe:
+      return client_eof_;  // nothing more will come: what there is is read as it is
+    case TlsStart::yes:
+      refuse_tls_on_plain_port();
+      return true;
+  }
+  return true;
+}
+
+// Not read, not relayed, not kept; the client, in its handshake, will not read the 421, but a
+// person looking at its error may see it, and the record and the log say what to do.
+void Dialogue::refuse_tls_on_plain_port() {
+  // No size: how much of the handshake has arrived depends on the reads.
+  Event e = make_event(Direction::client_to_mailtap, EventKind::error);
+  e.redacted = true;
+  e.note =
+      "the client's first bytes are a TLS ClientHello: it started a TLS handshake on a port "
+      "where mailtap speaks plain SMTP; not read, not forwarded, session closed. Run mailtap "
+      "with --local-tls implicit for such clients, or connect without TLS (or with STARTTLS "
+      "under --local-tls starttls)";
+  record(std::move(e));
+  framer_.skip_unread();
+  abort(
+      "4.5.0 mailtap: this port speaks plain SMTP, not TLS: connect without TLS (or with "
+      "STARTTLS), or run mailtap with --local-tls implicit; closing",
+      {Ending::Kind::error,
+       "client started a TLS handshake on a plain-text port (use --local-tls implicit, or "
+       "connect without TLS)"});
+}
+
 void Dialogue::client_tls_started(std::string_view description) {
   if (ending_ || client_tls_ != ClientTlsState::due) return;
   client_tls_ = ClientTlsState::active;

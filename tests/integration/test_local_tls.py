@@ -490,6 +490,26 @@ class LocalTlsTest(h.IntegrationCase):
                 wait_for(lambda: f"make it trust {self.cert}" in mt.stderr, what="the log line")
                 mt.stop()
 
+    def test_tls_client_on_the_plain_port_is_told_what_to_do(self):
+        """swaks --tlsc (TLS from the first byte) against a listener without --local-tls: its
+        ClientHello is recognised, never read as commands nor relayed, and the record and the
+        log say to use --local-tls implicit or connect without TLS."""
+        if h.require_tools("swaks"):
+            self.skipTest("missing tools: swaks")
+        mt = self.mailtap(self.postfix.submission, db=self.db)
+        cp = subprocess.run(["swaks", "--server", f"127.0.0.1:{mt.port}", "--to",
+                             "alice@example.test", "--from", "sender@client.test", "--tlsc",
+                             "--timeout", "15"], capture_output=True, timeout=60)
+        self.assertNotEqual(cp.returncode, 0)
+        s = self.ended_session()
+        self.assertEqual(s["outcome"], "error")
+        self.assertIn("TLS handshake on a plain-text port", s["outcome_reason"])
+        self.assertIn("--local-tls implicit", s["outcome_reason"])
+        events = self.events(s["id"])
+        self.assertEqual([e for e in events if e["direction"] == "client_to_upstream"], [])
+        self.assertFalse([e for e in events if "NUL byte" in (e["note"] or "")])
+        wait_for(lambda: "TLS handshake on a plain-text port" in mt.stderr, what="the log line")
+
     def test_shutdown_ends_a_client_stuck_in_its_handshake(self):
         """A client that connects to the implicit port and says nothing does not hold
         mailtap past --grace (the handshake limit is --timeout-connect, 30 s)."""

@@ -252,6 +252,51 @@ TEST(DialogueClientTls, WithoutLocalTlsStartTlsIsRefusedAsBefore) {
   EXPECT_EQ(r.client_per_step[2], "502 5.5.1 mailtap: STARTTLS is not needed\r\n");
 }
 
+// The start of a TLS ClientHello: a handshake record (0x16) of TLS 1.0 framing (0x03 0x01),
+// its length, then a ClientHello with bytes that may hold LF, NUL or none of them.
+const std::string client_hello =
+    "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+    "RCPT TO:<x@example>\r\n"
+    "\x00\x0a\xff\xfb\x01"s;
+
+// swaks --tlsc or an implicit-TLS client pointed at a plain-text port: not read as commands (a
+// fragment without NUL would otherwise be relayed), but answered and recorded with what to do.
+TEST(DialogueClientTls, ATlsHandshakeOnAPlainPortIsRecognisedAndNotRelayed) {
+  for (const ClientTls mode : {ClientTls::none, ClientTls::starttls}) {
+    const Result r = run_all_splits({client(client_hello)}, local_tls(mode));
+    EXPECT_TRUE(r.finished);
+    ASSERT_TRUE(r.ending);
+    EXPECT_EQ(r.ending->kind, Ending::Kind::error);
+    EXPECT_NE(r.ending->reason.find("TLS handshake on a plain-text port"), std::string::npos)
+        << r.ending->reason;
+    EXPECT_NE(r.ending->reason.find("--local-tls implicit"), std::string::npos);
+    EXPECT_EQ(r.to_upstream, "") << "nothing of it is relayed";
+    EXPECT_EQ(r.client_per_step[0].rfind("421 4.5.0 mailtap: this port speaks plain SMTP", 0), 0u)
+        << r.client_per_step[0];
+    const auto errors = find_events(r, Direction::client_to_mailtap, EventKind::error);
+    ASSERT_EQ(errors.size(), 1u) << r.describe();
+    EXPECT_TRUE(errors[0]->redacted);
+    EXPECT_EQ(errors[0]->bytes, "");
+    EXPECT_NE(errors[0]->note.find("TLS ClientHello"), std::string::npos) << errors[0]->note;
+  }
+}
+
+TEST(DialogueClientTls, OnlyTheFirstBytesOfASessionAreTakenForAHandshake) {
+  // 0x16 0x03 later in a session is a bad command line like any other.
+  const Result later =
+      run_all_splits({client(ehlo), upstream(ehlo_reply), client("\x16\x03\x01 x\r\nNOOP\r\n"),
+                      upstream("500 5.5.2 unknown\r\n250 ok\r\n")});
+  EXPECT_FALSE(later.finished);
+  EXPECT_EQ(later.to_upstream, ehlo + "\x16\x03\x01 x\r\nNOOP\r\n");
+  // And a first byte 0x16 not followed by a TLS version is no handshake either.
+  const Result other = run_all_splits({client("\x16\x04 x\r\n"), upstream("500 5.5.2 no\r\n")});
+  EXPECT_FALSE(other.finished);
+  EXPECT_EQ(other.to_upstream, "\x16\x04 x\r\n");
+  // A client that closes after one octet that could have begun a handshake: nothing to say.
+  const Result short_one = run_all_splits({client("\x16"), client_eof(), upstream("221 bye\r\n")});
+  EXPECT_EQ(short_one.to_upstream, "QUIT\r\n");
+}
+
 TEST(Capabilities, AppendExtensionKeepsTheReplyWellFormed) {
   EXPECT_EQ(append_extension("250 up.example\r\n", "STARTTLS"),
             "250-up.example\r\n250 STARTTLS\r\n");
