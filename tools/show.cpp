@@ -61,7 +61,8 @@ bool is_reply(const smtp::Event& e) {
 const char* legend =
     "# C: client -> server (relayed)   S: server -> client (relayed)\n"
     "# M> mailtap -> server   S> server -> mailtap   M: mailtap -> client   ~~ mailtap note\n"
-    "# [pre-TLS] exchanged in clear before STARTTLS (discarded after it)\n";
+    "# [pre-TLS] in clear between mailtap and the server before STARTTLS (discarded after it, "
+    "but the greeting: the client gets it)\n";
 
 // The client, upstream and TLS lines of the session summary.
 void render_connection(const storage::SessionDetail& d, const Style& st, std::string& out) {

@@ -360,6 +360,11 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertRegex(out, r"\+\d+\.\d{3}s  ")  # relative timestamps
         self.assertIn("[pre-TLS] M> EHLO", out)      # mailtap's own pre-TLS exchange, marked
         self.assertIn("[pre-TLS] M> STARTTLS", out)
+        # the greeting is pre-TLS on the server's side, and the one such line the client gets:
+        # the legend must not say it was discarded
+        self.assertRegex(out, r"\[pre-TLS\] S: 220 ")
+        legend = next(line for line in out.splitlines() if line.startswith("# [pre-TLS]"))
+        self.assertIn("greeting", legend)
         self.assertIn("C: AUTH PLAIN", out)
         self.assertIn("<redacted", out)
         self.assertNotIn(ALICE[1], out)
