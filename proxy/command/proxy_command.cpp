@@ -316,9 +316,15 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   // Declared after the pool: its waiters hold work on the contexts, so it must go first.
   std::unique_ptr<secrets::TokenProvider> tokens = token_provider(cfg);
   const std::string listen_label = net::endpoint_label(cfg.listen);
-  SessionContext ctx{cfg,          *tls,         recorder.get(), {},
-                     listen_label, std::nullopt, tokens.get(),   local_tls.get()};
-  if (local_certificate) ctx.local_cert_path = local_certificate->cert_path;
+  SessionContext ctx{cfg,
+                     *tls,
+                     recorder.get(),
+                     {},
+                     listen_label,
+                     std::nullopt,
+                     tokens.get(),
+                     local_tls.get(),
+                     local_certificate ? local_certificate->cert_path : std::string()};
   set_upstream_target(cfg, ctx.target);
   // Resumed handshakes to the same upstream: as stunnel does, and shown in each session's record.
   net::TlsSessionCache tls_sessions(tls->native_handle());
