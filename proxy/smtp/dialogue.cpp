@@ -30,6 +30,64 @@ bool is_sync_verb(Verb verb) {
       return false;
   }
 }
+
+// Why `code` cannot be the reply to the command it is matched with (`answered`, or the end of
+// data), or empty if it can. mailtap matches replies to commands by order alone (PIPELINING):
+// a reply no server may give there means the two no longer agree on which reply answers which
+// command (a second greeting read as EHLO's reply shifts every later one), and from then on
+// mailtap's reading of the dialogue is not the server's. Refused (RFC 5321 §4.2.1, §4.3.2):
+//
+//   answered                               refused                  because
+//   EHLO, HELO                             1yz, 2yz but 250, 3yz    §4.3.2 "S: 250" (a 220 is a
+//                                                                   greeting, not an answer)
+//   DATA                                   1yz, 2yz, 3yz but 354    §4.3.2 "I: 354 -> data": 250
+//                                                                   answers the end of data
+//   end of data, BDAT                      1yz, 3yz                 §4.3.2 "S: 250", else an
+//                                                                   error; RFC 3030 §2 the same
+//   MAIL RCPT RSET NOOP QUIT VRFY EXPN HELP 1yz, 3yz                §4.3.2 lists no 3yz for any
+//   AUTH, a SASL response                  1yz, 3yz but 334         RFC 4954 §4: 334 is the only
+//                                                                   continuation
+//
+// 1yz answers nothing: "SMTP does not have any commands that allow this type of reply"
+// (§4.2.1). Never refused: 4yz and 5yz to anything (any command may get 421, 500, 501 and the
+// errors §4.3.2 lists; servers pick among them freely), which 2yz a command other than EHLO or
+// HELO gets (251 to RCPT, 252 to VRFY, 221 to QUIT), and any reply to a verb mailtap does not
+// know (an extension defines its own). Only classes, EHLO's 250 and DATA's 354 are checked:
+// those are what Postfix, Gmail and Microsoft 365 send, and all the order of replies rests on.
+std::string_view impossible_reply(Verb answered, bool end_of_data, int code) {
+  const int reply_class = code / 100;
+  const bool no_such_class = reply_class == 1 || reply_class == 3;
+  if (end_of_data)
+    return no_such_class ? "the end of data gets 250 or an error (RFC 5321 §4.3.2)" : "";
+  switch (answered) {
+    case Verb::ehlo:
+    case Verb::helo:
+      return reply_class <= 3 && code != 250
+                 ? "EHLO and HELO succeed only with 250 (RFC 5321 §4.3.2)"
+                 : "";
+    case Verb::data:
+      return reply_class <= 3 && code != 354
+                 ? "DATA's only positive reply is 354; 250 answers the end of data (RFC 5321 "
+                   "§4.3.2)"
+                 : "";
+    case Verb::auth:
+      return reply_class == 1 || (reply_class == 3 && code != 334)
+                 ? "AUTH continues only with 334 (RFC 4954 §4)"
+                 : "";
+    case Verb::mail:
+    case Verb::rcpt:
+    case Verb::bdat:
+    case Verb::rset:
+    case Verb::noop:
+    case Verb::quit:
+    case Verb::vrfy:
+    case Verb::expn:
+    case Verb::help:
+      return no_such_class ? "no 1yz or 3yz reply exists for it (RFC 5321 §4.2.1, §4.3.2)" : "";
+    default:
+      return "";
+  }
+}
 }  // namespace
 
 Dialogue::Dialogue(DialogueOptions options)
@@ -851,7 +909,7 @@ bool Dialogue::read_bdat_chunk() {
 
 void Dialogue::on_client_input_exhausted() {
   if (ending_ || paused_ || held_bdat_ || framer_.unread() > 0) return;
-  if (mode_ == Mode::data || (mode_ == Mode::bdat_chunk && !bdat_discard_)) {
+  if (relaying_body()) {
     record(note_event(EventKind::note, {},
                       "client closed the connection inside a message body; the message was "
                       "abandoned (no end of data was sent, so the upstream discards it)"));
@@ -910,10 +968,7 @@ void Dialogue::on_reply(Reply reply) {
   Relayed out{reply_event(reply), reply.raw, std::nullopt};
 
   if (pending_.empty()) {
-    out.event.note = "unsolicited reply";
-    record(std::move(out.event));
-    emit_client(out.to_client);
-    if (reply.code == 421) finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+    on_unsolicited_reply(reply, out);
     return;
   }
 
@@ -922,6 +977,17 @@ void Dialogue::on_reply(Reply reply) {
   out.event.verb = p.verb;
   if (replied_before_chunk(p)) {
     refuse_early_bdat_reply(reply, std::move(out.event));
+    return;
+  }
+  const bool end_of_data = p.kind == Pending::Kind::data_end;
+  if (const std::string_view why = impossible_reply(p.command, end_of_data, reply.code);
+      !why.empty()) {
+    const bool sasl_response = p.kind == Pending::Kind::sasl || p.kind == Pending::Kind::own_cancel;
+    const std::string answered = end_of_data     ? std::string("the end of data")
+                                 : sasl_response ? std::string("a SASL response")
+                                                 : p.verb;
+    refuse_out_of_step_reply(reply, std::move(out.event),
+                             "answered " + answered + " with " + std::to_string(reply.code), why);
     return;
   }
 
@@ -964,6 +1030,46 @@ void Dialogue::on_reply(Reply reply) {
     return;
   }
   flush_local_replies();
+}
+
+// A reply while no command awaits one: relayed as it is, unless a message body is being sent.
+// Then the client would take it as the answer to the end of data it has not sent yet (a server
+// that sends 354 and "250 queued" at once), and what the server makes of the rest of the body
+// is anyone's guess. A 421 may come at any time (RFC 5321 §3.8) and ends the session as ever.
+void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
+  if (relaying_body() && reply.code != 421) {
+    refuse_out_of_step_reply(
+        reply, std::move(out.event),
+        "replied " + std::to_string(reply.code) + " while the message body was still being sent",
+        "no command awaited a reply: the end of data was not sent yet");
+    return;
+  }
+  out.event.note = "unsolicited reply";
+  record(std::move(out.event));
+  emit_client(out.to_client);
+  if (reply.code == 421) finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+}
+
+// A reply that cannot answer what it is matched with (see impossible_reply): mailtap and the
+// upstream are out of step, and any further reply or client byte would be read differently by
+// each. Not relayed: the client would take it as the answer to its command. The session ends
+// and the upstream is closed without a QUIT (inside a body, the server would read QUIT as
+// text), so an open message gets no end of data: the server discards it, and the record holds
+// no message for it.
+void Dialogue::refuse_out_of_step_reply(const Reply& reply, Event e, std::string what,
+                                        std::string_view why) {
+  e.direction = Direction::upstream_to_mailtap;
+  e.note = "impossible reply: " + std::string(why) +
+           "; replies are out of step with commands, so it was not relayed and the session was "
+           "closed";
+  bytes_from_upstream_ -= reply.raw.size();
+  record(std::move(e));
+  abandon_upstream_ = true;
+  abort("4.5.0 mailtap: " + options_.upstream_label + " " + what +
+            ", which SMTP does not allow, so its replies no longer match the commands sent; "
+            "closing without ending any open message. Start a new session; if this recurs, "
+            "tell the server's operator",
+        {Ending::Kind::error, "upstream " + what + ": " + std::string(why)});
 }
 
 // True if this is the reply to the BDAT whose chunk is still being relayed: the upstream

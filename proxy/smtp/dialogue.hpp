@@ -235,6 +235,9 @@ class Dialogue {
   void forward_body(std::string_view bytes, bool line_start);
   bool read_bdat_chunk();
   void on_reply(Reply reply);
+  void on_unsolicited_reply(const Reply& reply, Relayed& out);
+  void refuse_out_of_step_reply(const Reply& reply, Event e, std::string what,
+                                std::string_view why);
   void on_own_end_reply(const Pending& p, const Reply& reply, Event e);
   bool on_command_reply(Pending& p, const Reply& reply, Relayed& out);
   bool on_greeting_reply(const Pending& p, const Reply& reply, Relayed& out);
@@ -269,6 +272,10 @@ class Dialogue {
   bool check_client_start();
   void refuse_tls_on_plain_port();
   void on_client_input_exhausted();
+  // A message body (DATA text, or a BDAT chunk the upstream gets) is being relayed upstream.
+  bool relaying_body() const {
+    return mode_ == Mode::data || (mode_ == Mode::bdat_chunk && !bdat_discard_);
+  }
   bool client_output_full() const {
     return client_output_unwritten_ + to_client_.size() >= options_.max_client_output;
   }

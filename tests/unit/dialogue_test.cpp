@@ -1102,6 +1102,209 @@ TEST(Dialogue, UnsolicitedUpstream421Finishes) {
   EXPECT_EQ(replies[0]->note, "unsolicited reply");
 }
 
+// ---- replies a server cannot give -----------------------------------------------------------
+
+// Scripts that end with a command (or end of data) awaiting the upstream's reply.
+Script after_ehlo(std::string line, std::string ehlo_answer = ehlo_reply) {
+  return {client(ehlo), upstream(std::move(ehlo_answer)), client(std::move(line))};
+}
+Script awaiting_data_reply() {
+  return after_ehlo("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+}
+Script awaiting_end_of_data_reply() {
+  Script s = awaiting_data_reply();
+  s.push_back(upstream("250 ok\r\n250 ok\r\n354 go\r\n"));
+  s.push_back(client("hello\r\n.\r\n"));
+  return s;
+}
+Script awaiting_sasl_reply() {
+  Script s = after_ehlo("AUTH LOGIN\r\n");
+  s.push_back(upstream("334 VXNlcm5hbWU6\r\n"));
+  s.push_back(client("YWxpY2U=\r\n"));
+  return s;
+}
+Script awaiting_bdat_reply() {
+  return after_ehlo("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3 LAST\r\nhi\n", ehlo_reply_chunking);
+}
+
+struct ReplyCase {
+  std::string what;
+  Script script;  // ends awaiting the reply
+  std::string reply;
+  std::string prior;  // replies to the commands before the one tested, in the same read
+};
+
+ReplyCase reply_case(std::string what, Script script, std::string reply, std::string prior = {}) {
+  return {std::move(what), std::move(script), std::move(reply), std::move(prior)};
+}
+
+// The (command, reply class) pairs impossible_reply refuses, one or more codes each.
+std::vector<ReplyCase> impossible_replies() {
+  const std::string mail_rcpt = "250 ok\r\n250 ok\r\n";
+  return {
+      reply_case("220 to EHLO (a second greeting)", {client(ehlo)}, "220 up.example again\r\n"),
+      reply_case("251 to EHLO", {client(ehlo)}, "251 hello\r\n"),
+      reply_case("354 to EHLO", {client(ehlo)}, "354 go\r\n"),
+      reply_case("334 to EHLO", {client(ehlo)}, "334 VXNlcm5hbWU6\r\n"),
+      reply_case("150 to EHLO", {client(ehlo)}, "150 wait\r\n"),
+      reply_case("220 to HELO", {client("HELO c\r\n")}, "220 up.example again\r\n"),
+      reply_case("250 to DATA", awaiting_data_reply(), "250 ok\r\n", mail_rcpt),
+      reply_case("221 to DATA", awaiting_data_reply(), "221 bye\r\n", mail_rcpt),
+      reply_case("334 to DATA", awaiting_data_reply(), "334 go\r\n", mail_rcpt),
+      reply_case("150 to DATA", awaiting_data_reply(), "150 go\r\n", mail_rcpt),
+      reply_case("354 to MAIL", after_ehlo("MAIL FROM:<a@x>\r\n"), "354 go\r\n"),
+      reply_case("334 to MAIL", after_ehlo("MAIL FROM:<a@x>\r\n"), "334 go\r\n"),
+      reply_case("354 to RCPT", after_ehlo("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"), "354 go\r\n",
+                 "250 ok\r\n"),
+      reply_case("354 to RSET", after_ehlo("RSET\r\n"), "354 go\r\n"),
+      reply_case("334 to NOOP", after_ehlo("NOOP\r\n"), "334 go\r\n"),
+      reply_case("354 to QUIT", after_ehlo("QUIT\r\n"), "354 go\r\n"),
+      reply_case("354 to VRFY", after_ehlo("VRFY b\r\n"), "354 go\r\n"),
+      reply_case("334 to EXPN", after_ehlo("EXPN list\r\n"), "334 go\r\n"),
+      reply_case("354 to HELP", after_ehlo("HELP\r\n"), "354 go\r\n"),
+      reply_case("150 to NOOP", after_ehlo("NOOP\r\n"), "150 go\r\n"),
+      reply_case("354 to the end of data", awaiting_end_of_data_reply(), "354 go\r\n"),
+      reply_case("334 to the end of data", awaiting_end_of_data_reply(), "334 go\r\n"),
+      reply_case("354 to BDAT LAST", awaiting_bdat_reply(), "354 go\r\n", mail_rcpt),
+      reply_case("354 to AUTH", after_ehlo("AUTH LOGIN\r\n"), "354 go\r\n"),
+      reply_case("354 to a SASL response", awaiting_sasl_reply(), "354 go\r\n"),
+  };
+}
+
+TEST(Dialogue, AReplyNoServerMayGiveToItsCommandEndsTheSession) {
+  for (const ReplyCase& c : impossible_replies()) {
+    SCOPED_TRACE(c.what);
+    Script script = c.script;
+    script.push_back(upstream(c.prior + c.reply));
+    script.push_back(client("NOOP\r\n"));
+    const Result r = run_all_splits(script);
+    const std::size_t at = script.size() - 2;
+    const std::string& to_client = r.client_per_step[at];
+    // The replies before it are relayed; then the client gets mailtap's 421.
+    EXPECT_EQ(to_client.substr(0, c.prior.size()), c.prior);
+    EXPECT_EQ(to_client.find("421 4.5.0 mailtap: up.example:587 "), c.prior.size()) << to_client;
+    EXPECT_NE(to_client.find("which SMTP does not allow"), std::string::npos) << to_client;
+    // The impossible reply itself never reaches the client.
+    const std::string& impossible = c.reply;
+    EXPECT_EQ(to_client.find(impossible, c.prior.size()), std::string::npos) << to_client;
+    EXPECT_TRUE(r.finished);
+    EXPECT_TRUE(r.abandon);  // no QUIT: the server may read it as anything by now
+    ASSERT_TRUE(r.ending);
+    EXPECT_EQ(r.ending->kind, Ending::Kind::error);
+    EXPECT_NE(r.ending->reason.find(impossible.substr(0, 3)), std::string::npos)
+        << r.ending->reason;
+    EXPECT_EQ(r.upstream_per_step.back(), "");
+    EXPECT_TRUE(r.messages.empty());
+    auto refused = find_events(r, Direction::upstream_to_mailtap, EventKind::reply);
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0]->bytes, impossible);
+    EXPECT_EQ(refused[0]->note.rfind("impossible reply: ", 0), 0u) << refused[0]->note;
+  }
+}
+
+// The report's case: one reply too many shifts the rest, and DATA gets the RCPT's 250. Without
+// the check mailtap took DATA as refused and relayed the body as commands, while the server,
+// in DATA mode, queued it.
+TEST(Dialogue, ShiftedRepliesDoNotTurnABodyIntoCommands) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream("220 up.example again\r\n"),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream(ehlo_reply + "250 ok\r\n250 ok\r\n"),
+      client("hello\r\n.\r\n"),
+  });
+  EXPECT_EQ(
+      r.client_per_step[1].rfind("421 4.5.0 mailtap: up.example:587 answered EHLO with 220", 0), 0u)
+      << r.client_per_step[1];
+  EXPECT_EQ(r.to_upstream, ehlo);
+  EXPECT_EQ(find_events(r, Direction::client_to_upstream, EventKind::command).size(), 1u);
+  ASSERT_TRUE(r.ending);
+  EXPECT_NE(r.ending->reason.find("answered EHLO with 220"), std::string::npos);
+}
+
+// A server that sends 354 and "250 queued" in one write: the 250 answers no end of data the
+// client sent, and must not reach it as if it did.
+TEST(Dialogue, AReplyInsideAMessageBodyIsNotTakenForTheEndOfDatasReply) {
+  Script script = awaiting_data_reply();
+  script.push_back(upstream("250 ok\r\n250 ok\r\n354 go\r\n250 2.0.0 queued early\r\n"));
+  script.push_back(client("hello\r\n.\r\n"));
+  const Result r = run_all_splits(script);
+  const std::string& to_client = r.client_per_step[3];
+  EXPECT_EQ(to_client.rfind("250 ok\r\n250 ok\r\n354 go\r\n421 4.5.0 mailtap: up.example:587 "
+                            "replied 250 while the message body was still being sent",
+                            0),
+            0u)
+      << to_client;
+  EXPECT_EQ(to_client.find("queued early"), std::string::npos);
+  EXPECT_TRUE(r.abandon);
+  EXPECT_EQ(r.upstream_per_step[4], "");
+  EXPECT_TRUE(r.messages.empty());
+}
+
+TEST(Dialogue, A421InsideAMessageBodyIsRelayedAndEndsTheSession) {
+  Script script = awaiting_end_of_data_reply();
+  script.pop_back();
+  script.push_back(client("hello\r\n"));
+  script.push_back(upstream("421 4.3.2 shutting down\r\n"));
+  const Result r = run_all_splits(script);
+  EXPECT_EQ(r.client_per_step.back(), "421 4.3.2 shutting down\r\n");
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::upstream_closed);
+}
+
+TEST(Dialogue, AnUnsolicitedReplyBetweenCommandsIsStillRelayed) {
+  const Result r = run_all_splits({client(ehlo), upstream(ehlo_reply + "250 extra\r\n"),
+                                   client("NOOP\r\n"), upstream("250 ok\r\n")});
+  EXPECT_EQ(r.client_per_step[1], ehlo_reply_filtered + "250 extra\r\n");
+  EXPECT_EQ(r.client_per_step[3], "250 ok\r\n");
+  EXPECT_FALSE(r.finished);
+}
+
+// What RFC 5321 allows stays allowed: each (command, reply) here is relayed as usual.
+std::vector<ReplyCase> possible_replies() {
+  const std::string mail_rcpt = "250 ok\r\n250 ok\r\n";
+  return {
+      reply_case("250 to EHLO", {client(ehlo)}, "250 up.example\r\n"),
+      reply_case("502 to EHLO", {client(ehlo)}, "502 no EHLO\r\n"),
+      reply_case("421 to EHLO", {client(ehlo)}, "421 4.3.2 bye\r\n"),
+      reply_case("250 to HELO", {client("HELO c\r\n")}, "250 up.example\r\n"),
+      reply_case("354 to DATA", awaiting_data_reply(), "354 go\r\n", mail_rcpt),
+      reply_case("554 to DATA", awaiting_data_reply(), "554 5.5.1 no valid recipients\r\n",
+                 mail_rcpt),
+      reply_case("451 to DATA", awaiting_data_reply(), "451 4.3.0 try later\r\n", mail_rcpt),
+      reply_case("250 to MAIL", after_ehlo("MAIL FROM:<a@x>\r\n"), "250 ok\r\n"),
+      reply_case("553 to MAIL", after_ehlo("MAIL FROM:<a@x>\r\n"), "553 no\r\n"),
+      reply_case("251 to RCPT", after_ehlo("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"),
+                 "251 will forward\r\n", "250 ok\r\n"),
+      reply_case("250 to RSET", after_ehlo("RSET\r\n"), "250 ok\r\n"),
+      reply_case("250 to NOOP", after_ehlo("NOOP\r\n"), "250 ok\r\n"),
+      reply_case("221 to QUIT", after_ehlo("QUIT\r\n"), "221 bye\r\n"),
+      reply_case("252 to VRFY", after_ehlo("VRFY b\r\n"), "252 cannot verify\r\n"),
+      reply_case("214 to HELP", after_ehlo("HELP\r\n"), "214 see RFC 5321\r\n"),
+      reply_case("250 to the end of data", awaiting_end_of_data_reply(), "250 queued\r\n"),
+      reply_case("554 to the end of data", awaiting_end_of_data_reply(), "554 spam\r\n"),
+      reply_case("250 to BDAT LAST", awaiting_bdat_reply(), "250 queued\r\n", mail_rcpt),
+      reply_case("334 to AUTH", after_ehlo("AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n"),
+      reply_case("535 to AUTH", after_ehlo("AUTH LOGIN\r\n"), "535 5.7.8 no\r\n"),
+      reply_case("334 to a SASL response", awaiting_sasl_reply(), "334 UGFzc3dvcmQ6\r\n"),
+      reply_case("235 to a SASL response", awaiting_sasl_reply(), "235 2.7.0 ok\r\n"),
+      reply_case("354 to a verb mailtap does not know", after_ehlo("XFOO\r\n"), "354 go\r\n"),
+  };
+}
+
+TEST(Dialogue, RepliesRfc5321AllowsAreRelayed) {
+  for (const ReplyCase& c : possible_replies()) {
+    SCOPED_TRACE(c.what);
+    Script script = c.script;
+    script.push_back(upstream(c.prior + c.reply));
+    const Result r = run_all_splits(script);
+    const std::string& to_client = r.client_per_step.back();
+    EXPECT_EQ(to_client, c.prior + c.reply);
+    EXPECT_TRUE(find_events(r, Direction::upstream_to_mailtap, EventKind::reply).empty());
+    EXPECT_FALSE(r.ending && r.ending->kind == Ending::Kind::error);
+  }
+}
+
 TEST(Dialogue, Upstream421InReplyFinishesAndDropsQueuedLocals) {
   const Result r =
       run_all_splits({client("NOOP\r\nSTARTTLS\r\n"), upstream("421 4.4.2 timeout\r\n")});
