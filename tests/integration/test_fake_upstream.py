@@ -3,10 +3,35 @@
 server (mode "good"), which records every byte received after TLS."""
 
 import os
+import sqlite3
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+
+
+def ended_session(mt: h.Mailtap, timeout: float = 15.0):
+    """The one session row of `mt`'s record once it has ended, its events in order, and its
+    message rows."""
+    db = os.path.join(mt._tmp, "mailtap.db")  # noqa: SLF001
+    deadline = time.monotonic() + timeout
+    while True:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        con.row_factory = sqlite3.Row
+        try:
+            rows = con.execute("SELECT * FROM sessions WHERE ended_at IS NOT NULL").fetchall()
+            if rows:
+                evs = con.execute("SELECT * FROM events WHERE session_id = ? ORDER BY seq",
+                                  (rows[0]["id"],)).fetchall()
+                msgs = con.execute("SELECT * FROM messages WHERE session_id = ?",
+                                   (rows[0]["id"],)).fetchall()
+                return rows[0], evs, msgs
+        finally:
+            con.close()
+        if time.monotonic() > deadline:
+            raise AssertionError("the session did not end in the record")
+        time.sleep(0.05)
 
 
 class FakeUpstreamTest(h.IntegrationCase):
@@ -155,6 +180,58 @@ class FakeUpstreamTest(h.IntegrationCase):
         s = f.wait_sessions(1)[0]
         self.assertTrue(s.closed.wait(5))
         self.assertIn(b"AUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\n", bytes(s.post_tls))
+
+    def test_a_second_greeting_read_as_the_reply_to_ehlo_ends_the_session(self):
+        # A server that greets again after STARTTLS: if its second 220 comes once the client's
+        # EHLO is on its way (here: in answer to it, so the order is certain), it is EHLO's
+        # reply by order, every later reply is one off, and DATA would get RCPT's 250.
+        again = b"220 fake.example.test ESMTP again\r\n"
+
+        def greet_again(sess, phase, line):
+            if phase == "tls" and line.upper().startswith(b"EHLO"):
+                return again + b"250-fake.example.test\r\n250 PIPELINING\r\n"
+            return None
+
+        f = self.fake("good", handler=greet_again)
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            r = c.cmd("EHLO client.test")
+            self.assertEqual(r.code, 421, r)
+            self.assertRegex(r.text, r"^4\.5\.0 mailtap: .* answered EHLO with 220, which SMTP "
+                             r"does not allow")
+            self.assertTrue(c.is_closed(5), "connection not closed after the 421")
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(5))
+        tls = [line for phase, line in s.commands if phase == "tls"]
+        self.assertEqual(tls, [b"EHLO client.test\r\n"], "sent upstream after the 421")
+        row, evs, _ = ended_session(mt)
+        self.assertEqual(row["outcome"], "error")
+        self.assertIn("answered EHLO with 220", row["outcome_reason"])
+        self.assertIn("EHLO and HELO succeed only with 250", row["outcome_reason"])
+        refused = [e for e in evs if e["direction"] == "upstream_to_mailtap"
+                   and bytes(e["bytes"]) == again]
+        self.assertEqual(len(refused), 1, [dict(e) for e in evs])
+        self.assertTrue(refused[0]["note"].startswith("impossible reply: "), refused[0]["note"])
+        self.assertEqual(bytes(evs[-1]["bytes"]), r.raw, "the 421 is the last event")
+
+    def test_a_reply_inside_a_message_body_is_not_relayed(self):
+        # 354 and "250 queued" in one write: the 250 answers no end of data the client sent.
+        f = self.fake("good", replies={"DATA": b"354 go\r\n250 2.0.0 queued early\r\n"})
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")
+            got = [c.reply() for _ in range(4)]
+            self.assertEqual([g.code for g in got], [250, 250, 354, 421], got)
+            self.assertIn("replied 250 while the message body was still being sent", got[3].text)
+            self.assertTrue(c.is_closed(5), "connection not closed after the 421")
+        row, evs, msgs = ended_session(mt)
+        self.assertEqual(row["outcome"], "error")
+        self.assertNotIn(b"queued early", b"".join(bytes(e["bytes"] or b"") for e in evs
+                                                   if e["direction"] == "upstream_to_client"))
+        self.assertEqual(msgs, [], "no end of data was sent: no message")
 
 
 if __name__ == "__main__":
