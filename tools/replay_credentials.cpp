@@ -330,6 +330,37 @@ bool fill_step(Filler& filler, ClientStep& s, const std::string& mech, bool auth
   return true;
 }
 
+// Renders the filled lines as the proxy's record renders a session: one AuthRedactor that sees
+// the recorded 334 challenges and the end of each exchange, in recorded order. The challenges
+// matter: for LOGIN the redactor tells the password from the user name by the prompt, and
+// without one it falls back to position, so a server asking "Password:" first would have the
+// password shown as if it were the user name.
+class FilledLineRenderer {
+ public:
+  explicit FilledLineRenderer(const RecordedDialogue& dialogue) : replies_(dialogue.replies) {}
+
+  // The rendering of step `s` as sent, once every reply recorded before it has been seen.
+  smtp::RedactedLine render(const ClientStep& s, bool auth_line) {
+    for (; next_reply_ < replies_.size() && replies_[next_reply_].seq < s.seq; ++next_reply_)
+      see_reply(replies_[next_reply_]);
+    const std::string_view line = strip_crlf(s.wire());
+    return auth_line ? redactor_.begin(line) : redactor_.client_response(line);
+  }
+
+ private:
+  void see_reply(const RecordedReply& r) {
+    if (!redactor_.in_progress()) return;
+    if (r.code == 334)
+      redactor_.server_challenge(strip_crlf(r.raw));
+    else
+      redactor_.finish(r.code);
+  }
+
+  const std::vector<RecordedReply>& replies_;
+  std::size_t next_reply_ = 0;
+  smtp::AuthRedactor redactor_;
+};
+
 }  // namespace
 
 bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string_view password,
@@ -337,7 +368,7 @@ bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string
   Filler filler{user, password, error};
   // Renders what is sent as the record renders it (user and password length as sent, which
   // --auth-user and the password given may change), exchange by exchange.
-  std::optional<smtp::AuthRedactor> renderer;
+  FilledLineRenderer renderer(dialogue);
   bool ok = true;
   for_each_auth_step(dialogue, [&](ClientStep& s, const std::string& mech, bool auth_line) {
     if (mech != "PLAIN" && mech != "LOGIN") {
@@ -348,10 +379,12 @@ bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string
       return ok;
     }
     if (!fill_step(filler, s, mech, auth_line)) return ok = false;
-    if (auth_line || !renderer) renderer.emplace();
-    const std::string_view line = strip_crlf(s.wire());
-    smtp::RedactedLine shown = auth_line ? renderer->begin(line) : renderer->client_response(line);
-    if (s.filled) s.shown = std::move(shown.text);
+    smtp::RedactedLine shown = renderer.render(s, auth_line);
+    if (!s.filled) return true;
+    // Defence in depth: a step the record holds redacted carried a secret, so a rendering that
+    // shows it in full must be wrong; the recorded rendering is shown instead.
+    s.shown =
+        s.redacted && !shown.redacted ? std::string(strip_crlf(s.bytes)) : std::move(shown.text);
     return true;
   });
   return ok;

@@ -154,6 +154,65 @@ TEST(ReplayCredentials, RebuildsAuthLogin) {
   EXPECT_EQ(other.client[2].summary(), "[password=<redacted 2 bytes>]");
 }
 
+// A server whose first LOGIN prompt asks for the password: the client answered it with the
+// password, so the renderer must go by the recorded prompt, not by position.
+std::vector<storage::EventRow> login_password_first_session() {
+  return {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx\r\n", 220),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH", "AUTH LOGIN\r\n"),
+      ev(Direction::upstream_to_client, EventKind::auth, "AUTH", "334 UGFzc3dvcmQ6\r\n", 334),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
+         "[password=<redacted 11 bytes>]\r\n", 0, true),
+      reply("AUTH", 235, "235 ok\r\n"),
+  };
+}
+
+TEST(ReplayCredentials, NeverShowsALoginPasswordAskedForFirst) {
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(login_password_first_session(), d, error)) << error;
+  ASSERT_TRUE(fill_secrets(d, "", "hunter2pass", error)) << error;
+  ASSERT_EQ(d.client[1].wire(), smtp::base64_encode("hunter2pass") + "\r\n");
+  EXPECT_EQ(d.client[1].summary(), "[password=<redacted 11 bytes>]");
+
+  std::vector<smtp::RecordedEvent> events;
+  std::vector<smtp::Message> messages;
+  const ReplayReport report = ReplayDriver(d, {}, events, messages).report();
+  const std::vector<std::string> shown = {d.client[1].summary(),
+                                          format_replay_text({1, 2, "mx:587"}, report),
+                                          format_replay_json({1, 2, "mx:587"}, report)};
+  for (const std::string& out : shown) {
+    EXPECT_EQ(out.find("hunter2pass"), std::string::npos) << out;
+    EXPECT_EQ(out.find(smtp::base64_encode("hunter2pass")), std::string::npos) << out;
+    EXPECT_EQ(out.find(smtp::base64_encode(std::string("\0user\0hunter2pass", 17))),
+              std::string::npos)
+        << out;
+  }
+}
+
+TEST(ReplayCredentials, AStepRecordedRedactedIsNeverShownInFull) {
+  // Recorded with --redact-users: the user name was a secret then, so it stays hidden even
+  // though the renderer (which keeps user names) would show the one --auth-user gave.
+  std::vector<storage::EventRow> events = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx\r\n", 220),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH", "AUTH LOGIN\r\n"),
+      ev(Direction::upstream_to_client, EventKind::auth, "AUTH", "334 VXNlcm5hbWU6\r\n", 334),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH", "[user=<redacted 5 bytes>]\r\n", 0,
+         true),
+      ev(Direction::upstream_to_client, EventKind::auth, "AUTH", "334 UGFzc3dvcmQ6\r\n", 334),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
+         "[password=<redacted 3 bytes>]\r\n", 0, true),
+      reply("AUTH", 235, "235 ok\r\n"),
+  };
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
+  ASSERT_TRUE(fill_secrets(d, "alice", "pw", error)) << error;
+  EXPECT_EQ(d.client[1].wire(), smtp::base64_encode("alice") + "\r\n");
+  EXPECT_EQ(d.client[1].summary(), "[user=<redacted 5 bytes>]");
+  EXPECT_EQ(d.client[2].summary(), "[password=<redacted 2 bytes>]");
+}
+
 TEST(ReplayCredentials, RefusesOtherMechanismsAndRedactedUsersWithoutAuthUser) {
   std::vector<storage::EventRow> cram = {
       ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx\r\n", 220),
