@@ -68,6 +68,10 @@ bool terminal_safe(std::string_view bytes) {
     const std::size_t n = utf8_char_length(bytes);
     if (n == 0 || is_c1_control(bytes, n)) return false;
     if (n == 1 && (c == 0x7f || (c < 0x20 && c != '\t' && c != '\r' && c != '\n'))) return false;
+    // A CR of its own sends the cursor back to the start of the line, so what follows
+    // overwrites what the line showed ("harmless text\rX-Evil: ..."). A bare LF only starts
+    // a new line: nothing is hidden, so it may stay.
+    if (c == '\r' && bytes.substr(1, 1) != "\n") return false;
     bytes.remove_prefix(n);
   }
   return true;

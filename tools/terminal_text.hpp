@@ -22,7 +22,8 @@ std::string escape_text(std::string_view text);
 std::vector<std::string_view> crlf_lines(std::string_view bytes);
 
 // Whether `bytes` can reach a terminal as they are: well-formed UTF-8 whose only control
-// characters are TAB, CR and LF (no escape sequence, no C1 control).
+// characters are TAB, LF and the CR of a CRLF (no escape sequence, no C1 control, no bare CR,
+// which would let the rest of a line overwrite its start on screen).
 bool terminal_safe(std::string_view bytes);
 
 // Recorded bytes as a transcript shows wire text: each CRLF line escaped by escape_line and

@@ -557,6 +557,23 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertIn(b"caf\xc3\xa9\tok", out)
         self.assertEqual(err, b"")
 
+    def test_show_raw_and_message_escape_a_bare_cr_on_a_terminal(self):
+        # A CR of its own returns the cursor: the text after it would overwrite "harmless
+        # text" on screen. Escaped as \r, as in the transcript; a pipe gets the exact bytes.
+        body = b"Subject: t\r\n\r\nharmless text\rX-Evil: 1\r\n"
+        copy, sid = self.with_planted_body("bare-cr.db", body + b".\r\n")
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        for args in (["--raw"], ["--message", "1"]):
+            with self.subTest(args=args):
+                rc, out, err = h.run_on_terminal_with_stderr(
+                    ["show", sid, *args, "--db", str(copy)], env=env)
+                self.assertEqual(rc, 0, err)
+                self.assertIn(b"harmless text\\rX-Evil: 1\r\n", out)
+                self.assertNotIn(b"text\rX-Evil", out)
+                self.assertEqual(err.count(b"escaped for the terminal"), 1, err)
+                piped = self.tool("show", sid, *args, db=copy)
+                self.assertIn(b"harmless text\rX-Evil: 1\r\n", piped.stdout)
+
     def test_show_json(self):
         sid = self.session_with(self.sent["plain"][0])
         d = json.loads(self.tool("show", str(sid), "--json").stdout)
