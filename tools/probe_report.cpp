@@ -240,7 +240,7 @@ void explain_connection_failure(const ProbeReport& r, Summary& s) {
        {r.greeting ? &*r.greeting : nullptr, r.ehlo_plain ? &*r.ehlo_plain : nullptr,
         r.ehlo_tls ? &*r.ehlo_tls : nullptr}) {
     if (reply == nullptr || reply->code < 400) continue;
-    if (reply == &*r.greeting && reply->code >= 500) {
+    if (r.greeting && reply == &*r.greeting && reply->code >= 500) {
       // The code's usual advice (relaying, AUTH) is for replies to commands; nothing was sent.
       s.push_back(std::to_string(reply->code) +
                   ": the server refuses this connection before any command (RFC 5321 section 3.1)");

@@ -111,6 +111,18 @@ TEST(ProbeReport, TimeoutsAndRefusalsAreConnectionFailures) {
   EXPECT_FALSE(has_line(s, "AUTH"));
 }
 
+TEST(ProbeReport, ARefusalWithoutAGreetingIsExplainedWithoutTouchingTheGreeting) {
+  // No greeting was kept, yet a reply refused: it is advised on as a reply to a command, and
+  // the empty greeting is never dereferenced to find out whether the reply was the greeting.
+  ProbeReport r = asked();
+  r.failure_kind = ProbeFailure::connection;
+  r.failure = "4.3.2 mailtap: mx refused EHLO: 554 go away";
+  r.ehlo_plain = reply("554 5.7.1 go away\r\n");
+  const auto s = summarise(r, storage::Clock::now());
+  EXPECT_TRUE(has_line(s, "554: ")) << ::testing::PrintToString(s);
+  EXPECT_FALSE(has_line(s, "before any command"));
+}
+
 TEST(ProbeReport, CertificateProblemsExitFourEvenUnderInsecure) {
   ProbeReport r = asked();
   net::UpstreamSetup setup;
