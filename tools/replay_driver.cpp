@@ -39,6 +39,7 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
                            std::vector<smtp::RecordedEvent>& events,
                            std::vector<smtp::Message>& messages)
     : recording_(recording),
+      events_(events),
       login_user_(options.login ? options.login->user : std::string()),
       dialogue_(std::move(options), events, messages) {
   ReplyComparison greeting;
@@ -176,15 +177,28 @@ void ReplayDriver::send_flight(std::size_t index) {
   dialogue_.client_bytes(recording_.flight_bytes(recording_.flights[index]).view());
 }
 
+// mailtap answered the client's STARTTLS itself (--local-tls starttls); the replay is the
+// client, so there is no handshake to make: the dialogue goes on as after one. The Dialogue
+// notes that one ("client side: TLS established (...)"), which did not happen here, so the
+// replay's record gets a note of its own that says what did.
+void ReplayDriver::go_on_as_after_client_tls() {
+  const std::size_t note = events_.size();
+  dialogue_.client_tls_started("mailtap replay plays the client");
+  if (note >= events_.size() || events_[note]->kind != smtp::EventKind::tls) return;
+  smtp::Event e = events_[note].event();
+  e.note =
+      "client side: no TLS handshake (mailtap replay plays the client and goes on as after "
+      "one); the client must send EHLO again";
+  events_[note] = smtp::mailtap_event(std::move(e));
+}
+
 void ReplayDriver::pump() {
   for (;;) {
     collect_replies();
     compare_login();
     if (dialogue_.finished()) return;
     if (dialogue_.client_tls_due()) {
-      // mailtap answered the client's STARTTLS itself (--local-tls starttls); the replay is
-      // the client, so there is no handshake to make: the dialogue goes on as after one.
-      dialogue_.client_tls_started("not negotiated: mailtap replay plays the client");
+      go_on_as_after_client_tls();
       continue;
     }
     if (stopping_) {

@@ -86,8 +86,10 @@ class ReplayDriver {
   void collect_replies();
   void compare_login();
   void send_flight(std::size_t index);
+  void go_on_as_after_client_tls();
 
   const RecordedDialogue& recording_;
+  std::vector<smtp::RecordedEvent>& events_;  // the replay's record, which dialogue_ writes
   std::string login_user_;  // mailtap's own AUTH (DialogueOptions::login), before the move
   smtp::Dialogue dialogue_;
   smtp::ReplyParser client_view_;

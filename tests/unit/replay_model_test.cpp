@@ -490,6 +490,14 @@ TEST(ReplayDriver, MakesMailtapsOwnStarttlsReplyAgain) {
   ReplayReport r = d.report();
   EXPECT_TRUE(r.all_match()) << format_replay_text({7, 9, "mx:587"}, r);
   EXPECT_EQ(r.replies[2].replay_line, "220 2.0.0 Ready to start TLS");
+  // The replay's record says what happened on the client side: no handshake, not TLS.
+  std::vector<std::string> tls_notes;
+  for (const smtp::RecordedEvent& e : h.events)
+    if (e->kind == EventKind::tls && e->note.rfind("client side: ", 0) == 0)
+      tls_notes.push_back(e->note);
+  ASSERT_EQ(tls_notes.size(), 1u);
+  EXPECT_EQ(tls_notes[0].find("TLS established"), std::string::npos) << tls_notes[0];
+  EXPECT_NE(tls_notes[0].find("no TLS handshake"), std::string::npos) << tls_notes[0];
 }
 
 TEST(ReplayDriver, AFaithfulReplayOfAClientThatHungUpMidDataMatches) {
