@@ -222,8 +222,10 @@ int final_auth_code(const RecordedDialogue& d, std::uint64_t from, std::uint64_t
   return 0;
 }
 
-// One password goes into every AUTH: a session that failed an AUTH carrying a password and then
-// authenticated again (a wrong password, then the right one) cannot be acted out again.
+// One password goes into every AUTH: a session whose AUTH carrying a password was refused for
+// good (5xx: a wrong password) and then authenticated again (the right one) cannot be acted out
+// again. A temporary failure (4xx) retried may well have carried the same password twice, and
+// the server decides again: that can be.
 std::string retried_auth_refusal(const RecordedDialogue& dialogue) {
   struct Exchange {
     std::uint64_t seq = 0;
@@ -239,7 +241,7 @@ std::string retried_auth_refusal(const RecordedDialogue& dialogue) {
   for (std::size_t i = 0; i + 1 < exchanges.size(); ++i) {
     if (!exchanges[i].password) continue;
     const int code = final_auth_code(dialogue, exchanges[i].seq, exchanges[i + 1].seq);
-    if (code == 0 || code / 100 == 2) continue;
+    if (code / 100 != 5) continue;
     return "event " + std::to_string(exchanges[i].seq) + ": an AUTH with a password failed (" +
            std::to_string(code) + ") and the client authenticated again; replay sends the one " +
            "password it is given in every AUTH, so it cannot reproduce that";

@@ -278,6 +278,29 @@ TEST(ReplayCredentials, RefusesAFailedAuthFollowedByAnotherOne) {
   EXPECT_EQ(auth_needs(d).refusal, "");
 }
 
+TEST(ReplayCredentials, ReplaysATemporaryAuthFailureTriedAgain) {
+  // 454: the server could not check then; the client sent the same password again.
+  auto events = plain_session();
+  const std::vector<storage::EventRow> failed = {
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
+         "AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted 6 bytes>]\r\n", 0, true),
+      reply("AUTH", 454, "454 4.7.0 Temporary authentication failure\r\n"),
+  };
+  events.insert(events.begin() + 5, failed.begin(), failed.end());
+  for (std::size_t i = 0; i < events.size(); ++i) events[i].seq = i + 1;  // in recorded order
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
+  const AuthNeeds needs = auth_needs(d);
+  EXPECT_EQ(needs.refusal, "");
+  EXPECT_TRUE(needs.password);
+  ASSERT_TRUE(fill_secrets(d, "", "s3cret", error)) << error;
+  const std::string wire =
+      "AUTH PLAIN " + smtp::base64_encode(std::string("\0alice\0s3cret", 13)) + "\r\n";
+  EXPECT_EQ(d.client[1].wire(), wire);
+  EXPECT_EQ(d.client[2].wire(), wire);
+}
+
 TEST(ReplayCredentials, ParsesRenderedFields) {
   std::vector<RenderedField> f;
   ASSERT_TRUE(parse_rendered_fields(
