@@ -147,19 +147,41 @@ void MockSession::diverge(std::string what, bool answered_by_mailtap) {
     --unanswered_;
   }
   if (answered_by_mailtap) {
-    // That answer (one line) came last, after the replies to the commands before it.
+    // That answer came last, after the replies to the commands before it; it is taken back,
+    // and only it (with mailtap's answers to lines after it): when a recorded reply is
+    // missing, it was never sent, and what ends to_client_ is a recorded reply.
     to_client_ += dialogue_.take_to_client();
-    const std::size_t end = to_client_.size() >= 2 ? to_client_.size() - 2 : 0;
-    const std::size_t last = to_client_.rfind('\n', end == 0 ? 0 : end - 1);
-    to_client_.resize(last == std::string::npos ? 0 : last + 1);
+    const std::string own = own_answers_from(events_checked_);
+    if (!own.empty() && to_client_.ends_with(own))
+      to_client_.resize(to_client_.size() - own.size());
   }
   dialogue_.abort("4.3.0 mailtap mock: " + *divergence_ + "; closing",
                   {smtp::Ending::Kind::error, "client diverged from the recording"});
 }
 
+std::string MockSession::own_answers_from(std::size_t differing) const {
+  // own_answers_owed_ counts the differing line too: the answers owed before it come first.
+  std::size_t owed_before = own_answers_owed_ > 0 ? own_answers_owed_ - 1 : 0;
+  std::string own;
+  for (std::size_t i = differing + 1; i < events_.size(); ++i) {
+    const smtp::Event& e = *events_[i];
+    if (e.direction != smtp::Direction::mailtap_to_client || e.kind != smtp::EventKind::local_reply)
+      continue;
+    if (owed_before > 0)
+      --owed_before;  // the answer to a line before the difference
+    else
+      own += e.bytes;
+  }
+  return own;
+}
+
 bool MockSession::check_new_events() {
   for (; events_checked_ < events_.size(); ++events_checked_) {
     const smtp::Event& e = *events_[events_checked_];
+    if (e.direction == smtp::Direction::client_to_mailtap) ++own_answers_owed_;
+    if (e.direction == smtp::Direction::mailtap_to_client &&
+        e.kind == smtp::EventKind::local_reply && own_answers_owed_ > 0)
+      --own_answers_owed_;
     if (e.direction == smtp::Direction::client_to_upstream && e.kind == smtp::EventKind::data &&
         ends_body(e.bytes))
       ++unanswered_;

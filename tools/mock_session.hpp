@@ -57,6 +57,9 @@ class MockSession {
   // `answered_by_mailtap`: the dialogue answered the differing command itself (a STARTTLS
   // mailtap refuses); the 421 replaces that answer, so the client reads one reply to it.
   void diverge(std::string what, bool answered_by_mailtap = false);
+  // What mailtap itself sent, among the events after events_[differing], to the line there
+  // and to any after it: "" if its answer still waits behind a reply the recording lacks.
+  std::string own_answers_from(std::size_t differing) const;
   std::string recording_continues() const;
   std::size_t next_expected() const;  // index of the next compared recorded step, or client.size()
 
@@ -72,6 +75,9 @@ class MockSession {
   bool ended_ = false;
   bool completed_ = false;
   bool goodbye_quit_ = false;  // a QUIT after a recording that ended without one
+  // Client lines mailtap answers itself whose answer it has not sent yet: it sends them in
+  // order, each once the replies due before it are there.
+  std::size_t own_answers_owed_ = 0;
   std::optional<std::string> divergence_;
   std::string to_client_;  // taken from the dialogue before a divergence ends it
 };

@@ -224,6 +224,34 @@ TEST(MockSession, AnUnexpectedStarttlsGetsOneReplyTheDifference) {
   EXPECT_TRUE(s.finished());
 }
 
+TEST(MockSession, OnlyMailtapsOwnAnswerIsTakenBackAtADifference) {
+  // The original client pipelined MAIL and RCPT and the server never answered them: when this
+  // client's STARTTLS differs, mailtap's own answer to it waits behind the MAIL reply the
+  // recording does not have. Nothing of the recorded EHLO reply may go in its place.
+  std::vector<storage::EventRow> rows = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+  };
+  RecordedDialogue r;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(rows, r, error)) << error;
+  MockSession s(r);
+  s.start();
+  s.take_to_client();
+  s.client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nSTARTTLS\r\n");
+  const std::string out = s.take_to_client();
+  EXPECT_EQ(out.rfind("250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n421 4.3.0 mailtap mock: "
+                      "command 3: ",
+                      0),
+            0u)
+      << out;
+  EXPECT_EQ(out.find("502 "), std::string::npos) << out;
+  EXPECT_TRUE(s.finished());
+}
+
 TEST(MockSession, AClientThatGoesQuietIsNotSaidToHaveClosed) {
   RecordedDialogue r = recording();
   MockSession s(r);
