@@ -1,4 +1,5 @@
 // `mailtap proxy`: options, validation, start-up messages, and the run loop with signals.
+#include <signal.h>
 #include <sys/resource.h>
 
 #include <asio/co_spawn.hpp>
@@ -277,8 +278,17 @@ std::unique_ptr<secrets::TokenProvider> token_provider(const ProxyConfig& cfg) {
   return std::make_unique<secrets::TokenProvider>(std::move(to));
 }
 
+// Whether mailtap was started with SIGHUP ignored (`nohup`, `trap '' HUP`): a wish to outlive
+// the terminal, which asio's signal_set would override by installing its own handler.
+bool started_ignoring_sighup() {
+  struct sigaction inherited {};
+  return sigaction(SIGHUP, nullptr, &inherited) == 0 && inherited.sa_handler == SIG_IGN;
+}
+
 int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoint>& web_listen,
               const ProxyCommandServices& services) {
+  // Read before anything installs a handler for it.
+  const bool keep_ignoring_sighup = started_ignoring_sighup();
   log::set_verbosity(cfg.verbosity);
   // A client vanishing mid-write must be an error code, not a process-killing signal.
   std::signal(SIGPIPE, SIG_IGN);
@@ -339,9 +349,11 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
 
   auto signal_strand = asio::make_strand(io);
   // SIGHUP too: closing the terminal (or the SSH session) that runs mailtap sends it, and its
-  // default action would cut every session off unrecorded. SIGQUIT keeps its default (quit at
-  // once, with a core dump): the way to stop mailtap without any grace (docs/proxy.md).
-  asio::signal_set signals(signal_strand, SIGINT, SIGTERM, SIGHUP);
+  // default action would cut every session off unrecorded; unless it was inherited ignored,
+  // which must stay so. SIGQUIT keeps its default (quit at once, with a core dump): the way to
+  // stop mailtap without any grace (docs/proxy.md).
+  asio::signal_set signals(signal_strand, SIGINT, SIGTERM);
+  if (!keep_ignoring_sighup) signals.add(SIGHUP);
   // Once every session is gone nothing may keep io.run() busy, the signal wait included.
   bool drained = false;
   server.on_drained([&] {

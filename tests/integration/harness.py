@@ -1409,7 +1409,8 @@ class Mailtap:
     db=PATH passes that path.
     `ready=False` does not wait for the listening line (for start-up failure tests: use
     .wait() then .stderr).  `env` is added to the test's environment; `stdin` (default
-    /dev/null) may be a terminal's file descriptor, for the password prompt.
+    /dev/null) may be a terminal's file descriptor, for the password prompt; `preexec_fn`
+    runs in the child before mailtap starts (to set a signal disposition it inherits).
     """
 
     READY_PREFIX = "mailtap: listening on"
@@ -1418,7 +1419,7 @@ class Mailtap:
                  tls: Optional[str] = None, listen: Optional[str] = None,
                  extra_args: Iterable[str] = (), record: bool = True, db=None,
                  ready: bool = True, ready_timeout: float = 10.0, stop_timeout: float = 5.0,
-                 env: Optional[dict] = None, stdin=None):
+                 env: Optional[dict] = None, stdin=None, preexec_fn=None):
         self.binary = require_mailtap()
         self.upstream = upstream
         self.ca_file = ca_file
@@ -1435,6 +1436,7 @@ class Mailtap:
         self.stop_timeout = stop_timeout
         self.env = env
         self.stdin = subprocess.DEVNULL if stdin is None else stdin  # a pty for prompts
+        self.preexec_fn = preexec_fn  # runs in the child before exec (signal dispositions)
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
         self.host = "127.0.0.1"
@@ -1512,7 +1514,8 @@ class Mailtap:
                 env.update(self.env)
             log("start:", " ".join(self.args()))
             self.proc = subprocess.Popen(self.args(), stdin=self.stdin,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                         preexec_fn=self.preexec_fn)
             self._threads = [
                 threading.Thread(target=self._reader, args=(self.proc.stdout, self._out),
                                  daemon=True),

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Process life cycle: refusing a non-loopback listener, SIGTERM while idle and during a
-session (grace period), SIGHUP (a closed terminal) as the same orderly shutdown."""
+session (grace period), SIGHUP (a closed terminal) as the same orderly shutdown, unless mailtap
+was started with SIGHUP ignored (nohup)."""
 
 import os
 import signal
@@ -145,6 +146,21 @@ class SighupTest(h.IntegrationCase):
         rows = query(db, "SELECT outcome, ended_at FROM sessions")
         self.assertEqual([(r["outcome"], r["ended_at"] is not None) for r in rows],
                          [("shutdown", True)])
+
+    def test_inherited_sighup_ignore_is_kept(self):
+        """`nohup mailtap proxy &` (or `trap '' HUP`) starts mailtap with SIGHUP ignored so that
+        it outlives the terminal: the HUP of a closing terminal must not stop it."""
+        f = self.fake("good")
+        mt = self.mailtap(f.address,
+                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+        mt.signal(signal.SIGHUP)
+        time.sleep(0.5)
+        self.assertTrue(mt.alive(), f"stopped on SIGHUP it was started ignoring:\n{mt.output}")
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        self.assertEqual(mt.stop(timeout=10), 0, mt.output)
 
 
 if __name__ == "__main__":
