@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "proxy/common/log.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "storage/pruner.hpp"
 #include "storage/timestamp.hpp"
 #include "tools/commands.hpp"
@@ -35,7 +36,7 @@ std::string started(const storage::PrunedSession& v) {
 }
 
 std::string upstream(const storage::PrunedSession& v) {
-  return v.upstream_host + ":" + std::to_string(v.upstream_port);
+  return net::host_port_label(v.upstream_host, v.upstream_port);
 }
 
 std::string outcome(const storage::PrunedSession& v) {

@@ -89,6 +89,8 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   cfg.local_cert = a.local_cert;
   cfg.local_key = a.local_key;
 
+  if (auto why = net::unbracketed_ipv6_refusal(a.upstream); !why.empty())
+    return "--upstream " + why;
   auto upstream = net::parse_host_port(a.upstream);
   if (!upstream) return "--upstream " + a.upstream + ": expected HOST[:PORT]";
   cfg.upstream_host = upstream->host;
@@ -223,7 +225,7 @@ void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
                     const std::optional<net::LocalCertificate>& local_certificate,
                     const WebPage* web, const std::optional<asio::ip::tcp::endpoint>& web_listen,
                     bool with_tokens, const storage::Recorder* recorder) {
-  const std::string upstream_label = cfg.upstream_host + ":" + std::to_string(cfg.upstream_port);
+  const std::string upstream_label = net::host_port_label(cfg.upstream_host, cfg.upstream_port);
   std::string mode(net::to_string(cfg.tls_mode));
   std::string verification = cfg.tls_mode == net::TlsMode::none ? "PLAIN TEXT, not encrypted"
                              : cfg.trust.insecure               ? "NOT verified"
@@ -397,7 +399,8 @@ void add_listen_and_upstream_options(CLI::App& app, ProxyArgs& args) {
                  "~/.config/mailtap)");
   app.add_option("--local-key", args.local_key, "PEM private key of --local-cert");
   app.add_option("--upstream", args.upstream,
-                 "HOST[:PORT] of the SMTP server (port 587 if omitted)")
+                 "HOST[:PORT] of the SMTP server (port 587 if omitted; an IPv6 address in "
+                 "brackets: [::1]:587)")
       ->capture_default_str();
   args.connection.add_to(app,
                          {"the upstream host", "Do not verify the upstream certificate (loudly)"});

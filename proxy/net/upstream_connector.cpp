@@ -267,8 +267,7 @@ class Setup {
     if (enforce || t_.report_when_insecure) check_certificate(tls, enforce, failures);
     // Resume only where certificates were checked the same way (the cache is per context).
     if (t_.session_cache != nullptr)
-      t_.session_cache->prepare(tls.native_handle(),
-                                t_.host + ":" + std::to_string(t_.port) + " " + name);
+      t_.session_cache->prepare(tls.native_handle(), label_ + " " + name);
     const std::error_code ec = co_await tls.handshake();
     keep_verify_problems(*failures);
     if (ec) {

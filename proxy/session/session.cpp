@@ -109,7 +109,7 @@ asio::awaitable<void> Session::run() {
   const auto& cfg = ctx_.config;
   record_opened();
   log::debug("session " + std::to_string(id_) + ": " + client_label_ + " connected, opening " +
-             ctx_.target.host + ":" + std::to_string(ctx_.target.port) +
+             net::host_port_label(ctx_.target.host, ctx_.target.port) +
              (cfg.local_tls == net::TlsMode::implicit ? " after the client's TLS handshake" : ""));
   if (!co_await accept_implicit_tls()) co_return;
 
@@ -127,7 +127,7 @@ asio::awaitable<void> Session::run() {
 
   smtp::DialogueOptions opts;
   opts.phase = ctx_.target.mode == net::TlsMode::none ? smtp::Phase::plain : smtp::Phase::tls;
-  opts.upstream_label = ctx_.target.host + ":" + std::to_string(ctx_.target.port);
+  opts.upstream_label = net::host_port_label(ctx_.target.host, ctx_.target.port);
   opts.starttls_refusal =
       ctx_.target.mode == net::TlsMode::none
           ? "STARTTLS is not available: this session is relayed in plain text (--tls none)"

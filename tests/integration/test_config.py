@@ -295,6 +295,27 @@ class PrintConfigTest(ConfigCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn(f'db = "{default_db}"', cp.stdout)
 
+    def test_an_unbracketed_ipv6_upstream_is_refused(self):
+        """`--upstream ::1:2525` would be looked up as the host "::1:2525" on port 587: refused
+        (exit status 2) with the bracketed forms, as probe and replay --to refuse it; and an
+        IPv6 upstream is shown in brackets."""
+        in_file = self.write_config('[proxy]\nupstream = "::1:2525"\n',
+                                    path=self.home / "ipv6.toml")
+        cases = {
+            "flag": (["--upstream", "::1:2525"], "--upstream ::1:2525: "),
+            "config file": (["--config", str(in_file)], f"(file {in_file}:2 [proxy])"),
+        }
+        for what, (args, where) in cases.items():
+            with self.subTest(what):
+                cp = self.proxy("--listen", f"127.0.0.1:{h.closed_port()}", "--no-record", *args)
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertIn(where, cp.stderr)
+                self.assertIn("written in brackets: [::1]:2525", cp.stderr)
+                self.assertNotIn("listening on", cp.stderr)
+        port = h.closed_port()
+        m = self.start("--tls", "implicit", upstream=f"[::1]:{port}", record=False)
+        self.assertIn(f"-> [::1]:{port} (implicit", m.ready_line)
+
 
 if __name__ == "__main__":
     h.main()
