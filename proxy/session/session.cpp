@@ -588,7 +588,13 @@ asio::awaitable<void> Session::client_writer() {
     }
     std::string chunk = std::move(client_out_);
     client_out_.clear();
-    if (broken) continue;  // the client is gone; keep draining so the relay can finish
+    if (broken) {
+      // The client is gone; keep draining so the relay can finish. What is dropped is no
+      // longer unread output: recounted, it stops holding back the lines (and the EOF) that
+      // end the session.
+      note_client_output();
+      continue;
+    }
     co_await write_to_client(asio::buffer(chunk));
   }
 }

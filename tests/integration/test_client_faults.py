@@ -10,12 +10,13 @@ stays flat; once the client reads, every line gets its reply, in order."""
 import os
 import re
 import socket
+import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-from test_recording import query  # noqa: E402
+from test_recording import query, wait_ended  # noqa: E402
 
 MIB = 1 << 20
 
@@ -102,6 +103,21 @@ class NonReadingClientTest(h.IntegrationCase):
 
     def test_nul_line_flood_without_reading_stays_bounded(self):
         self.check_bounded_then_answered(b"NOOP \x00")
+
+    def test_reset_after_a_flood_without_reading_ends_the_session(self):
+        """A client that floods, never reads, then resets the connection: the replies it left
+        unread go nowhere, so they no longer hold its lines back, and the session (with its
+        upstream connection) ends at once and is recorded, not at the idle timeout."""
+        f = self.fake("good")
+        db = self.tmp / "reset.db"
+        mt = self.mailtap(f.address, db=db, extra_args=["--timeout-command", "5m"])
+        c, lines, _, _ = self.flood_without_reading(mt, b"STARTTLS")
+        self.assertGreater(lines, 10000, "the flood hardly started")
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()  # RST: the unread replies are thrown away
+        rows = wait_ended(db, 1, timeout=15)
+        self.assertEqual(len(rows), 1)
+        self.assertIsNotNone(rows[0]["outcome"])
 
 
 class BurstOverMaxSessionsTest(h.IntegrationCase):
