@@ -176,23 +176,27 @@ void raise_descriptor_limit(unsigned max_sessions) {
                std::to_string(max_sessions) + " needs " + std::to_string(wanted));
 }
 
-// Loads or makes the --local-tls certificate and its server context; false (logged) if it cannot.
-bool make_local_tls(const ProxyConfig& cfg, bssl::UniquePtr<SSL_CTX>& local_tls,
-                    std::optional<net::LocalCertificate>& local_certificate) {
+// Loads or makes the --local-tls certificate and its server context: 0, or (logged) the exit
+// status. 2 for a certificate or key that cannot be used, a configuration error no restart
+// mends (the systemd unit does not restart after it); 1 when the system failed to make one
+// (ENOSPC, EIO), which a restart may get past.
+int make_local_tls(const ProxyConfig& cfg, bssl::UniquePtr<SSL_CTX>& local_tls,
+                   std::optional<net::LocalCertificate>& local_certificate) {
   std::string error;
+  bool io_failure = false;
   if (!cfg.local_cert.empty()) {
     local_certificate = net::load_local_certificate(cfg.local_cert, cfg.local_key, error);
   } else {
     const std::string dir =
         net::default_config_dir([](const char* name) { return std::getenv(name); }, error);
-    if (!dir.empty()) local_certificate = net::ensure_local_certificate(dir, error);
+    if (!dir.empty()) local_certificate = net::ensure_local_certificate(dir, error, &io_failure);
   }
   if (local_certificate) local_tls = net::make_tls_server_context(*local_certificate, error);
   if (!local_tls) {
     log::error("--local-tls: " + error);
-    return false;
+    return io_failure ? 1 : 2;
   }
-  return true;
+  return 0;
 }
 
 void set_upstream_target(const ProxyConfig& cfg, net::UpstreamTarget& target) {
@@ -306,10 +310,10 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   // --local-tls: the certificate, and what a client must be told to trust it.
   bssl::UniquePtr<SSL_CTX> local_tls;
   std::optional<net::LocalCertificate> local_certificate;
-  // A certificate or key that cannot be used is a configuration error, as a bad option is:
-  // status 2, which the systemd unit does not restart (no restart can mend it).
-  if (cfg.local_tls != net::TlsMode::none && !make_local_tls(cfg, local_tls, local_certificate))
-    return 2;
+  if (cfg.local_tls != net::TlsMode::none) {
+    if (const int status = make_local_tls(cfg, local_tls, local_certificate); status != 0)
+      return status;
+  }
 
   std::unique_ptr<storage::Recorder> recorder;
   if (cfg.db_path && !open_recording(*cfg.db_path, recorder)) return 1;

@@ -169,14 +169,22 @@ std::string to_pem(bool (*write)(BIO*, void*), void* object) {
   return std::string(reinterpret_cast<const char*>(data), len);
 }
 
+// Whether errno says the file system failed rather than refused: no permission, a read-only
+// file system or a file where a directory should be are for the user to mend.
+bool errno_is_io_failure() {
+  return errno != EACCES && errno != EPERM && errno != EROFS && errno != ENOTDIR && errno != EEXIST;
+}
+
 // `dir` made 0700 if it is missing. An existing one that group or others may write to is
 // tightened (chmod go-w): whoever can write it could plant a key and certificate of their own.
-bool prepare_directory(const std::string& dir, std::string& error) {
+// `failed_io` tells a failure of the file system from a refusal.
+bool prepare_directory(const std::string& dir, std::string& error, bool& failed_io) {
   std::error_code ec;
   const std::filesystem::path parent = std::filesystem::path(dir).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (::mkdir(dir.c_str(), 0700) == 0) return true;
   if (errno != EEXIST) {
+    failed_io = errno_is_io_failure();
     error = "cannot create " + dir + ": " + errno_text();
     return false;
   }
@@ -255,9 +263,12 @@ std::string default_config_dir(const std::function<const char*(const char*)>& ge
   return {};
 }
 
-std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
-                                                         std::string& error) {
-  if (!prepare_directory(dir, error)) return std::nullopt;
+std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir, std::string& error,
+                                                         bool* io_failure) {
+  bool ignored = false;
+  bool& failed_io = io_failure != nullptr ? *io_failure : ignored;
+  failed_io = false;
+  if (!prepare_directory(dir, error, failed_io)) return std::nullopt;
   const std::string cert_path = dir + "/" + cert_name;
   const std::string key_path = dir + "/" + key_name;
 
@@ -279,6 +290,7 @@ std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
   }
   if (lock.fd < 0 || ::flock(lock.fd, LOCK_EX) != 0) {
     error = "cannot lock " + lock_path + ": " + errno_text();
+    failed_io = true;
     return std::nullopt;
   }
   // Another start may have made the pair while this one waited for the lock.
@@ -287,6 +299,8 @@ std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
 
   bssl::UniquePtr<EVP_PKEY> key;
   bssl::UniquePtr<X509> cert;
+  // From here on every failure is the system's: the directory and the old pair were fine.
+  failed_io = true;
   if (!generate(key, cert, error)) return std::nullopt;
   const std::string key_pem = to_pem(
       [](BIO* b, void* k) {
@@ -305,6 +319,7 @@ std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
   if (!write_atomically(key_path, key_pem, 0600, error) ||
       !write_atomically(cert_path, cert_pem, 0644, error))
     return std::nullopt;
+  failed_io = false;
   LocalCertificate made = describe(cert.get(), cert_path, key_path);
   made.created = true;
   return made;

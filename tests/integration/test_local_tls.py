@@ -291,6 +291,22 @@ class LocalTlsTest(h.IntegrationCase):
                 self.assertIn(reason, self.refused_start(*args))
         self.assertFalse(self.cert.exists(), "no default certificate is made")
 
+    def test_failing_to_write_a_new_certificate_exits_1(self):
+        """An I/O error while writing the new pair (here EFBIG, from a file size limit; ENOSPC
+        and EIO alike) is a failure of the run, not a configuration error: exit status 1, which
+        the systemd unit restarts, unlike 2."""
+        def tiny_files():
+            import resource
+            import signal
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() fails with EFBIG instead
+            resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+
+        mt = self.start("starttls", ready=False, preexec_fn=tiny_files)
+        self.assertEqual(mt.wait(timeout=15), 1, mt.stderr)
+        self.assertIn("--local-tls: cannot write ", mt.stderr)
+        self.assertNotIn("listening on", mt.stderr)
+        self.assertFalse(self.cert.exists())
+
     def test_existing_certificate_is_reused_from_a_read_only_directory(self):
         """The systemd unit's home is read-only: a pair made earlier is used all the same, and
         without one mailtap says how to make it."""
