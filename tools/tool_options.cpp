@@ -9,6 +9,7 @@
 
 #include "proxy/cli/color_option.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/options/database_path_option.hpp"
 #include "storage/default_path.hpp"
 
 namespace mailtap::tools {
@@ -19,21 +20,12 @@ void ToolOptions::add_to(CLI::App& app, bool with_json) {
 }
 
 void ToolOptions::add_db_to(CLI::App& app, std::string_view what) {
-  // An empty path (--db "", or db = "" in the config file) names no file: taking it for "no
-  // --db" would read, or record into, a database the user did not name.
-  const CLI::Validator names_a_file(
-      [](const std::string& path) {
-        return path.empty() ? std::string(
-                                  "an empty path names no database; give a path, or "
-                                  "leave --db out for the default")
-                            : std::string();
-      },
-      "");
   app.add_option("--db", db,
                  std::string(what) +
                      " (default: $MAILTAP_DB, else $XDG_DATA_HOME/mailtap/mailtap.db, else "
-                     "~/.local/share/mailtap/mailtap.db)")
-      ->check(names_a_file);
+                     "~/.local/share/mailtap/mailtap.db; an empty path, or one that begins "
+                     "with '-', is refused)")
+      ->check(options::database_path_validator(""));
 }
 
 void ToolOptions::add_color_to(CLI::App& app) {

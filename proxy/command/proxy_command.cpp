@@ -30,6 +30,7 @@
 #include "proxy/net/io_pool.hpp"
 #include "proxy/net/local_certificate.hpp"
 #include "proxy/net/tls_server_context.hpp"
+#include "proxy/options/database_path_option.hpp"
 #include "proxy/options/listen_options.hpp"
 #include "proxy/options/size_option.hpp"
 #include "proxy/options/timeout_options.hpp"
@@ -412,21 +413,12 @@ void add_listen_and_upstream_options(CLI::App& app, ProxyArgs& args) {
 
 // What is recorded, and what happens when recording fails.
 void add_recording_options(CLI::App& app, ProxyArgs& args) {
-  // An empty path (a variable that expanded to nothing, `db = ""`) is a mistake, not a wish for
-  // the default: taken for it, the record would go where nobody meant to look.
-  const CLI::Validator not_empty(
-      [](std::string& path) -> std::string {
-        return path.empty() ? "an empty path names no database: give a path, leave --db (and db "
-                              "in the config file) out for the default, or --no-record"
-                            : "";
-      },
-      "");
   app.add_option("--db", args.db,
                  "SQLite database to record to, with the bodies of large messages in "
                  "<database>-bodies/ beside it (default: $MAILTAP_DB, else "
                  "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db; "
-                 "an empty path is refused)")
-      ->check(not_empty);
+                 "an empty path, or one that begins with '-', is refused)")
+      ->check(options::database_path_validator("--no-record"));
   app.add_flag("--no-record", args.no_record, "Do not record sessions");
   options::add_choice_option(
       app, "--record-failure", args.record_failure,

@@ -295,6 +295,27 @@ class PrintConfigTest(ConfigCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn(f'db = "{default_db}"', cp.stdout)
 
+    def test_a_db_that_looks_like_an_option_is_refused(self):
+        """`--db --print-config` would record to a file named --print-config, `sessions --db
+        --json` read one named --json: a path starting with '-' is refused (exit 2), with how
+        to write one that really does."""
+        cwd = Path(self.tmp) / "cwd-dash-db"
+        cwd.mkdir()
+        runs = {
+            "proxy": ["proxy", "--listen", f"127.0.0.1:{h.closed_port()}", "--upstream",
+                      "127.0.0.1:1", "--db", "--print-config"],
+            "sessions": ["sessions", "--db", "--json"],
+        }
+        for what, args in runs.items():
+            with self.subTest(what):
+                cp = subprocess.run([str(h.mailtap_bin()), *args], capture_output=True, text=True,
+                                    timeout=30, env=self.env(), cwd=cwd,
+                                    stdin=subprocess.DEVNULL)
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertIn("must be written ./-", cp.stderr)
+                self.assertNotIn("listening on", cp.stderr)
+                self.assertEqual(list(cwd.iterdir()), [], "a database was made")
+
     def test_an_unbracketed_ipv6_upstream_is_refused(self):
         """`--upstream ::1:2525` would be looked up as the host "::1:2525" on port 587: refused
         (exit status 2) with the bracketed forms, as probe and replay --to refuse it; and an

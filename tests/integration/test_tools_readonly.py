@@ -152,8 +152,8 @@ class ToolsReadOnlyTest(h.IntegrationCase):
                 cp = run(*args, "--db", "")
                 self.assertEqual(cp.returncode, 2, cp.stderr.decode(errors="replace"))
                 self.assertEqual(cp.stdout, b"")
-                self.assertIn(b"--db: an empty path names no database; give a path, or leave "
-                              b"--db out for the default", cp.stderr)
+                self.assertIn(b"--db: an empty path names no database: give a path, or leave "
+                              b"--db (and db in the config file) out for the default", cp.stderr)
 
         # The same in a config file, at the top level or in the tool's table.
         for text in ('db = ""\n', '[show]\ndb = ""\n'):

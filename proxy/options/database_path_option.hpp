@@ -1,0 +1,15 @@
+// --db PATH, for the proxy and the tools alike: one check, one wording of what it refuses.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string_view>
+
+namespace mailtap::options {
+
+// Refuses a --db value that names no database file: an empty one (a variable that expanded to
+// nothing, db = "" in the config file), which taken for the default would read or record where
+// nobody meant to look; and one that begins with '-', which is the next option taken as the
+// value (`--db --json`). `instead` ("--no-record") names a further way out, or is empty.
+CLI::Validator database_path_validator(std::string_view instead);
+
+}  // namespace mailtap::options
