@@ -68,12 +68,6 @@ bssl::UniquePtr<X509> read_certificate(const std::string& path) {
   return bssl::UniquePtr<X509>(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
 }
 
-bssl::UniquePtr<EVP_PKEY> read_key(const std::string& path) {
-  bssl::UniquePtr<BIO> bio(BIO_new_file(path.c_str(), "r"));
-  if (!bio) return nullptr;
-  return bssl::UniquePtr<EVP_PKEY>(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-}
-
 bssl::UniquePtr<EVP_PKEY> read_key(int fd) {
   bssl::UniquePtr<BIO> bio(BIO_new_fd(fd, BIO_NOCLOSE));
   if (!bio) return nullptr;
@@ -334,7 +328,28 @@ std::optional<LocalCertificate> load_local_certificate(const std::string& cert_p
         "--local-cert " + cert_path + ": no PEM certificate could be read (" + ssl_error() + ")";
     return std::nullopt;
   }
-  bssl::UniquePtr<EVP_PKEY> key = read_key(key_path);
+  // The user's own key is held to what mailtap asks of the key it makes: whoever can read it can
+  // pose as mailtap to the clients that trust the certificate. Checked on the descriptor the key
+  // is then read from, so the file checked is the file used.
+  FileDescriptor key_file{::open(key_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
+  if (key_file.fd < 0) {
+    error = "--local-key " + key_path + " cannot be read (" + errno_text() + ")";
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (::fstat(key_file.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    error = "--local-key " + key_path + " is not a regular file";
+    return std::nullopt;
+  }
+  if (const PrivacyProblem problem = privacy_problem(st, "a private key");
+      problem.kind != PrivacyProblem::none) {
+    error = "--local-key " + key_path + ": " + problem.reason + " (" +
+            (problem.kind == PrivacyProblem::too_open ? "chmod 600 " + key_path
+                                                      : "chown it to yourself") +
+            ")";
+    return std::nullopt;
+  }
+  bssl::UniquePtr<EVP_PKEY> key = read_key(key_file.fd);
   if (!key) {
     error = "--local-key " + key_path + ": no PEM private key could be read (" + ssl_error() + ")";
     return std::nullopt;

@@ -274,6 +274,7 @@ class LocalTlsTest(h.IntegrationCase):
         configuration error, as a bad option is."""
         garbage = self.tmp / f"garbage-{h.unique_token()}.pem"
         garbage.write_text("not PEM\n")
+        garbage.chmod(0o600)  # private, so that what is refused is its content
         cert, key = str(self.pki.valid_cert), str(self.pki.valid_key)
         cases = {
             "missing certificate": (["--local-cert", str(self.tmp / "no-such.pem"),
@@ -290,6 +291,18 @@ class LocalTlsTest(h.IntegrationCase):
             with self.subTest(what):
                 self.assertIn(reason, self.refused_start(*args))
         self.assertFalse(self.cert.exists(), "no default certificate is made")
+
+    def test_an_open_local_key_of_your_own_is_refused(self):
+        """--local-key is held to what mailtap asks of the key it makes (as ssh of a private
+        key): group or others may not read it; chmod 600 makes it usable."""
+        key = self.tmp / f"open-{h.unique_token()}.key"
+        key.write_bytes(self.pki.valid_key.read_bytes())
+        key.chmod(0o640)
+        err = self.refused_start("--local-cert", str(self.pki.valid_cert), "--local-key", str(key))
+        self.assertIn(f"--local-key {key}: permissions 0640 are too open", err)
+        self.assertIn(f"chmod 600 {key}", err)
+        key.chmod(0o600)
+        self.start("starttls", "--local-cert", self.pki.valid_cert, "--local-key", key)
 
     def test_failing_to_write_a_new_certificate_exits_1(self):
         """An I/O error while writing the new pair (here EFBIG, from a file size limit; ENOSPC
