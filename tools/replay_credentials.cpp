@@ -1,5 +1,6 @@
 #include "tools/replay_credentials.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <optional>
 
@@ -299,6 +300,51 @@ std::string mailtap_login_refusal(const RecordedDialogue& dialogue, std::string_
   if (auth_user.empty() && login.user.empty())
     return what + " and the record does not hold the user name: give --auth-user";
   return {};
+}
+
+std::string auth_mechanism_at(const RecordedDialogue& dialogue, std::uint64_t seq) {
+  std::string mechanism;
+  for (const ClientStep& s : dialogue.client) {
+    if (s.seq > seq) break;
+    if (s.kind != smtp::EventKind::auth)
+      mechanism.clear();  // an exchange ends before any other command
+    else if (starts_with_auth(s.bytes))
+      mechanism = split_auth_line(s.bytes).mechanism;
+  }
+  return mechanism;
+}
+
+namespace {
+
+// The text a 334 line carries: its base64 decoded, else as it stands.
+std::string challenge_text(std::string_view line) {
+  line = strip_crlf(line);
+  line.remove_prefix(std::min<std::size_t>(line.size(), 3));  // "334"
+  if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+  std::optional<std::string> decoded = smtp::base64_decode(line);
+  return decoded ? std::move(*decoded) : std::string(line);
+}
+
+// What a LOGIN prompt asks for; "pass" decides, as it does for the record's redactor.
+std::string login_prompt_request(std::string_view line) {
+  const std::string text = upper(challenge_text(line));
+  return text.find("PASS") != std::string::npos ? "a password" : "a user name";
+}
+
+}  // namespace
+
+std::string challenge_mismatch(std::string_view mechanism, std::string_view recorded_line,
+                               std::string_view replay_line) {
+  if (mechanism == "LOGIN") {
+    const std::string recorded = login_prompt_request(recorded_line);
+    const std::string replay = login_prompt_request(replay_line);
+    if (recorded == replay) return {};
+    return "the server asked for " + replay + " where the recording asked for " + recorded;
+  }
+  if (challenge_text(recorded_line) == challenge_text(replay_line)) return {};
+  return "the server's AUTH " +
+         (mechanism.empty() ? std::string("(unknown mechanism)") : std::string(mechanism)) +
+         " challenge differs from the recorded one";
 }
 
 namespace {

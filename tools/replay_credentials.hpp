@@ -4,6 +4,7 @@
 // responses depend on server challenges that will differ.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,21 @@ std::string mailtap_login_refusal(const RecordedDialogue& dialogue, std::string_
 // The filled lines go to ClientStep::filled (Secrets, wiped with the dialogue).
 bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string_view password,
                   std::string& error);
+
+// The mechanism of the AUTH exchange in progress at event `seq` of the recording (a 334
+// challenge's), upper-cased; "" if no exchange is.
+std::string auth_mechanism_at(const RecordedDialogue& dialogue, std::uint64_t seq);
+
+// Whether a 334 challenge from the server being replayed to asks what the recorded one asked,
+// before the recorded answer (a filled-in secret, maybe) goes out to it. Lines without CRLF.
+// LOGIN compares meaning: a user name or a password, told apart by the decoded prompt as the
+// record's redactor tells them (an answer sent to the wrong prompt is recorded as the wrong
+// field, so a password would be kept as a user name). Any other mechanism's response answers
+// exactly its challenge, so any difference counts. "" when they agree, else what differs
+// ("the server asked for a password where the recording asked for a user name"), never
+// quoting a challenge.
+std::string challenge_mismatch(std::string_view mechanism, std::string_view recorded_line,
+                               std::string_view replay_line);
 
 // Fields of a redacted rendering such as `authzid="" authcid="alice" password=<redacted 12
 // bytes>`: quoted values unescaped; a redaction token gives `redacted` with its octet count.

@@ -1,5 +1,7 @@
 #include "tools/replay_driver.hpp"
 
+#include "tools/replay_credentials.hpp"
+
 namespace mailtap::tools {
 
 namespace {
@@ -135,21 +137,38 @@ void ReplayDriver::collect_replies() {
     ReplyComparison& c = report_.replies[index];
     c.replay_code = reply->code;
     c.replay_line = first_line(reply->raw);
-    if (!stopping_ && c.original_code) {
-      const std::size_t reply_index = received_ - 2;  // into recording_.replies (greeting first)
-      std::string verb = received_ >= 2 && reply_index < recording_.replies.size()
-                             ? recording_.replies[reply_index].verb
-                             : std::string();
-      const bool greeting_differs = received_ == 1 && !c.matches();
-      if (greeting_differs || !safe_to_continue(*c.original_code, reply->code, verb)) {
-        stopping_ = true;
-        report_.stopped = "reply " + std::to_string(index + 1) + " (" +
-                          std::to_string(reply->code) + " instead of " +
-                          std::to_string(*c.original_code) +
-                          ") changes the meaning of what the client sent next; replay stopped";
-      }
-    }
+    if (!stopping_ && c.original_code) stop_if_meaning_changes(index, c.replay_line);
   }
+}
+
+// Stops the replay before the next client bytes go out when the reply just read (row `index`)
+// makes them mean something else than they meant to the original server.
+void ReplayDriver::stop_if_meaning_changes(std::size_t index, const std::string& replay_line) {
+  const ReplyComparison& c = report_.replies[index];
+  const std::size_t reply_index = received_ - 2;  // into recording_.replies (greeting first)
+  const RecordedReply* recorded = received_ >= 2 && reply_index < recording_.replies.size()
+                                      ? &recording_.replies[reply_index]
+                                      : nullptr;
+  const bool greeting_differs = received_ == 1 && !c.matches();
+  const std::string verb = recorded ? recorded->verb : std::string();
+  if (greeting_differs || !safe_to_continue(*c.original_code, *c.replay_code, verb)) {
+    stopping_ = true;
+    report_.stopped = "reply " + std::to_string(index + 1) + " (" + std::to_string(*c.replay_code) +
+                      " instead of " + std::to_string(*c.original_code) +
+                      ") changes the meaning of what the client sent next; replay stopped";
+    return;
+  }
+  if (!recorded || verb != "AUTH" || recorded->code != 334 || *c.replay_code != 334) return;
+  // The recorded answer to this challenge may be a filled-in secret: sent to a prompt that asks
+  // for something else, the server would take it (and the replay's record keep it) as that.
+  // Stopping makes the dialogue cancel the exchange with "*" (RFC 4954) before its QUIT.
+  const std::string mismatch = challenge_mismatch(auth_mechanism_at(recording_, recorded->seq),
+                                                  recorded->first_line(), replay_line);
+  if (mismatch.empty()) return;
+  stopping_ = true;
+  report_.stopped = "reply " + std::to_string(index + 1) + ": " + mismatch +
+                    "; the AUTH exchange was cancelled (*) and nothing more was sent; replay "
+                    "stopped";
 }
 
 // Once the replay's own AUTH has ended: the original went on authenticated, so the replay

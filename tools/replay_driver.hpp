@@ -6,9 +6,11 @@
 // Flights are sent as recorded: flight N+1 goes out once the replies the original client read
 // before sending it have arrived. The replay stops early (and ends the session politely) when
 // a reply differs in a way that changes what the following client bytes would mean: a 334 or
-// 354 that did not come (or came unasked), or an AUTH that failed where it had succeeded, so
-// a body is never sent as commands and mail is never sent unauthenticated. A session that
-// mailtap authenticated itself (proxy --auth-user) is authenticated by the replay's Dialogue
+// 354 that did not come (or came unasked), an AUTH that failed where it had succeeded, or a 334
+// that asks for something else than the recorded one did (a LOGIN "Password:" where the
+// recording had "Username:"), so a body is never sent as commands, mail is never sent
+// unauthenticated and a password never goes out (and into the record) as a user name. A session
+// that mailtap authenticated itself (proxy --auth-user) is authenticated by the replay's Dialogue
 // the same way (DialogueOptions::login); its outcome is compared like a reply.
 #pragma once
 
@@ -84,6 +86,7 @@ class ReplayDriver {
  private:
   void pump();
   void collect_replies();
+  void stop_if_meaning_changes(std::size_t index, const std::string& replay_line);
   void compare_login();
   void send_flight(std::size_t index);
   void go_on_as_after_client_tls();

@@ -113,6 +113,52 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assert_no_password(BOB, cp.stdout + cp.stderr)
         self.postfix.wait_for_message(tok, mailbox="bob")
 
+    def test_replay_cancels_auth_login_when_the_server_asks_for_the_password_first(self):
+        # Recorded against Postfix ("Username:" then "Password:"); replayed to a server that asks
+        # "Password:" then "Username:". Answering by the recorded order would send the password
+        # at its "Username:" prompt: the exchange is cancelled at the first prompt instead.
+        sid, _, _ = self.record(auth="LOGIN", user=BOB, to="bob@example.test")
+        prompts = [b"334 VXNlcm5hbWU6\r\n", b"235 2.7.0 Authentication successful\r\n"]
+
+        def password_first(sess, phase, line):
+            if line.upper().startswith(b"AUTH LOGIN"):
+                sess.login_prompts = list(prompts)
+                return b"334 UGFzc3dvcmQ6\r\n"  # "Password:"
+            if line == b"*\r\n":
+                return b"501 5.7.0 Authentication cancelled\r\n"
+            if getattr(sess, "login_prompts", None):
+                return sess.login_prompts.pop(0)
+            return None
+
+        fake = self.fake("good", handler=password_first)
+        before = {row[0] for row in self.sessions()}
+        cp = self.tool("replay", sid, "--to", fake.address, "--ca-file", self.pki.ca_cert,
+                       "--tls-name", "localhost", "--db", self.db, "--password-env", "REPLAY_PW",
+                       env={"REPLAY_PW": BOB[1]})
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        self.assertIn("stopped: reply 3: the server asked for a password where the recording "
+                      "asked for a user name", cp.stdout)
+        self.assertIn("nothing more was sent", cp.stdout)
+        self.assert_no_password(BOB, cp.stdout + cp.stderr)
+        server = fake.wait_sessions(1)[0]
+        self.assertTrue(server.closed.wait(10))
+        received = bytes(server.post_tls)
+        self.assertIn(b"AUTH LOGIN\r\n*\r\nQUIT\r\n", received)
+        self.assertNotIn(BOB[1].encode(), received)
+        self.assertNotIn(base64.b64encode(BOB[1].encode()), received)
+        self.assertNotIn(b"MAIL FROM", received)
+        # The replay's record (and what `show` prints of it) holds no password either.
+        new = [row for row in self.sessions() if row[0] not in before]
+        self.assertEqual([row[1] for row in new], [sid], self.sessions())
+        shown = self.tool("show", new[0][0], "--db", self.db)
+        self.assertEqual(shown.returncode, 0, shown.stdout + shown.stderr)
+        self.assertIn("*", shown.stdout)
+        self.assert_no_password(BOB, shown.stdout + shown.stderr)
+        for path in self.db.parent.glob("mailtap.db*"):
+            data = path.read_bytes()
+            self.assertNotIn(BOB[1].encode(), data, path)
+            self.assertNotIn(base64.b64encode(BOB[1].encode()), data, path)
+
     def test_replay_pipelines_where_the_original_pipelined(self):
         sid, tok, _ = self.record(extra=["--pipeline"])
         cp = self.replay(sid, ALICE[1])

@@ -389,6 +389,78 @@ TEST(ReplayDriver, StopsWhenAuthFailsAndReportsTheDifference) {
   EXPECT_NE(json.find("\"replay_session\":null"), std::string::npos) << json;
 }
 
+// A LOGIN exchange recorded as "Username:" then "Password:", replayed to a server that asks
+// for the password first: the filled password must not go out as the answer to a prompt the
+// recording answered with the user name (the server would take it, and the replay's record
+// keep it, as the user name).
+std::vector<storage::EventRow> login_session() {
+  return {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 AUTH LOGIN\r\n"),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH", "AUTH LOGIN\r\n"),
+      ev(Direction::upstream_to_client, EventKind::auth, "AUTH", "334 VXNlcm5hbWU6\r\n", 334),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH", "Ym9i\r\n"),
+      ev(Direction::upstream_to_client, EventKind::auth, "AUTH", "334 UGFzc3dvcmQ6\r\n", 334),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
+         "[password=<redacted 6 bytes>]\r\n", 0, true),
+      reply("AUTH", 235, "235 ok\r\n"),
+      client("QUIT", "QUIT\r\n"),
+      reply("QUIT", 221, "221 bye\r\n"),
+  };
+}
+
+TEST(ReplayDriver, CancelsAuthWhenTheServerAsksForTheOtherLoginField) {
+  DriverHarness h(login_session());
+  ReplayDriver& d = *h.driver;
+  std::string sent = upstream_text(d.take_to_upstream());
+  d.upstream_bytes("250-new\r\n250 AUTH LOGIN\r\n");
+  sent += upstream_text(d.take_to_upstream());
+  d.upstream_bytes("334 UGFzc3dvcmQ6\r\n");  // "Password:" where the recording had "Username:"
+  sent += upstream_text(d.take_to_upstream());
+  d.upstream_bytes("501 5.7.0 cancelled\r\n");
+  sent += upstream_text(d.take_to_upstream());
+  d.upstream_bytes("221 bye\r\n");
+  sent += upstream_text(d.take_to_upstream());
+  EXPECT_TRUE(d.finished());
+  EXPECT_EQ(sent, "EHLO client.test\r\nAUTH LOGIN\r\n*\r\nQUIT\r\n");
+  EXPECT_EQ(sent.find("s3cret"), std::string::npos) << sent;
+  EXPECT_EQ(sent.find(smtp::base64_encode("s3cret")), std::string::npos) << sent;
+  const ReplayReport r = d.report();
+  EXPECT_FALSE(r.all_match());
+  EXPECT_NE(r.stopped.find("the server asked for a password where the recording asked for a "
+                           "user name"),
+            std::string::npos)
+      << r.stopped;
+  EXPECT_NE(r.stopped.find("nothing more was sent"), std::string::npos) << r.stopped;
+  for (const auto& e : h.events) EXPECT_EQ(e->bytes.find("czNjcmV0"), std::string::npos);
+}
+
+TEST(ReplayDriver, GoesOnWhenTheLoginPromptsAskTheSameInOtherWords) {
+  DriverHarness h(login_session());
+  ReplayDriver& d = *h.driver;
+  d.take_to_upstream();
+  d.upstream_bytes("250-new\r\n250 AUTH LOGIN\r\n");
+  d.take_to_upstream();
+  d.upstream_bytes("334 " + smtp::base64_encode("username") + "\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "Ym9i\r\n");
+  d.upstream_bytes("334 " + smtp::base64_encode("PASSWORD") + "\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), smtp::base64_encode("s3cret") + "\r\n");
+  d.upstream_bytes("235 ok\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "QUIT\r\n");
+  d.upstream_bytes("221 bye\r\n");
+  EXPECT_TRUE(d.finished());
+  EXPECT_TRUE(d.report().all_match()) << d.report().stopped;
+}
+
+TEST(ReplayCredentials, ComparesChallengesByWhatTheyAsk) {
+  EXPECT_EQ(challenge_mismatch("LOGIN", "334 VXNlcm5hbWU6", "334 dXNlcm5hbWU="), "");
+  EXPECT_EQ(challenge_mismatch("LOGIN", "334 UGFzc3dvcmQ6", "334 VXNlcm5hbWU6"),
+            "the server asked for a user name where the recording asked for a password");
+  EXPECT_EQ(challenge_mismatch("PLAIN", "334 ", "334"), "");
+  EXPECT_NE(challenge_mismatch("CRAM-MD5", "334 PDE+", "334 PDI+"), "");
+}
+
 // proxy --auth-user: mailtap authenticated upstream itself; the client never typed AUTH.
 std::vector<storage::EventRow> mailtap_login_session() {
   return {
