@@ -48,8 +48,8 @@ std::string describe_client_handshake_failure(const std::error_code& ec,
     return "the client ended the handshake with TLS alert \"" + name + "\" (" + ec.message() + ")";
   const std::string file =
       certificate.empty() ? std::string("mailtap's certificate") : std::string(certificate);
-  return "the client refused mailtap's certificate (TLS alert \"" + name +
-         "\"): make it trust " + file +
+  return "the client refused mailtap's certificate (TLS alert \"" + name + "\"): make it trust " +
+         file +
          " (msmtp tls_trust_file, curl --cacert, swaks --tls-ca-path, Python "
          "ssl.create_default_context(cafile=...); see docs/proxy.md, \"The certificate\")";
 }
