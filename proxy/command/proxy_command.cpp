@@ -292,6 +292,50 @@ bool started_ignoring_sighup() {
   return sigaction(SIGHUP, nullptr, &inherited) == 0 && inherited.sa_handler == SIG_IGN;
 }
 
+// SIGINT and SIGTERM begin the orderly shutdown (the grace period, then the 421s, the record
+// drained). So does SIGHUP: closing the terminal (or the SSH session) that runs mailtap sends it,
+// and its default action would cut every session off unrecorded; unless it was inherited ignored
+// (nohup), which must stay so. SIGQUIT keeps its default (quit at once, with a core dump): the
+// way to stop mailtap without any grace (docs/proxy.md). A second signal ends the grace period
+// early. Once every session is gone nothing may keep the pool busy, the signal wait included.
+class ShutdownSignals {
+ public:
+  ShutdownSignals(asio::io_context& io, Server& server, net::IoPool& pool,
+                  std::chrono::steady_clock::duration grace, bool with_sighup)
+      : strand_(asio::make_strand(io)),
+        signals_(strand_, SIGINT, SIGTERM),
+        server_(server),
+        grace_(grace) {
+    if (with_sighup) signals_.add(SIGHUP);
+    server.on_drained([this, &pool] {
+      asio::post(strand_, [this, &pool] {
+        drained_ = true;
+        std::error_code ignored;
+        signals_.cancel(ignored);
+        pool.release();
+      });
+    });
+    wait();
+  }
+  ShutdownSignals(const ShutdownSignals&) = delete;
+  ShutdownSignals& operator=(const ShutdownSignals&) = delete;
+
+ private:
+  void wait() {
+    signals_.async_wait([this](const std::error_code& ec, int) {
+      if (ec || drained_) return;
+      wait();  // a second signal ends the grace period early
+      server_.begin_shutdown(grace_);
+    });
+  }
+
+  asio::strand<asio::io_context::executor_type> strand_;
+  asio::signal_set signals_;
+  Server& server_;
+  std::chrono::steady_clock::duration grace_;
+  bool drained_ = false;
+};
+
 int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoint>& web_listen,
               const ProxyCommandServices& services) {
   // Read before anything installs a handler for it.
@@ -333,15 +377,9 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   // Declared after the pool: its waiters hold work on the contexts, so it must go first.
   std::unique_ptr<secrets::TokenProvider> tokens = token_provider(cfg);
   const std::string listen_label = net::endpoint_label(cfg.listen);
-  SessionContext ctx{cfg,
-                     *tls,
-                     recorder.get(),
-                     {},
-                     listen_label,
-                     std::nullopt,
-                     tokens.get(),
-                     local_tls.get(),
-                     local_certificate ? local_certificate->cert_path : std::string()};
+  SessionContext ctx{cfg,          *tls,         recorder.get(),  {}, listen_label,
+                     std::nullopt, tokens.get(), local_tls.get(), {}};
+  if (local_certificate) ctx.local_cert_path = local_certificate->cert_path;
   set_upstream_target(cfg, ctx.target);
   // Resumed handshakes to the same upstream: as stunnel does, and shown in each session's record.
   net::TlsSessionCache tls_sessions(tls->native_handle());
@@ -354,29 +392,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
     return 1;
   }
 
-  auto signal_strand = asio::make_strand(io);
-  // SIGHUP too: closing the terminal (or the SSH session) that runs mailtap sends it, and its
-  // default action would cut every session off unrecorded; unless it was inherited ignored,
-  // which must stay so. SIGQUIT keeps its default (quit at once, with a core dump): the way to
-  // stop mailtap without any grace (docs/proxy.md).
-  asio::signal_set signals(signal_strand, SIGINT, SIGTERM);
-  if (!keep_ignoring_sighup) signals.add(SIGHUP);
-  // Once every session is gone nothing may keep io.run() busy, the signal wait included.
-  bool drained = false;
-  server.on_drained([&] {
-    asio::post(signal_strand, [&] {
-      drained = true;
-      std::error_code ignored;
-      signals.cancel(ignored);
-      pool.release();
-    });
-  });
-  std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec, int) {
-    if (ec || drained) return;
-    signals.async_wait(on_signal);  // a second signal ends the grace period early
-    server.begin_shutdown(cfg.grace);
-  };
-  signals.async_wait(on_signal);
+  ShutdownSignals shutdown_signals(io, server, pool, cfg.grace, !keep_ignoring_sighup);
 
   announce_start(cfg, listen_label, local_certificate, web.get(), web_listen, tokens != nullptr,
                  recorder.get());
