@@ -325,10 +325,9 @@ std::string challenge_text(std::string_view line) {
   return decoded ? std::move(*decoded) : std::string(line);
 }
 
-// What a LOGIN prompt asks for; "pass" decides, as it does for the record's redactor.
+// What a LOGIN prompt asks for, decided as the record's redactor decides it.
 std::string login_prompt_request(std::string_view line) {
-  const std::string text = upper(challenge_text(line));
-  return text.find("PASS") != std::string::npos ? "a password" : "a user name";
+  return smtp::login_prompt_asks_for_password(challenge_text(line)) ? "a password" : "a user name";
 }
 
 }  // namespace

@@ -270,6 +270,14 @@ RedactedLine AuthRedactor::client_response(std::string_view line) {
   return out;
 }
 
+bool login_prompt_asks_for_password(std::string_view decoded_prompt) {
+  std::string lower(decoded_prompt);
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return lower.find("pass") != std::string::npos;
+}
+
 RedactedLine AuthRedactor::server_challenge(std::string_view line) {
   RedactedLine out;
   std::string_view payload;
@@ -309,11 +317,7 @@ AuthRedactor::Rendering AuthRedactor::challenge(std::string_view data) {
       break;
     case Mech::login: {
       // Clients answer LOGIN by position, but the prompt is the better hint when it exists.
-      std::string lower(data);
-      for (char& c : lower) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      }
-      password_prompt_ = lower.find("pass") != std::string::npos;
+      password_prompt_ = login_prompt_asks_for_password(data);
       break;
     }
     case Mech::xoauth2:

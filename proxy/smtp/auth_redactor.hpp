@@ -22,6 +22,11 @@
 
 namespace mailtap::smtp {
 
+// Whether a decoded AUTH LOGIN prompt asks for the password ("Password:", "password", and every
+// variant servers send hold "pass", in any case). The record's redaction and replay's check of a
+// live prompt against the recorded one must decide this the same way: both call this.
+bool login_prompt_asks_for_password(std::string_view decoded_prompt);
+
 struct RedactionPolicy {
   // --redact-users: user names are secrets too. They are rendered as redaction tokens and never
   // kept in memory: user() stays empty, so nothing that flows to storage can carry them.
