@@ -418,7 +418,9 @@ void add_listen_and_upstream_options(CLI::App& app, ProxyArgs& args) {
                  "PEM certificate (chain) for --local-tls (default: a self-signed one for "
                  "localhost and 127.0.0.1, made once in $XDG_CONFIG_HOME/mailtap or "
                  "~/.config/mailtap)");
-  app.add_option("--local-key", args.local_key, "PEM private key of --local-cert");
+  app.add_option("--local-key", args.local_key,
+                 "PEM private key of --local-cert; it must be private (mode 0600, owned by you), "
+                 "or mailtap refuses it");
   app.add_option("--upstream", args.upstream,
                  "HOST[:PORT] of the SMTP server (port 587 if omitted; an IPv6 address in "
                  "brackets: [::1]:587)")
