@@ -19,6 +19,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <utility>
 
 #include "proxy/common/hex.hpp"
 #include "proxy/common/private_file.hpp"
@@ -128,27 +129,58 @@ bool generate(bssl::UniquePtr<EVP_PKEY>& key, bssl::UniquePtr<X509>& cert, std::
   return ok;
 }
 
+// Whether `err` (an errno value) says the system failed rather than refused, decided by
+// inclusion: only a device or a resource running out is a failure of the run (exit status 1,
+// which the systemd unit restarts): ENOSPC and EDQUOT (no space, quota), EIO (the device),
+// EFBIG (a file size limit), ENOMEM and ENOBUFS (memory), EMFILE and ENFILE (descriptors),
+// ENOLCK (locks) and ESTALE (a remote file system gone away). Everything else (EACCES, EPERM,
+// EROFS, ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EEXIST, ...) is a refusal for the user to mend:
+// a configuration error, which restarting would only repeat.
+bool is_io_failure(int err) {
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+    case EIO:
+    case EFBIG:
+    case ENOMEM:
+    case ENOBUFS:
+    case EMFILE:
+    case ENFILE:
+    case ENOLCK:
+    case ESTALE:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Writes `pem` to `path` by way of a private temporary file in the same directory and a rename,
-// so a reader sees the whole old file or the whole new one.
+// so a reader sees the whole old file or the whole new one. `failed_io` tells a failure of the
+// system from a refusal (is_io_failure).
 bool write_atomically(const std::string& path, const std::string& pem, mode_t mode,
-                      std::string& error) {
+                      std::string& error, bool& failed_io) {
   std::string tmp = path + ".XXXXXX";
   FileDescriptor f{mkstemp(tmp.data())};  // 0600
   if (f.fd < 0) {
-    error = "cannot create a file next to " + path + ": " + errno_text();
+    const int err = errno;
+    failed_io = is_io_failure(err);
+    error = "cannot create a file next to " + path + ": " + std::strerror(err);
     return false;
   }
   std::size_t done = 0;
   while (done < pem.size()) {
     const ssize_t n = ::write(f.fd, pem.data() + done, pem.size() - done);
     if (n < 0 && errno == EINTR) continue;
+    if (n == 0) errno = EIO;  // a regular file that takes nothing: the device's failure
     if (n <= 0) break;
     done += static_cast<std::size_t>(n);
   }
   const bool ok = done == pem.size() && fchmod(f.fd, mode) == 0 && fsync(f.fd) == 0 &&
                   ::rename(tmp.c_str(), path.c_str()) == 0;
   if (!ok) {
-    error = "cannot write " + path + ": " + errno_text();
+    const int err = errno;
+    failed_io = is_io_failure(err);
+    error = "cannot write " + path + ": " + std::strerror(err);
     ::unlink(tmp.c_str());
   }
   return ok;
@@ -163,23 +195,23 @@ std::string to_pem(bool (*write)(BIO*, void*), void* object) {
   return std::string(reinterpret_cast<const char*>(data), len);
 }
 
-// Whether errno says the file system failed rather than refused: no permission, a read-only
-// file system or a file where a directory should be are for the user to mend.
-bool errno_is_io_failure() {
-  return errno != EACCES && errno != EPERM && errno != EROFS && errno != ENOTDIR && errno != EEXIST;
-}
-
 // `dir` made 0700 if it is missing. An existing one that group or others may write to is
 // tightened (chmod go-w): whoever can write it could plant a key and certificate of their own.
 // `failed_io` tells a failure of the file system from a refusal.
 bool prepare_directory(const std::string& dir, std::string& error, bool& failed_io) {
   std::error_code ec;
   const std::filesystem::path parent = std::filesystem::path(dir).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  // Its parent first (~/.config may be missing): when that cannot be made, its error is the
+  // one to report, not the ENOENT of the mkdir below.
+  if (!parent.empty() && (std::filesystem::create_directories(parent, ec), ec)) {
+    failed_io = is_io_failure(ec.value());
+    error = "cannot create " + parent.string() + ": " + ec.message();
+    return false;
+  }
   if (::mkdir(dir.c_str(), 0700) == 0) return true;
-  if (errno != EEXIST) {
-    failed_io = errno_is_io_failure();
-    error = "cannot create " + dir + ": " + errno_text();
+  if (const int err = errno; err != EEXIST) {
+    failed_io = is_io_failure(err);
+    error = "cannot create " + dir + ": " + std::strerror(err);
     return false;
   }
   struct stat st {};
@@ -198,34 +230,51 @@ bool prepare_directory(const std::string& dir, std::string& error, bool& failed_
   return true;
 }
 
+// Opens the private key at `path` to read it, and checks on that descriptor (so the file checked
+// is the file used) that it is a regular file only its owner, the user running mailtap, may
+// access: whoever can read it can pose as mailtap to the clients that trust its certificate, and
+// one another user owns may be theirs. Returns the descriptor, or -1 with what is wrong and what
+// to do in `error`, which names the key as `what` ("the key PATH", "--local-key PATH") and offers
+// `alternative` ("delete it and CERT for a new pair"), if not empty, after the fix. A key that is
+// not there is refused too, unless `missing_ok`: then -1 with `error` empty.
+int open_private_key(const std::string& path, const std::string& what,
+                     const std::string& alternative, bool missing_ok, std::string& error) {
+  FileDescriptor key_file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
+  if (key_file.fd < 0) {
+    if (errno == ENOENT && missing_ok) return -1;
+    error = what + " cannot be read (" + errno_text() + ")";
+    if (!alternative.empty()) error += ": make it yours (chown), or " + alternative;
+    return -1;
+  }
+  struct stat st {};
+  if (::fstat(key_file.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    error = what + " is not a regular file";
+    if (!alternative.empty()) error += ": " + alternative;
+    return -1;
+  }
+  if (const PrivacyProblem problem = privacy_problem(st, "a private key");
+      problem.kind != PrivacyProblem::none) {
+    error =
+        what + ": " + problem.reason + " (" +
+        (problem.kind == PrivacyProblem::too_open ? "chmod 600 " + path : "chown it to yourself") +
+        (alternative.empty() ? "" : ", or " + alternative) + ")";
+    return -1;
+  }
+  return std::exchange(key_file.fd, -1);
+}
+
 // The pair on disk, if it can be used as it is: the certificate is valid for at least another
 // day and matches the key. Otherwise nullopt, with `error` empty when a new pair may be made,
 // or set when the key is there but not private (readable by others, or someone else's): then
 // mailtap neither uses it nor replaces it unasked.
 std::optional<LocalCertificate> reusable_pair(const std::string& cert_path,
                                               const std::string& key_path, std::string& error) {
-  FileDescriptor key_file{::open(key_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
-  if (key_file.fd < 0 && errno == ENOENT) return std::nullopt;  // none yet: made anew
-  // A key that is there but cannot be read (someone else's 0600 key) is not replaced unasked.
-  if (key_file.fd < 0) {
-    error = "the key " + key_path + " cannot be read (" + errno_text() +
-            "): make it yours (chown), or delete it and " + cert_path + " for a new pair";
-    return std::nullopt;
-  }
-  struct stat st {};
-  if (::fstat(key_file.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    error = "the key " + key_path + " is not a regular file: delete it and " + cert_path +
-            " for a new pair";
-    return std::nullopt;
-  }
-  if (const PrivacyProblem problem = privacy_problem(st, "a private key");
-      problem.kind != PrivacyProblem::none) {
-    const std::string fix =
-        problem.kind == PrivacyProblem::too_open ? "chmod 600 " + key_path : "chown it to yourself";
-    error = "the key " + key_path + ": " + problem.reason + " (" + fix + ", or delete it and " +
-            cert_path + " for a new pair)";
-    return std::nullopt;
-  }
+  // No key yet: a pair is made anew. One that is there but cannot be read (someone else's 0600
+  // key) or is not private is not replaced unasked.
+  FileDescriptor key_file{open_private_key(key_path, "the key " + key_path,
+                                           "delete it and " + cert_path + " for a new pair",
+                                           /*missing_ok=*/true, error)};
+  if (key_file.fd < 0) return std::nullopt;
   bssl::UniquePtr<X509> cert = read_certificate(cert_path);
   bssl::UniquePtr<EVP_PKEY> key = cert ? read_key(key_file.fd) : nullptr;
   std::time_t renew_by = std::time(nullptr) + renew_margin_seconds;
@@ -274,7 +323,7 @@ std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
 
   const std::string lock_path = dir + "/" + lock_name;
   FileDescriptor lock{::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
-  if (lock.fd < 0 && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+  if (lock.fd < 0 && !is_io_failure(errno)) {
     error = "no certificate to reuse in " + dir + ", and a new one cannot be made there (" +
             lock_path + ": " + errno_text() +
             "): start mailtap with --local-tls once where that directory is writable (not "
@@ -283,8 +332,9 @@ std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
     return std::nullopt;
   }
   if (lock.fd < 0 || ::flock(lock.fd, LOCK_EX) != 0) {
-    error = "cannot lock " + lock_path + ": " + errno_text();
-    failed_io = true;
+    const int err = errno;
+    failed_io = is_io_failure(err);
+    error = "cannot lock " + lock_path + ": " + std::strerror(err);
     return std::nullopt;
   }
   // Another start may have made the pair while this one waited for the lock.
@@ -293,7 +343,8 @@ std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
 
   bssl::UniquePtr<EVP_PKEY> key;
   bssl::UniquePtr<X509> cert;
-  // From here on every failure is the system's: the directory and the old pair were fine.
+  // Making and encoding the pair fail only for want of memory: the system's failure. Writing it
+  // tells (write_atomically).
   failed_io = true;
   if (!generate(key, cert, error)) return std::nullopt;
   const std::string key_pem = to_pem(
@@ -310,8 +361,8 @@ std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
     return std::nullopt;
   }
   // The key first: a certificate is never on disk without its key.
-  if (!write_atomically(key_path, key_pem, 0600, error) ||
-      !write_atomically(cert_path, cert_pem, 0644, error))
+  if (!write_atomically(key_path, key_pem, 0600, error, failed_io) ||
+      !write_atomically(cert_path, cert_pem, 0644, error, failed_io))
     return std::nullopt;
   failed_io = false;
   LocalCertificate made = describe(cert.get(), cert_path, key_path);
@@ -328,27 +379,10 @@ std::optional<LocalCertificate> load_local_certificate(const std::string& cert_p
         "--local-cert " + cert_path + ": no PEM certificate could be read (" + ssl_error() + ")";
     return std::nullopt;
   }
-  // The user's own key is held to what mailtap asks of the key it makes: whoever can read it can
-  // pose as mailtap to the clients that trust the certificate. Checked on the descriptor the key
-  // is then read from, so the file checked is the file used.
-  FileDescriptor key_file{::open(key_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
-  if (key_file.fd < 0) {
-    error = "--local-key " + key_path + " cannot be read (" + errno_text() + ")";
-    return std::nullopt;
-  }
-  struct stat st {};
-  if (::fstat(key_file.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    error = "--local-key " + key_path + " is not a regular file";
-    return std::nullopt;
-  }
-  if (const PrivacyProblem problem = privacy_problem(st, "a private key");
-      problem.kind != PrivacyProblem::none) {
-    error = "--local-key " + key_path + ": " + problem.reason + " (" +
-            (problem.kind == PrivacyProblem::too_open ? "chmod 600 " + key_path
-                                                      : "chown it to yourself") +
-            ")";
-    return std::nullopt;
-  }
+  // The user's own key is held to what mailtap asks of the key it makes.
+  FileDescriptor key_file{
+      open_private_key(key_path, "--local-key " + key_path, "", /*missing_ok=*/false, error)};
+  if (key_file.fd < 0) return std::nullopt;
   bssl::UniquePtr<EVP_PKEY> key = read_key(key_file.fd);
   if (!key) {
     error = "--local-key " + key_path + ": no PEM private key could be read (" + ssl_error() + ")";

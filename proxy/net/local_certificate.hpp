@@ -30,9 +30,10 @@ std::string default_config_dir(const std::function<const char*(const char*)>& ge
 // replaced. Reuse writes nothing (a read-only `dir` is
 // fine); starts that make a pair serialise on a lock file in `dir`, so they never see (or
 // make) a key and certificate that do not belong together.
-// `io_failure`, when given, is set when the system failed to make a pair (an I/O error such as
-// ENOSPC or EIO, a lock or key that could not be had): starting again may work, unlike after
-// a refusal the user must mend (permissions, owner, a file that is not a key).
+// `io_failure`, when given, is set when the system failed to make a pair (a device or a
+// resource failing: ENOSPC, EDQUOT, EIO, EFBIG, no memory or descriptors): starting again may
+// work, unlike after a refusal the user must mend (permissions, owner, a file that is not a key,
+// a read-only or missing directory, a config directory whose parent cannot be made).
 std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir, std::string& error,
                                                          bool* io_failure = nullptr);
 

@@ -320,6 +320,40 @@ class LocalTlsTest(h.IntegrationCase):
         self.assertNotIn("listening on", mt.stderr)
         self.assertFalse(self.cert.exists())
 
+    def test_a_config_directory_whose_parent_cannot_be_made_exits_2(self):
+        """As under the systemd unit (ProtectHome=read-only) for an account without ~/.config:
+        the config directory's parent cannot be made. mailtap says why (not the ENOENT of the
+        directory below it) and exits 2, a configuration error the unit does not restart."""
+        loop = self.config_home / "loop"
+        loop.symlink_to(loop)
+        long_name = self.config_home / ("x" * 300)
+        cases = {
+            "through a symlink loop": (loop / "config", "Too many levels of symbolic links"),
+            "a name too long": (long_name / "config", "File name too long"),
+        }
+        config = self.config_home / "config.toml"  # not looked for under XDG_CONFIG_HOME
+        config.write_text("")
+        for what, (xdg, reason) in cases.items():
+            with self.subTest(what):
+                mt = self.mailtap(self.postfix.submission, db=self.db, ready=False,
+                                  extra_args=["--local-tls", "starttls", "--config", str(config)],
+                                  env={"XDG_CONFIG_HOME": str(xdg)})
+                self.assertEqual(mt.wait(timeout=15), 2, mt.stderr)
+                self.assertIn(f"--local-tls: cannot create {xdg}: {reason}", mt.stderr)
+                self.assertNotIn("listening on", mt.stderr)
+        if not can_mount_read_only():
+            self.skipTest("needs root and unshare to mount a directory read-only")
+        home = self.config_home / "home"
+        home.mkdir()
+        m = ReadOnlyMailtap(home, self.postfix.submission, ca_file=self.pki.ca_cert,
+                            db=self.db, extra_args=["--local-tls", "starttls"], ready=False,
+                            env={"XDG_CONFIG_HOME": str(home / ".config")})
+        m.start()
+        self.addCleanup(self._stop_mailtap, m)
+        self.assertEqual(m.wait(timeout=15), 2, m.stderr)
+        self.assertIn(f"--local-tls: cannot create {home / '.config'}: Read-only file system",
+                      m.stderr)
+
     def test_existing_certificate_is_reused_from_a_read_only_directory(self):
         """The systemd unit's home is read-only: a pair made earlier is used all the same, and
         without one mailtap says how to make it."""
