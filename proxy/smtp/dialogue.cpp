@@ -1033,10 +1033,16 @@ void Dialogue::on_reply(Reply reply) {
 }
 
 // A reply while no command awaits one: relayed as it is, unless a message body is being sent.
-// Then the client would take it as the answer to the end of data it has not sent yet (a server
-// that sends 354 and "250 queued" at once), and what the server makes of the rest of the body
-// is anyone's guess. A 421 may come at any time (RFC 5321 §3.8) and ends the session as ever.
+// Then a 1yz-3yz is refused: the client would take it as the answer to the end of data it has
+// not sent yet (a server that sends 354 and "250 queued" at once), and what the server makes
+// of the rest of the body is anyone's guess. A 4yz or 5yz there is a server refusing the message
+// before its end (a size limit, a filter) and, as a rule, closing: it is the client's to see
+// (see on_body_refused). A 421 may come at any time (RFC 5321 §3.8) and ends the session as ever.
 void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
+  if (relaying_body() && reply.code != 421 && reply.code >= 400) {
+    on_body_refused(reply, out);
+    return;
+  }
   if (relaying_body() && reply.code != 421) {
     refuse_out_of_step_reply(
         reply, std::move(out.event),
@@ -1048,6 +1054,23 @@ void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
   record(std::move(out.event));
   emit_client(out.to_client);
   if (reply.code == 421) finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+}
+
+// A 4yz or 5yz while the body is still being sent ("552 5.3.4 Message size exceeds fixed
+// limit"): the server refuses the message without waiting for its end. Relayed as the server
+// sent it, so the client sees a permanent failure as permanent and does not retry it; nothing
+// more of the body goes upstream (the server no longer reads it as a message, and may read it
+// as commands), and the upstream is closed without a QUIT or an end of data, so the message is
+// discarded and has no row. The session ends as any upstream close does (upstream_closed).
+void Dialogue::on_body_refused(const Reply& reply, Relayed& out) {
+  flush_data_event();
+  out.event.note =
+      "reply while the message body was still being sent; relayed, the rest of the body was not "
+      "sent and the upstream was closed without an end of data";
+  record(std::move(out.event));
+  emit_client(out.to_client);
+  abandon_upstream_ = true;
+  finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
 }
 
 // A reply that cannot answer what it is matched with (see impossible_reply): mailtap and the

@@ -236,6 +236,7 @@ class Dialogue {
   bool read_bdat_chunk();
   void on_reply(Reply reply);
   void on_unsolicited_reply(const Reply& reply, Relayed& out);
+  void on_body_refused(const Reply& reply, Relayed& out);
   void refuse_out_of_step_reply(const Reply& reply, Event e, std::string what,
                                 std::string_view why);
   void on_own_end_reply(const Pending& p, const Reply& reply, Event e);

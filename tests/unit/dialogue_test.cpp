@@ -1241,6 +1241,64 @@ TEST(Dialogue, AReplyInsideAMessageBodyIsNotTakenForTheEndOfDatasReply) {
   EXPECT_TRUE(r.messages.empty());
 }
 
+// A server refusing the message before its end (a size limit, a filter) and closing: the client
+// gets the server's own reply, so it does not retry a permanently refused message, and no more
+// of the body goes upstream.
+TEST(Dialogue, AnErrorReplyInsideAMessageBodyIsRelayedAndStopsTheBody) {
+  for (const std::string refusal :
+       {std::string("552 5.3.4 Message size exceeds fixed limit\r\n"),
+        std::string("552-5.3.4 Message size exceeds\r\n552 5.3.4 fixed limit\r\n"),
+        std::string("451 4.7.1 try again later\r\n")}) {
+    SCOPED_TRACE(refusal);
+    Script script = awaiting_end_of_data_reply();
+    script.pop_back();
+    script.push_back(client("hello\r\n"));
+    script.push_back(upstream(refusal));
+    script.push_back(client("more body\r\n.\r\nQUIT\r\n"));
+    const Result r = run_all_splits(script);
+    const std::size_t at = script.size() - 2;
+    EXPECT_EQ(r.client_per_step[at], refusal);
+    EXPECT_EQ(r.client_per_step.back(), "");
+    EXPECT_EQ(r.upstream_per_step.back(), "");
+    EXPECT_EQ(r.to_upstream.find("more body"), std::string::npos) << r.to_upstream;
+    EXPECT_TRUE(r.to_upstream.ends_with("DATA\r\nhello\r\n")) << r.to_upstream;
+    EXPECT_TRUE(r.finished);
+    EXPECT_TRUE(r.abandon);  // no QUIT, no end of data: the server discards the message
+    ASSERT_TRUE(r.ending);
+    EXPECT_EQ(r.ending->kind, Ending::Kind::upstream_closed);
+    EXPECT_NE(r.ending->reason.find(refusal.substr(0, 3)), std::string::npos) << r.ending->reason;
+    EXPECT_TRUE(r.messages.empty());
+    EXPECT_TRUE(find_events(r, Direction::upstream_to_mailtap, EventKind::reply).empty());
+    EXPECT_TRUE(find_events(r, Direction::mailtap_to_client, EventKind::local_reply).empty());
+    auto replies = find_events(r, Direction::upstream_to_client, EventKind::reply);
+    ASSERT_FALSE(replies.empty());
+    EXPECT_EQ(replies.back()->bytes, refusal);
+    EXPECT_NE(replies.back()->note.find("message body was still being sent"), std::string::npos)
+        << replies.back()->note;
+  }
+}
+
+// A 2yz in the middle of the body, read after some of it was relayed, is still refused.
+TEST(Dialogue, ASuccessReplyInsideAMessageBodyIsStillRefused) {
+  Script script = awaiting_end_of_data_reply();
+  script.pop_back();
+  script.push_back(client("hello\r\n"));
+  script.push_back(upstream("250 2.0.0 queued\r\n"));
+  script.push_back(client("more body\r\n.\r\n"));
+  const Result r = run_all_splits(script);
+  const std::string& to_client = r.client_per_step[script.size() - 2];
+  EXPECT_EQ(to_client.rfind("421 4.5.0 mailtap: up.example:587 replied 250 while the message "
+                            "body was still being sent",
+                            0),
+            0u)
+      << to_client;
+  EXPECT_EQ(to_client.find("queued"), std::string::npos);
+  EXPECT_EQ(r.upstream_per_step.back(), "");
+  EXPECT_TRUE(r.abandon);
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::error);
+}
+
 TEST(Dialogue, A421InsideAMessageBodyIsRelayedAndEndsTheSession) {
   Script script = awaiting_end_of_data_reply();
   script.pop_back();
