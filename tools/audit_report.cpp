@@ -77,6 +77,8 @@ class Auditor {
     std::string data;          // the client's DATA/BDAT bytes of the current session
     std::string login_prompt;  // "Username:"/"Password:" after a 334, until the client answers
     bool after_auth = false;   // the client sent an AUTH line; no line with a verb since
+    // The reply that ended that AUTH exchange (the first one after it but a 334), 0 until then.
+    int auth_end_code = 0;
     // Shapes mailtap neutralised as they arrived ("\n.\n at offset 12"), from its rewrite
     // notes; older recordings kept the raw shapes in their DATA bytes, scanned as well.
     std::vector<std::string> noted_shapes;
@@ -95,6 +97,7 @@ class Auditor {
     st.noted_shapes.clear();
     st.login_prompt.clear();
     st.after_auth = false;
+    st.auth_end_code = 0;
     st.body.reset();
     st.body_transaction = 0;
   }
@@ -150,21 +153,33 @@ class Auditor {
 
   // Behind a refused AUTH, the client's next lines without a verb are its SASL responses (an
   // AUTH LOGIN user name and password pasted in one go) read as commands: the dialogue records
-  // them redacted (docs/dialogue.md, "Sync points"). One stored as sent is a leak.
+  // them redacted (docs/dialogue.md, "Sync points"). One stored as sent is a leak. Behind an
+  // AUTH that succeeded (its exchange ended with a 2yz) such a line is only a stray line, which
+  // the dialogue stores as sent. An AUTH whose ending reply was not recorded counts as refused.
   static void check_lines_after_auth(AuditReport& r, std::int64_t session, const std::string& where,
                                      const smtp::Event& e, SessionScan& st) {
-    if (!smtp::from_client(e.direction)) return;
+    if (!smtp::from_client(e.direction)) {
+      // The upstream's reply or mailtap's own: the first that is not a 334 ends the exchange.
+      if (st.after_auth && st.auth_end_code == 0 && e.reply_code > 0 && e.reply_code != 334 &&
+          (e.kind == smtp::EventKind::reply || e.kind == smtp::EventKind::local_reply ||
+           e.kind == smtp::EventKind::auth))
+        st.auth_end_code = e.reply_code;
+      return;
+    }
     if (e.kind == smtp::EventKind::auth) {
       st.after_auth = true;
+      st.auth_end_code = 0;
       return;
     }
     if (e.kind != smtp::EventKind::command) return;
     const std::string line = e.bytes.substr(0, e.bytes.find_first_of("\r\n"));
     if (smtp::parse_command(line).id != smtp::Verb::other) {
       st.after_auth = false;
+      st.auth_end_code = 0;
       return;
     }
-    if (st.after_auth && !e.redacted && looks_like_base64_text(line))
+    const bool auth_succeeded = st.auth_end_code / 100 == 2;
+    if (st.after_auth && !auth_succeeded && !e.redacted && looks_like_base64_text(line))
       r.leaks.push_back({session, where + " bytes",
                          "base64 line after an AUTH line recorded without redaction (a SASL "
                          "response, such as an AUTH LOGIN password)"});

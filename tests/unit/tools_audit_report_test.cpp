@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "storage/body_files.hpp"
@@ -155,6 +157,78 @@ TEST(ToolsAuditReport, Base64LinesStoredAsSentAfterARefusedAuthAreLeaks) {
       "AUTH LOGIN password)\n";
   EXPECT_EQ(leaks_of(audit(path, "")),
             "session 1, event 2 bytes" + what + "session 1, event 3 bytes" + what);
+}
+
+// A reply to the client, as the dialogue records it (the upstream's, or mailtap's own).
+storage::SessionEvent reply_line(storage::SessionKey key, std::uint64_t seq, smtp::Direction d,
+                                 int code, std::string bytes) {
+  storage::SessionEvent r{key, seq, test_support::recorded()};
+  auto& e = test_support::edit(r.event);
+  e.direction = d;
+  e.phase = smtp::Phase::tls;
+  e.kind = d == smtp::Direction::mailtap_to_client ? smtp::EventKind::local_reply
+                                                   : smtp::EventKind::reply;
+  e.reply_code = code;
+  e.wire_size = bytes.size();
+  e.bytes = std::move(bytes);
+  e.time = storage::Clock::now();
+  return r;
+}
+
+// The dialogue redacts a line without a verb only behind an AUTH that was refused: behind one
+// that succeeded (the first reply after it but a 334 is a 2yz) it is a stray line, stored as
+// sent, and no leak. Refused by the upstream (after a 334) or by mailtap, it is one.
+TEST(ToolsAuditReport, ABase64LineIsALeakOnlyBehindARefusedAuth) {
+  using smtp::Direction;
+  using smtp::EventKind;
+  using Replies = std::vector<std::pair<Direction, std::pair<int, std::string>>>;
+  const auto scenario = [](Replies replies) { return replies; };
+  const std::vector<std::tuple<std::string, Replies, bool>> cases = {
+      {"235 to AUTH PLAIN", scenario({{Direction::upstream_to_client, {235, "235 2.7.0 ok\r\n"}}}),
+       false},
+      {"334 then 235",
+       scenario({{Direction::upstream_to_client, {334, "334 \r\n"}},
+                 {Direction::upstream_to_client, {235, "235 2.7.0 ok\r\n"}}}),
+       false},
+      {"535 to AUTH PLAIN",
+       scenario({{Direction::upstream_to_client, {535, "535 5.7.8 bad credentials\r\n"}}}), true},
+      {"334 then 535",
+       scenario({{Direction::upstream_to_client, {334, "334 \r\n"}},
+                 {Direction::upstream_to_client, {535, "535 5.7.8 no\r\n"}}}),
+       true},
+      {"refused by mailtap",
+       scenario({{Direction::mailtap_to_client, {503, "503 5.5.1 mailtap: no\r\n"}}}), true},
+  };
+  for (const auto& [what, replies, leak] : cases) {
+    SCOPED_TRACE(what);
+    TempDir dir;
+    const std::string path = dir.file("m.db");
+    storage::RecorderOptions o;
+    o.path = path;
+    std::string error;
+    auto rec = storage::Recorder::open(o, error);
+    ASSERT_NE(rec, nullptr) << error;
+    const storage::SessionKey key = rec->new_session_key();
+    std::vector<std::vector<Record>> batches;
+    std::uint64_t seq = 1;
+    batches.push_back(batch(test_support::session_opened(key)));
+    batches.push_back(batch(client_line(key, seq++, EventKind::auth, "AUTH PLAIN <redacted>\r\n")));
+    for (const auto& [d, reply] : replies)
+      batches.push_back(batch(reply_line(key, seq++, d, reply.first, reply.second)));
+    const std::uint64_t stray = seq;
+    batches.push_back(batch(client_line(key, seq++, EventKind::command, "YWJjZA==\r\n")));
+    batches.push_back(batch(test_support::session_closed(key)));
+    test_support::record_batches(*rec, std::move(batches));
+    rec->stop();
+    ASSERT_FALSE(rec->failed()) << rec->failure_reason();
+    const AuditReport r = audit(path, "");
+    EXPECT_EQ(leaks_of(r), leak ? "session 1, event " + std::to_string(stray) +
+                                      " bytes: base64 line after an AUTH line recorded without "
+                                      "redaction (a SASL response, such as an AUTH LOGIN "
+                                      "password)\n"
+                                : std::string{});
+    EXPECT_EQ(r.problems(), leak);
+  }
 }
 
 std::string integrity_of(const AuditReport& r) {
