@@ -1245,7 +1245,7 @@ TEST(Dialogue, AReplyInsideAMessageBodyIsNotTakenForTheEndOfDatasReply) {
 // gets the server's own reply, so it does not retry a permanently refused message, and no more
 // of the body goes upstream.
 TEST(Dialogue, AnErrorReplyInsideAMessageBodyIsRelayedAndStopsTheBody) {
-  for (const std::string refusal :
+  for (const std::string& refusal :
        {std::string("552 5.3.4 Message size exceeds fixed limit\r\n"),
         std::string("552-5.3.4 Message size exceeds\r\n552 5.3.4 fixed limit\r\n"),
         std::string("451 4.7.1 try again later\r\n")}) {
