@@ -63,6 +63,23 @@ std::vector<storage::EventRow> plain_session() {
   };
 }
 
+// plain_session() with an earlier AUTH PLAIN (its password `password_size` octets) answered by
+// `failure`, before the one that succeeds.
+std::vector<storage::EventRow> plain_session_after_failed_auth(int password_size, int code,
+                                                               const std::string& failure) {
+  auto events = plain_session();
+  const std::vector<storage::EventRow> failed = {
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
+         "AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted " +
+             std::to_string(password_size) + " bytes>]\r\n",
+         0, true),
+      reply("AUTH", code, failure),
+  };
+  events.insert(events.begin() + 5, failed.begin(), failed.end());
+  for (std::size_t i = 0; i < events.size(); ++i) events[i].seq = i + 1;  // in recorded order
+  return events;
+}
+
 TEST(RecordedDialogue, GroupsPipelinedClientBytesIntoFlights) {
   RecordedDialogue d;
   std::string error;
@@ -259,14 +276,8 @@ TEST(ReplayCredentials, RefusesALineRedactedOutsideAuth) {
 
 TEST(ReplayCredentials, RefusesAFailedAuthFollowedByAnotherOne) {
   // A wrong password, then the right one: replay has one password for both AUTHs.
-  auto events = plain_session();
-  const std::vector<storage::EventRow> failed = {
-      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
-         "AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted 5 bytes>]\r\n", 0, true),
-      reply("AUTH", 535, "535 5.7.8 Error: authentication failed\r\n"),
-  };
-  events.insert(events.begin() + 5, failed.begin(), failed.end());
-  for (std::size_t i = 0; i < events.size(); ++i) events[i].seq = i + 1;  // in recorded order
+  const auto events =
+      plain_session_after_failed_auth(5, 535, "535 5.7.8 Error: authentication failed\r\n");
   RecordedDialogue d;
   std::string error;
   ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
@@ -280,14 +291,8 @@ TEST(ReplayCredentials, RefusesAFailedAuthFollowedByAnotherOne) {
 
 TEST(ReplayCredentials, ReplaysATemporaryAuthFailureTriedAgain) {
   // 454: the server could not check then; the client sent the same password again.
-  auto events = plain_session();
-  const std::vector<storage::EventRow> failed = {
-      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
-         "AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted 6 bytes>]\r\n", 0, true),
-      reply("AUTH", 454, "454 4.7.0 Temporary authentication failure\r\n"),
-  };
-  events.insert(events.begin() + 5, failed.begin(), failed.end());
-  for (std::size_t i = 0; i < events.size(); ++i) events[i].seq = i + 1;  // in recorded order
+  const auto events =
+      plain_session_after_failed_auth(6, 454, "454 4.7.0 Temporary authentication failure\r\n");
   RecordedDialogue d;
   std::string error;
   ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
