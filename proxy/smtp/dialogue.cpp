@@ -1039,11 +1039,11 @@ void Dialogue::on_reply(Reply reply) {
 // before its end (a size limit, a filter) and, as a rule, closing: it is the client's to see
 // (see on_body_refused). A 421 may come at any time (RFC 5321 §3.8) and ends the session as ever.
 void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
-  if (relaying_body() && reply.code != 421 && reply.code >= 400) {
-    on_body_refused(reply, out);
-    return;
-  }
   if (relaying_body() && reply.code != 421) {
+    if (reply.code >= 400) {
+      on_body_refused(reply, out);
+      return;
+    }
     refuse_out_of_step_reply(
         reply, std::move(out.event),
         "replied " + std::to_string(reply.code) + " while the message body was still being sent",
