@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "proxy/net/ca_file.hpp"
+
 namespace mailtap::net {
 
 namespace {
@@ -47,8 +49,9 @@ std::optional<asio::ssl::context> make_tls_client_context(const TrustSettings& t
   }
   ctx.set_verify_mode(asio::ssl::verify_peer);
   if (!trust.ca_file.empty()) {
-    if (!std::filesystem::is_regular_file(trust.ca_file)) {
-      error = "--ca-file " + trust.ca_file + ": no such file";
+    // The options refused an unusable file already; this names what changed since.
+    if (std::string why = ca_file_refusal(trust.ca_file); !why.empty()) {
+      error = why;
       return std::nullopt;
     }
     if (SSL_CTX_load_verify_locations(native, trust.ca_file.c_str(), nullptr) != 1) {

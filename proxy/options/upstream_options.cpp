@@ -1,5 +1,6 @@
 #include "proxy/options/upstream_options.hpp"
 
+#include "proxy/net/ca_file.hpp"
 #include "proxy/options/vocabulary_option.hpp"
 
 namespace mailtap::options {
@@ -10,7 +11,8 @@ void UpstreamOptions::add_to(CLI::App& app, const Help& help) {
       "starttls | implicit | none (default: implicit for port 465, else starttls)");
   app.add_option("--ca-file", ca_file,
                  "PEM file of CAs to trust instead of the system store (SSL_CERT_FILE, "
-                 "/etc/ssl/certs)");
+                 "/etc/ssl/certs); a file that is missing or holds no certificate is refused "
+                 "at start");
   app.add_option("--tls-name", tls_name,
                  "Name for SNI and certificate verification (default: " + help.host + ")");
   app.add_flag("--insecure", insecure, help.insecure);
@@ -24,6 +26,9 @@ std::string UpstreamOptions::apply_to(net::UpstreamTarget& target) const {
   if (target.ehlo_name.empty() || target.ehlo_name.find_first_of(" \r\n") != std::string::npos)
     return "--ehlo-name must be a single word";
   target.insecure = insecure;
+  // Even under --insecure, which would not read it: a file named but unusable is a mistake.
+  if (!ca_file.empty())
+    if (std::string why = net::ca_file_refusal(ca_file); !why.empty()) return why;
   target.trust_source = net::describe_trust_source({ca_file, false});
   return {};
 }

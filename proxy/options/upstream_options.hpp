@@ -30,7 +30,9 @@ struct UpstreamOptions {
 
   net::TrustSettings trust() const { return {ca_file, insecure}; }
   // Fills what the options say of `target`, whose host and port are set: mode, TLS name,
-  // EHLO name, --insecure and the trust source. Returns an error message, or "".
+  // EHLO name, --insecure and the trust source. Returns an error message, or "": a --ca-file
+  // that cannot be read as PEM certificates is refused here, with the other options, before
+  // any command listens or connects.
   std::string apply_to(net::UpstreamTarget& target) const;
 };
 
