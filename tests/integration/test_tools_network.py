@@ -19,6 +19,8 @@ import harness as h  # noqa: E402
 
 ALICE = ("alice", h.USERS["alice"])
 BOB = ("bob", h.USERS["bob"])
+USERNAME_PROMPT = b"334 VXNlcm5hbWU6\r\n"  # AUTH LOGIN's "Username:"
+PASSWORD_PROMPT = b"334 UGFzc3dvcmQ6\r\n"  # and "Password:"
 
 
 class ToolsNetworkTest(h.IntegrationCase):
@@ -45,10 +47,14 @@ class ToolsNetworkTest(h.IntegrationCase):
                      extra=extra)
         self.assertProcOk(cp, "swaks")
         self.postfix.wait_for_message(tok, mailbox=to.split("@")[0])
+        return self.wait_new_session(before), tok, msg
+
+    def wait_new_session(self, before):
+        """The id of the one session recorded since `before` (a set of ids), once it ended."""
         for _ in range(50):  # the session is committed when it ends
             new = [row for row in self.sessions() if row[0] not in before and row[2]]
             if new:
-                return new[0][0], tok, msg
+                return new[0][0]
             threading.Event().wait(0.1)
         self.fail("the recorded session did not appear in the database")
 
@@ -113,51 +119,91 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assert_no_password(BOB, cp.stdout + cp.stderr)
         self.postfix.wait_for_message(tok, mailbox="bob")
 
-    def test_replay_cancels_auth_login_when_the_server_asks_for_the_password_first(self):
-        # Recorded against Postfix ("Username:" then "Password:"); replayed to a server that asks
-        # "Password:" then "Username:". Answering by the recorded order would send the password
-        # at its "Username:" prompt: the exchange is cancelled at the first prompt instead.
-        sid, _, _ = self.record(auth="LOGIN", user=BOB, to="bob@example.test")
-        prompts = [b"334 VXNlcm5hbWU6\r\n", b"235 2.7.0 Authentication successful\r\n"]
-
-        def password_first(sess, phase, line):
+    @staticmethod
+    def login_server(first_prompt, second_prompt):
+        """A fake server's handler for AUTH LOGIN that asks `first_prompt`, then `second_prompt`
+        (each a whole 334 line), then accepts; a "*" cancels the exchange."""
+        def handler(sess, phase, line):
             if line.upper().startswith(b"AUTH LOGIN"):
-                sess.login_prompts = list(prompts)
-                return b"334 UGFzc3dvcmQ6\r\n"  # "Password:"
+                sess.login_prompts = [second_prompt, b"235 2.7.0 Authentication successful\r\n"]
+                return first_prompt
             if line == b"*\r\n":
                 return b"501 5.7.0 Authentication cancelled\r\n"
             if getattr(sess, "login_prompts", None):
                 return sess.login_prompts.pop(0)
             return None
+        return handler
 
-        fake = self.fake("good", handler=password_first)
+    def record_password_first(self, user):
+        """A session recorded through a proxy to a server that asks "Password:" before
+        "Username:", from a client that answers each prompt with what it asks for. Returns its
+        session id."""
+        fake = self.fake("good", handler=self.login_server(PASSWORD_PROMPT, USERNAME_PROMPT))
+        proxy = self.mailtap(fake.address, db=self.db)
+        before = {row[0] for row in self.sessions()}
+        with h.SmtpSocket(proxy.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("AUTH LOGIN").raw, PASSWORD_PROMPT)
+            self.assertEqual(c.cmd(base64.b64encode(user[1].encode())).raw, USERNAME_PROMPT)
+            self.assertEqual(c.cmd(base64.b64encode(user[0].encode())).code, 235)
+            self.assertEqual(c.cmd("MAIL FROM:<sender@client.test>").code, 250)
+            c.cmd("QUIT")
+        return self.wait_new_session(before)
+
+    def replay_to_login_server(self, sid, user, first_prompt, second_prompt):
+        """Replays `sid` to a fake server asking `first_prompt` then `second_prompt`; returns
+        (the replay's result, the server's session once closed, the rows of the sessions
+        recorded meanwhile)."""
+        fake = self.fake("good", handler=self.login_server(first_prompt, second_prompt))
         before = {row[0] for row in self.sessions()}
         cp = self.tool("replay", sid, "--to", fake.address, "--ca-file", self.pki.ca_cert,
                        "--tls-name", "localhost", "--db", self.db, "--password-env", "REPLAY_PW",
-                       env={"REPLAY_PW": BOB[1]})
-        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
-        self.assertIn("stopped: reply 3: the server asked for a password where the recording "
-                      "asked for a user name", cp.stdout)
-        self.assertIn("nothing more was sent", cp.stdout)
-        self.assert_no_password(BOB, cp.stdout + cp.stderr)
+                       env={"REPLAY_PW": user[1]})
         server = fake.wait_sessions(1)[0]
         self.assertTrue(server.closed.wait(10))
+        return cp, server, [row for row in self.sessions() if row[0] not in before]
+
+    def assert_login_cancelled(self, sid, user, cp, server, new, mismatch):
+        """The replay stopped at the first LOGIN prompt, cancelled it with "*" and sent no
+        secret (neither as typed nor in base64): not to the server, not in its output, not in
+        its record or what `show` prints of it."""
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        self.assertIn(f"stopped: reply 3: {mismatch}", cp.stdout)
+        self.assertIn("nothing more was sent", cp.stdout)
+        self.assert_no_password(user, cp.stdout + cp.stderr)
         received = bytes(server.post_tls)
         self.assertIn(b"AUTH LOGIN\r\n*\r\nQUIT\r\n", received)
-        self.assertNotIn(BOB[1].encode(), received)
-        self.assertNotIn(base64.b64encode(BOB[1].encode()), received)
+        self.assertNotIn(user[1].encode(), received)
+        self.assertNotIn(base64.b64encode(user[1].encode()), received)
         self.assertNotIn(b"MAIL FROM", received)
-        # The replay's record (and what `show` prints of it) holds no password either.
-        new = [row for row in self.sessions() if row[0] not in before]
         self.assertEqual([row[1] for row in new], [sid], self.sessions())
         shown = self.tool("show", new[0][0], "--db", self.db)
         self.assertEqual(shown.returncode, 0, shown.stdout + shown.stderr)
         self.assertIn("*", shown.stdout)
-        self.assert_no_password(BOB, shown.stdout + shown.stderr)
+        self.assert_no_password(user, shown.stdout + shown.stderr)
         for path in self.db.parent.glob("mailtap.db*"):
             data = path.read_bytes()
-            self.assertNotIn(BOB[1].encode(), data, path)
-            self.assertNotIn(base64.b64encode(BOB[1].encode()), data, path)
+            self.assertNotIn(user[1].encode(), data, path)
+            self.assertNotIn(base64.b64encode(user[1].encode()), data, path)
+
+    def test_replay_cancels_auth_login_when_the_server_asks_for_the_password_first(self):
+        # Recorded against Postfix ("Username:" then "Password:"); replayed to a server that asks
+        # "Password:" then "Username:". Answering by the recorded order would send the password
+        # at its "Username:" prompt: the exchange is cancelled at the first prompt instead.
+        sid, _, _ = self.record(auth="LOGIN", user=BOB, to="bob@example.test")
+        cp, server, new = self.replay_to_login_server(sid, BOB, PASSWORD_PROMPT, USERNAME_PROMPT)
+        self.assert_login_cancelled(sid, BOB, cp, server, new, "the server asked for a password "
+                                    "where the recording asked for a user name")
+
+    def test_replay_cancels_auth_login_when_the_recording_asked_for_the_password_first(self):
+        # The other order: recorded against a server that asked "Password:" first, so the
+        # recording's first answer is the password; replayed to one that asks "Username:" first,
+        # which would take the password for a user name (and may log it): cancelled as well.
+        sid = self.record_password_first(BOB)
+        cp, server, new = self.replay_to_login_server(sid, BOB, USERNAME_PROMPT, PASSWORD_PROMPT)
+        self.assert_login_cancelled(sid, BOB, cp, server, new, "the server asked for a user name "
+                                    "where the recording asked for a password")
 
     def test_replay_pipelines_where_the_original_pipelined(self):
         sid, tok, _ = self.record(extra=["--pipeline"])
