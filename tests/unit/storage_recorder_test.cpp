@@ -128,6 +128,12 @@ SessionClosed closed(SessionKey key, Outcome outcome = Outcome::quit) {
 
 using test_support::batch;
 
+// A whole session (opened, one command, closed) on a new key; returns once it has been taken.
+void record_one_session(Recorder& rec) {
+  const SessionKey k = rec.new_session_key();
+  test_support::record_batches(rec, {batch(opened(k), event(k, 1), closed(k))});
+}
+
 RecorderOptions at(const std::string& path) {
   RecorderOptions o;
   o.path = path;
@@ -340,8 +346,7 @@ TEST(StorageRecorder, VocabularyTriggersStillGuardOtherWritersWhileRecording) {
   std::string error;
   auto rec = Recorder::open(at(path), error);
   ASSERT_NE(rec, nullptr) << error;
-  const SessionKey k = rec->new_session_key();
-  test_support::record_batches(*rec, {batch(opened(k), event(k, 1), closed(k))});
+  record_one_session(*rec);
   EXPECT_EQ(count(path, "SELECT count(*) FROM events WHERE kind = 'command'"), 1);
 
   Database other;
@@ -808,16 +813,14 @@ TEST(StorageRecorder, ADatabaseFileDeletedOrRenamedWhileRecordingIsAFailure) {
     o.on_failure = [&](const std::string& reason) { reason_seen = reason; };
     auto rec = Recorder::open(o, error);
     ASSERT_NE(rec, nullptr) << error;
-    const SessionKey before = rec->new_session_key();
-    test_support::record_batches(*rec, {batch(opened(before), event(before, 1), closed(before))});
+    record_one_session(*rec);
     ASSERT_FALSE(rec->failed()) << rec->failure_reason();
 
     if (renamed)
       fs::rename(path, path + ".moved");
     else
       fs::remove(path);
-    const SessionKey after = rec->new_session_key();
-    test_support::record_batches(*rec, {batch(opened(after), event(after, 1), closed(after))});
+    record_one_session(*rec);
     EXPECT_TRUE(rec->failed());
     EXPECT_NE(rec->failure_reason().find("'" + path + "' was deleted or renamed while recording"),
               std::string::npos)
@@ -856,15 +859,13 @@ TEST(StorageRecorder, ADatabasePathThatLeadsNowhereIsAFailure) {
     std::string error;
     auto rec = Recorder::open(at(path), error);
     ASSERT_NE(rec, nullptr) << error;
-    const SessionKey before = rec->new_session_key();
-    test_support::record_batches(*rec, {batch(opened(before), event(before, 1), closed(before))});
+    record_one_session(*rec);
     ASSERT_FALSE(rec->failed()) << rec->failure_reason();
 
     const fs::path aside = fs::path(dir.file("aside"));
     fs::rename(sub, aside);
     replace_directory(sub);
-    const SessionKey after = rec->new_session_key();
-    test_support::record_batches(*rec, {batch(opened(after), event(after, 1), closed(after))});
+    record_one_session(*rec);
     EXPECT_TRUE(rec->failed());
     EXPECT_NE(rec->failure_reason().find("'" + path + "' was deleted or renamed while recording"),
               std::string::npos)
@@ -891,18 +892,15 @@ TEST(StorageRecorder, APathThatCannotBeCheckedDoesNotFailRecording) {
     rec = Recorder::open(at(path), error);
   }
   ASSERT_NE(rec, nullptr) << error;
-  const SessionKey before = rec->new_session_key();
-  test_support::record_batches(*rec, {batch(opened(before), event(before, 1), closed(before))});
+  record_one_session(*rec);
   ASSERT_FALSE(rec->failed()) << rec->failure_reason();
 
   fs::permissions(sub, fs::perms::none);  // stat(path): EACCES
-  const SessionKey during = rec->new_session_key();
-  test_support::record_batches(*rec, {batch(opened(during), event(during, 1), closed(during))});
+  record_one_session(*rec);
   EXPECT_FALSE(rec->failed()) << rec->failure_reason();
 
   fs::permissions(sub, fs::perms::owner_all);
-  const SessionKey after = rec->new_session_key();
-  test_support::record_batches(*rec, {batch(opened(after), event(after, 1), closed(after))});
+  record_one_session(*rec);
   EXPECT_FALSE(rec->failed()) << rec->failure_reason();
   rec->stop();
   EXPECT_FALSE(rec->failed()) << rec->failure_reason();
@@ -916,12 +914,10 @@ TEST(StorageRecorder, ADatabaseFileReplacedWhileRecordingIsAFailure) {
   std::string error;
   auto rec = Recorder::open(at(path), error);
   ASSERT_NE(rec, nullptr) << error;
-  const SessionKey before = rec->new_session_key();
-  test_support::record_batches(*rec, {batch(opened(before), event(before, 1), closed(before))});
+  record_one_session(*rec);
   fs::rename(path, path + ".old");
   std::ofstream(path) << "another file";
-  const SessionKey after = rec->new_session_key();
-  test_support::record_batches(*rec, {batch(opened(after), event(after, 1), closed(after))});
+  record_one_session(*rec);
   EXPECT_TRUE(rec->failed());
   EXPECT_NE(rec->failure_reason().find("was deleted or renamed"), std::string::npos)
       << rec->failure_reason();
