@@ -29,19 +29,41 @@ using test_support::TempDir;
 
 constexpr const char* kPassword = "alice-secret-1";
 
-// A DATA body piece as the dialogue records it: client to upstream, in mail transaction 1.
-storage::SessionEvent body_piece(storage::SessionKey key, std::uint64_t seq, std::string bytes) {
-  storage::SessionEvent r{key, seq, test_support::recorded()};
-  auto& e = test_support::edit(r.event);
-  e.direction = smtp::Direction::client_to_upstream;
+// An event inside TLS holding `bytes` as they crossed, as the dialogue records one.
+smtp::Event tls_event(smtp::Direction direction, smtp::EventKind kind, std::string bytes) {
+  smtp::Event e;
+  e.direction = direction;
   e.phase = smtp::Phase::tls;
-  e.kind = smtp::EventKind::data;
-  e.verb = "DATA";
-  e.transaction = 1;
+  e.kind = kind;
   e.wire_size = bytes.size();
   e.bytes = std::move(bytes);
   e.time = storage::Clock::now();
-  return r;
+  return e;
+}
+
+// A DATA body piece: client to upstream, in mail transaction 1.
+smtp::Event body_piece(std::string bytes) {
+  smtp::Event e =
+      tls_event(smtp::Direction::client_to_upstream, smtp::EventKind::data, std::move(bytes));
+  e.verb = "DATA";
+  e.transaction = 1;
+  return e;
+}
+
+// A client's line.
+smtp::Event client_line(smtp::EventKind kind, std::string bytes) {
+  return tls_event(smtp::Direction::client_to_mailtap, kind, std::move(bytes));
+}
+
+// A reply to the client (the upstream's, or mailtap's own).
+smtp::Event reply_line(smtp::Direction direction, int code, std::string bytes) {
+  smtp::Event e =
+      tls_event(direction,
+                direction == smtp::Direction::mailtap_to_client ? smtp::EventKind::local_reply
+                                                                : smtp::EventKind::reply,
+                std::move(bytes));
+  e.reply_code = code;
+  return e;
 }
 
 // `n` octets of 70-column text lines.
@@ -52,8 +74,9 @@ std::string lines(std::size_t n) {
   return s;
 }
 
-// Session 1: a body of `pieces` (each recorded as one event, as one read is).
-void record(const std::string& path, const std::vector<std::string>& pieces) {
+// Session 1 of a new database at `path`: `events` in order, from event 1, each handed over on
+// its own as the dialogue hands over what one read brought.
+void record(const std::string& path, std::vector<smtp::Event> events) {
   storage::RecorderOptions o;
   o.path = path;
   std::string error;
@@ -63,11 +86,20 @@ void record(const std::string& path, const std::vector<std::string>& pieces) {
   std::vector<std::vector<Record>> batches;
   batches.push_back(batch(test_support::session_opened(key)));
   std::uint64_t seq = 0;
-  for (const std::string& p : pieces) batches.push_back(batch(body_piece(key, ++seq, p)));
+  for (smtp::Event& e : events)
+    batches.push_back(
+        batch(storage::SessionEvent{key, ++seq, test_support::recorded(std::move(e))}));
   batches.push_back(batch(test_support::session_closed(key)));
   test_support::record_batches(*rec, std::move(batches));
   rec->stop();
   ASSERT_FALSE(rec->failed()) << rec->failure_reason();
+}
+
+// Session 1: a body of `pieces`, each recorded as one event, as one read is.
+void record_body(const std::string& path, const std::vector<std::string>& pieces) {
+  std::vector<smtp::Event> events;
+  for (const std::string& p : pieces) events.push_back(body_piece(p));
+  record(path, std::move(events));
 }
 
 AuditReport audit(const std::string& path, std::string password = kPassword) {
@@ -95,7 +127,7 @@ TEST(ToolsAuditReport, APasswordCutByTheEndOfAStoredPieceIsFound) {
   second.replace(second.size() - 9, 9, "alice-sec");
   std::string third = lines(48 * 1024);
   third.replace(0, 5, "ret-1");
-  record(path, {lines(48 * 1024), second, third, lines(48 * 1024)});
+  record_body(path, {lines(48 * 1024), second, third, lines(48 * 1024)});
   const AuditReport r = audit(path);
   const std::string expected = "session 1, event 2 bytes at offset " +
                                std::to_string(48 * 1024 - 9) +
@@ -109,23 +141,9 @@ TEST(ToolsAuditReport, APasswordInsideOnePieceIsReportedOnce) {
   const std::string path = dir.file("m.db");
   std::string second = lines(48 * 1024);
   second.replace(1000, 14, kPassword);
-  record(path, {lines(48 * 1024), second, lines(48 * 1024)});
+  record_body(path, {lines(48 * 1024), second, lines(48 * 1024)});
   EXPECT_EQ(leaks_of(audit(path)),
             "session 1, event 2 bytes at offset 1000: the --password-env password, in clear\n");
-}
-
-// A client's line as the dialogue records it, in session `key`.
-storage::SessionEvent client_line(storage::SessionKey key, std::uint64_t seq, smtp::EventKind kind,
-                                  std::string bytes) {
-  storage::SessionEvent r{key, seq, test_support::recorded()};
-  auto& e = test_support::edit(r.event);
-  e.direction = smtp::Direction::client_to_mailtap;
-  e.phase = smtp::Phase::tls;
-  e.kind = kind;
-  e.wire_size = bytes.size();
-  e.bytes = std::move(bytes);
-  e.time = storage::Clock::now();
-  return r;
 }
 
 // An AUTH LOGIN that mailtap refused, then its user name and password pasted behind it and
@@ -134,45 +152,17 @@ storage::SessionEvent client_line(storage::SessionKey key, std::uint64_t seq, sm
 TEST(ToolsAuditReport, Base64LinesStoredAsSentAfterARefusedAuthAreLeaks) {
   TempDir dir;
   const std::string path = dir.file("m.db");
-  storage::RecorderOptions o;
-  o.path = path;
-  std::string error;
-  auto rec = storage::Recorder::open(o, error);
-  ASSERT_NE(rec, nullptr) << error;
-  const storage::SessionKey key = rec->new_session_key();
   using smtp::EventKind;
-  std::vector<std::vector<Record>> batches;
-  batches.push_back(batch(test_support::session_opened(key)));
-  batches.push_back(batch(client_line(key, 1, EventKind::auth, "AUTH LOGIN\r\n")));
-  batches.push_back(batch(client_line(key, 2, EventKind::command, "YWxpY2U=\r\n")));
-  batches.push_back(batch(client_line(key, 3, EventKind::command, "YWxpY2Utc2VjcmV0LTE=\r\n")));
-  batches.push_back(batch(client_line(key, 4, EventKind::command, "NOOP\r\n")));
-  batches.push_back(batch(client_line(key, 5, EventKind::command, "aGVsbG8gd29ybGQ=\r\n")));
-  batches.push_back(batch(test_support::session_closed(key)));
-  test_support::record_batches(*rec, std::move(batches));
-  rec->stop();
-  ASSERT_FALSE(rec->failed()) << rec->failure_reason();
+  ASSERT_NO_FATAL_FAILURE(record(path, {client_line(EventKind::auth, "AUTH LOGIN\r\n"),
+                                        client_line(EventKind::command, "YWxpY2U=\r\n"),
+                                        client_line(EventKind::command, "YWxpY2Utc2VjcmV0LTE=\r\n"),
+                                        client_line(EventKind::command, "NOOP\r\n"),
+                                        client_line(EventKind::command, "aGVsbG8gd29ybGQ=\r\n")}));
   const std::string what =
       ": base64 line after an AUTH line recorded without redaction (a SASL response, such as an "
       "AUTH LOGIN password)\n";
   EXPECT_EQ(leaks_of(audit(path, "")),
             "session 1, event 2 bytes" + what + "session 1, event 3 bytes" + what);
-}
-
-// A reply to the client, as the dialogue records it (the upstream's, or mailtap's own).
-storage::SessionEvent reply_line(storage::SessionKey key, std::uint64_t seq, smtp::Direction d,
-                                 int code, std::string bytes) {
-  storage::SessionEvent r{key, seq, test_support::recorded()};
-  auto& e = test_support::edit(r.event);
-  e.direction = d;
-  e.phase = smtp::Phase::tls;
-  e.kind = d == smtp::Direction::mailtap_to_client ? smtp::EventKind::local_reply
-                                                   : smtp::EventKind::reply;
-  e.reply_code = code;
-  e.wire_size = bytes.size();
-  e.bytes = std::move(bytes);
-  e.time = storage::Clock::now();
-  return r;
 }
 
 // The dialogue redacts a line without a verb only behind an AUTH that was refused: behind one
@@ -203,24 +193,12 @@ TEST(ToolsAuditReport, ABase64LineIsALeakOnlyBehindARefusedAuth) {
     SCOPED_TRACE(what);
     TempDir dir;
     const std::string path = dir.file("m.db");
-    storage::RecorderOptions o;
-    o.path = path;
-    std::string error;
-    auto rec = storage::Recorder::open(o, error);
-    ASSERT_NE(rec, nullptr) << error;
-    const storage::SessionKey key = rec->new_session_key();
-    std::vector<std::vector<Record>> batches;
-    std::uint64_t seq = 1;
-    batches.push_back(batch(test_support::session_opened(key)));
-    batches.push_back(batch(client_line(key, seq++, EventKind::auth, "AUTH PLAIN <redacted>\r\n")));
+    std::vector<smtp::Event> events = {client_line(EventKind::auth, "AUTH PLAIN <redacted>\r\n")};
     for (const auto& [d, reply] : replies)
-      batches.push_back(batch(reply_line(key, seq++, d, reply.first, reply.second)));
-    const std::uint64_t stray = seq;
-    batches.push_back(batch(client_line(key, seq++, EventKind::command, "YWJjZA==\r\n")));
-    batches.push_back(batch(test_support::session_closed(key)));
-    test_support::record_batches(*rec, std::move(batches));
-    rec->stop();
-    ASSERT_FALSE(rec->failed()) << rec->failure_reason();
+      events.push_back(reply_line(d, reply.first, reply.second));
+    const std::uint64_t stray = events.size() + 1;  // events are numbered from 1
+    events.push_back(client_line(EventKind::command, "YWJjZA==\r\n"));
+    ASSERT_NO_FATAL_FAILURE(record(path, std::move(events)));
     const AuditReport r = audit(path, "");
     EXPECT_EQ(leaks_of(r), leak ? "session 1, event " + std::to_string(stray) +
                                       " bytes: base64 line after an AUTH line recorded without "
@@ -244,7 +222,7 @@ TEST(ToolsAuditReport, AMissingOrShortBodyFileIsReportedAsDamage) {
   const std::string path = dir.file("m.db");
   std::string first = lines(48 * 1024);
   first.replace(100, 14, kPassword);  // in the database itself
-  record(path, {first, lines(48 * 1024), lines(48 * 1024)});
+  record_body(path, {first, lines(48 * 1024), lines(48 * 1024)});
   const std::string file = storage::body_file(path, 1);
   ASSERT_TRUE(fs::exists(file));
 
@@ -298,7 +276,7 @@ TEST(ToolsAuditReport, MalformedPagesAreReportedAsDamage) {
   const std::string path = dir.file("m.db");
   std::vector<std::string> pieces;
   for (int i = 0; i < 40; ++i) pieces.push_back(lines(4000));  // events over many pages
-  record(path, pieces);
+  record_body(path, pieces);
   spoil_root_page(path, "events");
   const AuditReport r = audit(path);
   EXPECT_TRUE(r.problems());
@@ -314,7 +292,7 @@ TEST(ToolsAuditReport, MalformedPagesAreReportedAsDamage) {
 TEST(ToolsAuditReport, DamageWhereOnlyTheSessionsAreIsReportedAsDamage) {
   TempDir dir;
   const std::string path = dir.file("m.db");
-  record(path, {lines(1000)});
+  record_body(path, {lines(1000)});
   spoil_root_page(path, "sessions");
   const AuditReport r = audit(path);
   EXPECT_TRUE(r.problems());
@@ -327,7 +305,7 @@ TEST(ToolsAuditReport, DamageWhereOnlyTheSessionsAreIsReportedAsDamage) {
 TEST(ToolsAuditReport, EachReadDecidesWhetherItsFailureIsDamage) {
   TempDir dir;
   const std::string path = dir.file("m.db");
-  record(path, {lines(1000)});
+  record_body(path, {lines(1000)});
   spoil_root_page(path, "sessions");
   std::string error;
   auto reader = storage::Reader::open(path, error);
