@@ -12,18 +12,11 @@
 #include <cstddef>
 #include <cstring>
 
+#include "proxy/net/ssl_error.hpp"
+
 namespace mailtap::net {
 
 namespace {
-
-std::string ssl_error() {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
 
 struct Descriptor {
   int fd = -1;

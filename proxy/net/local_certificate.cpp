@@ -24,6 +24,7 @@
 #include "proxy/common/hex.hpp"
 #include "proxy/common/private_file.hpp"
 #include "proxy/net/certificate_facts.hpp"
+#include "proxy/net/ssl_error.hpp"
 
 namespace mailtap::net {
 
@@ -34,15 +35,6 @@ constexpr const char* key_name = "local-tls-key.pem";
 constexpr const char* lock_name = "local-tls.lock";
 constexpr int validity_days = 825;  // the longest validity clients accept for a server certificate
 constexpr long renew_margin_seconds = 24 * 3600;
-
-std::string ssl_error() {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) return "unknown error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
 
 std::string errno_text() {
   return std::strerror(errno);

@@ -1,12 +1,12 @@
 #include "proxy/net/tls_client_context.hpp"
 
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <cstdlib>
 #include <filesystem>
 
 #include "proxy/net/ca_file.hpp"
+#include "proxy/net/ssl_error.hpp"
 
 namespace mailtap::net {
 
@@ -19,13 +19,6 @@ constexpr const char* debian_dir = "/etc/ssl/certs";
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v ? v : "";
-}
-
-std::string last_ssl_error() {
-  unsigned long e = ERR_get_error();
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
 }
 }  // namespace
 
@@ -56,7 +49,7 @@ std::optional<asio::ssl::context> make_tls_client_context(const TrustSettings& t
     }
     if (SSL_CTX_load_verify_locations(native, trust.ca_file.c_str(), nullptr) != 1) {
       error = "--ca-file " + trust.ca_file + ": no PEM certificates could be loaded (" +
-              last_ssl_error() + ")";
+              ssl_error() + ")";
       return std::nullopt;
     }
     return ctx;
@@ -76,7 +69,7 @@ std::optional<asio::ssl::context> make_tls_client_context(const TrustSettings& t
   }
   if (SSL_CTX_load_verify_locations(native, file_ok ? file.c_str() : nullptr,
                                     dir_ok ? dir.c_str() : nullptr) != 1) {
-    error = "cannot load the trust store " + file + ": " + last_ssl_error();
+    error = "cannot load the trust store " + file + ": " + ssl_error();
     return std::nullopt;
   }
   return ctx;

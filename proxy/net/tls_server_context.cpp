@@ -1,18 +1,8 @@
 #include "proxy/net/tls_server_context.hpp"
 
-#include <openssl/err.h>
+#include "proxy/net/ssl_error.hpp"
 
 namespace mailtap::net {
-
-namespace {
-std::string ssl_error() {
-  const unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-}  // namespace
 
 bssl::UniquePtr<SSL_CTX> make_tls_server_context(const LocalCertificate& certificate,
                                                  std::string& error) {
