@@ -94,13 +94,21 @@ int reap(pid_t pid, Clock::time_point deadline, bool kill_now) {
 
 // The child's stdout is `stdout_fd`; its stdin is /dev/null unless `interactive`, and the
 // terminal's foreground process group when `hand_terminal`. It runs in a new process group.
-void prepare_spawn(SpawnAttributes& spawn, int stdout_fd, bool interactive, bool hand_terminal) {
+// Returns 0, or the errno that makes the command unsafe to run.
+int prepare_spawn(SpawnAttributes& spawn, int stdout_fd, bool interactive, bool hand_terminal) {
   posix_spawn_file_actions_adddup2(&spawn.actions, stdout_fd, STDOUT_FILENO);
   if (!interactive) {
     posix_spawn_file_actions_addopen(&spawn.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   } else if (hand_terminal) {
     posix_spawn_file_actions_addtcsetpgrp_np(&spawn.actions, STDIN_FILENO);
   }
+  // Asio opens the listening socket and every session's sockets without close-on-exec, and
+  // another thread may open one while the command starts: the child closes all of them itself.
+  // An agent the helper leaves running (oama, pizauth) would otherwise keep the port bound after
+  // mailtap exits and could read and write the plain-text client sessions. glibc closes with
+  // close_range, or through /proc/self/fd where the kernel lacks it.
+  if (const int e = posix_spawn_file_actions_addclosefrom_np(&spawn.actions, STDERR_FILENO + 1))
+    return e;
   const short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP;
   posix_spawnattr_setpgroup(&spawn.attr, 0);
   sigset_t none;
@@ -113,6 +121,7 @@ void prepare_spawn(SpawnAttributes& spawn, int stdout_fd, bool interactive, bool
     sigaddset(&defaults, s);
   posix_spawnattr_setsigdefault(&spawn.attr, &defaults);
   posix_spawnattr_setflags(&spawn.attr, flags);
+  return 0;
 }
 
 // Adds `n` bytes of output; false (status too_much_output) when they do not fit.
@@ -234,7 +243,10 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
   SpawnAttributes spawn;
   const bool hand_terminal = options.interactive && ::isatty(STDIN_FILENO) == 1 &&
                              ::tcgetpgrp(STDIN_FILENO) == ::getpgrp();
-  prepare_spawn(spawn, write_end.get(), options.interactive, hand_terminal);
+  if (const int e = prepare_spawn(spawn, write_end.get(), options.interactive, hand_terminal)) {
+    result.error = "cannot prepare to run /bin/sh: " + errno_text(e);
+    return result;
+  }
 
   std::string shell_command = command;  // posix_spawn wants char*, not const char*
   char sh[] = "sh";

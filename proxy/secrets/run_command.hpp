@@ -4,6 +4,8 @@
 // The child gets mailtap's environment (from which --password-env variables were removed when
 // read), default signal dispositions (mailtap ignores SIGPIPE), and a process group of its own,
 // so a timeout kills everything it started. Unless it is interactive its stdin is /dev/null.
+// It inherits no descriptor but stdin, stdout and stderr: not mailtap's sockets, which an agent
+// the helper leaves running would otherwise hold after mailtap closed them.
 #pragma once
 
 #include <atomic>

@@ -14,13 +14,18 @@ database and its WAL, stderr, the --transcript, mailtap's /proc/PID/cmdline and 
 An assertion message names the behaviour of issue 8 that is missing."""
 
 import base64
+import contextlib
 import os
 import pty
 import re
 import secrets
 import select
+import shlex
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import termios
 from pathlib import Path
 
@@ -86,6 +91,11 @@ def lines_of(reply: h.Reply) -> list:
 
 def offers_auth(reply: h.Reply) -> bool:
     return any(re.match(r"AUTH[ =]", line) for line in lines_of(reply))
+
+
+def kill_if_running(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 class AuthCase(h.IntegrationCase):
@@ -617,6 +627,37 @@ class OAuthProviderTest(AuthCase):
         [s1, _] = wait_ended(self.db(m), 2)
         self.assertShowSays(m, s1["id"], GMAIL_USER, "XOAUTH2")
         self.assertNoSecrets(m)
+
+    def test_the_token_command_and_the_agent_it_leaves_get_none_of_mailtaps_sockets(self):
+        """oama and pizauth start an agent on first use that outlives the command: holding
+        copies of mailtap's descriptors, it would keep the port bound after mailtap exits, and
+        could read and write the plain-text client side of the sessions open when it started."""
+        server = self.gmail()
+        d = Path(tempfile.mkdtemp(prefix="agent-", dir=self.tmp))
+        (d / "token").write_text(TOKEN + "\n")
+        q = {name: shlex.quote(str(d / name)) for name in ("fds", "agent", "token")}
+        # A child lists the command's descriptors: a shell redirecting a command of its own
+        # (or reading a script file) holds a descriptor for it meanwhile.
+        command = (f"sh -c 'ls /proc/$PPID/fd > \"$0\"' {q['fds']}; "
+                   f"sleep 60 < /dev/null > /dev/null 2>&1 & echo $! > {q['agent']}; "
+                   f"cat {q['token']}")
+        m = self.start(server.address, "--auth-user", GMAIL_USER, "--oauth2-token-cmd", command,
+                       password=None)
+        with h.SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertNoAuthOffered(c.cmd("EHLO client.test"))
+            agent = int((d / "agent").read_text())
+            self.addCleanup(kill_if_running, agent)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+            self.assertTrue(c.is_closed(5), "the session mailtap closed is closed for the "
+                            "client, while the agent lives")
+        self.assertEqual((d / "fds").read_text().split(), ["0", "1", "2"],
+                         "the token command inherits stdin, stdout and stderr, nothing else")
+        self.assertEqual(m.stop(), 0)
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", m.port))  # EADDRINUSE while another process holds the listener
+            s.listen()
 
     def test_oauthbearer_from_nc(self):
         server = self.gmail(mechs="LOGIN PLAIN OAUTHBEARER")

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -159,6 +160,34 @@ TEST(RunCommand, NonInteractiveCommandsReadDevNull) {
   const CommandResult r = run("cat; echo done");
   EXPECT_TRUE(r.ok());
   EXPECT_EQ(r.output.view(), "done\n");
+}
+
+// A descriptor the test opened, closed when the test ends.
+struct OpenFd {
+  int fd;
+  explicit OpenFd(int f) : fd(f) {}
+  OpenFd(const OpenFd&) = delete;
+  OpenFd& operator=(const OpenFd&) = delete;
+  ~OpenFd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// mailtap's listening socket and its sessions' sockets are open without close-on-exec (Asio
+// opens them so): a helper, and an agent it leaves running, must not hold any of them.
+TEST(RunCommand, TheHelperInheritsOnlyStdinStdoutAndStderr) {
+  const OpenFd socket{::socket(AF_INET, SOCK_STREAM, 0)};
+  const OpenFd file{::open("/dev/null", O_RDONLY)};
+  ASSERT_GE(socket.fd, 3);
+  ASSERT_GE(file.fd, 3);
+  for (const bool interactive : {false, true}) {
+    CommandOptions o;
+    o.interactive = interactive;
+    // ls lists the shell's descriptors from a process of its own.
+    const CommandResult r = run_command("ls /proc/$$/fd", o);
+    ASSERT_TRUE(r.ok()) << describe_failure("--password-cmd", r, o);
+    EXPECT_EQ(std::string(r.output.view()), "0\n1\n2\n") << "interactive: " << interactive;
+  }
 }
 
 TEST(RunCommand, StderrGoesToMailtapsStderr) {
