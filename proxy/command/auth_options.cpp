@@ -13,7 +13,8 @@ void add_auth_options(CLI::App& app, AuthArgs& args) {
                  "Authenticate to the upstream as USER once the client's EHLO is answered over "
                  "TLS, so the client types no AUTH; the password comes from --password-env, "
                  "--password-file or --password-cmd (else a prompt without echo at start), or "
-                 "a token from --oauth2-token-cmd for XOAUTH2/OAUTHBEARER")
+                 "a token from --oauth2-token-cmd for XOAUTH2/OAUTHBEARER; holding either, "
+                 "mailtap leaves no core file and only root may read its memory")
       ->type_name("USER");
   args.secrets.add_password_options(app, "--auth-user password");
   args.secrets.add_token_option(app, /*exclusive=*/false);

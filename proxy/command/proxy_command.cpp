@@ -36,6 +36,7 @@
 #include "proxy/options/timeout_options.hpp"
 #include "proxy/options/upstream_options.hpp"
 #include "proxy/options/vocabulary_option.hpp"
+#include "proxy/secrets/core_dumps.hpp"
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/proxy_config.hpp"
 #include "proxy/session/server.hpp"
@@ -472,6 +473,61 @@ std::string web_listen_address(const ProxyArgs& args, const ProxyConfig& cfg,
                                    "the page shows mail and who authenticated", *web);
 }
 
+// `mailtap proxy` once parsed: the configuration from every layer, then --print-config or a run.
+int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI::App& app,
+                      const ProxyCommandServices& services) {
+  const auto getenv = [](const char* name) -> const char* { return std::getenv(name); };
+  std::string error;
+  // Before the config file (its password) or a password source is read; core dumps come
+  // back below when the proxy turns out to hold no secret of its own.
+  const std::optional<secrets::CoreDumpSettings> core_dumps = secrets::forbid_core_dumps(error);
+  if (!core_dumps) {
+    log::error(error);
+    return 1;
+  }
+  auto file = load_chosen_config(args.config_path, getenv, error);
+  // Built after parsing, so options other commands' code adds to proxy are layered too.
+  OptionLayers layers(app, {}, {"print-config"});
+  if (file) {
+    error =
+        apply_proxy_settings(layers, *file, args.upstream_name, other_command_names(app), getenv);
+    if (const Setting* pw = layers.find("password"); pw != nullptr && pw->is_set())
+      args.auth.configured_password = pw->entry;
+  }
+  if (!error.empty()) {
+    log::error(error);
+    return 2;
+  }
+  transcript.apply(services.explain);
+  // The same checks for --print-config as for the start, without reading a secret.
+  ProxyConfig cfg;
+  std::optional<asio::ip::tcp::endpoint> web;
+  error = build_config(args, cfg, !args.print_config);
+  if (error.empty() && !args.web.empty()) error = web_listen_address(args, cfg, web);
+  error = layers.with_source(error);
+  if (args.print_config) {
+    const std::string text =
+        format_effective_config("proxy", *file, default_config_path(getenv), args.upstream_name,
+                                layers, derived_defaults(cfg));
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    if (!error.empty()) {
+      log::error(error);
+      return 2;
+    }
+    return 0;
+  }
+  if (!error.empty()) {
+    log::error(error);
+    return 2;
+  }
+  // A client's AUTH only passes through: the password or token mailtap keeps for the whole
+  // run is what a crash would leave on disk.
+  if (cfg.auth_password == nullptr && cfg.oauth2_token_cmd.empty())
+    secrets::allow_core_dumps(*core_dumps);
+  return run_proxy(cfg, web, services);
+}
+
 }  // namespace
 
 Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
@@ -513,45 +569,7 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
   Subcommand cmd;
   cmd.app = app;
   cmd.run = [args, transcript_options, app, services = std::move(services)] {
-    const auto getenv = [](const char* name) -> const char* { return std::getenv(name); };
-    std::string error;
-    auto file = load_chosen_config(args->config_path, getenv, error);
-    // Built after parsing, so options other commands' code adds to proxy are layered too.
-    OptionLayers layers(*app, {}, {"print-config"});
-    if (file) {
-      error = apply_proxy_settings(layers, *file, args->upstream_name, other_command_names(*app),
-                                   getenv);
-      if (const Setting* pw = layers.find("password"); pw != nullptr && pw->is_set())
-        args->auth.configured_password = pw->entry;
-    }
-    if (!error.empty()) {
-      log::error(error);
-      return 2;
-    }
-    transcript_options->apply(services.explain);
-    // The same checks for --print-config as for the start, without reading a secret.
-    ProxyConfig cfg;
-    std::optional<asio::ip::tcp::endpoint> web;
-    error = build_config(*args, cfg, !args->print_config);
-    if (error.empty() && !args->web.empty()) error = web_listen_address(*args, cfg, web);
-    error = layers.with_source(error);
-    if (args->print_config) {
-      const std::string text =
-          format_effective_config("proxy", *file, default_config_path(getenv), args->upstream_name,
-                                  layers, derived_defaults(cfg));
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
-      if (!error.empty()) {
-        log::error(error);
-        return 2;
-      }
-      return 0;
-    }
-    if (!error.empty()) {
-      log::error(error);
-      return 2;
-    }
-    return run_proxy(cfg, web, services);
+    return run_proxy_command(*args, *transcript_options, *app, services);
   };
   return cmd;
 }

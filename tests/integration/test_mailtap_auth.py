@@ -18,6 +18,7 @@ import contextlib
 import os
 import pty
 import re
+import resource
 import secrets
 import select
 import shlex
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -93,9 +95,34 @@ def offers_auth(reply: h.Reply) -> bool:
     return any(re.match(r"AUTH[ =]", line) for line in lines_of(reply))
 
 
+def not_dumpable(pid: int) -> bool:
+    """The kernel gives the files in /proc/PID of a process that is not dumpable to root."""
+    return Path(f"/proc/{pid}/status").stat().st_uid == 0
+
+
+def proc_file(pid: int, name: str) -> bytes:
+    """/proc/PID/NAME; empty when a user other than root may not read it because mailtap, which
+    holds a secret, is not dumpable (then no other process of the user can read it either)."""
+    try:
+        return Path(f"/proc/{pid}/{name}").read_bytes()
+    except PermissionError:
+        if os.geteuid() != 0 and not_dumpable(pid):
+            return b""
+        raise
+
+
 def kill_if_running(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+def core_size_limit(pid: int) -> float:
+    """The soft limit on core files of process `pid` (inf: unlimited)."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max core file size"):
+            soft = line.split()[4]
+            return float("inf") if soft == "unlimited" else int(soft)
+    raise AssertionError(f"no core limit in /proc/{pid}/limits")
 
 
 class AuthCase(h.IntegrationCase):
@@ -107,9 +134,8 @@ class AuthCase(h.IntegrationCase):
         if password is not None:
             env[ENV] = password
         m = self.mailtap(upstream, extra_args=["--transcript", "-vv", *args], env=env, **kw)
-        proc = Path(f"/proc/{m.proc.pid}")
-        m.seen_cmdline = (proc / "cmdline").read_bytes()
-        m.seen_environ = (proc / "environ").read_bytes()
+        m.seen_cmdline = proc_file(m.proc.pid, "cmdline")
+        m.seen_environ = proc_file(m.proc.pid, "environ")
         return m
 
     def start_auth(self, upstream: str, *args, **kw) -> h.Mailtap:
@@ -193,7 +219,7 @@ class AuthCase(h.IntegrationCase):
             blobs[f"mailtap {i} /proc/PID/cmdline"] = m.seen_cmdline
             blobs[f"mailtap {i} /proc/PID/environ at start"] = m.seen_environ
             if m.alive():
-                environ = Path(f"/proc/{m.proc.pid}/environ").read_bytes()
+                environ = proc_file(m.proc.pid, "environ")
                 blobs[f"mailtap {i} /proc/PID/environ"] = environ
                 held = [e for e in environ.split(b"\0")
                         if e.startswith(ENV.encode() + b"=") and len(e) > len(ENV) + 1]
@@ -875,6 +901,54 @@ class OAuthProviderTest(AuthCase):
                                  ("client", mech))
         self.assertNoSecrets(m)
 
+
+
+class CoreDumpTest(AuthCase):
+    """A crash (a bug, abort(), a failed assertion) of a proxy that holds a password or a token
+    leaves no core file with it in clear, and the user's other processes cannot read its
+    memory; a proxy without one stays debuggable."""
+
+    def start_in(self, cwd: Path, *args, **kw) -> h.Mailtap:
+        """start(), in `cwd` and with as large a core size limit as the test may give."""
+        def unlimited_cores_in_cwd():
+            _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+            resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+            os.chdir(cwd)
+        return self.start(self.oauth_server("gmail").address, *args,
+                          preexec_fn=unlimited_cores_in_cwd, **kw)
+
+    def crash(self, m: h.Mailtap, cwd: Path) -> list:
+        """SIGSEGV, as a bug would; the files the crash left in `cwd` (a core_pattern that
+        writes elsewhere, or pipes to systemd-coredump or apport, leaves none here)."""
+        m.signal(signal.SIGSEGV)
+        self.assertLess(m.wait(10), 0, "killed by the signal (or abort() in a sanitizer build)")
+        time.sleep(0.5)  # the kernel writes the core as the process ends
+        return sorted(p.name for p in cwd.iterdir())
+
+    def test_no_core_file_and_no_memory_access_while_a_secret_is_held(self):
+        control = Path(tempfile.mkdtemp(prefix="cwd-", dir=self.tmp))
+        m = self.start_in(control, password=None)
+        limit = core_size_limit(m.proc.pid)
+        if os.geteuid() != 0:
+            self.assertFalse(not_dumpable(m.proc.pid), "without a secret, mailtap is dumpable")
+        cores_observable = self.crash(m, control) != []
+        tc = self.token_command([TOKEN])
+        for source, args, password in (
+                ("--password-env", ["--auth-user", USER, "--password-env", ENV], PASSWORD),
+                ("--oauth2-token-cmd", ["--auth-user", GMAIL_USER, "--oauth2-token-cmd", tc.cmd],
+                 None)):
+            with self.subTest(source=source):
+                cwd = Path(tempfile.mkdtemp(prefix="cwd-", dir=self.tmp))
+                m = self.start_in(cwd, *args, password=password)
+                self.assertLessEqual(core_size_limit(m.proc.pid), 1,
+                                     f"with {source}, mailtap lowers its core size limit (the "
+                                     f"limit it was given: {limit})")
+                if os.geteuid() != 0:
+                    self.assertTrue(not_dumpable(m.proc.pid), f"with {source}, mailtap is not "
+                                    "dumpable: its /proc/PID files are root's")
+                self.assertEqual(self.crash(m, cwd), [],
+                                 f"with {source}, a crash leaves no core file (without a secret "
+                                 f"it {'does' if cores_observable else 'does not either here'})")
 
 if __name__ == "__main__":
     h.main()
