@@ -11,6 +11,7 @@
 
 #include "proxy/cli/secret_options.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/secrets/core_dumps.hpp"
 #include "proxy/secrets/secret_source.hpp"
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/smtp/base64.hpp"
@@ -57,6 +58,12 @@ smtp::Reply challenge(std::string_view text) {
 }
 
 std::optional<smtp::Secret> read_secret(const EncodeArgs& a, Mechanism m) {
+  // A crash while the secret is held must not write it into a core file (docs/auth.md).
+  std::string error;
+  if (!secrets::forbid_core_dumps(error)) {
+    log::error("encode: " + error);
+    return std::nullopt;
+  }
   if (smtp::takes_token(m) && !a.secret.oauth2_token_cmd.empty()) {
     secrets::TokenParse t =
         secrets::run_token_command(a.secret.oauth2_token_cmd, std::chrono::seconds(30));

@@ -19,6 +19,7 @@
 #include "proxy/net/upstream_connector.hpp"
 #include "proxy/options/timeout_options.hpp"
 #include "proxy/options/upstream_options.hpp"
+#include "proxy/secrets/core_dumps.hpp"
 #include "proxy/secrets/secret_source.hpp"
 #include "proxy/session/session_record.hpp"
 #include "storage/reader.hpp"
@@ -192,6 +193,12 @@ std::optional<std::int64_t> find_replay_id(const std::string& db, std::int64_t o
 bool read_replay_password(const ReplayArgs& args, const RecordedDialogue& recording,
                           const AuthNeeds& needs, std::shared_ptr<const smtp::Secret>& password) {
   if (!needs.password && !recording.mailtap_login) return true;
+  // A crash while the password is held must not write it into a core file (docs/auth.md).
+  std::string error;
+  if (!secrets::forbid_core_dumps(error)) {
+    log::error(error);
+    return false;
+  }
   const std::string session = "session " + std::to_string(args.id);
   const std::string prompt =
       needs.password ? "Password for AUTH " + needs.mechanism + " of " + session + ": "

@@ -220,6 +220,15 @@ class EncodeDecodeTest(h.IntegrationCase):
         self.assertIn("--password-cmd exited with status 3", cp.stderr.decode())
         self.assertNotIn(b"not-it", cp.stdout + cp.stderr)
 
+    def test_no_core_dump_while_the_secret_is_held(self):
+        # The token command inherits encode's core size limit: one byte from before the secret
+        # is read, so a crash while it is held leaves no core file.
+        limits = self.tmp / "encode-limits"
+        cp = self.encode("xoauth2", "alice@gmail.com", "--oauth2-token-cmd",
+                         f"grep 'Max core file size' /proc/self/limits > {limits}; echo tok")
+        self.assertTrue(cp.stdout.startswith(b"AUTH XOAUTH2 "), cp.stdout)
+        self.assertRegex(limits.read_text(), r"Max core file size\s+1\s")
+
     def test_prompt_without_echo_on_a_terminal(self):
         master, slave = pty.openpty()
         proc = subprocess.Popen([str(h.mailtap_bin()), "encode", "plain", USER], stdin=slave,

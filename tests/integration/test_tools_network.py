@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -109,6 +110,20 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertEqual(self.count_delivered(tok), 2)
         # the password never reaches the output
         self.assert_no_password(ALICE, cp.stdout + cp.stderr)
+
+    def test_replay_holds_the_password_without_core_dumps(self):
+        # The password command inherits replay's core size limit: one byte from the moment the
+        # password is asked for, so a crash while it is held leaves no core file.
+        sid, tok, _ = self.record()
+        limits = Path(self.db).parent / "replay-limits"
+        cp = self.tool("replay", sid, "--to", self.postfix.submission, "--ca-file",
+                       self.pki.ca_cert, "--tls-name", "localhost", "--db", self.db,
+                       "--no-record", "--password-cmd",
+                       f"grep 'Max core file size' /proc/self/limits > {limits}; "
+                       "printf '%s\\n' \"$REPLAY_PW\"", env={"REPLAY_PW": ALICE[1]})
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertRegex(limits.read_text(), r"Max core file size\s+1\s")
+        self.postfix.wait_for_message(tok)
 
     def test_replay_auth_login(self):
         sid, tok, _ = self.record(auth="LOGIN", user=BOB, to="bob@example.test")
