@@ -5,18 +5,14 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/common/terminal_escape.hpp"
+
 namespace mailtap::tools {
 
-// CRLF line ends are the caller's business; any other control byte (a bare CR or LF, escape
-// sequences) and non-ASCII bytes are shown as \r, \n or \xHH, so a server cannot move the
-// cursor or recolour the user's terminal.
-std::string escape_line(std::string_view text);
-
-// mailtap's own text (a note, a line it wrote), which is UTF-8 but may quote what a client or
-// server sent (user="..."): well-formed UTF-8 characters are kept, so "§" prints as "§";
-// control characters (C0, DEL and the C1 range U+0080..U+009F, which starts sequences on
-// some terminals) and bytes that are not UTF-8 are escaped as escape_line escapes them.
-std::string escape_text(std::string_view text);
+// escape_line (wire text, every non-ASCII byte escaped) and escape_text (mailtap's own UTF-8
+// text), shared with the proxy's stderr lines.
+using mailtap::escape_line;
+using mailtap::escape_text;
 
 // `bytes` split at CRLF only, so a bare LF or CR stays inside its line; the CRLFs are dropped.
 std::vector<std::string_view> crlf_lines(std::string_view bytes);
