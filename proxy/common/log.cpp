@@ -5,6 +5,8 @@
 #include <mutex>
 #include <string>
 
+#include "proxy/common/terminal_escape.hpp"
+
 namespace mailtap::log {
 
 namespace {
@@ -13,7 +15,10 @@ std::mutex out_mutex;
 
 void write(FILE* f, std::string_view text) {
   std::string line = "mailtap: ";
-  line.append(text);
+  // Lines quote what servers and clients sent (a refused greeting, the last reply, a user
+  // name): escaped here, once for every caller, so none of it can drive the terminal of
+  // whoever runs mailtap, and a line stays one line.
+  line += escape_text(text);
   line.push_back('\n');
   std::lock_guard lock(out_mutex);
   std::fwrite(line.data(), 1, line.size(), f);

@@ -1,6 +1,7 @@
 // mailtap's own lines on stderr (start-up, one line per session start and end, errors) and the
 // --transcript lines on stdout. Whole lines only, so concurrent sessions never interleave.
-// Nothing passed here may contain a secret: callers pass redacted event text only.
+// Nothing passed here may contain a secret: callers pass redacted event text only. The stderr
+// lines escape control characters (escape_text), so callers may quote a peer's text as it came.
 #pragma once
 
 #include <string_view>

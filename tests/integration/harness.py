@@ -1467,6 +1467,13 @@ class Mailtap:
             time.sleep(0.02)
         return self.stdout
 
+    def wait_stderr(self, text: str, count: int = 1, timeout: float = 10) -> str:
+        """stderr once it holds `text` `count` times (mailtap's log lines, as wait_stdout)."""
+        deadline = time.monotonic() + timeout
+        while self.stderr.count(text) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.stderr
+
     def args(self) -> list[str]:
         a = [str(self.binary), "proxy", "--listen", self.listen]
         if self.upstream is not None:  # None: from the config file or the environment

@@ -2,6 +2,7 @@
 """What mailtap sends upstream and shows the client, observed with the scriptable fake
 server (mode "good"), which records every byte received after TLS."""
 
+import base64
 import os
 import sqlite3
 import sys
@@ -139,6 +140,26 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertEqual(len(plain), 2, "commands after STARTTLS in clear")
         tls = [line for phase, line in s.commands if phase == "tls"]
         self.assertRegex(tls[0], rb"^EHLO \S+\r\n$", "first command after TLS is not EHLO")
+
+    def test_peer_text_in_the_session_lines_cannot_drive_a_terminal(self):
+        """The server's last reply and the client's user name, each with escape sequences
+        (retitle the window, clear the screen), reach mailtap's stderr escaped; the client
+        still gets the server's reply as it was sent (mailtap relays)."""
+        esc = b"\x1b]0;PWNED-TITLE\x07\x1b[2J"
+        shown = r"\x1b]0;PWNED-TITLE\x07\x1b[2J"
+        f = self.fake("good", replies={"QUIT": b"221 2.0.0 bye " + esc + b"\r\n"})
+        mt = self.mailtap(f.address, extra_args=["-v"])
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            blob = base64.b64encode(b"\0al" + esc + b"ice\0pw").decode()
+            self.assertEqual(c.cmd("AUTH PLAIN " + blob).code, 235)
+            bye = c.cmd("QUIT")
+            self.assertIn("bye \x1b]0;PWNED-TITLE\x07\x1b[2J", str(bye))
+        err = mt.wait_stderr(" ended: ")
+        self.assertIn("quit (221 2.0.0 bye " + shown + ")", err)
+        self.assertIn("user al" + shown + "ice", err)
+        self.assertNotRegex(err, "[\x1b\x07]", "raw escape sequence on stderr")
 
     def test_ehlo_reply_filtered_even_if_upstream_offers_starttls_after_tls(self):
         ehlo = ("250-fake.example.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
