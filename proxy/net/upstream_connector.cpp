@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "proxy/common/duration.hpp"
+#include "proxy/common/terminal_escape.hpp"
 #include "proxy/net/certificate_facts.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
@@ -30,9 +31,12 @@ using smtp::Event;
 using smtp::EventKind;
 using smtp::Phase;
 
+// A reply quoted in mailtap's own 421 (and so in the log and the record's reason): escaped to
+// printable ASCII, as an SMTP reply's text must be (RFC 5321 4.2), so a server cannot put
+// escape sequences on the client's terminal in mailtap's name. Relayed replies stay as sent.
 std::string one_line(const smtp::Reply& r) {
   std::string s = std::to_string(r.code);
-  if (!r.lines.empty() && !r.lines.front().empty()) s += " " + r.lines.front();
+  if (!r.lines.empty() && !r.lines.front().empty()) s += " " + escape_line(r.lines.front());
   return s;
 }
 

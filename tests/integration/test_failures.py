@@ -115,6 +115,29 @@ class UpstreamFailureTest(h.IntegrationCase):
         r = self.assert_421(mt, "TLS not available")
         self.assertIn("454", r.text)
 
+    def test_server_text_quoted_in_a_refusal_cannot_drive_a_terminal(self):
+        """A refused greeting, EHLO or STARTTLS whose text carries escape sequences (retitle the
+        window, clear the screen): the client's 421 and mailtap's stderr line quote it escaped,
+        in printable ASCII."""
+        esc = b"\x1b]0;PWNED-TITLE\x07\x1b[2J"
+        shown = r"\x1b]0;PWNED-TITLE\x07\x1b[2J"
+        refusals = {
+            "greeting": dict(banner=b"554 5.7.1 go away " + esc + b"\r\n"),
+            "EHLO": dict(handler=lambda s, phase, line: b"550 5.7.1 go away " + esc + b"\r\n"
+                         if line.upper().startswith(b"EHLO") else None),
+            "STARTTLS": dict(handler=lambda s, phase, line: b"454 4.7.0 go away " + esc + b"\r\n"
+                             if line.upper().startswith(b"STARTTLS") else None),
+        }
+        for step, fake_kw in refusals.items():
+            with self.subTest(step):
+                f = self.fake("good", **fake_kw)
+                mt = self.mailtap(f.address)
+                r = self.assert_421(mt, "go away " + shown, times=1)
+                self.assertRegex(str(r), r"^[\t\x20-\x7e\r\n]*$", "controls in the 421")
+                err = mt.wait_stderr("go away")
+                self.assertIn("go away " + shown, err)
+                self.assertNotRegex(err, "[\x1b\x07]", "raw escape sequence on stderr")
+
     def test_same_proxy_serves_good_session_after_failures(self):
         """Failures do not wedge the proxy: the upstream starts refusing STARTTLS, then
         recovers (same fake, same certificate), and the same mailtap process relays."""
