@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "proxy/common/hex.hpp"
+#include "proxy/common/terminal_escape.hpp"
 
 namespace mailtap {
 
@@ -56,15 +56,10 @@ std::string colour_line(const Style& st, const smtp::Event& e, std::string line)
   return line;
 }
 
+// As mailtap's stderr lines and `mailtap show` escape text; the CR of a line's CRLF is its end.
 void append_escaped(std::string& out, std::string_view text) {
-  for (unsigned char c : text) {
-    if (c == '\r') continue;
-    if (c < 0x20 && c != '\t') {
-      append_hex_escape(out, c);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
+  if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+  out += escape_text(text);
 }
 }  // namespace
 

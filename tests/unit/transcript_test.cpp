@@ -35,5 +35,22 @@ TEST(TranscriptExplain, LinesUnderEachReplyOnlyWhenAsked) {
   set_transcript_view({});
 }
 
+TEST(TranscriptEscapes, NothingAServerSendsCanDriveTheTerminal) {
+  // The same escaping as mailtap's stderr lines and `mailtap show`: C0 and DEL, a C1 CSI
+  // (U+009B, a control sequence on xterm), a bare CR that would overwrite the line, bytes that
+  // are not UTF-8. UTF-8 text and TAB stay as they are; the CRLF is the line end.
+  smtp::Event e;
+  e.direction = smtp::Direction::upstream_to_client;
+  e.kind = smtp::EventKind::reply;
+  e.reply_code = 250;
+  e.bytes =
+      "250 ok \x1b]0;T\x07 \xc2\x9b"
+      "31m red\x7f\tcaf\xc3\xa9 \xe9 hidden\rshown\r\n";
+  set_transcript_view({});
+  EXPECT_EQ(transcript_lines(2, e),
+            "[2] S: 250 ok \\x1b]0;T\\x07 \\xc2\\x9b31m red\\x7f\tcaf\xc3\xa9 \\xe9 "
+            "hidden\\rshown\n");
+}
+
 }  // namespace
 }  // namespace mailtap
