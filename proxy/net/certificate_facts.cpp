@@ -6,9 +6,11 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "proxy/common/hex.hpp"
+#include "proxy/common/terminal_escape.hpp"
 
 namespace mailtap::net {
 
@@ -26,10 +28,71 @@ struct GeneralizedTimeFree {
   void operator()(ASN1_GENERALIZEDTIME* t) const { ASN1_GENERALIZEDTIME_free(t); }
 };
 
+struct AltNames {
+  bool present = false;          // the certificate has a subjectAltName extension
+  std::vector<std::string> all;  // its DNS and IP address entries, as text, in order
+  std::vector<std::string> dns;  // the DNS entries alone
+};
+
+AltNames alt_names(X509* cert) {
+  AltNames out;
+  if (!cert) return out;
+  std::unique_ptr<GENERAL_NAMES, GeneralNamesFree> names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  if (!names) return out;
+  out.present = true;
+  for (size_t i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
+    if (gn->type == GEN_DNS) {
+      const ASN1_STRING* s = gn->d.dNSName;
+      // Escaped: the name is quoted in a 421, the log and probe's report, and a certificate
+      // (even one nobody trusts, under probe --insecure) may hold any bytes.
+      out.dns.push_back(
+          escape_line(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                       static_cast<std::size_t>(ASN1_STRING_length(s)))));
+      out.all.push_back(out.dns.back());
+    } else if (gn->type == GEN_IPADD) {
+      const ASN1_STRING* s = gn->d.iPAddress;
+      const unsigned char* p = ASN1_STRING_get0_data(s);
+      if (ASN1_STRING_length(s) == 4)
+        out.all.push_back(std::to_string(p[0]) + "." + std::to_string(p[1]) + "." +
+                          std::to_string(p[2]) + "." + std::to_string(p[3]));
+      else
+        out.all.push_back("IPv6:" + to_hex(p, static_cast<std::size_t>(ASN1_STRING_length(s))));
+    }
+  }
+  return out;
+}
+
 std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
   return out;
+}
+
+// The names a certificate is issued for, against the one expected. Only its subjectAltName
+// counts: a subject CN is never taken for a host name (RFC 6125 6.4.4), so a certificate
+// without one is issued for no name at all.
+std::string explain_name_mismatch(const VerifyFailure& f, const std::string& name) {
+  if (!f.has_alt_names)
+    return "certificate is issued for no name, not for " + name +
+           ": it has no subjectAltName, and its subject (" + f.subject +
+           ") does not count as one (RFC 6125); its issuer must name " + name +
+           " in a subjectAltName, or use --insecure";
+  if (f.names.empty())
+    return "certificate is issued for no name, not for " + name +
+           ": its subjectAltName holds no DNS name or IP address; use --insecure";
+  std::vector<std::string> names = f.names;
+  // An address is matched against IP address entries only; "127.0.0.1" written as a DNS
+  // entry would otherwise read as the very name that failed. (An entry spelling the address
+  // that failed can only be a DNS one.)
+  const bool address_as_dns =
+      f.error == X509_V_ERR_IP_ADDRESS_MISMATCH &&
+      std::find(f.dns_names.begin(), f.dns_names.end(), name) != f.dns_names.end();
+  for (std::string& n : names)
+    if (address_as_dns && n == name) n += " (as a DNS name, not an IP address entry)";
+  return "certificate is issued for " + join(names) + ", not for " + name +
+         "; use --tls-name to expect another name, or --insecure";
 }
 }  // namespace
 
@@ -56,28 +119,7 @@ std::string time_to_iso8601(const ASN1_TIME* t) {
 }
 
 std::vector<std::string> subject_alt_names(X509* cert) {
-  std::vector<std::string> out;
-  if (!cert) return out;
-  std::unique_ptr<GENERAL_NAMES, GeneralNamesFree> names(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
-  if (!names) return out;
-  for (size_t i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
-    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
-    if (gn->type == GEN_DNS) {
-      const ASN1_STRING* s = gn->d.dNSName;
-      out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                       static_cast<std::size_t>(ASN1_STRING_length(s)));
-    } else if (gn->type == GEN_IPADD) {
-      const ASN1_STRING* s = gn->d.iPAddress;
-      const unsigned char* p = ASN1_STRING_get0_data(s);
-      if (ASN1_STRING_length(s) == 4)
-        out.push_back(std::to_string(p[0]) + "." + std::to_string(p[1]) + "." +
-                      std::to_string(p[2]) + "." + std::to_string(p[3]));
-      else
-        out.push_back("IPv6:" + to_hex(p, static_cast<std::size_t>(ASN1_STRING_length(s))));
-    }
-  }
-  return out;
+  return alt_names(cert).all;
 }
 
 std::vector<std::string> subject_alt_names(std::string_view der) {
@@ -97,7 +139,10 @@ VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx) {
     f.issuer = name_to_string(X509_get_issuer_name(cert));
     f.not_before = time_to_iso8601(X509_get0_notBefore(cert));
     f.not_after = time_to_iso8601(X509_get0_notAfter(cert));
-    f.names = subject_alt_names(cert);
+    AltNames names = alt_names(cert);
+    f.names = std::move(names.all);
+    f.dns_names = std::move(names.dns);
+    f.has_alt_names = names.present;
   }
   return f;
 }
@@ -123,8 +168,7 @@ std::string explain_verify_failure(const VerifyFailure& f, const std::string& na
       return which + " is not valid before " + f.not_before;
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
-      return "certificate is issued for " + (f.names.empty() ? f.subject : join(f.names)) +
-             ", not for " + name + "; use --tls-name to expect another name, or --insecure";
+      return explain_name_mismatch(f, name);
     default:
       return which + " failed verification: " + X509_verify_cert_error_string(f.error);
   }

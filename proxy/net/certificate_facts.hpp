@@ -21,7 +21,9 @@ struct VerifyFailure {
   std::string issuer;
   std::string not_before;
   std::string not_after;
-  std::vector<std::string> names;  // subjectAltName DNS/IP entries of the failing certificate
+  std::vector<std::string> names;      // subjectAltName DNS/IP entries of the failing certificate
+  std::vector<std::string> dns_names;  // the DNS entries alone ("127.0.0.1" may be one)
+  bool has_alt_names = false;          // it has a subjectAltName extension at all
 };
 
 VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx);
@@ -32,6 +34,7 @@ std::string explain_verify_failure(const VerifyFailure& f, const std::string& ex
 
 std::string name_to_string(const X509_NAME* name);
 std::string time_to_iso8601(const ASN1_TIME* t);
+// Its subjectAltName DNS entries (control bytes escaped) and IP addresses, in order.
 std::vector<std::string> subject_alt_names(X509* cert);
 // The same for a certificate as recorded (smtp::Certificate::der); empty if unparsable.
 std::vector<std::string> subject_alt_names(std::string_view der);

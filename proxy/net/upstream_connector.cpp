@@ -289,7 +289,11 @@ class Setup {
                          const std::shared_ptr<std::vector<VerifyFailure>>& failures) {
     const std::string& name = t_.tls_name;
     X509_VERIFY_PARAM* param = SSL_get0_param(tls.native_handle());
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    // Names come from the subjectAltName only: BoringSSL would otherwise take the subject's CN
+    // of a certificate that has none, which no CA may issue for a host name (CA/Browser Forum
+    // baseline requirements; RFC 6125 6.4.4). Proxy, probe and replay all verify here.
+    X509_VERIFY_PARAM_set_hostflags(
+        param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     if (is_ip_literal(name))
       X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
     else

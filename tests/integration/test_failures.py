@@ -87,6 +87,30 @@ class UpstreamFailureTest(h.IntegrationCase):
         mt = self.mailtap(f.address, tls_name="localhost")
         self.assert_421(mt, "localhost")
 
+    def fake_presenting(self, name: str, san):
+        """A good fake whose certificate, signed by the test CA, has subjectAltName `san`."""
+        f = h.FakeServer("good", h.issue_certificate(self.pki, name, san=san))
+        f.__enter__()
+        self.addCleanup(f.close)
+        return f
+
+    def test_certificate_without_subject_alt_name_is_issued_for_no_name(self):
+        """CN=localhost and no subjectAltName: the subject's CN is not a name to check
+        (RFC 6125 6.4.4, CA/Browser Forum baseline), so nothing matches."""
+        f = self.fake_presenting("cn-only", None)
+        mt = self.mailtap(f.address, tls_name="localhost")
+        self.assert_421(mt, "issued for no name, not for localhost", "no subjectAltName",
+                        "CN=localhost")
+        self.assertEqual(f.sessions[0].commands[-1][1], b"STARTTLS\r\n", "went on after TLS")
+
+    def test_a_dns_name_spelling_an_address_does_not_name_the_address(self):
+        """SAN DNS:127.0.0.1 for the upstream 127.0.0.1: refused, and the reason tells the DNS
+        entry from the IP address entry it would need."""
+        f = self.fake_presenting("dns-ip", "DNS:127.0.0.1")
+        mt = self.mailtap(f.address, tls_name=None)
+        self.assert_421(mt, "certificate is issued for 127.0.0.1 (as a DNS name, not an IP "
+                        "address entry), not for 127.0.0.1")
+
     def test_expired(self):
         f = self.fake("expired")
         mt = self.mailtap(f.address)

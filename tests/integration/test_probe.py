@@ -198,6 +198,16 @@ class ProbeFaultTest(h.IntegrationCase):
         self.assertEqual(cp.returncode, 0, cp.stdout)
         self.assertIn("certificate verified for other.example.test", cp.stdout)
 
+    def test_certificate_without_subject_alt_name(self):
+        """The proxy's rule: a subject CN is no name (RFC 6125), even when it is the one asked."""
+        fake = h.FakeServer("good", h.issue_certificate(self.pki, "cn-only", san=None))
+        fake.__enter__()
+        self.addCleanup(fake.close)
+        cp = probe(fake.address, "--ca-file", str(self.pki.ca_cert), "--tls-name", "localhost")
+        self.assertEqual(cp.returncode, 4, cp.stdout)
+        self.assertIn("certificate is issued for no name, not for localhost: it has no "
+                      "subjectAltName", cp.stdout)
+
     def test_expired(self):
         fake = self.fake("expired")
         ca = ["--ca-file", str(self.pki.ca_cert), "--tls-name", "localhost"]

@@ -1,0 +1,56 @@
+// The reasons a 421 gives for a certificate issued for other names than the one expected.
+#include "proxy/net/certificate_facts.hpp"
+
+#include <gtest/gtest.h>
+
+namespace mailtap::net {
+namespace {
+
+VerifyFailure mismatch(int error, std::vector<std::string> names,
+                       std::vector<std::string> dns_names, bool has_alt_names = true) {
+  VerifyFailure f;
+  f.error = error;
+  f.subject = "CN=localhost";
+  f.names = std::move(names);
+  f.dns_names = std::move(dns_names);
+  f.has_alt_names = has_alt_names;
+  return f;
+}
+
+TEST(CertificateFacts, NamesTheNamesTheCertificateIsIssuedFor) {
+  EXPECT_EQ(explain_verify_failure(mismatch(X509_V_ERR_HOSTNAME_MISMATCH, {"other.example.test"},
+                                            {"other.example.test"}),
+                                   "localhost", "ca.pem"),
+            "certificate is issued for other.example.test, not for localhost; use --tls-name to "
+            "expect another name, or --insecure");
+}
+
+TEST(CertificateFacts, ASubjectCnIsNoName) {
+  EXPECT_EQ(explain_verify_failure(mismatch(X509_V_ERR_HOSTNAME_MISMATCH, {}, {}, false),
+                                   "localhost", "ca.pem"),
+            "certificate is issued for no name, not for localhost: it has no subjectAltName, and "
+            "its subject (CN=localhost) does not count as one (RFC 6125); its issuer must name "
+            "localhost in a subjectAltName, or use --insecure");
+  EXPECT_EQ(explain_verify_failure(mismatch(X509_V_ERR_HOSTNAME_MISMATCH, {}, {}, true),
+                                   "localhost", "ca.pem"),
+            "certificate is issued for no name, not for localhost: its subjectAltName holds no DNS "
+            "name or IP address; use --insecure");
+}
+
+TEST(CertificateFacts, AnAddressWrittenAsADnsNameIsToldApart) {
+  EXPECT_EQ(explain_verify_failure(
+                mismatch(X509_V_ERR_IP_ADDRESS_MISMATCH, {"127.0.0.1", "mx.example.test"},
+                         {"127.0.0.1", "mx.example.test"}),
+                "127.0.0.1", "ca.pem"),
+            "certificate is issued for 127.0.0.1 (as a DNS name, not an IP address entry), "
+            "mx.example.test, not for 127.0.0.1; use --tls-name to expect another name, or "
+            "--insecure");
+  // An IP address entry for another address needs no such note.
+  EXPECT_EQ(explain_verify_failure(mismatch(X509_V_ERR_IP_ADDRESS_MISMATCH, {"192.0.2.1"}, {}),
+                                   "127.0.0.1", "ca.pem"),
+            "certificate is issued for 192.0.2.1, not for 127.0.0.1; use --tls-name to expect "
+            "another name, or --insecure");
+}
+
+}  // namespace
+}  // namespace mailtap::net
