@@ -46,6 +46,14 @@ bool is_ip_literal(const std::string& s) {
   return !ec;
 }
 
+// The name to send as SNI and verify: an absolute name ("smtp.gmail.com.") without its one
+// trailing dot, which certificates never carry and SNI must not (RFC 6066 3). Messages keep
+// the name as the user gave it.
+std::string name_to_verify(const std::string& tls_name) {
+  if (tls_name.size() > 1 && tls_name.back() == '.') return tls_name.substr(0, tls_name.size() - 1);
+  return tls_name;
+}
+
 // "192.0.2.1:587", "[2001:db8::1]:587".
 std::string address_label(const asio::ip::tcp::endpoint& endpoint) {
   const std::string address = endpoint.address().to_string();
@@ -263,7 +271,7 @@ class Setup {
   asio::awaitable<bool> handshake() {
     step_ = "during the TLS handshake";
     TlsStream& tls = link_.start_tls();
-    const std::string& name = t_.tls_name;
+    const std::string name = name_to_verify(t_.tls_name);
     result_.tls.sni = is_ip_literal(name) ? "" : name;
     if (!result_.tls.sni.empty()) SSL_set_tlsext_host_name(tls.native_handle(), name.c_str());
     auto failures = std::make_shared<std::vector<VerifyFailure>>();
@@ -287,7 +295,7 @@ class Setup {
   // Has the handshake check the certificate for --tls-name; every failure goes to `failures`.
   void check_certificate(TlsStream& tls, bool enforce,
                          const std::shared_ptr<std::vector<VerifyFailure>>& failures) {
-    const std::string& name = t_.tls_name;
+    const std::string name = name_to_verify(t_.tls_name);
     X509_VERIFY_PARAM* param = SSL_get0_param(tls.native_handle());
     // Names come from the subjectAltName only: BoringSSL would otherwise take the subject's CN
     // of a certificate that has none, which no CA may issue for a host name (CA/Browser Forum

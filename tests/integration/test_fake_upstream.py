@@ -161,6 +161,22 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertIn("user al" + shown + "ice", err)
         self.assertNotRegex(err, "[\x1b\x07]", "raw escape sequence on stderr")
 
+    def test_an_absolute_name_verifies_and_is_sent_without_its_dot(self):
+        """'localhost.' is the name 'localhost' (an upstream 'smtp.gmail.com.:587' is the same
+        name by default): it verifies against DNS:localhost, and SNI carries no trailing dot
+        (RFC 6066 3). Only one dot goes: 'localhost..' is no name."""
+        f = self.fake("good")
+        mt = self.mailtap(f.address, tls_name="localhost.")
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220, mt.output)
+            c.cmd("QUIT")
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(5))
+        self.assertEqual(s.sni, "localhost")
+        mt = self.mailtap(f.address, tls_name="localhost..")
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 421)
+
     def test_ehlo_reply_filtered_even_if_upstream_offers_starttls_after_tls(self):
         ehlo = ("250-fake.example.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
                 "250-AUTH PLAIN LOGIN\r\n250-starttls\r\n250 8BITMIME\r\n")
