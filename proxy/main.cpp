@@ -34,6 +34,7 @@ mailtap::cli::ProxyCommandServices proxy_services() {
     if (!server) return nullptr;
     return std::make_unique<ToolsWebPage>(std::move(server));
   };
+  services.web_listen_problem = mailtap::tools::web::unsupported_listen_address;
   return services;
 }
 

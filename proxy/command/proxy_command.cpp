@@ -464,13 +464,17 @@ void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
   app.add_option("--threads", args.threads, "I/O threads (default: one per core)");
 }
 
-// --web's address into `web`; an error message if it is wrong or there is no record to show.
+// --web's address into `web`; an error message if it is wrong, the page cannot be served
+// there, or there is no record to show.
 std::string web_listen_address(const ProxyArgs& args, const ProxyConfig& cfg,
+                               const ProxyCommandServices& services,
                                std::optional<asio::ip::tcp::endpoint>& web) {
   if (!cfg.db_path) return "--web shows the record: it cannot go with --no-record";
   web.emplace();
-  return net::parse_listen_address(args.web, args.listen.allow_remote, "--web",
-                                   "the page shows mail and who authenticated", *web);
+  std::string error = net::parse_listen_address(args.web, args.listen.allow_remote, "--web",
+                                                "the page shows mail and who authenticated", *web);
+  if (error.empty() && services.web_listen_problem) error = services.web_listen_problem(*web);
+  return error;
 }
 
 // `mailtap proxy` once parsed: the configuration from every layer, then --print-config or a run.
@@ -503,7 +507,7 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
   ProxyConfig cfg;
   std::optional<asio::ip::tcp::endpoint> web;
   error = build_config(args, cfg, !args.print_config);
-  if (error.empty() && !args.web.empty()) error = web_listen_address(args, cfg, web);
+  if (error.empty() && !args.web.empty()) error = web_listen_address(args, cfg, services, web);
   error = layers.with_source(error);
   if (args.print_config) {
     const std::string text =

@@ -30,6 +30,9 @@ struct ProxyCommandServices {
   std::function<std::unique_ptr<WebPage>(const asio::ip::tcp::endpoint& listen,
                                          const std::string& db_path, std::string& error)>
       start_web;
+  // --web: why the page cannot be served on `listen` at all (empty if it can), asked with the
+  // other options so that such a --web is a usage error, before anything starts.
+  std::function<std::string(const asio::ip::tcp::endpoint& listen)> web_listen_problem;
 };
 
 Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services);

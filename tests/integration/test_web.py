@@ -5,6 +5,7 @@ refused with 535.  The JSON API the page uses, the live feed, and the security p
 Host check, the headers, read-only, no secret in any response, no OpenSSL in the process."""
 
 import base64
+import ctypes
 import json
 import os
 import socket
@@ -406,6 +407,63 @@ class WebApiTest(h.IntegrationCase):
             rows = w.request(port, "/api/sessions").json()["sessions"]
             self.assertEqual([r["auth_user"] for r in rows], ["bob"])
             self.assertEqual(w.request(port, "/", host="evil.example").status, 421)
+
+
+def civetweb_has_ipv6() -> bool:
+    """What mailtap asks its CivetWeb: built with USE_IPV6 (mg_check_feature bit 8)?"""
+    return bool(ctypes.CDLL("libcivetweb.so.1").mg_check_feature(8))
+
+
+class WebListenTest(h.IntegrationCase):
+    """Where the page can listen, and a failure to listen told as it is. No Postfix: an empty
+    record will do."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "empty.db"
+        with h.Mailtap(f"127.0.0.1:{h.closed_port()}", ca_file=cls.pki.ca_cert, db=cls.db):
+            pass
+
+    def web(self, listen: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        return subprocess.run([str(h.mailtap_bin()), "web", "--db", str(self.db), "--listen",
+                               listen], capture_output=True, text=True, timeout=timeout)
+
+    def test_ipv6_loopback_is_served_or_refused_up_front_with_the_true_reason(self):
+        port = h.free_port()
+        if civetweb_has_ipv6():
+            web = w.WebServer(self.db, extra_args=["--listen", f"[::1]:{port}"]).start()
+            self.addCleanup(web.stop)
+            self.assertIn(f"http://[::1]:{port}/", web.url)
+            with socket.create_connection(("::1", port), timeout=10) as sock:
+                sock.sendall(f"GET /api/sessions HTTP/1.1\r\nHost: [::1]:{port}\r\n\r\n"
+                             .encode())
+                self.assertTrue(sock.recv(64).startswith(b"HTTP/1.1 200 "))
+            return
+        for argv in (["web", "--db", str(self.db), "--listen", f"[::1]:{port}"],
+                     ["proxy", "--upstream", f"127.0.0.1:{h.closed_port()}", "--db",
+                      str(self.tmp / "proxy.db"), "--listen", f"127.0.0.1:{h.free_port()}",
+                      "--web", f"[::1]:{port}"]):
+            with self.subTest(argv[0]):
+                cp = subprocess.run([str(h.mailtap_bin()), *argv], capture_output=True,
+                                    text=True, timeout=30)
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertIn(f"cannot serve the web page on [::1]:{port}", cp.stderr)
+                self.assertIn("built without IPv6", cp.stderr)
+                self.assertIn(f"127.0.0.1:{port}", cp.stderr)  # what will do instead
+                self.assertNotIn("in use", cp.stderr)
+                self.assertNotIn("listening on", cp.stderr)
+
+    def test_a_port_in_use_is_named_as_such(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            cp = self.web(f"127.0.0.1:{port}")
+        self.assertEqual(cp.returncode, 1, cp.stderr)
+        self.assertIn(f"cannot serve the web page on 127.0.0.1:{port}: Address already in use",
+                      cp.stderr)
+        self.assertIn("choose another ADDR:PORT", cp.stderr)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ int run_web(const WebArgs& a) {
                " yet (mailtap proxy creates it when it starts recording; or give --db PATH)");
     return 1;
   }
-  if (auto e = a.listen.endpoint("the page shows mail and who authenticated", options.listen);
-      !e.empty()) {
+  std::string e = a.listen.endpoint("the page shows mail and who authenticated", options.listen);
+  if (e.empty()) e = web::unsupported_listen_address(options.listen);
+  if (!e.empty()) {
     log::error("web: " + e);
     return 2;
   }

@@ -2,6 +2,7 @@
 
 #include <civetweb.h>
 
+#include <asio/io_context.hpp>
 #include <atomic>
 #include <cstring>
 #include <exception>
@@ -42,7 +43,28 @@ bool write_all(mg_connection* conn, std::string_view bytes) {
   return mg_write(conn, bytes.data(), bytes.size()) == static_cast<int>(bytes.size());
 }
 
+// Why CivetWeb could not listen on `listen`: its own text says only "Failed to setup server
+// ports", so the address is bound here, as CivetWeb binds it, for the system's reason.
+std::string listen_failure(const asio::ip::tcp::endpoint& listen, const char* civetweb_text) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor probe(io);
+  std::error_code ec;
+  probe.open(listen.protocol(), ec);
+  if (!ec) probe.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) probe.bind(listen, ec);
+  std::string why = ec ? ec.message() : civetweb_text[0] ? civetweb_text : "CivetWeb failed";
+  if (ec == asio::error::address_in_use) why += " (choose another ADDR:PORT)";
+  return "cannot serve the web page on " + net::endpoint_label(listen) + ": " + why;
+}
+
 }  // namespace
+
+std::string unsupported_listen_address(const asio::ip::tcp::endpoint& listen) {
+  if (!listen.address().is_v6() || mg_check_feature(MG_FEATURES_IPV6) != 0) return {};
+  return "cannot serve the web page on " + net::endpoint_label(listen) +
+         ": the CivetWeb library mailtap serves it with (libcivetweb " + mg_version() +
+         ") is built without IPv6; use 127.0.0.1:" + std::to_string(listen.port()) + " instead";
+}
 
 struct WebServer::Impl {
   HostPolicy host_policy;
@@ -147,6 +169,8 @@ const std::string& WebServer::url() const {
 }
 
 std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std::string& error) {
+  error = unsupported_listen_address(options.listen);
+  if (!error.empty()) return nullptr;
   // Without MG_FEATURES_TLS CivetWeb never loads a TLS library; mailtap serves plain HTTP only.
   static std::once_flag library;
   std::call_once(library, [] { mg_init_library(0); });
@@ -187,8 +211,7 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
   mg_init_data init{&callbacks, impl.get(), config};
   impl->context.reset(mg_start2(&init, &failure));
   if (!impl->context) {
-    error = "cannot serve the web page on " + ports + ": " + (text[0] ? text : "CivetWeb failed") +
-            " (is the port in use? choose another ADDR:PORT)";
+    error = listen_failure(options.listen, text);
     return nullptr;
   }
   mg_server_port bound[4] = {};

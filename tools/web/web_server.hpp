@@ -15,6 +15,11 @@ struct WebServerOptions {
   std::string db_path;             // an existing mailtap database, read-only
 };
 
+// Why the page cannot be served on `listen` with the CivetWeb mailtap runs on (an IPv6 address
+// when the library is built without IPv6, as Debian's is); empty when it can. Checked with the
+// other options, before anything starts.
+std::string unsupported_listen_address(const asio::ip::tcp::endpoint& listen);
+
 class WebServer {
  public:
   // Listening when it returns; nullptr with `error` set otherwise (port in use, no database).
