@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "proxy/common/duration.hpp"
 #include "proxy/common/hex.hpp"
 #include "proxy/common/log.hpp"
 #include "storage/body_files.hpp"
@@ -232,6 +233,7 @@ class Writer {
 
   bool in_transaction() const { return in_tx_; }
   std::size_t records_in_transaction() const { return tx_records_; }
+  const std::string& path() const { return db_.path(); }
 
   Status begin() {
     if (Status st = begin_.run(); !st.ok()) return located(st, "cannot start a transaction");
@@ -610,6 +612,7 @@ struct Recorder::Impl {
   // Any thread: the storage thread looks at the queue now rather than at its deadline.
   void wake();
   void handle(Batch batch);
+  Status begin_transaction();
   void commit();
   void fail(const Status& st);
   void release_acks();
@@ -791,7 +794,7 @@ void Recorder::Impl::handle(Batch batch) {
     }
     Status error;
     if (!writer.in_transaction()) {
-      if (Status st = writer.begin(); !st.ok()) {
+      if (Status st = begin_transaction(); !st.ok()) {
         fail(st);
         ++n_discarded;
         continue;
@@ -815,6 +818,41 @@ void Recorder::Impl::handle(Batch batch) {
   const std::size_t weight = batch.weight;
   batch.records.clear();  // the memory goes back before the producers it held back resume
   release_room(weight);
+}
+
+// Another process holding the write lock (prune's DELETE and VACUUM, a second proxy, a
+// transaction left open in sqlite3) is transient: it is waited for, up to lock_wait, with the
+// queue filling behind this thread (backpressure: the sessions wait, nothing is acknowledged
+// before its commit), instead of ending recording for the run after one busy_timeout. In WAL
+// mode this BEGIN IMMEDIATE is the only statement here that waits for another process: once
+// it holds the write lock, the writes and the COMMIT (an append to the WAL) need no lock anyone
+// else may hold. Begun outside any transaction it holds no snapshot that could be stale
+// (SQLITE_BUSY_SNAPSHOT), so trying again is always sound.
+Status Recorder::Impl::begin_transaction() {
+  using std::chrono::steady_clock;
+  const steady_clock::time_point start = steady_clock::now();
+  Status st = writer.begin();
+  if (primary_code(st.code) != SQLITE_BUSY) return st;
+  // Said once per wait, not per try: a lock held past busy_timeout is rare enough to explain.
+  log::error("recording waits: another process holds the write lock on '" + writer.path() + "' (" +
+             format_short_duration(steady_clock::now() - start) +
+             " so far); sessions wait for their replies until it is released, " +
+             format_setting_duration(options.lock_wait) + " at most");
+  // SQLite may answer busy without calling its busy handler (it does not in every case): the
+  // pause keeps this thread from spinning then.
+  constexpr std::chrono::milliseconds kPause{20};
+  while (primary_code(st.code) == SQLITE_BUSY && steady_clock::now() - start < options.lock_wait) {
+    std::this_thread::sleep_for(kPause);
+    st = writer.begin();
+  }
+  const std::string waited = format_short_duration(steady_clock::now() - start);
+  if (st.ok()) {
+    log::error("recording goes on: the write lock on '" + writer.path() + "' was released after " +
+               waited);
+  } else if (primary_code(st.code) == SQLITE_BUSY) {
+    st.message += "; waited " + waited + " for it";
+  }
+  return st;
 }
 
 void Recorder::Impl::commit() {

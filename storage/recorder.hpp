@@ -33,8 +33,17 @@ struct RecorderOptions {
   // a reader still sees a record within a tenth of a second.
   std::chrono::milliseconds commit_interval{50};
   std::size_t commit_records = 500;
-  // How long SQLite waits for another process's lock (e.g. a second writer) before failing.
+  // How long SQLite waits for another process's lock (a second proxy's commit, prune's DELETE)
+  // on one try to begin a transaction; also at open. A lock held longer is logged, and waited
+  // for again, up to lock_wait.
   std::chrono::milliseconds busy_timeout{5000};
+  // How long, in all, the storage thread waits for a write lock another process holds (prune's
+  // VACUUM, a transaction left open in sqlite3) before that is a recording failure. Meanwhile
+  // the queue fills and sessions wait for room and for their acknowledgements: nothing is
+  // dropped or acknowledged before its commit. A minute, because that stall reaches the peers:
+  // it stays well under the shortest wait RFC 5321 asks a client to allow (2 minutes, for the
+  // 354 after DATA) and the 5 minutes a server allows, so nobody gives up on a held session.
+  std::chrono::milliseconds lock_wait{60000};
   // Stored as meta.created_by when the database is created, e.g. "mailtap 0.1.0".
   std::string created_by = "mailtap";
   // Called at most once, on the storage thread, when the recorder enters the failed state.
@@ -95,9 +104,9 @@ class Recorder {
   // called from on_failure.
   void stop();
 
-  // Sticky: true once a write failed (disk full, I/O error, lock timeout). The recorder keeps
-  // accepting and discarding batches so producers never block on a dead queue; the proxy
-  // decides whether to carry on unrecorded.
+  // Sticky: true once a write failed (disk full, I/O error, a lock held past lock_wait). The
+  // recorder keeps accepting and discarding batches so producers never block on a dead queue;
+  // the proxy decides whether to carry on unrecorded.
   bool failed() const;
   std::string failure_reason() const;
 

@@ -540,6 +540,63 @@ TEST(StorageRecorder, BackpressureSuspendsProducersAndDropsNothing) {
   EXPECT_FALSE(rec->failed()) << rec->failure_reason();
 }
 
+// Another process holding the write lock for longer than a busy timeout (prune's VACUUM, a
+// transaction left open in sqlite3) is waited for: the message's acknowledgement comes only
+// once the lock is released and the message committed, and recording goes on. One busy
+// timeout used to end recording for the run.
+TEST(StorageRecorder, ALockHeldPastTheBusyTimeoutDelaysTheAcknowledgementNotTheRecord) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  RecorderOptions o;
+  o.path = path;
+  o.busy_timeout = 100ms;  // one try; the lock below outlasts ten of them
+  o.lock_wait = 60s;
+  auto rec = Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+  auto holder = std::make_unique<WriteLockHolder>(path);
+  ASSERT_TRUE(holder->locked());
+  // Set before the release: an acknowledgement that sees it false came before the commit.
+  std::atomic<bool> releasing{false};
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(1s);
+    releasing = true;
+    holder->release();
+  });
+
+  bool acknowledged_after_release = false;
+  asio::io_context io;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        const SessionKey k = rec->new_session_key();
+        {
+          auto records = batch(opened(k), event(k, 1), message(k, 1));
+          co_await rec->submit(std::move(records));
+        }
+        acknowledged_after_release = releasing.load();
+        {
+          auto records = batch(event(k, 2), closed(k));
+          co_await rec->submit(std::move(records));
+        }
+      },
+      asio::detached);
+  io.run();
+  releaser.join();
+
+  EXPECT_TRUE(acknowledged_after_release);
+  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+  EXPECT_EQ(count(path, "SELECT count(*) FROM messages"), 1);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), 1);
+  // And the next session is recorded as usual.
+  const SessionKey next = rec->new_session_key();
+  test_support::record_batches(*rec, {batch(opened(next), event(next, 1), closed(next))});
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), 2);
+  rec->stop();
+  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+  EXPECT_EQ(rec->stats().discarded, 0u);
+}
+
 TEST(StorageRecorder, ReadersSeeOnlyCommittedDataAndClosedMeansComplete) {
   TempDir dir;
   const std::string path = dir.file("m.db");
@@ -763,6 +820,7 @@ TEST(StorageRecorder, WriteFailureIsStickyAndNeverBlocksProducers) {
   o.path = path;
   o.queue_capacity = 2;
   o.busy_timeout = 50ms;
+  o.lock_wait = 300ms;  // a lock held past it is a failure after all
   o.on_failure = [&](const std::string& reason) {
     reason_seen = reason;
     ++callbacks;
@@ -786,10 +844,13 @@ TEST(StorageRecorder, WriteFailureIsStickyAndNeverBlocksProducers) {
         },
         asio::detached);
   }
+  const auto t0 = std::chrono::steady_clock::now();
   io.run();  // returns: no producer is stuck
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, o.lock_wait) << "gave up before lock_wait";
 
   EXPECT_TRUE(rec->failed());
   EXPECT_NE(rec->failure_reason().find("locked"), std::string::npos) << rec->failure_reason();
+  EXPECT_NE(rec->failure_reason().find("waited"), std::string::npos) << rec->failure_reason();
   EXPECT_NE(rec->failure_reason().find(path), std::string::npos) << rec->failure_reason();
   rec->stop();
   EXPECT_EQ(callbacks.load(), 1);
