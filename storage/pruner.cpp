@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "proxy/common/duration.hpp"
 #include "storage/body_files.hpp"
@@ -104,16 +105,34 @@ Status delete_victims(Database& db, const PruneCriteria& c, const Bounds& before
       "DELETE FROM certificate_ders WHERE sha256 NOT IN (SELECT sha256 FROM certificates)");
 }
 
-// Copies the -wal file into the database file and empties it. Empty when that finished,
-// else why not: the pragma reports a reader that holds an older snapshot (after waiting the
-// busy timeout for it) as busy=1 in its result row, not as an error.
-std::string checkpoint_wal(Database& db, std::chrono::milliseconds waited) {
-  std::int64_t busy = 0;
-  if (Status s = db.query_int("PRAGMA wal_checkpoint(TRUNCATE)", busy); !s.ok()) return s.message;
-  if (busy != 0)
-    return "another connection holds a read on the database; waited " +
-           std::to_string(waited.count() / 1000) + " s for it";
-  return {};
+// Copies the -wal file into the database file and empties it, waiting up to `wait` for the
+// readers that hold an older snapshot. Empty when that finished, else why not: the pragma
+// reports a reader it could not wait out (or a writer it could not get ahead of) as busy=1 in
+// its result row, not as an error.
+//
+// A TRUNCATE checkpoint holds the write lock while it waits for readers, so a proxy recording
+// into the file waits for its commits all that time, its clients' replies with them: it is
+// tried in short turns, with pauses in which the proxy commits (longer than the 100 ms between
+// the tries of SQLite's busy handler, so the proxy's tries land in them). Each turn starts with
+// a PASSIVE checkpoint, which never takes the write lock, so that the bulk of the copying (a
+// whole file after VACUUM) is not done under it either.
+std::string checkpoint_wal(Database& db, std::chrono::milliseconds wait) {
+  constexpr std::chrono::milliseconds kHold{100};
+  constexpr std::chrono::milliseconds kPause{250};
+  // This connection does nothing after the checkpoint: its own busy timeout need not return.
+  if (Status s = db.exec("PRAGMA busy_timeout=" + std::to_string(kHold.count())); !s.ok())
+    return s.message;
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    std::int64_t busy = 0;
+    if (Status s = db.query_int("PRAGMA wal_checkpoint(PASSIVE)", busy); !s.ok()) return s.message;
+    if (Status s = db.query_int("PRAGMA wal_checkpoint(TRUNCATE)", busy); !s.ok()) return s.message;
+    if (busy == 0) return {};
+    if (std::chrono::steady_clock::now() >= deadline)
+      return "another connection holds a read on the database; waited " +
+             std::to_string(wait.count() / 1000) + " s for it";
+    std::this_thread::sleep_for(kPause);
+  }
 }
 
 }  // namespace

@@ -6,9 +6,11 @@ Uses the scripted fake upstream (fast, and it records exactly what it received a
 helpers come from test_recording.py.
 """
 
+import datetime
 import hashlib
 import os
 import re
+import select
 import shutil
 import signal
 import smtplib
@@ -24,8 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import test_recording as rec  # noqa: E402  (module import: its test classes do not run here)
 from harness import (  # noqa: E402
-    IntegrationCase, Mailtap, SmtpSocket, auth_plain, dot_stuff, main, make_message,
-    recorded_body, start_data, unique_token)
+    IntegrationCase, Mailtap, SmtpSocket, auth_plain, closed_port, dot_stuff, main, mailtap_bin,
+    make_message, recorded_body, start_data, unique_token)
 
 
 def mount_tmpfs(testcase: unittest.TestCase, directory: Path, options: str) -> None:
@@ -383,6 +385,102 @@ class RecordingFailureTest(IntegrationCase):
         self.assertIn("was deleted or renamed", refusal.text)
         self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
         self.assertIn("recording failed during the run", m.stderr)
+
+
+class LockContentionTest(IntegrationCase):
+    """Another process holding the database's write lock (a transaction left open in sqlite3,
+    `mailtap prune`) holds the proxy's replies back while it lasts; it never ends recording."""
+
+    def test_a_write_lock_held_past_the_busy_timeout_delays_the_reply_not_the_record(self):
+        fake = self.fake("good")
+        m = self.mailtap(fake.address)
+        db = Path(m._tmp) / "mailtap.db"
+        holder = sqlite3.connect(str(db), isolation_level=None)
+        self.addCleanup(holder.close)
+        holder.execute("BEGIN IMMEDIATE")
+        hold = 6.5  # past the recorder's busy timeout (5 s), after which it used to give up
+        token = unique_token("held")
+        with SmtpSocket(m.port, timeout=30) as c:
+            held_since = time.monotonic()
+            start_data(c)
+            c.send(dot_stuff(make_message(token)) + b".\r\n")
+            rest = max(0.0, hold - (time.monotonic() - held_since))
+            early, _, _ = select.select([c.sock], [], [], rest)
+            self.assertEqual((early, c.buf), ([], b""),
+                             f"a reply before the record could be committed:\n{m.stderr}")
+            holder.execute("ROLLBACK")
+            released = time.monotonic()
+            self.assertEqual(c.reply().code, 250)
+            self.assertLess(time.monotonic() - released, 3, "the reply waits for the lock only")
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [s] = rec.wait_ended(db, 1)
+        [msg] = rec.query(db, "SELECT id FROM messages WHERE session_id = ?", (s["id"],))
+        self.assertIn(token.encode(), recorded_body(db, msg["id"]))
+        self.assertRegex(m.stderr, r"(?m)^mailtap: recording waits: another process holds the "
+                                   r"write lock on '.*mailtap\.db' \(5\.\ds so far\)")
+        self.assertRegex(m.stderr, r"(?m)^mailtap: recording goes on: the write lock on "
+                                   r"'.*mailtap\.db' was released after \d+\.\ds$")
+        # Recording goes on as before.
+        with SmtpSocket(m.port) as c:
+            start_data(c)
+            c.send(dot_stuff(make_message(unique_token("after"))) + b".\r\n")
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        rec.wait_ended(db, 2)
+        self.assertNotIn("recording failed", m.stderr)
+        self.assertNotIn("not recorded", m.stderr)
+        self.assertEqual(m.stop(), 0, m.stderr)
+
+    def test_prune_with_a_reader_open_keeps_the_proxy_recording(self):
+        """A reader holding a snapshot (mailtap web, a long export, sqlite3 in a terminal) keeps
+        prune's WAL checkpoint from finishing. That checkpoint waited for it holding the write
+        lock, so every session's end waited up to 5 s behind it, and a commit queued behind
+        prune's VACUUM too gave up: recording stopped for the rest of the run."""
+        m = self.mailtap(f"127.0.0.1:{closed_port()}")  # each session: a quick, recorded 421
+        db = Path(m._tmp) / "mailtap.db"
+        for _ in range(3):
+            self.assertIn("cannot connect", first_reply(m.port).text)
+        rec.wait_ended(db, 3)
+        cut = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
+        self.addCleanup(reader.close)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM sessions").fetchone()
+
+        answers = []  # (seconds the session's end took, its reply) of each client during prune
+        done = threading.Event()
+
+        def clients():
+            while not done.is_set():
+                t0 = time.monotonic()
+                r = first_reply(m.port)
+                answers.append((time.monotonic() - t0, str(r).strip()))
+                time.sleep(0.05)
+
+        loop = threading.Thread(target=clients)
+        loop.start()
+        try:
+            cp = subprocess.run([str(mailtap_bin()), "prune", "--before", cut, "--db", str(db)],
+                                capture_output=True, timeout=60)
+        finally:
+            done.set()
+            loop.join()
+        reader.close()
+        out, err = cp.stdout.decode(), cp.stderr.decode()
+        self.assertEqual(cp.returncode, 3, f"{out}\n{err}")
+        self.assertIn("removed 3 sessions", out)
+        self.assertIn("prune: warning: VACUUM ran, but the WAL checkpoint", err)
+        self.assertIn("waited 5 s", err)
+        for took, reply in answers:
+            self.assertIn("cannot connect", reply, f"recording stopped:\n{m.stderr}")
+        # Each try at the checkpoint holds the write lock briefly, never the reader's 5 s.
+        self.assertLess(max(took for took, _ in answers), 2.5, answers)
+        self.assertGreater(len(answers), 10, "clients came all through the prune")
+        self.assertEqual(first_reply(m.port).code, 421)
+        rec.wait_ended(db, len(answers) + 1)
+        self.assertNotIn("recording failed", m.stderr)
+        self.assertNotIn("not recorded", m.stderr)
+        self.assertEqual(m.stop(), 0, m.stderr)
 
 
 def first_reply(port: int):
