@@ -135,6 +135,33 @@ std::string checkpoint_wal(Database& db, std::chrono::milliseconds wait) {
   }
 }
 
+// After the deletion: VACUUM (unless told not to), then the WAL checkpoint that takes the
+// deleted bytes out of the file. What could not finish is said in out.vacuum_warning.
+void vacuum_and_checkpoint(Database& db, bool vacuum, std::chrono::milliseconds reader_wait,
+                           PruneResult& out) {
+  const std::string& path = db.path();
+  if (Status v = vacuum ? db.exec("VACUUM") : Status{}; !v.ok()) {
+    out.vacuum_warning = "VACUUM failed (" + v.message +
+                         "); the sessions are deleted but the file did not shrink, and their "
+                         "bytes may still be in its free pages";
+    return;
+  }
+  if (std::string why = checkpoint_wal(db, reader_wait); !why.empty()) {
+    // In WAL mode VACUUM writes the clean file into the -wal file, and the deletion its zeroed
+    // pages (secure_delete); until a checkpoint copies them back, the main file still holds
+    // the deleted sessions' pages.
+    out.vacuum_warning = std::string(vacuum ? "VACUUM ran, but the WAL checkpoint that writes it"
+                                            : "the WAL checkpoint that writes the deletion") +
+                         " into '" + path + "' could not finish (" + why +
+                         "), so the deleted sessions' bytes are still in that file. Close "
+                         "the programs reading it (mailtap web, a running export) and run: "
+                         "sqlite3 '" +
+                         path + "' 'PRAGMA wal_checkpoint(TRUNCATE)'";
+    return;
+  }
+  out.vacuumed = vacuum;
+}
+
 }  // namespace
 
 bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult& out,
@@ -173,22 +200,7 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
       out.body_files_warning = std::to_string(kept) + " body file(s) in '" + body_directory(path) +
                                "' could not be removed; nothing refers to them any more";
     }
-    if (Status v = db.exec("VACUUM"); !v.ok()) {
-      out.vacuum_warning = "VACUUM failed (" + v.message +
-                           "); the sessions are deleted but the file did not shrink, and their "
-                           "bytes may still be in its free pages";
-    } else if (std::string why = checkpoint_wal(db, options.busy_timeout); !why.empty()) {
-      // In WAL mode VACUUM writes the clean file into the -wal file; until a checkpoint
-      // copies it back, the main file still holds the deleted sessions' pages.
-      out.vacuum_warning = "VACUUM ran, but the WAL checkpoint that writes it into '" + path +
-                           "' could not finish (" + why +
-                           "), so the deleted sessions' bytes are still in that file. Close "
-                           "the programs reading it (mailtap web, a running export) and run: "
-                           "sqlite3 '" +
-                           path + "' 'PRAGMA wal_checkpoint(TRUNCATE)'";
-    } else {
-      out.vacuumed = true;
-    }
+    vacuum_and_checkpoint(db, c.vacuum, options.busy_timeout, out);
   }
   return true;
 }

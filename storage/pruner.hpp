@@ -21,6 +21,11 @@ struct PruneCriteria {
   // Never the N newest completed sessions. Without `before`: every other completed session.
   std::optional<std::size_t> keep;
   bool dry_run = false;  // select only; opens the file read-only
+  // VACUUM after deleting, so the file shrinks. It rewrites the whole file, holding the write
+  // lock all the while (a recording proxy's commits wait for it): `prune --no-vacuum` leaves
+  // the freed pages in the file for later records instead. secure_delete has zeroed them and
+  // the WAL checkpoint runs either way, so the deleted bytes leave the file all the same.
+  bool vacuum = true;
 };
 
 struct PrunedSession {
@@ -39,7 +44,7 @@ struct PruneResult {
   std::vector<PrunedSession> sessions;  // oldest first
   // VACUUM ran and its WAL checkpoint finished: the deleted bytes have left the file.
   bool vacuumed = false;
-  // Set if the sessions were deleted but VACUUM failed or its WAL checkpoint could not finish
+  // Set if the sessions were deleted but VACUUM failed or the WAL checkpoint could not finish
   // (a reader held the file): the deleted sessions' bytes may still be in the file.
   std::string vacuum_warning;
   // Set if some of the deleted sessions' body files could not be removed.

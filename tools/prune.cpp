@@ -2,7 +2,7 @@
 // Deletes whole sessions, then VACUUMs so the space and the deleted bytes leave the file.
 // Sessions still in progress are kept, except with --before when they started and last
 // recorded anything before that time (their writer died).
-// Exit status: 0; 1 cannot open or write; 2 bad option; 3 deleted, but VACUUM or its WAL
+// Exit status: 0; 1 cannot open or write; 2 bad option; 3 deleted, but VACUUM or the WAL
 // checkpoint could not finish, so the deleted bytes may still be in the file.
 #include <memory>
 #include <optional>
@@ -29,6 +29,7 @@ struct PruneArgs {
   std::string before;
   std::optional<std::size_t> keep;
   bool dry_run = false;
+  bool no_vacuum = false;
 };
 
 std::string started(const storage::PrunedSession& v) {
@@ -56,6 +57,7 @@ std::optional<storage::PruneCriteria> prune_criteria(const PruneArgs& a) {
   }
   storage::PruneCriteria criteria;
   criteria.dry_run = a.dry_run;
+  criteria.vacuum = !a.no_vacuum;
   criteria.keep = a.keep;
   if (!a.before.empty()) {
     criteria.before = parse_time_spec(a.before, Clock::now());
@@ -158,6 +160,8 @@ cli::Subcommand add_prune_command(CLI::App& parent) {
   const NumberKind keep{"a number of sessions", "a whole number such as 10; 0 keeps none"};
   add_number_option(*app, "--keep", keep, args->keep, "keep only the N newest completed sessions");
   app->add_flag("--dry-run", args->dry_run, "print what would be removed, change nothing");
+  app->add_flag("--no-vacuum", args->no_vacuum,
+                "do not VACUUM: the file keeps its size, and a recording proxy waits less");
   return {app, [args] { return run_prune(*args); }};
 }
 

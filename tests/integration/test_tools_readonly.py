@@ -893,6 +893,30 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         con.close()
         self.assertNotIn(tok, copy.read_bytes())
 
+    def test_prune_no_vacuum_still_takes_the_deleted_mail_out_of_the_file(self):
+        # Without VACUUM (which holds a recording proxy's commits while it rewrites the file)
+        # the file keeps its size, but secure_delete zeroed the freed pages and the checkpoint
+        # leaves no old copy of them in the file or its -wal.
+        copy = self.copy_db("prune-no-vacuum.db")
+        con = sqlite3.connect(copy)
+        self.assertEqual(con.execute("PRAGMA journal_mode=WAL").fetchone()[0], "wal")
+        con.close()
+        tok = self.sent["plain"][0].encode()
+        self.assertIn(tok, copy.read_bytes())
+        size = copy.stat().st_size
+        cp = self.tool("prune", "--keep", "1", "--no-vacuum", db=copy)
+        self.assertIn(b"removed 4 sessions", cp.stdout)
+        self.assertNotIn(b"vacuumed", cp.stdout)
+        self.assertEqual(cp.stderr, b"")
+        self.assertNotIn(tok, copy.read_bytes())
+        wal = Path(f"{copy}-wal")
+        self.assertFalse(wal.exists() and tok in wal.read_bytes())
+        self.assertGreaterEqual(copy.stat().st_size, size, "the file was not rewritten")
+        report = json.loads(self.tool("prune", "--keep", "0", "--no-vacuum", "--json",
+                                      db=copy).stdout)
+        self.assertEqual(len(report["removed"]), 1)
+        self.assertFalse(report["vacuumed"])
+
     def test_prune_text_escapes_the_recorded_addresses(self):
         # The client address and upstream host come from the record: a line of prune's report
         # must not carry what would drive the terminal, as the transcript never does.
