@@ -7,10 +7,12 @@
 
 #include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 
 #include "proxy/common/hex.hpp"
+#include "storage/private_files.hpp"
 #include "storage/wal_write_batching.hpp"
 
 namespace mailtap::storage {
@@ -95,14 +97,11 @@ Status create_parent_directories(const std::string& path) {
 // Creates the database file with mode 0600 before SQLite sees it, because SQLite would create it
 // with 0644 & ~umask and then copy that mode to the -wal and -shm files.
 Status create_database_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
-  if (fd >= 0) {
-    const int rc = ::fchmod(fd, 0600);  // umask-independent
-    const int err = errno;
-    ::close(fd);
-    if (rc != 0) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600));
+  if (fd.valid()) {
+    if (::fchmod(fd.get(), 0600) != 0) {  // umask-independent
       return Status::error(kSqliteCantOpen,
-                           "cannot set mode 0600 on " + in_quotes(path) + ": " + os_error(err));
+                           "cannot set mode 0600 on " + in_quotes(path) + ": " + os_error(errno));
     }
     return {};
   }
@@ -110,11 +109,73 @@ Status create_database_file(const std::string& path) {
     return Status::error(kSqliteCantOpen,
                          "cannot create database file " + in_quotes(path) + ": " + os_error(errno));
   }
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+  return {};
+}
+
+// Sets `path`'s permission bits to `mode` unless they are already. By path rather than on a
+// descriptor: closing any descriptor of a file drops every POSIX lock this process holds on it,
+// SQLite's included; without its lock on the -shm file, the next connection of another process
+// (a reader) takes that file for stale and truncates it under the writer's mapping (SIGBUS).
+// The caller has lstat'ed the path: no link of another user's is followed here.
+Status set_mode(const std::string& path, const struct stat& st, mode_t mode) {
+  if ((st.st_mode & 07777) == mode || ::chmod(path.c_str(), mode) == 0) return {};
+  return Status::error(kSqliteCantOpen, "cannot restrict permissions of " + in_quotes(path) + ": " +
+                                            os_error(errno));
+}
+
+// The database file, made now or found there, is the user's and private to them
+// (private_files.hpp): one somebody else made, even empty, would hand them the record. `st`
+// is its identity, for open() to compare with the file SQLite opens.
+Status claim_database_file(const std::string& path, struct stat& st) {
+  if (Status s = refuse_foreign_link(path, "the database path"); !s.ok()) return s;
+  if (Status s = create_database_file(path); !s.ok()) return s;
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::error(kSqliteCantOpen,
+                         "cannot open database file " + in_quotes(path) + ": " + os_error(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
     return Status::error(kSqliteCantOpen, in_quotes(path) + " is a directory, not a database file");
   }
-  return {};
+  if (!S_ISREG(st.st_mode)) {
+    return Status::error(kSqliteCantOpen, in_quotes(path) + " is not a regular file");
+  }
+  if (Status s = refuse_foreign_owner(st, path, "the database file"); !s.ok()) return s;
+  // The owner's bits stay: a database its owner made read-only stays so (and is refused).
+  return set_mode(path, st, st.st_mode & 07700);
+}
+
+// SQLite's -wal or -shm file `side`, if there: the user's, a regular file (SQLite follows a
+// link there, so one made by anybody would send the WAL where they chose), with `mode`.
+Status secure_sidecar_file(const std::string& side, std::string_view what, mode_t mode) {
+  struct stat st {};
+  if (::lstat(side.c_str(), &st) != 0) return {};  // not created yet, or already gone
+  if (S_ISLNK(st.st_mode)) {
+    return Status::error(kSqliteCantOpen, in_quotes(side) +
+                                              " is a symbolic link: SQLite's own files beside "
+                                              "the database never are; remove it");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Status::error(kSqliteCantOpen, in_quotes(side) + " is not a regular file");
+  }
+  if (Status s = refuse_foreign_owner(st, side, what); !s.ok()) return s;
+  return set_mode(side, st, mode);
+}
+
+// The -wal and -shm files of the database at `resolved` (its path with every link followed,
+// where SQLite puts them), with the database's `mode`.
+Status secure_sidecar_files_of(const std::string& resolved, mode_t mode) {
+  if (Status st = secure_sidecar_file(resolved + "-wal", "the WAL file", mode); !st.ok()) return st;
+  return secure_sidecar_file(resolved + "-shm", "the shared-memory file", mode);
+}
+
+// Before SQLite reads them: a -wal file is replayed into the database when it is opened.
+Status secure_existing_sidecar_files(const std::string& path, mode_t mode) {
+  char resolved[PATH_MAX];
+  if (::realpath(path.c_str(), resolved) == nullptr) {
+    return Status::error(kSqliteCantOpen,
+                         "cannot resolve " + in_quotes(path) + ": " + os_error(errno));
+  }
+  return secure_sidecar_files_of(resolved, mode);
 }
 
 }  // namespace
@@ -253,9 +314,12 @@ Status Database::open(const std::string& path, const OpenOptions& options, Datab
   if (path.empty()) return Status::error(kSqliteCantOpen, "no database path given");
 
   int flags = SQLITE_OPEN_EXRESCODE;
+  struct stat claimed {};
   if (options.mode == OpenMode::read_write) {
     if (Status st = create_parent_directories(path); !st.ok()) return st;
-    if (Status st = create_database_file(path); !st.ok()) return st;
+    if (Status st = claim_database_file(path, claimed); !st.ok()) return st;
+    if (Status st = secure_existing_sidecar_files(path, claimed.st_mode & 07700); !st.ok())
+      return st;
     // The writer's connection is used by one thread at a time (the recorder's): SQLite's own
     // per-call mutex would only cost (hundreds of lock calls per message in the profile).
     flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
@@ -280,6 +344,13 @@ Status Database::open(const std::string& path, const OpenOptions& options, Datab
     out.identity_known_ = true;
     out.dev_ = st.st_dev;
     out.ino_ = st.st_ino;
+  }
+  if (options.mode == OpenMode::read_write &&
+      (!out.identity_known_ || out.dev_ != claimed.st_dev || out.ino_ != claimed.st_ino)) {
+    out.close();
+    return Status::error(kSqliteCantOpen, in_quotes(path) +
+                                              " was replaced while it was being opened; is "
+                                              "another user writing in its directory?");
   }
   if (options.mode == OpenMode::read_only) return out.readable_or_immutable(options);
   return {};
@@ -485,22 +556,15 @@ Status Database::enable_wal() {
 }
 
 Status Database::secure_sidecar_files() {
+  // SQLite names them after the database's path with every link followed.
+  const char* resolved = sqlite3_db_filename(db_.get(), "main");
+  if (resolved == nullptr || *resolved == '\0') return {};  // a temporary or in-memory database
   struct stat db_st {};
-  if (::stat(path_.c_str(), &db_st) != 0) {
+  if (::stat(resolved, &db_st) != 0) {
     return Status::error(kSqliteCantOpen,
-                         "cannot stat " + in_quotes(path_) + ": " + os_error(errno));
+                         "cannot stat " + in_quotes(resolved) + ": " + os_error(errno));
   }
-  const mode_t want = db_st.st_mode & 07777;
-  for (const char* suffix : {"-wal", "-shm"}) {
-    const std::string side = path_ + suffix;
-    struct stat st {};
-    if (::stat(side.c_str(), &st) != 0) continue;  // not created yet, or already gone
-    if ((st.st_mode & 07777) != want && ::chmod(side.c_str(), want) != 0) {
-      return Status::error(kSqliteCantOpen, "cannot restrict permissions of " + in_quotes(side) +
-                                                ": " + os_error(errno));
-    }
-  }
-  return {};
+  return secure_sidecar_files_of(resolved, db_st.st_mode & 07777);
 }
 
 }  // namespace mailtap::storage

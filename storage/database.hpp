@@ -84,7 +84,9 @@ class Statement {
 };
 
 enum class OpenMode {
-  // Creates the file (0600) and missing parent directories (0700) if needed.
+  // Creates the file (0600) and missing parent directories (0700) if needed. An existing file,
+  // -wal or -shm must be the user's (private_files.hpp): group and others lose their access
+  // to it, and one another user owns is refused.
   read_write,
   // SQLITE_OPEN_READONLY; works beside an active writer because the database is in WAL mode.
   // In a directory this user may not write, see OpenOptions::allow_immutable.
@@ -155,7 +157,8 @@ class Database {
   // Switches the file to WAL (persistent), then aligns the -wal/-shm permissions with the
   // database file's, whatever the umask.
   Status enable_wal();
-  // Gives the -wal and -shm files the database file's permission bits, if they exist.
+  // Gives the -wal and -shm files the database file's permission bits, if they exist; refuses
+  // them if another user owns them or they are symbolic links (planted before SQLite made them).
   Status secure_sidecar_files();
 
   void close() noexcept { db_.reset(); }

@@ -1,0 +1,176 @@
+// The record's files are the user's own and private to them, whatever was found at the path
+// (docs/recording.md, "Whose the files are"): a database, -wal or -shm another user made is
+// refused; one of the user's own that others could read or write is made private. The tests
+// with another user's files need root (to chown); the others run as anyone.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "storage/database.hpp"
+#include "storage/reader.hpp"
+#include "storage/recorder.hpp"
+#include "tests/unit/temp_dir.hpp"
+
+namespace mailtap::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using test_support::TempDir;
+
+constexpr uid_t kNobody = 65534;
+
+unsigned mode_of(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return 0xffffffff;
+  return st.st_mode & 07777;
+}
+
+std::string contents(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+void write_file(const std::string& path, const std::string& text, mode_t mode) {
+  std::ofstream(path, std::ios::binary) << text;
+  ::chmod(path.c_str(), mode);
+}
+
+// The recorder over `path`, or null with the reason in `error`.
+std::unique_ptr<Recorder> open_recorder(const std::string& path, std::string& error) {
+  RecorderOptions o;
+  o.path = path;
+  return Recorder::open(o, error);
+}
+
+// A mailtap database at `path`, made and closed by a recorder as the user running the test.
+void make_database(const std::string& path) {
+  std::string error;
+  ASSERT_NE(open_recorder(path, error), nullptr) << error;
+}
+
+#define SKIP_UNLESS_ROOT()                                                            \
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to give a file to another user"; \
+  static_assert(true)
+
+// ---- the user's own files: made private ------------------------------------------------------
+
+TEST(StorageRecordPrivacy, AnExistingDatabaseOthersCouldReadIsMadePrivate) {
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  make_database(db);
+  ::chmod(db.c_str(), 0666);  // an old version, or sqlite3 under umask 000
+  std::string error;
+  auto rec = open_recorder(db, error);
+  ASSERT_NE(rec, nullptr) << error;
+  EXPECT_EQ(mode_of(db), 0600u);
+  EXPECT_EQ(mode_of(db + "-wal"), 0600u);
+  EXPECT_EQ(mode_of(db + "-shm"), 0600u);
+}
+
+TEST(StorageRecordPrivacy, ADatabaseItsOwnerMadeReadOnlyStaysReadOnly) {
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  make_database(db);
+  ::chmod(db.c_str(), 0444);
+  std::string error;
+  auto rec = open_recorder(db, error);
+  if (::geteuid() != 0) {
+    EXPECT_EQ(rec, nullptr) << "root may write it all the same";
+  }
+  EXPECT_EQ(mode_of(db), 0400u) << "others lose their access; the owner keeps read-only";
+}
+
+// ---- links ----------------------------------------------------------------------------------
+
+TEST(StorageRecordPrivacy, ALinkAtTheWalPathIsRefusedAndNotWrittenThrough) {
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  const std::string victim = dir.file("important.txt");
+  make_database(db);
+  write_file(victim, "", 0600);  // empty: SQLite would take it for an empty WAL
+  fs::create_symlink(victim, db + "-wal");
+  std::string error;
+  EXPECT_EQ(open_recorder(db, error), nullptr);
+  EXPECT_NE(error.find("symbolic link"), std::string::npos) << error;
+  EXPECT_EQ(contents(victim), "");
+  EXPECT_EQ(mode_of(victim), 0600u);
+}
+
+TEST(StorageRecordPrivacy, TheUsersOwnLinkToTheDatabaseIsFollowed) {
+  TempDir dir;
+  const std::string real = dir.file("real.db");
+  make_database(real);
+  fs::create_symlink(real, dir.file("link.db"));
+  std::string error;
+  auto rec = open_recorder(dir.file("link.db"), error);
+  EXPECT_NE(rec, nullptr) << error;
+}
+
+// ---- another user's files: refused (root only) -----------------------------------------------
+
+TEST(StorageRecordPrivacy, AnEmptyDatabaseAnotherUserMadeIsRefused) {
+  SKIP_UNLESS_ROOT();
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  write_file(db, "", 0666);
+  ASSERT_EQ(::chown(db.c_str(), kNobody, kNobody), 0);
+  std::string error;
+  EXPECT_EQ(open_recorder(db, error), nullptr);
+  EXPECT_NE(error.find("owned by uid 65534, not by the user running mailtap"), std::string::npos)
+      << error;
+  EXPECT_EQ(fs::file_size(db), 0u) << "nothing written into it";
+  EXPECT_EQ(mode_of(db), 0666u) << "not ours to change";
+}
+
+TEST(StorageRecordPrivacy, AWalOrShmAnotherUserMadeIsRefused) {
+  SKIP_UNLESS_ROOT();
+  for (const char* suffix : {"-wal", "-shm"}) {
+    SCOPED_TRACE(suffix);
+    TempDir dir;
+    const std::string db = dir.file("m.db");
+    make_database(db);
+    write_file(db + suffix, "", 0666);
+    ASSERT_EQ(::chown((db + suffix).c_str(), kNobody, kNobody), 0);
+    std::string error;
+    EXPECT_EQ(open_recorder(db, error), nullptr);
+    EXPECT_NE(error.find("owned by uid 65534"), std::string::npos) << error;
+    EXPECT_NE(error.find(db + suffix), std::string::npos) << error;
+  }
+}
+
+TEST(StorageRecordPrivacy, ALinkAnotherUserMadeAtTheDatabasePathIsRefused) {
+  SKIP_UNLESS_ROOT();
+  TempDir dir;
+  const std::string real = dir.file("real.db");
+  make_database(real);
+  const std::string db = dir.file("m.db");
+  fs::create_symlink(real, db);
+  ASSERT_EQ(::lchown(db.c_str(), kNobody, kNobody), 0);
+  std::string error;
+  EXPECT_EQ(open_recorder(db, error), nullptr);
+  EXPECT_NE(error.find("the database path '" + db + "' is a symbolic link made by uid 65534"),
+            std::string::npos)
+      << error;
+}
+
+TEST(StorageRecordPrivacy, TheReadersStillReadADatabaseAnotherUserOwns) {
+  SKIP_UNLESS_ROOT();
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  make_database(db);
+  ASSERT_EQ(::chown(db.c_str(), kNobody, kNobody), 0);
+  std::string error;
+  EXPECT_NE(Reader::open(db, error), nullptr) << error;
+}
+
+}  // namespace
+}  // namespace mailtap::storage
