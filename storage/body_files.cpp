@@ -8,6 +8,8 @@
 #include <cstring>
 #include <utility>
 
+#include "storage/private_files.hpp"
+
 namespace mailtap::storage {
 
 namespace {
@@ -29,18 +31,6 @@ Status os_failure(int code, const std::string& what, const std::string& path, in
   return Status::error(code, what + " " + quoted(path) + ": " + std::strerror(err));
 }
 
-// The body files are as private as the database they belong to (0600 unless its owner chose
-// otherwise); the directory can be listed by whoever may read them.
-mode_t file_mode_of(const std::string& database_path) {
-  struct stat st {};
-  if (::stat(database_path.c_str(), &st) != 0) return 0600;
-  return st.st_mode & 0666;
-}
-
-mode_t directory_mode_for(mode_t file_mode) {
-  return file_mode | ((file_mode & 0444) >> 2);
-}
-
 // A reader that lives long (the web page's) may hold a file that prune has since removed and
 // a new session with the same id has since replaced.
 bool still_at_path(int fd, const std::string& path) {
@@ -51,13 +41,39 @@ bool still_at_path(int fd, const std::string& path) {
 }
 
 Status sync_directory(const std::string& path) {
-  const int dir = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0 || ::fsync(dir) != 0) {
-    const int err = errno;
-    if (dir >= 0) ::close(dir);
-    return os_failure(kSqliteIoErr, "cannot sync the directory", path, err);
+  const UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid() || ::fsync(dir.get()) != 0) {
+    return os_failure(kSqliteIoErr, "cannot sync the directory", path, errno);
   }
-  ::close(dir);
+  return {};
+}
+
+// The body directory at `path` open as `out`, made now (0700, whatever the umask) unless
+// `create` is false and there is none (then `out` stays closed). It must be the user's (see
+// private_files.hpp): the files in it are named by session id, so whoever else may write in
+// it could put links there for mailtap to write mail through, or swap the files under
+// committed events. Group and others lose their access to one of the user's own.
+Status open_private_directory(const std::string& path, bool create, UniqueFd& out, bool& created) {
+  created = create && ::mkdir(path.c_str(), 0700) == 0;
+  if (create && !created && errno != EEXIST) {
+    return os_failure(kSqliteCantOpen, "cannot create the body directory", path, errno);
+  }
+  if (Status st = refuse_foreign_link(path, "the body directory"); !st.ok()) return st;
+  UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) {
+    if (!create && errno == ENOENT) return {};
+    return os_failure(kSqliteCantOpen, "cannot open the body directory", path, errno);
+  }
+  struct stat st {};
+  if (::fstat(dir.get(), &st) != 0) {
+    return os_failure(kSqliteCantOpen, "cannot open the body directory", path, errno);
+  }
+  if (Status s = refuse_foreign_owner(st, path, "the body directory"); !s.ok()) return s;
+  if (created && ::fchmod(dir.get(), 0700) != 0) {  // exact, whatever the umask
+    return os_failure(kSqliteCantOpen, "cannot set mode 0700 on", path, errno);
+  }
+  if (Status s = restrict_to_owner(dir.get(), st, path); !s.ok()) return s;
+  out = std::move(dir);
   return {};
 }
 
@@ -88,32 +104,55 @@ BodyFileWriter::~BodyFileWriter() {
   close_all();
 }
 
-Status BodyFileWriter::open_file(std::int64_t session_id, File& file) {
-  const mode_t mode = file_mode_of(database_path_);
-  if (!directory_ready_) {
-    if (::mkdir(directory_.c_str(), directory_mode_for(mode)) == 0) {
-      ::chmod(directory_.c_str(), directory_mode_for(mode));  // exact, whatever the umask
-      directory_dirty_ = true;
-      parent_dirty_ = true;
-    } else if (errno != EEXIST) {
-      return os_failure(kSqliteCantOpen, "cannot create the body directory", directory_, errno);
-    }
-    directory_ready_ = true;
+Status BodyFileWriter::open_directory(bool create) {
+  bool created = false;
+  if (Status st = open_private_directory(directory_, create, directory_fd_, created); !st.ok())
+    return st;
+  if (created) {
+    directory_dirty_ = true;
+    parent_dirty_ = true;
   }
-  const std::string path = body_file(database_path_, session_id);
-  constexpr int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY;
-  const bool direct = direct_io_ && direct_files_ < kMaxDirectFiles;
-  file.fd = direct ? ::open(path.c_str(), flags | O_DIRECT, mode) : -1;
-  if (direct && file.fd < 0 && errno == EINVAL) direct_io_ = false;  // not on this file system
-  if (file.fd < 0) file.fd = ::open(path.c_str(), flags, mode);
-  if (file.fd < 0) return os_failure(kSqliteCantOpen, "cannot create body file", path, errno);
-  ::fchmod(file.fd, mode);
+  return {};
+}
+
+Status BodyFileWriter::open_file(std::int64_t session_id, File& file) {
+  if (!directory_fd_.valid()) {
+    if (Status st = open_directory(/*create=*/true); !st.ok()) return st;
+  }
+  // A file already there was never referred to by a committed event (see append()): it goes,
+  // and the file is made afresh in the directory that was checked, never opened through a
+  // link or as another name of an existing file (a hard link made while others could write
+  // in the directory).
+  const std::string name = std::to_string(session_id);
+  if (::unlinkat(directory_fd_.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
+    return os_failure(kSqliteCantOpen, "cannot replace body file",
+                      body_file(database_path_, session_id), errno);
+  }
+  constexpr int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+  UniqueFd fd(::openat(directory_fd_.get(), name.c_str(), flags, 0600));
+  if (!fd.valid() || ::fchmod(fd.get(), 0600) != 0) {  // exact, whatever the umask
+    return os_failure(kSqliteCantOpen, "cannot create body file",
+                      body_file(database_path_, session_id), errno);
+  }
+  file.fd = fd.release();
   directory_dirty_ = true;
-  if (direct && direct_io_ && direct_writes_work(file.fd)) {
+  if (direct_io_ && direct_files_ < kMaxDirectFiles && start_direct_writes(file.fd)) {
     file.direct = std::make_unique<DirectAppender>(kDirectBufferOctets, &write_behind_);
     ++direct_files_;
   }
   return {};
+}
+
+// O_DIRECT is set after the file was made rather than asked of open(): a file system that does
+// not take it refuses the open only after it has created the file, which O_EXCL would then
+// find there.
+bool BodyFileWriter::start_direct_writes(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_DIRECT) != 0) {
+    if (errno == EINVAL) direct_io_ = false;  // not on this file system
+    return false;
+  }
+  return direct_writes_work(fd);
 }
 
 // Some file systems open with O_DIRECT and then refuse the writes (EINVAL): the first file
@@ -193,7 +232,9 @@ Status BodyFileWriter::sync() {
   // A new file's name must be durable too, or a power cut could keep the row and lose it; and
   // so must the directory's own, the first time.
   if (directory_dirty_) {
-    if (Status st = sync_directory(directory_); !st.ok()) return st;
+    if (::fsync(directory_fd_.get()) != 0) {
+      return os_failure(kSqliteIoErr, "cannot sync the directory", directory_, errno);
+    }
     directory_dirty_ = false;
   }
   if (parent_dirty_) {
@@ -233,7 +274,9 @@ Status BodyFileReader::read(std::int64_t session_id, std::int64_t offset, std::i
   }
   if (fd_ < 0 || open_session_ != session_id || !still_at_path(fd_, path)) {
     if (fd_ >= 0) ::close(fd_);
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    // Never through a link: the writer makes none, and one put there by whoever could write in
+    // the directory would have `mailtap show` or the web page hand out a file of the reader's.
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
     if (fd_ < 0) return os_failure(kSqliteCantOpen, "cannot open body file", path, errno);
     open_session_ = session_id;
   }

@@ -16,6 +16,7 @@
 
 #include "storage/database.hpp"
 #include "storage/direct_appender.hpp"
+#include "storage/private_files.hpp"
 #include "storage/write_behind.hpp"
 
 namespace mailtap::storage {
@@ -36,6 +37,11 @@ class BodyFileWriter {
   ~BodyFileWriter();  // closes every file; only sync() makes their bytes durable
   BodyFileWriter(const BodyFileWriter&) = delete;
   BodyFileWriter& operator=(const BodyFileWriter&) = delete;
+
+  // Checks the body directory if there is one already, as the first append() checks the one it
+  // finds or makes (the user's, private: private_files.hpp), so that one another user made
+  // stops the recorder at its start rather than at the first large message.
+  Status check_directory() { return open_directory(/*create=*/false); }
 
   // Appends `bytes` to the session's file and says where they start. The first append of this
   // process to a session's file empties it: whatever is there was never referred to by a
@@ -59,7 +65,9 @@ class BodyFileWriter {
     bool finished = false;
     std::unique_ptr<DirectAppender> direct;  // null: written through the page cache
   };
+  Status open_directory(bool create);
   Status open_file(std::int64_t session_id, File& file);
+  bool start_direct_writes(int fd);
   bool direct_writes_work(int fd);
   static int sync_file(File& file);
   void close_file(File& file, std::int64_t length) noexcept;
@@ -69,7 +77,7 @@ class BodyFileWriter {
   bool direct_io_;              // O_DIRECT still worth trying
   bool direct_probed_ = false;  // a first direct write has shown whether the file system takes it
   std::size_t direct_files_ = 0;
-  bool directory_ready_ = false;
+  UniqueFd directory_fd_;         // the checked directory the files are made in, once there is one
   bool directory_dirty_ = false;  // a file was created since the last sync
   bool parent_dirty_ = false;     // the directory itself was created since the last sync
   WriteBehind write_behind_;      // before files_: their appenders hand it buffers until destroyed

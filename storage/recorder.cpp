@@ -177,6 +177,7 @@ class Writer {
     // (docs/benchmarks.md) to check names this writer takes from the tables they are made of.
     if (Status st = db_.disable_triggers(); !st.ok()) return st;
     bodies_ = std::make_unique<BodyFileWriter>(db_.path());
+    if (Status st = bodies_->check_directory(); !st.ok()) return st;
     struct {
       Statement* stmt;
       const char* sql;

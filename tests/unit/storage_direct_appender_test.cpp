@@ -184,7 +184,7 @@ void expect_pieces(const std::string& db, std::int64_t session,
 TEST_P(StorageBodyFileWriterModes, PiecesReadBackAtTheirOffsetsAfterEachSyncAndTheEndCutsTheFile) {
   TempDir dir;
   const std::string db = dir.file("m.db");
-  std::ofstream(db).put('\0');  // the writer takes the database's mode
+  std::ofstream(db).put('\0');
   BodyFileWriter writer(db, /*direct_io=*/GetParam());
   std::vector<std::pair<std::int64_t, std::string>> pieces;
   std::int64_t total = 0;

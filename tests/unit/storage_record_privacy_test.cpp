@@ -1,7 +1,8 @@
 // The record's files are the user's own and private to them, whatever was found at the path
-// (docs/recording.md, "Whose the files are"): a database, -wal or -shm another user made is
-// refused; one of the user's own that others could read or write is made private. The tests
-// with another user's files need root (to chown); the others run as anyone.
+// (docs/recording.md, "Whose the files are"): a database, -wal, -shm or body directory another
+// user made is refused; one of the user's own that others could read or write is made private;
+// body files are never written, nor read, through a link. The tests with another user's files
+// need root (to chown); the others run as anyone.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "storage/body_files.hpp"
 #include "storage/database.hpp"
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
@@ -57,6 +59,27 @@ void make_database(const std::string& path) {
   ASSERT_NE(open_recorder(path, error), nullptr) << error;
 }
 
+// The process umask for one test: the modes must not come from it.
+class Umask {
+ public:
+  explicit Umask(mode_t mask) : old_(::umask(mask)) {}
+  ~Umask() { ::umask(old_); }
+  Umask(const Umask&) = delete;
+  Umask& operator=(const Umask&) = delete;
+
+ private:
+  mode_t old_;
+};
+
+// Appends `bytes` as the body of session `id` and finishes its file.
+Status write_body(const std::string& db, std::int64_t id, const std::string& bytes) {
+  BodyFileWriter writer(db, /*direct_io=*/false);
+  std::int64_t offset = -1;
+  if (Status st = writer.append(id, bytes, offset); !st.ok()) return st;
+  writer.finish(id);
+  return writer.sync();
+}
+
 #define SKIP_UNLESS_ROOT()                                                            \
   if (::geteuid() != 0) GTEST_SKIP() << "needs root, to give a file to another user"; \
   static_assert(true)
@@ -89,7 +112,68 @@ TEST(StorageRecordPrivacy, ADatabaseItsOwnerMadeReadOnlyStaysReadOnly) {
   EXPECT_EQ(mode_of(db), 0400u) << "others lose their access; the owner keeps read-only";
 }
 
-// ---- links ----------------------------------------------------------------------------------
+TEST(StorageRecordPrivacy, BodyFilesAreMadePrivateWhateverTheUmaskAndTheDatabaseMode) {
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  const Umask open_umask(0);
+  write_file(db, "", 0666);  // the body files once took the database's mode
+  ASSERT_TRUE(write_body(db, 1, "large body").ok());
+  EXPECT_EQ(mode_of(body_file(db, 1)), 0600u);
+  EXPECT_EQ(mode_of(body_directory(db)), 0700u);
+}
+
+TEST(StorageRecordPrivacy, AnExistingBodyDirectoryOthersCouldWriteIsMadePrivateAtStart) {
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  make_database(db);
+  fs::create_directory(body_directory(db));
+  ::chmod(body_directory(db).c_str(), 0777);
+  std::string error;
+  auto rec = open_recorder(db, error);
+  ASSERT_NE(rec, nullptr) << error;
+  EXPECT_EQ(mode_of(body_directory(db)), 0700u);
+}
+
+// ---- links and other names of existing files ------------------------------------------------
+
+TEST(StorageRecordPrivacy, ALinkInTheBodyDirectoryIsNotWrittenThrough) {
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  const std::string victim = dir.file("important.txt");
+  write_file(victim, "victim's data\n", 0600);
+  fs::create_directory(body_directory(db));
+  fs::create_symlink(victim, body_file(db, 1));
+  const Status st = write_body(db, 1, "mail mail mail");
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(contents(victim), "victim's data\n");
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(body_file(db, 1))));
+  EXPECT_EQ(contents(body_file(db, 1)), "mail mail mail");
+}
+
+TEST(StorageRecordPrivacy, AHardLinkInTheBodyDirectoryIsNotWrittenThrough) {
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  const std::string victim = dir.file("important.txt");
+  write_file(victim, "victim's data\n", 0600);
+  fs::create_directory(body_directory(db));
+  fs::create_hard_link(victim, body_file(db, 1));
+  ASSERT_TRUE(write_body(db, 1, "mail mail mail").ok());
+  EXPECT_EQ(contents(victim), "victim's data\n");
+  EXPECT_EQ(contents(body_file(db, 1)), "mail mail mail");
+}
+
+TEST(StorageRecordPrivacy, TheReaderDoesNotFollowALinkInTheBodyDirectory) {
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  const std::string victim = dir.file("important.txt");
+  write_file(victim, "victim's data\n", 0600);
+  fs::create_directory(body_directory(db));
+  fs::create_symlink(victim, body_file(db, 1));
+  BodyFileReader reader(db);
+  std::string got;
+  EXPECT_FALSE(reader.read(1, 0, 8, got).ok());
+  EXPECT_TRUE(got.empty());
+}
 
 TEST(StorageRecordPrivacy, ALinkAtTheWalPathIsRefusedAndNotWrittenThrough) {
   TempDir dir;
@@ -147,6 +231,24 @@ TEST(StorageRecordPrivacy, AWalOrShmAnotherUserMadeIsRefused) {
   }
 }
 
+TEST(StorageRecordPrivacy, ABodyDirectoryAnotherUserMadeIsRefusedAtStart) {
+  SKIP_UNLESS_ROOT();
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  fs::create_directory(body_directory(db));
+  ::chmod(body_directory(db).c_str(), 0777);
+  ASSERT_EQ(::chown(body_directory(db).c_str(), kNobody, kNobody), 0);
+  std::string error;
+  EXPECT_EQ(open_recorder(db, error), nullptr);
+  EXPECT_NE(error.find("the body directory '" + body_directory(db) + "' is owned by uid 65534"),
+            std::string::npos)
+      << error;
+  // and the writer alone, for a directory made after the start
+  const Status st = write_body(db, 1, "mail");
+  EXPECT_FALSE(st.ok());
+  EXPECT_FALSE(fs::exists(body_file(db, 1)));
+}
+
 TEST(StorageRecordPrivacy, ALinkAnotherUserMadeAtTheDatabasePathIsRefused) {
   SKIP_UNLESS_ROOT();
   TempDir dir;
@@ -160,6 +262,23 @@ TEST(StorageRecordPrivacy, ALinkAnotherUserMadeAtTheDatabasePathIsRefused) {
   EXPECT_NE(error.find("the database path '" + db + "' is a symbolic link made by uid 65534"),
             std::string::npos)
       << error;
+}
+
+TEST(StorageRecordPrivacy, ALinkAnotherUserMadeAtTheBodyDirectoryPathIsRefused) {
+  SKIP_UNLESS_ROOT();
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  fs::create_directory(dir.file("elsewhere"));
+  fs::create_symlink(dir.file("elsewhere"), body_directory(db));
+  ASSERT_EQ(::lchown(body_directory(db).c_str(), kNobody, kNobody), 0);
+  std::string error;
+  EXPECT_EQ(open_recorder(db, error), nullptr);
+  EXPECT_NE(error.find("the body directory '" + body_directory(db) +
+                       "' is a symbolic link made by uid 65534"),
+            std::string::npos)
+      << error;
+  EXPECT_FALSE(write_body(db, 1, "mail").ok());
+  EXPECT_TRUE(fs::is_empty(dir.file("elsewhere")));
 }
 
 TEST(StorageRecordPrivacy, TheReadersStillReadADatabaseAnotherUserOwns) {
