@@ -8,19 +8,50 @@
 
 namespace mailtap::smtp {
 
-bool is_plain_message(std::string_view decoded, std::string& user) {
+namespace {
+
+struct PlainParts {
+  std::string_view authzid, authcid, passwd;
+};
+
+// authzid NUL authcid NUL passwd, authcid and passwd not empty.
+std::optional<PlainParts> split_plain_message(std::string_view decoded) {
   const auto nul1 = decoded.find('\0');
-  if (nul1 == std::string_view::npos) return false;
+  if (nul1 == std::string_view::npos) return std::nullopt;
   const auto nul2 = decoded.find('\0', nul1 + 1);
-  if (nul2 == std::string_view::npos) return false;
-  if (decoded.find('\0', nul2 + 1) != std::string_view::npos) return false;
-  const auto authzid = decoded.substr(0, nul1);
-  const auto authcid = decoded.substr(nul1 + 1, nul2 - nul1 - 1);
-  const auto passwd = decoded.substr(nul2 + 1);
-  if (authcid.empty() || passwd.empty()) return false;
-  if (has_control(authzid) || has_control(authcid) || has_control(passwd)) return false;
-  user = std::string(authcid);
+  if (nul2 == std::string_view::npos) return std::nullopt;
+  if (decoded.find('\0', nul2 + 1) != std::string_view::npos) return std::nullopt;
+  PlainParts p{decoded.substr(0, nul1), decoded.substr(nul1 + 1, nul2 - nul1 - 1),
+               decoded.substr(nul2 + 1)};
+  if (p.authcid.empty() || p.passwd.empty()) return std::nullopt;
+  return p;
+}
+
+// UTF-8 without a control character: C0 and DEL (has_control), and C1 (U+0080..U+009F, encoded
+// 0xC2 0x80..0x9F), which no one types in a name or a password.
+bool is_printable_utf8(std::string_view s) {
+  if (has_control(s) || !is_valid_utf8(s)) return false;
+  for (std::size_t i = 0; i + 1 < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0)
+      return false;
+  }
   return true;
+}
+
+}  // namespace
+
+bool is_plain_message(std::string_view decoded, std::string& user) {
+  const std::optional<PlainParts> p = split_plain_message(decoded);
+  if (!p || !is_printable_utf8(p->authzid) || !is_printable_utf8(p->authcid) ||
+      !is_printable_utf8(p->passwd))
+    return false;
+  user = std::string(p->authcid);
+  return true;
+}
+
+bool has_plain_message_shape(std::string_view decoded) {
+  const std::optional<PlainParts> p = split_plain_message(decoded);
+  return p && !has_control(p->authzid) && !has_control(p->authcid) && !has_control(p->passwd);
 }
 
 bool find_bearer_token(std::string_view s, std::size_t& at) {
@@ -51,9 +82,8 @@ bool is_encoded_credential(std::string_view line) {
   }
   const std::optional<Secret> decoded = base64_decode_secret(line);
   if (!decoded) return false;
-  std::string user;
   std::size_t at = 0;
-  return is_plain_message(decoded->view(), user) || find_bearer_token(decoded->view(), at);
+  return has_plain_message_shape(decoded->view()) || find_bearer_token(decoded->view(), at);
 }
 
 }  // namespace mailtap::smtp

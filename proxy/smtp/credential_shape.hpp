@@ -9,9 +9,16 @@
 
 namespace mailtap::smtp {
 
-// True if `decoded` is an RFC 4616 PLAIN message: authzid NUL authcid NUL passwd with non-empty
-// authcid and passwd and no control characters. `user` gets the authcid.
+// True if `decoded` is an RFC 4616 PLAIN message: authzid NUL authcid NUL passwd, each UTF-8
+// text without control characters (C0, DEL, C1), authcid and passwd not empty. `user` gets the
+// authcid. What `mailtap audit` calls a PLAIN blob: a record holds many base64 lines of
+// attachments, and about one line of random octets in 70,000 has the byte shape below.
 bool is_plain_message(std::string_view decoded, std::string& user);
+
+// The byte shape of a PLAIN message, whatever the encoding of its texts: two NULs, authcid and
+// passwd not empty, no ASCII control character; octets >= 0x80 as they come (a client may send
+// a password in Latin-1). Wider than is_plain_message on purpose: the dialogue redacts by it.
+bool has_plain_message_shape(std::string_view decoded);
 
 // True if `s` holds an OAuth bearer token in clear ("auth=Bearer " followed by something other
 // than a redaction or the end of the field); `at` gets where the marker starts.
@@ -20,8 +27,10 @@ bool find_bearer_token(std::string_view s, std::size_t& at);
 // A base64 alphabet character (RFC 4648 §4, padding included).
 bool is_base64_char(char c);
 
-// True if `line` (one client line without its CRLF) is one base64 token that decodes to a PLAIN
-// message or to XOAUTH2/OAUTHBEARER with a bearer token: a credential whatever its position.
+// True if `line` (one client line without its CRLF) is one base64 token that decodes to the
+// shape of a PLAIN message or to XOAUTH2/OAUTHBEARER with a bearer token: a credential whatever
+// its position. Unknown means secret: a line of an attachment read as a command that happens
+// to have the shape is redacted too, which costs the record nothing it needs.
 bool is_encoded_credential(std::string_view line);
 
 }  // namespace mailtap::smtp

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "proxy/smtp/base64.hpp"
+#include "tests/unit/dialogue_harness.hpp"
+#include "tests/unit/plain_shaped_octets_for_tests.hpp"
 
 namespace mailtap::smtp {
 namespace {
+
+using namespace std::string_literals;
 
 TEST(CredentialShape, PlainMessage) {
   std::string user;
@@ -17,6 +21,41 @@ TEST(CredentialShape, PlainMessage) {
   EXPECT_FALSE(is_plain_message(std::string("\0u\0p\0", 5), user));
   EXPECT_FALSE(is_plain_message(std::string("\0u\0p\n", 5), user));
   EXPECT_FALSE(is_plain_message("no nul at all", user));
+}
+
+// RFC 4616: the three texts are UTF-8, so any user name or password a person types is one.
+TEST(CredentialShape, PlainMessageWithUtf8Texts) {
+  std::string user;
+  EXPECT_TRUE(is_plain_message("\0jörg\0pässwörd-§"s, user));
+  EXPECT_EQ(user, "jörg");
+  EXPECT_TRUE(is_plain_message("admin\0用户\0密码🔑"s, user));
+  EXPECT_EQ(user, "用户");
+  EXPECT_TRUE(is_plain_message("ünïcode\0u\0p"s, user));
+}
+
+// Octets that are not UTF-8, or a C1 control, are no text anyone typed.
+TEST(CredentialShape, PlainMessageRefusesWhatIsNotUtf8Text) {
+  std::string user;
+  EXPECT_FALSE(is_plain_message("\0alice\0p\xe4ss"s, user));       // Latin-1
+  EXPECT_FALSE(is_plain_message("\0al\xffice\0pass"s, user));      // no UTF-8 at all
+  EXPECT_FALSE(is_plain_message("\xc3\0alice\0pass"s, user));      // truncated sequence
+  EXPECT_FALSE(is_plain_message("\0alice\0pa\xc2\x85ss"s, user));  // U+0085, a C1 control
+  EXPECT_FALSE(is_plain_message("\0alice\0pa\x7fss"s, user));
+  // The byte shape, which the dialogue redacts by, takes them all but the controls.
+  EXPECT_TRUE(has_plain_message_shape("\0alice\0p\xe4ss"s));
+  EXPECT_TRUE(has_plain_message_shape("\0al\xffice\0pass"s));
+  EXPECT_FALSE(has_plain_message_shape("\0alice\0pa\x7fss"s));
+}
+
+// What made `mailtap audit` report attachments as leaked credentials: random octets with two NULs.
+TEST(CredentialShape, RandomOctetsWithTwoNulsAreNoPlainMessage) {
+  for (const std::string& line : mailtap::testing::random_lines_of_plain_shape(6)) {
+    SCOPED_TRACE(base64_encode(line));
+    std::string user;
+    EXPECT_FALSE(is_plain_message(line, user));
+    // Still redacted should such a line reach the server as a command: unknown means secret.
+    EXPECT_TRUE(is_encoded_credential(base64_encode(line)));
+  }
 }
 
 TEST(CredentialShape, BearerToken) {
@@ -45,6 +84,33 @@ TEST(CredentialShape, EncodedCredentialLines) {
   EXPECT_FALSE(is_encoded_credential(base64_encode("just some text")));
   EXPECT_FALSE(is_encoded_credential(base64_encode(std::string("\0alice\0", 7))));
   EXPECT_FALSE(is_encoded_credential("AGFsaWNlAHB3 extra"));
+}
+
+// A password is whatever the user chose: UTF-8 beyond ASCII, or octets in a legacy charset.
+TEST(CredentialShape, EncodedCredentialLinesWithPasswordsBeyondAscii) {
+  EXPECT_TRUE(is_encoded_credential(base64_encode("\0jörg\0pässwörd-§"s)));
+  EXPECT_TRUE(is_encoded_credential(base64_encode("\0用户\0密码🔑"s)));
+  EXPECT_TRUE(is_encoded_credential(base64_encode("\0alice\0p\xe4ss"s)));  // Latin-1
+}
+
+// The dialogue's rule for a blob pasted as a command keeps such passwords out of the record.
+TEST(CredentialShape, APastedBlobWithAPasswordBeyondAsciiIsNotRecorded) {
+  using namespace testing;
+  for (const std::string& password : {"pässwörd-§"s, "密码🔑"s, "p\xe4ss-latin1"s}) {
+    SCOPED_TRACE(printable(password));
+    const std::string blob = base64_encode("\0alice\0"s + password);
+    const Result r = run_all_splits({
+        client(blob + "\r\nNOOP\r\n"),
+        upstream("500 5.5.2 Error: command not recognized\r\n250 ok\r\n"),
+    });
+    EXPECT_EQ(r.to_upstream, blob + "\r\nNOOP\r\n");
+    expect_secret_absent(r, blob);
+    expect_secret_absent(r, password);
+    const auto commands = find_events(r, Direction::client_to_upstream, EventKind::command);
+    ASSERT_EQ(commands.size(), 2u);
+    EXPECT_TRUE(commands[0]->redacted);
+    EXPECT_FALSE(commands[1]->redacted);
+  }
 }
 
 }  // namespace

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "proxy/smtp/base64.hpp"
+#include "tests/unit/plain_shaped_octets_for_tests.hpp"
 
 namespace mailtap::tools {
 namespace {
 
 using smtp::base64_encode;
+using namespace std::string_literals;
 
 std::vector<std::string> whats(std::string_view bytes, CredentialScanOptions o = {}) {
   std::vector<std::string> out;
@@ -22,6 +24,27 @@ TEST(CredentialScan, FindsAPlainBlobAndNamesOnlyTheUser) {
   EXPECT_EQ(found[0].offset, 11u);
   EXPECT_EQ(found[0].what, "base64 SASL PLAIN blob (user \"alice\")");
   EXPECT_EQ(found[0].what.find("s3cret"), std::string::npos);
+}
+
+// RFC 4616 texts are UTF-8: a user or password beyond ASCII is still a PLAIN blob.
+TEST(CredentialScan, FindsPlainBlobsWithUtf8Texts) {
+  for (const std::string& message : {"\0jörg\0pässwörd-§"s, "admin\0用户\0密码🔑"s}) {
+    const auto found = scan_for_credentials("AUTH PLAIN " + base64_encode(message) + "\r\n", {});
+    ASSERT_EQ(found.size(), 1u) << message;
+    EXPECT_EQ(found[0].offset, 11u);
+    EXPECT_EQ(found[0].what.rfind("base64 SASL PLAIN blob (user ", 0), 0u) << found[0].what;
+  }
+}
+
+// A base64 attachment decodes, line by line, to random octets; some lines have two NULs and no
+// ASCII control (about one in 70,000), which is not what a PLAIN blob is.
+TEST(CredentialScan, Base64LinesOfRandomOctetsAreNoPlainBlob) {
+  std::string body = "Content-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+  for (const std::string& line : mailtap::testing::random_lines_of_plain_shape(6)) {
+    EXPECT_TRUE(whats(base64_encode(line)).empty()) << base64_encode(line);
+    body += base64_encode(line) + "\r\n";
+  }
+  EXPECT_TRUE(whats(body).empty());
 }
 
 TEST(CredentialScan, RedactedRenderingsAndOrdinaryTextAreClean) {
