@@ -3,21 +3,22 @@
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/credential_shape.hpp"
+#include "tools/terminal_text.hpp"
 
 namespace mailtap::tools {
 
 namespace {
 
+// A user name as a finding quotes it: a quote or a backslash in it gets a backslash before it, so
+// the quotes hold the whole name; then as escape_text shows mailtap's own text (audit.md): UTF-8
+// kept, controls and octets that are not UTF-8 as \xHH, never a '?' that hides which octet.
 std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '?';
-    }
+  std::string raw;
+  for (char c : s) {
+    if (c == '"' || c == '\\') raw += '\\';
+    raw += c;
   }
-  return out + "\"";
+  return "\"" + escape_text(raw) + "\"";
 }
 
 }  // namespace

@@ -28,12 +28,21 @@ TEST(CredentialScan, FindsAPlainBlobAndNamesOnlyTheUser) {
 
 // RFC 4616 texts are UTF-8: a user or password beyond ASCII is still a PLAIN blob.
 TEST(CredentialScan, FindsPlainBlobsWithUtf8Texts) {
-  for (const std::string& message : {"\0jörg\0pässwörd-§"s, "admin\0用户\0密码🔑"s}) {
+  for (const auto& [message, user] :
+       {std::pair{"\0jörg\0pässwörd-§"s, "jörg"}, std::pair{"admin\0用户\0密码🔑"s, "用户"}}) {
     const auto found = scan_for_credentials("AUTH PLAIN " + base64_encode(message) + "\r\n", {});
     ASSERT_EQ(found.size(), 1u) << message;
     EXPECT_EQ(found[0].offset, 11u);
-    EXPECT_EQ(found[0].what.rfind("base64 SASL PLAIN blob (user ", 0), 0u) << found[0].what;
+    // As audit.md has findings: UTF-8 as it is.
+    EXPECT_EQ(found[0].what, "base64 SASL PLAIN blob (user \"" + std::string(user) + "\")");
   }
+}
+
+// The quotes around the user hold all of it: a quote or a backslash in it is escaped.
+TEST(CredentialScan, AUserWithQuotesIsQuotedUnambiguously) {
+  const auto found = whats(base64_encode("\0say \"hi\" \\o/\0pw"s));
+  EXPECT_EQ(found,
+            std::vector<std::string>{"base64 SASL PLAIN blob (user \"say \\\"hi\\\" \\\\o/\")"});
 }
 
 // A base64 attachment decodes, line by line, to random octets; some lines have two NULs and no
