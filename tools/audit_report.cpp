@@ -108,11 +108,12 @@ class Auditor {
       st.body.reset();
       st.body_transaction = e.transaction;
     }
-    for (StraddlingFinding& f : st.body.add(seq, e.bytes))
-      r.leaks.push_back({session,
-                         "event " + std::to_string(f.piece) + " bytes at offset " +
-                             std::to_string(f.offset) + ", on into event " + std::to_string(seq),
-                         std::move(f.what)});
+    for (StreamFinding& f : st.body.add(seq, e.bytes)) {
+      std::string where =
+          "event " + std::to_string(f.piece) + " bytes at offset " + std::to_string(f.offset);
+      if (f.piece != seq) where += ", on into event " + std::to_string(seq);
+      r.leaks.push_back({session, std::move(where), std::move(f.what)});
+    }
   }
 
   static void note_rewrite(std::int64_t session, const smtp::Event& e, SessionScan& st,
@@ -201,15 +202,16 @@ class Auditor {
             if (body.events++ == 0) body.first_reason = row.unreadable;
             st.body.reset();  // the stream has a hole here
           }
-          scan(r, session, where + " bytes", e.bytes);
-          scan(r, session, where + " note", e.note);
-
           using smtp::EventKind;
+          // A body piece is scanned as part of its body, which knows what comes before it.
           if (smtp::from_client(e.direction) &&
               (e.kind == EventKind::data || e.kind == EventKind::bdat_chunk)) {
             st.data += e.bytes;
             scan_body_piece(r, session, row.seq, e, st);
+          } else {
+            scan(r, session, where + " bytes", e.bytes);
           }
+          scan(r, session, where + " note", e.note);
           if (e.kind == EventKind::rewrite) note_rewrite(session, e, st, rewrites);
           check_login_password(r, session, where, e, st);
           check_lines_after_auth(r, session, where, e, st);

@@ -34,20 +34,31 @@ bool looks_like_base64_text(std::string_view line) {
 
 namespace {
 
-// What a run of base64 characters at `at` gives away once decoded.
-void scan_base64_token(std::string_view token, std::size_t at, const std::string& pw,
+// What a run of base64 characters at `at` gives away once decoded. `slice`: the run is a line of
+// a wrapped encoding, whose octets are cut wherever the line width falls.
+void scan_base64_token(std::string_view token, std::size_t at, bool slice, const std::string& pw,
                        std::vector<CredentialFinding>& found) {
   const std::optional<smtp::Secret> decoded = smtp::base64_decode_secret(token);
   if (!decoded) return;
   const std::string_view d = decoded->view();
   std::string user;
-  if (smtp::is_plain_message(d, user))
+  if (!slice && smtp::is_plain_message(d, user))
     found.push_back({at, "base64 SASL PLAIN blob (user " + quoted(user) + ")"});
   std::size_t b = 0;
   if (smtp::find_bearer_token(d, b))
     found.push_back({at, "base64 XOAUTH2/OAUTHBEARER blob with a bearer token"});
   if (!pw.empty() && d.find(pw) != std::string_view::npos && d != pw)
     found.push_back({at, "the --password-env password, inside a base64 blob"});
+}
+
+// The run [i, j) of base64 characters is a whole line (the end of `bytes` counts as a line end:
+// a stored piece may stop inside a line) that continues a wrapped encoding.
+bool continues_wrapped_encoding(std::string_view bytes, std::size_t i, std::size_t j,
+                                std::size_t width_before) {
+  if (i > 0 && bytes[i - 1] != '\n') return false;
+  if (j < bytes.size() && bytes[j] != '\r' && bytes[j] != '\n') return false;
+  const std::size_t width = wrapped_width_before(bytes, i, width_before);
+  return width > 0 && width >= j - i;
 }
 
 // "\r" and "\n" spelled out.
@@ -59,8 +70,23 @@ std::string escape_line_ends(std::string_view s) {
 
 }  // namespace
 
+std::size_t wrapped_width_before(std::string_view bytes, std::size_t line_start,
+                                 std::size_t width_before) {
+  if (line_start == 0) return width_before;
+  std::size_t end = line_start - 1;  // the '\n' that ends the line before
+  if (end > 0 && bytes[end - 1] == '\r') --end;
+  const std::size_t nl = end == 0 ? std::string_view::npos : bytes.rfind('\n', end - 1);
+  const std::size_t begin = nl == std::string_view::npos ? 0 : nl + 1;
+  const std::string_view line = bytes.substr(begin, end - begin);
+  if (line.empty() || line.size() % 4 != 0) return 0;
+  for (char c : line)
+    if (c == '=' || !smtp::is_base64_char(c)) return 0;
+  return line.size();
+}
+
 std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
-                                                    const CredentialScanOptions& options) {
+                                                    const CredentialScanOptions& options,
+                                                    std::size_t width_before) {
   std::vector<CredentialFinding> found;
   std::size_t at = 0;
   if (smtp::find_bearer_token(bytes, at))
@@ -84,7 +110,8 @@ std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
     std::size_t j = i;
     while (j < bytes.size() && smtp::is_base64_char(bytes[j])) ++j;
     const std::string_view token = bytes.substr(i, j - i);
-    if (token.size() >= 8) scan_base64_token(token, i, pw, found);
+    if (token.size() >= 8)
+      scan_base64_token(token, i, continues_wrapped_encoding(bytes, i, j, width_before), pw, found);
     i = j;
   }
   return found;

@@ -22,8 +22,19 @@ struct CredentialScanOptions {
   std::string known_password;
 };
 
+// `bytes` begin a line. A line of base64 that continues a wrapped encoding (the line before it
+// is base64 without padding, a whole number of quanta, at least as long) is a slice of some
+// larger encoded thing (a MIME attachment, 57 octets a line), not a token anyone sent: it is not
+// taken for a PLAIN blob, however its octets fall. `wrapped_width_before` is, for the first
+// line, the length of the line before `bytes` when that line is such base64, else 0.
 std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
-                                                    const CredentialScanOptions& options);
+                                                    const CredentialScanOptions& options,
+                                                    std::size_t wrapped_width_before = 0);
+
+// What scan_for_credentials' `wrapped_width_before` would be for a scan starting at
+// `line_start` (0, or just after a line end) of `bytes`: for 0, `width_before` itself.
+std::size_t wrapped_width_before(std::string_view bytes, std::size_t line_start,
+                                 std::size_t width_before);
 
 // True if `line` (one client line, no CRLF) is a base64 token that decodes to printable text,
 // i.e. what a client sends after a "334 VXNlcm5hbWU6" / "334 UGFzc3dvcmQ6" prompt.

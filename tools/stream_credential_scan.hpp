@@ -1,7 +1,9 @@
 // The credential scan of a stream stored in pieces: a message body is recorded as several events
 // (up to one read each, 256 KiB), so a password or a base64 blob can begin in one and end in the
-// next, where a scan of each piece alone sees neither half. This finds those, from a bounded
-// tail of the previous pieces, without holding the whole body.
+// next, where a scan of each piece alone sees neither half; and whether a line of base64 is a
+// token or a slice of a wrapped encoding depends on the line before it, which may be in the
+// previous piece. This scans each piece with a bounded tail of the previous ones, without
+// holding the whole body.
 #pragma once
 
 #include <cstddef>
@@ -16,7 +18,7 @@
 
 namespace mailtap::tools {
 
-struct StraddlingFinding {
+struct StreamFinding {
   std::uint64_t piece = 0;  // the caller's name of the piece it begins in (an event's seq)
   std::size_t offset = 0;   // where in that piece
   std::string what;         // as scan_for_credentials says it
@@ -29,14 +31,15 @@ class StreamCredentialScan {
   explicit StreamCredentialScan(const CredentialScanOptions& options);
   StreamCredentialScan(CredentialScanOptions&&) = delete;
 
-  // The next piece of the stream. Returns what begins in an earlier piece and reaches into this
-  // one; what lies within one piece is scan_for_credentials' (each piece is still scanned alone).
-  std::vector<StraddlingFinding> add(std::uint64_t piece, std::string_view bytes);
+  // The next piece of the stream. Returns what is found in it, and what begins in an earlier
+  // piece and reaches into this one; each once, however many pieces it touches.
+  std::vector<StreamFinding> add(std::uint64_t piece, std::string_view bytes);
   // The stream ended: the next piece begins another.
   void reset();
 
   // The tail kept is the partial line the stream ends with (base64 tokens and bearer tokens do
-  // not cross a line end), and never more than this; at least enough for the password.
+  // not cross a line end), from its start, and never more than this; at least enough for the
+  // password.
   static constexpr std::size_t kMostCarried = std::size_t{64} * 1024;
 
  private:
@@ -44,16 +47,19 @@ class StreamCredentialScan {
     std::uint64_t piece = 0;
     std::uint64_t start = 0;  // stream offset of the piece's first octet
   };
-  // Keeps the stream's tail, now that `bytes` (piece `piece`, at stream offset `start`) ended it.
-  void carry(std::uint64_t piece, std::uint64_t start, std::string_view bytes);
+  // Keeps the tail of `window` (the carried octets and the piece just added) for the next piece.
+  void carry(std::string_view window);
 
   const CredentialScanOptions& options_;
   std::size_t least_carried_ = 0;
   std::string carried_;              // the stream's last octets
   std::uint64_t carried_start_ = 0;  // their stream offset
-  std::uint64_t end_ = 0;            // stream offset past the last octet
-  std::vector<Part> parts_;          // the pieces the carried octets come from, in order
-  // Findings by stream offset already known (reported, or inside a piece), not to repeat.
+  // scan_for_credentials' wrapped_width_before for a scan starting at carried_start_.
+  std::size_t width_before_carried_ = 0;
+  std::uint64_t end_ = 0;    // stream offset past the last octet
+  std::vector<Part> parts_;  // the pieces the carried octets come from, in order
+  // Findings by stream offset already reported, not to repeat when the carried tail is scanned
+  // again with the next piece.
   std::set<std::pair<std::uint64_t, std::string>> known_;
 };
 

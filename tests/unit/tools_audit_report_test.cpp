@@ -14,6 +14,7 @@
 #include "storage/database.hpp"
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
+#include "tests/unit/plain_shaped_octets_for_tests.hpp"
 #include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/storage_records_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
@@ -144,6 +145,41 @@ TEST(ToolsAuditReport, APasswordInsideOnePieceIsReportedOnce) {
   record_body(path, {lines(48 * 1024), second, lines(48 * 1024)});
   EXPECT_EQ(leaks_of(audit(path)),
             "session 1, event 2 bytes at offset 1000: the --password-env password, in clear\n");
+}
+
+// `body` as the dialogue records it: one event a read, `read` octets each.
+std::vector<std::string> reads_of(std::string_view body, std::size_t read) {
+  std::vector<std::string> pieces;
+  for (std::size_t i = 0; i < body.size(); i += read) pieces.emplace_back(body.substr(i, read));
+  return pieces;
+}
+
+// Attachments whose lines decode to what looks like a PLAIN message: random octets with two NULs
+// (a photo, a ZIP), and strings between NULs (a program, a message catalogue). No leak, wherever
+// the reads cut the lines.
+TEST(ToolsAuditReport, AttachmentsAreNoLeakedPlainBlobs) {
+  std::string random;
+  for (const std::string& line : mailtap::testing::random_lines_of_plain_shape(4)) random += line;
+  for (const std::string& octets : {random, mailtap::testing::string_table(300 * 1024)}) {
+    TempDir dir;
+    const std::string path = dir.file("m.db");
+    record_body(path, reads_of(mailtap::testing::attachment_body(octets) + ".\r\n", 48 * 1024 + 13));
+    const AuditReport r = audit(path);
+    EXPECT_EQ(leaks_of(r), "");
+    EXPECT_FALSE(r.problems());
+  }
+}
+
+// A PLAIN blob on a line of its own in a body is still one, also where a read began just before
+// it (the line before it, which says it is no line of an attachment, is in the event before).
+TEST(ToolsAuditReport, APlainBlobOnALineOfItsOwnInABodyIsFound) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  const std::string first = lines(48 * 1024) + "\r\nmy login, in case you need it:\r\n";
+  const std::string blob = smtp::base64_encode(std::string("\0alice\0pässwörd", 17));
+  record_body(path, {first, blob + "\r\n" + lines(1000), ".\r\n"});
+  EXPECT_EQ(leaks_of(audit(path)),
+            "session 1, event 2 bytes at offset 0: base64 SASL PLAIN blob (user \"alice\")\n");
 }
 
 // An AUTH LOGIN that mailtap refused, then its user name and password pasted behind it and

@@ -56,6 +56,36 @@ TEST(CredentialScan, Base64LinesOfRandomOctetsAreNoPlainBlob) {
   EXPECT_TRUE(whats(body).empty());
 }
 
+// The lines of a wrapped base64 encoding (MIME's 76 characters) are slices of something larger,
+// cut wherever the width falls: whatever their octets, no PLAIN blob. A line of its own is.
+TEST(CredentialScan, ALineOfAWrappedEncodingIsNoPlainBlob) {
+  const std::string wrapped =
+      mailtap::testing::wrapped_base64(mailtap::testing::string_table(4000));
+  EXPECT_TRUE(whats(wrapped).empty());
+  std::string line;  // one that decodes to "text NUL text NUL text"
+  for (std::size_t i = 78; line.empty() && i < wrapped.size(); i += 78) {
+    if (!whats(wrapped.substr(i, 76)).empty()) line = wrapped.substr(i, 76);
+  }
+  ASSERT_FALSE(line.empty());
+  // Whether `line`, after `before`, is found.
+  const auto found_after = [&line](const std::string& before) {
+    for (const auto& f : scan_for_credentials(before + line + "\r\n", {}))
+      if (f.offset == before.size()) return true;
+    return false;
+  };
+  EXPECT_TRUE(found_after("Subject: x\r\n\r\n"));
+  EXPECT_TRUE(found_after("AUTH PLAIN\r\n"));
+  EXPECT_TRUE(found_after(line.substr(0, 64) + "\r\n"));   // a shorter line before it
+  EXPECT_TRUE(found_after(line.substr(0, 75) + "=\r\n"));  // the end of an encoding before it
+  EXPECT_FALSE(found_after(line + "\r\n"));                // it continues the line before
+  // The line before the scanned bytes, as the caller knows it.
+  EXPECT_TRUE(scan_for_credentials(line + "\r\n", {}, 76).empty());
+  EXPECT_EQ(scan_for_credentials(line + "\r\n", {}, 0).size(), 1u);
+  EXPECT_EQ(wrapped_width_before(wrapped, 78, 0), 76u);
+  EXPECT_EQ(wrapped_width_before("Subject: x\r\n", 12, 0), 0u);
+  EXPECT_EQ(wrapped_width_before("abc", 0, 76), 76u);
+}
+
 TEST(CredentialScan, RedactedRenderingsAndOrdinaryTextAreClean) {
   EXPECT_TRUE(whats("AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted 14 bytes>]\r\n")
                   .empty());
