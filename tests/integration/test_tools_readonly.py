@@ -8,12 +8,14 @@ import base64
 import json
 import mailbox
 import os
+import random
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from email.message import EmailMessage
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -996,6 +998,58 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         out = self.tool("prune", "--before", "1d", db=copy).stdout.decode()
         self.assertIn(f"removed session {ids[0]} ", out)
         self.assertNotIn(f"removed session {ids[1]} ", out)
+
+
+class AuditAttachmentsTest(h.IntegrationCase):
+    """`mailtap audit` on mail with attachments recorded through the proxy. Every line of a
+    base64 attachment decodes to 57 octets of the file; some fall into the shape of a SASL PLAIN
+    message (two NULs between printable text): random octets about once in 70,000 lines, a
+    program's or a catalogue's strings between NULs on every other line. None is a leaked
+    credential. A PLAIN blob a person pasted into the text of a message is one."""
+
+    def record(self, messages: list) -> Path:
+        db = self.tmp / f"{self.id().rsplit('.', 1)[-1]}.db"
+        f = self.fake("good")
+        with h.Mailtap(f.address, ca_file=self.pki.ca_cert, db=db) as mt:
+            for m in messages:
+                h.smtplib_send(mt.port, m)
+        return db
+
+    def audit(self, db: Path, expect: int) -> str:
+        cp = subprocess.run([str(h.mailtap_bin()), "audit", "--db", str(db)], capture_output=True,
+                            timeout=120)
+        out = cp.stdout.decode()
+        self.assertEqual(cp.returncode, expect, out + cp.stderr.decode())
+        return out
+
+    @staticmethod
+    def message(subject: str, text: str, attachment: bytes = b"", subtype: str = "") -> bytes:
+        m = EmailMessage()
+        m["From"], m["To"], m["Subject"] = "alice@example.test", "carol@example.test", subject
+        m.set_content(text)
+        if attachment:
+            maintype, sub = subtype.split("/")
+            m.add_attachment(attachment, maintype=maintype, subtype=sub, filename="file")
+        return m.as_bytes()
+
+    def test_attachments_are_no_leaked_credentials(self):
+        rng = random.Random(1)
+        strings = b"".join(b"_ZN7mailtap5tools%dscan_for_credentialsEv\0" % (i * 7919)
+                           for i in range(30000))  # about 1.3 MB of symbol names
+        db = self.record([
+            self.message("photo", "Photo attached.\n", rng.randbytes(2_000_000), "image/jpeg"),
+            self.message("program", "The build.\n", strings, "application/octet-stream"),
+        ])
+        out = self.audit(db, 0)
+        self.assertIn("Credentials in the record\n  none found", out)
+        self.assertNotIn("LEAK", out)
+
+    def test_a_plain_blob_pasted_into_a_message_is_found(self):
+        blob = h.auth_plain("jörg", "pässwörd-1")
+        db = self.record([self.message("login", f"My login, in case:\n{blob}\nThanks\n")])
+        out = self.audit(db, 3)
+        self.assertIn('base64 SASL PLAIN blob (user "jörg")', out)
+        self.assertNotIn("pässwörd", out)
 
 
 if __name__ == "__main__":
