@@ -72,6 +72,24 @@ struct SessionDetail {
   std::vector<MessageRow> messages;          // by seq
 };
 
+// One piece of a stored message body (one body event): its octets when the database holds them
+// (a message's first kInlineBodyOctets at most), else where they are in the session's body file.
+struct StoredBodyPiece {
+  std::string bytes;
+  std::optional<std::int64_t> file_offset;  // set: the octets are in the body file
+  std::int64_t file_length = 0;
+};
+
+// A message without the octets of its body that are in the body file, and where those are: what
+// a reader needs to pass on a body of any size without holding it (StoredBodyReader).
+struct StoredMessage {
+  std::int64_t session_id = 0;
+  // Recipients filled in. message.body is empty unless the message was recorded before schema
+  // v4, when the body was kept in its row (and `pieces` is empty).
+  MessageRow row;
+  std::vector<StoredBodyPiece> pieces;  // in order
+};
+
 // A session row with what a list of sessions shows beside it (`mailtap sessions`, the web
 // page), read in the same query.
 struct SessionSummary {
@@ -176,6 +194,14 @@ class Reader {
   // Loads one session and everything recorded for it from a single snapshot. Returns false
   // with `error` set on a database error; true with `out` empty if there is no such session.
   bool load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error);
+
+  // Message `seq` (1-based) of session `session_id` from one snapshot, its body as where it is
+  // stored (reader_message.cpp): memory bounded by the body's first kInlineBodyOctets, whatever
+  // its size. A message's pieces never change once its row exists; `mailtap prune` may remove
+  // them later, which reading their octets then reports. Returns true with `out` empty if there
+  // is no such message.
+  bool stored_message(std::int64_t session_id, std::uint64_t seq, std::optional<StoredMessage>& out,
+                      std::string& error);
 
   // ---- whole-file reads for `mailtap audit` (reader_audit.cpp) ----
   // Each returns false with `error` set on a database error, after handing over every row read

@@ -1,0 +1,227 @@
+// A message read as where its body is stored (Reader::stored_message) and its body passed on in
+// bounded chunks (StoredBodyReader): the same octets load_session assembles, with no more than a
+// chunk in hand, from the database and the body file alike.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "storage/body_files.hpp"
+#include "storage/reader.hpp"
+#include "storage/recorder.hpp"
+#include "storage/stored_body.hpp"
+#include "tests/unit/recorded_event_for_tests.hpp"
+#include "tests/unit/storage_records_for_tests.hpp"
+#include "tests/unit/temp_dir.hpp"
+
+namespace mailtap::storage {
+namespace {
+
+using test_support::batch;
+using test_support::TempDir;
+
+// One body event: client to upstream, in transaction `transaction`.
+SessionEvent body_event(SessionKey key, std::uint64_t seq, std::uint64_t transaction,
+                        smtp::EventKind kind, std::string bytes) {
+  SessionEvent r{key, seq, test_support::recorded()};
+  auto& e = test_support::edit(r.event);
+  e.direction = smtp::Direction::client_to_upstream;
+  e.phase = smtp::Phase::tls;
+  e.kind = kind;
+  e.verb = kind == smtp::EventKind::data ? "DATA" : "BDAT";
+  e.transaction = transaction;
+  e.wire_size = bytes.size();
+  e.bytes = std::move(bytes);
+  e.time = Clock::now();
+  return r;
+}
+
+SessionMessage message(SessionKey key, std::uint64_t seq, std::uint64_t transaction, bool via_bdat,
+                       std::string rcpt) {
+  SessionMessage m;
+  m.key = key;
+  m.seq = seq;
+  m.message.mail_from = "MAIL FROM:<a@example.org>";
+  m.message.recipients = {{std::move(rcpt), 250, "250 2.1.5 Ok"}};
+  m.message.transaction = transaction;
+  m.message.via_bdat = via_bdat;
+  m.message.final_code = 250;
+  m.message.final_reply = "250 2.0.0 queued";
+  return m;
+}
+
+// DATA text of about `n` octets as the client sends it: CRLF lines, some with a stuffed dot.
+std::string data_text(std::size_t n) {
+  std::string s;
+  for (int i = 0; s.size() < n; ++i)
+    s += (i % 7 == 0 ? ".." : "") + std::string("line ") + std::to_string(i) + " of the body\r\n";
+  return s;
+}
+
+// DATA text as the server stores it: without the stuffed dots.
+std::string unstuffed(const std::string& text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t end = text.find("\r\n", i) + 2;
+    out += text.substr(text[i] == '.' ? i + 1 : i, end - (text[i] == '.' ? i + 1 : i));
+    i = end;
+  }
+  return out;
+}
+
+std::vector<std::string> cut(const std::string& s, std::size_t each) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < s.size(); i += each) out.push_back(s.substr(i, each));
+  return out;
+}
+
+struct Recorded {
+  TempDir dir;
+  std::string path = dir.file("m.db");
+  std::int64_t session = 0;
+};
+
+// Session 1: message 1 by DATA (`data` cut into reads of 100 KiB, then the terminator), and
+// message 2 by BDAT (`bdat` in chunks of 300 KiB).
+void record(Recorded& r, const std::string& data, const std::string& bdat) {
+  RecorderOptions o;
+  o.path = r.path;
+  std::string error;
+  auto rec = Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+  const SessionKey key = rec->new_session_key();
+  std::vector<std::vector<Record>> batches;
+  batches.push_back(batch(test_support::session_opened(key)));
+  std::uint64_t seq = 0;
+  for (const std::string& piece : cut(data + ".\r\n", 100 * 1024))
+    batches.push_back(batch(body_event(key, ++seq, 1, smtp::EventKind::data, piece)));
+  batches.push_back(batch(message(key, 1, 1, false, "RCPT TO:<b@example.net>")));
+  for (const std::string& piece : cut(bdat, 300 * 1024))
+    batches.push_back(batch(body_event(key, ++seq, 2, smtp::EventKind::bdat_chunk, piece)));
+  batches.push_back(batch(message(key, 2, 2, true, "RCPT TO:<c@example.net>")));
+  batches.push_back(batch(test_support::session_closed(key)));
+  test_support::record_batches(*rec, std::move(batches));
+  rec->stop();
+  ASSERT_FALSE(rec->failed()) << rec->failure_reason();
+  auto reader = Reader::open(r.path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::vector<SessionRow> rows;
+  ASSERT_TRUE(reader->list_sessions({}, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 1u);
+  r.session = rows[0].id;
+}
+
+// The body as StoredBodyReader hands it out, checking every chunk's size.
+std::string read_all(const std::string& path, const StoredMessage& m) {
+  StoredBodyReader body(path, m);
+  std::string out;
+  std::string error;
+  EXPECT_TRUE(body.read(
+      [&](std::string_view chunk) {
+        EXPECT_GT(chunk.size(), 0u);
+        EXPECT_LE(chunk.size(), StoredBodyReader::kChunkOctets);
+        out.append(chunk);
+        return true;
+      },
+      error))
+      << error;
+  std::uint64_t size = 0;
+  EXPECT_TRUE(body.size(size, error)) << error;
+  EXPECT_EQ(size, out.size());
+  return out;
+}
+
+TEST(StoredBody, ReadsWhatLoadSessionAssemblesInBoundedChunks) {
+  Recorded r;
+  const std::string data = data_text(1024 * 1024);
+  std::string bdat(900 * 1024, '\0');
+  for (std::size_t i = 0; i < bdat.size(); ++i) bdat[i] = static_cast<char>(i * 131 % 251);
+  record(r, data, bdat);
+  std::string error;
+  auto reader = Reader::open(r.path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::optional<SessionDetail> d;
+  ASSERT_TRUE(reader->load_session(r.session, d, error)) << error;
+  ASSERT_TRUE(d);
+  ASSERT_EQ(d->messages.size(), 2u);
+
+  for (std::uint64_t seq : {1u, 2u}) {
+    SCOPED_TRACE(seq);
+    std::optional<StoredMessage> m;
+    ASSERT_TRUE(reader->stored_message(r.session, seq, m, error)) << error;
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->session_id, r.session);
+    EXPECT_EQ(m->row.seq, seq);
+    EXPECT_TRUE(m->row.message.body.empty());
+    // The database holds a message's first 64 KiB; the rest is read from the file.
+    std::size_t inline_octets = 0;
+    for (const StoredBodyPiece& p : m->pieces) inline_octets += p.bytes.size();
+    EXPECT_LE(inline_octets, kInlineBodyOctets);
+    EXPECT_TRUE(m->pieces.back().file_offset);
+    const smtp::Message& loaded = d->messages[seq - 1].message;
+    EXPECT_EQ(m->row.message.recipients.size(), 1u);
+    EXPECT_EQ(m->row.message.recipients[0].command, loaded.recipients[0].command);
+    EXPECT_EQ(m->row.message.via_bdat, loaded.via_bdat);
+    const std::string body = read_all(r.path, *m);
+    EXPECT_EQ(body.size(), loaded.body.size());
+    EXPECT_TRUE(body == loaded.body);
+    EXPECT_TRUE(body == (seq == 1 ? unstuffed(data) : bdat));
+  }
+}
+
+TEST(StoredBody, NoSuchMessage) {
+  Recorded r;
+  record(r, data_text(1000), "chunk");
+  std::string error;
+  auto reader = Reader::open(r.path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::optional<StoredMessage> m;
+  ASSERT_TRUE(reader->stored_message(r.session, 3, m, error)) << error;
+  EXPECT_FALSE(m);
+  ASSERT_TRUE(reader->stored_message(r.session + 1, 1, m, error)) << error;
+  EXPECT_FALSE(m);
+}
+
+TEST(StoredBody, StopsWhenTheReceiverStops) {
+  Recorded r;
+  record(r, data_text(2 * 1024 * 1024), "chunk");
+  std::string error;
+  auto reader = Reader::open(r.path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::optional<StoredMessage> m;
+  ASSERT_TRUE(reader->stored_message(r.session, 1, m, error)) << error;
+  ASSERT_TRUE(m);
+  StoredBodyReader body(r.path, *m);
+  int calls = 0;
+  EXPECT_TRUE(body.read([&](std::string_view) { return ++calls < 2; }, error)) << error;
+  EXPECT_EQ(calls, 2);
+}
+
+// Prune may remove the body file between the snapshot and the read: said, naming the file.
+TEST(StoredBody, ABodyFileGoneIsAnError) {
+  Recorded r;
+  record(r, data_text(512 * 1024), "chunk");
+  std::string error;
+  auto reader = Reader::open(r.path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::optional<StoredMessage> m;
+  ASSERT_TRUE(reader->stored_message(r.session, 1, m, error)) << error;
+  ASSERT_TRUE(m);
+  std::filesystem::remove(body_file(r.path, r.session));
+  StoredBodyReader body(r.path, *m);
+  std::string got;
+  EXPECT_FALSE(body.read(
+      [&](std::string_view chunk) {
+        got.append(chunk);
+        return true;
+      },
+      error));
+  EXPECT_NE(error.find(body_file(r.path, r.session)), std::string::npos) << error;
+  EXPECT_LE(got.size(), kInlineBodyOctets);  // what the database held came first
+  std::uint64_t size = 0;
+  EXPECT_FALSE(body.size(size, error));
+}
+
+}  // namespace
+}  // namespace mailtap::storage
