@@ -113,9 +113,10 @@ class WebServer:
 
     READY = re.compile(r"mailtap: web page at (http://\S+/)")
 
-    def __init__(self, db: Path, extra_args=()):
+    def __init__(self, db: Path, extra_args=(), env: Optional[dict] = None):
         self.db = db
         self.extra_args = list(extra_args)
+        self.env = env  # added to the test's environment
         self.proc: Optional[subprocess.Popen] = None
         self.url = ""
         self.port = 0
@@ -143,7 +144,8 @@ class WebServer:
             self.proc = subprocess.Popen(
                 [str(h.mailtap_bin()), "web", "--db", str(self.db), "--listen",
                  f"127.0.0.1:{self.port}", *self.extra_args],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                env={**os.environ, **(self.env or {})})
             threading.Thread(target=self._read, daemon=True).start()
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and self.proc.poll() is None:

@@ -163,6 +163,17 @@ TEST(WebResponse, EveryResponseCarriesTheSecurityHeadersAndNoCors) {
   EXPECT_EQ(serialize_head(e).rfind("HTTP/1.1 421 Misdirected Request\r\n", 0), 0u);
 }
 
+// A body passed on as it is read: the head says its length, which is not that of `body`.
+TEST(WebResponse, AStreamedBodyHasItsOwnLength) {
+  Response r;
+  r.content_type = "message/rfc822";
+  r.streamed = StreamedBody{64ull << 20, [](const StreamedBody::Sink&) { return true; }};
+  const std::string head = serialize_head(r);
+  EXPECT_NE(head.find("Content-Length: 67108864\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("Cache-Control: no-store\r\n"), std::string::npos);
+  EXPECT_NE(head.find("Content-Security-Policy: default-src 'none'"), std::string::npos);
+}
+
 TEST(WebResponse, AnUnreadableRequestGetsAFixedReply) {
   for (int status : {400, 413, 505}) {
     const Response r = unreadable_request_response(status);

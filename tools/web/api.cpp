@@ -1,8 +1,10 @@
 #include "tools/web/api.hpp"
 
 #include <limits>
+#include <memory>
 
 #include "proxy/common/text.hpp"
+#include "storage/stored_body.hpp"
 #include "storage/timestamp.hpp"
 #include "tools/audit_report.hpp"
 #include "tools/decimal_number.hpp"
@@ -38,12 +40,6 @@ bool is_client_reply(const smtp::Event& e) {
   return e.reply_code != 0 && (e.direction == smtp::Direction::upstream_to_client ||
                                e.direction == smtp::Direction::upstream_to_mailtap ||
                                e.direction == smtp::Direction::mailtap_to_client);
-}
-
-const storage::MessageRow* find_message(const storage::SessionDetail& d, std::size_t seq) {
-  for (const auto& m : d.messages)
-    if (m.seq == seq) return &m;
-  return nullptr;
 }
 
 std::string session_file_name(std::int64_t id) {
@@ -228,11 +224,11 @@ namespace {
 
 // One MIME part, served with a type the browser may only show (HTML sandboxed by its CSP) or
 // download.
-Response part_response(const Route& route, const ParsedMessage& parsed) {
+Response part_response(const Route& route, ParsedMessage& parsed) {
   if (route.part >= parsed.parts.size()) return error_response(404, "no such part");
-  const MimePart& part = parsed.parts[route.part];
+  MimePart& part = parsed.parts[route.part];
   Response r;
-  r.body = part.body;
+  r.body = std::move(part.body);
   // The charset comes from the mail: only a plain token goes into a response header.
   const bool token = !part.charset.empty() && part.charset.size() <= 40 &&
                      part.charset.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.:") ==
@@ -252,31 +248,76 @@ Response part_response(const Route& route, const ParsedMessage& parsed) {
   return r;
 }
 
+// A stored message and its body's reader, which refers to it: kept together for as long as the
+// response is being sent.
+struct SourceStream {
+  SourceStream(const std::string& db_path, storage::StoredMessage m)
+      : stored(std::move(m)), body(db_path, stored) {}
+  const storage::StoredMessage stored;
+  storage::StoredBodyReader body;
+};
+
+// The message's source as the server got it, read from the record as it is sent: a body of any
+// size costs a chunk or two of memory, where holding it would cost a copy per request (and the
+// page shares its process with the relay under `proxy --web`). Its length comes from a first
+// read, so that a body file that cannot supply it is a 500 rather than a download cut short.
+Response raw_response(const Route& route, const std::string& db_path,
+                      storage::StoredMessage stored) {
+  auto source = std::make_shared<SourceStream>(db_path, std::move(stored));
+  std::uint64_t length = 0;
+  std::string error;
+  if (!source->body.size(length, error)) return error_response(500, error);
+  Response r;
+  r.content_type = "message/rfc822";
+  r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" +
+                                                    session_file_name(route.session) + "-message-" +
+                                                    std::to_string(route.message) + ".eml\"");
+  r.streamed = StreamedBody{length, [source](const StreamedBody::Sink& sink) {
+                              std::string ignored;  // the response just ends short
+                              return source->body.read(sink, ignored);
+                            }};
+  return r;
+}
+
+// The whole body, for the routes that parse it.
+bool read_body(const std::string& db_path, const storage::StoredMessage& stored, std::string& out,
+               std::string& error) {
+  storage::StoredBodyReader body(db_path, stored);
+  std::uint64_t length = 0;
+  if (!body.size(length, error)) return false;
+  out.clear();
+  out.reserve(length);  // one allocation: no doubling copies on the way
+  return body.read(
+      [&out](std::string_view chunk) {
+        out.append(chunk);
+        return true;
+      },
+      error);
+}
+
 }  // namespace
 
 Response Api::message(const Route& route) {
-  std::optional<storage::SessionDetail> d;
-  Response failure;
-  if (!load(route.session, d, failure)) return failure;
-  const storage::MessageRow* row = find_message(*d, route.message);
-  if (row == nullptr)
+  std::optional<storage::StoredMessage> stored;
+  std::string error;
+  {
+    std::lock_guard lock(mutex_);
+    if (!reader_->stored_message(route.session, route.message, stored, error))
+      return error_response(500, error);
+  }
+  if (!stored)
     return error_response(404, "session " + std::to_string(route.session) + " has no message " +
                                    std::to_string(route.message));
-  const smtp::Message& m = row->message;
+  if (route.kind == RouteKind::message_raw) return raw_response(route, path_, std::move(*stored));
 
-  if (route.kind == RouteKind::message_raw) {
-    Response r;
-    r.content_type = "message/rfc822";
-    r.body = m.body;
-    r.headers.emplace_back("Content-Disposition",
-                           "attachment; filename=\"" + session_file_name(route.session) +
-                               "-message-" + std::to_string(route.message) + ".eml\"");
-    return r;
-  }
-
-  const ParsedMessage parsed = parse_message(m.body);
+  std::string body;
+  if (!read_body(path_, *stored, body, error)) return error_response(500, error);
+  ParsedMessage parsed = parse_message(body);
+  body = std::string();  // the parts hold what is needed now
   if (route.kind == RouteKind::message_part) return part_response(route, parsed);
 
+  const storage::MessageRow* row = &stored->row;
+  const smtp::Message& m = row->message;
   JsonWriter w;
   w.begin_object();
   w.key("session").value(route.session);

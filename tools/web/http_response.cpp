@@ -63,7 +63,10 @@ std::string serialize_head(const Response& r, bool streaming) {
   std::string head = "HTTP/1.1 " + std::to_string(r.status) + " ";
   head += status_text(r.status);
   head += "\r\nContent-Type: " + header_value(r.content_type) + "\r\n";
-  if (!streaming) head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  if (!streaming) {
+    const std::uint64_t length = r.streamed ? r.streamed->length : r.body.size();
+    head += "Content-Length: " + std::to_string(length) + "\r\n";
+  }
   head += "Content-Security-Policy: ";
   head += r.csp;
   head += "\r\nX-Content-Type-Options: nosniff\r\n";

@@ -3,6 +3,9 @@
 // address in a Referer, or load anything from elsewhere; and no CORS header is ever sent.
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,10 +26,21 @@ inline constexpr std::string_view kMessagePartCsp =
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'self'";
 
+// A body passed on as it is read rather than held (a message's source): Content-Length says
+// `length`, and `write` hands the octets to `sink` in bounded pieces after the head. `sink`
+// returns false once the connection is gone; `write` returns false if it could not supply all
+// `length` octets (a body file removed meanwhile), and the response then ends short.
+struct StreamedBody {
+  using Sink = std::function<bool(std::string_view)>;
+  std::uint64_t length = 0;
+  std::function<bool(const Sink& sink)> write;
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json; charset=utf-8";
   std::string body;
+  std::optional<StreamedBody> streamed;                      // set: sent instead of `body`
   std::vector<std::pair<std::string, std::string>> headers;  // besides the standard ones
   std::string_view csp = kPageCsp;
   bool frame_same_origin = false;  // X-Frame-Options SAMEORIGIN instead of DENY
@@ -43,8 +57,9 @@ Response error_response(int status, std::string_view message);
 // status_text. A fixed text: nothing of the request is in it.
 Response unreadable_request_response(int status);
 
-// Status line and headers (ending with the empty line), with Content-Length of the body unless
-// `streaming` (server-sent events: no length, the connection closes at the end).
+// Status line and headers (ending with the empty line), with Content-Length of the body (or of
+// the streamed body) unless `streaming` (server-sent events: no length, the connection closes at
+// the end).
 std::string serialize_head(const Response& r, bool streaming = false);
 
 }  // namespace mailtap::tools::web

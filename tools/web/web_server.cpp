@@ -97,7 +97,11 @@ struct WebServer::Impl {
 
   int send(mg_connection* conn, const Response& r) {
     write_all(conn, serialize_head(r));
-    write_all(conn, r.body);
+    if (r.streamed)  // on CivetWeb's thread: reads a body file, no SQL (see
+                     // respond_with_full_stack)
+      r.streamed->write([conn](std::string_view piece) { return write_all(conn, piece); });
+    else
+      write_all(conn, r.body);
     return r.status;
   }
 
