@@ -101,11 +101,11 @@ std::string_view ClientFramer::take_plain_lines(bool long_lines_ok) {
   return avail.substr(0, run);
 }
 
-std::size_t ClientFramer::normalise_body(std::string& segment) {
+std::size_t ClientFramer::normalise_body(std::string& segment, bool cr_nul) {
   const std::string_view avail = this->avail();
   // A body is data: 0xFF is an ordinary byte there (8-bit text), not telnet.
   const std::size_t n = normaliser_.normalise(avail.substr(0, body_slice), segment,
-                                              /*telnet=*/false);
+                                              TextRules{.telnet_iac = false, .cr_nul = cr_nul});
   pos_ += n;
   return n;
 }

@@ -65,8 +65,9 @@ class ClientFramer {
   // CR. The view is valid until the next feed() or compact().
   std::string_view take_plain_lines(bool long_lines_ok);
   // Normalises body bytes (0xFF is data) into `segment`, up to and including the next CRLF.
-  // Returns the octets consumed.
-  std::size_t normalise_body(std::string& segment);
+  // `cr_nul`: CR NUL is the client's own line ending (see TextRules); otherwise a NUL after a
+  // bare CR is data. Returns the octets consumed.
+  std::size_t normalise_body(std::string& segment, bool cr_nul);
   // The ending the client gave the line whose CRLF was written last.
   LineEnd last_line_end() const { return normaliser_.last_line_end(); }
 

@@ -766,7 +766,9 @@ bool Dialogue::read_data() {
       continue;
     }
     segment.clear();
-    const std::size_t n = framer_.normalise_body(segment);
+    // CR NUL is a line ending only for a client whose own line ending it is (a telnet NVT,
+    // whose DATA line ended so); in anyone else's body a NUL after a bare CR is data.
+    const std::size_t n = framer_.normalise_body(segment, data_own_end_ == LineEnd::cr);
     if (segment.empty()) {
       if (n == 0) return false;
       continue;

@@ -112,7 +112,7 @@ bool TextNormaliser::telnet_step(unsigned char c, std::string& out, std::size_t&
 
 // The byte after a held CR ends its line either way: CRLF, or a bare CR. Returns how many bytes
 // of `c` that consumed (0: `c` begins the next line).
-std::size_t TextNormaliser::end_held_cr(unsigned char c, std::string& out) {
+std::size_t TextNormaliser::end_held_cr(unsigned char c, std::string& out, bool cr_nul) {
   pending_cr_ = false;
   out += "\r\n";
   if (c == '\n') {
@@ -121,15 +121,17 @@ std::size_t TextNormaliser::end_held_cr(unsigned char c, std::string& out) {
   }
   last_end_ = LineEnd::cr;
   ++rewrites_.bare_cr;
-  return c == '\0' ? 1 : 0;  // telnet NVT sends a bare CR as "CR NUL"
+  // A telnet NVT sends a bare CR as "CR NUL"; anyone else's NUL there is data.
+  return cr_nul && c == '\0' ? 1 : 0;
 }
 
-std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out, bool telnet) {
+std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out, TextRules rules) {
+  const bool telnet = rules.telnet_iac;
   std::size_t i = 0;
   while (i < raw.size()) {
     const auto c = static_cast<unsigned char>(raw[i]);
     if (telnet_step(c, out, i)) continue;
-    if (pending_cr_) return i + end_held_cr(c, out);
+    if (pending_cr_) return i + end_held_cr(c, out, rules.cr_nul);
     if (c == iac && telnet) {
       // Only a telnet command byte (240..255) after 0xFF makes an IAC sequence, so 8-bit text
       // that merely contains 0xFF passes unchanged. The 0xFF is consumed now and the decision

@@ -6,7 +6,8 @@
 //     the message (SMTP smuggling, CVE-2023-51764 class; the Dialogue decides);
 //   - in command text, telnet IAC sequences are removed, never negotiated ("IAC IAC" is a
 //     literal 0xFF), and telnet's "CR NUL" is a bare CR. Message bodies are data: there 0xFF is
-//     an ordinary byte.
+//     an ordinary byte, and a NUL after a bare CR is kept unless CR NUL is the client's own line
+//     ending (a telnet NVT: its DATA line ended that way).
 // It works byte by byte across reads, and never buffers a line: the caller frames lines.
 #pragma once
 
@@ -33,14 +34,20 @@ struct RewriteCounts {
   std::string describe() const;  // "bare LF normalised to CRLF (2x); ..."
 };
 
+// How text is read: command lines follow telnet's rules; a message body is data.
+struct TextRules {
+  bool telnet_iac = true;  // 0xFF begins an IAC sequence
+  bool cr_nul = true;      // "CR NUL" is one bare CR (the NUL is padding, not data)
+};
+inline constexpr TextRules command_text{};
+
 class TextNormaliser {
  public:
   // Consumes bytes of `raw`, appending canonical text to `out`. Stops right after writing a
   // CRLF (so the caller can decide how to read what follows) or when `raw` is exhausted.
   // Returns the number of raw bytes consumed. A CR (or 0xFF) at the end of `raw` is consumed and
-  // held until the next byte shows whether it begins a CRLF (or an IAC sequence). With
-  // `telnet` false (message bodies), 0xFF is data.
-  std::size_t normalise(std::string_view raw, std::string& out, bool telnet = true);
+  // held until the next byte shows whether it begins a CRLF (or an IAC sequence).
+  std::size_t normalise(std::string_view raw, std::string& out, TextRules rules = command_text);
 
   // The ending the client gave the line whose CRLF normalise() wrote last.
   LineEnd last_line_end() const { return last_end_; }
@@ -53,7 +60,7 @@ class TextNormaliser {
  private:
   enum class State : std::uint8_t { text, iac_undecided, iac, iac_option, subneg, subneg_iac };
   bool telnet_step(unsigned char c, std::string& out, std::size_t& i);
-  std::size_t end_held_cr(unsigned char c, std::string& out);
+  std::size_t end_held_cr(unsigned char c, std::string& out, bool cr_nul);
   State state_ = State::text;
   bool pending_cr_ = false;
   LineEnd last_end_ = LineEnd::none;

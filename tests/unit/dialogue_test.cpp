@@ -274,6 +274,45 @@ TEST(Dialogue, BodyBytesAre8BitDataNotTelnet) {
   EXPECT_EQ(r.messages[0].body, body);
 }
 
+// Telnet's "CR NUL" is a line ending only for a client whose own line ending it is (the DATA
+// line ended so): for a CRLF or bare-LF client a NUL after a bare CR is body data, like any
+// other NUL, and only the bare CR is rewritten.
+TEST(Dialogue, ANulAfterABareCrInABodyIsDataUnlessCrNulIsTheClientsLineEnd) {
+  struct Case {
+    std::string eol;       // the client's own line ending
+    std::string upstream;  // what the body "A\r\0B" becomes
+  };
+  for (const Case& c :
+       {Case{"\r\n", "A\r\n\0B\r\n"s}, Case{"\n", "A\r\n\0B\r\n"s}, Case{"\r\0"s, "A\r\nB\r\n"}}) {
+    SCOPED_TRACE(printable(c.eol) + " client");
+    const Result r = run_all_splits({
+        client("MAIL FROM:<a@x>" + c.eol + "RCPT TO:<b@y>" + c.eol + "DATA" + c.eol),
+        upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+        client("A\r\0B"s + c.eol + "." + c.eol),
+        upstream("250 queued\r\n"),
+    });
+    EXPECT_EQ(r.upstream_per_step[2], c.upstream + ".\r\n");
+    ASSERT_EQ(r.messages.size(), 1u);
+    EXPECT_EQ(r.messages[0].body, c.upstream);
+    // One bare CR in the body (the client's own line ends are counted too when they are bare).
+    EXPECT_NE(r.body_notes().find("bare CR normalised to CRLF="), std::string::npos);
+  }
+}
+
+// BDAT chunks are counted octets: a CR NUL in one is relayed and recorded as it is.
+TEST(Dialogue, ACrNulInABdatChunkIsRelayedAsItIs) {
+  const std::string chunk = "A\r\0B\r\n"s;
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 6 LAST\r\n" + chunk),
+      upstream("250 ok\r\n250 ok\r\n250 queued\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 6 LAST\r\n" + chunk);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, chunk);
+}
+
 TEST(Dialogue, BareLfClientGetsTheSameTransaction) {
   // nc without -C: every line ends in a bare LF.
   const Result r = run_all_splits({
