@@ -298,11 +298,14 @@ void Dialogue::push_pending(Pending p) {
   pending_.push_back(std::move(p));
 }
 
-void Dialogue::note_rewrites(std::string_view verb) {
+// The note follows the body text it counts (recording.md), so that text is recorded first:
+// flushed here rather than after the read, it is still one data event per read.
+void Dialogue::note_body_rewrites() {
   RewriteCounts rw = framer_.take_rewrites();
   rw += std::exchange(data_rewrites_, {});
   if (!rw.any()) return;
-  record(note_event(EventKind::rewrite, verb, rw.describe()));
+  flush_data_event();
+  record(note_event(EventKind::rewrite, "DATA", rw.describe()));
 }
 
 // A piece of a body as relayed (DATA text or a BDAT chunk's payload), for the record; its first
@@ -421,7 +424,7 @@ void Dialogue::process_client() {
         break;
       case Mode::data:
         progressed = read_data();
-        note_rewrites("DATA");
+        note_body_rewrites();
         break;
       case Mode::bdat_chunk:
         progressed = read_bdat_chunk();

@@ -288,7 +288,7 @@ class Dialogue {
   void queue_local_reply(std::string reply_line, bool starts_tls = false);
   void flush_local_replies();
   void push_pending(Pending p);
-  void note_rewrites(std::string_view context);
+  void note_body_rewrites();
   void capture_body(std::string_view wire, std::size_t dots);
   void capture_terminator();
   void flush_data_event();
