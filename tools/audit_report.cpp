@@ -34,6 +34,7 @@ class Auditor {
                      part(failures(r, error), "the failure summary", error) &&
                      part(certificates(r, expiry_days, error), "the TLS summary", error);
     if (!ran) return false;
+    for (const SessionShapes& s : shapes_) r.smuggling.push_back({s.session, describe_shapes(s)});
     for (const auto& [session, body] : unreadable_bodies_)
       damage_.push_back("session " + std::to_string(session) + ": " + std::to_string(body.events) +
                         " event(s) whose body octets cannot be read (" + body.first_reason + ")");
@@ -80,19 +81,25 @@ class Auditor {
     // The reply that ended that AUTH exchange (the first one after it but a 334), 0 until then.
     int auth_end_code = 0;
     // Shapes mailtap neutralised as they arrived ("\n.\n at offset 12"), from its rewrite
-    // notes; older recordings kept the raw shapes in their DATA bytes, scanned as well.
-    std::vector<std::string> noted_shapes;
+    // notes, each with its mail transaction (0 in recordings made before the notes named it);
+    // older recordings kept the raw shapes in their DATA bytes, scanned as well.
+    std::vector<std::pair<std::uint64_t, std::string>> noted_shapes;
   };
 
-  // The end of a session's events: reports its smuggling shapes, noted and found in its DATA.
-  static void finish_session(AuditReport& r, SessionScan& st) {
+  // A session's smuggling shapes, listed once the messages say which number each
+  // transaction's message has.
+  struct SessionShapes {
+    std::int64_t session = 0;
+    std::vector<std::pair<std::uint64_t, std::string>> noted;
+    std::set<std::string> found;  // in the DATA bytes of old recordings
+  };
+
+  // The end of a session's events: keeps its smuggling shapes, noted and found in its DATA.
+  void finish_session(SessionScan& st) {
     if (st.current < 0) return;
-    std::set<std::string> distinct;
-    for (const auto& s : find_smuggling_shapes(st.data)) distinct.insert(s.shape);
-    std::string text;
-    for (const auto& s : st.noted_shapes) text += (text.empty() ? "" : ", ") + s;
-    for (const auto& s : distinct) text += (text.empty() ? "" : ", ") + s;
-    if (!text.empty()) r.smuggling.push_back({st.current, text});
+    SessionShapes shapes{st.current, std::move(st.noted_shapes), {}};
+    for (const auto& s : find_smuggling_shapes(st.data)) shapes.found.insert(s.shape);
+    if (!shapes.noted.empty() || !shapes.found.empty()) shapes_.push_back(std::move(shapes));
     st.data.clear();
     st.noted_shapes.clear();
     st.login_prompt.clear();
@@ -116,11 +123,38 @@ class Auditor {
     }
   }
 
+  // "message 2: \n.\n at offset 24, \r.\r at offset 90; message 3: ...": the offsets are each
+  // message's own, so each group names its message (as `show --message` numbers it).
+  std::string describe_shapes(const SessionShapes& s) const {
+    std::vector<std::pair<std::uint64_t, std::string>> groups;  // by first appearance
+    for (const auto& noted : s.noted) {
+      auto group = std::find_if(groups.begin(), groups.end(),
+                                [&](const auto& g) { return g.first == noted.first; });
+      if (group == groups.end()) {
+        groups.emplace_back(noted.first, message_name(s.session, noted.first) + noted.second);
+      } else {
+        group->second += ", " + noted.second;
+      }
+    }
+    std::string text;
+    for (const auto& [transaction, group] : groups) text += (text.empty() ? "" : "; ") + group;
+    for (const auto& shape : s.found) text += (text.empty() ? "" : ", ") + shape;
+    return text;
+  }
+
+  // "message 2: ", or nothing for a note that names no transaction (an older recording).
+  std::string message_name(std::int64_t session, std::uint64_t transaction) const {
+    if (transaction == 0) return "";
+    const auto m = message_numbers_.find({session, transaction});
+    if (m == message_numbers_.end()) return "a message never ended (no message row): ";
+    return "message " + std::to_string(m->second) + ": ";
+  }
+
   static void note_rewrite(std::int64_t session, const smtp::Event& e, SessionScan& st,
                            std::map<std::int64_t, AuditRewrite>& rewrites) {
     if (e.note.rfind(smtp::smuggling_shape_note_prefix, 0) == 0) {
       const std::string shape = e.note.substr(smtp::smuggling_shape_note_prefix.size());
-      st.noted_shapes.push_back(shape.substr(0, shape.find(" of the message")));
+      st.noted_shapes.emplace_back(e.transaction, shape.substr(0, shape.find(" of the message")));
       return;
     }
     auto& rw = rewrites[session];
@@ -192,7 +226,7 @@ class Auditor {
     const bool ok = reader_.for_each_event(
         [&](std::int64_t session, const storage::EventRow& row) {
           if (session != st.current) {
-            finish_session(r, st);
+            finish_session(st);
             st.current = session;
           }
           const smtp::Event& e = row.event;
@@ -218,7 +252,7 @@ class Auditor {
         },
         error);
     // What was read before a failure is reported all the same.
-    finish_session(r, st);
+    finish_session(st);
     for (auto& [id, rw] : rewrites) r.rewrites.push_back(rw);
     return ok;
   }
@@ -227,6 +261,8 @@ class Auditor {
     const bool ok = reader_.for_each_message(
         [&](std::int64_t session, const storage::MessageRow& m) {
           const std::string where = "message " + std::to_string(m.seq);
+          if (m.message.transaction != 0)
+            message_numbers_[{session, m.message.transaction}] = m.seq;
           scan(r, session, where + " mail_from", m.message.mail_from);
           // Recorded before schema v4 only; since, the body is its events, scanned above.
           scan(r, session, where + " body", m.message.body);
@@ -317,7 +353,10 @@ class Auditor {
     std::string first_reason;
   };
   std::map<std::int64_t, UnreadableBody> unreadable_bodies_;  // by session
-  std::vector<std::string> damage_;                           // what else the damage spoiled
+  std::vector<SessionShapes> shapes_;
+  // (session, mail_transaction) -> the message's number in its session
+  std::map<std::pair<std::int64_t, std::uint64_t>, std::uint64_t> message_numbers_;
+  std::vector<std::string> damage_;  // what else the damage spoiled
 };
 
 }  // namespace

@@ -129,6 +129,14 @@ Event Dialogue::note_event(EventKind kind, std::string_view verb, std::string no
   return e;
 }
 
+// A message's notes name it as its data events do: a session's offsets and counts then say
+// which of its messages they are about, wherever the notes sit among the events.
+Event Dialogue::body_note_event(EventKind kind, std::string note) const {
+  Event e = note_event(kind, "DATA", std::move(note));
+  if (const Transaction* t = body_transaction_.get()) e.transaction = t->message.transaction;
+  return e;
+}
+
 Event Dialogue::reply_event(const Reply& reply) const {
   Event e = make_event(Direction::upstream_to_client, EventKind::reply);
   e.reply_code = reply.code;
@@ -305,7 +313,7 @@ void Dialogue::note_body_rewrites() {
   rw += std::exchange(data_rewrites_, {});
   if (!rw.any()) return;
   flush_data_event();
-  record(note_event(EventKind::rewrite, "DATA", rw.describe()));
+  record(body_note_event(EventKind::rewrite, rw.describe()));
 }
 
 // A piece of a body as relayed (DATA text or a BDAT chunk's payload), for the record; its first
@@ -856,9 +864,9 @@ void Dialogue::forward_body(std::string_view bytes, bool line_start) {
   if (body_transaction_) TransactionTracker::add_body(*body_transaction_, stored.size());
   if (line_len > 998 && !long_line_noted_) {
     long_line_noted_ = true;
-    record(note_event(EventKind::note, "DATA",
-                      "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); "
-                      "forwarded unchanged"));
+    record(body_note_event(EventKind::note,
+                           "message line longer than 1000 octets with CRLF (RFC 5321 §4.5.3.1.6); "
+                           "forwarded unchanged"));
   }
   data_line_len_ = line_len;
   progress(bytes.size(), eol);
@@ -889,7 +897,7 @@ void Dialogue::note_smuggling_shape(LineEnd before, LineEnd after) {
       " of the message: sent as \"..\", so it does not end the message (the DATA line "
       "ended in " +
       std::string(to_string(data_own_end_)) + "; only that or CRLF, around a lone \".\", ends it)";
-  record(note_event(EventKind::rewrite, "DATA", std::move(note)));
+  record(body_note_event(EventKind::rewrite, std::move(note)));
 }
 
 bool Dialogue::read_bdat_chunk() {

@@ -299,6 +299,8 @@ class Dialogue {
   Event make_event(Direction d, EventKind k) const;
   // mailtap's own note (kind note, rewrite or tls) about `verb` (may be empty).
   Event note_event(EventKind kind, std::string_view verb, std::string note) const;
+  // mailtap's note about the DATA body being relayed, naming its message.
+  Event body_note_event(EventKind kind, std::string note) const;
   // The upstream's reply as relayed to the client.
   Event reply_event(const Reply& reply) const;
   // A line mailtap changed on its way to the client: what the client got instead, and why.

@@ -102,6 +102,33 @@ class SmugglingTest(IntegrationCase):
         for shape in ["\\n.\\n", "\\r.\\r", "\\r\\n.\\n", "\\r\\n.\\r"]:
             self.assertIn(shape, listed)
 
+    def test_audit_names_the_message_of_each_shape(self):
+        # Two messages in one session, each with a neutralised shape: a shape's offset is its
+        # message's, so audit (text and JSON) says which message each is in.
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        token = unique_token("which")
+        with SmtpSocket(m.port) as s:
+            self.login(s)
+            for text in (b"first\n.\nstill the first\r\n", b"second one\n.\nstill\r\n"):
+                self.assertEqual(s.cmd("MAIL FROM:<alice@example.test>").code, 250)
+                self.assertEqual(s.cmd("RCPT TO:<bob@example.test>").code, 250)
+                self.assertEqual(s.cmd("DATA").code, 354)
+                self.assertEqual(s.cmd(b"Subject: " + token.encode() + b"\r\n\r\n" + text +
+                                       b".").code, 250)
+            self.assertEqual(s.cmd("QUIT").code, 221)
+        sid = wait_ended(db, 1)[-1]["id"]
+        notes = [e for e in events(db, sid) if e["kind"] == "rewrite" and e["verb"] == "DATA"]
+        self.assertTrue(notes and all(e["mail_transaction"] for e in notes), notes)
+        audit = json.loads(self.tool("audit", "--json", db=db).stdout)
+        shapes = [x["shapes"] for x in audit["smuggling_shapes"] if x["session"] == sid]
+        header = len("Subject: " + token) + 4
+        expected = (f"message 1: \\n.\\n at offset {header + 7}; "
+                    f"message 2: \\n.\\n at offset {header + 12}")
+        self.assertEqual(shapes, [expected])
+        text = self.tool("audit", "--color", "never", db=db).stdout.decode()
+        self.assertIn(f"session {sid}: client DATA contains smuggling shapes: {expected}", text)
+
     def test_bare_lf_client_ends_its_message_with_a_lone_dot(self):
         m = self.mailtap(self.postfix.submission)
         token = unique_token("nclf")

@@ -6,6 +6,8 @@
 
 #include "proxy/smtp/command.hpp"
 
+#include <set>
+
 namespace mailtap::smtp {
 namespace {
 
@@ -262,10 +264,12 @@ TEST(Dialogue, LeadingDotAfterAForeignLineEndIsText) {
 
 // Each body note (rewrite counts, a smuggling shape) comes after the data event holding the
 // text it describes, however the body was split into reads (recording.md), never between the
-// 354 and the text.
+// 354 and the text; and, like that text, it names its message.
 void expect_body_notes_follow_their_text(const Result& r) {
+  std::uint64_t body_of = 0;  // the transaction of the last data event
   for (std::size_t i = 0; i < r.events.size(); ++i) {
     const Event& e = r.events[i];
+    if (e.kind == EventKind::data) body_of = e.transaction;
     if (e.direction != Direction::mailtap_note || e.verb != "DATA") continue;
     SCOPED_TRACE(printable(e.note));
     ASSERT_GT(i, 0u);
@@ -273,10 +277,12 @@ void expect_body_notes_follow_their_text(const Result& r) {
     EXPECT_TRUE(before.kind == EventKind::data ||
                 (before.direction == Direction::mailtap_note && before.verb == "DATA"))
         << "after " << to_string(before.kind) << " " << printable(before.bytes);
+    EXPECT_NE(e.transaction, 0u);
+    EXPECT_EQ(e.transaction, body_of);
   }
 }
 
-TEST(Dialogue, BodyNotesFollowTheTextTheyDescribe) {
+TEST(Dialogue, BodyNotesFollowTheTextTheyDescribeAndNameTheirMessage) {
   const std::string transaction = "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n";
   const Script script = {
       client(transaction),
@@ -297,6 +303,12 @@ TEST(Dialogue, BodyNotesFollowTheTextTheyDescribe) {
             "CRLF, around a lone \".\", ends it)=1;smuggling shape \\r\\n.\\n at offset 3 of the "
             "message: sent as \"..\", so it does not end the message (the DATA line ended in CRLF; "
             "only that or CRLF, around a lone \".\", ends it)=1;");
+  // Each message's notes name it.
+  std::set<std::uint64_t> named;
+  for (const Event& e : whole_run.events)
+    if (e.direction == Direction::mailtap_note && e.verb == "DATA") named.insert(e.transaction);
+  EXPECT_EQ(named, (std::set<std::uint64_t>{whole_run.messages[0].transaction,
+                                            whole_run.messages[1].transaction}));
   std::size_t longest = 0;
   for (const Step& step : script) longest = std::max(longest, step.bytes.size());
   for (std::size_t p = 0; p <= longest; ++p) {

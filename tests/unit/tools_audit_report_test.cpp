@@ -76,8 +76,9 @@ std::string lines(std::size_t n) {
 }
 
 // Session 1 of a new database at `path`: `events` in order, from event 1, each handed over on
-// its own as the dialogue hands over what one read brought.
-void record(const std::string& path, std::vector<smtp::Event> events) {
+// its own as the dialogue hands over what one read brought, then `messages` (from message 1).
+void record(const std::string& path, std::vector<smtp::Event> events,
+            std::vector<smtp::Message> messages = {}) {
   storage::RecorderOptions o;
   o.path = path;
   std::string error;
@@ -90,6 +91,9 @@ void record(const std::string& path, std::vector<smtp::Event> events) {
   for (smtp::Event& e : events)
     batches.push_back(
         batch(storage::SessionEvent{key, ++seq, test_support::recorded(std::move(e))}));
+  std::uint64_t message_seq = 0;
+  for (smtp::Message& m : messages)
+    batches.push_back(batch(storage::SessionMessage{key, ++message_seq, std::move(m)}));
   batches.push_back(batch(test_support::session_closed(key)));
   test_support::record_batches(*rec, std::move(batches));
   rec->stop();
@@ -355,6 +359,49 @@ TEST(ToolsAuditReport, EachReadDecidesWhetherItsFailureIsDamage) {
       << error;
   EXPECT_EQ(events, 1);
   EXPECT_FALSE(reader->last_failure_is_damage());
+}
+
+// A smuggling shape's offset is its message's: each is listed under the message its note names
+// (numbered as `show --message` numbers it), not as one list for the whole session.
+TEST(ToolsAuditReport, SmugglingShapesAreListedByMessage) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  auto shape_note = [](std::uint64_t transaction, std::string shape) {
+    smtp::Event e = tls_event(smtp::Direction::mailtap_note, smtp::EventKind::rewrite, "");
+    e.verb = "DATA";
+    e.note = std::string(smtp::smuggling_shape_note_prefix) + shape +
+             " of the message: sent as \"..\", so it does not end the message";
+    e.transaction = transaction;
+    return e;
+  };
+  auto message = [](std::uint64_t transaction) {
+    smtp::Message m;
+    m.mail_from = "MAIL FROM:<a@x>";
+    m.transaction = transaction;
+    m.final_code = 250;
+    m.final_reply = "250 queued";
+    return m;
+  };
+  // Transaction 2 was refused at MAIL, so transaction 3 is message 2; transaction 4 never ended.
+  // A note naming no transaction was recorded before notes named one.
+  ASSERT_NO_FATAL_FAILURE(
+      record(path,
+             {shape_note(1, "\\n.\\n at offset 24"), shape_note(3, "\\n.\\n at offset 39"),
+              shape_note(3, "\\r.\\r at offset 50"), shape_note(4, "\\r\\n.\\n at offset 5"),
+              shape_note(0, "\\n.\\r at offset 7")},
+             {message(1), message(3)}));
+  const AuditReport r = audit(path);
+  ASSERT_EQ(r.smuggling.size(), 1u);
+  EXPECT_EQ(r.smuggling[0].session, 1);
+  EXPECT_EQ(r.smuggling[0].shapes,
+            "message 1: \\n.\\n at offset 24; message 2: \\n.\\n at offset 39, \\r.\\r at "
+            "offset 50; a message never ended (no message row): \\r\\n.\\n at offset 5; \\n.\\r "
+            "at offset 7");
+  const std::string json = audit_report_json(r);
+  EXPECT_NE(json.find("\"smuggling_shapes\":[{\"session\":1,\"shapes\":\"message 1: "
+                      "\\\\n.\\\\n at offset 24; message 2: "),
+            std::string::npos)
+      << json;
 }
 
 // As export writes the record: text that is not UTF-8 is base64 beside "<name>_encoding",
