@@ -227,7 +227,7 @@ bool fill_recorded_secrets(const ReplayArgs& args, const ReplayConfig& cfg,
     return false;
   }
   if (needs.user && args.auth_user.empty()) {
-    log::error(session + " was recorded with --redact-users: give the user name with --auth-user");
+    log::error(session + " cannot be replayed without --auth-user: " + needs.user_why);
     return false;
   }
   if (!read_replay_password(args, recording, needs, password)) return false;

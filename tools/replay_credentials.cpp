@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <optional>
+#include <utility>
 
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/auth_redactor.hpp"
@@ -54,10 +55,73 @@ std::optional<std::string_view> bracketed(std::string_view s) {
   return s.substr(1, s.size() - 2);
 }
 
+// The text a 334 line carries: its base64 decoded, else as it stands.
+std::string challenge_text(std::string_view line) {
+  line = strip_crlf(line);
+  line.remove_prefix(std::min<std::size_t>(line.size(), 3));  // "334"
+  if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+  std::optional<std::string> decoded = smtp::base64_decode(line);
+  return decoded ? std::move(*decoded) : std::string(line);
+}
+
 const RenderedField* find_field(const std::vector<RenderedField>& f, std::string_view key) {
   for (const auto& x : f)
     if (x.key == key) return &x;
   return nullptr;
+}
+
+constexpr std::string_view kRedactedUsers = "the recorded user name was redacted (--redact-users)";
+
+// Where a client step stands in its SASL exchange.
+struct AuthStep {
+  std::string mechanism;   // of the exchange, upper-cased ("PLAIN"); "" outside one
+  bool auth_line = false;  // the "AUTH <mech> ..." line itself
+  std::size_t answer = 0;  // responses before this one in the exchange, an initial one included
+  // The decoded 334 this step answered: the last one recorded since the step before it. None
+  // for an AUTH line, or for a line the client sent before its prompt came.
+  std::optional<std::string> prompt;
+
+  // A LOGIN answer to a prompt that asked for the user name.
+  bool at_user_prompt() const {
+    return mechanism == "LOGIN" && prompt && smtp::login_prompt_asks_for_user(*prompt);
+  }
+  // Why the user name for this step is not in the record.
+  std::string hidden_user_reason() const {
+    if (mechanism == "LOGIN" && answer > 0)
+      return "the server asked for the user name after the password, and the record keeps "
+             "that answer hidden (a client answering by position sends its password there)";
+    return std::string(kRedactedUsers);
+  }
+};
+
+// Walks the SASL exchanges: calls fn(step, where it stands) for every auth step, until fn
+// returns false.
+template <typename Dialogue, typename Fn>
+void for_each_auth_step(Dialogue& d, Fn fn) {
+  AuthStep at;
+  std::size_t next_answer = 0;
+  std::size_t next_reply = 0;
+  for (auto& s : d.client) {
+    at.prompt.reset();
+    for (; next_reply < d.replies.size() && d.replies[next_reply].seq < s.seq; ++next_reply)
+      if (d.replies[next_reply].code == 334) at.prompt = challenge_text(d.replies[next_reply].raw);
+    if (s.kind != smtp::EventKind::auth) {
+      at.mechanism.clear();
+      continue;
+    }
+    at.auth_line = starts_with_auth(s.bytes);
+    bool responds = true;
+    if (at.auth_line) {
+      const AuthLine a = split_auth_line(s.bytes);
+      at.mechanism = a.mechanism;
+      at.prompt.reset();  // one from an earlier exchange
+      responds = a.initial.has_value();
+      next_answer = 0;
+    }
+    at.answer = next_answer;
+    if (responds) ++next_answer;
+    if (!fn(s, std::as_const(at))) return;
+  }
 }
 
 struct Filler {
@@ -65,11 +129,12 @@ struct Filler {
   std::string_view password;
   std::string& error;
 
-  // The user name for a field: --auth-user, else the recorded one.
-  std::optional<std::string> user_for(const RenderedField* f) {
+  // The user name for a field: --auth-user, else the recorded one. `hidden`: why the record
+  // may not hold it.
+  std::optional<std::string> user_for(const RenderedField* f, std::string_view hidden) {
     if (!user.empty()) return std::string(user);
     if (f && !f->redacted) return f->value;
-    error = "the recorded user name was redacted (--redact-users): give --auth-user";
+    error = std::string(hidden) + ": give --auth-user";
     return std::nullopt;
   }
 
@@ -95,7 +160,7 @@ struct Filler {
       }
       authzid = az->redacted ? std::string() : az->value;
     }
-    auto u = user_for(find_field(fields, "authcid"));
+    auto u = user_for(find_field(fields, "authcid"), kRedactedUsers);
     if (!u) return std::nullopt;
     smtp::Secret clear(authzid.size() + u->size() + password.size() + 2);
     clear.append(authzid);
@@ -106,7 +171,9 @@ struct Filler {
     return encoded(clear.view());
   }
 
-  std::optional<smtp::Secret> login(std::string_view rendering, bool redacted) {
+  // Each answer gets what the prompt it answered in the recording asked for: replay only goes
+  // on where the live prompt asks the same (challenge_mismatch).
+  std::optional<smtp::Secret> login(std::string_view rendering, bool redacted, const AuthStep& at) {
     if (!redacted) {
       // A kept LOGIN response is the user name (base64 on the wire); --auth-user replaces it.
       if (user.empty() || strip_crlf(rendering) == "*")
@@ -119,31 +186,20 @@ struct Filler {
       error = "cannot read the recorded AUTH LOGIN rendering";
       return std::nullopt;
     }
-    if (find_field(fields, "password")) return encoded(password);
-    if (const RenderedField* u = find_field(fields, "user")) {
-      auto name = user_for(u);
-      if (!name) return std::nullopt;
-      return encoded(*name);
+    const RenderedField* u = find_field(fields, "user");
+    if (!u && !find_field(fields, "password")) {
+      error = "cannot read the recorded AUTH LOGIN rendering";
+      return std::nullopt;
     }
-    error = "cannot read the recorded AUTH LOGIN rendering";
-    return std::nullopt;
+    // The record labels every LOGIN answer after the first a password, even one to a
+    // "Username:" asked after "Password:": the user name goes there, never the password (the
+    // server would take it for a user name, and may log it).
+    if (!u && !at.at_user_prompt()) return encoded(password);
+    auto name = user_for(u, at.hidden_user_reason());
+    if (!name) return std::nullopt;
+    return encoded(*name);
   }
 };
-
-// Walks the SASL exchanges: calls fn(step, mechanism, is_auth_line) for every auth step.
-template <typename Dialogue, typename Fn>
-void for_each_auth_step(Dialogue& d, Fn fn) {
-  std::string mechanism;
-  for (auto& s : d.client) {
-    if (s.kind != smtp::EventKind::auth) {
-      mechanism.clear();
-      continue;
-    }
-    const bool auth_line = starts_with_auth(s.bytes);
-    if (auth_line) mechanism = split_auth_line(s.bytes).mechanism;
-    if (!fn(s, mechanism, auth_line)) return;
-  }
-}
 
 }  // namespace
 
@@ -233,8 +289,8 @@ std::string retried_auth_refusal(const RecordedDialogue& dialogue) {
     bool password = false;
   };
   std::vector<Exchange> exchanges;
-  for_each_auth_step(dialogue, [&](const ClientStep& s, const std::string&, bool auth_line) {
-    if (auth_line) exchanges.push_back({s.seq, false});
+  for_each_auth_step(dialogue, [&](const ClientStep& s, const AuthStep& at) {
+    if (at.auth_line) exchanges.push_back({s.seq, false});
     if (!exchanges.empty() && s.redacted && s.bytes.find("password=") != std::string::npos)
       exchanges.back().password = true;
     return true;
@@ -248,6 +304,23 @@ std::string retried_auth_refusal(const RecordedDialogue& dialogue) {
            "password it is given in every AUTH, so it cannot reproduce that";
   }
   return {};
+}
+
+// What one redacted PLAIN or LOGIN step needs filled in, added to `needs`.
+void add_step_needs(AuthNeeds& needs, const ClientStep& s, const AuthStep& at) {
+  const std::string_view text =
+      at.auth_line ? std::string_view(s.bytes).substr(split_auth_line(s.bytes).prefix.size())
+                   : std::string_view(s.bytes);
+  const bool password = text.find("password=") != std::string_view::npos;
+  // As Filler::login reads it: a password at a user-name prompt is the user name.
+  const bool user_prompt = at.at_user_prompt();
+  if (password && !user_prompt) needs.password = true;
+  const bool hidden_user = (password && user_prompt) ||
+                           text.find("authcid=<") != std::string_view::npos ||
+                           text.find("user=<") != std::string_view::npos;
+  if (!hidden_user || needs.user) return;
+  needs.user = true;
+  needs.user_why = "event " + std::to_string(s.seq) + ": " + at.hidden_user_reason();
 }
 
 }  // namespace
@@ -266,8 +339,9 @@ AuthNeeds auth_needs(const RecordedDialogue& dialogue) {
                     "); it cannot be sent again";
     return needs;
   }
-  for_each_auth_step(dialogue, [&](const ClientStep& s, const std::string& mech, bool auth_line) {
+  for_each_auth_step(dialogue, [&](const ClientStep& s, const AuthStep& at) {
     if (!s.redacted) return true;
+    const std::string& mech = at.mechanism;
     if (mech != "PLAIN" && mech != "LOGIN") {
       needs.refusal = "the session authenticated with AUTH " +
                       (mech.empty() ? std::string("(unknown mechanism)") : mech) +
@@ -275,13 +349,7 @@ AuthNeeds auth_needs(const RecordedDialogue& dialogue) {
       return false;
     }
     needs.mechanism = mech;
-    const std::string_view text =
-        auth_line ? std::string_view(s.bytes).substr(split_auth_line(s.bytes).prefix.size())
-                  : std::string_view(s.bytes);
-    if (text.find("password=") != std::string_view::npos) needs.password = true;
-    if (text.find("authcid=<") != std::string_view::npos ||
-        text.find("user=<") != std::string_view::npos)
-      needs.user = true;
+    add_step_needs(needs, s, at);
     return true;
   });
   return needs;
@@ -316,15 +384,6 @@ std::string auth_mechanism_at(const RecordedDialogue& dialogue, std::uint64_t se
 
 namespace {
 
-// The text a 334 line carries: its base64 decoded, else as it stands.
-std::string challenge_text(std::string_view line) {
-  line = strip_crlf(line);
-  line.remove_prefix(std::min<std::size_t>(line.size(), 3));  // "334"
-  if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-  std::optional<std::string> decoded = smtp::base64_decode(line);
-  return decoded ? std::move(*decoded) : std::string(line);
-}
-
 // What a LOGIN prompt asks for, decided as the record's redactor decides it.
 std::string login_prompt_request(std::string_view line) {
   return smtp::login_prompt_asks_for_password(challenge_text(line)) ? "a password" : "a user name";
@@ -349,11 +408,12 @@ std::string challenge_mismatch(std::string_view mechanism, std::string_view reco
 namespace {
 
 // Fills one PLAIN or LOGIN step (s.filled), unless it is kept as recorded. False with `error`.
-bool fill_step(Filler& filler, ClientStep& s, const std::string& mech, bool auth_line) {
+bool fill_step(Filler& filler, ClientStep& s, const AuthStep& at) {
+  const std::string& mech = at.mechanism;
   if (!s.redacted && (mech != "LOGIN" || filler.user.empty())) return true;  // kept as recorded
   std::string rendering;
   std::string prefix;
-  if (auth_line) {
+  if (at.auth_line) {
     AuthLine a = split_auth_line(s.bytes);
     if (!a.initial) return true;  // no initial response: nothing to fill
     prefix = a.prefix + " ";
@@ -364,7 +424,7 @@ bool fill_step(Filler& filler, ClientStep& s, const std::string& mech, bool auth
   std::optional<smtp::Secret> wire =
       mech == "PLAIN"
           ? (s.redacted ? filler.plain(rendering) : std::optional(smtp::Secret::copy_of(rendering)))
-          : filler.login(rendering, s.redacted);
+          : filler.login(rendering, s.redacted, at);
   if (!wire) {
     filler.error = "event " + std::to_string(s.seq) + ": " + filler.error;
     return false;
@@ -417,16 +477,16 @@ bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string
   // --auth-user and the password given may change), exchange by exchange.
   FilledLineRenderer renderer(dialogue);
   bool ok = true;
-  for_each_auth_step(dialogue, [&](ClientStep& s, const std::string& mech, bool auth_line) {
-    if (mech != "PLAIN" && mech != "LOGIN") {
+  for_each_auth_step(dialogue, [&](ClientStep& s, const AuthStep& at) {
+    if (at.mechanism != "PLAIN" && at.mechanism != "LOGIN") {
       if (s.redacted) {
-        error = "AUTH " + mech + " cannot be replayed";
+        error = "AUTH " + at.mechanism + " cannot be replayed";
         ok = false;
       }
       return ok;
     }
-    if (!fill_step(filler, s, mech, auth_line)) return ok = false;
-    smtp::RedactedLine shown = renderer.render(s, auth_line);
+    if (!fill_step(filler, s, at)) return ok = false;
+    smtp::RedactedLine shown = renderer.render(s, at.auth_line);
     if (!s.filled) return true;
     // Defence in depth: a step the record holds redacted carried a secret, so a rendering that
     // shows it in full must be wrong; the recorded rendering is shown instead.

@@ -14,7 +14,8 @@ namespace mailtap::tools {
 
 struct AuthNeeds {
   bool password = false;  // some redacted step holds a password
-  bool user = false;      // some redacted step holds a user name (--redact-users at record time)
+  bool user = false;      // some step needs a user name the record does not hold: --auth-user
+  std::string user_why;   // why, for the first such step ("event 7: ...")
   std::string mechanism;  // the (last) mechanism whose lines need filling, e.g. "PLAIN"
   std::string refusal;    // non-empty: the recording cannot be replayed, and why (also for a
                           // redacted line outside AUTH, which nothing can fill in)
@@ -33,6 +34,9 @@ std::string mailtap_login_refusal(const RecordedDialogue& dialogue, std::string_
 // Replaces every redacted SASL step's bytes with wire bytes built from `user` (empty: the
 // recorded user name) and `password`. False with `error` set if a step cannot be rebuilt.
 // The filled lines go to ClientStep::filled (Secrets, wiped with the dialogue).
+// A LOGIN answer gets what its recorded prompt asked for: the recorded field, except that an
+// answer recorded as a password at a prompt that asked for the user name (the record labels a
+// second answer a password whatever its prompt) gets the user name, never the password.
 bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string_view password,
                   std::string& error);
 

@@ -270,12 +270,26 @@ RedactedLine AuthRedactor::client_response(std::string_view line) {
   return out;
 }
 
-bool login_prompt_asks_for_password(std::string_view decoded_prompt) {
-  std::string lower(decoded_prompt);
+namespace {
+
+std::string ascii_lower(std::string_view s) {
+  std::string lower(s);
   for (char& c : lower) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
-  return lower.find("pass") != std::string::npos;
+  return lower;
+}
+
+}  // namespace
+
+bool login_prompt_asks_for_password(std::string_view decoded_prompt) {
+  return ascii_lower(decoded_prompt).find("pass") != std::string::npos;
+}
+
+bool login_prompt_asks_for_user(std::string_view decoded_prompt) {
+  const std::string lower = ascii_lower(decoded_prompt);
+  return lower.find("pass") == std::string::npos &&
+         (lower.find("user") != std::string::npos || lower.find("name") != std::string::npos);
 }
 
 RedactedLine AuthRedactor::server_challenge(std::string_view line) {

@@ -26,6 +26,9 @@ namespace mailtap::smtp {
 // variant servers send hold "pass", in any case). The record's redaction and replay's check of a
 // live prompt against the recorded one must decide this the same way: both call this.
 bool login_prompt_asks_for_password(std::string_view decoded_prompt);
+// Whether it asks for the user name instead ("Username:", "User Name": "user" or "name", in any
+// case, and no "pass"). A prompt that asks for neither says nothing.
+bool login_prompt_asks_for_user(std::string_view decoded_prompt);
 
 struct RedactionPolicy {
   // --redact-users: user names are secrets too. They are rendered as redaction tokens and never

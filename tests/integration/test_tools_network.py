@@ -137,17 +137,30 @@ class ToolsNetworkTest(h.IntegrationCase):
     @staticmethod
     def login_server(first_prompt, second_prompt):
         """A fake server's handler for AUTH LOGIN that asks `first_prompt`, then `second_prompt`
-        (each a whole 334 line), then accepts; a "*" cancels the exchange."""
+        (each a whole 334 line), then accepts; a "*" cancels the exchange. Each answer is kept
+        with the prompt it answered, in the session's `login_answers`."""
         def handler(sess, phase, line):
             if line.upper().startswith(b"AUTH LOGIN"):
                 sess.login_prompts = [second_prompt, b"235 2.7.0 Authentication successful\r\n"]
+                sess.login_answers = []
+                sess.asked = first_prompt
                 return first_prompt
             if line == b"*\r\n":
                 return b"501 5.7.0 Authentication cancelled\r\n"
             if getattr(sess, "login_prompts", None):
-                return sess.login_prompts.pop(0)
+                sess.login_answers.append((sess.asked, line))
+                sess.asked = sess.login_prompts.pop(0)
+                return sess.asked
             return None
         return handler
+
+    @staticmethod
+    def answers(user, first, second):
+        """What a server asking `first` then `second` (PASSWORD_PROMPT, USERNAME_PROMPT) must
+        receive from a client that answers each with what it asks for."""
+        def answer(prompt):
+            return base64.b64encode(user[1 if prompt == PASSWORD_PROMPT else 0].encode()) + b"\r\n"
+        return [(first, answer(first)), (second, answer(second))]
 
     def record_password_first(self, user):
         """A session recorded through a proxy to a server that asks "Password:" before
@@ -166,7 +179,7 @@ class ToolsNetworkTest(h.IntegrationCase):
             c.cmd("QUIT")
         return self.wait_new_session(before)
 
-    def replay_to_login_server(self, sid, user, first_prompt, second_prompt):
+    def replay_to_login_server(self, sid, user, first_prompt, second_prompt, *extra):
         """Replays `sid` to a fake server asking `first_prompt` then `second_prompt`; returns
         (the replay's result, the server's session once closed, the rows of the sessions
         recorded meanwhile)."""
@@ -174,10 +187,22 @@ class ToolsNetworkTest(h.IntegrationCase):
         before = {row[0] for row in self.sessions()}
         cp = self.tool("replay", sid, "--to", fake.address, "--ca-file", self.pki.ca_cert,
                        "--tls-name", "localhost", "--db", self.db, "--password-env", "REPLAY_PW",
-                       env={"REPLAY_PW": user[1]})
+                       *extra, env={"REPLAY_PW": user[1]})
         server = fake.wait_sessions(1)[0]
         self.assertTrue(server.closed.wait(10))
         return cp, server, [row for row in self.sessions() if row[0] not in before]
+
+    def assert_password_nowhere(self, user, *sids):
+        """Neither `user`'s password nor its base64 in what `show` prints of each session, nor
+        in any file of the database."""
+        for sid in sids:
+            shown = self.tool("show", sid, "--db", self.db)
+            self.assertEqual(shown.returncode, 0, shown.stdout + shown.stderr)
+            self.assert_no_password(user, shown.stdout + shown.stderr)
+        for path in self.db.parent.glob("mailtap.db*"):
+            data = path.read_bytes()
+            self.assertNotIn(user[1].encode(), data, path)
+            self.assertNotIn(base64.b64encode(user[1].encode()), data, path)
 
     def assert_login_cancelled(self, sid, user, cp, server, new, mismatch):
         """The replay stopped at the first LOGIN prompt, cancelled it with "*" and sent no
@@ -194,13 +219,8 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertNotIn(b"MAIL FROM", received)
         self.assertEqual([row[1] for row in new], [sid], self.sessions())
         shown = self.tool("show", new[0][0], "--db", self.db)
-        self.assertEqual(shown.returncode, 0, shown.stdout + shown.stderr)
         self.assertIn("*", shown.stdout)
-        self.assert_no_password(user, shown.stdout + shown.stderr)
-        for path in self.db.parent.glob("mailtap.db*"):
-            data = path.read_bytes()
-            self.assertNotIn(user[1].encode(), data, path)
-            self.assertNotIn(base64.b64encode(user[1].encode()), data, path)
+        self.assert_password_nowhere(user, new[0][0])
 
     def test_replay_cancels_auth_login_when_the_server_asks_for_the_password_first(self):
         # Recorded against Postfix ("Username:" then "Password:"); replayed to a server that asks
@@ -216,9 +236,41 @@ class ToolsNetworkTest(h.IntegrationCase):
         # recording's first answer is the password; replayed to one that asks "Username:" first,
         # which would take the password for a user name (and may log it): cancelled as well.
         sid = self.record_password_first(BOB)
-        cp, server, new = self.replay_to_login_server(sid, BOB, USERNAME_PROMPT, PASSWORD_PROMPT)
+        cp, server, new = self.replay_to_login_server(sid, BOB, USERNAME_PROMPT, PASSWORD_PROMPT,
+                                                      "--auth-user", BOB[0])
         self.assert_login_cancelled(sid, BOB, cp, server, new, "the server asked for a user name "
                                     "where the recording asked for a password")
+
+    def test_replay_answers_a_password_first_server_as_the_recording_did(self):
+        # Recorded against a server that asks "Password:" first, replayed to one that does the
+        # same: the password goes to "Password:" only, the user name to "Username:". The record
+        # hides the answer to a "Username:" asked second, so the user name comes from
+        # --auth-user.
+        sid = self.record_password_first(BOB)
+        cp, server, new = self.replay_to_login_server(sid, BOB, PASSWORD_PROMPT, USERNAME_PROMPT,
+                                                      "--auth-user", BOB[0])
+        self.assertEqual(server.login_answers,
+                         self.answers(BOB, PASSWORD_PROMPT, USERNAME_PROMPT))
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn("every reply class matches", cp.stdout)
+        self.assertIn(b"MAIL FROM:<sender@client.test>", bytes(server.post_tls))
+        self.assert_no_password(BOB, cp.stdout + cp.stderr)
+        self.assertEqual([row[1] for row in new], [sid], self.sessions())
+        self.assert_password_nowhere(BOB, sid, new[0][0])
+
+    def test_replay_of_a_password_first_login_needs_the_user_name(self):
+        # Without --auth-user nothing can go to "Username:", and the password must not stand
+        # in: refused before anything is sent.
+        sid = self.record_password_first(BOB)
+        fake = self.fake("good", handler=self.login_server(PASSWORD_PROMPT, USERNAME_PROMPT))
+        cp = self.tool("replay", sid, "--to", fake.address, "--ca-file", self.pki.ca_cert,
+                       "--tls-name", "localhost", "--db", self.db, "--password-env", "REPLAY_PW",
+                       env={"REPLAY_PW": BOB[1]})
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertRegex(cp.stderr, rf"session {sid} cannot be replayed without --auth-user: "
+                                    r"event \d+: the server asked for the user name after the "
+                                    r"password, and the record keeps that answer hidden")
+        self.assertEqual(fake.sessions, [])
 
     def test_replay_pipelines_where_the_original_pipelined(self):
         sid, tok, _ = self.record(extra=["--pipeline"])

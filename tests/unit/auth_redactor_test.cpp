@@ -216,6 +216,21 @@ TEST(AuthRedactor, LoginPasswordPromptFirstIsRedacted) {
   EXPECT_EQ(r.user(), "");
 }
 
+TEST(AuthRedactor, LoginPromptPredicates) {
+  for (const char* p : {"Password:", "password", "PASSWORD", "Your passphrase"}) {
+    EXPECT_TRUE(login_prompt_asks_for_password(p)) << p;
+    EXPECT_FALSE(login_prompt_asks_for_user(p)) << p;
+  }
+  for (const char* p : {"Username:", "username", "User Name", "Name?"})
+    EXPECT_TRUE(login_prompt_asks_for_user(p)) << p;
+  // "User password" asks for a password: that decides.
+  EXPECT_FALSE(login_prompt_asks_for_user("User password"));
+  for (const char* p : {"", "Who are you?", "\x01"}) {
+    EXPECT_FALSE(login_prompt_asks_for_user(p)) << p;
+    EXPECT_FALSE(login_prompt_asks_for_password(p)) << p;
+  }
+}
+
 TEST(AuthRedactor, LoginThirdResponseIsDenied) {
   AuthRedactor r;
   r.begin("AUTH LOGIN YWxpY2U=");

@@ -207,6 +207,72 @@ TEST(ReplayCredentials, NeverShowsALoginPasswordAskedForFirst) {
   }
 }
 
+// A server that asks "Password:", then "Username:", and a client that followed the prompts;
+// `second` is how the record holds the second answer.
+std::vector<storage::EventRow> login_password_then_user_session(const std::string& second) {
+  return {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 AUTH LOGIN\r\n"),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH", "AUTH LOGIN\r\n"),
+      ev(Direction::upstream_to_client, EventKind::auth, "AUTH", "334 UGFzc3dvcmQ6\r\n", 334),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH",
+         "[password=<redacted 11 bytes>]\r\n", 0, true),
+      ev(Direction::upstream_to_client, EventKind::auth, "AUTH", "334 VXNlcm5hbWU6\r\n", 334),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH", second + "\r\n", 0, true),
+      reply("AUTH", 235, "235 ok\r\n"),
+      client("QUIT", "QUIT\r\n"),
+      reply("QUIT", 221, "221 bye\r\n"),
+  };
+}
+
+// The record holds the answer to "Username:" as a password ([password=<redacted>] twice) or
+// labelled by its prompt ([user=<redacted>]): either way the user name goes to "Username:", the
+// password only to "Password:".
+TEST(ReplayCredentials, FillsEachLoginAnswerWithWhatItsPromptAskedFor) {
+  for (const std::string second : {"[user=<redacted 3 bytes>]", "[password=<redacted 3 bytes>]"}) {
+    SCOPED_TRACE(second);
+    RecordedDialogue d;
+    std::string error;
+    ASSERT_TRUE(build_recorded_dialogue(login_password_then_user_session(second), d, error))
+        << error;
+    const AuthNeeds needs = auth_needs(d);
+    EXPECT_EQ(needs.refusal, "");
+    EXPECT_TRUE(needs.password);
+    EXPECT_TRUE(needs.user);  // the record does not hold it
+    EXPECT_EQ(needs.user_why,
+              "event " + std::to_string(d.client[3].seq) +
+                  ": the server asked for the user name after the password, and the record "
+                  "keeps that answer hidden (a client answering by position sends its password "
+                  "there)");
+    ASSERT_TRUE(fill_secrets(d, "bob", "hunter2pass", error)) << error;
+    EXPECT_EQ(d.client[2].wire(), smtp::base64_encode("hunter2pass") + "\r\n");
+    EXPECT_EQ(d.client[3].wire(), smtp::base64_encode("bob") + "\r\n");
+    EXPECT_EQ(d.client[2].summary(), "[password=<redacted 11 bytes>]");
+    EXPECT_TRUE(d.client[3].summary().starts_with("[")) << d.client[3].summary();
+    EXPECT_EQ(d.client[3].summary().find("Ym9i"), std::string::npos) << d.client[3].summary();
+  }
+}
+
+TEST(ReplayCredentials, RefusesALoginUserNameItCannotKnow) {
+  // Without --auth-user, nothing can go to "Username:": the password must not stand in.
+  for (const std::string second : {"[user=<redacted 3 bytes>]", "[password=<redacted 3 bytes>]"}) {
+    SCOPED_TRACE(second);
+    RecordedDialogue d;
+    std::string error;
+    ASSERT_TRUE(build_recorded_dialogue(login_password_then_user_session(second), d, error))
+        << error;
+    EXPECT_FALSE(fill_secrets(d, "", "hunter2pass", error));
+    EXPECT_NE(error.find("event " + std::to_string(d.client[3].seq) +
+                         ": the server asked for "
+                         "the user name after the password"),
+              std::string::npos)
+        << error;
+    EXPECT_NE(error.find("give --auth-user"), std::string::npos) << error;
+    EXPECT_FALSE(d.client[3].filled);
+  }
+}
+
 TEST(ReplayCredentials, AStepRecordedRedactedIsNeverShownInFull) {
   // Recorded with --redact-users: the user name was a secret then, so it stays hidden even
   // though the renderer (which keeps user names) would show the one --auth-user gave.
@@ -456,6 +522,38 @@ TEST(ReplayDriver, GoesOnWhenTheLoginPromptsAskTheSameInOtherWords) {
   d.upstream_bytes("221 bye\r\n");
   EXPECT_TRUE(d.finished());
   EXPECT_TRUE(d.report().all_match()) << d.report().stopped;
+}
+
+TEST(ReplayDriver, AnswersAPasswordFirstServerAsItsRecordingDid) {
+  RecordedDialogue recording;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(
+      login_password_then_user_session("[password=<redacted 3 bytes>]"), recording, error))
+      << error;
+  ASSERT_TRUE(fill_secrets(recording, "bob", "s3cret", error)) << error;
+  std::vector<smtp::RecordedEvent> events;
+  std::vector<smtp::Message> messages;
+  ReplayDriver d(recording, {}, events, messages);
+  smtp::ReplyParser p;
+  p.feed("220 new ESMTP\r\n");
+  d.start(*p.next(), smtp::Phase::tls);
+  d.take_to_upstream();
+  d.upstream_bytes("250-new\r\n250 AUTH LOGIN\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "AUTH LOGIN\r\n");
+  d.upstream_bytes("334 UGFzc3dvcmQ6\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), smtp::base64_encode("s3cret") + "\r\n");
+  d.upstream_bytes("334 VXNlcm5hbWU6\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), smtp::base64_encode("bob") + "\r\n");
+  d.upstream_bytes("235 ok\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "QUIT\r\n");
+  d.upstream_bytes("221 bye\r\n");
+  EXPECT_TRUE(d.finished());
+  EXPECT_TRUE(d.report().all_match()) << d.report().stopped;
+  // The replay's own record labels the second answer by the live prompt, and hides it.
+  for (const auto& e : events) {
+    EXPECT_EQ(e->bytes.find(smtp::base64_encode("s3cret")), std::string::npos) << e->bytes;
+    EXPECT_EQ(e->bytes.find(smtp::base64_encode("bob")), std::string::npos) << e->bytes;
+  }
 }
 
 TEST(ReplayCredentials, ComparesChallengesByWhatTheyAsk) {
