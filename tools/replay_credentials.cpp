@@ -191,9 +191,9 @@ struct Filler {
       error = "cannot read the recorded AUTH LOGIN rendering";
       return std::nullopt;
     }
-    // The record labels every LOGIN answer after the first a password, even one to a
-    // "Username:" asked after "Password:": the user name goes there, never the password (the
-    // server would take it for a user name, and may log it).
+    // Recordings made before each answer was labelled by its own prompt call the answer to a
+    // "Username:" asked after "Password:" a password too: the user name goes there, never the
+    // password (the server would take it for a user name, and may log it).
     if (!u && !at.at_user_prompt()) return encoded(password);
     auto name = user_for(u, at.hidden_user_reason());
     if (!name) return std::nullopt;

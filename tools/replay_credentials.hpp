@@ -35,8 +35,8 @@ std::string mailtap_login_refusal(const RecordedDialogue& dialogue, std::string_
 // recorded user name) and `password`. False with `error` set if a step cannot be rebuilt.
 // The filled lines go to ClientStep::filled (Secrets, wiped with the dialogue).
 // A LOGIN answer gets what its recorded prompt asked for: the recorded field, except that an
-// answer recorded as a password at a prompt that asked for the user name (the record labels a
-// second answer a password whatever its prompt) gets the user name, never the password.
+// answer recorded as a password at a prompt that asked for the user name (recordings made
+// before each answer was labelled by its own prompt) gets the user name, never the password.
 bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string_view password,
                   std::string& error);
 

@@ -185,7 +185,8 @@ RedactedLine AuthRedactor::begin(std::string_view line) {
   mech_ = Mech::unknown;
   step_ = 0;
   challenges_ = 0;
-  password_prompt_ = cancelled_ = oauth_error_ = false;
+  login_prompt_ = LoginPrompt::none;
+  cancelled_ = oauth_error_ = false;
   scram_server_first_ = scram_server_final_ = false;
   if (!authenticated_) {
     mechanism_.clear();
@@ -329,11 +330,11 @@ AuthRedactor::Rendering AuthRedactor::challenge(std::string_view data) {
     case Mech::plain:
     case Mech::cram_md5:
       break;
-    case Mech::login: {
-      // Clients answer LOGIN by position, but the prompt is the better hint when it exists.
-      password_prompt_ = login_prompt_asks_for_password(data);
+    case Mech::login:
+      login_prompt_ = login_prompt_asks_for_password(data) ? LoginPrompt::password
+                      : login_prompt_asks_for_user(data)   ? LoginPrompt::user
+                                                           : LoginPrompt::other;
       break;
-    }
     case Mech::xoauth2:
     case Mech::oauthbearer:
       // After the token, a 334 can only be the RFC 7628 §3.2.2 error (JSON, not a secret).
@@ -386,25 +387,24 @@ AuthRedactor::Rendering AuthRedactor::respond(std::string_view wire, bool initia
       empty_initial ? std::optional<Secret>(Secret()) : base64_decode_secret(wire);
   const bool ok = data.has_value();
   const bool after_oauth_error = std::exchange(oauth_error_, false);
+  const LoginPrompt prompt = std::exchange(login_prompt_, LoginPrompt::none);
   const int k = step_;
   if (step_ < kMaxSteps) ++step_;  // saturate: only "first", "second", "later" matter
-  Rendering r = ok ? dispatch(k, after_oauth_error, data->view()) : Rendering{};
+  Rendering r = ok ? dispatch(k, after_oauth_error, prompt, data->view()) : Rendering{};
   // Denials measure and fingerprint the wire bytes: the decoded ones may not mean anything.
   if (r.kind == Payload::deny) return deny(wire);
   return r;
 }
 
-AuthRedactor::Rendering AuthRedactor::dispatch(int k, bool after_oauth_error, std::string_view d) {
+AuthRedactor::Rendering AuthRedactor::dispatch(int k, bool after_oauth_error, LoginPrompt prompt,
+                                               std::string_view d) {
   if (d.empty()) return {Payload::keep, ""};  // zero bytes cannot hold a secret
   switch (mech_) {
     case Mech::plain:
       if (k == 0) return respond_plain(d);
       break;
     case Mech::login:
-      if (k == 0 && !password_prompt_) return respond_login(d);
-      // Second response, or a first one the server asked a password for: always the secret.
-      if (k <= 1) return {Payload::fields, "password=" + token(d)};
-      break;
+      return login_answer(k, prompt, d);
     case Mech::cram_md5:
       // Server-first (RFC 2195): a response before the challenge is not CRAM-MD5.
       if (k == 0 && challenges_ > 0) return respond_cram(d);
@@ -441,6 +441,18 @@ AuthRedactor::Rendering AuthRedactor::respond_plain(std::string_view d) {
   learn_user(authcid);
   return {Payload::fields, "authzid=" + user_field(authzid) + " authcid=" + user_field(authcid) +
                                " password=" + token(d.substr(n2 + 1))};
+}
+
+// Each answer is labelled by what its prompt asked, so that `mailtap replay` sends each field
+// where the server asks for it. Only the first answer can be kept as the user name: a client
+// that answers by position (Python's smtplib does) sends the password second whatever the
+// prompt says, so a second answer is hidden even when the server asked it for the user name.
+AuthRedactor::Rendering AuthRedactor::login_answer(int k, LoginPrompt prompt, std::string_view d) {
+  if (k == 0 && prompt != LoginPrompt::password) return respond_login(d);
+  if (k == 1 && prompt == LoginPrompt::user) return {Payload::fields, "user=" + token(d)};
+  // When in doubt (a prompt that says neither, no prompt), the password.
+  if (k <= 1) return {Payload::fields, "password=" + token(d)};
+  return {};
 }
 
 // A "user name" with a control octet is not one: most often it is an AUTH PLAIN response

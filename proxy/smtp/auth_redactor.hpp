@@ -27,7 +27,8 @@ namespace mailtap::smtp {
 // live prompt against the recorded one must decide this the same way: both call this.
 bool login_prompt_asks_for_password(std::string_view decoded_prompt);
 // Whether it asks for the user name instead ("Username:", "User Name": "user" or "name", in any
-// case, and no "pass"). A prompt that asks for neither says nothing.
+// case, and no "pass"). A prompt that asks for neither says nothing: its answer is labelled by
+// position.
 bool login_prompt_asks_for_user(std::string_view decoded_prompt);
 
 struct RedactionPolicy {
@@ -99,10 +100,14 @@ class AuthRedactor {
     std::string body;  // decoded view (keep) or bracket contents (fields, deny)
   };
 
+  // LOGIN: what the 334 that the next response answers asked for.
+  enum class LoginPrompt : std::uint8_t { none, user, password, other };
+
   // Sub-parsers return a default Rendering (deny, empty body) for anything they do not accept;
   // respond()/server_challenge() turn that into a redaction of the wire bytes.
   Rendering respond(std::string_view wire, bool initial);
-  Rendering dispatch(int k, bool after_oauth_error, std::string_view data);
+  Rendering dispatch(int k, bool after_oauth_error, LoginPrompt prompt, std::string_view data);
+  Rendering login_answer(int k, LoginPrompt prompt, std::string_view data);
   Rendering respond_plain(std::string_view data);
   Rendering respond_login(std::string_view data);
   Rendering respond_cram(std::string_view data);
@@ -123,9 +128,10 @@ class AuthRedactor {
   std::string mechanism_;
   std::string user_;
   Mech mech_ = Mech::none;
+  // LOGIN: what the last 334 asked for; none once a response has answered it.
+  LoginPrompt login_prompt_ = LoginPrompt::none;
   int step_ = 0;                     // client responses seen in this exchange, initial included
   int challenges_ = 0;               // 334 lines seen in this exchange
-  bool password_prompt_ = false;     // LOGIN: the last 334 asked for a password
   bool cancelled_ = false;           // the client sent "*"
   bool oauth_error_ = false;         // OAuth: the last 334 was an error, expecting the dummy reply
   bool scram_server_first_ = false;  // SCRAM: server-first-message seen

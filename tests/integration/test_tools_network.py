@@ -162,19 +162,21 @@ class ToolsNetworkTest(h.IntegrationCase):
             return base64.b64encode(user[1 if prompt == PASSWORD_PROMPT else 0].encode()) + b"\r\n"
         return [(first, answer(first)), (second, answer(second))]
 
-    def record_password_first(self, user):
+    def record_password_first(self, user, by_position=False):
         """A session recorded through a proxy to a server that asks "Password:" before
-        "Username:", from a client that answers each prompt with what it asks for. Returns its
-        session id."""
+        "Username:", from a client that answers each prompt with what it asks for (or, with
+        `by_position`, the user name first and the password second, as smtplib does). Returns
+        its session id."""
         fake = self.fake("good", handler=self.login_server(PASSWORD_PROMPT, USERNAME_PROMPT))
         proxy = self.mailtap(fake.address, db=self.db)
         before = {row[0] for row in self.sessions()}
+        first, second = (user[0], user[1]) if by_position else (user[1], user[0])
         with h.SmtpSocket(proxy.port) as c:
             self.assertEqual(c.reply().code, 220)
             self.assertEqual(c.cmd("EHLO client.test").code, 250)
             self.assertEqual(c.cmd("AUTH LOGIN").raw, PASSWORD_PROMPT)
-            self.assertEqual(c.cmd(base64.b64encode(user[1].encode())).raw, USERNAME_PROMPT)
-            self.assertEqual(c.cmd(base64.b64encode(user[0].encode())).code, 235)
+            self.assertEqual(c.cmd(base64.b64encode(first.encode())).raw, USERNAME_PROMPT)
+            self.assertEqual(c.cmd(base64.b64encode(second.encode())).code, 235)
             self.assertEqual(c.cmd("MAIL FROM:<sender@client.test>").code, 250)
             c.cmd("QUIT")
         return self.wait_new_session(before)
@@ -244,8 +246,8 @@ class ToolsNetworkTest(h.IntegrationCase):
     def test_replay_answers_a_password_first_server_as_the_recording_did(self):
         # Recorded against a server that asks "Password:" first, replayed to one that does the
         # same: the password goes to "Password:" only, the user name to "Username:". The record
-        # hides the answer to a "Username:" asked second, so the user name comes from
-        # --auth-user.
+        # hides the answer to a "Username:" asked second (see the next test), so the user name
+        # comes from --auth-user.
         sid = self.record_password_first(BOB)
         cp, server, new = self.replay_to_login_server(sid, BOB, PASSWORD_PROMPT, USERNAME_PROMPT,
                                                       "--auth-user", BOB[0])
@@ -254,6 +256,9 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
         self.assertIn("every reply class matches", cp.stdout)
         self.assertIn(b"MAIL FROM:<sender@client.test>", bytes(server.post_tls))
+        shown = self.tool("show", sid, "--db", self.db)
+        self.assertIn("C: [password=<redacted 12 bytes>]", shown.stdout)
+        self.assertIn("C: [user=<redacted 3 bytes>]", shown.stdout)
         self.assert_no_password(BOB, cp.stdout + cp.stderr)
         self.assertEqual([row[1] for row in new], [sid], self.sessions())
         self.assert_password_nowhere(BOB, sid, new[0][0])
@@ -271,6 +276,19 @@ class ToolsNetworkTest(h.IntegrationCase):
                                     r"event \d+: the server asked for the user name after the "
                                     r"password, and the record keeps that answer hidden")
         self.assertEqual(fake.sessions, [])
+
+    def test_a_client_answering_login_by_position_leaves_no_password_in_the_record(self):
+        # smtplib answers AUTH LOGIN by position: to a server that asks "Password:" first it
+        # sends its user name there and its password at "Username:". That answer is labelled
+        # by its prompt (user) but stays hidden: the record cannot tell which client it has.
+        sid = self.record_password_first(BOB, by_position=True)
+        shown = self.tool("show", sid, "--db", self.db)
+        self.assertIn("C: [password=<redacted 3 bytes>]", shown.stdout)
+        self.assertIn("C: [user=<redacted 12 bytes>]", shown.stdout)
+        self.assert_password_nowhere(BOB, sid)
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as c:
+            self.assertIsNone(c.execute("SELECT auth_user FROM sessions WHERE id = ?",
+                                        (sid,)).fetchone()[0])
 
     def test_replay_pipelines_where_the_original_pipelined(self):
         sid, tok, _ = self.record(extra=["--pipeline"])

@@ -210,10 +210,57 @@ TEST(AuthRedactor, LoginPasswordPromptFirstIsRedacted) {
   r.begin("AUTH LOGIN");
   r.server_challenge("334 " + b64("Password:"));
   EXPECT_EQ(r.client_response(b64("early-secret")).text, "[password=<redacted 12 bytes>]");
-  // A second "Username:" prompt cannot make a later line visible: only the first can be a user.
+  // The second answer is labelled by its prompt, so replay sends the user name there; but it
+  // stays hidden: a client answering by position (smtplib) sent its password at that prompt.
   r.server_challenge("334 VXNlcm5hbWU6");
-  EXPECT_EQ(r.client_response(b64("late-secret")).text, "[password=<redacted 11 bytes>]");
+  const auto late = r.client_response(b64("late-secret"));
+  EXPECT_EQ(late.text, "[user=<redacted 11 bytes>]");
+  EXPECT_TRUE(late.redacted);
+  EXPECT_EQ(late.decoded, "user=<redacted 11 bytes>");
   EXPECT_EQ(r.user(), "");
+  r.finish(235);
+  EXPECT_EQ(r.user(), "");
+}
+
+// Each LOGIN answer is labelled by the prompt it answers, whatever the order; only the first
+// can be kept, and only when its prompt did not ask for the password.
+TEST(AuthRedactor, LoginAnswersAreLabelledByTheirOwnPrompts) {
+  struct Case {
+    std::string first_prompt, second_prompt, first, second;
+  };
+  const std::vector<Case> cases = {
+      {"Username:", "Password:", R"(user="alice")", "[password=<redacted 6 bytes>]"},
+      {"Password:", "Username:", "[password=<redacted 5 bytes>]", "[user=<redacted 6 bytes>]"},
+      {"password", "User Name", "[password=<redacted 5 bytes>]", "[user=<redacted 6 bytes>]"},
+      {"Username:", "Username:", R"(user="alice")", "[user=<redacted 6 bytes>]"},
+      {"Password:", "Password:", "[password=<redacted 5 bytes>]", "[password=<redacted 6 bytes>]"},
+      // Neither: the first is the user name by position, a later one the password.
+      {"Who?", "Again?", R"(user="alice")", "[password=<redacted 6 bytes>]"},
+      {"", "", R"(user="alice")", "[password=<redacted 6 bytes>]"},
+      {"Who?", "Username:", R"(user="alice")", "[user=<redacted 6 bytes>]"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.first_prompt + " / " + c.second_prompt);
+    AuthRedactor r;
+    r.begin("AUTH LOGIN");
+    r.server_challenge("334 " + b64(c.first_prompt));
+    const auto first = r.client_response(b64("alice"));
+    EXPECT_EQ(first.redacted ? first.text : first.decoded, c.first);
+    r.server_challenge("334 " + b64(c.second_prompt));
+    const auto second = r.client_response(b64("s3cret"));
+    EXPECT_EQ(second.text, c.second);
+    EXPECT_EQ(second.text.find("s3cret"), std::string::npos);
+  }
+}
+
+// A label comes from the prompt the line answers: a line sent ahead of a new prompt is not
+// taken for the user name because an earlier prompt asked for one.
+TEST(AuthRedactor, LoginPromptIsUsedOnce) {
+  AuthRedactor r;
+  r.begin("AUTH LOGIN");
+  r.server_challenge("334 VXNlcm5hbWU6");
+  EXPECT_EQ(r.client_response(b64("alice")).decoded, R"(user="alice")");
+  EXPECT_EQ(r.client_response(b64("s3cret")).text, "[password=<redacted 6 bytes>]");
 }
 
 TEST(AuthRedactor, LoginPromptPredicates) {

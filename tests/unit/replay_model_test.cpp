@@ -249,8 +249,7 @@ TEST(ReplayCredentials, FillsEachLoginAnswerWithWhatItsPromptAskedFor) {
     EXPECT_EQ(d.client[2].wire(), smtp::base64_encode("hunter2pass") + "\r\n");
     EXPECT_EQ(d.client[3].wire(), smtp::base64_encode("bob") + "\r\n");
     EXPECT_EQ(d.client[2].summary(), "[password=<redacted 11 bytes>]");
-    EXPECT_TRUE(d.client[3].summary().starts_with("[")) << d.client[3].summary();
-    EXPECT_EQ(d.client[3].summary().find("Ym9i"), std::string::npos) << d.client[3].summary();
+    EXPECT_EQ(d.client[3].summary(), "[user=<redacted 3 bytes>]");
   }
 }
 
