@@ -28,7 +28,7 @@ namespace mailtap::smtp {
 bool login_prompt_asks_for_password(std::string_view decoded_prompt);
 // Whether it asks for the user name instead ("Username:", "User Name": "user" or "name", in any
 // case, and no "pass"). A prompt that asks for neither says nothing: its answer is labelled by
-// position.
+// position. Shared with mailtap's own LOGIN client, which answers by these two.
 bool login_prompt_asks_for_user(std::string_view decoded_prompt);
 
 struct RedactionPolicy {

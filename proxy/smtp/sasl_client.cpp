@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "proxy/common/text.hpp"
+#include "proxy/smtp/auth_redactor.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/sasl_responses.hpp"
 
@@ -11,14 +12,6 @@ namespace mailtap::smtp {
 namespace {
 
 constexpr std::string_view kCrlf = "\r\n";
-
-bool contains_ci(std::string_view haystack, std::string_view needle) {
-  const auto lower = [](char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  };
-  return std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
-                     [&](char a, char b) { return lower(a) == lower(b); }) != haystack.end();
-}
 
 SaslStep send_step(Secret line) {
   return {SaslStep::Kind::send, std::move(line)};
@@ -175,13 +168,14 @@ SaslStep SaslClient::on_challenge(const Reply& reply) {
 }
 
 SaslStep SaslClient::answer_login(std::string_view prompt_b64) {
-  // Servers prompt "Username:" then "Password:"; the prompt decides when it says which, the
-  // order otherwise.
+  // Servers prompt "Username:" then "Password:", a few the other way round: the prompt decides
+  // when it says which, read as the record's redactor reads it (so the record labels each
+  // answer as what was sent), the order otherwise.
   bool wants_password = sent_user_;
   if (const std::optional<std::string> prompt = base64_decode(prompt_b64)) {
-    if (contains_ci(*prompt, "pass")) {
+    if (login_prompt_asks_for_password(*prompt)) {
       wants_password = true;
-    } else if (contains_ci(*prompt, "user") || contains_ci(*prompt, "name")) {
+    } else if (login_prompt_asks_for_user(*prompt)) {
       wants_password = false;
     }
   }

@@ -181,11 +181,12 @@ class ToolsNetworkTest(h.IntegrationCase):
             c.cmd("QUIT")
         return self.wait_new_session(before)
 
-    def replay_to_login_server(self, sid, user, first_prompt, second_prompt, *extra):
+    def replay_to_login_server(self, sid, user, first_prompt, second_prompt, *extra, **fake_kw):
         """Replays `sid` to a fake server asking `first_prompt` then `second_prompt`; returns
         (the replay's result, the server's session once closed, the rows of the sessions
         recorded meanwhile)."""
-        fake = self.fake("good", handler=self.login_server(first_prompt, second_prompt))
+        fake = self.fake("good", handler=self.login_server(first_prompt, second_prompt),
+                         **fake_kw)
         before = {row[0] for row in self.sessions()}
         cp = self.tool("replay", sid, "--to", fake.address, "--ca-file", self.pki.ca_cert,
                        "--tls-name", "localhost", "--db", self.db, "--password-env", "REPLAY_PW",
@@ -289,6 +290,31 @@ class ToolsNetworkTest(h.IntegrationCase):
         with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as c:
             self.assertIsNone(c.execute("SELECT auth_user FROM sessions WHERE id = ?",
                                         (sid,)).fetchone()[0])
+
+    def test_mailtap_own_login_answers_a_password_first_server_by_prompt(self):
+        # proxy --auth-user picks LOGIN from a server that offers nothing else and answers each
+        # prompt with what it asks for; its replay does the same.
+        fake = self.fake("good", auth_mechs="LOGIN",
+                         handler=self.login_server(PASSWORD_PROMPT, USERNAME_PROMPT))
+        proxy = self.mailtap(fake.address, db=self.db,
+                             extra_args=["--auth-user", BOB[0], "--password-env", "PROXY_PW"],
+                             env={"PROXY_PW": BOB[1]})
+        before = {row[0] for row in self.sessions()}
+        with h.SmtpSocket(proxy.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("MAIL FROM:<sender@client.test>").code, 250)
+            c.cmd("QUIT")
+        sid = self.wait_new_session(before)
+        server = fake.wait_sessions(1)[0]
+        expected = self.answers(BOB, PASSWORD_PROMPT, USERNAME_PROMPT)
+        self.assertEqual(server.login_answers, expected)
+        cp, server, new = self.replay_to_login_server(sid, BOB, PASSWORD_PROMPT, USERNAME_PROMPT,
+                                                      auth_mechs="LOGIN")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertRegex(cp.stdout, r"M: authenticated \(LOGIN\) +\| authenticated \(LOGIN\) +same")
+        self.assertEqual(server.login_answers, expected)
+        self.assert_password_nowhere(BOB, sid, new[0][0])
 
     def test_replay_pipelines_where_the_original_pipelined(self):
         sid, tok, _ = self.record(extra=["--pipeline"])
