@@ -1045,28 +1045,36 @@ void Dialogue::on_reply(Reply reply) {
   flush_local_replies();
 }
 
-// A reply while no command awaits one: relayed as it is, unless a message body is being sent.
-// Then a 1yz-3yz is refused: the client would take it as the answer to the end of data it has
-// not sent yet (a server that sends 354 and "250 queued" at once), and what the server makes
-// of the rest of the body is anyone's guess. A 4yz or 5yz there is a server refusing the message
-// before its end (a size limit, a filter) and, as a rule, closing: it is the client's to see
-// (see on_body_refused). A 421 may come at any time (RFC 5321 §3.8) and ends the session as ever.
+// A reply while no command awaits one, as the server sees it: a command mailtap has not
+// forwarded yet (held behind a sync point) is none it could be answering. A 421 may come at
+// any time (RFC 5321 §3.8): relayed, and the session ends. Anything else is out of step (every
+// reply answers one command, §4.2): relayed, the client would read it as the answer to its next
+// command, and every reply after it would be one off. Inside a message body a 4yz or 5yz is a
+// server refusing the message before its end (a size limit, a filter) and, as a rule, closing:
+// that one is the client's to see (see on_body_refused).
 void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
-  if (relaying_body() && reply.code != 421) {
-    if (reply.code >= 400) {
-      on_body_refused(reply, out);
-      return;
-    }
-    refuse_out_of_step_reply(
-        reply, std::move(out.event),
-        "replied " + std::to_string(reply.code) + " while the message body was still being sent",
-        "no command awaited a reply: the end of data was not sent yet");
+  if (reply.code == 421) {
+    out.event.note = "unsolicited reply";
+    record(std::move(out.event));
+    emit_client(out.to_client);
+    finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
     return;
   }
-  out.event.note = "unsolicited reply";
-  record(std::move(out.event));
-  emit_client(out.to_client);
-  if (reply.code == 421) finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+  const std::string code = std::to_string(reply.code);
+  if (!relaying_body()) {
+    refuse_out_of_step_reply(reply, std::move(out.event),
+                             "replied " + code + " when no command awaited a reply",
+                             "every reply answers one command (RFC 5321 §4.2); only a 421 may "
+                             "come unasked");
+    return;
+  }
+  if (reply.code >= 400) {
+    on_body_refused(reply, out);
+    return;
+  }
+  refuse_out_of_step_reply(reply, std::move(out.event),
+                           "replied " + code + " while the message body was still being sent",
+                           "no command awaited a reply: the end of data was not sent yet");
 }
 
 // A 4yz or 5yz while the body is still being sent ("552 5.3.4 Message size exceeds fixed

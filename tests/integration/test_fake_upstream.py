@@ -252,6 +252,33 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertTrue(refused[0]["note"].startswith("impossible reply: "), refused[0]["note"])
         self.assertEqual(bytes(evs[-1]["bytes"]), r.raw, "the 421 is the last event")
 
+    def test_a_reply_no_command_awaited_ends_the_session(self):
+        # A second reply to NOOP: a program client would read it as the answer to its next
+        # command, and every reply after it would be one off.
+        f = self.fake("good", replies={"NOOP": b"250 2.0.0 Ok\r\n250 2.0.0 Ok again\r\n"})
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            self.assertEqual(c.cmd("NOOP").code, 250)
+            r = c.reply()
+            self.assertEqual(r.code, 421, r)
+            self.assertRegex(r.text, r"^4\.5\.0 mailtap: .* replied 250 when no command awaited "
+                             r"a reply, which SMTP does not allow")
+            self.assertNotIn("Ok again", r.text)
+            self.assertTrue(c.is_closed(5), "connection not closed after the 421")
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(5))
+        tls = [line for phase, line in s.commands if phase == "tls"]
+        self.assertEqual(tls, [b"EHLO client.test\r\n", b"NOOP\r\n"], "sent upstream after the 421")
+        row, evs, _ = ended_session(mt)
+        self.assertEqual(row["outcome"], "error")
+        self.assertIn("replied 250 when no command awaited a reply", row["outcome_reason"])
+        refused = [e for e in evs if e["direction"] == "upstream_to_mailtap"
+                   and bytes(e["bytes"]) == b"250 2.0.0 Ok again\r\n"]
+        self.assertEqual(len(refused), 1, [dict(e) for e in evs])
+        self.assertTrue(refused[0]["note"].startswith("impossible reply: "), refused[0]["note"])
+
     def test_a_reply_inside_a_message_body_is_not_relayed(self):
         # 354 and "250 queued" in one write: the 250 answers no end of data the client sent.
         f = self.fake("good", replies={"DATA": b"354 go\r\n250 2.0.0 queued early\r\n"})

@@ -332,6 +332,28 @@ TEST(DialogueAssist, Xoauth2UserTakesTheTokenCommandsToken) {
   expect_no_secret(r, token1);
 }
 
+// While the AUTH waits for its token nothing is upstream awaiting a reply: a reply then is no
+// answer to the AUTH the client sent (the server has not seen it), though the client would
+// take it for one.
+TEST(DialogueAssist, AReplyWhileAnAuthWaitsForItsTokenEndsTheSession) {
+  const Result r = run_all_splits(
+      {
+          client("AUTH XOAUTH2 alice@example.com\r\nNOOP\r\n"),
+          upstream("235 2.7.0 ok\r\n"),
+          token(token1),
+      },
+      assist_options());
+  EXPECT_EQ(r.client_per_step[1].rfind("421 4.5.0 mailtap: up.example:587 replied 235 when no "
+                                       "command awaited a reply",
+                                       0),
+            0u)
+      << r.client_per_step[1];
+  EXPECT_EQ(r.to_upstream, "");
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::error);
+  expect_no_secret(r, token1);
+}
+
 // Without --oauth2-token-cmd mailtap refuses the AUTH itself (504); what the client pasted
 // behind it (a token, say) is read as commands and kept out of the record, as after any refused
 // AUTH. The AUTH line itself is recorded through the redactor, as every refused AUTH line is.

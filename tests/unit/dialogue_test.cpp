@@ -1419,12 +1419,71 @@ TEST(Dialogue, A421InsideAMessageBodyIsRelayedAndEndsTheSession) {
   EXPECT_EQ(r.ending->kind, Ending::Kind::upstream_closed);
 }
 
-TEST(Dialogue, AnUnsolicitedReplyBetweenCommandsIsStillRelayed) {
-  const Result r = run_all_splits({client(ehlo), upstream(ehlo_reply + "250 extra\r\n"),
-                                   client("NOOP\r\n"), upstream("250 ok\r\n")});
-  EXPECT_EQ(r.client_per_step[1], ehlo_reply_filtered + "250 extra\r\n");
-  EXPECT_EQ(r.client_per_step[3], "250 ok\r\n");
-  EXPECT_FALSE(r.finished);
+// Replies while no command awaits one and no body is being sent. Relayed, each would be read
+// as the answer to the client's next command, and every later reply would be one off.
+std::vector<ReplyCase> unsolicited_replies() {
+  const std::string ehlo_250 = "250 up.example\r\n";
+  return {
+      reply_case("250 before any command", {}, "250 hello\r\n"),
+      reply_case("250 behind the EHLO reply", {client(ehlo)}, "250 extra\r\n", ehlo_250),
+      reply_case("550 after MAIL's reply", after_ehlo("MAIL FROM:<a@x>\r\n", ehlo_250),
+                 "550 5.0.0 late\r\n", "250 ok\r\n"),
+      reply_case("535 while the client owes a SASL response",
+                 after_ehlo("AUTH LOGIN\r\n", ehlo_250), "535 5.7.8 no\r\n",
+                 "334 VXNlcm5hbWU6\r\n"),
+      reply_case("354 behind DATA's refusal", awaiting_data_reply(), "354 go\r\n",
+                 "250 ok\r\n250 ok\r\n554 5.5.1 no valid recipients\r\n"),
+  };
+}
+
+TEST(Dialogue, AReplyNoCommandAwaitsEndsTheSession) {
+  for (const ReplyCase& c : unsolicited_replies()) {
+    SCOPED_TRACE(c.what);
+    Script script = c.script;
+    script.push_back(upstream(c.prior + c.reply));
+    script.push_back(client("NOOP\r\n"));
+    const Result r = run_all_splits(script);
+    const std::string& to_client = r.client_per_step[script.size() - 2];
+    EXPECT_EQ(to_client.substr(0, c.prior.size()), c.prior);
+    EXPECT_EQ(to_client.substr(c.prior.size()),
+              "421 4.5.0 mailtap: up.example:587 replied " + c.reply.substr(0, 3) +
+                  " when no command awaited a reply, which SMTP does not allow, so its replies no "
+                  "longer match the commands sent; closing without ending any open message. Start "
+                  "a new session; if this recurs, tell the server's operator\r\n");
+    EXPECT_EQ(r.client_per_step.back(), "");
+    EXPECT_EQ(r.upstream_per_step.back(), "");
+    EXPECT_EQ(r.to_upstream.find("NOOP"), std::string::npos) << r.to_upstream;
+    EXPECT_TRUE(r.abandon);
+    ASSERT_TRUE(r.ending);
+    EXPECT_EQ(r.ending->kind, Ending::Kind::error);
+    EXPECT_EQ(r.ending->reason, "upstream replied " + c.reply.substr(0, 3) +
+                                    " when no command awaited a reply: every reply answers one "
+                                    "command (RFC 5321 §4.2); only a 421 may come unasked");
+    auto refused = find_events(r, Direction::upstream_to_mailtap, EventKind::reply);
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0]->bytes, c.reply);
+    EXPECT_EQ(refused[0]->note.rfind("impossible reply: ", 0), 0u) << refused[0]->note;
+    auto local = find_events(r, Direction::mailtap_to_client, EventKind::local_reply);
+    ASSERT_EQ(local.size(), 1u);
+    EXPECT_EQ(local[0]->reply_code, 421);
+  }
+}
+
+// The server's view decides: a command the client sent that mailtap has not forwarded yet is
+// none the server could be answering. Here NOOP waits behind EHLO's reply, and the reply after
+// that one came in the same read, before NOOP went upstream. (Had the read ended between the
+// two, NOOP would have gone first, and the second reply would be NOOP's by order.)
+TEST(Dialogue, AReplyBeforeAHeldCommandWentUpstreamIsUnsolicited) {
+  const Result r = run({client(ehlo + "NOOP\r\n"), upstream("250 up.example\r\n250 extra\r\n")},
+                       whole, test_options());
+  EXPECT_EQ(r.client_per_step[1].rfind("250 up.example\r\n421 4.5.0 mailtap: up.example:587 "
+                                       "replied 250 when no command awaited a reply",
+                                       0),
+            0u)
+      << r.client_per_step[1];
+  EXPECT_EQ(r.to_upstream, ehlo);
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::error);
 }
 
 // What RFC 5321 allows stays allowed: each (command, reply) here is relayed as usual.
