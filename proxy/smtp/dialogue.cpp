@@ -1046,13 +1046,18 @@ void Dialogue::on_reply(Reply reply) {
 }
 
 // A reply while no command awaits one, as the server sees it: a command mailtap has not
-// forwarded yet (held behind a sync point) is none it could be answering. A 421 may come at
-// any time (RFC 5321 §3.8): relayed, and the session ends. Anything else is out of step (every
-// reply answers one command, §4.2): relayed, the client would read it as the answer to its next
-// command, and every reply after it would be one off. Inside a message body a 4yz or 5yz is a
-// server refusing the message before its end (a size limit, a filter) and, as a rule, closing:
-// that one is the client's to see (see on_body_refused).
+// forwarded yet (held behind a sync point) is none it could be answering. Inside a message body
+// a 4yz or 5yz is a server refusing the message before its end (a size limit, a filter, a 421
+// shutdown) and, as a rule, closing: that one is the client's to see, and nothing more of the
+// body may go (see on_body_refused). Elsewhere a 421 may come at any time (RFC 5321 §3.8):
+// relayed, and the session ends. Anything else is out of step (every reply answers one command,
+// §4.2): relayed, the client would read it as the answer to its next command, and every reply
+// after it would be one off.
 void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
+  if (relaying_body() && reply.code >= 400) {
+    on_body_refused(reply, out);
+    return;
+  }
   if (reply.code == 421) {
     out.event.note = "unsolicited reply";
     record(std::move(out.event));
@@ -1068,21 +1073,18 @@ void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
                              "come unasked");
     return;
   }
-  if (reply.code >= 400) {
-    on_body_refused(reply, out);
-    return;
-  }
   refuse_out_of_step_reply(reply, std::move(out.event),
                            "replied " + code + " while the message body was still being sent",
                            "no command awaited a reply: the end of data was not sent yet");
 }
 
 // A 4yz or 5yz while the body is still being sent ("552 5.3.4 Message size exceeds fixed
-// limit"): the server refuses the message without waiting for its end. Relayed as the server
-// sent it, so the client sees a permanent failure as permanent and does not retry it; nothing
-// more of the body goes upstream (the server no longer reads it as a message, and may read it
-// as commands), and the upstream is closed without a QUIT or an end of data, so the message is
-// discarded and has no row. The session ends as any upstream close does (upstream_closed).
+// limit", "421 4.3.2 shutting down"): the server refuses the message without waiting for its
+// end. Relayed as the server sent it, so the client sees a permanent failure as permanent and
+// does not retry it; nothing more of the body goes upstream, not even what the session has
+// queued for it (the server no longer reads it as a message, and may read it as commands), and
+// the upstream is closed without a QUIT or an end of data, so the message is discarded and has
+// no row. The session ends as any upstream close does (upstream_closed).
 void Dialogue::on_body_refused(const Reply& reply, Relayed& out) {
   flush_data_event();
   out.event.note =

@@ -4,8 +4,10 @@ server (mode "good"), which records every byte received after TLS."""
 
 import base64
 import os
+import contextlib
 import sqlite3
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -251,6 +253,53 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertEqual(len(refused), 1, [dict(e) for e in evs])
         self.assertTrue(refused[0]["note"].startswith("impossible reply: "), refused[0]["note"])
         self.assertEqual(bytes(evs[-1]["bytes"]), r.raw, "the 421 is the last event")
+
+    def test_a_421_inside_a_body_stops_what_mailtap_still_had_queued(self):
+        # The server stops reading the body, so that mailtap holds a good part of what it read
+        # from the client queued for it, then says 421 and reads on. Before the fix mailtap
+        # wrote its queue all the same: the server received every octet mailtap had read. Now
+        # the queue is dropped, and the server receives only what the sockets already held.
+        state = {}
+
+        def stop_mid_body(sess, phase, line):
+            if phase != "tls":
+                return None
+            if line.upper().startswith(b"DATA"):
+                state["body"] = True
+                return b"354 go\r\n"
+            if not state.get("body"):
+                return None
+            if "at_421" not in state:
+                time.sleep(1.5)  # not reading: the sockets and mailtap's queue fill up
+                state["at_421"] = len(sess.post_tls)
+                return b"421 4.3.2 shutting down\r\n"
+            return b""  # reads on, answering nothing, to count what still comes
+
+        def send_body(sock, body):
+            with contextlib.suppress(OSError):  # mailtap closes the connection after the 421
+                sock.sendall(body)
+
+        f = self.fake("good", handler=stop_mid_body, body_pause=1.0)
+        line = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2 + b"\r\n"
+        body = b"Subject: stopped\r\n\r\n" + line * (12 * 1024 * 1024 // len(line)) + b".\r\n"
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port, timeout=60) as c:
+            h.start_data(c, mail_from="a@client.test", rcpts=["b@example.test"])
+            threading.Thread(target=send_body, args=(c.sock, body), daemon=True).start()
+            r = c.reply()
+            self.assertEqual(str(r), "421 4.3.2 shutting down\r\n")
+            self.assertTrue(c.is_closed(5), "connection not closed after the 421")
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(10))
+        row, evs, msgs = ended_session(mt)
+        self.assertEqual(row["outcome"], "upstream_closed")
+        self.assertEqual(row["outcome_reason"], "upstream: 421 4.3.2 shutting down")
+        self.assertEqual(msgs, [])
+        # bytes_client_to_upstream counts every octet mailtap read for the upstream, the queued
+        # ones too: the server must have received fewer.
+        self.assertLess(len(s.post_tls), row["bytes_client_to_upstream"],
+                        "mailtap wrote the body it had queued after the server's 421")
+        self.assertNotIn(b"\r\n.\r\n", bytes(s.post_tls), "an end of data went upstream")
 
     def test_a_reply_no_command_awaited_ends_the_session(self):
         # A second reply to NOOP: a program client would read it as the answer to its next
