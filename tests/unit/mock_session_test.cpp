@@ -33,8 +33,15 @@ storage::EventRow reply(std::string verb, int code, std::string bytes) {
             code);
 }
 
+RecordedDialogue from_rows(const std::vector<storage::EventRow>& rows) {
+  RecordedDialogue d;
+  std::string error;
+  EXPECT_TRUE(build_recorded_dialogue(rows, d, error)) << error;
+  return d;
+}
+
 RecordedDialogue recording() {
-  std::vector<storage::EventRow> rows = {
+  return from_rows({
       ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
       client("EHLO", "EHLO client.test\r\n"),
       reply("EHLO", 250, "250-mx\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"),
@@ -51,12 +58,24 @@ RecordedDialogue recording() {
       reply("DATA", 250, "250 2.0.0 Ok: queued as ABC\r\n"),
       client("QUIT", "QUIT\r\n"),
       reply("QUIT", 221, "221 2.0.0 Bye\r\n"),
-  };
-  RecordedDialogue d;
-  std::string error;
-  EXPECT_TRUE(build_recorded_dialogue(rows, d, error)) << error;
-  return d;
+  });
 }
+
+// A MockSession started on a recording it keeps (the session refers to it), its greeting taken.
+class Served {
+ public:
+  explicit Served(RecordedDialogue r) : recording_(std::move(r)), session_(recording_) {
+    session_.start();
+    greeting_ = session_.take_to_client();
+  }
+  MockSession* operator->() { return &session_; }
+  const std::string& greeting() const { return greeting_; }
+
+ private:
+  RecordedDialogue recording_;
+  MockSession session_;
+  std::string greeting_;
+};
 
 smtp::Event got(EventKind k, std::string verb, std::string bytes) {
   smtp::Event e;
@@ -92,83 +111,73 @@ TEST(MockCompare, VerbsStrictlyAddressesIgnoringCaseParametersNot) {
 }
 
 TEST(MockSession, AnswersAPipeliningBareLfClientFromTheRecording) {
-  RecordedDialogue r = recording();
-  MockSession s(r);
-  s.start();
-  EXPECT_EQ(s.take_to_client(), "220 mx ESMTP\r\n");
-  s.client_bytes("EHLO nc\n");
+  Served s(recording());
+  EXPECT_EQ(s.greeting(), "220 mx ESMTP\r\n");
+  s->client_bytes("EHLO nc\n");
   // STARTTLS is removed from the EHLO reply, as mailtap's client saw it.
-  EXPECT_EQ(s.take_to_client(), "250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n");
-  s.client_bytes("AUTH PLAIN AGFsaWNlAHg=\n");
-  EXPECT_EQ(s.take_to_client(), "235 2.7.0 Authentication successful\r\n");
-  s.client_bytes("MAIL FROM:<a@client.test>\nRCPT TO:<alice@example.test>\nDATA\n");
-  EXPECT_EQ(s.take_to_client(),
+  EXPECT_EQ(s->take_to_client(), "250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n");
+  s->client_bytes("AUTH PLAIN AGFsaWNlAHg=\n");
+  EXPECT_EQ(s->take_to_client(), "235 2.7.0 Authentication successful\r\n");
+  s->client_bytes("MAIL FROM:<a@client.test>\nRCPT TO:<alice@example.test>\nDATA\n");
+  EXPECT_EQ(s->take_to_client(),
             "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
-  s.client_bytes("Subject: other body\n\nbye\n.\nQUIT\n");
-  EXPECT_EQ(s.take_to_client(), "250 2.0.0 Ok: queued as ABC\r\n221 2.0.0 Bye\r\n");
-  EXPECT_TRUE(s.finished());
-  EXPECT_TRUE(s.completed());
-  EXPECT_FALSE(s.divergence());
-  EXPECT_EQ(s.commands_matched(), 6u);
+  s->client_bytes("Subject: other body\n\nbye\n.\nQUIT\n");
+  EXPECT_EQ(s->take_to_client(), "250 2.0.0 Ok: queued as ABC\r\n221 2.0.0 Bye\r\n");
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed());
+  EXPECT_FALSE(s->divergence());
+  EXPECT_EQ(s->commands_matched(), 6u);
 }
 
 TEST(MockSession, ADifferentRecipientEndsTheSessionWithA421NamingIt) {
-  RecordedDialogue r = recording();
-  MockSession s(r);
-  s.start();
-  s.client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
-  s.client_bytes("MAIL FROM:<a@client.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n");
-  const std::string out = s.take_to_client();
+  Served s(recording());
+  s->client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
+  s->client_bytes("MAIL FROM:<a@client.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n");
+  const std::string out = s->take_to_client();
   EXPECT_NE(out.find("250 2.1.0 Ok\r\n421 4.3.0 mailtap mock: command 4:"), std::string::npos)
       << out;
-  EXPECT_TRUE(s.finished());
-  EXPECT_FALSE(s.completed());
-  ASSERT_TRUE(s.divergence());
-  EXPECT_NE(s.divergence()->find("RCPT TO:<bob@example.test>"), std::string::npos);
+  EXPECT_TRUE(s->finished());
+  EXPECT_FALSE(s->completed());
+  ASSERT_TRUE(s->divergence());
+  EXPECT_NE(s->divergence()->find("RCPT TO:<bob@example.test>"), std::string::npos);
 }
 
 TEST(MockSession, TheClientsEscapeSequencesReachNeitherTerminalNorReply) {
   // mock prints the divergence on the operator's terminal: a client's OSC title and
   // clear-screen sequences, and its non-UTF-8 bytes, are shown escaped as show prints them.
-  RecordedDialogue r = recording();
-  MockSession s(r);
-  s.start();
-  s.client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
-  s.client_bytes("MAIL FROM:<a\x1b]0;TITLE\x07\x1b[2J\xff@x>\r\n");
-  ASSERT_TRUE(s.divergence());
-  const std::string& what = *s.divergence();
+  Served s(recording());
+  s->client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
+  s->client_bytes("MAIL FROM:<a\x1b]0;TITLE\x07\x1b[2J\xff@x>\r\n");
+  ASSERT_TRUE(s->divergence());
+  const std::string& what = *s->divergence();
   EXPECT_NE(what.find("`MAIL FROM:<a\\x1b]0;TITLE\\x07\\x1b[2J\\xff@x>`"), std::string::npos)
       << what;
   for (char c : what) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << what;
-  const std::string out = s.take_to_client();
+  const std::string out = s->take_to_client();
   EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
 }
 
 TEST(MockSession, AMissingDataIsADivergence) {
-  RecordedDialogue r = recording();
-  MockSession s(r);
-  s.start();
-  s.client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
-  s.client_bytes("MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nQUIT\r\n");
-  ASSERT_TRUE(s.divergence());
-  EXPECT_NE(s.divergence()->find("`QUIT` where the recording has `DATA`"), std::string::npos)
-      << *s.divergence();
+  Served s(recording());
+  s->client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
+  s->client_bytes("MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nQUIT\r\n");
+  ASSERT_TRUE(s->divergence());
+  EXPECT_NE(s->divergence()->find("`QUIT` where the recording has `DATA`"), std::string::npos)
+      << *s->divergence();
 }
 
 TEST(MockSession, AClientThatHangsUpEarlyDiverged) {
-  RecordedDialogue r = recording();
-  MockSession s(r);
-  s.start();
-  s.client_bytes("EHLO x\r\n");
-  s.client_closed();
-  EXPECT_TRUE(s.finished());
-  ASSERT_TRUE(s.divergence());
-  EXPECT_NE(s.divergence()->find("after 1 commands"), std::string::npos) << *s.divergence();
+  Served s(recording());
+  s->client_bytes("EHLO x\r\n");
+  s->client_closed();
+  EXPECT_TRUE(s->finished());
+  ASSERT_TRUE(s->divergence());
+  EXPECT_NE(s->divergence()->find("after 1 commands"), std::string::npos) << *s->divergence();
 }
 
 // The original client hung up mid-DATA: the recording ends with half a body and no reply.
 RecordedDialogue hung_up_mid_data() {
-  std::vector<storage::EventRow> rows = {
+  return from_rows({
       ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
       client("EHLO", "EHLO client.test\r\n"),
       reply("EHLO", 250, "250 mx\r\n"),
@@ -179,88 +188,70 @@ RecordedDialogue hung_up_mid_data() {
       client("DATA", "DATA\r\n"),
       reply("DATA", 354, "354 go\r\n"),
       ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: half\r\n"),
-  };
-  RecordedDialogue d;
-  std::string error;
-  EXPECT_TRUE(build_recorded_dialogue(rows, d, error)) << error;
-  return d;
+  });
 }
 
 TEST(MockSession, AClientThatEndsAMessageTheOriginalAbandonedDiverged) {
-  RecordedDialogue r = hung_up_mid_data();
-  MockSession s(r);
-  s.start();
-  s.client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
-  s.client_bytes("DATA\r\n");
-  s.client_bytes("Subject: whole\r\n\r\nbody\r\n.\r\n");
-  const std::string out = s.take_to_client();
+  Served s(hung_up_mid_data());
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  s->client_bytes("DATA\r\n");
+  s->client_bytes("Subject: whole\r\n\r\nbody\r\n.\r\n");
+  const std::string out = s->take_to_client();
   EXPECT_EQ(out.find("221 "), std::string::npos) << out;  // no goodbye as a reply to the body
   EXPECT_NE(out.find("421 4.3.0 mailtap mock: the client ended its message"), std::string::npos)
       << out;
-  EXPECT_TRUE(s.finished());
-  EXPECT_FALSE(s.completed());
-  ASSERT_TRUE(s.divergence());
+  EXPECT_TRUE(s->finished());
+  EXPECT_FALSE(s->completed());
+  ASSERT_TRUE(s->divergence());
 
-  MockSession faithful(r);  // a client that hangs up mid-body as the original did
-  faithful.start();
-  faithful.client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
-  faithful.client_bytes("DATA\r\nSubject: half\r\n");
-  faithful.client_closed();
-  EXPECT_TRUE(faithful.completed()) << faithful.divergence().value_or("");
+  Served faithful(hung_up_mid_data());  // a client that hangs up mid-body as the original did
+  faithful->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  faithful->client_bytes("DATA\r\nSubject: half\r\n");
+  faithful->client_closed();
+  EXPECT_TRUE(faithful->completed()) << faithful->divergence().value_or("");
 }
 
 TEST(MockSession, AnUnexpectedStarttlsGetsOneReplyTheDifference) {
-  RecordedDialogue r = recording();
-  MockSession s(r);
-  s.start();
-  s.take_to_client();
-  s.client_bytes("EHLO x\r\n");
-  s.take_to_client();
-  s.client_bytes("STARTTLS\r\n");  // the recording has AUTH PLAIN
-  const std::string out = s.take_to_client();
+  Served s(recording());
+  s->client_bytes("EHLO x\r\n");
+  s->take_to_client();
+  s->client_bytes("STARTTLS\r\n");  // the recording has AUTH PLAIN
+  const std::string out = s->take_to_client();
   EXPECT_EQ(out.find("502 "), std::string::npos) << out;  // not mailtap's refusal as well
   EXPECT_EQ(out.rfind("421 4.3.0 mailtap mock: command 2: the client sent `STARTTLS`", 0), 0u)
       << out;
-  EXPECT_TRUE(s.finished());
+  EXPECT_TRUE(s->finished());
 }
 
 TEST(MockSession, OnlyMailtapsOwnAnswerIsTakenBackAtADifference) {
   // The original client pipelined MAIL and RCPT and the server never answered them: when this
   // client's STARTTLS differs, mailtap's own answer to it waits behind the MAIL reply the
   // recording does not have. Nothing of the recorded EHLO reply may go in its place.
-  std::vector<storage::EventRow> rows = {
+  Served s(from_rows({
       ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
       client("EHLO", "EHLO client.test\r\n"),
       reply("EHLO", 250, "250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n"),
       client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
       client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
-  };
-  RecordedDialogue r;
-  std::string error;
-  ASSERT_TRUE(build_recorded_dialogue(rows, r, error)) << error;
-  MockSession s(r);
-  s.start();
-  s.take_to_client();
-  s.client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nSTARTTLS\r\n");
-  const std::string out = s.take_to_client();
+  }));
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nSTARTTLS\r\n");
+  const std::string out = s->take_to_client();
   EXPECT_EQ(out.rfind("250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n421 4.3.0 mailtap mock: "
                       "command 3: ",
                       0),
             0u)
       << out;
   EXPECT_EQ(out.find("502 "), std::string::npos) << out;
-  EXPECT_TRUE(s.finished());
+  EXPECT_TRUE(s->finished());
 }
 
 TEST(MockSession, AClientThatGoesQuietIsNotSaidToHaveClosed) {
-  RecordedDialogue r = recording();
-  MockSession s(r);
-  s.start();
-  s.client_bytes("EHLO x\r\n");
-  s.client_timed_out("5.0s");
-  EXPECT_TRUE(s.finished());
-  ASSERT_TRUE(s.divergence());
-  EXPECT_EQ(*s.divergence(),
+  Served s(recording());
+  s->client_bytes("EHLO x\r\n");
+  s->client_timed_out("5.0s");
+  EXPECT_TRUE(s->finished());
+  ASSERT_TRUE(s->divergence());
+  EXPECT_EQ(*s->divergence(),
             "the client sent nothing for 5.0s (--timeout) after 1 commands, and the mock closed "
             "the connection; the recording continues with `AUTH PLAIN`");
 }
