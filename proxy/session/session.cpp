@@ -125,35 +125,7 @@ asio::awaitable<void> Session::run() {
   }
   tls_summary_ = setup.tls.tls_version.empty() ? "plain text" : setup.tls.tls_version;
 
-  smtp::DialogueOptions opts;
-  opts.phase = ctx_.target.mode == net::TlsMode::none ? smtp::Phase::plain : smtp::Phase::tls;
-  opts.upstream_label = net::host_port_label(ctx_.target.host, ctx_.target.port);
-  opts.starttls_refusal =
-      ctx_.target.mode == net::TlsMode::none
-          ? "STARTTLS is not available: this session is relayed in plain text (--tls none)"
-          : "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label +
-                " (" + tls_summary_ + ")";
-  opts.max_body_capture = cfg.max_body;
-  opts.capture_bodies = ctx_.recorder != nullptr || cfg.transcript;
-  opts.redaction.redact_users = cfg.redact_users;
-  opts.redaction.fingerprint_key = ctx_.fingerprint_key;
-  opts.upstream_host = ctx_.target.host;
-  opts.upstream_port = ctx_.target.port;
-  opts.assist_auth = cfg.assist_auth;
-  opts.token_command = ctx_.tokens != nullptr;
-  if (!cfg.auth_user.empty()) {
-    smtp::UpstreamLoginOptions login;
-    login.user = cfg.auth_user;
-    login.password = cfg.auth_password;
-    login.token_command = ctx_.tokens != nullptr;
-    login.host = ctx_.target.host;
-    login.port = ctx_.target.port;
-    opts.login = std::move(login);
-  }
-  opts.client_tls = cfg.local_tls == net::TlsMode::starttls   ? smtp::ClientTls::starttls
-                    : cfg.local_tls == net::TlsMode::implicit ? smtp::ClientTls::implicit
-                                                              : smtp::ClientTls::none;
-  dialogue_.emplace(std::move(opts));
+  dialogue_.emplace(dialogue_options());
   dialogue_->set_time(storage::Clock::now());
   dialogue_->relay_greeting(*setup.greeting, setup.greeting_phase);
   log::info(
@@ -185,6 +157,41 @@ asio::awaitable<void> Session::run() {
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
+
+// The dialogue's settings for this session, from the configuration and the upstream: only once
+// the upstream link is up, as the refusal of a client's STARTTLS names its TLS version.
+smtp::DialogueOptions Session::dialogue_options() const {
+  const auto& cfg = ctx_.config;
+  smtp::DialogueOptions opts;
+  opts.phase = ctx_.target.mode == net::TlsMode::none ? smtp::Phase::plain : smtp::Phase::tls;
+  opts.upstream_label = net::host_port_label(ctx_.target.host, ctx_.target.port);
+  opts.starttls_refusal =
+      ctx_.target.mode == net::TlsMode::none
+          ? "STARTTLS is not available: this session is relayed in plain text (--tls none)"
+          : "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label +
+                " (" + tls_summary_ + ")";
+  opts.max_body_capture = cfg.max_body;
+  opts.capture_bodies = ctx_.recorder != nullptr || cfg.transcript;
+  opts.redaction.redact_users = cfg.redact_users;
+  opts.redaction.fingerprint_key = ctx_.fingerprint_key;
+  opts.upstream_host = ctx_.target.host;
+  opts.upstream_port = ctx_.target.port;
+  opts.assist_auth = cfg.assist_auth;
+  opts.token_command = ctx_.tokens != nullptr;
+  if (!cfg.auth_user.empty()) {
+    smtp::UpstreamLoginOptions login;
+    login.user = cfg.auth_user;
+    login.password = cfg.auth_password;
+    login.token_command = ctx_.tokens != nullptr;
+    login.host = ctx_.target.host;
+    login.port = ctx_.target.port;
+    opts.login = std::move(login);
+  }
+  opts.client_tls = cfg.local_tls == net::TlsMode::starttls   ? smtp::ClientTls::starttls
+                    : cfg.local_tls == net::TlsMode::implicit ? smtp::ClientTls::implicit
+                                                              : smtp::ClientTls::none;
+  return opts;
+}
 
 asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log) {
   const std::string line = "421 " + setup.failure + "\r\n";

@@ -59,6 +59,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::any_io_executor executor() { return client_.socket().get_executor(); }
 
  private:
+  smtp::DialogueOptions dialogue_options() const;
   asio::awaitable<void> relay();
   asio::awaitable<void> client_reader();
   asio::awaitable<std::optional<std::tuple<std::error_code, std::size_t>>> read_client(
