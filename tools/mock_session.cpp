@@ -112,6 +112,8 @@ MockSession::MockSession(const RecordedDialogue& recording)
             o.phase = smtp::Phase::plain;
             o.upstream_label = "the recorded server";
             o.starttls_refusal = "STARTTLS is not available: mailtap mock answers in plain text";
+            o.tls_on_plain_port_advice =
+                "connect without TLS (mailtap mock answers in plain text only)";
             o.max_body_capture = 0;
             return o;
           }(),
@@ -198,6 +200,15 @@ bool MockSession::check_new_events() {
       return false;
     }
     if (auto diff = step_difference(recording_.client[idx], e)) {
+      if (dialogue_.finished()) {
+        // The dialogue refused the line and ended the session itself (a TLS handshake on this
+        // plain-text port): its 421 is the one reply the client gets, its reason the difference.
+        ended_ = true;
+        divergence_ = "command " + std::to_string(matched_ + 1) + ": " +
+                      dialogue_.ending()->reason + "; the recording has `" +
+                      describe(recording_.client[idx]) + "`";
+        return false;
+      }
       diverge("command " + std::to_string(matched_ + 1) + ": " + *diff,
               e.direction == smtp::Direction::client_to_mailtap);
       return false;

@@ -9,7 +9,9 @@
 // parameters, e.g. SIZE=, are not compared); other arguments (the EHLO name, AUTH
 // credentials, the message body) are not compared, because they legitimately differ between
 // runs of the code under test. At the first difference the commands before it get their
-// recorded replies, the differing one a 421 naming the difference, and the session ends.
+// recorded replies, the differing one a 421 naming the difference, and the session ends. A
+// client whose bytes the Dialogue refuses outright (a TLS handshake: the mock speaks plain text)
+// gets the Dialogue's own 421 instead, and its reason is the difference.
 #pragma once
 
 #include <cstddef>

@@ -170,6 +170,10 @@ smtp::DialogueOptions Session::dialogue_options() const {
           ? "STARTTLS is not available: this session is relayed in plain text (--tls none)"
           : "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label +
                 " (" + tls_summary_ + ")";
+  opts.tls_on_plain_port_advice =
+      cfg.local_tls == net::TlsMode::starttls
+          ? "connect without TLS and use STARTTLS, or run mailtap with --local-tls implicit"
+          : "connect without TLS, or run mailtap with --local-tls implicit";
   opts.max_body_capture = cfg.max_body;
   opts.capture_bodies = ctx_.recorder != nullptr || cfg.transcript;
   opts.redaction.redact_users = cfg.redact_users;

@@ -49,6 +49,10 @@ struct DialogueOptions {
   std::uint16_t upstream_port = 0;
   std::string
       starttls_refusal;  // reason given when the client asks for STARTTLS (--local-tls none)
+  // What a client that starts a TLS handshake on this plain-text port should do instead, for
+  // mailtap's 421, the record and the outcome reason ("connect without TLS, or run mailtap with
+  // --local-tls implicit"); the owner knows what it offers.
+  std::string tls_on_plain_port_advice;
   // --local-tls. With starttls, AUTH is refused until the client's TLS is up (docs/proxy.md).
   ClientTls client_tls = ClientTls::none;
   // RFC 5321 §4.5.3.1.4 allows 512 octets a command line; extensions (SIZE, SMTPUTF8, DSN)

@@ -126,22 +126,19 @@ bool Dialogue::check_client_start() {
 // Not read, not relayed, not kept; the client, in its handshake, will not read the 421, but a
 // person looking at its error may see it, and the record and the log say what to do.
 void Dialogue::refuse_tls_on_plain_port() {
+  const std::string& advice = options_.tls_on_plain_port_advice;
+  const std::string what_to_do = advice.empty() ? std::string() : ": " + advice;
   // No size: how much of the handshake has arrived depends on the reads.
   Event e = make_event(Direction::client_to_mailtap, EventKind::error);
   e.redacted = true;
   e.note =
       "the client's first bytes are a TLS ClientHello: it started a TLS handshake on a port "
-      "where mailtap speaks plain SMTP; not read, not forwarded, session closed. Run mailtap "
-      "with --local-tls implicit for such clients, or connect without TLS (or with STARTTLS "
-      "under --local-tls starttls)";
+      "where mailtap speaks plain SMTP; not read, not forwarded, session closed" +
+      (advice.empty() ? std::string() : "; " + advice);
   record(std::move(e));
   framer_.skip_unread();
-  abort(
-      "4.5.0 mailtap: this port speaks plain SMTP, not TLS: connect without TLS (or with "
-      "STARTTLS), or run mailtap with --local-tls implicit; closing",
-      {Ending::Kind::error,
-       "client started a TLS handshake on a plain-text port (use --local-tls implicit, or "
-       "connect without TLS)"});
+  abort("4.5.0 mailtap: this port speaks plain SMTP, not TLS" + what_to_do + "; closing",
+        {Ending::Kind::error, "client started a TLS handshake on a plain-text port" + what_to_do});
 }
 
 void Dialogue::client_tls_started(std::string_view description) {

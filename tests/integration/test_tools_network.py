@@ -547,6 +547,32 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertIn("where the recording has `DATA`", out)
 
 
+    def test_mock_answers_a_tls_client_with_a_421(self):
+        # An implicit-TLS client (swaks --tlsc, "SSL/TLS" on port 465) pointed at the mock, which
+        # speaks plain text: its ClientHello is not read as commands; the client gets the mock's
+        # own advice in a 421, and the mock says what happened.
+        sid, _, _ = self.record()
+        p, port = self.start_mock(sid)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ssl.create_default_context().wrap_bio(incoming, outgoing,
+                                                    server_hostname="localhost")
+        with self.assertRaises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        with h.SmtpSocket(port) as c:
+            c.send(outgoing.read())  # the ClientHello, sent at once as such clients do
+            self.assertEqual(c.reply().code, 220)  # the greeting came first
+            r = c.reply()
+            self.assertEqual(r.code, 421, r)
+            self.assertEqual(r.text, "4.5.0 mailtap: this port speaks plain SMTP, not TLS: "
+                                     "connect without TLS (mailtap mock answers in plain text "
+                                     "only); closing")
+            self.assertTrue(c.is_closed(5), "connection not closed after the 421")
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 1, out)
+        self.assertIn(f"diverged from session {sid}: command 1: client started a TLS handshake "
+                      "on a plain-text port: connect without TLS", out)
+        self.assertNotIn("--local-tls", out)
+
     def test_mock_shows_a_clients_escape_sequences_escaped(self):
         # Any client of the mock can put bytes in the divergence line; they must not reach
         # the operator's terminal as escape sequences (a window title, a cleared screen).

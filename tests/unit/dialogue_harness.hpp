@@ -83,6 +83,7 @@ inline DialogueOptions test_options() {
   o.phase = Phase::tls;
   o.upstream_label = "up.example:587";
   o.starttls_refusal = "STARTTLS is not needed";
+  o.tls_on_plain_port_advice = "connect without TLS, or run mailtap with --local-tls implicit";
   return o;
 }
 

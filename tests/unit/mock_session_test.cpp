@@ -10,6 +10,7 @@ namespace {
 
 using smtp::Direction;
 using smtp::EventKind;
+using namespace std::string_literals;
 
 storage::EventRow ev(Direction d, EventKind k, std::string verb, std::string bytes, int code = 0,
                      bool redacted = false) {
@@ -243,6 +244,29 @@ TEST(MockSession, OnlyMailtapsOwnAnswerIsTakenBackAtADifference) {
       << out;
   EXPECT_EQ(out.find("502 "), std::string::npos) << out;
   EXPECT_TRUE(s->finished());
+}
+
+// An implicit-TLS client (swaks --tlsc, "SSL/TLS" on port 465) pointed at the mock, which
+// speaks plain text: the mock's own advice, in the one reply the client gets.
+TEST(MockSession, ATlsHandshakeGetsA421AndEndsTheSession) {
+  const std::string client_hello =
+      "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+      "EHLO x\r\n"
+      "\x00\x0a\xff\xfb\x01"s;
+  Served s(recording());
+  s->client_bytes(client_hello);
+  EXPECT_EQ(s->take_to_client(),
+            "421 4.5.0 mailtap: this port speaks plain SMTP, not TLS: connect without TLS (mailtap "
+            "mock answers in plain text only); closing\r\n");
+  EXPECT_TRUE(s->finished());
+  EXPECT_FALSE(s->completed());
+  ASSERT_TRUE(s->divergence());
+  EXPECT_EQ(*s->divergence(),
+            "command 1: client started a TLS handshake on a plain-text port: connect without TLS "
+            "(mailtap mock answers in plain text only); the recording has `EHLO client.test`");
+  EXPECT_EQ(s->divergence()->find("--local-tls"), std::string::npos);
+  s->client_bytes("EHLO x\r\n");  // whatever comes after is not read
+  EXPECT_EQ(s->take_to_client(), "");
 }
 
 TEST(MockSession, AClientThatGoesQuietIsNotSaidToHaveClosed) {
