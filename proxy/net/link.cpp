@@ -15,16 +15,21 @@ TlsStream& Link::start_tls() {
   return *tls_;
 }
 
-asio::awaitable<std::tuple<std::error_code, std::size_t>> Link::read_some(
-    asio::mutable_buffer buf) {
+asio::awaitable<Link::ReadResult> Link::read_some(asio::mutable_buffer buf) {
+  static const std::function<bool()> always = [] { return true; };
+  co_return *co_await read_some_if(buf, always);
+}
+
+asio::awaitable<std::optional<Link::ReadResult>> Link::read_some_if(
+    asio::mutable_buffer buf, const std::function<bool()>& still_wanted) {
   if (tls_active_) co_return co_await tls_->read_some(buf);
-  // Plain text: wait, then read, so that `buf` is only touched once there are bytes.
   for (;;) {
-    if (const std::error_code ec = co_await wait_readable())
-      co_return std::tuple{ec, std::size_t{0}};
+    const std::error_code wait_ec = co_await wait_readable();
+    if (!still_wanted()) co_return std::nullopt;
+    if (wait_ec) co_return ReadResult{wait_ec, 0};
     std::error_code ec;
     const std::size_t n = read_now(buf, ec);
-    if (ec != asio::error::would_block && ec != asio::error::try_again) co_return std::tuple{ec, n};
+    if (ec != asio::error::would_block && ec != asio::error::try_again) co_return ReadResult{ec, n};
   }
 }
 

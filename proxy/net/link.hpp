@@ -7,7 +7,9 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/context.hpp>
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <tuple>
 
@@ -31,14 +33,16 @@ class Link {
   bool tls_active() const { return tls_active_; }
   void set_tls_active() { tls_active_ = true; }
 
+  using ReadResult = std::tuple<std::error_code, std::size_t>;
   // See TlsStream::read_some: with TLS the bytes are in `buf` on return and a buffer shared
   // with other links will do if consumed before the caller next suspends.
-  asio::awaitable<std::tuple<std::error_code, std::size_t>> read_some(asio::mutable_buffer buf);
-  // Plain text, in two steps for a reader that must look again before it reads: wait until the
-  // socket has bytes (or an error), then take what is there without waiting (would_block or
-  // try_again: nothing after all, wait again).
-  asio::awaitable<std::error_code> wait_readable();
-  std::size_t read_now(asio::mutable_buffer buf, std::error_code& ec);
+  asio::awaitable<ReadResult> read_some(asio::mutable_buffer buf);
+  // read_some for a reader that may stop wanting bytes while it waits for them: in plain text
+  // `still_wanted` is asked each time the socket is ready (bytes or an error), before anything
+  // is read, and when it says no nothing is (nullopt): the bytes stay in the socket for a later
+  // read, or for a TLS handshake. With TLS it is not asked.
+  asio::awaitable<std::optional<ReadResult>> read_some_if(
+      asio::mutable_buffer buf, const std::function<bool()>& still_wanted);
   asio::awaitable<std::tuple<std::error_code, std::size_t>> write(asio::const_buffer buf);
   // One attempt that never waits (see TlsStream::write_now): the octets written, all of `buf`
   // unless `ec` is set; asio::error::would_block when the socket is full, which with TLS can
@@ -52,6 +56,12 @@ class Link {
   void close();
 
  private:
+  // Plain text, in two steps, so that `buf` is only touched once there are bytes: wait until
+  // the socket has bytes (or an error), then take what is there without waiting (would_block or
+  // try_again: nothing after all, wait again).
+  asio::awaitable<std::error_code> wait_readable();
+  std::size_t read_now(asio::mutable_buffer buf, std::error_code& ec);
+
   asio::ip::tcp::socket socket_;
   SSL_CTX* ctx_;
   TlsStream::Role role_;

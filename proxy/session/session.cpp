@@ -8,6 +8,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <functional>
 #include <memory>
 #include <span>
 #include <utility>
@@ -487,33 +488,23 @@ asio::awaitable<void> Session::after_input() {
   if (d.finished()) upstream_writer_wake_.notify();
 }
 
-// One read of the client's bytes, or none (nullopt) when the dialogue stopped wanting them
-// while the read waited. That is how "EHLO x\r\nSTARTTLS\r\n" in one write goes: the read
-// waits while the dialogue waits for the EHLO reply, which lets it read the STARTTLS and say
-// 220; the client's next bytes are then its TLS handshake, the handshake's to read. Bytes that
-// came with STARTTLS are in the dialogue already, and still refused as an injection.
-asio::awaitable<std::optional<std::tuple<std::error_code, std::size_t>>> Session::read_client(
-    asio::mutable_buffer buf) {
-  if (client_.tls_active()) co_return co_await client_.read_some(buf);
-  for (;;) {
-    const std::error_code wait_ec = co_await client_.wait_readable();
-    if (dialogue_->finished() || !dialogue_->wants_client_input() || client_.tls_active())
-      co_return std::nullopt;
-    if (wait_ec) co_return std::tuple{wait_ec, std::size_t{0}};
-    std::error_code ec;
-    const std::size_t n = client_.read_now(buf, ec);
-    if (ec != asio::error::would_block && ec != asio::error::try_again) co_return std::tuple{ec, n};
-  }
-}
-
 asio::awaitable<void> Session::client_reader() {
   smtp::Dialogue& d = *dialogue_;
+  // A read waiting for the client's bytes reads none (nullopt) once the dialogue stops wanting
+  // them. That is how "EHLO x\r\nSTARTTLS\r\n" in one write goes: the read waits while the
+  // dialogue waits for the EHLO reply, which lets it read the STARTTLS and say 220; the
+  // client's next bytes are then its TLS handshake, the handshake's to read. Bytes that came
+  // with STARTTLS are in the dialogue already, and still refused as an injection.
+  const std::function<bool()> wants_bytes = [&] {
+    return !d.finished() && d.wants_client_input() && !client_.tls_active();
+  };
   for (;;) {
     while (!d.finished() && (!d.wants_client_input() || upstream_out_.size() > high_water))
       co_await client_reader_wake_.wait();
     if (d.finished()) break;
     const auto buf = thread_read_buffer();
-    const auto read = co_await read_client(asio::buffer(buf.data(), buf.size()));
+    const auto read =
+        co_await client_.read_some_if(asio::buffer(buf.data(), buf.size()), wants_bytes);
     if (d.finished()) break;
     if (!read) continue;
     const auto [ec, n] = *read;

@@ -62,8 +62,6 @@ class Session : public std::enable_shared_from_this<Session> {
   smtp::DialogueOptions dialogue_options() const;
   asio::awaitable<void> relay();
   asio::awaitable<void> client_reader();
-  asio::awaitable<std::optional<std::tuple<std::error_code, std::size_t>>> read_client(
-      asio::mutable_buffer buf);
   asio::awaitable<void> upstream_reader();
   asio::awaitable<void> client_writer();
   asio::awaitable<void> upstream_writer();
