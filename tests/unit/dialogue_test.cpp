@@ -698,22 +698,26 @@ TEST(Dialogue, ResponsesTypedAfterARejectedAuthAreNotRecordedEither) {
   EXPECT_EQ(commands[3]->verb, "HELLO");
 }
 
-TEST(Dialogue, ResponsesBehindAnAuthLineRefusedAsTooLongAreNotRecorded) {
-  // mailtap refuses the AUTH line itself (500, over the limit): the lines pasted behind it are
-  // its SASL responses all the same.
+TEST(Dialogue, ResponsesBehindAnAuthLineRefusedByMailtapAreNotRecorded) {
+  // mailtap refuses the AUTH line itself (500: over the limit, or a NUL byte in it): the lines
+  // pasted behind it are its SASL responses all the same.
   DialogueOptions o = test_options();
   o.max_auth_line = 64;
   const std::string pass = base64_encode(password);
-  const Result r = run_all_splits(
-      {
-          client("AUTH LOGIN " + std::string(70, 'A') + "\r\n" + pass + "\r\nNOOP\r\n"),
-          upstream("500 5.5.2 unknown\r\n250 ok\r\n"),
-      },
-      o);
-  EXPECT_EQ(r.client_per_step[0].rfind("500 5.5.2 mailtap: line too long", 0), 0u)
-      << r.client_per_step[0];
-  EXPECT_EQ(r.to_upstream, pass + "\r\nNOOP\r\n");
-  expect_secret_absent(r, pass);
+  for (const auto& [auth, refusal] :
+       {std::pair{"AUTH LOGIN " + std::string(70, 'A'), "500 5.5.2 mailtap: line too long"},
+        std::pair{"AUTH LOGIN \0"s, "500 5.5.2 mailtap: NUL byte in command line"}}) {
+    SCOPED_TRACE(refusal);
+    const Result r = run_all_splits(
+        {
+            client(auth + "\r\n" + pass + "\r\nNOOP\r\n"),
+            upstream("500 5.5.2 unknown\r\n250 ok\r\n"),
+        },
+        o);
+    EXPECT_EQ(r.client_per_step[0].rfind(refusal, 0), 0u) << r.client_per_step[0];
+    EXPECT_EQ(r.to_upstream, pass + "\r\nNOOP\r\n");
+    expect_secret_absent(r, pass);
+  }
 }
 
 TEST(Dialogue, ACredentialPastedAsACommandIsNotRecorded) {
