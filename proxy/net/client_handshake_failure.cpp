@@ -40,7 +40,12 @@ bool refuses_certificate(std::uint8_t alert) {
 
 std::string describe_client_handshake_failure(const std::error_code& ec,
                                               std::optional<std::uint8_t> alert_in_clear,
-                                              std::string_view certificate) {
+                                              bool plain_text, std::string_view certificate) {
+  // BoringSSL says WRONG_VERSION_NUMBER: true, and no help to anyone reading the record. The
+  // text itself stays out of it (after STARTTLS it may be anything, a password included).
+  if (plain_text)
+    return "the client sent plain text where its TLS handshake was due; none of it was read as "
+           "a command";
   const std::optional<std::uint8_t> alert = alert_in_clear ? alert_in_clear : alert_of(ec);
   if (!alert) return ec.message();
   const std::string name = SSL_alert_desc_string_long(*alert);

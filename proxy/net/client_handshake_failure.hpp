@@ -16,10 +16,12 @@
 namespace mailtap::net {
 
 // `ec`: what the handshake returned; `alert_in_clear`: the AlertDescription the handshake
-// stopped on, if it read one in clear; `certificate`: the file clients must trust (may be
-// empty). Any other failure is described as BoringSSL or the system describes it.
+// stopped on, if it read one in clear; `plain_text`: the handshake read text, not a TLS record
+// (TlsStream::handshake_read_plain_text: a client that sent a command, not its ClientHello);
+// `certificate`: the file clients must trust (may be empty). Any other failure is described as
+// BoringSSL or the system describes it.
 std::string describe_client_handshake_failure(const std::error_code& ec,
                                               std::optional<std::uint8_t> alert_in_clear,
-                                              std::string_view certificate);
+                                              bool plain_text, std::string_view certificate);
 
 }  // namespace mailtap::net

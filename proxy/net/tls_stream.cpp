@@ -149,6 +149,7 @@ constexpr std::size_t kAlertRecordOctets = 7;
 
 void TlsStream::ReadAhead::note_handshake_octets(const char* octets, int n) {
   if (n <= 0) return;
+  if (handshake_first < 0) handshake_first = static_cast<unsigned char>(octets[0]);
   handshake_tail.append(octets, static_cast<std::size_t>(n));
   if (handshake_tail.size() > kAlertRecordOctets)
     handshake_tail.erase(0, handshake_tail.size() - kAlertRecordOctets);
@@ -161,6 +162,11 @@ std::optional<std::uint8_t> TlsStream::handshake_alert() const {
   if (octet(0) != SSL3_RT_ALERT || octet(1) != 3 || octet(3) != 0 || octet(4) != 2)
     return std::nullopt;
   return octet(6);
+}
+
+bool TlsStream::handshake_read_plain_text() const {
+  const int c = ahead_.handshake_first;
+  return (c >= 0x20 && c < 0x7f) || c == '\r' || c == '\n' || c == '\t';
 }
 
 // Sends what waits, as far as the socket takes it: 0 when all of it went, otherwise -1 with

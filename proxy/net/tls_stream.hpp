@@ -44,6 +44,11 @@ class TlsStream {
   // (header and two octets): where a handshake stopped on one, the peer refused to go on. Over
   // TLS 1.3 BoringSSL cannot say which alert it was (see client_handshake_failure.hpp).
   std::optional<std::uint8_t> handshake_alert() const;
+  // The handshake read text where the peer's first TLS record was due: its first octet is
+  // printable ASCII, which no record begins with (a content type, 20 to 24; an SSLv2 hello,
+  // 0x80 or more). The peer speaks plain SMTP there: a client's command after the 220 to its
+  // STARTTLS, a server without implicit TLS greeting, bytes behind a server's 220.
+  bool handshake_read_plain_text() const;
   // Verify the peer with `fn` (SSL_VERIFY_PEER); without it, nothing is verified.
   void set_verify(VerifyFn fn);
 
@@ -84,6 +89,7 @@ class TlsStream {
     bool socket_empty = false;  // the last read ahead was short: wait for the reactor
     // The last octets read outside read_some() (the handshake): room for one alert record.
     std::string handshake_tail;
+    int handshake_first = -1;  // the first octet the handshake read, if it read any
     void note_handshake_octets(const char* octets, int n);
   };
   // Ciphertext on its way to the socket (see tls_stream.cpp).

@@ -283,8 +283,8 @@ asio::awaitable<std::error_code> Session::client_handshake(std::string& descript
   }
   if (ec) {
     if (description.empty())
-      description =
-          net::describe_client_handshake_failure(ec, tls.handshake_alert(), ctx_.local_cert_path);
+      description = net::describe_client_handshake_failure(
+          ec, tls.handshake_alert(), tls.handshake_read_plain_text(), ctx_.local_cert_path);
     co_return ec;
   }
   client_.set_tls_active();

@@ -11,6 +11,7 @@ write) while EHLO and STARTTLS in one write then a handshake work, AUTH before S
 refused, and the lines pasted behind an AUTH refused after STARTTLS stay out of the record."""
 
 import base64
+import contextlib
 import os
 import re
 import shutil
@@ -415,6 +416,39 @@ class LocalTlsTest(h.IntegrationCase):
                 self.assertNotEqual(e["verb"], "MAIL")
         self.assertNotIn("injected@client.test", self.postfix.maillog_text())
 
+    def test_plain_text_after_the_220_to_starttls_is_no_command(self):
+        """A command sent in its own write once the 220 to STARTTLS is in, where the client's
+        TLS handshake is due (a client that does not do TLS, or an injection timed after the
+        220): read by the handshake, which fails, never as a command. The client gets no SMTP
+        reply to it (the handshake answers with a TLS alert), the command never reaches the
+        server, and the record and the log say what happened in words."""
+        mt = self.start("starttls")
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertIn("STARTTLS", c.cmd("EHLO client.test").lines)
+            self.assertEqual(c.cmd("STARTTLS").code, 220)
+            c.send(b"MAIL FROM:<injected@client.test>\r\n")
+            rest = b""
+            with contextlib.suppress(OSError):
+                while chunk := c.sock.recv(4096):
+                    rest += chunk
+            self.assertFalse(re.search(rb"^\d{3}[ -]", rest, re.M),
+                             f"an SMTP reply after the 220 to STARTTLS: {rest!r}")
+        s = self.ended_session()
+        self.assertEqual(s["outcome"], "error")
+        reason = ("client TLS handshake failed: the client sent plain text where its TLS "
+                  "handshake was due; none of it was read as a command")
+        self.assertEqual(s["outcome_reason"], reason)
+        self.assertIsNone(s["client_tls_version"])
+        events = self.events(s["id"])
+        self.assertEqual([e["verb"] for e in events if e["direction"] == "client_to_upstream"],
+                         ["EHLO"])
+        for e in events:
+            self.assertNotIn(b"injected", bytes(e["bytes"] or b""))
+        self.assertNotIn("injected@client.test", self.postfix.maillog_text())
+        wait_for(lambda: "the client sent plain text where its TLS handshake was due" in mt.stderr,
+                 what="the log line")
+
     def test_ehlo_and_starttls_in_one_write_then_the_handshake(self):
         """RFC 2920/3207 allow STARTTLS last in a group: "EHLO x\\r\\nSTARTTLS\\r\\n" in one
         write (HELO too), then the handshake once the 220 is in. The read mailtap had waiting
@@ -595,7 +629,7 @@ class LocalTlsTest(h.IntegrationCase):
                 pass
         s = self.ended_session()
         self.assertEqual(s["outcome"], "error")
-        self.assertIn("TLS handshake failed", s["outcome_reason"])
+        self.assertIn("TLS handshake failed: the client sent plain text", s["outcome_reason"])
         # logged after the record is committed
         wait_for(lambda: re.search(r"TLS handshake failed", mt.stderr), what="the log line")
 

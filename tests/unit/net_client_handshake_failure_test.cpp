@@ -24,7 +24,7 @@ constexpr const char* kCert = "/home/me/.config/mailtap/local-tls-cert.pem";
 
 TEST(ClientHandshakeFailure, Tls13AlertInClearBehindBadPacketLengthPointsAtTrust) {
   const std::string d = describe_client_handshake_failure(ssl_error(SSL_R_BAD_PACKET_LENGTH),
-                                                          TLS1_AD_UNKNOWN_CA, kCert);
+                                                          TLS1_AD_UNKNOWN_CA, false, kCert);
   EXPECT_EQ(d.find("BAD_PACKET_LENGTH"), std::string::npos) << d;
   EXPECT_EQ(d.rfind("the client refused mailtap's certificate (TLS alert \"unknown CA\")", 0), 0u)
       << d;
@@ -36,7 +36,8 @@ TEST(ClientHandshakeFailure, Tls12AlertNamedByBoringSslPointsAtTrustToo) {
   for (int reason :
        {SSL_R_TLSV1_ALERT_UNKNOWN_CA, SSL_R_SSLV3_ALERT_BAD_CERTIFICATE,
         SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED}) {
-    const std::string d = describe_client_handshake_failure(ssl_error(reason), std::nullopt, kCert);
+    const std::string d =
+        describe_client_handshake_failure(ssl_error(reason), std::nullopt, false, kCert);
     EXPECT_EQ(d.rfind("the client refused mailtap's certificate", 0), 0u) << d;
     EXPECT_NE(d.find(kCert), std::string::npos) << d;
   }
@@ -44,7 +45,7 @@ TEST(ClientHandshakeFailure, Tls12AlertNamedByBoringSslPointsAtTrustToo) {
 
 TEST(ClientHandshakeFailure, OtherAlertsAreNamedWithoutTheTrustHint) {
   const std::string d = describe_client_handshake_failure(
-      ssl_error(SSL_R_TLSV1_ALERT_PROTOCOL_VERSION), std::nullopt, kCert);
+      ssl_error(SSL_R_TLSV1_ALERT_PROTOCOL_VERSION), std::nullopt, false, kCert);
   EXPECT_EQ(d.rfind("the client ended the handshake with TLS alert \"protocol version\"", 0), 0u)
       << d;
   EXPECT_EQ(d.find(kCert), std::string::npos) << d;
@@ -52,15 +53,26 @@ TEST(ClientHandshakeFailure, OtherAlertsAreNamedWithoutTheTrustHint) {
 
 TEST(ClientHandshakeFailure, FailuresWithoutAnAlertKeepTheLibrarysWords) {
   const std::error_code wrong_version = ssl_error(SSL_R_WRONG_VERSION_NUMBER);
-  EXPECT_EQ(describe_client_handshake_failure(wrong_version, std::nullopt, kCert),
+  EXPECT_EQ(describe_client_handshake_failure(wrong_version, std::nullopt, false, kCert),
             wrong_version.message());
   const std::error_code truncated = asio::ssl::error::stream_truncated;
-  EXPECT_EQ(describe_client_handshake_failure(truncated, std::nullopt, kCert), truncated.message());
+  EXPECT_EQ(describe_client_handshake_failure(truncated, std::nullopt, false, kCert),
+            truncated.message());
+}
+
+// A client that sent a command where its handshake was due (after the 220 to STARTTLS, or on
+// the implicit-TLS port): said in words, and without the text, which may be a password.
+TEST(ClientHandshakeFailure, PlainTextIsSaidInWordsNotInTheLibrarys) {
+  const std::string d = describe_client_handshake_failure(ssl_error(SSL_R_WRONG_VERSION_NUMBER),
+                                                          std::nullopt, true, kCert);
+  EXPECT_EQ(d,
+            "the client sent plain text where its TLS handshake was due; none of it was read as "
+            "a command");
 }
 
 TEST(ClientHandshakeFailure, WithoutAFileNameItStillSaysWhatToTrust) {
-  const std::string d =
-      describe_client_handshake_failure(ssl_error(SSL_R_BAD_PACKET_LENGTH), TLS1_AD_UNKNOWN_CA, "");
+  const std::string d = describe_client_handshake_failure(ssl_error(SSL_R_BAD_PACKET_LENGTH),
+                                                          TLS1_AD_UNKNOWN_CA, false, "");
   EXPECT_NE(d.find("make it trust mailtap's certificate"), std::string::npos) << d;
 }
 

@@ -11,6 +11,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -285,12 +286,37 @@ TEST_F(TlsStreamTest, TheServerKnowsTheAlertThatEndedTheHandshake) {
   ASSERT_TRUE(client_ec);
   EXPECT_EQ(p->server->handshake_alert(), std::optional<std::uint8_t>(TLS1_AD_UNKNOWN_CA))
       << server_ec.message();
+  EXPECT_FALSE(p->server->handshake_read_plain_text());
 }
 
 TEST_F(TlsStreamTest, AHandshakeThatSucceededEndedOnNoAlert) {
   auto p = connect();
   EXPECT_EQ(p->server->handshake_alert(), std::nullopt);
   EXPECT_EQ(p->client->handshake_alert(), std::nullopt);
+  EXPECT_FALSE(p->server->handshake_read_plain_text());
+  EXPECT_FALSE(p->client->handshake_read_plain_text());
+}
+
+// Either end whose peer writes SMTP text where its handshake was due (a client's command after
+// the 220 to STARTTLS, a server's line behind its 220) knows it read plain text.
+TEST_F(TlsStreamTest, EachEndKnowsWhenItsPeerSentPlainText) {
+  for (const TlsStream::Role role : {TlsStream::Role::server, TlsStream::Role::client}) {
+    const bool server = role == TlsStream::Role::server;
+    SCOPED_TRACE(server ? "server" : "client");
+    asio::ip::tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
+    asio::ip::tcp::socket tls_socket(io_), plain_socket(io_);
+    plain_socket.connect(acceptor.local_endpoint());
+    acceptor.accept(tls_socket);
+    TlsStream stream(tls_socket, server ? server_ctx_.get() : client_ctx_.get(), role);
+    const std::string text = server ? "MAIL FROM:<x@example.test>\r\n" : "250 injected\r\n";
+    asio::write(plain_socket, asio::buffer(text));
+    std::error_code ec;
+    asio::co_spawn(
+        io_, [&]() -> asio::awaitable<void> { ec = co_await stream.handshake(); }, asio::detached);
+    run();
+    EXPECT_TRUE(ec);
+    EXPECT_TRUE(stream.handshake_read_plain_text()) << ec.message();
+  }
 }
 
 }  // namespace
