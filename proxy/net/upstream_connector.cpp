@@ -326,14 +326,24 @@ class Setup {
     }
   }
 
+  // Plain text where the server's handshake was due is said in words: BoringSSL's
+  // WRONG_VERSION_NUMBER tells no one that a server answered in SMTP, behind the 220 to
+  // STARTTLS (the injection the check in starttls_accepted catches when it comes in one read
+  // with the 220) or from the first byte of a port without implicit TLS.
   void handshake_failed(const std::error_code& ec, bool enforce) {
-    std::string reason;
+    std::string reason = "TLS handshake with " + label_ + " failed: ";
     if (enforce && !result_.verify_problems.empty()) {
       reason = result_.verify_problems.front().reason;
       result_.tls.verify_status = smtp::VerifyStatus::failed;
       result_.tls.verify_reason = reason;
+    } else if (link_.tls() != nullptr && link_.tls()->handshake_read_plain_text()) {
+      reason += t_.mode == TlsMode::starttls
+                    ? "it sent plain text where the handshake was due, after its 220 reply to "
+                      "STARTTLS: possible STARTTLS command injection"
+                    : "it sent plain text where the handshake was due: it does not speak TLS "
+                      "from the first byte (use --tls starttls)";
     } else {
-      reason = "TLS handshake with " + label_ + " failed: " + ec.message();
+      reason += ec.message();
     }
     note(EventKind::tls, reason);
     fail("4.7.0 mailtap: " + reason);

@@ -3,13 +3,76 @@
 
 Upstreams are in-process fakes (harness.FakeServer) that misbehave on purpose."""
 
+import contextlib
 import os
 import re
+import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+
+
+class PlainAfterStarttlsServer:
+    """A server that accepts mailtap's STARTTLS with 220, then sends plain text where its TLS
+    handshake is due, in a write of its own: once mailtap's ClientHello is in
+    (`after_220`), or right behind its EHLO reply, before the STARTTLS (`after_ehlo_reply`:
+    its 220 to the STARTTLS then comes where the handshake is due). Plain TCP throughout;
+    `received` keeps every octet of each connection."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.received: list[bytes] = []
+        self._lsock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._lsock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self._lsock.close()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self._lsock.accept()
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):
+                self._dialogue(conn)
+
+    def _dialogue(self, conn):
+        conn.settimeout(20)
+        got = bytearray()
+        self.received.append(got)
+
+        def until(marker: bytes) -> None:
+            while marker not in got:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    raise OSError("closed")
+                got.extend(chunk)
+
+        conn.sendall(b"220 plain.example.test ESMTP\r\n")
+        until(b"\r\n")  # EHLO
+        conn.sendall(b"250-plain.example.test\r\n250 STARTTLS\r\n")
+        if self.where == "after_ehlo_reply":
+            conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+        until(b"STARTTLS\r\n")
+        if self.where == "after_220":
+            conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+            mark = len(got)
+            while len(got) == mark:  # mailtap's ClientHello: its handshake has begun
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                got.extend(chunk)
+            conn.sendall(b"250 injected\r\n")
+        else:
+            conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")  # the STARTTLS's own reply
+        while chunk := conn.recv(4096):
+            got.extend(chunk)
 
 
 class UpstreamFailureTest(h.IntegrationCase):
@@ -54,6 +117,26 @@ class UpstreamFailureTest(h.IntegrationCase):
         self.assert_421(mt, "inject")
         for s in f.sessions:
             self.assertEqual(bytes(s.post_tls), b"", "mailtap talked after an injection")
+
+    def test_b_plain_text_where_the_upstream_handshake_was_due(self):
+        """The server's plain text comes in a write of its own, so it is not behind the 220 in
+        mailtap's read (that case is test_b_injection_after_starttls_ready): it reaches the
+        handshake instead, which fails on it. The client is told it was plain text, not a bare
+        library error, and mailtap sends nothing after its ClientHello."""
+        for where in ("after_220", "after_ehlo_reply"):
+            with self.subTest(where=where):
+                f = PlainAfterStarttlsServer(where)
+                self.addCleanup(f.close)
+                mt = self.mailtap(f.address)
+                r = self.assert_421(mt, f"TLS handshake with {f.address} failed")
+                self.assertEqual(
+                    r.text, f"4.7.0 mailtap: TLS handshake with {f.address} failed: it sent plain "
+                    "text where the handshake was due, after its 220 reply to STARTTLS: possible "
+                    "STARTTLS command injection")
+                for got in f.received:
+                    # EHLO, STARTTLS, then one TLS record (the ClientHello), and no more
+                    self.assertRegex(bytes(got), rb"^EHLO \S+\r\nSTARTTLS\r\n\x16\x03")
+                    self.assertNotIn(b"QUIT", bytes(got))
 
     def test_c_self_signed(self):
         f = self.fake("self_signed")
