@@ -167,6 +167,7 @@ class Setup {
       const bool upgraded = co_await upgrade_to_tls();
       if (!upgraded) co_return;
     }
+    result_.after_greeting = parser_.take_buffered();
     result_.ok = true;
   }
 

@@ -55,6 +55,9 @@ struct UpstreamSetup {
   smtp::Outcome outcome = smtp::Outcome::error;
   std::optional<smtp::Reply> greeting;
   smtp::Phase greeting_phase = smtp::Phase::plain;
+  // What the upstream sent behind its greeting in the same read (implicit TLS, --tls none): the
+  // relay's to read, as if it had come after.
+  std::string after_greeting;
   smtp::UpstreamTls tls;  // filled as far as the setup got
   // Why the certificate is not trusted: the problem that ended the handshake, or every one
   // found under report_when_insecure.

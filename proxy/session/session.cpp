@@ -129,6 +129,9 @@ asio::awaitable<void> Session::run() {
   dialogue_.emplace(dialogue_options());
   dialogue_->set_time(storage::Clock::now());
   dialogue_->relay_greeting(*setup.greeting, setup.greeting_phase);
+  // A reply that came with the greeting is read as one that came after it (no command awaits
+  // it: it ends the session, see Dialogue::on_unsolicited_reply).
+  if (!setup.after_greeting.empty()) dialogue_->upstream_bytes(setup.after_greeting);
   log::info(
       "session " + std::to_string(id_) + " started: " + client_label_ + " -> " + ctx_.target.host +
       ":" + std::to_string(ctx_.target.port) + " (" + setup.tls.resolved_address + ", " +

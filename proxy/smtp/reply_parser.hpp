@@ -42,6 +42,14 @@ class ReplyParser {
   std::string_view error_text() const;
   // Bytes received but not yet part of a complete reply (used to detect STARTTLS injection).
   std::size_t buffered() const { return buffer_.size() - consumed_; }
+  // Those bytes, for another parser to read on from (the relay's, once the set-up has read the
+  // greeting); this one is left empty.
+  std::string take_buffered() {
+    std::string rest = buffer_.substr(consumed_);
+    buffer_.clear();
+    consumed_ = 0;
+    return rest;
+  }
 
  private:
   std::optional<std::string_view> take_line(std::size_t& pos);

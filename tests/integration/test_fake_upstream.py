@@ -328,6 +328,24 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertEqual(len(refused), 1, [dict(e) for e in evs])
         self.assertTrue(refused[0]["note"].startswith("impossible reply: "), refused[0]["note"])
 
+    def test_a_reply_behind_the_greeting_in_one_read_ends_the_session_too(self):
+        # Implicit TLS: the greeting and a reply no command awaited come in one record, so the
+        # set-up reads both. The second is no less unsolicited than one read on its own.
+        f = self.fake("good", implicit=True,
+                      banner=b"220 fake.example.test ESMTP\r\n250 2.0.0 unasked\r\n")
+        mt = self.mailtap(f.address, tls="implicit")
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(str(c.reply()), "220 fake.example.test ESMTP\r\n")
+            r = c.reply()
+            self.assertEqual(r.code, 421, r)
+            self.assertIn("replied 250 when no command awaited a reply", r.text)
+            self.assertTrue(c.is_closed(5), "connection not closed after the 421")
+        row, evs, _ = ended_session(mt)
+        self.assertEqual(row["outcome"], "error")
+        refused = [e for e in evs if e["direction"] == "upstream_to_mailtap"
+                   and bytes(e["bytes"]) == b"250 2.0.0 unasked\r\n"]
+        self.assertEqual(len(refused), 1, [dict(e) for e in evs])
+
     def test_a_reply_inside_a_message_body_is_not_relayed(self):
         # 354 and "250 queued" in one write: the 250 answers no end of data the client sent.
         f = self.fake("good", replies={"DATA": b"354 go\r\n250 2.0.0 queued early\r\n"})

@@ -78,6 +78,17 @@ TEST(ReplyParser, IncompleteReplyWaits) {
   EXPECT_EQ(p.error(), ReplyParser::Error::none);
 }
 
+// The set-up reads the greeting; what came behind it in the same read goes on to the relay.
+TEST(ReplyParser, WhatFollowsAReplyCanBeHandedOn) {
+  ReplyParser p;
+  p.feed("220 mx ESMTP\r\n250 unasked\r\n421 4.3");
+  ASSERT_TRUE(p.next());
+  EXPECT_EQ(p.take_buffered(), "250 unasked\r\n421 4.3");
+  EXPECT_EQ(p.buffered(), 0u);
+  EXPECT_FALSE(p.next());
+  EXPECT_EQ(p.take_buffered(), "");
+}
+
 TEST(ReplyParser, MultiLineEhloReply) {
   const std::string raw =
       "250-smtp.example.com at your service\r\n250-SIZE 35882577\r\n250-8BITMIME\r\n"
