@@ -265,7 +265,9 @@ class Auditor {
             message_numbers_[{session, m.message.transaction}] = m.seq;
           scan(r, session, where + " mail_from", m.message.mail_from);
           // Recorded before schema v4 only; since, the body is its events, scanned above.
-          scan(r, session, where + " body", m.message.body);
+          for (auto& f : scan_for_credentials(m.message.body, scan_, 0, /*message_body=*/true))
+            r.leaks.push_back(
+                {session, where + " body at offset " + std::to_string(f.offset), f.what});
           scan(r, session, where + " final_reply", m.message.final_reply);
         },
         error);

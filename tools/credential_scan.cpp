@@ -36,13 +36,22 @@ namespace {
 
 // What a run of base64 characters at `at` gives away once decoded. `slice`: the run is a line of
 // a wrapped encoding, whose octets are cut wherever the line width falls.
-void scan_base64_token(std::string_view token, std::size_t at, bool slice, const std::string& pw,
-                       std::vector<CredentialFinding>& found) {
+// True if `d` is a PLAIN message by the test for where it was found; `user` gets its authcid.
+bool plain_message(std::string_view d, bool message_body, std::string& user) {
+  if (message_body) return smtp::is_plain_message(d, user);
+  if (!smtp::has_plain_message_shape(d)) return false;
+  const std::size_t first = d.find('\0');
+  user = std::string(d.substr(first + 1, d.find('\0', first + 1) - first - 1));
+  return true;
+}
+
+void scan_base64_token(std::string_view token, std::size_t at, bool slice, bool message_body,
+                       const std::string& pw, std::vector<CredentialFinding>& found) {
   const std::optional<smtp::Secret> decoded = smtp::base64_decode_secret(token);
   if (!decoded) return;
   const std::string_view d = decoded->view();
   std::string user;
-  if (!slice && smtp::is_plain_message(d, user))
+  if (!slice && plain_message(d, message_body, user))
     found.push_back({at, "base64 SASL PLAIN blob (user " + quoted(user) + ")"});
   std::size_t b = 0;
   if (smtp::find_bearer_token(d, b))
@@ -86,7 +95,7 @@ std::size_t wrapped_width_before(std::string_view bytes, std::size_t line_start,
 
 std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
                                                     const CredentialScanOptions& options,
-                                                    std::size_t width_before) {
+                                                    std::size_t width_before, bool message_body) {
   std::vector<CredentialFinding> found;
   std::size_t at = 0;
   if (smtp::find_bearer_token(bytes, at))
@@ -111,7 +120,8 @@ std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
     while (j < bytes.size() && smtp::is_base64_char(bytes[j])) ++j;
     const std::string_view token = bytes.substr(i, j - i);
     if (token.size() >= 8)
-      scan_base64_token(token, i, continues_wrapped_encoding(bytes, i, j, width_before), pw, found);
+      scan_base64_token(token, i, continues_wrapped_encoding(bytes, i, j, width_before),
+                        message_body, pw, found);
     i = j;
   }
   return found;

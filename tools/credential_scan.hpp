@@ -27,9 +27,14 @@ struct CredentialScanOptions {
 // larger encoded thing (a MIME attachment, 57 octets a line), not a token anyone sent: it is not
 // taken for a PLAIN blob, however its octets fall. `wrapped_width_before` is, for the first
 // line, the length of the line before `bytes` when that line is such base64, else 0.
+// `message_body`: the bytes are a message body, where a PLAIN blob must be RFC 4616 text
+// (UTF-8, no control characters), since an attachment's base64 decodes to any octets and some
+// of its lines have the byte shape. Elsewhere (commands, AUTH lines, notes) the byte shape the
+// dialogue redacts by is the test, so a password in Latin-1 the redaction missed is found.
 std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
                                                     const CredentialScanOptions& options,
-                                                    std::size_t wrapped_width_before = 0);
+                                                    std::size_t wrapped_width_before = 0,
+                                                    bool message_body = false);
 
 // What scan_for_credentials' `wrapped_width_before` would be for a scan starting at
 // `line_start` (0, or just after a line end) of `bytes`: for 0, `width_before` itself.
