@@ -22,7 +22,7 @@ std::vector<StreamFinding> StreamCredentialScan::add(std::uint64_t piece, std::s
   std::string window = carried_;
   window.append(bytes);
   for (CredentialFinding& f : scan_for_credentials(window, options_, width_before_carried_,
-                                                         /*message_body=*/true)) {
+                                                   /*message_body=*/true)) {
     const std::uint64_t at = carried_start_ + f.offset;
     if (!known_.emplace(at, f.what).second) continue;
     const Part* part = &parts_.front();

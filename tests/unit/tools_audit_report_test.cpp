@@ -167,7 +167,8 @@ TEST(ToolsAuditReport, AttachmentsAreNoLeakedPlainBlobs) {
   for (const std::string& octets : {random, mailtap::testing::string_table(300 * 1024)}) {
     TempDir dir;
     const std::string path = dir.file("m.db");
-    record_body(path, reads_of(mailtap::testing::attachment_body(octets) + ".\r\n", 48 * 1024 + 13));
+    record_body(path,
+                reads_of(mailtap::testing::attachment_body(octets) + ".\r\n", 48 * 1024 + 13));
     const AuditReport r = audit(path);
     EXPECT_EQ(leaks_of(r), "");
     EXPECT_FALSE(r.problems());
