@@ -58,15 +58,18 @@ Status open_private_directory(const std::string& path, bool create, UniqueFd& ou
   if (create && !created && errno != EEXIST) {
     return os_failure(kSqliteCantOpen, "cannot create the body directory", path, errno);
   }
-  if (Status st = refuse_foreign_link(path, "the body directory"); !st.ok()) return st;
-  UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.valid()) {
-    if (!create && errno == ENOENT) return {};
-    return os_failure(kSqliteCantOpen, "cannot open the body directory", path, errno);
-  }
+  // Every check and change from here on is on the directory open, the one that was checked.
+  UniqueFd dir;
   struct stat st {};
-  if (::fstat(dir.get(), &st) != 0) {
-    return os_failure(kSqliteCantOpen, "cannot open the body directory", path, errno);
+  int open_error = 0;
+  if (Status s =
+          open_checked(path, O_RDONLY | O_DIRECTORY, "the body directory", dir, st, open_error);
+      !s.ok()) {
+    return s;
+  }
+  if (!dir.valid()) {
+    if (!create && open_error == ENOENT) return {};
+    return os_failure(kSqliteCantOpen, "cannot open the body directory", path, open_error);
   }
   if (Status s = refuse_foreign_owner(st, path, "the body directory"); !s.ok()) return s;
   if (created && ::fchmod(dir.get(), 0700) != 0) {  // exact, whatever the umask

@@ -112,13 +112,33 @@ Status create_database_file(const std::string& path) {
   return {};
 }
 
-// Sets `path`'s permission bits to `mode` unless they are already. By path rather than on a
+// Sets `path`'s permission bits to `mode` unless they are already. Never through a real
 // descriptor: closing any descriptor of a file drops every POSIX lock this process holds on it,
 // SQLite's included; without its lock on the -shm file, the next connection of another process
 // (a reader) takes that file for stale and truncates it under the writer's mapping (SIGBUS).
-// The caller has lstat'ed the path: no link of another user's is followed here.
-Status set_mode(const std::string& path, const struct stat& st, mode_t mode) {
-  if ((st.st_mode & 07777) == mode || ::chmod(path.c_str(), mode) == 0) return {};
+// An O_PATH descriptor is not one (Linux drops no lock when it is closed), and pins the file
+// `st` describes: lstat(2) of `path` (then no link is followed), or with `follow` stat(2) of a
+// link of the user's there. A file or link put at `path` since is refused, not changed (chmod
+// by the path would follow the link). fchmod does not take an O_PATH descriptor; its
+// /proc/self/fd entry does. Without /proc, by the path.
+Status set_mode(const std::string& path, const struct stat& st, mode_t mode, bool follow) {
+  if ((st.st_mode & 07777) == mode) return {};
+  const UniqueFd fd(::open(path.c_str(), O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)));
+  struct stat now {};
+  if (!fd.valid() || ::fstat(fd.get(), &now) != 0) {
+    return Status::error(kSqliteCantOpen, "cannot restrict permissions of " + in_quotes(path) +
+                                              ": " + os_error(errno));
+  }
+  if (now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+    return Status::error(kSqliteCantOpen, in_quotes(path) +
+                                              " was replaced while it was being checked: whoever "
+                                              "may write beside it would choose where the "
+                                              "record goes");
+  }
+  const std::string by_fd = "/proc/self/fd/" + std::to_string(fd.get());
+  if (::chmod(by_fd.c_str(), mode) == 0) return {};
+  if (errno == ENOENT && ::access("/proc/self/fd", F_OK) != 0 && ::chmod(path.c_str(), mode) == 0)
+    return {};
   return Status::error(kSqliteCantOpen, "cannot restrict permissions of " + in_quotes(path) + ": " +
                                             os_error(errno));
 }
@@ -141,7 +161,7 @@ Status claim_database_file(const std::string& path, struct stat& st) {
   }
   if (Status s = refuse_foreign_owner(st, path, "the database file"); !s.ok()) return s;
   // The owner's bits stay: a database its owner made read-only stays so (and is refused).
-  return set_mode(path, st, st.st_mode & 07700);
+  return set_mode(path, st, st.st_mode & 07700, /*follow=*/true);
 }
 
 // SQLite's -wal or -shm file `side`, if there: the user's, a regular file (SQLite follows a
@@ -158,7 +178,7 @@ Status secure_sidecar_file(const std::string& side, std::string_view what, mode_
     return Status::error(kSqliteCantOpen, in_quotes(side) + " is not a regular file");
   }
   if (Status s = refuse_foreign_owner(st, side, what); !s.ok()) return s;
-  return set_mode(side, st, mode);
+  return set_mode(side, st, mode, /*follow=*/false);
 }
 
 // The -wal and -shm files of the database at `resolved` (its path with every link followed,

@@ -43,6 +43,22 @@ Status refuse_foreign_owner(const struct stat& st, const std::string& path, std:
 // where the record goes. A link of the user's own, or no link, is fine; so is nothing at all.
 Status refuse_foreign_link(const std::string& path, std::string_view what);
 
+// `path` opened with `flags` (O_CLOEXEC added) as `out`, with its fstat(2) in `st`, provided
+// it is still the file `seen` describes: lstat(2) of `path` taken before (then the open does not
+// follow a link), or, with `follow`, stat(2) of a link's target. Between the check and the open,
+// whoever may write in the directory could have put another file, or a link, in its place (a
+// link to a directory of the user's would pass every check of the owner made after it). An
+// open that fails leaves `out` closed and its errno in `open_error` (0 otherwise); a file that
+// is not the one seen is an error.
+Status open_as_seen(const std::string& path, const struct stat& seen, bool follow, int flags,
+                    std::string_view what, UniqueFd& out, struct stat& st, int& open_error);
+
+// open_as_seen() of what is at `path` now: refused if it is another user's link (see
+// refuse_foreign_link), followed if it is one of the user's own or root's. Nothing at `path`
+// is an `open_error` (ENOENT), not an error.
+Status open_checked(const std::string& path, int flags, std::string_view what, UniqueFd& out,
+                    struct stat& st, int& open_error);
+
 // Takes every permission away from group and others on the file or directory open as `fd`
 // (owned by this user: see refuse_foreign_owner), whose fstat(2) is `st`; the owner's bits
 // stay as they are. Not for SQLite's files: a descriptor of one opened and closed beside

@@ -5,6 +5,7 @@
 // need root (to chown); the others run as anyone.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
+#include "storage/private_files.hpp"
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
 #include "tests/unit/temp_dir.hpp"
@@ -197,6 +199,90 @@ TEST(StorageRecordPrivacy, TheUsersOwnLinkToTheDatabaseIsFollowed) {
   std::string error;
   auto rec = open_recorder(dir.file("link.db"), error);
   EXPECT_NE(rec, nullptr) << error;
+}
+
+TEST(StorageRecordPrivacy, TheUsersOwnLinkToADatabaseOthersCouldReadIsFollowedAndMadePrivate) {
+  TempDir dir;
+  const std::string real = dir.file("real.db");
+  make_database(real);
+  ::chmod(real.c_str(), 0644);
+  fs::create_symlink(real, dir.file("link.db"));
+  std::string error;
+  EXPECT_NE(open_recorder(dir.file("link.db"), error), nullptr) << error;
+  EXPECT_EQ(mode_of(real), 0600u);
+}
+
+// Between the check of what is at a path and its open, whoever may write in the directory could
+// rename a plain directory they made away and put a link to one of the user's in its place: the
+// checks of the owner made on the descriptor would pass, and mailtap would make that directory
+// its own. What was seen is what is opened, or nothing is.
+TEST(StorageRecordPrivacy, ALinkPutWhereAPlainDirectoryWasSeenIsNotOpened) {
+  TempDir dir;
+  const std::string path = dir.file("db-bodies");
+  const std::string users = dir.file("users");
+  fs::create_directory(path);
+  fs::create_directory(users);
+  struct stat seen {};
+  ASSERT_EQ(::lstat(path.c_str(), &seen), 0);
+  fs::rename(path, dir.file("moved"));
+  fs::create_directory_symlink(users, path);
+  UniqueFd fd;
+  struct stat st {};
+  int open_error = -1;
+  const Status s = open_as_seen(path, seen, /*follow=*/false, O_RDONLY | O_DIRECTORY,
+                                "the body directory", fd, st, open_error);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message.find("was replaced"), std::string::npos) << s.message;
+  EXPECT_FALSE(fd.valid());
+}
+
+TEST(StorageRecordPrivacy, AnotherDirectoryPutWhereOneWasSeenIsNotOpened) {
+  TempDir dir;
+  const std::string path = dir.file("db-bodies");
+  fs::create_directory(path);
+  struct stat seen {};
+  ASSERT_EQ(::lstat(path.c_str(), &seen), 0);
+  fs::rename(path, dir.file("moved"));
+  fs::create_directory(path);
+  UniqueFd fd;
+  struct stat st {};
+  int open_error = -1;
+  const Status s = open_as_seen(path, seen, /*follow=*/false, O_RDONLY | O_DIRECTORY,
+                                "the body directory", fd, st, open_error);
+  EXPECT_FALSE(s.ok());
+  EXPECT_FALSE(fd.valid());
+}
+
+TEST(StorageRecordPrivacy, TheUsersOwnLinkToTheBodyDirectoryIsFollowed) {
+  TempDir dir;
+  const std::string path = dir.file("db-bodies");
+  const std::string users = dir.file("users");
+  fs::create_directory(users);
+  fs::create_directory_symlink(users, path);
+  UniqueFd fd;
+  struct stat st {};
+  int open_error = -1;
+  const Status s =
+      open_checked(path, O_RDONLY | O_DIRECTORY, "the body directory", fd, st, open_error);
+  ASSERT_TRUE(s.ok()) << s.message;
+  EXPECT_TRUE(fd.valid());
+  EXPECT_EQ(open_error, 0);
+  struct stat target {};
+  ASSERT_EQ(::stat(users.c_str(), &target), 0);
+  EXPECT_EQ(st.st_ino, target.st_ino);
+  EXPECT_TRUE(write_body(dir.file("db"), 1, "body").ok());
+}
+
+TEST(StorageRecordPrivacy, NothingAtTheBodyDirectoryPathIsNoError) {
+  TempDir dir;
+  UniqueFd fd;
+  struct stat st {};
+  int open_error = 0;
+  const Status s = open_checked(dir.file("none"), O_RDONLY | O_DIRECTORY, "the body directory", fd,
+                                st, open_error);
+  EXPECT_TRUE(s.ok());
+  EXPECT_FALSE(fd.valid());
+  EXPECT_EQ(open_error, ENOENT);
 }
 
 // ---- another user's files: refused (root only) -----------------------------------------------
