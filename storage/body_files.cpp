@@ -261,8 +261,8 @@ void BodyFileWriter::close_all() noexcept {
 
 // ---- reader --------------------------------------------------------------------------------
 
-BodyFileReader::BodyFileReader(std::string database_path)
-    : database_path_(std::move(database_path)) {}
+BodyFileReader::BodyFileReader(std::string database_path, bool pinned)
+    : database_path_(std::move(database_path)), pinned_(pinned) {}
 
 BodyFileReader::~BodyFileReader() {
   if (fd_ >= 0) ::close(fd_);
@@ -275,8 +275,14 @@ Status BodyFileReader::read(std::int64_t session_id, std::int64_t offset, std::i
     return Status::error(kSqliteError, "a body event of session " + std::to_string(session_id) +
                                            " has a negative offset or length");
   }
-  if (fd_ < 0 || open_session_ != session_id || !still_at_path(fd_, path)) {
+  if (pinned_ && opened_once_) {
+    if (fd_ < 0 || open_session_ != session_id) {
+      return Status::error(kSqliteCantOpen, "body file " + quoted(path) +
+                                                " is not the file this reader was pinned to");
+    }
+  } else if (fd_ < 0 || open_session_ != session_id || !still_at_path(fd_, path)) {
     if (fd_ >= 0) ::close(fd_);
+    opened_once_ = true;
     // Never through a link: the writer makes none, and one put there by whoever could write in
     // the directory would have `mailtap show` or the web page hand out a file of the reader's.
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);

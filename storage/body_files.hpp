@@ -87,7 +87,13 @@ class BodyFileWriter {
 // The readers' side: one open file at a time (events are read session by session).
 class BodyFileReader {
  public:
-  explicit BodyFileReader(std::string database_path);
+  // Pinned: the first file opened is the only one this reader ever reads. It is never opened
+  // again by its path, even once prune has removed it and a new session with the same id has
+  // put another file there: the octets stay those of the file first opened (its inode lives on
+  // while held), and a read of another session, or after the first open failed, fails. For a
+  // reader whose reads must agree with each other (a length, then the octets it announced).
+  // Unpinned (the default): a long-lived reader follows the path to whatever file is there now.
+  explicit BodyFileReader(std::string database_path, bool pinned = false);
   ~BodyFileReader();
   BodyFileReader(const BodyFileReader&) = delete;
   BodyFileReader& operator=(const BodyFileReader&) = delete;
@@ -100,6 +106,8 @@ class BodyFileReader {
   std::string database_path_;
   std::int64_t open_session_ = 0;
   int fd_ = -1;
+  bool pinned_ = false;
+  bool opened_once_ = false;  // an open was tried (pinned: no second one)
 };
 
 // Removes the files of sessions deleted from the database (best effort: nothing refers to a

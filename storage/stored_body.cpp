@@ -38,7 +38,7 @@ class Chunker {
 }  // namespace
 
 StoredBodyReader::StoredBodyReader(const std::string& database_path, const StoredMessage& message)
-    : message_(message), files_(database_path) {}
+    : message_(message), files_(database_path, /*pinned=*/true) {}
 
 bool StoredBodyReader::read(const std::function<bool(std::string_view)>& emit, std::string& error) {
   error.clear();

@@ -20,7 +20,11 @@ class StoredBodyReader {
   static constexpr std::size_t kChunkOctets = std::size_t{256} * 1024;
 
   // Keeps a reference to `message` (from Reader::stored_message), which must outlive it;
-  // `database_path` is the database the message was read from (Reader::path()).
+  // `database_path` is the database the message was read from (Reader::path()). Every read and
+  // size() of one reader reads the body file its first one opened (a pinned BodyFileReader):
+  // should prune remove it and a new session with the same id make another in its place, the
+  // reader keeps the octets of the one it opened, never the new session's mail, so the length
+  // size() told is that of the octets read() then hands out.
   StoredBodyReader(const std::string& database_path, const StoredMessage& message);
 
   // Calls `emit` with the body's octets, in order, in chunks of at most kChunkOctets; stops
@@ -34,7 +38,7 @@ class StoredBodyReader {
 
  private:
   const StoredMessage& message_;
-  BodyFileReader files_;
+  BodyFileReader files_;  // pinned
 };
 
 }  // namespace mailtap::storage

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -221,6 +222,61 @@ TEST(StoredBody, ABodyFileGoneIsAnError) {
   EXPECT_LE(got.size(), kInlineBodyOctets);  // what the database held came first
   std::uint64_t size = 0;
   EXPECT_FALSE(body.size(size, error));
+}
+
+// The web page's download announces size() and then sends read(): should prune remove the body
+// file between the two and a new session with the same id put its own there, the reader keeps
+// the octets of the file it opened first, never the new session's mail.
+TEST(StoredBody, KeepsTheBodyFileItFirstOpenedWhenAnotherTakesItsPath) {
+  Recorded r;
+  const std::string data = data_text(512 * 1024);
+  record(r, data, "chunk");
+  std::string error;
+  auto reader = Reader::open(r.path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::optional<StoredMessage> m;
+  ASSERT_TRUE(reader->stored_message(r.session, 1, m, error)) << error;
+  ASSERT_TRUE(m);
+  StoredBodyReader body(r.path, *m);
+  std::uint64_t size = 0;
+  ASSERT_TRUE(body.size(size, error)) << error;
+  EXPECT_EQ(size, unstuffed(data).size());
+
+  const std::string path = body_file(r.path, r.session);
+  const auto original_size = std::filesystem::file_size(path);
+  std::filesystem::remove(path);
+  std::ofstream(path, std::ios::binary) << std::string(original_size + 4096, 'X');
+
+  std::string got;
+  ASSERT_TRUE(body.read(
+      [&](std::string_view chunk) {
+        got.append(chunk);
+        return true;
+      },
+      error))
+      << error;
+  EXPECT_EQ(got.size(), size);
+  EXPECT_TRUE(got == unstuffed(data));
+  EXPECT_EQ(got.find('X'), std::string::npos);
+}
+
+// Pinned, a reader never opens a second file: not another session's, nor one after a failed open.
+TEST(StoredBody, APinnedBodyFileReaderOpensOneFileOnly) {
+  Recorded r;
+  record(r, data_text(512 * 1024), "chunk");
+  const std::string path = body_file(r.path, r.session);
+  {
+    BodyFileReader files(r.path, /*pinned=*/true);
+    std::string got;
+    ASSERT_TRUE(files.read(r.session, 0, 4, got).ok());
+    EXPECT_FALSE(files.read(r.session + 1, 0, 4, got).ok());
+  }
+  std::filesystem::rename(path, path + ".away");
+  BodyFileReader files(r.path, /*pinned=*/true);
+  std::string got;
+  EXPECT_FALSE(files.read(r.session, 0, 4, got).ok());
+  std::filesystem::rename(path + ".away", path);
+  EXPECT_FALSE(files.read(r.session, 0, 4, got).ok());  // not opened again by its path
 }
 
 }  // namespace
