@@ -167,7 +167,8 @@ TEST(WebResponse, EveryResponseCarriesTheSecurityHeadersAndNoCors) {
 TEST(WebResponse, AStreamedBodyHasItsOwnLength) {
   Response r;
   r.content_type = "message/rfc822";
-  r.streamed = StreamedBody{64ull << 20, [](const StreamedBody::Sink&) { return true; }};
+  r.streamed =
+      StreamedBody{64ull << 20, [](const StreamedBody::Sink&, std::string&) { return true; }};
   const std::string head = serialize_head(r);
   EXPECT_NE(head.find("Content-Length: 67108864\r\n"), std::string::npos) << head;
   EXPECT_NE(head.find("Cache-Control: no-store\r\n"), std::string::npos);

@@ -272,9 +272,10 @@ Response raw_response(const Route& route, const std::string& db_path,
   r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" +
                                                     session_file_name(route.session) + "-message-" +
                                                     std::to_string(route.message) + ".eml\"");
-  r.streamed = StreamedBody{length, [source](const StreamedBody::Sink& sink) {
-                              std::string ignored;  // the response just ends short
-                              return source->body.read(sink, ignored);
+  // Both reads are of the one body file the first opened (StoredBodyReader pins it): one that
+  // prune replaced in between cannot make the octets another session's.
+  r.streamed = StreamedBody{length, [source](const StreamedBody::Sink& sink, std::string& error) {
+                              return source->body.read(sink, error);
                             }};
   return r;
 }

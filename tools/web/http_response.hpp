@@ -30,10 +30,14 @@ inline constexpr std::string_view kMessagePartCsp =
 // `length`, and `write` hands the octets to `sink` in bounded pieces after the head. `sink`
 // returns false once the connection is gone; `write` returns false if it could not supply all
 // `length` octets (a body file removed meanwhile), and the response then ends short.
+// A body sent as it is read: `write` hands `sink` its octets in order, and returns false with
+// `error` set if it could not supply them all. The server counts what it sends against `length`
+// (announced as Content-Length): a body that comes out shorter or longer ends the connection
+// there, never padded or sent past its length.
 struct StreamedBody {
   using Sink = std::function<bool(std::string_view)>;
   std::uint64_t length = 0;
-  std::function<bool(const Sink& sink)> write;
+  std::function<bool(const Sink& sink, std::string& error)> write;
 };
 
 struct Response {

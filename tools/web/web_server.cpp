@@ -4,6 +4,7 @@
 
 #include <asio/io_context.hpp>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -97,12 +98,53 @@ struct WebServer::Impl {
 
   int send(mg_connection* conn, const Response& r) {
     write_all(conn, serialize_head(r));
-    if (r.streamed)  // on CivetWeb's thread: reads a body file, no SQL (see
-                     // respond_with_full_stack)
-      r.streamed->write([conn](std::string_view piece) { return write_all(conn, piece); });
+    if (r.streamed)
+      send_streamed(conn, *r.streamed);
     else
       write_all(conn, r.body);
     return r.status;
+  }
+
+  // On CivetWeb's thread: reads a body file, no SQL (see respond_with_full_stack). The octets
+  // are counted against the Content-Length already sent: never more (a piece that would pass it
+  // is not written), and if fewer (a body file that failed or came out short mid-stream) the
+  // connection ends there, so the client sees a download cut short rather than one silently
+  // wrong; it is said on stderr. Every response is "Connection: close" (keep-alive is off), so
+  // returning ends the connection.
+  static void send_streamed(mg_connection* conn, const StreamedBody& body) {
+    std::uint64_t sent = 0;
+    bool overrun = false;
+    bool peer_gone = false;
+    std::string error;
+    const bool complete = body.write(
+        [&](std::string_view piece) {
+          if (piece.size() > body.length - sent) {
+            overrun = true;
+            return false;
+          }
+          if (!write_all(conn, piece)) {
+            peer_gone = true;  // the client went away: nothing to say
+            return false;
+          }
+          sent += piece.size();
+          return true;
+        },
+        error);
+    if (peer_gone || (complete && !overrun && sent == body.length)) return;
+    const mg_request_info* info = mg_get_request_info(conn);
+    std::string line = "mailtap web: ";
+    line += info && info->local_uri ? info->local_uri : "a download";
+    line += ": closed after " + std::to_string(sent) + " of the " + std::to_string(body.length) +
+            " octets announced: ";
+    if (overrun)
+      line += "the body is longer than announced";
+    else if (!error.empty())
+      line += error;
+    else
+      line += "the body is shorter than announced";
+    line += "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
   }
 
   int handle(mg_connection* conn) {
