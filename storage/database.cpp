@@ -384,6 +384,14 @@ Status Database::connect(const std::string& path, const std::string& name, int f
   const int rc = sqlite3_open_v2(name.c_str(), &raw, flags, vfs);
   db.db_.reset(raw);  // sqlite3_open_v2 allocates a handle even when it fails
   if (rc != SQLITE_OK) return db.error_from(rc, "cannot open database");
+  // Before anything reads the file: a -wal file another user made after open() looked for one
+  // is replayed on the first read, and the last close would checkpoint their commits into the
+  // database even when secure_sidecar_files() then refuses it. It turns this back off once
+  // the -wal file is known to be the user's (a read-only connection never checkpoints).
+  if (const int cfg = sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+      cfg != SQLITE_OK) {
+    return db.error_from(cfg, "cannot keep the database from being checkpointed on close");
+  }
   sqlite3_extended_result_codes(raw, 1);
 
   if (options.mode == OpenMode::read_write && sqlite3_db_readonly(raw, "main") == 1) {
@@ -584,7 +592,13 @@ Status Database::secure_sidecar_files() {
     return Status::error(kSqliteCantOpen,
                          "cannot stat " + in_quotes(resolved) + ": " + os_error(errno));
   }
-  return secure_sidecar_files_of(resolved, db_st.st_mode & 07777);
+  if (Status st = secure_sidecar_files_of(resolved, db_st.st_mode & 07777); !st.ok()) {
+    sqlite3_db_config(db_.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    return st;
+  }
+  // The -wal file is the user's: its commits may go into the database when it closes.
+  sqlite3_db_config(db_.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
+  return {};
 }
 
 }  // namespace mailtap::storage

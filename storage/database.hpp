@@ -159,6 +159,8 @@ class Database {
   Status enable_wal();
   // Gives the -wal and -shm files the database file's permission bits, if they exist; refuses
   // them if another user owns them or they are symbolic links (planted before SQLite made them).
+  // A read-write connection checkpoints on close only once this has passed: until then the
+  // -wal file may hold another user's commits.
   Status secure_sidecar_files();
 
   void close() noexcept { db_.reset(); }

@@ -178,6 +178,9 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
   Database db;
   Status s = Database::open(path, options, db);
   if (s.ok()) s = check_for_reading(db);
+  // Refuses a -wal file another user made since open() looked (check_for_reading replayed it);
+  // until it has passed, closing would checkpoint their commits into the database.
+  if (s.ok() && !c.dry_run) s = db.secure_sidecar_files();
   if (!s.ok()) {
     error = s.message;
     return false;

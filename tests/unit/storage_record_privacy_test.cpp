@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -377,5 +378,78 @@ TEST(StorageRecordPrivacy, TheReadersStillReadADatabaseAnotherUserOwns) {
   EXPECT_NE(Reader::open(db, error), nullptr) << error;
 }
 
+// Runs `sql` on the file at `path` with SQLite itself, not mailtap; with `keep_wal` its last
+// close does not checkpoint, so the -wal file and the commits in it stay.
+void run_sqlite(const std::string& path, const char* sql, bool keep_wal) {
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, keep_wal ? 1 : 0, nullptr);
+  EXPECT_EQ(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(raw);
+  sqlite3_close(raw);
+}
+
+// Runs the test as `uid` until destroyed (root's own is given back then).
+class EffectiveUser {
+ public:
+  explicit EffectiveUser(uid_t uid) : ok_(::seteuid(uid) == 0) {}
+  ~EffectiveUser() {
+    if (ok_) (void)::seteuid(0);
+  }
+  EffectiveUser(const EffectiveUser&) = delete;
+  EffectiveUser& operator=(const EffectiveUser&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  bool ok_;
+};
+
+// A -wal file another user puts beside the database after open() looked for one is replayed
+// when SQLite next reads; the check after it refuses it, and closing then must not checkpoint
+// their commit into the database. mailtap runs as a user other than root here: SQLite running
+// as root gives a -wal file it opens to the database's owner.
+TEST(StorageRecordPrivacy, AWalAnotherUserPutsThereAfterOpenIsNotCheckpointedIntoTheDatabase) {
+  SKIP_UNLESS_ROOT();
+  constexpr uid_t kUser = 54321;
+  TempDir dir;
+  const std::string home = dir.file("home");
+  ASSERT_EQ(::chmod(dir.file("").c_str(), 0711), 0);
+  ASSERT_TRUE(fs::create_directory(home));
+  ASSERT_EQ(::chmod(home.c_str(), 0777), 0) << "the other user may write in it";
+  const std::string db = home + "/m.db";
+  {
+    EffectiveUser user(kUser);
+    ASSERT_TRUE(user.ok());
+    run_sqlite(db, "CREATE TABLE mine(x); INSERT INTO mine VALUES ('ours');", false);
+  }
+  // Their -wal file for it, with a commit of theirs: made on a copy of the database.
+  const std::string copy = dir.file("copy.db");
+  fs::copy_file(db, copy);
+  run_sqlite(copy,
+             "PRAGMA journal_mode=WAL; CREATE TABLE planted(x); INSERT INTO planted VALUES "
+             "('theirs');",
+             /*keep_wal=*/true);
+  const std::string foreign_wal = contents(copy + "-wal");
+  ASSERT_FALSE(foreign_wal.empty());
+
+  std::string before;
+  {
+    EffectiveUser user(kUser);
+    ASSERT_TRUE(user.ok());
+    Database database;
+    ASSERT_TRUE(Database::open(db, OpenOptions{}, database).ok());
+    before = contents(db);
+    ASSERT_FALSE(fs::exists(db + "-wal"));
+    {
+      EffectiveUser root(0);  // back to root, to make the other user's file
+      write_file(db + "-wal", foreign_wal, 0666);
+      ASSERT_EQ(::chown((db + "-wal").c_str(), kNobody, kNobody), 0);
+    }
+    ASSERT_EQ(::seteuid(kUser), 0);
+    const Status st = database.enable_wal();
+    EXPECT_FALSE(st.ok());
+    EXPECT_NE(st.message.find("owned by uid 65534"), std::string::npos) << st.message;
+  }
+  EXPECT_TRUE(contents(db) == before) << "the other user's commit was written into the database";
+}
 }  // namespace
 }  // namespace mailtap::storage
