@@ -417,22 +417,9 @@ bool Reader::change_token(ChangeToken& out, std::string& error) {
 }
 
 bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error) {
-  error.clear();
-  out.reset();
-  // One read transaction: the writer may commit between our SELECTs, and a session must not be
-  // shown with events from one snapshot and messages from another.
-  if (Status s = impl_->db.exec("BEGIN"); !s.ok()) {
-    error = s.message;
-    return false;
-  }
-  Status s = impl_->load(id, out);
-  impl_->db.exec("COMMIT");
-  if (!s.ok()) {
-    out.reset();
-    error = s.message;
-    return false;
-  }
-  return true;
+  // A session must not be shown with events from one snapshot and messages from another.
+  return impl_->in_one_snapshot(
+      out, error, [&](std::optional<SessionDetail>& d) { return impl_->load(id, d); });
 }
 
 bool Reader::fingerprint_key(FingerprintKey& key, std::string& error) {

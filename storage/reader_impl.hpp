@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -97,6 +98,26 @@ struct Reader::Impl {
   Status load_events(std::int64_t id, SessionDetail& d);
   Status load_messages(std::int64_t id, SessionDetail& d);
   Status load_recipients(std::int64_t id, SessionDetail& d);
+
+  // Runs `load(out)` in one read transaction, so what it reads with several SELECTs comes from
+  // one snapshot (the writer may commit between them). False with `error` set, and `out` reset.
+  template <typename T, typename Load>
+  bool in_one_snapshot(std::optional<T>& out, std::string& error, Load&& load) {
+    error.clear();
+    out.reset();
+    if (Status s = db.exec("BEGIN"); !s.ok()) {
+      error = s.message;
+      return false;
+    }
+    Status s = load(out);
+    db.exec("COMMIT");
+    if (!s.ok()) {
+      out.reset();
+      error = s.message;
+      return false;
+    }
+    return true;
+  }
 };
 
 }  // namespace mailtap::storage

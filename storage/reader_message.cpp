@@ -75,21 +75,10 @@ Status load_stored_message(Reader::Impl& impl, std::int64_t session_id, std::uin
 
 bool Reader::stored_message(std::int64_t session_id, std::uint64_t seq,
                             std::optional<StoredMessage>& out, std::string& error) {
-  error.clear();
-  out.reset();
-  // One read transaction: the message row and its body events from the same snapshot.
-  if (Status s = impl_->db.exec("BEGIN"); !s.ok()) {
-    error = s.message;
-    return false;
-  }
-  Status s = load_stored_message(*impl_, session_id, seq, out);
-  impl_->db.exec("COMMIT");
-  if (!s.ok()) {
-    out.reset();
-    error = s.message;
-    return false;
-  }
-  return true;
+  // The message row and its body events from the same snapshot.
+  return impl_->in_one_snapshot(out, error, [&](std::optional<StoredMessage>& m) {
+    return load_stored_message(*impl_, session_id, seq, m);
+  });
 }
 
 }  // namespace mailtap::storage
