@@ -2,6 +2,7 @@
 // the client leaves it.
 #include <gtest/gtest.h>
 
+#include "tests/unit/event_rows.hpp"
 #include "tools/mock_session.hpp"
 #include "tools/recorded_dialogue.hpp"
 
@@ -11,28 +12,6 @@ namespace {
 using smtp::Direction;
 using smtp::EventKind;
 using namespace std::string_literals;
-
-storage::EventRow ev(Direction d, EventKind k, std::string verb, std::string bytes, int code = 0,
-                     bool redacted = false) {
-  static std::uint64_t seq = 0;
-  storage::EventRow r;
-  r.seq = ++seq;
-  r.event.direction = d;
-  r.event.kind = k;
-  r.event.verb = std::move(verb);
-  r.event.reply_code = code;
-  r.event.wire_size = bytes.size();
-  r.event.bytes = std::move(bytes);
-  r.event.redacted = redacted;
-  return r;
-}
-storage::EventRow client(std::string verb, std::string bytes) {
-  return ev(Direction::client_to_upstream, EventKind::command, std::move(verb), std::move(bytes));
-}
-storage::EventRow reply(std::string verb, int code, std::string bytes) {
-  return ev(Direction::upstream_to_client, EventKind::reply, std::move(verb), std::move(bytes),
-            code);
-}
 
 RecordedDialogue from_rows(const std::vector<storage::EventRow>& rows) {
   RecordedDialogue d;

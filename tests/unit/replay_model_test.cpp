@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "proxy/smtp/base64.hpp"
+#include "tests/unit/event_rows.hpp"
 #include "tests/unit/upstream_text.hpp"
 #include "tools/recorded_dialogue.hpp"
 #include "tools/replay_credentials.hpp"
@@ -15,29 +16,6 @@ namespace {
 using smtp::Direction;
 using smtp::EventKind;
 using smtp::upstream_text;
-
-storage::EventRow ev(Direction d, EventKind k, std::string verb, std::string bytes, int code = 0,
-                     bool redacted = false) {
-  static std::uint64_t seq = 0;
-  storage::EventRow r;
-  r.seq = ++seq;
-  r.event.direction = d;
-  r.event.kind = k;
-  r.event.verb = std::move(verb);
-  r.event.reply_code = code;
-  r.event.wire_size = bytes.size();
-  r.event.bytes = std::move(bytes);
-  r.event.redacted = redacted;
-  return r;
-}
-
-storage::EventRow client(std::string verb, std::string bytes) {
-  return ev(Direction::client_to_upstream, EventKind::command, std::move(verb), std::move(bytes));
-}
-storage::EventRow reply(std::string verb, int code, std::string bytes) {
-  return ev(Direction::upstream_to_client, EventKind::reply, std::move(verb), std::move(bytes),
-            code);
-}
 
 // swaks-like session: EHLO, AUTH PLAIN, pipelined MAIL/RCPT/DATA, body, QUIT.
 std::vector<storage::EventRow> plain_session() {

@@ -1,0 +1,40 @@
+// Recorded event rows written by hand, for tests of the tools that read a recording (mock,
+// replay): each row gets the next sequence number, as the recorder would give it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "storage/reader.hpp"
+
+namespace mailtap::tools {
+
+inline storage::EventRow ev(smtp::Direction d, smtp::EventKind k, std::string verb,
+                            std::string bytes, int code = 0, bool redacted = false) {
+  static std::uint64_t seq = 0;
+  storage::EventRow r;
+  r.seq = ++seq;
+  r.event.direction = d;
+  r.event.kind = k;
+  r.event.verb = std::move(verb);
+  r.event.reply_code = code;
+  r.event.wire_size = bytes.size();
+  r.event.bytes = std::move(bytes);
+  r.event.redacted = redacted;
+  return r;
+}
+
+// A line the client sent.
+inline storage::EventRow client(std::string verb, std::string bytes) {
+  return ev(smtp::Direction::client_to_upstream, smtp::EventKind::command, std::move(verb),
+            std::move(bytes));
+}
+
+// A reply the server sent to the client.
+inline storage::EventRow reply(std::string verb, int code, std::string bytes) {
+  return ev(smtp::Direction::upstream_to_client, smtp::EventKind::reply, std::move(verb),
+            std::move(bytes), code);
+}
+
+}  // namespace mailtap::tools
