@@ -321,7 +321,7 @@ constexpr const char* kSendAsFix =
     "permission.";
 
 // Wordings from Google's and Microsoft's documentation of their submission servers
-// (smtp.gmail.com:587/465, smtp.office365.com:587), and mailtap's own 421 reasons.
+// (smtp.gmail.com:587/465, smtp.office365.com:587), and mailtap's own replies.
 constexpr std::array kWordings{
     WordingEntry{534, "5.7.9", "application-specific password", "Gmail",
                  "Gmail needs an app password: 2-Step Verification is on for this account",
@@ -413,6 +413,32 @@ constexpr std::array kWordings{
     WordingEntry{421, "", "timed out", "mailtap", "mailtap gave up waiting for the server",
                  "Check host and port (`mailtap probe HOST:PORT`), firewalls, and "
                  "--timeout-connect."},
+    // mailtap's refusals of what the client sent: the generic advice for their codes would
+    // send the user to fix the order of commands, or to use the proxy they are already using.
+    WordingEntry{503, "5.5.1", "already authenticated as", "mailtap",
+                 "mailtap authenticated this session itself (--auth-user or "
+                 "--oauth2-token-cmd), so it refused the client's own AUTH",
+                 "Turn the client's own AUTH off (msmtp: auth off; swaks: no --auth; curl: no "
+                 "--user; smtplib: no login()), or run the proxy without --auth-user so that the "
+                 "client authenticates."},
+    WordingEntry{530, "5.7.0", "--local-tls", "mailtap",
+                 "mailtap runs with --local-tls starttls: the client must start TLS to mailtap "
+                 "before it may AUTH",
+                 "Make the client issue STARTTLS to mailtap (msmtp: tls on and tls_starttls on; "
+                 "swaks: --tls; curl: --ssl-reqd; smtplib: starttls()) and trust mailtap's local "
+                 "certificate, or run the proxy without --local-tls."},
+    WordingEntry{454, "4.7.0", "no access token", "mailtap",
+                 "mailtap's --oauth2-token-cmd gave no usable access token, so mailtap did not "
+                 "authenticate",
+                 "Run the token command by hand as the proxy's user: its error is quoted after "
+                 "\"no access token for AUTH:\" and in mailtap's log; fix it (an expired refresh "
+                 "token needs a new sign-in) and connect again."},
+    WordingEntry{421, "4.3.0", "recording failed", "mailtap",
+                 "mailtap's recording failed (a full disk, a lost database), so it accepts no new "
+                 "sessions",
+                 "Free the disk or fix the database (the reason is in the reply and mailtap's "
+                 "log), then restart the proxy; --record-failure=continue relays unrecorded "
+                 "instead."},
 };
 
 struct AdviceEntry {

@@ -60,6 +60,35 @@ TEST(ReplyAdvice, MailtapReasonsOnlyInMailtapReplies) {
   EXPECT_EQ(advise_reply(421, "4.7.0", "server.example timed out").server, "");
 }
 
+// mailtap's refusals of the client's own commands: the generic advice for the code told the user
+// to fix the order of commands, or to connect through the proxy they were connected through.
+TEST(ReplyAdvice, MailtapOwnRefusalsGetMailtapsAdvice) {
+  const auto authenticated =
+      advise_reply(503, "5.5.1", "mailtap: already authenticated as alice (by mailtap)");
+  EXPECT_EQ(authenticated.server, "mailtap");
+  EXPECT_NE(authenticated.fix.find("auth off"), std::string::npos) << authenticated.fix;
+  EXPECT_EQ(authenticated.fix.find("order"), std::string::npos) << authenticated.fix;
+
+  const auto local_tls = advise_reply(
+      530, "5.7.0",
+      "mailtap: Must issue a STARTTLS command first (--local-tls starttls: AUTH only inside TLS)");
+  EXPECT_EQ(local_tls.server, "mailtap");
+  EXPECT_NE(local_tls.fix.find("STARTTLS to mailtap"), std::string::npos) << local_tls.fix;
+  EXPECT_EQ(local_tls.fix.find("connect through mailtap proxy"), std::string::npos);
+
+  EXPECT_EQ(
+      advise_reply(454, "4.7.0", "mailtap: no access token for AUTH: command exited 1").server,
+      "mailtap");
+  EXPECT_EQ(advise_reply(421, "4.3.0",
+                         "mailtap: recording failed (cannot commit: database or disk is full); "
+                         "not accepting sessions")
+                .server,
+            "mailtap");
+  // The same words from a server are the server's.
+  EXPECT_EQ(advise_reply(503, "5.5.1", "already authenticated as alice").server, "");
+  EXPECT_EQ(advise_reply(530, "5.7.0", "Must issue a STARTTLS command first").server, "");
+}
+
 TEST(ReplyAdvice, SuccessNeedsNoFixFailuresAlwaysGetOne) {
   EXPECT_EQ(advise_reply(250, "2.1.0").fix, "");
   EXPECT_EQ(advise_reply(235, "2.7.0").fix, "");
