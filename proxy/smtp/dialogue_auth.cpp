@@ -194,10 +194,19 @@ void Dialogue::release_held_reply() {
   const Reply reply = std::move(*held_reply_);
   held_reply_.reset();
   std::string to_client = reply.raw;
+  bool removed = false;
   if (held_command_ == Verb::ehlo) {
-    bool removed = false;
     to_client = client_ehlo_reply(reply, removed);
     if (removed) record(rewrite_event("EHLO", to_client, ehlo_rewrite_note()));
+  }
+  // The reply's own event carries the time the server sent it; a rewrite's event the time the
+  // client got it. Unchanged, only this note says how long the client waited for it.
+  if (!removed) {
+    const std::string_view verb = held_command_ == Verb::ehlo ? "EHLO" : "HELO";
+    record(note_event(EventKind::note, verb,
+                      "the " + std::string(verb) +
+                          " reply above, held while mailtap authenticated, reaches the client "
+                          "only now, unchanged"));
   }
   emit_client(to_client);
   flush_local_replies();

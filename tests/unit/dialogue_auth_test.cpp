@@ -181,6 +181,29 @@ TEST(DialogueAuth, FailureIsTheNextMailsReplyAndTheSessionStaysUsable) {
   expect_no_secret(r, password);
 }
 
+// Held for mailtap's AUTH and then relayed unchanged (no STARTTLS to remove, AUTH kept after a
+// failure), the EHLO reply's event still has the time the server sent it: a note, recorded when
+// the client gets the reply, says it waited.
+TEST(DialogueAuth, AHeldReplyReleasedUnchangedIsNotedWhenTheClientGetsIt) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_with_auth),
+          upstream("535 5.7.8 Error: authentication failed: bad password\r\n"),
+      },
+      login_options(true, false));
+  EXPECT_EQ(r.client_per_step[2], ehlo_reply_with_auth);
+  std::vector<std::string> notes;
+  for (const Event* e : find_events(r, Direction::mailtap_note, EventKind::note))
+    notes.push_back(e->note);
+  ASSERT_GE(notes.size(), 2u);
+  EXPECT_EQ(notes.back(),
+            "the EHLO reply above, held while mailtap authenticated, reaches the client only "
+            "now, unchanged");
+  EXPECT_EQ(notes[notes.size() - 2].rfind("mailtap could not authenticate", 0), 0u)
+      << notes[notes.size() - 2];
+}
+
 TEST(DialogueAuth, AClientAuthIsAnsweredLocallyOnceMailtapAuthenticated) {
   const Result r = run_all_splits(
       {
