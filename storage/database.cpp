@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 
 #include "proxy/common/hex.hpp"
 #include "storage/private_files.hpp"
@@ -198,6 +199,36 @@ Status secure_existing_sidecar_files(const std::string& path, mode_t mode) {
   return secure_sidecar_files_of(resolved, mode);
 }
 
+// SQLite running as root gives each -wal and -shm file it opens to the database's owner
+// (os_unix.c, robustFchown), one that was already there included: a -wal file another user put
+// there after open() looked would then be the user's to every check after the open
+// (secure_sidecar_files), its commits trusted and checkpointed into the database. SQLite's
+// fchown goes through this instead, which gives away only a file of this process's own user
+// (one SQLite has just made): another user's file stays theirs, and is refused.
+int fchown_own_files_only(int fd, uid_t owner, gid_t group) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return -1;
+  if (st.st_uid != ::geteuid()) return 0;
+  return ::fchown(fd, owner, group);
+}
+
+// Puts fchown_own_files_only() in the default VFS's place for fchown, once for the process and
+// before any connection is opened (xSetSystemCall is not safe beside one at work); false if
+// SQLite has no such system call to replace.
+bool keep_foreign_owners() {
+  static std::once_flag once;
+  static bool installed = false;
+  std::call_once(once, [] {
+    sqlite3_vfs* unix_vfs = sqlite3_vfs_find("unix");
+    installed =
+        unix_vfs != nullptr && unix_vfs->iVersion >= 3 && unix_vfs->xSetSystemCall != nullptr &&
+        unix_vfs->xSetSystemCall(unix_vfs, "fchown",
+                                 reinterpret_cast<sqlite3_syscall_ptr>(&fchown_own_files_only)) ==
+            SQLITE_OK;
+  });
+  return installed;
+}
+
 }  // namespace
 
 // ---- Statement ----------------------------------------------------------------------------
@@ -335,6 +366,12 @@ Status Database::open(const std::string& path, const OpenOptions& options, Datab
 
   int flags = SQLITE_OPEN_EXRESCODE;
   struct stat claimed {};
+  // Without it, root's checks of the owners after the open could not see another user's file.
+  if (!keep_foreign_owners() && ::geteuid() == 0 && options.mode == OpenMode::read_write) {
+    return Status::error(kSqliteCantOpen,
+                         "cannot keep SQLite from giving the files beside the database to its "
+                         "owner: run mailtap as the database's owner, not as root");
+  }
   if (options.mode == OpenMode::read_write) {
     if (Status st = create_parent_directories(path); !st.ok()) return st;
     if (Status st = claim_database_file(path, claimed); !st.ok()) return st;

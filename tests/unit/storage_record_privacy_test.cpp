@@ -302,20 +302,24 @@ TEST(StorageRecordPrivacy, AnEmptyDatabaseAnotherUserMadeIsRefused) {
   EXPECT_EQ(mode_of(db), 0666u) << "not ours to change";
 }
 
+// A recorder over a database with the file `suffix` beside it made by another user is refused.
+void expect_recorder_refuses_foreign_file_beside(const std::string& suffix) {
+  SCOPED_TRACE(suffix);
+  TempDir dir;
+  const std::string db = dir.file("m.db");
+  make_database(db);
+  write_file(db + suffix, "", 0666);
+  ASSERT_EQ(::chown((db + suffix).c_str(), kNobody, kNobody), 0);
+  std::string error;
+  EXPECT_EQ(open_recorder(db, error), nullptr);
+  EXPECT_NE(error.find("owned by uid 65534"), std::string::npos) << error;
+  EXPECT_NE(error.find(db + suffix), std::string::npos) << error;
+}
+
 TEST(StorageRecordPrivacy, AWalOrShmAnotherUserMadeIsRefused) {
   SKIP_UNLESS_ROOT();
-  for (const char* suffix : {"-wal", "-shm"}) {
-    SCOPED_TRACE(suffix);
-    TempDir dir;
-    const std::string db = dir.file("m.db");
-    make_database(db);
-    write_file(db + suffix, "", 0666);
-    ASSERT_EQ(::chown((db + suffix).c_str(), kNobody, kNobody), 0);
-    std::string error;
-    EXPECT_EQ(open_recorder(db, error), nullptr);
-    EXPECT_NE(error.find("owned by uid 65534"), std::string::npos) << error;
-    EXPECT_NE(error.find(db + suffix), std::string::npos) << error;
-  }
+  expect_recorder_refuses_foreign_file_beside("-wal");
+  expect_recorder_refuses_foreign_file_beside("-shm");
 }
 
 TEST(StorageRecordPrivacy, ABodyDirectoryAnotherUserMadeIsRefusedAtStart) {
@@ -336,19 +340,26 @@ TEST(StorageRecordPrivacy, ABodyDirectoryAnotherUserMadeIsRefusedAtStart) {
   EXPECT_FALSE(fs::exists(body_file(db, 1)));
 }
 
+// A recorder over `db` with a symbolic link another user made at `link` (to `target`) is
+// refused, the error naming the link as `what`.
+void expect_recorder_refuses_foreign_link(const std::string& db, const std::string& link,
+                                          const std::string& target, const std::string& what) {
+  fs::create_symlink(target, link);
+  ASSERT_EQ(::lchown(link.c_str(), kNobody, kNobody), 0);
+  std::string error;
+  EXPECT_EQ(open_recorder(db, error), nullptr);
+  EXPECT_NE(error.find(what + " '" + link + "' is a symbolic link made by uid 65534"),
+            std::string::npos)
+      << error;
+}
+
 TEST(StorageRecordPrivacy, ALinkAnotherUserMadeAtTheDatabasePathIsRefused) {
   SKIP_UNLESS_ROOT();
   TempDir dir;
   const std::string real = dir.file("real.db");
   make_database(real);
   const std::string db = dir.file("m.db");
-  fs::create_symlink(real, db);
-  ASSERT_EQ(::lchown(db.c_str(), kNobody, kNobody), 0);
-  std::string error;
-  EXPECT_EQ(open_recorder(db, error), nullptr);
-  EXPECT_NE(error.find("the database path '" + db + "' is a symbolic link made by uid 65534"),
-            std::string::npos)
-      << error;
+  expect_recorder_refuses_foreign_link(db, db, real, "the database path");
 }
 
 TEST(StorageRecordPrivacy, ALinkAnotherUserMadeAtTheBodyDirectoryPathIsRefused) {
@@ -356,14 +367,8 @@ TEST(StorageRecordPrivacy, ALinkAnotherUserMadeAtTheBodyDirectoryPathIsRefused) 
   TempDir dir;
   const std::string db = dir.file("m.db");
   fs::create_directory(dir.file("elsewhere"));
-  fs::create_symlink(dir.file("elsewhere"), body_directory(db));
-  ASSERT_EQ(::lchown(body_directory(db).c_str(), kNobody, kNobody), 0);
-  std::string error;
-  EXPECT_EQ(open_recorder(db, error), nullptr);
-  EXPECT_NE(error.find("the body directory '" + body_directory(db) +
-                       "' is a symbolic link made by uid 65534"),
-            std::string::npos)
-      << error;
+  expect_recorder_refuses_foreign_link(db, body_directory(db), dir.file("elsewhere"),
+                                       "the body directory");
   EXPECT_FALSE(write_body(db, 1, "mail").ok());
   EXPECT_TRUE(fs::is_empty(dir.file("elsewhere")));
 }
@@ -405,51 +410,80 @@ class EffectiveUser {
 
 // A -wal file another user puts beside the database after open() looked for one is replayed
 // when SQLite next reads; the check after it refuses it, and closing then must not checkpoint
-// their commit into the database. mailtap runs as a user other than root here: SQLite running
-// as root gives a -wal file it opens to the database's owner.
-TEST(StorageRecordPrivacy, AWalAnotherUserPutsThereAfterOpenIsNotCheckpointedIntoTheDatabase) {
-  SKIP_UNLESS_ROOT();
-  constexpr uid_t kUser = 54321;
-  TempDir dir;
-  const std::string home = dir.file("home");
-  ASSERT_EQ(::chmod(dir.file("").c_str(), 0711), 0);
-  ASSERT_TRUE(fs::create_directory(home));
-  ASSERT_EQ(::chmod(home.c_str(), 0777), 0) << "the other user may write in it";
-  const std::string db = home + "/m.db";
-  {
-    EffectiveUser user(kUser);
+// their commit into the database. mailtap runs as root, or as another user than the one who
+// plants the file: SQLite running as root gives the -wal file it opens to the database's owner,
+// so its owner must be known before that.
+class StorageRecordPrivacyPlantedWal : public ::testing::TestWithParam<uid_t> {
+ protected:
+  // A database of the user running mailtap, in a directory the other user may write.
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root, to give a file to another user";
+    const std::string home = dir_.file("home");
+    ASSERT_EQ(::chmod(dir_.file("").c_str(), 0711), 0);
+    ASSERT_TRUE(fs::create_directory(home));
+    ASSERT_EQ(::chmod(home.c_str(), 0777), 0) << "the other user may write in it";
+    db_ = home + "/m.db";
+    const EffectiveUser user(GetParam());
     ASSERT_TRUE(user.ok());
-    run_sqlite(db, "CREATE TABLE mine(x); INSERT INTO mine VALUES ('ours');", false);
+    run_sqlite(db_, "CREATE TABLE mine(x); INSERT INTO mine VALUES ('ours');", false);
   }
-  // Their -wal file for it, with a commit of theirs: made on a copy of the database.
-  const std::string copy = dir.file("copy.db");
-  fs::copy_file(db, copy);
-  run_sqlite(copy,
-             "PRAGMA journal_mode=WAL; CREATE TABLE planted(x); INSERT INTO planted VALUES "
-             "('theirs');",
-             /*keep_wal=*/true);
-  const std::string foreign_wal = contents(copy + "-wal");
-  ASSERT_FALSE(foreign_wal.empty());
 
+  // The other user's -wal file for the database, with a commit of theirs (made on a copy).
+  std::string foreign_wal() const {
+    const std::string copy = dir_.file("copy.db");
+    fs::copy_file(db_, copy);
+    run_sqlite(copy,
+               "PRAGMA journal_mode=WAL; CREATE TABLE planted(x); INSERT INTO planted VALUES "
+               "('theirs');",
+               /*keep_wal=*/true);
+    return contents(copy + "-wal");
+  }
+
+  // Puts `wal` beside the database as the other user's file (as root, whoever runs the test
+  // now; it runs as the user running mailtap again afterwards).
+  void plant_wal(const std::string& wal) const {
+    {
+      const EffectiveUser root(0);
+      write_file(db_ + "-wal", wal, 0666);
+      ASSERT_EQ(::chown((db_ + "-wal").c_str(), kNobody, kNobody), 0);
+    }
+    ASSERT_EQ(::seteuid(GetParam()), 0);
+  }
+
+  TempDir dir_;
+  std::string db_;
+};
+
+constexpr uid_t kUser = 54321;
+
+TEST_P(StorageRecordPrivacyPlantedWal, AfterOpenItIsRefusedAndNotCheckpointedIntoTheDatabase) {
+  const std::string wal = foreign_wal();
+  ASSERT_FALSE(wal.empty());
   std::string before;
   {
-    EffectiveUser user(kUser);
+    const EffectiveUser user(GetParam());
     ASSERT_TRUE(user.ok());
     Database database;
-    ASSERT_TRUE(Database::open(db, OpenOptions{}, database).ok());
-    before = contents(db);
-    ASSERT_FALSE(fs::exists(db + "-wal"));
-    {
-      EffectiveUser root(0);  // back to root, to make the other user's file
-      write_file(db + "-wal", foreign_wal, 0666);
-      ASSERT_EQ(::chown((db + "-wal").c_str(), kNobody, kNobody), 0);
-    }
-    ASSERT_EQ(::seteuid(kUser), 0);
+    ASSERT_TRUE(Database::open(db_, OpenOptions{}, database).ok());
+    before = contents(db_);
+    ASSERT_FALSE(fs::exists(db_ + "-wal"));
+    plant_wal(wal);
     const Status st = database.enable_wal();
     EXPECT_FALSE(st.ok());
     EXPECT_NE(st.message.find("owned by uid 65534"), std::string::npos) << st.message;
   }
-  EXPECT_TRUE(contents(db) == before) << "the other user's commit was written into the database";
+  EXPECT_TRUE(contents(db_) == before) << "the other user's commit was written into the database";
+  struct stat planted {};
+  ASSERT_EQ(::stat((db_ + "-wal").c_str(), &planted), 0);
+  EXPECT_EQ(planted.st_uid, kNobody) << "the other user's file was given to the database's owner";
 }
+
+INSTANTIATE_TEST_SUITE_P(StorageRecordPrivacy, StorageRecordPrivacyPlantedWal,
+                         ::testing::Values(uid_t{0}, kUser),
+                         [](const ::testing::TestParamInfo<uid_t>& info) {
+                           return info.param == 0 ? std::string("AsRoot")
+                                                  : std::string("AsAnotherUser");
+                         });
+
 }  // namespace
 }  // namespace mailtap::storage
