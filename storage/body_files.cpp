@@ -33,7 +33,7 @@ Status os_failure(int code, const std::string& what, const std::string& path, in
 
 // A reader that lives long (the web page's) may hold a file that prune has since removed and
 // a new session with the same id has since replaced.
-bool still_at_path(int fd, const std::string& path) {
+bool same_file_at_path(int fd, const std::string& path) {
   struct stat held {};
   struct stat named {};
   return ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
@@ -264,8 +264,23 @@ void BodyFileWriter::close_all() noexcept {
 BodyFileReader::BodyFileReader(std::string database_path, bool pinned)
     : database_path_(std::move(database_path)), pinned_(pinned) {}
 
-BodyFileReader::~BodyFileReader() {
-  if (fd_ >= 0) ::close(fd_);
+BodyFileReader::~BodyFileReader() = default;
+
+void BodyFileReader::open_now(std::int64_t session_id) {
+  opened_once_ = true;
+  open_session_ = session_id;
+  // Never through a link: the writer makes none, and one put there by whoever could write in
+  // the directory would have `mailtap show` or the web page hand out a file of the reader's.
+  fd_.reset(::open(body_file(database_path_, session_id).c_str(),
+                   O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW));
+  open_error_ = fd_.valid() ? 0 : errno;
+}
+
+bool BodyFileReader::still_at_path() const {
+  const std::string path = body_file(database_path_, open_session_);
+  if (fd_.valid()) return same_file_at_path(fd_.get(), path);
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) != 0 && errno == ENOENT;
 }
 
 Status BodyFileReader::read(std::int64_t session_id, std::int64_t offset, std::int64_t length,
@@ -276,18 +291,16 @@ Status BodyFileReader::read(std::int64_t session_id, std::int64_t offset, std::i
                                            " has a negative offset or length");
   }
   if (pinned_ && opened_once_) {
-    if (fd_ < 0 || open_session_ != session_id) {
+    if (open_session_ != session_id) {
       return Status::error(kSqliteCantOpen, "body file " + quoted(path) +
                                                 " is not the file this reader was pinned to");
     }
-  } else if (fd_ < 0 || open_session_ != session_id || !still_at_path(fd_, path)) {
-    if (fd_ >= 0) ::close(fd_);
-    opened_once_ = true;
-    // Never through a link: the writer makes none, and one put there by whoever could write in
-    // the directory would have `mailtap show` or the web page hand out a file of the reader's.
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-    if (fd_ < 0) return os_failure(kSqliteCantOpen, "cannot open body file", path, errno);
-    open_session_ = session_id;
+    if (!fd_.valid())
+      return os_failure(kSqliteCantOpen, "cannot open body file", path, open_error_);
+  } else if (!fd_.valid() || open_session_ != session_id || !same_file_at_path(fd_.get(), path)) {
+    open_now(session_id);
+    if (!fd_.valid())
+      return os_failure(kSqliteCantOpen, "cannot open body file", path, open_error_);
   }
   const auto ends_early = [&] {
     out.clear();
@@ -298,12 +311,13 @@ Status BodyFileReader::read(std::int64_t session_id, std::int64_t offset, std::i
   };
   // Checked before anything is allocated: a damaged row must not ask for terabytes.
   struct stat st {};
-  if (::fstat(fd_, &st) != 0) return os_failure(kSqliteIoErr, "cannot read body file", path, errno);
+  if (::fstat(fd_.get(), &st) != 0)
+    return os_failure(kSqliteIoErr, "cannot read body file", path, errno);
   if (offset > st.st_size || length > st.st_size - offset) return ends_early();
   out.resize(static_cast<std::size_t>(length));
   std::size_t done = 0;
   while (done < out.size()) {
-    const ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
+    const ssize_t n = ::pread(fd_.get(), out.data() + done, out.size() - done,
                               static_cast<off_t>(offset) + static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return os_failure(kSqliteIoErr, "cannot read body file", path, errno);

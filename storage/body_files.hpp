@@ -102,12 +102,21 @@ class BodyFileReader {
   // the file and what is missing.
   Status read(std::int64_t session_id, std::int64_t offset, std::int64_t length, std::string& out);
 
+  // Pinned, before any read: opens the session's file now (nothing there is no error here; a
+  // read then says it is missing). For a reader that opens the file before it reads the rows
+  // that refer to it, then asks still_at_path().
+  void open_now(std::int64_t session_id);
+  // Whether the file open_now() opened is still the one at its path, or, if it found none,
+  // there is still none: then no other file was put there in between.
+  bool still_at_path() const;
+
  private:
   std::string database_path_;
   std::int64_t open_session_ = 0;
-  int fd_ = -1;
+  UniqueFd fd_;
   bool pinned_ = false;
   bool opened_once_ = false;  // an open was tried (pinned: no second one)
+  int open_error_ = 0;        // its errno, if it failed
 };
 
 // Removes the files of sessions deleted from the database (best effort: nothing refers to a

@@ -80,6 +80,8 @@ struct StoredBodyPiece {
   std::int64_t file_length = 0;
 };
 
+class BodyFileReader;
+
 // A message without the octets of its body that are in the body file, and where those are: what
 // a reader needs to pass on a body of any size without holding it (StoredBodyReader).
 struct StoredMessage {
@@ -88,6 +90,10 @@ struct StoredMessage {
   // v4, when the body was kept in its row (and `pieces` is empty).
   MessageRow row;
   std::vector<StoredBodyPiece> pieces;  // in order
+  // The session's body file (pinned: body_files.hpp), the one these rows describe: opened
+  // before they were read and still at its path after, so prune and a new session taking the
+  // id since cannot make its octets another session's. Holds no file if there was none.
+  std::shared_ptr<BodyFileReader> body_file;
 };
 
 // A session row with what a list of sessions shows beside it (`mailtap sessions`, the web
@@ -197,9 +203,9 @@ class Reader {
 
   // Message `seq` (1-based) of session `session_id` from one snapshot, its body as where it is
   // stored (reader_message.cpp): memory bounded by the body's first kInlineBodyOctets, whatever
-  // its size. A message's pieces never change once its row exists; `mailtap prune` may remove
-  // them later, which reading their octets then reports. Returns true with `out` empty if there
-  // is no such message.
+  // its size. A message's pieces never change once its row exists, and its body file is held
+  // open (StoredMessage::body_file): `mailtap prune` removing it later takes nothing from a
+  // reader that has it. Returns true with `out` empty if there is no such message.
   bool stored_message(std::int64_t session_id, std::uint64_t seq, std::optional<StoredMessage>& out,
                       std::string& error);
 

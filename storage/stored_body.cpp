@@ -37,8 +37,7 @@ class Chunker {
 
 }  // namespace
 
-StoredBodyReader::StoredBodyReader(const std::string& database_path, const StoredMessage& message)
-    : message_(message), files_(database_path, /*pinned=*/true) {}
+StoredBodyReader::StoredBodyReader(const StoredMessage& message) : message_(message) {}
 
 bool StoredBodyReader::read(const std::function<bool(std::string_view)>& emit, std::string& error) {
   error.clear();
@@ -65,7 +64,7 @@ bool StoredBodyReader::read(const std::function<bool(std::string_view)>& emit, s
     for (std::int64_t done = 0; p.file_offset && done < p.file_length && out.open();) {
       const std::int64_t n =
           std::min(p.file_length - done, static_cast<std::int64_t>(kChunkOctets));
-      if (Status s = files_.read(message_.session_id, *p.file_offset + done, n, buffer); !s.ok()) {
+      if (Status s = read_file(*p.file_offset + done, n, buffer); !s.ok()) {
         out.flush();
         error = s.message;
         return false;
@@ -78,6 +77,15 @@ bool StoredBodyReader::read(const std::function<bool(std::string_view)>& emit, s
   if (!m.via_bdat) unstuffer.finish(take);
   out.flush();
   return true;
+}
+
+Status StoredBodyReader::read_file(std::int64_t offset, std::int64_t length, std::string& out) {
+  if (!message_.body_file) {
+    return Status::error(kSqliteCantOpen, "no body file was opened for session " +
+                                              std::to_string(message_.session_id) +
+                                              " when its rows were read");
+  }
+  return message_.body_file->read(message_.session_id, offset, length, out);
 }
 
 bool StoredBodyReader::size(std::uint64_t& out, std::string& error) {

@@ -19,13 +19,12 @@ class StoredBodyReader {
  public:
   static constexpr std::size_t kChunkOctets = std::size_t{256} * 1024;
 
-  // Keeps a reference to `message` (from Reader::stored_message), which must outlive it;
-  // `database_path` is the database the message was read from (Reader::path()). Every read and
-  // size() of one reader reads the body file its first one opened (a pinned BodyFileReader):
-  // should prune remove it and a new session with the same id make another in its place, the
-  // reader keeps the octets of the one it opened, never the new session's mail, so the length
-  // size() told is that of the octets read() then hands out.
-  StoredBodyReader(const std::string& database_path, const StoredMessage& message);
+  // Keeps a reference to `message` (from Reader::stored_message), which must outlive it. Every
+  // read and size() reads the body file the message holds (StoredMessage::body_file), opened
+  // before its rows were read: should prune remove it and a new session with the same id make
+  // another in its place, the reader keeps the octets of the message's own, never the new
+  // session's mail, so the length size() told is that of the octets read() then hands out.
+  explicit StoredBodyReader(const StoredMessage& message);
 
   // Calls `emit` with the body's octets, in order, in chunks of at most kChunkOctets; stops
   // early, returning true, once `emit` returns false. Returns false with `error` set if a body
@@ -37,8 +36,10 @@ class StoredBodyReader {
   bool size(std::uint64_t& out, std::string& error);
 
  private:
+  // The octets at `offset` of the message's body file.
+  Status read_file(std::int64_t offset, std::int64_t length, std::string& out);
+
   const StoredMessage& message_;
-  BodyFileReader files_;  // pinned
 };
 
 }  // namespace mailtap::storage

@@ -114,8 +114,8 @@ void record(Recorded& r, const std::string& data, const std::string& bdat) {
 }
 
 // The body as StoredBodyReader hands it out, checking every chunk's size.
-std::string read_all(const std::string& path, const StoredMessage& m) {
-  StoredBodyReader body(path, m);
+std::string read_all(const StoredMessage& m) {
+  StoredBodyReader body(m);
   std::string out;
   std::string error;
   EXPECT_TRUE(body.read(
@@ -164,7 +164,7 @@ TEST(StoredBody, ReadsWhatLoadSessionAssemblesInBoundedChunks) {
     EXPECT_EQ(m->row.message.recipients.size(), 1u);
     EXPECT_EQ(m->row.message.recipients[0].command, loaded.recipients[0].command);
     EXPECT_EQ(m->row.message.via_bdat, loaded.via_bdat);
-    const std::string body = read_all(r.path, *m);
+    const std::string body = read_all(*m);
     EXPECT_EQ(body.size(), loaded.body.size());
     EXPECT_TRUE(body == loaded.body);
     EXPECT_TRUE(body == (seq == 1 ? unstuffed(data) : bdat));
@@ -193,24 +193,25 @@ TEST(StoredBody, StopsWhenTheReceiverStops) {
   std::optional<StoredMessage> m;
   ASSERT_TRUE(reader->stored_message(r.session, 1, m, error)) << error;
   ASSERT_TRUE(m);
-  StoredBodyReader body(r.path, *m);
+  StoredBodyReader body(*m);
   int calls = 0;
   EXPECT_TRUE(body.read([&](std::string_view) { return ++calls < 2; }, error)) << error;
   EXPECT_EQ(calls, 2);
 }
 
-// Prune may remove the body file between the snapshot and the read: said, naming the file.
+// A body file gone while its rows are there (removed by hand, or prune between its commit and
+// the removal): said, naming the file.
 TEST(StoredBody, ABodyFileGoneIsAnError) {
   Recorded r;
   record(r, data_text(512 * 1024), "chunk");
   std::string error;
   auto reader = Reader::open(r.path, error);
   ASSERT_NE(reader, nullptr) << error;
+  std::filesystem::remove(body_file(r.path, r.session));
   std::optional<StoredMessage> m;
   ASSERT_TRUE(reader->stored_message(r.session, 1, m, error)) << error;
   ASSERT_TRUE(m);
-  std::filesystem::remove(body_file(r.path, r.session));
-  StoredBodyReader body(r.path, *m);
+  StoredBodyReader body(*m);
   std::string got;
   EXPECT_FALSE(body.read(
       [&](std::string_view chunk) {
@@ -222,6 +223,14 @@ TEST(StoredBody, ABodyFileGoneIsAnError) {
   EXPECT_LE(got.size(), kInlineBodyOctets);  // what the database held came first
   std::uint64_t size = 0;
   EXPECT_FALSE(body.size(size, error));
+}
+
+// Puts another file, longer and of other octets, where the session's body file is: as prune
+// removing it and a new session with the same id writing its own.
+void replace_body_file(const std::string& path) {
+  const auto original_size = std::filesystem::file_size(path);
+  std::filesystem::remove(path);
+  std::ofstream(path, std::ios::binary) << std::string(original_size + 4096, 'X');
 }
 
 // The web page's download announces size() and then sends read(): should prune remove the body
@@ -237,15 +246,12 @@ TEST(StoredBody, KeepsTheBodyFileItFirstOpenedWhenAnotherTakesItsPath) {
   std::optional<StoredMessage> m;
   ASSERT_TRUE(reader->stored_message(r.session, 1, m, error)) << error;
   ASSERT_TRUE(m);
-  StoredBodyReader body(r.path, *m);
+  StoredBodyReader body(*m);
   std::uint64_t size = 0;
   ASSERT_TRUE(body.size(size, error)) << error;
   EXPECT_EQ(size, unstuffed(data).size());
 
-  const std::string path = body_file(r.path, r.session);
-  const auto original_size = std::filesystem::file_size(path);
-  std::filesystem::remove(path);
-  std::ofstream(path, std::ios::binary) << std::string(original_size + 4096, 'X');
+  replace_body_file(body_file(r.path, r.session));
 
   std::string got;
   ASSERT_TRUE(body.read(
@@ -258,6 +264,52 @@ TEST(StoredBody, KeepsTheBodyFileItFirstOpenedWhenAnotherTakesItsPath) {
   EXPECT_EQ(got.size(), size);
   EXPECT_TRUE(got == unstuffed(data));
   EXPECT_EQ(got.find('X'), std::string::npos);
+}
+
+// The web page reads the message's rows, then opens its body file: should prune remove the
+// file between the two and a new session with the same id put its own there, the octets are
+// still those of the message read, never the new session's mail.
+TEST(StoredBody, ABodyFileReplacedAfterItsRowsWereReadIsNotTheOneRead) {
+  Recorded r;
+  const std::string data = data_text(512 * 1024);
+  record(r, data, "chunk");
+  std::string error;
+  auto reader = Reader::open(r.path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::optional<StoredMessage> m;
+  ASSERT_TRUE(reader->stored_message(r.session, 1, m, error)) << error;
+  ASSERT_TRUE(m);
+  replace_body_file(body_file(r.path, r.session));
+  StoredBodyReader body(*m);
+  std::string got;
+  const bool read = body.read(
+      [&](std::string_view chunk) {
+        got.append(chunk);
+        return true;
+      },
+      error);
+  EXPECT_EQ(got.find('X'), std::string::npos) << "the new session's file was read";
+  EXPECT_TRUE(read) << error;
+  EXPECT_TRUE(got == unstuffed(data));
+}
+
+// Reader::stored_message opens the body file before it reads the rows, and reads them again if
+// another file has taken its path by the time they are read.
+TEST(StoredBody, AFileOpenedBeforeTheRowsIsKnownToBeReplacedAfter) {
+  Recorded r;
+  record(r, data_text(512 * 1024), "chunk");
+  const std::string path = body_file(r.path, r.session);
+  BodyFileReader file(r.path, /*pinned=*/true);
+  file.open_now(r.session);
+  EXPECT_TRUE(file.still_at_path());
+  replace_body_file(path);
+  EXPECT_FALSE(file.still_at_path());
+
+  BodyFileReader none(r.path, /*pinned=*/true);
+  none.open_now(r.session + 1);
+  EXPECT_TRUE(none.still_at_path()) << "still no file";
+  std::ofstream(body_file(r.path, r.session + 1), std::ios::binary) << "new";
+  EXPECT_FALSE(none.still_at_path()) << "a file was put where there was none";
 }
 
 // Pinned, a reader never opens a second file: not another session's, nor one after a failed open.

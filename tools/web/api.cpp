@@ -251,8 +251,7 @@ Response part_response(const Route& route, ParsedMessage& parsed) {
 // A stored message and its body's reader, which refers to it: kept together for as long as the
 // response is being sent.
 struct SourceStream {
-  SourceStream(const std::string& db_path, storage::StoredMessage m)
-      : stored(std::move(m)), body(db_path, stored) {}
+  explicit SourceStream(storage::StoredMessage m) : stored(std::move(m)), body(stored) {}
   const storage::StoredMessage stored;
   storage::StoredBodyReader body;
 };
@@ -261,9 +260,8 @@ struct SourceStream {
 // size costs a chunk or two of memory, where holding it would cost a copy per request (and the
 // page shares its process with the relay under `proxy --web`). Its length comes from a first
 // read, so that a body file that cannot supply it is a 500 rather than a download cut short.
-Response raw_response(const Route& route, const std::string& db_path,
-                      storage::StoredMessage stored) {
-  auto source = std::make_shared<SourceStream>(db_path, std::move(stored));
+Response raw_response(const Route& route, storage::StoredMessage stored) {
+  auto source = std::make_shared<SourceStream>(std::move(stored));
   std::uint64_t length = 0;
   std::string error;
   if (!source->body.size(length, error)) return error_response(500, error);
@@ -272,8 +270,9 @@ Response raw_response(const Route& route, const std::string& db_path,
   r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" +
                                                     session_file_name(route.session) + "-message-" +
                                                     std::to_string(route.message) + ".eml\"");
-  // Both reads are of the one body file the first opened (StoredBodyReader pins it): one that
-  // prune replaced in between cannot make the octets another session's.
+  // Both reads are of the one body file the message holds, opened before its rows were read
+  // (Reader::stored_message): one that prune replaced since cannot make the octets another
+  // session's.
   r.streamed = StreamedBody{length, [source](const StreamedBody::Sink& sink, std::string& error) {
                               return source->body.read(sink, error);
                             }};
@@ -281,9 +280,8 @@ Response raw_response(const Route& route, const std::string& db_path,
 }
 
 // The whole body, for the routes that parse it.
-bool read_body(const std::string& db_path, const storage::StoredMessage& stored, std::string& out,
-               std::string& error) {
-  storage::StoredBodyReader body(db_path, stored);
+bool read_body(const storage::StoredMessage& stored, std::string& out, std::string& error) {
+  storage::StoredBodyReader body(stored);
   std::uint64_t length = 0;
   if (!body.size(length, error)) return false;
   out.clear();
@@ -309,10 +307,10 @@ Response Api::message(const Route& route) {
   if (!stored)
     return error_response(404, "session " + std::to_string(route.session) + " has no message " +
                                    std::to_string(route.message));
-  if (route.kind == RouteKind::message_raw) return raw_response(route, path_, std::move(*stored));
+  if (route.kind == RouteKind::message_raw) return raw_response(route, std::move(*stored));
 
   std::string body;
-  if (!read_body(path_, *stored, body, error)) return error_response(500, error);
+  if (!read_body(*stored, body, error)) return error_response(500, error);
   ParsedMessage parsed = parse_message(body);
   body = std::string();  // the parts hold what is needed now
   if (route.kind == RouteKind::message_part) return part_response(route, parsed);
