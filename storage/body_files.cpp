@@ -137,9 +137,9 @@ Status BodyFileWriter::open_file(std::int64_t session_id, File& file) {
     return os_failure(kSqliteCantOpen, "cannot create body file",
                       body_file(database_path_, session_id), errno);
   }
-  file.fd = fd.release();
+  file.fd = std::move(fd);
   directory_dirty_ = true;
-  if (direct_io_ && direct_files_ < kMaxDirectFiles && start_direct_writes(file.fd)) {
+  if (direct_io_ && direct_files_ < kMaxDirectFiles && start_direct_writes(file.fd.get())) {
     file.direct = std::make_unique<DirectAppender>(kDirectBufferOctets, &write_behind_);
     ++direct_files_;
   }
@@ -176,24 +176,24 @@ bool BodyFileWriter::direct_writes_work(int fd) {
 // past the last sync are referred to by nothing.
 void BodyFileWriter::close_file(File& file, std::int64_t length) noexcept {
   if (file.direct) file.direct->settle();
-  if (file.direct || file.size != length) ::ftruncate(file.fd, static_cast<off_t>(length));
+  if (file.direct || file.size != length) ::ftruncate(file.fd.get(), static_cast<off_t>(length));
   if (file.direct) --direct_files_;
-  ::close(file.fd);
-  file.fd = -1;
+  file.fd.reset();
 }
 
 Status BodyFileWriter::append(std::int64_t session_id, std::string_view bytes,
                               std::int64_t& offset) {
   File& file = files_[session_id];
-  if (file.fd < 0) {
+  if (!file.fd.valid()) {
     if (Status st = open_file(session_id, file); !st.ok()) {
       files_.erase(session_id);
       return st;
     }
   }
   offset = file.size;
-  const int err = file.direct ? file.direct->append(file.fd, bytes)
-                              : write_fully_at(file.fd, bytes.data(), bytes.size(), file.size);
+  const int err = file.direct
+                      ? file.direct->append(file.fd.get(), bytes)
+                      : write_fully_at(file.fd.get(), bytes.data(), bytes.size(), file.size);
   if (err != 0) {
     return os_failure(kSqliteIoErr, "cannot write body file", body_file(database_path_, session_id),
                       err);
@@ -209,11 +209,12 @@ int BodyFileWriter::sync_file(File& file) {
     return 0;
   }
   if (file.direct) {
-    if (int err = file.direct->flush(file.fd)) return err;
+    if (int err = file.direct->flush(file.fd.get())) return err;
     // Cut before the sync that makes the length durable with the octets.
-    if (file.finished && ::ftruncate(file.fd, static_cast<off_t>(file.size)) != 0) return errno;
+    if (file.finished && ::ftruncate(file.fd.get(), static_cast<off_t>(file.size)) != 0)
+      return errno;
   }
-  if (::fdatasync(file.fd) != 0) return errno;
+  if (::fdatasync(file.fd.get()) != 0) return errno;
   file.synced = file.size;
   return 0;
 }
@@ -254,7 +255,7 @@ void BodyFileWriter::finish(std::int64_t session_id) {
 
 void BodyFileWriter::close_all() noexcept {
   for (auto& [id, file] : files_) {
-    if (file.fd >= 0) close_file(file, file.synced);
+    if (file.fd.valid()) close_file(file, file.synced);
   }
   files_.clear();
 }

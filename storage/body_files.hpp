@@ -59,7 +59,9 @@ class BodyFileWriter {
 
  private:
   struct File {
-    int fd = -1;
+    // Declared before `direct`, so closed after it: a DirectAppender destroyed waits for the
+    // write it has under way on this descriptor.
+    UniqueFd fd;
     std::int64_t size = 0;    // octets appended
     std::int64_t synced = 0;  // octets durable: all that committed rows may refer to
     bool finished = false;
