@@ -614,6 +614,10 @@ struct Recorder::Impl {
   void wake();
   void handle(Batch batch);
   Status begin_transaction();
+  // Whether stop() has begun (nothing more is accepted).
+  bool stopping();
+  // Said while begin_transaction() waits for another process's write lock, `waited` so far.
+  void say_lock_wait(std::chrono::steady_clock::duration waited, bool stopping_now);
   void commit();
   void fail(const Status& st);
   void release_acks();
@@ -829,21 +833,28 @@ void Recorder::Impl::handle(Batch batch) {
 // it holds the write lock, the writes and the COMMIT (an append to the WAL) need no lock anyone
 // else may hold. Begun outside any transaction it holds no snapshot that could be stale
 // (SQLITE_BUSY_SNAPSHOT), so trying again is always sound.
+//
+// A stop() during the wait does not end it: the records admitted before the stop are still to
+// be written, and only the lock lets them be (never drop what was accepted). Shutdown then
+// waits with it, and says why: mailtap's stop timeout (systemd's TimeoutStopSec) allows for it.
 Status Recorder::Impl::begin_transaction() {
   using std::chrono::steady_clock;
   const steady_clock::time_point start = steady_clock::now();
   Status st = writer.begin();
   if (primary_code(st.code) != SQLITE_BUSY) return st;
-  // Said once per wait, not per try: a lock held past busy_timeout is rare enough to explain.
-  log::error("recording waits: another process holds the write lock on '" + writer.path() + "' (" +
-             format_short_duration(steady_clock::now() - start) +
-             " so far); sessions wait for their replies until it is released, " +
-             format_setting_duration(options.lock_wait) + " at most");
+  // Said once per wait, not per try: a lock held past busy_timeout is rare enough to explain;
+  // and once more if mailtap is asked to stop meanwhile, since the stop now waits too.
+  bool stopping_said = stopping();
+  say_lock_wait(steady_clock::now() - start, stopping_said);
   // SQLite may answer busy without calling its busy handler (it does not in every case): the
   // pause keeps this thread from spinning then.
   constexpr std::chrono::milliseconds kPause{20};
   while (primary_code(st.code) == SQLITE_BUSY && steady_clock::now() - start < options.lock_wait) {
     std::this_thread::sleep_for(kPause);
+    if (!stopping_said && stopping()) {
+      stopping_said = true;
+      say_lock_wait(steady_clock::now() - start, true);
+    }
     st = writer.begin();
   }
   const std::string waited = format_short_duration(steady_clock::now() - start);
@@ -854,6 +865,26 @@ Status Recorder::Impl::begin_transaction() {
     st.message += "; waited " + waited + " for it";
   }
   return st;
+}
+
+bool Recorder::Impl::stopping() {
+  std::lock_guard lk(mutex);
+  return !accepting;
+}
+
+void Recorder::Impl::say_lock_wait(std::chrono::steady_clock::duration waited, bool stopping_now) {
+  const std::string held = "another process holds the write lock on '" + writer.path() + "' (" +
+                           format_short_duration(waited) + " so far)";
+  if (!stopping_now) {
+    log::error("recording waits: " + held + "; sessions wait for their replies until it is " +
+               "released, " + format_setting_duration(options.lock_wait) + " at most");
+    return;
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      options.lock_wait - std::min<std::chrono::steady_clock::duration>(waited, options.lock_wait));
+  log::error("stopping waits: " + held + ", and records accepted before the stop are still to " +
+             "be committed; mailtap exits once it is released and they are, or in " +
+             format_short_duration(left) + " at most, without them");
 }
 
 void Recorder::Impl::commit() {

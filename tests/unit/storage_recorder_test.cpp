@@ -597,6 +597,52 @@ TEST(StorageRecorder, ALockHeldPastTheBusyTimeoutDelaysTheAcknowledgementNotTheR
   EXPECT_EQ(rec->stats().discarded, 0u);
 }
 
+// A stop while another process holds the write lock waits for it: the records accepted before
+// the stop are still to be written, and only the lock lets them be. The log says that the stop
+// waits, and why, rather than leave a shutdown hanging without a word.
+TEST(StorageRecorder, AStopDuringALockWaitSaysItWaitsAndStillWritesWhatWasAccepted) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  RecorderOptions o;
+  o.path = path;
+  o.busy_timeout = 100ms;
+  o.lock_wait = 60s;
+  auto rec = Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+  auto holder = std::make_unique<WriteLockHolder>(path);
+  ASSERT_TRUE(holder->locked());
+  asio::io_context io;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        const SessionKey k = rec->new_session_key();
+        auto records = batch(opened(k), event(k, 1));  // nobody waits for its commit
+        co_await rec->submit(std::move(records));
+      },
+      asio::detached);
+  io.run();
+  std::this_thread::sleep_for(300ms);  // the storage thread waits for the lock by now
+
+  testing::internal::CaptureStderr();
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(500ms);
+    holder->release();
+  });
+  rec->stop();
+  releaser.join();
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_NE(said.find("stopping waits: another process holds the write lock on '" + path + "'"),
+            std::string::npos)
+      << said;
+  EXPECT_NE(said.find("records accepted before the stop are still to be committed"),
+            std::string::npos)
+      << said;
+  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 1);
+  EXPECT_EQ(rec->stats().discarded, 0u);
+}
+
 TEST(StorageRecorder, ReadersSeeOnlyCommittedDataAndClosedMeansComplete) {
   TempDir dir;
   const std::string path = dir.file("m.db");
