@@ -116,22 +116,32 @@ Status delete_victims(Database& db, const PruneCriteria& c, const Bounds& before
 // the tries of SQLite's busy handler, so the proxy's tries land in them). Each turn starts with
 // a PASSIVE checkpoint, which never takes the write lock, so that the bulk of the copying (a
 // whole file after VACUUM) is not done under it either.
+//
+// No turn ends past `wait`: a turn's wait for readers is what is left of it (at most the turn's
+// 100 ms), the pause before the next turn too, and a turn at the deadline waits for nothing.
 std::string checkpoint_wal(Database& db, std::chrono::milliseconds wait) {
-  constexpr std::chrono::milliseconds kHold{100};
-  constexpr std::chrono::milliseconds kPause{250};
-  // This connection does nothing after the checkpoint: its own busy timeout need not return.
-  if (Status s = db.exec("PRAGMA busy_timeout=" + std::to_string(kHold.count())); !s.ok())
-    return s.message;
-  const auto deadline = std::chrono::steady_clock::now() + wait;
+  using std::chrono::milliseconds;
+  using std::chrono::steady_clock;
+  constexpr milliseconds kHold{100};
+  constexpr milliseconds kPause{250};
+  const auto deadline = steady_clock::now() + wait;
   for (;;) {
+    // This connection does nothing after the checkpoint: its own busy timeout need not return.
+    const milliseconds left =
+        std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now());
+    const milliseconds hold = std::clamp(left, milliseconds{0}, kHold);
+    if (Status s = db.exec("PRAGMA busy_timeout=" + std::to_string(hold.count())); !s.ok())
+      return s.message;
     std::int64_t busy = 0;
     if (Status s = db.query_int("PRAGMA wal_checkpoint(PASSIVE)", busy); !s.ok()) return s.message;
     if (Status s = db.query_int("PRAGMA wal_checkpoint(TRUNCATE)", busy); !s.ok()) return s.message;
     if (busy == 0) return {};
-    if (std::chrono::steady_clock::now() >= deadline)
+    const steady_clock::time_point now = steady_clock::now();
+    if (now >= deadline) {
       return "another connection holds a read on the database; waited " +
              std::to_string(wait.count() / 1000) + " s for it";
-    std::this_thread::sleep_for(kPause);
+    }
+    std::this_thread::sleep_for(std::min<steady_clock::duration>(kPause, deadline - now));
   }
 }
 
@@ -203,7 +213,7 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
       out.body_files_warning = std::to_string(kept) + " body file(s) in '" + body_directory(path) +
                                "' could not be removed; nothing refers to them any more";
     }
-    vacuum_and_checkpoint(db, c.vacuum, options.busy_timeout, out);
+    vacuum_and_checkpoint(db, c.vacuum, c.reader_wait, out);
   }
   return true;
 }

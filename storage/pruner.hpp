@@ -26,6 +26,9 @@ struct PruneCriteria {
   // the freed pages in the file for later records instead. secure_delete has zeroed them and
   // the WAL checkpoint runs either way, so the deleted bytes leave the file all the same.
   bool vacuum = true;
+  // How long the WAL checkpoint after the deletion waits, in all, for readers that hold an
+  // older snapshot of the file (docs/tools/prune.md).
+  std::chrono::milliseconds reader_wait{5000};
 };
 
 struct PrunedSession {

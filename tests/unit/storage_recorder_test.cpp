@@ -416,6 +416,43 @@ TEST(StorageRecorder, ACertificateChainIsStoredOnceHoweverManySessionsSawIt) {
 // A slow disk holds at most queue_bytes of relayed bytes in memory, however large the
 // messages: producers wait for room (one batch past the budget is admitted when the queue is
 // empty), and nothing is dropped.
+// Prune's WAL checkpoint waits for a reader holding an older snapshot in short turns with
+// pauses between them: neither a pause nor a turn's own wait may carry it past its time.
+TEST(StorageRecorder, PrunesCheckpointWaitsForAReaderNoLongerThanItsTime) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    std::string error;
+    auto rec = Recorder::open(at(path), error);
+    ASSERT_NE(rec, nullptr) << error;
+    for (SessionKey k = 1; k <= 3; ++k)
+      test_support::record_batches(*rec, {batch(opened(k), event(k, 1), closed(k))});
+  }
+  sqlite3* reading = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &reading, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(reading, "BEGIN; SELECT count(*) FROM sessions;", nullptr, nullptr, nullptr),
+      SQLITE_OK);  // its snapshot is held until the end
+
+  PruneCriteria all;
+  all.before = Clock::now() + std::chrono::hours(1);
+  all.vacuum = false;
+  // Just past a turn's 100 ms: the 250 ms pause after it used to come whole, and a turn after
+  // that (some 450 ms in all).
+  all.reader_wait = 120ms;
+  PruneResult pruned;
+  std::string error;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(prune_sessions(path, all, pruned, error)) << error;
+  const auto took = std::chrono::steady_clock::now() - t0;
+  sqlite3_close_v2(reading);
+  EXPECT_EQ(pruned.sessions.size(), 3u);
+  EXPECT_NE(pruned.vacuum_warning.find("holds a read on the database"), std::string::npos)
+      << pruned.vacuum_warning;
+  EXPECT_GE(took, all.reader_wait);
+  EXPECT_LT(took, all.reader_wait + 250ms) << "the checkpoint overran its time";
+}
+
 TEST(StorageRecorder, QueuedOctetsAreBoundedWhateverTheBatchCount) {
   TempDir dir;
   const std::string path = dir.file("m.db");
