@@ -1,5 +1,8 @@
 #include "tools/credential_scan.hpp"
 
+#include <array>
+#include <cstdint>
+
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/credential_shape.hpp"
@@ -45,11 +48,13 @@ bool plain_message(std::string_view d, bool message_body, std::string& user) {
   return true;
 }
 
+// `decoded`: a buffer for the decoding, reused from token to token.
 void scan_base64_token(std::string_view token, std::size_t at, bool slice, bool message_body,
-                       const std::string& pw, std::vector<CredentialFinding>& found) {
-  const std::optional<smtp::Secret> decoded = smtp::base64_decode_secret(token);
-  if (!decoded) return;
-  const std::string_view d = decoded->view();
+                       const std::string& pw, smtp::Secret& decoded,
+                       std::vector<CredentialFinding>& found) {
+  if (decoded.capacity() < token.size() / 4 * 3) decoded = smtp::Secret(token.size() / 4 * 3);
+  if (!decode_base64_for_scan(token, decoded)) return;
+  const std::string_view d = decoded.view();
   std::string user;
   if (!slice && plain_message(d, message_body, user))
     found.push_back({at, "base64 SASL PLAIN blob (user " + quoted(user) + ")"});
@@ -60,16 +65,6 @@ void scan_base64_token(std::string_view token, std::size_t at, bool slice, bool 
     found.push_back({at, "the --password-env password, inside a base64 blob"});
 }
 
-// The run [i, j) of base64 characters is a whole line (the end of `bytes` counts as a line end:
-// a stored piece may stop inside a line) that continues a wrapped encoding.
-bool continues_wrapped_encoding(std::string_view bytes, std::size_t i, std::size_t j,
-                                std::size_t width_before) {
-  if (i > 0 && bytes[i - 1] != '\n') return false;
-  if (j < bytes.size() && bytes[j] != '\r' && bytes[j] != '\n') return false;
-  const std::size_t width = wrapped_width_before(bytes, i, width_before);
-  return width > 0 && width >= j - i;
-}
-
 // "\r" and "\n" spelled out.
 std::string escape_line_ends(std::string_view s) {
   std::string e;
@@ -77,7 +72,124 @@ std::string escape_line_ends(std::string_view s) {
   return e;
 }
 
+// The shape of SMTP smuggling around the '.' at `i` of `d` (0 < i, i + 1 < d.size()), spelled
+// out, or "" when there is none there.
+std::string shape_at(std::string_view d, std::size_t i) {
+  const char before = d[i - 1], after = d[i + 1];
+  if ((before != '\r' && before != '\n') || (after != '\r' && after != '\n')) return {};
+  const bool crlf_before = before == '\n' && i >= 2 && d[i - 2] == '\r';
+  const bool crlf_after = after == '\r' && i + 2 < d.size() && d[i + 2] == '\n';
+  if (crlf_before && crlf_after) return {};  // the real terminator (or a stuffed line)
+  // A "\r\n.\r" followed by more text is not a terminator shape for anyone either.
+  const std::size_t from = crlf_before ? i - 2 : i - 1;
+  const std::size_t to = crlf_after ? i + 3 : i + 2;
+  return escape_line_ends(d.substr(from, to - from));
+}
+
+// Each octet's value in the base64 alphabet, kNotBase64 if it is none ('=' included).
+constexpr std::uint8_t kNotBase64 = 0xff;
+constexpr auto kBase64Value = [] {
+  std::array<std::uint8_t, 256> table{};
+  table.fill(kNotBase64);
+  constexpr std::string_view alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (std::size_t v = 0; v < alphabet.size(); ++v)
+    table[static_cast<unsigned char>(alphabet[v])] = static_cast<std::uint8_t>(v);
+  return table;
+}();
+
+std::uint8_t base64_value(char c) {
+  return kBase64Value[static_cast<unsigned char>(c)];
+}
+
+// True if a line end follows at `j`: "\n", or "\r\n" (wrapped_width_before takes one CR before
+// the LF for part of the line end, not of the line).
+bool line_end_follows(std::string_view bytes, std::size_t j) {
+  return j < bytes.size() &&
+         (bytes[j] == '\n' || (bytes[j] == '\r' && j + 1 < bytes.size() && bytes[j + 1] == '\n'));
+}
+
+// scan_for_credentials' look at every run of base64 characters in `bytes`.
+void scan_base64_runs(std::string_view bytes, std::size_t width_before, bool message_body,
+                      const std::string& pw, std::vector<CredentialFinding>& found) {
+  // Every run of base64 characters long enough to hold "\0u\0p" (8 characters). A run never
+  // holds a line end, so the lines are followed as the runs are found: whether a run continues
+  // a wrapped encoding depends on the line before it, whose width is known by the time the run
+  // is reached and is never searched for again.
+  smtp::Secret decoded;
+  std::size_t line_start = 0;
+  std::size_t width_of_line_before = width_before;  // wrapped_width_before(bytes, line_start)
+  std::size_t width_of_line = 0;                    // the current line's, once a run fills it
+  const std::size_t n = bytes.size();
+  std::size_t i = 0;
+  while (i < n) {
+    if (!smtp::is_base64_char(bytes[i])) {
+      if (bytes[i] == '\n') {
+        width_of_line_before = width_of_line;
+        width_of_line = 0;
+        line_start = i + 1;
+      }
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    bool padded = bytes[i] == '=';
+    for (; j < n && smtp::is_base64_char(bytes[j]); ++j) padded |= bytes[j] == '=';
+    const std::string_view token = bytes.substr(i, j - i);
+    const bool starts_line = i == line_start;
+    if (starts_line && line_end_follows(bytes, j))  // the line is this run alone
+      width_of_line = padded || token.size() % 4 != 0 ? 0 : token.size();
+    if (token.size() >= 8) {
+      // A line of a wrapped encoding: the run is a whole line (the end of `bytes` counts as a
+      // line end: a stored piece may stop inside a line), no wider than the line before it.
+      const bool ends_line = j == n || bytes[j] == '\r' || bytes[j] == '\n';
+      const bool slice = starts_line && ends_line && width_of_line_before > 0 &&
+                         width_of_line_before >= token.size();
+      scan_base64_token(token, i, slice, message_body, pw, decoded, found);
+    }
+    i = j;
+  }
+}
+
 }  // namespace
+
+bool decode_base64_for_scan(std::string_view text, smtp::Secret& out) {
+  out.clear();
+  if (text.size() % 4 != 0) return false;
+  if (text.empty()) return true;
+  char* at = out.extend(text.size() / 4 * 3);
+  if (at == nullptr) return false;
+  const auto* in = text.data();
+  const std::size_t last = text.size() - 4;  // the final quantum, the only one with '='
+  std::size_t o = 0;
+  for (std::size_t i = 0; i < last; i += 4) {
+    const std::uint8_t a = base64_value(in[i]), b = base64_value(in[i + 1]),
+                       c = base64_value(in[i + 2]), d = base64_value(in[i + 3]);
+    if (((a | b | c | d) & 0xc0) != 0) {  // kNotBase64 among them
+      out.clear();
+      return false;
+    }
+    at[o++] = static_cast<char>((a << 2) | (b >> 4));
+    at[o++] = static_cast<char>(((b & 0x0f) << 4) | (c >> 2));
+    at[o++] = static_cast<char>(((c & 0x03) << 6) | d);
+  }
+  const std::uint8_t a = base64_value(in[last]), b = base64_value(in[last + 1]);
+  const bool pad2 = in[last + 2] == '=' && in[last + 3] == '=';
+  const bool pad1 = !pad2 && in[last + 3] == '=';
+  const std::uint8_t c = pad2 ? 0 : base64_value(in[last + 2]);
+  const std::uint8_t d = pad1 || pad2 ? 0 : base64_value(in[last + 3]);
+  // Pad bits must be zero: "Zh==" is not "Zg==" (one value, one encoding).
+  const bool canonical = !(pad2 && (b & 0x0f) != 0) && !(pad1 && (c & 0x03) != 0);
+  if (((a | b | c | d) & 0xc0) != 0 || !canonical) {
+    out.clear();
+    return false;
+  }
+  at[o++] = static_cast<char>((a << 2) | (b >> 4));
+  if (!pad2) at[o++] = static_cast<char>(((b & 0x0f) << 4) | (c >> 2));
+  if (!pad1 && !pad2) at[o++] = static_cast<char>(((c & 0x03) << 6) | d);
+  out.truncate(o);
+  return true;
+}
 
 std::size_t wrapped_width_before(std::string_view bytes, std::size_t line_start,
                                  std::size_t width_before) {
@@ -109,37 +221,15 @@ std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
       found.push_back({p, "the --password-env password, base64-encoded"});
   }
 
-  // Every run of base64 characters long enough to hold "\0u\0p" (8 characters).
-  std::size_t i = 0;
-  while (i < bytes.size()) {
-    if (!smtp::is_base64_char(bytes[i])) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    while (j < bytes.size() && smtp::is_base64_char(bytes[j])) ++j;
-    const std::string_view token = bytes.substr(i, j - i);
-    if (token.size() >= 8)
-      scan_base64_token(token, i, continues_wrapped_encoding(bytes, i, j, width_before),
-                        message_body, pw, found);
-    i = j;
-  }
+  scan_base64_runs(bytes, width_before, message_body, pw, found);
   return found;
 }
 
 std::vector<SmugglingShape> find_smuggling_shapes(std::string_view d) {
   std::vector<SmugglingShape> out;
-  for (std::size_t i = 1; i + 1 < d.size(); ++i) {
-    if (d[i] != '.') continue;
-    const char before = d[i - 1], after = d[i + 1];
-    if ((before != '\r' && before != '\n') || (after != '\r' && after != '\n')) continue;
-    const bool crlf_before = before == '\n' && i >= 2 && d[i - 2] == '\r';
-    const bool crlf_after = after == '\r' && i + 2 < d.size() && d[i + 2] == '\n';
-    if (crlf_before && crlf_after) continue;  // the real terminator (or a stuffed line)
-    // A "\r\n.\r" followed by more text is not a terminator shape for anyone either.
-    const std::size_t from = crlf_before ? i - 2 : i - 1;
-    const std::size_t to = crlf_after ? i + 3 : i + 2;
-    out.push_back({i, escape_line_ends(d.substr(from, to - from))});
+  for (std::size_t i = d.find('.', 1); i != std::string_view::npos && i + 1 < d.size();
+       i = d.find('.', i + 1)) {
+    if (std::string shape = shape_at(d, i); !shape.empty()) out.push_back({i, std::move(shape)});
   }
   return out;
 }

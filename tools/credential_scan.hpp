@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/smtp/secret.hpp"
+
 namespace mailtap::tools {
 
 struct CredentialFinding {
@@ -35,6 +37,14 @@ std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
                                                     const CredentialScanOptions& options,
                                                     std::size_t wrapped_width_before = 0,
                                                     bool message_body = false);
+
+// smtp::base64_decode_secret's rules (canonical base64 only) and result, decoded into `out`
+// (wiped first; false, with `out` empty, if the decoding does not fit in its capacity), at the
+// speed of a table: audit decodes every line of every attachment in the record. Not constant
+// time in the data as BoringSSL's decoder is: what audit decodes is a file it reads anyway,
+// where timing gives nothing away; the decoding still goes into a Secret, wiped as the next one
+// takes its place.
+bool decode_base64_for_scan(std::string_view text, smtp::Secret& out);
 
 // What scan_for_credentials' `wrapped_width_before` would be for a scan starting at
 // `line_start` (0, or just after a line end) of `bytes`: for 0, `width_before` itself.

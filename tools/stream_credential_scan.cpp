@@ -19,7 +19,10 @@ std::vector<StreamFinding> StreamCredentialScan::add(std::uint64_t piece, std::s
   end_ += bytes.size();
   // The carried tail starts a line (unless a line outgrew kMostCarried), so the piece is scanned
   // as the stream has it: its first line whole, and after the line before it.
-  std::string window = carried_;
+  // Joined in a buffer kept from piece to piece: a fresh one each time would be pages the
+  // kernel maps and zeroes for every 256 KiB scanned.
+  std::string& window = window_;
+  window.assign(carried_);
   window.append(bytes);
   for (CredentialFinding& f : scan_for_credentials(window, options_, width_before_carried_,
                                                    /*message_body=*/true)) {
@@ -57,6 +60,7 @@ void StreamCredentialScan::carry(std::string_view window) {
 }
 
 void StreamCredentialScan::reset() {
+  window_.clear();
   carried_.clear();
   carried_start_ = end_ = 0;
   width_before_carried_ = 0;

@@ -52,6 +52,7 @@ class StreamCredentialScan {
 
   const CredentialScanOptions& options_;
   std::size_t least_carried_ = 0;
+  std::string window_;               // the carried octets and the piece being scanned
   std::string carried_;              // the stream's last octets
   std::uint64_t carried_start_ = 0;  // their stream offset
   // scan_for_credentials' wrapped_width_before for a scan starting at carried_start_.

@@ -56,22 +56,22 @@ bool has_plain_message_shape(std::string_view decoded) {
 
 bool find_bearer_token(std::string_view s, std::size_t& at) {
   constexpr std::string_view kMarker = "auth=Bearer ";
-  std::size_t pos = 0;
-  while ((pos = s.find(kMarker, pos)) != std::string_view::npos) {
+  constexpr std::size_t kEquals = 4;  // where its '=' stands
+  // Found by its '=', which is rare in text and base64 alike: a search for the whole marker
+  // stops at every 'a' (audit searches whole records). The marker cannot overlap itself, so
+  // every place it stands is looked at in turn.
+  for (std::size_t eq = s.find('=', kEquals); eq != std::string_view::npos;
+       eq = s.find('=', eq + 1)) {
+    const std::size_t pos = eq - kEquals;
+    if (s.substr(pos, kMarker.size()) != kMarker) continue;
     const std::size_t v = pos + kMarker.size();
     if (v < s.size() && s[v] != '<' && s[v] != '\x01' && s[v] != ' ' && s[v] != '\r' &&
         s[v] != '\n') {
       at = pos;
       return true;
     }
-    pos = v;
   }
   return false;
-}
-
-bool is_base64_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-         c == '/' || c == '=';
 }
 
 bool is_encoded_credential(std::string_view line) {
