@@ -75,7 +75,10 @@ class Auditor {
     // the next (a body is stored in pieces of up to 256 KiB).
     StreamCredentialScan body;
     std::uint64_t body_transaction = 0;
-    std::string data;          // the client's DATA/BDAT bytes of the current session
+    // The client's DATA/BDAT bytes of the current session, read for smuggling shapes as they
+    // come (a session's bodies may be gigabytes: they are never held joined).
+    SmugglingShapeStream data;
+    std::vector<SmugglingShape> data_shapes;
     std::string login_prompt;  // "Username:"/"Password:" after a 334, until the client answers
     bool after_auth = false;   // the client sent an AUTH line; no line with a verb since
     // The reply that ended that AUTH exchange (the first one after it but a 334), 0 until then.
@@ -98,9 +101,10 @@ class Auditor {
   void finish_session(SessionScan& st) {
     if (st.current < 0) return;
     SessionShapes shapes{st.current, std::move(st.noted_shapes), {}};
-    for (const auto& s : find_smuggling_shapes(st.data)) shapes.found.insert(s.shape);
+    st.data.finish(st.data_shapes);
+    for (auto& s : st.data_shapes) shapes.found.insert(std::move(s.shape));
     if (!shapes.noted.empty() || !shapes.found.empty()) shapes_.push_back(std::move(shapes));
-    st.data.clear();
+    st.data_shapes.clear();
     st.noted_shapes.clear();
     st.login_prompt.clear();
     st.after_auth = false;
@@ -240,7 +244,7 @@ class Auditor {
           // A body piece is scanned as part of its body, which knows what comes before it.
           if (smtp::from_client(e.direction) &&
               (e.kind == EventKind::data || e.kind == EventKind::bdat_chunk)) {
-            st.data += e.bytes;
+            st.data.add(e.bytes, st.data_shapes);
             scan_body_piece(r, session, row.seq, e, st);
           } else {
             scan(r, session, where + " bytes", e.bytes);

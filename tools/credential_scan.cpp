@@ -1,5 +1,6 @@
 #include "tools/credential_scan.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -232,6 +233,47 @@ std::vector<SmugglingShape> find_smuggling_shapes(std::string_view d) {
     if (std::string shape = shape_at(d, i); !shape.empty()) out.push_back({i, std::move(shape)});
   }
   return out;
+}
+
+void SmugglingShapeStream::judge(std::string_view d, std::uint64_t start, std::uint64_t from,
+                                 std::uint64_t to, std::vector<SmugglingShape>& out) {
+  if (from > to || to < start) return;
+  for (std::size_t i = d.find('.', static_cast<std::size_t>(from - start));
+       i != std::string_view::npos && start + i <= to; i = d.find('.', i + 1)) {
+    if (std::string shape = shape_at(d, i); !shape.empty())
+      out.push_back({static_cast<std::size_t>(start + i), std::move(shape)});
+  }
+}
+
+// A '.' at stream offset g is judged once the stream holds g + 2 (find_smuggling_shapes looks
+// at most two octets either side of it; it is at least 1): by an earlier add() when g + 2 < the
+// stream's length then, so this piece judges from the old length - 2 on. Those near the start
+// of the piece are judged with the carried tail before them (a few octets joined, never the
+// piece), the rest in the piece itself.
+void SmugglingShapeStream::add(std::string_view bytes, std::vector<SmugglingShape>& out) {
+  if (bytes.empty()) return;
+  const std::uint64_t old_end = end_;
+  end_ += bytes.size();
+  if (end_ >= 3) {
+    const std::uint64_t from = std::max<std::uint64_t>(1, old_end < 2 ? 0 : old_end - 2);
+    const std::uint64_t to = end_ - 3;
+    std::string joined = tail_;
+    joined.append(bytes.substr(0, 4));
+    judge(joined, old_end - tail_.size(), from, std::min(to, old_end + 1), out);
+    judge(bytes, old_end, std::max(from, old_end + 2), to, out);
+  }
+  if (bytes.size() >= 4) {
+    tail_.assign(bytes.substr(bytes.size() - 4));
+  } else {
+    tail_.append(bytes);
+    if (tail_.size() > 4) tail_.erase(0, tail_.size() - 4);
+  }
+}
+
+void SmugglingShapeStream::finish(std::vector<SmugglingShape>& out) {
+  if (end_ >= 3) judge(tail_, end_ - tail_.size(), end_ - 2, end_ - 2, out);
+  tail_.clear();
+  end_ = 0;
 }
 
 }  // namespace mailtap::tools

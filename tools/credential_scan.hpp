@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,5 +63,27 @@ struct SmugglingShape {
 // Every "." alone on a "line" where either line end around it is not exactly CRLF: the
 // sequences (\n.\n, \r.\r, \n.\r\n, \r\n.\n, ...) that some server may take as end of data.
 std::vector<SmugglingShape> find_smuggling_shapes(std::string_view data);
+
+// find_smuggling_shapes over a stream handed over in pieces (a session's DATA and BDAT events),
+// holding only its last 4 octets: each '.' is judged once, as soon as the octets around it are
+// there, so the shapes (offsets in the stream) are those find_smuggling_shapes finds in the
+// pieces joined, without anyone holding them joined.
+class SmugglingShapeStream {
+ public:
+  // The next piece: appends the shapes it completes to `out`.
+  void add(std::string_view bytes, std::vector<SmugglingShape>& out);
+  // The stream ended: appends the shape at its next-to-last octet, if any; the next piece
+  // begins a new stream.
+  void finish(std::vector<SmugglingShape>& out);
+
+ private:
+  // Appends the shapes around each '.' of `d` (whose first octet is at `start` of the stream)
+  // at stream offsets [from, to].
+  static void judge(std::string_view d, std::uint64_t start, std::uint64_t from, std::uint64_t to,
+                    std::vector<SmugglingShape>& out);
+
+  std::string tail_;       // the stream's last (up to 4) octets
+  std::uint64_t end_ = 0;  // octets so far
+};
 
 }  // namespace mailtap::tools

@@ -1,7 +1,8 @@
-// The scans behind `mailtap audit` read every octet of the record in one pass and decode base64
-// with a table. These tests hold them to what the simple scans they replace found (kept here
-// as the reference: a second search for the line before each base64 run, BoringSSL's decoder),
-// on many random inputs.
+// The scans behind `mailtap audit` read every octet of the record in one pass, decode base64
+// with a table and judge smuggling shapes as the pieces of a session's DATA come. These tests
+// hold them to what the simple scans they replace found (kept here as the reference: a second
+// search for the line before each base64 run, BoringSSL's decoder, the whole DATA of a session
+// joined), on many random inputs and random splits.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -103,6 +104,24 @@ std::string kind_of(const std::string& what) {
 std::vector<Found> kinds(const std::vector<CredentialFinding>& found) {
   std::vector<Found> out;
   for (const CredentialFinding& f : found) out.emplace_back(f.offset, kind_of(f.what));
+  return out;
+}
+
+std::vector<SmugglingShape> reference_shapes(std::string_view d) {
+  std::vector<SmugglingShape> out;
+  for (std::size_t i = 1; i + 1 < d.size(); ++i) {
+    if (d[i] != '.') continue;
+    const char before = d[i - 1], after = d[i + 1];
+    if ((before != '\r' && before != '\n') || (after != '\r' && after != '\n')) continue;
+    const bool crlf_before = before == '\n' && i >= 2 && d[i - 2] == '\r';
+    const bool crlf_after = after == '\r' && i + 2 < d.size() && d[i + 2] == '\n';
+    if (crlf_before && crlf_after) continue;
+    const std::size_t from = crlf_before ? i - 2 : i - 1;
+    const std::size_t to = crlf_after ? i + 3 : i + 2;
+    std::string e;
+    for (char c : d.substr(from, to - from)) e += c == '\r' ? "\\r" : c == '\n' ? "\\n" : ""s + c;
+    out.push_back({i, e});
+  }
   return out;
 }
 
@@ -260,6 +279,43 @@ TEST(CredentialScanEquivalence, OnePassFindsWhatTheOldScanFoundInBodies) {
         EXPECT_NE(named[k].find("\"" + users[k] + "\""), std::string::npos) << named[k];
     }
   }
+}
+
+TEST(CredentialScanEquivalence, SmugglingShapesInPiecesAreThoseOfTheWholeStream) {
+  std::mt19937 rng(15);
+  static const char kOctets[] = {'.', '.', '\r', '\n', 'x'};
+  std::size_t shapes = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string data;
+    for (std::size_t n = rng() % 40; n > 0; --n) data += kOctets[rng() % std::size(kOctets)];
+    const auto whole = find_smuggling_shapes(data);
+    const auto reference = reference_shapes(data);
+    ASSERT_EQ(whole.size(), reference.size()) << data;
+    for (std::size_t k = 0; k < whole.size(); ++k) {
+      ASSERT_EQ(whole[k].offset, reference[k].offset);
+      ASSERT_EQ(whole[k].shape, reference[k].shape);
+    }
+    SmugglingShapeStream stream;
+    std::vector<SmugglingShape> found;
+    for (std::size_t at = 0; at < data.size();) {
+      const std::size_t n = rng() % 4 == 0 ? 0 : 1 + rng() % 8;  // empty pieces too
+      stream.add(std::string_view(data).substr(at, n), found);
+      at += n;
+    }
+    stream.finish(found);
+    ASSERT_EQ(found.size(), whole.size()) << data;
+    for (std::size_t k = 0; k < whole.size(); ++k) {
+      ASSERT_EQ(found[k].offset, whole[k].offset) << data;
+      ASSERT_EQ(found[k].shape, whole[k].shape) << data;
+    }
+    shapes += found.size();
+    // After finish, the next piece begins another stream.
+    std::vector<SmugglingShape> again;
+    stream.add(data, again);
+    stream.finish(again);
+    ASSERT_EQ(again.size(), whole.size());
+  }
+  EXPECT_GT(shapes, 5000u);
 }
 
 TEST(CredentialScanEquivalence, BearerTokensAreFoundWhereTheWholeMarkerSearchFoundThem) {
