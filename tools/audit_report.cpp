@@ -75,6 +75,7 @@ class Auditor {
     // the next (a body is stored in pieces of up to 256 KiB).
     StreamCredentialScan body;
     std::uint64_t body_transaction = 0;
+    std::uint64_t body_last_seq = 0;  // the body event the stream last took octets from
     // The client's DATA/BDAT bytes of the current session, read for smuggling shapes as they
     // come (a session's bodies may be gigabytes: they are never held joined).
     SmugglingShapeStream data;
@@ -97,9 +98,11 @@ class Auditor {
     std::set<std::string> found;  // in the DATA bytes of old recordings
   };
 
-  // The end of a session's events: keeps its smuggling shapes, noted and found in its DATA.
-  void finish_session(SessionScan& st) {
+  // The end of a session's events: keeps its smuggling shapes, noted and found in its DATA, and
+  // what the end of its last body held.
+  void finish_session(AuditReport& r, SessionScan& st) {
     if (st.current < 0) return;
+    finish_body(r, st.current, st);
     SessionShapes shapes{st.current, std::move(st.noted_shapes), {}};
     st.data.finish(st.data_shapes);
     for (auto& s : st.data_shapes) shapes.found.insert(std::move(s.shape));
@@ -109,22 +112,32 @@ class Auditor {
     st.login_prompt.clear();
     st.after_auth = false;
     st.auth_end_code = 0;
-    st.body.reset();
     st.body_transaction = 0;
+  }
+
+  // A leak in a body, found when the stream had reached the piece `last_seq`.
+  static void body_leak(AuditReport& r, std::int64_t session, StreamFinding& f,
+                        std::uint64_t last_seq) {
+    std::string where =
+        "event " + std::to_string(f.piece) + " bytes at offset " + std::to_string(f.offset);
+    if (f.piece != last_seq) where += ", on into event " + std::to_string(last_seq);
+    r.leaks.push_back({session, std::move(where), std::move(f.what)});
+  }
+
+  // The body stream ended (its transaction, its session, or a piece that cannot be read): the
+  // base64 run it ended with, held back in case the next piece went on with it, is judged.
+  static void finish_body(AuditReport& r, std::int64_t session, SessionScan& st) {
+    for (StreamFinding& f : st.body.finish()) body_leak(r, session, f, st.body_last_seq);
   }
 
   static void scan_body_piece(AuditReport& r, std::int64_t session, std::uint64_t seq,
                               const smtp::Event& e, SessionScan& st) {
     if (e.transaction != st.body_transaction) {
-      st.body.reset();
+      finish_body(r, session, st);
       st.body_transaction = e.transaction;
     }
-    for (StreamFinding& f : st.body.add(seq, e.bytes)) {
-      std::string where =
-          "event " + std::to_string(f.piece) + " bytes at offset " + std::to_string(f.offset);
-      if (f.piece != seq) where += ", on into event " + std::to_string(seq);
-      r.leaks.push_back({session, std::move(where), std::move(f.what)});
-    }
+    for (StreamFinding& f : st.body.add(seq, e.bytes)) body_leak(r, session, f, seq);
+    if (!e.bytes.empty()) st.body_last_seq = seq;
   }
 
   // "message 2: \n.\n at offset 24, \r.\r at offset 90; message 3: ...": the offsets are each
@@ -230,7 +243,7 @@ class Auditor {
     const bool ok = reader_.for_each_event(
         [&](std::int64_t session, const storage::EventRow& row) {
           if (session != st.current) {
-            finish_session(st);
+            finish_session(r, st);
             st.current = session;
           }
           const smtp::Event& e = row.event;
@@ -238,7 +251,7 @@ class Auditor {
           if (!row.unreadable.empty()) {
             auto& body = unreadable_bodies_[session];
             if (body.events++ == 0) body.first_reason = row.unreadable;
-            st.body.reset();  // the stream has a hole here
+            finish_body(r, session, st);  // the stream has a hole here
           }
           using smtp::EventKind;
           // A body piece is scanned as part of its body, which knows what comes before it.
@@ -256,7 +269,7 @@ class Auditor {
         },
         error);
     // What was read before a failure is reported all the same.
-    finish_session(st);
+    finish_session(r, st);
     for (auto& [id, rw] : rewrites) r.rewrites.push_back(rw);
     return ok;
   }

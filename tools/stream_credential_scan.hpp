@@ -32,9 +32,12 @@ class StreamCredentialScan {
   StreamCredentialScan(CredentialScanOptions&&) = delete;
 
   // The next piece of the stream. Returns what is found in it, and what begins in an earlier
-  // piece and reaches into this one; each once, however many pieces it touches.
+  // piece and reaches into this one; each once, however many pieces it touches. A run of base64
+  // that reaches the end of the piece is judged with the piece that ends it (or by finish()).
   std::vector<StreamFinding> add(std::uint64_t piece, std::string_view bytes);
-  // The stream ended: the next piece begins another.
+  // The stream ended: returns what its last run of base64 held, then starts over as reset().
+  std::vector<StreamFinding> finish();
+  // The next piece begins another stream; what the last one's end held is not looked at.
   void reset();
 
   // The tail kept is the partial line the stream ends with (base64 tokens and bearer tokens do
@@ -47,8 +50,13 @@ class StreamCredentialScan {
     std::uint64_t piece = 0;
     std::uint64_t start = 0;  // stream offset of the piece's first octet
   };
-  // Keeps the tail of `window` (the carried octets and the piece just added) for the next piece.
-  void carry(std::string_view window);
+  // Where the tail kept of `window` (the carried octets and the piece just added) begins.
+  std::size_t carry_from(std::string_view window) const;
+  // Keeps `window` from `from` on for the next piece.
+  void carry(std::string_view window, std::size_t from);
+  // What of `found` (in the carried octets and what follows them) lies before offset `before`
+  // and was not reported yet, named by the piece it begins in.
+  std::vector<StreamFinding> report(std::vector<CredentialFinding> found, std::size_t before);
 
   const CredentialScanOptions& options_;
   std::size_t least_carried_ = 0;

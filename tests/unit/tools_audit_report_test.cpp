@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/smtp/base64.hpp"
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
 #include "storage/reader.hpp"
@@ -149,6 +150,32 @@ TEST(ToolsAuditReport, APasswordInsideOnePieceIsReportedOnce) {
   record_body(path, {lines(48 * 1024), second, lines(48 * 1024)});
   EXPECT_EQ(leaks_of(audit(path)),
             "session 1, event 2 bytes at offset 1000: the --password-env password, in clear\n");
+}
+
+// A run of base64 cut by the end of a read is judged whole, with the piece that ends it: its
+// first 8 characters ("\0bob\0s") have the shape of a PLAIN message, the run they begin is no
+// base64 at all (10 characters), so there is nothing to report.
+TEST(ToolsAuditReport, ABase64RunCutByTheEndOfAPieceIsJudgedWhole) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  const std::string first = lines(48 * 1024) + "token AGJvYgBz";
+  record_body(path, {first, "pw and more\r\n" + lines(1000)});
+  EXPECT_EQ(leaks_of(audit(path)), "");
+}
+
+// A body that ends inside a run of base64 (a BDAT chunk, a body cut short) has it judged when
+// the body ends: at the next transaction's body, or the end of the session.
+TEST(ToolsAuditReport, ABlobThatEndsABodyIsFound) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  const std::string blob = smtp::base64_encode(std::string("\0bob\0s3cret", 11));
+  smtp::Event second_body = body_piece("text\r\n" + blob);
+  second_body.transaction = 2;
+  record(path, {body_piece("text\r\n"), body_piece(blob), second_body,
+                client_line(smtp::EventKind::command, "QUIT\r\n")});
+  EXPECT_EQ(leaks_of(audit(path)),
+            "session 1, event 2 bytes at offset 0: base64 SASL PLAIN blob (user \"bob\")\n"
+            "session 1, event 3 bytes at offset 6: base64 SASL PLAIN blob (user \"bob\")\n");
 }
 
 // `body` as the dialogue records it: one event a read, `read` octets each.

@@ -16,6 +16,7 @@
 #include "proxy/smtp/credential_shape.hpp"
 #include "tests/unit/plain_shaped_octets_for_tests.hpp"
 #include "tools/credential_scan.hpp"
+#include "tools/stream_credential_scan.hpp"
 
 namespace mailtap::tools {
 namespace {
@@ -279,6 +280,43 @@ TEST(CredentialScanEquivalence, OnePassFindsWhatTheOldScanFoundInBodies) {
         EXPECT_NE(named[k].find("\"" + users[k] + "\""), std::string::npos) << named[k];
     }
   }
+}
+
+// The stream, cut anywhere, finds what the old scan found in the whole body: a password, a
+// PLAIN blob, a bearer token or a wrapped line split by a piece's end included.
+TEST(CredentialScanEquivalence, PiecesCutAnywhereFindWhatTheOldWholeBodyScanFound) {
+  std::mt19937 rng(14);
+  const std::string pw = "hunter2-pw";
+  CredentialScanOptions options;
+  options.known_password = pw;
+  std::size_t findings = 0;
+  for (int round = 0; round < 400; ++round) {
+    const std::string body = random_body(rng, pw, 10);
+    std::vector<std::string> users;
+    std::vector<Found> expected = reference_scan(body, pw, 0, /*message_body=*/true, users);
+    std::sort(expected.begin(), expected.end());
+    for (int split = 0; split < 5; ++split) {
+      // Random cuts, some a single octet apart, some far.
+      std::vector<std::size_t> cuts;
+      for (std::size_t at = 0; at < body.size();) {
+        cuts.push_back(at);
+        at += rng() % 3 == 0 ? 1 + rng() % 4 : 1 + rng() % 400;
+      }
+      cuts.push_back(body.size());
+      StreamCredentialScan scan(options);
+      std::vector<Found> found;
+      for (std::size_t k = 0; k + 1 < cuts.size(); ++k)
+        for (const StreamFinding& f :
+             scan.add(k, std::string_view(body).substr(cuts[k], cuts[k + 1] - cuts[k])))
+          found.emplace_back(cuts[f.piece] + f.offset, kind_of(f.what));
+      for (const StreamFinding& f : scan.finish())
+        found.emplace_back(cuts[f.piece] + f.offset, kind_of(f.what));
+      std::sort(found.begin(), found.end());
+      ASSERT_EQ(found, expected) << body;
+      findings += found.size();
+    }
+  }
+  EXPECT_GT(findings, 1000u);
 }
 
 TEST(CredentialScanEquivalence, SmugglingShapesInPiecesAreThoseOfTheWholeStream) {
