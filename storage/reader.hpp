@@ -119,6 +119,7 @@ struct FailureReplyCount {  // replies >= 400 the client or mailtap got, grouped
   std::string upstream_host;
   int reply_code = 0;
   std::string enhanced_status;  // "" if the reply had none
+  bool by_mailtap = false;      // mailtap's own replies to the client, counted apart
   std::int64_t replies = 0;
   std::int64_t sessions = 0;
 };

@@ -101,15 +101,16 @@ bool Reader::failure_reply_counts(std::vector<FailureReplyCount>& out, std::stri
   out.clear();
   using smtp::Direction;
   const std::string sql =
-      "SELECT s.upstream_host, e.reply_code, coalesce(e.enhanced_status, ''), count(*), "
-      "count(DISTINCT e.session_id) FROM events e JOIN sessions s ON s.id = e.session_id "
-      "WHERE e.reply_code >= 400 AND e.direction IN (" +
+      "SELECT s.upstream_host, e.reply_code, coalesce(e.enhanced_status, ''), e.direction IN (" +
+      directions_sql(Direction::mailtap_to_client) +
+      "), count(*), count(DISTINCT e.session_id) FROM events e JOIN sessions s ON s.id = "
+      "e.session_id WHERE e.reply_code >= 400 AND e.direction IN (" +
       directions_sql(Direction::upstream_to_client, Direction::upstream_to_mailtap,
                      Direction::mailtap_to_client) +
-      ") GROUP BY 1, 2, 3 ORDER BY 4 DESC, 2";
+      ") GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 2, 4";
   return query(*impl_, sql, error, [&](const Statement& r) {
     out.push_back({r.column_text(0), static_cast<int>(r.column_int(1)), r.column_text(2),
-                   r.column_int(3), r.column_int(4)});
+                   r.column_int(3) != 0, r.column_int(4), r.column_int(5)});
   });
 }
 

@@ -67,9 +67,9 @@ void render_outcomes_and_failures(const AuditReport& r, const Style& st, std::st
   for (const auto& f : r.failures) {
     std::string code = std::to_string(f.code);
     if (!f.status.empty()) code += " " + escape_line(f.status);
-    out += "  " + std::to_string(f.count) + "x  " + code + "  " + escape_line(f.upstream) + "  (" +
-           std::to_string(f.sessions) + " session" + (f.sessions == 1 ? "" : "s") + ")  " +
-           explain_reply(f.code, f.status) + "\n";
+    out += "  " + std::to_string(f.count) + "x  " + code + "  " + escape_line(f.upstream) +
+           (f.by_mailtap ? ", by mailtap" : "") + "  (" + std::to_string(f.sessions) + " session" +
+           (f.sessions == 1 ? "" : "s") + ")  " + explain_reply(f.code, f.status) + "\n";
   }
 }
 

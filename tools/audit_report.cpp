@@ -331,7 +331,7 @@ class Auditor {
     if (!reader_.failure_reply_counts(failures, error)) return false;
     for (const auto& f : failures)
       r.failures.push_back(
-          {f.upstream_host, f.reply_code, f.enhanced_status, f.replies, f.sessions});
+          {f.upstream_host, f.reply_code, f.enhanced_status, f.by_mailtap, f.replies, f.sessions});
     std::vector<storage::OutcomeCount> outcomes;
     if (!reader_.outcome_counts(outcomes, error)) return false;
     for (const auto& o : outcomes)
@@ -430,6 +430,7 @@ std::string audit_report_json(const AuditReport& r) {
     write_bytes_member(w, "upstream", f.upstream);
     w.key("reply_code").value(f.code);
     write_bytes_member(w, "enhanced_status", f.status);
+    w.key("by_mailtap").value(f.by_mailtap);
     w.key("count").value(f.count);
     w.key("sessions").value(f.sessions).key("meaning").value(explain_reply(f.code, f.status));
     w.end_object();

@@ -36,6 +36,7 @@ struct AuditFailure {
   std::string upstream;
   int code = 0;
   std::string status;
+  bool by_mailtap = false;  // mailtap's own replies (a refusal, a restated failure)
   std::int64_t count = 0;
   std::int64_t sessions = 0;
 };

@@ -277,6 +277,27 @@ TEST(ToolsAuditReport, ABase64LineIsALeakOnlyBehindARefusedAuth) {
   }
 }
 
+// mailtap restating the server's refusal to the client (its own AUTH failed, the client's MAIL
+// gets the reason) is one refusal by the server, not two: mailtap's own replies are counted apart.
+TEST(ToolsAuditReport, MailtapsOwnFailureRepliesAreCountedApartFromTheServers) {
+  using smtp::Direction;
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  ASSERT_NO_FATAL_FAILURE(
+      record(path, {reply_line(Direction::upstream_to_mailtap, 535, "535 5.7.8 bad token\r\n"),
+                    reply_line(Direction::upstream_to_mailtap, 535, "535 5.7.8 bad token\r\n"),
+                    reply_line(Direction::mailtap_to_client, 535,
+                               "535 5.7.8 mailtap: up refused AUTH XOAUTH2 as alice\r\n")}));
+  // The reply lines carry no parsed enhanced status: the code alone groups them here.
+  const AuditReport r = audit(path, "");
+  ASSERT_EQ(r.failures.size(), 2u);
+  EXPECT_EQ(r.failures[0].count, 2);
+  EXPECT_FALSE(r.failures[0].by_mailtap);
+  EXPECT_EQ(r.failures[1].count, 1);
+  EXPECT_TRUE(r.failures[1].by_mailtap);
+  EXPECT_NE(audit_report_json(r).find("\"by_mailtap\":true"), std::string::npos);
+}
+
 std::string integrity_of(const AuditReport& r) {
   std::string out;
   for (const std::string& line : r.integrity) out += line + "\n";

@@ -538,7 +538,7 @@ async function renderAudit(signal) {
     list(Object.entries(a.outcomes), ([o, n]) => [`${n} × ${o}`], "No sessions."),
     el("h2", {}, "Failure replies by code and upstream"),
     list(a.failures, (f) => [el("span", { className: "audit-item bad" }, `${f.count}× ${f.reply_code} ${f.enhanced_status}`),
-      ` ${f.upstream} (${f.sessions} session${f.sessions === 1 ? "" : "s"}): ${f.meaning}`], "None."),
+      ` ${f.upstream}${f.by_mailtap ? ", by mailtap" : ""} (${f.sessions} session${f.sessions === 1 ? "" : "s"}): ${f.meaning}`], "None."),
     el("h2", {}, "TLS"),
     list(a.tls.versions, (t) => [`${t.sessions} × ${t.version} ${t.cipher}`], "No sessions."),
     list(a.tls.insecure_sessions, (id) => [session(id), " ran with --insecure"], "No --insecure sessions."),
