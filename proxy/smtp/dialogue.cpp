@@ -536,14 +536,18 @@ void Dialogue::handle_framed_line(FramedLine framed) {
     e.note = too_long ? "command line of " + std::to_string(total) + " octets refused"
                       : "command line with a NUL byte refused";
     record(std::move(e));
+    std::string reply = too_long
+                            ? "500 5.5.2 mailtap: line too long (limit " +
+                                  std::to_string(cmd.id == Verb::auth ? options_.max_auth_line
+                                                                      : options_.max_command_line) +
+                                  " octets); not forwarded\r\n"
+                            : "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n";
     // A refused AUTH line: what follows may be its SASL responses, as after any refused AUTH.
-    if (cmd.id == Verb::auth) distrust_early_lines();
-    queue_local_reply(too_long
-                          ? "500 5.5.2 mailtap: line too long (limit " +
-                                std::to_string(cmd.id == Verb::auth ? options_.max_auth_line
-                                                                    : options_.max_command_line) +
-                                " octets); not forwarded\r\n"
-                          : "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n");
+    if (cmd.id == Verb::auth) {
+      end_auth_exchange_locally(std::move(reply));
+    } else {
+      queue_local_reply(std::move(reply));
+    }
     return;
   }
   line_end_ = framed.end;

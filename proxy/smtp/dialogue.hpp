@@ -268,6 +268,7 @@ class Dialogue {
   bool assist_command(std::string_view line);
   void note_rewrite(std::string verb, std::string note);
   void refuse_auth_line(std::string_view line, std::string reply_line);
+  void end_auth_exchange_locally(std::string reply_line);
   std::string answer_starttls(const Command& cmd);
   bool gate_client_tls(const Command& cmd, std::string_view line);
   bool client_tls_pending() const {

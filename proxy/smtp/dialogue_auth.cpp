@@ -236,8 +236,15 @@ void Dialogue::refuse_auth_line(std::string_view line, std::string reply_line) {
   AuthRedactor scratch(options_.redaction);
   record(
       auth_line_event(Direction::client_to_mailtap, scratch.begin(strip_crlf(line)), line.size()));
+  end_auth_exchange_locally(std::move(reply_line));
+}
+
+// mailtap's own reply ends the client's AUTH exchange (a refusal, a token command that failed
+// or timed out): the client may have pipelined its SASL responses behind the AUTH, and those
+// are read as commands from here on, as after a refusal by the server (distrust_early_lines).
+// Every reply of mailtap's that ends an AUTH exchange goes out here, so none can forget that.
+void Dialogue::end_auth_exchange_locally(std::string reply_line) {
   queue_local_reply(std::move(reply_line));
-  // Responses the client pipelined behind it are read as commands, as after any refusal.
   distrust_early_lines();
 }
 
@@ -284,7 +291,8 @@ void Dialogue::token_unavailable(const std::string& error) {
   } else if (assistant_ && assistant_->awaiting_token()) {
     assistant_->finish();
     paused_ = false;
-    queue_local_reply("454 4.7.0 mailtap: no access token for AUTH: " + printable(error) + "\r\n");
+    end_auth_exchange_locally("454 4.7.0 mailtap: no access token for AUTH: " + printable(error) +
+                              "\r\n");
   }
   process_client();
 }

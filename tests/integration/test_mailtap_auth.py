@@ -50,6 +50,8 @@ FRESH_TOKEN = "ya29.a0" + secrets.token_urlsafe(60)
 EXPIRED_TOKEN = "ya29.a0" + secrets.token_urlsafe(60)
 EXPIRED_TOKEN_2 = "ya29.a0" + secrets.token_urlsafe(60)
 NOT_A_TOKEN = "ya29.a0" + secrets.token_urlsafe(60)  # printed by a failing token command
+# A client's own token pipelined behind an AUTH that mailtap ends itself
+PIPELINED_TOKEN = "ya29.a0" + secrets.token_urlsafe(60)
 
 M2U, U2M = "mailtap_to_upstream", "upstream_to_mailtap"
 C2M, M2C = "client_to_mailtap", "mailtap_to_client"
@@ -68,7 +70,8 @@ def forbidden() -> dict:
                          ("spaced password", SPACE_PASSWORD), ("alice's password", ALICE_PASSWORD),
                          ("token", TOKEN), ("fresh token", FRESH_TOKEN),
                          ("expired token", EXPIRED_TOKEN), ("expired token 2", EXPIRED_TOKEN_2),
-                         ("failing command's output", NOT_A_TOKEN)):
+                         ("failing command's output", NOT_A_TOKEN),
+                         ("pipelined token", PIPELINED_TOKEN)):
         for i, form in enumerate(secret_forms(secret.encode())):
             out[f"{name} form {i}"] = form
     for user, pw in ((USER, PASSWORD), (USER, WRONG_PASSWORD), (SPACE_USER, SPACE_PASSWORD),
@@ -901,6 +904,42 @@ class OAuthProviderTest(AuthCase):
                                  ("client", mech))
         self.assertNoSecrets(m)
 
+    def test_assist_auth_lines_behind_an_auth_whose_token_command_failed_stay_out_of_the_record(
+            self):
+        """A token command that fails ends the AUTH exchange with mailtap's own 454, as the 504
+        without --oauth2-token-cmd does: what the client pipelined behind the AUTH (here a token
+        of its own) is read as a command, as the server reads it, and kept out of the record."""
+        server = self.gmail()
+        tc = self.token_command([NOT_A_TOKEN], exit_status=3)
+        m = self.start(server.address, "--assist-auth", "--oauth2-token-cmd", tc.cmd,
+                       password=None)
+        with h.SmtpSocket(m.port) as c:
+            c.reply()
+            self.assertTrue(offers_auth(c.cmd("EHLO client.test")))
+            c.send(f"AUTH XOAUTH2 {GMAIL_USER}\r\n{PIPELINED_TOKEN}\r\n".encode())
+            r = c.reply()
+            self.assertRegex(r.raw.decode(), r"^454 4\.7\.0 mailtap: no access token for AUTH: "
+                             r".*exited with status 3")
+            behind = c.reply()
+            self.assertEqual(behind.code, 502, f"the line behind the AUTH is relayed as a "
+                             f"command, which the server does not know: {behind}")
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        sess = server.wait_sessions(1)[0]
+        sess.closed.wait(5)
+        self.assertEqual(sess.auths, [], "no AUTH is sent without a token")
+        [s] = wait_ended(self.db(m), 1)
+        evs = events(self.db(m), s["id"])
+        info = dump(evs)
+        relayed = [e for e in evs if e["direction"] == C2U and e["kind"] == "command"
+                   and e["wire_size"] == len(PIPELINED_TOKEN) + 2]
+        self.assertEqual(len(relayed), 1, f"the line behind the AUTH is not recorded as "
+                         f"relayed:\n{info}")
+        self.assertTrue(relayed[0]["redacted"], f"the line behind the AUTH is recorded in "
+                        f"clear:\n{info}")
+        self.assertFalse(relayed[0]["verb"], f"the line behind the AUTH has a verb:\n{info}")
+        self.assertEqual(bytes(relayed[0]["bytes"]),
+                         f"[<redacted {len(PIPELINED_TOKEN) + 2} bytes>]\r\n".encode(), info)
+        self.assertNoSecrets(m)
 
 
 class CoreDumpTest(AuthCase):

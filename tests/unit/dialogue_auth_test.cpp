@@ -397,6 +397,33 @@ TEST(DialogueAssist, LinesAfterAnAuthRefusedForWantOfATokenCommandStayOutOfTheRe
   expect_secret_absent(r, "alice@example.com");
 }
 
+// The token command failed (454): mailtap ends the AUTH exchange itself, as with the 504
+// above, so what the client pipelined behind the AUTH (its token, say) is read as commands and
+// kept out of the record the same way, however the bytes were split and whenever the line came
+// before the client could see the 454.
+TEST(DialogueAssist, LinesAfterAnAuthWhoseTokenCommandFailedStayOutOfTheRecord) {
+  DialogueOptions o = assist_options();
+  o.redaction.redact_users = true;
+  const Result r = run_all_splits(
+      {
+          client("AUTH XOAUTH2 alice@example.com\r\nya29.s3cret-token\r\n"),
+          client("ya29.more-s3cret\r\nNOOP\r\n"),
+          token_error("--oauth2-token-cmd exited with status 1"),
+          upstream("500 5.5.2 unknown\r\n500 5.5.2 unknown\r\n250 ok\r\n"),
+      },
+      o);
+  EXPECT_EQ(r.client_per_step[2].rfind("454 4.7.0 mailtap: no access token for AUTH", 0), 0u)
+      << r.client_per_step[2];
+  EXPECT_EQ(r.to_upstream, "ya29.s3cret-token\r\nya29.more-s3cret\r\nNOOP\r\n");
+  expect_secret_absent(r, "s3cret-token");
+  expect_secret_absent(r, "more-s3cret");
+  expect_secret_absent(r, "alice@example.com");
+  std::size_t distrusted = 0;
+  for (const Event& e : r.events)
+    if (e.direction == Direction::client_to_upstream && e.redacted && e.verb.empty()) ++distrusted;
+  EXPECT_EQ(distrusted, 2u) << r.describe();
+}
+
 TEST(DialogueAssist, TutorialBase64PassesUnchanged) {
   const std::string typed = "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n";
   const Result r = run_all_splits({client(typed), upstream("235 2.7.0 ok\r\n")}, assist_options());
