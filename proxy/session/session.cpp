@@ -1,5 +1,6 @@
 #include "proxy/session/session.hpp"
 
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -247,6 +248,20 @@ std::string Session::recorded_as() const {
 
 void Session::close_record(storage::Outcome outcome, std::string reason) {
   record_.close(outcome, std::move(reason), dialogue_ ? &*dialogue_ : nullptr, client_tls_version_);
+  byte_counts_recorded_ = true;
+}
+
+// Upstream output that will never be written (the upstream was abandoned, or a write to it
+// failed; `relayed_unwritten`: the client's octets a failed write did not take) goes now, its
+// Secret pieces wiped, and the dialogue learns how many of the client's octets it held: the
+// byte count and the record then say what the server received (docs/recording.md, "Byte
+// counts"). Both happen before the session's record is closed (a write failing after that, to
+// an upstream already gone, leaves the count recorded as it is, as the log line does).
+void Session::drop_upstream_output(std::size_t relayed_unwritten) {
+  relayed_unwritten += upstream_out_.relayed_size();
+  upstream_out_ = {};
+  if (relayed_unwritten > 0 && dialogue_ && !byte_counts_recorded_)
+    dialogue_->upstream_output_dropped(relayed_unwritten);
 }
 
 void Session::take_dialogue_records() {
@@ -468,6 +483,8 @@ asio::awaitable<void> Session::after_input() {
     write_upstream_now();
     if (!upstream_out_.empty()) upstream_writer_wake_.notify();
   }
+  // Nothing queued goes to an abandoned upstream: dropped before the record is closed below.
+  if (d.abandon_upstream()) drop_upstream_output();
   client_reader_wake_.notify();
   upstream_reader_wake_.notify();
   if (d.finished() && !end_committed_ && !record_.close_pending()) {
@@ -635,8 +652,9 @@ asio::awaitable<void> Session::upstream_writer() {
   bool& broken = upstream_write_failed_;
   for (;;) {
     if (upstream_out_.empty()) {
-      // Records write_upstream_now() sealed that the socket had no room for go first.
-      if (!broken && !upstream_->flushed() && !dialogue_->abandon_upstream()) {
+      // Records write_upstream_now() sealed that the socket had no room for go first: their
+      // bytes were written (and counted as sent), even if the upstream was abandoned since.
+      if (!broken && !upstream_->flushed()) {
         co_await write_to_upstream(asio::const_buffer());
         continue;
       }
@@ -646,22 +664,26 @@ asio::awaitable<void> Session::upstream_writer() {
       upstream_writer_parked_ = false;
       continue;
     }
-    // Credentials in `out` are Secret pieces: wiped when it goes, whether written or dropped.
-    const smtp::UpstreamOutput out = std::exchange(upstream_out_, {});
-    for (const smtp::UpstreamOutput::Piece& piece : out.pieces()) {
-      if (broken || dialogue_->abandon_upstream()) break;
-      co_await write_to_upstream(asio::buffer(piece.view()));
+    if (broken || dialogue_->abandon_upstream()) {
+      drop_upstream_output();
+      continue;
     }
+    // One piece at a time, so that upstream_out_ is what no write has taken (see there).
+    // Credentials in a Secret piece are wiped when it goes.
+    const smtp::UpstreamOutput::Piece piece = upstream_out_.take_front();
+    co_await write_to_upstream(asio::buffer(piece.view()), piece.relayed());
   }
 }
 
 // One write of the upstream writer's (of no bytes: what waits from write_upstream_now()). A
 // failed write ends the dialogue as the upstream closing; either way the client reader may go on.
-asio::awaitable<void> Session::write_to_upstream(asio::const_buffer bytes) {
+asio::awaitable<void> Session::write_to_upstream(asio::const_buffer bytes, bool relayed) {
   auto [ec, n] = co_await upstream_->write(bytes);
   last_upstream_activity_ = std::chrono::steady_clock::now();
   if (ec) {
     upstream_write_failed_ = true;
+    // What the write did not take, and everything queued behind it, never reaches the server.
+    drop_upstream_output(relayed ? bytes.size() - std::min(n, bytes.size()) : 0);
     co_await upstream_write_failed();
   }
   client_reader_wake_.notify();

@@ -66,7 +66,9 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> client_writer();
   asio::awaitable<void> upstream_writer();
   asio::awaitable<void> write_to_client(asio::const_buffer bytes);
-  asio::awaitable<void> write_to_upstream(asio::const_buffer bytes);
+  // `relayed`: the bytes are the client's (an UpstreamOutput piece's relayed()).
+  asio::awaitable<void> write_to_upstream(asio::const_buffer bytes, bool relayed = false);
+  void drop_upstream_output(std::size_t relayed_unwritten = 0);
   asio::awaitable<void> upstream_write_failed();
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> watchdog();
@@ -138,7 +140,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool token_fetch_running_ = false;
   std::optional<std::uint64_t> token_generation_;  // of the token last handed to the dialogue
   bool login_logged_ = false;
+  // Upstream output not yet handed to a write: the writer takes it a piece at a time, so what
+  // is here when the upstream is abandoned is exactly what the server will never get.
   smtp::UpstreamOutput upstream_out_;
+  // The closing record took the dialogue's byte counts: no drop may change them after that.
+  bool byte_counts_recorded_ = false;
   // A writer parked on its wake has nothing in flight: its output may go out in place.
   bool client_writer_parked_ = false;
   bool upstream_writer_parked_ = false;

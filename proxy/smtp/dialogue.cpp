@@ -260,6 +260,47 @@ void Dialogue::finish(Ending::Kind kind, std::string reason) {
   mode_ = Mode::closed;
 }
 
+// Called before the dialogue finishes, while what was being relayed is still known.
+// `drop_queued`: the upstream refused to go on, or is out of step, so not even what is queued
+// for it here may go (the owner drops what it holds likewise, see upstream_output_dropped). A
+// client that left has what it sent before relayed as far as it was taken.
+void Dialogue::abandon_upstream_now(bool drop_queued) {
+  if (abandon_upstream_) return;
+  abandon_upstream_ = true;
+  if (relaying_body()) {
+    abandoned_kind_ = data_event_kind_;
+    if (const Transaction* t = body_transaction_.get())
+      abandoned_transaction_ = t->message.transaction;
+  }
+  if (!drop_queued) return;
+  const std::size_t queued = to_upstream_.relayed_size();
+  to_upstream_ = {};  // its Secret pieces are wiped
+  upstream_output_dropped(queued);
+}
+
+void Dialogue::upstream_output_dropped(std::uint64_t relayed_octets) {
+  relayed_octets = std::min(relayed_octets, bytes_to_upstream_);
+  if (relayed_octets == 0) return;
+  bytes_to_upstream_ -= relayed_octets;
+  // A write that failed inside a body cut that body, as an abandonment there does.
+  EventKind kind = abandoned_kind_;
+  std::uint64_t transaction = abandoned_transaction_;
+  if (!abandon_upstream_ && relaying_body()) {
+    kind = data_event_kind_;
+    if (const Transaction* t = body_transaction_.get()) transaction = t->message.transaction;
+  }
+  Event e = make_event(Direction::client_to_mailtap, kind);
+  if (kind != EventKind::command) e.verb = kind == EventKind::data ? "DATA" : "BDAT";
+  e.transaction = transaction;
+  e.wire_size = static_cast<std::size_t>(relayed_octets);
+  e.note = std::string(unsent_note_prefix) + "the last " + std::to_string(relayed_octets) +
+           " octets relayed were still queued for the upstream when mailtap stopped writing to "
+           "it (" +
+           (abandon_upstream_ ? "it abandoned the upstream" : "a write to it failed") +
+           "): the server never received them";
+  record(std::move(e));
+}
+
 void Dialogue::abort(std::string_view reply_421_text, Ending ending) {
   if (ending_) return;
   std::string line = "421 " + std::string(reply_421_text) + "\r\n";
@@ -464,7 +505,7 @@ void Dialogue::send_own_line(std::string_view line, EventKind kind, std::string 
   p.command = kind == EventKind::auth ? Verb::auth : cmd.id;
   p.sync = sync;
   record(std::move(e));
-  to_upstream_.append(line);
+  to_upstream_.append_own(line);
   push_pending(std::move(p));
 }
 
@@ -930,7 +971,7 @@ void Dialogue::on_client_input_exhausted() {
     record(note_event(EventKind::note, {},
                       "client closed the connection inside a message body; the message was "
                       "abandoned (no end of data was sent, so the upstream discards it)"));
-    abandon_upstream_ = true;
+    abandon_upstream_now(/*drop_queued=*/false);
     finish(Ending::Kind::client_closed, "client closed inside a message body");
     return;
   }
@@ -1096,7 +1137,7 @@ void Dialogue::on_body_refused(const Reply& reply, Relayed& out) {
       "sent and the upstream was closed without an end of data";
   record(std::move(out.event));
   emit_client(out.to_client);
-  abandon_upstream_ = true;
+  abandon_upstream_now(/*drop_queued=*/true);
   finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
 }
 
@@ -1114,7 +1155,7 @@ void Dialogue::refuse_out_of_step_reply(const Reply& reply, Event e, std::string
            "closed";
   bytes_from_upstream_ -= reply.raw.size();
   record(std::move(e));
-  abandon_upstream_ = true;
+  abandon_upstream_now(/*drop_queued=*/true);
   abort("4.5.0 mailtap: " + options_.upstream_label + " " + what +
             ", which SMTP does not allow, so its replies no longer match the commands sent; "
             "closing without ending any open message. Start a new session; if this recurs, "
@@ -1136,7 +1177,7 @@ void Dialogue::refuse_early_bdat_reply(const Reply& reply, Event e) {
   e.note = "reply to BDAT before its chunk was relayed; not relayed";
   bytes_from_upstream_ -= reply.raw.size();
   record(std::move(e));
-  abandon_upstream_ = true;
+  abandon_upstream_now(/*drop_queued=*/true);
   abort("4.5.0 mailtap: " + options_.upstream_label +
             " answered BDAT before its chunk was sent, so it could read the rest of the chunk "
             "as commands; closing. Use DATA with this server",

@@ -173,7 +173,13 @@ class Dialogue {
   // the exchange could only deliver a truncated message.
   bool abandon_upstream() const { return abandon_upstream_; }
 
+  // The client's octets written upstream: those the dialogue relayed, less those the owner
+  // reported dropped unwritten (upstream_output_dropped).
   std::uint64_t bytes_to_upstream() const { return bytes_to_upstream_; }
+  // Of what take_to_upstream() gave, `relayed_octets` of the client's (UpstreamOutput::
+  // relayed_size) were dropped unwritten: the upstream was abandoned, or a write to it failed.
+  // Taken off bytes_to_upstream(), and recorded, so that the record says what the server got.
+  void upstream_output_dropped(std::uint64_t relayed_octets);
   std::uint64_t bytes_from_upstream() const { return bytes_from_upstream_; }
   std::uint64_t bytes_to_client() const { return bytes_to_client_; }
   // Ends of data ("." lines) sent upstream so far.
@@ -299,6 +305,8 @@ class Dialogue {
   void flush_data_event();
   void close_body_events();
   void finish(Ending::Kind kind, std::string reason);
+  // Nothing more goes upstream (see abandon_upstream()).
+  void abandon_upstream_now(bool drop_queued);
   bool replied_before_chunk(const Pending& p) const;
   void refuse_early_bdat_reply(const Reply& reply, Event e);
   Event make_event(Direction d, EventKind k) const;
@@ -381,6 +389,10 @@ class Dialogue {
   };
   Chunking chunking_ = Chunking::ungreeted;
   bool abandon_upstream_ = false;
+  // What was being relayed when the upstream was abandoned (for the record of what was not
+  // sent): a body's kind (data, bdat_chunk) and transaction, or command.
+  EventKind abandoned_kind_ = EventKind::command;
+  std::uint64_t abandoned_transaction_ = 0;
   std::deque<Pending> pending_;
   std::optional<Ending> ending_;
 

@@ -162,7 +162,7 @@ void Dialogue::send_login_line(Secret line) {
   RedactedLine r =
       login_->sent_auth_command() ? own_redactor_.begin(text) : own_redactor_.client_response(text);
   record(auth_line_event(Direction::mailtap_to_upstream, std::move(r), line.size()));
-  to_upstream_.append(std::move(line));  // mailtap's own: not counted as relayed
+  to_upstream_.append_own(std::move(line));  // mailtap's own: not counted as relayed
   Pending p;
   p.kind = Expect::own_auth;
   p.verb = "AUTH";

@@ -18,6 +18,13 @@ namespace mailtap::smtp {
 // client sent ("smuggling shape \\n.\\n at offset 12 of the message: ..."); audit lists them.
 inline constexpr std::string_view smuggling_shape_note_prefix = "smuggling shape ";
 
+// A `client_to_mailtap` event that starts with this says how many of the octets recorded as
+// relayed (`client_to_upstream`) before it mailtap never wrote upstream: it abandoned the
+// upstream (a refusal inside a body, a client gone inside one, a reply out of step) or a write
+// failed, and dropped what it still had queued. sessions.bytes_client_to_upstream leaves them
+// out (docs/recording.md, "Byte counts").
+inline constexpr std::string_view unsent_note_prefix = "not sent upstream: ";
+
 struct Event {
   Direction direction = Direction::mailtap_note;
   Phase phase = Phase::plain;

@@ -12,12 +12,21 @@ std::string_view UpstreamOutput::Piece::view() const noexcept {
 }
 
 std::string* UpstreamOutput::last_relayed() {
-  return pieces_.empty() ? nullptr : std::get_if<std::string>(&pieces_.back().bytes_);
+  if (pieces_.empty() || !pieces_.back().relayed_) return nullptr;
+  return std::get_if<std::string>(&pieces_.back().bytes_);
+}
+
+void UpstreamOutput::push(Piece piece) {
+  const std::size_t n = piece.view().size();
+  size_ += n;
+  if (piece.relayed_) relayed_size_ += n;
+  pieces_.push_back(std::move(piece));
 }
 
 void UpstreamOutput::append(std::string_view bytes) {
   if (bytes.empty()) return;
   size_ += bytes.size();
+  relayed_size_ += bytes.size();
   const std::size_t room = std::max(bytes.size(), std::exchange(expected_, 0));
   if (std::string* last = last_relayed()) {
     if (last->capacity() - last->size() < room) last->reserve(last->size() + room);
@@ -31,9 +40,15 @@ void UpstreamOutput::append(std::string_view bytes) {
 }
 
 void UpstreamOutput::append(Secret line) {
-  if (line.empty()) return;
-  size_ += line.size();
-  pieces_.emplace_back(std::move(line));
+  if (!line.empty()) push(Piece(std::move(line)));
+}
+
+void UpstreamOutput::append_own(std::string_view line) {
+  if (!line.empty()) push(Piece(std::string(line), /*relayed=*/false));
+}
+
+void UpstreamOutput::append_own(Secret line) {
+  if (!line.empty()) push(Piece(std::move(line), /*relayed=*/false));
 }
 
 void UpstreamOutput::append(UpstreamOutput&& later) {
@@ -47,7 +62,7 @@ void UpstreamOutput::append(UpstreamOutput&& later) {
     // Small pieces join the last one (fewer, fuller TLS records); a large one, such as a body
     // read, moves over as it is rather than being copied.
     constexpr std::size_t kJoinBelow = 4096;
-    const auto* relayed = std::get_if<std::string>(&first->bytes_);
+    const auto* relayed = first->relayed_ ? std::get_if<std::string>(&first->bytes_) : nullptr;
     if (relayed != nullptr &&
         (relayed->size() < kJoinBelow || relayed->size() <= last->capacity() - last->size())) {
       last->append(*relayed);
@@ -57,6 +72,7 @@ void UpstreamOutput::append(UpstreamOutput&& later) {
   pieces_.insert(pieces_.end(), std::make_move_iterator(first),
                  std::make_move_iterator(later.pieces_.end()));
   size_ += std::exchange(later.size_, 0);
+  relayed_size_ += std::exchange(later.relayed_size_, 0);
   later.pieces_.clear();
 }
 
@@ -66,6 +82,8 @@ void UpstreamOutput::drop_front(std::size_t octets) {
   auto gone = pieces_.begin();
   while (octets > 0) {
     const std::size_t length = gone->view().size();
+    const std::size_t taken = std::min(octets, length);
+    if (gone->relayed_) relayed_size_ -= taken;
     if (octets >= length) {
       octets -= length;
       ++gone;
@@ -81,6 +99,15 @@ void UpstreamOutput::drop_front(std::size_t octets) {
     octets = 0;
   }
   pieces_.erase(pieces_.begin(), gone);
+}
+
+UpstreamOutput::Piece UpstreamOutput::take_front() {
+  Piece first = std::move(pieces_.front());
+  pieces_.erase(pieces_.begin());
+  const std::size_t n = first.view().size();
+  size_ -= n;
+  if (first.relayed_) relayed_size_ -= n;
+  return first;
 }
 
 }  // namespace mailtap::smtp

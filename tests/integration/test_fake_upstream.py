@@ -295,10 +295,20 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertEqual(row["outcome"], "upstream_closed")
         self.assertEqual(row["outcome_reason"], "upstream: 421 4.3.2 shutting down")
         self.assertEqual(msgs, [])
-        # bytes_client_to_upstream counts every octet mailtap read for the upstream, the queued
-        # ones too: the server must have received fewer.
-        self.assertLess(len(s.post_tls), row["bytes_client_to_upstream"],
+        # What mailtap had queued was not written: the events relayed more than the server got,
+        # and say how much of it never went.
+        relayed = sum(e["wire_size"] for e in evs if e["direction"] == "client_to_upstream")
+        self.assertLess(len(s.post_tls), relayed,
                         "mailtap wrote the body it had queued after the server's 421")
+        # bytes_client_to_upstream is what the server received (everything inside TLS here is
+        # the client's), and the events add up to it (docs/recording.md, "Byte counts").
+        self.assertEqual(row["bytes_client_to_upstream"], len(s.post_tls),
+                         "bytes_client_to_upstream counts octets the server never received")
+        unsent = [e for e in evs if e["direction"] == "client_to_mailtap"
+                  and (e["note"] or "").startswith("not sent upstream: ")]
+        self.assertEqual(len(unsent), 1, "no event says what was dropped unwritten")
+        self.assertEqual((unsent[0]["kind"], unsent[0]["mail_transaction"]), ("data", 1))
+        self.assertEqual(relayed - unsent[0]["wire_size"], row["bytes_client_to_upstream"])
         self.assertNotIn(b"\r\n.\r\n", bytes(s.post_tls), "an end of data went upstream")
 
     def test_a_reply_no_command_awaited_ends_the_session(self):

@@ -1857,6 +1857,68 @@ TEST(Dialogue, AReplyToBdatBeforeItsChunkWasRelayedEndsTheSession) {
   EXPECT_TRUE(messages.empty());
 }
 
+// The client's octets the record counts as relayed, less those it says were never sent: what
+// sessions.bytes_client_to_upstream must equal (docs/recording.md, "Byte counts").
+std::uint64_t recorded_as_sent(const std::vector<RecordedEvent>& events) {
+  std::uint64_t sent = 0;
+  for (const RecordedEvent& e : events) {
+    if (e->direction == Direction::client_to_upstream) sent += e->wire_size;
+    if (e->direction == Direction::client_to_mailtap && e->note.starts_with(unsent_note_prefix))
+      sent -= e->wire_size;
+  }
+  return sent;
+}
+
+// A server refusing the message mid-body: what the dialogue had relayed but not yet handed to
+// its owner never goes upstream, so it is not counted as sent, and the record says so.
+TEST(Dialogue, ABodyStoppedByTheServerCountsOnlyWhatWentUpstream) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  d.client_bytes("hello\r\n");
+  std::string written = upstream_text(d.take_to_upstream());
+  EXPECT_EQ(written, "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nhello\r\n");
+  const std::string queued = "queued, never written\r\n";
+  d.client_bytes(queued);
+  d.upstream_bytes("552 5.3.4 Message size exceeds fixed limit\r\n");
+  ASSERT_TRUE(d.abandon_upstream());
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "");
+  EXPECT_EQ(d.bytes_to_upstream(), written.size());
+  EXPECT_EQ(recorded_as_sent(events), d.bytes_to_upstream());
+  const auto unsent = std::find_if(events.begin(), events.end(), [](const RecordedEvent& e) {
+    return e->direction == Direction::client_to_mailtap;
+  });
+  ASSERT_NE(unsent, events.end());
+  EXPECT_EQ((*unsent)->kind, EventKind::data);
+  EXPECT_EQ((*unsent)->transaction, 1u);
+  EXPECT_EQ((*unsent)->wire_size, queued.size());
+  EXPECT_TRUE((*unsent)->bytes.empty());
+}
+
+// What the owner had taken and then dropped unwritten (the upstream abandoned, or a write to
+// it failed) comes off the count too, and only the client's octets: mailtap's own lines (here
+// the QUIT for a client gone) were never counted.
+TEST(Dialogue, OutputTheOwnerDroppedIsTakenOffTheCount) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  const std::uint64_t commands = upstream_text(d.take_to_upstream()).size();
+  d.client_bytes("hello\r\nworld\r\n");
+  const UpstreamOutput held = d.take_to_upstream();  // the owner has not written it yet
+  ASSERT_EQ(held.relayed_size(), 14u);
+  d.client_closed();  // inside the body: abandoned
+  ASSERT_TRUE(d.abandon_upstream());
+  d.upstream_output_dropped(held.relayed_size());
+  EXPECT_EQ(d.bytes_to_upstream(), commands);
+  EXPECT_EQ(recorded_as_sent(events), commands);
+}
+
 TEST(Dialogue, TimerQueriesFollowTheDialogue) {
   std::vector<RecordedEvent> events;
   std::vector<Message> messages;

@@ -111,5 +111,32 @@ TEST(UpstreamOutput, DroppingWhatWentOutLeavesExactlyTheRest) {
   }
 }
 
+// mailtap's own lines are pieces of their own, never joined with the client's, so that what
+// a session drops unwritten can be counted in the client's octets (relayed_size).
+TEST(UpstreamOutput, OwnLinesAreApartAndNotCountedAsRelayed) {
+  UpstreamOutput out;
+  out.append("RSET\r\n");
+  out.append_own("QUIT\r\n");
+  out.append("NOOP\r\n");
+  out.append_own(Secret::copy_of("AUTH PLAIN AGEAYg==\r\n"));
+  EXPECT_EQ(out.size(), 6u + 6u + 6u + 21u);
+  EXPECT_EQ(out.relayed_size(), 12u);
+  out.drop_front(8);  // RSET and two octets of QUIT went out
+  EXPECT_EQ(out.relayed_size(), 6u);
+  const UpstreamOutput::Piece rest_of_quit = out.take_front();
+  EXPECT_FALSE(rest_of_quit.relayed());
+  EXPECT_EQ(rest_of_quit.view(), "IT\r\n");
+  EXPECT_EQ(out.relayed_size(), 6u);
+  EXPECT_EQ(out.size(), 6u + 21u);
+  UpstreamOutput joined;
+  joined.append("MAIL FROM:<a@x>\r\n");
+  UpstreamOutput own;
+  own.append_own("QUIT\r\n");
+  joined.append(std::move(own));
+  joined.append("RSET\r\n");
+  ASSERT_EQ(joined.pieces().size(), 3u);
+  EXPECT_EQ(joined.relayed_size(), 17u + 6u);
+}
+
 }  // namespace
 }  // namespace mailtap::smtp
