@@ -360,6 +360,9 @@ class Dialogue {
   // --assist-auth
   std::optional<AuthAssistant> assistant_;
   bool assist_token_refused_ = false;
+  // The client's AUTH XOAUTH2/OAUTHBEARER USER line (no secret in it) while its token is
+  // fetched: recorded with mailtap's refusal if none comes.
+  std::string awaiting_token_auth_line_;
   TokenNeed token_need_ = TokenNeed::none;
 
   LineEnd line_end_ = LineEnd::none;  // how the client ended the line last framed

@@ -258,8 +258,10 @@ bool Dialogue::assist_command(std::string_view line) {
                        "mailtap with --oauth2-token-cmd\r\n");
       return true;
     }
-    // Nothing is read or sent until the token is there (provide_token sends the AUTH line).
+    // Nothing is read or sent until the token is there (provide_token sends the AUTH line);
+    // without one, mailtap refuses the line as it refuses any AUTH (token_unavailable).
     token_need_ = assist_token_refused_ ? TokenNeed::fresh : TokenNeed::cached;
+    awaiting_token_auth_line_ = std::string(line);
     paused_ = true;
     return true;
   }
@@ -276,6 +278,7 @@ void Dialogue::provide_token(Secret token, bool fresh) {
   if (login_state_ == LoginState::token) {
     apply_login_step(login_->on_token(std::move(token), fresh));
   } else if (assistant_ && assistant_->awaiting_token()) {
+    awaiting_token_auth_line_.clear();  // the line sent, with the token, is recorded instead
     AssistedLine a = assistant_->token_line(token.view());
     paused_ = false;
     send_assisted_auth(std::move(a), /*response=*/false);
@@ -291,8 +294,8 @@ void Dialogue::token_unavailable(const std::string& error) {
   } else if (assistant_ && assistant_->awaiting_token()) {
     assistant_->finish();
     paused_ = false;
-    end_auth_exchange_locally("454 4.7.0 mailtap: no access token for AUTH: " + printable(error) +
-                              "\r\n");
+    refuse_auth_line(std::exchange(awaiting_token_auth_line_, {}),
+                     "454 4.7.0 mailtap: no access token for AUTH: " + printable(error) + "\r\n");
   }
   process_client();
 }

@@ -939,6 +939,13 @@ class OAuthProviderTest(AuthCase):
         self.assertFalse(relayed[0]["verb"], f"the line behind the AUTH has a verb:\n{info}")
         self.assertEqual(bytes(relayed[0]["bytes"]),
                          f"[<redacted {len(PIPELINED_TOKEN) + 2} bytes>]\r\n".encode(), info)
+        # The AUTH line mailtap answered is recorded through the redactor, as the 504's is.
+        refused = [e for e in evs if e["direction"] == C2M and e["kind"] == "auth"]
+        self.assertEqual([e["wire_size"] for e in refused],
+                         [len(f"AUTH XOAUTH2 {GMAIL_USER}\r\n")],
+                         f"the AUTH line mailtap answered is not recorded:\n{info}")
+        self.assertTrue(bytes(refused[0]["bytes"]).startswith(b"AUTH XOAUTH2 "), info)
+        self.assertLess(refused[0]["seq"], relayed[0]["seq"], info)
         self.assertNoSecrets(m)
 
 

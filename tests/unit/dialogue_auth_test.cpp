@@ -422,6 +422,10 @@ TEST(DialogueAssist, LinesAfterAnAuthWhoseTokenCommandFailedStayOutOfTheRecord) 
   for (const Event& e : r.events)
     if (e.direction == Direction::client_to_upstream && e.redacted && e.verb.empty()) ++distrusted;
   EXPECT_EQ(distrusted, 2u) << r.describe();
+  // The AUTH line mailtap answered is recorded through the redactor, as the 504's is.
+  const auto refused = find_events(r, Direction::client_to_mailtap, EventKind::auth);
+  ASSERT_EQ(refused.size(), 1u) << r.describe();
+  EXPECT_EQ(refused[0]->wire_size, std::string("AUTH XOAUTH2 alice@example.com\r\n").size());
 }
 
 TEST(DialogueAssist, TutorialBase64PassesUnchanged) {
