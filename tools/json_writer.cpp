@@ -47,6 +47,62 @@ void write_bytes_member(JsonWriter& w, std::string_view name, std::string_view b
   w.key(std::string(name) + "_encoding").value("base64");
 }
 
+namespace {
+
+// The length of `s` without a last character it may hold only the start of (a lead byte and
+// fewer continuation bytes than it announces): the rest of it comes with the next piece.
+std::size_t whole_characters(std::string_view s) {
+  for (std::size_t back = 1; back <= 3 && back <= s.size(); ++back) {
+    const auto c = static_cast<unsigned char>(s[s.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: look further back
+    const std::size_t needs = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return needs > back ? s.size() - back : s.size();
+  }
+  return s.size();
+}
+
+// Whether the octets `source` hands out are well-formed UTF-8, a piece at a time.
+bool source_is_utf8(const ByteSource& source, bool& utf8, std::string& error) {
+  utf8 = true;
+  std::string held;  // the start of a character the piece before ended in
+  const bool ok = source(
+      [&](std::string_view piece) {
+        held.append(piece);
+        const std::size_t whole = whole_characters(held);
+        utf8 = is_valid_utf8(std::string_view(held).substr(0, whole));
+        held.erase(0, whole);
+        return utf8;  // one bad octet decides it
+      },
+      error);
+  if (utf8 && !held.empty()) utf8 = false;  // ends inside a character
+  return ok;
+}
+
+}  // namespace
+
+bool write_bytes_member(JsonWriter& w, std::string_view name, const ByteSource& source,
+                        std::string& error) {
+  bool utf8 = true;
+  if (!source_is_utf8(source, utf8, error)) return false;
+  w.key(name).begin_string();
+  std::string held;  // utf8: a character's start; base64: fewer than 3 octets
+  const bool ok = source(
+      [&](std::string_view piece) {
+        held.append(piece);
+        const std::size_t whole = utf8 ? whole_characters(held) : held.size() - held.size() % 3;
+        const std::string_view ready = std::string_view(held).substr(0, whole);
+        w.string_piece(utf8 ? json_escape(ready) : smtp::base64_encode(ready));
+        held.erase(0, whole);
+        return w.sink_open();
+      },
+      error);
+  if (!ok) return false;
+  w.string_piece(utf8 ? json_escape(held) : smtp::base64_encode(held));
+  w.end_string();
+  if (!utf8) w.key(std::string(name) + "_encoding").value("base64");
+  return true;
+}
+
 void write_bytes_array_member(JsonWriter& w, std::string_view name,
                               std::span<const std::string> items) {
   bool utf8 = true;
@@ -55,6 +111,33 @@ void write_bytes_array_member(JsonWriter& w, std::string_view name,
   for (const std::string& item : items) w.value(utf8 ? item : smtp::base64_encode(item));
   w.end_array();
   if (!utf8) w.key(std::string(name) + "_encoding").value("base64");
+}
+
+void JsonWriter::stream_to(Sink sink) {
+  sink_ = std::move(sink);
+  written();
+}
+
+bool JsonWriter::flush() {
+  if (sink_ && sink_open_ && !out_.empty()) sink_open_ = sink_(out_);
+  out_.clear();
+  return sink_open_;
+}
+
+JsonWriter& JsonWriter::begin_string() {
+  separator();
+  out_.push_back('"');
+  return *this;
+}
+JsonWriter& JsonWriter::string_piece(std::string_view text) {
+  out_ += text;
+  written();
+  return *this;
+}
+JsonWriter& JsonWriter::end_string() {
+  out_.push_back('"');
+  written();
+  return *this;
 }
 
 void JsonWriter::separator() {
@@ -77,6 +160,7 @@ JsonWriter& JsonWriter::begin_object() {
 JsonWriter& JsonWriter::end_object() {
   out_.push_back('}');
   first_.pop_back();
+  written();
   return *this;
 }
 JsonWriter& JsonWriter::begin_array() {
@@ -88,6 +172,7 @@ JsonWriter& JsonWriter::begin_array() {
 JsonWriter& JsonWriter::end_array() {
   out_.push_back(']');
   first_.pop_back();
+  written();
   return *this;
 }
 JsonWriter& JsonWriter::key(std::string_view k) {
@@ -99,6 +184,7 @@ JsonWriter& JsonWriter::key(std::string_view k) {
 JsonWriter& JsonWriter::value(std::string_view s) {
   separator();
   out_ += '"' + json_escape(s) + '"';
+  written();
   return *this;
 }
 JsonWriter& JsonWriter::value(std::int64_t n) {

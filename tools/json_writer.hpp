@@ -8,7 +8,9 @@
 // well-formed UTF-8 character is written as U+FFFD, never copied.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,12 +32,32 @@ class JsonWriter {
   JsonWriter& value(int n) { return value(static_cast<std::int64_t>(n)); }
   JsonWriter& value(bool b);
   JsonWriter& null();
+  // A string value written in pieces, for one too large to hold: `text` is its inside, already
+  // escaped (json_escape) or base64.
+  JsonWriter& begin_string();
+  JsonWriter& string_piece(std::string_view text);
+  JsonWriter& end_string();
   const std::string& str() const { return out_; }
   std::string take() { return std::move(out_); }
 
+  // Streaming: from now on what is written is handed to `sink` whenever kFlushOctets have
+  // gathered (and at flush()) rather than kept, so a document of any size costs about that much
+  // memory. Once `sink` returns false (its reader has gone) nothing more is handed to it.
+  using Sink = std::function<bool(std::string_view)>;
+  static constexpr std::size_t kFlushOctets = std::size_t{256} * 1024;
+  void stream_to(Sink sink);
+  // Hands over what is buffered; false once the sink has refused.
+  bool flush();
+  bool sink_open() const { return sink_open_; }
+
  private:
   void separator();
+  void written() {
+    if (sink_ && out_.size() >= kFlushOctets) flush();
+  }
   std::string out_;
+  Sink sink_;
+  bool sink_open_ = true;
   std::vector<bool> first_;  // per open container: nothing written in it yet
   bool after_key_ = false;
 };
@@ -47,6 +69,19 @@ std::string json_escape(std::string_view s);
 // Writes `name` and `bytes` into the open object: as a string when `bytes` is well-formed
 // UTF-8, else as base64 with `name`_encoding: "base64" beside it.
 void write_bytes_member(JsonWriter& w, std::string_view name, std::string_view bytes);
+
+// Octets too large to hold, handed to `emit` in order in bounded pieces; may be read more than
+// once, each time the same. False with `error` set if they could not all be read (true once
+// `emit` returned false: the reader stopped).
+using Emit = std::function<bool(std::string_view)>;
+using ByteSource = std::function<bool(const Emit& emit, std::string& error)>;
+
+// As write_bytes_member, for octets read from `source` (twice: once to see whether they are
+// UTF-8, once to write them), a piece at a time: the same JSON, with memory bounded by the
+// pieces. False with `error` set if `source` failed (the member is then cut short: the
+// document is not to be used).
+bool write_bytes_member(JsonWriter& w, std::string_view name, const ByteSource& source,
+                        std::string& error);
 
 // Writes `name` and an array of `items` into the open object: strings when every item is
 // well-formed UTF-8, else every item in base64 with `name`_encoding: "base64" beside it.

@@ -61,56 +61,62 @@ bool write_all(int fd, std::string_view bytes) {
   }
   return true;
 }
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 }  // namespace
 
 bool write_stdout(std::string_view bytes) {
   return write_all(STDOUT_FILENO, bytes);
 }
 
-bool write_file(const std::string& path, std::string_view bytes, std::string& error) {
-  Fd f;
+OutputFile::~OutputFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool OutputFile::open(const std::string& path, std::string& error) {
+  path_ = path;
   // Not O_TRUNC: an existing file is emptied only once it is 0600, so the mail never sits in
   // a file others can read.
-  f.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (f.fd < 0) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
     error = errno == ELOOP ? path + ": a symbolic link; not followed (give the path it points to)"
                            : path + ": " + std::strerror(errno);
     return false;
   }
   struct stat st {};
-  if (::fstat(f.fd, &st) != 0) {
+  if (::fstat(fd_, &st) != 0) {
     error = path + ": " + std::strerror(errno);
     return false;
   }
   // A FIFO or a device (/dev/null) keeps its mode: it is not a file the mail stays in.
   if (S_ISREG(st.st_mode)) {
-    if ((st.st_mode & 07777) != 0600 && ::fchmod(f.fd, 0600) != 0) {
+    if ((st.st_mode & 07777) != 0600 && ::fchmod(fd_, 0600) != 0) {
       error = path + ": cannot set mode 0600, so no mail is written to it: " + std::strerror(errno);
       return false;
     }
-    if (::ftruncate(f.fd, 0) != 0) {
+    if (::ftruncate(fd_, 0) != 0) {
       error = path + ": " + std::strerror(errno);
       return false;
     }
   }
-  if (!write_all(f.fd, bytes)) {
-    error = path + ": " + std::strerror(errno);
-    return false;
-  }
-  if (::close(f.fd) != 0) {
-    f.fd = -1;
-    error = path + ": " + std::strerror(errno);
-    return false;
-  }
-  f.fd = -1;
   return true;
+}
+
+bool OutputFile::write(std::string_view bytes, std::string& error) {
+  if (write_all(fd_, bytes)) return true;
+  error = path_ + ": " + std::strerror(errno);
+  return false;
+}
+
+bool OutputFile::close(std::string& error) {
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) == 0) return true;
+  error = path_ + ": " + std::strerror(errno);
+  return false;
+}
+
+bool write_file(const std::string& path, std::string_view bytes, std::string& error) {
+  OutputFile f;
+  return f.open(path, error) && f.write(bytes, error) && f.close(error);
 }
 
 }  // namespace mailtap::tools

@@ -39,4 +39,23 @@ bool write_stdout(std::string_view bytes);
 // is not followed. False with `error` on failure, then nothing was written.
 bool write_file(const std::string& path, std::string_view bytes, std::string& error);
 
+// A file written in pieces (a message or a document too large to hold), opened as write_file
+// opens it: mode 0600, an existing regular file emptied only once it is, no symbolic link
+// followed. Each call returns false with `error` set (naming the file) on failure; a write that
+// fails leaves what came before it in the file.
+class OutputFile {
+ public:
+  OutputFile() = default;
+  ~OutputFile();
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+  bool open(const std::string& path, std::string& error);
+  bool write(std::string_view bytes, std::string& error);
+  bool close(std::string& error);
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
 }  // namespace mailtap::tools
