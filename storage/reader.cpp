@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "storage/body_files.hpp"
 #include "storage/database.hpp"
 #include "storage/reader_impl.hpp"
 #include "storage/timestamp.hpp"
@@ -64,7 +65,7 @@ const std::string_view kEventColumns =
     "note, mail_transaction, file_offset, file_length";
 
 Status Reader::Impl::event_from(const Statement& r, int first, std::int64_t session_id,
-                                smtp::Event& ev) {
+                                smtp::Event& ev, bool read_body_file) {
   ev.time = time_or_epoch(r.column_text(first));
   // Unknown enum text (a newer writer) keeps the defaults.
   parse(r.column_text(first + 1), ev.direction);
@@ -78,7 +79,7 @@ Status Reader::Impl::event_from(const Statement& r, int first, std::int64_t sess
   ev.redacted = r.column_int(first + 9) != 0;
   ev.note = r.column_text(first + 10);
   ev.transaction = static_cast<std::uint64_t>(r.column_int(first + 11));
-  if (r.is_null(first + 12)) return {};
+  if (r.is_null(first + 12) || !read_body_file) return {};
   return bodies->read(session_id, r.column_int(first + 12), r.column_int(first + 13), ev.bytes);
 }
 
@@ -131,13 +132,20 @@ Status Reader::Impl::load_certificates(std::int64_t id, SessionDetail& d) {
       });
 }
 
-Status Reader::Impl::load_events(std::int64_t id, SessionDetail& d) {
+Status Reader::Impl::load_events(std::int64_t id, SessionDetail& d, Reader::BodyOctets octets) {
+  const bool leave_in_file = octets == Reader::BodyOctets::leave_in_file;
+  constexpr int kFileOffset = 13;  // 1 + kEventColumns' file_offset
   return rows_for("SELECT seq, " + std::string(kEventColumns) +
                       " FROM events WHERE session_id = ?1 ORDER BY seq",
                   id, [&](const Statement& r) {
                     EventRow e;
                     e.seq = static_cast<std::uint64_t>(r.column_int(0));
-                    Status s = event_from(r, 1, id, e.event);
+                    const bool in_file = leave_in_file && !r.is_null(kFileOffset);
+                    if (in_file) {
+                      e.file_offset = r.column_int(kFileOffset);
+                      e.file_length = r.column_int(kFileOffset + 1);
+                    }
+                    Status s = event_from(r, 1, id, e.event, /*read_body_file=*/!in_file);
                     d.events.push_back(std::move(e));
                     return s;
                   });
@@ -179,7 +187,8 @@ Status Reader::Impl::load_recipients(std::int64_t id, SessionDetail& d) {
       });
 }
 
-Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
+Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out,
+                          Reader::BodyOctets octets) {
   SessionDetail d;
   bool found = false;
   if (Status s =
@@ -193,9 +202,9 @@ Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out) {
   }
   if (!found) return {};
   if (Status s = load_certificates(id, d); !s.ok()) return s;
-  if (Status s = load_events(id, d); !s.ok()) return s;
+  if (Status s = load_events(id, d, octets); !s.ok()) return s;
   if (Status s = load_messages(id, d); !s.ok()) return s;
-  attach_bodies(d);
+  if (octets == Reader::BodyOctets::read) attach_bodies(d);
   out = std::move(d);
   return {};
 }
@@ -416,10 +425,33 @@ bool Reader::change_token(ChangeToken& out, std::string& error) {
   return s.ok();
 }
 
-bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error) {
+bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error,
+                          BodyOctets octets) {
   // A session must not be shown with events from one snapshot and messages from another.
-  return impl_->in_one_snapshot(
-      out, error, [&](std::optional<SessionDetail>& d) { return impl_->load(id, d); });
+  const auto load = [&] {
+    return impl_->in_one_snapshot(
+        out, error, [&](std::optional<SessionDetail>& d) { return impl_->load(id, d, octets); });
+  };
+  if (octets == BodyOctets::read) return load();
+  // The octets left in the body file are read later, from the file the rows describe: opened
+  // before the snapshot and still at its path after, as Reader::stored_message does.
+  constexpr int kTries = 3;
+  for (int i = 0; i < kTries; ++i) {
+    auto file = std::make_shared<BodyFileReader>(path(), /*pinned=*/true);
+    file->open_now(id);
+    if (!load()) return false;
+    const bool in_file =
+        out && std::any_of(out->events.begin(), out->events.end(),
+                           [](const EventRow& e) { return e.file_offset.has_value(); });
+    if (!in_file || file->still_at_path()) {
+      if (out) out->body_file = std::move(file);
+      return true;
+    }
+  }
+  out.reset();
+  error = "the body file of session " + std::to_string(id) +
+          " kept changing while it was being read (prune at work?); try again";
+  return false;
 }
 
 bool Reader::fingerprint_key(FingerprintKey& key, std::string& error) {

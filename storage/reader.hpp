@@ -52,6 +52,10 @@ struct EventRow {
   // Set (for_each_event only) when the event's octets are in its session's body file and the
   // file cannot supply them (missing, cut short): why, naming the file; `event.bytes` is empty.
   std::string unreadable;
+  // Set (load_session with BodyOctets::leave_in_file only) when the event's octets are in its
+  // session's body file and were not read: where they are; `event.bytes` is empty.
+  std::optional<std::int64_t> file_offset;
+  std::int64_t file_length = 0;
 };
 
 struct CertificateRow {
@@ -65,11 +69,18 @@ struct MessageRow {
   smtp::Message message;  // recipients in order
 };
 
+class BodyFileReader;
+
 struct SessionDetail {
   SessionRow session;
   std::vector<CertificateRow> certificates;  // leaf first
   std::vector<EventRow> events;              // by seq
   std::vector<MessageRow> messages;          // by seq
+  // Loaded with BodyOctets::leave_in_file: the session's body file (pinned: body_files.hpp),
+  // the one the rows describe, opened before they were read and still at its path after (as
+  // StoredMessage::body_file), for SessionOctets to read the octets left in it. Holds no file
+  // if there was none; null when the octets were read.
+  std::shared_ptr<BodyFileReader> body_file;
 };
 
 // One piece of a stored message body (one body event): its octets when the database holds them
@@ -79,8 +90,6 @@ struct StoredBodyPiece {
   std::optional<std::int64_t> file_offset;  // set: the octets are in the body file
   std::int64_t file_length = 0;
 };
-
-class BodyFileReader;
 
 // A message without the octets of its body that are in the body file, and where those are: what
 // a reader needs to pass on a body of any size without holding it (StoredBodyReader).
@@ -200,7 +209,14 @@ class Reader {
 
   // Loads one session and everything recorded for it from a single snapshot. Returns false
   // with `error` set on a database error; true with `out` empty if there is no such session.
-  bool load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error);
+  // With BodyOctets::leave_in_file, the octets in the session's body file are not read (each
+  // such event says where they are: EventRow::file_offset) and a message's body is not
+  // assembled (MessageRow::message.body is empty unless recorded before schema v4): memory
+  // bounded by each message's first kInlineBodyOctets, whatever its size. SessionOctets
+  // (stored_body.hpp) reads them when they are written out.
+  enum class BodyOctets { read, leave_in_file };
+  bool load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error,
+                    BodyOctets octets = BodyOctets::read);
 
   // Message `seq` (1-based) of session `session_id` from one snapshot, its body as where it is
   // stored (reader_message.cpp): memory bounded by the body's first kInlineBodyOctets, whatever

@@ -39,8 +39,10 @@ struct Reader::Impl {
   }
 
   // From kEventColumns, starting at column `first`, of an event of session `session_id`; reads
-  // the bytes from the session's body file when they are there.
-  Status event_from(const Statement& st, int first, std::int64_t session_id, smtp::Event& ev);
+  // the bytes from the session's body file when they are there (unless !read_body_file: then
+  // `ev.bytes` is left empty).
+  Status event_from(const Statement& st, int first, std::int64_t session_id, smtp::Event& ev,
+                    bool read_body_file = true);
 
   Status error(const Statement& st) const {
     Status s = st.last_error();
@@ -92,10 +94,10 @@ struct Reader::Impl {
     return each_row(st, row);
   }
 
-  Status load(std::int64_t id, std::optional<SessionDetail>& out);
+  Status load(std::int64_t id, std::optional<SessionDetail>& out, Reader::BodyOctets octets);
   // The parts of session `id` that load reads after its row, each appended to `d`.
   Status load_certificates(std::int64_t id, SessionDetail& d);
-  Status load_events(std::int64_t id, SessionDetail& d);
+  Status load_events(std::int64_t id, SessionDetail& d, Reader::BodyOctets octets);
   Status load_messages(std::int64_t id, SessionDetail& d);
   Status load_recipients(std::int64_t id, SessionDetail& d);
 

@@ -98,4 +98,66 @@ bool StoredBodyReader::size(std::uint64_t& out, std::string& error) {
       error);
 }
 
+bool SessionOctets::event_bytes(const EventRow& event, const Emit& emit, std::string& error) {
+  error.clear();
+  if (!event.file_offset) {
+    emit(event.event.bytes);
+    return true;
+  }
+  std::string buffer;
+  for (std::int64_t done = 0; done < event.file_length;) {
+    const std::int64_t n = std::min(event.file_length - done,
+                                    static_cast<std::int64_t>(StoredBodyReader::kChunkOctets));
+    const Status s =
+        detail_.body_file
+            ? detail_.body_file->read(detail_.session.id, *event.file_offset + done, n, buffer)
+            : Status::error(kSqliteCantOpen, "no body file was opened for session " +
+                                                 std::to_string(detail_.session.id) +
+                                                 " when its rows were read");
+    if (!s.ok()) {
+      error = s.message;
+      return false;
+    }
+    if (!emit(buffer)) return true;
+    done += n;
+  }
+  return true;
+}
+
+StoredMessage SessionOctets::stored(const MessageRow& message, bool inline_only,
+                                    bool& complete) const {
+  StoredMessage m;
+  m.session_id = detail_.session.id;
+  m.body_file = detail_.body_file;
+  m.row.message.transaction = message.message.transaction;
+  m.row.message.via_bdat = message.message.via_bdat;
+  if (message.message.transaction == 0) m.row.message.body = message.message.body;  // before v4
+  complete = true;
+  for (const EventRow& e : detail_.events) {
+    if (!smtp::is_body_of(e.event, message.message)) continue;
+    if (e.file_offset && inline_only) {
+      complete = false;
+      break;
+    }
+    StoredBodyPiece p;
+    p.bytes = e.event.bytes;  // the database's part: a message's first kInlineBodyOctets at most
+    p.file_offset = e.file_offset;
+    p.file_length = e.file_length;
+    m.pieces.push_back(std::move(p));
+  }
+  return m;
+}
+
+bool SessionOctets::message_body(const MessageRow& message, const Emit& emit, std::string& error) {
+  bool complete = true;
+  const StoredMessage m = stored(message, /*inline_only=*/false, complete);
+  return StoredBodyReader(m).read(emit, error);
+}
+
+bool SessionOctets::message_body_preview(const MessageRow& message, const Emit& emit,
+                                         bool& complete, std::string& error) {
+  const StoredMessage m = stored(message, /*inline_only=*/true, complete);
+  return StoredBodyReader(m).read(emit, error);
+}
+
 }  // namespace mailtap::storage

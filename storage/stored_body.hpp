@@ -42,4 +42,36 @@ class StoredBodyReader {
   const StoredMessage& message_;
 };
 
+// The octets of a session loaded with Reader::BodyOctets::leave_in_file, read from the record
+// as they are written out: an event's bytes and a message's body in chunks of at most
+// StoredBodyReader::kChunkOctets, whatever their size. Every read goes to the body file the
+// session holds (SessionDetail::body_file, opened before its rows were read), so what is
+// written from one session is that session's, whatever prune does meanwhile.
+class SessionOctets {
+ public:
+  using Emit = std::function<bool(std::string_view)>;
+
+  // Keeps a reference to `detail`, which must outlive it.
+  explicit SessionOctets(const SessionDetail& detail) : detail_(detail) {}
+
+  // The event's bytes: those it holds, or those in the body file. As StoredBodyReader::read:
+  // true once all were emitted or `emit` returned false; false with `error` set if the body
+  // file cannot supply them.
+  bool event_bytes(const EventRow& event, const Emit& emit, std::string& error);
+
+  // The message's body as the server got it (as load_session assembles it), from its body
+  // events; as event_bytes.
+  bool message_body(const MessageRow& message, const Emit& emit, std::string& error);
+
+  // The same, only from the octets the database holds (the body's first kInlineBodyOctets):
+  // no body file is read. `complete` says whether that was the whole body.
+  bool message_body_preview(const MessageRow& message, const Emit& emit, bool& complete,
+                            std::string& error);
+
+ private:
+  StoredMessage stored(const MessageRow& message, bool inline_only, bool& complete) const;
+
+  const SessionDetail& detail_;
+};
+
 }  // namespace mailtap::storage

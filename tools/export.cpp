@@ -10,8 +10,10 @@
 
 #include "proxy/common/log.hpp"
 #include "storage/reader.hpp"
+#include "storage/stored_body.hpp"
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
+#include "tools/mboxrd.hpp"
 #include "tools/number_options.hpp"
 #include "tools/session_json.hpp"
 #include "tools/tool_options.hpp"
@@ -51,27 +53,10 @@ std::string asctime_utc(Clock::time_point t) {
   return buf;
 }
 
-// mboxrd: LF line ends, and every line matching ^>*From  gets one more '>', so readers can
-// undo the quoting exactly.
-std::string mboxrd_entry(const storage::SessionRow& s, const storage::MessageRow& m) {
+// The "From " line that begins a message's mboxrd entry.
+std::string mboxrd_from_line(const storage::SessionRow& s, const storage::MessageRow& m) {
   const auto when = m.message.started != Clock::time_point{} ? m.message.started : s.started;
-  std::string out = "From " + envelope_sender(m.message.mail_from) + " " + asctime_utc(when) + "\n";
-  std::string_view body = m.message.body;
-  std::size_t pos = 0;
-  while (pos < body.size()) {
-    auto eol = body.find('\n', pos);
-    std::string_view line =
-        body.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
-    pos = eol == std::string_view::npos ? body.size() : eol + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    std::size_t k = 0;
-    while (k < line.size() && line[k] == '>') ++k;
-    if (line.substr(k).rfind("From ", 0) == 0) out.push_back('>');
-    out += line;
-    out.push_back('\n');
-  }
-  out.push_back('\n');  // the blank line that separates messages
-  return out;
+  return "From " + envelope_sender(m.message.mail_from) + " " + asctime_utc(when) + "\n";
 }
 
 bool is_directory(const std::string& path) {
@@ -79,15 +64,38 @@ bool is_directory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int emit(const ExportArgs& a, std::string_view bytes) {
-  std::string error;
-  if (a.output.empty() || a.output == "-") return write_stdout(bytes) ? 0 : 1;
-  if (!write_file(a.output, bytes, error)) {
-    log::error("export: " + error);
-    return 1;
+// Where the export goes: stdout, or the -o file (made as write_file makes it), written a piece
+// at a time. The first failure is kept in `error` and stops every later write.
+class ExportOutput {
+ public:
+  bool open(const std::string& path) {
+    to_file_ = !path.empty() && path != "-";
+    return ok_ = !to_file_ || file_.open(path, error_);
   }
-  return 0;
-}
+  bool write(std::string_view bytes) {
+    if (!ok_) return false;
+    if (to_file_) return ok_ = file_.write(bytes, error_);
+    if (!write_stdout(bytes)) {
+      error_ = std::string("stdout: ") + std::strerror(errno);
+      ok_ = false;
+    }
+    return ok_;
+  }
+  // Ends the export: 0, or 1 after saying why it failed (`read_error`: a body file that could
+  // not supply its octets, else the output's).
+  int close(const std::string& read_error = {}) {
+    if (ok_ && to_file_) ok_ = file_.close(error_);
+    if (!read_error.empty()) log::error("export: " + read_error);
+    if (!ok_) log::error("export: " + error_);
+    return ok_ && read_error.empty() ? 0 : 1;
+  }
+
+ private:
+  bool to_file_ = false;
+  bool ok_ = true;
+  OutputFile file_;
+  std::string error_;
+};
 
 // The sessions named on the command line (each once, in the order first named), or every
 // session for --all, oldest first.
@@ -109,7 +117,8 @@ bool load_sessions(const ExportArgs& a, storage::Reader& reader,
   }
   for (auto id : ids) {
     std::optional<storage::SessionDetail> d;
-    if (!reader.load_session(id, d, error)) {
+    // The octets in the body files are read as they are written out.
+    if (!reader.load_session(id, d, error, storage::Reader::BodyOctets::leave_in_file)) {
       log::error("export: " + error);
       return false;
     }
@@ -123,41 +132,70 @@ bool load_sessions(const ExportArgs& a, storage::Reader& reader,
 }
 
 // json: one object for a single session asked by number, else an array; jsonl: one a line.
-std::string render_json(const ExportArgs& a, const std::vector<storage::SessionDetail>& sessions) {
-  std::string out;
-  if (a.format == "json" && !a.all && sessions.size() == 1) {
-    JsonWriter w;
-    write_session_detail(w, sessions.front());
-    out = w.take() + "\n";
-  } else if (a.format == "json") {
-    JsonWriter w;
-    w.begin_array();
-    for (const auto& d : sessions) write_session_detail(w, d);
-    w.end_array();
-    out = w.take() + "\n";
-  } else {
-    for (const auto& d : sessions) {
-      JsonWriter w;
-      write_session_detail(w, d);
-      out += w.take() + "\n";
-    }
+// Written as it is read from the record: a message of any size costs a piece of it.
+int export_json(const ExportArgs& a, const std::vector<storage::SessionDetail>& sessions) {
+  ExportOutput out;
+  if (!out.open(a.output)) return out.close();
+  JsonWriter w;
+  w.stream_to([&out](std::string_view piece) { return out.write(piece); });
+  const bool array = a.format == "json" && (a.all || sessions.size() != 1);
+  if (array) w.begin_array();
+  std::string error;
+  for (const auto& d : sessions) {
+    storage::SessionOctets octets(d);
+    if (!write_session_detail(w, d, octets, error)) return out.close(error);
+    if (a.format == "jsonl") w.string_piece("\n");
   }
-  return out;
+  if (array) w.end_array();
+  if (a.format == "json") w.string_piece("\n");
+  w.flush();
+  return out.close();
 }
 
 int export_mbox(const ExportArgs& a, const std::vector<storage::SessionDetail>& sessions) {
-  std::string out;
+  ExportOutput out;
+  if (!out.open(a.output)) return out.close();
+  // The quoter hands out a line or less at a time: gathered, so that writes stay large.
+  std::string pending;
+  const auto flush = [&out, &pending] {
+    out.write(pending);
+    pending.clear();
+  };
+  MboxrdQuoter quoter([&pending](std::string_view piece) { pending.append(piece); });
   std::size_t count = 0;
-  for (const auto& d : sessions)
+  std::string error;
+  for (const auto& d : sessions) {
+    storage::SessionOctets octets(d);
     for (const auto& m : d.messages) {
-      out += mboxrd_entry(d.session, m);
+      pending += mboxrd_from_line(d.session, m);
+      const auto quote = [&](std::string_view piece) {
+        quoter.append(piece);
+        if (pending.size() >= storage::StoredBodyReader::kChunkOctets) flush();
+        return out.write({});
+      };
+      if (!octets.message_body(m, quote, error)) return out.close(error);
+      quoter.finish();
+      pending += '\n';  // the blank line that separates messages
+      flush();
       ++count;
       if (m.message.body_truncated)
         log::error("export: warning: session " + std::to_string(d.session.id) + " message " +
                    std::to_string(m.seq) + " is truncated in the record");
     }
+  }
   if (count == 0) log::info("export: no messages in the selected sessions");
-  return emit(a, out);
+  return out.close();
+}
+
+// One message's body to `path` ("" or "-": stdout), written as it is read.
+int export_body(const std::string& path, storage::SessionOctets& octets,
+                const storage::MessageRow& m) {
+  ExportOutput out;
+  if (!out.open(path)) return out.close();
+  std::string error;
+  octets.message_body(
+      m, [&out](std::string_view piece) { return out.write(piece); }, error);
+  return out.close(error);
 }
 
 // Every message as DIR/session-<id>-message-<n>.eml, each path listed on stdout.
@@ -168,15 +206,12 @@ int write_eml_directory(const ExportArgs& a, const std::vector<storage::SessionD
   }
   std::string dir = a.output;
   if (dir.back() != '/') dir.push_back('/');
-  std::string error;
   for (const auto& d : sessions) {
+    storage::SessionOctets octets(d);
     for (const auto& m : d.messages) {
       const std::string path = dir + "session-" + std::to_string(d.session.id) + "-message-" +
                                std::to_string(m.seq) + ".eml";
-      if (!write_file(path, m.message.body, error)) {
-        log::error("export: " + error);
-        return 1;
-      }
+      if (export_body(path, octets, m) != 0) return 1;
       std::string line = path;
       if (m.message.body_truncated) line += "  (truncated in the record)";
       write_stdout(line + "\n");
@@ -202,8 +237,10 @@ int export_eml(const ExportArgs& a, const std::vector<storage::SessionDetail>& s
                  " messages: give -o DIR to write one .eml file each");
       return 2;
     }
-    for (const auto& d : sessions)
-      for (const auto& m : d.messages) return emit(a, m.message.body);
+    for (const auto& d : sessions) {
+      storage::SessionOctets octets(d);
+      for (const auto& m : d.messages) return export_body(a.output, octets, m);
+    }
   }
   return write_eml_directory(a, sessions);
 }
@@ -222,7 +259,7 @@ int run_export(const ExportArgs& a) {
   if (!reader) return 1;
   std::vector<storage::SessionDetail> sessions;
   if (!load_sessions(a, *reader, sessions)) return 1;
-  if (f == "json" || f == "jsonl") return emit(a, render_json(a, sessions));
+  if (f == "json" || f == "jsonl") return export_json(a, sessions);
   if (f == "mbox") return export_mbox(a, sessions);
   return export_eml(a, sessions);
 }

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 
 #include "storage/timestamp.hpp"
 
@@ -123,9 +124,15 @@ std::string der_to_pem(std::string_view der) {
   return std::string(reinterpret_cast<const char*>(pem), pem_size);
 }
 
-void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
-  w.begin_object();
-  write_session_members(w, d.session);
+namespace {
+
+// Writes the "bytes" member(s) of an event, or the "body" of a message; false with `error` set
+// if its octets could not be read.
+using EventBytesWriter =
+    std::function<bool(JsonWriter&, const storage::EventRow&, std::string& error)>;
+using BodyWriter = std::function<bool(JsonWriter&, const storage::MessageRow&, std::string& error)>;
+
+void write_certificates(JsonWriter& w, const storage::SessionDetail& d) {
   w.key("certificates").begin_array();
   for (const auto& c : d.certificates) {
     w.begin_object();
@@ -139,54 +146,142 @@ void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
     w.end_object();
   }
   w.end_array();
-  w.key("events").begin_array();
-  for (const auto& row : d.events) {
-    const auto& e = row.event;
+}
+
+bool write_event(JsonWriter& w, const storage::EventRow& row, const EventBytesWriter& bytes,
+                 std::string& error) {
+  const auto& e = row.event;
+  w.begin_object();
+  w.key("seq").value(row.seq);
+  time_member(w, "at", e.time);
+  w.key("direction").value(smtp::to_string(e.direction));
+  w.key("phase").value(smtp::to_string(e.phase));
+  w.key("kind").value(smtp::to_string(e.kind));
+  optional_text(w, "verb", e.verb);
+  optional_code(w, "reply_code", e.reply_code);
+  optional_text(w, "enhanced_status", e.enhanced_status);
+  if (!bytes(w, row, error)) return false;
+  w.key("wire_size").value(static_cast<std::uint64_t>(e.wire_size));
+  w.key("redacted").value(e.redacted);
+  optional_text(w, "note", e.note);
+  w.end_object();
+  return true;
+}
+
+bool write_message(JsonWriter& w, const storage::MessageRow& row, const BodyWriter& body,
+                   std::string& error) {
+  const auto& m = row.message;
+  w.begin_object();
+  w.key("id").value(row.id);
+  w.key("seq").value(row.seq);
+  write_bytes_member(w, "mail_from", m.mail_from);
+  w.key("recipients").begin_array();
+  for (const auto& r : m.recipients) {
     w.begin_object();
-    w.key("seq").value(row.seq);
-    time_member(w, "at", e.time);
-    w.key("direction").value(smtp::to_string(e.direction));
-    w.key("phase").value(smtp::to_string(e.phase));
-    w.key("kind").value(smtp::to_string(e.kind));
-    optional_text(w, "verb", e.verb);
-    optional_code(w, "reply_code", e.reply_code);
-    optional_text(w, "enhanced_status", e.enhanced_status);
-    write_bytes_member(w, "bytes", e.bytes);
-    w.key("wire_size").value(static_cast<std::uint64_t>(e.wire_size));
-    w.key("redacted").value(e.redacted);
-    optional_text(w, "note", e.note);
+    write_bytes_member(w, "command", r.command);
+    optional_code(w, "reply_code", r.reply_code);
+    optional_text(w, "reply", r.reply);
     w.end_object();
   }
+  w.end_array();
+  w.key("size").value(m.size);
+  optional_text(w, "sha256", m.sha256_hex);
+  if (!body(w, row, error)) return false;
+  w.key("body_truncated").value(m.body_truncated);
+  w.key("via_bdat").value(m.via_bdat);
+  optional_code(w, "final_code", m.final_code);
+  optional_text(w, "final_reply", m.final_reply);
+  time_member(w, "started_at", m.started);
+  time_member(w, "finished_at", m.finished);
+  w.end_object();
+  return true;
+}
+
+// The one shape of a whole session, whatever holds its octets. Stops, false with `error` set,
+// at the first octets that could not be read, and once `w`'s reader has gone (error empty).
+bool write_detail(JsonWriter& w, const storage::SessionDetail& d, const EventBytesWriter& bytes,
+                  const BodyWriter& body, std::string& error) {
+  error.clear();
+  w.begin_object();
+  write_session_members(w, d.session);
+  write_certificates(w, d);
+  w.key("events").begin_array();
+  for (const auto& row : d.events)
+    if (!write_event(w, row, bytes, error) || !w.sink_open()) return false;
   w.end_array();
   w.key("messages").begin_array();
-  for (const auto& row : d.messages) {
-    const auto& m = row.message;
-    w.begin_object();
-    w.key("id").value(row.id);
-    w.key("seq").value(row.seq);
-    write_bytes_member(w, "mail_from", m.mail_from);
-    w.key("recipients").begin_array();
-    for (const auto& r : m.recipients) {
-      w.begin_object();
-      write_bytes_member(w, "command", r.command);
-      optional_code(w, "reply_code", r.reply_code);
-      optional_text(w, "reply", r.reply);
-      w.end_object();
-    }
-    w.end_array();
-    w.key("size").value(m.size);
-    optional_text(w, "sha256", m.sha256_hex);
-    write_bytes_member(w, "body", m.body);
-    w.key("body_truncated").value(m.body_truncated);
-    w.key("via_bdat").value(m.via_bdat);
-    optional_code(w, "final_code", m.final_code);
-    optional_text(w, "final_reply", m.final_reply);
-    time_member(w, "started_at", m.started);
-    time_member(w, "finished_at", m.finished);
-    w.end_object();
-  }
+  for (const auto& row : d.messages)
+    if (!write_message(w, row, body, error) || !w.sink_open()) return false;
   w.end_array();
   w.end_object();
+  return w.sink_open();
+}
+
+}  // namespace
+
+void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
+  std::string error;
+  write_detail(
+      w, d,
+      [](JsonWriter& jw, const storage::EventRow& row, std::string&) {
+        write_bytes_member(jw, "bytes", row.event.bytes);
+        return true;
+      },
+      [](JsonWriter& jw, const storage::MessageRow& row, std::string&) {
+        write_bytes_member(jw, "body", row.message.body);
+        return true;
+      },
+      error);
+}
+
+bool write_session_detail(JsonWriter& w, const storage::SessionDetail& d,
+                          storage::SessionOctets& octets, std::string& error) {
+  return write_detail(
+      w, d,
+      [&octets](JsonWriter& jw, const storage::EventRow& row, std::string& e) {
+        if (!row.file_offset) {
+          write_bytes_member(jw, "bytes", row.event.bytes);
+          return true;
+        }
+        return write_bytes_member(
+            jw, "bytes",
+            [&](const Emit& emit, std::string& why) { return octets.event_bytes(row, emit, why); },
+            e);
+      },
+      [&octets](JsonWriter& jw, const storage::MessageRow& row, std::string& e) {
+        return write_bytes_member(
+            jw, "body",
+            [&](const Emit& emit, std::string& why) { return octets.message_body(row, emit, why); },
+            e);
+      },
+      error);
+}
+
+bool write_session_preview(JsonWriter& w, const storage::SessionDetail& d,
+                           storage::SessionOctets& octets, std::string& error) {
+  return write_detail(
+      w, d,
+      [](JsonWriter& jw, const storage::EventRow& row, std::string&) {
+        write_bytes_member(jw, "bytes", row.event.bytes);
+        if (row.file_offset) jw.key("bytes_omitted").value(row.file_length);
+        return true;
+      },
+      [&octets](JsonWriter& jw, const storage::MessageRow& row, std::string& e) {
+        std::string preview;  // at most the database's kInlineBodyOctets of the body
+        bool complete = true;
+        if (!octets.message_body_preview(
+                row,
+                [&preview](std::string_view piece) {
+                  preview.append(piece);
+                  return true;
+                },
+                complete, e))
+          return false;
+        write_bytes_member(jw, "body", preview);
+        if (!complete) jw.key("body_preview").value(true);
+        return true;
+      },
+      error);
 }
 
 }  // namespace mailtap::tools

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "storage/reader.hpp"
+#include "storage/stored_body.hpp"
 #include "tools/json_writer.hpp"
 
 namespace mailtap::tools {
@@ -21,6 +22,23 @@ void write_session_summary(JsonWriter& w, const storage::SessionSummary& row);
 
 // A whole session: its columns, certificates (PEM), events and messages, as one object.
 void write_session_detail(JsonWriter& w, const storage::SessionDetail& d);
+
+// The same, for `d` loaded with Reader::BodyOctets::leave_in_file: the octets it left in the body
+// file are read by `octets` as they are written, a piece at a time, so a writer that streams
+// (JsonWriter::stream_to) writes a session with a message of any size in bounded memory, the
+// same JSON as the session loaded whole. False with `error` set if a body file could not supply
+// its octets, and (`error` empty) once the writer's reader has gone: either way the document is
+// cut short.
+bool write_session_detail(JsonWriter& w, const storage::SessionDetail& d,
+                          storage::SessionOctets& octets, std::string& error);
+
+// What the web page shows of a session, with `d` loaded as for the above and no body file read:
+// as write_session_detail but for the octets the database does not hold. An event whose octets
+// are in the body file has empty `bytes` and their length as `bytes_omitted`; a message's `body`
+// is what the database holds of it (its first kInlineBodyOctets), with `body_preview: true`
+// when that is not all of it. The whole message is at /api/sessions/ID/messages/N/raw.
+bool write_session_preview(JsonWriter& w, const storage::SessionDetail& d,
+                           storage::SessionOctets& octets, std::string& error);
 
 // PEM ("-----BEGIN CERTIFICATE-----", 64-column base64) of a DER certificate, by BoringSSL's
 // PEM writer; the bytes are written as recorded, not parsed.

@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
 #include "storage/reader.hpp"
+#include "storage/stored_body.hpp"
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/number_options.hpp"
@@ -196,12 +198,35 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
   return out;
 }
 
-// Recorded bytes (--raw, --message) to stdout: exactly, unless stdout is a terminal and they
-// hold what could drive it (an escape sequence, an OSC 52 clipboard write, bytes that are not
-// UTF-8). Those are written as the transcript writes wire text, and said so once; `exact_way`
-// tells how to get the bytes themselves.
-int write_recorded(std::string_view bytes, std::string_view exact_way) {
-  if (::isatty(STDOUT_FILENO) == 0 || terminal_safe(bytes)) return write_stdout(bytes) ? 0 : 1;
+// Recorded octets handed out in pieces (a message's body, every exchange), read from the record
+// as they are written: `emit` returns false once they can no longer be written.
+using Octets = std::function<bool(const storage::SessionOctets::Emit& emit, std::string& error)>;
+
+// Recorded bytes (--raw, --message) to stdout: exactly, a piece at a time as they are read,
+// unless stdout is a terminal and they hold what could drive it (an escape sequence, an OSC 52
+// clipboard write, bytes that are not UTF-8). Those are written as the transcript writes wire
+// text, and said so once; `exact_way` tells how to get the bytes themselves. (For a terminal the
+// bytes are gathered first, to be judged whole: nobody reads a message too large to hold there.)
+int write_recorded(const Octets& octets, std::string_view exact_way) {
+  std::string error;
+  bool written = true;
+  if (::isatty(STDOUT_FILENO) == 0) {
+    const bool read =
+        octets([&written](std::string_view piece) { return written = write_stdout(piece); }, error);
+    if (!read) log::error("show: " + error);
+    return read && written ? 0 : 1;
+  }
+  std::string bytes;
+  if (!octets(
+          [&bytes](std::string_view piece) {
+            bytes.append(piece);
+            return true;
+          },
+          error)) {
+    log::error("show: " + error);
+    return 1;
+  }
+  if (terminal_safe(bytes)) return write_stdout(bytes) ? 0 : 1;
   log::error(
       "show: control octets escaped for the terminal (shown as \\xHH, \\r and \\n, as "
       "the transcript shows them); " +
@@ -209,43 +234,101 @@ int write_recorded(std::string_view bytes, std::string_view exact_way) {
   return write_stdout(escape_lines(bytes)) ? 0 : 1;
 }
 
-// --message N / --save FILE: one message's body, to stdout or a file.
-int show_message(const ShowArgs& a, const storage::SessionDetail& d) {
+// Message N of the session (--message N; the only one for --save alone), or null when there is
+// none to choose, said so with the exit status in `status`.
+const storage::MessageRow* chosen_message(const ShowArgs& a, const storage::SessionDetail& d,
+                                          int& status) {
   std::size_t n = a.message;
+  status = 1;
   if (n == 0) {
     if (d.messages.empty()) {
       log::error("show: session " + std::to_string(a.id) + " has no message to save");
-      return 1;
+      return nullptr;
     }
     if (d.messages.size() != 1) {
       log::error("show: session " + std::to_string(a.id) + " has " +
                  std::to_string(d.messages.size()) + " messages: choose one with --message N");
-      return 2;
+      status = 2;
+      return nullptr;
     }
     n = 1;
   }
-  const storage::MessageRow* found = nullptr;
   for (const auto& m : d.messages)
-    if (m.seq == n) found = &m;
-  if (found == nullptr) {
-    log::error("show: session " + std::to_string(a.id) + " has no message " + std::to_string(n) +
-               " (it has " + std::to_string(d.messages.size()) + ")");
+    if (m.seq == n) return &m;
+  log::error("show: session " + std::to_string(a.id) + " has no message " + std::to_string(n) +
+             " (it has " + std::to_string(d.messages.size()) + ")");
+  return nullptr;
+}
+
+// --save FILE: the body written to the file a piece at a time as it is read.
+int save_message(const std::string& path, const Octets& body) {
+  OutputFile file;
+  std::string error;
+  bool written = true;
+  const bool ok =
+      file.open(path, error) &&
+      body([&](std::string_view piece) { return written = file.write(piece, error); }, error) &&
+      written && file.close(error);
+  if (!ok) log::error("show: " + error);
+  return ok ? 0 : 1;
+}
+
+// --message N / --save FILE: one message's body, to stdout or a file, read from the record as
+// it is written (`d` is loaded with BodyOctets::leave_in_file).
+int show_message(const ShowArgs& a, const storage::SessionDetail& d,
+                 storage::SessionOctets& octets) {
+  int status = 1;
+  const storage::MessageRow* found = chosen_message(a, d, status);
+  if (found == nullptr) return status;
+  const Octets body = [&octets, found](const storage::SessionOctets::Emit& emit,
+                                       std::string& error) {
+    return octets.message_body(*found, emit, error);
+  };
+  if (found->message.body_truncated) {
+    std::uint64_t recorded = 0;
+    std::string error;
+    body(
+        [&recorded](std::string_view piece) {
+          recorded += piece.size();
+          return true;
+        },
+        error);
+    log::error("show: warning: message " + std::to_string(found->seq) +
+               " was truncated in the record; only the first " + std::to_string(recorded) + " of " +
+               std::to_string(found->message.size) + " bytes are available");
+  }
+  if (!a.save.empty()) return save_message(a.save, body);
+  return write_recorded(body, "a pipe or --save FILE");
+}
+
+// --json: the session as JSON, written as it is read from the record.
+int show_json(const storage::SessionDetail& d, storage::SessionOctets& octets) {
+  JsonWriter w;
+  bool written = true;
+  w.stream_to([&written](std::string_view piece) { return written = write_stdout(piece); });
+  std::string error;
+  if (!write_session_detail(w, d, octets, error)) {
+    if (!error.empty()) log::error("show: " + error);
     return 1;
   }
-  if (found->message.body_truncated)
-    log::error("show: warning: message " + std::to_string(n) +
-               " was truncated in the record; only the first " +
-               std::to_string(found->message.body.size()) + " of " +
-               std::to_string(found->message.size) + " bytes are available");
-  if (!a.save.empty()) {
-    std::string error;
-    if (!write_file(a.save, found->message.body, error)) {
-      log::error("show: " + error);
-      return 1;
-    }
-    return 0;
-  }
-  return write_recorded(found->message.body, "a pipe or --save FILE");
+  w.string_piece("\n");
+  return w.flush() && written ? 0 : 1;
+}
+
+// --raw: every exchange's recorded bytes, in order.
+int show_raw(const storage::SessionDetail& d, storage::SessionOctets& octets) {
+  return write_recorded(
+      [&d, &octets](const storage::SessionOctets::Emit& emit, std::string& error) {
+        bool open = true;
+        const auto pass = [&](std::string_view piece) { return open = emit(piece); };
+        for (const auto& row : d.events) {
+          if (row.event.direction == Direction::mailtap_note) continue;
+          if (!octets.event_bytes(row, pass, error)) return false;
+          if (!open) break;
+        }
+        return true;
+      },
+      "a pipe");
 }
 
 int run_show(const ShowArgs& a) {
@@ -253,7 +336,12 @@ int run_show(const ShowArgs& a) {
   if (!reader) return 1;
   std::optional<storage::SessionDetail> detail;
   std::string error;
-  if (!reader->load_session(a.id, detail, error)) {
+  // Everything but the transcript is written from the record as it is read: a message of any
+  // size costs a piece of it. The transcript, written for a person, is made whole.
+  const bool transcript = a.message == 0 && a.save.empty() && !a.raw && !a.common.json;
+  if (!reader->load_session(a.id, detail, error,
+                            transcript ? storage::Reader::BodyOctets::read
+                                       : storage::Reader::BodyOctets::leave_in_file)) {
     log::error("show: " + error);
     return 1;
   }
@@ -263,23 +351,12 @@ int run_show(const ShowArgs& a) {
     return 1;
   }
   const auto& d = *detail;
+  if (transcript) return write_stdout(render_human(d, a.common.stdout_style())) ? 0 : 1;
 
-  if (a.message != 0 || !a.save.empty()) return show_message(a, d);
-
-  if (a.raw) {
-    std::string out;
-    for (const auto& row : d.events)
-      if (row.event.direction != Direction::mailtap_note) out += row.event.bytes;
-    return write_recorded(out, "a pipe");
-  }
-  if (a.common.json) {
-    JsonWriter w;
-    write_session_detail(w, d);
-    std::string out = w.take();
-    out.push_back('\n');
-    return write_stdout(out) ? 0 : 1;
-  }
-  return write_stdout(render_human(d, a.common.stdout_style())) ? 0 : 1;
+  storage::SessionOctets octets(d);
+  if (a.message != 0 || !a.save.empty()) return show_message(a, d, octets);
+  if (a.raw) return show_raw(d, octets);
+  return show_json(d, octets);
 }
 
 }  // namespace

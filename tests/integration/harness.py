@@ -1694,6 +1694,65 @@ def dot_stuff(message: bytes) -> bytes:
     return re.sub(rb"(?m)^\.", b"..", message)
 
 
+class BodySink:
+    """A plain SMTP server that takes messages of any size, with 250 to all but DATA: the test
+    Postfix refuses more than 10 MB and the FakeServer keeps what it reads."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as f:
+                conn.sendall(b"220 sink ESMTP\r\n")
+                while line := f.readline():
+                    verb = line[:4].upper()
+                    if verb == b"EHLO":
+                        conn.sendall(b"250-sink\r\n250 PIPELINING\r\n")
+                    elif verb == b"DATA":
+                        conn.sendall(b"354 go on\r\n")
+                        while f.readline() not in (b".\r\n", b""):
+                            pass
+                        conn.sendall(b"250 2.0.0 queued\r\n")
+                    elif verb == b"QUIT":
+                        conn.sendall(b"221 bye\r\n")
+                        break
+                    else:
+                        conn.sendall(b"250 ok\r\n")
+
+    def close(self):
+        self.sock.close()
+
+
+def large_message(size: int, eight_bit: bool = False) -> bytes:
+    """A message of about `size` octets, larger than the 64 KiB the database holds of a body so
+    the rest goes to the session's body file: CRLF lines, some starting with a dot (stuffed on
+    the wire) or "From " (quoted in an mbox); with `eight_bit`, Latin-1 octets (not UTF-8: JSON
+    gives it as base64)."""
+    word = b"caf\xe9" if eight_bit else "caf\u00e9 \u20ac".encode()
+    lines = []
+    for i in range(size // 80):
+        lead = b"." if i % 5 == 0 else b"From " if i % 7 == 0 else b""
+        lines.append(lead + b"%07d " % i + word + b" " + b"x" * 50 + b"\r\n")
+    return b"Subject: a large message\r\n\r\n" + b"".join(lines)
+
+
+def mboxrd_quoted(body: bytes) -> bytes:
+    """`body` as an mboxrd entry holds it: LF line ends, a '>' more on lines matching ^>*From ."""
+    out = []
+    for line in body.split(b"\n")[:-1 if body.endswith(b"\n") else None] if body else []:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        out.append((b">" if line.lstrip(b">").startswith(b"From ") else b"") + line + b"\n")
+    return b"".join(out)
+
+
 def recorded_body(db, message_id: int) -> bytes:
     """A recorded message's body, rebuilt as mailtap's reader does: since schema version 4 a
     body is stored once, as the data / bdat_chunk events of its mail transaction (DATA text as

@@ -1000,6 +1000,90 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertNotIn(f"removed session {ids[1]} ", out)
 
 
+class LargeMessageToolsTest(h.IntegrationCase):
+    """Messages larger than the 64 KiB the database holds of a body (the rest is in the
+    session's body file), which show and export write as they read them from the record, a piece
+    at a time: byte for byte what was sent, and JSON the same whatever writes it. One message is
+    UTF-8 (a JSON string), one has Latin-1 octets (JSON base64)."""
+
+    SIZE = 1 << 20
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "large.db"
+        cls.messages = [h.large_message(cls.SIZE), h.large_message(cls.SIZE, eight_bit=True)]
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=cls.db) as mt:
+                for message in cls.messages:
+                    h.smtplib_send(mt.port, message)
+        finally:
+            sink.close()
+        con = sqlite3.connect(f"file:{cls.db}?mode=ro", uri=True)
+        cls.sessions = [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY id")]
+        in_file = con.execute("SELECT count(*) FROM events WHERE file_offset IS NOT NULL")
+        cls.events_in_body_files = in_file.fetchone()[0]
+        con.close()
+
+    def tool(self, *args, expect=0) -> bytes:
+        cp = subprocess.run([str(h.mailtap_bin()), *args, "--db", str(self.db)],
+                            capture_output=True, timeout=60)
+        self.assertEqual(cp.returncode, expect, cp.stderr.decode(errors="replace"))
+        return cp.stdout
+
+    def test_the_bodies_go_on_in_the_body_files(self):
+        self.assertEqual(len(self.sessions), 2)
+        self.assertGreater(self.events_in_body_files, 0)
+
+    def test_show_save_message_and_raw_are_the_recorded_bytes(self):
+        for sid, message in zip(self.sessions, self.messages):
+            saved = self.tmp / f"saved-{sid}.eml"
+            self.tool("show", str(sid), "--save", str(saved))
+            self.assertTrue(saved.read_bytes() == message, "--save")
+            self.assertTrue(self.tool("show", str(sid), "--message", "1") == message, "--message")
+            raw = self.tool("show", str(sid), "--raw")
+            self.assertIn(h.dot_stuff(message) + b".\r\n", raw)
+
+    def test_json_holds_every_octet_and_is_the_same_from_show_and_export(self):
+        for sid, message in zip(self.sessions, self.messages):
+            shown = self.tool("show", str(sid), "--json")
+            d = json.loads(shown)
+            (m,) = d["messages"]
+            body = m["body"].encode() if "body_encoding" not in m else base64.b64decode(m["body"])
+            self.assertTrue(body == message)
+            self.assertEqual(m.get("body_encoding"), "base64" if b"\xe9" in message else None)
+            wire = b"".join(e["bytes"].encode() if "bytes_encoding" not in e
+                            else base64.b64decode(e["bytes"])
+                            for e in d["events"] if e["kind"] == "data")
+            self.assertTrue(wire == h.dot_stuff(message) + b".\r\n")
+            self.assertTrue(self.tool("export", str(sid), "--format", "json") == shown)
+            out = self.tmp / f"export-{sid}.json"
+            self.tool("export", str(sid), "--format", "json", "-o", str(out))
+            self.assertTrue(out.read_bytes() == shown)
+        lines = self.tool("export", "--all", "--format", "jsonl").splitlines(keepends=True)
+        self.assertEqual(len(lines), 2)
+        for sid, line in zip(self.sessions, lines):
+            self.assertTrue(line == self.tool("show", str(sid), "--json"))
+        everything = json.loads(self.tool("export", *map(str, self.sessions), "--format", "json"))
+        self.assertEqual([s["id"] for s in everything], self.sessions)
+
+    def test_eml_and_mbox_are_the_messages(self):
+        for sid, message in zip(self.sessions, self.messages):
+            self.assertTrue(self.tool("export", str(sid), "--format", "eml") == message)
+        outdir = self.tmp / "emls"
+        self.tool("export", "--all", "--format", "eml", "-o", str(outdir))
+        for sid, message in zip(self.sessions, self.messages):
+            self.assertTrue((outdir / f"session-{sid}-message-1.eml").read_bytes() == message)
+        mbox = self.tool("export", "--all", "--format", "mbox")
+        entries = mbox.split(b"\n\nFrom sender@client.test ")
+        self.assertEqual(len(entries), 2)
+        for entry, message in zip(entries, self.messages):
+            _, quoted = entry.split(b"\n", 1)
+            self.assertTrue(quoted.rstrip(b"\n") == h.mboxrd_quoted(message).rstrip(b"\n"))
+        self.assertIn(b"\n>From ", mbox)
+
+
 class AuditAttachmentsTest(h.IntegrationCase):
     """`mailtap audit` on mail with attachments recorded through the proxy. Every line of a
     base64 attachment decodes to 57 octets of the file; some fall into the shape of a SASL PLAIN

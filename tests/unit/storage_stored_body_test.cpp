@@ -15,6 +15,8 @@
 #include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/storage_records_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
+#include "tools/json_writer.hpp"
+#include "tools/session_json.hpp"
 
 namespace mailtap::storage {
 namespace {
@@ -329,6 +331,134 @@ TEST(StoredBody, APinnedBodyFileReaderOpensOneFileOnly) {
   EXPECT_FALSE(files.read(r.session, 0, 4, got).ok());
   std::filesystem::rename(path + ".away", path);
   EXPECT_FALSE(files.read(r.session, 0, 4, got).ok());  // not opened again by its path
+}
+
+// A session loaded without its body file (BodyOctets::leave_in_file) and its octets read by
+// SessionOctets: the same events and bodies as the session loaded whole, holding only what the
+// database holds; and written as JSON a piece at a time, the same document.
+TEST(SessionOctets, LeftInTheFileReadsAsTheSessionLoadedWhole) {
+  Recorded r;
+  const std::string data = data_text(1024 * 1024);
+  std::string bdat(900 * 1024, '\0');
+  for (std::size_t i = 0; i < bdat.size(); ++i) bdat[i] = static_cast<char>(i * 131 % 251);
+  record(r, data, bdat);
+  std::string error;
+  auto reader = Reader::open(r.path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::optional<SessionDetail> whole, outline;
+  ASSERT_TRUE(reader->load_session(r.session, whole, error)) << error;
+  ASSERT_TRUE(reader->load_session(r.session, outline, error, Reader::BodyOctets::leave_in_file))
+      << error;
+  ASSERT_TRUE(whole && outline);
+  ASSERT_EQ(outline->events.size(), whole->events.size());
+  std::size_t held = 0;
+  SessionOctets octets(*outline);
+  const auto all = [&](auto&& read) {
+    std::string out;
+    EXPECT_TRUE(read(
+        [&](std::string_view piece) {
+          EXPECT_LE(piece.size(), StoredBodyReader::kChunkOctets);
+          out.append(piece);
+          return true;
+        },
+        error))
+        << error;
+    return out;
+  };
+  for (std::size_t i = 0; i < outline->events.size(); ++i) {
+    const EventRow& e = outline->events[i];
+    held += e.event.bytes.size();
+    EXPECT_EQ(e.file_offset.has_value(), e.event.bytes.empty() && e.file_length > 0);
+    const std::string bytes =
+        all([&](const auto& emit, std::string& why) { return octets.event_bytes(e, emit, why); });
+    EXPECT_TRUE(bytes == whole->events[i].event.bytes) << "event " << e.seq;
+  }
+  EXPECT_LE(held, 2 * kInlineBodyOctets + 1024);  // two messages' first 64 KiB, and the dialogue
+  for (std::size_t i = 0; i < outline->messages.size(); ++i) {
+    const MessageRow& m = outline->messages[i];
+    EXPECT_TRUE(m.message.body.empty());
+    const std::string body =
+        all([&](const auto& emit, std::string& why) { return octets.message_body(m, emit, why); });
+    EXPECT_TRUE(body == whole->messages[i].message.body) << "message " << m.seq;
+    bool complete = true;
+    const std::string preview = all([&](const auto& emit, std::string& why) {
+      return octets.message_body_preview(m, emit, complete, why);
+    });
+    EXPECT_FALSE(complete);
+    EXPECT_LE(preview.size(), kInlineBodyOctets);
+    EXPECT_TRUE(whole->messages[i].message.body.starts_with(preview)) << "message " << m.seq;
+  }
+
+  tools::JsonWriter expected;
+  tools::write_session_detail(expected, *whole);
+  std::string streamed;
+  tools::JsonWriter w;
+  w.stream_to([&](std::string_view piece) {
+    streamed.append(piece);
+    return true;
+  });
+  ASSERT_TRUE(tools::write_session_detail(w, *outline, octets, error)) << error;
+  ASSERT_TRUE(w.flush());
+  EXPECT_EQ(streamed.size(), expected.str().size());
+  EXPECT_TRUE(streamed == expected.str());
+}
+
+// A session loaded with its octets left in the body file holds that file: should prune remove
+// it and a new session with the same id put its own there, what is written is still the
+// session's own mail.
+TEST(SessionOctets, KeepsTheBodyFileItsRowsDescribe) {
+  Recorded r;
+  const std::string data = data_text(512 * 1024);
+  record(r, data, "chunk");
+  std::string error;
+  auto reader = Reader::open(r.path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::optional<SessionDetail> d;
+  ASSERT_TRUE(reader->load_session(r.session, d, error, Reader::BodyOctets::leave_in_file))
+      << error;
+  ASSERT_TRUE(d && d->body_file);
+  const std::string path = body_file(r.path, r.session);
+  const auto original_size = std::filesystem::file_size(path);
+  std::filesystem::remove(path);
+  std::ofstream(path, std::ios::binary) << std::string(original_size + 4096, 'X');
+  SessionOctets octets(*d);
+  std::string got;
+  ASSERT_TRUE(octets.message_body(
+      d->messages[0],
+      [&](std::string_view piece) {
+        got.append(piece);
+        return true;
+      },
+      error))
+      << error;
+  EXPECT_TRUE(got == unstuffed(data));
+}
+
+// The page's view of a session reads no body file: it is the same with the file gone, and says
+// what it left out; the whole document needs the file.
+TEST(SessionOctets, ThePreviewReadsNoBodyFile) {
+  Recorded r;
+  record(r, data_text(512 * 1024), "chunk");
+  std::string error;
+  auto reader = Reader::open(r.path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::filesystem::remove(body_file(r.path, r.session));
+  std::optional<SessionDetail> d;
+  ASSERT_TRUE(reader->load_session(r.session, d, error, Reader::BodyOctets::leave_in_file))
+      << error;
+  ASSERT_TRUE(d);
+  SessionOctets octets(*d);
+  tools::JsonWriter w;
+  ASSERT_TRUE(tools::write_session_preview(w, *d, octets, error)) << error;
+  const std::string json = w.take();
+  EXPECT_NE(json.find("\"bytes_omitted\":"), std::string::npos);
+  EXPECT_NE(json.find("\"body_preview\":true"), std::string::npos);
+  EXPECT_LT(json.size(), 2 * kInlineBodyOctets);
+
+  // The whole document needs the file: an error naming it.
+  tools::JsonWriter all;
+  EXPECT_FALSE(tools::write_session_detail(all, *d, octets, error));
+  EXPECT_NE(error.find(body_file(r.path, r.session)), std::string::npos) << error;
 }
 
 }  // namespace
