@@ -479,40 +479,61 @@ def vm_hwm(pid: int) -> int:
     return kib * 1024
 
 
-class BodySink:
-    """A plain SMTP server that takes messages of any size, with 250 to all but DATA: the test
-    Postfix refuses more than 10 MB and the FakeServer keeps what it reads."""
+def octets(obj: dict, name: str) -> bytes:
+    """A byte member of the API's JSON: base64 beside `<name>_encoding`, else UTF-8 text."""
+    if obj.get(name + "_encoding") == "base64":
+        return base64.b64decode(obj[name])
+    return obj[name].encode()
 
-    def __init__(self):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self.serve, daemon=True).start()
 
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn, conn.makefile("rb") as f:
-                conn.sendall(b"220 sink ESMTP\r\n")
-                while line := f.readline():
-                    verb = line[:4].upper()
-                    if verb == b"EHLO":
-                        conn.sendall(b"250-sink\r\n250 PIPELINING\r\n")
-                    elif verb == b"DATA":
-                        conn.sendall(b"354 go on\r\n")
-                        while f.readline() not in (b".\r\n", b""):
-                            pass
-                        conn.sendall(b"250 2.0.0 queued\r\n")
-                    elif verb == b"QUIT":
-                        conn.sendall(b"221 bye\r\n")
-                        break
-                    else:
-                        conn.sendall(b"250 ok\r\n")
+class WebLargeSessionTest(h.IntegrationCase):
+    """A session whose message is larger than the 64 KiB the database holds of a body (the rest
+    is in the session's body file). Its download is written as it is read from the record, and
+    is byte for byte `mailtap show ID --json`; the page's view of it reads no body file and says
+    what it left out."""
 
-    def close(self):
-        self.sock.close()
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "large.db"
+        cls.message = h.large_message(1 << 20, eight_bit=True)
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=cls.db) as mt:
+                h.smtplib_send(mt.port, cls.message)
+        finally:
+            sink.close()
+        cls.web = cls._stack.enter_context(w.WebServer(cls.db))
+        cls.session = w.request(cls.web.port, "/api/sessions").json()["sessions"][0]["id"]
+
+    def test_download_is_show_json_byte_for_byte(self):
+        r = w.request(self.web.port, f"/api/sessions/{self.session}/download")
+        self.assertEqual(r.status, 200)
+        shown = subprocess.run([str(h.mailtap_bin()), "show", str(self.session), "--json",
+                                "--db", str(self.db)], capture_output=True, check=True).stdout
+        self.assertEqual(r.headers["content-length"], str(len(shown)))
+        self.assertTrue(r.body == shown, "the download differs from show --json")
+        (m,) = json.loads(r.body)["messages"]
+        self.assertTrue(base64.b64decode(m["body"]) == self.message)
+
+    def test_the_page_gets_what_the_database_holds_and_how_much_is_left_out(self):
+        r = w.request(self.web.port, f"/api/sessions/{self.session}")
+        self.assertEqual(r.status, 200)
+        self.assertLess(len(r.body), 512 * 1024)
+        s = r.json()["session"]
+        data = [e for e in s["events"] if e["kind"] == "data"]
+        shown = b"".join(octets(e, "bytes") for e in data)
+        omitted = sum(e.get("bytes_omitted", 0) for e in data)
+        self.assertGreater(omitted, 0)
+        self.assertEqual(len(shown) + omitted, len(h.dot_stuff(self.message)) + 3)
+        self.assertTrue((h.dot_stuff(self.message) + b".\r\n").startswith(shown))
+        for e in data:
+            if "bytes_omitted" in e:
+                self.assertEqual(e["bytes"], "")
+        (m,) = s["messages"]
+        self.assertTrue(m["body_preview"])
+        self.assertTrue(self.message.startswith(octets(m, "body")))
+        self.assertLessEqual(len(octets(m, "body")), 64 * 1024)
 
 
 class WebDownloadMemoryTest(h.IntegrationCase):
@@ -549,7 +570,7 @@ class WebDownloadMemoryTest(h.IntegrationCase):
     def test_large_downloads_are_exact_and_do_not_hold_the_message(self):
         message = self.big_message(self.SIZE)
         db = self.tmp / "large.db"
-        sink = BodySink()
+        sink = h.BodySink()
         self.addCleanup(sink.close)
         with h.Mailtap(sink.address, tls="none", db=db, extra_args=["--max-body", "100MiB"]) as mt:
             h.smtplib_send(mt.port, message)

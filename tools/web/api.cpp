@@ -176,7 +176,8 @@ bool Api::load(std::int64_t id, std::optional<storage::SessionDetail>& out, Resp
   bool ok = false;
   {
     std::lock_guard lock(mutex_);
-    ok = reader_->load_session(id, out, error);
+    // The octets in the body file are read as they are sent, if at all (session()).
+    ok = reader_->load_session(id, out, error, storage::Reader::BodyOctets::leave_in_file);
   }
   if (!ok) {
     failure = error_response(500, error);
@@ -189,20 +190,63 @@ bool Api::load(std::int64_t id, std::optional<storage::SessionDetail>& out, Resp
   return true;
 }
 
+namespace {
+
+// A session and the reader of its octets, which refers to it: kept together for as long as the
+// download is being sent.
+struct SessionStream {
+  explicit SessionStream(storage::SessionDetail d) : detail(std::move(d)), octets(detail) {}
+  // The JSON written to `sink` as it is read; false with `error` set if a body file failed.
+  bool write(const StreamedBody::Sink& sink, std::string& error) {
+    JsonWriter w;
+    w.stream_to(sink);
+    // Failed with no error: the client has gone, which the server sees for itself.
+    if (!write_session_detail(w, detail, octets, error)) return error.empty();
+    w.string_piece("\n");  // as json_response ends every body
+    w.flush();
+    return true;
+  }
+  const storage::SessionDetail detail;
+  storage::SessionOctets octets;
+};
+
+// Exactly `mailtap show ID --json`, read from the record as it is sent: a session with a message
+// of any size costs a piece of it. Its length comes from a first writing that keeps nothing, so
+// that a body file that cannot supply its octets is a 500 rather than a download cut short; both
+// read the body file the session holds, opened before its rows were read
+// (SessionDetail::body_file).
+Response session_download(storage::SessionDetail d) {
+  auto stream = std::make_shared<SessionStream>(std::move(d));
+  std::uint64_t length = 0;
+  std::string error;
+  const auto count = [&length](std::string_view piece) {
+    length += piece.size();
+    return true;
+  };
+  if (!stream->write(count, error)) return error_response(500, error);
+  Response r;
+  r.headers.emplace_back(
+      "Content-Disposition",
+      "attachment; filename=\"" + session_file_name(stream->detail.session.id) + ".json\"");
+  r.streamed = StreamedBody{length, [stream](const StreamedBody::Sink& sink, std::string& e) {
+                              return stream->write(sink, e);
+                            }};
+  return r;
+}
+
+}  // namespace
+
 Response Api::session(std::int64_t id, bool download) {
   std::optional<storage::SessionDetail> d;
   Response failure;
   if (!load(id, d, failure)) return failure;
+  if (download) return session_download(std::move(*d));
+  // The page's view: what the database holds, no body file read (write_session_preview).
+  storage::SessionOctets octets(*d);
   JsonWriter w;
-  if (download) {  // exactly `mailtap show ID --json`
-    write_session_detail(w, *d);
-    Response r = json_response(w.take());
-    r.headers.emplace_back("Content-Disposition",
-                           "attachment; filename=\"" + session_file_name(id) + ".json\"");
-    return r;
-  }
   w.begin_object().key("session");
-  write_session_detail(w, *d);
+  std::string error;
+  if (!write_session_preview(w, *d, octets, error)) return error_response(500, error);
   // Each reply explained from the table `mailtap show` and `mailtap explain` use, by seq.
   w.key("explanations").begin_object();
   for (const auto& row : d->events) {

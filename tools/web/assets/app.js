@@ -338,6 +338,11 @@ function transcriptLine(event, session, previous, explanation) {
   return line;
 }
 
+function omittedText(octets) {
+  return `… ${octets} more octets of the message body, not shown here: ` +
+    "its message's page has the whole source (Download .eml)";
+}
+
 // mailtap's own exchange before TLS (its EHLO, STARTTLS, the replies) is folded into one
 // <details>; its notes in between (the TLS handshake) stay in the fold with it.
 function renderTranscript(detail, explanations) {
@@ -353,8 +358,22 @@ function renderTranscript(detail, explanations) {
   let previous = null;
   let fold = null;
   let folded = 0;
+  let omitted = null;  // the line that stands for the body octets not sent, and their count
   events.forEach((event, i) => {
+    // A large message's body beyond what the database holds is not sent with the session
+    // (`bytes_omitted`): one line says how much, however many reads of the client it took.
+    if (event.bytes_omitted !== undefined) {
+      if (omitted && previous && previous.bytes_omitted !== undefined) {
+        omitted.octets += event.bytes_omitted;
+        omitted.text.textContent = omittedText(omitted.octets);
+        previous = event;
+        return;
+      }
+      omitted = { octets: event.bytes_omitted, text: el("span", { className: "omitted muted" }) };
+      omitted.text.textContent = omittedText(omitted.octets);
+    }
     const line = transcriptLine(event, detail, previous, explanations[String(event.seq)]);
+    if (event.bytes_omitted !== undefined) line.querySelector(".text").append(omitted.text);
     previous = event;
     const keep = event.phase === "pre_tls" || (fold && event.direction === "mailtap_note" && preTlsAhead(i));
     if (!keep) {
