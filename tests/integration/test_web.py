@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import json
 import os
+import quopri
 import socket
 import sqlite3
 import subprocess
@@ -497,14 +498,41 @@ class WebLargeSessionTest(h.IntegrationCase):
         super().setUpClass()
         cls.db = cls.tmp / "large.db"
         cls.message = h.large_message(1 << 20, eight_bit=True)
+        cls.attachment = bytes(i * 131 % 251 for i in range(700 * 1024))
+        # Quoted-printable lines end in CRLF on the wire, and so in the decoded text.
+        cls.text = "caf\u00e9 \u20ac, line after line\r\n".encode() * 20000
+        cls.multipart = (
+            b"Subject: parts\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=BB\r\n\r\n"
+            b"--BB\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" +
+            quopri.encodestring(cls.text.replace(b"\r\n", b"\n")).replace(b"\n", b"\r\n") +
+            b"\r\n"
+            b"--BB\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" +
+            base64.encodebytes(cls.attachment).replace(b"\n", b"\r\n") + b"--BB--\r\n")
         sink = h.BodySink()
         try:
             with h.Mailtap(sink.address, tls="none", db=cls.db) as mt:
+                h.smtplib_send(mt.port, cls.multipart)
                 h.smtplib_send(mt.port, cls.message)
         finally:
             sink.close()
         cls.web = cls._stack.enter_context(w.WebServer(cls.db))
-        cls.session = w.request(cls.web.port, "/api/sessions").json()["sessions"][0]["id"]
+        rows = w.request(cls.web.port, "/api/sessions").json()["sessions"]
+        cls.session, cls.parts_session = rows[0]["id"], rows[1]["id"]
+
+    def test_parts_are_decoded_from_the_record(self):
+        base = f"/api/sessions/{self.parts_session}/messages/1"
+        m = w.request(self.web.port, base).json()
+        self.assertEqual([p["size"] for p in m["parts"]], [len(self.text), len(self.attachment)])
+        self.assertTrue(m["parts"][0]["text"].encode() == self.text)
+        for k, want in enumerate([self.text, self.attachment]):
+            r = w.request(self.web.port, f"{base}/parts/{k}")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.headers["content-length"], str(len(want)))
+            self.assertTrue(r.body == want, f"part {k}")
+        self.assertEqual(w.request(self.web.port, f"{base}/parts/2").status, 404)
 
     def test_download_is_show_json_byte_for_byte(self):
         r = w.request(self.web.port, f"/api/sessions/{self.session}/download")

@@ -239,6 +239,44 @@ TEST(WebMime, WalksMultipartAndUndoesTransferEncodings) {
   EXPECT_EQ(m.parts[1].body, "<b>hi</b>");
 }
 
+// parts/K sends a part decoded from the record a chunk at a time: cut anywhere (inside a
+// quoted-printable escape or soft break, a base64 group), the decoder gives what decoding the
+// whole gives, and MimeBodies::located finds where each part is without decoding it.
+TEST(WebMime, DecodesInPiecesAsWholeAndLocatesParts) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"quoted-printable", "caf=E9 =\r\nau lait=\nx == =4 =zz end="},
+      {"quoted-printable", "=C3=A9=\r\n=\n=="},
+      {"base64", "PGI+aGk8L2I+\r\nPGI+\r\naGk8L2I+=ignored after padding"},
+      {"base64", "YWJj\r\nZA"},
+      {"7bit", "as it is\r\n"},
+  };
+  for (const auto& [encoding, encoded] : cases) {
+    std::string whole;
+    TransferDecoder one(encoding);
+    one.append(encoded, whole);
+    one.finish(whole);
+    EXPECT_EQ(decoded_size(encoding, encoded), whole.size());
+    for (std::size_t each = 1; each <= 4; ++each) {
+      std::string pieces;
+      TransferDecoder d(encoding);
+      for (std::size_t i = 0; i < encoded.size(); i += each)
+        d.append(std::string_view(encoded).substr(i, each), pieces);
+      d.finish(pieces);
+      EXPECT_EQ(pieces, whole) << encoding << " in pieces of " << each << ": " << encoded;
+    }
+  }
+  const std::string raw =
+      "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+      "Content-Transfer-Encoding: base64\r\n\r\nYWJj\r\n--b--\r\n";
+  const ParsedMessage located = parse_message(raw, MimeBodies::located);
+  ASSERT_EQ(located.parts.size(), 1u);
+  EXPECT_TRUE(located.parts[0].body.empty());
+  EXPECT_EQ(located.parts[0].encoded, "YWJj");
+  EXPECT_EQ(located.parts[0].encoded.data(), raw.data() + raw.find("YWJj"));
+  EXPECT_EQ(located.parts[0].transfer_encoding, "base64");
+  EXPECT_EQ(parse_message(raw).parts[0].body, "abc");
+}
+
 TEST(WebMime, AMessageWithoutStructureIsOneTextPart) {
   const ParsedMessage m = parse_message("no headers at all, bare LF\nline 2\n");
   ASSERT_EQ(m.parts.size(), 1u);

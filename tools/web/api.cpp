@@ -266,13 +266,19 @@ Response Api::session(std::int64_t id, bool download) {
 
 namespace {
 
-// One MIME part, served with a type the browser may only show (HTML sandboxed by its CSP) or
-// download.
-Response part_response(const Route& route, ParsedMessage& parsed) {
-  if (route.part >= parsed.parts.size()) return error_response(404, "no such part");
-  MimePart& part = parsed.parts[route.part];
+// Where part K is in the message's body, and what undoes its transfer encoding: enough to send
+// it from the record once the message it was found in is no longer held.
+struct PartSource {
+  std::size_t offset = 0;  // of its encoded octets in the body
+  std::size_t length = 0;
+  std::string transfer_encoding;
+  std::uint64_t decoded_length = 0;
+};
+
+// The response head for one MIME part, with a type the browser may only show (HTML sandboxed
+// by its CSP) or download.
+Response part_head(const Route& route, const MimePart& part) {
   Response r;
-  r.body = std::move(part.body);
   // The charset comes from the mail: only a plain token goes into a response header.
   const bool token = !part.charset.empty() && part.charset.size() <= 40 &&
                      part.charset.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.:") ==
@@ -323,9 +329,9 @@ Response raw_response(const Route& route, storage::StoredMessage stored) {
   return r;
 }
 
-// The whole body, for the routes that parse it.
-bool read_body(const storage::StoredMessage& stored, std::string& out, std::string& error) {
-  storage::StoredBodyReader body(stored);
+// The whole body, for the routes that parse it: one allocation of its exact length, read through
+// `body` (so that a part sent later reads the same body file).
+bool read_body(storage::StoredBodyReader& body, std::string& out, std::string& error) {
   std::uint64_t length = 0;
   if (!body.size(length, error)) return false;
   out.clear();
@@ -336,6 +342,56 @@ bool read_body(const storage::StoredMessage& stored, std::string& out, std::stri
         return true;
       },
       error);
+}
+
+// The decoded octets of the part at `part` of the body `body` hands out, to `sink` as they are
+// read: only the window of its encoded octets is decoded, a chunk at a time.
+bool write_part(storage::StoredBodyReader& body, const PartSource& part,
+                const StreamedBody::Sink& sink, std::string& error) {
+  TransferDecoder decoder(part.transfer_encoding);
+  std::size_t at = 0;  // octets of the body passed so far
+  std::string decoded;
+  bool open = true;
+  const bool read = body.read(
+      [&](std::string_view chunk) {
+        const std::size_t start = at;
+        const std::size_t end = part.offset + part.length;
+        at += chunk.size();
+        const std::size_t from = std::max(start, part.offset);
+        const std::size_t to = std::min(at, end);
+        if (from < to) {
+          decoded.clear();
+          decoder.append(chunk.substr(from - start, to - from), decoded);
+          if (!decoded.empty()) open = sink(decoded);
+        }
+        return open && at < end;  // nothing past the part is read
+      },
+      error);
+  if (!read || !open) return read;
+  decoded.clear();
+  decoder.finish(decoded);
+  if (!decoded.empty()) sink(decoded);
+  return true;
+}
+
+// Part K, sent from the record as it is read. The message is held once, to find the part, and
+// let go before the part is sent: the request's peak is that one copy, not the message and its
+// decoded parts.
+Response part_response(const Route& route, std::shared_ptr<SourceStream> source, std::string body) {
+  const ParsedMessage parsed = parse_message(body, MimeBodies::located);
+  if (route.part >= parsed.parts.size()) return error_response(404, "no such part");
+  const MimePart& part = parsed.parts[route.part];
+  Response r = part_head(route, part);
+  PartSource where;
+  where.offset = static_cast<std::size_t>(part.encoded.data() - body.data());
+  where.length = part.encoded.size();
+  where.transfer_encoding = part.transfer_encoding;
+  where.decoded_length = decoded_size(part.transfer_encoding, part.encoded);
+  r.streamed = StreamedBody{where.decoded_length,
+                            [source, where](const StreamedBody::Sink& sink, std::string& error) {
+                              return write_part(source->body, where, sink, error);
+                            }};
+  return r;
 }
 
 }  // namespace
@@ -353,13 +409,15 @@ Response Api::message(const Route& route) {
                                    std::to_string(route.message));
   if (route.kind == RouteKind::message_raw) return raw_response(route, std::move(*stored));
 
+  auto source = std::make_shared<SourceStream>(std::move(*stored));
   std::string body;
-  if (!read_body(*stored, body, error)) return error_response(500, error);
-  ParsedMessage parsed = parse_message(body);
-  body = std::string();  // the parts hold what is needed now
-  if (route.kind == RouteKind::message_part) return part_response(route, parsed);
+  if (!read_body(source->body, body, error)) return error_response(500, error);
+  if (route.kind == RouteKind::message_part)
+    return part_response(route, std::move(source), std::move(body));
+  // The parts' sizes are counted from their encoded octets: only text shown is decoded.
+  const ParsedMessage parsed = parse_message(body, MimeBodies::located);
 
-  const storage::MessageRow* row = &stored->row;
+  const storage::MessageRow* row = &source->stored.row;
   const smtp::Message& m = row->message;
   JsonWriter w;
   w.begin_object();
@@ -398,11 +456,16 @@ Response Api::message(const Route& route) {
     write_bytes_member(w, "charset", p.charset);
     write_header_text_member(w, "filename", p.filename);
     w.key("attachment").value(p.attachment);
-    w.key("size").value(static_cast<std::uint64_t>(p.body.size()));
+    w.key("size").value(static_cast<std::uint64_t>(decoded_size(p.transfer_encoding, p.encoded)));
     w.key("url").value("/api/sessions/" + std::to_string(route.session) + "/messages/" +
                        std::to_string(route.message) + "/parts/" + std::to_string(i));
-    if (p.content_type == "text/plain" && !p.attachment)
-      write_bytes_member(w, "text", to_utf8(p.body, p.charset));
+    if (p.content_type == "text/plain" && !p.attachment) {
+      std::string text;
+      TransferDecoder decoder(p.transfer_encoding);
+      decoder.append(p.encoded, text);
+      decoder.finish(text);
+      write_bytes_member(w, "text", to_utf8(text, p.charset));
+    }
     w.end_object();
   }
   w.end_array();

@@ -103,43 +103,29 @@ std::string parameter(std::string_view value, std::string_view name) {
 
 }  // namespace
 
-std::string decode_base64(std::string_view in) {
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = -1;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '+')
-      v = 62;
-    else if (c == '/')
-      v = 63;
-    else if (c == '=')
-      break;
-    if (v < 0) continue;  // line ends and other noise
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xff);
-    }
-  }
-  return out;
-}
-
 namespace {
 
-std::string decode_quoted_printable(std::string_view in) {
-  std::string out;
+// The value of a base64 character, -2 for the '=' that ends the data, -1 for anything else.
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return c == '=' ? -2 : -1;
+}
+
+// Quoted-printable over `in`: `whole` when nothing follows it; otherwise an '=' too near the end
+// to be decided is left, with what follows it, in `rest`.
+void decode_quoted_printable(std::string_view in, bool whole, std::string& out, std::string& rest) {
   for (std::size_t i = 0; i < in.size(); ++i) {
     if (in[i] != '=') {
       out += in[i];
       continue;
+    }
+    if (!whole && in.size() - i < 3) {  // its two octets come with the next piece
+      rest.assign(in.substr(i));
+      return;
     }
     if (i + 1 < in.size() && in[i + 1] == '\n') {  // soft break, bare LF
       i += 1;
@@ -153,14 +139,82 @@ std::string decode_quoted_printable(std::string_view in) {
       out += '=';
     }
   }
+}
+
+}  // namespace
+
+TransferDecoder::TransferDecoder(std::string_view transfer_encoding)
+    : kind_(transfer_encoding == "base64"             ? Kind::base64
+            : transfer_encoding == "quoted-printable" ? Kind::quoted_printable
+                                                      : Kind::identity) {}
+
+void TransferDecoder::append(std::string_view in, std::string& out) {
+  if (kind_ == Kind::identity) {
+    out.append(in);
+  } else if (kind_ == Kind::quoted_printable) {
+    std::string rest;
+    if (held_.empty()) {
+      decode_quoted_printable(in, false, out, rest);
+    } else {
+      held_.append(in);
+      decode_quoted_printable(held_, false, out, rest);
+    }
+    held_ = std::move(rest);
+  } else {
+    for (char c : in) {
+      if (stopped_) return;
+      const int v = base64_value(c);
+      if (v == -2) stopped_ = true;
+      if (v < 0) continue;  // line ends and other noise
+      bits_buffer_ = (bits_buffer_ << 6) | static_cast<unsigned>(v);
+      bits_ += 6;
+      if (bits_ >= 8) {
+        bits_ -= 8;
+        out += static_cast<char>((bits_buffer_ >> bits_) & 0xff);
+      }
+    }
+  }
+}
+
+void TransferDecoder::finish(std::string& out) {
+  std::string rest;
+  if (kind_ == Kind::quoted_printable) decode_quoted_printable(held_, true, out, rest);
+  held_.clear();
+}
+
+std::size_t decoded_size(std::string_view transfer_encoding, std::string_view encoded) {
+  constexpr std::size_t kSlice = std::size_t{256} * 1024;
+  TransferDecoder decoder(transfer_encoding);
+  std::size_t size = 0;
+  std::string out;
+  for (std::size_t i = 0; i < encoded.size(); i += kSlice) {
+    out.clear();
+    decoder.append(encoded.substr(i, kSlice), out);
+    size += out.size();
+  }
+  out.clear();
+  decoder.finish(out);
+  return size + out.size();
+}
+
+std::string decode_base64(std::string_view in) {
+  std::string out;
+  TransferDecoder("base64").append(in, out);
   return out;
 }
 
-void walk(const std::vector<MimeHeader>& headers, std::string_view body, int depth,
-          std::vector<MimePart>& out);
+namespace {
+
+// The leaves found so far, and whether their bodies are decoded.
+struct PartsOut {
+  std::vector<MimePart>& parts;
+  MimeBodies bodies;
+};
+
+void walk(const std::vector<MimeHeader>& headers, std::string_view body, int depth, PartsOut& out);
 
 // Walks one entity's raw text: its headers, an empty line, its body.
-void walk_entity(std::string_view raw, int depth, std::vector<MimePart>& out) {
+void walk_entity(std::string_view raw, int depth, PartsOut& out) {
   std::string_view head, part_body;
   split_entity(raw, head, part_body);
   walk(parse_headers(head), part_body, depth, out);
@@ -187,8 +241,7 @@ std::string_view part_before(std::string_view body, std::size_t part_start,
 
 // Walks each part between the delimiter lines of a multipart body. False when the body has no
 // delimiter line at all (it is then shown as it is).
-bool walk_multipart(std::string_view body, const std::string& boundary, int depth,
-                    std::vector<MimePart>& out) {
+bool walk_multipart(std::string_view body, const std::string& boundary, int depth, PartsOut& out) {
   const std::string delimiter = "--" + boundary;
   std::size_t pos = 0;
   std::size_t part_start = std::string_view::npos;
@@ -214,16 +267,8 @@ bool walk_multipart(std::string_view body, const std::string& boundary, int dept
   return found;
 }
 
-std::string decode_transfer_encoding(const std::vector<MimeHeader>& headers,
-                                     std::string_view body) {
-  const std::string encoding = main_value(header(headers, "content-transfer-encoding"));
-  if (encoding == "base64") return decode_base64(body);
-  if (encoding == "quoted-printable") return decode_quoted_printable(body);
-  return std::string(body);
-}
-
 MimePart leaf_part(const std::vector<MimeHeader>& headers, const std::string& content_type,
-                   std::string type, std::string_view body) {
+                   std::string type, std::string_view body, MimeBodies bodies) {
   MimePart part;
   part.content_type = std::move(type);
   part.charset = lower(parameter(content_type, "charset"));
@@ -231,12 +276,17 @@ MimePart leaf_part(const std::vector<MimeHeader>& headers, const std::string& co
   part.attachment = main_value(disposition) == "attachment";
   part.filename = parameter(disposition, "filename");
   if (part.filename.empty()) part.filename = parameter(content_type, "name");
-  part.body = decode_transfer_encoding(headers, body);
+  part.encoded = body;
+  part.transfer_encoding = main_value(header(headers, "content-transfer-encoding"));
+  if (bodies == MimeBodies::decoded) {
+    TransferDecoder decoder(part.transfer_encoding);
+    decoder.append(body, part.body);
+    decoder.finish(part.body);
+  }
   return part;
 }
 
-void walk(const std::vector<MimeHeader>& headers, std::string_view body, int depth,
-          std::vector<MimePart>& out) {
+void walk(const std::vector<MimeHeader>& headers, std::string_view body, int depth, PartsOut& out) {
   const std::string content_type = header(headers, "content-type");
   std::string type = main_value(content_type);
   if (type.empty() || type.find('/') == std::string::npos) type = "text/plain";
@@ -244,7 +294,7 @@ void walk(const std::vector<MimeHeader>& headers, std::string_view body, int dep
   if (type.starts_with("multipart/") && !boundary.empty() && depth < kMaxDepth &&
       walk_multipart(body, boundary, depth, out))
     return;
-  out.push_back(leaf_part(headers, content_type, std::move(type), body));
+  out.parts.push_back(leaf_part(headers, content_type, std::move(type), body, out.bodies));
 }
 
 // "Name: value" with a printable name: the start of a header section.
@@ -258,12 +308,13 @@ bool starts_with_header(std::string_view raw) {
 
 }  // namespace
 
-ParsedMessage parse_message(std::string_view raw) {
+ParsedMessage parse_message(std::string_view raw, MimeBodies bodies) {
   ParsedMessage m;
   std::string_view head, body = raw;
   if (starts_with_header(raw)) split_entity(raw, head, body);
   m.headers = parse_headers(head);
-  walk(m.headers, body, 0, m.parts);
+  PartsOut out{m.parts, bodies};
+  walk(m.headers, body, 0, out);
   return m;
 }
 

@@ -20,6 +20,10 @@ struct MimePart {
   std::string filename;                     // from Content-Disposition or Content-Type name=
   bool attachment = false;                  // Content-Disposition: attachment
   std::string body;  // base64 / quoted-printable decoded, in `charset` (charset.hpp: to_utf8)
+  // The body as written, in the text given to parse_message (valid while that is), and its
+  // Content-Transfer-Encoding (lower case; "" if none): what TransferDecoder undoes.
+  std::string_view encoded;
+  std::string transfer_encoding;
 };
 
 struct ParsedMessage {
@@ -27,7 +31,31 @@ struct ParsedMessage {
   std::vector<MimePart> parts;  // the leaves, in order; multipart containers are walked
 };
 
-ParsedMessage parse_message(std::string_view raw);
+// With MimeBodies::located, each part's `body` is left empty: a caller that needs one part, or
+// their sizes, decodes from `encoded` (TransferDecoder) without a decoded copy of every part.
+enum class MimeBodies { decoded, located };
+ParsedMessage parse_message(std::string_view raw, MimeBodies bodies = MimeBodies::decoded);
+
+// Undoes a Content-Transfer-Encoding (base64, quoted-printable; anything else is passed as it
+// is) over input given in pieces, cut anywhere: the same octets as decoding it whole.
+class TransferDecoder {
+ public:
+  explicit TransferDecoder(std::string_view transfer_encoding);
+  // Appends what `in` decodes to, as far as it can be decoded yet, to `out`.
+  void append(std::string_view in, std::string& out);
+  // The input ended: what was held back (the start of a quoted-printable escape) goes out.
+  void finish(std::string& out);
+
+ private:
+  enum class Kind { identity, base64, quoted_printable } kind_;
+  unsigned bits_buffer_ = 0;  // base64: bits not yet making an octet
+  int bits_ = 0;
+  bool stopped_ = false;  // base64: decoding stops at the first '='
+  std::string held_;      // quoted-printable: an '=' and fewer than the two octets after it
+};
+
+// The length `encoded` decodes to, decoded a slice at a time (no copy of it held).
+std::size_t decoded_size(std::string_view transfer_encoding, std::string_view encoded);
 
 // Base64 as mail writes it (RFC 2045): line ends and other characters outside the alphabet are
 // skipped, decoding stops at the first '=', and missing padding is tolerated.
