@@ -261,5 +261,40 @@ window.fetch = (url, options) => {
 """
 
 
+class LargeSessionBrowserTest(h.IntegrationCase):
+    """A session with a message larger than the 64 KiB the database holds of a body: the page
+    gets only that part (the API says how many octets it left out) and shows one line for the
+    rest, however many reads of the client it took."""
+
+    @classmethod
+    def setUpClass(cls):
+        driver, why = start_browser()
+        if driver is None:
+            raise unittest.SkipTest(why)
+        cls.driver = driver
+        super().setUpClass()
+        cls._stack.callback(driver.quit)
+        cls.db = cls.tmp / "large.db"
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=cls.db) as mt:
+                h.smtplib_send(mt.port, h.large_message(2 << 20))
+        finally:
+            sink.close()
+        cls.web = cls._stack.enter_context(w.WebServer(cls.db))
+
+    def test_the_body_left_out_is_one_line(self):
+        sid = w.request(self.web.port, "/api/sessions").json()["sessions"][0]["id"]
+        events = w.request(self.web.port, f"/api/sessions/{sid}").json()["session"]["events"]
+        omitted = [e["bytes_omitted"] for e in events if "bytes_omitted" in e]
+        self.assertGreater(len(omitted), 1, "the body went on in several reads")
+        d = self.driver
+        d.get(f"http://localhost:{self.web.port}/#/session/{sid}")
+        WebDriverWait(d, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#transcript"))
+        lines = d.find_elements(By.CSS_SELECTOR, "#transcript .omitted")
+        self.assertEqual(len(lines), 1)
+        self.assertIn(f"{sum(omitted)} more octets of the message body", lines[0].text)
+
+
 if __name__ == "__main__":
     h.main()
