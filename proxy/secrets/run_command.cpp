@@ -25,6 +25,9 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kTick = std::chrono::milliseconds(50);
 // Once the command has exited, how long its output may still be read from the pipe.
 constexpr auto kExitGrace = std::chrono::milliseconds(100);
+// A command being killed (timeout, shutdown) gets this long after SIGTERM before SIGKILL: short,
+// because a shutdown waits for it.
+constexpr auto kKillGrace = std::chrono::milliseconds(500);
 
 class Fd {
  public:
@@ -73,6 +76,34 @@ void take_terminal_back() {
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
 }
 
+// Whether the child has exited, without reaping it: its zombie keeps its pid, so its process
+// group's id cannot be reused while the rest of the group is signalled.
+bool has_exited(pid_t pid) {
+  siginfo_t info{};
+  if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0)
+    return errno != EINTR;
+  return info.si_pid == pid;
+}
+
+// Ends the child and its process group: SIGTERM first, so a helper can tidy up (a lock file, a
+// half-written cache), then SIGKILL for whatever is left after kKillGrace (the zombie of the
+// leader, not yet reaped, is a member that keeps the group's id from being reused). Returns the
+// wait status (-1: waiting failed).
+int kill_and_reap(pid_t pid) {
+  ::kill(-pid, SIGTERM);
+  // The shell dies of SIGTERM at once; the commands it runs may take a moment to tidy up.
+  const auto group_gone = [pid] { return has_exited(pid) && ::kill(-pid, 0) != 0; };
+  const Clock::time_point until = Clock::now() + kKillGrace;
+  while (!group_gone() && Clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ::kill(-pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return status;
+}
+
 // Reaps the child: waits until the deadline, then kills it and its group and waits for good.
 int reap(pid_t pid, Clock::time_point deadline, bool kill_now) {
   int status = 0;
@@ -85,11 +116,7 @@ int reap(pid_t pid, Clock::time_point deadline, bool kill_now) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
-  ::kill(-pid, SIGKILL);
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  return status;
+  return kill_and_reap(pid);
 }
 
 // The child's stdout is `stdout_fd`; its stdin is /dev/null unless `interactive`, and the

@@ -32,20 +32,31 @@ TokenProvider::TokenProvider(Options options)
     : options_(std::move(options)), worker_([this] { run_worker(); }) {}
 
 TokenProvider::~TokenProvider() {
+  stop();
+  if (worker_.joinable()) worker_.join();
+  complete_left_waiters();
+}
+
+void TokenProvider::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   cancel_ = true;
   wake_.notify_all();
-  if (worker_.joinable()) worker_.join();
+}
+
+void TokenProvider::complete_left_waiters() {
   std::vector<std::unique_ptr<Waiter>> left;
   {
     std::lock_guard lock(mutex_);
     left.swap(waiters_);
   }
+  const auto gate = std::make_shared<std::mutex>();  // as in run_worker
+  const std::lock_guard posting(*gate);
   for (auto& w : left)
-    complete(std::move(w), {std::nullopt, std::string(kOption) + ": mailtap is shutting down"});
+    complete(std::move(w), {std::nullopt, std::string(kOption) + ": mailtap is shutting down"},
+             gate);
 }
 
 TokenProvider::Clock::time_point TokenProvider::now() const {
@@ -92,10 +103,15 @@ void TokenProvider::invalidate(std::uint64_t generation) {
 
 void TokenProvider::run_worker() {
   for (;;) {
+    bool stop_now = false;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || running_; });
-      if (stopping_) return;
+      stop_now = stopping_;
+    }
+    if (stop_now) {  // requests made since the last run are answered, not left waiting
+      complete_left_waiters();
+      return;
     }
     TokenParse fetched = run_token_command(options_.command, options_.timeout, &cancel_);
     ++runs_;

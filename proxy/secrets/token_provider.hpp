@@ -97,6 +97,10 @@ class TokenProvider {
   // one has replaced it already.
   void invalidate(std::uint64_t generation);
 
+  // Shutting down: kills a running command and answers every request, now and later, with an
+  // error, so no waiter keeps its io_context running until the command's timeout. Any thread.
+  void stop();
+
   // How many times the command has run (logs and tests).
   std::uint64_t runs() const { return runs_.load(); }
 
@@ -134,6 +138,8 @@ class TokenProvider {
 
   void enqueue(std::unique_ptr<Waiter> waiter);
   void run_worker();
+  // Answers every waiting request with the shutdown error (the worker, once stopping_).
+  void complete_left_waiters();
   Clock::time_point now() const;
 
   const Options options_;

@@ -10,6 +10,7 @@
 
 #include "proxy/common/log.hpp"
 #include "proxy/net/endpoint.hpp"
+#include "proxy/secrets/token_provider.hpp"
 #include "storage/recorder.hpp"
 
 namespace mailtap {
@@ -158,14 +159,23 @@ void Server::session_ended(storage::SessionKey id) {
         " refusals were waiting for their record already");
   if (drained) {
     grace_timer_.cancel();
+    stop_token_command();
     drained();
   }
 }
 
 void Server::end_all_sessions() {
+  stop_token_command();
   std::lock_guard lock(mutex_);
   for (auto& [id, entry] : sessions_)
     if (auto s = entry.session.lock()) s->shutdown_now();
+}
+
+// A token command that hangs would otherwise hold the shutdown until its own timeout: the
+// request of a session it keeps waiting holds that session's I/O thread (even once the session
+// has ended), and the process does not exit before every I/O thread has.
+void Server::stop_token_command() {
+  if (ctx_.tokens) ctx_.tokens->stop();
 }
 
 void Server::begin_shutdown(std::chrono::steady_clock::duration grace) {
@@ -192,7 +202,10 @@ void Server::begin_shutdown(std::chrono::steady_clock::duration grace) {
       drained = on_drained_;
     }
   }
-  if (drained) drained();
+  if (drained) {
+    stop_token_command();
+    drained();
+  }
 }
 
 }  // namespace mailtap

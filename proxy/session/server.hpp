@@ -38,6 +38,7 @@ class Server {
   asio::awaitable<void> refuse_unrecorded(asio::ip::tcp::socket socket);
   void session_ended(storage::SessionKey id);
   void end_all_sessions();
+  void stop_token_command();
 
   asio::io_context& io_;
   SessionContext& ctx_;

@@ -119,6 +119,14 @@ def kill_if_running(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def gone(pid: int) -> bool:
+    """Process `pid` has ended (a zombie its new parent has not reaped yet counts)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def core_size_limit(pid: int) -> float:
     """The soft limit on core files of process `pid` (inf: unlimited)."""
     for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
@@ -820,6 +828,60 @@ class OAuthProviderTest(AuthCase):
                 sess.closed.wait(5)
                 self.assertEqual(sess.auths, [], "no AUTH is sent without a token")
                 self.assertGreaterEqual(tc.runs, 1)
+                self.assertNoSecrets(m)
+
+    def hung_token_command(self) -> tuple:
+        """A token command that never prints: it writes its pid, and "term" if it is asked to
+        end (SIGTERM) before it is killed. Returns (command, directory)."""
+        d = Path(tempfile.mkdtemp(prefix="hung-", dir=self.tmp))
+        script = d / "hang"
+        script.write_text("#!/bin/sh\n"
+                          f"echo $$ > {shlex.quote(str(d / 'pid'))}\n"
+                          f"trap 'echo term > {shlex.quote(str(d / 'term'))}; exit 1' TERM\n"
+                          "sleep 300 & wait $!\n")
+        script.chmod(0o700)
+        return str(script), d
+
+    def test_shutdown_kills_a_hung_token_command(self):
+        """Ctrl-C while the token command hangs: the session waiting for it is told and recorded
+        at the end of --grace (at once on a second signal), the command is asked to end
+        (SIGTERM, then SIGKILL), and mailtap exits then, not at the command's own timeout."""
+        for how in ("grace ends", "second signal"):
+            with self.subTest(how):
+                server = self.gmail()
+                command, d = self.hung_token_command()
+                grace = "1s" if how == "grace ends" else "1h"
+                m = self.start(server.address, "--auth-user", GMAIL_USER, "--oauth2-token-cmd",
+                               command, "--grace", grace, password=None)
+                with h.SmtpSocket(m.port) as c:
+                    self.assertEqual(c.reply().code, 220)
+                    c.send(b"EHLO client.test\r\n")
+                    wait_for(lambda: (d / "pid").exists(), timeout=10, what="the token command")
+                    t0 = time.monotonic()
+                    m.signal(signal.SIGINT)
+                    if how == "second signal":
+                        m.wait_stderr("signal again to end them now")
+                        m.signal(signal.SIGTERM)
+                    try:
+                        rc = m.wait(timeout=15)
+                    except Exception:
+                        self.fail(f"mailtap still runs 15s after the shutdown began ({how}): it "
+                                  f"waits for the hung token command\n{m.stderr[-2000:]}")
+                    took = time.monotonic() - t0
+                    self.assertEqual(rc, 0, m.stderr)
+                    r = c.reply(timeout=5)
+                    self.assertEqual(r.code, 421, f"the waiting client is told: {r}")
+                # the token command's timeout is 20s: a logical bound, not a race with the clock
+                self.assertLess(took, 15, "mailtap waited for the token command's own timeout")
+                self.assertTrue((d / "term").exists(), "the token command got SIGTERM first")
+                pid = int((d / "pid").read_text())
+                self.assertTrue(gone(pid), "the token command is gone")
+                [s] = wait_ended(self.db(m), 1)
+                self.assertEqual(s["outcome"], "shutdown", dict(s))
+                evs = events(self.db(m), s["id"])
+                self.assertTrue([e for e in evs if e["direction"] == M2C
+                                 and e["reply_code"] == 421], "the 421 is recorded:\n"
+                                + dump(evs))
                 self.assertNoSecrets(m)
 
     # -- what providers say -------------------------------------------------------------------

@@ -81,6 +81,24 @@ TEST(RunCommand, TimeoutKillsTheCommandAndWhatItStarted) {
   EXPECT_FALSE(running);
 }
 
+// A helper killed at its timeout (or at shutdown) may tidy up first: SIGTERM, then SIGKILL for
+// whatever ignores it, so a helper that ignores SIGTERM still ends.
+TEST(RunCommand, AKilledCommandGetsSigtermFirstThenSigkill) {
+  test_support::TempDir dir;
+  const std::string tidied = dir.file("tidied");
+  CommandOptions o;
+  o.timeout = 300ms;
+  CommandResult r =
+      run_command("trap 'echo yes > " + tidied + "; exit 1' TERM; sleep 30 & wait $!", o);
+  EXPECT_EQ(r.status, Status::timed_out);
+  EXPECT_EQ(slurp(tidied), "yes\n");
+
+  const auto start = std::chrono::steady_clock::now();
+  r = run_command("trap '' TERM; sleep 30", o);
+  EXPECT_EQ(r.status, Status::timed_out);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 20s) << "SIGKILL follows the SIGTERM";
+}
+
 TEST(RunCommand, AnInteractiveCommandIsKilledWithWhatItStartedToo) {
   test_support::TempDir dir;
   const std::string pid_file = dir.file("child.pid");

@@ -250,5 +250,35 @@ TEST(TokenProvider, DestructionStopsARunningCommandAndAnswersWaiters) {
   EXPECT_EQ(error, "--oauth2-token-cmd was stopped: mailtap is shutting down");
 }
 
+// Shutdown: the provider lives on until the I/O threads are done, and a request that waits for a
+// hung command would keep its thread running; stop() answers it now.
+TEST(TokenProvider, StopKillsARunningCommandAndAnswersWaitersAndLaterRequests) {
+  test_support::TempDir dir;
+  const std::string started = dir.file("started");
+  TokenProvider p(options("touch " + started + "; sleep 30; echo tok"));
+  asio::io_context io;
+  std::string error;
+  p.async_get(io.get_executor(), [&](Result r) { error = r.error; });
+  for (int i = 0; i < 1000 && !std::filesystem::exists(started); ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(std::filesystem::exists(started));
+  p.stop();
+  io.run();  // returns once the request is answered: this does not take 30 s
+  EXPECT_EQ(error, "--oauth2-token-cmd was stopped: mailtap is shutting down");
+  EXPECT_EQ(get(p).error, "--oauth2-token-cmd: mailtap is shutting down");
+}
+
+TEST(TokenProvider, StopBeforeAnyRunAnswersTheWaiters) {
+  for (int round = 0; round < 20; ++round) {
+    TokenProvider p(options("sleep 30; echo tok"));
+    asio::io_context io;
+    bool answered = false;
+    p.async_get(io.get_executor(), [&](Result r) { answered = !r.token; });
+    p.stop();
+    io.run();
+    EXPECT_TRUE(answered);
+  }
+}
+
 }  // namespace
 }  // namespace mailtap::secrets
