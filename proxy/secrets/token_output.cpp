@@ -71,8 +71,9 @@ TokenParse from_json(std::string_view text) {
 
 TokenParse from_lines(std::string_view text) {
   const std::size_t nl = text.find('\n');
-  std::string_view first = text.substr(0, nl);
-  if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
+  // Blanks around the token (a CRLF line end, an echo with a trailing space) are no part of it,
+  // whether or not lines follow; a blank or control character inside it is (a message).
+  const std::string_view first = trim(text.substr(0, nl));
   TokenOutput out;
   out.token = smtp::Secret::copy_of(first);
   for (std::string_view rest = nl == std::string_view::npos ? "" : text.substr(nl + 1);

@@ -17,6 +17,19 @@ TEST(TokenOutput, TokenAloneAsOamaAndPizauthPrintIt) {
   EXPECT_EQ(parse_token_output("tok").value->token.view(), "tok");
 }
 
+// docs/auth.md: spaces, tabs and a CR around the token are dropped, with or without the lines
+// after it; inside it, a space or any control character makes the line a message.
+TEST(TokenOutput, BlanksAroundTheTokenLineAreDroppedNotThoseInside) {
+  for (const char* out : {"tok \n", "tok\r\n", "tok\t\n", " tok\n", "tok \nexpires_in=60\n",
+                          "tok\r\nexpires_in=60\r\n", "\ttok \r\nscope=x\n"}) {
+    const TokenParse p = parse_token_output(out);
+    ASSERT_TRUE(p.value) << out << ": " << p.error;
+    EXPECT_EQ(p.value->token.view(), "tok") << out;
+  }
+  for (const char* out : {"tok good\n", "tok\x1b\n", "tok\rgood\n", "tok good \nexpires_in=60\n"})
+    EXPECT_FALSE(parse_token_output(out).value) << out;
+}
+
 TEST(TokenOutput, ExpiresInLine) {
   const TokenParse p = parse_token_output("tok\nexpires_in=3599\n");
   ASSERT_TRUE(p.value);
