@@ -232,10 +232,10 @@ using Summary = std::vector<std::string>;
 // The connection failed before TLS: why, and the replies that refused it.
 void explain_connection_failure(const ProbeReport& r, Summary& s) {
   s.push_back(r.failure);
+  // The connector's timeout says it already when no byte came at all.
   if (!r.greeting && !r.address.empty() && r.mode == net::TlsMode::starttls &&
-      contains(r.failure, "timed out"))
-    s.push_back("no greeting: if " + host_port(r) +
-                " expects TLS from the first byte (as port 465 does), use --tls implicit");
+      contains(r.failure, "timed out") && !contains(r.failure, "use --tls implicit"))
+    s.push_back("no greeting: " + net::implicit_tls_hint(host_port(r)));
   for (const smtp::Reply* reply :
        {r.greeting ? &*r.greeting : nullptr, r.ehlo_plain ? &*r.ehlo_plain : nullptr,
         r.ehlo_tls ? &*r.ehlo_tls : nullptr}) {

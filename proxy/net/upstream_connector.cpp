@@ -78,8 +78,14 @@ class Setup {
     deadline.cancel();
     if (!result_.ok && timed_out_) {
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t_.timeout);
+      // Connected, and not one byte came: as likely a port that waits for a TLS handshake as a
+      // slow server, and the first is the one a longer timeout does not fix.
+      const std::string advice =
+          connected_ && !received_ && t_.mode != TlsMode::implicit
+              ? ": " + implicit_tls_hint(label_) + "; else see " + t_.timeout_flag
+              : " (see " + t_.timeout_flag + ")";
       fail("4.4.1 mailtap: " + label_ + " timed out after " + format_setting_duration(ms) + " " +
-               step_ + " (see " + t_.timeout_flag + ")",
+               step_ + advice,
            smtp::Outcome::timeout);
     }
     co_return std::move(result_);
@@ -128,6 +134,7 @@ class Setup {
         co_return std::nullopt;
       }
       auto [ec, n] = co_await link_.read_some(asio::buffer(read_buffer_));
+      if (n > 0) received_ = true;
       if (ec) {
         if (!timed_out_)
           fail("4.4.2 mailtap: " + label_ + " closed the connection " + step_ + " (" +
@@ -202,6 +209,7 @@ class Setup {
   // The upstream's greeting, kept for the client; anything but 220 ends the setup.
   asio::awaitable<bool> read_greeting() {
     step_ = "waiting for the greeting";
+    connected_ = true;
     auto greeting = co_await read_reply();
     if (!greeting) co_return false;
     if (greeting->code != 220) {
@@ -380,6 +388,8 @@ class Setup {
   std::string label_;
   std::string step_;
   bool timed_out_ = false;
+  bool connected_ = false;  // the greeting is due
+  bool received_ = false;   // any byte from the server
   Phase phase_ = Phase::plain;
   smtp::ReplyParser parser_;
   UpstreamSetup result_;
@@ -401,6 +411,11 @@ std::string default_ehlo_name() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
   return buf;
+}
+
+std::string implicit_tls_hint(const std::string& host_port) {
+  return "if " + host_port +
+         " expects TLS from the first byte (as port 465 does), use --tls implicit";
 }
 
 std::string UpstreamSetup::failure_reason() const {

@@ -26,6 +26,10 @@ std::optional<TlsMode> parse_tls_mode(std::string_view text);
 TlsMode default_tls_mode(std::uint16_t port);
 // The name for mailtap's own EHLO when --ehlo-name is not given: this machine's host name.
 std::string default_ehlo_name();
+// Why a server may send no greeting: "if HOST:PORT expects TLS from the first byte (as port 465
+// does), use --tls implicit". A server with implicit TLS waits for the client's handshake, so
+// STARTTLS (or plain) mode waits for a greeting that never comes: proxy and probe say so.
+std::string implicit_tls_hint(const std::string& host_port);
 
 struct UpstreamTarget {
   std::string host;

@@ -216,6 +216,19 @@ class UpstreamFailureTest(h.IntegrationCase):
         self.assertLess(elapsed, 8, "--timeout-connect 2s not honoured")
         self.assertTrue(mt.alive())
 
+    def test_e_implicit_tls_port_without_tls_implicit_is_hinted(self):
+        """A port with TLS from the first byte that is not 465 (so STARTTLS is assumed) waits
+        for the ClientHello and never greets: the 421 and the log line say --tls implicit, as
+        `mailtap probe` does, not only the timeout that a longer wait would not fix."""
+        f = self.fake("good", implicit=True)
+        mt = self.mailtap(f.address, extra_args=["--timeout-connect", "2s"])
+        hint = (f"if {f.address} expects TLS from the first byte (as port 465 does), use --tls "
+                "implicit; else see --timeout-connect")
+        r = self.assert_421(mt, times=1)
+        self.assertEqual(r.text, f"4.4.1 mailtap: {f.address} timed out after 2s waiting for the "
+                         f"greeting: {hint}")
+        self.assertIn(hint, mt.wait_stderr(hint), "the log line gives the same advice")
+
     def test_f_starttls_refused(self):
         f = self.fake("refuse_starttls")
         mt = self.mailtap(f.address)
