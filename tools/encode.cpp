@@ -66,7 +66,7 @@ std::optional<smtp::Secret> read_secret(const EncodeArgs& a, Mechanism m) {
   }
   if (smtp::takes_token(m) && !a.secret.oauth2_token_cmd.empty()) {
     secrets::TokenParse t =
-        secrets::run_token_command(a.secret.oauth2_token_cmd, std::chrono::seconds(30));
+        secrets::run_token_command(a.secret.oauth2_token_cmd, secrets::kTokenCommandTimeout);
     if (!t.value) {
       log::error("encode: " + t.error);
       return std::nullopt;

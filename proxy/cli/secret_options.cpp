@@ -29,7 +29,7 @@ void SecretOptions::add_token_option(CLI::App& app, bool exclusive) {
       app.add_option("--oauth2-token-cmd", oauth2_token_cmd,
                      "Run CMD with /bin/sh -c for an OAuth 2.0 access token: it prints the token "
                      "alone (optionally then a line expires_in=SECONDS), or a token endpoint's "
-                     "JSON, and exits 0 within 30s (e.g. 'oama access alice@gmail.com'; see "
+                     "JSON, and exits 0 within 20s (e.g. 'oama access alice@gmail.com'; see "
                      "docs/auth.md)")
           ->type_name("CMD");
   if (!exclusive) return;

@@ -13,7 +13,8 @@ void add_auth_options(CLI::App& app, AuthArgs& args) {
                  "Authenticate to the upstream as USER once the client's EHLO is answered over "
                  "TLS, so the client types no AUTH; the password comes from --password-env, "
                  "--password-file or --password-cmd (else a prompt without echo at start), or "
-                 "a token from --oauth2-token-cmd for XOAUTH2/OAUTHBEARER; holding either, "
+                 "a token from --oauth2-token-cmd for XOAUTH2/OAUTHBEARER (started as a client "
+                 "connects, unless one is cached); holding either, "
                  "mailtap leaves no core file and only root may read its memory")
       ->type_name("USER");
   args.secrets.add_password_options(app, "--auth-user password");
@@ -43,8 +44,8 @@ std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg, bool read_
     return "--auth-user with --tls none would send credentials in plain text; refusing";
   if (args.user.find_first_of("\r\n") != std::string::npos) return "--auth-user must be one line";
   cfg.auth_user = args.user;
-  // Tokens are fetched when a session needs one; a password given beside the token command is
-  // for servers that take no token.
+  // Tokens are fetched as a session starts (Session::start_token_prefetch); a password given beside
+  // the token command is for servers that take no token.
   if (!s.oauth2_token_cmd.empty() && !has_password) return {};
   // Without `read_password` every check below that reads no secret still runs: --print-config
   // must refuse what the start refuses.

@@ -42,6 +42,13 @@
 
 namespace mailtap::secrets {
 
+// How long the token command may take. A session's EHLO reply waits for it (mailtap
+// authenticates before answering), and clients give up on a reply: swaks after 30 s, Nodemailer
+// on its greeting after 30 s (msmtp, curl and Python's smtplib wait longer, RFC 5321 4.5.3.2
+// suggests 5 minutes). 20 s leaves a 30 s client the rest for connecting, TLS and AUTH, so it
+// reads mailtap's explanation instead of giving up and misreading every later reply.
+inline constexpr std::chrono::seconds kTokenCommandTimeout{20};
+
 // Runs the token command once, on the calling thread, and reads its output: one run of the
 // provider below, for a caller that needs one token now (mailtap encode). Errors start with
 // "--oauth2-token-cmd".
@@ -54,7 +61,7 @@ class TokenProvider {
 
   struct Options {
     std::string command;
-    std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+    std::chrono::milliseconds timeout{kTokenCommandTimeout};
     // How long a token is kept when the command says nothing about its expiry.
     std::chrono::seconds default_lifetime{std::chrono::minutes(5)};
     // A token is renewed this long before the expiry the command printed.

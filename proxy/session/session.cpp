@@ -110,6 +110,7 @@ asio::awaitable<void> Session::run() {
   auto self = shared_from_this();
   const auto& cfg = ctx_.config;
   record_opened();
+  start_token_prefetch();
   log::debug("session " + std::to_string(id_) + ": " + client_label_ + " connected, opening " +
              net::host_port_label(ctx_.target.host, ctx_.target.port) +
              (cfg.local_tls == net::TlsMode::implicit ? " after the client's TLS handshake" : ""));
@@ -397,7 +398,17 @@ void Session::fetch_token_if_needed() {
 asio::awaitable<void> Session::fetch_token(bool fresh) {
   auto self = shared_from_this();
   if (fresh && token_generation_) ctx_.tokens->invalidate(*token_generation_);
-  secrets::TokenProvider::Result r = co_await ctx_.tokens->get();
+  secrets::TokenProvider::Result r;
+  if (prefetched_token_ && !fresh) {
+    // Not fresh: it may have waited in the session a while, so a refusal earns one new run.
+    if (prefetched_token_->token)
+      r.token = secrets::TokenProvider::Token{std::move(*prefetched_token_->token),
+                                              prefetched_token_->generation, false};
+    r.error = std::move(prefetched_token_->error);
+  } else {
+    r = co_await ctx_.tokens->get();
+  }
+  prefetched_token_.reset();
   token_fetch_running_ = false;
   smtp::Dialogue& d = *dialogue_;
   if (d.finished()) co_return;
@@ -409,6 +420,31 @@ asio::awaitable<void> Session::fetch_token(bool fresh) {
     d.token_unavailable(r.error);
   }
   co_await after_input();
+}
+
+// A session of --auth-user with a token command needs a token as soon as the client's EHLO is
+// in, and the client waits for its EHLO reply meanwhile (swaks gives up after 30 s). Started
+// with the session, the command runs while the upstream is reached, greets (a Postfix with
+// postscreen pauses first) and the client (or a person) sends EHLO, instead of after it all.
+void Session::start_token_prefetch() {
+  if (ctx_.tokens == nullptr || ctx_.config.auth_user.empty()) return;
+  token_fetch_running_ = true;
+  asio::co_spawn(executor(), prefetch_token(), asio::detached);
+}
+
+asio::awaitable<void> Session::prefetch_token() {
+  auto self = shared_from_this();
+  secrets::TokenProvider::Result r = co_await ctx_.tokens->get();
+  PrefetchedToken kept;
+  if (r.token) {
+    kept.token = std::move(r.token->value);
+    kept.generation = r.token->generation;
+  }
+  kept.error = std::move(r.error);
+  prefetched_token_ = std::move(kept);
+  token_fetch_running_ = false;
+  // Relaying (the dialogue exists): a dialogue already waiting for a token gets it now.
+  if (dialogue_ && !dialogue_->finished()) co_await after_input();
 }
 
 void Session::note_client_progress() {

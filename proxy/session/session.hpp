@@ -106,6 +106,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void note_login_outcome();
   void fetch_token_if_needed();
   asio::awaitable<void> fetch_token(bool fresh);
+  void start_token_prefetch();
+  asio::awaitable<void> prefetch_token();
   // --local-tls: the server-side handshake with the client; `description` gets "TLSv1.3
   // <cipher>" or why it failed.
   asio::awaitable<std::error_code> client_handshake(std::string& description);
@@ -139,6 +141,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t client_writing_ = 0;  // octets of client output the writer has in flight
   bool token_fetch_running_ = false;
   std::optional<std::uint64_t> token_generation_;  // of the token last handed to the dialogue
+  // What the run started with the session brought, until the dialogue asks for a token.
+  struct PrefetchedToken {
+    std::optional<smtp::Secret> token;
+    std::uint64_t generation = 0;
+    std::string error;  // without a token: why
+  };
+  std::optional<PrefetchedToken> prefetched_token_;
   bool login_logged_ = false;
   // Upstream output not yet handed to a write: the writer takes it a piece at a time, so what
   // is here when the upstream is abandoned is exactly what the server will never get.

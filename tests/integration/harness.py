@@ -1021,7 +1021,7 @@ class OAuthServer(FakeServer):
                  valid_tokens: Iterable[str] = (), account: Optional[str] = None,
                  passwords: Optional[dict] = None, app_password_required: bool = False,
                  basic_auth: bool = False, error_json: Optional[dict] = None,
-                 host: str = "127.0.0.1"):
+                 host: str = "127.0.0.1", greeting_delay: float = 0.0):
         if flavour not in self.FLAVOURS:
             raise ValueError(f"unknown provider flavour {flavour!r}")
         super().__init__("good", pki, host=host)
@@ -1035,6 +1035,8 @@ class OAuthServer(FakeServer):
         self.app_password_required = app_password_required
         self.basic_auth = basic_auth
         self.error_json = dict(GMAIL_TOKEN_ERROR if error_json is None else error_json)
+        # Seconds of silence before the banner, as Postfix's postscreen greet pause keeps.
+        self.greeting_delay = greeting_delay
 
     # -- what the server says -------------------------------------------------------------
     def _texts(self, sid: str) -> dict:
@@ -1129,6 +1131,8 @@ class OAuthServer(FakeServer):
         def say(text: str) -> None:
             sock.sendall(text.encode() + b"\r\n")
 
+        if self.greeting_delay:
+            time.sleep(self.greeting_delay)
         say(t["banner"])
         reader = _Reader(sock, sess.pre_tls)
         greeted = False

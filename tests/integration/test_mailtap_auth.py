@@ -743,6 +743,26 @@ class OAuthProviderTest(AuthCase):
         self.assertAuthenticatedByMailtap(m, "XOAUTH2", user=GMAIL_USER)
         self.assertNoSecrets(m)
 
+    def test_a_slow_token_command_runs_while_the_session_is_set_up(self):
+        """The command starts when the client connects, not after its EHLO: here the server
+        pauses 4 s before its greeting (as postscreen does) and the command takes 7 s, so a
+        client that waits 6 s for each reply (swaks --timeout 6) gets its EHLO reply about 3 s
+        after its EHLO. Started after the EHLO, the command held that reply 7 s: swaks gave up,
+        fell back to HELO and read every later reply against the wrong command."""
+        server = self.gmail(greeting_delay=4)
+        tc = self.token_command([TOKEN], delay=7)
+        m = self.start_oauth(server, tc, password=None)
+        cp = h.swaks(m.port, to="bob@elsewhere.test", extra=["--timeout", "6"])
+        out = (cp.stdout + cp.stderr).decode(errors="replace")
+        self.assertNotIn("Timeout", out)
+        self.assertEqual(cp.returncode, 0, out)
+        sess = server.wait_sessions(1)[0]
+        sess.closed.wait(5)
+        self.assertEqual(len(sess.messages), 1, "the message reached the server")
+        self.assertEqual(tc.runs, 1, "the command ran once, for the session")
+        self.assertAuthenticatedByMailtap(m, "XOAUTH2", user=GMAIL_USER)
+        self.assertNoSecrets(m)
+
     # -- a rejected token ---------------------------------------------------------------------
     def test_rejected_token_fetched_again_once_and_the_client_sees_nothing(self):
         for mech, after_error in (("XOAUTH2", b"\r\n"), ("OAUTHBEARER", b"AQ==\r\n")):
