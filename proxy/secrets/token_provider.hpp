@@ -1,7 +1,9 @@
 // --oauth2-token-cmd: OAuth access tokens for XOAUTH2/OAUTHBEARER, shared by every session.
 //
-// The command runs when a session needs a token and none is cached, on the provider's own
-// thread (never on an I/O thread); sessions that ask while it runs wait for that same run.
+// The command runs when a session asks for a token and none is cached (an --auth-user session
+// asks as it starts, see Session::start_token_prefetch), on the provider's own thread (never on
+// an I/O thread); sessions that ask while it runs wait for that same run. stop() (shutdown)
+// kills a running command and answers every request with an error.
 // A token is cached in memory only (a Secret) while it is valid: until `expires_in` minus a
 // margin when the command prints one (see token_output.hpp), else for a few minutes. When the
 // server refuses a token, the session calls invalidate() with the token's generation and asks
