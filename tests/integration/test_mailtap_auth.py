@@ -763,6 +763,24 @@ class OAuthProviderTest(AuthCase):
         self.assertAuthenticatedByMailtap(m, "XOAUTH2", user=GMAIL_USER)
         self.assertNoSecrets(m)
 
+    def test_a_hung_token_command_is_explained_before_swaks_gives_up(self):
+        """swaks waits 30 s for each reply. A token command that hangs is killed at 20 s, so
+        swaks gets its EHLO reply and then mailtap's 454 as the reply to its MAIL; at 30 s it
+        gave up on EHLO, sent HELO and read each later reply against the wrong command."""
+        server = self.gmail()
+        command, _ = self.hung_token_command()
+        m = self.start(server.address, "--auth-user", GMAIL_USER, "--oauth2-token-cmd", command,
+                       password=None)
+        cp = h.swaks(m.port, to="bob@elsewhere.test", extra=["--timeout", "30"])
+        out = (cp.stdout + cp.stderr).decode(errors="replace")
+        self.assertNotIn("Timeout", out)
+        self.assertNotIn("-> HELO", out)
+        lines = out.splitlines()
+        mail = next(i for i, line in enumerate(lines) if line.startswith(" -> MAIL FROM"))
+        self.assertRegex(lines[mail + 1], r"^<\*\* 454 4\.7\.0 mailtap: cannot AUTH XOAUTH2 .*"
+                         r"--oauth2-token-cmd did not finish within 20s and was killed", out)
+        self.assertNoSecrets(m)
+
     # -- a rejected token ---------------------------------------------------------------------
     def test_rejected_token_fetched_again_once_and_the_client_sees_nothing(self):
         for mech, after_error in (("XOAUTH2", b"\r\n"), ("OAUTHBEARER", b"AQ==\r\n")):
