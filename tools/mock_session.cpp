@@ -260,16 +260,28 @@ void MockSession::client_bytes(std::string_view bytes) {
   pump();
 }
 
-std::string MockSession::recording_continues() const {
+std::string MockSession::recording_continues(bool in_body) const {
   const std::size_t idx = next_expected();
+  std::string then;
   if (idx < recording_.client.size())
-    return "the recording continues with `" + describe(recording_.client[idx]) + "`";
-  return recording_.client_quit ? "the recording continues with `QUIT`"
-                                : "the recording ends with the client closing the connection";
+    then = "`" + describe(recording_.client[idx]) + "`";
+  else if (recording_.client_quit)
+    then = "`QUIT`";
+  if (in_body) {
+    // next_expected() skips body steps: the recorded rest of this body comes first.
+    const bool chunk = next_step_ > 0 && recording_.client[next_step_ - 1].verb == "BDAT";
+    std::string rest =
+        chunk ? "the rest of the BDAT chunk" : "the rest of the message body and its end of data";
+    return "the recording continues with " + rest +
+           (then.empty() ? ", then the client closing the connection" : ", then " + then);
+  }
+  return then.empty() ? "the recording ends with the client closing the connection"
+                      : "the recording continues with " + then;
 }
 
 void MockSession::client_closed() {
   if (finished()) return;
+  const bool in_body = dialogue_.in_data();
   dialogue_.client_closed();
   if (!check_new_events()) return;
   ended_ = true;
@@ -277,8 +289,9 @@ void MockSession::client_closed() {
     completed_ = true;
     return;
   }
-  divergence_ = "the client closed the connection after " + std::to_string(matched_) +
-                " commands; " + recording_continues();
+  divergence_ = "the client closed the connection " +
+                std::string(in_body ? "inside the message body (before its end of data) " : "") +
+                "after " + std::to_string(matched_) + " commands; " + recording_continues(in_body);
 }
 
 void MockSession::client_timed_out(const std::string& how_long) {
@@ -286,7 +299,7 @@ void MockSession::client_timed_out(const std::string& how_long) {
   ended_ = true;
   divergence_ = "the client sent nothing for " + how_long + " (--timeout) after " +
                 std::to_string(matched_) + " commands, and the mock closed the connection; " +
-                recording_continues();
+                recording_continues(dialogue_.in_data());
 }
 
 }  // namespace mailtap::tools

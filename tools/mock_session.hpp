@@ -62,7 +62,8 @@ class MockSession {
   // What mailtap itself sent, among the events after events_[differing], to the line there
   // and to any after it: "" if its answer still waits behind a reply the recording lacks.
   std::string own_answers_from(std::size_t differing) const;
-  std::string recording_continues() const;
+  // What the recording has next; `in_body`: the client left inside a message body.
+  std::string recording_continues(bool in_body) const;
   std::size_t next_expected() const;  // index of the next compared recorded step, or client.size()
 
   const RecordedDialogue& recording_;

@@ -259,5 +259,18 @@ TEST(MockSession, AClientThatGoesQuietIsNotSaidToHaveClosed) {
             "the connection; the recording continues with `AUTH PLAIN`");
 }
 
+TEST(MockSession, AHangUpInsideTheBodyNamesTheRestOfTheBodyAsWhatComesNext) {
+  Served s(recording());
+  s->client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
+  s->client_bytes("MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
+  s->client_bytes("Subject: half a message\r\n");
+  s->client_closed();
+  ASSERT_TRUE(s->divergence());
+  EXPECT_EQ(*s->divergence(),
+            "the client closed the connection inside the message body (before its end of data) "
+            "after 5 commands; the recording continues with the rest of the message body and its "
+            "end of data, then `QUIT`");
+}
+
 }  // namespace
 }  // namespace mailtap::tools
