@@ -13,6 +13,7 @@ namespace mailtap::tools {
 // False with `error` set to a message for the user: the database cannot be read, has no
 // session `id`, or the session "cannot be <acted>: why" (`acted`: "replayed", "served").
 bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::string_view acted,
-                            RecordedDialogue& out, std::string& error);
+                            RecordedDialogue& out, std::string& error,
+                            RefusedLines refused = RefusedLines::cannot_be_sent);
 
 }  // namespace mailtap::tools

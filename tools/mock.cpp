@@ -132,7 +132,8 @@ int run_mock(const MockArgs& args) {
     return 2;
   }
   RecordedDialogue recording;
-  if (!load_recorded_dialogue(db, args.id, "served", recording, error)) {
+  if (!load_recorded_dialogue(db, args.id, "served", recording, error,
+                              RefusedLines::answered_again)) {
     log::error(error);
     return 2;
   }

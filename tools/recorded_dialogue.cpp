@@ -35,10 +35,10 @@ bool is_body(smtp::EventKind kind) {
 
 // Why a client event cannot be sent again, or empty if it can: a refused line was not recorded,
 // a body was not kept in full, or the client spoke before the greeting.
-std::string why_not_replayable(const storage::EventRow& row, bool greeted) {
+std::string why_not_replayable(const storage::EventRow& row, bool greeted, RefusedLines refused) {
   const smtp::Event& e = row.event;
   const std::string where = "event " + std::to_string(row.seq) + ": ";
-  if (e.kind == smtp::EventKind::error)
+  if (e.kind == smtp::EventKind::error && refused == RefusedLines::cannot_be_sent)
     return where + "the client sent a line mailtap refused and did not record (" + e.note +
            "); it cannot be sent again";
   if (is_body(e.kind) && e.bytes.size() != e.wire_size)
@@ -115,10 +115,10 @@ void note_mailtap_login(const smtp::Event& e, RecordedDialogue& out) {
 // Groups the client's steps into flights as the events come, in recorded order.
 class DialogueBuilder {
  public:
-  explicit DialogueBuilder(RecordedDialogue& out) : out_(out) {}
+  DialogueBuilder(RecordedDialogue& out, RefusedLines refused) : out_(out), refused_(refused) {}
 
   bool add_client_event(const storage::EventRow& row, std::string& error) {
-    std::string why = why_not_replayable(row, out_.greeting.has_value());
+    std::string why = why_not_replayable(row, out_.greeting.has_value(), refused_);
     if (!why.empty()) {
       error = std::move(why);
       return false;
@@ -158,15 +158,16 @@ class DialogueBuilder {
 
  private:
   RecordedDialogue& out_;
+  RefusedLines refused_;
   bool reply_since_flight_ = true;  // a new flight starts at the first client step
 };
 
 }  // namespace
 
 bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, RecordedDialogue& out,
-                             std::string& error) {
+                             std::string& error, RefusedLines refused) {
   out = RecordedDialogue{};
-  DialogueBuilder builder(out);
+  DialogueBuilder builder(out, refused);
   for (const storage::EventRow& row : events) {
     note_mailtap_login(row.event, out);
     if (!smtp::from_client(row.event.direction))

@@ -95,10 +95,16 @@ struct RecordedDialogue {
   smtp::Secret flight_bytes(const Flight& f) const;
 };
 
+// A line mailtap refused (too long, a NUL) is not recorded: replay cannot send it again, but
+// mock can answer one as mailtap did (its Dialogue refuses such a line with the same reply), so
+// there it is a step of kind error, compared by its verb.
+enum class RefusedLines : std::uint8_t { cannot_be_sent, answered_again };
+
 // Builds the model; false with `error` set when the events cannot be acted out (no greeting
 // reached the client, a body event whose bytes were not kept in full, a refused line whose
-// bytes were not recorded).
+// bytes were not recorded unless `refused` says it may be answered again).
 bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, RecordedDialogue& out,
-                             std::string& error);
+                             std::string& error,
+                             RefusedLines refused = RefusedLines::cannot_be_sent);
 
 }  // namespace mailtap::tools

@@ -13,10 +13,11 @@ using smtp::Direction;
 using smtp::EventKind;
 using namespace std::string_literals;
 
-RecordedDialogue from_rows(const std::vector<storage::EventRow>& rows) {
+RecordedDialogue from_rows(const std::vector<storage::EventRow>& rows,
+                           RefusedLines refused = RefusedLines::cannot_be_sent) {
   RecordedDialogue d;
   std::string error;
-  EXPECT_TRUE(build_recorded_dialogue(rows, d, error)) << error;
+  EXPECT_TRUE(build_recorded_dialogue(rows, d, error, refused)) << error;
   return d;
 }
 
@@ -270,6 +271,31 @@ TEST(MockSession, AHangUpInsideTheBodyNamesTheRestOfTheBodyAsWhatComesNext) {
             "the client closed the connection inside the message body (before its end of data) "
             "after 5 commands; the recording continues with the rest of the message body and its "
             "end of data, then `QUIT`");
+}
+
+// mailtap refused an over-long line itself and did not record it: the mock's Dialogue refuses
+// the same line with the same reply, so the session can be served (replay cannot send it).
+TEST(MockSession, ALineMailtapRefusedIsRefusedAgain) {
+  const std::vector<storage::EventRow> rows{
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+      ev(Direction::client_to_mailtap, EventKind::error, "NOOP", ""),
+      ev(Direction::mailtap_to_client, EventKind::local_reply, "",
+         "500 5.5.2 mailtap: line too long (limit 2048 octets); not forwarded\r\n", 500),
+      client("QUIT", "QUIT\r\n"),
+      reply("QUIT", 221, "221 2.0.0 Bye\r\n"),
+  };
+  RecordedDialogue cannot;
+  std::string error;
+  EXPECT_FALSE(build_recorded_dialogue(rows, cannot, error));  // replay's reading
+  Served s(from_rows(rows, RefusedLines::answered_again));
+  s->client_bytes("EHLO x\r\nNOOP " + std::string(3000, 'x') + "\r\n");
+  EXPECT_EQ(s->take_to_client(),
+            "250 mx\r\n500 5.5.2 mailtap: line too long (limit 2048 octets); not forwarded\r\n");
+  s->client_bytes("QUIT\r\n");
+  EXPECT_EQ(s->take_to_client(), "221 2.0.0 Bye\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
 }
 
 }  // namespace
