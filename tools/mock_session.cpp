@@ -119,6 +119,29 @@ MockSession::MockSession(const RecordedDialogue& recording)
           }(),
           events_, messages_) {}
 
+void MockSession::skip_local_replies() {
+  while (next_reply_ < recording_.replies.size() && recording_.replies[next_reply_].local)
+    ++next_reply_;
+}
+
+bool MockSession::feed_recorded_reply() {
+  skip_local_replies();
+  if (next_reply_ >= recording_.replies.size()) return false;
+  dialogue_.upstream_bytes(recording_.replies[next_reply_++].raw);
+  return true;
+}
+
+bool MockSession::serve_unsolicited_reply() {
+  std::size_t i = next_reply_;
+  while (i < recording_.replies.size() && recording_.replies[i].local) ++i;
+  if (i >= recording_.replies.size()) return false;
+  const RecordedReply& r = recording_.replies[i];
+  if (!r.unsolicited || next_expected() < r.client_steps_before) return false;
+  next_reply_ = i + 1;
+  dialogue_.upstream_bytes(r.raw);
+  return true;
+}
+
 void MockSession::start() {
   smtp::ReplyParser parser;
   parser.feed(recording_.greeting ? recording_.greeting->raw : std::string("220 mailtap mock\r\n"));
@@ -129,6 +152,7 @@ void MockSession::start() {
     greeting = fallback.next();
   }
   dialogue_.relay_greeting(*greeting, smtp::Phase::plain);
+  pump();  // a server may close with a 421 before any command
 }
 
 std::size_t MockSession::next_expected() const {
@@ -142,10 +166,7 @@ void MockSession::diverge(std::string what, bool answered_by_mailtap) {
   ended_ = true;
   // Pipelined commands before the difference still get their recorded replies, in order.
   while (unanswered_ > 0 && !dialogue_.finished()) {
-    while (next_reply_ < recording_.replies.size() && recording_.replies[next_reply_].local)
-      ++next_reply_;
-    if (next_reply_ >= recording_.replies.size()) break;
-    dialogue_.upstream_bytes(recording_.replies[next_reply_++].raw);
+    if (!feed_recorded_reply()) break;
     --unanswered_;
   }
   if (answered_by_mailtap) {
@@ -227,12 +248,14 @@ bool MockSession::check_new_events() {
 void MockSession::pump() {
   for (;;) {
     if (!check_new_events()) return;
-    if (dialogue_.finished() || !dialogue_.awaiting_reply()) break;
-    while (next_reply_ < recording_.replies.size() && recording_.replies[next_reply_].local)
-      ++next_reply_;
+    if (dialogue_.finished()) break;
+    if (!dialogue_.awaiting_reply()) {
+      if (serve_unsolicited_reply()) continue;
+      break;
+    }
     if (unanswered_ > 0) --unanswered_;
-    if (next_reply_ < recording_.replies.size()) {
-      dialogue_.upstream_bytes(recording_.replies[next_reply_++].raw);
+    if (feed_recorded_reply()) {
+      continue;
     } else if (goodbye_quit_) {
       dialogue_.upstream_bytes("221 2.0.0 mailtap mock: end of the recorded dialogue\r\n");
     } else {

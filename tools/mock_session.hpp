@@ -2,7 +2,7 @@
 // client's bytes go through a Dialogue, the same single reading of SMTP the proxy uses
 // (framing, pipelining, bare LF, DATA), and the recorded upstream replies are fed to it in
 // order, so the client reads what the original client read (STARTTLS removed from EHLO,
-// mailtap's local answers made again).
+// mailtap's local answers made again, a reply the server sent unasked where it came).
 //
 // Each command the client sends is checked against the recording before it is answered:
 // verbs must be equal; MAIL FROM / RCPT TO paths must be equal ignoring case (their
@@ -65,6 +65,12 @@ class MockSession {
   // What the recording has next; `in_body`: the client left inside a message body.
   std::string recording_continues(bool in_body) const;
   std::size_t next_expected() const;  // index of the next compared recorded step, or client.size()
+  void skip_local_replies();          // the dialogue makes mailtap's own replies again
+  // Gives the dialogue the recorded reply it awaits; false: the recording has none left.
+  bool feed_recorded_reply();
+  // Gives the dialogue a reply the server sent unasked (a 421) once the client has played
+  // what the original sent before it; false: none is due.
+  bool serve_unsolicited_reply();
 
   const RecordedDialogue& recording_;
   std::vector<smtp::RecordedEvent> events_;

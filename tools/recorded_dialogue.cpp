@@ -151,6 +151,9 @@ class DialogueBuilder {
       out_.greeting = std::move(r);
       return;
     }
+    // No command awaited it (the dialogue gives every other reply its command's verb).
+    r.unsolicited = !r.local && r.verb.empty();
+    r.client_steps_before = out_.client.size();
     out_.replies.push_back(std::move(r));
     if (!out_.flights.empty()) ++out_.flights.back().reply_count;
     reply_since_flight_ = true;

@@ -59,6 +59,10 @@ struct RecordedReply {
   std::string verb;         // the command it answers, if known
   bool local = false;       // mailtap answered the client itself
   bool redacted = false;    // a SASL challenge carrying a secret: raw is not the wire text
+  // The server sent it while no command awaited a reply (a 421 "too many errors", a refusal
+  // inside a message body); client_steps_before: how many client steps came before it.
+  bool unsolicited = false;
+  std::size_t client_steps_before = 0;
 
   std::string first_line() const;  // "250 2.1.0 Ok", without CRLF
 };

@@ -298,5 +298,28 @@ TEST(MockSession, ALineMailtapRefusedIsRefusedAgain) {
   EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
 }
 
+// Postfix's "421 too many errors" after the 20th refused RCPT, with no command awaiting it.
+TEST(MockSession, AnUnsolicited421IsServedWhereTheOriginalClientGotIt) {
+  RecordedDialogue r = from_rows({
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<nobody@example.test>\r\n"),
+      reply("RCPT", 550, "550 5.1.1 User unknown\r\n"),
+      ev(Direction::upstream_to_client, EventKind::reply, "",
+         "421 4.7.0 mx Error: too many errors\r\n", 421),
+  });
+  Served s(std::move(r));
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\n");
+  s->take_to_client();
+  s->client_bytes("RCPT TO:<nobody@example.test>\r\n");
+  EXPECT_EQ(s->take_to_client(),
+            "550 5.1.1 User unknown\r\n421 4.7.0 mx Error: too many errors\r\n");
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
 }  // namespace
 }  // namespace mailtap::tools
