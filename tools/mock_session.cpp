@@ -120,25 +120,29 @@ MockSession::MockSession(const RecordedDialogue& recording)
           events_, messages_) {}
 
 void MockSession::skip_local_replies() {
-  while (next_reply_ < recording_.replies.size() && recording_.replies[next_reply_].local)
+  while (next_reply_ < recording_.replies.size() && recording_.replies[next_reply_].local &&
+         !local_served_.contains(next_reply_))
     ++next_reply_;
 }
 
 bool MockSession::feed_recorded_reply() {
   skip_local_replies();
   if (next_reply_ >= recording_.replies.size()) return false;
-  dialogue_.upstream_bytes(recording_.replies[next_reply_++].raw);
+  // What the client read: the EHLO reply without STARTTLS, and without AUTH when mailtap
+  // authenticated itself (proxy --auth-user, --oauth2-token-cmd).
+  dialogue_.upstream_bytes(recording_.replies[next_reply_++].to_client());
   return true;
 }
 
 bool MockSession::serve_unsolicited_reply() {
+  // Only looks past mailtap's own replies: one may yet be served, once its line has come.
   std::size_t i = next_reply_;
   while (i < recording_.replies.size() && recording_.replies[i].local) ++i;
   if (i >= recording_.replies.size()) return false;
   const RecordedReply& r = recording_.replies[i];
   if (!r.unsolicited || next_expected() < r.client_steps_before) return false;
   next_reply_ = i + 1;
-  dialogue_.upstream_bytes(r.raw);
+  dialogue_.upstream_bytes(r.to_client());
   return true;
 }
 
@@ -209,39 +213,47 @@ bool MockSession::check_new_events() {
         ends_body(e.bytes))
       ++unanswered_;
     if (!smtp::from_client(e.direction) || is_body(e.kind)) continue;
-    const std::size_t idx = next_expected();
-    if (idx == recording_.client.size()) {
-      // A recording that ended with a close still lets the client say goodbye.
-      if (!recording_.client_quit && e.kind == smtp::EventKind::command && e.verb == "QUIT") {
-        goodbye_quit_ = true;
-        continue;
-      }
-      diverge("the client sent `" + describe(e) + "` after the end of the recorded dialogue (" +
-              std::to_string(matched_) + " commands)");
-      return false;
-    }
-    if (auto diff = step_difference(recording_.client[idx], e)) {
-      if (dialogue_.finished()) {
-        // The dialogue refused the line and ended the session itself (a TLS handshake on this
-        // plain-text port): its 421 is the one reply the client gets, its reason the difference.
-        ended_ = true;
-        divergence_ = "command " + std::to_string(matched_ + 1) + ": " +
-                      dialogue_.ending()->reason + "; the recording has `" +
-                      describe(recording_.client[idx]) + "`";
-        return false;
-      }
-      diverge("command " + std::to_string(matched_ + 1) + ": " + *diff,
-              e.direction == smtp::Direction::client_to_mailtap);
-      return false;
-    }
-    next_step_ = idx + 1;
-    ++matched_;
-    if (e.direction == smtp::Direction::client_to_upstream) ++unanswered_;
+    if (!check_client_line(e)) return false;
   }
   events_.clear();
   messages_.clear();
   (void)dialogue_.take_unrecorded_bodies();  // nothing is hashed here: dropped as they come
   events_checked_ = 0;
+  return true;
+}
+
+bool MockSession::check_client_line(const smtp::Event& e) {
+  const std::size_t idx = next_expected();
+  if (idx == recording_.client.size()) {
+    // A recording that ended with a close still lets the client say goodbye.
+    if (!recording_.client_quit && e.kind == smtp::EventKind::command && e.verb == "QUIT") {
+      goodbye_quit_ = true;
+      return true;
+    }
+    diverge("the client sent `" + describe(e) + "` after the end of the recorded dialogue (" +
+            std::to_string(matched_) + " commands)");
+    return false;
+  }
+  if (auto diff = step_difference(recording_.client[idx], e)) {
+    if (dialogue_.finished()) {
+      // The dialogue refused the line and ended the session itself (a TLS handshake on this
+      // plain-text port): its 421 is the one reply the client gets, its reason the difference.
+      ended_ = true;
+      divergence_ = "command " + std::to_string(matched_ + 1) + ": " + dialogue_.ending()->reason +
+                    "; the recording has `" + describe(recording_.client[idx]) + "`";
+      return false;
+    }
+    diverge("command " + std::to_string(matched_ + 1) + ": " + *diff,
+            e.direction == smtp::Direction::client_to_mailtap);
+    return false;
+  }
+  next_step_ = idx + 1;
+  const ClientStep& expected = recording_.client[idx];
+  if (expected.direction == smtp::Direction::client_to_mailtap &&
+      e.direction == smtp::Direction::client_to_upstream && expected.local_answer)
+    local_served_.insert(*expected.local_answer);
+  ++matched_;
+  if (e.direction == smtp::Direction::client_to_upstream) ++unanswered_;
   return true;
 }
 

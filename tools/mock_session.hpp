@@ -1,8 +1,9 @@
 // The sans-IO heart of `mailtap mock`: one client connection answered from a recording. The
 // client's bytes go through a Dialogue, the same single reading of SMTP the proxy uses
 // (framing, pipelining, bare LF, DATA), and the recorded upstream replies are fed to it in
-// order, so the client reads what the original client read (STARTTLS removed from EHLO,
-// mailtap's local answers made again, a reply the server sent unasked where it came).
+// order, so the client reads what the original client read (the EHLO reply as the client got
+// it, mailtap's local answers made again or, where the mock's Dialogue would not make them,
+// served as recorded; a reply the server sent unasked, where it came).
 //
 // Each command the client sends is checked against the recording before it is answered:
 // verbs must be equal; MAIL FROM / RCPT TO paths must be equal ignoring case (their
@@ -16,6 +17,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -56,6 +58,8 @@ class MockSession {
  private:
   void pump();
   bool check_new_events();  // false: diverged
+  // A line of the client's against the recording; false: diverged.
+  bool check_client_line(const smtp::Event& e);
   // `answered_by_mailtap`: the dialogue answered the differing command itself (a STARTTLS
   // mailtap refuses); the 421 replaces that answer, so the client reads one reply to it.
   void diverge(std::string what, bool answered_by_mailtap = false);
@@ -87,6 +91,10 @@ class MockSession {
   // Client lines mailtap answers itself whose answer it has not sent yet: it sends them in
   // order, each once the replies due before it are there.
   std::size_t own_answers_owed_ = 0;
+  // Recorded replies of mailtap's own served as the server's: mailtap answered those lines
+  // itself (proxy --auth-user: "503 already authenticated", the failed login's reply to MAIL),
+  // which the mock's dialogue, set up without mailtap's own AUTH, passes on instead.
+  std::set<std::size_t> local_served_;
   std::optional<std::string> divergence_;
   std::string to_client_;  // taken from the dialogue before a divergence ends it
 };

@@ -1,5 +1,7 @@
 #include "tools/recorded_dialogue.hpp"
 
+#include <deque>
+
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/command.hpp"
 
@@ -132,6 +134,8 @@ class DialogueBuilder {
       reply_since_flight_ = false;
     }
     out_.flights.back().steps.push_back(out_.client.size());
+    if (step.direction == smtp::Direction::client_to_mailtap && !is_body(step.kind))
+      awaiting_local_.push_back(out_.client.size());
     out_.client.push_back(std::move(step));
     return true;
   }
@@ -154,6 +158,11 @@ class DialogueBuilder {
     // No command awaited it (the dialogue gives every other reply its command's verb).
     r.unsolicited = !r.local && r.verb.empty();
     r.client_steps_before = out_.client.size();
+    // mailtap answers the lines it answers itself in the order they came.
+    if (r.local && !awaiting_local_.empty()) {
+      out_.client[awaiting_local_.front()].local_answer = out_.replies.size();
+      awaiting_local_.pop_front();
+    }
     out_.replies.push_back(std::move(r));
     if (!out_.flights.empty()) ++out_.flights.back().reply_count;
     reply_since_flight_ = true;
@@ -162,7 +171,8 @@ class DialogueBuilder {
  private:
   RecordedDialogue& out_;
   RefusedLines refused_;
-  bool reply_since_flight_ = true;  // a new flight starts at the first client step
+  std::deque<std::size_t> awaiting_local_;  // client steps mailtap has not answered yet
+  bool reply_since_flight_ = true;          // a new flight starts at the first client step
 };
 
 }  // namespace

@@ -43,6 +43,9 @@ struct ClientStep {
   std::string shown;  // the redacted rendering of `filled` (what was sent), "" if not filled
   bool redacted = false;
   std::string note;  // decoded SASL view ("user=\"alice\"")
+  // A line mailtap answered itself (client_to_mailtap): its reply, an index into
+  // RecordedDialogue::replies, if the recording has it.
+  std::optional<std::size_t> local_answer;
 
   // What goes on the wire: the filled line if there is one, else the recorded bytes.
   std::string_view wire() const { return filled ? filled->view() : std::string_view(bytes); }
@@ -65,6 +68,8 @@ struct RecordedReply {
   std::size_t client_steps_before = 0;
 
   std::string first_line() const;  // "250 2.1.0 Ok", without CRLF
+  // What the client read: the rewritten EHLO reply or decoded challenge if mailtap changed it.
+  const std::string& to_client() const { return client_view.empty() ? raw : client_view; }
 };
 
 struct Flight {

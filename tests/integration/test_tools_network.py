@@ -589,5 +589,23 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertNotIn("\x07", out)
         self.assertIn("`MAIL FROM:<a\\x1b]0;MOCKTITLE\\x07\\x1b[2J\\xff@x>`", out)
 
+    def test_mock_of_an_auth_user_session_offers_no_auth(self):
+        # proxy --auth-user: the client got the EHLO reply without AUTH, and so does the mock's.
+        sid, tok = self.record_authenticated_by_mailtap()
+        p, port = self.start_mock(sid)
+        cp = h.swaks(port, auth="PLAIN", user="alice", password="anything")
+        self.assertEqual(cp.returncode, 28, cp.stdout)  # as against the proxy
+        self.assertIn(b"Host did not advertise authentication", cp.stdout + cp.stderr)
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 1, out)
+        self.assertIn("command 2: the client sent `QUIT` where the recording has "
+                      "`MAIL FROM:<sender@client.test>`", out)  # swaks gave up on AUTH
+        p, port = self.start_mock(sid)
+        cp = h.swaks(port, data=h.make_message(tok))  # a client that does not authenticate
+        self.assertProcOk(cp, "swaks")
+        self.assertNotIn(b"AUTH", cp.stdout)
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 0, out)
+
 if __name__ == "__main__":
     h.main()

@@ -321,5 +321,87 @@ TEST(MockSession, AnUnsolicited421IsServedWhereTheOriginalClientGotIt) {
   EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
 }
 
+// proxy --auth-user: mailtap authenticated upstream, and its client got the EHLO reply without
+// AUTH (the rewrite event); the mock serves that one, not the server's.
+TEST(MockSession, AnAuthUserSessionIsServedWithTheEhloReplyTheClientGot) {
+  RecordedDialogue r = from_rows({
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250 CHUNKING\r\n"),
+      ev(Direction::mailtap_to_upstream, EventKind::auth, "AUTH",
+         "AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted 6 bytes>]\r\n", 0, true),
+      ev(Direction::upstream_to_mailtap, EventKind::reply, "AUTH",
+         "235 2.7.0 Authentication successful\r\n", 235),
+      ev(Direction::mailtap_to_client, EventKind::rewrite, "EHLO",
+         "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("QUIT", "QUIT\r\n"),
+      reply("QUIT", 221, "221 2.0.0 Bye\r\n"),
+  });
+  Served s(std::move(r));
+  s->client_bytes("EHLO x\r\n");
+  EXPECT_EQ(s->take_to_client(), "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
+  // A client set to authenticate stops here, as it did against the proxy.
+  s->client_closed();
+  ASSERT_TRUE(s->divergence());
+  EXPECT_EQ(*s->divergence(),
+            "the client closed the connection after 1 commands; the recording continues with "
+            "`MAIL FROM:<a@client.test>`");
+}
+
+// proxy --auth-user up to mailtap's own AUTH, which the server answered with `code`.
+std::vector<storage::EventRow> authenticated_by_mailtap(int code, std::string answer) {
+  return {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 AUTH PLAIN\r\n"),
+      ev(Direction::mailtap_to_upstream, EventKind::auth, "AUTH",
+         "AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted 6 bytes>]\r\n", 0, true),
+      ev(Direction::upstream_to_mailtap, EventKind::reply, "AUTH", std::move(answer), code),
+  };
+}
+
+// What mailtap answered itself because it authenticated, the mock's dialogue (set up without
+// that AUTH) passes on: the recorded answer is served in its place.
+TEST(MockSession, AClientAuthAfterMailtapsOwnGetsMailtaps503Again) {
+  std::vector<storage::EventRow> rows = authenticated_by_mailtap(235, "235 2.7.0 Ok\r\n");
+  for (storage::EventRow r :
+       {ev(Direction::mailtap_to_client, EventKind::rewrite, "EHLO", "250 mx\r\n"),
+        ev(Direction::client_to_mailtap, EventKind::auth, "AUTH",
+           "AUTH PLAIN [authzid=\"\" authcid=\"bob\" password=<redacted 6 bytes>]\r\n", 0, true),
+        ev(Direction::mailtap_to_client, EventKind::local_reply, "",
+           "503 5.5.1 mailtap: already authenticated as alice (by mailtap)\r\n", 503),
+        client("MAIL", "MAIL FROM:<a@client.test>\r\n"), reply("MAIL", 250, "250 2.1.0 Ok\r\n")})
+    rows.push_back(std::move(r));
+  Served s(from_rows(rows));
+  s->client_bytes("EHLO x\r\n");
+  EXPECT_EQ(s->take_to_client(), "250 mx\r\n");
+  s->client_bytes("AUTH PLAIN AGJvYgB4\r\n");
+  EXPECT_EQ(s->take_to_client(),
+            "503 5.5.1 mailtap: already authenticated as alice (by mailtap)\r\n");
+  s->client_bytes("MAIL FROM:<a@client.test>\r\n");
+  EXPECT_EQ(s->take_to_client(), "250 2.1.0 Ok\r\n");
+  s->client_closed();
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
+TEST(MockSession, AFailedOwnAuthIsExplainedAtMailAsRecorded) {
+  std::vector<storage::EventRow> rows = authenticated_by_mailtap(535, "535 5.7.8 no\r\n");
+  for (storage::EventRow r : {ev(Direction::client_to_mailtap, EventKind::command, "MAIL",
+                                 "MAIL FROM:<a@client.test>\r\n"),
+                              ev(Direction::mailtap_to_client, EventKind::local_reply, "",
+                                 "535 5.7.8 mailtap: cannot AUTH PLAIN as alice\r\n", 535),
+                              client("QUIT", "QUIT\r\n"), reply("QUIT", 221, "221 2.0.0 Bye\r\n")})
+    rows.push_back(std::move(r));
+  Served s(from_rows(rows));
+  s->client_bytes("EHLO x\r\n");
+  EXPECT_EQ(s->take_to_client(), "250-mx\r\n250 AUTH PLAIN\r\n");  // as the client got it
+  s->client_bytes("MAIL FROM:<a@client.test>\r\nQUIT\r\n");
+  EXPECT_EQ(s->take_to_client(),
+            "535 5.7.8 mailtap: cannot AUTH PLAIN as alice\r\n221 2.0.0 Bye\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
 }  // namespace
 }  // namespace mailtap::tools
