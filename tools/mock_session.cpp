@@ -25,6 +25,33 @@ bool is_auth_line(std::string_view bytes) {
          (bytes.size() == 4 || bytes[4] == ' ' || bytes[4] == '\r' || bytes[4] == '\n');
 }
 
+bool is_sasl_response(const ClientStep& s) {
+  return s.kind == smtp::EventKind::auth && !is_auth_line(s.bytes);
+}
+
+bool is_cancel(std::string_view bytes) {
+  return strip_crlf(bytes) == "*";
+}
+
+// "AUTH PLAIN <initial response>" (RFC 4954 §4; "=" is an empty one), as recorded or as the
+// dialogue renders it: something after the mechanism.
+bool has_initial_response(std::string_view bytes) {
+  const std::string_view line = strip_crlf(bytes);
+  const std::size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return false;
+  const std::size_t sp2 = line.find(' ', sp1 + 1);
+  return sp2 != std::string_view::npos &&
+         line.find_first_not_of(' ', sp2) != std::string_view::npos;
+}
+
+// The recorded answer to an AUTH with an initial response is one a server gives once it has
+// the credentials (a next challenge, success, their refusal): to the same AUTH without one it
+// would first have sent its challenge. Other refusals (504 unknown mechanism, 503, 530, 538)
+// answer the command itself and stand as recorded.
+bool answers_credentials(int code) {
+  return code == 334 || code == 235 || code == 535 || code == 454;
+}
+
 // "AUTH PLAIN ..." -> "AUTH PLAIN": never more, the rest may be a credential.
 std::string auth_head(std::string_view bytes) {
   std::string_view line = strip_crlf(bytes);
@@ -128,6 +155,20 @@ void MockSession::skip_local_replies() {
 bool MockSession::feed_recorded_reply() {
   skip_local_replies();
   if (next_reply_ >= recording_.replies.size()) return false;
+  const RecordedReply& r = recording_.replies[next_reply_];
+  if (sasl_form_ != SaslForm::as_recorded && r.verb == "AUTH") {
+    // The reply to the client's AUTH line: replies before it answer earlier commands.
+    const SaslForm form = std::exchange(sasl_form_, SaslForm::as_recorded);
+    if (form == SaslForm::skip_first_challenge && r.code == 334) {
+      ++next_reply_;
+      skip_local_replies();
+      if (next_reply_ >= recording_.replies.size()) return false;
+    } else if (form == SaslForm::send_first_challenge && answers_credentials(r.code)) {
+      initial_response_due_ = true;
+      dialogue_.upstream_bytes(first_challenge_);
+      return true;
+    }
+  }
   // What the client read: the EHLO reply without STARTTLS, and without AUTH when mailtap
   // authenticated itself (proxy --auth-user, --oauth2-token-cmd).
   dialogue_.upstream_bytes(recording_.replies[next_reply_++].to_client());
@@ -143,6 +184,43 @@ bool MockSession::serve_unsolicited_reply() {
   if (!r.unsolicited || next_expected() < r.client_steps_before) return false;
   next_reply_ = i + 1;
   dialogue_.upstream_bytes(r.to_client());
+  return true;
+}
+
+std::optional<std::string> MockSession::follow_sasl_form(std::size_t idx, const smtp::Event& got) {
+  const ClientStep& recorded = recording_.client[idx];
+  const bool recorded_ir = has_initial_response(recorded.bytes);
+  if (recorded.direction != smtp::Direction::client_to_upstream ||
+      recorded_ir == has_initial_response(got.bytes))
+    return std::nullopt;
+  if (recorded_ir) {
+    first_challenge_ = auth_head(recorded.bytes) == "AUTH LOGIN"
+                           ? "334 VXNlcm5hbWU6\r\n"  // Username:
+                           : "334 \r\n";
+    sasl_form_ = SaslForm::send_first_challenge;
+    return std::nullopt;
+  }
+  const bool answered =
+      idx + 1 < recording_.client.size() && is_sasl_response(recording_.client[idx + 1]);
+  if (!answered) return std::nullopt;  // refused without a challenge: so is this AUTH
+  if (is_cancel(recording_.client[idx + 1].bytes))
+    return "the client sent `" + describe(got) +
+           "` with an initial response where the recording has none and cancelled the exchange "
+           "(*) at its first challenge";
+  sasl_form_ = SaslForm::skip_first_challenge;
+  next_step_ = idx + 2;  // the initial response plays the recorded first response
+  return std::nullopt;
+}
+
+bool MockSession::take_initial_response(const smtp::Event& got) {
+  initial_response_due_ = false;
+  if (is_cancel(got.bytes)) {
+    diverge("command " + std::to_string(matched_ + 1) +
+            ": the client cancelled the AUTH exchange (*) at the first challenge where the "
+            "recording sent its credentials with the AUTH command (an initial response)");
+    return false;
+  }
+  ++unanswered_;
   return true;
 }
 
@@ -223,6 +301,9 @@ bool MockSession::check_new_events() {
 }
 
 bool MockSession::check_client_line(const smtp::Event& e) {
+  if (std::exchange(initial_response_due_, false) && e.kind == smtp::EventKind::auth &&
+      !is_auth_line(e.bytes))
+    return take_initial_response(e);
   const std::size_t idx = next_expected();
   if (idx == recording_.client.size()) {
     // A recording that ended with a close still lets the client say goodbye.
@@ -252,6 +333,12 @@ bool MockSession::check_client_line(const smtp::Event& e) {
   if (expected.direction == smtp::Direction::client_to_mailtap &&
       e.direction == smtp::Direction::client_to_upstream && expected.local_answer)
     local_served_.insert(*expected.local_answer);
+  if (e.kind == smtp::EventKind::auth && is_auth_line(e.bytes)) {
+    if (auto diff = follow_sasl_form(idx, e)) {
+      diverge("command " + std::to_string(matched_ + 1) + ": " + *diff);
+      return false;
+    }
+  }
   ++matched_;
   if (e.direction == smtp::Direction::client_to_upstream) ++unanswered_;
   return true;

@@ -3,19 +3,23 @@
 // (framing, pipelining, bare LF, DATA), and the recorded upstream replies are fed to it in
 // order, so the client reads what the original client read (the EHLO reply as the client got
 // it, mailtap's local answers made again or, where the mock's Dialogue would not make them,
-// served as recorded; a reply the server sent unasked, where it came).
+// served as recorded; a reply the server sent unasked, where it came). AUTH follows the
+// client's form of the exchange (initial response or not, RFC 4954 §4) and gets the recorded
+// challenges that remain and the recorded final reply.
 //
 // Each command the client sends is checked against the recording before it is answered:
 // verbs must be equal; MAIL FROM / RCPT TO paths must be equal ignoring case (their
 // parameters, e.g. SIZE=, are not compared); other arguments (the EHLO name, AUTH
-// credentials, the message body) are not compared, because they legitimately differ between
-// runs of the code under test. At the first difference the commands before it get their
-// recorded replies, the differing one a 421 naming the difference, and the session ends. A
-// client whose bytes the Dialogue refuses outright (a TLS handshake: the mock speaks plain text)
-// gets the Dialogue's own 421 instead, and its reason is the difference.
+// credentials and whether they came with the AUTH line, the message body) are not compared,
+// because they legitimately differ between runs of the code under test. At the first
+// difference the commands before it get their recorded replies, the differing one a 421
+// naming the difference, and the session ends. A client whose bytes the Dialogue refuses
+// outright (a TLS handshake: the mock speaks plain text) gets the Dialogue's own 421 instead,
+// and its reason is the difference.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
@@ -58,7 +62,7 @@ class MockSession {
  private:
   void pump();
   bool check_new_events();  // false: diverged
-  // A line of the client's against the recording; false: diverged.
+  // A line of the client's (command or SASL response) against the recording; false: diverged.
   bool check_client_line(const smtp::Event& e);
   // `answered_by_mailtap`: the dialogue answered the differing command itself (a STARTTLS
   // mailtap refuses); the 421 replaces that answer, so the client reads one reply to it.
@@ -70,11 +74,17 @@ class MockSession {
   std::string recording_continues(bool in_body) const;
   std::size_t next_expected() const;  // index of the next compared recorded step, or client.size()
   void skip_local_replies();          // the dialogue makes mailtap's own replies again
-  // Gives the dialogue the recorded reply it awaits; false: the recording has none left.
+  // Gives the dialogue the recorded reply it awaits, in the SASL form the client chose; false:
+  // the recording has none left.
   bool feed_recorded_reply();
   // Gives the dialogue a reply the server sent unasked (a 421) once the client has played
   // what the original sent before it; false: none is due.
   bool serve_unsolicited_reply();
+  // The client's AUTH line matched recorded step `idx` by mechanism: notes how its exchange
+  // differs (initial response or not); a description of the difference if it cannot follow.
+  std::optional<std::string> follow_sasl_form(std::size_t idx, const smtp::Event& got);
+  // A SASL response that stands for the recorded AUTH's initial response; false: diverged.
+  bool take_initial_response(const smtp::Event& got);
 
   const RecordedDialogue& recording_;
   std::vector<smtp::RecordedEvent> events_;
@@ -91,6 +101,14 @@ class MockSession {
   // Client lines mailtap answers itself whose answer it has not sent yet: it sends them in
   // order, each once the replies due before it are there.
   std::size_t own_answers_owed_ = 0;
+  // The client's AUTH and the recorded one differ in sending an initial response (RFC 4954
+  // §4): the recorded first challenge is skipped (the client sent what answers it with AUTH),
+  // or one is sent (the recording's AUTH carried the first response, this client sends it
+  // after the challenge). The client then gets the recorded rest of the exchange.
+  enum class SaslForm : std::uint8_t { as_recorded, skip_first_challenge, send_first_challenge };
+  SaslForm sasl_form_ = SaslForm::as_recorded;
+  std::string first_challenge_;        // for send_first_challenge: "334 \r\n", LOGIN's "Username:"
+  bool initial_response_due_ = false;  // the next SASL response stands for the recorded one
   // Recorded replies of mailtap's own served as the server's: mailtap answered those lines
   // itself (proxy --auth-user: "503 already authenticated", the failed login's reply to MAIL),
   // which the mock's dialogue, set up without mailtap's own AUTH, passes on instead.

@@ -607,5 +607,39 @@ class ToolsNetworkTest(h.IntegrationCase):
         code, out = self.finish_mock(p)
         self.assertEqual(code, 0, out)
 
+    def record_with_curl(self):
+        """curl sends AUTH PLAIN without an initial response (the credentials after the 334),
+        where swaks sends them with the AUTH line. Returns (session id, message)."""
+        before = {row[0] for row in self.sessions()}
+        tok = h.unique_token()
+        msg = h.make_message(tok)
+        f = self.tmp / f"{tok}.eml"
+        f.write_bytes(msg)
+        self.assertProcOk(h.curl_send(self.proxy.port, f, user=ALICE[0], password=ALICE[1]), "curl")
+        self.postfix.wait_for_message(tok)
+        return self.wait_new_session(before), msg
+
+    def test_mock_of_a_curl_session_serves_swaks_initial_response(self):
+        sid, msg = self.record_with_curl()
+        p, port = self.start_mock(sid)
+        cp = h.swaks(port, auth="PLAIN", user="alice", password="anything", data=msg)
+        self.assertProcOk(cp, "swaks")
+        self.assertNotIn(b"<-  334", cp.stdout)  # no challenge after a complete AUTH PLAIN
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 0, out)
+        self.assertIn("completed the recorded dialogue", out)
+
+    def test_mock_of_a_swaks_session_challenges_curl(self):
+        sid, _, msg = self.record()
+        p, port = self.start_mock(sid)
+        f = self.tmp / "mock-curl.eml"
+        f.write_bytes(msg)
+        cp = h.curl_send(port, f, user="alice", password="anything")
+        self.assertProcOk(cp, "curl")
+        self.assertIn(b"< 334", cp.stderr)  # curl's bare AUTH PLAIN was challenged
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 0, out)
+        self.assertIn("completed the recorded dialogue", out)
+
 if __name__ == "__main__":
     h.main()

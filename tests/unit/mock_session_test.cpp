@@ -403,5 +403,137 @@ TEST(MockSession, AFailedOwnAuthIsExplainedAtMailAsRecorded) {
   EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
 }
 
+// An AUTH exchange of the client's, between an EHLO and a message, ending the session.
+std::vector<storage::EventRow> around_auth(std::vector<storage::EventRow> exchange) {
+  std::vector<storage::EventRow> rows{
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 AUTH PLAIN LOGIN\r\n"),
+  };
+  for (storage::EventRow& r : exchange) rows.push_back(std::move(r));
+  for (storage::EventRow r :
+       {client("MAIL", "MAIL FROM:<a@client.test>\r\n"), reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+        client("QUIT", "QUIT\r\n"), reply("QUIT", 221, "221 2.0.0 Bye\r\n")})
+    rows.push_back(std::move(r));
+  return rows;
+}
+
+storage::EventRow auth_line(std::string bytes) {
+  return ev(Direction::client_to_upstream, EventKind::auth, "AUTH", std::move(bytes), 0,
+            bytes.find('[') != std::string::npos);
+}
+storage::EventRow challenge(std::string bytes) {
+  return ev(Direction::upstream_to_client, EventKind::auth, "AUTH", std::move(bytes), 334);
+}
+storage::EventRow auth_reply(int code, std::string bytes) {
+  return reply("AUTH", code, std::move(bytes));
+}
+
+// curl: AUTH PLAIN, 334, then the credentials.
+RecordedDialogue plain_without_initial_response() {
+  return from_rows(around_auth({
+      auth_line("AUTH PLAIN\r\n"),
+      challenge("334 \r\n"),
+      auth_line("[authzid=\"\" authcid=\"alice\" password=<redacted 6 bytes>]\r\n"),
+      auth_reply(235, "235 2.7.0 Authentication successful\r\n"),
+  }));
+}
+
+// swaks: AUTH PLAIN <credentials>.
+RecordedDialogue plain_with_initial_response() {
+  return from_rows(around_auth({
+      auth_line("AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted 6 bytes>]\r\n"),
+      auth_reply(235, "235 2.7.0 Authentication successful\r\n"),
+  }));
+}
+
+TEST(MockSasl, AnInitialResponseGetsTheFinalReplyNotTheRecordedChallenge) {
+  Served s(plain_without_initial_response());
+  s->client_bytes("EHLO swaks\r\n");
+  s->take_to_client();
+  s->client_bytes("AUTH PLAIN AGFsaWNlAHp6eg==\r\n");
+  EXPECT_EQ(s->take_to_client(), "235 2.7.0 Authentication successful\r\n");
+  s->client_bytes("MAIL FROM:<a@client.test>\r\nQUIT\r\n");
+  EXPECT_EQ(s->take_to_client(), "250 2.1.0 Ok\r\n221 2.0.0 Bye\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
+TEST(MockSasl, AnAuthWithoutInitialResponseIsChallengedFirst) {
+  Served s(plain_with_initial_response());
+  s->client_bytes("EHLO curl\r\n");
+  s->take_to_client();
+  s->client_bytes("AUTH PLAIN\r\n");
+  EXPECT_EQ(s->take_to_client(), "334 \r\n");
+  s->client_bytes("AGFsaWNlAHp6eg==\r\n");
+  EXPECT_EQ(s->take_to_client(), "235 2.7.0 Authentication successful\r\n");
+  s->client_bytes("MAIL FROM:<a@client.test>\r\nQUIT\r\n");
+  EXPECT_EQ(s->take_to_client(), "250 2.1.0 Ok\r\n221 2.0.0 Bye\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
+// AUTH LOGIN's exchange, its user name sent with the AUTH line or after "Username:".
+RecordedDialogue login(bool initial_response) {
+  std::vector<storage::EventRow> rows;
+  if (initial_response) {
+    rows.push_back(auth_line("AUTH LOGIN [user=\"alice\"]\r\n"));
+  } else {
+    rows.push_back(auth_line("AUTH LOGIN\r\n"));
+    rows.push_back(challenge("334 VXNlcm5hbWU6\r\n"));
+    rows.push_back(auth_line("[user=\"alice\"]\r\n"));
+  }
+  rows.push_back(challenge("334 UGFzc3dvcmQ6\r\n"));
+  rows.push_back(auth_line("[password=<redacted 6 bytes>]\r\n"));
+  rows.push_back(auth_reply(235, "235 2.7.0 Authentication successful\r\n"));
+  return from_rows(around_auth(std::move(rows)));
+}
+
+TEST(MockSasl, ALoginUserNameWithTheAuthLineSkipsTheUsernamePrompt) {
+  Served s(login(false));
+  s->client_bytes("EHLO x\r\n");
+  s->take_to_client();
+  s->client_bytes("AUTH LOGIN YWxpY2U=\r\n");
+  EXPECT_EQ(s->take_to_client(), "334 UGFzc3dvcmQ6\r\n");
+  s->client_bytes("eHl6\r\n");
+  EXPECT_EQ(s->take_to_client(), "235 2.7.0 Authentication successful\r\n");
+  s->client_bytes("MAIL FROM:<a@client.test>\r\nQUIT\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
+TEST(MockSasl, ABareAuthLoginIsPromptedForItsUserName) {
+  Served s(login(true));
+  s->client_bytes("EHLO x\r\n");
+  s->take_to_client();
+  s->client_bytes("AUTH LOGIN\r\n");
+  EXPECT_EQ(s->take_to_client(), "334 VXNlcm5hbWU6\r\n");
+  s->client_bytes("YWxpY2U=\r\n");
+  EXPECT_EQ(s->take_to_client(), "334 UGFzc3dvcmQ6\r\n");
+  s->client_bytes("eHl6\r\n");
+  EXPECT_EQ(s->take_to_client(), "235 2.7.0 Authentication successful\r\n");
+  s->client_bytes("MAIL FROM:<a@client.test>\r\nQUIT\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
+TEST(MockSasl, ACancelAtTheChallengeTheRecordingSkippedIsNamed) {
+  Served s(plain_with_initial_response());
+  s->client_bytes("EHLO x\r\nAUTH PLAIN\r\n");
+  s->take_to_client();
+  s->client_bytes("*\r\n");
+  ASSERT_TRUE(s->divergence());
+  EXPECT_NE(s->divergence()->find("cancelled the AUTH exchange (*)"), std::string::npos)
+      << *s->divergence();
+  const std::string out = s->take_to_client();
+  EXPECT_NE(out.find("421 4.3.0 mailtap mock: command 3: the client cancelled"), std::string::npos)
+      << out;
+}
+
+TEST(MockSasl, ARefusedMechanismIsRefusedAsRecordedWhateverTheForm) {
+  Served s(from_rows(around_auth({
+      auth_line("AUTH CRAM-MD5\r\n"),
+      auth_reply(504, "504 5.5.4 Unrecognized authentication type\r\n"),
+  })));
+  s->client_bytes("EHLO x\r\nAUTH CRAM-MD5 =\r\n");
+  EXPECT_NE(s->take_to_client().find("504 5.5.4 Unrecognized"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mailtap::tools
