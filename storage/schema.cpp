@@ -378,11 +378,18 @@ Status check_for_reading(Database& db) {
                          "'" + db.path() + "' is empty: no mailtap session was recorded in it yet");
   }
   if (version < kSchemaVersion) {
-    return Status::error(kSqliteError, "'" + db.path() + "' has schema version " +
-                                           std::to_string(version) +
-                                           "; run the proxy on it once "
-                                           "to upgrade it to version " +
-                                           std::to_string(kSchemaVersion));
+    // Says how: the tools never migrate (read-only), and an old proxy still recording to the
+    // file should stop before a new one migrates it (docs/install.md, "Upgrading").
+    const std::string quoted = "'" + db.path() + "'";
+    return Status::error(kSqliteError, quoted + " has schema version " + std::to_string(version) +
+                                           ", from an older mailtap; this mailtap's proxy "
+                                           "upgrades it to version " +
+                                           std::to_string(kSchemaVersion) +
+                                           " when it opens it: stop any older proxy recording "
+                                           "to it, then start this one (`systemctl --user "
+                                           "restart mailtap@NAME` for the user unit, or "
+                                           "`mailtap proxy --db " +
+                                           quoted + "` and Ctrl-C once it listens)");
   }
   return {};
 }

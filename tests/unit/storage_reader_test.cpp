@@ -17,6 +17,7 @@
 #include "storage/default_path.hpp"
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
+#include "storage/schema.hpp"
 #include "storage/timestamp.hpp"
 
 namespace mailtap::storage {
@@ -60,6 +61,32 @@ TEST(StorageReader, RefusesMissingAndForeignFiles) {
   sqlite3_close(raw);
   EXPECT_EQ(Reader::open(dir.file("other.db"), error), nullptr);
   EXPECT_NE(error.find("not a mailtap database"), std::string::npos) << error;
+}
+
+// The tools never migrate; their refusal of an older file says how to get it migrated, without
+// a newer proxy migrating it under an older one still recording to it (docs/install.md).
+TEST(StorageReader, AnOlderSchemaIsRefusedWithHowToUpgradeIt) {
+  TempDir dir;
+  const std::string path = dir.file("old.db");
+  std::string error;
+  {
+    RecorderOptions o;
+    o.path = path;
+    auto rec = Recorder::open(o, error);
+    ASSERT_NE(rec, nullptr) << error;
+  }
+  sqlite3* raw = nullptr;
+  sqlite3_open(path.c_str(), &raw);
+  sqlite3_exec(raw, ("PRAGMA user_version=" + std::to_string(kSchemaVersion - 1)).c_str(), nullptr,
+               nullptr, nullptr);
+  sqlite3_close(raw);
+  EXPECT_EQ(Reader::open(path, error), nullptr);
+  EXPECT_NE(error.find("has schema version " + std::to_string(kSchemaVersion - 1)),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("stop any older proxy"), std::string::npos) << error;
+  EXPECT_NE(error.find("systemctl --user restart mailtap@NAME"), std::string::npos) << error;
+  EXPECT_NE(error.find("mailtap proxy --db '" + path + "'"), std::string::npos) << error;
 }
 
 TEST(StorageReader, LoadsASessionWithEverythingRecordedForIt) {
