@@ -1,6 +1,7 @@
 #include "tools/cli_docs.hpp"
 
 #include <algorithm>
+#include <map>
 
 namespace mailtap::tools {
 
@@ -151,6 +152,98 @@ std::string footer(const CLI::App& app) {
   return out;
 }
 
+// What each command's exit status means, as the code returns it (docs/proxy.md and each
+// docs/tools/*.md say the same, with the details): scripts and the systemd unit's
+// RestartPreventExitStatus=2 rely on it.
+struct ExitStatus {
+  int code;
+  const char* meaning;
+};
+
+const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
+  static const std::vector<ExitStatus> general{
+      {0, "success"},
+      {1,
+       "a failure of the run: the database cannot be read or written, a file cannot be "
+       "written, a server cannot be reached"},
+      {2, "bad usage: an unknown option, a value it cannot take, a bad config file"}};
+  static const std::map<std::string, std::vector<ExitStatus>, std::less<>> specific{
+      {"proxy",
+       {{0, "stopped by SIGINT, SIGTERM or SIGHUP, and recording (if on) never failed"},
+        {1,
+         "a failure of the run rather than of its configuration: recording failed (the "
+         "database cannot be opened or written), the listening address (or --web's) cannot "
+         "be taken, the trust store cannot be loaded, the --local-tls certificate cannot be "
+         "written (an I/O error)"},
+        {2,
+         "a configuration error, which starting again cannot mend: a bad option or config "
+         "file value, no database path, an unusable --ca-file, a password that cannot be "
+         "read, a --local-tls certificate or key that cannot be used or made; the systemd "
+         "unit does not restart after it"}}},
+      {"audit",
+       {{0, "clean"},
+        {1, "the audit could not run (no such file, not a mailtap database, too damaged to open)"},
+        {2, "bad usage"},
+        {3, "a leaked credential or a damaged record was found"}}},
+      {"prune",
+       {{0, "success"},
+        {1, "the database cannot be opened or written"},
+        {2, "bad usage"},
+        {3, "the sessions were deleted but VACUUM or the WAL checkpoint could not finish"}}},
+      {"probe",
+       {{0, "TLS with a verified certificate (or --tls none as asked), EHLO accepted"},
+        {1,
+         "could not resolve, connect or get a greeting in time; greeting or EHLO refused; "
+         "connection closed"},
+        {2, "bad usage"},
+        {3,
+         "no TLS: no STARTTLS offered, STARTTLS refused, bytes injected after its 220, "
+         "handshake failed"},
+        {4, "the certificate is not trusted for the name (also with --insecure)"}}},
+      {"replay",
+       {{0, "every reply has the class of the recorded one"},
+        {1,
+         "some reply differs, the replay stopped early, the server could not be reached, or "
+         "recording failed"},
+        {2, "bad usage, no such session, a session that cannot be replayed, or no password"}}},
+      {"mock",
+       {{0, "every client completed the recorded dialogue"},
+        {1, "a client diverged, or the mock was interrupted before a client completed"},
+        {2,
+         "bad usage, no such session, a session that cannot be served, or the address "
+         "cannot be listened on"}}},
+      {"explain",
+       {{0, "explained"}, {2, "not a reply code or enhanced status, or the two disagree"}}},
+  };
+  const auto it = specific.find(command);
+  return it == specific.end() ? general : it->second;
+}
+
+std::string exit_status_section(const std::string& command) {
+  std::string r = ".SH EXIT STATUS\n";
+  for (const ExitStatus& s : exit_statuses(command))
+    r += ".TP\n.B " + std::to_string(s.code) + "\n" + roff(s.meaning) + ".\n";
+  return r;
+}
+
+// Names the docs where they are installed: "docs/config.md" means nothing to a man page's
+// reader, doc_dir + "/docs/config.md" opens.
+std::string with_installed_docs(std::string page, std::string_view doc_dir) {
+  if (doc_dir.empty()) return page;
+  const std::string installed = std::string(doc_dir) + "/docs/";
+  for (std::size_t at = page.find("docs/"); at != std::string::npos; at = page.find("docs/", at)) {
+    const bool word_start =
+        at == 0 || page[at - 1] == ' ' || page[at - 1] == '(' || page[at - 1] == '\n';
+    if (!word_start) {
+      at += 5;
+      continue;
+    }
+    page.replace(at, 5, installed);
+    at += installed.size();
+  }
+  return page;
+}
+
 ManPage command_page(const CLI::App& app, std::string_view version) {
   const std::string name = "mailtap-" + app.get_name();
   std::string r = page_head(name, version);
@@ -167,6 +260,7 @@ ManPage command_page(const CLI::App& app, std::string_view version) {
   for (const CLI::Option* o : visible_options(app, false))
     r += ".TP\n" + option_term(*o) + "\n" + option_body(*o) + "\n";
   if (!app.get_footer().empty()) r += ".SH NOTES\n" + footer(app);
+  r += exit_status_section(app.get_name());
   r += ".SH SEE ALSO\n\\fBmailtap\\fR(1)\n";
   return {name + ".1", r};
 }
@@ -190,6 +284,11 @@ ManPage root_page(const CLI::App& root, std::string_view version) {
   r += ".SH OPTIONS\n";
   for (const CLI::Option* o : visible_options(root, false))
     r += ".TP\n" + option_term(*o) + "\n" + option_body(*o) + "\n";
+  r += ".SH EXIT STATUS\n"
+       "0 for success, 1 for a failure of the run (a database that cannot be read, a server "
+       "that cannot be reached), 2 for bad usage or configuration (an unknown option, a value "
+       "it cannot take, a bad config file). \\fBaudit\\fR, \\fBprune\\fR and \\fBprobe\\fR "
+       "also use 3 (and \\fBprobe\\fR 4); each command's page lists its own.\n";
   r += ".SH ENVIRONMENT\n"
        ".TP\n.B MAILTAP_DB\nThe database to record to and read from when \\fB\\-\\-db\\fR is "
        "not given.\n"
@@ -199,7 +298,8 @@ ManPage root_page(const CLI::App& root, std::string_view version) {
        "flag, beats the config file.\n"
        ".TP\n.B MAILTAP_CONFIG\nThe config file, instead of "
        "\\fI$XDG_CONFIG_HOME/mailtap/config.toml\\fR (\\fI~/.config/mailtap/config.toml\\fR).\n"
-       ".TP\n.B XDG_DATA_HOME\nWithout \\fBMAILTAP_DB\\fR, the database is "
+       ".TP\n.B XDG_DATA_HOME\nWithout \\fBMAILTAP_DB\\fR or \\fBdb\\fR in the config file, the "
+       "database is "
        "\\fI$XDG_DATA_HOME/mailtap/mailtap.db\\fR (\\fI~/.local/share/mailtap/mailtap.db\\fR).\n"
        ".TP\n.B NO_COLOR\nAny non-empty value turns colour off, unless \\fB\\-\\-color "
        "always\\fR is given.\n"
@@ -272,10 +372,12 @@ std::string subcommand_completion(const CLI::App& sub) {
 
 }  // namespace
 
-std::vector<ManPage> man_pages(const CLI::App& root, std::string_view version) {
+std::vector<ManPage> man_pages(const CLI::App& root, std::string_view version,
+                               std::string_view doc_dir) {
   std::vector<ManPage> pages{root_page(root, version)};
   for (const CLI::App* sub : visible_subcommands(root))
     pages.push_back(command_page(*sub, version));
+  for (ManPage& page : pages) page.roff = with_installed_docs(std::move(page.roff), doc_dir);
   return pages;
 }
 

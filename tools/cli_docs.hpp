@@ -15,8 +15,10 @@ struct ManPage {
   std::string roff;
 };
 
-// mailtap(1) and one mailtap-SUBCOMMAND(1) for each visible subcommand of `root`.
-std::vector<ManPage> man_pages(const CLI::App& root, std::string_view version);
+// mailtap(1) and one mailtap-SUBCOMMAND(1) for each visible subcommand of `root`. A non-empty
+// doc_dir (the installed /usr/share/doc/mailtap) replaces the docs/ of the texts' references.
+std::vector<ManPage> man_pages(const CLI::App& root, std::string_view version,
+                               std::string_view doc_dir = {});
 
 // A bash completion script: every visible subcommand, each one's options, the choices of
 // options that have them, and file names for options that take a path.

@@ -16,6 +16,7 @@ namespace {
 struct GenerateArgs {
   std::string man_dir;
   std::string bash_completion;
+  std::string doc_dir;
 };
 
 bool write_text(const std::string& path, const std::string& text) {
@@ -38,7 +39,7 @@ int run_generate(const GenerateArgs& a, const CLI::App& root) {
     return 2;
   }
   if (!a.man_dir.empty())
-    for (const ManPage& page : man_pages(root, MAILTAP_VERSION))
+    for (const ManPage& page : man_pages(root, MAILTAP_VERSION, a.doc_dir))
       if (!write_text(a.man_dir + "/" + page.file_name, page.roff)) return 1;
   if (!a.bash_completion.empty() && !write_text(a.bash_completion, bash_completion(root))) return 1;
   return 0;
@@ -52,6 +53,8 @@ cli::Subcommand add_generate_docs_command(CLI::App& parent) {
   app->group("");  // hidden: a build step, not a user's command
   app->add_option("--man-dir", args->man_dir, "directory for mailtap.1 and mailtap-*.1");
   app->add_option("--bash-completion", args->bash_completion, "file for the bash completion");
+  app->add_option("--doc-dir", args->doc_dir,
+                  "where docs/ is installed, named in the man pages instead of docs/");
   const CLI::App* root = &parent;
   return {app, [args, root] { return run_generate(*args, *root); }};
 }

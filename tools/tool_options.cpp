@@ -22,7 +22,8 @@ void ToolOptions::add_to(CLI::App& app, bool with_json) {
 void ToolOptions::add_db_to(CLI::App& app, std::string_view what) {
   app.add_option("--db", db,
                  std::string(what) +
-                     " (default: $MAILTAP_DB, else $XDG_DATA_HOME/mailtap/mailtap.db, else "
+                     " (default: $MAILTAP_DB, else db in the config file, else "
+                     "$XDG_DATA_HOME/mailtap/mailtap.db, else "
                      "~/.local/share/mailtap/mailtap.db; an empty path, or one that begins "
                      "with '-', is refused)")
       ->check(options::database_path_validator(""));

@@ -434,8 +434,8 @@ void add_listen_and_upstream_options(CLI::App& app, ProxyArgs& args) {
 void add_recording_options(CLI::App& app, ProxyArgs& args) {
   app.add_option("--db", args.db,
                  "SQLite database to record to, with the bodies of large messages in "
-                 "<database>-bodies/ beside it (default: $MAILTAP_DB, else "
-                 "$XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db; "
+                 "<database>-bodies/ beside it (default: $MAILTAP_DB, else db in the config file, "
+                 "else $XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db; "
                  "an empty path, or one that begins with '-', is refused)")
       ->check(options::database_path_validator("--no-record"));
   app.add_flag("--no-record", args.no_record, "Do not record sessions");

@@ -58,5 +58,35 @@ TEST(CliDocs, CompletionKnowsCommandsOptionsChoicesAndPaths) {
   EXPECT_NE(s.find("complete -F _mailtap mailtap"), std::string::npos);
 }
 
+TEST(CliDocs, EveryPageSaysWhatItsExitStatusMeans) {
+  Tree t;
+  CLI::App* proxy = t.root.add_subcommand("proxy", "Relays");
+  proxy->group("Commands");
+  for (const ManPage& page : man_pages(t.root, "1.2.3"))
+    EXPECT_NE(page.roff.find("\n.SH EXIT STATUS\n"), std::string::npos) << page.file_name;
+  const auto pages = man_pages(t.root, "1.2.3");
+  // The proxy's 2 is what the systemd unit's RestartPreventExitStatus=2 relies on.
+  const std::string& proxy_page = pages[2].roff;
+  ASSERT_EQ(pages[2].file_name, "mailtap-proxy.1");
+  EXPECT_NE(proxy_page.find(".TP\n.B 2\na configuration error"), std::string::npos) << proxy_page;
+  EXPECT_NE(pages[1].roff.find(".TP\n.B 2\nbad usage"), std::string::npos) << pages[1].roff;
+}
+
+TEST(CliDocs, ManPagesNameTheInstalledDocs) {
+  Tree t;
+  t.root.get_subcommand("alpha")->footer("see docs/config.md (and docs/auth.md)\nnot mydocs/x");
+  const auto plain = man_pages(t.root, "1.2.3");
+  EXPECT_NE(plain[0].roff.find(" docs/config.md"), std::string::npos) << plain[0].roff;
+  const auto pages = man_pages(t.root, "1.2.3", "/usr/share/doc/mailtap");
+  EXPECT_NE(pages[0].roff.find(" /usr/share/doc/mailtap/docs/config.md"), std::string::npos)
+      << pages[0].roff;
+  const std::string& alpha = pages[1].roff;
+  EXPECT_NE(alpha.find("see /usr/share/doc/mailtap/docs/config.md "
+                       "(and /usr/share/doc/mailtap/docs/auth.md)"),
+            std::string::npos)
+      << alpha;
+  EXPECT_NE(alpha.find("not mydocs/x"), std::string::npos) << alpha;
+}
+
 }  // namespace
 }  // namespace mailtap::tools
