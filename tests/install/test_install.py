@@ -83,11 +83,63 @@ class InstallTest(unittest.TestCase):
     # the binary --------------------------------------------------------------------------
     def test_installed_binary_runs(self):
         self.assertTrue(os.access(self.bin, os.X_OK))
-        self.assertRegex(run([self.bin, "--version"]).stdout, r"^mailtap \d+\.\d+\.\d+\n$")
+        self.assertRegex(run([self.bin, "--version"]).stdout,
+                         r"^mailtap \d+\.\d+\.\d+(\+git\d{8}\.\d+\.[0-9a-f]+)?\n$")
         self.assertIn("service ready", run([self.bin, "explain", "220"]).stdout)
         self.assertGreaterEqual(len(self.commands), 10, self.commands)
         self.assertIn("probe", self.commands)
         self.assertNotIn("generate-docs", self.commands, "the build's own step stays hidden")
+
+    # the version ----------------------------------------------------------------------------
+    def version_of(self, source: Path, *, git: str | None = None) -> str:
+        """The version cmake/version.cmake derives for a source tree at `source`."""
+        git = git or shutil.which("git")
+        cp = subprocess.run(["cmake", "-DPROJECT_VERSION=0.1.0", f"-DGIT_EXECUTABLE={git}",
+                             "-P", str(SOURCE / "cmake/version.cmake")], cwd=source,
+                            capture_output=True, text=True, timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        return re.search(r"mailtap version (\S+)", cp.stdout + cp.stderr).group(1)
+
+    def assert_newer(self, newer: str, older: str):
+        cp = run(["dpkg", "--compare-versions", f"{newer}-1", "gt", f"{older}-1"], check=False)
+        self.assertEqual(cp.returncode, 0, f"dpkg does not take {newer} for newer than {older}")
+
+    def test_each_later_commit_builds_a_newer_version(self):
+        """D8: the version comes from the commit (date, count, hash), never from the clock, so a
+        later build is an upgrade for dpkg; without git it is the plain version, and the build
+        goes on."""
+        if shutil.which("git") is None or shutil.which("dpkg") is None:
+            self.skipTest("git or dpkg is not installed")
+        repo = self.tmp / "repo"
+        repo.mkdir()
+        env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
+                   GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org")
+
+        def commit(date: str):
+            env["GIT_COMMITTER_DATE"] = env["GIT_AUTHOR_DATE"] = date
+            run(["git", "-C", repo, "commit", "-q", "--allow-empty", "-m", date], env=env)
+
+        run(["git", "init", "-q", repo])
+        self.assertEqual(self.version_of(repo), "0.1.0", "a repository without a commit")
+        commit("2026-12-05T23:30:00-02:00")  # 2026-12-06 in UTC
+        first = self.version_of(repo)
+        self.assertRegex(first, r"^0\.1\.0\+git20261206\.1\.[0-9a-f]{7,}$")
+        self.assertEqual(self.version_of(repo), first, "the same commit, the same version")
+        self.assert_newer(first, "0.1.0")  # every build before this change was 0.1.0-1
+        commit("2026-12-06T10:00:00Z")
+        second = self.version_of(repo)
+        self.assert_newer(second, first)
+        commit("2026-12-06T09:00:00Z")  # a commit dated earlier (a rebase): still newer
+        self.assert_newer(self.version_of(repo), second)
+        commit("2027-01-01T00:00:00Z")
+        self.assert_newer(self.version_of(repo), "0.1.0+git20261206.999.fffffff")
+
+        # A source tree inside another repository, without git, or without .git: 0.1.0.
+        (repo / "mailtap").mkdir()
+        self.assertEqual(self.version_of(repo / "mailtap"), "0.1.0")
+        self.assertEqual(self.version_of(repo, git=str(self.tmp / "no-git")), "0.1.0")
+        shutil.rmtree(repo / ".git")
+        self.assertEqual(self.version_of(repo), "0.1.0")
 
     # documentation -----------------------------------------------------------------------
     def test_installed_docs_links_resolve(self):
@@ -132,6 +184,9 @@ class InstallTest(unittest.TestCase):
             self.skipTest("man (man-db) is not installed")
         root = self.render(self.man_dir / "mailtap.1.gz")
         self.assertIn("NAME", root)
+        # The docs where they are installed, not the source tree's docs/ (D14).
+        self.assertIn(f"{self.prefix}/share/doc/mailtap/docs/config.md",
+                      re.sub(r"-\n\s*", "-", root))
         for command in self.commands:
             self.assertIn(f"mailtap {command}", root)
             self.assertIn(f"mailtap-{command}(1)", root)
@@ -142,6 +197,8 @@ class InstallTest(unittest.TestCase):
             self.assertTrue(page.is_file(), page)
             text = self.render(page)
             self.assertIn(f"mailtap-{command} - ", text)
+            self.assertRegex(text, r"(?m)^EXIT STATUS\n\s+0 ", f"{command}: exit statuses")
+            self.assertNotRegex(text, r"(^|[\s(])docs/", f"{command}: docs/ of the source tree")
             for option in options:
                 self.assertRegex(text, rf"(^|[\s,]){re.escape(option)}([\s,=]|$)",
                                  f"{option} of {command} missing from its man page")
@@ -173,7 +230,7 @@ class InstallTest(unittest.TestCase):
     # systemd user unit -------------------------------------------------------------------
     def test_systemd_user_unit(self):
         text = self.unit.read_text()
-        self.assertIn(f"ExecStart={self.bin} proxy %i\n", text)
+        self.assertIn(f"ExecStart={self.bin} proxy -- %i\n", text)
         for hardening in ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=read-only",
                           "PrivateTmp=yes", "RestrictAddressFamilies=", "StateDirectory=mailtap",
                           "Environment=MAILTAP_DB=%S/mailtap/mailtap.db"):
@@ -233,15 +290,40 @@ class InstallTest(unittest.TestCase):
         run(["dpkg", "-x", deb, root])
         binary = root / "usr/bin/mailtap"
         self.assertEqual(run([binary, "--version"]).stdout, run([self.bin, "--version"]).stdout)
+        # One version for the package, its changelog and --version (D8), newer than 0.1.0-1, the
+        # version of every build before it was derived from git.
+        version = re.search(r"(?m)^ Version: (\S+)$", info).group(1)
+        self.assertEqual(f"mailtap {version.removesuffix('-1')}\n",
+                         run([binary, "--version"]).stdout)
+        self.assertEqual(run(["dpkg", "--compare-versions", version, "ge", "0.1.0-1"],
+                             check=False).returncode, 0, version)
+        changelog = run(["zcat", root / "usr/share/doc/mailtap/changelog.Debian.gz"]).stdout
+        self.assertTrue(changelog.startswith(f"mailtap ({version}) unstable; urgency="), changelog)
+        maintainer = re.search(r"(?m)^ Maintainer: (.*)$", info).group(1)
+        self.assertIn(f"\n -- {maintainer}  ", changelog)
+        self.lintian(deb, placeholder_maintainer=maintainer.endswith("@localhost>"))
         ldd = run(["ldd", binary]).stdout
         self.assertIn("android/libssl", ldd)
         self.assertNotRegex(ldd, r"libssl\.so\.3|libcrypto\.so\.3")
         unit = (root / "usr/lib/systemd/user/mailtap@.service").read_text()
-        self.assertIn("ExecStart=/usr/bin/mailtap proxy %i\n", unit)
+        self.assertIn("ExecStart=/usr/bin/mailtap proxy -- %i\n", unit)
         if os.geteuid() == 0:
             # Every dependency is satisfiable on this Debian 12 (nothing is changed).
             cp = run(["dpkg", "--dry-run", "-i", deb], check=False)
             self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+
+
+    def lintian(self, deb: Path, *, placeholder_maintainer: bool):
+        """lintian finds nothing but what cmake/lintian-overrides explains (D13); a build
+        without a maintainer (no -DMAILTAP_PACKAGE_MAINTAINER, DEBEMAIL or git identity) also
+        gets bogus-mail-host, as its configure warning says."""
+        if shutil.which("lintian") is None:
+            return
+        cp = run(["lintian", "--fail-on", "none", "--tag-display-limit", "0", deb], timeout=240)
+        findings = [line for line in cp.stdout.splitlines() if re.match(r"^[EWIP]: ", line)]
+        if placeholder_maintainer:
+            findings = [f for f in findings if " bogus-mail-host " not in f]
+        self.assertEqual(findings, [], cp.stdout)
 
 
 if __name__ == "__main__":
