@@ -1,5 +1,7 @@
 #include "tools/tool_options.hpp"
 
+#include <filesystem>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,8 +48,21 @@ std::unique_ptr<storage::Reader> ToolOptions::open_reader(std::string_view tool)
     return nullptr;
   }
   auto reader = storage::Reader::open(path, error, storage::Reader::Use::one_shot);
-  if (!reader) log::error(std::string(tool) + ": " + error);
+  if (!reader) {
+    std::error_code ec;
+    if (const std::string note = missing_database_note();
+        !note.empty() && !std::filesystem::exists(path, ec))
+      error += " (" + note + ")";
+    log::error(std::string(tool) + ": " + error);
+  }
   return reader;
+}
+
+std::string ToolOptions::missing_database_note() const {
+  // MAILTAP_DB and the config file's db arrive as --db's value: empty means the XDG default.
+  if (!db.empty()) return "";
+  return "the default database; the systemd user unit records to "
+         "~/.local/state/mailtap/mailtap.db: give --db PATH or set MAILTAP_DB to read that";
 }
 
 namespace {

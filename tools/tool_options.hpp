@@ -30,6 +30,10 @@ struct ToolOptions {
   std::string database_path(std::string& error) const;
   // Opens the database read-only; logs a clear error and returns nullptr on failure.
   std::unique_ptr<storage::Reader> open_reader(std::string_view tool) const;
+  // For "no database at PATH": that PATH is the default, as nothing named one (--db,
+  // MAILTAP_DB, db in the config file), and where the systemd user unit records instead, the
+  // usual cause; "" when one was named. Without parentheses.
+  std::string missing_database_note() const;
 };
 
 // Writes all of `bytes` to stdout (binary-safe); false on a write error.

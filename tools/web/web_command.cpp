@@ -28,8 +28,10 @@ int run_web(const WebArgs& a) {
     return 1;
   }
   if (std::error_code ec; !std::filesystem::exists(options.db_path, ec)) {
+    const std::string note = a.common.missing_database_note();
     log::error("web: no database at " + options.db_path +
-               " yet (mailtap proxy creates it when it starts recording; or give --db PATH)");
+               " yet (mailtap proxy creates it when it starts recording; " +
+               (note.empty() ? "or give --db PATH" : note) + ")");
     return 1;
   }
   std::string e = a.listen.endpoint("the page shows mail and who authenticated", options.listen);
