@@ -51,7 +51,7 @@ function(mailtap_git_version out_version out_date)
   if(CMAKE_SCRIPT_MODE_FILE)
     return()
   endif()
-  set(watched HEAD packed-refs)
+  set(watched HEAD logs/HEAD packed-refs)  # logs/HEAD: every commit, checkout, reset
   execute_process(COMMAND ${git} symbolic-ref -q HEAD OUTPUT_VARIABLE branch
                   OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
   if(branch)
