@@ -18,7 +18,7 @@ build_packages=(cmake ninja-build g++ libasio-dev android-libboringssl-dev libcl
 test_packages=(libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format clang-tidy python3
                openssl sqlite3 postfix sasl2-bin libsasl2-modules libsasl2-modules-db swaks
                libnet-ssleay-perl curl netcat-openbsd telnet msmtp
-               man-db systemd dpkg-dev file  # tests/install: man -l, systemd-analyze, cpack
+               man-db systemd dpkg-dev file git lintian  # tests/install: man -l, systemd-analyze, cpack, versions from git
                chromium chromium-driver python3-selenium)  # tests/integration/test_web_browser.py
 
 install_missing() {
