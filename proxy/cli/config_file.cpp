@@ -12,6 +12,7 @@
 #include <set>
 #include <utility>
 
+#include "proxy/common/private_file.hpp"
 #include "proxy/common/text.hpp"
 
 namespace mailtap::cli {
@@ -250,6 +251,28 @@ bool key_value(std::string_view line, std::size_t i, const std::string& section,
   return true;
 }
 
+// Why a config file that others could have written is refused, or "". It chooses the commands
+// mailtap runs (password-cmd, oauth2-token-cmd) and where the credentials go (upstream,
+// insecure, ca-file), so whoever can change it can run code as this user and take the
+// password: refused as ssh refuses its config ("Bad owner or permissions"), from the fstat of
+// the descriptor that is read. Only the file, not its directories, as ssh's client does: a
+// group-writable home or ~/.config is common with per-user groups, and would be refused for
+// no gain. /dev/null (no config) is a character device and passes.
+std::string untrusted_file_refusal(const std::string& path, const struct stat& st) {
+  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) return {};
+  const PrivacyProblem problem = write_access_problem(st, "it");
+  if (problem.kind == PrivacyProblem::none) return {};
+  return "config file " + path + ": " + problem.reason +
+         ", and it chooses the commands mailtap runs and where your credentials go: refused, "
+         "as ssh refuses such a config (" +
+         (problem.kind == PrivacyProblem::too_open
+              ? "chmod go-w " + path
+              : "chown $(id -un) " + path +
+                    " if it is meant for you, or copy it to a file of "
+                    "your own") +
+         ")";
+}
+
 }  // namespace
 
 std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
@@ -386,7 +409,12 @@ std::optional<ConfigFile> load_config_file(const std::string& path, bool explici
     ::close(fd);
     return std::nullopt;
   }
+  if (error = untrusted_file_refusal(path, st); !error.empty()) {
+    ::close(fd);
+    return std::nullopt;
+  }
   file.path = path;
+  file.owner = st.st_uid;
   file.private_to_owner = st.st_uid == ::getuid() && (st.st_mode & 077) == 0;
   file.mode = st.st_mode & 07777;
   // Read in one buffer sized from the start, so no reallocation leaves a copy of a password.

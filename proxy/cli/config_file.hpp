@@ -37,6 +37,7 @@ struct ConfigFile {
   std::string path;               // "" when there is no file (the default one does not exist)
   bool private_to_owner = false;  // owned by this user, no access for group or others
   unsigned mode = 0;              // the permission bits, for messages
+  unsigned owner = 0;             // the owner's uid, for messages
   std::vector<ConfigEntry> entries;
 
   // The entry for `key` in `section`, or nullptr.
@@ -60,7 +61,8 @@ std::string default_config_path(const std::function<const char*(const char*)>& g
 std::string default_config_path();
 
 // Reads `path`. A missing file is an error when `explicit_path` (--config), else an empty
-// ConfigFile. Returns nullopt with `error` set on failure.
+// ConfigFile. A file (or pipe) that group or others may write, or that someone other than
+// this user or root owns, is refused (docs/config.md). Returns nullopt with `error` set on failure.
 std::optional<ConfigFile> load_config_file(const std::string& path, bool explicit_path,
                                            std::string& error);
 

@@ -1,8 +1,8 @@
 #include "proxy/command/proxy_settings.hpp"
 
 #include <algorithm>
-#include <cstdio>
 
+#include "proxy/common/private_file.hpp"
 #include "proxy/net/endpoint.hpp"
 
 namespace mailtap::cli {
@@ -14,12 +14,6 @@ constexpr std::string_view upstream_prefix = "upstream.";
 bool is_upstream_table(std::string_view section) {
   return section.size() > upstream_prefix.size() &&
          section.compare(0, upstream_prefix.size(), upstream_prefix) == 0;
-}
-
-std::string octal_mode(unsigned mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", mode & 07777);
-  return buf;
 }
 
 std::string check_tables(const ConfigFile& file, const std::vector<std::string>& other_commands) {
@@ -50,15 +44,20 @@ std::string check_upstream_name(const ConfigFile& file, std::string_view name) {
 }
 
 // A password may sit in the file only if nobody else can read the file (as ssh and msmtp
-// insist for private keys and passwords).
+// insist for private keys and passwords). The fix said is the one for the cause: chmod cannot
+// give a file back to its user.
 std::string check_password_privacy(const ConfigFile& file) {
   if (file.private_to_owner) return {};
   for (const ConfigEntry& e : file.entries) {
     if (e.key != "password") continue;
-    return file.where(e) + ": a password in a config file that others can read (mode " +
-           octal_mode(file.mode) + ", or not owned by you) is refused: chmod 600 " + file.path +
-           ", or better, replace it with password-cmd (e.g. password-cmd = \"pass show "
-           "mail/account\")";
+    const std::string better =
+        ", or better, replace it with password-cmd (e.g. password-cmd = \"pass show "
+        "mail/account\")";
+    if ((file.mode & 077) != 0)
+      return file.where(e) + ": a password in a config file that others can read (mode " +
+             octal_mode(file.mode) + ") is refused: chmod 600 " + file.path + better;
+    return file.where(e) + ": a password in a config file owned by " + describe_uid(file.owner) +
+           ", not by you, is refused: copy it to a file of your own (mode 0600)" + better;
   }
   return {};
 }

@@ -1,6 +1,9 @@
 #include "proxy/common/private_file.hpp"
 
+#include <pwd.h>
 #include <unistd.h>
+
+#include <array>
 
 #include <cstdio>
 
@@ -21,6 +24,31 @@ PrivacyProblem privacy_problem(const struct stat& st, std::string_view what) {
   } else if (st.st_uid != ::geteuid() && st.st_uid != 0) {
     p.kind = PrivacyProblem::foreign_owner;
     p.reason = "owned by uid " + std::to_string(st.st_uid) + ", not by the user running mailtap";
+  }
+  return p;
+}
+
+std::string describe_uid(uid_t uid) {
+  std::string out = "uid " + std::to_string(uid);
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  std::array<char, 4096> buffer{};
+  if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr &&
+      found->pw_name != nullptr && *found->pw_name != '\0')
+    out += " (" + std::string(found->pw_name) + ")";
+  return out;
+}
+
+PrivacyProblem write_access_problem(const struct stat& st, std::string_view what) {
+  PrivacyProblem p;
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    p.kind = PrivacyProblem::too_open;
+    p.reason = "permissions " + octal_mode(st.st_mode) + " let " +
+               ((st.st_mode & S_IWOTH) != 0 ? "every local user" : "the group") + " change " +
+               std::string(what);
+  } else if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    p.kind = PrivacyProblem::foreign_owner;
+    p.reason = "owned by " + describe_uid(st.st_uid) + ", not by you or root";
   }
   return p;
 }

@@ -21,6 +21,16 @@ struct PrivacyProblem {
 // `st` is what fstat(2) said of the file; `what` names it in the reason ("a password file").
 PrivacyProblem privacy_problem(const struct stat& st, std::string_view what);
 
+// Whether someone other than the user running mailtap (or root) could change the file `st`
+// describes, as ssh asks of its config file (readconf.c): no write access for group or others
+// (too_open), and owned by that user or root (foreign_owner). `what` names it in the reason
+// ("a config file"). Reading is not the question here: a file that chooses the commands mailtap
+// runs must not be writable by anyone else, whether or not it holds a secret.
+PrivacyProblem write_access_problem(const struct stat& st, std::string_view what);
+
+// "uid 65534 (nobody)", or "uid 65534" when the user database has no name for it.
+std::string describe_uid(uid_t uid);
+
 // "0644": the permission bits of `mode`, as chmod takes them.
 std::string octal_mode(mode_t mode);
 

@@ -157,6 +157,32 @@ class NamedUpstreamTest(ConfigCase):
                 self.assertIn(f"mode {mode:04o}", cp.stderr)
                 self.assertNoPassword("stderr", cp.stdout, cp.stderr)
 
+    def test_a_file_others_can_change_is_refused_before_any_command_runs(self):
+        """It chooses the commands mailtap runs: whoever can write it could run theirs."""
+        cases = [(0o666, "every local user", f"chmod go-w {self.config}"),
+                 (0o620, "the group", f"chmod go-w {self.config}"),
+                 (0o600, "owned by uid 65534", f"chown $(id -un) {self.config}")]
+        for mode, why, fix in cases:
+            with self.subTest(mode=oct(mode), why=why):
+                self.write_config(self.named_upstream("pf", secret=f"touch '{self.marker}'"),
+                                  mode=mode)
+                if why.startswith("owned"):
+                    if os.geteuid() != 0:
+                        self.skipTest("giving the file to another user needs root")
+                    os.chown(self.config, 65534, 65534)
+                for args in (["pf", "--print-config"], ["pf", "--listen",
+                                                        f"127.0.0.1:{h.free_port()}"]):
+                    cp = self.proxy(*args)
+                    self.assertEqual(cp.returncode, 2, cp.stderr)
+                    self.assertIn(f"config file {self.config}: ", cp.stderr)
+                    self.assertIn(why, cp.stderr)
+                    self.assertIn(fix, cp.stderr)
+                    self.assertFalse(self.marker.exists(), "the file's password-cmd ran")
+                cp = subprocess.run([str(h.mailtap_bin()), "sessions"], capture_output=True,
+                                    text=True, timeout=30, env=self.env())
+                self.assertEqual(cp.returncode, 2, "the tools refuse it too: " + cp.stderr)
+                self.assertIn(fix, cp.stderr)
+
     def test_explicit_config_must_exist(self):
         cp = self.proxy("--config", str(self.home / "nope.toml"), "--print-config")
         self.assertEqual(cp.returncode, 2)

@@ -11,6 +11,7 @@
 #include "proxy/cli/option_layers.hpp"
 #include "proxy/command/print_config.hpp"
 #include "proxy/command/proxy_settings.hpp"
+#include "proxy/common/private_file.hpp"
 #include "temp_dir.hpp"
 
 namespace mailtap::cli {
@@ -151,6 +152,33 @@ TEST(ConfigFileLoad, MissingDefaultIsEmptyMissingExplicitIsAnError) {
   std::ofstream(dir.file("bad.toml")) << "[proxy\n";
   EXPECT_FALSE(load_config_file(dir.file("bad.toml"), true, error));
   EXPECT_NE(error.find("bad.toml, line 1"), std::string::npos) << error;
+}
+
+// The file chooses the commands mailtap runs (password-cmd) and where the credentials go: one
+// that others may change is refused, as ssh refuses its config, whatever it holds.
+TEST(ConfigFileLoad, AFileOthersCanChangeIsRefused) {
+  test_support::TempDir dir;
+  const std::string path = dir.file("c.toml");
+  std::ofstream(path) << "[proxy]\npassword-cmd = \"pass show x\"\n";
+  std::string error;
+  for (const mode_t mode : {0666, 0646, 0620}) {
+    ::chmod(path.c_str(), mode);
+    EXPECT_FALSE(load_config_file(path, true, error)) << std::oct << mode;
+    EXPECT_NE(error.find("config file " + path + ": permissions " + octal_mode(mode)),
+              std::string::npos)
+        << error;
+    EXPECT_NE(error.find("(chmod go-w " + path + ")"), std::string::npos) << error;
+  }
+  ::chmod(path.c_str(), 0644);
+  EXPECT_TRUE(load_config_file(path, true, error)) << "readable is not writable: " << error;
+  if (::geteuid() != 0) GTEST_SKIP() << "giving the file to another user needs root";
+  ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  ::chmod(path.c_str(), 0600);
+  EXPECT_FALSE(load_config_file(path, true, error));
+  EXPECT_NE(error.find("config file " + path + ": owned by uid 65534"), std::string::npos) << error;
+  EXPECT_NE(error.find("not by you or root"), std::string::npos) << error;
+  EXPECT_NE(error.find("chown $(id -un) " + path), std::string::npos) << error;
+  EXPECT_EQ(error.find("chmod"), std::string::npos) << "the mode is not the problem: " << error;
 }
 
 // A command like `mailtap proxy`, small.
@@ -404,6 +432,23 @@ TEST(ProxySettings, PasswordOnlyInAPrivateFile) {
   Proxy q;
   EXPECT_EQ(q.run({"m365"}, file_of("[upstream.m365]\nhost = \"h\"\n", false), l), "")
       << "a readable file without a password is fine";
+}
+
+// A 0600 file of someone else's: chmod 600 would change nothing.
+TEST(ProxySettings, PasswordRefusalGivesTheFixForItsCause) {
+  OptionLayers* l = nullptr;
+  ConfigFile file = file_of(kFile, /*private_to_owner=*/false);
+  file.mode = 0600;
+  file.owner = 65534;
+  Proxy p;
+  const std::string e = p.run({"m365"}, file, l);
+  EXPECT_NE(e.find("config.toml:9: a password in a config file owned by uid 65534"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("not by you, is refused: copy it to a file of your own"), std::string::npos)
+      << e;
+  EXPECT_EQ(e.find("chmod"), std::string::npos) << e;
+  EXPECT_EQ(e.find("others can read"), std::string::npos) << e;
 }
 
 TEST(PrintConfig, SourcesAndMaskedSecrets) {
