@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "proxy/common/log.hpp"
+#include "proxy/options/database_path_option.hpp"
 
 namespace mailtap::cli {
 
@@ -13,7 +14,11 @@ CLI::Option* add_config_option(CLI::App& app, std::string& path) {
                   "Config file (default: $MAILTAP_CONFIG, else "
                   "$XDG_CONFIG_HOME/mailtap/config.toml, else ~/.config/mailtap/config.toml); "
                   "a file named here must exist")
-      ->type_name("PATH");
+      ->type_name("PATH")
+      // Empty (an unset variable, `--config "$CFG"`) must not mean the default file: that
+      // would run against the user's real upstream and credentials.
+      ->check(options::path_validator("--config", "config file",
+                                      "give a path, or --config /dev/null for none"));
 }
 
 std::optional<ConfigFile> load_chosen_config(const std::string& flag_path,

@@ -4,22 +4,26 @@
 
 namespace mailtap::options {
 
-CLI::Validator database_path_validator(std::string_view instead) {
-  const std::string or_instead = instead.empty() ? "" : ", or " + std::string(instead);
+CLI::Validator path_validator(std::string_view option, std::string_view what,
+                              std::string_view empty_fix) {
   return CLI::Validator(
-      [or_instead](std::string& path) -> std::string {
-        if (path.empty())
-          return "an empty path names no database: give a path, or leave --db (and db in the "
-                 "config file) out for the default" +
-                 or_instead;
+      [option = std::string(option), what = std::string(what),
+       empty_fix = std::string(empty_fix)](std::string& path) -> std::string {
+        if (path.empty()) return "an empty path names no " + what + ": " + empty_fix;
         if (path.front() == '-')
-          return path +
-                 " looks like an option, not a database: --db needs a path (a path "
-                 "starting with '-' must be written ./" +
-                 path + ")";
+          return path + " looks like an option, not a " + what + ": " + option +
+                 " needs a path (a path starting with '-' must be written ./" + path + ")";
         return "";
       },
       "");
+}
+
+CLI::Validator database_path_validator(std::string_view instead) {
+  const std::string or_instead = instead.empty() ? "" : ", or " + std::string(instead);
+  return path_validator("--db", "database",
+                        "give a path, or leave --db (and db in the config file) out for the "
+                        "default" +
+                            or_instead);
 }
 
 }  // namespace mailtap::options

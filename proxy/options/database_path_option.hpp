@@ -1,4 +1,5 @@
-// --db PATH, for the proxy and the tools alike: one check, one wording of what it refuses.
+// --db PATH, for the proxy and the tools alike, and --config PATH: one check, one wording of
+// what it refuses.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -11,5 +12,10 @@ namespace mailtap::options {
 // nobody meant to look; and one that begins with '-', which is the next option taken as the
 // value (`--db --json`). `instead` ("--no-record") names a further way out, or is empty.
 CLI::Validator database_path_validator(std::string_view instead);
+
+// The same refusals for any option `option` ("--config") whose value is a path to a `what`
+// ("config file"); `empty_fix` says what to give instead of "" ("give a path, or ...").
+CLI::Validator path_validator(std::string_view option, std::string_view what,
+                              std::string_view empty_fix);
 
 }  // namespace mailtap::options

@@ -321,6 +321,22 @@ class PrintConfigTest(ConfigCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn(f'db = "{default_db}"', cp.stdout)
 
+    def test_an_empty_config_path_is_refused(self):
+        """`--config "$TEST_CFG"` with the variable unset must not run against the user's
+        real config (real upstream, real credentials): refused as `--db ""` is."""
+        self.write_config(f"[proxy]\npassword-cmd = \"touch '{self.marker}'\"\n"
+                          "auth-user = \"a@b\"\nupstream = \"127.0.0.1:1\"\n")
+        for command in (["proxy", "--print-config"], ["proxy"], ["sessions"]):
+            with self.subTest(command=command):
+                cp = subprocess.run([str(h.mailtap_bin()), *command, "--config", ""],
+                                    capture_output=True, text=True, timeout=30, env=self.env(),
+                                    stdin=subprocess.DEVNULL)
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertIn("--config: an empty path names no config file: give a path, or "
+                              "--config /dev/null for none", cp.stderr)
+                self.assertNotIn("# config file", cp.stdout)
+                self.assertFalse(self.marker.exists())
+
     def test_a_db_that_looks_like_an_option_is_refused(self):
         """`--db --print-config` would record to a file named --print-config, `sessions --db
         --json` read one named --json: a path starting with '-' is refused (exit 2), with how
