@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -41,6 +42,18 @@ int hex_value(char h) {
                                 : -1;
 }
 
+// Why the character `cp` cannot be meant in a value, or "". A NUL would cut the value short
+// wherever it goes (a path, an argument, an SMTP line: `db = "a\u0000b"` made a database
+// named `a`); no option means a control character either, but tab and newline (a command may be
+// a short script; the checks of the single-line options refuse a newline with their reason).
+std::string unmeant_control(std::uint32_t cp) {
+  if ((cp >= 0x20 && cp != 0x7F) || cp == '\t' || cp == '\n') return {};
+  char code[8];
+  std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(cp));
+  return std::string(cp == 0 ? "a NUL" : "a control character") + " (" + code +
+         "), which no value can mean";
+}
+
 // The hex digits of a \u or \U escape (`e`) at line[i], as UTF-8; leaves i after them.
 bool unicode_escape(char e, std::string_view line, std::size_t& i, std::string& out,
                     std::string& error) {
@@ -62,6 +75,10 @@ bool unicode_escape(char e, std::string_view line, std::size_t& i, std::string& 
     error = "\\" + std::string(1, e) + " is not a Unicode scalar value";
     return false;
   }
+  if (const std::string why = unmeant_control(cp); !why.empty()) {
+    error = "\\" + std::string(1, e) + " gives " + why;
+    return false;
+  }
   auto put = [&out](char c) { out.push_back(c); };
   put_utf8(cp, put);
   return true;
@@ -70,21 +87,20 @@ bool unicode_escape(char e, std::string_view line, std::size_t& i, std::string& 
 // The escape whose letter `e` came after a backslash; leaves i after it.
 bool escape(char e, std::string_view line, std::size_t& i, std::string& out, std::string& error) {
   switch (e) {
-    case 'b':
-      out.push_back('\b');
-      return true;
     case 't':
       out.push_back('\t');
       return true;
     case 'n':
       out.push_back('\n');
       return true;
+    case 'b':
     case 'f':
-      out.push_back('\f');
-      return true;
     case 'r':
-      out.push_back('\r');
-      return true;
+      error = "\\" + std::string(1, e) + " gives " +
+              unmeant_control(e == 'b'   ? 0x08
+                              : e == 'f' ? 0x0C
+                                         : 0x0D);
+      return false;
     case '"':
       out.push_back('"');
       return true;
@@ -273,6 +289,23 @@ std::string untrusted_file_refusal(const std::string& path, const struct stat& s
          ")";
 }
 
+// What TOML forbids in the text of a line itself, or "": bytes that are not UTF-8 (a Latin-1
+// "caf\xe9" would reach --print-config and the record as it is), and control characters
+// other than tab (TOML wants them escaped; a raw one is invisible in an editor).
+std::string raw_text_problem(std::string_view line) {
+  if (!is_valid_utf8(line)) return "not valid UTF-8 (the file must be UTF-8, as TOML requires)";
+  for (const char c : line) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte == '\t' || (byte >= 0x20 && byte != 0x7F)) continue;
+    char code[8];
+    std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(byte));
+    return std::string("a control character (") + code +
+           ") in the text, which TOML does not allow there (write \\t or \\n in a \"string\" "
+           "if one is meant)";
+  }
+  return {};
+}
+
 }  // namespace
 
 std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
@@ -298,6 +331,7 @@ std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
     std::string_view line = text.substr(pos, eol - pos);
     pos = eol + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (std::string what = raw_text_problem(line); !what.empty()) return fail(what);
     std::size_t i = 0;
     skip_blanks(line, i);
     if (rest_is_comment(line, i)) continue;

@@ -92,6 +92,34 @@ TEST(ConfigText, ErrorsSayTheLineAndNeverTheValue) {
   EXPECT_NE(parse_error("x = \"\\q\"\n").find("unknown escape"), std::string::npos);
 }
 
+// A NUL cuts a path or a name short wherever it goes; a Latin-1 byte is not TOML, and would
+// reach --print-config and the record as it is. Refused with the line, the value never quoted.
+TEST(ConfigText, NulControlCharactersAndInvalidUtf8AreRefused) {
+  EXPECT_EQ(parse_error("[proxy]\ndb = \"/x/nul\\u0000tail.db\"\n"),
+            "line 2: \\u gives a NUL (U+0000), which no value can mean");
+  EXPECT_EQ(parse_error("ehlo-name = \"x\\U00000001y\"\n"),
+            "line 1: \\U gives a control character (U+0001), which no value can mean");
+  EXPECT_EQ(parse_error("ehlo-name = \"x\\by\"\n"),
+            "line 1: \\b gives a control character (U+0008), which no value can mean");
+  EXPECT_NE(parse_error("ehlo-name = \"x\\u007fy\"\n").find("U+007F"), std::string::npos);
+  EXPECT_EQ(parse_error("a = 1\nauth-user = \"caf\xe9\"\n"),
+            "line 2: not valid UTF-8 (the file must be UTF-8, as TOML requires)");
+  EXPECT_NE(parse_error("db = \"a\x01"
+                        "b\"\n")
+                .find("line 1: a control character (U+0001)"),
+            std::string::npos);
+  EXPECT_NE(parse_error("db = 'a\rb'\n").find("line 1: a control character (U+000D)"),
+            std::string::npos)
+      << "a lone CR is no line end";
+  // What can be meant stays: tab and newline (a command may be a short script), and UTF-8.
+  const auto e =
+      parse_ok("password-cmd = \"a\\tb\\nc\"\nauth-user = \"caf\xc3\xa9\"\nx = 'a\tb'\n");
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[0].value, "a\tb\nc");
+  EXPECT_EQ(e[1].value, "caf\xc3\xa9");
+  EXPECT_EQ(e[2].value, "a\tb");
+}
+
 // Notepad's "UTF-8 with BOM" starts the file with EF BB BF: not part of the first key.
 TEST(ConfigText, AByteOrderMarkAtTheStartIsSkipped) {
   const auto entries = parse_ok("\xEF\xBB\xBFlisten = \"127.0.0.1:2600\"\n[proxy]\ntls = none\n");
