@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "proxy/common/home_directory.hpp"
+
 namespace mailtap::storage {
 
 std::string default_database_path(const std::function<const char*(const char*)>& getenv,
@@ -12,16 +14,12 @@ std::string default_database_path(const std::function<const char*(const char*)>&
     return std::string(v != nullptr ? v : "");
   };
   if (std::string db = value("MAILTAP_DB"); !db.empty()) return db;
-  if (std::string xdg = value("XDG_DATA_HOME"); !xdg.empty() && xdg.front() == '/') {
-    while (xdg.size() > 1 && xdg.back() == '/') xdg.pop_back();
-    return xdg + "/mailtap/mailtap.db";
-  }
-  if (std::string home = value("HOME"); !home.empty()) {
-    while (home.size() > 1 && home.back() == '/') home.pop_back();
-    if (home == "/") home.clear();
-    return home + "/.local/share/mailtap/mailtap.db";
-  }
-  error = "no database path: set --db, MAILTAP_DB, XDG_DATA_HOME or HOME";
+  if (const auto xdg = directory_from_env(getenv, "XDG_DATA_HOME"))
+    return *xdg + "/mailtap/mailtap.db";
+  if (const auto home = directory_from_env(getenv, "HOME"))
+    return *home + "/.local/share/mailtap/mailtap.db";
+  error =
+      "no database path: set --db, MAILTAP_DB, XDG_DATA_HOME or HOME" + relative_home_note(getenv);
   return {};
 }
 

@@ -27,7 +27,7 @@ void ToolOptions::add_db_to(CLI::App& app, std::string_view what) {
                      " (default: $MAILTAP_DB, else db in the config file, else "
                      "$XDG_DATA_HOME/mailtap/mailtap.db, else "
                      "~/.local/share/mailtap/mailtap.db; an empty path, or one that begins "
-                     "with '-', is refused)")
+                     "with '-' or '~', is refused)")
       ->check(options::database_path_validator(""));
 }
 

@@ -13,6 +13,7 @@
 #include <set>
 #include <utility>
 
+#include "proxy/common/home_directory.hpp"
 #include "proxy/common/private_file.hpp"
 #include "proxy/common/text.hpp"
 
@@ -406,19 +407,10 @@ std::string ConfigFile::where(const ConfigEntry& e) const {
 }
 
 std::string default_config_path(const std::function<const char*(const char*)>& getenv) {
-  auto value = [&](const char* name) {
-    const char* v = getenv(name);
-    return std::string(v != nullptr ? v : "");
-  };
-  if (std::string xdg = value("XDG_CONFIG_HOME"); !xdg.empty() && xdg.front() == '/') {
-    while (xdg.size() > 1 && xdg.back() == '/') xdg.pop_back();
-    return xdg + "/mailtap/config.toml";
-  }
-  if (std::string home = value("HOME"); !home.empty()) {
-    while (home.size() > 1 && home.back() == '/') home.pop_back();
-    if (home == "/") home.clear();
-    return home + "/.config/mailtap/config.toml";
-  }
+  if (const auto xdg = directory_from_env(getenv, "XDG_CONFIG_HOME"))
+    return *xdg + "/mailtap/config.toml";
+  if (const auto home = directory_from_env(getenv, "HOME"))
+    return *home + "/.config/mailtap/config.toml";
   return {};
 }
 

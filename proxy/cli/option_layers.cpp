@@ -1,6 +1,9 @@
 #include "proxy/cli/option_layers.hpp"
 
 #include <algorithm>
+#include <optional>
+
+#include "proxy/common/home_directory.hpp"
 
 namespace mailtap::cli {
 
@@ -30,15 +33,14 @@ std::string refused_setting(const std::string& where, const std::string& key,
   return where + ": " + key + " = " + (value.empty() ? "\"\"" : value) + ": " + why;
 }
 
-// "~/x" in the file is $HOME/x, as msmtp and ssh read their files: no shell expands it there
-// (a flag or a variable was expanded by the shell that set it).
+// "~/x" in the file or a MAILTAP_ variable is $HOME/x, as msmtp and ssh read their files: no
+// shell expands it there (systemd's Environment= does not either), and a line --print-config
+// shows means the same in the file and in the environment. A HOME that is not absolute is no
+// home: the value stays as it is, and the path options refuse a leading ~ with a hint.
 std::string home_expanded(const std::string& value, const OptionLayers::Getenv& getenv) {
   if (value.rfind("~/", 0) != 0) return value;
-  const char* home = getenv("HOME");
-  if (home == nullptr || *home != '/') return value;
-  std::string out = home;
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
-  return (out == "/" ? std::string() : out) + value.substr(1);
+  const std::optional<std::string> home = directory_from_env(getenv, "HOME");
+  return home ? *home + value.substr(1) : value;
 }
 
 }  // namespace
@@ -203,7 +205,7 @@ std::vector<OptionLayers::Candidate> OptionLayers::env_candidates(const Getenv& 
     const std::string name = env_name(s.key);
     const char* v = getenv(name.c_str());
     if (v == nullptr || *v == '\0') continue;
-    env_layer.push_back({&s, v, nullptr, {ValueSource::Kind::env, name}});
+    env_layer.push_back({&s, home_expanded(v, getenv), nullptr, {ValueSource::Kind::env, name}});
   }
   return env_layer;
 }

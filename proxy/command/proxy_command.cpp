@@ -436,7 +436,7 @@ void add_recording_options(CLI::App& app, ProxyArgs& args) {
                  "SQLite database to record to, with the bodies of large messages in "
                  "<database>-bodies/ beside it (default: $MAILTAP_DB, else db in the config file, "
                  "else $XDG_DATA_HOME/mailtap/mailtap.db, else ~/.local/share/mailtap/mailtap.db; "
-                 "an empty path, or one that begins with '-', is refused)")
+                 "an empty path, or one that begins with '-' or '~', is refused)")
       ->check(options::database_path_validator("--no-record"));
   app.add_flag("--no-record", args.no_record, "Do not record sessions");
   options::add_choice_option(

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "proxy/common/hex.hpp"
+#include "proxy/common/home_directory.hpp"
 #include "proxy/common/private_file.hpp"
 #include "proxy/net/certificate_facts.hpp"
 #include "proxy/net/ssl_error.hpp"
@@ -281,20 +282,10 @@ std::optional<LocalCertificate> reusable_pair(const std::string& cert_path,
 
 std::string default_config_dir(const std::function<const char*(const char*)>& getenv,
                                std::string& error) {
-  auto value = [&](const char* name) {
-    const char* v = getenv(name);
-    return std::string(v != nullptr ? v : "");
-  };
-  if (std::string xdg = value("XDG_CONFIG_HOME"); !xdg.empty() && xdg.front() == '/') {
-    while (xdg.size() > 1 && xdg.back() == '/') xdg.pop_back();
-    return xdg + "/mailtap";
-  }
-  if (std::string home = value("HOME"); !home.empty()) {
-    while (home.size() > 1 && home.back() == '/') home.pop_back();
-    if (home == "/") home.clear();
-    return home + "/.config/mailtap";
-  }
-  error = "no config directory: set XDG_CONFIG_HOME or HOME, or give --local-cert and --local-key";
+  if (const auto xdg = directory_from_env(getenv, "XDG_CONFIG_HOME")) return *xdg + "/mailtap";
+  if (const auto home = directory_from_env(getenv, "HOME")) return *home + "/.config/mailtap";
+  error = "no config directory: set XDG_CONFIG_HOME or HOME, or give --local-cert and --local-key" +
+          relative_home_note(getenv);
   return {};
 }
 

@@ -13,6 +13,12 @@ CLI::Validator path_validator(std::string_view option, std::string_view what,
         if (path.front() == '-')
           return path + " looks like an option, not a " + what + ": " + option +
                  " needs a path (a path starting with '-' must be written ./" + path + ")";
+        if (path.front() == '~')
+          return path +
+                 " starts with ~, which nothing expanded (the shell expands ~/ of a flag, "
+                 "mailtap that of the config file and MAILTAP_ variables, and only with "
+                 "an absolute HOME): write the full path, or ./" +
+                 path + " for a directory really named ~";
         return "";
       },
       "");

@@ -10,7 +10,9 @@ namespace mailtap::options {
 // Refuses a --db value that names no database file: an empty one (a variable that expanded to
 // nothing, db = "" in the config file), which taken for the default would read or record where
 // nobody meant to look; and one that begins with '-', which is the next option taken as the
-// value (`--db --json`). `instead` ("--no-record") names a further way out, or is empty.
+// value (`--db --json`); and one that begins with '~', which nothing expanded (HOME unset, or
+// quoted on the command line), and which would make a directory literally named ~. `instead`
+// ("--no-record") names a further way out, or is empty.
 CLI::Validator database_path_validator(std::string_view instead);
 
 // The same refusals for any option `option` ("--config") whose value is a path to a `what`

@@ -12,6 +12,7 @@
 #include "proxy/command/print_config.hpp"
 #include "proxy/command/proxy_settings.hpp"
 #include "proxy/common/private_file.hpp"
+#include "proxy/options/database_path_option.hpp"
 #include "temp_dir.hpp"
 
 namespace mailtap::cli {
@@ -147,6 +148,9 @@ TEST(ConfigPath, XdgThenHome) {
       << "a relative XDG_CONFIG_HOME is ignored, as the XDG spec says";
   EXPECT_EQ(path({{"HOME", "/home/u"}}), "/home/u/.config/mailtap/config.toml");
   EXPECT_EQ(path({}), "");
+  EXPECT_EQ(path({{"HOME", "~"}}), "") << "a relative HOME is no home, as a relative XDG_…";
+  EXPECT_EQ(path({{"HOME", "home/u"}}), "");
+  EXPECT_EQ(path({{"HOME", "/"}}), "/.config/mailtap/config.toml");
 }
 
 TEST(ConfigFileLoad, MissingDefaultIsEmptyMissingExplicitIsAnError) {
@@ -316,6 +320,32 @@ TEST(OptionLayers, TildeInTheFileIsHome) {
   ASSERT_EQ(p.run({}, file_of("[proxy]\ndb = \"~/mail/m.db\"\nauth-user = \"~x\"\n"), l), "");
   EXPECT_EQ(p.db, "/home/u/mail/m.db");
   EXPECT_EQ(p.user, "~x") << "only a leading ~/ is the home directory";
+}
+
+// systemd's Environment= does not expand ~ either: MAILTAP_DB=~/x.db means what db = "~/x.db"
+// means in the file. Without an absolute HOME nothing is expanded, and --db refuses the ~.
+TEST(OptionLayers, TildeInTheEnvironmentIsHomeAndWithoutHomeIsRefused) {
+  {
+    Proxy p;
+    p.env["HOME"] = "/home/u";
+    p.env["MAILTAP_DB"] = "~/x.db";
+    OptionLayers* l = nullptr;
+    ASSERT_EQ(p.run({}, ConfigFile{}, l), "");
+    EXPECT_EQ(p.db, "/home/u/x.db");
+  }
+  for (const char* home : {"~", "rel"}) {
+    Proxy p;
+    p.env["HOME"] = home;
+    OptionLayers* l = nullptr;
+    ASSERT_EQ(p.run({}, file_of("db = \"~/x.db\"\n"), l), "");
+    EXPECT_EQ(p.db, "~/x.db") << "HOME=" << home << " is no home";
+  }
+  std::string path = "~/x.db";
+  const std::string why = options::database_path_validator("")(path);
+  EXPECT_NE(why.find("~/x.db starts with ~, which nothing expanded"), std::string::npos) << why;
+  EXPECT_NE(why.find("write the full path, or ./~/x.db"), std::string::npos) << why;
+  path = "./~/x.db";
+  EXPECT_EQ(options::database_path_validator("")(path), "");
 }
 
 TEST(OptionLayers, EnvironmentNames) {

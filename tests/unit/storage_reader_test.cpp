@@ -367,6 +367,11 @@ TEST(StorageDefaultPath, FollowsTheDocumentedOrder) {
   EXPECT_EQ(default_database_path(lookup, error), "");
   EXPECT_FALSE(error.empty());
 
+  for (const char* relative : {"~", "home/u", "."}) {
+    env["HOME"] = relative;  // no home: not a directory named ~ under the current one
+    EXPECT_EQ(default_database_path(lookup, error), "") << relative;
+    EXPECT_NE(error.find("HOME is set but not an absolute path"), std::string::npos) << error;
+  }
   env["HOME"] = "/home/u/";
   EXPECT_EQ(default_database_path(lookup, error), "/home/u/.local/share/mailtap/mailtap.db");
   EXPECT_TRUE(error.empty());
