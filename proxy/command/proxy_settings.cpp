@@ -28,15 +28,19 @@ std::string check_tables(const ConfigFile& file, const std::vector<std::string>&
   return {};
 }
 
-std::string check_upstream_name(const ConfigFile& file, std::string_view name) {
+// `default_path` is the file mailtap reads when none is named (XDG_CONFIG_HOME, else HOME): the
+// hint names it, not ~/.config, which is not read when XDG_CONFIG_HOME says otherwise.
+std::string check_upstream_name(const ConfigFile& file, std::string_view name,
+                                const std::string& default_path) {
   if (name.empty()) return {};
   const std::vector<std::string> names = file.upstream_names();
   if (std::find(names.begin(), names.end(), name) != names.end()) return {};
   const std::string wanted = "no upstream named \"" + std::string(name) + "\"";
   if (file.path.empty())
-    return wanted + ": there is no config file (write [upstream." + std::string(name) +
-           "] in ~/.config/mailtap/config.toml, see docs/config.md, or give --upstream "
-           "HOST:PORT)";
+    return wanted + ": there is no config file (write [upstream." + std::string(name) + "] in " +
+           (default_path.empty() ? "a file named by --config (no HOME to find the default one)"
+                                 : default_path) +
+           ", see docs/config.md, or give --upstream HOST:PORT)";
   if (names.empty()) return wanted + " in " + file.path + ": it defines no [upstream.NAME] table";
   std::string list;
   for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
@@ -116,8 +120,8 @@ std::string apply_proxy_settings(OptionLayers& layers, const ConfigFile& file,
     checked.push_back(std::string(upstream_prefix) + name);
   for (const std::string& error :
        {check_tables(file, other_commands), layers.check_keys(file, checked),
-        check_upstream_name(file, upstream_name), check_password_privacy(file),
-        check_port_has_host(file)})
+        check_upstream_name(file, upstream_name, default_config_path(getenv)),
+        check_password_privacy(file), check_port_has_host(file)})
     if (!error.empty()) return error;
 
   if (std::string error = layers.apply(file, proxy_tables(upstream_name), getenv); !error.empty())

@@ -454,6 +454,14 @@ TEST(ProxySettings, FileChecks) {
         << e;
   }
   {
+    Proxy p;  // the file mailtap would read, not ~/.config when XDG_CONFIG_HOME says otherwise
+    p.env["HOME"] = "/home/u";
+    p.env["XDG_CONFIG_HOME"] = "/xdg";
+    const std::string e = p.run({"gmail"}, ConfigFile{}, l);
+    EXPECT_NE(e.find("write [upstream.gmail] in /xdg/mailtap/config.toml,"), std::string::npos)
+        << e;
+  }
+  {
     Proxy p;
     const std::string e = p.run({}, file_of("[proxy]\nupsteam = \"x\"\n"), l);
     EXPECT_NE(e.find("config.toml:2: unknown key upsteam in [proxy]; known keys: listen, upstream"),
