@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "proxy/cli/unknown_variables.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/options/database_path_option.hpp"
 
@@ -51,6 +52,7 @@ void layer_common_options(Subcommand& cmd) {
       log::error(app.get_name() + ": " + error);
       return 2;
     }
+    warn_about_unknown_variables(app, {});
     return run();
   };
 }

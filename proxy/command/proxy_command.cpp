@@ -20,6 +20,7 @@
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/config_option.hpp"
 #include "proxy/cli/parse.hpp"
+#include "proxy/cli/unknown_variables.hpp"
 #include "proxy/command/auth_options.hpp"
 #include "proxy/command/print_config.hpp"
 #include "proxy/command/proxy_command.hpp"
@@ -502,6 +503,7 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
     log::error(error);
     return 2;
   }
+  warn_about_unknown_variables(app, {args.auth.secrets.password_env});
   transcript.apply(services.explain);
   // The same checks for --print-config as for the start, without reading a secret.
   ProxyConfig cfg;

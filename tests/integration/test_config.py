@@ -217,6 +217,25 @@ class PrecedenceTest(ConfigCase):
         self.assertIn("env MAILTAP_TLS: tls = sometimes", cp.stderr)
 
 
+    def test_a_misspelled_variable_is_warned_about_by_name_only(self):
+        """MAILTAP_UPSTREM would leave the default upstream (smtp.gmail.com) without a word; a
+        warning names it and the variable meant, never the value (it may be a secret)."""
+        value = "s3cret-" + secrets.token_hex(4)
+        env = self.env(MAILTAP_UPSTREM=value, MAILTAP_PASSWORD=value)
+        for command in (["proxy", "--print-config"], ["sessions"]):
+            with self.subTest(command=command):
+                cp = subprocess.run([str(h.mailtap_bin()), *command], capture_output=True,
+                                    text=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
+                self.assertIn("mailtap: warning: MAILTAP_UPSTREM is set, but mailtap reads no "
+                              "such variable (did you mean MAILTAP_UPSTREAM?); ignored\n",
+                              cp.stderr)
+                self.assertIn("--password-env MAILTAP_PASSWORD reads it", cp.stderr)
+                self.assertNotIn(value, cp.stderr + cp.stdout)
+        cp = self.proxy("--print-config", env=self.env(MAILTAP_UPSTREAM="a.example:587"))
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertNotIn("warning", cp.stderr, "the harness's own variables are not passed on")
+
+
 class PrintConfigTest(ConfigCase):
     def test_sources_and_masked_secrets(self):
         self.write_config("[proxy]\n"

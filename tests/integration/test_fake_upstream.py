@@ -84,7 +84,7 @@ class FakeUpstreamTest(h.IntegrationCase):
         # takes half of them (a preloaded send() comes out short, then the socket is "full" once)
         # and the client then waits for its 250. Nothing else will happen unless the session's
         # writer sends the rest by itself.
-        lib = os.environ.get("MAILTAP_SHORT_SEND_LIB")
+        lib = h.HARNESS_ENV.get("MAILTAP_SHORT_SEND_LIB")
         if not lib:
             self.skipTest("MAILTAP_SHORT_SEND_LIB not set (run through ctest)")
         mark = os.path.join(self.tmp, "short-send-happened")

@@ -9,6 +9,7 @@
 
 #include "proxy/cli/config_file.hpp"
 #include "proxy/cli/option_layers.hpp"
+#include "proxy/cli/unknown_variables.hpp"
 #include "proxy/command/print_config.hpp"
 #include "proxy/command/proxy_settings.hpp"
 #include "proxy/common/private_file.hpp"
@@ -614,6 +615,42 @@ TEST(PrintConfig, AQuotedUpstreamNameIsShownAsTomlWritesIt) {
   Proxy q;
   ASSERT_EQ(q.run({"my name"}, file_of("[upstream.\"my name\"]\n" + pasted(out)), l), "");
   EXPECT_EQ(q.upstream, "a.example:587");
+}
+
+// A typo in the environment would leave the default upstream in place without a word. Warned,
+// never refused (the environment carries other programs' variables), and never with the value.
+TEST(UnknownVariables, WarnedByNameWithTheClosestKnownOne) {
+  Proxy p;  // proxy: --listen, --upstream, ...; show
+  const char* const environment[] = {"MAILTAP_UPSTREM=s3cret-upstream",
+                                     "MAILTAP_UPSTREAM=mx.example:587",
+                                     "MAILTAP_DB=/x.db",
+                                     "MAILTAP_COLOR=never",
+                                     "MAILTAP_CONFIG=/c.toml",
+                                     "MAILTAP_LISTN=127.0.0.1:1",
+                                     "MAILTAP_EMPTY=",
+                                     "MAILTAP_PASSWORD=s3cret-pw",
+                                     "MAILTAP_SOMETHING_ELSE_ENTIRELY=s3cret",
+                                     "MAILTAP_MY_PW=s3cret",
+                                     "PATH=/bin",
+                                     nullptr};
+  const std::vector<std::string> lines =
+      unknown_variable_warnings(p.root, {"MAILTAP_MY_PW"}, environment);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0],
+            "warning: MAILTAP_UPSTREM is set, but mailtap reads no such variable (did you mean "
+            "MAILTAP_UPSTREAM?); ignored");
+  EXPECT_EQ(lines[1],
+            "warning: MAILTAP_LISTN is set, but mailtap reads no such variable (did you mean "
+            "MAILTAP_LISTEN?); ignored");
+  EXPECT_EQ(lines[2],
+            "warning: MAILTAP_PASSWORD is set, but mailtap reads no such variable (no password "
+            "is read from the environment unasked: --password-env MAILTAP_PASSWORD reads it); "
+            "ignored");
+  EXPECT_EQ(lines[3],
+            "warning: MAILTAP_SOMETHING_ELSE_ENTIRELY is set, but mailtap reads no such "
+            "variable; ignored");
+  for (const std::string& line : lines)
+    EXPECT_EQ(line.find("s3cret"), std::string::npos) << "a value may be a secret: " << line;
 }
 
 TEST(PrintConfig, QuotesLikeToml) {
