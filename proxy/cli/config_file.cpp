@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <utility>
 
@@ -441,6 +442,8 @@ std::optional<ConfigFile> load_config_file(const std::string& path, bool explici
   }
   file.path = path;
   file.owner = st.st_uid;
+  if (S_ISREG(st.st_mode))
+    file.directory = std::filesystem::absolute(path).lexically_normal().parent_path().string();
   file.private_to_owner = st.st_uid == ::getuid() && (st.st_mode & 077) == 0;
   file.mode = st.st_mode & 07777;
   // Read in one buffer sized from the start, so no reallocation leaves a copy of a password.

@@ -38,6 +38,9 @@ struct ConfigFile {
   bool private_to_owner = false;  // owned by this user, no access for group or others
   unsigned mode = 0;              // the permission bits, for messages
   unsigned owner = 0;             // the owner's uid, for messages
+  // The absolute directory of a file on disk, which relative paths in it are relative to (as
+  // git takes an include's); "" for a pipe, where a relative path has no directory to be in.
+  std::string directory;
   std::vector<ConfigEntry> entries;
 
   // The entry for `key` in `section`, or nullptr.

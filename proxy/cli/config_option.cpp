@@ -46,6 +46,7 @@ void layer_common_options(Subcommand& cmd) {
     auto file = load_chosen_config(*path, getenv, error);
     if (file) {
       OptionLayers layers(app, common);
+      layers.add_path_keys({"db"});
       error = layers.apply(*file, {app.get_name(), ""}, getenv);
     }
     if (!error.empty()) {

@@ -1,6 +1,7 @@
 #include "proxy/cli/option_layers.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <optional>
 
 #include "proxy/common/home_directory.hpp"
@@ -84,6 +85,24 @@ void OptionLayers::add_file_only_key(std::string key, bool secret,
 
 void OptionLayers::add_exclusive(std::string a, std::string b) {
   extra_excludes_.emplace_back(std::move(a), std::move(b));
+}
+
+void OptionLayers::add_path_keys(const std::vector<std::string>& keys) {
+  path_keys_.insert(path_keys_.end(), keys.begin(), keys.end());
+}
+
+std::string OptionLayers::file_path_value(const ConfigFile& file, const ConfigEntry& e,
+                                          std::string value, std::string& error) const {
+  // Empty and ~ are the path option's own to refuse, with its reason.
+  if (!contains(path_keys_, e.key) || value.empty() || value.front() == '/' || value.front() == '~')
+    return value;
+  if (file.directory.empty()) {
+    error = file.where(e) + ": " + e.key + " = " + value +
+            ": a relative path in a config that is no file on disk (a pipe) has no directory "
+            "to be relative to: write an absolute path, or ~/...";
+    return value;
+  }
+  return (std::filesystem::path(file.directory) / value).lexically_normal().string();
 }
 
 std::string OptionLayers::set_derived(std::string_view key, const std::string& value,
@@ -218,10 +237,10 @@ std::vector<OptionLayers::Candidate> OptionLayers::file_candidates(const ConfigF
     Setting* s = find_mutable(e->key);
     if (s == nullptr) continue;
     std::string detail = file.where(*e) + (section.empty() ? "" : " [" + section + "]");
-    layer.push_back({s,
-                     s->secret ? std::string() : home_expanded(e->value, getenv),
-                     e,
-                     {ValueSource::Kind::file, std::move(detail)}});
+    std::string value =
+        s->secret ? std::string()
+                  : file_path_value(file, *e, home_expanded(e->value, getenv), file_error_);
+    layer.push_back({s, std::move(value), e, {ValueSource::Kind::file, std::move(detail)}});
   }
   return layer;
 }
@@ -241,8 +260,9 @@ std::string OptionLayers::apply(const ConfigFile& file, const std::vector<std::s
   take_flags();
   if (std::string error = apply_layer(env_candidates(getenv)); !error.empty()) return error;
   for (const std::string& section : sections) {
-    if (std::string error = apply_layer(file_candidates(file, section, getenv)); !error.empty())
-      return error;
+    std::vector<Candidate> layer = file_candidates(file, section, getenv);
+    if (!file_error_.empty()) return file_error_;
+    if (std::string error = apply_layer(std::move(layer)); !error.empty()) return error;
   }
   return check_needs();
 }

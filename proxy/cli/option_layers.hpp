@@ -52,6 +52,11 @@ class OptionLayers {
   // password; `excludes` names options that give the same thing another way.
   void add_file_only_key(std::string key, bool secret, std::vector<std::string> excludes);
 
+  // Keys whose value is a path: a relative one from the file is relative to the file's
+  // directory, not to wherever mailtap was started (a flag's or a variable's stays relative to
+  // the current directory, as the shell that gave it means).
+  void add_path_keys(const std::vector<std::string>& keys);
+
   // `a` and `b` are one choice (as if they excluded each other) without CLI11 refusing both on
   // the command line, where the command has its own message for that.
   void add_exclusive(std::string a, std::string b);
@@ -101,9 +106,15 @@ class OptionLayers {
   std::vector<Candidate> file_candidates(const ConfigFile& file, const std::string& section,
                                          const Getenv& getenv);
   std::string check_needs() const;
+  // `value` of the path key `key` from `file`, made absolute; "" with `error` set if the
+  // file has no directory (a pipe).
+  std::string file_path_value(const ConfigFile& file, const ConfigEntry& e, std::string value,
+                              std::string& error) const;
 
   std::vector<Setting> settings_;
   std::vector<std::pair<std::string, std::string>> extra_excludes_;
+  std::vector<std::string> path_keys_;
+  std::string file_error_;  // from file_candidates, returned by apply
 };
 
 }  // namespace mailtap::cli

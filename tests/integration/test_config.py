@@ -340,6 +340,29 @@ class PrintConfigTest(ConfigCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn(f'db = "{default_db}"', cp.stdout)
 
+    def test_relative_paths_in_the_file_are_relative_to_its_directory(self):
+        """The same file records to the same database from any current directory (a terminal
+        in ~/src, the unit in ~), and --print-config shows where."""
+        cfgdir = self.home / "cfgdir"
+        cfgdir.mkdir()
+        ca = cfgdir / "ca.pem"
+        ca.write_bytes(Path(self.pki.ca_cert).read_bytes())
+        config = self.write_config('db = "mail.db"\n[proxy]\nca-file = "ca.pem"\n',
+                                   path=cfgdir / "config.toml")
+        for cwd in ("/", str(cfgdir), str(self.home)):
+            with self.subTest(cwd=cwd):
+                cp = subprocess.run([str(h.mailtap_bin()), "proxy", "--config", "cfgdir/config.toml"
+                                     if cwd == str(self.home) else str(config), "--print-config"],
+                                    capture_output=True, text=True, timeout=30, env=self.env(),
+                                    stdin=subprocess.DEVNULL, cwd=cwd)
+                self.assertEqual(cp.returncode, 0, cp.stderr)
+                self.assertRegex(cp.stdout, rf'\ndb = "{cfgdir}/mail.db" +# file ')
+                self.assertRegex(cp.stdout, rf'\nca-file = "{ca}" +# file ')
+        cp = subprocess.run([str(h.mailtap_bin()), "proxy", "--print-config", "--db", "flag.db"],
+                            capture_output=True, text=True, timeout=30, env=self.env(), cwd="/",
+                            stdin=subprocess.DEVNULL)
+        self.assertIn('\ndb = "flag.db"', cp.stdout, "a flag stays relative to the current directory")
+
     def test_an_empty_config_path_is_refused(self):
         """`--config "$TEST_CFG"` with the variable unset must not run against the user's
         real config (real upstream, real credentials): refused as `--db ""` is."""

@@ -39,6 +39,7 @@ ConfigFile file_of(std::string_view text, bool private_to_owner = true) {
   f.path = "/home/u/.config/mailtap/config.toml";
   f.private_to_owner = private_to_owner;
   f.mode = private_to_owner ? 0600 : 0644;
+  f.directory = "/home/u/.config/mailtap";
   f.entries = parse_ok(text);
   return f;
 }
@@ -175,6 +176,7 @@ TEST(ConfigFileLoad, MissingDefaultIsEmptyMissingExplicitIsAnError) {
   EXPECT_TRUE(mine->private_to_owner);
   ASSERT_EQ(mine->entries.size(), 1u);
   EXPECT_EQ(mine->where(mine->entries[0]), dir.file("c.toml") + ":2");
+  EXPECT_EQ(mine->directory + "/c.toml", dir.file("c.toml"));
 
   auto null = load_config_file("/dev/null", true, error);
   ASSERT_TRUE(null) << "--config /dev/null: no configuration at all; " << error;
@@ -347,6 +349,48 @@ TEST(OptionLayers, TildeInTheEnvironmentIsHomeAndWithoutHomeIsRefused) {
   EXPECT_NE(why.find("write the full path, or ./~/x.db"), std::string::npos) << why;
   path = "./~/x.db";
   EXPECT_EQ(options::database_path_validator("")(path), "");
+}
+
+// The same file must record to the same database from a terminal in ~/src and from the systemd
+// unit (whose working directory is ~): a relative path in it is relative to its directory.
+TEST(OptionLayers, RelativePathsInTheFileAreRelativeToItsDirectory) {
+  {
+    Proxy p;
+    OptionLayers* l = nullptr;
+    ASSERT_EQ(p.run({}, file_of("db = \"mail.db\"\n"), l), "");
+    EXPECT_EQ(p.db, "/home/u/.config/mailtap/mail.db");
+    EXPECT_EQ(l->find("db")->value, "/home/u/.config/mailtap/mail.db") << "as --print-config shows";
+  }
+  {
+    Proxy p;
+    OptionLayers* l = nullptr;
+    ASSERT_EQ(p.run({}, file_of("[proxy]\ndb = \"../data/./m.db\"\n"), l), "");
+    EXPECT_EQ(p.db, "/home/u/.config/data/m.db");
+  }
+  {
+    Proxy p;
+    OptionLayers* l = nullptr;
+    ASSERT_EQ(p.run({}, file_of("db = \"/abs/m.db\"\nauth-user = \"rel\"\n"), l), "");
+    EXPECT_EQ(p.db, "/abs/m.db");
+    EXPECT_EQ(p.user, "rel") << "only paths";
+  }
+  {
+    Proxy p;  // the environment and the command line are relative to the current directory
+    p.env["MAILTAP_DB"] = "env.db";
+    OptionLayers* l = nullptr;
+    ASSERT_EQ(p.run({}, file_of("db = \"mail.db\"\n"), l), "");
+    EXPECT_EQ(p.db, "env.db");
+  }
+  {
+    Proxy p;  // --config <(...): no directory to be relative to
+    ConfigFile pipe = file_of("db = \"mail.db\"\n");
+    pipe.path = "/dev/fd/63";
+    pipe.directory.clear();
+    OptionLayers* l = nullptr;
+    EXPECT_EQ(p.run({}, pipe, l),
+              "/dev/fd/63:1: db = mail.db: a relative path in a config that is no file on disk (a "
+              "pipe) has no directory to be relative to: write an absolute path, or ~/...");
+  }
 }
 
 TEST(OptionLayers, EnvironmentNames) {
