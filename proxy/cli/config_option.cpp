@@ -1,7 +1,10 @@
 #include "proxy/cli/config_option.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <string_view>
+#include <vector>
 
 #include "proxy/cli/unknown_variables.hpp"
 #include "proxy/common/log.hpp"
@@ -31,6 +34,34 @@ std::optional<ConfigFile> load_chosen_config(const std::string& flag_path,
   return load_config_file(default_config_path(getenv), false, error);
 }
 
+namespace {
+
+// The tool's own checks of the file, as the proxy makes its own: a table named after no
+// command is refused by every command alike (a typo, [shwo], is never silently ignored by the
+// tool it was meant for while the proxy refuses it), and a key of this command's own table must
+// be one it takes. Other commands' tables, and the keys before any table, are theirs to check.
+std::string check_tool_tables(const ConfigFile& file, const CLI::App& app,
+                              const OptionLayers& layers) {
+  static constexpr std::string_view upstream_prefix = "upstream.";
+  std::vector<std::string> commands;
+  if (const CLI::App* parent = app.get_parent())
+    for (const CLI::App* sub : parent->get_subcommands({})) commands.push_back(sub->get_name());
+  for (const ConfigEntry& e : file.entries) {
+    const bool upstream_table = e.section.size() > upstream_prefix.size() &&
+                                e.section.compare(0, upstream_prefix.size(), upstream_prefix) == 0;
+    if (e.section.empty() || upstream_table ||
+        std::find(commands.begin(), commands.end(), e.section) != commands.end())
+      continue;
+    return file.where(e) + ": unknown table [" + e.section +
+           "] in the config file; its tables are [upstream.NAME] and one per command ([proxy], "
+           "[" +
+           app.get_name() + "] ...)";
+  }
+  return layers.check_keys(file, {app.get_name()});
+}
+
+}  // namespace
+
 void layer_common_options(Subcommand& cmd) {
   static const std::vector<std::string> common = {"db", "color"};
   CLI::App& app = *cmd.app;
@@ -47,7 +78,8 @@ void layer_common_options(Subcommand& cmd) {
     if (file) {
       OptionLayers layers(app, common);
       layers.add_path_keys({"db"});
-      error = layers.apply(*file, {app.get_name(), ""}, getenv);
+      error = check_tool_tables(*file, app, layers);
+      if (error.empty()) error = layers.apply(*file, {app.get_name(), ""}, getenv);
     }
     if (!error.empty()) {
       log::error(app.get_name() + ": " + error);

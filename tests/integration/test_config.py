@@ -363,6 +363,32 @@ class PrintConfigTest(ConfigCase):
                             stdin=subprocess.DEVNULL)
         self.assertIn('\ndb = "flag.db"', cp.stdout, "a flag stays relative to the current directory")
 
+    def test_typos_in_a_tools_table_are_refused_by_the_tool_too(self):
+        """`[show] colr` and `[shwo]` were ignored by `mailtap show` while the proxy refused the
+        file: each command checks its own table's keys, and an unknown table is refused by all."""
+        cases = {'[show]\ncolr = "never"\n': ("unknown key colr in [show]; known keys: db, color",
+                                               None),
+                 '[shwo]\ncolor = "never"\n': ("unknown table [shwo]", "unknown table [shwo]")}
+        for text, (tool_error, proxy_error) in cases.items():
+            with self.subTest(text=text):
+                self.write_config(text)
+                cp = subprocess.run([str(h.mailtap_bin()), "show", "1"], capture_output=True,
+                                    text=True, timeout=30, env=self.env())
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertIn(f"mailtap: show: {self.config}:2: {tool_error}", cp.stderr)
+                cp = self.proxy("--print-config")
+                if proxy_error:
+                    self.assertEqual(cp.returncode, 2, cp.stderr)
+                    self.assertIn(proxy_error, cp.stderr)
+                else:
+                    self.assertEqual(cp.returncode, 0, "[show] is show's to check: " + cp.stderr)
+        # Another command's table and the proxy's keys are not the tool's business.
+        self.write_config('listen = "127.0.0.1:2600"\n[proxy]\ntls = "none"\n'
+                          '[export]\ndb = "/nonexistent/x.db"\n[show]\ncolor = "never"\n')
+        cp = subprocess.run([str(h.mailtap_bin()), "show", "1"], capture_output=True, text=True,
+                            timeout=30, env=self.env(MAILTAP_DB=str(self.home / "none.db")))
+        self.assertNotIn("unknown", cp.stderr)
+
     def test_an_empty_config_path_is_refused(self):
         """`--config "$TEST_CFG"` with the variable unset must not run against the user's
         real config (real upstream, real credentials): refused as `--db ""` is."""
