@@ -199,7 +199,9 @@ std::string OptionLayers::apply_layer(std::vector<Candidate> layer) {
       } catch (const CLI::Error& e) {
         return refused_setting(c.source.describe(), s.key, c.value, e.what());
       }
-      s.value = shown_value(*s.option);
+      // A value as it was given (max-body = "64MiB"), not as the option turned it
+      // (67108864): --print-config shows it so, and pasted back it means the same.
+      s.value = s.option->get_items_expected_max() == 0 ? shown_value(*s.option) : c.value;
     } else if (!s.secret) {
       s.value = c.value;
     }

@@ -60,6 +60,16 @@ struct Line {
   std::string text, comment;
 };
 
+// A yes/no flag's value as TOML writes it: `insecure = yes` is no TOML, `insecure = true` is.
+std::string yes_no(const std::string& v) {
+  if (v.empty()) return "false";
+  try {
+    return CLI::detail::to_flag_value(v) > 0 ? "true" : "false";
+  } catch (const std::exception&) {
+    return toml_quoted(v);  // refused by the option already; shown as it was given
+  }
+}
+
 // `v` as the setting's TOML value: a flag's count or yes/no, a quoted string, or a mask.
 std::string value_text(const Setting& s, const std::string& v) {
   const bool flag = s.option != nullptr && s.option->get_items_expected_max() == 0;
@@ -67,7 +77,13 @@ std::string value_text(const Setting& s, const std::string& v) {
   // A counting flag (-vv) takes every occurrence; a yes/no flag the last one.
   const bool counts =
       flag && s.option->get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll;
-  if (flag) return v.empty() ? std::string(counts ? "0" : "false") : v;
+  if (flag && counts) return v.empty() ? std::string("0") : v;
+  if (flag) return yes_no(v);
+  // A number stays a number, as the file writes it (max-sessions = 512, not "512").
+  const std::string type = s.option != nullptr ? s.option->get_type_name() : std::string();
+  if ((type == "UINT" || type == "INT") && !v.empty() &&
+      std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return v;
   return toml_quoted(v);
 }
 

@@ -14,6 +14,7 @@
 #include "proxy/command/proxy_settings.hpp"
 #include "proxy/common/private_file.hpp"
 #include "proxy/options/database_path_option.hpp"
+#include "proxy/options/size_option.hpp"
 #include "temp_dir.hpp"
 
 namespace mailtap::cli {
@@ -224,6 +225,8 @@ struct Proxy {
   std::string password_env, password_cmd, user;
   bool insecure = false, no_record = false, transcript = false, explain = false;
   int verbose = 0;
+  unsigned max_sessions = 512;
+  std::uint64_t max_body = 0;
   std::map<std::string, std::string> env;
 
   Proxy() {
@@ -240,6 +243,8 @@ struct Proxy {
     app->add_option("--password-cmd", password_cmd)->excludes(e);
     auto* t = app->add_flag("--transcript", transcript);
     app->add_flag("--explain", explain)->needs(t);
+    app->add_option("--max-sessions", max_sessions)->capture_default_str();
+    options::add_size_option(*app, "--max-body", max_body, "64MiB", "");
     root.add_subcommand("show");
   }
   OptionLayers::Getenv getenv() const {
@@ -695,6 +700,29 @@ TEST(UnknownVariables, WarnedByNameWithTheClosestKnownOne) {
             "variable; ignored");
   for (const std::string& line : lines)
     EXPECT_EQ(line.find("s3cret"), std::string::npos) << "a value may be a secret: " << line;
+}
+
+// Pasted back, each line must mean what it showed, written as TOML writes it: the size as given
+// (not its octets), a yes/no flag as true/false (a bare `yes` is no TOML), a number bare.
+TEST(PrintConfig, ValuesAreShownAsGivenAndAsToml) {
+  const ConfigFile file =
+      file_of("[proxy]\ninsecure = \"yes\"\nmax-body = \"16MiB\"\nmax-sessions = \"16\"\n");
+  Proxy p;
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({}, file, l), "");
+  EXPECT_EQ(p.max_body, 16u << 20);
+  const std::string out = format_effective_config("proxy", file, file.path, "", *l, {});
+  EXPECT_NE(out.find("\ninsecure = true "), std::string::npos) << out;
+  EXPECT_NE(out.find("\nmax-body = \"16MiB\" "), std::string::npos) << out;
+  EXPECT_NE(out.find("\nmax-sessions = 16 "), std::string::npos) << out;
+  EXPECT_NE(out.find("\nexplain = false "), std::string::npos) << out;
+  Proxy q;
+  ASSERT_EQ(q.run({}, file_of(pasted(out)), l), "") << pasted(out);
+  EXPECT_TRUE(q.insecure);
+  EXPECT_EQ(q.max_body, 16u << 20);
+  EXPECT_EQ(q.max_sessions, 16u);
+  const std::string again = format_effective_config("proxy", file, file.path, "", *l, {});
+  EXPECT_EQ(pasted(again), pasted(out)) << "a second round changes nothing";
 }
 
 TEST(PrintConfig, QuotesLikeToml) {
