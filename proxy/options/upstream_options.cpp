@@ -1,5 +1,7 @@
 #include "proxy/options/upstream_options.hpp"
 
+#include <algorithm>
+
 #include "proxy/net/ca_file.hpp"
 #include "proxy/options/vocabulary_option.hpp"
 
@@ -23,8 +25,16 @@ std::string UpstreamOptions::apply_to(net::UpstreamTarget& target) const {
   target.mode = tls.value_or(net::default_tls_mode(target.port));
   target.tls_name = tls_name.empty() ? target.host : tls_name;
   target.ehlo_name = ehlo_name.empty() ? net::default_ehlo_name() : ehlo_name;
-  if (target.ehlo_name.empty() || target.ehlo_name.find_first_of(" \r\n") != std::string::npos)
-    return "--ehlo-name must be a single word";
+  // A space or any control character (a NUL or an escape from a MAILTAP_EHLO_NAME) would make
+  // the EHLO line say something else than a name.
+  const bool one_word = !target.ehlo_name.empty() &&
+                        std::none_of(target.ehlo_name.begin(), target.ehlo_name.end(), [](char c) {
+                          return static_cast<unsigned char>(c) <= 0x20 || c == 0x7F;
+                        });
+  if (!one_word) return "--ehlo-name must be a single word";
+  // A domain is at most 255 octets (RFC 1035); a longer name makes an EHLO line the server
+  // may refuse mid-session (lines are limited to 512 octets), so it is refused here.
+  if (target.ehlo_name.size() > 255) return "--ehlo-name is longer than a domain name (255)";
   target.insecure = insecure;
   // Even under --insecure, which would not read it: a file named but unusable is a mistake.
   if (!ca_file.empty())

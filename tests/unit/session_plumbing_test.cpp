@@ -237,6 +237,18 @@ TEST(UpstreamOptions, EhloNameIsOneWord) {
   net::UpstreamTarget target;
   target.host = "h";
   EXPECT_EQ(p.upstream.apply_to(target), "--ehlo-name must be a single word");
+  for (const std::string& name : {std::string("x\ty"), std::string("x\x1b[0my"),
+                                  std::string("x\x7fy"), std::string("x\0y", 3)}) {
+    Parsed q;
+    ASSERT_EQ(q.parse({"--ehlo-name", name}), "");
+    EXPECT_EQ(q.upstream.apply_to(target), "--ehlo-name must be a single word") << name;
+  }
+  Parsed longer;
+  ASSERT_EQ(longer.parse({"--ehlo-name", std::string(256, 'a')}), "");
+  EXPECT_EQ(longer.upstream.apply_to(target), "--ehlo-name is longer than a domain name (255)");
+  Parsed fine;
+  ASSERT_EQ(fine.parse({"--ehlo-name", std::string(255, 'a')}), "");
+  EXPECT_EQ(fine.upstream.apply_to(target), "");
 }
 
 TEST(SizeOption, BinaryUnitsInAnyCaseAndAClearRefusal) {
