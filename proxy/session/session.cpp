@@ -265,6 +265,17 @@ void Session::drop_upstream_output(std::size_t relayed_unwritten) {
     dialogue_->upstream_output_dropped(relayed_unwritten);
 }
 
+// An abandoned upstream still gets the TLS records already sealed for it (their octets were
+// counted as sent), and a write may be under way; a server that stops reading would hold them,
+// and with them the session's close, forever. It has a few seconds to take them, then the
+// connection is closed under them (the writes fail; the session ends as it was ending).
+void Session::bound_abandoned_upstream() {
+  constexpr auto kAbandonedUpstreamDrain = std::chrono::seconds(5);
+  if (abandoned_upstream_deadline_ || !upstream_) return;
+  abandoned_upstream_deadline_.emplace(executor(), kAbandonedUpstreamDrain,
+                                       [this] { upstream_->close(); });
+}
+
 void Session::take_dialogue_records() {
   if (!dialogue_) return;
   record_.note_authentication(*dialogue_);
@@ -520,7 +531,10 @@ asio::awaitable<void> Session::after_input() {
     if (!upstream_out_.empty()) upstream_writer_wake_.notify();
   }
   // Nothing queued goes to an abandoned upstream: dropped before the record is closed below.
-  if (d.abandon_upstream()) drop_upstream_output();
+  if (d.abandon_upstream()) {
+    drop_upstream_output();
+    bound_abandoned_upstream();
+  }
   client_reader_wake_.notify();
   upstream_reader_wake_.notify();
   if (d.finished() && !end_committed_ && !record_.close_pending()) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "proxy/net/async_signal.hpp"
+#include "proxy/net/deadline.hpp"
 #include "proxy/net/link.hpp"
 #include "proxy/net/upstream_connector.hpp"
 #include "proxy/session/proxy_config.hpp"
@@ -69,6 +70,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // `relayed`: the bytes are the client's (an UpstreamOutput piece's relayed()).
   asio::awaitable<void> write_to_upstream(asio::const_buffer bytes, bool relayed = false);
   void drop_upstream_output(std::size_t relayed_unwritten = 0);
+  void bound_abandoned_upstream();
   asio::awaitable<void> upstream_write_failed();
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> watchdog();
@@ -154,6 +156,8 @@ class Session : public std::enable_shared_from_this<Session> {
   smtp::UpstreamOutput upstream_out_;
   // The closing record took the dialogue's byte counts: no drop may change them after that.
   bool byte_counts_recorded_ = false;
+  // Armed when the dialogue abandons the upstream: closes it if it will not take what is left.
+  std::optional<net::Deadline> abandoned_upstream_deadline_;
   // A writer parked on its wake has nothing in flight: its output may go out in place.
   bool client_writer_parked_ = false;
   bool upstream_writer_parked_ = false;

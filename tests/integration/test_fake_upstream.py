@@ -311,6 +311,50 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertEqual(relayed - unsent[0]["wire_size"], row["bytes_client_to_upstream"])
         self.assertNotIn(b"\r\n.\r\n", bytes(s.post_tls), "an end of data went upstream")
 
+    def test_an_abandoned_upstream_that_stops_reading_does_not_hold_the_session(self):
+        # The server says 421 inside a body and then neither reads nor closes: mailtap's write
+        # of what it had already sealed for it never completes. Before the fix the session
+        # waited for that write forever, and the client's connection stayed open with it.
+        state = {}
+        release = threading.Event()
+
+        def stall_after_421(sess, phase, line):
+            if phase != "tls":
+                return None
+            if line.upper().startswith(b"DATA"):
+                state["body"] = True
+                return b"354 go\r\n"
+            if not state.get("body"):
+                return None
+            if "at_421" not in state:
+                time.sleep(1.5)  # not reading: the sockets and mailtap's queue fill up
+                state["at_421"] = True
+                return b"421 4.3.2 shutting down\r\n"
+            release.wait(60)  # reads no more, and keeps the connection open
+            return b""
+
+        def send_body(sock, body):
+            with contextlib.suppress(OSError):  # mailtap closes the connection after the 421
+                sock.sendall(body)
+
+        f = self.fake("good", handler=stall_after_421, body_pause=1.0)
+        line = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2 + b"\r\n"
+        body = b"Subject: stalled\r\n\r\n" + line * (12 * 1024 * 1024 // len(line)) + b".\r\n"
+        mt = self.mailtap(f.address)
+        try:
+            with h.SmtpSocket(mt.port, timeout=60) as c:
+                h.start_data(c, mail_from="a@client.test", rcpts=["b@example.test"])
+                threading.Thread(target=send_body, args=(c.sock, body), daemon=True).start()
+                r = c.reply()
+                self.assertEqual(str(r), "421 4.3.2 shutting down\r\n")
+                # mailtap gives the server 5 s to take what was sealed for it.
+                self.assertTrue(c.is_closed(30), "the session waited on a server that stopped "
+                                "reading")
+            row, _, _ = ended_session(mt)
+            self.assertEqual(row["outcome"], "upstream_closed")
+        finally:
+            release.set()
+
     def test_a_reply_no_command_awaited_ends_the_session(self):
         # A second reply to NOOP: a program client would read it as the answer to its next
         # command, and every reply after it would be one off.
