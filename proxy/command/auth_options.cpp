@@ -44,8 +44,8 @@ std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg, bool read_
     return "--auth-user with --tls none would send credentials in plain text; refusing";
   if (args.user.find_first_of("\r\n") != std::string::npos) return "--auth-user must be one line";
   cfg.auth_user = args.user;
-  // Tokens are fetched as a session starts (Session::start_token_prefetch); a password given beside
-  // the token command is for servers that take no token.
+  // Without a password, tokens are fetched as a session starts (Session::start_token_prefetch);
+  // a password given beside the token command is for servers that take no token.
   if (!s.oauth2_token_cmd.empty() && !has_password) return {};
   // Without `read_password` every check below that reads no secret still runs: --print-config
   // must refuse what the start refuses.

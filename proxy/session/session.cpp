@@ -437,8 +437,10 @@ asio::awaitable<void> Session::fetch_token(bool fresh) {
 // in, and the client waits for its EHLO reply meanwhile (swaks gives up after 30 s). Started
 // with the session, the command runs while the upstream is reached, greets (a Postfix with
 // postscreen pauses first) and the client (or a person) sends EHLO, instead of after it all.
+// With a password as well, the token is for servers that offer OAuth: the command runs when
+// one does, never for a session that may not need it (a helper may open a browser).
 void Session::start_token_prefetch() {
-  if (ctx_.tokens == nullptr || ctx_.config.auth_user.empty()) return;
+  if (ctx_.tokens == nullptr || ctx_.config.auth_user.empty() || ctx_.config.auth_password) return;
   token_fetch_running_ = true;
   asio::co_spawn(executor(), prefetch_token(), asio::detached);
 }

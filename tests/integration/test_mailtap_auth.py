@@ -481,6 +481,18 @@ class PostfixAuthTest(AuthCase):
                             "refused at start")
         self.assertIn("permissions 0644 are too open", bad.stderr)
 
+    def test_a_token_command_beside_a_password_runs_only_for_a_server_that_offers_oauth(self):
+        # The password is for servers that take no token (this Postfix offers PLAIN and LOGIN):
+        # the token command, which may open a browser, must not run for them.
+        ran = self.tmp / "token-command-ran"
+        cmd = self.tmp / "token.sh"
+        cmd.write_text(f"#!/bin/sh\ntouch {ran}\necho ya29.unused\n")
+        cmd.chmod(0o700)
+        m = self.start_auth(self.postfix.submission, "--oauth2-token-cmd", str(cmd))
+        self.authenticated_session(m)
+        wait_ended(self.db(m), 1)
+        self.assertFalse(ran.exists(), "the token command ran for a server that takes passwords")
+
     def test_prompt_without_echo_when_stdin_is_a_terminal(self):
         master, slave = pty.openpty()
         self.addCleanup(os.close, master)
