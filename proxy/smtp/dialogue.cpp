@@ -255,6 +255,7 @@ void Dialogue::emit_client(std::string_view bytes) {
 
 void Dialogue::finish(Ending::Kind kind, std::string reason) {
   if (ending_) return;
+  record_auth_line_awaiting_token();
   close_body_events();
   ending_ = Ending{kind, std::move(reason)};
   mode_ = Mode::closed;
@@ -303,6 +304,7 @@ void Dialogue::upstream_output_dropped(std::uint64_t relayed_octets) {
 
 void Dialogue::abort(std::string_view reply_421_text, Ending ending) {
   if (ending_) return;
+  record_auth_line_awaiting_token();  // received before the 421 is sent
   std::string line = "421 " + std::string(reply_421_text) + "\r\n";
   Event e = make_event(Direction::mailtap_to_client, EventKind::local_reply);
   e.reply_code = 421;

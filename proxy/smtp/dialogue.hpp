@@ -274,6 +274,8 @@ class Dialogue {
   bool assist_command(std::string_view line);
   void note_rewrite(std::string verb, std::string note);
   void refuse_auth_line(std::string_view line, std::string reply_line);
+  void record_unsent_auth_line(std::string_view line);
+  void record_auth_line_awaiting_token();
   void end_auth_exchange_locally(std::string reply_line);
   std::string answer_starttls(const Command& cmd);
   bool gate_client_tls(const Command& cmd, std::string_view line);

@@ -233,10 +233,22 @@ bool Dialogue::intercept_command(const Command& cmd, std::string_view line) {
 // An AUTH line mailtap answers itself: recorded as redacted as any AUTH line (it may carry a
 // secret all the same), never forwarded. Every refusal of an AUTH by mailtap comes here.
 void Dialogue::refuse_auth_line(std::string_view line, std::string reply_line) {
+  record_unsent_auth_line(line);
+  end_auth_exchange_locally(std::move(reply_line));
+}
+
+// A client's AUTH line that never went upstream, recorded through a redactor of its own.
+void Dialogue::record_unsent_auth_line(std::string_view line) {
   AuthRedactor scratch(options_.redaction);
   record(
       auth_line_event(Direction::client_to_mailtap, scratch.begin(strip_crlf(line)), line.size()));
-  end_auth_exchange_locally(std::move(reply_line));
+}
+
+// The session ends while the client's AUTH line waits for its token (a shutdown, a timeout,
+// the client leaving): the line was still received, and is recorded as a refused one is.
+void Dialogue::record_auth_line_awaiting_token() {
+  if (awaiting_token_auth_line_.empty()) return;
+  record_unsent_auth_line(std::exchange(awaiting_token_auth_line_, {}));
 }
 
 // mailtap's own reply ends the client's AUTH exchange (a refusal, a token command that failed

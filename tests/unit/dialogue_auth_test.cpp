@@ -428,6 +428,36 @@ TEST(DialogueAssist, LinesAfterAnAuthWhoseTokenCommandFailedStayOutOfTheRecord) 
   EXPECT_EQ(refused[0]->wire_size, std::string("AUTH XOAUTH2 alice@example.com\r\n").size());
 }
 
+// The session ends (a shutdown's 421, or any other end) while the AUTH line waits for its
+// token: the line was received all the same, and is in the record, redacted as a refused one
+// is, before the 421.
+TEST(DialogueAssist, AnAuthLineStillWaitingForItsTokenWhenTheSessionEndsIsRecorded) {
+  const std::string line = "AUTH XOAUTH2 alice@example.com\r\n";
+  for (const bool aborted : {true, false}) {
+    SCOPED_TRACE(aborted ? "aborted" : "ended");
+    DialogueOptions o = assist_options();
+    o.redaction.redact_users = true;
+    std::vector<RecordedEvent> events;
+    std::vector<Message> messages;
+    Dialogue d(o, events, messages);
+    d.relay_greeting(reply_of(greeting), Phase::tls);
+    d.client_bytes(line);
+    ASSERT_NE(d.token_needed(), Dialogue::TokenNeed::none);
+    if (aborted)
+      d.abort("4.3.2 mailtap: shutting down", {Ending::Kind::shutdown, "mailtap shut down"});
+    else
+      d.end({Ending::Kind::client_closed, "client left"});
+    ASSERT_GE(events.size(), 2u);
+    const Event& auth = *events[1];
+    EXPECT_EQ(auth.direction, Direction::client_to_mailtap);
+    EXPECT_EQ(auth.kind, EventKind::auth);
+    EXPECT_EQ(auth.wire_size, line.size());
+    EXPECT_TRUE(auth.redacted);
+    EXPECT_EQ(auth.bytes.find("alice@example.com"), std::string::npos) << auth.bytes;
+    if (aborted) EXPECT_EQ(events.back()->reply_code, 421);
+  }
+}
+
 TEST(DialogueAssist, TutorialBase64PassesUnchanged) {
   const std::string typed = "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n";
   const Result r = run_all_splits({client(typed), upstream("235 2.7.0 ok\r\n")}, assist_options());
