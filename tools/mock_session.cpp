@@ -181,10 +181,23 @@ bool MockSession::serve_unsolicited_reply() {
   while (i < recording_.replies.size() && recording_.replies[i].local) ++i;
   if (i >= recording_.replies.size()) return false;
   const RecordedReply& r = recording_.replies[i];
-  if (!r.unsolicited || next_expected() < r.client_steps_before) return false;
+  if (!r.unsolicited || !unsolicited_reply_due(r)) return false;
   next_reply_ = i + 1;
   dialogue_.upstream_bytes(r.to_client());
   return true;
+}
+
+bool MockSession::unsolicited_reply_due(const RecordedReply& r) const {
+  // The body pieces the original client sent, after its DATA (or BDAT), before the reply.
+  std::size_t body_start = r.client_steps_before;
+  std::size_t recorded_body = 0;
+  while (body_start > 0 && is_body(recording_.client[body_start - 1].kind))
+    recorded_body += recording_.client[--body_start].bytes.size();
+  if (recorded_body == 0) return next_expected() >= r.client_steps_before;
+  // next_expected() skips body steps, so it is past them as soon as DATA matches: the reply
+  // waits until this client has sent as much of that body (its own body differs, so its
+  // octets are counted, not compared), and never comes before some of it.
+  return next_step_ > body_start || (next_step_ == body_start && body_octets_ >= recorded_body);
 }
 
 std::optional<std::string> MockSession::follow_sasl_form(std::size_t idx, const smtp::Event& got) {
@@ -290,12 +303,19 @@ bool MockSession::check_new_events() {
     if (e.direction == smtp::Direction::client_to_upstream && e.kind == smtp::EventKind::data &&
         ends_body(e.bytes))
       ++unanswered_;
+    if (e.direction == smtp::Direction::client_to_upstream && is_body(e.kind))
+      body_octets_ += e.bytes.size();
     if (!smtp::from_client(e.direction) || is_body(e.kind)) continue;
+    if (e.kind == smtp::EventKind::command && (e.verb == "DATA" || e.verb == "BDAT"))
+      body_octets_ = 0;  // a new body (or BDAT chunk) starts
     if (!check_client_line(e)) return false;
   }
   events_.clear();
   messages_.clear();
-  (void)dialogue_.take_unrecorded_bodies();  // nothing is hashed here: dropped as they come
+  // Nothing is hashed here: the bodies are dropped as they come, once counted. With
+  // max_body_capture 0 a body's octets come this way, not in its events.
+  for (const smtp::UnrecordedBody& b : dialogue_.take_unrecorded_bodies())
+    body_octets_ += b.wire.size();
   events_checked_ = 0;
   return true;
 }

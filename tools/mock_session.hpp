@@ -80,6 +80,9 @@ class MockSession {
   // Gives the dialogue a reply the server sent unasked (a 421) once the client has played
   // what the original sent before it; false: none is due.
   bool serve_unsolicited_reply();
+  // The client has played what the original sent before unsolicited reply `r`: its steps and,
+  // for a reply that came inside a message body, as many octets of that body.
+  bool unsolicited_reply_due(const RecordedReply& r) const;
   // The client's AUTH line matched recorded step `idx` by mechanism: notes how its exchange
   // differs (initial response or not); a description of the difference if it cannot follow.
   std::optional<std::string> follow_sasl_form(std::size_t idx, const smtp::Event& got);
@@ -94,7 +97,8 @@ class MockSession {
   std::size_t next_step_ = 0;   // into recording_.client
   std::size_t next_reply_ = 0;  // into recording_.replies
   std::size_t matched_ = 0;
-  std::size_t unanswered_ = 0;  // matched client events the upstream side still owes a reply
+  std::size_t unanswered_ = 0;   // matched client events the upstream side still owes a reply
+  std::size_t body_octets_ = 0;  // of the client's current body (or BDAT chunk), as relayed
   bool ended_ = false;
   bool completed_ = false;
   bool goodbye_quit_ = false;  // a QUIT after a recording that ended without one

@@ -321,6 +321,65 @@ TEST(MockSession, AnUnsolicited421IsServedWhereTheOriginalClientGotIt) {
   EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
 }
 
+// The server timed out inside a message body: DATA, 354, part of the body, then a 421 no
+// command awaited (recorded with the body pieces before it).
+RecordedDialogue timed_out_in_body(const std::string& body) {
+  return from_rows({
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", body),
+      ev(Direction::upstream_to_client, EventKind::reply, "", "421 4.4.2 mx timeout\r\n", 421),
+  });
+}
+
+TEST(MockSession, AnUnsolicitedReplyInsideABodyWaitsForThatMuchBody) {
+  Served s(timed_out_in_body("Subject: slow\r\n"));  // 15 octets of body
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  s->take_to_client();
+  s->client_bytes("DATA\r\n");
+  EXPECT_EQ(s->take_to_client(), "354 go\r\n");  // not the 421 before any body
+  EXPECT_FALSE(s->finished());
+  EXPECT_FALSE(s->completed());
+  s->client_bytes("Subject: ");  // 9 of the 15 octets
+  EXPECT_EQ(s->take_to_client(), "");
+  EXPECT_FALSE(s->finished());
+  s->client_bytes("other\r\n");
+  EXPECT_EQ(s->take_to_client(), "421 4.4.2 mx timeout\r\n");
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
+// The 421 came after the whole body, end of data included, with no reply to the end of data:
+// the client gets it once it has sent its end of data, not with the 354.
+TEST(MockSession, AnUnsolicitedReplyAfterAWholeBodyWaitsForItsEnd) {
+  Served s(timed_out_in_body("Subject: t\r\n\r\nhi\r\n.\r\n"));
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  s->take_to_client();
+  s->client_bytes("DATA\r\nSubject: t\r\n\r\nhi\r\n");
+  EXPECT_EQ(s->take_to_client(), "354 go\r\n");
+  EXPECT_FALSE(s->finished());
+  s->client_bytes(".\r\n");
+  EXPECT_EQ(s->take_to_client(), "421 4.4.2 mx timeout\r\n");
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+
+  Served shorter(timed_out_in_body("Subject: t\r\n\r\nhi\r\n.\r\n"));  // a shorter body
+  shorter->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  shorter->take_to_client();
+  shorter->client_bytes("DATA\r\n");
+  EXPECT_EQ(shorter->take_to_client(), "354 go\r\n");
+  shorter->client_bytes("hi\r\n.\r\n");
+  EXPECT_EQ(shorter->take_to_client(), "421 4.4.2 mx timeout\r\n");
+  EXPECT_TRUE(shorter->completed()) << shorter->divergence().value_or("");
+}
+
 // proxy --auth-user: mailtap authenticated upstream, and its client got the EHLO reply without
 // AUTH (the rewrite event); the mock serves that one, not the server's.
 TEST(MockSession, AnAuthUserSessionIsServedWithTheEhloReplyTheClientGot) {
