@@ -284,6 +284,13 @@ bool BodyFileReader::still_at_path() const {
   return ::lstat(path.c_str(), &st) != 0 && errno == ENOENT;
 }
 
+std::string BodyFileReader::open_failure() const {
+  if (open_error_ == 0 || open_error_ == ENOENT) return "";
+  return os_failure(kSqliteCantOpen, "cannot open body file",
+                    body_file(database_path_, open_session_), open_error_)
+      .message;
+}
+
 Status BodyFileReader::read(std::int64_t session_id, std::int64_t offset, std::int64_t length,
                             std::string& out) {
   const std::string path = body_file(database_path_, session_id);

@@ -111,6 +111,9 @@ class BodyFileReader {
   // Whether the file open_now() opened is still the one at its path, or, if it found none,
   // there is still none: then no other file was put there in between.
   bool still_at_path() const;
+  // Why open_now() could not open a file that is there (too many open files, no permission):
+  // another try would fail as well. "" if it opened one, or found none.
+  std::string open_failure() const;
 
  private:
   std::string database_path_;

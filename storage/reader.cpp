@@ -447,6 +447,11 @@ bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, st
       if (out) out->body_file = std::move(file);
       return true;
     }
+    // Not a file that changed but one that could not be opened: trying again would not help.
+    if (error = file->open_failure(); !error.empty()) {
+      out.reset();
+      return false;
+    }
   }
   out.reset();
   error = "the body file of session " + std::to_string(id) +

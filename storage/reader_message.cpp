@@ -101,6 +101,11 @@ bool Reader::stored_message(std::int64_t session_id, std::uint64_t seq,
       if (out) out->body_file = std::move(file);
       return true;
     }
+    // Not a file that changed but one that could not be opened: trying again would not help.
+    if (error = file->open_failure(); !error.empty()) {
+      out.reset();
+      return false;
+    }
   }
   out.reset();
   error = "the body file of session " + std::to_string(session_id) +

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <memory>
 
 #include "proxy/common/log.hpp"
@@ -82,9 +83,9 @@ class ExportOutput {
     return ok_;
   }
   // Ends the export: 0, or 1 after saying why it failed (`read_error`: a body file that could
-  // not supply its octets, else the output's).
+  // not supply its octets, else the output's). Only a complete export replaces the -o file.
   int close(const std::string& read_error = {}) {
-    if (ok_ && to_file_) ok_ = file_.close(error_);
+    if (ok_ && to_file_ && read_error.empty()) ok_ = file_.close(error_);
     if (!read_error.empty()) log::error("export: " + read_error);
     if (!ok_) log::error("export: " + error_);
     return ok_ && read_error.empty() ? 0 : 1;
@@ -98,61 +99,84 @@ class ExportOutput {
 };
 
 // The sessions named on the command line (each once, in the order first named), or every
-// session for --all, oldest first.
-bool load_sessions(const ExportArgs& a, storage::Reader& reader,
-                   std::vector<storage::SessionDetail>& sessions) {
+// session for --all, oldest first: from their rows only, so that a session that is not there is
+// reported before anything is written, with no body file held yet.
+bool select_sessions(const ExportArgs& a, storage::Reader& reader,
+                     std::vector<storage::SessionSummary>& selected) {
   std::string error;
-  std::vector<std::int64_t> ids;
-  for (const std::int64_t id : a.ids)
-    if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
-  if (a.all) {
-    storage::SessionFilter filter;
-    filter.newest_first = false;
-    std::vector<storage::SessionRow> rows;
-    if (!reader.list_sessions(filter, rows, error)) {
-      log::error("export: " + error);
-      return false;
-    }
-    for (const auto& r : rows) ids.push_back(r.id);
+  storage::SessionFilter filter;
+  filter.newest_first = false;
+  std::vector<storage::SessionSummary> rows;
+  if (!reader.session_summaries(filter, rows, error)) {
+    log::error("export: " + error);
+    return false;
   }
-  for (auto id : ids) {
-    std::optional<storage::SessionDetail> d;
-    // The octets in the body files are read as they are written out.
-    if (!reader.load_session(id, d, error, storage::Reader::BodyOctets::leave_in_file)) {
-      log::error("export: " + error);
-      return false;
-    }
-    if (!d) {
+  if (a.all) {
+    selected = std::move(rows);
+    return true;
+  }
+  for (const std::int64_t id : a.ids) {
+    const auto has_id = [id](const storage::SessionSummary& s) { return s.session.id == id; };
+    if (std::any_of(selected.begin(), selected.end(), has_id)) continue;
+    const auto row = std::find_if(rows.begin(), rows.end(), has_id);
+    if (row == rows.end()) {
       log::error("export: no session " + std::to_string(id) + " in " + reader.path());
       return false;
     }
-    sessions.push_back(std::move(*d));
+    selected.push_back(*row);
+  }
+  return true;
+}
+
+using SessionWriter = std::function<bool(const storage::SessionDetail&, std::string& error)>;
+
+// Loads each selected session in turn and hands it to `write`, then lets it go: a session loaded
+// with its octets left in the body file holds that file open, and an export of every session
+// must not hold them all (the open files run out).
+bool for_each_session(storage::Reader& reader, const std::vector<storage::SessionSummary>& selected,
+                      std::string& error, const SessionWriter& write) {
+  for (const auto& s : selected) {
+    std::optional<storage::SessionDetail> d;
+    // The octets in the body files are read as they are written out.
+    if (!reader.load_session(s.session.id, d, error, storage::Reader::BodyOctets::leave_in_file))
+      return false;
+    if (!d) {
+      error = "session " + std::to_string(s.session.id) + " was removed from " + reader.path() +
+              " during the export (prune?)";
+      return false;
+    }
+    if (!write(*d, error)) return false;
   }
   return true;
 }
 
 // json: one object for a single session asked by number, else an array; jsonl: one a line.
 // Written as it is read from the record: a message of any size costs a piece of it.
-int export_json(const ExportArgs& a, const std::vector<storage::SessionDetail>& sessions) {
+int export_json(const ExportArgs& a, storage::Reader& reader,
+                const std::vector<storage::SessionSummary>& selected) {
   ExportOutput out;
   if (!out.open(a.output)) return out.close();
   JsonWriter w;
   w.stream_to([&out](std::string_view piece) { return out.write(piece); });
-  const bool array = a.format == "json" && (a.all || sessions.size() != 1);
+  const bool array = a.format == "json" && (a.all || selected.size() != 1);
   if (array) w.begin_array();
   std::string error;
-  for (const auto& d : sessions) {
-    storage::SessionOctets octets(d);
-    if (!write_session_detail(w, d, octets, error)) return out.close(error);
-    if (a.format == "jsonl") w.string_piece("\n");
-  }
+  const bool read = for_each_session(
+      reader, selected, error, [&](const storage::SessionDetail& d, std::string& write_error) {
+        storage::SessionOctets octets(d);
+        if (!write_session_detail(w, d, octets, write_error)) return false;
+        if (a.format == "jsonl") w.string_piece("\n");
+        return true;
+      });
+  if (!read) return out.close(error);
   if (array) w.end_array();
   if (a.format == "json") w.string_piece("\n");
   w.flush();
   return out.close();
 }
 
-int export_mbox(const ExportArgs& a, const std::vector<storage::SessionDetail>& sessions) {
+int export_mbox(const ExportArgs& a, storage::Reader& reader,
+                const std::vector<storage::SessionSummary>& selected) {
   ExportOutput out;
   if (!out.open(a.output)) return out.close();
   // The quoter hands out a line or less at a time: gathered, so that writes stay large.
@@ -163,8 +187,7 @@ int export_mbox(const ExportArgs& a, const std::vector<storage::SessionDetail>& 
   };
   MboxrdQuoter quoter([&pending](std::string_view piece) { pending.append(piece); });
   std::size_t count = 0;
-  std::string error;
-  for (const auto& d : sessions) {
+  const auto write_messages = [&](const storage::SessionDetail& d, std::string& error) {
     storage::SessionOctets octets(d);
     for (const auto& m : d.messages) {
       pending += mboxrd_from_line(d.session, m);
@@ -173,7 +196,7 @@ int export_mbox(const ExportArgs& a, const std::vector<storage::SessionDetail>& 
         if (pending.size() >= storage::StoredBodyReader::kChunkOctets) flush();
         return out.write({});
       };
-      if (!octets.message_body(m, quote, error)) return out.close(error);
+      if (!octets.message_body(m, quote, error)) return false;
       quoter.finish();
       pending += '\n';  // the blank line that separates messages
       flush();
@@ -182,7 +205,10 @@ int export_mbox(const ExportArgs& a, const std::vector<storage::SessionDetail>& 
         log::error("export: warning: session " + std::to_string(d.session.id) + " message " +
                    std::to_string(m.seq) + " is truncated in the record");
     }
-  }
+    return true;
+  };
+  std::string error;
+  if (!for_each_session(reader, selected, error, write_messages)) return out.close(error);
   if (count == 0) log::info("export: no messages in the selected sessions");
   return out.close();
 }
@@ -199,50 +225,67 @@ int export_body(const std::string& path, storage::SessionOctets& octets,
 }
 
 // Every message as DIR/session-<id>-message-<n>.eml, each path listed on stdout.
-int write_eml_directory(const ExportArgs& a, const std::vector<storage::SessionDetail>& sessions) {
+int write_eml_directory(const ExportArgs& a, storage::Reader& reader,
+                        const std::vector<storage::SessionSummary>& selected) {
   if (!is_directory(a.output) && ::mkdir(a.output.c_str(), 0700) != 0) {
     log::error("export: " + a.output + ": " + std::strerror(errno));
     return 1;
   }
   std::string dir = a.output;
   if (dir.back() != '/') dir.push_back('/');
-  for (const auto& d : sessions) {
-    storage::SessionOctets octets(d);
-    for (const auto& m : d.messages) {
-      const std::string path = dir + "session-" + std::to_string(d.session.id) + "-message-" +
-                               std::to_string(m.seq) + ".eml";
-      if (export_body(path, octets, m) != 0) return 1;
-      std::string line = path;
-      if (m.message.body_truncated) line += "  (truncated in the record)";
-      write_stdout(line + "\n");
-    }
-  }
-  return 0;
+  bool written = true;  // else export_body has said why not
+  std::string error;
+  const bool read =
+      for_each_session(reader, selected, error, [&](const storage::SessionDetail& d, std::string&) {
+        storage::SessionOctets octets(d);
+        for (const auto& m : d.messages) {
+          const std::string path = dir + "session-" + std::to_string(d.session.id) + "-message-" +
+                                   std::to_string(m.seq) + ".eml";
+          if (export_body(path, octets, m) != 0) return written = false;
+          std::string line = path;
+          if (m.message.body_truncated) line += "  (truncated in the record)";
+          write_stdout(line + "\n");
+        }
+        return true;
+      });
+  if (!read && written) log::error("export: " + error);
+  return read ? 0 : 1;
 }
 
 // eml: one file per message. A single message may go to stdout or a file; several need a
 // directory, where they are named session-<id>-message-<n>.eml.
-int export_eml(const ExportArgs& a, const std::vector<storage::SessionDetail>& sessions) {
-  std::size_t total = 0;
-  for (const auto& d : sessions) total += d.messages.size();
+int export_eml(const ExportArgs& a, storage::Reader& reader,
+               const std::vector<storage::SessionSummary>& selected) {
+  std::int64_t total = 0;
+  for (const auto& s : selected) total += s.messages;
   if (total == 0) {
     log::error("export: no messages in the selected sessions");
     return 1;
   }
   const bool to_dir = !a.output.empty() && a.output != "-" &&
                       (is_directory(a.output) || a.output.back() == '/' || total > 1);
-  if (!to_dir) {
-    if (total > 1) {
-      log::error("export: " + std::to_string(total) +
-                 " messages: give -o DIR to write one .eml file each");
-      return 2;
-    }
-    for (const auto& d : sessions) {
-      storage::SessionOctets octets(d);
-      for (const auto& m : d.messages) return export_body(a.output, octets, m);
-    }
+  if (to_dir) return write_eml_directory(a, reader, selected);
+  if (total > 1) {
+    log::error("export: " + std::to_string(total) +
+               " messages: give -o DIR to write one .eml file each");
+    return 2;
   }
-  return write_eml_directory(a, sessions);
+  // The one message: the first of the one session that has any.
+  int status = 1;
+  std::string error;
+  const bool read =
+      for_each_session(reader, selected, error, [&](const storage::SessionDetail& d, std::string&) {
+        if (d.messages.empty()) return true;
+        storage::SessionOctets octets(d);
+        status = export_body(a.output, octets, d.messages.front());
+        return false;  // done
+      });
+  if (!read) {
+    if (!error.empty()) log::error("export: " + error);
+    return status;
+  }
+  log::error("export: no messages in the selected sessions");  // removed since they were counted
+  return 1;
 }
 
 int run_export(const ExportArgs& a) {
@@ -257,11 +300,11 @@ int run_export(const ExportArgs& a) {
   }
   auto reader = a.common.open_reader("export");
   if (!reader) return 1;
-  std::vector<storage::SessionDetail> sessions;
-  if (!load_sessions(a, *reader, sessions)) return 1;
-  if (f == "json" || f == "jsonl") return export_json(a, sessions);
-  if (f == "mbox") return export_mbox(a, sessions);
-  return export_eml(a, sessions);
+  std::vector<storage::SessionSummary> selected;
+  if (!select_sessions(a, *reader, selected)) return 1;
+  if (f == "json" || f == "jsonl") return export_json(a, *reader, selected);
+  if (f == "mbox") return export_mbox(a, *reader, selected);
+  return export_eml(a, *reader, selected);
 }
 
 }  // namespace

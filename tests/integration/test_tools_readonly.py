@@ -1084,6 +1084,77 @@ class LargeMessageToolsTest(h.IntegrationCase):
         self.assertIn(b"\n>From ", mbox)
 
 
+class ManyLargeSessionsExportTest(h.IntegrationCase):
+    """An export of more sessions with messages in their body files than the process may hold
+    files open, written one session at a time; and an -o or --save file that a failing export
+    leaves as it was."""
+
+    SESSIONS = 40
+    OPEN_FILES = 24  # stdio, the database and its WAL and shm, and some room: not 40 body files
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "many.db"
+        cls.messages = [h.large_message(80 * 1024) + b"session %d\r\n" % i
+                        for i in range(cls.SESSIONS)]
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=cls.db) as mt:
+                for message in cls.messages:
+                    h.smtplib_send(mt.port, message)
+        finally:
+            sink.close()
+        con = sqlite3.connect(f"file:{cls.db}?mode=ro", uri=True)
+        cls.sessions = [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY id")]
+        con.close()
+
+    def tool(self, *args, db=None, expect=0, few_files=True) -> subprocess.CompletedProcess:
+        limit = ["prlimit", f"--nofile={self.OPEN_FILES}"] if few_files else []
+        cmd = [*limit, str(h.mailtap_bin()), *args, "--db", str(db or self.db)]
+        cp = subprocess.run(cmd, capture_output=True, timeout=120)
+        self.assertEqual(cp.returncode, expect, cp.stderr.decode(errors="replace"))
+        return cp
+
+    def copy_db(self, name: str) -> Path:
+        dst = self.tmp / name
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        out = sqlite3.connect(dst)
+        with out:
+            con.backup(out)
+        con.close()
+        out.close()
+        shutil.copytree(f"{self.db}-bodies", f"{dst}-bodies")
+        return dst
+
+    def test_every_session_is_exported_with_few_open_files(self):
+        self.assertEqual(len(self.sessions), self.SESSIONS)
+        lines = self.tool("export", "--all", "--format", "jsonl").stdout.splitlines()
+        self.assertEqual([json.loads(line)["id"] for line in lines], self.sessions)
+        mbox = self.tool("export", *map(str, self.sessions), "--format", "mbox").stdout
+        self.assertEqual(mbox.count(b"\nFrom sender@client.test "), self.SESSIONS - 1)
+        outdir = self.tmp / "many-emls"
+        self.tool("export", "--all", "--format", "eml", "-o", str(outdir))
+        for sid, message in zip(self.sessions, self.messages):
+            self.assertTrue((outdir / f"session-{sid}-message-1.eml").read_bytes() == message)
+
+    def test_a_missing_session_is_reported_before_anything_is_written(self):
+        out = self.tmp / "missing.mbox"
+        cp = self.tool("export", str(self.sessions[0]), "999999", "--format", "mbox", "-o",
+                       str(out), expect=1)
+        self.assertIn(b"no session 999999", cp.stderr)
+        self.assertFalse(out.exists())
+
+    def test_an_unopenable_body_file_is_named_with_its_error(self):
+        db = self.copy_db("unreadable.db")
+        body = Path(f"{db}-bodies") / str(self.sessions[0])
+        body.unlink()
+        body.symlink_to(f"{self.db}-bodies/{self.sessions[0]}")  # there, but not opened (ELOOP)
+        cp = self.tool("export", str(self.sessions[0]), expect=1, db=db)
+        self.assertIn(b"cannot open body file", cp.stderr)
+        self.assertNotIn(b"kept changing", cp.stderr)
+
+
 class AuditAttachmentsTest(h.IntegrationCase):
     """`mailtap audit` on mail with attachments recorded through the proxy. Every line of a
     base64 attachment decodes to 57 octets of the file; some fall into the shape of a SASL PLAIN
