@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>  // mkostemp
 #include <cstring>
 
 #include "proxy/cli/color_option.hpp"
@@ -85,34 +86,34 @@ bool write_stdout(std::string_view bytes) {
 
 OutputFile::~OutputFile() {
   if (fd_ >= 0) ::close(fd_);
+  if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
 }
 
 bool OutputFile::open(const std::string& path, std::string& error) {
   path_ = path;
-  // Not O_TRUNC: an existing file is emptied only once it is 0600, so the mail never sits in
-  // a file others can read.
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd_ < 0) {
-    error = errno == ELOOP ? path + ": a symbolic link; not followed (give the path it points to)"
-                           : path + ": " + std::strerror(errno);
-    return false;
-  }
   struct stat st {};
-  if (::fstat(fd_, &st) != 0) {
-    error = path + ": " + std::strerror(errno);
+  const bool exists = ::lstat(path.c_str(), &st) == 0;
+  if (exists && S_ISLNK(st.st_mode)) {
+    error = path + ": a symbolic link; not followed (give the path it points to)";
     return false;
   }
-  // A FIFO or a device (/dev/null) keeps its mode: it is not a file the mail stays in.
-  if (S_ISREG(st.st_mode)) {
-    if ((st.st_mode & 07777) != 0600 && ::fchmod(fd_, 0600) != 0) {
-      error = path + ": cannot set mode 0600, so no mail is written to it: " + std::strerror(errno);
-      return false;
-    }
-    if (::ftruncate(fd_, 0) != 0) {
-      error = path + ": " + std::strerror(errno);
-      return false;
-    }
+  // A FIFO or a device (/dev/null) is written as it is, and keeps its mode: it is not a file
+  // the mail stays in, nor one to put another in the place of.
+  if (exists && !S_ISREG(st.st_mode)) {
+    fd_ = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd_ < 0) error = path + ": " + std::strerror(errno);
+    return fd_ >= 0;
   }
+  // A file: written beside it, and put in its place only once complete (close()), so that a
+  // write that fails partway leaves the file there before untouched. mkostemp makes it 0600
+  // with O_EXCL (no link followed): the mail never sits in a file others can read.
+  std::string temp = path + ".partial-XXXXXX";
+  fd_ = ::mkostemp(temp.data(), O_CLOEXEC);
+  if (fd_ < 0) {
+    error = path + ": cannot create a file beside it to write: " + std::strerror(errno);
+    return false;
+  }
+  temp_path_ = std::move(temp);
   return true;
 }
 
@@ -125,9 +126,17 @@ bool OutputFile::write(std::string_view bytes, std::string& error) {
 bool OutputFile::close(std::string& error) {
   const int fd = fd_;
   fd_ = -1;
-  if (::close(fd) == 0) return true;
-  error = path_ + ": " + std::strerror(errno);
-  return false;
+  if (::close(fd) != 0) {
+    error = path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  if (temp_path_.empty()) return true;
+  if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    error = path_ + ": " + std::strerror(errno);
+    return false;  // the destructor removes the temporary file
+  }
+  temp_path_.clear();
+  return true;
 }
 
 bool write_file(const std::string& path, std::string_view bytes, std::string& error) {

@@ -38,15 +38,17 @@ struct ToolOptions {
 
 // Writes all of `bytes` to stdout (binary-safe); false on a write error.
 bool write_stdout(std::string_view bytes);
-// Writes `bytes` to `path`, mode 0600 (recordings hold mail): a new file is created so, an
-// existing regular file is set to 0600 before it is emptied and written, and a symbolic link
-// is not followed. False with `error` on failure, then nothing was written.
+// Writes `bytes` to `path`, mode 0600 (recordings hold mail): written to a new file beside it
+// and renamed over `path` once complete, so that a failure leaves an existing file as it was; a
+// symbolic link is not followed. False with `error` on failure, then nothing was written.
 bool write_file(const std::string& path, std::string_view bytes, std::string& error);
 
-// A file written in pieces (a message or a document too large to hold), opened as write_file
-// opens it: mode 0600, an existing regular file emptied only once it is, no symbolic link
-// followed. Each call returns false with `error` set (naming the file) on failure; a write that
-// fails leaves what came before it in the file.
+// A file written in pieces (a message or a document too large to hold), made as write_file
+// makes it: the pieces go to a temporary file (mode 0600, created with O_EXCL) in the same
+// directory, put in the place of `path` by close() only; destroyed before that, the temporary
+// file is removed and an existing file at `path` is left untouched. A FIFO or device is
+// written directly; a symbolic link is not followed. Each call returns false with `error` set
+// (naming the file) on failure.
 class OutputFile {
  public:
   OutputFile() = default;
@@ -59,6 +61,7 @@ class OutputFile {
 
  private:
   std::string path_;
+  std::string temp_path_;  // the file being written, until close() renames it to path_
   int fd_ = -1;
 };
 

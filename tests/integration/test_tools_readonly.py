@@ -1154,6 +1154,28 @@ class ManyLargeSessionsExportTest(h.IntegrationCase):
         self.assertIn(b"cannot open body file", cp.stderr)
         self.assertNotIn(b"kept changing", cp.stderr)
 
+    def test_a_failing_export_leaves_an_existing_output_file_as_it_was(self):
+        db = self.copy_db("broken.db")
+        Path(f"{db}-bodies", str(self.sessions[-1])).unlink()
+        outdir = self.tmp / "kept-out"
+        outdir.mkdir()
+        old = b"the export before\n"
+        for name, args in (("all.jsonl", ("export", "--all", "--format", "jsonl", "-o")),
+                           ("all.mbox", ("export", "--all", "--format", "mbox", "-o")),
+                           ("one.eml", ("show", str(self.sessions[-1]), "--save"))):
+            target = outdir / name
+            target.write_bytes(old)
+            cp = self.tool(*args, str(target), db=db, expect=1, few_files=False)
+            self.assertIn(b"cannot open body file", cp.stderr)
+            self.assertEqual(target.read_bytes(), old, name)
+            self.assertEqual([p.name for p in outdir.iterdir() if ".partial-" in p.name], [])
+            # A complete export replaces it.
+            self.tool(*args, str(target), few_files=False)
+            self.assertNotEqual(target.read_bytes(), old, name)
+            self.assertEqual(target.stat().st_mode & 0o777, 0o600, name)
+        self.assertEqual(sorted(p.name for p in outdir.iterdir()),
+                         ["all.jsonl", "all.mbox", "one.eml"])
+
 
 class AuditAttachmentsTest(h.IntegrationCase):
     """`mailtap audit` on mail with attachments recorded through the proxy. Every line of a
