@@ -325,5 +325,15 @@ TEST(WebChangeWatcher, AFailedProbeIsNotAChange) {
   EXPECT_EQ(s.state, "same");
 }
 
+// A message of headers alone (no blank line): its one part's body is empty and lies inside the
+// message, where the part's offset in the stored body is taken from (not a null view).
+TEST(WebMime, AMessageOfHeadersAloneHasAnEmptyBodyInsideIt) {
+  const std::string raw = "Subject: x\r\n";
+  const ParsedMessage m = parse_message(raw, MimeBodies::located);
+  ASSERT_EQ(m.parts.size(), 1u);
+  EXPECT_TRUE(m.parts[0].encoded.empty());
+  EXPECT_EQ(m.parts[0].encoded.data(), raw.data() + raw.size());
+}
+
 }  // namespace
 }  // namespace mailtap::tools::web

@@ -42,7 +42,7 @@ void split_entity(std::string_view raw, std::string_view& head, std::string_view
     return;
   }
   head = raw;
-  body = {};
+  body = raw.substr(raw.size());  // empty, but inside `raw`: parts' offsets are taken from it
 }
 
 std::vector<MimeHeader> parse_headers(std::string_view head) {
