@@ -49,16 +49,18 @@ install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
 
 # The maintainer named by the .deb and its changelog (lintian refuses a made-up address such as
 # @localhost): -DMAILTAP_PACKAGE_MAINTAINER="Name <address>", else Debian's DEBFULLNAME and
-# DEBEMAIL, else the git identity of the checkout (git config user.name / user.email).
+# DEBEMAIL, else the identity set in the checkout's own git config (git config --local
+# user.name / user.email): never the builder's global one, which would put whoever builds into
+# the package unasked and make two builds of one commit differ.
 set(_mailtap_maintainer "")
 if(DEFINED ENV{DEBFULLNAME} AND DEFINED ENV{DEBEMAIL})
   set(_mailtap_maintainer "$ENV{DEBFULLNAME} <$ENV{DEBEMAIL}>")
 else()
   find_package(Git QUIET)
   if(GIT_FOUND)
-    execute_process(COMMAND ${GIT_EXECUTABLE} -C ${CMAKE_CURRENT_SOURCE_DIR} config user.name
+    execute_process(COMMAND ${GIT_EXECUTABLE} -C ${CMAKE_CURRENT_SOURCE_DIR} config --local user.name
                     OUTPUT_VARIABLE _name OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-    execute_process(COMMAND ${GIT_EXECUTABLE} -C ${CMAKE_CURRENT_SOURCE_DIR} config user.email
+    execute_process(COMMAND ${GIT_EXECUTABLE} -C ${CMAKE_CURRENT_SOURCE_DIR} config --local user.email
                     OUTPUT_VARIABLE _email OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
     if(_name AND _email)
       set(_mailtap_maintainer "${_name} <${_email}>")
@@ -66,7 +68,7 @@ else()
   endif()
 endif()
 set(MAILTAP_PACKAGE_MAINTAINER "${_mailtap_maintainer}" CACHE STRING
-    "Maintainer of the .deb, \"Name <address>\" (default: DEBFULLNAME/DEBEMAIL, or git's user)")
+    "Maintainer of the .deb, \"Name <address>\" (default: DEBFULLNAME/DEBEMAIL, or the checkout's local git user)")
 if(NOT MAILTAP_PACKAGE_MAINTAINER MATCHES "^[^<>]+ <[^@<> ]+@[^@<> ]+\\.[^@<> ]+>$")
   message(WARNING "MAILTAP_PACKAGE_MAINTAINER is \"${MAILTAP_PACKAGE_MAINTAINER}\", not "
                   "\"Name <address>\": the .deb names a placeholder maintainer (lintian: "

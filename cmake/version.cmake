@@ -20,8 +20,15 @@ function(mailtap_git_version out_version out_date)
   set(git ${GIT_EXECUTABLE} -C ${CMAKE_CURRENT_SOURCE_DIR})
   # Only this source tree's own repository: not one that merely contains it.
   execute_process(COMMAND ${git} rev-parse --show-toplevel OUTPUT_VARIABLE top
-                  RESULT_VARIABLE rc OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+                  RESULT_VARIABLE rc OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_VARIABLE why)
   if(NOT rc EQUAL 0)
+    # A checkout git will not read (another user's: "dubious ownership") still has a history:
+    # the plain version would sort below every build from git, so say why it is used.
+    if(EXISTS "${CMAKE_CURRENT_SOURCE_DIR}/.git")
+      string(STRIP "${why}" why)
+      message(WARNING "mailtap: git cannot read this checkout, so the version is the plain "
+                      "${PROJECT_VERSION} (dpkg sorts it below builds from git): ${why}")
+    endif()
     return()
   endif()
   file(REAL_PATH "${top}" top)
@@ -30,7 +37,8 @@ function(mailtap_git_version out_version out_date)
     return()
   endif()
   set(ENV{TZ} UTC0)
-  execute_process(COMMAND ${git} log -1 --format=%cd.%h --date=format-local:%Y%m%d
+  # A fixed hash length: git's default grows with the repository, so two clones could differ.
+  execute_process(COMMAND ${git} log -1 --abbrev=12 --format=%cd.%h --date=format-local:%Y%m%d
                   OUTPUT_VARIABLE date_hash RESULT_VARIABLE rc1
                   OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
   execute_process(COMMAND ${git} rev-list --count HEAD OUTPUT_VARIABLE count RESULT_VARIABLE rc2
@@ -38,6 +46,13 @@ function(mailtap_git_version out_version out_date)
   execute_process(COMMAND ${git} log -1 --format=%cD OUTPUT_VARIABLE date RESULT_VARIABLE rc3
                   OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
   unset(ENV{TZ})
+  execute_process(COMMAND ${git} rev-parse --is-shallow-repository OUTPUT_VARIABLE shallow
+                  OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  if(shallow STREQUAL "true")
+    message(WARNING "mailtap: a shallow clone counts only the commits it holds, so this "
+                    "version does not sort after older builds; `git fetch --unshallow` first "
+                    "for a package to upgrade with")
+  endif()
   if(NOT (rc1 EQUAL 0 AND rc2 EQUAL 0 AND rc3 EQUAL 0)
      OR NOT date_hash MATCHES "^([0-9]+)\\.([0-9a-f]+)$")
     return()

@@ -123,7 +123,7 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(self.version_of(repo), "0.1.0", "a repository without a commit")
         commit("2026-12-05T23:30:00-02:00")  # 2026-12-06 in UTC
         first = self.version_of(repo)
-        self.assertRegex(first, r"^0\.1\.0\+git20261206\.1\.[0-9a-f]{7,}$")
+        self.assertRegex(first, r"^0\.1\.0\+git20261206\.1\.[0-9a-f]{12}$")
         self.assertEqual(self.version_of(repo), first, "the same commit, the same version")
         self.assert_newer(first, "0.1.0")  # every build before this change was 0.1.0-1
         commit("2026-12-06T10:00:00Z")
