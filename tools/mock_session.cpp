@@ -296,6 +296,7 @@ std::string MockSession::own_answers_from(std::size_t differing) const {
 bool MockSession::check_new_events() {
   for (; events_checked_ < events_.size(); ++events_checked_) {
     const smtp::Event& e = *events_[events_checked_];
+    if (smtp::is_unsent_note(e)) continue;  // no line of the client's: nothing answers it
     if (e.direction == smtp::Direction::client_to_mailtap) ++own_answers_owed_;
     if (e.direction == smtp::Direction::mailtap_to_client &&
         e.kind == smtp::EventKind::local_reply && own_answers_owed_ > 0)

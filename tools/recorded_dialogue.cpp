@@ -183,6 +183,8 @@ bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, Recor
   DialogueBuilder builder(out, refused);
   for (const storage::EventRow& row : events) {
     note_mailtap_login(row.event, out);
+    // A note about the record (relayed octets dropped unsent), not something the client sent.
+    if (smtp::is_unsent_note(row.event)) continue;
     if (!smtp::from_client(row.event.direction))
       builder.add_server_event(row);
     else if (!builder.add_client_event(row, error))

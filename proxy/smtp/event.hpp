@@ -42,6 +42,13 @@ struct Event {
   std::uint64_t transaction = 0;
 };
 
+// An event that starts with unsent_note_prefix: a note about the record (octets counted as
+// relayed that never left), not a line or body piece the client sent. Every reader that rebuilds
+// the client's side (replay, mock, show, audit) skips it or shows it as a note.
+inline bool is_unsent_note(const Event& e) {
+  return e.direction == Direction::client_to_mailtap && e.note.starts_with(unsent_note_prefix);
+}
+
 class Dialogue;
 struct RecordedEventForTests;
 

@@ -204,8 +204,7 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     const Event& e = *recorded;
     if (e.direction == Direction::client_to_upstream) relayed_up += e.wire_size;
     // Octets relayed but dropped unsent (an abandoned upstream) are taken off the count.
-    if (e.direction == Direction::client_to_mailtap && e.note.starts_with(unsent_note_prefix))
-      relayed_up -= e.wire_size;
+    if (is_unsent_note(e)) relayed_up -= e.wire_size;
     if (e.direction == Direction::upstream_to_client) relayed_down += e.wire_size;
     if (e.kind == EventKind::bdat_chunk) bdat = true;
   }

@@ -1863,8 +1863,7 @@ std::uint64_t recorded_as_sent(const std::vector<RecordedEvent>& events) {
   std::uint64_t sent = 0;
   for (const RecordedEvent& e : events) {
     if (e->direction == Direction::client_to_upstream) sent += e->wire_size;
-    if (e->direction == Direction::client_to_mailtap && e->note.starts_with(unsent_note_prefix))
-      sent -= e->wire_size;
+    if (is_unsent_note(*e)) sent -= e->wire_size;
   }
   return sent;
 }

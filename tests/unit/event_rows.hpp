@@ -37,4 +37,19 @@ inline storage::EventRow reply(std::string verb, int code, std::string bytes) {
             std::move(bytes), code);
 }
 
+// The dialogue's note that the last `octets` relayed were dropped unsent when it abandoned the
+// upstream (Dialogue::upstream_output_dropped): `kind` data or bdat_chunk inside a body, command
+// elsewhere; no bytes.
+inline storage::EventRow unsent_note(smtp::EventKind kind, std::size_t octets,
+                                     std::uint64_t transaction = 0) {
+  storage::EventRow r = ev(smtp::Direction::client_to_mailtap, kind,
+                           kind == smtp::EventKind::command ? "" : "DATA", "");
+  r.event.wire_size = octets;
+  r.event.transaction = transaction;
+  r.event.note = std::string(smtp::unsent_note_prefix) + "the last " + std::to_string(octets) +
+                 " octets relayed were still queued for the upstream when mailtap stopped "
+                 "writing to it (it abandoned the upstream): the server never received them";
+  return r;
+}
+
 }  // namespace mailtap::tools

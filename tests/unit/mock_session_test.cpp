@@ -192,6 +192,32 @@ TEST(MockSession, AClientThatEndsAMessageTheOriginalAbandonedDiverged) {
   EXPECT_TRUE(faithful->completed()) << faithful->divergence().value_or("");
 }
 
+// The server refused the message inside its body, and mailtap noted the body octets it had
+// queued and dropped: that note is no line of the client's, so the same client is served.
+TEST(MockSession, ABodyRefusedMidwayIsServedWithoutTheNoteOfOctetsNeverSent) {
+  Served s(from_rows({
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: big\r\n"),
+      ev(Direction::upstream_to_client, EventKind::reply, "",
+         "552 5.3.4 Message size exceeds fixed limit\r\n", 552),
+      unsent_note(EventKind::data, 14),
+  }));
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  s->client_bytes("DATA\r\nSubject: big\r\n");
+  const std::string out = s->take_to_client();
+  EXPECT_NE(out.find("552 5.3.4 Message size exceeds fixed limit\r\n"), std::string::npos) << out;
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
 TEST(MockSession, AnUnexpectedStarttlsGetsOneReplyTheDifference) {
   Served s(recording());
   s->client_bytes("EHLO x\r\n");

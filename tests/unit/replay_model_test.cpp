@@ -94,6 +94,68 @@ TEST(RecordedDialogue, RefusesABodyNotRecordedInFull) {
   EXPECT_NE(error.find("body octets"), std::string::npos) << error;
 }
 
+// The dialogue `events` rebuild into, which must succeed.
+RecordedDialogue built(const std::vector<storage::EventRow>& events) {
+  RecordedDialogue d;
+  std::string error;
+  EXPECT_TRUE(build_recorded_dialogue(events, d, error)) << error;
+  return d;
+}
+
+// The client's steps, each with the reply mailtap answered it with, and the flights.
+void expect_same_dialogue(const RecordedDialogue& got, const RecordedDialogue& want) {
+  ASSERT_EQ(got.client.size(), want.client.size());
+  for (std::size_t i = 0; i < want.client.size(); ++i) {
+    EXPECT_EQ(got.client[i].bytes, want.client[i].bytes) << "step " << i;
+    EXPECT_EQ(got.client[i].local_answer, want.client[i].local_answer) << "step " << i;
+  }
+  ASSERT_EQ(got.flights.size(), want.flights.size());
+  for (std::size_t i = 0; i < want.flights.size(); ++i) {
+    EXPECT_EQ(got.flights[i].steps, want.flights[i].steps) << "flight " << i;
+    EXPECT_EQ(got.flights[i].reply_count, want.flights[i].reply_count) << "flight " << i;
+  }
+  EXPECT_EQ(got.replies.size(), want.replies.size());
+}
+
+// The server refused the message inside its body: what mailtap still had queued of it was
+// dropped, and a note says so. All the body the client sent is recorded; the note is no step.
+TEST(RecordedDialogue, ANoteOfBodyOctetsNeverSentUpstreamIsNoClientStep) {
+  std::vector<storage::EventRow> events = plain_session();
+  events.pop_back();  // QUIT and its reply: the session ended at the refusal
+  events.pop_back();
+  events.back() = ev(Direction::upstream_to_client, EventKind::reply, "",
+                     "552 5.3.4 Message size exceeds fixed limit\r\n", 552);
+  const RecordedDialogue without_note = built(events);
+  events.push_back(unsent_note(EventKind::data, 30, 1));
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
+  expect_same_dialogue(d, without_note);
+}
+
+// Replies out of step with the pipelined MAIL and RCPT: mailtap dropped the RCPT it still had
+// queued, noted it, and closed with its own 421, which answers no line of the client's.
+TEST(RecordedDialogue, ANoteOfALineNeverSentUpstreamIsNoClientStep) {
+  std::vector<storage::EventRow> events = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 PIPELINING\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      ev(Direction::upstream_to_mailtap, EventKind::reply, "RCPT", "354 go ahead\r\n", 354),
+      ev(Direction::mailtap_to_client, EventKind::local_reply, "",
+         "421 4.5.0 mailtap: out of step; closing\r\n", 421),
+  };
+  const RecordedDialogue without_note = built(events);
+  events.insert(events.end() - 1, unsent_note(EventKind::command, 30));
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
+  expect_same_dialogue(d, without_note);
+  EXPECT_FALSE(d.client.back().local_answer);  // the RCPT went upstream: the 421 is not its
+}
+
 TEST(ReplayCredentials, RebuildsAuthPlainAndNeverShowsIt) {
   RecordedDialogue d;
   std::string error;
