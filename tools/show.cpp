@@ -36,6 +36,7 @@ struct ShowArgs {
 };
 
 const char* prefix(const smtp::Event& e) {
+  if (smtp::is_unsent_note(e)) return "~~";  // about the record, not a line the client sent
   switch (e.direction) {
     case Direction::client_to_upstream:
       return "C:";
@@ -136,7 +137,7 @@ void render_event(const smtp::Event& e, const storage::SessionRow& s, const Styl
   const std::string when =
       e.time == Clock::time_point{} ? std::string(8, ' ') : format_offset(e.time - s.started);
   std::string tag = e.phase == smtp::Phase::pre_tls ? "[pre-TLS] " : "";
-  if (e.direction == Direction::mailtap_note || e.bytes.empty()) {
+  if (e.direction == Direction::mailtap_note || e.bytes.empty() || smtp::is_unsent_note(e)) {
     std::string text = std::string(to_string(e.kind)) + ": " + escape_text(e.note);
     out += when + "  " + tag + st.magenta(std::string(prefix(e)) + " " + text) + "\n";
     return;
@@ -322,7 +323,8 @@ int show_raw(const storage::SessionDetail& d, storage::SessionOctets& octets) {
         bool open = true;
         const auto pass = [&](std::string_view piece) { return open = emit(piece); };
         for (const auto& row : d.events) {
-          if (row.event.direction == Direction::mailtap_note) continue;
+          if (row.event.direction == Direction::mailtap_note || smtp::is_unsent_note(row.event))
+            continue;
           if (!octets.event_bytes(row, pass, error)) return false;
           if (!open) break;
         }

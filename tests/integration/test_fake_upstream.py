@@ -6,6 +6,7 @@ import base64
 import os
 import contextlib
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -309,6 +310,13 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertEqual(len(unsent), 1, "no event says what was dropped unwritten")
         self.assertEqual((unsent[0]["kind"], unsent[0]["mail_transaction"]), ("data", 1))
         self.assertEqual(relayed - unsent[0]["wire_size"], row["bytes_client_to_upstream"])
+        # show prints it as mailtap's note, not as a line of the client's.
+        shown = subprocess.run([str(h.mailtap_bin()), "show", str(row["id"]), "--color", "never",
+                                "--db", os.path.join(mt._tmp, "mailtap.db")],  # noqa: SLF001
+                               capture_output=True, text=True, check=True).stdout
+        noted = [line for line in shown.splitlines() if "not sent upstream: " in line]
+        self.assertEqual(len(noted), 1, noted)
+        self.assertIn("  ~~ data: not sent upstream: the last ", noted[0])
         self.assertNotIn(b"\r\n.\r\n", bytes(s.post_tls), "an end of data went upstream")
 
     def test_an_abandoned_upstream_that_stops_reading_does_not_hold_the_session(self):
