@@ -416,8 +416,10 @@ class LockContentionTest(IntegrationCase):
         [s] = rec.wait_ended(db, 1)
         [msg] = rec.query(db, "SELECT id FROM messages WHERE session_id = ?", (s["id"],))
         self.assertIn(token.encode(), recorded_body(db, msg["id"]))
+        # Logged once the 5 s busy timeout has passed: later on a loaded machine (6.3 s seen
+        # under the sanitizers with two test processes on two cores).
         self.assertRegex(m.stderr, r"(?m)^mailtap: recording waits: another process holds the "
-                                   r"write lock on '.*mailtap\.db' \(5\.\ds so far\)")
+                                   r"write lock on '.*mailtap\.db' \([5-9]\.\ds so far\)")
         self.assertRegex(m.stderr, r"(?m)^mailtap: recording goes on: the write lock on "
                                    r"'.*mailtap\.db' was released after \d+\.\ds$")
         # Recording goes on as before.
