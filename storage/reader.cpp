@@ -428,35 +428,13 @@ bool Reader::change_token(ChangeToken& out, std::string& error) {
 bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error,
                           BodyOctets octets) {
   // A session must not be shown with events from one snapshot and messages from another.
-  const auto load = [&] {
-    return impl_->in_one_snapshot(
-        out, error, [&](std::optional<SessionDetail>& d) { return impl_->load(id, d, octets); });
-  };
-  if (octets == BodyOctets::read) return load();
-  // The octets left in the body file are read later, from the file the rows describe: opened
-  // before the snapshot and still at its path after, as Reader::stored_message does.
-  constexpr int kTries = 3;
-  for (int i = 0; i < kTries; ++i) {
-    auto file = std::make_shared<BodyFileReader>(path(), /*pinned=*/true);
-    file->open_now(id);
-    if (!load()) return false;
-    const bool in_file =
-        out && std::any_of(out->events.begin(), out->events.end(),
-                           [](const EventRow& e) { return e.file_offset.has_value(); });
-    if (!in_file || file->still_at_path()) {
-      if (out) out->body_file = std::move(file);
-      return true;
-    }
-    // Not a file that changed but one that could not be opened: trying again would not help.
-    if (error = file->open_failure(); !error.empty()) {
-      out.reset();
-      return false;
-    }
-  }
-  out.reset();
-  error = "the body file of session " + std::to_string(id) +
-          " kept changing while it was being read (prune at work?); try again";
-  return false;
+  const auto load = [&](std::optional<SessionDetail>& d) { return impl_->load(id, d, octets); };
+  if (octets == BodyOctets::read) return impl_->in_one_snapshot(out, error, load);
+  // The octets left in the body file are read later, from the file the rows describe.
+  return impl_->in_one_snapshot_with_body_file(id, out, error, load, [](const SessionDetail& d) {
+    return std::any_of(d.events.begin(), d.events.end(),
+                       [](const EventRow& e) { return e.file_offset.has_value(); });
+  });
 }
 
 bool Reader::fingerprint_key(FingerprintKey& key, std::string& error) {

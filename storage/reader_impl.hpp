@@ -120,6 +120,36 @@ struct Reader::Impl {
     }
     return true;
   }
+
+  // in_one_snapshot(out, error, load), with session `session_id`'s body file opened before the
+  // snapshot and still at its path after: then it is the file of the session the snapshot
+  // shows (prune removes a file only after its rows are gone, and a new session with the id
+  // makes its own only after that), and `out->body_file` holds it. Another file there by then
+  // was put there since the open: the rows are read again, with that one. Only rows with
+  // octets in the file (`in_file(*out)`) need it to be the right one.
+  template <typename T, typename Load, typename InFile>
+  bool in_one_snapshot_with_body_file(std::int64_t session_id, std::optional<T>& out,
+                                      std::string& error, Load&& load, InFile&& in_file) {
+    constexpr int kTries = 3;
+    for (int i = 0; i < kTries; ++i) {
+      auto file = std::make_shared<BodyFileReader>(db.path(), /*pinned=*/true);
+      file->open_now(session_id);
+      if (!in_one_snapshot(out, error, load)) return false;
+      if (!out || !in_file(*out) || file->still_at_path()) {
+        if (out) out->body_file = std::move(file);
+        return true;
+      }
+      // Not a file that changed but one that could not be opened: trying again would not help.
+      if (error = file->open_failure(); !error.empty()) {
+        out.reset();
+        return false;
+      }
+    }
+    out.reset();
+    error = "the body file of session " + std::to_string(session_id) +
+            " kept changing while it was being read (prune at work?); try again";
+    return false;
+  }
 };
 
 }  // namespace mailtap::storage

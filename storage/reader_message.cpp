@@ -83,34 +83,14 @@ bool in_body_file(const StoredMessage& m) {
 
 bool Reader::stored_message(std::int64_t session_id, std::uint64_t seq,
                             std::optional<StoredMessage>& out, std::string& error) {
-  // The body file is opened before the snapshot is taken and must still be at its path after:
-  // then it is the file of the session the snapshot shows (prune removes a file only after its
-  // rows are gone, and a new session with the id makes its own only after that). Another file
-  // there by then was put there since the open: the rows are read again, with that one. Only
-  // a message with octets in the file needs it to be the right one.
-  constexpr int kTries = 3;
-  for (int i = 0; i < kTries; ++i) {
-    auto file = std::make_shared<BodyFileReader>(path(), /*pinned=*/true);
-    file->open_now(session_id);
-    // The message row and its body events from the same snapshot.
-    if (!impl_->in_one_snapshot(out, error, [&](std::optional<StoredMessage>& m) {
-          return load_stored_message(*impl_, session_id, seq, m);
-        }))
-      return false;
-    if (!out || !in_body_file(*out) || file->still_at_path()) {
-      if (out) out->body_file = std::move(file);
-      return true;
-    }
-    // Not a file that changed but one that could not be opened: trying again would not help.
-    if (error = file->open_failure(); !error.empty()) {
-      out.reset();
-      return false;
-    }
-  }
-  out.reset();
-  error = "the body file of session " + std::to_string(session_id) +
-          " kept changing while it was being read (prune at work?); try again";
-  return false;
+  // The message row and its body events from the same snapshot, with the body file they
+  // describe.
+  return impl_->in_one_snapshot_with_body_file(
+      session_id, out, error,
+      [&](std::optional<StoredMessage>& m) {
+        return load_stored_message(*impl_, session_id, seq, m);
+      },
+      [](const StoredMessage& m) { return in_body_file(m); });
 }
 
 }  // namespace mailtap::storage
