@@ -1,5 +1,6 @@
 #include "proxy/secrets/run_command.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <openssl/mem.h>
 #include <poll.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -91,8 +93,10 @@ bool has_exited(pid_t pid) {
 // wait status (-1: waiting failed).
 int kill_and_reap(pid_t pid) {
   ::kill(-pid, SIGTERM);
-  // The shell dies of SIGTERM at once; the commands it runs may take a moment to tidy up.
-  const auto group_gone = [pid] { return has_exited(pid) && ::kill(-pid, 0) != 0; };
+  // The shell dies of SIGTERM at once; the commands it runs may take a moment to tidy up. The
+  // leader's zombie stays in the group (kill(-pid, 0) still finds it): the group is gone once
+  // no other member lives.
+  const auto group_gone = [pid] { return has_exited(pid) && !process_group_alive(pid); };
   const Clock::time_point until = Clock::now() + kKillGrace;
   while (!group_gone() && Clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -255,6 +259,38 @@ void record_exit(int status, Clock::time_point deadline, CommandResult& result) 
 }
 
 }  // namespace
+
+bool process_group_alive(pid_t pgid) {
+  if (::kill(-pgid, 0) != 0) return false;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return true;  // cannot tell: the caller waits its grace out
+  bool alive = false;
+  while (const dirent* entry = ::readdir(proc)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%s/stat", entry->d_name);
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;  // gone since the listing
+    char stat[512];
+    const ssize_t n = ::read(fd, stat, sizeof stat - 1);
+    ::close(fd);
+    if (n <= 0) continue;
+    stat[n] = '\0';
+    // "pid (comm) state ppid pgrp ...": comm may hold anything, so read after its last ')'.
+    const char* after = std::strrchr(stat, ')');
+    char state = 0;
+    long ppid = 0;
+    long pgrp = 0;
+    if (after == nullptr || std::sscanf(after + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3)
+      continue;
+    if (pgrp == pgid && state != 'Z' && state != 'X') {
+      alive = true;
+      break;
+    }
+  }
+  ::closedir(proc);
+  return alive;
+}
 
 CommandResult run_command(const std::string& command, const CommandOptions& options) {
   CommandResult result;

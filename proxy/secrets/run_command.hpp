@@ -8,6 +8,8 @@
 // the helper leaves running would otherwise hold after mailtap closed them.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -47,6 +49,10 @@ struct CommandResult {
 };
 
 CommandResult run_command(const std::string& command, const CommandOptions& options);
+
+// Whether process group `pgid` has a member that is not a zombie (kill(-pgid, 0) counts the
+// zombie of a leader not yet reaped, which run_command keeps so that the id is not reused).
+bool process_group_alive(pid_t pgid);
 
 // "--password-cmd exited with status 1", "... timed out after 30s": for a failed result.
 std::string describe_failure(std::string_view option, const CommandResult& result,

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -97,6 +98,29 @@ TEST(RunCommand, AKilledCommandGetsSigtermFirstThenSigkill) {
   r = run_command("trap '' TERM; sleep 30", o);
   EXPECT_EQ(r.status, Status::timed_out);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 20s) << "SIGKILL follows the SIGTERM";
+}
+
+// The leader of a killed group is kept as a zombie (its id is not reused while the group is
+// signalled), and kill(-pgid, 0) still finds it: the group is gone once nothing else lives, so
+// a helper that dies of SIGTERM at once is reaped at once, not after the SIGKILL's grace.
+TEST(RunCommand, AGroupWhoseLeaderIsAZombieIsNoLongerAlive) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::pause();
+    ::_exit(0);
+  }
+  ::setpgid(pid, pid);  // as the child does: whichever runs first
+  EXPECT_TRUE(process_group_alive(pid));
+  ::kill(pid, SIGKILL);
+  siginfo_t info{};
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);
+  EXPECT_EQ(::kill(-pid, 0), 0) << "the zombie is still a member";
+  EXPECT_FALSE(process_group_alive(pid));
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_FALSE(process_group_alive(pid));
 }
 
 TEST(RunCommand, AnInteractiveCommandIsKilledWithWhatItStartedToo) {
