@@ -43,8 +43,8 @@ struct Event {
 };
 
 // An event that starts with unsent_note_prefix: a note about the record (octets counted as
-// relayed that never left), not a line or body piece the client sent. Every reader that rebuilds
-// the client's side (replay, mock, show, audit) skips it or shows it as a note.
+// relayed that never left), not a line or body piece the client sent. Readers that rebuild the
+// client's side (replay, mock) skip it; show prints it as a note.
 inline bool is_unsent_note(const Event& e) {
   return e.direction == Direction::client_to_mailtap && e.note.starts_with(unsent_note_prefix);
 }
