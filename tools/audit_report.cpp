@@ -7,6 +7,7 @@
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/event.hpp"
+#include "proxy/smtp/text_normaliser.hpp"
 #include "storage/reader.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/reply_codes.hpp"
@@ -174,6 +175,9 @@ class Auditor {
       st.noted_shapes.emplace_back(e.transaction, shape.substr(0, shape.find(" of the message")));
       return;
     }
+    // The EHLO reply's filtering and --assist-auth's encoding are mailtap's designed work on
+    // every such session, not a client's text that deserves a look.
+    if (!smtp::is_client_text_rewrite_note(e.note)) return;
     auto& rw = rewrites[session];
     rw.session = session;
     if (rw.count++ == 0) rw.sample = e.note;

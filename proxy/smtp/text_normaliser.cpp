@@ -45,19 +45,35 @@ RewriteCounts& RewriteCounts::operator+=(const RewriteCounts& o) {
   return *this;
 }
 
+namespace {
+constexpr std::string_view kBareLfRewrite = "bare LF normalised to CRLF";
+constexpr std::string_view kBareCrRewrite = "bare CR normalised to CRLF";
+constexpr std::string_view kTelnetRewrite = "telnet IAC sequence removed";
+constexpr std::string_view kDotRewrite =
+    "leading dot doubled after a line ending that cannot end the message";
+}  // namespace
+
 std::string RewriteCounts::describe() const {
   std::string s;
-  auto add = [&](std::uint64_t n, const char* what) {
+  auto add = [&](std::uint64_t n, std::string_view what) {
     if (n == 0) return;
     if (!s.empty()) s += "; ";
     s += what;
     s += " (" + std::to_string(n) + "x)";
   };
-  add(bare_lf, "bare LF normalised to CRLF");
-  add(bare_cr, "bare CR normalised to CRLF");
-  add(telnet_iac, "telnet IAC sequence removed");
-  add(dots_doubled, "leading dot doubled after a line ending that cannot end the message");
+  add(bare_lf, kBareLfRewrite);
+  add(bare_cr, kBareCrRewrite);
+  add(telnet_iac, kTelnetRewrite);
+  add(dots_doubled, kDotRewrite);
   return s;
+}
+
+// describe() puts at least one of its phrases first, followed by its count.
+bool is_client_text_rewrite_note(std::string_view note) {
+  for (const std::string_view phrase :
+       {kBareLfRewrite, kBareCrRewrite, kTelnetRewrite, kDotRewrite})
+    if (note.starts_with(phrase) && note.substr(phrase.size()).starts_with(" (")) return true;
+  return false;
 }
 
 RewriteCounts TextNormaliser::take_rewrites() {

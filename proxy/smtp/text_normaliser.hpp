@@ -34,6 +34,11 @@ struct RewriteCounts {
   std::string describe() const;  // "bare LF normalised to CRLF (2x); ..."
 };
 
+// Whether a rewrite note is one describe() wrote: mailtap changed octets of the client's text
+// (line ends, telnet bytes, a leading dot), not a reply it filtered (the EHLO reply's STARTTLS)
+// or a line it encoded for the client. audit lists only these as the client's rewrites.
+bool is_client_text_rewrite_note(std::string_view note);
+
 // How text is read: command lines follow telnet's rules; a message body is data.
 struct TextRules {
   bool telnet_iac = true;  // 0xFF begins an IAC sequence

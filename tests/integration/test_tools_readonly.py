@@ -730,7 +730,7 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         copy = self.copy_db("audit-nonutf8.db")
         reason = b"certificate for caf\xe9\xff is self-signed"
         host = b"mx\xff.example.test"
-        note = b"bare LF normalised to CRLF \xff"
+        note = b"bare LF normalised to CRLF (1x) \xff"
         con = sqlite3.connect(copy)
         with con:
             con.execute("UPDATE sessions SET verify_reason = CAST(? AS TEXT) WHERE id = ?",
@@ -738,7 +738,8 @@ class ToolsReadOnlyTest(h.IntegrationCase):
             con.execute("UPDATE sessions SET upstream_host = CAST(? AS TEXT) WHERE id = ?",
                         (host, self.failing_rcpt_session()))
             con.execute("UPDATE events SET note = CAST(? AS TEXT) WHERE id = (SELECT min(id) FROM "
-                        "events WHERE kind = 'rewrite' AND session_id = ?)",
+                        "events WHERE kind = 'rewrite' AND note LIKE 'bare LF normalised%' AND "
+                        "session_id = ?)",
                         (note, self.session_with(self.sent["nc"][0])))
         con.close()
         out = self.tool("audit", "--json", db=copy).stdout
@@ -779,8 +780,9 @@ class ToolsReadOnlyTest(h.IntegrationCase):
             con.execute("UPDATE events SET enhanced_status = ? WHERE reply_code = 550",
                         ("5.1.1" + osc,))
             con.execute("UPDATE events SET note = ? WHERE id = (SELECT min(id) FROM events WHERE"
-                        " kind = 'rewrite' AND session_id = ?)",
-                        ("bare LF" + osc, self.session_with(self.sent["nc"][0])))
+                        " kind = 'rewrite' AND note LIKE 'bare LF normalised%' AND session_id = ?)",
+                        ("bare LF normalised to CRLF (1x)" + osc,
+                         self.session_with(self.sent["nc"][0])))
             con.execute("UPDATE certificates SET subject = ?, not_after = ?",
                         ("CN=cert" + osc, "never" + osc))
         con.close()
@@ -788,7 +790,7 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertNotIn(b"\x1b", out)
         self.assertNotIn(b"\x07", out)
         escaped = b"\\x1b]0;TITLE\\x07\\x1b[2J"
-        for text in (b"reason", b"mx", b"TLSv1.3", b"AES", b"5.1.1", b"bare LF", b"CN=cert",
+        for text in (b"reason", b"mx", b"TLSv1.3", b"AES", b"5.1.1", b"(1x)", b"CN=cert",
                      b"never"):
             self.assertIn(text + escaped, out)
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proxy/smtp/base64.hpp"
+#include "proxy/smtp/text_normaliser.hpp"
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
 #include "storage/reader.hpp"
@@ -408,6 +409,36 @@ TEST(ToolsAuditReport, EachReadDecidesWhetherItsFailureIsDamage) {
       << error;
   EXPECT_EQ(events, 1);
   EXPECT_FALSE(reader->last_failure_is_damage());
+}
+
+// Item 3 lists the client's text mailtap rewrote, not the EHLO reply it filters on every
+// STARTTLS or --auth-user session, nor a line --assist-auth encoded: those would bury the few
+// sessions whose client sent bare line ends.
+TEST(ToolsAuditReport, RewritesListOnlyTheClientsText) {
+  TempDir dir;
+  const std::string path = dir.file("r.db");
+  smtp::Event ehlo = tls_event(smtp::Direction::mailtap_to_client, smtp::EventKind::rewrite,
+                               "250-mx\r\n250 PIPELINING\r\n");
+  ehlo.verb = "EHLO";
+  ehlo.note = "STARTTLS and AUTH removed from the EHLO reply: mailtap holds the TLS link upstream";
+  smtp::Event assisted = tls_event(smtp::Direction::mailtap_note, smtp::EventKind::rewrite, "");
+  assisted.verb = "AUTH";
+  assisted.note = "AUTH PLAIN: the user name and password typed in clear were base64-encoded";
+  smtp::RewriteCounts counts;
+  counts.bare_lf = 2;
+  smtp::Event line_ends = tls_event(smtp::Direction::mailtap_note, smtp::EventKind::rewrite, "");
+  line_ends.verb = "DATA";
+  line_ends.note = counts.describe();
+  ASSERT_NO_FATAL_FAILURE(record(path, {ehlo, assisted}, {}));
+  EXPECT_TRUE(audit(path).rewrites.empty());
+
+  TempDir dir2;
+  const std::string path2 = dir2.file("r.db");
+  ASSERT_NO_FATAL_FAILURE(record(path2, {ehlo, assisted, line_ends}, {}));
+  const AuditReport r = audit(path2);
+  ASSERT_EQ(r.rewrites.size(), 1u);
+  EXPECT_EQ(r.rewrites[0].count, 1);
+  EXPECT_EQ(r.rewrites[0].sample, "bare LF normalised to CRLF (2x)");
 }
 
 // A smuggling shape's offset is its message's: each is listed under the message its note names
