@@ -1,6 +1,7 @@
 // `mailtap export ID|--all --format json|jsonl|eml|mbox`: whole sessions as JSON, or the
 // message bodies as .eml files or one mboxrd mailbox.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -8,6 +9,7 @@
 #include <ctime>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "proxy/common/log.hpp"
 #include "storage/reader.hpp"
@@ -17,6 +19,7 @@
 #include "tools/mboxrd.hpp"
 #include "tools/number_options.hpp"
 #include "tools/session_json.hpp"
+#include "tools/terminal_text.hpp"
 #include "tools/tool_options.hpp"
 
 namespace mailtap::tools {
@@ -66,35 +69,49 @@ bool is_directory(const std::string& path) {
 }
 
 // Where the export goes: stdout, or the -o file (made as write_file makes it), written a piece
-// at a time. The first failure is kept in `error` and stops every later write.
+// at a time. The first failure is kept in `error` and stops every later write. Messages (eml,
+// mbox) bound for a terminal go through TerminalLines, as `show --message` writes them: their
+// text is the client's, and could otherwise drive the terminal (JSON escapes it already).
 class ExportOutput {
  public:
-  bool open(const std::string& path) {
+  enum class Content { json, messages };
+
+  bool open(const std::string& path, Content content = Content::messages) {
     to_file_ = !path.empty() && path != "-";
+    if (!to_file_ && content == Content::messages && ::isatty(STDOUT_FILENO) == 1)
+      terminal_.emplace(write_stdout);
     return ok_ = !to_file_ || file_.open(path, error_);
   }
   bool write(std::string_view bytes) {
     if (!ok_) return false;
     if (to_file_) return ok_ = file_.write(bytes, error_);
-    if (!write_stdout(bytes)) {
-      error_ = std::string("stdout: ") + std::strerror(errno);
-      ok_ = false;
-    }
+    if (!(terminal_ ? terminal_->append(bytes) : write_stdout(bytes))) stdout_failed();
     return ok_;
   }
   // Ends the export: 0, or 1 after saying why it failed (`read_error`: a body file that could
   // not supply its octets, else the output's). Only a complete export replaces the -o file.
   int close(const std::string& read_error = {}) {
     if (ok_ && to_file_ && read_error.empty()) ok_ = file_.close(error_);
+    if (ok_ && terminal_ && !terminal_->finish()) stdout_failed();
+    if (terminal_ && terminal_->escaped())
+      log::error(
+          "export: control octets escaped for the terminal (shown as \\xHH, \\r and \\n, as "
+          "`show` shows them); -o FILE or a pipe gives the exact bytes");
     if (!read_error.empty()) log::error("export: " + read_error);
     if (!ok_) log::error("export: " + error_);
     return ok_ && read_error.empty() ? 0 : 1;
   }
 
  private:
+  void stdout_failed() {
+    error_ = std::string("stdout: ") + std::strerror(errno);
+    ok_ = false;
+  }
+
   bool to_file_ = false;
   bool ok_ = true;
   OutputFile file_;
+  std::optional<TerminalLines> terminal_;
   std::string error_;
 };
 
@@ -155,7 +172,7 @@ bool for_each_session(storage::Reader& reader, const std::vector<storage::Sessio
 int export_json(const ExportArgs& a, storage::Reader& reader,
                 const std::vector<storage::SessionSummary>& selected) {
   ExportOutput out;
-  if (!out.open(a.output)) return out.close();
+  if (!out.open(a.output, ExportOutput::Content::json)) return out.close();
   JsonWriter w;
   w.stream_to([&out](std::string_view piece) { return out.write(piece); });
   const bool array = a.format == "json" && (a.all || selected.size() != 1);

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "proxy/common/terminal_escape.hpp"
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 
@@ -27,7 +28,13 @@ std::string json_escape(std::string_view s) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\u%04x", c);
       out += buf;
-    } else if (n = utf8_char_length(s); n > 0) {
+    } else if (n = utf8_char_length(s); n > 0 && is_c1_control(s.substr(0, n))) {
+      // Valid JSON either way; escaped, a C1 control (U+009B is CSI) cannot drive a terminal
+      // the JSON is printed on.
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(s[1]));
+      out += buf;
+    } else if (n > 0) {
       out.append(s.substr(0, n));
     } else {
       out += "\\ufffd";  // not UTF-8: never copied, so the output stays strict JSON

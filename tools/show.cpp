@@ -203,11 +203,10 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
 // as they are written: `emit` returns false once they can no longer be written.
 using Octets = std::function<bool(const storage::SessionOctets::Emit& emit, std::string& error)>;
 
-// Recorded bytes (--raw, --message) to stdout: exactly, a piece at a time as they are read,
-// unless stdout is a terminal and they hold what could drive it (an escape sequence, an OSC 52
-// clipboard write, bytes that are not UTF-8). Those are written as the transcript writes wire
-// text, and said so once; `exact_way` tells how to get the bytes themselves. (For a terminal the
-// bytes are gathered first, to be judged whole: nobody reads a message too large to hold there.)
+// Recorded bytes (--raw, --message) to stdout: exactly, a piece at a time as they are read. On
+// a terminal, lines that hold what could drive it (an escape sequence, an OSC 52 clipboard
+// write, bytes that are not UTF-8) are written as the transcript writes wire text, and said so
+// once at the end; `exact_way` tells how to get the bytes themselves.
 int write_recorded(const Octets& octets, std::string_view exact_way) {
   std::string error;
   bool written = true;
@@ -217,22 +216,17 @@ int write_recorded(const Octets& octets, std::string_view exact_way) {
     if (!read) log::error("show: " + error);
     return read && written ? 0 : 1;
   }
-  std::string bytes;
-  if (!octets(
-          [&bytes](std::string_view piece) {
-            bytes.append(piece);
-            return true;
-          },
-          error)) {
-    log::error("show: " + error);
-    return 1;
-  }
-  if (terminal_safe(bytes)) return write_stdout(bytes) ? 0 : 1;
-  log::error(
-      "show: control octets escaped for the terminal (shown as \\xHH, \\r and \\n, as "
-      "the transcript shows them); " +
-      std::string(exact_way) + " gives the exact bytes");
-  return write_stdout(escape_lines(bytes)) ? 0 : 1;
+  TerminalLines terminal(write_stdout);
+  const bool read =
+      octets([&](std::string_view piece) { return written = terminal.append(piece); }, error);
+  if (read && written) written = terminal.finish();
+  if (!read) log::error("show: " + error);
+  if (terminal.escaped())
+    log::error(
+        "show: control octets escaped for the terminal (shown as \\xHH, \\r and \\n, as "
+        "the transcript shows them); " +
+        std::string(exact_way) + " gives the exact bytes");
+  return read && written ? 0 : 1;
 }
 
 // Message N of the session (--message N; the only one for --save alone), or null when there is

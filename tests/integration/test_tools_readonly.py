@@ -576,6 +576,34 @@ class ToolsReadOnlyTest(h.IntegrationCase):
                 piped = self.tool("show", sid, *args, db=copy)
                 self.assertIn(b"harmless text\rX-Evil: 1\r\n", piped.stdout)
 
+    def test_export_messages_escape_control_octets_on_a_terminal_only(self):
+        # export's default output is stdout: a message that would write the clipboard (OSC 52)
+        # and clear the screen is escaped line by line there, as show --message does, with a
+        # note; a pipe gets the exact bytes. Lines that cannot drive a terminal stay as they are.
+        osc52 = b"\x1b]52;c;cHduZWQ=\x07\x1b[2J"
+        copy, sid = self.with_planted_body("export-escape.db", b"Subject: caf\xc3\xa9\r\n\r\n" +
+                                           osc52 + b"x\r\nbye\r\n.\r\n")
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        for fmt in ("eml", "mbox"):
+            with self.subTest(format=fmt):
+                rc, out, err = h.run_on_terminal_with_stderr(
+                    ["export", sid, "--format", fmt, "--db", str(copy)], env=env)
+                self.assertEqual(rc, 0, err)
+                self.assertNotIn(b"\x1b", out)
+                self.assertNotIn(b"\x07", out)
+                self.assertIn(b"\\x1b]52;c;cHduZWQ=\\x07\\x1b[2Jx\r\n", out)
+                self.assertIn(b"Subject: caf\xc3\xa9\r", out)  # safe: as it is
+                self.assertEqual(err.count(b"escaped for the terminal"), 1, err)
+                piped = self.tool("export", sid, "--format", fmt, db=copy)
+                eol = b"\r\n" if fmt == "eml" else b"\n"  # mboxrd lines end in LF
+                self.assertIn(osc52 + b"x" + eol + b"bye" + eol, piped.stdout)
+                self.assertEqual(piped.stderr, b"")
+        # JSON escapes C0 controls already; a C1 control (U+009B, CSI) is escaped as well.
+        copy, sid = self.with_planted_body("export-c1.db", b"Subject: t\r\n\r\n\xc2\x9b2J\r\n.\r\n")
+        out = self.tool("export", sid, "--format", "json", db=copy).stdout
+        self.assertNotIn(b"\xc2\x9b", out)
+        self.assertEqual(json.loads(out)["messages"][0]["body"], "Subject: t\r\n\r\n\u009b2J\r\n")
+
     def test_show_json(self):
         sid = self.session_with(self.sent["plain"][0])
         d = json.loads(self.tool("show", str(sid), "--json").stdout)

@@ -19,6 +19,10 @@ TEST(JsonWriter, EscapeCopiesUtf8AndEscapesControls) {
   EXPECT_EQ(json_escape("caf\xc3\xa9 \xf0\x9f\x93\xa7"), "caf\xc3\xa9 \xf0\x9f\x93\xa7");
   EXPECT_EQ(json_escape("\"a\\b\"\r\n\t"), R"(\"a\\b\"\r\n\t)");
   EXPECT_EQ(json_escape("\x1b[2J\x7f"s + '\0'), R"(\u001b[2J\u007f\u0000)");
+  // C1 controls (U+009B is CSI) are escaped too, so JSON on a terminal cannot drive it.
+  EXPECT_EQ(json_escape("\xc2\x9b"
+                        "2J \xc2\x80 \xc2\xa0"),
+            "\\u009b2J \\u0080 \xc2\xa0");
 }
 
 TEST(JsonWriter, EscapeNeverCopiesBytesThatAreNotUtf8) {

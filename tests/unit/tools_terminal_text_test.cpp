@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace mailtap::tools {
 namespace {
@@ -34,6 +35,56 @@ TEST(TerminalText, RecordedBytesEscapedLineByLineAsTheTranscriptShowsThem) {
   EXPECT_EQ(escape_lines("250 Ok\x1b]52;c;eA==\x07\r\nbare\nLF\r\ncaf\xc3\xa9"),
             "250 Ok\\x1b]52;c;eA==\\x07\nbare\\nLF\ncaf\\xc3\\xa9\n");
   EXPECT_EQ(escape_lines(""), "");
+}
+
+// Gathers what TerminalLines writes, fed in the given pieces.
+std::string through_terminal_lines(const std::vector<std::string>& pieces, bool& escaped) {
+  std::string out;
+  TerminalLines t([&out](std::string_view s) {
+    out.append(s);
+    return true;
+  });
+  for (const auto& p : pieces) EXPECT_TRUE(t.append(p));
+  EXPECT_TRUE(t.finish());
+  escaped = t.escaped();
+  return out;
+}
+
+TEST(TerminalText, TerminalLinesEscapeOnlyTheLinesThatCouldDriveATerminal) {
+  bool escaped = false;
+  EXPECT_EQ(through_terminal_lines({"Subject: caf\xc3\xa9\r\n\x1b]52;c;eA==\x07\r\nbye"}, escaped),
+            "Subject: caf\xc3\xa9\r\n\\x1b]52;c;eA==\\x07\nbye");
+  EXPECT_TRUE(escaped);
+  EXPECT_EQ(through_terminal_lines({"plain\r\ntext"}, escaped), "plain\r\ntext");
+  EXPECT_FALSE(escaped);
+  // A line that ends unsafe without a CRLF is ended as escape_lines ends it.
+  EXPECT_EQ(through_terminal_lines({"a\r\n\x1b[2J"}, escaped), "a\r\n\\x1b[2J\n");
+  // mbox lines end in LF: each is judged on its own.
+  EXPECT_EQ(through_terminal_lines({"From a\nX: \x07\nok\n"}, escaped), "From a\nX: \\x07\nok\n");
+}
+
+TEST(TerminalText, TerminalLinesJudgeWholeLinesAndCharactersAcrossPieces) {
+  bool escaped = false;
+  // A CRLF and a UTF-8 character split between pieces are not a bare CR or a bad octet.
+  EXPECT_EQ(through_terminal_lines({"caf\xc3", "\xa9\r", "\nok\r", "\n"}, escaped),
+            "caf\xc3\xa9\r\nok\r\n");
+  EXPECT_FALSE(escaped);
+  // The escape sequence split between pieces is still one line's, and escaped.
+  EXPECT_EQ(through_terminal_lines({"x\x1b", "[2J\r\n"}, escaped), "x\\x1b[2J\n");
+  EXPECT_TRUE(escaped);
+}
+
+TEST(TerminalText, TerminalLinesHoldNoMoreThanALongLinesShare) {
+  bool escaped = false;
+  // A line far longer than kLongestHeld, of multi-octet characters: judged a piece at a time,
+  // never cut inside a character, so it is written as it is.
+  std::string line;
+  while (line.size() < 3 * TerminalLines::kLongestHeld) line += "\xe2\x82\xac";
+  std::vector<std::string> pieces;
+  for (std::size_t at = 0; at < line.size(); at += 1000) pieces.push_back(line.substr(at, 1000));
+  pieces.push_back("\r\n");
+  EXPECT_EQ(through_terminal_lines(pieces, escaped), line + "\r\n");
+  EXPECT_FALSE(escaped);
 }
 
 }  // namespace
