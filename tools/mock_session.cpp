@@ -1,6 +1,7 @@
 #include "tools/mock_session.hpp"
 
 #include <cctype>
+#include <limits>
 
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/command.hpp"
@@ -141,7 +142,12 @@ MockSession::MockSession(const RecordedDialogue& recording)
             o.starttls_refusal = "STARTTLS is not available: mailtap mock answers in plain text";
             o.tls_on_plain_port_advice =
                 "connect without TLS (mailtap mock answers in plain text only)";
-            o.max_body_capture = 0;
+            // Body octets come in the body events, in order with the commands around them
+            // (one event per read, dropped once counted). Cut off by a --max-body they would
+            // come apart from those events (take_unrecorded_bodies), and a pipelined write
+            // holding the end of one body and the DATA of the next would count the first
+            // body's last octets into the second.
+            o.max_body_capture = std::numeric_limits<std::size_t>::max();
             return o;
           }(),
           events_, messages_) {}
@@ -311,12 +317,9 @@ bool MockSession::check_new_events() {
       body_octets_ = 0;  // a new body (or BDAT chunk) starts
     if (!check_client_line(e)) return false;
   }
+  // Nothing is hashed or kept here: the body events are dropped once counted.
   events_.clear();
   messages_.clear();
-  // Nothing is hashed here: the bodies are dropped as they come, once counted. With
-  // max_body_capture 0 a body's octets come this way, not in its events.
-  for (const smtp::UnrecordedBody& b : dialogue_.take_unrecorded_bodies())
-    body_octets_ += b.wire.size();
   events_checked_ = 0;
   return true;
 }

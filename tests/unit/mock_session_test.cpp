@@ -406,6 +406,49 @@ TEST(MockSession, AnUnsolicitedReplyAfterAWholeBodyWaitsForItsEnd) {
   EXPECT_TRUE(shorter->completed()) << shorter->divergence().value_or("");
 }
 
+// One client write holding the end of a body, the next transaction up to its DATA and the
+// start of the next body (RFC 2920 pipelining): the first body's last octets are no part of
+// the second's count, so the 421 inside the second body waits for that much of it.
+TEST(MockSession, APipelinedNextBodyIsCountedFromItsOwnStart) {
+  Served s(from_rows({
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 PIPELINING\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA",
+         "Subject: 1\r\n\r\none two three four\r\n.\r\n"),
+      reply("DATA", 250, "250 2.0.0 Ok: queued as A\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: 2\r\n"),  // 12 octets
+      ev(Direction::upstream_to_client, EventKind::reply, "", "421 4.4.2 mx timeout\r\n", 421),
+  }));
+  s->client_bytes(
+      "EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
+  EXPECT_EQ(s->take_to_client(),
+            "250-mx\r\n250 PIPELINING\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n");
+  s->client_bytes("Subject: 1\r\n\r\n");
+  // 23 octets of the first body, then 5 of the second: not yet the 12 the 421 came after.
+  s->client_bytes(
+      "one two three four\r\n.\r\nMAIL FROM:<a@client.test>\r\nRCPT "
+      "TO:<alice@example.test>\r\nDATA\r\nSub: \r\n");
+  EXPECT_EQ(s->take_to_client(),
+            "250 2.0.0 Ok: queued as A\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n");
+  EXPECT_FALSE(s->finished());
+  s->client_bytes("Date: x\r\n");  // 14 octets of the second body
+  EXPECT_EQ(s->take_to_client(), "421 4.4.2 mx timeout\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
 // proxy --auth-user: mailtap authenticated upstream, and its client got the EHLO reply without
 // AUTH (the rewrite event); the mock serves that one, not the server's.
 TEST(MockSession, AnAuthUserSessionIsServedWithTheEhloReplyTheClientGot) {
