@@ -372,7 +372,8 @@ void MockSession::pump() {
   for (;;) {
     if (!check_new_events()) return;
     if (dialogue_.finished()) break;
-    if (!dialogue_.awaiting_reply()) {
+    // The reply to a BDAT waits for its chunk: the dialogue refuses one that comes sooner.
+    if (!dialogue_.awaiting_reply() || dialogue_.awaiting_chunk()) {
       if (serve_unsolicited_reply()) continue;
       break;
     }

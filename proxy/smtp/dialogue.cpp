@@ -1172,6 +1172,13 @@ bool Dialogue::replied_before_chunk(const Pending& p) const {
          mode_ == Mode::bdat_chunk && !bdat_discard_;
 }
 
+bool Dialogue::awaiting_chunk() const {
+  if (pending_.size() != 1) return false;
+  const Pending& p = pending_.front();
+  return p.kind == Pending::Kind::command && p.command == Verb::bdat && mode_ == Mode::bdat_chunk &&
+         !bdat_discard_;
+}
+
 // Not relayed (a 250 there would tell the client its chunk arrived) and nothing more is sent
 // upstream: client bytes that a server takes as commands are SMTP smuggling.
 void Dialogue::refuse_early_bdat_reply(const Reply& reply, Event e) {

@@ -166,6 +166,10 @@ class Dialogue {
   bool in_data() const;
   // The oldest reply awaited answers an end of data (RFC 5321 §4.5.3.2.6: 10 minutes).
   bool awaiting_end_of_data() const;
+  // The one reply awaited is to the BDAT whose chunk is still coming from the client: a reply
+  // now is refused (the server could read the rest of the chunk as commands). For the mock,
+  // which plays the server and so holds that reply until the chunk is in.
+  bool awaiting_chunk() const;
   // Nothing more will be relayed: flush the outputs and close both sides.
   bool finished() const { return ending_.has_value(); }
   const std::optional<Ending>& ending() const { return ending_; }

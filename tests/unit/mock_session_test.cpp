@@ -449,6 +449,40 @@ TEST(MockSession, APipelinedNextBodyIsCountedFromItsOwnStart) {
   EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
 }
 
+// A BDAT transaction: the chunk, then the server's reply to it.
+RecordedDialogue bdat_recording() {
+  return from_rows({
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("BDAT", "BDAT 18 LAST\r\n"),
+      ev(Direction::client_to_upstream, EventKind::bdat_chunk, "BDAT", "Subject: t\r\n\r\nhi\r\n"),
+      reply("BDAT", 250, "250 2.0.0 Ok: queued as B\r\n"),
+      client("QUIT", "QUIT\r\n"),
+      reply("QUIT", 221, "221 2.0.0 Bye\r\n"),
+  });
+}
+
+// A chunk that comes in several writes (any chunk longer than a read) gets its reply once it
+// is all there: a reply before the end of the chunk is one the mock's dialogue refuses.
+TEST(MockSession, ABdatChunkInSeveralWritesIsAnsweredAtItsEnd) {
+  Served s(bdat_recording());
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  s->take_to_client();
+  s->client_bytes("BDAT 18 LAST\r\nSubject: t\r\n");
+  EXPECT_EQ(s->take_to_client(), "");
+  EXPECT_FALSE(s->finished()) << s->divergence().value_or("");
+  s->client_bytes("\r\nhi\r\n");
+  EXPECT_EQ(s->take_to_client(), "250 2.0.0 Ok: queued as B\r\n");
+  s->client_bytes("QUIT\r\n");
+  EXPECT_EQ(s->take_to_client(), "221 2.0.0 Bye\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
 // proxy --auth-user: mailtap authenticated upstream, and its client got the EHLO reply without
 // AUTH (the rewrite event); the mock serves that one, not the server's.
 TEST(MockSession, AnAuthUserSessionIsServedWithTheEhloReplyTheClientGot) {
