@@ -1,5 +1,6 @@
 #include "tools/mock_session.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <limits>
 
@@ -158,7 +159,25 @@ void MockSession::skip_local_replies() {
     ++next_reply_;
 }
 
+bool MockSession::refused_chunk_reply_next() const {
+  if (!recording_.refused_chunk_reply || refused_chunk_reply_given_) return false;
+  std::size_t i = next_reply_;
+  while (i < recording_.replies.size() && recording_.replies[i].local && !local_served_.contains(i))
+    ++i;
+  return i >= recording_.refused_chunk_reply_before;
+}
+
+void MockSession::feed_refused_chunk_reply() {
+  refused_chunk_reply_given_ = true;
+  next_reply_ = std::max(next_reply_, recording_.refused_chunk_reply_before);
+  dialogue_.upstream_bytes(recording_.refused_chunk_reply->raw);
+}
+
 bool MockSession::feed_recorded_reply() {
+  if (refused_chunk_reply_next()) {
+    feed_refused_chunk_reply();  // the chunk is in: it answers the BDAT
+    return true;
+  }
   skip_local_replies();
   if (next_reply_ >= recording_.replies.size()) return false;
   const RecordedReply& r = recording_.replies[next_reply_];
@@ -182,6 +201,12 @@ bool MockSession::feed_recorded_reply() {
 }
 
 bool MockSession::serve_unsolicited_reply() {
+  if (refused_chunk_reply_next()) {
+    if (!dialogue_.awaiting_chunk() || !unsolicited_reply_due(*recording_.refused_chunk_reply))
+      return false;
+    feed_refused_chunk_reply();
+    return true;
+  }
   // Only looks past mailtap's own replies: one may yet be served, once its line has come.
   std::size_t i = next_reply_;
   while (i < recording_.replies.size() && recording_.replies[i].local) ++i;

@@ -80,6 +80,13 @@ class MockSession {
   // Gives the dialogue a reply the server sent unasked (a 421) once the client has played
   // what the original sent before it; false: none is due.
   bool serve_unsolicited_reply();
+  // The recording's refused_chunk_reply is the server's next reply (the replies before it are
+  // served) and has not been given yet.
+  bool refused_chunk_reply_next() const;
+  // Gives the dialogue the server's reply to a BDAT that came inside its chunk, as the original
+  // server sent it: in the chunk, once as much of it has come (the dialogue refuses it, as the
+  // proxy did), or as the BDAT's reply to a client whose chunk ended sooner.
+  void feed_refused_chunk_reply();
   // The client has played what the original sent before unsolicited reply `r`: its steps and,
   // for a reply that came inside a message body, as many octets of that body.
   bool unsolicited_reply_due(const RecordedReply& r) const;
@@ -102,6 +109,7 @@ class MockSession {
   bool ended_ = false;
   bool completed_ = false;
   bool goodbye_quit_ = false;  // a QUIT after a recording that ended without one
+  bool refused_chunk_reply_given_ = false;
   // Client lines mailtap answers itself whose answer it has not sent yet: it sends them in
   // order, each once the replies due before it are there.
   std::size_t own_answers_owed_ = 0;

@@ -81,6 +81,14 @@ bool rewritten_reply(const smtp::Event& e) {
   return e.direction == smtp::Direction::mailtap_to_client && e.kind == smtp::EventKind::rewrite;
 }
 
+// A server's reply to a client's BDAT that mailtap did not relay: one that came before the chunk
+// was all relayed, or out of step (Dialogue::refuse_early_bdat_reply, refuse_out_of_step_reply).
+// mailtap sends no BDAT of its own.
+bool refused_chunk_reply(const smtp::Event& e) {
+  return e.direction == smtp::Direction::upstream_to_mailtap && e.kind == smtp::EventKind::reply &&
+         e.verb == "BDAT";
+}
+
 int reply_code(const smtp::Event& e) {
   if (e.reply_code == 0 && e.bytes.size() >= 3) return std::atoi(e.bytes.substr(0, 3).c_str());
   return e.reply_code;
@@ -145,6 +153,14 @@ class DialogueBuilder {
     if (rewritten_reply(e)) {
       // It follows the reply it rewrites.
       if (!out_.replies.empty()) out_.replies.back().client_view = e.bytes;
+      return;
+    }
+    if (refused_chunk_reply(e)) {
+      if (out_.refused_chunk_reply) return;  // mailtap closed at the first
+      out_.refused_chunk_reply = recorded_reply(row);
+      out_.refused_chunk_reply->unsolicited = true;
+      out_.refused_chunk_reply->client_steps_before = out_.client.size();
+      out_.refused_chunk_reply_before = out_.replies.size();
       return;
     }
     if (!upstream_reply(e) && !local_reply(e)) return;

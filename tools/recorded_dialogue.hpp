@@ -98,6 +98,13 @@ struct RecordedDialogue {
   // The client's STARTTLS was answered by mailtap with 220 and a handshake towards the client
   // (proxy --local-tls starttls): mailtap's own offer, not the server's.
   bool client_starttls = false;
+  // The server answered a BDAT before its chunk was all relayed (a 421 timeout, a 552 for a
+  // message too big): mailtap refused that reply (recorded upstream_to_mailtap, never relayed)
+  // and closed with its own 421, replies[refused_chunk_reply_before]. Its client_steps_before
+  // takes in the chunk's octets relayed before it. The mock gives it to its dialogue where it
+  // came, which refuses it the same way; the replay has mailtap's 421 to compare.
+  std::optional<RecordedReply> refused_chunk_reply;
+  std::size_t refused_chunk_reply_before = 0;
 
   // The concatenated wire bytes of one flight (redacted steps as rendered: fill them first).
   // A Secret: a flight may carry a filled-in password.

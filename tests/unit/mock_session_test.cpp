@@ -483,6 +483,71 @@ TEST(MockSession, ABdatChunkInSeveralWritesIsAnsweredAtItsEnd) {
   EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
 }
 
+// The server answered in the middle of a BDAT chunk (`code`: a 421 timeout, a 552 too big)
+// after its first 10 octets: the proxy refused that reply (it never reached the client) and
+// closed with its own 421.
+RecordedDialogue bdat_answered_mid_chunk(int code, const std::string& text) {
+  return from_rows({
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("BDAT", "BDAT 18 LAST\r\n"),
+      ev(Direction::client_to_upstream, EventKind::bdat_chunk, "BDAT", "Subject: "),
+      ev(Direction::upstream_to_mailtap, EventKind::reply, "BDAT", text, code),
+      unsent_note(EventKind::bdat_chunk, 9, 1),
+      ev(Direction::mailtap_to_client, EventKind::local_reply, "",
+         "421 4.5.0 mailtap: upstream answered BDAT before its chunk was sent, so it could read "
+         "the rest of the chunk as commands; closing. Use DATA with this server\r\n",
+         421),
+  });
+}
+
+TEST(MockSession, AReplyInsideABdatChunkComesAfterThatMuchOfTheChunk) {
+  for (const auto& [code, text] : std::vector<std::pair<int, std::string>>{
+           {421, "421 4.4.2 mx timeout\r\n"}, {552, "552 5.3.4 too big\r\n"}}) {
+    SCOPED_TRACE(text);
+    Served s(bdat_answered_mid_chunk(code, text));
+    s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+    s->take_to_client();
+    s->client_bytes("BDAT 18 LAST\r\nSubject");  // 7 of the 9 octets
+    EXPECT_EQ(s->take_to_client(), "");
+    EXPECT_FALSE(s->finished()) << s->divergence().value_or("");
+    s->client_bytes(": t\r\n");
+    // Refused as the proxy refused it, with the mock's own 421 made again.
+    EXPECT_EQ(s->take_to_client(),
+              "421 4.5.0 mailtap: the recorded server answered BDAT before its chunk was sent, "
+              "so it could read the rest of the chunk as commands; closing. Use DATA with this "
+              "server\r\n");
+    EXPECT_TRUE(s->finished());
+    EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+  }
+}
+
+// A client that sends the whole chunk in one write gets the server's reply as the reply to its
+// BDAT, as from a server that read the chunk before answering.
+TEST(MockSession, AReplyInsideABdatChunkAnswersAChunkSentAtOnce) {
+  Served s(bdat_answered_mid_chunk(421, "421 4.4.2 mx timeout\r\n"));
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  s->take_to_client();
+  s->client_bytes("BDAT 18 LAST\r\nSubject: t\r\n\r\nhi\r\n");
+  EXPECT_EQ(s->take_to_client(), "421 4.4.2 mx timeout\r\n");
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+
+  Served big(bdat_answered_mid_chunk(552, "552 5.3.4 too big\r\n"));
+  big->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  big->take_to_client();
+  big->client_bytes("BDAT 18 LAST\r\nSubject: t\r\n\r\nhi\r\n");
+  EXPECT_EQ(big->take_to_client(), "552 5.3.4 too big\r\n");
+  big->client_bytes("QUIT\r\n");
+  EXPECT_EQ(big->take_to_client(), "221 2.0.0 mailtap mock: end of the recorded dialogue\r\n");
+  EXPECT_TRUE(big->completed()) << big->divergence().value_or("");
+}
+
 // proxy --auth-user: mailtap authenticated upstream, and its client got the EHLO reply without
 // AUTH (the rewrite event); the mock serves that one, not the server's.
 TEST(MockSession, AnAuthUserSessionIsServedWithTheEhloReplyTheClientGot) {
