@@ -7,7 +7,8 @@
 namespace mailtap::tools {
 
 bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::string_view acted,
-                            RecordedDialogue& out, std::string& error, RefusedLines refused) {
+                            RecordedDialogue& out, std::string& error, RefusedLines refused,
+                            PartialBodies partial) {
   std::string why;
   auto reader = storage::Reader::open(db_path, why, storage::Reader::Use::one_shot);
   if (!reader) {
@@ -23,7 +24,7 @@ bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::st
     error = "no session " + std::to_string(id) + " in " + db_path;
     return false;
   }
-  if (!build_recorded_dialogue(detail->events, out, why, refused)) {
+  if (!build_recorded_dialogue(detail->events, out, why, refused, partial)) {
     error = "session " + std::to_string(id) + " cannot be " + std::string(acted) + ": " + why;
     return false;
   }

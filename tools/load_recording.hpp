@@ -14,6 +14,7 @@ namespace mailtap::tools {
 // session `id`, or the session "cannot be <acted>: why" (`acted`: "replayed", "served").
 bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::string_view acted,
                             RecordedDialogue& out, std::string& error,
-                            RefusedLines refused = RefusedLines::cannot_be_sent);
+                            RefusedLines refused = RefusedLines::cannot_be_sent,
+                            PartialBodies partial = PartialBodies::cannot_be_sent);
 
 }  // namespace mailtap::tools

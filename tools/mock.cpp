@@ -132,8 +132,8 @@ int run_mock(const MockArgs& args) {
     return 2;
   }
   RecordedDialogue recording;
-  if (!load_recorded_dialogue(db, args.id, "served", recording, error,
-                              RefusedLines::answered_again)) {
+  if (!load_recorded_dialogue(db, args.id, "served", recording, error, RefusedLines::answered_again,
+                              PartialBodies::counted)) {
     log::error(error);
     return 2;
   }
@@ -173,6 +173,11 @@ int run_mock(const MockArgs& args) {
              net::endpoint_label(server.acceptor.local_endpoint(ec)) + " (" +
              std::to_string(recording.client.size()) + " client steps, " +
              (args.loop ? "until SIGINT/SIGTERM" : "one client") + ")");
+  // After the ready line, which scripts wait for.
+  if (recording.partial_body)
+    log::info("session " + std::to_string(args.id) +
+              ": a message body was recorded only in part (--max-body), which the mock does not "
+              "need: a client's body is counted, not compared");
   asio::co_spawn(io, server.accept_loop(), [&](const std::exception_ptr&) {
     std::error_code ignored;
     signals.cancel(ignored);

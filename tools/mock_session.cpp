@@ -223,7 +223,7 @@ bool MockSession::unsolicited_reply_due(const RecordedReply& r) const {
   std::size_t body_start = r.client_steps_before;
   std::size_t recorded_body = 0;
   while (body_start > 0 && is_body(recording_.client[body_start - 1].kind))
-    recorded_body += recording_.client[--body_start].bytes.size();
+    recorded_body += recording_.client[--body_start].body_octets();
   if (recorded_body == 0) return next_expected() >= r.client_steps_before;
   // next_expected() skips body steps, so it is past them as soon as DATA matches: the reply
   // waits until this client has sent as much of that body (its own body differs, so its

@@ -9,7 +9,7 @@ namespace mailtap::tools {
 
 std::string ClientStep::summary() const {
   if (kind == smtp::EventKind::data || kind == smtp::EventKind::bdat_chunk)
-    return "<" + std::to_string(bytes.size()) + " octets of message " +
+    return "<" + std::to_string(body_octets()) + " octets of message " +
            (kind == smtp::EventKind::data ? "body>" : "chunk>");
   if (kind == smtp::EventKind::error) return "<refused line>";
   if (!shown.empty()) return shown;
@@ -37,13 +37,14 @@ bool is_body(smtp::EventKind kind) {
 
 // Why a client event cannot be sent again, or empty if it can: a refused line was not recorded,
 // a body was not kept in full, or the client spoke before the greeting.
-std::string why_not_replayable(const storage::EventRow& row, bool greeted, RefusedLines refused) {
+std::string why_not_replayable(const storage::EventRow& row, bool greeted, RefusedLines refused,
+                               PartialBodies partial) {
   const smtp::Event& e = row.event;
   const std::string where = "event " + std::to_string(row.seq) + ": ";
   if (e.kind == smtp::EventKind::error && refused == RefusedLines::cannot_be_sent)
     return where + "the client sent a line mailtap refused and did not record (" + e.note +
            "); it cannot be sent again";
-  if (is_body(e.kind) && e.bytes.size() != e.wire_size)
+  if (is_body(e.kind) && e.bytes.size() != e.wire_size && partial == PartialBodies::cannot_be_sent)
     return where + "only " + std::to_string(e.bytes.size()) + " of " + std::to_string(e.wire_size) +
            " body octets were recorded";
   if (!greeted) return where + "client bytes before any greeting";
@@ -58,6 +59,7 @@ ClientStep client_step(const storage::EventRow& row) {
   step.kind = e.kind;
   step.verb = e.verb;
   step.bytes = e.bytes;
+  step.wire_size = e.wire_size;
   step.redacted = e.redacted;
   step.note = e.note;
   return step;
@@ -125,15 +127,17 @@ void note_mailtap_login(const smtp::Event& e, RecordedDialogue& out) {
 // Groups the client's steps into flights as the events come, in recorded order.
 class DialogueBuilder {
  public:
-  DialogueBuilder(RecordedDialogue& out, RefusedLines refused) : out_(out), refused_(refused) {}
+  DialogueBuilder(RecordedDialogue& out, RefusedLines refused, PartialBodies partial)
+      : out_(out), refused_(refused), partial_(partial) {}
 
   bool add_client_event(const storage::EventRow& row, std::string& error) {
-    std::string why = why_not_replayable(row, out_.greeting.has_value(), refused_);
+    std::string why = why_not_replayable(row, out_.greeting.has_value(), refused_, partial_);
     if (!why.empty()) {
       error = std::move(why);
       return false;
     }
     ClientStep step = client_step(row);
+    if (is_body(step.kind) && step.body_octets() != step.bytes.size()) out_.partial_body = true;
     if (step.kind == smtp::EventKind::command && step.verb == "QUIT") out_.client_quit = true;
     if (reply_since_flight_) {
       Flight f;
@@ -187,6 +191,7 @@ class DialogueBuilder {
  private:
   RecordedDialogue& out_;
   RefusedLines refused_;
+  PartialBodies partial_;
   std::deque<std::size_t> awaiting_local_;  // client steps mailtap has not answered yet
   bool reply_since_flight_ = true;          // a new flight starts at the first client step
 };
@@ -194,9 +199,9 @@ class DialogueBuilder {
 }  // namespace
 
 bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, RecordedDialogue& out,
-                             std::string& error, RefusedLines refused) {
+                             std::string& error, RefusedLines refused, PartialBodies partial) {
   out = RecordedDialogue{};
-  DialogueBuilder builder(out, refused);
+  DialogueBuilder builder(out, refused, partial);
   for (const storage::EventRow& row : events) {
     note_mailtap_login(row.event, out);
     // A note about the record (relayed octets dropped unsent), not something the client sent.

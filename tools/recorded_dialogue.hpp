@@ -18,6 +18,7 @@
 // the client read before it sent the next flight.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -37,6 +38,9 @@ struct ClientStep {
   smtp::EventKind kind = smtp::EventKind::command;
   std::string verb;   // "MAIL", "AUTH" (also for SASL responses), "DATA" for body bytes
   std::string bytes;  // as recorded: wire bytes, or the redacted rendering when `redacted`
+  // The octets the client sent: more than `bytes` for a body step whose record --max-body cut
+  // (PartialBodies::counted; the step that closes such a body records none of its octets).
+  std::size_t wire_size = 0;
   // The wire line with its secrets filled in (fill_secrets, for replay); wiped when the step
   // goes, so no exit path has to remember to wipe it.
   std::optional<smtp::Secret> filled;
@@ -49,6 +53,8 @@ struct ClientStep {
 
   // What goes on the wire: the filled line if there is one, else the recorded bytes.
   std::string_view wire() const { return filled ? filled->view() : std::string_view(bytes); }
+  // A body step's size as the client sent it, also where its record is cut.
+  std::size_t body_octets() const { return std::max(wire_size, bytes.size()); }
   // The line as sent, without CRLF and never with a secret: the rendering of the filled line,
   // else the recorded one; bodies summarised.
   std::string summary() const;
@@ -98,6 +104,8 @@ struct RecordedDialogue {
   // The client's STARTTLS was answered by mailtap with 220 and a handshake towards the client
   // (proxy --local-tls starttls): mailtap's own offer, not the server's.
   bool client_starttls = false;
+  // A message body was recorded only in part (--max-body): see PartialBodies.
+  bool partial_body = false;
   // The server answered a BDAT before its chunk was all relayed (a 421 timeout, a 552 for a
   // message too big): mailtap refused that reply (recorded upstream_to_mailtap, never relayed)
   // and closed with its own 421, replies[refused_chunk_reply_before]. Its client_steps_before
@@ -116,11 +124,17 @@ struct RecordedDialogue {
 // there it is a step of kind error, compared by its verb.
 enum class RefusedLines : std::uint8_t { cannot_be_sent, answered_again };
 
+// A body --max-body cut (its record keeps the first octets and counts the rest) cannot be sent
+// again by replay, but mock only counts a client's body: there its steps keep their size.
+enum class PartialBodies : std::uint8_t { cannot_be_sent, counted };
+
 // Builds the model; false with `error` set when the events cannot be acted out (no greeting
-// reached the client, a body event whose bytes were not kept in full, a refused line whose
-// bytes were not recorded unless `refused` says it may be answered again).
+// reached the client, a body event whose bytes were not kept in full unless `partial` says
+// they are only counted, a refused line whose bytes were not recorded unless `refused` says
+// it may be answered again).
 bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, RecordedDialogue& out,
                              std::string& error,
-                             RefusedLines refused = RefusedLines::cannot_be_sent);
+                             RefusedLines refused = RefusedLines::cannot_be_sent,
+                             PartialBodies partial = PartialBodies::cannot_be_sent);
 
 }  // namespace mailtap::tools

@@ -514,6 +514,28 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertEqual(code, 0, out)
         self.assertIn("completed the recorded dialogue", out)
 
+    def test_mock_serves_a_session_whose_body_was_recorded_in_part(self):
+        # --max-body 64 kept only the start of the body: replay cannot send it again, but the
+        # mock only counts a client's body, so it serves the session and says why it can.
+        with h.Mailtap(self.postfix.submission, ca_file=self.pki.ca_cert, db=self.db,
+                       extra_args=["--max-body", "64"]) as cut:
+            before = {row[0] for row in self.sessions()}
+            tok = h.unique_token()
+            msg = h.make_message(tok)
+            self.assertProcOk(h.swaks(cut.port, auth="PLAIN", user="alice",
+                                      password=ALICE[1], data=msg), "swaks")
+            sid = self.wait_new_session(before)
+        cp = self.replay(sid, ALICE[1], "--no-record")
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertIn("body octets were recorded", cp.stderr)
+        p, port = self.start_mock(sid)
+        cp = h.swaks(port, auth="PLAIN", user="alice", password="anything", data=msg)
+        self.assertProcOk(cp, "swaks")
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 0, out)
+        self.assertIn("completed the recorded dialogue", out)
+        self.assertIn("a message body was recorded only in part (--max-body)", out)
+
     def test_mock_serves_smtplib(self):
         sid, _, msg = self.record()
         p, port = self.start_mock(sid)

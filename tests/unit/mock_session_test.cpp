@@ -548,6 +548,68 @@ TEST(MockSession, AReplyInsideABdatChunkAnswersAChunkSentAtOnce) {
   EXPECT_TRUE(big->completed()) << big->divergence().value_or("");
 }
 
+// --max-body 10: the body's first 10 octets recorded, the other 20 (terminator included)
+// counted in the event that closes it; then, as `after`, what the server sent.
+std::vector<storage::EventRow> cut_body_rows(storage::EventRow after) {
+  storage::EventRow cut = ev(Direction::client_to_upstream, EventKind::data, "DATA", "");
+  cut.event.wire_size = 20;
+  cut.event.note = "20 more octets relayed but not recorded: --max-body 10 octets";
+  return {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: a"),
+      cut,
+      std::move(after),
+  };
+}
+
+TEST(MockSession, ABodyRecordedInPartIsServedByItsSize) {
+  RecordedDialogue d;
+  std::string error;
+  // Replay cannot send the body again; the mock, which only counts it, can serve the session.
+  EXPECT_FALSE(build_recorded_dialogue(
+      cut_body_rows(reply("DATA", 250, "250 2.0.0 Ok: queued\r\n")), d, error));
+  EXPECT_NE(error.find("only 0 of 20 body octets were recorded"), std::string::npos) << error;
+  ASSERT_TRUE(build_recorded_dialogue(cut_body_rows(reply("DATA", 250, "250 2.0.0 Ok: queued\r\n")),
+                                      d, error, RefusedLines::answered_again,
+                                      PartialBodies::counted))
+      << error;
+  EXPECT_TRUE(d.partial_body);
+  Served s(std::move(d));
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  s->take_to_client();
+  s->client_bytes("DATA\r\nSubject: another one\r\n\r\nhello\r\n.\r\n");
+  EXPECT_EQ(s->take_to_client(), "354 go\r\n250 2.0.0 Ok: queued\r\n");
+  s->client_closed();
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
+// The octets --max-body left out count too: a reply inside the body waits for all 30.
+TEST(MockSession, AReplyAfterABodyRecordedInPartWaitsForItsWholeSize) {
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(
+      build_recorded_dialogue(cut_body_rows(ev(Direction::upstream_to_client, EventKind::reply, "",
+                                               "421 4.4.2 mx timeout\r\n", 421)),
+                              d, error, RefusedLines::answered_again, PartialBodies::counted))
+      << error;
+  Served s(std::move(d));
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  s->take_to_client();
+  s->client_bytes("DATA\r\nSubject: a 16 octets\r\n");
+  EXPECT_EQ(s->take_to_client(), "354 go\r\n");  // 22 octets, not yet 30
+  s->client_bytes("X: 7 more\r\n");
+  EXPECT_EQ(s->take_to_client(), "421 4.4.2 mx timeout\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
 // proxy --auth-user: mailtap authenticated upstream, and its client got the EHLO reply without
 // AUTH (the rewrite event); the mock serves that one, not the server's.
 TEST(MockSession, AnAuthUserSessionIsServedWithTheEhloReplyTheClientGot) {
