@@ -231,6 +231,24 @@ bool MockSession::unsolicited_reply_due(const RecordedReply& r) const {
   return next_step_ > body_start || (next_step_ == body_start && body_octets_ >= recorded_body);
 }
 
+std::optional<std::string> MockSession::recorded_first_challenge(const std::string& head) const {
+  const std::vector<ClientStep>& steps = recording_.client;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const ClientStep& step = steps[i];
+    if (step.kind != smtp::EventKind::auth ||
+        step.direction != smtp::Direction::client_to_upstream || !is_auth_line(step.bytes) ||
+        has_initial_response(step.bytes) || auth_head(step.bytes) != head)
+      continue;
+    const std::uint64_t next_seq =
+        i + 1 < steps.size() ? steps[i + 1].seq : std::numeric_limits<std::uint64_t>::max();
+    for (const RecordedReply& r : recording_.replies) {
+      if (r.seq > step.seq && r.seq < next_seq && r.code == 334 && !r.local && !r.redacted)
+        return r.to_client();
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> MockSession::follow_sasl_form(std::size_t idx, const smtp::Event& got) {
   const ClientStep& recorded = recording_.client[idx];
   const bool recorded_ir = has_initial_response(recorded.bytes);
@@ -238,9 +256,10 @@ std::optional<std::string> MockSession::follow_sasl_form(std::size_t idx, const 
       recorded_ir == has_initial_response(got.bytes))
     return std::nullopt;
   if (recorded_ir) {
-    first_challenge_ = auth_head(recorded.bytes) == "AUTH LOGIN"
-                           ? "334 VXNlcm5hbWU6\r\n"  // Username:
-                           : "334 \r\n";
+    const std::string head = auth_head(recorded.bytes);
+    first_challenge_ = recorded_first_challenge(head).value_or(
+        head == "AUTH LOGIN" ? "334 VXNlcm5hbWU6\r\n"  // Username:
+                             : "334 \r\n");            // RFC 4954 §4: no data
     sasl_form_ = SaslForm::send_first_challenge;
     return std::nullopt;
   }

@@ -93,6 +93,10 @@ class MockSession {
   // The client's AUTH line matched recorded step `idx` by mechanism: notes how its exchange
   // differs (initial response or not); a description of the difference if it cannot follow.
   std::optional<std::string> follow_sasl_form(std::size_t idx, const smtp::Event& got);
+  // The challenge the server answered a bare `head` ("AUTH LOGIN", no initial response) with
+  // elsewhere in the recording, if it has one: what to send for a first challenge the original
+  // client skipped.
+  std::optional<std::string> recorded_first_challenge(const std::string& head) const;
   // A SASL response that stands for the recorded AUTH's initial response; false: diverged.
   bool take_initial_response(const smtp::Event& got);
 
@@ -119,7 +123,9 @@ class MockSession {
   // after the challenge). The client then gets the recorded rest of the exchange.
   enum class SaslForm : std::uint8_t { as_recorded, skip_first_challenge, send_first_challenge };
   SaslForm sasl_form_ = SaslForm::as_recorded;
-  std::string first_challenge_;        // for send_first_challenge: "334 \r\n", LOGIN's "Username:"
+  // For send_first_challenge: the server's first challenge to such an AUTH elsewhere in the
+  // recording, else "334 \r\n" (LOGIN's "Username:").
+  std::string first_challenge_;
   bool initial_response_due_ = false;  // the next SASL response stands for the recorded one
   // Recorded replies of mailtap's own served as the server's: mailtap answered those lines
   // itself (proxy --auth-user: "503 already authenticated", the failed login's reply to MAIL),

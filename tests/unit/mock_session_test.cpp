@@ -824,5 +824,93 @@ TEST(MockSasl, ARefusedMechanismIsRefusedAsRecordedWhateverTheForm) {
   EXPECT_NE(s->take_to_client().find("504 5.5.4 Unrecognized"), std::string::npos);
 }
 
+// The server's challenges are not secret: each is served where the recording has it.
+TEST(MockSasl, CramMd5sChallengeIsServedAsRecorded) {
+  Served s(from_rows(around_auth({
+      auth_line("AUTH CRAM-MD5\r\n"),
+      challenge("334 PDEyMzQ1LjY3ODlAbXguZXhhbXBsZS50ZXN0Pg==\r\n"),
+      auth_line("[user=\"alice\" digest=<redacted 32 bytes>]\r\n"),
+      auth_reply(235, "235 2.7.0 Authentication successful\r\n"),
+  })));
+  s->client_bytes("EHLO x\r\n");
+  s->take_to_client();
+  s->client_bytes("AUTH CRAM-MD5\r\n");
+  EXPECT_EQ(s->take_to_client(), "334 PDEyMzQ1LjY3ODlAbXguZXhhbXBsZS50ZXN0Pg==\r\n");
+  s->client_bytes("YWxpY2UgMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=\r\n");
+  EXPECT_EQ(s->take_to_client(), "235 2.7.0 Authentication successful\r\n");
+  s->client_bytes("MAIL FROM:<a@client.test>\r\nQUIT\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
+// XOAUTH2 refused: the RFC 7628 error JSON in a 334, the client's empty line, then 535.
+RecordedDialogue xoauth2_refused(bool initial_response) {
+  std::vector<storage::EventRow> rows;
+  if (initial_response) {
+    rows.push_back(auth_line("AUTH XOAUTH2 [user=\"alice\" token=<redacted 40 bytes>]\r\n"));
+  } else {
+    rows.push_back(auth_line("AUTH XOAUTH2\r\n"));
+    rows.push_back(challenge("334 \r\n"));
+    rows.push_back(auth_line("[user=\"alice\" token=<redacted 40 bytes>]\r\n"));
+  }
+  rows.push_back(challenge("334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=\r\n"));
+  rows.push_back(auth_line("\r\n"));
+  rows.push_back(auth_reply(535, "535 5.7.8 Username and Password not accepted\r\n"));
+  return from_rows(around_auth(std::move(rows)));
+}
+
+TEST(MockSasl, AnOAuthErrorChallengeIsServedAsRecordedInEitherForm) {
+  for (const bool recorded_ir : {false, true}) {
+    for (const bool client_ir : {false, true}) {
+      SCOPED_TRACE(std::to_string(recorded_ir) + std::to_string(client_ir));
+      Served s(xoauth2_refused(recorded_ir));
+      s->client_bytes("EHLO x\r\n");
+      s->take_to_client();
+      if (client_ir) {
+        s->client_bytes("AUTH XOAUTH2 dXNlcj1hbGljZQFhdXRoPUJlYXJlciB4eXoBAQ==\r\n");
+      } else {
+        s->client_bytes("AUTH XOAUTH2\r\n");
+        EXPECT_EQ(s->take_to_client(), "334 \r\n");
+        s->client_bytes("dXNlcj1hbGljZQFhdXRoPUJlYXJlciB4eXoBAQ==\r\n");
+      }
+      EXPECT_EQ(s->take_to_client(), "334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=\r\n");
+      s->client_bytes("\r\n");
+      EXPECT_EQ(s->take_to_client(), "535 5.7.8 Username and Password not accepted\r\n");
+      s->client_bytes("MAIL FROM:<a@client.test>\r\nQUIT\r\n");
+      EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+    }
+  }
+}
+
+// The first challenge the original client skipped (it sent its user name with AUTH LOGIN) is
+// the one this server sent to a bare AUTH LOGIN elsewhere in the recording, if there is one:
+// here its "username:" in lower case, not the usual "Username:".
+TEST(MockSasl, AFirstChallengeTheRecordingHasElsewhereIsServedAsRecorded) {
+  Served s(from_rows(around_auth({
+      auth_line("AUTH LOGIN\r\n"),
+      challenge("334 dXNlcm5hbWU6\r\n"),
+      auth_line("[user=\"alice\"]\r\n"),
+      challenge("334 cGFzc3dvcmQ6\r\n"),
+      auth_line("[password=<redacted 5 bytes>]\r\n"),
+      auth_reply(535, "535 5.7.8 Error: authentication failed\r\n"),
+      auth_line("AUTH LOGIN [user=\"alice\"]\r\n"),
+      challenge("334 cGFzc3dvcmQ6\r\n"),
+      auth_line("[password=<redacted 6 bytes>]\r\n"),
+      auth_reply(235, "235 2.7.0 Authentication successful\r\n"),
+  })));
+  s->client_bytes("EHLO x\r\n");
+  s->take_to_client();
+  for (const std::string& final_reply : {"535 5.7.8 Error: authentication failed\r\n"s,
+                                         "235 2.7.0 Authentication successful\r\n"s}) {
+    s->client_bytes("AUTH LOGIN\r\n");
+    EXPECT_EQ(s->take_to_client(), "334 dXNlcm5hbWU6\r\n");
+    s->client_bytes("YWxpY2U=\r\n");
+    EXPECT_EQ(s->take_to_client(), "334 cGFzc3dvcmQ6\r\n");
+    s->client_bytes("eHl6\r\n");
+    EXPECT_EQ(s->take_to_client(), final_reply);
+  }
+  s->client_bytes("MAIL FROM:<a@client.test>\r\nQUIT\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
 }  // namespace
 }  // namespace mailtap::tools
