@@ -373,11 +373,11 @@ bool Reader::list_sessions(const SessionFilter& f, std::vector<SessionRow>& out,
   return true;
 }
 
-bool Reader::session_summaries(const SessionFilter& f, std::vector<SessionSummary>& out,
-                               std::string& error) {
-  error.clear();
-  out.clear();
-  // Correlated subqueries on the (session_id, seq) index: a few index probes per session.
+namespace {
+
+// The columns a SessionSummary adds after kSessionColumns. Correlated subqueries on the
+// (session_id, seq) index: a few index probes per session.
+std::string summary_columns() {
   const std::string last_reply =
       "(SELECT {} FROM events e WHERE e.session_id = s.id AND "
       "e.reply_code IS NOT NULL AND e.direction IN (" +
@@ -387,24 +387,47 @@ bool Reader::session_summaries(const SessionFilter& f, std::vector<SessionSummar
     q.replace(q.find("{}"), 2, column);
     return q;
   };
-  const std::string extra = ", (SELECT count(*) FROM messages m WHERE m.session_id = s.id), " +
-                            with("e.reply_code") + ", " + with("e.bytes") +
-                            ", (SELECT count(*) FROM events e WHERE e.session_id = s.id AND "
-                            "e.reply_code >= 400 AND e.direction IN (" +
-                            replies_to_client_sql() + "))";
-  if (Status s = select_sessions(
-          *impl_, f, extra,
-          [&](const Statement& r) {
-            SessionSummary sum;
-            sum.session = session_from(r);
-            sum.messages = r.column_int(kSessionColumnCount);
-            sum.last_reply_code = static_cast<int>(r.column_int(kSessionColumnCount + 1));
-            std::string bytes = r.column_blob(kSessionColumnCount + 2);
-            bytes.resize(std::min(bytes.size(), bytes.find_first_of("\r\n")));
-            sum.last_reply = std::move(bytes);
-            sum.failure_replies = r.column_int(kSessionColumnCount + 3);
-            out.push_back(std::move(sum));
-          });
+  return ", (SELECT count(*) FROM messages m WHERE m.session_id = s.id), " + with("e.reply_code") +
+         ", " + with("e.bytes") +
+         ", (SELECT count(*) FROM events e WHERE e.session_id = s.id AND "
+         "e.reply_code >= 400 AND e.direction IN (" +
+         replies_to_client_sql() + "))";
+}
+
+SessionSummary summary_from(const Statement& r) {
+  SessionSummary sum;
+  sum.session = session_from(r);
+  sum.messages = r.column_int(kSessionColumnCount);
+  sum.last_reply_code = static_cast<int>(r.column_int(kSessionColumnCount + 1));
+  std::string bytes = r.column_blob(kSessionColumnCount + 2);
+  bytes.resize(std::min(bytes.size(), bytes.find_first_of("\r\n")));
+  sum.last_reply = std::move(bytes);
+  sum.failure_replies = r.column_int(kSessionColumnCount + 3);
+  return sum;
+}
+
+}  // namespace
+
+bool Reader::session_summaries(const SessionFilter& f, std::vector<SessionSummary>& out,
+                               std::string& error) {
+  error.clear();
+  out.clear();
+  if (Status s = select_sessions(*impl_, f, summary_columns(),
+                                 [&](const Statement& r) { out.push_back(summary_from(r)); });
+      !s.ok()) {
+    error = s.message;
+    return false;
+  }
+  return true;
+}
+
+bool Reader::session_summary(std::int64_t id, std::optional<SessionSummary>& out,
+                             std::string& error) {
+  error.clear();
+  out.reset();
+  if (Status s = impl_->rows_for("SELECT " + std::string(kSessionColumns) + summary_columns() +
+                                     " FROM sessions s WHERE s.id = ?1",
+                                 id, [&](const Statement& r) { out = summary_from(r); });
       !s.ok()) {
     error = s.message;
     return false;

@@ -205,6 +205,10 @@ class Reader {
   bool session_summaries(const SessionFilter& filter, std::vector<SessionSummary>& out,
                          std::string& error);
 
+  // Session `id`'s summary, as session_summaries() gives it, by its id: true with `out` empty
+  // if there is no such session.
+  bool session_summary(std::int64_t id, std::optional<SessionSummary>& out, std::string& error);
+
   bool change_token(ChangeToken& out, std::string& error);
 
   // Loads one session and everything recorded for it from a single snapshot. Returns false

@@ -121,26 +121,27 @@ class ExportOutput {
 bool select_sessions(const ExportArgs& a, storage::Reader& reader,
                      std::vector<storage::SessionSummary>& selected) {
   std::string error;
-  storage::SessionFilter filter;
-  filter.newest_first = false;
-  std::vector<storage::SessionSummary> rows;
-  if (!reader.session_summaries(filter, rows, error)) {
+  if (a.all) {
+    storage::SessionFilter filter;
+    filter.newest_first = false;
+    if (reader.session_summaries(filter, selected, error)) return true;
     log::error("export: " + error);
     return false;
   }
-  if (a.all) {
-    selected = std::move(rows);
-    return true;
-  }
+  // By id: a lookup each, not a summary of every session in the database.
   for (const std::int64_t id : a.ids) {
     const auto has_id = [id](const storage::SessionSummary& s) { return s.session.id == id; };
     if (std::any_of(selected.begin(), selected.end(), has_id)) continue;
-    const auto row = std::find_if(rows.begin(), rows.end(), has_id);
-    if (row == rows.end()) {
+    std::optional<storage::SessionSummary> row;
+    if (!reader.session_summary(id, row, error)) {
+      log::error("export: " + error);
+      return false;
+    }
+    if (!row) {
       log::error("export: no session " + std::to_string(id) + " in " + reader.path());
       return false;
     }
-    selected.push_back(*row);
+    selected.push_back(std::move(*row));
   }
   return true;
 }

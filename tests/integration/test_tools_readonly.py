@@ -705,6 +705,19 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertIn(b"no messages", cp.stderr)
         self.tool("export", none, "--format", "eml", expect=1)
 
+    def test_export_of_a_missing_session_writes_nothing(self):
+        # Every id is looked up before anything is written: a missing one, even after ids that
+        # exist, is exit status 1 with nothing on stdout and an -o FILE left as it was.
+        plain = str(self.session_with(self.sent["plain"][0]))
+        for fmt in ("json", "jsonl", "mbox", "eml"):
+            cp = self.tool("export", plain, "999999", plain, "--format", fmt, expect=1)
+            self.assertEqual(cp.stdout, b"", fmt)
+            self.assertIn(b"export: no session 999999 in ", cp.stderr)
+        kept = self.tmp / "kept.json"
+        kept.write_bytes(b"before\n")
+        self.tool("export", plain, "999999", "-o", str(kept), expect=1)
+        self.assertEqual(kept.read_bytes(), b"before\n")
+
     def test_export_eml_equals_delivered_body(self):
         tok, msg = self.sent["plain"]
         sid = self.session_with(tok)

@@ -109,6 +109,27 @@ TEST_F(SessionSummariesTest, ListsNewestFirstWithWhatEachRowShows) {
   EXPECT_EQ(rows[2].session.auth_user, "alice");
 }
 
+// By id (mailtap export ID...): the row session_summaries() gives, or none.
+TEST_F(SessionSummariesTest, OneById) {
+  std::vector<SessionSummary> rows;
+  std::string error;
+  ASSERT_TRUE(reader->session_summaries({}, rows, error)) << error;
+  for (const SessionSummary& listed : rows) {
+    std::optional<SessionSummary> one;
+    ASSERT_TRUE(reader->session_summary(listed.session.id, one, error)) << error;
+    ASSERT_TRUE(one);
+    EXPECT_EQ(one->session.id, listed.session.id);
+    EXPECT_EQ(one->session.upstream_host, listed.session.upstream_host);
+    EXPECT_EQ(one->messages, listed.messages);
+    EXPECT_EQ(one->last_reply_code, listed.last_reply_code);
+    EXPECT_EQ(one->last_reply, listed.last_reply);
+    EXPECT_EQ(one->failure_replies, listed.failure_replies);
+  }
+  std::optional<SessionSummary> none = rows.front();
+  EXPECT_TRUE(reader->session_summary(99, none, error)) << error;
+  EXPECT_FALSE(none);
+}
+
 TEST(SessionFilterUpstream, HostOrHostAndPort) {
   SessionFilter f;
   set_upstream_filter(f, "smtp.gmail.com");
