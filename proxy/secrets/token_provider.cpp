@@ -101,6 +101,11 @@ void TokenProvider::invalidate(std::uint64_t generation) {
   if (cached_ && generation == generation_) cached_.reset();
 }
 
+bool TokenProvider::holds(std::uint64_t generation) {
+  std::lock_guard lock(mutex_);
+  return cached_ && generation == generation_ && now() < cached_until_;
+}
+
 void TokenProvider::run_worker() {
   for (;;) {
     bool stop_now = false;

@@ -106,6 +106,10 @@ class TokenProvider {
   // one has replaced it already.
   void invalidate(std::uint64_t generation);
 
+  // The token of this generation is still the cached one, within its lifetime: a token a
+  // session fetched ahead and held meanwhile is still as good as when it came.
+  bool holds(std::uint64_t generation);
+
   // Shutting down: kills a running command and answers every request, now and later, with an
   // error, so no waiter keeps its io_context running until the command's timeout. Any thread.
   void stop();

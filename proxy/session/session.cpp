@@ -411,10 +411,14 @@ asio::awaitable<void> Session::fetch_token(bool fresh) {
   if (fresh && token_generation_) ctx_.tokens->invalidate(*token_generation_);
   secrets::TokenProvider::Result r;
   if (prefetched_token_ && !fresh) {
-    // Not fresh: it may have waited in the session a while, so a refusal earns one new run.
-    if (prefetched_token_->token)
-      r.token = secrets::TokenProvider::Token{std::move(*prefetched_token_->token),
-                                              prefetched_token_->generation, false};
+    // Fresh if the command ran for this session and the token has not outlived its lifetime
+    // meanwhile (a person typing EHLO late): a refusal of a fresh token is final, so the
+    // client does not wait for a second run of the command. A cached token from an earlier
+    // session may have been revoked since: its refusal earns one new run.
+    const PrefetchedToken& p = *prefetched_token_;
+    if (p.token)
+      r.token = secrets::TokenProvider::Token{std::move(*prefetched_token_->token), p.generation,
+                                              p.fresh && ctx_.tokens->holds(p.generation)};
     r.error = std::move(prefetched_token_->error);
   } else {
     r = co_await ctx_.tokens->get();
@@ -452,6 +456,7 @@ asio::awaitable<void> Session::prefetch_token() {
   if (r.token) {
     kept.token = std::move(r.token->value);
     kept.generation = r.token->generation;
+    kept.fresh = r.token->fresh;
   }
   kept.error = std::move(r.error);
   prefetched_token_ = std::move(kept);

@@ -147,7 +147,8 @@ class Session : public std::enable_shared_from_this<Session> {
   struct PrefetchedToken {
     std::optional<smtp::Secret> token;
     std::uint64_t generation = 0;
-    std::string error;  // without a token: why
+    bool fresh = false;  // the command ran for this session (not a cached token)
+    std::string error;   // without a token: why
   };
   std::optional<PrefetchedToken> prefetched_token_;
   bool login_logged_ = false;

@@ -93,8 +93,8 @@ std::string token_advice(const AuthAttempt& a, const SaslFailure& f, Provider p)
   switch (e.meaning()) {
     case OAuthError::Meaning::invalid_token:
       if (a.fresh_token) {
-        return "the token command's new token was refused as expired or revoked too: authorize "
-               "it again (for example oama authorize, or restart pizauth)";
+        return "a token the token command printed for this session was refused as expired or "
+               "revoked: authorize it again (for example oama authorize, or restart pizauth)";
       }
       return "the token has expired or was revoked: --oauth2-token-cmd must print a fresh one";
     case OAuthError::Meaning::wrong_scope:

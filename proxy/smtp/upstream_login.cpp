@@ -68,8 +68,10 @@ LoginStep UpstreamLogin::from_sasl(SaslStep step) {
       break;
   }
   const SaslFailure& f = *client_->failure();
-  // An expired token is the common case, and the command may have a fresh one: once.
-  if (f.token_rejected && options_.token_command && !retried_) {
+  // A cached token may have expired or been revoked since it was fetched, and the command may
+  // have a fresh one: once. A token the command made for this session was fresh already: a
+  // second run would keep the client waiting for the same refusal.
+  if (f.token_rejected && options_.token_command && !retried_ && !token_fresh_) {
     retried_ = true;
     return {LoginStep::Kind::need_token, {}, true, {}};
   }

@@ -131,14 +131,14 @@ TEST(DialogueAuth, LoginAnswersBothPrompts) {
   expect_no_secret(r, password);
 }
 
-TEST(DialogueAuth, RejectedTokenIsFetchedAgainOnce) {
+TEST(DialogueAuth, RejectedCachedTokenIsFetchedAgainOnce) {
   const std::string error_json =
       base64_encode(R"({"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"})");
   const Result r = run_all_splits(
       {
           client(ehlo),
           upstream(ehlo_reply_oauth),
-          token(token1),
+          cached_token(token1),
           upstream("334 " + error_json + "\r\n"),
           upstream("535-5.7.8 Username and Password not accepted.\r\n535 5.7.8 BadCredentials\r\n"),
           token(token2),
@@ -155,6 +155,24 @@ TEST(DialogueAuth, RejectedTokenIsFetchedAgainOnce) {
   EXPECT_EQ(r.auth_mechanism, "XOAUTH2");
   expect_no_secret(r, token1);
   expect_no_secret(r, token2);
+}
+
+// A token the command made for this session is refused for good: running the command again
+// would only keep the client waiting for its EHLO reply.
+TEST(DialogueAuth, RejectedFreshTokenIsTheFailure) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_oauth),
+          token(token1),
+          upstream("535 5.7.3 Authentication unsuccessful\r\n"),
+          client("MAIL FROM:<a@b>\r\n"),
+      },
+      login_options(false, true));
+  EXPECT_EQ(r.token_needed_per_step[3], 0) << "no second run of the command";
+  EXPECT_EQ(r.client_per_step[3], ehlo_reply_oauth) << "kept for an AUTH by hand";
+  EXPECT_EQ(r.client_per_step[4].rfind("535 5.7.3 mailtap: ", 0), 0u) << r.client_per_step[4];
+  expect_no_secret(r, token1);
 }
 
 TEST(DialogueAuth, FailureIsTheNextMailsReplyAndTheSessionStaysUsable) {

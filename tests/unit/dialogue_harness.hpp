@@ -32,6 +32,7 @@ enum class Side {
   client_eof,
   upstream_eof,
   token,
+  cached_token,
   token_error,
   client_tls_up,
   client_tls_failed
@@ -55,6 +56,10 @@ inline Step upstream_eof() {
 // The session hands the dialogue the access token it asked for (or the token command failed).
 inline Step token(std::string value) {
   return {Side::token, std::move(value)};
+}
+// A token from the provider's cache, fetched for an earlier session.
+inline Step cached_token(std::string value) {
+  return {Side::cached_token, std::move(value)};
 }
 inline Step token_error(std::string error) {
   return {Side::token_error, std::move(error)};
@@ -255,6 +260,9 @@ inline Result run(const Script& script, const Splitter& split, const DialogueOpt
         break;
       case Side::token:
         d.provide_token(Secret::copy_of(step.bytes), /*fresh=*/true);
+        break;
+      case Side::cached_token:
+        d.provide_token(Secret::copy_of(step.bytes), /*fresh=*/false);
         break;
       case Side::token_error:
         d.token_unavailable(step.bytes);

@@ -124,6 +124,22 @@ TEST(TokenProvider, InvalidateAfterARejectionRunsTheCommandAgain) {
   EXPECT_EQ(p.runs(), 2u);
 }
 
+// What a session that fetched a token ahead asks before it uses it: is it still as good?
+TEST(TokenProvider, HoldsTheCachedGenerationUntilItExpiresOrIsRefused) {
+  test_support::TempDir dir;
+  FakeClock clock;
+  TokenProvider p(options(rotating(dir), &clock));
+  const Result first = get(p);
+  EXPECT_TRUE(p.holds(first.token->generation));
+  EXPECT_FALSE(p.holds(first.token->generation + 1));
+  clock.advance(301s);  // past the default lifetime
+  EXPECT_FALSE(p.holds(first.token->generation));
+  const Result second = get(p);
+  EXPECT_TRUE(p.holds(second.token->generation));
+  p.invalidate(second.token->generation);
+  EXPECT_FALSE(p.holds(second.token->generation));
+}
+
 TEST(TokenProvider, FailuresSayWhyAndAreNotCached) {
   TokenProvider failing(options("echo 'error: no refresh token for alice'; exit 1"));
   Result r = get(failing);
