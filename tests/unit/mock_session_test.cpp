@@ -708,8 +708,9 @@ std::vector<storage::EventRow> around_auth(std::vector<storage::EventRow> exchan
 }
 
 storage::EventRow auth_line(std::string bytes) {
-  return ev(Direction::client_to_upstream, EventKind::auth, "AUTH", std::move(bytes), 0,
-            bytes.find('[') != std::string::npos);
+  // Judged before the move: the order in which arguments are evaluated is unspecified.
+  const bool redacted = bytes.find('[') != std::string::npos;
+  return ev(Direction::client_to_upstream, EventKind::auth, "AUTH", std::move(bytes), 0, redacted);
 }
 storage::EventRow challenge(std::string bytes) {
   return ev(Direction::upstream_to_client, EventKind::auth, "AUTH", std::move(bytes), 334);
