@@ -2,7 +2,7 @@
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
+#include <utility>
 
 namespace mailtap::net {
 
@@ -47,11 +47,38 @@ std::size_t Link::read_now(asio::mutable_buffer buf, std::error_code& ec) {
 }
 
 asio::awaitable<std::tuple<std::error_code, std::size_t>> Link::write(asio::const_buffer buf) {
-  if (tls_active_) co_return co_await tls_->write(buf);
-  co_return co_await asio::async_write(socket_, buf, use_tuple);
+  if (output_stopped_) co_return std::tuple{std::error_code(asio::error::operation_aborted), 0};
+  writing_ = true;
+  auto result = tls_active_ ? co_await tls_->write(buf) : co_await write_plain(buf);
+  writing_ = false;
+  co_return result;
+}
+
+// As asio::async_write, but what is not on the socket yet is known while it waits
+// (plain_unsent_), for stop_output().
+asio::awaitable<std::tuple<std::error_code, std::size_t>> Link::write_plain(
+    asio::const_buffer buf) {
+  std::size_t done = 0;
+  for (;;) {
+    std::error_code ec;
+    done += write_now(buf + done, ec);
+    plain_unsent_ = buf.size() - done;
+    if (!ec && done == buf.size()) co_return std::tuple{ec, done};
+    if (ec && ec != asio::error::would_block) co_return std::tuple{ec, done};
+    if (ec) {
+      auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_write, use_tuple);
+      if (output_stopped_)
+        co_return std::tuple{std::error_code(asio::error::operation_aborted), done};
+      if (wec) co_return std::tuple{wec, done};
+    }
+  }
 }
 
 std::size_t Link::write_now(asio::const_buffer buf, std::error_code& ec) {
+  if (output_stopped_) {
+    ec = asio::error::operation_aborted;
+    return 0;
+  }
   if (tls_active_) return tls_->write_now(buf, ec);
   ec.clear();
   if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
@@ -59,6 +86,19 @@ std::size_t Link::write_now(asio::const_buffer buf, std::error_code& ec) {
   const std::size_t n = socket_.write_some(buf, ec);
   if (ec == asio::error::try_again) ec = asio::error::would_block;
   return n;
+}
+
+std::size_t Link::unsent() const {
+  return (tls_active_ ? tls_->unsent_plaintext() : 0) + plain_unsent_;
+}
+
+std::size_t Link::stop_output() {
+  const std::size_t unsent =
+      (tls_active_ ? tls_->stop_output() : 0) + std::exchange(plain_unsent_, 0);
+  output_stopped_ = true;
+  std::error_code ignored;
+  if (writing_) socket_.cancel(ignored);
+  return unsent;
 }
 
 asio::awaitable<void> Link::close_gracefully() {

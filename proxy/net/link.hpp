@@ -51,6 +51,15 @@ class Link {
   // Everything written has reached the socket; if not, write() (of no bytes, or of more) sends
   // the rest first.
   bool flushed() const { return tls_ == nullptr || tls_->flushed(); }
+  // Of the octets write_now() took and write() was given, those not on the socket: with TLS in
+  // records waiting for it (TlsStream::unsent_plaintext), and the rest of a write() under way
+  // or of one that failed. They are the last ones given.
+  std::size_t unsent() const;
+  // Nothing more goes to the socket: with TLS the records waiting for it are dropped; a write()
+  // under way ends now with asio::error::operation_aborted (the socket's waits are cancelled:
+  // a read under way ends so too), as do later writes. Returns what unsent() said: octets the
+  // peer will never get.
+  std::size_t stop_output();
   // Sends TLS close_notify (without waiting for the peer's), then closes the socket.
   asio::awaitable<void> close_gracefully();
   void close();
@@ -61,12 +70,17 @@ class Link {
   // try_again: nothing after all, wait again).
   asio::awaitable<std::error_code> wait_readable();
   std::size_t read_now(asio::mutable_buffer buf, std::error_code& ec);
+  asio::awaitable<std::tuple<std::error_code, std::size_t>> write_plain(asio::const_buffer buf);
 
   asio::ip::tcp::socket socket_;
   SSL_CTX* ctx_;
   TlsStream::Role role_;
   std::unique_ptr<TlsStream> tls_;
   bool tls_active_ = false;
+  bool writing_ = false;         // a write() is under way
+  bool output_stopped_ = false;  // stop_output()
+  // Plain text: of the write() under way, or of one that failed, what is not on the socket.
+  std::size_t plain_unsent_ = 0;
 };
 
 }  // namespace mailtap::net

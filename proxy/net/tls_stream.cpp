@@ -10,10 +10,12 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace mailtap::net {
 
@@ -63,9 +65,20 @@ std::size_t take(std::string_view& from, char* out, std::size_t want) {
 // 64 KiB, cost 10 % more of the relay's samples); the thread's, like the read-ahead buffer, so
 // an idle stream holds none.
 constexpr std::size_t kBatchOctets = std::size_t{16} * (16384 + 256);
+// Each SSL_write is given one record's plaintext at most, so that BoringSSL seals one record
+// and the mark after it says exactly which plaintext that record carries (a larger SSL_write
+// seals several, and says how much it took only once all of them are handed over).
+constexpr std::size_t kRecordPlaintext = SSL3_RT_MAX_PLAIN_LENGTH;
 struct SealedBatch {
   std::unique_ptr<char[]> data = std::make_unique_for_overwrite<char[]>(kBatchOctets);
   std::size_t used = 0;
+  // The marks of the records in `data`, oldest first: room for a full batch's (sixteen full
+  // records and a short one per write), so that the relay allocates none.
+  std::vector<TlsStream::Mark> marks = [] {
+    std::vector<TlsStream::Mark> v;
+    v.reserve(32);
+    return v;
+  }();
 };
 SealedBatch& thread_batch() {
   thread_local SealedBatch batch;
@@ -169,35 +182,79 @@ bool TlsStream::handshake_read_plain_text() const {
   return (c >= 0x20 && c < 0x7f) || c == '\r' || c == '\n' || c == '\t';
 }
 
+// Where the plaintext is: each SSL_write that returns seals one record (kRecordPlaintext), and
+// leaves a mark of the ciphertext taken and the plaintext sealed so far with its record: in the
+// batch, in `unsent`, or none when the record is on the socket already. Ciphertext only ever
+// waits in one of the two (records join the batch once `unsent` is empty, and the batch joins
+// `unsent` whole), so what is on the socket is all taken but `unsent` and the batch, and a
+// record whose mark that reaches has been sent whole. A handful of marks per batch; nothing per
+// octet.
+void TlsStream::Outgoing::note_sealed(std::size_t plaintext) {
+  plaintext_sealed += plaintext;
+  const Mark mark{ciphertext_taken, plaintext_sealed};
+  SealedBatch& batch = thread_batch();
+  if (batching && batch.used > 0)
+    batch.marks.push_back(mark);
+  else if (!unsent.empty())
+    unsent_marks.push_back(mark);
+  else
+    plaintext_sent = plaintext_sealed;
+}
+
+// The records of `marks` that are wholly on the socket now (the batch is empty: sent, or
+// joined `unsent`): their plaintext is sent, their marks go.
+void TlsStream::Outgoing::settle(std::vector<Mark>& marks) {
+  const std::uint64_t on_socket = ciphertext_taken - unsent.size();
+  const auto waiting = std::find_if(marks.begin(), marks.end(), [on_socket](const Mark& m) {
+    return m.ciphertext_end > on_socket;
+  });
+  if (waiting == marks.begin()) return;
+  plaintext_sent = std::prev(waiting)->plaintext_end;
+  marks.erase(marks.begin(), waiting);
+}
+
 // Sends what waits, as far as the socket takes it: 0 when all of it went, otherwise -1 with
 // errno (EAGAIN: the socket is full).
 int TlsStream::Outgoing::send_unsent() {
   const std::size_t sent = send_what_fits(fd, unsent);
   if (sent == unsent.size()) {
     std::string().swap(unsent);  // an idle stream keeps nothing
+    settle(unsent_marks);
+    std::vector<Mark>().swap(unsent_marks);
     return 0;
   }
   const int err = errno;
   unsent.erase(0, sent);
+  settle(unsent_marks);
   errno = err;
   return -1;
 }
 
 // Sends the thread's batch, behind what already waits; what the socket does not take waits in
-// `unsent` (the batch is the next write's). 0 when all of it went, otherwise -1 with errno.
+// `unsent` (the batch is the next write's), with its marks. 0 when all of it went, otherwise -1
+// with errno.
 int TlsStream::Outgoing::send_batch() {
   SealedBatch& batch = thread_batch();
   const std::string_view sealed(batch.data.get(), std::exchange(batch.used, 0));
+  int result = 0;
   if (!unsent.empty()) {
     unsent.append(sealed);
-    return send_unsent();
+    result = send_unsent();
+  } else {
+    const std::size_t sent = send_what_fits(fd, sealed);
+    if (sent < sealed.size()) {
+      result = -1;
+      const int err = errno;
+      unsent.assign(sealed.substr(sent));
+      errno = err;
+    }
   }
-  const std::size_t sent = send_what_fits(fd, sealed);
-  if (sent == sealed.size()) return 0;
   const int err = errno;
-  unsent.assign(sealed.substr(sent));
+  settle(batch.marks);
+  unsent_marks.insert(unsent_marks.end(), batch.marks.begin(), batch.marks.end());
+  batch.marks.clear();
   errno = err;
-  return -1;
+  return result;
 }
 
 // BoringSSL's writes: while batching, sealed records join the thread's batch (sent when it is
@@ -207,6 +264,10 @@ int TlsStream::outgoing_write(BIO* bio, const char* in, int len) {
   auto* out = static_cast<Outgoing*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
   if (len <= 0) return 0;
+  if (out->stopped) {
+    errno = ECANCELED;  // see stop_output(): not even an alert goes
+    return -1;
+  }
   const auto size = static_cast<std::size_t>(len);
   SealedBatch& batch = thread_batch();
   if (out->batching && batch.used + size > kBatchOctets && batch.used > 0 && out->send_batch() < 0)
@@ -215,9 +276,11 @@ int TlsStream::outgoing_write(BIO* bio, const char* in, int len) {
   if (out->batching && size <= kBatchOctets) {
     std::memcpy(batch.data.get() + batch.used, in, size);
     batch.used += size;
+    out->ciphertext_taken += size;
     return len;
   }
   const std::size_t sent = send_what_fits(out->fd, std::string_view(in, size));
+  out->ciphertext_taken += sent;
   return sent > 0 ? static_cast<int>(sent) : bio_write_failed(bio);
 }
 
@@ -401,11 +464,16 @@ TlsStream::Wait TlsStream::send_failed(std::error_code& ec) {
 TlsStream::Wait TlsStream::write_without_waiting(asio::const_buffer buffer, std::size_t& done,
                                                  std::error_code& ec) {
   ec.clear();
+  if (out_.stopped) {
+    ec = asio::error::operation_aborted;
+    return Wait::none;
+  }
   if (!out_.unsent.empty() && out_.send_unsent() < 0) return send_failed(ec);
   Wait wait = Wait::none;
   out_.batching = true;
   while (done < buffer.size()) {
-    const int size = static_cast<int>(std::min<std::size_t>(buffer.size() - done, INT_MAX));
+    // A retry after WANT_WRITE gives the same bytes, so the same length: what BoringSSL wants.
+    const int size = static_cast<int>(std::min(buffer.size() - done, kRecordPlaintext));
     ERR_clear_error();
     errno = 0;
     const int r = SSL_write(ssl_, static_cast<const char*>(buffer.data()) + done, size);
@@ -413,6 +481,7 @@ TlsStream::Wait TlsStream::write_without_waiting(asio::const_buffer buffer, std:
       wait = classify(r, ec);
       break;
     }
+    out_.note_sealed(static_cast<std::size_t>(r));
     done += static_cast<std::size_t>(r);
   }
   out_.batching = false;
@@ -449,19 +518,37 @@ std::size_t TlsStream::read_more(asio::mutable_buffer buffer, std::size_t got) {
   return got;
 }
 
+// While it waits, and after it failed, what it has not sealed of `buffer` counts as unsent
+// (unsent_plaintext()); once stop_output() counted it, no more.
 asio::awaitable<std::tuple<std::error_code, std::size_t>> TlsStream::write(
     asio::const_buffer buffer) {
   std::size_t done = 0;
   for (;;) {
     std::error_code ec;
     const Wait w = write_without_waiting(buffer, done, ec);
+    out_.writing_rest = out_.stopped || (w == Wait::none && !ec) ? 0 : buffer.size() - done;
     if (w == Wait::none) co_return std::tuple{ec, done};
-    if (std::error_code wec = co_await wait(w)) co_return std::tuple{wec, done};
+    std::error_code wec = co_await wait(w);
+    if (out_.stopped) {
+      out_.writing_rest = 0;
+      co_return std::tuple{std::error_code(asio::error::operation_aborted), done};
+    }
+    if (wec) co_return std::tuple{wec, done};
   }
 }
 
+std::size_t TlsStream::stop_output() {
+  const std::size_t unsent = unsent_plaintext();
+  out_.stopped = true;
+  std::string().swap(out_.unsent);
+  std::vector<Mark>().swap(out_.unsent_marks);
+  out_.plaintext_sent = out_.plaintext_sealed;  // dropped: no longer waiting
+  out_.writing_rest = 0;
+  return unsent;
+}
+
 void TlsStream::shutdown() {
-  if (ssl_ == nullptr) return;
+  if (ssl_ == nullptr || out_.stopped) return;
   ERR_clear_error();
   SSL_shutdown(ssl_);  // writes close_notify if the socket takes it; the peer's is not awaited
   ERR_clear_error();

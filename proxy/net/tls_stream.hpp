@@ -4,7 +4,9 @@
 // collect in another buffer of the thread and reach the socket in one call. Compared with
 // asio::ssl::stream an idle link holds no buffers (BoringSSL releases its record buffers when
 // they are empty, and the read-ahead and write batch buffers are the thread's). A reader and a
-// writer may use one stream at the same time from coroutines of one thread.
+// writer may use one stream at the same time from coroutines of one thread. The stream knows
+// which plaintext each record waiting for the socket carries, so it can say exactly what reached
+// the socket, and drop what waits when the output stops (an upstream mailtap abandoned).
 #pragma once
 
 #include <openssl/ssl.h>
@@ -20,6 +22,7 @@
 #include <string_view>
 #include <system_error>
 #include <tuple>
+#include <vector>
 
 namespace mailtap::net {
 
@@ -69,6 +72,19 @@ class TlsStream {
   // No sealed record waits for the socket. When false, write() sends what waits (before any
   // bytes it is given; an empty buffer will do).
   bool flushed() const { return out_.unsent.empty(); }
+  // Of the bytes write() and write_now() took (and of a write() under way, or one that failed,
+  // all it was given), those not on the socket: in records sealed and waiting for it, or not
+  // sealed. A record counts as sent once all of it is on the socket (the peer can open no part
+  // of one cut short), so this is exact whatever the socket took.
+  std::size_t unsent_plaintext() const {
+    return static_cast<std::size_t>(out_.plaintext_sealed - out_.plaintext_sent) +
+           out_.writing_rest;
+  }
+  // Nothing more goes to the socket: the records waiting for it are dropped, a write() under
+  // way ends with asio::error::operation_aborted when it next runs (its wait is the caller's
+  // to cancel), and so do later writes; shutdown() sends nothing. Returns what
+  // unsent_plaintext() said: octets the peer will never get. After it, unsent_plaintext() is 0.
+  std::size_t stop_output();
   // Sends close_notify if the socket takes it at once; never waits for the peer's.
   void shutdown();
 
@@ -92,13 +108,33 @@ class TlsStream {
     int handshake_first = -1;  // the first octet the handshake read, if it read any
     void note_handshake_octets(const char* octets, int n);
   };
-  // Ciphertext on its way to the socket (see tls_stream.cpp).
+
+ public:
+  // After an SSL_write (which seals one record, see tls_stream.cpp): how far the ciphertext
+  // taken so far reaches, and how far the plaintext sealed so far. Once the socket has
+  // everything up to `ciphertext_end`, the peer can read everything up to `plaintext_end`.
+  struct Mark {
+    std::uint64_t ciphertext_end = 0;
+    std::uint64_t plaintext_end = 0;
+  };
+
+ private:
+  // Ciphertext on its way to the socket, and how much of the plaintext it carries got there
+  // (see tls_stream.cpp). Offsets count from the stream's start.
   struct Outgoing {
     int fd = -1;
     bool batching = false;  // inside write_without_waiting(): records go to the thread's batch
+    bool stopped = false;   // stop_output(): nothing more goes to the socket
     std::string unsent;     // sealed, not taken by the socket yet: goes before anything else
+    std::vector<Mark> unsent_marks;      // the marks of the records in `unsent`, oldest first
+    std::uint64_t ciphertext_taken = 0;  // by the BIO: on the socket, in `unsent` or the batch
+    std::uint64_t plaintext_sealed = 0;  // by the SSL_writes that returned
+    std::uint64_t plaintext_sent = 0;    // of that, in records wholly on the socket
+    std::size_t writing_rest = 0;        // given to the write() under way (or failed), not sealed
     int send_unsent();
     int send_batch();
+    void note_sealed(std::size_t plaintext);
+    void settle(std::vector<Mark>& marks);
   };
   static int outgoing_write(BIO* bio, const char* in, int len);
   static long outgoing_ctrl(BIO* bio, int cmd, long larg, void* parg);

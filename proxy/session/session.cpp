@@ -252,28 +252,21 @@ void Session::close_record(storage::Outcome outcome, std::string reason) {
   byte_counts_recorded_ = true;
 }
 
-// Upstream output that will never be written (the upstream was abandoned, or a write to it
-// failed; `relayed_unwritten`: the client's octets a failed write did not take) goes now, its
-// Secret pieces wiped, and the dialogue learns how many of the client's octets it held: the
-// byte count and the record then say what the server received (docs/recording.md, "Byte
-// counts"). Both happen before the session's record is closed (a write failing after that, to
-// an upstream already gone, leaves the count recorded as it is, as the log line does).
-void Session::drop_upstream_output(std::size_t relayed_unwritten) {
-  relayed_unwritten += upstream_out_.relayed_size();
+// Nothing more goes upstream (the upstream was abandoned, or a write to it failed): the output
+// not handed to a write goes, its Secret pieces wiped, and so does what the link took but has
+// not put on its socket (TLS records sealed and waiting for it, the rest of a write under way,
+// which ends now), so that a server that said it stopped reading gets nothing more. The
+// dialogue learns how many of the client's octets all that held: the byte count and the record
+// then say exactly what the server received (docs/recording.md, "Byte counts"). Both happen
+// before the session's record is closed (a write failing after that, to an upstream already
+// gone, leaves the count recorded as it is, as the log line does).
+void Session::drop_upstream_output() {
+  std::size_t relayed_unwritten = upstream_out_.relayed_size();
   upstream_out_ = {};
+  relayed_unwritten += upstream_handed_.relayed_in_last(upstream_->stop_output());
+  upstream_handed_.clear();
   if (relayed_unwritten > 0 && dialogue_ && !byte_counts_recorded_)
     dialogue_->upstream_output_dropped(relayed_unwritten);
-}
-
-// An abandoned upstream still gets the TLS records already sealed for it (their octets were
-// counted as sent), and a write may be under way; a server that stops reading would hold them,
-// and with them the session's close, forever. It has a few seconds to take them, then the
-// connection is closed under them (the writes fail; the session ends as it was ending).
-void Session::bound_abandoned_upstream() {
-  constexpr auto kAbandonedUpstreamDrain = std::chrono::seconds(5);
-  if (abandoned_upstream_deadline_ || !upstream_) return;
-  abandoned_upstream_deadline_.emplace(executor(), kAbandonedUpstreamDrain,
-                                       [this] { upstream_->close(); });
 }
 
 void Session::take_dialogue_records() {
@@ -508,9 +501,11 @@ void Session::write_upstream_now() {
   for (const smtp::UpstreamOutput::Piece& piece : upstream_out_.pieces()) {
     std::error_code ec;
     const std::size_t n = upstream_->write_now(asio::buffer(piece.view()), ec);
+    upstream_handed_.add(n, piece.relayed());
     written += n;
     if (ec || n < piece.view().size()) break;
   }
+  upstream_handed_.keep_last(upstream_->unsent());
   if (!upstream_->flushed()) upstream_writer_wake_.notify();
   if (written == 0) return;
   upstream_out_.drop_front(written);
@@ -537,11 +532,8 @@ asio::awaitable<void> Session::after_input() {
     write_upstream_now();
     if (!upstream_out_.empty()) upstream_writer_wake_.notify();
   }
-  // Nothing queued goes to an abandoned upstream: dropped before the record is closed below.
-  if (d.abandon_upstream()) {
-    drop_upstream_output();
-    bound_abandoned_upstream();
-  }
+  // Nothing more goes to an abandoned upstream: dropped before the record is closed below.
+  if (d.abandon_upstream()) drop_upstream_output();
   client_reader_wake_.notify();
   upstream_reader_wake_.notify();
   if (d.finished() && !end_committed_ && !record_.close_pending()) {
@@ -709,8 +701,8 @@ asio::awaitable<void> Session::upstream_writer() {
   bool& broken = upstream_write_failed_;
   for (;;) {
     if (upstream_out_.empty()) {
-      // Records write_upstream_now() sealed that the socket had no room for go first: their
-      // bytes were written (and counted as sent), even if the upstream was abandoned since.
+      // Records write_upstream_now() sealed that the socket had no room for go first (an
+      // abandoned upstream's were dropped with it).
       if (!broken && !upstream_->flushed()) {
         co_await write_to_upstream(asio::const_buffer());
         continue;
@@ -734,14 +726,18 @@ asio::awaitable<void> Session::upstream_writer() {
 
 // One write of the upstream writer's (of no bytes: what waits from write_upstream_now()). A
 // failed write ends the dialogue as the upstream closing; either way the client reader may go on.
+// One that ends because the upstream was abandoned meanwhile was counted then.
 asio::awaitable<void> Session::write_to_upstream(asio::const_buffer bytes, bool relayed) {
+  upstream_handed_.add(bytes.size(), relayed);
   auto [ec, n] = co_await upstream_->write(bytes);
   last_upstream_activity_ = std::chrono::steady_clock::now();
   if (ec) {
     upstream_write_failed_ = true;
-    // What the write did not take, and everything queued behind it, never reaches the server.
-    drop_upstream_output(relayed ? bytes.size() - std::min(n, bytes.size()) : 0);
+    // What the link did not send, and everything queued behind it, never reaches the server.
+    drop_upstream_output();
     co_await upstream_write_failed();
+  } else {
+    upstream_handed_.keep_last(upstream_->unsent());
   }
   client_reader_wake_.notify();
 }

@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "proxy/net/async_signal.hpp"
-#include "proxy/net/deadline.hpp"
 #include "proxy/net/link.hpp"
 #include "proxy/net/upstream_connector.hpp"
 #include "proxy/session/proxy_config.hpp"
@@ -69,8 +68,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> write_to_client(asio::const_buffer bytes);
   // `relayed`: the bytes are the client's (an UpstreamOutput piece's relayed()).
   asio::awaitable<void> write_to_upstream(asio::const_buffer bytes, bool relayed = false);
-  void drop_upstream_output(std::size_t relayed_unwritten = 0);
-  void bound_abandoned_upstream();
+  void drop_upstream_output();
   asio::awaitable<void> upstream_write_failed();
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> watchdog();
@@ -153,12 +151,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<PrefetchedToken> prefetched_token_;
   bool login_logged_ = false;
   // Upstream output not yet handed to a write: the writer takes it a piece at a time, so what
-  // is here when the upstream is abandoned is exactly what the server will never get.
+  // is here when the upstream is abandoned is exactly what the server will never get, with
+  // what the link took and did not send (upstream_handed_ says whose octets those were).
   smtp::UpstreamOutput upstream_out_;
+  smtp::HandedTail upstream_handed_;
   // The closing record took the dialogue's byte counts: no drop may change them after that.
   bool byte_counts_recorded_ = false;
-  // Armed when the dialogue abandons the upstream: closes it if it will not take what is left.
-  std::optional<net::Deadline> abandoned_upstream_deadline_;
   // A writer parked on its wake has nothing in flight: its output may go out in place.
   bool client_writer_parked_ = false;
   bool upstream_writer_parked_ = false;

@@ -110,4 +110,35 @@ UpstreamOutput::Piece UpstreamOutput::take_front() {
   return first;
 }
 
+void HandedTail::add(std::size_t octets, bool relayed) {
+  if (octets == 0) return;
+  size_ += octets;
+  if (!runs_.empty() && runs_.back().relayed == relayed) {
+    runs_.back().octets += octets;
+    return;
+  }
+  runs_.push_back(Run{octets, relayed});
+}
+
+void HandedTail::keep_last(std::size_t octets) {
+  auto first_kept = runs_.begin();
+  while (size_ > octets) {
+    const std::size_t forget = std::min(size_ - octets, first_kept->octets);
+    first_kept->octets -= forget;
+    size_ -= forget;
+    if (first_kept->octets == 0) ++first_kept;
+  }
+  runs_.erase(runs_.begin(), first_kept);
+}
+
+std::size_t HandedTail::relayed_in_last(std::size_t octets) const {
+  std::size_t relayed = 0;
+  for (auto run = runs_.rbegin(); run != runs_.rend() && octets > 0; ++run) {
+    const std::size_t n = std::min(octets, run->octets);
+    if (run->relayed) relayed += n;
+    octets -= n;
+  }
+  return relayed;
+}
+
 }  // namespace mailtap::smtp

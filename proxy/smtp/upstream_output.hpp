@@ -93,4 +93,30 @@ class UpstreamOutput {
   std::size_t expected_ = 0;
 };
 
+// Whose octets the last ones handed to the upstream's writer were, for a writer that may not
+// have sent all it took (TLS records waiting for the socket, a write under way): what it
+// reports unsent is the tail of what it was handed, and this says how much of that tail was
+// the client's, to take off the count. A run per change of owner, so a few runs at most.
+class HandedTail {
+ public:
+  void add(std::size_t octets, bool relayed);
+  // Only the last `octets` may still be unsent: the rest is forgotten.
+  void keep_last(std::size_t octets);
+  // Of the last `octets` handed on (at most what is kept), the client's.
+  std::size_t relayed_in_last(std::size_t octets) const;
+  void clear() noexcept {
+    runs_.clear();
+    size_ = 0;
+  }
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  struct Run {
+    std::size_t octets = 0;
+    bool relayed = true;
+  };
+  std::vector<Run> runs_;  // oldest first; neighbours differ in `relayed`
+  std::size_t size_ = 0;
+};
+
 }  // namespace mailtap::smtp

@@ -8,6 +8,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/use_awaitable.hpp>
@@ -16,6 +17,8 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "proxy/net/local_certificate.hpp"
@@ -244,6 +247,145 @@ TEST_F(TlsStreamTest, RecordsTheSocketHadNoRoomForGoFirstWhenItHas) {
   run();
   ASSERT_EQ(got.size(), sent.size());
   EXPECT_TRUE(got == sent) << "octets out of place";
+}
+
+// What a TLS 1.3 peer can open of `raw`, the ciphertext after the handshake: the plaintext of
+// the whole application-data records (less the inner content type and the AEAD tag), and how
+// many octets of a record cut short follow them.
+struct Openable {
+  std::size_t plaintext = 0;
+  std::size_t cut_short = 0;
+};
+Openable openable(std::string_view raw) {
+  constexpr std::size_t kHeader = 5;
+  constexpr std::size_t kOverhead = 1 + 16;
+  Openable out;
+  while (raw.size() >= kHeader) {
+    const std::size_t length =
+        (std::size_t{static_cast<unsigned char>(raw[3])} << 8) | static_cast<unsigned char>(raw[4]);
+    if (raw.size() < kHeader + length) break;
+    if (raw[0] == SSL3_RT_APPLICATION_DATA) out.plaintext += length - kOverhead;
+    raw.remove_prefix(kHeader + length);
+  }
+  out.cut_short = raw.size();
+  return out;
+}
+
+// The ciphertext `socket` receives until the peer closes.
+asio::awaitable<void> read_raw_to_end(asio::ip::tcp::socket& socket, std::string& raw) {
+  std::vector<char> buffer(65536);
+  for (;;) {
+    auto [ec, n] = co_await socket.async_read_some(
+        asio::buffer(buffer), asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    raw.append(buffer.data(), n);
+  }
+}
+
+// The client writes until its socket is full (the server reads nothing): some records it sealed
+// wait in the stream, one of them maybe half on the socket. unsent_plaintext() counts exactly
+// the plaintext of the records not wholly on the socket; stop_output() drops them, and the
+// peer can then open exactly the rest of what was written, nothing more: the socket gets no
+// further octet, not even an alert or close_notify.
+TEST_F(TlsStreamTest, WhatWaitsIsCountedExactlyAndDroppedOnStop) {
+  SSL_CTX_set_min_proto_version(client_ctx_.get(), TLS1_3_VERSION);
+  bool cut_a_record = false;
+  // Pieces of several sizes: a socket that fills in the middle of a record shows at least once.
+  for (const std::size_t piece_size : {std::size_t{65536}, std::size_t{1000}, std::size_t{20011}}) {
+    SCOPED_TRACE(piece_size);
+    auto p = connect();
+    std::size_t taken = 0;
+    std::error_code ec;
+    for (std::size_t seed = 0; !ec && seed < 100000; ++seed) {
+      const std::string piece = pattern(piece_size, seed);
+      taken += p->client->write_now(asio::buffer(piece), ec);
+      if (!ec) {
+        EXPECT_EQ(p->client->unsent_plaintext(), 0U);
+      }
+    }
+    ASSERT_EQ(ec, asio::error::would_block) << ec.message();
+    const std::size_t unsent = p->client->unsent_plaintext();
+    EXPECT_GT(unsent, 0U);
+    EXPECT_LE(unsent, taken);
+
+    EXPECT_EQ(p->client->stop_output(), unsent);
+    EXPECT_EQ(p->client->unsent_plaintext(), 0U);
+    EXPECT_TRUE(p->client->flushed());
+    const std::string later = pattern(100, 1);
+    EXPECT_EQ(p->client->write_now(asio::buffer(later), ec), 0U);
+    EXPECT_EQ(ec, asio::error::operation_aborted);
+    p->client->shutdown();  // no close_notify either
+    p->client_socket.close();
+
+    std::string raw;
+    asio::co_spawn(io_, read_raw_to_end(p->server_socket, raw), asio::detached);
+    run();
+    const Openable got = openable(raw);
+    EXPECT_EQ(got.plaintext, taken - unsent);
+    if (got.cut_short > 0) cut_a_record = true;
+  }
+  EXPECT_TRUE(cut_a_record) << "no socket filled in the middle of a record: proved less";
+}
+
+// A write() waits for room for the rest of its bytes when the output stops: what it sealed and
+// did not send and what it did not seal yet are unsent, and once the socket has room again the
+// write ends (operation_aborted) without sending any of it.
+TEST_F(TlsStreamTest, AWriteUnderWayWhenOutputStopsSendsNothingMore) {
+  SSL_CTX_set_min_proto_version(client_ctx_.get(), TLS1_3_VERSION);
+  auto p = connect();
+  const std::string sent = pattern(std::size_t{64} * 1024 * 1024, 5);
+  std::error_code write_ec;
+  std::size_t written = 0;
+  asio::co_spawn(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        std::tie(write_ec, written) = co_await p->client->write(asio::buffer(sent));
+        p->client_socket.close();
+      },
+      asio::detached);
+  // The server reads nothing: the write fills the socket, then waits.
+  for (int i = 0; i < 250 && p->client->flushed(); ++i) io_.run_for(std::chrono::milliseconds(20));
+  const std::size_t unsent = p->client->unsent_plaintext();
+  ASSERT_GT(unsent, 0U);
+  ASSERT_LT(unsent, sent.size());
+  EXPECT_FALSE(p->client->flushed());
+
+  EXPECT_EQ(p->client->stop_output(), unsent);
+  EXPECT_EQ(p->client->unsent_plaintext(), 0U);
+  std::string raw;
+  asio::co_spawn(io_, read_raw_to_end(p->server_socket, raw), asio::detached);
+  run();  // the server reads: the writer has room, ends, and closes
+  EXPECT_EQ(write_ec, asio::error::operation_aborted) << write_ec.message();
+  EXPECT_EQ(openable(raw).plaintext, sent.size() - unsent);
+  EXPECT_LE(sent.size() - unsent, written);
+}
+
+// A write that fails (the peer reset the connection) leaves what it sealed and never sent, and
+// what it did not seal, counted as unsent: not only the bytes it did not take.
+TEST_F(TlsStreamTest, AFailedWriteCountsTheRecordsItSealedAndNeverSent) {
+  auto p = connect();
+  const std::string sent = pattern(std::size_t{64} * 1024 * 1024, 6);
+  std::error_code write_ec;
+  std::size_t written = 0;
+  asio::co_spawn(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        std::tie(write_ec, written) = co_await p->client->write(asio::buffer(sent));
+      },
+      asio::detached);
+  for (int i = 0; i < 250 && p->client->flushed(); ++i) io_.run_for(std::chrono::milliseconds(20));
+  ASSERT_FALSE(p->client->flushed());
+  // A reset: the server's socket closes with unread octets and no linger.
+  p->server_socket.set_option(asio::socket_base::linger(true, 0));
+  p->server_socket.close();
+  run();
+  ASSERT_TRUE(write_ec);
+  EXPECT_NE(write_ec, asio::error::operation_aborted) << write_ec.message();
+  const std::size_t unsent = p->client->unsent_plaintext();
+  EXPECT_GT(unsent, sent.size() - written) << "records sealed and never sent count as sent";
+  EXPECT_LE(unsent, sent.size());
+  EXPECT_EQ(p->client->stop_output(), unsent);
+  EXPECT_EQ(p->client->unsent_plaintext(), 0U);
 }
 
 TEST_F(TlsStreamTest, CloseNotifyAfterTheLastBytesIsTheEndOfTheStream) {

@@ -138,5 +138,37 @@ TEST(UpstreamOutput, OwnLinesAreApartAndNotCountedAsRelayed) {
   EXPECT_EQ(joined.relayed_size(), 17u + 6u);
 }
 
+// What a link reports unsent is the tail of what it was handed: the client's octets in it are
+// counted from the end, across owners, and what is forgotten no longer counts.
+TEST(HandedTail, TheClientsOctetsInTheLastOnesHanded) {
+  HandedTail tail;
+  EXPECT_EQ(tail.relayed_in_last(10), 0u);
+  tail.add(100, /*relayed=*/true);
+  tail.add(0, /*relayed=*/false);  // nothing: no run
+  tail.add(6, /*relayed=*/false);  // mailtap's own QUIT
+  tail.add(50, /*relayed=*/true);
+  tail.add(30, /*relayed=*/true);  // joins the run before
+  EXPECT_EQ(tail.size(), 186u);
+  EXPECT_EQ(tail.relayed_in_last(0), 0u);
+  EXPECT_EQ(tail.relayed_in_last(80), 80u);
+  EXPECT_EQ(tail.relayed_in_last(83), 80u);
+  EXPECT_EQ(tail.relayed_in_last(90), 84u);
+  EXPECT_EQ(tail.relayed_in_last(186), 180u);
+  EXPECT_EQ(tail.relayed_in_last(1000), 180u);  // no more than was handed
+
+  tail.keep_last(83);  // into mailtap's own line: half of it is kept
+  EXPECT_EQ(tail.size(), 83u);
+  EXPECT_EQ(tail.relayed_in_last(1000), 80u);
+  tail.keep_last(200);  // more than is kept: nothing changes
+  EXPECT_EQ(tail.size(), 83u);
+  tail.keep_last(0);
+  EXPECT_EQ(tail.size(), 0u);
+  EXPECT_EQ(tail.relayed_in_last(10), 0u);
+  tail.add(7, /*relayed=*/true);
+  EXPECT_EQ(tail.relayed_in_last(10), 7u);
+  tail.clear();
+  EXPECT_EQ(tail.relayed_in_last(10), 0u);
+}
+
 }  // namespace
 }  // namespace mailtap::smtp
