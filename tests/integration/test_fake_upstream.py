@@ -5,7 +5,9 @@ server (mode "good"), which records every byte received after TLS."""
 import base64
 import os
 import contextlib
+import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -36,6 +38,47 @@ def ended_session(mt: h.Mailtap, timeout: float = 15.0):
         if time.monotonic() > deadline:
             raise AssertionError("the session did not end in the record")
         time.sleep(0.05)
+
+
+TCP_ESTABLISHED = 1
+
+
+def tcp_bytes_received(sock) -> int:
+    """tcp_info's tcpi_bytes_received: the octets (of sequence space: a FIN counts one) this
+    socket's kernel has taken from its peer, read or not."""
+    return struct.unpack_from("Q", sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256), 128)[0]
+
+
+def _proc_net_tcp(local_port: int, remote_port: int):
+    """The fields of /proc/net/tcp for the loopback connection from `local_port` to
+    `remote_port` (seen from the `local_port` end), or None once it is gone."""
+    with open("/proc/net/tcp", encoding="ascii") as f:
+        for row in f.readlines()[1:]:
+            fields = row.split()
+            if (fields[1].endswith(f":{local_port:04X}")
+                    and fields[2].endswith(f":{remote_port:04X}")):
+                return fields
+    return None
+
+
+def tcp_state(local_port: int, remote_port: int) -> int:
+    fields = _proc_net_tcp(local_port, remote_port)
+    return int(fields[3], 16) if fields else 0
+
+
+def tcp_send_queue(local_port: int, remote_port: int) -> int:
+    """Octets written to that socket that its peer has not acknowledged yet."""
+    fields = _proc_net_tcp(local_port, remote_port)
+    return int(fields[4].split(":")[0], 16) if fields else 0
+
+
+def wait_until(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 class FakeUpstreamTest(h.IntegrationCase):
@@ -322,7 +365,8 @@ class FakeUpstreamTest(h.IntegrationCase):
     def test_an_abandoned_upstream_that_stops_reading_does_not_hold_the_session(self):
         # The server says 421 inside a body and then neither reads nor closes: mailtap's write
         # of what it had already sealed for it never completes. Before the fix the session
-        # waited for that write forever, and the client's connection stayed open with it.
+        # waited for that write forever, and the client's connection stayed open with it; now
+        # mailtap drops what it sealed (see the 552 test below) and closes at once.
         state = {}
         release = threading.Event()
 
@@ -355,13 +399,81 @@ class FakeUpstreamTest(h.IntegrationCase):
                 threading.Thread(target=send_body, args=(c.sock, body), daemon=True).start()
                 r = c.reply()
                 self.assertEqual(str(r), "421 4.3.2 shutting down\r\n")
-                # mailtap gives the server 5 s to take what was sealed for it.
-                self.assertTrue(c.is_closed(30), "the session waited on a server that stopped "
+                self.assertTrue(c.is_closed(10), "the session waited on a server that stopped "
                                 "reading")
             row, _, _ = ended_session(mt)
             self.assertEqual(row["outcome"], "upstream_closed")
         finally:
             release.set()
+
+    def test_after_its_552_inside_a_body_the_server_gets_only_what_the_socket_held(self):
+        # The server stops reading the body, so that the sockets fill and mailtap's TLS stream
+        # holds records it sealed that the socket had no room for; then it says 552, and reads
+        # on a little later. Before the fix those records went out once it did (to a server
+        # that had said it stopped reading the message: out of DATA mode it would read them as
+        # commands), and after a failed write they were counted as received. Now mailtap drops
+        # them when it reads the 552: the server gets what mailtap's socket already held and
+        # nothing more, and the record counts exactly what it got.
+        state = {}
+
+        def refuse_mid_body(sess, phase, line):
+            if phase != "tls":
+                return None
+            if line.upper().startswith(b"DATA"):
+                state["body"] = True
+                return b"354 go\r\n"
+            if not state.get("body"):
+                return None
+            time.sleep(1.5)  # not reading: the sockets fill, and mailtap stops writing
+            tls = sess._tls_sock  # noqa: SLF001
+            # What mailtap wrote to its socket that the server's kernel has not taken yet
+            # (window closed), and what the server's kernel has taken so far: ciphertext.
+            before = tcp_bytes_received(tls)
+            in_flight = tcp_send_queue(sess.peer[1], tls.getsockname()[1])
+            tls.sendall(b"552 5.3.4 Message size exceeds fixed limit\r\n")
+            # Mailtap read the 552 when it closes the connection (a FIN queued behind what its
+            # socket holds); the server, not reading yet, lets nothing more through meanwhile.
+            # It reads on after 2 s at the latest (mailtap used to wait 5 s for it).
+            state["closed_unread"] = wait_until(
+                lambda: tcp_state(sess.peer[1], tls.getsockname()[1]) != TCP_ESTABLISHED, 2.0)
+            with contextlib.suppress(OSError):  # a record cut short: mailtap sends no more
+                while chunk := tls.recv(65536):
+                    sess.post_tls += chunk
+            # After the 552: what the socket held, and the FIN (one octet of sequence space).
+            state["received_after"] = tcp_bytes_received(tls) - before - in_flight
+            return b""
+
+        def send_body(sock, body):
+            with contextlib.suppress(OSError):  # mailtap closes the connection after the 552
+                sock.sendall(body)
+
+        f = self.fake("good", handler=refuse_mid_body, body_pause=1.0)
+        line = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2 + b"\r\n"
+        body = b"Subject: refused\r\n\r\n" + line * (12 * 1024 * 1024 // len(line)) + b".\r\n"
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port, timeout=60) as c:
+            h.start_data(c, mail_from="a@client.test", rcpts=["b@example.test"])
+            threading.Thread(target=send_body, args=(c.sock, body), daemon=True).start()
+            r = c.reply()
+            self.assertEqual(str(r), "552 5.3.4 Message size exceeds fixed limit\r\n")
+            self.assertTrue(c.is_closed(5), "connection not closed after the 552")
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(10))
+        self.assertTrue(state.get("closed_unread"),
+                        "mailtap kept the connection open after the 552, to write more")
+        self.assertEqual(state["received_after"], 1,
+                         "after its 552 the server received octets other than those mailtap's "
+                         "socket already held (and its FIN)")
+        row, evs, _ = ended_session(mt)
+        self.assertEqual(row["outcome"], "upstream_closed")
+        # Everything inside TLS is the client's here: the count is what the server decrypted.
+        self.assertEqual(row["bytes_client_to_upstream"], len(s.post_tls),
+                         "bytes_client_to_upstream is not what the server received")
+        relayed = sum(e["wire_size"] for e in evs if e["direction"] == "client_to_upstream")
+        unsent = sum(e["wire_size"] for e in evs if e["direction"] == "client_to_mailtap"
+                     and (e["note"] or "").startswith("not sent upstream: "))
+        self.assertEqual(relayed - unsent, len(s.post_tls))
+        self.assertNotIn(b"\r\n.\r\n", bytes(s.post_tls), "an end of data went upstream")
 
     def test_a_reply_no_command_awaited_ends_the_session(self):
         # A second reply to NOOP: a program client would read it as the answer to its next
