@@ -426,16 +426,20 @@ class FakeUpstreamTest(h.IntegrationCase):
                 return None
             time.sleep(1.5)  # not reading: the sockets fill, and mailtap stops writing
             tls = sess._tls_sock  # noqa: SLF001
-            # What mailtap wrote to its socket that the server's kernel has not taken yet
-            # (window closed), and what the server's kernel has taken so far: ciphertext.
-            before = tcp_bytes_received(tls)
-            in_flight = tcp_send_queue(sess.peer[1], tls.getsockname()[1])
+            ports = (sess.peer[1], tls.getsockname()[1])  # mailtap's end, the server's
+            # Until nothing moves (on a loaded machine mailtap may take longer to fill them):
+            # what mailtap wrote to its socket that the server's kernel has not taken (window
+            # closed), and what the server's kernel has taken so far. Ciphertext, both.
+            last = None
+            while (now := (tcp_bytes_received(tls), tcp_send_queue(*ports))) != last:
+                last = now
+                time.sleep(0.2)
+            before, in_flight = now
             tls.sendall(b"552 5.3.4 Message size exceeds fixed limit\r\n")
             # Mailtap read the 552 when it closes the connection (a FIN queued behind what its
             # socket holds); the server, not reading yet, lets nothing more through meanwhile.
             # It reads on after 2 s at the latest (mailtap used to wait 5 s for it).
-            state["closed_unread"] = wait_until(
-                lambda: tcp_state(sess.peer[1], tls.getsockname()[1]) != TCP_ESTABLISHED, 2.0)
+            state["closed_unread"] = wait_until(lambda: tcp_state(*ports) != TCP_ESTABLISHED, 2.0)
             with contextlib.suppress(OSError):  # a record cut short: mailtap sends no more
                 while chunk := tls.recv(65536):
                     sess.post_tls += chunk
