@@ -47,7 +47,10 @@ std::size_t Link::read_now(asio::mutable_buffer buf, std::error_code& ec) {
 }
 
 asio::awaitable<std::tuple<std::error_code, std::size_t>> Link::write(asio::const_buffer buf) {
-  if (output_stopped_) co_return std::tuple{std::error_code(asio::error::operation_aborted), 0};
+  if (output_stopped_) {
+    plain_unsent_ += buf.size();  // given, never sent: unsent() says so
+    co_return std::tuple{std::error_code(asio::error::operation_aborted), 0};
+  }
   writing_ = true;
   auto result = tls_active_ ? co_await tls_->write(buf) : co_await write_plain(buf);
   writing_ = false;

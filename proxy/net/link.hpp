@@ -79,7 +79,8 @@ class Link {
   bool tls_active_ = false;
   bool writing_ = false;         // a write() is under way
   bool output_stopped_ = false;  // stop_output()
-  // Plain text: of the write() under way, or of one that failed, what is not on the socket.
+  // Of the write() under way, or of one that failed, what is not on the socket (plain text; or
+  // any write() after stop_output()).
   std::size_t plain_unsent_ = 0;
 };
 
