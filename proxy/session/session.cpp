@@ -555,6 +555,8 @@ asio::awaitable<void> Session::after_input() {
   if (ends_session) note_end_committed();
   if (durable_flushes_ == 0) release_client_held();
   if (d.finished()) upstream_writer_wake_.notify();
+  // A shutdown waiting for an end of data's reply goes on as soon as it has come.
+  if (shutdown_requested_) watchdog_timer_.cancel();
 }
 
 asio::awaitable<void> Session::client_reader() {
@@ -783,15 +785,39 @@ Session::Deadlines Session::current_deadlines() const {
   return out;
 }
 
+// A shutdown lets the reply to an end of data already sent come, relayed and recorded, before it
+// ends the session: the server may have queued the message, and a client told "try again" would
+// send it twice. The reply's usual deadline (--timeout-data) bounds the wait.
+bool Session::awaiting_end_of_data_at_shutdown() {
+  if (!dialogue_->end_of_data_unanswered()) return false;
+  if (!end_of_data_wait_logged_) {
+    end_of_data_wait_logged_ = true;
+    log::info("session " + std::to_string(id_) + ": shutting down once " + ctx_.target.host +
+              " has answered the end of data it has (--timeout-data " +
+              format_short_duration(ctx_.config.timeout_data) + " at most)");
+  }
+  return true;
+}
+
 void Session::time_out_upstream() {
   const auto& cfg = ctx_.config;
   smtp::Dialogue& d = *dialogue_;
   d.set_time(storage::Clock::now());
-  d.abort(
-      "4.4.2 mailtap: no reply from " + ctx_.target.host + " within " +
-          format_short_duration(d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command) +
-          "; closing",
-      {smtp::Ending::Kind::timeout, "upstream did not reply in time"});
+  const std::string within =
+      " within " +
+      format_short_duration(d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
+  // The server has a whole message and may have queued it: a client told to try again would
+  // send it twice (RFC 5321 §6.1), so the reply says to check first.
+  if (d.end_of_data_unanswered()) {
+    d.abort("4.4.2 mailtap: no reply from " + ctx_.target.host + within +
+                " to the end of data; it may have the message: check before sending it again; "
+                "closing",
+            {smtp::Ending::Kind::timeout,
+             "upstream did not answer the end of data in time; it may have the message"});
+    return;
+  }
+  d.abort("4.4.2 mailtap: no reply from " + ctx_.target.host + within + "; closing",
+          {smtp::Ending::Kind::timeout, "upstream did not reply in time"});
 }
 
 // `client_turn`: when the client's turn began. Bytes since then that completed nothing were
@@ -818,7 +844,7 @@ asio::awaitable<void> Session::watchdog() {
   smtp::Dialogue& d = *dialogue_;
   for (;;) {
     if (closing_ || d.finished()) break;
-    if (shutdown_requested_) {
+    if (shutdown_requested_ && !awaiting_end_of_data_at_shutdown()) {
       d.set_time(storage::Clock::now());
       d.abort("4.3.2 mailtap: shutting down; try again later",
               {smtp::Ending::Kind::shutdown, "mailtap shut down"});

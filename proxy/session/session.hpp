@@ -89,6 +89,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Deadlines current_deadlines() const;
   // A deadline passed: the dialogue ends with a 421 that says whose turn it was.
   void time_out_upstream();
+  bool awaiting_end_of_data_at_shutdown();
   void time_out_client(std::chrono::steady_clock::time_point client_turn);
   // Moves what the dialogue recorded into events_, unrecorded_bodies_ and messages_, behind
   // what is there.
@@ -173,6 +174,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool upstream_reader_done_ = false;
   bool closing_ = false;
   std::atomic<bool> shutdown_requested_{false};
+  bool end_of_data_wait_logged_ = false;
   std::chrono::steady_clock::time_point last_client_activity_;
   std::chrono::steady_clock::time_point last_upstream_read_;  // the server last said something
   // When the client last completed a line (or 64 KiB of body): partial lines do not count, so

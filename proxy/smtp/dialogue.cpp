@@ -230,6 +230,13 @@ bool Dialogue::awaiting_end_of_data() const {
   return false;
 }
 
+bool Dialogue::end_of_data_unanswered() const {
+  return std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) {
+    return p.kind == Pending::Kind::data_end ||
+           (p.kind == Pending::Kind::command && p.command == Verb::bdat && p.bdat_last);
+  });
+}
+
 bool Dialogue::in_data() const {
   return mode_ == Mode::data || mode_ == Mode::bdat_chunk;
 }

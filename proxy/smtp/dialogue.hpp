@@ -170,6 +170,9 @@ class Dialogue {
   // now is refused (the server could read the rest of the chunk as commands). For the mock,
   // which plays the server and so holds that reply until the chunk is in.
   bool awaiting_chunk() const;
+  // Some end of data (the final "." or BDAT ... LAST) went upstream and its reply has not come:
+  // the server may have that message already.
+  bool end_of_data_unanswered() const;
   // Nothing more will be relayed: flush the outputs and close both sides.
   bool finished() const { return ending_.has_value(); }
   const std::optional<Ending>& ending() const { return ending_; }

@@ -124,6 +124,48 @@ class SigtermTest(h.IntegrationCase):
         self.assertGreater(time.monotonic() - t0, 0.5, "did not wait for the session at all")
         self.assertTrue(c.is_closed(3), "client connection left open")
 
+    def test_shutdown_waits_for_the_reply_to_an_end_of_data_sent(self):
+        """The server has the whole message when the grace period ends: a 421 "try again" then
+        would have a client send it twice. The reply comes, relayed and recorded, then the
+        session ends."""
+        f = self.fake("good", body_pause=3.0)  # answers the end of data 3 s after the 354
+        db = self.tmp / "eod-shutdown.db"
+        mt = self.mailtap(f.address, db=db, extra_args=["--grace", "1s"])
+        c = h.SmtpSocket(mt.port, timeout=20)
+        self.addCleanup(c.close)
+        h.start_data(c)
+        c.send(b"Subject: slow filter\r\n\r\nthe whole message\r\n.\r\n")
+        time.sleep(0.3)
+        mt.signal(signal.SIGTERM)
+        final = c.reply()
+        self.assertEqual(final.code, 250, final.text)
+        self.assertTrue(c.is_closed(5), "the session ends once the reply is relayed")
+        self.assertEqual(mt.wait(timeout=10), 0, mt.output)
+        self.assertIn("has answered the end of data", mt.stderr)
+        self.assertEqual(len(f.wait_sessions(1)[0].messages), 1)
+        rows = query(db, "SELECT final_code, final_reply FROM messages")
+        self.assertEqual([r["final_code"] for r in rows], [250])
+
+    def test_shutdown_bound_by_timeout_data_says_the_server_may_have_the_message(self):
+        f = self.fake("good", body_pause=6.0)
+        db = self.tmp / "eod-timeout.db"
+        mt = self.mailtap(f.address, db=db,
+                          extra_args=["--grace", "1s", "--timeout-data", "2s"])
+        c = h.SmtpSocket(mt.port, timeout=20)
+        self.addCleanup(c.close)
+        h.start_data(c)
+        c.send(b"Subject: stuck filter\r\n\r\nthe whole message\r\n.\r\n")
+        time.sleep(0.3)
+        mt.signal(signal.SIGTERM)
+        final = c.reply()
+        self.assertEqual(final.code, 421, final.text)
+        self.assertIn("may have the message", final.text)
+        self.assertNotIn("try again", final.text)
+        self.assertEqual(mt.wait(timeout=10), 0, mt.output)
+        rows = query(db, "SELECT outcome, outcome_reason FROM sessions")
+        self.assertEqual(rows[0]["outcome"], "timeout")
+        self.assertIn("may have the message", rows[0]["outcome_reason"])
+
 
 class SighupTest(h.IntegrationCase):
     """Closing the terminal (or the SSH session) that runs `mailtap proxy` sends SIGHUP: the

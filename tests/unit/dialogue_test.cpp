@@ -1968,5 +1968,23 @@ TEST(Dialogue, ClientProgressCountsCompleteLinesNotBytes) {
   EXPECT_EQ(d.client_progress(), in_body + 2);
 }
 
+// A shutdown waits for the reply to any end of data sent, pipelined BDAT LAST included.
+TEST(Dialogue, EndOfDataUnansweredSeesABdatLastBehindAChunk) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply_chunking);
+  d.client_bytes("MAIL FROM:<a@x>\r\n");
+  d.upstream_bytes("250 ok\r\n");
+  d.client_bytes("BDAT 3\r\nabcBDAT 2 LAST\r\nde");
+  EXPECT_FALSE(d.awaiting_end_of_data());  // the oldest reply awaited is the first chunk's
+  EXPECT_TRUE(d.end_of_data_unanswered());
+  d.upstream_bytes("250 ok\r\n250 queued\r\n");
+  EXPECT_FALSE(d.end_of_data_unanswered());
+  EXPECT_EQ(messages.size(), 1u);
+}
+
 }  // namespace
 }  // namespace mailtap::smtp
