@@ -16,6 +16,7 @@
 
 #include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/common/terminal_escape.hpp"
 #include "proxy/net/client_handshake_failure.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
@@ -350,7 +351,7 @@ asio::awaitable<void> Session::client_starttls() {
   std::string description;
   const std::error_code ec = co_await client_handshake(description);
   smtp::Dialogue& d = *dialogue_;
-  d.set_time(storage::Clock::now());
+  prepare_dialogue_input();
   last_client_progress_ = last_client_activity_ = std::chrono::steady_clock::now();
   if (ec) {
     d.client_tls_failed(description);
@@ -420,7 +421,7 @@ asio::awaitable<void> Session::fetch_token(bool fresh) {
   token_fetch_running_ = false;
   smtp::Dialogue& d = *dialogue_;
   if (d.finished()) co_return;
-  d.set_time(storage::Clock::now());
+  prepare_dialogue_input();
   if (r.token) {
     token_generation_ = r.token->generation;
     d.provide_token(std::move(r.token->value), r.token->fresh);
@@ -513,6 +514,19 @@ void Session::write_upstream_now() {
   if (before > high_water && upstream_out_.size() <= high_water) client_reader_wake_.notify();
 }
 
+// Before the dialogue reads anything: the time, and (--record-failure stop) whether recording
+// has failed, so that no end of data it reads then goes upstream for a message the record
+// cannot hold (docs/recording.md, "When recording fails").
+void Session::prepare_dialogue_input() {
+  smtp::Dialogue& d = *dialogue_;
+  d.set_time(storage::Clock::now());
+  if (recording_failure_told_ || ctx_.recorder == nullptr ||
+      ctx_.config.record_failure != RecordFailurePolicy::stop || !ctx_.recorder->failed())
+    return;
+  recording_failure_told_ = true;
+  d.recording_failed(escape_line(ctx_.recorder->failure_reason()));
+}
+
 // Hands what the dialogue produced to the writers and the recorder. Bytes for the upstream go
 // at once; bytes for the client that acknowledge something finished (the reply to an end of
 // data, the 221 or any last reply before the close) wait until its record is committed, and
@@ -579,7 +593,7 @@ asio::awaitable<void> Session::client_reader() {
     if (d.finished()) break;
     if (!read) continue;
     const auto [ec, n] = *read;
-    d.set_time(storage::Clock::now());
+    prepare_dialogue_input();
     last_client_activity_ = std::chrono::steady_clock::now();
     if (ec) {
       client_eof_ = true;
@@ -616,7 +630,7 @@ asio::awaitable<void> Session::upstream_reader() {
     const auto buf = thread_read_buffer();
     auto [ec, n] = co_await upstream_->read_some(asio::buffer(buf.data(), buf.size()));
     if (d.finished()) break;
-    d.set_time(storage::Clock::now());
+    prepare_dialogue_input();
     last_upstream_activity_ = last_upstream_read_ = std::chrono::steady_clock::now();
     if (ec) {
       upstream_eof_ = true;
@@ -694,7 +708,7 @@ void Session::note_client_output() {
 // The client read enough of its output: the lines held back behind it are read, as if they
 // had just come.
 asio::awaitable<void> Session::resume_client_input() {
-  dialogue_->set_time(storage::Clock::now());
+  prepare_dialogue_input();
   dialogue_->resume_client_input();
   co_await after_input();
 }

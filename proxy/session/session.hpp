@@ -72,6 +72,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> upstream_write_failed();
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> watchdog();
+  void prepare_dialogue_input();
   asio::awaitable<void> after_input();
   void release_client_held();  // held client bytes join the output and go
   // Tells the dialogue how much client output is unwritten (its bound on client lines read),
@@ -138,6 +139,7 @@ class Session : public std::enable_shared_from_this<Session> {
   int durable_flushes_ = 0;
   bool end_committed_ = false;   // the session's closing record is on disk (or not recorded)
   bool end_unrecorded_ = false;  // ... not recorded: recording had failed by then
+  bool recording_failure_told_ = false;  // to the dialogue (see prepare_dialogue_input)
   std::string client_out_;
   std::size_t client_writing_ = 0;  // octets of client output the writer has in flight
   bool token_fetch_running_ = false;

@@ -88,6 +88,14 @@ std::string_view impossible_reply(Verb answered, bool end_of_data, int code) {
       return "";
   }
 }
+
+// The reply to a MAIL, DATA or BDAT once recording failed (Dialogue::recording_failed): the
+// session goes on (a QUIT, an RSET still work), but no message is started through it.
+std::string unrecordable_command_reply(std::string_view cause) {
+  return "451 4.3.0 mailtap: recording failed (" + std::string(cause) +
+         "); mailtap sends no more messages, as it delivers nothing it cannot record "
+         "(--record-failure stop). Send again once mailtap records again\r\n";
+}
 }  // namespace
 
 Dialogue::Dialogue(DialogueOptions options)
@@ -498,6 +506,36 @@ void Dialogue::process_client() {
   if (client_eof_) on_client_input_exhausted();
 }
 
+void Dialogue::abandon_message(std::string_view why) {
+  record(note_event(EventKind::note, {},
+                    std::string(why) +
+                        "; the message was abandoned (no end of data was sent, so the upstream "
+                        "discards it)"));
+  abandon_upstream_now(/*drop_queued=*/false);
+}
+
+void Dialogue::recording_failed(std::string cause) {
+  if (!recording_failure_) recording_failure_ = std::move(cause);
+}
+
+// The server holds the body and waits for its end: only closing the connection without one
+// makes it drop the message, so the session ends here, and the client's reply is a 421.
+void Dialogue::refuse_unrecordable_end() {
+  abandon_message("recording failed (" + *recording_failure_ +
+                  "), so the client's end of data was not sent upstream");
+  abort("4.3.0 mailtap: recording failed (" + *recording_failure_ +
+            "), so the message was not sent: mailtap delivers nothing it cannot record "
+            "(--record-failure stop). Send it again once mailtap records again",
+        {Ending::Kind::error, "recording failed: the message was not sent (no end of data)"});
+}
+
+bool Dialogue::refuse_unrecordable_command(const Command& cmd, std::string_view line) {
+  if (!recording_failure_ || (cmd.id != Verb::mail && cmd.id != Verb::data)) return false;
+  record(client_line_event(Direction::client_to_mailtap, cmd, line));
+  queue_local_reply(unrecordable_command_reply(*recording_failure_));
+  return true;
+}
+
 // mailtap speaks to the upstream on its own account (a cancel "*", a QUIT for a vanished
 // client): recorded as mailtap's, with its reply expected like any other.
 void Dialogue::send_own_line(std::string_view line, EventKind kind, std::string note,
@@ -608,7 +646,9 @@ void Dialogue::handle_command(const Command& cmd, std::string_view line, bool di
   // A line that begins with an SMTP verb is a command whatever came before it.
   if (cmd.id != Verb::other) distrust_until_verb_ = false;
   line_distrusted_ = (distrusted || distrust_until_verb_) && cmd.id == Verb::other;
-  if (gate_client_tls(cmd, line) || intercept_command(cmd, line)) return;
+  if (gate_client_tls(cmd, line) || intercept_command(cmd, line) ||
+      refuse_unrecordable_command(cmd, line))
+    return;
   switch (cmd.id) {
     case Verb::starttls: {
       record(client_line_event(Direction::client_to_mailtap, cmd, line));
@@ -637,11 +677,12 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
     queue_local_reply("501 5.5.4 mailtap: syntax is BDAT <size> [LAST]; not forwarded\r\n");
     return;
   }
-  if (chunking_ != Chunking::advertised) {
+  if (chunking_ != Chunking::advertised || recording_failure_) {
     // The upstream would read the chunk as commands; mailtap consumes it as RFC 3030 asks
     // of a server refusing BDAT, and nothing of it travels upstream.
     record(client_line_event(Direction::client_to_mailtap, cmd, line));
-    queue_local_reply(bdat_refusal());
+    queue_local_reply(recording_failure_ ? unrecordable_command_reply(*recording_failure_)
+                                         : bdat_refusal());
     if (args->size > 0) {
       mode_ = Mode::bdat_chunk;
       bdat_remaining_ = args->size;
@@ -885,6 +926,10 @@ bool Dialogue::dot_line(std::string_view segment, LineEnd end) {
   const bool after_foreign_end = !ends_message(data_prev_end_);
   if (lone_dot && ends_message(end) && !after_foreign_end) {
     data_dot_held_ = false;
+    if (recording_failure_) {
+      refuse_unrecordable_end();
+      return true;
+    }
     forward(".\r\n");  // the terminator: on the wire, not in the stored body
     capture_terminator();
     progress(0, /*complete=*/true);
@@ -960,13 +1005,20 @@ bool Dialogue::read_bdat_chunk() {
   if (take == 0) return false;
   bdat_remaining_ -= take;
   progress(take, bdat_remaining_ == 0);
-  if (!bdat_discard_) {
+  // Recording failed while the last chunk is relayed: the rest of it is read, not sent, so the
+  // server never has the whole message; its end is answered as an end of data would be.
+  if (recording_failure_ && bdat_last_ && !bdat_discard_) bdat_withheld_ = true;
+  if (!bdat_discard_ && !bdat_withheld_) {
     // Chunks are counted octets, binary-safe: no normalisation, no telnet handling.
     forward(chunk);
     capture_body(chunk, 0);
     if (body_transaction_) TransactionTracker::add_body(*body_transaction_, take);
   }
   if (bdat_remaining_ > 0) return false;
+  if (bdat_withheld_) {
+    refuse_unrecordable_end();
+    return true;
+  }
   close_body_events();
   bdat_last_ = false;
   mode_ = Mode::command;
@@ -977,10 +1029,7 @@ bool Dialogue::read_bdat_chunk() {
 void Dialogue::on_client_input_exhausted() {
   if (ending_ || paused_ || held_bdat_ || framer_.unread() > 0) return;
   if (relaying_body()) {
-    record(note_event(EventKind::note, {},
-                      "client closed the connection inside a message body; the message was "
-                      "abandoned (no end of data was sent, so the upstream discards it)"));
-    abandon_upstream_now(/*drop_queued=*/false);
+    abandon_message("client closed the connection inside a message body");
     finish(Ending::Kind::client_closed, "client closed inside a message body");
     return;
   }

@@ -107,6 +107,12 @@ class Dialogue {
   void upstream_closed();  // the upstream connection ended
   // Ends the dialogue now with "421 <text>" to the client (timeouts, shutdown, I/O errors).
   void abort(std::string_view reply_421_text, Ending ending);
+  // Recording failed and mailtap may relay no message it cannot record (--record-failure stop;
+  // the owner tells, `cause` says why): from now on no end of data goes upstream. A message
+  // whose body is being relayed is abandoned at its end as when the client closes inside it
+  // (the server discards it), and the client gets a 421 that says so; MAIL, DATA and BDAT get
+  // a 451. The replies to ends of data already sent are relayed: the server has those messages.
+  void recording_failed(std::string cause);
   // Ends the dialogue with nothing more said to anyone, when the session stops for a reason
   // the dialogue did not see. Closes an open message body's record, so the events still add up
   // to every octet relayed.
@@ -293,6 +299,14 @@ class Dialogue {
   bool check_client_start();
   void refuse_tls_on_plain_port();
   void on_client_input_exhausted();
+  // Nothing more of the message being relayed goes upstream, its end of data least of all: the
+  // server discards it (the client left, or recording failed). `why` opens the record's note.
+  void abandon_message(std::string_view why);
+  // Recording failed: the client's end of data is answered by mailtap, and the session ends.
+  void refuse_unrecordable_end();
+  // Recording failed: MAIL, DATA and BDAT are answered by mailtap (true), as nothing they
+  // start could be recorded.
+  bool refuse_unrecordable_command(const Command& cmd, std::string_view line);
   // A message body (DATA text, or a BDAT chunk the upstream gets) is being relayed upstream.
   bool relaying_body() const {
     return mode_ == Mode::data || (mode_ == Mode::bdat_chunk && !bdat_discard_);
@@ -401,6 +415,8 @@ class Dialogue {
   };
   Chunking chunking_ = Chunking::ungreeted;
   bool abandon_upstream_ = false;
+  // Why recording failed (recording_failed): set, no end of data goes upstream any more.
+  std::optional<std::string> recording_failure_;
   // What was being relayed when the upstream was abandoned (for the record of what was not
   // sent): a body's kind (data, bdat_chunk) and transaction, or command.
   EventKind abandoned_kind_ = EventKind::command;
@@ -424,7 +440,8 @@ class Dialogue {
   // BDAT chunk state
   std::uint64_t bdat_remaining_ = 0;
   bool bdat_discard_ = false;
-  bool bdat_last_ = false;  // the chunk being read ends the message
+  bool bdat_last_ = false;      // the chunk being read ends the message
+  bool bdat_withheld_ = false;  // ... and its rest goes nowhere: recording failed (see there)
 
   std::uint64_t bytes_to_upstream_ = 0;
   std::uint64_t bytes_from_upstream_ = 0;

@@ -346,6 +346,43 @@ class RecordingFailureTest(IntegrationCase):
         for _, line in ended[-3:]:  # relayed after the failure
             self.assertIn("1 message(s), not recorded (recording failed)", line)
 
+    def test_disk_full_inside_a_body_stop_withholds_the_end_of_data(self):
+        """Recording fails while a body is relayed (--record-failure stop, the default): the
+        server never gets its end of data, so it discards the message, and the client is told
+        with a 421 that the message was not sent, instead of a 250 for a message nobody
+        recorded. A session already open gets 451 to MAIL (no new message), and still QUITs."""
+        full = self.tmp / "full-inside-body"
+        mount_tmpfs(self, full, "size=384k")
+        fake = self.fake("good")
+        m = self.mailtap(fake.address, db=full / "mailtap.db")
+        with SmtpSocket(m.port, timeout=30) as idle, SmtpSocket(m.port, timeout=30) as c:
+            self.assertEqual(idle.reply().code, 220)
+            self.assertEqual(idle.cmd("EHLO idle.test").code, 250)
+            start_data(c)
+            c.send(b"Subject: big\r\n\r\n")
+            for _ in range(40):  # ~3 MiB, far past the 384 KiB file system
+                c.send((b"x" * 76 + b"\r\n") * 1000)
+                time.sleep(0.02)
+            rec.wait_for(lambda: "recording failed" in m.stderr, 10,
+                         f"a recording failure while the body was relayed:\n{m.stderr}")
+            c.send(b".\r\n")
+            final = c.reply()
+            self.assertEqual(final.code, 421, final.text)
+            self.assertTrue(final.text.startswith("4.3.0 mailtap: recording failed ("), final.text)
+            self.assertIn("the message was not sent", final.text)
+            self.assertNotIn("try again", final.text)
+            refusal = idle.cmd("MAIL FROM:<late@client.test>")
+            self.assertEqual(refusal.code, 451, refusal.text)
+            self.assertIn("recording failed", refusal.text)
+            self.assertEqual(idle.cmd("QUIT").code, 221)
+        time.sleep(0.3)
+        self.assertEqual([msg for s in fake.sessions for msg in s.messages], [],
+                         "the server got no end of data, so no message")
+        self.assertFalse(any(b"late@client.test" in bytes(s.post_tls) for s in fake.sessions))
+        self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
+        self.assertRegex(m.stderr, r"(?m)^mailtap: session \d+ ended: error \(recording failed: "
+                                   r"the message was not sent.*not recorded \(recording failed\)$")
+
     def test_deleted_database_is_a_recording_failure(self):
         """`rm mailtap.db` while the proxy runs: the later sessions would go to a deleted inode
         and be lost on exit. It is a recording failure, said at once, and policed like one."""

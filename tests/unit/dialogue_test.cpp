@@ -1968,6 +1968,98 @@ TEST(Dialogue, ClientProgressCountsCompleteLinesNotBytes) {
   EXPECT_EQ(d.client_progress(), in_body + 2);
 }
 
+// --record-failure stop: once recording has failed, the end of data of a message being relayed
+// is not sent (the server discards the message, as when the client closes inside the body), and
+// the client is told why instead of getting a 250 for a message nobody recorded.
+TEST(Dialogue, RecordingFailedInsideABodyWithholdsTheEndOfData) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  d.client_bytes("hello\r\n");
+  (void)d.take_to_upstream();
+  (void)d.take_to_client();
+  d.recording_failed("cannot commit: database or disk is full");
+  d.client_bytes(".\r\nQUIT\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "");
+  EXPECT_TRUE(d.abandon_upstream());
+  EXPECT_EQ(d.data_ends_sent(), 0u);
+  EXPECT_FALSE(d.end_of_data_unanswered());
+  const std::string to_client = d.take_to_client();
+  EXPECT_EQ(to_client.rfind(
+                "421 4.3.0 mailtap: recording failed (cannot commit: database or disk is full), "
+                "so the message was not sent",
+                0),
+            0u)
+      << to_client;
+  EXPECT_EQ(to_client.find("try again"), std::string::npos);
+  ASSERT_TRUE(d.finished());
+  EXPECT_EQ(d.ending()->kind, Ending::Kind::error);
+  EXPECT_TRUE(messages.empty());
+  const auto note = std::find_if(events.begin(), events.end(), [](const RecordedEvent& e) {
+    return e->note.find("end of data was not sent upstream") != std::string::npos;
+  });
+  ASSERT_NE(note, events.end());
+  EXPECT_NE((*note)->note.find("the upstream discards it"), std::string::npos);
+  EXPECT_EQ(events.back()->reply_code, 421);
+}
+
+// A message whose end of data went before the failure is the server's already: its reply is
+// relayed as ever (recording.md: "the server did queue the message").
+TEST(Dialogue, RecordingFailedAfterTheEndOfDataRelaysItsReply) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  d.client_bytes("hello\r\n.\r\n");
+  EXPECT_TRUE(d.end_of_data_unanswered());
+  (void)d.take_to_client();
+  d.recording_failed("disk full");
+  d.upstream_bytes("250 2.0.0 queued as X\r\n");
+  EXPECT_EQ(d.take_to_client(), "250 2.0.0 queued as X\r\n");
+  EXPECT_FALSE(d.end_of_data_unanswered());
+  EXPECT_EQ(messages.size(), 1u);
+  EXPECT_FALSE(d.finished());
+}
+
+// Nothing the record could not hold starts after the failure: MAIL, DATA and BDAT (its chunk
+// consumed, not relayed) get a 451 from mailtap; the session goes on for the rest (QUIT).
+TEST(Dialogue, RecordingFailedRefusesNewMessagesButNotTheSession) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply_chunking);
+  d.client_bytes("MAIL FROM:<a@x>\r\n");
+  d.upstream_bytes("250 ok\r\n");
+  (void)d.take_to_upstream();
+  (void)d.take_to_client();
+  d.recording_failed("disk full");
+  d.client_bytes("DATA\r\nBDAT 5 LAST\r\nhelloMAIL FROM:<c@x>\r\nRSET\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "RSET\r\n");
+  const std::string refusal =
+      "451 4.3.0 mailtap: recording failed (disk full); mailtap sends no more messages";
+  const std::string to_client = d.take_to_client();
+  std::size_t refusals = 0;
+  for (std::size_t at = to_client.find(refusal); at != std::string::npos;
+       at = to_client.find(refusal, at + 1))
+    ++refusals;
+  EXPECT_EQ(refusals, 3u) << to_client;
+  d.upstream_bytes("250 ok\r\n");
+  d.client_bytes("QUIT\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "QUIT\r\n");
+  d.upstream_bytes("221 bye\r\n");
+  ASSERT_TRUE(d.finished());
+  EXPECT_EQ(d.ending()->kind, Ending::Kind::quit);
+  EXPECT_FALSE(d.abandon_upstream());
+  EXPECT_TRUE(messages.empty());
+}
+
 // A shutdown waits for the reply to any end of data sent, pipelined BDAT LAST included.
 TEST(Dialogue, EndOfDataUnansweredSeesABdatLastBehindAChunk) {
   std::vector<RecordedEvent> events;
@@ -1984,6 +2076,32 @@ TEST(Dialogue, EndOfDataUnansweredSeesABdatLastBehindAChunk) {
   d.upstream_bytes("250 ok\r\n250 queued\r\n");
   EXPECT_FALSE(d.end_of_data_unanswered());
   EXPECT_EQ(messages.size(), 1u);
+}
+
+// The same for BDAT: recording fails while the LAST chunk is relayed, so its rest is read and
+// dropped (the server never has the whole message) and its end gets mailtap's 421.
+TEST(Dialogue, RecordingFailedInsideALastChunkWithholdsItsRest) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply_chunking);
+  d.client_bytes("MAIL FROM:<a@x>\r\n");
+  d.upstream_bytes("250 ok\r\n");
+  d.client_bytes("BDAT 10 LAST\r\nhello");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()),
+            "EHLO client.example\r\nMAIL FROM:<a@x>\r\nBDAT 10 LAST\r\nhello");
+  (void)d.take_to_client();
+  d.recording_failed("disk full");
+  d.client_bytes("wor");
+  EXPECT_FALSE(d.finished());
+  d.client_bytes("ldQUIT\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "");
+  EXPECT_TRUE(d.abandon_upstream());
+  ASSERT_TRUE(d.finished());
+  EXPECT_EQ(d.take_to_client().rfind("421 4.3.0 mailtap: recording failed (disk full)", 0), 0u);
+  EXPECT_TRUE(messages.empty());
 }
 
 }  // namespace
