@@ -5,6 +5,7 @@
 
 #include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "storage/reader.hpp"
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
@@ -100,7 +101,7 @@ std::vector<std::vector<std::string>> table_cells(
         format_utc(s.started),
         s.ended ? format_duration(*s.ended - s.started) : "running",
         escape_line(s.client_address),
-        escape_line(s.upstream_host) + ":" + std::to_string(s.upstream_port),
+        escape_line(net::host_port_label(s.upstream_host, s.upstream_port)),
         s.tls_version.empty() ? "-" : escape_line(s.tls_version) + (s.insecure ? "!" : ""),
         outcome_text(s),
         s.auth_user.empty() ? "-" : escape_line(s.auth_user),

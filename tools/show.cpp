@@ -9,6 +9,7 @@
 
 #include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "storage/reader.hpp"
 #include "storage/stored_body.hpp"
 #include "tools/commands.hpp"
@@ -73,7 +74,7 @@ void render_connection(const storage::SessionDetail& d, const Style& st, std::st
   out += "client   " + escape_line(s.client_address) + " -> " + escape_line(s.listen_address);
   if (!s.client_tls_version.empty()) out += "  (" + escape_line(s.client_tls_version) + ")";
   out += '\n';
-  out += "upstream " + escape_line(s.upstream_host) + ":" + std::to_string(s.upstream_port) + " (" +
+  out += "upstream " + escape_line(net::host_port_label(s.upstream_host, s.upstream_port)) + " (" +
          std::string(storage::to_string(s.tls_mode)) + ")";
   if (!s.resolved_address.empty()) out += " at " + escape_line(s.resolved_address);
   out += '\n';

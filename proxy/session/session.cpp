@@ -136,9 +136,9 @@ asio::awaitable<void> Session::run() {
   // it: it ends the session, see Dialogue::on_unsolicited_reply).
   if (!setup.after_greeting.empty()) dialogue_->upstream_bytes(setup.after_greeting);
   log::info(
-      "session " + std::to_string(id_) + " started: " + client_label_ + " -> " + ctx_.target.host +
-      ":" + std::to_string(ctx_.target.port) + " (" + setup.tls.resolved_address + ", " +
-      tls_summary_ +
+      "session " + std::to_string(id_) + " started: " + client_label_ + " -> " +
+      net::host_port_label(ctx_.target.host, ctx_.target.port) + " (" + setup.tls.resolved_address +
+      ", " + tls_summary_ +
       (ctx_.target.insecure && ctx_.target.mode != net::TlsMode::none ? ", NOT verified" : "") +
       ")");
 

@@ -732,7 +732,8 @@ class FakeServer:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
     def __enter__(self) -> "FakeServer":
         self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -742,7 +743,8 @@ class FakeServer:
             sslsock._mailtap_sni = name  # noqa: SLF001
 
         self._ctx.sni_callback = sni_cb
-        self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._lsock = socket.socket(family, socket.SOCK_STREAM)
         if self.body_pause:  # before listen(): accepted sockets inherit it
             self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -543,5 +543,28 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertEqual(msgs, [], "no end of data was sent: no message")
 
 
+class Ipv6UpstreamTest(h.IntegrationCase):
+    def test_an_ipv6_upstream_is_shown_in_brackets(self):
+        """`::1:P` is the form --upstream refuses as ambiguous: the session's log line,
+        `sessions` and `show` print the upstream as `[::1]:P`, as it is given."""
+        f = self.fake("good", host="::1")
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        row, _, _ = ended_session(mt)
+        bracketed = f"[::1]:{f.port}"
+        self.assertIn(f" -> {bracketed} ([::1]:{f.port}, TLSv1.3", mt.wait_stderr(" started: "))
+        db = os.path.join(mt._tmp, "mailtap.db")  # noqa: SLF001
+        listed = subprocess.run([str(h.mailtap_bin()), "sessions", "--db", db],
+                                capture_output=True, text=True, check=True).stdout
+        self.assertIn(f"  {bracketed}  ", listed.splitlines()[-1])
+        shown = subprocess.run([str(h.mailtap_bin()), "show", str(row["id"]), "--color", "never",
+                                "--db", db], capture_output=True, text=True, check=True).stdout
+        self.assertIn(f"upstream {bracketed} (", shown)
+        self.assertNotIn(f" ::1:{f.port}", mt.stderr + listed + shown)
+
+
 if __name__ == "__main__":
     h.main()

@@ -147,6 +147,13 @@ function filtersFromHash() {
   return new URLSearchParams(query);
 }
 
+// "[::1]:587", as --upstream takes it: an IPv6 literal without brackets is ambiguous.
+function upstreamLabel(s) {
+  const name = bytesOf(s, "upstream_host");
+  const host = name.includes(":") ? `[${name}]` : name;
+  return `${host}:${s.upstream_port}`;
+}
+
 function sessionTls(s) {
   if (!s.tls_version) return s.tls_mode === "none" ? "plain" : (s.verify_result ? "failed" : "");
   let text = s.tls_version;
@@ -283,7 +290,7 @@ function sessionRow(s) {
     el("td", { className: "num" }, el("a", { href: link }, String(s.id))),
     el("td", { className: "mono" }, when(s.started_at)),
     el("td", { className: "mono" }, s.client_address),
-    el("td", { className: "mono" }, `${s.upstream_host}:${s.upstream_port}`),
+    el("td", { className: "mono" }, upstreamLabel(s)),
     el("td", {}, sessionTls(s)),
     el("td", {}, s.auth_user || ""),
     el("td", { className: "outcome", title: s.outcome_reason || "" }, outcome,
@@ -421,7 +428,7 @@ async function renderSession(id, signal) {
       ["started", when(s.started_at)],
       ["duration", s.ended_at ? duration(seconds(s.started_at, s.ended_at)) : "still running"],
       ["client", `${s.client_address} → ${s.listen_address}`],
-      ["upstream", `${s.upstream_host}:${s.upstream_port} (${s.tls_mode})` +
+      ["upstream", `${upstreamLabel(s)} (${s.tls_mode})` +
         (s.resolved_address ? ` at ${s.resolved_address}` : "")],
       ["user", s.auth_user ? s.auth_user + (s.auth_mechanism ? ` (${s.auth_mechanism}, by ${s.auth_by})` : "") : ""],
       ["outcome", outcome],
