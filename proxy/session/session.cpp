@@ -367,7 +367,7 @@ asio::awaitable<void> Session::client_starttls() {
 
 asio::awaitable<void> Session::relay() {
   using namespace asio::experimental::awaitable_operators;
-  last_client_activity_ = last_upstream_activity_ = last_upstream_read_ = last_client_progress_ =
+  last_client_activity_ = upstream_turn_ = last_upstream_read_ = last_client_progress_ =
       std::chrono::steady_clock::now();
   co_await after_input();  // the greeting
   co_await (client_reader() && upstream_reader() && writers_then_close() && watchdog());
@@ -465,6 +465,17 @@ void Session::note_client_progress() {
   last_client_progress_ = std::chrono::steady_clock::now();
 }
 
+// The upstream's turn begins when it comes to owe a reply (its command was handed to it) and
+// again with each reply line it completes: bytes that complete no line do not restart it.
+void Session::note_upstream_progress() {
+  const smtp::Dialogue& d = *dialogue_;
+  const bool owes = d.upstream_owes_reply();
+  if ((owes && !upstream_owed_) || d.upstream_progress() != upstream_progress_seen_)
+    upstream_turn_ = std::chrono::steady_clock::now();
+  upstream_owed_ = owes;
+  upstream_progress_seen_ = d.upstream_progress();
+}
+
 void Session::release_client_held() {
   if (!client_held_.empty()) {
     client_out_ += client_held_;
@@ -510,7 +521,6 @@ void Session::write_upstream_now() {
   if (!upstream_->flushed()) upstream_writer_wake_.notify();
   if (written == 0) return;
   upstream_out_.drop_front(written);
-  last_upstream_activity_ = std::chrono::steady_clock::now();
   if (before > high_water && upstream_out_.size() <= high_water) client_reader_wake_.notify();
 }
 
@@ -536,6 +546,7 @@ asio::awaitable<void> Session::after_input() {
   smtp::Dialogue& d = *dialogue_;
   take_dialogue_records();
   note_client_progress();
+  note_upstream_progress();
   note_login_outcome();
   fetch_token_if_needed();
   client_held_ += d.take_to_client();
@@ -631,7 +642,7 @@ asio::awaitable<void> Session::upstream_reader() {
     auto [ec, n] = co_await upstream_->read_some(asio::buffer(buf.data(), buf.size()));
     if (d.finished()) break;
     prepare_dialogue_input();
-    last_upstream_activity_ = last_upstream_read_ = std::chrono::steady_clock::now();
+    last_upstream_read_ = std::chrono::steady_clock::now();
     if (ec) {
       upstream_eof_ = true;
       take_dialogue_records();  // what the dialogue recorded before comes first
@@ -746,7 +757,6 @@ asio::awaitable<void> Session::upstream_writer() {
 asio::awaitable<void> Session::write_to_upstream(asio::const_buffer bytes, bool relayed) {
   upstream_handed_.add(bytes.size(), relayed);
   auto [ec, n] = co_await upstream_->write(bytes);
-  last_upstream_activity_ = std::chrono::steady_clock::now();
   if (ec) {
     upstream_write_failed_ = true;
     // What the link did not send, and everything queued behind it, never reaches the server.
@@ -786,15 +796,16 @@ Session::Deadlines Session::current_deadlines() const {
   const auto& cfg = ctx_.config;
   const smtp::Dialogue& d = *dialogue_;
   Deadlines out;
-  // Whose turn is it? While a reply is awaited the upstream is on the clock; otherwise the
-  // client (RFC 5321 §4.5.3.2: 5 minutes for a command, 10 in a message body).
-  if (d.awaiting_reply())
-    out.upstream = last_upstream_activity_ +
-                   (d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
+  // Whose turn is it? While the upstream owes a reply it is on the clock; while no reply is
+  // awaited, or the client is sending a BDAT chunk, the client is (RFC 5321 §4.5.3.2: 5
+  // minutes for a command, 10 in a message body). Both may be, with BDAT chunks pipelined.
+  if (d.upstream_owes_reply())
+    out.upstream =
+        upstream_turn_ + (d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
   // The client's turn began with its last complete line (or the server's last words): bytes
   // that complete nothing do not move it, nor does relaying them.
   out.client_turn = std::max(last_client_progress_, last_upstream_read_);
-  if (!client_eof_ && !d.awaiting_reply())
+  if (!client_eof_ && (!d.awaiting_reply() || d.in_data()))
     out.client = out.client_turn + (d.in_data() ? cfg.timeout_data : cfg.timeout_command);
   return out;
 }
@@ -817,21 +828,26 @@ void Session::time_out_upstream() {
   const auto& cfg = ctx_.config;
   smtp::Dialogue& d = *dialogue_;
   d.set_time(storage::Clock::now());
-  const std::string within =
-      " within " +
+  const std::string limit =
       format_short_duration(d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
+  // A reply begun but not finished was trickled: the server is there, its reply too slow.
+  const bool partly = d.reply_partly_received();
+  const std::string what =
+      partly ? "the reply from " + ctx_.target.host + " was not complete within " + limit
+             : "no reply from " + ctx_.target.host + " within " + limit;
   // The server has a whole message and may have queued it: a client told to try again would
   // send it twice (RFC 5321 §6.1), so the reply says to check first.
   if (d.end_of_data_unanswered()) {
-    d.abort("4.4.2 mailtap: no reply from " + ctx_.target.host + within +
+    d.abort("4.4.2 mailtap: " + what +
                 " to the end of data; it may have the message: check before sending it again; "
                 "closing",
             {smtp::Ending::Kind::timeout,
              "upstream did not answer the end of data in time; it may have the message"});
     return;
   }
-  d.abort("4.4.2 mailtap: no reply from " + ctx_.target.host + within + "; closing",
-          {smtp::Ending::Kind::timeout, "upstream did not reply in time"});
+  d.abort("4.4.2 mailtap: " + what + "; closing",
+          {smtp::Ending::Kind::timeout,
+           partly ? "upstream reply not complete in time" : "upstream did not reply in time"});
 }
 
 // `client_turn`: when the client's turn began. Bytes since then that completed nothing were

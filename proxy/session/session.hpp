@@ -105,6 +105,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string recorded_as() const;
   void note_end_committed();  // the closing record's flush is done: committed, or failed
   void note_client_progress();
+  void note_upstream_progress();
   void note_login_outcome();
   void fetch_token_if_needed();
   asio::awaitable<void> fetch_token(bool fresh);
@@ -183,7 +184,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // a client trickling bytes cannot hold a session open (see docs/dialogue.md, "Timeouts").
   std::chrono::steady_clock::time_point last_client_progress_;
   std::uint64_t client_progress_seen_ = 0;
-  std::chrono::steady_clock::time_point last_upstream_activity_;
+  // When the upstream's turn began: it came to owe a reply, or completed a reply line (see
+  // note_upstream_progress); its own trickled bytes do not move it.
+  std::chrono::steady_clock::time_point upstream_turn_;
+  std::uint64_t upstream_progress_seen_ = 0;
+  bool upstream_owed_ = false;
 };
 
 }  // namespace mailtap

@@ -224,6 +224,14 @@ bool Dialogue::awaiting_reply() const {
                      [](const Pending& p) { return p.kind != Pending::Kind::local; });
 }
 
+bool Dialogue::upstream_owes_reply() const {
+  auto awaited = std::count_if(pending_.begin(), pending_.end(),
+                               [](const Pending& p) { return p.kind != Pending::Kind::local; });
+  // The chunk being relayed is the last BDAT's: nothing after it is read until it is complete.
+  if (mode_ == Mode::bdat_chunk && !bdat_discard_ && awaited > 0) --awaited;
+  return awaited > 0;
+}
+
 Dialogue::Clock::time_point Dialogue::oldest_pending_since() const {
   for (const Pending& p : pending_)
     if (p.kind != Pending::Kind::local) return p.since;
@@ -1058,6 +1066,8 @@ void Dialogue::on_client_input_exhausted() {
 
 void Dialogue::upstream_bytes(std::string_view bytes) {
   if (ending_) return;
+  // A reply line ends in LF (CRLF, or leniently a bare LF): see ReplyParser.
+  upstream_progress_ += static_cast<std::uint64_t>(std::count(bytes.begin(), bytes.end(), '\n'));
   replies_.feed(bytes);
   while (!ending_) {
     std::optional<Reply> reply = replies_.next();

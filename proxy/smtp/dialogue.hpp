@@ -161,8 +161,17 @@ class Dialogue {
   // calls resume_client_input() (then takes what that made), whether or not it reads more.
   bool client_input_resumable() const { return client_input_held_ && !client_output_full(); }
   void resume_client_input() { process_client(); }
-  // A command is waiting for the upstream's reply (the reply timeout applies).
+  // A command is waiting for the upstream's reply.
   bool awaiting_reply() const;
+  // ... and the upstream has all it needs to give one (the reply timeout applies): not the
+  // BDAT whose chunk the client is still sending, which the client is on the clock for.
+  bool upstream_owes_reply() const;
+  // Bytes of a reply have come, but not its last line.
+  bool reply_partly_received() const { return replies_.buffered() > 0; }
+  // Counts the reply lines the upstream has completed (each line of a multi-line reply). The
+  // session's clock for a reply restarts only when this moves, so a server trickling its
+  // reply a byte at a time cannot hold a session open.
+  std::uint64_t upstream_progress() const { return upstream_progress_; }
   Clock::time_point oldest_pending_since() const;
   // Counts what the client has completed: each line (command, SASL response, body line) and
   // each 64 KiB of a body line or BDAT chunk. The session's clock restarts only when this
@@ -448,6 +457,7 @@ class Dialogue {
   std::uint64_t bytes_to_client_ = 0;
   std::uint64_t data_ends_sent_ = 0;
   std::uint64_t client_progress_ = 0;
+  std::uint64_t upstream_progress_ = 0;
   std::size_t octets_since_progress_ = 0;  // of a body line or chunk not yet complete
   UpstreamOutput to_upstream_;
   std::string to_client_;

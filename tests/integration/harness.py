@@ -665,6 +665,9 @@ class FakeSession:
     closed: threading.Event = dataclasses.field(default_factory=threading.Event)
     auths: list = dataclasses.field(default_factory=list)  # OAuthServer: SaslAttempt per AUTH
     authenticated: Optional[str] = None  # OAuthServer: the user AUTH succeeded for
+    # FakeServer: the socket the dialogue speaks on now (TLS once it is up), for a handler
+    # that paces its own reply (and returns b"").
+    sock: Optional[socket.socket] = None
 
 
 class FakeServer:
@@ -859,6 +862,7 @@ class FakeServer:
             if sock is None:
                 return
             tls = True
+        sess.sock = sock
         sock.sendall(self.banner)
         reader = _Reader(sock, sess.post_tls if tls else sess.pre_tls)
         while True:
@@ -899,6 +903,7 @@ class FakeServer:
                     if tsock is None:
                         return
                     sock, tls = tsock, True
+                    sess.sock = sock
                     reader = _Reader(sock, sess.post_tls)
             elif verb == "QUIT":
                 sock.sendall(b"221 2.0.0 Bye\r\n")

@@ -543,6 +543,93 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertEqual(msgs, [], "no end of data was sent: no message")
 
 
+def paced(sess: h.FakeSession, pieces, interval: float) -> bytes:
+    """A FakeServer reply sent a piece every `interval` s, as a tarpit does (b"": nothing
+    more for the fake to send)."""
+    for piece in pieces:
+        time.sleep(interval)
+        with contextlib.suppress(OSError):
+            sess.sock.sendall(piece)
+    return b""
+
+
+class UpstreamReplyTimeoutTest(h.IntegrationCase):
+    """docs/dialogue.md "Timeouts": --timeout-command is how long the upstream may take to
+    answer each command, --timeout-data to answer the end of data. The clock starts when the
+    reply is owed and restarts with each reply line the server completes; bytes that complete
+    no line do not restart it (a server trickling its reply is cut off like a slowloris
+    client)."""
+
+    def mail_replied_by(self, reply, limit: str = "2s"):
+        """Greeting, EHLO and MAIL through mailtap to a fake answering MAIL with `reply`
+        (sess, line) -> bytes; the reply to MAIL, the seconds it took and the session row."""
+        f = self.fake("good", replies={"MAIL": reply})
+        mt = self.mailtap(f.address, extra_args=["--timeout-command", limit])
+        with h.SmtpSocket(mt.port, timeout=60) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            started = time.monotonic()
+            r = c.cmd("MAIL FROM:<a@client.test>")
+            took = time.monotonic() - started
+        row, _, _ = ended_session(mt)
+        return r, took, row
+
+    def test_a_reply_trickled_a_byte_at_a_time_is_cut_off(self):
+        r, took, row = self.mail_replied_by(
+            lambda sess, line: paced(sess, [bytes([b]) for b in b"250 2.1.0 Ok, at last\r\n"],
+                                     0.3))
+        self.assertEqual(r.code, 421, r)
+        self.assertIn("4.4.2 mailtap: the reply from 127.0.0.1 was not complete within 2.0s; "
+                      "closing", r.text)
+        self.assertLess(took, 5, "the trickle held the reply past --timeout-command")
+        self.assertEqual(row["outcome"], "timeout")
+        self.assertEqual(row["outcome_reason"], "upstream reply not complete in time")
+
+    def test_no_reply_at_all_is_cut_off(self):
+        r, took, row = self.mail_replied_by(lambda sess, line: paced(sess, [], 0))
+        self.assertEqual(r.code, 421, r)
+        self.assertIn("4.4.2 mailtap: no reply from 127.0.0.1 within 2.0s; closing", r.text)
+        self.assertLess(took, 5)
+        self.assertEqual(row["outcome_reason"], "upstream did not reply in time")
+
+    def test_each_complete_line_of_a_reply_restarts_the_clock(self):
+        """As Postfix's smtp_per_record_deadline and the client's own clock: the limit is per
+        line, so a long multi-line reply whose lines each come in time is relayed whole."""
+        r, took, _ = self.mail_replied_by(
+            lambda sess, line: paced(sess, [b"250-2.1.0 one\r\n", b"250-two\r\n",
+                                            b"250 three\r\n"], 1.2))
+        self.assertEqual((r.code, r.lines), (250, ["2.1.0 one", "two", "three"]), r)
+        self.assertGreater(took, 3, "the reply took longer than --timeout-command in all")
+
+    def test_a_trickled_reply_to_the_end_of_data_is_cut_at_the_data_timeout(self):
+        in_body = threading.Event()
+
+        def handler(sess, phase, line):
+            if line.upper().startswith(b"DATA"):
+                in_body.set()
+                return b"354 go ahead\r\n"
+            if in_body.is_set():
+                if line != b".\r\n":
+                    return b""  # a body line: no reply
+                in_body.clear()
+                return paced(sess, [bytes([b]) for b in b"250 2.0.0 queued, slowly\r\n"], 0.3)
+            return None
+
+        f = self.fake("good", handler=handler)
+        mt = self.mailtap(f.address, extra_args=["--timeout-data", "2s",
+                                                 "--timeout-command", "30s"])
+        with h.SmtpSocket(mt.port, timeout=60) as c:
+            h.start_data(c, ehlo="client.test", mail_from="a@client.test")
+            started = time.monotonic()
+            r = c.cmd(b"Subject: slow\r\n\r\nbody\r\n.")
+            took = time.monotonic() - started
+        self.assertEqual(r.code, 421, r)
+        self.assertIn("the reply from 127.0.0.1 was not complete within 2.0s", r.text)
+        self.assertLess(took, 5, "the trickle held the reply past --timeout-data")
+        row, _, _ = ended_session(mt)
+        self.assertEqual(row["outcome"], "timeout")
+
+
 class Ipv6UpstreamTest(h.IntegrationCase):
     def test_an_ipv6_upstream_is_shown_in_brackets(self):
         """`::1:P` is the form --upstream refuses as ambiguous: the session's log line,

@@ -276,6 +276,28 @@ class SlowClientTest(IntegrationCase):
             self.assertTrue(got.startswith(b"421 4.4.2 mailtap: the client's message line was "
                                            b"not complete within 2.0s"), got)
 
+    def test_a_client_stalled_inside_a_bdat_chunk_is_the_one_timed_out(self):
+        """While the client is still sending a chunk, the server owes no reply to its BDAT:
+        the client is on the clock (--timeout-data), and the 421 says so, not "no reply from
+        the server"."""
+        m = self.mailtap(self.postfix.submission,
+                         extra_args=["--timeout-data", "2s", "--timeout-command", "30s"])
+        with SmtpSocket(m.port, timeout=30) as s:
+            self.assertEqual(s.reply().code, 220)
+            self.assertIn("CHUNKING", s.cmd("EHLO slow.test").text)
+            self.assertEqual(s.cmd("MAIL FROM:<a@client.test>").code, 250)
+            self.assertEqual(s.cmd("RCPT TO:<alice@example.test>").code, 250)
+            started = time.monotonic()
+            s.send(b"BDAT 100 LAST\r\nSubject: x\r\n")
+            time.sleep(0.5)
+            s.send(b"\r\nthe rest never comes")
+            r = s.reply()
+            took = time.monotonic() - started
+        self.assertEqual(r.code, 421, r)
+        self.assertIn("4.4.2 mailtap: the client's message line was not complete within 2.0s",
+                      r.text)
+        self.assertLess(took, 6)
+
     def test_max_sessions_refuses_the_excess_and_records_it(self):
         m = self.mailtap(self.postfix.submission, extra_args=["--max-sessions", "2"])
         db = Path(m.args()[m.args().index("--db") + 1])

@@ -1968,6 +1968,55 @@ TEST(Dialogue, ClientProgressCountsCompleteLinesNotBytes) {
   EXPECT_EQ(d.client_progress(), in_body + 2);
 }
 
+TEST(Dialogue, UpstreamProgressCountsCompleteReplyLinesNotBytes) {
+  // The session restarts the upstream's clock only when this moves (a tarpit trickling its
+  // reply is cut off), once per line of a multi-line reply.
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  const std::uint64_t start = d.upstream_progress();
+  d.client_bytes("MAIL FROM:<a@x>\r\n");
+  EXPECT_FALSE(d.reply_partly_received());
+  for (char c : std::string("250-2.1.0 a slow")) d.upstream_bytes(std::string(1, c));
+  EXPECT_EQ(d.upstream_progress(), start);
+  EXPECT_TRUE(d.reply_partly_received());
+  d.upstream_bytes("\r\n250 ok");
+  EXPECT_EQ(d.upstream_progress(), start + 1);
+  EXPECT_TRUE(d.awaiting_reply());
+  d.upstream_bytes("\r\n");
+  EXPECT_EQ(d.upstream_progress(), start + 2);
+  EXPECT_FALSE(d.reply_partly_received());
+  EXPECT_FALSE(d.awaiting_reply());
+}
+
+TEST(Dialogue, NoReplyIsOwedForABdatWhoseChunkIsStillComing) {
+  // The client is on the clock for its chunk; the server, for the replies it has all it needs
+  // to give (here the first chunk's, with the second pipelined behind it).
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply_chunking);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n");
+  EXPECT_FALSE(d.upstream_owes_reply());
+  d.client_bytes("BDAT 4\r\nab");
+  EXPECT_TRUE(d.awaiting_reply());
+  EXPECT_FALSE(d.upstream_owes_reply());
+  EXPECT_TRUE(d.in_data());
+  d.client_bytes("cdBDAT 3 LAST\r\ne");
+  EXPECT_TRUE(d.upstream_owes_reply());  // the first chunk's reply
+  EXPECT_FALSE(d.awaiting_end_of_data());
+  d.upstream_bytes("250 chunk\r\n");
+  EXPECT_FALSE(d.upstream_owes_reply());  // the last chunk is still coming
+  d.client_bytes("fg");
+  EXPECT_TRUE(d.upstream_owes_reply());
+  EXPECT_TRUE(d.awaiting_end_of_data());
+}
+
+
 // --record-failure stop: once recording has failed, the end of data of a message being relayed
 // is not sent (the server discards the message, as when the client closes inside the body), and
 // the client is told why instead of getting a 250 for a message nobody recorded.
