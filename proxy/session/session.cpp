@@ -647,7 +647,7 @@ asio::awaitable<void> Session::upstream_reader() {
       upstream_eof_ = true;
       take_dialogue_records();  // what the dialogue recorded before comes first
       events_.push_back(smtp::mailtap_event(upstream_end_event(ec)));
-      d.upstream_closed();
+      d.upstream_closed(ec == asio::error::connection_reset);
     } else {
       d.upstream_bytes(std::string_view(buf.data(), n));
     }
@@ -761,17 +761,17 @@ asio::awaitable<void> Session::write_to_upstream(asio::const_buffer bytes, bool 
     upstream_write_failed_ = true;
     // What the link did not send, and everything queued behind it, never reaches the server.
     drop_upstream_output();
-    co_await upstream_write_failed();
+    co_await upstream_write_failed(ec);
   } else {
     upstream_handed_.keep_last(upstream_->unsent());
   }
   client_reader_wake_.notify();
 }
 
-asio::awaitable<void> Session::upstream_write_failed() {
+asio::awaitable<void> Session::upstream_write_failed(std::error_code ec) {
   if (dialogue_->finished()) co_return;
   dialogue_->set_time(storage::Clock::now());
-  dialogue_->upstream_closed();
+  dialogue_->upstream_closed(ec == asio::error::connection_reset);
   co_await after_input();
 }
 

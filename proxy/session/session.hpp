@@ -69,7 +69,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // `relayed`: the bytes are the client's (an UpstreamOutput piece's relayed()).
   asio::awaitable<void> write_to_upstream(asio::const_buffer bytes, bool relayed = false);
   void drop_upstream_output();
-  asio::awaitable<void> upstream_write_failed();
+  asio::awaitable<void> upstream_write_failed(std::error_code ec);
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> watchdog();
   void prepare_dialogue_input();

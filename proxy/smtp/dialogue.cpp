@@ -1082,11 +1082,12 @@ void Dialogue::upstream_bytes(std::string_view bytes) {
   process_client();
 }
 
-void Dialogue::upstream_closed() {
+void Dialogue::upstream_closed(bool reset) {
   if (ending_) return;
   flush_data_event();
-  abort("4.4.2 mailtap: " + options_.upstream_label + " closed the connection",
-        {Ending::Kind::upstream_closed, "upstream closed the connection"});
+  const std::string how = reset ? "reset the connection" : "closed the connection";
+  abort("4.4.2 mailtap: " + options_.upstream_label + " " + how,
+        {Ending::Kind::upstream_closed, "upstream " + how});
 }
 
 void Dialogue::on_reply(Reply reply) {

@@ -103,8 +103,9 @@ class Dialogue {
 
   void client_bytes(std::string_view bytes);
   void upstream_bytes(std::string_view bytes);
-  void client_closed();    // the client sent EOF (it may still read)
-  void upstream_closed();  // the upstream connection ended
+  void client_closed();  // the client sent EOF (it may still read)
+  // The upstream connection ended; `reset`: by a TCP reset (RST), not a close.
+  void upstream_closed(bool reset = false);
   // Ends the dialogue now with "421 <text>" to the client (timeouts, shutdown, I/O errors).
   void abort(std::string_view reply_421_text, Ending ending);
   // Recording failed and mailtap may relay no message it cannot record (--record-failure stop;

@@ -653,5 +653,37 @@ class Ipv6UpstreamTest(h.IntegrationCase):
         self.assertNotIn(f" ::1:{f.port}", mt.stderr + listed + shown)
 
 
+class UpstreamResetTest(h.IntegrationCase):
+    def test_a_reset_inside_a_body_is_told_as_a_reset(self):
+        """A server that resets the connection (RST) mid-DATA did not close it: the 421 and
+        the record say which."""
+        in_body = threading.Event()
+
+        def handler(sess, phase, line):
+            if line.upper().startswith(b"DATA"):
+                in_body.set()
+                return b"354 go ahead\r\n"
+            if in_body.is_set():
+                # SO_LINGER 0: the close sends a reset, not a FIN.
+                sess.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                os.close(sess.sock.detach())
+                raise ConnectionResetError("the fake reset the connection")
+            return None
+
+        f = self.fake("good", handler=handler)
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port, timeout=30) as c:
+            h.start_data(c)
+            c.send(b"Subject: reset\r\n\r\nline\r\n")
+            r = c.reply()
+        self.assertEqual(r.code, 421, r)
+        self.assertIn(f"4.4.2 mailtap: {f.address} reset the connection", r.text)
+        row, evs, _ = ended_session(mt)
+        self.assertEqual((row["outcome"], row["outcome_reason"]),
+                         ("upstream_closed", "upstream reset the connection"))
+        self.assertIn("upstream connection error: Connection reset by peer",
+                      [e["note"] for e in evs])
+
+
 if __name__ == "__main__":
     h.main()

@@ -1544,6 +1544,20 @@ TEST(Dialogue, UpstreamCloseTellsTheClientIn421) {
   EXPECT_EQ(r.ending->kind, Ending::Kind::upstream_closed);
 }
 
+TEST(Dialogue, UpstreamResetIsToldAsAReset) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  (void)d.take_to_client();
+  d.client_bytes("NOOP\r\n");
+  d.upstream_closed(/*reset=*/true);
+  EXPECT_EQ(d.take_to_client(), "421 4.4.2 mailtap: up.example:587 reset the connection\r\n");
+  ASSERT_TRUE(d.ending());
+  EXPECT_EQ(d.ending()->kind, Ending::Kind::upstream_closed);
+  EXPECT_EQ(d.ending()->reason, "upstream reset the connection");
+}
+
 TEST(Dialogue, MalformedUpstreamReplyIsAnError) {
   const Result r = run_all_splits({client("NOOP\r\n"), upstream("hello there\r\n")});
   EXPECT_EQ(r.client_per_step[1],
