@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <array>
-#include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ssl/error.hpp>
@@ -17,6 +16,7 @@
 
 #include "proxy/common/duration.hpp"
 #include "proxy/common/terminal_escape.hpp"
+#include "proxy/net/address_race.hpp"
 #include "proxy/net/certificate_facts.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
@@ -54,13 +54,6 @@ std::string name_to_verify(const std::string& tls_name) {
   return tls_name;
 }
 
-// "192.0.2.1:587", "[2001:db8::1]:587".
-std::string address_label(const asio::ip::tcp::endpoint& endpoint) {
-  const std::string address = endpoint.address().to_string();
-  const std::string port = std::to_string(endpoint.port());
-  return endpoint.address().is_v6() ? "[" + address + "]:" + port : address + ":" + port;
-}
-
 class Setup {
  public:
   Setup(Link& link, const UpstreamTarget& t, std::vector<smtp::RecordedEvent>& events)
@@ -72,6 +65,7 @@ class Setup {
     auto ex = co_await asio::this_coro::executor;
     Deadline deadline(ex, t_.timeout, [this] {
       timed_out_ = true;
+      if (race_ != nullptr) race_->cancel();
       link_.close();
     });
     co_await steps();
@@ -178,12 +172,12 @@ class Setup {
     result_.ok = true;
   }
 
-  // Resolves the upstream's name and connects to one of its addresses.
+  // Resolves the upstream's name and connects to the first of its addresses that answers.
   asio::awaitable<bool> connect() {
     auto ex = co_await asio::this_coro::executor;
     step_ = "while resolving " + t_.host;
     asio::ip::tcp::resolver resolver(ex);
-    auto [rec, endpoints] =
+    auto [rec, resolved] =
         co_await resolver.async_resolve(t_.host, std::to_string(t_.port), use_tuple);
     if (rec) {
       if (!timed_out_)
@@ -191,19 +185,49 @@ class Setup {
              smtp::Outcome::error);
       co_return false;
     }
+    std::vector<asio::ip::tcp::endpoint> endpoints;
+    for (const auto& entry : resolved) endpoints.push_back(entry.endpoint());
+    endpoints = interleave_families(endpoints);
     step_ = "while connecting";
-    auto [cec, endpoint] = co_await asio::async_connect(link_.socket(), endpoints, use_tuple);
-    if (cec) {
-      if (!timed_out_)
-        fail("4.4.1 mailtap: cannot connect to " + label_ + ": " + cec.message(),
-             smtp::Outcome::error);
+    AddressRace race(ex);
+    race_ = &race;
+    auto socket = co_await race.connect(endpoints);
+    race_ = nullptr;
+    if (!socket) {
+      connect_failed(race);
       co_return false;
     }
+    link_.socket() = std::move(*socket);
     std::error_code ignored;
     link_.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    const asio::ip::tcp::endpoint endpoint = race.connected().value_or(asio::ip::tcp::endpoint());
     result_.tls.resolved_address = address_label(endpoint);
-    note(EventKind::note, "connected to " + label_ + " (" + result_.tls.resolved_address + ")");
+    std::string tried;  // the addresses that did not answer first, in the record's note
+    for (const ConnectAttempt& a : race.attempts())
+      if (a.endpoint != endpoint) tried += (tried.empty() ? "" : ", ") + address_label(a.endpoint);
+    note(EventKind::note, "connected to " + label_ + " (" + result_.tls.resolved_address +
+                              (tried.empty() ? "" : "; also tried " + tried) + ")");
     co_return true;
+  }
+
+  // Every address failed, or the deadline ended the race: the reason names each address
+  // tried and what it did (a name that resolves to one address just the one).
+  void connect_failed(const AddressRace& race) {
+    const auto& attempts = race.attempts();
+    const bool single = attempts.size() == 1;
+    if (timed_out_) {
+      step_ = single && address_label(attempts.front().endpoint) == label_
+                  ? "while connecting"
+                  : "while connecting (" + race.describe_attempts() + ")";
+      return;
+    }
+    std::string why = race.describe_attempts();
+    if (single) {
+      const std::string address = address_label(attempts.front().endpoint);
+      const std::string error = attempts.front().error.message();
+      why = address == label_ ? error : address + ": " + error;
+    }
+    fail("4.4.1 mailtap: cannot connect to " + label_ + ": " + why, smtp::Outcome::error);
   }
 
   // The upstream's greeting, kept for the client; anything but 220 ends the setup.
@@ -390,6 +414,8 @@ class Setup {
   bool timed_out_ = false;
   bool connected_ = false;  // the greeting is due
   bool received_ = false;   // any byte from the server
+  // The connect step's race while it runs: the deadline ends it.
+  AddressRace* race_ = nullptr;
   Phase phase_ = Phase::plain;
   smtp::ReplyParser parser_;
   UpstreamSetup result_;

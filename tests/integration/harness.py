@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import dataclasses
 import json
 import os
@@ -258,6 +259,25 @@ def issue_certificate(pki: Pki, name: str, *, san: Optional[str], cn: str = "loc
              "-out", crt, "-days", "30")
     key.chmod(0o600)
     return dataclasses.replace(pki, valid_cert=crt, valid_key=key)
+
+
+def private_hosts_file(hosts: Union[str, Path]) -> Callable[[], None]:
+    """A `preexec_fn` (Mailtap(preexec_fn=...)): the child sees `hosts` as its /etc/hosts, in a
+    mount namespace of its own, so a test can give a name the addresses it needs (one name
+    resolving to ::1 and 127.0.0.1) without touching the machine's file. Needs root."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    clone_newns, ms_rec, ms_private, ms_bind = 0x00020000, 0x4000, 0x40000, 0x1000
+    source = str(hosts).encode()
+
+    def enter() -> None:
+        # Private first: a bind mount must not propagate back to the machine's namespace.
+        if (libc.unshare(clone_newns) != 0
+                or libc.mount(b"none", b"/", None, ms_rec | ms_private, None) != 0
+                or libc.mount(source, b"/etc/hosts", None, ms_bind, None) != 0):
+            err = ctypes.get_errno()
+            raise OSError(err, "private /etc/hosts: " + os.strerror(err))
+
+    return enter
 
 
 # --------------------------------------------------------------------------------------

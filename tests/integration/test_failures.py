@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -271,6 +272,101 @@ class UpstreamFailureTest(h.IntegrationCase):
             self.assertEqual(c.cmd("QUIT").code, 221)
         self.assertTrue(mt.alive())
 
+
+def session_row(mt: h.Mailtap) -> sqlite3.Row:
+    """The one session mailtap recorded, and its events' notes in order (after mt.stop())."""
+    con = sqlite3.connect(f"file:{os.path.join(mt._tmp, 'mailtap.db')}?mode=ro", uri=True)  # noqa: SLF001
+    con.row_factory = sqlite3.Row
+    try:
+        rows = con.execute("SELECT * FROM sessions").fetchall()
+        notes = [r[0] for r in con.execute(
+            "SELECT note FROM events WHERE note IS NOT NULL ORDER BY session_id, seq")]
+    finally:
+        con.close()
+    assert len(rows) == 1, rows
+    return rows[0], notes
+
+
+def first_reply_or_after_ehlo(port: int) -> h.Reply:
+    """The 421 a failed setup gives at once, or the one that follows the relayed 220 when the
+    server refuses only after mailtap's side of the handshake (TLS 1.3)."""
+    with h.SmtpSocket(port, timeout=20) as c:
+        r = c.reply()
+        if r.code == 220:
+            r = c.cmd("EHLO client.test")
+        return r
+
+
+class UpstreamAddressesTest(h.IntegrationCase):
+    """A name with several addresses (::1 then 127.0.0.1, as a dual-stack host resolves a
+    server): when the first drops SYNs (broken IPv6 routing), the next is tried after a short
+    delay (RFC 8305) within --timeout-connect, and a failure names every address tried. mailtap
+    runs with a private /etc/hosts (a mount namespace of its own: root only)."""
+
+    NAME = "dual.mailtap.test"
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("a private /etc/hosts needs root")
+        try:
+            socket.socket(socket.AF_INET6).bind(("::1", 0))
+        except OSError as e:
+            self.skipTest(f"no IPv6 loopback: {e}")
+        self.hosts = self.tmp / "hosts"
+        self.hosts.write_text(f"127.0.0.1 localhost\n::1 {self.NAME}\n127.0.0.1 {self.NAME}\n")
+
+    def blackhole(self, family: int, host: str, port: int) -> None:
+        """A listener whose accept queue is full at host:port: further SYNs are dropped."""
+        ls = socket.socket(family)
+        self.addCleanup(ls.close)
+        ls.bind((host, port))
+        ls.listen(0)
+        for _ in range(3):
+            s = socket.socket(family)
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                s.connect((host, port))
+        time.sleep(0.2)
+
+    def mailtap_for(self, port: int, *args: str) -> h.Mailtap:
+        return self.mailtap(f"{self.NAME}:{port}", tls_name="localhost",
+                            preexec_fn=h.private_hosts_file(self.hosts),
+                            extra_args=["--timeout-connect", *args])
+
+    def test_a_blackholed_first_address_gives_way_to_the_next(self):
+        f = self.fake("good")
+        self.blackhole(socket.AF_INET6, "::1", f.port)
+        mt = self.mailtap_for(f.port, "10s")
+        t0 = time.monotonic()
+        with h.SmtpSocket(mt.port, timeout=30) as c:
+            self.assertEqual(c.reply().code, 220, mt.output)
+            took = time.monotonic() - t0
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        self.assertLess(took, 5, "the second address waited for the first's timeout")
+        mt.stop()
+        row, notes = session_row(mt)
+        self.assertEqual(row["resolved_address"], f"127.0.0.1:{f.port}")
+        self.assertIn(f"connected to {self.NAME}:{f.port} (127.0.0.1:{f.port}; also tried "
+                      f"[::1]:{f.port})", notes)
+
+    def test_a_timeout_names_every_address_tried(self):
+        port = h.free_port()
+        self.blackhole(socket.AF_INET6, "::1", port)
+        self.blackhole(socket.AF_INET, "127.0.0.1", port)
+        mt = self.mailtap_for(port, "2s")
+        r = first_reply_or_after_ehlo(mt.port)
+        self.assertEqual(
+            r.text, f"4.4.1 mailtap: {self.NAME}:{port} timed out after 2s while connecting "
+            f"([::1]:{port}: no answer; 127.0.0.1:{port}: no answer) (see --timeout-connect)")
+
+    def test_refusals_name_every_address(self):
+        port = h.closed_port()
+        mt = self.mailtap_for(port, "10s")
+        r = first_reply_or_after_ehlo(mt.port)
+        self.assertEqual(
+            r.text, f"4.4.1 mailtap: cannot connect to {self.NAME}:{port}: [::1]:{port}: "
+            f"Connection refused; 127.0.0.1:{port}: Connection refused")
 
 if __name__ == "__main__":
     h.main()
