@@ -1,25 +1,12 @@
 #include "proxy/net/client_handshake_failure.hpp"
 
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include <asio/ssl/error.hpp>
+#include "proxy/net/tls_alert.hpp"
 
 namespace mailtap::net {
 
 namespace {
-
-// The alert a TLS error code stands for: BoringSSL reports an alert received from the peer
-// as the reason SSL_AD_REASON_OFFSET + its AlertDescription.
-std::optional<std::uint8_t> alert_of(const std::error_code& ec) {
-  if (ec.category() != asio::error::get_ssl_category()) return std::nullopt;
-  const auto code = static_cast<std::uint32_t>(ec.value());
-  const int reason = ERR_GET_REASON(code);
-  if (ERR_GET_LIB(code) != ERR_LIB_SSL || reason < SSL_AD_REASON_OFFSET ||
-      reason >= SSL_AD_REASON_OFFSET + 256)
-    return std::nullopt;
-  return static_cast<std::uint8_t>(reason - SSL_AD_REASON_OFFSET);
-}
 
 // RFC 8446 §6.2: the alerts a client sends when it will not accept the server's certificate.
 bool refuses_certificate(std::uint8_t alert) {

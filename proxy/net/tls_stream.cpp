@@ -360,10 +360,20 @@ TlsStream::TlsStream(asio::ip::tcp::socket& socket, SSL_CTX* ctx, Role role)
     BIO_free(wbio);
     SSL_set_fd(ssl_, fd);
   }
-  if (role == Role::server)
+  if (role == Role::server) {
     SSL_set_accept_state(ssl_);
-  else
+  } else {
     SSL_set_connect_state(ssl_);
+    // BoringSSL asks a client for its certificate only when the server requested one: noted,
+    // so that the alert a server then sends can be explained (mailtap presents none).
+    SSL_set_cert_cb(
+        ssl_,
+        [](SSL*, void* requested) {
+          *static_cast<bool*>(requested) = true;
+          return 1;
+        },
+        &certificate_requested_);
+  }
   // The writer retries with the same bytes, but they may have moved (a std::string chunk).
   SSL_set_mode(ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 }

@@ -20,6 +20,7 @@
 #include "proxy/net/certificate_facts.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
+#include "proxy/net/tls_alert.hpp"
 #include "proxy/smtp/capabilities.hpp"
 
 namespace mailtap::net {
@@ -130,10 +131,7 @@ class Setup {
       auto [ec, n] = co_await link_.read_some(asio::buffer(read_buffer_));
       if (n > 0) received_ = true;
       if (ec) {
-        if (!timed_out_)
-          fail("4.4.2 mailtap: " + label_ + " closed the connection " + step_ + " (" +
-                   ec.message() + ")",
-               smtp::Outcome::error);
+        link_failed(ec);
         co_return std::nullopt;
       }
       parser_.feed(std::string_view(read_buffer_.data(), n));
@@ -143,11 +141,27 @@ class Setup {
   asio::awaitable<bool> send(std::string line, std::string verb) {
     record(Direction::mailtap_to_upstream, EventKind::command, line, std::move(verb));
     auto [ec, n] = co_await link_.write(asio::buffer(line));
-    if (ec && !timed_out_)
-      fail("4.4.2 mailtap: " + label_ + " closed the connection " + step_ + " (" + ec.message() +
-               ")",
-           smtp::Outcome::error);
+    if (ec) link_failed(ec);
     co_return !ec;
+  }
+
+  // A read or write on the link failed: over TLS most often the server's alert (over TLS 1.3 a
+  // server refuses a client without a certificate only once the client's handshake is done).
+  void link_failed(const std::error_code& ec) {
+    if (timed_out_) return;
+    if (const std::string why = upstream_alert(ec); !why.empty()) {
+      note(EventKind::tls, label_ + " " + why);
+      fail("4.7.0 mailtap: " + label_ + " " + why, smtp::Outcome::error);
+      return;
+    }
+    fail("4.4.2 mailtap: " + label_ + " closed the connection " + step_ + " (" + ec.message() + ")",
+         smtp::Outcome::error);
+  }
+
+  // The server's TLS alert in `ec`, in words; empty if it is none.
+  std::string upstream_alert(const std::error_code& ec) {
+    const TlsStream* tls = link_.tls();
+    return describe_upstream_alert(ec, tls != nullptr && tls->certificate_requested());
   }
 
   // Each step returns whether to go on; a failure has been set when it does not. Awaited results
@@ -375,6 +389,8 @@ class Setup {
                       "STARTTLS: possible STARTTLS command injection"
                     : "it sent plain text where the handshake was due: it does not speak TLS "
                       "from the first byte (use --tls starttls)";
+    } else if (const std::string why = upstream_alert(ec); !why.empty()) {
+      reason = label_ + " " + why;
     } else {
       reason += ec.message();
     }

@@ -20,6 +20,7 @@
 #include "proxy/net/client_handshake_failure.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
+#include "proxy/net/tls_alert.hpp"
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/transcript.hpp"
 #include "storage/recorder.hpp"
@@ -647,7 +648,10 @@ asio::awaitable<void> Session::upstream_reader() {
       upstream_eof_ = true;
       take_dialogue_records();  // what the dialogue recorded before comes first
       events_.push_back(smtp::mailtap_event(upstream_end_event(ec)));
-      d.upstream_closed(ec == asio::error::connection_reset);
+      const net::TlsStream* tls = upstream_->tls();
+      d.upstream_closed(
+          net::describe_upstream_alert(ec, tls != nullptr && tls->certificate_requested()),
+          ec == asio::error::connection_reset);
     } else {
       d.upstream_bytes(std::string_view(buf.data(), n));
     }

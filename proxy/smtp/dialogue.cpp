@@ -1082,9 +1082,14 @@ void Dialogue::upstream_bytes(std::string_view bytes) {
   process_client();
 }
 
-void Dialogue::upstream_closed(bool reset) {
+void Dialogue::upstream_closed(std::string_view tls_reason, bool reset) {
   if (ending_) return;
   flush_data_event();
+  if (!tls_reason.empty()) {
+    const std::string reason = options_.upstream_label + " " + std::string(tls_reason);
+    abort("4.7.0 mailtap: " + reason, {Ending::Kind::upstream_closed, reason});
+    return;
+  }
   const std::string how = reset ? "reset the connection" : "closed the connection";
   abort("4.4.2 mailtap: " + options_.upstream_label + " " + how,
         {Ending::Kind::upstream_closed, "upstream " + how});

@@ -104,8 +104,10 @@ class Dialogue {
   void client_bytes(std::string_view bytes);
   void upstream_bytes(std::string_view bytes);
   void client_closed();  // the client sent EOF (it may still read)
-  // The upstream connection ended; `reset`: by a TCP reset (RST), not a close.
-  void upstream_closed(bool reset = false);
+  // The upstream connection ended. `tls_reason`, when the server ended it with a TLS alert,
+  // says why after its host:port ("requires a client certificate ...", net::tls_alert);
+  // otherwise `reset` tells a TCP reset (RST) from a close.
+  void upstream_closed(std::string_view tls_reason = {}, bool reset = false);
   // Ends the dialogue now with "421 <text>" to the client (timeouts, shutdown, I/O errors).
   void abort(std::string_view reply_421_text, Ending ending);
   // Recording failed and mailtap may relay no message it cannot record (--record-failure stop;

@@ -705,6 +705,9 @@ class FakeServer:
       "expired"         STARTTLS with an expired CA-signed cert
     implicit=True: TLS right after accept (port-465 style) instead of STARTTLS.
 
+    `tls_setup(ctx)`: adjusts the server's ssl.SSLContext before its certificate is loaded
+    (require a client certificate, cap the TLS version, choose the suites).
+
     `replies`: dict VERB -> reply bytes/str (full reply incl. CRLF, may be multi-line) or a
     callable(session, line) -> reply|None, used after TLS (and before TLS for non-STARTTLS
     verbs).  `handler(session, phase, line)` may override everything: return bytes to send,
@@ -726,7 +729,8 @@ class FakeServer:
                  handler: Optional[Callable] = None,
                  auth_mechs: str = "PLAIN LOGIN",
                  host: str = "127.0.0.1",
-                 body_pause: float = 0):
+                 body_pause: float = 0,
+                 tls_setup: Optional[Callable[[ssl.SSLContext], None]] = None):
         if mode not in self.MODES:
             raise ValueError(f"unknown fake mode {mode!r}")
         self.mode = mode
@@ -741,6 +745,9 @@ class FakeServer:
         # Seconds to leave a message body unread after the 354 (with a small receive buffer):
         # a server that stops reading, so that mailtap's writes towards it block.
         self.body_pause = body_pause
+        # Called with the server's SSLContext before its certificate is loaded: to require a
+        # client certificate, cap the TLS version, or lower OpenSSL's security level.
+        self.tls_setup = tls_setup
         self.port = 0
         self.sessions: list[FakeSession] = []
         self._lock = threading.Lock()
@@ -760,6 +767,8 @@ class FakeServer:
 
     def __enter__(self) -> "FakeServer":
         self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        if self.tls_setup is not None:
+            self.tls_setup(self._ctx)
         self._ctx.load_cert_chain(str(self.cert), str(self.key))
 
         def sni_cb(sslsock, name, ctx):

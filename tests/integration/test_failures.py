@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import sqlite3
+import ssl
 import sys
 import threading
 import time
@@ -295,6 +296,59 @@ def first_reply_or_after_ehlo(port: int) -> h.Reply:
         if r.code == 220:
             r = c.cmd("EHLO client.test")
         return r
+
+
+def require_client_certificate(pki: h.Pki, version: ssl.TLSVersion):
+    def setup(ctx: ssl.SSLContext) -> None:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(str(pki.ca_cert))
+        ctx.maximum_version = version
+    return setup
+
+
+class UpstreamTlsWordsTest(h.IntegrationCase):
+    """What the upstream's TLS refuses said in words in the 421, on stderr and in the record: a
+    server that requires a client certificate, a server with no suite in common."""
+
+    def test_a_server_requiring_a_client_certificate_is_named(self):
+        for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+            with self.subTest(version=version.name):
+                f = self.fake("good", tls_setup=require_client_certificate(self.pki, version))
+                mt = self.mailtap(f.address)
+                r = first_reply_or_after_ehlo(mt.port)
+                self.assertEqual(r.code, 421, f"{r}\n{mt.output}")
+                self.assertRegex(r.text, rf"^4\.7\.0 mailtap: {re.escape(f.address)} requires a "
+                                 r'client certificate \(TLS alert "(certificate required"|handshake '
+                                 r'failure" after asking for one)\), and mailtap presents none: '
+                                 "mailtap has no client-certificate option")
+                self.assertNotIn("OPENSSL_internal", r.text)
+                self.assertIn("requires a client certificate", mt.wait_stderr("client certificate"))
+                mt.stop()
+                row, _ = session_row(mt)
+                self.assertIn(f"{f.address} requires a client certificate", row["outcome_reason"])
+
+    def good_fake(self, pki: h.Pki, tls_setup) -> h.FakeServer:
+        """A good fake presenting `pki`'s valid certificate (self.fake() presents the class's)."""
+        f = h.FakeServer("good", pki, tls_setup=tls_setup)
+        f.__enter__()
+        self.addCleanup(f.close)
+        return f
+
+    def test_no_suite_in_common_is_said_in_words(self):
+        """A server whose only suite needs an RSA key exchange, with an EC certificate: it has
+        nothing to agree on and ends the handshake with "handshake failure"."""
+        def rsa_key_exchange_only(ctx: ssl.SSLContext) -> None:
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers("AES128-SHA")
+
+        f = self.good_fake(self.pki, rsa_key_exchange_only)
+        mt = self.mailtap(f.address)
+        r = first_reply_or_after_ehlo(mt.port)
+        self.assertEqual(r.code, 421, mt.output)
+        self.assertTrue(r.text.startswith(f"4.7.0 mailtap: {f.address} ended the TLS handshake "
+                                          '(TLS alert "handshake failure")'), r.text)
+        self.assertNotIn("client certificate", r.text)
+        self.assertNotIn("OPENSSL_internal", r.text)
 
 
 class UpstreamAddressesTest(h.IntegrationCase):

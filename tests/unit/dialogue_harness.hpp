@@ -50,8 +50,9 @@ inline Step upstream(std::string s) {
 inline Step client_eof() {
   return {Side::client_eof, {}};
 }
-inline Step upstream_eof() {
-  return {Side::upstream_eof, {}};
+// The upstream connection ended; `tls_reason` as the session gives it for a TLS alert.
+inline Step upstream_eof(std::string tls_reason = {}) {
+  return {Side::upstream_eof, std::move(tls_reason)};
 }
 // The session hands the dialogue the access token it asked for (or the token command failed).
 inline Step token(std::string value) {
@@ -256,7 +257,7 @@ inline Result run(const Script& script, const Splitter& split, const DialogueOpt
         d.client_closed();
         break;
       case Side::upstream_eof:
-        d.upstream_closed();
+        d.upstream_closed(step.bytes);
         break;
       case Side::token:
         d.provide_token(Secret::copy_of(step.bytes), /*fresh=*/true);

@@ -1215,6 +1215,23 @@ TEST(Dialogue, UnsolicitedUpstream421Finishes) {
   EXPECT_EQ(replies[0]->note, "unsolicited reply");
 }
 
+TEST(Dialogue, UpstreamClosingWithoutAReasonSaysItClosed) {
+  const Result r = run_all_splits({client(ehlo), upstream_eof()});
+  EXPECT_EQ(r.client_per_step[1], "421 4.4.2 mailtap: up.example:587 closed the connection\r\n");
+  EXPECT_EQ(r.ending->reason, "upstream closed the connection");
+}
+
+// Over TLS 1.3 a server that requires a client certificate refuses mailtap's missing one with
+// an alert after mailtap's handshake is done: the session says why, not just "closed".
+TEST(Dialogue, UpstreamEndingTlsWithAnAlertSaysWhyInThe421AndTheRecord) {
+  const std::string why = "requires a client certificate (TLS alert \"certificate required\")";
+  const Result r = run_all_splits({client(ehlo), upstream_eof(why)});
+  EXPECT_EQ(r.client_per_step[1], "421 4.7.0 mailtap: up.example:587 " + why + "\r\n");
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::upstream_closed);
+  EXPECT_EQ(r.ending->reason, "up.example:587 " + why);
+}
+
 // ---- replies a server cannot give -----------------------------------------------------------
 
 // Scripts that end with a command (or end of data) awaiting the upstream's reply.
@@ -1551,7 +1568,7 @@ TEST(Dialogue, UpstreamResetIsToldAsAReset) {
   d.relay_greeting(reply_of(greeting), Phase::tls);
   (void)d.take_to_client();
   d.client_bytes("NOOP\r\n");
-  d.upstream_closed(/*reset=*/true);
+  d.upstream_closed({}, /*reset=*/true);
   EXPECT_EQ(d.take_to_client(), "421 4.4.2 mailtap: up.example:587 reset the connection\r\n");
   ASSERT_TRUE(d.ending());
   EXPECT_EQ(d.ending()->kind, Ending::Kind::upstream_closed);
