@@ -7,6 +7,7 @@
 #include "proxy/net/certificate_facts.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "proxy/smtp/capabilities.hpp"
+#include "proxy/smtp/cipher_caveat.hpp"
 #include "proxy/smtp/command.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/reply_codes.hpp"
@@ -441,7 +442,9 @@ void render_chain(const ProbeReport& r, storage::Clock::time_point now, std::str
 void render_tls(const ProbeReport& r, const Style& st, storage::Clock::time_point now,
                 std::string& out) {
   out += st.bold("TLS") + "\n";
-  out += "  " + r.tls_version + " " + r.cipher + (r.sni.empty() ? "" : ", SNI " + r.sni) + "\n";
+  const std::string caveat = smtp::cipher_caveat(r.cipher);
+  out += "  " + r.tls_version + " " + r.cipher + (caveat.empty() ? "" : " (" + caveat + ")") +
+         (r.sni.empty() ? "" : ", SNI " + r.sni) + "\n";
   std::string verdict = "  verification: " + r.verify_result;
   if (r.verify_problems.empty() && !r.insecure)
     verdict += " (for " + r.tls_name + ", trusting " + r.trust_source + ")";

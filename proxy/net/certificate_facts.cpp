@@ -2,7 +2,9 @@
 
 #include <openssl/bio.h>
 #include <openssl/bytestring.h>
+#include <openssl/evp.h>
 #include <openssl/mem.h>
+#include <openssl/obj.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
@@ -24,9 +26,15 @@ struct GeneralNamesFree {
 struct X509Free {
   void operator()(X509* x) const { X509_free(x); }
 };
+struct EvpPkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
 struct GeneralizedTimeFree {
   void operator()(ASN1_GENERALIZEDTIME* t) const { ASN1_GENERALIZEDTIME_free(t); }
 };
+
+// The smallest RSA or DSA key OpenSSL's security level 2 accepts (112 bits of security).
+constexpr int min_key_bits = 2048;
 
 struct AltNames {
   bool present = false;          // the certificate has a subjectAltName extension
@@ -147,11 +155,43 @@ VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx) {
   return f;
 }
 
+std::string weakness_of(X509_STORE_CTX* ctx) {
+  X509* cert = X509_STORE_CTX_get_current_cert(ctx);
+  if (cert == nullptr) return {};
+  std::unique_ptr<EVP_PKEY, EvpPkeyFree> key(X509_get_pubkey(cert));
+  if (key) {
+    const int type = EVP_PKEY_id(key.get());
+    const int bits = EVP_PKEY_bits(key.get());
+    if ((type == EVP_PKEY_RSA || type == EVP_PKEY_DSA) && bits < min_key_bits)
+      return "has a " + std::to_string(bits) + "-bit " + (type == EVP_PKEY_RSA ? "RSA" : "DSA") +
+             " key, under the " + std::to_string(min_key_bits) +
+             " bits that current clients require";
+  }
+  STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx);
+  const int depth = X509_STORE_CTX_get_error_depth(ctx);
+  const bool anchor = chain != nullptr && depth + 1 == static_cast<int>(sk_X509_num(chain));
+  if (anchor && X509_check_issued(cert, cert) == X509_V_OK) return {};
+  int digest = NID_undef;
+  int algorithm = NID_undef;
+  if (OBJ_find_sigid_algs(X509_get_signature_nid(cert), &digest, &algorithm) == 0) return {};
+  switch (digest) {
+    case NID_sha1:
+      return "is signed with SHA-1, which current clients refuse (collisions are practical)";
+    case NID_md5:
+    case NID_md4:
+      return std::string("is signed with ") + OBJ_nid2sn(digest) + ", which current clients refuse";
+    default:
+      return {};
+  }
+}
+
 std::string explain_verify_failure(const VerifyFailure& f, const std::string& name,
                                    const std::string& trust_source) {
   const std::string which =
       f.depth == 0 ? "certificate for " + name
                    : "a CA certificate in the chain for " + name + " (" + f.subject + ")";
+  if (!f.weakness.empty())
+    return which + " " + f.weakness + "; its issuer must replace it, or use --insecure";
   switch (f.error) {
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
       return "certificate for " + name + " is self-signed; use --ca-file or --insecure";

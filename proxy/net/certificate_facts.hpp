@@ -24,9 +24,18 @@ struct VerifyFailure {
   std::vector<std::string> names;      // subjectAltName DNS/IP entries of the failing certificate
   std::vector<std::string> dns_names;  // the DNS entries alone ("127.0.0.1" may be one)
   bool has_alt_names = false;          // it has a subjectAltName extension at all
+  // Set when the chain verified but this certificate is too weak to trust (weakness_of).
+  std::string weakness;
 };
 
 VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx);
+
+// Why the certificate the verify callback is at (`ctx`'s current one) is too weak to trust
+// though its chain verified, as OpenSSL at its default security level 2 (curl, swaks, Python)
+// refuses it: an RSA or DSA key under 2048 bits ("has a 1024-bit RSA key"), or a signature
+// with SHA-1 or MD5 ("is signed with SHA-1"), but for the self-signature of the trust anchor
+// at the top of the chain, which nothing relies on. Empty when it is strong enough.
+std::string weakness_of(X509_STORE_CTX* ctx);
 
 // "certificate for mx.example.com is self-signed; use --ca-file or --insecure"
 std::string explain_verify_failure(const VerifyFailure& f, const std::string& expected_name,

@@ -57,7 +57,7 @@ std::string describe_upstream_alert(const std::error_code& ec, bool certificate_
     case SSL3_AD_HANDSHAKE_FAILURE:
       return "ended the TLS handshake (" + quoted +
              "): it accepts none of the TLS versions, cipher suites or signature algorithms "
-             "mailtap offers (TLS 1.2 or later); openssl s_client "
+             "mailtap offers (TLS 1.2 or later, no 3DES, no SHA-1 signatures); openssl s_client "
              "-starttls smtp shows what it accepts";
     case TLS1_AD_PROTOCOL_VERSION:
       return "refused the TLS version (" + quoted +

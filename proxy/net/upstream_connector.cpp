@@ -22,6 +22,7 @@
 #include "proxy/net/endpoint.hpp"
 #include "proxy/net/tls_alert.hpp"
 #include "proxy/smtp/capabilities.hpp"
+#include "proxy/smtp/cipher_caveat.hpp"
 
 namespace mailtap::net {
 
@@ -355,9 +356,17 @@ class Setup {
       X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
     result_.tls.verified_name = name;
     tls.set_verify([failures, enforce](bool preverified, X509_STORE_CTX* store) {
+      // A chain BoringSSL verifies may still hold a key or a signature too weak to trust.
+      const std::string weakness = preverified ? weakness_of(store) : std::string();
+      if (!weakness.empty()) {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+        preverified = false;
+      }
       // Enforcing, the first failure ends the handshake; reporting, every one is kept.
-      if (!preverified && (!enforce || failures->empty()))
+      if (!preverified && (!enforce || failures->empty())) {
         failures->push_back(capture_verify_failure(store));
+        failures->back().weakness = weakness;
+      }
       return preverified || !enforce;
     });
   }
@@ -416,7 +425,9 @@ class Setup {
       result_.tls.verify_status = smtp::VerifyStatus::failed;
       result_.tls.verify_reason = "FAILED, gone on because of --insecure";
     }
+    const std::string caveat = smtp::cipher_caveat(result_.tls.cipher);
     note(EventKind::tls, result_.tls.tls_version + " " + result_.tls.cipher +
+                             (caveat.empty() ? "" : " (" + caveat + ")") +
                              (t_.insecure ? ", certificate NOT verified (--insecure)"
                                           : ", certificate verified for " + t_.tls_name) +
                              (result_.tls.resumed ? " (session resumed)" : ""));

@@ -23,6 +23,7 @@
 #include "proxy/net/tls_alert.hpp"
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/transcript.hpp"
+#include "proxy/smtp/cipher_caveat.hpp"
 #include "storage/recorder.hpp"
 
 namespace mailtap {
@@ -129,6 +130,7 @@ asio::awaitable<void> Session::run() {
     co_return;
   }
   tls_summary_ = setup.tls.tls_version.empty() ? "plain text" : setup.tls.tls_version;
+  const std::string caveat = smtp::cipher_caveat(setup.tls.cipher);
 
   dialogue_.emplace(dialogue_options());
   dialogue_->set_time(storage::Clock::now());
@@ -139,7 +141,7 @@ asio::awaitable<void> Session::run() {
   log::info(
       "session " + std::to_string(id_) + " started: " + client_label_ + " -> " +
       net::host_port_label(ctx_.target.host, ctx_.target.port) + " (" + setup.tls.resolved_address +
-      ", " + tls_summary_ +
+      ", " + tls_summary_ + (caveat.empty() ? "" : " " + setup.tls.cipher + ": " + caveat) +
       (ctx_.target.insecure && ctx_.target.mode != net::TlsMode::none ? ", NOT verified" : "") +
       ")");
 

@@ -242,23 +242,28 @@ def make_pki(directory: Union[str, Path]) -> Pki:
                other_ca_cert=d / "other-ca.pem")
 
 
-def issue_certificate(pki: Pki, name: str, *, san: Optional[str], cn: str = "localhost") -> Pki:
+EC_P256 = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")
+
+
+def issue_certificate(pki: Pki, name: str, *, san: Optional[str], cn: str = "localhost",
+                      key: Iterable[str] = EC_P256, digest: str = "sha256") -> Pki:
     """A copy of `pki` whose valid_cert/valid_key are a new server certificate signed by its
     CA, with the subjectAltName `san` ("DNS:127.0.0.1"), or none at all for None; for
-    FakeServer("good", ...) to present a certificate the standard set lacks."""
+    FakeServer("good", ...) to present a certificate the standard set lacks. `key`: the
+    `openssl req` options that make its key (("-newkey", "rsa:1024") for a weak one);
+    `digest`: the CA's signature hash ("sha1" for a weak one)."""
     d = pki.dir
-    key, csr, crt, ext = (d / f"{name}.key", d / f"{name}.csr", d / f"{name}.pem",
-                          d / f"{name}.ext")
+    key_file, csr, crt, ext = (d / f"{name}.key", d / f"{name}.csr", d / f"{name}.pem",
+                               d / f"{name}.ext")
     ext.write_text("basicConstraints = critical, CA:FALSE\n"
                    "keyUsage = critical, digitalSignature, keyEncipherment\n"
                    "extendedKeyUsage = serverAuth\n" +
                    (f"subjectAltName = {san}\n" if san is not None else ""))
-    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", key, "-out", csr, "-subj", f"/CN={cn}")
+    _openssl("req", "-new", *key, "-nodes", "-keyout", key_file, "-out", csr, "-subj", f"/CN={cn}")
     _openssl("ca", "-batch", "-notext", "-config", d / "ca.cnf", "-extfile", ext, "-in", csr,
-             "-out", crt, "-days", "30")
-    key.chmod(0o600)
-    return dataclasses.replace(pki, valid_cert=crt, valid_key=key)
+             "-out", crt, "-days", "30", "-md", digest)
+    key_file.chmod(0o600)
+    return dataclasses.replace(pki, valid_cert=crt, valid_key=key_file)
 
 
 def private_hosts_file(hosts: Union[str, Path]) -> Callable[[], None]:

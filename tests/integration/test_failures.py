@@ -306,9 +306,15 @@ def require_client_certificate(pki: h.Pki, version: ssl.TLSVersion):
     return setup
 
 
+def lowest_security_level(ctx: ssl.SSLContext) -> None:
+    """Lets the fake present what OpenSSL at its default level would refuse to load."""
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+
+
 class UpstreamTlsWordsTest(h.IntegrationCase):
-    """What the upstream's TLS refuses said in words in the 421, on stderr and in the record: a
-    server that requires a client certificate, a server with no suite in common."""
+    """What the upstream's TLS refuses, and what mailtap refuses of it, said in words in the
+    421, on stderr and in the record: a server that requires a client certificate, certificates
+    current clients refuse, a suite without forward secrecy."""
 
     def test_a_server_requiring_a_client_certificate_is_named(self):
         for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
@@ -333,6 +339,55 @@ class UpstreamTlsWordsTest(h.IntegrationCase):
         f.__enter__()
         self.addCleanup(f.close)
         return f
+
+    def fake_presenting(self, name: str, **issue) -> h.FakeServer:
+        """A good fake whose certificate, signed by the test CA, is made with `issue`."""
+        pki = h.issue_certificate(self.pki, name, san="DNS:localhost,IP:127.0.0.1", **issue)
+        return self.good_fake(pki, lowest_security_level)
+
+    def test_certificates_current_clients_refuse_are_refused_with_the_reason(self):
+        cases = {
+            "sha1-signed": (dict(digest="sha1"), "is signed with SHA-1"),
+            "rsa-1024": (dict(key=("-newkey", "rsa:1024")), "has a 1024-bit RSA key"),
+        }
+        for name, (issue, why) in cases.items():
+            with self.subTest(name):
+                f = self.fake_presenting(name, **issue)
+                mt = self.mailtap(f.address)
+                r = first_reply_or_after_ehlo(mt.port)
+                self.assertEqual(r.code, 421, f"{r}\n{mt.output}")
+                self.assertTrue(r.text.startswith(f"4.7.0 mailtap: certificate for localhost {why}"),
+                                r.text)
+                self.assertIn("--insecure", r.text)
+                mt.stop()
+                row, _ = session_row(mt)
+                self.assertEqual(row["verify_status"], "failed")
+                self.assertIn(why, row["verify_reason"])
+                self.assertIn(why, row["outcome_reason"])
+                # the explicit override still goes on, and says it did not verify
+                mt = self.mailtap(f.address, extra_args=["--insecure"])
+                self.assertEqual(first_reply_or_after_ehlo(mt.port).code, 250)
+
+    def test_a_suite_without_forward_secrecy_is_taken_and_said(self):
+        pki = h.issue_certificate(self.pki, "rsa-2048", san="DNS:localhost,IP:127.0.0.1",
+                                  key=("-newkey", "rsa:2048"))
+
+        def static_rsa_only(ctx: ssl.SSLContext) -> None:
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            ctx.set_ciphers("AES128-SHA")
+
+        f = self.good_fake(pki, static_rsa_only)
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220, mt.output)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        self.assertIn("TLSv1.2 TLS_RSA_WITH_AES_128_CBC_SHA: no forward secrecy: RSA key "
+                      "exchange; CBC", mt.wait_stderr("no forward secrecy"))
+        mt.stop()
+        row, notes = session_row(mt)
+        self.assertEqual(row["cipher"], "TLS_RSA_WITH_AES_128_CBC_SHA")
+        self.assertIn("TLSv1.2 TLS_RSA_WITH_AES_128_CBC_SHA (no forward secrecy: RSA key exchange; "
+                      "CBC), certificate verified for localhost", notes)
 
     def test_no_suite_in_common_is_said_in_words(self):
         """A server whose only suite needs an RSA key exchange, with an EC certificate: it has
