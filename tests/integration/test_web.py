@@ -284,6 +284,38 @@ class WebApiTest(h.IntegrationCase):
         # And the server goes on serving.
         self.assertEqual(self.get("/api/sessions").status, 200)
 
+    def test_two_host_headers_are_a_bad_request(self):
+        # RFC 9112 section 3.2; the first one used to be the only one read, so a foreign
+        # second Host was served.
+        mine = f"Host: 127.0.0.1:{self.web.port}\r\n".encode()
+        for hosts in [mine + b"Host: evil.example\r\n", b"Host: evil.example\r\n" + mine,
+                      mine + mine]:
+            line, headers, body = self.raw_exchange(
+                b"GET /api/sessions HTTP/1.1\r\n" + hosts + b"Connection: close\r\n\r\n")
+            self.assertTrue(line.startswith(b"HTTP/1.1 400 "), (hosts, line))
+            self.assertEqual(json.loads(body)["status"], 400)
+            self.assertNotIn(b"bob", body)
+            self.assertIn("default-src 'none'", headers.get("content-security-policy", ""))
+
+    def test_an_absolute_form_target_is_checked_as_a_host(self):
+        # RFC 9112 section 3.2.2: a server accepts an absolute-form target. CivetWeb used to
+        # close the connection unanswered; its authority now names the server as a Host does.
+        port = self.web.port
+        line, _, body = self.raw_exchange(
+            f"GET http://127.0.0.1:{port}/api/sessions?limit=1 HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        self.assertTrue(line.startswith(b"HTTP/1.1 200 "), line)
+        self.assertEqual(len(json.loads(body)["sessions"]), 1)
+        line, _, _ = self.raw_exchange(
+            f"GET http://localhost:{port}/api/audit HTTP/1.0\r\n\r\n".encode())
+        self.assertTrue(line.startswith(b"HTTP/1.1 200 "), line)
+        for target, host in [(f"http://evil.example:{port}/api/sessions", f"127.0.0.1:{port}"),
+                             (f"http://127.0.0.1:{port}/api/sessions", "evil.example")]:
+            line, _, body = self.raw_exchange(
+                f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            self.assertTrue(line.startswith(b"HTTP/1.1 421 "), (target, host, line))
+            self.assertNotIn(b"bob", body)
+
     def test_read_only(self):
         for method in ["POST", "PUT", "DELETE", "PATCH"]:
             r = self.get("/api/sessions", method=method)

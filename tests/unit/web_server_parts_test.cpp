@@ -59,6 +59,32 @@ TEST(WebHostCheck, RemoteListeningAcceptsItsOwnAddressOnly) {
   EXPECT_FALSE(host_allowed("mail.example:8025", {"0.0.0.0", 8025}));
 }
 
+// RFC 9112 section 3.2: more than one Host is a 400, whichever comes first (the first used to
+// be the only one read: a foreign second Host was served). An absolute-form target names the
+// server by its authority, checked as a Host (CivetWeb used to close it unanswered).
+TEST(WebHostCheck, EveryHostHeaderAndAnAbsoluteTargetsAuthorityAreChecked) {
+  const HostPolicy p{"127.0.0.1", 8025};
+  using V = HostVerdict;
+  EXPECT_EQ(check_request_host("/api/sessions", {"127.0.0.1:8025"}, p), V::serve);
+  EXPECT_EQ(check_request_host("/api/sessions", {"evil.example"}, p), V::misdirected);
+  EXPECT_EQ(check_request_host("/api/sessions", {}, p), V::misdirected);
+  EXPECT_EQ(check_request_host("/api/sessions", {"127.0.0.1:8025", "evil.example"}, p),
+            V::bad_request);
+  EXPECT_EQ(check_request_host("/api/sessions", {"evil.example", "127.0.0.1:8025"}, p),
+            V::bad_request);
+  EXPECT_EQ(check_request_host("/", {"localhost", "localhost"}, p), V::bad_request);
+
+  EXPECT_EQ(check_request_host("http://127.0.0.1:8025/api/sessions", {"127.0.0.1"}, p), V::serve);
+  EXPECT_EQ(check_request_host("HTTP://localhost:8025/", {}, p), V::serve);  // HTTP/1.0
+  EXPECT_EQ(check_request_host("http://evil.example:8025/api/sessions", {"127.0.0.1:8025"}, p),
+            V::misdirected);
+  EXPECT_EQ(check_request_host("http://127.0.0.1:8025/", {"evil.example"}, p), V::misdirected);
+  EXPECT_EQ(check_request_host("http://bob@127.0.0.1:8025/", {}, p), V::misdirected);
+  EXPECT_EQ(check_request_host("http://127.0.0.1:8026/", {"127.0.0.1:8025"}, p), V::misdirected);
+  EXPECT_EQ(check_request_host("http:///", {"127.0.0.1:8025"}, p), V::misdirected);
+  EXPECT_EQ(check_request_host("http://127.0.0.1:8025/", {"127.0.0.1", "evil"}, p), V::bad_request);
+}
+
 TEST(WebRoutes, NamesEachUrl) {
   EXPECT_EQ(match_route("/").kind, RouteKind::page);
   EXPECT_EQ(match_route("/assets/app.js").kind, RouteKind::asset);

@@ -2,6 +2,7 @@
 
 #include <asio/ip/address.hpp>
 #include <cctype>
+#include <optional>
 
 namespace mailtap::tools::web {
 
@@ -81,6 +82,35 @@ bool host_allowed(std::string_view host_header, const HostPolicy& policy) {
   if (name.back() == '.') name.pop_back();  // "localhost." is the same name
   // Not "*.localhost": only some resolvers keep those names on loopback.
   return name == "localhost";
+}
+
+namespace {
+
+// The authority of an absolute-form target ("http://host:port/path" -> "host:port"), or nullopt
+// for a target in origin form. CivetWeb serves absolute targets of these schemes only, and only
+// with a path.
+std::optional<std::string_view> absolute_target_authority(std::string_view target) {
+  for (std::string_view scheme : {"http://", "https://", "ws://", "wss://"}) {
+    if (target.size() < scheme.size()) continue;
+    std::string_view start = target.substr(0, scheme.size());
+    if (lower(start) != scheme) continue;
+    target.remove_prefix(scheme.size());
+    return target.substr(0, target.find_first_of("/?#"));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+HostVerdict check_request_host(std::string_view request_target,
+                               const std::vector<std::string_view>& host_headers,
+                               const HostPolicy& policy) {
+  if (host_headers.size() > 1) return HostVerdict::bad_request;
+  const auto authority = absolute_target_authority(request_target);
+  if (authority && !host_allowed(*authority, policy)) return HostVerdict::misdirected;
+  if (host_headers.empty())  // HTTP/1.0 may leave it out; only an absolute target names us then
+    return authority ? HostVerdict::serve : HostVerdict::misdirected;
+  return host_allowed(host_headers.front(), policy) ? HostVerdict::serve : HostVerdict::misdirected;
 }
 
 }  // namespace mailtap::tools::web

@@ -2,13 +2,17 @@
 
 #include <civetweb.h>
 
+#include <strings.h>
 #include <asio/io_context.hpp>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <string_view>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "proxy/net/endpoint.hpp"
 #include "storage/reader.hpp"
@@ -39,6 +43,18 @@ constexpr auto kRequestTimeout = std::chrono::seconds(5);
 struct ContextStopper {
   void operator()(mg_context* ctx) const noexcept { mg_stop(ctx); }
 };
+
+// Every Host header of the request: mg_get_header gives only the first, and a second one that
+// names another server must not be passed over (RFC 9112 section 3.2: 400).
+std::vector<std::string_view> host_headers(const mg_request_info* info) {
+  std::vector<std::string_view> hosts;
+  for (int i = 0; i < info->num_headers; ++i) {
+    const mg_header& h = info->http_headers[i];
+    if (h.name != nullptr && h.value != nullptr && strcasecmp(h.name, "Host") == 0)
+      hosts.emplace_back(h.value);
+  }
+  return hosts;
+}
 
 bool write_all(mg_connection* conn, std::string_view bytes) {
   return mg_write(conn, bytes.data(), bytes.size()) == static_cast<int>(bytes.size());
@@ -149,11 +165,17 @@ struct WebServer::Impl {
 
   int handle(mg_connection* conn) {
     const mg_request_info* info = mg_get_request_info(conn);
-    const char* host = mg_get_header(conn, "Host");
-    if (host == nullptr || !host_allowed(host, host_policy))
-      return send(conn, error_response(421,
-                                       "this server answers only to its own address "
-                                       "(Host header refused: DNS rebinding defence)"));
+    switch (check_request_host(info->request_uri ? info->request_uri : "", host_headers(info),
+                               host_policy)) {
+      case HostVerdict::serve:
+        break;
+      case HostVerdict::bad_request:
+        return send(conn, error_response(400, "more than one Host header"));
+      case HostVerdict::misdirected:
+        return send(conn, error_response(421,
+                                         "this server answers only to its own address "
+                                         "(Host header refused: DNS rebinding defence)"));
+    }
     if (std::strcmp(info->request_method, "GET") != 0) {
       Response r = error_response(405, "read-only: only GET is served");
       r.headers.emplace_back("Allow", "GET");
@@ -241,12 +263,18 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
 
   impl->host_policy.listen_address = options.listen.address().to_string();
   // An "s" suffix would make CivetWeb load a TLS library: the port string is built here only.
-  const std::string ports = net::endpoint_label(options.listen);
-  const std::string threads = std::to_string(kThreads);
-  const std::string timeout_ms = std::to_string(std::chrono::milliseconds(kRequestTimeout).count());
-  const char* config[] = {
-      "listening_ports",  ports.c_str(),       "num_threads", threads.c_str(), "request_timeout_ms",
-      timeout_ms.c_str(), "enable_keep_alive", "no",          nullptr};
+  const std::pair<const char*, std::string> settings[] = {
+      {"listening_ports", net::endpoint_label(options.listen)},
+      {"num_threads", std::to_string(kThreads)},
+      {"request_timeout_ms", std::to_string(std::chrono::milliseconds(kRequestTimeout).count())},
+      {"enable_keep_alive", "no"},
+      // Otherwise CivetWeb closes an absolute-form request ("GET http://127.0.0.1:8025/
+      // HTTP/1.1") unanswered unless its host is CivetWeb's authentication_domain; off, it
+      // passes it to on_request, which checks that host as it checks a Host header.
+      {"enable_auth_domain_check", "no"}};
+  std::vector<const char*> config;
+  for (const auto& [name, value] : settings) config.insert(config.end(), {name, value.c_str()});
+  config.push_back(nullptr);
   mg_callbacks callbacks{};
   callbacks.begin_request = &Impl::on_request;
   callbacks.http_error = &Impl::on_http_error;
@@ -254,7 +282,7 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
   char text[256] = {};
   unsigned code = 0;
   mg_error_data failure{&code, text, sizeof text};
-  mg_init_data init{&callbacks, impl.get(), config};
+  mg_init_data init{&callbacks, impl.get(), config.data()};
   impl->context.reset(mg_start2(&init, &failure));
   if (!impl->context) {
     error = listen_failure(options.listen, text);
