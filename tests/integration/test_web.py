@@ -666,6 +666,40 @@ class WebDownloadMemoryTest(h.IntegrationCase):
             self.assertLess(grew, 16 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB for five "
                             f"downloads of a {self.SIZE // MIB} MiB message")
 
+    def test_the_message_view_gets_the_start_of_a_large_text(self):
+        """`messages/N` gives the first MiB of a text part with `text_truncated`, the whole being
+        at the part's URL, and holds one copy of the message while it answers. (It used to give
+        the whole text in the JSON and peak at five times the message: 1.3 GB for 256 MiB.)"""
+        size = 32 * MIB
+        message = self.big_message(size)
+        db = self.tmp / "text.db"
+        sink = h.BodySink()
+        self.addCleanup(sink.close)
+        with h.Mailtap(sink.address, tls="none", db=db, extra_args=["--max-body", "100MiB"]) as mt:
+            h.smtplib_send(mt.port, message)
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        env = {"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=4" if asan else "quarantine_size_mb=4"}
+        with w.WebServer(db, env=env) as web:
+            session = w.request(web.port, "/api/sessions").json()["sessions"][0]["id"]
+            base = vm_hwm(web.proc.pid)
+            r = w.request(web.port, f"/api/sessions/{session}/messages/1")
+            grew = vm_hwm(web.proc.pid) - base
+            self.assertEqual(r.status, 200)
+            # The message once, and the MiB of text a few times over; not the text whole.
+            self.assertLess(grew, size + 16 * MIB,
+                            f"mailtap web grew {grew / MIB:.1f} MiB for the view of a "
+                            f"{size // MIB} MiB message")
+            self.assertLess(len(r.body), 2 * MIB)
+            (part,) = r.json()["parts"]
+            body = message.split(b"\r\n\r\n", 1)[1]
+            self.assertEqual(part["size"], len(body))
+            self.assertTrue(part["text_truncated"])
+            self.assertEqual(len(part["text"]), MIB)
+            self.assertTrue(body.startswith(part["text"].encode()))
+            whole = w.request(web.port, part["url"])
+            self.assertEqual(whole.status, 200)
+            self.assertTrue(whole.body == body)
+
 
 if __name__ == "__main__":
     h.main()

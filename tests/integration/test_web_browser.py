@@ -295,6 +295,28 @@ class LargeSessionBrowserTest(h.IntegrationCase):
         self.assertEqual(len(lines), 1)
         self.assertIn(f"{sum(omitted)} more octets of the message body", lines[0].text)
 
+    def test_the_message_view_shows_the_start_of_a_large_text_and_links_the_whole(self):
+        # The view used to put the whole text on the page (the tab hung on one of 256 MiB).
+        sid = w.request(self.web.port, "/api/sessions").json()["sessions"][0]["id"]
+        d = self.driver
+        d.get(f"http://localhost:{self.web.port}/#/session/{sid}/message/1")
+        WebDriverWait(d, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".text-part"))
+        shown = d.execute_script("return document.querySelector('.text-part').textContent.length")
+        self.assertLessEqual(shown, 1 << 20)
+        self.assertGreater(shown, 1 << 19)
+        (note,) = d.find_elements(By.CSS_SELECTOR, ".part .text-truncated")
+        self.assertIn("only the start of this part is shown", note.text)
+        links = [a.get_attribute("href") for a in note.find_elements(By.TAG_NAME, "a")]
+        part_url = f"http://localhost:{self.web.port}/api/sessions/{sid}/messages/1/parts/0"
+        self.assertEqual(links, [part_url, part_url])
+        # The raw source, opened, is its first MiB too, with the download for the rest.
+        d.find_element(By.CSS_SELECTOR, "details summary").click()
+        WebDriverWait(d, 20).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#raw-source + .text-truncated"))
+        raw = d.execute_script("return document.getElementById('raw-source').textContent.length")
+        self.assertLessEqual(raw, 1 << 20)
+        self.assertGreater(raw, 1 << 19)
+
 
 if __name__ == "__main__":
     h.main()

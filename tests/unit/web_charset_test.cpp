@@ -41,6 +41,28 @@ TEST(WebCharset, UnknownOrUnsafeCharsetNamesLeaveTheBytesAlone) {
   EXPECT_FALSE(convert_to_utf8("a", std::string(41, 'a')));
 }
 
+// A UTF-8 text cut at its limit loses the character the cut split, so it is still UTF-8 (and
+// sent as text, not base64); other charsets are left to iconv.
+TEST(WebCharset, ACutTextDropsThePartialCharacterAtItsEnd) {
+  const std::string euro = "\xe2\x82\xac";  // U+20AC, three octets
+  for (std::string_view charset : {"", "utf-8", "UTF-8", "us-ascii"}) {
+    for (std::size_t keep = 0; keep <= 3; ++keep) {
+      std::string text = "ab" + euro.substr(0, keep);
+      drop_partial_character(text, charset);
+      EXPECT_EQ(text, keep == 3 ? "ab" + euro : "ab") << charset << " " << keep;
+    }
+  }
+  std::string four = "a\xf0\x9f\x98";  // three of U+1F600's four octets
+  drop_partial_character(four, "utf-8");
+  EXPECT_EQ(four, "a");
+  std::string latin = "caf\xc3";  // windows-1252: a whole character
+  drop_partial_character(latin, "windows-1252");
+  EXPECT_EQ(latin, "caf\xc3");
+  std::string stray = "a\x80\x80\x80\x80";  // not UTF-8 at all: left for the caller's base64
+  drop_partial_character(stray, "");
+  EXPECT_EQ(stray, "a\x80\x80\x80\x80");
+}
+
 TEST(WebCharset, DecodesEncodedWords) {
   EXPECT_EQ(decode_encoded_words("=?UTF-8?B?w6lsw6h2ZQ==?="), "\xC3\xA9l\xC3\xA8ve");
   EXPECT_EQ(decode_encoded_words("=?iso-8859-1?q?caf=E9_au_lait?="), "caf\xC3\xA9 au lait");

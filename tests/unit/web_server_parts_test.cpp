@@ -303,6 +303,26 @@ TEST(WebMime, DecodesInPiecesAsWholeAndLocatesParts) {
   EXPECT_EQ(parse_message(raw).parts[0].body, "abc");
 }
 
+// The message view's text of a part is its start: no more is decoded than that, whatever the
+// part's size, and `cut` tells whether there is more.
+TEST(WebMime, DecodesAPrefixNoLongerThanItsLimit) {
+  bool cut = true;
+  EXPECT_EQ(decoded_prefix("7bit", "short", 10, cut), "short");
+  EXPECT_FALSE(cut);
+  EXPECT_EQ(decoded_prefix("7bit", "exactly 10", 10, cut), "exactly 10");
+  EXPECT_FALSE(cut);
+  EXPECT_EQ(decoded_prefix("7bit", "eleven octs", 10, cut), "eleven oct");
+  EXPECT_TRUE(cut);
+  EXPECT_EQ(decoded_prefix("base64", "YWJjZGVm\r\n", 4, cut), "abcd");
+  EXPECT_TRUE(cut);
+  EXPECT_EQ(decoded_prefix("quoted-printable", "caf=C3=A9=\r\n", 5, cut), "caf\xc3\xa9");
+  EXPECT_FALSE(cut);
+  const std::string big(3 << 20, 'x');  // many slices: stops soon after the limit
+  const std::string start = decoded_prefix("", big, 1 << 20, cut);
+  EXPECT_EQ(start.size(), std::size_t{1} << 20);
+  EXPECT_TRUE(cut);
+}
+
 TEST(WebMime, AMessageWithoutStructureIsOneTextPart) {
   const ParsedMessage m = parse_message("no headers at all, bare LF\nline 2\n");
   ASSERT_EQ(m.parts.size(), 1u);

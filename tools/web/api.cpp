@@ -23,6 +23,10 @@ namespace {
 constexpr std::size_t kDefaultLimit = 200;
 constexpr std::size_t kMaxLimit = 1000;
 constexpr int kAuditExpiryDays = 30;  // as `mailtap audit`'s default
+// Of a text part, the message view gets the first MiB; the rest is at the part's own URL. A
+// whole text of hundreds of MiB would cost the server several copies of it and hang the tab
+// that puts it on the page.
+constexpr std::size_t kInlineTextLimit = std::size_t{1} << 20;
 
 std::string value_of(const std::map<std::string, std::string>& query, const std::string& key) {
   auto it = query.find(key);
@@ -460,11 +464,11 @@ Response Api::message(const Route& route) {
     w.key("url").value("/api/sessions/" + std::to_string(route.session) + "/messages/" +
                        std::to_string(route.message) + "/parts/" + std::to_string(i));
     if (p.content_type == "text/plain" && !p.attachment) {
-      std::string text;
-      TransferDecoder decoder(p.transfer_encoding);
-      decoder.append(p.encoded, text);
-      decoder.finish(text);
+      bool cut = false;
+      std::string text = decoded_prefix(p.transfer_encoding, p.encoded, kInlineTextLimit, cut);
+      if (cut) drop_partial_character(text, p.charset);
       write_bytes_member(w, "text", to_utf8(text, p.charset));
+      w.key("text_truncated").value(cut);
     }
     w.end_object();
   }

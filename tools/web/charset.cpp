@@ -128,6 +128,20 @@ std::string to_utf8(std::string_view text, std::string_view charset) {
   return convert_to_utf8(text, charset).value_or(std::string(text));
 }
 
+void drop_partial_character(std::string& octets, std::string_view charset) {
+  if (!charset.empty() && !is_utf8_name(lower(charset))) return;
+  // The last character's lead octet: at most three continuation octets (10xxxxxx) back.
+  std::size_t lead = octets.size();
+  while (lead > 0 && octets.size() - lead < 4 &&
+         (static_cast<unsigned char>(octets[lead - 1]) & 0xc0) == 0x80)
+    --lead;
+  if (lead == 0) return;
+  --lead;
+  const auto octet = static_cast<unsigned char>(octets[lead]);
+  const std::size_t length = octet >= 0xf0 ? 4 : octet >= 0xe0 ? 3 : octet >= 0xc0 ? 2 : 1;
+  if (octets.size() - lead < length) octets.resize(lead);
+}
+
 std::string decode_encoded_words(std::string_view value) {
   // Encoded words are ASCII, which windows-1252 leaves as it is: reading the whole value in it
   // first reads the octets around the words and leaves the words to decode.

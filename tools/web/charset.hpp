@@ -19,6 +19,12 @@ std::optional<std::string> convert_to_utf8(std::string_view text, std::string_vi
 // or the charset is unknown (the caller then sends the bytes as they are, base64 unless UTF-8).
 std::string to_utf8(std::string_view text, std::string_view charset);
 
+// `octets`, the start of a longer text in `charset`, without the partial character it may end
+// in when that charset is UTF-8 (or none is given, or US-ASCII): a text cut anywhere stays valid
+// UTF-8, so it is still sent as text rather than as base64. Other charsets are left as they are
+// (iconv turns a partial character at the end into one U+FFFD).
+void drop_partial_character(std::string& octets, std::string_view charset);
+
 // A header field's value as UTF-8, with its RFC 2047 encoded words decoded (white space
 // between two adjacent encoded words dropped). A word in an unknown charset, or malformed,
 // stays as written. The octets around the words stay as they are when the value is UTF-8

@@ -197,6 +197,19 @@ std::size_t decoded_size(std::string_view transfer_encoding, std::string_view en
   return size + out.size();
 }
 
+std::string decoded_prefix(std::string_view transfer_encoding, std::string_view encoded,
+                           std::size_t limit, bool& cut) {
+  constexpr std::size_t kSlice = std::size_t{64} * 1024;
+  TransferDecoder decoder(transfer_encoding);
+  std::string out;
+  for (std::size_t i = 0; i < encoded.size() && out.size() <= limit; i += kSlice)
+    decoder.append(encoded.substr(i, kSlice), out);
+  if (out.size() <= limit) decoder.finish(out);
+  cut = out.size() > limit;
+  if (cut) out.resize(limit);
+  return out;
+}
+
 std::string decode_base64(std::string_view in) {
   std::string out;
   TransferDecoder("base64").append(in, out);

@@ -57,6 +57,11 @@ class TransferDecoder {
 // The length `encoded` decodes to, decoded a slice at a time (no copy of it held).
 std::size_t decoded_size(std::string_view transfer_encoding, std::string_view encoded);
 
+// The first `limit` octets `encoded` decodes to, decoded a slice at a time and no further than
+// that: the message view's text of a part of any size. `cut` says whether it decodes to more.
+std::string decoded_prefix(std::string_view transfer_encoding, std::string_view encoded,
+                           std::size_t limit, bool& cut);
+
 // Base64 as mail writes it (RFC 2045): line ends and other characters outside the alphabet are
 // skipped, decoding stops at the first '=', and missing padding is tolerated.
 std::string decode_base64(std::string_view in);

@@ -480,6 +480,36 @@ async function renderSession(id, signal) {
 }
 
 // ---- one message ----------------------------------------------------------------------
+// The source shown on the page: its first MiB, as the API gives of a text part. A message of
+// hundreds of MiB put into the page whole would hang the tab.
+const RAW_SHOWN = 1 << 20;
+
+// The first `limit` octets of what `url` answers (read no further: the rest is not fetched),
+// as UTF-8 text, and whether there was more.
+async function fetchStart(url, limit) {
+  const response = await fetch(url);
+  const reader = response.body.getReader();
+  const chunks = [];
+  let length = 0;
+  while (length <= limit) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    length += value.length;
+  }
+  const cut = length > limit;
+  if (cut) reader.cancel();
+  const octets = new Uint8Array(Math.min(length, limit));
+  let at = 0;
+  for (const chunk of chunks) {
+    const piece = chunk.subarray(0, octets.length - at);
+    octets.set(piece, at);
+    at += piece.length;
+  }
+  // Decoded as a stream when cut: a character the cut split is left out, not shown as U+FFFD.
+  return { text: new TextDecoder().decode(octets, { stream: cut }), cut };
+}
+
 async function renderMessage(id, seq, signal) {
   let m;
   try {
@@ -520,6 +550,15 @@ async function renderMessage(id, seq, signal) {
         referrerpolicy: "no-referrer", title: "HTML part (sandboxed: no script, no remote loads)" }));
     } else if (part.text !== undefined) {
       box.append(el("pre", { className: "raw text-part" }, bytesOf(part, "text")));
+      // A large text comes cut (its first MiB): the whole is at the part's own URL.
+      if (part.text_truncated) {
+        box.append(el("p", { className: "muted text-truncated" },
+          `… only the start of this part is shown here (it is ${part.size} bytes): `,
+          el("a", { href: part.url, target: "_blank", rel: "noopener noreferrer" }, "open the whole part"),
+          " or ",
+          el("a", { href: part.url, download: filename || `part-${part.index}.txt` }, "download it"),
+          "."));
+      }
     } else {
       box.append(el("a", { href: part.url, download: filename || `part-${part.index}` }, "Download"));
     }
@@ -529,8 +568,14 @@ async function renderMessage(id, seq, signal) {
   const rawBox = el("details", {}, el("summary", {}, "Raw source"), raw);
   rawBox.addEventListener("toggle", async () => {
     if (!rawBox.open || raw.textContent) return;
-    const response = await fetch(base + "/raw");
-    raw.textContent = await response.text();
+    const { text, cut } = await fetchStart(base + "/raw", RAW_SHOWN);
+    raw.textContent = text;
+    if (cut) {
+      raw.after(el("p", { className: "muted text-truncated" },
+        `… only the first ${RAW_SHOWN} of the message's ${m.size} bytes are shown here: `,
+        el("a", { href: base + "/raw", download: `mailtap-session-${id}-message-${seq}.eml` }, "Download .eml"),
+        " for the whole source."));
+    }
   });
   parts.push(el("h2", {}, "Source"), rawBox);
   view.replaceChildren(...parts);
