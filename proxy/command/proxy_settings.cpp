@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "proxy/common/installed_docs.hpp"
 #include "proxy/common/private_file.hpp"
 #include "proxy/net/endpoint.hpp"
 
@@ -40,7 +41,7 @@ std::string check_upstream_name(const ConfigFile& file, std::string_view name,
     return wanted + ": there is no config file (write [upstream." + std::string(name) + "] in " +
            (default_path.empty() ? "a file named by --config (no HOME to find the default one)"
                                  : default_path) +
-           ", see docs/config.md, or give --upstream HOST:PORT)";
+           ", see " + documentation_path("config.md") + ", or give --upstream HOST:PORT)";
   if (names.empty()) return wanted + " in " + file.path + ": it defines no [upstream.NAME] table";
   std::string list;
   for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;

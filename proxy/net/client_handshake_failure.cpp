@@ -4,6 +4,8 @@
 
 #include "proxy/net/tls_alert.hpp"
 
+#include "proxy/common/installed_docs.hpp"
+
 namespace mailtap::net {
 
 namespace {
@@ -43,7 +45,8 @@ std::string describe_client_handshake_failure(const std::error_code& ec,
   return "the client refused mailtap's certificate (TLS alert \"" + name + "\"): make it trust " +
          file +
          " (msmtp tls_trust_file, curl --cacert, swaks --tls-ca-path, Python "
-         "ssl.create_default_context(cafile=...); see docs/proxy.md, \"The certificate\")";
+         "ssl.create_default_context(cafile=...); see " +
+         documentation_path("proxy.md") + ", \"The certificate\")";
 }
 
 }  // namespace mailtap::net

@@ -90,6 +90,16 @@ class InstallTest(unittest.TestCase):
         self.assertIn("probe", self.commands)
         self.assertNotIn("generate-docs", self.commands, "the build's own step stays hidden")
 
+    def test_messages_name_the_installed_docs(self):
+        """A hint to read the docs names a file the installed user has, not the source tree's
+        docs/config.md."""
+        cp = run([self.bin, "proxy", "gmail", "--print-config"], check=False,
+                 env={"PATH": os.environ["PATH"], "HOME": str(self.tmp)})
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        installed = self.prefix / "share/doc/mailtap/docs/config.md"
+        self.assertTrue(installed.is_file())
+        self.assertIn(f"see {installed}, or give --upstream", cp.stderr)
+
     # the version ----------------------------------------------------------------------------
     def version_of(self, source: Path, *, git: str | None = None) -> str:
         """The version cmake/version.cmake derives for a source tree at `source`."""
