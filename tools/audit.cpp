@@ -117,8 +117,9 @@ int run_audit(const AuditArgs& a) {
     }
     scan.known_password = pw;
   }
-  auto reader = a.common.open_reader("audit");
-  if (!reader) return 1;
+  int failure_status = 1;
+  auto reader = a.common.open_reader("audit", failure_status);
+  if (!reader) return failure_status;
   std::string error;
   AuditReport report;
   if (!build_audit_report(*reader, scan, a.expiry_days, report, error)) {

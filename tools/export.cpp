@@ -316,8 +316,9 @@ int run_export(const ExportArgs& a) {
     log::error("export: give session numbers or --all (not both)");
     return 2;
   }
-  auto reader = a.common.open_reader("export");
-  if (!reader) return 1;
+  int failure_status = 1;
+  auto reader = a.common.open_reader("export", failure_status);
+  if (!reader) return failure_status;
   std::vector<storage::SessionSummary> selected;
   if (!select_sessions(a, *reader, selected)) return 1;
   if (f == "json" || f == "jsonl") return export_json(a, *reader, selected);

@@ -131,7 +131,7 @@ int run_prune(const PruneArgs& a) {
   const std::string path = a.common.database_path(error);
   if (path.empty()) {
     log::error("prune: " + error);
-    return 1;
+    return 2;  // usage, as the proxy has it (docs/config.md)
   }
   storage::PruneResult result;
   if (!storage::prune_sessions(path, *criteria, result, error)) {

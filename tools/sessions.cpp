@@ -151,8 +151,9 @@ int run_sessions(const SessionsArgs& a) {
   storage::SessionFilter filter;
   if (!parse_filter(a, filter)) return 2;
 
-  auto reader = a.common.open_reader("sessions");
-  if (!reader) return 1;
+  int failure_status = 1;
+  auto reader = a.common.open_reader("sessions", failure_status);
+  if (!reader) return failure_status;
   std::vector<storage::SessionSummary> rows;
   std::string error;
   if (!reader->session_summaries(filter, rows, error)) {

@@ -329,8 +329,9 @@ int show_raw(const storage::SessionDetail& d, storage::SessionOctets& octets) {
 }
 
 int run_show(const ShowArgs& a) {
-  auto reader = a.common.open_reader("show");
-  if (!reader) return 1;
+  int failure_status = 1;
+  auto reader = a.common.open_reader("show", failure_status);
+  if (!reader) return failure_status;
   std::optional<storage::SessionDetail> detail;
   std::string error;
   // Everything but the transcript is written from the record as it is read: a message of any

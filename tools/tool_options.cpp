@@ -41,13 +41,16 @@ std::string ToolOptions::database_path(std::string& error) const {
   return storage::default_database_path(error);
 }
 
-std::unique_ptr<storage::Reader> ToolOptions::open_reader(std::string_view tool) const {
+std::unique_ptr<storage::Reader> ToolOptions::open_reader(std::string_view tool,
+                                                          int& failure_status) const {
   std::string error;
   const std::string path = database_path(error);
   if (path.empty()) {
     log::error(std::string(tool) + ": " + error);
+    failure_status = 2;
     return nullptr;
   }
+  failure_status = 1;
   auto reader = storage::Reader::open(path, error, storage::Reader::Use::one_shot);
   if (!reader) {
     std::error_code ec;

@@ -28,8 +28,11 @@ struct ToolOptions {
   Style stdout_style() const { return Style::for_stdout(color); }
   // The path the tool should open; "" with `error` set if none can be determined.
   std::string database_path(std::string& error) const;
-  // Opens the database read-only; logs a clear error and returns nullptr on failure.
-  std::unique_ptr<storage::Reader> open_reader(std::string_view tool) const;
+  // Opens the database read-only; logs a clear error and returns nullptr on failure, with
+  // `failure_status` the exit status that failure means: 2 when no path can be made (no --db,
+  // MAILTAP_DB, db in the config file, XDG_DATA_HOME or HOME: a usage error, as the proxy has
+  // it), else 1 (the database cannot be read).
+  std::unique_ptr<storage::Reader> open_reader(std::string_view tool, int& failure_status) const;
   // For "no database at PATH": that PATH is the default, as nothing named one (--db,
   // MAILTAP_DB, db in the config file), and where the systemd user unit records instead, the
   // usual cause; "" when one was named. Without parentheses.

@@ -174,6 +174,24 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(cp.returncode, 0, cp.stderr.decode(errors="replace"))
         self.assertEqual(len(json.loads(cp.stdout)), 5)
 
+    def test_no_database_path_at_all_is_bad_usage_as_for_the_proxy(self):
+        # No --db, MAILTAP_DB, XDG_DATA_HOME or HOME: a configuration to mend (exit status 2,
+        # as `mailtap proxy` has it), not a database that failed to open (1).
+        env = {k: v for k, v in os.environ.items()
+               if k != "HOME" and not k.startswith(("MAILTAP_", "XDG_"))}
+        port = f"127.0.0.1:{h.free_port()}"
+        for args in (["sessions"], ["show", "1"], ["export", "1"], ["audit"],
+                     ["prune", "--keep", "1", "--dry-run"],
+                     ["replay", "1", "--to", f"127.0.0.1:{h.closed_port()}", "--no-record"],
+                     ["mock", "1", "--listen", port], ["web", "--listen", port]):
+            with self.subTest(args=args):
+                cp = subprocess.run([str(h.mailtap_bin()), *args, "--config", "/dev/null"],
+                                    capture_output=True, timeout=20, env=env)
+                self.assertEqual(cp.returncode, 2, cp.stderr.decode(errors="replace"))
+                self.assertEqual(cp.stdout, b"")
+                self.assertIn(b"no database path: set --db, MAILTAP_DB, XDG_DATA_HOME or HOME",
+                              cp.stderr)
+
     def test_session_ids_and_counts_are_plain_decimal_numbers(self):
         # strtoll would take 0x1 for session 1, 010 for 8 and -1 for the largest count, and
         # clamp the huge id: each is refused, saying what an id or a count is (exit status 2).

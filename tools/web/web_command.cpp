@@ -25,7 +25,7 @@ int run_web(const WebArgs& a) {
   options.db_path = a.common.database_path(error);
   if (options.db_path.empty()) {
     log::error("web: " + error);
-    return 1;
+    return 2;  // usage, as the proxy has it (docs/config.md)
   }
   if (std::error_code ec; !std::filesystem::exists(options.db_path, ec)) {
     const std::string note = a.common.missing_database_note();
