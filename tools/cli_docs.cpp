@@ -166,7 +166,9 @@ const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
       {1,
        "a failure of the run: the database cannot be read or written, a file cannot be "
        "written, a server cannot be reached"},
-      {2, "bad usage: an unknown option, a value it cannot take, a bad config file"}};
+      {2,
+       "bad usage: an unknown option, a value it cannot take, a bad config file, no database "
+       "path for a command that reads the record"}};
   static const std::map<std::string, std::vector<ExitStatus>, std::less<>> specific{
       {"proxy",
        {{0, "stopped by SIGINT, SIGTERM or SIGHUP, and recording (if on) never failed"},
@@ -199,7 +201,8 @@ const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
         {3,
          "no TLS: no STARTTLS offered, STARTTLS refused, bytes injected after its 220, "
          "handshake failed"},
-        {4, "the certificate is not trusted for the name (also with --insecure)"}}},
+        {4,
+         "the certificate is not trusted for the name: also with --insecure, which only goes on"}}},
       {"replay",
        {{0, "every reply has the class of the recorded one"},
         {1,

@@ -2,6 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
 namespace mailtap::tools {
 namespace {
 
@@ -70,6 +77,89 @@ TEST(CliDocs, EveryPageSaysWhatItsExitStatusMeans) {
   ASSERT_EQ(pages[2].file_name, "mailtap-proxy.1");
   EXPECT_NE(proxy_page.find(".TP\n.B 2\na configuration error"), std::string::npos) << proxy_page;
   EXPECT_NE(pages[1].roff.find(".TP\n.B 2\nbad usage"), std::string::npos) << pages[1].roff;
+}
+
+// The man pages' EXIT STATUS sections are written from tools/cli_docs.cpp's table, not from
+// docs/ (which say the same with more detail): each command's doc must give the same codes, and
+// where it has a table, the same meanings once the details in parentheses are left out.
+std::string read_doc(const std::string& relative) {
+  std::ifstream in(std::string(MAILTAP_SOURCE_DIR) + "/" + relative);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// `text` without "(...)" asides, `backticks` and the roff escapes of '-' and '\'.
+std::string plain_meaning(std::string text) {
+  text = std::regex_replace(text, std::regex(R"(\\-)"), "-");
+  text = std::regex_replace(text, std::regex(R"(\\e)"), "\\");
+  for (std::string before; before != text;) {
+    before = text;
+    text = std::regex_replace(text, std::regex(R"(\s*\([^()]*\))"), "");
+  }
+  text = std::regex_replace(text, std::regex("`"), "");
+  while (!text.empty() && (text.back() == '.' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// The doc's exit status: the "## Exit status" section, else the paragraph that starts with
+// "Exit status:". Codes with their meaning when the doc has a table, else with "".
+std::map<int, std::string> documented_exit_statuses(const std::string& doc) {
+  std::string section;
+  if (const auto at = doc.find("\n## Exit status\n"); at != std::string::npos) {
+    section = doc.substr(at + 1, doc.find("\n## ", at + 1) - at - 1);
+  } else if (const auto para = doc.find("\nExit status: "); para != std::string::npos) {
+    section = doc.substr(para + 1, doc.find("\n\n", para + 1) - para - 1);
+  }
+  std::map<int, std::string> out;
+  const std::regex row(R"(\n\| (\d) \| (.*) \|)");
+  for (std::sregex_iterator m(section.begin(), section.end(), row), end; m != end; ++m)
+    out[std::stoi((*m)[1])] = plain_meaning((*m)[2]);
+  if (!out.empty()) return out;
+  const std::regex bullet(R"(\n- \*\*(\d)\*\*)");
+  for (std::sregex_iterator m(section.begin(), section.end(), bullet), end; m != end; ++m)
+    out[std::stoi((*m)[1])] = "";
+  if (!out.empty()) return out;
+  // Prose: "Exit status: 0; 1 if ...; 2 for ...", codes after the colon or a ';', ',' or '.'.
+  const std::string prose = std::regex_replace(plain_meaning(section), std::regex("\\*\\*"), "");
+  const std::regex code(R"((?:Exit status:|[;,.])\s+(\d)(?=[\s;,.]))");
+  for (std::sregex_iterator m(prose.begin(), prose.end(), code), end; m != end; ++m)
+    out[std::stoi((*m)[1])] = "";
+  return out;
+}
+
+std::map<int, std::string> man_exit_statuses(const std::string& roff) {
+  const auto at = roff.find("\n.SH EXIT STATUS\n");
+  const std::string section = roff.substr(at, roff.find("\n.SH ", at + 1) - at);
+  std::map<int, std::string> out;
+  const std::regex entry(R"(\n\.TP\n\.B (\d)\n([^\n]*))");
+  for (std::sregex_iterator m(section.begin(), section.end(), entry), end; m != end; ++m)
+    out[std::stoi((*m)[1])] = plain_meaning((*m)[2]);
+  return out;
+}
+
+TEST(CliDocs, ManPagesAndDocsGiveTheSameExitStatuses) {
+  std::map<std::string, std::string> docs{{"proxy", "docs/proxy.md"}, {"web", "docs/web.md"}};
+  for (const auto& file :
+       std::filesystem::directory_iterator(std::string(MAILTAP_SOURCE_DIR) + "/docs/tools"))
+    if (file.path().stem() != "README")
+      docs[file.path().stem().string()] = "docs/tools/" + file.path().filename().string();
+  ASSERT_GE(docs.size(), 13u);
+  CLI::App root{"mailtap", "mailtap"};
+  for (const auto& [command, doc] : docs) root.add_subcommand(command, command)->group("Commands");
+  for (const ManPage& page : man_pages(root, "1.2.3")) {
+    if (page.file_name == "mailtap.1") continue;
+    const std::string command = page.file_name.substr(8, page.file_name.size() - 10);
+    const std::map<int, std::string> man = man_exit_statuses(page.roff);
+    const std::map<int, std::string> doc = documented_exit_statuses(read_doc(docs[command]));
+    std::set<int> man_codes, doc_codes;
+    for (const auto& [code, meaning] : man) man_codes.insert(code);
+    for (const auto& [code, meaning] : doc) doc_codes.insert(code);
+    EXPECT_EQ(man_codes, doc_codes) << command << ": " << docs[command];
+    for (const auto& [code, meaning] : doc)
+      if (!meaning.empty() && man.count(code) != 0)
+        EXPECT_EQ(man.at(code), meaning) << command << " exit status " << code;
+  }
 }
 
 TEST(CliDocs, ManPagesNameTheInstalledDocs) {
