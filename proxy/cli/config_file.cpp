@@ -355,6 +355,15 @@ std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
   return out;
 }
 
+std::string unmeant_value_problem(std::string_view value) {
+  if (!is_valid_utf8(value))
+    return "not valid UTF-8 (a value must be UTF-8, as in the config file, which TOML requires "
+           "to be)";
+  for (const char c : value)
+    if (std::string why = unmeant_control(static_cast<unsigned char>(c)); !why.empty()) return why;
+  return {};
+}
+
 ConfigEntry::ConfigEntry(ConfigEntry&& other) noexcept
     : section(std::move(other.section)),
       key(std::move(other.key)),

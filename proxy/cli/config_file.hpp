@@ -58,6 +58,11 @@ struct ConfigFile {
 std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
                                                           std::string& error);
 
+// Why `value`, given outside the file (a MAILTAP_ variable), cannot be meant, or "": what the
+// file refuses in its values too, bytes that are not UTF-8 and control characters other than
+// tab and newline (a NUL or an ESC that no option means), in the file's words.
+std::string unmeant_value_problem(std::string_view value);
+
 // $XDG_CONFIG_HOME/mailtap/config.toml if XDG_CONFIG_HOME is absolute, else
 // $HOME/.config/mailtap/config.toml; "" when neither is set.
 std::string default_config_path(const std::function<const char*(const char*)>& getenv);

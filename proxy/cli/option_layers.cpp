@@ -219,13 +219,19 @@ void OptionLayers::take_flags() {
   }
 }
 
-std::vector<OptionLayers::Candidate> OptionLayers::env_candidates(const Getenv& getenv) {
+std::vector<OptionLayers::Candidate> OptionLayers::env_candidates(const Getenv& getenv,
+                                                                  std::string& error) {
   std::vector<Candidate> env_layer;
   for (Setting& s : settings_) {
     if (s.option == nullptr || s.is_set()) continue;
     const std::string name = env_name(s.key);
     const char* v = getenv(name.c_str());
     if (v == nullptr || *v == '\0') continue;
+    // The value is not quoted: the message must not put its bytes on the terminal.
+    if (std::string why = unmeant_value_problem(v); !why.empty()) {
+      error = "env " + name + ": " + why;
+      return {};
+    }
     env_layer.push_back({&s, home_expanded(v, getenv), nullptr, {ValueSource::Kind::env, name}});
   }
   return env_layer;
@@ -260,7 +266,10 @@ std::string OptionLayers::check_needs() const {
 std::string OptionLayers::apply(const ConfigFile& file, const std::vector<std::string>& sections,
                                 const Getenv& getenv) {
   take_flags();
-  if (std::string error = apply_layer(env_candidates(getenv)); !error.empty()) return error;
+  std::string env_error;
+  std::vector<Candidate> env_layer = env_candidates(getenv, env_error);
+  if (!env_error.empty()) return env_error;
+  if (std::string error = apply_layer(std::move(env_layer)); !error.empty()) return error;
   for (const std::string& section : sections) {
     std::vector<Candidate> layer = file_candidates(file, section, getenv);
     if (!file_error_.empty()) return file_error_;

@@ -102,7 +102,8 @@ class OptionLayers {
   // The steps of apply: flags as given; the environment's and one file section's candidates;
   // the options a set one needs (an error, or empty).
   void take_flags();
-  std::vector<Candidate> env_candidates(const Getenv& getenv);
+  // A value no option can mean (not UTF-8, a control character) is an error, as in the file.
+  std::vector<Candidate> env_candidates(const Getenv& getenv, std::string& error);
   std::vector<Candidate> file_candidates(const ConfigFile& file, const std::string& section,
                                          const Getenv& getenv);
   std::string check_needs() const;

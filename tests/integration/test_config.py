@@ -216,6 +216,30 @@ class PrecedenceTest(ConfigCase):
         self.assertEqual(cp.returncode, 2)
         self.assertIn("env MAILTAP_TLS: tls = sometimes", cp.stderr)
 
+    def test_the_environment_is_refused_what_the_file_is(self):
+        """A control character or bytes that are not UTF-8 in a MAILTAP_ variable are refused
+        as in the file (exit status 2), by the proxy and the tools, without the value."""
+        db = str(Path(self.tmp) / "env.db")
+        cases = (("MAILTAP_EHLO_NAME", "vm\x1b[2Jx", "a control character (U+001B), which no "
+                  "value can mean"),
+                 ("MAILTAP_DB", db + "\x01", "a control character (U+0001), which no value can "
+                  "mean"),
+                 ("MAILTAP_AUTH_USER", "caf\udce9", "not valid UTF-8"))
+        for name, value, why in cases:
+            for command in (["proxy", "--print-config"], ["sessions"]):
+                if command == ["sessions"] and name != "MAILTAP_DB":
+                    continue
+                with self.subTest(variable=name, command=command):
+                    cp = subprocess.run([str(h.mailtap_bin()), *command], capture_output=True,
+                                        timeout=30, env=self.env(**{name: value}),
+                                        stdin=subprocess.DEVNULL)
+                    err = cp.stderr.decode(errors="replace")
+                    self.assertEqual(cp.returncode, 2, err)
+                    self.assertIn(f"env {name}: {why}", err)
+                    self.assertNotIn(b"\x1b", cp.stderr)
+                    self.assertNotIn(b"\xe9", cp.stderr)
+        self.assertFalse(Path(db + "\x01").exists())
+
 
     def test_a_misspelled_variable_is_warned_about_by_name_only(self):
         """MAILTAP_UPSTREM would leave the default upstream (smtp.gmail.com) without a word; a

@@ -473,6 +473,39 @@ TEST(OptionLayers, BadValuesAndNeedsNameTheirSource) {
   EXPECT_EQ(e, "env MAILTAP_EXPLAIN: explain needs --transcript");
 }
 
+// What the file refuses in a value, a MAILTAP_ variable may not give either: the same words,
+// and never the value (an ESC would reach the terminal).
+TEST(OptionLayers, TheEnvironmentIsRefusedWhatTheFileIs) {
+  OptionLayers* l = nullptr;
+  {
+    Proxy p;
+    p.env["MAILTAP_AUTH_USER"] = "x\x1b]0;owned\x07y";
+    EXPECT_EQ(p.run({}, ConfigFile{}, l),
+              "env MAILTAP_AUTH_USER: a control character (U+001B), which no value can mean");
+  }
+  {
+    Proxy p;
+    p.env["MAILTAP_DB"] = "/data/m\x7f.db";
+    EXPECT_EQ(p.run({}, ConfigFile{}, l),
+              "env MAILTAP_DB: a control character (U+007F), which no value can mean");
+  }
+  {
+    Proxy p;
+    p.env["MAILTAP_AUTH_USER"] = "caf\xe9";
+    const std::string e = p.run({}, ConfigFile{}, l);
+    EXPECT_EQ(e.rfind("env MAILTAP_AUTH_USER: not valid UTF-8 (", 0), 0u) << e;
+    EXPECT_EQ(e.find("caf"), std::string::npos) << e;
+  }
+  {
+    Proxy p;  // what the file may hold, the environment may too: tab, newline, UTF-8
+    p.env["MAILTAP_PASSWORD_CMD"] = "pass show\tmail\necho";
+    p.env["MAILTAP_AUTH_USER"] = "caf\xc3\xa9";
+    ASSERT_EQ(p.run({}, ConfigFile{}, l), "");
+    EXPECT_EQ(p.password_cmd, "pass show\tmail\necho");
+    EXPECT_EQ(p.user, "caf\xc3\xa9");
+  }
+}
+
 TEST(OptionLayers, ChecksOfTheCommandSayWhereTheValueCameFrom) {
   Proxy p;
   p.env["MAILTAP_UPSTREAM"] = "[::1";
