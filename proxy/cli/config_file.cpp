@@ -178,8 +178,10 @@ bool value(std::string_view line, std::size_t& i, std::string& out, std::string&
   return true;
 }
 
-// A dotted name: bare parts or "quoted" parts, joined with '.'. Stops at `stop` or a blank.
-bool dotted_name(std::string_view line, std::size_t& i, std::string& out, std::string& error) {
+// A dotted name: bare parts or "quoted" parts, each in `parts`. Stops at a character that is
+// neither, after blanks.
+bool dotted_name(std::string_view line, std::size_t& i, std::vector<std::string>& parts,
+                 std::string& error) {
   for (;;) {
     skip_blanks(line, i);
     std::string part;
@@ -200,10 +202,9 @@ bool dotted_name(std::string_view line, std::size_t& i, std::string& out, std::s
       error = "expected a name (letters, digits, '-' and '_', or a \"quoted\" name)";
       return false;
     }
-    out += part;
+    parts.push_back(std::move(part));
     skip_blanks(line, i);
     if (i < line.size() && line[i] == '.') {
-      out.push_back('.');
       ++i;
       continue;
     }
@@ -224,14 +225,32 @@ void wipe(std::string& s) noexcept {
   s.clear();
 }
 
-// "[name]" at line[i] == '['; the table it names goes in `section`.
-bool table_header(std::string_view line, std::size_t i, std::string& section, std::string& error) {
+std::string joined(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& part : parts) out += (out.empty() ? "" : ".") + part;
+  return out;
+}
+
+// Why the table `parts` cannot be one of mailtap's, or "". TOML reads [upstream.a.b] as a
+// table b inside [upstream.a], not as the name "a.b": a name with a dot is quoted, as
+// --print-config writes it, so that mailtap never reads a file otherwise than TOML does.
+std::string nested_upstream_table(const std::vector<std::string>& parts) {
+  if (parts.size() <= 2 || parts.front() != "upstream") return {};
+  std::vector<std::string> name(parts.begin() + 1, parts.end());
+  return "[" + joined(parts) + "] is a table inside [upstream." + parts[1] +
+         "], which mailtap has no use for; a name with a dot is quoted: [upstream.\"" +
+         joined(name) + "\"]";
+}
+
+// "[name]" at line[i] == '['; the parts of the table's name go in `table`.
+bool table_header(std::string_view line, std::size_t i, std::vector<std::string>& table,
+                  std::string& error) {
   if (i + 1 < line.size() && line[i + 1] == '[') {
     error = "arrays of tables ([[...]]) are not supported";
     return false;
   }
   ++i;
-  std::string name;
+  std::vector<std::string> name;
   if (!dotted_name(line, i, name, error)) return false;
   if (i == line.size() || line[i] != ']') {
     error = "expected ']' after the table name";
@@ -241,31 +260,31 @@ bool table_header(std::string_view line, std::size_t i, std::string& section, st
     error = "unexpected text after ']'";
     return false;
   }
-  section = name;
+  if (error = nested_upstream_table(name); !error.empty()) return false;
+  table = std::move(name);
   return true;
 }
 
-// "key = value" at line[i], in table `section`: `e`'s key (normalised), value and table.
-bool key_value(std::string_view line, std::size_t i, const std::string& section, ConfigEntry& e,
-               std::string& error) {
-  std::string key;
+// "key = value" at line[i], in the table `table`: `e`'s key (normalised), value and table.
+bool key_value(std::string_view line, std::size_t i, const std::vector<std::string>& table,
+               ConfigEntry& e, std::string& error) {
+  std::vector<std::string> key;
   if (!dotted_name(line, i, key, error)) return false;
   if (i == line.size() || line[i] != '=') {
-    error = "expected '=' after the key " + key;
+    error = "expected '=' after the key " + joined(key);
     return false;
   }
+  // A dotted key (upstream.gmail.host = ...) belongs to the table its prefix names.
+  std::vector<std::string> section = table;
+  section.insert(section.end(), key.begin(), key.end() - 1);
+  if (error = nested_upstream_table(section); !error.empty()) return false;
   ++i;
   if (!value(line, i, e.value, error)) {
     wipe(e.value);
     return false;
   }
-  // A dotted key (upstream.gmail.host = ...) belongs to the table its prefix names.
-  e.section = section;
-  if (const std::size_t dot = key.rfind('.'); dot != std::string::npos) {
-    e.section += (e.section.empty() ? "" : ".") + key.substr(0, dot);
-    key.erase(0, dot + 1);
-  }
-  e.key = normalised_key(std::move(key));
+  e.section = joined(section);
+  e.key = normalised_key(std::move(key.back()));
   return true;
 }
 
@@ -316,7 +335,7 @@ std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
   // One entry per line at most: the vector never grows, so no entry is copied along.
   out.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
   std::set<std::pair<std::string, std::string>> seen;
-  std::string section;
+  std::vector<std::string> table;
   int number = 0;
   // A UTF-8 byte order mark (Notepad's "UTF-8 with BOM") is no part of the first line.
   constexpr std::string_view bom = "\xEF\xBB\xBF";
@@ -339,12 +358,12 @@ std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
     if (rest_is_comment(line, i)) continue;
     std::string what;
     if (line[i] == '[') {
-      if (!table_header(line, i, section, what)) return fail(what);
+      if (!table_header(line, i, table, what)) return fail(what);
       continue;
     }
     ConfigEntry e;
     e.line = number;
-    if (!key_value(line, i, section, e, what)) return fail(what);
+    if (!key_value(line, i, table, e, what)) return fail(what);
     if (!seen.emplace(e.section, e.key).second) {
       wipe(e.value);
       return fail("the key " + e.key + " is given twice" +

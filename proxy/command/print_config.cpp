@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <vector>
 
+#include "proxy/common/terminal_escape.hpp"
+#include "proxy/common/text.hpp"
+
 namespace mailtap::cli {
 
 std::string toml_quoted(std::string_view value) {
@@ -44,14 +47,14 @@ std::string config_header(std::string_view command, const ConfigFile& file,
   std::string out = "# mailtap " + std::string(command) +
                     ": effective configuration (flag > environment > config file > default)\n";
   if (!file.path.empty())
-    out += "# config file: " + file.path +
+    out += "# config file: " + escape_text(file.path) +
            (file.private_to_owner ? " (private to you)\n" : " (readable by others)\n");
   else if (!default_file_path.empty())
-    out += "# config file: none (" + default_file_path + " does not exist)\n";
+    out += "# config file: none (" + escape_text(default_file_path) + " does not exist)\n";
   else
     out += "# config file: none (neither XDG_CONFIG_HOME nor HOME is set)\n";
   if (!upstream_name.empty())
-    out += "# upstream name: " + std::string(upstream_name) + ", the [upstream." +
+    out += "# upstream name: " + escape_text(upstream_name) + ", the [upstream." +
            toml_key(upstream_name) + "] table\n";
   return out;
 }
@@ -99,7 +102,9 @@ Line default_line(const Setting& s, const std::map<std::string, DerivedDefault>&
   return {"# " + s.key + " (not set)", ""};
 }
 
-// The lines, their comments aligned in one column (up to 44 characters in).
+// The lines, their comments aligned in one column (up to 44 characters in). A comment may
+// quote a path as given (--config): escaped, as a comment is TOML text too, where a newline
+// would end it and bytes that are not UTF-8 make the file unreadable.
 std::string aligned(const std::vector<Line>& lines) {
   std::string out;
   std::size_t width = 0;
@@ -110,7 +115,7 @@ std::string aligned(const std::vector<Line>& lines) {
     out += l.text;
     if (!l.comment.empty()) {
       out += std::string(l.text.size() < width ? width - l.text.size() : 0, ' ');
-      out += "  # " + l.comment;
+      out += "  # " + escape_text(l.comment);
     }
     out += '\n';
   }
@@ -139,6 +144,11 @@ std::string format_effective_config(std::string_view command, const ConfigFile& 
       // Its value is on another line: both pasted back into the file would exclude each other.
       line = {"# " + s.key + " = " + value_text(s, s.value),
               s.source.describe() + ", given above as " + s.folded_into};
+    } else if (s.is_set() && !is_valid_utf8(s.value)) {
+      // No TOML string holds these bytes (a flag's: the file and the environment refuse them),
+      // and raw they would make the output no TOML: a comment, the bytes escaped.
+      line = {"# " + s.key + " = \"" + escape_text(s.value) + "\"",
+              s.source.describe() + "; not UTF-8, which TOML cannot hold"};
     } else if (s.is_set() && s.secret) {
       // Pasted back, the mask would become the password: the line stays a comment.
       line = {"# " + s.key + " = " + value_text(s, s.value),

@@ -13,6 +13,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -261,6 +262,38 @@ class PrecedenceTest(ConfigCase):
 
 
 class PrintConfigTest(ConfigCase):
+    def test_the_output_is_toml_and_names_are_read_as_toml_reads_them(self):
+        """A TOML reader takes the whole output, whatever bytes a flag or the config's path
+        holds; and [upstream.a.b] is what TOML makes of it, a table b inside [upstream.a], so
+        mailtap refuses it rather than read it as the name "a.b" ([upstream."a.b"])."""
+        self.assertEqual(tomllib.loads('[upstream.a.b]\nport = 1\n'),
+                         {"upstream": {"a": {"b": {"port": 1}}}})
+        self.assertEqual(tomllib.loads('[upstream."a.b"]\nport = 1\n'),
+                         {"upstream": {"a.b": {"port": 1}}})
+        odd = self.xdg / "mailtap" / "odd\nname\udcff.toml"
+        self.write_config('[upstream."a.b"]\nupstream = "a.example:587"\n', path=odd)
+        cp = subprocess.run([str(h.mailtap_bin()), "proxy", "a.b", "--print-config", "--config",
+                             str(odd), "--auth-user", "caf\udce9\x1b]0;t\x07",
+                             "--password-cmd", "pass\x01 x", "--tls-name", "caf\u00e9.test"],
+                            capture_output=True, timeout=30, env=self.env(),
+                            stdin=subprocess.DEVNULL)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        out = cp.stdout.decode()  # UTF-8, or this raises
+        settings = tomllib.loads(out)
+        self.assertEqual(settings["upstream"], "a.example:587")
+        self.assertEqual(settings["tls-name"], "caf\u00e9.test")
+        self.assertEqual(settings["password-cmd"], "pass\x01 x")
+        self.assertNotIn("auth-user", settings, "no TOML string holds it: a comment")
+        self.assertIn('\n# auth-user = "caf\\xe9\\x1b]0;t\\x07"', out)
+        self.assertIn("the [upstream.\"a.b\"] table", out)
+
+        self.write_config('[upstream.a.b]\nupstream = "a.example:587"\n')
+        cp = self.proxy("a.b", "--print-config")
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        self.assertIn(f"{self.config}, line 1: [upstream.a.b] is a table inside [upstream.a], "
+                      "which mailtap has no use for; a name with a dot is quoted: "
+                      "[upstream.\"a.b\"]", cp.stderr)
+
     def test_sources_and_masked_secrets(self):
         self.write_config("[proxy]\n"
                           "timeout-command = \"10m\"\n"

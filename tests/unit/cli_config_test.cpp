@@ -13,6 +13,7 @@
 #include "proxy/command/print_config.hpp"
 #include "proxy/command/proxy_settings.hpp"
 #include "proxy/common/private_file.hpp"
+#include "proxy/common/text.hpp"
 #include "proxy/options/database_path_option.hpp"
 #include "proxy/options/size_option.hpp"
 #include "temp_dir.hpp"
@@ -82,6 +83,29 @@ TEST(ConfigText, DottedKeysNameTablesRelativeToTheirs) {
   EXPECT_EQ(e[0].key, "host");
   EXPECT_EQ(e[1].section, "upstream.gmail");
   EXPECT_EQ(e[1].key, "port");
+}
+
+// TOML reads [upstream.a.b] as a table b inside [upstream.a]: mailtap does not read it as the
+// name "a.b" (which --print-config writes quoted, [upstream."a.b"], as TOML has it).
+TEST(ConfigText, AnUpstreamNameWithADotIsQuotedAsTomlHasIt) {
+  const auto e = parse_ok(
+      "upstream.\"e.f\".port = 3\n[upstream.\"a.b\"]\nport = 1\n[upstream]\n\"c.d\".port = 2\n");
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[0].section, "upstream.e.f");
+  EXPECT_EQ(e[1].section, "upstream.a.b");
+  EXPECT_EQ(e[2].section, "upstream.c.d");
+  EXPECT_NE(
+      parse_error("[upstream]\nupstream.\"e.f\".port = 3\n").find("line 2: [upstream.upstream"),
+      std::string::npos)
+      << "a dotted key in [upstream] is relative to it, as TOML has it";
+  EXPECT_EQ(parse_error("[upstream.a.b]\nport = 1\n"),
+            "line 1: [upstream.a.b] is a table inside [upstream.a], which mailtap has no use "
+            "for; a name with a dot is quoted: [upstream.\"a.b\"]");
+  EXPECT_EQ(parse_error("[upstream.a]\nb.port = 1\n"),
+            "line 2: [upstream.a.b] is a table inside [upstream.a], which mailtap has no use "
+            "for; a name with a dot is quoted: [upstream.\"a.b\"]");
+  EXPECT_NE(parse_error("upstream.a.b.port = 1\n").find("line 1: [upstream.a.b] is a table"),
+            std::string::npos);
 }
 
 TEST(ConfigText, ErrorsSayTheLineAndNeverTheValue) {
@@ -756,6 +780,42 @@ TEST(PrintConfig, ValuesAreShownAsGivenAndAsToml) {
   EXPECT_EQ(q.max_sessions, 16u);
   const std::string again = format_effective_config("proxy", file, file.path, "", *l, {});
   EXPECT_EQ(pasted(again), pasted(out)) << "a second round changes nothing";
+}
+
+TEST(PrintConfig, ANameWithADotReadsBackAsTheSameTable) {
+  const ConfigFile file = file_of("[upstream.\"a.b\"]\nupstream = \"a.example:587\"\n");
+  Proxy p;
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({"a.b"}, file, l), "");
+  const std::string out = format_effective_config("proxy", file, file.path, "a.b", *l, {});
+  EXPECT_NE(out.find("the [upstream.\"a.b\"] table\n"), std::string::npos) << out;
+  Proxy q;
+  ASSERT_EQ(q.run({"a.b"}, file_of("[upstream.\"a.b\"]\n" + pasted(out)), l), "");
+  EXPECT_EQ(q.upstream, "a.example:587");
+}
+
+// The output is TOML text: no raw control character but the line ends, no byte that is not
+// UTF-8, wherever a value or a path given on the command line goes.
+TEST(PrintConfig, RawOctetsOfAFlagOrAPathAreEscaped) {
+  ConfigFile file = file_of("[upstream.\"x\\ny\"]\nupstream = \"a.example:587\"\n");
+  file.path = "/tmp/odd\nname\xff.toml";
+  Proxy p;
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({"x\ny", "--auth-user", "caf\xe9\x1b", "--password-cmd", "pass\x01 x"}, file, l),
+            "");
+  const std::string out = format_effective_config("proxy", file, file.path, "x\ny", *l, {});
+  EXPECT_TRUE(mailtap::is_valid_utf8(out)) << out;
+  for (const char c : out)
+    EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20) << static_cast<int>(c);
+  EXPECT_NE(out.find("\n# config file: /tmp/odd\\nname\\xff.toml "), std::string::npos) << out;
+  EXPECT_NE(out.find("\n# upstream name: x\\ny, the [upstream.\"x\\u000ay\"] table\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\n# auth-user = \"caf\\xe9\\x1b\""), std::string::npos) << out;
+  EXPECT_NE(out.find("# flag --auth-user; not UTF-8, which TOML cannot hold\n"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\npassword-cmd = \"pass\\u0001 x\""), std::string::npos) << out;
+  EXPECT_NE(out.find("# file /tmp/odd\\nname\\xff.toml:2 [upstream.x"), std::string::npos) << out;
 }
 
 TEST(PrintConfig, QuotesLikeToml) {
