@@ -111,6 +111,20 @@ def run(cmd, *, check=True, timeout=60, input=None, env=None, cwd=None) -> subpr
     return cp
 
 
+def write_config_file(path: Union[str, Path], text: str, mode: int = 0o600) -> Path:
+    """Writes a config file with exactly `mode`, whatever the umask: mailtap refuses a config
+    that group or others may write (docs/config.md), which a plain write_text makes under
+    umask 002 (0664), so a test would fail for a reason it is not about."""
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    return path
+
+
 def require_tools(*names: str) -> list[str]:
     """Names of missing executables (tests skip or fail on them)."""
     return [n for n in names if shutil.which(n) is None]

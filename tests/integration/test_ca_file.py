@@ -64,7 +64,7 @@ class CaFileTest(h.IntegrationCase):
         self.assertIn("(env MAILTAP_CA_FILE)", cp.stderr)
 
         config = self.home / "config.toml"
-        config.write_text(f'[proxy]\nca-file = "{path}"\n')
+        h.write_config_file(config, f'[proxy]\nca-file = "{path}"\n')
         cp = self.run_mailtap(*self.proxy_args("--config", config))
         self.assertRefused(cp, path, "No such file or directory")
         self.assertIn(f"(file {config}:2 [proxy])", cp.stderr)

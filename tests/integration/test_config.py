@@ -41,10 +41,7 @@ class ConfigCase(h.IntegrationCase):
         self.marker = self.home / "command-ran"
 
     def write_config(self, text: str, mode: int = 0o600, path: Path = None) -> Path:
-        path = path or self.config
-        path.write_text(text)
-        os.chmod(path, mode)
-        return path
+        return h.write_config_file(path or self.config, text, mode)
 
     def overrides(self, **extra) -> dict:
         """Only this test's config and variables count, whatever the caller's environment

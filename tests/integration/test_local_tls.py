@@ -333,7 +333,7 @@ class LocalTlsTest(h.IntegrationCase):
             "a name too long": (long_name / "config", "File name too long"),
         }
         config = self.config_home / "config.toml"  # not looked for under XDG_CONFIG_HOME
-        config.write_text("")
+        h.write_config_file(config, "")
         for what, (xdg, reason) in cases.items():
             with self.subTest(what):
                 mt = self.mailtap(self.postfix.submission, db=self.db, ready=False,

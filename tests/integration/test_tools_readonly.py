@@ -161,7 +161,7 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         for text in ('db = ""\n', '[show]\ndb = ""\n'):
             with self.subTest(config=text):
                 config = self.tmp / "empty-db.toml"
-                config.write_text(text)
+                h.write_config_file(config, text)
                 cp = run("show", "1", "--config", str(config))
                 self.assertEqual(cp.returncode, 2, cp.stderr.decode(errors="replace"))
                 self.assertEqual(cp.stdout, b"")
