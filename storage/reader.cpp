@@ -1,6 +1,7 @@
 #include "storage/reader.hpp"
 
 #include "proxy/smtp/message_body.hpp"
+#include "proxy/smtp/reply_parser.hpp"
 
 #include <algorithm>
 
@@ -399,9 +400,7 @@ SessionSummary summary_from(const Statement& r) {
   sum.session = session_from(r);
   sum.messages = r.column_int(kSessionColumnCount);
   sum.last_reply_code = static_cast<int>(r.column_int(kSessionColumnCount + 1));
-  std::string bytes = r.column_blob(kSessionColumnCount + 2);
-  bytes.resize(std::min(bytes.size(), bytes.find_first_of("\r\n")));
-  sum.last_reply = std::move(bytes);
+  sum.last_reply = smtp::reply_summary(r.column_blob(kSessionColumnCount + 2));
   sum.failure_replies = r.column_int(kSessionColumnCount + 3);
   return sum;
 }

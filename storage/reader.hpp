@@ -111,7 +111,7 @@ struct SessionSummary {
   SessionRow session;
   std::int64_t messages = 0;         // messages recorded (accepted or not)
   int last_reply_code = 0;           // of the last reply the client saw; 0 if none was recorded
-  std::string last_reply;            // its first line, without CRLF; "" if none
+  std::string last_reply;            // as smtp::reply_summary gives it; "" if none
   std::int64_t failure_replies = 0;  // 4xx/5xx replies that reached the client
 };
 

@@ -10,6 +10,7 @@
 #include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/endpoint.hpp"
+#include "proxy/smtp/reply_parser.hpp"
 #include "storage/reader.hpp"
 #include "storage/stored_body.hpp"
 #include "tools/commands.hpp"
@@ -173,12 +174,13 @@ void render_messages(const storage::SessionDetail& d, const Style& st, std::stri
     out += "\n" + st.bold("message " + std::to_string(m.seq)) + "  " +
            escape_line(m.message.mail_from) + "\n";
     for (const auto& r : m.message.recipients)
-      out += "  " + escape_line(r.command) + "  -> " + escape_line(r.reply) + "\n";
+      out += "  " + escape_line(r.command) + "  -> " + escape_line(smtp::reply_summary(r.reply)) +
+             "\n";
     out += "  " + std::to_string(m.message.size) + " bytes" +
            (m.message.via_bdat ? " via BDAT" : " via DATA") +
            (m.message.body_truncated ? " (body truncated in the record)" : "") + "  sha256 " +
            escape_line(m.message.sha256_hex) + "\n";
-    out += "  final: " + escape_line(m.message.final_reply) + "\n";
+    out += "  final: " + escape_line(smtp::reply_summary(m.message.final_reply)) + "\n";
     out += "  (print it with: mailtap show " + std::to_string(d.session.id) + " --message " +
            std::to_string(m.seq) + ")\n";
   }

@@ -1,5 +1,6 @@
 #include "proxy/smtp/reply_parser.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <utility>
 
@@ -26,6 +27,15 @@ bool is_reply_line(std::string_view line) {
 
 std::string Reply::text() const {
   return lines.empty() ? std::string{} : lines.front();
+}
+
+std::string reply_summary(std::string_view raw) {
+  std::string line(raw.substr(0, raw.find_first_of("\r\n")));
+  const bool continued =
+      line.size() >= 4 && line[3] == '-' &&
+      std::all_of(line.begin(), line.begin() + 3, [](char c) { return c >= '0' && c <= '9'; });
+  if (continued) line[3] = ' ';
+  return line;
 }
 
 std::string parse_enhanced_status(std::string_view text) {

@@ -23,6 +23,12 @@ struct Reply {
   std::string text() const;
 };
 
+// A recorded reply as one line for a person (the LAST REPLY of `mailtap sessions`, a message's
+// final reply in `mailtap show`): its first line as a one-line reply writes it, the code and the
+// text ("250 mx.example greets you", not the continuation's "250-mx.example greets you"),
+// without the line end. What has no "NNN-" start is only cut at the line end.
+std::string reply_summary(std::string_view raw);
+
 // "5.7.0 Must issue..." -> "5.7.0"; empty if the text does not start with an enhanced status.
 std::string parse_enhanced_status(std::string_view text);
 

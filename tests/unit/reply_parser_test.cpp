@@ -186,5 +186,16 @@ TEST(EnhancedStatus, ParsesOnlyRfc3463Codes) {
   EXPECT_EQ(parse_enhanced_status(""), "");
 }
 
+TEST(ReplySummary, TheCodeAndTheFirstLinesTextAsOneReplyLine) {
+  EXPECT_EQ(reply_summary("250-mx.example greets you\r\n250-PIPELINING\r\n250 SMTPUTF8\r\n"),
+            "250 mx.example greets you");
+  EXPECT_EQ(reply_summary("535-5.7.8 Username and Password not accepted.\r\n535 5.7.8 more\r\n"),
+            "535 5.7.8 Username and Password not accepted.");
+  EXPECT_EQ(reply_summary("221 2.0.0 Bye\r\n"), "221 2.0.0 Bye");
+  EXPECT_EQ(reply_summary("250-\r\n250 x\r\n"), "250 ");
+  EXPECT_EQ(reply_summary("ab-c\nd"), "ab-c") << "no code: only cut at the line end";
+  EXPECT_EQ(reply_summary(""), "");
+}
+
 }  // namespace
 }  // namespace mailtap::smtp

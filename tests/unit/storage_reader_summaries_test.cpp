@@ -96,6 +96,20 @@ class SessionSummariesTest : public ::testing::Test {
   std::unique_ptr<Reader> reader;
 };
 
+// A session that ended on a reply of several lines (the client left after EHLO) lists it as
+// one reply line: the code and the first line's text, not the continuation's "250-".
+TEST_F(SessionSummariesTest, AMultiLineLastReplyIsItsCodeAndFirstLine) {
+  session(*rec, kT0 + 3h, "mx.example.org", "", Outcome::client_closed,
+          {{220, "220 hi\r\n"},
+           {250, "250-mx.example.org greets you\r\n250-PIPELINING\r\n250 SMTPUTF8\r\n"}});
+  std::vector<SessionSummary> rows;
+  std::string error;
+  ASSERT_TRUE(reader->session_summaries({}, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].last_reply_code, 250);
+  EXPECT_EQ(rows[0].last_reply, "250 mx.example.org greets you");
+}
+
 TEST_F(SessionSummariesTest, ListsNewestFirstWithWhatEachRowShows) {
   std::vector<SessionSummary> rows;
   std::string error;
