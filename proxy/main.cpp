@@ -47,13 +47,14 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   std::vector<mailtap::cli::Subcommand> commands;
   commands.push_back(mailtap::cli::add_proxy_command(app, proxy_services()));
-  for (auto add : {mailtap::tools::add_sessions_command, mailtap::tools::add_show_command,
-                   mailtap::tools::add_export_command, mailtap::tools::add_replay_command,
-                   mailtap::tools::add_mock_command, mailtap::tools::add_audit_command,
-                   mailtap::tools::add_prune_command, mailtap::tools::add_explain_command,
-                   mailtap::tools::add_probe_command, mailtap::tools::add_encode_command,
-                   mailtap::tools::add_decode_command, mailtap::tools::add_web_command,
-                   mailtap::tools::add_generate_docs_command}) {
+  for (auto add :
+       {mailtap::tools::add_sessions_command, mailtap::tools::add_show_command,
+        mailtap::tools::add_export_command, mailtap::tools::add_replay_command,
+        mailtap::tools::add_mock_command, mailtap::tools::add_audit_command,
+        mailtap::tools::add_prune_command, mailtap::tools::add_explain_command,
+        mailtap::tools::add_probe_command, mailtap::tools::add_encode_command,
+        mailtap::tools::add_decode_command, mailtap::tools::add_web_command,
+        mailtap::tools::add_generate_docs_command, mailtap::tools::add_upstream_names_command}) {
     commands.push_back(add(app));
     mailtap::cli::layer_common_options(commands.back());  // --db, --color from env and file
   }

@@ -337,8 +337,39 @@ std::string alternatives(const std::vector<std::string>& words) {
   return alt;
 }
 
+// The bash lines that add the config file's upstream names to COMPREPLY, for a command whose
+// positional NAME is one (`mailtap proxy NAME`): the hidden `mailtap upstream-names` lists them,
+// from the file a --config on the line names, else the default one. It only reads the file: no
+// command of it runs while a word is completed.
+std::string upstream_name_completion() {
+  return "            if [[ $cur != -* ]]; then\n"
+         "                local config= j\n"
+         "                for ((j = 1; j < COMP_CWORD; j++)); do\n"
+         "                    case ${COMP_WORDS[j]} in\n"
+         "                        --config) config=${COMP_WORDS[j+1]} ;;\n"
+         "                        --config=*) config=${COMP_WORDS[j]#--config=} ;;\n"
+         "                    esac\n"
+         "                done\n"
+         "                [[ $config == \\~/* ]] && config=$HOME/${config#\\~/}\n"
+         "                COMPREPLY+=($(compgen -W \"$(command \"${COMP_WORDS[0]}\" "
+         "upstream-names ${config:+--config \"$config\"} 2>/dev/null)\" -- \"$cur\"))\n"
+         "            fi\n";
+}
+
+bool takes_upstream_name(const CLI::App& sub) {
+  const CLI::App* root = sub.get_parent();
+  if (root == nullptr) return false;
+  const auto commands = root->get_subcommands({});
+  const bool listed = std::any_of(commands.begin(), commands.end(), [](const CLI::App* c) {
+    return c->get_name() == "upstream-names";
+  });
+  const auto positionals = visible_options(sub, true);
+  return listed && std::any_of(positionals.begin(), positionals.end(),
+                               [](const CLI::Option* p) { return p->get_name() == "NAME"; });
+}
+
 // The bash case for one subcommand: completes the values of its options after an option, else
-// its option names.
+// its option names (and the upstream names where NAME is one).
 std::string subcommand_completion(const CLI::App& sub) {
   std::vector<std::string> words;
   std::vector<std::string> path_options, choice_cases, value_options;
@@ -368,8 +399,10 @@ std::string subcommand_completion(const CLI::App& sub) {
     s += "                " + alternatives(value_options) +
          ")\n                    return  # a value of the user's own\n"
          "                    ;;\n";
-  s += "            esac\n            COMPREPLY=($(compgen -W '" + join(words) +
-       "' -- \"$cur\"))\n            ;;\n";
+  s +=
+      "            esac\n            COMPREPLY=($(compgen -W '" + join(words) + "' -- \"$cur\"))\n";
+  if (takes_upstream_name(sub)) s += upstream_name_completion();
+  s += "            ;;\n";
   return s;
 }
 

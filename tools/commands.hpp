@@ -16,7 +16,8 @@ cli::Subcommand add_audit_command(CLI::App& parent);
 cli::Subcommand add_prune_command(CLI::App& parent);
 cli::Subcommand add_explain_command(CLI::App& parent);
 cli::Subcommand add_probe_command(CLI::App& parent);
-cli::Subcommand add_generate_docs_command(CLI::App& parent);  // hidden, for the build
+cli::Subcommand add_generate_docs_command(CLI::App& parent);   // hidden, for the build
+cli::Subcommand add_upstream_names_command(CLI::App& parent);  // hidden, for the completion
 cli::Subcommand add_encode_command(CLI::App& parent);
 cli::Subcommand add_decode_command(CLI::App& parent);
 cli::Subcommand add_web_command(CLI::App& parent);  // tools/web/

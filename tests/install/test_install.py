@@ -76,7 +76,8 @@ class InstallTest(unittest.TestCase):
         words_array = " ".join("'" + w.replace("'", "'\\''") + "'" for w in ("mailtap", *words))
         script = (f"source '{self.completion}'\nCOMP_WORDS=({words_array})\n"
                   f"COMP_CWORD={len(words)}\n_mailtap\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n")
-        cp = run(["bash", "--norc", "--noprofile", "-c", script], env={"PATH": os.environ["PATH"],
+        path = f"{self.bin.parent}:{os.environ['PATH']}"  # `mailtap` is the installed one
+        cp = run(["bash", "--norc", "--noprofile", "-c", script], env={"PATH": path,
                                                                         "HOME": str(self.tmp)})
         return [w for w in cp.stdout.splitlines() if w]
 
@@ -226,6 +227,28 @@ class InstallTest(unittest.TestCase):
             self.assertEqual(sorted(offered), sorted(options), command)
             self.assertEqual(sorted(self.complete(command, "--db", "x", "-")),
                              sorted(options), f"{command}: after an option's value")
+
+    def test_completion_offers_the_config_files_upstream_names(self):
+        """`mailtap proxy <TAB>` offers the [upstream.NAME] tables of the config file (the
+        default one, or --config's), and completing runs none of the file's commands."""
+        config = self.tmp / ".config" / "mailtap" / "config.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        marker = self.tmp / "command-ran"
+        text = (f'[upstream.gmail]\npassword-cmd = "touch {marker}"\n'
+                '[upstream.m365]\nport = 587\n[upstream."has space"]\nport = 1\n')
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, text.encode())
+        os.close(fd)
+        self.addCleanup(config.unlink)
+        self.assertEqual(self.complete("proxy", "g"), ["gmail"])
+        offered = self.complete("proxy", "")
+        self.assertIn("m365", offered)
+        self.assertIn("--listen", offered)
+        self.assertNotIn("has", offered, "a name the shell would split is left out")
+        self.assertEqual(self.complete("proxy", "--config", "/dev/null", "g"), [])
+        self.assertEqual(self.complete("proxy", f"--config={config}", "m"), ["m365"])
+        self.assertEqual(self.complete("sessions", "g"), [], "only where NAME is an upstream")
+        self.assertFalse(marker.exists(), "completing ran a command of the config file")
 
     def test_completion_offers_values_and_file_names(self):
         self.assertEqual(self.complete("proxy", "--tls", ""), ["starttls", "implicit", "none"])

@@ -65,6 +65,25 @@ TEST(CliDocs, CompletionKnowsCommandsOptionsChoicesAndPaths) {
   EXPECT_NE(s.find("complete -F _mailtap mailtap"), std::string::npos);
 }
 
+// `mailtap proxy NAME`: the names come from the hidden `mailtap upstream-names`, which only
+// reads the config file; a command without a NAME positional offers none.
+TEST(CliDocs, CompletionOffersUpstreamNamesWhereNameIsOne) {
+  Tree t;
+  std::string name;
+  CLI::App* beta = t.root.add_subcommand("beta", "Relays to NAME");
+  beta->add_option("NAME", name, "the upstream");
+  EXPECT_EQ(bash_completion(t.root).find("upstream-names"), std::string::npos)
+      << "no command lists the names";
+  t.root.add_subcommand("upstream-names", "lists them")->group("");
+  const std::string s = bash_completion(t.root);
+  const auto beta_case = s.find("        beta)\n");
+  ASSERT_NE(beta_case, std::string::npos) << s;
+  const auto listed = s.find("upstream-names ${config:+--config \"$config\"} 2>/dev/null");
+  EXPECT_GT(listed, beta_case) << s;
+  EXPECT_EQ(s.find("upstream-names", s.find("        alpha)\n")), listed) << "alpha has no NAME";
+  EXPECT_EQ(s.find("upstream-names)"), std::string::npos) << "hidden: not a command to complete";
+}
+
 TEST(CliDocs, EveryPageSaysWhatItsExitStatusMeans) {
   Tree t;
   CLI::App* proxy = t.root.add_subcommand("proxy", "Relays");
