@@ -777,7 +777,7 @@ asio::awaitable<void> Session::write_to_upstream(asio::const_buffer bytes, bool 
 asio::awaitable<void> Session::upstream_write_failed(std::error_code ec) {
   if (dialogue_->finished()) co_return;
   dialogue_->set_time(storage::Clock::now());
-  dialogue_->upstream_closed(ec == asio::error::connection_reset);
+  dialogue_->upstream_closed({}, ec == asio::error::connection_reset);
   co_await after_input();
 }
 

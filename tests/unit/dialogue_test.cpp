@@ -2047,7 +2047,6 @@ TEST(Dialogue, NoReplyIsOwedForABdatWhoseChunkIsStillComing) {
   EXPECT_TRUE(d.awaiting_end_of_data());
 }
 
-
 // --record-failure stop: once recording has failed, the end of data of a message being relayed
 // is not sent (the server discards the message, as when the client closes inside the body), and
 // the client is told why instead of getting a 250 for a message nobody recorded.
