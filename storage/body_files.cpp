@@ -111,6 +111,9 @@ Status BodyFileWriter::open_directory(bool create) {
   bool created = false;
   if (Status st = open_private_directory(directory_, create, directory_fd_, created); !st.ok())
     return st;
+  if (directory_fd_.valid() && ::fstat(directory_fd_.get(), &directory_st_) != 0) {
+    return os_failure(kSqliteCantOpen, "cannot stat the body directory", directory_, errno);
+  }
   if (created) {
     directory_dirty_ = true;
     parent_dirty_ = true;
@@ -246,6 +249,11 @@ Status BodyFileWriter::sync() {
     parent_dirty_ = false;
   }
   return {};
+}
+
+Database::PathCheck BodyFileWriter::check_directory_path() const {
+  if (!directory_fd_.valid()) return {};
+  return Database::check_path_names(directory_, true, directory_st_.st_dev, directory_st_.st_ino);
 }
 
 void BodyFileWriter::finish(std::int64_t session_id) {

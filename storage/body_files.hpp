@@ -6,6 +6,8 @@
 // durable (fdatasync) before the transaction that refers to them commits.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -56,6 +58,11 @@ class BodyFileWriter {
   void finish(std::int64_t session_id);
   // Closes every file without syncing (after a rollback: nothing refers to the unsynced bytes).
   void close_all() noexcept;
+  // Whether "<database>-bodies" still names the directory the files are made in (one stat), as
+  // Database::check_path() asks of the database file: renamed or deleted, the files made in it
+  // since are nowhere the events that refer to them say. `same` while there is none yet.
+  Database::PathCheck check_directory_path() const;
+  const std::string& directory() const noexcept { return directory_; }
 
  private:
   struct File {
@@ -80,6 +87,7 @@ class BodyFileWriter {
   bool direct_probed_ = false;  // a first direct write has shown whether the file system takes it
   std::size_t direct_files_ = 0;
   UniqueFd directory_fd_;         // the checked directory the files are made in, once there is one
+  struct stat directory_st_ {};   // its fstat(2), for check_directory_path()
   bool directory_dirty_ = false;  // a file was created since the last sync
   bool parent_dirty_ = false;     // the directory itself was created since the last sync
   WriteBehind write_behind_;      // before files_: their appenders hand it buffers until destroyed

@@ -598,14 +598,52 @@ bool Database::file_has_moved() const {
 
 Database::PathCheck Database::check_path() const {
   if (!file_has_moved()) return {};
+  return check_path_names(path_, identity_known_, dev_, ino_);
+}
+
+Database::PathCheck Database::check_path_names(const std::string& path, bool identity_known,
+                                               dev_t dev, ino_t ino) {
   struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0) {
+  if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
     if (path_leads_nowhere(err)) return {PathState::moved, 0};
     return {PathState::unknown, err};
   }
-  if (!identity_known_ || st.st_dev != dev_ || st.st_ino != ino_) return {PathState::moved, 0};
-  return {};  // SQLite's own stat failed, this one finds the same file
+  if (!identity_known || st.st_dev != dev || st.st_ino != ino) return {PathState::moved, 0};
+  return {};  // the first look failed, this one finds the same file
+}
+
+Database::PathCheck Database::check_wal_path() const {
+  sqlite3_file* wal = nullptr;
+  if (sqlite3_file_control(db_.get(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK ||
+      wal == nullptr || wal->pMethods == nullptr) {
+    return {};  // no WAL open: no commit went to one
+  }
+  // The VFS compares the file it opened with what a stat of the WAL's path finds now.
+  const auto has_moved = [wal] {
+    int moved = 0;
+    return wal->pMethods->xFileControl(wal, SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
+           moved != 0;
+  };
+  if (!has_moved()) return {};
+  const std::string path = wal_path();
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    if (path_leads_nowhere(err)) return {PathState::moved, 0};
+    return {PathState::unknown, err};
+  }
+  // A file is there: another one (a reader that opened the database since made a new, empty
+  // -wal), or the same one after SQLite's own stat failed for a moment. It is asked again.
+  if (has_moved()) return {PathState::moved, 0};
+  return {};
+}
+
+std::string Database::wal_path() const {
+  const char* main = sqlite3_db_filename(db_.get(), "main");
+  if (main == nullptr || *main == '\0') return path_ + "-wal";
+  const char* wal = sqlite3_filename_wal(main);
+  return wal != nullptr ? wal : path_ + "-wal";
 }
 
 Status Database::enable_wal() {

@@ -17,6 +17,14 @@ struct sqlite3_stmt;
 
 namespace mailtap::storage {
 
+// Why a WAL checkpoint cannot finish and what to do about it, as prune and the recorder say it:
+// a reader's open transaction keeps the snapshot it began with, and no checkpoint may copy a
+// page committed after it into the database file meanwhile.
+inline constexpr std::string_view kReaderHoldsTheCheckpoint =
+    "another connection holds a read on the database";
+inline constexpr std::string_view kReadersThatHoldCheckpoints =
+    "mailtap web, a running export, sqlite3 with a transaction open";
+
 struct Status {
   int code = 0;         // 0 on success; otherwise an (extended) SQLite result code
   std::string message;  // human-readable, names the file where that helps; empty on success
@@ -153,6 +161,18 @@ class Database {
     int error = 0;  // errno, for unknown
   };
   PathCheck check_path() const;
+  // check_path()'s answer for the file at `path` that was `dev`/`ino` when it was opened: one
+  // stat of the path.
+  static PathCheck check_path_names(const std::string& path, bool identity_known, dev_t dev,
+                                    ino_t ino);
+  // The WAL file SQLite writes this connection's commits to, if it has one open, is still the
+  // file at its path (wal_path()): a -wal file deleted under a writer takes every commit since
+  // into an inode nobody can read, and that a crash loses. One stat, through
+  // SQLITE_FCNTL_HAS_MOVED on the WAL file, which only the VFS of batch_wal_writes answers:
+  // always `same` on other connections, and when no WAL is open.
+  PathCheck check_wal_path() const;
+  // "<database>-wal", as SQLite names it (after the database's path with every link followed).
+  std::string wal_path() const;
 
   // Switches the file to WAL (persistent), then aligns the -wal/-shm permissions with the
   // database file's, whatever the umask.

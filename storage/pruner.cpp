@@ -138,7 +138,7 @@ std::string checkpoint_wal(Database& db, std::chrono::milliseconds wait) {
     if (busy == 0) return {};
     const steady_clock::time_point now = steady_clock::now();
     if (now >= deadline) {
-      return "another connection holds a read on the database; waited " +
+      return std::string(kReaderHoldsTheCheckpoint) + "; waited " +
              std::to_string(wait.count() / 1000) + " s for it";
     }
     std::this_thread::sleep_for(std::min<steady_clock::duration>(kPause, deadline - now));
@@ -164,9 +164,9 @@ void vacuum_and_checkpoint(Database& db, bool vacuum, std::chrono::milliseconds 
                                             : "the WAL checkpoint that writes the deletion") +
                          " into '" + path + "' could not finish (" + why +
                          "), so the deleted sessions' bytes are still in that file. Close "
-                         "the programs reading it (mailtap web, a running export) and run: "
-                         "sqlite3 '" +
-                         path + "' 'PRAGMA wal_checkpoint(TRUNCATE)'";
+                         "the programs reading it (" +
+                         std::string(kReadersThatHoldCheckpoints) + ") and run: sqlite3 '" + path +
+                         "' 'PRAGMA wal_checkpoint(TRUNCATE)'";
     return;
   }
   out.vacuumed = vacuum;

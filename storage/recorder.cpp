@@ -260,43 +260,104 @@ class Writer {
       return located(st, "cannot commit");
     }
     in_tx_ = false;
+    body_written_ = false;
     return {};
   }
 
   // A database file deleted or renamed while recording goes on taking commits without an
   // error, into an inode that goes with the last descriptor or under a name nobody looks at:
-  // what is recorded from then on is lost to its readers, so recording has failed. One stat of
-  // the path per commit.
+  // what is recorded from then on is lost to its readers, so recording has failed. So do its
+  // -wal file and, when the transaction wrote to a body file, the body directory. One stat of
+  // each path per commit.
   Status still_at_its_path() {
     if (!db_.is_open()) return {};
-    const Database::PathCheck check = db_.check_path();
-    if (check.state == Database::PathState::unknown) {
-      // The file may well be there (EACCES on a directory, a transient error): not a reason to
-      // stop recording. Said once, until the path can be checked again.
-      if (!path_unchecked_said_) {
-        log::error("cannot check the database path '" + db_.path() + "' (" +
-                   std::strerror(check.error) + "); recording goes on");
-        path_unchecked_said_ = true;
-      }
-      return {};
+    if (gone(db_.check_path(), "database", db_.path(), database_unchecked_said_)) {
+      // What was committed is partly in the WAL, still under the old name, and SQLite does not
+      // checkpoint a file that has moved when it closes: copy it into the file now, wherever it
+      // went (renamed, it keeps all of it), and empty that WAL, which a new database made at
+      // the old path would otherwise take for its own.
+      rollback();
+      db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      return Status::error(SQLITE_IOERR, "the database file '" + db_.path() +
+                                             "' was deleted or renamed while recording: the "
+                                             "sessions since are not in it (restart mailtap to "
+                                             "record to a new file at that path)");
     }
-    path_unchecked_said_ = false;
-    if (check.state == Database::PathState::same) return {};
-    // What was committed is partly in the WAL, still under the old name, and SQLite does not
-    // checkpoint a file that has moved when it closes: copy it into the file now, wherever it
-    // went (renamed, it keeps all of it), and empty that WAL, which a new database made at the
-    // old path would otherwise take for its own.
-    rollback();
-    db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    return Status::error(SQLITE_IOERR, "the database file '" + db_.path() +
+    if (gone(db_.check_wal_path(), "WAL", db_.wal_path(), wal_unchecked_said_)) {
+      rollback();
+      return wal_gone();
+    }
+    // Only a commit that refers to a body file depends on the directory (and stop, to say
+    // once more what became of the run's record).
+    if ((body_written_ || !in_tx_) && gone(bodies_->check_directory_path(), "body directory",
+                                           bodies_->directory(), bodies_unchecked_said_)) {
+      rollback();
+      return body_directory_gone();
+    }
+    return {};
+  }
+
+  // Renamed, the directory keeps the body files, under a name the events do not know; the
+  // files made in it since are referred to by nothing committed (the commit is rolled back).
+  Status body_directory_gone() const {
+    return Status::error(SQLITE_IOERR, "the body directory '" + bodies_->directory() +
                                            "' was deleted or renamed while recording: the "
-                                           "sessions since are not in it (restart mailtap to "
-                                           "record to a new file at that path)");
+                                           "database finds the bodies of large messages only "
+                                           "under that name, so the sessions since are not "
+                                           "recorded (if it was renamed, give it its name "
+                                           "back; then restart mailtap)");
+  }
+
+  // Whether `check` (of the `what` at `path`) found the path leading elsewhere. One that cannot
+  // be looked at (EACCES on a directory, a transient error) may well lead to the file: no
+  // reason to stop recording. Said once, until the path can be checked again.
+  static bool gone(const Database::PathCheck& check, std::string_view what, const std::string& path,
+                   bool& unchecked_said) {
+    if (check.state == Database::PathState::unknown) {
+      if (!unchecked_said) {
+        log::error("cannot check the " + std::string(what) + " path '" + path + "' (" +
+                   std::strerror(check.error) + "); recording goes on");
+        unchecked_said = true;
+      }
+      return false;
+    }
+    unchecked_said = false;
+    return check.state == Database::PathState::moved;
+  }
+
+  // The -wal file deleted (or renamed) under the connection: SQLite goes on appending commits to
+  // the file it holds open, which nobody else can read, and which goes with the process: a
+  // crash would lose every session since the last checkpoint, those committed before the
+  // deletion too. The checkpoint copies them into the database file (still at its path) from
+  // that open file, so they outlive it; a reader's open transaction can keep back those
+  // committed after it began, until mailtap closes the database (see close()).
+  Status wal_gone() {
+    wal_gone_ = true;
+    std::int64_t busy = 1;
+    const bool copied = db_.query_int("PRAGMA wal_checkpoint(TRUNCATE)", busy).ok() && busy == 0;
+    const std::string lost = "the WAL file '" + db_.wal_path() +
+                             "' was deleted or renamed while recording: the sessions since are "
+                             "not recorded, ";
+    if (copied) {
+      return Status::error(SQLITE_IOERR,
+                           lost + "those committed before were copied into '" + db_.path() +
+                               "' (restart mailtap to record again, and leave the -wal file of "
+                               "a database in use alone: it holds the last commits)");
+    }
+    return Status::error(SQLITE_IOERR,
+                         lost + "and those committed before are only partly in '" + db_.path() +
+                             "', because " + std::string(kReaderHoldsTheCheckpoint) +
+                             ": close the programs reading it (" +
+                             std::string(kReadersThatHoldCheckpoints) +
+                             ") before mailtap stops, which copies the rest in (a kill -9 "
+                             "would lose it); then restart mailtap, and leave the -wal file of a "
+                             "database in use alone");
   }
 
   void rollback() {
     if (db_.in_transaction()) db_.exec("ROLLBACK");
     in_tx_ = false;
+    body_written_ = false;
     // The rows these keys pointed at may be gone; nothing further is written after a failure.
     rowids_.clear();
     inline_body_.clear();
@@ -320,6 +381,9 @@ class Writer {
       *s = Statement{};
     }
     if (db_.is_open()) db_.exec("PRAGMA optimize");
+    // SQLite copies the WAL into the database when it closes only if no reader is left; with
+    // the -wal file deleted nothing else will, the file going with the descriptor.
+    if (db_.is_open() && wal_gone_) db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     db_.close();
     if (bodies_) bodies_->close_all();
   }
@@ -450,6 +514,7 @@ class Writer {
         return Result::fatal;
       }
       file_offset = offset;
+      body_written_ = true;
     }
     if (e.kind == smtp::EventKind::data || e.kind == smtp::EventKind::bdat_chunk)
       digests_.add(r.key, e.transaction, e.kind, e.bytes);
@@ -581,7 +646,11 @@ class Writer {
   }
 
   Database db_;
-  bool path_unchecked_said_ = false;  // "cannot check the database path" logged
+  // "cannot check the ... path" logged, for each path
+  bool database_unchecked_said_ = false, wal_unchecked_said_ = false,
+       bodies_unchecked_said_ = false;
+  bool body_written_ = false;  // the transaction refers to octets in a body file
+  bool wal_gone_ = false;      // the -wal file was deleted: its commits need copying at close
   Statement begin_, commit_, savepoint_, release_, rollback_to_;
   Statement insert_session_, update_tls_, insert_certificate_der_, insert_certificate_,
       insert_event_, insert_message_, insert_recipient_, authenticated_, close_session_;

@@ -1,6 +1,7 @@
 #include "storage/wal_write_batching.hpp"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <cstddef>
 #include <cstring>
@@ -27,6 +28,20 @@ struct WalFile {
   sqlite3_int64 batch_offset = 0;
   sqlite3_int64 next_offset = -1;  // where the last write ended
   bool commit_page_next = false;   // the last write was a commit frame's header
+  // The file at its path when it was opened, for SQLITE_FCNTL_HAS_MOVED: the default VFS
+  // answers it for a database file only, and a -wal file deleted under the connection takes
+  // every later commit into an inode nobody else can read (Database::check_wal_path).
+  std::string path;
+  bool identity_known = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+
+  // One stat. Not moved when its identity is unknown: nothing to compare.
+  bool has_moved() const {
+    struct stat st {};
+    return identity_known &&
+           (::stat(path.c_str(), &st) != 0 || st.st_dev != dev || st.st_ino != ino);
+  }
 
   int flush() {
     if (batch.empty()) return SQLITE_OK;
@@ -112,6 +127,10 @@ int wal_check_reserved_lock(sqlite3_file* f, int* out) {
 }
 
 int wal_file_control(sqlite3_file* f, int op, void* arg) {
+  if (op == SQLITE_FCNTL_HAS_MOVED) {
+    *static_cast<int*>(arg) = wal(f)->has_moved() ? 1 : 0;
+    return SQLITE_OK;
+  }
   if (int rc = wal(f)->flush(); rc != SQLITE_OK) return rc;
   return wal(f)->real->pMethods->xFileControl(wal(f)->real, op, arg);
 }
@@ -163,6 +182,18 @@ int open_file(sqlite3_vfs* /*vfs*/, sqlite3_filename name, sqlite3_file* file, i
     return rc;
   }
   w->base.pMethods = &kWalMethods;
+  // Right after the open, which made the file or found it there: what SQLite holds open.
+  try {
+    w->path = name;
+  } catch (const std::bad_alloc&) {
+    return SQLITE_OK;  // its identity stays unknown: never taken for moved
+  }
+  struct stat st {};
+  if (::stat(name, &st) == 0) {
+    w->identity_known = true;
+    w->dev = st.st_dev;
+    w->ino = st.st_ino;
+  }
   return SQLITE_OK;
 }
 

@@ -8,6 +8,9 @@
 // after the last write of a commit; as the batch is written before that write returns, they
 // never look for octets still held here. A crash loses what an uncommitted transaction had
 // written, which WAL recovery ignores anyway (its frames lack a commit frame).
+//
+// It also answers SQLITE_FCNTL_HAS_MOVED for the WAL file (the default VFS does for a database
+// file only): whether its path still names the file opened, one stat (Database::check_wal_path).
 #pragma once
 
 namespace mailtap::storage {

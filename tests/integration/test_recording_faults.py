@@ -396,6 +396,73 @@ class RecordingFailureTest(IntegrationCase):
             db.parent.write_text("a file where the directory was")
         self.assertPathGoneIsAFailure("directory-replaced", replace_directory)
 
+    def send_one(self, m: Mailtap, body: str = "a line\n") -> None:
+        """One session with one message: 250 and 221 (also after an unnoticed failure)."""
+        with SmtpSocket(m.port) as c:
+            start_data(c)
+            c.send(dot_stuff(make_message(unique_token("m"), body=body)) + b".\r\n")
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+
+    def test_renamed_body_directory_is_a_recording_failure(self):
+        """`mv mailtap.db-bodies elsewhere` while the proxy runs: mailtap went on making body
+        files in the directory it holds open, under its new name, and committed events that
+        point to mailtap.db-bodies/N, where nothing is; the session was logged as recorded.
+        Like the database file's, it is a recording failure that names the directory."""
+        fake = self.fake("good")
+        db = self.tmp / "bodies-renamed" / "mailtap.db"
+        bodies = Path(f"{db}-bodies")
+        m = self.mailtap(fake.address, db=db)
+        large = "".join(f"{i:06d} {'b' * 70}\n" for i in range(2600))  # 200 KiB: a body file
+        self.send_one(m, large)
+        bodies.rename(bodies.with_name("moved-bodies"))
+        self.send_one(m, large)  # accepted before anything noticed: relayed, unrecorded
+        rec.wait_for(lambda: re.search(r"(?m)^mailtap: recording failed: the body directory "
+                                       r"'.*mailtap\.db-bodies' was deleted or renamed while "
+                                       r"recording", m.stderr),
+                     5, f"a marked failure on stderr:\n{m.stderr}")
+        self.assertIn("give it its name back; then restart mailtap", m.stderr, "says what to do")
+        self.assertRegex(m.stderr, r"(?m)^mailtap: session 2 ended: .*not recorded")
+        refusal = first_reply(m.port)
+        self.assertEqual(refusal.code, 421)
+        self.assertIn("body directory", refusal.text)
+        self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
+        # Given its name back, every message the database holds reads back.
+        bodies.with_name("moved-bodies").rename(bodies)
+        self.assertEqual([r[0] for r in rec.query(db, "SELECT id FROM sessions")], [1])
+        cp = subprocess.run([str(mailtap_bin()), "audit", "--db", str(db)], capture_output=True)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+
+    def test_deleted_wal_is_a_recording_failure_and_kill_9_keeps_what_was_committed(self):
+        """`rm mailtap.db-wal` while the proxy runs (a clean-up job taking it for a log):
+        SQLite went on committing into the deleted file, every session was acknowledged as
+        recorded, and a kill -9 then lost them all, those committed before the rm too. It is a
+        recording failure; what was committed before is copied into the database first."""
+        fake = self.fake("good")
+        db = self.tmp / "wal-deleted" / "mailtap.db"
+        m = self.mailtap(fake.address, db=db)
+        for _ in range(2):
+            self.send_one(m)
+        rec.wait_ended(db, 2)
+        Path(f"{db}-wal").unlink()
+        self.send_one(m)  # accepted before anything noticed: relayed, unrecorded
+        rec.wait_for(lambda: re.search(r"(?m)^mailtap: recording failed: the WAL file "
+                                       r"'.*mailtap\.db-wal' was deleted or renamed while "
+                                       r"recording: the sessions since are not recorded, those "
+                                       r"committed before were copied into '.*mailtap\.db'",
+                                       m.stderr),
+                     5, f"a marked failure on stderr:\n{m.stderr}")
+        self.assertIn("restart mailtap", m.stderr, "says what to do")
+        self.assertEqual(first_reply(m.port).code, 421)
+        os.kill(m.proc.pid, signal.SIGKILL)  # a crash, the OOM killer
+        m.proc.wait(timeout=10)
+        con = sqlite3.connect(str(db), timeout=10)
+        self.addCleanup(con.close)
+        self.assertEqual(con.execute("PRAGMA integrity_check").fetchall()[0][0], "ok")
+        self.assertEqual(con.execute("SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL")
+                         .fetchone()[0], 2)
+        self.assertEqual([r[0] for r in con.execute(INCOMPLETE_ENDED_SESSIONS)], [])
+
     def assertPathGoneIsAFailure(self, name: str, take_the_path_away) -> None:
         fake = self.fake("good")
         db = self.tmp / name / "mailtap.db"

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/body_files.hpp"
@@ -208,6 +209,77 @@ TEST(StorageBodyFiles, AMissingOrShortBodyFileIsAClearErrorNotACrash) {
       << error;
   ASSERT_FALSE(unreadable.empty());
   EXPECT_NE(unreadable[0].find(file), std::string::npos) << unreadable[0];
+}
+
+// The body directory renamed (or deleted) while recording: the recorder went on making files in
+// the directory it holds open, under its new name, and committed events that point at
+// "<database>-bodies/N", where nothing is. As for the database file, the recorder looks (at each
+// commit that wrote to a body file, and at stop) and fails, naming the directory and what to do.
+TEST(StorageBodyFiles, ABodyDirectoryRenamedWhileRecordingIsAFailure) {
+  for (const bool across : {false, true}) {
+    SCOPED_TRACE(across ? "a session writing its body file across the rename"
+                        : "a new session after the rename");
+    TempDir dir;
+    const std::string path = dir.file("m.db");
+    const std::string bodies = body_directory(path);
+    std::string reason_seen;
+    RecorderOptions o;
+    o.path = path;
+    o.on_failure = [&](const std::string& reason) { reason_seen = reason; };
+    std::string error;
+    auto rec = Recorder::open(o, error);
+    ASSERT_NE(rec, nullptr) << error;
+    record_body(*rec, 1, 3, 64 * 1024);
+    if (across) {
+      test_support::record_batches(
+          *rec, {batch(test_support::session_opened(2)), batch(body_piece(2, 1, pattern(65536, 1))),
+                 batch(body_piece(2, 2, pattern(65536, 2)))});
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // committed: the file is open
+      ASSERT_TRUE(fs::exists(body_file(path, 2)));
+    }
+    fs::rename(bodies, dir.file("moved-bodies"));
+    // Sessions whose bodies stay in the database do not depend on the directory.
+    test_support::record_batches(
+        *rec, {batch(test_support::session_opened(3), body_piece(3, 1, "small\r\n"),
+                     test_support::session_closed(3))});
+    EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+    if (across) {
+      test_support::record_batches(*rec, {batch(body_piece(2, 3, pattern(65536, 3))),
+                                          batch(test_support::session_closed(2))});
+    } else {
+      record_body(*rec, 2, 3, 64 * 1024);
+    }
+    EXPECT_TRUE(rec->failed());
+    EXPECT_NE(rec->failure_reason().find("the body directory '" + bodies +
+                                         "' was deleted or renamed while recording"),
+              std::string::npos)
+        << rec->failure_reason();
+    EXPECT_NE(rec->failure_reason().find("give it its name back; then restart mailtap"),
+              std::string::npos)
+        << rec->failure_reason();
+    rec->stop();
+    EXPECT_EQ(reason_seen, rec->failure_reason());
+    // No committed event points at a body the directory's name does not lead to.
+    EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), 2);
+    EXPECT_EQ(count(path,
+                    "SELECT count(*) FROM events WHERE session_id = 2 AND file_offset IS "
+                    "NOT NULL"),
+              across ? 1 : 0);
+  }
+}
+
+// Renamed while idle: no commit wrote to it, so stopping notices and fails the run.
+TEST(StorageBodyFiles, ABodyDirectoryRenamedWhileIdleFailsTheRunAtStop) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  auto rec = open_recorder(path);
+  record_body(*rec, 1, 3, 64 * 1024);
+  fs::rename(body_directory(path), dir.file("moved-bodies"));
+  EXPECT_FALSE(rec->failed());
+  rec->stop();
+  EXPECT_TRUE(rec->failed());
+  EXPECT_NE(rec->failure_reason().find("the body directory"), std::string::npos)
+      << rec->failure_reason();
 }
 
 TEST(StorageBodyFiles, ASessionIdTakenAgainStartsAnEmptyFile) {

@@ -1085,6 +1085,86 @@ TEST(StorageRecorder, ADatabaseFileDeletedWhileIdleFailsTheRunAtStop) {
       << rec->failure_reason();
 }
 
+// A -wal file deleted under the recorder takes SQLite's later commits into an inode nobody else
+// can read, and a kill -9 then lost every session since the last checkpoint, those committed
+// before the deletion too. The recorder looks at each commit, as at the database file, copies
+// what was committed into the database file and fails; a kill -9 after that loses nothing
+// committed before. In a child process, for the kill -9.
+TEST(StorageRecorder, AWalFileDeletedWhileRecordingIsAFailureThatKeepsWhatWasCommitted) {
+  const std::vector<std::pair<const char*, std::function<void(const std::string&)>>> ways = {
+      {"deleted", [](const std::string& wal) { fs::remove(wal); }},
+      {"renamed", [](const std::string& wal) { fs::rename(wal, wal + ".old"); }},
+      // A reader opening the database since makes a new, empty -wal file at the path.
+      {"deleted, then a reader opened the database",
+       [](const std::string& wal) {
+         fs::remove(wal);
+         const std::string db = wal.substr(0, wal.size() - 4);
+         sqlite3* reader = nullptr;
+         sqlite3_open_v2(db.c_str(), &reader, SQLITE_OPEN_READONLY, nullptr);
+         sqlite3_exec(reader, "SELECT count(*) FROM sessions", nullptr, nullptr, nullptr);
+         sqlite3_close_v2(reader);
+       }},
+  };
+  for (const auto& [what, take_the_wal_away] : ways) {
+    SCOPED_TRACE(what);
+    TempDir dir;
+    const std::string path = dir.file("m.db");
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(fds[0]);
+      std::string err;
+      auto rec = Recorder::open(at(path), err);
+      if (!rec) ::_exit(2);
+      for (int i = 0; i < 3; ++i) record_one_session(*rec);
+      take_the_wal_away(path + "-wal");
+      record_one_session(*rec);
+      const std::string reason = rec->failed() ? rec->failure_reason() : "not failed";
+      (void)!::write(fds[1], reason.data(), reason.size());
+      ::close(fds[1]);
+      ::kill(::getpid(), SIGKILL);  // no stop(), no close: a crash
+      ::_exit(3);
+    }
+    ::close(fds[1]);
+    std::string reason;
+    char buf[512];
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) reason.append(buf, n);
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << status;
+    EXPECT_NE(reason.find("the WAL file '" + path + "-wal' was deleted or renamed while recording"),
+              std::string::npos)
+        << reason;
+    EXPECT_NE(reason.find("those committed before were copied into '" + path + "'"),
+              std::string::npos)
+        << reason;
+    EXPECT_NE(reason.find("restart mailtap"), std::string::npos) << reason;
+    // Everything committed before the deletion survived the kill; the session after it did not.
+    EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), 3);
+    EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 3);
+  }
+}
+
+// Deleted while nothing was being recorded: stopping notices, copies and fails the run.
+TEST(StorageRecorder, AWalFileDeletedWhileIdleFailsTheRunAtStop) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  auto rec = Recorder::open(at(path), error);
+  ASSERT_NE(rec, nullptr) << error;
+  record_one_session(*rec);
+  fs::remove(path + "-wal");
+  rec->stop();
+  EXPECT_TRUE(rec->failed());
+  EXPECT_NE(rec->failure_reason().find("the WAL file '" + path + "-wal' was deleted"),
+            std::string::npos)
+      << rec->failure_reason();
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), 1);
+}
+
 TEST(StorageRecorder, KillNineLeavesEveryEndedSessionComplete) {
   TempDir dir;
   const std::string path = dir.file("m.db");
