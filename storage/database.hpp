@@ -174,6 +174,22 @@ class Database {
   // "<database>-wal", as SQLite names it (after the database's path with every link followed).
   std::string wal_path() const;
 
+  // What a checkpoint after a commit managed (see checkpoint_after_commits).
+  struct CheckpointProgress {
+    std::int64_t wal_frames = 0;          // frames in the WAL
+    std::int64_t copied_frames = 0;       // of those, in the database file now
+    std::int64_t wal_autocheckpoint = 0;  // frames in the WAL from which a checkpoint runs
+  };
+  // Takes over SQLite's automatic checkpoint: after a commit that leaves at least
+  // `wal_autocheckpoint` frames in the WAL (the pragma's value when this is called) it runs
+  // the same PASSIVE checkpoint SQLite's own would, then tells `progress` what it achieved. A
+  // reader's open transaction keeps the checkpoint from copying the frames committed after it
+  // began, and SQLite's own says nothing. A commit under that size costs one comparison more.
+  using CheckpointObserver = std::function<void(const CheckpointProgress&)>;
+  Status checkpoint_after_commits(CheckpointObserver progress);
+  // Octets a WAL frame takes: a page and its header.
+  std::int64_t wal_frame_octets();
+
   // Switches the file to WAL (persistent), then aligns the -wal/-shm permissions with the
   // database file's, whatever the umask.
   Status enable_wal();
@@ -201,6 +217,12 @@ class Database {
   template <typename Read>
   Status query_single(std::string_view sql, Read read);
 
+  struct CheckpointWatch {
+    int wal_autocheckpoint = 0;  // frames
+    CheckpointObserver progress;
+  };
+  // Declared before db_, so it outlives the connection whose WAL hook it is.
+  std::unique_ptr<CheckpointWatch> checkpoint_watch_;
   std::unique_ptr<sqlite3, Closer> db_;
   std::string path_;
   // The file's identity when it was opened, for check_path().

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <climits>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -229,7 +230,9 @@ class Writer {
     for (const auto& s : all) {
       if (Status st = db_.prepare(s.sql, *s.stmt); !st.ok()) return st;
     }
-    return {};
+    wal_frame_octets_ = db_.wal_frame_octets();
+    return db_.checkpoint_after_commits(
+        [this](const Database::CheckpointProgress& p) { on_checkpoint(p); });
   }
 
   bool in_transaction() const { return in_tx_; }
@@ -352,6 +355,43 @@ class Writer {
                              ") before mailtap stops, which copies the rest in (a kill -9 "
                              "would lose it); then restart mailtap, and leave the -wal file of a "
                              "database in use alone");
+  }
+
+  // A reader's open transaction (sqlite3 after BEGIN, a notebook) keeps every checkpoint from
+  // copying what was committed after it began, and the WAL grows by the pages each commit
+  // touches, without bound, until the disk is full; SQLite says nothing. Said when what is
+  // held back first reaches the size from which checkpoints run (wal_autocheckpoint, about
+  // 16 MiB: far more than a passing reader holds back), again at each doubling, and once the
+  // checkpoints go through again.
+  void on_checkpoint(const Database::CheckpointProgress& p) {
+    const std::int64_t held = p.wal_frames - p.copied_frames;
+    if (held == 0) {
+      if (wal_held_said_) {
+        log::error("recording's WAL checkpoint went through again: '" + db_.wal_path() +
+                   "' is copied into '" + db_.path() + "'");
+      }
+      wal_held_said_ = false;
+      wal_warn_at_frames_ = 0;
+      return;
+    }
+    if (wal_warn_at_frames_ == 0) wal_warn_at_frames_ = p.wal_autocheckpoint;
+    if (wal_warn_at_frames_ <= 0 || held < wal_warn_at_frames_) return;
+    while (wal_warn_at_frames_ <= held) wal_warn_at_frames_ *= 2;
+    wal_held_said_ = true;
+    log::error("recording's WAL grows: " + std::string(kReaderHoldsTheCheckpoint) + " '" +
+               db_.path() + "', so the checkpoint cannot copy the last " +
+               mebibytes(held * wal_frame_octets_) + " of commits into it, and '" + db_.wal_path() +
+               "' (" + mebibytes(p.wal_frames * wal_frame_octets_) +
+               ") grows with every session until the disk is full; close the programs reading "
+               "it (" +
+               std::string(kReadersThatHoldCheckpoints) + ")");
+  }
+
+  static std::string mebibytes(std::int64_t octets) {
+    constexpr double kMiB = 1024.0 * 1024.0;
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(octets) / kMiB);
+    return text;
   }
 
   void rollback() {
@@ -651,6 +691,10 @@ class Writer {
        bodies_unchecked_said_ = false;
   bool body_written_ = false;  // the transaction refers to octets in a body file
   bool wal_gone_ = false;      // the -wal file was deleted: its commits need copying at close
+  // A reader holding back the checkpoint: said (on_checkpoint), and at how many frames next.
+  bool wal_held_said_ = false;
+  std::int64_t wal_warn_at_frames_ = 0;
+  std::int64_t wal_frame_octets_ = 0;
   Statement begin_, commit_, savepoint_, release_, rollback_to_;
   Statement insert_session_, update_tls_, insert_certificate_der_, insert_certificate_,
       insert_event_, insert_message_, insert_recipient_, authenticated_, close_session_;

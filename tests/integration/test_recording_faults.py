@@ -589,6 +589,60 @@ class LockContentionTest(IntegrationCase):
         self.assertEqual(m.stop(), 0, m.stderr)
 
 
+class ReaderHoldingTheWalTest(IntegrationCase):
+    """A reader whose transaction stays open (sqlite3 -readonly after BEGIN, a notebook) keeps
+    every WAL checkpoint from copying what was committed after it began."""
+
+    def test_a_reader_holding_back_the_checkpoint_is_said_once(self):
+        """The WAL grew ~80 KB per small session past any limit, without a word until the disk
+        was full. mailtap says it once the reader holds back the size at which checkpoints run
+        (16 MiB), with what to do, and once more when the checkpoint goes through again."""
+        fake = self.fake("good")
+        m = self.mailtap(fake.address, extra_args=["-q"])
+        db = Path(m._tmp) / "mailtap.db"
+        wal = Path(f"{db}-wal")
+        reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
+        self.addCleanup(reader.close)
+        body = "".join(f"{i:06d} {'r' * 70}\n" for i in range(700))  # ~54 KiB: in the database
+
+        def messages(count: int) -> None:
+            with SmtpSocket(m.port) as c:
+                start_data(c)
+                for i in range(count):
+                    if i:
+                        self.assertEqual(c.cmd("MAIL FROM:<sender@client.test>").code, 250)
+                        self.assertEqual(c.cmd("RCPT TO:<alice@example.test>").code, 250)
+                        self.assertEqual(c.cmd("DATA").code, 354)
+                    c.send(dot_stuff(make_message(unique_token("w"), body=body)) + b".\r\n")
+                    self.assertEqual(c.reply().code, 250)
+                self.assertEqual(c.cmd("QUIT").code, 221)
+
+        messages(1)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM events").fetchone()
+        said = "recording's WAL grows: another connection holds a read on the database"
+        for _ in range(30):
+            if said in m.stderr:
+                break
+            messages(20)
+        self.assertEqual(m.stderr.count(said), 1, m.stderr)
+        self.assertGreater(wal.stat().st_size, 16 * 2**20)
+        self.assertLess(wal.stat().st_size, 24 * 2**20, "said as it passed 16 MiB held back")
+        self.assertRegex(m.stderr, r"so the checkpoint cannot copy the last \d+\.\d MiB of "
+                                   r"commits into it, and '.*mailtap\.db-wal' \(\d+\.\d MiB\) "
+                                   r"grows with every session")
+        self.assertIn("close the programs reading it (mailtap web, a running export, sqlite3 "
+                      "with a transaction open)", m.stderr)
+        messages(5)
+        self.assertEqual(m.stderr.count(said), 1, "not at every commit")
+        reader.execute("COMMIT")
+        messages(1)
+        rec.wait_for(lambda: "recording's WAL checkpoint went through again" in m.stderr, 5,
+                     f"said when it goes through again:\n{m.stderr}")
+        self.assertNotIn("recording failed", m.stderr)
+        self.assertEqual(m.stop(), 0, m.stderr)
+
+
 def first_reply(port: int):
     with SmtpSocket(port) as c:
         return c.reply()

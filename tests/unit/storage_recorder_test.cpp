@@ -1165,6 +1165,87 @@ TEST(StorageRecorder, AWalFileDeletedWhileIdleFailsTheRunAtStop) {
   EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), 1);
 }
 
+// A reader whose transaction stays open (sqlite3 after BEGIN, a notebook) keeps every checkpoint
+// from copying what was committed after it began: the WAL grows with every session, without
+// bound. Said when what is held back reaches the size from which checkpoints run (4000 pages,
+// about 16 MiB), again at each doubling, not at each commit; and once it goes through again.
+TEST(StorageRecorder, AReaderHoldingBackTheCheckpointIsSaidOnceAtEachDoubling) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  auto rec = Recorder::open(at(path), error);
+  ASSERT_NE(rec, nullptr) << error;
+  // Sessions of 2 MiB in events of 60 KiB: all in the database, none in a body file.
+  const auto record_mebibytes = [&](int mebibytes) {
+    for (int m = 0; m < mebibytes / 2; ++m) {
+      const SessionKey k = rec->new_session_key();
+      std::vector<Record> records = batch(opened(k));
+      for (std::uint64_t seq = 1; seq <= 35; ++seq) {
+        SessionEvent e = event(k, seq);
+        test_support::edit(e.event).bytes =
+            std::string(60 * 1024, static_cast<char>('a' + seq % 26));
+        records.emplace_back(std::move(e));
+      }
+      records.emplace_back(closed(k));
+      test_support::record_batches(*rec, {std::move(records)});
+    }
+  };
+  const auto said = [](const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+      ++n;
+    return n;
+  };
+  const std::string grows =
+      "recording's WAL grows: another connection holds a read on the "
+      "database '" +
+      path + "'";
+
+  testing::internal::CaptureStderr();
+  record_mebibytes(40);  // no reader: checkpoints go through, nothing to say
+  std::string stderr_text = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(said(stderr_text, "WAL"), 0u) << stderr_text;
+
+  sqlite3* reader = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &reader, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM events", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  testing::internal::CaptureStderr();
+  record_mebibytes(12);
+  stderr_text = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(said(stderr_text, "WAL"), 0u) << "under 16 MiB held back: " << stderr_text;
+
+  testing::internal::CaptureStderr();
+  record_mebibytes(12);  // past 16 MiB, not yet 32
+  stderr_text = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(said(stderr_text, grows), 1u) << stderr_text;
+  EXPECT_NE(stderr_text.find("so the checkpoint cannot copy the last "), std::string::npos);
+  EXPECT_NE(stderr_text.find("'" + path + "-wal' ("), std::string::npos) << stderr_text;
+  EXPECT_NE(stderr_text.find("close the programs reading it (mailtap web, a running export, "
+                             "sqlite3 with a transaction open)"),
+            std::string::npos)
+      << stderr_text;
+
+  testing::internal::CaptureStderr();
+  record_mebibytes(10);  // past 32 MiB
+  stderr_text = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(said(stderr_text, grows), 1u) << stderr_text;
+
+  sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close_v2(reader);
+  testing::internal::CaptureStderr();
+  record_mebibytes(4);
+  stderr_text = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(said(stderr_text, grows), 0u) << stderr_text;
+  EXPECT_EQ(said(stderr_text, "recording's WAL checkpoint went through again: '" + path +
+                                  "-wal' is copied into '" + path + "'"),
+            1u)
+      << stderr_text;
+  rec->stop();
+  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 39);
+}
+
 TEST(StorageRecorder, KillNineLeavesEveryEndedSessionComplete) {
   TempDir dir;
   const std::string path = dir.file("m.db");
