@@ -130,8 +130,11 @@ asio::awaitable<void> Server::refuse_unrecorded(asio::ip::tcp::socket socket) {
                  "); refusing new sessions (--record-failure=continue relays unrecorded)");
     }
   }
-  co_await say_and_close(std::move(socket), "421 4.3.0 mailtap: recording failed (" + reason +
-                                                "); not accepting sessions\r\n");
+  // The telnet user sees only this line: it says what to do, not just what failed.
+  co_await say_and_close(std::move(socket),
+                         "421 4.3.0 mailtap: recording failed (" + reason +
+                             "); not accepting sessions: fix that, then restart mailtap (or run "
+                             "it with --record-failure continue to relay unrecorded)\r\n");
 }
 
 void Server::session_ended(storage::SessionKey id) {

@@ -305,6 +305,7 @@ class RecordingFailureTest(IntegrationCase):
         self.assertIn("recording failed", refusal.text)
         self.assertRegex(refusal.text, r"(?i)full")
         self.assertTrue(refusal.text.startswith("4.3.0"), refusal.text)
+        self.assertIn("then restart mailtap", refusal.text)  # what to do, in the reply itself
         # marked on stderr, with the database and the SQLite reason
         rec.wait_for(lambda: re.search(r"(?m)^mailtap: recording failed: .*(?i:full)", m.stderr),
                      5, f"a marked failure on stderr:\n{m.stderr}")
