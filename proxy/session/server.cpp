@@ -167,11 +167,12 @@ void Server::session_ended(storage::SessionKey id) {
   }
 }
 
-void Server::end_all_sessions() {
+void Server::end_all_sessions(bool insist) {
   stop_token_command();
   std::lock_guard lock(mutex_);
+  grace_over_ = true;
   for (auto& [id, entry] : sessions_)
-    if (auto s = entry.session.lock()) s->shutdown_now();
+    if (auto s = entry.session.lock()) s->shutdown_now(insist);
 }
 
 // A token command that hangs would otherwise hold the shutdown until its own timeout: the
@@ -183,10 +184,12 @@ void Server::stop_token_command() {
 
 void Server::begin_shutdown(std::chrono::steady_clock::duration grace) {
   std::function<void()> drained;
+  bool insist = false;
   {
     std::lock_guard lock(mutex_);
     if (shutting_down_) {
-      // Asked twice: do not wait for the grace period.
+      // Asked twice: do not wait for the grace period; asked again after it, for nothing.
+      insist = grace_over_;
       grace_timer_.cancel();
     } else {
       shutting_down_ = true;
@@ -205,6 +208,7 @@ void Server::begin_shutdown(std::chrono::steady_clock::duration grace) {
       drained = on_drained_;
     }
   }
+  if (insist) end_all_sessions(true);
   if (drained) {
     stop_token_command();
     drained();

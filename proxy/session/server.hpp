@@ -28,6 +28,7 @@ class Server {
   bool listen(const asio::ip::tcp::endpoint& at, std::string& error);
   asio::awaitable<void> accept_loop();
   // First call: stop accepting and give sessions `grace` to finish. Second call: end them now.
+  // A call after the grace period is over ends the waits for ends of data's replies too.
   void begin_shutdown(std::chrono::steady_clock::duration grace);
   // Called once no session is left after shutdown began.
   void on_drained(std::function<void()> fn) { on_drained_ = std::move(fn); }
@@ -37,7 +38,7 @@ class Server {
   std::string too_many_sessions() const;  // the refusal's text, after "421 "
   asio::awaitable<void> refuse_unrecorded(asio::ip::tcp::socket socket);
   void session_ended(storage::SessionKey id);
-  void end_all_sessions();
+  void end_all_sessions(bool insist = false);
   void stop_token_command();
 
   asio::io_context& io_;
@@ -57,6 +58,7 @@ class Server {
   bool over_limit_reported_ = false;
   std::atomic<storage::SessionKey> next_key_{1};
   bool shutting_down_ = false;
+  bool grace_over_ = false;  // the sessions were told to end
   bool drained_ = false;
   bool recording_failure_reported_ = false;
   std::function<void()> on_drained_;

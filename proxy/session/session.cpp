@@ -70,7 +70,8 @@ Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::Ses
   client_.socket().non_blocking(true, ec);
 }
 
-void Session::shutdown_now() {
+void Session::shutdown_now(bool insist) {
+  if (insist) shutdown_insisted_ = true;
   shutdown_requested_ = true;
   asio::post(executor(), [self = shared_from_this()] {
     // A client in the middle of its TLS handshake can be told nothing: end it now.
@@ -825,9 +826,29 @@ bool Session::awaiting_end_of_data_at_shutdown() {
     end_of_data_wait_logged_ = true;
     log::info("session " + std::to_string(id_) + ": shutting down once " + ctx_.target.host +
               " has answered the end of data it has (--timeout-data " +
-              format_short_duration(ctx_.config.timeout_data) + " at most)");
+              format_short_duration(ctx_.config.timeout_data) +
+              " at most; signal again to end it now)");
   }
   return true;
+}
+
+// The shutdown's 421. Cut before the reply to an end of data the server has (the user insisted),
+// it says the server may have the message rather than "try again": a client that obeys would
+// send it twice.
+void Session::end_for_shutdown() {
+  smtp::Dialogue& d = *dialogue_;
+  d.set_time(storage::Clock::now());
+  if (d.end_of_data_unanswered()) {
+    d.abort("4.3.2 mailtap: shutting down before " + ctx_.target.host +
+                " answered the end of data; it may have the message: check before sending it "
+                "again",
+            {smtp::Ending::Kind::shutdown,
+             "mailtap shut down before the upstream answered the end of data; it may have the "
+             "message"});
+    return;
+  }
+  d.abort("4.3.2 mailtap: shutting down; try again later",
+          {smtp::Ending::Kind::shutdown, "mailtap shut down"});
 }
 
 void Session::time_out_upstream() {
@@ -880,10 +901,8 @@ asio::awaitable<void> Session::watchdog() {
   smtp::Dialogue& d = *dialogue_;
   for (;;) {
     if (closing_ || d.finished()) break;
-    if (shutdown_requested_ && !awaiting_end_of_data_at_shutdown()) {
-      d.set_time(storage::Clock::now());
-      d.abort("4.3.2 mailtap: shutting down; try again later",
-              {smtp::Ending::Kind::shutdown, "mailtap shut down"});
+    if (shutdown_requested_ && (shutdown_insisted_ || !awaiting_end_of_data_at_shutdown())) {
+      end_for_shutdown();
       co_await after_input();
       break;
     }

@@ -53,8 +53,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // Records the client and answers it with "421 <reply_text>" without opening the upstream
   // (e.g. too many sessions); `log` says whether this refusal is worth a log line.
   asio::awaitable<void> run_refused(std::string reply_text, bool log);
-  // Ends the session soon with a 421 (grace period over); safe from any thread.
-  void shutdown_now();
+  // Ends the session soon with a 421 (grace period over); safe from any thread. A session
+  // awaiting the reply to an end of data it sent waits for that reply first, unless `insist`
+  // (the user signalled again after the grace period).
+  void shutdown_now(bool insist = false);
   storage::SessionKey id() const { return id_; }
   asio::any_io_executor executor() { return client_.socket().get_executor(); }
 
@@ -89,6 +91,7 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   Deadlines current_deadlines() const;
   // A deadline passed: the dialogue ends with a 421 that says whose turn it was.
+  void end_for_shutdown();
   void time_out_upstream();
   bool awaiting_end_of_data_at_shutdown();
   void time_out_client(std::chrono::steady_clock::time_point client_turn);
@@ -177,6 +180,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool upstream_reader_done_ = false;
   bool closing_ = false;
   std::atomic<bool> shutdown_requested_{false};
+  std::atomic<bool> shutdown_insisted_{false};  // not even an end of data's reply is awaited
   bool end_of_data_wait_logged_ = false;
   std::chrono::steady_clock::time_point last_client_activity_;
   std::chrono::steady_clock::time_point last_upstream_read_;  // the server last said something

@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-from test_recording import query  # noqa: E402
+from test_recording import query, wait_for  # noqa: E402
 
 
 class ListenTest(h.IntegrationCase):
@@ -164,6 +164,31 @@ class SigtermTest(h.IntegrationCase):
         self.assertEqual(mt.wait(timeout=10), 0, mt.output)
         rows = query(db, "SELECT outcome, outcome_reason FROM sessions")
         self.assertEqual(rows[0]["outcome"], "timeout")
+        self.assertIn("may have the message", rows[0]["outcome_reason"])
+
+    def test_a_signal_after_the_grace_period_ends_the_wait_for_the_end_of_data_reply(self):
+        """A person pressing Ctrl-C again (or a service manager in a hurry) is not held for
+        --timeout-data: the next signal after the grace period ends the wait, and the 421 says
+        the server may have the message, never "try again"."""
+        f = self.fake("good", body_pause=30.0)
+        db = self.tmp / "eod-insist.db"
+        mt = self.mailtap(f.address, db=db, extra_args=["--grace", "1s"])
+        c = h.SmtpSocket(mt.port, timeout=20)
+        self.addCleanup(c.close)
+        h.start_data(c)
+        c.send(b"Subject: stuck filter\r\n\r\nthe whole message\r\n.\r\n")
+        time.sleep(0.3)
+        mt.signal(signal.SIGTERM)
+        wait_for(lambda: "has answered the end of data" in mt.stderr, 10,
+                     f"the wait for the reply said on stderr:\n{mt.stderr}")
+        mt.signal(signal.SIGTERM)
+        final = c.reply()
+        self.assertEqual(final.code, 421, final.text)
+        self.assertIn("may have the message", final.text)
+        self.assertNotIn("try again", final.text)
+        self.assertEqual(mt.wait(timeout=10), 0, mt.output)
+        rows = query(db, "SELECT outcome, outcome_reason FROM sessions")
+        self.assertEqual(rows[0]["outcome"], "shutdown")
         self.assertIn("may have the message", rows[0]["outcome_reason"])
 
 
