@@ -1,13 +1,8 @@
 #include "storage/schema.hpp"
 
 #include <openssl/rand.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
-#include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -310,50 +305,6 @@ Status check_identity(Database& db, std::int64_t& version) {
   return {};
 }
 
-// Another process that has the database at `path` open, as "pid N (NAME)", or "". Every SQLite
-// connection in WAL mode holds a read lock on byte 128 of the -shm file (the DMS lock, see
-// sqlite.org/walformat.html) for as long as it is open: /proc/locks lists them with their pid.
-// Read there rather than probed with fcntl, whose close() would drop this process's own locks
-// on the file.
-std::string other_process_with_database_open(const std::string& path) {
-  struct stat st {};
-  if (::stat((path + "-shm").c_str(), &st) != 0) return {};
-  char file_id[64];
-  std::snprintf(file_id, sizeof file_id, "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev),
-                static_cast<unsigned long long>(st.st_ino));
-  std::ifstream locks("/proc/locks");
-  for (std::string line; std::getline(locks, line);) {
-    std::istringstream fields(line);
-    std::string number, kind, advisory, mode, pid, id, start;
-    fields >> number >> kind >> advisory >> mode >> pid >> id >> start;
-    if (kind != "POSIX" || id != file_id || start != "128" || pid == std::to_string(::getpid()))
-      continue;
-    std::ifstream comm("/proc/" + pid + "/comm");
-    std::string name;
-    std::getline(comm, name);
-    return "pid " + pid + (name.empty() ? "" : " (" + name + ")");
-  }
-  return {};
-}
-
-// A migration while an older mailtap has the file open would leave it writing (or reading) the
-// new schema with the old program, unnoticed: refused, saying who holds it.
-Status refuse_migration_in_use(Database& db, std::int64_t version) {
-  if (version == 0 || version >= kSchemaVersion) return {};
-  const std::string holder = other_process_with_database_open(db.path());
-  if (holder.empty()) return {};
-  const std::string quoted = "'" + db.path() + "'";
-  return Status::error(kSqliteBusy,
-                       quoted + " has schema version " + std::to_string(version) +
-                           ", from an older mailtap, and another process has it open (" + holder +
-                           ": an older proxy still recording to it, or a tool reading it); this "
-                           "mailtap upgrades it to version " +
-                           std::to_string(kSchemaVersion) +
-                           " only when nothing else uses it, as the older program would go on with "
-                           "the old schema: stop that process, then start this one (`systemctl "
-                           "--user restart mailtap@NAME` for the user unit)");
-}
-
 Status migrate_and_fill_meta(Database& db, std::string_view created_by, FingerprintKey& key) {
   // Re-check under the write lock: another writer may have created or migrated the schema
   // between our first look and now.
@@ -405,7 +356,6 @@ Status prepare_for_writing(Database& db, std::string_view created_by, Fingerprin
     if (Status st = db.exec("PRAGMA page_size=4096"); !st.ok()) return st;
   }
   if (Status st = db.enable_wal(); !st.ok()) return st;
-  if (Status st = refuse_migration_in_use(db, version); !st.ok()) return st;
 
   // IMMEDIATE takes the write lock up front, so two proxies starting together serialise here
   // instead of one failing with SQLITE_BUSY when upgrading a read lock.

@@ -138,52 +138,6 @@ TEST(StorageDatabase, FreshFileIsMigratedToCurrentSchema) {
   EXPECT_EQ(integrity, "ok");
 }
 
-// A newer proxy must not migrate a file that an older mailtap still has open (a proxy recording,
-// a tool reading): the older program would go on with the old schema, unnoticed. The other
-// process here is the sqlite3 shell, kept open; once it is gone, the migration runs.
-TEST(StorageDatabase, NoMigrationWhileAnotherProcessHasTheFileOpen) {
-  TempDir dir;
-  const std::string path = dir.file("v6.db");
-  const std::string ready = dir.file("ready");
-  FingerprintKey key{};
-  {
-    Database db;
-    ASSERT_TRUE(open_for_writing(path, db, key).ok());
-  }
-  {
-    RawDb raw(path);  // back to version 6: v7 added certificate_ders
-    ASSERT_EQ(raw.exec("DROP TABLE certificate_ders; PRAGMA user_version = 6;"), SQLITE_OK);
-  }
-  FILE* other = ::popen(("{ echo 'SELECT count(*) FROM sessions;'; echo '.shell touch " + ready +
-                         "'; cat; } | sqlite3 '" + path + "' >/dev/null")
-                            .c_str(),
-                        "w");
-  ASSERT_NE(other, nullptr);
-  for (int i = 0; i < 500 && !fs::exists(ready); ++i) ::usleep(10'000);
-  ASSERT_TRUE(fs::exists(ready)) << "the sqlite3 shell did not open the file";
-  {
-    Database db;
-    const Status st = open_for_writing(path, db, key);
-    ASSERT_FALSE(st.ok());
-    EXPECT_NE(st.message.find("has schema version 6, from an older mailtap, and another process "
-                              "has it open (pid "),
-              std::string::npos)
-        << st.message;
-    EXPECT_NE(st.message.find("(sqlite3): an older proxy still recording to it, or a tool "
-                              "reading it); this mailtap upgrades it to version 7 only when "
-                              "nothing else uses it"),
-              std::string::npos)
-        << st.message;
-  }
-  EXPECT_EQ(RawDb(path).text("PRAGMA user_version"), "6") << "not migrated";
-  ::pclose(other);
-  Database db;
-  ASSERT_TRUE(open_for_writing(path, db, key).ok());
-  std::int64_t version = 0;
-  ASSERT_TRUE(db.query_int("PRAGMA user_version", version).ok());
-  EXPECT_EQ(version, kSchemaVersion);
-}
-
 // Schema v3 turned the free-text verify_result into a status and a reason; rows recorded by
 // older versions (both spellings of an --insecure session) keep reading right.
 TEST(StorageDatabase, VersionTwoVerifyResultsAreMigratedToStatusAndReason) {
