@@ -339,14 +339,16 @@ std::string alternatives(const std::vector<std::string>& words) {
 
 // The bash lines that add the config file's upstream names to COMPREPLY, for a command whose
 // positional NAME is one (`mailtap proxy NAME`): the hidden `mailtap upstream-names` lists them,
-// from the file a --config on the line names, else the default one. It only reads the file: no
-// command of it runs while a word is completed.
+// from the file a --config on the line names, else the default one (bash splits --config=FILE
+// into "--config", "=", "FILE"). It only reads the file: no command of it runs while a word is
+// completed.
 std::string upstream_name_completion() {
   return "            if [[ $cur != -* ]]; then\n"
          "                local config= j\n"
          "                for ((j = 1; j < COMP_CWORD; j++)); do\n"
          "                    case ${COMP_WORDS[j]} in\n"
-         "                        --config) config=${COMP_WORDS[j+1]} ;;\n"
+         "                        --config) config=${COMP_WORDS[j+1]}\n"
+         "                            [[ $config == = ]] && config=${COMP_WORDS[j+2]} ;;\n"
          "                        --config=*) config=${COMP_WORDS[j]#--config=} ;;\n"
          "                    esac\n"
          "                done\n"

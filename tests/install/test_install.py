@@ -247,6 +247,8 @@ class InstallTest(unittest.TestCase):
         self.assertNotIn("has", offered, "a name the shell would split is left out")
         self.assertEqual(self.complete("proxy", "--config", "/dev/null", "g"), [])
         self.assertEqual(self.complete("proxy", f"--config={config}", "m"), ["m365"])
+        # as bash splits --config=FILE (COMP_WORDBREAKS holds "=")
+        self.assertEqual(self.complete("proxy", "--config", "=", str(config), "m"), ["m365"])
         self.assertEqual(self.complete("sessions", "g"), [], "only where NAME is an upstream")
         self.assertFalse(marker.exists(), "completing ran a command of the config file")
 
