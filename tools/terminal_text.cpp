@@ -63,7 +63,10 @@ bool TerminalLines::append(std::string_view piece) {
     // Up to the last character's start, and never after a CR that may begin a CRLF: what is
     // cut off waits for the next piece, so a character is judged whole.
     std::size_t cut = held_.size() - 1;
-    while (cut > 0 && (static_cast<unsigned char>(held_[cut]) & 0xC0) == 0x80) --cut;
+    // A character is at most 4 octets: further back than 3 continuation octets none begins.
+    for (int back = 0;
+         back < 3 && cut > 0 && (static_cast<unsigned char>(held_[cut]) & 0xC0) == 0x80; ++back)
+      --cut;
     if (cut > 0 && held_[cut - 1] == '\r') --cut;
     ok = emit(std::string_view(held_).substr(0, cut), false);
     held_.erase(0, cut);

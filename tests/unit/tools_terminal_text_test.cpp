@@ -87,5 +87,19 @@ TEST(TerminalText, TerminalLinesHoldNoMoreThanALongLinesShare) {
   EXPECT_FALSE(escaped);
 }
 
+// Octets that begin no character (UTF-8 continuation octets only) are still judged a piece at a
+// time: nothing waits for a character start that never comes.
+TEST(TerminalText, TerminalLinesDoNotHoldALineOfContinuationOctets) {
+  std::size_t written = 0;
+  TerminalLines t([&written](std::string_view s) {
+    written += s.size();
+    return true;
+  });
+  const std::string piece(4096, '\x80');
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE(t.append(piece));
+  EXPECT_GT(written, 3 * TerminalLines::kLongestHeld);  // escaped, so longer than what came
+  EXPECT_TRUE(t.escaped());
+}
+
 }  // namespace
 }  // namespace mailtap::tools
