@@ -17,7 +17,7 @@ const std::string_view kSessionColumns =
     "resolved_address, tls_mode, ehlo_name, tls_version, cipher, sni, verified_name, "
     "verify_status, verify_reason, insecure, outcome, outcome_reason, bytes_client_to_upstream, "
     "bytes_upstream_to_client, auth_user, replay_of, auth_mechanism, auth_by, tls_resumed, "
-    "client_tls_version";
+    "client_tls_version, writer";
 
 Clock::time_point time_or_epoch(const std::string& text) {
   return parse_timestamp(text).value_or(Clock::time_point{});
@@ -58,6 +58,9 @@ SessionRow session_from(const Statement& st) {
   r.auth_by_mailtap = parse_name<AuthBy>(st.column_text(24)) == AuthBy::mailtap;
   r.tls_resumed = st.column_int(25) != 0;
   r.client_tls_version = st.column_text(26);
+  // Looks the writer up in /proc only for a session without an end.
+  r.record = record_state(r.ended.has_value(),
+                          st.is_null(27) ? std::nullopt : std::optional(st.column_text(27)));
   return r;
 }
 
@@ -337,7 +340,7 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
   return impl.each_row(st, row);
 }
 
-constexpr int kSessionColumnCount = 27;
+constexpr int kSessionColumnCount = 28;
 
 }  // namespace
 

@@ -13,13 +13,14 @@
 
 #include "storage/records.hpp"
 #include "storage/schema.hpp"
+#include "storage/session_writer.hpp"
 
 namespace mailtap::storage {
 
 struct SessionRow {
   std::int64_t id = 0;
   Clock::time_point started{};
-  std::optional<Clock::time_point> ended;  // nullopt: in progress, or its writer died
+  std::optional<Clock::time_point> ended;  // nullopt: in progress, or its writer died (`record`)
   std::string client_address;
   std::string listen_address;
   std::string upstream_host;
@@ -44,6 +45,15 @@ struct SessionRow {
   bool auth_by_mailtap = false;    // --auth-user: mailtap authenticated, not the client
   bool tls_resumed = false;        // the upstream TLS session was resumed
   std::string client_tls_version;  // the client's side was TLS (--local-tls), "" if plain
+  // Without an end: whether the process recording it still runs (sessions.writer, schema v8),
+  // as this process sees it when the row was read.
+  RecordState record = RecordState::unknown;
+
+  // No end, and the process that recorded it is gone (killed, crashed, a reboot since): the
+  // record ends at that process's last commit and will never end.
+  bool writer_gone() const { return !ended && record == RecordState::cut; }
+  // No end, and the process recording it runs.
+  bool writer_alive() const { return !ended && record == RecordState::recording; }
 };
 
 struct EventRow {
@@ -133,7 +143,9 @@ struct FailureReplyCount {  // replies >= 400 the client or mailtap got, grouped
   std::int64_t sessions = 0;
 };
 struct OutcomeCount {
-  std::optional<Outcome> outcome;  // nullopt: in progress (or its writer died)
+  std::optional<Outcome> outcome;  // nullopt: no end recorded (`record` says more)
+  // For outcome nullopt: whether the writer runs (recording), is gone (cut) or nobody knows.
+  RecordState record = RecordState::ended;
   std::int64_t sessions = 0;
 };
 struct TlsCount {

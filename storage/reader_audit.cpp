@@ -2,7 +2,9 @@
 // one row at a time, and the summaries audit prints, grouped in SQL.
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <string>
+#include <utility>
 
 #include "storage/reader.hpp"
 #include "storage/reader_impl.hpp"
@@ -116,16 +118,40 @@ bool Reader::failure_reply_counts(std::vector<FailureReplyCount>& out, std::stri
 
 bool Reader::outcome_counts(std::vector<OutcomeCount>& out, std::string& error) {
   out.clear();
-  return query(*impl_,
-               "SELECT outcome, count(*) FROM sessions GROUP BY 1 "
-               "ORDER BY 2 DESC, coalesce(outcome, 'in_progress')",
-               error, [&](const Statement& r) {
-                 OutcomeCount c;
-                 if (!r.is_null(0))
-                   c.outcome = parse_name<Outcome>(r.column_text(0)).value_or(Outcome::error);
-                 c.sessions = r.column_int(1);
-                 out.push_back(c);
-               });
+  // Sessions without an end are grouped by their writer, judged here (not SQL): running, cut
+  // or unknown, each counted apart.
+  const bool ok =
+      query(*impl_,
+            "SELECT outcome, CASE WHEN outcome IS NULL THEN writer END, count(*) FROM sessions "
+            "GROUP BY 1, 2",
+            error, [&](const Statement& r) {
+              OutcomeCount c;
+              if (!r.is_null(0)) {
+                c.outcome = parse_name<Outcome>(r.column_text(0)).value_or(Outcome::error);
+                c.record = RecordState::ended;
+              } else {
+                c.record = record_state(
+                    false, r.is_null(1) ? std::nullopt : std::optional(r.column_text(1)));
+              }
+              c.sessions = r.column_int(2);
+              const auto same = std::find_if(out.begin(), out.end(), [&](const OutcomeCount& o) {
+                return o.outcome == c.outcome && o.record == c.record;
+              });
+              if (same == out.end()) {
+                out.push_back(c);
+              } else {
+                same->sessions += c.sessions;
+              }
+            });
+  std::stable_sort(out.begin(), out.end(), [](const OutcomeCount& a, const OutcomeCount& b) {
+    if (a.sessions != b.sessions) return a.sessions > b.sessions;
+    const auto key = [](const OutcomeCount& c) {
+      return std::pair(c.outcome ? std::string(to_string(*c.outcome)) : std::string("in_progress"),
+                       static_cast<int>(c.record));
+    };
+    return key(a) < key(b);
+  });
+  return ok;
 }
 
 bool Reader::tls_counts(std::vector<TlsCount>& out, std::string& error) {

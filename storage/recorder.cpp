@@ -28,6 +28,7 @@
 #include "storage/database.hpp"
 #include "storage/message_digests.hpp"
 #include "storage/schema.hpp"
+#include "storage/session_writer.hpp"
 #include "storage/threads.hpp"
 #include "storage/timestamp.hpp"
 
@@ -174,6 +175,8 @@ class Writer {
   Status init(Database db, std::atomic<SessionKey>* next_key) {
     db_ = std::move(db);
     next_key_ = next_key;
+    // Read once: every session this process records names it ("" where /proc cannot tell).
+    if (const auto& self = this_process()) writer_ = format_writer(*self);
     // The vocabulary triggers cost an event row about a third of its SQLite time
     // (docs/benchmarks.md) to check names this writer takes from the tables they are made of.
     if (Status st = db_.disable_triggers(); !st.ok()) return st;
@@ -190,8 +193,8 @@ class Writer {
         {&rollback_to_, "ROLLBACK TO record"},
         {&insert_session_,
          "INSERT INTO sessions(started_at, client_address, listen_address, upstream_host, "
-         "upstream_port, tls_mode, ehlo_name, insecure, replay_of, id) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+         "upstream_port, tls_mode, ehlo_name, insecure, replay_of, writer, id) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, "
          // The key becomes the row id, so "session 12" in mailtap's log is `mailtap show 12`;
          // if another writer took that id meanwhile, SQLite picks a fresh one (see
          // write_one(SessionOpened)).
@@ -476,7 +479,8 @@ class Writer {
         .bind_text(7, r.ehlo_name)
         .bind_int(8, r.insecure ? 1 : 0)
         .bind_optional(9, r.replay_of)
-        .bind_int(10, static_cast<std::int64_t>(r.key));
+        .bind_int(10, static_cast<std::int64_t>(r.key))
+        .bind_text_or_null(11, writer_);
     const Result res = classify(insert_session_.run(), error);
     if (res != Result::ok) return res;
     const std::int64_t id = db_.last_insert_rowid();
@@ -708,6 +712,7 @@ class Writer {
   MessageDigests digests_;
   std::unique_ptr<BodyFileWriter> bodies_;
   std::atomic<SessionKey>* next_key_ = nullptr;
+  std::string writer_;  // sessions.writer of the sessions this process records
   bool in_tx_ = false;
   std::size_t tx_records_ = 0;
 };

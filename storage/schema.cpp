@@ -213,6 +213,10 @@ std::vector<std::string> migrations() {
       "  sha256 TEXT PRIMARY KEY NOT NULL,\n"
       "  der    BLOB NOT NULL\n"
       ");\n",
+      // v8: the process recording the session ("BOOT_ID PID START_TIME PID_NAMESPACE",
+      // session_writer.hpp), so a reader tells a session cut by a killed proxy from a running
+      // one. NULL in rows written before.
+      "ALTER TABLE sessions ADD COLUMN writer TEXT;\n",
   };
 }
 
