@@ -330,6 +330,27 @@ class Auditor {
     return true;
   }
 
+  // A session without an end is "cut" when its writer is gone, else "in_progress" (running,
+  // or recorded before the schema told: as before).
+  static std::string outcome_name(const storage::OutcomeCount& o) {
+    if (o.outcome) return std::string(storage::to_string(*o.outcome));
+    return o.record == storage::RecordState::cut ? "cut" : "in_progress";
+  }
+
+  // Counts of one name (running and unknown sessions are both in_progress) are added up, the
+  // list staying most first.
+  static void add_outcome(AuditReport& r, std::string name, std::int64_t sessions) {
+    auto it = std::find_if(r.outcomes.begin(), r.outcomes.end(),
+                           [&](const auto& o) { return o.first == name; });
+    if (it == r.outcomes.end()) {
+      r.outcomes.emplace_back(std::move(name), sessions);
+    } else {
+      it->second += sessions;
+    }
+    std::stable_sort(r.outcomes.begin(), r.outcomes.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+  }
+
   bool failures(AuditReport& r, std::string& error) {
     std::vector<storage::FailureReplyCount> failures;
     if (!reader_.failure_reply_counts(failures, error)) return false;
@@ -338,10 +359,7 @@ class Auditor {
           {f.upstream_host, f.reply_code, f.enhanced_status, f.by_mailtap, f.replies, f.sessions});
     std::vector<storage::OutcomeCount> outcomes;
     if (!reader_.outcome_counts(outcomes, error)) return false;
-    for (const auto& o : outcomes)
-      r.outcomes.emplace_back(
-          o.outcome ? std::string(storage::to_string(*o.outcome)) : std::string("in_progress"),
-          o.sessions);
+    for (const auto& o : outcomes) add_outcome(r, outcome_name(o), o.sessions);
     return true;
   }
 

@@ -75,6 +75,13 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
   else
     w.null();
   optional_text(w, "outcome_reason", s.outcome_reason);
+  // No end, and the process recording it is gone (true) or runs (false); null when nobody can
+  // tell (recorded before schema v8, or by a process in another pid namespace).
+  w.key("writer_gone");
+  if (s.ended || s.record != storage::RecordState::unknown)
+    w.value(s.writer_gone());
+  else
+    w.null();
   w.key("bytes_client_to_upstream").value(s.bytes_client_to_upstream);
   w.key("bytes_upstream_to_client").value(s.bytes_upstream_to_client);
   optional_text(w, "auth_user", s.auth_user);

@@ -30,8 +30,15 @@ const std::string& outcome_names() {
   return names;
 }
 
+// A session without an end whose writer is gone is "cut": it will never end.
 std::string outcome_text(const storage::SessionRow& s) {
-  return s.outcome ? std::string(storage::to_string(*s.outcome)) : std::string("in_progress");
+  if (s.outcome) return std::string(storage::to_string(*s.outcome));
+  return s.writer_gone() ? "cut" : "in_progress";
+}
+
+std::string duration_text(const storage::SessionRow& s) {
+  if (s.ended) return format_duration(*s.ended - s.started);
+  return s.writer_gone() ? "-" : "running";
 }
 
 std::string pad(std::string s, std::size_t width) {
@@ -99,7 +106,7 @@ std::vector<std::vector<std::string>> table_cells(
     table.push_back({
         std::to_string(s.id),
         format_utc(s.started),
-        s.ended ? format_duration(*s.ended - s.started) : "running",
+        duration_text(s),
         escape_line(s.client_address),
         escape_line(net::host_port_label(s.upstream_host, s.upstream_port)),
         s.tls_version.empty() ? "-" : escape_line(s.tls_version) + (s.insecure ? "!" : ""),
@@ -120,7 +127,8 @@ std::string styled_cell(std::string cell, std::size_t column, const storage::Ses
   if (column == 6) {
     const auto& o = row->session.outcome;
     const bool good = o && *o == storage::Outcome::quit;
-    return good ? style.green(cell) : o ? style.red(cell) : style.yellow(cell);
+    const bool bad = o || row->session.writer_gone();
+    return good ? style.green(cell) : bad ? style.red(cell) : style.yellow(cell);
   }
   if (column == 9 && row->last_reply_code >= 400) return style.red(cell);
   return cell;

@@ -97,6 +97,22 @@ void render_connection(const storage::SessionDetail& d, const Style& st, std::st
   }
 }
 
+// What the outcome line says of a session without an end, by what its writer is.
+std::string no_end_text(const storage::SessionRow& s, const Style& st) {
+  switch (s.record) {
+    case storage::RecordState::recording:
+      return st.yellow("in progress");
+    case storage::RecordState::cut:
+      return st.red("cut") +
+             ": the process recording it is gone (killed?); the record ends at its last commit, "
+             "and the server may have accepted a message after it";
+    case storage::RecordState::ended:
+    case storage::RecordState::unknown:
+      break;
+  }
+  return st.yellow("in progress (or its writer died)");
+}
+
 // The outcome, user and replay lines of the session summary.
 void render_outcome(const storage::SessionRow& s, const Style& st, std::string& out) {
   out += "outcome  ";
@@ -105,7 +121,7 @@ void render_outcome(const storage::SessionRow& s, const Style& st, std::string& 
     out += *s.outcome == storage::Outcome::quit ? st.green(o) : st.red(o);
     if (!s.outcome_reason.empty()) out += ": " + escape_line(s.outcome_reason);
   } else {
-    out += st.yellow("in progress (or its writer died)");
+    out += no_end_text(s, st);
   }
   out += '\n';
   if (!s.auth_user.empty() || !s.auth_mechanism.empty()) {

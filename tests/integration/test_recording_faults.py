@@ -8,6 +8,7 @@ helpers come from test_recording.py.
 
 import datetime
 import hashlib
+import json
 import os
 import re
 import select
@@ -232,6 +233,75 @@ class KillNineTest(IntegrationCase):
         cut = con.execute("SELECT count(*) FROM sessions WHERE ended_at IS NULL").fetchone()[0]
         print(f"[kill -9] {len(completed)} client sessions, {len(ended)} ended in the file, "
               f"{cut} cut off", file=sys.stderr)
+
+
+class CutSessionTest(IntegrationCase):
+    """A session whose proxy was killed is told from a live one: each session names the process
+    recording it (sessions.writer), and the tools find that process gone."""
+
+    def tool(self, db, *args) -> str:
+        cp = subprocess.run([str(mailtap_bin()), *args, "--db", str(db)], capture_output=True,
+                            timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr.decode(errors="replace"))
+        return cp.stdout.decode()
+
+    def start_session(self, m: Mailtap, db: Path, ehlo: str) -> SmtpSocket:
+        c = SmtpSocket(m.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply().code, 220)
+        self.assertEqual(c.cmd(f"EHLO {ehlo}").code, 250)
+        rec.wait_for(lambda: rec.query(db, "SELECT id FROM events WHERE kind = 'command' AND "
+                                           "CAST(bytes AS TEXT) LIKE ?", (f"%{ehlo}%",)),
+                     10, f"the EHLO of {ehlo} recorded")
+        return c
+
+    def test_a_killed_proxys_session_is_cut_and_a_live_one_running(self):
+        fake = self.fake("good")
+        db = self.tmp / "cut.db"
+        killed = self.mailtap(fake.address, db=db)
+        cut_client = self.start_session(killed, db, "cut.test")
+        self.assertEqual(cut_client.cmd("MAIL FROM:<sender@client.test>").code, 250)
+        os.kill(killed.proc.pid, signal.SIGKILL)
+        killed.proc.wait(timeout=10)
+
+        live = self.mailtap(fake.address, db=db)
+        self.start_session(live, db, "live.test")
+        [cut_id] = [r[0] for r in rec.query(db, "SELECT session_id FROM events WHERE kind = "
+                                                "'command' AND CAST(bytes AS TEXT) LIKE '%cut.test%'")]
+        [live_id] = [r[0] for r in rec.query(db, "SELECT session_id FROM events WHERE kind = "
+                                                 "'command' AND CAST(bytes AS TEXT) LIKE "
+                                                 "'%live.test%'")]
+        writers = {r["id"]: r["writer"] for r in rec.query(db, "SELECT id, writer FROM sessions")}
+        self.assertEqual(writers[cut_id].split()[1], str(killed.proc.pid))
+        self.assertEqual(writers[live_id].split()[1], str(live.proc.pid))
+
+        rows = {s["id"]: s for s in json.loads(self.tool(db, "sessions", "--json"))}
+        self.assertIsNone(rows[cut_id]["ended_at"])
+        self.assertIs(rows[cut_id]["writer_gone"], True)
+        self.assertIsNone(rows[live_id]["ended_at"])
+        self.assertIs(rows[live_id]["writer_gone"], False)
+        # --outcome in_progress still selects every session without an end.
+        in_progress = json.loads(self.tool(db, "sessions", "--json", "--outcome", "in_progress"))
+        self.assertEqual(sorted(s["id"] for s in in_progress), sorted([cut_id, live_id]))
+
+        table = self.tool(db, "sessions", "--color", "never").splitlines()
+        [cut_line] = [line for line in table if line.split()[0] == str(cut_id)]
+        [live_line] = [line for line in table if line.split()[0] == str(live_id)]
+        self.assertIn(" cut ", cut_line)
+        self.assertNotIn("running", cut_line)
+        self.assertIn(" running ", live_line)
+        self.assertIn(" in_progress ", live_line)
+
+        shown = self.tool(db, "show", str(cut_id), "--color", "never")
+        self.assertIn("outcome  cut: the process recording it is gone (killed?)", shown)
+        self.assertIn("the server may have accepted a message after it", shown)
+        self.assertIn("outcome  in progress\n",
+                      self.tool(db, "show", str(live_id), "--color", "never"))
+        self.assertIs(json.loads(self.tool(db, "show", str(cut_id), "--json"))["writer_gone"],
+                      True)
+
+        audit = json.loads(self.tool(db, "audit", "--json"))
+        self.assertEqual(audit["outcomes"], {"cut": 1, "in_progress": 1})
 
 
 class RecordingFailureTest(IntegrationCase):

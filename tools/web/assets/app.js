@@ -278,12 +278,17 @@ function renderSessions(params, signal) {
   load(params);
 }
 
+// No end recorded, and the process recording it is gone: it will never end.
+const CUT_TEXT = "cut: the process recording it is gone (killed?); the record ends at its last " +
+  "commit, and the server may have accepted a message after it";
+
 function sessionRow(s) {
-  const running = !s.ended_at;
+  const cut = !s.ended_at && s.writer_gone === true;
+  const running = !s.ended_at && !cut;
   const link = `#/session/${s.id}`;
-  const outcome = running ? "in progress" : s.outcome;
+  const outcome = cut ? "cut" : running ? "in progress" : s.outcome;
   const classes = ["session-row"];
-  if (s.failed) classes.push("failed");
+  if (s.failed || cut) classes.push("failed");
   if (running) classes.push("running");
   const lastReply = bytesOf(s, "last_reply");
   return el("tr", { className: classes.join(" "), "data-id": s.id },
@@ -293,7 +298,7 @@ function sessionRow(s) {
     el("td", { className: "mono" }, upstreamLabel(s)),
     el("td", {}, sessionTls(s)),
     el("td", {}, s.auth_user || ""),
-    el("td", { className: "outcome", title: s.outcome_reason || "" }, outcome,
+    el("td", { className: "outcome", title: cut ? CUT_TEXT : s.outcome_reason || "" }, outcome,
       s.failure_replies > 0 ? el("span", { className: "badge bad" }, `${s.failure_replies} failed`) : null),
     el("td", { className: "num" }, String(s.messages)),
     el("td", { className: "mono" }, lastReply));
@@ -419,14 +424,18 @@ async function renderSession(id, signal) {
   }
   if (signal.aborted) return;
   const s = data.session;
-  const running = !s.ended_at;
-  const outcome = running ? "in progress" : s.outcome + (s.outcome_reason ? ": " + s.outcome_reason : "");
+  const cut = !s.ended_at && s.writer_gone === true;
+  const running = !s.ended_at && !cut;
+  const outcome = cut ? CUT_TEXT : running ? "in progress" :
+    s.outcome + (s.outcome_reason ? ": " + s.outcome_reason : "");
   const parts = [
     el("h1", {}, `Session ${s.id}`, running ? el("span", { className: "badge warn" }, "running") : null,
+      cut ? el("span", { className: "badge bad" }, "cut") : null,
       s.outcome && s.outcome !== "quit" ? el("span", { className: "badge bad" }, s.outcome) : null),
     facts([
       ["started", when(s.started_at)],
-      ["duration", s.ended_at ? duration(seconds(s.started_at, s.ended_at)) : "still running"],
+      ["duration", s.ended_at ? duration(seconds(s.started_at, s.ended_at)) :
+        cut ? "no end recorded" : "still running"],
       ["client", `${s.client_address} → ${s.listen_address}`],
       ["upstream", `${upstreamLabel(s)} (${s.tls_mode})` +
         (s.resolved_address ? ` at ${s.resolved_address}` : "")],
