@@ -192,9 +192,9 @@ cli::Subcommand add_sessions_command(CLI::App& parent) {
   app->add_option("--until", args->until, "only sessions started before: ISO date/time or age");
   app->add_option("--upstream", args->upstream,
                   "only sessions to this upstream host, or HOST:PORT");
-  app->add_option(
-      "--outcome", args->outcome,
-      "only sessions that ended so (" + smtp::names_list<smtp::Outcome>() + ") or in_progress");
+  app->add_option("--outcome", args->outcome,
+                  "only sessions that ended so (" + smtp::names_list<smtp::Outcome>() +
+                      ") or in_progress (no end: running, or cut by a proxy that died)");
   app->add_option("--user", args->user, "only sessions authenticated as this user");
   const NumberKind limit{"a number of sessions", "a whole number such as 20, or 0 for all"};
   add_number_option(*app, "--limit", limit, args->limit, "at most this many sessions (0: all)");
