@@ -69,6 +69,8 @@ struct ProxyArgs {
   bool redact_users = false;
   bool fingerprint_secrets = false;
   options::TimeoutOptions timeouts;  // --timeout-connect, --timeout-command, --timeout-data
+  // --timeout-token-cmd: proxy only (replay shares the three above but runs no token command).
+  std::string token_cmd_timeout = std::to_string(secrets::kTokenCommandTimeout.count()) + "s";
   std::string grace = "30s";
   unsigned threads = 0;
   unsigned max_sessions = 512;
@@ -131,6 +133,11 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   cfg.timeout_connect = limits.connect;
   cfg.timeout_command = limits.command;
   cfg.timeout_data = limits.data;
+  const auto token_timeout = parse_duration(a.token_cmd_timeout);
+  if (!token_timeout) return duration_refusal("--timeout-token-cmd", a.token_cmd_timeout);
+  if (token_timeout->count() == 0)
+    return "--timeout-token-cmd " + a.token_cmd_timeout + ": expected a duration such as 20s or 1m";
+  cfg.oauth2_token_timeout = *token_timeout;
   const auto grace = parse_duration(a.grace);  // 0: stop at once
   if (!grace) return duration_refusal("--grace", a.grace);
   cfg.grace = *grace;
@@ -284,6 +291,7 @@ std::unique_ptr<secrets::TokenProvider> token_provider(const ProxyConfig& cfg) {
   if (cfg.oauth2_token_cmd.empty()) return nullptr;
   secrets::TokenProvider::Options to;
   to.command = cfg.oauth2_token_cmd;
+  to.timeout = cfg.oauth2_token_timeout;
   return std::make_unique<secrets::TokenProvider>(std::move(to));
 }
 
@@ -460,6 +468,10 @@ void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
                              "it), and for each upstream reply",
                              "Limit for each line (or 64 KiB) of a message body, and for the "
                              "reply to its end"});
+  app.add_option("--timeout-token-cmd", args.token_cmd_timeout,
+                 "Limit for each run of --oauth2-token-cmd (then it is killed, with what it "
+                 "started); a client's EHLO reply may wait for it")
+      ->capture_default_str();
   app.add_option("--grace", args.grace,
                  "On SIGINT/SIGTERM/SIGHUP, how long sessions may take to finish")
       ->capture_default_str();

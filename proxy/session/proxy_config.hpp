@@ -10,6 +10,7 @@
 
 #include "proxy/net/tls_client_context.hpp"
 #include "proxy/net/upstream_connector.hpp"
+#include "proxy/secrets/token_provider.hpp"
 #include "proxy/smtp/secret.hpp"
 
 namespace mailtap {
@@ -52,6 +53,8 @@ struct ProxyConfig {
   std::string auth_user;
   std::shared_ptr<const smtp::Secret> auth_password;  // the one copy, read at start
   std::string oauth2_token_cmd;
+  // --timeout-token-cmd: how long one run of oauth2_token_cmd may take.
+  std::chrono::milliseconds oauth2_token_timeout = secrets::kTokenCommandTimeout;
   bool assist_auth = false;
 };
 

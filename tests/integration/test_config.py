@@ -295,6 +295,7 @@ class PrintConfigTest(ConfigCase):
         self.write_config("[proxy]\n"
                           "timeout-command = \"10m\"\n"
                           f"oauth2-token-cmd = \"touch '{self.marker}'; echo tok\"\n"
+                          "timeout-token-cmd = \"45s\"\n"
                           + self.named_upstream("pf"))
         cp = self.proxy("pf", "--print-config", "--listen", "127.0.0.1:2999",
                         env=self.env(MAILTAP_EHLO_NAME="from-env.test"))
@@ -309,6 +310,7 @@ class PrintConfigTest(ConfigCase):
         self.assertRegex(lines["timeout-command"], rf'"10m" +# file {self.config}:2 \[proxy\]$')
         # A comment: pasted back into the file, the mask would become the password.
         self.assertRegex(out, r'(?m)^# password = "\*\*\*\*\*\*\*\*" +# file .*; not shown')
+        self.assertRegex(lines["timeout-token-cmd"], rf'"45s" +# file {self.config}:4 \[proxy\]$')
         self.assertRegex(lines["grace"], r'"30s" +# default$')
         self.assertRegex(lines["tls"], r'"starttls" +# default \(port \d+\)$')
         self.assertIn(f"# config file: {self.config} (private to you)", out)

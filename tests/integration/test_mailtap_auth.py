@@ -793,6 +793,30 @@ class OAuthProviderTest(AuthCase):
                          r"--oauth2-token-cmd did not finish within 20s and was killed", out)
         self.assertNoSecrets(m)
 
+    def test_timeout_token_cmd_sets_the_token_commands_limit(self):
+        """--timeout-token-cmd replaces the 20 s: a hung command is killed at 2 s (and said to
+        be), the session going on as with the default; a limit of nothing is refused."""
+        server = self.gmail()
+        command, d = self.hung_token_command()
+        m = self.start(server.address, "--auth-user", GMAIL_USER, "--oauth2-token-cmd", command,
+                       "--timeout-token-cmd", "2s", password=None)
+        started = time.monotonic()
+        cp = h.swaks(m.port, to="bob@elsewhere.test", extra=["--timeout", "30"])
+        took = time.monotonic() - started
+        out = (cp.stdout + cp.stderr).decode(errors="replace")
+        lines = out.splitlines()
+        mail = next(i for i, line in enumerate(lines) if line.startswith(" -> MAIL FROM"))
+        self.assertRegex(lines[mail + 1], r"^<\*\* 454 4\.7\.0 mailtap: cannot AUTH XOAUTH2 .*"
+                         r"--oauth2-token-cmd did not finish within 2s and was killed", out)
+        self.assertLess(took, 15, "the command was killed at 2 s, not at the default 20 s")
+        self.assertTrue((d / "term").exists(), "the command was asked to end")
+        for bad in ("0s", "soon"):
+            refused = h.Mailtap(server.address, ready=False, record=False,
+                                extra_args=["--auth-user", GMAIL_USER, "--oauth2-token-cmd",
+                                            command, "--timeout-token-cmd", bad]).start()
+            self.assertEqual(refused.wait(timeout=15), 2, bad)
+            self.assertIn(f"--timeout-token-cmd {bad}: expected a duration", refused.stderr, bad)
+
     # -- a rejected token ---------------------------------------------------------------------
     def test_rejected_cached_token_fetched_again_once_and_the_client_sees_nothing(self):
         # The first session's token is cached; the server revokes it before the second session,
