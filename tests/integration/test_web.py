@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -202,6 +203,33 @@ class WebApiTest(h.IntegrationCase):
         self.assertEqual(a["sessions"], 2)
         self.assertEqual(a["credential_leaks"], [])
         self.assertIn(535, [f["reply_code"] for f in a["failures"]])
+
+    def test_a_session_whose_writer_is_gone_is_cut_and_one_whose_writer_runs_is_not(self):
+        """sessions.writer names the process recording a session: the API says writer_gone
+        for a session without an end whose process is gone, and audit counts it as cut."""
+        copy = self.tmp / "cut-web.db"
+        src, dst = sqlite3.connect(self.db), sqlite3.connect(copy)
+        src.backup(dst)
+        src.close()
+        stat = Path("/proc/self/stat").read_text()
+        start = int(stat[stat.rindex(")") + 2:].split()[19])
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        here = f"{boot} {os.getpid()} {{}} {os.readlink('/proc/self/ns/pid')}"
+        cut, live = self.login_session()["id"], self.refused_session()["id"]
+        with dst:
+            dst.execute("UPDATE sessions SET ended_at = NULL, outcome = NULL")
+            # This process, but started one tick before it: another process, gone.
+            dst.execute("UPDATE sessions SET writer = ? WHERE id = ?", (here.format(start - 1), cut))
+            dst.execute("UPDATE sessions SET writer = ? WHERE id = ?", (here.format(start), live))
+        dst.close()
+        with w.WebServer(copy) as web:
+            rows = {s["id"]: s for s in w.request(web.port, "/api/sessions").json()["sessions"]}
+            self.assertIs(rows[cut]["writer_gone"], True)
+            self.assertIs(rows[live]["writer_gone"], False)
+            one = w.request(web.port, f"/api/sessions/{cut}").json()["session"]
+            self.assertIs(one["writer_gone"], True)
+            audit = w.request(web.port, "/api/audit").json()
+            self.assertEqual(audit["outcomes"], {"cut": 1, "in_progress": 1})
 
     # the page -------------------------------------------------------------------------------
     def test_page_and_assets_are_served_from_the_binary(self):

@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import time
 import unittest
+from pathlib import Path
 
 try:
     import selenium  # noqa: F401
@@ -240,6 +241,40 @@ class WebBrowserTest(h.IntegrationCase):
         self.assertEqual(ids[-1], oldest)
         self.assertEqual(len(set(ids)), len(ids))
 
+    def test_8_a_session_whose_proxy_died_says_cut(self):
+        # A copy of the first session's row, the newest, without an end, recorded by a process
+        # that is gone (this one, but started a tick earlier: another process).
+        first = self.session_id_with(lambda r: True)
+        stat = Path("/proc/self/stat").read_text()
+        start = int(stat[stat.rindex(")") + 2:].split()[19])
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        gone = f"{boot} {os.getpid()} {start - 1} {os.readlink('/proc/self/ns/pid')}"
+        with sqlite3.connect(self.db) as db:
+            columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(sessions)")
+                                if row[1] not in ("id", "started_at", "ended_at", "outcome",
+                                                  "writer"))
+            cut = db.execute(f"INSERT INTO sessions ({columns}, started_at, writer) SELECT "
+                             f"{columns}, (SELECT max(started_at) FROM sessions), ? "
+                             "FROM sessions WHERE id = ?", (gone, first)).lastrowid
+        d = self.driver
+        d.get(self.base)
+        # Read in one go: the list is re-rendered as it loads.
+        row = self.wait(lambda d: d.execute_script(
+            "const r = document.querySelector(`tr[data-id='${arguments[0]}']`);"
+            "return r && {outcome: r.querySelector('td.outcome').textContent,"
+            " title: r.querySelector('td.outcome').title, classes: r.className};", str(cut)),
+            message="the cut session listed")
+        self.assertEqual(row["outcome"], "cut")
+        self.assertIn("the process recording it is gone", row["title"])
+        self.assertIn("failed", row["classes"].split())
+        d.get(f"{self.base}#/session/{cut}")
+        self.wait(lambda d: f"Session {cut}" in d.find_element(By.CSS_SELECTOR, "h1").text,
+                  message="the cut session shown")
+        heading = d.find_element(By.CSS_SELECTOR, "h1")
+        self.assertIn("cut", [b.text for b in heading.find_elements(By.CSS_SELECTOR, ".badge")])
+        self.assertNotIn("running", heading.text)
+        self.assertIn("cut: the process recording it is gone (killed?)",
+                      d.find_element(By.TAG_NAME, "body").text)
 
 # Delays the page's fetch of one API path (arguments[0], as in the address after "#") by 1.5 s:
 # a large session or message on a slow disk.
