@@ -493,7 +493,8 @@ class RecordingFailureTest(IntegrationCase):
                                        r"recording", m.stderr),
                      5, f"a marked failure on stderr:\n{m.stderr}")
         self.assertIn("give it its name back; then restart mailtap", m.stderr, "says what to do")
-        self.assertRegex(m.stderr, r"(?m)^mailtap: session 2 ended: .*not recorded")
+        rec.wait_for(lambda: re.search(r"(?m)^mailtap: session 2 ended: .*not recorded",
+                                       m.stderr), 5, f"session 2 logged as not recorded:\n{m.stderr}")
         refusal = first_reply(m.port)
         self.assertEqual(refusal.code, 421)
         self.assertIn("body directory", refusal.text)
