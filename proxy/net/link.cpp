@@ -111,6 +111,8 @@ asio::awaitable<void> Link::close_gracefully() {
 }
 
 void Link::close() {
+  closed_ = true;
+  if (cancel_connect_) cancel_connect_();
   std::error_code ignored;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);

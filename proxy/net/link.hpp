@@ -62,7 +62,12 @@ class Link {
   std::size_t stop_output();
   // Sends TLS close_notify (without waiting for the peer's), then closes the socket.
   asio::awaitable<void> close_gracefully();
+  // Closes the socket, and ends a connect under way (see while_connecting).
   void close();
+  bool closed() const { return closed_; }
+  // While the connector races a name's addresses on sockets of its own, how close() ends that
+  // race (null once it is over): a shutdown must not wait for --timeout-connect.
+  void while_connecting(std::function<void()> cancel) { cancel_connect_ = std::move(cancel); }
 
  private:
   // Plain text, in two steps, so that `buf` is only touched once there are bytes: wait until
@@ -73,6 +78,8 @@ class Link {
   asio::awaitable<std::tuple<std::error_code, std::size_t>> write_plain(asio::const_buffer buf);
 
   asio::ip::tcp::socket socket_;
+  std::function<void()> cancel_connect_;
+  bool closed_ = false;
   SSL_CTX* ctx_;
   TlsStream::Role role_;
   std::unique_ptr<TlsStream> tls_;

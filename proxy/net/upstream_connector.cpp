@@ -204,10 +204,14 @@ class Setup {
     for (const auto& entry : resolved) endpoints.push_back(entry.endpoint());
     endpoints = interleave_families(endpoints);
     step_ = "while connecting";
+    if (link_.closed()) co_return false;  // the session is shutting down: it says so
     AddressRace race(ex);
     race_ = &race;
+    link_.while_connecting([&race] { race.cancel(); });
     auto socket = co_await race.connect(endpoints);
+    link_.while_connecting(nullptr);
     race_ = nullptr;
+    if (link_.closed()) co_return false;  // the session is shutting down: it says so
     if (!socket) {
       connect_failed(race);
       co_return false;

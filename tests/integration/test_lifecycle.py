@@ -191,6 +191,35 @@ class SigtermTest(h.IntegrationCase):
         self.assertEqual(rows[0]["outcome"], "shutdown")
         self.assertIn("may have the message", rows[0]["outcome_reason"])
 
+    def test_shutdown_ends_a_connect_under_way_at_once(self):
+        """An upstream that does not answer the connect (its accept queue full): a shutdown
+        ends the connect at once instead of waiting out --timeout-connect."""
+        ls = socket.socket()
+        self.addCleanup(ls.close)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(0)
+        port = ls.getsockname()[1]
+        for _ in range(3):  # fill the accept queue: later SYNs are dropped
+            s = socket.socket()
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+        mt = self.mailtap(f"127.0.0.1:{port}", record=False,
+                          extra_args=["--timeout-connect", "20s", "--grace", "1s"])
+        c = socket.create_connection(("127.0.0.1", mt.port), timeout=30)
+        self.addCleanup(c.close)
+        time.sleep(1.0)  # the session is connecting
+        started = time.monotonic()
+        mt.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        mt.signal(signal.SIGTERM)
+        self.assertTrue(c.recv(4096).startswith(b"421 4.3.2"))
+        self.assertEqual(mt.wait(timeout=30), 0, mt.output)
+        self.assertLess(time.monotonic() - started, 10, "not held for --timeout-connect")
+
 
 class SighupTest(h.IntegrationCase):
     """Closing the terminal (or the SSH session) that runs `mailtap proxy` sends SIGHUP: the
