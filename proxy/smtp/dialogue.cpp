@@ -247,9 +247,20 @@ bool Dialogue::awaiting_end_of_data() const {
 }
 
 bool Dialogue::end_of_data_unanswered() const {
-  return std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) {
+  // The BDAT whose chunk is still coming (the last one sent, while a chunk is read) has not
+  // ended its message: the server cannot have it before the chunk's last octet (nor ever, when
+  // a failed recording withholds the rest).
+  const Pending* chunk_coming = nullptr;
+  if (mode_ == Mode::bdat_chunk) {
+    const auto last_bdat = std::find_if(pending_.rbegin(), pending_.rend(), [](const Pending& p) {
+      return p.kind == Pending::Kind::command && p.command == Verb::bdat;
+    });
+    if (last_bdat != pending_.rend()) chunk_coming = &*last_bdat;
+  }
+  return std::any_of(pending_.begin(), pending_.end(), [chunk_coming](const Pending& p) {
     return p.kind == Pending::Kind::data_end ||
-           (p.kind == Pending::Kind::command && p.command == Verb::bdat && p.bdat_last);
+           (p.kind == Pending::Kind::command && p.command == Verb::bdat && p.bdat_last &&
+            &p != chunk_coming);
   });
 }
 

@@ -2047,6 +2047,54 @@ TEST(Dialogue, NoReplyIsOwedForABdatWhoseChunkIsStillComing) {
   EXPECT_TRUE(d.awaiting_end_of_data());
 }
 
+// A session that offered CHUNKING, with MAIL and RCPT accepted.
+void start_chunking_transaction(Dialogue& d) {
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply_chunking);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n");
+}
+
+// The server cannot have the message while its BDAT LAST chunk is still coming.
+TEST(Dialogue, ABdatLastWhoseChunkIsStillComingIsNoEndOfDataTheServerHas) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  start_chunking_transaction(d);
+  d.client_bytes("BDAT 100000 LAST\r\nabc");
+  EXPECT_TRUE(d.in_data());
+  EXPECT_FALSE(d.upstream_owes_reply());
+  EXPECT_FALSE(d.end_of_data_unanswered()) << "shutdown would wait for the whole chunk";
+}
+
+// Recording failed inside the LAST chunk: the rest is withheld; the server never gets the end.
+TEST(Dialogue, AWithheldBdatLastIsNoEndOfDataTheServerHas) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  start_chunking_transaction(d);
+  d.client_bytes("BDAT 100000 LAST\r\nabc");
+  d.recording_failed("disk full");
+  d.client_bytes("def");
+  EXPECT_FALSE(d.finished());
+  EXPECT_FALSE(d.end_of_data_unanswered());
+}
+
+// An upstream timeout for the RCPT reply while a BDAT LAST chunk is still coming says
+// "it may have the message".
+TEST(Dialogue, ARcptReplyOwedBeforeABdatLastChunkIsNoEndOfDataUnanswered) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply_chunking);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 100000 LAST\r\nabc");
+  EXPECT_TRUE(d.upstream_owes_reply());
+  EXPECT_FALSE(d.end_of_data_unanswered()) << "a timeout now would say 'it may have the message'";
+}
+
 // --record-failure stop: once recording has failed, the end of data of a message being relayed
 // is not sent (the server discards the message, as when the client closes inside the body), and
 // the client is told why instead of getting a 250 for a message nobody recorded.
