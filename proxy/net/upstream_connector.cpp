@@ -204,14 +204,16 @@ class Setup {
     for (const auto& entry : resolved) endpoints.push_back(entry.endpoint());
     endpoints = interleave_families(endpoints);
     step_ = "while connecting";
-    if (link_.closed()) co_return false;  // the session is shutting down: it says so
+    if (link_.closed() && !timed_out_) co_return false;  // the session is shutting down
     AddressRace race(ex);
     race_ = &race;
     link_.while_connecting([&race] { race.cancel(); });
     auto socket = co_await race.connect(endpoints);
     link_.while_connecting(nullptr);
     race_ = nullptr;
-    if (link_.closed()) co_return false;  // the session is shutting down: it says so
+    // Closed by the session (it is shutting down, and says so), not by the deadline, whose
+    // failure names the addresses tried.
+    if (link_.closed() && !timed_out_) co_return false;
     if (!socket) {
       connect_failed(race);
       co_return false;
