@@ -29,6 +29,13 @@
 namespace mailtap {
 
 namespace {
+
+// Endings mailtap decided on, rather than a QUIT or a peer's close.
+bool ended_by_mailtap(smtp::Ending::Kind kind) {
+  using Kind = smtp::Ending::Kind;
+  return kind == Kind::timeout || kind == Kind::shutdown || kind == Kind::error;
+}
+
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 // Above this much unsent output towards one side, stop reading from the other (TCP
 // backpressure reaches the sender instead of mailtap's memory).
@@ -561,8 +568,13 @@ asio::awaitable<void> Session::after_input() {
     write_upstream_now();
     if (!upstream_out_.empty()) upstream_writer_wake_.notify();
   }
-  // Nothing more goes to an abandoned upstream: dropped before the record is closed below.
-  if (d.abandon_upstream()) drop_upstream_output();
+  // Nothing more goes to an abandoned upstream: dropped before the record is closed below. Nor
+  // after an ending mailtap chose (a timeout, a shutdown, an error): what still waits could only
+  // reach a server that may have stopped reading, and would hold the session, and mailtap's exit,
+  // until that server took it.
+  if (d.abandon_upstream() || (d.finished() && ended_by_mailtap(d.ending()->kind) &&
+                               (!upstream_out_.empty() || upstream_->unsent() > 0)))
+    drop_upstream_output();
   client_reader_wake_.notify();
   upstream_reader_wake_.notify();
   if (d.finished() && !end_committed_ && !record_.close_pending()) {

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -219,6 +220,57 @@ class SigtermTest(h.IntegrationCase):
         self.assertTrue(c.recv(4096).startswith(b"421 4.3.2"))
         self.assertEqual(mt.wait(timeout=30), 0, mt.output)
         self.assertLess(time.monotonic() - started, 10, "not held for --timeout-connect")
+
+    def test_a_server_that_stopped_reading_does_not_hold_the_shutdown(self):
+        """The server answers DATA with 354 and never reads again; the client's body fills
+        every buffer. The shutdown's 421 ends the session: the body still queued for that server
+        is dropped (recorded as not sent), not written for ever, so mailtap exits."""
+        srv = socket.socket()
+        self.addCleanup(srv.close)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        held = []
+
+        def upstream():
+            c, _ = srv.accept()
+            held.append(c)
+            f = c.makefile("rb")
+            c.sendall(b"220 stuck ESMTP\r\n")
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                if line[:4].upper() == b"EHLO":
+                    c.sendall(b"250-stuck\r\n250 PIPELINING\r\n")
+                elif line[:4].upper() == b"DATA":
+                    c.sendall(b"354 go\r\n")
+                    return  # and never reads again
+                else:
+                    c.sendall(b"250 ok\r\n")
+
+        threading.Thread(target=upstream, daemon=True).start()
+        self.addCleanup(lambda: [c.close() for c in held])
+        db = self.tmp / "stuck.db"
+        mt = self.mailtap(f"127.0.0.1:{srv.getsockname()[1]}", tls="none", db=db,
+                          extra_args=["--grace", "1s"])
+        c = h.SmtpSocket(mt.port, timeout=20)
+        self.addCleanup(c.close)
+        h.start_data(c)
+        c.sock.setblocking(False)
+        line, deadline = b"x" * 998 + b"\r\n", time.monotonic() + 3
+        while time.monotonic() < deadline:  # until every buffer on the way is full
+            try:
+                c.sock.send(line * 64)
+            except BlockingIOError:
+                time.sleep(0.05)
+        c.sock.setblocking(True)
+        mt.signal(signal.SIGTERM)
+        self.assertEqual(mt.wait(timeout=20), 0, mt.output)
+        rows = query(db, "SELECT outcome FROM sessions")
+        self.assertEqual(rows[0]["outcome"], "shutdown")
+        notes = query(db, "SELECT note FROM events WHERE note LIKE 'not sent upstream%'")
+        self.assertTrue(notes, "what the server never got is recorded as not sent")
 
 
 class SighupTest(h.IntegrationCase):
