@@ -125,19 +125,37 @@ class SigtermTest(h.IntegrationCase):
         self.assertGreater(time.monotonic() - t0, 0.5, "did not wait for the session at all")
         self.assertTrue(c.is_closed(3), "client connection left open")
 
-    def test_shutdown_waits_for_the_reply_to_an_end_of_data_sent(self):
-        """The server has the whole message when the grace period ends: a 421 "try again" then
-        would have a client send it twice. The reply comes, relayed and recorded, then the
-        session ends."""
-        f = self.fake("good", body_pause=3.0)  # answers the end of data 3 s after the 354
-        db = self.tmp / "eod-shutdown.db"
-        mt = self.mailtap(f.address, db=db, extra_args=["--grace", "1s"])
+    def message_awaiting_its_reply(self, name: str, body_pause: float, extra_args=()):
+        """A proxy (recording to NAME.db, --grace 1s) whose server answers the end of data
+        BODY_PAUSE s after the 354; a client that has sent the whole message, then SIGTERM."""
+        f = self.fake("good", body_pause=body_pause)
+        db = self.tmp / f"{name}.db"
+        mt = self.mailtap(f.address, db=db, extra_args=["--grace", "1s", *extra_args])
         c = h.SmtpSocket(mt.port, timeout=20)
         self.addCleanup(c.close)
         h.start_data(c)
         c.send(b"Subject: slow filter\r\n\r\nthe whole message\r\n.\r\n")
         time.sleep(0.3)
         mt.signal(signal.SIGTERM)
+        return f, mt, c, db
+
+    def assert_told_it_may_have_the_message(self, mt, c, db, outcome: str):
+        """The client's 421 and the record say the server may have the message, never "try
+        again" (a client that obeys would send it twice)."""
+        final = c.reply()
+        self.assertEqual(final.code, 421, final.text)
+        self.assertIn("may have the message", final.text)
+        self.assertNotIn("try again", final.text)
+        self.assertEqual(mt.wait(timeout=10), 0, mt.output)
+        rows = query(db, "SELECT outcome, outcome_reason FROM sessions")
+        self.assertEqual(rows[0]["outcome"], outcome)
+        self.assertIn("may have the message", rows[0]["outcome_reason"])
+
+    def test_shutdown_waits_for_the_reply_to_an_end_of_data_sent(self):
+        """The server has the whole message when the grace period ends: a 421 "try again" then
+        would have a client send it twice. The reply comes, relayed and recorded, then the
+        session ends."""
+        f, mt, c, db = self.message_awaiting_its_reply("eod-shutdown", body_pause=3.0)
         final = c.reply()
         self.assertEqual(final.code, 250, final.text)
         self.assertTrue(c.is_closed(5), "the session ends once the reply is relayed")
@@ -148,49 +166,18 @@ class SigtermTest(h.IntegrationCase):
         self.assertEqual([r["final_code"] for r in rows], [250])
 
     def test_shutdown_bound_by_timeout_data_says_the_server_may_have_the_message(self):
-        f = self.fake("good", body_pause=6.0)
-        db = self.tmp / "eod-timeout.db"
-        mt = self.mailtap(f.address, db=db,
-                          extra_args=["--grace", "1s", "--timeout-data", "2s"])
-        c = h.SmtpSocket(mt.port, timeout=20)
-        self.addCleanup(c.close)
-        h.start_data(c)
-        c.send(b"Subject: stuck filter\r\n\r\nthe whole message\r\n.\r\n")
-        time.sleep(0.3)
-        mt.signal(signal.SIGTERM)
-        final = c.reply()
-        self.assertEqual(final.code, 421, final.text)
-        self.assertIn("may have the message", final.text)
-        self.assertNotIn("try again", final.text)
-        self.assertEqual(mt.wait(timeout=10), 0, mt.output)
-        rows = query(db, "SELECT outcome, outcome_reason FROM sessions")
-        self.assertEqual(rows[0]["outcome"], "timeout")
-        self.assertIn("may have the message", rows[0]["outcome_reason"])
+        _, mt, c, db = self.message_awaiting_its_reply("eod-timeout", body_pause=6.0,
+                                                       extra_args=["--timeout-data", "2s"])
+        self.assert_told_it_may_have_the_message(mt, c, db, "timeout")
 
     def test_a_signal_after_the_grace_period_ends_the_wait_for_the_end_of_data_reply(self):
         """A person pressing Ctrl-C again (or a service manager in a hurry) is not held for
-        --timeout-data: the next signal after the grace period ends the wait, and the 421 says
-        the server may have the message, never "try again"."""
-        f = self.fake("good", body_pause=30.0)
-        db = self.tmp / "eod-insist.db"
-        mt = self.mailtap(f.address, db=db, extra_args=["--grace", "1s"])
-        c = h.SmtpSocket(mt.port, timeout=20)
-        self.addCleanup(c.close)
-        h.start_data(c)
-        c.send(b"Subject: stuck filter\r\n\r\nthe whole message\r\n.\r\n")
-        time.sleep(0.3)
-        mt.signal(signal.SIGTERM)
+        --timeout-data: the next signal after the grace period ends the wait."""
+        _, mt, c, db = self.message_awaiting_its_reply("eod-insist", body_pause=30.0)
         wait_for(lambda: "has answered the end of data" in mt.stderr, 10,
-                     f"the wait for the reply said on stderr:\n{mt.stderr}")
+                 f"the wait for the reply said on stderr:\n{mt.stderr}")
         mt.signal(signal.SIGTERM)
-        final = c.reply()
-        self.assertEqual(final.code, 421, final.text)
-        self.assertIn("may have the message", final.text)
-        self.assertNotIn("try again", final.text)
-        self.assertEqual(mt.wait(timeout=10), 0, mt.output)
-        rows = query(db, "SELECT outcome, outcome_reason FROM sessions")
-        self.assertEqual(rows[0]["outcome"], "shutdown")
-        self.assertIn("may have the message", rows[0]["outcome_reason"])
+        self.assert_told_it_may_have_the_message(mt, c, db, "shutdown")
 
     def test_shutdown_ends_a_connect_under_way_at_once(self):
         """An upstream that does not answer the connect (its accept queue full): a shutdown
