@@ -259,6 +259,19 @@ class AuthCase(h.IntegrationCase):
             return lambda line: client.cmd(line.encode() if isinstance(line, str) else line)
         return client.cmd
 
+    def second_session_after_revoking(self, m, server, tag: str):
+        """Two sessions that send a message each, TOKEN revoked at the server after the first
+        (whose token mailtap caches): returns the second session as the server saw it."""
+        for n in (1, 2):
+            with h.SmtpSocket(m.port) as c:
+                c.reply()
+                self.assertNoAuthOffered(c.cmd("EHLO client.test"))
+                self.send_message(c, h.unique_token(tag))
+            sess = server.wait_sessions(n)[n - 1]
+            sess.closed.wait(5)
+            server.valid_tokens = {FRESH_TOKEN}  # TOKEN revoked
+        return sess
+
     def send_message(self, client, token: str, rcpts=("RCPT TO:<alice@example.test>",),
                      mail_from="MAIL FROM:<sender@client.test>") -> tuple:
         """MAIL, RCPT..., DATA, the message, QUIT; returns (message, final reply)."""
@@ -826,14 +839,7 @@ class OAuthProviderTest(AuthCase):
                 server = self.gmail(mechs=f"LOGIN PLAIN {mech}")
                 tc = self.token_command([TOKEN, FRESH_TOKEN])
                 m = self.start_oauth(server, tc, password=None)
-                for n in (1, 2):
-                    with h.SmtpSocket(m.port) as c:
-                        c.reply()
-                        self.assertNoAuthOffered(c.cmd("EHLO client.test"))
-                        self.send_message(c, h.unique_token("retry"))
-                    sess = server.wait_sessions(n)[n - 1]
-                    sess.closed.wait(5)
-                    server.valid_tokens = {FRESH_TOKEN}  # TOKEN revoked
+                sess = self.second_session_after_revoking(m, server, "retry")
                 self.assertEqual([(a.secret, a.code) for a in sess.auths],
                                  [(TOKEN, 535), (FRESH_TOKEN, 235)],
                                  "a rejected cached token: the command runs again, AUTH once more")
@@ -992,14 +998,7 @@ class OAuthProviderTest(AuthCase):
         server = self.oauth_server("microsoft365", valid_tokens={TOKEN}, account=GMAIL_USER)
         tc = self.token_command([TOKEN, FRESH_TOKEN])
         m = self.start_oauth(server, tc, password=None)
-        for n in (1, 2):
-            with h.SmtpSocket(m.port) as c:
-                c.reply()
-                self.assertNoAuthOffered(c.cmd("EHLO client.test"))
-                self.send_message(c, h.unique_token("m365"))
-            sess = server.wait_sessions(n)[n - 1]
-            sess.closed.wait(5)
-            server.valid_tokens = {FRESH_TOKEN}  # TOKEN revoked
+        sess = self.second_session_after_revoking(m, server, "m365")
         self.assertEqual([(a.mechanism, a.secret, a.code) for a in sess.auths],
                          [("XOAUTH2", TOKEN, 535), ("XOAUTH2", FRESH_TOKEN, 235)])
         self.assertEqual(tc.runs, 2)
