@@ -2081,8 +2081,8 @@ TEST(Dialogue, AWithheldBdatLastIsNoEndOfDataTheServerHas) {
   EXPECT_FALSE(d.end_of_data_unanswered());
 }
 
-// An upstream timeout for the RCPT reply while a BDAT LAST chunk is still coming says
-// "it may have the message".
+// An upstream timeout for the RCPT reply while a BDAT LAST chunk is still coming must not say
+// "it may have the message": the server cannot have it yet.
 TEST(Dialogue, ARcptReplyOwedBeforeABdatLastChunkIsNoEndOfDataUnanswered) {
   std::vector<RecordedEvent> events;
   std::vector<Message> messages;
