@@ -465,7 +465,8 @@ void add_recording_options(CLI::App& app, ProxyArgs& args) {
 // The limits in time, and the I/O threads.
 void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
   args.timeouts.add_to(app, {"Limit for each client command line (partial lines do not restart "
-                             "it), and for each upstream reply",
+                             "it), for each upstream reply, and for the server to take what is "
+                             "still queued for it once a session has ended",
                              "Limit for each line (or 64 KiB) of a message body, and for the "
                              "reply to its end"});
   app.add_option("--timeout-token-cmd", args.token_cmd_timeout,

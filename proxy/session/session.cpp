@@ -36,6 +36,11 @@ bool ended_by_mailtap(smtp::Ending::Kind kind) {
   return kind == Kind::timeout || kind == Kind::shutdown || kind == Kind::error;
 }
 
+// The record's reason for output dropped at a shutdown while a session that had ended was
+// waiting for the server to take it (see Session::start_upstream_drain).
+constexpr std::string_view shutdown_drain_reason =
+    "the session had ended; mailtap shut down before the server took them";
+
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 // Above this much unsent output towards one side, stop reading from the other (TCP
 // backpressure reaches the sender instead of mailtap's memory).
@@ -87,6 +92,8 @@ void Session::shutdown_now(bool insist) {
       self->upstream_->close();  // still setting up: make the setup fail now
       return;
     }
+    // Output the server is not taking after the session ended goes no further either.
+    self->stop_upstream_drain(shutdown_drain_reason);
     self->watchdog_timer_.cancel();
   });
 }
@@ -272,13 +279,53 @@ void Session::close_record(storage::Outcome outcome, std::string reason) {
 // then say exactly what the server received (docs/recording.md, "Byte counts"). Both happen
 // before the session's record is closed (a write failing after that, to an upstream already
 // gone, leaves the count recorded as it is, as the log line does).
-void Session::drop_upstream_output() {
+void Session::drop_upstream_output(std::string_view why) {
   std::size_t relayed_unwritten = upstream_out_.relayed_size();
   upstream_out_ = {};
   relayed_unwritten += upstream_handed_.relayed_in_last(upstream_->stop_output());
   upstream_handed_.clear();
   if (relayed_unwritten > 0 && dialogue_ && !byte_counts_recorded_)
-    dialogue_->upstream_output_dropped(relayed_unwritten);
+    dialogue_->upstream_output_dropped(relayed_unwritten, why);
+}
+
+// The dialogue ended by a QUIT, a close or the server's word with output still queued for the
+// server: its 221 may come before it read what was sent ahead of the QUIT (a server that stopped
+// reading a body answers all the same), and a writer waiting on it would hold the session, and
+// mailtap's exit, for ever. The output gets --timeout-command, as one more command would. The
+// record closes once it went or was dropped, so that its byte count says what the server got,
+// and the client's last reply waits for that record as always (counted as a flush pending).
+void Session::start_upstream_drain() {
+  draining_upstream_ = true;
+  ++durable_flushes_;
+  const auto limit = ctx_.config.timeout_command;
+  upstream_drain_deadline_.emplace(executor(), limit, [this, limit] {
+    stop_upstream_drain("the session had ended and the server had not taken them within " +
+                        format_short_duration(limit) + " (--timeout-command)");
+  });
+  // A shutdown that came while the last replies were on their way does not wait for it either.
+  if (shutdown_requested_) stop_upstream_drain(shutdown_drain_reason);
+}
+
+// Ends a write under way: the writer finds nothing more to write, and ends the drain (which
+// disarms the deadline: not here, as this may run from the deadline's own expiry). A second
+// call drops nothing more and records nothing; once the writer has ended the drain, none does
+// anything (the output all went).
+void Session::stop_upstream_drain(std::string_view why) {
+  if (!upstream_drain_deadline_) return;
+  drop_upstream_output(why);
+  upstream_writer_wake_.notify();
+}
+
+asio::awaitable<void> Session::end_upstream_drain() {
+  if (!draining_upstream_) co_return;
+  upstream_drain_deadline_.reset();
+  const smtp::Ending& ending = *dialogue_->ending();
+  close_record(smtp::outcome_of(ending.kind), ending.reason);
+  co_await flush_records();
+  note_end_committed();
+  // Only now: an after_input during the flush must not close the record again.
+  draining_upstream_ = false;
+  if (--durable_flushes_ == 0) release_client_held();
 }
 
 void Session::take_dialogue_records() {
@@ -572,14 +619,20 @@ asio::awaitable<void> Session::after_input() {
   // after an ending mailtap chose (a timeout, a shutdown, an error): what still waits could only
   // reach a server that may have stopped reading, and would hold the session, and mailtap's exit,
   // until that server took it.
-  if (d.abandon_upstream() || (d.finished() && ended_by_mailtap(d.ending()->kind) &&
-                               (!upstream_out_.empty() || upstream_->unsent() > 0)))
+  const bool upstream_output_waits = !upstream_out_.empty() || upstream_->unsent() > 0;
+  if (d.abandon_upstream())
     drop_upstream_output();
+  else if (d.finished() && ended_by_mailtap(d.ending()->kind) && upstream_output_waits)
+    drop_upstream_output("mailtap ended the session: " + d.ending()->reason);
   client_reader_wake_.notify();
   upstream_reader_wake_.notify();
-  if (d.finished() && !end_committed_ && !record_.close_pending()) {
+  if (d.finished() && !end_committed_ && !record_.close_pending() && !draining_upstream_) {
     const smtp::Ending& ending = *d.ending();
-    close_record(smtp::outcome_of(ending.kind), ending.reason);
+    // Anything still waiting for the server now is after an ending not of mailtap's choosing.
+    if (!upstream_out_.empty() || upstream_->unsent() > 0)
+      start_upstream_drain();
+    else
+      close_record(smtp::outcome_of(ending.kind), ending.reason);
   }
   const bool ends_session = record_.close_pending();
   const bool durable = ends_session || !messages_.empty();
@@ -753,7 +806,10 @@ asio::awaitable<void> Session::upstream_writer() {
         co_await write_to_upstream(asio::const_buffer());
         continue;
       }
-      if (dialogue_->finished()) break;
+      if (dialogue_->finished()) {
+        co_await end_upstream_drain();
+        break;
+      }
       upstream_writer_parked_ = true;
       co_await upstream_writer_wake_.wait();
       upstream_writer_parked_ = false;

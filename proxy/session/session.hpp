@@ -13,10 +13,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
 #include "proxy/net/async_signal.hpp"
+#include "proxy/net/deadline.hpp"
 #include "proxy/net/link.hpp"
 #include "proxy/net/upstream_connector.hpp"
 #include "proxy/session/proxy_config.hpp"
@@ -70,7 +72,13 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> write_to_client(asio::const_buffer bytes);
   // `relayed`: the bytes are the client's (an UpstreamOutput piece's relayed()).
   asio::awaitable<void> write_to_upstream(asio::const_buffer bytes, bool relayed = false);
-  void drop_upstream_output();
+  // `why`: for the record's note, when it is neither an abandoned upstream nor a failed write.
+  void drop_upstream_output(std::string_view why = {});
+  // After an ending the client or the server chose, output still queued for the server gets
+  // --timeout-command to go; the record closes (and the client's last reply goes) after it.
+  void start_upstream_drain();
+  void stop_upstream_drain(std::string_view why);  // drops what is left, as not sent
+  asio::awaitable<void> end_upstream_drain();      // all written, or dropped
   asio::awaitable<void> upstream_write_failed(std::error_code ec);
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> watchdog();
@@ -164,6 +172,10 @@ class Session : public std::enable_shared_from_this<Session> {
   smtp::HandedTail upstream_handed_;
   // The closing record took the dialogue's byte counts: no drop may change them after that.
   bool byte_counts_recorded_ = false;
+  // The dialogue ended with output still queued for the server: the record waits for it to go
+  // (or be dropped) and counts what did; the deadline is --timeout-command from the ending.
+  bool draining_upstream_ = false;
+  std::optional<net::Deadline> upstream_drain_deadline_;
   // A writer parked on its wake has nothing in flight: its output may go out in place.
   bool client_writer_parked_ = false;
   bool upstream_writer_parked_ = false;

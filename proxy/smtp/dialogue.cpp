@@ -313,7 +313,7 @@ void Dialogue::abandon_upstream_now(bool drop_queued) {
   upstream_output_dropped(queued);
 }
 
-void Dialogue::upstream_output_dropped(std::uint64_t relayed_octets) {
+void Dialogue::upstream_output_dropped(std::uint64_t relayed_octets, std::string_view why) {
   relayed_octets = std::min(relayed_octets, bytes_to_upstream_);
   if (relayed_octets == 0) return;
   bytes_to_upstream_ -= relayed_octets;
@@ -331,7 +331,9 @@ void Dialogue::upstream_output_dropped(std::uint64_t relayed_octets) {
   e.note = std::string(unsent_note_prefix) + "the last " + std::to_string(relayed_octets) +
            " octets relayed were still queued for the upstream when mailtap stopped writing to "
            "it (" +
-           (abandon_upstream_ ? "it abandoned the upstream" : "a write to it failed") +
+           (!why.empty()        ? std::string(why)
+            : abandon_upstream_ ? std::string("it abandoned the upstream")
+                                : std::string("a write to it failed")) +
            "): the server never received them";
   record(std::move(e));
 }

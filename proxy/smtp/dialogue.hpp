@@ -202,9 +202,10 @@ class Dialogue {
   // reported dropped unwritten (upstream_output_dropped).
   std::uint64_t bytes_to_upstream() const { return bytes_to_upstream_; }
   // Of what take_to_upstream() gave, `relayed_octets` of the client's (UpstreamOutput::
-  // relayed_size) were dropped unwritten: the upstream was abandoned, or a write to it failed.
-  // Taken off bytes_to_upstream(), and recorded, so that the record says what the server got.
-  void upstream_output_dropped(std::uint64_t relayed_octets);
+  // relayed_size) were dropped unwritten: the upstream was abandoned, or a write to it failed,
+  // or (`why`, for the record) the owner stopped writing for a reason of its own. Taken off
+  // bytes_to_upstream(), and recorded, so that the record says what the server got.
+  void upstream_output_dropped(std::uint64_t relayed_octets, std::string_view why = {});
   std::uint64_t bytes_from_upstream() const { return bytes_from_upstream_; }
   std::uint64_t bytes_to_client() const { return bytes_to_client_; }
   // Ends of data ("." lines) sent upstream so far.

@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 import time
+from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -208,10 +209,10 @@ class SigtermTest(h.IntegrationCase):
         self.assertEqual(mt.wait(timeout=30), 0, mt.output)
         self.assertLess(time.monotonic() - started, 10, "not held for --timeout-connect")
 
-    def test_a_server_that_stopped_reading_does_not_hold_the_shutdown(self):
-        """The server answers DATA with 354 and never reads again; the client's body fills
-        every buffer. The shutdown's 421 ends the session: the body still queued for that server
-        is dropped (recorded as not sent), not written for ever, so mailtap exits."""
+    def stuck_upstream(self, answer: Optional[threading.Event] = None) -> int:
+        """A server that answers DATA with 354 and never reads again, on a small receive
+        buffer; its port. Once `answer` is set it answers an end of data and a QUIT it never
+        read (250, 221), as a server that stopped reading may (it cannot know they came)."""
         srv = socket.socket()
         self.addCleanup(srv.close)
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -232,14 +233,23 @@ class SigtermTest(h.IntegrationCase):
                     c.sendall(b"250-stuck\r\n250 PIPELINING\r\n")
                 elif line[:4].upper() == b"DATA":
                     c.sendall(b"354 go\r\n")
+                    if answer is not None:
+                        answer.wait(30)
+                        c.sendall(b"250 2.0.0 queued\r\n221 2.0.0 bye\r\n")
                     return  # and never reads again
                 else:
                     c.sendall(b"250 ok\r\n")
 
         threading.Thread(target=upstream, daemon=True).start()
         self.addCleanup(lambda: [c.close() for c in held])
+        return srv.getsockname()[1]
+
+    def test_a_server_that_stopped_reading_does_not_hold_the_shutdown(self):
+        """The server answers DATA with 354 and never reads again; the client's body fills
+        every buffer. The shutdown's 421 ends the session: the body still queued for that server
+        is dropped (recorded as not sent), not written for ever, so mailtap exits."""
         db = self.tmp / "stuck.db"
-        mt = self.mailtap(f"127.0.0.1:{srv.getsockname()[1]}", tls="none", db=db,
+        mt = self.mailtap(f"127.0.0.1:{self.stuck_upstream()}", tls="none", db=db,
                           extra_args=["--grace", "1s"])
         c = h.SmtpSocket(mt.port, timeout=20)
         self.addCleanup(c.close)
@@ -258,6 +268,93 @@ class SigtermTest(h.IntegrationCase):
         self.assertEqual(rows[0]["outcome"], "shutdown")
         notes = query(db, "SELECT note FROM events WHERE note LIKE 'not sent upstream%'")
         self.assertTrue(notes, "what the server never got is recorded as not sent")
+
+    @staticmethod
+    def unsent_to(port: int) -> int:
+        """What the sockets connected to 127.0.0.1:`port` hold unsent (tx_queue, in
+        /proc/net/tcp): mailtap's upstream socket, here."""
+        total = 0
+        with open("/proc/net/tcp") as f:
+            for row in f.readlines()[1:]:
+                fields = row.split()
+                if int(fields[2].split(":")[1], 16) == port and fields[3] == "01":
+                    total += int(fields[4].split(":")[0], 16)
+        return total
+
+    def end_with_output_the_server_does_not_read(self, ending: str, timeout_command: str):
+        """Relays a message to stuck_upstream, which answers its end and the QUIT after it
+        (`ending` "quit"; "close": the client closes after the end of data instead, and mailtap
+        sends the QUIT) unread: the dialogue ends with the body's tail still queued for the
+        server. Returns mailtap, its --db and the client, whose replies (250, and 221 after
+        a QUIT) wait for the session's record, closed once that tail went or was dropped."""
+        chunk = (b"x" * 998 + b"\r\n") * 64
+        answer = threading.Event()
+        port = self.stuck_upstream(answer)
+        db = self.tmp / f"drain-{ending}-{timeout_command}.db"
+        mt = self.mailtap(f"127.0.0.1:{port}", tls="none", db=db,
+                          extra_args=["--grace", "1s", "--timeout-command", timeout_command])
+        c = h.SmtpSocket(mt.port, timeout=20)
+        self.addCleanup(c.close)
+        h.start_data(c)
+        # Until mailtap's socket to the server is full: the rest waits in mailtap, below the
+        # amount that stops it reading the client, which so reads it all.
+        unsent = -1
+        while unsent != (unsent := self.unsent_to(port)) or unsent == 0:
+            c.send(chunk)
+            time.sleep(0.05)
+        c.send(chunk + b".\r\n" + (b"QUIT\r\n" if ending == "quit" else b""))
+        if ending == "close":
+            c.sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)
+        answer.set()
+        return mt, db, c
+
+    def assert_replies(self, c, ending: str):
+        self.assertEqual(c.reply().code, 250)
+        if ending == "quit":
+            self.assertEqual(c.reply().code, 221)
+
+    def assert_recorded_as_not_sent(self, db, outcome: str, why: str):
+        rows = query(db, "SELECT outcome, bytes_client_to_upstream FROM sessions")
+        self.assertEqual(rows[0]["outcome"], outcome)
+        notes = query(db, "SELECT note, wire_size FROM events "
+                          "WHERE note LIKE 'not sent upstream: %'")
+        self.assertEqual(len(notes), 1, "what the server never got is recorded")
+        self.assertIn(why, notes[0]["note"])
+        relayed = query(db, "SELECT sum(wire_size) AS n FROM events "
+                            "WHERE direction = 'client_to_upstream'")[0]["n"]
+        self.assertEqual(rows[0]["bytes_client_to_upstream"], relayed - notes[0]["wire_size"],
+                         "the count leaves it out")
+
+    def test_output_a_server_does_not_read_after_the_end_is_dropped_in_time(self):
+        """The client pipelines a body, its end and QUIT (or closes instead of the QUIT) to a
+        server that stopped reading after its 354 but answers them all the same: the dialogue
+        ends (quit, client_closed) with the body still queued for that server. That output gets
+        --timeout-command: then it is dropped and recorded as not sent, and the session ends
+        (before, it was written for ever, and no signal could end mailtap)."""
+        for ending, outcome in (("quit", "quit"), ("close", "client_closed")):
+            with self.subTest(ending=ending):
+                mt, db, c = self.end_with_output_the_server_does_not_read(ending, "2s")
+                started = time.monotonic()
+                self.assert_replies(c, ending)
+                wait_for(lambda: "session 1 ended" in mt.output, timeout=10,
+                         what=f"the session's end\n{mt.output}")
+                self.assertLess(time.monotonic() - started, 8, mt.output)
+                mt.signal(signal.SIGTERM)
+                self.assertEqual(mt.wait(timeout=20), 0, mt.output)
+                self.assert_recorded_as_not_sent(db, outcome, "(--timeout-command)")
+
+    def test_a_shutdown_ends_the_wait_for_a_server_to_take_output_after_the_end(self):
+        """As above, with a limit far away: the shutdown after the grace period drops that
+        output at once, and mailtap exits."""
+        mt, db, c = self.end_with_output_the_server_does_not_read("quit", "5m")
+        time.sleep(1)  # the server's 221 came: the dialogue is over, its tail still queued
+        started = time.monotonic()
+        mt.signal(signal.SIGTERM)
+        self.assertEqual(mt.wait(timeout=20), 0, mt.output)
+        self.assertLess(time.monotonic() - started, 8, "held after the 1s grace period")
+        self.assert_replies(c, "quit")
+        self.assert_recorded_as_not_sent(db, "quit", "mailtap shut down before the server")
 
 
 class SighupTest(h.IntegrationCase):
