@@ -644,7 +644,9 @@ asio::awaitable<void> Session::after_input() {
   if (durable_flushes_ == 0) release_client_held();
   if (!upstream_out_.empty() || !client_out_.empty())
     co_await asio::post(executor(), asio::use_awaitable);
+  ++recording_waits_;
   co_await flush_records();
+  --recording_waits_;
   if (durable) --durable_flushes_;
   if (ends_session) note_end_committed();
   if (durable_flushes_ == 0) release_client_held();
@@ -953,6 +955,21 @@ void Session::time_out_client(std::chrono::steady_clock::time_point client_turn)
   d.set_time(storage::Clock::now());
   const std::string limit =
       format_short_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
+  // Held back by mailtap, the client could complete nothing: mailtap stopped reading it while
+  // more than it reads at once waited for a server that does not take it (client_reader).
+  if (upstream_out_.size() > high_water) {
+    d.abort("4.4.2 mailtap: " + ctx_.target.host + " did not take the data for " + limit +
+                " (mailtap stopped reading from the client meanwhile); closing",
+            {smtp::Ending::Kind::timeout, "upstream did not take the data in time"});
+    return;
+  }
+  // Or a commit the client's reply waits for, or a full recording queue, held it.
+  if (durable_flushes_ > 0 || recording_waits_ > 0) {
+    d.abort("4.3.0 mailtap: recording did not keep up for " + limit +
+                " (the session waited for it); closing",
+            {smtp::Ending::Kind::timeout, "recording did not keep up in time"});
+    return;
+  }
   if (last_client_activity_ > client_turn) {
     d.abort("4.4.2 mailtap: the client's " +
                 std::string(d.in_data() ? "message line" : "command line") +

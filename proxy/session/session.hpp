@@ -149,6 +149,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // end of the session) are committed; released in order once no such commit is pending.
   std::string client_held_;
   int durable_flushes_ = 0;
+  // Inputs waiting in after_input for the recorder (a full queue, or a commit): meanwhile the
+  // client is not read, and a timeout is recording's, not the client's (time_out_client).
+  int recording_waits_ = 0;
   bool end_committed_ = false;   // the session's closing record is on disk (or not recorded)
   bool end_unrecorded_ = false;  // ... not recorded: recording had failed by then
   bool recording_failure_told_ = false;  // to the dialogue (see prepare_dialogue_input)

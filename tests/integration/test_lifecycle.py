@@ -46,7 +46,71 @@ class ListenTest(h.IntegrationCase):
         self.assertIn("starttls", mt.ready_line)
 
 
-class SigtermTest(h.IntegrationCase):
+class StuckUpstream:
+    """For the tests of a server that stops reading (mixed into an IntegrationCase)."""
+
+    def stuck_upstream(self, answer: Optional[threading.Event] = None) -> int:
+        """A server that answers DATA with 354 and never reads again, on a small receive
+        buffer; its port. Once `answer` is set it answers an end of data and a QUIT it never
+        read (250, 221), as a server that stopped reading may (it cannot know they came)."""
+        srv = socket.socket()
+        self.addCleanup(srv.close)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        held = []
+
+        def upstream():
+            c, _ = srv.accept()
+            held.append(c)
+            f = c.makefile("rb")
+            c.sendall(b"220 stuck ESMTP\r\n")
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                if line[:4].upper() == b"EHLO":
+                    c.sendall(b"250-stuck\r\n250 PIPELINING\r\n")
+                elif line[:4].upper() == b"DATA":
+                    c.sendall(b"354 go\r\n")
+                    if answer is not None:
+                        answer.wait(30)
+                        c.sendall(b"250 2.0.0 queued\r\n221 2.0.0 bye\r\n")
+                    return  # and never reads again
+                else:
+                    c.sendall(b"250 ok\r\n")
+
+        threading.Thread(target=upstream, daemon=True).start()
+        self.addCleanup(lambda: [c.close() for c in held])
+        return srv.getsockname()[1]
+
+    @staticmethod
+    def unsent_to(port: int) -> int:
+        """What the sockets connected to 127.0.0.1:`port` hold unsent (tx_queue, in
+        /proc/net/tcp): mailtap's upstream socket, here."""
+        total = 0
+        with open("/proc/net/tcp") as f:
+            for row in f.readlines()[1:]:
+                fields = row.split()
+                if int(fields[2].split(":")[1], 16) == port and fields[3] == "01":
+                    total += int(fields[4].split(":")[0], 16)
+        return total
+
+    @staticmethod
+    def flood(c, seconds: float = 3):
+        """Sends body lines for `seconds`, as far as every buffer on the way to a server that
+        does not read takes them."""
+        c.sock.setblocking(False)
+        line, deadline = b"x" * 998 + b"\r\n", time.monotonic() + seconds
+        while time.monotonic() < deadline:  # until every buffer on the way is full
+            try:
+                c.sock.send(line * 64)
+            except BlockingIOError:
+                time.sleep(0.05)
+        c.sock.setblocking(True)
+
+
+class SigtermTest(StuckUpstream, h.IntegrationCase):
 
     def test_idle_exits_zero(self):
         f = self.fake("good")
@@ -209,41 +273,6 @@ class SigtermTest(h.IntegrationCase):
         self.assertEqual(mt.wait(timeout=30), 0, mt.output)
         self.assertLess(time.monotonic() - started, 10, "not held for --timeout-connect")
 
-    def stuck_upstream(self, answer: Optional[threading.Event] = None) -> int:
-        """A server that answers DATA with 354 and never reads again, on a small receive
-        buffer; its port. Once `answer` is set it answers an end of data and a QUIT it never
-        read (250, 221), as a server that stopped reading may (it cannot know they came)."""
-        srv = socket.socket()
-        self.addCleanup(srv.close)
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(1)
-        held = []
-
-        def upstream():
-            c, _ = srv.accept()
-            held.append(c)
-            f = c.makefile("rb")
-            c.sendall(b"220 stuck ESMTP\r\n")
-            while True:
-                line = f.readline()
-                if not line:
-                    return
-                if line[:4].upper() == b"EHLO":
-                    c.sendall(b"250-stuck\r\n250 PIPELINING\r\n")
-                elif line[:4].upper() == b"DATA":
-                    c.sendall(b"354 go\r\n")
-                    if answer is not None:
-                        answer.wait(30)
-                        c.sendall(b"250 2.0.0 queued\r\n221 2.0.0 bye\r\n")
-                    return  # and never reads again
-                else:
-                    c.sendall(b"250 ok\r\n")
-
-        threading.Thread(target=upstream, daemon=True).start()
-        self.addCleanup(lambda: [c.close() for c in held])
-        return srv.getsockname()[1]
-
     def test_a_server_that_stopped_reading_does_not_hold_the_shutdown(self):
         """The server answers DATA with 354 and never reads again; the client's body fills
         every buffer. The shutdown's 421 ends the session: the body still queued for that server
@@ -254,32 +283,13 @@ class SigtermTest(h.IntegrationCase):
         c = h.SmtpSocket(mt.port, timeout=20)
         self.addCleanup(c.close)
         h.start_data(c)
-        c.sock.setblocking(False)
-        line, deadline = b"x" * 998 + b"\r\n", time.monotonic() + 3
-        while time.monotonic() < deadline:  # until every buffer on the way is full
-            try:
-                c.sock.send(line * 64)
-            except BlockingIOError:
-                time.sleep(0.05)
-        c.sock.setblocking(True)
+        self.flood(c)
         mt.signal(signal.SIGTERM)
         self.assertEqual(mt.wait(timeout=20), 0, mt.output)
         rows = query(db, "SELECT outcome FROM sessions")
         self.assertEqual(rows[0]["outcome"], "shutdown")
         notes = query(db, "SELECT note FROM events WHERE note LIKE 'not sent upstream%'")
         self.assertTrue(notes, "what the server never got is recorded as not sent")
-
-    @staticmethod
-    def unsent_to(port: int) -> int:
-        """What the sockets connected to 127.0.0.1:`port` hold unsent (tx_queue, in
-        /proc/net/tcp): mailtap's upstream socket, here."""
-        total = 0
-        with open("/proc/net/tcp") as f:
-            for row in f.readlines()[1:]:
-                fields = row.split()
-                if int(fields[2].split(":")[1], 16) == port and fields[3] == "01":
-                    total += int(fields[4].split(":")[0], 16)
-        return total
 
     def end_with_output_the_server_does_not_read(self, ending: str, timeout_command: str):
         """Relays a message to stuck_upstream, which answers its end and the QUIT after it
@@ -355,6 +365,30 @@ class SigtermTest(h.IntegrationCase):
         self.assertLess(time.monotonic() - started, 8, "held after the 1s grace period")
         self.assert_replies(c, "quit")
         self.assert_recorded_as_not_sent(db, "quit", "mailtap shut down before the server")
+
+
+class StuckServerTimeoutTest(StuckUpstream, h.IntegrationCase):
+
+    def test_a_client_held_back_for_a_server_that_does_not_read_is_not_called_idle(self):
+        """The server stopped reading after its 354: mailtap stops reading the client once
+        1 MiB waits for that server, and the client's line clock runs out. The 421 and the
+        record name the server not taking the data, not a client idle (it was not)."""
+        db = self.tmp / "held.db"
+        mt = self.mailtap(f"127.0.0.1:{self.stuck_upstream()}", tls="none", db=db,
+                          extra_args=["--timeout-data", "3s"])
+        c = h.SmtpSocket(mt.port, timeout=20)
+        self.addCleanup(c.close)
+        h.start_data(c)
+        self.flood(c, seconds=1)  # buffers full, well before the 3s are up
+        reply = c.reply()
+        self.assertEqual(reply.code, 421, reply)
+        self.assertIn("127.0.0.1 did not take the data", str(reply))
+        self.assertNotIn("idle", str(reply))
+        [row] = wait_for(lambda: query(db, "SELECT outcome, outcome_reason FROM sessions "
+                                           "WHERE ended_at IS NOT NULL"),
+                         what="the session's end")
+        self.assertEqual((row["outcome"], row["outcome_reason"]),
+                         ("timeout", "upstream did not take the data in time"))
 
 
 class SighupTest(h.IntegrationCase):

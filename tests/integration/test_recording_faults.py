@@ -567,6 +567,29 @@ class LockContentionTest(IntegrationCase):
     """Another process holding the database's write lock (a transaction left open in sqlite3,
     `mailtap prune`) holds the proxy's replies back while it lasts; it never ends recording."""
 
+    def test_a_client_waiting_for_its_reply_past_the_limit_is_not_called_idle(self):
+        """The write lock outlasts --timeout-command while the client waits for the reply to
+        its end of data, held for the message's record: the session times out, and the 421
+        and the record say recording did not keep up, not that the client was idle."""
+        fake = self.fake("good")
+        m = self.mailtap(fake.address, extra_args=["--timeout-command", "2s"])
+        db = Path(m._tmp) / "mailtap.db"
+        holder = sqlite3.connect(str(db), isolation_level=None)
+        self.addCleanup(holder.close)
+        with SmtpSocket(m.port, timeout=30) as c:
+            start_data(c)
+            holder.execute("BEGIN IMMEDIATE")
+            c.send(dot_stuff(make_message(unique_token("slow"))) + b".\r\n")
+            time.sleep(3.5)  # past the 2s limit
+            holder.execute("ROLLBACK")
+            self.assertEqual(c.reply().code, 250)
+            reply = c.reply()
+        self.assertEqual(reply.code, 421, reply)
+        self.assertIn("recording did not keep up for 2.0s", str(reply))
+        [s] = rec.wait_ended(db, 1)
+        self.assertEqual((s["outcome"], s["outcome_reason"]),
+                         ("timeout", "recording did not keep up in time"))
+
     def test_a_write_lock_held_past_the_busy_timeout_delays_the_reply_not_the_record(self):
         fake = self.fake("good")
         m = self.mailtap(fake.address)
