@@ -99,6 +99,14 @@ std::size_t Link::stop_output() {
   const std::size_t unsent =
       (tls_active_ ? tls_->stop_output() : 0) + std::exchange(plain_unsent_, 0);
   output_stopped_ = true;
+  // The socket's one cancel() ends its read wait too; every caller has ended its dialogue by
+  // then, so the reader that wakes with operation_aborted finds it finished and stops without
+  // reading it as the server's close. Cancelling only the write's wait is not clean with Asio:
+  // binding a cancellation slot of the link's to that wait replaces the coroutine's own, so an
+  // awaitable operator (the relay's &&) cancelling the writer would no longer reach a write
+  // stuck on a server that does not read (forwarding one to the other is more machinery than
+  // the harm), and shutting down the sending side, which does wake the wait alone, would send
+  // the server a FIN before the session chose to close.
   std::error_code ignored;
   if (writing_) socket_.cancel(ignored);
   return unsent;
