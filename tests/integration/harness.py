@@ -709,6 +709,23 @@ class FakeSession:
     sock: Optional[socket.socket] = None
 
 
+def paced(sess: FakeSession, pieces, interval: float) -> bytes:
+    """A FakeServer reply sent a piece every `interval` s, as a tarpit does (b"": nothing
+    more for the fake to send). Stops once the peer is gone."""
+    for piece in pieces:
+        time.sleep(interval)
+        try:
+            sess.sock.sendall(piece)
+        except OSError:
+            break
+    return b""
+
+
+def trickled(data: bytes) -> list:
+    """`data` a byte at a time, for paced() or a client's trickle."""
+    return [bytes([b]) for b in data]
+
+
 class FakeServer:
     """In-process SMTP server with selectable faults (one thread per connection).
 

@@ -543,16 +543,6 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertEqual(msgs, [], "no end of data was sent: no message")
 
 
-def paced(sess: h.FakeSession, pieces, interval: float) -> bytes:
-    """A FakeServer reply sent a piece every `interval` s, as a tarpit does (b"": nothing
-    more for the fake to send)."""
-    for piece in pieces:
-        time.sleep(interval)
-        with contextlib.suppress(OSError):
-            sess.sock.sendall(piece)
-    return b""
-
-
 class UpstreamReplyTimeoutTest(h.IntegrationCase):
     """docs/dialogue.md "Timeouts": --timeout-command is how long the upstream may take to
     answer each command, --timeout-data to answer the end of data. The clock starts when the
@@ -576,8 +566,7 @@ class UpstreamReplyTimeoutTest(h.IntegrationCase):
 
     def test_a_reply_trickled_a_byte_at_a_time_is_cut_off(self):
         r, took, row = self.mail_replied_by(
-            lambda sess, line: paced(sess, [bytes([b]) for b in b"250 2.1.0 Ok, at last\r\n"],
-                                     0.3))
+            lambda sess, line: h.paced(sess, h.trickled(b"250 2.1.0 Ok, at last\r\n"), 0.3))
         self.assertEqual(r.code, 421, r)
         self.assertIn("4.4.2 mailtap: the reply from 127.0.0.1 was not complete within 2.0s; "
                       "closing", r.text)
@@ -586,7 +575,7 @@ class UpstreamReplyTimeoutTest(h.IntegrationCase):
         self.assertEqual(row["outcome_reason"], "upstream reply not complete in time")
 
     def test_no_reply_at_all_is_cut_off(self):
-        r, took, row = self.mail_replied_by(lambda sess, line: paced(sess, [], 0))
+        r, took, row = self.mail_replied_by(lambda sess, line: h.paced(sess, [], 0))
         self.assertEqual(r.code, 421, r)
         self.assertIn("4.4.2 mailtap: no reply from 127.0.0.1 within 2.0s; closing", r.text)
         self.assertLess(took, 5)
@@ -596,8 +585,8 @@ class UpstreamReplyTimeoutTest(h.IntegrationCase):
         """As Postfix's smtp_per_record_deadline and the client's own clock: the limit is per
         line, so a long multi-line reply whose lines each come in time is relayed whole."""
         r, took, _ = self.mail_replied_by(
-            lambda sess, line: paced(sess, [b"250-2.1.0 one\r\n", b"250-two\r\n",
-                                            b"250 three\r\n"], 1.2))
+            lambda sess, line: h.paced(sess, [b"250-2.1.0 one\r\n", b"250-two\r\n",
+                                              b"250 three\r\n"], 1.2))
         self.assertEqual((r.code, r.lines), (250, ["2.1.0 one", "two", "three"]), r)
         self.assertGreater(took, 3, "the reply took longer than --timeout-command in all")
 
@@ -612,7 +601,7 @@ class UpstreamReplyTimeoutTest(h.IntegrationCase):
                 if line != b".\r\n":
                     return b""  # a body line: no reply
                 in_body.clear()
-                return paced(sess, [bytes([b]) for b in b"250 2.0.0 queued, slowly\r\n"], 0.3)
+                return h.paced(sess, h.trickled(b"250 2.0.0 queued, slowly\r\n"), 0.3)
             return None
 
         f = self.fake("good", handler=handler)
