@@ -16,13 +16,15 @@ class Deadline {
   Deadline(const Executor& ex, std::chrono::steady_clock::duration after,
            std::function<void()> on_expiry)
       : state_(std::make_shared<State>()), timer_(ex, after) {
-    state_->on_expiry = std::move(on_expiry);
-    timer_.async_wait([state = state_](const std::error_code& ec) {
-      if (ec || state->done) return;
-      state->expired = true;
-      state->on_expiry();
-      state->on_expiry = nullptr;
-    });
+    start(std::move(on_expiry));
+  }
+  // At `at` (one already past expires at once): for a limit on a whole exchange made of
+  // several steps, each under its own Deadline.
+  template <typename Executor>
+  Deadline(const Executor& ex, std::chrono::steady_clock::time_point at,
+           std::function<void()> on_expiry)
+      : state_(std::make_shared<State>()), timer_(ex, at) {
+    start(std::move(on_expiry));
   }
   ~Deadline() {
     // Timer cancellation only fails if the reactor itself is broken; a destructor must not
@@ -44,6 +46,16 @@ class Deadline {
   bool expired() const { return state_->expired; }
 
  private:
+  void start(std::function<void()> on_expiry) {
+    state_->on_expiry = std::move(on_expiry);
+    timer_.async_wait([state = state_](const std::error_code& ec) {
+      if (ec || state->done) return;
+      state->expired = true;
+      state->on_expiry();
+      state->on_expiry = nullptr;
+    });
+  }
+
   struct State {
     bool done = false;
     bool expired = false;

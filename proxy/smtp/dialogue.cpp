@@ -1085,6 +1085,7 @@ void Dialogue::upstream_bytes(std::string_view bytes) {
   while (!ending_) {
     std::optional<Reply> reply = replies_.next();
     if (!reply) break;
+    ++upstream_replies_;
     on_reply(std::move(*reply));
   }
   if (!ending_ && replies_.error() != ReplyParser::Error::none) {

@@ -175,6 +175,9 @@ class Dialogue {
   // session's clock for a reply restarts only when this moves, so a server trickling its
   // reply a byte at a time cannot hold a session open.
   std::uint64_t upstream_progress() const { return upstream_progress_; }
+  // Counts the replies the upstream has completed (all lines of each): mailtap replay gives
+  // the server its limit for a whole reply, restarting only when this moves.
+  std::uint64_t upstream_replies() const { return upstream_replies_; }
   Clock::time_point oldest_pending_since() const;
   // Counts what the client has completed: each line (command, SASL response, body line) and
   // each 64 KiB of a body line or BDAT chunk. The session's clock restarts only when this
@@ -462,6 +465,7 @@ class Dialogue {
   std::uint64_t data_ends_sent_ = 0;
   std::uint64_t client_progress_ = 0;
   std::uint64_t upstream_progress_ = 0;
+  std::uint64_t upstream_replies_ = 0;
   std::size_t octets_since_progress_ = 0;  // of a body line or chunk not yet complete
   UpstreamOutput to_upstream_;
   std::string to_client_;

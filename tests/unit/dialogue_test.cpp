@@ -2021,6 +2021,24 @@ TEST(Dialogue, UpstreamProgressCountsCompleteReplyLinesNotBytes) {
   EXPECT_FALSE(d.awaiting_reply());
 }
 
+TEST(Dialogue, UpstreamRepliesCountsWholeRepliesOnly) {
+  // mailtap replay's clock restarts with each whole reply: neither bytes nor the lines of a
+  // multi-line reply move it, and pipelined replies that come together each count.
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  const std::uint64_t start = d.upstream_replies();
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n");
+  d.upstream_bytes("250-2.1.0 one\r\n250");
+  EXPECT_EQ(d.upstream_replies(), start);
+  d.upstream_bytes(" two\r\n");
+  EXPECT_EQ(d.upstream_replies(), start + 1);
+  d.client_bytes("RCPT TO:<c@y>\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n");
+  EXPECT_EQ(d.upstream_replies(), start + 3);
+}
+
 TEST(Dialogue, NoReplyIsOwedForABdatWhoseChunkIsStillComing) {
   // The client is on the clock for its chunk; the server, for the replies it has all it needs
   // to give (here the first chunk's, with the second pipelined behind it).
