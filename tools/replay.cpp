@@ -99,6 +99,90 @@ struct ReplayRun {
     co_await record.flush();
   }
 
+  // Hands the server the flights and reads its replies until the dialogue ends. The server's
+  // limit (--timeout-command, --timeout-data) is for a whole reply: its clock starts when the
+  // replay waits for a reply and restarts only when one is complete, so a server that trickles
+  // its reply a byte at a time, or reads the replay's bytes a few at a time, cannot hold the
+  // replay (each read getting the limit anew let it).
+  asio::awaitable<void> converse(net::Link& link, ReplayDriver& driver) {
+    auto ex = co_await asio::this_coro::executor;
+    std::array<char, 16 * 1024> buf;
+    auto turn = std::chrono::steady_clock::now();
+    std::uint64_t replies = driver.dialogue().upstream_replies();
+    for (;;) {
+      const auto limit = driver.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command;
+      net::Deadline write_deadline(ex, turn + limit, [&link] { link.socket().cancel(); });
+      if (!co_await write_to_server(link, driver)) {
+        driver.set_time(storage::Clock::now());
+        if (write_deadline.expired())
+          time_out(driver, limit, Late::reading);
+        else
+          driver.upstream_closed();
+      }
+      write_deadline.cancel();
+      co_await flush(&driver);
+      if (driver.finished()) break;
+      net::Deadline deadline(ex, turn + limit, [&link] { link.socket().cancel(); });
+      auto [ec, n] = co_await link.read_some(asio::buffer(buf));
+      driver.set_time(storage::Clock::now());
+      if (deadline.expired()) {
+        time_out(driver, limit,
+                 driver.dialogue().reply_partly_received() ? Late::replying : Late::silent);
+      } else if (ec) {
+        driver.upstream_closed();
+      } else {
+        driver.upstream_bytes(std::string_view(buf.data(), n));
+        if (driver.dialogue().upstream_replies() != replies) {
+          replies = driver.dialogue().upstream_replies();
+          turn = std::chrono::steady_clock::now();
+        }
+      }
+    }
+  }
+
+  // What the dialogue has for the server; false if the link failed (or the deadline ended it).
+  static asio::awaitable<bool> write_to_server(net::Link& link, ReplayDriver& driver) {
+    const smtp::UpstreamOutput out = driver.take_to_upstream();
+    for (const smtp::UpstreamOutput::Piece& piece : out.pieces()) {
+      auto [ec, n] = co_await link.write(asio::buffer(piece.view()));
+      if (ec) co_return false;
+    }
+    co_return true;
+  }
+
+  enum class Late : std::uint8_t {
+    silent,    // no byte of the reply came
+    replying,  // part of it came (a server trickling its reply)
+    reading,   // the server did not take what the replay sent (reading it a few bytes at a time)
+  };
+
+  void time_out(ReplayDriver& driver, std::chrono::steady_clock::duration limit, Late how) const {
+    const std::string flag = driver.awaiting_end_of_data() ? "--timeout-data" : "--timeout-command";
+    const std::string within = " within " + format_short_duration(limit);
+    const std::string host = cfg.target.host;
+    std::string reply_text, reason;
+    switch (how) {
+      case Late::silent:
+        reply_text = "no reply from " + host + within;
+        reason = "no reply from the server" + within + " (" + flag + ")";
+        break;
+      case Late::replying:
+        reply_text = "the reply from " + host + " was not complete" + within;
+        reason = "the reply from the server was not complete" + within + " (" + flag +
+                 " is for the whole reply, not each piece of it: give more if the server is "
+                 "only slow)";
+        break;
+      case Late::reading:
+        reply_text = host + " did not take what mailtap sent" + within;
+        reason = "the server did not take what the replay sent" + within + " (" + flag +
+                 " is for what the replay sends and the whole reply to it: give more if the "
+                 "server is only slow)";
+        break;
+    }
+    driver.abort("4.4.2 mailtap: " + reply_text + "; closing",
+                 {smtp::Ending::Kind::timeout, reason});
+  }
+
   asio::awaitable<void> run(asio::ssl::context& tls) {
     auto ex = co_await asio::this_coro::executor;
     record.add(storage::SessionOpened{record.key(), storage::Clock::now(), "mailtap replay", "",
@@ -129,35 +213,7 @@ struct ReplayRun {
     driver.set_time(storage::Clock::now());
     driver.start(*setup.greeting, setup.greeting_phase);
 
-    std::array<char, 16 * 1024> buf;
-    for (;;) {
-      const smtp::UpstreamOutput out = driver.take_to_upstream();
-      for (const smtp::UpstreamOutput::Piece& piece : out.pieces()) {
-        auto [ec, n] = co_await link.write(asio::buffer(piece.view()));
-        if (ec) {
-          driver.set_time(storage::Clock::now());
-          driver.upstream_closed();
-          break;
-        }
-      }
-      co_await flush(&driver);
-      if (driver.finished()) break;
-      const auto limit = driver.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command;
-      net::Deadline deadline(ex, limit, [&link] { link.socket().cancel(); });
-      auto [ec, n] = co_await link.read_some(asio::buffer(buf));
-      driver.set_time(storage::Clock::now());
-      if (deadline.expired()) {
-        driver.abort(
-            "4.4.2 mailtap: no reply from " + cfg.target.host + "; closing",
-            {smtp::Ending::Kind::timeout,
-             "no reply from the server within " + format_short_duration(limit) +
-                 (driver.awaiting_end_of_data() ? " (--timeout-data)" : " (--timeout-command)")});
-      } else if (ec) {
-        driver.upstream_closed();
-      } else {
-        driver.upstream_bytes(std::string_view(buf.data(), n));
-      }
-    }
+    co_await converse(link, driver);
     const smtp::Ending ending = driver.dialogue().ending().value_or(
         smtp::Ending{smtp::Ending::Kind::error, "replay ended unexpectedly"});
     record.close(smtp::outcome_of(ending.kind), ending.reason, &driver.dialogue());
@@ -343,7 +399,8 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
   app->add_option("--to", args->to, "HOST[:PORT] of the SMTP server (port 587 if omitted)")
       ->required();
   args->connection.add_to(*app, {"the --to host", "Do not verify the server certificate (loudly)"});
-  args->timeouts.add_to(*app, {"Limit for each reply", "Limit for the reply to a message's end"});
+  args->timeouts.add_to(*app, {"Limit for each whole reply (and sending what it answers)",
+                               "Limit for the whole reply to a message's end"});
   app->add_option(
       "--auth-user", args->auth_user,
       "User name for the AUTH exchange, the client's or mailtap's own (default: the recorded one)");

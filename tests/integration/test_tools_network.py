@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -665,6 +666,82 @@ class ToolsNetworkTest(h.IntegrationCase):
         code, out = self.finish_mock(p)
         self.assertEqual(code, 0, out)
         self.assertIn("completed the recorded dialogue", out)
+
+
+class TricklingPeerTest(h.IntegrationCase):
+    """A limit is for a whole reply, not for each read: a server that trickles its reply a
+    byte at a time faster than the limit cannot hold `replay` (as the proxy's own clocks,
+    docs/dialogue.md)."""
+
+    REPLY = b"250 2.1.0 Ok, at last\r\n"  # trickled every 0.4 s: 9 s in all
+
+    def recorded_session(self, body: bytes = b""):
+        """A database holding one session recorded through the proxy to a fake: greeting,
+        EHLO, MAIL, (with `body`: RCPT, DATA and the message,) QUIT. Returns (database, session
+        id)."""
+        db = self.tmp / f"{self.id().rsplit('.', 1)[-1]}.db"
+        fake = self.fake("good")
+        proxy = self.mailtap(fake.address, db=db)
+        with h.SmtpSocket(proxy.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+            if body:
+                c.cmd("RCPT TO:<b@example.test>")
+                self.assertEqual(c.cmd("DATA").code, 354)
+                self.assertEqual(c.cmd(body + b"\r\n.").code, 250)
+            c.cmd("QUIT")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+                rows = con.execute("SELECT id FROM sessions WHERE ended_at IS NOT NULL").fetchall()
+            if rows:
+                return db, rows[0][0]
+            time.sleep(0.05)
+        self.fail("the recorded session did not end in the record")
+
+    def replay_to(self, mail_reply, *extra):
+        """Replays the recorded session to a fake answering MAIL with `mail_reply`
+        (sess, line) -> bytes, with --timeout-command 2s; the result and the seconds it took."""
+        db, sid = self.recorded_session()
+        fake = self.fake("good", replies={"MAIL": mail_reply})
+        started = time.monotonic()
+        cp = subprocess.run([str(h.mailtap_bin()), "replay", str(sid), "--to", fake.address,
+                             "--ca-file", str(self.pki.ca_cert), "--tls-name", "localhost",
+                             "--db", str(db), "--timeout-command", "2s", *extra],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        return cp, time.monotonic() - started
+
+    def test_replay_cuts_off_a_server_trickling_its_reply(self):
+        cp, took = self.replay_to(lambda sess, line: h.paced(sess, h.trickled(self.REPLY), 0.4))
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        self.assertIn("stopped: the reply from the server was not complete within 2.0s "
+                      "(--timeout-command is for the whole reply", cp.stdout)
+        self.assertLess(took, 7, "the trickle held the replay past --timeout-command")
+
+    def test_replay_cuts_off_a_server_that_does_not_reply(self):
+        cp, took = self.replay_to(lambda sess, line: h.paced(sess, [], 0), "--json")
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        self.assertEqual(json.loads(cp.stdout)["stopped"],
+                         "no reply from the server within 2.0s (--timeout-command)")
+        self.assertLess(took, 7)
+
+    def test_replay_cuts_off_a_server_that_does_not_read_the_body(self):
+        """The limit covers sending too: a server that takes the body slowly (here not at all
+        for 10 s) cannot hold the replay either."""
+        db, sid = self.recorded_session(body=b"Subject: big\r\n\r\n" + b"\r\n".join(
+            [b"x" * 78] * (100 * 1024)))  # 8 MB: more than the sockets' buffers hold
+        fake = self.fake("good", body_pause=10)
+        started = time.monotonic()
+        cp = subprocess.run([str(h.mailtap_bin()), "replay", str(sid), "--to", fake.address,
+                             "--ca-file", str(self.pki.ca_cert), "--tls-name", "localhost",
+                             "--db", str(db), "--timeout-data", "2s", "--no-record"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertLess(time.monotonic() - started, 7, "the server held the replay")
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        self.assertIn("stopped: the server did not take what the replay sent within 2.0s "
+                      "(--timeout-data is for what the replay sends", cp.stdout)
+
 
 if __name__ == "__main__":
     h.main()
