@@ -65,6 +65,12 @@ struct MockServer {
     MockSession session(recording);
     session.start();
     std::array<char, std::size_t{16} * 1024> buf;
+    // --timeout is for a whole line: the client's turn begins with the greeting and again
+    // with each line it completes (or each 64 KiB of a long one), not with every read, so a
+    // client trickling a byte at a time cannot hold the mock (as the proxy's own clock).
+    auto turn = std::chrono::steady_clock::now();
+    std::uint64_t progress = session.client_progress();
+    bool begun = false;  // bytes came since the turn began
     for (;;) {
       std::string out = session.take_to_client();
       if (!out.empty()) {
@@ -75,19 +81,25 @@ struct MockServer {
         }
       }
       if (session.finished()) break;
-      net::Deadline deadline(socket.get_executor(), timeout, [&socket] {
+      net::Deadline deadline(socket.get_executor(), turn + timeout, [&socket] {
         std::error_code ignored;
         socket.cancel(ignored);
       });
       auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf), use_tuple);
       if (deadline.expired()) {
-        session.client_timed_out(format_short_duration(timeout));
+        session.client_timed_out(format_short_duration(timeout), begun);
         break;
       }
-      if (rec)
+      if (rec) {
         session.client_closed();
-      else
-        session.client_bytes(std::string_view(buf.data(), n));
+        continue;
+      }
+      session.client_bytes(std::string_view(buf.data(), n));
+      begun = session.client_progress() == progress;
+      if (!begun) {
+        progress = session.client_progress();
+        turn = std::chrono::steady_clock::now();
+      }
     }
     socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     socket.close(ec);
@@ -200,7 +212,8 @@ cli::Subcommand add_mock_command(CLI::App& parent) {
   app->add_flag("--loop", args->loop, "Serve clients one after another until SIGINT/SIGTERM")
       ->excludes(once);
   args->common.add_db_to(*app, "Database holding the session");
-  app->add_option("--timeout", args->timeout, "How long a client may stay silent")
+  app->add_option("--timeout", args->timeout,
+                  "How long a client may take to complete a line (or stay silent)")
       ->capture_default_str();
   app->footer(
       "Commands are compared with the recording: verbs exactly, MAIL FROM / RCPT TO addresses "

@@ -485,12 +485,20 @@ void MockSession::client_closed() {
                 "after " + std::to_string(matched_) + " commands; " + recording_continues(in_body);
 }
 
-void MockSession::client_timed_out(const std::string& how_long) {
+void MockSession::client_timed_out(const std::string& how_long, bool line_begun) {
   if (finished()) return;
   ended_ = true;
-  divergence_ = "the client sent nothing for " + how_long + " (--timeout) after " +
-                std::to_string(matched_) + " commands, and the mock closed the connection; " +
-                recording_continues(dialogue_.in_data());
+  const bool in_body = dialogue_.in_data();
+  const std::string line = dialogue_.awaiting_chunk() ? "BDAT chunk"
+                           : in_body                  ? "message line"
+                                                      : "command line";
+  const std::string what =
+      line_begun ? "the client's " + line + " was not complete within " + how_long +
+                       " (--timeout restarts with complete lines, not bytes: give more if the "
+                       "client is only slow)"
+                 : "the client sent nothing for " + how_long + " (--timeout)";
+  divergence_ = what + " after " + std::to_string(matched_) +
+                " commands, and the mock closed the connection; " + recording_continues(in_body);
 }
 
 }  // namespace mailtap::tools

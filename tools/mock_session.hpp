@@ -46,8 +46,12 @@ class MockSession {
   void start();  // queues the greeting
   void client_bytes(std::string_view bytes);
   void client_closed();
-  // The client sent nothing for `how_long` (--timeout): the mock gives up on it and closes.
-  void client_timed_out(const std::string& how_long);
+  // The client completed nothing for `how_long` (--timeout): the mock gives up on it and
+  // closes. `line_begun`: it sent part of a line (trickling it), not nothing.
+  void client_timed_out(const std::string& how_long, bool line_begun = false);
+  // Counts the lines the client completed (and each 64 KiB of a long line or BDAT chunk; see
+  // Dialogue::client_progress): the mock's --timeout restarts only when this moves.
+  std::uint64_t client_progress() const { return dialogue_.client_progress(); }
 
   std::string take_to_client() {
     return std::exchange(to_client_, {}) + dialogue_.take_to_client();

@@ -669,9 +669,9 @@ class ToolsNetworkTest(h.IntegrationCase):
 
 
 class TricklingPeerTest(h.IntegrationCase):
-    """A limit is for a whole reply, not for each read: a server that trickles its reply a
-    byte at a time faster than the limit cannot hold `replay` (as the proxy's own clocks,
-    docs/dialogue.md)."""
+    """A limit is for a whole reply (replay) or a whole line (mock), not for each read: a
+    server that trickles its reply, or a client its command line, a byte at a time faster than
+    the limit cannot hold `replay` or `mock` (as the proxy's own clocks, docs/dialogue.md)."""
 
     REPLY = b"250 2.1.0 Ok, at last\r\n"  # trickled every 0.4 s: 9 s in all
 
@@ -741,6 +741,34 @@ class TricklingPeerTest(h.IntegrationCase):
         self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
         self.assertIn("stopped: the server did not take what the replay sent within 2.0s "
                       "(--timeout-data is for what the replay sends", cp.stdout)
+
+    def test_mock_cuts_off_a_client_trickling_its_command_line(self):
+        db, sid = self.recorded_session()
+        port = h.free_port()
+        p = subprocess.Popen([str(h.mailtap_bin()), "mock", str(sid), "--db", str(db),
+                              "--listen", f"127.0.0.1:{port}", "--timeout", "2s"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.assertIn("listening on", p.stderr.readline())
+        with h.SmtpSocket(port) as c:
+            self.assertEqual(c.reply().code, 220)
+            c.cmd("EHLO client.test")
+            started = time.monotonic()
+            for byte in h.trickled(b"MAIL FROM:<a@client.test>\r\n"):  # 11 s in all
+                try:
+                    c.send(byte)
+                except OSError:
+                    break  # the mock closed the connection
+                if p.poll() is not None:
+                    break
+                time.sleep(0.4)
+            out, err = p.communicate(timeout=30)
+            took = time.monotonic() - started
+        self.assertEqual(p.returncode, 1, out + err)
+        self.assertIn("diverged from session %d: the client's command line was not complete "
+                      "within 2.0s (--timeout restarts with complete lines, not bytes" % sid, out)
+        self.assertIn("after 1 commands, and the mock closed the connection", out)
+        self.assertLess(took, 7, "the trickle held the mock past --timeout")
 
 
 if __name__ == "__main__":

@@ -286,6 +286,19 @@ TEST(MockSession, AClientThatGoesQuietIsNotSaidToHaveClosed) {
             "the connection; the recording continues with `AUTH PLAIN`");
 }
 
+TEST(MockSession, AClientTricklingALineIsSaidToBeSlowNotSilent) {
+  Served s(recording());
+  const std::uint64_t before = s->client_progress();
+  s->client_bytes("EHLO x\r\nAU");
+  EXPECT_EQ(s->client_progress(), before + 1);  // the part of AUTH completes nothing
+  s->client_timed_out("5.0s", /*line_begun=*/true);
+  ASSERT_TRUE(s->divergence());
+  EXPECT_EQ(*s->divergence(),
+            "the client's command line was not complete within 5.0s (--timeout restarts with "
+            "complete lines, not bytes: give more if the client is only slow) after 1 commands, "
+            "and the mock closed the connection; the recording continues with `AUTH PLAIN`");
+}
+
 TEST(MockSession, AHangUpInsideTheBodyNamesTheRestOfTheBodyAsWhatComesNext) {
   Served s(recording());
   s->client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
