@@ -11,6 +11,7 @@
 
 #include "proxy/cli/color_option.hpp"
 #include "proxy/cli/parse.hpp"
+#include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
@@ -93,7 +94,7 @@ class Probe {
     if (!ehlo || ehlo->code != 250) {
       report_.failure_kind = ProbeFailure::connection;
       report_.failure = !ehlo
-                            ? expired ? "no reply to EHLO in time (see --timeout)"
+                            ? expired ? late_ehlo_reply()
                                       : "the server closed the connection instead of "
                                         "answering EHLO"
                             : "the server refused EHLO " + target_.ehlo_name + " (try --ehlo-name)";
@@ -102,6 +103,16 @@ class Probe {
       link.close();
     else
       co_await link.close_gracefully();
+  }
+
+  // The deadline covers the whole reply, so a server trickling it (a tarpit) is told from one
+  // that says nothing.
+  std::string late_ehlo_reply() const {
+    const std::string within = " within " + format_short_duration(target_.timeout);
+    return parser_.buffered() > 0
+               ? "the reply to EHLO was not complete" + within +
+                     " (see --timeout: it is for the whole reply, not each piece of it)"
+               : "no reply to EHLO" + within + " (see --timeout)";
   }
 
   // After a failed set-up, QUIT where the session still stands in clear.
@@ -182,7 +193,7 @@ cli::Subcommand add_probe_command(CLI::App& parent) {
              "Name to give in EHLO"});
   app->add_option("--timeout", args->timeout,
                   "Limit for connecting, greeting, STARTTLS and handshake, and again for EHLO "
-                  "and QUIT after it")
+                  "and QUIT after it (whole replies, not each piece)")
       ->capture_default_str();
   app->add_flag("--json", args->json, "machine-readable JSON output");
   cli::add_color_option(*app, args->color);

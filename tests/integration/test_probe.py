@@ -247,6 +247,22 @@ class ProbeFaultTest(h.IntegrationCase):
         self.assertIn("timed out after 1s waiting for the greeting: if", cp.stdout)
         self.assertIn("use --tls implicit; else see --timeout", cp.stdout)
 
+    def test_an_ehlo_reply_trickled_over_tls_is_cut_off_at_the_timeout(self):
+        """--timeout is for the whole reply: a server trickling it a byte at a time (here 9 s
+        in all) is cut off, and said to be slow rather than silent."""
+        def handler(sess, phase, line):
+            if phase == "tls" and line.upper().startswith(b"EHLO"):
+                return h.paced(sess, h.trickled(b"250 fake.example.test at last\r\n"), 0.3)
+            return None
+
+        fake = self.fake("good", handler=handler)
+        started = time.monotonic()
+        cp = probe(fake.address, "--ca-file", str(self.pki.ca_cert), "--timeout", "2s")
+        self.assertLess(time.monotonic() - started, 7)
+        self.assertEqual(cp.returncode, 1, cp.stdout)
+        self.assertIn("the reply to EHLO was not complete within 2.0s (see --timeout: it is for "
+                      "the whole reply", cp.stdout)
+
     def test_starttls_refused_454(self):
         fake = self.fake("refuse_starttls")
         cp = probe(fake.address)
