@@ -325,9 +325,11 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
       .bind_text_or_null(2, until)
       .bind_text_or_null(3, f.upstream)
       .bind_text_or_null(4, outcome)
-      .bind_int(5, f.only_in_progress ? 1 : 0)
+      .bind_int(5, f.only_in_progress || f.writer != SessionFilter::Writer::any ? 1 : 0)
       .bind_text_or_null(6, f.user)
-      .bind_int(7, f.limit == 0 ? -1 : static_cast<std::int64_t>(f.limit))
+      .bind_int(7, f.limit == 0 || f.writer != SessionFilter::Writer::any
+                       ? -1
+                       : static_cast<std::int64_t>(f.limit))
       .bind_int(8, f.only_failed ? 1 : 0)
       .bind_text_or_null(10, pattern)
       .bind_optional(11, f.after_session)
@@ -341,6 +343,16 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
 }
 
 constexpr int kSessionColumnCount = 28;
+
+// SessionFilter::writer, on the rows the query gave (sessions without an end: few), then its
+// limit, which the query could not apply.
+template <typename T, typename RowOf>
+void keep_by_writer(const SessionFilter& f, std::vector<T>& rows, RowOf row_of) {
+  if (f.writer == SessionFilter::Writer::any) return;
+  const bool gone = f.writer == SessionFilter::Writer::gone;
+  std::erase_if(rows, [&](const T& r) { return row_of(r).writer_gone() != gone; });
+  if (f.limit != 0 && rows.size() > f.limit) rows.resize(f.limit);
+}
 
 }  // namespace
 
@@ -374,6 +386,7 @@ bool Reader::list_sessions(const SessionFilter& f, std::vector<SessionRow>& out,
     error = s.message;
     return false;
   }
+  keep_by_writer(f, out, [](const SessionRow& r) -> const SessionRow& { return r; });
   return true;
 }
 
@@ -420,6 +433,7 @@ bool Reader::session_summaries(const SessionFilter& f, std::vector<SessionSummar
     error = s.message;
     return false;
   }
+  keep_by_writer(f, out, [](const SessionSummary& r) -> const SessionRow& { return r.session; });
   return true;
 }
 

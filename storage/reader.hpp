@@ -177,6 +177,12 @@ struct SessionFilter {
   std::optional<Outcome> outcome;              // nullopt = any (including in progress)
   bool only_in_progress = false;               // ended_at IS NULL
   std::string user;                            // exact auth_user, "" = any
+  // Only sessions without an end whose writer is gone (`gone`: cut, SessionRow::writer_gone),
+  // or only those whose writer is not known to be gone (`not_gone`: running, or nobody can
+  // tell); either implies only_in_progress. The system is asked, not the database, so the
+  // reader sorts these rows out itself and counts only those it keeps towards `limit`.
+  enum class Writer : std::uint8_t { any, gone, not_gone };
+  Writer writer = Writer::any;
   // Ended other than by QUIT, or a 4xx/5xx reply reached the client.
   bool only_failed = false;
   int reply_class = 0;  // 2..5: a reply of that class reached the client; 0 = any

@@ -9,6 +9,8 @@
 
 #include <map>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
@@ -198,6 +200,69 @@ TEST(SessionWriter, AVersionSevenFileMigratesAndNewSessionsNameTheirWriter) {
   }
   EXPECT_EQ(by_state,
             (std::map<std::string, std::int64_t>{{"cut", 1}, {"quit", 1}, {"unknown", 1}}));
+}
+
+// `mailtap sessions --outcome cut / in_progress`: the reader sorts sessions without an end by
+// their writer (the system is asked, not SQL) and applies the limit to those it keeps.
+TEST(SessionWriter, AFilterByWriterKeepsCutOrOtherOpenSessionsAndLimitsAfter) {
+  TempDir dir;
+  const std::string path = dir.file("writers.db");
+  std::string error;
+  {
+    RecorderOptions o;
+    o.path = path;
+    auto rec = Recorder::open(o, error);
+    ASSERT_NE(rec, nullptr) << error;
+  }
+  WriterIdentity dead = *this_process();
+  dead.start_time += 1;
+  const std::string running = "'" + format_writer(*this_process()) + "'";
+  const std::string cut = "'" + format_writer(dead) + "'";
+  // Oldest first: 1 ended, 2 cut, 3 no writer (before schema v8), 4 cut, 5 running.
+  std::string sql;
+  for (const auto& [id, ended, writer] :
+       std::vector<std::tuple<int, bool, std::string>>{{1, true, running},
+                                                       {2, false, cut},
+                                                       {3, false, "NULL"},
+                                                       {4, false, cut},
+                                                       {5, false, running}}) {
+    sql +=
+        "INSERT INTO sessions(id, started_at, ended_at, outcome, client_address, "
+        "listen_address, upstream_host, upstream_port, tls_mode, ehlo_name, writer) VALUES (" +
+        std::to_string(id) + ", '2026-01-01T00:00:0" + std::to_string(id) + ".000000Z', " +
+        (ended ? "'2026-01-01T00:00:09.000000Z', 'quit'" : "NULL, NULL") +
+        ", 'c', 'l', 'u', 25, 'none', 'e', " + writer + ");";
+  }
+  raw_exec(path, sql);
+  auto reader = Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  const auto ids = [&](SessionFilter::Writer writer, std::size_t limit) {
+    SessionFilter f;
+    f.writer = writer;
+    f.limit = limit;
+    std::vector<SessionRow> rows;
+    EXPECT_TRUE(reader->list_sessions(f, rows, error)) << error;
+    std::vector<SessionSummary> summaries;
+    EXPECT_TRUE(reader->session_summaries(f, summaries, error)) << error;
+    std::vector<std::int64_t> out, from_summaries;
+    for (const auto& r : rows) out.push_back(r.id);
+    for (const auto& r : summaries) from_summaries.push_back(r.session.id);
+    EXPECT_EQ(out, from_summaries);
+    return out;
+  };
+  using W = SessionFilter::Writer;
+  EXPECT_EQ(ids(W::gone, 0), (std::vector<std::int64_t>{4, 2}));
+  EXPECT_EQ(ids(W::not_gone, 0), (std::vector<std::int64_t>{5, 3}));
+  EXPECT_EQ(ids(W::any, 0), (std::vector<std::int64_t>{5, 4, 3, 2, 1}));
+  // The limit counts the sessions kept, not the rows read: the newest cut one is not the
+  // newest session.
+  EXPECT_EQ(ids(W::gone, 1), (std::vector<std::int64_t>{4}));
+  EXPECT_EQ(ids(W::not_gone, 1), (std::vector<std::int64_t>{5}));
+  SessionFilter open;
+  open.only_in_progress = true;
+  std::vector<SessionRow> rows;
+  ASSERT_TRUE(reader->list_sessions(open, rows, error)) << error;
+  EXPECT_EQ(rows.size(), 4u);
 }
 
 }  // namespace
