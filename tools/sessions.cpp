@@ -26,7 +26,7 @@ struct SessionsArgs {
 };
 
 const std::string& outcome_names() {
-  static const std::string names = smtp::names_list<smtp::Outcome>() + ", in_progress";
+  static const std::string names = smtp::names_list<smtp::Outcome>() + ", in_progress, cut, open";
   return names;
 }
 
@@ -65,8 +65,14 @@ bool parse_filter(const SessionsArgs& a, storage::SessionFilter& filter) {
       return false;
     }
   }
+  // Each value selects the sessions whose OUTCOME column says it: in_progress and cut (no end,
+  // the writer gone) apart, as audit counts them; open is both.
   if (!a.outcome.empty()) {
-    if (a.outcome == "in_progress" || a.outcome == "open") {
+    if (a.outcome == "in_progress") {
+      filter.writer = storage::SessionFilter::Writer::not_gone;
+    } else if (a.outcome == "cut") {
+      filter.writer = storage::SessionFilter::Writer::gone;
+    } else if (a.outcome == "open") {
       filter.only_in_progress = true;
     } else {
       filter.outcome = smtp::parse_name<smtp::Outcome>(a.outcome);
@@ -194,7 +200,8 @@ cli::Subcommand add_sessions_command(CLI::App& parent) {
                   "only sessions to this upstream host, or HOST:PORT");
   app->add_option("--outcome", args->outcome,
                   "only sessions that ended so (" + smtp::names_list<smtp::Outcome>() +
-                      ") or in_progress (no end: running, or cut by a proxy that died)");
+                      "), in_progress (no end, running), cut (no end: the process recording "
+                      "it died) or open (both)");
   app->add_option("--user", args->user, "only sessions authenticated as this user");
   const NumberKind limit{"a number of sessions", "a whole number such as 20, or 0 for all"};
   add_number_option(*app, "--limit", limit, args->limit, "at most this many sessions (0: all)");

@@ -280,9 +280,16 @@ class CutSessionTest(IntegrationCase):
         self.assertIs(rows[cut_id]["writer_gone"], True)
         self.assertIsNone(rows[live_id]["ended_at"])
         self.assertIs(rows[live_id]["writer_gone"], False)
-        # --outcome in_progress still selects every session without an end.
-        in_progress = json.loads(self.tool(db, "sessions", "--json", "--outcome", "in_progress"))
-        self.assertEqual(sorted(s["id"] for s in in_progress), sorted([cut_id, live_id]))
+        # --outcome selects what the OUTCOME column says: cut and in_progress apart (the live
+        # session, the newer, is left out of --limit 1 for cut), open both; an ended outcome
+        # neither.
+        for outcome, want in (("cut", [cut_id]), ("in_progress", [live_id]),
+                              ("open", [live_id, cut_id]), ("quit", [])):
+            with self.subTest(outcome=outcome):
+                got = json.loads(self.tool(db, "sessions", "--json", "--outcome", outcome))
+                self.assertEqual([s["id"] for s in got if s["id"] in (cut_id, live_id)], want)
+        got = json.loads(self.tool(db, "sessions", "--json", "--outcome", "cut", "--limit", "1"))
+        self.assertEqual([s["id"] for s in got], [cut_id])
 
         table = self.tool(db, "sessions", "--color", "never").splitlines()
         [cut_line] = [line for line in table if line.split()[0] == str(cut_id)]

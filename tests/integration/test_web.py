@@ -230,6 +230,10 @@ class WebApiTest(h.IntegrationCase):
             self.assertIs(one["writer_gone"], True)
             audit = w.request(web.port, "/api/audit").json()
             self.assertEqual(audit["outcomes"], {"cut": 1, "in_progress": 1})
+            # The outcome filter as `mailtap sessions --outcome`: cut and in_progress apart.
+            for outcome, want in (("cut", [cut]), ("in_progress", [live])):
+                got = w.request(web.port, f"/api/sessions?outcome={outcome}").json()["sessions"]
+                self.assertEqual([s["id"] for s in got], want, outcome)
 
     # the page -------------------------------------------------------------------------------
     def test_page_and_assets_are_served_from_the_binary(self):

@@ -150,6 +150,12 @@ TEST(WebRoutes, SessionFilters) {
   EXPECT_EQ(q.reply_class, 5);
   EXPECT_EQ(q.limit, 5u);
   EXPECT_NE(parse_session_filters({{"outcome", "nonsense"}}, q), "");
+  // As `mailtap sessions --outcome`: a cut session (no end, its writer gone) is not in_progress.
+  storage::SessionFilter cut, in_progress;
+  EXPECT_EQ(parse_session_filters({{"outcome", "cut"}}, cut), "");
+  EXPECT_EQ(cut.writer, storage::SessionFilter::Writer::gone);
+  EXPECT_EQ(parse_session_filters({{"outcome", "in_progress"}}, in_progress), "");
+  EXPECT_EQ(in_progress.writer, storage::SessionFilter::Writer::not_gone);
   EXPECT_NE(parse_session_filters({{"reply_class", "6xx"}}, q), "");
   EXPECT_NE(parse_session_filters({{"since", "yesterday"}}, q), "");
   EXPECT_NE(parse_session_filters({{"limit", "0"}}, q), "");

@@ -68,14 +68,17 @@ void write_header_text_member(JsonWriter& w, std::string_view name, std::string_
 std::string parse_session_filters(const std::map<std::string, std::string>& query,
                                   storage::SessionFilter& out) {
   const auto now = Clock::now();
+  // As `mailtap sessions --outcome`: in_progress and cut (no end, the writer gone) apart.
   if (auto o = value_of(query, "outcome"); o == "in_progress") {
-    out.only_in_progress = true;
+    out.writer = storage::SessionFilter::Writer::not_gone;
+  } else if (o == "cut") {
+    out.writer = storage::SessionFilter::Writer::gone;
   } else if (o == "failed") {
     out.only_failed = true;
   } else if (!o.empty()) {
     storage::Outcome parsed;
     if (!storage::parse(o, parsed))
-      return "outcome " + o + ": expected failed, in_progress or an outcome such as quit";
+      return "outcome " + o + ": expected failed, in_progress, cut or an outcome such as quit";
     out.outcome = parsed;
   }
   if (auto c = value_of(query, "reply_class"); !c.empty()) {
