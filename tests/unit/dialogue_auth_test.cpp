@@ -472,7 +472,9 @@ TEST(DialogueAssist, AnAuthLineStillWaitingForItsTokenWhenTheSessionEndsIsRecord
     EXPECT_EQ(auth.wire_size, line.size());
     EXPECT_TRUE(auth.redacted);
     EXPECT_EQ(auth.bytes.find("alice@example.com"), std::string::npos) << auth.bytes;
-    if (aborted) EXPECT_EQ(events.back()->reply_code, 421);
+    if (aborted) {
+      EXPECT_EQ(events.back()->reply_code, 421);
+    }
   }
 }
 
