@@ -28,43 +28,9 @@ using test_support::batch;
 using test_support::count;
 using test_support::TempDir;
 
-// A DATA body piece as the dialogue records it: client to upstream, in mail transaction 1.
-SessionEvent body_piece(SessionKey key, std::uint64_t seq, std::string bytes,
-                        std::uint64_t transaction = 1) {
-  SessionEvent r{key, seq, test_support::recorded()};
-  auto& e = test_support::edit(r.event);
-  e.direction = smtp::Direction::client_to_upstream;
-  e.phase = smtp::Phase::tls;
-  e.kind = smtp::EventKind::data;
-  e.verb = "DATA";
-  e.transaction = transaction;
-  e.wire_size = bytes.size();
-  e.bytes = std::move(bytes);
-  e.time = Clock::now();
-  return r;
-}
-
-// `n` octets no two 64 KiB pieces of which are alike, so a misplaced piece shows.
-std::string pattern(std::size_t n, std::size_t salt) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i / 977 + salt) % 26);
-  return s;
-}
-
-// Records session `key` with `pieces` body events of `size` octets and returns what was sent.
-std::vector<std::string> record_body(Recorder& rec, SessionKey key, std::size_t pieces,
-                                     std::size_t size) {
-  std::vector<std::string> sent;
-  std::vector<std::vector<Record>> batches;
-  batches.push_back(batch(test_support::session_opened(key)));
-  for (std::size_t i = 0; i < pieces; ++i) {
-    sent.push_back(pattern(size, i));
-    batches.push_back(batch(body_piece(key, i + 1, sent.back())));
-  }
-  batches.push_back(batch(test_support::session_closed(key)));
-  test_support::record_batches(rec, std::move(batches));
-  return sent;
-}
+using test_support::body_piece;
+using test_support::pattern;
+using test_support::record_body;
 
 std::unique_ptr<Recorder> open_recorder(const std::string& path) {
   RecorderOptions o;

@@ -15,6 +15,7 @@
 #include "storage/database.hpp"
 #include "storage/recorder.hpp"
 #include "storage/timestamp.hpp"
+#include "tests/unit/recorded_event_for_tests.hpp"
 
 namespace mailtap::test_support {
 
@@ -89,6 +90,44 @@ inline std::int64_t count(const std::string& path, const std::string& sql) {
   const storage::Status st = db.query_int(sql, n);
   EXPECT_TRUE(st.ok()) << st.message;
   return n;
+}
+
+// A DATA body piece as the dialogue records it: client to upstream, in mail transaction 1.
+inline storage::SessionEvent body_piece(storage::SessionKey key, std::uint64_t seq,
+                                        std::string bytes, std::uint64_t transaction = 1) {
+  storage::SessionEvent r{key, seq, recorded()};
+  auto& e = edit(r.event);
+  e.direction = smtp::Direction::client_to_upstream;
+  e.phase = smtp::Phase::tls;
+  e.kind = smtp::EventKind::data;
+  e.verb = "DATA";
+  e.transaction = transaction;
+  e.wire_size = bytes.size();
+  e.bytes = std::move(bytes);
+  e.time = storage::Clock::now();
+  return r;
+}
+
+// `n` octets no two 64 KiB pieces of which are alike, so a misplaced piece shows.
+inline std::string pattern(std::size_t n, std::size_t salt) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i / 977 + salt) % 26);
+  return s;
+}
+
+// Records session `key` with `pieces` body events of `size` octets and returns what was sent.
+inline std::vector<std::string> record_body(storage::Recorder& rec, storage::SessionKey key,
+                                            std::size_t pieces, std::size_t size) {
+  std::vector<std::string> sent;
+  std::vector<std::vector<storage::Record>> batches;
+  batches.push_back(batch(session_opened(key)));
+  for (std::size_t i = 0; i < pieces; ++i) {
+    sent.push_back(pattern(size, i));
+    batches.push_back(batch(body_piece(key, i + 1, sent.back())));
+  }
+  batches.push_back(batch(session_closed(key)));
+  record_batches(rec, std::move(batches));
+  return sent;
 }
 
 }  // namespace mailtap::test_support
