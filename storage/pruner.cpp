@@ -90,17 +90,57 @@ Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before
   return step == Statement::Step::error ? st.last_error() : Status{};
 }
 
-Status delete_victims(Database& db, const PruneCriteria& c, const Bounds& before) {
-  Statement del;
-  if (Status s = db.prepare("DELETE FROM sessions WHERE id IN (SELECT s.id FROM sessions s WHERE " +
-                                victims_condition(c) + ")",
-                            del);
-      !s.ok()) {
+// The deletion goes in turns: short write transactions, with pauses between them in which a
+// proxy recording into the file commits. One transaction for the whole deletion held the write
+// lock for as long as it took (secure_delete zeroes every freed page: seconds for a few hundred
+// megabytes), and a proxy's commits, its clients' replies with them, waited all that time: past
+// its lock_wait (a minute) on a large first prune, and its recording failed. A turn deletes
+// whole sessions, one after the other, until kDeleteTurn has passed: a session is deleted with
+// everything recorded with it or not at all, whatever stops prune. The pause is longer than the
+// 100 ms between the tries of SQLite's busy handler, so a waiting proxy's next try lands in it.
+constexpr std::chrono::milliseconds kDeleteTurn{100};
+constexpr std::chrono::milliseconds kDeletePause{150};
+
+// One turn: deletes victims[next], victims[next + 1], ... until kDeleteTurn has passed, and
+// commits them; `next` then points past them. On an error the turn is rolled back.
+Status delete_one_turn(Database& db, Statement& del, const std::vector<PrunedSession>& victims,
+                       std::size_t& next) {
+  if (Status s = db.exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  const auto turn_end = std::chrono::steady_clock::now() + kDeleteTurn;
+  std::size_t n = next;
+  Status s;
+  do {
+    del.bind_int(1, victims[n].id);
+    s = del.run();
+  } while (s.ok() && ++n < victims.size() && std::chrono::steady_clock::now() < turn_end);
+  if (s.ok()) s = db.exec("COMMIT");
+  if (!s.ok()) {
+    if (db.in_transaction()) db.exec("ROLLBACK");
     return s;
   }
-  bind_criteria(del, c, before);
-  if (Status s = del.run(); !s.ok()) return s;
-  // The stored copies of certificates no remaining session saw.
+  next = n;
+  return {};
+}
+
+// Deletes the sessions chosen by select_victims(), in turns, and after each turn their body
+// files: the rows go first, so no committed row ever refers to a missing file. `deleted` says
+// how many are gone (the first ones of `victims`), also on an error: the turns before it stay
+// committed, and the database is whole, every session in it with all its records.
+Status delete_victims(Database& db, const std::vector<PrunedSession>& victims, std::size_t& deleted,
+                      std::size_t& body_files_kept) {
+  Statement del;
+  if (Status s = db.prepare("DELETE FROM sessions WHERE id = ?1", del); !s.ok()) return s;
+  deleted = 0;
+  while (deleted < victims.size()) {
+    const std::size_t from = deleted;
+    if (Status s = delete_one_turn(db, del, victims, deleted); !s.ok()) return s;
+    std::vector<std::int64_t> ids;
+    for (std::size_t i = from; i < deleted; ++i) ids.push_back(victims[i].id);
+    body_files_kept += remove_body_files(db.path(), ids);
+    if (deleted < victims.size()) std::this_thread::sleep_for(kDeletePause);
+  }
+  // The stored copies of certificates no remaining session saw (also those a prune stopped
+  // before this left behind).
   return db.exec(
       "DELETE FROM certificate_ders WHERE sha256 NOT IN (SELECT sha256 FROM certificates)");
 }
@@ -172,6 +212,25 @@ void vacuum_and_checkpoint(Database& db, bool vacuum, std::chrono::milliseconds 
   out.vacuumed = vacuum;
 }
 
+// prune_sessions() past the selection: deletes out.sessions and their body files. On an error
+// out.sessions is cut to the sessions deleted before it, and `error` says how many that is.
+bool delete_and_clean(Database& db, PruneResult& out, std::string& error) {
+  std::size_t deleted = 0;
+  std::size_t kept = 0;
+  const Status s = delete_victims(db, out.sessions, deleted, kept);
+  if (kept != 0) {
+    out.body_files_warning = std::to_string(kept) + " body file(s) in '" +
+                             body_directory(db.path()) +
+                             "' could not be removed; nothing refers to them any more";
+  }
+  if (s.ok()) return true;
+  error = s.message + " (" + std::to_string(deleted) + " of the " +
+          std::to_string(out.sessions.size()) +
+          " sessions to delete were deleted before it; run prune again for the others)";
+  out.sessions.resize(deleted);
+  return false;
+}
+
 }  // namespace
 
 bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult& out,
@@ -195,26 +254,17 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
     error = s.message;
     return false;
   }
-  const Bounds before = bounds_of(c);
-  if (!c.dry_run) s = db.exec("BEGIN IMMEDIATE");
-  if (s.ok()) s = select_victims(db, c, before, out.sessions);
-  if (s.ok() && !c.dry_run && !out.sessions.empty()) s = delete_victims(db, c, before);
-  if (s.ok() && !c.dry_run) s = db.exec("COMMIT");
+  // One statement, one snapshot: the sessions to delete are chosen once, so a session that
+  // starts or ends while the deletion goes on is not among them.
+  s = select_victims(db, c, bounds_of(c), out.sessions);
   if (!s.ok()) {
-    if (db.in_transaction()) db.exec("ROLLBACK");
     out.sessions.clear();
     error = s.message;
     return false;
   }
-  if (!c.dry_run && !out.sessions.empty()) {
-    std::vector<std::int64_t> ids;
-    for (const PrunedSession& p : out.sessions) ids.push_back(p.id);
-    if (const std::size_t kept = remove_body_files(path, ids); kept != 0) {
-      out.body_files_warning = std::to_string(kept) + " body file(s) in '" + body_directory(path) +
-                               "' could not be removed; nothing refers to them any more";
-    }
-    vacuum_and_checkpoint(db, c.vacuum, c.reader_wait, out);
-  }
+  if (c.dry_run || out.sessions.empty()) return true;
+  if (!delete_and_clean(db, out, error)) return false;
+  vacuum_and_checkpoint(db, c.vacuum, c.reader_wait, out);
   return true;
 }
 

@@ -1,6 +1,7 @@
 // Retention: deletes whole sessions (their events, certificates, messages and recipients go
-// with them through ON DELETE CASCADE) as one set, then VACUUMs so the space and the deleted
-// bytes leave the file. `mailtap prune` is this plus argument parsing and printing.
+// with them through ON DELETE CASCADE), in short write transactions so that a proxy recording
+// into the file commits between them, then VACUUMs so the space and the deleted bytes leave the
+// file. `mailtap prune` is this plus argument parsing and printing.
 #pragma once
 
 #include <chrono>
@@ -54,9 +55,14 @@ struct PruneResult {
   std::string body_files_warning;
 };
 
-// Selects and deletes in one write transaction, so no session can end or start in between.
-// False with `error` set if the file is missing, not a current mailtap database, or on a
-// database error (then nothing was deleted).
+// Selects the sessions once, in one snapshot: a session that starts or ends meanwhile is not
+// deleted. Then deletes them, oldest first, a few at a time: each transaction holds the write
+// lock for about 100 ms, and is followed by a pause in which a recording proxy commits (see
+// delete_one_turn in pruner.cpp). A session goes whole or not at all, its body file only once
+// its rows are gone. False with `error` set if the file is missing, not a current mailtap
+// database, or on a database error: then out.sessions lists the sessions deleted before it
+// (none if the selection failed); the database holds the others whole, and a later run
+// deletes them.
 bool prune_sessions(const std::string& path, const PruneCriteria& criteria, PruneResult& out,
                     std::string& error);
 

@@ -1,0 +1,219 @@
+// Prune next to a recording proxy: the deletion goes in short transactions that let the proxy's
+// commits in, and whatever stops it, it leaves whole sessions, each with its body file.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "storage/body_files.hpp"
+#include "storage/pruner.hpp"
+#include "storage/recorder.hpp"
+#include "tests/unit/storage_records_for_tests.hpp"
+#include "tests/unit/temp_dir.hpp"
+
+namespace mailtap::storage {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using test_support::count;
+using test_support::TempDir;
+
+std::unique_ptr<Recorder> open_recorder(const std::string& path) {
+  RecorderOptions o;  // the proxy's busy_timeout and lock_wait
+  o.path = path;
+  std::string error;
+  auto rec = Recorder::open(o, error);
+  EXPECT_NE(rec, nullptr) << error;
+  return rec;
+}
+
+// A record large enough that deleting it in one transaction takes seconds, made in a moment:
+// session 1, recorded with a body file (ten 8 KiB pieces, the last two past the first 64 KiB),
+// and `copies` copies of it, made in SQL, each event kept in the database `octets` long, and
+// each with a copy of the body file. Returns how many sessions that is.
+std::int64_t build_large_record(const std::string& path, int copies, int octets) {
+  {
+    auto rec = open_recorder(path);
+    test_support::record_body(*rec, 1, 10, 8 * 1024);
+  }
+  EXPECT_TRUE(fs::exists(body_file(path, 1)));
+  std::string sql =
+      "BEGIN;"
+      "CREATE TEMP TABLE s AS SELECT * FROM sessions WHERE id = 1;"
+      "CREATE TEMP TABLE e AS SELECT * FROM events WHERE session_id = 1;"
+      "UPDATE temp.e SET id = NULL;"
+      "UPDATE temp.e SET bytes = randomblob(" +
+      std::to_string(octets) + ") WHERE file_length IS NULL;";
+  for (int i = 0; i < copies; ++i) {
+    sql +=
+        "UPDATE temp.s SET id = id + 1;"
+        "INSERT INTO main.sessions SELECT * FROM temp.s;"
+        "UPDATE temp.e SET session_id = session_id + 1;"
+        "INSERT INTO main.events SELECT * FROM temp.e;";
+  }
+  sql += "COMMIT;";
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error != nullptr ? error : "");
+  sqlite3_free(error);
+  sqlite3_close_v2(db);
+  for (int i = 0; i < copies; ++i) fs::copy_file(body_file(path, 1), body_file(path, i + 2));
+  return copies + 1;
+}
+
+// Nothing recorded is left without its session, and no event refers to a body file that is
+// not there.
+void expect_whole_sessions(const std::string& path) {
+  EXPECT_EQ(count(path,
+                  "SELECT count(*) FROM events WHERE session_id NOT IN "
+                  "(SELECT id FROM sessions)"),
+            0);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+  Database db;
+  ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_only}, db).ok());
+  Statement st;
+  ASSERT_TRUE(
+      db.prepare("SELECT DISTINCT session_id FROM events WHERE file_length IS NOT NULL", st).ok());
+  while (st.step() == Statement::Step::row) {
+    const std::int64_t id = st.column_int(0);
+    EXPECT_TRUE(fs::exists(body_file(path, id))) << "session " << id << " lost its body file";
+  }
+}
+
+// A proxy's steady client: a session every 20 ms, each waiting for its commit as a client's
+// QUIT does for its 221, on its own thread until stop().
+class SteadyClient {
+ public:
+  explicit SteadyClient(Recorder& rec) : thread_([this, &rec] { run(rec); }) {}
+  ~SteadyClient() { stop(); }
+  SteadyClient(const SteadyClient&) = delete;
+  SteadyClient& operator=(const SteadyClient&) = delete;
+
+  void wait_for_first() const {
+    while (recorded_ == 0) std::this_thread::sleep_for(1ms);
+  }
+  // Stops, and says how long the longest session waited for its commit.
+  std::chrono::steady_clock::duration stop() {
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+    return longest_;
+  }
+  std::int64_t recorded() const { return recorded_; }
+
+ private:
+  void run(Recorder& rec) {
+    while (!stopping_) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const SessionKey k = rec.new_session_key();
+      test_support::record_batches(rec, {test_support::batch(test_support::session_opened(k),
+                                                             test_support::session_closed(k))});
+      longest_ = std::max(longest_, std::chrono::steady_clock::now() - t0);
+      ++recorded_;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::int64_t> recorded_{0};
+  std::chrono::steady_clock::duration longest_{};  // read after the thread is joined
+  std::thread thread_;
+};
+
+// prune deleted what it selected in one write transaction: a proxy recording into the file
+// waited for all of it (seconds for a few hundred megabytes, past its minute on a multi-GB
+// record, and then its recording failed), --no-vacuum or not. Now its commits get in between
+// short transactions. Sessions recorded meanwhile are not deleted: the selection is made once.
+TEST(StoragePruner, ARecordingProxyCommitsWhilePruneDeletesALargeRecord) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  // 300 sessions of 480 KB in the database: 150 MB, one to a few seconds to delete at once
+  // (secure_delete writes every freed page).
+  const std::int64_t old_sessions = build_large_record(path, 300, 60000);
+  auto rec = open_recorder(path);
+  ASSERT_NE(rec, nullptr);
+
+  SteadyClient client(*rec);
+  client.wait_for_first();
+
+  PruneCriteria all_completed;
+  all_completed.keep = 0;
+  all_completed.vacuum = false;  // VACUUM rewrites the file in one go: prune.md says so
+  PruneResult pruned;
+  std::string error;
+  const bool ok = prune_sessions(path, all_completed, pruned, error);
+  const std::chrono::steady_clock::duration longest_wait = client.stop();
+  const std::int64_t recorded = client.recorded();
+  rec->stop();
+  ASSERT_TRUE(ok) << error;
+  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+
+  EXPECT_LT(longest_wait, 500ms) << "the proxy's commit waited for prune's deletion";
+  ASSERT_GE(pruned.sessions.size(), static_cast<std::size_t>(old_sessions));
+  for (std::int64_t id = 1; id <= old_sessions; ++id)
+    EXPECT_EQ(pruned.sessions[static_cast<std::size_t>(id - 1)].id, id);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions") +
+                static_cast<std::int64_t>(pruned.sessions.size()),
+            old_sessions + recorded)
+      << "a session reported deleted is there, or one not reported is gone";
+  EXPECT_GT(count(path, "SELECT count(*) FROM sessions"), 0) << "the proxy's sessions are kept";
+  expect_whole_sessions(path);
+  EXPECT_FALSE(fs::exists(body_file(path, 1)));
+  EXPECT_FALSE(fs::exists(body_file(path, old_sessions)));
+}
+
+// A prune killed while it deletes leaves whole sessions, none of them without the body file
+// its events refer to, and the next prune deletes the rest.
+TEST(StoragePruner, AKilledPruneLeavesWholeSessionsAndTheNextOneFinishes) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  const std::int64_t total = build_large_record(path, 500, 20000);  // 80 MB: a dozen turns
+  PruneCriteria all_completed;
+  all_completed.keep = 0;
+  all_completed.vacuum = false;
+
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    PruneResult pruned;
+    std::string error;
+    prune_sessions(path, all_completed, pruned, error);
+    _exit(0);
+  }
+  // Killed once its first sessions are deleted (committed), before it is through.
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (count(path, "SELECT count(*) FROM sessions") == total &&
+         std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(5ms);
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "prune was through before it was killed";
+
+  const std::int64_t left = count(path, "SELECT count(*) FROM sessions");
+  EXPECT_LT(left, total);
+  EXPECT_GT(left, 0) << "the deletion was one transaction";
+  expect_whole_sessions(path);
+
+  PruneResult pruned;
+  std::string error;
+  ASSERT_TRUE(prune_sessions(path, all_completed, pruned, error)) << error;
+  EXPECT_EQ(static_cast<std::int64_t>(pruned.sessions.size()), left);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 0);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM events"), 0);
+  for (const PrunedSession& p : pruned.sessions) EXPECT_FALSE(fs::exists(body_file(path, p.id)));
+}
+
+}  // namespace
+}  // namespace mailtap::storage
