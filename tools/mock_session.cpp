@@ -361,9 +361,12 @@ bool MockSession::check_new_events() {
       body_octets_ = 0;  // a new body (or BDAT chunk) starts
     if (!check_client_line(e)) return false;
   }
-  // Nothing is hashed or kept here: the body events are dropped once counted.
+  // Nothing is hashed or kept here: the body events are dropped once counted, and what the
+  // dialogue relays "upstream" too (the mock plays the server: there is nowhere to send it, and
+  // it would pile up into a copy of every body the client sends).
   events_.clear();
   messages_.clear();
+  dialogue_.take_to_upstream();
   events_checked_ = 0;
   return true;
 }
