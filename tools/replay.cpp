@@ -232,10 +232,10 @@ std::optional<std::int64_t> find_replay_id(const std::string& db, std::int64_t o
   std::string error;
   auto reader = storage::Reader::open(db, error);
   if (!reader) return std::nullopt;
-  std::optional<storage::SessionDetail> d;
-  if (reader->load_session(static_cast<std::int64_t>(key), d, error) && d &&
-      d->session.replay_of == original)
-    return d->session.id;
+  std::optional<storage::SessionSummary> s;  // the row alone, not the replayed body
+  if (reader->session_summary(static_cast<std::int64_t>(key), s, error) && s &&
+      s->session.replay_of == original)
+    return s->session.id;
   std::vector<storage::SessionRow> rows;
   storage::SessionFilter f;
   if (!reader->list_sessions(f, rows, error)) return std::nullopt;
