@@ -1,5 +1,7 @@
 // Loads a recorded session for the tools that act it out again (replay, mock): opens the
-// database read-only, reads the session and builds its RecordedDialogue.
+// database read-only, reads the session and builds its RecordedDialogue. Body octets in the
+// session's body file stay there (ClientStep::file_offset; RecordedDialogue::read_stored reads
+// them from the file the rows were read with): memory is bounded whatever the body's size.
 #pragma once
 
 #include <cstdint>

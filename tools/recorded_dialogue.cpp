@@ -21,12 +21,44 @@ std::string RecordedReply::first_line() const {
   return std::string(strip_crlf(v.substr(0, v.find('\n'))));
 }
 
-smtp::Secret RecordedDialogue::flight_bytes(const Flight& f) const {
+namespace {
+
+// The octets a step puts on the wire: its filled or recorded line, or its octets in the body file.
+std::size_t octets_to_send(const ClientStep& s) {
+  return s.file_offset ? s.file_length : s.wire().size();
+}
+
+}  // namespace
+
+bool RecordedDialogue::next_flight_piece(const Flight& f, FlightCursor& at, smtp::Secret& out,
+                                         std::string& error) const {
   std::size_t size = 0;
-  for (std::size_t i : f.steps) size += client[i].wire().size();
-  smtp::Secret out(size);
-  for (std::size_t i : f.steps) out.append(client[i].wire());
-  return out;
+  for (FlightCursor c = at; !c.done(f) && size < kFlightPieceOctets; ++c.step, c.offset = 0)
+    size += std::min(octets_to_send(client[f.steps[c.step]]) - c.offset, kFlightPieceOctets - size);
+  out = smtp::Secret(size);
+  std::string stored;
+  while (!at.done(f) && out.room() > 0) {
+    const ClientStep& s = client[f.steps[at.step]];
+    const std::size_t n = std::min(octets_to_send(s) - at.offset, out.room());
+    if (!s.file_offset) {
+      out.append(s.wire().substr(at.offset, n));
+    } else if (!read_stored) {
+      error = "event " + std::to_string(s.seq) + ": its body octets cannot be read";
+      return false;
+    } else {
+      if (!read_stored(*s.file_offset + static_cast<std::int64_t>(at.offset), n, stored, error))
+        return false;
+      out.append(stored);
+    }
+    at.offset += n;
+    if (at.offset == octets_to_send(s)) {
+      ++at.step;
+      at.offset = 0;
+    }
+  }
+  // Steps with nothing to send (none are recorded empty, but no piece should stop at one).
+  while (!at.done(f) && octets_to_send(client[f.steps[at.step]]) == 0) ++at.step;
+  return true;
 }
 
 namespace {
@@ -44,8 +76,10 @@ std::string why_not_replayable(const storage::EventRow& row, bool greeted, Refus
   if (e.kind == smtp::EventKind::error && refused == RefusedLines::cannot_be_sent)
     return where + "the client sent a line mailtap refused and did not record (" + e.note +
            "); it cannot be sent again";
-  if (is_body(e.kind) && e.bytes.size() != e.wire_size && partial == PartialBodies::cannot_be_sent)
-    return where + "only " + std::to_string(e.bytes.size()) + " of " + std::to_string(e.wire_size) +
+  const std::size_t recorded = row.file_offset ? static_cast<std::size_t>(row.file_length)
+                                               : e.bytes.size();  // BodyOctets::leave_in_file
+  if (is_body(e.kind) && recorded != e.wire_size && partial == PartialBodies::cannot_be_sent)
+    return where + "only " + std::to_string(recorded) + " of " + std::to_string(e.wire_size) +
            " body octets were recorded";
   if (!greeted) return where + "client bytes before any greeting";
   return {};
@@ -59,6 +93,8 @@ ClientStep client_step(const storage::EventRow& row) {
   step.kind = e.kind;
   step.verb = e.verb;
   step.bytes = e.bytes;
+  step.file_offset = row.file_offset;
+  step.file_length = static_cast<std::size_t>(row.file_length);
   step.wire_size = e.wire_size;
   step.redacted = e.redacted;
   step.note = e.note;
@@ -137,7 +173,8 @@ class DialogueBuilder {
       return false;
     }
     ClientStep step = client_step(row);
-    if (is_body(step.kind) && step.body_octets() != step.bytes.size()) out_.partial_body = true;
+    if (is_body(step.kind) && step.body_octets() != step.recorded_octets())
+      out_.partial_body = true;
     if (step.kind == smtp::EventKind::command && step.verb == "QUIT") out_.client_quit = true;
     if (reply_since_flight_) {
       Flight f;

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,11 @@ struct ClientStep {
   smtp::EventKind kind = smtp::EventKind::command;
   std::string verb;   // "MAIL", "AUTH" (also for SASL responses), "DATA" for body bytes
   std::string bytes;  // as recorded: wire bytes, or the redacted rendering when `redacted`
+  // A body step whose octets were left in the session's body file (EventRow::file_offset):
+  // where they are, read a piece at a time as they are sent (RecordedDialogue::next_flight_piece)
+  // so that no tool holds a body whole; `bytes` is empty.
+  std::optional<std::int64_t> file_offset;
+  std::size_t file_length = 0;
   // The octets the client sent: more than `bytes` for a body step whose record --max-body cut
   // (PartialBodies::counted; the step that closes such a body records none of its octets).
   std::size_t wire_size = 0;
@@ -51,10 +57,13 @@ struct ClientStep {
   // RecordedDialogue::replies, if the recording has it.
   std::optional<std::size_t> local_answer;
 
-  // What goes on the wire: the filled line if there is one, else the recorded bytes.
+  // What goes on the wire: the filled line if there is one, else the recorded bytes (none for
+  // a step whose octets are in the body file: next_flight_piece reads them).
   std::string_view wire() const { return filled ? filled->view() : std::string_view(bytes); }
+  // The octets the record holds of it, in `bytes` or in the body file.
+  std::size_t recorded_octets() const { return file_offset ? file_length : bytes.size(); }
   // A body step's size as the client sent it, also where its record is cut.
-  std::size_t body_octets() const { return std::max(wire_size, bytes.size()); }
+  std::size_t body_octets() const { return std::max(wire_size, recorded_octets()); }
   // The line as sent, without CRLF and never with a secret: the rendering of the filled line,
   // else the recorded one; bodies summarised.
   std::string summary() const;
@@ -83,6 +92,18 @@ struct Flight {
   std::size_t first_reply = 0;     // index into RecordedDialogue::replies
   std::size_t reply_count = 0;     // replies read before the next flight was sent
 };
+
+// How far the sending of a flight has got (RecordedDialogue::next_flight_piece).
+struct FlightCursor {
+  std::size_t step = 0;    // index into Flight::steps
+  std::size_t offset = 0;  // octets of that step already sent
+  bool done(const Flight& f) const { return step >= f.steps.size(); }
+};
+
+// Reads `length` octets at `offset` of the recorded session's body file into `out`; false with
+// `error` set (naming the file) if it cannot supply them.
+using StoredOctetsReader = std::function<bool(std::int64_t offset, std::size_t length,
+                                              std::string& out, std::string& error)>;
 
 // mailtap authenticated upstream by itself (proxy --auth-user): its AUTH lines are
 // mailtap_to_upstream events, the server's answers upstream_to_mailtap, and the client's
@@ -114,9 +135,20 @@ struct RecordedDialogue {
   std::optional<RecordedReply> refused_chunk_reply;
   std::size_t refused_chunk_reply_before = 0;
 
-  // The concatenated wire bytes of one flight (redacted steps as rendered: fill them first).
-  // A Secret: a flight may carry a filled-in password.
-  smtp::Secret flight_bytes(const Flight& f) const;
+  // Where the octets of the steps left in the body file (ClientStep::file_offset) are read
+  // from; unset when there are none (a model built from events that hold their bytes).
+  StoredOctetsReader read_stored;
+
+  // A flight is sent in pieces of at most this many octets: a body of any size goes out with a
+  // buffer this big (the size storage hands out a stored body in, StoredBodyReader).
+  static constexpr std::size_t kFlightPieceOctets = std::size_t{256} * 1024;
+
+  // The next wire bytes of flight `f` from `at`, at most kFlightPieceOctets (a flight that
+  // fits goes in one piece), advancing `at` past them (redacted steps as rendered: fill them
+  // first). A Secret: a flight may carry a filled-in password. False with `error` set if the
+  // body file cannot supply a stored step's octets.
+  bool next_flight_piece(const Flight& f, FlightCursor& at, smtp::Secret& out,
+                         std::string& error) const;
 };
 
 // A line mailtap refused (too long, a NUL) is not recorded: replay cannot send it again, but

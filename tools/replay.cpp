@@ -110,7 +110,7 @@ struct ReplayRun {
     auto turn = std::chrono::steady_clock::now();
     std::uint64_t replies = driver.dialogue().upstream_replies();
     for (;;) {
-      const auto limit = driver.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command;
+      const auto limit = sending_data(driver) ? cfg.timeout_data : cfg.timeout_command;
       net::Deadline write_deadline(ex, turn + limit, [&link] { link.socket().cancel(); });
       if (!co_await write_to_server(link, driver)) {
         driver.set_time(storage::Clock::now());
@@ -122,6 +122,11 @@ struct ReplayRun {
       write_deadline.cancel();
       co_await flush(&driver);
       if (driver.finished()) break;
+      if (driver.sending()) {  // the next piece of a large flight, once the last was written
+        driver.set_time(storage::Clock::now());
+        driver.send_more();
+        continue;
+      }
       net::Deadline deadline(ex, turn + limit, [&link] { link.socket().cancel(); });
       auto [ec, n] = co_await link.read_some(asio::buffer(buf));
       driver.set_time(storage::Clock::now());
@@ -138,6 +143,12 @@ struct ReplayRun {
         }
       }
     }
+  }
+
+  // The replay is sending a message body (a piece at a time) or awaits the reply to its end:
+  // --timeout-data applies, as the proxy gives it.
+  static bool sending_data(const ReplayDriver& driver) {
+    return driver.awaiting_end_of_data() || driver.dialogue().in_data();
   }
 
   // What the dialogue has for the server; false if the link failed (or the deadline ended it).
@@ -157,7 +168,7 @@ struct ReplayRun {
   };
 
   void time_out(ReplayDriver& driver, std::chrono::steady_clock::duration limit, Late how) const {
-    const std::string flag = driver.awaiting_end_of_data() ? "--timeout-data" : "--timeout-command";
+    const std::string flag = sending_data(driver) ? "--timeout-data" : "--timeout-command";
     const std::string within = " within " + format_short_duration(limit);
     const std::string host = cfg.target.host;
     std::string reply_text, reason;

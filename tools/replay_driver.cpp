@@ -96,6 +96,7 @@ void ReplayDriver::upstream_bytes(std::string_view bytes) {
 
 void ReplayDriver::upstream_closed() {
   upstream_gone_ = true;
+  sending_.reset();
   const bool replies_due = received_ < 1 + recording_.replies.size();
   if (!stopping_ && (next_flight_ < recording_.flights.size() || replies_due)) {
     stopping_ = true;
@@ -107,6 +108,7 @@ void ReplayDriver::upstream_closed() {
 
 void ReplayDriver::abort(std::string_view reply_421_text, smtp::Ending ending) {
   upstream_gone_ = true;
+  sending_.reset();
   if (!stopping_) {
     stopping_ = true;
     report_.stopped = ending.reason;
@@ -193,7 +195,31 @@ void ReplayDriver::compare_login() {
 }
 
 void ReplayDriver::send_flight(std::size_t index) {
-  dialogue_.client_bytes(recording_.flight_bytes(recording_.flights[index]).view());
+  sending_ = FlightCursor{};
+  send_piece();
+}
+
+void ReplayDriver::send_more() {
+  if (!sending_) return;
+  send_piece();
+  pump();
+}
+
+// The next piece of flight next_flight_ - 1. A body the record cannot supply any more (its
+// file removed or cut short since it was loaded) stops the replay: the dialogue then abandons
+// the open message rather than end it, so the server never takes a part for the whole.
+void ReplayDriver::send_piece() {
+  const Flight& f = recording_.flights[next_flight_ - 1];
+  smtp::Secret piece;
+  std::string error;
+  if (!recording_.next_flight_piece(f, *sending_, piece, error)) {
+    sending_.reset();
+    stopping_ = true;
+    report_.stopped = "cannot read the recorded client bytes: " + error + "; replay stopped";
+    return;
+  }
+  if (sending_->done(f)) sending_.reset();
+  dialogue_.client_bytes(piece.view());
 }
 
 // mailtap answered the client's STARTTLS itself (--local-tls starttls); the replay is the
@@ -215,7 +241,7 @@ void ReplayDriver::pump() {
   for (;;) {
     collect_replies();
     compare_login();
-    if (dialogue_.finished()) return;
+    if (dialogue_.finished() || sending_) return;  // the rest of a flight: send_more()
     if (dialogue_.client_tls_due()) {
       go_on_as_after_client_tls();
       continue;
@@ -230,7 +256,7 @@ void ReplayDriver::pump() {
       const Flight& f = recording_.flights[next_flight_];
       if (received_ < 1 + f.first_reply) return;  // the original waited for these replies
       send_flight(next_flight_++);
-      continue;
+      continue;  // sent whole, or its first piece (the owner takes it, then send_more())
     }
     // Every flight sent: wait for the last replies, then end as the original did.
     const std::size_t expected = 1 + recording_.replies.size();

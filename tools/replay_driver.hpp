@@ -12,6 +12,10 @@
 // unauthenticated and a password never goes out (and into the record) as a user name. A session
 // that mailtap authenticated itself (proxy --auth-user) is authenticated by the replay's Dialogue
 // the same way (DialogueOptions::login); its outcome is compared like a reply.
+//
+// A large flight (a message body) goes to the dialogue a piece at a time
+// (RecordedDialogue::next_flight_piece), the next once the owner has taken the last (sending(),
+// send_more()): a body of any size is sent with a buffer of a few hundred KiB.
 #pragma once
 
 #include <cstddef>
@@ -72,6 +76,11 @@ class ReplayDriver {
   void upstream_bytes(std::string_view bytes);
   void upstream_closed();
   void abort(std::string_view reply_421_text, smtp::Ending ending);
+  // A flight is partly given to the dialogue: the owner writes what take_to_upstream() gives,
+  // then calls send_more() for its next piece (before it reads: no reply is due before the
+  // flight is all sent).
+  bool sending() const { return sending_.has_value(); }
+  void send_more();
 
   smtp::UpstreamOutput take_to_upstream() { return dialogue_.take_to_upstream(); }
   std::vector<smtp::UnrecordedBody> take_unrecorded_bodies() {
@@ -89,6 +98,7 @@ class ReplayDriver {
   void stop_if_meaning_changes(std::size_t index, const std::string& replay_line);
   void compare_login();
   void send_flight(std::size_t index);
+  void send_piece();
   void go_on_as_after_client_tls();
 
   const RecordedDialogue& recording_;
@@ -98,7 +108,8 @@ class ReplayDriver {
   smtp::ReplyParser client_view_;
   ReplayReport report_;
   std::size_t next_flight_ = 0;
-  std::size_t received_ = 0;  // replies the replayed client read, greeting included
+  std::optional<FlightCursor> sending_;  // of flight next_flight_ - 1, while partly sent
+  std::size_t received_ = 0;             // replies the replayed client read, greeting included
   bool stopping_ = false;
   // The server closed or went quiet: what the dialogue tells the client from then on is
   // mailtap's own 421, not the server's reply.

@@ -68,8 +68,11 @@ TEST(RecordedDialogue, GroupsPipelinedClientBytesIntoFlights) {
   EXPECT_EQ(d.flights[0].steps.size(), 1u);  // EHLO
   EXPECT_EQ(d.flights[2].steps.size(), 3u);  // MAIL RCPT DATA went together
   EXPECT_EQ(d.flights[2].reply_count, 3u);
-  EXPECT_EQ(d.flight_bytes(d.flights[2]).view(),
-            "MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
+  FlightCursor at;
+  smtp::Secret piece;
+  ASSERT_TRUE(d.next_flight_piece(d.flights[2], at, piece, error)) << error;
+  EXPECT_EQ(piece.view(), "MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
+  EXPECT_TRUE(at.done(d.flights[2]));  // a small flight goes in one piece
   EXPECT_EQ(d.replies.size(), 7u);
   EXPECT_TRUE(d.client_quit);
 }
@@ -784,6 +787,139 @@ TEST(ReplayDriver, MailtapsOwn421IsNotShownAsTheServersReply) {
   r = q.report();
   EXPECT_EQ(r.stopped, "no reply from the server within 5m (--timeout-command)");
   EXPECT_FALSE(r.replies[1].replay_code);
+}
+
+// A session whose message body (`body`, terminator included) is in the body file, as
+// load_recorded_dialogue leaves it (BodyOctets::leave_in_file), at `offset` there.
+std::vector<storage::EventRow> stored_body_session(std::size_t body_octets, std::int64_t offset) {
+  storage::EventRow body = ev(Direction::client_to_upstream, EventKind::data, "DATA", "");
+  body.file_offset = offset;
+  body.file_length = static_cast<std::int64_t>(body_octets);
+  body.event.wire_size = body_octets;
+  return {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 PIPELINING\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      body,
+      client("QUIT", "QUIT\r\n"),
+      reply("DATA", 250, "250 2.0.0 Ok: queued\r\n"),
+      reply("QUIT", 221, "221 2.0.0 Bye\r\n"),
+  };
+}
+
+// A body of `octets` with its terminator: CRLF lines, some dot-stuffed.
+std::string large_body(std::size_t octets) {
+  std::string body = "Subject: large\r\n\r\n";
+  for (int i = 0; body.size() < octets - 3; ++i)
+    body += (i % 5 == 0 ? ".." : "") + std::to_string(i) + std::string(70, 'x') + "\r\n";
+  body.resize(octets - 5);
+  return body + "\r\n.\r\n";
+}
+
+// The replay reads a stored body a piece at a time from where the record has it, so no piece
+// it holds (nor what it gives the dialogue at once) is larger than kFlightPieceOctets.
+TEST(RecordedDialogue, ReadsAStoredBodyInPiecesFromTheBodyFile) {
+  const std::string body = large_body(1000 * 1000);
+  const std::string file = std::string(4096, '#') + body;  // the session's body file
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(stored_body_session(body.size(), 4096), d, error)) << error;
+  EXPECT_FALSE(d.partial_body);
+  std::size_t reads = 0;
+  d.read_stored = [&](std::int64_t offset, std::size_t length, std::string& out, std::string&) {
+    EXPECT_LE(length, RecordedDialogue::kFlightPieceOctets);
+    ++reads;
+    out = file.substr(static_cast<std::size_t>(offset), length);
+    return true;
+  };
+  const Flight& f = d.flights[2];  // the body and the QUIT pipelined after it
+  ASSERT_EQ(f.steps.size(), 2u);
+  EXPECT_EQ(d.client[f.steps[0]].summary(), "<1000000 octets of message body>");
+  std::string sent;
+  for (FlightCursor at; !at.done(f);) {
+    smtp::Secret piece;
+    ASSERT_TRUE(d.next_flight_piece(f, at, piece, error)) << error;
+    EXPECT_LE(piece.size(), RecordedDialogue::kFlightPieceOctets);
+    sent += piece.view();
+  }
+  EXPECT_EQ(reads, 4u);
+  EXPECT_TRUE(sent == body + "QUIT\r\n");
+}
+
+struct StoredBodyHarness {
+  std::string body = large_body(1000 * 1000);
+  RecordedDialogue recording;
+  std::vector<smtp::RecordedEvent> events;
+  std::vector<smtp::Message> messages;
+  std::unique_ptr<ReplayDriver> driver;
+  std::size_t readable = std::string::npos;  // octets of the body the file still has
+
+  StoredBodyHarness() {
+    std::string error;
+    EXPECT_TRUE(build_recorded_dialogue(stored_body_session(body.size(), 0), recording, error))
+        << error;
+    recording.read_stored = [this](std::int64_t offset, std::size_t length, std::string& out,
+                                   std::string& why) {
+      if (static_cast<std::size_t>(offset) + length > std::min(readable, body.size())) {
+        why = "the body file is cut short";
+        return false;
+      }
+      out = body.substr(static_cast<std::size_t>(offset), length);
+      return true;
+    };
+    driver = std::make_unique<ReplayDriver>(recording, smtp::DialogueOptions{}, events, messages);
+    smtp::ReplyParser p;
+    p.feed("220 new ESMTP\r\n");
+    driver->start(*p.next(), smtp::Phase::tls);
+    driver->take_to_upstream();
+    driver->upstream_bytes("250-new\r\n250 PIPELINING\r\n");
+    driver->take_to_upstream();
+  }
+};
+
+TEST(ReplayDriver, SendsALargeBodyAPieceAtATimeAsItsOwnerTakesThem) {
+  StoredBodyHarness h;
+  ReplayDriver& d = *h.driver;
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  std::string sent;
+  std::size_t pieces = 0;
+  for (;;) {
+    const std::string piece = upstream_text(d.take_to_upstream());
+    EXPECT_LE(piece.size(), RecordedDialogue::kFlightPieceOctets);
+    sent += piece;
+    ++pieces;
+    if (!d.sending()) break;
+    d.send_more();
+  }
+  EXPECT_EQ(pieces, 4u);
+  EXPECT_TRUE(sent == h.body + "QUIT\r\n");
+  d.upstream_bytes("250 2.0.0 queued\r\n221 bye\r\n");
+  EXPECT_TRUE(d.finished());
+  EXPECT_TRUE(d.report().all_match());
+}
+
+TEST(ReplayDriver, StopsWithoutEndingTheMessageWhenTheBodyFileFails) {
+  StoredBodyHarness h;
+  h.readable = 600 * 1024;  // prune removed it, say, after the replay loaded the session
+  ReplayDriver& d = *h.driver;
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  std::string sent = upstream_text(d.take_to_upstream());
+  while (d.sending()) {
+    d.send_more();
+    sent += upstream_text(d.take_to_upstream());
+  }
+  EXPECT_EQ(sent.size(), 2 * RecordedDialogue::kFlightPieceOctets);  // the two pieces read
+  EXPECT_TRUE(h.body.starts_with(sent));
+  EXPECT_TRUE(d.finished());
+  EXPECT_TRUE(d.dialogue().abandon_upstream());  // no end of data: nothing is delivered
+  EXPECT_EQ(d.report().stopped,
+            "cannot read the recorded client bytes: the body file is cut short; replay stopped");
 }
 
 }  // namespace
