@@ -7,6 +7,7 @@ recording that swaks and smtplib complete, and names where a diverging client le
 import base64
 import json
 import os
+import shutil
 import signal
 import smtplib
 import ssl
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -695,7 +697,7 @@ class LargeBodyTest(h.IntegrationCase):
                        extra_args=["--max-body", "100MiB"]) as mt:
             h.smtplib_send(mt.port, cls.small)
             h.smtplib_send(mt.port, cls.large)
-        with sqlite3.connect(f"file:{cls.db}?mode=ro", uri=True) as c:
+        with closing(sqlite3.connect(f"file:{cls.db}?mode=ro", uri=True)) as c:
             rows = c.execute("SELECT session_id, size FROM messages ORDER BY session_id").fetchall()
         (cls.small_id, _), (cls.large_id, size) = rows
         assert size == len(cls.large), size
@@ -753,7 +755,7 @@ class LargeBodyTest(h.IntegrationCase):
         code, out, peak = self.replay(self.large_id)
         self.assertEqual(code, 0, out)
         self.assertIn("every reply class matches", out)
-        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as c:
+        with closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as c:
             sums = c.execute(
                 "SELECT s.replay_of, m.size, m.sha256 FROM messages m JOIN sessions s "
                 "ON s.id = m.session_id WHERE s.id = ?1 OR s.replay_of = ?1 ORDER BY s.id",
@@ -764,6 +766,26 @@ class LargeBodyTest(h.IntegrationCase):
         self.assertLess(peak - small_peak, self.ALLOWED,
                         f"replay of a {self.SIZE // MIB} MiB body peaked at {peak / MIB:.0f} MiB, "
                         f"of a small one at {small_peak / MIB:.0f} MiB")
+
+    def test_replay_refuses_a_body_file_cut_short_before_sending_anything(self):
+        # The body is read as it is sent, but a file the record no longer has whole is found
+        # out before the first byte goes out, as when it was read with the rows. (The copy reads
+        # the file: no connection of this process may be open on it then, as closing any
+        # descriptor of a file drops the process's POSIX locks on it, SQLite's included.)
+        db = self.tmp / "cut.db"
+        for suffix in ("", "-wal"):
+            if Path(f"{self.db}{suffix}").exists():
+                shutil.copy(f"{self.db}{suffix}", f"{db}{suffix}")
+        shutil.copytree(f"{self.db}-bodies", f"{db}-bodies")
+        body_file = Path(f"{db}-bodies") / str(self.large_id)
+        os.truncate(body_file, body_file.stat().st_size - 10)
+        cp = subprocess.run([str(h.mailtap_bin()), "replay", str(self.large_id), "--to",
+                             self.sink.address, "--tls", "none", "--db", str(db), "--no-record"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertIn(f"cannot read session {self.large_id}: ", cp.stderr)
+        self.assertIn("truncated", cp.stderr)
+        self.assertEqual(cp.stdout, "")
 
     def test_mock_counts_the_body_without_holding_it(self):
         code, out, small_peak = self.mock(self.small_id, self.small)
