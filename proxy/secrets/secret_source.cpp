@@ -55,6 +55,20 @@ std::string file_refusal(const std::string& who, const std::string& path, const 
   return {};
 }
 
+// Every entry of `variable` wiped where it lies (for inherited ones that is the memory
+// /proc/PID/environ shows), not only the one getenv finds: execve allows a name twice. Then
+// removed, so no command mailtap runs later inherits it.
+void wipe_variable(const std::string& variable) {
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    if (std::strncmp(*entry, variable.c_str(), variable.size()) != 0 ||
+        (*entry)[variable.size()] != '=')
+      continue;
+    char* value = *entry + variable.size() + 1;
+    OPENSSL_cleanse(value, std::strlen(value));
+  }
+  ::unsetenv(variable.c_str());
+}
+
 }  // namespace
 
 void keep_first_line(smtp::Secret& s) {
@@ -69,14 +83,14 @@ SecretRead read_secret_from_env(const std::string& variable) {
   const std::string who = "--password-env " + variable;
   if (std::string refusal = env_refusal(who, variable); !refusal.empty())
     return failed(std::move(refusal));
-  char* value = std::getenv(variable.c_str());
+  const char* value = std::getenv(variable.c_str());
   const std::size_t len = std::strlen(value);
-  if (len > kMaxSecret) return failed(who + ": the value is longer than 64 KiB");
+  if (len > kMaxSecret) {
+    wipe_variable(variable);
+    return failed(who + ": the value is longer than 64 KiB");
+  }
   smtp::Secret s = smtp::Secret::copy_of(std::string_view(value, len));
-  // Wiped where it lies (for an inherited variable that is the memory /proc/PID/environ shows)
-  // and removed, so no command mailtap runs later inherits it.
-  OPENSSL_cleanse(value, len);
-  ::unsetenv(variable.c_str());
+  wipe_variable(variable);
   return first_line_of(std::move(s), who);
 }
 

@@ -15,6 +15,7 @@ An assertion message names the behaviour of issue 8 that is missing."""
 
 import base64
 import contextlib
+import ctypes
 import os
 import pty
 import re
@@ -134,6 +135,18 @@ def core_size_limit(pid: int) -> float:
             soft = line.split()[4]
             return float("inf") if soft == "unlimited" else int(soft)
     raise AssertionError(f"no core limit in /proc/{pid}/limits")
+
+
+def exec_with_variable_twice(argv: list, name: bytes, first: bytes, second: bytes) -> None:
+    """In a child before its exec (preexec_fn): execs `argv` itself, with this environment and
+    `name` in it twice, as execve allows and os.execve cannot do."""
+    env = [k + b"=" + v for k, v in os.environb.items() if k != name]
+    env += [name + b"=" + first, name + b"=" + second]
+    args = [a.encode() for a in argv]
+    libc = ctypes.CDLL(None)
+    libc.execve(args[0], (ctypes.c_char_p * (len(args) + 1))(*args, None),
+                (ctypes.c_char_p * (len(env) + 1))(*env, None))
+    os._exit(127)
 
 
 class AuthCase(h.IntegrationCase):
@@ -493,6 +506,24 @@ class PostfixAuthTest(AuthCase):
         self.assertNotEqual(bad.wait(timeout=15), 0, "a password file readable by others is "
                             "refused at start")
         self.assertIn("permissions 0644 are too open", bad.stderr)
+
+    def test_password_env_given_twice_leaves_neither_value_in_proc_environ(self):
+        """execve allows a variable twice (a hand-made envp, some supervisors), and
+        /proc/PID/environ shows every entry: each is wiped, not only the one getenv finds."""
+        m = h.Mailtap(self.postfix.submission, ca_file=self.pki.ca_cert,
+                      extra_args=["--transcript", "-vv", "--auth-user", USER, "--password-env",
+                                  ENV])
+        m.preexec_fn = lambda: exec_with_variable_twice(
+            m.args(), ENV.encode(), PASSWORD.encode(), WRONG_PASSWORD.encode())
+        m.start()
+        self.addCleanup(self._stop_mailtap, m)
+        m.seen_cmdline = proc_file(m.proc.pid, "cmdline")
+        m.seen_environ = proc_file(m.proc.pid, "environ")
+        entries = [e for e in m.seen_environ.split(b"\0") if e.startswith(ENV.encode() + b"=")]
+        self.assertEqual(len(entries), 2, "mailtap was started with the variable twice")
+        self.authenticated_session(m)  # with the first value, as getenv gives it
+        wait_ended(self.db(m), 1)
+        self.assertNoSecrets(m)
 
     def test_a_token_command_beside_a_password_runs_only_for_a_server_that_offers_oauth(self):
         # The password is for servers that take no token (this Postfix offers PLAIN and LOGIN):

@@ -20,6 +20,7 @@ namespace mailtap::secrets {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace std::string_view_literals;
 
 std::string write_file(const test_support::TempDir& dir, const std::string& name,
                        const std::string& content, mode_t mode) {
@@ -48,6 +49,25 @@ TEST(SecretSource, EnvTakesTheFirstLineAndRemovesTheVariable) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.output.view().find("MAILTAP_TEST_PW"), std::string_view::npos);
   EXPECT_EQ(r.output.view().find("s3cret"), std::string_view::npos);
+}
+
+// execve allows a variable twice, and /proc/PID/environ shows every entry, not only the one
+// getenv returns: each is wiped where it lies.
+TEST(SecretSource, EnvWipesEveryEntryOfTheVariable) {
+  char first[] = "MAILTAP_TEST_DUP=Dup1Secret";
+  char other[] = "MAILTAP_TEST_DUP_NOT=keep";
+  char second[] = "MAILTAP_TEST_DUP=Dup2Secret";
+  char* entries[] = {first, other, second, nullptr};
+  char** const saved = environ;
+  environ = entries;
+  const SecretRead r = read_secret_from_env("MAILTAP_TEST_DUP");
+  const bool unset = std::getenv("MAILTAP_TEST_DUP") == nullptr;
+  environ = saved;
+  EXPECT_EQ(value(r), "Dup1Secret");
+  EXPECT_TRUE(unset);
+  EXPECT_EQ(std::string_view(first, sizeof first - 1), "MAILTAP_TEST_DUP=\0\0\0\0\0\0\0\0\0\0"sv);
+  EXPECT_EQ(std::string_view(second, sizeof second - 1), "MAILTAP_TEST_DUP=\0\0\0\0\0\0\0\0\0\0"sv);
+  EXPECT_STREQ(other, "MAILTAP_TEST_DUP_NOT=keep");
 }
 
 TEST(SecretSource, EnvErrors) {
