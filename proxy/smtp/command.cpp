@@ -68,7 +68,7 @@ Command parse_command(std::string_view line) {
   return cmd;
 }
 
-std::optional<BdatArgs> parse_bdat_args(std::string_view args) {
+BdatArgs parse_bdat_args(std::string_view args) {
   // bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF ; chunk-size = 1*DIGIT
   // Separator runs are accepted as a tokenizing server accepts them.
   args = skip_separators(args);
@@ -79,16 +79,22 @@ std::optional<BdatArgs> parse_bdat_args(std::string_view args) {
   std::size_t marker_end = 0;
   while (marker_end < rest.size() && !is_separator(rest[marker_end])) ++marker_end;
   std::string_view marker = rest.substr(0, marker_end);
-  if (!skip_separators(rest.substr(marker_end)).empty()) return std::nullopt;
-  if (size.empty() || size.size() > 18) return std::nullopt;
   BdatArgs out;
+  out.problem = BdatArgs::Problem::malformed;
+  if (!skip_separators(rest.substr(marker_end)).empty()) return out;
+  if (size.empty() || size.find_first_not_of("0123456789") != std::string_view::npos) return out;
+  if (!marker.empty() && !iequals(marker, "LAST")) return out;
+  out.last = !marker.empty();
+  out.problem = BdatArgs::Problem::none;
+  constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
   for (char c : size) {
-    if (c < '0' || c > '9') return std::nullopt;
-    out.size = out.size * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  if (!marker.empty()) {
-    if (!iequals(marker, "LAST")) return std::nullopt;
-    out.last = true;
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (out.size > (max - digit) / 10) {
+      out.problem = BdatArgs::Problem::size_too_large;
+      out.size = 0;
+      return out;
+    }
+    out.size = out.size * 10 + digit;
   }
   return out;
 }

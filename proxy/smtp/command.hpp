@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,11 +40,19 @@ struct Command {
 Command parse_command(std::string_view line);
 
 struct BdatArgs {
+  enum class Problem : std::uint8_t {
+    none,
+    malformed,       // not what RFC 3030 allows
+    size_too_large,  // digits, but more than 2^64-1: no size mailtap can count
+  };
+  Problem problem = Problem::none;
   std::uint64_t size = 0;
   bool last = false;
+  explicit operator bool() const { return problem == Problem::none; }
 };
-// "BDAT 1000 LAST": nullopt unless the arguments are exactly what RFC 3030 allows.
-std::optional<BdatArgs> parse_bdat_args(std::string_view args);
+// "BDAT 1000 LAST". The size may have any number of digits (RFC 3030: 1*DIGIT), leading zeros
+// included, as a server reads it.
+BdatArgs parse_bdat_args(std::string_view args);
 
 // Case-insensitive ASCII comparison.
 bool iequals(std::string_view a, std::string_view b);

@@ -89,6 +89,10 @@ std::string_view impossible_reply(Verb answered, bool end_of_data, int code) {
   }
 }
 
+// What a client whose BDAT line mailtap could not read should send instead.
+constexpr std::string_view bdat_syntax_advice =
+    "Send BDAT <size> [LAST], the size in decimal digits";
+
 // The reply to a MAIL, DATA or BDAT once recording failed (Dialogue::recording_failed): the
 // session goes on (a QUIT, an RSET still work), but no message is started through it.
 std::string unrecordable_command_reply(std::string_view cause) {
@@ -638,29 +642,41 @@ void Dialogue::handle_framed_line(FramedLine framed) {
   const bool too_long =
       over_auth_limit || (cmd.id != Verb::auth && line.size() > options_.max_command_line);
   if (too_long || has_nul) {
-    Event e = make_event(Direction::client_to_mailtap, EventKind::error);
-    e.verb = cmd.verb.size() <= 16 ? cmd.verb : std::string{};
-    e.wire_size = total;
-    e.redacted = true;  // the refused line is not kept: it may be anything, secrets included
-    e.note = too_long ? "command line of " + std::to_string(total) + " octets refused"
-                      : "command line with a NUL byte refused";
-    record(std::move(e));
-    std::string reply = too_long
-                            ? "500 5.5.2 mailtap: line too long (limit " +
-                                  std::to_string(cmd.id == Verb::auth ? options_.max_auth_line
-                                                                      : options_.max_command_line) +
-                                  " octets); not forwarded\r\n"
-                            : "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n";
-    // A refused AUTH line: what follows may be its SASL responses, as after any refused AUTH.
-    if (cmd.id == Verb::auth) {
-      end_auth_exchange_locally(std::move(reply));
-    } else {
-      queue_local_reply(std::move(reply));
-    }
+    refuse_command_line(cmd, total, too_long);
     return;
   }
   line_end_ = framed.end;
   handle_command(cmd, line, framed.distrusted);
+}
+
+// A line over the limit (`too_long`) or with a NUL byte, `total` octets: not forwarded, not kept.
+void Dialogue::refuse_command_line(const Command& cmd, std::size_t total, bool too_long) {
+  Event e = make_event(Direction::client_to_mailtap, EventKind::error);
+  e.verb = cmd.verb.size() <= 16 ? cmd.verb : std::string{};
+  e.wire_size = total;
+  e.redacted = true;  // the refused line is not kept: it may be anything, secrets included
+  e.note = too_long ? "command line of " + std::to_string(total) + " octets refused"
+                    : "command line with a NUL byte refused";
+  record(std::move(e));
+  if (cmd.id == Verb::bdat) {
+    end_at_unframable_bdat(
+        too_long ? "line longer than " + std::to_string(options_.max_command_line) + " octets"
+                 : "NUL byte in its line",
+        bdat_syntax_advice);
+    return;
+  }
+  std::string reply = too_long
+                          ? "500 5.5.2 mailtap: line too long (limit " +
+                                std::to_string(cmd.id == Verb::auth ? options_.max_auth_line
+                                                                    : options_.max_command_line) +
+                                " octets); not forwarded\r\n"
+                          : "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n";
+  // A refused AUTH line: what follows may be its SASL responses, as after any refused AUTH.
+  if (cmd.id == Verb::auth) {
+    end_auth_exchange_locally(std::move(reply));
+  } else {
+    queue_local_reply(std::move(reply));
+  }
 }
 
 void Dialogue::handle_command(const Command& cmd, std::string_view line, bool distrusted) {
@@ -690,12 +706,17 @@ void Dialogue::handle_command(const Command& cmd, std::string_view line, bool di
 }
 
 void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
-  const std::optional<BdatArgs> args = parse_bdat_args(cmd.args);
+  const BdatArgs args = parse_bdat_args(cmd.args);
   if (!args) {
-    // Malformed BDAT: servers differ on whether they then skip a chunk (and how long), so the
-    // line never reaches the upstream; mailtap answers and reads on as commands.
+    // Servers differ on whether they skip a chunk after a BDAT they refuse (and how long), so
+    // the line never reaches the upstream, and mailtap cannot tell where the chunk ends.
     record(client_line_event(Direction::client_to_mailtap, cmd, line));
-    queue_local_reply("501 5.5.4 mailtap: syntax is BDAT <size> [LAST]; not forwarded\r\n");
+    if (args.problem == BdatArgs::Problem::size_too_large) {
+      end_at_unframable_bdat("size over 18446744073709551615 octets",
+                             "Send the message in smaller chunks");
+    } else {
+      end_at_unframable_bdat("syntax is BDAT <size> [LAST]", bdat_syntax_advice);
+    }
     return;
   }
   if (chunking_ != Chunking::advertised || recording_failure_) {
@@ -704,9 +725,9 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
     record(client_line_event(Direction::client_to_mailtap, cmd, line));
     queue_local_reply(recording_failure_ ? unrecordable_command_reply(*recording_failure_)
                                          : bdat_refusal());
-    if (args->size > 0) {
+    if (args.size > 0) {
       mode_ = Mode::bdat_chunk;
-      bdat_remaining_ = args->size;
+      bdat_remaining_ = args.size;
       bdat_discard_ = true;
     }
     return;
@@ -725,18 +746,31 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
   Pending p;
   p.verb = "BDAT";
   p.command = Verb::bdat;
-  p.bdat_last = args->last;
+  p.bdat_last = args.last;
   p.transaction = forecast.transaction();
   push_pending(std::move(p));
   if (forecast.transaction()) forecast.transaction()->message.via_bdat = true;
-  if (args->size > 0) {
+  if (args.size > 0) {
     mode_ = Mode::bdat_chunk;
-    bdat_remaining_ = args->size;
+    bdat_remaining_ = args.size;
     bdat_discard_ = false;
-    bdat_last_ = args->last;
+    bdat_last_ = args.last;
     data_event_kind_ = EventKind::bdat_chunk;
     body_transaction_ = forecast.transaction();
   }
+}
+
+// A BDAT line refused without a size mailtap can trust: the chunk behind it has no end mailtap
+// knows. Reading on as commands would relay chunk text as commands where a server that took the
+// line frames a chunk (SMTP smuggling), so nothing after the line is read and the session ends,
+// whatever the server would have done with it.
+void Dialogue::end_at_unframable_bdat(std::string_view why, std::string_view what_to_do) {
+  framer_.skip_unread();
+  abort("4.5.4 mailtap: BDAT refused (" + std::string(why) +
+            "), so where its chunk ends is unknown: nothing after it is read; closing. " +
+            std::string(what_to_do),
+        {Ending::Kind::error, "client's BDAT refused (" + std::string(why) +
+                                  "): where its chunk ends is unknown, nothing after it was read"});
 }
 
 // Why BDAT is refused where CHUNKING is not known to be on: only "not advertised" is the

@@ -5,6 +5,8 @@
   commands as text; nobody else receives anything; `mailtap show --message`, `export` and
   `audit` agree with what Postfix delivered.  Bare-LF (nc) and bare-CR clients still end
   their messages with `.` on a line of their own.
+* A BDAT size of any number of digits frames its chunk where Postfix does; a BDAT line mailtap
+  refuses ends the session, its chunk never read as commands (nobody else receives anything).
 * A `221` reaches the client only once its session's record is committed (kill -9 right after).
 * A client trickling bytes cannot hold a session; `--max-sessions` refuses the excess with 421.
 """
@@ -101,6 +103,54 @@ class SmugglingTest(IntegrationCase):
         listed = " ".join(x["shapes"] for x in audit["smuggling_shapes"])
         for shape in ["\\n.\\n", "\\r.\\r", "\\r\\n.\\n", "\\r\\n.\\r"]:
             self.assertIn(shape, listed)
+
+    def bdat_attack(self, port: int, size: bytes, token: str) -> list:
+        """A CHUNKING client's message to bob whose last chunk hides a transaction to carol,
+        pipelined with QUIT; the chunk's BDAT line carries `size`. The headers go in a first
+        chunk, as clients that chunk by buffer send them. Returns the replies' codes."""
+        head = b"Subject: outer " + token.encode() + b"\r\n\r\n"
+        chunk = (b"hello\r\nRSET\r\nMAIL FROM:<alice@example.test>\r\n"
+                 b"RCPT TO:<carol@example.test>\r\nDATA\r\nSubject: smuggled " + token.encode() +
+                 b"\r\n\r\nsmuggled body\r\n.\r\n")
+        size = size.replace(b"N", b"%d" % len(chunk))
+        with SmtpSocket(port) as s:
+            self.login(s)
+            s.send(b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
+                   b"BDAT %d\r\n" % len(head) + head + b"BDAT " + size + b"\r\n" + chunk +
+                   b"QUIT\r\n")
+            replies = []
+            while True:
+                try:
+                    r = s.reply(timeout=15)
+                except EOFError:
+                    break
+                replies.append(r)
+                if r.code in (221, 421):
+                    break
+            return replies
+
+    def test_bdat_size_of_19_digits_frames_its_chunk_as_postfix_does(self):
+        # RFC 3030: chunk-size = 1*DIGIT; Postfix takes the leading zeros.
+        m = self.mailtap(self.postfix.submission)
+        token = unique_token("bdat19")
+        replies = self.bdat_attack(m.port, b"000000000000000000N LAST", token)
+        self.assertEqual([r.code for r in replies], [250, 250, 250, 250, 221], replies)
+        got = self.postfix.wait_for_message(token, mailbox="bob")
+        self.assertIn(b"RCPT TO:<carol@example.test>", got)
+        self.assertTrue(self.postfix.no_message("smuggled " + token, wait=1.5, mailbox="carol"))
+
+    def test_a_bdat_mailtap_refuses_ends_the_session_unread(self):
+        # Where the chunk ends is unknown: its text is never read as commands.
+        m = self.mailtap(self.postfix.submission)
+        for size in (b"N LAST junk", b"99999999999999999999 LAST", b"+N LAST"):
+            with self.subTest(size=size):
+                token = unique_token("bdatbad")
+                replies = self.bdat_attack(m.port, size, token)
+                self.assertEqual(replies[-1].code, 421, replies)
+                self.assertIn("where its chunk ends is unknown", replies[-1].text)
+                self.assertTrue(self.postfix.no_message("smuggled " + token, wait=1.5,
+                                                        mailbox="carol"))
+                self.assertTrue(self.postfix.no_message(token, wait=0.1, mailbox="bob"))
 
     def test_audit_names_the_message_of_each_shape(self):
         # Two messages in one session, each with a neutralised shape: a shape's offset is its

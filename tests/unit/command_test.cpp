@@ -41,35 +41,63 @@ TEST(ParseCommand, VerbIsReadOnceIntoItsKind) {
 }
 
 TEST(ParseBdatArgs, Rfc3030Forms) {
-  auto a = parse_bdat_args("1000");
+  BdatArgs a = parse_bdat_args("1000");
   ASSERT_TRUE(a);
-  EXPECT_EQ(a->size, 1000u);
-  EXPECT_FALSE(a->last);
+  EXPECT_EQ(a.size, 1000u);
+  EXPECT_FALSE(a.last);
   a = parse_bdat_args("0 LAST");
   ASSERT_TRUE(a);
-  EXPECT_EQ(a->size, 0u);
-  EXPECT_TRUE(a->last);
+  EXPECT_EQ(a.size, 0u);
+  EXPECT_TRUE(a.last);
   a = parse_bdat_args("12 last");
   ASSERT_TRUE(a);
-  EXPECT_TRUE(a->last);
+  EXPECT_TRUE(a.last);
 }
 
 TEST(ParseBdatArgs, SeparatorRunsAreAccepted) {
-  auto a = parse_bdat_args("10  LAST ");
+  BdatArgs a = parse_bdat_args("10  LAST ");
   ASSERT_TRUE(a);
-  EXPECT_EQ(a->size, 10u);
-  EXPECT_TRUE(a->last);
+  EXPECT_EQ(a.size, 10u);
+  EXPECT_TRUE(a.last);
   a = parse_bdat_args("10\t");
   ASSERT_TRUE(a);
-  EXPECT_FALSE(a->last);
+  EXPECT_FALSE(a.last);
 }
 
 TEST(ParseBdatArgs, AnythingElseIsRefused) {
-  for (std::string_view bad : {"", "LAST", "-1", "+1", "1x", "0x10", "10 FIRST", "10 LAST x",
-                               "1234567890123456789", " "}) {
-    EXPECT_FALSE(parse_bdat_args(bad)) << testing::PrintToString(bad);
+  for (std::string_view bad :
+       {"", "LAST", "-1", "+1", "1x", "0x10", "10 FIRST", "10 LAST x", " ", "\xd9\xa3"}) {
+    const BdatArgs a = parse_bdat_args(bad);
+    EXPECT_EQ(a.problem, BdatArgs::Problem::malformed) << testing::PrintToString(bad);
+    EXPECT_FALSE(a) << testing::PrintToString(bad);
   }
-  EXPECT_TRUE(parse_bdat_args("123456789012345678"));  // 18 digits still fit in 64 bits
+}
+
+// RFC 3030: chunk-size = 1*DIGIT, no length limit. Postfix takes "0000000000000000103" as 103:
+// mailtap must frame the chunk where the server does.
+TEST(ParseBdatArgs, AnyNumberOfDigitsLeadingZerosIncluded) {
+  BdatArgs a = parse_bdat_args("0000000000000000103 LAST");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a.size, 103u);
+  EXPECT_TRUE(a.last);
+  a = parse_bdat_args(std::string(500, '0'));
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a.size, 0u);
+  a = parse_bdat_args(std::string(100, '0') + "18446744073709551615");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a.size, 18446744073709551615u);
+  EXPECT_TRUE(parse_bdat_args("1234567890123456789"));
+}
+
+TEST(ParseBdatArgs, ASizeOver64BitsIsNoSizeMailtapCanCount) {
+  for (std::string_view big :
+       {"18446744073709551616", "99999999999999999999 LAST", "123456789012345678901234567890"}) {
+    const BdatArgs a = parse_bdat_args(big);
+    EXPECT_EQ(a.problem, BdatArgs::Problem::size_too_large) << big;
+    EXPECT_FALSE(a) << big;
+  }
+  // Syntax first: a long size followed by junk is malformed, as for any server.
+  EXPECT_EQ(parse_bdat_args("99999999999999999999 FIRST").problem, BdatArgs::Problem::malformed);
 }
 
 TEST(Iequals, AsciiCaseInsensitive) {

@@ -975,17 +975,97 @@ TEST(Dialogue, BdatAfterHeloOrBeforeAnyGreetingSaysToSendEhlo) {
   EXPECT_EQ(none.to_upstream, "");
 }
 
-TEST(Dialogue, MalformedBdatIsRefusedLocally) {
+// RFC 3030's chunk-size is 1*DIGIT: however many digits (Postfix takes them all), the chunk is
+// framed where the server frames it.
+TEST(Dialogue, BdatSizeWithManyLeadingZerosFramesItsChunk) {
+  const std::string chunk =
+      "hello\r\nRSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<carol@y>\r\nDATA\r\n.\r\n";
+  const std::string bdat =
+      "BDAT " + std::string(30, '0') + std::to_string(chunk.size()) + " LAST\r\n";
   const Result r = run_all_splits({
       client(ehlo),
       upstream(ehlo_reply_chunking),
-      client("BDAT 10 LAST junk\r\nBDAT x\r\nNOOP\r\n"),
-      upstream("250 noop\r\n"),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n" + bdat + chunk + "NOOP\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 queued\r\n250 noop\r\n"),
   });
-  EXPECT_EQ(r.upstream_per_step[2], "NOOP\r\n");
-  EXPECT_EQ(r.client_per_step[2],
-            "501 5.5.4 mailtap: syntax is BDAT <size> [LAST]; not forwarded\r\n"
-            "501 5.5.4 mailtap: syntax is BDAT <size> [LAST]; not forwarded\r\n");
+  EXPECT_EQ(r.upstream_per_step[2],
+            "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n" + bdat + chunk + "NOOP\r\n");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, chunk);
+  ASSERT_EQ(r.messages[0].recipients.size(), 1u);
+  EXPECT_EQ(r.messages[0].recipients[0].command, "RCPT TO:<b@y>");
+}
+
+// A BDAT line mailtap refuses without a size it can trust leaves the chunk behind it with no end
+// mailtap knows. Reading on as commands would relay the chunk's text as commands where a server
+// that took the line frames it as a chunk (SMTP smuggling), so nothing after the line is read
+// and the session ends, whatever the server would have done.
+const std::string smuggled_after_bdat =
+    "RSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<carol@y>\r\nDATA\r\nevil\r\n.\r\nQUIT\r\n";
+
+Result refused_bdat(const std::string& bdat_line) {
+  return run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_chunking),
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"),
+          upstream("250 ok\r\n250 ok\r\n"),
+          client(bdat_line + smuggled_after_bdat),
+      },
+      test_options(), 7);
+}
+
+void expect_session_ended_unread(const Result& r, std::string_view bdat_line) {
+  SCOPED_TRACE(printable(bdat_line.substr(0, 40)));
+  EXPECT_EQ(r.upstream_per_step[4], "");
+  EXPECT_EQ(r.to_upstream.find("carol"), std::string::npos);
+  EXPECT_EQ(r.client_per_step[4].rfind("421 4.5.4 mailtap: ", 0), 0u) << r.client_per_step[4];
+  EXPECT_NE(r.client_per_step[4].find("closing"), std::string::npos);
+  EXPECT_TRUE(r.finished);
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::error);
+  EXPECT_NE(r.ending->reason.find("BDAT"), std::string::npos);
+  EXPECT_TRUE(r.messages.empty());
+  for (const Event& e : r.events) EXPECT_EQ(e.bytes.find("carol"), std::string::npos);
+}
+
+TEST(Dialogue, AMalformedBdatEndsTheSessionWithoutReadingOn) {
+  for (const std::string bdat :
+       {"BDAT 10 LAST junk\r\n", "BDAT x\r\n", "BDAT +3\r\n", "BDAT\r\n", "bdat 3 FIRST\r\n"}) {
+    const Result r = refused_bdat(bdat);
+    expect_session_ended_unread(r, bdat);
+    auto refused = find_events(r, Direction::client_to_mailtap, EventKind::command);
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0]->bytes, bdat);
+  }
+  EXPECT_EQ(refused_bdat("BDAT x\r\n").client_per_step[4],
+            "421 4.5.4 mailtap: BDAT refused (syntax is BDAT <size> [LAST]), so where its chunk "
+            "ends is unknown: nothing after it is read; closing. Send BDAT <size> [LAST], the "
+            "size in decimal digits\r\n");
+}
+
+TEST(Dialogue, ABdatSizeOver64BitsEndsTheSessionWithoutReadingOn) {
+  const std::string bdat = "BDAT 99999999999999999999 LAST\r\n";
+  const Result r = refused_bdat(bdat);
+  expect_session_ended_unread(r, bdat);
+  EXPECT_EQ(r.client_per_step[4],
+            "421 4.5.4 mailtap: BDAT refused (size over 18446744073709551615 octets), so where "
+            "its chunk ends is unknown: nothing after it is read; closing. Send the message in "
+            "smaller chunks\r\n");
+}
+
+TEST(Dialogue, AnOverLongOrNulBdatLineEndsTheSessionWithoutReadingOn) {
+  const std::string too_long = "BDAT " + std::string(2040, '0') + "66 LAST\r\n";
+  Result r = refused_bdat(too_long);
+  expect_session_ended_unread(r, too_long);
+  auto errors = find_events(r, Direction::client_to_mailtap, EventKind::error);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0]->verb, "BDAT");
+  EXPECT_EQ(errors[0]->wire_size, too_long.size());
+  const std::string with_nul = "BDAT 6\0 LAST\r\n"s;
+  r = refused_bdat(with_nul);
+  expect_session_ended_unread(r, with_nul);
+  EXPECT_EQ(find_events(r, Direction::client_to_mailtap, EventKind::error).size(), 1u);
 }
 
 // ---- local replies -------------------------------------------------------------------------
