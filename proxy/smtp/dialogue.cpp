@@ -696,6 +696,9 @@ void Dialogue::handle_command(const Command& cmd, std::string_view line, bool di
     case Verb::bdat:
       handle_bdat(cmd, line);
       return;
+    case Verb::data:
+      if (!refuse_data_after_bdat(cmd, line)) relay_command(cmd, line);
+      return;
     case Verb::auth:
       send_client_auth(line, /*response=*/false);
       return;
@@ -771,6 +774,21 @@ void Dialogue::end_at_unframable_bdat(std::string_view why, std::string_view wha
             std::string(what_to_do),
         {Ending::Kind::error, "client's BDAT refused (" + std::string(why) +
                                   "): where its chunk ends is unknown, nothing after it was read"});
+}
+
+// RFC 3030 §2: DATA in a transaction that BDAT began gets 503. mailtap answers so itself: a
+// server that took it would get a DATA body appended to BDAT chunks, a message no record could
+// show as that server stored it. Decided by the transaction the server will have open, as for
+// BDAT; when pending replies leave that open, DATA goes upstream, whose answer is then the one.
+bool Dialogue::refuse_data_after_bdat(const Command& cmd, std::string_view line) {
+  const TransactionTracker::Forecast forecast = forecast_transaction();
+  if (!forecast.certain() || !forecast.transaction() || !forecast.transaction()->message.via_bdat)
+    return false;
+  record(client_line_event(Direction::client_to_mailtap, cmd, line));
+  queue_local_reply(
+      "503 5.5.1 mailtap: DATA after BDAT in one transaction (RFC 3030); not forwarded: end "
+      "the message with BDAT <size> LAST, or RSET\r\n");
+  return true;
 }
 
 // Why BDAT is refused where CHUNKING is not known to be on: only "not advertised" is the

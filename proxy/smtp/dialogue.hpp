@@ -262,6 +262,7 @@ class Dialogue {
   void handle_bdat(const Command& cmd, std::string_view line);
   void end_at_unframable_bdat(std::string_view why, std::string_view what_to_do);
   std::string bdat_refusal() const;
+  bool refuse_data_after_bdat(const Command& cmd, std::string_view line);
   bool release_held_bdat();
   TransactionTracker::Forecast forecast_transaction() const;
   void relay_command(const Command& cmd, std::string_view line);

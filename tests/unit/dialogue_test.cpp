@@ -1068,6 +1068,45 @@ TEST(Dialogue, AnOverLongOrNulBdatLineEndsTheSessionWithoutReadingOn) {
   EXPECT_EQ(find_events(r, Direction::client_to_mailtap, EventKind::error).size(), 1u);
 }
 
+// RFC 3030 §2: DATA after BDAT in one transaction is a 503. mailtap answers it so: a server that
+// answered 354 would get a DATA body in a BDAT message, which no record can show as it stored it.
+TEST(Dialogue, DataAfterBdatInOneTransactionIsRefusedLocally) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcDATA\r\nRSET\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n"),
+      upstream("250 reset\r\n"),
+  });
+  EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcRSET\r\n");
+  EXPECT_EQ(r.client_per_step[3],
+            "250 ok\r\n250 ok\r\n250 3 octets\r\n"
+            "503 5.5.1 mailtap: DATA after BDAT in one transaction (RFC 3030); not forwarded: "
+            "end the message with BDAT <size> LAST, or RSET\r\n");
+  EXPECT_EQ(r.client_per_step[4], "250 reset\r\n");
+  auto refused = find_events(r, Direction::client_to_mailtap, EventKind::command);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0]->bytes, "DATA\r\n");
+  EXPECT_TRUE(r.messages.empty());
+  EXPECT_FALSE(r.in_data_per_step[3]);
+}
+
+// Only in the BDAT's own transaction: after its LAST, or an RSET, DATA goes upstream.
+TEST(Dialogue, DataInANewTransactionAfterBdatIsRelayed) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 1 LAST\r\naMAIL FROM:<c@x>\r\nRCPT "
+             "TO:<d@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 queued\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("body\r\n.\r\n"),
+      upstream("250 queued 2\r\n"),
+  });
+  ASSERT_EQ(r.messages.size(), 2u);
+  EXPECT_EQ(r.messages[1].body, "body\r\n");
+  EXPECT_FALSE(r.messages[1].via_bdat);
+}
+
 // ---- local replies -------------------------------------------------------------------------
 
 TEST(Dialogue, ClientStarttlsGetsALocal502InOrder) {
