@@ -87,7 +87,8 @@ class SmugglingTest(IntegrationCase):
                 got = self.postfix.wait_for_message(token, mailbox="bob")
                 self.assertIn(b"MAIL FROM:<evil@x.test>", got)
                 self.assertIn(b"smuggled body", got)
-                self.postfix.no_message("smuggled " + token, wait=0.5, mailbox="carol")
+                self.assertTrue(self.postfix.no_message("smuggled " + token, wait=0.5,
+                                                        mailbox="carol"))
                 # The record says what Postfix delivered.
                 sid = wait_ended(db, 1)[-1]["id"]
                 shown = self.tool("show", str(sid), "--message", "1", db=db).stdout
