@@ -69,6 +69,7 @@ std::optional<FramedLine> ClientFramer::next_line() {
       out.discarded_verb = std::exchange(discarded_verb_, {});
       out.has_nul = std::exchange(line_has_nul_, false);
       out.distrusted = std::exchange(line_distrusted_, false);
+      out.telnet_fault = normaliser_.take_telnet_fault();
       return out;
     }
     if (line_.size() > max_kept_line_) {
@@ -86,6 +87,7 @@ std::optional<FramedLine> ClientFramer::next_line() {
 void ClientFramer::drop_partial_line() {
   line_.clear();
   discarded_ = 0;
+  normaliser_.take_telnet_fault();
 }
 
 void ClientFramer::distrust_unread() {

@@ -23,6 +23,9 @@ struct FramedLine {
   std::string discarded_verb;   // the verb read from the start of a discarded line
   bool has_nul = false;         // a NUL byte was in the part discarded
   bool distrusted = false;      // received before distrust_unread() (see there)
+  // Non-empty: why the line must be refused, whatever it says (a telnet sequence that could not
+  // be removed safely; see TextNormaliser). Its text is then not the client's.
+  std::string_view telnet_fault;
   std::size_t size() const { return discarded + text.size(); }
 };
 

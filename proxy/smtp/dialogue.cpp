@@ -596,9 +596,12 @@ void Dialogue::handle_line(FramedLine framed) {
 
 void Dialogue::note_line_rewrites(const RewriteCounts& rewrites, std::size_t first_event) {
   if (!rewrites.any()) return;
-  Event e = note_event(EventKind::rewrite,
-                       first_event < events_.size() ? events_[first_event]->verb : std::string{},
-                       rewrites.describe());
+  const Event* line = first_event < events_.size() ? &events_[first_event].event() : nullptr;
+  // The removed telnet sequences are named, except on a secret's line: an option byte may be
+  // one of its octets.
+  const bool secret = line == nullptr || line->kind == EventKind::auth || line->redacted;
+  Event e = note_event(EventKind::rewrite, line ? line->verb : std::string{},
+                       rewrites.describe(/*name_telnet=*/!secret));
   const std::size_t at = std::min(first_event + 1, events_.size());
   events_.insert(events_.begin() + static_cast<std::ptrdiff_t>(at), RecordedEvent(std::move(e)));
 }
@@ -621,12 +624,14 @@ void Dialogue::handle_framed_line(FramedLine framed) {
   // A line can complete in the same read that takes it past the limit: check the whole size too.
   const bool over_auth_limit = discarded > 0 || line.size() > options_.max_auth_line;
   if (mode_ == Mode::sasl) {
-    if (over_auth_limit) {
+    if (over_auth_limit || !framed.telnet_fault.empty()) {
       // The upstream is still waiting for a SASL response; cancel the exchange for the client
       // (RFC 4954 "*") so both sides agree on where it ended.
+      const std::string why =
+          over_auth_limit ? "exceeds 12288 (RFC 4954)" : "has " + std::string(framed.telnet_fault);
       send_own_line("*\r\n", EventKind::auth,
-                    "SASL response of " + std::to_string(discarded + line.size()) +
-                        " octets exceeds 12288 (RFC 4954): not forwarded, exchange cancelled",
+                    "SASL response of " + std::to_string(discarded + line.size()) + " octets " +
+                        why + ": not forwarded, exchange cancelled",
                     Expect::sasl, /*sync=*/true);
       return;
     }
@@ -641,36 +646,48 @@ void Dialogue::handle_framed_line(FramedLine framed) {
   const std::size_t total = discarded + line.size();
   const bool too_long =
       over_auth_limit || (cmd.id != Verb::auth && line.size() > options_.max_command_line);
-  if (too_long || has_nul) {
-    refuse_command_line(cmd, total, too_long);
+  if (too_long || has_nul || !framed.telnet_fault.empty()) {
+    refuse_line(cmd, total, too_long, framed.telnet_fault);
     return;
   }
   line_end_ = framed.end;
   handle_command(cmd, line, framed.distrusted);
 }
 
-// A line over the limit (`too_long`) or with a NUL byte, `total` octets: not forwarded, not kept.
-void Dialogue::refuse_command_line(const Command& cmd, std::size_t total, bool too_long) {
+// A command line refused whole: too long, with a NUL, or with a telnet sequence mailtap could
+// not remove without guessing (`telnet_fault`). It is not forwarded, and not kept: it may be
+// anything, secrets included.
+void Dialogue::refuse_line(const Command& cmd, std::size_t total, bool too_long,
+                           std::string_view telnet_fault) {
   Event e = make_event(Direction::client_to_mailtap, EventKind::error);
   e.verb = cmd.verb.size() <= 16 ? cmd.verb : std::string{};
   e.wire_size = total;
-  e.redacted = true;  // the refused line is not kept: it may be anything, secrets included
-  e.note = too_long ? "command line of " + std::to_string(total) + " octets refused"
-                    : "command line with a NUL byte refused";
+  e.redacted = true;
+  std::string reply;
+  if (too_long) {
+    e.note = "command line of " + std::to_string(total) + " octets refused";
+    reply =
+        "500 5.5.2 mailtap: line too long (limit " +
+        std::to_string(cmd.id == Verb::auth ? options_.max_auth_line : options_.max_command_line) +
+        " octets); not forwarded\r\n";
+  } else if (!telnet_fault.empty()) {
+    e.note = "command line with " + std::string(telnet_fault) + " refused";
+    reply = "500 5.5.2 mailtap: the line has " + std::string(telnet_fault) +
+            " (a 0xFF octet in text is sent as 0xFF 0xFF); not forwarded\r\n";
+  } else {
+    e.note = "command line with a NUL byte refused";
+    reply = "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n";
+  }
   record(std::move(e));
+  // A BDAT line refused: where its chunk ends is unknown, so nothing after it may be read.
   if (cmd.id == Verb::bdat) {
     end_at_unframable_bdat(
         too_long ? "line longer than " + std::to_string(options_.max_command_line) + " octets"
-                 : "NUL byte in its line",
+        : !telnet_fault.empty() ? std::string(telnet_fault) + " in its line"
+                                : std::string("NUL byte in its line"),
         bdat_syntax_advice);
     return;
   }
-  std::string reply = too_long
-                          ? "500 5.5.2 mailtap: line too long (limit " +
-                                std::to_string(cmd.id == Verb::auth ? options_.max_auth_line
-                                                                    : options_.max_command_line) +
-                                " octets); not forwarded\r\n"
-                          : "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n";
   // A refused AUTH line: what follows may be its SASL responses, as after any refused AUTH.
   if (cmd.id == Verb::auth) {
     end_auth_exchange_locally(std::move(reply));

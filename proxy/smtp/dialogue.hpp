@@ -254,11 +254,12 @@ class Dialogue {
   void process_client();
   void handle_line(FramedLine framed);
   void handle_framed_line(FramedLine framed);
-  void refuse_command_line(const Command& cmd, std::size_t total, bool too_long);
   void send_own_line(std::string_view line, EventKind kind, std::string note, Expect expects,
                      bool sync);
   void handle_command(const Command& cmd, std::string_view line, bool distrusted);
   void note_line_rewrites(const RewriteCounts& rewrites, std::size_t first_event);
+  void refuse_line(const Command& cmd, std::size_t total, bool too_long,
+                   std::string_view telnet_fault);
   void handle_bdat(const Command& cmd, std::string_view line);
   void end_at_unframable_bdat(std::string_view why, std::string_view what_to_do);
   std::string bdat_refusal() const;

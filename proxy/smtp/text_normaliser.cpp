@@ -6,7 +6,25 @@ namespace {
 constexpr unsigned char iac = 255;
 constexpr unsigned char sb = 250;
 constexpr unsigned char se = 240;
-constexpr unsigned char will = 251;  // WILL, WONT, DO, DONT (251..254) carry one option byte
+constexpr unsigned char will = 251;        // WILL, WONT, DO, DONT (251..254) carry one option byte
+constexpr std::size_t named_removals = 8;  // removed sequences named in a note; more are counted
+
+// Telnet's command bytes 240..255 (RFC 854), for the rewrite note.
+std::string_view telnet_command_name(unsigned char c) {
+  static constexpr std::string_view names[] = {"SE",   "NOP", "DM",   "BRK", "IP", "AO",
+                                               "AYT",  "EC",  "EL",   "GA",  "SB", "WILL",
+                                               "WONT", "DO",  "DONT", "IAC"};
+  return c >= se ? names[c - se] : std::string_view{"?"};
+}
+
+// Why a line is refused: a telnet sequence that cannot be removed without guessing where it
+// ends (mailtap agrees to no telnet option, so a real telnet client never subnegotiates one).
+constexpr std::string_view subnegotiation_fault =
+    "a telnet subnegotiation (IAC SB, octets 0xFF 0xFA), but mailtap agrees to no telnet option";
+constexpr std::string_view stray_se_fault =
+    "a telnet IAC SE (octets 0xFF 0xF0) outside any subnegotiation";
+constexpr std::string_view cut_option_fault =
+    "a telnet option negotiation (IAC WILL/WONT/DO/DONT) cut short by the line ending";
 }  // namespace
 
 std::string_view to_string(LineEnd e) {
@@ -42,6 +60,8 @@ RewriteCounts& RewriteCounts::operator+=(const RewriteCounts& o) {
   bare_cr += o.bare_cr;
   telnet_iac += o.telnet_iac;
   dots_doubled += o.dots_doubled;
+  if (!o.telnet_removed.empty())
+    telnet_removed += (telnet_removed.empty() ? "" : ", ") + o.telnet_removed;
   return *this;
 }
 
@@ -53,17 +73,19 @@ constexpr std::string_view kDotRewrite =
     "leading dot doubled after a line ending that cannot end the message";
 }  // namespace
 
-std::string RewriteCounts::describe() const {
+std::string RewriteCounts::describe(bool name_telnet) const {
   std::string s;
-  auto add = [&](std::uint64_t n, std::string_view what) {
+  auto add = [&](std::uint64_t n, std::string_view what, std::string_view which = {}) {
     if (n == 0) return;
     if (!s.empty()) s += "; ";
     s += what;
-    s += " (" + std::to_string(n) + "x)";
+    s += " (" + std::to_string(n) + "x";
+    if (!which.empty()) s += ": " + std::string(which);
+    s += ")";
   };
   add(bare_lf, kBareLfRewrite);
   add(bare_cr, kBareCrRewrite);
-  add(telnet_iac, kTelnetRewrite);
+  add(telnet_iac, kTelnetRewrite, name_telnet ? std::string_view(telnet_removed) : "");
   add(dots_doubled, kDotRewrite);
   return s;
 }
@@ -82,38 +104,58 @@ RewriteCounts TextNormaliser::take_rewrites() {
   return r;
 }
 
+// Counts a removed sequence and names the first few (then "...").
+void TextNormaliser::note_removed(std::string_view name, int option) {
+  const std::uint64_t before = rewrites_.telnet_iac++;
+  if (before > named_removals) return;
+  std::string& names = rewrites_.telnet_removed;
+  if (before > 0) names += ", ";
+  if (before == named_removals) {
+    names += "...";
+    return;
+  }
+  names += "IAC " + std::string(name);
+  if (option >= 0) names += " " + std::to_string(option);
+}
+
+// `c` (240..255) follows an IAC inside a command line.
+void TextNormaliser::telnet_command(unsigned char c, std::string& out) {
+  state_ = State::text;
+  if (c == iac) {  // escaped 0xFF is data
+    note_removed("IAC");
+    out.push_back(static_cast<char>(iac));
+  } else if (c == sb || c == se) {
+    // Nothing is removed: the line is refused whole (so no octet is lost unseen). The first
+    // fault of the line is the one reported.
+    if (telnet_fault_.empty()) telnet_fault_ = c == sb ? subnegotiation_fault : stray_se_fault;
+  } else if (c >= will) {
+    option_verb_ = c;
+    state_ = State::iac_option;
+  } else {
+    note_removed(telnet_command_name(c));  // a two-byte command (NOP, IP, AYT, ...)
+  }
+}
+
 // One step of the telnet state machine over `c` (at raw[i]). True: the byte belongs to an IAC
 // sequence (consumed, or to be read again as its command byte); false: it is text.
 bool TextNormaliser::telnet_step(unsigned char c, std::string& out, std::size_t& i) {
   switch (state_) {
     case State::iac:
       ++i;
-      if (c == iac) {  // escaped 0xFF is data
-        state_ = State::text;
-        out.push_back(static_cast<char>(iac));
-      } else if (c == sb) {
-        state_ = State::subneg;
-      } else if (c >= will && c <= 254) {
-        state_ = State::iac_option;
-      } else {
-        state_ = State::text;  // a two-byte command (NOP, IP, AYT, ...)
-      }
+      telnet_command(c, out);
       return true;
     case State::iac_option:
-      ++i;
       state_ = State::text;
-      return true;
-    case State::subneg:
+      if (c == '\r' || c == '\n') {
+        // A telnet sequence never takes a line ending: the line ends here, and is refused.
+        if (telnet_fault_.empty()) telnet_fault_ = cut_option_fault;
+        return false;
+      }
       ++i;
-      if (c == iac) state_ = State::subneg_iac;
-      return true;
-    case State::subneg_iac:
-      ++i;
-      state_ = c == se ? State::text : State::subneg;
+      note_removed(telnet_command_name(option_verb_), c);
       return true;
     case State::iac_undecided:
       if (c >= se) {  // a telnet command byte: the 0xFF began an IAC sequence
-        ++rewrites_.telnet_iac;
         state_ = State::iac;
         return true;  // read c again as the command byte
       }

@@ -5,9 +5,12 @@
 //     (last_line_end), because inside DATA only the client's own kind of line ending may end
 //     the message (SMTP smuggling, CVE-2023-51764 class; the Dialogue decides);
 //   - in command text, telnet IAC sequences are removed, never negotiated ("IAC IAC" is a
-//     literal 0xFF), and telnet's "CR NUL" is a bare CR. Message bodies are data: there 0xFF is
-//     an ordinary byte, and a NUL after a bare CR is kept unless CR NUL is the client's own line
-//     ending (a telnet NVT: its DATA line ended that way).
+//     literal 0xFF), and telnet's "CR NUL" is a bare CR. A telnet sequence lies within one line
+//     and never consumes a CR or LF: one that a line ending cuts short, and a subnegotiation
+//     (mailtap agrees to no telnet option, so no client may subnegotiate one), make the line
+//     refused (take_telnet_fault), since removing them could remove text up to the next line.
+//     Message bodies are data: there 0xFF is an ordinary byte, and a NUL after a bare CR is
+//     kept unless CR NUL is the client's own line ending (a telnet NVT: its DATA line ended so).
 // It works byte by byte across reads, and never buffers a line: the caller frames lines.
 #pragma once
 
@@ -15,6 +18,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace mailtap::smtp {
 
@@ -27,11 +31,16 @@ struct RewriteCounts {
   std::uint64_t bare_lf = 0;     // LF not preceded by CR, sent as CRLF
   std::uint64_t bare_cr = 0;     // CR not followed by LF, sent as CRLF
   std::uint64_t telnet_iac = 0;  // telnet command sequences removed
+  // The first few of them, named ("IAC DO 24, IAC NOP"), so that the record shows what went.
+  std::string telnet_removed;
   // Leading dots doubled in a message body after a line ending that cannot end the message.
   std::uint64_t dots_doubled = 0;
   bool any() const { return bare_lf || bare_cr || telnet_iac || dots_doubled; }
   RewriteCounts& operator+=(const RewriteCounts& o);
-  std::string describe() const;  // "bare LF normalised to CRLF (2x); ..."
+  // "bare LF normalised to CRLF (2x); telnet IAC sequence removed (1x: IAC NOP)". Without
+  // `name_telnet` the removed sequences are counted only: on a secret's line (AUTH), an option
+  // byte may be one of the secret's octets.
+  std::string describe(bool name_telnet = true) const;
 };
 
 // Whether a rewrite note is one describe() wrote: mailtap changed octets of the client's text
@@ -59,14 +68,23 @@ class TextNormaliser {
 
   // Rewrites since the last take_rewrites().
   RewriteCounts take_rewrites();
+  // Why the line whose CRLF normalise() wrote last must be refused (a telnet sequence mailtap
+  // cannot remove safely, see above), or empty; cleared by the call. Its text is then not the
+  // client's: only its end is.
+  std::string_view take_telnet_fault() { return std::exchange(telnet_fault_, {}); }
+
   // True when no partial CR or IAC sequence is pending: safe to switch to raw (BDAT) bytes.
   bool idle() const { return state_ == State::text && !pending_cr_; }
 
  private:
-  enum class State : std::uint8_t { text, iac_undecided, iac, iac_option, subneg, subneg_iac };
+  enum class State : std::uint8_t { text, iac_undecided, iac, iac_option };
   bool telnet_step(unsigned char c, std::string& out, std::size_t& i);
+  void telnet_command(unsigned char c, std::string& out);
+  void note_removed(std::string_view name, int option = -1);
   std::size_t end_held_cr(unsigned char c, std::string& out, bool cr_nul);
   State state_ = State::text;
+  unsigned char option_verb_ = 0;  // WILL/WONT/DO/DONT awaiting its option byte
+  std::string_view telnet_fault_;
   bool pending_cr_ = false;
   LineEnd last_end_ = LineEnd::none;
   RewriteCounts rewrites_;

@@ -1,7 +1,8 @@
 // Feeds arbitrary bytes to TextNormaliser in reads of arbitrary sizes, the way the dialogue
 // does (unconsumed bytes stay buffered for the next read). Checks that the canonical text has
-// no bare CR or LF, that a CRLF only ever ends a call's output, and that the result does not
-// depend on the read boundaries.
+// no bare CR or LF, that a CRLF only ever ends a call's output, that every line ending the
+// client sent ends a line (a telnet sequence never takes one: SMTP smuggling), and that the
+// result, the lines refused for telnet included, does not depend on the read boundaries.
 //
 // Input: byte 0 seeds the read sizes; the rest is the client's byte stream.
 #include <cstddef>
@@ -19,6 +20,7 @@ using mailtap::smtp::TextNormaliser;
 struct Output {
   std::string text;
   std::uint64_t rewrites = 0;
+  std::string faults;  // per line ended: 'F' refused for telnet, '.' not
 };
 
 // Read sizes from a tiny LCG: 1..16 octets, reproducible from the seed.
@@ -45,6 +47,7 @@ Output normalise(std::string_view input, std::uint8_t seed, bool split) {
       // The normaliser stops right after a CRLF: none may appear earlier in this call's output.
       const std::size_t crlf = out.text.find("\r\n", before == 0 ? 0 : before - 1);
       if (crlf != std::string::npos && crlf + 2 != out.text.size()) std::abort();
+      if (crlf != std::string::npos) out.faults += n.take_telnet_fault().empty() ? '.' : 'F';
       if (used == 0 && out.text.size() == before) break;  // wants more input
     }
     backlog.erase(0, used_total);
@@ -52,6 +55,27 @@ Output normalise(std::string_view input, std::uint8_t seed, bool split) {
   const auto rw = n.take_rewrites();
   out.rewrites = rw.bare_lf + rw.bare_cr + rw.telnet_iac;
   return out;
+}
+
+// The line endings of the client's bytes as a strict reading frames them: CRLF, a bare LF, and
+// a bare CR (with the NUL of a CR NUL), except a CR still waiting for its next byte.
+std::size_t client_line_ends(std::string_view input) {
+  std::size_t ends = 0;
+  for (std::size_t i = 0; i < input.size(); ++i) {
+    if (input[i] == '\n') ++ends;
+    if (input[i] != '\r' || i + 1 == input.size()) continue;
+    ++ends;
+    if (input[i + 1] == '\n') ++i;
+  }
+  return ends;
+}
+
+std::size_t crlf_count(std::string_view text) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find("\r\n"); at != std::string_view::npos;
+       at = text.find("\r\n", at + 2))
+    ++n;
+  return n;
 }
 
 void check_canonical(std::string_view text) {
@@ -70,6 +94,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Output pieces = normalise(input, data[0], true);
   check_canonical(whole.text);
   if (whole.text != pieces.text || whole.rewrites != pieces.rewrites) std::abort();
+  if (whole.faults != pieces.faults) std::abort();
+  if (crlf_count(whole.text) != client_line_ends(input)) std::abort();
   // Each input byte yields at most two output bytes (a bare CR or LF becomes CRLF).
   if (whole.text.size() > 2 * input.size()) std::abort();
   return 0;

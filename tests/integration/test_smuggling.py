@@ -180,6 +180,43 @@ class SmugglingTest(IntegrationCase):
         text = self.tool("audit", "--color", "never", db=db).stdout.decode()
         self.assertIn(f"session {sid}: client DATA contains smuggling shapes: {expected}", text)
 
+    def test_a_telnet_subnegotiation_cannot_turn_a_bdat_chunk_into_commands(self):
+        # 0xFF 0xFA (Latin-1 text, or telnet's IAC SB) in a pipelined MAIL, and 0xFF 0xF0 (IAC
+        # SE) in the chunk: read as one subnegotiation, it would swallow the RCPT and BDAT lines
+        # and relay the rest of the chunk as a transaction to carol. The MAIL line is refused
+        # instead, and everything after it is framed as Postfix frames it.
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        token = unique_token("iacsb").encode()
+        chunk = (b"Subject: " + token + b"\r\n\r\nhello \xff\xf0alice@example.test>\r\n"
+                 b"RCPT TO:<carol@example.test>\r\nDATA\r\nSubject: smuggled " + token +
+                 b"\r\n\r\nsmuggled\r\n.\r\n")
+        with SmtpSocket(m.port) as s:
+            self.login(s)
+            s.send(b"MAIL FROM:<j\xff\xfa@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
+                   b"BDAT %d LAST\r\n" % len(chunk) + chunk + b"QUIT\r\n")
+            replies = []
+            while True:
+                try:
+                    r = s.reply(timeout=15)
+                except EOFError:
+                    break
+                replies.append(r)
+                if r.code == 221:
+                    break
+        codes = [r.code for r in replies]
+        self.assertEqual(codes[0], 500, replies)
+        self.assertIn("telnet subnegotiation", replies[0].text)
+        self.assertEqual(codes[-1], 221, codes)
+        self.assertNotIn(354, codes)  # no DATA was ever read from the chunk
+        self.postfix.no_message(token.decode(), wait=2, mailbox="carol")
+        bob = [p for p in self.postfix.delivered_files("bob") if token in p.read_bytes()]
+        self.assertLessEqual(len(bob), 1, bob)
+        sid = wait_ended(db, 1)[-1]["id"]
+        refused = [e for e in events(db, sid) if e["kind"] == "error" and e["verb"] == "MAIL"]
+        self.assertEqual(len(refused), 1, events(db, sid))
+        self.assertIn("telnet subnegotiation", refused[0]["note"])
+
     def test_bare_lf_client_ends_its_message_with_a_lone_dot(self):
         m = self.mailtap(self.postfix.submission)
         token = unique_token("nclf")

@@ -32,7 +32,8 @@ std::string describe(const FramedLine& l) {
   std::string s = "[" + l.text + "] end=" + std::string(to_string(l.end)) +
                   " discarded=" + std::to_string(l.discarded) + " verb=" + l.discarded_verb +
                   " nul=" + std::to_string(l.has_nul) +
-                  " distrusted=" + std::to_string(l.distrusted);
+                  " distrusted=" + std::to_string(l.distrusted) +
+                  " telnet_fault=" + std::string(l.telnet_fault);
   return s;
 }
 
@@ -65,6 +66,29 @@ TEST(ClientFramer, CommandLinesAreTheSameHoweverTheyAreSplit) {
   };
   const std::string expected = lines_only({bytes});
   for (const Splitter& split : every_split(bytes)) EXPECT_EQ(lines_only(split(bytes)), expected);
+}
+
+// A telnet subnegotiation or a cut-short option negotiation faults its own line only, and the
+// lines after it are framed where a strict server frames them, however the bytes are split.
+TEST(ClientFramer, ATelnetFaultIsTheLinesOwnAndNeverMovesALineEnd) {
+  const std::string bytes =
+      "MAIL FROM:<j\xff\xfa@x>\r\nRCPT TO:<b@y>\nNOOP\xff\xfd\nBDAT 9 LAST\r\n\xff\xf0x\r\n";
+  for (const Splitter& split : every_split(bytes)) {
+    ClientFramer f(2048);
+    std::vector<FramedLine> lines;
+    for (std::string_view piece : split(bytes)) {
+      f.feed(piece);
+      while (std::optional<FramedLine> line = f.next_line()) lines.push_back(*line);
+    }
+    ASSERT_EQ(lines.size(), 5u);
+    EXPECT_NE(lines[0].telnet_fault.find("subnegotiation"), std::string_view::npos);
+    EXPECT_EQ(lines[1].text, "RCPT TO:<b@y>\r\n");
+    EXPECT_EQ(lines[1].telnet_fault, "");
+    EXPECT_NE(lines[2].telnet_fault.find("cut short"), std::string_view::npos);
+    EXPECT_EQ(lines[3].text, "BDAT 9 LAST\r\n");
+    EXPECT_EQ(lines[3].telnet_fault, "");
+    EXPECT_NE(lines[4].telnet_fault.find("IAC SE"), std::string_view::npos);
+  }
 }
 
 TEST(ClientFramer, OverLongLineIsFramedWithoutKeepingItsBytes) {

@@ -1220,7 +1220,79 @@ TEST(Dialogue, TelnetNegotiationInACommandIsRemovedAndNoted) {
   auto rewrites = find_events(r, Direction::mailtap_note, EventKind::rewrite);
   ASSERT_EQ(rewrites.size(), 1u);
   EXPECT_EQ(rewrites[0]->verb, "NOOP");
-  EXPECT_EQ(rewrites[0]->note, "telnet IAC sequence removed (2x)");
+  // What was removed is named, so the record shows every octet the client sent.
+  EXPECT_EQ(rewrites[0]->note, "telnet IAC sequence removed (2x: IAC DO 3, IAC WILL 1)");
+}
+
+// On an AUTH line an option byte may be an octet of the secret: only the count is noted.
+TEST(Dialogue, TelnetRemovedFromAnAuthLineIsCountedNotNamed) {
+  const Result r = run_all_splits({
+      client("AUTH PLAIN AHVz\xff\xfbZXIAc2VjcmV0\r\n"),
+      upstream("235 ok\r\n"),
+  });
+  auto rewrites = find_events(r, Direction::mailtap_note, EventKind::rewrite);
+  ASSERT_EQ(rewrites.size(), 1u);
+  EXPECT_EQ(rewrites[0]->note, "telnet IAC sequence removed (1x)");
+}
+
+// SMTP smuggling through telnet: 0xFF 0xFA in a command is IAC SB, and a subnegotiation runs to
+// IAC SE. Had mailtap removed it, it would have removed the RCPT and BDAT lines and the start of
+// the chunk, and relayed the chunk's text as commands (a message to carol). mailtap agrees to no
+// telnet option, so the line with it is refused whole, and the line ending still ends it.
+TEST(Dialogue, ATelnetSubnegotiationInACommandIsRefusedAndNeverSwallowsALineEnd) {
+  const std::string chunk =
+      "Subject: hi\r\n\r\nhello \xff\xf0"
+      "alice@x>\r\nRCPT TO:<carol@y>\r\nDATA\r\nsmuggled\r\n.\r\n";
+  const std::string after_mail =
+      "RCPT TO:<bob@y>\r\nBDAT " + std::to_string(chunk.size()) + " LAST\r\n" + chunk;
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<j\xff\xfa@x>\r\n" + after_mail + "QUIT\r\n"),
+      upstream("503 5.5.1 need MAIL\r\n503 5.5.1 need RCPT\r\n221 bye\r\n"),
+  });
+  // The server gets the RCPT and BDAT lines and the chunk as the client sent them (and, with
+  // no MAIL, refuses both: no message at all).
+  EXPECT_EQ(r.upstream_per_step[2], after_mail + "QUIT\r\n");
+  EXPECT_EQ(r.client_per_step[2].substr(0, 10), "500 5.5.2 ");
+  EXPECT_NE(r.client_per_step[2].find("telnet subnegotiation (IAC SB"), std::string::npos)
+      << r.client_per_step[2];
+  auto errors = find_events(r, Direction::client_to_mailtap, EventKind::error);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0]->verb, "MAIL");
+  EXPECT_TRUE(errors[0]->redacted);
+  EXPECT_NE(errors[0]->note.find("telnet subnegotiation"), std::string::npos) << errors[0]->note;
+  EXPECT_EQ(find_events(r, Direction::client_to_upstream, EventKind::command).size(), 4u)
+      << "EHLO RCPT BDAT QUIT: nothing of the chunk is a command";
+}
+
+// nc without -C: an IAC WILL right before the LF must not take the LF as its option byte (that
+// would merge two command lines). The cut-short sequence makes its line refused.
+TEST(Dialogue, ALineEndEndsATelnetOptionNegotiationAndItsLineIsRefused) {
+  for (std::string_view eol : {"\n", "\r\n", "\r"}) {
+    SCOPED_TRACE(printable(eol));
+    const std::string e(eol);
+    const Result r = run_all_splits({
+        client("NOOP a\xff\xfb" + e + "NOOP b" + e + "QUIT\r\n"),
+        upstream("250 b\r\n221 bye\r\n"),
+    });
+    EXPECT_EQ(r.to_upstream, "NOOP b\r\nQUIT\r\n");
+    EXPECT_EQ(r.to_client.substr(0, 10), "500 5.5.2 ");
+    EXPECT_NE(r.to_client.find("cut short by the line ending"), std::string::npos) << r.to_client;
+    EXPECT_NE(r.to_client.find("250 b\r\n221 bye\r\n"), std::string::npos) << r.to_client;
+  }
+}
+
+// A SASL response with a subnegotiation is not forwarded either: the exchange is cancelled.
+TEST(Dialogue, ATelnetSubnegotiationInASaslResponseCancelsTheExchange) {
+  const Result r = run_all_splits({
+      client("AUTH LOGIN\r\n"),
+      upstream("334 VXNlcm5hbWU6\r\n"),
+      client("dXNl\xff\xfa"
+             "cg==\r\n"),
+      upstream("501 5.7.0 cancelled\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], "*\r\n");
 }
 
 // ---- endings -------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ using namespace std::string_literals;
 struct Normalised {
   std::string text;
   std::vector<std::size_t> line_ends;  // offsets in text right after each CRLF
+  std::vector<std::string> faults;     // per line: why it must be refused, or empty
+  std::vector<LineEnd> ends;           // per line: how the client ended it
   RewriteCounts rewrites;
 };
 
@@ -32,8 +34,11 @@ Normalised normalise_reads(const std::vector<std::string_view>& reads) {
       const std::size_t used = n.normalise(std::string_view(backlog).substr(pos), out.text);
       pos += used;
       if (out.text.size() >= 2 && out.text.size() > before &&
-          out.text.compare(out.text.size() - 2, 2, "\r\n") == 0)
+          out.text.compare(out.text.size() - 2, 2, "\r\n") == 0) {
         out.line_ends.push_back(out.text.size());
+        out.faults.emplace_back(n.take_telnet_fault());
+        out.ends.push_back(n.last_line_end());
+      }
       // A bare CR is only known when the next byte arrives: that call writes CRLF without
       // consuming the byte. No progress at all means the normaliser wants more input.
       if (used == 0 && out.text.size() == before) break;
@@ -58,6 +63,10 @@ std::string describe(const Normalised& n) {
   }
   s += "] ends=";
   for (std::size_t e : n.line_ends) s += std::to_string(e) + ",";
+  s += " faults=";
+  for (const std::string& f : n.faults) s += "[" + f + "]";
+  s += " ends=";
+  for (LineEnd e : n.ends) s += std::string(to_string(e)) + ",";
   s += " rewrites=" + n.rewrites.describe();
   return s;
 }
@@ -145,21 +154,61 @@ TEST(TextNormaliser, SmugglingShapesAllBecomeCanonicalLines) {
 }
 
 TEST(TextNormaliser, TelnetNegotiationIsRemoved) {
-  // IAC WILL ECHO, IAC DO SUPPRESS-GO-AHEAD, IAC SB TERMINAL-TYPE IS "xterm" IAC SE, IAC NOP
+  // IAC WILL ECHO, IAC DO SUPPRESS-GO-AHEAD, IAC NOP, IAC DONT TERMINAL-TYPE
   const std::string input =
       "\xff\xfb\x01"
-      "EH\xff\xfd\x03LO\xff\xfa\x18\x00xterm\xff\xf0 me\xff\xf1\r\n"s;
+      "EH\xff\xfd\x03LO me\xff\xf1\xff\xfe\x18\r\n"s;
   const Normalised n = normalise_all_splits(input);
   EXPECT_EQ(n.text, "EHLO me\r\n");
   EXPECT_EQ(n.rewrites.telnet_iac, 4u);
+  EXPECT_EQ(n.rewrites.describe(),
+            "telnet IAC sequence removed (4x: IAC WILL 1, IAC DO 3, IAC NOP, IAC DONT 24)");
+  EXPECT_EQ(n.faults, (std::vector<std::string>{""}));
 }
 
-TEST(TextNormaliser, SubnegotiationMayContainEscapedIacAndLineEndings) {
+TEST(TextNormaliser, OnlyTheFirstRemovalsAreNamed) {
+  std::string input = "A";
+  for (int i = 0; i < 12; ++i) input += "\xff\xf1";
+  const Normalised n = normalise_all_splits(input + "\r\n");
+  EXPECT_EQ(n.text, "A\r\n");
+  EXPECT_EQ(n.rewrites.describe(),
+            "telnet IAC sequence removed (12x: IAC NOP, IAC NOP, IAC NOP, IAC NOP, IAC NOP, IAC "
+            "NOP, IAC NOP, IAC NOP, ...)");
+}
+
+// SMTP smuggling: a subnegotiation would run to IAC SE, lines later. mailtap agrees to no telnet
+// option, so IAC SB (and an IAC SE outside one) makes its line refused, and never takes a line
+// ending: the lines after it are framed as a strict server frames them.
+TEST(TextNormaliser, ASubnegotiationNeverSwallowsALineEndAndFaultsItsLine) {
   const std::string input =
-      "A\xff\xfa\x18\xff\xff\r\n\xff\xf0"
-      "B\r\n";
+      "MAIL FROM:<j\xff\xfa@x>\r\nRCPT TO:<b@y>\r\nhello \xff\xf0"
+      "alice>\r\nQUIT\r\n"s;
   const Normalised n = normalise_all_splits(input);
-  EXPECT_EQ(n.text, "AB\r\n");
+  ASSERT_EQ(n.line_ends.size(), 4u) << describe(n);
+  EXPECT_EQ(n.text.substr(n.line_ends[0], n.line_ends[1] - n.line_ends[0]), "RCPT TO:<b@y>\r\n");
+  EXPECT_EQ(n.text.substr(n.line_ends[2]), "QUIT\r\n");
+  ASSERT_EQ(n.faults.size(), 4u);
+  EXPECT_NE(n.faults[0].find("telnet subnegotiation (IAC SB"), std::string::npos);
+  EXPECT_EQ(n.faults[1], "");
+  EXPECT_NE(n.faults[2].find("IAC SE"), std::string::npos);
+  EXPECT_EQ(n.faults[3], "");
+}
+
+// nc without -C: IAC WILL (or DO...) right before the line's LF. The LF is a line ending, not
+// the option byte; the sequence is cut short, so its line is refused.
+TEST(TextNormaliser, ALineEndCutsATelnetOptionNegotiationShort) {
+  for (std::string_view eol : {"\n", "\r\n", "\r"}) {
+    SCOPED_TRACE(testing::PrintToString(eol));
+    for (std::string_view verb : {"\xfb", "\xfc", "\xfd", "\xfe"}) {
+      const std::string input = "NOOP a\xff" + std::string(verb) + std::string(eol) + "NOOP b\n";
+      const Normalised n = normalise_all_splits(input);
+      EXPECT_EQ(n.text, "NOOP a\r\nNOOP b\r\n");
+      ASSERT_EQ(n.faults.size(), 2u);
+      EXPECT_NE(n.faults[0].find("cut short by the line ending"), std::string::npos);
+      EXPECT_EQ(n.faults[1], "");
+      EXPECT_EQ(n.rewrites.telnet_iac, 0u);
+    }
+  }
 }
 
 TEST(TextNormaliser, IacIacIsALiteral0xFF) {
