@@ -963,8 +963,9 @@ bool Dialogue::read_data() {
     }
     segment.clear();
     // CR NUL is a line ending only for a client whose own line ending it is (a telnet NVT,
-    // whose DATA line ended so); in anyone else's body a NUL after a bare CR is data.
-    const std::size_t n = framer_.normalise_body(segment, data_own_end_ == LineEnd::cr);
+    // whose DATA line ended so); in anyone else's body a NUL after a bare CR is data, a bare-CR
+    // client's included.
+    const std::size_t n = framer_.normalise_body(segment, data_own_end_ == LineEnd::cr_nul);
     if (segment.empty()) {
       if (n == 0) return false;
       continue;
@@ -973,8 +974,9 @@ bool Dialogue::read_data() {
   }
 }
 
-// Only the client's own kind of line ending can end its message: CRLF always, and a bare LF or
-// bare CR when the DATA line itself ended that way (nc without -C, a terminal sending CR).
+// Only the client's own kind of line ending can end its message: CRLF always, and a bare LF,
+// bare CR or CR NUL when the DATA line itself ended that way (nc without -C, a terminal sending
+// CR, a telnet NVT). CR NUL and a bare CR are different kinds: neither is the other's own.
 bool Dialogue::ends_message(LineEnd end) const {
   return end == LineEnd::crlf || end == data_own_end_;
 }

@@ -35,6 +35,8 @@ std::string_view to_string(LineEnd e) {
       return "bare LF";
     case LineEnd::cr:
       return "bare CR";
+    case LineEnd::cr_nul:
+      return "CR NUL";
     case LineEnd::none:
       break;
   }
@@ -49,6 +51,8 @@ std::string_view escaped(LineEnd e) {
       return "\\n";
     case LineEnd::cr:
       return "\\r";
+    case LineEnd::cr_nul:
+      return "\\r\\0";
     case LineEnd::none:
       break;
   }
@@ -177,10 +181,14 @@ std::size_t TextNormaliser::end_held_cr(unsigned char c, std::string& out, bool 
     last_end_ = LineEnd::crlf;
     return 1;
   }
-  last_end_ = LineEnd::cr;
   ++rewrites_.bare_cr;
   // A telnet NVT sends a bare CR as "CR NUL"; anyone else's NUL there is data.
-  return cr_nul && c == '\0' ? 1 : 0;
+  if (cr_nul && c == '\0') {
+    last_end_ = LineEnd::cr_nul;
+    return 1;
+  }
+  last_end_ = LineEnd::cr;
+  return 0;
 }
 
 std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out, TextRules rules) {

@@ -22,10 +22,12 @@
 
 namespace mailtap::smtp {
 
-// How the client ended a line. Every kind is sent upstream as CRLF.
-enum class LineEnd : std::uint8_t { none, crlf, lf, cr };
-std::string_view to_string(LineEnd e);  // "CRLF", "bare LF", "bare CR"
-std::string_view escaped(LineEnd e);    // "\\r\\n", "\\n", "\\r" (as typed in a shape)
+// How the client ended a line. Every kind is sent upstream as CRLF. cr_nul is telnet's "CR NUL"
+// (read so only where TextRules::cr_nul says): a client whose DATA line ended so is a telnet NVT,
+// and a bare CR without the NUL is not its own line ending, nor CR NUL a bare-CR client's.
+enum class LineEnd : std::uint8_t { none, crlf, lf, cr, cr_nul };
+std::string_view to_string(LineEnd e);  // "CRLF", "bare LF", "bare CR", "CR NUL"
+std::string_view escaped(LineEnd e);    // "\\r\\n", "\\n", "\\r", "\\r\\0" (as typed in a shape)
 
 struct RewriteCounts {
   std::uint64_t bare_lf = 0;     // LF not preceded by CR, sent as CRLF

@@ -245,6 +245,37 @@ TEST(Dialogue, BareLfAndBareCrClientsEndMessagesWithTheirOwnLineEnds) {
   }
 }
 
+// Telnet's CR NUL is not a bare-CR client's line ending: for a client whose DATA line ended in
+// a bare CR, "\r\0.\r" is a bare CR, then the text line "\0.", so the smuggled commands stay
+// text of its one message (the NUL is data, kept).
+TEST(Dialogue, CrNulDotIsTextForABareCrClient) {
+  const Result r = run_all_splits(smuggling_script("\r", "\r\0.\r"s));
+  EXPECT_FALSE(has_bare_cr_or_lf(r.to_upstream)) << printable(r.to_upstream);
+  EXPECT_EQ(strict_server_message_ends(r.to_upstream), 1u) << printable(r.to_upstream);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_NE(r.messages[0].body.find("first line\r\n\0.\r\nMAIL FROM:<evil@x>"s), std::string::npos)
+      << printable(r.messages[0].body);
+}
+
+// A telnet NVT (its DATA line ended in CR NUL) ends its message with its own "\r\0.\r\0"; a
+// bare CR is not its line ending (telnet sends CR as CR NUL or CR LF), so "\r.\r" is text.
+TEST(Dialogue, ACrNulClientsOwnLineEndIsCrNulNotABareCr) {
+  const Result text = run_all_splits(smuggling_script("\r\0"s, "\r.\r"));
+  EXPECT_EQ(strict_server_message_ends(text.to_upstream), 1u) << printable(text.to_upstream);
+  ASSERT_EQ(text.messages.size(), 1u);
+  EXPECT_NE(text.messages[0].body.find("first line\r\n.\r\nMAIL FROM:<evil@x>"), std::string::npos)
+      << printable(text.messages[0].body);
+
+  Script script = smuggling_script("\r\0"s, "\r\0.\r\0"s);
+  script.back() = upstream("250 ok\r\n250 ok\r\n354 go\r\n");
+  script.push_back(upstream("250 queued 2\r\n"));
+  script.push_back(upstream("221 bye\r\n"));
+  const Result ends = run_all_splits(script);
+  EXPECT_EQ(strict_server_message_ends(ends.to_upstream), 2u) << printable(ends.to_upstream);
+  ASSERT_EQ(ends.messages.size(), 2u);
+  EXPECT_EQ(ends.messages[0].body, "Subject: outer\r\n\r\nfirst line\r\n");
+}
+
 TEST(Dialogue, LeadingDotAfterAForeignLineEndIsText) {
   // A CRLF client's line "a<LF>.foo": after mailtap sends the LF as CRLF, ".foo" starts a line,
   // and a server would drop its dot; doubled, the message keeps it.

@@ -138,6 +138,23 @@ TEST(TextNormaliser, TelnetCrNulIsABareCr) {
   EXPECT_EQ(n.rewrites.bare_cr, 1u);
 }
 
+// CR NUL is its own kind of line ending (a telnet NVT's), told apart from a bare CR; where NUL
+// is data (a body of a client whose line ending is not CR NUL) the line ending is a bare CR.
+TEST(TextNormaliser, CrNulIsToldApartFromABareCr) {
+  const Normalised n = normalise_all_splits(std::string_view("A\r\0B\rC\r\n", 9));
+  EXPECT_EQ(n.ends, (std::vector<LineEnd>{LineEnd::cr_nul, LineEnd::cr, LineEnd::crlf}));
+  EXPECT_EQ(to_string(LineEnd::cr_nul), "CR NUL");
+  EXPECT_EQ(escaped(LineEnd::cr_nul), "\\r\\0");
+
+  TextNormaliser data;
+  std::string out;
+  const TextRules body{.telnet_iac = false, .cr_nul = false};
+  EXPECT_EQ(data.normalise("A\r", out, body), 2u);
+  EXPECT_EQ(data.normalise(std::string_view("\0.\r\n", 4), out, body), 0u);
+  EXPECT_EQ(data.last_line_end(), LineEnd::cr);
+  EXPECT_EQ(out, "A\r\n");
+}
+
 TEST(TextNormaliser, NulElsewhereIsData) {
   const Normalised n = normalise_all_splits(std::string_view("A\0B\r\n", 5));
   EXPECT_EQ(n.text, std::string("A\0B\r\n", 5));
