@@ -8,8 +8,6 @@ namespace mailtap::tools::web {
 
 namespace {
 
-constexpr int kMaxDepth = 8;  // nested multiparts beyond this are shown as they are
-
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -45,6 +43,8 @@ void split_entity(std::string_view raw, std::string_view& head, std::string_view
   body = raw.substr(raw.size());  // empty, but inside `raw`: parts' offsets are taken from it
 }
 
+}  // namespace
+
 std::vector<MimeHeader> parse_headers(std::string_view head) {
   std::vector<MimeHeader> out;
   std::size_t pos = 0;
@@ -67,6 +67,8 @@ std::vector<MimeHeader> parse_headers(std::string_view head) {
   }
   return out;
 }
+
+namespace {
 
 std::string header(const std::vector<MimeHeader>& headers, std::string_view name) {
   for (const auto& h : headers)
@@ -280,34 +282,18 @@ bool walk_multipart(std::string_view body, const std::string& boundary, int dept
   return found;
 }
 
-MimePart leaf_part(const std::vector<MimeHeader>& headers, const std::string& content_type,
-                   std::string type, std::string_view body, MimeBodies bodies) {
-  MimePart part;
-  part.content_type = std::move(type);
-  part.charset = lower(parameter(content_type, "charset"));
-  const std::string disposition = header(headers, "content-disposition");
-  part.attachment = main_value(disposition) == "attachment";
-  part.filename = parameter(disposition, "filename");
-  if (part.filename.empty()) part.filename = parameter(content_type, "name");
+void walk(const std::vector<MimeHeader>& headers, std::string_view body, int depth, PartsOut& out) {
+  std::string boundary;
+  MimePart part = describe_entity(headers, boundary);
+  if (!boundary.empty() && depth < kMimeMaxDepth && walk_multipart(body, boundary, depth, out))
+    return;
   part.encoded = body;
-  part.transfer_encoding = main_value(header(headers, "content-transfer-encoding"));
-  if (bodies == MimeBodies::decoded) {
+  if (out.bodies == MimeBodies::decoded) {
     TransferDecoder decoder(part.transfer_encoding);
     decoder.append(body, part.body);
     decoder.finish(part.body);
   }
-  return part;
-}
-
-void walk(const std::vector<MimeHeader>& headers, std::string_view body, int depth, PartsOut& out) {
-  const std::string content_type = header(headers, "content-type");
-  std::string type = main_value(content_type);
-  if (type.empty() || type.find('/') == std::string::npos) type = "text/plain";
-  const std::string boundary = parameter(content_type, "boundary");
-  if (type.starts_with("multipart/") && !boundary.empty() && depth < kMaxDepth &&
-      walk_multipart(body, boundary, depth, out))
-    return;
-  out.parts.push_back(leaf_part(headers, content_type, std::move(type), body, out.bodies));
+  out.parts.push_back(std::move(part));
 }
 
 // "Name: value" with a printable name: the start of a header section.
@@ -320,6 +306,22 @@ bool starts_with_header(std::string_view raw) {
 }
 
 }  // namespace
+
+MimePart describe_entity(const std::vector<MimeHeader>& headers, std::string& boundary) {
+  MimePart part;
+  const std::string content_type = header(headers, "content-type");
+  std::string type = main_value(content_type);
+  if (type.empty() || type.find('/') == std::string::npos) type = "text/plain";
+  boundary = type.starts_with("multipart/") ? parameter(content_type, "boundary") : "";
+  part.content_type = std::move(type);
+  part.charset = lower(parameter(content_type, "charset"));
+  const std::string disposition = header(headers, "content-disposition");
+  part.attachment = main_value(disposition) == "attachment";
+  part.filename = parameter(disposition, "filename");
+  if (part.filename.empty()) part.filename = parameter(content_type, "name");
+  part.transfer_encoding = main_value(header(headers, "content-transfer-encoding"));
+  return part;
+}
 
 ParsedMessage parse_message(std::string_view raw, MimeBodies bodies) {
   ParsedMessage m;

@@ -31,6 +31,19 @@ struct ParsedMessage {
   std::vector<MimePart> parts;  // the leaves, in order; multipart containers are walked
 };
 
+// The pieces parse_message is made of, shared with the streaming reader (mime_stream.hpp) so
+// that both read a message the same way.
+constexpr int kMimeMaxDepth = 8;  // nested multiparts beyond this are shown as they are
+// A header section's fields: lines split at LF (a CR before it dropped), folded lines joined,
+// lines without a ':' skipped.
+std::vector<MimeHeader> parse_headers(std::string_view head);
+// What an entity's header fields say of it: its type ("text/plain" when none or malformed),
+// charset, filename, disposition and transfer encoding (body and encoded left empty); and in
+// `boundary` the boundary of a multipart that names one, else "".
+MimePart describe_entity(const std::vector<MimeHeader>& headers, std::string& boundary);
+
+// The message in `raw` read whole. The server reads a stored message with the streaming reader
+// (mime_stream.hpp), which is held to this (its unit tests and fuzz_mime_stream).
 // With MimeBodies::located, each part's `body` is left empty: a caller that needs one part, or
 // their sizes, decodes from `encoded` (TransferDecoder) without a decoded copy of every part.
 enum class MimeBodies { decoded, located };
