@@ -15,6 +15,7 @@
 #include "tools/web/assets.hpp"
 #include "tools/web/charset.hpp"
 #include "tools/web/mime.hpp"
+#include "tools/web/mime_stream.hpp"
 
 namespace mailtap::tools::web {
 
@@ -25,8 +26,10 @@ constexpr std::size_t kMaxLimit = 1000;
 constexpr int kAuditExpiryDays = 30;  // as `mailtap audit`'s default
 // Of a text part, the message view gets the first MiB; the rest is at the part's own URL. A
 // whole text of hundreds of MiB would cost the server several copies of it and hang the tab
-// that puts it on the page.
+// that puts it on the page. Over all its text parts, a view gets at most 4 MiB: a message of
+// many large text parts costs a request no more than that.
 constexpr std::size_t kInlineTextLimit = std::size_t{1} << 20;
+constexpr std::size_t kInlineTextBudget = std::size_t{4} << 20;
 
 std::string value_of(const std::map<std::string, std::string>& query, const std::string& key) {
   auto it = query.find(key);
@@ -336,19 +339,36 @@ Response raw_response(const Route& route, storage::StoredMessage stored) {
   return r;
 }
 
-// The whole body, for the routes that parse it: one allocation of its exact length, read through
-// `body` (so that a part sent later reads the same body file).
-bool read_body(storage::StoredBodyReader& body, std::string& out, std::string& error) {
-  std::uint64_t length = 0;
-  if (!body.size(length, error)) return false;
-  out.clear();
-  out.reserve(length);  // one allocation: no doubling copies on the way
-  return body.read(
-      [&out](std::string_view chunk) {
-        out.append(chunk);
+// The message's structure, read from the record a chunk at a time (mime_stream.hpp): the body
+// is never held, whatever its size.
+bool locate_parts(storage::StoredBodyReader& body, LocatedMessage& out, std::string& error) {
+  MimeStructureReader reader;
+  const bool read = body.read(
+      [&reader](std::string_view chunk) {
+        reader.append(chunk);
         return true;
       },
       error);
+  if (!read) return false;
+  out = reader.finish();
+  return true;
+}
+
+// The parts' decoded sizes, and the text the view shows, from a second reading of the body; no
+// further than the end of `last_part` if given.
+bool decode_parts(storage::StoredBodyReader& body, LocatedMessage& message,
+                  LocatedPartsDecoder::WantsText wants_text, std::optional<std::size_t> last_part,
+                  std::string& error) {
+  LocatedPartsDecoder decoder(message, wants_text, kInlineTextLimit, kInlineTextBudget, last_part);
+  const bool read = body.read(
+      [&decoder](std::string_view chunk) {
+        decoder.append(chunk);
+        return !decoder.done();
+      },
+      error);
+  if (!read) return false;
+  decoder.finish();
+  return true;
 }
 
 // The decoded octets of the part at `part` of the body `body` hands out, to `sink` as they are
@@ -381,24 +401,31 @@ bool write_part(storage::StoredBodyReader& body, const PartSource& part,
   return true;
 }
 
-// Part K, sent from the record as it is read. The message is held once, to find the part, and
-// let go before the part is sent: the request's peak is that one copy, not the message and its
-// decoded parts.
-Response part_response(const Route& route, std::shared_ptr<SourceStream> source, std::string body) {
-  const ParsedMessage parsed = parse_message(body, MimeBodies::located);
-  if (route.part >= parsed.parts.size()) return error_response(404, "no such part");
-  const MimePart& part = parsed.parts[route.part];
-  Response r = part_head(route, part);
+// Part K, sent from the record as it is read. Finding it and its decoded length reads the body
+// (twice, the second time no further than the part), holding only the message's structure.
+Response part_response(const Route& route, std::shared_ptr<SourceStream> source) {
+  LocatedMessage located;
+  std::string error;
+  if (!locate_parts(source->body, located, error)) return error_response(500, error);
+  if (route.part >= located.parts.size()) return error_response(404, "no such part");
+  if (!decode_parts(source->body, located, nullptr, route.part, error))
+    return error_response(500, error);
+  const LocatedPart& part = located.parts[route.part];
+  Response r = part_head(route, part.part);
   PartSource where;
-  where.offset = static_cast<std::size_t>(part.encoded.data() - body.data());
-  where.length = part.encoded.size();
-  where.transfer_encoding = part.transfer_encoding;
-  where.decoded_length = decoded_size(part.transfer_encoding, part.encoded);
+  where.offset = part.offset;
+  where.length = part.length;
+  where.transfer_encoding = part.part.transfer_encoding;
+  where.decoded_length = part.decoded_size;
   r.streamed = StreamedBody{where.decoded_length,
                             [source, where](const StreamedBody::Sink& sink, std::string& error) {
                               return write_part(source->body, where, sink, error);
                             }};
   return r;
+}
+
+bool shown_as_text(const MimePart& part) {
+  return part.content_type == "text/plain" && !part.attachment;
 }
 
 }  // namespace
@@ -417,12 +444,11 @@ Response Api::message(const Route& route) {
   if (route.kind == RouteKind::message_raw) return raw_response(route, std::move(*stored));
 
   auto source = std::make_shared<SourceStream>(std::move(*stored));
-  std::string body;
-  if (!read_body(source->body, body, error)) return error_response(500, error);
-  if (route.kind == RouteKind::message_part)
-    return part_response(route, std::move(source), std::move(body));
-  // The parts' sizes are counted from their encoded octets: only text shown is decoded.
-  const ParsedMessage parsed = parse_message(body, MimeBodies::located);
+  if (route.kind == RouteKind::message_part) return part_response(route, std::move(source));
+  LocatedMessage parsed;
+  if (!locate_parts(source->body, parsed, error) ||
+      !decode_parts(source->body, parsed, shown_as_text, std::nullopt, error))
+    return error_response(500, error);
 
   const storage::MessageRow* row = &source->stored.row;
   const smtp::Message& m = row->message;
@@ -456,22 +482,22 @@ Response Api::message(const Route& route) {
   w.end_array();
   w.key("parts").begin_array();
   for (std::size_t i = 0; i < parsed.parts.size(); ++i) {
-    const MimePart& p = parsed.parts[i];
+    LocatedPart& located = parsed.parts[i];
+    const MimePart& p = located.part;
     w.begin_object();
     w.key("index").value(static_cast<std::uint64_t>(i));
     write_bytes_member(w, "content_type", p.content_type);
     write_bytes_member(w, "charset", p.charset);
     write_header_text_member(w, "filename", p.filename);
     w.key("attachment").value(p.attachment);
-    w.key("size").value(static_cast<std::uint64_t>(decoded_size(p.transfer_encoding, p.encoded)));
+    w.key("size").value(located.decoded_size);
     w.key("url").value("/api/sessions/" + std::to_string(route.session) + "/messages/" +
                        std::to_string(route.message) + "/parts/" + std::to_string(i));
-    if (p.content_type == "text/plain" && !p.attachment) {
-      bool cut = false;
-      std::string text = decoded_prefix(p.transfer_encoding, p.encoded, kInlineTextLimit, cut);
-      if (cut) drop_partial_character(text, p.charset);
+    if (shown_as_text(p)) {
+      std::string text = std::move(located.text);
+      if (located.text_cut) drop_partial_character(text, p.charset);
       write_bytes_member(w, "text", to_utf8(text, p.charset));
-      w.key("text_truncated").value(cut);
+      w.key("text_truncated").value(located.text_cut);
     }
     w.end_object();
   }
