@@ -11,6 +11,7 @@
 #include "proxy/command/proxy_command.hpp"
 #include "tools/commands.hpp"
 #include "tools/reply_explanation.hpp"
+#include "tools/tool_options.hpp"
 #include "tools/web/web_server.hpp"
 
 namespace {
@@ -65,8 +66,11 @@ int run(int argc, char** argv) {
     // command (docs/tools/*.md), whatever CLI11's own code for the kind of mistake.
     return app.exit(e) == 0 ? 0 : 2;
   }
-  for (auto& cmd : commands)
-    if (cmd.app->parsed()) return cmd.run();
+  for (auto& cmd : commands) {
+    if (!cmd.app->parsed()) continue;
+    mailtap::tools::set_stdout_tool(cmd.app->get_name());  // "mailtap: show: stdout: ..."
+    return cmd.run();
+  }
   return 2;
 }
 }  // namespace

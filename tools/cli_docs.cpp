@@ -164,8 +164,8 @@ const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
   static const std::vector<ExitStatus> general{
       {0, "success"},
       {1,
-       "a failure of the run: the database cannot be read or written, a file cannot be "
-       "written, a server cannot be reached"},
+       "a failure of the run: the database cannot be read or written, a file or stdout cannot "
+       "be written, a server cannot be reached"},
       {2,
        "bad usage: an unknown option, a value it cannot take, a bad config file, no database "
        "path for a command that reads the record"}};
@@ -184,19 +184,26 @@ const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
          "unit does not restart after it"}}},
       {"audit",
        {{0, "clean"},
-        {1, "the audit could not run (no such file, not a mailtap database, too damaged to open)"},
+        {1,
+         "the audit could not run (no such file, not a mailtap database, too damaged to open), "
+         "or its report cannot be written to stdout"},
         {2, "bad usage"},
         {3, "a leaked credential or a damaged record was found"}}},
       {"prune",
        {{0, "success"},
-        {1, "the database cannot be opened or written"},
+        {1,
+         "the database cannot be opened or written; with --dry-run, also when the list cannot "
+         "be written to stdout"},
         {2, "bad usage"},
-        {3, "the sessions were deleted but VACUUM or the WAL checkpoint could not finish"}}},
+        {3, "the sessions were deleted but VACUUM or the WAL checkpoint could not finish"},
+        {4,
+         "the sessions were deleted (and vacuumed) but the list of them could not be written to "
+         "stdout"}}},
       {"probe",
        {{0, "TLS with a verified certificate (or --tls none as asked), EHLO accepted"},
         {1,
          "could not resolve, connect or get a greeting in time; greeting or EHLO refused; "
-         "connection closed"},
+         "connection closed; stdout cannot be written"},
         {2, "bad usage"},
         {3,
          "no TLS: no STARTTLS offered, STARTTLS refused, bytes injected after its 220, "
@@ -216,7 +223,9 @@ const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
          "bad usage, no such session, a session that cannot be served, or the address "
          "cannot be listened on"}}},
       {"explain",
-       {{0, "explained"}, {2, "not a reply code or enhanced status, or the two disagree"}}},
+       {{0, "explained"},
+        {1, "stdout cannot be written"},
+        {2, "not a reply code or enhanced status, or the two disagree"}}},
   };
   const auto it = specific.find(command);
   return it == specific.end() ? general : it->second;

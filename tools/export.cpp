@@ -69,9 +69,10 @@ bool is_directory(const std::string& path) {
 }
 
 // Where the export goes: stdout, or the -o file (made as write_file makes it), written a piece
-// at a time. The first failure is kept in `error` and stops every later write. Messages (eml,
-// mbox) bound for a terminal go through TerminalLines, as `show --message` writes them: their
-// text is the client's, and could otherwise drive the terminal (JSON escapes it already).
+// at a time. The first failure stops every later write: said at once by write_stdout, else kept
+// in `error` for close(); a loop asks failed() to stop loading sessions nobody gets. Messages
+// (eml, mbox) bound for a terminal go through TerminalLines, as `show --message` writes them:
+// their text is the client's, and could otherwise drive the terminal (JSON escapes it already).
 class ExportOutput {
  public:
   enum class Content { json, messages };
@@ -85,29 +86,25 @@ class ExportOutput {
   bool write(std::string_view bytes) {
     if (!ok_) return false;
     if (to_file_) return ok_ = file_.write(bytes, error_);
-    if (!(terminal_ ? terminal_->append(bytes) : write_stdout(bytes))) stdout_failed();
+    if (!(terminal_ ? terminal_->append(bytes) : write_stdout(bytes))) ok_ = false;
     return ok_;
   }
+  bool failed() const { return !ok_; }
   // Ends the export: 0, or 1 after saying why it failed (`read_error`: a body file that could
   // not supply its octets, else the output's). Only a complete export replaces the -o file.
   int close(const std::string& read_error = {}) {
     if (ok_ && to_file_ && read_error.empty()) ok_ = file_.close(error_);
-    if (ok_ && terminal_ && !terminal_->finish()) stdout_failed();
+    if (ok_ && terminal_ && !terminal_->finish()) ok_ = false;
     if (terminal_ && terminal_->escaped())
       log::error(
           "export: control octets escaped for the terminal (shown as \\xHH, \\r and \\n, as "
           "`show` shows them); -o FILE or a pipe gives the exact bytes");
     if (!read_error.empty()) log::error("export: " + read_error);
-    if (!ok_) log::error("export: " + error_);
+    if (!error_.empty()) log::error("export: " + error_);  // stdout's is said already
     return ok_ && read_error.empty() ? 0 : 1;
   }
 
  private:
-  void stdout_failed() {
-    error_ = std::string("stdout: ") + std::strerror(errno);
-    ok_ = false;
-  }
-
   bool to_file_ = false;
   bool ok_ = true;
   OutputFile file_;
@@ -218,6 +215,7 @@ int export_mbox(const ExportArgs& a, storage::Reader& reader,
       quoter.finish();
       pending += '\n';  // the blank line that separates messages
       flush();
+      if (out.failed()) return false;  // its reader has gone: load no more sessions for it
       ++count;
       if (m.message.body_truncated)
         log::error("export: warning: session " + std::to_string(d.session.id) + " message " +
@@ -262,7 +260,7 @@ int write_eml_directory(const ExportArgs& a, storage::Reader& reader,
           if (export_body(path, octets, m) != 0) return written = false;
           std::string line = path;
           if (m.message.body_truncated) line += "  (truncated in the record)";
-          write_stdout(line + "\n");
+          if (!write_stdout(line + "\n")) return written = false;  // said by write_stdout
         }
         return true;
       });

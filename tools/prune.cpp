@@ -2,8 +2,9 @@
 // Deletes whole sessions, then VACUUMs so the space and the deleted bytes leave the file.
 // Sessions still in progress are kept, except with --before when they started and last
 // recorded anything before that time (their writer died).
-// Exit status: 0; 1 cannot open or write; 2 bad option; 3 deleted, but VACUUM or the WAL
-// checkpoint could not finish, so the deleted bytes may still be in the file.
+// Exit status: 0; 1 cannot open or write (or --dry-run's list cannot be written); 2 bad option;
+// 3 deleted, but VACUUM or the WAL checkpoint could not finish, so the deleted bytes may still be
+// in the file; 4 deleted (and vacuumed), but the list of them could not be written to stdout.
 #include <memory>
 #include <optional>
 #include <string>
@@ -143,9 +144,16 @@ int run_prune(const PruneArgs& a) {
   if (!result.vacuum_warning.empty()) log::error("prune: warning: " + result.vacuum_warning);
   if (!result.body_files_warning.empty())
     log::error("prune: warning: " + result.body_files_warning);
-  if (!write_stdout(out)) return 1;
   // Deleted, but the bytes may still be in the file: a retention job must be able to tell.
-  return result.vacuum_warning.empty() ? 0 : 3;
+  const int pruned = result.vacuum_warning.empty() ? 0 : 3;
+  if (write_stdout(out)) return pruned;
+  if (a.dry_run) return 1;  // the list was all it had to give
+  // The deletion is committed: only its report is lost, which a script must not take for a
+  // prune that failed (1). write_stdout said why.
+  log::error("prune: removed " +
+             counted(static_cast<std::int64_t>(result.sessions.size()), "session") +
+             " all the same; only this list of them is lost");
+  return pruned == 0 ? 4 : pruned;
 }
 
 }  // namespace

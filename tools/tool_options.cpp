@@ -83,8 +83,27 @@ bool write_all(int fd, std::string_view bytes) {
 }
 }  // namespace
 
+namespace {
+// The process has one stdout, so whether it failed is the process's: kept once, here, whichever
+// part of a tool writes to it.
+std::string stdout_tool;
+bool stdout_broken = false;
+}  // namespace
+
+void set_stdout_tool(std::string_view tool) {
+  stdout_tool = tool;
+}
+
 bool write_stdout(std::string_view bytes) {
-  return write_all(STDOUT_FILENO, bytes);
+  if (stdout_broken) return false;
+  if (write_all(STDOUT_FILENO, bytes)) return true;
+  stdout_broken = true;
+  log::error((stdout_tool.empty() ? "" : stdout_tool + ": ") + "stdout: " + std::strerror(errno));
+  return false;
+}
+
+bool stdout_failed() {
+  return stdout_broken;
 }
 
 OutputFile::~OutputFile() {

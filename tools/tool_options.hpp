@@ -39,8 +39,15 @@ struct ToolOptions {
   std::string missing_database_note() const;
 };
 
-// Writes all of `bytes` to stdout (binary-safe); false on a write error.
+// Names the tool in write_stdout's error ("sessions"): set once, before the command runs.
+void set_stdout_tool(std::string_view tool);
+// Writes all of `bytes` to stdout (binary-safe); false on a write error. The first error is said
+// here, once ("mailtap: TOOL: stdout: No space left on device"), so callers only stop; and it
+// ends the output: what was written stops at an unknown point, so every later call writes
+// nothing and returns false at once. A loop that makes output asks stdout_failed() to stop
+// early. (With SIGPIPE at its default a closed pipe ends the process instead, status 141.)
 bool write_stdout(std::string_view bytes);
+bool stdout_failed();
 // Writes `bytes` to `path`, mode 0600 (recordings hold mail): written to a new file beside it
 // and renamed over `path` once complete, so that a failure leaves an existing file as it was; a
 // symbolic link is not followed. False with `error` on failure, then nothing was written.

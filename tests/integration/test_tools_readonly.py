@@ -1290,5 +1290,110 @@ class AuditAttachmentsTest(h.IntegrationCase):
         self.assertNotIn("pässwörd", out)
 
 
+class UnwritableStdoutTest(h.IntegrationCase):
+    """Standard output that cannot be written: a full disk (`> /dev/full`), or a pipe whose
+    reader has gone while SIGPIPE is ignored. Every tool says so once on stderr, as
+    `mailtap: TOOL: stdout: <why>`, stops there, and exits with its documented status; a prune
+    whose report is lost after its deletion committed says so apart (status 4)."""
+
+    SESSIONS = 30  # of 80 KiB each: an mbox of them is far more than a pipe holds
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "out.db"
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=cls.db) as mt:
+                for i in range(cls.SESSIONS):
+                    h.smtplib_send(mt.port, h.large_message(80 * 1024) + b"session %d\r\n" % i)
+        finally:
+            sink.close()
+        con = sqlite3.connect(f"file:{cls.db}?mode=ro", uri=True)
+        cls.sessions = [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY id")]
+        con.close()
+
+    def copy_db(self, name: str) -> Path:
+        dst = self.tmp / name
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        out = sqlite3.connect(dst)
+        with out:
+            con.backup(out)
+        con.close()
+        out.close()
+        shutil.copytree(f"{self.db}-bodies", f"{dst}-bodies")
+        return dst
+
+    def to_dev_full(self, *args, db=None, expect=1, stdin=b"") -> str:
+        """Runs `mailtap ARGS` (with --db unless db is False) writing to /dev/full; its stderr,
+        after checking the status and that the failure is said exactly once."""
+        cmd = [str(h.mailtap_bin()), *args]
+        if db is not False:
+            cmd += ["--db", str(db or self.db)]
+        env = dict(os.environ)
+        env.pop("MAILTAP_DB", None)
+        with open("/dev/full", "wb") as full:
+            cp = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, input=stdin,
+                                timeout=60, env=env)
+        err = cp.stderr.decode(errors="replace")
+        self.assertEqual(cp.returncode, expect, f"{' '.join(cmd)}: {err}")
+        tool = args[0]
+        said = f"mailtap: {tool}: stdout: No space left on device\n"
+        self.assertEqual(err.count(said), 1, f"{' '.join(cmd)}: {err!r}")
+        self.assertEqual(err.count("stdout:"), 1, f"said once: {err!r}")
+        return err
+
+    def test_every_tool_says_why_its_output_failed(self):
+        sid = str(self.sessions[0])
+        for args in (("sessions",), ("sessions", "--json"), ("show", sid),
+                     ("show", sid, "--json"), ("show", sid, "--raw"),
+                     ("show", sid, "--message", "1"), ("audit",), ("audit", "--json"),
+                     ("prune", "--keep", "1", "--dry-run"), ("export", sid),
+                     ("export", "--all", "--format", "mbox")):
+            with self.subTest(args=args):
+                self.to_dev_full(*args)
+        self.to_dev_full("explain", "550", db=False)
+        self.to_dev_full("decode", "AUTH LOGIN", db=False)
+        self.to_dev_full("encode", "plain", "alice", "--password-cmd", "echo s3cret", db=False)
+        # The .eml files are written; the list of their paths on stdout is what fails.
+        self.to_dev_full("export", "--all", "--format", "eml", "-o", str(self.tmp / "emls"))
+        self.assertEqual(len(list((self.tmp / "emls").iterdir())), 1, "stopped at the first")
+        # Nothing to reach on port 1: the report of that is what cannot be written.
+        self.to_dev_full("probe", "127.0.0.1:1", "--tls", "none", db=False)
+
+    def test_a_prune_whose_report_is_lost_still_deleted_and_says_so(self):
+        db = self.copy_db("pruned.db")
+        err = self.to_dev_full("prune", "--keep", "10", db=db, expect=4)
+        removed = self.SESSIONS - 10
+        self.assertIn(f"mailtap: prune: removed {removed} sessions all the same; only this list "
+                      "of them is lost", err)
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        self.assertEqual(con.execute("SELECT count(*) FROM sessions").fetchone()[0], 10)
+        con.close()
+        # --json alike.
+        err = self.to_dev_full("prune", "--keep", "4", "--json", db=db, expect=4)
+        self.assertIn("removed 6 sessions all the same", err)
+
+    def test_an_export_whose_reader_has_gone_stops_there(self):
+        """SIGPIPE ignored (as a parent may leave it): the write after the reader closed the
+        pipe fails with EPIPE, and the export stops there instead of reading every remaining
+        session for nobody. The last session's body file is gone: reading on would say so."""
+        db = self.copy_db("reader-gone.db")
+        Path(f"{db}-bodies", str(self.sessions[-1])).unlink()
+        for fmt in ("mbox", "jsonl", "json"):
+            with self.subTest(format=fmt):
+                proc = subprocess.Popen(
+                    [str(h.mailtap_bin()), "export", "--all", "--format", fmt, "--db", str(db)],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, restore_signals=False)
+                self.assertEqual(len(proc.stdout.read(100)), 100)
+                proc.stdout.close()
+                started = time.monotonic()
+                err = proc.stderr.read().decode(errors="replace")
+                proc.stderr.close()
+                self.assertEqual(proc.wait(timeout=60), 1, err)
+                self.assertLess(time.monotonic() - started, 5, "ended promptly")
+                self.assertEqual(err, "mailtap: export: stdout: Broken pipe\n")
+
+
 if __name__ == "__main__":
     h.main()
