@@ -23,7 +23,7 @@ namespace mailtap::storage {
 inline constexpr std::string_view kReaderHoldsTheCheckpoint =
     "another connection holds a read on the database";
 inline constexpr std::string_view kReadersThatHoldCheckpoints =
-    "mailtap web, a running export, sqlite3 with a transaction open";
+    "mailtap web, a running export or audit, sqlite3 with a transaction open";
 
 struct Status {
   int code = 0;         // 0 on success; otherwise an (extended) SQLite result code

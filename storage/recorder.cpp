@@ -365,7 +365,9 @@ class Writer {
   // touches, without bound, until the disk is full; SQLite says nothing. Said when what is
   // held back first reaches the size from which checkpoints run (wal_autocheckpoint, about
   // 16 MiB: far more than a passing reader holds back), again at each doubling, and once the
-  // checkpoints go through again.
+  // checkpoints go through again. A long read of mailtap's own (audit's scan of a large record
+  // beside a busy proxy) can reach the first: that line says such a read ends by itself; the
+  // doublings are what a read that never ends makes.
   void on_checkpoint(const Database::CheckpointProgress& p) {
     const std::int64_t held = p.wal_frames - p.copied_frames;
     if (held == 0) {
@@ -380,14 +382,25 @@ class Writer {
     if (wal_warn_at_frames_ == 0) wal_warn_at_frames_ = p.wal_autocheckpoint;
     if (wal_warn_at_frames_ <= 0 || held < wal_warn_at_frames_) return;
     while (wal_warn_at_frames_ <= held) wal_warn_at_frames_ *= 2;
+    const std::string held_back = std::string(kReaderHoldsTheCheckpoint) + " '" + db_.path() +
+                                  "', so the checkpoint cannot copy the last " +
+                                  mebibytes(held * wal_frame_octets_) +
+                                  " of commits into it, and '" + db_.wal_path() + "' (" +
+                                  mebibytes(p.wal_frames * wal_frame_octets_) +
+                                  ") grows with every session until that read ends";
+    const std::string readers =
+        "close the programs reading it (" + std::string(kReadersThatHoldCheckpoints) + ")";
+    if (!wal_held_said_) {
+      log::error("recording's WAL grows while a reader holds its snapshot: " + held_back +
+                 ". A long read (mailtap audit of a large record, a search in mailtap web) ends "
+                 "by itself, and the checkpoint catches up; a read that never ends grows it "
+                 "until the disk is full, said again at each doubling: then " +
+                 readers);
+    } else {
+      log::error("recording's WAL still grows: " + held_back +
+                 "; a read that never ends grows it until the disk is full: " + readers);
+    }
     wal_held_said_ = true;
-    log::error("recording's WAL grows: " + std::string(kReaderHoldsTheCheckpoint) + " '" +
-               db_.path() + "', so the checkpoint cannot copy the last " +
-               mebibytes(held * wal_frame_octets_) + " of commits into it, and '" + db_.wal_path() +
-               "' (" + mebibytes(p.wal_frames * wal_frame_octets_) +
-               ") grows with every session until the disk is full; close the programs reading "
-               "it (" +
-               std::string(kReadersThatHoldCheckpoints) + ")");
   }
 
   static std::string mebibytes(std::int64_t octets) {
