@@ -557,6 +557,20 @@ Status Database::define_blob_function(const std::string& name, int arity, BlobFu
   return {};
 }
 
+void Database::stop_when(std::function<bool()> stop) {
+  constexpr int kStepsBetweenChecks = 10000;
+  if (!stop) {
+    sqlite3_progress_handler(db_.get(), 0, nullptr, nullptr);
+    stop_check_.reset();
+    return;
+  }
+  stop_check_ = std::make_unique<std::function<bool()>>(std::move(stop));
+  sqlite3_progress_handler(
+      db_.get(), kStepsBetweenChecks,
+      [](void* check) { return (*static_cast<std::function<bool()>*>(check))() ? 1 : 0; },
+      stop_check_.get());
+}
+
 template <typename Read>
 Status Database::query_single(std::string_view sql, Read read) {
   Statement st;

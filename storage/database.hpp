@@ -139,6 +139,11 @@ class Database {
   using BlobFunction = std::function<bool(const std::int64_t* args, std::string& out)>;
   Status define_blob_function(const std::string& name, int arity, BlobFunction fn);
 
+  // While set, a statement of this connection stops (SQLITE_INTERRUPT) as soon as `stop`
+  // returns true; it is asked every few thousand steps of SQLite's machine, so it must be cheap.
+  // An empty function clears it.
+  void stop_when(std::function<bool()> stop);
+
   // Statements prepared from now on run no triggers (those prepared before keep theirs). For
   // the recorder, whose writes the schema's triggers would only check against the name tables
   // it writes from (schema.cpp, vocabulary_triggers); every other connection keeps them.
@@ -223,6 +228,7 @@ class Database {
   };
   // Declared before db_, so it outlives the connection whose WAL hook it is.
   std::unique_ptr<CheckpointWatch> checkpoint_watch_;
+  std::unique_ptr<std::function<bool()>> stop_check_;  // stop_when's, likewise before db_
   std::unique_ptr<sqlite3, Closer> db_;
   std::string path_;
   // The file's identity when it was opened, for check_path().

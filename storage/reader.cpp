@@ -424,12 +424,19 @@ SessionSummary summary_from(const Statement& r) {
 }  // namespace
 
 bool Reader::session_summaries(const SessionFilter& f, std::vector<SessionSummary>& out,
-                               std::string& error) {
+                               std::string& error, std::function<bool()> stop) {
   error.clear();
   out.clear();
-  if (Status s = select_sessions(*impl_, f, summary_columns(),
-                                 [&](const Statement& r) { out.push_back(summary_from(r)); });
-      !s.ok()) {
+  const bool stoppable = static_cast<bool>(stop);
+  if (stoppable && stop()) {
+    error = "'" + impl_->db.path() + "': stopped before it started";
+    return false;
+  }
+  if (stoppable) impl_->db.stop_when(std::move(stop));
+  Status s = select_sessions(*impl_, f, summary_columns(),
+                             [&](const Statement& r) { out.push_back(summary_from(r)); });
+  if (stoppable) impl_->db.stop_when({});
+  if (!s.ok()) {
     error = s.message;
     return false;
   }

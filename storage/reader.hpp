@@ -220,8 +220,10 @@ class Reader {
 
   // The sessions `filter` selects, in its order, each with its message count and the last
   // reply the client saw: one query, however many sessions.
+  // `stop`, if given, is asked now and then while the query runs: true ends it, with `error`
+  // set (a search whose client has gone need not read the rest of the record).
   bool session_summaries(const SessionFilter& filter, std::vector<SessionSummary>& out,
-                         std::string& error);
+                         std::string& error, std::function<bool()> stop = {});
 
   // Session `id`'s summary, as session_summaries() gives it, by its id: true with `out` empty
   // if there is no such session.

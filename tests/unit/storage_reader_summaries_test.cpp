@@ -206,6 +206,25 @@ TEST_F(SessionSummariesTest, PagesFollowTheListOrderEvenPastAPrunedSession) {
             (std::vector<std::int64_t>{3, 2}));
 }
 
+// A search whose client has gone ends: `stop` is asked while it runs, and the connection runs
+// the next query as before.
+TEST_F(SessionSummariesTest, AStoppedQueryEndsWithAnError) {
+  for (int i = 0; i < 300; ++i)  // enough to read for `stop` to be asked while it runs
+    session(*rec, kT0 + 3h + i * 1s, "mx.example.org", "", Outcome::quit,
+            {{220, "220 hi\r\n"}, {250, "250 ok\r\n"}, {221, "221 bye\r\n"}});
+  SessionFilter q;
+  q.text = "no such text anywhere";
+  std::vector<SessionSummary> rows;
+  std::string error;
+  int asked = 0;
+  // Not gone when it starts; gone at the next look, which is while the query runs.
+  EXPECT_FALSE(reader->session_summaries(q, rows, error, [&asked] { return ++asked > 1; }));
+  EXPECT_GT(asked, 1);
+  EXPECT_NE(error, "");
+  EXPECT_TRUE(reader->session_summaries(q, rows, error, [] { return false; })) << error;
+  EXPECT_EQ(ids([](auto& f) { f.text = "credentials"; }), (std::vector<std::int64_t>{2}));
+}
+
 TEST_F(SessionSummariesTest, InProgressSessionsAndTheChangeToken) {
   ChangeToken before;
   std::string error;

@@ -23,6 +23,8 @@ namespace {
 
 constexpr std::size_t kDefaultLimit = 200;
 constexpr std::size_t kMaxLimit = 1000;
+// Text searches running or waiting for the search connection (api.hpp).
+constexpr int kMaxSearches = 4;
 constexpr int kAuditExpiryDays = 30;  // as `mailtap audit`'s default
 // Of a text part, the message view gets the first MiB; the rest is at the part's own URL. A
 // whole text of hundreds of MiB would cost the server several copies of it and hang the tab
@@ -120,17 +122,20 @@ std::unique_ptr<Api> Api::open(const std::string& db_path, std::string& error) {
   api->path_ = db_path;
   api->reader_ = storage::Reader::open(db_path, error);
   if (!api->reader_) return nullptr;
+  api->search_reader_ = storage::Reader::open(db_path, error);
+  if (!api->search_reader_) return nullptr;
   return api;
 }
 
-Response Api::respond(const Route& route, const std::map<std::string, std::string>& query) {
+Response Api::respond(const Route& route, const std::map<std::string, std::string>& query,
+                      ClientGone client_gone) {
   switch (route.kind) {
     case RouteKind::page:
       return page();
     case RouteKind::asset:
       return asset(route.asset);
     case RouteKind::sessions:
-      return sessions(query);
+      return sessions(query, client_gone);
     case RouteKind::session:
       return session(route.session, false);
     case RouteKind::session_download:
@@ -161,14 +166,16 @@ Response Api::asset(const std::string& name) const {
   return r;
 }
 
-Response Api::sessions(const std::map<std::string, std::string>& query) {
+Response Api::sessions(const std::map<std::string, std::string>& query, const ClientGone& gone) {
   storage::SessionFilter q;
   if (auto e = parse_session_filters(query, q); !e.empty()) return error_response(400, e);
   const std::size_t limit = q.limit;
   q.limit = limit + 1;  // one more tells whether there is a next page
   std::vector<storage::SessionSummary> rows;
-  std::string error;
-  {
+  if (!q.text.empty()) {
+    if (Response r = search(q, rows, gone); r.status != 200) return r;
+  } else {
+    std::string error;
     std::lock_guard lock(mutex_);
     if (!reader_->session_summaries(q, rows, error)) return error_response(500, error);
   }
@@ -179,6 +186,25 @@ Response Api::sessions(const std::map<std::string, std::string>& query) {
   for (const auto& row : rows) write_session_summary(w, row);
   w.end_array().key("more").value(more).end_object();
   return json_response(w.take());
+}
+
+// A search reads every event and body file of the sessions it passes: seconds on a large
+// record. It runs on its own connection, so that the list and the sessions are answered
+// meanwhile, and stops when its client has gone (a page that typed on, closed, or went
+// elsewhere), rather than keep the searches behind it waiting.
+Response Api::search(const storage::SessionFilter& filter,
+                     std::vector<storage::SessionSummary>& rows, const ClientGone& gone) {
+  struct Counted {
+    std::atomic<int>& n;
+    ~Counted() { --n; }
+  } counted{searches_};
+  if (++searches_ > kMaxSearches)
+    return error_response(503, "too many text searches at once; try again when one has ended");
+  std::lock_guard lock(search_mutex_);
+  std::string error;
+  if (search_reader_->session_summaries(filter, rows, error, gone)) return Response{};
+  if (gone && gone()) return error_response(503, "search abandoned: the client has gone");
+  return error_response(500, error);
 }
 
 bool Api::load(std::int64_t id, std::optional<storage::SessionDetail>& out, Response& failure) {

@@ -2,13 +2,19 @@
 
 #include <civetweb.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <asio/io_context.hpp>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -72,6 +78,52 @@ std::string listen_failure(const asio::ip::tcp::endpoint& listen, const char* ci
   std::string why = ec ? ec.message() : civetweb_text[0] ? civetweb_text : "CivetWeb failed";
   if (ec == asio::error::address_in_use) why += " (choose another ADDR:PORT)";
   return "cannot serve the web page on " + net::endpoint_label(listen) + ": " + why;
+}
+
+// The socket of `conn`: CivetWeb does not hand it out, so it is found among the process's open
+// files by its two ends (the client's address and port, the listening port). -1 if not found.
+int connection_socket(const mg_request_info& info) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    sockaddr_storage local{}, peer{};
+    socklen_t local_size = sizeof local, peer_size = sizeof peer;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0 ||
+        getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0)
+      continue;
+    char address[INET6_ADDRSTRLEN] = {};
+    int local_port = 0, peer_port = 0;
+    if (peer.ss_family == AF_INET) {
+      const auto& p = reinterpret_cast<const sockaddr_in&>(peer);
+      inet_ntop(AF_INET, &p.sin_addr, address, sizeof address);
+      peer_port = ntohs(p.sin_port);
+      local_port = ntohs(reinterpret_cast<const sockaddr_in&>(local).sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+      const auto& p = reinterpret_cast<const sockaddr_in6&>(peer);
+      inet_ntop(AF_INET6, &p.sin6_addr, address, sizeof address);
+      peer_port = ntohs(p.sin6_port);
+      local_port = ntohs(reinterpret_cast<const sockaddr_in6&>(local).sin6_port);
+    }
+    if (peer_port == info.remote_port && local_port == info.server_port &&
+        std::strcmp(address, info.remote_addr) == 0)
+      return fd;
+  }
+  return -1;
+}
+
+// Whether the client of the request on `fd` has gone. Every response closes its connection
+// (keep-alive is off) and a GET has no body, so once the request is read the client sends
+// nothing more: the socket turning readable means it closed (0 octets) or was reset.
+bool peer_closed(int fd) {
+  if (fd < 0) return false;
+  char octet = 0;
+  const ssize_t n = recv(fd, &octet, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 }  // namespace
@@ -183,19 +235,26 @@ struct WebServer::Impl {
     }
     const Route route = match_route(info->local_uri ? info->local_uri : "");
     if (route.kind == RouteKind::events) return stream_events(conn);
+    // Looked for only when a search asks, and then once: a socket stays with its request.
+    std::optional<int> socket;
+    Api::ClientGone gone = [info, &socket] {
+      if (!socket) socket = connection_socket(*info);
+      return peer_closed(*socket);
+    };
     return send(conn, respond_with_full_stack(
-                          route, parse_query(info->query_string ? info->query_string : "")));
+                          route, parse_query(info->query_string ? info->query_string : ""), gone));
   }
 
   // CivetWeb's worker threads have small stacks (Debian builds it with 100 KiB): too small for
   // SQLite's query planner on the list query once the sanitizers add their redzones. The query
   // runs on a thread with the system's default stack instead.
   template <typename Query>
-  Response respond_with_full_stack(const Route& route, const Query& query) {
+  Response respond_with_full_stack(const Route& route, const Query& query,
+                                   const Api::ClientGone& gone) {
     Response r;
     std::thread([&] {
       try {
-        r = api->respond(route, query);
+        r = api->respond(route, query, gone);
       } catch (const std::exception&) {
         r = error_response(500, "the request could not be answered (out of memory?)");
       }

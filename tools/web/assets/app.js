@@ -196,6 +196,9 @@ function renderSessions(params, signal) {
     const hash = "#/" + (next.toString() ? "?" + next.toString() : "");
     if (location.hash !== hash) history.replaceState(null, "", hash);
     floor = null;  // other filters: start again from the newest page
+    // A fetch for the filters before is abandoned: the server stops a search nobody awaits.
+    fetchAbort.abort();
+    fetchAbort = new AbortController();
     load(next);
   };
   for (const input of Object.values(inputs)) {
@@ -211,11 +214,13 @@ function renderSessions(params, signal) {
   let floor = null;  // the id of the oldest session shown, once older pages were opened
   let loading = false;
   let again = false;
+  let fetchAbort = new AbortController();  // the list's fetches, for the filters shown
+  signal.addEventListener("abort", () => fetchAbort.abort());
   const fetchPage = (query, before, limit) => {
     const page = new URLSearchParams(query);
     if (before) page.set("before", before);
     if (limit) page.set("limit", limit);
-    return getJson("/api/sessions?" + page.toString(), signal);
+    return getJson("/api/sessions?" + page.toString(), fetchAbort.signal);
   };
   async function refresh(query) {
     const shown = tableBody.children.length;
@@ -263,7 +268,7 @@ function renderSessions(params, signal) {
       olderButton.hidden = !more;
       olderButton.onclick = () => load(query, true);
     } catch (error) {
-      if (signal.aborted) return;
+      if (signal.aborted || error.name === "AbortError") return;  // left, or filters changed
       status.textContent = "Could not load sessions: " + error.message;
       status.className = "error";
     } finally {
