@@ -268,8 +268,11 @@ std::string sessions_sql(const SessionFilter& f, std::string_view extra) {
   const std::string client_reply = "e.direction IN (" + replies_to_client_sql() + ")";
   const std::string like = " LIKE ?10 ESCAPE '\\'";
   const std::string_view later = f.newest_first ? "<" : ">";
-  // Fixed placeholders with "?N IS NULL OR ..." keep one statement text for every filter
-  // combination; the planner still uses the started_at index for the ORDER BY.
+  // Fixed placeholders with "?N IS NULL OR ..." keep one statement text for every combination
+  // of the filters; the planner still uses the started_at index for the ORDER BY. The id bounds
+  // of a live list's refresh are the exception: they take a range of the primary key, and the
+  // ORDER BY on "+started_at" keeps the planner from scanning every session in started_at
+  // order for the few new ones.
   return "SELECT " + std::string(kSessionColumns) + std::string(extra) +
          " FROM sessions s WHERE (?1 IS NULL OR started_at >= ?1)"
          " AND (?2 IS NULL OR started_at < ?2)"
@@ -304,9 +307,9 @@ std::string sessions_sql(const SessionFilter& f, std::string_view extra) {
          std::string(later) +
          " (c.started_at, c.id)) OR (NOT EXISTS (SELECT 1 FROM sessions c WHERE c.id = ?11) "
          "AND s.id " +
-         std::string(later) +
-         " ?11))"
-         " ORDER BY started_at " +
+         std::string(later) + " ?11))" + (f.newer_than_id ? " AND s.id > ?13" : "") +
+         (f.ids.empty() ? "" : " AND s.id IN (SELECT value FROM json_each(?14))") + " ORDER BY " +
+         (f.newer_than_id || !f.ids.empty() ? "+" : "") + "started_at " +
          (f.newest_first ? "DESC, id DESC" : "ASC, id ASC") + " LIMIT ?7";
 }
 
@@ -335,6 +338,12 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
       .bind_optional(11, f.after_session)
       .bind_optional(
           12, f.upstream_port ? std::optional<std::int64_t>(*f.upstream_port) : std::nullopt);
+  if (f.newer_than_id) st.bind_int(13, *f.newer_than_id);  // ?13 and ?14 are there only if set
+  if (!f.ids.empty()) {
+    std::string list = "[";
+    for (auto id : f.ids) list += (list.size() > 1 ? "," : "") + std::to_string(id);
+    st.bind_text(14, list + "]");
+  }
   if (f.reply_class >= 2 && f.reply_class <= 5)
     st.bind_int(9, f.reply_class);
   else

@@ -192,8 +192,11 @@ struct SessionFilter {
   // Paging: only the sessions that come after this one in the list's order (it may have been
   // pruned since: then those past its id).
   std::optional<std::int64_t> after_session;
-  std::size_t limit = 0;     // 0 = no limit
-  bool newest_first = true;  // by started_at, then id
+  // Only sessions with a greater id (recorded after that one): what a live list has not seen.
+  std::optional<std::int64_t> newer_than_id;
+  std::vector<std::int64_t> ids;  // only these sessions; empty = any
+  std::size_t limit = 0;          // 0 = no limit
+  bool newest_first = true;       // by started_at, then id
 };
 
 // The --upstream filter as a person types it: HOST, or HOST:PORT as given to

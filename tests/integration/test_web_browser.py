@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 import sys
+import threading
 import time
 import unittest
 from pathlib import Path
@@ -275,6 +276,134 @@ class WebBrowserTest(h.IntegrationCase):
         self.assertNotIn("running", heading.text)
         self.assertIn("cut: the process recording it is gone (killed?)",
                       d.find_element(By.TAG_NAME, "body").text)
+
+# The live refreshes of the list take 0.7 s each (as on a record of many thousand sessions),
+# so that one is nearly always under way while the proxy records; counts the session rows the
+# page was sent, and the requests for them.
+SLOW_REFRESH = """
+window.__rowsFetched = 0;
+window.__listRequests = 0;
+const original = window.fetch;
+window.fetch = async (url, options) => {
+  const u = String(url);
+  if (!u.startsWith("/api/sessions?")) return original(url, options);
+  window.__listRequests += 1;
+  if (!u.includes("before=")) await new Promise((r) => setTimeout(r, 700));
+  const response = await original(url, options);
+  response.clone().json().then((body) => { window.__rowsFetched += (body.sessions || []).length; });
+  return response;
+};
+"""
+
+
+class OlderPagesWhileRecordingBrowserTest(h.IntegrationCase):
+    """"Older sessions" while a proxy records steadily: every click opens the next page, and
+    each live refresh fetches what is new and what may have changed, not every row shown."""
+
+    @classmethod
+    def setUpClass(cls):
+        driver, why = start_browser()
+        if driver is None:
+            raise unittest.SkipTest(why)
+        cls.driver = driver
+        super().setUpClass()
+        cls._stack.callback(driver.quit)
+        cls.db = cls.tmp / "record.db"
+        cls.sink = h.BodySink()
+        cls._stack.callback(cls.sink.close)
+        cls.proxy = cls._stack.enter_context(h.Mailtap(cls.sink.address, tls="none", db=cls.db))
+        h.smtplib_send(cls.proxy.port, h.make_message(h.unique_token("first")))
+        # 1500 more sessions: copies of the first one's row.
+        with sqlite3.connect(cls.db) as db:
+            columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(sessions)")
+                                if row[1] != "id")
+            db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                       f"WHERE i < 1500) INSERT INTO sessions ({columns}) SELECT {columns} "
+                       "FROM n, sessions WHERE sessions.id = 1")
+        cls.web = cls._stack.enter_context(w.WebServer(cls.db))
+
+    def record_steadily(self, stop: threading.Event):
+        while not stop.is_set():
+            h.smtplib_send(self.proxy.port, h.make_message(h.unique_token("steady")))
+            time.sleep(0.05)
+
+    def shown(self) -> list:
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll('#sessions tbody tr')].map((r) => "
+            "[Number(r.dataset.id), r.querySelector('td.outcome').firstChild.textContent]);")
+
+    def test_every_click_opens_a_page_and_refreshes_fetch_what_is_new(self):
+        d = self.driver
+        d.get(f"http://localhost:{self.web.port}/")
+        WebDriverWait(d, 20).until(lambda d: len(self.shown()) == 200)
+        WebDriverWait(d, 20).until(lambda d: d.find_element(By.ID, "live").text == "live")
+        d.execute_script(SLOW_REFRESH)
+        stop = threading.Event()
+        recorder = threading.Thread(target=self.record_steadily, args=(stop,), daemon=True)
+        recorder.start()
+        try:
+            for click in range(4):
+                oldest = self.shown()[-1][0]
+                button = d.find_element(By.XPATH, "//button[text()='Older sessions']")
+                # Through script: rows arriving on top move the button under a real pointer.
+                d.execute_script("arguments[0].click()", button)
+                WebDriverWait(d, 15).until(lambda d: self.shown()[-1][0] < oldest,
+                                           f"click {click + 1} on Older sessions opened no page")
+            # 1000 rows shown: a refresh fetches the new sessions and the running ones.
+            d.execute_script("window.__rowsFetched = 0; window.__listRequests = 0;")
+            time.sleep(4)
+            fetched = d.execute_script("return window.__rowsFetched")
+            requests = d.execute_script("return window.__listRequests")
+            self.assertGreater(requests, 0)
+            self.assertLess(fetched, 300, f"{requests} list requests fetched {fetched} rows")
+        finally:
+            stop.set()
+            recorder.join()
+        # Once the last commit is shown: the rows are the API's, down to the oldest shown,
+        # each with its outcome now (no session left "in progress").
+        newest = w.request(self.web.port, "/api/sessions?limit=1").json()["sessions"][0]["id"]
+        WebDriverWait(d, 20).until(lambda d: self.shown()[0][0] == newest)
+        time.sleep(2)
+        shown = self.shown()
+        expected = []
+        before = None
+        while not expected or expected[-1][0] > shown[-1][0]:
+            page = w.request(self.web.port, "/api/sessions?limit=1000" +
+                             (f"&before={before}" if before else "")).json()["sessions"]
+            expected += [[s["id"], s["outcome"] if s["ended_at"] else "in progress"] for s in page]
+            before = page[-1]["id"]
+        expected = [row for row in expected if row[0] >= shown[-1][0]]
+        self.assertEqual(shown, expected)
+
+    def test_a_running_session_that_comes_to_match_the_filters_appears(self):
+        # 400 failed sessions (timeouts), then a running one, not failed (yet): with older
+        # pages open, its end is what a refresh must fetch again although it was not shown.
+        with sqlite3.connect(self.db) as db:
+            columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(sessions)")
+                                if row[1] not in ("id", "started_at", "ended_at", "outcome",
+                                                  "writer"))
+            db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                       f"WHERE i < 400) INSERT INTO sessions ({columns}, started_at, ended_at, "
+                       f"outcome) SELECT {columns}, started_at, ended_at, 'timeout' "
+                       "FROM n, sessions WHERE sessions.id = 1")
+            running = db.execute(f"INSERT INTO sessions ({columns}, started_at) SELECT "
+                                 f"{columns}, (SELECT max(started_at) FROM sessions) "
+                                 "FROM sessions WHERE id = 1").lastrowid
+        d = self.driver
+        d.get(f"http://localhost:{self.web.port}/#/?outcome=failed")
+        WebDriverWait(d, 20).until(lambda d: len(self.shown()) == 200)
+        WebDriverWait(d, 20).until(lambda d: d.find_element(By.ID, "live").text == "live")
+        d.execute_script("arguments[0].click()",
+                         d.find_element(By.XPATH, "//button[text()='Older sessions']"))
+        WebDriverWait(d, 20).until(lambda d: len(self.shown()) == 400)
+        self.assertNotIn(running, [row[0] for row in self.shown()])
+        with sqlite3.connect(self.db) as db:
+            db.execute("UPDATE sessions SET ended_at = started_at, outcome = 'timeout' "
+                       "WHERE id = ?", (running,))
+        WebDriverWait(d, 20).until(lambda d: self.shown()[0] == [running, "timeout"],
+                                   "the session that ended as a timeout is listed")
+        self.assertEqual(len(self.shown()), 401)
+
 
 # Delays the page's fetch of one API path (arguments[0], as in the address after "#") by 1.5 s:
 # a large session or message on a slow disk.

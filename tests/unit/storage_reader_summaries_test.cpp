@@ -206,6 +206,25 @@ TEST_F(SessionSummariesTest, PagesFollowTheListOrderEvenPastAPrunedSession) {
             (std::vector<std::int64_t>{3, 2}));
 }
 
+// What a live list fetches again: the sessions recorded since it last looked, and those by id
+// that may have changed; both with the other filters, in the list's order.
+TEST_F(SessionSummariesTest, NewerThanAnIdAndByIds) {
+  EXPECT_EQ(ids([](auto& q) { q.newer_than_id = 1; }), (std::vector<std::int64_t>{3, 2}));
+  EXPECT_EQ(ids([](auto& q) { q.newer_than_id = 3; }), (std::vector<std::int64_t>{}));
+  EXPECT_EQ(ids([](auto& q) {
+              q.newer_than_id = 1;
+              q.only_failed = true;
+              q.after_session = 3;
+            }),
+            (std::vector<std::int64_t>{2}));
+  EXPECT_EQ(ids([](auto& q) { q.ids = {1, 3, 7}; }), (std::vector<std::int64_t>{3, 1}));
+  EXPECT_EQ(ids([](auto& q) {
+              q.ids = {1, 2};
+              q.text = "credentials";
+            }),
+            (std::vector<std::int64_t>{2}));
+}
+
 // A search whose client has gone ends: `stop` is asked while it runs, and the connection runs
 // the next query as before.
 TEST_F(SessionSummariesTest, AStoppedQueryEndsWithAnError) {

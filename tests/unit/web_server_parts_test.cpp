@@ -164,6 +164,17 @@ TEST(WebRoutes, SessionFilters) {
   EXPECT_NE(parse_session_filters({{"before", "012"}}, q), "");
   EXPECT_NE(parse_session_filters({{"limit", "05"}}, q), "");
   EXPECT_EQ(parse_session_filters({{"before", "12"}, {"limit", "1000"}}, q), "");
+  // What a live list asks for: the sessions after the newest it saw, and some by id.
+  storage::SessionFilter live;
+  EXPECT_EQ(parse_session_filters({{"after", "0"}, {"ids", "3,12,7"}}, live), "");
+  EXPECT_EQ(live.newer_than_id, 0);
+  EXPECT_EQ(live.ids, (std::vector<std::int64_t>{3, 12, 7}));
+  EXPECT_NE(parse_session_filters({{"after", "x"}}, q), "");
+  EXPECT_NE(parse_session_filters({{"ids", "3,,4"}}, q), "");
+  EXPECT_NE(parse_session_filters({{"ids", "3,"}}, q), "");
+  std::string many = "1";
+  for (int i = 2; i <= 1001; ++i) many += "," + std::to_string(i);
+  EXPECT_NE(parse_session_filters({{"ids", many}}, q), "");
 }
 
 TEST(WebResponse, EveryResponseCarriesTheSecurityHeadersAndNoCors) {

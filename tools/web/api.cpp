@@ -68,6 +68,40 @@ void write_header_text_member(JsonWriter& w, std::string_view name, std::string_
   w.key(std::string(name) + "_decoded").value(decode_encoded_words(field));
 }
 
+// The list's paging and the live refresh's bounds: before, after, ids, limit.
+std::string parse_paging(const std::map<std::string, std::string>& query,
+                         storage::SessionFilter& out) {
+  if (auto a = value_of(query, "after"); !a.empty()) {
+    const auto id = parse_decimal(a, 0, std::numeric_limits<std::int64_t>::max());
+    if (!id) return "after " + a + ": expected a session id";
+    out.newer_than_id = static_cast<std::int64_t>(*id);
+  }
+  if (auto ids = value_of(query, "ids"); !ids.empty()) {
+    for (std::size_t at = 0; at <= ids.size();) {
+      const std::size_t comma = std::min(ids.find(',', at), ids.size());
+      const auto id =
+          parse_decimal(ids.substr(at, comma - at), 1, std::numeric_limits<std::int64_t>::max());
+      if (!id || out.ids.size() == kMaxLimit)
+        return "ids " + ids + ": expected up to " + std::to_string(kMaxLimit) +
+               " session ids, separated by commas";
+      out.ids.push_back(static_cast<std::int64_t>(*id));
+      at = comma + 1;
+    }
+  }
+  if (auto b = value_of(query, "before"); !b.empty()) {
+    const auto id = parse_decimal(b, 1, std::numeric_limits<std::int64_t>::max());
+    if (!id) return "before " + b + ": expected a session id";
+    out.after_session = static_cast<std::int64_t>(*id);  // listed newest first: "before" in time
+  }
+  out.limit = kDefaultLimit;
+  if (auto l = value_of(query, "limit"); !l.empty()) {
+    const auto n = parse_decimal(l, 1, kMaxLimit);
+    if (!n) return "limit " + l + ": expected 1 to " + std::to_string(kMaxLimit);
+    out.limit = static_cast<std::size_t>(*n);
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string parse_session_filters(const std::map<std::string, std::string>& query,
@@ -103,18 +137,7 @@ std::string parse_session_filters(const std::map<std::string, std::string>& quer
                "or an age (30m, 2h, 3d)";
     }
   }
-  if (auto b = value_of(query, "before"); !b.empty()) {
-    const auto id = parse_decimal(b, 1, std::numeric_limits<std::int64_t>::max());
-    if (!id) return "before " + b + ": expected a session id";
-    out.after_session = static_cast<std::int64_t>(*id);  // listed newest first: "before" in time
-  }
-  out.limit = kDefaultLimit;
-  if (auto l = value_of(query, "limit"); !l.empty()) {
-    const auto n = parse_decimal(l, 1, kMaxLimit);
-    if (!n) return "limit " + l + ": expected 1 to " + std::to_string(kMaxLimit);
-    out.limit = static_cast<std::size_t>(*n);
-  }
-  return "";
+  return parse_paging(query, out);
 }
 
 std::unique_ptr<Api> Api::open(const std::string& db_path, std::string& error) {

@@ -196,6 +196,8 @@ function renderSessions(params, signal) {
     const hash = "#/" + (next.toString() ? "?" + next.toString() : "");
     if (location.hash !== hash) history.replaceState(null, "", hash);
     floor = null;  // other filters: start again from the newest page
+    seenMax = null;
+    olderWanted = false;
     // A fetch for the filters before is abandoned: the server stops a search nobody awaits.
     fetchAbort.abort();
     fetchAbort = new AbortController();
@@ -208,12 +210,21 @@ function renderSessions(params, signal) {
     });
   }
 
-  // Every change fetches the list again, down to the oldest row shown: new sessions come on
-  // top, and the older pages the reader opened stay. A change while a fetch is under way
-  // fetches again once it is done.
+  // The first page is fetched again on every change. Once older pages are open, a change
+  // fetches only what may differ from what is shown: the sessions recorded since the last
+  // fetch (ids above the change token's max_session_id then), and those that were still
+  // running then or are now (whether shown or not: one that ends may come to match the
+  // filters, or cease to). A finished session never changes, nor does a cut one (its writer is
+  // gone), so a list of thousands costs what is new, not every row shown. A change while a
+  // fetch is under way fetches again once it is done; a click on "Older sessions" then is
+  // served first, never dropped.
   let floor = null;  // the id of the oldest session shown, once older pages were opened
+  let seenMax = null;  // every session up to this id was there when the list was last fetched
+  let running = new Set();  // ids of the sessions still running at that fetch, shown or not
   let loading = false;
   let again = false;
+  let olderWanted = false;
+  let olderMore = false;
   let fetchAbort = new AbortController();  // the list's fetches, for the filters shown
   signal.addEventListener("abort", () => fetchAbort.abort());
   const fetchPage = (query, before, limit) => {
@@ -222,39 +233,86 @@ function renderSessions(params, signal) {
     if (limit) page.set("limit", limit);
     return getJson("/api/sessions?" + page.toString(), fetchAbort.signal);
   };
-  async function refresh(query) {
-    const shown = tableBody.children.length;
-    let rows = [];
-    let more = false;
-    let floorAt = -1;
-    do {
-      const before = rows.length ? rows[rows.length - 1].id : null;
-      const data = await fetchPage(query, before, floor === null ? null : MAX_PAGE);
+  // Every session `query` selects, however many pages; null once the view is left.
+  async function fetchAll(query) {
+    const rows = [];
+    for (;;) {
+      const data = await fetchPage(query, rows.length ? rows[rows.length - 1].id : null, MAX_PAGE);
       if (signal.aborted) return null;
       rows.push(...data.sessions);
-      more = data.more;
-      if (floor !== null) floorAt = rows.findIndex((r) => r.id === floor);
-      if (data.sessions.length === 0) break;
-    } while (floor !== null && more && floorAt < 0 && rows.length < shown + MAX_PAGE);
-    if (floor !== null) {
-      // Down to the oldest row shown; as many rows as before if that one is gone (pruned).
-      const end = floorAt >= 0 ? floorAt + 1 : Math.min(rows.length, shown);
-      if (end < rows.length) more = true;
-      rows = rows.slice(0, end);
+      if (!data.more || data.sessions.length === 0) return rows;
     }
-    tableBody.replaceChildren(...rows.map(sessionRow));
-    return more;
+  }
+  // The sessions with an id above `afterId` that are still running (a cut one is not).
+  async function fetchRunning(afterId) {
+    const rows = await fetchAll({ outcome: "in_progress", after: Math.max(afterId, 0) });
+    if (rows === null) return null;
+    return new Set(rows.filter((r) => r.writer_gone !== true).map((r) => r.id));
+  }
+  const tokenMaxId = () => (lastState === null ? null : JSON.parse(lastState).max_session_id);
+  async function refreshFirstPage(query) {
+    const token = tokenMaxId();
+    const lowest = [...tableBody.children].reduce((low, tr) => Math.min(low, Number(tr.dataset.id)), Infinity);
+    const nowRunning = await fetchRunning(lowest === Infinity ? 0 : lowest - 1);
+    if (nowRunning === null) return null;
+    const data = await fetchPage(query);
+    if (signal.aborted) return null;
+    tableBody.replaceChildren(...data.sessions.map(sessionRow));
+    // Without a token yet, the newest session fetched: a session above it that the filters
+    // left out and that is running is rechecked as a running one.
+    seenMax = token ?? data.sessions.reduce((high, s) => Math.max(high, s.id), 0);
+    running = nowRunning;
+    return data.more;
+  }
+  // Newest first, as the API lists them: by start time, then id.
+  const sortsBefore = (s, tr) =>
+    s.started_at > tr.dataset.started || (s.started_at === tr.dataset.started && s.id > Number(tr.dataset.id));
+  async function refreshChanged(query) {
+    const token = tokenMaxId();
+    const nowRunning = await fetchRunning(floor - 1);
+    if (nowRunning === null) return null;
+    const fresh = await fetchAll({ ...Object.fromEntries(query), after: seenMax });
+    if (fresh === null) return null;
+    const recheck = [...new Set([...running, ...nowRunning])].filter((id) => id <= seenMax);
+    const changed = [];
+    for (let i = 0; i < recheck.length; i += MAX_PAGE) {
+      const rows = await fetchAll({ ...Object.fromEntries(query), ids: recheck.slice(i, i + MAX_PAGE).join(",") });
+      if (rows === null) return null;
+      changed.push(...rows);
+    }
+    const stale = new Set(recheck);
+    for (const tr of [...tableBody.children]) {
+      const id = Number(tr.dataset.id);
+      if (id > seenMax || stale.has(id)) tr.remove();
+    }
+    const incoming = [...fresh, ...changed].sort((a, b) =>
+      a.started_at === b.started_at ? b.id - a.id : (a.started_at < b.started_at ? 1 : -1));
+    let cursor = tableBody.firstElementChild;
+    for (const s of incoming) {
+      while (cursor && !sortsBefore(s, cursor)) cursor = cursor.nextElementSibling;
+      tableBody.insertBefore(sessionRow(s), cursor);
+    }
+    if (tableBody.lastElementChild) floor = Number(tableBody.lastElementChild.dataset.id);
+    seenMax = token ?? seenMax;
+    running = nowRunning;
+    return olderMore;
+  }
+  async function refresh(query) {
+    if (floor === null || seenMax === null) return refreshFirstPage(query);
+    return refreshChanged(query);
   }
   async function older(query) {
     const data = await fetchPage(query, tableBody.lastElementChild.dataset.id);
     if (signal.aborted) return null;
     tableBody.append(...data.sessions.map(sessionRow));
     if (tableBody.lastElementChild) floor = Number(tableBody.lastElementChild.dataset.id);
+    olderMore = data.more;
     return data.more;
   }
   async function load(query, olderPage) {
     if (loading) {
-      again = again || !olderPage;
+      if (olderPage) olderWanted = true;
+      else again = true;
       return;
     }
     loading = true;
@@ -266,16 +324,18 @@ function renderSessions(params, signal) {
         `${shown} session${shown === 1 ? "" : "s"}` + (more ? " shown; there are older ones" : "");
       status.className = shown === 0 ? "muted empty" : "muted";
       olderButton.hidden = !more;
-      olderButton.onclick = () => load(query, true);
+      olderButton.onclick = () => load(filtersFromHash(), true);
     } catch (error) {
       if (signal.aborted || error.name === "AbortError") return;  // left, or filters changed
       status.textContent = "Could not load sessions: " + error.message;
       status.className = "error";
     } finally {
       loading = false;
-      if (again && !signal.aborted) {
-        again = false;
-        load(filtersFromHash());
+      if (!signal.aborted && (olderWanted || again)) {
+        const olderNext = olderWanted;  // the reader asked for it: before the live refresh
+        if (olderNext) olderWanted = false;
+        else again = false;
+        load(filtersFromHash(), olderNext);
       }
     }
   }
@@ -296,7 +356,7 @@ function sessionRow(s) {
   if (s.failed || cut) classes.push("failed");
   if (running) classes.push("running");
   const lastReply = bytesOf(s, "last_reply");
-  return el("tr", { className: classes.join(" "), "data-id": s.id },
+  return el("tr", { className: classes.join(" "), "data-id": s.id, "data-started": s.started_at },
     el("td", { className: "num" }, el("a", { href: link }, String(s.id))),
     el("td", { className: "mono" }, when(s.started_at)),
     el("td", { className: "mono" }, s.client_address),
