@@ -149,40 +149,92 @@ void render_reply_explanation(const smtp::Event& e, std::size_t indent, const st
          (e.reply_code >= 400 ? st.red(line) : st.dim(line)) + "\n";
 }
 
-// One event: a note line, or its bytes line by line with who sent them.
+// One event's lines as the transcript writes them: its time on the first (blanks as wide on
+// the others), its tags, who sent it, then the line's text escaped. A line may come in pieces
+// (an event whose octets are in the body file is written as it is read from there).
+class EventLines {
+ public:
+  EventLines(const smtp::Event& e, const storage::SessionRow& s, const Style& st)
+      : e_(e),
+        st_(st),
+        when_(e.time == Clock::time_point{} ? std::string(8, ' ')
+                                            : format_offset(e.time - s.started)),
+        tag_(e.phase == smtp::Phase::pre_tls ? "[pre-TLS] " : "") {}
+
+  // A note line: nothing of the event crossed a wire (or its bytes are none).
+  static bool is_note(const smtp::Event& e, bool has_bytes) {
+    return e.direction == Direction::mailtap_note || !has_bytes || smtp::is_unsent_note(e);
+  }
+
+  void note(std::string& out) const {
+    std::string text = std::string(to_string(e_.kind)) + ": " + escape_text(e_.note);
+    out += when_ + "  " + tag_ + st_.magenta(std::string(prefix(e_)) + " " + text) + "\n";
+  }
+
+  // Whether the first line says more than its text (redacted, or a note it does not hold):
+  // then that line must come whole.
+  bool first_line_decorated() const { return e_.redacted || !e_.note.empty(); }
+
+  // A line of the event's bytes (CRLF dropped), or a piece of one: `first` holds its start,
+  // `last` its end.
+  void line(std::string_view text, bool first, bool last, std::string& out) {
+    if (first) start_line(out);
+    std::string shown = escape_line(text);
+    if (first_line_ && first && last) decorate_first_line(text, shown);
+    out += shown;
+    if (!last) return;
+    out += '\n';
+    first_line_ = false;
+  }
+
+  // What follows the last line: a reply's explanation.
+  void finish(std::string& out) const {
+    if (is_reply(e_)) render_reply_explanation(e_, when_.size(), line_tag(), st_, out);
+  }
+
+ private:
+  std::string line_tag() const {
+    std::string tag = tag_;
+    if (e_.direction == Direction::client_to_mailtap) tag += "[answered by mailtap] ";
+    if (e_.kind == EventKind::rewrite) tag += "[rewritten by mailtap] ";
+    return tag;
+  }
+
+  void start_line(std::string& out) const {
+    const bool from_mailtap = e_.direction == Direction::mailtap_to_upstream ||
+                              e_.direction == Direction::mailtap_to_client ||
+                              e_.kind == EventKind::rewrite;
+    std::string p = std::string(prefix(e_)) + " ";
+    if (from_mailtap)
+      p = st_.magenta(p);
+    else if (smtp::from_client(e_.direction))
+      p = st_.cyan(p);
+    out += (first_line_ ? when_ : std::string(when_.size(), ' ')) + "  " + line_tag() + p;
+  }
+
+  void decorate_first_line(std::string_view text, std::string& shown) const {
+    if (e_.redacted)
+      shown = st_.yellow(shown) + "   [redacted: " + std::to_string(e_.wire_size) +
+              " bytes on the wire]";
+    if (!e_.note.empty() && text.find(e_.note) == std::string_view::npos)
+      shown += "   (" + escape_text(e_.note) + ")";
+  }
+
+  const smtp::Event& e_;
+  const Style& st_;
+  std::string when_;
+  std::string tag_;
+  bool first_line_ = true;
+};
+
+// One event whose bytes are in memory: a note line, or its bytes line by line with who sent
+// them. Split on CRLF only, so a bare LF or CR stays visible inside its line as \n or \r.
 void render_event(const smtp::Event& e, const storage::SessionRow& s, const Style& st,
                   std::string& out) {
-  const std::string when =
-      e.time == Clock::time_point{} ? std::string(8, ' ') : format_offset(e.time - s.started);
-  std::string tag = e.phase == smtp::Phase::pre_tls ? "[pre-TLS] " : "";
-  if (e.direction == Direction::mailtap_note || e.bytes.empty() || smtp::is_unsent_note(e)) {
-    std::string text = std::string(to_string(e.kind)) + ": " + escape_text(e.note);
-    out += when + "  " + tag + st.magenta(std::string(prefix(e)) + " " + text) + "\n";
-    return;
-  }
-  std::string colour_prefix = prefix(e);
-  const bool from_mailtap = e.direction == Direction::mailtap_to_upstream ||
-                            e.direction == Direction::mailtap_to_client ||
-                            e.kind == EventKind::rewrite;
-  if (e.direction == Direction::client_to_mailtap) tag += "[answered by mailtap] ";
-  if (e.kind == EventKind::rewrite) tag += "[rewritten by mailtap] ";
-  // Split on CRLF only, so a bare LF or CR stays visible inside its line as \n or \r.
-  const auto lines = crlf_lines(e.bytes);
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    std::string text = escape_line(lines[i]);
-    if (i == 0 && e.redacted)
-      text =
-          st.yellow(text) + "   [redacted: " + std::to_string(e.wire_size) + " bytes on the wire]";
-    if (i == 0 && !e.note.empty() && lines[i].find(e.note) == std::string_view::npos)
-      text += "   (" + escape_text(e.note) + ")";
-    std::string p = colour_prefix + " ";
-    if (from_mailtap)
-      p = st.magenta(p);
-    else if (smtp::from_client(e.direction))
-      p = st.cyan(p);
-    out += (i == 0 ? when : std::string(when.size(), ' ')) + "  " + tag + p + text + "\n";
-  }
-  if (is_reply(e)) render_reply_explanation(e, when.size(), tag, st, out);
+  EventLines lines(e, s, st);
+  if (EventLines::is_note(e, !e.bytes.empty())) return lines.note(out);
+  for (const std::string_view line : crlf_lines(e.bytes)) lines.line(line, true, true, out);
+  lines.finish(out);
 }
 
 void render_messages(const storage::SessionDetail& d, const Style& st, std::string& out) {
@@ -202,9 +254,9 @@ void render_messages(const storage::SessionDetail& d, const Style& st, std::stri
   }
 }
 
-std::string render_human(const storage::SessionDetail& d, const Style& st) {
+// The summary at the top and the legend.
+void render_heading(const storage::SessionDetail& d, const Style& st, std::string& out) {
   const auto& s = d.session;
-  std::string out;
   out += st.bold("session " + std::to_string(s.id)) + "  " + format_utc(s.started);
   if (s.ended) out += "  (" + format_duration(*s.ended - s.started) + ")";
   out += '\n';
@@ -213,9 +265,73 @@ std::string render_human(const storage::SessionDetail& d, const Style& st) {
   out += '\n';
   out += st.dim(legend);
   out += '\n';
-  for (const auto& row : d.events) render_event(row.event, s, st, out);
-  render_messages(d, st, out);
-  return out;
+}
+
+// The transcript on stdout, written as it is rendered, some tens of KiB at a time: a session
+// of any size costs about a piece of its body file, and a pipe gets its first lines at once.
+class TranscriptOut {
+ public:
+  static constexpr std::size_t kFlushOctets = std::size_t{64} * 1024;
+
+  std::string& text() { return text_; }
+  // Writes what is rendered once there is enough of it. False once the output failed (a
+  // closed pipe): nothing more need be read.
+  bool pass() { return text_.size() < kFlushOctets ? written_ : flush(); }
+  bool flush() {
+    if (written_) written_ = write_stdout(text_);
+    text_.clear();
+    return written_;
+  }
+
+ private:
+  std::string text_;
+  bool written_ = true;
+};
+
+// An event whose octets are in the session's body file: its lines written as they are read
+// from there, a line longer than CrlfLinePieces::kLongestHeld a piece at a time. False with
+// `error` set when the body file cannot supply them.
+bool write_event_from_file(const storage::EventRow& row, const storage::SessionRow& s,
+                           const Style& st, storage::SessionOctets& octets, TranscriptOut& out,
+                           std::string& error) {
+  EventLines lines(row.event, s, st);
+  if (EventLines::is_note(row.event, row.file_length > 0)) {
+    lines.note(out.text());
+    return true;
+  }
+  // A decorated first line is judged whole (the recorder puts no such event in a body file).
+  CrlfLinePieces pieces(
+      [&](std::string_view text, bool first, bool last) {
+        lines.line(text, first, last, out.text());
+        return out.pass();
+      },
+      lines.first_line_decorated() ? std::string::npos : CrlfLinePieces::kLongestHeld);
+  bool open = true;
+  if (!octets.event_bytes(
+          row, [&](std::string_view piece) { return open = pieces.append(piece); }, error))
+    return false;
+  if (open && pieces.finish()) lines.finish(out.text());
+  return true;
+}
+
+// The transcript (`d` is loaded with BodyOctets::leave_in_file), written as it is rendered.
+int write_transcript(const storage::SessionDetail& d, storage::SessionOctets& octets,
+                     const Style& st) {
+  TranscriptOut out;
+  render_heading(d, st, out.text());
+  std::string error;
+  for (const auto& row : d.events) {
+    if (!row.file_offset) {
+      render_event(row.event, d.session, st, out.text());
+    } else if (!write_event_from_file(row, d.session, st, octets, out, error)) {
+      out.flush();  // what came before the unreadable octets
+      log::error("show: " + error);
+      return 1;
+    }
+    if (!out.pass()) return 1;
+  }
+  render_messages(d, st, out.text());
+  return out.flush() ? 0 : 1;
 }
 
 // Recorded octets handed out in pieces (a message's body, every exchange), read from the record
@@ -352,12 +468,9 @@ int run_show(const ShowArgs& a) {
   if (!reader) return failure_status;
   std::optional<storage::SessionDetail> detail;
   std::string error;
-  // Everything but the transcript is written from the record as it is read: a message of any
-  // size costs a piece of it. The transcript, written for a person, is made whole.
-  const bool transcript = a.message == 0 && a.save.empty() && !a.raw && !a.common.json;
-  if (!reader->load_session(a.id, detail, error,
-                            transcript ? storage::Reader::BodyOctets::read
-                                       : storage::Reader::BodyOctets::leave_in_file)) {
+  // Every output is written from the record as it is read: a message of any size costs a
+  // piece of it.
+  if (!reader->load_session(a.id, detail, error, storage::Reader::BodyOctets::leave_in_file)) {
     log::error("show: " + error);
     return 1;
   }
@@ -367,9 +480,9 @@ int run_show(const ShowArgs& a) {
     return 1;
   }
   const auto& d = *detail;
-  if (transcript) return write_stdout(render_human(d, a.common.stdout_style())) ? 0 : 1;
-
   storage::SessionOctets octets(d);
+  const bool transcript = a.message == 0 && a.save.empty() && !a.raw && !a.common.json;
+  if (transcript) return write_transcript(d, octets, a.common.stdout_style());
   if (a.message != 0 || !a.save.empty()) return show_message(a, d, octets);
   if (a.raw) return show_raw(d, octets);
   return show_json(d, octets);

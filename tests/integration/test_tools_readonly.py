@@ -9,7 +9,9 @@ import json
 import mailbox
 import os
 import random
+import resource
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +25,13 @@ import harness as h  # noqa: E402
 
 ALICE = ("alice", h.USERS["alice"])
 BOB = ("bob", h.USERS["bob"])
+
+
+def escape_line(text: bytes) -> bytes:
+    """Wire text as the transcript shows it (escape_line in proxy/common/terminal_escape.cpp)."""
+    named = {0x0D: b"\\r", 0x0A: b"\\n"}
+    return b"".join(bytes([c]) if c == 0x09 or 0x20 <= c < 0x7F
+                    else named.get(c, b"\\x%02x" % c) for c in text)
 
 
 def record_database(db: Path, pki, postfix) -> dict:
@@ -1106,6 +1115,27 @@ class LargeMessageToolsTest(h.IntegrationCase):
             raw = self.tool("show", str(sid), "--raw")
             self.assertIn(h.dot_stuff(message) + b".\r\n", raw)
 
+    def test_the_transcript_shows_every_line_of_the_body_file_in_order(self):
+        # Written as it is read from the body file, in pieces that cut lines (and CRLFs)
+        # anywhere: each body event's lines whole, each on its own C: line, escaped as any wire
+        # text, as if the event's bytes were split at CRLF in memory.
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        for sid in self.sessions:
+            out = self.tool("show", str(sid))
+            shown = [line.split(b" C: ", 1)[1] for line in out.split(b"\n") if b" C: " in line]
+            wire = Path(f"{self.db}-bodies", str(sid)).read_bytes()
+            expected = []
+            for stored, offset, length in con.execute(
+                    "SELECT bytes, file_offset, file_length FROM events WHERE session_id = ? AND "
+                    "kind = 'data' ORDER BY seq", (sid,)):
+                octets = stored if offset is None else wire[offset:offset + length]
+                lines = octets.split(b"\r\n")
+                expected += map(escape_line, lines[:-1] if lines[-1] == b"" else lines)
+            start = shown.index(expected[0])
+            self.assertGreater(len(expected), self.SIZE // 80)
+            self.assertTrue(shown[start:start + len(expected)] == expected)
+        con.close()
+
     def test_json_holds_every_octet_and_is_the_same_from_show_and_export(self):
         for sid, message in zip(self.sessions, self.messages):
             shown = self.tool("show", str(sid), "--json")
@@ -1143,6 +1173,56 @@ class LargeMessageToolsTest(h.IntegrationCase):
             _, quoted = entry.split(b"\n", 1)
             self.assertTrue(quoted.rstrip(b"\n") == h.mboxrd_quoted(message).rstrip(b"\n"))
         self.assertIn(b"\n>From ", mbox)
+
+
+class LargeTranscriptTest(h.IntegrationCase):
+    """`mailtap show ID`, the plain transcript, of a message larger than the memory it may take
+    (--max-body): written as it is read from the record, in a few MiB whatever the body's size;
+    and a reader that stops (`| head`) ends it at once."""
+
+    SIZE = 32 << 20
+    DATA_LIMIT = 24 << 20  # RLIMIT_DATA: less than the body (before: about four times the body)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "huge.db"
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=cls.db,
+                           extra_args=["--max-body", "64MiB"]) as mt:
+                h.smtplib_send(mt.port, h.large_message(cls.SIZE))
+        finally:
+            sink.close()
+
+    def show(self, *args, sigpipe=signal.SIG_DFL, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+        """`show 1 ARGS` started with its memory limited, stderr to a pipe."""
+        def limited():
+            resource.setrlimit(resource.RLIMIT_DATA, (self.DATA_LIMIT, self.DATA_LIMIT))
+            signal.signal(signal.SIGPIPE, sigpipe)
+        return subprocess.Popen([str(h.mailtap_bin()), "show", "1", "--db", str(self.db), *args],
+                                stdout=stdout, stderr=subprocess.PIPE, preexec_fn=limited)
+
+    def test_the_transcript_of_a_large_message_takes_a_few_mib(self):
+        for args in ((), ("--color", "always"), ("--raw",)):
+            with self.show(*args) as p:
+                err = p.communicate(timeout=120)[1]
+            self.assertEqual(p.returncode, 0, (args, err))
+
+    def test_a_reader_that_stops_ends_the_transcript_at_once(self):
+        for sigpipe in (signal.SIG_DFL, signal.SIG_IGN):
+            started = time.monotonic()
+            r, w = os.pipe()
+            with self.show(sigpipe=sigpipe, stdout=w) as p:
+                os.close(w)
+                with os.fdopen(r, "rb") as reader:
+                    self.assertTrue(reader.read(100).startswith(b"session 1 "))
+                err = p.communicate(timeout=60)[1]
+            # Killed by SIGPIPE or, when it is ignored, ended quietly by the failed write, as
+            # --raw is.
+            self.assertEqual(p.returncode, -signal.SIGPIPE if sigpipe == signal.SIG_DFL else 1)
+            self.assertEqual(err, b"")
+            self.assertLess(time.monotonic() - started, 5)
 
 
 class ManyLargeSessionsExportTest(h.IntegrationCase):

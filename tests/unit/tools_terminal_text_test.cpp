@@ -101,5 +101,62 @@ TEST(TerminalText, TerminalLinesDoNotHoldALineOfContinuationOctets) {
   EXPECT_TRUE(t.escaped());
 }
 
+// The lines CrlfLinePieces hands on for `bytes` fed in pieces of `step` octets, each line's
+// pieces joined again; `pieces` counts what went out.
+std::vector<std::string> split_in_pieces(std::string_view bytes, std::size_t step,
+                                         std::size_t longest_held, std::size_t* pieces = nullptr) {
+  std::vector<std::string> lines;
+  bool in_line = false;
+  CrlfLinePieces split(
+      [&](std::string_view text, bool first, bool last) {
+        EXPECT_EQ(first, !in_line);
+        if (longest_held != std::string::npos) {
+          EXPECT_LE(text.size(), longest_held + step);
+        }
+        if (first) lines.emplace_back();
+        lines.back().append(text);
+        in_line = !last;
+        if (pieces != nullptr) ++*pieces;
+        return true;
+      },
+      longest_held);
+  for (std::size_t at = 0; at < bytes.size(); at += step)
+    EXPECT_TRUE(split.append(bytes.substr(at, step)));
+  EXPECT_TRUE(split.finish());
+  EXPECT_FALSE(in_line);
+  return lines;
+}
+
+// The transcript writes a body file's octets as they are read: the same lines as crlf_lines
+// finds in them whole, wherever the reads cut them (a CRLF split, a CR at the end).
+TEST(TerminalText, CrlfLinePiecesAreTheLinesOfTheWholeWhereverThePiecesEnd) {
+  for (const std::string& bytes :
+       {""s, "\r\n"s, "a\r\n"s, "a\r\nb"s, "a\r\n\r\nb\r\n"s, "bare\nLF\r\nbare\rCR\r\n"s,
+        "ends with a CR\r"s, "\r\r\n\n\r\n"s, "no line end at all"s, std::string(300, 'x')}) {
+    std::vector<std::string> whole;
+    for (const std::string_view line : crlf_lines(bytes)) whole.emplace_back(line);
+    for (std::size_t step = 1; step <= bytes.size() + 1; ++step) {
+      for (const std::size_t longest : {std::size_t{1}, std::size_t{3}, std::string::npos})
+        EXPECT_EQ(split_in_pieces(bytes, step, longest), whole)
+            << escape_line(bytes) << " step " << step << " longest " << longest;
+    }
+  }
+}
+
+TEST(TerminalText, CrlfLinePiecesHandOnALongLineInPieces) {
+  const std::string line(1000, 'x');
+  std::size_t pieces = 0;
+  EXPECT_EQ(split_in_pieces(line + "\r\n" + line, 64, 100, &pieces),
+            (std::vector<std::string>{line, line}));
+  EXPECT_GE(pieces, 2 * 1000 / 164);
+}
+
+TEST(TerminalText, CrlfLinePiecesStopWhenTheOutputFails) {
+  int calls = 0;
+  CrlfLinePieces split([&](std::string_view, bool, bool) { return ++calls < 2; });
+  EXPECT_FALSE(split.append("a\r\nb\r\nc\r\nd\r\n"));
+  EXPECT_EQ(calls, 2);
+}
+
 }  // namespace
 }  // namespace mailtap::tools
