@@ -353,13 +353,17 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
 
 constexpr int kSessionColumnCount = 28;
 
-// SessionFilter::writer, on the rows the query gave (sessions without an end: few), then its
-// limit, which the query could not apply.
+// SessionFilter::writer, on a row the query gave (sessions without an end: few); the query
+// could not apply it, nor the filter's limit with it.
+bool kept_by_writer(const SessionFilter& f, const SessionRow& row) {
+  return f.writer == SessionFilter::Writer::any ||
+         row.writer_gone() == (f.writer == SessionFilter::Writer::gone);
+}
+
 template <typename T, typename RowOf>
 void keep_by_writer(const SessionFilter& f, std::vector<T>& rows, RowOf row_of) {
   if (f.writer == SessionFilter::Writer::any) return;
-  const bool gone = f.writer == SessionFilter::Writer::gone;
-  std::erase_if(rows, [&](const T& r) { return row_of(r).writer_gone() != gone; });
+  std::erase_if(rows, [&](const T& r) { return !kept_by_writer(f, row_of(r)); });
   if (f.limit != 0 && rows.size() > f.limit) rows.resize(f.limit);
 }
 
@@ -442,15 +446,52 @@ bool Reader::session_summaries(const SessionFilter& f, std::vector<SessionSummar
     return false;
   }
   if (stoppable) impl_->db.stop_when(std::move(stop));
-  Status s = select_sessions(*impl_, f, summary_columns(),
-                             [&](const Statement& r) { out.push_back(summary_from(r)); });
+  const bool read = for_each_session_summary(
+      f, 1,
+      [&out](int, const SessionSummary& row) {
+        out.push_back(row);
+        return true;
+      },
+      error);
   if (stoppable) impl_->db.stop_when({});
-  if (!s.ok()) {
-    error = s.message;
-    return false;
+  return read;
+}
+
+bool Reader::for_each_session_summary(
+    const SessionFilter& f, int passes,
+    const std::function<bool(int pass, const SessionSummary&)>& fn, std::string& error) {
+  error.clear();
+  // Several passes must see the same rows: the proxy may commit between them.
+  const bool one_snapshot = passes > 1;
+  if (one_snapshot) {
+    if (Status s = impl_->db.exec("BEGIN"); !s.ok()) {
+      error = impl_->noted(s).message;
+      return false;
+    }
   }
-  keep_by_writer(f, out, [](const SessionSummary& r) -> const SessionRow& { return r.session; });
-  return true;
+  bool stopped = false;
+  Status s;
+  for (int pass = 0; pass < passes && s.ok() && !stopped; ++pass) {
+    std::size_t kept = 0;
+    bool full = false;  // the limit the query could not apply (kept_by_writer) is reached
+    s = select_sessions(*impl_, f, summary_columns(), [&](const Statement& r) {
+      SessionSummary row = summary_from(r);
+      if (!kept_by_writer(f, row.session)) return Status{};
+      if (f.limit != 0 && kept == f.limit) {
+        full = true;
+        return Status::error(kSqliteError, "limit reached");  // ends the run
+      }
+      ++kept;
+      if (fn(pass, row)) return Status{};
+      stopped = true;
+      return Status::error(kSqliteError, "stopped");  // ends the run
+    });
+    if (full && !stopped) s = Status{};
+  }
+  if (one_snapshot) impl_->db.exec("COMMIT");
+  if (stopped) s = impl_->noted({});
+  if (!s.ok()) error = s.message;
+  return s.ok();
 }
 
 bool Reader::session_summary(std::int64_t id, std::optional<SessionSummary>& out,

@@ -228,6 +228,14 @@ class Reader {
   bool session_summaries(const SessionFilter& filter, std::vector<SessionSummary>& out,
                          std::string& error, std::function<bool()> stop = {});
 
+  // The same rows, handed to `fn` one at a time as they are read (`pass` counting from 0):
+  // memory flat however many there are. With `passes` > 1 they are read that many times over,
+  // all from one snapshot, so every pass sees the same rows (a table sizes its columns on the
+  // first and writes them on the second). `fn` returns false to stop (its output failed): true.
+  bool for_each_session_summary(const SessionFilter& filter, int passes,
+                                const std::function<bool(int pass, const SessionSummary&)>& fn,
+                                std::string& error);
+
   // Session `id`'s summary, as session_summaries() gives it, by its id: true with `out` empty
   // if there is no such session.
   bool session_summary(std::int64_t id, std::optional<SessionSummary>& out, std::string& error);

@@ -89,40 +89,53 @@ bool parse_filter(const SessionsArgs& a, storage::SessionFilter& filter) {
   return true;
 }
 
-std::string render_json(const std::vector<storage::SessionSummary>& rows) {
+// --json: an array of the rows, written as they are read.
+int write_json(storage::Reader& reader, const storage::SessionFilter& filter) {
   JsonWriter w;
+  bool written = true;
+  w.stream_to([&written](std::string_view piece) { return written = write_stdout(piece); });
   w.begin_array();
-  for (const auto& row : rows) write_session_summary(w, row);
+  std::string error;
+  const bool read = reader.for_each_session_summary(
+      filter, 1,
+      [&](int, const storage::SessionSummary& row) {
+        write_session_summary(w, row);
+        return written;
+      },
+      error);
+  if (!read) {
+    log::error("sessions: " + error);
+    return 1;
+  }
+  if (!written) return 1;
   w.end_array();
-  std::string out = w.take();
-  out.push_back('\n');
-  return out;
+  w.string_piece("\n");
+  return w.flush() && written ? 0 : 1;
 }
 
-// The header row and one row of plain cells a session. Column values come from the network:
-// escaped as the transcript escapes wire text, which leaves printable ASCII only, so a cell's
-// width is its size.
-std::vector<std::vector<std::string>> table_cells(
-    const std::vector<storage::SessionSummary>& rows) {
-  std::vector<std::vector<std::string>> table;
-  table.push_back({"ID", "START (UTC)", "DURATION", "CLIENT", "UPSTREAM", "TLS", "OUTCOME", "USER",
-                   "MSGS", "LAST REPLY"});
-  for (const auto& row : rows) {
-    const auto& s = row.session;
-    table.push_back({
-        std::to_string(s.id),
-        format_utc(s.started),
-        duration_text(s),
-        escape_line(s.client_address),
-        escape_line(net::host_port_label(s.upstream_host, s.upstream_port)),
-        s.tls_version.empty() ? "-" : escape_line(s.tls_version) + (s.insecure ? "!" : ""),
-        outcome_text(s),
-        s.auth_user.empty() ? "-" : escape_line(s.auth_user),
-        std::to_string(row.messages),
-        row.last_reply.empty() ? "-" : escape_line(row.last_reply),
-    });
-  }
-  return table;
+const std::vector<std::string>& header_cells() {
+  static const std::vector<std::string> header{"ID",       "START (UTC)", "DURATION", "CLIENT",
+                                               "UPSTREAM", "TLS",         "OUTCOME",  "USER",
+                                               "MSGS",     "LAST REPLY"};
+  return header;
+}
+
+// A session's plain cells. Column values come from the network: escaped as the transcript
+// escapes wire text, which leaves printable ASCII only, so a cell's width is its size.
+std::vector<std::string> row_cells(const storage::SessionSummary& row) {
+  const auto& s = row.session;
+  return {
+      std::to_string(s.id),
+      format_utc(s.started),
+      duration_text(s),
+      escape_line(s.client_address),
+      escape_line(net::host_port_label(s.upstream_host, s.upstream_port)),
+      s.tls_version.empty() ? "-" : escape_line(s.tls_version) + (s.insecure ? "!" : ""),
+      outcome_text(s),
+      s.auth_user.empty() ? "-" : escape_line(s.auth_user),
+      std::to_string(row.messages),
+      row.last_reply.empty() ? "-" : escape_line(row.last_reply),
+  };
 }
 
 // A cell coloured by what it says: the header bold, the outcome by how it went, failing replies
@@ -140,25 +153,60 @@ std::string styled_cell(std::string cell, std::size_t column, const storage::Ses
   return cell;
 }
 
-std::string render_table(const std::vector<storage::SessionSummary>& rows, const Style& style) {
-  const auto table = table_cells(rows);
-  std::vector<std::size_t> widths(table[0].size(), 0);
-  for (const auto& r : table)
-    for (std::size_t c = 0; c < r.size(); ++c) widths[c] = std::max(widths[c], r[c].size());
-  std::string out;
-  for (std::size_t ri = 0; ri < table.size(); ++ri) {
-    std::string line;
-    for (std::size_t c = 0; c < table[ri].size(); ++c) {
-      const bool last = c + 1 == table[ri].size();
-      line += styled_cell(last ? table[ri][c] : pad(table[ri][c], widths[c]), c,
-                          ri == 0 ? nullptr : &rows[ri - 1], style);
-      if (!last) line += "  ";
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line;
-    out += '\n';
+// One line of the table, each cell but the last padded to its column's width.
+void render_line(const std::vector<std::string>& cells, const std::vector<std::size_t>& widths,
+                 const storage::SessionSummary* row, const Style& style, std::string& out) {
+  std::string line;
+  for (std::size_t c = 0; c < cells.size(); ++c) {
+    const bool last = c + 1 == cells.size();
+    line += styled_cell(last ? cells[c] : pad(cells[c], widths[c]), c, row, style);
+    if (!last) line += "  ";
   }
-  return out;
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  out += line;
+  out += '\n';
+}
+
+// The table, its columns as wide as their widest cell: the rows are read twice from one
+// snapshot, once to size the columns, once to write them a few tens of KiB at a time, so
+// memory stays flat however many there are.
+int write_table(storage::Reader& reader, const storage::SessionFilter& filter, const Style& style,
+                const std::string& none) {
+  constexpr std::size_t kFlushOctets = std::size_t{64} * 1024;
+  std::vector<std::size_t> widths(header_cells().size(), 0);
+  const auto widen = [&widths](const std::vector<std::string>& cells) {
+    for (std::size_t c = 0; c < cells.size(); ++c) widths[c] = std::max(widths[c], cells[c].size());
+  };
+  widen(header_cells());
+  std::size_t rows = 0;
+  bool header = false;
+  std::string out;
+  bool written = true;
+  std::string error;
+  const bool read = reader.for_each_session_summary(
+      filter, 2,
+      [&](int pass, const storage::SessionSummary& row) {
+        if (pass == 0) {
+          widen(row_cells(row));
+          ++rows;
+          return true;
+        }
+        if (!header) render_line(header_cells(), widths, nullptr, style, out);
+        header = true;
+        render_line(row_cells(row), widths, &row, style, out);
+        if (out.size() >= kFlushOctets) {
+          written = write_stdout(out);
+          out.clear();
+        }
+        return written;
+      },
+      error);
+  if (!read) {
+    log::error("sessions: " + error);
+    return 1;
+  }
+  if (rows == 0) out = none;
+  return written && write_stdout(out) ? 0 : 1;
 }
 
 int run_sessions(const SessionsArgs& a) {
@@ -168,22 +216,12 @@ int run_sessions(const SessionsArgs& a) {
   int failure_status = 1;
   auto reader = a.common.open_reader("sessions", failure_status);
   if (!reader) return failure_status;
-  std::vector<storage::SessionSummary> rows;
-  std::string error;
-  if (!reader->session_summaries(filter, rows, error)) {
-    log::error("sessions: " + error);
-    return 1;
-  }
-  if (a.common.json) return write_stdout(render_json(rows)) ? 0 : 1;
-
-  std::string out = render_table(rows, a.common.stdout_style());
-  if (rows.empty())
-    out =
-        "no sessions recorded" + std::string(filter.since || filter.until || !a.upstream.empty() ||
-                                                     !a.outcome.empty() || !a.user.empty()
-                                                 ? " match these filters\n"
-                                                 : "\n");
-  return write_stdout(out) ? 0 : 1;
+  if (a.common.json) return write_json(*reader, filter);
+  const bool filtered =
+      filter.since || filter.until || !a.upstream.empty() || !a.outcome.empty() || !a.user.empty();
+  return write_table(
+      *reader, filter, a.common.stdout_style(),
+      filtered ? "no sessions recorded match these filters\n" : "no sessions recorded\n");
 }
 
 }  // namespace

@@ -1225,6 +1225,56 @@ class LargeTranscriptTest(h.IntegrationCase):
             self.assertLess(time.monotonic() - started, 5)
 
 
+class ManySessionsListTest(h.IntegrationCase):
+    """`mailtap sessions` (--json and the table) of more sessions than the memory it may take
+    holds: the rows are written as they are read, so memory stays flat however many there are.
+    The sessions are copies of one recorded through the proxy, made in SQL (fast)."""
+
+    SESSIONS = 20000
+    DATA_LIMIT = 16 << 20  # RLIMIT_DATA (before: 40 MB for --json, 30 MB for the table)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "many.db"
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=cls.db) as mt:
+                h.smtplib_send(mt.port, b"Subject: one\r\n\r\nhello\r\n")
+        finally:
+            sink.close()
+        con = sqlite3.connect(cls.db)
+        columns = ", ".join(r[1] for r in con.execute("PRAGMA table_info(sessions)")
+                            if r[1] != "id")
+        with con:
+            con.execute(f"WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE "
+                        f"i < {cls.SESSIONS}) INSERT INTO sessions ({columns}) "
+                        f"SELECT {columns} FROM sessions, n")
+        con.close()
+
+    def sessions(self, *args) -> bytes:
+        def limited():
+            resource.setrlimit(resource.RLIMIT_DATA, (self.DATA_LIMIT, self.DATA_LIMIT))
+        cp = subprocess.run([str(h.mailtap_bin()), "sessions", "--db", str(self.db), *args],
+                            capture_output=True, preexec_fn=limited, timeout=120)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        return cp.stdout
+
+    def test_json_is_written_as_it_is_read(self):
+        rows = json.loads(self.sessions("--json"))
+        self.assertEqual(len(rows), self.SESSIONS)
+        self.assertEqual([r["id"] for r in rows], list(range(self.SESSIONS, 0, -1)))
+
+    def test_the_table_is_written_as_it_is_read_its_columns_sized_by_every_row(self):
+        lines = self.sessions().decode().splitlines()
+        self.assertEqual(len(lines), self.SESSIONS + 1)
+        # The widest id is the first row's: every row's START is where the header's is.
+        start = lines[0].index("START (UTC)")
+        self.assertEqual({line[start - 2:start] for line in lines}, {"  "})
+        self.assertEqual({line[start:start + 2] for line in lines[1:]}, {"20"})
+        self.assertEqual(lines[-1].split()[0], "1")
+
+
 class ManyLargeSessionsExportTest(h.IntegrationCase):
     """An export of more sessions with messages in their body files than the process may hold
     files open, written one session at a time; and an -o or --save file that a failing export

@@ -123,6 +123,59 @@ TEST_F(SessionSummariesTest, ListsNewestFirstWithWhatEachRowShows) {
   EXPECT_EQ(rows[2].session.auth_user, "alice");
 }
 
+// `mailtap sessions` writes the rows as they are read, not gathered first: the same rows, in
+// the same order, one at a time.
+TEST_F(SessionSummariesTest, OneAtATimeAreTheRowsTheListHas) {
+  std::vector<SessionSummary> rows;
+  std::string error;
+  ASSERT_TRUE(reader->session_summaries({}, rows, error)) << error;
+  std::vector<std::int64_t> ids;
+  ASSERT_TRUE(reader->for_each_session_summary(
+      {}, 1,
+      [&](int pass, const SessionSummary& row) {
+        EXPECT_EQ(pass, 0);
+        ids.push_back(row.session.id);
+        return true;
+      },
+      error))
+      << error;
+  ASSERT_EQ(ids.size(), rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(ids[i], rows[i].session.id);
+}
+
+// The table sizes its columns on a first pass and writes on a second: a session the proxy
+// records meanwhile is in neither.
+TEST_F(SessionSummariesTest, EveryPassSeesTheSameRows) {
+  std::vector<std::int64_t> ids[2];
+  std::string error;
+  ASSERT_TRUE(reader->for_each_session_summary(
+      {}, 2,
+      [&](int pass, const SessionSummary& row) {
+        if (pass == 0 && ids[0].empty())
+          session(*rec, kT0 + 5h, "new.example.org", "", Outcome::quit, {{221, "221 bye\r\n"}});
+        ids[pass].push_back(row.session.id);
+        return true;
+      },
+      error))
+      << error;
+  EXPECT_EQ(ids[0].size(), 3u);
+  EXPECT_EQ(ids[1], ids[0]);
+  std::vector<SessionSummary> rows;
+  ASSERT_TRUE(reader->session_summaries({}, rows, error)) << error;
+  EXPECT_EQ(rows.size(), 4u);  // once the passes are done
+}
+
+// A reader gone (a closed pipe): no more rows are read, and that is no error.
+TEST_F(SessionSummariesTest, OneAtATimeStopsWhenAsked) {
+  int calls = 0;
+  std::string error;
+  EXPECT_TRUE(reader->for_each_session_summary(
+      {}, 2, [&](int, const SessionSummary&) { return ++calls < 2; }, error));
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(error, "");
+  EXPECT_FALSE(reader->last_failure_is_damage());
+}
+
 // By id (mailtap export ID...): the row session_summaries() gives, or none.
 TEST_F(SessionSummariesTest, OneById) {
   std::vector<SessionSummary> rows;
