@@ -209,7 +209,7 @@ class SmugglingTest(IntegrationCase):
         self.assertIn("telnet subnegotiation", replies[0].text)
         self.assertEqual(codes[-1], 221, codes)
         self.assertNotIn(354, codes)  # no DATA was ever read from the chunk
-        self.postfix.no_message(token.decode(), wait=2, mailbox="carol")
+        self.assertTrue(self.postfix.no_message(token.decode(), wait=2, mailbox="carol"))
         bob = [p for p in self.postfix.delivered_files("bob") if token in p.read_bytes()]
         self.assertLessEqual(len(bob), 1, bob)
         sid = wait_ended(db, 1)[-1]["id"]
