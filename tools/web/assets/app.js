@@ -281,11 +281,15 @@ function renderSessions(params, signal) {
       changed.push(...rows);
     }
     const stale = new Set(recheck);
+    // Rows older than the oldest shown belong to pages not opened: a session above `seenMax`
+    // can be older (the token may predate the fetch it is paired with), and stays out.
+    const oldest = tableBody.lastElementChild;
+    const shownFrom = (s) => !oldest || sortsBefore(s, oldest) || s.id === Number(oldest.dataset.id);
     for (const tr of [...tableBody.children]) {
       const id = Number(tr.dataset.id);
       if (id > seenMax || stale.has(id)) tr.remove();
     }
-    const incoming = [...fresh, ...changed].sort((a, b) =>
+    const incoming = [...fresh, ...changed].filter(shownFrom).sort((a, b) =>
       a.started_at === b.started_at ? b.id - a.id : (a.started_at < b.started_at ? 1 : -1));
     let cursor = tableBody.firstElementChild;
     for (const s of incoming) {
