@@ -213,7 +213,8 @@ void vacuum_and_checkpoint(Database& db, bool vacuum, std::chrono::milliseconds 
 }
 
 // prune_sessions() past the selection: deletes out.sessions and their body files. On an error
-// out.sessions is cut to the sessions deleted before it, and `error` says how many that is.
+// out.sessions is cut to the sessions deleted before it; false (with `error`) if that is none,
+// else out.stopped says why and how many are left.
 bool delete_and_clean(Database& db, PruneResult& out, std::string& error) {
   std::size_t deleted = 0;
   std::size_t kept = 0;
@@ -224,11 +225,18 @@ bool delete_and_clean(Database& db, PruneResult& out, std::string& error) {
                              "' could not be removed; nothing refers to them any more";
   }
   if (s.ok()) return true;
-  error = s.message + " (" + std::to_string(deleted) + " of the " +
-          std::to_string(out.sessions.size()) +
-          " sessions to delete were deleted before it; run prune again for the others)";
+  const std::string why = s.message + " (" + std::to_string(deleted) + " of the " +
+                          std::to_string(out.sessions.size()) +
+                          " sessions to delete were deleted before it; run prune again for the "
+                          "others)";
+  out.not_deleted = out.sessions.size() - deleted;
   out.sessions.resize(deleted);
-  return false;
+  if (deleted == 0) {
+    error = why;
+    return false;
+  }
+  out.stopped = why;
+  return true;
 }
 
 }  // namespace
@@ -255,7 +263,9 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
     return false;
   }
   // One statement, one snapshot: the sessions to delete are chosen once, so a session that
-  // starts or ends while the deletion goes on is not among them.
+  // starts while the deletion goes on is not among them. Those chosen are deleted by id: one
+  // chosen in progress (silent for longer than kLongestDuration, its writer dead) goes even if
+  // it records something meanwhile.
   s = select_victims(db, c, bounds_of(c), out.sessions);
   if (!s.ok()) {
     out.sessions.clear();
@@ -264,7 +274,11 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
   }
   if (c.dry_run || out.sessions.empty()) return true;
   if (!delete_and_clean(db, out, error)) return false;
-  vacuum_and_checkpoint(db, c.vacuum, c.reader_wait, out);
+  // After an error the turns before it are committed, their deleted bytes in the -wal file:
+  // the checkpoint still runs (its first step takes no lock). VACUUM does not: it wants the
+  // write lock the deletion could not get, and would hold a recording proxy up for the whole
+  // rewrite of a file that still holds sessions to delete; the next prune runs it.
+  vacuum_and_checkpoint(db, c.vacuum && out.stopped.empty(), c.reader_wait, out);
   return true;
 }
 

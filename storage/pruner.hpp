@@ -53,15 +53,22 @@ struct PruneResult {
   std::string vacuum_warning;
   // Set if some of the deleted sessions' body files could not be removed.
   std::string body_files_warning;
+  // Set if the deletion stopped at a database error after some sessions were deleted: why, and
+  // how many. `sessions` lists those deleted; `not_deleted` more are still in the file, whole.
+  // The WAL checkpoint still ran; VACUUM did not (vacuumed is false).
+  std::string stopped;
+  std::size_t not_deleted = 0;
 };
 
-// Selects the sessions once, in one snapshot: a session that starts or ends meanwhile is not
-// deleted. Then deletes them, oldest first, a few at a time: each transaction holds the write
-// lock for about 100 ms, and is followed by a pause in which a recording proxy commits (see
-// delete_one_turn in pruner.cpp). A session goes whole or not at all, its body file only once
-// its rows are gone. False with `error` set if the file is missing, not a current mailtap
-// database, or on a database error: then out.sessions lists the sessions deleted before it
-// (none if the selection failed); the database holds the others whole, and a later run
+// Selects the sessions once, in one snapshot: a session that starts meanwhile is not deleted
+// (one selected is deleted by id: an in-progress one whose writer was taken for dead goes even
+// if it records something meanwhile). Then deletes them, oldest first, a few at a time: each
+// transaction holds the write lock for about 100 ms, and is followed by a pause in which a
+// recording proxy commits (see delete_one_turn in pruner.cpp). A session goes whole or not at
+// all, its body file only once its rows are gone. False with `error` set if the file is
+// missing, not a current mailtap database, or on a database error before any session was
+// deleted. A database error after some were deleted is true with out.stopped set: out.sessions
+// lists the sessions deleted before it; the database holds the others whole, and a later run
 // deletes them.
 bool prune_sessions(const std::string& path, const PruneCriteria& criteria, PruneResult& out,
                     std::string& error);

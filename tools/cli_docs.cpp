@@ -198,7 +198,10 @@ const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
         {3, "the sessions were deleted but VACUUM or the WAL checkpoint could not finish"},
         {4,
          "the sessions were deleted (and vacuumed) but the list of them could not be written to "
-         "stdout"}}},
+         "stdout"},
+        {5,
+         "a database error stopped the deletion after some sessions were deleted: those are "
+         "listed, the others are still in the file, whole; run prune again"}}},
       {"probe",
        {{0, "TLS with a verified certificate (or --tls none as asked), EHLO accepted"},
         {1,
@@ -300,7 +303,8 @@ ManPage root_page(const CLI::App& root, std::string_view version) {
        "0 for success, 1 for a failure of the run (a database that cannot be read, a server "
        "that cannot be reached), 2 for bad usage or configuration (an unknown option, a value "
        "it cannot take, a bad config file). \\fBaudit\\fR, \\fBprune\\fR and \\fBprobe\\fR "
-       "also use 3 (and \\fBprobe\\fR 4); each command's page lists its own.\n";
+       "also use 3 (\\fBprobe\\fR 4, \\fBprune\\fR 4 and 5); each command's page lists its "
+       "own.\n";
   r += ".SH ENVIRONMENT\n"
        ".TP\n.B MAILTAP_DB\nThe database to record to and read from when \\fB\\-\\-db\\fR is "
        "not given.\n"

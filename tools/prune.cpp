@@ -4,7 +4,8 @@
 // recorded anything before that time (their writer died).
 // Exit status: 0; 1 cannot open or write (or --dry-run's list cannot be written); 2 bad option;
 // 3 deleted, but VACUUM or the WAL checkpoint could not finish, so the deleted bytes may still be
-// in the file; 4 deleted (and vacuumed), but the list of them could not be written to stdout.
+// in the file; 4 deleted (and vacuumed), but the list of them could not be written to stdout;
+// 5 stopped by a database error after deleting some: those are listed, the others are left.
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,6 +103,7 @@ std::string render_json(const storage::PruneResult& result, bool dry_run) {
   }
   w.end_array().key("events").value(t.events).key("messages").value(t.messages);
   w.key("vacuumed").value(result.vacuumed);
+  w.key("not_deleted").value(static_cast<std::int64_t>(result.not_deleted));
   w.end_object();
   return w.take() + "\n";
 }
@@ -121,6 +123,9 @@ std::string render_text(const storage::PruneResult& result, bool dry_run) {
          counted(static_cast<std::int64_t>(victims.size()), "session") + ", " +
          counted(t.events, "event") + ", " + counted(t.messages, "message");
   if (result.vacuumed) out += "; vacuumed";
+  if (!result.stopped.empty())
+    out += "; stopped, " + counted(static_cast<std::int64_t>(result.not_deleted), "session") +
+           " not deleted";
   out += "\n";
   return out;
 }
@@ -141,11 +146,13 @@ int run_prune(const PruneArgs& a) {
   }
   const std::string out =
       a.common.json ? render_json(result, a.dry_run) : render_text(result, a.dry_run);
+  if (!result.stopped.empty()) log::error("prune: " + result.stopped);
   if (!result.vacuum_warning.empty()) log::error("prune: warning: " + result.vacuum_warning);
   if (!result.body_files_warning.empty())
     log::error("prune: warning: " + result.body_files_warning);
-  // Deleted, but the bytes may still be in the file: a retention job must be able to tell.
-  const int pruned = result.vacuum_warning.empty() ? 0 : 3;
+  // Deleted, but the bytes may still be in the file (3), or not all of it (5, which asks for
+  // another run, and that finishes the checkpoint too): a retention job must be able to tell.
+  const int pruned = !result.stopped.empty() ? 5 : result.vacuum_warning.empty() ? 0 : 3;
   if (write_stdout(out)) return pruned;
   if (a.dry_run) return 1;  // the list was all it had to give
   // The deletion is committed: only its report is lost, which a script must not take for a

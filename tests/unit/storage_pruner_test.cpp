@@ -215,5 +215,54 @@ TEST(StoragePruner, AKilledPruneLeavesWholeSessionsAndTheNextOneFinishes) {
   for (const PrunedSession& p : pruned.sessions) EXPECT_FALSE(fs::exists(body_file(path, p.id)));
 }
 
+// A prune that a database error stops after its first turns (another program held the write
+// lock past prune's busy timeout) reports the sessions it deleted, as a full run does, and how
+// many it left; it failed before with nothing listed, as if nothing had been deleted.
+TEST(StoragePruner, APruneStoppedByAnErrorListsWhatItDeleted) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  const std::int64_t total = build_large_record(path, 500, 20000);  // a dozen turns
+  PruneCriteria all_completed;
+  all_completed.keep = 0;
+  all_completed.reader_wait = 200ms;
+
+  PruneResult pruned;
+  std::string error;
+  std::atomic<bool> done{false};
+  bool ok = false;
+  std::thread prune([&] {
+    ok = prune_sessions(path, all_completed, pruned, error);
+    done = true;
+  });
+  // Once the first turn is committed, another connection takes the write lock in the pause
+  // after it, and holds it until prune has given up.
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (count(path, "SELECT count(*) FROM sessions") == total &&
+         std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(5ms);
+  sqlite3* holder = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &holder), SQLITE_OK);
+  sqlite3_busy_timeout(holder, 5000);
+  const bool locked = sqlite3_exec(holder, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == 0;
+  while (!done && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(10ms);
+  if (locked) sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close_v2(holder);
+  prune.join();
+  ASSERT_TRUE(locked);
+
+  const std::int64_t left = count(path, "SELECT count(*) FROM sessions");
+  ASSERT_GT(left, 0) << "prune was through before the lock was taken";
+  ASSERT_TRUE(ok) << "a prune that deleted sessions failed as if it had deleted none: " << error;
+  EXPECT_NE(pruned.stopped.find("were deleted before it"), std::string::npos) << pruned.stopped;
+  EXPECT_EQ(static_cast<std::int64_t>(pruned.sessions.size()), total - left);
+  EXPECT_EQ(static_cast<std::int64_t>(pruned.not_deleted), left);
+  EXPECT_FALSE(pruned.vacuumed);
+  for (std::size_t i = 0; i < pruned.sessions.size(); ++i) {
+    EXPECT_EQ(pruned.sessions[i].id, static_cast<std::int64_t>(i) + 1);
+    EXPECT_FALSE(fs::exists(body_file(path, pruned.sessions[i].id)));
+  }
+  expect_whole_sessions(path);
+}
+
 }  // namespace
 }  // namespace mailtap::storage
