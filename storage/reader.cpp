@@ -264,7 +264,31 @@ std::string contains_pattern(std::string_view text) {
   return p;
 }
 
-std::string sessions_sql(const SessionFilter& f, std::string_view extra) {
+// Where one batch of a list read in batches (Reader::for_each_session_summary) starts: among
+// the sessions that were there when the list began (id <= max_id), after the last row of the
+// batch before it (in the list's order), and at most `size` rows.
+struct SummaryBatch {
+  std::int64_t max_id = 0;
+  std::optional<std::string> after_started_at;  // as stored; nullopt: the first batch
+  std::int64_t after_id = 0;
+  std::int64_t size = 0;
+};
+
+// The batch bounds as SQL: ?15 = max_id, ?16 = after_started_at, ?17 = after_id. The plain
+// range on started_at lets the started_at index start the scan where the batch before ended;
+// the rest skips the rows of that same instant it already had.
+std::string batch_sql(const SummaryBatch* batch, bool newest_first) {
+  if (batch == nullptr) return {};
+  std::string sql = " AND s.id <= ?15";
+  if (batch->after_started_at) {
+    sql += newest_first ? " AND s.started_at <= ?16 AND (s.started_at < ?16 OR s.id < ?17)"
+                        : " AND s.started_at >= ?16 AND (s.started_at > ?16 OR s.id > ?17)";
+  }
+  return sql;
+}
+
+std::string sessions_sql(const SessionFilter& f, std::string_view extra,
+                         const SummaryBatch* batch = nullptr) {
   const std::string client_reply = "e.direction IN (" + replies_to_client_sql() + ")";
   const std::string like = " LIKE ?10 ESCAPE '\\'";
   const std::string_view later = f.newest_first ? "<" : ">";
@@ -308,18 +332,19 @@ std::string sessions_sql(const SessionFilter& f, std::string_view extra) {
          " (c.started_at, c.id)) OR (NOT EXISTS (SELECT 1 FROM sessions c WHERE c.id = ?11) "
          "AND s.id " +
          std::string(later) + " ?11))" + (f.newer_than_id ? " AND s.id > ?13" : "") +
-         (f.ids.empty() ? "" : " AND s.id IN (SELECT value FROM json_each(?14))") + " ORDER BY " +
+         (f.ids.empty() ? "" : " AND s.id IN (SELECT value FROM json_each(?14))") +
+         batch_sql(batch, f.newest_first) + " ORDER BY " +
          (f.newer_than_id || !f.ids.empty() ? "+" : "") + "started_at " +
          (f.newest_first ? "DESC, id DESC" : "ASC, id ASC") + " LIMIT ?7";
 }
 
 // Runs the sessions query for `f` with `extra` columns after kSessionColumns, calling `row`
-// for each row.
+// for each row; only `batch`'s rows if given.
 template <typename Fn>
-Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_view extra,
-                       Fn&& row) {
+Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_view extra, Fn&& row,
+                       const SummaryBatch* batch = nullptr) {
   Statement st;
-  if (Status s = impl.db.prepare(sessions_sql(f, extra), st); !s.ok()) return impl.noted(s);
+  if (Status s = impl.db.prepare(sessions_sql(f, extra, batch), st); !s.ok()) return impl.noted(s);
   const std::string since = f.since ? format_timestamp(*f.since) : std::string();
   const std::string until = f.until ? format_timestamp(*f.until) : std::string();
   const std::string_view outcome = f.outcome ? to_string(*f.outcome) : std::string_view();
@@ -348,6 +373,11 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
     st.bind_int(9, f.reply_class);
   else
     st.bind_null(9);
+  if (batch != nullptr) {
+    st.bind_int(7, batch->size).bind_int(15, batch->max_id);
+    if (batch->after_started_at)
+      st.bind_text(16, *batch->after_started_at).bind_int(17, batch->after_id);
+  }
   return impl.each_row(st, row);
 }
 
@@ -457,39 +487,66 @@ bool Reader::session_summaries(const SessionFilter& f, std::vector<SessionSummar
   return read;
 }
 
+namespace {
+
+// Rows in one batch of for_each_session_summary: one short read each.
+constexpr std::int64_t kSummaryBatchRows = 500;
+
+// The rows of `f`'s list in `batch`, kept by SessionFilter::writer, into `out`; `batch` then
+// starts after them, and `last` says whether the list has no more rows.
+Status read_summary_batch(Reader::Impl& impl, const SessionFilter& f, SummaryBatch& batch,
+                          std::vector<SessionSummary>& out, bool& last) {
+  out.clear();
+  std::int64_t read = 0;
+  Status s = select_sessions(
+      impl, f, summary_columns(),
+      [&](const Statement& r) {
+        ++read;
+        batch.after_id = r.column_int(0);
+        batch.after_started_at = r.column_text(1);
+        SessionSummary row = summary_from(r);
+        if (kept_by_writer(f, row.session)) out.push_back(std::move(row));
+      },
+      &batch);
+  last = read < batch.size;
+  return s;
+}
+
+}  // namespace
+
 bool Reader::for_each_session_summary(
     const SessionFilter& f, int passes,
     const std::function<bool(int pass, const SessionSummary&)>& fn, std::string& error) {
   error.clear();
-  // Several passes must see the same rows: the proxy may commit between them.
-  const bool one_snapshot = passes > 1;
-  if (one_snapshot) {
-    if (Status s = impl_->db.exec("BEGIN"); !s.ok()) {
-      error = impl_->noted(s).message;
-      return false;
+  // The list is read in batches, each its own short read, and handed to `fn` between them: a
+  // read held while `fn` waits (on a pager nobody reads, say) would keep a recording proxy's
+  // WAL checkpoint from finishing, and the -wal file growing, all that time. Bounded by the
+  // sessions there now, so that the passes see the same sessions unless one is pruned.
+  SummaryBatch batch;
+  Status s = impl_->rows("SELECT coalesce(max(id), 0) FROM sessions",
+                         [&](const Statement& r) { batch.max_id = r.column_int(0); });
+  // A limit the query can apply (no writer filter) keeps a short list to one read.
+  const bool query_limits = f.limit != 0 && f.writer == SessionFilter::Writer::any;
+  std::vector<SessionSummary> rows;
+  bool stopped = false;
+  for (int pass = 0; pass < passes && s.ok() && !stopped; ++pass) {
+    batch.after_started_at.reset();
+    std::size_t kept = 0;
+    bool last = false;
+    while (s.ok() && !last && !stopped && (f.limit == 0 || kept < f.limit)) {
+      batch.size = query_limits ? std::min<std::int64_t>(kSummaryBatchRows,
+                                                         static_cast<std::int64_t>(f.limit - kept))
+                                : kSummaryBatchRows;
+      s = read_summary_batch(*impl_, f, batch, rows, last);
+      for (std::size_t i = 0; s.ok() && i < rows.size() && (f.limit == 0 || kept < f.limit);
+           ++i, ++kept) {
+        if (!fn(pass, rows[i])) {
+          stopped = true;
+          break;
+        }
+      }
     }
   }
-  bool stopped = false;
-  Status s;
-  for (int pass = 0; pass < passes && s.ok() && !stopped; ++pass) {
-    std::size_t kept = 0;
-    bool full = false;  // the limit the query could not apply (kept_by_writer) is reached
-    s = select_sessions(*impl_, f, summary_columns(), [&](const Statement& r) {
-      SessionSummary row = summary_from(r);
-      if (!kept_by_writer(f, row.session)) return Status{};
-      if (f.limit != 0 && kept == f.limit) {
-        full = true;
-        return Status::error(kSqliteError, "limit reached");  // ends the run
-      }
-      ++kept;
-      if (fn(pass, row)) return Status{};
-      stopped = true;
-      return Status::error(kSqliteError, "stopped");  // ends the run
-    });
-    if (full && !stopped) s = Status{};
-  }
-  if (one_snapshot) impl_->db.exec("COMMIT");
-  if (stopped) s = impl_->noted({});
   if (!s.ok()) error = s.message;
   return s.ok();
 }

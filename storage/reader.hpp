@@ -228,10 +228,14 @@ class Reader {
   bool session_summaries(const SessionFilter& filter, std::vector<SessionSummary>& out,
                          std::string& error, std::function<bool()> stop = {});
 
-  // The same rows, handed to `fn` one at a time as they are read (`pass` counting from 0):
-  // memory flat however many there are. With `passes` > 1 they are read that many times over,
-  // all from one snapshot, so every pass sees the same rows (a table sizes its columns on the
-  // first and writes them on the second). `fn` returns false to stop (its output failed): true.
+  // The same rows, handed to `fn` one at a time (`pass` counting from 0), read in batches of a
+  // few hundred, each its own short read, none held while `fn` runs: memory flat however many
+  // there are, and `fn` may wait (on stdout) as long as it likes without holding up a WAL
+  // checkpoint. With `passes` > 1 they are read that many times over (a table sizes its columns
+  // on the first and writes them on the second), each pass among the sessions there when the
+  // first began: a pass sees the same sessions, unless one was pruned meanwhile, though a
+  // session in progress may have moved on (its end, its last reply). `fn` returns false to stop
+  // (its output failed): true.
   bool for_each_session_summary(const SessionFilter& filter, int passes,
                                 const std::function<bool(int pass, const SessionSummary&)>& fn,
                                 std::string& error);

@@ -167,9 +167,11 @@ void render_line(const std::vector<std::string>& cells, const std::vector<std::s
   out += '\n';
 }
 
-// The table, its columns as wide as their widest cell: the rows are read twice from one
-// snapshot, once to size the columns, once to write them a few tens of KiB at a time, so
-// memory stays flat however many there are.
+// The table, its columns as wide as their widest cell: the rows are read twice, once to size
+// the columns, once to write them a few tens of KiB at a time, so memory stays flat however
+// many there are. Each read is a batch at a time (Reader::for_each_session_summary), so a
+// session in progress may have moved on by the second: a cell grown wider since widens its
+// column from that row on.
 int write_table(storage::Reader& reader, const storage::SessionFilter& filter, const Style& style,
                 const std::string& none) {
   constexpr std::size_t kFlushOctets = std::size_t{64} * 1024;
@@ -178,7 +180,6 @@ int write_table(storage::Reader& reader, const storage::SessionFilter& filter, c
     for (std::size_t c = 0; c < cells.size(); ++c) widths[c] = std::max(widths[c], cells[c].size());
   };
   widen(header_cells());
-  std::size_t rows = 0;
   bool header = false;
   std::string out;
   bool written = true;
@@ -188,12 +189,13 @@ int write_table(storage::Reader& reader, const storage::SessionFilter& filter, c
       [&](int pass, const storage::SessionSummary& row) {
         if (pass == 0) {
           widen(row_cells(row));
-          ++rows;
           return true;
         }
         if (!header) render_line(header_cells(), widths, nullptr, style, out);
         header = true;
-        render_line(row_cells(row), widths, &row, style, out);
+        const std::vector<std::string> cells = row_cells(row);
+        widen(cells);
+        render_line(cells, widths, &row, style, out);
         if (out.size() >= kFlushOctets) {
           written = write_stdout(out);
           out.clear();
@@ -205,7 +207,7 @@ int write_table(storage::Reader& reader, const storage::SessionFilter& filter, c
     log::error("sessions: " + error);
     return 1;
   }
-  if (rows == 0) out = none;
+  if (!header) out = none;  // none in the second pass, whatever the first saw
   return written && write_stdout(out) ? 0 : 1;
 }
 

@@ -1275,6 +1275,34 @@ class ManySessionsListTest(h.IntegrationCase):
         self.assertEqual({line[start:start + 2] for line in lines[1:]}, {"20"})
         self.assertEqual(lines[-1].split()[0], "1")
 
+    def test_a_list_nobody_reads_holds_no_read_on_the_file(self):
+        # `mailtap sessions | less` left open: the list waits on a full pipe. It held one read
+        # snapshot all that time, so a recording proxy's WAL checkpoint could not finish and the
+        # -wal file grew; now it reads in batches and holds no read between them.
+        for args in ([], ["--json"]):
+            with self.subTest(args=args):
+                con = sqlite3.connect(self.db, timeout=5)
+                touch = "UPDATE sessions SET ehlo_name = ehlo_name || '.' WHERE id = 1"
+                try:
+                    with con:  # a commit the list's snapshot has in the -wal file
+                        con.execute(touch)
+                    p = subprocess.Popen([str(h.mailtap_bin()), "sessions", "--db", str(self.db),
+                                          *args], stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL)
+                    try:
+                        time.sleep(2)  # the pipe (64 KiB) is full long before the list ends
+                        self.assertIsNone(p.poll(), "the list was written before it was read")
+                        with con:
+                            con.execute(touch)
+                        busy, _, _ = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                        self.assertEqual(busy, 0, "the blocked list holds a read on the file")
+                        self.assertEqual(os.path.getsize(f"{self.db}-wal"), 0)
+                    finally:
+                        p.kill()
+                        p.communicate()
+                finally:
+                    con.close()
+
 
 class ManyLargeSessionsExportTest(h.IntegrationCase):
     """An export of more sessions with messages in their body files than the process may hold
