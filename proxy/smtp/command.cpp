@@ -86,7 +86,9 @@ BdatArgs parse_bdat_args(std::string_view args) {
   if (!marker.empty() && !iequals(marker, "LAST")) return out;
   out.last = !marker.empty();
   out.problem = BdatArgs::Problem::none;
-  constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+  // A server counting octets in an off_t (Postfix, Exim) cannot represent more than 2^63-1: one
+  // that answered 501 and read on would read the chunk as commands (SMTP smuggling).
+  constexpr std::uint64_t max = bdat_size_max;
   for (char c : size) {
     const auto digit = static_cast<std::uint64_t>(c - '0');
     if (out.size > (max - digit) / 10) {

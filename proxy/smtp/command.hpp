@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -39,11 +40,14 @@ struct Command {
 // `line` includes its CRLF.
 Command parse_command(std::string_view line);
 
+// The largest BDAT size mailtap forwards, 2^63-1: what a server's off_t can hold.
+inline constexpr std::uint64_t bdat_size_max = std::numeric_limits<std::int64_t>::max();
+
 struct BdatArgs {
   enum class Problem : std::uint8_t {
     none,
     malformed,       // not what RFC 3030 allows
-    size_too_large,  // digits, but more than 2^64-1: no size mailtap can count
+    size_too_large,  // digits, but more than bdat_size_max: no size a server can count
   };
   Problem problem = Problem::none;
   std::uint64_t size = 0;

@@ -1075,12 +1075,18 @@ TEST(Dialogue, AMalformedBdatEndsTheSessionWithoutReadingOn) {
             "size in decimal digits\r\n");
 }
 
-TEST(Dialogue, ABdatSizeOver64BitsEndsTheSessionWithoutReadingOn) {
+// Over 2^63-1: more than a server counting in an off_t can represent.
+TEST(Dialogue, ABdatSizeOver63BitsEndsTheSessionWithoutReadingOn) {
+  for (const std::string& big :
+       {"BDAT 9223372036854775808\r\n"s, "BDAT 18446744073709551615 LAST\r\n"s}) {
+    const Result r = refused_bdat(big);
+    expect_session_ended_unread(r, big);
+  }
   const std::string bdat = "BDAT 99999999999999999999 LAST\r\n";
   const Result r = refused_bdat(bdat);
   expect_session_ended_unread(r, bdat);
   EXPECT_EQ(r.client_per_step[4],
-            "421 4.5.4 mailtap: BDAT refused (size over 18446744073709551615 octets), so where "
+            "421 4.5.4 mailtap: BDAT refused (size over 9223372036854775807 octets), so where "
             "its chunk ends is unknown: nothing after it is read; closing. Send the message in "
             "smaller chunks\r\n");
 }
