@@ -219,7 +219,7 @@ std::string Dialogue::take_to_client() {
 }
 
 bool Dialogue::wants_client_input() const {
-  return !ending_ && !client_eof_ && !client_tls_pending() &&
+  return !ending_ && !client_eof_ && !client_unreadable_ && !client_tls_pending() &&
          framer_.unread() < options_.max_client_backlog && !client_output_full();
 }
 
@@ -368,6 +368,12 @@ void Dialogue::queue_local_reply(std::string reply_line, bool starts_tls) {
 
 void Dialogue::flush_local_replies() {
   while (!pending_.empty() && pending_.front().kind == Pending::Kind::local) {
+    if (std::optional<Ending> ending = pending_.front().ends_session) {
+      const std::string text = std::move(pending_.front().line);
+      pending_.pop_front();
+      abort(text, std::move(*ending));
+      return;
+    }
     const std::string& line = pending_.front().line;
     Event e = make_event(Direction::mailtap_to_client, EventKind::local_reply);
     e.reply_code = std::atoi(line.c_str());
@@ -467,7 +473,7 @@ void Dialogue::close_body_events() {
 // ---- client side -------------------------------------------------------------------------
 
 void Dialogue::client_bytes(std::string_view bytes) {
-  if (ending_) return;
+  if (ending_ || client_unreadable_) return;
   // Most of a read in DATA goes on as it came: room for all of it, not a regrowth per segment.
   if (mode_ == Mode::data || mode_ == Mode::bdat_chunk) {
     to_upstream_.expect(framer_.unread() + bytes.size());
@@ -488,8 +494,8 @@ void Dialogue::client_closed() {
 void Dialogue::process_client() {
   client_input_held_ = false;
   if (!client_start_checked_) client_start_checked_ = check_client_start();
-  while (client_start_checked_ && !ending_ && !paused_ && !client_tls_pending() &&
-         pending_.size() < options_.max_pending_replies) {
+  while (client_start_checked_ && !ending_ && !client_unreadable_ && !paused_ &&
+         !client_tls_pending() && pending_.size() < options_.max_pending_replies) {
     if (client_output_full()) {  // the lines left wait in the framer (max_client_backlog)
       client_input_held_ = true;
       break;
@@ -783,14 +789,23 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
 // A BDAT line refused without a size mailtap can trust: the chunk behind it has no end mailtap
 // knows. Reading on as commands would relay chunk text as commands where a server that took the
 // line frames a chunk (SMTP smuggling), so nothing after the line is read and the session ends,
-// whatever the server would have done with it.
+// whatever the server would have done with it. Replies owed for commands pipelined ahead of the
+// line come first, relayed and recorded as usual (within the usual reply deadline): one may
+// answer an end of data, and a client that got only the 421 would send that message again.
 void Dialogue::end_at_unframable_bdat(std::string_view why, std::string_view what_to_do) {
   framer_.skip_unread();
-  abort("4.5.4 mailtap: BDAT refused (" + std::string(why) +
-            "), so where its chunk ends is unknown: nothing after it is read; closing. " +
-            std::string(what_to_do),
-        {Ending::Kind::error, "client's BDAT refused (" + std::string(why) +
-                                  "): where its chunk ends is unknown, nothing after it was read"});
+  client_unreadable_ = true;
+  Pending p;
+  p.kind = Pending::Kind::local;
+  p.line = "4.5.4 mailtap: BDAT refused (" + std::string(why) +
+           "), so where its chunk ends is unknown: nothing after it is read; closing. " +
+           std::string(what_to_do);
+  p.ends_session = Ending{Ending::Kind::error, "client's BDAT refused (" + std::string(why) +
+                                                   "): where its chunk ends is unknown, nothing "
+                                                   "after it was read"};
+  p.since = now_;
+  pending_.push_back(std::move(p));
+  flush_local_replies();
 }
 
 // RFC 3030 §2: DATA in a transaction that BDAT began gets 503. mailtap answers so itself: a
@@ -1119,7 +1134,7 @@ bool Dialogue::read_bdat_chunk() {
 }
 
 void Dialogue::on_client_input_exhausted() {
-  if (ending_ || paused_ || held_bdat_ || framer_.unread() > 0) return;
+  if (ending_ || client_unreadable_ || paused_ || held_bdat_ || framer_.unread() > 0) return;
   if (relaying_body()) {
     abandon_message("client closed the connection inside a message body");
     finish(Ending::Kind::client_closed, "client closed inside a message body");

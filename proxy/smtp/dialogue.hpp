@@ -420,6 +420,9 @@ class Dialogue {
   bool client_start_checked_ = false;
   bool client_eof_ = false;
   bool quit_sent_ = false;
+  // A BDAT line was refused without a size to trust: nothing more of the client is read, and
+  // the session ends once the replies owed ahead of that line are relayed.
+  bool client_unreadable_ = false;
   bool distrust_until_verb_ = false;  // an AUTH failed; no line with a verb has come since
   // The line being handled has no verb and follows a refused AUTH (see handle_command): it may
   // be a SASL response. Set before any path can answer, relay or record the line.

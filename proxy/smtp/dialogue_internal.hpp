@@ -25,6 +25,9 @@ struct Dialogue::Pending {
   LineEnd line_end = LineEnd::crlf;  // how the client ended the command line (DATA's decides)
   Clock::time_point since{};
   TransactionTracker::Handle transaction;  // the transaction this command belongs to
+  // A local 421 that ends the session once the replies owed ahead of it are relayed (`line` is
+  // its text, without "421 " and CRLF; see end_at_unframable_bdat).
+  std::optional<Ending> ends_session;
 };
 
 // An upstream reply on its way to the client: its event, the bytes the client gets, and the

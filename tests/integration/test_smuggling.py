@@ -147,11 +147,42 @@ class SmugglingTest(IntegrationCase):
             with self.subTest(size=size):
                 token = unique_token("bdatbad")
                 replies = self.bdat_attack(m.port, size, token)
-                self.assertEqual(replies[-1].code, 421, replies)
+                # The replies owed for the commands ahead of the refused line come first.
+                self.assertEqual([r.code for r in replies], [250, 250, 250, 421], replies)
                 self.assertIn("where its chunk ends is unknown", replies[-1].text)
                 self.assertTrue(self.postfix.no_message("smuggled " + token, wait=1.5,
                                                         mailbox="carol"))
                 self.assertTrue(self.postfix.no_message(token, wait=0.1, mailbox="bob"))
+
+    def test_a_refused_bdat_line_comes_after_the_replies_owed_ahead_of_it(self):
+        # A first message ended with BDAT LAST, then a second transaction whose BDAT line
+        # mailtap refuses, all in one write: Postfix delivers the first, so its client gets the
+        # 250 (and the record its message) before the 421, and is not invited to send it again.
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        token = unique_token("owed")
+        first = b"Subject: first " + token.encode() + b"\r\n\r\nfirst\r\n"
+        with SmtpSocket(m.port) as s:
+            self.login(s)
+            s.send(b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
+                   b"BDAT %d LAST\r\n" % len(first) + first +
+                   b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
+                   b"BDAT x LAST\r\nRSET\r\nQUIT\r\n")
+            replies = []
+            while True:
+                try:
+                    r = s.reply(timeout=15)
+                except EOFError:
+                    break
+                replies.append(r)
+                if r.code in (221, 421):
+                    break
+        self.assertEqual([r.code for r in replies], [250, 250, 250, 250, 250, 421], replies)
+        self.assertIn("where its chunk ends is unknown", replies[-1].text)
+        self.postfix.wait_for_message("first " + token, mailbox="bob")
+        sid = wait_ended(db, 1)[-1]["id"]
+        rows = query(db, "SELECT via_bdat FROM messages WHERE session_id = ?", (sid,))
+        self.assertEqual([r["via_bdat"] for r in rows], [1])
 
     def test_audit_names_the_message_of_each_shape(self):
         # Two messages in one session, each with a neutralised shape: a shape's offset is its

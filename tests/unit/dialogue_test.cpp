@@ -1105,6 +1105,69 @@ TEST(Dialogue, AnOverLongOrNulBdatLineEndsTheSessionWithoutReadingOn) {
   EXPECT_EQ(find_events(r, Direction::client_to_mailtap, EventKind::error).size(), 1u);
 }
 
+// Replies the server owes for commands pipelined ahead of a refused BDAT line come first: the
+// server may have queued a message, and a client that saw only the 421 would send it again.
+// Nothing after the refused line is read meanwhile; the 421 follows the last owed reply.
+TEST(Dialogue, ARefusedBdatLineWaitsForTheRepliesOwedAheadOfIt) {
+  const std::string first = "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3 LAST\r\nabc";
+  const std::string second = "MAIL FROM:<c@x>\r\nRCPT TO:<d@y>\r\n";
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client(first + second + "BDAT x\r\n" + smuggled_after_bdat),
+      upstream("250 ok\r\n250 ok\r\n250 queued\r\n"),
+      upstream("250 ok\r\n250 ok\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], first + second);
+  EXPECT_EQ(r.to_upstream.find("carol"), std::string::npos);
+  EXPECT_EQ(r.client_per_step[2], "");
+  EXPECT_FALSE(r.wants_input_per_step[2]);
+  EXPECT_EQ(r.client_per_step[3], "250 ok\r\n250 ok\r\n250 queued\r\n");
+  EXPECT_EQ(r.client_per_step[4].rfind("250 ok\r\n250 ok\r\n421 4.5.4 mailtap: BDAT refused", 0),
+            0u)
+      << r.client_per_step[4];
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "abc");
+  EXPECT_TRUE(r.finished);
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::error);
+  for (const Event& e : r.events) EXPECT_EQ(e.bytes.find("carol"), std::string::npos);
+}
+
+TEST(Dialogue, ARefusedBdatLineAfterADataEndWaitsForItsReply) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("body\r\n.\r\nBDAT 5\0 LAST\r\n"s + smuggled_after_bdat),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[4], "body\r\n.\r\n");
+  EXPECT_EQ(r.to_upstream.find("carol"), std::string::npos);
+  EXPECT_EQ(r.client_per_step[4], "");
+  EXPECT_EQ(r.client_per_step[5].rfind("250 queued\r\n421 4.5.4 mailtap: BDAT refused", 0), 0u)
+      << r.client_per_step[5];
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_TRUE(r.finished);
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::error);
+}
+
+// The server's last words end the wait as they end any session: its 421 is the client's to see.
+TEST(Dialogue, ARefusedBdatLineWaitingForOwedRepliesEndsWhenTheServerCloses) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nBDAT x\r\n" + smuggled_after_bdat),
+      upstream("421 4.3.2 going away\r\n"),
+  });
+  EXPECT_EQ(r.client_per_step[2], "");
+  EXPECT_EQ(r.client_per_step[3], "421 4.3.2 going away\r\n");
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.to_upstream.find("carol"), std::string::npos);
+}
+
 // RFC 3030 §2: DATA after BDAT in one transaction is a 503. mailtap answers it so: a server that
 // answered 354 would get a DATA body in a BDAT message, which no record can show as it stored it.
 TEST(Dialogue, DataAfterBdatInOneTransactionIsRefusedLocally) {
