@@ -1105,6 +1105,19 @@ TEST(Dialogue, AnOverLongOrNulBdatLineEndsTheSessionWithoutReadingOn) {
   EXPECT_EQ(find_events(r, Direction::client_to_mailtap, EventKind::error).size(), 1u);
 }
 
+// A telnet fault in a BDAT line (an IAC SB, an option negotiation cut short by the line ending)
+// refuses it whole, as a NUL does: its size cannot be trusted either.
+TEST(Dialogue, ABdatLineWithATelnetFaultEndsTheSessionWithoutReadingOn) {
+  for (const std::string& bdat : {"BDAT 5 LAST\xff\xfa\r\n"s, "BDAT 5\xff\xfb\n"s}) {
+    const Result r = refused_bdat(bdat);
+    expect_session_ended_unread(r, bdat);
+    auto errors = find_events(r, Direction::client_to_mailtap, EventKind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0]->verb, "BDAT");
+    EXPECT_NE(r.client_per_step[4].find("in its line"), std::string::npos) << r.client_per_step[4];
+  }
+}
+
 // Replies the server owes for commands pipelined ahead of a refused BDAT line come first: the
 // server may have queued a message, and a client that saw only the 421 would send it again.
 // Nothing after the refused line is read meanwhile; the 421 follows the last owed reply.
