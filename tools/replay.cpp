@@ -102,24 +102,20 @@ struct ReplayRun {
   // Hands the server the flights and reads its replies until the dialogue ends. The server's
   // limit (--timeout-command, --timeout-data) is for a whole reply: its clock starts when the
   // replay waits for a reply and restarts only when one is complete, so a server that trickles
-  // its reply a byte at a time, or reads the replay's bytes a few at a time, cannot hold the
-  // replay (each read getting the limit anew let it).
+  // its reply a byte at a time, or reads a command a few bytes at a time, cannot hold the
+  // replay (each read getting the limit anew let it). A message body is the exception, as in
+  // the proxy: each slice of it the server takes restarts the clock (a server reading a large
+  // body steadily is not cut off for its size), and the clock for the reply to its end starts
+  // once the end is written.
   asio::awaitable<void> converse(net::Link& link, ReplayDriver& driver) {
-    auto ex = co_await asio::this_coro::executor;
-    std::array<char, 16 * 1024> buf;
     auto turn = std::chrono::steady_clock::now();
     std::uint64_t replies = driver.dialogue().upstream_replies();
     for (;;) {
       const auto limit = sending_data(driver) ? cfg.timeout_data : cfg.timeout_command;
-      net::Deadline write_deadline(ex, turn + limit, [&link] { link.socket().cancel(); });
-      if (!co_await write_to_server(link, driver)) {
+      if (co_await write_to_server(link, driver, turn) == Wrote::failed) {
         driver.set_time(storage::Clock::now());
-        if (write_deadline.expired())
-          time_out(driver, limit, Late::reading);
-        else
-          driver.upstream_closed();
+        driver.upstream_closed();
       }
-      write_deadline.cancel();
       co_await flush(&driver);
       if (driver.finished()) break;
       if (driver.sending()) {  // the next piece of a large flight, once the last was written
@@ -127,44 +123,77 @@ struct ReplayRun {
         driver.send_more();
         continue;
       }
-      net::Deadline deadline(ex, turn + limit, [&link] { link.socket().cancel(); });
-      auto [ec, n] = co_await link.read_some(asio::buffer(buf));
-      driver.set_time(storage::Clock::now());
-      if (deadline.expired()) {
+      const bool in_time = co_await read_from_server(link, driver, turn + limit);
+      if (driver.dialogue().upstream_replies() != replies) {
+        replies = driver.dialogue().upstream_replies();
+        turn = std::chrono::steady_clock::now();
+      } else if (!in_time && !driver.finished()) {
         time_out(driver, limit,
                  driver.dialogue().reply_partly_received() ? Late::replying : Late::silent);
-      } else if (ec) {
-        driver.upstream_closed();
-      } else {
-        driver.upstream_bytes(std::string_view(buf.data(), n));
-        if (driver.dialogue().upstream_replies() != replies) {
-          replies = driver.dialogue().upstream_replies();
-          turn = std::chrono::steady_clock::now();
-        }
       }
     }
   }
 
+  // One read of the server's reply, due by `due`; false if the deadline ended it. Bytes that
+  // came with the expiry reach the dialogue first (they may complete the reply).
+  asio::awaitable<bool> read_from_server(net::Link& link, ReplayDriver& driver,
+                                         std::chrono::steady_clock::time_point due) {
+    std::array<char, 16 * 1024> buf;
+    net::Deadline deadline(co_await asio::this_coro::executor, due,
+                           [&link] { link.socket().cancel(); });
+    auto [ec, n] = co_await link.read_some(asio::buffer(buf));
+    driver.set_time(storage::Clock::now());
+    if (n > 0) driver.upstream_bytes(std::string_view(buf.data(), n));
+    if (deadline.expired()) co_return false;
+    if (ec && n == 0) driver.upstream_closed();
+    co_return true;
+  }
+
   // The replay is sending a message body (a piece at a time) or awaits the reply to its end:
-  // --timeout-data applies, as the proxy gives it.
+  // --timeout-data applies, as the proxy gives it. While the body goes, the clock restarts
+  // with each slice (kProgressOctets) the server takes; the reply's clock starts once the end
+  // of data is written.
   static bool sending_data(const ReplayDriver& driver) {
     return driver.awaiting_end_of_data() || driver.dialogue().in_data();
   }
 
-  // What the dialogue has for the server; false if the link failed (or the deadline ended it).
-  static asio::awaitable<bool> write_to_server(net::Link& link, ReplayDriver& driver) {
+  // A body is written this much at a time, the server's clock restarting with each (as the
+  // proxy's restarts with each 64 KiB of a body line).
+  static constexpr std::size_t kProgressOctets = std::size_t{64} * 1024;
+
+  enum class Wrote : std::uint8_t { all, failed, timed_out };
+
+  // What the dialogue has for the server, each slice due one limit after `turn`; while a body
+  // goes, `turn` restarts with each slice written. On timed_out the dialogue has been ended.
+  asio::awaitable<Wrote> write_to_server(net::Link& link, ReplayDriver& driver,
+                                         std::chrono::steady_clock::time_point& turn) {
+    auto ex = co_await asio::this_coro::executor;
+    const bool data = sending_data(driver);
+    const auto limit = data ? cfg.timeout_data : cfg.timeout_command;
     const smtp::UpstreamOutput out = driver.take_to_upstream();
     for (const smtp::UpstreamOutput::Piece& piece : out.pieces()) {
-      auto [ec, n] = co_await link.write(asio::buffer(piece.view()));
-      if (ec) co_return false;
+      for (std::string_view rest = piece.view(); !rest.empty();) {
+        const std::string_view slice = rest.substr(0, kProgressOctets);
+        net::Deadline deadline(ex, turn + limit, [&link] { link.socket().cancel(); });
+        auto [ec, n] = co_await link.write(asio::buffer(slice));
+        if (deadline.expired()) {
+          driver.set_time(storage::Clock::now());
+          time_out(driver, limit, data ? Late::taking_data : Late::reading);
+          co_return Wrote::timed_out;
+        }
+        if (ec) co_return Wrote::failed;
+        rest.remove_prefix(slice.size());
+        if (data) turn = std::chrono::steady_clock::now();
+      }
     }
-    co_return true;
+    co_return Wrote::all;
   }
 
   enum class Late : std::uint8_t {
-    silent,    // no byte of the reply came
-    replying,  // part of it came (a server trickling its reply)
-    reading,   // the server did not take what the replay sent (reading it a few bytes at a time)
+    silent,       // no byte of the reply came
+    replying,     // part of it came (a server trickling its reply)
+    reading,      // the server did not take what the replay sent (reading it a few bytes at a time)
+    taking_data,  // the server stopped taking the message body
   };
 
   void time_out(ReplayDriver& driver, std::chrono::steady_clock::duration limit, Late how) const {
@@ -188,6 +217,12 @@ struct ReplayRun {
         reason = "the server did not take what the replay sent" + within + " (" + flag +
                  " is for what the replay sends and the whole reply to it: give more if the "
                  "server is only slow)";
+        break;
+      case Late::taking_data:
+        reply_text = host + " did not take what mailtap sent" + within;
+        reason = "the server did not take what the replay sent" + within + " (" + flag +
+                 " restarts with each piece of the message the server takes: give more if the "
+                 "server pauses that long)";
         break;
     }
     driver.abort("4.4.2 mailtap: " + reply_text + "; closing",
@@ -411,7 +446,8 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
       ->required();
   args->connection.add_to(*app, {"the --to host", "Do not verify the server certificate (loudly)"});
   args->timeouts.add_to(*app, {"Limit for each whole reply (and sending what it answers)",
-                               "Limit for the whole reply to a message's end"});
+                               "Limit for each piece of a message body the server takes, then "
+                               "for the whole reply to its end"});
   app->add_option(
       "--auth-user", args->auth_user,
       "User name for the AUTH exchange, the client's or mailtap's own (default: the recorded one)");

@@ -657,11 +657,17 @@ class _Reader:
         self.sock = sock
         self.buf = b""
         self.record = record
+        self.pace = 0.0  # octets per second to read at (0: as fast as they come)
+        self._paced = (0.0, 0)  # since when, and how many octets, read at that pace
 
     def _fill(self) -> bool:
-        chunk = self.sock.recv(65536)
+        chunk = self.sock.recv(16384 if self.pace else 65536)
         if not chunk:
             return False
+        if self.pace:  # on a schedule, so that the reader's own work does not slow it
+            since, octets = self._paced if self._paced[0] else (time.monotonic(), 0)
+            self._paced = (since, octets + len(chunk))
+            time.sleep(max(0.0, since + self._paced[1] / self.pace - time.monotonic()))
         self.record += chunk
         self.buf += chunk
         return True
@@ -680,13 +686,15 @@ class _Reader:
     def read_until(self, marker: bytes, initial: bytes = b"") -> Optional[bytes]:
         """Bytes up to and including `marker`; the search also spans the bytes of
         `initial` that precede the buffer (for \r\n.\r\n right after the 354)."""
+        searched = 0  # of hay, what cannot hold the start of the marker (a long body)
         while True:
             hay = initial + self.buf
-            i = hay.find(marker)
+            i = hay.find(marker, searched)
             if i >= 0:
                 end = i + len(marker) - len(initial)
                 out, self.buf = self.buf[:end], self.buf[end:]
                 return out
+            searched = max(0, len(hay) - len(marker) + 1)
             if not self._fill():
                 return None
 
@@ -766,6 +774,7 @@ class FakeServer:
                  auth_mechs: str = "PLAIN LOGIN",
                  host: str = "127.0.0.1",
                  body_pause: float = 0,
+                 body_rate: float = 0,
                  tls_setup: Optional[Callable[[ssl.SSLContext], None]] = None):
         if mode not in self.MODES:
             raise ValueError(f"unknown fake mode {mode!r}")
@@ -781,6 +790,9 @@ class FakeServer:
         # Seconds to leave a message body unread after the 354 (with a small receive buffer):
         # a server that stops reading, so that mailtap's writes towards it block.
         self.body_pause = body_pause
+        # Octets per second to read a message body at, steadily (with a small receive buffer):
+        # a slow server that never stops reading.
+        self.body_rate = body_rate
         # Called with the server's SSLContext before its certificate is loaded: to require a
         # client certificate, cap the TLS version, or lower OpenSSL's security level.
         self.tls_setup = tls_setup
@@ -813,7 +825,7 @@ class FakeServer:
         self._ctx.sni_callback = sni_cb
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self._lsock = socket.socket(family, socket.SOCK_STREAM)
-        if self.body_pause:  # before listen(): accepted sockets inherit it
+        if self.body_pause or self.body_rate:  # before listen(): accepted sockets inherit it
             self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._lsock.bind((self.host, 0))
@@ -985,7 +997,9 @@ class FakeServer:
                 sock.sendall(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                 if self.body_pause:
                     time.sleep(self.body_pause)
+                reader.pace = self.body_rate
                 data = reader.read_until(b"\r\n.\r\n", initial=b"\r\n")
+                reader.pace, reader._paced = 0.0, (0.0, 0)  # noqa: SLF001
                 if data is None:
                     return
                 sess.messages.append(data)

@@ -870,7 +870,28 @@ class TricklingPeerTest(h.IntegrationCase):
         self.assertLess(time.monotonic() - started, 7, "the server held the replay")
         self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
         self.assertIn("stopped: the server did not take what the replay sent within 2.0s "
-                      "(--timeout-data is for what the replay sends", cp.stdout)
+                      "(--timeout-data restarts with each piece of the message the server "
+                      "takes", cp.stdout)
+
+    def test_replay_waits_for_a_server_reading_the_body_steadily(self):
+        """While a body goes, --timeout-data restarts with each piece the server takes, and the
+        clock for the reply starts once the end is written: a server reading 9 MB at 1.5 MB/s
+        (6 s in all, never pausing near the 4 s limit) is not cut off for the body's size. (What
+        the kernel still holds when the end is written, up to 4 MB here, the server reads within
+        the limit.)"""
+        lines = 115 * 1024  # of 80 octets: 9.2 MB
+        db, sid = self.recorded_session(body=b"Subject: big\r\n\r\n" + b"\r\n".join(
+            [b"x" * 78] * lines))
+        fake = self.fake("good", body_rate=1536 * 1024)
+        started = time.monotonic()
+        cp = subprocess.run([str(h.mailtap_bin()), "replay", str(sid), "--to", fake.address,
+                             "--ca-file", str(self.pki.ca_cert), "--tls-name", "localhost",
+                             "--db", str(db), "--timeout-data", "4s", "--no-record"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn("every reply class matches", cp.stdout)
+        self.assertGreater(time.monotonic() - started, 5, "the server read the body too fast")
+        self.assertEqual(len(fake.sessions[-1].messages[-1]), lines * 80 + 16 + 3)
 
     def test_mock_cuts_off_a_client_trickling_its_command_line(self):
         db, sid = self.recorded_session()
