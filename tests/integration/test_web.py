@@ -733,6 +733,35 @@ class WebDownloadMemoryTest(h.IntegrationCase):
             self.assertEqual(whole.status, 200)
             self.assertTrue(whole.body == body)
 
+    def test_a_message_of_only_delimiter_lines_costs_a_bounded_view(self):
+        """A multipart of nothing but delimiter lines makes a part every 5 octets: 8 MiB of them
+        cost half a GiB when every part was kept (under `proxy --web`, anyone who could send
+        mail through the proxy could exhaust it by having the message viewed). The view lists
+        the first 10,000 parts and counts the rest."""
+        lines = 8 * MIB // 5
+        message = (b"From: a@example.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+                   b"--b\r\n" * lines)
+        db = self.tmp / "delimiters.db"
+        sink = h.BodySink()
+        self.addCleanup(sink.close)
+        with h.Mailtap(sink.address, tls="none", db=db, extra_args=["--max-body", "100MiB"]) as mt:
+            h.smtplib_send(mt.port, message)
+        with w.WebServer(db) as web:
+            session = w.request(web.port, "/api/sessions").json()["sessions"][0]["id"]
+            base = vm_hwm(web.proc.pid)
+            r = w.request(web.port, f"/api/sessions/{session}/messages/1")
+            grew = vm_hwm(web.proc.pid) - base
+            self.assertEqual(r.status, 200)
+            m = r.json()
+            self.assertEqual(len(m["parts"]), 10000)
+            self.assertEqual(m["parts_left_out"], lines - 1 - 10000)
+            self.assertLess(len(r.body), 4 * MIB)
+            self.assertLess(grew, 32 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB for the "
+                            "view of 8 MiB of delimiter lines")
+            self.assertEqual(w.request(web.port, m["parts"][-1]["url"]).status, 200)
+            self.assertEqual(
+                w.request(web.port, f"/api/sessions/{session}/messages/1/parts/10000").status, 404)
+
     def test_views_of_a_large_multipart_message_do_not_hold_it(self):
         """The message view and its parts, several at once, of a 64 MiB message with a text part
         and a base64 attachment: the right sizes and octets, and the server's peak grows by a

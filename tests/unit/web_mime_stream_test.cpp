@@ -221,5 +221,30 @@ TEST(WebMimeStream, ALongLineThatStartsLikeADelimiterLine) {
   expect_as_whole(raw, {100, 4 << 20});
 }
 
+TEST(WebMimeStream, PartsPastTheLimitAreCountedNotKept) {
+  // Nothing but delimiter lines: a part every 4 octets (review: 8 MiB made 2.1 million parts,
+  // half a GiB). The first kMaxParts are kept as parse_message finds them, the rest counted.
+  constexpr std::size_t more = 500;
+  std::string raw = "Content-Type: multipart/mixed; boundary=b\n\n";
+  for (std::size_t i = 0; i < MimeStructureReader::kMaxParts + more + 1; ++i) raw += "--b\n";
+  raw += "last\n";
+  const ParsedMessage whole = parse_message(raw, MimeBodies::located);
+  ASSERT_EQ(whole.parts.size(), MimeStructureReader::kMaxParts + more + 1);
+  const LocatedMessage m = read_in_pieces(raw, {1000, 30000}, 5, SIZE_MAX);
+  ASSERT_EQ(m.parts.size(), MimeStructureReader::kMaxParts);
+  EXPECT_EQ(m.parts_left_out, more + 1);
+  const LocatedPart& last = m.parts.back();
+  const MimePart& same = whole.parts[MimeStructureReader::kMaxParts - 1];
+  EXPECT_EQ(last.offset, static_cast<std::uint64_t>(same.encoded.data() - raw.data()));
+  EXPECT_EQ(last.length, same.encoded.size());
+}
+
+TEST(WebMimeStream, AMessageWithinTheLimitLeavesNoPartOut) {
+  const LocatedMessage m =
+      locate_parts("Content-Type: multipart/mixed; boundary=x\n\n--x\n\none\n--x\n\ntwo\n--x--\n");
+  EXPECT_EQ(m.parts.size(), 2u);
+  EXPECT_EQ(m.parts_left_out, 0u);
+}
+
 }  // namespace
 }  // namespace mailtap::tools::web

@@ -551,6 +551,8 @@ Response Api::message(const Route& route) {
     w.end_object();
   }
   w.end_array();
+  // Parts past MimeStructureReader::kMaxParts are not listed (the raw message has them).
+  w.key("parts_left_out").value(parsed.parts_left_out);
   w.end_object();
   return json_response(w.take());
 }

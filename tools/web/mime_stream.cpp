@@ -214,6 +214,10 @@ void MimeStructureReader::close_frame(Frame& frame, std::uint64_t end) {
   }
   if (frame.depth == 0) out_.headers = std::move(frame.headers);
   if (frame.found) return;  // its parts were taken as they ended
+  if (out_.parts.size() >= kMaxParts) {
+    ++out_.parts_left_out;
+    return;
+  }
   LocatedPart leaf;
   leaf.part = std::move(frame.part);
   leaf.offset = std::min(body_start, end);

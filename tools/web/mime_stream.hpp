@@ -30,15 +30,21 @@ struct LocatedPart {
 
 struct LocatedMessage {
   std::vector<MimeHeader> headers;
-  std::vector<LocatedPart> parts;  // the leaves, in order, as parse_message's
+  // The leaves, in order, as parse_message's: the first MimeStructureReader::kMaxParts of them.
+  std::vector<LocatedPart> parts;
+  std::uint64_t parts_left_out = 0;  // leaves past kMaxParts, counted, not kept
 };
 
 // Finds a message's structure from its text given in pieces, cut anywhere. The header section
 // of each entity is kept up to kMaxHeadOctets (a longer one is read as its first that many
-// octets); everything else is offsets and a few states per nesting level.
+// octets); everything else is offsets and a few states per nesting level. Of the leaves, the
+// first kMaxParts are kept and the rest only counted: a multipart of nothing but delimiter
+// lines makes a part every 4 octets, each a few hundred octets to keep, so an 8 MiB message
+// would otherwise cost half a GiB.
 class MimeStructureReader {
  public:
   static constexpr std::size_t kMaxHeadOctets = std::size_t{1} << 20;
+  static constexpr std::size_t kMaxParts = 10000;
 
   MimeStructureReader();
   ~MimeStructureReader();

@@ -642,6 +642,13 @@ async function renderMessage(id, seq, signal) {
     }
     parts.push(box);
   }
+  // A message of very many parts is listed up to a limit (the server keeps no more).
+  if (m.parts_left_out > 0) {
+    parts.push(el("p", { className: "muted parts-left-out" },
+      `… and ${m.parts_left_out} more parts, not listed (more than ${m.parts.length} parts): `,
+      el("a", { href: base + "/raw", download: `mailtap-session-${id}-message-${seq}.eml` }, "download the raw message"),
+      " to see them."));
+  }
   const raw = el("pre", { className: "raw", id: "raw-source" });
   const rawBox = el("details", {}, el("summary", {}, "Raw source"), raw);
   rawBox.addEventListener("toggle", async () => {
