@@ -70,7 +70,6 @@ struct MockServer {
     // client trickling a byte at a time cannot hold the mock (as the proxy's own clock).
     auto turn = std::chrono::steady_clock::now();
     std::uint64_t progress = session.client_progress();
-    bool begun = false;  // bytes came since the turn began
     for (;;) {
       std::string out = session.take_to_client();
       if (!out.empty()) {
@@ -87,7 +86,9 @@ struct MockServer {
       });
       auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf), use_tuple);
       if (deadline.expired()) {
-        session.client_timed_out(format_short_duration(timeout), begun);
+        // Asked of the dialogue, not of the reads: one that completed a line and began the
+        // next left part of a line, though it moved the progress.
+        session.client_timed_out(format_short_duration(timeout), session.client_line_begun());
         break;
       }
       if (rec) {
@@ -95,8 +96,7 @@ struct MockServer {
         continue;
       }
       session.client_bytes(std::string_view(buf.data(), n));
-      begun = session.client_progress() == progress;
-      if (!begun) {
+      if (session.client_progress() != progress) {
         progress = session.client_progress();
         turn = std::chrono::steady_clock::now();
       }

@@ -52,6 +52,8 @@ class MockSession {
   // Counts the lines the client completed (and each 64 KiB of a long line or BDAT chunk; see
   // Dialogue::client_progress): the mock's --timeout restarts only when this moves.
   std::uint64_t client_progress() const { return dialogue_.client_progress(); }
+  // The client sent part of a line it has not completed (Dialogue::client_line_begun).
+  bool client_line_begun() const { return dialogue_.client_line_begun(); }
 
   std::string take_to_client() {
     return std::exchange(to_client_, {}) + dialogue_.take_to_client();

@@ -277,6 +277,10 @@ void Dialogue::forward(std::string_view bytes) {
   bytes_to_upstream_ += bytes.size();
 }
 
+bool Dialogue::client_line_begun() const {
+  return octets_since_progress_ > 0 || framer_.partial_line() > 0 || !framer_.peek_unread().empty();
+}
+
 void Dialogue::progress(std::size_t octets, bool complete) {
   constexpr std::size_t progress_unit = std::size_t{64} * 1024;
   octets_since_progress_ += octets;

@@ -183,6 +183,10 @@ class Dialogue {
   // each 64 KiB of a body line or BDAT chunk. The session's clock restarts only when this
   // moves, so bytes trickled without completing anything do not keep a session alive.
   std::uint64_t client_progress() const { return client_progress_; }
+  // The client sent octets that complete nothing yet (part of a line, of a body line or of a
+  // BDAT chunk): whether a client that goes quiet now had begun something, which a read that
+  // completed one line and began the next leaves so too.
+  bool client_line_begun() const;
   // The client is sending a message body (the longer DATA timeout applies).
   bool in_data() const;
   // The oldest reply awaited answers an end of data (RFC 5321 §4.5.3.2.6: 10 minutes).

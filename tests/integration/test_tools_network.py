@@ -922,5 +922,24 @@ class TricklingPeerTest(h.IntegrationCase):
         self.assertLess(took, 7, "the trickle held the mock past --timeout")
 
 
+    def test_mock_tells_part_of_a_line_after_a_complete_one_in_the_same_read(self):
+        """A read that completes a line and begins the next: the client that then goes quiet
+        sent part of a line, not nothing."""
+        db, sid = self.recorded_session()
+        port = h.free_port()
+        p = subprocess.Popen([str(h.mailtap_bin()), "mock", str(sid), "--db", str(db),
+                              "--listen", f"127.0.0.1:{port}", "--timeout", "1s"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.assertIn("listening on", p.stderr.readline())
+        with h.SmtpSocket(port) as c:
+            self.assertEqual(c.reply().code, 220)
+            c.send(b"EHLO client.test\r\nMAIL FROM:<a@cl")
+            out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 1, out + err)
+        self.assertIn("diverged from session %d: the client's command line was not complete "
+                      "within 1.0s" % sid, out)
+
+
 if __name__ == "__main__":
     h.main()

@@ -299,6 +299,24 @@ TEST(MockSession, AClientTricklingALineIsSaidToBeSlowNotSilent) {
             "and the mock closed the connection; the recording continues with `AUTH PLAIN`");
 }
 
+TEST(MockSession, PartOfALineIsToldFromNothingWhateverTheReadCompleted) {
+  // One read that completes a line and begins the next (review: the mock asked whether the
+  // read moved the progress, and so said "sent nothing" of the part of AUTH).
+  Served s(recording());
+  EXPECT_FALSE(s->client_line_begun());
+  s->client_bytes("EHLO x\r\nAU");
+  EXPECT_TRUE(s->client_line_begun());
+  s->client_bytes("TH PLAIN AGFsaWNlAHg=\r\n");
+  EXPECT_FALSE(s->client_line_begun());
+  s->client_bytes("MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n");
+  EXPECT_FALSE(s->client_line_begun());
+  s->client_bytes("Subject: x\r\n\r\nhal");  // part of a body line
+  EXPECT_TRUE(s->client_line_begun());
+  s->client_bytes("f\r\n");
+  EXPECT_FALSE(s->client_line_begun());
+  EXPECT_FALSE(s->divergence());
+}
+
 TEST(MockSession, AHangUpInsideTheBodyNamesTheRestOfTheBodyAsWhatComesNext) {
   Served s(recording());
   s->client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
