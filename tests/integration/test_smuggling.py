@@ -35,6 +35,19 @@ def escaped(shape: bytes) -> str:
     return shape.decode().replace("\r", "\\r").replace("\n", "\\n")
 
 
+def replies_to_the_end(s: SmtpSocket) -> list:
+    """Every reply until the session's last (221 or 421) or the connection's end."""
+    replies = []
+    while True:
+        try:
+            r = s.reply(timeout=15)
+        except EOFError:
+            return replies
+        replies.append(r)
+        if r.code in (221, 421):
+            return replies
+
+
 class SmugglingTest(IntegrationCase):
     with_postfix = True
     # Any bare LF reaching Postfix is refused with a 550: a leak would fail loudly.
@@ -65,16 +78,7 @@ class SmugglingTest(IntegrationCase):
                    b"MAIL FROM:<evil@x.test>\r\nRCPT TO:<carol@example.test>\r\nDATA\r\n"
                    b"Subject: smuggled " + token.encode() + b"\r\n\r\nsmuggled body\r\n"
                    b".\r\nQUIT\r\n")
-            replies = []
-            while True:
-                try:
-                    r = s.reply(timeout=15)
-                except EOFError:
-                    break
-                replies.append(r.code)
-                if r.code == 221:
-                    break
-            return replies
+            return [r.code for r in replies_to_the_end(s)]
 
     def test_every_shape_gives_one_message_to_its_recipient(self):
         m = self.mailtap(self.postfix.submission)
@@ -119,16 +123,7 @@ class SmugglingTest(IntegrationCase):
             s.send(b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
                    b"BDAT %d\r\n" % len(head) + head + b"BDAT " + size + b"\r\n" + chunk +
                    b"QUIT\r\n")
-            replies = []
-            while True:
-                try:
-                    r = s.reply(timeout=15)
-                except EOFError:
-                    break
-                replies.append(r)
-                if r.code in (221, 421):
-                    break
-            return replies
+            return replies_to_the_end(s)
 
     def test_bdat_size_of_19_digits_frames_its_chunk_as_postfix_does(self):
         # RFC 3030: chunk-size = 1*DIGIT; Postfix takes the leading zeros.
@@ -168,15 +163,7 @@ class SmugglingTest(IntegrationCase):
                    b"BDAT %d LAST\r\n" % len(first) + first +
                    b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
                    b"BDAT x LAST\r\nRSET\r\nQUIT\r\n")
-            replies = []
-            while True:
-                try:
-                    r = s.reply(timeout=15)
-                except EOFError:
-                    break
-                replies.append(r)
-                if r.code in (221, 421):
-                    break
+            replies = replies_to_the_end(s)
         self.assertEqual([r.code for r in replies], [250, 250, 250, 250, 250, 421], replies)
         self.assertIn("where its chunk ends is unknown", replies[-1].text)
         self.postfix.wait_for_message("first " + token, mailbox="bob")
@@ -226,15 +213,7 @@ class SmugglingTest(IntegrationCase):
             self.login(s)
             s.send(b"MAIL FROM:<j\xff\xfa@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
                    b"BDAT %d LAST\r\n" % len(chunk) + chunk + b"QUIT\r\n")
-            replies = []
-            while True:
-                try:
-                    r = s.reply(timeout=15)
-                except EOFError:
-                    break
-                replies.append(r)
-                if r.code == 221:
-                    break
+            replies = replies_to_the_end(s)
         codes = [r.code for r in replies]
         self.assertEqual(codes[0], 500, replies)
         self.assertIn("telnet subnegotiation", replies[0].text)
