@@ -364,10 +364,13 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
       .bind_optional(
           12, f.upstream_port ? std::optional<std::int64_t>(*f.upstream_port) : std::nullopt);
   if (f.newer_than_id) st.bind_int(13, *f.newer_than_id);  // ?13 and ?14 are there only if set
+  // Bound without a copy: it lives as long as the statement runs.
+  std::string ids_json;
   if (!f.ids.empty()) {
-    std::string list = "[";
-    for (auto id : f.ids) list += (list.size() > 1 ? "," : "") + std::to_string(id);
-    st.bind_text(14, list + "]");
+    ids_json = "[";
+    for (auto id : f.ids) ids_json += (ids_json.size() > 1 ? "," : "") + std::to_string(id);
+    ids_json += "]";
+    st.bind_text(14, ids_json);
   }
   if (f.reply_class >= 2 && f.reply_class <= 5)
     st.bind_int(9, f.reply_class);
