@@ -501,16 +501,22 @@ Status read_summary_batch(Reader::Impl& impl, const SessionFilter& f, SummaryBat
                           std::vector<SessionSummary>& out, bool& last) {
   out.clear();
   std::int64_t read = 0;
+  // The batch's bounds are bound to the query without a copy: the next ones are kept aside
+  // until it has finished.
+  std::int64_t after_id = batch.after_id;
+  std::optional<std::string> after_started_at = batch.after_started_at;
   Status s = select_sessions(
       impl, f, summary_columns(),
       [&](const Statement& r) {
         ++read;
-        batch.after_id = r.column_int(0);
-        batch.after_started_at = r.column_text(1);
+        after_id = r.column_int(0);
+        after_started_at = r.column_text(1);
         SessionSummary row = summary_from(r);
         if (kept_by_writer(f, row.session)) out.push_back(std::move(row));
       },
       &batch);
+  batch.after_id = after_id;
+  batch.after_started_at = std::move(after_started_at);
   last = read < batch.size;
   return s;
 }
