@@ -86,6 +86,18 @@ def record_database(db: Path, pki, postfix) -> dict:
 UNDER_ASAN = bool(os.environ.get("ASAN_OPTIONS"))
 
 
+def copy_recorded_db(db: Path, dst: Path) -> Path:
+    """A consistent copy of a recorded database (SQLite's backup) with its body files."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    out = sqlite3.connect(dst)
+    with out:
+        con.backup(out)
+    con.close()
+    out.close()
+    shutil.copytree(f"{db}-bodies", f"{dst}-bodies")
+    return dst
+
+
 class ToolsReadOnlyTest(h.IntegrationCase):
     with_postfix = True
 
@@ -1344,15 +1356,7 @@ class ManyLargeSessionsExportTest(h.IntegrationCase):
         return cp
 
     def copy_db(self, name: str) -> Path:
-        dst = self.tmp / name
-        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
-        out = sqlite3.connect(dst)
-        with out:
-            con.backup(out)
-        con.close()
-        out.close()
-        shutil.copytree(f"{self.db}-bodies", f"{dst}-bodies")
-        return dst
+        return copy_recorded_db(self.db, self.tmp / name)
 
     def test_every_session_is_exported_with_few_open_files(self):
         self.assertEqual(len(self.sessions), self.SESSIONS)
@@ -1480,15 +1484,7 @@ class UnwritableStdoutTest(h.IntegrationCase):
         con.close()
 
     def copy_db(self, name: str) -> Path:
-        dst = self.tmp / name
-        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
-        out = sqlite3.connect(dst)
-        with out:
-            con.backup(out)
-        con.close()
-        out.close()
-        shutil.copytree(f"{self.db}-bodies", f"{dst}-bodies")
-        return dst
+        return copy_recorded_db(self.db, self.tmp / name)
 
     def to_dev_full(self, *args, db=None, expect=1, stdin=b"") -> str:
         """Runs `mailtap ARGS` (with --db unless db is False) writing to /dev/full; its stderr,
