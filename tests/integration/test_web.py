@@ -348,6 +348,43 @@ class WebApiTest(h.IntegrationCase):
             self.assertTrue(line.startswith(b"HTTP/1.1 421 "), (target, host, line))
             self.assertNotIn(b"bob", body)
 
+    def curl_status(self, *args: str) -> tuple[int, str]:
+        """curl's exit status and the status line it got (empty if none)."""
+        cp = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-D", "-", "--max-time", "30",
+                             *args], capture_output=True, text=True, timeout=60)
+        return cp.returncode, cp.stdout.split("\r\n", 1)[0]
+
+    def test_a_proxy_request_for_another_port_and_options_star_are_answered(self):
+        # CivetWeb reads these requests and hands them to no callback (an absolute target
+        # naming another port is a proxy request to it, "*" it does not handle): the client
+        # saw the connection closed without a reply (curl: "Empty reply from server").
+        port, other = self.web.port, h.closed_port()
+        # The page's address given as a proxy: curl asks it for another server's URL.
+        rc, line = self.curl_status("-x", f"http://127.0.0.1:{port}",
+                                    f"http://127.0.0.1:{other}/api/sessions")
+        self.assertEqual((rc, line.split(" ")[1:2]), (0, ["421"]), line)
+        rc, line = self.curl_status("-X", "OPTIONS", "--request-target", "*",
+                                    f"http://127.0.0.1:{port}/")
+        self.assertEqual((rc, line.split(" ")[1:2]), (0, ["405"]), line)
+        for request, status in [
+                # No port in the target: port 80, not this server.
+                (f"GET http://127.0.0.1/api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 421),
+                (f"GET https://localhost/ HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n", 421),
+                (f"GET http://127.0.0.1:{other}/ HTTP/1.0\r\n\r\n", 421),
+                (f"OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n", 405),
+                ("OPTIONS * HTTP/1.1\r\nHost: evil.example\r\n\r\n", 421),
+                (f"GET * HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n", 400)]:
+            line, headers, body = self.raw_exchange(request.encode())
+            self.assertTrue(line.startswith(f"HTTP/1.1 {status} ".encode()), (request, line))
+            self.assertEqual(json.loads(body)["status"], status)
+            self.assertNotIn(b"bob", body)
+            self.assertIn("default-src 'none'", headers.get("content-security-policy", ""))
+            self.assertEqual(headers.get("x-frame-options"), "DENY")
+            if status == 405:
+                self.assertEqual(headers.get("allow"), "GET")
+        # And the server goes on serving.
+        self.assertEqual(self.get("/api/sessions").status, 200)
+
     def test_read_only(self):
         for method in ["POST", "PUT", "DELETE", "PATCH"]:
             r = self.get("/api/sessions", method=method)

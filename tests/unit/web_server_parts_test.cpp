@@ -85,6 +85,20 @@ TEST(WebHostCheck, EveryHostHeaderAndAnAbsoluteTargetsAuthorityAreChecked) {
   EXPECT_EQ(check_request_host("http://127.0.0.1:8025/", {"127.0.0.1", "evil"}, p), V::bad_request);
 }
 
+// A target's authority without a port names its scheme's default port (RFC 9110 section 4.2),
+// not this server's; a Host header without one is taken as before.
+TEST(WebHostCheck, AnAbsoluteTargetWithoutAPortNamesItsSchemesPort) {
+  using V = HostVerdict;
+  const HostPolicy on_8025{"127.0.0.1", 8025};
+  EXPECT_EQ(check_request_host("http://127.0.0.1/", {"127.0.0.1"}, on_8025), V::misdirected);
+  EXPECT_EQ(check_request_host("http://localhost/api/sessions", {}, on_8025), V::misdirected);
+  EXPECT_EQ(check_request_host("/", {"127.0.0.1"}, on_8025), V::serve);
+  const HostPolicy on_80{"127.0.0.1", 80};
+  EXPECT_EQ(check_request_host("http://127.0.0.1/", {"127.0.0.1"}, on_80), V::serve);
+  EXPECT_EQ(check_request_host("https://127.0.0.1/", {"127.0.0.1"}, on_80), V::misdirected);
+  EXPECT_EQ(check_request_host("https://127.0.0.1/", {}, HostPolicy{"127.0.0.1", 443}), V::serve);
+}
+
 TEST(WebRoutes, NamesEachUrl) {
   EXPECT_EQ(match_route("/").kind, RouteKind::page);
   EXPECT_EQ(match_route("/assets/app.js").kind, RouteKind::asset);

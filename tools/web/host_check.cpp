@@ -3,6 +3,7 @@
 #include <asio/ip/address.hpp>
 #include <cctype>
 #include <optional>
+#include <utility>
 
 namespace mailtap::tools::web {
 
@@ -86,18 +87,38 @@ bool host_allowed(std::string_view host_header, const HostPolicy& policy) {
 
 namespace {
 
-// The authority of an absolute-form target ("http://host:port/path" -> "host:port"), or nullopt
-// for a target in origin form. CivetWeb serves absolute targets of these schemes only, and only
-// with a path.
-std::optional<std::string_view> absolute_target_authority(std::string_view target) {
-  for (std::string_view scheme : {"http://", "https://", "ws://", "wss://"}) {
+// An absolute-form target ("http://host:port/path"): its authority ("host:port"), and the port
+// its scheme means when the authority names none.
+struct AbsoluteTarget {
+  std::string_view authority;
+  unsigned default_port = 0;
+};
+
+// nullopt for a target in origin form. CivetWeb serves absolute targets of these schemes only,
+// and only with a path.
+std::optional<AbsoluteTarget> absolute_target(std::string_view target) {
+  for (const auto& [scheme, port] : {std::pair<std::string_view, unsigned>{"http://", 80},
+                                     {"https://", 443},
+                                     {"ws://", 80},
+                                     {"wss://", 443}}) {
     if (target.size() < scheme.size()) continue;
     std::string_view start = target.substr(0, scheme.size());
     if (lower(start) != scheme) continue;
     target.remove_prefix(scheme.size());
-    return target.substr(0, target.find_first_of("/?#"));
+    return AbsoluteTarget{target.substr(0, target.find_first_of("/?#")), port};
   }
   return std::nullopt;
+}
+
+// As host_allowed, but an authority without a port names its scheme's (RFC 9110 section 4.2):
+// "http://127.0.0.1/" is port 80, another server unless mailtap web listens there.
+bool target_allowed(const AbsoluteTarget& target, const HostPolicy& policy) {
+  std::string_view host;
+  std::string_view port;
+  bool bracketed = false;
+  if (!split_host_header(target.authority, host, port, bracketed)) return false;
+  if (port.empty() && target.default_port != policy.port) return false;
+  return host_allowed(target.authority, policy);
 }
 
 }  // namespace
@@ -106,10 +127,10 @@ HostVerdict check_request_host(std::string_view request_target,
                                const std::vector<std::string_view>& host_headers,
                                const HostPolicy& policy) {
   if (host_headers.size() > 1) return HostVerdict::bad_request;
-  const auto authority = absolute_target_authority(request_target);
-  if (authority && !host_allowed(*authority, policy)) return HostVerdict::misdirected;
+  const auto target = absolute_target(request_target);
+  if (target && !target_allowed(*target, policy)) return HostVerdict::misdirected;
   if (host_headers.empty())  // HTTP/1.0 may leave it out; only an absolute target names us then
-    return authority ? HostVerdict::serve : HostVerdict::misdirected;
+    return target ? HostVerdict::serve : HostVerdict::misdirected;
   return host_allowed(host_headers.front(), policy) ? HostVerdict::serve : HostVerdict::misdirected;
 }
 

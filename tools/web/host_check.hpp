@@ -29,8 +29,9 @@ enum class HostVerdict {
 
 // Whether a request names this server: `request_target` as on the request line, `host_headers`
 // the value of every Host header it has. An absolute-form target ("http://127.0.0.1:8025/...")
-// names the server by its authority, which must pass host_allowed as a Host header would, and so
-// must a Host header beside it; an origin-form target ("/...") by its one Host header.
+// names the server by its authority, which must pass host_allowed as a Host header would (an
+// authority without a port names its scheme's default port: 80, 443), and so must a Host header
+// beside it; an origin-form target ("/...") by its one Host header.
 HostVerdict check_request_host(std::string_view request_target,
                                const std::vector<std::string_view>& host_headers,
                                const HostPolicy& policy);

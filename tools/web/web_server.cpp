@@ -158,10 +158,34 @@ struct WebServer::Impl {
   // large, an HTTP version it does not serve) copy request bytes into the status line and lack
   // the security headers: mailtap sends its own, fixed one instead.
   static int on_http_error(mg_connection* conn, int status, const char*) {
+    mark_answered(conn);
     const Response r = unreadable_request_response(status);
     write_all(conn, serialize_head(r));
     write_all(conn, r.body);
     return 0;  // handled: CivetWeb sends nothing
+  }
+
+  // CivetWeb reads some requests and then closes their connection without handing them to a
+  // callback (process_new_connection in its civetweb.c, 1.15): an absolute-form target naming
+  // another port, or none (port 80), which it takes for a request to proxy, and the asterisk
+  // form ("OPTIONS * HTTP/1.1"), which it leaves to do. When it closes the connection the
+  // request and the socket are still there: the client gets what the checks make of it, rather
+  // than a connection closed without a word.
+  static void on_connection_close(const mg_connection* closing) {
+    if (mg_get_user_connection_data(closing) != nullptr) return;  // answered
+    const mg_request_info* info = mg_get_request_info(closing);
+    // No request read: nothing came, or not all of a head before the timeout.
+    if (info == nullptr || info->request_method == nullptr || info->request_uri == nullptr) return;
+    auto* self = static_cast<Impl*>(mg_get_user_data(mg_get_context(closing)));
+    // The callback is handed the connection const; it is CivetWeb's, written as any other.
+    auto* conn = const_cast<mg_connection*>(closing);
+    self->send(conn, self->refusal(*info).value_or(error_response(
+                         400, "only a path (/...) or this server's own URL names a page")));
+  }
+
+  // Set on the connection once mailtap has answered its request (CivetWeb clears it for each).
+  static void mark_answered(mg_connection* conn) {
+    mg_set_user_connection_data(conn, mg_get_user_data(mg_get_context(conn)));
   }
 
   int send(mg_connection* conn, const Response& r) {
@@ -215,24 +239,32 @@ struct WebServer::Impl {
     std::fflush(stderr);
   }
 
-  int handle(mg_connection* conn) {
-    const mg_request_info* info = mg_get_request_info(conn);
-    switch (check_request_host(info->request_uri ? info->request_uri : "", host_headers(info),
+  // What every request must be before a route answers it: addressed to this server, and a GET.
+  // The response refusing it if it is not.
+  std::optional<Response> refusal(const mg_request_info& info) const {
+    switch (check_request_host(info.request_uri ? info.request_uri : "", host_headers(&info),
                                host_policy)) {
       case HostVerdict::serve:
         break;
       case HostVerdict::bad_request:
-        return send(conn, error_response(400, "more than one Host header"));
+        return error_response(400, "more than one Host header");
       case HostVerdict::misdirected:
-        return send(conn, error_response(421,
-                                         "this server answers only to its own address "
-                                         "(Host header refused: DNS rebinding defence)"));
+        return error_response(421,
+                              "this server answers only to its own address "
+                              "(Host header refused: DNS rebinding defence)");
     }
-    if (std::strcmp(info->request_method, "GET") != 0) {
+    if (std::strcmp(info.request_method, "GET") != 0) {
       Response r = error_response(405, "read-only: only GET is served");
       r.headers.emplace_back("Allow", "GET");
-      return send(conn, r);
+      return r;
     }
+    return std::nullopt;
+  }
+
+  int handle(mg_connection* conn) {
+    mark_answered(conn);
+    const mg_request_info* info = mg_get_request_info(conn);
+    if (auto refused = refusal(*info)) return send(conn, *refused);
     const Route route = match_route(info->local_uri ? info->local_uri : "");
     if (route.kind == RouteKind::events) return stream_events(conn);
     // Looked for only when a search asks, and then once: a socket stays with its request.
@@ -328,8 +360,8 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
       {"request_timeout_ms", std::to_string(std::chrono::milliseconds(kRequestTimeout).count())},
       {"enable_keep_alive", "no"},
       // Otherwise CivetWeb closes an absolute-form request ("GET http://127.0.0.1:8025/
-      // HTTP/1.1") unanswered unless its host is CivetWeb's authentication_domain; off, it
-      // passes it to on_request, which checks that host as it checks a Host header.
+      // HTTP/1.1") without handing it on unless its host is CivetWeb's authentication_domain;
+      // off, it passes it to on_request, which checks that host as it checks a Host header.
       {"enable_auth_domain_check", "no"}};
   std::vector<const char*> config;
   for (const auto& [name, value] : settings) config.insert(config.end(), {name, value.c_str()});
@@ -337,6 +369,7 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
   mg_callbacks callbacks{};
   callbacks.begin_request = &Impl::on_request;
   callbacks.http_error = &Impl::on_http_error;
+  callbacks.connection_close = &Impl::on_connection_close;
   callbacks.log_message = [](const mg_connection*, const char*) { return 1; };  // not on stderr
   char text[256] = {};
   unsigned code = 0;
