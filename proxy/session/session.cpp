@@ -970,15 +970,7 @@ void Session::time_out_client(std::chrono::steady_clock::time_point client_turn)
             {smtp::Ending::Kind::timeout, "recording did not keep up in time"});
     return;
   }
-  if (last_client_activity_ > client_turn) {
-    d.abort("4.4.2 mailtap: the client's " +
-                std::string(d.in_data() ? "message line" : "command line") +
-                " was not complete within " + limit + "; closing",
-            {smtp::Ending::Kind::timeout, "client line not complete in time"});
-  } else {
-    d.abort("4.4.2 mailtap: idle for " + limit + " waiting for the client; closing",
-            {smtp::Ending::Kind::timeout, "client idle timeout"});
-  }
+  d.time_out_client(limit, last_client_activity_ > client_turn);
 }
 
 asio::awaitable<void> Session::watchdog() {

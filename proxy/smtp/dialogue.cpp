@@ -360,6 +360,17 @@ void Dialogue::abort(std::string_view reply_421_text, Ending ending) {
   finish(ending.kind, std::move(ending.reason));
 }
 
+void Dialogue::time_out_client(std::string_view limit, bool line_begun, std::string_view advice) {
+  const std::string what =
+      line_begun ? "the client's " + std::string(in_data() ? "message line" : "command line") +
+                       " was not complete within " + std::string(limit)
+                 : "idle for " + std::string(limit) + " waiting for the client";
+  const std::string then = advice.empty() ? std::string() : "; " + std::string(advice);
+  abort("4.4.2 mailtap: " + what + then + "; closing",
+        {Ending::Kind::timeout,
+         line_begun ? "client line not complete in time" : "client idle timeout"});
+}
+
 void Dialogue::queue_local_reply(std::string reply_line, bool starts_tls) {
   Pending p;
   p.kind = Pending::Kind::local;

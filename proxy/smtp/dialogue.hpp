@@ -110,6 +110,11 @@ class Dialogue {
   void upstream_closed(std::string_view tls_reason = {}, bool reset = false);
   // Ends the dialogue now with "421 <text>" to the client (timeouts, shutdown, I/O errors).
   void abort(std::string_view reply_421_text, Ending ending);
+  // The client's turn ran out after `limit` (as the user set it): ends the dialogue with the
+  // 421 that says so, one wording for the proxy and the mock. Idle, or with `line_begun` (bytes
+  // since its turn began completed nothing) its line too slow. `advice`, if not empty, tells
+  // the client's user what to do, before "; closing".
+  void time_out_client(std::string_view limit, bool line_begun, std::string_view advice = {});
   // Recording failed and mailtap may relay no message it cannot record (--record-failure stop;
   // the owner tells, `cause` says why): from now on no end of data goes upstream. A message
   // whose body is being relayed is abandoned at its end as when the client closes inside it

@@ -1910,6 +1910,28 @@ TEST(Dialogue, AbortWritesA421AndFinishes) {
   EXPECT_EQ(d.take_to_client(), "");
 }
 
+TEST(Dialogue, AClientTimeoutSaysIdleOrWhichLineWasTooSlow) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue idle(test_options(), events, messages);
+  idle.time_out_client("5m", /*line_begun=*/false);
+  EXPECT_EQ(idle.take_to_client(),
+            "421 4.4.2 mailtap: idle for 5m waiting for the client; closing\r\n");
+  EXPECT_EQ(idle.ending()->kind, Ending::Kind::timeout);
+  EXPECT_EQ(idle.ending()->reason, "client idle timeout");
+
+  Dialogue slow(test_options(), events, messages);
+  slow.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  slow.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  slow.take_to_client();
+  slow.client_bytes("Subject: half a li");
+  slow.time_out_client("10m", /*line_begun=*/true, "the mock's --timeout gives more");
+  EXPECT_EQ(slow.take_to_client(),
+            "421 4.4.2 mailtap: the client's message line was not complete within 10m; the "
+            "mock's --timeout gives more; closing\r\n");
+  EXPECT_EQ(slow.ending()->reason, "client line not complete in time");
+}
+
 // ---- bounds and timers ---------------------------------------------------------------------
 
 TEST(Dialogue, BacklogIsBoundedWhilePaused) {
