@@ -11,6 +11,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 
@@ -57,13 +58,24 @@ struct MockServer {
   std::size_t diverged = 0;
   bool stopping = false;
 
-  asio::awaitable<void> serve(asio::ip::tcp::socket socket) {
-    std::error_code ec;
-    auto remote = socket.remote_endpoint(ec);
-    const std::string client = ec ? "unknown" : net::endpoint_label(remote);
-    socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    MockSession session(recording);
-    session.start();
+  enum class Sent : std::uint8_t { all, failed, not_read };
+
+  // A client that does not read must not hold the mock once its buffers are full (a large
+  // recorded reply, many pipelined commands): a write it does not take within --timeout ends
+  // the connection, as a line it does not complete does.
+  asio::awaitable<Sent> send(asio::ip::tcp::socket& socket, const std::string& out) const {
+    net::Deadline deadline(socket.get_executor(), timeout, [&socket] {
+      std::error_code ignored;
+      socket.cancel(ignored);
+    });
+    auto [ec, n] = co_await asio::async_write(socket, asio::buffer(out), use_tuple);
+    if (!ec) co_return Sent::all;
+    co_return deadline.expired() ? Sent::not_read : Sent::failed;
+  }
+
+  // Plays the session with the client until it ends; false: the client stopped reading, and
+  // the connection is to be dropped.
+  asio::awaitable<bool> converse(asio::ip::tcp::socket& socket, MockSession& session) const {
     std::array<char, std::size_t{16} * 1024> buf;
     // --timeout is for a whole line: the client's turn begins with the greeting and again
     // with each line it completes (or each 64 KiB of a long one), not with every read, so a
@@ -73,8 +85,12 @@ struct MockServer {
     for (;;) {
       std::string out = session.take_to_client();
       if (!out.empty()) {
-        auto [wec, n] = co_await asio::async_write(socket, asio::buffer(out), use_tuple);
-        if (wec) {
+        const Sent sent = co_await send(socket, out);
+        if (sent == Sent::not_read) {
+          session.client_not_reading(format_short_duration(timeout));
+          co_return false;
+        }
+        if (sent == Sent::failed) {
           session.client_closed();
           break;
         }
@@ -87,9 +103,9 @@ struct MockServer {
       auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf), use_tuple);
       if (deadline.expired()) {
         // Asked of the dialogue, not of the reads: one that completed a line and began the
-        // next left part of a line, though it moved the progress.
+        // next left part of a line, though it moved the progress. Its 421 goes out next.
         session.client_timed_out(format_short_duration(timeout), session.client_line_begun());
-        break;
+        continue;
       }
       if (rec) {
         session.client_closed();
@@ -101,8 +117,10 @@ struct MockServer {
         turn = std::chrono::steady_clock::now();
       }
     }
-    socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    socket.close(ec);
+    co_return true;
+  }
+
+  void report(const std::string& client, const MockSession& session) {
     if (session.completed()) {
       ++completed;
       say("mock: client " + client + " completed the recorded dialogue of session " +
@@ -112,6 +130,21 @@ struct MockServer {
       const std::string what = session.divergence().value_or("the session ended early");
       say("mock: client " + client + " diverged from session " + std::to_string(id) + ": " + what);
     }
+  }
+
+  asio::awaitable<void> serve(asio::ip::tcp::socket socket) {
+    std::error_code ec;
+    auto remote = socket.remote_endpoint(ec);
+    const std::string client = ec ? "unknown" : net::endpoint_label(remote);
+    socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    MockSession session(recording);
+    session.start();
+    if (co_await converse(socket, session))
+      socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    else  // dropped: a reset, not a close that waits behind what the client left unread
+      socket.set_option(asio::socket_base::linger(true, 0), ec);
+    socket.close(ec);
+    report(client, session);
   }
 
   asio::awaitable<void> accept_loop() {
@@ -213,7 +246,8 @@ cli::Subcommand add_mock_command(CLI::App& parent) {
       ->excludes(once);
   args->common.add_db_to(*app, "Database holding the session");
   app->add_option("--timeout", args->timeout,
-                  "How long a client may take to complete a line (or stay silent)")
+                  "How long a client may take to complete a line (then 421 4.4.2 and close) or "
+                  "to take what the mock sends (then the connection is dropped)")
       ->capture_default_str();
   app->footer(
       "Commands are compared with the recording: verbs exactly, MAIL FROM / RCPT TO addresses "

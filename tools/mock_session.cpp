@@ -501,7 +501,30 @@ void MockSession::client_timed_out(const std::string& how_long, bool line_begun)
                        "client is only slow)"
                  : "the client sent nothing for " + how_long + " (--timeout)";
   divergence_ = what + " after " + std::to_string(matched_) +
-                " commands, and the mock closed the connection; " + recording_continues(in_body);
+                " commands, and the mock closed the connection with a 421; " +
+                recording_continues(in_body);
+  // As the proxy tells a client it gives up on, in the proxy's words.
+  dialogue_.time_out_client(how_long, line_begun,
+                            "give a slow client a longer mailtap mock --timeout");
+}
+
+void MockSession::client_not_reading(const std::string& how_long) {
+  const std::string what = "did not read what the mock sent within " + how_long +
+                           " (--timeout), and the mock dropped the connection";
+  if (!finished()) {
+    ended_ = true;
+    divergence_ = "the client " + what + " after " + std::to_string(matched_) + " commands; " +
+                  recording_continues(dialogue_.in_data());
+    dialogue_.end({smtp::Ending::Kind::timeout, "client not reading"});
+  } else if (completed_) {
+    // Its commands all came (pipelined), but the replies to them did not all reach it.
+    completed_ = false;
+    divergence_ = "the client sent the " + std::to_string(matched_) +
+                  " commands of the recorded dialogue but " + what;
+  } else {
+    // The 421 naming the difference went unread too.
+    divergence_ = divergence_.value_or("the session ended") + "; the client " + what;
+  }
 }
 
 }  // namespace mailtap::tools

@@ -46,9 +46,15 @@ class MockSession {
   void start();  // queues the greeting
   void client_bytes(std::string_view bytes);
   void client_closed();
-  // The client completed nothing for `how_long` (--timeout): the mock gives up on it and
-  // closes. `line_begun`: it sent part of a line (trickling it), not nothing.
+  // The client completed nothing for `how_long` (--timeout): the mock gives up on it, with the
+  // proxy's 421 (take_to_client), and closes. `line_begun`: it sent part of a line (trickling
+  // it), not nothing.
   void client_timed_out(const std::string& how_long, bool line_begun = false);
+  // What the mock wrote was not taken within `how_long` (--timeout): the client stopped
+  // reading, and the mock drops the connection without a word (none would be read). The client
+  // has not completed the dialogue, even if all its commands came: their replies did not reach
+  // it. After a difference, the 421 naming it went unread too.
+  void client_not_reading(const std::string& how_long);
   // Counts the lines the client completed (and each 64 KiB of a long line or BDAT chunk; see
   // Dialogue::client_progress): the mock's --timeout restarts only when this moves.
   std::uint64_t client_progress() const { return dialogue_.client_progress(); }

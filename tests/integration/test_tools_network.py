@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import smtplib
+import socket
 import ssl
 import sqlite3
 import subprocess
@@ -801,20 +802,25 @@ class LargeBodyTest(h.IntegrationCase):
 class TricklingPeerTest(h.IntegrationCase):
     """A limit is for a whole reply (replay) or a whole line (mock), not for each read: a
     server that trickles its reply, or a client its command line, a byte at a time faster than
-    the limit cannot hold `replay` or `mock` (as the proxy's own clocks, docs/dialogue.md)."""
+    the limit cannot hold `replay` or `mock` (as the proxy's own clocks, docs/dialogue.md); nor
+    can a client that stops reading what the mock sends it."""
 
     REPLY = b"250 2.1.0 Ok, at last\r\n"  # trickled every 0.4 s: 9 s in all
+    # A NOOP reply of 240 KiB (the most a reply may be is 256 KiB): a few fill any socket.
+    LARGE_REPLY = b"".join(b"250-" + b"x" * 1018 + b"\r\n" for _ in range(239)) + b"250 Ok\r\n"
 
-    def recorded_session(self, body: bytes = b""):
+    def recorded_session(self, body: bytes = b"", noops: int = 0):
         """A database holding one session recorded through the proxy to a fake: greeting,
-        EHLO, MAIL, (with `body`: RCPT, DATA and the message,) QUIT. Returns (database, session
-        id)."""
+        EHLO, (`noops` NOOPs, each answered with LARGE_REPLY,) MAIL, (with `body`: RCPT, DATA
+        and the message,) QUIT. Returns (database, session id)."""
         db = self.tmp / f"{self.id().rsplit('.', 1)[-1]}.db"
-        fake = self.fake("good")
+        fake = self.fake("good", replies={"NOOP": self.LARGE_REPLY})
         proxy = self.mailtap(fake.address, db=db)
         with h.SmtpSocket(proxy.port) as c:
             c.reply()
             c.cmd("EHLO client.test")
+            for _ in range(noops):
+                self.assertEqual(c.cmd("NOOP").raw, self.LARGE_REPLY)
             self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
             if body:
                 c.cmd("RCPT TO:<b@example.test>")
@@ -936,9 +942,67 @@ class TricklingPeerTest(h.IntegrationCase):
             self.assertEqual(c.reply().code, 220)
             c.send(b"EHLO client.test\r\nMAIL FROM:<a@cl")
             out, err = p.communicate(timeout=30)
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.reply().raw,
+                             b"421 4.4.2 mailtap: the client's command line was not complete "
+                             b"within 1.0s; give a slow client a longer mailtap mock --timeout; "
+                             b"closing\r\n")
         self.assertEqual(p.returncode, 1, out + err)
         self.assertIn("diverged from session %d: the client's command line was not complete "
                       "within 1.0s" % sid, out)
+
+
+    def start_mock(self, db, sid, timeout):
+        port = h.free_port()
+        p = subprocess.Popen([str(h.mailtap_bin()), "mock", str(sid), "--db", str(db),
+                              "--listen", f"127.0.0.1:{port}", "--timeout", timeout],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.assertIn("listening on", p.stderr.readline())
+        return p, port
+
+    def test_mock_drops_a_client_that_does_not_read(self):
+        """A client that sends its whole session at once and never reads: the replies (30
+        large ones, 7 MiB, more than the sockets hold) fill the buffers, and the mock, which
+        cannot write the rest, drops the connection after --timeout rather than wait for ever,
+        and says so."""
+        db, sid = self.recorded_session(noops=30)
+        p, port = self.start_mock(db, sid, "2s")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(b"EHLO client.test\r\n" + b"NOOP\r\n" * 30)
+        try:
+            out, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            self.fail("the mock still waits to write to a client that does not read, long after "
+                      f"its --timeout 2s: {out}{err}")
+        self.assertEqual(p.returncode, 1, out + err)
+        self.assertRegex(out, r"diverged from session %d: the client did not read what the mock "
+                         r"sent within 2\.0s \(--timeout\), and the mock dropped the connection "
+                         r"after \d+ commands; the recording continues with `(NOOP|MAIL "
+                         r"FROM:<a@client.test>)`" % sid)
+
+    def test_mock_tells_an_idle_client_with_a_421(self):
+        """A client that goes quiet gets the proxy's 421 for an idle client before the mock
+        closes, not a bare close."""
+        db, sid = self.recorded_session()
+        p, port = self.start_mock(db, sid, "1s")
+        with h.SmtpSocket(port, timeout=30) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.reply().raw,
+                             b"421 4.4.2 mailtap: idle for 1.0s waiting for the client; give a slow "
+                             b"client a longer mailtap mock --timeout; closing\r\n")
+            self.assertEqual(c.read_until_closed(), b"")
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 1, out + err)
+        self.assertIn("diverged from session %d: the client sent nothing for 1.0s (--timeout) "
+                      "after 1 commands, and the mock closed the connection with a 421; the "
+                      "recording continues with `MAIL FROM:<a@client.test>`" % sid, out)
 
 
 if __name__ == "__main__":

@@ -278,12 +278,47 @@ TEST(MockSession, ATlsHandshakeGetsA421AndEndsTheSession) {
 TEST(MockSession, AClientThatGoesQuietIsNotSaidToHaveClosed) {
   Served s(recording());
   s->client_bytes("EHLO x\r\n");
+  EXPECT_EQ(s->take_to_client(), "250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n");
   s->client_timed_out("5.0s");
   EXPECT_TRUE(s->finished());
   ASSERT_TRUE(s->divergence());
   EXPECT_EQ(*s->divergence(),
             "the client sent nothing for 5.0s (--timeout) after 1 commands, and the mock closed "
-            "the connection; the recording continues with `AUTH PLAIN`");
+            "the connection with a 421; the recording continues with `AUTH PLAIN`");
+  // Told as the proxy tells an idle client, not left to find the connection closed.
+  EXPECT_EQ(s->take_to_client(),
+            "421 4.4.2 mailtap: idle for 5.0s waiting for the client; give a slow client a longer "
+            "mailtap mock --timeout; closing\r\n");
+}
+
+TEST(MockSession, AClientThatDoesNotReadIsDroppedWithoutAWord) {
+  Served s(recording());
+  s->client_bytes("EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\n");
+  s->take_to_client();  // written in part: the client stopped reading
+  s->client_not_reading("5.0s");
+  EXPECT_TRUE(s->finished());
+  EXPECT_FALSE(s->completed());
+  ASSERT_TRUE(s->divergence());
+  EXPECT_EQ(*s->divergence(),
+            "the client did not read what the mock sent within 5.0s (--timeout), and the mock "
+            "dropped the connection after 2 commands; the recording continues with `MAIL "
+            "FROM:<a@client.test>`");
+  EXPECT_EQ(s->take_to_client(), "");  // nothing more would be read
+}
+
+TEST(MockSession, AllCommandsSentButTheRepliesNotReadIsNoCompletedDialogue) {
+  Served s(recording());
+  s->client_bytes(
+      "EHLO x\r\nAUTH PLAIN AGFsaWNlAHg=\r\nMAIL FROM:<a@client.test>\r\nRCPT "
+      "TO:<alice@example.test>\r\nDATA\r\nSubject: t\r\n\r\nhi\r\n.\r\nQUIT\r\n");
+  EXPECT_TRUE(s->completed());
+  s->take_to_client();
+  s->client_not_reading("5.0s");
+  EXPECT_FALSE(s->completed());
+  ASSERT_TRUE(s->divergence());
+  EXPECT_EQ(*s->divergence(),
+            "the client sent the 6 commands of the recorded dialogue but did not read what the "
+            "mock sent within 5.0s (--timeout), and the mock dropped the connection");
 }
 
 TEST(MockSession, AClientTricklingALineIsSaidToBeSlowNotSilent) {
@@ -296,7 +331,11 @@ TEST(MockSession, AClientTricklingALineIsSaidToBeSlowNotSilent) {
   EXPECT_EQ(*s->divergence(),
             "the client's command line was not complete within 5.0s (--timeout restarts with "
             "complete lines, not bytes: give more if the client is only slow) after 1 commands, "
-            "and the mock closed the connection; the recording continues with `AUTH PLAIN`");
+            "and the mock closed the connection with a 421; the recording continues with `AUTH "
+            "PLAIN`");
+  EXPECT_TRUE(s->take_to_client().ends_with(
+      "421 4.4.2 mailtap: the client's command line was not complete within 5.0s; give a slow "
+      "client a longer mailtap mock --timeout; closing\r\n"));
 }
 
 TEST(MockSession, PartOfALineIsToldFromNothingWhateverTheReadCompleted) {
