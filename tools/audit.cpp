@@ -3,10 +3,13 @@
 // look: bare-LF rewrites and smuggling-shaped DATA, failures by reply code and upstream, TLS
 // versions, --insecure sessions and certificates near or past expiry.
 // Exit status: 0 clean, 3 a leak or damage was found, 1 the audit could not run.
-#include <cstdlib>
 #include <memory>
+#include <optional>
 
+#include "proxy/cli/secret_options.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/secrets/core_dumps.hpp"
+#include "proxy/secrets/secret_source.hpp"
 #include "storage/reader.hpp"
 #include "tools/audit_report.hpp"
 #include "tools/commands.hpp"
@@ -24,7 +27,7 @@ constexpr int kExitFound = 3;
 
 struct AuditArgs {
   ToolOptions common;
-  std::string password_env;
+  cli::SecretOptions secret;  // --password-env alone
   int expiry_days = 30;
 };
 
@@ -107,15 +110,29 @@ std::string render_human(const AuditReport& r, const Style& st) {
   return out;
 }
 
+// The --password-env password, read as the proxy reads one (its first line, then the variable
+// wiped where it lies and removed), into a Secret; nullopt (logged) if it cannot be. A crash
+// while it is held must not write it into a core file (docs/auth.md).
+std::optional<smtp::Secret> read_known_password(const cli::SecretOptions& secret) {
+  std::string error;
+  if (!secrets::forbid_core_dumps(error)) {
+    log::error("audit: " + error);
+    return std::nullopt;
+  }
+  secrets::SecretRead read = secrets::read_secret(secret.password_source({}));
+  if (!read.secret) {
+    log::error("audit: " + read.error);
+    return std::nullopt;
+  }
+  return std::move(read.secret);
+}
+
 int run_audit(const AuditArgs& a) {
   CredentialScanOptions scan;
-  if (!a.password_env.empty()) {
-    const char* pw = std::getenv(a.password_env.c_str());
-    if (pw == nullptr || *pw == '\0') {
-      log::error("audit: --password-env: $" + a.password_env + " is not set or empty");
-      return 2;
-    }
-    scan.known_password = pw;
+  if (a.secret.has_password_source()) {
+    std::optional<smtp::Secret> password = read_known_password(a.secret);
+    if (!password) return 2;
+    scan = CredentialScanOptions(std::move(*password));
   }
   int failure_status = 1;
   auto reader = a.common.open_reader("audit", failure_status);
@@ -142,9 +159,10 @@ cli::Subcommand add_audit_command(CLI::App& parent) {
       "(exit 3 if a leak or damage is found)");
   args->common.add_to(*app);
   args->common.add_color_to(*app);
-  app->add_option("--password-env", args->password_env,
-                  "name of an environment variable holding a password that must not appear "
-                  "anywhere in the record (in clear, base64, or inside a PLAIN blob)");
+  args->secret.add_password_env_option(
+      *app,
+      "password that must not appear anywhere in the record (in clear, base64, or inside a "
+      "PLAIN blob)");
   // Up to a century: further out, now + the days would leave the clock's range.
   const NumberKind days{"a number of days", "a whole number from 0 to 36500, such as 30", 0, 36500};
   add_number_option(*app, "--expiry-days", days, args->expiry_days,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <utility>
 
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
@@ -26,6 +27,12 @@ std::string quoted(std::string_view s) {
 }
 
 }  // namespace
+
+CredentialScanOptions::CredentialScanOptions(smtp::Secret known_password)
+    : known_password_(std::move(known_password)),
+      known_password_base64_(smtp::base64_encoded_size(known_password_.size())) {
+  smtp::base64_encode_append(known_password_.view(), known_password_base64_);
+}
 
 bool looks_like_base64_text(std::string_view line) {
   if (line.empty() || line == "=" || line == "*") return false;
@@ -51,7 +58,7 @@ bool plain_message(std::string_view d, bool message_body, std::string& user) {
 
 // `decoded`: a buffer for the decoding, reused from token to token.
 void scan_base64_token(std::string_view token, std::size_t at, bool slice, bool message_body,
-                       const std::string& pw, smtp::Secret& decoded,
+                       std::string_view pw, smtp::Secret& decoded,
                        std::vector<CredentialFinding>& found) {
   if (decoded.capacity() < token.size() / 4 * 3) decoded = smtp::Secret(token.size() / 4 * 3);
   if (!decode_base64_for_scan(token, decoded)) return;
@@ -112,7 +119,7 @@ bool line_end_follows(std::string_view bytes, std::size_t j) {
 
 // scan_for_credentials' look at every run of base64 characters in `bytes`.
 void scan_base64_runs(std::string_view bytes, std::size_t width_before, bool message_body,
-                      const std::string& pw, std::vector<CredentialFinding>& found) {
+                      std::string_view pw, std::vector<CredentialFinding>& found) {
   // Every run of base64 characters long enough to hold "\0u\0p" (8 characters). A run never
   // holds a line end, so the lines are followed as the runs are found: whether a run continues
   // a wrapped encoding depends on the line before it, whose width is known by the time the run
@@ -213,12 +220,11 @@ std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
   std::size_t at = 0;
   if (smtp::find_bearer_token(bytes, at))
     found.push_back({at, "OAuth bearer token (auth=Bearer) in clear"});
-  const std::string& pw = options.known_password;
+  const std::string_view pw = options.known_password();
   if (!pw.empty()) {
     if (auto p = bytes.find(pw); p != std::string_view::npos)
       found.push_back({p, "the --password-env password, in clear"});
-    const std::string pw64 = smtp::base64_encode(pw);
-    if (auto p = bytes.find(pw64); p != std::string_view::npos)
+    if (auto p = bytes.find(options.known_password_base64()); p != std::string_view::npos)
       found.push_back({p, "the --password-env password, base64-encoded"});
   }
 

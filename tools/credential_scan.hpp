@@ -19,10 +19,20 @@ struct CredentialFinding {
   std::string what;        // "base64 SASL PLAIN blob (user \"alice\")"; never the secret
 };
 
-struct CredentialScanOptions {
-  // A password the user knows was used (--password-env): found in clear, base64-encoded, or
-  // inside any base64 token that decodes to bytes containing it.
-  std::string known_password;
+// A password the user knows was used (--password-env): found in clear, base64-encoded, or inside
+// any base64 token that decodes to bytes containing it. Held as the proxy holds one, in Secrets
+// (wiped when they go), its encoding made once beside it: no copy per scan left in freed memory.
+class CredentialScanOptions {
+ public:
+  CredentialScanOptions() = default;
+  explicit CredentialScanOptions(smtp::Secret known_password);
+
+  std::string_view known_password() const { return known_password_.view(); }
+  std::string_view known_password_base64() const { return known_password_base64_.view(); }
+
+ private:
+  smtp::Secret known_password_;
+  smtp::Secret known_password_base64_;
 };
 
 // `bytes` begin a line. A line of base64 that continues a wrapped encoding (the line before it

@@ -9,7 +9,7 @@ namespace mailtap::tools {
 
 StreamCredentialScan::StreamCredentialScan(const CredentialScanOptions& options)
     : options_(options) {
-  const std::size_t n = options_.known_password.size();
+  const std::size_t n = options_.known_password().size();
   least_carried_ = std::max(n, smtp::base64_encoded_size(n));
 }
 

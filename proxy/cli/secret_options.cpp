@@ -2,13 +2,17 @@
 
 namespace mailtap::cli {
 
-void SecretOptions::add_password_options(CLI::App& app, const std::string& what) {
+void SecretOptions::add_password_env_option(CLI::App& app, const std::string& what) {
   env_ = app.add_option("--password-env", password_env,
                         "Read the " + what +
                             " from environment variable VAR (its first line); mailtap then "
                             "wipes VAR and removes it from its environment, so no command it "
                             "runs inherits it")
              ->type_name("VAR");
+}
+
+void SecretOptions::add_password_options(CLI::App& app, const std::string& what) {
+  add_password_env_option(app, what);
   file_ = app.add_option("--password-file", password_file,
                          "Read the " + what +
                              " from the first line of file PATH, which must be private to you "

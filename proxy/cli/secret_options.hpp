@@ -1,6 +1,7 @@
 // The command-line options that say where a password or an OAuth token comes from, with their
-// --help, shared by every subcommand that needs a secret (encode; the proxy's --auth-user).
-// None of them takes the secret itself: arguments are visible to every local user in /proc.
+// --help, shared by every subcommand that needs a secret (encode, replay, audit; the proxy's
+// --auth-user). None of them takes the secret itself: arguments are visible to every local user
+// in /proc.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -20,6 +21,8 @@ struct SecretOptions {
   // --password-env, --password-file, --password-cmd (at most one of them). `what` names the
   // secret in the help ("password", "password or access token").
   void add_password_options(CLI::App& app, const std::string& what = "password");
+  // --password-env alone, for a command that takes a password from nowhere else (audit).
+  void add_password_env_option(CLI::App& app, const std::string& what = "password");
   // --oauth2-token-cmd. With `exclusive` it excludes the three above (a command that needs
   // one secret); without, both may be given (the proxy uses the token where the server takes
   // one, else the password).

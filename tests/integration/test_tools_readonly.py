@@ -5,11 +5,13 @@ failing RCPT, a person at nc typing bare LF line ends, and a session a FakeServe
 self-signed certificate got refused.  Assertions are on what a user reads and on exit codes."""
 
 import base64
+import fcntl
 import json
 import mailbox
 import os
 import random
 import resource
+import select
 import shutil
 import signal
 import sqlite3
@@ -22,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from test_mailtap_auth import core_size_limit, not_dumpable, proc_file  # noqa: E402
 
 ALICE = ("alice", h.USERS["alice"])
 BOB = ("bob", h.USERS["bob"])
@@ -915,6 +918,53 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertIn("AUTH LOGIN password response recorded without redaction", out)
         self.assertIn("the --password-env password, base64-encoded", out)
         self.assertNotIn(BOB[1], out)
+
+    def test_audit_holds_the_password_env_as_the_proxy_does(self):
+        """`audit --password-env VAR` reads the variable as `proxy --password-env` does: its
+        value wiped where it lies and VAR removed, so the running audit's /proc/PID/environ no
+        longer shows it, and no core file while it holds the password. The audit is caught
+        running: its report, longer than the pipe it writes to holds, waits for the test to
+        read it."""
+        password = "audit-" + h.unique_token("pw")
+        copy = self.copy_db("leaky-env.db")
+        con = sqlite3.connect(copy)
+        with con:
+            sid = self.session_with_login()
+            for i in range(100):  # a finding each: a report of some 9 KB
+                con.execute("INSERT INTO events (session_id, seq, direction, phase, kind, verb, "
+                            "bytes, wire_size, redacted) VALUES (?, ?, 'client_to_upstream', "
+                            "'tls', 'command', 'NOOP', ?, 20, 0)",
+                            (sid, 100000 + i, f"NOOP {password}\r\n".encode()))
+        con.close()
+        read_end, write_end = os.pipe()
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+        env = dict(os.environ, AUDIT_PW=password)
+        env.pop("MAILTAP_DB", None)
+        p = subprocess.Popen([str(h.mailtap_bin()), "audit", "--password-env", "AUDIT_PW", "--db",
+                              str(copy)], stdout=write_end, stderr=subprocess.PIPE, env=env,
+                             stdin=subprocess.DEVNULL)
+        os.close(write_end)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        with os.fdopen(read_end, "rb") as report:
+            self.assertTrue(select.select([report], [], [], 60)[0], "audit wrote no report")
+            environ = proc_file(p.pid, "environ")
+            cmdline = proc_file(p.pid, "cmdline")
+            limit = core_size_limit(p.pid)
+            if os.geteuid() != 0:
+                self.assertTrue(not_dumpable(p.pid), "audit holding a password is not "
+                                "dumpable: its /proc/PID files are root's")
+            out = report.read()
+        _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 3, out + err)
+        self.assertGreater(len(out), 4096, "the report fitted in the pipe: audit was not caught "
+                           "running")
+        self.assertEqual(out.count(b"the --password-env password, in clear"), 100)
+        held = [e for e in environ.split(b"\0") if e.startswith(b"AUDIT_PW=") and len(e) > 9]
+        self.assertFalse(held or password.encode() in environ,
+                         "audit left the --password-env value in its /proc/PID/environ")
+        for what, seen in (("cmdline", cmdline), ("report", out), ("stderr", err)):
+            self.assertNotIn(password.encode(), seen, what)
+        self.assertLessEqual(limit, 1, "audit holding a password lowers its core size limit")
 
     def test_audit_reports_damage(self):
         copy = self.copy_db("damaged.db")

@@ -110,8 +110,7 @@ void record_body(const std::string& path, const std::vector<std::string>& pieces
 }
 
 AuditReport audit(const std::string& path, std::string password = kPassword) {
-  CredentialScanOptions scan;
-  scan.known_password = std::move(password);
+  const CredentialScanOptions scan(smtp::Secret::copy_of(password));
   AuditReport report;
   std::string error;
   EXPECT_TRUE(build_audit_report(path, scan, 30, report, error)) << error;

@@ -249,8 +249,7 @@ TEST(CredentialScanEquivalence, OnePassFindsWhatTheSearchForEachLineBeforeFound)
     const std::string pw = rng() % 2 ? "" : "AAAA";
     const std::size_t width_before = rng() % 3 == 0 ? 0 : 4 * (rng() % 8);
     const bool message_body = rng() % 2;
-    CredentialScanOptions options;
-    options.known_password = pw;
+    const CredentialScanOptions options(smtp::Secret::copy_of(pw));
     std::vector<std::string> users;
     const auto expected = reference_scan(bytes, pw, width_before, message_body, users);
     const auto found = scan_for_credentials(bytes, options, width_before, message_body);
@@ -263,8 +262,7 @@ TEST(CredentialScanEquivalence, OnePassFindsWhatTheSearchForEachLineBeforeFound)
 TEST(CredentialScanEquivalence, OnePassFindsWhatTheOldScanFoundInBodies) {
   std::mt19937 rng(13);
   const std::string pw = "hunter2-pw";
-  CredentialScanOptions options;
-  options.known_password = pw;
+  const CredentialScanOptions options(smtp::Secret::copy_of(pw));
   for (int round = 0; round < 300; ++round) {
     const std::string body = random_body(rng, pw, 12);
     for (bool message_body : {false, true}) {
@@ -287,8 +285,7 @@ TEST(CredentialScanEquivalence, OnePassFindsWhatTheOldScanFoundInBodies) {
 TEST(CredentialScanEquivalence, PiecesCutAnywhereFindWhatTheOldWholeBodyScanFound) {
   std::mt19937 rng(14);
   const std::string pw = "hunter2-pw";
-  CredentialScanOptions options;
-  options.known_password = pw;
+  const CredentialScanOptions options(smtp::Secret::copy_of(pw));
   std::size_t findings = 0;
   for (int round = 0; round < 400; ++round) {
     const std::string body = random_body(rng, pw, 10);

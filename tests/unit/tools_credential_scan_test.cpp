@@ -11,7 +11,7 @@ namespace {
 using smtp::base64_encode;
 using namespace std::string_literals;
 
-std::vector<std::string> whats(std::string_view bytes, CredentialScanOptions o = {}) {
+std::vector<std::string> whats(std::string_view bytes, const CredentialScanOptions& o = {}) {
   std::vector<std::string> out;
   for (const auto& f : scan_for_credentials(bytes, o)) out.push_back(f.what);
   return out;
@@ -125,8 +125,7 @@ TEST(CredentialScan, FindsBearerTokensInClearAndInBase64) {
 }
 
 TEST(CredentialScan, FindsAKnownPasswordInEveryDisguise) {
-  CredentialScanOptions o;
-  o.known_password = "hunter22";
+  const CredentialScanOptions o(smtp::Secret::copy_of("hunter22"));
   EXPECT_EQ(whats("note: hunter22", o),
             std::vector<std::string>{"the --password-env password, in clear"});
   EXPECT_EQ(whats(base64_encode("hunter22") + "\r\n", o),

@@ -22,10 +22,8 @@ using mailtap::testing::wrapped_base64;
 // The scan holds the caller's options, password included, rather than a copy of them.
 static_assert(!std::is_constructible_v<StreamCredentialScan, CredentialScanOptions&&>);
 
-CredentialScanOptions with_password(std::string pw) {
-  CredentialScanOptions o;
-  o.known_password = std::move(pw);
-  return o;
+CredentialScanOptions with_password(std::string_view pw) {
+  return CredentialScanOptions(smtp::Secret::copy_of(pw));
 }
 
 TEST(StreamCredentialScan, APasswordSplitBetweenTwoPiecesIsFoundWhereItBegins) {
