@@ -1,5 +1,10 @@
 #include "proxy/net/link.hpp"
 
+#include <sys/ioctl.h>
+#if __has_include(<linux/sockios.h>)
+#include <linux/sockios.h>
+#endif
+
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 #include <utility>
@@ -87,8 +92,20 @@ std::size_t Link::write_now(asio::const_buffer buf, std::error_code& ec) {
   if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
   if (ec) return 0;
   const std::size_t n = socket_.write_some(buf, ec);
+  plain_on_socket_ += n;
   if (ec == asio::error::try_again) ec = asio::error::would_block;
   return n;
+}
+
+std::optional<std::uint64_t> Link::unacknowledged_octets() {
+#ifdef SIOCOUTQ
+  int octets = 0;
+  if (!socket_.is_open() || ::ioctl(socket_.native_handle(), SIOCOUTQ, &octets) != 0 || octets < 0)
+    return std::nullopt;
+  return static_cast<std::uint64_t>(octets);
+#else
+  return std::nullopt;
+#endif
 }
 
 std::size_t Link::unsent() const {

@@ -7,6 +7,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/context.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -55,6 +56,15 @@ class Link {
   // records waiting for it (TlsStream::unsent_plaintext), and the rest of a write() under way
   // or of one that failed. They are the last ones given.
   std::size_t unsent() const;
+  // The octets the socket has taken in all (plain text, then with TLS its ciphertext, the
+  // handshake's included): what the kernel's count of unacknowledged octets counts from.
+  std::uint64_t socket_octets() const {
+    return plain_on_socket_ + (tls_ ? tls_->ciphertext_on_socket() : 0);
+  }
+  // Of those, the ones the peer has not acknowledged yet (Linux SIOCOUTQ), nullopt where the
+  // kernel cannot say. A system call: for a session waiting to know whether the server has
+  // all of a command (DeliveryWait), never per write.
+  std::optional<std::uint64_t> unacknowledged_octets();
   // Nothing more goes to the socket: with TLS the records waiting for it are dropped; a write()
   // under way ends now with asio::error::operation_aborted (the socket's waits are cancelled:
   // a read under way ends so too), as do later writes. Returns what unsent() said: octets the
@@ -89,6 +99,7 @@ class Link {
   // Of the write() under way, or of one that failed, what is not on the socket (plain text; or
   // any write() after stop_output()).
   std::size_t plain_unsent_ = 0;
+  std::uint64_t plain_on_socket_ = 0;  // octets the socket took from write_now() in plain text
 };
 
 }  // namespace mailtap::net

@@ -550,6 +550,7 @@ asio::awaitable<std::tuple<std::error_code, std::size_t>> TlsStream::write(
 std::size_t TlsStream::stop_output() {
   const std::size_t unsent = unsent_plaintext();
   out_.stopped = true;
+  out_.ciphertext_taken -= out_.unsent.size();  // never on the socket
   std::string().swap(out_.unsent);
   std::vector<Mark>().swap(out_.unsent_marks);
   out_.plaintext_sent = out_.plaintext_sealed;  // dropped: no longer waiting

@@ -82,6 +82,8 @@ class TlsStream {
     return static_cast<std::size_t>(out_.plaintext_sealed - out_.plaintext_sent) +
            out_.writing_rest;
   }
+  // The ciphertext the socket has taken in all (handshake, records, alerts).
+  std::uint64_t ciphertext_on_socket() const { return out_.ciphertext_taken - out_.unsent.size(); }
   // Nothing more goes to the socket: the records waiting for it are dropped, a write() under
   // way ends with asio::error::operation_aborted when it next runs (its wait is the caller's
   // to cancel), and so do later writes; shutdown() sends nothing. Returns what

@@ -286,7 +286,7 @@ asio::awaitable<void> read_raw_to_end(asio::ip::tcp::socket& socket, std::string
 // wait in the stream, one of them maybe half on the socket. unsent_plaintext() counts exactly
 // the plaintext of the records not wholly on the socket; stop_output() drops them, and the
 // peer can then open exactly the rest of what was written, nothing more: the socket gets no
-// further octet, not even an alert or close_notify.
+// further octet, not even an alert or close_notify. ciphertext_on_socket() is what it got.
 TEST_F(TlsStreamTest, WhatWaitsIsCountedExactlyAndDroppedOnStop) {
   SSL_CTX_set_min_proto_version(client_ctx_.get(), TLS1_3_VERSION);
   bool cut_a_record = false;
@@ -294,6 +294,7 @@ TEST_F(TlsStreamTest, WhatWaitsIsCountedExactlyAndDroppedOnStop) {
   for (const std::size_t piece_size : {std::size_t{65536}, std::size_t{1000}, std::size_t{20011}}) {
     SCOPED_TRACE(piece_size);
     auto p = connect();
+    const std::uint64_t handshake = p->client->ciphertext_on_socket();  // the server read it
     std::size_t taken = 0;
     std::error_code ec;
     for (std::size_t seed = 0; !ec && seed < 100000; ++seed) {
@@ -315,6 +316,7 @@ TEST_F(TlsStreamTest, WhatWaitsIsCountedExactlyAndDroppedOnStop) {
     EXPECT_EQ(p->client->write_now(asio::buffer(later), ec), 0U);
     EXPECT_EQ(ec, asio::error::operation_aborted);
     p->client->shutdown();  // no close_notify either
+    const std::uint64_t on_socket = p->client->ciphertext_on_socket();
     p->client_socket.close();
 
     std::string raw;
@@ -322,6 +324,7 @@ TEST_F(TlsStreamTest, WhatWaitsIsCountedExactlyAndDroppedOnStop) {
     run();
     const Openable got = openable(raw);
     EXPECT_EQ(got.plaintext, taken - unsent);
+    EXPECT_EQ(handshake + raw.size(), on_socket) << "the socket's count is not what the peer got";
     if (got.cut_short > 0) cut_a_record = true;
   }
   EXPECT_TRUE(cut_a_record) << "no socket filled in the middle of a record: proved less";
