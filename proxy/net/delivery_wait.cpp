@@ -1,0 +1,78 @@
+#include "proxy/net/delivery_wait.hpp"
+
+#include <algorithm>
+
+#include "proxy/net/link.hpp"
+
+namespace mailtap::net {
+
+void DeliveryWait::begin(std::uint64_t through, const OutputProgress& output,
+                         Clock::time_point now) {
+  active_ = true;
+  since_ = now;
+  if (through <= delivered_through_) {
+    delivered_ = true;
+    return;
+  }
+  delivered_ = false;
+  // The same octets as before (a reply line came, the next reply is owed for them too): where
+  // they had got to stands.
+  if (through != through_) {
+    through_ = through;
+    in_kernel_ = false;
+    left_mark_ = output.left;
+    acknowledged_mark_.reset();
+  }
+  note_left(output, now);
+}
+
+// The owner's part: octets leaving it are the server taking them (the socket had room), until
+// the last of them has left; from then on only the kernel can say whether the server has them.
+void DeliveryWait::note_left(const OutputProgress& output, Clock::time_point now) {
+  if (in_kernel_) return;
+  if (output.left >= through_) {
+    in_kernel_ = true;
+    socket_through_ = output.on_socket;
+    if (output.left > left_mark_) since_ = now;
+    return;
+  }
+  if (output.left >= left_mark_ + progress_octets) {
+    left_mark_ = output.left;
+    since_ = now;
+  }
+}
+
+void DeliveryWait::observe(const OutputProgress& output,
+                           std::optional<std::uint64_t> unacknowledged, Clock::time_point now) {
+  if (!waiting()) return;
+  note_left(output, now);
+  if (!unacknowledged) {
+    if (in_kernel_) deliver(now);
+    return;
+  }
+  const std::uint64_t acknowledged = output.on_socket - std::min(*unacknowledged, output.on_socket);
+  if (in_kernel_ && acknowledged >= socket_through_) {
+    deliver(now);
+    return;
+  }
+  if (!acknowledged_mark_) {
+    acknowledged_mark_ = acknowledged;
+  } else if (acknowledged >= *acknowledged_mark_ + progress_octets) {
+    acknowledged_mark_ = acknowledged;
+    since_ = now;
+  }
+}
+
+void DeliveryWait::deliver(Clock::time_point now) {
+  delivered_ = true;
+  delivered_through_ = through_;
+  since_ = now;
+}
+
+void observe_delivery(DeliveryWait& wait, Link& link, std::uint64_t left,
+                      DeliveryWait::Clock::time_point now) {
+  if (!wait.waiting()) return;
+  wait.observe({left, link.socket_octets()}, link.unacknowledged_octets(), now);
+}
+
+}  // namespace mailtap::net
