@@ -465,10 +465,12 @@ void add_recording_options(CLI::App& app, ProxyArgs& args) {
 // The limits in time, and the I/O threads.
 void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
   args.timeouts.add_to(app, {"Limit for each client command line (partial lines do not restart "
-                             "it), for each upstream reply, and for the server to take what is "
-                             "still queued for it once a session has ended",
+                             "it), for each upstream reply from when the server has the command "
+                             "(until then for each 64 KiB it takes), and for the server to take "
+                             "what is still queued for it once a session has ended",
                              "Limit for each line (or 64 KiB) of a message body, and for the "
-                             "reply to its end"});
+                             "reply to its end from when the server has it (until then for each "
+                             "64 KiB it takes)"});
   app.add_option("--timeout-token-cmd", args.token_cmd_timeout,
                  "Limit for each run of --oauth2-token-cmd (then it is killed, with what it "
                  "started); a client's EHLO reply may wait for it")

@@ -425,7 +425,7 @@ asio::awaitable<void> Session::client_starttls() {
 
 asio::awaitable<void> Session::relay() {
   using namespace asio::experimental::awaitable_operators;
-  last_client_activity_ = upstream_turn_ = last_upstream_read_ = last_client_progress_ =
+  last_client_activity_ = last_upstream_read_ = last_client_progress_ =
       std::chrono::steady_clock::now();
   co_await after_input();  // the greeting
   co_await (client_reader() && upstream_reader() && writers_then_close() && watchdog());
@@ -523,15 +523,33 @@ void Session::note_client_progress() {
   last_client_progress_ = std::chrono::steady_clock::now();
 }
 
-// The upstream's turn begins when it comes to owe a reply (its command was handed to it) and
-// again with each reply line it completes: bytes that complete no line do not restart it.
+// The upstream's turn begins when it comes to owe a reply (its command was queued for it) and
+// again with each reply line it completes: bytes that complete no line do not restart it. The
+// reply is owed for everything queued by then (a command pipelined behind another is not known
+// apart from it): its clock starts once the server has all of that (DeliveryWait).
 void Session::note_upstream_progress() {
   const smtp::Dialogue& d = *dialogue_;
   const bool owes = d.upstream_owes_reply();
-  if ((owes && !upstream_owed_) || d.upstream_progress() != upstream_progress_seen_)
-    upstream_turn_ = std::chrono::steady_clock::now();
-  upstream_owed_ = owes;
+  if (!owes)
+    upstream_delivery_.end();
+  else if (!upstream_delivery_.active() || d.upstream_progress() != upstream_progress_seen_)
+    upstream_delivery_.begin(upstream_queued_, {upstream_left(), upstream_->socket_octets()},
+                             std::chrono::steady_clock::now());
   upstream_progress_seen_ = d.upstream_progress();
+}
+
+std::uint64_t Session::upstream_left() const {
+  const std::uint64_t held = upstream_out_.size() + upstream_->unsent();
+  return upstream_queued_ - std::min<std::uint64_t>(held, upstream_queued_);
+}
+
+// A system call (the kernel's count of what the server has not acknowledged): only while a
+// reply waits on the server taking its command, at most every DeliveryWait::look_interval,
+// from the watchdog.
+void Session::look_at_upstream_delivery() {
+  if (!upstream_delivery_.waiting()) return;
+  net::observe_delivery(upstream_delivery_, *upstream_, upstream_left(),
+                        std::chrono::steady_clock::now());
 }
 
 void Session::release_client_held() {
@@ -604,17 +622,19 @@ asio::awaitable<void> Session::after_input() {
   smtp::Dialogue& d = *dialogue_;
   take_dialogue_records();
   note_client_progress();
-  note_upstream_progress();
   note_login_outcome();
   fetch_token_if_needed();
   client_held_ += d.take_to_client();
   note_client_output();
   smtp::UpstreamOutput to_upstream = d.take_to_upstream();
   if (!to_upstream.empty()) {
+    upstream_queued_ += to_upstream.size();
     upstream_out_.append(std::move(to_upstream));
     write_upstream_now();
     if (!upstream_out_.empty()) upstream_writer_wake_.notify();
   }
+  // After the output it may be owed a reply for is queued (and what the socket took went).
+  note_upstream_progress();
   // Nothing more goes to an abandoned upstream: dropped before the record is closed below. Nor
   // after an ending mailtap chose (a timeout, a shutdown, an error): what still waits could only
   // reach a server that may have stopped reading, and would hold the session, and mailtap's exit,
@@ -876,28 +896,36 @@ Session::Deadlines Session::current_deadlines() const {
   // Whose turn is it? While the upstream owes a reply it is on the clock; while no reply is
   // awaited, or the client is sending a BDAT chunk, the client is (RFC 5321 §4.5.3.2: 5
   // minutes for a command, 10 in a message body). Both may be, with BDAT chunks pipelined.
-  if (d.upstream_owes_reply())
-    out.upstream =
-        upstream_turn_ + (d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
+  // The upstream's clock is for taking what the reply is owed for until it has all of that,
+  // then for the reply.
+  if (d.upstream_owes_reply()) {
+    out.upstream = upstream_delivery_.since() +
+                   (d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
+    out.upstream_taking = upstream_delivery_.waiting();
+  }
   // The client's turn began with its last complete line (or the server's last words): bytes
   // that complete nothing do not move it, nor does relaying them.
   out.client_turn = std::max(last_client_progress_, last_upstream_read_);
-  if (!client_eof_ && (!d.awaiting_reply() || d.in_data()))
+  // A client that mailtap stopped reading, as the server is not taking its output, is not on
+  // the clock while the server is, for taking that output: one clock for the one thing slow.
+  const bool held_for_upstream = out.upstream_taking && upstream_out_.size() > high_water;
+  if (!client_eof_ && (!d.awaiting_reply() || d.in_data()) && !held_for_upstream)
     out.client = out.client_turn + (d.in_data() ? cfg.timeout_data : cfg.timeout_command);
   return out;
 }
 
 // A shutdown lets the reply to an end of data already sent come, relayed and recorded, before it
 // ends the session: the server may have queued the message, and a client told "try again" would
-// send it twice. The reply's usual deadline (--timeout-data) bounds the wait.
+// send it twice. The usual deadlines bound the wait (--timeout-data: for the server to take
+// what is still queued for it, each 64 KiB restarting it, then for the reply).
 bool Session::awaiting_end_of_data_at_shutdown() {
   if (!dialogue_->end_of_data_unanswered()) return false;
   if (!end_of_data_wait_logged_) {
     end_of_data_wait_logged_ = true;
     log::info("session " + std::to_string(id_) + ": shutting down once " + ctx_.target.host +
-              " has answered the end of data it has (--timeout-data " +
+              " has answered the end of data sent to it (--timeout-data " +
               format_short_duration(ctx_.config.timeout_data) +
-              " at most; signal again to end it now)");
+              " for it to take what is still queued and to answer; signal again to end it now)");
   }
   return true;
 }
@@ -927,6 +955,10 @@ void Session::time_out_upstream() {
   d.set_time(storage::Clock::now());
   const std::string limit =
       format_short_duration(d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
+  if (upstream_delivery_.waiting()) {
+    time_out_upstream_taking(limit);
+    return;
+  }
   // A reply begun but not finished was trickled: the server is there, its reply too slow.
   const bool partly = d.reply_partly_received();
   const std::string what =
@@ -945,6 +977,26 @@ void Session::time_out_upstream() {
   d.abort("4.4.2 mailtap: " + what + "; closing",
           {smtp::Ending::Kind::timeout,
            partly ? "upstream reply not complete in time" : "upstream did not reply in time"});
+}
+
+// The server had not yet taken all that its reply is owed for: it was slow taking it, and no
+// reply was due yet. Whether it got the end of data is not known (a command pipelined behind
+// it may be what it did not take): the client is told to check, as for a reply that did not
+// come.
+void Session::time_out_upstream_taking(const std::string& limit) {
+  smtp::Dialogue& d = *dialogue_;
+  const std::string what = ctx_.target.host + " did not take " +
+                           (d.awaiting_end_of_data() ? "the data" : "what mailtap sent") + " for " +
+                           limit;
+  if (d.end_of_data_unanswered()) {
+    d.abort("4.4.2 mailtap: " + what +
+                "; it may have the message: check before sending it again; closing",
+            {smtp::Ending::Kind::timeout,
+             "upstream did not take the data in time; it may have the message"});
+    return;
+  }
+  d.abort("4.4.2 mailtap: " + what + "; closing",
+          {smtp::Ending::Kind::timeout, "upstream did not take what mailtap sent in time"});
 }
 
 // `client_turn`: when the client's turn began. Bytes since then that completed nothing were
@@ -983,6 +1035,7 @@ asio::awaitable<void> Session::watchdog() {
       co_await after_input();
       break;
     }
+    look_at_upstream_delivery();
     const Deadlines deadlines = current_deadlines();
     const auto& upstream_deadline = deadlines.upstream;
     const auto& client_deadline = deadlines.client;
@@ -1001,8 +1054,10 @@ asio::awaitable<void> Session::watchdog() {
     auto next = steady_clock::time_point::max();
     if (upstream_deadline) next = std::min(next, *upstream_deadline);
     if (client_deadline) next = std::min(next, *client_deadline);
-    // Activity moves deadlines without waking the watchdog; re-check at least every second.
+    // Activity moves deadlines without waking the watchdog; re-check at least every second,
+    // and look again soon while the server may not have all a reply is owed for.
     next = std::min(next, now + std::chrono::seconds(1));
+    if (upstream_delivery_.waiting()) next = std::min(next, now + net::DeliveryWait::look_interval);
     watchdog_timer_.expires_at(next);
     co_await watchdog_timer_.async_wait(use_tuple);
   }

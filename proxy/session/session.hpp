@@ -19,6 +19,7 @@
 
 #include "proxy/net/async_signal.hpp"
 #include "proxy/net/deadline.hpp"
+#include "proxy/net/delivery_wait.hpp"
 #include "proxy/net/link.hpp"
 #include "proxy/net/upstream_connector.hpp"
 #include "proxy/session/proxy_config.hpp"
@@ -93,14 +94,21 @@ class Session : public std::enable_shared_from_this<Session> {
   void write_upstream_now();
   smtp::Event upstream_end_event(const std::error_code& ec) const;
   struct Deadlines {
-    std::optional<std::chrono::steady_clock::time_point> upstream;  // for its reply
-    std::optional<std::chrono::steady_clock::time_point> client;    // for its next line
-    std::chrono::steady_clock::time_point client_turn;              // when the client's began
+    // For its reply, or (upstream_taking) for taking what the reply is owed for.
+    std::optional<std::chrono::steady_clock::time_point> upstream;
+    bool upstream_taking = false;
+    std::optional<std::chrono::steady_clock::time_point> client;  // for its next line
+    std::chrono::steady_clock::time_point client_turn;            // when the client's began
   };
   Deadlines current_deadlines() const;
   // A deadline passed: the dialogue ends with a 421 that says whose turn it was.
   void end_for_shutdown();
   void time_out_upstream();
+  void time_out_upstream_taking(const std::string& limit);
+  // Of the octets queued for the server, those that no longer wait in mailtap (DeliveryWait).
+  std::uint64_t upstream_left() const;
+  // While the server may not have all a reply is owed for: where that is now.
+  void look_at_upstream_delivery();
   bool awaiting_end_of_data_at_shutdown();
   void time_out_client(std::chrono::steady_clock::time_point client_turn);
   // Moves what the dialogue recorded into events_, unrecorded_bodies_ and messages_, behind
@@ -203,11 +211,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // a client trickling bytes cannot hold a session open (see docs/dialogue.md, "Timeouts").
   std::chrono::steady_clock::time_point last_client_progress_;
   std::uint64_t client_progress_seen_ = 0;
-  // When the upstream's turn began: it came to owe a reply, or completed a reply line (see
-  // note_upstream_progress); its own trickled bytes do not move it.
-  std::chrono::steady_clock::time_point upstream_turn_;
+  // The upstream's turn begins when it comes to owe a reply, or completes a reply line (see
+  // note_upstream_progress; its own trickled bytes do not move it), for all that was queued for
+  // it by then. The reply's clock starts once the server has all that: until then it is timed
+  // on taking it (docs/dialogue.md, "Timeouts").
+  net::DeliveryWait upstream_delivery_;
   std::uint64_t upstream_progress_seen_ = 0;
-  bool upstream_owed_ = false;
+  std::uint64_t upstream_queued_ = 0;  // octets the dialogue has handed to upstream_out_ in all
 };
 
 }  // namespace mailtap

@@ -775,6 +775,7 @@ class FakeServer:
                  host: str = "127.0.0.1",
                  body_pause: float = 0,
                  body_rate: float = 0,
+                 end_of_data_reply: Optional[bytes] = None,
                  tls_setup: Optional[Callable[[ssl.SSLContext], None]] = None):
         if mode not in self.MODES:
             raise ValueError(f"unknown fake mode {mode!r}")
@@ -793,6 +794,9 @@ class FakeServer:
         # Octets per second to read a message body at, steadily (with a small receive buffer):
         # a slow server that never stops reading.
         self.body_rate = body_rate
+        # What the server says once it has a whole message (None: "250 2.0.0 Ok: queued as
+        # FAKEn"; b"": nothing at all, a server that takes the message and never answers).
+        self.end_of_data_reply = end_of_data_reply
         # Called with the server's SSLContext before its certificate is loaded: to require a
         # client certificate, cap the TLS version, or lower OpenSSL's security level.
         self.tls_setup = tls_setup
@@ -1003,7 +1007,10 @@ class FakeServer:
                 if data is None:
                     return
                 sess.messages.append(data)
-                sock.sendall(f"250 2.0.0 Ok: queued as FAKE{len(sess.messages)}\r\n".encode())
+                if self.end_of_data_reply is None:
+                    sock.sendall(f"250 2.0.0 Ok: queued as FAKE{len(sess.messages)}\r\n".encode())
+                elif self.end_of_data_reply:
+                    sock.sendall(self.end_of_data_reply)
             elif verb in ("RSET", "NOOP"):
                 sock.sendall(b"250 2.0.0 Ok\r\n")
             else:

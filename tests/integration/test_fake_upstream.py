@@ -619,6 +619,73 @@ class UpstreamReplyTimeoutTest(h.IntegrationCase):
         self.assertEqual(row["outcome"], "timeout")
 
 
+class SlowBodyReaderTest(h.IntegrationCase):
+    """docs/dialogue.md "Timeouts": the clock for the reply to an end of data starts once the
+    server has it, not when mailtap queues it behind the body the server is still reading;
+    until then the server is timed on taking that body, each piece it takes restarting the
+    clock."""
+
+    LINE = b"x" * 78 + b"\r\n"
+
+    def send_slowly_read_message(self, fake, octets: int, limit: str = "2s"):
+        """A message of about `octets` through mailtap (--timeout-data `limit`) to `fake`: the
+        reply to its end, the seconds from the end of data to that reply, and the message."""
+        msg = b"Subject: slowly read\r\n\r\n" + self.LINE * (octets // len(self.LINE))
+        mt = self.mailtap(fake.address, extra_args=["--timeout-data", limit])
+        with h.SmtpSocket(mt.port, timeout=60) as c:
+            h.start_data(c, mail_from="a@client.test", rcpts=["b@example.test"])
+            c.send(msg + b".\r\n")
+            started = time.monotonic()
+            r = c.reply()
+            took = time.monotonic() - started
+            if r.code == 250:
+                self.assertEqual(c.cmd("QUIT").code, 221)
+        return mt, r, took, msg + b".\r\n"
+
+    def test_a_server_reading_the_body_steadily_answers_its_end_in_time(self):
+        """512 KiB/s, 3 MiB: the end of data waits behind what mailtap and the kernel still
+        hold for the server (a few seconds of it), longer than --timeout-data, though the server
+        never pauses near the limit: the 250 is relayed and the message recorded."""
+        f = self.fake("good", body_rate=512 * 1024)
+        mt, r, took, wire = self.send_slowly_read_message(f, 3 * 1024 * 1024)
+        self.assertEqual(r.code, 250, r)
+        self.assertGreater(took, 2, "the server read the body too fast to test the clock")
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.closed.wait(10))
+        self.assertTrue(s.messages == [wire], "the message did not reach the server whole")
+        row, _, msgs = ended_session(mt)
+        self.assertEqual((row["outcome"], len(msgs)), ("quit", 1))
+
+    def test_a_server_that_takes_the_body_and_never_answers_is_cut_off(self):
+        """The reply's clock still runs once the server has the end of data: one that never
+        answers is cut off --timeout-data after it took it, and the 421 says it may have the
+        message."""
+        f = self.fake("good", body_rate=512 * 1024, end_of_data_reply=b"")
+        mt, r, took, wire = self.send_slowly_read_message(f, 3 * 1024 * 1024)
+        self.assertEqual(r.code, 421, r)
+        self.assertIn("4.4.2 mailtap: no reply from 127.0.0.1 within 2.0s to the end of data; "
+                      "it may have the message: check before sending it again; closing", r.text)
+        s = f.wait_sessions(1)[0]
+        self.assertTrue(s.messages == [wire], "the server had not taken the message whole")
+        row, _, _ = ended_session(mt)
+        self.assertEqual((row["outcome"], row["outcome_reason"]),
+                         ("timeout", "upstream did not answer the end of data in time; it may "
+                                     "have the message"))
+
+    def test_a_server_that_stops_taking_the_body_is_told_so(self):
+        """A server that takes none of the message for longer than --timeout-data after its end
+        was queued: the 421 says it did not take the data, not that it did not reply."""
+        f = self.fake("good", body_pause=6)
+        mt, r, took, _ = self.send_slowly_read_message(f, 512 * 1024)
+        self.assertEqual(r.code, 421, r)
+        self.assertIn("4.4.2 mailtap: 127.0.0.1 did not take the data for 2.0s; it may have the "
+                      "message: check before sending it again; closing", r.text)
+        row, _, _ = ended_session(mt)
+        self.assertEqual((row["outcome"], row["outcome_reason"]),
+                         ("timeout", "upstream did not take the data in time; it may have the "
+                                     "message"))
+
+
 class Ipv6UpstreamTest(h.IntegrationCase):
     def test_an_ipv6_upstream_is_shown_in_brackets(self):
         """`::1:P` is the form --upstream refuses as ambiguous: the session's log line,
