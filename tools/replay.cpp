@@ -5,7 +5,11 @@
 #include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -14,6 +18,7 @@
 #include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
+#include "proxy/net/delivery_wait.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "proxy/net/tls_client_context.hpp"
 #include "proxy/net/upstream_connector.hpp"
@@ -99,20 +104,41 @@ struct ReplayRun {
     co_await record.flush();
   }
 
+  enum class Late : std::uint8_t {
+    silent,       // no byte of the reply came
+    replying,     // part of it came (a server trickling its reply)
+    reading,      // the server did not take what the replay sent (reading it a few bytes at a time)
+    taking_data,  // the server stopped taking the message body
+  };
+
+  // The server's clock: when its turn began (restarting with each complete reply), and how
+  // far it has taken what the replay wrote (DeliveryWait: the kernel may still hold megabytes
+  // of body once the end of data is written).
+  struct ServerClock {
+    std::chrono::steady_clock::time_point turn = std::chrono::steady_clock::now();
+    std::uint64_t replies = 0;
+    std::uint64_t written = 0;  // octets handed to the link
+    net::DeliveryWait delivery;
+  };
+
+  // Of the octets handed to the link, those it no longer holds (DeliveryWait::observe).
+  static std::uint64_t output_left(net::Link& link, const ServerClock& clock) {
+    return clock.written - std::min<std::uint64_t>(link.unsent(), clock.written);
+  }
+
   // Hands the server the flights and reads its replies until the dialogue ends. The server's
   // limit (--timeout-command, --timeout-data) is for a whole reply: its clock starts when the
   // replay waits for a reply and restarts only when one is complete, so a server that trickles
   // its reply a byte at a time, or reads a command a few bytes at a time, cannot hold the
   // replay (each read getting the limit anew let it). A message body is the exception, as in
-  // the proxy: each slice of it the server takes restarts the clock (a server reading a large
+  // the proxy: each 64 KiB of it the server takes restarts the clock (a server reading a large
   // body steadily is not cut off for its size), and the clock for the reply to its end starts
-  // once the end is written.
+  // once the server has the end (its kernel acknowledged it), not once it is written.
   asio::awaitable<void> converse(net::Link& link, ReplayDriver& driver) {
-    auto turn = std::chrono::steady_clock::now();
-    std::uint64_t replies = driver.dialogue().upstream_replies();
+    ServerClock clock;
+    clock.replies = driver.dialogue().upstream_replies();
     for (;;) {
-      const auto limit = sending_data(driver) ? cfg.timeout_data : cfg.timeout_command;
-      if (co_await write_to_server(link, driver, turn) == Wrote::failed) {
+      if (co_await write_to_server(link, driver, clock) == Wrote::failed) {
         driver.set_time(storage::Clock::now());
         driver.upstream_closed();
       }
@@ -123,15 +149,48 @@ struct ReplayRun {
         driver.send_more();
         continue;
       }
-      const bool in_time = co_await read_from_server(link, driver, turn + limit);
-      if (driver.dialogue().upstream_replies() != replies) {
-        replies = driver.dialogue().upstream_replies();
-        turn = std::chrono::steady_clock::now();
-      } else if (!in_time && !driver.finished()) {
-        time_out(driver, limit,
-                 driver.dialogue().reply_partly_received() ? Late::replying : Late::silent);
-      }
+      co_await await_server(link, driver, clock);
     }
+  }
+
+  // When the server's time is up, and what it will have been late with.
+  struct Due {
+    std::chrono::steady_clock::time_point at;
+    Late late = Late::silent;
+  };
+
+  Due server_due(const ReplayDriver& driver, const ServerClock& clock) const {
+    const bool taking = clock.delivery.waiting();
+    const Late replying = driver.dialogue().reply_partly_received() ? Late::replying : Late::silent;
+    // A body and its end: timed on taking it, then on the reply from when the server had it.
+    if (sending_data(driver))
+      return {std::max(clock.turn, clock.delivery.since()) + cfg.timeout_data,
+              taking ? Late::taking_data : replying};
+    return {clock.turn + cfg.timeout_command, taking ? Late::reading : replying};
+  }
+
+  // One read of the server's reply, cut short to look again while the server may not have all
+  // that was written; a reply completed restarts the clock, and a deadline passed ends the
+  // dialogue.
+  asio::awaitable<void> await_server(net::Link& link, ReplayDriver& driver, ServerClock& clock) {
+    const Due due = server_due(driver, clock);
+    const bool looking = clock.delivery.waiting();
+    const auto until =
+        looking
+            ? std::min(due.at, std::chrono::steady_clock::now() + net::DeliveryWait::look_interval)
+            : due.at;
+    const bool in_time = co_await read_from_server(link, driver, until);
+    if (driver.dialogue().upstream_replies() != clock.replies) {
+      clock.replies = driver.dialogue().upstream_replies();
+      clock.turn = std::chrono::steady_clock::now();
+      co_return;
+    }
+    if (in_time || driver.finished()) co_return;
+    const auto now = std::chrono::steady_clock::now();
+    if (looking) net::observe_delivery(clock.delivery, link, output_left(link, clock), now);
+    const Due late = server_due(driver, clock);
+    if (now >= late.at)
+      time_out(driver, sending_data(driver) ? cfg.timeout_data : cfg.timeout_command, late.late);
   }
 
   // One read of the server's reply, due by `due`; false if the deadline ended it. Bytes that
@@ -151,50 +210,56 @@ struct ReplayRun {
 
   // The replay is sending a message body (a piece at a time) or awaits the reply to its end:
   // --timeout-data applies, as the proxy gives it. While the body goes, the clock restarts
-  // with each slice (kProgressOctets) the server takes; the reply's clock starts once the end
-  // of data is written.
+  // with each 64 KiB the server takes; the reply's clock starts once the server has the end of
+  // data (ServerClock).
   static bool sending_data(const ReplayDriver& driver) {
     return driver.awaiting_end_of_data() || driver.dialogue().in_data();
   }
 
-  // A body is written this much at a time, the server's clock restarting with each (as the
-  // proxy's restarts with each 64 KiB of a body line).
-  static constexpr std::size_t kProgressOctets = std::size_t{64} * 1024;
-
   enum class Wrote : std::uint8_t { all, failed, timed_out };
 
-  // What the dialogue has for the server, each slice due one limit after `turn`; while a body
-  // goes, `turn` restarts with each slice written. On timed_out the dialogue has been ended.
+  // What the dialogue has for the server, while the server's clock (server_due) runs beside
+  // the writes. On timed_out the dialogue has been ended.
   asio::awaitable<Wrote> write_to_server(net::Link& link, ReplayDriver& driver,
-                                         std::chrono::steady_clock::time_point& turn) {
-    auto ex = co_await asio::this_coro::executor;
+                                         ServerClock& clock) {
+    using namespace asio::experimental::awaitable_operators;
     const bool data = sending_data(driver);
-    const auto limit = data ? cfg.timeout_data : cfg.timeout_command;
     const smtp::UpstreamOutput out = driver.take_to_upstream();
+    if (out.empty()) co_return Wrote::all;
+    clock.delivery.begin(clock.written + out.size(),
+                         {output_left(link, clock), link.socket_octets()},
+                         std::chrono::steady_clock::now());
     for (const smtp::UpstreamOutput::Piece& piece : out.pieces()) {
-      for (std::string_view rest = piece.view(); !rest.empty();) {
-        const std::string_view slice = rest.substr(0, kProgressOctets);
-        net::Deadline deadline(ex, turn + limit, [&link] { link.socket().cancel(); });
-        auto [ec, n] = co_await link.write(asio::buffer(slice));
-        if (deadline.expired()) {
-          driver.set_time(storage::Clock::now());
-          time_out(driver, limit, data ? Late::taking_data : Late::reading);
-          co_return Wrote::timed_out;
-        }
-        if (ec) co_return Wrote::failed;
-        rest.remove_prefix(slice.size());
-        if (data) turn = std::chrono::steady_clock::now();
+      clock.written += piece.view().size();
+      auto written =
+          co_await (link.write(asio::buffer(piece.view())) || server_time_up(link, driver, clock));
+      if (written.index() == 1) {
+        driver.set_time(storage::Clock::now());
+        time_out(driver, data ? cfg.timeout_data : cfg.timeout_command,
+                 data ? Late::taking_data : Late::reading);
+        co_return Wrote::timed_out;
       }
+      if (std::get<0>(std::get<0>(written))) co_return Wrote::failed;
     }
     co_return Wrote::all;
   }
 
-  enum class Late : std::uint8_t {
-    silent,       // no byte of the reply came
-    replying,     // part of it came (a server trickling its reply)
-    reading,      // the server did not take what the replay sent (reading it a few bytes at a time)
-    taking_data,  // the server stopped taking the message body
-  };
+  // Beside a write: returns once the server's time is up, looking at how far it has taken the
+  // output every look_interval (not at once: the write states what it left first).
+  asio::awaitable<void> server_time_up(net::Link& link, const ReplayDriver& driver,
+                                       ServerClock& clock) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+      const auto now = std::chrono::steady_clock::now();
+      timer.expires_at(
+          std::min(server_due(driver, clock).at, now + net::DeliveryWait::look_interval));
+      auto [ec] = co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      if (ec) co_return;  // the write is over
+      const auto looked = std::chrono::steady_clock::now();
+      net::observe_delivery(clock.delivery, link, output_left(link, clock), looked);
+      if (looked >= server_due(driver, clock).at) co_return;
+    }
+  }
 
   void time_out(ReplayDriver& driver, std::chrono::steady_clock::duration limit, Late how) const {
     const std::string flag = sending_data(driver) ? "--timeout-data" : "--timeout-command";
@@ -446,8 +511,8 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
       ->required();
   args->connection.add_to(*app, {"the --to host", "Do not verify the server certificate (loudly)"});
   args->timeouts.add_to(*app, {"Limit for each whole reply (and sending what it answers)",
-                               "Limit for each piece of a message body the server takes, then "
-                               "for the whole reply to its end"});
+                               "Limit for each 64 KiB of a message body the server takes, then "
+                               "for the whole reply to its end from when the server has it"});
   app->add_option(
       "--auth-user", args->auth_user,
       "User name for the AUTH exchange, the client's or mailtap's own (default: the recorded one)");

@@ -879,25 +879,40 @@ class TricklingPeerTest(h.IntegrationCase):
                       "(--timeout-data restarts with each piece of the message the server "
                       "takes", cp.stdout)
 
-    def test_replay_waits_for_a_server_reading_the_body_steadily(self):
-        """While a body goes, --timeout-data restarts with each piece the server takes, and the
-        clock for the reply starts once the end is written: a server reading 9 MB at 1.5 MB/s
-        (6 s in all, never pausing near the 4 s limit) is not cut off for the body's size. (What
-        the kernel still holds when the end is written, up to 4 MB here, the server reads within
-        the limit.)"""
-        lines = 115 * 1024  # of 80 octets: 9.2 MB
+    def replay_slowly_read_body(self, octets: int, *extra, **fake_kw):
+        """Replays a recorded message of about `octets` to a fake reading bodies at 512 KiB/s,
+        with --timeout-data 2s: the result, the seconds it took and the fake."""
+        lines = octets // 80
         db, sid = self.recorded_session(body=b"Subject: big\r\n\r\n" + b"\r\n".join(
             [b"x" * 78] * lines))
-        fake = self.fake("good", body_rate=1536 * 1024)
+        fake = self.fake("good", body_rate=512 * 1024, **fake_kw)
         started = time.monotonic()
         cp = subprocess.run([str(h.mailtap_bin()), "replay", str(sid), "--to", fake.address,
                              "--ca-file", str(self.pki.ca_cert), "--tls-name", "localhost",
-                             "--db", str(db), "--timeout-data", "4s", "--no-record"],
+                             "--db", str(db), "--timeout-data", "2s", "--no-record", *extra],
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        return cp, time.monotonic() - started, fake, lines * 80 + 16 + 3
+
+    def test_replay_waits_for_a_server_reading_the_body_steadily(self):
+        """While a body goes, --timeout-data restarts with each piece the server takes, and the
+        clock for the reply starts once the server has the end: a server reading 3 MB at
+        512 KiB/s, never pausing near the 2 s limit, is not cut off for the body's size, nor for
+        what its kernel had yet to take when the end was written (seconds of it)."""
+        cp, took, fake, size = self.replay_slowly_read_body(3 * 1024 * 1024)
         self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
         self.assertIn("every reply class matches", cp.stdout)
-        self.assertGreater(time.monotonic() - started, 5, "the server read the body too fast")
-        self.assertEqual(len(fake.sessions[-1].messages[-1]), lines * 80 + 16 + 3)
+        self.assertGreater(took, 4, "the server read the body too fast")
+        self.assertEqual(len(fake.sessions[-1].messages[-1]), size)
+
+    def test_replay_cuts_off_a_server_that_takes_the_body_and_never_answers(self):
+        """The reply's clock still runs once the server has the end of data."""
+        cp, took, fake, size = self.replay_slowly_read_body(3 * 1024 * 1024, "--json",
+                                                            end_of_data_reply=b"")
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        self.assertEqual(json.loads(cp.stdout)["stopped"],
+                         "no reply from the server within 2.0s (--timeout-data)")
+        self.assertEqual([len(m) for m in fake.sessions[-1].messages], [size],
+                         "the server had not taken the message whole")
 
     def test_mock_cuts_off_a_client_trickling_its_command_line(self):
         db, sid = self.recorded_session()
