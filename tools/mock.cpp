@@ -95,6 +95,10 @@ struct MockServer {
           break;
         }
       }
+      if (session.client_input_resumable()) {
+        session.resume_client_input();
+        continue;
+      }
       if (session.finished()) break;
       net::Deadline deadline(socket.get_executor(), turn + timeout, [&socket] {
         std::error_code ignored;

@@ -454,6 +454,11 @@ void MockSession::client_bytes(std::string_view bytes) {
   pump();
 }
 
+void MockSession::resume_client_input() {
+  dialogue_.resume_client_input();
+  pump();
+}
+
 std::string MockSession::recording_continues(bool in_body) const {
   const std::size_t idx = next_expected();
   std::string then;

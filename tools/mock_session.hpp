@@ -64,6 +64,13 @@ class MockSession {
   std::string take_to_client() {
     return std::exchange(to_client_, {}) + dialogue_.take_to_client();
   }
+  // Client lines wait unread because the replies before them filled what the dialogue holds
+  // for the client (DialogueOptions::max_client_output): replies owed before a sync point, then
+  // lines the client sent past it, its message after DATA. Once the owner has written what it
+  // took, it calls resume_client_input() and takes what that made, before it waits for the
+  // client, which may have sent everything it means to and be waiting for these replies.
+  bool client_input_resumable() const { return !finished() && dialogue_.client_input_resumable(); }
+  void resume_client_input();
   bool finished() const { return dialogue_.finished() || ended_; }
   bool in_data() const { return dialogue_.in_data(); }
   // The client played the whole recording (including its QUIT, if the original sent one).

@@ -5,6 +5,7 @@ again, a wrong password shows the 535, the replay is recorded with replay_of; th
 recording that swaks and smtplib complete, and names where a diverging client left it."""
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -670,6 +671,66 @@ class ToolsNetworkTest(h.IntegrationCase):
         code, out = self.finish_mock(p)
         self.assertEqual(code, 0, out)
         self.assertIn("completed the recorded dialogue", out)
+
+    # A list's message whose recipients are mostly gone, to a site whose every refusal carries
+    # its footer (Postfix's documented example): each RCPT of 34 octets gets a 550 of about 250,
+    # so the replies owed before DATA are well past what mailtap holds for a client at once
+    # (64 KiB), and the mock must still answer every command.
+    GONE = [f"gone{1000 + i}@example.test" for i in range(400)]
+    FOOTER = ("For assistance, call 800-555-0101. Please provide the following information in "
+              "your problem report: time ($localtime), client ($client_address) and server "
+              "($server_name).")
+
+    def record_mostly_gone_recipients(self):
+        """A swaks --pipeline session through the proxy to such a Postfix. Returns (session id,
+        message)."""
+        extra = {"smtpd_reject_footer": self.FOOTER,
+                 # A list server's refusals are no attack: Postfix would hang up after 20.
+                 "smtpd_hard_error_limit": "1000"}
+        with h.Postfix(self.pki, extra_main=extra) as footed, \
+                h.Mailtap(footed.submission, ca_file=self.pki.ca_cert, db=self.db) as proxy:
+            before = {row[0] for row in self.sessions()}
+            tok = h.unique_token()
+            msg = h.make_message(tok)
+            cp = h.swaks(proxy.port, data=msg, to=",".join(self.GONE + ["alice@example.test"]),
+                         extra=["--pipeline"])
+            self.assertProcOk(cp, "swaks")
+            self.assertEqual(cp.stdout.count(b"For assistance, call"), len(self.GONE))
+            footed.wait_for_message(tok)
+            return self.wait_new_session(before), msg
+
+    def test_mock_answers_a_pipelining_client_whose_replies_outgrow_its_commands(self):
+        sid, msg = self.record_mostly_gone_recipients()
+        # A client sending its whole dialogue in one write, the message right after DATA, then
+        # reading (all of it reaches the mock in one read): the message and QUIT wait behind
+        # the 354 while the replies before it fill the client's output. It gets every reply, in
+        # order. (It got none after the 354: they waited for the client to write again, until
+        # the mock's --timeout gave it a 421.)
+        p, port = self.start_mock(sid)
+        commands = (b"EHLO client.test\r\nMAIL FROM:<sender@client.test>\r\n" +
+                    b"".join(b"RCPT TO:<%s>\r\n" % a.encode()
+                             for a in self.GONE + ["alice@example.test"]) +
+                    b"DATA\r\n" + h.dot_stuff(msg) + b".\r\nQUIT\r\n")
+        codes = []
+        with h.SmtpSocket(port, timeout=40) as c:
+            c.send(commands)
+            with contextlib.suppress(EOFError):
+                while True:
+                    codes.append(c.reply().code)
+        self.assertEqual(codes, [220, 250, 250] + [550] * len(self.GONE) + [250, 354, 250, 221])
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 0, out)
+        self.assertIn(f"completed the recorded dialogue of session {sid}", out)
+        # swaks groups its commands as RFC 2920 asks (MAIL, every RCPT and DATA in one write,
+        # then their replies; the message after the 354).
+        p, port = self.start_mock(sid)
+        cp = h.swaks(port, data=msg, to=",".join(self.GONE + ["alice@example.test"]),
+                     extra=["--pipeline"])
+        self.assertProcOk(cp, "swaks")
+        self.assertEqual(cp.stdout.count(b"For assistance, call"), len(self.GONE))
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 0, out)
+        self.assertIn(f"completed the recorded dialogue of session {sid}", out)
 
 
 MIB = 1 << 20

@@ -2,6 +2,11 @@
 // the client leaves it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
+#include <string>
+#include <vector>
+
 #include "tests/unit/event_rows.hpp"
 #include "tools/mock_session.hpp"
 #include "tools/recorded_dialogue.hpp"
@@ -154,6 +159,114 @@ TEST(MockSession, AClientThatHangsUpEarlyDiverged) {
   EXPECT_TRUE(s->finished());
   ASSERT_TRUE(s->divergence());
   EXPECT_NE(s->divergence()->find("after 1 commands"), std::string::npos) << *s->divergence();
+}
+
+// A list's message whose recipients are mostly gone, to a site whose refusals carry its footer
+// (Postfix smtpd_reject_footer): each RCPT of 34 octets got a 550 of about 250, so the replies
+// owed before DATA are well past what the dialogue holds for the client at once
+// (DialogueOptions::max_client_output).
+constexpr int kGoneRecipients = 600;
+
+std::string gone_recipient(int i) {
+  return "gone" + std::to_string(1000 + i) + "@example.test";
+}
+
+std::string gone_reply(int i) {
+  return "550-5.1.1 <" + gone_recipient(i) +
+         ">: Recipient address rejected: User unknown in virtual mailbox table\r\n550 5.1.1 "
+         "For assistance, call 800-555-0101. Please provide the following information in "
+         "your problem report: time (Jan 1 00:00:00), client (127.0.0.1) and server (mx)\r\n";
+}
+
+RecordedDialogue mostly_gone_recipients() {
+  std::vector<storage::EventRow> rows = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 PIPELINING\r\n"),
+      client("MAIL", "MAIL FROM:<list@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+  };
+  for (int i = 0; i < kGoneRecipients; ++i) {
+    rows.push_back(client("RCPT", "RCPT TO:<" + gone_recipient(i) + ">\r\n"));
+    rows.push_back(reply("RCPT", 550, gone_reply(i)));
+  }
+  std::vector<storage::EventRow> rest = {
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: t\r\n\r\nhi\r\n.\r\n"),
+      reply("DATA", 250, "250 2.0.0 Ok: queued as A\r\n"),
+      client("QUIT", "QUIT\r\n"),
+      reply("QUIT", 221, "221 2.0.0 Bye\r\n"),
+  };
+  std::move(rest.begin(), rest.end(), std::back_inserter(rows));
+  return from_rows(rows);
+}
+
+// MAIL, every RCPT and DATA: one group of RFC 2920, DATA its last command.
+std::string mail_group() {
+  std::string group = "MAIL FROM:<list@client.test>\r\n";
+  for (int i = 0; i < kGoneRecipients; ++i) group += "RCPT TO:<" + gone_recipient(i) + ">\r\n";
+  return group + "RCPT TO:<alice@example.test>\r\nDATA\r\n";
+}
+
+std::string mail_group_replies() {
+  std::string replies = "250 2.1.0 Ok\r\n";
+  for (int i = 0; i < kGoneRecipients; ++i) replies += gone_reply(i);
+  return replies + "250 2.1.5 Ok\r\n354 go\r\n";
+}
+
+const std::string kMessageAndQuit = "Subject: other\r\n\r\nbye\r\n.\r\nQUIT\r\n";
+
+// What the mock writes before it waits for the client again (mailtap mock's converse()).
+std::string written(Served& s) {
+  std::string out = s->take_to_client();
+  while (s->client_input_resumable()) {
+    s->resume_client_input();
+    out += s->take_to_client();
+  }
+  return out;
+}
+
+// The replies a client reads are `expected`; on a difference, where (they are long).
+testing::AssertionResult same_replies(const std::string& got, const std::string& expected) {
+  if (got == expected) return testing::AssertionSuccess();
+  const auto e = std::mismatch(got.begin(), got.end(), expected.begin(), expected.end()).second;
+  const auto at = static_cast<std::size_t>(e - expected.begin());
+  return testing::AssertionFailure()
+         << "the client read " << got.size() << " octets of " << expected.size()
+         << ", the first difference at octet " << at << ": expected `" << expected.substr(at, 60)
+         << "`, got `" << got.substr(at, 60) << "`";
+}
+
+// A client that sends its whole dialogue in one write, its message right after DATA (not
+// waiting for the 354, as RFC 2920 would have it), then reads: the replies owed before DATA
+// fill the client's output, so the message and QUIT wait unread behind the 354. They are
+// answered once those replies are written, not when the client writes again, which it never
+// does. (They waited for its next write, so the client got no 250 and no 221.)
+TEST(MockSession, LinesPipelinedPastDataBehindLongRepliesAreAnswered) {
+  const std::string all = "250-mx\r\n250 PIPELINING\r\n" + mail_group_replies() +
+                          "250 2.0.0 Ok: queued as A\r\n221 2.0.0 Bye\r\n";
+  ASSERT_GT(all.size(), std::size_t{2} * smtp::DialogueOptions{}.max_client_output);
+  Served s(mostly_gone_recipients());
+  s->client_bytes("EHLO x\r\n" + mail_group() + kMessageAndQuit);
+  EXPECT_TRUE(same_replies(written(s), all));
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
+// A client grouping its commands as RFC 2920 asks sends nothing past DATA before the 354: every
+// line of its group is read before any reply is given, and each group gets all its replies.
+TEST(MockSession, AGroupWhoseRepliesOutgrowTheClientsOutputGetsThemAll) {
+  Served s(mostly_gone_recipients());
+  s->client_bytes("EHLO x\r\n");
+  EXPECT_EQ(written(s), "250-mx\r\n250 PIPELINING\r\n");
+  s->client_bytes(mail_group());
+  EXPECT_TRUE(same_replies(written(s), mail_group_replies()));
+  s->client_bytes(kMessageAndQuit);
+  EXPECT_EQ(written(s), "250 2.0.0 Ok: queued as A\r\n221 2.0.0 Bye\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
 }
 
 // The original client hung up mid-DATA: the recording ends with half a body and no reply.
