@@ -1,0 +1,173 @@
+// The lingering close's bounds, which no real client shows on its own: the octets it throws
+// away, a zero time that waits for nothing, and a group that is full or cut. (Real clients
+// reading the last reply: tests/integration/test_last_reply.py.)
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <array>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/net/lingering_close.hpp"
+
+namespace mailtap::net {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Connection {
+  asio::ip::tcp::socket server;  // mailtap's end
+  asio::ip::tcp::socket client;
+};
+
+Connection connect(asio::io_context& io) {
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::socket client(io);
+  client.connect(acceptor.local_endpoint());
+  return {acceptor.accept(), std::move(client)};
+}
+
+// What the client reads until the end, and whether that end was clean (a FIN, not a reset).
+struct ClientEnd {
+  std::string read;
+  bool clean = false;
+};
+ClientEnd read_to_the_end(asio::ip::tcp::socket& client) {
+  ClientEnd out;
+  std::error_code ec;
+  asio::read(client, asio::dynamic_buffer(out.read), ec);
+  // A reset right behind the FIN still reads as the end, and leaves its error on the socket.
+  int error = 0;
+  socklen_t size = sizeof error;
+  getsockopt(client.native_handle(), SOL_SOCKET, SO_ERROR, &error, &size);
+  out.clean = ec == asio::error::eof && error == 0;
+  return out;
+}
+
+// A lingering close started on `io`: `done` once it returned `lingered`.
+struct Closing {
+  Lingered lingered;
+  bool done = false;
+};
+void start(asio::io_context& io, std::function<asio::awaitable<Lingered>()> close,
+           Closing& closing) {
+  asio::co_spawn(
+      io,
+      [close = std::move(close), &closing]() -> asio::awaitable<void> {
+        closing.lingered = co_await close();
+        closing.done = true;
+      },
+      asio::detached);
+}
+void start_linger(asio::io_context& io, asio::ip::tcp::socket& server, LingerLimits limits,
+                  Closing& closing) {
+  start(
+      io, [&server, limits] { return linger_then_close(server, limits); }, closing);
+}
+
+// Runs `io` until its work is done: a wait that a bound should have ended leaves the
+// lingering close unfinished (the test fails) instead of hanging the test.
+void run_bounded(asio::io_context& io) {
+  io.run_for(60s);
+}
+
+TEST(LingeringClose, TheClientReadsTheReplyAndAFinWhileItsInputIsThrownAway) {
+  asio::io_context io;
+  Connection c = connect(io);
+  asio::write(c.client, asio::buffer(std::string(10000, 'x')));  // typed ahead, never read
+  asio::write(c.server, asio::buffer(std::string("421 bye\r\n")));
+  Closing closing;
+  start_linger(io, c.server, {60s, std::size_t{1} << 20}, closing);
+  io.poll();  // the FIN is out, the typed bytes read
+  const ClientEnd end = read_to_the_end(c.client);
+  EXPECT_EQ(end.read, "421 bye\r\n");
+  EXPECT_TRUE(end.clean);
+  c.client.close();  // the client closes: the linger ends
+  run_bounded(io);
+  ASSERT_TRUE(closing.done);
+  EXPECT_EQ(closing.lingered.discarded, 10000U);
+  EXPECT_TRUE(closing.lingered.client_closed);
+  EXPECT_FALSE(c.server.is_open());
+}
+
+// A client that typed `typed` octets and stays connected, closed with `limits`: what the
+// close made of them, and whether the client then read a clean end (a FIN, not a reset).
+struct AfterTyping {
+  Lingered lingered;
+  bool clean_end = false;
+};
+AfterTyping close_after_typing(std::size_t typed, LingerLimits limits) {
+  asio::io_context io;
+  Connection c = connect(io);
+  asio::write(c.client, asio::buffer(std::string(typed, 'x')));
+  Closing closing;
+  start_linger(io, c.server, limits, closing);
+  run_bounded(io);
+  EXPECT_TRUE(closing.done);
+  EXPECT_FALSE(c.server.is_open());
+  return {closing.lingered, read_to_the_end(c.client).clean};
+}
+
+TEST(LingeringClose, StopsAtItsOctetsWithTheClientStillSending) {
+  const AfterTyping after = close_after_typing(20000, {60s, 4096});
+  EXPECT_EQ(after.lingered.discarded, 4096U);
+  EXPECT_FALSE(after.lingered.client_closed);
+}
+
+TEST(LingeringClose, WithoutTimeReadsWhatHasComeAndWaitsForNothing) {
+  const AfterTyping after = close_after_typing(300, {0s, std::size_t{1} << 20});
+  EXPECT_EQ(after.lingered.discarded, 300U);
+  EXPECT_FALSE(after.lingered.client_closed);
+  // Nothing was left unread: the client gets a clean end, not a reset.
+  EXPECT_TRUE(after.clean_end);
+}
+
+TEST(LingeringClose, AGroupBeyondItsCapacityAndOnceCutWaitsForNobody) {
+  asio::io_context io;
+  LingerGroup group(1);
+  std::vector<std::shared_ptr<asio::ip::tcp::socket>> servers;
+  std::vector<asio::ip::tcp::socket> clients;
+  for (int i = 0; i < 3; ++i) {
+    Connection c = connect(io);
+    servers.push_back(std::make_shared<asio::ip::tcp::socket>(std::move(c.server)));
+    clients.push_back(std::move(c.client));
+  }
+  asio::write(clients[1], asio::buffer(std::string(50, 'x')));
+  std::array<Closing, 3> closing;
+  const auto start_in_group = [&](std::size_t i) {
+    start(
+        io,
+        [&group, &servers, i] {
+          return group.close(servers[i], {3600s, 1024});
+        },
+        closing[i]);
+  };
+  start_in_group(0);
+  start_in_group(1);
+  io.poll();
+  // The group holds one: the second read what had come and closed without waiting.
+  ASSERT_TRUE(closing[1].done);
+  EXPECT_EQ(closing[1].lingered.discarded, 50U);
+  EXPECT_FALSE(closing[0].done);
+  group.cut();
+  run_bounded(io);
+  ASSERT_TRUE(closing[0].done);
+  EXPECT_FALSE(closing[0].lingered.client_closed);
+  // Once cut, none waits (the group is empty again).
+  io.restart();
+  start_in_group(2);
+  run_bounded(io);
+  ASSERT_TRUE(closing[2].done);
+}
+
+}  // namespace
+}  // namespace mailtap::net
