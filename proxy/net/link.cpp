@@ -135,6 +135,22 @@ asio::awaitable<void> Link::close_gracefully() {
   co_return;
 }
 
+asio::awaitable<Lingered> Link::close_lingering(LingerLimits limits) {
+  if (tls_active_ && socket_.is_open()) tls_->shutdown();
+  if (linger_cut_) limits.time = std::chrono::steady_clock::duration::zero();
+  lingering_ = true;
+  const Lingered out = co_await linger_then_close(socket_, limits);
+  lingering_ = false;
+  close();
+  co_return out;
+}
+
+void Link::cut_linger() {
+  linger_cut_ = true;
+  std::error_code ignored;
+  if (lingering_) socket_.cancel(ignored);
+}
+
 void Link::close() {
   closed_ = true;
   if (cancel_connect_) cancel_connect_();

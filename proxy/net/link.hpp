@@ -14,6 +14,7 @@
 #include <system_error>
 #include <tuple>
 
+#include "proxy/net/lingering_close.hpp"
 #include "proxy/net/tls_stream.hpp"
 
 namespace mailtap::net {
@@ -72,6 +73,12 @@ class Link {
   std::size_t stop_output();
   // Sends TLS close_notify (without waiting for the peer's), then closes the socket.
   asio::awaitable<void> close_gracefully();
+  // The client's side, once its last reply is written: TLS close_notify, then a lingering
+  // close (see lingering_close.hpp), which cut_linger() ends early.
+  asio::awaitable<Lingered> close_lingering(LingerLimits limits);
+  // A shutdown: a lingering close under way ends now (what the client sent by then is still
+  // read), and one to come does not wait.
+  void cut_linger();
   // Closes the socket, and ends a connect under way (see while_connecting).
   void close();
   bool closed() const { return closed_; }
@@ -90,6 +97,8 @@ class Link {
   asio::ip::tcp::socket socket_;
   std::function<void()> cancel_connect_;
   bool closed_ = false;
+  bool lingering_ = false;   // close_lingering() is waiting for the client
+  bool linger_cut_ = false;  // cut_linger()
   SSL_CTX* ctx_;
   TlsStream::Role role_;
   std::unique_ptr<TlsStream> tls_;

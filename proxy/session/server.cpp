@@ -18,13 +18,15 @@ namespace mailtap {
 namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
-// A reply to a client that has only just connected, then the close.
-asio::awaitable<void> say_and_close(asio::ip::tcp::socket socket, std::string line) {
-  co_await asio::async_write(socket, asio::buffer(line), use_tuple);
-  std::error_code ignored;
-  socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-}
 }  // namespace
+
+// A reply to a client that has only just connected and gets no session, then the close: a
+// lingering one, so that a client that spoke first still reads the reply.
+asio::awaitable<void> Server::say_and_close(asio::ip::tcp::socket socket, std::string line) {
+  auto shared = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+  co_await asio::async_write(*shared, asio::buffer(line), use_tuple);
+  co_await refusals_closing_.close(shared, net::lingering);
+}
 
 Server::Server(asio::io_context& io, SessionContext& ctx,
                std::function<asio::any_io_executor()> session_executor)
@@ -32,7 +34,8 @@ Server::Server(asio::io_context& io, SessionContext& ctx,
       ctx_(ctx),
       session_executor_(std::move(session_executor)),
       acceptor_(io),
-      grace_timer_(io) {}
+      grace_timer_(io),
+      refusals_closing_(ctx.config.max_sessions) {}
 
 bool Server::listen(const asio::ip::tcp::endpoint& at, std::string& error) {
   if (const std::error_code ec = net::open_acceptor(acceptor_, at)) {
@@ -195,6 +198,8 @@ void Server::begin_shutdown(std::chrono::steady_clock::duration grace) {
       shutting_down_ = true;
       std::error_code ignored;
       acceptor_.close(ignored);
+      // Refused clients are no sessions: the grace period is not theirs to wait out.
+      refusals_closing_.cut();
       if (!sessions_.empty()) {
         log::info("shutting down: waiting up to " +
                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(grace).count()) +

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 
+#include "proxy/net/lingering_close.hpp"
 #include "proxy/session/session.hpp"
 
 namespace mailtap {
@@ -37,6 +38,7 @@ class Server {
   void start_session(asio::ip::tcp::socket socket);
   std::string too_many_sessions() const;  // the refusal's text, after "421 "
   asio::awaitable<void> refuse_unrecorded(asio::ip::tcp::socket socket);
+  asio::awaitable<void> say_and_close(asio::ip::tcp::socket socket, std::string line);
   void session_ended(storage::SessionKey id);
   void end_all_sessions(bool insist = false);
   void stop_token_command();
@@ -46,6 +48,9 @@ class Server {
   std::function<asio::any_io_executor()> session_executor_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer grace_timer_;
+  // The lingering closes of clients refused without a session (unrecorded): at most
+  // --max-sessions wait for their client at once, none once shutting down.
+  net::LingerGroup refusals_closing_;
   std::mutex mutex_;
   struct Entry {
     std::weak_ptr<Session> session;

@@ -73,6 +73,7 @@ Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::Ses
       client_reader_wake_(executor()),
       upstream_reader_wake_(executor()),
       upstream_reader_exit_(executor()),
+      client_reader_exit_(executor()),
       watchdog_timer_(executor()) {
   std::error_code ec;
   auto remote = client_.socket().remote_endpoint(ec);
@@ -86,6 +87,8 @@ void Session::shutdown_now(bool insist) {
   if (insist) shutdown_insisted_ = true;
   shutdown_requested_ = true;
   asio::post(executor(), [self = shared_from_this()] {
+    // The grace period is over: the client's last reply is not waited on to be read.
+    self->client_.cut_linger();
     // A client in the middle of its TLS handshake can be told nothing: end it now.
     if (self->client_handshaking_) self->client_.close();
     if (!self->dialogue_) {
@@ -245,7 +248,7 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log)
     net::Deadline deadline(executor(), std::chrono::seconds(5), [this] { client_.close(); });
     co_await client_.write(asio::buffer(line));
   }
-  co_await client_.close_gracefully();
+  co_await close_client();
   if (log)
     log::error("session " + std::to_string(id_) + ": " + client_label_ + " refused: " + reason +
                recorded_as());
@@ -707,6 +710,8 @@ asio::awaitable<void> Session::client_reader() {
     if (ec) break;
   }
   watchdog_timer_.cancel();  // deadlines change once the client is gone
+  client_reader_done_ = true;
+  client_reader_exit_.notify();
 }
 
 // How the upstream connection ended, for the record.
@@ -878,7 +883,12 @@ asio::awaitable<void> Session::writers_then_close() {
   closing_ = true;
   watchdog_timer_.cancel();
   std::error_code ignored;
-  co_await client_.close_gracefully();
+  // What the client sends from now on is the lingering close's to discard, not a reader's.
+  if (!client_reader_done_) {
+    client_reader_wake_.notify();
+    client_.socket().cancel(ignored);
+    while (!client_reader_done_) co_await client_reader_exit_.wait();
+  }
   if (!upstream_reader_done_) {
     upstream_->socket().cancel(ignored);
     while (!upstream_reader_done_) co_await upstream_reader_exit_.wait();
@@ -887,6 +897,19 @@ asio::awaitable<void> Session::writers_then_close() {
     upstream_->close();
   else
     co_await upstream_->close_gracefully();
+  co_await close_client();
+}
+
+// The client's end once its last reply is written: a lingering close, so that a client that
+// sent more than mailtap read gets that reply and the end, not a TCP reset that loses both.
+// What it sent is discarded unread, and not recorded: the record closed before the last reply
+// went (docs/recording.md, "What the client sends after the end").
+asio::awaitable<void> Session::close_client() {
+  const net::Lingered lingered = co_await client_.close_lingering(net::lingering);
+  if (lingered.discarded > 0)
+    log::debug("session " + std::to_string(id_) + ": " + std::to_string(lingered.discarded) +
+               " octets the client sent after the end were discarded unread" +
+               (lingered.client_closed ? "" : " (closed before the client did)"));
 }
 
 Session::Deadlines Session::current_deadlines() const {

@@ -82,6 +82,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> end_upstream_drain();      // all written, or dropped
   asio::awaitable<void> upstream_write_failed(std::error_code ec);
   asio::awaitable<void> writers_then_close();
+  asio::awaitable<void> close_client();
   asio::awaitable<void> watchdog();
   void prepare_dialogue_input();
   asio::awaitable<void> after_input();
@@ -197,10 +198,12 @@ class Session : public std::enable_shared_from_this<Session> {
   net::AsyncSignal client_reader_wake_;
   net::AsyncSignal upstream_reader_wake_;
   net::AsyncSignal upstream_reader_exit_;
+  net::AsyncSignal client_reader_exit_;
   asio::steady_timer watchdog_timer_;
   bool client_eof_ = false;
   bool upstream_eof_ = false;
   bool upstream_reader_done_ = false;
+  bool client_reader_done_ = false;
   bool closing_ = false;
   std::atomic<bool> shutdown_requested_{false};
   std::atomic<bool> shutdown_insisted_{false};  // not even an end of data's reply is awaited

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""A session's last reply reaches a client that sent more than mailtap read.
+
+Every ending that says "nothing more is read" (a failed set-up while the client typed ahead, a
+refused BDAT with its chunk behind it, bytes after STARTTLS, --max-sessions, a timeout or a
+shutdown with input waiting) used to close the socket with the client's input unread, and the
+kernel then answers with a TCP reset: a client that sees the reset first (nc) shows nothing,
+not even the 421 that says why. mailtap now ends with a
+lingering close: the reply, a FIN, then what the client still sends read and thrown away
+until it closes. Each test checks that the client reads the whole reply, then a clean end
+(no reset: the socket's error is 0), over several connections, as the reset was a race.
+
+Upstreams are in-process fakes (harness.FakeServer); no Postfix, no root."""
+
+import errno
+import os
+import signal
+import socket
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+CONNECTIONS = 20  # the reset raced the client's read: one connection proves little
+
+
+def read_to_the_end(sock: socket.socket, timeout: float = 20.0) -> tuple[bytes, str]:
+    """Everything the peer sends until it closes, and how it closed: "FIN" for a clean end,
+    else the error a reset left on the socket (ECONNRESET, or EPIPE after a FIN)."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data, "ECONNRESET"
+        if not chunk:
+            break
+        data += chunk
+    # A reset comes right behind the FIN when the peer closes with input unread: give it the
+    # moment it takes to arrive (a lingering close waits for this side to close first).
+    time.sleep(0.2)
+    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    return data, "FIN" if err == 0 else errno.errorcode.get(err, str(err))
+
+
+def reply_codes(data: bytes) -> list[bytes]:
+    """The code of each reply in `data` (a multi-line reply once)."""
+    return [line[:3] for line in data.split(b"\r\n") if line[3:4] == b" "]
+
+
+class LastReplyTest(h.IntegrationCase):
+
+    def assertEndsCleanly(self, ending: tuple[bytes, str], *expected_codes: bytes):
+        data, how = ending
+        self.assertEqual(reply_codes(data), list(expected_codes), data)
+        self.assertTrue(data == b"" or data.endswith(b"\r\n"), f"a whole last reply: {data!r}")
+        self.assertEqual(how, "FIN", f"the connection ended with a reset after {data!r}")
+
+    def recorded_client_bytes(self, mt: h.Mailtap) -> bytes:
+        """Every client octet the record holds (none under MAILTAP_TEST_RECORD=0)."""
+        if "--db" not in mt.args():
+            return b""
+        db = Path(mt.args()[mt.args().index("--db") + 1])
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+            rows = c.execute("SELECT bytes FROM events WHERE direction LIKE 'client_%'")
+            return b"".join(bytes(r[0]) for r in rows)
+
+    # the upstream set-up -----------------------------------------------------------------
+    def test_a_client_that_typed_before_the_upstream_was_up_reads_the_whole_421(self):
+        """The report's case: EHLO typed while mailtap waits for the greeting, which never
+        comes. Nothing of the EHLO is read as a command or recorded."""
+        f = self.fake("stall")
+        mt = self.mailtap(f.address, extra_args=["--timeout-connect", "1s"])
+
+        def typed_ahead(_):
+            with socket.create_connection(("127.0.0.1", mt.port)) as c:
+                c.sendall(b"EHLO typed.ahead.test\r\n")
+                return read_to_the_end(c)
+
+        with ThreadPoolExecutor(CONNECTIONS) as pool:
+            endings = list(pool.map(typed_ahead, range(CONNECTIONS)))
+        for ending in endings:
+            self.assertEndsCleanly(ending, b"421")
+            self.assertIn(b"timed out after 1s waiting for the greeting", ending[0])
+        mt.wait_stderr("refused:", CONNECTIONS)
+        self.assertNotIn(b"typed.ahead", self.recorded_client_bytes(mt))
+        self.assertTrue(mt.alive())
+
+    def test_nc_shows_the_421_to_a_person_who_typed_ahead(self):
+        """The same with nc, the README's client, whose stdin stays open: it printed nothing
+        in half the runs, as it saw the reset before it read the reply."""
+        f = self.fake("stall")
+        mt = self.mailtap(f.address, extra_args=["--timeout-connect", "1s"])
+
+        def person(_):
+            with h.NetcatClient(mt.port) as nc:
+                nc.send(b"EHLO me\r\n")
+                try:
+                    return nc.reply(timeout=20).raw
+                except EOFError as e:
+                    return str(e).encode()
+
+        with ThreadPoolExecutor(CONNECTIONS) as pool:
+            shown = list(pool.map(person, range(CONNECTIONS)))
+        for raw in shown:
+            self.assertRegex(raw, rb"^421 4\.4\.1 mailtap: .* timed out after 1s waiting for the "
+                                  rb"greeting: .*\r\n$")
+
+    # endings in the relay ----------------------------------------------------------------
+    def slow_noop_server(self) -> h.FakeServer:
+        """A server that takes a moment over NOOP: what the client sends meanwhile waits in
+        the kernel, unread, when mailtap ends the session."""
+        def handler(sess, phase, line):
+            if line.upper().startswith(b"NOOP"):
+                time.sleep(0.2)
+                return b"250 2.0.0 Ok\r\n"
+            return None
+        return self.fake("good", handler=handler)
+
+    def test_a_refused_bdat_with_its_chunk_behind_it(self):
+        """`BDAT x` is refused and nothing after it is read (dialogue.md, "BDAT"): the chunk
+        the client sent behind it must not turn the 421 into a reset. The reply owed to the
+        NOOP ahead of it comes first."""
+        mt = self.mailtap(self.slow_noop_server().address)
+        for _ in range(5):
+            with h.SmtpSocket(mt.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                self.assertBdatRefusedWithItsChunkBehind(c)
+        self.assertNotIn(b"the chunk the client meant", self.recorded_client_bytes(mt))
+
+    def assertBdatRefusedWithItsChunkBehind(self, c: h.SmtpSocket):
+        """A NOOP the slow server takes its time over, a BDAT line mailtap refuses, and the
+        chunk behind it in a write of its own: the NOOP's 250, the 421, a clean end."""
+        c.send(b"NOOP\r\nBDAT x LAST\r\n")
+        c.send(b"the chunk the client meant\r\n" * 100)
+        ending = read_to_the_end(c.sock)
+        self.assertEndsCleanly(ending, b"250", b"421")
+        self.assertIn(b"421 4.5.4 mailtap: BDAT refused", ending[0])
+
+    def test_a_timeout_with_input_waiting(self):
+        """A server that never answers DATA, and a client that sent its body behind it: more
+        than mailtap reads ahead at a sync point, the rest waiting in the kernel when
+        --timeout-command ends the session."""
+        def handler(sess, phase, line):
+            if phase == "tls" and line.upper().startswith(b"DATA"):
+                time.sleep(30)
+            return None
+        f = self.fake("good", handler=handler)
+        mt = self.mailtap(f.address, extra_args=["--timeout-command", "1s"])
+        body = b"x" * 998 + b"\r\n"
+        for _ in range(3):
+            with h.SmtpSocket(mt.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+                self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
+                # 1000 KiB: past what mailtap reads ahead (256 KiB and a read), within what its
+                # lingering close throws away (1 MiB).
+                sender = threading.Thread(
+                    target=lambda: c.sock.sendall(b"DATA\r\n" + body * 1000), daemon=True)
+                sender.start()
+                data, how = read_to_the_end(c.sock)
+                sender.join(20)
+                self.assertFalse(sender.is_alive(), "the client's body was read")
+                self.assertEndsCleanly((data, how), b"421")
+                self.assertIn(b"no reply from 127.0.0.1 within", data)
+
+    def test_too_many_sessions_to_a_client_that_spoke_first(self):
+        """Beyond --max-sessions the 421 comes once the refusal is recorded: an EHLO sent at
+        once is in by then."""
+        f = self.fake("good")
+        mt = self.mailtap(f.address, extra_args=["--max-sessions", "1"])
+        with h.SmtpSocket(mt.port) as holder:
+            self.assertEqual(holder.reply().code, 220)
+            for _ in range(CONNECTIONS):
+                with socket.create_connection(("127.0.0.1", mt.port)) as c:
+                    c.sendall(b"EHLO spoke.first.test\r\n")
+                    ending = read_to_the_end(c)
+                self.assertEndsCleanly(ending, b"421")
+                self.assertIn(b"too many sessions (1)", ending[0])
+        self.assertNotIn(b"spoke.first", self.recorded_client_bytes(mt))
+
+    def test_shutdown_of_a_session_whose_client_typed_ahead(self):
+        """A shutdown ends a session still setting up (the greeting never came) once --grace
+        is over: the 421 and a clean end, and mailtap does not wait for the client to close
+        (the lingering close is cut with the grace period)."""
+        f = self.fake("stall")
+        mt = self.mailtap(f.address, extra_args=["--grace", "1s", "--timeout-connect", "60s"])
+        clients = [socket.create_connection(("127.0.0.1", mt.port)) for _ in range(5)]
+        for c in clients:
+            c.sendall(b"EHLO typed.ahead.test\r\n")
+        f.wait_sessions(len(clients))
+        mt.signal(signal.SIGTERM)
+        try:
+            for c in clients:
+                ending = read_to_the_end(c)
+                self.assertEndsCleanly(ending, b"421")
+                self.assertIn(b"4.3.2 mailtap: shutting down; try again later", ending[0])
+            # The clients are still connected: the exit does not wait for them.
+            self.assertEqual(mt.wait(timeout=30), 0, mt.stderr)
+        finally:
+            for c in clients:
+                c.close()
+
+    # --local-tls --------------------------------------------------------------------------
+    def local_tls_mailtap(self, upstream: str) -> tuple[h.Mailtap, Path]:
+        config_home = Path(tempfile.mkdtemp(prefix="xdg-config-", dir=self.tmp))
+        mt = self.mailtap(upstream, extra_args=["--local-tls", "starttls"],
+                          env={"XDG_CONFIG_HOME": str(config_home)})
+        return mt, config_home / "mailtap" / "local-tls-cert.pem"
+
+    def test_bytes_after_starttls_and_more_behind_them(self):
+        """An injection after STARTTLS ends the session unread (proxy.md, "--local-tls"); a
+        client that goes on writing (its next command, without waiting for the end) gets the
+        421 and the end all the same."""
+        mt, _ = self.local_tls_mailtap(self.fake("good").address)
+        for _ in range(5):
+            with h.SmtpSocket(mt.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                c.send(b"EHLO client.test\r\nSTARTTLS\r\nMAIL FROM:<injected@client.test>\r\n")
+                self.assertEqual([c.reply().code for _ in range(3)], [250, 220, 421])
+                c.send(b"RCPT TO:<b@example.test>\r\n")
+                self.assertEndsCleanly(read_to_the_end(c.sock))
+        self.assertNotIn(b"injected", self.recorded_client_bytes(mt))
+
+    def test_a_refused_bdat_inside_the_clients_tls(self):
+        """The same ending inside the client's TLS: the 421, close_notify and a clean end."""
+        mt, cert = self.local_tls_mailtap(self.slow_noop_server().address)
+        for _ in range(5):
+            with h.SmtpSocket(mt.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                self.assertEqual(c.cmd("STARTTLS").code, 220)
+                c.starttls(ca_file=cert)
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                self.assertBdatRefusedWithItsChunkBehind(c)
+
+
+if __name__ == "__main__":
+    h.main()
