@@ -20,6 +20,7 @@
 #include "proxy/common/log.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
+#include "proxy/net/lingering_close.hpp"
 #include "proxy/options/listen_options.hpp"
 #include "tools/commands.hpp"
 #include "tools/load_recording.hpp"
@@ -143,11 +144,14 @@ struct MockServer {
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
     MockSession session(recording);
     session.start();
-    if (co_await converse(socket, session))
-      socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    else  // dropped: a reset, not a close that waits behind what the client left unread
+    if (co_await converse(socket, session)) {
+      // The client may have sent more than the mock read (commands behind the one that
+      // diverged): a plain close would answer it with a reset that can lose the last reply.
+      co_await net::linger_then_close(socket, net::lingering);
+    } else {  // dropped: a reset, not a close that waits behind what the client left unread
       socket.set_option(asio::socket_base::linger(true, 0), ec);
-    socket.close(ec);
+      socket.close(ec);
+    }
     report(client, session);
   }
 

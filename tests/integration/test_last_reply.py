@@ -3,9 +3,9 @@
 
 Every ending that says "nothing more is read" (a failed set-up while the client typed ahead, a
 refused BDAT with its chunk behind it, bytes after STARTTLS, --max-sessions, a timeout or a
-shutdown with input waiting) used to close the socket with the client's input unread, and the
-kernel then answers with a TCP reset: a client that sees the reset first (nc) shows nothing,
-not even the 421 that says why. mailtap now ends with a
+shutdown with input waiting, the mock's 421 at a divergence) used to close the socket with the
+client's input unread, and the kernel then answers with a TCP reset: a client that sees the
+reset first (nc) shows nothing, not even the 421 that says why. mailtap now ends with a
 lingering close: the reply, a FIN, then what the client still sends read and thrown away
 until it closes. Each test checks that the client reads the whole reply, then a clean end
 (no reset: the socket's error is 0), over several connections, as the reset was a race.
@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -242,6 +243,36 @@ class LastReplyTest(h.IntegrationCase):
                 c.starttls(ca_file=cert)
                 self.assertEqual(c.cmd("EHLO client.test").code, 250)
                 self.assertBdatRefusedWithItsChunkBehind(c)
+
+    # mailtap mock ----------------------------------------------------------------------------
+    def test_mock_divergence_to_a_client_that_writes_on(self):
+        """The mock's 421 at a divergence, to a client that sends its next command without
+        waiting for the end."""
+        mt = self.mailtap(self.fake("good").address)
+        if "--db" not in mt.args():
+            self.skipTest("the mock needs a recorded session (MAILTAP_TEST_RECORD=0)")
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        db = mt.args()[mt.args().index("--db") + 1]
+        mt.wait_stderr("session 1 ended")
+        port = h.free_port()
+        mock = subprocess.Popen([str(h.mailtap_bin()), "mock", "1", "--db", db, "--loop",
+                                 "--listen", f"127.0.0.1:{port}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: mock.poll() is None and mock.kill())
+        self.assertIn("listening on", mock.stderr.readline())
+        for _ in range(5):
+            with h.SmtpSocket(port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                self.assertEqual(c.cmd("NOOP").code, 421)
+                c.send(b"QUIT\r\n")
+                self.assertEndsCleanly(read_to_the_end(c.sock))
+        mock.terminate()
+        out, _ = mock.communicate(timeout=10)
+        self.assertEqual(out.count("diverged from session 1"), 5, out)
 
 
 if __name__ == "__main__":
