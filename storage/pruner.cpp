@@ -126,14 +126,15 @@ Status delete_one_turn(Database& db, Statement& del, const std::vector<PrunedSes
 // files: the rows go first, so no committed row ever refers to a missing file. `deleted` says
 // how many are gone (the first ones of `victims`), also on an error: the turns before it stay
 // committed, and the database is whole, every session in it with all its records.
-Status delete_victims(Database& db, const std::vector<PrunedSession>& victims, std::size_t& deleted,
-                      std::size_t& body_files_kept) {
+Status delete_victims(Database& db, const std::vector<PrunedSession>& victims,
+                      const PruneCriteria& c, std::size_t& deleted, std::size_t& body_files_kept) {
   Statement del;
   if (Status s = db.prepare("DELETE FROM sessions WHERE id = ?1", del); !s.ok()) return s;
   deleted = 0;
   while (deleted < victims.size()) {
     const std::size_t from = deleted;
     if (Status s = delete_one_turn(db, del, victims, deleted); !s.ok()) return s;
+    if (c.after_turn) c.after_turn(deleted);
     std::vector<std::int64_t> ids;
     for (std::size_t i = from; i < deleted; ++i) ids.push_back(victims[i].id);
     body_files_kept += remove_body_files(db.path(), ids);
@@ -215,10 +216,10 @@ void vacuum_and_checkpoint(Database& db, bool vacuum, std::chrono::milliseconds 
 // prune_sessions() past the selection: deletes out.sessions and their body files. On an error
 // out.sessions is cut to the sessions deleted before it; false (with `error`) if that is none,
 // else out.stopped says why and how many are left.
-bool delete_and_clean(Database& db, PruneResult& out, std::string& error) {
+bool delete_and_clean(Database& db, const PruneCriteria& c, PruneResult& out, std::string& error) {
   std::size_t deleted = 0;
   std::size_t kept = 0;
-  const Status s = delete_victims(db, out.sessions, deleted, kept);
+  const Status s = delete_victims(db, out.sessions, c, deleted, kept);
   if (kept != 0) {
     out.body_files_warning = std::to_string(kept) + " body file(s) in '" +
                              body_directory(db.path()) +
@@ -273,7 +274,7 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
     return false;
   }
   if (c.dry_run || out.sessions.empty()) return true;
-  if (!delete_and_clean(db, out, error)) return false;
+  if (!delete_and_clean(db, c, out, error)) return false;
   // After an error the turns before it are committed, their deleted bytes in the -wal file:
   // the checkpoint still runs (its first step takes no lock). VACUUM does not: it wants the
   // write lock the deletion could not get, and would hold a recording proxy up for the whole

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,10 @@ struct PruneCriteria {
   // How long the WAL checkpoint after the deletion waits, in all, for readers that hold an
   // older snapshot of the file (docs/tools/prune.md).
   std::chrono::milliseconds reader_wait{5000};
+  // Called after each turn of the deletion has committed, before anything else is done, with
+  // how many of the selected sessions are deleted so far: where a test stops prune (a kill
+  // there must leave nothing behind that the next run does not clean up). Empty otherwise.
+  std::function<void(std::size_t deleted)> after_turn;
 };
 
 struct PrunedSession {
