@@ -1,10 +1,12 @@
 #include "storage/body_files.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <utility>
 
@@ -78,6 +80,15 @@ Status open_private_directory(const std::string& path, bool create, UniqueFd& ou
   if (Status s = restrict_to_owner(dir.get(), st, path); !s.ok()) return s;
   out = std::move(dir);
   return {};
+}
+
+// The session id `name` says, as body_file() writes it (decimal, no sign, no leading zero), or 0.
+std::int64_t session_id_named(std::string_view name) {
+  std::int64_t id = 0;
+  const char* end = name.data() + name.size();
+  const auto [at, ec] = std::from_chars(name.data(), end, id);
+  if (ec != std::errc{} || at != end || id <= 0 || name.front() == '0') return 0;
+  return id;
 }
 
 std::string parent_of(const std::string& path) {
@@ -351,6 +362,23 @@ std::size_t remove_body_files(const std::string& database_path,
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) ++failed;
   }
   return failed;
+}
+
+Status list_body_files(const std::string& database_path, std::vector<std::int64_t>& session_ids) {
+  session_ids.clear();
+  const std::string path = body_directory(database_path);
+  const std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path.c_str()), ::closedir);
+  if (!dir) {
+    if (errno == ENOENT) return {};
+    return os_failure(kSqliteCantOpen, "cannot read the body directory", path, errno);
+  }
+  errno = 0;
+  while (const dirent* entry = ::readdir(dir.get())) {
+    if (entry->d_type == DT_DIR) continue;
+    if (const std::int64_t id = session_id_named(entry->d_name); id != 0) session_ids.push_back(id);
+  }
+  if (errno != 0) return os_failure(kSqliteIoErr, "cannot read the body directory", path, errno);
+  return {};
 }
 
 }  // namespace mailtap::storage

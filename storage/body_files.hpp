@@ -47,7 +47,9 @@ class BodyFileWriter {
 
   // Appends `bytes` to the session's file and says where they start. The first append of this
   // process to a session's file empties it: whatever is there was never referred to by a
-  // committed event (a crashed run's uncommitted session whose id was taken again).
+  // committed event (a crashed run's uncommitted session whose id was taken again). Only inside
+  // a write transaction that has written the session's row, or after that row committed: prune
+  // removes a file whose session no row has while it holds the write lock (pruner.cpp).
   Status append(std::int64_t session_id, std::string_view bytes, std::int64_t& offset);
   // Makes every byte appended so far durable, and the directory entries of new files; closes
   // the files of finished sessions. Called before each COMMIT. Between calls a file written
@@ -134,8 +136,13 @@ class BodyFileReader {
 
 // Removes the files of sessions deleted from the database (best effort: nothing refers to a
 // file left behind, and a writer that takes its session id again empties it). Returns how many
-// could not be removed.
+// could not be removed. Which files may go, and when, is the caller's to decide (pruner.cpp).
 std::size_t remove_body_files(const std::string& database_path,
                               const std::vector<std::int64_t>& session_ids);
+
+// The session ids the files in the body directory are named by, in no order; none if there is
+// no directory. Other entries (names that are not a session id as body_file() writes it,
+// directories) are not body files and are left out.
+Status list_body_files(const std::string& database_path, std::vector<std::int64_t>& session_ids);
 
 }  // namespace mailtap::storage

@@ -150,7 +150,8 @@ class Database {
   Status disable_triggers();
 
   std::int64_t last_insert_rowid() const;
-  bool in_transaction() const;  // false in autocommit mode
+  std::int64_t changes() const;  // rows the last INSERT, UPDATE or DELETE changed
+  bool in_transaction() const;   // false in autocommit mode
   // True once the path no longer names the file this connection has open: deleted, renamed or
   // replaced since it was opened (SQLite's SQLITE_FCNTL_HAS_MOVED: one stat of the path). What
   // is written from then on goes to a file nobody can open by that name.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <thread>
 
 #include "proxy/common/duration.hpp"
@@ -101,49 +102,141 @@ Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before
 constexpr std::chrono::milliseconds kDeleteTurn{100};
 constexpr std::chrono::milliseconds kDeletePause{150};
 
-// One turn: deletes victims[next], victims[next + 1], ... until kDeleteTurn has passed, and
-// commits them; `next` then points past them. On an error the turn is rolled back.
+// The body files of the sessions prune deletes, and those an earlier run left behind, go only
+// inside one of prune's write transactions, and only if no session row has their id then. A
+// writer (storage/recorder.cpp) makes a session's body file inside a write transaction that has
+// written the session's row, or after that row committed, and the row commits with that
+// transaction or not at all. While prune holds the write lock, no writer is between making a
+// file and committing its row: a file whose id no row has then belongs to no session, recorded
+// or being recorded (its session was deleted, or a writer's transaction was rolled back), and
+// no writer makes a file by that name before prune's transaction ends. Removed after prune's
+// commit instead, the file could already be a new session's: one that took the id again (a
+// proxy started since numbers its sessions after the highest id left).
+class BodyFileRemoval {
+ public:
+  BodyFileRemoval(Database& db, const std::vector<PrunedSession>& victims) : db_(db) {
+    for (const PrunedSession& v : victims) victim_ids_.push_back(v.id);
+    std::sort(victim_ids_.begin(), victim_ids_.end());
+  }
+  Status prepare() { return db_.prepare("SELECT 1 FROM sessions WHERE id = ?1", exists_); }
+
+  // Drops from `ids` those a session in the database has.
+  Status drop_referenced(std::vector<std::int64_t>& ids) {
+    std::vector<std::int64_t> unreferenced;
+    for (const std::int64_t id : ids) {
+      exists_.bind_int(1, id);
+      const Statement::Step step = exists_.step();
+      const Status error = step == Statement::Step::error ? exists_.last_error() : Status{};
+      exists_.reset();
+      if (!error.ok()) return error;
+      if (step == Statement::Step::done) unreferenced.push_back(id);
+    }
+    ids = std::move(unreferenced);
+    return {};
+  }
+
+  // Their files go at the next remove_pending().
+  void add_pending(std::vector<std::int64_t> ids) {
+    pending_.insert(pending_.end(), ids.begin(), ids.end());
+  }
+  // With the write lock held: removes the pending files that no session has now.
+  Status remove_pending() {
+    if (Status s = drop_referenced(pending_); !s.ok()) return s;
+    for (const std::int64_t id : pending_) {
+      const bool failed = remove_body_files(db_.path(), {id}) != 0;
+      kept_ += failed ? 1 : 0;
+      if (!failed && !std::binary_search(victim_ids_.begin(), victim_ids_.end(), id)) ++strays_;
+    }
+    pending_.clear();
+    return {};
+  }
+
+  std::size_t kept() const { return kept_; }      // could not be removed
+  std::size_t strays() const { return strays_; }  // removed, of no session this run deleted
+  // Why the body directory could not be listed for the leftovers ("" if it was).
+  std::string unlisted;
+
+ private:
+  Database& db_;
+  Statement exists_;
+  std::vector<std::int64_t> victim_ids_;  // sorted
+  std::vector<std::int64_t> pending_;
+  std::size_t kept_ = 0;
+  std::size_t strays_ = 0;
+};
+
+// One turn: removes the body files of the sessions the turn before deleted, then deletes
+// victims[next], victims[next + 1], ... until kDeleteTurn has passed, and commits; `next` then
+// points past them. On an error the turn is rolled back.
 Status delete_one_turn(Database& db, Statement& del, const std::vector<PrunedSession>& victims,
-                       std::size_t& next) {
+                       std::size_t& next, BodyFileRemoval& files) {
   if (Status s = db.exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   const auto turn_end = std::chrono::steady_clock::now() + kDeleteTurn;
   std::size_t n = next;
-  Status s;
-  do {
+  Status s = files.remove_pending();
+  while (s.ok() && n < victims.size() &&
+         (n == next || std::chrono::steady_clock::now() < turn_end)) {
     del.bind_int(1, victims[n].id);
     s = del.run();
-  } while (s.ok() && ++n < victims.size() && std::chrono::steady_clock::now() < turn_end);
+    n += s.ok() ? 1 : 0;
+  }
   if (s.ok()) s = db.exec("COMMIT");
   if (!s.ok()) {
     if (db.in_transaction()) db.exec("ROLLBACK");
     return s;
   }
+  std::vector<std::int64_t> ids;
+  for (std::size_t i = next; i < n; ++i) ids.push_back(victims[i].id);
+  files.add_pending(std::move(ids));
   next = n;
   return {};
 }
 
-// Deletes the sessions chosen by select_victims(), in turns, and after each turn their body
-// files: the rows go first, so no committed row ever refers to a missing file. `deleted` says
-// how many are gone (the first ones of `victims`), also on an error: the turns before it stay
-// committed, and the database is whole, every session in it with all its records.
+// Deletes the sessions chosen by select_victims(), in turns; their body files go in the turn
+// after (the rows first, so no committed row ever refers to a missing file), the last turn's
+// with the leftovers. `deleted` says how many are gone (the first ones of `victims`), also on an
+// error: the turns before it stay committed, and the database is whole, every session in it
+// with all its records.
 Status delete_victims(Database& db, const std::vector<PrunedSession>& victims,
-                      const PruneCriteria& c, std::size_t& deleted, std::size_t& body_files_kept) {
+                      const PruneCriteria& c, std::size_t& deleted, BodyFileRemoval& files) {
   Statement del;
   if (Status s = db.prepare("DELETE FROM sessions WHERE id = ?1", del); !s.ok()) return s;
   deleted = 0;
   while (deleted < victims.size()) {
-    const std::size_t from = deleted;
-    if (Status s = delete_one_turn(db, del, victims, deleted); !s.ok()) return s;
+    if (Status s = delete_one_turn(db, del, victims, deleted, files); !s.ok()) return s;
     if (c.after_turn) c.after_turn(deleted);
-    std::vector<std::int64_t> ids;
-    for (std::size_t i = from; i < deleted; ++i) ids.push_back(victims[i].id);
-    body_files_kept += remove_body_files(db.path(), ids);
     if (deleted < victims.size()) std::this_thread::sleep_for(kDeletePause);
   }
-  // The stored copies of certificates no remaining session saw (also those a prune stopped
-  // before this left behind).
-  return db.exec(
-      "DELETE FROM certificate_ders WHERE sha256 NOT IN (SELECT sha256 FROM certificates)");
+  return {};
+}
+
+constexpr std::string_view kUnseenCertificateCopies =
+    "FROM certificate_ders WHERE sha256 NOT IN (SELECT sha256 FROM certificates)";
+
+// After the deletion, and whether or not there was one: removes the body files no session has
+// (the last turn's, and those an earlier run left: one killed after a turn's commit, or a writer
+// whose transaction was rolled back), and the stored certificates no session saw (the deleted
+// sessions', and those a run killed before this step left). One write transaction, taken only if
+// the snapshot shows something to remove. `deleted_rows`: certificate copies were deleted.
+Status remove_leftovers(Database& db, BodyFileRemoval& files, bool& deleted_rows) {
+  std::vector<std::int64_t> candidates;
+  if (Status s = list_body_files(db.path(), candidates); !s.ok()) files.unlisted = s.message;
+  if (Status s = files.drop_referenced(candidates); !s.ok()) return s;  // a first choice
+  std::int64_t unseen = 0;
+  if (Status s = db.query_int("SELECT count(*) " + std::string(kUnseenCertificateCopies), unseen);
+      !s.ok()) {
+    return s;
+  }
+  if (candidates.empty() && unseen == 0) return {};
+  if (Status s = db.exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  Status s = db.exec("DELETE " + std::string(kUnseenCertificateCopies));
+  deleted_rows = s.ok() && db.changes() > 0;
+  files.add_pending(std::move(candidates));
+  if (s.ok()) s = files.remove_pending();  // the decision, under the lock
+  if (s.ok()) s = db.exec("COMMIT");
+  if (!s.ok() && db.in_transaction()) db.exec("ROLLBACK");
+  if (!s.ok()) deleted_rows = false;
+  return s;
 }
 
 // Copies the -wal file into the database file and empties it, waiting up to `wait` for the
@@ -213,23 +306,46 @@ void vacuum_and_checkpoint(Database& db, bool vacuum, std::chrono::milliseconds 
   out.vacuumed = vacuum;
 }
 
-// prune_sessions() past the selection: deletes out.sessions and their body files. On an error
-// out.sessions is cut to the sessions deleted before it; false (with `error`) if that is none,
-// else out.stopped says why and how many are left.
-bool delete_and_clean(Database& db, const PruneCriteria& c, PruneResult& out, std::string& error) {
+// Why prune stopped at `s`, having deleted `deleted` of the `selected` sessions.
+std::string stopped_because(const Status& s, std::size_t deleted, std::size_t selected) {
+  constexpr std::string_view kLeftovers =
+      "the stored certificates and body files no session refers to any more";
+  if (deleted < selected) {
+    return s.message + " (" + std::to_string(deleted) + " of the " + std::to_string(selected) +
+           " sessions to delete were deleted before it; run prune again for the others)";
+  }
+  if (selected == 0) return s.message + " (removing " + std::string(kLeftovers) + ")";
+  return s.message + " (the " + std::to_string(selected) + " sessions were deleted before it, " +
+         "but not " + std::string(kLeftovers) + "; run prune again to remove them)";
+}
+
+// prune_sessions() past the selection: deletes out.sessions, then the leftovers of this run
+// and of earlier ones (remove_leftovers). `deleted_rows`: something was deleted from the
+// database (VACUUM and the checkpoint are due). On an error out.sessions is cut to the sessions
+// deleted before it; false (with `error`) if that is none, else out.stopped says why and how
+// many are left.
+bool delete_and_clean(Database& db, const PruneCriteria& c, PruneResult& out, bool& deleted_rows,
+                      std::string& error) {
+  BodyFileRemoval files(db, out.sessions);
   std::size_t deleted = 0;
-  std::size_t kept = 0;
-  const Status s = delete_victims(db, out.sessions, c, deleted, kept);
-  if (kept != 0) {
-    out.body_files_warning = std::to_string(kept) + " body file(s) in '" +
+  bool copies_deleted = false;
+  Status s = files.prepare();
+  if (s.ok()) s = delete_victims(db, out.sessions, c, deleted, files);
+  // After an error the lock was not to be had: the next run removes the leftovers.
+  if (s.ok()) s = remove_leftovers(db, files, copies_deleted);
+  deleted_rows = deleted > 0 || copies_deleted;
+  out.stray_body_files = files.strays();
+  if (files.kept() != 0) {
+    out.body_files_warning = std::to_string(files.kept()) + " body file(s) in '" +
                              body_directory(db.path()) +
                              "' could not be removed; nothing refers to them any more";
+  } else if (!files.unlisted.empty()) {
+    out.body_files_warning = files.unlisted +
+                             "; body files no session refers to any more, if "
+                             "there are any, are still there";
   }
   if (s.ok()) return true;
-  const std::string why = s.message + " (" + std::to_string(deleted) + " of the " +
-                          std::to_string(out.sessions.size()) +
-                          " sessions to delete were deleted before it; run prune again for the "
-                          "others)";
+  const std::string why = stopped_because(s, deleted, out.sessions.size());
   out.not_deleted = out.sessions.size() - deleted;
   out.sessions.resize(deleted);
   if (deleted == 0) {
@@ -273,8 +389,11 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
     error = s.message;
     return false;
   }
-  if (c.dry_run || out.sessions.empty()) return true;
-  if (!delete_and_clean(db, c, out, error)) return false;
+  if (c.dry_run) return true;
+  // Also with no session to delete: an earlier run may have been stopped before its leftovers.
+  bool deleted_rows = false;
+  if (!delete_and_clean(db, c, out, deleted_rows, error)) return false;
+  if (!deleted_rows) return true;
   // After an error the turns before it are committed, their deleted bytes in the -wal file:
   // the checkpoint still runs (its first step takes no lock). VACUUM does not: it wants the
   // write lock the deletion could not get, and would hold a recording proxy up for the whole

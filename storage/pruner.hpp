@@ -58,6 +58,10 @@ struct PruneResult {
   std::string vacuum_warning;
   // Set if some of the deleted sessions' body files could not be removed.
   std::string body_files_warning;
+  // Body files removed that belonged to no session this run deleted: left by an earlier run
+  // stopped between a commit and the removal of its files, or by a writer whose transaction
+  // was rolled back.
+  std::size_t stray_body_files = 0;
   // Set if the deletion stopped at a database error after some sessions were deleted: why, and
   // how many. `sessions` lists those deleted; `not_deleted` more are still in the file, whole.
   // The WAL checkpoint still ran; VACUUM did not (vacuumed is false).
@@ -70,7 +74,10 @@ struct PruneResult {
 // if it records something meanwhile). Then deletes them, oldest first, a few at a time: each
 // transaction holds the write lock for about 100 ms, and is followed by a pause in which a
 // recording proxy commits (see delete_one_turn in pruner.cpp). A session goes whole or not at
-// all, its body file only once its rows are gone. False with `error` set if the file is
+// all, its body file only once its rows are gone. Then, whatever was deleted (even nothing),
+// the body files no session has and the stored certificates no session saw go: a prune stopped
+// after a commit leaves them (see BodyFileRemoval in pruner.cpp for why no live or committed
+// session's file is ever taken). False with `error` set if the file is
 // missing, not a current mailtap database, or on a database error before any session was
 // deleted. A database error after some were deleted is true with out.stopped set: out.sessions
 // lists the sessions deleted before it; the database holds the others whole, and a later run

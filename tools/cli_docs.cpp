@@ -201,7 +201,8 @@ const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
          "stdout"},
         {5,
          "a database error stopped the deletion after some sessions were deleted: those are "
-         "listed, the others are still in the file, whole; run prune again"}}},
+         "listed, the others are still in the file, whole (or all were deleted, but not yet the "
+         "stored certificates and body files no session refers to); run prune again"}}},
       {"probe",
        {{0, "TLS with a verified certificate (or --tls none as asked), EHLO accepted"},
         {1,

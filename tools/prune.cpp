@@ -5,7 +5,8 @@
 // Exit status: 0; 1 cannot open or write (or --dry-run's list cannot be written); 2 bad option;
 // 3 deleted, but VACUUM or the WAL checkpoint could not finish, so the deleted bytes may still be
 // in the file; 4 deleted (and vacuumed), but the list of them could not be written to stdout;
-// 5 stopped by a database error after deleting some: those are listed, the others are left.
+// 5 stopped by a database error after deleting some: those are listed, the others are left
+// (or all were deleted, but not yet the certificate copies and body files they left).
 #include <memory>
 #include <optional>
 #include <string>
@@ -104,6 +105,7 @@ std::string render_json(const storage::PruneResult& result, bool dry_run) {
   w.end_array().key("events").value(t.events).key("messages").value(t.messages);
   w.key("vacuumed").value(result.vacuumed);
   w.key("not_deleted").value(static_cast<std::int64_t>(result.not_deleted));
+  w.key("stray_body_files").value(static_cast<std::int64_t>(result.stray_body_files));
   w.end_object();
   return w.take() + "\n";
 }
@@ -122,6 +124,9 @@ std::string render_text(const storage::PruneResult& result, bool dry_run) {
   out += std::string(dry_run ? "would remove " : "removed ") +
          counted(static_cast<std::int64_t>(victims.size()), "session") + ", " +
          counted(t.events, "event") + ", " + counted(t.messages, "message");
+  if (result.stray_body_files != 0)
+    out += "; removed " +
+           counted(static_cast<std::int64_t>(result.stray_body_files), "stray body file");
   if (result.vacuumed) out += "; vacuumed";
   if (!result.stopped.empty())
     out += "; stopped, " + counted(static_cast<std::int64_t>(result.not_deleted), "session") +

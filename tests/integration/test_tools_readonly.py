@@ -1056,6 +1056,24 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(len(report["removed"]), 1)
         self.assertFalse(report["vacuumed"])
 
+    def test_prune_removes_body_files_no_session_has(self):
+        # A prune killed between a commit and the removal of the deleted sessions' body files
+        # left them for good: nothing refers to them, and no later prune looked. Every prune
+        # now removes them, even one with nothing to delete; a session's own file stays.
+        copy = self.copy_db("prune-strays.db")
+        newest = max(r[0] for r in self.sql("SELECT id FROM sessions", db=copy))
+        bodies = Path(f"{copy}-bodies")
+        bodies.mkdir(mode=0o700, exist_ok=True)
+        for name in (str(newest + 1000), str(newest)):
+            (bodies / name).write_bytes(b"x" * 70000)
+        (bodies / "notes.txt").write_text("not a body file")
+        out = self.tool("prune", "--before", "2000-01-01", db=copy).stdout.decode()
+        self.assertIn("removed 0 sessions, 0 events, 0 messages; removed 1 stray body file\n", out)
+        self.assertEqual(sorted(p.name for p in bodies.iterdir()),
+                         sorted([str(newest), "notes.txt"]))
+        report = json.loads(self.tool("prune", "--before", "2000-01-01", "--json", db=copy).stdout)
+        self.assertEqual(report["stray_body_files"], 0)
+
     def test_prune_text_escapes_the_recorded_addresses(self):
         # The client address and upstream host come from the record: a line of prune's report
         # must not carry what would drive the terminal, as the transcript never does.

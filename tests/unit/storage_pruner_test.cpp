@@ -93,6 +93,14 @@ void expect_whole_sessions(const std::string& path) {
   }
 }
 
+// The files in the body directory.
+std::size_t body_files_in(const std::string& path) {
+  const fs::path dir = body_directory(path);
+  if (!fs::exists(dir)) return 0;
+  return static_cast<std::size_t>(
+      std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+
 // A proxy's steady client: a session every 20 ms, each waiting for its commit as a client's
 // QUIT does for its 221, on its own thread until stop().
 class SteadyClient {
@@ -210,6 +218,8 @@ TEST(StoragePruner, AKilledPruneLeavesWholeSessionsAndTheNextOneFinishes) {
   const std::int64_t left = count(path, "SELECT count(*) FROM sessions");
   EXPECT_LT(left, total) << "the first turn was committed before the kill";
   expect_whole_sessions(path);
+  // Killed before it removed them: the body files of the sessions the first turn deleted.
+  EXPECT_EQ(body_files_in(path), static_cast<std::size_t>(total));
 
   PruneResult pruned;
   std::string error;
@@ -217,7 +227,125 @@ TEST(StoragePruner, AKilledPruneLeavesWholeSessionsAndTheNextOneFinishes) {
   EXPECT_EQ(static_cast<std::int64_t>(pruned.sessions.size()), left);
   EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 0);
   EXPECT_EQ(count(path, "SELECT count(*) FROM events"), 0);
-  for (const PrunedSession& p : pruned.sessions) EXPECT_FALSE(fs::exists(body_file(path, p.id)));
+  // The files the killed prune left are gone with the others: nothing referred to them, and
+  // they held their disk space for good.
+  EXPECT_EQ(body_files_in(path), 0u) << "body files of deleted sessions are left on disk";
+  EXPECT_EQ(pruned.stray_body_files, static_cast<std::size_t>(total - left));
+}
+
+// Killed after its last turn, before the clean-up that follows: a prune that selects nothing
+// still removes what that one left, the body files and the stored certificates of sessions
+// that are gone.
+TEST(StoragePruner, APruneKilledAfterItsLastTurnIsCleanedUpByTheNext) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  const std::int64_t total = build_large_record(path, 3, 1000);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "INSERT INTO certificate_ders(sha256, der) VALUES ('00', x'3082');"
+                         "INSERT INTO certificates(session_id, position, der, sha256, subject, "
+                         "issuer, not_before, not_after) VALUES (1, 0, x'', '00', 'CN=mx', "
+                         "'CN=ca', '2026-01-01', '2027-01-01')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close_v2(db);
+  PruneCriteria all_completed;
+  all_completed.keep = 0;
+
+  ASSERT_TRUE(prune_killed_after_turn(path, all_completed, [total](std::size_t deleted) {
+    return deleted == static_cast<std::size_t>(total);
+  }));
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 0);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM certificate_ders"), 1);
+  EXPECT_EQ(body_files_in(path), static_cast<std::size_t>(total));
+
+  PruneResult pruned;
+  std::string error;
+  ASSERT_TRUE(prune_sessions(path, all_completed, pruned, error)) << error;
+  EXPECT_TRUE(pruned.sessions.empty());
+  EXPECT_EQ(count(path, "SELECT count(*) FROM certificate_ders"), 0)
+      << "a stored certificate no session saw is left in the file";
+  EXPECT_EQ(body_files_in(path), 0u) << "body files of deleted sessions are left on disk";
+  EXPECT_TRUE(pruned.vacuumed) << "the killed prune's VACUUM is done";
+}
+
+// A proxy started while prune runs numbers its sessions after the highest id left: once prune
+// has deleted the newest session, the next one takes that id again, and its body file the name
+// of the one deleted. prune removed the deleted session's files after its commit, the new
+// session's with them when it came in between; now it removes them only under the write lock,
+// and only if no session has the id then.
+TEST(StoragePruner, ANewSessionThatTakesADeletedIdKeepsItsBodyFile) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  const std::int64_t total = build_large_record(path, 2, 1000);  // sessions 1 to 3
+  PruneCriteria all_completed;
+  all_completed.keep = 0;
+  all_completed.after_turn = [&](std::size_t) {
+    // Once prune has committed: a new proxy records session 3 again, with a large message.
+    auto rec = open_recorder(path);
+    ASSERT_NE(rec, nullptr);
+    test_support::record_body(*rec, static_cast<SessionKey>(total), 10, 8 * 1024);
+  };
+  PruneResult pruned;
+  std::string error;
+  ASSERT_TRUE(prune_sessions(path, all_completed, pruned, error)) << error;
+  ASSERT_EQ(pruned.sessions.size(), static_cast<std::size_t>(total));
+  ASSERT_EQ(count(path, "SELECT count(*) FROM sessions"), 1);
+  ASSERT_EQ(count(path, "SELECT id FROM sessions"), total) << "the new session took the id again";
+  EXPECT_TRUE(fs::exists(body_file(path, total))) << "prune removed the new session's file";
+  expect_whole_sessions(path);
+  EXPECT_EQ(body_files_in(path), 1u);
+}
+
+// A proxy's transaction that has made a new session's first body file, but not yet committed
+// the session's row, while prune looks for body files no session has: the file stays. prune
+// decides only while it holds the write lock, when no writer is between making a file and
+// committing its row. (Decided on what the database held before that commit, the file was
+// removed, and the committed event referred to a missing file.)
+TEST(StoragePruner, ABodyFileOfASessionNotYetCommittedSurvivesAConcurrentPrune) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  build_large_record(path, 2, 1000);  // sessions 1 to 3, each with a body file
+  // What the recorder's storage thread does in one transaction, session 100's row and events
+  // as a copy of session 1's.
+  Database writer;
+  ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_write}, writer).ok());
+  ASSERT_TRUE(writer
+                  .exec("BEGIN IMMEDIATE;"
+                        "CREATE TEMP TABLE s AS SELECT * FROM sessions WHERE id = 1;"
+                        "UPDATE temp.s SET id = 100;"
+                        "INSERT INTO main.sessions SELECT * FROM temp.s;"
+                        "CREATE TEMP TABLE e AS SELECT * FROM events WHERE session_id = 1;"
+                        "UPDATE temp.e SET id = NULL, session_id = 100;"
+                        "INSERT INTO main.events SELECT * FROM temp.e;")
+                  .ok());
+  std::string body;
+  ASSERT_TRUE(fs::exists(body_file(path, 1)));
+  BodyFileReader(path).read(1, 0, static_cast<std::int64_t>(fs::file_size(body_file(path, 1))),
+                            body);
+  BodyFileWriter bodies(path);
+  std::int64_t offset = -1;
+  ASSERT_TRUE(bodies.append(100, body, offset).ok());
+  ASSERT_TRUE(bodies.sync().ok());
+
+  PruneCriteria keep_all;
+  keep_all.keep = 10;
+  PruneResult pruned;
+  std::string error;
+  bool ok = false;
+  std::thread prune([&] { ok = prune_sessions(path, keep_all, pruned, error); });
+  // Time for prune to list the body directory while the transaction is open (the file must stay
+  // whatever the order).
+  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(writer.exec("COMMIT").ok());
+  prune.join();
+  ASSERT_TRUE(ok) << error;
+  EXPECT_TRUE(pruned.sessions.empty());
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE id = 100"), 1);
+  EXPECT_TRUE(fs::exists(body_file(path, 100))) << "prune removed a recording session's file";
+  expect_whole_sessions(path);
 }
 
 // A prune that a database error stops after its first turns (another program held the write
@@ -262,11 +390,14 @@ TEST(StoragePruner, APruneStoppedByAnErrorListsWhatItDeleted) {
   EXPECT_EQ(static_cast<std::int64_t>(pruned.sessions.size()), total - left);
   EXPECT_EQ(static_cast<std::int64_t>(pruned.not_deleted), left);
   EXPECT_FALSE(pruned.vacuumed);
-  for (std::size_t i = 0; i < pruned.sessions.size(); ++i) {
+  for (std::size_t i = 0; i < pruned.sessions.size(); ++i)
     EXPECT_EQ(pruned.sessions[i].id, static_cast<std::int64_t>(i) + 1);
-    EXPECT_FALSE(fs::exists(body_file(path, pruned.sessions[i].id)));
-  }
   expect_whole_sessions(path);
+  // The body files of the last turn go only under the write lock, which another program held:
+  // the next run, which the error asks for, removes them with the rest.
+  ASSERT_TRUE(prune_sessions(path, all_completed, pruned, error)) << error;
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 0);
+  EXPECT_EQ(body_files_in(path), 0u);
 }
 
 }  // namespace
