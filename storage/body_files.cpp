@@ -354,18 +354,44 @@ Status BodyFileReader::read(std::int64_t session_id, std::int64_t offset, std::i
   return {};
 }
 
-std::size_t remove_body_files(const std::string& database_path,
-                              const std::vector<std::int64_t>& session_ids) {
+namespace {
+
+constexpr std::string_view kSetAsidePrefix = ".pruned-";
+
+std::string set_aside_file(const std::string& database_path, std::int64_t session_id) {
+  return body_directory(database_path) + "/" + std::string(kSetAsidePrefix) +
+         std::to_string(session_id);
+}
+
+}  // namespace
+
+std::size_t set_aside_body_files(const std::string& database_path,
+                                 const std::vector<std::int64_t>& session_ids,
+                                 std::vector<std::int64_t>& moved) {
   std::size_t failed = 0;
-  for (std::int64_t id : session_ids) {
-    const std::string path = body_file(database_path, id);
+  for (const std::int64_t id : session_ids) {
+    // A file already under the new name is one set aside before and not yet removed: replaced.
+    const std::string from = body_file(database_path, id);
+    if (::rename(from.c_str(), set_aside_file(database_path, id).c_str()) == 0)
+      moved.push_back(id);
+    else if (errno != ENOENT)
+      ++failed;
+  }
+  return failed;
+}
+
+std::size_t remove_set_aside_body_files(const std::string& database_path,
+                                        const std::vector<std::int64_t>& session_ids) {
+  std::size_t failed = 0;
+  for (const std::int64_t id : session_ids) {
+    const std::string path = set_aside_file(database_path, id);
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) ++failed;
   }
   return failed;
 }
 
-Status list_body_files(const std::string& database_path, std::vector<std::int64_t>& session_ids) {
-  session_ids.clear();
+Status list_body_files(const std::string& database_path, BodyDirectoryListing& out) {
+  out = {};
   const std::string path = body_directory(database_path);
   const std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(path.c_str()), ::closedir);
   if (!dir) {
@@ -375,7 +401,14 @@ Status list_body_files(const std::string& database_path, std::vector<std::int64_
   errno = 0;
   while (const dirent* entry = ::readdir(dir.get())) {
     if (entry->d_type == DT_DIR) continue;
-    if (const std::int64_t id = session_id_named(entry->d_name); id != 0) session_ids.push_back(id);
+    const std::string_view name = entry->d_name;
+    if (const std::int64_t id = session_id_named(name); id != 0) {
+      out.files.push_back(id);
+    } else if (name.starts_with(kSetAsidePrefix)) {
+      if (const std::int64_t aside = session_id_named(name.substr(kSetAsidePrefix.size()));
+          aside != 0)
+        out.set_aside.push_back(aside);
+    }
   }
   if (errno != 0) return os_failure(kSqliteIoErr, "cannot read the body directory", path, errno);
   return {};

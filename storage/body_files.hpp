@@ -134,15 +134,30 @@ class BodyFileReader {
   int open_error_ = 0;        // its errno, if it failed
 };
 
-// Removes the files of sessions deleted from the database (best effort: nothing refers to a
-// file left behind, and a writer that takes its session id again empties it). Returns how many
-// could not be removed. Which files may go, and when, is the caller's to decide (pruner.cpp).
-std::size_t remove_body_files(const std::string& database_path,
-                              const std::vector<std::int64_t>& session_ids);
+// Removing the files of sessions deleted from the database goes in two steps. The first moves
+// a file out of the way, under a name no writer or reader uses (".pruned-<session id>"): a
+// rename, microseconds, which prune does while it holds the write lock (it decides there which
+// files may go: pruner.cpp). The second removes the files so moved, whenever: unlink can take
+// milliseconds a file (a file system mounted with `discard` trims its blocks), which would be
+// spent holding the lock. Both are best effort: nothing refers to a file left behind, and the
+// next prune finds it (list_body_files).
 
-// The session ids the files in the body directory are named by, in no order; none if there is
-// no directory. Other entries (names that are not a session id as body_file() writes it,
-// directories) are not body files and are left out.
-Status list_body_files(const std::string& database_path, std::vector<std::int64_t>& session_ids);
+// Moves the files of `session_ids` aside. Those moved are added to `moved`; a missing file is
+// none. Returns how many could not be moved.
+std::size_t set_aside_body_files(const std::string& database_path,
+                                 const std::vector<std::int64_t>& session_ids,
+                                 std::vector<std::int64_t>& moved);
+// Removes the files moved aside for `session_ids`; returns how many could not be removed.
+std::size_t remove_set_aside_body_files(const std::string& database_path,
+                                        const std::vector<std::int64_t>& session_ids);
+
+// What the body directory holds (nothing if there is none): the session ids its body files are
+// named by, and those of the files moved aside, in no order. Other entries (names that are
+// neither, directories) are not mailtap's and are left out.
+struct BodyDirectoryListing {
+  std::vector<std::int64_t> files;
+  std::vector<std::int64_t> set_aside;
+};
+Status list_body_files(const std::string& database_path, BodyDirectoryListing& out);
 
 }  // namespace mailtap::storage

@@ -102,16 +102,22 @@ Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before
 constexpr std::chrono::milliseconds kDeleteTurn{100};
 constexpr std::chrono::milliseconds kDeletePause{150};
 
-// The body files of the sessions prune deletes, and those an earlier run left behind, go only
-// inside one of prune's write transactions, and only if no session row has their id then. A
-// writer (storage/recorder.cpp) makes a session's body file inside a write transaction that has
-// written the session's row, or after that row committed, and the row commits with that
-// transaction or not at all. While prune holds the write lock, no writer is between making a
-// file and committing its row: a file whose id no row has then belongs to no session, recorded
-// or being recorded (its session was deleted, or a writer's transaction was rolled back), and
-// no writer makes a file by that name before prune's transaction ends. Removed after prune's
-// commit instead, the file could already be a new session's: one that took the id again (a
-// proxy started since numbers its sessions after the highest id left).
+constexpr std::string_view kUnseenCertificateCopies =
+    "FROM certificate_ders WHERE sha256 NOT IN (SELECT sha256 FROM certificates)";
+
+// The body files of the sessions prune deletes, and those an earlier run left behind, are
+// taken only inside one of prune's write transactions, and only if no session row has their id
+// then. A writer (storage/recorder.cpp) makes a session's body file inside a write transaction
+// that has written the session's row, or after that row committed, and the row commits with
+// that transaction or not at all. While prune holds the write lock, no writer is between making
+// a file and committing its row: a file whose id no row has then belongs to no session,
+// recorded or being recorded (its session was deleted, or a writer's transaction was rolled
+// back), and no writer makes a file by that name before prune's transaction ends. Taken after
+// prune's commit instead, the file could already be a new session's: one that took the id
+// again (a proxy started since numbers its sessions after the highest id left).
+//
+// Taken is moved aside (set_aside_body_files, a rename); the files moved aside are removed
+// once the lock is released, since an unlink can take milliseconds (body_files.hpp).
 class BodyFileRemoval {
  public:
   BodyFileRemoval(Database& db, const std::vector<PrunedSession>& victims) : db_(db) {
@@ -124,31 +130,47 @@ class BodyFileRemoval {
   Status drop_referenced(std::vector<std::int64_t>& ids) {
     std::vector<std::int64_t> unreferenced;
     for (const std::int64_t id : ids) {
-      exists_.bind_int(1, id);
-      const Statement::Step step = exists_.step();
-      const Status error = step == Statement::Step::error ? exists_.last_error() : Status{};
-      exists_.reset();
-      if (!error.ok()) return error;
-      if (step == Statement::Step::done) unreferenced.push_back(id);
+      bool referenced = false;
+      if (Status s = has_session(id, referenced); !s.ok()) return s;
+      if (!referenced) unreferenced.push_back(id);
     }
     ids = std::move(unreferenced);
     return {};
   }
 
-  // Their files go at the next remove_pending().
-  void add_pending(std::vector<std::int64_t> ids) {
+  // Their files are taken at the next set_aside_pending().
+  void add_pending(const std::vector<std::int64_t>& ids) {
     pending_.insert(pending_.end(), ids.begin(), ids.end());
+    std::sort(pending_.begin(), pending_.end());
+    pending_.erase(std::unique(pending_.begin(), pending_.end()), pending_.end());
   }
-  // With the write lock held: removes the pending files that no session has now.
-  Status remove_pending() {
-    if (Status s = drop_referenced(pending_); !s.ok()) return s;
-    for (const std::int64_t id : pending_) {
-      const bool failed = remove_body_files(db_.path(), {id}) != 0;
+  bool has_pending() const { return !pending_.empty(); }
+  // With the write lock held: moves aside the pending files that no session has now, the first
+  // whatever the time, the others until `until`; the rest stay pending.
+  Status set_aside_pending(std::chrono::steady_clock::time_point until) {
+    std::size_t done = 0;
+    for (; done < pending_.size(); ++done) {
+      if (done > 0 && std::chrono::steady_clock::now() >= until) break;
+      const std::int64_t id = pending_[done];
+      bool referenced = false;
+      if (Status s = has_session(id, referenced); !s.ok()) return s;
+      if (!referenced) kept_ += set_aside_body_files(db_.path(), {id}, set_aside_);
+    }
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(done));
+    return {};
+  }
+  // Files an earlier run moved aside and did not remove.
+  void add_set_aside(const std::vector<std::int64_t>& ids) {
+    set_aside_.insert(set_aside_.end(), ids.begin(), ids.end());
+  }
+  // Needs no lock: removes the files moved aside.
+  void remove_set_aside() {
+    for (const std::int64_t id : set_aside_) {
+      const bool failed = remove_set_aside_body_files(db_.path(), {id}) != 0;
       kept_ += failed ? 1 : 0;
       if (!failed && !std::binary_search(victim_ids_.begin(), victim_ids_.end(), id)) ++strays_;
     }
-    pending_.clear();
-    return {};
+    set_aside_.clear();
   }
 
   std::size_t kept() const { return kept_; }      // could not be removed
@@ -157,25 +179,46 @@ class BodyFileRemoval {
   std::string unlisted;
 
  private:
+  Status has_session(std::int64_t id, bool& has) {
+    exists_.bind_int(1, id);
+    const Statement::Step step = exists_.step();
+    Status error = step == Statement::Step::error ? exists_.last_error() : Status{};
+    exists_.reset();
+    has = step == Statement::Step::row;
+    return error;
+  }
+
   Database& db_;
   Statement exists_;
   std::vector<std::int64_t> victim_ids_;  // sorted
-  std::vector<std::int64_t> pending_;
+  std::vector<std::int64_t> pending_;     // sorted
+  std::vector<std::int64_t> set_aside_;
   std::size_t kept_ = 0;
   std::size_t strays_ = 0;
 };
 
-// One turn: removes the body files of the sessions the turn before deleted, then deletes
+// After a turn's commit, the lock released: removes the files the turn moved aside, and if
+// another turn follows, pauses (kDeletePause) for a waiting writer. The removal, done without
+// the lock, counts as pause.
+void after_commit(BodyFileRemoval& files, bool another_turn_follows) {
+  const auto unlocked = std::chrono::steady_clock::now();
+  files.remove_set_aside();
+  if (another_turn_follows) std::this_thread::sleep_until(unlocked + kDeletePause);
+}
+
+// One turn: moves aside the body files of the sessions the turns before deleted, then deletes
 // victims[next], victims[next + 1], ... until kDeleteTurn has passed, and commits; `next` then
-// points past them. On an error the turn is rolled back.
+// points past them. A turn takes a file or deletes a session at least. On an error the turn is
+// rolled back.
 Status delete_one_turn(Database& db, Statement& del, const std::vector<PrunedSession>& victims,
                        std::size_t& next, BodyFileRemoval& files) {
   if (Status s = db.exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   const auto turn_end = std::chrono::steady_clock::now() + kDeleteTurn;
   std::size_t n = next;
-  Status s = files.remove_pending();
+  const bool takes_files = files.has_pending();
+  Status s = files.set_aside_pending(turn_end);
   while (s.ok() && n < victims.size() &&
-         (n == next || std::chrono::steady_clock::now() < turn_end)) {
+         ((n == next && !takes_files) || std::chrono::steady_clock::now() < turn_end)) {
     del.bind_int(1, victims[n].id);
     s = del.run();
     n += s.ok() ? 1 : 0;
@@ -187,7 +230,7 @@ Status delete_one_turn(Database& db, Statement& del, const std::vector<PrunedSes
   }
   std::vector<std::int64_t> ids;
   for (std::size_t i = next; i < n; ++i) ids.push_back(victims[i].id);
-  files.add_pending(std::move(ids));
+  files.add_pending(ids);
   next = n;
   return {};
 }
@@ -205,38 +248,53 @@ Status delete_victims(Database& db, const std::vector<PrunedSession>& victims,
   while (deleted < victims.size()) {
     if (Status s = delete_one_turn(db, del, victims, deleted, files); !s.ok()) return s;
     if (c.after_turn) c.after_turn(deleted);
-    if (deleted < victims.size()) std::this_thread::sleep_for(kDeletePause);
+    after_commit(files, deleted < victims.size());
   }
   return {};
 }
 
-constexpr std::string_view kUnseenCertificateCopies =
-    "FROM certificate_ders WHERE sha256 NOT IN (SELECT sha256 FROM certificates)";
+// One turn of remove_leftovers(), the first deleting the certificate copies too.
+Status remove_leftovers_turn(Database& db, BodyFileRemoval& files, bool first, bool& deleted_rows) {
+  if (Status s = db.exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  const auto turn_end = std::chrono::steady_clock::now() + kDeleteTurn;
+  Status s;
+  if (first) {
+    s = db.exec("DELETE " + std::string(kUnseenCertificateCopies));
+    deleted_rows = s.ok() && db.changes() > 0;
+  }
+  if (s.ok()) s = files.set_aside_pending(turn_end);  // the decision, under the lock
+  if (s.ok()) s = db.exec("COMMIT");
+  if (!s.ok()) {
+    if (db.in_transaction()) db.exec("ROLLBACK");
+    if (first) deleted_rows = false;
+  }
+  return s;
+}
 
 // After the deletion, and whether or not there was one: removes the body files no session has
 // (the last turn's, and those an earlier run left: one killed after a turn's commit, or a writer
 // whose transaction was rolled back), and the stored certificates no session saw (the deleted
-// sessions', and those a run killed before this step left). One write transaction, taken only if
-// the snapshot shows something to remove. `deleted_rows`: certificate copies were deleted.
+// sessions', and those a run killed before this step left). In turns, as the deletion, taken
+// only if the snapshot shows something to remove. `deleted_rows`: certificate copies were
+// deleted.
 Status remove_leftovers(Database& db, BodyFileRemoval& files, bool& deleted_rows) {
-  std::vector<std::int64_t> candidates;
-  if (Status s = list_body_files(db.path(), candidates); !s.ok()) files.unlisted = s.message;
-  if (Status s = files.drop_referenced(candidates); !s.ok()) return s;  // a first choice
+  BodyDirectoryListing listing;
+  if (Status s = list_body_files(db.path(), listing); !s.ok()) files.unlisted = s.message;
+  if (Status s = files.drop_referenced(listing.files); !s.ok()) return s;  // a first choice
   std::int64_t unseen = 0;
   if (Status s = db.query_int("SELECT count(*) " + std::string(kUnseenCertificateCopies), unseen);
       !s.ok()) {
     return s;
   }
-  if (candidates.empty() && unseen == 0) return {};
-  if (Status s = db.exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  Status s = db.exec("DELETE " + std::string(kUnseenCertificateCopies));
-  deleted_rows = s.ok() && db.changes() > 0;
-  files.add_pending(std::move(candidates));
-  if (s.ok()) s = files.remove_pending();  // the decision, under the lock
-  if (s.ok()) s = db.exec("COMMIT");
-  if (!s.ok() && db.in_transaction()) db.exec("ROLLBACK");
-  if (!s.ok()) deleted_rows = false;
-  return s;
+  files.add_set_aside(listing.set_aside);
+  files.remove_set_aside();  // no session has those any more: no lock needed
+  files.add_pending(listing.files);
+  if (!files.has_pending() && unseen == 0) return {};
+  for (bool first = true; first || files.has_pending(); first = false) {
+    if (Status s = remove_leftovers_turn(db, files, first, deleted_rows); !s.ok()) return s;
+    after_commit(files, files.has_pending());
+  }
+  return {};
 }
 
 // Copies the -wal file into the database file and empties it, waiting up to `wait` for the
@@ -333,6 +391,7 @@ bool delete_and_clean(Database& db, const PruneCriteria& c, PruneResult& out, bo
   if (s.ok()) s = delete_victims(db, out.sessions, c, deleted, files);
   // After an error the lock was not to be had: the next run removes the leftovers.
   if (s.ok()) s = remove_leftovers(db, files, copies_deleted);
+  files.remove_set_aside();  // after an error too: they need no lock
   deleted_rows = deleted > 0 || copies_deleted;
   out.stray_body_files = files.strays();
   if (files.kept() != 0) {

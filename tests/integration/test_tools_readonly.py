@@ -1064,11 +1064,13 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         newest = max(r[0] for r in self.sql("SELECT id FROM sessions", db=copy))
         bodies = Path(f"{copy}-bodies")
         bodies.mkdir(mode=0o700, exist_ok=True)
-        for name in (str(newest + 1000), str(newest)):
+        # one a killed prune left, one it had moved aside to remove, and a session's own
+        for name in (str(newest + 1000), f".pruned-{newest + 1001}", str(newest)):
             (bodies / name).write_bytes(b"x" * 70000)
         (bodies / "notes.txt").write_text("not a body file")
         out = self.tool("prune", "--before", "2000-01-01", db=copy).stdout.decode()
-        self.assertIn("removed 0 sessions, 0 events, 0 messages; removed 1 stray body file\n", out)
+        self.assertIn("removed 0 sessions, 0 events, 0 messages; removed 2 stray body files\n",
+                      out)
         self.assertEqual(sorted(p.name for p in bodies.iterdir()),
                          sorted([str(newest), "notes.txt"]))
         report = json.loads(self.tool("prune", "--before", "2000-01-01", "--json", db=copy).stdout)

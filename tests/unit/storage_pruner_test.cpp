@@ -233,6 +233,37 @@ TEST(StoragePruner, AKilledPruneLeavesWholeSessionsAndTheNextOneFinishes) {
   EXPECT_EQ(pruned.stray_body_files, static_cast<std::size_t>(total - left));
 }
 
+// Killed at the end of its second turn, prune has moved the files of the sessions its first
+// turn deleted aside (to be removed once the lock is released), not yet removed them: the next
+// prune removes those too.
+TEST(StoragePruner, FilesAKilledPruneMovedAsideAreRemovedByTheNext) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  const std::int64_t total = build_large_record(path, 500, 20000);  // a dozen turns
+  PruneCriteria all_completed;
+  all_completed.keep = 0;
+  all_completed.vacuum = false;
+
+  std::size_t turns = 0;
+  ASSERT_TRUE(prune_killed_after_turn(path, all_completed, [&turns](std::size_t) {
+    return ++turns == 2;
+  })) << "prune was through in one turn";
+  const std::int64_t left = count(path, "SELECT count(*) FROM sessions");
+  expect_whole_sessions(path);
+  std::size_t set_aside = 0;
+  for (const auto& entry : fs::directory_iterator(body_directory(path)))
+    set_aside += entry.path().filename().string().starts_with(".pruned-") ? 1 : 0;
+  EXPECT_GT(set_aside, 0u);
+  EXPECT_EQ(body_files_in(path), static_cast<std::size_t>(total));
+
+  PruneResult pruned;
+  std::string error;
+  ASSERT_TRUE(prune_sessions(path, all_completed, pruned, error)) << error;
+  EXPECT_EQ(static_cast<std::int64_t>(pruned.sessions.size()), left);
+  EXPECT_EQ(body_files_in(path), 0u) << "body files of deleted sessions are left on disk";
+  EXPECT_EQ(pruned.stray_body_files, static_cast<std::size_t>(total - left));
+}
+
 // Killed after its last turn, before the clean-up that follows: a prune that selects nothing
 // still removes what that one left, the body files and the stored certificates of sessions
 // that are gone.
