@@ -11,6 +11,7 @@
 #include "proxy/common/duration.hpp"
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
+#include "storage/other_connections.hpp"
 #include "storage/schema.hpp"
 #include "storage/timestamp.hpp"
 
@@ -98,7 +99,8 @@ Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before
 // its lock_wait (a minute) on a large first prune, and its recording failed. A turn deletes
 // whole sessions, one after the other, until kDeleteTurn has passed: a session is deleted with
 // everything recorded with it or not at all, whatever stops prune. The pause is longer than the
-// 100 ms between the tries of SQLite's busy handler, so a waiting proxy's next try lands in it.
+// 100 ms between the tries of SQLite's busy handler, so a waiting proxy's next try lands in it;
+// none is made while no other process has the database open (after_commit).
 constexpr std::chrono::milliseconds kDeleteTurn{100};
 constexpr std::chrono::milliseconds kDeletePause{150};
 
@@ -198,12 +200,16 @@ class BodyFileRemoval {
 };
 
 // After a turn's commit, the lock released: removes the files the turn moved aside, and if
-// another turn follows, pauses (kDeletePause) for a waiting writer. The removal, done without
-// the lock, counts as pause.
-void after_commit(BodyFileRemoval& files, bool another_turn_follows) {
+// another turn follows, pauses (kDeletePause) for a writer that may be waiting for the lock,
+// the removal counting as pause. Only if another process has the database open: else none can
+// be waiting, and the pauses made prune take two and a half times as long as its work. A
+// process that opens it meanwhile, to write, is seen at the next turn's end (it holds its lock
+// on the -shm file from its first try for the write lock on), so it waits a turn at most.
+void after_commit(const Database& db, BodyFileRemoval& files, bool another_turn_follows) {
   const auto unlocked = std::chrono::steady_clock::now();
   files.remove_set_aside();
-  if (another_turn_follows) std::this_thread::sleep_until(unlocked + kDeletePause);
+  if (another_turn_follows && opened_by_another_process(db.path()).value_or(true))
+    std::this_thread::sleep_until(unlocked + kDeletePause);
 }
 
 // One turn: moves aside the body files of the sessions the turns before deleted, then deletes
@@ -248,7 +254,7 @@ Status delete_victims(Database& db, const std::vector<PrunedSession>& victims,
   while (deleted < victims.size()) {
     if (Status s = delete_one_turn(db, del, victims, deleted, files); !s.ok()) return s;
     if (c.after_turn) c.after_turn(deleted);
-    after_commit(files, deleted < victims.size());
+    after_commit(db, files, deleted < victims.size());
   }
   return {};
 }
@@ -292,7 +298,7 @@ Status remove_leftovers(Database& db, BodyFileRemoval& files, bool& deleted_rows
   if (!files.has_pending() && unseen == 0) return {};
   for (bool first = true; first || files.has_pending(); first = false) {
     if (Status s = remove_leftovers_turn(db, files, first, deleted_rows); !s.ok()) return s;
-    after_commit(files, files.has_pending());
+    after_commit(db, files, files.has_pending());
   }
   return {};
 }

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -140,6 +141,83 @@ class SteadyClient {
   std::thread thread_;
 };
 
+// The steady client in a process of its own, as a proxy is: prune pauses for a writer only while
+// another process has the database open (a thread of prune's own process would not show).
+// Forked before this process opens the database (SQLite's state of its open files must not be
+// inherited: the child would take the parent's locks for its own); it opens its recorder at
+// start().
+class SteadyClientProcess {
+ public:
+  struct Result {
+    std::int64_t longest_wait_ms = -1;  // the longest a session waited for its commit
+    std::int64_t recorded = 0;
+    bool failed = true;  // the recorder failed
+  };
+
+  explicit SteadyClientProcess(const std::string& path) {
+    EXPECT_EQ(pipe(to_child_), 0);
+    EXPECT_EQ(pipe(from_child_), 0);
+    pid_ = fork();
+    EXPECT_GE(pid_, 0);
+    if (pid_ == 0) run(path);
+  }
+  ~SteadyClientProcess() {
+    if (pid_ > 0) stop();
+    for (int fd : {to_child_[0], to_child_[1], from_child_[0], from_child_[1]}) close(fd);
+  }
+  SteadyClientProcess(const SteadyClientProcess&) = delete;
+  SteadyClientProcess& operator=(const SteadyClientProcess&) = delete;
+
+  // Returns once the client's first session is committed; false if its recorder did not open.
+  bool start() {
+    char c = 'g';
+    return write(to_child_[1], &c, 1) == 1 && read(from_child_[0], &c, 1) == 1 && c == 'r';
+  }
+  Result stop() {
+    Result r;
+    char c = 's';
+    if (write(to_child_[1], &c, 1) == 1 &&
+        read(from_child_[0], &r, sizeof r) != static_cast<ssize_t>(sizeof r))
+      r = Result{};
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return r;
+  }
+
+ private:
+  [[noreturn]] void run(const std::string& path) {
+    char c = 0;
+    (void)!read(to_child_[0], &c, 1);
+    RecorderOptions o;  // the proxy's busy_timeout and lock_wait
+    o.path = path;
+    std::string error;
+    auto rec = Recorder::open(o, error);
+    c = rec != nullptr ? 'r' : 'f';
+    Result r;
+    if (rec != nullptr) {
+      SteadyClient client(*rec);
+      client.wait_for_first();
+      (void)!write(from_child_[1], &c, 1);
+      (void)!read(to_child_[0], &c, 1);
+      r.longest_wait_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(client.stop()).count();
+      r.recorded = client.recorded();
+      rec->stop();
+      r.failed = rec->failed();
+    } else {
+      (void)!write(from_child_[1], &c, 1);
+      (void)!read(to_child_[0], &c, 1);
+    }
+    (void)!write(from_child_[1], &r, sizeof r);
+    _exit(0);
+  }
+
+  pid_t pid_ = -1;
+  int to_child_[2] = {-1, -1};
+  int from_child_[2] = {-1, -1};
+};
+
 // prune deleted what it selected in one write transaction: a proxy recording into the file
 // waited for all of it (seconds for a few hundred megabytes, past its minute on a multi-GB
 // record, and then its recording failed), --no-vacuum or not. Now its commits get in between
@@ -147,14 +225,11 @@ class SteadyClient {
 TEST(StoragePruner, ARecordingProxyCommitsWhilePruneDeletesALargeRecord) {
   TempDir dir;
   const std::string path = dir.file("m.db");
+  SteadyClientProcess client(path);
   // 300 sessions of 480 KB in the database: 150 MB, one to a few seconds to delete at once
   // (secure_delete writes every freed page).
   const std::int64_t old_sessions = build_large_record(path, 300, 60000);
-  auto rec = open_recorder(path);
-  ASSERT_NE(rec, nullptr);
-
-  SteadyClient client(*rec);
-  client.wait_for_first();
+  ASSERT_TRUE(client.start());
 
   PruneCriteria all_completed;
   all_completed.keep = 0;
@@ -162,13 +237,13 @@ TEST(StoragePruner, ARecordingProxyCommitsWhilePruneDeletesALargeRecord) {
   PruneResult pruned;
   std::string error;
   const bool ok = prune_sessions(path, all_completed, pruned, error);
-  const std::chrono::steady_clock::duration longest_wait = client.stop();
-  const std::int64_t recorded = client.recorded();
-  rec->stop();
+  const SteadyClientProcess::Result client_saw = client.stop();
+  const std::int64_t recorded = client_saw.recorded;
   ASSERT_TRUE(ok) << error;
-  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+  EXPECT_FALSE(client_saw.failed);
 
-  EXPECT_LT(longest_wait, 500ms) << "the proxy's commit waited for prune's deletion";
+  EXPECT_GE(client_saw.longest_wait_ms, 0);
+  EXPECT_LT(client_saw.longest_wait_ms, 500) << "the proxy's commit waited for prune's deletion";
   ASSERT_GE(pruned.sessions.size(), static_cast<std::size_t>(old_sessions));
   for (std::int64_t id = 1; id <= old_sessions; ++id)
     EXPECT_EQ(pruned.sessions[static_cast<std::size_t>(id - 1)].id, id);
