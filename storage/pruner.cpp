@@ -97,11 +97,10 @@ Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before
 // lock for as long as it took (secure_delete zeroes every freed page: seconds for a few hundred
 // megabytes), and a proxy's commits, its clients' replies with them, waited all that time: past
 // its lock_wait (a minute) on a large first prune, and its recording failed. A turn deletes
-// whole sessions, one after the other, until kDeleteTurn has passed: a session is deleted with
-// everything recorded with it or not at all, whatever stops prune. The pause is longer than the
-// 100 ms between the tries of SQLite's busy handler, so a waiting proxy's next try lands in it;
+// whole sessions, one after the other, until PruneCriteria::turn has passed: a session is deleted
+// with everything recorded with it or not at all, whatever stops prune. The pause is longer than
+// the 100 ms between the tries of SQLite's busy handler, so a waiting proxy's next try lands in it;
 // none is made while no other process has the database open (after_commit).
-constexpr std::chrono::milliseconds kDeleteTurn{100};
 constexpr std::chrono::milliseconds kDeletePause{150};
 
 constexpr std::string_view kUnseenCertificateCopies =
@@ -213,13 +212,13 @@ void after_commit(const Database& db, BodyFileRemoval& files, bool another_turn_
 }
 
 // One turn: moves aside the body files of the sessions the turns before deleted, then deletes
-// victims[next], victims[next + 1], ... until kDeleteTurn has passed, and commits; `next` then
+// victims[next], victims[next + 1], ... until `turn` has passed, and commits; `next` then
 // points past them. A turn takes a file or deletes a session at least. On an error the turn is
 // rolled back.
 Status delete_one_turn(Database& db, Statement& del, const std::vector<PrunedSession>& victims,
-                       std::size_t& next, BodyFileRemoval& files) {
+                       std::size_t& next, BodyFileRemoval& files, std::chrono::milliseconds turn) {
   if (Status s = db.exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  const auto turn_end = std::chrono::steady_clock::now() + kDeleteTurn;
+  const auto turn_end = std::chrono::steady_clock::now() + turn;
   std::size_t n = next;
   const bool takes_files = files.has_pending();
   Status s = files.set_aside_pending(turn_end);
@@ -252,7 +251,7 @@ Status delete_victims(Database& db, const std::vector<PrunedSession>& victims,
   if (Status s = db.prepare("DELETE FROM sessions WHERE id = ?1", del); !s.ok()) return s;
   deleted = 0;
   while (deleted < victims.size()) {
-    if (Status s = delete_one_turn(db, del, victims, deleted, files); !s.ok()) return s;
+    if (Status s = delete_one_turn(db, del, victims, deleted, files, c.turn); !s.ok()) return s;
     if (c.after_turn) c.after_turn(deleted);
     after_commit(db, files, deleted < victims.size());
   }
@@ -260,9 +259,10 @@ Status delete_victims(Database& db, const std::vector<PrunedSession>& victims,
 }
 
 // One turn of remove_leftovers(), the first deleting the certificate copies too.
-Status remove_leftovers_turn(Database& db, BodyFileRemoval& files, bool first, bool& deleted_rows) {
+Status remove_leftovers_turn(Database& db, BodyFileRemoval& files, std::chrono::milliseconds turn,
+                             bool first, bool& deleted_rows) {
   if (Status s = db.exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  const auto turn_end = std::chrono::steady_clock::now() + kDeleteTurn;
+  const auto turn_end = std::chrono::steady_clock::now() + turn;
   Status s;
   if (first) {
     s = db.exec("DELETE " + std::string(kUnseenCertificateCopies));
@@ -283,7 +283,8 @@ Status remove_leftovers_turn(Database& db, BodyFileRemoval& files, bool first, b
 // sessions', and those a run killed before this step left). In turns, as the deletion, taken
 // only if the snapshot shows something to remove. `deleted_rows`: certificate copies were
 // deleted.
-Status remove_leftovers(Database& db, BodyFileRemoval& files, bool& deleted_rows) {
+Status remove_leftovers(Database& db, BodyFileRemoval& files, std::chrono::milliseconds turn,
+                        bool& deleted_rows) {
   BodyDirectoryListing listing;
   if (Status s = list_body_files(db.path(), listing); !s.ok()) files.unlisted = s.message;
   if (Status s = files.drop_referenced(listing.files); !s.ok()) return s;  // a first choice
@@ -297,7 +298,7 @@ Status remove_leftovers(Database& db, BodyFileRemoval& files, bool& deleted_rows
   files.add_pending(listing.files);
   if (!files.has_pending() && unseen == 0) return {};
   for (bool first = true; first || files.has_pending(); first = false) {
-    if (Status s = remove_leftovers_turn(db, files, first, deleted_rows); !s.ok()) return s;
+    if (Status s = remove_leftovers_turn(db, files, turn, first, deleted_rows); !s.ok()) return s;
     after_commit(db, files, files.has_pending());
   }
   return {};
@@ -396,7 +397,7 @@ bool delete_and_clean(Database& db, const PruneCriteria& c, PruneResult& out, bo
   Status s = files.prepare();
   if (s.ok()) s = delete_victims(db, out.sessions, c, deleted, files);
   // After an error the lock was not to be had: the next run removes the leftovers.
-  if (s.ok()) s = remove_leftovers(db, files, copies_deleted);
+  if (s.ok()) s = remove_leftovers(db, files, c.turn, copies_deleted);
   files.remove_set_aside();  // after an error too: they need no lock
   deleted_rows = deleted > 0 || copies_deleted;
   out.stray_body_files = files.strays();

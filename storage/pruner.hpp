@@ -31,6 +31,10 @@ struct PruneCriteria {
   // How long the WAL checkpoint after the deletion waits, in all, for readers that hold an
   // older snapshot of the file (docs/tools/prune.md).
   std::chrono::milliseconds reader_wait{5000};
+  // How long each of the deletion's write transactions (its turns) may hold the write lock: a
+  // session or a body file at least, then more until this has passed (pruner.cpp). 0: one at a
+  // time, for a test that stops prune between sessions.
+  std::chrono::milliseconds turn{100};
   // Called after each turn of the deletion has committed, before anything else is done, with
   // how many of the selected sessions are deleted so far: where a test stops prune (a kill
   // there must leave nothing behind that the next run does not clean up). Empty otherwise.
@@ -72,8 +76,9 @@ struct PruneResult {
 // Selects the sessions once, in one snapshot: a session that starts meanwhile is not deleted
 // (one selected is deleted by id: an in-progress one whose writer was taken for dead goes even
 // if it records something meanwhile). Then deletes them, oldest first, a few at a time: each
-// transaction holds the write lock for about 100 ms, and is followed by a pause in which a
-// recording proxy commits (see delete_one_turn in pruner.cpp). A session goes whole or not at
+// transaction holds the write lock for about `turn` (100 ms), and is followed by a pause in which
+// a recording proxy commits, if another process has the database open (see delete_one_turn and
+// after_commit in pruner.cpp). A session goes whole or not at
 // all, its body file only once its rows are gone. Then, whatever was deleted (even nothing),
 // the body files no session has and the stored certificates no session saw go: a prune stopped
 // after a commit leaves them (see BodyFileRemoval in pruner.cpp for why no live or committed
