@@ -25,6 +25,7 @@
 #include "proxy/common/home_directory.hpp"
 #include "proxy/common/private_file.hpp"
 #include "proxy/net/certificate_facts.hpp"
+#include "proxy/net/private_key_file.hpp"
 #include "proxy/net/ssl_error.hpp"
 
 namespace mailtap::net {
@@ -221,39 +222,6 @@ bool prepare_directory(const std::string& dir, std::string& error, bool& failed_
     return false;
   }
   return true;
-}
-
-// Opens the private key at `path` to read it, and checks on that descriptor (so the file checked
-// is the file used) that it is a regular file only its owner, the user running mailtap, may
-// access: whoever can read it can pose as mailtap to the clients that trust its certificate, and
-// one another user owns may be theirs. Returns the descriptor, or -1 with what is wrong and what
-// to do in `error`, which names the key as `what` ("the key PATH", "--local-key PATH") and offers
-// `alternative` ("delete it and CERT for a new pair"), if not empty, after the fix. A key that is
-// not there is refused too, unless `missing_ok`: then -1 with `error` empty.
-int open_private_key(const std::string& path, const std::string& what,
-                     const std::string& alternative, bool missing_ok, std::string& error) {
-  FileDescriptor key_file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
-  if (key_file.fd < 0) {
-    if (errno == ENOENT && missing_ok) return -1;
-    error = what + " cannot be read (" + errno_text() + ")";
-    if (!alternative.empty()) error += ": make it yours (chown), or " + alternative;
-    return -1;
-  }
-  struct stat st {};
-  if (::fstat(key_file.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    error = what + " is not a regular file";
-    if (!alternative.empty()) error += ": " + alternative;
-    return -1;
-  }
-  if (const PrivacyProblem problem = privacy_problem(st, "a private key");
-      problem.kind != PrivacyProblem::none) {
-    error =
-        what + ": " + problem.reason + " (" +
-        (problem.kind == PrivacyProblem::too_open ? "chmod 600 " + path : "chown it to yourself") +
-        (alternative.empty() ? "" : ", or " + alternative) + ")";
-    return -1;
-  }
-  return std::exchange(key_file.fd, -1);
 }
 
 // The pair on disk, if it can be used as it is: the certificate is valid for at least another
