@@ -13,10 +13,12 @@
 #include "proxy/cli/parse.hpp"
 #include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/common/terminal_escape.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "proxy/net/tls_client_context.hpp"
 #include "proxy/options/upstream_options.hpp"
+#include "proxy/secrets/core_dumps.hpp"
 #include "tools/commands.hpp"
 #include "tools/probe_report.hpp"
 #include "tools/tool_options.hpp"
@@ -55,6 +57,8 @@ std::string build_target(const ProbeArgs& a, net::UpstreamTarget& target, ProbeR
   report.insecure = a.connection.insecure;
   report.ca_file = a.connection.ca_file;
   report.trust_source = target.trust_source;
+  report.client_cert = a.connection.client_cert;
+  report.client_key = a.connection.client_key;
   return {};
 }
 
@@ -93,10 +97,13 @@ class Probe {
     deadline.cancel();
     if (!ehlo || ehlo->code != 250) {
       report_.failure_kind = ProbeFailure::connection;
-      report_.failure = !ehlo
-                            ? expired ? late_ehlo_reply()
-                                      : "the server closed the connection instead of "
-                                        "answering EHLO"
+      report_.failure = !ehlo ? expired ? late_ehlo_reply()
+                                        : "the server closed the connection instead of "
+                                          "answering EHLO"
+                        : ehlo->code == 421 && !report_.certificate_request_note.empty()
+                            ? "the server answered EHLO with " + std::to_string(ehlo->code) + " " +
+                                  escape_line(ehlo->lines.front()) + ": it " +
+                                  report_.certificate_request_note
                             : "the server refused EHLO " + target_.ehlo_name + " (try --ehlo-name)";
     }
     if (expired)
@@ -147,15 +154,25 @@ class Probe {
 int run_probe(const ProbeArgs& a) {
   net::UpstreamTarget target;
   ProbeReport report;
+  // The client key stays in memory for the run: no core file may hold it (docs/auth.md).
+  std::string why;
+  if (a.connection.holds_client_key() && !secrets::forbid_core_dumps(why)) {
+    log::error("probe: " + why);
+    return 1;
+  }
   if (std::string e = build_target(a, target, report); !e.empty()) {
     log::error("probe: " + e);
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  if (const std::string warning = options::UpstreamOptions::client_certificate_warning(target);
+      !warning.empty())
+    log::error("probe: " + warning);
   // Even under --insecure the trust store is loaded: the probe reports what verification
   // would have said, and only goes on regardless.
   std::string error;
-  auto tls = net::make_tls_client_context({a.connection.ca_file, false}, error);
+  auto tls = net::make_tls_client_context({a.connection.ca_file, false}, error,
+                                          target.client_certificate.get());
   if (!tls) {
     log::error("probe: " + error);
     return 2;

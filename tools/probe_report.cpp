@@ -117,6 +117,8 @@ std::string proxy_command(const ProbeReport& r, bool full) {
     cmd += " --tls " + std::string(net::to_string(r.mode));
   if (full && r.tls_name != r.host) cmd += " --tls-name " + r.tls_name;
   if (full && !r.ca_file.empty()) cmd += " --ca-file " + r.ca_file;
+  if (full && !r.client_cert.empty()) cmd += " --client-cert " + r.client_cert;
+  if (full && !r.client_key.empty()) cmd += " --client-key " + r.client_key;
   return cmd;
 }
 
@@ -213,6 +215,9 @@ void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
   r.chain.clear();
   for (const auto& c : setup.tls.chain) r.chain.push_back({c, net::subject_alt_names(c.der)});
   r.verify_problems = setup.verify_problems;
+  r.client_cert_subject = setup.tls.client_cert_subject;
+  r.client_cert_sha256 = setup.tls.client_cert_sha256;
+  r.certificate_request_note = setup.certificate_request_note;
 
   if (setup.ok) {
     if (!r.verify_problems.empty()) {
@@ -450,6 +455,13 @@ void render_tls(const ProbeReport& r, const Style& st, storage::Clock::time_poin
     verdict += " (for " + r.tls_name + ", trusting " + r.trust_source + ")";
   out += (r.verify_problems.empty() && !r.insecure ? st.green(verdict) : st.red(verdict)) + "\n";
   for (const auto& p : r.verify_problems) out += st.red("  ! " + escape_line(p.reason)) + "\n";
+  if (!r.client_cert_subject.empty())
+    out += "  client certificate: " + escape_line(r.client_cert_subject) + " presented (sha256 " +
+           r.client_cert_sha256 + ")\n";
+  else if (!r.certificate_request_note.empty())
+    out += st.red("  client certificate: asked for, none presented (--client-cert)") + "\n";
+  else if (!r.client_cert.empty())
+    out += "  client certificate: not asked for\n";
   out += st.bold("Certificate chain") + " (as the server sent it, leaf first)\n";
   render_chain(r, now, out);
 }
@@ -460,6 +472,15 @@ void write_tls(JsonWriter& w, const ProbeReport& r, storage::Clock::time_point n
   w.key("verified").value(r.verify_problems.empty() && !r.insecure);
   w.key("insecure").value(r.insecure);
   w.key("verify_result").value(r.verify_result);
+  w.key("client_certificate_requested").value(!r.certificate_request_note.empty());
+  w.key("client_certificate");
+  if (r.client_cert_subject.empty()) {
+    w.null();
+  } else {
+    w.begin_object().key("file").value(r.client_cert);
+    w.key("subject").value(r.client_cert_subject).key("sha256").value(r.client_cert_sha256);
+    w.end_object();
+  }
   w.key("chain").begin_array();
   for (const auto& pc : r.chain) {
     const auto& c = pc.certificate;

@@ -40,6 +40,8 @@ struct ProbeReport {
   bool insecure = false;
   std::string ca_file;  // --ca-file, "" for the system store
   std::string trust_source;
+  std::string client_cert;  // --client-cert, "" for none
+  std::string client_key;   // --client-key, "" when the key is in client_cert
 
   // What happened, as far as it got.
   std::string address;  // resolved "IP:port"
@@ -50,6 +52,9 @@ struct ProbeReport {
   std::string tls_version, cipher, sni, verify_result;
   std::vector<ProbeCertificate> chain;  // leaf first
   std::vector<net::VerifyProblem> verify_problems;
+  // The server asked for a client certificate: what mailtap presented ("" if none) and what
+  // mailtap says of a refusal that follows (UpstreamSetup::certificate_request_note).
+  std::string client_cert_subject, client_cert_sha256, certificate_request_note;
   std::optional<smtp::Reply> ehlo_tls;  // after TLS
   std::optional<smtp::Reply> quit;
 

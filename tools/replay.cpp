@@ -464,6 +464,12 @@ int report_replay(const ReplayArgs& args, const ReplayConfig& cfg, const ReplayR
 
 int run_replay(const ReplayArgs& args) {
   ReplayConfig cfg;
+  // The client key stays in memory for the run: no core file may hold it (docs/auth.md).
+  std::string why;
+  if (args.connection.holds_client_key() && !secrets::forbid_core_dumps(why)) {
+    log::error(why);
+    return 1;
+  }
   if (std::string e = build_config(args, cfg); !e.empty()) {
     log::error(e);
     return 2;
@@ -477,11 +483,14 @@ int run_replay(const ReplayArgs& args) {
   }
   std::shared_ptr<const smtp::Secret> password;
   if (!fill_recorded_secrets(args, cfg, recording, password)) return 2;
-  auto tls = net::make_tls_client_context(cfg.trust, error);
+  auto tls = net::make_tls_client_context(cfg.trust, error, cfg.target.client_certificate.get());
   if (!tls) {
     log::error(error);
     return 2;
   }
+  if (const std::string warning = options::UpstreamOptions::client_certificate_warning(cfg.target);
+      !warning.empty())
+    log::error(warning);
   std::unique_ptr<storage::Recorder> recorder;
   if (!open_replay_recorder(cfg, recorder)) return 2;
   warn_about_exposure(cfg.target);

@@ -104,7 +104,8 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   net::UpstreamTarget target;
   target.host = cfg.upstream_host;
   target.port = cfg.upstream_port;
-  if (auto e = a.connection.apply_to(target); !e.empty()) return e;
+  if (auto e = a.connection.apply_to(target, read_password); !e.empty()) return e;
+  cfg.client_certificate = target.client_certificate;
   cfg.tls_mode = target.mode;
   cfg.trust = a.connection.trust();
   cfg.tls_name = target.tls_name;
@@ -148,13 +149,15 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
 }
 
 // What the options left unset amount to, for --print-config.
-std::map<std::string, DerivedDefault> derived_defaults(const ProxyConfig& cfg) {
+std::map<std::string, DerivedDefault> derived_defaults(const ProxyArgs& a, const ProxyConfig& cfg) {
   std::map<std::string, DerivedDefault> out;
   out["tls"] = {std::string(net::to_string(cfg.tls_mode)),
                 "port " + std::to_string(cfg.upstream_port)};
   out["tls-name"] = {cfg.tls_name, "the upstream host"};
   out["ehlo-name"] = {cfg.ehlo_name, "this host's name"};
   out["ca-file"] = {"", "trusting " + net::describe_trust_source(cfg.trust)};
+  out["client-cert"] = {"", "no client certificate"};
+  if (!a.connection.client_cert.empty()) out["client-key"] = {"", "the key in client-cert"};
   if (cfg.db_path) out["db"] = {*cfg.db_path, "the XDG data directory"};
   out["threads"] = {"", "one per core"};
   out["auth-user"] = {"", "clients authenticate themselves"};
@@ -217,6 +220,7 @@ void set_upstream_target(const ProxyConfig& cfg, net::UpstreamTarget& target) {
   target.ehlo_name = cfg.ehlo_name;
   target.insecure = cfg.trust.insecure;
   target.trust_source = net::describe_trust_source(cfg.trust);
+  target.client_certificate = cfg.client_certificate;
   target.timeout = cfg.timeout_connect;
 }
 
@@ -245,6 +249,17 @@ void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
                              : cfg.trust.insecure               ? "NOT verified"
                                                                 : "verified";
   warn_about_exposure(cfg, listen_label, upstream_label);
+  if (const net::ClientCertificate* c = cfg.client_certificate.get()) {
+    net::UpstreamTarget target;
+    target.client_certificate = cfg.client_certificate;
+    if (const std::string warning = options::UpstreamOptions::client_certificate_warning(target);
+        !warning.empty())
+      log::error(warning);
+    log::info("presenting the client certificate " + c->describe() + " to " + upstream_label +
+              " when it asks for one (SHA-256 " + c->leaf_facts.sha256_hex + ", " +
+              std::to_string(c->intermediates) + " intermediate(s), valid until " +
+              c->leaf_facts.not_after + ")");
+  }
   if (local_certificate) {
     log::error(std::string(local_certificate->created ? "created" : "using") +
                " the local TLS certificate " + local_certificate->cert_path + " (SHA-256 " +
@@ -356,7 +371,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   raise_descriptor_limit(cfg.max_sessions);
 
   std::string error;
-  auto tls = net::make_tls_client_context(cfg.trust, error);
+  auto tls = net::make_tls_client_context(cfg.trust, error, cfg.client_certificate.get());
   if (!tls) {
     log::error(error);
     return 1;
@@ -530,7 +545,7 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
   if (args.print_config) {
     const std::string text =
         format_effective_config("proxy", *file, default_config_path(getenv), args.upstream_name,
-                                layers, derived_defaults(cfg));
+                                layers, derived_defaults(args, cfg));
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     if (!error.empty()) {
@@ -543,9 +558,9 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
     log::error(error);
     return 2;
   }
-  // A client's AUTH only passes through: the password or token mailtap keeps for the whole
-  // run is what a crash would leave on disk.
-  if (cfg.auth_password == nullptr && cfg.oauth2_token_cmd.empty())
+  // A client's AUTH only passes through: the password, token or client key mailtap keeps for
+  // the whole run is what a crash would leave on disk.
+  if (cfg.auth_password == nullptr && cfg.oauth2_token_cmd.empty() && !cfg.client_certificate)
     secrets::allow_core_dumps(*core_dumps);
   return run_proxy(cfg, web, services);
 }

@@ -115,7 +115,8 @@ std::string apply_proxy_settings(OptionLayers& layers, const ConfigFile& file,
   layers.add_file_only_key("password", true, {"password-env", "password-file", "password-cmd"});
   // --no-record against MAILTAP_DB (the systemd unit sets it) is a choice, not a conflict.
   layers.add_exclusive("db", "no-record");
-  layers.add_path_keys({"db", "ca-file", "password-file", "local-cert", "local-key"});
+  layers.add_path_keys(
+      {"db", "ca-file", "password-file", "local-cert", "local-key", "client-cert", "client-key"});
 
   std::vector<std::string> checked = {"", "proxy"};
   for (const std::string& name : file.upstream_names())

@@ -9,17 +9,21 @@ namespace mailtap::net {
 
 namespace {
 
-// What a server answers to a client that presents no certificate where it requires one:
-// TLS 1.3 has an alert of its own (RFC 8446 6.2); over TLS 1.2 OpenSSL sends
-// handshake_failure, and other servers one of the certificate alerts.
-bool refuses_missing_certificate(std::uint8_t alert) {
+// What a server answers to a client whose certificate it refuses, or that presents none where
+// it requires one: TLS 1.3 has an alert of its own for the missing one (RFC 8446 6.2); over
+// TLS 1.2 OpenSSL sends handshake_failure, and other servers one of the certificate alerts.
+bool refuses_certificate(std::uint8_t alert) {
   switch (alert) {
     case SSL3_AD_HANDSHAKE_FAILURE:
     case SSL3_AD_BAD_CERTIFICATE:
     case SSL3_AD_UNSUPPORTED_CERTIFICATE:
+    case SSL3_AD_CERTIFICATE_REVOKED:
+    case SSL3_AD_CERTIFICATE_EXPIRED:
     case SSL3_AD_CERTIFICATE_UNKNOWN:
     case TLS1_AD_UNKNOWN_CA:
     case TLS1_AD_ACCESS_DENIED:
+    case TLS1_AD_DECRYPT_ERROR:
+    case TLS1_AD_CERTIFICATE_REQUIRED:
       return true;
     default:
       return false;
@@ -28,6 +32,43 @@ bool refuses_missing_certificate(std::uint8_t alert) {
 
 std::string quoted_alert(std::uint8_t alert) {
   return "TLS alert \"" + std::string(SSL_alert_desc_string_long(alert)) + "\"";
+}
+
+constexpr const char* give_one =
+    "give it one with --client-cert FILE (and --client-key FILE unless the key is in FILE)";
+
+// What to check of a certificate the server refused, by what the server said (`alert`, if it
+// said it with one).
+std::string what_to_check(const ClientCertificate& c, std::optional<std::uint8_t> alert) {
+  const std::string validity =
+      c.validity_problem.empty() ? std::string() : "; and " + c.validity_problem + ": renew it";
+  const std::string chain =
+      c.cert_path + " holds the intermediate certificates after it (it holds " +
+      (c.intermediates == 0 ? std::string("none") : std::to_string(c.intermediates)) + ")";
+  switch (alert.value_or(0)) {
+    case TLS1_AD_UNKNOWN_CA:
+      return "it does not trust the CA that issued it (" + c.leaf_facts.issuer +
+             "): check that the certificate comes from the CA the server's administrator named, "
+             "and that " +
+             chain + validity;
+    case SSL3_AD_CERTIFICATE_EXPIRED:
+      return c.validity_problem.empty()
+                 ? "it takes it for expired (valid until " + c.leaf_facts.not_after +
+                       "): check the clocks, or renew it"
+                 : c.validity_problem + ": renew it";
+    case SSL3_AD_CERTIFICATE_REVOKED:
+      return "its issuer (" + c.leaf_facts.issuer + ") revoked it: get a new one" + validity;
+    case TLS1_AD_ACCESS_DENIED:
+      return "it knows the certificate but does not let it in: ask the server's administrator to "
+             "authorise it (SHA-256 " +
+             c.leaf_facts.sha256_hex + ")" + validity;
+    default:
+      return "check that the server trusts its issuer (" + c.leaf_facts.issuer + "), that " +
+             chain +
+             ", that it is the certificate the administrator registered for you, and that it is "
+             "meant for client authentication (extendedKeyUsage clientAuth)" +
+             validity;
+  }
 }
 
 }  // namespace
@@ -42,17 +83,21 @@ std::optional<std::uint8_t> alert_of(const std::error_code& ec) {
   return static_cast<std::uint8_t>(reason - SSL_AD_REASON_OFFSET);
 }
 
-std::string describe_upstream_alert(const std::error_code& ec, bool certificate_requested) {
+std::string describe_upstream_alert(const std::error_code& ec, bool certificate_requested,
+                                    const ClientCertificate* client_certificate) {
   const std::optional<std::uint8_t> alert = alert_of(ec);
   if (!alert) return {};
   const std::string quoted = quoted_alert(*alert);
-  if (*alert == TLS1_AD_CERTIFICATE_REQUIRED ||
-      (certificate_requested && refuses_missing_certificate(*alert)))
+  if (client_certificate != nullptr && certificate_requested && refuses_certificate(*alert))
+    return "refused mailtap's client certificate " + client_certificate->describe() + " (" +
+           quoted + "): " + what_to_check(*client_certificate, alert);
+  if (client_certificate == nullptr && (*alert == TLS1_AD_CERTIFICATE_REQUIRED ||
+                                        (certificate_requested && refuses_certificate(*alert))))
     return "requires a client certificate (" + quoted +
            (*alert == TLS1_AD_CERTIFICATE_REQUIRED ? "" : " after asking for one") +
-           "), and mailtap presents none: mailtap has no client-certificate option; use a "
-           "server or port that accepts clients without a certificate (submission with AUTH), "
-           "or ask the server's administrator";
+           "), and mailtap presents none: " + give_one +
+           ", or use a server or port that accepts clients without a certificate (submission "
+           "with AUTH)";
   switch (*alert) {
     case SSL3_AD_HANDSHAKE_FAILURE:
       return "ended the TLS handshake (" + quoted +
@@ -70,6 +115,17 @@ std::string describe_upstream_alert(const std::error_code& ec, bool certificate_
     default:
       return "ended TLS with " + quoted + " (" + ec.message() + ")";
   }
+}
+
+std::string describe_refusal_after_certificate_request(
+    const ClientCertificate* client_certificate) {
+  if (client_certificate == nullptr)
+    return std::string(
+               "asked for a client certificate in the TLS handshake, and mailtap "
+               "presented none: ") +
+           give_one;
+  return "ended the session after mailtap presented its client certificate " +
+         client_certificate->describe() + ": " + what_to_check(*client_certificate, std::nullopt);
 }
 
 }  // namespace mailtap::net

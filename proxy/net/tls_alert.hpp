@@ -1,12 +1,16 @@
 // What a TLS alert from the peer means, in words. BoringSSL reports an alert it received as an
 // error code (SSLV3_ALERT_HANDSHAKE_FAILURE, TLSV1_ALERT_CERTIFICATE_REQUIRED), which tells a
-// user at telnet neither the cause nor what to do about it.
+// user at telnet neither the cause nor what to do about it. Also the words for a server that
+// asked for a client certificate and then ended the session in SMTP instead (Postfix's
+// smtpd_tls_req_ccert: "421 4.7.1 ... Client certificate not trusted").
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <system_error>
+
+#include "proxy/net/client_certificate.hpp"
 
 namespace mailtap::net {
 
@@ -15,11 +19,20 @@ namespace mailtap::net {
 std::optional<std::uint8_t> alert_of(const std::error_code& ec);
 
 // Why the upstream server ended TLS with `ec` (in its handshake, or later: over TLS 1.3 a
-// server refuses mailtap's missing client certificate after mailtap's handshake is done), as
-// a phrase to follow its host:port: "requires a client certificate (TLS alert \"certificate
-// required\"), and mailtap presents none: ...". `certificate_requested`: the server sent a
-// CertificateRequest (TlsStream::certificate_requested), which explains the alerts a server
-// sends to a client that presents none. Empty when `ec` is no alert from the server.
-std::string describe_upstream_alert(const std::error_code& ec, bool certificate_requested);
+// server refuses mailtap's client certificate, or its absence, after mailtap's handshake is
+// done), as a phrase to follow its host:port: "requires a client certificate (TLS alert
+// \"certificate required\"), and mailtap presents none: give it one with --client-cert ...".
+// `certificate_requested`: the server sent a CertificateRequest (TlsStream::certificate_requested),
+// which explains the alerts a server sends to a client whose certificate it refuses or misses;
+// `client_certificate`: the one mailtap presents then (--client-cert), nullptr if none. Empty
+// when `ec` is no alert from the server.
+std::string describe_upstream_alert(const std::error_code& ec, bool certificate_requested,
+                                    const ClientCertificate* client_certificate);
+
+// What mailtap adds to a 421 with which a server that asked for a client certificate in the
+// handshake ends the session before any other reply, after its host:port: "asked for a client
+// certificate in the TLS handshake and mailtap presented none: ...", or that it ended the
+// session after mailtap presented `client_certificate`, and what to check.
+std::string describe_refusal_after_certificate_request(const ClientCertificate* client_certificate);
 
 }  // namespace mailtap::net

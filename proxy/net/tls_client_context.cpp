@@ -33,8 +33,8 @@ std::string describe_trust_source(const TrustSettings& trust) {
   return debian_bundle;
 }
 
-std::optional<asio::ssl::context> make_tls_client_context(const TrustSettings& trust,
-                                                          std::string& error) {
+std::optional<asio::ssl::context> make_tls_client_context(
+    const TrustSettings& trust, std::string& error, const ClientCertificate* client_certificate) {
   asio::ssl::context ctx(asio::ssl::context::tls_client);
   SSL_CTX* native = ctx.native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
@@ -55,6 +55,8 @@ std::optional<asio::ssl::context> make_tls_client_context(const TrustSettings& t
     error = "cannot configure TLS: " + ssl_error();
     return std::nullopt;
   }
+  if (client_certificate != nullptr && !use_client_certificate(native, *client_certificate, error))
+    return std::nullopt;
   if (trust.insecure) {
     ctx.set_verify_mode(asio::ssl::verify_none);
     return ctx;

@@ -1,5 +1,7 @@
 #include "proxy/net/tls_session_cache.hpp"
 
+#include "proxy/net/tls_stream.hpp"
+
 namespace mailtap::net {
 
 namespace {
@@ -8,6 +10,13 @@ int cache_index() {
   return index;
 }
 int upstream_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+// Set (to the SSL itself) when the session offered for resumption was authenticated with the
+// client certificate. Kept on the SSL because BoringSSL resumes a copy of the session offered,
+// without its ex_data.
+int offered_with_certificate_index() {
   static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
 }
@@ -25,9 +34,16 @@ void TlsSessionCache::prepare(SSL* ssl, const std::string& upstream) {
   auto& [key, kept] = *sessions_.try_emplace(upstream).first;
   SSL_set_ex_data(ssl, upstream_index(), const_cast<std::string*>(&key));
   if (kept.empty()) return;
-  SSL_SESSION* session = kept.back().get();
-  SSL_set_session(ssl, session);  // takes its own reference
-  if (SSL_SESSION_should_be_single_use(session)) kept.pop_back();
+  const Kept& offered = kept.back();
+  SSL_set_session(ssl, offered.session.get());  // takes its own reference
+  SSL_set_ex_data(ssl, offered_with_certificate_index(),
+                  offered.client_certificate ? ssl : nullptr);
+  if (SSL_SESSION_should_be_single_use(offered.session.get())) kept.pop_back();
+}
+
+bool TlsSessionCache::resumed_with_client_certificate(const SSL* ssl) {
+  return SSL_session_reused(ssl) != 0 &&
+         SSL_get_ex_data(ssl, offered_with_certificate_index()) != nullptr;
 }
 
 // BoringSSL calls this when the server hands out a session (for TLS 1.3, a ticket after the
@@ -37,14 +53,19 @@ int TlsSessionCache::on_new_session(SSL* ssl, SSL_SESSION* session) {
       static_cast<TlsSessionCache*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), cache_index()));
   const auto* upstream = static_cast<const std::string*>(SSL_get_ex_data(ssl, upstream_index()));
   if (cache == nullptr || upstream == nullptr) return 0;
-  cache->keep(*upstream, session);
+  // BoringSSL presents the context's certificate whenever the server asks for one.
+  const bool presented =
+      resumed_with_client_certificate(ssl) ||
+      (TlsStream::certificate_requested(ssl) && SSL_CTX_get0_certificate(SSL_get_SSL_CTX(ssl)));
+  cache->keep(*upstream, session, presented);
   return 1;
 }
 
-void TlsSessionCache::keep(const std::string& upstream, SSL_SESSION* session) {
+void TlsSessionCache::keep(const std::string& upstream, SSL_SESSION* session,
+                           bool client_certificate) {
   std::lock_guard lock(mutex_);
   auto& kept = sessions_[upstream];
-  kept.emplace_back(session);
+  kept.push_back(Kept{bssl::UniquePtr<SSL_SESSION>(session), client_certificate});
   while (kept.size() > per_upstream_) kept.pop_front();
 }
 

@@ -29,6 +29,12 @@ int verify_fn_index() {
   return index;
 }
 
+// Set (to the SSL itself) once the server asked for a client certificate.
+int certificate_requested_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 int verify_trampoline(int preverified, X509_STORE_CTX* store) {
   auto* ssl =
       static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
@@ -365,17 +371,23 @@ TlsStream::TlsStream(asio::ip::tcp::socket& socket, SSL_CTX* ctx, Role role)
   } else {
     SSL_set_connect_state(ssl_);
     // BoringSSL asks a client for its certificate only when the server requested one: noted,
-    // so that the alert a server then sends can be explained (mailtap presents none).
+    // so that the alert a server then sends can be explained, and the record can say whether
+    // mailtap's certificate (if it has one) was presented. On the SSL, not the stream: the TLS
+    // session cache reads it when the server hands out a session (tls_session_cache.cpp).
     SSL_set_cert_cb(
         ssl_,
-        [](SSL*, void* requested) {
-          *static_cast<bool*>(requested) = true;
+        [](SSL* ssl, void*) {
+          SSL_set_ex_data(ssl, certificate_requested_index(), ssl);
           return 1;
         },
-        &certificate_requested_);
+        nullptr);
   }
   // The writer retries with the same bytes, but they may have moved (a std::string chunk).
   SSL_set_mode(ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+bool TlsStream::certificate_requested(const SSL* ssl) {
+  return ssl != nullptr && SSL_get_ex_data(ssl, certificate_requested_index()) != nullptr;
 }
 
 TlsStream::~TlsStream() {

@@ -52,8 +52,10 @@ class TlsStream {
   // 0x80 or more). The peer speaks plain SMTP there: a client's command after the 220 to its
   // STARTTLS, a server without implicit TLS greeting, bytes behind a server's 220.
   bool handshake_read_plain_text() const;
-  // Client side: the server sent a CertificateRequest (mailtap presents no certificate).
-  bool certificate_requested() const { return certificate_requested_; }
+  // Client side: the server sent a CertificateRequest in this handshake (BoringSSL then
+  // presents the context's client certificate, --client-cert, if it has one).
+  bool certificate_requested() const { return certificate_requested(ssl_); }
+  static bool certificate_requested(const SSL* ssl);
   // Verify the peer with `fn` (SSL_VERIFY_PEER); without it, nothing is verified.
   void set_verify(VerifyFn fn);
 
@@ -158,7 +160,6 @@ class TlsStream {
   // The last read stopped because the socket had no more bytes: the next one waits for the
   // reactor first rather than asking the empty socket again.
   bool drained_ = false;
-  bool certificate_requested_ = false;
 };
 
 }  // namespace mailtap::net

@@ -162,7 +162,8 @@ class Setup {
   // The server's TLS alert in `ec`, in words; empty if it is none.
   std::string upstream_alert(const std::error_code& ec) {
     const TlsStream* tls = link_.tls();
-    return describe_upstream_alert(ec, tls != nullptr && tls->certificate_requested());
+    return describe_upstream_alert(ec, tls != nullptr && tls->certificate_requested(),
+                                   t_.client_certificate.get());
   }
 
   // Each step returns whether to go on; a failure has been set when it does not. Awaited results
@@ -259,7 +260,12 @@ class Setup {
     if (!greeting) co_return false;
     if (greeting->code != 220) {
       record(Direction::upstream_to_mailtap, EventKind::greeting, greeting->raw, "", &*greeting);
-      fail("4.3.2 mailtap: " + label_ + " refused the session: " + one_line(*greeting));
+      // Implicit TLS: a server that asked for a client certificate refuses in its greeting.
+      const std::string& certificate = result_.certificate_request_note;
+      fail(certificate.empty()
+               ? "4.3.2 mailtap: " + label_ + " refused the session: " + one_line(*greeting)
+               : "4.7.0 mailtap: " + label_ + " refused the session: " + one_line(*greeting) +
+                     "; it " + certificate);
       co_return false;
     }
     result_.greeting = greeting;
@@ -336,6 +342,7 @@ class Setup {
       t_.session_cache->prepare(tls.native_handle(), label_ + " " + name);
     const std::error_code ec = co_await tls.handshake();
     keep_verify_problems(*failures);
+    take_client_certificate(tls);
     if (ec) {
       if (!timed_out_) handshake_failed(ec, enforce);
       co_return false;
@@ -375,6 +382,32 @@ class Setup {
       }
       return preverified || !enforce;
     });
+  }
+
+  // Whether mailtap presented its client certificate (--client-cert): in this handshake, which
+  // BoringSSL does when the server asks for one, or in the one of the session it resumed. For
+  // the record, and for the words of a refusal that follows a request.
+  void take_client_certificate(const TlsStream& tls) {
+    const ClientCertificate* mine = t_.client_certificate.get();
+    const bool requested = tls.certificate_requested();
+    if (mine != nullptr &&
+        (requested || TlsSessionCache::resumed_with_client_certificate(tls.native_handle()))) {
+      result_.tls.client_cert_sha256 = mine->leaf_facts.sha256_hex;
+      result_.tls.client_cert_subject = mine->leaf_facts.subject;
+    }
+    if (requested)
+      result_.certificate_request_note = describe_refusal_after_certificate_request(mine);
+  }
+
+  // The client certificate in the record's tls note: ", client certificate CN=x presented", or
+  // that the server asked for one and mailtap had none; "" when it was not asked for.
+  std::string client_certificate_note() const {
+    if (!result_.tls.client_cert_subject.empty())
+      return ", client certificate " + result_.tls.client_cert_subject + " presented" +
+             (result_.tls.resumed ? " (when the session resumed was made)" : "");
+    if (!result_.certificate_request_note.empty())
+      return ", a client certificate asked for and none presented (no --client-cert)";
+    return {};
   }
 
   // Each verification failure explained once, in the order found.
@@ -436,7 +469,8 @@ class Setup {
                              (caveat.empty() ? "" : " (" + caveat + ")") +
                              (t_.insecure ? ", certificate NOT verified (--insecure)"
                                           : ", certificate verified for " + t_.tls_name) +
-                             (result_.tls.resumed ? " (session resumed)" : ""));
+                             (result_.tls.resumed ? " (session resumed)" : "") +
+                             client_certificate_note());
   }
 
   Link& link_;

@@ -5,10 +5,12 @@
 
 #include <asio/awaitable.hpp>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "proxy/net/client_certificate.hpp"
 #include "proxy/net/link.hpp"
 #include "proxy/net/tls_session_cache.hpp"
 #include "proxy/smtp/event.hpp"
@@ -43,6 +45,9 @@ struct UpstreamTarget {
   // server it cannot verify). The TLS context must then verify peers (made without insecure).
   bool report_when_insecure = false;
   std::string trust_source;  // for messages
+  // --client-cert: what the TLS context presents to a server that asks for a certificate (it
+  // was given to the context); here for the record and the words of a refusal. Null: none.
+  std::shared_ptr<const ClientCertificate> client_certificate;
   std::chrono::steady_clock::duration timeout = std::chrono::seconds(30);
   std::string timeout_flag = "--timeout-connect";  // the option a timeout message points to
   TlsSessionCache* session_cache = nullptr;        // resume TLS sessions (the proxy's)
@@ -66,6 +71,10 @@ struct UpstreamSetup {
   // Why the certificate is not trusted: the problem that ended the handshake, or every one
   // found under report_when_insecure.
   std::vector<VerifyProblem> verify_problems;
+  // The server asked for a client certificate in the handshake: what mailtap adds to a 421
+  // with which it ends the session before any other reply (smtp::DialogueOptions::
+  // certificate_request_note), after its host:port; "" when it asked for none.
+  std::string certificate_request_note;
 
   // `failure` without its enhanced status and "mailtap: ", as the record and reports give it.
   std::string failure_reason() const;

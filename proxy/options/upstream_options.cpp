@@ -19,9 +19,39 @@ void UpstreamOptions::add_to(CLI::App& app, const Help& help) {
                  "Name for SNI and certificate verification (default: " + help.host + ")");
   app.add_flag("--insecure", insecure, help.insecure);
   app.add_option("--ehlo-name", ehlo_name, help.ehlo_name + " (default: host name)");
+  app.add_option("--client-cert", client_cert,
+                 "PEM certificate to present to a server that asks for one (mutual TLS), "
+                 "followed by its intermediates (all sent); the file may hold the key too")
+      ->type_name("FILE");
+  app.add_option("--client-key", client_key,
+                 "PEM private key of --client-cert (default: the key in that file); refused if "
+                 "group or others may access it, another user owns it, or a passphrase protects "
+                 "it")
+      ->type_name("FILE");
 }
 
-std::string UpstreamOptions::apply_to(net::UpstreamTarget& target) const {
+namespace {
+
+// --client-cert and --client-key into `target`: read and checked, or without `read_key` only
+// checked as far as that needs no key read.
+std::string apply_client_certificate(const UpstreamOptions& o, net::UpstreamTarget& target,
+                                     bool read_key) {
+  if (o.client_cert.empty()) {
+    if (!o.client_key.empty())
+      return "--client-key needs --client-cert (the certificate it is the key of)";
+    return {};
+  }
+  if (target.mode == net::TlsMode::none)
+    return "--client-cert needs TLS to present it in: not with --tls none";
+  if (!read_key) return net::client_certificate_refusal(o.client_cert, o.client_key);
+  std::string error;
+  target.client_certificate = net::load_client_certificate(o.client_cert, o.client_key, error);
+  return error;
+}
+
+}  // namespace
+
+std::string UpstreamOptions::apply_to(net::UpstreamTarget& target, bool read_client_key) const {
   target.mode = tls.value_or(net::default_tls_mode(target.port));
   target.tls_name = tls_name.empty() ? target.host : tls_name;
   target.ehlo_name = ehlo_name.empty() ? net::default_ehlo_name() : ehlo_name;
@@ -40,7 +70,15 @@ std::string UpstreamOptions::apply_to(net::UpstreamTarget& target) const {
   if (!ca_file.empty())
     if (std::string why = net::ca_file_refusal(ca_file); !why.empty()) return why;
   target.trust_source = net::describe_trust_source({ca_file, false});
-  return {};
+  return apply_client_certificate(*this, target, read_client_key);
+}
+
+std::string UpstreamOptions::client_certificate_warning(const net::UpstreamTarget& target) {
+  const net::ClientCertificate* c = target.client_certificate.get();
+  if (c == nullptr || c->validity_problem.empty()) return {};
+  return "WARNING: --client-cert " + c->cert_path + ": " + c->validity_problem +
+         "; it is presented all the same (a server may know it by its fingerprint), but one "
+         "that checks its dates will refuse it";
 }
 
 }  // namespace mailtap::options

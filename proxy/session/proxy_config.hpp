@@ -32,6 +32,8 @@ struct ProxyConfig {
   net::TrustSettings trust;
   std::string tls_name;   // defaults to upstream_host
   std::string ehlo_name;  // defaults to the host name
+  // --client-cert/--client-key, read at start (null: none, or --print-config).
+  std::shared_ptr<const net::ClientCertificate> client_certificate;
 
   bool transcript = false;
   int verbosity = 1;  // 0 --quiet, 1 default, 2 -v

@@ -33,6 +33,11 @@ struct UpstreamTls {
   std::string verify_reason;
   std::vector<Certificate> chain;  // leaf first
   bool resumed = false;            // the TLS session was resumed (an earlier session's ticket)
+  // The client certificate mailtap presented (--client-cert): its SHA-256 (hex, as a chain's
+  // sha256_hex) and subject; empty when it presented none (it has none, or the server asked for
+  // none). A resumed session names the one presented in the handshake that made it.
+  std::string client_cert_sha256;
+  std::string client_cert_subject;
 };
 
 // The verification as one line for people: "ok", "not verified (--insecure)", the failure's

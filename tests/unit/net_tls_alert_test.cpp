@@ -1,6 +1,8 @@
 // The upstream's TLS alerts in words: a server that requires a client certificate is named as
 // such over TLS 1.3 (its own alert) and over TLS 1.2 (handshake_failure after a certificate
-// request), and the other common alerts say what the user can do.
+// request), with the option that gives mailtap one; a server that refuses the certificate
+// mailtap presented is said to, naming the file and what to check; and the other common alerts
+// say what the user can do.
 #include "proxy/net/tls_alert.hpp"
 
 #include <openssl/err.h>
@@ -28,16 +30,19 @@ bool has(const std::string& text, const std::string& part) {
 }
 
 TEST(UpstreamAlert, CertificateRequiredSaysMailtapPresentsNone) {
-  const std::string d = describe_upstream_alert(alert(TLS1_AD_CERTIFICATE_REQUIRED), false);
+  const std::string d =
+      describe_upstream_alert(alert(TLS1_AD_CERTIFICATE_REQUIRED), false, nullptr);
   EXPECT_EQ(d.rfind("requires a client certificate (TLS alert \"certificate required\")", 0), 0u)
       << d;
-  EXPECT_TRUE(has(d, "mailtap presents none")) << d;
-  EXPECT_TRUE(has(d, "mailtap has no client-certificate option")) << d;
+  EXPECT_TRUE(has(d,
+                  "mailtap presents none: give it one with --client-cert FILE (and "
+                  "--client-key FILE unless the key is in FILE)"))
+      << d;
   EXPECT_FALSE(has(d, "OPENSSL_internal")) << d;
 }
 
 TEST(UpstreamAlert, Tls12HandshakeFailureAfterACertificateRequestIsTheMissingCertificate) {
-  const std::string d = describe_upstream_alert(alert(SSL3_AD_HANDSHAKE_FAILURE), true);
+  const std::string d = describe_upstream_alert(alert(SSL3_AD_HANDSHAKE_FAILURE), true, nullptr);
   EXPECT_EQ(
       d.rfind("requires a client certificate (TLS alert \"handshake failure\" after asking", 0), 0u)
       << d;
@@ -45,26 +50,92 @@ TEST(UpstreamAlert, Tls12HandshakeFailureAfterACertificateRequestIsTheMissingCer
 }
 
 TEST(UpstreamAlert, HandshakeFailureWithoutACertificateRequestIsNothingInCommon) {
-  const std::string d = describe_upstream_alert(alert(SSL3_AD_HANDSHAKE_FAILURE), false);
+  const std::string d = describe_upstream_alert(alert(SSL3_AD_HANDSHAKE_FAILURE), false, nullptr);
   EXPECT_FALSE(has(d, "client certificate")) << d;
   EXPECT_TRUE(has(d, "TLS alert \"handshake failure\"")) << d;
   EXPECT_TRUE(has(d, "TLS 1.2 or later")) << d;
 }
 
 TEST(UpstreamAlert, CommonAlertsSayWhatToDo) {
-  EXPECT_TRUE(has(describe_upstream_alert(alert(TLS1_AD_PROTOCOL_VERSION), false),
+  EXPECT_TRUE(has(describe_upstream_alert(alert(TLS1_AD_PROTOCOL_VERSION), false, nullptr),
                   "does not speak TLS 1.2 or later"));
-  EXPECT_TRUE(has(describe_upstream_alert(alert(TLS1_AD_UNRECOGNIZED_NAME), false), "--tls-name"));
-  EXPECT_TRUE(has(describe_upstream_alert(alert(TLS1_AD_INSUFFICIENT_SECURITY), false),
+  EXPECT_TRUE(
+      has(describe_upstream_alert(alert(TLS1_AD_UNRECOGNIZED_NAME), false, nullptr), "--tls-name"));
+  EXPECT_TRUE(has(describe_upstream_alert(alert(TLS1_AD_INSUFFICIENT_SECURITY), false, nullptr),
                   "stronger TLS cipher suites"));
-  const std::string other = describe_upstream_alert(alert(TLS1_AD_INTERNAL_ERROR), false);
+  const std::string other = describe_upstream_alert(alert(TLS1_AD_INTERNAL_ERROR), false, nullptr);
   EXPECT_EQ(other.rfind("ended TLS with TLS alert \"internal error\"", 0), 0u) << other;
 }
 
+ClientCertificate presented() {
+  ClientCertificate c;
+  c.cert_path = "/home/me/relay-client.pem";
+  c.leaf_facts.subject = "CN=relay client,O=Example";
+  c.leaf_facts.issuer = "CN=Example client CA";
+  c.leaf_facts.sha256_hex = "ab12";
+  c.leaf_facts.not_after = "2030-01-01T00:00:00Z";
+  c.intermediates = 1;
+  return c;
+}
+
+TEST(UpstreamAlert, ARefusedCertificateIsNamedWithWhatToCheck) {
+  const ClientCertificate c = presented();
+  const std::string unknown_ca = describe_upstream_alert(alert(TLS1_AD_UNKNOWN_CA), true, &c);
+  EXPECT_EQ(unknown_ca.rfind("refused mailtap's client certificate /home/me/relay-client.pem "
+                             "(CN=relay client,O=Example) (TLS alert \"unknown CA\"): it does not "
+                             "trust the CA that issued it (CN=Example client CA)",
+                             0),
+            0u)
+      << unknown_ca;
+  EXPECT_TRUE(has(unknown_ca, "holds the intermediate certificates after it (it holds 1)"))
+      << unknown_ca;
+  EXPECT_FALSE(has(unknown_ca, "presents none")) << unknown_ca;
+  // OpenSSL's servers over TLS 1.2 and the other certificate alerts: the certificate, not its
+  // absence, and never "nothing in common".
+  for (const int a : {SSL3_AD_HANDSHAKE_FAILURE, SSL3_AD_BAD_CERTIFICATE,
+                      SSL3_AD_CERTIFICATE_UNKNOWN, TLS1_AD_ACCESS_DENIED}) {
+    const std::string d = describe_upstream_alert(alert(a), true, &c);
+    EXPECT_EQ(d.rfind("refused mailtap's client certificate /home/me/relay-client.pem", 0), 0u)
+        << d;
+    EXPECT_FALSE(has(d, "accepts none of the TLS versions")) << d;
+  }
+  EXPECT_TRUE(has(describe_upstream_alert(alert(TLS1_AD_ACCESS_DENIED), true, &c),
+                  "ask the server's administrator to authorise it (SHA-256 ab12)"));
+  // Not asked for: the same alert is about something else.
+  EXPECT_TRUE(has(describe_upstream_alert(alert(SSL3_AD_HANDSHAKE_FAILURE), false, &c),
+                  "accepts none of the TLS versions"));
+}
+
+TEST(UpstreamAlert, AnExpiredCertificateSaysWhenItExpired) {
+  ClientCertificate c = presented();
+  c.validity_problem = "it expired on 2020-02-01T00:00:00Z";
+  const std::string d = describe_upstream_alert(alert(SSL3_AD_CERTIFICATE_EXPIRED), true, &c);
+  EXPECT_TRUE(has(d,
+                  "(TLS alert \"certificate expired\"): it expired on "
+                  "2020-02-01T00:00:00Z: renew it"))
+      << d;
+}
+
+TEST(CertificateRequest, TheRefusalAfterARequestSaysWhatMailtapPresented) {
+  const std::string none = describe_refusal_after_certificate_request(nullptr);
+  EXPECT_EQ(none,
+            "asked for a client certificate in the TLS handshake, and mailtap presented none: "
+            "give it one with --client-cert FILE (and --client-key FILE unless the key is in "
+            "FILE)");
+  const ClientCertificate c = presented();
+  const std::string mine = describe_refusal_after_certificate_request(&c);
+  EXPECT_EQ(mine.rfind("ended the session after mailtap presented its client certificate "
+                       "/home/me/relay-client.pem (CN=relay client,O=Example): check that the "
+                       "server trusts its issuer (CN=Example client CA)",
+                       0),
+            0u)
+      << mine;
+}
+
 TEST(UpstreamAlert, AnythingButAnAlertIsLeftToTheCaller) {
-  EXPECT_EQ(describe_upstream_alert(ssl_error(SSL_R_BAD_PACKET_LENGTH), true), "");
-  EXPECT_EQ(describe_upstream_alert(asio::error::eof, true), "");
-  EXPECT_EQ(describe_upstream_alert(asio::error::connection_reset, false), "");
+  EXPECT_EQ(describe_upstream_alert(ssl_error(SSL_R_BAD_PACKET_LENGTH), true, nullptr), "");
+  EXPECT_EQ(describe_upstream_alert(asio::error::eof, true, nullptr), "");
+  EXPECT_EQ(describe_upstream_alert(asio::error::connection_reset, false, nullptr), "");
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-// --ca-file is checked with the other options, before anything listens or connects: a file
-// that cannot serve as a trust store is a usage error in words (exit status 2), not a TLS
-// library's error at the first connection.
+// --ca-file, --client-cert and --client-key are checked with the other options, before anything
+// listens or connects: a file that cannot serve is a usage error in words (exit status 2), not a
+// TLS library's error at the first connection.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -98,6 +98,66 @@ TEST_F(CaFileTest, AnUnreadableFileIsRefused) {
   const test_support::PermissionChecksForRoot as_anyone;
   if (!as_anyone.active()) GTEST_SKIP() << "cannot drop CAP_DAC_OVERRIDE";
   EXPECT_EQ(refusal_of(made->cert_path), "--ca-file " + made->cert_path + ": Permission denied");
+}
+
+// A pair of mailtap's own making (a P-256 key, 0600, and its certificate) serves as a client
+// certificate here: what matters is what the options do with the files.
+class ClientCertOptionsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    const auto made = net::ensure_local_certificate(tmp_.file("pki"), error);
+    ASSERT_TRUE(made) << error;
+    options_.client_cert = made->cert_path;
+    options_.client_key = made->key_path;
+    options_.ehlo_name = "client.test";
+    target_.host = "mx.example.test";
+    target_.port = 587;
+  }
+
+  TempDir tmp_;
+  UpstreamOptions options_;
+  net::UpstreamTarget target_;
+};
+
+TEST_F(ClientCertOptionsTest, TheCertificateIsReadAtStartForTheConnection) {
+  EXPECT_TRUE(options_.holds_client_key());
+  EXPECT_EQ(options_.apply_to(target_), "");
+  ASSERT_TRUE(target_.client_certificate);
+  EXPECT_EQ(target_.client_certificate->leaf_facts.subject, "CN=localhost,O=mailtap local TLS");
+  EXPECT_EQ(UpstreamOptions::client_certificate_warning(target_), "");
+}
+
+TEST_F(ClientCertOptionsTest, PrintConfigChecksTheFilesWithoutReadingTheKey) {
+  net::UpstreamTarget checked = target_;
+  EXPECT_EQ(options_.apply_to(checked, /*read_client_key=*/false), "");
+  EXPECT_FALSE(checked.client_certificate);
+  ::chmod(options_.client_key.c_str(), 0644);
+  const std::string refusal = options_.apply_to(checked, false);
+  EXPECT_EQ(refusal, options_.apply_to(target_)) << "the start refuses it in the same words";
+  EXPECT_EQ(refusal.rfind("--client-key " + options_.client_key + ": permissions 0644", 0), 0u)
+      << refusal;
+}
+
+TEST_F(ClientCertOptionsTest, OptionsThatCannotGoTogetherAreRefused) {
+  UpstreamOptions key_alone = options_;
+  key_alone.client_cert.clear();
+  EXPECT_EQ(key_alone.apply_to(target_),
+            "--client-key needs --client-cert (the certificate it is the key of)");
+  UpstreamOptions plain = options_;
+  plain.tls = net::TlsMode::none;
+  EXPECT_EQ(plain.apply_to(target_),
+            "--client-cert needs TLS to present it in: not with --tls none");
+}
+
+TEST_F(ClientCertOptionsTest, AnUnreadableCertificateIsRefused) {
+  ASSERT_EQ(::chmod(options_.client_cert.c_str(), 0), 0);
+  const test_support::PermissionChecksForRoot as_anyone;
+  if (!as_anyone.active()) GTEST_SKIP() << "cannot drop CAP_DAC_OVERRIDE";
+  const std::string expected = "--client-cert " + options_.client_cert + ": Permission denied";
+  EXPECT_EQ(options_.apply_to(target_), expected);
+  net::UpstreamTarget checked = target_;
+  EXPECT_EQ(options_.apply_to(checked, false), expected);
 }
 
 }  // namespace
