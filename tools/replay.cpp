@@ -317,6 +317,7 @@ struct ReplayRun {
     opts.starttls_refusal =
         "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label;
     opts.login = login;
+    opts.certificate_request_note = setup.certificate_request_note;
     // --local-tls starttls: mailtap's own STARTTLS offer and 220 are made again the same way
     // (the driver stands in for the client's handshake), not compared with a refusal.
     if (recording.client_starttls) opts.client_tls = smtp::ClientTls::starttls;

@@ -150,7 +150,9 @@ asio::awaitable<void> Session::run() {
   tls_summary_ = setup.tls.tls_version.empty() ? "plain text" : setup.tls.tls_version;
   const std::string caveat = smtp::cipher_caveat(setup.tls.cipher);
 
-  dialogue_.emplace(dialogue_options());
+  smtp::DialogueOptions options = dialogue_options();
+  options.certificate_request_note = setup.certificate_request_note;
+  dialogue_.emplace(std::move(options));
   dialogue_->set_time(storage::Clock::now());
   dialogue_->relay_greeting(*setup.greeting, setup.greeting_phase);
   // A reply that came with the greeting is read as one that came after it (no command awaits

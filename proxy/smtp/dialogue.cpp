@@ -1265,6 +1265,7 @@ void Dialogue::on_reply(Reply reply) {
       break;  // locals never wait at the head: flush_local_replies emits them at once
   }
   if (p.sync) paused_ = false;
+  explain_certificate_refusal(reply, out);
   record(std::move(out.event));
   if (out.rewrite) record(std::move(*out.rewrite));
   emit_client(out.to_client);
@@ -1273,7 +1274,7 @@ void Dialogue::on_reply(Reply reply) {
     return;
   }
   if (reply.code == 421) {
-    finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+    finish(Ending::Kind::upstream_closed, closing_reason(reply));
     return;
   }
   flush_local_replies();
@@ -1294,9 +1295,11 @@ void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
   }
   if (reply.code == 421) {
     out.event.note = "unsolicited reply";
+    explain_certificate_refusal(reply, out);
     record(std::move(out.event));
+    if (out.rewrite) record(std::move(*out.rewrite));
     emit_client(out.to_client);
-    finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+    finish(Ending::Kind::upstream_closed, closing_reason(reply));
     return;
   }
   const std::string code = std::to_string(reply.code);
@@ -1310,6 +1313,44 @@ void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
   refuse_out_of_step_reply(reply, std::move(out.event),
                            "replied " + code + " while the message body was still being sent",
                            "no command awaited a reply: the end of data was not sent yet");
+}
+
+// A 421 that is the server's first reply, from a server that asked for a client certificate in
+// its TLS handshake, is its refusal of what mailtap presented there (or of its absence): Postfix
+// (smtpd_tls_req_ccert) completes the handshake and then says "421 4.7.1 ... Client certificate
+// not trusted". The client is told what mailtap knows of it in a last line of mailtap's own
+// ("421 4.7.1 mailtap: HOST:PORT asked for a client certificate ...": the server's lines stay as
+// sent but for the continuation mark of its last one). Recorded as the EHLO filter's rewrite
+// is: the server's reply as received, then a rewrite event with what the client got.
+void Dialogue::explain_certificate_refusal(const Reply& reply, Relayed& out) {
+  if (reply.code != 421 || upstream_replies_ != 1 || options_.certificate_request_note.empty())
+    return;
+  std::string bytes = reply.raw;
+  // The last line's start: after the line end before the one that ends the reply.
+  const std::size_t before_end =
+      bytes.size() >= 2 ? bytes.rfind('\n', bytes.size() - 2) : std::string::npos;
+  const std::size_t last = before_end == std::string::npos ? 0 : before_end + 1;
+  if (bytes.size() < last + 3) return;  // no reply the parser passes
+  if (bytes.size() > last + 3 && bytes[last + 3] == ' ')
+    bytes[last + 3] = '-';
+  else
+    bytes.insert(last + 3, "-");  // "421" alone on its line
+  const std::string status = reply.enhanced_status.empty() ? "4.7.0" : reply.enhanced_status;
+  bytes += "421 " + status + " mailtap: " + options_.upstream_label + " " +
+           options_.certificate_request_note + "\r\n";
+  out.to_client = bytes;
+  out.rewrite = rewrite_event(out.event.verb, std::move(bytes),
+                              "the server asked for a client certificate in the TLS handshake and "
+                              "ended the session at once: mailtap's reason added as the last line");
+  certificate_refusal_explained_ = true;
+}
+
+// Why a 421 from the server ended the session, for the record and the log.
+std::string Dialogue::closing_reason(const Reply& reply) const {
+  std::string reason = "upstream: " + first_line(reply);
+  if (certificate_refusal_explained_)
+    reason += "; " + options_.upstream_label + " " + options_.certificate_request_note;
+  return reason;
 }
 
 // A 4yz or 5yz while the body is still being sent ("552 5.3.4 Message size exceeds fixed

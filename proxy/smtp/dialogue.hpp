@@ -80,6 +80,13 @@ struct DialogueOptions {
   // --assist-auth: AUTH typed in clear is sent encoded, 334 prompts reach the client decoded.
   bool assist_auth = false;
   bool token_command = false;  // --oauth2-token-cmd was given (assisted XOAUTH2/OAUTHBEARER)
+  // The upstream asked for a client certificate in its TLS handshake: what mailtap says, after
+  // upstream_label, of a 421 with which the server ends the session before any other reply
+  // (net::describe_refusal_after_certificate_request). A server that refuses mailtap's
+  // certificate, or its absence, in SMTP rather than with a TLS alert (Postfix's
+  // smtpd_tls_req_ccert: "421 4.7.1 ... No client certificate presented") does so; the line is
+  // added to that reply as its last one (docs/proxy.md). "" when no certificate was asked for.
+  std::string certificate_request_note;
 };
 
 class Dialogue {
@@ -288,6 +295,8 @@ class Dialogue {
   bool read_bdat_chunk();
   void on_reply(Reply reply);
   void on_unsolicited_reply(const Reply& reply, Relayed& out);
+  void explain_certificate_refusal(const Reply& reply, Relayed& out);
+  std::string closing_reason(const Reply& reply) const;
   void on_body_refused(const Reply& reply, Relayed& out);
   void refuse_out_of_step_reply(const Reply& reply, Event e, std::string what,
                                 std::string_view why);
@@ -482,7 +491,8 @@ class Dialogue {
   std::uint64_t client_progress_ = 0;
   std::uint64_t upstream_progress_ = 0;
   std::uint64_t upstream_replies_ = 0;
-  std::size_t octets_since_progress_ = 0;  // of a body line or chunk not yet complete
+  bool certificate_refusal_explained_ = false;  // explain_certificate_refusal added its line
+  std::size_t octets_since_progress_ = 0;       // of a body line or chunk not yet complete
   UpstreamOutput to_upstream_;
   std::string to_client_;
   std::size_t client_output_unwritten_ = 0;  // see set_client_output_unwritten

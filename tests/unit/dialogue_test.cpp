@@ -1536,6 +1536,64 @@ TEST(Dialogue, UpstreamEndingTlsWithAnAlertSaysWhyInThe421AndTheRecord) {
   EXPECT_EQ(r.ending->reason, "up.example:587 " + why);
 }
 
+// A server that asked for a client certificate and ends the session with its first reply
+// refuses what mailtap presented (or its absence), as Postfix's smtpd_tls_req_ccert does in SMTP
+// rather than with an alert: the client gets the server's lines and mailtap's reason as the last
+// one; the record keeps the server's reply as sent and what the client got as a rewrite.
+DialogueOptions after_certificate_request() {
+  DialogueOptions o = test_options();
+  o.certificate_request_note =
+      "asked for a client certificate in the TLS handshake, and mailtap presented none: give it "
+      "one with --client-cert FILE";
+  return o;
+}
+
+TEST(Dialogue, A421AfterACertificateRequestSaysWhatMailtapPresented) {
+  const std::string refusal = "421 4.7.1 mx.example Error: No client certificate presented\r\n";
+  const std::string told =
+      "421-4.7.1 mx.example Error: No client certificate presented\r\n"
+      "421 4.7.1 mailtap: up.example:587 asked for a client certificate in the TLS handshake, and "
+      "mailtap presented none: give it one with --client-cert FILE\r\n";
+  // As the reply to the client's EHLO, and as one that came before it (unsolicited).
+  for (const Script& script :
+       {Script{client(ehlo), upstream(refusal)}, Script{upstream(refusal)}}) {
+    const Result r = run_all_splits(script, after_certificate_request());
+    EXPECT_EQ(r.client_per_step.back(), told);
+    EXPECT_TRUE(r.finished);
+    EXPECT_EQ(r.ending->kind, Ending::Kind::upstream_closed);
+    EXPECT_EQ(r.ending->reason,
+              "upstream: 421 4.7.1 mx.example Error: No client certificate presented; "
+              "up.example:587 asked for a client certificate in the TLS handshake, and mailtap "
+              "presented none: give it one with --client-cert FILE");
+    auto replies = find_events(r, Direction::upstream_to_client, EventKind::reply);
+    ASSERT_EQ(replies.size(), 1u);
+    EXPECT_EQ(replies[0]->bytes, refusal);
+    auto rewrites = find_events(r, Direction::mailtap_to_client, EventKind::rewrite);
+    ASSERT_EQ(rewrites.size(), 1u);
+    EXPECT_EQ(rewrites[0]->bytes, told);
+  }
+  // A multi-line refusal keeps its lines; a bare "421" line gets its continuation mark.
+  const Result multi = run_all_splits({client(ehlo), upstream("421-4.7.1 a\r\n421\r\n")},
+                                      after_certificate_request());
+  EXPECT_EQ(multi.client_per_step.back().rfind("421-4.7.1 a\r\n421-\r\n421 4.7.1 mailtap: ", 0), 0u)
+      << multi.client_per_step.back();
+}
+
+TEST(Dialogue, Only421sThatAreTheFirstReplyAfterACertificateRequestAreExplained) {
+  // A later 421 (a shutdown) is about something else; so is a 421 where no certificate was
+  // asked for.
+  const Result later = run_all_splits(
+      {client(ehlo), upstream(ehlo_reply), client("NOOP\r\n"), upstream("421 4.3.2 bye\r\n")},
+      after_certificate_request());
+  EXPECT_EQ(later.client_per_step.back(), "421 4.3.2 bye\r\n");
+  EXPECT_EQ(later.ending->reason, "upstream: 421 4.3.2 bye");
+  const Result not_asked = run_all_splits({client(ehlo), upstream("421 4.7.1 no\r\n")});
+  EXPECT_EQ(not_asked.client_per_step.back(), "421 4.7.1 no\r\n");
+  const Result refused =
+      run_all_splits({client(ehlo), upstream("554 5.7.1 no\r\n")}, after_certificate_request());
+  EXPECT_EQ(refused.client_per_step.back(), "554 5.7.1 no\r\n");
+}
+
 // ---- replies a server cannot give -----------------------------------------------------------
 
 // Scripts that end with a command (or end of data) awaiting the upstream's reply.
