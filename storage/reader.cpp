@@ -17,7 +17,7 @@ const std::string_view kSessionColumns =
     "resolved_address, tls_mode, ehlo_name, tls_version, cipher, sni, verified_name, "
     "verify_status, verify_reason, insecure, outcome, outcome_reason, bytes_client_to_upstream, "
     "bytes_upstream_to_client, auth_user, replay_of, auth_mechanism, auth_by, tls_resumed, "
-    "client_tls_version, writer";
+    "client_tls_version, writer, client_cert_sha256, client_cert_subject";
 
 Clock::time_point time_or_epoch(const std::string& text) {
   return parse_timestamp(text).value_or(Clock::time_point{});
@@ -61,6 +61,8 @@ SessionRow session_from(const Statement& st) {
   // Looks the writer up in /proc only for a session without an end.
   r.record = record_state(r.ended.has_value(),
                           st.is_null(27) ? std::nullopt : std::optional(st.column_text(27)));
+  r.client_cert_sha256 = st.column_text(28);
+  r.client_cert_subject = st.column_text(29);
   return r;
 }
 
@@ -384,7 +386,7 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
   return impl.each_row(st, row);
 }
 
-constexpr int kSessionColumnCount = 28;
+constexpr int kSessionColumnCount = 30;
 
 // SessionFilter::writer, on a row the query gave (sessions without an end: few); the query
 // could not apply it, nor the filter's limit with it.

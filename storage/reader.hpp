@@ -45,6 +45,9 @@ struct SessionRow {
   bool auth_by_mailtap = false;    // --auth-user: mailtap authenticated, not the client
   bool tls_resumed = false;        // the upstream TLS session was resumed
   std::string client_tls_version;  // the client's side was TLS (--local-tls), "" if plain
+  // The client certificate mailtap presented upstream (--client-cert, schema v9); "" if none.
+  std::string client_cert_sha256;
+  std::string client_cert_subject;
   // Without an end: whether the process recording it still runs (sessions.writer, schema v8),
   // as this process sees it when the row was read.
   RecordState record = RecordState::unknown;

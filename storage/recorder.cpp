@@ -202,8 +202,8 @@ class Writer {
          "END))"},
         {&update_tls_,
          "UPDATE sessions SET resolved_address = ?2, tls_version = ?3, cipher = ?4, sni = ?5, "
-         "verified_name = ?6, verify_status = ?7, verify_reason = ?8, tls_resumed = ?9 "
-         "WHERE id = ?1"},
+         "verified_name = ?6, verify_status = ?7, verify_reason = ?8, tls_resumed = ?9, "
+         "client_cert_sha256 = ?10, client_cert_subject = ?11 WHERE id = ?1"},
         {&insert_certificate_der_,
          "INSERT INTO certificate_ders(sha256, der) VALUES (?1, ?2) ON CONFLICT DO NOTHING"},
         {&insert_certificate_,
@@ -529,7 +529,9 @@ class Writer {
               .bind_text_or_null(8, r.verify_reason)
               .bind_optional(9, r.tls_version.empty()
                                     ? std::optional<std::int64_t>{}
-                                    : std::optional<std::int64_t>{r.resumed ? 1 : 0});
+                                    : std::optional<std::int64_t>{r.resumed ? 1 : 0})
+              .bind_text_or_null(10, r.client_cert_sha256)
+              .bind_text_or_null(11, r.client_cert_subject);
           if (Result res = classify(update_tls_.run(), error); res != Result::ok) return res;
           for (std::size_t i = 0; i < r.chain.size(); ++i) {
             const Certificate& c = r.chain[i];

@@ -217,6 +217,11 @@ std::vector<std::string> migrations() {
       // session_writer.hpp), so a reader tells a session cut by a killed proxy from a running
       // one. NULL in rows written before.
       "ALTER TABLE sessions ADD COLUMN writer TEXT;\n",
+      // v9: the client certificate mailtap presented to the upstream (--client-cert): its
+      // SHA-256 and subject, as the certificates table spells a server's. NULL when it presented
+      // none, and in rows written before.
+      "ALTER TABLE sessions ADD COLUMN client_cert_sha256 TEXT;\n"
+      "ALTER TABLE sessions ADD COLUMN client_cert_subject TEXT;\n",
   };
 }
 

@@ -315,11 +315,17 @@ class Auditor {
     for (const storage::SessionRow& s : sessions) {
       ++r.sessions;
       const std::pair<const char*, const std::string*> texts[] = {
-          {"client_address", &s.client_address}, {"listen_address", &s.listen_address},
-          {"upstream_host", &s.upstream_host},   {"resolved_address", &s.resolved_address},
-          {"ehlo_name", &s.ehlo_name},           {"sni", &s.sni},
-          {"verified_name", &s.verified_name},   {"verify_reason", &s.verify_reason},
-          {"outcome_reason", &s.outcome_reason}, {"auth_user", &s.auth_user}};
+          {"client_address", &s.client_address},
+          {"listen_address", &s.listen_address},
+          {"upstream_host", &s.upstream_host},
+          {"resolved_address", &s.resolved_address},
+          {"ehlo_name", &s.ehlo_name},
+          {"sni", &s.sni},
+          {"verified_name", &s.verified_name},
+          {"verify_reason", &s.verify_reason},
+          {"outcome_reason", &s.outcome_reason},
+          {"auth_user", &s.auth_user},
+          {"client_cert_subject", &s.client_cert_subject}};
       for (const auto& [column, text] : texts)
         scan(r, s.id, std::string("sessions.") + column, *text);
       if (s.insecure) r.insecure.push_back(s.id);

@@ -68,6 +68,8 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
   optional_text(w, "verify_reason", s.verify_reason);
   // The status and reason as one line, as show prints it (and as older versions stored it).
   optional_text(w, "verify_result", smtp::verification_text(s.verify_status, s.verify_reason));
+  optional_text(w, "client_cert_sha256", s.client_cert_sha256);
+  optional_text(w, "client_cert_subject", s.client_cert_subject);
   w.key("insecure").value(s.insecure);
   w.key("outcome");
   if (s.outcome)

@@ -90,6 +90,10 @@ void render_connection(const storage::SessionDetail& d, const Style& st, std::st
   }
   if (s.tls_version.empty() && !verification.empty())
     out += "tls      not established: " + st.red(escape_line(verification)) + "\n";
+  if (!s.client_cert_subject.empty())
+    out += "presented " + escape_line(s.client_cert_subject) +
+           "  (mailtap's client certificate, sha256 " + escape_line(s.client_cert_sha256) +
+           (s.tls_resumed ? ", when the session resumed was made" : "") + ")\n";
   for (const auto& c : d.certificates) {
     out += "cert[" + std::to_string(c.position) + "]  " + escape_line(c.certificate.subject) +
            "  (issuer " + escape_line(c.certificate.issuer) + ", until " +

@@ -151,7 +151,9 @@ TEST(StorageDatabase, VersionTwoVerifyResultsAreMigratedToStatusAndReason) {
   {
     // Back to the version-2 shape of the tables, with rows as v2 wrote them.
     RawDb raw(path);
-    ASSERT_EQ(raw.exec("ALTER TABLE sessions DROP COLUMN writer; "
+    ASSERT_EQ(raw.exec("ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
+                       "ALTER TABLE sessions DROP COLUMN client_cert_subject; "
+                       "ALTER TABLE sessions DROP COLUMN writer; "
                        "DROP TABLE certificate_ders; "
                        "ALTER TABLE events DROP COLUMN file_offset; "
                        "ALTER TABLE events DROP COLUMN file_length; "

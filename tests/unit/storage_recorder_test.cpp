@@ -418,6 +418,57 @@ TEST(StorageRecorder, ACertificateChainIsStoredOnceHoweverManySessionsSawIt) {
 // empty), and nothing is dropped.
 // Prune's WAL checkpoint waits for a reader holding an older snapshot in short turns with
 // pauses between them: neither a pause nor a turn's own wait may carry it past its time.
+// Schema v9: a version-8 file migrates (its rows name no client certificate), and a session
+// recorded since names the one mailtap presented upstream; one that presented none stores NULL.
+TEST(StorageRecorder, AVersionEightFileMigratesAndSessionsNameTheClientCertificatePresented) {
+  TempDir dir;
+  const std::string path = dir.file("v8.db");
+  std::string error;
+  {
+    auto rec = Recorder::open(at(path), error);
+    ASSERT_NE(rec, nullptr) << error;
+    test_support::record_batches(*rec, {batch(opened(1), tls(1), closed(1))});
+  }
+  {
+    Database db;
+    ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_write}, db).ok());
+    ASSERT_TRUE(db.exec("ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
+                        "ALTER TABLE sessions DROP COLUMN client_cert_subject; "
+                        "PRAGMA user_version = 8;")
+                    .ok());
+  }
+  EXPECT_EQ(Reader::open(path, error), nullptr) << "the tools wait for the proxy to migrate";
+  EXPECT_NE(error.find("has schema version 8"), std::string::npos) << error;
+  {
+    auto rec = Recorder::open(at(path), error);
+    ASSERT_NE(rec, nullptr) << error;
+    SessionTls presented = tls(2);
+    presented.client_cert_sha256 = std::string(64, 'c');
+    presented.client_cert_subject = "CN=relay client,O=Example";
+    test_support::record_batches(*rec, {batch(opened(2), std::move(presented), closed(2)),
+                                        batch(opened(3), tls(3), closed(3))});
+  }
+  EXPECT_EQ(count(path, "PRAGMA user_version"), kSchemaVersion);
+  EXPECT_EQ(count(path,
+                  "SELECT count(*) FROM sessions WHERE client_cert_sha256 IS NULL AND "
+                  "client_cert_subject IS NULL"),
+            2);
+  auto reader = Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  for (const std::int64_t id : {1, 2, 3}) {
+    std::optional<SessionDetail> d;
+    ASSERT_TRUE(reader->load_session(id, d, error)) << error;
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->session.client_cert_sha256, id == 2 ? std::string(64, 'c') : "") << id;
+    EXPECT_EQ(d->session.client_cert_subject, id == 2 ? "CN=relay client,O=Example" : "") << id;
+  }
+  std::vector<SessionRow> rows;
+  ASSERT_TRUE(reader->list_sessions({}, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 3u);
+  for (const SessionRow& r : rows)
+    EXPECT_EQ(r.client_cert_subject, r.id == 2 ? "CN=relay client,O=Example" : "") << r.id;
+}
+
 TEST(StorageRecorder, PrunesCheckpointWaitsForAReaderNoLongerThanItsTime) {
   TempDir dir;
   const std::string path = dir.file("m.db");

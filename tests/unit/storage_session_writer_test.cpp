@@ -148,6 +148,8 @@ TEST(SessionWriter, AVersionSevenFileMigratesAndNewSessionsNameTheirWriter) {
     ASSERT_NE(rec, nullptr) << error;
   }
   raw_exec(path,
+           "ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
+           "ALTER TABLE sessions DROP COLUMN client_cert_subject; "
            "ALTER TABLE sessions DROP COLUMN writer; PRAGMA user_version = 7; "
            "INSERT INTO sessions(id, started_at, client_address, listen_address, upstream_host, "
            "upstream_port, tls_mode, ehlo_name) VALUES (1, '2026-01-01T00:00:00.000000Z', 'c', "

@@ -531,6 +531,8 @@ async function renderSession(id, signal) {
       ["SNI", s.sni],
       ["verified as", s.verified_name],
       ["verification", (s.verify_result || "") + (s.insecure ? " (--insecure)" : "")],
+      ["client certificate", s.client_cert_subject ?
+        `${s.client_cert_subject} (presented by mailtap, sha256 ${s.client_cert_sha256})` : ""],
     ]),
   ];
   for (const cert of s.certificates) {
