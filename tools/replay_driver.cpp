@@ -158,6 +158,12 @@ void ReplayDriver::stop_if_meaning_changes(std::size_t index, const std::string&
     report_.stopped = "reply " + std::to_string(index + 1) + " (" + std::to_string(*c.replay_code) +
                       " instead of " + std::to_string(*c.original_code) +
                       ") changes the meaning of what the client sent next; replay stopped";
+    // A 421 ended the session: its reason is the server's line and what mailtap knows of it
+    // (a client certificate the server asked for, Dialogue::closing_reason), which the
+    // comparison's first line cuts short.
+    if (const auto& ending = dialogue_.ending();
+        ending && ending->kind == smtp::Ending::Kind::upstream_closed)
+      report_.stopped += " (" + ending->reason + ")";
     return;
   }
   if (!recorded || verb != "AUTH" || recorded->code != 334 || *c.replay_code != 334) return;
