@@ -28,6 +28,7 @@ import os
 import pwd
 import pty
 import re
+import secrets
 import select
 import shlex
 import shutil
@@ -278,6 +279,82 @@ def issue_certificate(pki: Pki, name: str, *, san: Optional[str], cn: str = "loc
              "-out", crt, "-days", "30", "-md", digest)
     key_file.chmod(0o600)
     return dataclasses.replace(pki, valid_cert=crt, valid_key=key_file)
+
+
+@dataclasses.dataclass
+class ClientCertificate:
+    """A client certificate for mailtap's --client-cert (extendedKeyUsage clientAuth)."""
+    cert: Path  # the leaf, then `chain`'s certificates (what --client-cert takes)
+    key: Path  # its key, mode 0600
+    leaf: Path  # the leaf alone
+    subject: str  # as mailtap records it (RFC 2253: "CN=relay client,O=mailtap tests")
+    sha256: str  # the leaf's SHA-256, lower-case hex, as mailtap records it
+    fingerprint: str  # as `openssl x509 -fingerprint -sha256` prints it (Postfix's map keys)
+
+
+def issue_client_certificate(pki: Pki, name: str, *, issuer: str = "ca",
+                             intermediate: bool = False, start: Optional[str] = None,
+                             end: Optional[str] = None) -> ClientCertificate:
+    """A client certificate CN=`name`, O=mailtap tests, signed by the test CA (`issuer` "ca")
+    or the unrelated one ("other-ca"); with `intermediate`, by an intermediate CA of that CA,
+    whose certificate follows the leaf in `.cert`. `start`/`end` (YYYYMMDDHHMMSSZ) set its
+    validity (test CA only; default: from now, for 30 days)."""
+    d = pki.dir
+    ca_cert, ca_key = d / f"{issuer}.pem", d / f"{issuer}.key"
+    chain = b""
+    if intermediate:
+        inter_key, inter_csr, inter = d / f"{name}-ica.key", d / f"{name}-ica.csr", d / f"{name}-ica.pem"
+        ext = d / f"{name}-ica.ext"
+        ext.write_text("basicConstraints = critical, CA:TRUE, pathlen:0\n"
+                       "keyUsage = critical, keyCertSign, cRLSign\n")
+        _openssl("req", "-new", *EC_P256, "-nodes", "-keyout", inter_key, "-out", inter_csr,
+                 "-subj", f"/O=mailtap tests/CN={name} intermediate CA")
+        _openssl("x509", "-req", "-in", inter_csr, "-CA", ca_cert, "-CAkey", ca_key,
+                 "-set_serial", str(secrets.randbits(63)), "-days", "30",
+                 "-extfile", ext, "-out", inter)
+        ca_cert, ca_key, chain = inter, inter_key, inter.read_bytes()
+    key, csr, leaf, cert = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.leaf.pem", d / f"{name}.pem"
+    ext = d / f"{name}.ext"
+    ext.write_text("basicConstraints = critical, CA:FALSE\n"
+                   "keyUsage = critical, digitalSignature\n"
+                   "extendedKeyUsage = clientAuth\n")
+    _openssl("req", "-new", *EC_P256, "-nodes", "-keyout", key, "-out", csr,
+             "-subj", f"/O=mailtap tests/CN={name}")
+    if start or end:  # openssl x509 (3.0) takes no dates: the CA's own `openssl ca` does
+        if intermediate or issuer != "ca":
+            raise ValueError("dates are for certificates the test CA signs itself")
+        _openssl("ca", "-batch", "-notext", "-config", d / "ca.cnf", "-extfile", ext, "-in", csr,
+                 "-out", leaf, "-startdate", start, "-enddate", end)
+    else:
+        _openssl("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key,
+                 "-set_serial", str(secrets.randbits(63)), "-extfile", ext, "-days", "30",
+                 "-out", leaf)
+    key.chmod(0o600)
+    cert.write_bytes(leaf.read_bytes() + chain)
+    fingerprint = run(["openssl", "x509", "-in", leaf, "-noout", "-fingerprint", "-sha256"]
+                      ).stdout.decode().strip().split("=", 1)[1]
+    return ClientCertificate(cert=cert, key=key, leaf=leaf, subject=f"CN={name},O=mailtap tests",
+                             sha256=fingerprint.replace(":", "").lower(), fingerprint=fingerprint)
+
+
+def client_certificate_postfix(pki: Pki, *known: ClientCertificate) -> dict:
+    """Postfix main.cf settings (Postfix(extra_main=...)) that require a client certificate
+    issued by the test CA on both ports (smtpd_tls_req_ccert: a client without one, or with one
+    from another CA, gets a 421 after the handshake), and let the certificates `known` relay
+    by their fingerprint (relay_clientcerts, permit_tls_clientcerts), as a smarthost that
+    authenticates its clients by certificate does."""
+    fingerprints = ", ".join(f"{c.fingerprint}=known" for c in known)
+    return {
+        "smtpd_tls_ask_ccert": "yes",
+        "smtpd_tls_req_ccert": "yes",
+        "smtpd_tls_CAfile": pki.ca_cert,
+        "smtpd_tls_fingerprint_digest": "sha256",
+        "relay_clientcerts": "inline:{ " + fingerprints + " }",
+        "smtpd_relay_restrictions":
+            "permit_tls_clientcerts, permit_sasl_authenticated, reject_unauth_destination",
+        "smtpd_recipient_restrictions":
+            "permit_tls_clientcerts, permit_sasl_authenticated, reject_unauth_destination",
+    }
 
 
 def private_hosts_file(hosts: Union[str, Path]) -> Callable[[], None]:
@@ -2236,6 +2313,7 @@ class IntegrationCase(unittest.TestCase):
             cls._stack.callback(shutil.rmtree, tmp, True)
         cls.tmp = Path(tmp)
         cls.pki = make_pki(cls.tmp / "pki")
+        cls.prepare_pki()
         cls.postfix = None
         if cls.with_postfix:
             if os.geteuid() != 0:
@@ -2244,6 +2322,11 @@ class IntegrationCase(unittest.TestCase):
             if missing:
                 raise unittest.SkipTest(f"missing tools: {', '.join(missing)}")
             cls.postfix = cls._stack.enter_context(Postfix(cls.pki, **cls.postfix_kwargs))
+
+    @classmethod
+    def prepare_pki(cls) -> None:
+        """Called once the class's PKI is made, before its Postfix starts: a class issues
+        what it needs there, and may set postfix_kwargs from it."""
 
     # helpers -------------------------------------------------------------------------
     def mailtap(self, upstream: str, **kw) -> Mailtap:

@@ -326,7 +326,8 @@ class UpstreamTlsWordsTest(h.IntegrationCase):
                 self.assertRegex(r.text, rf"^4\.7\.0 mailtap: {re.escape(f.address)} requires a "
                                  r'client certificate \(TLS alert "(certificate required"|handshake '
                                  r'failure" after asking for one)\), and mailtap presents none: '
-                                 "mailtap has no client-certificate option")
+                                 r"give it one with --client-cert FILE \(and --client-key FILE "
+                                 r"unless the key is in FILE\)")
                 self.assertNotIn("OPENSSL_internal", r.text)
                 self.assertIn("requires a client certificate", mt.wait_stderr("client certificate"))
                 mt.stop()
