@@ -12,18 +12,12 @@
 #include <cstddef>
 #include <cstring>
 
+#include "proxy/common/file_descriptor.hpp"
 #include "proxy/net/ssl_error.hpp"
 
 namespace mailtap::net {
 
 namespace {
-
-struct Descriptor {
-  int fd = -1;
-  ~Descriptor() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 // Why the open file holds no usable certificate, or "".
 std::string certificate_refusal(int fd) {
@@ -53,7 +47,7 @@ std::string ca_file_refusal(const std::string& path) {
            "a directory, not a file: --ca-file takes one PEM file of CA certificates (a "
            "directory of them is given as SSL_CERT_DIR)";
   if (!S_ISREG(st.st_mode)) return who + "not a regular file: --ca-file takes a PEM file";
-  const Descriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  const FileDescriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (file.fd < 0) return who + std::strerror(errno);
   const std::string why = certificate_refusal(file.fd);
   return why.empty() ? why : who + why;

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <utility>
 
+#include "proxy/common/file_descriptor.hpp"
 #include "proxy/net/certificate_facts.hpp"
 #include "proxy/net/private_key_file.hpp"
 #include "proxy/net/ssl_error.hpp"
@@ -24,13 +25,6 @@ namespace {
 
 // A certificate with its intermediates is a few KiB; a key file a few hundred octets.
 constexpr std::size_t kMaxFile = std::size_t{1} << 20;
-
-struct Descriptor {
-  int fd = -1;
-  ~Descriptor() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 std::string cert_option(const std::string& path) {
   return "--client-cert " + path;
@@ -74,7 +68,7 @@ std::optional<smtp::Secret> read_file(const std::string& path, const std::string
                                       struct stat& st, std::string& error) {
   error = kind_refusal(path, what, st);
   if (!error.empty()) return std::nullopt;
-  const Descriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
+  const FileDescriptor file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
   if (file.fd < 0 || ::fstat(file.fd, &st) != 0) {
     error = what + ": " + std::strerror(errno);
     return std::nullopt;
@@ -88,7 +82,7 @@ std::optional<smtp::Secret> read_key_file(const std::string& path, std::string& 
   struct stat st {};
   error = kind_refusal(path, what, st);
   if (!error.empty()) return std::nullopt;
-  const Descriptor file{open_private_key(path, what, "", /*missing_ok=*/false, error)};
+  const FileDescriptor file{open_private_key(path, what, "", /*missing_ok=*/false, error)};
   if (file.fd < 0) return std::nullopt;
   return read_private_file(file.fd, kMaxFile, what, error);
 }

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "proxy/common/file_descriptor.hpp"
 #include "proxy/common/hex.hpp"
 #include "proxy/common/home_directory.hpp"
 #include "proxy/common/private_file.hpp"
@@ -41,14 +42,6 @@ constexpr long renew_margin_seconds = 24 * 3600;
 std::string errno_text() {
   return std::strerror(errno);
 }
-
-// Closes the descriptor (and so releases its flock) when it goes.
-struct FileDescriptor {
-  int fd = -1;
-  ~FileDescriptor() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 std::string fingerprint(X509* cert) {
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -8,18 +8,10 @@
 #include <cstring>
 #include <utility>
 
+#include "proxy/common/file_descriptor.hpp"
 #include "proxy/common/private_file.hpp"
 
 namespace mailtap::net {
-
-namespace {
-struct Descriptor {
-  int fd = -1;
-  ~Descriptor() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-}  // namespace
 
 std::string private_key_refusal(const struct stat& st, const std::string& path,
                                 const std::string& what, const std::string& alternative) {
@@ -34,7 +26,7 @@ std::string private_key_refusal(const struct stat& st, const std::string& path,
 
 int open_private_key(const std::string& path, const std::string& what,
                      const std::string& alternative, bool missing_ok, std::string& error) {
-  Descriptor key_file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
+  FileDescriptor key_file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
   if (key_file.fd < 0) {
     if (errno == ENOENT && missing_ok) return -1;
     error = what + " cannot be read (" + std::strerror(errno) + ")";
