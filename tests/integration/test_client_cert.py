@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from test_failures import first_reply_or_after_ehlo, require_client_certificate  # noqa: E402
 from test_recording import find_leaks, mailtap_files, query, wait_ended  # noqa: E402
 
 OUTSIDE = "someone@elsewhere.test"  # relaying there needs AUTH, or a known certificate
@@ -218,24 +219,6 @@ class ClientCertPostfixTest(h.IntegrationCase):
         cp = replay("--no-record")
         self.assertEqual(cp.returncode, 1, cp.stdout.decode())
         self.assertIn("--client-cert FILE", cp.stdout.decode() + cp.stderr.decode())
-
-
-def require_client_certificate(pki: h.Pki, version: ssl.TLSVersion):
-    def setup(ctx: ssl.SSLContext) -> None:
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_verify_locations(str(pki.ca_cert))
-        ctx.maximum_version = version
-    return setup
-
-
-def first_reply_or_after_ehlo(port: int) -> h.Reply:
-    """The 421 of a handshake that failed, or the one that follows the relayed 220 when the
-    server refuses only after mailtap's side of the handshake (TLS 1.3)."""
-    with h.SmtpSocket(port, timeout=20) as c:
-        r = c.reply()
-        if r.code == 220:
-            r = c.cmd("EHLO client.test")
-        return r
 
 
 class ClientCertAlertTest(h.IntegrationCase):
