@@ -165,7 +165,8 @@ int run_probe(const ProbeArgs& a) {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
-  if (const std::string warning = options::UpstreamOptions::client_certificate_warning(target);
+  if (const std::string warning =
+          options::UpstreamOptions::client_certificate_warning(target.client_certificate.get());
       !warning.empty())
     log::error("probe: " + warning);
   // Even under --insecure the trust store is loaded: the probe reports what verification

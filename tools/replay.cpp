@@ -489,7 +489,8 @@ int run_replay(const ReplayArgs& args) {
     log::error(error);
     return 2;
   }
-  if (const std::string warning = options::UpstreamOptions::client_certificate_warning(cfg.target);
+  if (const std::string warning =
+          options::UpstreamOptions::client_certificate_warning(cfg.target.client_certificate.get());
       !warning.empty())
     log::error(warning);
   std::unique_ptr<storage::Recorder> recorder;

@@ -250,9 +250,7 @@ void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
                                                                 : "verified";
   warn_about_exposure(cfg, listen_label, upstream_label);
   if (const net::ClientCertificate* c = cfg.client_certificate.get()) {
-    net::UpstreamTarget target;
-    target.client_certificate = cfg.client_certificate;
-    if (const std::string warning = options::UpstreamOptions::client_certificate_warning(target);
+    if (const std::string warning = options::UpstreamOptions::client_certificate_warning(c);
         !warning.empty())
       log::error(warning);
     log::info("presenting the client certificate " + c->describe() + " to " + upstream_label +

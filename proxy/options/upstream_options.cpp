@@ -73,8 +73,7 @@ std::string UpstreamOptions::apply_to(net::UpstreamTarget& target, bool read_cli
   return apply_client_certificate(*this, target, read_client_key);
 }
 
-std::string UpstreamOptions::client_certificate_warning(const net::UpstreamTarget& target) {
-  const net::ClientCertificate* c = target.client_certificate.get();
+std::string UpstreamOptions::client_certificate_warning(const net::ClientCertificate* c) {
   if (c == nullptr || c->validity_problem.empty()) return {};
   return "WARNING: --client-cert " + c->cert_path + ": " + c->validity_problem +
          "; it is presented all the same (a server may know it by its fingerprint), but one "

@@ -43,9 +43,9 @@ struct UpstreamOptions {
   // A key is named, so the command will hold one (and must keep it out of core files).
   bool holds_client_key() const { return !client_cert.empty(); }
 
-  // What to say at start of the certificate `target` presents: a warning when it is out of its
+  // What to say at start of `certificate` (may be null): a warning when it is out of its
   // validity ("WARNING: --client-cert F: it expired on ...; ..."); "" otherwise.
-  static std::string client_certificate_warning(const net::UpstreamTarget& target);
+  static std::string client_certificate_warning(const net::ClientCertificate* certificate);
 };
 
 }  // namespace mailtap::options

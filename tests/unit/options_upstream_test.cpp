@@ -125,7 +125,7 @@ TEST_F(ClientCertOptionsTest, TheCertificateIsReadAtStartForTheConnection) {
   EXPECT_EQ(options_.apply_to(target_), "");
   ASSERT_TRUE(target_.client_certificate);
   EXPECT_EQ(target_.client_certificate->leaf_facts.subject, "CN=localhost,O=mailtap local TLS");
-  EXPECT_EQ(UpstreamOptions::client_certificate_warning(target_), "");
+  EXPECT_EQ(UpstreamOptions::client_certificate_warning(target_.client_certificate.get()), "");
 }
 
 TEST_F(ClientCertOptionsTest, PrintConfigChecksTheFilesWithoutReadingTheKey) {
