@@ -327,13 +327,20 @@ std::string raw_text_problem(std::string_view line) {
   return {};
 }
 
+// `name` among the tables named so far, at `line` if it is new ("", the keys before any
+// table, is no table).
+void note_table(std::vector<ConfigTable>& tables, std::string name, int line) {
+  const bool known = name.empty() || std::any_of(tables.begin(), tables.end(),
+                                                 [&](const auto& t) { return t.name == name; });
+  if (!known) tables.push_back({std::move(name), line});
+}
+
 }  // namespace
 
-std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
-                                                          std::string& error) {
-  std::vector<ConfigEntry> out;
+std::optional<ConfigText> parse_config_text(std::string_view text, std::string& error) {
+  ConfigText out;
   // One entry per line at most: the vector never grows, so no entry is copied along.
-  out.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+  out.entries.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
   std::set<std::pair<std::string, std::string>> seen;
   std::vector<std::string> table;
   int number = 0;
@@ -342,7 +349,7 @@ std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
   std::size_t pos = text.substr(0, bom.size()) == bom ? bom.size() : 0;
   auto fail = [&](const std::string& what) {
     error = "line " + std::to_string(number) + ": " + what;
-    for (ConfigEntry& e : out) wipe(e.value);
+    for (ConfigEntry& e : out.entries) wipe(e.value);
     return std::nullopt;
   };
   while (pos < text.size()) {
@@ -359,6 +366,7 @@ std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
     std::string what;
     if (line[i] == '[') {
       if (!table_header(line, i, table, what)) return fail(what);
+      note_table(out.tables, joined(table), number);
       continue;
     }
     ConfigEntry e;
@@ -369,7 +377,8 @@ std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
       return fail("the key " + e.key + " is given twice" +
                   (e.section.empty() ? std::string() : " in [" + e.section + "]"));
     }
-    out.push_back(std::move(e));
+    note_table(out.tables, e.section, number);
+    out.entries.push_back(std::move(e));
   }
   return out;
 }
@@ -431,8 +440,25 @@ std::vector<std::string> ConfigFile::upstream_names() const {
   return out;
 }
 
+const ConfigTable* ConfigFile::first_unknown_table(const std::vector<std::string>& known) const {
+  static constexpr std::string_view upstream_prefix = "upstream.";
+  for (const ConfigTable& t : tables) {
+    const bool named_upstream =
+        t.name.size() > upstream_prefix.size() && t.name.rfind(upstream_prefix, 0) == 0;
+    const bool upstream_parent = t.name == "upstream" && section("upstream").empty();
+    if (!named_upstream && !upstream_parent &&
+        std::find(known.begin(), known.end(), t.name) == known.end())
+      return &t;
+  }
+  return nullptr;
+}
+
 std::string ConfigFile::where(const ConfigEntry& e) const {
   return path + ":" + std::to_string(e.line);
+}
+
+std::string ConfigFile::where(const ConfigTable& t) const {
+  return path + ":" + std::to_string(t.line);
 }
 
 std::string default_config_path(const std::function<const char*(const char*)>& getenv) {
@@ -502,13 +528,14 @@ std::optional<ConfigFile> load_config_file(const std::string& path, bool explici
   }
   ::close(fd);
   OPENSSL_cleanse(chunk, sizeof chunk);
-  auto entries = parse_config_text(text, error);
+  auto parsed = parse_config_text(text, error);
   wipe(text);
-  if (!entries) {
+  if (!parsed) {
     error = "config file " + path + ", " + error;
     return std::nullopt;
   }
-  file.entries = std::move(*entries);
+  file.entries = std::move(parsed->entries);
+  file.tables = std::move(parsed->tables);
   return file;
 }
 

@@ -33,6 +33,19 @@ struct ConfigEntry {
   int line = 0;
 };
 
+// A table the file names, where it first does: its [header], or the first dotted key that
+// names it (upstream.gmail.host = ...). A table may hold no key and still be a mistake ([shwo]).
+struct ConfigTable {
+  std::string name;  // as ConfigEntry::section names it: "proxy", "upstream.gmail" ...
+  int line = 0;
+};
+
+// What a file's text holds: its keys, and the tables named, in file order.
+struct ConfigText {
+  std::vector<ConfigEntry> entries;
+  std::vector<ConfigTable> tables;
+};
+
 struct ConfigFile {
   std::string path;               // "" when there is no file (the default one does not exist)
   bool private_to_owner = false;  // owned by this user, no access for group or others
@@ -42,6 +55,7 @@ struct ConfigFile {
   // git takes an include's); "" for a pipe, where a relative path has no directory to be in.
   std::string directory;
   std::vector<ConfigEntry> entries;
+  std::vector<ConfigTable> tables;
 
   // The entry for `key` in `section`, or nullptr.
   const ConfigEntry* find(std::string_view section, std::string_view key) const;
@@ -49,14 +63,18 @@ struct ConfigFile {
   std::vector<const ConfigEntry*> section(std::string_view section) const;
   // NAME of every [upstream.NAME] table, in file order.
   std::vector<std::string> upstream_names() const;
+  // The first table, in file order, that is none of `known` ("" for the keys before any table)
+  // and no [upstream.NAME], or nullptr. [upstream] itself holds the [upstream.NAME] tables and
+  // is known while it holds no key of its own.
+  const ConfigTable* first_unknown_table(const std::vector<std::string>& known) const;
   // "PATH:LINE" for messages.
   std::string where(const ConfigEntry& e) const;
+  std::string where(const ConfigTable& t) const;
 };
 
 // Parses `text`; on a syntax error returns nullopt with `error` = "LINE: what" (no value quoted:
 // it may be a secret).
-std::optional<std::vector<ConfigEntry>> parse_config_text(std::string_view text,
-                                                          std::string& error);
+std::optional<ConfigText> parse_config_text(std::string_view text, std::string& error);
 
 // Why `value`, given outside the file (a MAILTAP_ variable), cannot be meant, or "": what the
 // file refuses in its values too, bytes that are not UTF-8 and control characters other than

@@ -42,21 +42,14 @@ namespace {
 // be one it takes. Other commands' tables, and the keys before any table, are theirs to check.
 std::string check_tool_tables(const ConfigFile& file, const CLI::App& app,
                               const OptionLayers& layers) {
-  static constexpr std::string_view upstream_prefix = "upstream.";
-  std::vector<std::string> commands;
+  std::vector<std::string> commands = {""};
   if (const CLI::App* parent = app.get_parent())
     for (const CLI::App* sub : parent->get_subcommands({})) commands.push_back(sub->get_name());
-  for (const ConfigEntry& e : file.entries) {
-    const bool upstream_table = e.section.size() > upstream_prefix.size() &&
-                                e.section.compare(0, upstream_prefix.size(), upstream_prefix) == 0;
-    if (e.section.empty() || upstream_table ||
-        std::find(commands.begin(), commands.end(), e.section) != commands.end())
-      continue;
-    return file.where(e) + ": unknown table [" + e.section +
+  if (const ConfigTable* t = file.first_unknown_table(commands))
+    return file.where(*t) + ": unknown table [" + t->name +
            "] in the config file; its tables are [upstream.NAME] and one per command ([proxy], "
            "[" +
            app.get_name() + "] ...)";
-  }
   return layers.check_keys(file, {app.get_name()});
 }
 

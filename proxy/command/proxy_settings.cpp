@@ -12,21 +12,15 @@ namespace {
 
 constexpr std::string_view upstream_prefix = "upstream.";
 
-bool is_upstream_table(std::string_view section) {
-  return section.size() > upstream_prefix.size() &&
-         section.compare(0, upstream_prefix.size(), upstream_prefix) == 0;
-}
-
-std::string check_tables(const ConfigFile& file, const std::vector<std::string>& other_commands) {
-  for (const ConfigEntry& e : file.entries) {
-    if (e.section.empty() || e.section == "proxy" || is_upstream_table(e.section) ||
-        std::find(other_commands.begin(), other_commands.end(), e.section) != other_commands.end())
-      continue;
-    return file.where(e) + ": unknown table [" + e.section +
-           "] in the config file; mailtap proxy reads [proxy] and [upstream.NAME] (and the keys "
-           "before any table)";
-  }
-  return {};
+// A table that is no one's, with keys or without ([shwo] alone), is refused at its own line;
+// `known` are the tables of the other commands.
+std::string check_tables(const ConfigFile& file, std::vector<std::string> known) {
+  known.insert(known.end(), {"", "proxy"});
+  const ConfigTable* t = file.first_unknown_table(known);
+  if (t == nullptr) return {};
+  return file.where(*t) + ": unknown table [" + t->name +
+         "] in the config file; mailtap proxy reads [proxy] and [upstream.NAME] (and the keys "
+         "before any table)";
 }
 
 // `default_path` is the file mailtap reads when none is named (XDG_CONFIG_HOME, else HOME): the

@@ -422,20 +422,24 @@ class PrintConfigTest(ConfigCase):
     def test_typos_in_a_tools_table_are_refused_by_the_tool_too(self):
         """`[show] colr` and `[shwo]` were ignored by `mailtap show` while the proxy refused the
         file: each command checks its own table's keys, and an unknown table is refused by all."""
-        cases = {'[show]\ncolr = "never"\n': ("unknown key colr in [show]; known keys: db, color",
-                                               None),
-                 '[shwo]\ncolor = "never"\n': ("unknown table [shwo]", "unknown table [shwo]")}
-        for text, (tool_error, proxy_error) in cases.items():
+        # An unknown table is named at its header's line, and refused with no key under it too.
+        cases = {'[show]\ncolr = "never"\n': (2, "unknown key colr in [show]; known keys: db, "
+                                                  "color", None),
+                 '# comment\n[shwo]\n\n\ncolor = "never"\n': (2, "unknown table [shwo]",
+                                                           "unknown table [shwo]"),
+                 'db = "/nonexistent/x.db"\n[shwo]\n': (2, "unknown table [shwo]",
+                                                       "unknown table [shwo]")}
+        for text, (line, tool_error, proxy_error) in cases.items():
             with self.subTest(text=text):
                 self.write_config(text)
                 cp = subprocess.run([str(h.mailtap_bin()), "show", "1"], capture_output=True,
                                     text=True, timeout=30, env=self.env())
                 self.assertEqual(cp.returncode, 2, cp.stderr)
-                self.assertIn(f"mailtap: show: {self.config}:2: {tool_error}", cp.stderr)
+                self.assertIn(f"mailtap: show: {self.config}:{line}: {tool_error}", cp.stderr)
                 cp = self.proxy("--print-config")
                 if proxy_error:
                     self.assertEqual(cp.returncode, 2, cp.stderr)
-                    self.assertIn(proxy_error, cp.stderr)
+                    self.assertIn(f"{self.config}:{line}: {proxy_error}", cp.stderr)
                 else:
                     self.assertEqual(cp.returncode, 0, "[show] is show's to check: " + cp.stderr)
         # Another command's table and the proxy's keys are not the tool's business.

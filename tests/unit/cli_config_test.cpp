@@ -23,11 +23,15 @@ namespace {
 
 using Kind = ValueSource::Kind;
 
-std::vector<ConfigEntry> parse_ok(std::string_view text) {
+ConfigText parse_text_ok(std::string_view text) {
   std::string error;
-  auto entries = parse_config_text(text, error);
-  EXPECT_TRUE(entries) << error;
-  return entries ? std::move(*entries) : std::vector<ConfigEntry>{};
+  auto parsed = parse_config_text(text, error);
+  EXPECT_TRUE(parsed) << error;
+  return parsed ? std::move(*parsed) : ConfigText{};
+}
+
+std::vector<ConfigEntry> parse_ok(std::string_view text) {
+  return parse_text_ok(text).entries;
 }
 
 std::string parse_error(std::string_view text) {
@@ -42,7 +46,9 @@ ConfigFile file_of(std::string_view text, bool private_to_owner = true) {
   f.private_to_owner = private_to_owner;
   f.mode = private_to_owner ? 0600 : 0644;
   f.directory = "/home/u/.config/mailtap";
-  f.entries = parse_ok(text);
+  ConfigText parsed = parse_text_ok(text);
+  f.entries = std::move(parsed.entries);
+  f.tables = std::move(parsed.tables);
   return f;
 }
 
@@ -83,6 +89,21 @@ TEST(ConfigText, DottedKeysNameTablesRelativeToTheirs) {
   EXPECT_EQ(e[0].key, "host");
   EXPECT_EQ(e[1].section, "upstream.gmail");
   EXPECT_EQ(e[1].key, "port");
+}
+
+// A table is where its header is, or its first dotted key: an empty one is a table too, and a
+// misspelt one ([shwo]) is refused at the line that names it.
+TEST(ConfigText, EveryTableIsListedWhereTheFileFirstNamesIt) {
+  const ConfigText t = parse_text_ok(
+      "upstream.m365.host = \"h\"\n# comment\n[shwo]\n\n[proxy]\nlisten = 'x'\n[upstream]\n"
+      "gmail.port = 465\n[upstream.m365]\n");
+  std::vector<std::pair<std::string, int>> tables;
+  for (const ConfigTable& table : t.tables) tables.emplace_back(table.name, table.line);
+  EXPECT_EQ(tables, (std::vector<std::pair<std::string, int>>{{"upstream.m365", 1},
+                                                              {"shwo", 3},
+                                                              {"proxy", 5},
+                                                              {"upstream", 7},
+                                                              {"upstream.gmail", 8}}));
 }
 
 // TOML reads [upstream.a.b] as a table b inside [upstream.a]: mailtap does not read it as the
@@ -579,6 +600,24 @@ TEST(ProxySettings, FileChecks) {
     Proxy p;
     const std::string e = p.run({}, file_of("[upstrem.gmail]\nhost = \"x\"\n"), l);
     EXPECT_NE(e.find("unknown table [upstrem.gmail]"), std::string::npos) << e;
+  }
+  {
+    Proxy p;  // a table with no key is still a misspelt one, refused at its header's line
+    EXPECT_NE(p.run({}, file_of("[proxy]\nlisten = \"127.0.0.1:2999\"\n[shwo]\n"), l)
+                  .find("config.toml:3: unknown table [shwo]"),
+              std::string::npos);
+  }
+  {
+    Proxy p;
+    const std::string e = p.run({}, file_of("# comment\n[shwo]\n\n\ncolor = \"never\"\n"), l);
+    EXPECT_NE(e.find("config.toml:2: unknown table [shwo]"), std::string::npos) << e;
+  }
+  {
+    Proxy p;  // [upstream] holds the named upstreams, not keys of its own
+    EXPECT_EQ(p.run({}, file_of("[upstream]\ngmail.host = \"h\"\n"), l), "");
+    Proxy q;
+    const std::string e = q.run({}, file_of("[upstream]\nhost = \"h\"\n"), l);
+    EXPECT_NE(e.find("config.toml:1: unknown table [upstream]"), std::string::npos) << e;
   }
   {
     Proxy p;  // another command's table is not the proxy's business
