@@ -375,12 +375,48 @@ std::optional<ConfigText> parse_config_text(std::string_view text, std::string& 
     if (!seen.emplace(e.section, e.key).second) {
       wipe(e.value);
       return fail("the key " + e.key + " is given twice" +
-                  (e.section.empty() ? std::string() : " in [" + e.section + "]"));
+                  (e.section.empty() ? std::string() : " in " + written_table(e.section)));
     }
     note_table(out.tables, e.section, number);
     out.entries.push_back(std::move(e));
   }
   return out;
+}
+
+std::string toml_quoted(std::string_view value) {
+  std::string out = "\"";
+  for (const char c : value) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string written_table(std::string_view section) {
+  static constexpr std::string_view upstream_prefix = "upstream.";
+  const auto key = [](std::string_view part) {
+    return !part.empty() && std::all_of(part.begin(), part.end(), bare_key_char)
+               ? std::string(part)
+               : toml_quoted(part);
+  };
+  if (section.size() > upstream_prefix.size() && section.rfind(upstream_prefix, 0) == 0)
+    return "[upstream." + key(section.substr(upstream_prefix.size())) + "]";
+  std::string out;
+  for (std::size_t start = 0;;) {
+    const std::size_t dot = section.find('.', start);
+    out += (out.empty() ? "" : ".") + key(section.substr(start, dot - start));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return "[" + out + "]";
 }
 
 std::string unmeant_value_problem(std::string_view value) {

@@ -76,6 +76,14 @@ struct ConfigFile {
 // it may be a secret).
 std::optional<ConfigText> parse_config_text(std::string_view text, std::string& error);
 
+// A value as a TOML basic string: "..." with \ " and control characters escaped.
+std::string toml_quoted(std::string_view value);
+
+// The header of the table `section` (a ConfigEntry's) as TOML writes it, which the file reads
+// back as the same table: [proxy], [upstream.gmail], [upstream."a.b"] (an upstream name is one
+// key, quoted when it is no bare key).
+std::string written_table(std::string_view section);
+
 // Why `value`, given outside the file (a MAILTAP_ variable), cannot be meant, or "": what the
 // file refuses in its values too, bytes that are not UTF-8 and control characters other than
 // tab and newline (a NUL or an ESC that no option means), in the file's words.

@@ -46,8 +46,8 @@ std::string check_tool_tables(const ConfigFile& file, const CLI::App& app,
   if (const CLI::App* parent = app.get_parent())
     for (const CLI::App* sub : parent->get_subcommands({})) commands.push_back(sub->get_name());
   if (const ConfigTable* t = file.first_unknown_table(commands))
-    return file.where(*t) + ": unknown table [" + t->name +
-           "] in the config file; its tables are [upstream.NAME] and one per command ([proxy], "
+    return file.where(*t) + ": unknown table " + written_table(t->name) +
+           " in the config file; its tables are [upstream.NAME] and one per command ([proxy], "
            "[" +
            app.get_name() + "] ...)";
   return layers.check_keys(file, {app.get_name()});

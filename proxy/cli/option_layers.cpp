@@ -74,11 +74,12 @@ OptionLayers::OptionLayers(CLI::App& app, std::vector<std::string> only,
   }
 }
 
-void OptionLayers::add_file_only_key(std::string key, bool secret,
+void OptionLayers::add_file_only_key(std::string key, FileValue value,
                                      std::vector<std::string> excludes) {
   Setting s;
   s.key = key;
-  s.secret = secret;
+  s.secret = value == FileValue::secret;
+  s.number = value == FileValue::number;
   settings_.push_back(std::move(s));
   for (std::string& other : excludes) extra_excludes_.emplace_back(key, std::move(other));
 }
@@ -173,7 +174,7 @@ std::string OptionLayers::check_keys(const ConfigFile& file,
     std::string known;
     for (const Setting& s : settings_) known += (known.empty() ? "" : ", ") + s.key;
     return file.where(e) + ": unknown key " + e.key +
-           (e.section.empty() ? " at the top level" : " in [" + e.section + "]") +
+           (e.section.empty() ? " at the top level" : " in " + written_table(e.section)) +
            "; known keys: " + known;
   }
   return {};
@@ -244,7 +245,7 @@ std::vector<OptionLayers::Candidate> OptionLayers::file_candidates(const ConfigF
   for (const ConfigEntry* e : file.section(section)) {
     Setting* s = find_mutable(e->key);
     if (s == nullptr) continue;
-    std::string detail = file.where(*e) + (section.empty() ? "" : " [" + section + "]");
+    std::string detail = file.where(*e) + (section.empty() ? "" : " " + written_table(section));
     std::string value =
         s->secret ? std::string()
                   : file_path_value(file, *e, home_expanded(e->value, getenv), file_error_);

@@ -32,6 +32,7 @@ struct Setting {
   CLI::Option* option = nullptr;       // nullptr for a key only the file has
   std::string value;                   // as given; "" when unset (for a secret: always "")
   bool secret = false;                 // a value never shown
+  bool number = false;                 // a file-only key holding a number (shown bare)
   const ConfigEntry* entry = nullptr;  // the file's entry when the file gave the value
   ValueSource source;
   // The key whose value carries this one's (host and port in upstream); "" when none.
@@ -48,9 +49,13 @@ class OptionLayers {
   explicit OptionLayers(CLI::App& app, std::vector<std::string> only = {},
                         std::vector<std::string> skip = {});
 
+  // What a key only the file has holds: text, a number (which --print-config writes bare, as an
+  // option's number is), or a secret (never shown).
+  enum class FileValue : std::uint8_t { text, number, secret };
+
   // A key only the file may hold (never the command line or the environment), such as a
   // password; `excludes` names options that give the same thing another way.
-  void add_file_only_key(std::string key, bool secret, std::vector<std::string> excludes);
+  void add_file_only_key(std::string key, FileValue value, std::vector<std::string> excludes);
 
   // Keys whose value is a path: a relative one from the file is relative to the file's
   // directory, not to wherever mailtap was started (a flag's or a variable's stays relative to

@@ -9,36 +9,7 @@
 
 namespace mailtap::cli {
 
-std::string toml_quoted(std::string_view value) {
-  std::string out = "\"";
-  for (const char c : value) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 namespace {
-
-bool bare_key_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
-}
-
-// A name as a TOML key: bare when it can be, else quoted ("my name", "a.b").
-std::string toml_key(std::string_view name) {
-  if (!name.empty() && std::all_of(name.begin(), name.end(), bare_key_char))
-    return std::string(name);
-  return toml_quoted(name);
-}
 
 // Where the settings came from: the command, the config file (or why there is none) and the
 // upstream table.
@@ -54,8 +25,8 @@ std::string config_header(std::string_view command, const ConfigFile& file,
   else
     out += "# config file: none (neither XDG_CONFIG_HOME nor HOME is set)\n";
   if (!upstream_name.empty())
-    out += "# upstream name: " + escape_text(upstream_name) + ", the [upstream." +
-           toml_key(upstream_name) + "] table\n";
+    out += "# upstream name: " + escape_text(upstream_name) + ", the " +
+           written_table("upstream." + std::string(upstream_name)) + " table\n";
   return out;
 }
 
@@ -84,7 +55,7 @@ std::string value_text(const Setting& s, const std::string& v) {
   if (flag) return yes_no(v);
   // A number stays a number, as the file writes it (max-sessions = 512, not "512").
   const std::string type = s.option != nullptr ? s.option->get_type_name() : std::string();
-  if ((type == "UINT" || type == "INT") && !v.empty() &&
+  if ((type == "UINT" || type == "INT" || s.number) && !v.empty() &&
       std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return v;
   return toml_quoted(v);

@@ -25,7 +25,4 @@ std::string format_effective_config(std::string_view command, const ConfigFile& 
                                     std::string_view upstream_name, const OptionLayers& layers,
                                     const std::map<std::string, DerivedDefault>& derived);
 
-// A value as a TOML basic string: "..." with \ " and control characters escaped.
-std::string toml_quoted(std::string_view value);
-
 }  // namespace mailtap::cli

@@ -18,8 +18,8 @@ std::string check_tables(const ConfigFile& file, std::vector<std::string> known)
   known.insert(known.end(), {"", "proxy"});
   const ConfigTable* t = file.first_unknown_table(known);
   if (t == nullptr) return {};
-  return file.where(*t) + ": unknown table [" + t->name +
-         "] in the config file; mailtap proxy reads [proxy] and [upstream.NAME] (and the keys "
+  return file.where(*t) + ": unknown table " + written_table(t->name) +
+         " in the config file; mailtap proxy reads [proxy] and [upstream.NAME] (and the keys "
          "before any table)";
 }
 
@@ -32,7 +32,8 @@ std::string check_upstream_name(const ConfigFile& file, std::string_view name,
   if (std::find(names.begin(), names.end(), name) != names.end()) return {};
   const std::string wanted = "no upstream named \"" + std::string(name) + "\"";
   if (file.path.empty())
-    return wanted + ": there is no config file (write [upstream." + std::string(name) + "] in " +
+    return wanted + ": there is no config file (write " +
+           written_table("upstream." + std::string(name)) + " in " +
            (default_path.empty() ? "a file named by --config (no HOME to find the default one)"
                                  : default_path) +
            ", see " + documentation_path("config.md") + ", or give --upstream HOST:PORT)";
@@ -104,9 +105,11 @@ std::string apply_proxy_settings(OptionLayers& layers, const ConfigFile& file,
                                  std::string_view upstream_name,
                                  const std::vector<std::string>& other_commands,
                                  const OptionLayers::Getenv& getenv) {
-  layers.add_file_only_key("host", false, {"upstream"});
-  layers.add_file_only_key("port", false, {"upstream"});
-  layers.add_file_only_key("password", true, {"password-env", "password-file", "password-cmd"});
+  using FileValue = OptionLayers::FileValue;
+  layers.add_file_only_key("host", FileValue::text, {"upstream"});
+  layers.add_file_only_key("port", FileValue::number, {"upstream"});
+  layers.add_file_only_key("password", FileValue::secret,
+                           {"password-env", "password-file", "password-cmd"});
   // --no-record against MAILTAP_DB (the systemd unit sets it) is a choice, not a conflict.
   layers.add_exclusive("db", "no-record");
   layers.add_path_keys(

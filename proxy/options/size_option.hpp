@@ -35,19 +35,28 @@ inline std::string to_octets(std::string& text) {
                           : "expected a size such as 64MiB, 512k or 1GiB";
 }
 
+// The check leaves the text as given and the callback stores the octets: a transform would
+// write the octet count back into the option's results, which are what --print-config shows
+// for a flag (--max-body 64MiB as "67108864", while the same from the file shows "64MiB").
 inline CLI::Option* add_size_option(CLI::App& app, std::string name, std::uint64_t& out,
                                     std::string default_text, std::string help) {
   CLI::Validator check(
       [](std::string& text) -> std::string {
-        const std::string given = text;
-        std::string why = to_octets(text);
-        if (why.empty()) return {};
-        text = given;
-        return given + ": " + why;
+        std::string octets = text;
+        std::string why = to_octets(octets);
+        return why.empty() ? std::string() : text + ": " + why;
       },
       "");
-  return app.add_option(std::move(name), out, std::move(help))
-      ->transform(check)
+  return app
+      .add_option_function<std::string>(
+          std::move(name),
+          [&out](const std::string& text) {
+            std::string octets = text;
+            to_octets(octets);  // checked already
+            std::from_chars(octets.data(), octets.data() + octets.size(), out);
+          },
+          std::move(help))
+      ->check(check)
       ->type_name("SIZE")
       ->default_str(std::move(default_text));
 }

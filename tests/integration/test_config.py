@@ -283,6 +283,8 @@ class PrintConfigTest(ConfigCase):
         self.assertNotIn("auth-user", settings, "no TOML string holds it: a comment")
         self.assertIn('\n# auth-user = "caf\\xe9\\x1b]0;t\\x07"', out)
         self.assertIn("the [upstream.\"a.b\"] table", out)
+        self.assertRegex(out, r'\nupstream = "a\.example:587" +# file .*:2 \[upstream\."a\.b"\]\n',
+                         "the source names the table as the file writes it")
 
         self.write_config('[upstream.a.b]\nupstream = "a.example:587"\n')
         cp = self.proxy("a.b", "--print-config")
@@ -290,6 +292,18 @@ class PrintConfigTest(ConfigCase):
         self.assertIn(f"{self.config}, line 1: [upstream.a.b] is a table inside [upstream.a], "
                       "which mailtap has no use for; a name with a dot is quoted: "
                       "[upstream.\"a.b\"]", cp.stderr)
+
+    def test_values_are_shown_as_they_were_given(self):
+        """config.md: "a size as written (max-body = "64MiB") ... a number bare": a flag's size
+        was shown as its octet count ("67108864"), a port from the file as a string."""
+        self.write_config('[proxy]\nhost = "smtp.office365.com"\nport = 587\n')
+        for given, env in ((["--max-body", "64MiB"], {}), ([], {"MAILTAP_MAX_BODY": "64MiB"}),
+                           (["--max-body", "10M"], {})):
+            with self.subTest(given=given, env=env):
+                cp = self.proxy(*given, "--print-config", env=self.env(**env))
+                self.assertEqual(cp.returncode, 0, cp.stderr)
+                self.assertRegex(cp.stdout, rf'\nmax-body = "{given[1] if given else "64MiB"}" +# ')
+                self.assertRegex(cp.stdout, r'\n# port = 587 +# file ')
 
     def test_sources_and_masked_secrets(self):
         self.write_config("[proxy]\n"

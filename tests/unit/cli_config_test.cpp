@@ -821,6 +821,19 @@ TEST(PrintConfig, ValuesAreShownAsGivenAndAsToml) {
   EXPECT_EQ(pasted(again), pasted(out)) << "a second round changes nothing";
 }
 
+// A size given as a flag is shown as typed, as the same from the file or the environment is
+// (not as the octet count the option turns it into); a port from the file is a number.
+TEST(PrintConfig, AFlagsSizeAsTypedAndAPortAsANumber) {
+  const ConfigFile file = file_of("[proxy]\nhost = \"smtp.office365.com\"\nport = 587\n");
+  Proxy p;
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({"--max-body", "10M"}, file, l), "");
+  EXPECT_EQ(p.max_body, 10u << 20);
+  const std::string out = format_effective_config("proxy", file, file.path, "", *l, {});
+  EXPECT_NE(out.find("\nmax-body = \"10M\" "), std::string::npos) << out;
+  EXPECT_NE(out.find("\n# port = 587 "), std::string::npos) << out;
+}
+
 TEST(PrintConfig, ANameWithADotReadsBackAsTheSameTable) {
   const ConfigFile file = file_of("[upstream.\"a.b\"]\nupstream = \"a.example:587\"\n");
   Proxy p;
@@ -828,6 +841,8 @@ TEST(PrintConfig, ANameWithADotReadsBackAsTheSameTable) {
   ASSERT_EQ(p.run({"a.b"}, file, l), "");
   const std::string out = format_effective_config("proxy", file, file.path, "a.b", *l, {});
   EXPECT_NE(out.find("the [upstream.\"a.b\"] table\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("config.toml:2 [upstream.\"a.b\"]\n"), std::string::npos)
+      << "a source names the table as the file writes it: " << out;
   Proxy q;
   ASSERT_EQ(q.run({"a.b"}, file_of("[upstream.\"a.b\"]\n" + pasted(out)), l), "");
   EXPECT_EQ(q.upstream, "a.example:587");
@@ -854,7 +869,19 @@ TEST(PrintConfig, RawOctetsOfAFlagOrAPathAreEscaped) {
   EXPECT_NE(out.find("# flag --auth-user; not UTF-8, which TOML cannot hold\n"), std::string::npos)
       << out;
   EXPECT_NE(out.find("\npassword-cmd = \"pass\\u0001 x\""), std::string::npos) << out;
-  EXPECT_NE(out.find("# file /tmp/odd\\nname\\xff.toml:2 [upstream.x"), std::string::npos) << out;
+  EXPECT_NE(out.find("# file /tmp/odd\\nname\\xff.toml:2 [upstream.\"x\\u000ay\"]\n"),
+            std::string::npos)
+      << out;
+}
+
+TEST(ConfigText, ATableIsWrittenAsTheFileReadsItBack) {
+  EXPECT_EQ(written_table("proxy"), "[proxy]");
+  EXPECT_EQ(written_table("upstream.gmail"), "[upstream.gmail]");
+  EXPECT_EQ(written_table("upstream.a.b"), "[upstream.\"a.b\"]");
+  EXPECT_EQ(written_table("upstream.my name"), "[upstream.\"my name\"]");
+  EXPECT_EQ(written_table("shwo.x"), "[shwo.x]");
+  EXPECT_EQ(parse_error("[upstream.\"a.b\"]\nport = 1\nport = 2\n"),
+            "line 3: the key port is given twice in [upstream.\"a.b\"]");
 }
 
 TEST(PrintConfig, QuotesLikeToml) {

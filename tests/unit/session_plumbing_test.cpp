@@ -264,9 +264,11 @@ TEST(SizeOption, BinaryUnitsInAnyCaseAndAClearRefusal) {
                                                           {"7B", 7}}) {
     CLI::App app;
     std::uint64_t size = 0;
-    options::add_size_option(app, "--max-body", size, "64MiB", "help");
+    auto* option = options::add_size_option(app, "--max-body", size, "64MiB", "help");
     ASSERT_NO_THROW(app.parse(std::vector<std::string>{text, "--max-body"})) << text;
     EXPECT_EQ(size, octets) << text;
+    // As typed: the results are what --print-config shows for the flag.
+    EXPECT_EQ(option->results(), std::vector<std::string>{text});
   }
   CLI::App app;
   std::uint64_t size = 0;
