@@ -44,6 +44,13 @@ std::string home_expanded(const std::string& value, const OptionLayers::Getenv& 
   return home ? *home + value.substr(1) : value;
 }
 
+// What made a choice: "flag --password-env", "env MAILTAP_NO_RECORD", "password in file
+// PATH:8 [upstream.gmail]" (a file's source names no key).
+std::string chosen_by(const Setting& s) {
+  if (s.source.kind == ValueSource::Kind::file) return s.key + " in " + s.source.describe();
+  return s.source.describe();
+}
+
 }  // namespace
 
 std::string ValueSource::describe() const {
@@ -180,6 +187,26 @@ std::string OptionLayers::check_keys(const ConfigFile& file,
   return {};
 }
 
+std::string OptionLayers::take(Candidate& c) {
+  Setting& s = *c.setting;
+  if (s.option != nullptr) {
+    try {
+      s.option->add_result(c.value);
+      s.option->run_callback();
+    } catch (const CLI::Error& e) {
+      return refused_setting(c.source.describe(), s.key, c.value, e.what());
+    }
+    // A value as it was given (max-body = "64MiB"), not as the option turned it
+    // (67108864): --print-config shows it so, and pasted back it means the same.
+    s.value = s.option->get_items_expected_max() == 0 ? shown_value(*s.option) : c.value;
+  } else if (!s.secret) {
+    s.value = c.value;
+  }
+  s.entry = c.entry;
+  s.source = std::move(c.source);
+  return {};
+}
+
 std::string OptionLayers::apply_layer(std::vector<Candidate> layer) {
   for (std::size_t i = 0; i < layer.size(); ++i)
     for (std::size_t j = i + 1; j < layer.size(); ++j)
@@ -189,25 +216,14 @@ std::string OptionLayers::apply_layer(std::vector<Candidate> layer) {
   for (Candidate& c : layer) {
     Setting& s = *c.setting;
     if (s.is_set()) continue;
-    const bool decided = std::any_of(settings_.begin(), settings_.end(), [&](const Setting& o) {
+    const auto decided = std::find_if(settings_.begin(), settings_.end(), [&](const Setting& o) {
       return o.is_set() && excludes(s, o);
     });
-    if (decided) continue;  // a higher layer chose another option of the same group
-    if (s.option != nullptr) {
-      try {
-        s.option->add_result(c.value);
-        s.option->run_callback();
-      } catch (const CLI::Error& e) {
-        return refused_setting(c.source.describe(), s.key, c.value, e.what());
-      }
-      // A value as it was given (max-body = "64MiB"), not as the option turned it
-      // (67108864): --print-config shows it so, and pasted back it means the same.
-      s.value = s.option->get_items_expected_max() == 0 ? shown_value(*s.option) : c.value;
-    } else if (!s.secret) {
-      s.value = c.value;
+    if (decided != settings_.end()) {  // a higher layer chose another option of the same group
+      if (!s.overridden) s.overridden = {s.secret ? "" : c.value, c.source, chosen_by(*decided)};
+      continue;
     }
-    s.entry = c.entry;
-    s.source = std::move(c.source);
+    if (std::string error = take(c); !error.empty()) return error;
   }
   return {};
 }

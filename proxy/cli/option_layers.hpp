@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,14 @@ struct Setting {
   ValueSource source;
   // The key whose value carries this one's (host and port in upstream); "" when none.
   std::string folded_into;
+  // A value a lower layer gave but a higher one overrode by choosing another option of the same
+  // choice (the file's password-cmd under a --password-env flag): not used, and still shown.
+  struct Overridden {
+    std::string value;  // as given ("" for a secret)
+    ValueSource source;
+    std::string by;  // "flag --password-env", "no-record in file PATH:3 [proxy]"
+  };
+  std::optional<Overridden> overridden;
   bool is_set() const { return source.kind != ValueSource::Kind::default_value; }
 };
 
@@ -104,6 +113,8 @@ class OptionLayers {
   };
   Setting* find_mutable(std::string_view key);
   std::string apply_layer(std::vector<Candidate> layer);
+  // Gives the candidate's value to its setting, through its option; an error, or "".
+  std::string take(Candidate& c);
   // The steps of apply: flags as given; the environment's and one file section's candidates;
   // the options a set one needs (an error, or empty).
   void take_flags();

@@ -73,6 +73,22 @@ Line default_line(const Setting& s, const std::map<std::string, DerivedDefault>&
   return {"# " + s.key + " (not set)", ""};
 }
 
+// The line for a setting some layer gave.
+Line given_line(const Setting& s) {
+  if (!s.folded_into.empty())  // its value is on another line: pasted back, both would clash
+    return {"# " + s.key + " = " + value_text(s, s.value),
+            s.source.describe() + ", given above as " + s.folded_into};
+  if (!is_valid_utf8(s.value))
+    // No TOML string holds these bytes (a flag's: the file and the environment refuse them),
+    // and raw they would make the output no TOML: a comment, the bytes escaped.
+    return {"# " + s.key + " = \"" + escape_text(s.value) + "\"",
+            s.source.describe() + "; not UTF-8, which TOML cannot hold"};
+  if (s.secret)  // pasted back, the mask would become the password: the line stays a comment
+    return {"# " + s.key + " = " + value_text(s, s.value),
+            s.source.describe() + "; not shown (give the real value, or leave it out)"};
+  return {s.key + " = " + value_text(s, s.value), s.source.describe()};
+}
+
 // The lines, their comments aligned in one column (up to 44 characters in). A comment may
 // quote a path as given (--config): escaped, as a comment is TOML text too, where a newline
 // would end it and bytes that are not UTF-8 make the file unreadable.
@@ -111,21 +127,14 @@ std::string format_effective_config(std::string_view command, const ConfigFile& 
   };
   for (const Setting& s : layers.settings()) {
     Line line;
-    if (s.is_set() && !s.folded_into.empty()) {
-      // Its value is on another line: both pasted back into the file would exclude each other.
-      line = {"# " + s.key + " = " + value_text(s, s.value),
-              s.source.describe() + ", given above as " + s.folded_into};
-    } else if (s.is_set() && !is_valid_utf8(s.value)) {
-      // No TOML string holds these bytes (a flag's: the file and the environment refuse them),
-      // and raw they would make the output no TOML: a comment, the bytes escaped.
-      line = {"# " + s.key + " = \"" + escape_text(s.value) + "\"",
-              s.source.describe() + "; not UTF-8, which TOML cannot hold"};
-    } else if (s.is_set() && s.secret) {
-      // Pasted back, the mask would become the password: the line stays a comment.
-      line = {"# " + s.key + " = " + value_text(s, s.value),
-              s.source.describe() + "; not shown (give the real value, or leave it out)"};
-    } else if (s.is_set()) {
-      line = {s.key + " = " + value_text(s, s.value), s.source.describe()};
+    if (s.is_set()) {
+      line = given_line(s);
+    } else if (s.overridden) {
+      // Given, and overridden by another option of its choice: shown, or the reader would take
+      // the key for missing (a password-cmd "not set" under --password-env). A comment, as
+      // pasted back it would be a second answer to that choice.
+      line = {"# " + s.key + " = " + value_text(s, s.overridden->value),
+              s.overridden->source.describe() + "; overridden by " + s.overridden->by};
     } else if (s.option != nullptr) {
       line = default_line(s, derived);
       // A default beside the choice another line makes (no-record = false beside db = ...)

@@ -10,6 +10,7 @@ file defines; the tools read `db` from the file.
 Every credential is random per run, so finding one in an output can only be a leak."""
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -337,6 +338,14 @@ class PrintConfigTest(ConfigCase):
         cp = self.proxy("pf", "--print-config")
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn(f"password-cmd = \"touch '{self.marker}'; echo x\"", cp.stdout)
+        self.assertFalse(self.marker.exists(), "--print-config ran the password command")
+        # A --password-env flag makes the key irrelevant: still shown, as overridden, not as
+        # "not set" (which would send the user looking for a key the file has).
+        cp = self.proxy("pf", "--print-config", "--password-env", "PW", env=self.env(PW="x"))
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertRegex(cp.stdout, rf"\n# password-cmd = \"touch '{re.escape(str(self.marker))}'; "
+                         rf"echo x\" +# file {re.escape(str(self.config))}:\d+ \[upstream\.pf\]; "
+                         r"overridden by flag --password-env\n")
         self.assertFalse(self.marker.exists(), "--print-config ran the password command")
 
     def test_print_config_refuses_what_the_start_refuses(self):

@@ -874,6 +874,42 @@ TEST(PrintConfig, RawOctetsOfAFlagOrAPathAreEscaped) {
       << out;
 }
 
+// config.md: a --password-env flag makes the file's password-cmd irrelevant; --print-config
+// said "# password-cmd (not set)" then, as if the key were not in the file.
+TEST(PrintConfig, AKeyAHigherLayersChoiceOverrodeIsShownWithWhatOverrodeIt) {
+  const ConfigFile file = file_of(
+      "db = \"/x/y.db\"\n[proxy]\npassword = \"hunter2\"\n[upstream.g]\nhost = \"h.example\"\n"
+      "password-cmd = \"pass show x\"\n");
+  Proxy p;
+  p.env["MAILTAP_NO_RECORD"] = "1";
+  OptionLayers* l = nullptr;
+  ASSERT_EQ(p.run({"g", "--password-env", "PW", "--upstream", "a.example:587"}, file, l), "");
+  const std::string out = format_effective_config("proxy", file, file.path, "g", *l, {});
+  const std::string path = "/home/u/.config/mailtap/config.toml";
+  // Each a comment line: its value, then (aligned) where it came from and what overrode it.
+  for (const auto& [text, comment] : std::vector<std::pair<std::string, std::string>>{
+           {"# password-cmd = \"pass show x\"",
+            "# file " + path + ":6 [upstream.g]; overridden by flag --password-env"},
+           {"# password = \"********\"",
+            "# file " + path + ":3 [proxy]; overridden by flag --password-env"},
+           {"# host = \"h.example\"",
+            "# file " + path + ":5 [upstream.g]; overridden by flag --upstream"},
+           {"# db = \"/x/y.db\"", "# file " + path + ":1; overridden by env MAILTAP_NO_RECORD"}}) {
+    const std::size_t at = out.find("\n" + text + " ");
+    ASSERT_NE(at, std::string::npos) << text << "\n" << out;
+    const std::string line = out.substr(at + 1, out.find('\n', at + 1) - at - 1);
+    EXPECT_EQ(line.substr(line.size() - std::min(line.size(), comment.size())), comment) << out;
+  }
+  EXPECT_EQ(out.find("hunter2"), std::string::npos) << out;
+  EXPECT_EQ(out.find("# password-cmd (not set)"), std::string::npos) << out;
+  Proxy q;  // a file's key that made the choice is named, as a file's source names no key
+  const ConfigFile both = file_of("[proxy]\nno-record = true\n[upstream.g]\ndb = \"/x/y.db\"\n");
+  ASSERT_EQ(q.run({"g"}, both, l), "");
+  EXPECT_NE(format_effective_config("proxy", both, both.path, "g", *l, {})
+                .find(":2 [proxy]; overridden by db in file " + path + ":4 [upstream.g]\n"),
+            std::string::npos);
+}
+
 TEST(ConfigText, ATableIsWrittenAsTheFileReadsItBack) {
   EXPECT_EQ(written_table("proxy"), "[proxy]");
   EXPECT_EQ(written_table("upstream.gmail"), "[upstream.gmail]");
