@@ -34,7 +34,7 @@ std::string explain_reply(int code, std::string_view enhanced);
 // 365), the meaning and the advice are that server's.
 struct ReplyAdvice {
   std::string meaning;  // one line, as explain_reply() (or the server's specific meaning)
-  std::string fix;      // what usually fixes it; "" for success and continuation replies
+  std::string fix;      // what usually fixes it, what to send next for 334 and 354; "" for success
   std::string server;   // "Gmail", "Microsoft 365", "mailtap" when `text` matched its wording
 };
 ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view text = {});

@@ -131,7 +131,8 @@ std::string render_explanation_text(const ReplyQuery& q) {
   }
   if (!advice.server.empty()) out += "  source  as " + advice.server + " uses this reply\n";
   if (!advice.fix.empty()) {
-    out += "\nWhat usually fixes it:\n";
+    // A 334 or a 354 is no failure: its advice is the next step of the dialogue.
+    out += q.code / 100 == 3 ? "\nWhat to send next:\n" : "\nWhat usually fixes it:\n";
     out += wrapped(advice.fix, "  ", "  ");
   }
   return out;

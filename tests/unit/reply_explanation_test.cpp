@@ -167,5 +167,24 @@ TEST(ReplyExplanationText, SaysMeaningHalvesAndFix) {
   EXPECT_NE(json.find(R"("server":"Gmail")"), std::string::npos) << json;
 }
 
+// explain.md: `fix` is "" for success replies only; 334 and 354 are no failure, and their
+// advice is the next step a person at telnet takes, headed so in the plain output.
+TEST(ReplyExplanationText, AnIntermediateReplySaysWhatToSendNext) {
+  for (const char* reply : {"354", "334 VXNlcm5hbWU6"}) {
+    std::string error;
+    auto q = parse_reply_query(reply, error);
+    ASSERT_TRUE(q) << error;
+    const std::string text = render_explanation_text(*q);
+    EXPECT_NE(text.find("\nWhat to send next:\n  "), std::string::npos) << text;
+    EXPECT_EQ(text.find("fixes"), std::string::npos) << text;
+    EXPECT_EQ(render_explanation_json(*q).find(R"("fix":"")"), std::string::npos);
+  }
+  std::string error;
+  auto q = parse_reply_query("250 2.0.0", error);
+  ASSERT_TRUE(q) << error;
+  EXPECT_NE(render_explanation_json(*q).find(R"("fix":"")"), std::string::npos);
+  EXPECT_EQ(render_explanation_text(*q).find("What"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mailtap::tools
