@@ -173,9 +173,9 @@ int run_mock(const MockArgs& args) {
     log::error(e);
     return 2;
   }
-  auto timeout = cli::parse_duration(args.timeout);
-  if (!timeout || timeout->count() == 0) {
-    log::error(cli::duration_refusal("--timeout", args.timeout));
+  std::chrono::milliseconds timeout{};
+  if (auto e = cli::parse_time_limit("--timeout", args.timeout, timeout); !e.empty()) {
+    log::error(e);
     return 2;
   }
   std::string error;
@@ -208,7 +208,7 @@ int run_mock(const MockArgs& args) {
 
   std::signal(SIGPIPE, SIG_IGN);
   asio::io_context io;
-  MockServer server{recording, args.id, args.loop, *timeout, asio::ip::tcp::acceptor(io)};
+  MockServer server{recording, args.id, args.loop, timeout, asio::ip::tcp::acceptor(io)};
   std::error_code ec = net::open_acceptor(server.acceptor, listen);
   if (ec) {
     log::error("cannot listen on " + args.listen.address + ": " + ec.message());

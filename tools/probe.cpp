@@ -43,9 +43,9 @@ std::string build_target(const ProbeArgs& a, net::UpstreamTarget& target, ProbeR
   target.host = hp->host;
   target.port = hp->port.value_or(587);
   if (auto e = a.connection.apply_to(target); !e.empty()) return e;
-  auto timeout = cli::parse_duration(a.timeout);
-  if (!timeout || timeout->count() == 0) return cli::duration_refusal("--timeout", a.timeout);
-  target.timeout = *timeout;
+  std::chrono::milliseconds timeout{};
+  if (auto e = cli::parse_time_limit("--timeout", a.timeout, timeout); !e.empty()) return e;
+  target.timeout = timeout;
   target.timeout_flag = "--timeout";
   target.report_when_insecure = true;
 

@@ -52,4 +52,15 @@ std::string duration_refusal(std::string_view option, std::string_view text) {
   return given + ": expected a duration such as 30s or 5m";
 }
 
+std::string parse_time_limit(std::string_view option, std::string_view text,
+                             std::chrono::milliseconds& out) {
+  const auto limit = parse_duration(text);
+  if (!limit) return duration_refusal(option, text);
+  if (limit->count() == 0)
+    return std::string(option) + " " + std::string(text) +
+           ": must be more than zero, such as 30s or 5m";
+  out = *limit;
+  return {};
+}
+
 }  // namespace mailtap::cli

@@ -20,4 +20,11 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 // 30s or 5m", or "--timeout-data 9999h: too long; the longest is 168h (a week)".
 std::string duration_refusal(std::string_view option, std::string_view text);
 
+// A limit in time (a timeout): a duration as parse_duration reads it, and more than zero, as a
+// limit of none would end every wait at once (only --grace takes 0: stop at once). Returns why
+// `text`, given as `option`, is refused ("--timeout-data 0s: must be more than zero, such as 30s
+// or 5m"), or "" with `out` set.
+std::string parse_time_limit(std::string_view option, std::string_view text,
+                             std::chrono::milliseconds& out);
+
 }  // namespace mailtap::cli

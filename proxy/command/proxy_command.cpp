@@ -134,12 +134,12 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   cfg.timeout_connect = limits.connect;
   cfg.timeout_command = limits.command;
   cfg.timeout_data = limits.data;
-  const auto token_timeout = parse_duration(a.token_cmd_timeout);
-  if (!token_timeout) return duration_refusal("--timeout-token-cmd", a.token_cmd_timeout);
-  if (token_timeout->count() == 0)
-    return "--timeout-token-cmd " + a.token_cmd_timeout + ": expected a duration such as 20s or 1m";
-  cfg.oauth2_token_timeout = *token_timeout;
-  const auto grace = parse_duration(a.grace);  // 0: stop at once
+  std::chrono::milliseconds token_timeout{};
+  if (auto e = parse_time_limit("--timeout-token-cmd", a.token_cmd_timeout, token_timeout);
+      !e.empty())
+    return e;
+  cfg.oauth2_token_timeout = token_timeout;
+  const auto grace = parse_duration(a.grace);  // 0: stop at once, no grace
   if (!grace) return duration_refusal("--grace", a.grace);
   cfg.grace = *grace;
   cfg.threads = a.threads;

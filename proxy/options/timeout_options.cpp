@@ -22,11 +22,10 @@ std::string TimeoutOptions::parse(Limits& out) const {
                 {command, "--timeout-command", out.command},
                 {data, "--timeout-data", out.data}};
   for (auto& limit : limits) {
-    auto value = cli::parse_duration(limit.text);
-    if (!value) return cli::duration_refusal(limit.flag, limit.text);
-    if (value->count() == 0)
-      return std::string(limit.flag) + " " + limit.text + ": expected a duration such as 30s or 5m";
-    limit.out = *value;
+    std::chrono::milliseconds value{};
+    if (std::string why = cli::parse_time_limit(limit.flag, limit.text, value); !why.empty())
+      return why;
+    limit.out = value;
   }
   return {};
 }

@@ -391,6 +391,31 @@ class PrintConfigTest(ConfigCase):
                 self.assertEqual(cp.stderr, start.stderr)
         self.assertFalse(db.exists(), "--print-config opened the database")
 
+    def test_a_zero_timeout_is_refused_saying_the_rule(self):
+        """`--timeout-command 0s` was refused with "expected a duration such as 30s or 5m",
+        which 0s is, while `--grace 0` was taken: the message now says the rule."""
+        for option in ("--timeout-connect", "--timeout-command", "--timeout-data",
+                       "--timeout-token-cmd"):
+            with self.subTest(option=option):
+                cp = self.proxy("--config", "/dev/null", option, "0s", "--print-config")
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertIn(f"mailtap: {option} 0s: must be more than zero, such as 30s or 5m\n",
+                              cp.stderr)
+        self.write_config('[proxy]\ntimeout-data = "0"\n')
+        cp = self.proxy("--print-config")
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        self.assertIn(f"--timeout-data 0: must be more than zero, such as 30s or 5m (file "
+                      f"{self.config}:2 [proxy])", cp.stderr)
+        for tool in (["probe", "127.0.0.1:1"], ["mock", "1"]):
+            with self.subTest(tool=tool[0]):
+                cp = subprocess.run([str(h.mailtap_bin()), *tool, "--timeout", "0"],
+                                    capture_output=True, text=True, timeout=30, env=self.env())
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertIn("--timeout 0: must be more than zero", cp.stderr)
+        cp = self.proxy("--config", "/dev/null", "--grace", "0", "--print-config")
+        self.assertEqual(cp.returncode, 0, "--grace 0 ends the sessions at once: " + cp.stderr)
+        self.assertRegex(cp.stdout, r'\ngrace = "0" +# flag --grace\n')
+
     def test_an_empty_db_is_refused(self):
         """`--db ""` or `db = ""` (a variable that expanded to nothing, a key left blank) is
         no path: taken for the default it would record where nobody meant to look. Refused as

@@ -854,12 +854,12 @@ class OAuthProviderTest(AuthCase):
                          r"--oauth2-token-cmd did not finish within 2s and was killed", out)
         self.assertLess(took, 15, "the command was killed at 2 s, not at the default 20 s")
         self.assertTrue((d / "term").exists(), "the command was asked to end")
-        for bad in ("0s", "soon"):
+        for bad, why in (("0s", "must be more than zero"), ("soon", "expected a duration")):
             refused = h.Mailtap(server.address, ready=False, record=False,
                                 extra_args=["--auth-user", GMAIL_USER, "--oauth2-token-cmd",
                                             command, "--timeout-token-cmd", bad]).start()
             self.assertEqual(refused.wait(timeout=15), 2, bad)
-            self.assertIn(f"--timeout-token-cmd {bad}: expected a duration", refused.stderr, bad)
+            self.assertIn(f"--timeout-token-cmd {bad}: {why}", refused.stderr, bad)
 
     # -- a rejected token ---------------------------------------------------------------------
     def test_rejected_cached_token_fetched_again_once_and_the_client_sees_nothing(self):

@@ -37,6 +37,22 @@ TEST(ParseDuration, TheRefusalSaysWhy) {
             "--grace 169h: too long; the longest is 168h (a week)");
 }
 
+// "0s" is written as the example is: a refusal that named the syntax ("expected a duration")
+// left the rule unsaid, a timeout above zero (--grace alone takes 0).
+TEST(ParseDuration, AZeroLimitIsRefusedSayingTheRule) {
+  std::chrono::milliseconds limit{};
+  for (const char* zero : {"0", "0s", "0ms", "0m"})
+    EXPECT_EQ(
+        parse_time_limit("--timeout-data", zero, limit),
+        std::string("--timeout-data ") + zero + ": must be more than zero, such as 30s or 5m");
+  EXPECT_EQ(parse_time_limit("--timeout", "1d", limit),
+            "--timeout 1d: expected a duration such as 30s or 5m");
+  EXPECT_EQ(parse_time_limit("--timeout", "169h", limit),
+            "--timeout 169h: too long; the longest is 168h (a week)");
+  EXPECT_EQ(parse_time_limit("--timeout", "1ms", limit), "");
+  EXPECT_EQ(limit, 1ms);
+}
+
 TEST(TimeoutOptions, AHugeTimeoutIsRefusedNamingTheLongest) {
   options::TimeoutOptions timeouts;
   options::TimeoutOptions::Limits limits;
@@ -44,7 +60,8 @@ TEST(TimeoutOptions, AHugeTimeoutIsRefusedNamingTheLongest) {
   EXPECT_EQ(timeouts.parse(limits),
             "--timeout-command 99999999999h: too long; the longest is 168h (a week)");
   timeouts.command = "0";
-  EXPECT_EQ(timeouts.parse(limits), "--timeout-command 0: expected a duration such as 30s or 5m");
+  EXPECT_EQ(timeouts.parse(limits),
+            "--timeout-command 0: must be more than zero, such as 30s or 5m");
   timeouts.command = "168h";
   EXPECT_EQ(timeouts.parse(limits), "");
   EXPECT_EQ(limits.command, std::chrono::hours(168));
