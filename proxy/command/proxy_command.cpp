@@ -78,6 +78,33 @@ struct ProxyArgs {
   std::string web;  // --web ADDR:PORT: serve `mailtap web` from this process
 };
 
+// The upstream and how mailtap reaches it, from --upstream and the TLS options; an error
+// message, or "". On an error `target` holds what could be worked out before it.
+std::string upstream_target(const ProxyArgs& a, net::UpstreamTarget& target, bool read_client_key) {
+  if (auto why = net::unbracketed_ipv6_refusal(a.upstream); !why.empty())
+    return "--upstream " + why;
+  auto upstream = net::parse_host_port(a.upstream);
+  if (!upstream) return "--upstream " + a.upstream + ": expected HOST[:PORT]";
+  target.host = upstream->host;
+  target.port = upstream->port.value_or(587);
+  return a.connection.apply_to(target, read_client_key);
+}
+
+// The database to record to (none under --no-record): --db, else the default path; an error
+// message, or "".
+std::string database_path(const ProxyArgs& a, std::optional<std::string>& path) {
+  if (a.no_record && !a.db.empty()) return "--db and --no-record contradict each other";
+  if (a.no_record) return {};
+  if (!a.db.empty()) {
+    path = a.db;
+    return {};
+  }
+  std::string error;
+  path = storage::default_database_path(error);
+  if (path->empty()) return error + " (give --db PATH or --no-record)";
+  return {};
+}
+
 // Returns an error message, or "" when `cfg` was filled. Without `read_password` no secret is
 // read (--print-config).
 std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_password) {
@@ -94,17 +121,10 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   cfg.local_cert = a.local_cert;
   cfg.local_key = a.local_key;
 
-  if (auto why = net::unbracketed_ipv6_refusal(a.upstream); !why.empty())
-    return "--upstream " + why;
-  auto upstream = net::parse_host_port(a.upstream);
-  if (!upstream) return "--upstream " + a.upstream + ": expected HOST[:PORT]";
-  cfg.upstream_host = upstream->host;
-  cfg.upstream_port = upstream->port.value_or(587);
-
   net::UpstreamTarget target;
-  target.host = cfg.upstream_host;
-  target.port = cfg.upstream_port;
-  if (auto e = a.connection.apply_to(target, read_password); !e.empty()) return e;
+  if (auto e = upstream_target(a, target, read_password); !e.empty()) return e;
+  cfg.upstream_host = target.host;
+  cfg.upstream_port = target.port;
   cfg.client_certificate = target.client_certificate;
   cfg.tls_mode = target.mode;
   cfg.trust = a.connection.trust();
@@ -114,16 +134,7 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   cfg.transcript = a.transcript;
   cfg.verbosity = a.quiet ? 0 : 1 + a.verbose;
 
-  if (a.no_record && !a.db.empty()) return "--db and --no-record contradict each other";
-  if (!a.no_record) {
-    std::string path = a.db;
-    if (path.empty()) {
-      std::string error;
-      path = storage::default_database_path(error);
-      if (path.empty()) return error + " (give --db PATH or --no-record)";
-    }
-    cfg.db_path = path;
-  }
+  if (auto e = database_path(a, cfg.db_path); !e.empty()) return e;
   cfg.record_failure = a.record_failure;
   cfg.max_body = static_cast<std::size_t>(a.max_body);
   cfg.redact_users = a.redact_users;
@@ -148,17 +159,23 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   return build_auth_config(a.auth, cfg, read_password);
 }
 
-// What the options left unset amount to, for --print-config.
-std::map<std::string, DerivedDefault> derived_defaults(const ProxyArgs& a, const ProxyConfig& cfg) {
+// What the options left unset amount to, for --print-config: worked out from the options
+// themselves, as far as they go, so that a check failing elsewhere (--listen 0.0.0.0:2525)
+// does not show them as unset.
+std::map<std::string, DerivedDefault> derived_defaults(const ProxyArgs& a) {
   std::map<std::string, DerivedDefault> out;
-  out["tls"] = {std::string(net::to_string(cfg.tls_mode)),
-                "port " + std::to_string(cfg.upstream_port)};
-  out["tls-name"] = {cfg.tls_name, "the upstream host"};
-  out["ehlo-name"] = {cfg.ehlo_name, "this host's name"};
-  out["ca-file"] = {"", "trusting " + net::describe_trust_source(cfg.trust)};
+  net::UpstreamTarget target;
+  upstream_target(a, target, false);  // its refusal is build_config's to report
+  if (!target.host.empty()) {
+    out["tls"] = {std::string(net::to_string(target.mode)), "port " + std::to_string(target.port)};
+    out["tls-name"] = {target.tls_name, "the upstream host"};
+  }
+  out["ehlo-name"] = {target.ehlo_name, "this host's name"};
+  out["ca-file"] = {"", "trusting " + net::describe_trust_source(a.connection.trust())};
   out["client-cert"] = {"", "no client certificate"};
   if (!a.connection.client_cert.empty()) out["client-key"] = {"", "the key in client-cert"};
-  if (cfg.db_path) out["db"] = {*cfg.db_path, "the XDG data directory"};
+  std::optional<std::string> db;
+  if (database_path(a, db).empty() && db) out["db"] = {*db, "the XDG data directory"};
   out["threads"] = {"", "one per core"};
   out["auth-user"] = {"", "clients authenticate themselves"};
   return out;
@@ -543,7 +560,7 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
   if (args.print_config) {
     const std::string text =
         format_effective_config("proxy", *file, default_config_path(getenv), args.upstream_name,
-                                layers, derived_defaults(args, cfg));
+                                layers, derived_defaults(args));
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     if (!error.empty()) {

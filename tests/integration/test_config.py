@@ -416,6 +416,26 @@ class PrintConfigTest(ConfigCase):
         self.assertEqual(cp.returncode, 0, "--grace 0 ends the sessions at once: " + cp.stderr)
         self.assertRegex(cp.stdout, r'\ngrace = "0" +# flag --grace\n')
 
+    def test_a_refused_configuration_still_shows_its_derived_defaults(self):
+        """The defaults that follow from other values (tls from the port, tls-name and
+        ehlo-name, the default db) were printed as "not set" when any check failed, e.g. the
+        listen address: unlike the same output for a valid configuration."""
+        self.write_config('[proxy]\nupstream = "smtp.example.test:465"\n')
+        valid = self.proxy("--print-config")
+        self.assertEqual(valid.returncode, 0, valid.stderr)
+        refused = self.proxy("--print-config", "--listen", "0.0.0.0:2525")
+        self.assertEqual(refused.returncode, 2, refused.stderr)
+        self.assertIn("refusing to listen on 0.0.0.0:2525", refused.stderr)
+        for line in ('tls = "implicit"', 'tls-name = "smtp.example.test"', "ehlo-name = ", "db = ",
+                     "# no-record = false"):
+            with self.subTest(line=line):
+                self.assertRegex(valid.stdout, rf"\n{re.escape(line)}.*# default")
+                self.assertRegex(refused.stdout, rf"\n{re.escape(line)}.*# default")
+        def others(out: str) -> list:  # every line but listen's, alignment aside
+            return [" ".join(line.split()) for line in out.splitlines()
+                    if not line.startswith("listen = ")]
+        self.assertEqual(others(valid.stdout), others(refused.stdout))
+
     def test_an_empty_db_is_refused(self):
         """`--db ""` or `db = ""` (a variable that expanded to nothing, a key left blank) is
         no path: taken for the default it would record where nobody meant to look. Refused as
