@@ -34,6 +34,16 @@ std::string refused_setting(const std::string& where, const std::string& key,
   return where + ": " + key + " = " + (value.empty() ? "\"\"" : value) + ": " + why;
 }
 
+// What the option takes, for a value CLI11 could not convert ("Could not convert: --insecure =
+// maybe" says neither what was wrong nor what is right).
+const char* expected_kind(const CLI::Option& o) {
+  if (o.get_items_expected_max() == 0)
+    return o.get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll
+               ? "expected a count (2 is the flag given twice), or true or false"
+               : "expected true or false (also 1/0, yes/no, on/off)";
+  return o.get_type_name() == "UINT" ? "expected a whole number" : "expected a number";
+}
+
 // "~/x" in the file or a MAILTAP_ variable is $HOME/x, as msmtp and ssh read their files: no
 // shell expands it there (systemd's Environment= does not either), and a line --print-config
 // shows means the same in the file and in the environment. A HOME that is not absolute is no
@@ -193,6 +203,8 @@ std::string OptionLayers::take(Candidate& c) {
     try {
       s.option->add_result(c.value);
       s.option->run_callback();
+    } catch (const CLI::ConversionError&) {
+      return refused_setting(c.source.describe(), s.key, c.value, expected_kind(*s.option));
     } catch (const CLI::Error& e) {
       return refused_setting(c.source.describe(), s.key, c.value, e.what());
     }

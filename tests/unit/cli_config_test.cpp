@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <map>
 
@@ -908,6 +909,29 @@ TEST(PrintConfig, AKeyAHigherLayersChoiceOverrodeIsShownWithWhatOverrodeIt) {
   EXPECT_NE(format_effective_config("proxy", both, both.path, "g", *l, {})
                 .find(":2 [proxy]; overridden by db in file " + path + ":4 [upstream.g]\n"),
             std::string::npos);
+}
+
+// CLI11's "Could not convert: --insecure = maybe" said neither what was wrong nor what is right.
+TEST(OptionLayers, AValueOfTheWrongKindIsRefusedSayingWhatTheOptionTakes) {
+  OptionLayers* l = nullptr;
+  const ConfigFile empty;
+  for (const auto& [variable, value, why] : std::vector<std::array<std::string, 3>>{
+           {"MAILTAP_INSECURE", "maybe", "expected true or false (also 1/0, yes/no, on/off)"},
+           {"MAILTAP_VERBOSE", "maybe",
+            "expected a count (2 is the flag given twice), or true "
+            "or false"},
+           {"MAILTAP_MAX_SESSIONS", "-1", "expected a whole number"}}) {
+    Proxy p;
+    p.env[variable] = value;
+    std::string key = variable.substr(8);
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](char c) { return c == '_' ? '-' : static_cast<char>(c - 'A' + 'a'); });
+    EXPECT_EQ(p.run({}, empty, l), "env " + variable + ": " + key + " = " + value + ": " + why);
+  }
+  Proxy p;
+  EXPECT_EQ(p.run({}, file_of("[proxy]\nmax-sessions = \"lots\"\n"), l),
+            "file /home/u/.config/mailtap/config.toml:2 [proxy]: max-sessions = lots: expected a "
+            "whole number");
 }
 
 TEST(ConfigText, ATableIsWrittenAsTheFileReadsItBack) {
