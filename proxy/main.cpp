@@ -46,6 +46,14 @@ int run(int argc, char** argv) {
       "mailtap"};
   app.set_version_flag("--version", std::string("mailtap ") + MAILTAP_VERSION);
   app.require_subcommand(1);
+  // CLI11's refusals in the form of mailtap's own (docs/tools/*.md): "mailtap: --max-body: 5GiB:
+  // too large ...", and a tool's with its name, "mailtap: export: ...", as its other messages.
+  app.failure_message([](const CLI::App* root, const CLI::Error& e) {
+    std::string prefix = "mailtap: ";
+    for (const CLI::App* sub : root->get_subcommands())
+      if (sub->get_name() != "proxy") prefix += sub->get_name() + ": ";
+    return prefix + e.what() + "\nRun with --help for more information.\n";
+  });
   std::vector<mailtap::cli::Subcommand> commands;
   commands.push_back(mailtap::cli::add_proxy_command(app, proxy_services()));
   for (auto add :

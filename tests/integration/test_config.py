@@ -436,6 +436,23 @@ class PrintConfigTest(ConfigCase):
                     if not line.startswith("listen = ")]
         self.assertEqual(others(valid.stdout), others(refused.stdout))
 
+    def test_an_option_refused_while_parsing_says_mailtap_as_every_refusal_does(self):
+        """`--max-body 5GiB` was refused as "--max-body: 5GiB: too large ..." while
+        `--timeout-connect 169h` gave "mailtap: --timeout-connect 169h: too long ...": the
+        refusals of the command-line parser now begin as mailtap's own, a tool's with its name."""
+        for args, first_line in (
+                (["proxy", "--max-body", "5GiB"],
+                 "mailtap: --max-body: 5GiB: too large; the largest is 4GiB"),
+                (["proxy", "--db", ""], "mailtap: --db: an empty path names no database: "),
+                (["sessions", "--limit", "x"], "mailtap: sessions: --limit: not a number of "),
+                (["proxy", "--timeout-connect", "169h", "--config", "/dev/null"],
+                 "mailtap: --timeout-connect 169h: too long")):
+            with self.subTest(args=args):
+                cp = subprocess.run([str(h.mailtap_bin()), *args], capture_output=True, text=True,
+                                    timeout=30, env=self.env(), stdin=subprocess.DEVNULL)
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertTrue(cp.stderr.startswith(first_line), cp.stderr)
+
     def test_an_empty_db_is_refused(self):
         """`--db ""` or `db = ""` (a variable that expanded to nothing, a key left blank) is
         no path: taken for the default it would record where nobody meant to look. Refused as
