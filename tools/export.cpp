@@ -330,9 +330,10 @@ cli::Subcommand add_export_command(CLI::App& parent) {
   auto args = std::make_shared<ExportArgs>();
   CLI::App* app = parent.add_subcommand(
       "export", "Export sessions as JSON/JSON Lines, or their messages as .eml files or mbox");
-  auto* ids = add_session_ids(*app, "id", args->ids, "session numbers to export");
-  auto* all = app->add_flag("--all", args->all, "export every session");
-  ids->excludes(all);
+  // Not CLI11's excludes: its "id excludes --all" names a placeholder the user never typed;
+  // run_export refuses both with words of its own.
+  add_session_ids(*app, "id", args->ids, "session numbers to export");
+  app->add_flag("--all", args->all, "export every session (not with session numbers)");
   app->add_option("--format", args->format, "json (default), jsonl, eml or mbox")
       ->check(CLI::IsMember({"json", "jsonl", "eml", "mbox"}));
   app->add_option("-o,--output", args->output,

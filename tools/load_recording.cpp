@@ -56,7 +56,8 @@ bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::st
     return false;
   }
   if (!detail) {
-    error = "no session " + std::to_string(id) + " in " + db_path;
+    error = "no session " + std::to_string(id) + " in " + db_path +
+            " (list them with: mailtap sessions)";
     return false;
   }
   if (!build_recorded_dialogue(detail->events, out, why, refused, partial)) {

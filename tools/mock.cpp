@@ -170,12 +170,12 @@ struct MockServer {
 int run_mock(const MockArgs& args) {
   asio::ip::tcp::endpoint listen;
   if (auto e = args.listen.endpoint("the mock answers whoever reaches it", listen); !e.empty()) {
-    log::error(e);
+    log::error("mock: " + e);
     return 2;
   }
   std::chrono::milliseconds timeout{};
   if (auto e = cli::parse_time_limit("--timeout", args.timeout, timeout); !e.empty()) {
-    log::error(e);
+    log::error("mock: " + e);
     return 2;
   }
   std::string error;
@@ -187,11 +187,11 @@ int run_mock(const MockArgs& args) {
   RecordedDialogue recording;
   if (!load_recorded_dialogue(db, args.id, "served", recording, error, RefusedLines::answered_again,
                               PartialBodies::counted)) {
-    log::error(error);
+    log::error("mock: " + error);
     return 2;
   }
   if (recording.client_starttls) {
-    log::error("session " + std::to_string(args.id) +
+    log::error("mock: session " + std::to_string(args.id) +
                " cannot be served: its client's STARTTLS was answered by mailtap (proxy "
                "--local-tls starttls), and the mock speaks only plain text (mailtap replay can "
                "play it)");
@@ -199,7 +199,7 @@ int run_mock(const MockArgs& args) {
   }
   for (const RecordedReply& r : recording.replies) {
     if (r.redacted) {
-      log::error("session " + std::to_string(args.id) +
+      log::error("mock: session " + std::to_string(args.id) +
                  " cannot be served: a SASL challenge was redacted (event " +
                  std::to_string(r.seq) + "), so the mock cannot send it");
       return 2;
@@ -211,7 +211,7 @@ int run_mock(const MockArgs& args) {
   MockServer server{recording, args.id, args.loop, timeout, asio::ip::tcp::acceptor(io)};
   std::error_code ec = net::open_acceptor(server.acceptor, listen);
   if (ec) {
-    log::error("cannot listen on " + args.listen.address + ": " + ec.message());
+    log::error("mock: cannot listen on " + args.listen.address + ": " + ec.message());
     return 2;
   }
   asio::signal_set signals(io, SIGINT, SIGTERM);

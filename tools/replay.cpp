@@ -364,7 +364,7 @@ bool read_replay_password(const ReplayArgs& args, const RecordedDialogue& record
   // A crash while the password is held must not write it into a core file (docs/auth.md).
   std::string error;
   if (!secrets::forbid_core_dumps(error)) {
-    log::error(error);
+    log::error("replay: " + error);
     return false;
   }
   const std::string session = "session " + std::to_string(args.id);
@@ -373,7 +373,7 @@ bool read_replay_password(const ReplayArgs& args, const RecordedDialogue& record
                      : "Password for mailtap's own AUTH (--auth-user) of " + session + ": ";
   secrets::SecretRead read = secrets::read_secret(args.secret.password_source(prompt));
   if (!read.secret) {
-    log::error(read.error);
+    log::error("replay: " + read.error);
     return false;
   }
   password = std::make_shared<const smtp::Secret>(std::move(*read.secret));
@@ -391,18 +391,18 @@ bool fill_recorded_secrets(const ReplayArgs& args, const ReplayConfig& cfg,
     needs.refusal =
         mailtap_login_refusal(recording, args.auth_user, cfg.target.mode != net::TlsMode::none);
   if (!needs.refusal.empty()) {
-    log::error(session + " cannot be replayed: " + needs.refusal);
+    log::error("replay: " + session + " cannot be replayed: " + needs.refusal);
     return false;
   }
   if (needs.user && args.auth_user.empty()) {
-    log::error(session + " cannot be replayed without --auth-user: " + needs.user_why);
+    log::error("replay: " + session + " cannot be replayed without --auth-user: " + needs.user_why);
     return false;
   }
   if (!read_replay_password(args, recording, needs, password)) return false;
   std::string error;
   if (!fill_secrets(recording, args.auth_user, password ? password->view() : std::string_view(),
                     error)) {
-    log::error(session + " cannot be replayed: " + error);
+    log::error("replay: " + session + " cannot be replayed: " + error);
     return false;
   }
   return true;
@@ -428,7 +428,7 @@ bool open_replay_recorder(const ReplayConfig& cfg, std::unique_ptr<storage::Reco
   std::string error;
   recorder = open_recorder(cfg.db_path, std::string("mailtap ") + MAILTAP_VERSION, error);
   if (!recorder) {
-    log::error("cannot record to " + cfg.db_path + ": " + error + " (or give --no-record)");
+    log::error("replay: cannot record to " + cfg.db_path + ": " + error + " (or give --no-record)");
     return false;
   }
   return true;
@@ -437,10 +437,10 @@ bool open_replay_recorder(const ReplayConfig& cfg, std::unique_ptr<storage::Reco
 // The replay sends the recorded password again: say so when the link does not protect it.
 void warn_about_exposure(const net::UpstreamTarget& target) {
   if (target.insecure && target.mode != net::TlsMode::none)
-    log::error("WARNING: --insecure: the certificate of " + target.host +
+    log::error("replay: WARNING: --insecure: the certificate of " + target.host +
                " is not verified; the replayed password can be read by anyone on the path");
   if (target.mode == net::TlsMode::none)
-    log::error("WARNING: --tls none: the replay travels in plain text, password included");
+    log::error("replay: WARNING: --tls none: the replay travels in plain text, password included");
 }
 
 // Prints the comparison (or why there is none) and returns the exit status.
@@ -472,21 +472,21 @@ int run_replay(const ReplayArgs& args) {
     return 1;
   }
   if (std::string e = build_config(args, cfg); !e.empty()) {
-    log::error(e);
+    log::error("replay: " + e);
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
   std::string error;
   RecordedDialogue recording;
   if (!load_recorded_dialogue(cfg.db_path, args.id, "replayed", recording, error)) {
-    log::error(error);
+    log::error("replay: " + error);
     return 2;
   }
   std::shared_ptr<const smtp::Secret> password;
   if (!fill_recorded_secrets(args, cfg, recording, password)) return 2;
   auto tls = net::make_tls_client_context(cfg.trust, error, cfg.target.client_certificate.get());
   if (!tls) {
-    log::error(error);
+    log::error("replay: " + error);
     return 2;
   }
   if (const std::string warning =

@@ -765,6 +765,18 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.tool("export", plain, "999999", "-o", str(kept), expect=1)
         self.assertEqual(kept.read_bytes(), b"before\n")
 
+    def test_every_tool_names_itself_when_it_refuses(self):
+        """`mailtap mock 99` said "mailtap: no session 99 in ..." without the "mock:" that show
+        and export give, and `export 1 --all` said CLI11's "id excludes --all"."""
+        for tool in (["show"], ["mock"], ["replay", "--to", "127.0.0.1:1"]):
+            with self.subTest(tool=tool[0]):
+                cp = self.tool(tool[0], "999999", *tool[1:], expect=None)
+                self.assertNotEqual(cp.returncode, 0)
+                self.assertRegex(cp.stderr.decode(), rf"^mailtap: {tool[0]}: no session 999999 in "
+                                 r".* \(list them with: mailtap sessions\)\n")
+        cp = self.tool("export", "1", "--all", expect=2)
+        self.assertEqual(cp.stderr, b"mailtap: export: give session numbers or --all (not both)\n")
+
     def test_export_eml_equals_delivered_body(self):
         tok, msg = self.sent["plain"]
         sid = self.session_with(tok)
