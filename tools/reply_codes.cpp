@@ -316,6 +316,18 @@ constexpr const char* kGmailBadCredentialsFix =
     "Use the full address as user name and an app password (Google refuses the account password "
     "for SMTP); for XOAUTH2, use a fresh access token with the scope https://mail.google.com/ (a "
     "gcloud token has no Gmail scope).";
+// mailtap's own AUTH (--auth-user) failed, and the client's next MAIL is told so: whatever the
+// server answered (quoted in the text), mailtap's 454, so that a relaying MTA defers its mail.
+constexpr const char* kOwnAuthFailed =
+    "mailtap could not authenticate the session itself (--auth-user), so it answered the "
+    "client's MAIL with this temporary failure; the text says why (quoting the server's reply "
+    "when it refused) and what to change";
+constexpr const char* kOwnAuthFailedFix =
+    "Fix what the text names: the user name or the password (read at start: then restart the "
+    "proxy), or the --oauth2-token-cmd (it runs again for the next session). The message was "
+    "not refused: a relaying MTA keeps it queued and delivers it on a later try. To go on in "
+    "this session, type AUTH yourself.";
+
 constexpr const char* kSendAsFix =
     "Use the mailbox's own address in MAIL FROM and From:, or have the admin grant Send As "
     "permission.";
@@ -323,6 +335,13 @@ constexpr const char* kSendAsFix =
 // Wordings from Google's and Microsoft's documentation of their submission servers
 // (smtp.gmail.com:587/465, smtp.office365.com:587), and mailtap's own replies.
 constexpr std::array kWordings{
+    // mailtap's restatement of a server's refusal of its own AUTH comes first: the server's
+    // words it quotes (Gmail's 454 4.7.0 rate limit) are not the reply's.
+    WordingEntry{454, "4.7.0", " refused auth ", "mailtap", kOwnAuthFailed, kOwnAuthFailedFix},
+    WordingEntry{454, "4.7.0", " broke off auth ", "mailtap", kOwnAuthFailed, kOwnAuthFailedFix},
+    WordingEntry{454, "4.7.0", ": cannot auth ", "mailtap", kOwnAuthFailed, kOwnAuthFailedFix},
+    WordingEntry{454, "4.7.0", "so mailtap could not authenticate", "mailtap", kOwnAuthFailed,
+                 kOwnAuthFailedFix},
     WordingEntry{534, "5.7.9", "application-specific password", "Gmail",
                  "Gmail needs an app password: 2-Step Verification is on for this account",
                  "Create an app password (https://myaccount.google.com/apppasswords) and use it "

@@ -194,7 +194,6 @@ std::string refusal_advice(const AuthAttempt& a, const SaslFailure& f, Provider 
 namespace {
 
 struct Explanation {
-  std::string code;     // "535 5.7.8"
   std::string head;     // what failed
   std::string summary;  // what the server said
   std::string advice;   // what to do
@@ -206,12 +205,6 @@ Explanation server_refusal(const AuthAttempt& a, const SaslFailure& f, const std
   const std::string host = printable(a.upstream_host, kMaxName);
   const std::string user = printable(a.user, kMaxName);
   Explanation x;
-  if (f.reply && f.reply->code >= 400 && f.reply->code < 600) {
-    x.code = std::to_string(f.reply->code);
-    if (!f.reply->enhanced_status.empty()) x.code += " " + f.reply->enhanced_status;
-  } else {
-    x.code = f.kind == Kind::refused ? "535 5.7.8" : "454 4.7.0";
-  }
   if (f.kind != Kind::refused) {
     x.head = host + " broke off " + mech + " as " + user;
     x.summary = printable(f.detail, kMaxSummary);
@@ -240,19 +233,15 @@ Explanation local_failure(const AuthAttempt& a, const SaslFailure& f, const std:
   x.summary = printable(f.detail, kMaxSummary);
   switch (f.kind) {
     case Kind::unusable:
-      x.code = "454 4.7.0";
       x.advice = "fix the user name or the secret mailtap was given";
       break;
     case Kind::too_long:
-      x.code = "500 5.5.6";
       break;
     case Kind::no_mechanism:
-      x.code = "504 5.5.4";
       x.head = "cannot AUTH as " + user + " to " + host;
       x.summary = printable(f.detail, kMaxSummary * 2);
       break;
     case Kind::no_token:
-      x.code = "454 4.7.0";
       x.advice =
           "run the token command yourself to see what it prints (its error output is in "
           "mailtap's log)";
@@ -266,13 +255,14 @@ Explanation local_failure(const AuthAttempt& a, const SaslFailure& f, const std:
 
 // One reply line of at most kMaxExplanation octets.
 std::string render(const Explanation& x) {
-  std::string out = x.code + " mailtap: " + x.head;
+  const std::string code(kOwnAuthFailureCode);
+  std::string out = code + " mailtap: " + x.head;
   if (!x.summary.empty()) out += ": " + x.summary;
   if (!x.advice.empty()) out += "; " + x.advice;
   if (out.size() <= kMaxExplanation) return out;
   // Keep the advice whole if it fits: it is the part that tells the person what to do.
   const std::string tail = x.advice.empty() ? std::string() : "; " + x.advice;
-  const std::string front = x.code + " mailtap: " + x.head + ": ";
+  const std::string front = code + " mailtap: " + x.head + ": ";
   if (front.size() + tail.size() + 8 < kMaxExplanation) {
     const std::size_t room = kMaxExplanation - front.size() - tail.size();
     return front + x.summary.substr(0, room - 3) + "..." + tail;

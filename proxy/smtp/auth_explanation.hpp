@@ -1,12 +1,13 @@
-// The reply a client gets when mailtap's own AUTH failed: one SMTP reply line that keeps the
-// server's code (basic and RFC 3463 enhanced) and says, in words, what happened and what to do:
+// The reply a client gets when mailtap's own AUTH failed: one SMTP reply line that quotes what
+// the server said (its code, basic and RFC 3463 enhanced, and its first line) and says, in
+// words, what happened and what to do:
 //
-//   534 5.7.9 mailtap: smtp.gmail.com refused AUTH PLAIN as alice@gmail.com: 534-5.7.9
+//   454 4.7.0 mailtap: smtp.gmail.com refused AUTH PLAIN as alice@gmail.com: 534-5.7.9
 //   Application-specific password required (see https://...); create an app password ...
 //
-// (one line on the wire). Failures that never reached the server use mailtap's own code:
-// 454 4.7.0 (no token, unusable credentials), 504 5.5.4 (no usable mechanism), 500 5.5.6 (a
-// response over RFC 4954's line limit). The table is in docs/auth.md.
+// (one line on the wire). Every such failure, the server's refusal as much as one that never
+// reached the server (no token, no usable mechanism, unusable credentials), answers with the
+// one code kOwnAuthFailureCode. The table is in docs/auth.md.
 #pragma once
 
 #include <optional>
@@ -26,6 +27,15 @@ struct AuthAttempt {
   // so "expired" points at the command, not at mailtap's cache.
   bool fresh_token = false;
 };
+
+// The code of every reply that explains a failure of mailtap's own AUTH, whatever the server
+// answered. The failure is of mailtap's configuration (its user, secret or token command), not
+// of the client's message: a 5xx to MAIL makes a relaying MTA (Postfix, Exim) bounce every
+// message it has queued, where its own SASL client would defer them (Postfix's
+// smtp_sasl_auth_soft_bounce). A 4xx has it try again, and deliver once mailtap is fixed. RFC
+// 4954's "454 4.7.0 Temporary authentication failure", as the token command's failure always
+// answered; the server's own code stays quoted in the text.
+inline constexpr std::string_view kOwnAuthFailureCode = "454 4.7.0";
 
 // At most this many octets, CRLF excluded (RFC 5321 §4.5.3.1.5 allows 512 with CRLF).
 inline constexpr std::size_t kMaxExplanation = 510;

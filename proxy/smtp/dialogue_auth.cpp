@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "proxy/smtp/auth_explanation.hpp"
 #include "proxy/smtp/capabilities.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/dialogue.hpp"
@@ -124,9 +125,7 @@ void Dialogue::on_own_reply(const Pending& p, const Reply& reply, Event e) {
     login_state_ = LoginState::exchanging;
     apply_login_step(login_->start(parse_capabilities(reply).auth_mechanisms));
   } else {
-    finish_login(false, std::to_string(reply.code) +
-                            (reply.enhanced_status.empty() ? "" : " " + reply.enhanced_status) +
-                            " mailtap: " + options_.upstream_host +
+    finish_login(false, std::string(kOwnAuthFailureCode) + " mailtap: " + options_.upstream_host +
                             " refused mailtap's EHLO, so mailtap could not authenticate: " +
                             printable(first_line(reply)));
   }

@@ -390,9 +390,10 @@ class PostfixAuthTest(AuthCase):
             self.assertEqual(len(r.lines), 1, f"the explanation is one reply line: {r}")
             self.assertRegex(
                 r.raw.decode(),
-                rf"^535 5\.7\.8 mailtap: \S+ refused AUTH PLAIN as {USER}: 535 5\.7\.8 Error: "
+                rf"^454 4\.7\.0 mailtap: \S+ refused AUTH PLAIN as {USER}: 535 5\.7\.8 Error: "
                 r"authentication failed.*; the user name or the password is wrong\r\n$",
-                "the next MAIL is answered locally with explain_auth_failure's line")
+                "the next MAIL is answered locally with explain_auth_failure's line: a 4xx "
+                "(mailtap's configuration failed, not the message), the server's 535 quoted")
             # usable: the next MAIL goes upstream (Postfix takes local mail without AUTH) ...
             self.assertEqual(c.cmd("MAIL FROM:<sender@client.test>").code, 250)
             self.assertEqual(c.cmd(RELAY_RCPT).code, 554, "not authenticated: relay denied")
@@ -410,7 +411,7 @@ class PostfixAuthTest(AuthCase):
         self.assertTrue([e for e in evs if e["direction"] == U2M and e["reply_code"] == 535],
                         f"the server's 535 to mailtap's AUTH is recorded as {U2M}:\n{info}")
         local = [e for e in evs if e["direction"] == C2M and e["verb"] == "MAIL"]
-        explained = [e for e in evs if e["direction"] == M2C and e["reply_code"] == 535]
+        explained = [e for e in evs if e["direction"] == M2C and e["reply_code"] == 454]
         self.assertEqual(len(local), 1, f"the first MAIL is recorded as {C2M}:\n{info}")
         self.assertEqual(len(explained), 1, f"the explanation is recorded as {M2C}:\n{info}")
         self.assertEqual(len([e for e in evs if e["direction"] == C2U and e["verb"] == "MAIL"]),
@@ -419,6 +420,46 @@ class PostfixAuthTest(AuthCase):
         self.assertEqual(self.col(s, "auth_by"), "client", "the client authenticated by hand")
         self.assertEqual(self.col(s, "auth_mechanism"), "PLAIN")
         self.assertNoSecrets(m)
+
+    def test_a_relaying_postfix_defers_while_mailtaps_password_is_wrong_then_delivers(self):
+        """A staging MTA relaying everything through `--auth-user` (a second Postfix with
+        relayhost=mailtap): mailtap's own login refused, the MTA's MAIL gets mailtap's 454 with
+        the server's 535 quoted, so it keeps the message queued (a 5xx made Postfix bounce every
+        queued message, where its own SASL client defers: smtp_sasl_auth_soft_bounce), and
+        delivers it on its next try once the proxy runs with the right password."""
+        m = self.start_auth(self.postfix.submission, password=WRONG_PASSWORD)
+        tok = h.unique_token("staged")
+        relaying = {"mydestination": "", "virtual_mailbox_domains": "",
+                    "virtual_mailbox_maps": "", "default_transport": "smtp",
+                    "relay_transport": "smtp", "relayhost": f"[127.0.0.1]:{m.port}",
+                    "smtp_tls_security_level": "none", "myhostname": "staging.client.test",
+                    # a new connection for the retry, not one cached to the stopped proxy
+                    "smtp_connection_cache_on_demand": "no"}
+        with h.Postfix(self.pki, extra_main=relaying, users={}, mailboxes=()) as staging:
+            h.run(["/usr/sbin/sendmail", "-C", staging.conf_dir, "-f", "sender@client.test",
+                   "--", "bob@example.test"], input=h.make_message(tok, to_addr="bob@example.test"))
+
+            def status(word):
+                return [line for line in staging.maillog_text().splitlines()
+                        if "to=<bob@example.test>" in line and f"status={word}" in line]
+            first = wait_for(lambda: status("deferred") or status("bounced"), timeout=30,
+                             what="the staging Postfix's first delivery attempt")
+            self.assertIn("status=deferred", first[0], "mailtap's failed login must make a "
+                          f"relaying MTA defer the message, not bounce it:\n{first[0]}")
+            self.assertRegex(first[0], rf"454 4\.7\.0 mailtap: \S+ refused AUTH PLAIN as {USER}: "
+                             r"535 5\.7\.8 Error: authentication failed.*; the user name or the "
+                             r"password is wrong \(in reply to MAIL FROM command\)",
+                             "the MTA's log says why, quoting the server")
+            self.assertTrue(self.postfix.no_message(tok, wait=0.5), "nothing delivered yet")
+            self.assertNoSecrets(m)
+
+            m.stop()
+            fixed = self.start_auth(self.postfix.submission, listen=f"127.0.0.1:{m.port}")
+            h.run(["postqueue", "-c", staging.conf_dir, "-f"])  # its next try, now
+            self.postfix.wait_for_message(tok, mailbox="bob")
+            wait_for(lambda: status("sent"), timeout=30, what="the staging Postfix's status=sent")
+            self.assertFalse(status("bounced"), staging.maillog_text()[-3000:])
+        self.assertNoSecrets(fixed)
 
     def test_pipelined_ehlo_mail_rcpt_data_wait_for_mailtaps_auth(self):
         m = self.start_auth(self.postfix.submission)
@@ -900,7 +941,8 @@ class OAuthProviderTest(AuthCase):
             r = c.cmd("MAIL FROM:<sender@client.test>")
             self.assertEqual(len(r.lines), 1, r)
             text = r.raw.decode()
-            self.assertTrue(text.startswith("535 5.7.8 mailtap: "), f"the server's code: {text}")
+            self.assertTrue(text.startswith("454 4.7.0 mailtap: "),
+                            f"mailtap's temporary failure, whatever the server said: {text}")
             self.assertIn(f"refused AUTH XOAUTH2 as {GMAIL_USER}: 535-5.7.8 Username and "
                           "Password not accepted", text)
             self.assertIn("401", text, "the decoded error challenge is in the explanation")
@@ -1014,7 +1056,7 @@ class OAuthProviderTest(AuthCase):
             self.assertEqual(len(r.lines), 1, r)
             self.assertRegex(
                 r.raw.decode(),
-                rf"^534 5\.7\.9 mailtap: \S+ refused AUTH PLAIN as {re.escape(GMAIL_USER)}: "
+                rf"^454 4\.7\.0 mailtap: \S+ refused AUTH PLAIN as {re.escape(GMAIL_USER)}: "
                 r"534-5\.7\.9 Application-specific password required \(see https://support\."
                 r"google\.com/mail/\?p=InvalidSecondFactor\); create an app password",
                 "Gmail's 534-5.7.9 explained")
@@ -1044,7 +1086,7 @@ class OAuthProviderTest(AuthCase):
             c.cmd("EHLO client.test")
             r = c.cmd("MAIL FROM:<sender@client.test>")
             self.assertRegex(r.raw.decode(),
-                             rf"^535 5\.7\.139 mailtap: \S+ refused AUTH LOGIN as "
+                             rf"^454 4\.7\.0 mailtap: \S+ refused AUTH LOGIN as "
                              rf"{re.escape(GMAIL_USER)}: 535 5\.7\.139 Authentication "
                              r"unsuccessful, basic authentication is disabled.*; Microsoft 365 "
                              r"takes no passwords here: use XOAUTH2 with --oauth2-token-cmd")

@@ -36,9 +36,9 @@ AuthAttempt microsoft(Mechanism m) {
 void expect_well_formed(const std::string& line) {
   EXPECT_LE(line.size(), kMaxExplanation) << line;
   for (char c : line) EXPECT_TRUE(c >= 0x20 && c <= 0x7e) << line;
-  ASSERT_GE(line.size(), 4u);
-  EXPECT_TRUE(line[0] >= '4' && line[0] <= '5') << line;
-  EXPECT_EQ(line[3], ' ') << line;
+  // One code for every failure of mailtap's own AUTH, whatever the server answered: a relaying
+  // client defers its mail rather than bounce it for mailtap's configuration.
+  EXPECT_EQ(line.rfind("454 4.7.0 mailtap: ", 0), 0u) << line;
 }
 
 std::string explain(const AuthAttempt& a, const SaslFailure& f) {
@@ -56,7 +56,7 @@ constexpr std::string_view kGmailBadCredentials =
 
 TEST(AuthExplanation, GmailAppPasswordRequired) {
   EXPECT_EQ(explain(gmail(Mechanism::plain), refused(kGmailAppPassword)),
-            "534 5.7.9 mailtap: smtp.gmail.com refused AUTH PLAIN as alice@gmail.com: 534-5.7.9 "
+            "454 4.7.0 mailtap: smtp.gmail.com refused AUTH PLAIN as alice@gmail.com: 534-5.7.9 "
             "Application-specific password required (see "
             "https://support.google.com/mail/?p=InvalidSecondFactor); create an app password at "
             "your Google account's security page (https://myaccount.google.com/apppasswords) and "
@@ -65,7 +65,7 @@ TEST(AuthExplanation, GmailAppPasswordRequired) {
 
 TEST(AuthExplanation, GmailBadCredentials) {
   EXPECT_EQ(explain(gmail(Mechanism::login), refused(kGmailBadCredentials)),
-            "535 5.7.8 mailtap: smtp.gmail.com refused AUTH LOGIN as alice@gmail.com: 535-5.7.8 "
+            "454 4.7.0 mailtap: smtp.gmail.com refused AUTH LOGIN as alice@gmail.com: 535-5.7.8 "
             "Username and Password not accepted (see "
             "https://support.google.com/mail/?p=BadCredentials); the user name or password is "
             "wrong (Gmail wants the full address, and an app password when 2-Step Verification "
@@ -79,7 +79,7 @@ TEST(AuthExplanation, GmailSuspiciousSignIn) {
           "534-5.7.14 <https://accounts.google.com/signin/continue?sarp=1&scc=1&plt=AKgnsbs>\r\n"
           "534-5.7.14 Please log in via your web browser and then try again.\r\n"
           "534 5.7.14  Learn more at https://support.google.com/mail/answer/78754 - gsmtp\r\n"));
-  EXPECT_EQ(line.substr(0, 10), "534 5.7.14");
+  EXPECT_NE(line.find(": 534-5.7.14 "), std::string::npos) << line;
   EXPECT_NE(line.find("sign in once with a web browser"), std::string::npos) << line;
 }
 
@@ -89,12 +89,12 @@ TEST(AuthExplanation, GmailAuthenticationRequiredAndRateLimit) {
       refused(
           "530-5.7.0 Authentication Required. For more information, "
           "go to\r\n530 5.7.0  https://support.google.com/mail/?p=WantAuthError x - gsmtp\r\n"));
-  EXPECT_EQ(line.substr(0, 9), "530 5.7.0");
+  EXPECT_NE(line.find(": 530-5.7.0 Authentication Required"), std::string::npos) << line;
   EXPECT_NE(line.find("requires authentication"), std::string::npos) << line;
   line =
       explain(gmail(Mechanism::plain),
               refused("454 4.7.0 Too many login attempts, please try again later. x - gsmtp\r\n"));
-  EXPECT_EQ(line.substr(0, 9), "454 4.7.0");
+  EXPECT_NE(line.find(": 454 4.7.0 Too many login attempts"), std::string::npos) << line;
   EXPECT_NE(line.find("wait several minutes"), std::string::npos) << line;
   line = explain({Mechanism::plain, "alice", "mx.example"},
                  refused("530 5.7.0 Must issue a STARTTLS command first\r\n"));
@@ -107,7 +107,8 @@ TEST(AuthExplanation, MicrosoftBasicAuthDisabledVariants) {
       refused("535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for "
               "the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information. "
               "[SN4PR0201CA0047.namprd02.prod.outlook.com]\r\n"));
-  EXPECT_EQ(line.substr(0, 40), "535 5.7.139 mailtap: smtp.office365.com ");
+  EXPECT_EQ(line.substr(0, 38), "454 4.7.0 mailtap: smtp.office365.com ");
+  EXPECT_NE(line.find(": 535 5.7.139 Authentication unsuccessful"), std::string::npos) << line;
   EXPECT_NE(line.find("Set-CASMailbox -SmtpClientAuthenticationDisabled $false"), std::string::npos)
       << line;
   line = explain(microsoft(Mechanism::login),
@@ -128,7 +129,7 @@ TEST(AuthExplanation, MicrosoftBasicAuthDisabledVariants) {
 TEST(AuthExplanation, Microsoft573And5730) {
   std::string line = explain(microsoft(Mechanism::login),
                              refused("535 5.7.3 Authentication unsuccessful [x.outlook.com]\r\n"));
-  EXPECT_EQ(line.substr(0, 9), "535 5.7.3");
+  EXPECT_NE(line.find(": 535 5.7.3 Authentication unsuccessful"), std::string::npos) << line;
   EXPECT_NE(line.find("Security Defaults"), std::string::npos) << line;
   line = explain(microsoft(Mechanism::xoauth2),
                  refused("535 5.7.3 Authentication unsuccessful [x.outlook.com]\r\n"));
@@ -139,7 +140,7 @@ TEST(AuthExplanation, Microsoft573And5730) {
   line = explain(microsoft(Mechanism::login),
                  refused("550 5.7.30 Basic authentication is not supported for Client "
                          "Submission.\r\n"));
-  EXPECT_EQ(line.substr(0, 10), "550 5.7.30");
+  EXPECT_NE(line.find(": 550 5.7.30 Basic authentication"), std::string::npos) << line;
   EXPECT_NE(line.find("no longer accepts passwords"), std::string::npos) << line;
 }
 
@@ -149,7 +150,7 @@ TEST(AuthExplanation, TokenExpiredOrRevoked) {
       kGmailBadCredentials);
   std::string line = explain(gmail(Mechanism::xoauth2), f);
   EXPECT_EQ(line,
-            "535 5.7.8 mailtap: smtp.gmail.com refused AUTH XOAUTH2 as alice@gmail.com: 535-5.7.8 "
+            "454 4.7.0 mailtap: smtp.gmail.com refused AUTH XOAUTH2 as alice@gmail.com: 535-5.7.8 "
             "Username and Password not accepted (see "
             "https://support.google.com/mail/?p=BadCredentials) (error challenge: status 401, "
             "schemes bearer mac, scope https://mail.google.com/); the token has expired or was "
@@ -181,8 +182,10 @@ TEST(AuthExplanation, ServerClosedAfterTheErrorChallenge) {
   f.kind = SaslFailure::Kind::refused;
   f.oauth_error = parse_oauth_error(R"({"status":"401"})");
   f.error_challenge = reply_of("334 e30=\r\n");
-  const std::string line = explain(gmail(Mechanism::xoauth2), f);
-  EXPECT_EQ(line.substr(0, 10), "535 5.7.8 ");
+  EXPECT_EQ(explain(gmail(Mechanism::xoauth2), f),
+            "454 4.7.0 mailtap: smtp.gmail.com refused AUTH XOAUTH2 as alice@gmail.com: (error "
+            "challenge: status 401); the token has expired or was revoked: --oauth2-token-cmd "
+            "must print a fresh one");
 }
 
 TEST(AuthExplanation, LocalFailures) {
@@ -201,26 +204,32 @@ TEST(AuthExplanation, LocalFailures) {
       "the server offers AUTH PLAIN LOGIN: no XOAUTH2 or OAUTHBEARER for an OAuth token; "
       "give a password instead";
   EXPECT_EQ(explain({std::nullopt, "alice", "mx.example"}, f),
-            "504 5.5.4 mailtap: cannot AUTH as alice to mx.example: the server offers AUTH PLAIN "
+            "454 4.7.0 mailtap: cannot AUTH as alice to mx.example: the server offers AUTH PLAIN "
             "LOGIN: no XOAUTH2 or OAUTHBEARER for an OAuth token; give a password instead");
 
   f.kind = SaslFailure::Kind::too_long;
   f.detail = "too long";
-  EXPECT_EQ(explain(gmail(Mechanism::xoauth2), f).substr(0, 10), "500 5.5.6 ");
+  EXPECT_EQ(explain(gmail(Mechanism::xoauth2), f),
+            "454 4.7.0 mailtap: cannot AUTH XOAUTH2 as alice@gmail.com to smtp.gmail.com: too "
+            "long");
   f.kind = SaslFailure::Kind::unusable;
-  EXPECT_EQ(explain(gmail(Mechanism::xoauth2), f).substr(0, 10), "454 4.7.0 ");
+  EXPECT_EQ(explain(gmail(Mechanism::xoauth2), f),
+            "454 4.7.0 mailtap: cannot AUTH XOAUTH2 as alice@gmail.com to smtp.gmail.com: too "
+            "long; fix the user name or the secret mailtap was given");
 }
 
-TEST(AuthExplanation, ProtocolFailureKeepsTheServersCodeWhenItIsAFailure) {
+TEST(AuthExplanation, ProtocolFailureQuotesTheServersReply) {
   SaslFailure f;
   f.kind = SaslFailure::Kind::protocol;
   f.detail = "the server asked for the user name twice";
   f.reply = reply_of("501 5.7.0 Authentication aborted\r\n");
   EXPECT_EQ(explain({Mechanism::login, "alice", "mx.example"}, f),
-            "501 5.7.0 mailtap: mx.example broke off AUTH LOGIN as alice: the server asked for "
+            "454 4.7.0 mailtap: mx.example broke off AUTH LOGIN as alice: the server asked for "
             "the user name twice, then answered 501 5.7.0 Authentication aborted");
   f.reply = reply_of("250 ok\r\n");
-  EXPECT_EQ(explain({Mechanism::login, "alice", "mx.example"}, f).substr(0, 10), "454 4.7.0 ");
+  EXPECT_EQ(explain({Mechanism::login, "alice", "mx.example"}, f),
+            "454 4.7.0 mailtap: mx.example broke off AUTH LOGIN as alice: the server asked for "
+            "the user name twice, then answered 250 ok");
 }
 
 TEST(AuthExplanation, GenericAndUnknownServers) {
@@ -228,11 +237,13 @@ TEST(AuthExplanation, GenericAndUnknownServers) {
                              refused("535 5.7.8 Error: authentication failed: authentication "
                                      "failure\r\n"));
   EXPECT_EQ(line,
-            "535 5.7.8 mailtap: 127.0.0.1 refused AUTH PLAIN as alice: 535 5.7.8 Error: "
+            "454 4.7.0 mailtap: 127.0.0.1 refused AUTH PLAIN as alice: 535 5.7.8 Error: "
             "authentication failed: authentication failure; the user name or the password is "
             "wrong");
   line = explain({Mechanism::plain, "alice", "mx"}, refused("535 Authentication failed\r\n"));
-  EXPECT_EQ(line.substr(0, 11), "535 mailtap");  // no enhanced code invented
+  EXPECT_EQ(line,
+            "454 4.7.0 mailtap: mx refused AUTH PLAIN as alice: 535 Authentication failed; "
+            "the user name or the password is wrong");
   line = explain({Mechanism::plain, "alice", "mx"}, refused("421 4.4.2 timeout\r\n"));
   EXPECT_NE(line.find("try again later"), std::string::npos);
 }

@@ -171,10 +171,17 @@ TEST(DialogueAuth, RejectedFreshTokenIsTheFailure) {
       login_options(false, true));
   EXPECT_EQ(r.token_needed_per_step[3], 0) << "no second run of the command";
   EXPECT_EQ(r.client_per_step[3], ehlo_reply_oauth) << "kept for an AUTH by hand";
-  EXPECT_EQ(r.client_per_step[4].rfind("535 5.7.3 mailtap: ", 0), 0u) << r.client_per_step[4];
+  EXPECT_EQ(r.client_per_step[4].rfind("454 4.7.0 mailtap: up.example refused AUTH XOAUTH2 as "
+                                       "alice: 535 5.7.3 Authentication unsuccessful",
+                                       0),
+            0u)
+      << r.client_per_step[4];
   expect_no_secret(r, token1);
 }
 
+// The server's refusal of mailtap's own AUTH is mailtap's configuration's failure, not the
+// message's: the client's MAIL gets a 4xx (a relaying MTA defers, where a 5xx would make it
+// bounce the mail), the server's 5xx quoted in the text.
 TEST(DialogueAuth, FailureIsTheNextMailsReplyAndTheSessionStaysUsable) {
   const Result r = run_all_splits(
       {
@@ -189,10 +196,9 @@ TEST(DialogueAuth, FailureIsTheNextMailsReplyAndTheSessionStaysUsable) {
   // The client may still AUTH by hand: the reply keeps its AUTH line.
   EXPECT_EQ(r.client_per_step[2], ehlo_reply_with_auth);
   EXPECT_EQ(r.upstream_per_step[3], "") << "the first MAIL is answered by mailtap";
-  EXPECT_EQ(
-      r.client_per_step[3].rfind("535 5.7.8 mailtap: up.example refused AUTH PLAIN as alice", 0),
-      0u)
-      << r.client_per_step[3];
+  EXPECT_EQ(r.client_per_step[3],
+            "454 4.7.0 mailtap: up.example refused AUTH PLAIN as alice: 535 5.7.8 Error: "
+            "authentication failed: bad password; the user name or the password is wrong\r\n");
   EXPECT_EQ(r.upstream_per_step[4], "MAIL FROM:<a@x>\r\n");
   EXPECT_FALSE(r.by_mailtap);
   EXPECT_EQ(r.auth_user, "");
@@ -251,6 +257,25 @@ TEST(DialogueAuth, HeloClientsAreAuthenticatedThroughMailtapsOwnEhlo) {
   EXPECT_EQ(r.upstream_per_step[2], "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n");
   EXPECT_EQ(r.client_per_step[3], "250 up.example\r\n");
   EXPECT_TRUE(r.by_mailtap);
+}
+
+// mailtap's own EHLO after a client's HELO refused: mailtap could not authenticate, which the
+// client's MAIL is told with the same 4xx as any failure of mailtap's own AUTH.
+TEST(DialogueAuth, HeloClientsMailIsToldWhenTheServerRefusesMailtapsEhlo) {
+  const Result r = run_all_splits(
+      {
+          client("HELO client.example\r\n"),
+          upstream("250 up.example\r\n"),
+          upstream("550 5.7.1 EHLO refused\r\n"),
+          client("MAIL FROM:<a@x>\r\n"),
+      },
+      login_options(true, false));
+  EXPECT_EQ(r.client_per_step[2], "250 up.example\r\n");
+  EXPECT_EQ(r.upstream_per_step[3], "") << "the MAIL is answered by mailtap";
+  EXPECT_EQ(r.client_per_step[3],
+            "454 4.7.0 mailtap: up.example refused mailtap's EHLO, so mailtap could not "
+            "authenticate: 550 5.7.1 EHLO refused\r\n");
+  EXPECT_FALSE(r.by_mailtap);
 }
 
 TEST(DialogueAuth, PipelinedCommandsBehindEhloWaitAndAreAnsweredInOrder) {

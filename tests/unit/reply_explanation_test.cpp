@@ -79,6 +79,27 @@ TEST(ReplyAdvice, MailtapOwnRefusalsGetMailtapsAdvice) {
   EXPECT_EQ(
       advise_reply(454, "4.7.0", "mailtap: no access token for AUTH: command exited 1").server,
       "mailtap");
+  // mailtap's own AUTH failed: its 454 to the client's MAIL, whatever the server answered, is
+  // explained as mailtap's (the mail deferred, the configuration to fix), also when the server's
+  // quoted words are a known server's.
+  for (const char* text :
+       {"454 4.7.0 mailtap: 127.0.0.1 refused AUTH PLAIN as alice: 535 5.7.8 Error: "
+        "authentication failed; the user name or the password is wrong",
+        "454 4.7.0 mailtap: smtp.gmail.com refused AUTH PLAIN as a@gmail.com: 454 4.7.0 Too "
+        "many login attempts, please try again later; the server is limiting sign-in attempts",
+        "454 4.7.0 mailtap: cannot AUTH XOAUTH2 as alice to mx: --oauth2-token-cmd printed "
+        "nothing; run the token command yourself",
+        "454 4.7.0 mailtap: mx broke off AUTH LOGIN as alice: the server asked for the user name "
+        "twice, then answered 501 5.7.0 no",
+        "454 4.7.0 mailtap: mx refused mailtap's EHLO, so mailtap could not authenticate: 550 "
+        "no"}) {
+    const auto own = advise_reply(454, "4.7.0", text);
+    EXPECT_EQ(own.server, "mailtap") << text;
+    EXPECT_NE(own.meaning.find("--auth-user"), std::string::npos) << text;
+    EXPECT_NE(own.fix.find("restart the proxy"), std::string::npos) << text;
+  }
+  EXPECT_EQ(advise_reply(454, "4.7.0", "Too many login attempts, please try again later").server,
+            "Gmail");
   EXPECT_EQ(advise_reply(421, "4.3.0",
                          "mailtap: recording failed (cannot commit: database or disk is full); "
                          "not accepting sessions")
