@@ -55,8 +55,12 @@ SessionRow session_from(const Statement& st) {
   r.auth_user = st.column_text(21);
   r.replay_of = st.column_optional_int(22);
   r.auth_mechanism = st.column_text(23);
-  r.auth_by_mailtap = parse_name<AuthBy>(st.column_text(24)) == AuthBy::mailtap;
-  r.tls_resumed = st.column_int(25) != 0;
+  if (!st.is_null(24)) {
+    // A name this build does not know (written by a newer mailtap) reads as `client`: only a
+    // recorded `mailtap` is mailtap's own AUTH.
+    r.auth_by = parse_name<AuthBy>(st.column_text(24)).value_or(AuthBy::client);
+  }
+  if (!st.is_null(25)) r.tls_resumed = st.column_int(25) != 0;
   r.client_tls_version = st.column_text(26);
   // Looks the writer up in /proc only for a session without an end.
   r.record = record_state(r.ended.has_value(),

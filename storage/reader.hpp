@@ -41,9 +41,10 @@ struct SessionRow {
   std::uint64_t bytes_upstream_to_client = 0;
   std::string auth_user;
   std::optional<std::int64_t> replay_of;
-  std::string auth_mechanism;      // of the AUTH that succeeded, "" if none (or before schema v2)
-  bool auth_by_mailtap = false;    // --auth-user: mailtap authenticated, not the client
-  bool tls_resumed = false;        // the upstream TLS session was resumed
+  std::string auth_mechanism;     // of the AUTH that succeeded, "" if none (or before schema v2)
+  std::optional<AuthBy> auth_by;  // who authenticated; nullopt: nobody (or before schema v2)
+  // Whether the upstream TLS session was resumed; nullopt without TLS (or before schema v2).
+  std::optional<bool> tls_resumed;
   std::string client_tls_version;  // the client's side was TLS (--local-tls), "" if plain
   // The client certificate mailtap presented upstream (--client-cert, schema v9); "" if none.
   std::string client_cert_sha256;

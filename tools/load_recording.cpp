@@ -66,7 +66,7 @@ bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::st
   }
   // The user mailtap authenticated as is in the session row (not in the rendering of every
   // mechanism's lines).
-  if (out.mailtap_login && detail->session.auth_by_mailtap)
+  if (out.mailtap_login && detail->session.auth_by == storage::AuthBy::mailtap)
     out.mailtap_login->user = detail->session.auth_user;
   out.read_stored = stored_octets_reader(*detail);
   if (!stored_octets_readable(out, why)) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "storage/timestamp.hpp"
 
@@ -28,6 +29,14 @@ void optional_code(JsonWriter& w, std::string_view key, int code) {
     w.null();
   else
     w.value(code);
+}
+
+void optional_bool(JsonWriter& w, std::string_view key, std::optional<bool> value) {
+  w.key(key);
+  if (value)
+    w.value(*value);
+  else
+    w.null();
 }
 
 void time_member(JsonWriter& w, std::string_view key, storage::Clock::time_point t) {
@@ -56,7 +65,7 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
   w.key("tls_mode").value(storage::to_string(s.tls_mode));
   write_bytes_member(w, "ehlo_name", s.ehlo_name);
   optional_text(w, "tls_version", s.tls_version);
-  if (!s.tls_version.empty()) w.key("tls_resumed").value(s.tls_resumed);
+  optional_bool(w, "tls_resumed", s.tls_resumed);
   optional_text(w, "cipher", s.cipher);
   optional_text(w, "sni", s.sni);
   optional_text(w, "verified_name", s.verified_name);
@@ -88,9 +97,11 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
   w.key("bytes_upstream_to_client").value(s.bytes_upstream_to_client);
   optional_text(w, "auth_user", s.auth_user);
   optional_text(w, "auth_mechanism", s.auth_mechanism);
-  if (!s.auth_mechanism.empty())
-    w.key("auth_by").value(
-        storage::to_string(s.auth_by_mailtap ? storage::AuthBy::mailtap : storage::AuthBy::client));
+  w.key("auth_by");
+  if (s.auth_by)
+    w.value(storage::to_string(*s.auth_by));
+  else
+    w.null();
   w.key("replay_of");
   if (s.replay_of)
     w.value(*s.replay_of);

@@ -84,7 +84,7 @@ void render_connection(const storage::SessionDetail& d, const Style& st, std::st
     out += "tls      " + escape_line(s.tls_version) + " " + escape_line(s.cipher);
     if (!s.sni.empty()) out += "  sni=" + escape_line(s.sni);
     out += "  verify: " + escape_line(verification.empty() ? "-" : verification);
-    if (s.tls_resumed) out += "  (session resumed)";
+    if (s.tls_resumed.value_or(false)) out += "  (session resumed)";
     if (s.insecure) out += " " + st.red("(--insecure)");
     out += '\n';
   }
@@ -93,7 +93,7 @@ void render_connection(const storage::SessionDetail& d, const Style& st, std::st
   if (!s.client_cert_subject.empty())
     out += "presented " + escape_line(s.client_cert_subject) +
            "  (mailtap's client certificate, sha256 " + escape_line(s.client_cert_sha256) +
-           (s.tls_resumed ? ", when the session resumed was made" : "") + ")\n";
+           (s.tls_resumed.value_or(false) ? ", when the session resumed was made" : "") + ")\n";
   for (const auto& c : d.certificates) {
     out += "cert[" + std::to_string(c.position) + "]  " + escape_line(c.certificate.subject) +
            "  (issuer " + escape_line(c.certificate.issuer) + ", until " +
@@ -132,9 +132,10 @@ void render_outcome(const storage::SessionRow& s, const Style& st, std::string& 
     out +=
         "user     " + (s.auth_user.empty() ? std::string("<redacted>") : escape_line(s.auth_user));
     if (!s.auth_mechanism.empty())
-      out += std::string(s.auth_by_mailtap ? ", authenticated by mailtap ("
-                                           : ", authenticated by the client (") +
-             escape_line(s.auth_mechanism) + ")";
+      out +=
+          std::string(s.auth_by == storage::AuthBy::mailtap ? ", authenticated by mailtap ("
+                                                            : ", authenticated by the client (") +
+          escape_line(s.auth_mechanism) + ")";
     out += "\n";
   }
   if (s.replay_of) out += "replay of session " + std::to_string(*s.replay_of) + "\n";

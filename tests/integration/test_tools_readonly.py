@@ -676,6 +676,36 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(json.loads(lines[0])["id"], min(r[0] for r in self.sql(
             "SELECT id FROM sessions")))
 
+    def test_json_has_every_sessions_column_with_null_for_a_null_one(self):
+        # export.md: every column of the sessions table but `writer`, absent values null; a
+        # script reading s["auth_by"] or s["tls_resumed"] must not fail on the session nobody
+        # authenticated (the refused one has no AUTH and no TLS).
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        con.row_factory = sqlite3.Row
+        try:
+            rows = {r["id"]: r for r in con.execute("SELECT * FROM sessions")}
+        finally:
+            con.close()
+        columns = [c for c in next(iter(rows.values())).keys() if c != "writer"]
+        refused = rows[self.refused_session()]
+        self.assertIsNone(refused["auth_by"], "the refused session has no AUTH")
+        self.assertIsNone(refused["tls_resumed"], "the refused session has no TLS")
+        exported = [json.loads(line) for line in
+                    self.tool("export", "--all", "--format", "jsonl").stdout.splitlines()]
+        listed = json.loads(self.tool("sessions", "--json").stdout)
+        for what, objects in (("export", exported), ("sessions --json", listed)):
+            self.assertEqual(sorted(o["id"] for o in objects), sorted(rows), what)
+            for o in objects:
+                for col in columns:
+                    with self.subTest(tool=what, session=o["id"], column=col):
+                        self.assertTrue(col in o, f"{what} leaves the column out")
+                        if rows[o["id"]][col] is None:
+                            self.assertIsNone(o[col], f"{what}: the column is NULL")
+        by_id = {o["id"]: o for o in exported}
+        self.assertEqual(by_id[self.session_with_login()]["auth_by"], "client")
+        self.assertIs(by_id[self.session_with_login()]["tls_resumed"],
+                      bool(rows[self.session_with_login()]["tls_resumed"]))
+
     def test_export_json_base64_for_non_utf8_bytes(self):
         copy = self.copy_db("nonutf8.db")
         con = sqlite3.connect(copy)

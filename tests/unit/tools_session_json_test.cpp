@@ -50,6 +50,35 @@ TEST(SessionJson, RecordedTextThatIsNotUtf8ComesAsBase64) {
   EXPECT_EQ(json.find("ehlo_name_encoding"), std::string::npos) << json;
 }
 
+// export.md: every column of the sessions table, an absent value null. A session nobody
+// authenticated and one without TLS have auth_by and tls_resumed as null, not left out.
+TEST(SessionJson, NullColumnsAreNullMembersNotLeftOut) {
+  const auto members = [](const storage::SessionRow& s) {
+    JsonWriter w;
+    w.begin_object();
+    write_session_members(w, s);
+    w.end_object();
+    return w.take();
+  };
+  storage::SessionRow s;
+  std::string json = members(s);
+  EXPECT_NE(json.find(R"("auth_user":null,"auth_mechanism":null,"auth_by":null,)"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find(R"("tls_version":null,"tls_resumed":null,)"), std::string::npos) << json;
+
+  s.auth_user = "alice";
+  s.auth_mechanism = "PLAIN";
+  s.auth_by = storage::AuthBy::mailtap;
+  s.tls_version = "TLSv1.3";
+  s.tls_resumed = false;
+  json = members(s);
+  EXPECT_NE(json.find(R"("auth_mechanism":"PLAIN","auth_by":"mailtap",)"), std::string::npos)
+      << json;
+  EXPECT_NE(json.find(R"("tls_version":"TLSv1.3","tls_resumed":false,)"), std::string::npos)
+      << json;
+}
+
 TEST(SessionJson, PemWrapsAt64Columns) {
   const std::string pem = der_to_pem(std::string(60, '\x30'));
   EXPECT_EQ(pem.rfind("-----BEGIN CERTIFICATE-----\n", 0), 0u);
