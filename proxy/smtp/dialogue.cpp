@@ -1162,18 +1162,40 @@ void Dialogue::on_client_input_exhausted() {
     framer_.drop_partial_line();
   }
   if (quit_sent_) return;  // the QUIT reply ends the dialogue
+  quit_for_client("client closed the connection");
+}
+
+void Dialogue::quit_for_client(std::string_view why) {
   quit_sent_ = true;
   if (mode_ == Mode::sasl) {
     // The upstream waits for a SASL response and would read "QUIT" as one: cancel the exchange
     // first (RFC 4954 "*"), then quit.
     send_own_line("*\r\n", EventKind::auth,
-                  "client closed the connection during AUTH; mailtap cancels the exchange",
+                  std::string(why) + " during AUTH; mailtap cancels the exchange",
                   Expect::own_cancel, /*sync=*/false);
     mode_ = Mode::command;
   }
   send_own_line("QUIT\r\n", EventKind::command,
-                "client closed the connection; mailtap ends the upstream session politely",
-                Expect::own_quit, /*sync=*/false);
+                std::string(why) + "; mailtap ends the upstream session politely", Expect::own_quit,
+                /*sync=*/false);
+}
+
+// Not at a sync point (paused_): the server has yet to answer a command after which it reads
+// something other than a command (DATA's body, an AUTH line's SASL response), or one that
+// changes what it is (EHLO), and a QUIT pipelined behind it would be read as that. The dialogue
+// ends at once: no reply is waited for, the client being gone.
+void Dialogue::client_not_reading(std::string_view limit) {
+  if (ending_) return;
+  const std::string what = "the client did not read its replies for " + std::string(limit);
+  record(note_event(EventKind::note, {},
+                    what + ": mailtap dropped the connection, as a 421 would have waited unread "
+                           "behind them"));
+  framer_.skip_unread();
+  if (relaying_body())
+    abandon_message(what + " inside a message body");
+  else if ((mode_ == Mode::command || mode_ == Mode::sasl) && !paused_ && !quit_sent_)
+    quit_for_client(what);
+  finish(Ending::Kind::timeout, "client did not read its replies in time");
 }
 
 // ---- upstream side -----------------------------------------------------------------------

@@ -122,6 +122,14 @@ class Dialogue {
   // since its turn began completed nothing) its line too slow. `advice`, if not empty, tells
   // the client's user what to do, before "; closing".
   void time_out_client(std::string_view limit, bool line_begun, std::string_view advice = {});
+  // The client did not take what was written to it within `limit` (for the notes, as the user
+  // reads it: "5m (--timeout-command)"): the owner drops the connection, as a 421 would only wait
+  // unread behind the rest. Nothing more of the client is read. The server gets mailtap's QUIT
+  // where it reads one as a command (between commands, unless one it has yet to answer makes
+  // it read what follows as something else; inside an AUTH exchange after "*"), a message
+  // being relayed is abandoned (no end of data: the server discards it), and the dialogue ends
+  // (a timeout, the client's).
+  void client_not_reading(std::string_view limit);
   // Recording failed and mailtap may relay no message it cannot record (--record-failure stop;
   // the owner tells, `cause` says why): from now on no end of data goes upstream. A message
   // whose body is being relayed is abandoned at its end as when the client closes inside it
@@ -337,6 +345,10 @@ class Dialogue {
   bool check_client_start();
   void refuse_tls_on_plain_port();
   void on_client_input_exhausted();
+  // mailtap's own QUIT for a client that is gone (`why`, for the notes): inside an AUTH
+  // exchange the server waits for a SASL response and would read a bare QUIT as one, so "*"
+  // cancels the exchange first.
+  void quit_for_client(std::string_view why);
   // Nothing more of the message being relayed goes upstream, its end of data least of all: the
   // server discards it (the client left, or recording failed). `why` opens the record's note.
   void abandon_message(std::string_view why);

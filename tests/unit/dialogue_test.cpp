@@ -1990,6 +1990,64 @@ TEST(Dialogue, AClientTimeoutSaysIdleOrWhichLineWasTooSlow) {
   EXPECT_EQ(slow.ending()->reason, "client line not complete in time");
 }
 
+// The client did not read its replies: it is dropped with no 421 (it would not be read), and
+// the server gets mailtap's QUIT only where it reads one as a command.
+TEST(Dialogue, AClientNotReadingIsDroppedAndTheServerToldQuitWhereItCanReadIt) {
+  const std::string limit = "2s (--timeout-command)";
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue pipelined(test_options(), events, messages);
+  pipelined.client_bytes("NOOP\r\nNOOP\r\n");
+  pipelined.upstream_bytes("250 ok\r\n");
+  EXPECT_EQ(upstream_text(pipelined.take_to_upstream()), "NOOP\r\nNOOP\r\n");
+  pipelined.take_to_client();
+  pipelined.client_not_reading(limit);
+  EXPECT_EQ(pipelined.take_to_client(), "");
+  EXPECT_EQ(upstream_text(pipelined.take_to_upstream()), "QUIT\r\n");  // behind the NOOP
+  ASSERT_TRUE(pipelined.finished());
+  EXPECT_EQ(pipelined.ending()->kind, Ending::Kind::timeout);
+  EXPECT_EQ(pipelined.ending()->reason, "client did not read its replies in time");
+  std::vector<RecordedEvent> recorded = pipelined.take_events();
+  ASSERT_GE(recorded.size(), 2u);
+  EXPECT_EQ(recorded[recorded.size() - 2]->direction, Direction::mailtap_note);
+  EXPECT_EQ(recorded[recorded.size() - 2]->note,
+            "the client did not read its replies for 2s (--timeout-command): mailtap dropped "
+            "the connection, as a 421 would have waited unread behind them");
+  EXPECT_EQ(recorded.back()->direction, Direction::mailtap_to_upstream);
+  EXPECT_EQ(recorded.back()->bytes, "QUIT\r\n");
+
+  // The server waits for a SASL response: "*" first, or it would read QUIT as one.
+  Dialogue in_auth(test_options(), events, messages);
+  in_auth.client_bytes("AUTH LOGIN\r\n");
+  in_auth.upstream_bytes("334 VXNlcm5hbWU6\r\n");
+  in_auth.take_to_upstream();
+  in_auth.client_not_reading(limit);
+  EXPECT_EQ(upstream_text(in_auth.take_to_upstream()), "*\r\nQUIT\r\n");
+
+  // DATA's reply is awaited: the server may read what comes next as the body. Lines the
+  // client sent behind it are not read, ever.
+  Dialogue after_data(test_options(), events, messages);
+  after_data.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nSubject: x\r\n");
+  after_data.upstream_bytes("250 ok\r\n250 ok\r\n");
+  after_data.take_to_upstream();
+  after_data.client_not_reading(limit);
+  after_data.upstream_bytes("354 go\r\n");
+  EXPECT_EQ(upstream_text(after_data.take_to_upstream()), "");
+  EXPECT_TRUE(after_data.finished());
+  EXPECT_FALSE(after_data.abandon_upstream());
+
+  // Inside a body: no end of data, no QUIT, the message abandoned (the server discards it).
+  Dialogue in_body(test_options(), events, messages);
+  in_body.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  in_body.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  in_body.client_bytes("Subject: half\r\n\r\nhalf a mess");
+  in_body.take_to_upstream();
+  in_body.client_not_reading(limit);
+  EXPECT_EQ(upstream_text(in_body.take_to_upstream()), "");
+  EXPECT_TRUE(in_body.abandon_upstream());
+  EXPECT_EQ(in_body.ending()->kind, Ending::Kind::timeout);
+}
+
 // ---- bounds and timers ---------------------------------------------------------------------
 
 TEST(Dialogue, BacklogIsBoundedWhilePaused) {
