@@ -151,6 +151,16 @@ void Link::cut_linger() {
   if (lingering_) socket_.cancel(ignored);
 }
 
+void Link::reset() {
+  stop_output();
+  std::error_code ignored;
+  // Linger on with a time of zero: close() discards what the socket still holds and sends a
+  // reset.
+  socket_.set_option(asio::socket_base::linger(true, 0), ignored);
+  closed_ = true;
+  socket_.close(ignored);
+}
+
 void Link::close() {
   closed_ = true;
   if (cancel_connect_) cancel_connect_();

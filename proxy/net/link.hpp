@@ -81,6 +81,11 @@ class Link {
   void cut_linger();
   // Closes the socket, and ends a connect under way (see while_connecting).
   void close();
+  // A peer that does not take what is written to it: nothing more goes (as stop_output: a
+  // write under way ends with operation_aborted, TLS records waiting are dropped), and the
+  // connection ends with a TCP reset rather than a FIN behind output the peer will not read,
+  // with no lingering close after it.
+  void reset();
   bool closed() const { return closed_; }
   // While the connector races a name's addresses on sockets of its own, how close() ends that
   // race (null once it is over): a shutdown must not wait for --timeout-connect.
