@@ -496,8 +496,9 @@ void add_recording_options(CLI::App& app, ProxyArgs& args) {
 void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
   args.timeouts.add_to(app, {"Limit for each client command line (partial lines do not restart "
                              "it), for each upstream reply from when the server has the command "
-                             "(until then for each 64 KiB it takes), and for the server to take "
-                             "what is still queued for it once a session has ended",
+                             "(until then for each 64 KiB it takes), for the server to take what "
+                             "is still queued for it once a session has ended, and for the "
+                             "client to take what mailtap writes to it (then it is reset)",
                              "Limit for each line (or 64 KiB) of a message body, and for the "
                              "reply to its end from when the server has it (until then for each "
                              "64 KiB it takes)"});

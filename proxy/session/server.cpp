@@ -5,7 +5,6 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
 #include <utility>
 
 #include "proxy/common/log.hpp"
@@ -21,10 +20,15 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 }  // namespace
 
 // A reply to a client that has only just connected and gets no session, then the close: a
-// lingering one, so that a client that spoke first still reads the reply.
+// lingering one, so that a client that spoke first still reads the reply. One write that never
+// waits: nothing was written to the socket before, so it takes the line at once, and a flood
+// of such clients holds no descriptor but the LingerGroup's (a line it did not take, or a
+// failed write, goes no further: the close follows all the same).
 asio::awaitable<void> Server::say_and_close(asio::ip::tcp::socket socket, std::string line) {
   auto shared = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-  co_await asio::async_write(*shared, asio::buffer(line), use_tuple);
+  std::error_code ec;
+  shared->non_blocking(true, ec);
+  if (!ec) shared->write_some(asio::buffer(line), ec);
   co_await refusals_closing_.close(shared, net::lingering);
 }
 

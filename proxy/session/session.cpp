@@ -182,7 +182,7 @@ asio::awaitable<void> Session::run() {
             " octets up, " + std::to_string(dialogue_->bytes_from_upstream()) + " down, " +
             std::to_string(record_.messages_taken()) + " message(s)" +
             (dialogue_->auth_user().empty() ? "" : ", user " + dialogue_->auth_user()) +
-            recorded_as());
+            recorded_as() + client_dropped_note_);
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -245,15 +245,22 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log)
   close_record(setup.outcome, reason);
   co_await flush_records();
   note_end_committed();
+  bool dropped = false;
   {
-    // A client that does not read must not keep the session alive.
-    net::Deadline deadline(executor(), std::chrono::seconds(5), [this] { client_.close(); });
+    // A client that does not read must not keep the session alive: the same limit as for the
+    // last reply of a session (watch_last_replies), though the socket takes the line at once
+    // in practice (nothing went before it but a TLS handshake, which the client read).
+    net::Deadline deadline(executor(), ctx_.config.timeout_command, [this] { client_.reset(); });
     co_await client_.write(asio::buffer(line));
+    dropped = deadline.expired();
   }
   co_await close_client();
   if (log)
     log::error("session " + std::to_string(id_) + ": " + client_label_ + " refused: " + reason +
-               recorded_as());
+               recorded_as() +
+               (dropped ? ", the client did not read the 421 within " + client_reading_limit() +
+                              ": connection reset"
+                        : ""));
 }
 
 void Session::note_end_committed() {
@@ -734,7 +741,11 @@ smtp::Event Session::upstream_end_event(const std::error_code& ec) const {
 asio::awaitable<void> Session::upstream_reader() {
   smtp::Dialogue& d = *dialogue_;
   for (;;) {
-    while (!d.finished() && client_out_.size() > high_water) co_await upstream_reader_wake_.wait();
+    if (!d.finished() && client_out_.size() > high_water) {
+      while (!d.finished() && client_out_.size() > high_water)
+        co_await upstream_reader_wake_.wait();
+      upstream_read_resumed_ = std::chrono::steady_clock::now();
+    }
     if (d.finished()) break;
     const auto buf = thread_read_buffer();
     auto [ec, n] = co_await upstream_->read_some(asio::buffer(buf.data(), buf.size()));
@@ -803,7 +814,11 @@ asio::awaitable<void> Session::client_writer() {
 // write marks the client gone; either way the upstream reader may go on.
 asio::awaitable<void> Session::write_to_client(asio::const_buffer bytes) {
   client_writing_ = bytes.size();
+  client_took_at_ = std::chrono::steady_clock::now();
+  client_octets_seen_ = client_.socket_octets();
   auto [ec, n] = co_await client_.write(bytes);
+  client_took_at_.reset();
+  client_output_taken_ = std::chrono::steady_clock::now();
   client_writing_ = 0;
   if (ec) client_write_failed_ = true;
   note_client_output();
@@ -924,18 +939,31 @@ Session::Deadlines Session::current_deadlines() const {
   // minutes for a command, 10 in a message body). Both may be, with BDAT chunks pipelined.
   // The upstream's clock is for taking what the reply is owed for until it has all of that,
   // then for the reply.
-  if (d.upstream_owes_reply()) {
-    out.upstream = upstream_delivery_.since() +
-                   (d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
+  // While a write to the client waits, the client is on the clock for taking it, each piece its
+  // socket takes restarting it (--timeout-command: a reply is what it waits to read).
+  if (client_took_at_) out.client_reading = *client_took_at_ + cfg.timeout_command;
+  // A server that mailtap stopped reading, as the client is not taking more than 1 MiB of its
+  // replies, can complete no reply line: its reply's clock waits for the client's, and then
+  // runs from when mailtap read it again. Its clock for taking what it is sent runs on.
+  const bool held_for_client = out.client_reading && client_out_.size() > high_water;
+  if (d.upstream_owes_reply() && (upstream_delivery_.waiting() || !held_for_client)) {
     out.upstream_taking = upstream_delivery_.waiting();
+    const auto since = out.upstream_taking
+                           ? upstream_delivery_.since()
+                           : std::max(upstream_delivery_.since(), upstream_read_resumed_);
+    out.upstream = since + (d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
   }
-  // The client's turn began with its last complete line (or the server's last words): bytes
-  // that complete nothing do not move it, nor does relaying them.
-  out.client_turn = std::max(last_client_progress_, last_upstream_read_);
+  // The client's turn began with its last complete line (or the server's last words, or its
+  // taking the last of what mailtap wrote to it): bytes that complete nothing do not move it,
+  // nor does relaying them.
+  out.client_turn = std::max({last_client_progress_, last_upstream_read_, client_output_taken_});
   // A client that mailtap stopped reading, as the server is not taking its output, is not on
   // the clock while the server is, for taking that output: one clock for the one thing slow.
+  // Nor is a client that has not read what it was sent (mailtap may have stopped reading it
+  // for that too): its clock for reading is the one that runs.
   const bool held_for_upstream = out.upstream_taking && upstream_out_.size() > high_water;
-  if (!client_eof_ && (!d.awaiting_reply() || d.in_data()) && !held_for_upstream)
+  if (!client_eof_ && (!d.awaiting_reply() || d.in_data()) && !held_for_upstream &&
+      !out.client_reading)
     out.client = out.client_turn + (d.in_data() ? cfg.timeout_data : cfg.timeout_command);
   return out;
 }
@@ -1051,7 +1079,76 @@ void Session::time_out_client(std::chrono::steady_clock::time_point client_turn)
   d.time_out_client(limit, last_client_activity_ > client_turn);
 }
 
+// Polled (the watchdog's look, at least once a second), not counted per write: the relay's
+// writes stay as they are, and a client that reads steadily restarts the clock all the same.
+void Session::look_at_client_reading() {
+  if (!client_took_at_) return;
+  const std::uint64_t octets = client_.socket_octets();
+  if (octets == client_octets_seen_) return;
+  client_octets_seen_ = octets;
+  client_took_at_ = std::chrono::steady_clock::now();
+}
+
+std::string Session::client_reading_limit() const {
+  return format_short_duration(ctx_.config.timeout_command) + " (--timeout-command)";
+}
+
+// No 421: it would wait unread behind what the client has not read. The dialogue ends (the
+// server gets a QUIT where it can read one) and says why in the record: the client was slow,
+// not the server.
+void Session::time_out_client_reading() {
+  smtp::Dialogue& d = *dialogue_;
+  d.set_time(storage::Clock::now());
+  d.client_not_reading(client_reading_limit());
+  drop_client();
+}
+
+// A reset, not a close: a FIN too would wait behind what the client has not read, and the
+// lingering close after it has nothing to wait for. The write under way ends, and so does the
+// client reader's wait; what is still queued for the client is dropped by its writer.
+void Session::drop_client() {
+  client_.reset();
+  client_write_failed_ = true;
+  client_took_at_.reset();
+}
+
+// The dialogue has ended, and its record is closed or about to be: the last replies (the 221,
+// a 421) may still wait for a client that does not read them. It gets the same clock as
+// during the dialogue, running on from where it was, then the connection is reset; once the
+// grace period of a shutdown is over it gets none (the lingering close that follows is not
+// waited for either). The record cannot say so any more; the log line that ends the session
+// does.
+asio::awaitable<void> Session::watch_last_replies() {
+  using std::chrono::steady_clock;
+  while (!closing_) {
+    look_at_client_reading();
+    const auto now = steady_clock::now();
+    auto next = now + std::chrono::seconds(1);
+    if (client_took_at_) {
+      const auto deadline =
+          shutdown_requested_ ? now : *client_took_at_ + ctx_.config.timeout_command;
+      if (now >= deadline) {
+        client_dropped_note_ = shutdown_requested_
+                                   ? ", the client did not read its last reply by the end of the "
+                                     "grace period: connection reset"
+                                   : ", the client did not read its last reply within " +
+                                         client_reading_limit() + ": connection reset";
+        drop_client();
+        continue;
+      }
+      next = std::min(next, deadline);
+    }
+    watchdog_timer_.expires_at(next);
+    co_await watchdog_timer_.async_wait(use_tuple);
+  }
+}
+
 asio::awaitable<void> Session::watchdog() {
+  co_await watch_dialogue();
+  co_await watch_last_replies();
+}
+
+asio::awaitable<void> Session::watch_dialogue() {
   using std::chrono::steady_clock;
   smtp::Dialogue& d = *dialogue_;
   for (;;) {
@@ -1062,11 +1159,18 @@ asio::awaitable<void> Session::watchdog() {
       break;
     }
     look_at_upstream_delivery();
+    look_at_client_reading();
     const Deadlines deadlines = current_deadlines();
     const auto& upstream_deadline = deadlines.upstream;
     const auto& client_deadline = deadlines.client;
+    const auto& reading_deadline = deadlines.client_reading;
     const auto client_turn = deadlines.client_turn;
     const auto now = steady_clock::now();
+    if (reading_deadline && now >= *reading_deadline) {
+      time_out_client_reading();
+      co_await after_input();
+      break;
+    }
     if (upstream_deadline && now >= *upstream_deadline) {
       time_out_upstream();
       co_await after_input();
@@ -1080,6 +1184,7 @@ asio::awaitable<void> Session::watchdog() {
     auto next = steady_clock::time_point::max();
     if (upstream_deadline) next = std::min(next, *upstream_deadline);
     if (client_deadline) next = std::min(next, *client_deadline);
+    if (reading_deadline) next = std::min(next, *reading_deadline);
     // Activity moves deadlines without waking the watchdog; re-check at least every second,
     // and look again soon while the server may not have all a reply is owed for.
     next = std::min(next, now + std::chrono::seconds(1));

@@ -100,8 +100,21 @@ class Session : public std::enable_shared_from_this<Session> {
     bool upstream_taking = false;
     std::optional<std::chrono::steady_clock::time_point> client;  // for its next line
     std::chrono::steady_clock::time_point client_turn;            // when the client's began
+    // For taking what mailtap writes to it (client_took_at_).
+    std::optional<std::chrono::steady_clock::time_point> client_reading;
   };
   Deadlines current_deadlines() const;
+  // Until the dialogue ends: every deadline; then, until the session closes, the client's for
+  // reading its last replies.
+  asio::awaitable<void> watch_dialogue();
+  asio::awaitable<void> watch_last_replies();
+  // While a write to the client waits: whether its socket took more since the last look.
+  void look_at_client_reading();
+  // The client did not take what mailtap wrote to it in time: during the dialogue it ends
+  // (time_out_client_reading), after it only the connection does; either way it is reset.
+  void time_out_client_reading();
+  void drop_client();
+  std::string client_reading_limit() const;
   // A deadline passed: the dialogue ends with a 421 that says whose turn it was.
   void end_for_shutdown();
   void time_out_upstream();
@@ -166,6 +179,17 @@ class Session : public std::enable_shared_from_this<Session> {
   bool recording_failure_told_ = false;  // to the dialogue (see prepare_dialogue_input)
   std::string client_out_;
   std::size_t client_writing_ = 0;  // octets of client output the writer has in flight
+  // While a write to the client waits for its socket to take it: when it began, or when the
+  // watchdog last saw the socket take more of it (Link::socket_octets, then
+  // client_octets_seen_). The client's clock for reading runs from there (docs/dialogue.md,
+  // "Timeouts").
+  std::optional<std::chrono::steady_clock::time_point> client_took_at_;
+  std::uint64_t client_octets_seen_ = 0;
+  // When a write to the client last ended: a turn of the client's begins no earlier.
+  std::chrono::steady_clock::time_point client_output_taken_;
+  // The client was dropped for not reading once the dialogue had ended: what the log line that
+  // ends the session adds (the record was closed before that last reply).
+  std::string client_dropped_note_;
   bool token_fetch_running_ = false;
   std::optional<std::uint64_t> token_generation_;  // of the token last handed to the dialogue
   // What the run started with the session brought, until the dialogue asks for a token.
@@ -210,6 +234,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool end_of_data_wait_logged_ = false;
   std::chrono::steady_clock::time_point last_client_activity_;
   std::chrono::steady_clock::time_point last_upstream_read_;  // the server last said something
+  // When mailtap last read the upstream again after it had stopped, as the client was not
+  // taking more than 1 MiB of its replies: a reply's clock runs from no earlier.
+  std::chrono::steady_clock::time_point upstream_read_resumed_;
   // When the client last completed a line (or 64 KiB of body): partial lines do not count, so
   // a client trickling bytes cannot hold a session open (see docs/dialogue.md, "Timeouts").
   std::chrono::steady_clock::time_point last_client_progress_;
