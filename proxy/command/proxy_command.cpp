@@ -190,11 +190,16 @@ std::vector<std::string> other_command_names(const CLI::App& proxy) {
 }
 
 // Each session holds two descriptors (client and upstream), and a third while the recorder
-// writes a large body to its body file: make room for --max-sessions.
+// writes a large body to its body file: make room for --max-sessions of them. Past those, a
+// burst of clients has up to --max-sessions more refused with a session of their own (one
+// descriptor each, until the record is committed and their lingering close is done) and as many
+// again refused without one lingering in the server's LingerGroup: two more a session. The 64
+// are for the process's own (the listening socket, the database and its -wal and -shm, the
+// reactor).
 void raise_descriptor_limit(unsigned max_sessions) {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
-  const rlim_t wanted = rlim_t{3} * max_sessions + 64;
+  const rlim_t wanted = rlim_t{5} * max_sessions + 64;
   if (lim.rlim_cur < wanted && lim.rlim_cur < lim.rlim_max) {
     lim.rlim_cur = std::min(wanted, lim.rlim_max);
     setrlimit(RLIMIT_NOFILE, &lim);
