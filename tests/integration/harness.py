@@ -910,7 +910,7 @@ class FakeServer:
             self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._lsock.bind((self.host, 0))
-        self._lsock.listen(16)
+        self._lsock.listen(128)  # tests open tens of sessions at once: no SYN dropped under load
         self.port = self._lsock.getsockname()[1]
         t = threading.Thread(target=self._accept_loop, name=f"fake-{self.mode}", daemon=True)
         t.start()
