@@ -992,11 +992,10 @@ void Session::end_for_shutdown() {
   d.set_time(storage::Clock::now());
   if (d.end_of_data_unanswered()) {
     d.abort("4.3.2 mailtap: shutting down before " + ctx_.target.host +
-                " answered the end of data; it may have the message: check before sending it "
-                "again",
+                " answered the end of data; " + std::string(smtp::may_have_the_message),
             {smtp::Ending::Kind::shutdown,
-             "mailtap shut down before the upstream answered the end of data; it may have the "
-             "message"});
+             "mailtap shut down before the upstream answered the end of data" +
+                 std::string(smtp::may_have_the_message_reason)});
     return;
   }
   d.abort("4.3.2 mailtap: shutting down; try again later",
@@ -1021,11 +1020,10 @@ void Session::time_out_upstream() {
   // The server has a whole message and may have queued it: a client told to try again would
   // send it twice (RFC 5321 §6.1), so the reply says to check first.
   if (d.end_of_data_unanswered()) {
-    d.abort("4.4.2 mailtap: " + what +
-                " to the end of data; it may have the message: check before sending it again; "
-                "closing",
-            {smtp::Ending::Kind::timeout,
-             "upstream did not answer the end of data in time; it may have the message"});
+    d.abort("4.4.2 mailtap: " + what + " to the end of data; " +
+                std::string(smtp::may_have_the_message) + "; closing",
+            {smtp::Ending::Kind::timeout, "upstream did not answer the end of data in time" +
+                                              std::string(smtp::may_have_the_message_reason)});
     return;
   }
   d.abort("4.4.2 mailtap: " + what + "; closing",
@@ -1043,10 +1041,9 @@ void Session::time_out_upstream_taking(const std::string& limit) {
                            (d.awaiting_end_of_data() ? "the data" : "what mailtap sent") + " for " +
                            limit;
   if (d.end_of_data_unanswered()) {
-    d.abort("4.4.2 mailtap: " + what +
-                "; it may have the message: check before sending it again; closing",
-            {smtp::Ending::Kind::timeout,
-             "upstream did not take the data in time; it may have the message"});
+    d.abort("4.4.2 mailtap: " + what + "; " + std::string(smtp::may_have_the_message) + "; closing",
+            {smtp::Ending::Kind::timeout, "upstream did not take the data in time" +
+                                              std::string(smtp::may_have_the_message_reason)});
     return;
   }
   d.abort("4.4.2 mailtap: " + what + "; closing",

@@ -1222,14 +1222,22 @@ void Dialogue::upstream_bytes(std::string_view bytes) {
 void Dialogue::upstream_closed(std::string_view tls_reason, bool reset) {
   if (ending_) return;
   flush_data_event();
+  // Closed with an end of data unanswered: the server had the whole message and may have
+  // queued it, as when it does not answer in time, and the 421 says so in the same words.
+  const bool after_end = end_of_data_unanswered();
+  const std::string hint = after_end ? "; " + std::string(may_have_the_message) : std::string();
+  const std::string reason_hint =
+      after_end ? std::string(may_have_the_message_reason) : std::string();
   if (!tls_reason.empty()) {
-    const std::string reason = options_.upstream_label + " " + std::string(tls_reason);
-    abort("4.7.0 mailtap: " + reason, {Ending::Kind::upstream_closed, reason});
+    const std::string reason = options_.upstream_label + " " + std::string(tls_reason) +
+                               (after_end ? ", after the end of data" : "");
+    abort("4.7.0 mailtap: " + reason + hint, {Ending::Kind::upstream_closed, reason + reason_hint});
     return;
   }
-  const std::string how = reset ? "reset the connection" : "closed the connection";
-  abort("4.4.2 mailtap: " + options_.upstream_label + " " + how,
-        {Ending::Kind::upstream_closed, "upstream " + how});
+  const std::string how = std::string(reset ? "reset the connection" : "closed the connection") +
+                          (after_end ? " after the end of data" : "");
+  abort("4.4.2 mailtap: " + options_.upstream_label + " " + how + hint,
+        {Ending::Kind::upstream_closed, "upstream " + how + reason_hint});
 }
 
 void Dialogue::on_reply(Reply reply) {

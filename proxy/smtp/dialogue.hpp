@@ -42,6 +42,14 @@ namespace mailtap::smtp {
 // mailtap's own STARTTLS on offer (starttls), or TLS from the first byte (implicit).
 enum class ClientTls : std::uint8_t { none, starttls, implicit };
 
+// What mailtap's 421 says when the session ends after the server got a message's end of data
+// and before its reply (a timeout, the server closing, a shutdown): the server may have queued
+// the message, and a client told only to try again would send it twice (RFC 5321 §6.1). One
+// wording for every such ending; the outcome reason ends in may_have_the_message_reason.
+inline constexpr std::string_view may_have_the_message =
+    "it may have the message: check before sending it again";
+inline constexpr std::string_view may_have_the_message_reason = "; it may have the message";
+
 struct DialogueOptions {
   Phase phase = Phase::tls;    // phase of the relayed dialogue (tls, or plain with --tls none)
   std::string upstream_label;  // "smtp.example.com:587", for mailtap's own replies

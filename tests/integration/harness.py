@@ -853,6 +853,7 @@ class FakeServer:
                  body_pause: float = 0,
                  body_rate: float = 0,
                  end_of_data_reply: Optional[bytes] = None,
+                 close_after_data: bool = False,
                  tls_setup: Optional[Callable[[ssl.SSLContext], None]] = None):
         if mode not in self.MODES:
             raise ValueError(f"unknown fake mode {mode!r}")
@@ -874,6 +875,9 @@ class FakeServer:
         # What the server says once it has a whole message (None: "250 2.0.0 Ok: queued as
         # FAKEn"; b"": nothing at all, a server that takes the message and never answers).
         self.end_of_data_reply = end_of_data_reply
+        # Close the connection (TCP, no TLS close_notify) as soon as a whole message is in,
+        # without a reply: a server that crashed or dropped the client after taking it.
+        self.close_after_data = close_after_data
         # Called with the server's SSLContext before its certificate is loaded: to require a
         # client certificate, cap the TLS version, or lower OpenSSL's security level.
         self.tls_setup = tls_setup
@@ -1084,6 +1088,8 @@ class FakeServer:
                 if data is None:
                     return
                 sess.messages.append(data)
+                if self.close_after_data:
+                    return  # _serve closes the connection
                 if self.end_of_data_reply is None:
                     sock.sendall(f"250 2.0.0 Ok: queued as FAKE{len(sess.messages)}\r\n".encode())
                 elif self.end_of_data_reply:

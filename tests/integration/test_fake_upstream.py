@@ -686,6 +686,33 @@ class SlowBodyReaderTest(h.IntegrationCase):
                                      "message"))
 
 
+class EndOfDataUnansweredTest(h.IntegrationCase):
+    """The server has a whole message and the session ends before its reply: it may have
+    queued the message, whether it closed the connection or did not answer in time."""
+
+    def send_message(self, fake, extra_args=()):
+        """One message through mailtap to `fake`; the reply to its end of data."""
+        mt = self.mailtap(fake.address, extra_args=list(extra_args))
+        with h.SmtpSocket(mt.port, timeout=30) as c:
+            h.start_data(c, mail_from="a@client.test", rcpts=["b@example.test"])
+            r = c.cmd(b"Subject: unanswered\r\n\r\nthe whole message\r\n.")
+        return mt, r
+
+    def test_a_server_that_closes_after_the_end_of_data_may_have_the_message(self):
+        """The 421 says what the timeout's says: a client (a relaying MTA) told only that the
+        server closed would send the message again, and the server may have queued it."""
+        f = self.fake("good", close_after_data=True)
+        mt, r = self.send_message(f)
+        self.assertEqual(r.code, 421, r)
+        self.assertIn(f"4.4.2 mailtap: {f.address} closed the connection after the end of data; "
+                      "it may have the message: check before sending it again", r.text)
+        self.assertEqual(len(f.wait_sessions(1)[0].messages), 1, "the server had the message")
+        row, _, _ = ended_session(mt)
+        self.assertEqual((row["outcome"], row["outcome_reason"]),
+                         ("upstream_closed", "upstream closed the connection after the end of "
+                                             "data; it may have the message"))
+
+
 class Ipv6UpstreamTest(h.IntegrationCase):
     def test_an_ipv6_upstream_is_shown_in_brackets(self):
         """`::1:P` is the form --upstream refuses as ambiguous: the session's log line,
