@@ -253,7 +253,13 @@ void render_messages(const storage::SessionDetail& d, const Style& st, std::stri
            (m.message.via_bdat ? " via BDAT" : " via DATA") +
            (m.message.body_truncated ? " (body truncated in the record)" : "") + "  sha256 " +
            escape_line(m.message.sha256_hex) + "\n";
-    out += "  final: " + escape_line(smtp::reply_summary(m.message.final_reply)) + "\n";
+    // No final reply: the server got the end of data and the session ended before it answered.
+    out += "  final: " +
+           (m.message.final_code == 0 && m.message.final_reply.empty()
+                ? std::string("none (the session ended before the server answered the end of data: "
+                              "it may have the message)")
+                : escape_line(smtp::reply_summary(m.message.final_reply))) +
+           "\n";
     out += "  (print it with: mailtap show " + std::to_string(d.session.id) + " --message " +
            std::to_string(m.seq) + ")\n";
   }

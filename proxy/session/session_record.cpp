@@ -48,13 +48,21 @@ void SessionRecord::close(storage::Outcome outcome, std::string reason,
     c.auth_user = dialogue->auth_user();
     c.auth_mechanism = dialogue->auth_mechanism();
     c.auth_by_mailtap = dialogue->authenticated_by_mailtap();
+    unanswered_ = dialogue->unanswered_messages();
   }
   c.client_tls_version = std::move(client_tls_version);
   closed_ = std::move(c);
 }
 
 asio::awaitable<void> SessionRecord::flush() {
-  if (closed_) pending_.push_back(std::move(*closed_)), closed_.reset();
+  if (closed_) {
+    // After every event taken: their body events are what the recorder hashes them from.
+    for (smtp::Message& m : unanswered_)
+      pending_.push_back(storage::SessionMessage{key_, ++message_seq_, std::move(m)});
+    unanswered_.clear();
+    pending_.push_back(std::move(*closed_));
+    closed_.reset();
+  }
   if (pending_.empty()) co_return;
   std::vector<storage::Record> batch = std::move(pending_);
   pending_.clear();

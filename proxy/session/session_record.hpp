@@ -46,7 +46,9 @@ class SessionRecord {
   // so that a running session shows its user.
   void note_authentication(const smtp::Dialogue& dialogue);
   // Queues the closing record; the next flush() writes it after everything taken before it.
-  // `dialogue` (if the relay started) gives the byte counts and who authenticated.
+  // `dialogue` (if the relay started) gives the byte counts, who authenticated, and the
+  // messages whose end the server got without answering it (recorded with no final reply,
+  // before the closing record).
   void close(storage::Outcome outcome, std::string reason, const smtp::Dialogue* dialogue,
              std::string client_tls_version = {});
   bool close_pending() const { return closed_.has_value(); }
@@ -61,6 +63,7 @@ class SessionRecord {
   storage::RecordedId recorded_id_;
   std::vector<storage::Record> pending_;
   std::optional<storage::SessionClosed> closed_;
+  std::vector<smtp::Message> unanswered_;  // see close()
   std::uint64_t event_seq_ = 0;
   std::uint64_t message_seq_ = 0;
   bool authentication_noted_ = false;

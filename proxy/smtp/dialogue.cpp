@@ -789,6 +789,7 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
   p.command = Verb::bdat;
   p.bdat_last = args.last;
   p.transaction = forecast.transaction();
+  p.relayed_through = bytes_to_upstream_ + args.size;  // the chunk follows the line at once
   push_pending(std::move(p));
   if (forecast.transaction()) forecast.transaction()->message.via_bdat = true;
   if (args.size > 0) {
@@ -1104,6 +1105,7 @@ void Dialogue::end_of_data() {
   p.verb = "DATA";
   p.command = Verb::data;
   p.transaction = body_transaction_;  // its final reply ends it
+  p.relayed_through = bytes_to_upstream_;
   push_pending(std::move(p));
 }
 
@@ -1571,6 +1573,21 @@ void Dialogue::sasl_end(const Reply& reply) {
 void Dialogue::record_message(const TransactionTracker::Handle& t, const Reply& final_reply) {
   if (std::optional<Message> m = transactions_.finish(t, final_reply, now_))
     messages_.push_back(std::move(*m));
+}
+
+// Replies come in order, so what is still pending when the session ends never got its reply.
+// An end whose octets were dropped unwritten (upstream_output_dropped) never reached the
+// server: that message it discarded, as one the client left inside.
+std::vector<Message> Dialogue::unanswered_messages() const {
+  std::vector<Message> out;
+  for (const Pending& p : pending_) {
+    const bool end = p.kind == Pending::Kind::data_end ||
+                     (p.kind == Pending::Kind::command && p.command == Verb::bdat && p.bdat_last);
+    const Transaction* t = p.transaction.get();
+    if (!end || t == nullptr || t->settled || p.relayed_through > bytes_to_upstream_) continue;
+    out.push_back(t->message);  // final_code 0, no final_reply, no finished: none came
+  }
+  return out;
 }
 
 }  // namespace mailtap::smtp

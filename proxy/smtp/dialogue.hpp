@@ -163,6 +163,11 @@ class Dialogue {
   }
   // The transactions whose final reply arrived since the last call.
   std::vector<Message> take_messages() { return std::exchange(messages_, {}); }
+  // The messages whose end (the final "." or BDAT ... LAST with its chunk) reached the server,
+  // as far as bytes_to_upstream() says, and got no reply: the session ended first (a timeout,
+  // the server closing, a shutdown). The server may have them, so the record keeps them, with
+  // no final reply. For the owner closing the record, once bytes_to_upstream() is final.
+  std::vector<Message> unanswered_messages() const;
 
   // An OAuth access token is needed (mailtap's own AUTH, or an assisted AUTH XOAUTH2 USER);
   // `fresh`: the cached one was refused, run the token command again. The dialogue reads no

@@ -25,6 +25,9 @@ struct Dialogue::Pending {
   LineEnd line_end = LineEnd::crlf;  // how the client ended the command line (DATA's decides)
   Clock::time_point since{};
   TransactionTracker::Handle transaction;  // the transaction this command belongs to
+  // The end of a message (an end of data, BDAT ... LAST): bytes_to_upstream_ once its last
+  // octet is relayed. The server can have the message only if that much reached it.
+  std::uint64_t relayed_through = 0;
   // A local 421 that ends the session once the replies owed ahead of it are relayed (`line` is
   // its text, without "421 " and CRLF; see end_at_unframable_bdat).
   std::optional<Ending> ends_session;

@@ -3,6 +3,7 @@
 server (mode "good"), which records every byte received after TLS."""
 
 import base64
+import json
 import os
 import contextlib
 import socket
@@ -690,27 +691,68 @@ class EndOfDataUnansweredTest(h.IntegrationCase):
     """The server has a whole message and the session ends before its reply: it may have
     queued the message, whether it closed the connection or did not answer in time."""
 
+    BODY = b"Subject: unanswered\r\n\r\nthe whole message\r\n"
+
     def send_message(self, fake, extra_args=()):
         """One message through mailtap to `fake`; the reply to its end of data."""
         mt = self.mailtap(fake.address, extra_args=list(extra_args))
         with h.SmtpSocket(mt.port, timeout=30) as c:
             h.start_data(c, mail_from="a@client.test", rcpts=["b@example.test"])
-            r = c.cmd(b"Subject: unanswered\r\n\r\nthe whole message\r\n.")
+            r = c.cmd(self.BODY + b".")
         return mt, r
+
+    def assert_recorded_without_a_reply(self, mt):
+        """schema.md: a message whose end reached the server has its row, final_code NULL;
+        the tools show it, its recipients and its body like any other."""
+        row, _, msgs = ended_session(mt)
+        self.assertEqual(len(msgs), 1, "the message the server may have is not in `messages`")
+        m = msgs[0]
+        self.assertEqual((m["mail_from"], m["final_code"], m["final_reply"], m["finished_at"]),
+                         ("MAIL FROM:<a@client.test>", None, None, None))
+        self.assertEqual(m["size"], len(self.BODY))
+        db = os.path.join(mt._tmp, "mailtap.db")  # noqa: SLF001
+
+        def tool(*args) -> bytes:
+            return subprocess.run([str(h.mailtap_bin()), *args, "--db", db],
+                                  capture_output=True, check=True).stdout
+
+        listed = json.loads(tool("sessions", "--json"))
+        self.assertEqual([s["messages"] for s in listed], [1])
+        self.assertEqual(tool("show", str(row["id"]), "--message", "1"), self.BODY)
+        shown = tool("show", str(row["id"]), "--color", "never").decode()
+        self.assertIn("  final: none (the session ended before the server answered the end of "
+                      "data: it may have the message)", shown)
+        exported = json.loads(tool("export", str(row["id"])))["messages"]
+        self.assertEqual(len(exported), 1)
+        self.assertEqual((exported[0]["final_code"], exported[0]["final_reply"]), (None, None))
+        self.assertEqual([(r["command"], r["reply_code"]) for r in exported[0]["recipients"]],
+                         [("RCPT TO:<b@example.test>", 250)])
+        self.assertEqual(exported[0]["body"], self.BODY.decode())
+        return row
 
     def test_a_server_that_closes_after_the_end_of_data_may_have_the_message(self):
         """The 421 says what the timeout's says: a client (a relaying MTA) told only that the
-        server closed would send the message again, and the server may have queued it."""
+        server closed would send the message again, and the server may have queued it. The
+        record keeps the message, with no final reply."""
         f = self.fake("good", close_after_data=True)
         mt, r = self.send_message(f)
         self.assertEqual(r.code, 421, r)
         self.assertIn(f"4.4.2 mailtap: {f.address} closed the connection after the end of data; "
                       "it may have the message: check before sending it again", r.text)
         self.assertEqual(len(f.wait_sessions(1)[0].messages), 1, "the server had the message")
-        row, _, _ = ended_session(mt)
+        row = self.assert_recorded_without_a_reply(mt)
         self.assertEqual((row["outcome"], row["outcome_reason"]),
                          ("upstream_closed", "upstream closed the connection after the end of "
                                              "data; it may have the message"))
+
+    def test_a_server_that_never_answers_the_end_of_data_keeps_the_message(self):
+        f = self.fake("good", end_of_data_reply=b"")
+        mt, r = self.send_message(f, ["--timeout-data", "2s"])
+        self.assertEqual(r.code, 421, r)
+        self.assertIn("to the end of data; it may have the message", r.text)
+        self.assertEqual(len(f.wait_sessions(1)[0].messages), 1, "the server had the message")
+        row = self.assert_recorded_without_a_reply(mt)
+        self.assertEqual(row["outcome"], "timeout")
 
 
 class Ipv6UpstreamTest(h.IntegrationCase):

@@ -391,6 +391,38 @@ class StuckServerTimeoutTest(StuckUpstream, h.IntegrationCase):
                          ("timeout", "upstream did not take the data in time"))
 
 
+    def test_an_end_of_data_that_never_left_mailtap_has_no_message_row(self):
+        """The server stopped reading inside the body: the end of data is still queued in
+        mailtap when --timeout-data ends the session, and is dropped unwritten. The server
+        cannot have that message, so the record has no row for it (the 421 cannot tell how
+        far the server read, and says to check)."""
+        db = self.tmp / "unsent-end.db"
+        port = self.stuck_upstream()
+        mt = self.mailtap(f"127.0.0.1:{port}", tls="none", db=db,
+                          extra_args=["--timeout-data", "2s"])
+        c = h.SmtpSocket(mt.port, timeout=20)
+        self.addCleanup(c.close)
+        h.start_data(c)
+        chunk = (b"x" * 998 + b"\r\n") * 64
+        # Until mailtap's socket to the server is full: the rest waits in mailtap.
+        unsent = -1
+        while unsent != (unsent := self.unsent_to(port)) or unsent == 0:
+            c.send(chunk)
+            time.sleep(0.05)
+        c.send(chunk + b".\r\n")
+        reply = c.reply()
+        self.assertEqual(reply.code, 421, reply)
+        self.assertIn("127.0.0.1 did not take the data for 2.0s; it may have the message",
+                      reply.text)
+        [row] = wait_for(lambda: query(db, "SELECT id, outcome FROM sessions "
+                                           "WHERE ended_at IS NOT NULL"),
+                         what="the session's end")
+        self.assertEqual(row["outcome"], "timeout")
+        unsent_notes = query(db, "SELECT note FROM events WHERE note LIKE 'not sent upstream: %'")
+        self.assertEqual(len(unsent_notes), 1, "the end of data was not left queued in mailtap")
+        self.assertEqual(query(db, "SELECT * FROM messages"), [],
+                         "a message whose end never left mailtap has a row")
+
 class SighupTest(h.IntegrationCase):
     """Closing the terminal (or the SSH session) that runs `mailtap proxy` sends SIGHUP: the
     sessions in flight are told and recorded, as on SIGTERM, not cut off."""

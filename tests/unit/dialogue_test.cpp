@@ -2665,6 +2665,58 @@ TEST(Dialogue, EndOfDataUnansweredSeesABdatLastBehindAChunk) {
   EXPECT_EQ(messages.size(), 1u);
 }
 
+// The session ends before the server answers an end of data it got: the server may have the
+// message, so the record keeps it, with no final reply (docs/schema.md, messages.final_code).
+TEST(Dialogue, AnEndOfDataLeftUnansweredIsAMessageWithoutAFinalReply) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply_chunking);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  d.upstream_bytes("250 ok\r\n250 rcpt ok\r\n354 go\r\n");
+  d.client_bytes("Subject: s\r\n\r\nbody\r\n.\r\n");
+  d.upstream_closed();
+  ASSERT_TRUE(d.finished());
+  EXPECT_TRUE(messages.empty()) << "no final reply came";
+  const std::vector<Message> unanswered = d.unanswered_messages();
+  ASSERT_EQ(unanswered.size(), 1u);
+  EXPECT_EQ(unanswered[0].mail_from, "MAIL FROM:<a@x>");
+  ASSERT_EQ(unanswered[0].recipients.size(), 1u);
+  EXPECT_EQ(unanswered[0].recipients[0].reply_code, 250);
+  EXPECT_EQ(unanswered[0].size, 20u);  // "Subject: s\r\n\r\nbody\r\n"
+  EXPECT_EQ(unanswered[0].final_code, 0);
+  EXPECT_TRUE(unanswered[0].final_reply.empty());
+  EXPECT_EQ(unanswered[0].finished, Dialogue::Clock::time_point{});
+  // The end of data dropped unwritten never reached the server: no message.
+  d.upstream_output_dropped(3);
+  EXPECT_TRUE(d.unanswered_messages().empty());
+}
+
+// A BDAT LAST whose chunk is still coming has not ended its message; once the chunk is all
+// relayed, it has.
+TEST(Dialogue, ABdatLastIsUnansweredOnlyOnceItsChunkIsRelayed) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply_chunking);
+  d.client_bytes("MAIL FROM:<a@x>\r\n");
+  d.upstream_bytes("250 ok\r\n");
+  d.client_bytes("BDAT 3\r\nabcBDAT 2 LAST\r\nd");
+  EXPECT_TRUE(d.unanswered_messages().empty());
+  d.client_bytes("e");
+  const std::vector<Message> unanswered = d.unanswered_messages();
+  ASSERT_EQ(unanswered.size(), 1u);
+  EXPECT_TRUE(unanswered[0].via_bdat);
+  EXPECT_EQ(unanswered[0].size, 5u);
+  d.upstream_bytes("250 ok\r\n250 queued\r\n");
+  EXPECT_TRUE(d.unanswered_messages().empty()) << "answered: a message with its reply";
+  EXPECT_EQ(messages.size(), 1u);
+}
+
 // The same for BDAT: recording fails while the LAST chunk is relayed, so its rest is read and
 // dropped (the server never has the whole message) and its end gets mailtap's 421.
 TEST(Dialogue, RecordingFailedInsideALastChunkWithholdsItsRest) {
