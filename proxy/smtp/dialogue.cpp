@@ -502,8 +502,25 @@ void Dialogue::client_bytes(std::string_view bytes) {
 }
 
 void Dialogue::client_closed() {
+  // Where the client closed, in the record's order: an MTA that gave up waiting for the reply
+  // to its end of data (and pipelined QUIT behind it) hangs up before the 250 and the 221, and
+  // a client that only closed its sending side (nc -N) still reads them. mailtap cannot tell
+  // the two apart, so the replies still go, after this note.
+  if (!client_eof_ && !ending_ && !relaying_body() && replies_due_to_client())
+    record(note_event(EventKind::note, {},
+                      "client closed the connection while replies were still due to it: those "
+                      "after this are relayed, and reach it only if it still reads (it closed "
+                      "its sending side alone); a client that hung up never gets them"));
   client_eof_ = true;
   process_client();
+}
+
+bool Dialogue::replies_due_to_client() const {
+  return held_reply_.has_value() ||
+         std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) {
+           return p.kind == Pending::Kind::command || p.kind == Pending::Kind::sasl ||
+                  p.kind == Pending::Kind::data_end || p.kind == Pending::Kind::local;
+         });
 }
 
 void Dialogue::process_client() {
@@ -1302,7 +1319,14 @@ void Dialogue::on_reply(Reply reply) {
   if (out.rewrite) record(std::move(*out.rewrite));
   emit_client(out.to_client);
   if (p.kind == Pending::Kind::command && p.command == Verb::quit) {
-    finish(Ending::Kind::quit, first_line(reply));
+    // The client closed before this 221 (see client_closed): the session ended by its close.
+    if (client_eof_) {
+      finish(
+          Ending::Kind::client_closed,
+          "client closed the connection before the reply to its QUIT (" + first_line(reply) + ")");
+    } else {
+      finish(Ending::Kind::quit, first_line(reply));
+    }
     return;
   }
   if (reply.code == 421) {

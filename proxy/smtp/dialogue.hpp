@@ -118,7 +118,11 @@ class Dialogue {
 
   void client_bytes(std::string_view bytes);
   void upstream_bytes(std::string_view bytes);
-  void client_closed();  // the client sent EOF (it may still read)
+  // The client sent EOF: it closed its sending side, and may or may not still read (a FIN says
+  // not which). Replies still due to it are relayed all the same; the record notes where it
+  // closed, and a session it closed before its end is client_closed, also when the server's
+  // 221 answers the client's own QUIT.
+  void client_closed();
   // The upstream connection ended. `tls_reason`, when the server ended it with a TLS alert,
   // says why after its host:port ("requires a client certificate ...", net::tls_alert);
   // otherwise `reset` tells a TCP reset (RST) from a close.
@@ -362,6 +366,8 @@ class Dialogue {
   // exchange the server waits for a SASL response and would read a bare QUIT as one, so "*"
   // cancels the exchange first.
   void quit_for_client(std::string_view why);
+  // A reply to something of the client's is still to come (or to be written by mailtap).
+  bool replies_due_to_client() const;
   // Nothing more of the message being relayed goes upstream, its end of data least of all: the
   // server discards it (the client left, or recording failed). `why` opens the record's note.
   void abandon_message(std::string_view why);

@@ -51,7 +51,7 @@ enum class EventKind : std::uint8_t {
 // How a session ended.
 enum class Outcome : std::uint8_t {
   quit,             // QUIT answered
-  client_closed,    // the client went away; mailtap sent its own QUIT
+  client_closed,    // the client closed first: mailtap's own QUIT, or the 221 came after
   upstream_closed,  // the server closed the link
   timeout,          // setup, reply or idle limit
   refused,          // the upstream or its certificate was refused before the relay

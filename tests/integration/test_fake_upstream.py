@@ -755,6 +755,62 @@ class EndOfDataUnansweredTest(h.IntegrationCase):
         self.assertEqual(row["outcome"], "timeout")
 
 
+class ClientClosedBeforeTheReplyTest(h.IntegrationCase):
+    """A sender pipelines QUIT behind its end of data (Postfix and Exim do, for the last
+    message of a connection) and closes before the server answers: it gave up waiting (its own
+    end-of-data timeout), or it closed only its sending side and still reads. A FIN does not
+    say which, so the replies still go, and the record says the client closed before them."""
+
+    def close_before_the_replies(self, how: str):
+        """A message and QUIT in one write to a server that answers 3 s later, then the
+        client's close (`how`: "hang up", or "half-close" and read on). The ended session's
+        row, its events, its messages and the replies the client read."""
+        f = self.fake("good", body_pause=3)
+        mt = self.mailtap(f.address)
+        c = h.SmtpSocket(mt.port, timeout=30)
+        self.addCleanup(c.close)
+        h.start_data(c, mail_from="a@client.test", rcpts=["b@example.test"])
+        c.send(b"Subject: gone\r\n\r\nhello\r\n.\r\nQUIT\r\n")
+        time.sleep(0.5)
+        read = []
+        if how == "hang up":
+            c.close()
+        else:
+            c.sock.shutdown(socket.SHUT_WR)
+            read = [c.reply().code, c.reply().code]
+        row, evs, msgs = ended_session(mt)
+        self.assertEqual(len(f.wait_sessions(1)[0].messages), 1)
+        return row, evs, msgs, read
+
+    def assert_recorded_as_closed_first(self, row, evs, msgs):
+        self.assertEqual((row["outcome"], row["outcome_reason"]),
+                         ("client_closed", "client closed the connection before the reply to "
+                                           "its QUIT (221 2.0.0 Bye)"))
+        kinds = [(e["direction"], e["kind"], e["verb"] or e["reply_code"]) for e in evs]
+        quit_at = kinds.index(("client_to_upstream", "command", "QUIT"))
+        notes = [i for i, e in enumerate(evs)
+                 if e["direction"] == "mailtap_note" and (e["note"] or "").startswith(
+                     "client closed the connection while replies were still due to it")]
+        self.assertEqual(len(notes), 1, kinds)
+        replies = [i for i, e in enumerate(evs)
+                   if e["direction"] == "upstream_to_client" and e["reply_code"] in (250, 221)
+                   and i > quit_at]
+        self.assertEqual(len(replies), 2, kinds)
+        self.assertTrue(quit_at < notes[0] < replies[0],
+                        f"the close is not recorded between the QUIT and the replies: {kinds}")
+        # The server queued the message: its row has the 250.
+        self.assertEqual([m["final_code"] for m in msgs], [250])
+
+    def test_a_client_that_hung_up_before_the_replies_did_not_quit(self):
+        row, evs, msgs, _ = self.close_before_the_replies("hang up")
+        self.assert_recorded_as_closed_first(row, evs, msgs)
+
+    def test_a_client_that_closed_its_sending_side_still_gets_the_replies(self):
+        row, evs, msgs, read = self.close_before_the_replies("half-close")
+        self.assertEqual(read, [250, 221])
+        self.assert_recorded_as_closed_first(row, evs, msgs)
+
+
 class Ipv6UpstreamTest(h.IntegrationCase):
     def test_an_ipv6_upstream_is_shown_in_brackets(self):
         """`::1:P` is the form --upstream refuses as ambiguous: the session's log line,

@@ -1443,6 +1443,42 @@ TEST(Dialogue, ClientEofAtCommandStateSendsMailtapsOwnQuit) {
   EXPECT_EQ(answer[0]->reply_code, 221);
 }
 
+// An MTA pipelines QUIT behind its end of data and closes before the replies (it gave up
+// waiting): a FIN does not say whether it still reads, so the replies go, the record notes
+// where it closed, and the 221 to its QUIT does not make the session a clean quit.
+TEST(Dialogue, ClientEofBeforeTheReplyToItsQuitEndsAsItsClose) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("hi\r\n.\r\nQUIT\r\n"),
+      client_eof(),
+      upstream("250 queued\r\n221 bye\r\n"),
+  });
+  EXPECT_EQ(r.client_per_step[4], "250 queued\r\n221 bye\r\n");  // it may still read them
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::client_closed);
+  EXPECT_EQ(r.ending->reason,
+            "client closed the connection before the reply to its QUIT (221 bye)");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].final_code, 250);
+  const auto notes = find_events(r, Direction::mailtap_note, EventKind::note);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0]->note.rfind("client closed the connection while replies were still due", 0),
+            0u);
+}
+
+// Closed with nothing due (after the 221 came, or idle): no note, the ending as before.
+TEST(Dialogue, ClientEofWithNoReplyDueAddsNoNote) {
+  const Result r = run_all_splits({
+      client("NOOP\r\n"),
+      upstream("250 ok\r\n"),
+      client_eof(),
+      upstream("221 bye\r\n"),
+  });
+  EXPECT_EQ(r.ending->kind, Ending::Kind::client_closed);
+  EXPECT_TRUE(find_events(r, Direction::mailtap_note, EventKind::note).empty());
+}
+
 TEST(Dialogue, ClientEofAfterUnterminatedLineDropsItAndQuits) {
   const Result r =
       run_all_splits({client("NOOP\r\nRSET"), client_eof(), upstream("250 ok\r\n221 bye\r\n")});
