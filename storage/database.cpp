@@ -11,6 +11,8 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <limits>
+#include <memory>
 #include <mutex>
 
 #include "proxy/common/hex.hpp"
@@ -597,6 +599,29 @@ Status Database::query_int(std::string_view sql, std::int64_t& out) {
 
 Status Database::query_text(std::string_view sql, std::string& out) {
   return query_single(sql, [&](Statement& st) { out = st.column_text(0); });
+}
+
+Status Database::read_blob(const std::string& table, const std::string& column, std::int64_t row,
+                           std::int64_t offset, std::int64_t length, std::string& out) {
+  out.clear();
+  sqlite3_blob* raw = nullptr;
+  const int rc = sqlite3_blob_open(db_.get(), "main", table.c_str(), column.c_str(), row, 0, &raw);
+  const std::unique_ptr<sqlite3_blob, int (*)(sqlite3_blob*)> blob(raw, sqlite3_blob_close);
+  if (rc != SQLITE_OK) return error_from(rc, "cannot open " + table + "." + column);
+  if (offset < 0 || length < 0 || offset + length > sqlite3_blob_bytes(raw) ||
+      offset + length > std::numeric_limits<int>::max()) {
+    return Status::error(kSqliteError, in_quotes(path_) + ": " + table + "." + column + " of row " +
+                                           std::to_string(row) + " holds fewer octets than " +
+                                           std::to_string(offset + length));
+  }
+  out.resize(static_cast<std::size_t>(length));
+  const int read =
+      sqlite3_blob_read(raw, out.data(), static_cast<int>(length), static_cast<int>(offset));
+  if (read != SQLITE_OK) {
+    out.clear();
+    return error_from(read, "cannot read " + table + "." + column);
+  }
+  return {};
 }
 
 std::int64_t Database::last_insert_rowid() const {

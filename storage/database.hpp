@@ -132,6 +132,10 @@ class Database {
   // Runs a single-value query (a pragma, a count). nullopt-free: error if there is no row.
   Status query_int(std::string_view sql, std::int64_t& out);
   Status query_text(std::string_view sql, std::string& out);
+  // `length` octets from `offset` of the blob in `column` of row `row` of `table` (SQLite's
+  // incremental blob I/O, read-only): only those octets are loaded, never the whole value.
+  Status read_blob(const std::string& table, const std::string& column, std::int64_t row,
+                   std::int64_t offset, std::int64_t length, std::string& out);
 
   // Defines an SQL function of `arity` integer arguments for this connection's queries (not
   // for its schema: SQLITE_DIRECTONLY). `fn` fills the blob it returns, or returns false for

@@ -8,6 +8,7 @@
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
 #include "storage/reader_impl.hpp"
+#include "storage/row_body_reader.hpp"
 #include "storage/timestamp.hpp"
 
 namespace mailtap::storage {
@@ -110,6 +111,26 @@ void message_from(const Statement& r, int first, MessageRow& m) {
   msg.transaction = static_cast<std::uint64_t>(r.column_int(first + 12));
 }
 
+bool InlineBodyBudget::keeps(std::uint64_t transaction, bool in_file, std::int64_t length) {
+  auto it = std::find_if(used_.begin(), used_.end(),
+                         [transaction](const auto& u) { return u.first == transaction; });
+  if (it == used_.end()) it = used_.insert(used_.end(), {transaction, 0});
+  if (it->second < 0) return false;
+  if (in_file || it->second + length > static_cast<std::int64_t>(kInlineBodyOctets)) {
+    it->second = -1;
+    return false;
+  }
+  it->second += length;
+  return true;
+}
+
+std::string bytes_past_inline_left_sql() {
+  return "CASE WHEN kind NOT IN ('" + std::string(to_string(smtp::EventKind::data)) + "', '" +
+         std::string(to_string(smtp::EventKind::bdat_chunk)) +
+         "') OR length(bytes) <= " + std::to_string(kInlineBodyOctets) +
+         " THEN bytes END, id, length(bytes)";
+}
+
 // Since schema v4 a body is stored once, as the body events of its transaction.
 static void attach_bodies(SessionDetail& d) {
   for (MessageRow& m : d.messages) {
@@ -142,7 +163,26 @@ Status Reader::Impl::load_certificates(std::int64_t id, SessionDetail& d) {
       });
 }
 
+namespace {
+
+// kEventColumns with no body event's `bytes` longer than kInlineBodyOctets loaded, then the
+// row's id and its bytes' length (bytes_past_inline_left_sql).
+std::string event_columns_past_inline_left() {
+  std::string columns(kEventColumns);
+  const std::string_view bytes = "bytes,";
+  const std::string sql = bytes_past_inline_left_sql();
+  columns.replace(columns.find(bytes), bytes.size(), sql.substr(0, sql.find(" END") + 4) + ",");
+  return columns + sql.substr(sql.find(" END") + 4);
+}
+
+bool is_body_event(const smtp::Event& e) {
+  return e.kind == smtp::EventKind::data || e.kind == smtp::EventKind::bdat_chunk;
+}
+
+}  // namespace
+
 Status Reader::Impl::load_events(std::int64_t id, SessionDetail& d, Reader::BodyOctets octets) {
+  if (octets == Reader::BodyOctets::leave_past_inline) return load_events_past_inline_left(id, d);
   const bool leave_in_file = octets == Reader::BodyOctets::leave_in_file;
   constexpr int kFileOffset = 13;  // 1 + kEventColumns' file_offset
   return rows_for("SELECT seq, " + std::string(kEventColumns) +
@@ -156,6 +196,36 @@ Status Reader::Impl::load_events(std::int64_t id, SessionDetail& d, Reader::Body
                       e.file_length = r.column_int(kFileOffset + 1);
                     }
                     Status s = event_from(r, 1, id, e.event, /*read_body_file=*/!in_file);
+                    d.events.push_back(std::move(e));
+                    return s;
+                  });
+}
+
+Status Reader::Impl::load_events_past_inline_left(std::int64_t id, SessionDetail& d) {
+  // The columns of event_columns_past_inline_left(), after seq.
+  constexpr int kFileOffset = 13;
+  constexpr int kRowId = 15;
+  InlineBodyBudget budget;
+  return rows_for("SELECT seq, " + event_columns_past_inline_left() +
+                      " FROM events WHERE session_id = ?1 ORDER BY seq",
+                  id, [&](const Statement& r) {
+                    EventRow e;
+                    e.seq = static_cast<std::uint64_t>(r.column_int(0));
+                    smtp::Event& ev = e.event;
+                    Status s = event_from(r, 1, id, ev, /*read_body_file=*/false);
+                    const bool in_file = !r.is_null(kFileOffset);
+                    if (in_file) {
+                      e.file_offset = r.column_int(kFileOffset);
+                      e.file_length = r.column_int(kFileOffset + 1);
+                    }
+                    const std::int64_t length = r.column_int(kRowId + 1);
+                    if (is_body_event(ev) && !budget.keeps(ev.transaction, in_file, length) &&
+                        !in_file && length > 0) {
+                      ev.bytes.clear();  // at most kInlineBodyOctets were loaded
+                      e.row_id = r.column_int(kRowId);
+                      e.file_offset = 0;
+                      e.file_length = length;
+                    }
                     d.events.push_back(std::move(e));
                     return s;
                   });
@@ -228,6 +298,7 @@ std::unique_ptr<Reader> Reader::open(const std::string& path, std::string& error
   OpenOptions oo;
   oo.mode = OpenMode::read_only;
   oo.allow_immutable = use == Use::one_shot;
+  impl->open_options = oo;
   if (Status st = Database::open(path, oo, impl->db); !st.ok()) {
     error = st.message;
     return nullptr;
@@ -599,10 +670,16 @@ bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, st
   const auto load = [&](std::optional<SessionDetail>& d) { return impl_->load(id, d, octets); };
   if (octets == BodyOctets::read) return impl_->in_one_snapshot(out, error, load);
   // The octets left in the body file are read later, from the file the rows describe.
-  return impl_->in_one_snapshot_with_body_file(id, out, error, load, [](const SessionDetail& d) {
-    return std::any_of(d.events.begin(), d.events.end(),
-                       [](const EventRow& e) { return e.file_offset.has_value(); });
-  });
+  if (!impl_->in_one_snapshot_with_body_file(id, out, error, load, [](const SessionDetail& d) {
+        return std::any_of(d.events.begin(), d.events.end(), [](const EventRow& e) {
+          return e.file_offset.has_value() && !e.row_id;
+        });
+      }))
+    return false;
+  if (out && std::any_of(out->events.begin(), out->events.end(),
+                         [](const EventRow& e) { return e.row_id.has_value(); }))
+    out->row_bodies = impl_->row_body_reader();
+  return true;
 }
 
 bool Reader::fingerprint_key(FingerprintKey& key, std::string& error) {

@@ -70,6 +70,11 @@ struct EventRow {
   // session's body file and were not read: where they are; `event.bytes` is empty.
   std::optional<std::int64_t> file_offset;
   std::int64_t file_length = 0;
+  // Set (load_session with BodyOctets::leave_past_inline only) when the octets are the
+  // event's row's own, recorded before schema v6, past its message's first kInlineBodyOctets,
+  // and were not read: the row's id. `file_offset` is then 0 and `file_length` their length,
+  // as for octets left in the body file; SessionOctets reads them from the row.
+  std::optional<std::int64_t> row_id;
 };
 
 struct CertificateRow {
@@ -84,6 +89,7 @@ struct MessageRow {
 };
 
 class BodyFileReader;
+class RowBodyReader;
 
 struct SessionDetail {
   SessionRow session;
@@ -95,6 +101,9 @@ struct SessionDetail {
   // StoredMessage::body_file), for SessionOctets to read the octets left in it. Holds no file
   // if there was none; null when the octets were read.
   std::shared_ptr<BodyFileReader> body_file;
+  // Loaded with BodyOctets::leave_past_inline, when some octets were left in their rows
+  // (EventRow::row_id): what reads them. Null otherwise.
+  std::shared_ptr<RowBodyReader> row_bodies;
 };
 
 // One piece of a stored message body (one body event): its octets when the database holds them
@@ -103,6 +112,10 @@ struct StoredBodyPiece {
   std::string bytes;
   std::optional<std::int64_t> file_offset;  // set: the octets are in the body file
   std::int64_t file_length = 0;
+  // Set: the octets are past the message's first kInlineBodyOctets in this events row
+  // (recorded before schema v6), not read (`bytes` empty, file_offset 0); as EventRow::row_id.
+  std::optional<std::int64_t> row_id;
+  std::uint64_t seq = 0;  // the event's
 };
 
 // A message without the octets of its body that are in the body file, and where those are: what
@@ -117,6 +130,8 @@ struct StoredMessage {
   // before they were read and still at its path after, so prune and a new session taking the
   // id since cannot make its octets another session's. Holds no file if there was none.
   std::shared_ptr<BodyFileReader> body_file;
+  // What reads the pieces left in their rows (StoredBodyPiece::row_id); null if none was.
+  std::shared_ptr<RowBodyReader> row_bodies;
 };
 
 // A session row with what a list of sessions shows beside it (`mailtap sessions`, the web
@@ -256,14 +271,19 @@ class Reader {
   // such event says where they are: EventRow::file_offset) and a message's body is not
   // assembled (MessageRow::message.body is empty unless recorded before schema v4): memory
   // bounded by each message's first kInlineBodyOctets, whatever its size. SessionOctets
-  // (stored_body.hpp) reads them when they are written out.
-  enum class BodyOctets { read, leave_in_file };
+  // (stored_body.hpp) reads them when they are written out. BodyOctets::leave_past_inline
+  // does the same for the octets a body event's row holds past its message's first
+  // kInlineBodyOctets (recorded before schema v6, when the rows held whole bodies), as if they
+  // were in the body file (EventRow::row_id): memory as bounded, whenever it was recorded.
+  enum class BodyOctets { read, leave_in_file, leave_past_inline };
   bool load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error,
                     BodyOctets octets = BodyOctets::read);
 
   // Message `seq` (1-based) of session `session_id` from one snapshot, its body as where it is
   // stored (reader_message.cpp): memory bounded by the body's first kInlineBodyOctets, whatever
-  // its size. A message's pieces never change once its row exists, and its body file is held
+  // its size, also when recorded before schema v6 (as BodyOctets::leave_past_inline: the octets
+  // rows hold past the first kInlineBodyOctets are left there, StoredBodyPiece::row_id). A
+  // message's pieces never change once its row exists, and its body file is held
   // open (StoredMessage::body_file): `mailtap prune` removing it later takes nothing from a
   // reader that has it. Returns true with `out` empty if there is no such message.
   bool stored_message(std::int64_t session_id, std::uint64_t seq, std::optional<StoredMessage>& out,

@@ -7,10 +7,13 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
 #include "storage/reader.hpp"
+#include "storage/row_body_reader.hpp"
 
 namespace mailtap::storage {
 
@@ -26,10 +29,37 @@ extern const std::string_view kEventColumns;
 // filled in, nor is a body stored in events: see attach_bodies).
 void message_from(const Statement& st, int first, MessageRow& m);
 
+// Which of a message's body octets in the rows a reader that leaves the rest where they are
+// stored reads, as the recorder chose what went to the body file (recorder.cpp): an event's
+// while its message's events up to it hold at most kInlineBodyOctets and none of them went to
+// the body file; none after. Rows written before schema v6 hold every octet of a body: the
+// reader leaves those past the first kInlineBodyOctets in them, as it leaves a body file's.
+class InlineBodyBudget {
+ public:
+  // Event of `transaction`'s body (0 before schema v4) with `length` octets, in the body file
+  // or not: whether its octets in the row are read.
+  bool keeps(std::uint64_t transaction, bool in_file, std::int64_t length);
+
+ private:
+  std::vector<std::pair<std::uint64_t, std::int64_t>> used_;  // octets read; -1: no more
+};
+
+// The SQL for an event's bytes that loads no body event's longer than kInlineBodyOctets (such
+// a value is never read: InlineBodyBudget; length() SQLite reads without the value), then the
+// row's id and that length.
+std::string bytes_past_inline_left_sql();
+
 struct Reader::Impl {
   Database db;
+  OpenOptions open_options;                // db's, for a RowBodyReader's connection
   std::unique_ptr<BodyFileReader> bodies;  // for bytes stored in the body files (schema v6)
   int last_failure = 0;                    // SQLite code of the last read (0: it succeeded)
+
+  // A reader of octets left in their rows, on a connection of its own (opened at its first
+  // read): the octets are read after this connection's snapshot ended, maybe by another thread.
+  std::shared_ptr<RowBodyReader> row_body_reader() const {
+    return std::make_shared<RowBodyReader>(db.path(), open_options);
+  }
 
   // Keeps `s` as the result of the last read, for last_failure_is_damage(); every read's
   // prepare and run end here, so no read is judged by the one before it.
@@ -98,6 +128,8 @@ struct Reader::Impl {
   // The parts of session `id` that load reads after its row, each appended to `d`.
   Status load_certificates(std::int64_t id, SessionDetail& d);
   Status load_events(std::int64_t id, SessionDetail& d, Reader::BodyOctets octets);
+  // BodyOctets::leave_past_inline's: with InlineBodyBudget.
+  Status load_events_past_inline_left(std::int64_t id, SessionDetail& d);
   Status load_messages(std::int64_t id, SessionDetail& d);
   Status load_recipients(std::int64_t id, SessionDetail& d);
 

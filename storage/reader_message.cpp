@@ -39,22 +39,34 @@ Status load_message_recipients(Reader::Impl& impl, MessageRow& row) {
 }
 
 // Since schema v4 a body is the body events of its transaction (reader.cpp's attach_bodies).
+// Octets the rows hold past the first kInlineBodyOctets (recorded before schema v6) are left
+// there, as the body file's are.
 Status load_body_pieces(Reader::Impl& impl, StoredMessage& m) {
   Statement st;
   if (Status s = impl.db.prepare(
-          "SELECT bytes, file_offset, file_length FROM events WHERE session_id = ?1 AND "
-          "mail_transaction = ?2 AND kind IN ('" +
+          "SELECT " + bytes_past_inline_left_sql() +
+              ", file_offset, file_length, seq FROM events WHERE session_id = ?1 AND "
+              "mail_transaction = ?2 AND kind IN ('" +
               std::string(to_string(smtp::EventKind::data)) + "', '" +
               std::string(to_string(smtp::EventKind::bdat_chunk)) + "') ORDER BY seq",
           st);
       !s.ok())
     return impl.noted(s);
   st.bind_int(1, m.session_id).bind_int(2, static_cast<std::int64_t>(m.row.message.transaction));
+  InlineBodyBudget budget;
   return impl.each_row(st, [&](const Statement& r) {
     StoredBodyPiece p;
-    p.bytes = r.column_blob(0);
-    p.file_offset = r.column_optional_int(1);
-    p.file_length = r.column_int(2);
+    p.file_offset = r.column_optional_int(3);
+    p.file_length = r.column_int(4);
+    p.seq = static_cast<std::uint64_t>(r.column_int(5));
+    const std::int64_t length = r.column_int(2);
+    if (budget.keeps(m.row.message.transaction, p.file_offset.has_value(), length)) {
+      p.bytes = r.column_blob(0);
+    } else if (!p.file_offset && length > 0) {
+      p.row_id = r.column_int(1);
+      p.file_offset = 0;
+      p.file_length = length;
+    }
     m.pieces.push_back(std::move(p));
   });
 }
@@ -75,8 +87,15 @@ Status load_stored_message(Reader::Impl& impl, std::int64_t session_id, std::uin
 
 // Whether some of the message's body is in the body file.
 bool in_body_file(const StoredMessage& m) {
+  return std::any_of(m.pieces.begin(), m.pieces.end(), [](const StoredBodyPiece& p) {
+    return p.file_offset.has_value() && !p.row_id;
+  });
+}
+
+// Whether some of the message's body was left in its rows.
+bool left_in_rows(const StoredMessage& m) {
   return std::any_of(m.pieces.begin(), m.pieces.end(),
-                     [](const StoredBodyPiece& p) { return p.file_offset.has_value(); });
+                     [](const StoredBodyPiece& p) { return p.row_id.has_value(); });
 }
 
 }  // namespace
@@ -85,12 +104,15 @@ bool Reader::stored_message(std::int64_t session_id, std::uint64_t seq,
                             std::optional<StoredMessage>& out, std::string& error) {
   // The message row and its body events from the same snapshot, with the body file they
   // describe.
-  return impl_->in_one_snapshot_with_body_file(
-      session_id, out, error,
-      [&](std::optional<StoredMessage>& m) {
-        return load_stored_message(*impl_, session_id, seq, m);
-      },
-      [](const StoredMessage& m) { return in_body_file(m); });
+  if (!impl_->in_one_snapshot_with_body_file(
+          session_id, out, error,
+          [&](std::optional<StoredMessage>& m) {
+            return load_stored_message(*impl_, session_id, seq, m);
+          },
+          [](const StoredMessage& m) { return in_body_file(m); }))
+    return false;
+  if (out && left_in_rows(*out)) out->row_bodies = impl_->row_body_reader();
+  return true;
 }
 
 }  // namespace mailtap::storage

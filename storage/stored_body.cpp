@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "proxy/smtp/message_body.hpp"
+#include "storage/row_body_reader.hpp"
 
 namespace mailtap::storage {
 
@@ -35,6 +36,11 @@ class Chunker {
   bool open_ = true;
 };
 
+Status no_row_reader(std::int64_t session_id) {
+  return Status::error(kSqliteCantOpen, "no reader of the rows was made for session " +
+                                            std::to_string(session_id) + " when they were read");
+}
+
 }  // namespace
 
 StoredBodyReader::StoredBodyReader(const StoredMessage& message) : message_(message) {}
@@ -60,11 +66,12 @@ bool StoredBodyReader::read(const std::function<bool(std::string_view)>& emit, s
   for (const StoredBodyPiece& p : message_.pieces) {
     if (!p.file_offset) wire(p.bytes);
     // A piece in the body file is one read of the client (256 KiB), but its length comes from
-    // the database: read in bounded steps whatever it says.
+    // the database (and one left in its row, recorded before schema v6, may be a whole body):
+    // read in bounded steps whatever it says.
     for (std::int64_t done = 0; p.file_offset && done < p.file_length && out.open();) {
       const std::int64_t n =
           std::min(p.file_length - done, static_cast<std::int64_t>(kChunkOctets));
-      if (Status s = read_file(*p.file_offset + done, n, buffer); !s.ok()) {
+      if (Status s = read_stored(p, done, n, buffer); !s.ok()) {
         out.flush();
         error = s.message;
         return false;
@@ -79,13 +86,19 @@ bool StoredBodyReader::read(const std::function<bool(std::string_view)>& emit, s
   return true;
 }
 
-Status StoredBodyReader::read_file(std::int64_t offset, std::int64_t length, std::string& out) {
+Status StoredBodyReader::read_stored(const StoredBodyPiece& piece, std::int64_t at,
+                                     std::int64_t length, std::string& out) {
+  if (piece.row_id) {
+    if (!message_.row_bodies) return no_row_reader(message_.session_id);
+    return message_.row_bodies->read_event(*piece.row_id, message_.session_id, piece.seq, at,
+                                           length, out);
+  }
   if (!message_.body_file) {
     return Status::error(kSqliteCantOpen, "no body file was opened for session " +
                                               std::to_string(message_.session_id) +
                                               " when its rows were read");
   }
-  return message_.body_file->read(message_.session_id, offset, length, out);
+  return message_.body_file->read(message_.session_id, *piece.file_offset + at, length, out);
 }
 
 bool StoredBodyReader::size(std::uint64_t& out, std::string& error) {
@@ -108,12 +121,7 @@ bool SessionOctets::event_bytes(const EventRow& event, const Emit& emit, std::st
   for (std::int64_t done = 0; done < event.file_length;) {
     const std::int64_t n = std::min(event.file_length - done,
                                     static_cast<std::int64_t>(StoredBodyReader::kChunkOctets));
-    const Status s =
-        detail_.body_file
-            ? detail_.body_file->read(detail_.session.id, *event.file_offset + done, n, buffer)
-            : Status::error(kSqliteCantOpen, "no body file was opened for session " +
-                                                 std::to_string(detail_.session.id) +
-                                                 " when its rows were read");
+    const Status s = read_stored(event, done, n, buffer);
     if (!s.ok()) {
       error = s.message;
       return false;
@@ -124,11 +132,26 @@ bool SessionOctets::event_bytes(const EventRow& event, const Emit& emit, std::st
   return true;
 }
 
+Status SessionOctets::read_stored(const EventRow& event, std::int64_t at, std::int64_t length,
+                                  std::string& out) const {
+  const std::int64_t id = detail_.session.id;
+  if (event.row_id) {
+    if (!detail_.row_bodies) return no_row_reader(id);
+    return detail_.row_bodies->read_event(*event.row_id, id, event.seq, at, length, out);
+  }
+  if (!detail_.body_file) {
+    return Status::error(kSqliteCantOpen, "no body file was opened for session " +
+                                              std::to_string(id) + " when its rows were read");
+  }
+  return detail_.body_file->read(id, *event.file_offset + at, length, out);
+}
+
 StoredMessage SessionOctets::stored(const MessageRow& message, bool inline_only,
                                     bool& complete) const {
   StoredMessage m;
   m.session_id = detail_.session.id;
   m.body_file = detail_.body_file;
+  m.row_bodies = detail_.row_bodies;
   m.row.message.transaction = message.message.transaction;
   m.row.message.via_bdat = message.message.via_bdat;
   if (message.message.transaction == 0) m.row.message.body = message.message.body;  // before v4
@@ -143,6 +166,8 @@ StoredMessage SessionOctets::stored(const MessageRow& message, bool inline_only,
     p.bytes = e.event.bytes;  // the database's part: a message's first kInlineBodyOctets at most
     p.file_offset = e.file_offset;
     p.file_length = e.file_length;
+    p.row_id = e.row_id;
+    p.seq = e.seq;
     m.pieces.push_back(std::move(p));
   }
   return m;

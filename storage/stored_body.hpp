@@ -36,14 +36,17 @@ class StoredBodyReader {
   bool size(std::uint64_t& out, std::string& error);
 
  private:
-  // The octets at `offset` of the message's body file.
-  Status read_file(std::int64_t offset, std::int64_t length, std::string& out);
+  // `length` octets from `at` of `piece`, which is not in the database's row: from the body
+  // file, or (recorded before schema v6) its row's bytes past the first kInlineBodyOctets.
+  Status read_stored(const StoredBodyPiece& piece, std::int64_t at, std::int64_t length,
+                     std::string& out);
 
   const StoredMessage& message_;
 };
 
-// The octets of a session loaded with Reader::BodyOctets::leave_in_file, read from the record
-// as they are written out: an event's bytes and a message's body in chunks of at most
+// The octets of a session loaded with Reader::BodyOctets::leave_in_file (or leave_past_inline:
+// then also those left in their rows, EventRow::row_id), read from the record as they are
+// written out: an event's bytes and a message's body in chunks of at most
 // StoredBodyReader::kChunkOctets, whatever their size. Every read goes to the body file the
 // session holds (SessionDetail::body_file, opened before its rows were read), so what is
 // written from one session is that session's, whatever prune does meanwhile.
@@ -70,6 +73,9 @@ class SessionOctets {
 
  private:
   StoredMessage stored(const MessageRow& message, bool inline_only, bool& complete) const;
+  // As StoredBodyReader::read_stored, for an event's octets left unread (EventRow::file_offset).
+  Status read_stored(const EventRow& event, std::int64_t at, std::int64_t length,
+                     std::string& out) const;
 
   const SessionDetail& detail_;
 };

@@ -153,7 +153,8 @@ bool for_each_session(storage::Reader& reader, const std::vector<storage::Sessio
   for (const auto& s : selected) {
     std::optional<storage::SessionDetail> d;
     // The octets in the body files are read as they are written out.
-    if (!reader.load_session(s.session.id, d, error, storage::Reader::BodyOctets::leave_in_file))
+    if (!reader.load_session(s.session.id, d, error,
+                             storage::Reader::BodyOctets::leave_past_inline))
       return false;
     if (!d) {
       error = "session " + std::to_string(s.session.id) + " was removed from " + reader.path() +

@@ -325,7 +325,7 @@ bool write_event_from_file(const storage::EventRow& row, const storage::SessionR
   return true;
 }
 
-// The transcript (`d` is loaded with BodyOctets::leave_in_file), written as it is rendered.
+// The transcript (`d` is loaded with BodyOctets::leave_past_inline), written as it is rendered.
 int write_transcript(const storage::SessionDetail& d, storage::SessionOctets& octets,
                      const Style& st) {
   TranscriptOut out;
@@ -415,7 +415,7 @@ int save_message(const std::string& path, const Octets& body) {
 }
 
 // --message N / --save FILE: one message's body, to stdout or a file, read from the record as
-// it is written (`d` is loaded with BodyOctets::leave_in_file).
+// it is written (`d` is loaded with BodyOctets::leave_past_inline).
 int show_message(const ShowArgs& a, const storage::SessionDetail& d,
                  storage::SessionOctets& octets) {
   int status = 1;
@@ -481,7 +481,7 @@ int run_show(const ShowArgs& a) {
   std::string error;
   // Every output is written from the record as it is read: a message of any size costs a
   // piece of it.
-  if (!reader->load_session(a.id, detail, error, storage::Reader::BodyOctets::leave_in_file)) {
+  if (!reader->load_session(a.id, detail, error, storage::Reader::BodyOctets::leave_past_inline)) {
     log::error("show: " + error);
     return 1;
   }

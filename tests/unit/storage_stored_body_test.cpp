@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "storage/body_files.hpp"
+#include "storage/database.hpp"
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
 #include "storage/stored_body.hpp"
@@ -459,6 +460,122 @@ TEST(SessionOctets, ThePreviewReadsNoBodyFile) {
   tools::JsonWriter all;
   EXPECT_FALSE(tools::write_session_detail(all, *d, octets, error));
   EXPECT_NE(error.find(body_file(r.path, r.session)), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace mailtap::storage
+
+namespace mailtap::storage {
+namespace {
+
+// The layout mailtap wrote before schema v6: every body octet in its event's row, no body file.
+void put_bodies_back_in_rows(const Recorded& r) {
+  const std::string file = body_file(r.path, r.session);
+  std::ifstream in(file, std::ios::binary);
+  const std::string octets((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Database db;
+  ASSERT_TRUE(Database::open(r.path, {}, db).ok());
+  struct Moved {
+    std::int64_t id, offset, length;
+  };
+  std::vector<Moved> moved;
+  Statement st;
+  ASSERT_TRUE(db.prepare("SELECT id, file_offset, file_length FROM events WHERE file_offset IS "
+                         "NOT NULL",
+                         st)
+                  .ok());
+  while (st.step() == Statement::Step::row)
+    moved.push_back({st.column_int(0), st.column_int(1), st.column_int(2)});
+  st.reset();
+  ASSERT_FALSE(moved.empty());
+  for (const Moved& m : moved) {
+    Statement up;
+    ASSERT_TRUE(db.prepare("UPDATE events SET bytes = ?1, file_offset = NULL, file_length = NULL "
+                           "WHERE id = ?2",
+                           up)
+                    .ok());
+    const std::string bytes =
+        octets.substr(static_cast<std::size_t>(m.offset), static_cast<std::size_t>(m.length));
+    up.bind_blob(1, bytes).bind_int(2, m.id);
+    ASSERT_EQ(up.step(), Statement::Step::done);
+  }
+  std::filesystem::remove(file);
+}
+
+// A body recorded before schema v6 is wholly in the rows: read as one in the body file is, its
+// first kInlineBodyOctets with the rows and the rest a chunk at a time.
+TEST(StoredBody, ABodyInTheRowsIsReadInChunksAsFromTheBodyFile) {
+  Recorded r;
+  const std::string data = data_text(3 * 1024 * 1024);
+  const std::string bdat(700 * 1024, 'b');
+  record(r, data, bdat);
+  put_bodies_back_in_rows(r);
+  std::string error;
+  auto reader = Reader::open(r.path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  for (std::uint64_t seq : {1u, 2u}) {
+    SCOPED_TRACE(seq);
+    std::optional<StoredMessage> m;
+    ASSERT_TRUE(reader->stored_message(r.session, seq, m, error)) << error;
+    ASSERT_TRUE(m);
+    std::size_t held = 0;
+    for (const StoredBodyPiece& p : m->pieces) held += p.bytes.size();
+    EXPECT_LE(held, kInlineBodyOctets);
+    EXPECT_TRUE(read_all(*m) == (seq == 1 ? unstuffed(data) : bdat));
+  }
+
+  std::optional<SessionDetail> d;
+  ASSERT_TRUE(reader->load_session(r.session, d, error, Reader::BodyOctets::leave_past_inline))
+      << error;
+  ASSERT_TRUE(d);
+  std::size_t held = 0;
+  for (const EventRow& e : d->events) held += e.event.bytes.size();
+  EXPECT_LE(held, 2 * kInlineBodyOctets);
+  SessionOctets octets(*d);
+  std::string wire;
+  std::size_t chunks = 0;
+  for (const EventRow& e : d->events) {
+    if (e.event.transaction != 1) continue;
+    if (!e.row_id) wire += e.event.bytes;
+    if (e.row_id) {
+      EXPECT_TRUE(octets.event_bytes(
+          e,
+          [&](std::string_view chunk) {
+            EXPECT_LE(chunk.size(), StoredBodyReader::kChunkOctets);
+            ++chunks;
+            wire.append(chunk);
+            return true;
+          },
+          error))
+          << error;
+    }
+  }
+  EXPECT_GT(chunks, 3u);
+  EXPECT_TRUE(wire == data + ".\r\n");
+  std::string body;
+  ASSERT_TRUE(octets.message_body(
+      d->messages[0],
+      [&](std::string_view chunk) {
+        EXPECT_LE(chunk.size(), StoredBodyReader::kChunkOctets);
+        body.append(chunk);
+        return true;
+      },
+      error))
+      << error;
+  EXPECT_TRUE(body == unstuffed(data));
+  std::string preview;
+  bool complete = true;
+  ASSERT_TRUE(octets.message_body_preview(
+      d->messages[0],
+      [&](std::string_view chunk) {
+        preview.append(chunk);
+        return true;
+      },
+      complete, error))
+      << error;
+  EXPECT_FALSE(complete);
+  EXPECT_LE(preview.size(), kInlineBodyOctets);
+  EXPECT_TRUE(unstuffed(data).starts_with(preview));
 }
 
 }  // namespace

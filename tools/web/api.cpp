@@ -236,7 +236,7 @@ bool Api::load(std::int64_t id, std::optional<storage::SessionDetail>& out, Resp
   {
     std::lock_guard lock(mutex_);
     // The octets in the body file are read as they are sent, if at all (session()).
-    ok = reader_->load_session(id, out, error, storage::Reader::BodyOctets::leave_in_file);
+    ok = reader_->load_session(id, out, error, storage::Reader::BodyOctets::leave_past_inline);
   }
   if (!ok) {
     failure = error_response(500, error);
