@@ -735,6 +735,54 @@ class WebDownloadMemoryTest(h.IntegrationCase):
             self.assertLess(grew, 16 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB for five "
                             f"downloads of a {self.SIZE // MIB} MiB message")
 
+    def test_a_body_recorded_before_schema_6_is_not_held_either(self):
+        """Before schema 6 a body was stored wholly in its events' rows, and stays there after
+        the migration: the session view gets its first 64 KiB, and the downloads read the rows
+        a chunk at a time, as they read a body file. (They used to hold it whole, several times:
+        the session view sent it twice.)"""
+        size = 32 * MIB
+        message = self.big_message(size)
+        db = self.tmp / "pre6.db"
+        sink = h.BodySink()
+        self.addCleanup(sink.close)
+        with h.Mailtap(sink.address, tls="none", db=db, extra_args=["--max-body", "100MiB"]) as mt:
+            h.smtplib_send(mt.port, message)
+        with sqlite3.connect(db) as con:  # the pre-v6 layout: the body file back in the rows
+            session, sha256 = con.execute("SELECT session_id, sha256 FROM messages").fetchone()
+            body_file = Path(f"{db}-bodies") / str(session)
+            stored = body_file.read_bytes()
+            for row, offset, length in con.execute(
+                    "SELECT id, file_offset, file_length FROM events "
+                    "WHERE file_offset IS NOT NULL").fetchall():
+                con.execute("UPDATE events SET bytes = ?, file_offset = NULL, file_length = NULL "
+                            "WHERE id = ?", (stored[offset:offset + length], row))
+            del stored
+        body_file.unlink()
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        env = {"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=4" if asan else "quarantine_size_mb=4"}
+        with w.WebServer(db, env=env) as web:
+            self.assertEqual(w.request(web.port, "/api/sessions").status, 200)
+            base = vm_hwm(web.proc.pid)
+            r = w.request(web.port, f"/api/sessions/{session}")
+            self.assertEqual(r.status, 200)
+            self.assertLess(len(r.body), MIB)
+            (m,) = json.loads(r.body)["session"]["messages"]
+            self.assertTrue(m["body_preview"])
+            self.assertTrue(message.startswith(octets(m, "body")))
+            self.assertLessEqual(len(octets(m, "body")), 64 * 1024)
+            status, _, digest, length = self.download(
+                web.port, f"/api/sessions/{session}/messages/1/raw")
+            self.assertEqual((status, digest, length), (200, sha256, len(message)))
+            status, _, _, length = self.download(web.port, f"/api/sessions/{session}/download")
+            self.assertEqual(status, 200)
+            self.assertGreater(length, len(message))
+            self.assertEqual(w.request(web.port, f"/api/sessions/{session}/messages/1").status,
+                             200)
+            grew = vm_hwm(web.proc.pid) - base
+            # A chunk or two per request; a copy of the message would be 32 MiB.
+            self.assertLess(grew, 12 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB for a "
+                            f"{size // MIB} MiB message recorded before schema 6")
+
     def test_the_message_view_gets_the_start_of_a_large_text(self):
         """`messages/N` gives the first MiB of a text part with `text_truncated`, the whole being
         at the part's URL, and reads the message from the record a chunk at a time. (It used to
