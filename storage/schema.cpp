@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/common/text.hpp"
 #include "proxy/smtp/record_vocabulary.hpp"
 
 #include "storage/timestamp.hpp"
@@ -398,7 +399,8 @@ Status check_for_reading(Database& db) {
                                            "to it, then start this one (`systemctl --user "
                                            "restart mailtap@NAME` for the user unit, or "
                                            "`mailtap proxy --db " +
-                                           quoted + "` and Ctrl-C once it listens)");
+                                           shell_quoted(db.path()) +
+                                           "` and Ctrl-C once it listens)");
   }
   return {};
 }

@@ -49,4 +49,17 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
+std::string shell_quoted(std::string_view s) {
+  std::string out = "'";
+  for (const char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  out += '\'';
+  return out;
+}
+
 }  // namespace mailtap

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace mailtap {
@@ -17,6 +18,10 @@ bool is_valid_utf8(std::string_view s);
 
 // An ASCII control octet (below 0x20, or DEL) anywhere in `s`.
 bool has_control(std::string_view s);
+
+// `s` as one word for a POSIX shell, to paste into a command mailtap suggests: in single
+// quotes, each ' written as '\'' (the only character single quotes cannot hold).
+std::string shell_quoted(std::string_view s);
 
 // The length of the well-formed UTF-8 character `s` starts with (1 to 4), or 0 when `s` is
 // empty or starts with a byte that does not begin one: the step is_valid_utf8 takes, for a

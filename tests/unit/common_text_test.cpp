@@ -85,5 +85,13 @@ TEST(CommonText, PutUtf8EncodesEachLength) {
   EXPECT_TRUE(is_valid_utf8(out));
 }
 
+// The suggested commands (`mailtap proxy --db PATH`) must run as printed whatever PATH holds.
+TEST(CommonText, ShellQuotedIsOneWordForTheShell) {
+  EXPECT_EQ(shell_quoted("/home/ann/mailtap.db"), "'/home/ann/mailtap.db'");
+  EXPECT_EQ(shell_quoted("/home/o'brien/m.db"), "'/home/o'\\''brien/m.db'");
+  EXPECT_EQ(shell_quoted(""), "''");
+  EXPECT_EQ(shell_quoted("a $b `c` \\d"), "'a $b `c` \\d'");
+}
+
 }  // namespace
 }  // namespace mailtap

@@ -420,23 +420,27 @@ TEST(StorageRecorder, ACertificateChainIsStoredOnceHoweverManySessionsSawIt) {
 // pauses between them: neither a pause nor a turn's own wait may carry it past its time.
 // Schema v9: a version-8 file migrates (its rows name no client certificate), and a session
 // recorded since names the one mailtap presented upstream; one that presented none stores NULL.
-TEST(StorageRecorder, AVersionEightFileMigratesAndSessionsNameTheClientCertificatePresented) {
-  TempDir dir;
-  const std::string path = dir.file("v8.db");
+// A file as yesterday's release (schema 8) left it, holding session 1.
+void make_version_eight_file(const std::string& path) {
   std::string error;
   {
     auto rec = Recorder::open(at(path), error);
     ASSERT_NE(rec, nullptr) << error;
     test_support::record_batches(*rec, {batch(opened(1), tls(1), closed(1))});
   }
-  {
-    Database db;
-    ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_write}, db).ok());
-    ASSERT_TRUE(db.exec("ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
-                        "ALTER TABLE sessions DROP COLUMN client_cert_subject; "
-                        "PRAGMA user_version = 8;")
-                    .ok());
-  }
+  Database db;
+  ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_write}, db).ok());
+  ASSERT_TRUE(db.exec("ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
+                      "ALTER TABLE sessions DROP COLUMN client_cert_subject; "
+                      "PRAGMA user_version = 8;")
+                  .ok());
+}
+
+TEST(StorageRecorder, AVersionEightFileMigratesAndSessionsNameTheClientCertificatePresented) {
+  TempDir dir;
+  const std::string path = dir.file("v8.db");
+  std::string error;
+  ASSERT_NO_FATAL_FAILURE(make_version_eight_file(path));
   EXPECT_EQ(Reader::open(path, error), nullptr) << "the tools wait for the proxy to migrate";
   EXPECT_NE(error.find("has schema version 8"), std::string::npos) << error;
   {
@@ -467,6 +471,19 @@ TEST(StorageRecorder, AVersionEightFileMigratesAndSessionsNameTheClientCertifica
   ASSERT_EQ(rows.size(), 3u);
   for (const SessionRow& r : rows)
     EXPECT_EQ(r.client_cert_subject, r.id == 2 ? "CN=relay client,O=Example" : "") << r.id;
+}
+
+// The tools' advice for an older file is a command to paste: it must run as printed.
+TEST(StorageRecorder, TheAdviceForAnOlderFileQuotesItsPathForTheShell) {
+  TempDir dir;
+  std::filesystem::create_directory(dir.file("o'brien"));
+  const std::string path = dir.file("o'brien/mailtap.db");
+  ASSERT_NO_FATAL_FAILURE(make_version_eight_file(path));
+  std::string error;
+  EXPECT_EQ(Reader::open(path, error), nullptr);
+  EXPECT_NE(error.find("`mailtap proxy --db '" + dir.file("o'\\''brien/mailtap.db") + "'`"),
+            std::string::npos)
+      << error;
 }
 
 TEST(StorageRecorder, PrunesCheckpointWaitsForAReaderNoLongerThanItsTime) {
