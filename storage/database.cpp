@@ -31,6 +31,18 @@ std::string os_error(int err) {
   return std::strerror(err);
 }
 
+// SQLite's message for `rc` on `db`. A write the file system refused for want of space outside
+// the database file itself (extending a new -shm at open) is a plain "disk I/O error", which
+// suggests failing hardware; the errno SQLite kept says what it was.
+std::string sqlite_message(sqlite3* db, int rc, std::string msg) {
+  if (db == nullptr || primary_code(rc) != SQLITE_IOERR) return msg;
+  const int err = sqlite3_system_errno(db);
+  if (err == ENOSPC || err == EDQUOT) {
+    return "the file system is full (" + os_error(err) + ")";
+  }
+  return msg;
+}
+
 // Whether a stat(2) of the database path that failed with `err` says that the path no longer
 // leads to any file, for anyone: the lookup was made, and its answer is that nothing is there
 // (no such name; a directory on the path replaced by a file, by a symlink loop or by a symlink
@@ -309,7 +321,7 @@ Status Statement::last_error() const {
   sqlite3* db = sqlite3_db_handle(stmt_.get());
   std::string msg =
       sqlite3_extended_errcode(db) == bind_rc_ ? sqlite3_errmsg(db) : sqlite3_errstr(bind_rc_);
-  return Status::error(bind_rc_, std::move(msg));
+  return Status::error(bind_rc_, sqlite_message(db, bind_rc_, std::move(msg)));
 }
 
 bool Statement::is_null(int column) const {
@@ -353,11 +365,8 @@ void Database::Closer::operator()(sqlite3* db) const noexcept {
 Status Database::error_from(int rc, std::string_view what) const {
   std::string msg(what);
   msg += ": ";
-  if (db_ && sqlite3_extended_errcode(db_.get()) == rc) {
-    msg += sqlite3_errmsg(db_.get());
-  } else {
-    msg += sqlite3_errstr(rc);
-  }
+  const bool own = db_ && sqlite3_extended_errcode(db_.get()) == rc;
+  msg += sqlite_message(db_.get(), rc, own ? sqlite3_errmsg(db_.get()) : sqlite3_errstr(rc));
   if (primary_code(rc) == SQLITE_BUSY) msg += " (another process holds a lock on it)";
   if (primary_code(rc) == SQLITE_NOTADB) msg = "not an SQLite database";
   return Status::error(rc, in_quotes(path_) + ": " + msg);
@@ -504,7 +513,7 @@ Status Database::exec(std::string_view sql) {
   char* errmsg = nullptr;
   const int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, &errmsg);
   if (rc == SQLITE_OK) return {};
-  std::string msg = errmsg != nullptr ? errmsg : sqlite3_errstr(rc);
+  std::string msg = sqlite_message(db_.get(), rc, errmsg != nullptr ? errmsg : sqlite3_errstr(rc));
   sqlite3_free(errmsg);
   if (primary_code(rc) == SQLITE_BUSY) msg += " (another process holds a lock on it)";
   if (primary_code(rc) == SQLITE_NOTADB) msg = "not an SQLite database";

@@ -351,6 +351,26 @@ class RecordingFailureTest(IntegrationCase):
         self.assertIn(f"cannot record to {db}", m.stderr)
         self.assertRegex(m.stderr, r"(?i)locked|busy")
 
+    def test_full_disk_at_start_is_named_full(self):
+        # A copied or restored file has no -shm yet: SQLite's first write is extending it, and
+        # the file system's ENOSPC came out as "disk I/O error", which suggests failing hardware.
+        fake = self.fake("good")
+        first = self.mailtap(fake.address, db=self.tmp / "made" / "mailtap.db")
+        self.assertEqual(first.stop(), 0)
+        full = self.tmp / "copied"
+        mount_tmpfs(self, full, "size=1m")
+        shutil.copy(self.tmp / "made" / "mailtap.db", full / "mailtap.db")
+        with open(full / "filler", "wb", buffering=0) as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 4096)
+            except OSError:
+                pass
+        m = self.start_failing(full / "mailtap.db")
+        self.assertIn(f"cannot record to {full / 'mailtap.db'}", m.stderr)
+        self.assertIn("file system is full", m.stderr)
+        self.assertNotIn("disk I/O error", m.stderr)
+
     def fill_until(self, m: Mailtap, fake, stop_when) -> list:
         """Send ~60 KiB messages through `m` until stop_when(first_reply) is true."""
         replies = []
