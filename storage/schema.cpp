@@ -2,7 +2,10 @@
 
 #include <openssl/rand.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -356,6 +359,48 @@ Status migrate_and_fill_meta(Database& db, std::string_view created_by, Fingerpr
   return read_fingerprint_key(db, key);
 }
 
+// Whether this process could migrate the file where it is: write the file, and create its
+// -wal, -shm and -bodies beside it. A read-only mount, an archive or another user's directory
+// cannot be, and `mailtap proxy --db PATH` would only fail there.
+bool can_migrate_in_place(const std::string& path) {
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  return ::access(path.c_str(), W_OK) == 0 &&
+         ::access(dir.empty() ? "." : dir.c_str(), W_OK | X_OK) == 0;
+}
+
+// The copy to migrate instead: the file with its -wal (commits not yet in the file) and its
+// -bodies directory (message bodies), those of them that exist.
+std::string copy_command(const std::string& path) {
+  std::string sources = shell_quoted(path);
+  for (const char* part : {"-wal", "-bodies"}) {
+    std::error_code ec;
+    if (std::filesystem::exists(path + part, ec)) sources += " " + shell_quoted(path + part);
+  }
+  return "mkdir -p ~/mailtap-copy && cp -a " + sources + " ~/mailtap-copy/";
+}
+
+std::string older_schema_advice(const std::string& path, std::int64_t version) {
+  // Says how: the tools never migrate (read-only), and an old proxy still recording to the
+  // file should stop before a new one migrates it (docs/install.md, "Upgrading").
+  const std::string head = "'" + path + "' has schema version " + std::to_string(version) +
+                           ", from an older mailtap; this mailtap's proxy upgrades it to version " +
+                           std::to_string(kSchemaVersion) + " when it opens it";
+  if (!can_migrate_in_place(path)) {
+    const std::string copy =
+        "~/mailtap-copy/" + shell_quoted(std::filesystem::path(path).filename().string());
+    return head +
+           ", but it cannot be upgraded where it is (mailtap may not write the file or its "
+           "directory): copy it with its -wal file and -bodies directory to a writable place and "
+           "upgrade the copy (`" +
+           copy_command(path) + "`, then `mailtap proxy --db " + copy +
+           "` and Ctrl-C once it listens), and read the copy (--db " + copy + ")";
+  }
+  return head +
+         ": stop any older proxy recording to it, then start this one (`systemctl --user restart "
+         "mailtap@NAME` for the user unit, or `mailtap proxy --db " +
+         shell_quoted(path) + "` and Ctrl-C once it listens)";
+}
+
 }  // namespace
 
 Status prepare_for_writing(Database& db, std::string_view created_by, FingerprintKey& key) {
@@ -387,21 +432,8 @@ Status check_for_reading(Database& db) {
     return Status::error(kSqliteNotADb,
                          "'" + db.path() + "' is empty: no mailtap session was recorded in it yet");
   }
-  if (version < kSchemaVersion) {
-    // Says how: the tools never migrate (read-only), and an old proxy still recording to the
-    // file should stop before a new one migrates it (docs/install.md, "Upgrading").
-    const std::string quoted = "'" + db.path() + "'";
-    return Status::error(kSqliteError, quoted + " has schema version " + std::to_string(version) +
-                                           ", from an older mailtap; this mailtap's proxy "
-                                           "upgrades it to version " +
-                                           std::to_string(kSchemaVersion) +
-                                           " when it opens it: stop any older proxy recording "
-                                           "to it, then start this one (`systemctl --user "
-                                           "restart mailtap@NAME` for the user unit, or "
-                                           "`mailtap proxy --db " +
-                                           shell_quoted(db.path()) +
-                                           "` and Ctrl-C once it listens)");
-  }
+  if (version < kSchemaVersion)
+    return Status::error(kSqliteError, older_schema_advice(db.path(), version));
   return {};
 }
 

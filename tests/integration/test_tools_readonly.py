@@ -10,6 +10,7 @@ import json
 import mailbox
 import os
 import random
+import re
 import resource
 import select
 import shutil
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -130,6 +132,45 @@ class ToolsReadOnlyTest(h.IntegrationCase):
             return con.execute(query, params).fetchall()
         finally:
             con.close()
+
+    def test_older_schema_where_it_cannot_be_upgraded_says_to_copy_it(self):
+        # An archive or read-only mount: the advice to run the proxy on it could only fail.
+        src, ro, home = self.tmp / "v8-src", self.tmp / "v8-ro", self.tmp / "v8-home"
+        for d in (src, ro, home):
+            d.mkdir()
+        con = sqlite3.connect(str(self.db))
+        con.execute(f"VACUUM INTO '{src / 'mailtap.db'}'")
+        con.close()
+        con = sqlite3.connect(str(src / "mailtap.db"), isolation_level=None)
+        con.executescript("ALTER TABLE sessions DROP COLUMN client_cert_subject; "
+                          "ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
+                          "PRAGMA user_version=8;")
+        con.close()
+        if Path(str(self.db) + "-bodies").exists():
+            shutil.copytree(str(self.db) + "-bodies", str(src / "mailtap.db-bodies"))
+        for cmd in (["mount", "--bind", str(src), str(ro)],
+                    ["mount", "-o", "remount,ro,bind", str(ro)]):
+            if subprocess.run(cmd, capture_output=True).returncode != 0:
+                raise unittest.SkipTest("cannot make a read-only bind mount here")
+            self.addCleanup(subprocess.run, ["umount", "-l", str(ro)], capture_output=True)
+        old = ro / "mailtap.db"
+        err = self.tool("sessions", db=old, expect=1).stderr.decode()
+        self.assertIn("cannot be upgraded where it is", err)
+        self.assertNotIn("restart mailtap@NAME", err, "no advice that fails here")
+        commands = re.findall(r"`([^`]*)`", err)
+        self.assertEqual(len(commands), 2, err)
+        copy, upgrade = commands
+        env = dict(os.environ, HOME=str(home))
+        subprocess.run(["bash", "-c", copy], check=True, env=env, timeout=60)
+        self.assertTrue(upgrade.startswith("mailtap proxy --db "), upgrade)
+        copied = subprocess.run(["bash", "-c", "echo " + upgrade[len("mailtap proxy --db "):]],
+                                capture_output=True, env=env, check=True).stdout.decode().strip()
+        self.assertEqual(copied, str(home / "mailtap-copy" / "mailtap.db"))
+        m = h.Mailtap("127.0.0.1:1", db=copied, tls="none")
+        m.start()
+        self.assertEqual(m.stop(), 0, m.stderr)
+        listing = self.tool("sessions", db=copied).stdout
+        self.assertEqual(listing, self.tool("sessions").stdout)
 
     def session_with(self, token: str) -> int:
         rows = [(sid,) for sid, mid in self.sql("SELECT session_id, id FROM messages")
