@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "proxy/common/log.hpp"
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/record_vocabulary.hpp"
 
+#include "storage/other_connections.hpp"
 #include "storage/timestamp.hpp"
 
 namespace mailtap::storage {
@@ -318,10 +320,10 @@ Status check_identity(Database& db, std::int64_t& version) {
   return {};
 }
 
-Status migrate_and_fill_meta(Database& db, std::string_view created_by, FingerprintKey& key) {
+Status migrate_and_fill_meta(Database& db, std::string_view created_by, FingerprintKey& key,
+                             std::int64_t& version) {
   // Re-check under the write lock: another writer may have created or migrated the schema
   // between our first look and now.
-  std::int64_t version = 0;
   if (Status st = check_identity(db, version); !st.ok()) return st;
 
   const std::vector<std::string> steps = migrations();
@@ -401,6 +403,19 @@ std::string older_schema_advice(const std::string& path, std::int64_t version) {
          shell_quoted(path) + "` and Ctrl-C once it listens)";
 }
 
+// A migration cannot be undone and older mailtaps refuse the file from now on: said once, and
+// loudly when another process has the file open, which may be an older mailtap recording to
+// it (docs/install.md asks to stop those first; refusing to migrate was tried and reverted).
+void say_migrated(const std::string& path, std::int64_t from) {
+  log::info("upgraded '" + path + "' from schema version " + std::to_string(from) + " to " +
+            std::to_string(kSchemaVersion) + "; older mailtaps cannot use it any more");
+  if (opened_by_another_process(path).value_or(false)) {
+    log::error("another process has '" + path +
+               "' open: any older mailtap using it (proxy, web) must be stopped and started "
+               "again with this version");
+  }
+}
+
 }  // namespace
 
 Status prepare_for_writing(Database& db, std::string_view created_by, FingerprintKey& key) {
@@ -415,12 +430,13 @@ Status prepare_for_writing(Database& db, std::string_view created_by, Fingerprin
   // IMMEDIATE takes the write lock up front, so two proxies starting together serialise here
   // instead of one failing with SQLITE_BUSY when upgrading a read lock.
   if (Status st = db.exec("BEGIN IMMEDIATE"); !st.ok()) return st;
-  Status st = migrate_and_fill_meta(db, created_by, key);
+  Status st = migrate_and_fill_meta(db, created_by, key, version);
   if (st.ok()) st = db.exec("COMMIT");
   if (!st.ok()) {
     if (db.in_transaction()) db.exec("ROLLBACK");
     return st;
   }
+  if (version > 0 && version < kSchemaVersion) say_migrated(db.path(), version);
   // The WAL and shared-memory files exist now that a transaction ran.
   return db.secure_sidecar_files();
 }

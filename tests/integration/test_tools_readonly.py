@@ -133,21 +133,47 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         finally:
             con.close()
 
-    def test_older_schema_where_it_cannot_be_upgraded_says_to_copy_it(self):
-        # An archive or read-only mount: the advice to run the proxy on it could only fail.
-        src, ro, home = self.tmp / "v8-src", self.tmp / "v8-ro", self.tmp / "v8-home"
-        for d in (src, ro, home):
-            d.mkdir()
+    def make_version_eight_copy(self, path: Path) -> None:
+        """The record as yesterday's release (schema 8) wrote it, with its body files."""
         con = sqlite3.connect(str(self.db))
-        con.execute(f"VACUUM INTO '{src / 'mailtap.db'}'")
+        con.execute(f"VACUUM INTO '{path}'")
         con.close()
-        con = sqlite3.connect(str(src / "mailtap.db"), isolation_level=None)
+        con = sqlite3.connect(str(path), isolation_level=None)
         con.executescript("ALTER TABLE sessions DROP COLUMN client_cert_subject; "
                           "ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
                           "PRAGMA user_version=8;")
         con.close()
         if Path(str(self.db) + "-bodies").exists():
-            shutil.copytree(str(self.db) + "-bodies", str(src / "mailtap.db-bodies"))
+            shutil.copytree(str(self.db) + "-bodies", str(path) + "-bodies")
+
+    def test_the_proxy_says_it_upgraded_an_older_database(self):
+        # Irreversible, and older mailtaps refuse the file after it: never silent. A process
+        # holding the file open (here a reader, as an older proxy or web would) is named too.
+        (self.tmp / "v8-open").mkdir()
+        old = self.tmp / "v8-open" / "mailtap.db"
+        self.make_version_eight_copy(old)
+        holder = sqlite3.connect(str(old), isolation_level=None)
+        self.addCleanup(holder.close)
+        holder.execute("PRAGMA journal_mode=WAL")
+        holder.execute("SELECT count(*) FROM sessions").fetchall()
+        m = h.Mailtap("127.0.0.1:1", db=old, tls="none")
+        m.start()
+        self.assertEqual(m.stop(), 0, m.stderr)
+        self.assertIn(f"upgraded '{old}' from schema version 8 to 9", m.stderr)
+        self.assertIn("older mailtaps cannot use it any more", m.stderr)
+        self.assertIn("another process has", m.stderr)
+        self.assertIn("must be stopped and started again with this version", m.stderr)
+        again = h.Mailtap("127.0.0.1:1", db=old, tls="none")
+        again.start()
+        self.assertEqual(again.stop(), 0, again.stderr)
+        self.assertNotIn("upgraded", again.stderr, "said once, when it happens")
+
+    def test_older_schema_where_it_cannot_be_upgraded_says_to_copy_it(self):
+        # An archive or read-only mount: the advice to run the proxy on it could only fail.
+        src, ro, home = self.tmp / "v8-src", self.tmp / "v8-ro", self.tmp / "v8-home"
+        for d in (src, ro, home):
+            d.mkdir()
+        self.make_version_eight_copy(src / "mailtap.db")
         for cmd in (["mount", "--bind", str(src), str(ro)],
                     ["mount", "-o", "remount,ro,bind", str(ro)]):
             if subprocess.run(cmd, capture_output=True).returncode != 0:
