@@ -80,9 +80,16 @@ struct MockServer {
     std::array<char, std::size_t{16} * 1024> buf;
     // --timeout is for a whole line: the client's turn begins with the greeting and again
     // with each line it completes (or each 64 KiB of a long one), not with every read, so a
-    // client trickling a byte at a time cannot hold the mock (as the proxy's own clock).
+    // client trickling a byte at a time cannot hold the mock (as the proxy's own clock). It
+    // begins again once the client has taken what the mock wrote: the time it spent reading
+    // replies (a pipelining client behind a long batch of them) is not time it was idle.
     auto turn = std::chrono::steady_clock::now();
     std::uint64_t progress = session.client_progress();
+    auto restart_turn_on_progress = [&] {
+      if (session.client_progress() == progress) return;
+      progress = session.client_progress();
+      turn = std::chrono::steady_clock::now();
+    };
     for (;;) {
       std::string out = session.take_to_client();
       if (!out.empty()) {
@@ -95,9 +102,11 @@ struct MockServer {
           session.client_closed();
           break;
         }
+        turn = std::chrono::steady_clock::now();
       }
       if (session.client_input_resumable()) {
         session.resume_client_input();
+        restart_turn_on_progress();
         continue;
       }
       if (session.finished()) break;
@@ -117,10 +126,7 @@ struct MockServer {
         continue;
       }
       session.client_bytes(std::string_view(buf.data(), n));
-      if (session.client_progress() != progress) {
-        progress = session.client_progress();
-        turn = std::chrono::steady_clock::now();
-      }
+      restart_turn_on_progress();
     }
     co_return true;
   }

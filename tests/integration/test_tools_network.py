@@ -12,6 +12,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import re
 import ssl
 import sqlite3
 import subprocess
@@ -1061,6 +1062,46 @@ class TricklingPeerTest(h.IntegrationCase):
                          r"sent within 2\.0s \(--timeout\), and the mock dropped the connection "
                          r"after \d+ commands; the recording continues with `(NOOP|MAIL "
                          r"FROM:<a@client.test>)`" % sid)
+
+    def test_mock_gives_a_pipelining_client_its_turn_after_it_read_the_replies(self):
+        """A client pipelining its commands up to DATA, then reading their replies (15 MiB,
+        more than the sockets hold) slowly, for longer than --timeout, and sending its message
+        once it has the 354: the time it spent reading was not idle time (the mock's clock
+        restarts once the client has taken what it wrote), and its message is taken. (The
+        mock's clock ran from the read that brought the commands, so the client met a 421 the
+        moment the 354 had gone.)"""
+        noops = 60
+        db, sid = self.recorded_session(body=b"Subject: slow\r\n\r\nhello", noops=noops)
+        p, port = self.start_mock(db, sid, "3s")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+        sock.settimeout(30)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(b"EHLO client.test\r\n" + b"NOOP\r\n" * noops +
+                     b"MAIL FROM:<a@client.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")
+        # The client reads the first 44 replies at once, the last 16 (4 MiB, more than the
+        # sockets hold, so the mock's write ends among them) with a pause of 0.2 s in each: 3.2 s,
+        # longer than --timeout, but the mock's write ends within it, and the 354 comes well
+        # within --timeout of that.
+        pauses = [len(self.LARGE_REPLY) * i for i in range(noops - 16, noops)]
+        received, tail = 0, b""
+        while b"\n354 " not in tail:
+            piece = sock.recv(65536)
+            self.assertTrue(piece, f"the mock closed before its 354: {tail!r}")
+            received += len(piece)
+            tail = (tail + piece)[-300:]
+            if pauses and received >= pauses[0]:
+                time.sleep(0.2)
+                pauses.pop(0)
+        sock.sendall(b"Subject: slow\r\n\r\nhello\r\n.\r\nQUIT\r\n")
+        rest = tail[tail.rindex(b"\n354 ") + 1:]
+        while piece := sock.recv(65536):
+            rest += piece
+        self.assertRegex(rest, rb"^354 [^\r\n]*\r\n250 [^\r\n]*\r\n221 [^\r\n]*\r\n$")
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, out + err)
+        self.assertIn(f"completed the recorded dialogue of session {sid}", out)
 
     def test_mock_tells_an_idle_client_with_a_421(self):
         """A client that goes quiet gets the proxy's 421 for an idle client before the mock
