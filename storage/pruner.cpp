@@ -411,6 +411,13 @@ bool delete_and_clean(Database& db, const PruneCriteria& c, PruneResult& out, bo
                              "there are any, are still there";
   }
   if (s.ok()) return true;
+  if (out.sessions.empty()) {
+    // Nothing was selected, so only the sweep of what earlier runs left failed: prune did what
+    // was asked (status 0, as before there was a sweep), and the next run sweeps.
+    if (!out.body_files_warning.empty()) out.body_files_warning += "; ";
+    out.body_files_warning += stopped_because(s, 0, 0) + "; the next prune removes them";
+    return true;
+  }
   const std::string why = stopped_because(s, deleted, out.sessions.size());
   out.not_deleted = out.sessions.size() - deleted;
   out.sessions.resize(deleted);

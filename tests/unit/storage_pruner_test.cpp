@@ -455,6 +455,43 @@ TEST(StoragePruner, ABodyFileOfASessionNotYetCommittedSurvivesAConcurrentPrune) 
   expect_whole_sessions(path);
 }
 
+// A prune that selects nothing, whose sweep of what earlier runs left cannot have the write
+// lock (another program holds it past prune's busy timeout), has done what was asked: it
+// succeeds, with the sweep's error as the body files' warning. (It failed, exit status 1, where
+// it had been a no-op before there was a sweep.)
+TEST(StoragePruner, ASweepThatCannotHaveTheLockLeavesAPruneOfNothingAWarning) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  const std::int64_t total = build_large_record(path, 3, 1000);
+  {  // a session deleted behind prune's back: its body file is a stray for the sweep
+    Database db;
+    ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_write}, db).ok());
+    ASSERT_TRUE(db.exec("DELETE FROM sessions WHERE id = 1").ok());
+  }
+  const std::size_t files = body_files_in(path);
+  PruneCriteria none;
+  none.keep = 1000;
+  sqlite3* holder = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &holder), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(holder, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  PruneResult pruned;
+  std::string error;
+  const bool ok = prune_sessions(path, none, pruned, error);
+  sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close_v2(holder);
+
+  ASSERT_TRUE(ok) << "a prune that selected nothing failed on its sweep: " << error;
+  EXPECT_TRUE(pruned.sessions.empty());
+  EXPECT_NE(pruned.body_files_warning.find("removing the stored certificates and body files"),
+            std::string::npos)
+      << pruned.body_files_warning;
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), total - 1);
+  // The next run, with the lock free, sweeps the stray.
+  ASSERT_TRUE(prune_sessions(path, none, pruned, error)) << error;
+  EXPECT_EQ(pruned.stray_body_files, 1u);
+  EXPECT_EQ(body_files_in(path), files - 1);
+}
+
 // A prune that a database error stops after its first turns (another program held the write
 // lock past prune's busy timeout) reports the sessions it deleted, as a full run does, and how
 // many it left; it failed before with nothing listed, as if nothing had been deleted.
