@@ -390,6 +390,12 @@ std::size_t remove_set_aside_body_files(const std::string& database_path,
   return failed;
 }
 
+bool is_regular_file_entry(int directory_fd, const char* name, unsigned char d_type) {
+  if (d_type != DT_UNKNOWN) return d_type == DT_REG;
+  struct stat st {};
+  return ::fstatat(directory_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
 Status list_body_files(const std::string& database_path, BodyDirectoryListing& out) {
   out = {};
   const std::string path = body_directory(database_path);
@@ -398,9 +404,11 @@ Status list_body_files(const std::string& database_path, BodyDirectoryListing& o
     if (errno == ENOENT) return {};
     return os_failure(kSqliteCantOpen, "cannot read the body directory", path, errno);
   }
-  errno = 0;
-  while (const dirent* entry = ::readdir(dir.get())) {
-    if (entry->d_type == DT_DIR) continue;
+  for (;;) {
+    errno = 0;  // readdir tells its end from an error by errno alone (fstatat may have set it)
+    const dirent* entry = ::readdir(dir.get());
+    if (entry == nullptr) break;
+    if (!is_regular_file_entry(::dirfd(dir.get()), entry->d_name, entry->d_type)) continue;
     const std::string_view name = entry->d_name;
     if (const std::int64_t id = session_id_named(name); id != 0) {
       out.files.push_back(id);

@@ -153,11 +153,16 @@ std::size_t remove_set_aside_body_files(const std::string& database_path,
 
 // What the body directory holds (nothing if there is none): the session ids its body files are
 // named by, and those of the files moved aside, in no order. Other entries (names that are
-// neither, directories) are not mailtap's and are left out.
+// neither, anything but a regular file) are not mailtap's and are left out.
 struct BodyDirectoryListing {
   std::vector<std::int64_t> files;
   std::vector<std::int64_t> set_aside;
 };
 Status list_body_files(const std::string& database_path, BodyDirectoryListing& out);
+// Whether the entry `name` of the directory open as `directory_fd`, of readdir's `d_type`, is a
+// regular file: mailtap makes only those, and prune must not remove (or follow) a directory or
+// a symbolic link named like one. A file system that does not fill d_type (DT_UNKNOWN) is
+// asked with fstatat, not following a link.
+bool is_regular_file_entry(int directory_fd, const char* name, unsigned char d_type);
 
 }  // namespace mailtap::storage

@@ -2,6 +2,8 @@
 // through storage::Reader exactly as relayed: load, search, audit, prune.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -302,6 +304,35 @@ TEST(StorageBodyFiles, PruningRemovesTheBodyFilesOfDeletedSessions) {
   const std::int64_t kept = result.sessions[0].id == 1 ? 2 : 1;
   EXPECT_TRUE(fs::exists(body_file(path, kept)));
   EXPECT_EQ(loaded_bodies(path, kept).size(), 3u);
+}
+
+// Only regular files are body files: a directory or a symbolic link named like one is not
+// mailtap's, and prune must neither list nor remove it (nor the file a link points to). Only
+// directories were left out, and only where readdir gave their type.
+TEST(StorageBodyFiles, ADirectoryOrASymlinkNamedLikeABodyFileIsNotOne) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    auto rec = open_recorder(path);
+    record_body(*rec, 1, 3, 64 * 1024);
+  }
+  ASSERT_TRUE(fs::exists(body_file(path, 1)));
+  fs::create_directory(body_file(path, 7));
+  fs::create_symlink(body_file(path, 1), body_file(path, 8));
+
+  BodyDirectoryListing listing;
+  ASSERT_TRUE(list_body_files(path, listing).ok());
+  EXPECT_EQ(listing.files, std::vector<std::int64_t>{1});
+
+  // Where the file system leaves readdir's type unknown, the entry itself is asked.
+  const int fd = ::open(body_directory(path).c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(fd, 0);
+  const auto name = [&](std::int64_t id) { return fs::path(body_file(path, id)).filename(); };
+  EXPECT_TRUE(is_regular_file_entry(fd, name(1).c_str(), DT_UNKNOWN));
+  EXPECT_FALSE(is_regular_file_entry(fd, name(7).c_str(), DT_UNKNOWN)) << "a directory";
+  EXPECT_FALSE(is_regular_file_entry(fd, name(8).c_str(), DT_UNKNOWN)) << "a symbolic link";
+  EXPECT_FALSE(is_regular_file_entry(fd, name(9).c_str(), DT_UNKNOWN)) << "gone meanwhile";
+  ::close(fd);
 }
 
 }  // namespace
