@@ -335,6 +335,14 @@ void note_table(std::vector<ConfigTable>& tables, std::string name, int line) {
   if (!known) tables.push_back({std::move(name), line});
 }
 
+constexpr std::string_view kUpstreamPrefix = "upstream.";
+
+// NAME of a named upstream's table ("upstream.NAME"); empty if `section` is not one.
+std::string_view upstream_table_name(std::string_view section) {
+  if (section.size() <= kUpstreamPrefix.size() || !section.starts_with(kUpstreamPrefix)) return {};
+  return section.substr(kUpstreamPrefix.size());
+}
+
 }  // namespace
 
 std::optional<ConfigText> parse_config_text(std::string_view text, std::string& error) {
@@ -401,14 +409,13 @@ std::string toml_quoted(std::string_view value) {
 }
 
 std::string written_table(std::string_view section) {
-  static constexpr std::string_view upstream_prefix = "upstream.";
   const auto key = [](std::string_view part) {
     return !part.empty() && std::all_of(part.begin(), part.end(), bare_key_char)
                ? std::string(part)
                : toml_quoted(part);
   };
-  if (section.size() > upstream_prefix.size() && section.rfind(upstream_prefix, 0) == 0)
-    return "[upstream." + key(section.substr(upstream_prefix.size())) + "]";
+  if (const std::string_view name = upstream_table_name(section); !name.empty())
+    return "[upstream." + key(name) + "]";
   std::string out;
   for (std::size_t start = 0;;) {
     const std::size_t dot = section.find('.', start);
@@ -466,21 +473,18 @@ std::vector<const ConfigEntry*> ConfigFile::section(std::string_view section_nam
 }
 
 std::vector<std::string> ConfigFile::upstream_names() const {
-  static constexpr std::string_view prefix = "upstream.";
   std::vector<std::string> out;
   for (const ConfigEntry& e : entries) {
-    if (e.section.compare(0, prefix.size(), prefix) != 0) continue;
-    std::string name = e.section.substr(prefix.size());
+    if (!std::string_view(e.section).starts_with(kUpstreamPrefix)) continue;
+    std::string name = e.section.substr(kUpstreamPrefix.size());
     if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
   }
   return out;
 }
 
 const ConfigTable* ConfigFile::first_unknown_table(const std::vector<std::string>& known) const {
-  static constexpr std::string_view upstream_prefix = "upstream.";
   for (const ConfigTable& t : tables) {
-    const bool named_upstream =
-        t.name.size() > upstream_prefix.size() && t.name.rfind(upstream_prefix, 0) == 0;
+    const bool named_upstream = !upstream_table_name(t.name).empty();
     const bool upstream_parent = t.name == "upstream" && section("upstream").empty();
     if (!named_upstream && !upstream_parent &&
         std::find(known.begin(), known.end(), t.name) == known.end())
