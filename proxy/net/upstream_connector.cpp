@@ -260,12 +260,16 @@ class Setup {
     if (!greeting) co_return false;
     if (greeting->code != 220) {
       record(Direction::upstream_to_mailtap, EventKind::greeting, greeting->raw, "", &*greeting);
-      // Implicit TLS: a server that asked for a client certificate refuses in its greeting.
+      // Implicit TLS: a server that asked for a client certificate may refuse it in its
+      // greeting, the first thing it says after the handshake. Only mailtap's note is added:
+      // the status stays what any refused greeting gets, the server's own if it is a 4.x.x (a
+      // "554 5.7.1" is not made a "4.7.0", nor blamed on the certificate more than it says).
       const std::string& certificate = result_.certificate_request_note;
-      fail(certificate.empty()
-               ? "4.3.2 mailtap: " + label_ + " refused the session: " + one_line(*greeting)
-               : "4.7.0 mailtap: " + label_ + " refused the session: " + one_line(*greeting) +
-                     "; it " + certificate);
+      const std::string status = greeting->enhanced_status.rfind("4.", 0) == 0
+                                     ? greeting->enhanced_status
+                                     : std::string("4.3.2");
+      fail(status + " mailtap: " + label_ + " refused the session: " + one_line(*greeting) +
+           (certificate.empty() ? std::string() : "; it " + certificate));
       co_return false;
     }
     result_.greeting = greeting;

@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -16,6 +17,14 @@
 namespace mailtap::smtp {
 
 namespace {
+// Whether a reply's text says "certificate", in any case: a 421 that names it is about one.
+bool mentions_certificate(const Reply& reply) {
+  std::string text = reply.raw;
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text.find("certificate") != std::string::npos;
+}
+
 // Verbs after which a strict server's reading of the next bytes depends on its reply: the
 // client (RFC 2920 §3.1) must wait for it anyway, so mailtap waits too before reading on.
 bool is_sync_verb(Verb verb) {
@@ -1314,7 +1323,7 @@ void Dialogue::on_reply(Reply reply) {
       break;  // locals never wait at the head: flush_local_replies emits them at once
   }
   if (p.sync) paused_ = false;
-  explain_certificate_refusal(reply, out);
+  explain_certificate_refusal(reply, /*unsolicited=*/false, out);
   record(std::move(out.event));
   if (out.rewrite) record(std::move(*out.rewrite));
   emit_client(out.to_client);
@@ -1351,7 +1360,7 @@ void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
   }
   if (reply.code == 421) {
     out.event.note = "unsolicited reply";
-    explain_certificate_refusal(reply, out);
+    explain_certificate_refusal(reply, /*unsolicited=*/true, out);
     record(std::move(out.event));
     if (out.rewrite) record(std::move(*out.rewrite));
     emit_client(out.to_client);
@@ -1372,15 +1381,19 @@ void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
 }
 
 // A 421 that is the server's first reply, from a server that asked for a client certificate in
-// its TLS handshake, is its refusal of what mailtap presented there (or of its absence): Postfix
-// (smtpd_tls_req_ccert) completes the handshake and then says "421 4.7.1 ... Client certificate
-// not trusted". The client is told what mailtap knows of it in a last line of mailtap's own
-// ("421 4.7.1 mailtap: HOST:PORT asked for a client certificate ...": the server's lines stay as
-// sent but for the continuation mark of its last one). Recorded as the EHLO filter's rewrite
-// is: the server's reply as received, then a rewrite event with what the client got.
-void Dialogue::explain_certificate_refusal(const Reply& reply, Relayed& out) {
+// its TLS handshake, may be its refusal of what mailtap presented there (or of its absence):
+// Postfix (smtpd_tls_req_ccert) completes the handshake and then says "421 4.7.1 ... Client
+// certificate not trusted". Only plausibly so when it came unasked, before any command of the
+// client's, or says "certificate": a 421 answering the client's EHLO for another reason (a
+// shutdown, too many connections) is not blamed on the certificate. The client is told what
+// mailtap knows of it in a last line of mailtap's own ("421 4.7.1 mailtap: HOST:PORT asked for a
+// client certificate ..."): the server's lines stay as sent but for the continuation mark of its
+// last one. Recorded as the EHLO filter's rewrite is: the server's reply as received, then a
+// rewrite event with what the client got.
+void Dialogue::explain_certificate_refusal(const Reply& reply, bool unsolicited, Relayed& out) {
   if (reply.code != 421 || upstream_replies_ != 1 || options_.certificate_request_note.empty())
     return;
+  if (!unsolicited && !mentions_certificate(reply)) return;
   std::string bytes = reply.raw;
   // The last line's start: after the line end before the one that ends the reply.
   const std::size_t before_end =

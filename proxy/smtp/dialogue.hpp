@@ -320,7 +320,7 @@ class Dialogue {
   bool read_bdat_chunk();
   void on_reply(Reply reply);
   void on_unsolicited_reply(const Reply& reply, Relayed& out);
-  void explain_certificate_refusal(const Reply& reply, Relayed& out);
+  void explain_certificate_refusal(const Reply& reply, bool unsolicited, Relayed& out);
   std::string closing_reason(const Reply& reply) const;
   void on_body_refused(const Reply& reply, Relayed& out);
   void refuse_out_of_step_reply(const Reply& reply, Event e, std::string what,

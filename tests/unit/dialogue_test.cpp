@@ -1609,8 +1609,8 @@ TEST(Dialogue, A421AfterACertificateRequestSaysWhatMailtapPresented) {
     EXPECT_EQ(rewrites[0]->bytes, told);
   }
   // A multi-line refusal keeps its lines; a bare "421" line gets its continuation mark.
-  const Result multi = run_all_splits({client(ehlo), upstream("421-4.7.1 a\r\n421\r\n")},
-                                      after_certificate_request());
+  const Result multi =
+      run_all_splits({upstream("421-4.7.1 a\r\n421\r\n")}, after_certificate_request());
   EXPECT_EQ(multi.client_per_step.back().rfind("421-4.7.1 a\r\n421-\r\n421 4.7.1 mailtap: ", 0), 0u)
       << multi.client_per_step.back();
 }
@@ -1628,6 +1628,28 @@ TEST(Dialogue, Only421sThatAreTheFirstReplyAfterACertificateRequestAreExplained)
   const Result refused =
       run_all_splits({client(ehlo), upstream("554 5.7.1 no\r\n")}, after_certificate_request());
   EXPECT_EQ(refused.client_per_step.back(), "554 5.7.1 no\r\n");
+}
+
+// A 421 answering the client's EHLO is blamed on the certificate only if it says so: "too many
+// connections" is not about it. One that came unasked right after the handshake, before any
+// command, is, whatever it says; "Certificate" in any case counts.
+TEST(Dialogue, A421AnsweringACommandIsBlamedOnTheCertificateOnlyIfItSaysCertificate) {
+  const Result busy = run_all_splits({client(ehlo), upstream("421 4.7.0 too many connections\r\n")},
+                                     after_certificate_request());
+  EXPECT_EQ(busy.client_per_step.back(), "421 4.7.0 too many connections\r\n");
+  EXPECT_EQ(busy.ending->reason, "upstream: 421 4.7.0 too many connections");
+  EXPECT_TRUE(find_events(busy, Direction::mailtap_to_client, EventKind::rewrite).empty());
+
+  const Result says = run_all_splits({client(ehlo), upstream("421 4.7.1 Bad CERTIFICATE\r\n")},
+                                     after_certificate_request());
+  EXPECT_EQ(
+      says.client_per_step.back().rfind("421-4.7.1 Bad CERTIFICATE\r\n421 4.7.1 mailtap: ", 0), 0u)
+      << says.client_per_step.back();
+
+  const Result unasked =
+      run_all_splits({upstream("421 4.3.2 go away\r\n")}, after_certificate_request());
+  EXPECT_EQ(unasked.client_per_step.back().rfind("421-4.3.2 go away\r\n421 4.3.2 mailtap: ", 0), 0u)
+      << unasked.client_per_step.back();
 }
 
 // ---- replies a server cannot give -----------------------------------------------------------
