@@ -42,8 +42,10 @@ constexpr const char* give_one =
 std::string what_to_check(const ClientCertificate& c, std::optional<std::uint8_t> alert) {
   const std::string validity =
       c.validity_problem.empty() ? std::string() : "; and " + c.validity_problem + ": renew it";
+  // The file is named once, by describe() before this: its path may be long, and the whole
+  // explanation has to fit reply lines of 512 octets.
   const std::string chain =
-      c.cert_path + " holds the intermediate certificates after it (it holds " +
+      "the file holds the intermediate certificates after it (it holds " +
       (c.intermediates == 0 ? std::string("none") : std::to_string(c.intermediates)) + ")";
   switch (alert.value_or(0)) {
     case TLS1_AD_UNKNOWN_CA:

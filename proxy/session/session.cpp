@@ -24,6 +24,7 @@
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/transcript.hpp"
 #include "proxy/smtp/cipher_caveat.hpp"
+#include "proxy/smtp/reply_lines.hpp"
 #include "storage/recorder.hpp"
 
 namespace mailtap {
@@ -228,7 +229,7 @@ smtp::DialogueOptions Session::dialogue_options() const {
 }
 
 asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log) {
-  const std::string line = "421 " + setup.failure + "\r\n";
+  const std::string line = smtp::reply_lines("421", setup.failure);
   smtp::Event e;
   e.direction = smtp::Direction::mailtap_to_client;
   e.phase = smtp::Phase::plain;

@@ -13,6 +13,7 @@
 #include "proxy/smtp/capabilities.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/credential_shape.hpp"
+#include "proxy/smtp/reply_lines.hpp"
 
 namespace mailtap::smtp {
 
@@ -358,7 +359,7 @@ void Dialogue::upstream_output_dropped(std::uint64_t relayed_octets, std::string
 void Dialogue::abort(std::string_view reply_421_text, Ending ending) {
   if (ending_) return;
   record_auth_line_awaiting_token();  // received before the 421 is sent
-  std::string line = "421 " + std::string(reply_421_text) + "\r\n";
+  std::string line = reply_lines("421", reply_421_text);
   Event e = make_event(Direction::mailtap_to_client, EventKind::local_reply);
   e.reply_code = 421;
   e.enhanced_status = parse_enhanced_status(reply_421_text);
@@ -1386,10 +1387,11 @@ void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
 // certificate not trusted". Only plausibly so when it came unasked, before any command of the
 // client's, or says "certificate": a 421 answering the client's EHLO for another reason (a
 // shutdown, too many connections) is not blamed on the certificate. The client is told what
-// mailtap knows of it in a last line of mailtap's own ("421 4.7.1 mailtap: HOST:PORT asked for a
-// client certificate ..."): the server's lines stay as sent but for the continuation mark of its
-// last one. Recorded as the EHLO filter's rewrite is: the server's reply as received, then a
-// rewrite event with what the client got.
+// mailtap knows of it in last lines of mailtap's own ("421 4.7.1 mailtap: HOST:PORT asked for a
+// client certificate ...", split into lines of at most 512 octets: reply_lines): the server's
+// lines stay as sent but for the continuation mark of its last one. Recorded as the EHLO
+// filter's rewrite is: the server's reply as received, then a rewrite event with what the client
+// got.
 void Dialogue::explain_certificate_refusal(const Reply& reply, bool unsolicited, Relayed& out) {
   if (reply.code != 421 || upstream_replies_ != 1 || options_.certificate_request_note.empty())
     return;
@@ -1405,8 +1407,8 @@ void Dialogue::explain_certificate_refusal(const Reply& reply, bool unsolicited,
   else
     bytes.insert(last + 3, "-");  // "421" alone on its line
   const std::string status = reply.enhanced_status.empty() ? "4.7.0" : reply.enhanced_status;
-  bytes += "421 " + status + " mailtap: " + options_.upstream_label + " " +
-           options_.certificate_request_note + "\r\n";
+  bytes += reply_lines("421", status + " mailtap: " + options_.upstream_label + " " +
+                                  options_.certificate_request_note);
   out.to_client = bytes;
   out.rewrite = rewrite_event(out.event.verb, std::move(bytes),
                               "the server asked for a client certificate in the TLS handshake and "

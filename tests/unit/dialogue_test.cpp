@@ -1630,6 +1630,30 @@ TEST(Dialogue, Only421sThatAreTheFirstReplyAfterACertificateRequestAreExplained)
   EXPECT_EQ(refused.client_per_step.back(), "554 5.7.1 no\r\n");
 }
 
+// Long certificate names and a long path: the explanation is split into continuation lines,
+// each within RFC 5321's 512 octets with its CRLF, the server's line kept as it came.
+TEST(Dialogue, ALongCertificateExplanationIsSplitIntoLinesOfAtMost510Octets) {
+  DialogueOptions o = test_options();
+  const std::string dn = "CN=" + std::string(180, 'c') + ",O=" + std::string(120, 'o');
+  o.certificate_request_note =
+      "ended the session after mailtap presented its client certificate /" + std::string(250, 'p') +
+      "/client.pem (" + dn + "): check that the server trusts its issuer (" + dn + ")";
+  const std::string refusal = "421 4.7.1 Client certificate not trusted\r\n";
+  const Result r = run_all_splits({upstream(refusal)}, o);
+  const std::string told = r.client_per_step.back();
+  EXPECT_EQ(told.rfind("421-4.7.1 Client certificate not trusted\r\n421-4.7.1 mailtap: ", 0), 0u)
+      << told;
+  std::size_t lines = 0;
+  for (std::size_t start = 0; start < told.size(); ++lines) {
+    const std::size_t end = told.find("\r\n", start);
+    ASSERT_NE(end, std::string::npos) << told;
+    EXPECT_LE(end - start, 510u) << told.substr(start, end - start);
+    start = end + 2;
+  }
+  EXPECT_GE(lines, 3u) << told;
+  EXPECT_NE(told.find("\r\n421 4.7.1 "), std::string::npos) << told;  // the last line
+}
+
 // A 421 answering the client's EHLO is blamed on the certificate only if it says so: "too many
 // connections" is not about it. One that came unasked right after the handshake, before any
 // command, is, whatever it says; "Certificate" in any case counts.

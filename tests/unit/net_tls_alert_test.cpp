@@ -87,9 +87,17 @@ TEST(UpstreamAlert, ARefusedCertificateIsNamedWithWhatToCheck) {
                              0),
             0u)
       << unknown_ca;
-  EXPECT_TRUE(has(unknown_ca, "holds the intermediate certificates after it (it holds 1)"))
+  EXPECT_TRUE(
+      has(unknown_ca, "that the file holds the intermediate certificates after it (it holds 1)"))
       << unknown_ca;
   EXPECT_FALSE(has(unknown_ca, "presents none")) << unknown_ca;
+  // The file is named once: its path may be long, and the whole has to fit reply lines.
+  for (const std::string& d : {unknown_ca, describe_refusal_after_certificate_request(&c),
+                               describe_upstream_alert(alert(SSL3_AD_BAD_CERTIFICATE), true, &c)}) {
+    const std::size_t first = d.find(c.cert_path);
+    EXPECT_NE(first, std::string::npos) << d;
+    EXPECT_EQ(d.find(c.cert_path, first + 1), std::string::npos) << d;
+  }
   // OpenSSL's servers over TLS 1.2 and the other certificate alerts: the certificate, not its
   // absence, and never "nothing in common".
   for (const int a : {SSL3_AD_HANDSHAKE_FAILURE, SSL3_AD_BAD_CERTIFICATE,
