@@ -26,7 +26,9 @@ std::string private_key_refusal(const struct stat& st, const std::string& path,
 
 int open_private_key(const std::string& path, const std::string& what,
                      const std::string& alternative, bool missing_ok, std::string& error) {
-  FileDescriptor key_file{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY)};
+  // O_NONBLOCK: a FIFO put where the key was would hold the open until something writes to it;
+  // fstat below refuses it, as anything but a regular file.
+  FileDescriptor key_file{::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)};
   if (key_file.fd < 0) {
     if (errno == ENOENT && missing_ok) return -1;
     error = what + " cannot be read (" + std::strerror(errno) + ")";

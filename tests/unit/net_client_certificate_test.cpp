@@ -21,6 +21,7 @@
 #include <string>
 
 #include "proxy/common/hex.hpp"
+#include "proxy/net/private_key_file.hpp"
 #include "temp_dir.hpp"
 
 namespace mailtap::net {
@@ -175,6 +176,22 @@ TEST_F(ClientCertificateTest, FilesThatAreNotThereOrNotFilesAreNamed) {
   EXPECT_TRUE(has(error_, ": a directory, not a file")) << error_;
   EXPECT_FALSE(load(chain_, tmp_.file("missing.key")));
   EXPECT_EQ(error_, "--client-key " + tmp_.file("missing.key") + ": No such file or directory");
+}
+
+// A FIFO where a file was given (or swapped in after a check by path) would hold an open
+// without O_NONBLOCK, and mailtap's start with it, until something wrote to it: refused at once,
+// from what the opened descriptor is.
+TEST_F(ClientCertificateTest, AFifoIsRefusedWithoutWaitingForAWriter) {
+  const std::string fifo = tmp_.file("fifo.pem");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_FALSE(load(fifo, key_file_));
+  EXPECT_EQ(error_, "--client-cert " + fifo + ": not a regular file");
+  EXPECT_FALSE(load(chain_, fifo));
+  EXPECT_EQ(error_, "--client-key " + fifo + ": not a regular file");
+  // The check every private key of mailtap's goes through (--local-key, the --local-tls key).
+  std::string error;
+  EXPECT_EQ(open_private_key(fifo, "--local-key " + fifo, "", /*missing_ok=*/false, error), -1);
+  EXPECT_EQ(error, "--local-key " + fifo + " is not a regular file");
 }
 
 TEST_F(ClientCertificateTest, AFileThatIsNotPemOrHoldsNoCertificateIsRefused) {
