@@ -1039,15 +1039,16 @@ void Session::time_out_upstream() {
 void Session::time_out_upstream_taking(const std::string& limit) {
   smtp::Dialogue& d = *dialogue_;
   const std::string what = ctx_.target.host + " did not take " +
-                           (d.awaiting_end_of_data() ? "the data" : "what mailtap sent") + " for " +
-                           limit;
+                           (d.awaiting_end_of_data() ? "the data" : "what mailtap sent") +
+                           " within " + limit;
   if (d.end_of_data_unanswered()) {
     d.abort("4.4.2 mailtap: " + what + "; " + std::string(smtp::may_have_the_message) + "; closing",
             {smtp::Ending::Kind::timeout, "upstream did not take the data in time" +
                                               std::string(smtp::may_have_the_message_reason)});
     return;
   }
-  d.abort("4.4.2 mailtap: " + what + "; closing",
+  d.abort("4.4.2 mailtap: " + what +
+              "; the server or the network to it is slow: try again later; closing",
           {smtp::Ending::Kind::timeout, "upstream did not take what mailtap sent in time"});
 }
 

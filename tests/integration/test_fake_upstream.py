@@ -679,7 +679,7 @@ class SlowBodyReaderTest(h.IntegrationCase):
         f = self.fake("good", body_pause=6)
         mt, r, took, _ = self.send_slowly_read_message(f, 512 * 1024)
         self.assertEqual(r.code, 421, r)
-        self.assertIn("4.4.2 mailtap: 127.0.0.1 did not take the data for 2.0s; it may have the "
+        self.assertIn("4.4.2 mailtap: 127.0.0.1 did not take the data within 2.0s; it may have the "
                       "message: check before sending it again; closing", r.text)
         row, _, _ = ended_session(mt)
         self.assertEqual((row["outcome"], row["outcome_reason"]),
