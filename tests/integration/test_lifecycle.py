@@ -4,6 +4,8 @@ session (grace period), SIGHUP (a closed terminal) as the same orderly shutdown,
 was started with SIGHUP ignored (nohup)."""
 
 import os
+import re
+import select
 import signal
 import socket
 import sys
@@ -49,10 +51,12 @@ class ListenTest(h.IntegrationCase):
 class StuckUpstream:
     """For the tests of a server that stops reading (mixed into an IntegrationCase)."""
 
-    def stuck_upstream(self, answer: Optional[threading.Event] = None) -> int:
-        """A server that answers DATA with 354 and never reads again, on a small receive
-        buffer; its port. Once `answer` is set it answers an end of data and a QUIT it never
-        read (250, 221), as a server that stopped reading may (it cannot know they came)."""
+    def stuck_upstream(self, answer: Optional[threading.Event] = None,
+                       body_read: int = 0) -> int:
+        """A server that answers DATA with 354 and never reads again (after `body_read` octets
+        of the body), on a small receive buffer; its port. Once `answer` is set it answers an
+        end of data and a QUIT it never read (250, 221), as a server that stopped reading may
+        (it cannot know they came)."""
         srv = socket.socket()
         self.addCleanup(srv.close)
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -73,6 +77,9 @@ class StuckUpstream:
                     c.sendall(b"250-stuck\r\n250 PIPELINING\r\n")
                 elif line[:4].upper() == b"DATA":
                     c.sendall(b"354 go\r\n")
+                    left = body_read
+                    while left > 0:
+                        left -= len(f.read1(min(left, 65536)) or b"x" * left)
                     if answer is not None:
                         answer.wait(30)
                         c.sendall(b"250 2.0.0 queued\r\n221 2.0.0 bye\r\n")
@@ -384,6 +391,44 @@ class StuckServerTimeoutTest(StuckUpstream, h.IntegrationCase):
         self.assertEqual(reply.code, 421, reply)
         self.assertIn("127.0.0.1 did not take the data", str(reply))
         self.assertNotIn("idle", str(reply))
+        [row] = wait_for(lambda: query(db, "SELECT outcome, outcome_reason FROM sessions "
+                                           "WHERE ended_at IS NOT NULL"),
+                         what="the session's end")
+        self.assertEqual((row["outcome"], row["outcome_reason"]),
+                         ("timeout", "upstream did not take the data in time"))
+
+    def test_a_server_that_stops_reading_mid_body_is_blamed_while_the_client_keeps_sending(self):
+        """The server takes 2 MiB of the body and then no more; the client keeps sending all
+        the while, as a client with a large message does. The 421 and the record name the server
+        not taking the data, not the client."""
+        db = self.tmp / "midbody.db"
+        mt = self.mailtap(f"127.0.0.1:{self.stuck_upstream(body_read=2 * 1024 * 1024)}",
+                          tls="none", db=db, extra_args=["--timeout-data", "3s"])
+        c = h.SmtpSocket(mt.port, timeout=20)
+        self.addCleanup(c.close)
+        h.start_data(c)
+        c.sock.setblocking(False)
+        chunk, got, deadline = (b"x" * 998 + b"\r\n") * 64, b"", time.monotonic() + 40
+        while not re.search(rb"(^|\n)\d{3} [^\n]*\n", got) and time.monotonic() < deadline:
+            readable, writable, _ = select.select([c.sock], [c.sock], [], 0.2)
+            if writable:
+                try:
+                    c.sock.send(chunk)
+                except (BlockingIOError, ConnectionError):
+                    pass
+            if readable:
+                try:
+                    data = c.sock.recv(65536)
+                except ConnectionError:
+                    break
+                if not data:
+                    break
+                got += data
+        reply = got.decode("ascii", "replace")
+        self.assertTrue(reply.startswith("421 "), f"{reply!r}\n{mt.output}")
+        self.assertIn("127.0.0.1 did not take the data", reply)
+        self.assertNotIn("idle", reply)
+        self.assertNotIn("the client's", reply)
         [row] = wait_for(lambda: query(db, "SELECT outcome, outcome_reason FROM sessions "
                                            "WHERE ended_at IS NOT NULL"),
                          what="the session's end")
