@@ -1063,7 +1063,7 @@ void Session::time_out_client(std::chrono::steady_clock::time_point client_turn)
   // Held back by mailtap, the client could complete nothing: mailtap stopped reading it while
   // more than it reads at once waited for a server that does not take it (client_reader).
   if (upstream_out_.size() > high_water) {
-    d.abort("4.4.2 mailtap: " + ctx_.target.host + " did not take the data for " + limit +
+    d.abort("4.4.2 mailtap: " + ctx_.target.host + " did not take the data within " + limit +
                 " (mailtap stopped reading from the client meanwhile); closing",
             {smtp::Ending::Kind::timeout, "upstream did not take the data in time"});
     return;

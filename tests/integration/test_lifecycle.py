@@ -457,7 +457,7 @@ class StuckServerTimeoutTest(StuckUpstream, h.IntegrationCase):
         c.send(chunk + b".\r\n")
         reply = c.reply()
         self.assertEqual(reply.code, 421, reply)
-        self.assertIn("127.0.0.1 did not take the data for 2.0s; it may have the message",
+        self.assertIn("127.0.0.1 did not take the data within 2.0s; it may have the message",
                       reply.text)
         [row] = wait_for(lambda: query(db, "SELECT id, outcome FROM sessions "
                                            "WHERE ended_at IS NOT NULL"),
