@@ -740,7 +740,7 @@ class WebDownloadMemoryTest(h.IntegrationCase):
         the migration: the session view gets its first 64 KiB, and the downloads read the rows
         a chunk at a time, as they read a body file. (They used to hold it whole, several times:
         the session view sent it twice.)"""
-        size = 32 * MIB
+        size = 64 * MIB
         message = self.big_message(size)
         db = self.tmp / "pre6.db"
         sink = h.BodySink()
@@ -779,8 +779,9 @@ class WebDownloadMemoryTest(h.IntegrationCase):
             self.assertEqual(w.request(web.port, f"/api/sessions/{session}/messages/1").status,
                              200)
             grew = vm_hwm(web.proc.pid) - base
-            # A chunk or two per request; a copy of the message would be 32 MiB.
-            self.assertLess(grew, 12 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB for a "
+            # A chunk or two per request, SQLite's caches, the allocator's own (about 12 MiB
+            # here, 25 under ASan, whatever the size); a copy of the message would be 64 MiB.
+            self.assertLess(grew, 32 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB for a "
                             f"{size // MIB} MiB message recorded before schema 6")
 
     def test_the_message_view_gets_the_start_of_a_large_text(self):
