@@ -280,6 +280,21 @@ bool prune_killed_after_turn(const std::string& path, PruneCriteria criteria,
   return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
+// The prune after a killed one: it deletes the `left` sessions the killed one did not, and
+// removes the body files of every deleted session, those the killed one left on disk included
+// (nothing refers to them, and they would hold their disk space for good).
+void expect_next_prune_reclaims(const std::string& path, const PruneCriteria& criteria,
+                                std::int64_t total, std::int64_t left) {
+  PruneResult pruned;
+  std::string error;
+  ASSERT_TRUE(prune_sessions(path, criteria, pruned, error)) << error;
+  EXPECT_EQ(static_cast<std::int64_t>(pruned.sessions.size()), left);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 0);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM events"), 0);
+  EXPECT_EQ(body_files_in(path), 0u) << "body files of deleted sessions are left on disk";
+  EXPECT_EQ(pruned.stray_body_files, static_cast<std::size_t>(total - left));
+}
+
 // A prune killed while it deletes leaves whole sessions, none of them without the body file
 // its events refer to, and the next prune deletes the rest. Killed at the end of its first
 // turn, every time: the kill raced the prune before, and the test skipped when prune won.
@@ -299,16 +314,7 @@ TEST(StoragePruner, AKilledPruneLeavesWholeSessionsAndTheNextOneFinishes) {
   // Killed before it removed them: the body files of the sessions the first turn deleted.
   EXPECT_EQ(body_files_in(path), static_cast<std::size_t>(total));
 
-  PruneResult pruned;
-  std::string error;
-  ASSERT_TRUE(prune_sessions(path, all_completed, pruned, error)) << error;
-  EXPECT_EQ(static_cast<std::int64_t>(pruned.sessions.size()), left);
-  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 0);
-  EXPECT_EQ(count(path, "SELECT count(*) FROM events"), 0);
-  // The files the killed prune left are gone with the others: nothing referred to them, and
-  // they held their disk space for good.
-  EXPECT_EQ(body_files_in(path), 0u) << "body files of deleted sessions are left on disk";
-  EXPECT_EQ(pruned.stray_body_files, static_cast<std::size_t>(total - left));
+  expect_next_prune_reclaims(path, all_completed, total, left);
 }
 
 // Killed at the end of its second turn, prune has moved the files of the sessions its first
@@ -334,12 +340,7 @@ TEST(StoragePruner, FilesAKilledPruneMovedAsideAreRemovedByTheNext) {
   EXPECT_EQ(set_aside, 1u);
   EXPECT_EQ(body_files_in(path), static_cast<std::size_t>(total));
 
-  PruneResult pruned;
-  std::string error;
-  ASSERT_TRUE(prune_sessions(path, all_completed, pruned, error)) << error;
-  EXPECT_EQ(static_cast<std::int64_t>(pruned.sessions.size()), left);
-  EXPECT_EQ(body_files_in(path), 0u) << "body files of deleted sessions are left on disk";
-  EXPECT_EQ(pruned.stray_body_files, static_cast<std::size_t>(total - left));
+  expect_next_prune_reclaims(path, all_completed, total, left);
 }
 
 // Killed after its last turn, before the clean-up that follows: a prune that selects nothing
