@@ -91,15 +91,17 @@ def record_database(db: Path, pki, postfix) -> dict:
 UNDER_ASAN = bool(os.environ.get("ASAN_OPTIONS"))
 
 
-def copy_recorded_db(db: Path, dst: Path) -> Path:
-    """A consistent copy of a recorded database (SQLite's backup) with its body files."""
+def copy_recorded_db(db: Path, dst: Path, bodies: bool = True) -> Path:
+    """A consistent copy of a recorded database (SQLite's backup), with its body files unless
+    `bodies` is false (a record of small messages only, which has none)."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     out = sqlite3.connect(dst)
     with out:
         con.backup(out)
     con.close()
     out.close()
-    shutil.copytree(f"{db}-bodies", f"{dst}-bodies")
+    if bodies:
+        shutil.copytree(f"{db}-bodies", f"{dst}-bodies")
     return dst
 
 
@@ -217,14 +219,7 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         return self.sql("SELECT max(id) FROM sessions")[0][0]
 
     def copy_db(self, name: str) -> Path:
-        dst = self.tmp / name
-        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
-        out = sqlite3.connect(dst)
-        with out:
-            con.backup(out)
-        con.close()
-        out.close()
-        return dst
+        return copy_recorded_db(self.db, self.tmp / name, bodies=False)
 
     # every tool -------------------------------------------------------------------------
     def test_an_empty_db_path_is_refused_not_taken_for_the_default(self):
