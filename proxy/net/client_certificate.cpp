@@ -33,33 +33,10 @@ std::string key_option(const std::string& path) {
   return "--client-key " + path;
 }
 
-// Why the file described by `st` is no file to read: "" when it is a regular file.
-std::string kind_refusal(const std::string& what, const struct stat& st) {
-  if (S_ISDIR(st.st_mode)) return what + ": a directory, not a file";
-  if (!S_ISREG(st.st_mode)) return what + ": not a regular file";
-  return {};
-}
-
 // Why `path` is no file to read, from stat(2), for --print-config, which opens nothing.
 std::string kind_refusal(const std::string& path, const std::string& what, struct stat& st) {
   if (::stat(path.c_str(), &st) != 0) return what + ": " + std::strerror(errno);
-  return kind_refusal(what, st);
-}
-
-// `path` opened to read, then checked on the descriptor (so the file checked is the file read):
-// O_NONBLOCK, for a FIFO (or a device) put where the file was would otherwise hold the open,
-// and with it mailtap's start, until something writes to it. -1 with `error` if it cannot be
-// opened or is no regular file; `st` what fstat says of it.
-int open_regular_file(const std::string& path, const std::string& what, struct stat& st,
-                      std::string& error) {
-  FileDescriptor file{::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)};
-  if (file.fd < 0 || ::fstat(file.fd, &st) != 0) {
-    error = what + ": " + std::strerror(errno);
-    return -1;
-  }
-  error = kind_refusal(what, st);
-  if (!error.empty()) return -1;
-  return std::exchange(file.fd, -1);
+  return file_kind_refusal(st, what);
 }
 
 // A PEM private key's BEGIN line, whatever its kind (PKCS#8, RSA, EC, encrypted).
@@ -94,11 +71,8 @@ std::optional<smtp::Secret> read_file(const std::string& path, const std::string
 // The key file at `path`, once the descriptor shows it private (private_key_file.hpp).
 std::optional<smtp::Secret> read_key_file(const std::string& path, std::string& error) {
   const std::string what = key_option(path);
-  struct stat st {};
-  const FileDescriptor file{open_regular_file(path, what, st, error)};
+  const FileDescriptor file{open_private_key(path, what, "", /*missing_ok=*/false, error)};
   if (file.fd < 0) return std::nullopt;
-  error = private_key_refusal(st, path, what);
-  if (!error.empty()) return std::nullopt;
   return read_private_file(file.fd, kMaxFile, what, error);
 }
 
@@ -237,7 +211,7 @@ std::string client_certificate_refusal(const std::string& cert_path, const std::
   if (std::string why = kind_refusal(key_path, key_what, st); !why.empty()) return why;
   if (std::string why = private_key_refusal(st, key_path, key_what); !why.empty()) return why;
   if (::faccessat(AT_FDCWD, key_path.c_str(), R_OK, AT_EACCESS) != 0)
-    return key_what + " cannot be read (" + std::strerror(errno) + ")";
+    return key_what + ": " + std::strerror(errno);
   return {};
 }
 

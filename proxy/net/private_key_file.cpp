@@ -13,10 +13,16 @@
 
 namespace mailtap::net {
 
+std::string file_kind_refusal(const struct stat& st, const std::string& what) {
+  if (S_ISDIR(st.st_mode)) return what + ": a directory, not a file";
+  if (!S_ISREG(st.st_mode)) return what + ": not a regular file";
+  return {};
+}
+
 std::string private_key_refusal(const struct stat& st, const std::string& path,
                                 const std::string& what, const std::string& alternative) {
-  if (!S_ISREG(st.st_mode))
-    return what + " is not a regular file" + (alternative.empty() ? "" : ": " + alternative);
+  if (std::string refusal = file_kind_refusal(st, what); !refusal.empty())
+    return alternative.empty() ? refusal : refusal + " (" + alternative + ")";
   const PrivacyProblem problem = privacy_problem(st, "a private key");
   if (problem.kind == PrivacyProblem::none) return {};
   return what + ": " + problem.reason + " (" +
@@ -24,25 +30,40 @@ std::string private_key_refusal(const struct stat& st, const std::string& path,
          (alternative.empty() ? "" : ", or " + alternative) + ")";
 }
 
+int open_regular_file(const std::string& path, const std::string& what, struct stat& st,
+                      std::string& error) {
+  FileDescriptor file{::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)};
+  int err = 0;
+  if (file.fd < 0 || ::fstat(file.fd, &st) != 0) {
+    err = errno;
+    error = what + ": " + std::strerror(err);
+  } else {
+    error = file_kind_refusal(st, what);
+    if (error.empty()) return std::exchange(file.fd, -1);
+  }
+  // Closed here, so that errno is set after the close and not taken from it.
+  if (file.fd >= 0) ::close(std::exchange(file.fd, -1));
+  errno = err;
+  return -1;
+}
+
 int open_private_key(const std::string& path, const std::string& what,
                      const std::string& alternative, bool missing_ok, std::string& error) {
-  // O_NONBLOCK: a FIFO put where the key was would hold the open until something writes to it;
-  // fstat below refuses it, as anything but a regular file.
-  FileDescriptor key_file{::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)};
-  if (key_file.fd < 0) {
-    if (errno == ENOENT && missing_ok) return -1;
-    error = what + " cannot be read (" + std::strerror(errno) + ")";
-    if (!alternative.empty()) error += ": make it yours (chown), or " + alternative;
-    return -1;
-  }
   struct stat st {};
-  if (::fstat(key_file.fd, &st) != 0) {
-    error = what + " cannot be read (" + std::strerror(errno) + ")";
-    return -1;
+  FileDescriptor key_file{open_regular_file(path, what, st, error)};
+  if (key_file.fd >= 0) {
+    error = private_key_refusal(st, path, what, alternative);
+    return error.empty() ? std::exchange(key_file.fd, -1) : -1;
   }
-  error = private_key_refusal(st, path, what, alternative);
-  if (!error.empty()) return -1;
-  return std::exchange(key_file.fd, -1);
+  if (errno == ENOENT && missing_ok) {
+    error.clear();
+  } else if (!alternative.empty()) {
+    // There but not ours to read (another user's 0600 key): made ours, it is held to the
+    // privacy rule like any other.
+    error += errno == EACCES ? " (chown it to yourself, or " + alternative + ")"
+                             : " (" + alternative + ")";
+  }
+  return -1;
 }
 
 std::optional<smtp::Secret> read_private_file(int fd, std::size_t max, const std::string& what,

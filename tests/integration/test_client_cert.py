@@ -301,6 +301,9 @@ class ClientCertStartTest(h.IntegrationCase):
                         f"--client-cert {missing}: No such file or directory"),
             "unreadable key": (("--client-cert", self.good.cert, "--client-key", missing),
                                f"--client-key {missing}: No such file or directory"),
+            # The words --local-key uses for the same file (test_local_tls.py).
+            "a directory as key": (("--client-cert", self.good.cert, "--client-key", self.tmp),
+                                   f"--client-key {self.tmp}: a directory, not a file"),
             "not PEM": (("--client-cert", der, "--client-key", self.good.key),
                         f"--client-cert {der}: not a PEM file (no -----BEGIN line); convert a "
                         "DER certificate with openssl x509 -inform der"),

@@ -284,6 +284,11 @@ class LocalTlsTest(h.IntegrationCase):
                                   f"--local-cert {garbage}: no PEM certificate could be read"),
             "not a key": (["--local-cert", cert, "--local-key", str(garbage)],
                           f"--local-key {garbage}: no PEM private key could be read"),
+            # The words --client-key uses for the same file (test_client_cert.py).
+            "missing key": (["--local-cert", cert, "--local-key", str(self.tmp / "no-such.key")],
+                            f"--local-key {self.tmp / 'no-such.key'}: No such file or directory"),
+            "a directory as key": (["--local-cert", cert, "--local-key", str(self.tmp)],
+                                   f"--local-key {self.tmp}: a directory, not a file"),
             "another certificate's key": (["--local-cert", cert, "--local-key",
                                            str(self.pki.wrong_name_key)],
                                           "is not the key of --local-cert"),

@@ -19,9 +19,11 @@
 #include <ctime>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "proxy/common/hex.hpp"
-#include "proxy/net/private_key_file.hpp"
+#include "proxy/net/local_certificate.hpp"
 #include "temp_dir.hpp"
 
 namespace mailtap::net {
@@ -188,10 +190,42 @@ TEST_F(ClientCertificateTest, AFifoIsRefusedWithoutWaitingForAWriter) {
   EXPECT_EQ(error_, "--client-cert " + fifo + ": not a regular file");
   EXPECT_FALSE(load(chain_, fifo));
   EXPECT_EQ(error_, "--client-key " + fifo + ": not a regular file");
-  // The check every private key of mailtap's goes through (--local-key, the --local-tls key).
-  std::string error;
-  EXPECT_EQ(open_private_key(fifo, "--local-key " + fifo, "", /*missing_ok=*/false, error), -1);
-  EXPECT_EQ(error, "--local-key " + fifo + " is not a regular file");
+}
+
+// A user meets a key file's refusal through the option that named it: --client-key, --local-key
+// (and --print-config, which opens nothing) say each refusal in the same words, the option's
+// name and the file's path first.
+TEST_F(ClientCertificateTest, EachRefusalOfAKeyFileIsWordedAlikeForEveryOption) {
+  const std::string fifo = tmp_.file("fifo.key");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string open_key = tmp_.file("open.key");
+  write(open_key, pem_of(key_.get()), 0640);
+  std::vector<std::pair<std::string, std::string>> refusals = {
+      {tmp_.file("missing.key"), ": No such file or directory"},
+      {tmp_.file(""), ": a directory, not a file"},
+      {fifo, ": not a regular file"},
+      {open_key,
+       ": permissions 0640 are too open; a private key must not be accessible by group or "
+       "others (chmod 600 " +
+           open_key + ")"},
+  };
+  if (::geteuid() == 0) {
+    const std::string foreign = tmp_.file("foreign.key");
+    write(foreign, pem_of(key_.get()), 0600);
+    ASSERT_EQ(::chown(foreign.c_str(), 65534, 65534), 0);
+    refusals.emplace_back(foreign,
+                          ": owned by uid 65534, not by the user running mailtap (chown it to "
+                          "yourself)");
+  }
+  for (const auto& [key, reason] : refusals) {
+    SCOPED_TRACE(key);
+    EXPECT_FALSE(load(chain_, key));
+    EXPECT_EQ(error_, "--client-key " + key + reason);
+    EXPECT_EQ(client_certificate_refusal(chain_, key), error_);
+    std::string error;
+    EXPECT_FALSE(load_local_certificate(chain_, key, error));
+    EXPECT_EQ(error, "--local-key " + key + reason);
+  }
 }
 
 TEST_F(ClientCertificateTest, AFileThatIsNotPemOrHoldsNoCertificateIsRefused) {
