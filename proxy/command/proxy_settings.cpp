@@ -43,6 +43,19 @@ std::string check_upstream_name(const ConfigFile& file, std::string_view name,
   return wanted + " in " + file.path + "; it defines: " + list;
 }
 
+// An [upstream.NAME] with no key names no server: `mailtap proxy NAME` would go wherever
+// [proxy] or the default says, and a name the file plainly has would be "no upstream named". It
+// can only be unfinished, so the file is refused at its line, whichever upstream is asked for.
+std::string check_empty_upstreams(const ConfigFile& file) {
+  for (const ConfigTable& t : file.tables) {
+    if (!t.name.starts_with(upstream_prefix) || !file.section(t.name).empty()) continue;
+    return file.where(t) + ": " + written_table(t.name) +
+           " is empty, so it names no server: give it upstream = \"HOST[:PORT]\" (or host = "
+           "\"HOST\"), or remove the table";
+  }
+  return {};
+}
+
 // A password may sit in the file only if nobody else can read the file (as ssh and msmtp
 // insist for private keys and passwords). The fix said is the one for the cause: chmod cannot
 // give a file back to its user.
@@ -120,6 +133,7 @@ std::string apply_proxy_settings(OptionLayers& layers, const ConfigFile& file,
     checked.push_back(std::string(upstream_prefix) + name);
   for (const std::string& error :
        {check_tables(file, other_commands), layers.check_keys(file, checked),
+        check_empty_upstreams(file),
         check_upstream_name(file, upstream_name, default_config_path(getenv)),
         check_password_privacy(file), check_port_has_host(file)})
     if (!error.empty()) return error;

@@ -144,6 +144,29 @@ class NamedUpstreamTest(ConfigCase):
         self.assertEqual(cp.returncode, 2, cp.stderr)
         self.assertIn('no upstream named "gmail": there is no config file', cp.stderr)
 
+    def test_an_empty_upstream_table_is_refused_at_its_line(self):
+        """`[upstream.work]` with no key was taken, and `mailtap proxy work` then said the file
+        had no upstream named "work" ("it defines: pf"), which it plainly has. A table without
+        a single key names no server: the file is refused at the table's line, saying what it
+        lacks, whichever upstream is asked for and with --print-config too."""
+        text = (self.named_upstream("pf") + "\n[upstream.work]  # to be filled in\n\n"
+                "[proxy]\ntranscript = true\n")
+        self.write_config(text)
+        line = text.splitlines().index("[upstream.work]  # to be filled in") + 1
+        for args in (["work"], ["work", "--print-config"], ["pf"], []):
+            with self.subTest(args=args):
+                cp = self.proxy(*args, "--listen", f"127.0.0.1:{h.closed_port()}")
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertIn(f"mailtap: {self.config}:{line}: [upstream.work] is empty, so it "
+                              "names no server: give it upstream = \"HOST[:PORT]\" (or host = "
+                              "\"HOST\"), or remove the table\n", cp.stderr)
+                self.assertNotIn("no upstream named", cp.stderr)
+                self.assertNotIn("listening on", cp.stderr)
+        # A table given its keys by dotted names is not empty.
+        self.write_config(f"[upstream]\nwork.upstream = {toml(self.postfix.submission)}\n")
+        cp = self.proxy("work", "--print-config")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+
     def test_a_password_in_a_file_others_can_read_is_refused(self):
         for mode in (0o644, 0o640, 0o604):
             with self.subTest(mode=oct(mode)):
