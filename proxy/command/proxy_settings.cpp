@@ -92,7 +92,7 @@ std::string combine_host_port(OptionLayers& layers) {
   const Setting* port = layers.find("port");
   if (host == nullptr || !host->is_set()) return {};
   std::string value = host->entry->value;
-  if (value.empty() || value.find_first_of(" \t/[]") != std::string::npos)
+  if (!net::is_host(value))
     return host->source.describe() + ": host must be a host name or an IP address";
   if (value.find(':') != std::string::npos) value = "[" + value + "]";
   if (port != nullptr && port->is_set()) {

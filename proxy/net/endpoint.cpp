@@ -1,6 +1,8 @@
 #include "proxy/net/endpoint.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <utility>
 
 namespace mailtap::net {
 
@@ -12,7 +14,26 @@ std::optional<std::uint16_t> port_number(std::string_view s) {
     return std::nullopt;
   return static_cast<std::uint16_t>(v);
 }
+
+bool name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || c == '.';
+}
+
+// `out`, once its host is checked: a space, a '/' or a control character would only fail the
+// lookup of every session, long after the start (and --print-config) took it.
+std::optional<HostPort> checked(HostPort out) {
+  if (!is_host(out.host)) return std::nullopt;
+  return out;
+}
 }  // namespace
+
+bool is_host(std::string_view host) {
+  if (host.empty() || host.size() > 255) return false;
+  std::error_code ec;
+  asio::ip::make_address(std::string(host), ec);
+  return !ec || std::all_of(host.begin(), host.end(), name_char);
+}
 
 std::optional<HostPort> parse_host_port(std::string_view text) {
   HostPort out;
@@ -22,25 +43,25 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
     if (close == std::string_view::npos || close == 1) return std::nullopt;
     out.host = std::string(text.substr(1, close - 1));
     std::string_view rest = text.substr(close + 1);
-    if (rest.empty()) return out;
+    if (rest.empty()) return checked(std::move(out));
     if (rest.front() != ':') return std::nullopt;
     out.port = port_number(rest.substr(1));
     if (!out.port) return std::nullopt;
-    return out;
+    return checked(std::move(out));
   }
   std::size_t colon = text.rfind(':');
   if (colon == std::string_view::npos) {
     out.host = std::string(text);
-    return out;
+    return checked(std::move(out));
   }
   if (text.find(':') != colon) {  // bare IPv6 literal without brackets: no port
     out.host = std::string(text);
-    return out;
+    return checked(std::move(out));
   }
   out.host = std::string(text.substr(0, colon));
   out.port = port_number(text.substr(colon + 1));
   if (out.host.empty() || !out.port) return std::nullopt;
-  return out;
+  return checked(std::move(out));
 }
 
 std::string unbracketed_ipv6_refusal(std::string_view text) {

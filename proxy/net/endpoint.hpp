@@ -16,7 +16,10 @@ struct HostPort {
   std::string host;  // without brackets for IPv6 literals
   std::optional<std::uint16_t> port;
 };
-// "host", "host:25", "[::1]:25", "::1"; nullopt if malformed.
+// Whether `host` can name a server: an IP address, or a DNS name of ASCII letters, digits, '-',
+// '_' and dots (an internationalised name in its xn-- form), which is all the resolver looks up.
+bool is_host(std::string_view host);
+// "host", "host:25", "[::1]:25", "::1"; nullopt if malformed, or if the host is none (is_host).
 std::optional<HostPort> parse_host_port(std::string_view text);
 // Why `text` is refused although parse_host_port reads it, or "": an IPv6 address followed by
 // a port without brackets ("::1:2525"), which would be looked up as a host name. Names the

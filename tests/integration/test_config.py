@@ -594,6 +594,39 @@ class PrintConfigTest(ConfigCase):
                 self.assertNotIn("listening on", cp.stderr)
                 self.assertEqual(list(cwd.iterdir()), [], "a database was made")
 
+    def test_an_upstream_that_is_no_host_is_refused_at_start_as_by_print_config(self):
+        """`--upstream 'a b'` passed --print-config and started the proxy, which then failed
+        every session on the lookup: now the start refuses it (exit status 2), and
+        --print-config with the same words, from the one check of what a host is."""
+        in_file = self.write_config('[proxy]\nhost = "a b"\n', path=self.home / "host.toml")
+        cases = {
+            "flag": (["--upstream", "a b"], {},
+                     "mailtap: --upstream a b: expected HOST[:PORT]"),
+            "flag with a port": (["--upstream", "smtp.example.test/x:587"], {},
+                                 "mailtap: --upstream smtp.example.test/x:587: expected "
+                                 "HOST[:PORT]"),
+            "environment": ([], {"MAILTAP_UPSTREAM": "a\tb:587"},
+                            "(env MAILTAP_UPSTREAM)"),
+            "config file host": (["--config", str(in_file)], {},
+                                 f"mailtap: file {in_file}:2 [proxy]: host must be a host name "
+                                 "or an IP address"),
+        }
+        for what, (args, env, message) in cases.items():
+            with self.subTest(what):
+                args = ["--listen", f"127.0.0.1:{h.closed_port()}", "--no-record", *args]
+                start = self.proxy(*args, env=self.env(**env))
+                self.assertEqual(start.returncode, 2, start.stderr)
+                self.assertIn(message, start.stderr)
+                self.assertNotIn("listening on", start.stderr)
+                cp = self.proxy(*args, "--print-config", env=self.env(**env))
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertEqual(cp.stderr, start.stderr)
+        for good in ("smtp.example.test:587", "xn--bcher-kva.example:465", "[::1]:587",
+                     "127.0.0.1:25", "my_host.lan"):
+            with self.subTest(good=good):
+                cp = self.proxy("--config", "/dev/null", "--upstream", good, "--print-config")
+                self.assertEqual(cp.returncode, 0, cp.stderr)
+
     def test_an_unbracketed_ipv6_upstream_is_refused(self):
         """`--upstream ::1:2525` would be looked up as the host "::1:2525" on port 587: refused
         (exit status 2) with the bracketed forms, as probe and replay --to refuse it; and an

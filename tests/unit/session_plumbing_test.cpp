@@ -130,6 +130,15 @@ TEST(Endpoint, HostPort) {
   EXPECT_FALSE(net::parse_host_port("host:25x"));
   EXPECT_FALSE(net::parse_host_port(":25"));
   EXPECT_FALSE(net::parse_host_port("[::1]x"));
+  // A host the lookup could only fail on, at every session.
+  EXPECT_FALSE(net::parse_host_port("a b"));
+  EXPECT_FALSE(net::parse_host_port("a b:587"));
+  EXPECT_FALSE(net::parse_host_port("[a b]:587"));
+  EXPECT_FALSE(net::parse_host_port("smtp.example.test/x:587"));
+  EXPECT_FALSE(net::parse_host_port("a:b:c"));
+  EXPECT_TRUE(net::parse_host_port("my_host.lan"));
+  EXPECT_TRUE(net::parse_host_port("xn--bcher-kva.example:465"));
+  EXPECT_TRUE(net::parse_host_port("[fe80::1%lo]:25"));
 }
 
 TEST(Endpoint, AnUnbracketedIpv6AddressWithAPortIsCaughtWithAHint) {
