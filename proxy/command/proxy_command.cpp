@@ -260,6 +260,15 @@ void warn_about_exposure(const ProxyConfig& cfg, const std::string& listen_label
                "; anyone who can reach it can relay through mailtap");
 }
 
+// What --auth-user authenticates with, and with both a password and a token command, which
+// goes to which server (docs/auth.md: OAuth where it is offered, else the password).
+std::string auth_means(const ProxyConfig& cfg, bool with_tokens) {
+  if (!with_tokens) return " (password)";
+  if (cfg.auth_password == nullptr) return " (OAuth token from --oauth2-token-cmd)";
+  return " (OAuth token from --oauth2-token-cmd where the server offers XOAUTH2 or OAUTHBEARER, "
+         "else the password)";
+}
+
 // What is up, on stderr; the "listening on" line last of the errors.
 void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
                     const std::optional<net::LocalCertificate>& local_certificate,
@@ -301,8 +310,7 @@ void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
   log::error("listening on " + listen_label + client_side + " -> " + upstream_label + " (" + mode +
              ", " + verification + ")");
   if (!cfg.auth_user.empty())
-    log::info("authenticating sessions as " + cfg.auth_user + " (" +
-              (with_tokens ? "OAuth token from --oauth2-token-cmd" : "password") + ")");
+    log::info("authenticating sessions as " + cfg.auth_user + auth_means(cfg, with_tokens));
   if (recorder)
     log::info("recording to " + recorder->path());
   else

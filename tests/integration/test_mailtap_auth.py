@@ -574,6 +574,10 @@ class PostfixAuthTest(AuthCase):
         cmd.write_text(f"#!/bin/sh\ntouch {ran}\necho ya29.unused\n")
         cmd.chmod(0o700)
         m = self.start_auth(self.postfix.submission, "--oauth2-token-cmd", str(cmd))
+        # The start line named only the token command, as if the password were not there.
+        self.assertIn(f"mailtap: authenticating sessions as {USER} (OAuth token from "
+                      "--oauth2-token-cmd where the server offers XOAUTH2 or OAUTHBEARER, else "
+                      "the password)\n", m.wait_stderr("authenticating sessions as"))
         self.authenticated_session(m)
         wait_ended(self.db(m), 1)
         self.assertFalse(ran.exists(), "the token command ran for a server that takes passwords")
