@@ -68,7 +68,11 @@ struct ProxyArgs {
   std::uint64_t max_body = std::uint64_t{64} << 20;
   bool redact_users = false;
   bool fingerprint_secrets = false;
-  options::TimeoutOptions timeouts;  // --timeout-connect, --timeout-command, --timeout-data
+  // --timeout-connect, --timeout-command, --timeout-data. The data limit is a minute short of
+  // the 10 a sender waits for the reply to its end of data (RFC 5321 4.5.3.2; Postfix's
+  // smtp_data_done_timeout, Exim's final_timeout), whose clock starts before mailtap's: else it
+  // gives up first and never gets mailtap's 421 saying the server may have the message.
+  options::TimeoutOptions timeouts{.data = "9m"};
   // --timeout-token-cmd: proxy only (replay shares the three above but runs no token command).
   std::string token_cmd_timeout = std::to_string(secrets::kTokenCommandTimeout.count()) + "s";
   std::string grace = "30s";
@@ -514,7 +518,8 @@ void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
                              "client to take what mailtap writes to it (then it is reset)",
                              "Limit for each line (or 64 KiB) of a message body, and for the "
                              "reply to its end from when the server has it (until then for each "
-                             "64 KiB it takes)"});
+                             "64 KiB it takes); a minute short of the 10 a relaying sender waits, "
+                             "so that mailtap's 421 reaches it"});
   app.add_option("--timeout-token-cmd", args.token_cmd_timeout,
                  "Limit for each run of --oauth2-token-cmd (then it is killed, with what it "
                  "started); a client's EHLO reply may wait for it")

@@ -12,7 +12,7 @@ namespace mailtap::options {
 struct TimeoutOptions {
   std::string connect = "30s";  // --timeout-connect
   std::string command = "5m";   // --timeout-command
-  std::string data = "10m";     // --timeout-data
+  std::string data = "10m";     // --timeout-data (RFC 5321 4.5.3.2); the proxy's is shorter
 
   // What the command and data limits cover differs between the commands.
   struct Help {

@@ -627,6 +627,23 @@ class PrintConfigTest(ConfigCase):
                 cp = self.proxy("--config", "/dev/null", "--upstream", good, "--print-config")
                 self.assertEqual(cp.returncode, 0, cp.stderr)
 
+    def test_the_data_timeout_gives_up_before_a_sender_that_waits_ten_minutes(self):
+        """Postfix (smtp_data_done_timeout) and Exim (final_timeout) wait 10 minutes for the
+        reply to the end of data, as RFC 5321 4.5.3.2 asks, and their clock starts before
+        mailtap's: with mailtap's limit at 10m too, a relaying MTA always gave up first and
+        never got mailtap's 421 "it may have the message". The proxy's default is 9m; replay,
+        itself the sender, keeps the RFC's 10m."""
+        cp = self.proxy("--config", "/dev/null", "--print-config")
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertRegex(cp.stdout, r'\ntimeout-data = "9m" +# default\n')
+        helps = {}
+        for command in ("proxy", "replay"):
+            helps[command] = subprocess.run([str(h.mailtap_bin()), command, "--help"],
+                                            capture_output=True, text=True, timeout=30,
+                                            env=self.env()).stdout
+        self.assertRegex(helps["proxy"], r"--timeout-data TEXT=9m ")
+        self.assertRegex(helps["replay"], r"--timeout-data TEXT=10m ")
+
     def test_an_unbracketed_ipv6_upstream_is_refused(self):
         """`--upstream ::1:2525` would be looked up as the host "::1:2525" on port 587: refused
         (exit status 2) with the bracketed forms, as probe and replay --to refuse it; and an
