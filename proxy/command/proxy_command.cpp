@@ -612,7 +612,7 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
                 "Print every session's dialogue on stdout (C:/S: lines, secrets redacted)");
   auto transcript_options = add_transcript_options(*app);  // --color, --explain
   app->add_flag("-v,--verbose", args->verbose, "More detail on stderr");
-  app->add_flag("-q,--quiet", args->quiet, "Only errors on stderr");
+  app->add_flag("-q,--quiet", args->quiet, "Only errors and warnings on stderr");
   add_recording_options(*app, *args);
   add_time_and_thread_options(*app, *args);
   add_auth_options(*app, args->auth);

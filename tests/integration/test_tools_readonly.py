@@ -170,6 +170,18 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(again.stop(), 0, again.stderr)
         self.assertNotIn("upgraded", again.stderr, "said once, when it happens")
 
+    def test_the_upgrade_is_said_under_quiet_too(self):
+        # --quiet keeps errors and warnings: that the file changed format for good (older
+        # mailtaps refuse it from now on) is one, not start-up chatter.
+        (self.tmp / "v8-quiet").mkdir()
+        old = self.tmp / "v8-quiet" / "mailtap.db"
+        self.make_version_eight_copy(old)
+        m = h.Mailtap("127.0.0.1:1", db=old, tls="none", extra_args=["--quiet"])
+        m.start()
+        self.assertEqual(m.stop(), 0, m.stderr)
+        self.assertIn(f"upgraded '{old}' from schema version 8 to 9", m.stderr)
+        self.assertIn("older mailtaps cannot use it any more", m.stderr)
+
     def test_older_schema_where_it_cannot_be_upgraded_says_to_copy_it(self):
         # An archive or read-only mount: the advice to run the proxy on it could only fail.
         src, ro, home = self.tmp / "v8-src", self.tmp / "v8-ro", self.tmp / "v8-home"
