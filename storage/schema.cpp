@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -370,15 +371,28 @@ bool can_migrate_in_place(const std::string& path) {
          ::access(dir.empty() ? "." : dir.c_str(), W_OK | X_OK) == 0;
 }
 
+// Where to copy it: a new directory named by when the advice was given (its `~` left for the
+// shell to expand), so that following the advice again, or another database's, cannot
+// overwrite a copy made before, perhaps upgraded and recorded to since.
+std::string copy_directory() {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  ::localtime_r(&now, &local);
+  char name[64];
+  std::strftime(name, sizeof name, "~/mailtap-copy-%Y%m%d-%H%M%S", &local);
+  return name;
+}
+
 // The copy to migrate instead: the file with its -wal (commits not yet in the file) and its
-// -bodies directory (message bodies), those of them that exist.
-std::string copy_command(const std::string& path) {
+// -bodies directory (message bodies), those of them that exist. `mkdir` without -p: should the
+// directory exist (the same advice followed twice), nothing is copied.
+std::string copy_command(const std::string& path, const std::string& directory) {
   std::string sources = shell_quoted(path);
   for (const char* part : {"-wal", "-bodies"}) {
     std::error_code ec;
     if (std::filesystem::exists(path + part, ec)) sources += " " + shell_quoted(path + part);
   }
-  return "mkdir -p ~/mailtap-copy && cp -a " + sources + " ~/mailtap-copy/";
+  return "mkdir " + directory + " && cp -a " + sources + " " + directory + "/";
 }
 
 std::string older_schema_advice(const std::string& path, std::int64_t version) {
@@ -388,13 +402,14 @@ std::string older_schema_advice(const std::string& path, std::int64_t version) {
                            ", from an older mailtap; this mailtap's proxy upgrades it to version " +
                            std::to_string(kSchemaVersion) + " when it opens it";
   if (!can_migrate_in_place(path)) {
+    const std::string directory = copy_directory();
     const std::string copy =
-        "~/mailtap-copy/" + shell_quoted(std::filesystem::path(path).filename().string());
+        directory + "/" + shell_quoted(std::filesystem::path(path).filename().string());
     return head +
            ", but it cannot be upgraded where it is (mailtap may not write the file or its "
            "directory): copy it with its -wal file and -bodies directory to a writable place and "
            "upgrade the copy (`" +
-           copy_command(path) + "`, then `mailtap proxy --db " + copy +
+           copy_command(path, directory) + "`, then `mailtap proxy --db " + copy +
            "` and Ctrl-C once it listens), and read the copy (--db " + copy + ")";
   }
   return head +

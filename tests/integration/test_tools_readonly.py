@@ -184,7 +184,7 @@ class ToolsReadOnlyTest(h.IntegrationCase):
 
     def test_older_schema_where_it_cannot_be_upgraded_says_to_copy_it(self):
         # An archive or read-only mount: the advice to run the proxy on it could only fail.
-        src, ro, home = self.tmp / "v8-src", self.tmp / "v8-ro", self.tmp / "v8-home"
+        src, ro, home = self.tmp / "v8-src", self.tmp / "v8 o'ro", self.tmp / "v8-home"
         for d in (src, ro, home):
             d.mkdir()
         self.make_version_eight_copy(src / "mailtap.db")
@@ -205,12 +205,20 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertTrue(upgrade.startswith("mailtap proxy --db "), upgrade)
         copied = subprocess.run(["bash", "-c", "echo " + upgrade[len("mailtap proxy --db "):]],
                                 capture_output=True, env=env, check=True).stdout.decode().strip()
-        self.assertEqual(copied, str(home / "mailtap-copy" / "mailtap.db"))
+        self.assertEqual(Path(copied).name, "mailtap.db")
+        self.assertEqual(Path(copied).parent.parent, home)
         m = h.Mailtap("127.0.0.1:1", db=copied, tls="none")
         m.start()
         self.assertEqual(m.stop(), 0, m.stderr)
         listing = self.tool("sessions", db=copied).stdout
         self.assertEqual(listing, self.tool("sessions").stdout)
+        # Followed again, the same advice or a later one's: the upgraded copy (perhaps recorded
+        # to since) is not overwritten by the old file.
+        again = self.tool("sessions", db=old, expect=1).stderr.decode()
+        for command in (copy, re.findall(r"`([^`]*)`", again)[0]):
+            subprocess.run(["bash", "-c", command], env=env, timeout=60, capture_output=True)
+        self.assertEqual(self.sql("PRAGMA user_version", db=copied), [(9,)])
+        self.assertEqual(self.tool("sessions", db=copied).stdout, listing)
 
     def session_with(self, token: str) -> int:
         rows = [(sid,) for sid, mid in self.sql("SELECT session_id, id FROM messages")
