@@ -71,11 +71,14 @@ class SessionOctets {
   bool message_body_preview(const MessageRow& message, const Emit& emit, bool& complete,
                             std::string& error);
 
- private:
-  StoredMessage stored(const MessageRow& message, bool inline_only, bool& complete) const;
-  // As StoredBodyReader::read_stored, for an event's octets left unread (EventRow::file_offset).
+  // `length` octets from `at` of an event's octets left unread (EventRow::file_offset), from
+  // the body file or, recorded before schema v6, its row (EventRow::row_id): a reader that
+  // passes them on a piece at a time as it needs them (replay). As StoredBodyReader::read_stored.
   Status read_stored(const EventRow& event, std::int64_t at, std::int64_t length,
                      std::string& out) const;
+
+ private:
+  StoredMessage stored(const MessageRow& message, bool inline_only, bool& complete) const;
 
   const SessionDetail& detail_;
 };

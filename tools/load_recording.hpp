@@ -1,7 +1,8 @@
 // Loads a recorded session for the tools that act it out again (replay, mock): opens the
 // database read-only, reads the session and builds its RecordedDialogue. Body octets in the
-// session's body file stay there (ClientStep::file_offset; RecordedDialogue::read_stored reads
-// them from the file the rows were read with): memory is bounded whatever the body's size.
+// session's body file stay there, and those recorded before schema v6 past a message's first
+// 64 KiB in their rows (ClientStep::file_offset; RecordedDialogue::read_stored reads them from
+// the file the rows were read with, or the rows): memory is bounded whatever the body's size.
 #pragma once
 
 #include <cstdint>

@@ -46,8 +46,7 @@ bool RecordedDialogue::next_flight_piece(const Flight& f, FlightCursor& at, smtp
       error = "event " + std::to_string(s.seq) + ": its body octets cannot be read";
       return false;
     } else {
-      if (!read_stored(*s.file_offset + static_cast<std::int64_t>(at.offset), n, stored, error))
-        return false;
+      if (!read_stored(s, at.offset, n, stored, error)) return false;
       out.append(stored);
     }
     at.offset += n;
@@ -77,7 +76,7 @@ std::string why_not_replayable(const storage::EventRow& row, bool greeted, Refus
     return where + "the client sent a line mailtap refused and did not record (" + e.note +
            "); it cannot be sent again";
   const std::size_t recorded = row.file_offset ? static_cast<std::size_t>(row.file_length)
-                                               : e.bytes.size();  // BodyOctets::leave_in_file
+                                               : e.bytes.size();  // BodyOctets::leave_past_inline
   if (is_body(e.kind) && recorded != e.wire_size && partial == PartialBodies::cannot_be_sent)
     return where + "only " + std::to_string(recorded) + " of " + std::to_string(e.wire_size) +
            " body octets were recorded";
@@ -95,6 +94,7 @@ ClientStep client_step(const storage::EventRow& row) {
   step.bytes = e.bytes;
   step.file_offset = row.file_offset;
   step.file_length = static_cast<std::size_t>(row.file_length);
+  step.row_id = row.row_id;
   step.wire_size = e.wire_size;
   step.redacted = e.redacted;
   step.note = e.note;

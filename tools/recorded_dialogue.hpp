@@ -44,6 +44,10 @@ struct ClientStep {
   // so that no tool holds a body whole; `bytes` is empty.
   std::optional<std::int64_t> file_offset;
   std::size_t file_length = 0;
+  // Set when those octets are its event's row's own instead (recorded before schema v6, when a
+  // row held a whole body: EventRow::row_id): `file_offset` is 0, and they are read from the
+  // row as they are sent, the same way.
+  std::optional<std::int64_t> row_id;
   // The octets the client sent: more than `bytes` for a body step whose record --max-body cut
   // (PartialBodies::counted; the step that closes such a body records none of its octets).
   std::size_t wire_size = 0;
@@ -100,10 +104,12 @@ struct FlightCursor {
   bool done(const Flight& f) const { return step >= f.steps.size(); }
 };
 
-// Reads `length` octets at `offset` of the recorded session's body file into `out`; false with
+// Reads `length` octets from `at` of the octets of `step` the record left where they are stored
+// (ClientStep::file_offset: the session's body file, or the step's row) into `out`; false with
 // `error` set (naming the file) if it cannot supply them.
-using StoredOctetsReader = std::function<bool(std::int64_t offset, std::size_t length,
-                                              std::string& out, std::string& error)>;
+using StoredOctetsReader =
+    std::function<bool(const ClientStep& step, std::size_t at, std::size_t length, std::string& out,
+                       std::string& error)>;
 
 // mailtap authenticated upstream by itself (proxy --auth-user): its AUTH lines are
 // mailtap_to_upstream events, the server's answers upstream_to_mailtap, and the client's
@@ -135,8 +141,8 @@ struct RecordedDialogue {
   std::optional<RecordedReply> refused_chunk_reply;
   std::size_t refused_chunk_reply_before = 0;
 
-  // Where the octets of the steps left in the body file (ClientStep::file_offset) are read
-  // from; unset when there are none (a model built from events that hold their bytes).
+  // Where the octets of the steps left in the body file or their rows (ClientStep::file_offset)
+  // are read from; unset when there are none (a model built from events that hold their bytes).
   StoredOctetsReader read_stored;
 
   // A flight is sent in pieces of at most this many octets: a body of any size goes out with a

@@ -1940,6 +1940,24 @@ def mboxrd_quoted(body: bytes) -> bytes:
     return b"".join(out)
 
 
+def body_files_into_rows(db) -> None:
+    """Gives a record the layout mailtap wrote before schema version 6, when a body was stored
+    wholly in its events' rows: the octets of every event in its session's body file go back
+    into its row, and the body files are removed. (The migration to 6 moves nothing: such rows
+    stay in a database migrated since.)"""
+    bodies = Path(f"{db}-bodies")
+    with contextlib.closing(sqlite3.connect(db)) as con, con:
+        for row, session, offset, length in con.execute(
+                "SELECT id, session_id, file_offset, file_length FROM events "
+                "WHERE file_offset IS NOT NULL").fetchall():
+            with open(bodies / str(session), "rb") as f:
+                f.seek(offset)
+                stored = f.read(length)
+            con.execute("UPDATE events SET bytes = ?, file_offset = NULL, file_length = NULL "
+                        "WHERE id = ?", (stored, row))
+    shutil.rmtree(bodies, ignore_errors=True)
+
+
 def recorded_body(db, message_id: int) -> bytes:
     """A recorded message's body, rebuilt as mailtap's reader does: since schema version 4 a
     body is stored once, as the data / bdat_chunk events of its mail transaction (DATA text as

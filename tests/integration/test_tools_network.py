@@ -764,6 +764,13 @@ class LargeBodyTest(h.IntegrationCase):
             rows = c.execute("SELECT session_id, size FROM messages ORDER BY session_id").fetchall()
         (cls.small_id, _), (cls.large_id, size) = rows
         assert size == len(cls.large), size
+        # The same record as a mailtap before schema 6 wrote it, the bodies in their rows.
+        cls.pre6_db = cls.tmp / "pre6.db"
+        with closing(sqlite3.connect(f"file:{cls.db}?mode=ro", uri=True)) as c, \
+                closing(sqlite3.connect(cls.pre6_db)) as out:
+            c.backup(out)
+        shutil.copytree(f"{cls.db}-bodies", f"{cls.pre6_db}-bodies")
+        h.body_files_into_rows(cls.pre6_db)
 
     @classmethod
     def tearDownClass(cls):
@@ -803,22 +810,30 @@ class LargeBodyTest(h.IntegrationCase):
         text = (out + (err or b"")).decode(errors="replace")
         return p.returncode, text, int(peak.read_text()) * 1024
 
-    def replay(self, sid):
+    def replay(self, sid, db=None):
         return self.run_measured("replay", sid, "--to", self.sink.address, "--tls", "none",
-                                 "--db", self.db)
+                                 "--db", db or self.db)
 
-    def mock(self, sid, message):
+    def mock(self, sid, message, db=None):
         port = h.free_port()
-        return self.run_measured("mock", sid, "--db", self.db, "--listen", f"127.0.0.1:{port}",
+        return self.run_measured("mock", sid, "--db", db or self.db, "--listen",
+                                 f"127.0.0.1:{port}",
                                  client=lambda: h.smtplib_send(port, message, timeout=120))
 
     def test_replay_streams_the_body_from_the_record(self):
-        code, out, small_peak = self.replay(self.small_id)
+        self.check_replay_streams(self.db)
+
+    def test_replay_streams_a_body_recorded_before_schema_6_from_its_rows(self):
+        # (It used to load such a body whole: a 300 MiB message, 300 MiB of memory at least.)
+        self.check_replay_streams(self.pre6_db)
+
+    def check_replay_streams(self, db):
+        code, out, small_peak = self.replay(self.small_id, db)
         self.assertEqual(code, 0, out)
-        code, out, peak = self.replay(self.large_id)
+        code, out, peak = self.replay(self.large_id, db)
         self.assertEqual(code, 0, out)
         self.assertIn("every reply class matches", out)
-        with closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as c:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as c:
             sums = c.execute(
                 "SELECT s.replay_of, m.size, m.sha256 FROM messages m JOIN sessions s "
                 "ON s.id = m.session_id WHERE s.id = ?1 OR s.replay_of = ?1 ORDER BY s.id",
@@ -851,9 +866,15 @@ class LargeBodyTest(h.IntegrationCase):
         self.assertEqual(cp.stdout, "")
 
     def test_mock_counts_the_body_without_holding_it(self):
-        code, out, small_peak = self.mock(self.small_id, self.small)
+        self.check_mock_counts(self.db)
+
+    def test_mock_counts_a_body_recorded_before_schema_6_without_holding_it(self):
+        self.check_mock_counts(self.pre6_db)
+
+    def check_mock_counts(self, db):
+        code, out, small_peak = self.mock(self.small_id, self.small, db)
         self.assertEqual(code, 0, out)
-        code, out, peak = self.mock(self.large_id, self.large)
+        code, out, peak = self.mock(self.large_id, self.large, db)
         self.assertEqual(code, 0, out)
         self.assertIn("completed the recorded dialogue", out)
         self.assertLess(peak - small_peak, self.ALLOWED,

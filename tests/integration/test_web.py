@@ -740,24 +740,19 @@ class WebDownloadMemoryTest(h.IntegrationCase):
         the migration: the session view gets its first 64 KiB, and the downloads read the rows
         a chunk at a time, as they read a body file. (They used to hold it whole, several times:
         the session view sent it twice.)"""
+        self.check_an_old_layout_is_not_held("schema 6", h.body_files_into_rows)
+
+    def check_an_old_layout_is_not_held(self, before: str, to_old_layout):
         size = 64 * MIB
         message = self.big_message(size)
-        db = self.tmp / "pre6.db"
+        db = self.tmp / f"before {before}.db"
         sink = h.BodySink()
         self.addCleanup(sink.close)
         with h.Mailtap(sink.address, tls="none", db=db, extra_args=["--max-body", "100MiB"]) as mt:
             h.smtplib_send(mt.port, message)
-        with sqlite3.connect(db) as con:  # the pre-v6 layout: the body file back in the rows
+        to_old_layout(db)
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
             session, sha256 = con.execute("SELECT session_id, sha256 FROM messages").fetchone()
-            body_file = Path(f"{db}-bodies") / str(session)
-            stored = body_file.read_bytes()
-            for row, offset, length in con.execute(
-                    "SELECT id, file_offset, file_length FROM events "
-                    "WHERE file_offset IS NOT NULL").fetchall():
-                con.execute("UPDATE events SET bytes = ?, file_offset = NULL, file_length = NULL "
-                            "WHERE id = ?", (stored[offset:offset + length], row))
-            del stored
-        body_file.unlink()
         asan = os.environ.get("ASAN_OPTIONS", "")
         env = {"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=4" if asan else "quarantine_size_mb=4"}
         with w.WebServer(db, env=env) as web:
@@ -782,7 +777,7 @@ class WebDownloadMemoryTest(h.IntegrationCase):
             # A chunk or two per request, SQLite's caches, the allocator's own (about 12 MiB
             # here, 25 under ASan, whatever the size); a copy of the message would be 64 MiB.
             self.assertLess(grew, 32 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB for a "
-                            f"{size // MIB} MiB message recorded before schema 6")
+                            f"{size // MIB} MiB message recorded before {before}")
 
     def test_the_message_view_gets_the_start_of_a_large_text(self):
         """`messages/N` gives the first MiB of a text part with `text_truncated`, the whole being

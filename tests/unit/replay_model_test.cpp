@@ -832,10 +832,11 @@ TEST(RecordedDialogue, ReadsAStoredBodyInPiecesFromTheBodyFile) {
   ASSERT_TRUE(build_recorded_dialogue(stored_body_session(body.size(), 4096), d, error)) << error;
   EXPECT_FALSE(d.partial_body);
   std::size_t reads = 0;
-  d.read_stored = [&](std::int64_t offset, std::size_t length, std::string& out, std::string&) {
+  d.read_stored = [&](const ClientStep& step, std::size_t at, std::size_t length, std::string& out,
+                      std::string&) {
     EXPECT_LE(length, RecordedDialogue::kFlightPieceOctets);
     ++reads;
-    out = file.substr(static_cast<std::size_t>(offset), length);
+    out = file.substr(static_cast<std::size_t>(*step.file_offset) + at, length);
     return true;
   };
   const Flight& f = d.flights[2];  // the body and the QUIT pipelined after it
@@ -864,13 +865,14 @@ struct StoredBodyHarness {
     std::string error;
     EXPECT_TRUE(build_recorded_dialogue(stored_body_session(body.size(), 0), recording, error))
         << error;
-    recording.read_stored = [this](std::int64_t offset, std::size_t length, std::string& out,
-                                   std::string& why) {
-      if (static_cast<std::size_t>(offset) + length > std::min(readable, body.size())) {
+    recording.read_stored = [this](const ClientStep& step, std::size_t at, std::size_t length,
+                                   std::string& out, std::string& why) {
+      const std::size_t offset = static_cast<std::size_t>(*step.file_offset) + at;
+      if (offset + length > std::min(readable, body.size())) {
         why = "the body file is cut short";
         return false;
       }
-      out = body.substr(static_cast<std::size_t>(offset), length);
+      out = body.substr(offset, length);
       return true;
     };
     driver = std::make_unique<ReplayDriver>(recording, smtp::DialogueOptions{}, events, messages);
