@@ -94,7 +94,20 @@ Status Reader::Impl::event_from(const Statement& r, int first, std::int64_t sess
   return bodies->read(session_id, r.column_int(first + 12), r.column_int(first + 13), ev.bytes);
 }
 
-void message_from(const Statement& r, int first, MessageRow& m) {
+std::string message_columns(bool leave_long_body) {
+  const std::string body =
+      leave_long_body
+          ? "CASE WHEN length(body) <= " + std::to_string(kInlineBodyOctets) + " THEN body END"
+          : "body";
+  return "id, seq, mail_from, size, sha256, " + body +
+         ", body_truncated, via_bdat, final_code, final_reply, started_at, finished_at, "
+         "mail_transaction" +
+         (leave_long_body ? ", length(body)" : "");
+}
+
+void message_from(const Statement& r, int first, MessageRow& m, bool leave_long_body) {
+  if (leave_long_body && r.is_null(first + 5) && r.column_int(first + 13) > 0)
+    m.body_left_in_row = r.column_int(first + 13);
   m.id = r.column_int(first);
   m.seq = static_cast<std::uint64_t>(r.column_int(first + 1));
   smtp::Message& msg = m.message;
@@ -231,14 +244,13 @@ Status Reader::Impl::load_events_past_inline_left(std::int64_t id, SessionDetail
                   });
 }
 
-Status Reader::Impl::load_messages(std::int64_t id, SessionDetail& d) {
-  if (Status s = rows_for("SELECT id, seq, mail_from, size, sha256, body, body_truncated, "
-                          "via_bdat, final_code, final_reply, started_at, finished_at, "
-                          "mail_transaction FROM messages WHERE session_id = ?1 ORDER BY seq",
+Status Reader::Impl::load_messages(std::int64_t id, SessionDetail& d, bool leave_long_body) {
+  if (Status s = rows_for("SELECT " + message_columns(leave_long_body) +
+                              " FROM messages WHERE session_id = ?1 ORDER BY seq",
                           id,
                           [&](const Statement& r) {
                             MessageRow m;
-                            message_from(r, 0, m);
+                            message_from(r, 0, m, leave_long_body);
                             d.messages.push_back(std::move(m));
                           });
       !s.ok()) {
@@ -283,7 +295,7 @@ Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out,
   if (!found) return {};
   if (Status s = load_certificates(id, d); !s.ok()) return s;
   if (Status s = load_events(id, d, octets); !s.ok()) return s;
-  if (Status s = load_messages(id, d); !s.ok()) return s;
+  if (Status s = load_messages(id, d, octets != Reader::BodyOctets::read); !s.ok()) return s;
   if (octets == Reader::BodyOctets::read) attach_bodies(d);
   out = std::move(d);
   return {};
@@ -676,8 +688,10 @@ bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, st
         });
       }))
     return false;
-  if (out && std::any_of(out->events.begin(), out->events.end(),
-                         [](const EventRow& e) { return e.row_id.has_value(); }))
+  if (out && (std::any_of(out->events.begin(), out->events.end(),
+                          [](const EventRow& e) { return e.row_id.has_value(); }) ||
+              std::any_of(out->messages.begin(), out->messages.end(),
+                          [](const MessageRow& m) { return m.body_left_in_row.has_value(); })))
     out->row_bodies = impl_->row_body_reader();
   return true;
 }

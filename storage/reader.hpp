@@ -86,6 +86,11 @@ struct MessageRow {
   std::int64_t id = 0;
   std::uint64_t seq = 0;
   smtp::Message message;  // recipients in order
+  // Set (load_session with BodyOctets other than read, stored_message) when the message was
+  // recorded before schema v4, its body in its own row, and that body is longer than
+  // kInlineBodyOctets: it was not read (`message.body` is empty), and this is its length;
+  // SessionOctets and StoredBodyReader read it from the row a piece at a time.
+  std::optional<std::int64_t> body_left_in_row;
 };
 
 class BodyFileReader;
@@ -102,7 +107,7 @@ struct SessionDetail {
   // if there was none; null when the octets were read.
   std::shared_ptr<BodyFileReader> body_file;
   // Loaded with BodyOctets::leave_past_inline, when some octets were left in their rows
-  // (EventRow::row_id): what reads them. Null otherwise.
+  // (EventRow::row_id, MessageRow::body_left_in_row): what reads them. Null otherwise.
   std::shared_ptr<RowBodyReader> row_bodies;
 };
 
@@ -123,14 +128,16 @@ struct StoredBodyPiece {
 struct StoredMessage {
   std::int64_t session_id = 0;
   // Recipients filled in. message.body is empty unless the message was recorded before schema
-  // v4, when the body was kept in its row (and `pieces` is empty).
+  // v4, when the body was kept in its row (and `pieces` is empty), and is at most
+  // kInlineBodyOctets long (else row.body_left_in_row).
   MessageRow row;
   std::vector<StoredBodyPiece> pieces;  // in order
   // The session's body file (pinned: body_files.hpp), the one these rows describe: opened
   // before they were read and still at its path after, so prune and a new session taking the
   // id since cannot make its octets another session's. Holds no file if there was none.
   std::shared_ptr<BodyFileReader> body_file;
-  // What reads the pieces left in their rows (StoredBodyPiece::row_id); null if none was.
+  // What reads the pieces left in their rows (StoredBodyPiece::row_id) or the body left in the
+  // message's row (MessageRow::body_left_in_row); null if none was.
   std::shared_ptr<RowBodyReader> row_bodies;
 };
 
@@ -275,6 +282,8 @@ class Reader {
   // does the same for the octets a body event's row holds past its message's first
   // kInlineBodyOctets (recorded before schema v6, when the rows held whole bodies), as if they
   // were in the body file (EventRow::row_id): memory as bounded, whenever it was recorded.
+  // Either leaves a body longer than kInlineBodyOctets that a message's own row holds
+  // (recorded before schema v4) there too (MessageRow::body_left_in_row).
   enum class BodyOctets { read, leave_in_file, leave_past_inline };
   bool load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error,
                     BodyOctets octets = BodyOctets::read);
@@ -282,7 +291,8 @@ class Reader {
   // Message `seq` (1-based) of session `session_id` from one snapshot, its body as where it is
   // stored (reader_message.cpp): memory bounded by the body's first kInlineBodyOctets, whatever
   // its size, also when recorded before schema v6 (as BodyOctets::leave_past_inline: the octets
-  // rows hold past the first kInlineBodyOctets are left there, StoredBodyPiece::row_id). A
+  // rows hold past the first kInlineBodyOctets are left there, StoredBodyPiece::row_id) or v4
+  // (a body longer than that in the message's row is left there, body_left_in_row). A
   // message's pieces never change once its row exists, and its body file is held
   // open (StoredMessage::body_file): `mailtap prune` removing it later takes nothing from a
   // reader that has it. Returns true with `out` empty if there is no such message.

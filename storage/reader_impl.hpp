@@ -24,10 +24,15 @@ SessionRow session_from(const Statement& st);
 Clock::time_point time_or_epoch(const std::string& text);
 // The event columns event_from() reads, in its order.
 extern const std::string_view kEventColumns;
-// From columns first.. of "id, seq, mail_from, size, sha256, body, body_truncated, via_bdat,
-// final_code, final_reply, started_at, finished_at, mail_transaction" (recipients are not
-// filled in, nor is a body stored in events: see attach_bodies).
-void message_from(const Statement& st, int first, MessageRow& m);
+// The messages columns message_from() reads, in its order: "id, seq, mail_from, size, sha256,
+// body, body_truncated, via_bdat, final_code, final_reply, started_at, finished_at,
+// mail_transaction". With `leave_long_body`, a body the row holds (recorded before schema v4)
+// longer than kInlineBodyOctets is not loaded (length() SQLite reads without the value), and
+// its length follows them (body_left_from).
+std::string message_columns(bool leave_long_body);
+// From columns first.. of message_columns() (recipients are not filled in, nor is a body stored
+// in events: see attach_bodies), and MessageRow::body_left_in_row with `leave_long_body`.
+void message_from(const Statement& st, int first, MessageRow& m, bool leave_long_body = false);
 
 // Which of a message's body octets in the rows a reader that leaves the rest where they are
 // stored reads, as the recorder chose what went to the body file (recorder.cpp): an event's
@@ -130,7 +135,8 @@ struct Reader::Impl {
   Status load_events(std::int64_t id, SessionDetail& d, Reader::BodyOctets octets);
   // BodyOctets::leave_past_inline's: with InlineBodyBudget.
   Status load_events_past_inline_left(std::int64_t id, SessionDetail& d);
-  Status load_messages(std::int64_t id, SessionDetail& d);
+  // `leave_long_body`: as message_columns().
+  Status load_messages(std::int64_t id, SessionDetail& d, bool leave_long_body);
   Status load_recipients(std::int64_t id, SessionDetail& d);
 
   // Runs `load(out)` in one read transaction, so what it reads with several SELECTs comes from

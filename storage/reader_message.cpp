@@ -12,16 +12,14 @@ namespace {
 Status load_message_row(Reader::Impl& impl, std::int64_t session_id, std::uint64_t seq,
                         MessageRow& row, bool& found) {
   Statement st;
-  if (Status s =
-          impl.db.prepare("SELECT id, seq, mail_from, size, sha256, body, body_truncated, "
-                          "via_bdat, final_code, final_reply, started_at, finished_at, "
-                          "mail_transaction FROM messages WHERE session_id = ?1 AND seq = ?2",
-                          st);
+  if (Status s = impl.db.prepare("SELECT " + message_columns(/*leave_long_body=*/true) +
+                                     " FROM messages WHERE session_id = ?1 AND seq = ?2",
+                                 st);
       !s.ok())
     return impl.noted(s);
   st.bind_int(1, session_id).bind_int(2, static_cast<std::int64_t>(seq));
   return impl.each_row(st, [&](const Statement& r) {
-    message_from(r, 0, row);
+    message_from(r, 0, row, /*leave_long_body=*/true);
     found = true;
   });
 }
@@ -92,9 +90,10 @@ bool in_body_file(const StoredMessage& m) {
   });
 }
 
-// Whether some of the message's body was left in its rows.
+// Whether some of the message's body was left in its rows, or all of it in its own.
 bool left_in_rows(const StoredMessage& m) {
-  return std::any_of(m.pieces.begin(), m.pieces.end(),
+  return m.row.body_left_in_row ||
+         std::any_of(m.pieces.begin(), m.pieces.end(),
                      [](const StoredBodyPiece& p) { return p.row_id.has_value(); });
 }
 

@@ -50,8 +50,20 @@ bool StoredBodyReader::read(const std::function<bool(std::string_view)>& emit, s
   const smtp::Message& m = message_.row.message;
   Chunker out(emit);
   const auto take = [&out](std::string_view kept) { out.take(kept); };
+  std::string buffer;
   if (m.transaction == 0) {  // recorded before schema v4: the body itself, in the row
     take(m.body);
+    const std::int64_t left = message_.row.body_left_in_row.value_or(0);
+    for (std::int64_t done = 0; done < left && out.open();) {
+      const std::int64_t n = std::min(left - done, static_cast<std::int64_t>(kChunkOctets));
+      if (Status s = read_message_row(done, n, buffer); !s.ok()) {
+        out.flush();
+        error = s.message;
+        return false;
+      }
+      take(buffer);
+      done += n;
+    }
     out.flush();
     return true;
   }
@@ -62,7 +74,6 @@ bool StoredBodyReader::read(const std::function<bool(std::string_view)>& emit, s
     else
       unstuffer.append(bytes, take);
   };
-  std::string buffer;
   for (const StoredBodyPiece& p : message_.pieces) {
     if (!p.file_offset) wire(p.bytes);
     // A piece in the body file is one read of the client (256 KiB), but its length comes from
@@ -99,6 +110,12 @@ Status StoredBodyReader::read_stored(const StoredBodyPiece& piece, std::int64_t 
                                               " when its rows were read");
   }
   return message_.body_file->read(message_.session_id, *piece.file_offset + at, length, out);
+}
+
+Status StoredBodyReader::read_message_row(std::int64_t at, std::int64_t length, std::string& out) {
+  if (!message_.row_bodies) return no_row_reader(message_.session_id);
+  return message_.row_bodies->read_message_body(message_.row.id, message_.session_id,
+                                                message_.row.seq, at, length, out);
 }
 
 bool StoredBodyReader::size(std::uint64_t& out, std::string& error) {
@@ -152,10 +169,16 @@ StoredMessage SessionOctets::stored(const MessageRow& message, bool inline_only,
   m.session_id = detail_.session.id;
   m.body_file = detail_.body_file;
   m.row_bodies = detail_.row_bodies;
+  m.row.id = message.id;
+  m.row.seq = message.seq;
   m.row.message.transaction = message.message.transaction;
   m.row.message.via_bdat = message.message.via_bdat;
-  if (message.message.transaction == 0) m.row.message.body = message.message.body;  // before v4
   complete = true;
+  if (message.message.transaction == 0) {  // before v4: the body is in the message's row
+    m.row.message.body = message.message.body;
+    m.row.body_left_in_row = message.body_left_in_row;
+    if (inline_only && message.body_left_in_row) complete = false;
+  }
   for (const EventRow& e : detail_.events) {
     if (!smtp::is_body_of(e.event, message.message)) continue;
     if (e.file_offset && inline_only) {
@@ -182,7 +205,17 @@ bool SessionOctets::message_body(const MessageRow& message, const Emit& emit, st
 bool SessionOctets::message_body_preview(const MessageRow& message, const Emit& emit,
                                          bool& complete, std::string& error) {
   const StoredMessage m = stored(message, /*inline_only=*/true, complete);
-  return StoredBodyReader(m).read(emit, error);
+  if (complete || m.row.message.transaction != 0) return StoredBodyReader(m).read(emit, error);
+  // Recorded before schema v4, a body of more than kInlineBodyOctets in the message's row: its
+  // first kInlineBodyOctets, as a body recorded since would have in the database.
+  std::size_t left = kInlineBodyOctets;
+  return StoredBodyReader(m).read(
+      [&](std::string_view chunk) {
+        const std::string_view kept = chunk.substr(0, left);
+        left -= kept.size();
+        return (kept.empty() || emit(kept)) && left > 0;
+      },
+      error);
 }
 
 }  // namespace mailtap::storage

@@ -40,6 +40,9 @@ class StoredBodyReader {
   // file, or (recorded before schema v6) its row's bytes past the first kInlineBodyOctets.
   Status read_stored(const StoredBodyPiece& piece, std::int64_t at, std::int64_t length,
                      std::string& out);
+  // `length` octets from `at` of a body recorded before schema v4 left in the message's row
+  // (MessageRow::body_left_in_row).
+  Status read_message_row(std::int64_t at, std::int64_t length, std::string& out);
 
   const StoredMessage& message_;
 };
@@ -67,7 +70,8 @@ class SessionOctets {
   bool message_body(const MessageRow& message, const Emit& emit, std::string& error);
 
   // The same, only from the octets the database holds (the body's first kInlineBodyOctets):
-  // no body file is read. `complete` says whether that was the whole body.
+  // no body file is read, and of a body recorded before schema v4 in the message's row its
+  // first kInlineBodyOctets. `complete` says whether that was the whole body.
   bool message_body_preview(const MessageRow& message, const Emit& emit, bool& complete,
                             std::string& error);
 

@@ -1958,6 +1958,18 @@ def body_files_into_rows(db) -> None:
     shutil.rmtree(bodies, ignore_errors=True)
 
 
+def bodies_into_message_rows(db) -> None:
+    """Gives a record the layout mailtap wrote before schema version 4 (and so before 6): a
+    message's body (un-dot-stuffed) in its `messages` row, the events that relayed it holding
+    their octets too, and no mail transaction numbers. (The migration to 4 moves nothing.)"""
+    body_files_into_rows(db)
+    with contextlib.closing(sqlite3.connect(db)) as con, con:
+        for (message,) in con.execute("SELECT id FROM messages").fetchall():
+            con.execute("UPDATE messages SET body = ?, mail_transaction = NULL WHERE id = ?",
+                        (recorded_body(con, message), message))
+        con.execute("UPDATE events SET mail_transaction = NULL")
+
+
 def recorded_body(db, message_id: int) -> bytes:
     """A recorded message's body, rebuilt as mailtap's reader does: since schema version 4 a
     body is stored once, as the data / bdat_chunk events of its mail transaction (DATA text as

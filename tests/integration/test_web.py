@@ -742,6 +742,11 @@ class WebDownloadMemoryTest(h.IntegrationCase):
         the session view sent it twice.)"""
         self.check_an_old_layout_is_not_held("schema 6", h.body_files_into_rows)
 
+    def test_a_body_recorded_before_schema_4_is_not_held_either(self):
+        """Before schema 4 a message's body was stored in its `messages` row (and in its events'
+        rows): the same. (The session view loaded that row's body whole.)"""
+        self.check_an_old_layout_is_not_held("schema 4", h.bodies_into_message_rows)
+
     def check_an_old_layout_is_not_held(self, before: str, to_old_layout):
         size = 64 * MIB
         message = self.big_message(size)

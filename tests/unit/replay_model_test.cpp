@@ -790,7 +790,7 @@ TEST(ReplayDriver, MailtapsOwn421IsNotShownAsTheServersReply) {
 }
 
 // A session whose message body (`body`, terminator included) is in the body file, as
-// load_recorded_dialogue leaves it (BodyOctets::leave_in_file), at `offset` there.
+// load_recorded_dialogue leaves it (BodyOctets::leave_past_inline), at `offset` there.
 std::vector<storage::EventRow> stored_body_session(std::size_t body_octets, std::int64_t offset) {
   storage::EventRow body = ev(Direction::client_to_upstream, EventKind::data, "DATA", "");
   body.file_offset = offset;
