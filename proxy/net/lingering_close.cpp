@@ -20,13 +20,17 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 bool discard_waiting_input(asio::ip::tcp::socket& socket, std::size_t limit, Lingered& out) {
   std::array<char, 4096> sink;  // on the thread's stack, not in the coroutine's frame
   for (;;) {
-    if (out.discarded >= limit) return true;
+    if (out.discarded >= limit) {
+      out.octet_limit = true;
+      return true;
+    }
     std::error_code ec;
     const std::size_t want = std::min(sink.size(), limit - out.discarded);
     out.discarded += socket.read_some(asio::buffer(sink.data(), want), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) return false;
     if (ec) {
-      out.client_closed = ec == asio::error::eof || ec == asio::error::connection_reset;
+      out.client_reset = ec == asio::error::connection_reset;
+      out.client_closed = ec == asio::error::eof || out.client_reset;
       return true;
     }
   }
@@ -40,7 +44,10 @@ asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, Linge
   std::error_code ec;
   socket.non_blocking(true, ec);
   // Fails when the client is gone already (reset): then there is nothing to wait for.
-  if (!ec) socket.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  if (!ec) {
+    socket.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    out.client_reset = out.client_closed = static_cast<bool>(ec);
+  }
   if (!ec) {
     const bool may_wait = limits.time > std::chrono::steady_clock::duration::zero();
     Deadline deadline(socket.get_executor(), limits.time, [&socket] {
@@ -55,6 +62,7 @@ asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, Linge
         break;
       }
     }
+    out.time_limit = !out.client_closed && !out.octet_limit && deadline.expired();
   }
   socket.close(ec);
   co_return out;

@@ -32,6 +32,12 @@ inline constexpr LingerLimits lingering{std::chrono::seconds(2), std::size_t{1} 
 struct Lingered {
   std::size_t discarded = 0;   // octets the client sent after the end, thrown away
   bool client_closed = false;  // it closed (or reset) within the limits
+  // It reset the connection (or had, before the close began): what was written to it last it
+  // did not read all of, as a client that closes with input unread resets (or one that had
+  // closed before that input came).
+  bool client_reset = false;
+  bool octet_limit = false;  // limits.octets were thrown away: the client may have sent more
+  bool time_limit = false;   // limits.time passed first (not a cancel: see cut())
 };
 
 // Shuts down the sending side of `socket` (what was written goes, then a FIN), reads and

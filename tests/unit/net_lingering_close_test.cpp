@@ -96,7 +96,26 @@ TEST(LingeringClose, TheClientReadsTheReplyAndAFinWhileItsInputIsThrownAway) {
   ASSERT_TRUE(closing.done);
   EXPECT_EQ(closing.lingered.discarded, 10000U);
   EXPECT_TRUE(closing.lingered.client_closed);
+  EXPECT_FALSE(closing.lingered.client_reset);
+  EXPECT_FALSE(closing.lingered.octet_limit || closing.lingered.time_limit);
   EXPECT_FALSE(c.server.is_open());
+}
+
+// The reply came, and the client closed with it unread: its kernel resets the connection, and
+// the close says so (the session records the reply as not delivered).
+TEST(LingeringClose, TellsAClientThatResetOnItsReplyUnread) {
+  asio::io_context io;
+  Connection c = connect(io);
+  asio::write(c.server, asio::buffer(std::string("221 bye\r\n")));
+  c.client.wait(asio::socket_base::wait_read);
+  c.client.close();
+  Closing closing;
+  start_linger(io, c.server, {60s, std::size_t{1} << 20}, closing);
+  run_bounded(io);
+  ASSERT_TRUE(closing.done);
+  EXPECT_TRUE(closing.lingered.client_reset);
+  EXPECT_TRUE(closing.lingered.client_closed);
+  EXPECT_EQ(closing.lingered.discarded, 0U);
 }
 
 // A client that typed `typed` octets and stays connected, closed with `limits`: what the
@@ -121,12 +140,23 @@ TEST(LingeringClose, StopsAtItsOctetsWithTheClientStillSending) {
   const AfterTyping after = close_after_typing(20000, {60s, 4096});
   EXPECT_EQ(after.lingered.discarded, 4096U);
   EXPECT_FALSE(after.lingered.client_closed);
+  EXPECT_TRUE(after.lingered.octet_limit);
+  EXPECT_FALSE(after.lingered.time_limit);
+}
+
+TEST(LingeringClose, SaysWhenItsTimeRanOutWithTheClientStillThere) {
+  const AfterTyping after = close_after_typing(300, {200ms, std::size_t{1} << 20});
+  EXPECT_EQ(after.lingered.discarded, 300U);
+  EXPECT_FALSE(after.lingered.client_closed);
+  EXPECT_TRUE(after.lingered.time_limit);
+  EXPECT_FALSE(after.lingered.octet_limit);
 }
 
 TEST(LingeringClose, WithoutTimeReadsWhatHasComeAndWaitsForNothing) {
   const AfterTyping after = close_after_typing(300, {0s, std::size_t{1} << 20});
   EXPECT_EQ(after.lingered.discarded, 300U);
   EXPECT_FALSE(after.lingered.client_closed);
+  EXPECT_FALSE(after.lingered.time_limit || after.lingered.octet_limit);
   // Nothing was left unread: the client gets a clean end, not a reset.
   EXPECT_TRUE(after.clean_end);
 }
@@ -162,6 +192,7 @@ TEST(LingeringClose, AGroupBeyondItsCapacityAndOnceCutWaitsForNobody) {
   run_bounded(io);
   ASSERT_TRUE(closing[0].done);
   EXPECT_FALSE(closing[0].lingered.client_closed);
+  EXPECT_FALSE(closing[0].lingered.time_limit);  // cut, not timed out
   // Once cut, none waits (the group is empty again).
   io.restart();
   start_in_group(2);
