@@ -224,6 +224,8 @@ class Writer {
         {&authenticated_,
          "UPDATE sessions SET auth_user = ?2, auth_mechanism = ?3, auth_by = ?4 "
          "WHERE id = ?1 AND ended_at IS NULL"},
+        {&after_end_outcome_,
+         "UPDATE sessions SET outcome = ?2, outcome_reason = ?3 WHERE id = ?1 AND outcome = ?4"},
         {&close_session_,
          "UPDATE sessions SET ended_at = ?2, outcome = ?3, outcome_reason = ?4, "
          "bytes_client_to_upstream = ?5, bytes_upstream_to_client = ?6, auth_user = ?7, "
@@ -564,7 +566,6 @@ class Writer {
     const std::int64_t* id = rowid(r.key);
     if (id == nullptr) return Result::rejected;
     const smtp::Event& e = *r.event;
-    const std::string at = e.time == Clock::time_point{} ? std::string() : format_timestamp(e.time);
     std::optional<std::int64_t> file_offset;
     if (keeps_out_of_database(r.key, e)) {
       std::int64_t offset = 0;
@@ -577,9 +578,32 @@ class Writer {
     }
     if (e.kind == smtp::EventKind::data || e.kind == smtp::EventKind::bdat_chunk)
       digests_.add(r.key, e.transaction, e.kind, e.bytes);
+    return insert_event(*id, r.seq, e, file_offset, error);
+  }
+
+  Result write_one(const SessionAfterEnd& r, Status& error) {
+    if (r.session_id == 0) return Result::rejected;
+    return in_savepoint(
+        [&] {
+          if (Result res = insert_event(r.session_id, r.seq, *r.note, std::nullopt, error);
+              res != Result::ok || !r.outcome)
+            return res;
+          after_end_outcome_.bind_int(1, r.session_id)
+              .bind_text(2, to_string(*r.outcome))
+              .bind_text_or_null(3, r.reason)
+              .bind_text(4, to_string(Outcome::quit));  // a clean end only: see records.hpp
+          return classify(after_end_outcome_.run(), error);
+        },
+        error);
+  }
+
+  // One row of `events`; its bytes in the session's body file at `file_offset`, if given.
+  Result insert_event(std::int64_t id, std::uint64_t seq, const smtp::Event& e,
+                      std::optional<std::int64_t> file_offset, Status& error) {
+    const std::string at = e.time == Clock::time_point{} ? std::string() : format_timestamp(e.time);
     const std::string_view stored = file_offset ? std::string_view() : std::string_view(e.bytes);
-    insert_event_.bind_int(1, *id)
-        .bind_int(2, static_cast<std::int64_t>(r.seq))
+    insert_event_.bind_int(1, id)
+        .bind_int(2, static_cast<std::int64_t>(seq))
         .bind_text_or_null(3, at)
         .bind_text(4, to_string(e.direction))
         .bind_text(5, to_string(e.phase))
@@ -716,7 +740,8 @@ class Writer {
   std::int64_t wal_frame_octets_ = 0;
   Statement begin_, commit_, savepoint_, release_, rollback_to_;
   Statement insert_session_, update_tls_, insert_certificate_der_, insert_certificate_,
-      insert_event_, insert_message_, insert_recipient_, authenticated_, close_session_;
+      insert_event_, insert_message_, insert_recipient_, authenticated_, close_session_,
+      after_end_outcome_;
   std::unordered_map<SessionKey, std::int64_t> rowids_;
   // Body octets of each session's current message stored in the database so far.
   struct InlineBody {

@@ -100,7 +100,20 @@ struct SessionClosed {
   std::string client_tls_version;  // the client's side was TLS (--local-tls): "TLSv1.3"; "" plain
 };
 
+// What became known of a session once its closing record was committed: its last replies go
+// to the client only then (docs/recording.md), and the lingering close after them ends later.
+// A note appended to its events and, when the client turned out to have gone before the reply
+// to its QUIT, the outcome that says so (replacing `quit`, never another ending). Addressed by
+// the session's database id: its key is finished at the close.
+struct SessionAfterEnd {
+  std::int64_t session_id = 0;
+  std::uint64_t seq = 0;  // after the session's other events
+  smtp::RecordedEvent note;
+  std::optional<Outcome> outcome;
+  std::string reason;  // with `outcome`
+};
+
 using Record = std::variant<SessionOpened, SessionTls, SessionEvent, SessionBodyTail,
-                            SessionMessage, SessionAuthenticated, SessionClosed>;
+                            SessionMessage, SessionAuthenticated, SessionClosed, SessionAfterEnd>;
 
 }  // namespace mailtap::storage

@@ -338,6 +338,49 @@ TEST(StorageRecorder, AnAuthenticatedSessionShowsItsUserWhileItRuns) {
   EXPECT_EQ(rec->stats().rejected, 0u);
 }
 
+// What became known after a session's close (its last reply goes only then): a note after its
+// events, by the row's id, and a `quit` the client did not take the 221 of made client_closed;
+// any other outcome stays.
+TEST(StorageRecorder, NotesAfterTheEndFollowTheCloseAndCorrectOnlyAQuit) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  auto rec = Recorder::open(at(path), error);
+  ASSERT_NE(rec, nullptr) << error;
+  const auto after_end = [](std::int64_t id, std::optional<Outcome> outcome) {
+    SessionAfterEnd r{id, 2, test_support::recorded(), outcome, "client closed the connection"};
+    test_support::edit(r.note).direction = smtp::Direction::mailtap_note;
+    test_support::edit(r.note).kind = smtp::EventKind::note;
+    test_support::edit(r.note).note = "not delivered: 221 2.0.0 Bye";
+    return r;
+  };
+  std::vector<std::int64_t> ids;
+  for (Outcome outcome : {Outcome::quit, Outcome::timeout}) {
+    const SessionKey k = rec->new_session_key();
+    SessionOpened o = opened(k);
+    o.recorded_id = std::make_shared<std::atomic<std::int64_t>>(0);
+    test_support::record_batches(*rec, {batch(o, event(k, 1), closed(k, outcome))});
+    ids.push_back(o.recorded_id->load());
+    test_support::record_batches(*rec, {batch(after_end(ids.back(), Outcome::client_closed))});
+  }
+  rec->stop();
+  EXPECT_EQ(rec->stats().rejected, 0u);
+  for (std::int64_t id : ids)
+    EXPECT_EQ(count(path,
+                    "SELECT count(*) FROM events WHERE seq = 2 AND note = 'not delivered: "
+                    "221 2.0.0 Bye' AND session_id = " +
+                        std::to_string(id)),
+              1);
+  EXPECT_EQ(count(path,
+                  "SELECT count(*) FROM sessions WHERE outcome = 'client_closed' AND "
+                  "outcome_reason = 'client closed the connection' AND id = " +
+                      std::to_string(ids[0])),
+            1);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE outcome = 'timeout' AND id = " +
+                            std::to_string(ids[1])),
+            1);
+}
+
 // The recorder's connection runs without triggers (they cost an event row a third of its time
 // in SQLite); the vocabulary triggers stay in the schema and still refuse other writers.
 TEST(StorageRecorder, VocabularyTriggersStillGuardOtherWritersWhileRecording) {
