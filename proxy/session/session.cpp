@@ -22,6 +22,7 @@
 #include "proxy/net/endpoint.hpp"
 #include "proxy/net/tls_alert.hpp"
 #include "proxy/secrets/token_provider.hpp"
+#include "proxy/session/after_end.hpp"
 #include "proxy/session/transcript.hpp"
 #include "proxy/smtp/cipher_caveat.hpp"
 #include "proxy/smtp/reply_lines.hpp"
@@ -170,11 +171,12 @@ asio::awaitable<void> Session::run() {
 
   if (!dialogue_->finished())
     dialogue_->end(smtp::Ending{smtp::Ending::Kind::error, "relay ended unexpectedly"});
-  const smtp::Ending ending = *dialogue_->ending();
   const bool close_now = !end_committed_;
-  if (close_now) close_record(smtp::outcome_of(ending.kind), ending.reason);
+  if (close_now)
+    close_record(smtp::outcome_of(dialogue_->ending()->kind), dialogue_->ending()->reason);
   co_await flush_records();
   if (close_now) note_end_committed();
+  const smtp::Ending ending = ending_after_end_.value_or(*dialogue_->ending());
   const std::string duration =
       format_short_duration(std::chrono::steady_clock::now() - started_steady_);
   log::info("session " + std::to_string(id_) + " ended: " +
@@ -183,7 +185,7 @@ asio::awaitable<void> Session::run() {
             " octets up, " + std::to_string(dialogue_->bytes_from_upstream()) + " down, " +
             std::to_string(record_.messages_taken()) + " message(s)" +
             (dialogue_->auth_user().empty() ? "" : ", user " + dialogue_->auth_user()) +
-            recorded_as() + client_dropped_note_);
+            recorded_as() + (client_dropped_note_.empty() ? "" : ", " + client_dropped_note_));
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -246,26 +248,27 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log)
   close_record(setup.outcome, reason);
   co_await flush_records();
   note_end_committed();
-  bool dropped = false;
+  last_replies_ = reply_summaries(line);
   {
     // A client that does not read must not keep the session alive: the same limit as for the
     // last reply of a session (watch_last_replies), though the socket takes the line at once
     // in practice (nothing went before it but a TLS handshake, which the client read).
     net::Deadline deadline(executor(), ctx_.config.timeout_command, [this] { client_.reset(); });
     co_await client_.write(asio::buffer(line));
-    dropped = deadline.expired();
+    if (deadline.expired())
+      client_dropped_note_ =
+          "the client did not read the 421 within " + client_reading_limit() + ": connection reset";
   }
   co_await close_client();
   if (log)
     log::error("session " + std::to_string(id_) + ": " + client_label_ + " refused: " + reason +
-               recorded_as() +
-               (dropped ? ", the client did not read the 421 within " + client_reading_limit() +
-                              ": connection reset"
-                        : ""));
+               recorded_as() + (client_dropped_note_.empty() ? "" : ", " + client_dropped_note_));
 }
 
 void Session::note_end_committed() {
   end_committed_ = true;
+  // What is still to go to the client goes only now: its last replies (principle 5).
+  last_replies_ = reply_summaries(client_out_ + client_held_);
   // The recorder's submit returned because the close was committed or because recording
   // failed: failed now, the close is (almost surely) not on disk, and the log must not
   // suggest it is.
@@ -921,14 +924,59 @@ asio::awaitable<void> Session::writers_then_close() {
 
 // The client's end once its last reply is written: a lingering close, so that a client that
 // sent more than mailtap read gets that reply and the end, not a TCP reset that loses both.
-// What it sent is discarded unread, and not recorded: the record closed before the last reply
-// went (docs/recording.md, "What the client sends after the end").
+// What it sent is discarded unread, its octets counted in a note after the end, with what became
+// of the last replies: both are known only after the commit those replies waited for
+// (docs/recording.md, "What the client sends after the end").
 asio::awaitable<void> Session::close_client() {
   const net::Lingered lingered = co_await client_.close_lingering(net::lingering);
-  if (lingered.discarded > 0)
-    log::debug("session " + std::to_string(id_) + ": " + std::to_string(lingered.discarded) +
-               " octets the client sent after the end were discarded unread" +
-               (lingered.client_closed ? "" : " (closed before the client did)"));
+  record_after_end(lingered);
+  co_await record_.flush();
+}
+
+// After the commit the last replies waited for (principle 5): a note of its own, and the
+// outcome corrected, never the closing record rewritten before the client was told.
+void Session::record_after_end(const net::Lingered& lingered) {
+  // A reset says the client closed with mailtap's last bytes unread; over TLS (--local-tls)
+  // those are its close_notify, which clients close without reading (Python's ssl module
+  // does), so there only a failed write does.
+  const bool reset_on_replies = lingered.client_reset && !client_.tls_active();
+  // mailtap's own reset (client_dropped_note_) fails the writes too: not the client's doing.
+  const bool client_gone =
+      client_dropped_note_.empty() && (client_write_failed_ || reset_on_replies);
+  if (std::optional<std::string> note =
+          undelivered_note(last_replies_, client_dropped_note_, client_gone)) {
+    const smtp::Ending* ending = dialogue_ && dialogue_->ending() ? &*dialogue_->ending() : nullptr;
+    if (client_dropped_note_.empty()) client_dropped_note_ = *note;
+    // As when its FIN came before the 221 (Dialogue::on_reply): a clean end it was not.
+    if (client_gone && ending != nullptr && ending->kind == smtp::Ending::Kind::quit) {
+      ending_after_end_ = smtp::Ending{smtp::Ending::Kind::client_closed,
+                                       smtp::client_closed_before_quit_reply(ending->reason)};
+      add_after_end_note(std::move(*note), storage::Outcome::client_closed,
+                         ending_after_end_->reason);
+    } else {
+      add_after_end_note(std::move(*note));
+    }
+  }
+  if (std::optional<std::string> note = discarded_note(lingered, net::lingering)) {
+    log::debug("session " + std::to_string(id_) + ": " + *note);
+    add_after_end_note(std::move(*note));
+  }
+}
+
+void Session::add_after_end_note(std::string note, std::optional<storage::Outcome> outcome,
+                                 std::string reason) {
+  // Not before the end was committed (the note follows the closing record), nor when it was not.
+  if (!end_committed_ || end_unrecorded_) return;
+  smtp::Event e;
+  e.direction = smtp::Direction::mailtap_note;
+  // The upstream's, as every event's: a relayed session's is its TLS mode's (dialogue_options).
+  e.phase =
+      dialogue_ && ctx_.target.mode != net::TlsMode::none ? smtp::Phase::tls : smtp::Phase::plain;
+  e.kind = smtp::EventKind::note;
+  e.time = storage::Clock::now();
+  e.note = std::move(note);
+  if (ctx_.config.transcript) log::transcript(transcript_lines(id_, e));
+  record_.after_end(smtp::mailtap_event(std::move(e)), outcome, std::move(reason));
 }
 
 Session::Deadlines Session::current_deadlines() const {
@@ -1128,9 +1176,9 @@ asio::awaitable<void> Session::watch_last_replies() {
           shutdown_requested_ ? now : *client_took_at_ + ctx_.config.timeout_command;
       if (now >= deadline) {
         client_dropped_note_ = shutdown_requested_
-                                   ? ", the client did not read its last reply by the end of the "
+                                   ? "the client did not read its last reply by the end of the "
                                      "grace period: connection reset"
-                                   : ", the client did not read its last reply within " +
+                                   : "the client did not read its last reply within " +
                                          client_reading_limit() + ": connection reset";
         drop_client();
         continue;

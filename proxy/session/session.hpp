@@ -83,6 +83,11 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> upstream_write_failed(std::error_code ec);
   asio::awaitable<void> writers_then_close();
   asio::awaitable<void> close_client();
+  // What became of the last replies and of what the client sent after them, in the record once
+  // its end was committed (storage::SessionAfterEnd), and in the log.
+  void record_after_end(const net::Lingered& lingered);
+  void add_after_end_note(std::string note, std::optional<storage::Outcome> outcome = std::nullopt,
+                          std::string reason = {});
   asio::awaitable<void> watchdog();
   void prepare_dialogue_input();
   asio::awaitable<void> after_input();
@@ -188,8 +193,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // When a write to the client last ended: a turn of the client's begins no earlier.
   std::chrono::steady_clock::time_point client_output_taken_;
   // The client was dropped for not reading once the dialogue had ended: what the log line that
-  // ends the session adds (the record was closed before that last reply).
+  // ends the session adds, and the record's note after its end says (record_after_end).
   std::string client_dropped_note_;
+  // The replies written to the client once the closing record was committed (the 221, a 421),
+  // as reply_summaries says them: what the record names if they did not reach the client.
+  std::string last_replies_;
+  // The outcome the record took after its end (a `quit` whose 221 the client did not take),
+  // for the log line that ends the session.
+  std::optional<smtp::Ending> ending_after_end_;
   bool token_fetch_running_ = false;
   std::optional<std::uint64_t> token_generation_;  // of the token last handed to the dialogue
   // What the run started with the session brought, until the dialogue asks for a token.

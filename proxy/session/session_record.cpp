@@ -54,6 +54,14 @@ void SessionRecord::close(storage::Outcome outcome, std::string reason,
   closed_ = std::move(c);
 }
 
+void SessionRecord::after_end(smtp::RecordedEvent note, std::optional<storage::Outcome> outcome,
+                              std::string reason) {
+  const std::int64_t id = recorded_id();
+  if (id == 0) return;
+  pending_.push_back(
+      storage::SessionAfterEnd{id, ++event_seq_, std::move(note), outcome, std::move(reason)});
+}
+
 asio::awaitable<void> SessionRecord::flush() {
   if (closed_) {
     // After every event taken: their body events are what the recorder hashes them from.

@@ -52,6 +52,11 @@ class SessionRecord {
   void close(storage::Outcome outcome, std::string reason, const smtp::Dialogue* dialogue,
              std::string client_tls_version = {});
   bool close_pending() const { return closed_.has_value(); }
+  // Queues what became known once the closing record was committed (storage::SessionAfterEnd):
+  // `note` after the session's events, and `outcome` (with `reason`) in place of a `quit`.
+  // Nothing without the session's database id (no recorder, or the row was never written).
+  void after_end(smtp::RecordedEvent note, std::optional<storage::Outcome> outcome = std::nullopt,
+                 std::string reason = {});
 
   // Hands everything queued to the recorder as one batch; waits as Recorder::submit does
   // (until committed when the batch holds a message or the close).

@@ -518,9 +518,9 @@ void Dialogue::client_closed() {
   // the two apart, so the replies still go, after this note.
   if (!client_eof_ && !ending_ && !relaying_body() && replies_due_to_client())
     record(note_event(EventKind::note, {},
-                      "client closed the connection while replies were still due to it: those "
-                      "after this are relayed, and reach it only if it still reads (it closed "
-                      "its sending side alone); a client that hung up never gets them"));
+                      std::string(client_closed_with_replies_due) +
+                          "those after this are relayed, and reach it only if it still reads (it "
+                          "closed its sending side alone); a client that hung up never gets them"));
   client_eof_ = true;
   process_client();
 }
@@ -1331,9 +1331,7 @@ void Dialogue::on_reply(Reply reply) {
   if (p.kind == Pending::Kind::command && p.command == Verb::quit) {
     // The client closed before this 221 (see client_closed): the session ended by its close.
     if (client_eof_) {
-      finish(
-          Ending::Kind::client_closed,
-          "client closed the connection before the reply to its QUIT (" + first_line(reply) + ")");
+      finish(Ending::Kind::client_closed, client_closed_before_quit_reply(first_line(reply)));
     } else {
       finish(Ending::Kind::quit, first_line(reply));
     }

@@ -12,8 +12,11 @@ until it closes. Each test checks that the client reads the whole reply, then a 
 
 Upstreams are in-process fakes (harness.FakeServer); no Postfix, no root."""
 
+import base64
+import contextlib
 import errno
 import os
+import select
 import signal
 import socket
 import sqlite3
@@ -27,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from test_recording import find_leaks, mailtap_files, query, secret_forms, wait_ended, wait_for  # noqa: E402,E501
 
 CONNECTIONS = 20  # the reset raced the client's read: one connection proves little
 
@@ -243,6 +247,97 @@ class LastReplyTest(h.IntegrationCase):
                 c.starttls(ca_file=cert)
                 self.assertEqual(c.cmd("EHLO client.test").code, 250)
                 self.assertBdatRefusedWithItsChunkBehind(c)
+
+    # what the record says once the last reply went -------------------------------------------
+    # The last reply goes only once the session's record is committed, so what became of it,
+    # and of what the client sent after it, follows in notes of their own (recording.md, "What
+    # the client sends after the end").
+    def notes_after_the_end(self, db: Path, containing: str) -> list[str]:
+        """The notes of session 1 with `containing`, waited for: they are written once the
+        lingering close after the last reply is over."""
+        def found():
+            rows = query(db, "SELECT note FROM events WHERE session_id = 1 AND note LIKE ? "
+                             "ORDER BY seq", (f"%{containing}%",))
+            return [r["note"] for r in rows]
+        return wait_for(found, timeout=20, what=f"a note with {containing!r}")
+
+    def test_a_secret_typed_after_the_quit_is_counted_not_recorded(self):
+        """A client that sends an AUTH line after its QUIT was answered: the lingering close
+        throws it away, and the record says how many octets that was, never what they were."""
+        db = self.tmp / "after-the-end.db"
+        mt = self.mailtap(self.fake("good").address, db=db)
+        secret = b"typed-after-the-end-7Hq2"
+        auth = b"AUTH PLAIN " + base64.b64encode(b"\0me\0" + secret) + b"\r\n"
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+            c.send(auth)
+            self.assertEndsCleanly(read_to_the_end(c.sock))
+        notes = self.notes_after_the_end(db, "after the end")
+        self.assertEqual(notes, [f"{len(auth)} octets the client sent after the end were "
+                                 f"discarded unread"])
+        row = wait_ended(db, 1)[0]
+        self.assertEqual(row["outcome"], "quit", "the client took its 221")
+        forbidden = {f"secret form {i}": f for i, f in enumerate(secret_forms(secret))}
+        forbidden["the AUTH line"] = auth.strip()
+        self.assertEqual(find_leaks(mailtap_files(db), forbidden), [])
+        self.assertNotIn(secret.decode(), mt.stderr)
+        shown = subprocess.run([str(h.mailtap_bin()), "show", "--db", str(db), "1"],
+                               capture_output=True, text=True, timeout=30)
+        self.assertEqual(shown.returncode, 0, shown.stderr)
+        self.assertIn(f"{len(auth)} octets the client sent after the end were discarded unread",
+                      shown.stdout)
+
+    def test_more_than_the_lingering_close_reads_is_said(self):
+        """Past 1 MiB the lingering close stops reading and closes first: the note says it
+        stopped at its limit (the client may have sent more)."""
+        db = self.tmp / "after-the-end-limit.db"
+        mt = self.mailtap(self.fake("good").address, db=db)
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+
+            def flood():
+                with contextlib.suppress(OSError):
+                    c.sock.sendall(b"x" * (2 << 20))
+            sender = threading.Thread(target=flood, daemon=True)
+            sender.start()
+            read_to_the_end(c.sock)
+            sender.join(20)
+        self.assertEqual(self.notes_after_the_end(db, "after the end"),
+                         ["1048576 octets the client sent after the end were discarded unread "
+                          "(closed before the client did: the lingering close reads at most "
+                          "1 MiB)"])
+        self.assertTrue(mt.alive())
+
+    def test_a_221_the_client_closed_on_unread_is_not_a_clean_quit(self):
+        """The client sends QUIT and closes with the 221 come but unread, as an MTA does that
+        gave up waiting just as it came: its kernel resets the connection. The record said
+        `quit`, as if the client had been told; now it says the 221 was not delivered and the
+        outcome is the one a close before the 221 gets (dialogue.md, "When the client
+        closes")."""
+        db = self.tmp / "unread-221.db"
+        mt = self.mailtap(self.fake("good").address, db=db)
+        c = h.SmtpSocket(mt.port)
+        self.assertEqual(c.reply().code, 220)
+        self.assertEqual(c.cmd("EHLO client.test").code, 250)
+        c.send(b"QUIT\r\n")
+        readable, _, _ = select.select([c.sock], [], [], 20)
+        self.assertTrue(readable, "the 221 came")
+        c.close()  # with the 221 unread: a reset
+        notes = self.notes_after_the_end(db, "not delivered")
+        self.assertEqual(len(notes), 1, notes)
+        self.assertRegex(notes[0], r"^client closed the connection while replies were still due "
+                                   r"to it: it reset the connection; not delivered: 221 \S")
+        row = wait_for(lambda: [r for r in query(db, "SELECT * FROM sessions")
+                                if r["outcome"] == "client_closed"], timeout=20,
+                       what="the outcome corrected")[0]
+        self.assertRegex(row["outcome_reason"],
+                         r"^client closed the connection before the reply to its QUIT \(221 ")
+        self.assertIn("ended: client_closed (client closed the connection before the reply to "
+                      "its QUIT", mt.wait_stderr("ended:"))
 
     # mailtap mock ----------------------------------------------------------------------------
     def test_mock_divergence_to_a_client_that_writes_on(self):

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-from test_recording import events, query, wait_ended  # noqa: E402
+from test_recording import events, query, wait_ended, wait_for  # noqa: E402
 
 # linux/tcp.h: tcpi_state, the first octet of struct tcp_info.
 TCP_ESTABLISHED, TCP_CLOSE = 1, 7
@@ -192,6 +192,17 @@ class UnreadRepliesTest(h.IntegrationCase):
         self.assertIn("ended: upstream_closed", mt.wait_stderr("ended:"))
         self.assertIn("the client did not read its last reply within 2.0s (--timeout-command): "
                       "connection reset", mt.stderr)
+        # The record, closed before that 421 went, says it in a note after its end: which
+        # replies the client never got, the 421 last.
+        note = wait_for(lambda: query(db, "SELECT note FROM events WHERE session_id = 1 AND "
+                                          "note LIKE '%not delivered%'"),
+                        timeout=PATIENCE, what="the note of the replies not delivered")[0]["note"]
+        self.assertTrue(note.startswith("the client did not read its last reply within 2.0s "
+                                        "(--timeout-command): connection reset; not delivered: "),
+                        note)
+        self.assertTrue(note.endswith("421 4.3.2 fake: going away"), note)
+        self.assertEqual(query(db, "SELECT outcome FROM sessions")[0]["outcome"],
+                         "upstream_closed", "the ending stays the server's")
         self.assertTrue(mt.alive())
 
     def test_a_shutdown_does_not_wait_for_a_client_that_does_not_read_its_421(self):

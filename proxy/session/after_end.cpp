@@ -1,0 +1,66 @@
+#include "proxy/session/after_end.hpp"
+
+#include "proxy/common/duration.hpp"
+#include "proxy/smtp/ending.hpp"
+#include "proxy/smtp/reply_parser.hpp"
+
+namespace mailtap {
+
+namespace {
+
+std::string octets_label(std::size_t octets) {
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  if (octets >= mib && octets % mib == 0) return std::to_string(octets / mib) + " MiB";
+  return std::to_string(octets) + " octets";
+}
+
+}  // namespace
+
+std::string reply_summaries(std::string_view bytes) {
+  // A client that stopped reading may have a backlog of thousands: the first few, then a count
+  // and the last, which is the one that ended the session.
+  constexpr std::size_t named = 3;
+  smtp::ReplyParser parser;
+  parser.feed(bytes);
+  std::string out;
+  std::string last;
+  std::size_t count = 0;
+  while (std::optional<smtp::Reply> reply = parser.next()) {
+    last = smtp::reply_summary(reply->raw);
+    if (++count <= named) out += (out.empty() ? "" : ", ") + last;
+  }
+  if (count > named)
+    out += " and " + std::to_string(count - named) + " more replies, the last " + last;
+  return out;
+}
+
+std::optional<std::string> undelivered_note(std::string_view last_replies,
+                                            std::string_view not_read, bool client_gone) {
+  if (last_replies.empty()) return std::nullopt;
+  const std::string what = "; not delivered: " + std::string(last_replies);
+  // mailtap's reset, for a client that did not read: the client may well be there still.
+  if (!not_read.empty()) return std::string(not_read) + what;
+  // A client that closes with replies unread resets the connection, as does one that had hung
+  // up before they came (the FIN a half-close sends says not which: see Dialogue).
+  if (client_gone)
+    return std::string(smtp::client_closed_with_replies_due) + "it reset the connection" + what;
+  return std::nullopt;
+}
+
+std::optional<std::string> discarded_note(const net::Lingered& lingered,
+                                          const net::LingerLimits& limits) {
+  if (lingered.discarded == 0) return std::nullopt;
+  std::string note = std::to_string(lingered.discarded) +
+                     " octets the client sent after the end were discarded unread";
+  if (lingered.octet_limit)
+    note += " (closed before the client did: the lingering close reads at most " +
+            octets_label(limits.octets) + ")";
+  else if (lingered.time_limit)
+    note += " (closed before the client did: it had not closed within " +
+            format_short_duration(limits.time) + ")";
+  else if (!lingered.client_closed)
+    note += " (closed before the client did: mailtap was shutting down)";
+  return note;
+}
+
+}  // namespace mailtap

@@ -1,0 +1,66 @@
+// What the record says of a session's end once its closing record is committed: the replies
+// the client did not take, and what the lingering close threw away (never its octets).
+#include "proxy/session/after_end.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+namespace mailtap {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr net::LingerLimits limits{2s, std::size_t{1} << 20};
+
+TEST(AfterEnd, NamesEachReplyByItsSummaryAndABacklogByItsLast) {
+  EXPECT_EQ(reply_summaries("250 2.0.0 Ok: queued\r\n221-mx.test\r\n221 2.0.0 Bye\r\n"),
+            "250 2.0.0 Ok: queued, 221 mx.test");
+  std::string backlog;
+  for (int i = 0; i < 10; ++i) backlog += "250 2.0.0 Ok\r\n";
+  backlog += "421 4.3.2 going away\r\n";
+  EXPECT_EQ(reply_summaries(backlog),
+            "250 2.0.0 Ok, 250 2.0.0 Ok, 250 2.0.0 Ok and 8 more replies, the last 421 4.3.2 "
+            "going away");
+  EXPECT_EQ(reply_summaries(""), "");
+}
+
+TEST(AfterEnd, SaysWhichRepliesWereNotDeliveredAndWhy) {
+  EXPECT_EQ(undelivered_note("221 2.0.0 Bye", "", true),
+            "client closed the connection while replies were still due to it: it reset the "
+            "connection; not delivered: 221 2.0.0 Bye");
+  EXPECT_EQ(undelivered_note("221 2.0.0 Bye", "the client did not read its last reply", true),
+            "the client did not read its last reply; not delivered: 221 2.0.0 Bye");
+  // A clean close (a FIN) after the replies: they were taken, nothing to say.
+  EXPECT_EQ(undelivered_note("221 2.0.0 Bye", "", false), std::nullopt);
+  // No reply was still to go (a client dropped during the session gets no 421).
+  EXPECT_EQ(undelivered_note("", "", true), std::nullopt);
+}
+
+TEST(AfterEnd, CountsWhatTheLingeringCloseThrewAwayAndWhyItClosedFirst) {
+  net::Lingered lingered;
+  EXPECT_EQ(discarded_note(lingered, limits), std::nullopt);
+  lingered.discarded = 8;
+  lingered.client_closed = true;
+  EXPECT_EQ(discarded_note(lingered, limits),
+            "8 octets the client sent after the end were discarded unread");
+  lingered.client_closed = false;
+  lingered.discarded = std::size_t{1} << 20;
+  lingered.octet_limit = true;
+  EXPECT_EQ(discarded_note(lingered, limits),
+            "1048576 octets the client sent after the end were discarded unread (closed before "
+            "the client did: the lingering close reads at most 1 MiB)");
+  lingered.octet_limit = false;
+  lingered.time_limit = true;
+  EXPECT_EQ(discarded_note(lingered, limits),
+            "1048576 octets the client sent after the end were discarded unread (closed before "
+            "the client did: it had not closed within 2.0s)");
+  lingered.time_limit = false;
+  EXPECT_EQ(discarded_note(lingered, limits),
+            "1048576 octets the client sent after the end were discarded unread (closed before "
+            "the client did: mailtap was shutting down)");
+}
+
+}  // namespace
+}  // namespace mailtap
