@@ -957,7 +957,10 @@ void Session::record_after_end(const net::Lingered& lingered) {
       add_after_end_note(std::move(*note));
     }
   }
-  if (std::optional<std::string> note = discarded_note(lingered, net::lingering)) {
+  // What the dialogue had read but not framed where reading stopped went unread as well.
+  net::Lingered thrown_away = lingered;
+  if (dialogue_) thrown_away.discarded += dialogue_->client_octets_discarded();
+  if (std::optional<std::string> note = discarded_note(thrown_away, net::lingering)) {
     log::debug("session " + std::to_string(id_) + ": " + *note);
     add_after_end_note(std::move(*note));
   }

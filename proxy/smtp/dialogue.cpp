@@ -525,6 +525,11 @@ void Dialogue::client_closed() {
   process_client();
 }
 
+void Dialogue::discard_unread_client_input() {
+  client_octets_discarded_ += framer_.unread();
+  framer_.skip_unread();
+}
+
 bool Dialogue::replies_due_to_client() const {
   return held_reply_.has_value() ||
          std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) {
@@ -548,7 +553,7 @@ void Dialogue::process_client() {
       case Mode::sasl:
         if (quit_sent_) {
           // A server stops reading at QUIT; so does mailtap.
-          framer_.skip_unread();
+          discard_unread_client_input();
           break;
         }
         if (held_bdat_) {
@@ -836,7 +841,7 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
 // line come first, relayed and recorded as usual (within the usual reply deadline): one may
 // answer an end of data, and a client that got only the 421 would send that message again.
 void Dialogue::end_at_unframable_bdat(std::string_view why, std::string_view what_to_do) {
-  framer_.skip_unread();
+  discard_unread_client_input();
   client_unreadable_ = true;
   Pending p;
   p.kind = Pending::Kind::local;
@@ -1219,7 +1224,7 @@ void Dialogue::client_not_reading(std::string_view limit) {
   record(note_event(EventKind::note, {},
                     what + ": mailtap dropped the connection, as a 421 would have waited unread "
                            "behind them"));
-  framer_.skip_unread();
+  discard_unread_client_input();
   if (relaying_body())
     abandon_message(what + " inside a message body");
   else if ((mode_ == Mode::command || mode_ == Mode::sasl) && !paused_ && !quit_sent_)

@@ -252,6 +252,14 @@ class Dialogue {
   void upstream_output_dropped(std::uint64_t relayed_octets, std::string_view why = {});
   std::uint64_t bytes_from_upstream() const { return bytes_from_upstream_; }
   std::uint64_t bytes_to_client() const { return bytes_to_client_; }
+  // The client's octets read but thrown away unread where reading stopped (after its QUIT,
+  // behind a BDAT line refused, bytes after STARTTLS), and, once the dialogue has ended, what
+  // it holds that nothing will read: never framed, relayed or recorded, only counted, as its
+  // owner's lingering close counts what comes after the end (they may hold a secret typed
+  // ahead).
+  std::uint64_t client_octets_discarded() const {
+    return client_octets_discarded_ + (ending_ ? framer_.unread() : 0);
+  }
   // Ends of data ("." lines) sent upstream so far.
   std::uint64_t data_ends_sent() const { return data_ends_sent_; }
   // Authenticated user (empty unless AUTH succeeded; empty under --redact-users).
@@ -368,6 +376,8 @@ class Dialogue {
   void quit_for_client(std::string_view why);
   // A reply to something of the client's is still to come (or to be written by mailtap).
   bool replies_due_to_client() const;
+  // Reading stops here: what the framer holds goes unread (client_octets_discarded()).
+  void discard_unread_client_input();
   // Nothing more of the message being relayed goes upstream, its end of data least of all: the
   // server discards it (the client left, or recording failed). `why` opens the record's note.
   void abandon_message(std::string_view why);
@@ -469,6 +479,7 @@ class Dialogue {
   bool client_start_checked_ = false;
   bool client_eof_ = false;
   bool quit_sent_ = false;
+  std::uint64_t client_octets_discarded_ = 0;  // see client_octets_discarded()
   // A BDAT line was refused without a size to trust: nothing more of the client is read, and
   // the session ends once the replies owed ahead of that line are relayed.
   bool client_unreadable_ = false;

@@ -75,7 +75,7 @@ bool Dialogue::gate_client_tls(const Command& cmd, std::string_view line) {
 // through TLS: the plain-text command injection of CVE-2011-0411. They are not read (nor kept:
 // they may be anything), and the session ends.
 void Dialogue::refuse_tls_injection() {
-  framer_.skip_unread();
+  discard_unread_client_input();
   Event e = make_event(Direction::client_to_mailtap, EventKind::error);
   e.verb = "STARTTLS";
   e.redacted = true;

@@ -252,33 +252,41 @@ class LastReplyTest(h.IntegrationCase):
     # The last reply goes only once the session's record is committed, so what became of it,
     # and of what the client sent after it, follows in notes of their own (recording.md, "What
     # the client sends after the end").
-    def notes_after_the_end(self, db: Path, containing: str) -> list[str]:
-        """The notes of session 1 with `containing`, waited for: they are written once the
+    def notes_after_the_end(self, db: Path, containing: str, session: int = 1) -> list[str]:
+        """The notes of `session` with `containing`, waited for: they are written once the
         lingering close after the last reply is over."""
         def found():
-            rows = query(db, "SELECT note FROM events WHERE session_id = 1 AND note LIKE ? "
-                             "ORDER BY seq", (f"%{containing}%",))
+            rows = query(db, "SELECT note FROM events WHERE session_id = ? AND note LIKE ? "
+                             "ORDER BY seq", (session, f"%{containing}%"))
             return [r["note"] for r in rows]
         return wait_for(found, timeout=20, what=f"a note with {containing!r}")
 
     def test_a_secret_typed_after_the_quit_is_counted_not_recorded(self):
-        """A client that sends an AUTH line after its QUIT was answered: the lingering close
-        throws it away, and the record says how many octets that was, never what they were."""
+        """A client that sends an AUTH line after its QUIT was answered (session 1), or
+        pipelined behind the QUIT (session 2): nothing after a QUIT is read, the lingering close
+        (or the dialogue, which had read it with the QUIT) throws it away, and the record says
+        how many octets that was, never what they were."""
         db = self.tmp / "after-the-end.db"
         mt = self.mailtap(self.fake("good").address, db=db)
         secret = b"typed-after-the-end-7Hq2"
         auth = b"AUTH PLAIN " + base64.b64encode(b"\0me\0" + secret) + b"\r\n"
-        with h.SmtpSocket(mt.port) as c:
-            self.assertEqual(c.reply().code, 220)
-            self.assertEqual(c.cmd("EHLO client.test").code, 250)
-            self.assertEqual(c.cmd("QUIT").code, 221)
-            c.send(auth)
-            self.assertEndsCleanly(read_to_the_end(c.sock))
-        notes = self.notes_after_the_end(db, "after the end")
-        self.assertEqual(notes, [f"{len(auth)} octets the client sent after the end were "
-                                 f"discarded unread"])
-        row = wait_ended(db, 1)[0]
-        self.assertEqual(row["outcome"], "quit", "the client took its 221")
+        for pipelined in (False, True):
+            with h.SmtpSocket(mt.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                if pipelined:
+                    c.send(b"QUIT\r\n" + auth)
+                    self.assertEqual(c.reply().code, 221)
+                else:
+                    self.assertEqual(c.cmd("QUIT").code, 221)
+                    c.send(auth)
+                self.assertEndsCleanly(read_to_the_end(c.sock))
+        for session in (1, 2):
+            notes = self.notes_after_the_end(db, "after the end", session)
+            self.assertEqual(notes, [f"{len(auth)} octets the client sent after the end were "
+                                     f"discarded unread"], f"session {session}")
+        for row in wait_ended(db, 2):
+            self.assertEqual(row["outcome"], "quit", "the client took its 221")
         forbidden = {f"secret form {i}": f for i, f in enumerate(secret_forms(secret))}
         forbidden["the AUTH line"] = auth.strip()
         self.assertEqual(find_leaks(mailtap_files(db), forbidden), [])

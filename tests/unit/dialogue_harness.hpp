@@ -138,6 +138,7 @@ struct Result {
   std::string auth_mechanism;
   bool by_mailtap = false;
   std::uint64_t bytes_to_upstream = 0, bytes_from_upstream = 0, bytes_to_client = 0;
+  std::uint64_t client_octets_discarded = 0;
 
   // Body events merged (their count depends on reads), DATA rewrite/long-line notes summed
   // (they are taken per read inside a body): what must not depend on the read boundaries.
@@ -297,6 +298,7 @@ inline Result run(const Script& script, const Splitter& split, const DialogueOpt
   r.bytes_to_upstream = d.bytes_to_upstream();
   r.bytes_from_upstream = d.bytes_from_upstream();
   r.bytes_to_client = d.bytes_to_client();
+  r.client_octets_discarded = d.client_octets_discarded();
 
   // Byte accounting: what the events say crossed each wire is what the counters say.
   std::uint64_t relayed_up = 0, relayed_down = 0;

@@ -1424,6 +1424,22 @@ TEST(Dialogue, QuitReplyFinishesAndLaterBytesAreIgnored) {
   EXPECT_FALSE(r.abandon);
 }
 
+// What came behind the QUIT is thrown away unread, and only counted (the session's note after
+// its end says how much): an AUTH line typed ahead holds a secret.
+TEST(Dialogue, WhatFollowsAQuitIsCountedNeverRecorded) {
+  const std::string auth = "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n";
+  const Result r = run_all_splits({
+      client("QUIT\r\n" + auth),
+      upstream("221 2.0.0 Bye\r\n"),
+  });
+  EXPECT_EQ(r.to_upstream, "QUIT\r\n");
+  EXPECT_EQ(r.client_octets_discarded, auth.size());
+  for (const Event& e : r.events) {
+    EXPECT_EQ(e.bytes.find("AGFsaWNl"), std::string::npos);
+    EXPECT_EQ(e.note.find("AGFsaWNl"), std::string::npos);
+  }
+}
+
 TEST(Dialogue, ClientEofAtCommandStateSendsMailtapsOwnQuit) {
   const Result r = run_all_splits({
       client("NOOP\r\n"),
