@@ -20,11 +20,13 @@ import select
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import unittest
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,26 +40,86 @@ CONNECTIONS = 20  # the reset raced the client's read: one connection proves lit
 def read_to_the_end(sock: socket.socket, timeout: float = 20.0) -> tuple[bytes, str]:
     """Everything the peer sends until it closes, and how it closed: "FIN" for a clean end,
     else the error a reset left on the socket (ECONNRESET, or EPIPE after a FIN)."""
+    data = read_to_the_fin(sock, timeout)
+    if isinstance(data, str):
+        return b"", data
+    return data, resets_after_fin([sock])[0]
+
+
+def read_to_the_fin(sock: socket.socket, timeout: float = 20.0):
+    """What the peer sends up to its FIN, or (a str) the reset that came before it."""
     sock.settimeout(timeout)
     data = b""
     while True:
         try:
             chunk = sock.recv(65536)
         except ConnectionResetError:
-            return data, "ECONNRESET"
+            return "ECONNRESET"
         if not chunk:
-            break
+            return data
         data += chunk
-    # A reset comes right behind the FIN when the peer closes with input unread: give it the
-    # moment it takes to arrive (a lingering close waits for this side to close first).
-    time.sleep(0.2)
-    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    return data, "FIN" if err == 0 else errno.errorcode.get(err, str(err))
+
+
+def resets_after_fin(socks: list[socket.socket], within: float = 2.0) -> list[str]:
+    """For each socket whose peer's FIN was read: "FIN" if no reset comes within `within`
+    seconds from now, else its error. A peer that closes with input unread resets at once,
+    but one that reads on for a while first (or whose reset is slow to come) resets later: the
+    sockets are looked at until then, not once. The error is what a reset leaves on the socket
+    (a recv after the FIN only says end of file). Nothing is sent: a byte would draw a reset
+    from a peer that closed cleanly once its lingering close or a shutdown's grace period is
+    over, which a client that has its last reply never sees."""
+    deadline = time.monotonic() + within
+    found: list = [None] * len(socks)
+    while True:
+        for i, sock in enumerate(socks):
+            if found[i] is None:
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err != 0:
+                    found[i] = errno.errorcode.get(err, str(err))
+        if all(f is not None for f in found) or time.monotonic() >= deadline:
+            return [f or "FIN" for f in found]
+        time.sleep(0.02)
 
 
 def reply_codes(data: bytes) -> list[bytes]:
     """The code of each reply in `data` (a multi-line reply once)."""
     return [line[:3] for line in data.split(b"\r\n") if line[3:4] == b" "]
+
+
+class ResetCheckTest(unittest.TestCase):
+    """The check every test here relies on sees a reset that comes a while after the FIN."""
+
+    def test_a_reset_half_a_second_after_the_fin_is_seen(self):
+        with socket.create_server(("127.0.0.1", 0)) as srv:
+            def peer():
+                conn, _ = srv.accept()
+                with conn:
+                    conn.sendall(b"221 2.0.0 bye\r\n")
+                    conn.shutdown(socket.SHUT_WR)
+                    time.sleep(0.5)
+                    # Closing with SO_LINGER 0 resets the connection.
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            t = threading.Thread(target=peer, daemon=True)
+            t.start()
+            with socket.create_connection(srv.getsockname()) as c:
+                data, how = read_to_the_end(c)
+            t.join(10)
+        self.assertEqual(data, b"221 2.0.0 bye\r\n")
+        self.assertNotEqual(how, "FIN")
+
+    def test_a_clean_end_is_a_fin(self):
+        with socket.create_server(("127.0.0.1", 0)) as srv:
+            def peer():
+                conn, _ = srv.accept()
+                with conn:
+                    conn.sendall(b"221 2.0.0 bye\r\n")
+                    conn.shutdown(socket.SHUT_WR)
+                    conn.recv(1)  # until this side closes
+            t = threading.Thread(target=peer, daemon=True)
+            t.start()
+            with socket.create_connection(srv.getsockname()) as c:
+                self.assertEqual(read_to_the_end(c), (b"221 2.0.0 bye\r\n", "FIN"))
+            t.join(10)
 
 
 class LastReplyTest(h.IntegrationCase):
