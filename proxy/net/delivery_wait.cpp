@@ -63,9 +63,15 @@ void DeliveryWait::observe(const OutputProgress& output,
   }
 }
 
+void DeliveryWait::answered(std::uint64_t through, Clock::time_point now) {
+  if (through <= delivered_through_) return;
+  delivered_through_ = through;
+  if (waiting() && through >= through_) deliver(now);
+}
+
 void DeliveryWait::deliver(Clock::time_point now) {
   delivered_ = true;
-  delivered_through_ = through_;
+  delivered_through_ = std::max(delivered_through_, through_);
   since_ = now;
 }
 

@@ -39,6 +39,8 @@ class DeliveryWait {
 
   // A reply is owed (the server's turn began at `now`) for the output's first `through` octets.
   void begin(std::uint64_t through, const OutputProgress& output, Clock::time_point now);
+  // The server answered a command (a reply line): it had the output's first `through` octets.
+  void answered(std::uint64_t through, Clock::time_point now);
   // No reply is owed any more: nothing to look at.
   void end() { active_ = false; }
   bool active() const { return active_; }

@@ -542,16 +542,27 @@ void Session::note_client_progress() {
 // The upstream's turn begins when it comes to owe a reply (its command was queued for it) and
 // again with each reply line it completes: bytes that complete no line do not restart it. The
 // reply is owed for everything queued by then (a command pipelined behind another is not known
-// apart from it): its clock starts once the server has all of that (DeliveryWait).
+// apart from it): its clock starts once the server has all of that (DeliveryWait), which a
+// reply line to the last of it says as well as the kernel.
 void Session::note_upstream_progress() {
   const smtp::Dialogue& d = *dialogue_;
-  const bool owes = d.upstream_owes_reply();
-  if (!owes)
-    upstream_delivery_.end();
-  else if (!upstream_delivery_.active() || d.upstream_progress() != upstream_progress_seen_)
-    upstream_delivery_.begin(upstream_queued_, {upstream_left(), upstream_->socket_octets()},
-                             std::chrono::steady_clock::now());
+  const auto now = std::chrono::steady_clock::now();
+  upstream_delivery_.answered(d.upstream_answered_through(), now);
+  const bool turn_began =
+      !upstream_delivery_.active() || d.upstream_progress() != upstream_progress_seen_;
   upstream_progress_seen_ = d.upstream_progress();
+  if (!d.upstream_owes_reply()) {
+    upstream_delivery_.end();
+    return;
+  }
+  if (!turn_began) return;
+  upstream_delivery_.begin(upstream_queued_, {upstream_left(), upstream_->socket_octets()}, now);
+  if (!upstream_delivery_.waiting()) return;
+  // All of it left mailtap: the kernel can say at once whether the server has it. Either way
+  // the watchdog looks again within look_interval, not at its next second, so that the reply's
+  // clock starts no later than that.
+  if (upstream_left() >= upstream_queued_) look_at_upstream_delivery();
+  if (upstream_delivery_.waiting()) look_again_soon(now);
 }
 
 std::uint64_t Session::upstream_left() const {
@@ -561,11 +572,15 @@ std::uint64_t Session::upstream_left() const {
 
 // A system call (the kernel's count of what the server has not acknowledged): only while a
 // reply waits on the server taking its command, at most every DeliveryWait::look_interval,
-// from the watchdog.
+// from the watchdog (and once as a reply's turn begins).
 void Session::look_at_upstream_delivery() {
   if (!upstream_delivery_.waiting()) return;
   net::observe_delivery(upstream_delivery_, *upstream_, upstream_left(),
                         std::chrono::steady_clock::now());
+}
+
+void Session::look_again_soon(std::chrono::steady_clock::time_point now) {
+  if (watchdog_timer_.expiry() > now + net::DeliveryWait::look_interval) watchdog_timer_.cancel();
 }
 
 void Session::release_client_held() {

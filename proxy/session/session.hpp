@@ -128,6 +128,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t upstream_left() const;
   // While the server may not have all a reply is owed for: where that is now.
   void look_at_upstream_delivery();
+  // A wait began: the watchdog looks within DeliveryWait::look_interval, not at its next second.
+  void look_again_soon(std::chrono::steady_clock::time_point now);
   bool awaiting_end_of_data_at_shutdown();
   void time_out_client(std::chrono::steady_clock::time_point client_turn);
   // Moves what the dialogue recorded into events_, unrecorded_bodies_ and messages_, behind

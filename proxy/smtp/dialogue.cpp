@@ -222,6 +222,7 @@ void Dialogue::relay_greeting(const Reply& greeting, Phase phase) {
 }
 
 UpstreamOutput Dialogue::take_to_upstream() {
+  upstream_taken_ += to_upstream_.size();
   return std::exchange(to_upstream_, {});
 }
 std::string Dialogue::take_to_client() {
@@ -414,8 +415,10 @@ void Dialogue::flush_local_replies() {
   }
 }
 
+// Every caller has queued the command's line by then.
 void Dialogue::push_pending(Pending p) {
   p.since = now_;
+  p.queued_through = upstream_taken_ + to_upstream_.size();
   if (p.sync) paused_ = true;
   pending_.push_back(std::move(p));
 }
@@ -1243,14 +1246,21 @@ void Dialogue::upstream_bytes(std::string_view bytes) {
     std::optional<Reply> reply = replies_.next();
     if (!reply) break;
     ++upstream_replies_;
+    if (!pending_.empty()) note_answered(pending_.front());
     on_reply(std::move(*reply));
   }
+  // A line of a reply not yet complete answers the command first in line all the same.
+  if (!ending_ && !pending_.empty() && replies_.line_buffered()) note_answered(pending_.front());
   if (!ending_ && replies_.error() != ReplyParser::Error::none) {
     abort("4.5.0 mailtap: " + std::string(replies_.error_text()) + "; closing",
           {Ending::Kind::error, std::string(replies_.error_text())});
     return;
   }
   process_client();
+}
+
+void Dialogue::note_answered(const Pending& p) {
+  upstream_answered_through_ = std::max(upstream_answered_through_, p.queued_through);
 }
 
 void Dialogue::upstream_closed(std::string_view tls_reason, bool reset) {

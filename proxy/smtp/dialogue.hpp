@@ -215,6 +215,10 @@ class Dialogue {
   // Counts the replies the upstream has completed (all lines of each): mailtap replay gives
   // the server its limit for a whole reply, restarting only when this moves.
   std::uint64_t upstream_replies() const { return upstream_replies_; }
+  // Of all take_to_upstream() gave (its octets counted from the first), those the server is
+  // known to have had: through the command a reply line it completed answers (it replied, so it
+  // had it). The session's clock for a reply need not wait for the kernel to say so.
+  std::uint64_t upstream_answered_through() const { return upstream_answered_through_; }
   Clock::time_point oldest_pending_since() const;
   // Counts what the client has completed: each line (command, SASL response, body line) and
   // each 64 KiB of a body line or BDAT chunk. The session's clock restarts only when this
@@ -401,6 +405,7 @@ class Dialogue {
   void queue_local_reply(std::string reply_line, bool starts_tls = false);
   void flush_local_replies();
   void push_pending(Pending p);
+  void note_answered(const Pending& p);  // a line of the upstream's answers p
   void note_body_rewrites();
   void capture_body(std::string_view wire, std::size_t dots);
   void capture_terminator();
@@ -533,6 +538,8 @@ class Dialogue {
   std::uint64_t client_progress_ = 0;
   std::uint64_t upstream_progress_ = 0;
   std::uint64_t upstream_replies_ = 0;
+  std::uint64_t upstream_taken_ = 0;  // octets take_to_upstream() gave in all
+  std::uint64_t upstream_answered_through_ = 0;
   bool certificate_refusal_explained_ = false;  // explain_certificate_refusal added its line
   std::size_t octets_since_progress_ = 0;       // of a body line or chunk not yet complete
   UpstreamOutput to_upstream_;

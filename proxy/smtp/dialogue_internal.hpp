@@ -28,6 +28,9 @@ struct Dialogue::Pending {
   // The end of a message (an end of data, BDAT ... LAST): bytes_to_upstream_ once its last
   // octet is relayed. The server can have the message only if that much reached it.
   std::uint64_t relayed_through = 0;
+  // Of the output for the upstream (counted as Dialogue::upstream_answered_through), the octets
+  // through its command line: a reply to it says the server had those.
+  std::uint64_t queued_through = 0;
   // A local 421 that ends the session once the replies owed ahead of it are relayed (`line` is
   // its text, without "421 " and CRLF; see end_at_unframable_bdat).
   std::optional<Ending> ends_session;

@@ -48,6 +48,8 @@ class ReplyParser {
   std::string_view error_text() const;
   // Bytes received but not yet part of a complete reply (used to detect STARTTLS injection).
   std::size_t buffered() const { return buffer_.size() - consumed_; }
+  // ... and those bytes hold a whole line (of a multi-line reply not yet complete).
+  bool line_buffered() const { return buffer_.find('\n', consumed_) != std::string::npos; }
   // Those bytes, for another parser to read on from (the relay's, once the set-up has read the
   // greeting); this one is left empty.
   std::string take_buffered() {

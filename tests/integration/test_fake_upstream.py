@@ -582,6 +582,17 @@ class UpstreamReplyTimeoutTest(h.IntegrationCase):
         self.assertLess(took, 5)
         self.assertEqual(row["outcome_reason"], "upstream did not reply in time")
 
+    def test_a_reply_later_than_the_limit_is_cut_off_every_time(self):
+        """The reply's clock starts as soon as the server has the command (here at once), not
+        at mailtap's next look at its sockets, which may be a second later: a reply 1.8s after
+        its MAIL, with a limit of 1s, is cut off in every session, wherever that look falls."""
+        for _ in range(4):
+            r, _, row = self.mail_replied_by(
+                lambda sess, line: h.paced(sess, [b"250 2.1.0 Ok, late\r\n"], 1.8), limit="1s")
+            self.assertEqual(r.code, 421, r)
+            self.assertIn("4.4.2 mailtap: no reply from 127.0.0.1 within 1.0s; closing", r.text)
+            self.assertEqual(row["outcome_reason"], "upstream did not reply in time")
+
     def test_each_complete_line_of_a_reply_restarts_the_clock(self):
         """As Postfix's smtp_per_record_deadline and the client's own clock: the limit is per
         line, so a long multi-line reply whose lines each come in time is relayed whole."""

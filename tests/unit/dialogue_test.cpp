@@ -2561,6 +2561,30 @@ TEST(Dialogue, UpstreamProgressCountsCompleteReplyLinesNotBytes) {
   EXPECT_FALSE(d.awaiting_reply());
 }
 
+TEST(Dialogue, AReplyLineSaysTheServerHadTheCommandItAnswersNotThoseBehindIt) {
+  // The session starts a reply's clock once the server has its command: a reply line to a
+  // command says so (the server answered it), for that command only, not for those pipelined
+  // behind it, nor before a whole line came.
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  std::uint64_t queued = d.take_to_upstream().size();
+  const std::string mail = "MAIL FROM:<a@x>\r\n";
+  const std::string rcpt = "RCPT TO:<b@y>\r\n";
+  d.client_bytes(mail + rcpt);
+  queued += d.take_to_upstream().size();
+  EXPECT_LT(d.upstream_answered_through(), queued - rcpt.size());
+  d.upstream_bytes("250-2.1.0 a");
+  EXPECT_LT(d.upstream_answered_through(), queued - rcpt.size());
+  d.upstream_bytes(" first line\r\n250");
+  EXPECT_EQ(d.upstream_answered_through(), queued - rcpt.size());
+  d.upstream_bytes(" ok\r\n");
+  EXPECT_EQ(d.upstream_answered_through(), queued - rcpt.size());
+  d.upstream_bytes("250 2.1.5 ok\r\n");
+  EXPECT_EQ(d.upstream_answered_through(), queued);
+}
+
 TEST(Dialogue, UpstreamRepliesCountsWholeRepliesOnly) {
   // mailtap replay's clock restarts with each whole reply: neither bytes nor the lines of a
   // multi-line reply move it, and pipelined replies that come together each count.

@@ -135,5 +135,20 @@ TEST(DeliveryWaitTest, BegunAgainForTheSameOctetsWhereTheyHadGotTo) {
   EXPECT_FALSE(wait.waiting());
 }
 
+TEST(DeliveryWaitTest, AnAnswerSaysTheServerHadWhatItAnswers) {
+  DeliveryWait wait;
+  wait.begin(100, {100, 300}, at(0));  // the kernel has not said the server has it
+  wait.answered(60, at(1));            // a reply line to a command before the last: not all
+  EXPECT_TRUE(wait.waiting());
+  wait.answered(100, at(2));  // to the last command queued: the server had it all
+  EXPECT_FALSE(wait.waiting());
+  EXPECT_EQ(wait.since(), at(2));
+  wait.end();
+  wait.answered(150, at(3));  // answered before the next turn began: had at once
+  wait.begin(150, {150, 350}, at(4));
+  EXPECT_FALSE(wait.waiting());
+  EXPECT_EQ(wait.since(), at(4));
+}
+
 }  // namespace
 }  // namespace mailtap::net
