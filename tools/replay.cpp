@@ -187,7 +187,7 @@ struct ReplayRun {
     }
     if (in_time || driver.finished()) co_return;
     const auto now = std::chrono::steady_clock::now();
-    if (looking) net::observe_delivery(clock.delivery, link, output_left(link, clock), now);
+    if (looking) net::observe_delivery({&clock.delivery}, link, output_left(link, clock), now);
     const Due late = server_due(driver, clock);
     if (now >= late.at)
       time_out(driver, sending_data(driver) ? cfg.timeout_data : cfg.timeout_command, late.late);
@@ -256,7 +256,7 @@ struct ReplayRun {
       auto [ec] = co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
       if (ec) co_return;  // the write is over
       const auto looked = std::chrono::steady_clock::now();
-      net::observe_delivery(clock.delivery, link, output_left(link, clock), looked);
+      net::observe_delivery({&clock.delivery}, link, output_left(link, clock), looked);
       if (looked >= server_due(driver, clock).at) co_return;
     }
   }

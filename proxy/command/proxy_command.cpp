@@ -516,10 +516,11 @@ void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
                              "(until then for each 64 KiB it takes), for the server to take what "
                              "is still queued for it once a session has ended, and for the "
                              "client to take what mailtap writes to it (then it is reset)",
-                             "Limit for each line (or 64 KiB) of a message body, and for the "
-                             "reply to its end from when the server has it (until then for each "
-                             "64 KiB it takes); a minute short of the 10 a relaying sender waits, "
-                             "so that mailtap's 421 reaches it"});
+                             "Limit for each line (or 64 KiB) of a message body, for the "
+                             "server to take each 64 KiB of one while mailtap stops reading the "
+                             "client for it, and for the reply to its end from when the server "
+                             "has it (until then for each 64 KiB it takes); a minute short of the "
+                             "10 a relaying sender waits, so that mailtap's 421 reaches it"});
   app.add_option("--timeout-token-cmd", args.token_cmd_timeout,
                  "Limit for each run of --oauth2-token-cmd (then it is killed, with what it "
                  "started); a client's EHLO reply may wait for it")

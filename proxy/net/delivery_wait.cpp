@@ -75,10 +75,13 @@ void DeliveryWait::deliver(Clock::time_point now) {
   since_ = now;
 }
 
-void observe_delivery(DeliveryWait& wait, Link& link, std::uint64_t left,
+void observe_delivery(std::initializer_list<DeliveryWait*> waits, Link& link, std::uint64_t left,
                       DeliveryWait::Clock::time_point now) {
-  if (!wait.waiting()) return;
-  wait.observe({left, link.socket_octets()}, link.unacknowledged_octets(), now);
+  if (std::none_of(waits.begin(), waits.end(), [](DeliveryWait* w) { return w->waiting(); }))
+    return;
+  const OutputProgress output{left, link.socket_octets()};
+  const std::optional<std::uint64_t> unacknowledged = link.unacknowledged_octets();
+  for (DeliveryWait* wait : waits) wait->observe(output, unacknowledged, now);
 }
 
 }  // namespace mailtap::net

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 
 namespace mailtap::net {
@@ -75,9 +76,9 @@ class DeliveryWait {
   Clock::time_point since_{};
 };
 
-// One look for `wait` at `link` (`left`: the owner's OutputProgress::left), asking the kernel
-// (Linux SIOCOUTQ) while the wait lasts.
-void observe_delivery(DeliveryWait& wait, Link& link, std::uint64_t left,
+// One look for each of `waits` that is waiting at `link` (`left`: the owner's
+// OutputProgress::left), asking the kernel (Linux SIOCOUTQ) once if any is.
+void observe_delivery(std::initializer_list<DeliveryWait*> waits, Link& link, std::uint64_t left,
                       DeliveryWait::Clock::time_point now);
 
 }  // namespace mailtap::net

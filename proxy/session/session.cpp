@@ -300,6 +300,7 @@ void Session::drop_upstream_output(std::string_view why) {
   upstream_out_ = {};
   relayed_unwritten += upstream_handed_.relayed_in_last(upstream_->stop_output());
   upstream_handed_.clear();
+  note_upstream_hold();
   if (relayed_unwritten > 0 && dialogue_ && !byte_counts_recorded_)
     dialogue_->upstream_output_dropped(relayed_unwritten, why);
 }
@@ -571,16 +572,36 @@ std::uint64_t Session::upstream_left() const {
 }
 
 // A system call (the kernel's count of what the server has not acknowledged): only while a
-// reply waits on the server taking its command, at most every DeliveryWait::look_interval,
-// from the watchdog (and once as a reply's turn begins).
+// reply waits on the server taking its command, or mailtap holds the client back for the
+// server, at most every DeliveryWait::look_interval, from the watchdog (and once as a reply's
+// turn begins).
 void Session::look_at_upstream_delivery() {
-  if (!upstream_delivery_.waiting()) return;
-  net::observe_delivery(upstream_delivery_, *upstream_, upstream_left(),
+  net::observe_delivery({&upstream_delivery_, &upstream_hold_}, *upstream_, upstream_left(),
                         std::chrono::steady_clock::now());
 }
 
 void Session::look_again_soon(std::chrono::steady_clock::time_point now) {
   if (watchdog_timer_.expiry() > now + net::DeliveryWait::look_interval) watchdog_timer_.cancel();
+}
+
+// mailtap stops reading the client while more than high_water waits for the server
+// (client_reader): meanwhile the client can complete nothing, and the server is on the clock
+// for taking that output, each 64 KiB it takes restarting it (as a body restarts a client's).
+// When the hold ends, the client's turn begins.
+void Session::note_upstream_hold() {
+  const bool held = upstream_out_.size() > high_water;
+  if (!held && !upstream_hold_.active()) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (!held) {
+    upstream_hold_.end();
+    upstream_hold_ended_ = now;
+    return;
+  }
+  // Begun again when the server had all it was timed on (more was queued since): a new piece.
+  if (upstream_hold_.waiting()) return;
+  const bool began = !upstream_hold_.active();
+  upstream_hold_.begin(upstream_queued_, {upstream_left(), upstream_->socket_octets()}, now);
+  if (began) look_again_soon(now);
 }
 
 void Session::release_client_held() {
@@ -628,6 +649,7 @@ void Session::write_upstream_now() {
   if (!upstream_->flushed()) upstream_writer_wake_.notify();
   if (written == 0) return;
   upstream_out_.drop_front(written);
+  note_upstream_hold();
   if (before > high_water && upstream_out_.size() <= high_water) client_reader_wake_.notify();
 }
 
@@ -662,6 +684,7 @@ asio::awaitable<void> Session::after_input() {
     upstream_queued_ += to_upstream.size();
     upstream_out_.append(std::move(to_upstream));
     write_upstream_now();
+    note_upstream_hold();
     if (!upstream_out_.empty()) upstream_writer_wake_.notify();
   }
   // After the output it may be owed a reply for is queued (and what the socket took went).
@@ -886,6 +909,7 @@ asio::awaitable<void> Session::upstream_writer() {
     // One piece at a time, so that upstream_out_ is what no write has taken (see there).
     // Credentials in a Secret piece are wiped when it goes.
     const smtp::UpstreamOutput::Piece piece = upstream_out_.take_front();
+    note_upstream_hold();
     co_await write_to_upstream(asio::buffer(piece.view()), piece.relayed());
   }
 }
@@ -1020,16 +1044,21 @@ Session::Deadlines Session::current_deadlines() const {
                            : std::max(upstream_delivery_.since(), upstream_read_resumed_);
     out.upstream = since + (d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
   }
+  // A server mailtap holds the client back for (note_upstream_hold) is on the clock for taking
+  // what waits for it, unless its clock for taking what a reply is owed for already runs.
+  if (upstream_hold_.active() && !out.upstream_taking)
+    out.upstream_holding =
+        upstream_hold_.since() + (d.in_data() ? cfg.timeout_data : cfg.timeout_command);
   // The client's turn began with its last complete line (or the server's last words, or its
-  // taking the last of what mailtap wrote to it): bytes that complete nothing do not move it,
-  // nor does relaying them.
-  out.client_turn = std::max({last_client_progress_, last_upstream_read_, client_output_taken_});
+  // taking the last of what mailtap wrote to it, or mailtap reading it again): bytes that
+  // complete nothing do not move it, nor does relaying them.
+  out.client_turn = std::max(
+      {last_client_progress_, last_upstream_read_, client_output_taken_, upstream_hold_ended_});
   // A client that mailtap stopped reading, as the server is not taking its output, is not on
   // the clock while the server is, for taking that output: one clock for the one thing slow.
   // Nor is a client that has not read what it was sent (mailtap may have stopped reading it
   // for that too): its clock for reading is the one that runs.
-  const bool held_for_upstream = out.upstream_taking && upstream_out_.size() > high_water;
-  if (!client_eof_ && (!d.awaiting_reply() || d.in_data()) && !held_for_upstream &&
+  if (!client_eof_ && (!d.awaiting_reply() || d.in_data()) && !upstream_hold_.active() &&
       !out.client_reading)
     out.client = out.client_turn + (d.in_data() ? cfg.timeout_data : cfg.timeout_command);
   return out;
@@ -1118,6 +1147,19 @@ void Session::time_out_upstream_taking(const std::string& limit) {
           {smtp::Ending::Kind::timeout, "upstream did not take what mailtap sent in time"});
 }
 
+// Held back by mailtap, the client could complete nothing: mailtap stopped reading it while
+// more than it reads at once waited for a server that took none of it within the limit.
+void Session::time_out_upstream_holding() {
+  const auto& cfg = ctx_.config;
+  smtp::Dialogue& d = *dialogue_;
+  d.set_time(storage::Clock::now());
+  const std::string limit =
+      format_short_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
+  d.abort("4.4.2 mailtap: " + ctx_.target.host + " did not take the data within " + limit +
+              " (mailtap stopped reading from the client meanwhile); closing",
+          {smtp::Ending::Kind::timeout, "upstream did not take the data in time"});
+}
+
 // `client_turn`: when the client's turn began. Bytes since then that completed nothing were
 // trickled: the line was too slow, not the client idle.
 void Session::time_out_client(std::chrono::steady_clock::time_point client_turn) {
@@ -1126,14 +1168,6 @@ void Session::time_out_client(std::chrono::steady_clock::time_point client_turn)
   d.set_time(storage::Clock::now());
   const std::string limit =
       format_short_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
-  // Held back by mailtap, the client could complete nothing: mailtap stopped reading it while
-  // more than it reads at once waited for a server that does not take it (client_reader).
-  if (upstream_out_.size() > high_water) {
-    d.abort("4.4.2 mailtap: " + ctx_.target.host + " did not take the data within " + limit +
-                " (mailtap stopped reading from the client meanwhile); closing",
-            {smtp::Ending::Kind::timeout, "upstream did not take the data in time"});
-    return;
-  }
   // Or a commit the client's reply waits for, or a full recording queue, held it.
   if (durable_flushes_ > 0 || recording_waits_ > 0) {
     d.abort("4.3.0 mailtap: recording did not keep up for " + limit +
@@ -1213,8 +1247,38 @@ asio::awaitable<void> Session::watchdog() {
   co_await watch_last_replies();
 }
 
+// The first deadline that has passed ends the dialogue (true); else when to look again.
+bool Session::time_out_if_due(const Deadlines& deadlines,
+                              std::chrono::steady_clock::time_point now) {
+  const auto passed = [now](const auto& deadline) { return deadline && now >= *deadline; };
+  if (passed(deadlines.client_reading))
+    time_out_client_reading();
+  else if (passed(deadlines.upstream))
+    time_out_upstream();
+  else if (passed(deadlines.upstream_holding))
+    time_out_upstream_holding();
+  else if (passed(deadlines.client))
+    time_out_client(deadlines.client_turn);
+  else
+    return false;
+  return true;
+}
+
+// Activity moves deadlines without waking the watchdog: it looks again at least every second,
+// and soon while the server may not have all a reply is owed for, or mailtap holds the client
+// back for it.
+std::chrono::steady_clock::time_point Session::next_look(
+    const Deadlines& deadlines, std::chrono::steady_clock::time_point now) const {
+  auto next = now + std::chrono::seconds(1);
+  for (const auto& deadline :
+       {deadlines.upstream, deadlines.client, deadlines.client_reading, deadlines.upstream_holding})
+    if (deadline) next = std::min(next, *deadline);
+  if (upstream_delivery_.waiting() || upstream_hold_.waiting())
+    next = std::min(next, now + net::DeliveryWait::look_interval);
+  return next;
+}
+
 asio::awaitable<void> Session::watch_dialogue() {
-  using std::chrono::steady_clock;
   smtp::Dialogue& d = *dialogue_;
   for (;;) {
     if (closing_ || d.finished()) break;
@@ -1223,38 +1287,16 @@ asio::awaitable<void> Session::watch_dialogue() {
       co_await after_input();
       break;
     }
+    note_upstream_hold();
     look_at_upstream_delivery();
     look_at_client_reading();
     const Deadlines deadlines = current_deadlines();
-    const auto& upstream_deadline = deadlines.upstream;
-    const auto& client_deadline = deadlines.client;
-    const auto& reading_deadline = deadlines.client_reading;
-    const auto client_turn = deadlines.client_turn;
-    const auto now = steady_clock::now();
-    if (reading_deadline && now >= *reading_deadline) {
-      time_out_client_reading();
+    const auto now = std::chrono::steady_clock::now();
+    if (time_out_if_due(deadlines, now)) {
       co_await after_input();
       break;
     }
-    if (upstream_deadline && now >= *upstream_deadline) {
-      time_out_upstream();
-      co_await after_input();
-      break;
-    }
-    if (client_deadline && now >= *client_deadline) {
-      time_out_client(client_turn);
-      co_await after_input();
-      break;
-    }
-    auto next = steady_clock::time_point::max();
-    if (upstream_deadline) next = std::min(next, *upstream_deadline);
-    if (client_deadline) next = std::min(next, *client_deadline);
-    if (reading_deadline) next = std::min(next, *reading_deadline);
-    // Activity moves deadlines without waking the watchdog; re-check at least every second,
-    // and look again soon while the server may not have all a reply is owed for.
-    next = std::min(next, now + std::chrono::seconds(1));
-    if (upstream_delivery_.waiting()) next = std::min(next, now + net::DeliveryWait::look_interval);
-    watchdog_timer_.expires_at(next);
+    watchdog_timer_.expires_at(next_look(deadlines, now));
     co_await watchdog_timer_.async_wait(use_tuple);
   }
 }

@@ -103,6 +103,8 @@ class Session : public std::enable_shared_from_this<Session> {
     // For its reply, or (upstream_taking) for taking what the reply is owed for.
     std::optional<std::chrono::steady_clock::time_point> upstream;
     bool upstream_taking = false;
+    // For taking what waits for it while mailtap holds the client back (upstream_hold_).
+    std::optional<std::chrono::steady_clock::time_point> upstream_holding;
     std::optional<std::chrono::steady_clock::time_point> client;  // for its next line
     std::chrono::steady_clock::time_point client_turn;            // when the client's began
     // For taking what mailtap writes to it (client_took_at_).
@@ -113,6 +115,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // reading its last replies.
   asio::awaitable<void> watch_dialogue();
   asio::awaitable<void> watch_last_replies();
+  bool time_out_if_due(const Deadlines& deadlines, std::chrono::steady_clock::time_point now);
+  std::chrono::steady_clock::time_point next_look(const Deadlines& deadlines,
+                                                  std::chrono::steady_clock::time_point now) const;
   // While a write to the client waits: whether its socket took more since the last look.
   void look_at_client_reading();
   // The client did not take what mailtap wrote to it in time: during the dialogue it ends
@@ -124,12 +129,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void end_for_shutdown();
   void time_out_upstream();
   void time_out_upstream_taking(const std::string& limit);
+  void time_out_upstream_holding();
   // Of the octets queued for the server, those that no longer wait in mailtap (DeliveryWait).
   std::uint64_t upstream_left() const;
   // While the server may not have all a reply is owed for: where that is now.
   void look_at_upstream_delivery();
   // A wait began: the watchdog looks within DeliveryWait::look_interval, not at its next second.
   void look_again_soon(std::chrono::steady_clock::time_point now);
+  void note_upstream_hold();
   bool awaiting_end_of_data_at_shutdown();
   void time_out_client(std::chrono::steady_clock::time_point client_turn);
   // Moves what the dialogue recorded into events_, unrecorded_bodies_ and messages_, behind
@@ -261,6 +268,11 @@ class Session : public std::enable_shared_from_this<Session> {
   net::DeliveryWait upstream_delivery_;
   std::uint64_t upstream_progress_seen_ = 0;
   std::uint64_t upstream_queued_ = 0;  // octets the dialogue has handed to upstream_out_ in all
+  // While mailtap holds the client back (more than high_water waits for the server): the
+  // server's progress taking what waits, its clock meanwhile (note_upstream_hold). When the
+  // hold last ended: the client's turn begins no earlier.
+  net::DeliveryWait upstream_hold_;
+  std::chrono::steady_clock::time_point upstream_hold_ended_;
 };
 
 }  // namespace mailtap

@@ -436,6 +436,75 @@ class StuckServerTimeoutTest(StuckUpstream, h.IntegrationCase):
                          ("timeout", "upstream did not take the data in time"))
 
 
+    def slow_steady_upstream(self, fast: int, piece: int, every: float) -> int:
+        """A server that reads the first `fast` octets of a body at once, then `piece` octets
+        every `every` seconds (it never stops taking it), and answers its end with 250; its
+        port. Its receive buffer is fixed (256 KiB), not grown: what its kernel acknowledged
+        is then near what it read."""
+        srv = socket.socket()
+        self.addCleanup(srv.close)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 << 10)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        held = []
+
+        def upstream():
+            c, _ = srv.accept()
+            held.append(c)
+            f = c.makefile("rb")
+            c.sendall(b"220 slow ESMTP\r\n")
+            while line := f.readline():
+                verb = line[:4].upper()
+                if verb == b"EHLO":
+                    c.sendall(b"250-slow\r\n250 PIPELINING\r\n")
+                elif verb == b"DATA":
+                    c.sendall(b"354 go\r\n")
+                    taken, tail = 0, b""
+                    while not tail.endswith(b"\r\n.\r\n"):
+                        data = f.read1(65536 if taken < fast else piece)
+                        if not data:
+                            return
+                        taken += len(data)
+                        tail = (tail + data)[-5:]
+                        if taken >= fast:
+                            time.sleep(every)
+                    c.sendall(b"250 2.0.0 queued\r\n")
+                elif verb == b"QUIT":
+                    c.sendall(b"221 2.0.0 bye\r\n")
+                    return
+                else:
+                    c.sendall(b"250 ok\r\n")
+
+        threading.Thread(target=upstream, daemon=True).start()
+        self.addCleanup(lambda: [c.close() for c in held])
+        return srv.getsockname()[1]
+
+    def test_a_slow_server_that_keeps_taking_the_body_gets_it_all(self):
+        """The server takes the body slowly but steadily (64 KiB every 0.1s, after its first
+        2 MiB), more slowly than the client sends it: mailtap holds the client back, and its
+        socket to the server says there is room only each time a third of its queue has gone,
+        longer apart than --timeout-data. Each 64 KiB the server takes restarts its clock: the
+        message goes through (250), as it would have without mailtap."""
+        db = self.tmp / "slow-steady.db"
+        port = self.slow_steady_upstream(fast=2 << 20, piece=64 << 10, every=0.1)
+        mt = self.mailtap(f"127.0.0.1:{port}", tls="none", db=db,
+                          extra_args=["--timeout-data", "2s"])
+        c = h.SmtpSocket(mt.port, timeout=120)
+        self.addCleanup(c.close)
+        h.start_data(c)
+        line = b"x" * 998 + b"\r\n"
+        sender = threading.Thread(target=lambda: c.sock.sendall(line * (8 << 10) + b".\r\n"),
+                                  daemon=True)
+        sender.start()
+        reply = c.reply()
+        self.assertEqual(reply.code, 250, f"{reply}\n{mt.output}")
+        sender.join(30)
+        self.assertEqual(c.cmd(b"QUIT").code, 221)
+        [row] = wait_for(lambda: query(db, "SELECT outcome FROM sessions "
+                                           "WHERE ended_at IS NOT NULL"),
+                         what="the session's end")
+        self.assertEqual(row["outcome"], "quit")
+
     def test_an_end_of_data_that_never_left_mailtap_has_no_message_row(self):
         """The server stopped reading inside the body: the end of data is still queued in
         mailtap when --timeout-data ends the session, and is dropped unwritten. The server
