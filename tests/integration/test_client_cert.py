@@ -3,7 +3,8 @@
 requires one (smtpd_tls_req_ccert, certificates of the test CA, relaying by fingerprint with
 permit_tls_clientcerts), through proxy, probe and replay; a server that refuses the certificate,
 or its absence, said in words (Postfix in SMTP, an OpenSSL server with a TLS alert); the record
-naming the certificate presented; every file a user can get wrong refused at start (exit 2);
+naming the certificate presented; an implicit-TLS greeting that refuses keeps the server's
+4.x.x status with mailtap's note; every file a user can get wrong refused at start (exit 2);
 and the key's bytes nowhere in the database, its WAL, stderr or the transcript."""
 
 import json
@@ -255,6 +256,43 @@ class ClientCertAlertTest(h.IntegrationCase):
                     self.assertEqual(c.reply().code, 220, mt.output)
                     self.assertEqual(c.cmd("EHLO client.test").code, 250, mt.output)
                     self.assertEqual(c.cmd("QUIT").code, 221)
+
+
+def ask_for_a_client_certificate(pki: h.Pki):
+    """A server that asks for a client certificate and completes the handshake without one,
+    as Postfix does, to refuse in SMTP what it got."""
+    def setup(ctx: ssl.SSLContext) -> None:
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(str(pki.ca_cert))
+    return setup
+
+
+class ClientCertGreetingRefusalTest(h.IntegrationCase):
+    """Implicit TLS: a server that asked for a client certificate refuses in its greeting. The
+    421 keeps the server's enhanced status when it is a 4.x.x (4.3.2 otherwise, as any refused
+    greeting gets) and only adds what mailtap knows of the certificate."""
+
+    def refusal(self, greeting: bytes) -> h.Reply:
+        f = self.fake("good", implicit=True, banner=greeting,
+                      tls_setup=ask_for_a_client_certificate(self.pki))
+        mt = self.mailtap(f.address, tls="implicit")
+        r = h.first_reply_421(mt.port)
+        self.assertEqual(r.code, 421, f"{r}\n{mt.output}")
+        self.assertIn(f"mailtap: {f.address} refused the session: ", r.text)
+        self.assertIn("; it asked for a client certificate in the TLS handshake, and mailtap "
+                      "presented none: give it one with --client-cert FILE", r.text)
+        return r
+
+    def test_a_4xx_status_of_the_servers_is_kept(self):
+        r = self.refusal(b"421 4.7.1 fake.example.test Client certificate required\r\n")
+        self.assertTrue(r.text.startswith("4.7.1 mailtap: "), r.text)
+        self.assertIn("Client certificate required", r.text)
+
+    def test_a_5xx_status_becomes_4_3_2_with_the_note(self):
+        r = self.refusal(b"554 5.7.1 fake.example.test no certificate, no service\r\n")
+        self.assertTrue(r.text.startswith("4.3.2 mailtap: "), r.text)
+        self.assertNotIn("4.7.0", r.text)
+        self.assertIn("no certificate, no service", r.text)
 
 
 class ClientCertStartTest(h.IntegrationCase):

@@ -698,6 +698,47 @@ class SlowBodyReaderTest(h.IntegrationCase):
                                      "message"))
 
 
+class UnreadCommandTest(h.IntegrationCase):
+    """docs/dialogue.md "Timeouts": a reply owed for a command the server has not taken (here a
+    BDAT chunk, not the last, that it stopped reading) is not yet on the clock; the server is,
+    for taking it, within --timeout-command, and the 421 says the server or the network to it
+    is slow, not that the reply did not come."""
+
+    def test_a_server_that_does_not_take_a_bdat_chunk_is_told_as_slow(self):
+        release = threading.Event()
+        self.addCleanup(release.set)
+
+        def handler(sess, phase, line):
+            verb = line[:4].upper()
+            if phase == "tls" and verb == b"EHLO":
+                return b"250-fake.example.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n"
+            if phase == "tls" and verb == b"BDAT":
+                release.wait(60)  # reads nothing more meanwhile
+                return b""
+            return None
+
+        f = self.fake("good", handler=handler)
+        mt = self.mailtap(f.address, extra_args=["--timeout-command", "1s"])
+        chunk = b"x" * (768 << 10)
+        with h.SmtpSocket(mt.port, timeout=60) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
+            sender = threading.Thread(
+                target=lambda: c.sock.sendall(b"BDAT %d\r\n" % len(chunk) + chunk), daemon=True)
+            sender.start()
+            r = c.reply()
+            sender.join(30)
+        self.assertEqual(r.code, 421, f"{r}\n{mt.output}")
+        self.assertEqual(r.text, "4.4.2 mailtap: 127.0.0.1 did not take what mailtap sent within "
+                                 "1.0s; the server or the network to it is slow: try again later; "
+                                 "closing")
+        row, _, _ = ended_session(mt)
+        self.assertEqual((row["outcome"], row["outcome_reason"]),
+                         ("timeout", "upstream did not take what mailtap sent in time"))
+
+
 class EndOfDataUnansweredTest(h.IntegrationCase):
     """The server has a whole message and the session ends before its reply: it may have
     queued the message, whether it closed the connection or did not answer in time."""
