@@ -89,37 +89,36 @@ def reply_codes(data: bytes) -> list[bytes]:
 class ResetCheckTest(unittest.TestCase):
     """The check every test here relies on sees a reset that comes a while after the FIN."""
 
-    def test_a_reset_half_a_second_after_the_fin_is_seen(self):
+    @staticmethod
+    def ending_from(then) -> tuple[bytes, str]:
+        """read_to_the_end of a peer that sends a 221 and its FIN, then does `then(conn)`."""
         with socket.create_server(("127.0.0.1", 0)) as srv:
             def peer():
                 conn, _ = srv.accept()
                 with conn:
                     conn.sendall(b"221 2.0.0 bye\r\n")
                     conn.shutdown(socket.SHUT_WR)
-                    time.sleep(0.5)
-                    # Closing with SO_LINGER 0 resets the connection.
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    then(conn)
             t = threading.Thread(target=peer, daemon=True)
             t.start()
             with socket.create_connection(srv.getsockname()) as c:
-                data, how = read_to_the_end(c)
+                ending = read_to_the_end(c)
             t.join(10)
+        return ending
+
+    def test_a_reset_half_a_second_after_the_fin_is_seen(self):
+        def reset_later(conn):
+            time.sleep(0.5)
+            # Closing with SO_LINGER 0 resets the connection.
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        data, how = self.ending_from(reset_later)
         self.assertEqual(data, b"221 2.0.0 bye\r\n")
         self.assertNotEqual(how, "FIN")
 
     def test_a_clean_end_is_a_fin(self):
-        with socket.create_server(("127.0.0.1", 0)) as srv:
-            def peer():
-                conn, _ = srv.accept()
-                with conn:
-                    conn.sendall(b"221 2.0.0 bye\r\n")
-                    conn.shutdown(socket.SHUT_WR)
-                    conn.recv(1)  # until this side closes
-            t = threading.Thread(target=peer, daemon=True)
-            t.start()
-            with socket.create_connection(srv.getsockname()) as c:
-                self.assertEqual(read_to_the_end(c), (b"221 2.0.0 bye\r\n", "FIN"))
-            t.join(10)
+        # The peer closes once this side has (its recv ends with that close).
+        self.assertEqual(self.ending_from(lambda conn: conn.recv(1)),
+                         (b"221 2.0.0 bye\r\n", "FIN"))
 
 
 class LastReplyTest(h.IntegrationCase):
