@@ -57,16 +57,7 @@ class StuckUpstream:
         of the body), on a small receive buffer; its port. Once `answer` is set it answers an
         end of data and a QUIT it never read (250, 221), as a server that stopped reading may
         (it cannot know they came)."""
-        srv = socket.socket()
-        self.addCleanup(srv.close)
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(1)
-        held = []
-
-        def upstream():
-            c, _ = srv.accept()
-            held.append(c)
+        def upstream(c):
             f = c.makefile("rb")
             c.sendall(b"220 stuck ESMTP\r\n")
             while True:
@@ -87,7 +78,24 @@ class StuckUpstream:
                 else:
                     c.sendall(b"250 ok\r\n")
 
-        threading.Thread(target=upstream, daemon=True).start()
+        return self.one_connection_upstream(upstream, rcvbuf=4096)
+
+    def one_connection_upstream(self, serve, rcvbuf: int) -> int:
+        """A listening socket (receive buffer `rcvbuf`) whose one connection `serve(conn)`
+        runs in a thread, closed at the test's end; its port."""
+        srv = socket.socket()
+        self.addCleanup(srv.close)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        held = []
+
+        def run():
+            c, _ = srv.accept()
+            held.append(c)
+            serve(c)
+
+        threading.Thread(target=run, daemon=True).start()
         self.addCleanup(lambda: [c.close() for c in held])
         return srv.getsockname()[1]
 
@@ -441,16 +449,7 @@ class StuckServerTimeoutTest(StuckUpstream, h.IntegrationCase):
         every `every` seconds (it never stops taking it), and answers its end with 250; its
         port. Its receive buffer is fixed (256 KiB), not grown: what its kernel acknowledged
         is then near what it read."""
-        srv = socket.socket()
-        self.addCleanup(srv.close)
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 << 10)
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(1)
-        held = []
-
-        def upstream():
-            c, _ = srv.accept()
-            held.append(c)
+        def upstream(c):
             f = c.makefile("rb")
             c.sendall(b"220 slow ESMTP\r\n")
             while line := f.readline():
@@ -475,18 +474,16 @@ class StuckServerTimeoutTest(StuckUpstream, h.IntegrationCase):
                 else:
                     c.sendall(b"250 ok\r\n")
 
-        threading.Thread(target=upstream, daemon=True).start()
-        self.addCleanup(lambda: [c.close() for c in held])
-        return srv.getsockname()[1]
+        return self.one_connection_upstream(upstream, rcvbuf=256 << 10)
 
     def test_a_slow_server_that_keeps_taking_the_body_gets_it_all(self):
-        """The server takes the body slowly but steadily (64 KiB every 0.1s, after its first
+        """The server takes the body slowly but steadily (128 KiB every 0.3s, after its first
         2 MiB), more slowly than the client sends it: mailtap holds the client back, and its
         socket to the server says there is room only each time a third of its queue has gone,
         longer apart than --timeout-data. Each 64 KiB the server takes restarts its clock: the
         message goes through (250), as it would have without mailtap."""
         db = self.tmp / "slow-steady.db"
-        port = self.slow_steady_upstream(fast=2 << 20, piece=64 << 10, every=0.1)
+        port = self.slow_steady_upstream(fast=2 << 20, piece=128 << 10, every=0.3)
         mt = self.mailtap(f"127.0.0.1:{port}", tls="none", db=db,
                           extra_args=["--timeout-data", "2s"])
         c = h.SmtpSocket(mt.port, timeout=120)
@@ -504,6 +501,29 @@ class StuckServerTimeoutTest(StuckUpstream, h.IntegrationCase):
                                            "WHERE ended_at IS NOT NULL"),
                          what="the session's end")
         self.assertEqual(row["outcome"], "quit")
+
+    def test_a_client_that_stops_once_a_slow_server_took_what_waited_is_the_one_blamed(self):
+        """The same server, and a client that sends 8 MiB of the body and then nothing: while
+        mailtap holds the client back the server is on the clock and keeps taking the body;
+        once mailtap reads the client again, the client is, and the 421 says the client was
+        idle, not that the server did not take the data."""
+        db = self.tmp / "slow-then-idle.db"
+        port = self.slow_steady_upstream(fast=2 << 20, piece=128 << 10, every=0.3)
+        mt = self.mailtap(f"127.0.0.1:{port}", tls="none", db=db,
+                          extra_args=["--timeout-data", "2s"])
+        c = h.SmtpSocket(mt.port, timeout=120)
+        self.addCleanup(c.close)
+        h.start_data(c)
+        line = b"x" * 998 + b"\r\n"
+        threading.Thread(target=lambda: c.sock.sendall(line * (8 << 10)), daemon=True).start()
+        reply = c.reply()
+        self.assertEqual(reply.code, 421, f"{reply}\n{mt.output}")
+        self.assertIn("idle for 2.0s waiting for the client", reply.text)
+        self.assertNotIn("did not take", reply.text)
+        [row] = wait_for(lambda: query(db, "SELECT outcome, outcome_reason FROM sessions "
+                                           "WHERE ended_at IS NOT NULL"),
+                         what="the session's end")
+        self.assertEqual((row["outcome"], row["outcome_reason"]), ("timeout", "client idle timeout"))
 
     def test_an_end_of_data_that_never_left_mailtap_has_no_message_row(self):
         """The server stopped reading inside the body: the end of data is still queued in
