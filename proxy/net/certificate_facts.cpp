@@ -8,6 +8,9 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <memory>
 
@@ -42,6 +45,15 @@ struct AltNames {
   std::vector<std::string> dns;  // the DNS entries alone
 };
 
+// An iPAddress entry as people write it: 127.0.0.1, ::1 (RFC 5952, what inet_ntop gives);
+// one of neither length, which no valid certificate holds, in hex.
+std::string address_to_string(const unsigned char* p, std::size_t len) {
+  char text[INET6_ADDRSTRLEN] = {};
+  const int family = len == 4 ? AF_INET : len == 16 ? AF_INET6 : AF_UNSPEC;
+  if (family != AF_UNSPEC && inet_ntop(family, p, text, sizeof text) != nullptr) return text;
+  return "IP address " + to_hex(p, len);
+}
+
 AltNames alt_names(X509* cert) {
   AltNames out;
   if (!cert) return out;
@@ -62,11 +74,7 @@ AltNames alt_names(X509* cert) {
     } else if (gn->type == GEN_IPADD) {
       const ASN1_STRING* s = gn->d.iPAddress;
       const unsigned char* p = ASN1_STRING_get0_data(s);
-      if (ASN1_STRING_length(s) == 4)
-        out.all.push_back(std::to_string(p[0]) + "." + std::to_string(p[1]) + "." +
-                          std::to_string(p[2]) + "." + std::to_string(p[3]));
-      else
-        out.all.push_back("IPv6:" + to_hex(p, static_cast<std::size_t>(ASN1_STRING_length(s))));
+      out.all.push_back(address_to_string(p, static_cast<std::size_t>(ASN1_STRING_length(s))));
     }
   }
   return out;

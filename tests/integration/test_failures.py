@@ -196,6 +196,16 @@ class UpstreamFailureTest(h.IntegrationCase):
         self.assert_421(mt, "certificate is issued for 127.0.0.1 (as a DNS name, not an IP "
                         "address entry), not for 127.0.0.1")
 
+    def test_an_ipv6_address_entry_is_written_as_an_address(self):
+        """SAN IP:::1 for the upstream 127.0.0.1: the reason names ::1 as people write it
+        (RFC 5952), in the 421 and the record, not as 32 hex digits."""
+        f = self.fake_presenting("ip6-only", "IP:::1")
+        mt = self.mailtap(f.address, tls_name=None)
+        self.assert_421(mt, "certificate is issued for ::1, not for 127.0.0.1", times=1)
+        mt.stop()
+        row, _ = session_row(mt)
+        self.assertIn("issued for ::1, not for 127.0.0.1", row["outcome_reason"])
+
     def test_expired(self):
         f = self.fake("expired")
         mt = self.mailtap(f.address)
