@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <memory>
 
 #include "proxy/common/hex.hpp"
@@ -86,6 +87,25 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
+// A wildcard entry that would cover `name` but for having a single label after it ("*.test"
+// for foo.test), which no client honours (RFC 6125 6.4.3; CA/Browser Forum baseline); "" if
+// none. Read as a plain mismatch, "issued for *.test, not for foo.test" makes no sense.
+std::string too_broad_wildcard(const std::vector<std::string>& dns_names, const std::string& name) {
+  const auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+  };
+  const std::string host = lower(name);
+  const std::size_t dot = host.find('.');
+  if (dot == std::string::npos || dot == 0) return {};
+  const std::string parent = host.substr(dot + 1);
+  if (parent.empty() || parent.find('.') != std::string::npos) return {};
+  for (const std::string& n : dns_names)
+    if (lower(n) == "*." + parent) return n;
+  return {};
+}
+
 // The names a certificate is issued for, against the one expected. Only its subjectAltName
 // counts: a subject CN is never taken for a host name (RFC 6125 6.4.4), so a certificate
 // without one is issued for no name at all.
@@ -107,8 +127,13 @@ std::string explain_name_mismatch(const VerifyFailure& f, const std::string& nam
       std::find(f.dns_names.begin(), f.dns_names.end(), name) != f.dns_names.end();
   for (std::string& n : names)
     if (address_as_dns && n == name) n += " (as a DNS name, not an IP address entry)";
-  return "certificate is issued for " + join(names) + ", not for " + name +
-         "; use --tls-name to expect another name, or --insecure";
+  const std::string issued = "certificate is issued for " + join(names) + ", not for " + name;
+  if (const std::string wildcard = too_broad_wildcard(f.dns_names, name); !wildcard.empty())
+    return issued + ": the wildcard " + wildcard +
+           " is too broad to be accepted (a wildcard needs at least two labels after it, RFC "
+           "6125 6.4.3); its issuer must name " +
+           name + ", or use --insecure";
+  return issued + "; use --tls-name to expect another name, or --insecure";
 }
 }  // namespace
 

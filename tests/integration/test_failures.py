@@ -206,6 +206,15 @@ class UpstreamFailureTest(h.IntegrationCase):
         row, _ = session_row(mt)
         self.assertIn("issued for ::1, not for 127.0.0.1", row["outcome_reason"])
 
+    def test_a_wildcard_over_a_top_level_label_is_said_to_be_too_broad(self):
+        """SAN DNS:*.test for foo.test: refused (RFC 6125 6.4.3), and the reason says the
+        wildcard is too broad, not that *.test names something else (--tls-name cannot help)."""
+        f = self.fake_presenting("wild-tld", "DNS:*.test")
+        mt = self.mailtap(f.address, tls_name="foo.test")
+        r = self.assert_421(mt, "certificate is issued for *.test, not for foo.test: the "
+                            "wildcard *.test is too broad to be accepted", times=1)
+        self.assertNotIn("--tls-name", r.text)
+
     def test_expired(self):
         f = self.fake("expired")
         mt = self.mailtap(f.address)

@@ -52,5 +52,18 @@ TEST(CertificateFacts, AnAddressWrittenAsADnsNameIsToldApart) {
             "another name, or --insecure");
 }
 
+TEST(CertificateFacts, AWildcardOverOneLabelIsSaidToBeTooBroad) {
+  EXPECT_EQ(explain_verify_failure(mismatch(X509_V_ERR_HOSTNAME_MISMATCH, {"*.TEST"}, {"*.TEST"}),
+                                   "foo.test", "ca.pem"),
+            "certificate is issued for *.TEST, not for foo.test: the wildcard *.TEST is too broad "
+            "to be accepted (a wildcard needs at least two labels after it, RFC 6125 6.4.3); its "
+            "issuer must name foo.test, or use --insecure");
+  // One that would not cover the name anyway is a plain mismatch.
+  EXPECT_EQ(explain_verify_failure(mismatch(X509_V_ERR_HOSTNAME_MISMATCH, {"*.test"}, {"*.test"}),
+                                   "a.b.test", "ca.pem"),
+            "certificate is issued for *.test, not for a.b.test; use --tls-name to expect another "
+            "name, or --insecure");
+}
+
 }  // namespace
 }  // namespace mailtap::net
