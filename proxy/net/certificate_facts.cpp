@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 #include <memory>
 
 #include "proxy/common/hex.hpp"
@@ -32,6 +33,9 @@ struct X509Free {
 };
 struct EvpPkeyFree {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct Asn1TimeFree {
+  void operator()(ASN1_TIME* t) const { ASN1_TIME_free(t); }
 };
 struct GeneralizedTimeFree {
   void operator()(ASN1_GENERALIZEDTIME* t) const { ASN1_GENERALIZEDTIME_free(t); }
@@ -169,8 +173,28 @@ std::vector<std::string> subject_alt_names(std::string_view der) {
   return subject_alt_names(cert.get());
 }
 
+namespace {
+std::string now_iso8601() {
+  std::unique_ptr<ASN1_TIME, Asn1TimeFree> now(ASN1_TIME_set(nullptr, std::time(nullptr)));
+  return time_to_iso8601(now.get());
+}
+
+// A certificate out of its dates: the time it was judged by, and who can put it right.
+std::string explain_dates(const VerifyFailure& f, const std::string& which) {
+  const std::string here = f.checked_at.empty() ? "" : " (it is " + f.checked_at + " here)";
+  if (f.error == X509_V_ERR_CERT_HAS_EXPIRED)
+    return which + " expired on " + f.not_after + here +
+           ": the server's administrator must renew it (unless this machine's clock is ahead), "
+           "or use --insecure";
+  return which + " is not valid before " + f.not_before + here +
+         ": if this machine's clock is behind, set it; else the server's administrator must "
+         "replace it, or use --insecure";
+}
+}  // namespace
+
 VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx) {
   VerifyFailure f;
+  f.checked_at = now_iso8601();
   f.error = X509_STORE_CTX_get_error(ctx);
   f.depth = X509_STORE_CTX_get_error_depth(ctx);
   X509* cert = X509_STORE_CTX_get_current_cert(ctx);
@@ -236,9 +260,8 @@ std::string explain_verify_failure(const VerifyFailure& f, const std::string& na
       return "certificate for " + name + " is issued by an untrusted CA (" + f.issuer +
              "), not in " + trust_source + "; use --ca-file or --insecure";
     case X509_V_ERR_CERT_HAS_EXPIRED:
-      return which + " expired on " + f.not_after;
     case X509_V_ERR_CERT_NOT_YET_VALID:
-      return which + " is not valid before " + f.not_before;
+      return explain_dates(f, which);
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
       return explain_name_mismatch(f, name);

@@ -26,6 +26,9 @@ struct VerifyFailure {
   bool has_alt_names = false;          // it has a subjectAltName extension at all
   // Set when the chain verified but this certificate is too weak to trust (weakness_of).
   std::string weakness;
+  // The time its dates were judged by (this machine's clock), ISO 8601; named in a refusal
+  // for its dates, since a clock behind is the likeliest cause of "not valid before".
+  std::string checked_at;
 };
 
 VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx);

@@ -216,9 +216,14 @@ class UpstreamFailureTest(h.IntegrationCase):
         self.assertNotIn("--tls-name", r.text)
 
     def test_expired(self):
+        """The dates, the time they were judged by (this machine's clock may be the fault) and
+        who must act."""
         f = self.fake("expired")
         mt = self.mailtap(f.address)
-        self.assert_421(mt, "expired")
+        self.assert_421(mt, regex=r"certificate for localhost expired on 2020-02-01T00:00:00Z "
+                        r"\(it is 20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ here\): the server's "
+                        r"administrator must renew it \(unless this machine's clock is ahead\), "
+                        r"or use --insecure")
 
     def test_unknown_ca(self):
         """The valid server cert, but mailtap is told to trust an unrelated CA."""

@@ -65,5 +65,16 @@ TEST(CertificateFacts, AWildcardOverOneLabelIsSaidToBeTooBroad) {
             "name, or --insecure");
 }
 
+TEST(CertificateFacts, DatesAreJudgedByThisMachinesClockAndSaySo) {
+  VerifyFailure f;
+  f.error = X509_V_ERR_CERT_NOT_YET_VALID;
+  f.not_before = "2030-01-01T00:00:00Z";
+  f.checked_at = "2026-12-06T10:20:00Z";
+  EXPECT_EQ(explain_verify_failure(f, "mx.example.test", "ca.pem"),
+            "certificate for mx.example.test is not valid before 2030-01-01T00:00:00Z (it is "
+            "2026-12-06T10:20:00Z here): if this machine's clock is behind, set it; else the "
+            "server's administrator must replace it, or use --insecure");
+}
+
 }  // namespace
 }  // namespace mailtap::net
