@@ -2,6 +2,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bytestring.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/mem.h>
 #include <openssl/obj.h>
@@ -33,6 +34,9 @@ struct X509Free {
 };
 struct EvpPkeyFree {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct ExtendedKeyUsageFree {
+  void operator()(EXTENDED_KEY_USAGE* e) const { EXTENDED_KEY_USAGE_free(e); }
 };
 struct Asn1TimeFree {
   void operator()(ASN1_TIME* t) const { ASN1_TIME_free(t); }
@@ -179,6 +183,31 @@ std::string now_iso8601() {
   return time_to_iso8601(now.get());
 }
 
+// Its extendedKeyUsage entries by their short names ("clientAuth"), dotted OIDs for others.
+std::vector<std::string> extended_key_usages(X509* cert) {
+  std::vector<std::string> out;
+  std::unique_ptr<EXTENDED_KEY_USAGE, ExtendedKeyUsageFree> ekus(static_cast<EXTENDED_KEY_USAGE*>(
+      X509_get_ext_d2i(cert, NID_ext_key_usage, nullptr, nullptr)));
+  if (!ekus) return out;
+  for (size_t i = 0; i < sk_ASN1_OBJECT_num(ekus.get()); ++i) {
+    const ASN1_OBJECT* oid = sk_ASN1_OBJECT_value(ekus.get(), i);
+    const int nid = OBJ_obj2nid(oid);
+    char dotted[80] = {};
+    OBJ_obj2txt(dotted, sizeof dotted, oid, 1);
+    out.emplace_back(nid != NID_undef ? OBJ_nid2sn(nid) : dotted);
+  }
+  return out;
+}
+
+// A certificate not issued for TLS servers (X509_V_ERR_INVALID_PURPOSE).
+std::string explain_purpose(const VerifyFailure& f, const std::string& which) {
+  const std::string eku =
+      f.purposes.empty() ? std::string("its key usage does not allow it")
+                         : "its extendedKeyUsage is " + join(f.purposes) + ", without serverAuth";
+  return which + " is not issued for TLS servers (" + eku +
+         "): its issuer must replace it, or use --insecure";
+}
+
 // A certificate out of its dates: the time it was judged by, and who can put it right.
 std::string explain_dates(const VerifyFailure& f, const std::string& which) {
   const std::string here = f.checked_at.empty() ? "" : " (it is " + f.checked_at + " here)";
@@ -196,6 +225,7 @@ VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx) {
   VerifyFailure f;
   f.checked_at = now_iso8601();
   f.error = X509_STORE_CTX_get_error(ctx);
+  const bool purpose = f.error == X509_V_ERR_INVALID_PURPOSE;
   f.depth = X509_STORE_CTX_get_error_depth(ctx);
   X509* cert = X509_STORE_CTX_get_current_cert(ctx);
   if (!cert) cert = X509_STORE_CTX_get0_cert(ctx);
@@ -208,6 +238,7 @@ VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx) {
     f.names = std::move(names.all);
     f.dns_names = std::move(names.dns);
     f.has_alt_names = names.present;
+    if (purpose) f.purposes = extended_key_usages(cert);
   }
   return f;
 }
@@ -265,9 +296,21 @@ std::string explain_verify_failure(const VerifyFailure& f, const std::string& na
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
       return explain_name_mismatch(f, name);
+    case X509_V_ERR_INVALID_PURPOSE:
+      return explain_purpose(f, which);
     default:
       return which + " failed verification: " + X509_verify_cert_error_string(f.error);
   }
+}
+
+std::string explain_key_usage_refusal(uint32_t packed_error, const std::string& name) {
+  if (ERR_GET_LIB(packed_error) != ERR_LIB_SSL ||
+      ERR_GET_REASON(packed_error) != SSL_R_KEY_USAGE_BIT_INCORRECT)
+    return {};
+  return "certificate for " + name +
+         " may not be used for signing (its keyUsage lacks digitalSignature), which its key must "
+         "do in this handshake: its issuer must replace it (--insecure does not help: mailtap's "
+         "TLS library refuses such a certificate even then)";
 }
 
 smtp::Certificate describe_certificate(X509* cert) {

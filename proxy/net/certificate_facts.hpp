@@ -29,6 +29,8 @@ struct VerifyFailure {
   // The time its dates were judged by (this machine's clock), ISO 8601; named in a refusal
   // for its dates, since a clock behind is the likeliest cause of "not valid before".
   std::string checked_at;
+  // Its extendedKeyUsage entries ("clientAuth"), for a refusal of its purpose.
+  std::vector<std::string> purposes;
 };
 
 VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx);
@@ -43,6 +45,12 @@ std::string weakness_of(X509_STORE_CTX* ctx);
 // "certificate for mx.example.com is self-signed; use --ca-file or --insecure"
 std::string explain_verify_failure(const VerifyFailure& f, const std::string& expected_name,
                                    const std::string& trust_source);
+
+// The handshake error `packed_error` (ERR_peek_error's form) in words when BoringSSL ended
+// the handshake because the server's certificate may not sign (keyUsage without
+// digitalSignature, for a key that must: KEY_USAGE_BIT_INCORRECT), which it checks apart
+// from verification and under --insecure too; "" for any other error.
+std::string explain_key_usage_refusal(uint32_t packed_error, const std::string& name);
 
 std::string name_to_string(const X509_NAME* name);
 std::string time_to_iso8601(const ASN1_TIME* t);

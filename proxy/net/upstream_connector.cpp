@@ -159,6 +159,13 @@ class Setup {
          smtp::Outcome::error);
   }
 
+  // The server's certificate refused for its keyUsage, in words; empty if `ec` is not that.
+  std::string refused_key_usage(const std::error_code& ec) {
+    if (ec.category() != asio::error::get_ssl_category()) return {};
+    return explain_key_usage_refusal(static_cast<uint32_t>(ec.value()),
+                                     name_to_verify(t_.tls_name));
+  }
+
   // The server's TLS alert in `ec`, in words; empty if it is none.
   std::string upstream_alert(const std::error_code& ec) {
     const TlsStream* tls = link_.tls();
@@ -443,6 +450,8 @@ class Setup {
                       "from the first byte (use --tls starttls)";
     } else if (const std::string why = upstream_alert(ec); !why.empty()) {
       reason = label_ + " " + why;
+    } else if (std::string refused = refused_key_usage(ec); !refused.empty()) {
+      reason = std::move(refused);
     } else {
       reason += ec.message();
     }

@@ -261,18 +261,19 @@ EC_P256 = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")
 
 
 def issue_certificate(pki: Pki, name: str, *, san: Optional[str], cn: str = "localhost",
-                      key: Iterable[str] = EC_P256, digest: str = "sha256") -> Pki:
+                      key: Iterable[str] = EC_P256, digest: str = "sha256",
+                      usage: str = "keyUsage = critical, digitalSignature, keyEncipherment\n"
+                                   "extendedKeyUsage = serverAuth\n") -> Pki:
     """A copy of `pki` whose valid_cert/valid_key are a new server certificate signed by its
     CA, with the subjectAltName `san` ("DNS:127.0.0.1"), or none at all for None; for
     FakeServer("good", ...) to present a certificate the standard set lacks. `key`: the
     `openssl req` options that make its key (("-newkey", "rsa:1024") for a weak one);
-    `digest`: the CA's signature hash ("sha1" for a weak one)."""
+    `digest`: the CA's signature hash ("sha1" for a weak one); `usage`: its keyUsage and
+    extendedKeyUsage lines (a misissued certificate's)."""
     d = pki.dir
     key_file, csr, crt, ext = (d / f"{name}.key", d / f"{name}.csr", d / f"{name}.pem",
                                d / f"{name}.ext")
-    ext.write_text("basicConstraints = critical, CA:FALSE\n"
-                   "keyUsage = critical, digitalSignature, keyEncipherment\n"
-                   "extendedKeyUsage = serverAuth\n" +
+    ext.write_text("basicConstraints = critical, CA:FALSE\n" + usage +
                    (f"subjectAltName = {san}\n" if san is not None else ""))
     _openssl("req", "-new", *key, "-nodes", "-keyout", key_file, "-out", csr, "-subj", f"/CN={cn}")
     _openssl("ca", "-batch", "-notext", "-config", d / "ca.cnf", "-extfile", ext, "-in", csr,

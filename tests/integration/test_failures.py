@@ -393,6 +393,37 @@ class UpstreamTlsWordsTest(h.IntegrationCase):
                 mt = self.mailtap(f.address, extra_args=["--insecure"])
                 self.assertEqual(first_reply_or_after_ehlo(mt.port).code, 250)
 
+    def test_misissued_certificates_are_refused_in_words(self):
+        """A certificate for TLS clients only, and an ECDSA one whose keyUsage forbids signing:
+        the 421 says what is wrong with it and who must act, not the TLS library's code."""
+        cases = {
+            "eku-client-only": ("keyUsage = critical, digitalSignature\n"
+                                "extendedKeyUsage = clientAuth\n",
+                                "certificate for localhost is not issued for TLS servers (its "
+                                "extendedKeyUsage is clientAuth, without serverAuth): its issuer "
+                                "must replace it, or use --insecure", True),
+            "ku-no-signature": ("keyUsage = critical, keyEncipherment\n"
+                                "extendedKeyUsage = serverAuth\n",
+                                "certificate for localhost may not be used for signing (its "
+                                "keyUsage lacks digitalSignature), which its key must do in this "
+                                "handshake: its issuer must replace it (--insecure does not help",
+                                False),
+        }
+        for name, (usage, why, insecure_goes_on) in cases.items():
+            with self.subTest(name):
+                f = self.fake_presenting(name, usage=usage)
+                mt = self.mailtap(f.address)
+                r = first_reply_or_after_ehlo(mt.port)
+                self.assertEqual(r.code, 421, f"{r}\n{mt.output}")
+                self.assertIn(why, r.text)
+                self.assertNotIn("OPENSSL_internal", r.text)
+                mt.stop()
+                row, _ = session_row(mt)
+                self.assertIn(why, row["outcome_reason"])
+                mt = self.mailtap(f.address, extra_args=["--insecure"])
+                self.assertEqual(first_reply_or_after_ehlo(mt.port).code,
+                                 250 if insecure_goes_on else 421)
+
     def test_a_suite_without_forward_secrecy_is_taken_and_said(self):
         pki = h.issue_certificate(self.pki, "rsa-2048", san="DNS:localhost,IP:127.0.0.1",
                                   key=("-newkey", "rsa:2048"))
