@@ -288,27 +288,6 @@ void explain_no_tls(const ProbeReport& r, Summary& s) {
   }
 }
 
-// An issuer that is neither sent nor trusted: most often an intermediate CA the server did not
-// send (the commonest chain fault), which --ca-file with it, or --insecure, would only hide.
-// Without --insecure the handshake stops before the chain is kept, so it may be unknown here.
-void hint_missing_intermediate(const ProbeReport& r, int x509_error, Summary& s) {
-  if (x509_error != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY &&
-      x509_error != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT)
-    return;
-  std::string sent;
-  if (!r.chain.empty()) {
-    const storage::Certificate& last = r.chain.back().certificate;
-    if (last.issuer.empty() || last.issuer == last.subject) return;  // a root: no missing link
-    sent = " (it sent [0] to [" + std::to_string(r.chain.size() - 1) + "], issued by " +
-           escape_line(last.issuer) + ")";
-  }
-  s.push_back(
-      "if that issuer is an intermediate CA, as public CAs issue from, the server did "
-      "not send the intermediate certificate(s)" +
-      sent + ": the fault is the server's chain, to be fixed there" +
-      (sent.empty() ? " (--insecure shows what it sent)" : ""));
-}
-
 void explain_certificate_failure(const ProbeReport& r, Summary& s) {
   if (r.insecure)
     s.push_back("CERTIFICATE NOT TRUSTED: mailtap proxy would refuse " + host_port(r) +
@@ -318,8 +297,7 @@ void explain_certificate_failure(const ProbeReport& r, Summary& s) {
     if (p.x509_error == X509_V_ERR_HOSTNAME_MISMATCH ||
         p.x509_error == X509_V_ERR_IP_ADDRESS_MISMATCH)
       s.push_back("the certificate does not match " + r.tls_name);
-    s.push_back(p.reason);
-    hint_missing_intermediate(r, p.x509_error, s);
+    s.push_back(p.reason);  // worded where the proxy's 421 is, so that both say the same
   }
   if (!r.insecure) s.push_back("--insecure shows the chain anyway (and says so loudly)");
 }

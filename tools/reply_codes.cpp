@@ -419,6 +419,12 @@ constexpr std::array kWordings{
     WordingEntry{421, "", "self-signed", "mailtap",
                  "the server's certificate is self-signed, so mailtap could not verify it",
                  "Give the certificate (or its CA) with --ca-file; --insecure only for tests."},
+    WordingEntry{421, "", "did not send and", "mailtap",
+                 "the server sent its certificate without the CA certificate that issued it, "
+                 "and mailtap does not trust that CA",
+                 "Most often the server's chain lacks its intermediate CA: its administrator "
+                 "must fix it there; a --ca-file holding the intermediate and its root works "
+                 "around it on this machine. If it is your own root CA, give it with --ca-file."},
     WordingEntry{421, "", "untrusted ca", "mailtap",
                  "the server's certificate is issued by a CA mailtap does not trust",
                  "Give that CA with --ca-file, or install it in the system store; --insecure "

@@ -208,6 +208,25 @@ std::string explain_purpose(const VerifyFailure& f, const std::string& which) {
          "): its issuer must replace it, or use --insecure";
 }
 
+// An issuer neither sent nor trusted. Where the chain stops says whose fault it is: at the
+// server's own certificate, most often the server did not send the intermediate it was issued
+// from (the commonest chain fault: the server's, which a --ca-file can only work around here),
+// else it is a private root not given with --ca-file.
+std::string explain_missing_issuer(const VerifyFailure& f, const std::string& name,
+                                   const std::string& trust_source) {
+  if (f.depth == 0)
+    return "certificate for " + name + " is issued by " + f.issuer + ", which " + name +
+           " did not send and " + trust_source +
+           " does not hold: if that is an intermediate CA (as public CAs issue from), the "
+           "server's chain is at fault and must be fixed there (it must send the intermediate "
+           "after its certificate), which a --ca-file holding that intermediate and its root "
+           "only works around here; if it is your own root CA, use --ca-file with it";
+  return "the chain " + name + " sent ends at " + f.subject + ", issued by an untrusted CA (" +
+         f.issuer + "), not in " + trust_source +
+         "; use --ca-file with that CA if you trust it, "
+         "or --insecure";
+}
+
 // A certificate out of its dates: the time it was judged by, and who can put it right.
 std::string explain_dates(const VerifyFailure& f, const std::string& which) {
   const std::string here = f.checked_at.empty() ? "" : " (it is " + f.checked_at + " here)";
@@ -283,10 +302,11 @@ std::string explain_verify_failure(const VerifyFailure& f, const std::string& na
   switch (f.error) {
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
       return "certificate for " + name + " is self-signed; use --ca-file or --insecure";
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+      return explain_missing_issuer(f, name, trust_source);
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_CERT_UNTRUSTED:
       return "certificate for " + name + " is issued by an untrusted CA (" + f.issuer +
              "), not in " + trust_source + "; use --ca-file or --insecure";

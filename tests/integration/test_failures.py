@@ -4,11 +4,13 @@
 Upstreams are in-process fakes (harness.FakeServer) that misbehave on purpose."""
 
 import contextlib
+import dataclasses
 import os
 import re
 import socket
 import sqlite3
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -75,6 +77,40 @@ class PlainAfterStarttlsServer:
             conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")  # the STARTTLS's own reply
         while chunk := conn.recv(4096):
             got.extend(chunk)
+
+
+def issue_via_intermediate(pki: h.Pki, name: str):
+    """An intermediate CA of the test CA (CN=`name` intermediate CA) and a localhost server
+    certificate it issued: (a Pki presenting the leaf alone, one presenting leaf + intermediate,
+    the intermediate's PEM)."""
+    d = pki.dir
+    ica, ica_key, ica_csr, ica_ext = (d / f"{name}-ica.pem", d / f"{name}-ica.key",
+                                      d / f"{name}-ica.csr", d / f"{name}-ica.ext")
+    ica_ext.write_text("basicConstraints = critical, CA:TRUE, pathlen:0\n"
+                       "keyUsage = critical, keyCertSign, cRLSign\n")
+    h._openssl("req", "-new", *h.EC_P256, "-nodes", "-keyout", ica_key, "-out", ica_csr,  # noqa: SLF001
+               "-subj", f"/O=mailtap tests/CN={name} intermediate CA")
+    h._openssl("x509", "-req", "-in", ica_csr, "-CA", pki.ca_cert, "-CAkey", pki.ca_key,  # noqa: SLF001
+               "-set_serial", "7001", "-days", "30", "-extfile", ica_ext, "-out", ica)
+    leaf, key, csr, ext = d / f"{name}.pem", d / f"{name}.key", d / f"{name}.csr", d / f"{name}.ext"
+    ext.write_text("basicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n"
+                   "extendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost,IP:127.0.0.1\n")
+    h._openssl("req", "-new", *h.EC_P256, "-nodes", "-keyout", key, "-out", csr,  # noqa: SLF001
+               "-subj", "/CN=localhost")
+    h._openssl("x509", "-req", "-in", csr, "-CA", ica, "-CAkey", ica_key, "-set_serial", "7002",  # noqa: SLF001
+               "-days", "30", "-extfile", ext, "-out", leaf)
+    key.chmod(0o600)
+    chain = d / f"{name}-chain.pem"
+    chain.write_bytes(leaf.read_bytes() + ica.read_bytes())
+    return (dataclasses.replace(pki, valid_cert=leaf, valid_key=key),
+            dataclasses.replace(pki, valid_cert=chain, valid_key=key), ica)
+
+
+def probe_summary(target: str, *args: str) -> str:
+    """`mailtap probe`'s output from its Summary on."""
+    cp = subprocess.run([str(h.mailtap_bin()), "probe", target, "--color", "never", *args],
+                        capture_output=True, text=True, timeout=60, check=False)
+    return cp.stdout[cp.stdout.find("Summary"):]
 
 
 class UpstreamFailureTest(h.IntegrationCase):
@@ -214,6 +250,32 @@ class UpstreamFailureTest(h.IntegrationCase):
         r = self.assert_421(mt, "certificate is issued for *.test, not for foo.test: the "
                             "wildcard *.test is too broad to be accepted", times=1)
         self.assertNotIn("--tls-name", r.text)
+
+    def test_a_missing_intermediate_is_the_servers_chain_in_proxy_and_probe_alike(self):
+        """The server sends its certificate without the intermediate that issued it (the
+        commonest chain fault): the 421, the record and probe say the same, that the server's
+        chain is at fault and a --ca-file with the intermediate only works around it, and do not
+        send the user to --insecure."""
+        leaf_only, _, _ = issue_via_intermediate(self.pki, "leaf-only")
+        f = h.FakeServer("good", leaf_only)
+        f.__enter__()
+        self.addCleanup(f.close)
+        why = ("certificate for localhost is issued by CN=leaf-only intermediate CA,O=mailtap "
+               "tests, which localhost did not send and " + str(self.pki.ca_cert) + " does not "
+               "hold: if that is an intermediate CA (as public CAs issue from), the server's chain "
+               "is at fault and must be fixed there (it must send the intermediate after its "
+               "certificate), which a --ca-file holding that intermediate and its root only works "
+               "around here; if it is your own root CA, use --ca-file with it")
+        mt = self.mailtap(f.address)
+        r = self.assert_421(mt, why, times=1)
+        self.assertNotIn("--insecure", r.text)
+        mt.stop()
+        row, _ = session_row(mt)
+        self.assertIn(why, row["outcome_reason"])
+        summary = probe_summary(f.address, "--tls-name", "localhost", "--ca-file",
+                                str(self.pki.ca_cert))
+        self.assertIn(why, summary)
+        self.assertEqual(summary.count("intermediate CA (as public CAs issue from)"), 1, summary)
 
     def test_expired(self):
         """The dates, the time they were judged by (this machine's clock may be the fault) and

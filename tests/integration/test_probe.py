@@ -119,7 +119,9 @@ class ProbePostfixTest(h.IntegrationCase):
         env = dict(os.environ, SSL_CERT_FILE=str(self.pki.other_ca_cert))
         cp = probe(self.postfix.submission, env=env)
         self.assertEqual(cp.returncode, 4, cp.stdout)
-        self.assertIn("untrusted CA (CN=mailtap test CA,O=mailtap tests)", cp.stdout)
+        self.assertIn("is issued by CN=mailtap test CA,O=mailtap tests, which 127.0.0.1 did not "
+                      "send and", cp.stdout)
+        self.assertIn("if it is your own root CA, use --ca-file with it", cp.stdout)
         self.assertNotIn("Certificate chain", cp.stdout)
         self.assertIn("--insecure shows the chain anyway", cp.stdout)
 
