@@ -419,6 +419,10 @@ constexpr std::array kWordings{
     WordingEntry{421, "", "self-signed", "mailtap",
                  "the server's certificate is self-signed, so mailtap could not verify it",
                  "Give the certificate (or its CA) with --ca-file; --insecure only for tests."},
+    WordingEntry{421, "", "not a root", "mailtap",
+                 "--ca-file holds an intermediate CA of the server's chain, not the root CA it "
+                 "leads to, and mailtap trusts a chain only up to a root",
+                 "Put the root CA the reply names in --ca-file (the intermediate may stay)."},
     WordingEntry{421, "", "did not send and", "mailtap",
                  "the server sent its certificate without the CA certificate that issued it, "
                  "and mailtap does not trust that CA",

@@ -208,12 +208,30 @@ std::string explain_purpose(const VerifyFailure& f, const std::string& which) {
          "): its issuer must replace it, or use --insecure";
 }
 
-// An issuer neither sent nor trusted. Where the chain stops says whose fault it is: at the
-// server's own certificate, most often the server did not send the intermediate it was issued
-// from (the commonest chain fault: the server's, which a --ca-file can only work around here),
-// else it is a private root not given with --ca-file.
+// Whether the trust store `ctx` verifies against holds `cert` itself.
+bool held_by_trust_store(X509_STORE_CTX* ctx, X509* cert) {
+  STACK_OF(X509)* held = X509_STORE_get1_certs(ctx, X509_get_subject_name(cert));
+  if (held == nullptr) return false;
+  bool found = false;
+  for (size_t i = 0; i < sk_X509_num(held); ++i)
+    found = found || X509_cmp(sk_X509_value(held, i), cert) == 0;
+  sk_X509_pop_free(held, X509_free);
+  return found;
+}
+
+// An issuer neither sent nor trusted. Where the chain stops says whose fault it is: at a CA the
+// trust store holds, that CA is an intermediate (mailtap, like OpenSSL without -partial_chain,
+// trusts a chain only up to a root), put in --ca-file instead of its root; at the server's own
+// certificate, most often the server did not send the intermediate it was issued from (the
+// commonest chain fault: the server's, which a --ca-file can only work around here), else it is
+// a private root not given with --ca-file.
 std::string explain_missing_issuer(const VerifyFailure& f, const std::string& name,
                                    const std::string& trust_source) {
+  if (f.trusted && !f.self_signed)
+    return "the chain for " + name + " reaches " + f.subject + ", which " + trust_source +
+           " holds, but that is an intermediate CA, not a root: mailtap trusts a chain only up "
+           "to a root CA; put its issuer (" +
+           f.issuer + ") in --ca-file too";
   if (f.depth == 0)
     return "certificate for " + name + " is issued by " + f.issuer + ", which " + name +
            " did not send and " + trust_source +
@@ -258,6 +276,8 @@ VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx) {
     f.dns_names = std::move(names.dns);
     f.has_alt_names = names.present;
     if (purpose) f.purposes = extended_key_usages(cert);
+    f.self_signed = X509_check_issued(cert, cert) == X509_V_OK;
+    f.trusted = held_by_trust_store(ctx, cert);
   }
   return f;
 }

@@ -31,6 +31,10 @@ struct VerifyFailure {
   std::string checked_at;
   // Its extendedKeyUsage entries ("clientAuth"), for a refusal of its purpose.
   std::vector<std::string> purposes;
+  // For an issuer not found: whether the trust store (--ca-file) holds this certificate, which
+  // then is a CA that is not a root, and whether it is self-signed.
+  bool trusted = false;
+  bool self_signed = false;
 };
 
 VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx);

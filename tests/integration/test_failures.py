@@ -277,6 +277,27 @@ class UpstreamFailureTest(h.IntegrationCase):
         self.assertIn(why, summary)
         self.assertEqual(summary.count("intermediate CA (as public CAs issue from)"), 1, summary)
 
+    def test_an_intermediate_in_ca_file_is_said_to_be_no_root(self):
+        """The server sends its chain; --ca-file holds the intermediate that issued its
+        certificate instead of the root. Refused (mailtap trusts a chain up to a root only), and
+        the reason names that intermediate and its root, not the server's chain (it sent it)."""
+        _, with_chain, ica = issue_via_intermediate(self.pki, "chain-sent")
+        f = h.FakeServer("good", with_chain)
+        f.__enter__()
+        self.addCleanup(f.close)
+        why = (f"the chain for localhost reaches CN=chain-sent intermediate CA,O=mailtap tests, "
+               f"which {ica} holds, but that is an intermediate CA, not a root: mailtap trusts a "
+               f"chain only up to a root CA; put its issuer (CN=mailtap test CA,O=mailtap tests) "
+               f"in --ca-file too")
+        mt = self.mailtap(f.address, ca_file=ica)
+        self.assert_421(mt, why, times=1)
+        summary = probe_summary(f.address, "--tls-name", "localhost", "--ca-file", str(ica))
+        self.assertIn(why, summary)
+        self.assertNotIn("did not send", summary)
+        # with the root, as the reason says, the same server is verified
+        mt = self.mailtap(f.address)
+        self.assertEqual(first_reply_or_after_ehlo(mt.port).code, 250)
+
     def test_expired(self):
         """The dates, the time they were judged by (this machine's clock may be the fault) and
         who must act."""

@@ -76,5 +76,22 @@ TEST(CertificateFacts, DatesAreJudgedByThisMachinesClockAndSaySo) {
             "server's administrator must replace it, or use --insecure");
 }
 
+TEST(CertificateFacts, AMissingIssuerSaysWhereTheChainStops) {
+  VerifyFailure f;
+  f.error = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY;
+  f.depth = 1;
+  f.subject = "CN=intermediate";
+  f.issuer = "CN=root";
+  f.trusted = true;  // --ca-file holds the intermediate
+  EXPECT_EQ(explain_verify_failure(f, "mx.example.test", "ica.pem"),
+            "the chain for mx.example.test reaches CN=intermediate, which ica.pem holds, but that "
+            "is an intermediate CA, not a root: mailtap trusts a chain only up to a root CA; put "
+            "its issuer (CN=root) in --ca-file too");
+  f.trusted = false;  // the server sent it, and its root is not trusted
+  EXPECT_EQ(explain_verify_failure(f, "mx.example.test", "ca.pem"),
+            "the chain mx.example.test sent ends at CN=intermediate, issued by an untrusted CA "
+            "(CN=root), not in ca.pem; use --ca-file with that CA if you trust it, or --insecure");
+}
+
 }  // namespace
 }  // namespace mailtap::net
