@@ -162,6 +162,9 @@ class WebApiTest(h.IntegrationCase):
         self.assertIn("default-src 'none'", csp)
         self.assertNotIn("script-src", csp)
         self.assertIn(b"<script>", html.body)  # served as is: the sandbox and CSP disarm it
+        # Opened in a browser it is saved, not rendered: a rendered HTML mail makes the browser
+        # connect to hosts it names (preconnect, frames) whatever the policy says.
+        self.assertTrue(html.headers["content-disposition"].startswith("attachment"))
 
         raw = self.get(f"/api/sessions/{ok}/messages/1/raw")
         self.assertEqual(raw.status, 200)

@@ -2,14 +2,15 @@
 """`mailtap web` in headless Chromium (Debian's chromium + chromium-driver, driven by Debian's
 python3-selenium): the list shows a session recorded a moment before, a new session appears
 without reloading, the transcript shows the decoded AUTH LOGIN prompts, the redaction and an
-explanation of the 535, a message's HTML part cannot run script, and a foreign Host header is
-refused.  Skips (exit 77) only when Chromium cannot be started at all.
+explanation of the 535, a message's HTML part cannot run script nor make the browser contact a
+host it names, and a foreign Host header is refused.  Skips (exit 77) only when Chromium cannot be started at all.
 
 With MAILTAP_SCREENSHOTS=DIR (e.g. docs/web) it saves the list, session and message views
 there as PNG files, for docs/web.md."""
 
 import os
 import shutil
+import socket
 import sqlite3
 import sys
 import threading
@@ -32,7 +33,8 @@ import web_support as w  # noqa: E402
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.common.exceptions import (StaleElementReferenceException, TimeoutException,
+                                            WebDriverException)
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -142,20 +144,13 @@ class WebBrowserTest(h.IntegrationCase):
         d = self.driver
         ok = self.session_id_with(lambda r: r["messages"] == 1)
         d.get(f"{self.base}#/session/{ok}/message/1")
-        frame = self.wait(lambda d: d.find_element(By.CSS_SELECTOR, "iframe.html-part"))
+        shown = self.wait(lambda d: d.find_element(By.CSS_SELECTOR, ".part .html-part"))
         self.assertIn(self.sent["login"], d.find_element(By.CSS_SELECTOR, "pre.text-part").text)
         self.shot("message.png")
-        self.assertEqual(frame.get_attribute("sandbox"), "")
-        d.switch_to.frame(frame)
-        try:
-            self.wait(lambda d: d.find_elements(By.ID, "marker"))
-            self.assertEqual(d.find_element(By.ID, "marker").text, "script did not run")
-            # WebDriver's title is the top page's; the frame's own <title> is what a script
-            # setting document.title would have changed.
-            title = d.find_element(By.TAG_NAME, "title").get_attribute("textContent")
-            self.assertEqual(title, "mail title")
-        finally:
-            d.switch_to.default_content()
+        # Its text, copied from an inert parse: the script is neither run nor on the page.
+        self.assertIn("script did not run", shown.text)
+        self.assertNotIn("SCRIPT RAN", shown.text)
+        self.assertEqual(d.find_elements(By.CSS_SELECTOR, "#view script, #view iframe"), [])
         self.assertNotEqual(d.title, "SCRIPT RAN")
 
     def test_4_foreign_host_is_refused(self):
@@ -480,6 +475,84 @@ class LargeSessionBrowserTest(h.IntegrationCase):
         raw = d.execute_script("return document.getElementById('raw-source').textContent.length")
         self.assertLessEqual(raw, 1 << 20)
         self.assertGreater(raw, 1 << 19)
+
+
+
+def message_with(body: bytes, headers: bytes) -> bytes:
+    return b"Subject: " + h.unique_token("view").encode() + b"\r\nMIME-Version: 1.0\r\n" + headers + \
+        b"\r\n\r\n" + body + b"\r\n"
+
+
+class MessageViewBrowserTest(h.IntegrationCase):
+    """What the message page makes of a mail's HTML: nothing the mail names is contacted."""
+
+    @classmethod
+    def setUpClass(cls):
+        driver, why = start_browser()
+        if driver is None:
+            raise unittest.SkipTest(why)
+        cls.driver = driver
+        super().setUpClass()
+        cls._stack.callback(driver.quit)
+        cls.sink = h.BodySink()
+        cls._stack.callback(cls.sink.close)
+
+    def record(self, name: str, message: bytes):
+        """A database holding one session that delivered `message`, and the page on it."""
+        db = self.tmp / f"{name}.db"
+        with h.Mailtap(self.sink.address, tls="none", db=db) as mt:
+            h.smtplib_send(mt.port, message)
+        web = w.WebServer(db).start()
+        self.addCleanup(web.stop)
+        sid = w.request(web.port, "/api/sessions").json()["sessions"][0]["id"]
+        return db, f"http://localhost:{web.port}/#/session/{sid}/message/1"
+
+    def test_an_html_part_makes_the_browser_contact_no_host_it_names(self):
+        # Chromium connected to the hosts of <iframe src> and <link rel=preconnect> although the
+        # part was in a sandboxed frame under a policy that forbids both: the connection told
+        # the sender that the mail was read. Each vector gets its own listener.
+        contacted = []
+        listeners = {}
+        for vector in ("iframe", "preconnect", "dns-prefetch", "img", "stylesheet", "prefetch"):
+            sock = socket.create_server(("127.0.0.1", 0))
+            self.addCleanup(sock.close)
+            listeners[vector] = sock.getsockname()[1]
+
+            def accept(sock=sock, vector=vector):
+                while True:
+                    try:
+                        conn, _ = sock.accept()
+                    except OSError:
+                        return
+                    contacted.append(vector)
+                    conn.close()
+            threading.Thread(target=accept, daemon=True).start()
+        url = {v: f"http://127.0.0.1:{port}" for v, port in listeners.items()}
+        html = (f'<html><head><link rel="preconnect" href="{url["preconnect"]}">'
+                f'<link rel="dns-prefetch" href="{url["dns-prefetch"]}">'
+                f'<link rel="stylesheet" href="{url["stylesheet"]}/s.css">'
+                f'<link rel="prefetch" href="{url["prefetch"]}/p"></head><body>'
+                f'<h1>Newsletter</h1><p>Hello <b>reader</b>, '
+                f'<a href="https://example.test/offer">see the offer</a>.</p>'
+                f'<img src="{url["img"]}/pixel.gif" alt="logo">'
+                f'<iframe src="{url["iframe"]}/track?id=42"></iframe></body></html>')
+        _, page = self.record("html", message_with(
+            html.encode(), b"Content-Type: text/html; charset=utf-8"))
+        d = self.driver
+        d.get(page)
+        shown = WebDriverWait(d, 20).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".part .html-part"))[0]
+        # A connection comes as the markup is parsed; give one time to arrive.
+        with self.assertRaises(TimeoutException, msg="hosts named in the mail contacted"):
+            WebDriverWait(d, 3).until(lambda d: contacted)
+        self.assertEqual(contacted, [])
+        self.assertIn("Hello reader, see the offer <https://example.test/offer>.", shown.text)
+        self.assertIn("[image: logo]", shown.text)
+        self.assertEqual(shown.find_element(By.TAG_NAME, "b").text, "reader")
+        # Nothing of the mail's markup that could fetch is on the page (or framed in it).
+        self.assertEqual(d.find_elements(By.CSS_SELECTOR, "#view iframe, #view img, #view link, "
+                                         "#view a[href^='http']"), [])
+
 
 
 if __name__ == "__main__":

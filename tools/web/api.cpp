@@ -347,6 +347,11 @@ Response part_head(const Route& route, const MimePart& part) {
     r.content_type = "text/html; charset=" + charset;
     r.csp = kMessagePartCsp;
     r.frame_same_origin = true;
+    // Saved, never rendered, when opened: a browser showing the mail's HTML as a document
+    // connects to hosts it names (preconnect, frames) whatever the policy says. The page reads
+    // it with fetch and shows only its text and structure.
+    r.headers.emplace_back("Content-Disposition",
+                           "attachment; filename=\"part-" + std::to_string(route.part) + ".html\"");
   } else if (part.content_type.starts_with("text/")) {
     r.content_type = "text/plain; charset=" + charset;
   } else {

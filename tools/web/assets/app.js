@@ -1,7 +1,7 @@
 // mailtap web: the record in a browser, transcript first, live.
 // Everything shown here came from the wire: it is only ever put on the page as text
-// (textContent, text nodes), never as HTML. A message's HTML part is shown in a sandboxed
-// iframe served with its own Content-Security-Policy (no script, no remote loads).
+// (textContent, text nodes), never as HTML. A message's HTML part is parsed into an inert
+// document and only its text and structure copied onto the page (see "an HTML part").
 "use strict";
 
 const view = document.getElementById("view");
@@ -565,7 +565,7 @@ async function renderSession(id, signal) {
 const RAW_SHOWN = 1 << 20;
 
 // The first `limit` octets of what `url` answers (read no further: the rest is not fetched),
-// as UTF-8 text, and whether there was more.
+// and whether there was more.
 async function fetchStart(url, limit) {
   const response = await fetch(url);
   const reader = response.body.getReader();
@@ -586,8 +586,85 @@ async function fetchStart(url, limit) {
     octets.set(piece, at);
     at += piece.length;
   }
-  // Decoded as a stream when cut: a character the cut split is left out, not shown as U+FFFD.
-  return { text: new TextDecoder().decode(octets, { stream: cut }), cut };
+  return { octets, cut };
+}
+
+// ---- an HTML part ---------------------------------------------------------------------
+// A mail's HTML never becomes a live document, not even in a sandboxed frame: Chromium
+// connects to hosts the markup names (<link rel=preconnect>, <iframe src>) before any
+// Content-Security-Policy is applied, and that connection (and the DNS lookup) tells the sender
+// that the mail was read, when and from where. The markup is parsed by DOMParser, whose
+// document has no browsing context and so loads and runs nothing; of it only the structure
+// and the text are copied onto the page, as elements of a fixed list created here with no
+// attribute at all, so no URL from the mail reaches a document that could fetch it.
+const HTML_SHOWN = 1 << 20;
+const HTML_KEPT = new Set(["p", "br", "hr", "b", "strong", "i", "em", "u", "s", "strike", "small", "big",
+  "sub", "sup", "code", "kbd", "samp", "tt", "pre", "blockquote", "q", "cite", "abbr", "mark", "ul", "ol",
+  "li", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6", "table", "caption", "thead", "tbody", "tfoot",
+  "tr", "td", "th", "div", "span", "center", "font", "address", "section", "article", "header",
+  "footer", "main", "nav", "aside", "figure", "figcaption", "details", "summary"]);
+// Not content: dropped with all they hold.
+const HTML_DROPPED = new Set(["head", "script", "style", "template", "svg", "math", "iframe", "frame",
+  "frameset", "object", "embed", "applet", "audio", "video", "canvas", "select", "datalist", "noembed",
+  "noframes", "link", "meta", "base"]);
+// Beyond this depth the markup is shown as text only (the page's own stack stays small).
+const HTML_DEPTH = 100;
+
+function htmlAsPage(source) {
+  const parsed = new DOMParser().parseFromString(source, "text/html");
+  const box = el("div", { className: "html-part" });
+  copyHtml(parsed.body || parsed.documentElement, box, 0);
+  return box;
+}
+
+function copyHtml(from, to, depth) {
+  for (const node of from.childNodes) {
+    if (node.nodeType === Node.TEXT_NODE) {
+      to.append(node.data);
+      continue;
+    }
+    if (node.nodeType !== Node.ELEMENT_NODE) continue;
+    const name = node.localName;
+    if (HTML_DROPPED.has(name)) continue;
+    if (name === "img" || (name === "input" && node.getAttribute("type") === "image")) {
+      const alt = node.getAttribute("alt");
+      to.append(el("span", { className: "html-left-out" }, alt ? `[image: ${alt}]` : "[image]"));
+      continue;
+    }
+    if (depth >= HTML_DEPTH) {
+      to.append(node.textContent);
+      continue;
+    }
+    const kept = HTML_KEPT.has(name) ? document.createElement(name === "font" || name === "center" ? "span" : name) : null;
+    copyHtml(node, kept || to, depth + 1);
+    if (kept) to.append(kept);
+    // A link's target is shown as text beside it (where would a click have gone?), never a link.
+    const href = name === "a" ? node.getAttribute("href") : null;
+    if (href && !href.startsWith("#")) to.append(el("span", { className: "html-left-out" }, ` <${href}>`));
+  }
+}
+
+// The HTML part shown as described above, with its source beside it.
+async function renderHtmlPart(part, box, filename) {
+  const { octets, cut } = await fetchStart(part.url, HTML_SHOWN);
+  let decoder;
+  try {
+    decoder = new TextDecoder(part.charset ? bytesOf(part, "charset") : "utf-8");
+  } catch {
+    decoder = new TextDecoder();  // a charset the browser does not know
+  }
+  const source = decoder.decode(octets, { stream: cut });
+  box.append(
+    el("p", { className: "muted html-note" },
+      "HTML part, shown as its text and layout only: no image, style, frame or link of the mail is loaded " +
+      "(each would tell the sender the mail was read); a link's address is shown beside it."),
+    htmlAsPage(source),
+    el("details", {}, el("summary", {}, "HTML source"), el("pre", { className: "raw html-source" }, source)));
+  if (cut) {
+    box.append(el("p", { className: "muted text-truncated" },
+      `… only the first ${HTML_SHOWN} of this part's ${part.size} bytes are shown here: `,
+      el("a", { href: part.url, download: filename || `part-${part.index}.html` }, "download it"), "."));
+  }
 }
 
 async function renderMessage(id, seq, signal) {
@@ -625,9 +702,9 @@ async function renderMessage(id, seq, signal) {
       `${filename ? " — " + filename : ""} (${part.size} bytes)`;
     const box = el("div", { className: "part" }, el("h3", {}, title));
     if (part.content_type === "text/html" && !part.attachment) {
-      // No allow-scripts, no allow-same-origin: the part cannot run script or reach this page.
-      box.append(el("iframe", { className: "html-part", sandbox: "", src: part.url,
-        referrerpolicy: "no-referrer", title: "HTML part (sandboxed: no script, no remote loads)" }));
+      renderHtmlPart(part, box, filename).catch((error) => {
+        box.append(el("p", { className: "error" }, `The HTML part could not be shown: ${error.message}`));
+      });
     } else if (part.text !== undefined) {
       box.append(el("pre", { className: "raw text-part" }, bytesOf(part, "text")));
       // A large text comes cut (its first MiB): the whole is at the part's own URL.
@@ -655,9 +732,10 @@ async function renderMessage(id, seq, signal) {
   const rawBox = el("details", {}, el("summary", {}, "Raw source"), raw);
   rawBox.addEventListener("toggle", async () => {
     if (!rawBox.open || raw.textContent) return;
-    const { text, cut } = await fetchStart(base + "/raw", RAW_SHOWN);
-    raw.textContent = text;
-    if (cut) {
+    const start = await fetchStart(base + "/raw", RAW_SHOWN);
+    // Decoded as a stream when cut: a character the cut split is left out, not shown as U+FFFD.
+    raw.textContent = new TextDecoder().decode(start.octets, { stream: start.cut });
+    if (start.cut) {
       raw.after(el("p", { className: "muted text-truncated" },
         `… only the first ${RAW_SHOWN} of the message's ${m.size} bytes are shown here: `,
         el("a", { href: base + "/raw", download: `mailtap-session-${id}-message-${seq}.eml` }, "Download .eml"),
