@@ -3,7 +3,7 @@
 python3-selenium): the list shows a session recorded a moment before, a new session appears
 without reloading, the transcript shows the decoded AUTH LOGIN prompts, the redaction and an
 explanation of the 535, a message's HTML part cannot run script nor make the browser contact a
-host it names, and a foreign Host header is refused.  Skips (exit 77) only when Chromium cannot be started at all.
+host it names, the raw source says an error in words, and a foreign Host header is refused.  Skips (exit 77) only when Chromium cannot be started at all.
 
 With MAILTAP_SCREENSHOTS=DIR (e.g. docs/web) it saves the list, session and message views
 there as PNG files, for docs/web.md."""
@@ -484,7 +484,8 @@ def message_with(body: bytes, headers: bytes) -> bytes:
 
 
 class MessageViewBrowserTest(h.IntegrationCase):
-    """What the message page makes of a mail's HTML: nothing the mail names is contacted."""
+    """What the message page makes of a mail's HTML and raw source: nothing the mail names is
+    contacted, an error is said in words."""
 
     @classmethod
     def setUpClass(cls):
@@ -506,6 +507,13 @@ class MessageViewBrowserTest(h.IntegrationCase):
         self.addCleanup(web.stop)
         sid = w.request(web.port, "/api/sessions").json()["sessions"][0]["id"]
         return db, f"http://localhost:{web.port}/#/session/{sid}/message/1"
+
+    def open_raw_source(self):
+        d = self.driver
+        d.find_elements(By.CSS_SELECTOR, "details")[-1].find_element(By.TAG_NAME, "summary").click()
+        WebDriverWait(d, 20).until(lambda d: d.find_element(By.ID, "raw-source").text
+                                   or d.find_elements(By.CSS_SELECTOR, ".raw-note"))
+        return d.execute_script("return document.getElementById('raw-source').textContent")
 
     def test_an_html_part_makes_the_browser_contact_no_host_it_names(self):
         # Chromium connected to the hosts of <iframe src> and <link rel=preconnect> although the
@@ -553,6 +561,16 @@ class MessageViewBrowserTest(h.IntegrationCase):
         self.assertEqual(d.find_elements(By.CSS_SELECTOR, "#view iframe, #view img, #view link, "
                                          "#view a[href^='http']"), [])
 
+    def test_the_raw_source_of_a_message_pruned_meanwhile_says_so_in_words(self):
+        db, page = self.record("pruned", message_with(b"body", b"Content-Type: text/plain"))
+        d = self.driver
+        d.get(page)
+        WebDriverWait(d, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "pre.text-part"))
+        h.run([str(h.mailtap_bin()), "prune", "--db", str(db), "--before", "2099-01-01"])
+        raw = self.open_raw_source()
+        self.assertEqual(raw, "", "an error's JSON was shown as the message's source")
+        note = d.find_element(By.CSS_SELECTOR, ".raw-note.error").text
+        self.assertIn("no longer in the record", note)
 
 
 if __name__ == "__main__":

@@ -565,9 +565,16 @@ async function renderSession(id, signal) {
 const RAW_SHOWN = 1 << 20;
 
 // The first `limit` octets of what `url` answers (read no further: the rest is not fetched),
-// and whether there was more.
+// and whether there was more. An error answer (a message `mailtap prune` removed meanwhile)
+// is thrown with its words, never returned as if it were the content.
 async function fetchStart(url, limit) {
   const response = await fetch(url);
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    const error = new Error(body.error || `${response.status} ${response.statusText}`);
+    error.status = response.status;
+    throw error;
+  }
   const reader = response.body.getReader();
   const chunks = [];
   let length = 0;
@@ -732,11 +739,22 @@ async function renderMessage(id, seq, signal) {
   const rawBox = el("details", {}, el("summary", {}, "Raw source"), raw);
   rawBox.addEventListener("toggle", async () => {
     if (!rawBox.open || raw.textContent) return;
-    const start = await fetchStart(base + "/raw", RAW_SHOWN);
+    rawBox.querySelectorAll(".raw-note").forEach((note) => note.remove());
+    let start;
+    try {
+      start = await fetchStart(base + "/raw", RAW_SHOWN);
+    } catch (error) {
+      // Never the error's JSON in the box, as if it were the message.
+      raw.after(el("p", { className: "error raw-note" }, error.status === 404
+        ? `The source cannot be shown: the message is no longer in the record (${error.message}; ` +
+          "mailtap prune removes old sessions). Reload the page to see what the record holds now."
+        : `The source could not be read: ${error.message}`));
+      return;
+    }
     // Decoded as a stream when cut: a character the cut split is left out, not shown as U+FFFD.
     raw.textContent = new TextDecoder().decode(start.octets, { stream: start.cut });
     if (start.cut) {
-      raw.after(el("p", { className: "muted text-truncated" },
+      raw.after(el("p", { className: "muted raw-note text-truncated" },
         `… only the first ${RAW_SHOWN} of the message's ${m.size} bytes are shown here: `,
         el("a", { href: base + "/raw", download: `mailtap-session-${id}-message-${seq}.eml` }, "Download .eml"),
         " for the whole source."));
