@@ -3,7 +3,9 @@
 python3-selenium): the list shows a session recorded a moment before, a new session appears
 without reloading, the transcript shows the decoded AUTH LOGIN prompts, the redaction and an
 explanation of the 535, a message's HTML part cannot run script nor make the browser contact a
-host it names, the raw source says an error in words, and a foreign Host header is refused.  Skips (exit 77) only when Chromium cannot be started at all.
+host it names, the raw source says an error in words and shows octets that are not UTF-8 as
+\\xHH, and a foreign Host header is refused.  Skips (exit 77) only when Chromium cannot be
+started at all.
 
 With MAILTAP_SCREENSHOTS=DIR (e.g. docs/web) it saves the list, session and message views
 there as PNG files, for docs/web.md."""
@@ -485,7 +487,7 @@ def message_with(body: bytes, headers: bytes) -> bytes:
 
 class MessageViewBrowserTest(h.IntegrationCase):
     """What the message page makes of a mail's HTML and raw source: nothing the mail names is
-    contacted, an error is said in words."""
+    contacted, an error is said in words, octets that are not UTF-8 stay visible."""
 
     @classmethod
     def setUpClass(cls):
@@ -571,6 +573,21 @@ class MessageViewBrowserTest(h.IntegrationCase):
         self.assertEqual(raw, "", "an error's JSON was shown as the message's source")
         note = d.find_element(By.CSS_SELECTOR, ".raw-note.error").text
         self.assertIn("no longer in the record", note)
+
+    def test_the_raw_source_shows_octets_that_are_not_utf8_escaped(self):
+        _, page = self.record("latin1", b"Subject: caf\xe9\r\nContent-Type: text/plain; "
+                              b"charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+                              b"na\xefve caf\xe9 \xe2\x9c\x93\r\n")
+        d = self.driver
+        d.get(page)
+        WebDriverWait(d, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "pre.text-part"))
+        raw = self.open_raw_source()
+        self.assertNotIn("\ufffd", raw)
+        self.assertIn("Subject: caf\\xe9\r\n", raw)
+        # UTF-8 (the check mark) is shown as the character; only the other octets are escaped.
+        self.assertIn("na\\xefve caf\\xe9 \u2713", raw)
+        note = d.find_element(By.CSS_SELECTOR, ".raw-note.escaped-octets").text
+        self.assertIn("3 octets that are not UTF-8", note)
 
 
 if __name__ == "__main__":

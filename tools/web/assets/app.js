@@ -596,6 +596,53 @@ async function fetchStart(url, limit) {
   return { octets, cut };
 }
 
+// The length of the well-formed UTF-8 sequence at `i` (RFC 3629: no overlong form, no
+// surrogate, nothing past U+10FFFF), 0 if there is none, -1 if the octets end inside one.
+function utf8SequenceAt(octets, i) {
+  const lead = octets[i];
+  if (lead < 0x80) return 1;
+  const n = lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+  if (n === 0) return 0;
+  for (let k = 1; k < n; k++) {
+    if (i + k >= octets.length) return -1;
+    if ((octets[i + k] & 0xc0) !== 0x80) return 0;
+  }
+  const second = octets[i + 1];
+  if ((lead === 0xe0 && second < 0xa0) || (lead === 0xed && second > 0x9f) ||
+      (lead === 0xf0 && second < 0x90) || (lead === 0xf4 && second > 0x8f)) return 0;
+  return n;
+}
+
+// Octets as text with every octet that is not part of UTF-8 written `\xHH`, as `mailtap show`
+// writes it: a raw view that decoded them as U+FFFD would not show what was sent. `cut`: the
+// octets are the start of more, so a character the cut split is left out, not escaped.
+function escapedText(octets, cut) {
+  try {
+    return { text: new TextDecoder("utf-8", { fatal: true }).decode(octets, { stream: cut }), escaped: 0 };
+  } catch {
+    // Not all UTF-8: decoded run by run below.
+  }
+  const utf8 = new TextDecoder();
+  const pieces = [];
+  let escaped = 0;
+  let run = 0;
+  let i = 0;
+  while (i < octets.length) {
+    const n = utf8SequenceAt(octets, i);
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    if (n < 0 && cut) break;
+    pieces.push(utf8.decode(octets.subarray(run, i)), `\\x${octets[i].toString(16).padStart(2, "0")}`);
+    escaped += 1;
+    i += 1;
+    run = i;
+  }
+  pieces.push(utf8.decode(octets.subarray(run, i)));
+  return { text: pieces.join(""), escaped };
+}
+
 // ---- an HTML part ---------------------------------------------------------------------
 // A mail's HTML never becomes a live document, not even in a sandboxed frame: Chromium
 // connects to hosts the markup names (<link rel=preconnect>, <iframe src>) before any
@@ -751,8 +798,15 @@ async function renderMessage(id, seq, signal) {
         : `The source could not be read: ${error.message}`));
       return;
     }
-    // Decoded as a stream when cut: a character the cut split is left out, not shown as U+FFFD.
-    raw.textContent = new TextDecoder().decode(start.octets, { stream: start.cut });
+    const { text, escaped } = escapedText(start.octets, start.cut);
+    raw.textContent = text;
+    if (escaped > 0) {
+      raw.after(el("p", { className: "muted raw-note escaped-octets" },
+        `${escaped} octet${escaped === 1 ? "" : "s"} that are not UTF-8 (8-bit text in another charset, or binary) ` +
+        "are shown as \\xHH, as mailtap show writes them; ",
+        el("a", { href: base + "/raw", download: `mailtap-session-${id}-message-${seq}.eml` }, "Download .eml"),
+        " for the exact octets."));
+    }
     if (start.cut) {
       raw.after(el("p", { className: "muted raw-note text-truncated" },
         `… only the first ${RAW_SHOWN} of the message's ${m.size} bytes are shown here: `,
