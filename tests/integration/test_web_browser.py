@@ -10,6 +10,7 @@ started at all.
 With MAILTAP_SCREENSHOTS=DIR (e.g. docs/web) it saves the list, session and message views
 there as PNG files, for docs/web.md."""
 
+import base64
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 import unittest
+import urllib.parse
 from pathlib import Path
 
 try:
@@ -588,6 +590,19 @@ class MessageViewBrowserTest(h.IntegrationCase):
         self.assertIn("na\\xefve caf\\xe9 \u2713", raw)
         note = d.find_element(By.CSS_SELECTOR, ".raw-note.escaped-octets").text
         self.assertIn("3 octets that are not UTF-8", note)
+
+    def test_the_search_box_says_it_matches_the_octets_as_recorded(self):
+        # A subject the message page shows decoded ("Bericht für März") is not found by those
+        # words (the record holds =?UTF-8?B?...?=): a documented limit, which the page must say.
+        subject = "=?UTF-8?B?" + base64.b64encode("Bericht für März".encode()).decode() + "?="
+        _, page = self.record("encoded", b"Subject: " + subject.encode() + b"\r\n\r\nbody\r\n")
+        d = self.driver
+        d.get(page.split("#")[0] + "#/?q=" + urllib.parse.quote("März"))
+        (box,) = WebDriverWait(d, 20).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "input[name=q]"))
+        self.assertEqual(box.get_attribute("value"), "März")
+        self.assertEqual(box.get_attribute("placeholder"), "as recorded, not decoded")
+        self.assertIn("not found by its decoded words", box.get_attribute("title"))
 
 
 if __name__ == "__main__":

@@ -180,6 +180,11 @@ function renderSessions(params, signal) {
     inputs[name] = input;
     form.append(el("label", {}, label, input));
   }
+  // The search matches the recorded octets, not decoded text (docs/web.md): said where it is typed.
+  inputs.q.placeholder = "as recorded, not decoded";
+  inputs.q.title = "Matches the octets as recorded: a subject or text sent encoded (=?UTF-8?B?…?=, " +
+    "quoted-printable, base64) or in another charset than UTF-8 is not found by its decoded words; " +
+    "search for an ASCII word of it or an address.";
   const tableBody = el("tbody");
   const status = el("p", { className: "muted" }, "Loading…");
   const olderButton = el("button", { type: "button", hidden: true }, "Older sessions");
