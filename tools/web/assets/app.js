@@ -329,8 +329,12 @@ function renderSessions(params, signal) {
       const more = olderPage ? await older(query) : await refresh(query);
       if (more === null) return;
       const shown = tableBody.children.length;
-      status.textContent = shown === 0 ? "No sessions match." :
-        `${shown} session${shown === 1 ? "" : "s"}` + (more ? " shown; there are older ones" : "");
+      // With no filter set, none hid a session: the record has none (yet).
+      const filtered = [...query.values()].some((value) => value);
+      status.textContent = shown > 0 ?
+        `${shown} session${shown === 1 ? "" : "s"}` + (more ? " shown; there are older ones" : "") :
+        filtered ? "No sessions match these filters." :
+          "No session recorded yet: sessions appear here as the proxy records them.";
       status.className = shown === 0 ? "muted empty" : "muted";
       olderButton.hidden = !more;
       olderButton.onclick = () => load(filtersFromHash(), true);

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""`mailtap web` in headless Chromium, as a reader uses it beside a recording proxy: each test
+says in its name what the reader can count on.  Skips (exit 77) only when Chromium cannot be
+started at all (see test_web_browser.py)."""
+
+import os
+import sys
+import time
+import unittest
+
+try:
+    import selenium  # noqa: F401
+except ImportError:
+    # CMake may have found another Python than Debian's, which has python3-selenium.
+    if os.path.exists("/usr/bin/python3") and not os.environ.get("MAILTAP_WEB_REEXEC") \
+            and os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
+        os.environ["MAILTAP_WEB_REEXEC"] = "1"
+        os.execv("/usr/bin/python3", ["/usr/bin/python3", *sys.argv])
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import web_support as w  # noqa: E402
+from test_web_browser import start_browser  # noqa: E402
+
+try:
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:
+    pass  # start_browser says why
+
+class ReadingBrowserTest(h.IntegrationCase):
+    """One proxy (plain upstream: a sink) recording into a database the page reads; the tests
+    run in order, the first on the record still empty."""
+
+    @classmethod
+    def setUpClass(cls):
+        driver, why = start_browser()
+        if driver is None:
+            raise unittest.SkipTest(why)
+        cls.driver = driver
+        super().setUpClass()
+        cls._stack.callback(driver.quit)
+        cls.db = cls.tmp / "record.db"
+        cls.sink = h.BodySink()
+        cls._stack.callback(cls.sink.close)
+        cls.proxy = cls._stack.enter_context(h.Mailtap(cls.sink.address, tls="none", db=cls.db))
+        deadline = time.monotonic() + 10
+        while not cls.db.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cls.web = cls._stack.enter_context(w.WebServer(cls.db))
+        cls.base = f"http://localhost:{cls.web.port}/"
+
+    def wait(self, condition, timeout=20, message=""):
+        return WebDriverWait(self.driver, timeout,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: condition(d), message)
+
+    def send(self, n=1):
+        for _ in range(n):
+            h.smtplib_send(self.proxy.port, h.make_message(h.unique_token("reading")))
+
+    def row_ids(self) -> list:
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll('#sessions tbody tr')].map((r) => r.dataset.id)")
+
+    def status(self) -> str:
+        return self.driver.execute_script(
+            "const p = document.querySelector('#view > p'); return p && p.textContent")
+
+    def open_list(self, fragment="#/"):
+        self.driver.get(self.base + fragment)
+        self.wait(lambda d: self.status() not in (None, "Loading…"), message="the list loaded")
+        self.wait(lambda d: d.find_element(By.ID, "live").text == "live")
+
+    def test_1_an_empty_record_says_nothing_is_recorded_yet(self):
+        self.open_list()
+        status = self.status()
+        self.assertNotIn("match", status, "no filter is set: none hid a session")
+        self.assertIn("No session recorded yet", status)
+        self.assertIn("as the proxy records", status)
+        # With a filter set, it is the filter that finds none.
+        self.open_list("#/?user=nobody")
+        self.assertIn("No sessions match these filters", self.status())
+
+
+if __name__ == "__main__":
+    h.main()
