@@ -4,6 +4,7 @@ says in its name what the reader can count on.  Skips (exit 77) only when Chromi
 started at all (see test_web_browser.py)."""
 
 import os
+import smtplib
 import sys
 import time
 import unittest
@@ -28,6 +29,15 @@ try:
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:
     pass  # start_browser says why
+
+# Which session's link has the focus (the id of its row), and the text selected.
+FOCUS = """
+const a = document.activeElement;
+const row = a && a.closest('#sessions tbody tr');
+return {tag: a ? a.tagName : null, row: row ? row.dataset.id : null,
+        text: a ? a.textContent : null, selected: String(window.getSelection())};
+"""
+
 
 class ReadingBrowserTest(h.IntegrationCase):
     """One proxy (plain upstream: a sink) recording into a database the page reads; the tests
@@ -82,6 +92,71 @@ class ReadingBrowserTest(h.IntegrationCase):
         # With a filter set, it is the filter that finds none.
         self.open_list("#/?user=nobody")
         self.assertIn("No sessions match these filters", self.status())
+
+    def test_2_focus_and_selection_stay_while_sessions_arrive(self):
+        self.send(3)
+        d = self.driver
+        self.open_list()
+        self.wait(lambda d: len(self.row_ids()) >= 3, message="three sessions listed")
+        ids = self.row_ids()
+        # The reader tabbed to the second session's link and selected the first one's client.
+        d.execute_script("document.querySelector(`tr[data-id='${arguments[0]}'] a`).focus();"
+                         "window.getSelection().selectAllChildren("
+                         "document.querySelector(`tr[data-id='${arguments[1]}'] td:nth-child(3)`));",
+                         ids[1], ids[0])
+        before = d.execute_script(FOCUS)
+        self.assertEqual((before["tag"], before["row"]), ("A", ids[1]))
+        self.assertTrue(before["selected"].startswith("127.0.0.1:"), before)  # the client
+        self.send()
+        self.wait(lambda d: len(self.row_ids()) == len(ids) + 1, message="the new session listed")
+        after = d.execute_script(FOCUS)
+        self.assertEqual((after["tag"], after["row"]), ("A", ids[1]),
+                         "the focus stays on the session link it was on")
+        self.assertEqual(after["selected"], before["selected"], "the selection stays")
+
+        # A session still running, focused, ends: its row is updated, the focus stays on it.
+        client = smtplib.SMTP("127.0.0.1", self.proxy.port, local_hostname="client.test",
+                              timeout=30)
+        try:
+            client.ehlo()
+            self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions tr.running"),
+                      message="the running session listed")
+            running = d.execute_script("const r = document.querySelector('#sessions tr.running');"
+                                       "r.querySelector('a').focus(); return r.dataset.id;")
+            client.quit()
+        finally:
+            client.close()
+        self.wait(lambda d: d.execute_script(
+            "const r = document.querySelector(`tr[data-id='${arguments[0]}']`);"
+            "return r && !r.classList.contains('running');", running),
+            message="the session's end shown")
+        after = d.execute_script(FOCUS)
+        self.assertEqual((after["tag"], after["row"]), ("A", running))
+
+    def test_3_a_running_sessions_page_keeps_the_focus_as_it_grows(self):
+        d = self.driver
+        client = smtplib.SMTP("127.0.0.1", self.proxy.port, local_hostname="client.test",
+                              timeout=30)
+        try:
+            client.ehlo()
+            sid = self.wait(lambda d: next((s["id"] for s in w.request(
+                self.web.port, "/api/sessions?outcome=in_progress").json()["sessions"]), None),
+                message="the running session recorded")
+            d.get(f"{self.base}#/session/{sid}")
+            self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "h1 .badge.warn"),
+                      message="the running session shown")
+            self.wait(lambda d: d.find_element(By.ID, "live").text == "live")
+            lines = len(d.find_elements(By.CSS_SELECTOR, "#transcript .line"))
+            d.find_element(By.LINK_TEXT, "Download as JSON")  # there
+            d.execute_script("[...document.querySelectorAll('a')].find("
+                             "(a) => a.textContent === 'Download as JSON').focus()")
+            client.noop()
+            self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#transcript .line")) > lines,
+                      message="the page grew")
+            self.assertEqual(d.execute_script(FOCUS)["text"], "Download as JSON")
+        finally:
+            client.quit()
+            client.close()
 
 
 if __name__ == "__main__":

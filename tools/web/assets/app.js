@@ -262,7 +262,7 @@ function renderSessions(params, signal) {
     if (nowRunning === null) return null;
     const data = await fetchPage(query);
     if (signal.aborted) return null;
-    tableBody.replaceChildren(...data.sessions.map(sessionRow));
+    showRows(tableBody, data.sessions);
     // Without a token yet, the newest session fetched: a session above it that the filters
     // left out and that is running is rechecked as a running one.
     seenMax = token ?? data.sessions.reduce((high, s) => Math.max(high, s.id), 0);
@@ -290,11 +290,17 @@ function renderSessions(params, signal) {
     // can be older (the token may predate the fetch it is paired with), and stays out.
     const oldest = tableBody.lastElementChild;
     const shownFrom = (s) => !oldest || sortsBefore(s, oldest) || s.id === Number(oldest.dataset.id);
+    const arrived = new Map([...fresh, ...changed].filter(shownFrom).map((s) => [s.id, s]));
+    // A row shown that may have changed is updated where it is (its start, and so its place,
+    // does not change): a reader's focus on its link stays.
     for (const tr of [...tableBody.children]) {
       const id = Number(tr.dataset.id);
-      if (id > seenMax || stale.has(id)) tr.remove();
+      if (id <= seenMax && !stale.has(id)) continue;
+      if (arrived.has(id)) updateRow(tr, sessionRow(arrived.get(id)));
+      else tr.remove();
+      arrived.delete(id);
     }
-    const incoming = [...fresh, ...changed].filter(shownFrom).sort((a, b) =>
+    const incoming = [...arrived.values()].sort((a, b) =>
       a.started_at === b.started_at ? b.id - a.id : (a.started_at < b.started_at ? 1 : -1));
     let cursor = tableBody.firstElementChild;
     for (const s of incoming) {
@@ -359,6 +365,40 @@ function renderSessions(params, signal) {
 // No end recorded, and the process recording it is gone: it will never end.
 const CUT_TEXT = "cut: the process recording it is gone (killed?); the record ends at its last " +
   "commit, and the server may have accepted a message after it";
+
+// The list's rows become `sessions`, in their order, keeping every row that is already shown
+// where it is: a row taken out of the page and put back would lose the reader's focus (the
+// next Tab would start from the top of the page) and any text selected in it. A row shown
+// whose session changed (it ended) is updated cell by cell.
+function showRows(tableBody, sessions) {
+  const shown = new Map([...tableBody.children].map((tr) => [tr.dataset.id, tr]));
+  const wanted = sessions.map((s) => {
+    const row = sessionRow(s);
+    const old = shown.get(row.dataset.id);
+    if (!old) return row;
+    shown.delete(row.dataset.id);
+    updateRow(old, row);
+    return old;
+  });
+  for (const gone of shown.values()) gone.remove();
+  // What stays keeps its order, so only new rows are inserted: none is moved.
+  let cursor = tableBody.firstElementChild;
+  for (const row of wanted) {
+    if (row === cursor) cursor = cursor.nextElementSibling;
+    else tableBody.insertBefore(row, cursor);
+  }
+}
+
+// `tr` shows what `fresh` (the same session's new row) shows, changing only the cells that differ.
+function updateRow(tr, fresh) {
+  tr.className = fresh.className;
+  tr.dataset.started = fresh.dataset.started;
+  [...fresh.children].forEach((cell, i) => {
+    const old = tr.children[i];
+    if (!old) tr.append(cell);
+    else if (!old.isEqualNode(cell)) old.replaceWith(cell);
+  });
+}
 
 function sessionRow(s) {
   const cut = !s.ended_at && s.writer_gone === true;
@@ -492,6 +532,22 @@ function facts(pairs) {
   return list;
 }
 
+// What can take the keyboard's focus in the view, in page order.
+const FOCUSABLE = "a[href], button, input, select, summary, [tabindex]";
+
+// Where the focus is in the view (which of its focusable elements, and what it says), or null.
+function focusedPlace() {
+  const active = document.activeElement;
+  if (!active || active === document.body || !view.contains(active)) return null;
+  return { index: [...view.querySelectorAll(FOCUSABLE)].indexOf(active), text: active.textContent };
+}
+
+// Focus the element at the same place in the view rebuilt, if it says the same.
+function refocus(place) {
+  const target = view.querySelectorAll(FOCUSABLE)[place.index];
+  if (target && target.textContent === place.text) target.focus({ preventScroll: true });
+}
+
 async function renderSession(id, signal) {
   let data;
   try {
@@ -559,11 +615,14 @@ async function renderSession(id, signal) {
       ` ${m.mail_from} → ${m.recipients.map((r) => r.command).join(", ")} — ${m.size} bytes, `,
       m.final_reply || "no final reply"));
   }
-  // Re-rendered as a running session grows: keep what the reader unfolded.
+  // Re-rendered as a running session grows: keep what the reader unfolded, and where the
+  // keyboard was (the next Tab would otherwise start from the top of the page).
   const wasOpen = [...view.querySelectorAll("details")].map((d) => d.open);
   const sameSession = view.dataset.session === String(id);
+  const focused = sameSession ? focusedPlace() : null;
   view.replaceChildren(...parts);
   if (sameSession) view.querySelectorAll("details").forEach((d, i) => { d.open = Boolean(wasOpen[i]); });
+  if (focused) refocus(focused);
   view.dataset.session = String(id);
   onRecordChange = running ? () => renderSession(id, signal) : null;
 }
