@@ -158,6 +158,26 @@ class ReadingBrowserTest(h.IntegrationCase):
             client.quit()
             client.close()
 
+    def test_5_an_unknown_address_says_so_and_each_view_has_its_title(self):
+        self.send()
+        d = self.driver
+        sid = w.request(self.web.port, "/api/sessions?limit=1").json()["sessions"][0]["id"]
+        for fragment in (f"#/sesion/{sid}", "#/session/abc", "#/bogus"):
+            d.get(self.base + fragment)
+            self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#view .error"),
+                      message=f"{fragment} said not found")
+            error = d.find_element(By.CSS_SELECTOR, "#view .error").text
+            self.assertIn(f"No page at {fragment}", error)
+            self.assertFalse(d.find_elements(By.ID, "sessions"), "not the list instead")
+            self.assertEqual(d.title, "Not found — mailtap")
+        for fragment, title in (("#/", "Sessions — mailtap"),
+                                (f"#/session/{sid}", f"Session {sid} — mailtap"),
+                                (f"#/session/{sid}/message/1",
+                                 f"Message 1 of session {sid} — mailtap"),
+                                ("#/audit", "Audit — mailtap")):
+            d.get(self.base + fragment)
+            self.wait(lambda d: d.title == title, message=f"{fragment} titled {title}")
+
 
 if __name__ == "__main__":
     h.main()

@@ -938,10 +938,32 @@ function route() {
   const path = hash.slice(1).split("?")[0];
   let match;
   onRecordChange = null;
-  if ((match = path.match(/^\/session\/(\d+)\/message\/(\d+)$/))) renderMessage(match[1], match[2], signal);
-  else if ((match = path.match(/^\/session\/(\d+)$/))) renderSession(match[1], signal);
-  else if (path === "/audit") renderAudit(signal);
-  else renderSessions(filtersFromHash(), signal);
+  // Each view its own title: history, tabs and bookmarks of different views can be told apart.
+  const titled = (title) => { document.title = `${title} — mailtap`; };
+  if ((match = path.match(/^\/session\/(\d+)\/message\/(\d+)$/))) {
+    titled(`Message ${match[2]} of session ${match[1]}`);
+    renderMessage(match[1], match[2], signal);
+  } else if ((match = path.match(/^\/session\/(\d+)$/))) {
+    titled(`Session ${match[1]}`);
+    renderSession(match[1], signal);
+  } else if (path === "/audit") {
+    titled("Audit");
+    renderAudit(signal);
+  } else if (path === "/" || path === "") {
+    titled("Sessions");
+    renderSessions(filtersFromHash(), signal);
+  } else {
+    titled("Not found");
+    renderNotFound(hash);
+  }
+}
+
+// An address mistyped or cut short says so, rather than showing another view under it.
+function renderNotFound(hash) {
+  view.replaceChildren(el("h1", {}, "Not found"),
+    el("p", { className: "error" }, `No page at ${hash}: this page shows #/ (the sessions), ` +
+      "#/session/ID, #/session/ID/message/N and #/audit."),
+    el("p", {}, el("a", { href: "#/" }, "All sessions")));
 }
 
 window.addEventListener("hashchange", route);
