@@ -233,8 +233,10 @@ cli::Subcommand add_sessions_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand("sessions", "List recorded sessions, newest first");
   args->common.add_to(*app);
   args->common.add_color_to(*app);
-  app->add_option("--since", args->since,
-                  "only sessions started at or after: ISO date/time (UTC) or an age (2h, 3d)");
+  app->add_option(
+      "--since", args->since,
+      "only sessions started at or after: ISO date/time (UTC unless it ends in an offset "
+      "such as -05:00) or an age (2h, 3d)");
   app->add_option("--until", args->until, "only sessions started before: ISO date/time or age");
   app->add_option("--upstream", args->upstream,
                   "only sessions to this upstream host, or HOST:PORT");

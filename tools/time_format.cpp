@@ -112,18 +112,42 @@ std::optional<Clock::time_point> to_time_point(const CivilTime& t) {
   return Clock::from_time_t(seconds) + std::chrono::microseconds(t.micros);
 }
 
-// YYYY-MM-DD, optionally followed by T or a space and a time of day, optionally ending in Z.
+// A UTC offset at `pos` (after a time of day): +HH:MM, -HH:MM, +HHMM or -HHMM, as ISO 8601
+// writes a local time (2026-11-24T03:00-05:00 is 08:00 UTC); `pos` moves past it.
+bool parse_offset(std::string_view s, std::size_t& pos, std::chrono::minutes& offset) {
+  if (pos >= s.size() || (s[pos] != '+' && s[pos] != '-')) return false;
+  const int sign = s[pos] == '-' ? -1 : 1;
+  int hours = 0, minutes = 0;
+  if (!digits(s, pos + 1, 2, hours)) return false;
+  std::size_t at = pos + 3;
+  if (at < s.size() && s[at] == ':') ++at;
+  if (!digits(s, at, 2, minutes) || hours > 23 || minutes > 59) return false;
+  pos = at + 2;
+  offset = std::chrono::minutes(sign * (hours * 60 + minutes));
+  return true;
+}
+
+// YYYY-MM-DD, optionally followed by T or a space and a time of day, optionally ending in Z
+// or (after a time of day) a UTC offset.
 std::optional<Clock::time_point> parse_absolute(std::string_view s) {
   CivilTime t;
   if (!parse_date(s, t)) return std::nullopt;
   std::size_t pos = 10;
+  std::chrono::minutes offset{0};
+  bool timed = false;
   if (pos < s.size() && (s[pos] == 'T' || s[pos] == ' ')) {
     ++pos;
     if (!parse_time_of_day(s, pos, t)) return std::nullopt;
+    timed = true;
   }
-  if (pos < s.size() && s[pos] == 'Z') ++pos;
+  if (pos < s.size() && s[pos] == 'Z')
+    ++pos;
+  else if (timed && pos < s.size() && !parse_offset(s, pos, offset))
+    return std::nullopt;
   if (pos != s.size() || !t.in_range()) return std::nullopt;
-  return to_time_point(t);
+  auto at = to_time_point(t);
+  if (at) *at -= offset;
+  return at;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 says in its name what the reader can count on.  Skips (exit 77) only when Chromium cannot be
 started at all (see test_web_browser.py)."""
 
+import datetime
 import os
 import smtplib
 import sys
@@ -157,6 +158,35 @@ class ReadingBrowserTest(h.IntegrationCase):
         finally:
             client.quit()
             client.close()
+
+    def test_4_times_say_utc_and_since_takes_an_offset(self):
+        self.send()
+        d = self.driver
+        self.open_list()
+        headers = [th.text for th in d.find_elements(By.CSS_SELECTOR, "#sessions th")]
+        self.assertIn("Started (UTC)", headers)
+        labels = {label.text.strip(): label for label in
+                  d.find_elements(By.CSS_SELECTOR, ".filters label")}
+        self.assertIn("Since (UTC)", labels)
+        self.assertIn("Until (UTC)", labels)
+        # The newest session's start, written in New York time (-05:00) a minute before and
+        # a minute after: read as UTC, both would select it (they are 5 hours earlier).
+        newest = w.request(self.web.port, "/api/sessions?limit=1").json()["sessions"][0]
+        started = datetime.datetime.fromisoformat(newest["started_at"].replace("Z", "+00:00"))
+        new_york = datetime.timezone(datetime.timedelta(hours=-5))
+
+        def since(minutes):
+            at = (started + datetime.timedelta(minutes=minutes)).astimezone(new_york)
+            return at.strftime("%Y-%m-%dT%H:%M%z")[:-2] + ":00"
+
+        box = d.find_element(By.CSS_SELECTOR, ".filters input[name=since]")
+        box.send_keys(since(-1))
+        self.wait(lambda d: str(newest["id"]) in self.row_ids(), message="since a minute before")
+        box.clear()
+        box.send_keys(since(1))
+        self.wait(lambda d: "No sessions match" in (self.status() or ""),
+                  message="since a minute after: none")
+        self.assertNotIn("Could not load", self.status())
 
     def test_5_an_unknown_address_says_so_and_each_view_has_its_title(self):
         self.send()

@@ -34,12 +34,29 @@ TEST(TimeSpec, IsoDatesAndTimesInUtc) {
   EXPECT_TRUE(parse_time_spec("2028-11-23T21:47:01Z", now));
 }
 
+// A local time with its UTC offset, as a reader elsewhere writes it (03:00 in New York).
+TEST(TimeSpec, IsoTimesWithAnOffset) {
+  const auto now = at(0);
+  const auto eight_utc = at(1'795'478'400 + 8 * 3600);
+  EXPECT_EQ(parse_time_spec("2026-11-24T03:00-05:00", now), eight_utc);
+  EXPECT_EQ(parse_time_spec("2026-11-24T03:00-0500", now), eight_utc);
+  EXPECT_EQ(parse_time_spec("2026-11-24 09:00:00+01:00", now), eight_utc);
+  EXPECT_EQ(parse_time_spec("2026-11-24T13:30:00.5+05:30", now), eight_utc + milliseconds(500));
+  EXPECT_EQ(parse_time_spec("2026-11-24T08:00+00:00", now), eight_utc);
+  EXPECT_EQ(parse_time_spec("2026-11-24T23:00-09:00", now), eight_utc + hours(24));
+}
+
 TEST(TimeSpec, RejectsEverythingElse) {
   const auto now = at(0);
   for (const char* bad :
        {"", "2h ago", "h", "2", "2x", "-2h", "yesterday", "2026-13-01", "2026-11-24T25:00",
-        "2026-11-24T20", "2026/11/24", "2026-11-24Tx", "2026-11-24 20:41:07+01:00",
-        "2026-11-24T20:41:07.1234567", "2026-02-29", "2026-02-30", "2026-04-31", "2100-02-29"})
+        "2026-11-24T20", "2026/11/24", "2026-11-24Tx", "2026-11-24T20:41:07.1234567", "2026-02-29",
+        "2026-02-30", "2026-04-31", "2100-02-29"})
+    EXPECT_FALSE(parse_time_spec(bad, now)) << bad;
+  // An offset only after a time of day, whole, in range, and not beside a Z.
+  for (const char* bad :
+       {"2026-11-24+01:00", "2026-11-24T20:41+1", "2026-11-24T20:41+01:", "2026-11-24T20:41-05:00Z",
+        "2026-11-24T20:41+24:00", "2026-11-24T20:41+01:60", "2026-11-24T20:41 +01:00"})
     EXPECT_FALSE(parse_time_spec(bad, now)) << bad;
 }
 

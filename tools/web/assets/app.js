@@ -88,6 +88,12 @@ function when(iso) {
   return iso.replace("T", " ").replace(/\.\d+Z$/, "Z");
 }
 
+// The same time in the reader's own time zone, with its name, for a tooltip.
+function localTime(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString(undefined, { timeZoneName: "short" }) + " (your time)";
+}
+
 function seconds(fromIso, toIso) {
   if (!fromIso || !toIso) return null;
   return (Date.parse(toIso) - Date.parse(fromIso)) / 1000;
@@ -138,8 +144,9 @@ const FILTERS = [
   ["user", "User", "text"],
   ["upstream", "Upstream host", "text"],
   ["q", "Search", "search"],
-  ["since", "Since", "text", "2h, 3d, 2026-11-24"],
-  ["until", "Until", "text", "2026-11-25T12:00"],
+  // Times are UTC unless they carry an offset, as for `mailtap sessions --since/--until`.
+  ["since", "Since (UTC)", "text", "2h, 3d, 2026-11-24, 2026-11-24T03:00-05:00"],
+  ["until", "Until (UTC)", "text", "2026-11-25T12:00"],
 ];
 
 function filtersFromHash() {
@@ -189,7 +196,7 @@ function renderSessions(params, signal) {
   const status = el("p", { className: "muted" }, "Loading…");
   const olderButton = el("button", { type: "button", hidden: true }, "Older sessions");
   const table = el("table", { id: "sessions" },
-    el("thead", {}, el("tr", {}, ...["#", "Started", "Client", "Upstream", "TLS", "User",
+    el("thead", {}, el("tr", {}, ...["#", "Started (UTC)", "Client", "Upstream", "TLS", "User",
       "Outcome", "Msgs", "Last reply"].map((h) => el("th", {}, h)))),
     tableBody);
   view.replaceChildren(el("h1", {}, "Sessions"), form, status, table, el("p", {}, olderButton));
@@ -411,7 +418,7 @@ function sessionRow(s) {
   const lastReply = bytesOf(s, "last_reply");
   return el("tr", { className: classes.join(" "), "data-id": s.id, "data-started": s.started_at },
     el("td", { className: "num" }, el("a", { href: link }, String(s.id))),
-    el("td", { className: "mono" }, when(s.started_at)),
+    el("td", { className: "mono", title: localTime(s.started_at) }, when(s.started_at)),
     el("td", { className: "mono" }, s.client_address),
     el("td", { className: "mono" }, upstreamLabel(s)),
     el("td", {}, sessionTls(s)),
