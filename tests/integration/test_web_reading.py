@@ -10,26 +10,12 @@ import sys
 import time
 import unittest
 
-try:
-    import selenium  # noqa: F401
-except ImportError:
-    # CMake may have found another Python than Debian's, which has python3-selenium.
-    if os.path.exists("/usr/bin/python3") and not os.environ.get("MAILTAP_WEB_REEXEC") \
-            and os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
-        os.environ["MAILTAP_WEB_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3", *sys.argv])
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Its import runs this file again under Debian's Python when this one lacks python3-selenium;
+# its browser and selenium's names are used from there.
+import test_web_browser as browser  # noqa: E402
 import harness as h  # noqa: E402
 import web_support as w  # noqa: E402
-from test_web_browser import start_browser  # noqa: E402
-
-try:
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-except ImportError:
-    pass  # start_browser says why
 
 # Which session's link has the focus (the id of its row), and the text selected.
 FOCUS = """
@@ -46,7 +32,7 @@ class ReadingBrowserTest(h.IntegrationCase):
 
     @classmethod
     def setUpClass(cls):
-        driver, why = start_browser()
+        driver, why = browser.start_browser()
         if driver is None:
             raise unittest.SkipTest(why)
         cls.driver = driver
@@ -62,18 +48,12 @@ class ReadingBrowserTest(h.IntegrationCase):
         cls.web = cls._stack.enter_context(w.WebServer(cls.db))
         cls.base = f"http://localhost:{cls.web.port}/"
 
-    def wait(self, condition, timeout=20, message=""):
-        return WebDriverWait(self.driver, timeout,
-                             ignored_exceptions=(StaleElementReferenceException,)).until(
-            lambda d: condition(d), message)
+    wait = browser.WebBrowserTest.wait
+    row_ids = browser.WebBrowserTest.row_ids
 
     def send(self, n=1):
         for _ in range(n):
             h.smtplib_send(self.proxy.port, h.make_message(h.unique_token("reading")))
-
-    def row_ids(self) -> list:
-        return self.driver.execute_script(
-            "return [...document.querySelectorAll('#sessions tbody tr')].map((r) => r.dataset.id)")
 
     def status(self) -> str:
         return self.driver.execute_script(
@@ -82,7 +62,7 @@ class ReadingBrowserTest(h.IntegrationCase):
     def open_list(self, fragment="#/"):
         self.driver.get(self.base + fragment)
         self.wait(lambda d: self.status() not in (None, "Loading…"), message="the list loaded")
-        self.wait(lambda d: d.find_element(By.ID, "live").text == "live")
+        self.wait(lambda d: d.find_element(browser.By.ID, "live").text == "live")
 
     def test_1_an_empty_record_says_nothing_is_recorded_yet(self):
         self.open_list()
@@ -103,7 +83,8 @@ class ReadingBrowserTest(h.IntegrationCase):
         # The reader tabbed to the second session's link and selected the first one's client.
         d.execute_script("document.querySelector(`tr[data-id='${arguments[0]}'] a`).focus();"
                          "window.getSelection().selectAllChildren("
-                         "document.querySelector(`tr[data-id='${arguments[1]}'] td:nth-child(3)`));",
+                         "document.querySelector(`tr[data-id='${arguments[1]}'] "
+                         "td:nth-child(3)`));",
                          ids[1], ids[0])
         before = d.execute_script(FOCUS)
         self.assertEqual((before["tag"], before["row"]), ("A", ids[1]))
@@ -120,7 +101,7 @@ class ReadingBrowserTest(h.IntegrationCase):
                               timeout=30)
         try:
             client.ehlo()
-            self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions tr.running"),
+            self.wait(lambda d: d.find_elements(browser.By.CSS_SELECTOR, "#sessions tr.running"),
                       message="the running session listed")
             running = d.execute_script("const r = document.querySelector('#sessions tr.running');"
                                        "r.querySelector('a').focus(); return r.dataset.id;")
@@ -144,15 +125,16 @@ class ReadingBrowserTest(h.IntegrationCase):
                 self.web.port, "/api/sessions?outcome=in_progress").json()["sessions"]), None),
                 message="the running session recorded")
             d.get(f"{self.base}#/session/{sid}")
-            self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "h1 .badge.warn"),
+            self.wait(lambda d: d.find_elements(browser.By.CSS_SELECTOR, "h1 .badge.warn"),
                       message="the running session shown")
-            self.wait(lambda d: d.find_element(By.ID, "live").text == "live")
-            lines = len(d.find_elements(By.CSS_SELECTOR, "#transcript .line"))
-            d.find_element(By.LINK_TEXT, "Download as JSON")  # there
+            self.wait(lambda d: d.find_element(browser.By.ID, "live").text == "live")
+            lines = len(d.find_elements(browser.By.CSS_SELECTOR, "#transcript .line"))
+            d.find_element(browser.By.LINK_TEXT, "Download as JSON")  # there
             d.execute_script("[...document.querySelectorAll('a')].find("
                              "(a) => a.textContent === 'Download as JSON').focus()")
             client.noop()
-            self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#transcript .line")) > lines,
+            self.wait(lambda d: len(d.find_elements(browser.By.CSS_SELECTOR,
+                                                    "#transcript .line")) > lines,
                       message="the page grew")
             self.assertEqual(d.execute_script(FOCUS)["text"], "Download as JSON")
         finally:
@@ -163,10 +145,10 @@ class ReadingBrowserTest(h.IntegrationCase):
         self.send()
         d = self.driver
         self.open_list()
-        headers = [th.text for th in d.find_elements(By.CSS_SELECTOR, "#sessions th")]
+        headers = [th.text for th in d.find_elements(browser.By.CSS_SELECTOR, "#sessions th")]
         self.assertIn("Started (UTC)", headers)
         labels = {label.text.strip(): label for label in
-                  d.find_elements(By.CSS_SELECTOR, ".filters label")}
+                  d.find_elements(browser.By.CSS_SELECTOR, ".filters label")}
         self.assertIn("Since (UTC)", labels)
         self.assertIn("Until (UTC)", labels)
         # The newest session's start, written in New York time (-05:00) a minute before and
@@ -179,7 +161,7 @@ class ReadingBrowserTest(h.IntegrationCase):
             at = (started + datetime.timedelta(minutes=minutes)).astimezone(new_york)
             return at.strftime("%Y-%m-%dT%H:%M%z")[:-2] + ":00"
 
-        box = d.find_element(By.CSS_SELECTOR, ".filters input[name=since]")
+        box = d.find_element(browser.By.CSS_SELECTOR, ".filters input[name=since]")
         box.send_keys(since(-1))
         self.wait(lambda d: str(newest["id"]) in self.row_ids(), message="since a minute before")
         box.clear()
@@ -194,11 +176,11 @@ class ReadingBrowserTest(h.IntegrationCase):
         sid = w.request(self.web.port, "/api/sessions?limit=1").json()["sessions"][0]["id"]
         for fragment in (f"#/sesion/{sid}", "#/session/abc", "#/bogus"):
             d.get(self.base + fragment)
-            self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#view .error"),
+            self.wait(lambda d: d.find_elements(browser.By.CSS_SELECTOR, "#view .error"),
                       message=f"{fragment} said not found")
-            error = d.find_element(By.CSS_SELECTOR, "#view .error").text
+            error = d.find_element(browser.By.CSS_SELECTOR, "#view .error").text
             self.assertIn(f"No page at {fragment}", error)
-            self.assertFalse(d.find_elements(By.ID, "sessions"), "not the list instead")
+            self.assertFalse(d.find_elements(browser.By.ID, "sessions"), "not the list instead")
             self.assertEqual(d.title, "Not found — mailtap")
         for fragment, title in (("#/", "Sessions — mailtap"),
                                 (f"#/session/{sid}", f"Session {sid} — mailtap"),
