@@ -104,8 +104,9 @@ std::string describe_upstream_alert(const std::error_code& ec, bool certificate_
     case SSL3_AD_HANDSHAKE_FAILURE:
       return "ended the TLS handshake (" + quoted +
              "): it accepts none of the TLS versions, cipher suites or signature algorithms "
-             "mailtap offers (TLS 1.2 or later, no 3DES, no SHA-1 signatures); openssl s_client "
-             "-starttls smtp shows what it accepts";
+             "mailtap offers (TLS 1.2 or later, no 3DES, no SHA-1 signatures, and no "
+             "certificate with an RSA-PSS or Ed448 key, which mailtap's TLS library cannot "
+             "verify); openssl s_client -starttls smtp shows what it accepts";
     case TLS1_AD_PROTOCOL_VERSION:
       return "refused the TLS version (" + quoted +
              "): it does not speak TLS 1.2 or later, the oldest mailtap accepts";

@@ -39,18 +39,25 @@ std::optional<asio::ssl::context> make_tls_client_context(
   SSL_CTX* native = ctx.native_handle();
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
   // Secure by default, as current clients are (OpenSSL 3 at its default security level 2, as
-  // curl, swaks and Python use it): BoringSSL's own list without SHA-1 for the server's
-  // handshake signature (the
-  // certificates' own keys and signatures are checked as they are verified, weakness_of), and
-  // no 3DES suite (64-bit blocks: SWEET32). TLS 1.2 suites without forward secrecy or with CBC
-  // stay on offer, after every ECDHE AEAD one: old servers still need them, and the session's
-  // tls note says so when one is taken (smtp::cipher_caveat).
+  // curl, swaks and Python use it): for the server's handshake signature every algorithm they
+  // accept that BoringSSL can verify, SHA-1 not among them (the certificates' own keys and
+  // signatures are checked as they are verified, weakness_of); a server whose certificate has
+  // a P-521 or Ed25519 key can sign with nothing else. BoringSSL has no rsa_pss_pss_* (keys of
+  // type id-RSASSA-PSS): the handshake_failure alert's words name that limit. No 3DES suite
+  // (64-bit blocks: SWEET32). TLS 1.2 suites without forward secrecy or with CBC stay on
+  // offer, after every ECDHE AEAD one: old servers still need them, and the session's tls note
+  // says so when one is taken (smtp::cipher_caveat).
   static constexpr std::uint16_t signature_algorithms[] = {
-      SSL_SIGN_ECDSA_SECP256R1_SHA256, SSL_SIGN_RSA_PSS_RSAE_SHA256, SSL_SIGN_RSA_PKCS1_SHA256,
-      SSL_SIGN_ECDSA_SECP384R1_SHA384, SSL_SIGN_RSA_PSS_RSAE_SHA384, SSL_SIGN_RSA_PKCS1_SHA384,
-      SSL_SIGN_RSA_PSS_RSAE_SHA512,    SSL_SIGN_RSA_PKCS1_SHA512};
+      SSL_SIGN_ECDSA_SECP256R1_SHA256, SSL_SIGN_RSA_PSS_RSAE_SHA256,
+      SSL_SIGN_RSA_PKCS1_SHA256,       SSL_SIGN_ECDSA_SECP384R1_SHA384,
+      SSL_SIGN_RSA_PSS_RSAE_SHA384,    SSL_SIGN_RSA_PKCS1_SHA384,
+      SSL_SIGN_RSA_PSS_RSAE_SHA512,    SSL_SIGN_RSA_PKCS1_SHA512,
+      SSL_SIGN_ECDSA_SECP521R1_SHA512, SSL_SIGN_ED25519};
+  // P-521 after BoringSSL's own groups, as OpenSSL 3 offers it: over TLS 1.2 a server may
+  // sign with a P-521 key only for a client that lists the curve (RFC 8422 5.1).
   if (SSL_CTX_set_verify_algorithm_prefs(native, signature_algorithms,
                                          std::size(signature_algorithms)) != 1 ||
+      SSL_CTX_set1_curves_list(native, "X25519:P-256:P-384:P-521") != 1 ||
       SSL_CTX_set_strict_cipher_list(native, "ALL:!3DES") != 1) {
     error = "cannot configure TLS: " + ssl_error();
     return std::nullopt;

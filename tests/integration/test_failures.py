@@ -507,6 +507,37 @@ class UpstreamTlsWordsTest(h.IntegrationCase):
                 self.assertEqual(first_reply_or_after_ehlo(mt.port).code,
                                  250 if insecure_goes_on else 421)
 
+    def test_certificates_current_clients_verify_are_verified(self):
+        """Python, curl and swaks (OpenSSL 3, security level 2) verify servers whose certificate
+        has a P-521 or an Ed25519 key, which can sign the handshake with nothing else; so does
+        mailtap, over TLS 1.3 and 1.2. An RSA-PSS key (id-RSASSA-PSS) is beyond BoringSSL: the
+        refusal names that limit rather than blaming the server alone."""
+        for name, key in (("p521", ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp521r1")),
+                          ("ed25519", ("-newkey", "ed25519"))):
+            pki = h.issue_certificate(self.pki, name, san="DNS:localhost,IP:127.0.0.1", key=key)
+            for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+                with self.subTest(name, version=version.name):
+                    def cap(ctx: ssl.SSLContext, version=version) -> None:
+                        ctx.maximum_version = version
+                    f = self.good_fake(pki, cap)
+                    mt = self.mailtap(f.address)
+                    with h.SmtpSocket(mt.port) as c:
+                        r = c.reply()
+                        self.assertEqual(r.code, 220, f"{r}\n{mt.output}")
+                        self.assertEqual(c.cmd("QUIT").code, 221)
+                    mt.stop()
+                    row, _ = session_row(mt)
+                    self.assertEqual(row["verify_status"], "ok")
+                    self.assertEqual(row["tls_version"], version.name.replace("_", "."))
+        pki = h.issue_certificate(self.pki, "rsapss", san="DNS:localhost,IP:127.0.0.1",
+                                  key=("-newkey", "rsa-pss", "-pkeyopt", "rsa_keygen_bits:2048"))
+        f = self.good_fake(pki, None)
+        mt = self.mailtap(f.address)
+        r = first_reply_or_after_ehlo(mt.port)
+        self.assertEqual(r.code, 421, mt.output)
+        self.assertIn("no certificate with an RSA-PSS or Ed448 key, which mailtap's TLS library "
+                      "cannot verify", r.text)
+
     def test_a_suite_without_forward_secrecy_is_taken_and_said(self):
         pki = h.issue_certificate(self.pki, "rsa-2048", san="DNS:localhost,IP:127.0.0.1",
                                   key=("-newkey", "rsa:2048"))
