@@ -102,9 +102,14 @@ std::string describe_upstream_alert(const std::error_code& ec, bool certificate_
            "with AUTH)";
   switch (*alert) {
     case SSL3_AD_HANDSHAKE_FAILURE:
+      // The alert cannot tell a server without a certificate (a chain file gone after a
+      // renewal: Postfix still offers STARTTLS and logs "no shared cipher") from one that has
+      // nothing in common with mailtap; the first is the commoner.
       return "ended the TLS handshake (" + quoted +
-             "): it accepts none of the TLS versions, cipher suites or signature algorithms "
-             "mailtap offers (TLS 1.2 or later, no 3DES, no SHA-1 signatures, and no "
+             "): either it has no usable certificate (a certificate or key file missing or "
+             "unreadable: its log says so), or it accepts none of the TLS versions, cipher "
+             "suites or signature algorithms mailtap offers (TLS 1.2 or later, no 3DES, no SHA-1 "
+             "signatures, and no "
              "certificate with an RSA-PSS or Ed448 key, which mailtap's TLS library cannot "
              "verify); openssl s_client -starttls smtp shows what it accepts";
     case TLS1_AD_PROTOCOL_VERSION:

@@ -141,6 +141,27 @@ class ProbePostfixTest(h.IntegrationCase):
         self.assertNotIn("next: mailtap proxy", cp.stdout)
 
 
+class ServerWithoutCertificateTest(h.IntegrationCase):
+    """A Postfix whose certificate file is gone (a path left stale after a renewal) still
+    offers STARTTLS, then ends every handshake with "handshake failure": the alert's words
+    name that cause first, in the proxy's 421 and in probe's summary alike."""
+    with_postfix = True
+    postfix_kwargs = {"extra_main": {"smtpd_tls_chain_files": "/nonexistent.pem",
+                                     "smtpd_tls_security_level": "may"}}
+
+    def test_the_missing_certificate_is_named_first(self):
+        words = ('ended the TLS handshake (TLS alert "handshake failure"): either it has no '
+                 "usable certificate")
+        cp = probe(self.postfix.submission, "--ca-file", str(self.pki.ca_cert))
+        self.assertEqual(cp.returncode, 3, cp.stdout + cp.stderr)
+        self.assertIn(f"{self.postfix.submission} {words}", summary(cp.stdout))
+        mt = self.mailtap(self.postfix.submission)
+        with h.SmtpSocket(mt.port, timeout=20) as c:
+            r = c.reply()
+        self.assertEqual(r.code, 421, mt.output)
+        self.assertIn(words, r.text)
+
+
 class ProbeFaultTest(h.IntegrationCase):
     """The fault servers of the harness: each failure has its message and exit status."""
 
