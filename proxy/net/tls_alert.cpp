@@ -86,7 +86,7 @@ std::optional<std::uint8_t> alert_of(const std::error_code& ec) {
 }
 
 std::string describe_upstream_alert(const std::error_code& ec, bool certificate_requested,
-                                    const ClientCertificate* client_certificate) {
+                                    const ClientCertificate* client_certificate, bool sent_sni) {
   const std::optional<std::uint8_t> alert = alert_of(ec);
   if (!alert) return {};
   const std::string quoted = quoted_alert(*alert);
@@ -118,6 +118,10 @@ std::string describe_upstream_alert(const std::error_code& ec, bool certificate_
     case TLS1_AD_INSUFFICIENT_SECURITY:
       return "wants stronger TLS cipher suites than mailtap offered (" + quoted + ")";
     case TLS1_AD_UNRECOGNIZED_NAME:
+      if (!sent_sni)
+        return "wants a server name in the TLS handshake (" + quoted +
+               "), and mailtap sent none: the upstream is an address, and SNI carries only "
+               "names; give it one with --tls-name NAME";
       return "does not know the name mailtap sent as SNI (" + quoted +
              "): use --tls-name with a name it serves";
     default:

@@ -24,10 +24,11 @@ std::optional<std::uint8_t> alert_of(const std::error_code& ec);
 // \"certificate required\"), and mailtap presents none: give it one with --client-cert ...".
 // `certificate_requested`: the server sent a CertificateRequest (TlsStream::certificate_requested),
 // which explains the alerts a server sends to a client whose certificate it refuses or misses;
-// `client_certificate`: the one mailtap presents then (--client-cert), nullptr if none. Empty
-// when `ec` is no alert from the server.
+// `client_certificate`: the one mailtap presents then (--client-cert), nullptr if none;
+// `sent_sni`: mailtap named the server in its ClientHello (not for an address: RFC 6066 3).
+// Empty when `ec` is no alert from the server.
 std::string describe_upstream_alert(const std::error_code& ec, bool certificate_requested,
-                                    const ClientCertificate* client_certificate);
+                                    const ClientCertificate* client_certificate, bool sent_sni);
 
 // What mailtap adds to a 421 with which a server that asked for a client certificate in the
 // handshake ends the session before any other reply, after its host:port: "asked for a client

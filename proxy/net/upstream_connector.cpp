@@ -170,7 +170,7 @@ class Setup {
   std::string upstream_alert(const std::error_code& ec) {
     const TlsStream* tls = link_.tls();
     return describe_upstream_alert(ec, tls != nullptr && tls->certificate_requested(),
-                                   t_.client_certificate.get());
+                                   t_.client_certificate.get(), !result_.tls.sni.empty());
   }
 
   // Each step returns whether to go on; a failure has been set when it does not. Awaited results

@@ -800,8 +800,11 @@ asio::awaitable<void> Session::upstream_reader() {
       events_.push_back(smtp::mailtap_event(upstream_end_event(ec)));
       const net::TlsStream* tls = upstream_->tls();
       d.upstream_closed(
-          net::describe_upstream_alert(ec, tls != nullptr && tls->certificate_requested(),
-                                       ctx_.target.client_certificate.get()),
+          net::describe_upstream_alert(
+              ec, tls != nullptr && tls->certificate_requested(),
+              ctx_.target.client_certificate.get(),
+              tls != nullptr &&
+                  SSL_get_servername(tls->native_handle(), TLSEXT_NAMETYPE_host_name) != nullptr),
           ec == asio::error::connection_reset);
     } else {
       d.upstream_bytes(std::string_view(buf.data(), n));

@@ -905,8 +905,11 @@ class FakeServer:
             self.tls_setup(self._ctx)
         self._ctx.load_cert_chain(str(self.cert), str(self.key))
 
+        wanted = self._ctx.sni_callback  # tls_setup's own, if it set one
+
         def sni_cb(sslsock, name, ctx):
             sslsock._mailtap_sni = name  # noqa: SLF001
+            return wanted(sslsock, name, ctx) if wanted is not None else None
 
         self._ctx.sni_callback = sni_cb
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET

@@ -538,6 +538,25 @@ class UpstreamTlsWordsTest(h.IntegrationCase):
         self.assertIn("no certificate with an RSA-PSS or Ed448 key, which mailtap's TLS library "
                       "cannot verify", r.text)
 
+    def test_a_server_wanting_a_name_from_an_address_is_told_to_get_one(self):
+        """mailtap sends no SNI to an address (RFC 6066 3); a server that needs one ends the
+        handshake with "unrecognized name". The reason must not speak of a name mailtap sent:
+        it sent none, and --tls-name NAME sends one."""
+        def needs_sni(ctx: ssl.SSLContext) -> None:
+            ctx.sni_callback = lambda sock, name, c: (
+                ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME if name is None else None)
+
+        f = self.good_fake(self.pki, needs_sni)
+        mt = self.mailtap(f.address, tls_name=None)
+        r = first_reply_or_after_ehlo(mt.port)
+        self.assertEqual(r.code, 421, mt.output)
+        self.assertEqual(r.text, f"4.7.0 mailtap: {f.address} wants a server name in the TLS "
+                         'handshake (TLS alert "unrecognized name"), and mailtap sent none: the '
+                         "upstream is an address, and SNI carries only names; give it one with "
+                         "--tls-name NAME")
+        mt = self.mailtap(f.address)  # --tls-name localhost
+        self.assertEqual(first_reply_or_after_ehlo(mt.port).code, 250, mt.output)
+
     def test_a_suite_without_forward_secrecy_is_taken_and_said(self):
         pki = h.issue_certificate(self.pki, "rsa-2048", san="DNS:localhost,IP:127.0.0.1",
                                   key=("-newkey", "rsa:2048"))

@@ -31,7 +31,7 @@ bool has(const std::string& text, const std::string& part) {
 
 TEST(UpstreamAlert, CertificateRequiredSaysMailtapPresentsNone) {
   const std::string d =
-      describe_upstream_alert(alert(TLS1_AD_CERTIFICATE_REQUIRED), false, nullptr);
+      describe_upstream_alert(alert(TLS1_AD_CERTIFICATE_REQUIRED), false, nullptr, true);
   EXPECT_EQ(d.rfind("requires a client certificate (TLS alert \"certificate required\")", 0), 0u)
       << d;
   EXPECT_TRUE(has(d,
@@ -42,7 +42,8 @@ TEST(UpstreamAlert, CertificateRequiredSaysMailtapPresentsNone) {
 }
 
 TEST(UpstreamAlert, Tls12HandshakeFailureAfterACertificateRequestIsTheMissingCertificate) {
-  const std::string d = describe_upstream_alert(alert(SSL3_AD_HANDSHAKE_FAILURE), true, nullptr);
+  const std::string d =
+      describe_upstream_alert(alert(SSL3_AD_HANDSHAKE_FAILURE), true, nullptr, true);
   EXPECT_EQ(
       d.rfind("requires a client certificate (TLS alert \"handshake failure\" after asking", 0), 0u)
       << d;
@@ -50,20 +51,29 @@ TEST(UpstreamAlert, Tls12HandshakeFailureAfterACertificateRequestIsTheMissingCer
 }
 
 TEST(UpstreamAlert, HandshakeFailureWithoutACertificateRequestIsNothingInCommon) {
-  const std::string d = describe_upstream_alert(alert(SSL3_AD_HANDSHAKE_FAILURE), false, nullptr);
+  const std::string d =
+      describe_upstream_alert(alert(SSL3_AD_HANDSHAKE_FAILURE), false, nullptr, true);
   EXPECT_FALSE(has(d, "client certificate")) << d;
   EXPECT_TRUE(has(d, "TLS alert \"handshake failure\"")) << d;
   EXPECT_TRUE(has(d, "TLS 1.2 or later")) << d;
 }
 
 TEST(UpstreamAlert, CommonAlertsSayWhatToDo) {
-  EXPECT_TRUE(has(describe_upstream_alert(alert(TLS1_AD_PROTOCOL_VERSION), false, nullptr),
+  EXPECT_TRUE(has(describe_upstream_alert(alert(TLS1_AD_PROTOCOL_VERSION), false, nullptr, true),
                   "does not speak TLS 1.2 or later"));
+  EXPECT_TRUE(has(describe_upstream_alert(alert(TLS1_AD_UNRECOGNIZED_NAME), false, nullptr, true),
+                  "does not know the name mailtap sent as SNI"));
+  // An address is sent no SNI: the server wants a name, and --tls-name gives it one.
+  const std::string no_sni =
+      describe_upstream_alert(alert(TLS1_AD_UNRECOGNIZED_NAME), false, nullptr, false);
+  EXPECT_FALSE(has(no_sni, "mailtap sent as SNI")) << no_sni;
+  EXPECT_TRUE(has(no_sni, "mailtap sent none")) << no_sni;
+  EXPECT_TRUE(has(no_sni, "--tls-name NAME")) << no_sni;
   EXPECT_TRUE(
-      has(describe_upstream_alert(alert(TLS1_AD_UNRECOGNIZED_NAME), false, nullptr), "--tls-name"));
-  EXPECT_TRUE(has(describe_upstream_alert(alert(TLS1_AD_INSUFFICIENT_SECURITY), false, nullptr),
-                  "stronger TLS cipher suites"));
-  const std::string other = describe_upstream_alert(alert(TLS1_AD_INTERNAL_ERROR), false, nullptr);
+      has(describe_upstream_alert(alert(TLS1_AD_INSUFFICIENT_SECURITY), false, nullptr, true),
+          "stronger TLS cipher suites"));
+  const std::string other =
+      describe_upstream_alert(alert(TLS1_AD_INTERNAL_ERROR), false, nullptr, true);
   EXPECT_EQ(other.rfind("ended TLS with TLS alert \"internal error\"", 0), 0u) << other;
 }
 
@@ -80,7 +90,7 @@ ClientCertificate presented() {
 
 TEST(UpstreamAlert, ARefusedCertificateIsNamedWithWhatToCheck) {
   const ClientCertificate c = presented();
-  const std::string unknown_ca = describe_upstream_alert(alert(TLS1_AD_UNKNOWN_CA), true, &c);
+  const std::string unknown_ca = describe_upstream_alert(alert(TLS1_AD_UNKNOWN_CA), true, &c, true);
   EXPECT_EQ(unknown_ca.rfind("refused mailtap's client certificate /home/me/relay-client.pem "
                              "(CN=relay client,O=Example) (TLS alert \"unknown CA\"): it does not "
                              "trust the CA that issued it (CN=Example client CA)",
@@ -92,8 +102,9 @@ TEST(UpstreamAlert, ARefusedCertificateIsNamedWithWhatToCheck) {
       << unknown_ca;
   EXPECT_FALSE(has(unknown_ca, "presents none")) << unknown_ca;
   // The file is named once: its path may be long, and the whole has to fit reply lines.
-  for (const std::string& d : {unknown_ca, describe_refusal_after_certificate_request(&c),
-                               describe_upstream_alert(alert(SSL3_AD_BAD_CERTIFICATE), true, &c)}) {
+  for (const std::string& d :
+       {unknown_ca, describe_refusal_after_certificate_request(&c),
+        describe_upstream_alert(alert(SSL3_AD_BAD_CERTIFICATE), true, &c, true)}) {
     const std::size_t first = d.find(c.cert_path);
     EXPECT_NE(first, std::string::npos) << d;
     EXPECT_EQ(d.find(c.cert_path, first + 1), std::string::npos) << d;
@@ -102,22 +113,22 @@ TEST(UpstreamAlert, ARefusedCertificateIsNamedWithWhatToCheck) {
   // absence, and never "nothing in common".
   for (const int a : {SSL3_AD_HANDSHAKE_FAILURE, SSL3_AD_BAD_CERTIFICATE,
                       SSL3_AD_CERTIFICATE_UNKNOWN, TLS1_AD_ACCESS_DENIED}) {
-    const std::string d = describe_upstream_alert(alert(a), true, &c);
+    const std::string d = describe_upstream_alert(alert(a), true, &c, true);
     EXPECT_EQ(d.rfind("refused mailtap's client certificate /home/me/relay-client.pem", 0), 0u)
         << d;
     EXPECT_FALSE(has(d, "accepts none of the TLS versions")) << d;
   }
-  EXPECT_TRUE(has(describe_upstream_alert(alert(TLS1_AD_ACCESS_DENIED), true, &c),
+  EXPECT_TRUE(has(describe_upstream_alert(alert(TLS1_AD_ACCESS_DENIED), true, &c, true),
                   "ask the server's administrator to authorise it (SHA-256 ab12)"));
   // Not asked for: the same alert is about something else.
-  EXPECT_TRUE(has(describe_upstream_alert(alert(SSL3_AD_HANDSHAKE_FAILURE), false, &c),
+  EXPECT_TRUE(has(describe_upstream_alert(alert(SSL3_AD_HANDSHAKE_FAILURE), false, &c, true),
                   "accepts none of the TLS versions"));
 }
 
 TEST(UpstreamAlert, AnExpiredCertificateSaysWhenItExpired) {
   ClientCertificate c = presented();
   c.validity_problem = "it expired on 2020-02-01T00:00:00Z";
-  const std::string d = describe_upstream_alert(alert(SSL3_AD_CERTIFICATE_EXPIRED), true, &c);
+  const std::string d = describe_upstream_alert(alert(SSL3_AD_CERTIFICATE_EXPIRED), true, &c, true);
   EXPECT_TRUE(has(d,
                   "(TLS alert \"certificate expired\"): it expired on "
                   "2020-02-01T00:00:00Z: renew it"))
@@ -141,9 +152,9 @@ TEST(CertificateRequest, TheRefusalAfterARequestSaysWhatMailtapPresented) {
 }
 
 TEST(UpstreamAlert, AnythingButAnAlertIsLeftToTheCaller) {
-  EXPECT_EQ(describe_upstream_alert(ssl_error(SSL_R_BAD_PACKET_LENGTH), true, nullptr), "");
-  EXPECT_EQ(describe_upstream_alert(asio::error::eof, true, nullptr), "");
-  EXPECT_EQ(describe_upstream_alert(asio::error::connection_reset, false, nullptr), "");
+  EXPECT_EQ(describe_upstream_alert(ssl_error(SSL_R_BAD_PACKET_LENGTH), true, nullptr, true), "");
+  EXPECT_EQ(describe_upstream_alert(asio::error::eof, true, nullptr, true), "");
+  EXPECT_EQ(describe_upstream_alert(asio::error::connection_reset, false, nullptr, true), "");
 }
 
 }  // namespace
