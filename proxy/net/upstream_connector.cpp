@@ -452,11 +452,31 @@ class Setup {
       reason = label_ + " " + why;
     } else if (std::string refused = refused_key_usage(ec); !refused.empty()) {
       reason = std::move(refused);
+    } else if (const std::string closed = closed_during_handshake(ec); !closed.empty()) {
+      reason = closed;
     } else {
       reason += ec.message();
     }
     note(EventKind::tls, reason);
     fail("4.7.0 mailtap: " + reason);
+  }
+
+  // The server closed or reset the connection in the handshake without saying why (no alert):
+  // BoringSSL's "stream truncated" names neither who did it nor what to check. "" for any
+  // other failure.
+  std::string closed_during_handshake(const std::error_code& ec) const {
+    const bool reset = ec == asio::error::connection_reset;
+    if (!reset && ec != asio::ssl::error::stream_truncated && ec != asio::error::eof &&
+        ec != asio::error::broken_pipe)
+      return {};
+    const std::string s_client = t_.mode == TlsMode::starttls
+                                     ? "openssl s_client -starttls smtp -connect " + label_
+                                     : "openssl s_client -connect " + label_;
+    return label_ + (reset ? " reset" : " closed") +
+           " the connection during the TLS handshake, after mailtap's ClientHello and without a "
+           "TLS alert: its TLS set-up is broken, or something between drops TLS; check the "
+           "server's log (" +
+           s_client + " shows the same)";
   }
 
   // After a completed handshake: what was negotiated and what the certificate check concluded.

@@ -113,6 +113,40 @@ def probe_summary(target: str, *args: str) -> str:
     return cp.stdout[cp.stdout.find("Summary"):]
 
 
+class ClosingInTheHandshakeServer:
+    """A server that takes mailtap's ClientHello (after STARTTLS, or as the first bytes of an
+    implicit-TLS port) and closes the connection, or resets it (`reset`), without an alert: a
+    broken TLS set-up, or a box on the path that drops TLS."""
+
+    def __init__(self, *, reset: bool, implicit: bool):
+        self.reset, self.implicit = reset, implicit
+        self._lsock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._lsock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self._lsock.close()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self._lsock.accept()
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(20)
+                if not self.implicit:
+                    conn.sendall(b"220 broken.example.test ESMTP\r\n")
+                    conn.recv(4096)  # EHLO
+                    conn.sendall(b"250-broken.example.test\r\n250 STARTTLS\r\n")
+                    conn.recv(4096)  # STARTTLS
+                    conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                conn.recv(4096)  # the ClientHello
+                if self.reset:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+
+
 class UpstreamFailureTest(h.IntegrationCase):
 
     def assert_421(self, mt: h.Mailtap, *needles: str, regex: str = None, times: int = 2):
@@ -175,6 +209,28 @@ class UpstreamFailureTest(h.IntegrationCase):
                     # EHLO, STARTTLS, then one TLS record (the ClientHello), and no more
                     self.assertRegex(bytes(got), rb"^EHLO \S+\r\nSTARTTLS\r\n\x16\x03")
                     self.assertNotIn(b"QUIT", bytes(got))
+
+    def test_a_close_or_reset_in_the_handshake_says_who_did_what_and_what_to_check(self):
+        """Not BoringSSL's "stream truncated" or "Connection reset by peer": who ended it, when,
+        and where to look; probe says the same as the proxy."""
+        for reset, implicit in ((False, False), (True, False), (False, True)):
+            with self.subTest(reset=reset, implicit=implicit):
+                f = ClosingInTheHandshakeServer(reset=reset, implicit=implicit)
+                self.addCleanup(f.close)
+                mode = ["--tls", "implicit" if implicit else "starttls"]
+                mt = self.mailtap(f.address, extra_args=mode)
+                words = (f"{f.address} {'reset' if reset else 'closed'} the connection during the "
+                         "TLS handshake, after mailtap's ClientHello and without a TLS alert: its "
+                         "TLS set-up is broken, or something between drops TLS; check the "
+                         "server's log (openssl s_client "
+                         f"{'' if implicit else '-starttls smtp '}-connect {f.address} shows "
+                         "the same)")
+                r = self.assert_421(mt, times=1)
+                self.assertEqual(r.text, f"4.7.0 mailtap: {words}")
+                cp = subprocess.run([str(h.mailtap_bin()), "probe", f.address, *mode, "--ca-file",
+                                     str(self.pki.ca_cert), "--color", "never"],
+                                    capture_output=True, text=True, timeout=60)
+                self.assertIn(words, cp.stdout)
 
     def test_c_self_signed(self):
         f = self.fake("self_signed")
