@@ -164,11 +164,14 @@ int TlsStream::read_ahead_read(BIO* bio, char* out, int len) {
 namespace {
 // An alert record: content type 21, version 3.x, length 2, then level and description.
 constexpr std::size_t kAlertRecordOctets = 7;
+constexpr std::size_t kRecordHeaderOctets = 5;
 }  // namespace
 
 void TlsStream::ReadAhead::note_handshake_octets(const char* octets, int n) {
   if (n <= 0) return;
-  if (handshake_first < 0) handshake_first = static_cast<unsigned char>(octets[0]);
+  if (handshake_head.size() < kRecordHeaderOctets)
+    handshake_head.append(
+        octets, std::min(static_cast<std::size_t>(n), kRecordHeaderOctets - handshake_head.size()));
   handshake_tail.append(octets, static_cast<std::size_t>(n));
   if (handshake_tail.size() > kAlertRecordOctets)
     handshake_tail.erase(0, handshake_tail.size() - kAlertRecordOctets);
@@ -184,8 +187,24 @@ std::optional<std::uint8_t> TlsStream::handshake_alert() const {
 }
 
 bool TlsStream::handshake_read_plain_text() const {
-  const int c = ahead_.handshake_first;
+  if (ahead_.handshake_head.empty()) return false;
+  const auto c = static_cast<unsigned char>(ahead_.handshake_head.front());
   return (c >= 0x20 && c < 0x7f) || c == '\r' || c == '\n' || c == '\t';
+}
+
+std::string TlsStream::take_plain_text_line(std::size_t limit) {
+  if (!handshake_read_plain_text()) return {};
+  std::string text = ahead_.handshake_head;
+  while (text.find('\n') == std::string::npos && text.size() < limit) {
+    char more[512];
+    const ssize_t n =
+        ::recv(ahead_.fd, more, std::min(sizeof more, limit - text.size()), MSG_DONTWAIT);
+    if (n <= 0) break;  // nothing more there yet: what came is what is quoted
+    text.append(more, static_cast<std::size_t>(n));
+  }
+  text = text.substr(0, std::min(text.find('\n'), limit));
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  return text;
 }
 
 // Where the plaintext is: each SSL_write that returns seals one record (kRecordPlaintext), and

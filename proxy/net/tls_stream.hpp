@@ -52,6 +52,10 @@ class TlsStream {
   // 0x80 or more). The peer speaks plain SMTP there: a client's command after the 220 to its
   // STARTTLS, a server without implicit TLS greeting, bytes behind a server's 220.
   bool handshake_read_plain_text() const;
+  // When handshake_read_plain_text(): the text's first line, from the octets the handshake
+  // read and those already on the socket behind them (taken from it: the stream is done for),
+  // without its line end, at most `limit` octets. Not escaped.
+  std::string take_plain_text_line(std::size_t limit);
   // Client side: the server sent a CertificateRequest in this handshake (BoringSSL then
   // presents the context's client certificate, --client-cert, if it has one).
   bool certificate_requested() const { return certificate_requested(ssl_); }
@@ -111,7 +115,9 @@ class TlsStream {
     bool socket_empty = false;  // the last read ahead was short: wait for the reactor
     // The last octets read outside read_some() (the handshake): room for one alert record.
     std::string handshake_tail;
-    int handshake_first = -1;  // the first octet the handshake read, if it read any
+    // The first octets the handshake read (a record header's worth): the plain text quoted
+    // when they are no record.
+    std::string handshake_head;
     void note_handshake_octets(const char* octets, int n);
   };
 

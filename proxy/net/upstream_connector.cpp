@@ -443,11 +443,11 @@ class Setup {
       result_.tls.verify_status = smtp::VerifyStatus::failed;
       result_.tls.verify_reason = reason;
     } else if (link_.tls() != nullptr && link_.tls()->handshake_read_plain_text()) {
-      reason += t_.mode == TlsMode::starttls
-                    ? "it sent plain text where the handshake was due, after its 220 reply to "
-                      "STARTTLS: possible STARTTLS command injection"
-                    : "it sent plain text where the handshake was due: it does not speak TLS "
-                      "from the first byte (use --tls starttls)";
+      reason = t_.mode == TlsMode::starttls
+                   ? starttls_not_started(*link_.tls())
+                   : reason +
+                         "it sent plain text where the handshake was due: it does not speak "
+                         "TLS from the first byte (use --tls starttls)";
     } else if (const std::string why = upstream_alert(ec); !why.empty()) {
       reason = label_ + " " + why;
     } else if (std::string refused = refused_key_usage(ec); !refused.empty()) {
@@ -459,6 +459,20 @@ class Setup {
     }
     note(EventKind::tls, reason);
     fail("4.7.0 mailtap: " + reason);
+  }
+
+  // Plain text where the server's handshake was due after its 220 to STARTTLS came in a read
+  // of its own: most often its answer to the ClientHello (a server, or an "SMTP inspection"
+  // firewall, that accepts STARTTLS without doing it). The handshake fails on it, so nothing
+  // was or could be read as if it came over TLS: no injection; what it said tells the admin
+  // which box it was.
+  std::string starttls_not_started(TlsStream& tls) const {
+    constexpr std::size_t quoted_octets = 200;
+    const std::string said = escape_line(tls.take_plain_text_line(quoted_octets));
+    return label_ +
+           " answered STARTTLS with 220 but did not start TLS: it sent plain text where its TLS "
+           "handshake was due (\"" +
+           said + "\"): the server, or a firewall between that inspects SMTP, is broken";
   }
 
   // The server closed or reset the connection in the handshake without saying why (no alert):

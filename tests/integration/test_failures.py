@@ -193,18 +193,26 @@ class UpstreamFailureTest(h.IntegrationCase):
     def test_b_plain_text_where_the_upstream_handshake_was_due(self):
         """The server's plain text comes in a write of its own, so it is not behind the 220 in
         mailtap's read (that case is test_b_injection_after_starttls_ready): it reaches the
-        handshake instead, which fails on it. The client is told it was plain text, not a bare
-        library error, and mailtap sends nothing after its ClientHello."""
+        handshake instead, which fails on it. The client is told it was plain text, and what it
+        said, not a bare library error, and mailtap sends nothing after its ClientHello."""
         for where in ("after_220", "after_ehlo_reply"):
             with self.subTest(where=where):
                 f = PlainAfterStarttlsServer(where)
                 self.addCleanup(f.close)
                 mt = self.mailtap(f.address)
-                r = self.assert_421(mt, f"TLS handshake with {f.address} failed")
-                self.assertEqual(
-                    r.text, f"4.7.0 mailtap: TLS handshake with {f.address} failed: it sent plain "
-                    "text where the handshake was due, after its 220 reply to STARTTLS: possible "
-                    "STARTTLS command injection")
+                said = "250 injected" if where == "after_220" else "220 2.0.0 Ready to start TLS"
+                # Nothing behind the 220 was read as TLS, so no injection: the server (or a
+                # firewall) said 220 and did not start TLS, and its words are quoted.
+                words = (f"{f.address} answered STARTTLS with 220 but did not start TLS: it sent "
+                         f'plain text where its TLS handshake was due ("{said}"): the server, or '
+                         "a firewall between that inspects SMTP, is broken")
+                r = self.assert_421(mt)
+                self.assertEqual(r.text, f"4.7.0 mailtap: {words}")
+                cp = subprocess.run([str(h.mailtap_bin()), "probe", f.address, "--ca-file",
+                                     str(self.pki.ca_cert), "--color", "never"],
+                                    capture_output=True, text=True, timeout=60)
+                self.assertIn(words, cp.stdout)
+                self.assertNotIn("injection", cp.stdout)
                 for got in f.received:
                     # EHLO, STARTTLS, then one TLS record (the ClientHello), and no more
                     self.assertRegex(bytes(got), rb"^EHLO \S+\r\nSTARTTLS\r\n\x16\x03")
