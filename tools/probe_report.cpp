@@ -208,6 +208,7 @@ void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
     }
   }
   r.tls = !setup.tls.tls_version.empty();
+  r.tls_alert = setup.handshake_alert;
   r.tls_version = setup.tls.tls_version;
   r.cipher = setup.tls.cipher;
   r.sni = setup.tls.sni;
@@ -283,7 +284,9 @@ void explain_no_tls(const ProbeReport& r, Summary& s) {
         "over TLS (CVE-2011-0411): do not use this path");
   } else {
     s.push_back(r.failure);
-    if (r.mode == net::TlsMode::implicit)
+    // A TLS alert proves the port speaks TLS from the first byte; a close, a timeout or plain
+    // text may be a port that waits for a plain SMTP client.
+    if (r.mode == net::TlsMode::implicit && !r.tls_alert)
       s.push_back("if " + hp + " speaks plain SMTP first (as port 587 does), use --tls starttls");
   }
 }

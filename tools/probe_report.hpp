@@ -49,6 +49,7 @@ struct ProbeReport {
   std::optional<smtp::Reply> ehlo_plain;  // before STARTTLS (or the only one, --tls none)
   std::optional<smtp::Reply> starttls;    // the reply to STARTTLS
   bool tls = false;                       // the handshake completed
+  bool tls_alert = false;                 // it failed on the server's alert: the port speaks TLS
   std::string tls_version, cipher, sni, verify_result;
   std::vector<ProbeCertificate> chain;  // leaf first
   std::vector<net::VerifyProblem> verify_problems;

@@ -450,6 +450,7 @@ class Setup {
                          "TLS from the first byte (use --tls starttls)";
     } else if (const std::string why = upstream_alert(ec); !why.empty()) {
       reason = label_ + " " + why;
+      result_.handshake_alert = true;
     } else if (std::string refused = refused_key_usage(ec); !refused.empty()) {
       reason = std::move(refused);
     } else if (const std::string closed = closed_during_handshake(ec); !closed.empty()) {

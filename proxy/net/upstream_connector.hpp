@@ -75,6 +75,8 @@ struct UpstreamSetup {
   // with which it ends the session before any other reply (smtp::DialogueOptions::
   // certificate_request_note), after its host:port; "" when it asked for none.
   std::string certificate_request_note;
+  // The handshake ended on the server's TLS alert: whatever it refused, it speaks TLS there.
+  bool handshake_alert = false;
 
   // `failure` without its enhanced status and "mailtap: ", as the record and reports give it.
   std::string failure_reason() const;

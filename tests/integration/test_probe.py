@@ -161,6 +161,14 @@ class ServerWithoutCertificateTest(h.IntegrationCase):
         self.assertEqual(r.code, 421, mt.output)
         self.assertIn(words, r.text)
 
+    def test_an_alert_on_the_implicit_port_is_no_reason_to_try_starttls(self):
+        """The smtps port answers the ClientHello with a TLS alert: it speaks TLS from the first
+        byte, so probe does not suggest --tls starttls (nor does the proxy)."""
+        cp = probe(self.postfix.smtps, "--ca-file", str(self.pki.ca_cert), "--tls", "implicit")
+        self.assertEqual(cp.returncode, 3, cp.stdout + cp.stderr)
+        self.assertIn('TLS alert "handshake failure"', summary(cp.stdout))
+        self.assertNotIn("--tls starttls", cp.stdout)
+
 
 class ProbeFaultTest(h.IntegrationCase):
     """The fault servers of the harness: each failure has its message and exit status."""
