@@ -83,9 +83,12 @@ void render_connection(const storage::SessionDetail& d, const Style& st, std::st
   if (!s.tls_version.empty()) {
     out += "tls      " + escape_line(s.tls_version) + " " + escape_line(s.cipher);
     if (!s.sni.empty()) out += "  sni=" + escape_line(s.sni);
-    out += "  verify: " + escape_line(verification.empty() ? "-" : verification);
+    const std::string verify = escape_line(verification.empty() ? "-" : verification);
+    out += "  verify: " + (s.insecure ? st.red(verify) : verify);
     if (s.tls_resumed.value_or(false)) out += "  (session resumed)";
-    if (s.insecure) out += " " + st.red("(--insecure)");
+    // "not verified (--insecure)" says it already; "ok" under --insecure (probe) does not.
+    if (s.insecure && verification.find("--insecure") == std::string::npos)
+      out += " " + st.red("(--insecure)");
     out += '\n';
   }
   if (s.tls_version.empty() && !verification.empty())

@@ -202,7 +202,10 @@ smtp::DialogueOptions Session::dialogue_options() const {
       ctx_.target.mode == net::TlsMode::none
           ? "STARTTLS is not available: this session is relayed in plain text (--tls none)"
           : "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label +
-                " (" + tls_summary_ + ")";
+                " (" + tls_summary_ +
+                // The one reply that speaks of the link: a client of a proxy someone else started
+                // sees nothing of the start warning on its stderr.
+                (ctx_.target.insecure ? ", certificate NOT verified: --insecure" : "") + ")";
   opts.tls_on_plain_port_advice =
       cfg.local_tls == net::TlsMode::starttls
           ? "connect without TLS and use STARTTLS, or run mailtap with --local-tls implicit"

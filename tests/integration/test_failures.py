@@ -261,11 +261,24 @@ class UpstreamFailureTest(h.IntegrationCase):
             self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
             self.assertEqual(c.cmd("DATA").code, 354)
             self.assertEqual(c.cmd(b"Subject: insecure\r\n\r\nhello\r\n.").code, 250)
+            # The one reply of mailtap's own about the link says it is not verified: the start
+            # warning is on the stderr of whoever started the proxy.
+            r = c.cmd("STARTTLS")
+            self.assertEqual(r.code, 502)
+            self.assertTrue(r.text.endswith(", certificate NOT verified: --insecure)"), r.text)
             self.assertEqual(c.cmd("QUIT").code, 221)
         s = f.wait_sessions(1)[0]
         s.closed.wait(5)
         self.assertTrue(s.tls_established)
         self.assertEqual(s.messages, [b"Subject: insecure\r\n\r\nhello\r\n.\r\n"])
+        mt.stop()
+        db = os.path.join(mt._tmp, "mailtap.db")  # noqa: SLF001
+        shown = subprocess.run([str(h.mailtap_bin()), "show", "1", "--db", db, "--color", "never"],
+                               capture_output=True, text=True, check=True).stdout
+        self.assertIn("certificate NOT verified: --insecure)", shown)  # the 502, recorded
+        tls = [line for line in shown.splitlines() if line.startswith("tls ")]
+        self.assertEqual(len(tls), 1, shown)
+        self.assertTrue(tls[0].endswith("verify: not verified (--insecure)"), tls[0])
 
     def test_d_wrong_name(self):
         f = self.fake("wrong_name")
