@@ -206,6 +206,9 @@ smtp::DialogueOptions Session::dialogue_options() const {
                 // The one reply that speaks of the link: a client of a proxy someone else started
                 // sees nothing of the start warning on its stderr.
                 (ctx_.target.insecure ? ", certificate NOT verified: --insecure" : "") + ")";
+  if (ctx_.target.insecure && ctx_.target.mode != net::TlsMode::none)
+    opts.ehlo_warning =
+        "mailtap: certificate of " + opts.upstream_label + " NOT verified: --insecure";
   opts.tls_on_plain_port_advice =
       cfg.local_tls == net::TlsMode::starttls
           ? "connect without TLS and use STARTTLS, or run mailtap with --local-tls implicit"

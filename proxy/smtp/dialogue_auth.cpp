@@ -45,6 +45,18 @@ void Dialogue::note_rewrite(std::string verb, std::string note) {
 // ---- EHLO: what the client is told -------------------------------------------------------
 
 std::string Dialogue::client_ehlo_reply(const Reply& reply, bool& removed) const {
+  std::string to_client = client_ehlo_extensions(reply, removed);
+  const std::string& warning = options_.ehlo_warning;
+  if (warning.empty()) return to_client;
+  std::size_t first_end = to_client.find('\n');
+  if (first_end == std::string::npos) first_end = to_client.size();
+  if (first_end > 0 && to_client[first_end - 1] == '\r') --first_end;
+  to_client.insert(first_end, " [" + warning + "]");
+  removed = true;  // changed
+  return to_client;
+}
+
+std::string Dialogue::client_ehlo_extensions(const Reply& reply, bool& removed) const {
   // --local-tls starttls, before the client's TLS: mailtap offers its own STARTTLS, and AUTH
   // waits until the client is inside TLS (as Gmail's is offered only after STARTTLS).
   if (client_tls_ == ClientTlsState::offered) {
@@ -60,6 +72,13 @@ std::string Dialogue::client_ehlo_reply(const Reply& reply, bool& removed) const
 }
 
 std::string Dialogue::ehlo_rewrite_note() const {
+  const std::string warned = options_.ehlo_warning.empty()
+                                 ? std::string()
+                                 : "; its first line ends [" + options_.ehlo_warning + "]";
+  return ehlo_extensions_note() + warned;
+}
+
+std::string Dialogue::ehlo_extensions_note() const {
   if (client_tls_ == ClientTlsState::offered)
     return "EHLO reply: STARTTLS is mailtap's own offer for the client's side (--local-tls "
            "starttls); AUTH is withheld until the client's TLS is up";

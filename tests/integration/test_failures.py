@@ -256,7 +256,12 @@ class UpstreamFailureTest(h.IntegrationCase):
         with h.SmtpSocket(mt.port) as c:
             g = c.reply()
             self.assertEqual(str(g), f.banner.decode())
-            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            # What everyone types first tells them the link is not verified, in the free text
+            # of the reply's first line (no client parses it).
+            r = c.cmd("EHLO client.test")
+            self.assertEqual(r.code, 250)
+            self.assertTrue(r.lines[0].endswith(
+                f" [mailtap: certificate of {f.address} NOT verified: --insecure]"), r.lines)
             self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
             self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
             self.assertEqual(c.cmd("DATA").code, 354)
