@@ -113,38 +113,26 @@ def probe_summary(target: str, *args: str) -> str:
     return cp.stdout[cp.stdout.find("Summary"):]
 
 
-class ClosingInTheHandshakeServer:
+class ClosingInTheHandshakeServer(PlainAfterStarttlsServer):
     """A server that takes mailtap's ClientHello (after STARTTLS, or as the first bytes of an
     implicit-TLS port) and closes the connection, or resets it (`reset`), without an alert: a
     broken TLS set-up, or a box on the path that drops TLS."""
 
     def __init__(self, *, reset: bool, implicit: bool):
         self.reset, self.implicit = reset, implicit
-        self._lsock = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self._lsock.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__("")
 
-    def close(self):
-        with contextlib.suppress(OSError):
-            self._lsock.close()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self._lsock.accept()
-            except OSError:
-                return
-            with conn, contextlib.suppress(OSError):
-                conn.settimeout(20)
-                if not self.implicit:
-                    conn.sendall(b"220 broken.example.test ESMTP\r\n")
-                    conn.recv(4096)  # EHLO
-                    conn.sendall(b"250-broken.example.test\r\n250 STARTTLS\r\n")
-                    conn.recv(4096)  # STARTTLS
-                    conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
-                conn.recv(4096)  # the ClientHello
-                if self.reset:
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+    def _dialogue(self, conn):
+        conn.settimeout(20)
+        if not self.implicit:
+            conn.sendall(b"220 broken.example.test ESMTP\r\n")
+            conn.recv(4096)  # EHLO
+            conn.sendall(b"250-broken.example.test\r\n250 STARTTLS\r\n")
+            conn.recv(4096)  # STARTTLS
+            conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+        conn.recv(4096)  # the ClientHello
+        if self.reset:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
 
 
 class UpstreamFailureTest(h.IntegrationCase):
