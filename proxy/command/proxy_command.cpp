@@ -82,6 +82,8 @@ struct ProxyArgs {
   std::string web;  // --web ADDR:PORT: serve `mailtap web` from this process
 };
 
+constexpr unsigned kMaxThreads = 1024;
+
 // The upstream and how mailtap reaches it, from --upstream and the TLS options; an error
 // message, or "". On an error `target` holds what could be worked out before it.
 std::string upstream_target(const ProxyArgs& a, net::UpstreamTarget& target, bool read_client_key) {
@@ -157,6 +159,11 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   const auto grace = parse_duration(a.grace);  // 0: stop at once, no grace
   if (!grace) return duration_refusal("--grace", a.grace);
   cfg.grace = *grace;
+  // An I/O thread serves hundreds of sessions: more threads than this is a typo (threads =
+  // 100000), which would otherwise meet the task limit only at start.
+  if (a.threads > kMaxThreads)
+    return "--threads " + std::to_string(a.threads) + ": at most " + std::to_string(kMaxThreads) +
+           " (the default, one per core, is what mailtap is made for)";
   cfg.threads = a.threads;
   if (a.max_sessions == 0) return "--max-sessions must be at least 1";
   cfg.max_sessions = a.max_sessions;
@@ -430,6 +437,10 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   }
 
   net::IoPool pool(cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency()));
+  if (!pool.start(error)) {
+    log::error(error + ": lower --threads or raise the task limit (ulimit -u, systemd's TasksMax)");
+    return 1;
+  }
   asio::io_context& io = pool.main();
   // Declared after the pool: its waiters hold work on the contexts, so it must go first.
   std::unique_ptr<secrets::TokenProvider> tokens = token_provider(cfg);
@@ -528,7 +539,9 @@ void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
   app.add_option("--grace", args.grace,
                  "On SIGINT/SIGTERM/SIGHUP, how long sessions may take to finish")
       ->capture_default_str();
-  app.add_option("--threads", args.threads, "I/O threads (default: one per core)");
+  app.add_option("--threads", args.threads,
+                 "I/O threads, at most 1024 (default: one per core), all started before "
+                 "mailtap listens");
 }
 
 // --web's address into `web`; an error message if it is wrong, the page cannot be served

@@ -48,6 +48,49 @@ class ListenTest(h.IntegrationCase):
         self.assertIn("starttls", mt.ready_line)
 
 
+class ThreadLimitTest(h.IntegrationCase):
+    """--threads beyond what the task limit (ulimit -u, systemd's TasksMax, a container's
+    pids.max) lets mailtap start: an error naming the cause before it says it listens, not an
+    abort after it."""
+
+    UNUSED_UID = 59871  # RLIMIT_NPROC counts the uid's tasks: one nothing else runs as
+
+    def test_a_thread_the_task_limit_refuses_ends_the_start_with_its_cause(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to run mailtap as a uid of its own under a task limit")
+        import resource
+
+        def few_tasks():
+            resource.setrlimit(resource.RLIMIT_NPROC, (3, 3))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            os.setgroups([])
+            os.setgid(self.UNUSED_UID)
+            os.setuid(self.UNUSED_UID)
+
+        f = self.fake("good")
+        # A home or a test CA that uid cannot read would be an error first: nothing connects.
+        nowhere = {"HOME": "/nonexistent", "XDG_CONFIG_HOME": "/nonexistent"}
+        mt = h.Mailtap(f.address, record=False, ready=False,
+                       extra_args=["--threads", "8"], env=nowhere, preexec_fn=few_tasks)
+        mt.start()
+        self.addCleanup(mt.__exit__, None, None, None)
+        rc = mt.wait(timeout=10)
+        self.assertEqual(rc, 1, mt.output)
+        self.assertNotIn(h.Mailtap.READY_PREFIX, mt.output)
+        self.assertNotIn("terminate called", mt.output)
+        self.assertRegex(mt.stderr, r"cannot start I/O thread \d+ of 8: Resource temporarily "
+                                    r"unavailable: lower --threads or raise the task limit")
+
+    def test_print_config_refuses_an_absurd_thread_count(self):
+        f = self.fake("good")
+        mt = h.Mailtap(f.address, ca_file=self.pki.ca_cert, record=False, ready=False,
+                       extra_args=["--threads", "100000", "--print-config"])
+        mt.start()
+        self.addCleanup(mt.__exit__, None, None, None)
+        self.assertEqual(mt.wait(timeout=10), 2, mt.output)
+        self.assertIn("--threads 100000: at most 1024", mt.stderr)
+
+
 class StuckUpstream:
     """For the tests of a server that stops reading (mixed into an IntegrationCase)."""
 
