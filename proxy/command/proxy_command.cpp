@@ -38,6 +38,7 @@
 #include "proxy/options/upstream_options.hpp"
 #include "proxy/options/vocabulary_option.hpp"
 #include "proxy/secrets/core_dumps.hpp"
+#include "proxy/secrets/stop_signals.hpp"
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/proxy_config.hpp"
 #include "proxy/session/server.hpp"
@@ -604,7 +605,8 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
   }
   if (!error.empty()) {
     log::error(error);
-    return 2;
+    // Stopped while --password-cmd ran: a stop asked for, as after a run (exit status 0).
+    return secrets::stop_signal_caught() != 0 ? 0 : 2;
   }
   // A client's AUTH only passes through: the password, token or client key mailtap keeps for
   // the whole run is what a crash would leave on disk.

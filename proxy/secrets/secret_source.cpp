@@ -12,6 +12,7 @@
 
 #include "proxy/common/private_file.hpp"
 #include "proxy/secrets/run_command.hpp"
+#include "proxy/secrets/stop_signals.hpp"
 #include "proxy/secrets/terminal_prompt.hpp"
 
 namespace mailtap::secrets {
@@ -132,7 +133,15 @@ SecretRead read_secret_from_command(const std::string& command, std::string_view
   options.timeout = timeout;
   options.interactive = true;  // a helper may ask for a passphrase on the terminal
   options.max_output = kMaxSecret;
+  const StopSignalsCaught stop_signals;
+  options.cancel = &stop_signals.stop_requested();
   CommandResult r = run_command(command, options);
+  if (r.status == CommandResult::Status::cancelled) {
+    const int signo = stop_signal_caught();
+    const char* name = sigabbrev_np(signo);
+    return failed(who + " was ended: mailtap was stopped (SIG" + (name ? name : "?") +
+                  ") while it ran");
+  }
   if (!r.ok()) return failed(describe_failure(option, r, options));
   if (r.output.empty()) return failed(who + " printed nothing");
   return first_line_of(std::move(r.output), who);

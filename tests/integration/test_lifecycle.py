@@ -638,5 +638,44 @@ class SighupTest(h.IntegrationCase):
         self.assertEqual(mt.stop(timeout=10), 0, mt.output)
 
 
+class PasswordCommandStopTest(h.IntegrationCase):
+    """A stop (SIGTERM from a script, a supervisor without cgroups) while --password-cmd still
+    runs at start: the helper (a `pass`, a `gpg -d` waiting on pinentry) is ended with mailtap,
+    not left behind as an orphan, and mailtap says why it stopped."""
+
+    def test_a_signal_while_the_password_command_runs_ends_it_and_says_so(self):
+        f = self.fake("good")
+        pid_file = self.tmp / "helper.pid"
+        # The helper's shell leads a process group of its own: its pid is the group's id.
+        helper = f"echo $$ > {pid_file}; sleep 30; echo pw"
+        mt = h.Mailtap(f.address, ca_file=self.pki.ca_cert, ready=False,
+                       extra_args=["--auth-user", "alice", "--password-cmd", helper])
+        mt.start()
+        self.addCleanup(mt.__exit__, None, None, None)
+        pgid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
+                            what="the password command to start"))
+
+        def helper_alive():
+            try:
+                os.killpg(pgid, 0)
+                return True
+            except ProcessLookupError:
+                return False
+
+        def kill_helper():
+            if helper_alive():
+                os.killpg(pgid, signal.SIGKILL)
+        self.addCleanup(kill_helper)
+        mt.signal(signal.SIGTERM)
+        self.assertEqual(mt.wait(timeout=10), 0, mt.output)
+        self.assertNotIn(h.Mailtap.READY_PREFIX, mt.output)
+        self.assertIn("mailtap: --password-cmd was ended: mailtap was stopped (SIGTERM) while it "
+                      "ran", mt.stderr)
+        try:
+            wait_for(lambda: not helper_alive(), what="the password command to end")
+        except AssertionError:
+            self.fail("the --password-cmd outlived mailtap (an orphan)")
+
+
 if __name__ == "__main__":
     h.main()
