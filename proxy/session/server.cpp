@@ -1,10 +1,14 @@
 #include "proxy/session/server.hpp"
 
+#include <sys/resource.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
+
+#include <cerrno>
+#include <system_error>
 #include <utility>
 
 #include "proxy/common/log.hpp"
@@ -55,12 +59,10 @@ asio::awaitable<void> Server::accept_loop() {
     auto [ec, socket] = co_await acceptor_.async_accept(session_executor_(), use_tuple);
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
     if (ec) {
-      // Out of descriptors and the like: say so, breathe, keep serving the sessions we have.
-      log::error("accept failed: " + ec.message());
-      asio::steady_timer pause(io_, std::chrono::milliseconds(100));
-      co_await pause.async_wait(use_tuple);
+      co_await accept_failed(ec);
       continue;
     }
+    if (accept_failures_.failing) accept_works_again();
     if (ctx_.recorder && ctx_.recorder->failed() &&
         ctx_.config.record_failure == RecordFailurePolicy::stop) {
       auto ex = socket.get_executor();
@@ -69,6 +71,55 @@ asio::awaitable<void> Server::accept_loop() {
     }
     start_session(std::move(socket));
   }
+}
+
+namespace {
+// EMFILE (the process's limit) or ENFILE (the system's table), as asio reports them.
+bool out_of_descriptors(const std::error_code& ec) {
+  return ec.category() == asio::error::get_system_category() &&
+         (ec.value() == EMFILE || ec.value() == ENFILE);
+}
+
+// What a client turned away for want of descriptors reads: the cause, and what mends it.
+std::string out_of_descriptors_reply(const std::error_code& ec) {
+  std::string limit;
+  if (rlimit lim{}; ec.value() == EMFILE && getrlimit(RLIMIT_NOFILE, &lim) == 0)
+    limit = " (mailtap's open-file limit is " + std::to_string(lim.rlim_cur) + ")";
+  return "421 4.3.2 mailtap: " + ec.message() + limit +
+         "; try again later (whoever runs mailtap: raise the limit, ulimit -n or LimitNOFILE=, "
+         "or lower --max-sessions)\r\n";
+}
+}  // namespace
+
+// Out of descriptors, or another failure of accept: one log line when it begins, not one per
+// wake-up (the listener wakes at once for a client still queued). A client that cannot be
+// accepted for want of descriptors is taken through the reserve and told so; when even that
+// fails the loop breathes before trying again.
+asio::awaitable<void> Server::accept_failed(const std::error_code& ec) {
+  if (!accept_failures_.failing) {
+    accept_failures_.failing = true;
+    log::error("accept failed: " + ec.message() +
+               (out_of_descriptors(ec)
+                    ? ": turning new clients away with 421 until descriptors free up; raise the "
+                      "open-file limit (ulimit -n, LimitNOFILE=) or lower --max-sessions"
+                    : ": retrying"));
+  }
+  if (out_of_descriptors(ec) &&
+      descriptor_reserve_.turn_away_one(acceptor_.native_handle(), out_of_descriptors_reply(ec))) {
+    ++accept_failures_.turned_away;
+    co_return;
+  }
+  ++accept_failures_.retries;
+  asio::steady_timer pause(io_, std::chrono::milliseconds(100));
+  co_await pause.async_wait(use_tuple);
+}
+
+void Server::accept_works_again() {
+  const AcceptFailures was = std::exchange(accept_failures_, {});
+  std::string meanwhile =
+      std::to_string(was.turned_away) + " client(s) turned away with 421 meanwhile (not recorded)";
+  if (was.retries > 0) meanwhile += ", " + std::to_string(was.retries) + " retries";
+  log::error("accept works again: " + meanwhile);
 }
 
 std::string Server::too_many_sessions() const {

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 
+#include "proxy/net/descriptor_reserve.hpp"
 #include "proxy/net/lingering_close.hpp"
 #include "proxy/session/session.hpp"
 
@@ -35,6 +36,8 @@ class Server {
   void on_drained(std::function<void()> fn) { on_drained_ = std::move(fn); }
 
  private:
+  asio::awaitable<void> accept_failed(const std::error_code& ec);
+  void accept_works_again();
   void start_session(asio::ip::tcp::socket socket);
   std::string too_many_sessions() const;  // the refusal's text, after "421 "
   asio::awaitable<void> refuse_unrecorded(asio::ip::tcp::socket socket);
@@ -47,6 +50,14 @@ class Server {
   SessionContext& ctx_;
   std::function<asio::any_io_executor()> session_executor_;
   asio::ip::tcp::acceptor acceptor_;
+  // Since accept last worked (the accept loop's alone): logged once when it begins, counted.
+  struct AcceptFailures {
+    bool failing = false;
+    unsigned turned_away = 0;  // told 421 through the reserve, unrecorded
+    unsigned retries = 0;      // accept failed and even the reserve could not take the client
+  };
+  AcceptFailures accept_failures_;
+  net::DescriptorReserve descriptor_reserve_;
   asio::steady_timer grace_timer_;
   // The lingering closes of clients refused without a session (unrecorded): at most
   // --max-sessions wait for their client at once, none once shutting down.

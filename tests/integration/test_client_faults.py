@@ -12,11 +12,12 @@ import re
 import socket
 import struct
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-from test_recording import query, wait_ended  # noqa: E402
+from test_recording import query, wait_ended, wait_for  # noqa: E402
 
 MIB = 1 << 20
 
@@ -179,6 +180,86 @@ class BurstOverMaxSessionsTest(h.IntegrationCase):
         for c in held:
             self.assertEqual(c.cmd("QUIT").code, 221)
 
+
+class OutOfDescriptorsTest(h.IntegrationCase):
+    """Out of file descriptors (a low ulimit -n): accept fails while clients wait in the listen
+    queue. Each of them is told why with a 421 (not left hanging), and the log says it once,
+    then counts, instead of a line per wake-up (ten a second, for as long as it lasts)."""
+
+    LIMIT = 30
+    CLIENTS = 60
+
+    def silent_upstream(self) -> tuple[str, list]:
+        """A server that takes connections and never greets: each session holds its two
+        descriptors while it waits. Its address, and the connections it holds."""
+        srv = socket.socket()
+        self.addCleanup(srv.close)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(256)
+        held = []
+
+        def take():
+            while True:
+                try:
+                    held.append(srv.accept()[0])
+                except OSError:
+                    return
+        threading.Thread(target=take, daemon=True).start()
+        self.addCleanup(lambda: [c.close() for c in held])
+        return f"127.0.0.1:{srv.getsockname()[1]}", held
+
+    def test_clients_over_the_descriptor_limit_get_a_421_saying_so_and_the_log_one_line(self):
+        import resource
+
+        def few_descriptors():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.LIMIT, self.LIMIT))
+
+        address, held = self.silent_upstream()
+        mt = self.mailtap(address, ca_file=self.pki.ca_cert, record=False,
+                          extra_args=["--threads", "1", "--timeout-connect", "5m"],
+                          preexec_fn=few_descriptors)
+        clients = []
+        for _ in range(self.CLIENTS):
+            s = socket.create_connection(("127.0.0.1", mt.port), timeout=10)
+            self.addCleanup(s.close)
+            s.setblocking(False)
+            clients.append(s)
+        told = {}
+
+        def everyone_placed() -> bool:
+            """Each client has a session (waiting for the server's greeting) or was told."""
+            for s in clients:
+                if s not in told:
+                    try:
+                        told[s] = s.recv(500)
+                    except BlockingIOError:
+                        pass
+            return len(held) + len(told) == self.CLIENTS
+        try:
+            wait_for(everyone_placed, what="every client placed")
+        except AssertionError:
+            self.fail(f"{self.CLIENTS - len(held) - len(told)} client(s) waiting in the listen "
+                      f"queue were told nothing; stderr:\n{mt.stderr[-2000:]}")
+        turned_away = [t for t in told.values() if t.startswith(b"421 4.3.2 mailtap: Too many")]
+        self.assertTrue(turned_away, f"no client was told the descriptors ran out: {told}")
+        self.assertIn(f"Too many open files (mailtap's open-file limit is {self.LIMIT}); try again "
+                      f"later (whoever runs mailtap: raise the limit, ulimit -n or "
+                      f"LimitNOFILE=".encode(), turned_away[0])
+        # The listener woke for every one of them: still one line.
+        self.assertEqual(mt.stderr.count("accept failed"), 1, mt.stderr)
+        self.assertIn("accept failed: Too many open files: turning new clients away with 421",
+                      mt.stderr)
+        for c in clients + held:
+            c.close()
+        # The sessions end as their server closes; then a client is accepted again.
+        stderr = ""
+        while "accept works again" not in stderr:
+            with socket.create_connection(("127.0.0.1", mt.port), timeout=10):
+                stderr = mt.wait_stderr("accept works again", timeout=1)
+        self.assertRegex(stderr, r"accept works again: (\d+) client\(s\) turned away with 421 "
+                                 r"meanwhile \(not recorded\)")
+        self.assertEqual(int(re.search(r"works again: (\d+)", stderr).group(1)),
+                         len(turned_away))
 
 if __name__ == "__main__":
     h.main()
