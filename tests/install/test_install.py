@@ -275,6 +275,9 @@ class InstallTest(unittest.TestCase):
         self.assertIn("Restart=on-failure\n", text)
         self.assertRegex(text, r"(?m)^RestartPreventExitStatus=(.* )?2( |$)")
         self.assertRegex(text, r"(?m)^StartLimitBurst=\d+$")
+        # The stop's SIGTERM to mailtap alone: not to a token command a session within its
+        # grace still waits for (the default control-group mode would fail that session).
+        self.assertRegex(text, r"(?m)^KillMode=mixed$")
         if shutil.which("systemd-analyze") is None:
             self.skipTest("systemd-analyze (systemd) is not installed")
         runtime = self.tmp / "runtime"
