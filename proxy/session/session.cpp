@@ -412,18 +412,28 @@ asio::awaitable<bool> Session::accept_implicit_tls() {
   e.direction = smtp::Direction::mailtap_note;
   e.kind = smtp::EventKind::tls;
   e.time = storage::Clock::now();
-  e.note = ec ? "client side: TLS handshake failed: " + description
-              : "client side: TLS established (" + description + ", --local-tls implicit)";
+  // shutdown_now() closed the socket under the handshake: nothing failed.
+  const bool cut_by_shutdown = ec && shutdown_requested_;
+  if (cut_by_shutdown)
+    e.note = "client side: TLS handshake not finished: mailtap shut down during it";
+  else if (ec)
+    e.note = "client side: TLS handshake failed: " + description;
+  else
+    e.note = "client side: TLS established (" + description + ", --local-tls implicit)";
   events_.push_back(smtp::mailtap_event(std::move(e)));
   if (!ec) co_return true;
   client_.close();
-  if (shutdown_requested_)
+  if (cut_by_shutdown)
     close_record(storage::Outcome::shutdown, "mailtap shut down during the client's handshake");
   else
     close_record(storage::Outcome::error, "client TLS handshake failed: " + description);
   co_await flush_records();
-  log::error("session " + std::to_string(id_) + ": " + client_label_ +
-             ": TLS handshake failed: " + description);
+  if (cut_by_shutdown)
+    log::info("session " + std::to_string(id_) + ": " + client_label_ +
+              ": ended by the shutdown during its TLS handshake");
+  else
+    log::error("session " + std::to_string(id_) + ": " + client_label_ +
+               ": TLS handshake failed: " + description);
   co_return false;
 }
 
@@ -434,7 +444,10 @@ asio::awaitable<void> Session::client_starttls() {
   smtp::Dialogue& d = *dialogue_;
   prepare_dialogue_input();
   last_client_progress_ = last_client_activity_ = std::chrono::steady_clock::now();
-  if (ec) {
+  if (ec && shutdown_requested_) {
+    // shutdown_now() closed the socket under the handshake: nothing failed.
+    d.client_tls_cut_by_shutdown();
+  } else if (ec) {
     d.client_tls_failed(description);
     log::error("session " + std::to_string(id_) + ": " + client_label_ +
                ": TLS handshake after STARTTLS failed: " + description);

@@ -193,6 +193,8 @@ class Dialogue {
   // `description`: "TLSv1.3 TLS_AES_128_GCM_SHA256", for the record.
   void client_tls_started(std::string_view description);
   void client_tls_failed(std::string_view reason);
+  // mailtap's shutdown ended the handshake it was waiting for (not a failure of the client's).
+  void client_tls_cut_by_shutdown();
   // The client's side is TLS (implicit, or after its STARTTLS).
   bool client_tls_active() const { return client_tls_ == ClientTlsState::active; }
 

@@ -160,4 +160,12 @@ void Dialogue::client_tls_failed(std::string_view reason) {
   finish(Ending::Kind::error, "client TLS handshake failed: " + std::string(reason));
 }
 
+void Dialogue::client_tls_cut_by_shutdown() {
+  if (ending_ || client_tls_ != ClientTlsState::due) return;
+  record(note_event(EventKind::tls, "STARTTLS",
+                    "client side: TLS handshake not finished: mailtap shut down during it"));
+  // No reply, as above: the 421 a shutdown sends could not be read inside a handshake.
+  finish(Ending::Kind::shutdown, "mailtap shut down during the client's handshake");
+}
+
 }  // namespace mailtap::smtp

@@ -621,6 +621,27 @@ class LocalTlsTest(h.IntegrationCase):
             self.assertEqual(mt.stop(timeout=15), 0, mt.stderr)
         s = self.ended_session()
         self.assertEqual(s["outcome"], "shutdown")
+        notes = " ".join(e["note"] or "" for e in self.events(s["id"]))
+        self.assertIn("TLS handshake not finished: mailtap shut down during it", notes)
+        self.assertNotIn("Operation aborted", notes + mt.stderr)
+
+    def test_shutdown_during_the_handshake_after_starttls_is_recorded_as_shutdown(self):
+        """The 220 to STARTTLS is out, the client has not begun its handshake when the grace
+        period ends: mailtap's shutdown ended it, which is no failure of the client's TLS."""
+        mt = self.start("starttls", "--grace", "1s")
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("STARTTLS").code, 220)
+            self.assertEqual(mt.stop(timeout=15), 0, mt.stderr)
+        s = self.ended_session()
+        self.assertEqual((s["outcome"], s["outcome_reason"]),
+                         ("shutdown", "mailtap shut down during the client's handshake"))
+        notes = " ".join(e["note"] or "" for e in self.events(s["id"]))
+        self.assertIn("client side: TLS handshake not finished: mailtap shut down during it", notes)
+        self.assertNotIn("Operation aborted", notes + mt.stderr)
+        self.assertIn("ended: shutdown (mailtap shut down during the client's handshake)",
+                      mt.stderr)
 
     def test_plain_client_on_implicit_port_is_recorded(self):
         mt = self.start("implicit")

@@ -229,6 +229,23 @@ TEST(DialogueClientTls, AFailedHandshakeEndsTheSessionWithoutAReply) {
   EXPECT_NE(r.ending->reason.find("unknown CA"), std::string::npos);
 }
 
+// ops-F1: the shutdown, not the client, ended the handshake: recorded as a shutdown.
+TEST(DialogueClientTls, AHandshakeCutByTheShutdownEndsTheSessionAsAShutdown) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(upstream_ehlo),
+          client("STARTTLS\r\n"),
+          client_tls_cut_by_shutdown(),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.client_per_step[3], "");
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::shutdown);
+  EXPECT_EQ(r.ending->reason, "mailtap shut down during the client's handshake");
+}
+
 TEST(DialogueClientTls, ImplicitTlsOffersAuthAndRefusesStartTls) {
   const Result r = run_all_splits(
       {

@@ -35,7 +35,8 @@ enum class Side {
   cached_token,
   token_error,
   client_tls_up,
-  client_tls_failed
+  client_tls_failed,
+  client_tls_cut_by_shutdown
 };
 struct Step {
   Side side;
@@ -71,6 +72,9 @@ inline Step client_tls_up(std::string description = "TLSv1.3 TLS_AES_128_GCM_SHA
 }
 inline Step client_tls_failed(std::string reason) {
   return {Side::client_tls_failed, std::move(reason)};
+}
+inline Step client_tls_cut_by_shutdown() {
+  return {Side::client_tls_cut_by_shutdown, {}};
 }
 using Script = std::vector<Step>;
 using Splitter = std::function<std::vector<std::string_view>(std::string_view)>;
@@ -274,6 +278,9 @@ inline Result run(const Script& script, const Splitter& split, const DialogueOpt
         break;
       case Side::client_tls_failed:
         d.client_tls_failed(step.bytes);
+        break;
+      case Side::client_tls_cut_by_shutdown:
+        d.client_tls_cut_by_shutdown();
         break;
     }
     for (UnrecordedBody& b : d.take_unrecorded_bodies())
