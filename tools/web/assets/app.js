@@ -530,6 +530,26 @@ function renderTranscript(detail, explanations) {
   return box;
 }
 
+// A recorded reply as one line, as `mailtap show` and the list's "Last reply" give it: its
+// first line, "250-" read as "250 ".
+function replySummary(raw) {
+  const line = raw.split(/\r?\n|\r/)[0];
+  return /^\d{3}-/.test(line) ? line.slice(0, 3) + " " + line.slice(4) : line;
+}
+
+// Each RCPT with the server's reply beside it, a refused one marked: the server took the
+// message for the accepted recipients only.
+function recipientsWithReplies(recipients) {
+  const out = [];
+  recipients.forEach((r, i) => {
+    if (i > 0) out.push(", ");
+    const refused = !(r.reply_code >= 200 && r.reply_code < 300);
+    out.push(bytesOf(r, "command"), " ", el("span", { className: refused ? "refused" : "accepted" },
+      "(" + (r.reply ? (refused ? "refused: " : "") + replySummary(bytesOf(r, "reply")) : "no reply") + ")"));
+  });
+  return out;
+}
+
 function facts(pairs) {
   const list = el("dl", { className: "facts" });
   for (const [name, value] of pairs) {
@@ -619,8 +639,8 @@ async function renderSession(id, signal) {
   for (const m of s.messages) {
     parts.push(el("p", {},
       el("a", { href: `#/session/${s.id}/message/${m.seq}` }, `Message ${m.seq}`),
-      ` ${m.mail_from} → ${m.recipients.map((r) => r.command).join(", ")} — ${m.size} bytes, `,
-      m.final_reply || "no final reply"));
+      ` ${bytesOf(m, "mail_from")} → `, ...recipientsWithReplies(m.recipients),
+      ` — ${m.size} bytes, `, m.final_reply ? replySummary(bytesOf(m, "final_reply")) : "no final reply"));
   }
   // Re-rendered as a running session grows: keep what the reader unfolded, and where the
   // keyboard was (the next Tab would otherwise start from the top of the page).

