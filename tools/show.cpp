@@ -16,7 +16,7 @@
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/number_options.hpp"
-#include "tools/reply_codes.hpp"
+#include "tools/recorded_reply_advice.hpp"
 #include "tools/session_json.hpp"
 #include "tools/terminal_text.hpp"
 #include "tools/time_format.hpp"
@@ -56,11 +56,6 @@ const char* prefix(const smtp::Event& e) {
       return "~~";
   }
   return "??";
-}
-
-bool is_reply(const smtp::Event& e) {
-  return e.reply_code != 0 && (e.kind == EventKind::reply || e.kind == EventKind::greeting ||
-                               e.kind == EventKind::local_reply || e.kind == EventKind::auth);
 }
 
 const char* legend =
@@ -144,15 +139,16 @@ void render_outcome(const storage::SessionRow& s, const Style& st, std::string& 
   if (s.replay_of) out += "replay of session " + std::to_string(*s.replay_of) + "\n";
 }
 
-// The "# 550 5.1.1: ..." line under a reply, when the code has an explanation. The status is
-// read back from the record, so it is escaped as the reply's own text is.
+// The "# 550 5.1.1: ..." line under a reply, when the code has an explanation: the web page's,
+// read from the reply's text too. The status is read back from the record, so it is escaped as
+// the reply's own text is.
 void render_reply_explanation(const smtp::Event& e, std::size_t indent, const std::string& tag,
                               const Style& st, std::string& out) {
-  const std::string why = explain_reply(e.reply_code, e.enhanced_status);
-  if (why.empty()) return;
+  const auto advice = recorded_reply_advice(e);
+  if (!advice) return;
   std::string code = std::to_string(e.reply_code);
   if (!e.enhanced_status.empty()) code += " " + escape_line(e.enhanced_status);
-  const std::string line = "# " + code + ": " + why;
+  const std::string line = "# " + code + ": " + advice->meaning;
   out += std::string(indent, ' ') + "  " + tag + "   " +
          (e.reply_code >= 400 ? st.red(line) : st.dim(line)) + "\n";
 }
@@ -197,7 +193,7 @@ class EventLines {
 
   // What follows the last line: a reply's explanation.
   void finish(std::string& out) const {
-    if (is_reply(e_)) render_reply_explanation(e_, when_.size(), line_tag(), st_, out);
+    render_reply_explanation(e_, when_.size(), line_tag(), st_, out);
   }
 
  private:

@@ -140,6 +140,18 @@ class WebFactsTest(h.IntegrationCase):
         accepted = summary.split("bob@example.test", 1)[1]
         self.assertIn("250", accepted, summary)
 
+    def test_a_reply_is_explained_as_show_explains_it(self):
+        sid = self.plain_session
+        shown = [l.strip() for l in self.show(sid).splitlines() if l.strip().startswith("# 535")]
+        self.assertEqual(len(shown), 1, self.show(sid))
+        self.open_session(sid)
+        page = self.driver.execute_script(
+            "const box = [...document.querySelectorAll('.explain')]"
+            ".find((b) => b.textContent.startsWith('535'));"
+            "return box && box.firstChild.textContent;")
+        self.assertIn("Gmail", page)
+        self.assertEqual("# " + page, shown[0])
+
 
 if __name__ == "__main__":
     h.main()

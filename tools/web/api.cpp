@@ -9,7 +9,7 @@
 #include "tools/audit_report.hpp"
 #include "tools/decimal_number.hpp"
 #include "tools/json_writer.hpp"
-#include "tools/reply_codes.hpp"
+#include "tools/recorded_reply_advice.hpp"
 #include "tools/session_json.hpp"
 #include "tools/time_format.hpp"
 #include "tools/web/assets.hpp"
@@ -43,12 +43,6 @@ Response json_response(std::string body) {
   r.body = std::move(body);
   r.body += '\n';
   return r;
-}
-
-bool is_client_reply(const smtp::Event& e) {
-  return e.reply_code != 0 && (e.direction == smtp::Direction::upstream_to_client ||
-                               e.direction == smtp::Direction::upstream_to_mailtap ||
-                               e.direction == smtp::Direction::mailtap_to_client);
 }
 
 std::string session_file_name(std::int64_t id) {
@@ -310,14 +304,12 @@ Response Api::session(std::int64_t id, bool download) {
   // Each reply explained from the table `mailtap show` and `mailtap explain` use, by seq.
   w.key("explanations").begin_object();
   for (const auto& row : d->events) {
-    if (!is_client_reply(row.event)) continue;
-    const auto advice =
-        advise_reply(row.event.reply_code, row.event.enhanced_status, row.event.bytes);
-    if (advice.meaning.empty()) continue;
+    const auto advice = recorded_reply_advice(row.event);
+    if (!advice) continue;
     w.key(std::to_string(row.seq)).begin_object();
-    w.key("meaning").value(advice.meaning);
-    w.key("fix").value(advice.fix);
-    w.key("server").value(advice.server);
+    w.key("meaning").value(advice->meaning);
+    w.key("fix").value(advice->fix);
+    w.key("server").value(advice->server);
     w.end_object();
   }
   w.end_object().end_object();

@@ -1,0 +1,22 @@
+#include "tools/recorded_reply_advice.hpp"
+
+namespace mailtap::tools {
+
+namespace {
+
+bool is_reply(const smtp::Event& e) {
+  return e.reply_code != 0 && (e.direction == smtp::Direction::upstream_to_client ||
+                               e.direction == smtp::Direction::upstream_to_mailtap ||
+                               e.direction == smtp::Direction::mailtap_to_client);
+}
+
+}  // namespace
+
+std::optional<ReplyAdvice> recorded_reply_advice(const smtp::Event& e) {
+  if (!is_reply(e)) return std::nullopt;
+  ReplyAdvice advice = advise_reply(e.reply_code, e.enhanced_status, e.bytes);
+  if (advice.meaning.empty()) return std::nullopt;
+  return advice;
+}
+
+}  // namespace mailtap::tools
