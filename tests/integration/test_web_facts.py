@@ -152,6 +152,20 @@ class WebFactsTest(h.IntegrationCase):
         self.assertIn("Gmail", page)
         self.assertEqual("# " + page, shown[0])
 
+    def test_the_client_legs_tls_is_in_the_facts_and_the_list(self):
+        sid = self.plain_session
+        version = [s for s in self.sessions() if s["id"] == sid][0]["client_tls_version"]
+        self.assertTrue(version.startswith("TLSv1"), version)
+        self.assertIn(f"({version})", self.show(sid).splitlines()[1])
+        self.open_session(sid)
+        facts = self.facts()
+        self.assertIn(version, facts["client"], facts)
+        self.driver.get(self.base)
+        cell = self.wait(lambda d: d.execute_script(
+            "const r = document.querySelector(`tr[data-id='${arguments[0]}']`);"
+            "return r && r.children[4].textContent;", str(sid)), message="the session listed")
+        self.assertIn(version, cell)
+
 
 if __name__ == "__main__":
     h.main()

@@ -161,13 +161,15 @@ function upstreamLabel(s) {
   return `${host}:${s.upstream_port}`;
 }
 
+// The upstream leg's TLS, then the client's leg's when it had TLS to mailtap (--local-tls).
 function sessionTls(s) {
-  if (!s.tls_version) return s.tls_mode === "none" ? "plain" : (s.verify_result ? "failed" : "");
+  const client = s.client_tls_version ? `; client ${s.client_tls_version}` : "";
+  if (!s.tls_version) return (s.tls_mode === "none" ? "plain" : (s.verify_result ? "failed" : "")) + client;
   let text = s.tls_version;
   if (s.insecure) text += " (not verified)";
   else if (s.verify_result === "ok") text += " verified";
   else if (s.verify_result) text += ` (${s.verify_result})`;
-  return text;
+  return text + client;
 }
 
 const MAX_PAGE = 1000;  // the API's largest limit
@@ -597,7 +599,9 @@ async function renderSession(id, signal) {
       ["started", when(s.started_at)],
       ["duration", s.ended_at ? duration(seconds(s.started_at, s.ended_at)) :
         cut ? "no end recorded" : "still running"],
-      ["client", `${s.client_address} → ${s.listen_address}`],
+      // As `mailtap show`'s client line: the client's own TLS to mailtap, when it had it.
+      ["client", `${s.client_address} → ${s.listen_address}` +
+        (s.client_tls_version ? ` (${s.client_tls_version})` : "")],
       ["upstream", `${upstreamLabel(s)} (${s.tls_mode})` +
         (s.resolved_address ? ` at ${s.resolved_address}` : "")],
       ["user", s.auth_user ? s.auth_user + (s.auth_mechanism ? ` (${s.auth_mechanism}, by ${s.auth_by})` : "") : ""],
@@ -615,7 +619,7 @@ async function renderSession(id, signal) {
       el("span", {}, "M> mailtap → server"), el("span", {}, "S> server → mailtap"),
       el("span", {}, "M: mailtap → client"), el("span", {}, "~~ mailtap's note")),
     renderTranscript(s, data.explanations || {}),
-    el("h2", {}, "TLS"),
+    el("h2", {}, "TLS to the server"),
     facts([
       ["version", s.tls_version || "none"],
       ["cipher", s.cipher],
