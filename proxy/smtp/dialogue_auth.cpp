@@ -86,6 +86,11 @@ std::string Dialogue::ehlo_extensions_note() const {
     return "STARTTLS and AUTH removed from the EHLO reply: mailtap holds the TLS link upstream "
            "and has authenticated as " +
            login_user_label();
+  // With --tls none there is no TLS link: mailtap answers a STARTTLS itself (502), so the
+  // session stays the plain text it was asked to be.
+  if (options_.phase == Phase::plain)
+    return "STARTTLS removed from the EHLO reply: this session is relayed in plain text "
+           "(--tls none)";
   return "STARTTLS removed from the EHLO reply: mailtap holds the TLS link upstream";
 }
 

@@ -166,6 +166,19 @@ class WebFactsTest(h.IntegrationCase):
             "return r && r.children[4].textContent;", str(sid)), message="the session listed")
         self.assertIn(version, cell)
 
+    def test_a_tls_none_rewrite_note_does_not_claim_a_tls_link(self):
+        sid = self.plain_session
+        self.open_session(sid)
+        rewrite = self.driver.execute_script(
+            "return [...document.querySelectorAll('.line[data-kind=rewrite]')]"
+            ".map((l) => l.textContent).join('\\n')")
+        self.assertIn("STARTTLS removed", rewrite)
+        self.assertNotIn("TLS link", rewrite)
+        self.assertIn("--tls none", rewrite)
+        show = [l for l in self.show(sid).splitlines() if "STARTTLS removed" in l]
+        self.assertTrue(show)
+        self.assertNotIn("TLS link", show[0])
+
 
 if __name__ == "__main__":
     h.main()

@@ -31,6 +31,23 @@ TEST(Dialogue, EhloReplyReachesTheClientWithoutStarttls) {
   EXPECT_EQ(replies[0]->verb, "EHLO");
 }
 
+// The rewrite's note says why STARTTLS went: mailtap's TLS link upstream, or, with --tls none,
+// that there is none (the session is plain text on purpose; mailtap answers STARTTLS itself).
+TEST(Dialogue, EhloRewriteNoteSaysWhyStarttlsWasRemoved) {
+  const auto note = [](Phase phase) {
+    DialogueOptions options = test_options();
+    options.phase = phase;
+    const Result r = run_all_splits({client(ehlo), upstream(ehlo_reply)}, options);
+    auto rewrites = find_events(r, Direction::mailtap_to_client, EventKind::rewrite);
+    return rewrites.size() == 1 ? rewrites[0]->note : std::string("no rewrite");
+  };
+  EXPECT_EQ(note(Phase::tls),
+            "STARTTLS removed from the EHLO reply: mailtap holds the TLS link upstream");
+  EXPECT_EQ(note(Phase::plain),
+            "STARTTLS removed from the EHLO reply: this session is relayed in plain text "
+            "(--tls none)");
+}
+
 TEST(Dialogue, EhloIsASyncPoint) {
   const Result r =
       run_all_splits({client(ehlo + "NOOP\r\n"), upstream(ehlo_reply), upstream("250 ok\r\n")});
