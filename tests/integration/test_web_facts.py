@@ -179,6 +179,20 @@ class WebFactsTest(h.IntegrationCase):
         self.assertTrue(show)
         self.assertNotIn("TLS link", show[0])
 
+    def test_a_running_or_cut_session_states_no_byte_count(self):
+        with h.Mailtap(self.postfix.submission, ca_file=self.pki.ca_cert, db=self.db) as mt, \
+                h.SmtpSocket(mt.port) as c:
+            running = self.start_running_session(c)
+            self.open_session(running)
+            self.assertIn("running", self.driver.find_element(browser.By.TAG_NAME, "h1").text)
+            self.assertEqual(self.facts()["bytes"], "counted when the session ends")
+            mt.proc.kill()  # its writer gone, the session is cut: it will never be counted
+            mt.proc.wait()
+        self.driver.refresh()
+        self.wait(lambda d: "cut" in d.find_element(browser.By.TAG_NAME, "h1").text, message="cut shown")
+        self.assertIn("not counted", self.facts()["bytes"])
+        self.assertNotIn("0 to the server", self.facts()["bytes"])
+
 
 if __name__ == "__main__":
     h.main()

@@ -606,7 +606,10 @@ async function renderSession(id, signal) {
         (s.resolved_address ? ` at ${s.resolved_address}` : "")],
       ["user", s.auth_user ? s.auth_user + (s.auth_mechanism ? ` (${s.auth_mechanism}, by ${s.auth_by})` : "") : ""],
       ["outcome", outcome],
-      ["bytes", `${s.bytes_client_to_upstream} to the server, ${s.bytes_upstream_to_client} to the client`],
+      // The counters are written with the session's end: before it (or without one) they are 0.
+      ["bytes", s.ended_at ? `${s.bytes_client_to_upstream} to the server, ${s.bytes_upstream_to_client} to the client` :
+        cut ? "not counted: they are written when the session ends, and it has no end" :
+          "counted when the session ends"],
       ["replay of", s.replay_of ? `session ${s.replay_of}` : ""],
     ]),
     el("div", { className: "actions" },
