@@ -179,6 +179,19 @@ class WebFactsTest(h.IntegrationCase):
         self.assertTrue(show)
         self.assertNotIn("TLS link", show[0])
 
+    def test_the_greeting_is_not_folded_with_mailtaps_own_exchange(self):
+        self.open_session(self.refused_session)
+        folded = self.driver.execute_script(
+            "return [...document.querySelectorAll('details.pretls .line')]"
+            ".map((l) => l.querySelector('.who').textContent + ' ' +"
+            " l.querySelector('.text').firstChild.textContent)")
+        self.assertTrue(folded, "mailtap's pre-TLS exchange is folded")
+        self.assertTrue(all(f.split(" ")[0] in ("M>", "S>", "~~") for f in folded), folded)
+        first = self.driver.execute_script(
+            "const l = document.querySelector('#transcript > .line:not(.note)');"
+            "return l.querySelector('.who').textContent + ' ' + l.querySelector('.text').textContent")
+        self.assertTrue(first.startswith("S: 220 "), first)
+
     def test_a_running_or_cut_session_states_no_byte_count(self):
         with h.Mailtap(self.postfix.submission, ca_file=self.pki.ca_cert, db=self.db) as mt, \
                 h.SmtpSocket(mt.port) as c:

@@ -482,15 +482,19 @@ function omittedText(octets) {
     "its message's page has the whole source (Download .eml)";
 }
 
-// mailtap's own exchange before TLS (its EHLO, STARTTLS, the replies) is folded into one
-// <details>; its notes in between (the TLS handshake) stay in the fold with it.
+// mailtap's own exchange before TLS (its EHLO, STARTTLS, the server's replies to it: M>/S>) is
+// folded into one <details>; its notes in between (the TLS handshake) stay in the fold with it.
+// What the client got stays in view: the server's greeting is recorded before TLS too.
+const MAILTAP_AND_SERVER = new Set(["mailtap_to_upstream", "upstream_to_mailtap"]);
+const folds = (event) => event.phase === "pre_tls" && MAILTAP_AND_SERVER.has(event.direction);
+
 function renderTranscript(detail, explanations) {
   const box = el("div", { className: "transcript", id: "transcript" });
   const events = detail.events;
-  const preTlsAhead = (i) => {
+  const foldAhead = (i) => {
     for (let j = i + 1; j < events.length; j++) {
       if (events[j].direction === "mailtap_note") continue;
-      return events[j].phase === "pre_tls";
+      return folds(events[j]);
     }
     return false;
   };
@@ -514,7 +518,8 @@ function renderTranscript(detail, explanations) {
     const line = transcriptLine(event, detail, previous, explanations[String(event.seq)]);
     if (event.bytes_omitted !== undefined) line.querySelector(".text").append(omitted.text);
     previous = event;
-    const keep = event.phase === "pre_tls" || (fold && event.direction === "mailtap_note" && preTlsAhead(i));
+    const keep = folds(event) ||
+      (fold && event.direction === "mailtap_note" && (event.phase === "pre_tls" || foldAhead(i)));
     if (!keep) {
       fold = null;
       box.append(line);
