@@ -10,6 +10,7 @@
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/number_options.hpp"
+#include "tools/outcome_selector.hpp"
 #include "tools/session_json.hpp"
 #include "tools/terminal_text.hpp"
 #include "tools/time_format.hpp"
@@ -24,11 +25,6 @@ struct SessionsArgs {
   std::string since, until, upstream, outcome, user;
   std::size_t limit = 0;
 };
-
-const std::string& outcome_names() {
-  static const std::string names = smtp::names_list<smtp::Outcome>() + ", in_progress, cut, open";
-  return names;
-}
 
 // A session without an end whose writer is gone is "cut": it will never end.
 std::string outcome_text(const storage::SessionRow& s) {
@@ -65,23 +61,11 @@ bool parse_filter(const SessionsArgs& a, storage::SessionFilter& filter) {
       return false;
     }
   }
-  // Each value selects the sessions whose OUTCOME column says it: in_progress and cut (no end,
-  // the writer gone) apart, as audit counts them; open is both.
-  if (!a.outcome.empty()) {
-    if (a.outcome == "in_progress") {
-      filter.writer = storage::SessionFilter::Writer::not_gone;
-    } else if (a.outcome == "cut") {
-      filter.writer = storage::SessionFilter::Writer::gone;
-    } else if (a.outcome == "open") {
-      filter.only_in_progress = true;
-    } else {
-      filter.outcome = smtp::parse_name<smtp::Outcome>(a.outcome);
-      if (!filter.outcome) {
-        log::error("sessions: --outcome: unknown outcome \"" + a.outcome + "\" (" +
-                   outcome_names() + ")");
-        return false;
-      }
-    }
+  // Each value selects the sessions whose OUTCOME column says it; open is in_progress and cut.
+  if (!a.outcome.empty() && !select_outcome(a.outcome, filter)) {
+    log::error("sessions: --outcome: unknown outcome \"" + a.outcome + "\" (" +
+               outcome_selector_names() + ")");
+    return false;
   }
   storage::set_upstream_filter(filter, a.upstream);
   filter.user = a.user;

@@ -206,6 +206,22 @@ class WebFactsTest(h.IntegrationCase):
         self.assertIn("not counted", self.facts()["bytes"])
         self.assertNotIn("0 to the server", self.facts()["bytes"])
 
+    def test_outcome_open_selects_the_sessions_without_an_end(self):
+        with h.Mailtap(self.postfix.submission, ca_file=self.pki.ca_cert, db=self.db) as mt, \
+                h.SmtpSocket(mt.port) as c:
+            running = self.start_running_session(c)
+            # As `mailtap sessions --outcome open`: every session without an end.
+            cli = [s["id"] for s in self.sessions("--outcome open")]
+            self.assertIn(running, cli)
+            api = w.request(self.web.port, "/api/sessions?outcome=open")
+            self.assertEqual(api.status, 200, api.body)
+            self.assertEqual([s["id"] for s in api.json()["sessions"]], cli)
+            self.driver.get(f"{self.base}#/?outcome=open")
+            self.wait(lambda d: d.execute_script(
+                "return [...document.querySelectorAll('#sessions tbody tr')].map((r) => r.dataset.id)")
+                == [str(i) for i in cli], message="the sessions without an end listed")
+            self.assertEqual(self.driver.find_element(browser.By.NAME, "outcome").get_attribute("value"), "open")
+
 
 if __name__ == "__main__":
     h.main()

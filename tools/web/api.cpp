@@ -9,6 +9,7 @@
 #include "tools/audit_report.hpp"
 #include "tools/decimal_number.hpp"
 #include "tools/json_writer.hpp"
+#include "tools/outcome_selector.hpp"
 #include "tools/recorded_reply_advice.hpp"
 #include "tools/session_json.hpp"
 #include "tools/time_format.hpp"
@@ -101,18 +102,11 @@ std::string parse_paging(const std::map<std::string, std::string>& query,
 std::string parse_session_filters(const std::map<std::string, std::string>& query,
                                   storage::SessionFilter& out) {
   const auto now = Clock::now();
-  // As `mailtap sessions --outcome`: in_progress and cut (no end, the writer gone) apart.
-  if (auto o = value_of(query, "outcome"); o == "in_progress") {
-    out.writer = storage::SessionFilter::Writer::not_gone;
-  } else if (o == "cut") {
-    out.writer = storage::SessionFilter::Writer::gone;
-  } else if (o == "failed") {
+  // As `mailtap sessions --outcome`, and failed (what the list shows in red).
+  if (auto o = value_of(query, "outcome"); o == "failed") {
     out.only_failed = true;
-  } else if (!o.empty()) {
-    storage::Outcome parsed;
-    if (!storage::parse(o, parsed))
-      return "outcome " + o + ": expected failed, in_progress, cut or an outcome such as quit";
-    out.outcome = parsed;
+  } else if (!o.empty() && !select_outcome(o, out)) {
+    return "outcome " + o + ": expected failed, " + outcome_selector_names();
   }
   if (auto c = value_of(query, "reply_class"); !c.empty()) {
     if (c.size() == 3 && c.substr(1) == "xx") c.resize(1);

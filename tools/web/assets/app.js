@@ -138,7 +138,7 @@ function connectEvents() {
 
 // ---- sessions list --------------------------------------------------------------------
 const FILTERS = [
-  ["outcome", "Outcome", "select", ["", "failed", "in_progress", "cut", "quit", "client_closed",
+  ["outcome", "Outcome", "select", ["", "failed", "in_progress", "cut", "open", "quit", "client_closed",
     "upstream_closed", "timeout", "refused", "error", "shutdown"]],
   ["reply_class", "Replies", "select", ["", "2xx", "3xx", "4xx", "5xx"]],
   ["user", "User", "text"],
