@@ -10,6 +10,7 @@ void DeliveryWait::begin(std::uint64_t through, const OutputProgress& output,
                          Clock::time_point now) {
   active_ = true;
   since_ = now;
+  delivered_by_ = Clock::time_point::max();
   if (through <= delivered_through_) {
     delivered_ = true;
     return;
@@ -24,6 +25,14 @@ void DeliveryWait::begin(std::uint64_t through, const OutputProgress& output,
     acknowledged_mark_.reset();
   }
   note_left(output, now);
+  // All of it has left the owner and the kernel holds little the server has not acknowledged:
+  // the kernel sends that at once and the server's TCP stack acknowledges it one round trip
+  // later, within look_interval unless the server is far (then the clock starts early by the
+  // rest of the round trip, against limits of minutes). So a first look, however late, that
+  // finds the server has it all needs no earlier look to say when: by look_interval from now.
+  const std::uint64_t unacknowledged =
+      output.on_socket - std::min(acknowledged_through_, output.on_socket);
+  if (in_kernel_ && unacknowledged <= one_round_trip_octets) delivered_by_ = now + look_interval;
 }
 
 // The owner's part: octets leaving it are the server taking them (the socket had room), until
@@ -47,14 +56,18 @@ void DeliveryWait::observe(const OutputProgress& output,
   if (!waiting()) return;
   note_left(output, now);
   if (!unacknowledged) {
-    if (in_kernel_) deliver(now);
+    if (in_kernel_) deliver(std::min(now, delivered_by_));
     return;
   }
   const std::uint64_t acknowledged = output.on_socket - std::min(*unacknowledged, output.on_socket);
+  acknowledged_through_ = std::max(acknowledged_through_, acknowledged);
   if (in_kernel_ && acknowledged >= socket_through_) {
-    deliver(now);
+    deliver(std::min(now, delivered_by_));
     return;
   }
+  // Not all there yet: the round trip is longer. The owner looks again within look_interval
+  // while it waits, so the look that finds it there is that late at most.
+  delivered_by_ = Clock::time_point::max();
   if (!acknowledged_mark_) {
     acknowledged_mark_ = acknowledged;
   } else if (acknowledged >= *acknowledged_mark_ + progress_octets) {
@@ -63,16 +76,19 @@ void DeliveryWait::observe(const OutputProgress& output,
   }
 }
 
-void DeliveryWait::answered(std::uint64_t through, Clock::time_point now) {
+void DeliveryWait::answered(std::uint64_t through, const OutputProgress& output,
+                            Clock::time_point now) {
+  if (through >= output.left)
+    acknowledged_through_ = std::max(acknowledged_through_, output.on_socket);
   if (through <= delivered_through_) return;
   delivered_through_ = through;
   if (waiting() && through >= through_) deliver(now);
 }
 
-void DeliveryWait::deliver(Clock::time_point now) {
+void DeliveryWait::deliver(Clock::time_point at) {
   delivered_ = true;
   delivered_through_ = std::max(delivered_through_, through_);
-  since_ = now;
+  since_ = at;
 }
 
 void observe_delivery(std::initializer_list<DeliveryWait*> waits, Link& link, std::uint64_t left,

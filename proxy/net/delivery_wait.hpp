@@ -37,17 +37,29 @@ class DeliveryWait {
   static constexpr std::uint64_t progress_octets = std::uint64_t{64} * 1024;
   // How often the owner looks again while it waits (a system call each time, so only then).
   static constexpr std::chrono::milliseconds look_interval{100};
+  // What the kernel sends at once on any connection, a fresh or idle one too (RFC 6928's
+  // initial window, 10 segments of 1460): when a wait begins with at most this much in the
+  // kernel that the server has not acknowledged, the server has all of it one round trip later.
+  static constexpr std::uint64_t one_round_trip_octets = 10 * 1460;
 
   // A reply is owed (the server's turn began at `now`) for the output's first `through` octets.
   void begin(std::uint64_t through, const OutputProgress& output, Clock::time_point now);
-  // The server answered a command (a reply line): it had the output's first `through` octets.
-  void answered(std::uint64_t through, Clock::time_point now);
+  // The server answered a command (a reply line): it had the output's first `through` octets,
+  // and, if that is all that has left the owner (`output`), every octet the socket took.
+  void answered(std::uint64_t through, const OutputProgress& output, Clock::time_point now);
   // No reply is owed any more: nothing to look at.
   void end() { active_ = false; }
   bool active() const { return active_; }
   // A reply is owed and the server may not have all it answers yet: look again (observe) at
   // look_interval, and time the server on taking it.
   bool waiting() const { return active_ && !delivered_; }
+  // Whether the owner's first look may wait for its next tick (up to a second away) rather
+  // than come within look_interval: the wait began with all of it out of the owner and little
+  // else unacknowledged in the kernel, so a look, however late, that finds the server has it
+  // all starts the reply's clock look_interval after the wait began, not when it looked.
+  bool first_look_may_wait() const {
+    return !waiting() || delivered_by_ != Clock::time_point::max();
+  }
   // A look at the output: `unacknowledged` is the kernel's count of octets the socket took that
   // the server has not acknowledged; without it the kernel cannot tell, and the octets count
   // as the server's once they have left the owner.
@@ -59,7 +71,7 @@ class DeliveryWait {
 
  private:
   void note_left(const OutputProgress& output, Clock::time_point now);
-  void deliver(Clock::time_point now);
+  void deliver(Clock::time_point at);
 
   bool active_ = false;
   bool delivered_ = false;
@@ -73,6 +85,11 @@ class DeliveryWait {
   // server acknowledged (unknown until the first count).
   std::uint64_t left_mark_ = 0;
   std::optional<std::uint64_t> acknowledged_mark_;
+  // Of the octets the socket took, those the server is known to have acknowledged (a look's
+  // count, or a reply to all that had left the owner).
+  std::uint64_t acknowledged_through_ = 0;
+  // first_look_may_wait(): when the server had it all at the latest; max() if not known.
+  Clock::time_point delivered_by_ = Clock::time_point::max();
   Clock::time_point since_{};
 };
 

@@ -563,11 +563,13 @@ void Session::note_client_progress() {
 // again with each reply line it completes: bytes that complete no line do not restart it. The
 // reply is owed for everything queued by then (a command pipelined behind another is not known
 // apart from it): its clock starts once the server has all of that (DeliveryWait), which a
-// reply line to the last of it says as well as the kernel.
+// reply line to the last of it says as well as the kernel. No system call here: this runs for
+// every command relayed.
 void Session::note_upstream_progress() {
   const smtp::Dialogue& d = *dialogue_;
   const auto now = std::chrono::steady_clock::now();
-  upstream_delivery_.answered(d.upstream_answered_through(), now);
+  const net::OutputProgress output{upstream_left(), upstream_->socket_octets()};
+  upstream_delivery_.answered(d.upstream_answered_through(), output, now);
   const bool turn_began =
       !upstream_delivery_.active() || d.upstream_progress() != upstream_progress_seen_;
   upstream_progress_seen_ = d.upstream_progress();
@@ -576,13 +578,11 @@ void Session::note_upstream_progress() {
     return;
   }
   if (!turn_began) return;
-  upstream_delivery_.begin(upstream_queued_, {upstream_left(), upstream_->socket_octets()}, now);
-  if (!upstream_delivery_.waiting()) return;
-  // All of it left mailtap: the kernel can say at once whether the server has it. Either way
-  // the watchdog looks again within look_interval, not at its next second, so that the reply's
-  // clock starts no later than that.
-  if (upstream_left() >= upstream_queued_) look_at_upstream_delivery();
-  if (upstream_delivery_.waiting()) look_again_soon(now);
+  upstream_delivery_.begin(upstream_queued_, output, now);
+  // A command (all of it gone to the kernel, little else there): the watchdog's next look, a
+  // second away at most, starts the reply's clock by then as if it had looked within
+  // look_interval. Otherwise (the end of a large body) it is woken to look that soon.
+  if (!upstream_delivery_.first_look_may_wait()) look_again_soon(now);
 }
 
 std::uint64_t Session::upstream_left() const {
@@ -592,8 +592,7 @@ std::uint64_t Session::upstream_left() const {
 
 // A system call (the kernel's count of what the server has not acknowledged): only while a
 // reply waits on the server taking its command, or mailtap holds the client back for the
-// server, at most every DeliveryWait::look_interval, from the watchdog (and once as a reply's
-// turn begins).
+// server, at most every DeliveryWait::look_interval, from the watchdog.
 void Session::look_at_upstream_delivery() {
   net::observe_delivery({&upstream_delivery_, &upstream_hold_}, *upstream_, upstream_left(),
                         std::chrono::steady_clock::now());

@@ -48,11 +48,63 @@ TEST(DeliveryWaitTest, TheReplyClockStartsWhenTheKernelHasNothingLeftOfTheComman
 TEST(DeliveryWaitTest, OctetsWrittenAfterTheCommandDoNotHoldItsReply) {
   DeliveryWait wait;
   wait.begin(100, {100, 300}, at(0));
+  wait.observe({100, 300}, 300, at(1));
   // 700 more octets went onto the socket since; the kernel holds 600 of the 1000: the first 400,
   // the command's 300 among them, are acknowledged.
-  wait.observe({900, 1000}, 600, at(1));
+  wait.observe({900, 1000}, 600, at(2));
   EXPECT_FALSE(wait.waiting());
-  EXPECT_EQ(wait.since(), at(1));
+  EXPECT_EQ(wait.since(), at(2));
+}
+
+// The hot path: no look as a command's wait begins. The watchdog's first look may come up to a
+// second later; it starts the reply's clock no later than look_interval after the turn began.
+TEST(DeliveryWaitTest, ALateFirstLookStartsTheClockWhenALookSoonWouldHave) {
+  DeliveryWait wait;
+  wait.begin(100, {100, 300}, at(0));  // all of it in the kernel, and little else there
+  EXPECT_TRUE(wait.waiting());
+  EXPECT_TRUE(wait.first_look_may_wait());
+  wait.observe({100, 300}, 0, at(1));  // a second late: the server has it all
+  EXPECT_FALSE(wait.waiting());
+  EXPECT_EQ(wait.since(), at(0) + DeliveryWait::look_interval);
+}
+
+TEST(DeliveryWaitTest, ALookThatFindsItNotThereYetEndsTheShortcut) {
+  DeliveryWait wait;
+  wait.begin(100, {100, 300}, at(0));
+  wait.observe({100, 300}, 100, at(1));  // a round trip longer than look_interval
+  wait.observe({100, 300}, 0, at(2));
+  EXPECT_FALSE(wait.waiting());
+  EXPECT_EQ(wait.since(), at(2));
+}
+
+TEST(DeliveryWaitTest, MuchInTheKernelOrInTheOwnerWantsALookSoon) {
+  DeliveryWait behind_a_body;  // the end of a body: megabytes in the kernel ahead of it
+  behind_a_body.begin(4096 * kKiB, {4096 * kKiB, 4096 * kKiB}, at(0));
+  EXPECT_FALSE(behind_a_body.first_look_may_wait());
+  behind_a_body.observe({4096 * kKiB, 4096 * kKiB}, 0, at(1));
+  EXPECT_EQ(behind_a_body.since(), at(1));
+
+  DeliveryWait in_the_owner;  // the socket had no room for all of it
+  in_the_owner.begin(100, {50, 50}, at(0));
+  EXPECT_FALSE(in_the_owner.first_look_may_wait());
+}
+
+TEST(DeliveryWaitTest, WhatTheServerAnsweredIsNotCountedAsInTheKernel) {
+  DeliveryWait wait;
+  wait.begin(4096 * kKiB, {4096 * kKiB, 4096 * kKiB}, at(0));
+  EXPECT_FALSE(wait.first_look_may_wait());
+  // Its reply came: the server had all the socket took. The next command is all that the
+  // kernel may hold.
+  wait.answered(4096 * kKiB, {4096 * kKiB, 4096 * kKiB}, at(1));
+  wait.end();
+  wait.begin(4096 * kKiB + 20, {4096 * kKiB + 20, 4096 * kKiB + 50}, at(2));
+  EXPECT_TRUE(wait.waiting());
+  EXPECT_TRUE(wait.first_look_may_wait());
+  // A reply to an earlier command, with more gone out since, says nothing of the rest.
+  wait.answered(4096 * kKiB, {4096 * kKiB + 20, 4096 * kKiB + 50}, at(3));
+  wait.end();
+  wait.begin(8192 * kKiB, {8192 * kKiB, 8192 * kKiB}, at(4));
+  EXPECT_FALSE(wait.first_look_may_wait());
 }
 
 TEST(DeliveryWaitTest, OutputStillInMailtapIsTakenAPieceAtATime) {
@@ -137,14 +189,14 @@ TEST(DeliveryWaitTest, BegunAgainForTheSameOctetsWhereTheyHadGotTo) {
 
 TEST(DeliveryWaitTest, AnAnswerSaysTheServerHadWhatItAnswers) {
   DeliveryWait wait;
-  wait.begin(100, {100, 300}, at(0));  // the kernel has not said the server has it
-  wait.answered(60, at(1));            // a reply line to a command before the last: not all
+  wait.begin(100, {100, 300}, at(0));    // the kernel has not said the server has it
+  wait.answered(60, {100, 300}, at(1));  // a reply line to a command before the last: not all
   EXPECT_TRUE(wait.waiting());
-  wait.answered(100, at(2));  // to the last command queued: the server had it all
+  wait.answered(100, {100, 300}, at(2));  // to the last command queued: the server had it all
   EXPECT_FALSE(wait.waiting());
   EXPECT_EQ(wait.since(), at(2));
   wait.end();
-  wait.answered(150, at(3));  // answered before the next turn began: had at once
+  wait.answered(150, {150, 350}, at(3));  // answered before the next turn began: had at once
   wait.begin(150, {150, 350}, at(4));
   EXPECT_FALSE(wait.waiting());
   EXPECT_EQ(wait.since(), at(4));
