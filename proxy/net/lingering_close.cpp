@@ -4,6 +4,7 @@
 #include <array>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <utility>
 
@@ -68,30 +69,69 @@ asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, Linge
   co_return out;
 }
 
-asio::awaitable<Lingered> LingerGroup::close(std::shared_ptr<asio::ip::tcp::socket> socket,
+LingerGroup::Place::Place(Place&& other) noexcept
+    : group_(std::exchange(other.group_, nullptr)), member_(other.member_) {}
+
+LingerGroup::Place::~Place() {
+  if (group_ != nullptr) group_->leave(member_);
+}
+
+LingerGroup::Place LingerGroup::admit(const std::shared_ptr<asio::ip::tcp::socket>& socket) {
+  std::lock_guard lock(mutex_);
+  if (cut_ || members_.size() >= capacity_) return {};
+  return {*this, members_.insert(members_.end(), Member{socket->get_executor(), socket})};
+}
+
+void LingerGroup::leave(std::list<Member>::iterator member) {
+  std::lock_guard lock(mutex_);
+  members_.erase(member);
+  wake_waiter();
+}
+
+asio::awaitable<Lingered> LingerGroup::close(Place place,
+                                             std::shared_ptr<asio::ip::tcp::socket> socket,
                                              LingerLimits limits) {
-  std::list<Member>::iterator self;
-  bool member = false;
+  bool cut = false;
   {
     std::lock_guard lock(mutex_);
-    if (cut_ || members_.size() >= capacity_) {
-      limits.time = std::chrono::steady_clock::duration::zero();
-    } else {
-      self = members_.insert(members_.end(), Member{socket->get_executor(), socket});
-      member = true;
+    cut = cut_;
+  }
+  // A cut that came between admit() and now found no wait to cancel.
+  if (!place || cut) limits.time = std::chrono::steady_clock::duration::zero();
+  co_return co_await linger_then_close(*socket, limits);
+}
+
+asio::awaitable<Lingered> LingerGroup::close(std::shared_ptr<asio::ip::tcp::socket> socket,
+                                             LingerLimits limits) {
+  Place place = admit(socket);
+  co_return co_await close(std::move(place), std::move(socket), limits);
+}
+
+asio::awaitable<void> LingerGroup::wait_for_room() {
+  const auto executor = co_await asio::this_coro::executor;
+  for (;;) {
+    auto timer = std::make_shared<asio::steady_timer>(executor);
+    {
+      std::lock_guard lock(mutex_);
+      if (cut_ || members_.size() < capacity_) co_return;
+      timer->expires_at(asio::steady_timer::time_point::max());
+      waiter_ = timer;
     }
+    // Woken (cancelled) by a place given back or a cut, posted to this executor: it runs
+    // after this wait has begun, the executor having one thread.
+    co_await timer->async_wait(use_tuple);
   }
-  const Lingered out = co_await linger_then_close(*socket, limits);
-  if (member) {
-    std::lock_guard lock(mutex_);
-    members_.erase(self);
-  }
-  co_return out;
+}
+
+void LingerGroup::wake_waiter() {
+  if (auto timer = std::exchange(waiter_, nullptr))
+    asio::post(timer->get_executor(), [timer] { timer->cancel(); });
 }
 
 void LingerGroup::cut() {
   std::lock_guard lock(mutex_);
   cut_ = true;
+  wake_waiter();
   for (const Member& m : members_)
     asio::post(m.executor, [weak = m.socket] {
       if (auto socket = weak.lock()) {

@@ -10,6 +10,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
 #include <list>
@@ -49,25 +50,58 @@ asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, Linge
 // Lingering closes the caller does not otherwise keep track of (the proxy's refusals of
 // clients that get no session), at most `capacity` waiting at once, all of them ended by cut():
 // a flood of such clients holds no more than that many descriptors, and a shutdown does not
-// wait for them.
+// wait for them. A close past the capacity does not wait, so a client whose line comes after
+// it gets a reset, which can cost it the reply: the caller that takes the clients waits for
+// room (wait_for_room) before it takes the next one, and takes its place at once (admit).
 class LingerGroup {
- public:
-  explicit LingerGroup(std::size_t capacity) : capacity_(capacity) {}
-  // linger_then_close, but without waiting (limits.time zero) when the group is full or cut.
-  asio::awaitable<Lingered> close(std::shared_ptr<asio::ip::tcp::socket> socket,
-                                  LingerLimits limits);
-  // Ends the group's waits now and lets none begin from now on; any thread.
-  void cut();
-
- private:
   struct Member {
     asio::any_io_executor executor;  // the socket's: only there may it be cancelled
     std::weak_ptr<asio::ip::tcp::socket> socket;
   };
+
+ public:
+  // A socket's place among the group's waits, from admit() until its close is done.
+  class Place {
+   public:
+    Place() = default;
+    Place(Place&& other) noexcept;
+    Place& operator=(Place&&) = delete;
+    Place(const Place&) = delete;
+    ~Place();
+    explicit operator bool() const { return group_ != nullptr; }
+
+   private:
+    friend class LingerGroup;
+    Place(LingerGroup& group, std::list<Member>::iterator member)
+        : group_(&group), member_(member) {}
+    LingerGroup* group_ = nullptr;
+    std::list<Member>::iterator member_;
+  };
+
+  explicit LingerGroup(std::size_t capacity) : capacity_(capacity) {}
+  // A place for `socket`'s wait, taken now on the caller's thread (the next wait_for_room()
+  // counts it even before the close begins); an empty one when the group is full or cut.
+  Place admit(const std::shared_ptr<asio::ip::tcp::socket>& socket);
+  // linger_then_close, but without waiting (limits.time zero) without a place, or once cut.
+  asio::awaitable<Lingered> close(Place place, std::shared_ptr<asio::ip::tcp::socket> socket,
+                                  LingerLimits limits);
+  asio::awaitable<Lingered> close(std::shared_ptr<asio::ip::tcp::socket> socket,
+                                  LingerLimits limits);
+  // Until the group has room for one more wait, or is cut. One caller at a time, on an
+  // executor run by one thread (the acceptor's).
+  asio::awaitable<void> wait_for_room();
+  // Ends the group's waits now and lets none begin from now on; any thread.
+  void cut();
+
+ private:
+  void leave(std::list<Member>::iterator member);
+  void wake_waiter();  // with mutex_ held
+
   std::mutex mutex_;
   std::list<Member> members_;
   std::size_t capacity_;
   bool cut_ = false;
+  std::shared_ptr<asio::steady_timer> waiter_;  // wait_for_room's, while it waits
 };
 
 }  // namespace mailtap::net

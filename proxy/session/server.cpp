@@ -21,19 +21,29 @@ namespace mailtap {
 namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
+asio::awaitable<void> say_then_linger(net::LingerGroup& group, net::LingerGroup::Place place,
+                                      std::shared_ptr<asio::ip::tcp::socket> socket,
+                                      std::string line) {
+  std::error_code ec;
+  socket->non_blocking(true, ec);
+  if (!ec) socket->write_some(asio::buffer(line), ec);
+  co_await group.close(std::move(place), socket, net::lingering);
+}
+
 }  // namespace
 
 // A reply to a client that has only just connected and gets no session, then the close: a
 // lingering one, so that a client that spoke first still reads the reply. One write that never
 // waits: nothing was written to the socket before, so it takes the line at once, and a flood
 // of such clients holds no descriptor but the LingerGroup's (a line it did not take, or a
-// failed write, goes no further: the close follows all the same).
-asio::awaitable<void> Server::say_and_close(asio::ip::tcp::socket socket, std::string line) {
+// failed write, goes no further: the close follows all the same). The place in the group is
+// taken here, on the acceptor's thread, before the next client is accepted.
+void Server::say_and_close(asio::ip::tcp::socket socket, std::string line) {
   auto shared = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-  std::error_code ec;
-  shared->non_blocking(true, ec);
-  if (!ec) shared->write_some(asio::buffer(line), ec);
-  co_await refusals_closing_.close(shared, net::lingering);
+  net::LingerGroup::Place place = refusals_closing_.admit(shared);
+  auto ex = shared->get_executor();
+  asio::co_spawn(ex, say_then_linger(refusals_closing_, std::move(place), shared, std::move(line)),
+                 asio::detached);
 }
 
 Server::Server(asio::io_context& io, SessionContext& ctx,
@@ -65,11 +75,15 @@ asio::awaitable<void> Server::accept_loop() {
     if (accept_failures_.failing) accept_works_again();
     if (ctx_.recorder && ctx_.recorder->failed() &&
         ctx_.config.record_failure == RecordFailurePolicy::stop) {
-      auto ex = socket.get_executor();
-      asio::co_spawn(ex, refuse_unrecorded(std::move(socket)), asio::detached);
-      continue;
+      refuse_unrecorded(std::move(socket));
+    } else {
+      start_session(std::move(socket));
     }
-    start_session(std::move(socket));
+    // The next client only once a refusal could linger for it: one closed without that wait
+    // resets a client whose line comes after the close, and the reset can cost it the 421.
+    // Clients wait in the listen backlog meanwhile, for 2 s (the lingering close's bound) at
+    // most.
+    co_await refusals_closing_.wait_for_room();
   }
 }
 
@@ -142,9 +156,7 @@ void Server::start_session(asio::ip::tcp::socket socket) {
       // count is logged at the end of the burst, see session_ended).
       if (refusing_ >= ctx_.config.max_sessions) {
         ++unrecorded_refusals_;
-        auto ex = socket.get_executor();
-        asio::co_spawn(ex, say_and_close(std::move(socket), "421 " + too_many_sessions() + "\r\n"),
-                       asio::detached);
+        say_and_close(std::move(socket), "421 " + too_many_sessions() + "\r\n");
         return;
       }
       ++refusing_;
@@ -178,7 +190,7 @@ void Server::start_session(asio::ip::tcp::socket socket) {
   });
 }
 
-asio::awaitable<void> Server::refuse_unrecorded(asio::ip::tcp::socket socket) {
+void Server::refuse_unrecorded(asio::ip::tcp::socket socket) {
   const std::string reason = ctx_.recorder->failure_reason();
   {
     std::lock_guard lock(mutex_);
@@ -189,10 +201,10 @@ asio::awaitable<void> Server::refuse_unrecorded(asio::ip::tcp::socket socket) {
     }
   }
   // The telnet user sees only this line: it says what to do, not just what failed.
-  co_await say_and_close(std::move(socket),
-                         "421 4.3.0 mailtap: recording failed (" + reason +
-                             "); not accepting sessions: fix that, then restart mailtap (or run "
-                             "it with --record-failure continue to relay unrecorded)\r\n");
+  say_and_close(std::move(socket),
+                "421 4.3.0 mailtap: recording failed (" + reason +
+                    "); not accepting sessions: fix that, then restart mailtap (or run "
+                    "it with --record-failure continue to relay unrecorded)\r\n");
 }
 
 void Server::session_ended(storage::SessionKey id) {

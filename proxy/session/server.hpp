@@ -40,8 +40,8 @@ class Server {
   void accept_works_again();
   void start_session(asio::ip::tcp::socket socket);
   std::string too_many_sessions() const;  // the refusal's text, after "421 "
-  asio::awaitable<void> refuse_unrecorded(asio::ip::tcp::socket socket);
-  asio::awaitable<void> say_and_close(asio::ip::tcp::socket socket, std::string line);
+  void refuse_unrecorded(asio::ip::tcp::socket socket);
+  void say_and_close(asio::ip::tcp::socket socket, std::string line);
   void session_ended(storage::SessionKey id);
   void end_all_sessions(bool insist = false);
   void stop_token_command();

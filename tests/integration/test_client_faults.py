@@ -131,7 +131,10 @@ class BurstOverMaxSessionsTest(h.IntegrationCase):
 
     def test_every_client_of_a_burst_gets_the_421(self):
         """300 clients at once with --max-sessions 2: each is told, and those not recorded
-        (past 2 refusals waiting for their record) are counted in the log."""
+        (past 2 refusals waiting for their record) are counted in the log. Each closes once
+        told, as telnet, swaks or smtplib do: one that stays open holds its place among the
+        refusals' lingering closes for 2 s, and mailtap takes no new client while they are
+        all taken (docs/proxy.md, "Ending a session")."""
         f = self.fake("good")
         db = self.tmp / "burst.db"
         mt = self.mailtap(f.address, db=db, extra_args=["--max-sessions", "2"])
@@ -160,6 +163,7 @@ class BurstOverMaxSessionsTest(h.IntegrationCase):
                     break
                 data += chunk
             told.append(data)
+            s.close()
         silent = sum(1 for d in told if not d.startswith(b"421 4.3.2 mailtap: too many sessions (2)"))
         self.assertEqual(silent, 0, f"{silent} of 300 clients were not told")
         # Each refusal is recorded, or counted in the log line that ends its burst.

@@ -200,5 +200,69 @@ TEST(LingeringClose, AGroupBeyondItsCapacityAndOnceCutWaitsForNobody) {
   ASSERT_TRUE(closing[2].done);
 }
 
+// The acceptor's wait: not while the group has room, until a place is given back when full
+// (the client of the member closed), at once once cut. A place admit() took counts at once,
+// before its close begins.
+TEST(LingeringClose, AFullGroupHoldsTheNextClientUntilAPlaceIsGivenBack) {
+  asio::io_context io;
+  LingerGroup group(1);
+  bool room = false;
+  const auto wait_for_room = [&] {
+    room = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          co_await group.wait_for_room();
+          room = true;
+        },
+        asio::detached);
+  };
+  wait_for_room();
+  io.poll();
+  EXPECT_TRUE(room);  // empty
+
+  Connection c = connect(io);
+  auto server = std::make_shared<asio::ip::tcp::socket>(std::move(c.server));
+  LingerGroup::Place place = group.admit(server);
+  ASSERT_TRUE(place);
+  EXPECT_FALSE(group.admit(server));  // full: a second close would not wait
+  io.restart();
+  wait_for_room();
+  io.poll();
+  EXPECT_FALSE(room);  // the place taken counts before its close began
+
+  Closing closing;
+  start(
+      io,
+      [&group, &server, place = std::make_shared<LingerGroup::Place>(std::move(place))] {
+        return group.close(std::move(*place), server, {3600s, 1024});
+      },
+      closing);
+  io.restart();
+  io.poll();
+  EXPECT_FALSE(closing.done);
+  EXPECT_FALSE(room);
+  c.client.close();  // the client closes: its place is given back, the waiter goes on
+  io.restart();
+  run_bounded(io);
+  ASSERT_TRUE(closing.done);
+  EXPECT_TRUE(closing.lingered.client_closed);
+  EXPECT_TRUE(room);
+
+  // Full again, then cut: the waiter goes on at once, and nobody lingers.
+  Connection d = connect(io);
+  auto other = std::make_shared<asio::ip::tcp::socket>(std::move(d.server));
+  LingerGroup::Place held = group.admit(other);
+  ASSERT_TRUE(held);
+  io.restart();
+  wait_for_room();
+  io.poll();
+  EXPECT_FALSE(room);
+  group.cut();
+  io.restart();
+  run_bounded(io);
+  EXPECT_TRUE(room);
+}
+
 }  // namespace
 }  // namespace mailtap::net
