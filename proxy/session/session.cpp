@@ -1209,6 +1209,19 @@ void Session::look_at_client_reading() {
   client_took_at_ = std::chrono::steady_clock::now();
 }
 
+// -v, once a session: mailtap stopped reading a client that does not read its replies (its
+// socket refused some, and as much as mailtap holds for a client waits), which otherwise shows
+// only as a session that seems stuck until --timeout-command ends it.
+void Session::log_client_not_reading() {
+  if (client_not_reading_logged_ || client_.unsent() == 0 || !dialogue_->client_output_full())
+    return;
+  client_not_reading_logged_ = true;
+  log::debug("session " + std::to_string(id_) +
+             ": the client is not reading its replies: mailtap reads none of its input until it "
+             "does (for " +
+             client_reading_limit() + " at most)");
+}
+
 std::string Session::client_reading_limit() const {
   return format_short_duration(ctx_.config.timeout_command) + " (--timeout-command)";
 }
@@ -1311,6 +1324,7 @@ asio::awaitable<void> Session::watch_dialogue() {
     note_upstream_hold();
     look_at_upstream_delivery();
     look_at_client_reading();
+    log_client_not_reading();
     const Deadlines deadlines = current_deadlines();
     const auto now = std::chrono::steady_clock::now();
     if (time_out_if_due(deadlines, now)) {

@@ -120,6 +120,7 @@ class Session : public std::enable_shared_from_this<Session> {
                                                   std::chrono::steady_clock::time_point now) const;
   // While a write to the client waits: whether its socket took more since the last look.
   void look_at_client_reading();
+  void log_client_not_reading();
   // The client did not take what mailtap wrote to it in time: during the dialogue it ends
   // (time_out_client_reading), after it only the connection does; either way it is reset.
   void time_out_client_reading();
@@ -204,6 +205,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The client was dropped for not reading once the dialogue had ended: what the log line that
   // ends the session adds, and the record's note after its end says (record_after_end).
   std::string client_dropped_note_;
+  bool client_not_reading_logged_ = false;  // see log_client_not_reading
   // The replies written to the client once the closing record was committed (the 221, a 421),
   // as reply_summaries says them: what the record names if they did not reach the client.
   std::string last_replies_;

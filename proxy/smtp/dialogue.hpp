@@ -206,6 +206,11 @@ class Dialogue {
   // Client lines wait because the client's output was full and it has room now: the owner
   // calls resume_client_input() (then takes what that made), whether or not it reads more.
   bool client_input_resumable() const { return client_input_held_ && !client_output_full(); }
+  // As much output as the client is held to waits for it (max_client_output): no client
+  // input is read until it has room.
+  bool client_output_full() const {
+    return client_output_unwritten_ + to_client_.size() >= options_.max_client_output;
+  }
   void resume_client_input() { process_client(); }
   // A command is waiting for the upstream's reply.
   bool awaiting_reply() const;
@@ -401,9 +406,6 @@ class Dialogue {
   // A message body (DATA text, or a BDAT chunk the upstream gets) is being relayed upstream.
   bool relaying_body() const {
     return mode_ == Mode::data || (mode_ == Mode::bdat_chunk && !bdat_discard_);
-  }
-  bool client_output_full() const {
-    return client_output_unwritten_ + to_client_.size() >= options_.max_client_output;
   }
 
   void forward(std::string_view bytes);
