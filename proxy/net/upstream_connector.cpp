@@ -72,6 +72,7 @@ class Setup {
     });
     co_await steps();
     deadline.cancel();
+    if (!result_.ok) keep_unrelayed_greeting();
     if (!result_.ok && timed_out_) {
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t_.timeout);
       // Connected, and not one byte came: as likely a port that waits for a TLS handshake as a
@@ -106,6 +107,12 @@ class Setup {
 
   void record(Direction d, EventKind kind, std::string bytes, std::string verb,
               const smtp::Reply* reply = nullptr) {
+    events_.push_back(
+        smtp::mailtap_event(make_event(d, kind, std::move(bytes), std::move(verb), reply)));
+  }
+
+  Event make_event(Direction d, EventKind kind, std::string bytes, std::string verb,
+                   const smtp::Reply* reply) const {
     Event e;
     e.direction = d;
     e.phase = phase_;
@@ -118,7 +125,17 @@ class Setup {
     e.wire_size = bytes.size();
     e.bytes = std::move(bytes);
     e.time = std::chrono::system_clock::now();
-    events_.push_back(smtp::mailtap_event(std::move(e)));
+    return e;
+  }
+
+  // A 220 is recorded when the session relays it to the client; a set-up that fails after it
+  // would lose it, and with it which server (its host and software) was refused: it goes into
+  // the record where it was read, as mailtap's.
+  void keep_unrelayed_greeting() {
+    if (!unrelayed_greeting_) return;
+    const auto at = events_.begin() + static_cast<std::ptrdiff_t>(greeting_at_);
+    events_.insert(at, smtp::mailtap_event(std::move(*unrelayed_greeting_)));
+    unrelayed_greeting_.reset();
   }
 
   asio::awaitable<std::optional<smtp::Reply>> read_reply() {
@@ -281,6 +298,9 @@ class Setup {
     }
     result_.greeting = greeting;
     result_.greeting_phase = phase_;
+    greeting_at_ = events_.size();
+    unrelayed_greeting_ = make_event(Direction::upstream_to_mailtap, EventKind::greeting,
+                                     greeting->raw, "", &*greeting);
     co_return true;
   }
 
@@ -534,6 +554,9 @@ class Setup {
   Phase phase_ = Phase::plain;
   smtp::ReplyParser parser_;
   UpstreamSetup result_;
+  // The 220 as read, until the set-up's end says whether the session relays it.
+  std::optional<Event> unrelayed_greeting_;
+  std::size_t greeting_at_ = 0;
   // A member, not a coroutine local: GCC 12 then stops warning (falsely) that the coroutine
   // frame is freed with a mismatched operator delete.
   std::array<char, 4096> read_buffer_{};

@@ -385,6 +385,21 @@ class UpstreamFailureTest(h.IntegrationCase):
         r = self.assert_421(mt)
         self.assertRegex(r.text, re.compile(r"certif|verif|issuer", re.I))
 
+    def test_a_session_refused_in_set_up_records_the_server_greeting(self):
+        """The 220 names the server that was refused (host, software): it is in the record of
+        a session refused after it, as mailtap read it, before mailtap's own EHLO."""
+        for mode in ("no_starttls", "refuse_starttls", "self_signed"):
+            with self.subTest(mode):
+                f = self.fake(mode)
+                mt = self.mailtap(f.address)
+                self.assert_421(mt, times=1)
+                mt.stop()
+                events = session_events(mt)
+                self.assertEqual(events[0], ("upstream_to_mailtap", "greeting",
+                                             b"220 fake.example.test ESMTP mailtap-fake\r\n"))
+                self.assertEqual(events[1][:2], ("mailtap_to_upstream", "command"))
+                self.assertTrue(events[1][2].startswith(b"EHLO "), events)
+
     def test_e_stall_times_out(self):
         f = self.fake("stall")
         mt = self.mailtap(f.address, extra_args=["--timeout-connect", "2s"])
@@ -463,6 +478,17 @@ def session_row(mt: h.Mailtap) -> sqlite3.Row:
         con.close()
     assert len(rows) == 1, rows
     return rows[0], notes
+
+
+def session_events(mt: h.Mailtap) -> list:
+    """(direction, kind, bytes) of the one session's events that carry bytes, in order (after
+    mt.stop())."""
+    con = sqlite3.connect(f"file:{os.path.join(mt._tmp, 'mailtap.db')}?mode=ro", uri=True)  # noqa: SLF001
+    try:
+        return [(d, k, bytes(b)) for d, k, b in con.execute(
+            "SELECT direction, kind, bytes FROM events WHERE length(bytes) > 0 ORDER BY seq")]
+    finally:
+        con.close()
 
 
 def first_reply_or_after_ehlo(port: int) -> h.Reply:
