@@ -104,7 +104,8 @@ class Probe {
                             ? "the server answered EHLO with " + std::to_string(ehlo->code) + " " +
                                   escape_line(ehlo->lines.front()) + ": it " +
                                   report_.certificate_request_note
-                            : "the server refused EHLO " + target_.ehlo_name + " (try --ehlo-name)";
+                            : "the server refused EHLO " + target_.ehlo_name + " (" +
+                                  net::ehlo_refusal_advice(*ehlo) + ")";
     }
     if (expired)
       link.close();

@@ -42,6 +42,13 @@ std::string one_line(const smtp::Reply& r) {
   return s;
 }
 
+// The enhanced status of mailtap's 421 quoting a server's refusal: the server's own if it is a
+// 4.x.x (a "421 4.7.0 ... try later" keeps what it says), else `otherwise` (a 5.x.x would
+// contradict the 421).
+std::string refusal_status(const smtp::Reply& r, const char* otherwise) {
+  return r.enhanced_status.rfind("4.", 0) == 0 ? r.enhanced_status : std::string(otherwise);
+}
+
 bool is_ip_literal(const std::string& s) {
   std::error_code ec;
   asio::ip::make_address(s, ec);
@@ -289,11 +296,8 @@ class Setup {
       // the status stays what any refused greeting gets, the server's own if it is a 4.x.x (a
       // "554 5.7.1" is not made a "4.7.0", nor blamed on the certificate more than it says).
       const std::string& certificate = result_.certificate_request_note;
-      const std::string status = greeting->enhanced_status.rfind("4.", 0) == 0
-                                     ? greeting->enhanced_status
-                                     : std::string("4.3.2");
-      fail(status + " mailtap: " + label_ + " refused the session: " + one_line(*greeting) +
-           (certificate.empty() ? std::string() : "; it " + certificate));
+      fail(refusal_status(*greeting, "4.3.2") + " mailtap: " + label_ + " refused the session: " +
+           one_line(*greeting) + (certificate.empty() ? std::string() : "; it " + certificate));
       co_return false;
     }
     result_.greeting = greeting;
@@ -322,8 +326,8 @@ class Setup {
     if (!ehlo) co_return false;
     record(Direction::upstream_to_mailtap, EventKind::reply, ehlo->raw, "EHLO", &*ehlo);
     if (ehlo->code != 250) {
-      fail("4.7.0 mailtap: " + label_ + " refused EHLO " + t_.ehlo_name + ": " + one_line(*ehlo) +
-           " (try --ehlo-name)");
+      fail(refusal_status(*ehlo, "4.7.0") + " mailtap: " + label_ + " refused EHLO " +
+           t_.ehlo_name + ": " + one_line(*ehlo) + " (" + ehlo_refusal_advice(*ehlo) + ")");
       co_return false;
     }
     if (!smtp::parse_capabilities(*ehlo).starttls) {
@@ -580,6 +584,14 @@ std::string default_ehlo_name() {
 std::string implicit_tls_hint(const std::string& host_port) {
   return "if " + host_port +
          " expects TLS from the first byte (as port 465 does), use --tls implicit";
+}
+
+std::string ehlo_refusal_advice(const smtp::Reply& reply) {
+  if (reply.code >= 400 && reply.code < 500)
+    return "try again later: the server turns sessions away for now";
+  if (reply.code == 500 || reply.code == 502)
+    return "the server does not speak ESMTP, so it cannot offer STARTTLS";
+  return "try --ehlo-name";
 }
 
 std::string UpstreamSetup::failure_reason() const {

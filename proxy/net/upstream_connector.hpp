@@ -33,6 +33,12 @@ std::string default_ehlo_name();
 // STARTTLS (or plain) mode waits for a greeting that never comes: proxy and probe say so.
 std::string implicit_tls_hint(const std::string& host_port);
 
+// The next step after a server refused mailtap's EHLO, by what its code means: "try again
+// later ..." for a 4xx (a rate limit, a busy server), that it does not speak ESMTP for 500/502,
+// "try --ehlo-name" for the rest (501, 550: the name is what it objects to). Proxy, probe and
+// replay say the same.
+std::string ehlo_refusal_advice(const smtp::Reply& reply);
+
 struct UpstreamTarget {
   std::string host;
   std::uint16_t port = 587;

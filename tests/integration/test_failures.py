@@ -429,6 +429,28 @@ class UpstreamFailureTest(h.IntegrationCase):
         r = self.assert_421(mt, "TLS not available")
         self.assertIn("454", r.text)
 
+    def test_a_refused_ehlo_is_answered_with_the_step_its_code_points_to(self):
+        """A rate limit means wait, a 502 a server without ESMTP (so without STARTTLS); only a
+        refusal of the name itself points to --ehlo-name. A 4.x.x of the server's is kept."""
+        cases = {
+            b"421 4.7.0 mx.example.test Too many connections, try later\r\n":
+                "4.7.0 mailtap: {a} refused EHLO {n}: 421 4.7.0 mx.example.test Too many "
+                "connections, try later (try again later: the server turns sessions away for now)",
+            b"502 5.5.2 Error: command not recognized\r\n":
+                "4.7.0 mailtap: {a} refused EHLO {n}: 502 5.5.2 Error: command not recognized "
+                "(the server does not speak ESMTP, so it cannot offer STARTTLS)",
+            b"501 5.5.2 Invalid domain name\r\n":
+                "4.7.0 mailtap: {a} refused EHLO {n}: 501 5.5.2 Invalid domain name (try "
+                "--ehlo-name)",
+        }
+        for reply, expected in cases.items():
+            with self.subTest(reply):
+                f = self.fake("good", handler=lambda s, phase, line, reply=reply:
+                              reply if line.upper().startswith(b"EHLO") else None)
+                mt = self.mailtap(f.address, extra_args=["--ehlo-name", "vm.example.test"])
+                r = self.assert_421(mt, times=1)
+                self.assertEqual(r.text, expected.format(a=f.address, n="vm.example.test"))
+
     def test_server_text_quoted_in_a_refusal_cannot_drive_a_terminal(self):
         """A refused greeting, EHLO or STARTTLS whose text carries escape sequences (retitle the
         window, clear the screen): the client's 421 and mailtap's stderr line quote it escaped,
