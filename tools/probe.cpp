@@ -70,10 +70,11 @@ class Probe {
   asio::awaitable<void> run(asio::ssl::context& tls) {
     auto ex = co_await asio::this_coro::executor;
     net::Link link(ex, tls);
+    // A set-up refused by the server's reply has said QUIT already (establish_upstream).
     if (co_await set_up(link))
       co_await converse(link);
     else
-      co_await give_up(link);
+      link.close();
   }
 
  private:
@@ -121,16 +122,6 @@ class Probe {
                ? "the reply to EHLO was not complete" + within +
                      " (see --timeout: it is for the whole reply, not each piece of it)"
                : "no reply to EHLO" + within + " (see --timeout)";
-  }
-
-  // After a failed set-up, QUIT where the session still stands in clear.
-  asio::awaitable<void> give_up(net::Link& link) {
-    if (report_.can_quit()) {
-      auto ex = co_await asio::this_coro::executor;
-      net::Deadline deadline(ex, target_.timeout, [&link] { link.close(); });
-      report_.quit = co_await exchange(link, "QUIT\r\n");
-    }
-    link.close();
   }
 
   // Sends `line` and reads one reply; nullopt if the link failed or the reply was malformed.

@@ -151,13 +151,6 @@ void write_reply(JsonWriter& w, const char* key, const std::optional<smtp::Reply
 
 }  // namespace
 
-bool ProbeReport::can_quit() const {
-  if (tls || failure_kind == ProbeFailure::none) return false;  // the normal path sends it
-  if (starttls) return starttls->code != 220;
-  if (ehlo_plain) return ehlo_plain->code != 250 || !smtp::parse_capabilities(*ehlo_plain).starttls;
-  return greeting && greeting->code != 220;
-}
-
 int ProbeReport::exit_status() const {
   switch (failure_kind) {
     case ProbeFailure::none:
@@ -203,6 +196,8 @@ void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
         r.ehlo_plain = std::move(reply);
       else if (e.verb == "STARTTLS")
         r.starttls = std::move(reply);
+      else if (e.verb == "QUIT")
+        r.quit = std::move(reply);
     } else if (e.direction == Direction::mailtap_note) {
       r.timeline.push_back(e.note);
     }

@@ -64,9 +64,6 @@ struct ProbeReport {
   std::vector<std::string> timeline;  // mailtap's notes on the way ("connected to ...")
 
   int exit_status() const;
-  // After a failed set-up: whether the session still stands in clear at a command boundary
-  // (no STARTTLS, or STARTTLS, EHLO or the greeting refused), so QUIT can end it politely.
-  bool can_quit() const;
 };
 
 // Fills `r` from what establish_upstream() found and the events it appended.

@@ -80,7 +80,8 @@ class Setup {
     co_await steps();
     deadline.cancel();
     if (!result_.ok) keep_unrelayed_greeting();
-    if (!result_.ok && timed_out_) {
+    // A failure already said stays (the deadline may end a QUIT after a refusal).
+    if (!result_.ok && timed_out_ && result_.failure.empty()) {
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t_.timeout);
       // Connected, and not one byte came: as likely a port that waits for a TLS handshake as a
       // slow server, and the first is the one a longer timeout does not fix.
@@ -96,6 +97,34 @@ class Setup {
   }
 
  private:
+  // The server's reply refused the set-up, and the session still stands where commands go (in
+  // clear, or over implicit TLS): mailtap ends it with QUIT.
+  void refuse(std::string reason) {
+    fail(std::move(reason));
+    quit_due_ = true;
+  }
+
+  // QUIT, as a client that is done says (RFC 5321 4.1.1.10), and its reply, both recorded:
+  // a server counts a dropped connection against the client (connection and error limits),
+  // on top of the fault being diagnosed. Its failure changes nothing of the refusal's.
+  asio::awaitable<void> quit_after_refusal() {
+    if (!quit_due_) co_return;
+    const std::string line = "QUIT\r\n";
+    record(Direction::mailtap_to_upstream, EventKind::command, line, "QUIT");
+    auto [ec, n] = co_await link_.write(asio::buffer(line));
+    if (ec) co_return;
+    for (;;) {
+      if (auto reply = parser_.next()) {
+        record(Direction::upstream_to_mailtap, EventKind::reply, reply->raw, "QUIT", &*reply);
+        co_return;
+      }
+      if (parser_.error() != smtp::ReplyParser::Error::none) co_return;
+      auto [rec, got] = co_await link_.read_some(asio::buffer(read_buffer_));
+      if (rec) co_return;
+      parser_.feed(std::string_view(read_buffer_.data(), got));
+    }
+  }
+
   void fail(std::string reason, smtp::Outcome outcome = smtp::Outcome::refused) {
     result_.ok = false;
     result_.failure = std::move(reason);
@@ -210,10 +239,16 @@ class Setup {
       if (!secured) co_return;
     }
     const bool greeted = co_await read_greeting();
-    if (!greeted) co_return;
+    if (!greeted) {
+      co_await quit_after_refusal();
+      co_return;
+    }
     if (t_.mode == TlsMode::starttls) {
       const bool upgraded = co_await upgrade_to_tls();
-      if (!upgraded) co_return;
+      if (!upgraded) {
+        co_await quit_after_refusal();
+        co_return;
+      }
     }
     result_.after_greeting = parser_.take_buffered();
     result_.ok = true;
@@ -296,8 +331,8 @@ class Setup {
       // the status stays what any refused greeting gets, the server's own if it is a 4.x.x (a
       // "554 5.7.1" is not made a "4.7.0", nor blamed on the certificate more than it says).
       const std::string& certificate = result_.certificate_request_note;
-      fail(refusal_status(*greeting, "4.3.2") + " mailtap: " + label_ + " refused the session: " +
-           one_line(*greeting) + (certificate.empty() ? std::string() : "; it " + certificate));
+      refuse(refusal_status(*greeting, "4.3.2") + " mailtap: " + label_ + " refused the session: " +
+             one_line(*greeting) + (certificate.empty() ? std::string() : "; it " + certificate));
       co_return false;
     }
     result_.greeting = greeting;
@@ -326,14 +361,14 @@ class Setup {
     if (!ehlo) co_return false;
     record(Direction::upstream_to_mailtap, EventKind::reply, ehlo->raw, "EHLO", &*ehlo);
     if (ehlo->code != 250) {
-      fail(refusal_status(*ehlo, "4.7.0") + " mailtap: " + label_ + " refused EHLO " +
-           t_.ehlo_name + ": " + one_line(*ehlo) + " (" + ehlo_refusal_advice(*ehlo) + ")");
+      refuse(refusal_status(*ehlo, "4.7.0") + " mailtap: " + label_ + " refused EHLO " +
+             t_.ehlo_name + ": " + one_line(*ehlo) + " (" + ehlo_refusal_advice(*ehlo) + ")");
       co_return false;
     }
     if (!smtp::parse_capabilities(*ehlo).starttls) {
-      fail("4.7.0 mailtap: " + label_ +
-           " does not offer STARTTLS; refusing to continue in plain text (--tls none relays "
-           "unencrypted, --tls implicit for port 465)");
+      refuse("4.7.0 mailtap: " + label_ +
+             " does not offer STARTTLS; refusing to continue in plain text (--tls none relays "
+             "unencrypted, --tls implicit for port 465)");
       co_return false;
     }
     co_return true;
@@ -348,7 +383,7 @@ class Setup {
     if (!go) co_return false;
     record(Direction::upstream_to_mailtap, EventKind::reply, go->raw, "STARTTLS", &*go);
     if (go->code != 220) {
-      fail("4.7.0 mailtap: " + label_ + " refused STARTTLS: " + one_line(*go));
+      refuse("4.7.0 mailtap: " + label_ + " refused STARTTLS: " + one_line(*go));
       co_return false;
     }
     if (parser_.buffered() > 0) {
@@ -553,6 +588,7 @@ class Setup {
   bool timed_out_ = false;
   bool connected_ = false;  // the greeting is due
   bool received_ = false;   // any byte from the server
+  bool quit_due_ = false;   // refused by a reply: the session ends with QUIT
   // The connect step's race while it runs: the deadline ends it.
   AddressRace* race_ = nullptr;
   Phase phase_ = Phase::plain;

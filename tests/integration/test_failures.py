@@ -385,6 +385,22 @@ class UpstreamFailureTest(h.IntegrationCase):
         r = self.assert_421(mt)
         self.assertRegex(r.text, re.compile(r"certif|verif|issuer", re.I))
 
+    def test_a_server_refused_in_clear_is_told_quit(self):
+        """No STARTTLS, STARTTLS refused: mailtap ends the session with QUIT, as probe does, so
+        the server sees an orderly end rather than a lost connection; both are recorded."""
+        for mode in ("no_starttls", "refuse_starttls"):
+            with self.subTest(mode):
+                f = self.fake(mode)
+                mt = self.mailtap(f.address)
+                self.assert_421(mt, times=1)
+                mt.stop()
+                self.assertEqual(f.sessions[0].commands[-1], ("plain", b"QUIT\r\n"))
+                events = session_events(mt)
+                self.assertEqual(events[-3:-1], [
+                    ("mailtap_to_upstream", "command", b"QUIT\r\n"),
+                    ("upstream_to_mailtap", "reply", b"221 2.0.0 Bye\r\n")])
+                self.assertEqual(events[-1][:2], ("mailtap_to_client", "local_reply"))
+
     def test_a_session_refused_in_set_up_records_the_server_greeting(self):
         """The 220 names the server that was refused (host, software): it is in the record of
         a session refused after it, as mailtap read it, before mailtap's own EHLO."""

@@ -55,11 +55,13 @@ TEST(ProbeReport, NoStarttlsIsNoTlsAndEndsWithQuit) {
   setup.failure = "4.7.0 mailtap: mx.example.test:587 does not offer STARTTLS; refusing";
   setup.greeting = reply("220 mx ESMTP\r\n");
   setup.tls.resolved_address = "192.0.2.1:587";
-  std::vector<smtp::RecordedEvent> events{from_server("EHLO", "250-mx\r\n250 PIPELINING\r\n")};
+  std::vector<smtp::RecordedEvent> events{from_server("EHLO", "250-mx\r\n250 PIPELINING\r\n"),
+                                          from_server("QUIT", "221 2.0.0 Bye\r\n")};
   take_setup(r, setup, events);
   EXPECT_EQ(r.failure_kind, ProbeFailure::no_tls);
   EXPECT_EQ(r.exit_status(), 3);
-  EXPECT_TRUE(r.can_quit());
+  ASSERT_TRUE(r.quit);  // the connector's QUIT after its refusal
+  EXPECT_EQ(r.quit->code, 221);
   EXPECT_EQ(r.failure.rfind("mx.example.test:587 does not offer STARTTLS", 0), 0u);
   const auto s = summarise(r, storage::Clock::now());
   ASSERT_FALSE(s.empty());
@@ -75,7 +77,6 @@ TEST(ProbeReport, RefusedStarttlsExplainsTheReply) {
       from_server("EHLO", kEhloPlain), from_server("STARTTLS", "454 4.7.0 TLS not available\r\n")};
   take_setup(r, setup, events);
   EXPECT_EQ(r.exit_status(), 3);
-  EXPECT_TRUE(r.can_quit());
   const auto s = summarise(r, storage::Clock::now());
   EXPECT_EQ(s[0],
             "server refused STARTTLS: 454 4.7.0 TLS not available (TLS or authentication "
@@ -90,7 +91,6 @@ TEST(ProbeReport, TimeoutsAndRefusalsAreConnectionFailures) {
   setup.tls.resolved_address = "192.0.2.1:587";
   take_setup(r, setup, {});
   EXPECT_EQ(r.exit_status(), 1);
-  EXPECT_FALSE(r.can_quit());
   EXPECT_TRUE(has_line(summarise(r, storage::Clock::now()), "use --tls implicit"));
 
   r = asked();
@@ -100,7 +100,6 @@ TEST(ProbeReport, TimeoutsAndRefusalsAreConnectionFailures) {
       from_server("", "554 5.7.1 go away\r\n", EventKind::greeting)};
   take_setup(r, setup, events);
   EXPECT_EQ(r.exit_status(), 1);
-  EXPECT_TRUE(r.can_quit());
   ASSERT_TRUE(r.greeting);
   EXPECT_EQ(r.greeting->code, 554);
   // A refusal at connect time: no advice about relaying or AUTH, which concern commands.
@@ -134,7 +133,6 @@ TEST(ProbeReport, CertificateProblemsExitFourEvenUnderInsecure) {
                                           from_server("STARTTLS", "220 2.0.0 go ahead\r\n")};
   take_setup(r, setup, events);
   EXPECT_EQ(r.exit_status(), 4);
-  EXPECT_FALSE(r.can_quit());
   auto s = summarise(r, storage::Clock::now());
   EXPECT_EQ(s[0], "the certificate does not match mx.example.test");
 
