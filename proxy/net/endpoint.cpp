@@ -35,6 +35,24 @@ bool is_host(std::string_view host) {
   return !ec || std::all_of(host.begin(), host.end(), name_char);
 }
 
+bool is_tls_name(std::string_view name) {
+  std::error_code ec;
+  asio::ip::make_address(std::string(name), ec);
+  if (!ec) return true;
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t label = 0;
+  for (const char c : name) {
+    if (c != '.') {
+      if (!name_char(c) || ++label > 63) return false;
+      continue;
+    }
+    if (label == 0) return false;  // an empty label: a leading dot, or two in a row
+    label = 0;
+  }
+  return label > 0;
+}
+
 std::optional<HostPort> parse_host_port(std::string_view text) {
   HostPort out;
   if (text.empty()) return std::nullopt;
@@ -64,7 +82,7 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
   return checked(std::move(out));
 }
 
-std::string unbracketed_ipv6_refusal(std::string_view text) {
+std::string unbracketed_ipv6_refusal(std::string_view text, bool port_required) {
   const std::size_t last = text.rfind(':');
   if (text.empty() || text.front() == '[' || last == std::string_view::npos ||
       text.find(':') == last)
@@ -76,6 +94,7 @@ std::string unbracketed_ipv6_refusal(std::string_view text) {
   if (ec || !port_number(port)) return {};
   std::string why = std::string(text) + ": an IPv6 address with a port is written in brackets: [" +
                     address + "]:" + std::string(port);
+  if (port_required) return why;
   asio::ip::make_address_v6(std::string(text), ec);
   if (!ec) why += " (or [" + std::string(text) + "] for that whole address, on the default port)";
   return why;
@@ -90,6 +109,7 @@ std::string parse_listen_address(std::string_view text, bool allow_remote, std::
                                  std::string_view exposure, asio::ip::tcp::endpoint& out) {
   const std::string flag(option);
   const std::string value(text);
+  if (std::string why = unbracketed_ipv6_refusal(text, true); !why.empty()) return flag + " " + why;
   auto listen = parse_host_port(text);
   if (!listen || !listen->port) return flag + " " + value + ": expected ADDR:PORT";
   std::string host = listen->host == "localhost" ? "127.0.0.1" : listen->host;

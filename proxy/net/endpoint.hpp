@@ -19,12 +19,17 @@ struct HostPort {
 // Whether `host` can name a server: an IP address, or a DNS name of ASCII letters, digits, '-',
 // '_' and dots (an internationalised name in its xn-- form), which is all the resolver looks up.
 bool is_host(std::string_view host);
+// Whether `name` can be a server's name in its certificate and in SNI (--tls-name): an IP
+// address, or a DNS name whose labels are 1 to 63 letters, digits, '-' or '_' between single
+// dots, with at most one dot at the end (an absolute name; SNI carries it without, RFC 6066 3).
+bool is_tls_name(std::string_view name);
 // "host", "host:25", "[::1]:25", "::1"; nullopt if malformed, or if the host is none (is_host).
 std::optional<HostPort> parse_host_port(std::string_view text);
 // Why `text` is refused although parse_host_port reads it, or "": an IPv6 address followed by
 // a port without brackets ("::1:2525"), which would be looked up as a host name. Names the
-// bracketed forms to write instead.
-std::string unbracketed_ipv6_refusal(std::string_view text);
+// bracketed forms to write instead (the whole text as one address too, unless a port is
+// required: --listen).
+std::string unbracketed_ipv6_refusal(std::string_view text, bool port_required = false);
 // "mx.example.com:587", "[::1]:587": a host as parse_host_port gives it, with its port.
 std::string host_port_label(std::string_view host, std::uint16_t port);
 

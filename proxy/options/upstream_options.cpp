@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "proxy/common/terminal_escape.hpp"
 #include "proxy/net/ca_file.hpp"
+#include "proxy/net/endpoint.hpp"
 #include "proxy/options/vocabulary_option.hpp"
 
 namespace mailtap::options {
@@ -54,6 +56,11 @@ std::string apply_client_certificate(const UpstreamOptions& o, net::UpstreamTarg
 std::string UpstreamOptions::apply_to(net::UpstreamTarget& target, bool read_client_key) const {
   target.mode = tls.value_or(net::default_tls_mode(target.port));
   target.tls_name = tls_name.empty() ? target.host : tls_name;
+  // "." or "a..": no certificate can be issued for it, and it would go out as SNI.
+  if (!tls_name.empty() && !net::is_tls_name(tls_name))
+    return "--tls-name " + escape_line(tls_name) +
+           ": expected a host name (labels of letters, digits and '-' between single dots) or "
+           "an IP address";
   target.ehlo_name = ehlo_name.empty() ? net::default_ehlo_name() : ehlo_name;
   // A space or any control character (a NUL or an escape from a MAILTAP_EHLO_NAME) would make
   // the EHLO line say something else than a name.

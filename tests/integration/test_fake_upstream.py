@@ -211,7 +211,7 @@ class FakeUpstreamTest(h.IntegrationCase):
     def test_an_absolute_name_verifies_and_is_sent_without_its_dot(self):
         """'localhost.' is the name 'localhost' (an upstream 'smtp.gmail.com.:587' is the same
         name by default): it verifies against DNS:localhost, and SNI carries no trailing dot
-        (RFC 6066 3). Only one dot goes: 'localhost..' is no name."""
+        (RFC 6066 3). Only one dot goes: 'localhost..' is no name, refused at the start."""
         f = self.fake("good")
         mt = self.mailtap(f.address, tls_name="localhost.")
         with h.SmtpSocket(mt.port) as c:
@@ -220,9 +220,11 @@ class FakeUpstreamTest(h.IntegrationCase):
         s = f.wait_sessions(1)[0]
         self.assertTrue(s.closed.wait(5))
         self.assertEqual(s.sni, "localhost")
-        mt = self.mailtap(f.address, tls_name="localhost..")
-        with h.SmtpSocket(mt.port) as c:
-            self.assertEqual(c.reply().code, 421)
+        cp = subprocess.run([str(h.mailtap_bin()), "proxy", "--upstream", f.address,
+                             "--tls-name", "localhost..", "--print-config"],
+                            capture_output=True, text=True, timeout=30)
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        self.assertIn("--tls-name localhost..: expected a host name", cp.stderr)
 
     def test_ehlo_reply_filtered_even_if_upstream_offers_starttls_after_tls(self):
         ehlo = ("250-fake.example.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n"

@@ -331,6 +331,16 @@ class ProbeFaultTest(h.IntegrationCase):
         cp = probe(f"[::1]:{h.closed_port()}", "--timeout", "2s")
         self.assertRegex(cp.stdout, r"cannot connect to \[::1\]:\d+")  # shown bracketed
 
+    def test_a_tls_name_that_is_no_host_name_is_bad_usage(self):
+        """"." or "mx.example.test.." cannot be a certificate's name, and would go out as SNI:
+        refused before any connection, as a malformed --ehlo-name is."""
+        for name in (".", "mx.example.test..", "a..b"):
+            with self.subTest(name):
+                cp = probe(f"127.0.0.1:{h.closed_port()}", "--tls-name", name)
+                self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+                self.assertIn(f"--tls-name {name}: expected a host name", cp.stderr)
+                self.assertEqual(cp.stdout, "")
+
     def test_usage_errors(self):
         for args in (["127.0.0.1:99999"], ["[::1"], ["127.0.0.1", "--timeout", "0s"],
                      ["127.0.0.1", "--ehlo-name", "two words"]):

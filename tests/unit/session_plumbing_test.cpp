@@ -156,6 +156,17 @@ TEST(Endpoint, AnUnbracketedIpv6AddressWithAPortIsCaughtWithAHint) {
   EXPECT_EQ(net::host_port_label("smtp.example.test", 587), "smtp.example.test:587");
 }
 
+TEST(Endpoint, TlsNameIsAHostNameOrAnAddress) {
+  for (const char* good : {"mx.example.test", "mx.example.test.", "localhost", "127.0.0.1", "::1",
+                           "xn--bcher-kva.example", "a_b.example"})
+    EXPECT_TRUE(net::is_tls_name(good)) << good;
+  for (const char* bad : {"", ".", "..", "mx.example.test..", ".mx.example.test", "a..b",
+                          "two words", "*.example.test", "mx/example"})
+    EXPECT_FALSE(net::is_tls_name(bad)) << bad;
+  EXPECT_FALSE(net::is_tls_name(std::string(64, 'a') + ".test"));
+  EXPECT_TRUE(net::is_tls_name(std::string(63, 'a') + ".test"));
+}
+
 TEST(Endpoint, ListenAddressIsLoopbackUnlessAllowed) {
   asio::ip::tcp::endpoint ep;
   EXPECT_EQ(net::parse_listen_address("localhost:2525", false, "--listen", "why", ep), "");
@@ -164,6 +175,9 @@ TEST(Endpoint, ListenAddressIsLoopbackUnlessAllowed) {
   EXPECT_EQ(net::endpoint_label(ep), "[::1]:2525");
   EXPECT_EQ(net::parse_listen_address("127.0.0.1", false, "--listen", "why", ep),
             "--listen 127.0.0.1: expected ADDR:PORT");
+  // As --upstream does: the bracketed form to write, not just "expected ADDR:PORT".
+  EXPECT_EQ(net::parse_listen_address("::1:2615", false, "--listen", "why", ep),
+            "--listen ::1:2615: an IPv6 address with a port is written in brackets: [::1]:2615");
   EXPECT_EQ(net::parse_listen_address("mail.test:25", false, "--web", "why", ep),
             "--web mail.test:25: expected an IP address (or localhost) and a port");
   const std::string refused =
