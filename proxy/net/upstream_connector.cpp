@@ -498,6 +498,9 @@ class Setup {
   void handshake_failed(const std::error_code& ec, bool enforce) {
     std::string reason = "TLS handshake with " + label_ + " failed: ";
     if (enforce && !result_.verify_problems.empty()) {
+      // The chain the server presented is what the refusal is about: recorded as for a
+      // session that went on (the certificates table), for show, web and export to show.
+      if (const TlsStream* tls = link_.tls()) result_.tls.chain = peer_chain(tls->native_handle());
       reason = result_.verify_problems.front().reason;
       result_.tls.verify_status = smtp::VerifyStatus::failed;
       result_.tls.verify_reason = reason;

@@ -401,6 +401,27 @@ class UpstreamFailureTest(h.IntegrationCase):
                     ("upstream_to_mailtap", "reply", b"221 2.0.0 Bye\r\n")])
                 self.assertEqual(events[-1][:2], ("mailtap_to_client", "local_reply"))
 
+    def test_a_certificate_refused_is_recorded_and_shown(self):
+        """The chain the server presented is what a refusal for its certificate is about: it is
+        in `certificates` as for a session that went on, and `mailtap show` lists it."""
+        for mode in ("self_signed", "expired"):
+            with self.subTest(mode):
+                f = self.fake(mode)
+                mt = self.mailtap(f.address)
+                self.assert_421(mt, times=1)
+                mt.stop()
+                db = os.path.join(mt._tmp, "mailtap.db")  # noqa: SLF001
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+                try:
+                    rows = con.execute("SELECT position, subject FROM certificates").fetchall()
+                finally:
+                    con.close()
+                self.assertEqual(rows, [(0, "CN=localhost")])
+                shown = subprocess.run([str(h.mailtap_bin()), "show", "--db", db, "1",
+                                        "--color", "never"], capture_output=True, text=True,
+                                       timeout=30)
+                self.assertRegex(shown.stdout, r"(?m)^cert\[0\]  CN=localhost  \(issuer ")
+
     def test_a_session_refused_in_set_up_records_the_server_greeting(self):
         """The 220 names the server that was refused (host, software): it is in the record of
         a session refused after it, as mailtap read it, before mailtap's own EHLO."""
