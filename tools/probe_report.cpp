@@ -324,8 +324,8 @@ void describe_protection(const ProbeReport& r, Summary& s) {
     s.push_back(
         "plain text only (--tls none): everything, passwords included, travels unencrypted");
     if (offers_starttls_in_clear(r))
-      s.push_back("the server offers STARTTLS: drop --tls none (`mailtap probe " + host_port(r) +
-                  "` checks its certificate), so that nothing travels in plain text");
+      s.push_back(smtp::starttls_offered_under_tls_none() + " (`mailtap probe " + host_port(r) +
+                  "` without it checks its certificate)");
   } else if (r.tls) {
     std::string how = implicit ? "implicit TLS on port " + std::to_string(r.port)
                                : "STARTTLS on port " + std::to_string(r.port);

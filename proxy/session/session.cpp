@@ -24,6 +24,7 @@
 #include "proxy/secrets/token_provider.hpp"
 #include "proxy/session/after_end.hpp"
 #include "proxy/session/transcript.hpp"
+#include "proxy/smtp/capabilities.hpp"
 #include "proxy/smtp/cipher_caveat.hpp"
 #include "proxy/smtp/reply_lines.hpp"
 #include "storage/recorder.hpp"
@@ -467,6 +468,12 @@ asio::awaitable<void> Session::relay() {
   co_await (client_reader() && upstream_reader() && writers_then_close() && watchdog());
 }
 
+void Session::note_starttls_offered() {
+  if (starttls_offer_logged_ || !dialogue_->starttls_offered_in_plain()) return;
+  starttls_offer_logged_ = true;
+  log::info("session " + std::to_string(id_) + ": " + smtp::starttls_offered_under_tls_none());
+}
+
 void Session::note_login_outcome() {
   const smtp::Dialogue& d = *dialogue_;
   if (login_logged_) return;
@@ -694,6 +701,7 @@ asio::awaitable<void> Session::after_input() {
   take_dialogue_records();
   note_client_progress();
   note_login_outcome();
+  note_starttls_offered();
   fetch_token_if_needed();
   client_held_ += d.take_to_client();
   note_client_output();

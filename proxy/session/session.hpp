@@ -155,6 +155,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void note_client_progress();
   void note_upstream_progress();
   void note_login_outcome();
+  // --tls none, and the server offers STARTTLS: said once on the session's line.
+  void note_starttls_offered();
   void fetch_token_if_needed();
   asio::awaitable<void> fetch_token(bool fresh);
   void start_token_prefetch();
@@ -223,6 +225,7 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   std::optional<PrefetchedToken> prefetched_token_;
   bool login_logged_ = false;
+  bool starttls_offer_logged_ = false;
   // Upstream output not yet handed to a write: the writer takes it a piece at a time, so what
   // is here when the upstream is abandoned is exactly what the server will never get, with
   // what the link took and did not send (upstream_handed_ says whose octets those were).

@@ -130,4 +130,8 @@ std::string append_extension(std::string raw, std::string_view keyword) {
   return raw;
 }
 
+std::string starttls_offered_under_tls_none() {
+  return "the server offers STARTTLS: drop --tls none so that nothing travels in plain text";
+}
+
 }  // namespace mailtap::smtp

@@ -28,6 +28,10 @@ struct Capabilities {
 // Reads extension keywords from the lines after the first (the first is the greeting line).
 Capabilities parse_capabilities(const Reply& ehlo_reply);
 
+// What proxy and probe say when --tls none meets a server whose EHLO reply offers STARTTLS
+// (principle 1: a downgrade is never silent).
+std::string starttls_offered_under_tls_none();
+
 // Returns `raw` without any STARTTLS line, keeping the reply well formed: if the removed line
 // was the last one, the new last line gets "NNN " instead of "NNN-". Line endings of the kept
 // lines are preserved byte for byte. `removed` tells whether anything changed.

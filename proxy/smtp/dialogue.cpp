@@ -1577,6 +1577,8 @@ bool Dialogue::on_greeting_reply(const Pending& p, const Reply& reply, Relayed& 
   if (p.command == Verb::ehlo && positive) {  // a refusal lists no extensions: relay it as is
     bool removed = false;
     out.to_client = client_ehlo_reply(reply, removed);
+    if (options_.phase == Phase::plain && parse_capabilities(reply).starttls)
+      starttls_offered_in_plain_ = true;
     if (removed) out.rewrite = rewrite_event("EHLO", out.to_client, ehlo_rewrite_note());
   }
   return false;

@@ -283,6 +283,8 @@ class Dialogue {
   std::string auth_mechanism() const;
   // The session was authenticated by mailtap (--auth-user), not by the client.
   bool authenticated_by_mailtap() const { return login_state_ == LoginState::succeeded; }
+  // --tls none, and the server's EHLO reply offered STARTTLS (removed for the client).
+  bool starttls_offered_in_plain() const { return starttls_offered_in_plain_; }
   // Why mailtap's own AUTH failed (the reply line the client gets), empty unless it did.
   const std::string& login_failure() const { return login_failure_; }
 
@@ -468,6 +470,7 @@ class Dialogue {
   // --auth-user: mailtap's own AUTH, and the EHLO/HELO reply held back until it ends.
   std::optional<UpstreamLogin> login_;
   LoginState login_state_ = LoginState::off;
+  bool starttls_offered_in_plain_ = false;
   AuthRedactor own_redactor_;  // renders mailtap's own AUTH lines for the record
   std::optional<Reply> held_reply_;
   Verb held_command_ = Verb::other;  // EHLO or HELO

@@ -89,8 +89,8 @@ std::string Dialogue::ehlo_extensions_note() const {
   // With --tls none there is no TLS link: mailtap answers a STARTTLS itself (502), so the
   // session stays the plain text it was asked to be.
   if (options_.phase == Phase::plain)
-    return "STARTTLS removed from the EHLO reply: this session is relayed in plain text "
-           "(--tls none)";
+    return "STARTTLS removed from the EHLO reply (--tls none): " +
+           starttls_offered_under_tls_none();
   return "STARTTLS removed from the EHLO reply: mailtap holds the TLS link upstream";
 }
 

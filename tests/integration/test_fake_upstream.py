@@ -5,6 +5,7 @@ server (mode "good"), which records every byte received after TLS."""
 import base64
 import json
 import os
+import re
 import contextlib
 import socket
 import sqlite3
@@ -251,6 +252,26 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertTrue(s.closed.wait(5))
         tls_cmds = [line for phase, line in s.commands if phase == "tls"]
         self.assertNotIn(b"STARTTLS\r\n", tls_cmds, "client STARTTLS forwarded upstream")
+
+    def test_tls_none_to_a_server_offering_starttls_says_so(self):
+        """--tls none relays in plain text; that the server offered STARTTLS is not silent: the
+        session's line and the record's note say so, in probe's words."""
+        f = self.fake("good")
+        mt = self.mailtap(f.address, tls="none")
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        said = "the server offers STARTTLS: drop --tls none so that nothing travels in plain text"
+        self.assertRegex(mt.wait_stderr(said), r"session \d+: " + re.escape(said))
+        mt.stop()
+        con = sqlite3.connect(f"file:{os.path.join(mt._tmp, 'mailtap.db')}?mode=ro", uri=True)  # noqa: SLF001
+        try:
+            notes = [n for (n,) in con.execute(
+                "SELECT note FROM events WHERE kind = 'rewrite' AND verb = 'EHLO'")]
+        finally:
+            con.close()
+        self.assertEqual(notes, ["STARTTLS removed from the EHLO reply (--tls none): " + said])
 
     def test_auth_login_continuations_forwarded(self):
         f = self.fake("good")

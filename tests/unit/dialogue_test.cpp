@@ -44,8 +44,8 @@ TEST(Dialogue, EhloRewriteNoteSaysWhyStarttlsWasRemoved) {
   EXPECT_EQ(note(Phase::tls),
             "STARTTLS removed from the EHLO reply: mailtap holds the TLS link upstream");
   EXPECT_EQ(note(Phase::plain),
-            "STARTTLS removed from the EHLO reply: this session is relayed in plain text "
-            "(--tls none)");
+            "STARTTLS removed from the EHLO reply (--tls none): the server offers STARTTLS: drop "
+            "--tls none so that nothing travels in plain text");
 }
 
 TEST(Dialogue, EhloIsASyncPoint) {
