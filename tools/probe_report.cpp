@@ -184,6 +184,7 @@ ProbeFailure failure_kind(const ProbeReport& r, const net::UpstreamSetup& setup)
 void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
                 const std::vector<smtp::RecordedEvent>& events) {
   r.address = setup.tls.resolved_address;
+  r.addresses_failed = setup.addresses_failed;
   r.greeting = setup.greeting;
   for (const smtp::RecordedEvent& recorded : events) {
     const smtp::Event& e = *recorded;
@@ -389,6 +390,9 @@ std::vector<std::string> summarise(const ProbeReport& r, storage::Clock::time_po
   else if (r.failure_kind == ProbeFailure::certificate)
     explain_certificate_failure(r, s);
   warn_of_expiry(r, now, s);
+  for (const std::string& failed : r.addresses_failed)
+    s.push_back("another address of " + r.host + " failed: " + failed +
+                " (a client that tries it first waits or fails)");
   if (r.failure_kind == ProbeFailure::connection || r.failure_kind == ProbeFailure::no_tls)
     return s;
   describe_protection(r, s);
@@ -504,6 +508,7 @@ std::string render_probe_text(const ProbeReport& r, const Style& st,
                                                        : "plain text, --tls none";
   out += st.bold("mailtap probe " + host_port(r)) + " (" + how + ")\n";
   if (!r.address.empty()) out += "connected to " + r.address + "\n";
+  for (const std::string& failed : r.addresses_failed) out += "  also tried " + failed + "\n";
   out += "\n";
   if (r.greeting) reply_block(out, "Greeting", *r.greeting, st);
   if (r.ehlo_plain)
@@ -533,6 +538,9 @@ std::string render_probe_json(const ProbeReport& r, storage::Clock::time_point n
   w.key("tls_mode").value(net::to_string(r.mode));
   w.key("tls_name").value(r.tls_name);
   w.key("address").value(r.address);
+  w.key("addresses_failed").begin_array();
+  for (const std::string& failed : r.addresses_failed) w.value(failed);
+  w.end_array();
   write_reply(w, "greeting", r.greeting);
   write_reply(w, "ehlo_before_tls", r.ehlo_plain);
   write_reply(w, "starttls", r.starttls);

@@ -141,15 +141,16 @@ std::string AddressRace::describe_attempts() const {
   std::string out;
   for (const ConnectAttempt& a : state_->attempts) {
     if (!out.empty()) out += "; ";
-    out += address_label(a.endpoint) + ": ";
-    if (!a.done || a.error == asio::error::operation_aborted)
-      out += "no answer";
-    else if (a.error)
-      out += a.error.message();
-    else
-      out += "connected";
+    out += describe_attempt(a);
   }
   return out;
+}
+
+std::string AddressRace::describe_attempt(const ConnectAttempt& a) {
+  const std::string address = address_label(a.endpoint) + ": ";
+  if (!a.done || a.error == asio::error::operation_aborted) return address + "no answer";
+  if (a.error) return address + a.error.message();
+  return address + "connected";
 }
 
 }  // namespace mailtap::net

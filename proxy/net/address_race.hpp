@@ -60,6 +60,8 @@ class AddressRace {
   const std::vector<ConnectAttempt>& attempts() const;
   // "127.0.0.1:25: Connection refused; [::1]:25: no answer" for each attempt, in order.
   std::string describe_attempts() const;
+  // One of them: "[::1]:587: Connection refused", "...: no answer", "...: connected".
+  static std::string describe_attempt(const ConnectAttempt& a);
 
  private:
   struct State;

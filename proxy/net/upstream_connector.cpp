@@ -292,7 +292,12 @@ class Setup {
     result_.tls.resolved_address = address_label(endpoint);
     std::string tried;  // the addresses that did not answer first, in the record's note
     for (const ConnectAttempt& a : race.attempts())
-      if (a.endpoint != endpoint) tried += (tried.empty() ? "" : ", ") + address_label(a.endpoint);
+      if (a.endpoint != endpoint) {
+        tried += (tried.empty() ? "" : ", ") + address_label(a.endpoint);
+        // One still unanswered when another connected is not known to be broken.
+        if (a.done && a.error && a.error != asio::error::operation_aborted)
+          result_.addresses_failed.push_back(AddressRace::describe_attempt(a));
+      }
     note(EventKind::note, "connected to " + label_ + " (" + result_.tls.resolved_address +
                               (tried.empty() ? "" : "; also tried " + tried) + ")");
     co_return true;

@@ -74,6 +74,9 @@ struct UpstreamSetup {
   // relay's to read, as if it had come after.
   std::string after_greeting;
   smtp::UpstreamTls tls;  // filled as far as the setup got
+  // The upstream's other addresses tried while connecting, and what each did ("[::1]:587:
+  // Connection refused"): a broken one costs every client that tries it first.
+  std::vector<std::string> addresses_failed;
   // Why the certificate is not trusted: the problem that ended the handshake, or every one
   // found under report_when_insecure.
   std::vector<VerifyProblem> verify_problems;

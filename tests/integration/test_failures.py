@@ -5,6 +5,7 @@ Upstreams are in-process fakes (harness.FakeServer) that misbehave on purpose.""
 
 import contextlib
 import dataclasses
+import json
 import os
 import re
 import socket
@@ -802,6 +803,22 @@ class UpstreamAddressesTest(h.IntegrationCase):
         self.assertEqual(row["resolved_address"], f"127.0.0.1:{f.port}")
         self.assertIn(f"connected to {self.NAME}:{f.port} (127.0.0.1:{f.port}; also tried "
                       f"[::1]:{f.port})", notes)
+
+    def test_probe_names_an_address_that_refused_before_the_one_it_used(self):
+        """A broken IPv6 address costs every client that tries it first: probe says so in its
+        text, its summary and its JSON, as the proxy's record does."""
+        f = self.fake("good")  # listens on 127.0.0.1 only: [::1] refuses
+        args = [str(h.mailtap_bin()), "probe", f"{self.NAME}:{f.port}", "--tls-name", "localhost",
+                "--ca-file", str(self.pki.ca_cert), "--color", "never"]
+        failed = f"[::1]:{f.port}: Connection refused"
+        cp = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                            preexec_fn=h.private_hosts_file(self.hosts))
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn(f"connected to 127.0.0.1:{f.port}\n  also tried {failed}\n", cp.stdout)
+        self.assertIn(f"another address of {self.NAME} failed: {failed}", cp.stdout)
+        cp = subprocess.run(args + ["--json"], capture_output=True, text=True, timeout=60,
+                            preexec_fn=h.private_hosts_file(self.hosts))
+        self.assertEqual(json.loads(cp.stdout)["addresses_failed"], [failed])
 
     def test_a_timeout_names_every_address_tried(self):
         port = h.free_port()
