@@ -1,5 +1,7 @@
 #include "storage/default_path.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "proxy/common/home_directory.hpp"
@@ -21,6 +23,23 @@ std::string default_database_path(const std::function<const char*(const char*)>&
   error =
       "no database path: set --db, MAILTAP_DB, XDG_DATA_HOME or HOME" + relative_home_note(getenv);
   return {};
+}
+
+std::string default_database_path_to_write(const std::function<const char*(const char*)>& getenv,
+                                           unsigned euid, std::string& error) {
+  std::string path = default_database_path(getenv, error);
+  if (path.empty()) return path;
+  const char* value = getenv("MAILTAP_DB");
+  if (value != nullptr && *value != '\0') return path;
+  const char* variable = directory_from_env(getenv, "XDG_DATA_HOME") ? "XDG_DATA_HOME" : "HOME";
+  error = other_users_home_refusal(*directory_from_env(getenv, variable), variable, euid);
+  if (!error.empty()) return {};
+  return path;
+}
+
+std::string default_database_path_to_write(std::string& error) {
+  return default_database_path_to_write([](const char* name) { return std::getenv(name); },
+                                        ::geteuid(), error);
 }
 
 std::string default_database_path(std::string& error) {

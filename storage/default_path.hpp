@@ -15,4 +15,11 @@ std::string default_database_path(std::string& error);
 std::string default_database_path(const std::function<const char*(const char*)>& getenv,
                                   std::string& error);
 
+// The same path for the proxy, which creates the file and the directories above it: run as
+// root (`euid` 0) it refuses a default in a home that is not root's (other_users_home_refusal),
+// returning "" with `error` saying why. MAILTAP_DB, like --db, is taken as asked.
+std::string default_database_path_to_write(std::string& error);
+std::string default_database_path_to_write(const std::function<const char*(const char*)>& getenv,
+                                           unsigned euid, std::string& error);
+
 }  // namespace mailtap::storage

@@ -107,7 +107,7 @@ std::string database_path(const ProxyArgs& a, std::optional<std::string>& path) 
     return {};
   }
   std::string error;
-  path = storage::default_database_path(error);
+  path = storage::default_database_path_to_write(error);
   if (path->empty()) return error + " (give --db PATH or --no-record)";
   return {};
 }

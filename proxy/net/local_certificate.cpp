@@ -243,8 +243,15 @@ std::optional<LocalCertificate> reusable_pair(const std::string& cert_path,
 
 std::string default_config_dir(const std::function<const char*(const char*)>& getenv,
                                std::string& error) {
-  if (const auto xdg = directory_from_env(getenv, "XDG_CONFIG_HOME")) return *xdg + "/mailtap";
-  if (const auto home = directory_from_env(getenv, "HOME")) return *home + "/.config/mailtap";
+  const char* variable = directory_from_env(getenv, "XDG_CONFIG_HOME") ? "XDG_CONFIG_HOME" : "HOME";
+  if (const auto base = directory_from_env(getenv, variable)) {
+    error = other_users_home_refusal(*base, variable, ::geteuid());
+    if (!error.empty()) {
+      error += ", or give --local-cert and --local-key";
+      return {};
+    }
+    return *base + (variable == std::string_view("HOME") ? "/.config/mailtap" : "/mailtap");
+  }
   error = "no config directory: set XDG_CONFIG_HOME or HOME, or give --local-cert and --local-key" +
           relative_home_note(getenv);
   return {};

@@ -277,6 +277,36 @@ class RecordingLocationTest(IntegrationCase):
         self.assertIn("MAILTAP_DB", err)
         self.assertIn("--no-record", err)
 
+    def test_root_with_another_users_home_makes_nothing_there(self):
+        """`sudo -E mailtap proxy`, `su -m`, a root cron job that keeps HOME: the default paths
+        are in a home that is not root's. Making ~/.local (or ~/.config) there root-owned 0700
+        would shut the user out of their own ~/.local, so mailtap refuses and says why."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root: a root run with another user's HOME")
+        fake = self.fake("good")
+        home = self.tmp / "user-home"
+        home.mkdir()
+        os.chown(home, 65534, 65534)
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "MAILTAP_DB")}
+        env["HOME"] = str(home)
+        for extra in ([], ["--no-record", "--local-tls", "starttls"]):
+            cp = subprocess.run([str(mailtap_bin()), "proxy", "--upstream", fake.address,
+                                 "--listen", f"127.0.0.1:{free_port()}", *extra],
+                                env=env, capture_output=True, timeout=20)
+            err = cp.stderr.decode()
+            self.assertEqual(cp.returncode, 2, err)
+            self.assertIn(f"HOME is {home}", err)
+            self.assertIn("belongs to uid 65534", err)
+            self.assertIn("run mailtap as that user", err)
+            self.assertEqual(list(home.iterdir()), [], "nothing made in the user's home")
+        # Named explicitly, a path is taken as asked; root's own home is the default as before.
+        cp = subprocess.run([str(mailtap_bin()), "proxy", "--upstream", fake.address,
+                             "--listen", f"127.0.0.1:{free_port()}", "--print-config"],
+                            env=dict(env, MAILTAP_DB=str(self.tmp / "root.db")),
+                            capture_output=True, timeout=20)
+        self.assertEqual(cp.returncode, 0, cp.stderr.decode())
+
 
 class RecordingOutcomeTest(IntegrationCase):
     """Outcomes other than QUIT, and the --insecure flag, as the session row shows them."""

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/storage_records_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
@@ -383,6 +385,45 @@ TEST(StorageDefaultPath, FollowsTheDocumentedOrder) {
   EXPECT_EQ(default_database_path(lookup, error), "/data/mailtap/mailtap.db");
   env["MAILTAP_DB"] = "rel/x.db";
   EXPECT_EQ(default_database_path(lookup, error), "rel/x.db");
+}
+
+// Run as root with another user's HOME (sudo -E, su -m), the proxy would make that user's
+// ~/.local root-owned 0700: it refuses the default there, and only there.
+TEST(StorageDefaultPath, RootDoesNotWriteIntoAnotherUsersHome) {
+  TempDir dir;
+  const std::string home = dir.file("home");
+  ASSERT_EQ(::mkdir(home.c_str(), 0755), 0);
+  std::map<std::string, std::string> env{{"HOME", home}};
+  auto lookup = [&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  std::string error;
+  const std::string in_home = home + "/.local/share/mailtap/mailtap.db";
+  struct stat st {};
+  ASSERT_EQ(::stat(home.c_str(), &st), 0);
+  // The home's owner, or root in a home of its own, as before.
+  EXPECT_EQ(default_database_path_to_write(lookup, st.st_uid, error), in_home) << error;
+  if (st.st_uid != 0) GTEST_SKIP() << "needs root: chown to another user";
+  EXPECT_EQ(default_database_path_to_write(lookup, 0, error), in_home) << error;
+  ASSERT_EQ(::chown(home.c_str(), 65534, 65534), 0);
+  EXPECT_EQ(default_database_path_to_write(lookup, 1000, error), in_home) << error;
+  EXPECT_EQ(default_database_path_to_write(lookup, 0, error), "");
+  EXPECT_EQ(error.rfind("HOME is " + home + ", and " + home + " belongs to uid 65534", 0), 0u)
+      << error;
+  EXPECT_NE(error.find("run mailtap as that user"), std::string::npos) << error;
+  // Reading it is harmless: the tools' path is unchanged.
+  EXPECT_EQ(default_database_path(lookup, error), in_home);
+  // A missing XDG_DATA_HOME inside it: its nearest existing parent is the user's.
+  env["XDG_DATA_HOME"] = home + "/.local/share";
+  EXPECT_EQ(default_database_path_to_write(lookup, 0, error), "");
+  EXPECT_NE(error.find("XDG_DATA_HOME is " + home + "/.local/share, and " + home +
+                       " belongs to uid 65534"),
+            std::string::npos)
+      << error;
+  // Named, a path is taken as asked.
+  env["MAILTAP_DB"] = home + "/m.db";
+  EXPECT_EQ(default_database_path_to_write(lookup, 0, error), home + "/m.db");
 }
 
 }  // namespace
