@@ -193,7 +193,7 @@ int run_mock(const MockArgs& args) {
   RecordedDialogue recording;
   if (!load_recorded_dialogue(db, args.id, "served", recording, error, RefusedLines::answered_again,
                               PartialBodies::counted)) {
-    log::error("mock: " + error);
+    log::error("mock: " + args.common.explain_open_error(db, error));
     return 2;
   }
   if (recording.client_starttls) {

@@ -146,7 +146,7 @@ int run_prune(const PruneArgs& a) {
   }
   storage::PruneResult result;
   if (!storage::prune_sessions(path, *criteria, result, error)) {
-    log::error("prune: " + error);
+    log::error("prune: " + a.common.explain_open_error(path, error));
     return 1;
   }
   const std::string out =

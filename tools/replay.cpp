@@ -479,7 +479,7 @@ int run_replay(const ReplayArgs& args) {
   std::string error;
   RecordedDialogue recording;
   if (!load_recorded_dialogue(cfg.db_path, args.id, "replayed", recording, error)) {
-    log::error("replay: " + error);
+    log::error("replay: " + args.common.explain_open_error(cfg.db_path, error));
     return 2;
   }
   std::shared_ptr<const smtp::Secret> password;

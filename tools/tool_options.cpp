@@ -52,14 +52,16 @@ std::unique_ptr<storage::Reader> ToolOptions::open_reader(std::string_view tool,
   }
   failure_status = 1;
   auto reader = storage::Reader::open(path, error, storage::Reader::Use::one_shot);
-  if (!reader) {
-    std::error_code ec;
-    if (const std::string note = missing_database_note();
-        !note.empty() && !std::filesystem::exists(path, ec))
-      error += " (" + note + ")";
-    log::error(std::string(tool) + ": " + error);
-  }
+  if (!reader) log::error(std::string(tool) + ": " + explain_open_error(path, error));
   return reader;
+}
+
+std::string ToolOptions::explain_open_error(const std::string& path, std::string error) const {
+  std::error_code ec;
+  if (const std::string note = missing_database_note();
+      !note.empty() && !std::filesystem::exists(path, ec))
+    error += " (" + note + ")";
+  return error;
 }
 
 std::string ToolOptions::missing_database_note() const {

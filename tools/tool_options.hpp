@@ -37,6 +37,9 @@ struct ToolOptions {
   // MAILTAP_DB, db in the config file), and where the systemd user unit records instead, the
   // usual cause; "" when one was named. Without parentheses.
   std::string missing_database_note() const;
+  // `error`, a failure to open the database at `path`, with missing_database_note() added in
+  // parentheses when `path` does not exist and is the default: every tool says the same there.
+  std::string explain_open_error(const std::string& path, std::string error) const;
 };
 
 // Names the tool in write_stdout's error ("sessions"): set once, before the command runs.

@@ -880,6 +880,30 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.tool("export", plain, "999999", "-o", str(kept), expect=1)
         self.assertEqual(kept.read_bytes(), b"before\n")
 
+    def test_every_tool_says_where_the_unit_records_when_the_default_is_missing(self):
+        """A retention timer beside the shipped unit without MAILTAP_DB runs `mailtap prune`
+        on the XDG default, where there is no database: prune said only "No such file or
+        directory" and mock "no database at", where sessions, show, audit and web name the
+        unit's path. Every tool gives the same explanation (one function)."""
+        home = Path(tempfile.mkdtemp(prefix="mt-nodb-home-"))
+        self.addCleanup(shutil.rmtree, home, True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILTAP_", "XDG_"))}
+        env["HOME"] = str(home)
+        port = f"127.0.0.1:{h.free_port()}"
+        for args in (["sessions"], ["show", "1"], ["export", "1"], ["audit"],
+                     ["prune", "--before", "90d"], ["prune", "--keep", "1", "--dry-run"],
+                     ["replay", "1", "--to", f"127.0.0.1:{h.closed_port()}", "--no-record"],
+                     ["mock", "1", "--listen", port], ["web", "--listen", port]):
+            with self.subTest(args=args):
+                cp = subprocess.run([str(h.mailtap_bin()), *args, "--config", "/dev/null"],
+                                    capture_output=True, timeout=20, env=env)
+                err = cp.stderr.decode(errors="replace")
+                self.assertNotEqual(cp.returncode, 0, err)
+                self.assertIn(f"{home}/.local/share/mailtap/mailtap.db", err)
+                self.assertIn("the systemd user unit records to ~/.local/state/mailtap/mailtap.db:"
+                              " give --db PATH or set MAILTAP_DB", err)
+                self.assertEqual(list(home.iterdir()), [], "nothing made by a reading tool")
+
     def test_every_tool_names_itself_when_it_refuses(self):
         """`mailtap mock 99` said "mailtap: no session 99 in ..." without the "mock:" that show
         and export give, and `export 1 --all` said CLI11's "id excludes --all"."""
