@@ -9,6 +9,7 @@
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/config_option.hpp"
 #include "proxy/command/proxy_command.hpp"
+#include "proxy/common/log.hpp"
 #include "tools/commands.hpp"
 #include "tools/reply_explanation.hpp"
 #include "tools/tool_options.hpp"
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
   // Errors are reported at the boundaries as results; anything that still escapes (out of
   // memory, a broken reactor) ends the process with a message instead of std::terminate.
   try {
+    mailtap::log::detect_destination();
     return run(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mailtap: fatal: %s\n", e.what());

@@ -423,8 +423,8 @@ std::string older_schema_advice(const std::string& path, std::int64_t version) {
 // process has the file open, which may be an older mailtap recording to it (docs/install.md
 // asks to stop those first; refusing to migrate was tried and reverted).
 void say_migrated(const std::string& path, std::int64_t from) {
-  log::error("upgraded '" + path + "' from schema version " + std::to_string(from) + " to " +
-             std::to_string(kSchemaVersion) + "; older mailtaps cannot use it any more");
+  log::warning("upgraded '" + path + "' from schema version " + std::to_string(from) + " to " +
+               std::to_string(kSchemaVersion) + "; older mailtaps cannot use it any more");
   if (opened_by_another_process(path).value_or(false)) {
     log::error("another process has '" + path +
                "' open: any older mailtap using it (proxy, web) must be stopped and started "

@@ -228,10 +228,10 @@ int run_mock(const MockArgs& args) {
     server.acceptor.close(ignored);
     io.stop();
   });
-  log::error("mock of session " + std::to_string(args.id) + " listening on " +
-             net::endpoint_label(server.acceptor.local_endpoint(ec)) + " (" +
-             std::to_string(recording.client.size()) + " client steps, " +
-             (args.loop ? "until SIGINT/SIGTERM" : "one client") + ")");
+  log::notice("mock of session " + std::to_string(args.id) + " listening on " +
+              net::endpoint_label(server.acceptor.local_endpoint(ec)) + " (" +
+              std::to_string(recording.client.size()) + " client steps, " +
+              (args.loop ? "until SIGINT/SIGTERM" : "one client") + ")");
   // After the ready line, which scripts wait for.
   if (recording.partial_body)
     log::info("session " + std::to_string(args.id) +

@@ -160,7 +160,7 @@ int run_probe(const ProbeArgs& a) {
   if (const std::string warning =
           options::UpstreamOptions::client_certificate_warning(target.client_certificate.get());
       !warning.empty())
-    log::error("probe: " + warning);
+    log::warning("probe: " + warning);
   // Even under --insecure the trust store is loaded: the probe reports what verification
   // would have said, and only goes on regardless.
   std::string error;
@@ -171,8 +171,8 @@ int run_probe(const ProbeArgs& a) {
     return 2;
   }
   if (target.insecure && target.mode != net::TlsMode::none)
-    log::error("probe: WARNING: --insecure: going on even if the certificate of " + target.host +
-               " cannot be verified");
+    log::warning("probe: WARNING: --insecure: going on even if the certificate of " + target.host +
+                 " cannot be verified");
 
   Probe probe(target, report);
   asio::io_context io;

@@ -437,10 +437,11 @@ bool open_replay_recorder(const ReplayConfig& cfg, std::unique_ptr<storage::Reco
 // The replay sends the recorded password again: say so when the link does not protect it.
 void warn_about_exposure(const net::UpstreamTarget& target) {
   if (target.insecure && target.mode != net::TlsMode::none)
-    log::error("replay: WARNING: --insecure: the certificate of " + target.host +
-               " is not verified; the replayed password can be read by anyone on the path");
+    log::warning("replay: WARNING: --insecure: the certificate of " + target.host +
+                 " is not verified; the replayed password can be read by anyone on the path");
   if (target.mode == net::TlsMode::none)
-    log::error("replay: WARNING: --tls none: the replay travels in plain text, password included");
+    log::warning(
+        "replay: WARNING: --tls none: the replay travels in plain text, password included");
 }
 
 // Prints the comparison (or why there is none) and returns the exit status.
@@ -492,7 +493,7 @@ int run_replay(const ReplayArgs& args) {
   if (const std::string warning =
           options::UpstreamOptions::client_certificate_warning(cfg.target.client_certificate.get());
       !warning.empty())
-    log::error(warning);
+    log::warning(warning);
   std::unique_ptr<storage::Recorder> recorder;
   if (!open_replay_recorder(cfg, recorder)) return 2;
   warn_about_exposure(cfg.target);

@@ -218,9 +218,9 @@ void raise_descriptor_limit(unsigned max_sessions) {
     getrlimit(RLIMIT_NOFILE, &lim);
   }
   if (lim.rlim_cur < wanted)
-    log::error("WARNING: only " + std::to_string(lim.rlim_cur) +
-               " file descriptors allowed (ulimit -n); --max-sessions " +
-               std::to_string(max_sessions) + " needs " + std::to_string(wanted));
+    log::warning("WARNING: only " + std::to_string(lim.rlim_cur) +
+                 " file descriptors allowed (ulimit -n); --max-sessions " +
+                 std::to_string(max_sessions) + " needs " + std::to_string(wanted));
 }
 
 // Loads or makes the --local-tls certificate and its server context: 0, or (logged) the exit
@@ -262,14 +262,14 @@ void set_upstream_target(const ProxyConfig& cfg, net::UpstreamTarget& target) {
 void warn_about_exposure(const ProxyConfig& cfg, const std::string& listen_label,
                          const std::string& upstream_label) {
   if (cfg.trust.insecure && cfg.tls_mode != net::TlsMode::none)
-    log::error("WARNING: --insecure: the certificate of " + upstream_label +
-               " is not verified; anyone on the path can read and change the session");
+    log::warning("WARNING: --insecure: the certificate of " + upstream_label +
+                 " is not verified; anyone on the path can read and change the session");
   if (cfg.tls_mode == net::TlsMode::none)
-    log::error("WARNING: --tls none: sessions to " + upstream_label +
-               " travel in plain text, passwords included");
+    log::warning("WARNING: --tls none: sessions to " + upstream_label +
+                 " travel in plain text, passwords included");
   if (!cfg.listen.address().is_loopback())
-    log::error("WARNING: --allow-remote: listening on " + listen_label +
-               "; anyone who can reach it can relay through mailtap");
+    log::warning("WARNING: --allow-remote: listening on " + listen_label +
+                 "; anyone who can reach it can relay through mailtap");
 }
 
 // What --auth-user authenticates with, and with both a password and a token command, which
@@ -295,7 +295,7 @@ void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
   if (const net::ClientCertificate* c = cfg.client_certificate.get()) {
     if (const std::string warning = options::UpstreamOptions::client_certificate_warning(c);
         !warning.empty())
-      log::error(warning);
+      log::warning(warning);
     log::info("presenting the client certificate " + c->describe() + " to " + upstream_label +
               " when it asks for one (SHA-256 " + c->leaf_facts.sha256_hex + ", " +
               std::to_string(c->intermediates) + " intermediate(s), valid until " +
@@ -315,12 +315,12 @@ void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
   // Before the "listening on" line, which tells scripts (and the tests) that all is up.
   if (web != nullptr) {
     if (!web_listen->address().is_loopback())
-      log::error("WARNING: --allow-remote: the web page at " + web->url() +
-                 " shows mail and who authenticated to anyone who can reach it");
-    log::error("web page at " + web->url());
+      log::warning("WARNING: --allow-remote: the web page at " + web->url() +
+                   " shows mail and who authenticated to anyone who can reach it");
+    log::notice("web page at " + web->url());
   }
-  log::error("listening on " + listen_label + client_side + " -> " + upstream_label + " (" + mode +
-             ", " + verification + ")");
+  log::notice("listening on " + listen_label + client_side + " -> " + upstream_label + " (" + mode +
+              ", " + verification + ")");
   if (!cfg.auth_user.empty())
     log::info("authenticating sessions as " + cfg.auth_user + auth_means(cfg, with_tokens));
   if (recorder)

@@ -8,6 +8,7 @@ import re
 import select
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -89,6 +90,53 @@ class ThreadLimitTest(h.IntegrationCase):
         self.addCleanup(mt.__exit__, None, None, None)
         self.assertEqual(mt.wait(timeout=10), 2, mt.output)
         self.assertIn("--threads 100000: at most 1024", mt.stderr)
+
+
+class LogDestinationTest(h.IntegrationCase):
+    """Under the systemd unit stderr is the journal: every line had priority info, so
+    `journalctl -p warning` found no failure. systemd names the stream in $JOURNAL_STREAM
+    (DEVICE:INODE) and reads a "<N>" prefix as the line's priority (sd-daemon(3)). A plain file
+    (2>>mailtap.log) has nothing that records when a line was written: there each line starts
+    with its UTC time. A pipe or a terminal gets the lines as before."""
+
+    def run_to_file(self, extra_args, journal: bool, stop: bool):
+        err_path = self.tmp / f"stderr-{h.unique_token()}"
+        with open(err_path, "w") as err:
+            env = dict(os.environ)
+            env.pop("JOURNAL_STREAM", None)
+            if journal:
+                st = os.fstat(err.fileno())
+                env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+            proc = subprocess.Popen([str(h.mailtap_bin()), "proxy", "--db", str(self.tmp / "m.db"),
+                                     *extra_args], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=err, env=env)
+        try:
+            if stop:
+                wait_for(lambda: "listening on" in err_path.read_text(), 10, "listening line")
+                proc.send_signal(signal.SIGTERM)
+            self.assertIsNotNone(proc.wait(20))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        return err_path.read_text().splitlines()
+
+    def test_journal_lines_carry_their_priority_and_file_lines_their_time(self):
+        f = self.fake("good")
+        running = ["--upstream", f.address, "--tls", "none", "--listen",
+                   f"127.0.0.1:{h.free_port()}"]
+        lines = self.run_to_file(running, journal=True, stop=True)
+        self.assertTrue(any(l.startswith("<4>mailtap: WARNING: --tls none") for l in lines), lines)
+        self.assertTrue(any(l.startswith("<5>mailtap: listening on") for l in lines), lines)
+        self.assertTrue(all(re.match(r"<[34567]>mailtap: ", l) for l in lines), lines)
+        refused = ["--upstream", f.address, "--listen", f"0.0.0.0:{h.free_port()}"]
+        lines = self.run_to_file(refused, journal=True, stop=False)
+        self.assertTrue(lines and all(l.startswith("<3>mailtap: ") for l in lines), lines)
+
+        lines = self.run_to_file(running, journal=False, stop=True)
+        stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z mailtap: "
+        self.assertTrue(all(re.match(stamp, l) for l in lines), lines)
+        self.assertTrue(any(re.match(stamp + "WARNING: --tls none", l) for l in lines), lines)
 
 
 class StuckUpstream:

@@ -24,5 +24,33 @@ TEST(Log, MailtapsOwnUtf8StaysReadable) {
             "mailtap: user jos\xc3\xa9 \xe2\x86\x92 done\n");
 }
 
+TEST(Log, JournalOnlyWhenJournalStreamNamesStderrItself) {
+  struct stat st {};
+  st.st_dev = 27;
+  st.st_ino = 4711;
+  st.st_mode = S_IFSOCK | 0777;
+  EXPECT_EQ(destination_of("27:4711", st), Destination::journal);
+  // stdout's stream under the unit, with stderr redirected elsewhere: not the journal.
+  EXPECT_EQ(destination_of("27:4712", st), Destination::plain);
+  EXPECT_EQ(destination_of("27:4711x", st), Destination::plain);
+  EXPECT_EQ(destination_of("", st), Destination::plain);
+  EXPECT_EQ(destination_of(nullptr, st), Destination::plain);
+  st.st_mode = S_IFREG | 0644;
+  EXPECT_EQ(destination_of(nullptr, st), Destination::file);
+  EXPECT_EQ(destination_of("27:4711", st), Destination::journal);
+}
+
+TEST(Log, LineStartIsThePriorityForTheJournalAndTheUtcTimeForAFile) {
+  using namespace std::chrono;
+  const system_clock::time_point t = system_clock::from_time_t(1796553175) + milliseconds(913);
+  EXPECT_EQ(line_start(Destination::journal, Priority::error, t), "<3>");
+  EXPECT_EQ(line_start(Destination::journal, Priority::warning, t), "<4>");
+  EXPECT_EQ(line_start(Destination::journal, Priority::notice, t), "<5>");
+  EXPECT_EQ(line_start(Destination::journal, Priority::info, t), "<6>");
+  EXPECT_EQ(line_start(Destination::journal, Priority::debug, t), "<7>");
+  EXPECT_EQ(line_start(Destination::file, Priority::info, t), "2026-12-06T10:32:55.913Z ");
+  EXPECT_EQ(line_start(Destination::plain, Priority::error, t), "");
+}
+
 }  // namespace
 }  // namespace mailtap::log

@@ -55,9 +55,9 @@ int run_web(const WebArgs& a) {
     return 1;
   }
   if (!options.listen.address().is_loopback())
-    log::error("WARNING: --allow-remote: the web page at " + server->url() +
-               " shows mail and who authenticated to anyone who can reach it");
-  log::error("web page at " + server->url() + " (reading " + options.db_path + ")");
+    log::warning("WARNING: --allow-remote: the web page at " + server->url() +
+                 " shows mail and who authenticated to anyone who can reach it");
+  log::notice("web page at " + server->url() + " (reading " + options.db_path + ")");
   int signal = 0;
   sigwait(&stop_signals, &signal);
   server.reset();
