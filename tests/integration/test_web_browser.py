@@ -276,6 +276,43 @@ class WebBrowserTest(h.IntegrationCase):
         self.assertIn("cut: the process recording it is gone (killed?)",
                       d.find_element(By.TAG_NAME, "body").text)
 
+    def test_9_a_session_across_a_backward_clock_step_shows_no_negative_time(self):
+        # What a wall-clock step back of two hours during a session (NTP stepping a machine
+        # without an RTC at boot, date -s) leaves in the record: an end, and the events after
+        # the step, before the start. `mailtap sessions` prints "?"; the page printed
+        # "-7199.655s".
+        with sqlite3.connect(self.db) as db:
+            # The first session recorded: a whole dialogue (later tests add many short ones).
+            first = db.execute("SELECT min(id) FROM sessions").fetchone()[0]
+            columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(sessions)")
+                                if row[1] not in ("id", "ended_at"))
+            stepped = db.execute(
+                f"INSERT INTO sessions ({columns}, ended_at) SELECT {columns}, "
+                "strftime('%Y-%m-%dT%H:%M:%S', started_at, '-2 hours') || substr(started_at, 20) "
+                "FROM sessions "
+                "WHERE id = ?", (first,)).lastrowid
+            event_columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(events)")
+                                      if row[1] not in ("id", "session_id", "at"))
+            db.execute(f"INSERT INTO events (session_id, at, {event_columns}) SELECT ?, "
+                       "CASE WHEN seq = (SELECT min(seq) FROM events WHERE session_id = ?) THEN at "
+                       "ELSE strftime('%Y-%m-%dT%H:%M:%S', at, '-2 hours') || substr(at, 20) "
+                       f"END, {event_columns} FROM events WHERE session_id = ?",
+                       (stepped, first, first))
+        d = self.driver
+        d.get("about:blank")  # a fresh load, whatever view the tests before left open
+        d.get(f"{self.base}#/session/{stepped}")
+        self.wait(lambda d: f"Session {stepped}" in d.find_element(By.CSS_SELECTOR, "h1").text
+                  and d.find_elements(By.CSS_SELECTOR, "span.at"),
+                  message="the session across the clock step shown")
+        body = d.find_element(By.TAG_NAME, "body").text
+        self.assertIn("? (the wall clock was set back during the session)", body)
+        times = d.execute_script("return [...document.querySelectorAll('span.at, span.delta')]"
+                                 ".map((e) => e.textContent)")
+        self.assertTrue(any(t == "?" for t in times), times)
+        self.assertFalse([t for t in times if "-" in t], times)
+        self.assertNotRegex(body, r"-\d+\.\d{3}s")
+
+
 # The live refreshes of the list take 0.7 s each (as on a record of many thousand sessions),
 # so that one is nearly always under way while the proxy records; counts the session rows the
 # page was sent, and the requests for them.

@@ -99,11 +99,20 @@ function seconds(fromIso, toIso) {
   return (Date.parse(toIso) - Date.parse(fromIso)) / 1000;
 }
 
+// A span the wall clock gives as negative (it was stepped back while the session ran: NTP at
+// boot, date -s) has no duration to show: "?", as mailtap sessions prints it.
+const CLOCK_WENT_BACK = "? (the wall clock was set back during the session)";
+
 function duration(s) {
   if (s === null) return "";
+  if (s < 0) return "?";
   if (s < 60) return s.toFixed(3) + "s";
   const m = Math.floor(s / 60);
   return `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
+}
+
+function sessionDuration(s) {
+  return s !== null && s < 0 ? CLOCK_WENT_BACK : duration(s);
 }
 
 // ---- live updates ---------------------------------------------------------------------
@@ -462,7 +471,7 @@ function transcriptLine(event, session, previous, explanation) {
   if (event.direction === "client_to_mailtap")
     content.append(el("span", { className: "tag" }, "[answered by mailtap]"));
   const line = el("div", { className: classes.join(" "), "data-seq": event.seq, "data-kind": event.kind },
-    el("span", { className: "at" }, at === null ? "" : "+" + at.toFixed(3) + "s"),
+    el("span", { className: "at" }, at === null ? "" : at < 0 ? "?" : "+" + at.toFixed(3) + "s"),
     el("span", { className: "delta", title: "since the previous line" },
       delta === null ? "" : "Δ" + duration(delta)),
     el("span", { className: "who", title }, prefix),
@@ -602,7 +611,7 @@ async function renderSession(id, signal) {
       s.outcome && s.outcome !== "quit" ? el("span", { className: "badge bad" }, s.outcome) : null),
     facts([
       ["started", when(s.started_at)],
-      ["duration", s.ended_at ? duration(seconds(s.started_at, s.ended_at)) :
+      ["duration", s.ended_at ? sessionDuration(seconds(s.started_at, s.ended_at)) :
         cut ? "no end recorded" : "still running"],
       // As `mailtap show`'s client line: the client's own TLS to mailtap, when it had it.
       ["client", `${s.client_address} → ${s.listen_address}` +
