@@ -187,6 +187,7 @@ class Writer {
       const char* sql;
     } const all[] = {
         {&begin_, "BEGIN IMMEDIATE"},
+        {&user_version_, "PRAGMA user_version"},
         {&commit_, "COMMIT"},
         {&savepoint_, "SAVEPOINT record"},
         {&release_, "RELEASE record"},
@@ -256,6 +257,10 @@ class Writer {
       rollback();
       return st;
     }
+    if (Status st = still_this_schema(); !st.ok()) {
+      rollback();
+      return st;
+    }
     // The body bytes this transaction refers to are durable before it is.
     if (Status st = bodies_->sync(); !st.ok()) {
       rollback();
@@ -303,6 +308,28 @@ class Writer {
       return body_directory_gone();
     }
     return {};
+  }
+
+  // A newer mailtap migrates the database in place when it opens it (docs/install.md
+  // "Upgrading"), under this proxy too if it still records to it (the unit's instances share
+  // one file): the rows written from then on would be of a schema this mailtap does not know.
+  // Read inside the transaction, after BEGIN IMMEDIATE took the write lock, so no migration can
+  // come between this check and the commit. One read of the header per commit.
+  Status still_this_schema() {
+    if (!user_version_.valid()) return {};
+    const bool read = user_version_.step() == Statement::Step::row;
+    const std::int64_t version = read ? user_version_.column_int(0) : 0;
+    const Status error = read ? Status{} : user_version_.last_error();
+    user_version_.reset();
+    if (!read) return located(error, "cannot read the schema version");
+    if (version == kSchemaVersion) return {};
+    return Status::error(SQLITE_ERROR,
+                         "'" + db_.path() + "' was changed to schema version " +
+                             std::to_string(version) + " by another mailtap while this one (" +
+                             std::to_string(kSchemaVersion) +
+                             ") recorded to it: this proxy cannot write to it any more; stop every "
+                             "proxy of this version that records to it, then start them with the "
+                             "new version");
   }
 
   // Renamed, the directory keeps the body files, under a name the events do not know; the
@@ -738,7 +765,7 @@ class Writer {
   bool wal_held_said_ = false;
   std::int64_t wal_warn_at_frames_ = 0;
   std::int64_t wal_frame_octets_ = 0;
-  Statement begin_, commit_, savepoint_, release_, rollback_to_;
+  Statement begin_, commit_, savepoint_, release_, rollback_to_, user_version_;
   Statement insert_session_, update_tls_, insert_certificate_der_, insert_certificate_,
       insert_event_, insert_message_, insert_recipient_, authenticated_, close_session_,
       after_end_outcome_;

@@ -562,6 +562,37 @@ class RecordingFailureTest(IntegrationCase):
                          .fetchone()[0], 2)
         self.assertEqual([r[0] for r in con.execute(INCOMPLETE_ENDED_SESSIONS)], [])
 
+    def test_a_newer_schema_written_under_a_running_proxy_is_a_recording_failure(self):
+        """The unit's instances share one database: restarted one at a time on an upgrade, the
+        first new proxy migrates it while the others, still old, record into it, and went on
+        writing rows of the old schema into the new one without a word. The schema version is
+        read at each commit; what a migration writes is simulated by its version bump."""
+        fake = self.fake("good")
+        db = self.tmp / "schema-moved" / "mailtap.db"
+        m = self.mailtap(fake.address, db=db)
+        self.send_one(m)
+        rec.wait_ended(db, 1)
+        con = sqlite3.connect(str(db), timeout=10)
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        con.execute(f"PRAGMA user_version = {version + 1}")
+        con.commit()
+        con.close()
+        with SmtpSocket(m.port) as c:
+            c.reply()
+            c.cmd("EHLO x")
+            c.send(b"QUIT\r\n")
+            c.reply()
+        rec.wait_for(lambda: re.search(r"(?m)^mailtap: recording failed: '.*mailtap\.db' was "
+                                       rf"changed to schema version {version + 1} by another "
+                                       rf"mailtap while this one \({version}\) recorded to it",
+                                       m.stderr),
+                     10, f"a marked failure on stderr:\n{m.stderr}")
+        self.assertIn("start them with the new version", m.stderr, "says what to do")
+        self.assertEqual(first_reply(m.port).code, 421)
+        self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
+        self.assertEqual([r[0] for r in rec.query(db, "SELECT id FROM sessions")], [1],
+                         "nothing written into the newer schema")
+
     def assertPathGoneIsAFailure(self, name: str, take_the_path_away) -> None:
         fake = self.fake("good")
         db = self.tmp / name / "mailtap.db"
