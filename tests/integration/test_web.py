@@ -165,6 +165,9 @@ class WebApiTest(h.IntegrationCase):
         # Opened in a browser it is saved, not rendered: a rendered HTML mail makes the browser
         # connect to hosts it names (preconnect, frames) whatever the policy says.
         self.assertTrue(html.headers["content-disposition"].startswith("attachment"))
+        # Nothing frames a part (the page reads it with fetch): no frame may show it either.
+        self.assertIn("frame-ancestors 'none'", csp)
+        self.assertEqual(html.headers["x-frame-options"], "DENY")
 
         raw = self.get(f"/api/sessions/{ok}/messages/1/raw")
         self.assertEqual(raw.status, 200)
@@ -259,7 +262,7 @@ class WebApiTest(h.IntegrationCase):
             self.assertIn("default-src 'none'", csp, path)
             if path == "/":
                 for directive in ["script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-                                  "connect-src 'self'", "frame-src 'self'", "base-uri 'none'",
+                                  "connect-src 'self'", "frame-src 'none'", "base-uri 'none'",
                                   "form-action 'none'"]:
                     self.assertIn(directive, csp)
             self.assertEqual(r.headers.get("x-content-type-options"), "nosniff", path)

@@ -207,11 +207,11 @@ TEST(WebResponse, EveryResponseCarriesTheSecurityHeadersAndNoCors) {
 
   Response part;
   part.csp = kMessagePartCsp;
-  part.frame_same_origin = true;
   const std::string part_head = serialize_head(part, true);
   EXPECT_NE(part_head.find("Content-Security-Policy: sandbox; default-src 'none'"),
             std::string::npos);
-  EXPECT_NE(part_head.find("X-Frame-Options: SAMEORIGIN"), std::string::npos);
+  EXPECT_NE(part_head.find("X-Frame-Options: DENY"), std::string::npos);
+  EXPECT_NE(part_head.find("frame-ancestors 'none'"), std::string::npos);
   EXPECT_EQ(part_head.find("Content-Length"), std::string::npos);
 
   Response e = error_response(421, "no \"such\" host");

@@ -321,8 +321,8 @@ struct PartSource {
   std::uint64_t decoded_length = 0;
 };
 
-// The response head for one MIME part, with a type the browser may only show (HTML sandboxed
-// by its CSP) or download.
+// The response head for one MIME part, with a type the browser may only show (text) or save
+// (HTML, under a sandbox policy should it be rendered anyway; anything else).
 Response part_head(const Route& route, const MimePart& part) {
   Response r;
   // The charset comes from the mail: only a plain token goes into a response header.
@@ -333,7 +333,6 @@ Response part_head(const Route& route, const MimePart& part) {
   if (part.content_type == "text/html") {
     r.content_type = "text/html; charset=" + charset;
     r.csp = kMessagePartCsp;
-    r.frame_same_origin = true;
     // Saved, never rendered, when opened: a browser showing the mail's HTML as a document
     // connects to hosts it names (preconnect, frames) whatever the policy says. The page reads
     // it with fetch and shows only its text and structure.

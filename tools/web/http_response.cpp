@@ -71,7 +71,7 @@ std::string serialize_head(const Response& r, bool streaming) {
   head += r.csp;
   head += "\r\nX-Content-Type-Options: nosniff\r\n";
   head += "Referrer-Policy: no-referrer\r\n";
-  head += r.frame_same_origin ? "X-Frame-Options: SAMEORIGIN\r\n" : "X-Frame-Options: DENY\r\n";
+  head += "X-Frame-Options: DENY\r\n";
   head += "Cross-Origin-Opener-Policy: same-origin\r\n";
   head += "Cross-Origin-Resource-Policy: same-origin\r\n";
   head += "Cache-Control: no-store\r\n";

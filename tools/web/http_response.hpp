@@ -14,17 +14,18 @@
 namespace mailtap::tools::web {
 
 // The page's policy: its own script and style only, data: images, fetch/EventSource to itself,
-// frames only for the message parts it serves itself.
+// no frames (a message's HTML part is read with fetch and shown as text and structure).
 inline constexpr std::string_view kPageCsp =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; "
+    "connect-src 'self'; frame-src 'none'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'";
 
-// A message's HTML part, shown in an <iframe sandbox> on the page: no script, no remote loads
-// (images, fonts, styles from the sender's servers would tell them the mail was read), no forms.
+// A message's HTML part at its own URL, sent as an attachment: should a browser render it anyway,
+// no script, no remote loads (images, fonts, styles from the sender's servers would tell them the
+// mail was read), no forms, and in no frame.
 inline constexpr std::string_view kMessagePartCsp =
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'self'";
+    "form-action 'none'; frame-ancestors 'none'";
 
 // A body passed on as it is read rather than held (a message's source): Content-Length says
 // `length`, and `write` hands the octets to `sink` in bounded pieces after the head. `sink`
@@ -47,7 +48,6 @@ struct Response {
   std::optional<StreamedBody> streamed;                      // set: sent instead of `body`
   std::vector<std::pair<std::string, std::string>> headers;  // besides the standard ones
   std::string_view csp = kPageCsp;
-  bool frame_same_origin = false;  // X-Frame-Options SAMEORIGIN instead of DENY
 };
 
 // "Not Found" for 404; "Unknown" for codes mailtap does not send.

@@ -7,7 +7,7 @@
 //   /api/sessions/ID/download                 the same as `mailtap show ID --json`, as a file
 //   /api/sessions/ID/messages/N               message N: envelope, headers, parts (JSON)
 //   /api/sessions/ID/messages/N/raw           its source as the server got it (.eml download)
-//   /api/sessions/ID/messages/N/parts/K       one MIME part, decoded (for the sandboxed iframe)
+//   /api/sessions/ID/messages/N/parts/K       one MIME part, decoded (HTML as an attachment)
 //   /api/audit                                the findings of `mailtap audit` (JSON)
 //   /api/events                               server-sent events: the record changed
 #pragma once
