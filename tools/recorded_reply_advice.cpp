@@ -14,7 +14,9 @@ bool is_reply(const smtp::Event& e) {
 
 std::optional<ReplyAdvice> recorded_reply_advice(const smtp::Event& e) {
   if (!is_reply(e)) return std::nullopt;
-  ReplyAdvice advice = advise_reply(e.reply_code, e.enhanced_status, e.bytes);
+  const ReplyFrom from =
+      e.direction == smtp::Direction::mailtap_to_client ? ReplyFrom::mailtap : ReplyFrom::server;
+  ReplyAdvice advice = advise_reply(e.reply_code, e.enhanced_status, e.bytes, from);
   if (advice.meaning.empty()) return std::nullopt;
   return advice;
 }

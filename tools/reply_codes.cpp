@@ -416,12 +416,11 @@ constexpr std::array kWordings{
                  "and the TLS handshake",
                  "Do not trust this path: a man in the middle can inject commands into the "
                  "encrypted session. Try another network."},
-    WordingEntry{421, "", "self-signed", "mailtap",
-                 "the server's certificate is self-signed, so mailtap could not verify it",
-                 "Give the certificate (or its CA) with --ca-file; --insecure only for tests."},
+    // Before "self-signed": these quote CA names the server chose, which may say anything.
     WordingEntry{421, "", "not a root", "mailtap",
-                 "--ca-file holds an intermediate CA of the server's chain, not the root CA it "
-                 "leads to, and mailtap trusts a chain only up to a root",
+                 "the CAs mailtap trusts (--ca-file or the system store) hold an intermediate CA "
+                 "of the server's chain, not the root CA it leads to, and mailtap trusts a chain "
+                 "only up to a root",
                  "Put the root CA the reply names in --ca-file (the intermediate may stay)."},
     WordingEntry{421, "", "did not send and", "mailtap",
                  "the server sent its certificate without the CA certificate that issued it, "
@@ -429,6 +428,9 @@ constexpr std::array kWordings{
                  "Most often the server's chain lacks its intermediate CA: its administrator "
                  "must fix it there; a --ca-file holding the intermediate and its root works "
                  "around it on this machine. If it is your own root CA, give it with --ca-file."},
+    WordingEntry{421, "", "self-signed", "mailtap",
+                 "the server's certificate is self-signed, so mailtap could not verify it",
+                 "Give the certificate (or its CA) with --ca-file; --insecure only for tests."},
     WordingEntry{421, "", "untrusted ca", "mailtap",
                  "the server's certificate is issued by a CA mailtap does not trust",
                  "Give that CA with --ca-file, or install it in the system store; --insecure "
@@ -573,13 +575,16 @@ bool contains_ignoring_case(std::string_view text, std::string_view phrase) {
 }
 
 // The wording a known server (or mailtap) uses for this reply, if the text has it.
-const WordingEntry* known_wording(int code, std::string_view enhanced, std::string_view text) {
+const WordingEntry* known_wording(int code, std::string_view enhanced, std::string_view text,
+                                  ReplyFrom from) {
   for (const auto& w : kWordings) {
     if ((w.code != 0 && w.code != code) || (*w.status != '\0' && enhanced != w.status) ||
         !contains_ignoring_case(text, w.phrase))
       continue;
     // mailtap's own reasons are recognised only in its own replies.
-    if (std::string_view(w.server) == "mailtap" && !contains_ignoring_case(text, "mailtap:"))
+    if (std::string_view(w.server) == "mailtap" &&
+        (from == ReplyFrom::server ||
+         (from == ReplyFrom::unknown && !contains_ignoring_case(text, "mailtap:"))))
       continue;
     return &w;
   }
@@ -609,10 +614,11 @@ std::string generic_fix(int code) {
 
 }  // namespace
 
-ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view text) {
+ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view text,
+                         ReplyFrom from) {
   ReplyAdvice a;
   a.meaning = explain_reply(code, enhanced);
-  if (const WordingEntry* w = known_wording(code, enhanced, text)) {
+  if (const WordingEntry* w = known_wording(code, enhanced, text, from)) {
     a.server = w->server;
     if (w->meaning != nullptr) a.meaning = w->meaning;
     a.fix = w->fix;

@@ -37,6 +37,11 @@ struct ReplyAdvice {
   std::string fix;      // what usually fixes it, what to send next for 334 and 354; "" for success
   std::string server;   // "Gmail", "Microsoft 365", "mailtap" when `text` matched its wording
 };
-ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view text = {});
+// Who sent the reply, where the caller knows it (a recorded event's direction): a server's reply
+// is never given mailtap's own meaning, whatever its text says; typed-in text (`mailtap
+// explain`) is taken as mailtap's only when it carries mailtap's "mailtap:" prefix.
+enum class ReplyFrom { unknown, server, mailtap };
+ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view text = {},
+                         ReplyFrom from = ReplyFrom::unknown);
 
 }  // namespace mailtap::tools

@@ -26,6 +26,22 @@ TEST(ReplyAdvice, GmailWordingsGetGmailAdvice) {
   EXPECT_FALSE(a.fix.empty());
 }
 
+TEST(ReplyAdvice, AServersReplyIsNeverGivenMailtapsOwnMeaning) {
+  // A server may say anything, "mailtap:" included: from the record's direction it is the
+  // server's reply, not mailtap's refusal of a self-signed certificate.
+  const std::string_view text = "421 4.7.0 mailtap: certificate is self-signed\r\n";
+  EXPECT_EQ(advise_reply(421, "4.7.0", text, ReplyFrom::server).server, "");
+  EXPECT_EQ(advise_reply(421, "4.7.0", text, ReplyFrom::mailtap).server, "mailtap");
+  EXPECT_EQ(advise_reply(421, "4.7.0", text).server, "mailtap");  // typed in: by its prefix
+  // A CA the server named "Self-Signed Root" does not make a missing intermediate self-signed.
+  const auto chain = advise_reply(
+      421, "4.7.0",
+      "421 4.7.0 mailtap: certificate for mx.example did not send and mailtap does not trust "
+      "its issuer (CN=Self-Signed Root)\r\n",
+      ReplyFrom::mailtap);
+  EXPECT_NE(chain.meaning.find("without the CA certificate that issued it"), std::string::npos);
+}
+
 TEST(ReplyAdvice, MicrosoftWordingsTellTheThreeCasesApart) {
   const auto tenant = advise_reply(
       535, "5.7.139",
