@@ -719,13 +719,16 @@ function utf8SequenceAt(octets, i) {
   if (lead < 0x80) return 1;
   const n = lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
   if (n === 0) return 0;
+  // The second octet's range first: an E0 80 or ED A0 at the cut is no start of a character.
+  if (i + 1 < octets.length) {
+    const second = octets[i + 1];
+    if ((lead === 0xe0 && second < 0xa0) || (lead === 0xed && second > 0x9f) ||
+        (lead === 0xf0 && second < 0x90) || (lead === 0xf4 && second > 0x8f)) return 0;
+  }
   for (let k = 1; k < n; k++) {
     if (i + k >= octets.length) return -1;
     if ((octets[i + k] & 0xc0) !== 0x80) return 0;
   }
-  const second = octets[i + 1];
-  if ((lead === 0xe0 && second < 0xa0) || (lead === 0xed && second > 0x9f) ||
-      (lead === 0xf0 && second < 0x90) || (lead === 0xf4 && second > 0x8f)) return 0;
   return n;
 }
 
@@ -734,11 +737,12 @@ function utf8SequenceAt(octets, i) {
 // octets are the start of more, so a character the cut split is left out, not escaped.
 function escapedText(octets, cut) {
   try {
-    return { text: new TextDecoder("utf-8", { fatal: true }).decode(octets, { stream: cut }), escaped: 0 };
+    // ignoreBOM: a byte-order mark is octets of the message, shown like any other.
+    return { text: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(octets, { stream: cut }), escaped: 0 };
   } catch {
     // Not all UTF-8: decoded run by run below.
   }
-  const utf8 = new TextDecoder();
+  const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
   const pieces = [];
   let escaped = 0;
   let run = 0;
