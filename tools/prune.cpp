@@ -176,7 +176,8 @@ cli::Subcommand add_prune_command(CLI::App& parent) {
       "prune", "Delete old sessions (and everything recorded with them), then VACUUM");
   args->common.add_to(*app);
   app->add_option("--before", args->before,
-                  "delete sessions started before: ISO date/time (UTC) or an age (30d)");
+                  "delete sessions started before: ISO date/time (UTC unless it ends in an "
+                  "offset such as -05:00) or an age (30d)");
   const NumberKind keep{"a number of sessions", "a whole number such as 10; 0 keeps none"};
   add_number_option(*app, "--keep", keep, args->keep, "keep only the N newest completed sessions");
   app->add_flag("--dry-run", args->dry_run, "print what would be removed, change nothing");

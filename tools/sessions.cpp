@@ -221,7 +221,8 @@ cli::Subcommand add_sessions_command(CLI::App& parent) {
       "--since", args->since,
       "only sessions started at or after: ISO date/time (UTC unless it ends in an offset "
       "such as -05:00) or an age (2h, 3d)");
-  app->add_option("--until", args->until, "only sessions started before: ISO date/time or age");
+  app->add_option("--until", args->until,
+                  "only sessions started before: ISO date/time (as --since) or an age");
   app->add_option("--upstream", args->upstream,
                   "only sessions to this upstream host, or HOST:PORT");
   app->add_option("--outcome", args->outcome,
