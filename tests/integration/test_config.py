@@ -295,15 +295,15 @@ class PrintConfigTest(ConfigCase):
         self.write_config('[upstream."a.b"]\nupstream = "a.example:587"\n', path=odd)
         cp = subprocess.run([str(h.mailtap_bin()), "proxy", "a.b", "--print-config", "--config",
                              str(odd), "--auth-user", "caf\udce9\x1b]0;t\x07",
-                             "--password-cmd", "pass\x01 x", "--tls-name", "caf\u00e9.test"],
+                             "--password-cmd", "pass\x01 caf\u00e9", "--tls-name", "xn--caf-dma.test"],
                             capture_output=True, timeout=30, env=self.env(),
                             stdin=subprocess.DEVNULL)
         self.assertEqual(cp.returncode, 0, cp.stderr)
         out = cp.stdout.decode()  # UTF-8, or this raises
         settings = tomllib.loads(out)
         self.assertEqual(settings["upstream"], "a.example:587")
-        self.assertEqual(settings["tls-name"], "caf\u00e9.test")
-        self.assertEqual(settings["password-cmd"], "pass\x01 x")
+        self.assertEqual(settings["tls-name"], "xn--caf-dma.test")  # a name must be ASCII
+        self.assertEqual(settings["password-cmd"], "pass\x01 caf\u00e9")
         self.assertNotIn("auth-user", settings, "no TOML string holds it: a comment")
         self.assertIn('\n# auth-user = "caf\\xe9\\x1b]0;t\\x07"', out)
         self.assertIn("the [upstream.\"a.b\"] table", out)
