@@ -14,6 +14,17 @@ std::string octets_label(std::size_t octets) {
   return std::to_string(octets) + " octets";
 }
 
+// What was still to go may start inside a reply a partial write had begun: from the next line
+// on, which the parser reads as the rest of that reply (or the next one).
+std::string_view from_a_line_start(std::string_view bytes) {
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (bytes.size() >= 4 && digit(bytes[0]) && digit(bytes[1]) && digit(bytes[2]) &&
+      (bytes[3] == ' ' || bytes[3] == '-' || bytes[3] == '\r'))
+    return bytes;
+  const std::size_t eol = bytes.find("\r\n");
+  return eol == std::string_view::npos ? std::string_view{} : bytes.substr(eol + 2);
+}
+
 }  // namespace
 
 std::string reply_summaries(std::string_view bytes) {
@@ -21,7 +32,7 @@ std::string reply_summaries(std::string_view bytes) {
   // and the last, which is the one that ended the session.
   constexpr std::size_t named = 3;
   smtp::ReplyParser parser;
-  parser.feed(bytes);
+  parser.feed(from_a_line_start(bytes));
   std::string out;
   std::string last;
   std::size_t count = 0;

@@ -13,7 +13,8 @@
 namespace mailtap {
 
 // The replies in `bytes` (what mailtap wrote to the client, in SMTP's framing), each as its
-// summary ("221 2.0.0 Bye"), joined by ", ". Empty if `bytes` holds no whole reply.
+// summary ("221 2.0.0 Bye"), joined by ", ". Empty if `bytes` holds no whole reply. `bytes` may
+// start inside a line a partial write had begun: that line is left out.
 std::string reply_summaries(std::string_view bytes);
 
 // Why the last replies (`last_replies`, as reply_summaries says them) did not reach the client,

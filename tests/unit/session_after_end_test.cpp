@@ -24,6 +24,9 @@ TEST(AfterEnd, NamesEachReplyByItsSummaryAndABacklogByItsLast) {
             "250 2.0.0 Ok, 250 2.0.0 Ok, 250 2.0.0 Ok and 8 more replies, the last 421 4.3.2 "
             "going away");
   EXPECT_EQ(reply_summaries(""), "");
+  // A partial write took the start of the 250: the rest of its line is left out, not the note.
+  EXPECT_EQ(reply_summaries(".0.0 Ok: queued\r\n221 2.0.0 Bye\r\n"), "221 2.0.0 Bye");
+  EXPECT_EQ(reply_summaries("sx.test\r\n221 2.0.0 Bye\r\n"), "221 2.0.0 Bye");
 }
 
 TEST(AfterEnd, SaysWhichRepliesWereNotDeliveredAndWhy) {
