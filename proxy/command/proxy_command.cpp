@@ -604,9 +604,13 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
     return 0;
   }
   if (!error.empty()) {
-    log::error(error);
     // Stopped while --password-cmd ran: a stop asked for, as after a run (exit status 0).
-    return secrets::stop_signal_caught() != 0 ? 0 : 2;
+    if (secrets::stop_signal_caught() != 0) {
+      log::notice(error);
+      return 0;
+    }
+    log::error(error);
+    return 2;
   }
   // A client's AUTH only passes through: the password, token or client key mailtap keeps for
   // the whole run is what a crash would leave on disk.
@@ -628,7 +632,8 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
                 "Print every session's dialogue on stdout (C:/S: lines, secrets redacted)");
   auto transcript_options = add_transcript_options(*app);  // --color, --explain
   app->add_flag("-v,--verbose", args->verbose, "More detail on stderr");
-  app->add_flag("-q,--quiet", args->quiet, "Only errors and warnings on stderr");
+  app->add_flag("-q,--quiet", args->quiet,
+                "Only errors, warnings and the ready lines (listening on, web page at) on stderr");
   add_recording_options(*app, *args);
   add_time_and_thread_options(*app, *args);
   add_auth_options(*app, args->auth);

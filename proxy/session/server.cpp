@@ -133,7 +133,7 @@ void Server::accept_works_again() {
   std::string meanwhile =
       std::to_string(was.turned_away) + " client(s) turned away with 421 meanwhile (not recorded)";
   if (was.retries > 0) meanwhile += ", " + std::to_string(was.retries) + " retries";
-  log::error("accept works again: " + meanwhile);
+  log::notice("accept works again: " + meanwhile);
 }
 
 std::string Server::too_many_sessions() const {
