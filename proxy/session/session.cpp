@@ -151,6 +151,7 @@ asio::awaitable<void> Session::run() {
     co_return;
   }
   tls_summary_ = setup.tls.tls_version.empty() ? "plain text" : setup.tls.tls_version;
+  upstream_sni_sent_ = !setup.tls.sni.empty();
   const std::string caveat = smtp::cipher_caveat(setup.tls.cipher);
 
   smtp::DialogueOptions options = dialogue_options();
@@ -826,11 +827,8 @@ asio::awaitable<void> Session::upstream_reader() {
       events_.push_back(smtp::mailtap_event(upstream_end_event(ec)));
       const net::TlsStream* tls = upstream_->tls();
       d.upstream_closed(
-          net::describe_upstream_alert(
-              ec, tls != nullptr && tls->certificate_requested(),
-              ctx_.target.client_certificate.get(),
-              tls != nullptr &&
-                  SSL_get_servername(tls->native_handle(), TLSEXT_NAMETYPE_host_name) != nullptr),
+          net::describe_upstream_alert(ec, tls != nullptr && tls->certificate_requested(),
+                                       ctx_.target.client_certificate.get(), upstream_sni_sent_),
           ec == asio::error::connection_reset);
     } else {
       d.upstream_bytes(std::string_view(buf.data(), n));
@@ -1257,8 +1255,8 @@ void Session::drop_client() {
 // a 421) may still wait for a client that does not read them. It gets the same clock as
 // during the dialogue, running on from where it was, then the connection is reset; once the
 // grace period of a shutdown is over it gets none (the lingering close that follows is not
-// waited for either). The record cannot say so any more; the log line that ends the session
-// does.
+// waited for either). The note after the closing record says so (record_after_end), and the
+// log line that ends the session.
 asio::awaitable<void> Session::watch_last_replies() {
   using std::chrono::steady_clock;
   while (!closing_) {

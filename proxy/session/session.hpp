@@ -183,6 +183,7 @@ class Session : public std::enable_shared_from_this<Session> {
   SessionRecord record_;
   std::optional<smtp::Dialogue> dialogue_;
   std::string tls_summary_;
+  bool upstream_sni_sent_ = false;  // the set-up's (as recorded): for the words of an alert
 
   // Client output held back until the records that it acknowledges (a finished message, the
   // end of the session) are committed; released in order once no such commit is pending.
