@@ -108,15 +108,16 @@ int kill_and_reap(pid_t pid) {
   return status;
 }
 
-// Reaps the child: waits until the deadline, then kills it and its group and waits for good.
-int reap(pid_t pid, Clock::time_point deadline, bool kill_now) {
+// Reaps the child: waits until the deadline or cancellation (a command that closed its stdout
+// may still run for long), then kills it and its group and waits for good.
+int reap(pid_t pid, Clock::time_point deadline, bool kill_now, const std::atomic<bool>* cancel) {
   int status = 0;
   if (!kill_now) {
     for (;;) {
       const pid_t r = ::waitpid(pid, &status, WNOHANG);
       if (r == pid) return status;
       if (r < 0 && errno != EINTR) return -1;
-      if (Clock::now() >= deadline) break;
+      if (Clock::now() >= deadline || (cancel && cancel->load())) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
@@ -328,7 +329,7 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
   const bool kill_now = watch.kill_now;
 
   // A command that exited is not killed: what it left running is not a hang of its own.
-  const int status = watch.status ? *watch.status : reap(pid, deadline, kill_now);
+  const int status = watch.status ? *watch.status : reap(pid, deadline, kill_now, options.cancel);
   if (hand_terminal) take_terminal_back();
   if (kill_now) {
     if (!result.error.empty()) result.status = CommandResult::Status::not_started;
@@ -336,6 +337,9 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
     return result;
   }
   record_exit(status, deadline, result);
+  // Cancelled after its stdout's EOF, while waiting for its exit: killed for the cancel.
+  if (options.cancel && options.cancel->load() && result.status != CommandResult::Status::exited)
+    result.status = CommandResult::Status::cancelled;
   if (!result.ok()) result.output.clear();
   return result;
 }

@@ -136,7 +136,9 @@ SecretRead read_secret_from_command(const std::string& command, std::string_view
   const StopSignalsCaught stop_signals;
   options.cancel = &stop_signals.stop_requested();
   CommandResult r = run_command(command, options);
-  if (r.status == CommandResult::Status::cancelled) {
+  // A stop caught at any moment of the run (after the helper's EOF, just after it exited, or
+  // the Ctrl-C that also killed the helper) is the outcome: mailtap must not go on to listen.
+  if (r.status == CommandResult::Status::cancelled || stop_signals.stop_requested().load()) {
     const int signo = stop_signal_caught();
     const char* name = sigabbrev_np(signo);
     return failed(who + " was ended: mailtap was stopped (SIG" + (name ? name : "?") +

@@ -691,17 +691,36 @@ class PasswordCommandStopTest(h.IntegrationCase):
     runs at start: the helper (a `pass`, a `gpg -d` waiting on pinentry) is ended with mailtap,
     not left behind as an orphan, and mailtap says why it stopped."""
 
-    def test_a_signal_while_the_password_command_runs_ends_it_and_says_so(self):
+    def start_with_helper(self, helper: str, pid_file) -> tuple:
+        """mailtap started with --password-cmd `helper`, which writes its shell's pid to
+        `pid_file`: the running mailtap and the helper's process group (its shell leads a group
+        of its own, so its pid is the group's id), killed at cleanup if still alive."""
         f = self.fake("good")
-        pid_file = self.tmp / "helper.pid"
-        # The helper's shell leads a process group of its own: its pid is the group's id.
-        helper = f"echo $$ > {pid_file}; sleep 30; echo pw"
         mt = h.Mailtap(f.address, ca_file=self.pki.ca_cert, ready=False,
                        extra_args=["--auth-user", "alice", "--password-cmd", helper])
         mt.start()
         self.addCleanup(mt.__exit__, None, None, None)
         pgid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
-                            what="the password command to start"))
+                            what="the password command to write its pid"))
+
+        def kill_helper():
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.addCleanup(kill_helper)
+        return mt, pgid
+
+    def assertStoppedBySigterm(self, mt: h.Mailtap) -> None:
+        mt.signal(signal.SIGTERM)
+        self.assertEqual(mt.wait(timeout=10), 0, mt.output)
+        self.assertNotIn(h.Mailtap.READY_PREFIX, mt.output)
+        self.assertIn("mailtap: --password-cmd was ended: mailtap was stopped (SIGTERM) while it "
+                      "ran", mt.stderr)
+
+    def test_a_signal_while_the_password_command_runs_ends_it_and_says_so(self):
+        pid_file = self.tmp / "helper.pid"
+        mt, pgid = self.start_with_helper(f"echo $$ > {pid_file}; sleep 30; echo pw", pid_file)
 
         def helper_alive():
             try:
@@ -709,20 +728,20 @@ class PasswordCommandStopTest(h.IntegrationCase):
                 return True
             except ProcessLookupError:
                 return False
-
-        def kill_helper():
-            if helper_alive():
-                os.killpg(pgid, signal.SIGKILL)
-        self.addCleanup(kill_helper)
-        mt.signal(signal.SIGTERM)
-        self.assertEqual(mt.wait(timeout=10), 0, mt.output)
-        self.assertNotIn(h.Mailtap.READY_PREFIX, mt.output)
-        self.assertIn("mailtap: --password-cmd was ended: mailtap was stopped (SIGTERM) while it "
-                      "ran", mt.stderr)
+        self.assertStoppedBySigterm(mt)
         try:
             wait_for(lambda: not helper_alive(), what="the password command to end")
         except AssertionError:
             self.fail("the --password-cmd outlived mailtap (an orphan)")
+
+    def test_a_signal_after_the_password_was_printed_still_stops_mailtap(self):
+        """The helper printed the password and closed its stdout, but has not exited (it tidies
+        up, an agent lingers): a stop then is not swallowed, mailtap does not go on to listen
+        (it ends before the helper's own end, 30 s on)."""
+        pid_file = self.tmp / "done-helper.pid"
+        mt, _ = self.start_with_helper(f"echo pw; exec >&-; echo $$ > {pid_file}; sleep 30",
+                                       pid_file)
+        self.assertStoppedBySigterm(mt)
 
 
 if __name__ == "__main__":
