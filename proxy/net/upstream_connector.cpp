@@ -49,6 +49,9 @@ std::string refusal_status(const smtp::Reply& r, const char* otherwise) {
   return r.enhanced_status.rfind("4.", 0) == 0 ? r.enhanced_status : std::string(otherwise);
 }
 
+// How long the QUIT after a refusal waits for its reply (within the set-up's own timeout).
+constexpr std::chrono::seconds kQuitWait{2};
+
 bool is_ip_literal(const std::string& s) {
   std::error_code ec;
   asio::ip::make_address(s, ec);
@@ -72,7 +75,8 @@ class Setup {
 
   asio::awaitable<UpstreamSetup> run() {
     auto ex = co_await asio::this_coro::executor;
-    Deadline deadline(ex, t_.timeout, [this] {
+    setup_ends_ = std::chrono::steady_clock::now() + t_.timeout;
+    Deadline deadline(ex, setup_ends_, [this] {
       timed_out_ = true;
       if (race_ != nullptr) race_->cancel();
       link_.close();
@@ -106,13 +110,19 @@ class Setup {
 
   // QUIT, as a client that is done says (RFC 5321 4.1.1.10), and its reply, both recorded:
   // a server counts a dropped connection against the client (connection and error limits),
-  // on top of the fault being diagnosed. Its failure changes nothing of the refusal's.
+  // on top of the fault being diagnosed. Its failure changes nothing of the refusal's. The
+  // telnet user's 421 waits for it, so a server that never answers QUIT gets kQuitWait, not
+  // what is left of the whole set-up's timeout.
   asio::awaitable<void> quit_after_refusal() {
     if (!quit_due_) co_return;
+    auto ex = co_await asio::this_coro::executor;
+    const Deadline quit_deadline(
+        ex, std::min(setup_ends_, std::chrono::steady_clock::now() + kQuitWait),
+        [this] { link_.close(); });
     const std::string line = "QUIT\r\n";
-    record(Direction::mailtap_to_upstream, EventKind::command, line, "QUIT");
     auto [ec, n] = co_await link_.write(asio::buffer(line));
     if (ec) co_return;
+    record(Direction::mailtap_to_upstream, EventKind::command, line, "QUIT");
     for (;;) {
       if (auto reply = parser_.next()) {
         record(Direction::upstream_to_mailtap, EventKind::reply, reply->raw, "QUIT", &*reply);
@@ -593,6 +603,7 @@ class Setup {
   std::vector<smtp::RecordedEvent>& events_;
   std::string label_;
   std::string step_;
+  std::chrono::steady_clock::time_point setup_ends_;  // t_.timeout after run() began
   bool timed_out_ = false;
   bool connected_ = false;  // the greeting is due
   bool received_ = false;   // any byte from the server

@@ -402,6 +402,33 @@ class UpstreamFailureTest(h.IntegrationCase):
                     ("upstream_to_mailtap", "reply", b"221 2.0.0 Bye\r\n")])
                 self.assertEqual(events[-1][:2], ("mailtap_to_client", "local_reply"))
 
+    def test_a_server_that_never_answers_the_quit_does_not_hold_the_421(self):
+        """The QUIT after a refusal waits a moment for its reply, not what is left of
+        --timeout-connect: the telnet user's 421 comes while the server still sits on the QUIT,
+        well before the 30 s set-up limit, and the QUIT mailtap sent is recorded."""
+        release = threading.Event()
+        self.addCleanup(release.set)
+
+        def silent_quit(_session, _phase, line):
+            if line.upper().startswith(b"QUIT"):
+                release.wait(60)  # never answers while the test looks
+                return b""
+            return None
+        f = self.fake("no_starttls", handler=silent_quit)
+        mt = self.mailtap(f.address, extra_args=["--timeout-connect", "30s"])
+        with h.SmtpSocket(mt.port, timeout=10) as c:
+            try:
+                r = c.reply()
+            except socket.timeout:
+                self.fail("no 421 within 10 s: the QUIT waited for the whole --timeout-connect")
+            self.assertEqual(r.code, 421, mt.output)
+            self.assertIn("STARTTLS", r.text)
+        self.assertFalse(release.is_set())
+        mt.stop()
+        events = session_events(mt)
+        self.assertIn(("mailtap_to_upstream", "command", b"QUIT\r\n"), events)
+        self.assertNotEqual(events[-2][:2], ("upstream_to_mailtap", "reply"), events)
+
     def test_a_certificate_refused_is_recorded_and_shown(self):
         """The chain the server presented is what a refusal for its certificate is about: it is
         in `certificates` as for a session that went on, and `mailtap show` lists it."""
