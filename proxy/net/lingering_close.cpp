@@ -107,19 +107,31 @@ asio::awaitable<Lingered> LingerGroup::close(std::shared_ptr<asio::ip::tcp::sock
   co_return co_await close(std::move(place), std::move(socket), limits);
 }
 
-asio::awaitable<void> LingerGroup::wait_for_room() {
+asio::awaitable<void> LingerGroup::wait_for_room(std::function<bool()> needed) {
   const auto executor = co_await asio::this_coro::executor;
   for (;;) {
+    // Asked without mutex_ held: `needed` takes the caller's own lock.
+    if (needed && !needed()) co_return;
     auto timer = std::make_shared<asio::steady_timer>(executor);
     {
       std::lock_guard lock(mutex_);
       if (cut_ || members_.size() < capacity_) co_return;
+      if (std::exchange(look_again_, false)) continue;
       timer->expires_at(asio::steady_timer::time_point::max());
       waiter_ = timer;
     }
-    // Woken (cancelled) by a place given back or a cut, posted to this executor: it runs
-    // after this wait has begun, the executor having one thread.
+    // Woken (cancelled) by a place given back, a look_again() or a cut, posted to this
+    // executor: it runs after this wait has begun, the executor having one thread.
     co_await timer->async_wait(use_tuple);
+  }
+}
+
+void LingerGroup::look_again() {
+  std::lock_guard lock(mutex_);
+  if (waiter_ != nullptr) {
+    wake_waiter();
+  } else {
+    look_again_ = true;
   }
 }
 

@@ -13,6 +13,7 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -87,9 +88,12 @@ class LingerGroup {
                                   LingerLimits limits);
   asio::awaitable<Lingered> close(std::shared_ptr<asio::ip::tcp::socket> socket,
                                   LingerLimits limits);
-  // Until the group has room for one more wait, or is cut. One caller at a time, on an
-  // executor run by one thread (the acceptor's).
-  asio::awaitable<void> wait_for_room();
+  // Until the group has room for one more wait, is cut, or `needed` (when given) says the room
+  // is not needed any more: it is asked first and after each look_again(), on the waiter's
+  // thread. One caller at a time, on an executor run by one thread (the acceptor's).
+  asio::awaitable<void> wait_for_room(std::function<bool()> needed = {});
+  // Has wait_for_room ask its `needed` again (now, or at its next wait); any thread.
+  void look_again();
   // Ends the group's waits now and lets none begin from now on; any thread.
   void cut();
 
@@ -101,6 +105,7 @@ class LingerGroup {
   std::list<Member> members_;
   std::size_t capacity_;
   bool cut_ = false;
+  bool look_again_ = false;                     // a look_again() that found no waiter
   std::shared_ptr<asio::steady_timer> waiter_;  // wait_for_room's, while it waits
 };
 

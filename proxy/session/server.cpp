@@ -73,18 +73,29 @@ asio::awaitable<void> Server::accept_loop() {
       continue;
     }
     if (accept_failures_.failing) accept_works_again();
-    if (ctx_.recorder && ctx_.recorder->failed() &&
-        ctx_.config.record_failure == RecordFailurePolicy::stop) {
+    if (refusing_for_recording()) {
       refuse_unrecorded(std::move(socket));
     } else {
       start_session(std::move(socket));
     }
-    // The next client only once a refusal could linger for it: one closed without that wait
-    // resets a client whose line comes after the close, and the reset can cost it the 421.
-    // Clients wait in the listen backlog meanwhile, for 2 s (the lingering close's bound) at
-    // most.
-    co_await refusals_closing_.wait_for_room();
+    // A next client refused without a session only once its refusal could linger: one closed
+    // without that wait resets a client whose line comes after the close, and the reset can
+    // cost it the 421. Clients wait in the listen backlog meanwhile, for 2 s (the lingering
+    // close's bound) at most, and no longer than the sessions are full: a client that would
+    // get a session does not wait for refused ones (session_ended has the wait look again).
+    co_await refusals_closing_.wait_for_room([this] { return next_client_refused_unrecorded(); });
   }
+}
+
+bool Server::refusing_for_recording() const {
+  return ctx_.recorder && ctx_.recorder->failed() &&
+         ctx_.config.record_failure == RecordFailurePolicy::stop;
+}
+
+bool Server::next_client_refused_unrecorded() {
+  if (refusing_for_recording()) return true;
+  std::lock_guard lock(mutex_);
+  return relaying_ >= ctx_.config.max_sessions && refusing_ >= ctx_.config.max_sessions;
 }
 
 namespace {
@@ -224,6 +235,8 @@ void Server::session_ended(storage::SessionKey id) {
       drained = on_drained_;
     }
   }
+  // A session or a recorded refusal less: the next client may no longer be refused unrecorded.
+  refusals_closing_.look_again();
   if (unrecorded > 0)
     log::error(
         std::to_string(unrecorded) +

@@ -38,6 +38,11 @@ class Server {
  private:
   asio::awaitable<void> accept_failed(const std::error_code& ec);
   void accept_works_again();
+  // Recording failed and --record-failure is stop: new clients are refused, unrecorded.
+  bool refusing_for_recording() const;
+  // Whether the client accepted next would be turned away without a session or a record (the
+  // sessions and the recorded refusals are full, or recording failed).
+  bool next_client_refused_unrecorded();
   void start_session(asio::ip::tcp::socket socket);
   std::string too_many_sessions() const;  // the refusal's text, after "421 "
   void refuse_unrecorded(asio::ip::tcp::socket socket);

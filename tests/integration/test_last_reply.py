@@ -282,6 +282,36 @@ class LastReplyTest(h.IntegrationCase):
             self.assertEndsCleanly(ending, b"421")
             self.assertIn(b"too many sessions (4)", ending[0])
 
+    def test_a_free_session_does_not_wait_for_refused_clients_lingering(self):
+        """While --max-sessions unrecorded refusals linger (their clients stay open after the
+        421), mailtap takes no client that would be refused too; but once a session ends, the
+        next client gets that session and its 220 at once, while the refused ones still linger:
+        a line they send then is still taken (and thrown away), not answered with a reset as
+        after their lingering closes, which the new client used to wait for in the backlog."""
+        f = self.fake("good")
+        mt = self.mailtap(f.address, extra_args=["--max-sessions", "1"])
+        session = h.SmtpSocket(mt.port)
+        self.addCleanup(session.close)
+        self.assertEqual(session.reply().code, 220)
+        refused = []
+        for _ in range(2):  # one recorded refusal, then one unrecorded: the group is full
+            c = socket.create_connection(("127.0.0.1", mt.port))
+            self.addCleanup(c.close)
+            data = read_to_the_fin(c)
+            self.assertIsInstance(data, bytes, "a clean 421")
+            self.assertEqual(reply_codes(data), [b"421"], data)
+            refused.append(c)
+        self.assertEqual(session.cmd("QUIT").code, 221)
+        session.close()
+        with h.SmtpSocket(mt.port, timeout=20) as next_client:
+            self.assertEqual(next_client.reply().code, 220, mt.output)
+            for c in refused:
+                c.sendall(b"NOOP\r\n")
+            self.assertEqual(resets_after_fin(refused), ["FIN", "FIN"],
+                             "the free session waited for the refused clients' lingering "
+                             "closes")
+            self.assertEqual(next_client.cmd("QUIT").code, 221)
+
     def test_shutdown_of_a_session_whose_client_typed_ahead(self):
         """A shutdown ends a session still setting up (the greeting never came) once --grace
         is over: the 421 and a clean end, and mailtap does not wait for the client to close

@@ -264,5 +264,56 @@ TEST(LingeringClose, AFullGroupHoldsTheNextClientUntilAPlaceIsGivenBack) {
   EXPECT_TRUE(room);
 }
 
+// The acceptor waits for room only while the next client would need it: once it would not
+// (a session ended, so it gets a session), look_again() ends the wait, places still all held.
+TEST(LingeringClose, AWaitForRoomEndsWhenTheRoomIsNoLongerNeeded) {
+  asio::io_context io;
+  LingerGroup group(1);
+  Connection c = connect(io);
+  auto server = std::make_shared<asio::ip::tcp::socket>(std::move(c.server));
+  LingerGroup::Place place = group.admit(server);
+  ASSERT_TRUE(place);
+  bool needed = true;
+  bool done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await group.wait_for_room([&needed] { return needed; });
+        done = true;
+      },
+      asio::detached);
+  io.poll();
+  EXPECT_FALSE(done);  // full, and needed
+  group.look_again();
+  io.restart();
+  io.poll();
+  EXPECT_FALSE(done);  // asked again: still needed
+  needed = false;
+  group.look_again();
+  io.restart();
+  run_bounded(io);
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(place);  // the place is still held
+
+  // A look_again() before the wait began is not lost.
+  needed = true;
+  done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await group.wait_for_room([&needed] {
+          const bool was = needed;
+          needed = false;  // no longer needed by the second look
+          return was;
+        });
+        done = true;
+      },
+      asio::detached);
+  group.look_again();
+  io.restart();
+  run_bounded(io);
+  EXPECT_TRUE(done);
+}
+
 }  // namespace
 }  // namespace mailtap::net
