@@ -249,15 +249,17 @@ class Writer {
     if (Status st = begin_.run(); !st.ok()) return located(st, "cannot start a transaction");
     in_tx_ = true;
     tx_records_ = 0;
+    // Before the first write: rows of a schema another mailtap migrated to would fail (no such
+    // table or column), or be rejected, for a cause they do not name.
+    if (Status st = still_this_schema(); !st.ok()) {
+      rollback();
+      return st;
+    }
     return {};
   }
 
   Status commit() {
     if (Status st = still_at_its_path(); !st.ok()) {
-      rollback();
-      return st;
-    }
-    if (Status st = still_this_schema(); !st.ok()) {
       rollback();
       return st;
     }
@@ -313,8 +315,9 @@ class Writer {
   // A newer mailtap migrates the database in place when it opens it (docs/install.md
   // "Upgrading"), under this proxy too if it still records to it (the unit's instances share
   // one file): the rows written from then on would be of a schema this mailtap does not know.
-  // Read inside the transaction, after BEGIN IMMEDIATE took the write lock, so no migration can
-  // come between this check and the commit. One read of the header per commit.
+  // Read inside the transaction, right after BEGIN IMMEDIATE took the write lock, so no
+  // migration can come between this check and the commit. One read of the header per
+  // transaction.
   Status still_this_schema() {
     if (!user_version_.valid()) return {};
     const bool read = user_version_.step() == Statement::Step::row;

@@ -566,7 +566,9 @@ class RecordingFailureTest(IntegrationCase):
         """The unit's instances share one database: restarted one at a time on an upgrade, the
         first new proxy migrates it while the others, still old, record into it, and went on
         writing rows of the old schema into the new one without a word. The schema version is
-        read at each commit; what a migration writes is simulated by its version bump."""
+        read as each transaction begins, before its first write: a migration that changed a
+        table the old proxy writes (simulated: a renamed column of `sessions`, and the version
+        bump) is what the failure names, not the insert's "no such column"."""
         fake = self.fake("good")
         db = self.tmp / "schema-moved" / "mailtap.db"
         m = self.mailtap(fake.address, db=db)
@@ -574,6 +576,7 @@ class RecordingFailureTest(IntegrationCase):
         rec.wait_ended(db, 1)
         con = sqlite3.connect(str(db), timeout=10)
         version = con.execute("PRAGMA user_version").fetchone()[0]
+        con.execute("ALTER TABLE sessions RENAME COLUMN ehlo_name TO client_ehlo_name")
         con.execute(f"PRAGMA user_version = {version + 1}")
         con.commit()
         con.close()
