@@ -215,6 +215,12 @@ class OutOfDescriptorsTest(h.IntegrationCase):
     def test_clients_over_the_descriptor_limit_get_a_421_saying_so_and_the_log_one_line(self):
         import resource
 
+        if "ASAN_OPTIONS" in os.environ:
+            # The sanitizers' own checks need descriptors (UBSan's vptr check asks whether
+            # memory is readable through a pipe): in a process that has none left they fail and
+            # report a type error where there is none. The release build runs this case.
+            self.skipTest("a sanitizer build cannot be checked while it is out of descriptors")
+
         def few_descriptors():
             resource.setrlimit(resource.RLIMIT_NOFILE, (self.LIMIT, self.LIMIT))
 
