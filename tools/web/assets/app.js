@@ -610,7 +610,7 @@ async function renderSession(id, signal) {
       cut ? el("span", { className: "badge bad" }, "cut") : null,
       s.outcome && s.outcome !== "quit" ? el("span", { className: "badge bad" }, s.outcome) : null),
     facts([
-      ["started", when(s.started_at)],
+      ["started (UTC)", when(s.started_at)],
       ["duration", s.ended_at ? sessionDuration(seconds(s.started_at, s.ended_at)) :
         cut ? "no end recorded" : "still running"],
       // As `mailtap show`'s client line: the client's own TLS to mailtap, when it had it.
