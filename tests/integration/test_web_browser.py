@@ -72,8 +72,9 @@ def start_browser():
         return None, f"chromium could not start: {e.msg}"
 
 
-class WebBrowserTest(h.IntegrationCase):
-    with_postfix = True
+class BrowserCase(h.IntegrationCase):
+    """A test class with a headless Chromium (`cls.driver`), skipped when Chromium cannot start,
+    quit when the class is done."""
 
     @classmethod
     def setUpClass(cls):
@@ -83,6 +84,14 @@ class WebBrowserTest(h.IntegrationCase):
         cls.driver = driver
         super().setUpClass()
         cls._stack.callback(driver.quit)
+
+
+class WebBrowserTest(BrowserCase):
+    with_postfix = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
         cls.db = cls.tmp / "record.db"
         cls.sent = w.record_web_database(cls.db, cls.pki, cls.postfix)
         cls.web = cls._stack.enter_context(w.WebServer(cls.db))
@@ -332,18 +341,13 @@ window.fetch = async (url, options) => {
 """
 
 
-class OlderPagesWhileRecordingBrowserTest(h.IntegrationCase):
+class OlderPagesWhileRecordingBrowserTest(BrowserCase):
     """"Older sessions" while a proxy records steadily: every click opens the next page, and
     each live refresh fetches what is new and what may have changed, not every row shown."""
 
     @classmethod
     def setUpClass(cls):
-        driver, why = start_browser()
-        if driver is None:
-            raise unittest.SkipTest(why)
-        cls.driver = driver
         super().setUpClass()
-        cls._stack.callback(driver.quit)
         cls.db = cls.tmp / "record.db"
         cls.sink = h.BodySink()
         cls._stack.callback(cls.sink.close)
@@ -461,19 +465,14 @@ window.fetch = (url, options) => {
 """
 
 
-class LargeSessionBrowserTest(h.IntegrationCase):
+class LargeSessionBrowserTest(BrowserCase):
     """A session with a message larger than the 64 KiB the database holds of a body: the page
     gets only that part (the API says how many octets it left out) and shows one line for the
     rest, however many reads of the client it took."""
 
     @classmethod
     def setUpClass(cls):
-        driver, why = start_browser()
-        if driver is None:
-            raise unittest.SkipTest(why)
-        cls.driver = driver
         super().setUpClass()
-        cls._stack.callback(driver.quit)
         cls.db = cls.tmp / "large.db"
         sink = h.BodySink()
         try:
@@ -524,18 +523,13 @@ def message_with(body: bytes, headers: bytes) -> bytes:
         b"\r\n\r\n" + body + b"\r\n"
 
 
-class MessageViewBrowserTest(h.IntegrationCase):
+class MessageViewBrowserTest(BrowserCase):
     """What the message page makes of a mail's HTML and raw source: nothing the mail names is
     contacted, an error is said in words, octets that are not UTF-8 stay visible."""
 
     @classmethod
     def setUpClass(cls):
-        driver, why = start_browser()
-        if driver is None:
-            raise unittest.SkipTest(why)
-        cls.driver = driver
         super().setUpClass()
-        cls._stack.callback(driver.quit)
         cls.sink = h.BodySink()
         cls._stack.callback(cls.sink.close)
 

@@ -12,7 +12,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import unittest
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,17 +28,12 @@ GMAIL_535 = (b"535-5.7.8 Username and Password not accepted. For more informatio
 PLAIN_EHLO = b"250-fake.example.test\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n"
 
 
-class WebFactsTest(h.IntegrationCase):
+class WebFactsTest(browser.BrowserCase):
     with_postfix = True
 
     @classmethod
     def setUpClass(cls):
-        driver, why = browser.start_browser()
-        if driver is None:
-            raise unittest.SkipTest(why)
-        cls.driver = driver
         super().setUpClass()
-        cls._stack.callback(driver.quit)
         cls.db = cls.tmp / "record.db"
         cls.refused_session = cls.record_refused_recipient()
         cls.plain_session = cls.record_plain_upstream_tls_client()

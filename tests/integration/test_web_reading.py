@@ -8,7 +8,6 @@ import os
 import smtplib
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Its import runs this file again under Debian's Python when this one lacks python3-selenium;
@@ -26,18 +25,13 @@ return {tag: a ? a.tagName : null, row: row ? row.dataset.id : null,
 """
 
 
-class ReadingBrowserTest(h.IntegrationCase):
+class ReadingBrowserTest(browser.BrowserCase):
     """One proxy (plain upstream: a sink) recording into a database the page reads; the tests
     run in order, the first on the record still empty."""
 
     @classmethod
     def setUpClass(cls):
-        driver, why = browser.start_browser()
-        if driver is None:
-            raise unittest.SkipTest(why)
-        cls.driver = driver
         super().setUpClass()
-        cls._stack.callback(driver.quit)
         cls.db = cls.tmp / "record.db"
         cls.sink = h.BodySink()
         cls._stack.callback(cls.sink.close)
