@@ -567,20 +567,26 @@ class StuckServerTimeoutTest(StuckUpstream, h.IntegrationCase):
 
         return self.one_connection_upstream(upstream, rcvbuf=256 << 10)
 
-    def test_a_slow_server_that_keeps_taking_the_body_gets_it_all(self):
-        """The server takes the body slowly but steadily (128 KiB every 0.3s, after its first
-        2 MiB), more slowly than the client sends it: mailtap holds the client back, and its
-        socket to the server says there is room only each time a third of its queue has gone,
-        longer apart than --timeout-data. Each 64 KiB the server takes restarts its clock: the
-        message goes through (250), as it would have without mailtap."""
-        db = self.tmp / "slow-steady.db"
+    def body_under_way_to_a_slow_steady_server(self, db_name: str):
+        """mailtap with --timeout-data 2s before slow_steady_upstream (2 MiB at once, then
+        128 KiB every 0.3 s) and a client past DATA's 354: the database, mailtap, the client
+        and the 1000-octet body line both cases send."""
+        db = self.tmp / db_name
         port = self.slow_steady_upstream(fast=2 << 20, piece=128 << 10, every=0.3)
         mt = self.mailtap(f"127.0.0.1:{port}", tls="none", db=db,
                           extra_args=["--timeout-data", "2s"])
         c = h.SmtpSocket(mt.port, timeout=120)
         self.addCleanup(c.close)
         h.start_data(c)
-        line = b"x" * 998 + b"\r\n"
+        return db, mt, c, b"x" * 998 + b"\r\n"
+
+    def test_a_slow_server_that_keeps_taking_the_body_gets_it_all(self):
+        """The server takes the body slowly but steadily (128 KiB every 0.3s, after its first
+        2 MiB), more slowly than the client sends it: mailtap holds the client back, and its
+        socket to the server says there is room only each time a third of its queue has gone,
+        longer apart than --timeout-data. Each 64 KiB the server takes restarts its clock: the
+        message goes through (250), as it would have without mailtap."""
+        db, mt, c, line = self.body_under_way_to_a_slow_steady_server("slow-steady.db")
         sender = threading.Thread(target=lambda: c.sock.sendall(line * (8 << 10) + b".\r\n"),
                                   daemon=True)
         sender.start()
@@ -598,14 +604,7 @@ class StuckServerTimeoutTest(StuckUpstream, h.IntegrationCase):
         mailtap holds the client back the server is on the clock and keeps taking the body;
         once mailtap reads the client again, the client is, and the 421 says the client was
         idle, not that the server did not take the data."""
-        db = self.tmp / "slow-then-idle.db"
-        port = self.slow_steady_upstream(fast=2 << 20, piece=128 << 10, every=0.3)
-        mt = self.mailtap(f"127.0.0.1:{port}", tls="none", db=db,
-                          extra_args=["--timeout-data", "2s"])
-        c = h.SmtpSocket(mt.port, timeout=120)
-        self.addCleanup(c.close)
-        h.start_data(c)
-        line = b"x" * 998 + b"\r\n"
+        db, mt, c, line = self.body_under_way_to_a_slow_steady_server("slow-then-idle.db")
         threading.Thread(target=lambda: c.sock.sendall(line * (8 << 10)), daemon=True).start()
         reply = c.reply()
         self.assertEqual(reply.code, 421, f"{reply}\n{mt.output}")
