@@ -58,6 +58,23 @@ class ReadingBrowserTest(browser.BrowserCase):
         self.wait(lambda d: self.status() not in (None, "Loading…"), message="the list loaded")
         self.wait(lambda d: d.find_element(browser.By.ID, "live").text == "live")
 
+    def running_session_page(self, client, noops=0):
+        """The page of the session `client` runs (after `noops` NOOPs), once it is live."""
+        d = self.driver
+        client.ehlo()
+        for _ in range(noops):
+            client.noop()
+        sid = self.wait(lambda d: next((s["id"] for s in w.request(
+            self.web.port, "/api/sessions?outcome=in_progress").json()["sessions"]), None),
+            message="the running session recorded")
+        d.get(f"{self.base}#/session/{sid}")
+        self.wait(lambda d: d.find_elements(browser.By.CSS_SELECTOR, "h1 .badge.warn"),
+                  message="the running session shown")
+        self.wait(lambda d: d.find_element(browser.By.ID, "live").text == "live")
+        self.wait(lambda d: len(d.find_elements(browser.By.CSS_SELECTOR, "#transcript .line"))
+                  >= 2 * noops, message="its lines shown")
+        return sid
+
     def test_1_an_empty_record_says_nothing_is_recorded_yet(self):
         self.open_list()
         status = self.status()
@@ -114,14 +131,7 @@ class ReadingBrowserTest(browser.BrowserCase):
         client = smtplib.SMTP("127.0.0.1", self.proxy.port, local_hostname="client.test",
                               timeout=30)
         try:
-            client.ehlo()
-            sid = self.wait(lambda d: next((s["id"] for s in w.request(
-                self.web.port, "/api/sessions?outcome=in_progress").json()["sessions"]), None),
-                message="the running session recorded")
-            d.get(f"{self.base}#/session/{sid}")
-            self.wait(lambda d: d.find_elements(browser.By.CSS_SELECTOR, "h1 .badge.warn"),
-                      message="the running session shown")
-            self.wait(lambda d: d.find_element(browser.By.ID, "live").text == "live")
+            self.running_session_page(client)
             lines = len(d.find_elements(browser.By.CSS_SELECTOR, "#transcript .line"))
             d.find_element(browser.By.LINK_TEXT, "Download as JSON")  # there
             d.execute_script("[...document.querySelectorAll('a')].find("
@@ -183,6 +193,40 @@ class ReadingBrowserTest(browser.BrowserCase):
                                 ("#/audit", "Audit — mailtap")):
             d.get(self.base + fragment)
             self.wait(lambda d: d.title == title, message=f"{fragment} titled {title}")
+
+    def test_6_a_running_sessions_page_keeps_the_selection_and_scroll_as_it_grows(self):
+        # A reader copying a reply line from a live session, scrolled down to it: the lines
+        # arriving meanwhile take neither the selection nor the place on the page away.
+        d = self.driver
+        client = smtplib.SMTP("127.0.0.1", self.proxy.port, local_hostname="client.test",
+                              timeout=30)
+        try:
+            self.running_session_page(client, noops=40)  # taller than the window
+            before = d.execute_script("""
+                const replies = document.querySelectorAll('#transcript > .line.server .text');
+                const line = replies[Math.floor(replies.length / 2)];
+                line.scrollIntoView({block: 'center'});
+                window.getSelection().selectAllChildren(line);
+                return {selected: String(window.getSelection()), y: window.scrollY,
+                        seq: line.closest('.line').dataset.seq,
+                        lines: document.querySelectorAll('#transcript .line').length};""")
+            self.assertTrue(before["selected"].startswith("250 "), before)
+            self.assertGreater(before["y"], 0, "the page is scrolled")
+            client.noop()
+            self.wait(lambda d: len(d.find_elements(browser.By.CSS_SELECTOR, "#transcript .line"))
+                      > before["lines"], message="the page grew")
+            after = d.execute_script("""
+                const selection = window.getSelection();
+                const line = selection.anchorNode && selection.anchorNode.isConnected &&
+                    selection.anchorNode.parentElement.closest('.line');
+                return {selected: String(selection), y: window.scrollY,
+                        seq: line ? line.dataset.seq : null};""")
+            self.assertEqual(after["selected"], before["selected"], "the selection stays")
+            self.assertEqual(after["seq"], before["seq"], "on the line it was made in")
+            self.assertEqual(after["y"], before["y"], "the page stays where it was scrolled to")
+        finally:
+            client.quit()
+            client.close()
 
 
 if __name__ == "__main__":

@@ -55,6 +55,39 @@ function withTextDecoded(value) {
   return value;
 }
 
+// `old` comes to show what `fresh` shows, changing only what differs: a node that shows the
+// same stays the same node, so the text a reader selected in it, the keyboard's focus on it and
+// the scroll position survive a view rebuilt as the record grows. A <details> stays as the
+// reader left it, open or folded.
+function updateInPlace(old, fresh) {
+  if (old.nodeType !== fresh.nodeType || old.nodeName !== fresh.nodeName) {
+    old.replaceWith(fresh);
+  } else if (old.nodeType === Node.TEXT_NODE) {
+    if (old.data !== fresh.data) old.data = fresh.data;
+  } else if (old.nodeType === Node.ELEMENT_NODE) {
+    const readersOwn = old.localName === "details" ? "open" : null;
+    for (const name of old.getAttributeNames()) {
+      if (name !== readersOwn && !fresh.hasAttribute(name)) old.removeAttribute(name);
+    }
+    for (const name of fresh.getAttributeNames()) {
+      if (old.getAttribute(name) !== fresh.getAttribute(name)) old.setAttribute(name, fresh.getAttribute(name));
+    }
+    updateChildrenInPlace(old, [...fresh.childNodes]);
+  } else if (!old.isEqualNode(fresh)) {
+    old.replaceWith(fresh);
+  }
+}
+
+// `parent`'s children come to be `fresh`, position by position (see updateInPlace).
+function updateChildrenInPlace(parent, fresh) {
+  const old = [...parent.childNodes];
+  fresh.forEach((child, i) => {
+    if (i < old.length) updateInPlace(old[i], child);
+    else parent.append(child);
+  });
+  for (const gone of old.slice(fresh.length)) gone.remove();
+}
+
 function showError(error) {
   view.replaceChildren(el("p", { className: "error" }, String(error.message || error)));
 }
@@ -314,7 +347,7 @@ function renderSessions(params, signal) {
     for (const tr of [...tableBody.children]) {
       const id = Number(tr.dataset.id);
       if (id <= seenMax && !stale.has(id)) continue;
-      if (arrived.has(id)) updateRow(tr, sessionRow(arrived.get(id)));
+      if (arrived.has(id)) updateInPlace(tr, sessionRow(arrived.get(id)));
       else tr.remove();
       arrived.delete(id);
     }
@@ -387,7 +420,7 @@ const CUT_TEXT = "cut: the process recording it is gone (killed?); the record en
 // The list's rows become `sessions`, in their order, keeping every row that is already shown
 // where it is: a row taken out of the page and put back would lose the reader's focus (the
 // next Tab would start from the top of the page) and any text selected in it. A row shown
-// whose session changed (it ended) is updated cell by cell.
+// whose session changed (it ended) is updated in place.
 function showRows(tableBody, sessions) {
   const shown = new Map([...tableBody.children].map((tr) => [tr.dataset.id, tr]));
   const wanted = sessions.map((s) => {
@@ -395,7 +428,7 @@ function showRows(tableBody, sessions) {
     const old = shown.get(row.dataset.id);
     if (!old) return row;
     shown.delete(row.dataset.id);
-    updateRow(old, row);
+    updateInPlace(old, row);
     return old;
   });
   for (const gone of shown.values()) gone.remove();
@@ -405,17 +438,6 @@ function showRows(tableBody, sessions) {
     if (row === cursor) cursor = cursor.nextElementSibling;
     else tableBody.insertBefore(row, cursor);
   }
-}
-
-// `tr` shows what `fresh` (the same session's new row) shows, changing only the cells that differ.
-function updateRow(tr, fresh) {
-  tr.className = fresh.className;
-  tr.dataset.started = fresh.dataset.started;
-  [...fresh.children].forEach((cell, i) => {
-    const old = tr.children[i];
-    if (!old) tr.append(cell);
-    else if (!old.isEqualNode(cell)) old.replaceWith(cell);
-  });
 }
 
 function sessionRow(s) {
@@ -663,14 +685,19 @@ async function renderSession(id, signal) {
       ` ${bytesOf(m, "mail_from")} → `, ...recipientsWithReplies(m.recipients),
       ` — ${m.size} bytes, `, m.final_reply ? replySummary(bytesOf(m, "final_reply")) : "no final reply"));
   }
-  // Re-rendered as a running session grows: keep what the reader unfolded, and where the
-  // keyboard was (the next Tab would otherwise start from the top of the page).
-  const wasOpen = [...view.querySelectorAll("details")].map((d) => d.open);
-  const sameSession = view.dataset.session === String(id);
-  const focused = sameSession ? focusedPlace() : null;
-  view.replaceChildren(...parts);
-  if (sameSession) view.querySelectorAll("details").forEach((d, i) => { d.open = Boolean(wasOpen[i]); });
-  if (focused) refocus(focused);
+  // Re-rendered as a running session grows, it is updated in place: the lines shown stay the
+  // same nodes, so the text the reader selected (a reply being copied), the scroll position,
+  // what the reader unfolded and the keyboard's focus stay (the next Tab would otherwise start
+  // from the top of the page). A focused element that was replaced after all (a certificate
+  // recorded since moved what follows it) gives the focus to the one at its place, if it says
+  // the same.
+  if (view.dataset.session === String(id)) {
+    const focused = focusedPlace();
+    updateChildrenInPlace(view, parts);
+    if (focused && !view.contains(document.activeElement)) refocus(focused);
+  } else {
+    view.replaceChildren(...parts);
+  }
   view.dataset.session = String(id);
   onRecordChange = running ? () => renderSession(id, signal) : null;
 }
