@@ -228,6 +228,39 @@ class ReadingBrowserTest(browser.BrowserCase):
             client.quit()
             client.close()
 
+    def test_7_what_changes_by_itself_is_announced_politely(self):
+        # A screen reader hears what arrives (aria-live="polite"), not the whole list or
+        # transcript again: the live regions are the small parts docs/web.md names.
+        d = self.driver
+        live_of = "return document.querySelector(arguments[0])?.getAttribute('aria-live') ?? null"
+        self.open_list()
+        self.assertEqual(d.execute_script(live_of, "#live"), "polite")
+        self.assertEqual(d.execute_script(live_of, "#view > p"), "polite", "the status line")
+        for large in ("#view", "#sessions", "#sessions tbody"):
+            self.assertIsNone(d.execute_script(live_of, large), large)
+        ids = self.row_ids()
+        self.send()
+        self.wait(lambda d: len(self.row_ids()) == len(ids) + 1, message="the new session listed")
+        new = self.row_ids()[0]
+        self.wait(lambda d: f"New session {new} from 127.0.0.1:" in self.status(),
+                  message="the status line names the session that arrived")
+
+        client = smtplib.SMTP("127.0.0.1", self.proxy.port, local_hostname="client.test",
+                              timeout=30)
+        try:
+            self.running_session_page(client)
+            self.assertEqual(d.execute_script(live_of, "#transcript"), "polite")
+            self.assertEqual(d.execute_script(
+                "return document.getElementById('transcript').getAttribute('aria-relevant')"),
+                "additions", "only the lines that arrive are read, not the transcript again")
+            self.assertEqual(d.execute_script(live_of, "#session-outcome"), "polite")
+            self.assertIsNone(d.execute_script(live_of, "#view"))
+        finally:
+            client.quit()
+            client.close()
+        self.wait(lambda d: d.find_element(browser.By.ID, "session-outcome").text.startswith("quit"),
+                  message="the session's end said where the outcome is")
+
 
 if __name__ == "__main__":
     h.main()

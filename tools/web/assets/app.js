@@ -55,10 +55,17 @@ function withTextDecoded(value) {
   return value;
 }
 
+// A live region (aria-live) is given its text only when the text changes: the same words set
+// again would be read to a screen reader's user again.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 // `old` comes to show what `fresh` shows, changing only what differs: a node that shows the
 // same stays the same node, so the text a reader selected in it, the keyboard's focus on it and
-// the scroll position survive a view rebuilt as the record grows. A <details> stays as the
-// reader left it, open or folded.
+// the scroll position survive a view rebuilt as the record grows, and a screen reader is told
+// of what was added (aria-live), not of everything again. A <details> stays as the reader
+// left it, open or folded.
 function updateInPlace(old, fresh) {
   if (old.nodeType !== fresh.nodeType || old.nodeName !== fresh.nodeName) {
     old.replaceWith(fresh);
@@ -162,11 +169,11 @@ function connectEvents() {
   const events = new EventSource("/api/events");
   events.addEventListener("open", () => {
     retryDelay = RETRY_FIRST_MS;
-    live.textContent = "live";
+    setText(live, "live");
     live.classList.add("on");
   });
   events.addEventListener("error", () => {
-    live.textContent = "reconnecting";
+    setText(live, "reconnecting");
     live.classList.remove("on");
     if (events.readyState !== EventSource.CLOSED) return;  // the browser retries this one
     setTimeout(connectEvents, retryDelay);
@@ -237,7 +244,11 @@ function renderSessions(params, signal) {
     "quoted-printable, base64) or in another charset than UTF-8 is not found by its decoded words; " +
     "search for an ASCII word of it or an address.";
   const tableBody = el("tbody");
-  const status = el("p", { className: "muted" }, "Loading…");
+  // The status line is the list's live region (the table would be read whole again): its count,
+  // what the filters found and, visually hidden, what a live refresh brought (listNews).
+  const summary = el("span", {}, "Loading…");
+  const news = el("span", { className: "visually-hidden" });
+  const status = el("p", { className: "muted", role: "status", "aria-live": "polite" }, summary, news);
   const olderButton = el("button", { type: "button", hidden: true }, "Older sessions");
   const table = el("table", { id: "sessions" },
     el("thead", {}, el("tr", {}, ...["#", "Started (UTC)", "Client", "Upstream", "TLS", "User",
@@ -281,6 +292,7 @@ function renderSessions(params, signal) {
   let again = false;
   let olderWanted = false;
   let olderMore = false;
+  let loadedQuery = null;  // the filters of the list shown, once loaded: a load for them is live
   let fetchAbort = new AbortController();  // the list's fetches, for the filters shown
   signal.addEventListener("abort", () => fetchAbort.abort());
   const fetchPage = (query, before, limit) => {
@@ -383,21 +395,29 @@ function renderSessions(params, signal) {
     }
     loading = true;
     try {
+      const liveRefresh = !olderPage && loadedQuery === query.toString();
+      const before = shownRunning(tableBody);
       const more = olderPage ? await older(query) : await refresh(query);
       if (more === null) return;
+      loadedQuery = query.toString();
       const shown = tableBody.children.length;
       // With no filter set, none hid a session: the record has none (yet).
       const filtered = [...query.values()].some((value) => value);
-      status.textContent = shown > 0 ?
+      const count = shown > 0 ?
         `${shown} session${shown === 1 ? "" : "s"}` + (more ? " shown; there are older ones" : "") :
         filtered ? "No sessions match these filters." :
           "No session recorded yet: sessions appear here as the proxy records them.";
+      const heard = liveRefresh ? listNews(before, tableBody) : "";
+      // News stays until other news or another count replaces it: set again, it would be read again.
+      if (heard || summary.textContent !== count) setText(news, heard ? " " + heard : "");
+      setText(summary, count);
       status.className = shown === 0 ? "muted empty" : "muted";
       olderButton.hidden = !more;
       olderButton.onclick = () => load(filtersFromHash(), true);
     } catch (error) {
       if (signal.aborted || error.name === "AbortError") return;  // left, or filters changed
-      status.textContent = "Could not load sessions: " + error.message;
+      setText(news, "");
+      setText(summary, "Could not load sessions: " + error.message);
       status.className = "error";
     } finally {
       loading = false;
@@ -411,6 +431,34 @@ function renderSessions(params, signal) {
   }
   onRecordChange = () => load(filtersFromHash());
   load(params);
+}
+
+// Of each session shown, by id: whether it is running.
+function shownRunning(tableBody) {
+  return new Map([...tableBody.children].map((tr) => [tr.dataset.id, tr.classList.contains("running")]));
+}
+
+// What a live refresh changed in the list, in words for the status line's live region (a
+// screen reader's user does not see a row appear): the sessions that arrived, and those shown
+// running that ended. `before`: shownRunning before the refresh.
+function listNews(before, tableBody) {
+  const arrived = [];
+  const ended = [];
+  for (const tr of tableBody.children) {
+    const id = tr.dataset.id;
+    const cell = tr.querySelector(".outcome");
+    const badge = cell.querySelector(".badge");
+    const outcome = [...cell.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.data).join("") +
+      (badge ? `, ${badge.textContent}` : "");
+    if (!before.has(id)) {
+      arrived.push(`New session ${id} from ${tr.children[2].textContent} to ${tr.children[3].textContent}: ${outcome}.`);
+    } else if (before.get(id) && !tr.classList.contains("running")) {
+      ended.push(`Session ${id} ended: ${outcome}.`);
+    }
+  }
+  const MAX_SAID = 3;
+  const said = arrived.length > MAX_SAID ? [`${arrived.length} new sessions.`] : arrived;
+  return [...said, ...(ended.length > MAX_SAID ? [`${ended.length} sessions ended.`] : ended)].join(" ");
 }
 
 // No end recorded, and the process recording it is gone: it will never end.
@@ -520,7 +568,9 @@ const MAILTAP_AND_SERVER = new Set(["mailtap_to_upstream", "upstream_to_mailtap"
 const folds = (event) => event.phase === "pre_tls" && MAILTAP_AND_SERVER.has(event.direction);
 
 function renderTranscript(detail, explanations) {
-  const box = el("div", { className: "transcript", id: "transcript" });
+  // A screen reader hears the lines that arrive in a running session, not the transcript again
+  // (its lines shown stay the same nodes: see updateInPlace).
+  const box = el("div", { className: "transcript", id: "transcript", "aria-live": "polite", "aria-relevant": "additions" });
   const events = detail.events;
   const foldAhead = (i) => {
     for (let j = i + 1; j < events.length; j++) {
@@ -641,7 +691,7 @@ async function renderSession(id, signal) {
       ["upstream", `${upstreamLabel(s)} (${s.tls_mode})` +
         (s.resolved_address ? ` at ${s.resolved_address}` : "")],
       ["user", s.auth_user ? s.auth_user + (s.auth_mechanism ? ` (${s.auth_mechanism}, by ${s.auth_by})` : "") : ""],
-      ["outcome", outcome],
+      ["outcome", el("span", { id: "session-outcome", "aria-live": "polite" }, outcome)],
       // The counters are written with the session's end: before it (or without one) they are 0.
       ["bytes", s.ended_at ? `${s.bytes_client_to_upstream} to the server, ${s.bytes_upstream_to_client} to the client` :
         cut ? "not counted: they are written when the session ends, and it has no end" :
@@ -688,9 +738,9 @@ async function renderSession(id, signal) {
   // Re-rendered as a running session grows, it is updated in place: the lines shown stay the
   // same nodes, so the text the reader selected (a reply being copied), the scroll position,
   // what the reader unfolded and the keyboard's focus stay (the next Tab would otherwise start
-  // from the top of the page). A focused element that was replaced after all (a certificate
-  // recorded since moved what follows it) gives the focus to the one at its place, if it says
-  // the same.
+  // from the top of the page), and a screen reader hears the new lines only. A focused element
+  // that was replaced after all (a certificate recorded since moved what follows it) gives the
+  // focus to the one at its place, if it says the same.
   if (view.dataset.session === String(id)) {
     const focused = focusedPlace();
     updateChildrenInPlace(view, parts);
