@@ -29,6 +29,10 @@ std::vector<asio::ip::tcp::endpoint> interleave_families(
   return out;
 }
 
+bool ConnectAttempt::failed() const {
+  return done && error && error != asio::error::operation_aborted;
+}
+
 std::string address_label(const asio::ip::tcp::endpoint& endpoint) {
   const std::string address = endpoint.address().to_string();
   const std::string port = std::to_string(endpoint.port());

@@ -35,6 +35,9 @@ struct ConnectAttempt {
   asio::ip::tcp::endpoint endpoint;
   bool done = false;      // it connected or failed; false: still waiting when the race ended
   std::error_code error;  // why it failed (when done)
+
+  // It failed on its own (refused, unreachable), not ended by the race: known to be broken.
+  bool failed() const;
 };
 
 // One race over a list of addresses. All its coroutines run on the executor it is made with,

@@ -70,7 +70,7 @@ class Setup {
  public:
   Setup(Link& link, const UpstreamTarget& t, std::vector<smtp::RecordedEvent>& events)
       : link_(link), t_(t), events_(events) {
-    label_ = host_port_label(t.host, t.port);
+    label_ = target_label_ = host_port_label(t.host, t.port);
   }
 
   asio::awaitable<UpstreamSetup> run() {
@@ -87,20 +87,39 @@ class Setup {
     // A failure already said stays (the deadline may end a QUIT after a refusal).
     if (!result_.ok && timed_out_ && result_.failure.empty()) {
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t_.timeout);
-      // Connected, and not one byte came: as likely a port that waits for a TLS handshake as a
-      // slow server, and the first is the one a longer timeout does not fix.
-      const std::string advice =
-          connected_ && !received_ && t_.mode != TlsMode::implicit
-              ? ": " + implicit_tls_hint(label_) + "; else see " + t_.timeout_flag
-              : " (see " + t_.timeout_flag + ")";
       fail("4.4.1 mailtap: " + label_ + " timed out after " + format_setting_duration(ms) + " " +
-               step_ + advice,
+               step_ + timeout_advice(),
            smtp::Outcome::timeout);
     }
+    if (!result_.ok) name_address_in_failure();
     co_return std::move(result_);
   }
 
  private:
+  // Connected, and not one byte came: as likely a port that waits for a TLS handshake as a slow
+  // server, and the first is the one a longer timeout does not fix; unless the name has another
+  // address not tried yet: then this one may be the broken node, and --tls implicit would break
+  // the others, so the advice is to try one of them.
+  std::string timeout_advice() const {
+    if (!connected_ || received_ || t_.mode == TlsMode::implicit)
+      return " (see " + t_.timeout_flag + ")";
+    const std::vector<std::string>& untried = result_.addresses_untried;
+    if (untried.empty())
+      return ": " + implicit_tls_hint(target_label_) + "; else see " + t_.timeout_flag;
+    return ": if " + untried.front() + " greets when given instead of " + target_label_ +
+           " (with --tls-name " + t_.tls_name + "), " + result_.tls.resolved_address +
+           " is broken; else see " + t_.timeout_flag;
+  }
+
+  // After connecting to one of several addresses, every failure names it (and the others, in
+  // label_): a failure whose words do not name the server, as a certificate's, gets it first.
+  void name_address_in_failure() {
+    if (label_ == target_label_ || result_.failure.find(label_) != std::string::npos) return;
+    const std::string mailtap = "mailtap: ";
+    if (const auto at = result_.failure.find(mailtap); at != std::string::npos)
+      result_.failure.insert(at + mailtap.size(), label_ + ": ");
+  }
+
   // The server's reply refused the set-up, and the session still stands where commands go (in
   // clear, or over implicit TLS): mailtap ends it with QUIT.
   void refuse(std::string reason) {
@@ -302,15 +321,37 @@ class Setup {
     result_.tls.resolved_address = address_label(endpoint);
     std::string tried;  // the addresses that did not answer first, in the record's note
     for (const ConnectAttempt& a : race.attempts())
-      if (a.endpoint != endpoint) {
-        tried += (tried.empty() ? "" : ", ") + address_label(a.endpoint);
-        // One still unanswered when another connected is not known to be broken.
-        if (a.done && a.error && a.error != asio::error::operation_aborted)
-          result_.addresses_failed.push_back(AddressRace::describe_attempt(a));
-      }
+      if (a.endpoint != endpoint) tried += (tried.empty() ? "" : ", ") + address_label(a.endpoint);
     note(EventKind::note, "connected to " + label_ + " (" + result_.tls.resolved_address +
                               (tried.empty() ? "" : "; also tried " + tried) + ")");
+    name_the_address(race, endpoints, endpoint);
     co_return true;
+  }
+
+  // The name's other addresses, each failed (for probe, and a broken one costs every client
+  // that tries it first) or untried (one still unanswered when `used` connected is not known
+  // to be broken). With several, the failures from here on name the one connected to and what
+  // each other did ("[::1]:587 (mx.example.test; 127.0.0.1:587: not tried)"): one broken node
+  // of a dual-stack or round-robin name is the fault that "works sometimes", and which address
+  // it is, is the first thing its administrator needs.
+  void name_the_address(const AddressRace& race,
+                        const std::vector<asio::ip::tcp::endpoint>& endpoints,
+                        const asio::ip::tcp::endpoint& used) {
+    const auto& attempts = race.attempts();
+    std::string others;
+    for (const asio::ip::tcp::endpoint& e : endpoints) {
+      if (e == used) continue;
+      const auto a = std::find_if(attempts.begin(), attempts.end(),
+                                  [&](const ConnectAttempt& c) { return c.endpoint == e; });
+      const std::string what = a == attempts.end() ? address_label(e) + ": not tried"
+                                                   : AddressRace::describe_attempt(*a);
+      if (a != attempts.end() && a->failed())
+        result_.addresses_failed.push_back(what);
+      else
+        result_.addresses_untried.push_back(address_label(e));
+      others += "; " + what;
+    }
+    if (!others.empty()) label_ = result_.tls.resolved_address + " (" + t_.host + others + ")";
   }
 
   // Every address failed, or the deadline ended the race: the reason names each address
@@ -424,7 +465,7 @@ class Setup {
     if (enforce || t_.report_when_insecure) check_certificate(tls, enforce, failures);
     // Resume only where certificates were checked the same way (the cache is per context).
     if (t_.session_cache != nullptr)
-      t_.session_cache->prepare(tls.native_handle(), label_ + " " + name);
+      t_.session_cache->prepare(tls.native_handle(), target_label_ + " " + name);
     const std::error_code ec = co_await tls.handshake();
     keep_verify_problems(*failures);
     take_client_certificate(tls);
@@ -561,9 +602,11 @@ class Setup {
     if (!reset && ec != asio::ssl::error::stream_truncated && ec != asio::error::eof &&
         ec != asio::error::broken_pipe)
       return {};
+    // The address that failed, when the name has others.
+    const std::string& at = label_ == target_label_ ? label_ : result_.tls.resolved_address;
     const std::string s_client = t_.mode == TlsMode::starttls
-                                     ? "openssl s_client -starttls smtp -connect " + label_
-                                     : "openssl s_client -connect " + label_;
+                                     ? "openssl s_client -starttls smtp -connect " + at
+                                     : "openssl s_client -connect " + at;
     return label_ + (reset ? " reset" : " closed") +
            " the connection during the TLS handshake, after mailtap's ClientHello and without a "
            "TLS alert: its TLS set-up is broken, or something between drops TLS; check the "
@@ -601,6 +644,9 @@ class Setup {
   Link& link_;
   const UpstreamTarget& t_;
   std::vector<smtp::RecordedEvent>& events_;
+  std::string target_label_;  // "HOST:PORT" as given
+  // What failures name the server by: target_label_, or once connected to one of a name's
+  // several addresses, that address and what the others did (name_the_address).
   std::string label_;
   std::string step_;
   std::chrono::steady_clock::time_point setup_ends_;  // t_.timeout after run() began

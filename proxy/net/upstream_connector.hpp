@@ -77,6 +77,9 @@ struct UpstreamSetup {
   // The upstream's other addresses tried while connecting, and what each did ("[::1]:587:
   // Connection refused"): a broken one costs every client that tries it first.
   std::vector<std::string> addresses_failed;
+  // The name's other addresses not known to be broken ("127.0.0.1:587"): not tried, or not
+  // answered before the one used did. One of them may work where the one used failed.
+  std::vector<std::string> addresses_untried;
   // Why the certificate is not trusted: the problem that ended the handshake, or every one
   // found under report_when_insecure.
   std::vector<VerifyProblem> verify_problems;

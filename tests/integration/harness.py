@@ -851,6 +851,7 @@ class FakeServer:
                  handler: Optional[Callable] = None,
                  auth_mechs: str = "PLAIN LOGIN",
                  host: str = "127.0.0.1",
+                 port: int = 0,
                  body_pause: float = 0,
                  body_rate: float = 0,
                  end_of_data_reply: Optional[bytes] = None,
@@ -882,7 +883,7 @@ class FakeServer:
         # Called with the server's SSLContext before its certificate is loaded: to require a
         # client certificate, cap the TLS version, or lower OpenSSL's security level.
         self.tls_setup = tls_setup
-        self.port = 0
+        self.port = port  # 0: any free one (a name's second address needs the first's port)
         self.sessions: list[FakeSession] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -917,7 +918,7 @@ class FakeServer:
         if self.body_pause or self.body_rate:  # before listen(): accepted sockets inherit it
             self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._lsock.bind((self.host, 0))
+        self._lsock.bind((self.host, self.port))
         self._lsock.listen(128)  # tests open tens of sessions at once: no SYN dropped under load
         self.port = self._lsock.getsockname()[1]
         t = threading.Thread(target=self._accept_loop, name=f"fake-{self.mode}", daemon=True)

@@ -847,6 +847,58 @@ class UpstreamAddressesTest(h.IntegrationCase):
                             preexec_fn=h.private_hosts_file(self.hosts))
         self.assertEqual(json.loads(cp.stdout)["addresses_failed"], [failed])
 
+    def silent(self, family: int, host: str, port: int) -> None:
+        """A listener at host:port that never accepts: the kernel completes the connection, and
+        not one byte comes (a hung node, or a port that waits for a TLS handshake)."""
+        ls = socket.socket(family)
+        self.addCleanup(ls.close)
+        ls.bind((host, port))
+        ls.listen(8)
+
+    def test_a_silent_first_address_is_named_and_the_others_suggested(self):
+        """[::1] accepts and says nothing while 127.0.0.1 is a good server: the 421 (and the
+        record) names [::1] and the address not tried, and does not tell the user to use --tls
+        implicit, which would break the healthy address too."""
+        f = self.fake("good")
+        self.silent(socket.AF_INET6, "::1", f.port)
+        mt = self.mailtap_for(f.port, "2s")
+        r = first_reply_or_after_ehlo(mt.port)
+        reason = (f"[::1]:{f.port} ({self.NAME}; 127.0.0.1:{f.port}: not tried) timed out after "
+                  f"2s waiting for the greeting: if 127.0.0.1:{f.port} greets when given instead "
+                  f"of {self.NAME}:{f.port} (with --tls-name localhost), [::1]:{f.port} is "
+                  "broken; else see --timeout-connect")
+        self.assertEqual(r.text, "4.4.1 mailtap: " + reason)
+        mt.stop()
+        row, _ = session_row(mt)
+        self.assertEqual(row["outcome_reason"], reason)
+        self.assertEqual(row["resolved_address"], f"[::1]:{f.port}")
+
+    def test_a_silent_address_after_a_refusing_one_keeps_the_implicit_tls_advice(self):
+        """No other address left to try: a port waiting for a TLS handshake is as likely as
+        before, and the advice for it stays, with the address that refused named."""
+        port = h.free_port()
+        self.silent(socket.AF_INET, "127.0.0.1", port)  # [::1]:port refuses
+        mt = self.mailtap_for(port, "2s")
+        r = first_reply_or_after_ehlo(mt.port)
+        self.assertEqual(
+            r.text, f"4.4.1 mailtap: 127.0.0.1:{port} ({self.NAME}; [::1]:{port}: Connection "
+            f"refused) timed out after 2s waiting for the greeting: if {self.NAME}:{port} "
+            "expects TLS from the first byte (as port 465 does), use --tls implicit; else see "
+            "--timeout-connect")
+
+    def test_a_refused_certificate_names_the_address_that_presented_it(self):
+        expired = self.fake("expired", host="::1")
+        self.fake("good", port=expired.port)
+        mt = self.mailtap_for(expired.port, "10s")
+        r = first_reply_or_after_ehlo(mt.port)
+        self.assertTrue(
+            r.text.startswith(f"4.7.0 mailtap: [::1]:{expired.port} ({self.NAME}; "
+                              f"127.0.0.1:{expired.port}: not tried): certificate for localhost "
+                              "expired on "), r.text)
+        mt.stop()
+        row, _ = session_row(mt)
+        self.assertEqual(row["outcome_reason"], r.text.removeprefix("4.7.0 mailtap: "))
+
     def test_a_timeout_names_every_address_tried(self):
         port = h.free_port()
         self.blackhole(socket.AF_INET6, "::1", port)
