@@ -185,6 +185,7 @@ void take_setup(ProbeReport& r, const net::UpstreamSetup& setup,
                 const std::vector<smtp::RecordedEvent>& events) {
   r.address = setup.tls.resolved_address;
   r.addresses_failed = setup.addresses_failed;
+  r.addresses_untried = setup.addresses_untried;
   r.greeting = setup.greeting;
   for (const smtp::RecordedEvent& recorded : events) {
     const smtp::Event& e = *recorded;
@@ -235,9 +236,11 @@ using Summary = std::vector<std::string>;
 // The connection failed before TLS: why, and the replies that refused it.
 void explain_connection_failure(const ProbeReport& r, Summary& s) {
   s.push_back(r.failure);
-  // The connector's timeout says it already when no byte came at all.
+  // The connector's timeout says it already when no byte came at all, and leaves it out when
+  // another address of the name may greet (this one may be the broken one).
   if (!r.greeting && !r.address.empty() && r.mode == net::TlsMode::starttls &&
-      contains(r.failure, "timed out") && !contains(r.failure, "use --tls implicit"))
+      r.addresses_untried.empty() && contains(r.failure, "timed out") &&
+      !contains(r.failure, "use --tls implicit"))
     s.push_back("no greeting: " + net::implicit_tls_hint(host_port(r)));
   for (const smtp::Reply* reply :
        {r.greeting ? &*r.greeting : nullptr, r.ehlo_plain ? &*r.ehlo_plain : nullptr,

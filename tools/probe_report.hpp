@@ -44,8 +44,9 @@ struct ProbeReport {
   std::string client_key;   // --client-key, "" when the key is in client_cert
 
   // What happened, as far as it got.
-  std::string address;                        // resolved "IP:port"
-  std::vector<std::string> addresses_failed;  // the others tried, with what each did
+  std::string address;                         // resolved "IP:port"
+  std::vector<std::string> addresses_failed;   // the others tried, with what each did
+  std::vector<std::string> addresses_untried;  // the others not known to be broken
   std::optional<smtp::Reply> greeting;
   std::optional<smtp::Reply> ehlo_plain;  // before STARTTLS (or the only one, --tls none)
   std::optional<smtp::Reply> starttls;    // the reply to STARTTLS

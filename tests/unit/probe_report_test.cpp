@@ -93,6 +93,13 @@ TEST(ProbeReport, TimeoutsAndRefusalsAreConnectionFailures) {
   EXPECT_EQ(r.exit_status(), 1);
   EXPECT_TRUE(has_line(summarise(r, storage::Clock::now()), "use --tls implicit"));
 
+  // Another address of the name not tried: the one used may be the broken node, and --tls
+  // implicit would break the others (the connector's failure says to try one of them).
+  r = asked();
+  setup.addresses_untried = {"192.0.2.2:587"};
+  take_setup(r, setup, {});
+  EXPECT_FALSE(has_line(summarise(r, storage::Clock::now()), "use --tls implicit"));
+
   r = asked();
   setup = {};
   setup.failure = "4.3.2 mailtap: mx refused the session: 554 go away";
