@@ -53,6 +53,24 @@ bool is_tls_name(std::string_view name) {
   return label > 0;
 }
 
+bool is_ehlo_name(std::string_view name) {
+  if (name.size() > 2 && name.front() == '[' && name.back() == ']') {
+    std::string_view literal = name.substr(1, name.size() - 2);
+    std::error_code ec;
+    if (literal.starts_with("IPv6:")) {
+      // asio takes a zone ("%eth0"), which means nothing to the server.
+      if (literal.find('%') != std::string_view::npos) return false;
+      asio::ip::make_address_v6(std::string(literal.substr(5)), ec);
+    } else {
+      asio::ip::make_address_v4(std::string(literal), ec);
+    }
+    return !ec;
+  }
+  // A trailing dot (an absolute name) is no RFC 5321 Domain, unlike in --tls-name.
+  return !name.empty() && name.back() != '.' && is_tls_name(name) &&
+         name.find(':') == std::string_view::npos;
+}
+
 std::optional<HostPort> parse_host_port(std::string_view text) {
   HostPort out;
   if (text.empty()) return std::nullopt;

@@ -23,6 +23,10 @@ bool is_host(std::string_view host);
 // address, or a DNS name whose labels are 1 to 63 letters, digits, '-' or '_' between single
 // dots, with at most one dot at the end (an absolute name; SNI carries it without, RFC 6066 3).
 bool is_tls_name(std::string_view name);
+// Whether `name` can follow EHLO (RFC 5321 4.1.1.1, 4.1.3): a domain of ASCII letters, digits,
+// '-' and '_' in labels of 1 to 63 between single dots (an internationalised name in its xn--
+// form), or an address literal, "[192.0.2.1]" or "[IPv6:2001:db8::1]".
+bool is_ehlo_name(std::string_view name);
 // "host", "host:25", "[::1]:25", "::1"; nullopt if malformed, or if the host is none (is_host).
 std::optional<HostPort> parse_host_port(std::string_view text);
 // Why `text` is refused although parse_host_port reads it, or "": an IPv6 address followed by

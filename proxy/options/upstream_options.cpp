@@ -72,6 +72,15 @@ std::string UpstreamOptions::apply_to(net::UpstreamTarget& target, bool read_cli
   // A domain is at most 255 octets (RFC 1035); a longer name makes an EHLO line the server
   // may refuse mid-session (lines are limited to 512 octets), so it is refused here.
   if (target.ehlo_name.size() > 255) return "--ehlo-name is longer than a domain name (255)";
+  // Non-ASCII text, a bare IPv6 address or "a..b" is no EHLO argument: a strict server refuses
+  // it (501), only after the user has typed the first command.
+  if (!net::is_ehlo_name(target.ehlo_name))
+    return (ehlo_name.empty()
+                ? "this host's name " + escape_line(target.ehlo_name) + " (the default --ehlo-name)"
+                : "--ehlo-name " + escape_line(target.ehlo_name)) +
+           ": expected a domain (ASCII letters, digits and '-' between single dots; an "
+           "internationalised name in its xn-- form) or an address literal such as "
+           "[192.0.2.1] or [IPv6:2001:db8::1] (RFC 5321 4.1.3)";
   target.insecure = insecure;
   // Even under --insecure, which would not read it: a file named but unusable is a mistake.
   if (!ca_file.empty())

@@ -382,6 +382,8 @@ class PrintConfigTest(ConfigCase):
                                   path=self.home / "empty.toml")
         two_lines = self.write_config('[proxy]\nauth-user = "u"\npassword = "a\\nb"\n',
                                       path=self.home / "two-lines.toml")
+        ehlo = self.write_config('[proxy]\nehlo-name = "caf\u00e9"\n',
+                                 path=self.home / "ehlo.toml")
         web_port = h.closed_port()
         cases = {
             "--web with --no-record": (["--no-record", "--web", f"127.0.0.1:{web_port}"],
@@ -400,6 +402,10 @@ class PrintConfigTest(ConfigCase):
                                       "No such file or directory"),
             "no password source, no terminal": (["--no-record", "--auth-user", "u"],
                                                 "--auth-user u needs a password"),
+            "non-ASCII --ehlo-name": (["--no-record", "--ehlo-name", "m\u00fcller.example"],
+                                      "--ehlo-name m\\xc3\\xbcller.example: expected a domain"),
+            "non-ASCII ehlo-name in the file": (["--config", str(ehlo), "--no-record"],
+                                                "--ehlo-name caf\\xc3\\xa9: expected a domain"),
         }
         for what, (args, reason) in cases.items():
             with self.subTest(what):

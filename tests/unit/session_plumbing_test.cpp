@@ -270,8 +270,33 @@ TEST(UpstreamOptions, EhloNameIsOneWord) {
   ASSERT_EQ(longer.parse({"--ehlo-name", std::string(256, 'a')}), "");
   EXPECT_EQ(longer.upstream.apply_to(target), "--ehlo-name is longer than a domain name (255)");
   Parsed fine;
-  ASSERT_EQ(fine.parse({"--ehlo-name", std::string(255, 'a')}), "");
+  const std::string label(63, 'a');
+  ASSERT_EQ(fine.parse({"--ehlo-name", label + "." + label + "." + label + "." + label.substr(2)}),
+            "");
   EXPECT_EQ(fine.upstream.apply_to(target), "");
+}
+
+TEST(UpstreamOptions, EhloNameIsAnAsciiDomainOrAnAddressLiteral) {
+  net::UpstreamTarget target;
+  target.host = "h";
+  for (const std::string& name :
+       {std::string("m\xc3\xbcller.example"), std::string("caf\xc3\xa9"), std::string("::1"),
+        std::string("a..b"), std::string(".a"), std::string("a."), std::string("[::1]"),
+        std::string("[IPv6:fe80::1%eth0]"), std::string("[300.1.1.1]"), std::string("[]"),
+        std::string("x:y"), std::string("a/b")}) {
+    Parsed p;
+    ASSERT_EQ(p.parse({"--ehlo-name", name}), "");
+    const std::string e = p.upstream.apply_to(target);
+    EXPECT_NE(e.find(": expected a domain"), std::string::npos) << name << ": " << e;
+    EXPECT_EQ(e.find('\xc3'), std::string::npos) << "shown escaped: " << e;
+  }
+  for (const std::string& name : {"mail.example.test", "xn--mller-kva.example", "vm", "host-1",
+                                  "my_pc", "192.0.2.1", "[192.0.2.1]", "[IPv6:2001:db8::1]"}) {
+    Parsed p;
+    ASSERT_EQ(p.parse({"--ehlo-name", name}), "");
+    EXPECT_EQ(p.upstream.apply_to(target), "") << name;
+    EXPECT_EQ(target.ehlo_name, name);
+  }
 }
 
 TEST(SizeOption, BinaryUnitsInAnyCaseAndAClearRefusal) {
