@@ -601,6 +601,32 @@ def lowest_security_level(ctx: ssl.SSLContext) -> None:
     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
 
 
+class RefusedGreetingTest(h.IntegrationCase):
+    """Postfix refusing a client at connect time (smtpd_delay_reject = no) says so in its
+    greeting, 554, and then answers only QUIT (RFC 5321 3.1: the client SHOULD send QUIT)."""
+
+    with_postfix = True
+    postfix_kwargs = {"extra_main": {"smtpd_delay_reject": "no",
+                                     "smtpd_client_restrictions": "reject"}}
+
+    def test_a_server_refusing_in_its_greeting_is_told_quit_and_its_221_recorded(self):
+        mt = self.mailtap(self.postfix.submission)
+        r = h.first_reply_421(mt.port)
+        self.assertEqual(r.code, 421, f"{r}\n{mt.output}")
+        self.assertIn(f"mailtap: {self.postfix.submission} refused the session: 554 ", r.text)
+        mt.stop()
+        events = session_events(mt)
+        greeting = [e for e in events if e[1] == "greeting"]
+        self.assertEqual(len(greeting), 1, events)
+        self.assertTrue(greeting[0][2].startswith(b"554 "), greeting)
+        after = events[events.index(greeting[0]) + 1:]
+        self.assertEqual(after[:2], [
+            ("mailtap_to_upstream", "command", b"QUIT\r\n"),
+            ("upstream_to_mailtap", "reply", b"221 2.0.0 Bye\r\n")], events)
+        self.assertEqual(after[-1][:2], ("mailtap_to_client", "local_reply"))
+        self.assertTrue(after[-1][2].startswith(b"421 "), after[-1])
+
+
 class UpstreamTlsWordsTest(h.IntegrationCase):
     """What the upstream's TLS refuses, and what mailtap refuses of it, said in words in the
     421, on stderr and in the record: a server that requires a client certificate, certificates
