@@ -337,6 +337,8 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
     return result;
   }
   record_exit(status, deadline, result);
+  if (hand_terminal && result.status == CommandResult::Status::signalled && result.code == SIGINT)
+    result.status = CommandResult::Status::interrupted;
   // Cancelled after its stdout's EOF, while waiting for its exit: killed for the cancel.
   if (options.cancel && options.cancel->load() && result.status != CommandResult::Status::exited)
     result.status = CommandResult::Status::cancelled;
@@ -354,6 +356,8 @@ std::string describe_failure(std::string_view option, const CommandResult& r,
     case CommandResult::Status::signalled:
       return who + " was killed by signal " + std::to_string(r.code) + " (" + strsignal(r.code) +
              ")";
+    case CommandResult::Status::interrupted:
+      return who + " was interrupted (Ctrl-C)";
     case CommandResult::Status::timed_out:
       return who + " did not finish within " + format_setting_duration(options.timeout) +
              " and was killed";

@@ -36,6 +36,9 @@ struct CommandResult {
   enum class Status : std::uint8_t {
     exited,
     signalled,
+    // Ended by SIGINT while it held the terminal: the person pressed Ctrl-C at its prompt
+    // (mailtap, in the background then, got none), which means they gave up, not a crash.
+    interrupted,
     timed_out,
     cancelled,
     too_much_output,

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/mem.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -143,6 +144,10 @@ SecretRead read_secret_from_command(const std::string& command, std::string_view
     const char* name = sigabbrev_np(signo);
     return failed(who + " was ended: mailtap was stopped (SIG" + (name ? name : "?") +
                   ") while it ran");
+  }
+  if (r.status == CommandResult::Status::interrupted) {
+    count_as_stop(SIGINT);  // as if mailtap had got the Ctrl-C: a stop, not a failure
+    return failed(who + " was interrupted (Ctrl-C at its prompt): mailtap stops");
   }
   if (!r.ok()) return failed(describe_failure(option, r, options));
   if (r.output.empty()) return failed(who + " printed nothing");

@@ -49,4 +49,8 @@ int stop_signal_caught() {
   return g_stop_signal.load();
 }
 
+void count_as_stop(int signo) {
+  note_stop_signal(signo);
+}
+
 }  // namespace mailtap::secrets

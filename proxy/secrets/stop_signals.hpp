@@ -24,4 +24,8 @@ class StopSignalsCaught {
 // process was asked to stop, which is not a failure of the helper or the configuration.
 int stop_signal_caught();
 
+// Counts `signo` as a stop caught (stop_signal_caught) although it reached only the helper: its
+// Ctrl-C, while it held the terminal, is the person stopping mailtap.
+void count_as_stop(int signo);
+
 }  // namespace mailtap::secrets

@@ -4,6 +4,7 @@ session (grace period), SIGHUP (a closed terminal) as the same orderly shutdown,
 was started with SIGHUP ignored (nohup)."""
 
 import os
+import pty
 import re
 import select
 import signal
@@ -741,6 +742,37 @@ class PasswordCommandStopTest(h.IntegrationCase):
         mt, _ = self.start_with_helper(f"echo pw; exec >&-; echo $$ > {pid_file}; sleep 30",
                                        pid_file)
         self.assertStoppedBySigterm(mt)
+
+    def test_ctrl_c_at_the_helpers_prompt_stops_mailtap_in_plain_words(self):
+        """The helper holds the terminal while it runs (it may ask there), so the Ctrl-C of a
+        person giving up at a `pass` or `secret-tool` prompt reaches only it: mailtap must stop
+        as for its own Ctrl-C (exit 0, a plain sentence), not report a crash-like "killed by
+        signal 2". The helper here kills itself with SIGINT, as the terminal's Ctrl-C would."""
+        pid, terminal = pty.fork()
+        if pid == 0:  # child: session leader, the pty its controlling terminal, in the foreground
+            os.execv(str(h.mailtap_bin()), [
+                str(h.mailtap_bin()), "proxy", "--listen", f"127.0.0.1:{h.closed_port()}",
+                "--upstream", "127.0.0.1:1", "--no-record", "--auth-user", "alice",
+                "--password-cmd", "kill -INT $$"])
+        screen = b""
+        try:
+            while select.select([terminal], [], [], 30)[0]:
+                try:
+                    chunk = os.read(terminal, 4096)
+                except OSError:  # EIO: mailtap has ended, the terminal's last holder
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+            _, status = os.waitpid(pid, 0)
+        finally:
+            os.close(terminal)
+        text = screen.decode(errors="replace")
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, text)
+        self.assertIn("mailtap: --password-cmd was interrupted (Ctrl-C at its prompt): mailtap "
+                      "stops", text)
+        self.assertNotIn("signal", text)
+        self.assertNotIn(h.Mailtap.READY_PREFIX, text)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,14 @@ TEST(RunCommand, KilledBySignal) {
   EXPECT_NE(describe_failure("--x", r, {}).find("killed by signal 9"), std::string::npos);
 }
 
+TEST(RunCommand, ASigintWithoutTheTerminalIsNoCtrlCOfTheUsers) {
+  // Only a helper that held the terminal got a Ctrl-C that mailtap did not: any other SIGINT
+  // (someone's kill) is reported as the signal it is.
+  const CommandResult r = run("kill -INT $$");
+  EXPECT_EQ(r.status, Status::signalled);
+  EXPECT_EQ(r.code, SIGINT);
+}
+
 TEST(RunCommand, TimeoutKillsTheCommandAndWhatItStarted) {
   test_support::TempDir dir;
   const std::string pid_file = dir.file("child.pid");
