@@ -470,6 +470,28 @@ class LastReplyTest(h.IntegrationCase):
         self.assertIn("ended: client_closed (client closed the connection before the reply to "
                       "its QUIT", mt.wait_stderr("ended:"))
 
+    def test_a_221_read_then_reset_is_recorded_as_an_unread_one(self):
+        """The documented limit (recording.md, "What the client sends after the end"): a client
+        that reads its 221 and then closes abortively (SO_LINGER 0) resets the connection as
+        one that closed with the 221 unread (above) does, and mailtap's side of the two is the
+        same: the 221 acknowledged by the client's kernel (send queue empty), then a reset. A
+        delivery it cannot know is not recorded: the note and the outcome are the unread one's."""
+        db = self.tmp / "read-221-reset.db"
+        mt = self.mailtap(self.fake("good").address, db=db)
+        c = h.SmtpSocket(mt.port)
+        self.assertEqual(c.reply().code, 220)
+        self.assertEqual(c.cmd("EHLO client.test").code, 250)
+        self.assertEqual(c.cmd("QUIT").code, 221)  # read, all of it
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+        notes = self.notes_after_the_end(db, "not delivered")
+        self.assertEqual(len(notes), 1, notes)
+        self.assertRegex(notes[0], r"^client closed the connection while replies were still due "
+                                   r"to it: it reset the connection; not delivered: 221 \S")
+        wait_for(lambda: [r for r in query(db, "SELECT * FROM sessions")
+                          if r["outcome"] == "client_closed"], timeout=20,
+                 what="the outcome the unread 221 gets")
+
     # mailtap mock ----------------------------------------------------------------------------
     def test_mock_divergence_to_a_client_that_writes_on(self):
         """The mock's 421 at a divergence, to a client that sends its next command without
