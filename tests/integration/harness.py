@@ -1844,6 +1844,35 @@ def run_on_terminal_with_stderr(args, env=None,
     return cp.returncode, out, cp.stderr
 
 
+def run_in_terminal_session(argv: list, typed: bytes = b"",
+                            timeout: float = 20) -> tuple[int, bytes]:
+    """Runs `argv` as the leader of a new session whose controlling terminal is a
+    pseudo-terminal (stdin, stdout and stderr), in its foreground as a shell runs a command;
+    `typed` is typed on it first. Returns the exit code and everything shown on the terminal."""
+    pid, terminal = pty.fork()
+    if pid == 0:  # child
+        os.execv(argv[0], [str(a) for a in argv])
+    screen = b""
+    try:
+        if typed:
+            os.write(terminal, typed)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not select.select([terminal], [], [], 0.5)[0]:
+                continue
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # EIO: the terminal's last holder has ended
+                break
+            if not chunk:
+                break
+            screen += chunk
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(terminal)
+    return os.waitstatus_to_exitcode(status), screen
+
+
 # --------------------------------------------------------------------------------------
 # Clients
 # --------------------------------------------------------------------------------------

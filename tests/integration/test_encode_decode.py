@@ -260,28 +260,10 @@ class EncodeDecodeTest(h.IntegrationCase):
     def test_password_command_may_ask_on_the_terminal(self):
         """A helper that reads the terminal itself (as a passphrase prompt does) gets it: mailtap
         hands the terminal's foreground to the helper's process group while it runs."""
-        pid, master = pty.fork()
-        if pid == 0:  # child: session leader with the pty as its controlling terminal
-            os.execv(str(h.mailtap_bin()), [str(h.mailtap_bin()), "encode", "plain", USER,
-                                            "--password-cmd", 'read -r p && echo "$p"'])
-        try:
-            os.write(master, PASSWORD.encode() + b"\n")
-            out = b""
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                if not select.select([master], [], [], 0.5)[0]:
-                    continue
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            _, status = os.waitpid(pid, 0)
-        finally:
-            os.close(master)
-        self.assertEqual(os.waitstatus_to_exitcode(status), 0, out)
+        code, out = h.run_in_terminal_session(
+            [h.mailtap_bin(), "encode", "plain", USER, "--password-cmd", 'read -r p && echo "$p"'],
+            typed=PASSWORD.encode() + b"\n")
+        self.assertEqual(code, 0, out)
         want = "AUTH PLAIN " + b64(f"\0{USER}\0{PASSWORD}")
         self.assertIn(want.encode(), out)
 

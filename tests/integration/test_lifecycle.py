@@ -4,7 +4,6 @@ session (grace period), SIGHUP (a closed terminal) as the same orderly shutdown,
 was started with SIGHUP ignored (nohup)."""
 
 import os
-import pty
 import re
 import select
 import signal
@@ -748,27 +747,12 @@ class PasswordCommandStopTest(h.IntegrationCase):
         person giving up at a `pass` or `secret-tool` prompt reaches only it: mailtap must stop
         as for its own Ctrl-C (exit 0, a plain sentence), not report a crash-like "killed by
         signal 2". The helper here kills itself with SIGINT, as the terminal's Ctrl-C would."""
-        pid, terminal = pty.fork()
-        if pid == 0:  # child: session leader, the pty its controlling terminal, in the foreground
-            os.execv(str(h.mailtap_bin()), [
-                str(h.mailtap_bin()), "proxy", "--listen", f"127.0.0.1:{h.closed_port()}",
-                "--upstream", "127.0.0.1:1", "--no-record", "--auth-user", "alice",
-                "--password-cmd", "kill -INT $$"])
-        screen = b""
-        try:
-            while select.select([terminal], [], [], 30)[0]:
-                try:
-                    chunk = os.read(terminal, 4096)
-                except OSError:  # EIO: mailtap has ended, the terminal's last holder
-                    break
-                if not chunk:
-                    break
-                screen += chunk
-            _, status = os.waitpid(pid, 0)
-        finally:
-            os.close(terminal)
+        code, screen = h.run_in_terminal_session([
+            h.mailtap_bin(), "proxy", "--listen", f"127.0.0.1:{h.closed_port()}",
+            "--upstream", "127.0.0.1:1", "--no-record", "--auth-user", "alice",
+            "--password-cmd", "kill -INT $$"])
         text = screen.decode(errors="replace")
-        self.assertEqual(os.waitstatus_to_exitcode(status), 0, text)
+        self.assertEqual(code, 0, text)
         self.assertIn("mailtap: --password-cmd was interrupted (Ctrl-C at its prompt): mailtap "
                       "stops", text)
         self.assertNotIn("signal", text)
