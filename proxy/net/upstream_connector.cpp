@@ -154,6 +154,11 @@ class Setup {
     }
   }
 
+  // The link closed under the set-up by the session, not by the deadline: mailtap is shutting
+  // down, and the session says so in its 421 and the record's outcome. What the interrupted
+  // step then fails with (asio's "Operation aborted.") is no fault of the server's.
+  bool closed_by_session() const { return link_.closed() && !timed_out_; }
+
   void fail(std::string reason, smtp::Outcome outcome = smtp::Outcome::refused) {
     result_.ok = false;
     result_.failure = std::move(reason);
@@ -300,16 +305,15 @@ class Setup {
     for (const auto& entry : resolved) endpoints.push_back(entry.endpoint());
     endpoints = interleave_families(endpoints);
     step_ = "while connecting";
-    if (link_.closed() && !timed_out_) co_return false;  // the session is shutting down
+    if (closed_by_session()) co_return false;
     AddressRace race(ex);
     race_ = &race;
     link_.while_connecting([&race] { race.cancel(); });
     auto socket = co_await race.connect(endpoints);
     link_.while_connecting(nullptr);
     race_ = nullptr;
-    // Closed by the session (it is shutting down, and says so), not by the deadline, whose
-    // failure names the addresses tried.
-    if (link_.closed() && !timed_out_) co_return false;
+    // The deadline's failure names the addresses tried; the session's shutdown says its own.
+    if (closed_by_session()) co_return false;
     if (!socket) {
       connect_failed(race);
       co_return false;
@@ -470,7 +474,12 @@ class Setup {
     keep_verify_problems(*failures);
     take_client_certificate(tls);
     if (ec) {
-      if (!timed_out_) handshake_failed(ec, enforce);
+      // In the words of the client side's note for the same moment.
+      if (closed_by_session())
+        note(EventKind::tls,
+             "TLS handshake with " + label_ + " not finished: mailtap shut down during it");
+      else if (!timed_out_)
+        handshake_failed(ec, enforce);
       co_return false;
     }
     link_.set_tls_active();

@@ -379,6 +379,40 @@ class SigtermTest(StuckUpstream, h.IntegrationCase):
         self.assertEqual(mt.wait(timeout=30), 0, mt.output)
         self.assertLess(time.monotonic() - started, 10, "not held for --timeout-connect")
 
+    def test_shutdown_during_mailtap_s_own_handshake_says_mailtap_stopped(self):
+        """The server answers STARTTLS with 220 and never starts its side of the handshake:
+        a shutdown then ends mailtap's own handshake. The record says mailtap stopped, not that
+        the handshake "failed: Operation aborted." (what the cancelled wait returns)."""
+        handshake_due = threading.Event()
+
+        def stalls_after_starttls(c):
+            f = c.makefile("rb")
+            c.sendall(b"220 slow ESMTP\r\n")
+            f.readline()
+            c.sendall(b"250-slow\r\n250 STARTTLS\r\n")
+            f.readline()
+            c.sendall(b"220 2.0.0 go ahead\r\n")
+            f.read1(1)  # the ClientHello's first octets: mailtap waits in its handshake
+            handshake_due.set()
+            f.read()  # the rest, unanswered, until mailtap closes
+
+        db = self.tmp / "uptls.db"
+        port = self.one_connection_upstream(stalls_after_starttls, rcvbuf=65536)
+        mt = self.mailtap(f"127.0.0.1:{port}", db=db,
+                          extra_args=["--timeout-connect", "20s", "--grace", "1s", "-v"])
+        c = socket.create_connection(("127.0.0.1", mt.port), timeout=30)
+        self.addCleanup(c.close)
+        self.assertTrue(handshake_due.wait(10), "mailtap began its handshake")
+        mt.signal(signal.SIGTERM)
+        self.assertTrue(c.recv(4096).startswith(b"421 4.3.2 mailtap: shutting down"))
+        self.assertEqual(mt.wait(timeout=30), 0, mt.output)
+        self.assertEqual(query(db, "SELECT outcome FROM sessions")[0]["outcome"], "shutdown")
+        notes = " ".join(r["note"] for r in query(db, "SELECT note FROM events WHERE note "
+                                                      "IS NOT NULL ORDER BY seq"))
+        self.assertIn(f"TLS handshake with 127.0.0.1:{port} not finished: mailtap shut down "
+                      "during it", notes)
+        self.assertNotIn("Operation aborted", notes + mt.stderr)
+
     def test_a_server_that_stopped_reading_does_not_hold_the_shutdown(self):
         """The server answers DATA with 354 and never reads again; the client's body fills
         every buffer. The shutdown's 421 ends the session: the body still queued for that server
