@@ -1,10 +1,28 @@
 #include "proxy/net/descriptor_reserve.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <asio/error.hpp>
+#include <cerrno>
+
 namespace mailtap::net {
+
+bool out_of_descriptors(const std::error_code& ec) {
+  return ec.category() == asio::error::get_system_category() &&
+         (ec.value() == EMFILE || ec.value() == ENFILE);
+}
+
+std::string out_of_descriptors_refusal(const std::error_code& ec) {
+  std::string limit;
+  if (rlimit lim{}; ec.value() == EMFILE && getrlimit(RLIMIT_NOFILE, &lim) == 0)
+    limit = " (mailtap's open-file limit is " + std::to_string(lim.rlim_cur) + ")";
+  return "4.3.2 mailtap: " + ec.message() + limit +
+         "; try again later (whoever runs mailtap: raise the limit, ulimit -n or LimitNOFILE=, "
+         "or lower --max-sessions)";
+}
 
 DescriptorReserve::DescriptorReserve() {
   take();

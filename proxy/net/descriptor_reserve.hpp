@@ -5,9 +5,19 @@
 // closed, before the reserve is taken again.
 #pragma once
 
+#include <string>
 #include <string_view>
+#include <system_error>
 
 namespace mailtap::net {
+
+// EMFILE (the process's limit) or ENFILE (the system's table), as asio reports them.
+bool out_of_descriptors(const std::error_code& ec);
+
+// The text of the 421 for a client mailtap cannot serve for want of descriptors, whether its
+// accept or its upstream socket found none: mailtap's own limit, not the server's fault, and
+// what mends it ("4.3.2 mailtap: Too many open files (mailtap's open-file limit is 64); ...").
+std::string out_of_descriptors_refusal(const std::error_code& ec);
 
 class DescriptorReserve {
  public:

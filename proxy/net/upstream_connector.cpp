@@ -19,6 +19,7 @@
 #include "proxy/net/address_race.hpp"
 #include "proxy/net/certificate_facts.hpp"
 #include "proxy/net/deadline.hpp"
+#include "proxy/net/descriptor_reserve.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "proxy/net/tls_alert.hpp"
 #include "proxy/smtp/capabilities.hpp"
@@ -369,6 +370,13 @@ class Setup {
                   : "while connecting (" + race.describe_attempts() + ")";
       return;
     }
+    // No socket to try an address with: mailtap's own limit, which the 421 must not pin on
+    // the server (as a client turned away at accept is told).
+    for (const ConnectAttempt& a : attempts)
+      if (out_of_descriptors(a.error)) {
+        fail(out_of_descriptors_refusal(a.error), smtp::Outcome::error);
+        return;
+      }
     std::string why = race.describe_attempts();
     if (single) {
       const std::string address = address_label(attempts.front().endpoint);

@@ -1,13 +1,11 @@
 #include "proxy/session/server.hpp"
 
-#include <sys/resource.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include <cerrno>
 #include <system_error>
 #include <utility>
 
@@ -98,24 +96,6 @@ bool Server::next_client_refused_unrecorded() {
   return relaying_ >= ctx_.config.max_sessions && refusing_ >= ctx_.config.max_sessions;
 }
 
-namespace {
-// EMFILE (the process's limit) or ENFILE (the system's table), as asio reports them.
-bool out_of_descriptors(const std::error_code& ec) {
-  return ec.category() == asio::error::get_system_category() &&
-         (ec.value() == EMFILE || ec.value() == ENFILE);
-}
-
-// What a client turned away for want of descriptors reads: the cause, and what mends it.
-std::string out_of_descriptors_reply(const std::error_code& ec) {
-  std::string limit;
-  if (rlimit lim{}; ec.value() == EMFILE && getrlimit(RLIMIT_NOFILE, &lim) == 0)
-    limit = " (mailtap's open-file limit is " + std::to_string(lim.rlim_cur) + ")";
-  return "421 4.3.2 mailtap: " + ec.message() + limit +
-         "; try again later (whoever runs mailtap: raise the limit, ulimit -n or LimitNOFILE=, "
-         "or lower --max-sessions)\r\n";
-}
-}  // namespace
-
 // Out of descriptors, or another failure of accept: one log line when it begins, not one per
 // wake-up (the listener wakes at once for a client still queued). A client that cannot be
 // accepted for want of descriptors is taken through the reserve and told so; when even that
@@ -124,13 +104,14 @@ asio::awaitable<void> Server::accept_failed(const std::error_code& ec) {
   if (!accept_failures_.failing) {
     accept_failures_.failing = true;
     log::error("accept failed: " + ec.message() +
-               (out_of_descriptors(ec)
+               (net::out_of_descriptors(ec)
                     ? ": turning new clients away with 421 until descriptors free up; raise the "
                       "open-file limit (ulimit -n, LimitNOFILE=) or lower --max-sessions"
                     : ": retrying"));
   }
-  if (out_of_descriptors(ec) &&
-      descriptor_reserve_.turn_away_one(acceptor_.native_handle(), out_of_descriptors_reply(ec))) {
+  if (net::out_of_descriptors(ec) &&
+      descriptor_reserve_.turn_away_one(acceptor_.native_handle(),
+                                        "421 " + net::out_of_descriptors_refusal(ec) + "\r\n")) {
     ++accept_failures_.turned_away;
     co_return;
   }

@@ -268,8 +268,50 @@ class OutOfDescriptorsTest(h.IntegrationCase):
                 stderr = mt.wait_stderr("accept works again", timeout=1)
         self.assertRegex(stderr, r"accept works again: (\d+) client\(s\) turned away with 421 "
                                  r"meanwhile \(not recorded\)")
+        # Accepted, but with no descriptor left for the server's socket: told the same, as a
+        # session (logged as one), not through the reserve.
+        as_sessions = mt.stderr.count(" refused: Too many open files")
         self.assertEqual(int(re.search(r"works again: (\d+)", stderr).group(1)),
-                         len(turned_away))
+                         len(turned_away) - as_sessions)
+
+    def test_no_descriptor_for_the_upstream_socket_is_said_to_be_mailtap_s_limit(self):
+        """The client is accepted, but no descriptor is left for the socket to the server:
+        mailtap's own limit, which the 421 and the record say, with what mends it, instead of
+        "cannot connect to HOST: Too many open files" (the server blamed)."""
+        import resource
+
+        if "ASAN_OPTIONS" in os.environ:
+            self.skipTest("a sanitizer build cannot be checked while it is out of descriptors")
+        f = self.fake("good")
+        db = self.tmp / "fd.db"
+        mt = self.mailtap(f.address, tls="none", db=db, extra_args=["--threads", "1"])
+        descriptors = f"/proc/{mt.proc.pid}/fd"
+
+        def sockets() -> int:
+            return sum(os.readlink(f"{descriptors}/{n}").startswith("socket:")
+                       for n in os.listdir(descriptors))
+        idle = sockets()
+        # A first session makes whatever mailtap opens once and keeps (the resolver's).
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        wait_for(lambda: sockets() == idle, what="the first session's sockets closed")
+        # Room for one more descriptor: the next client's; its upstream socket gets EMFILE.
+        taken = {int(n) for n in os.listdir(descriptors)}
+        free = [n for n in range(len(taken) + 2) if n not in taken]
+        was = resource.prlimit(mt.proc.pid, resource.RLIMIT_NOFILE, (free[1], free[1]))
+        with h.SmtpSocket(mt.port) as c:
+            reply = c.reply()
+        self.assertEqual(reply.code, 421)
+        self.assertIn(f"4.3.2 mailtap: Too many open files (mailtap's open-file limit is "
+                      f"{free[1]}); try again later (whoever runs mailtap: raise the limit, "
+                      "ulimit -n or LimitNOFILE=, or lower --max-sessions)", reply.text)
+        self.assertNotIn("cannot connect", reply.text)
+        self.assertEqual(mt.stop(timeout=15), 0, mt.stderr)
+        row = query(db, "SELECT outcome, outcome_reason FROM sessions ORDER BY id")[-1]
+        self.assertEqual(row["outcome"], "error")
+        self.assertTrue(row["outcome_reason"].startswith(
+            "Too many open files (mailtap's open-file limit is"), row["outcome_reason"])
 
 if __name__ == "__main__":
     h.main()
