@@ -409,12 +409,17 @@ class WebApiTest(h.IntegrationCase):
         self.assertIn(b"--allow-remote", cp.stderr)
 
     def test_a_missing_database_is_explained(self):
-        cp = subprocess.run([str(h.mailtap_bin()), "web", "--db", str(self.tmp / "none.db"),
+        """In the words every tool reading the record uses (web had its own)."""
+        none = str(self.tmp / "none.db")
+        cp = subprocess.run([str(h.mailtap_bin()), "web", "--db", none,
                              "--listen", f"127.0.0.1:{h.free_port()}"],
                             capture_output=True, timeout=30)
         self.assertEqual(cp.returncode, 1)
-        self.assertIn(b"no database at", cp.stderr)
-        self.assertIn(b"mailtap proxy creates it", cp.stderr)
+        sessions = subprocess.run([str(h.mailtap_bin()), "sessions", "--db", none],
+                                  capture_output=True, timeout=30)
+        self.assertEqual(sessions.returncode, 1)
+        self.assertEqual(cp.stderr.decode(), f"mailtap: web: no database at '{none}'\n")
+        self.assertEqual(cp.stderr.replace(b"web:", b"sessions:"), sessions.stderr)
         self.assertFalse((self.tmp / "none.db").exists())
 
     # live ---------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 // `mailtap web`: the record in a browser, beside the telnet window. Serves the page and its
 // JSON API from a read-only view of the database until SIGINT/SIGTERM.
 #include <csignal>
-#include <filesystem>
 #include <memory>
 
 #include "proxy/common/log.hpp"
@@ -20,20 +19,13 @@ struct WebArgs {
 };
 
 int run_web(const WebArgs& a) {
+  // No database yet, or one that cannot be read: said in the words every tool reading the
+  // record uses (with where the systemd unit records when the default is missing).
+  int failure_status = 1;
+  if (!a.common.open_reader("web", failure_status)) return failure_status;
   std::string error;
   web::WebServerOptions options;
   options.db_path = a.common.database_path(error);
-  if (options.db_path.empty()) {
-    log::error("web: " + error);
-    return 2;  // usage, as the proxy has it (docs/config.md)
-  }
-  if (std::error_code ec; !std::filesystem::exists(options.db_path, ec)) {
-    const std::string note = a.common.missing_database_note();
-    log::error("web: no database at " + options.db_path +
-               " yet (mailtap proxy creates it when it starts recording; " +
-               (note.empty() ? "or give --db PATH" : note) + ")");
-    return 1;
-  }
   std::string e = a.listen.endpoint("the page shows mail and who authenticated", options.listen);
   if (e.empty()) e = web::unsupported_listen_address(options.listen);
   if (!e.empty()) {
