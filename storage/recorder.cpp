@@ -353,8 +353,8 @@ class Writer {
                    bool& unchecked_said) {
     if (check.state == Database::PathState::unknown) {
       if (!unchecked_said) {
-        log::error("cannot check the " + std::string(what) + " path '" + path + "' (" +
-                   std::strerror(check.error) + "); recording goes on");
+        log::warning("cannot check the " + std::string(what) + " path '" + path + "' (" +
+                     std::strerror(check.error) + "); recording goes on");
         unchecked_said = true;
       }
       return false;
@@ -404,8 +404,8 @@ class Writer {
     const std::int64_t held = p.wal_frames - p.copied_frames;
     if (held == 0) {
       if (wal_held_said_) {
-        log::error("recording's WAL checkpoint went through again: '" + db_.wal_path() +
-                   "' is copied into '" + db_.path() + "'");
+        log::notice("recording's WAL checkpoint went through again: '" + db_.wal_path() +
+                    "' is copied into '" + db_.path() + "'");
       }
       wal_held_said_ = false;
       wal_warn_at_frames_ = 0;
@@ -423,14 +423,14 @@ class Writer {
     const std::string readers =
         "close the programs reading it (" + std::string(kReadersThatHoldCheckpoints) + ")";
     if (!wal_held_said_) {
-      log::error("recording's WAL grows while a reader holds its snapshot: " + held_back +
-                 ". A long read (mailtap audit of a large record, a search in mailtap web) ends "
-                 "by itself, and the checkpoint catches up; a read that never ends grows it "
-                 "until the disk is full, said again at each doubling: then " +
-                 readers);
+      log::warning("recording's WAL grows while a reader holds its snapshot: " + held_back +
+                   ". A long read (mailtap audit of a large record, a search in mailtap web) ends "
+                   "by itself, and the checkpoint catches up; a read that never ends grows it "
+                   "until the disk is full, said again at each doubling: then " +
+                   readers);
     } else {
-      log::error("recording's WAL still grows: " + held_back +
-                 "; a read that never ends grows it until the disk is full: " + readers);
+      log::warning("recording's WAL still grows: " + held_back +
+                   "; a read that never ends grows it until the disk is full: " + readers);
     }
     wal_held_said_ = true;
   }
@@ -1047,8 +1047,8 @@ Status Recorder::Impl::begin_transaction() {
   }
   const std::string waited = format_short_duration(steady_clock::now() - start);
   if (st.ok()) {
-    log::error("recording goes on: the write lock on '" + writer.path() + "' was released after " +
-               waited);
+    log::notice("recording goes on: the write lock on '" + writer.path() + "' was released after " +
+                waited);
   } else if (primary_code(st.code) == SQLITE_BUSY) {
     st.message += "; waited " + waited + " for it";
   }
@@ -1064,15 +1064,15 @@ void Recorder::Impl::say_lock_wait(std::chrono::steady_clock::duration waited, b
   const std::string held = "another process holds the write lock on '" + writer.path() + "' (" +
                            format_short_duration(waited) + " so far)";
   if (!stopping_now) {
-    log::error("recording waits: " + held + "; sessions wait for their replies until it is " +
-               "released, " + format_setting_duration(options.lock_wait) + " at most");
+    log::warning("recording waits: " + held + "; sessions wait for their replies until it is " +
+                 "released, " + format_setting_duration(options.lock_wait) + " at most");
     return;
   }
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       options.lock_wait - std::min<std::chrono::steady_clock::duration>(waited, options.lock_wait));
-  log::error("stopping waits: " + held + ", and records accepted before the stop are still to " +
-             "be committed; mailtap exits once it is released and they are, or in " +
-             format_short_duration(left) + " at most, without them");
+  log::warning("stopping waits: " + held + ", and records accepted before the stop are still to " +
+               "be committed; mailtap exits once it is released and they are, or in " +
+               format_short_duration(left) + " at most, without them");
 }
 
 void Recorder::Impl::commit() {

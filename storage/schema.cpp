@@ -426,9 +426,9 @@ void say_migrated(const std::string& path, std::int64_t from) {
   log::warning("upgraded '" + path + "' from schema version " + std::to_string(from) + " to " +
                std::to_string(kSchemaVersion) + "; older mailtaps cannot use it any more");
   if (opened_by_another_process(path).value_or(false)) {
-    log::error("another process has '" + path +
-               "' open: any older mailtap using it (proxy, web) must be stopped and started "
-               "again with this version");
+    log::warning("another process has '" + path +
+                 "' open: any older mailtap using it (proxy, web) must be stopped and started "
+                 "again with this version");
   }
 }
 

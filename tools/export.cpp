@@ -219,8 +219,8 @@ int export_mbox(const ExportArgs& a, storage::Reader& reader,
       if (out.failed()) return false;  // its reader has gone: load no more sessions for it
       ++count;
       if (m.message.body_truncated)
-        log::error("export: warning: session " + std::to_string(d.session.id) + " message " +
-                   std::to_string(m.seq) + " is truncated in the record");
+        log::warning("export: warning: session " + std::to_string(d.session.id) + " message " +
+                     std::to_string(m.seq) + " is truncated in the record");
     }
     return true;
   };

@@ -302,11 +302,11 @@ void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
               c->leaf_facts.not_after + ")");
   }
   if (local_certificate) {
-    log::error(std::string(local_certificate->created ? "created" : "using") +
-               " the local TLS certificate " + local_certificate->cert_path + " (SHA-256 " +
-               local_certificate->sha256_fingerprint + ", valid until " +
-               local_certificate->not_after + "); clients must trust it, e.g. msmtp's " +
-               "tls_trust_file");
+    log::notice(std::string(local_certificate->created ? "created" : "using") +
+                " the local TLS certificate " + local_certificate->cert_path + " (SHA-256 " +
+                local_certificate->sha256_fingerprint + ", valid until " +
+                local_certificate->not_after + "); clients must trust it, e.g. msmtp's " +
+                "tls_trust_file");
   }
   const std::string client_side = cfg.local_tls == net::TlsMode::none ? ""
                                   : cfg.local_tls == net::TlsMode::starttls

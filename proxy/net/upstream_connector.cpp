@@ -375,6 +375,7 @@ class Setup {
     for (const ConnectAttempt& a : attempts)
       if (out_of_descriptors(a.error)) {
         fail(out_of_descriptors_refusal(a.error), smtp::Outcome::error);
+        result_.own_fault = true;
         return;
       }
     std::string why = race.describe_attempts();

@@ -89,6 +89,8 @@ struct UpstreamSetup {
   std::string certificate_request_note;
   // The handshake ended on the server's TLS alert: whatever it refused, it speaks TLS there.
   bool handshake_alert = false;
+  // The failure is mailtap's own (no descriptor for the socket), not the server's.
+  bool own_fault = false;
 
   // `failure` without its enhanced status and "mailtap: ", as the record and reports give it.
   std::string failure_reason() const;

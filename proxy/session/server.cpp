@@ -164,8 +164,8 @@ void Server::start_session(asio::ip::tcp::socket socket) {
     sessions_[key] = {session, over_limit};
   }
   if (first_refusal)
-    log::error("too many sessions (" + std::to_string(ctx_.config.max_sessions) +
-               "): refusing new clients with 421 until one ends (--max-sessions)");
+    log::warning("too many sessions (" + std::to_string(ctx_.config.max_sessions) +
+                 "): refusing new clients with 421 until one ends (--max-sessions)");
   auto ex = session->executor();
   auto work =
       over_limit ? session->run_refused(too_many_sessions(), /*log=*/false) : session->run();
@@ -219,7 +219,7 @@ void Server::session_ended(storage::SessionKey id) {
   // A session or a recorded refusal less: the next client may no longer be refused unrecorded.
   refusals_closing_.look_again();
   if (unrecorded > 0)
-    log::error(
+    log::warning(
         std::to_string(unrecorded) +
         " client(s) over --max-sessions got the 421 but were not recorded: they came while " +
         std::to_string(ctx_.config.max_sessions) +

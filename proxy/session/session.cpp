@@ -268,9 +268,21 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log)
           "the client did not read the 421 within " + client_reading_limit() + ": connection reset";
   }
   co_await close_client();
-  if (log)
-    log::error("session " + std::to_string(id_) + ": " + client_label_ + " refused: " + reason +
-               recorded_as() + (client_dropped_note_.empty() ? "" : ", " + client_dropped_note_));
+  if (log) log_refusal(setup, reason);
+}
+
+// An error only when mailtap is at fault; the server's refusal or failure (which the record
+// holds) is a warning, a stop is no failure at all.
+void Session::log_refusal(const net::UpstreamSetup& setup, const std::string& reason) const {
+  const std::string line = "session " + std::to_string(id_) + ": " + client_label_ +
+                           " refused: " + reason + recorded_as() +
+                           (client_dropped_note_.empty() ? "" : ", " + client_dropped_note_);
+  if (setup.own_fault)
+    log::error(line);
+  else if (setup.outcome == storage::Outcome::shutdown)
+    log::info(line);
+  else
+    log::warning(line);
 }
 
 void Session::note_end_committed() {
@@ -433,9 +445,9 @@ asio::awaitable<bool> Session::accept_implicit_tls() {
   if (cut_by_shutdown)
     log::info("session " + std::to_string(id_) + ": " + client_label_ +
               ": ended by the shutdown during its TLS handshake");
-  else
-    log::error("session " + std::to_string(id_) + ": " + client_label_ +
-               ": TLS handshake failed: " + description);
+  else  // the client's (its trust, its TLS), and in the record: no failure of mailtap's
+    log::notice("session " + std::to_string(id_) + ": " + client_label_ +
+                ": TLS handshake failed: " + description);
   co_return false;
 }
 
@@ -451,8 +463,8 @@ asio::awaitable<void> Session::client_starttls() {
     d.client_tls_cut_by_shutdown();
   } else if (ec) {
     d.client_tls_failed(description);
-    log::error("session " + std::to_string(id_) + ": " + client_label_ +
-               ": TLS handshake after STARTTLS failed: " + description);
+    log::notice("session " + std::to_string(id_) + ": " + client_label_ +
+                ": TLS handshake after STARTTLS failed: " + description);
   } else {
     d.client_tls_started(description);
   }
@@ -484,8 +496,10 @@ void Session::note_login_outcome() {
               " (" + d.auth_mechanism() + ")");
   } else if (!d.login_failure().empty()) {
     login_logged_ = true;
-    log::error("session " + std::to_string(id_) + ": AUTH as " + ctx_.config.auth_user +
-               " failed: " + d.login_failure());
+    // The server refused mailtap's credentials (or the token command failed): whoever runs
+    // mailtap must act, but nothing in mailtap failed.
+    log::warning("session " + std::to_string(id_) + ": AUTH as " + ctx_.config.auth_user +
+                 " failed: " + d.login_failure());
   }
 }
 

@@ -145,6 +145,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void take_dialogue_records();
   asio::awaitable<void> flush_records();
   asio::awaitable<void> refuse(const net::UpstreamSetup& setup, bool log = true);
+  void log_refusal(const net::UpstreamSetup& setup, const std::string& reason) const;
   void record_opened();
   void close_record(storage::Outcome outcome, std::string reason);
   // After the session's row is written: "" when its database id is its number here, else

@@ -139,6 +139,52 @@ class LogDestinationTest(h.IntegrationCase):
         self.assertTrue(any(re.match(stamp + "WARNING: --tls none", l) for l in lines), lines)
 
 
+class JournalPriorityTest(h.IntegrationCase):
+    """Priority 3 (err) is for failures of mailtap's own: a client's failed TLS handshake, a
+    server that cannot be reached, the local certificate made at start were all written as
+    errors, so `journalctl -p err` showed them among mailtap's own failures. The record holds
+    the client's and the server's faults; the log gives them a notice and a warning."""
+
+    def test_only_mailtap_s_own_failures_are_errors_in_the_journal(self):
+        import ssl
+
+        err_path = self.tmp / f"journal-{h.unique_token()}"
+        port = h.free_port()
+        with open(err_path, "w") as err:
+            st = os.fstat(err.fileno())
+            env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}",
+                   "XDG_CONFIG_HOME": str(self.tmp / f"config-{h.unique_token()}")}
+            proc = subprocess.Popen(
+                [str(h.mailtap_bin()), "proxy", "--db", str(self.tmp / "journal.db"),
+                 "--upstream", f"127.0.0.1:{h.closed_port()}", "--ca-file",
+                 str(self.pki.ca_cert), "--listen", f"127.0.0.1:{port}", "--local-tls",
+                 "implicit"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                env=env)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+
+        def line_with(text: str) -> str:
+            def found():
+                return next((l for l in err_path.read_text().splitlines() if text in l), None)
+            return wait_for(found, 15, text)
+        line_with("listening on")
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as plain:
+            plain.sendall(b"EHLO client.test\r\n")  # plain text where TLS is due
+            handshake_failed = line_with("TLS handshake failed")
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as raw:
+            with context.wrap_socket(raw) as tls:
+                self.assertTrue(tls.recv(500).startswith(b"421 4.4.1 mailtap: cannot connect"))
+        refused = line_with(" refused: cannot connect to")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(20), 0)
+        lines = err_path.read_text().splitlines()
+        self.assertTrue(handshake_failed.startswith("<5>"), handshake_failed)
+        self.assertTrue(refused.startswith("<4>"), refused)
+        self.assertTrue(line_with("the local TLS certificate").startswith("<5>"), lines)
+        self.assertEqual([l for l in lines if l.startswith("<3>")], [])
+
+
 class StuckUpstream:
     """For the tests of a server that stops reading (mixed into an IntegrationCase)."""
 
