@@ -1,12 +1,11 @@
 // Out of file descriptors (ulimit -n, or the system's table full), accept() fails with EMFILE
 // while the client stays in the listen queue: it would get nothing at all, and the listener
 // would wake for it again at once. So mailtap keeps one descriptor in reserve (/dev/null):
-// given back for a moment, it lets one queued client be accepted, told why in one line, and
-// closed, before the reserve is taken again.
+// given back, it lets one queued client be accepted and told why in one line; the reserve is
+// taken again once that client's close is done.
 #pragma once
 
 #include <string>
-#include <string_view>
 #include <system_error>
 
 namespace mailtap::net {
@@ -26,13 +25,15 @@ class DescriptorReserve {
   DescriptorReserve(const DescriptorReserve&) = delete;
   DescriptorReserve& operator=(const DescriptorReserve&) = delete;
 
-  // Accepts one client waiting on the listening socket `listen_fd`, writes `line` to it
-  // without waiting, and closes it. False when no client could be taken: none is waiting, the
-  // reserve is spent (another thread took the descriptor it freed), or accept failed again.
-  bool turn_away_one(int listen_fd, std::string_view line);
+  // Accepts one client waiting on the listening socket `listen_fd` in the reserve's place
+  // (taken again first if it was spent and a descriptor is free now): the caller owns the
+  // descriptor returned, and calls take() once it has closed it. -1 when no client could be
+  // taken: none is waiting, no descriptor is free, or accept failed again.
+  int accept_one(int listen_fd);
+  // Takes the reserve's descriptor again, if it is spent and one is free.
+  void take();
 
  private:
-  void take();
   int fd_ = -1;
 };
 

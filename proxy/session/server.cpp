@@ -1,5 +1,6 @@
 #include "proxy/session/server.hpp"
 
+#include <unistd.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -109,15 +110,56 @@ asio::awaitable<void> Server::accept_failed(const std::error_code& ec) {
                       "open-file limit (ulimit -n, LimitNOFILE=) or lower --max-sessions"
                     : ": retrying"));
   }
-  if (net::out_of_descriptors(ec) &&
-      descriptor_reserve_.turn_away_one(acceptor_.native_handle(),
-                                        "421 " + net::out_of_descriptors_refusal(ec) + "\r\n")) {
-    ++accept_failures_.turned_away;
-    co_return;
+  if (net::out_of_descriptors(ec)) {
+    co_await end_reserve_linger();
+    if (turn_away_through_reserve(ec)) {
+      ++accept_failures_.turned_away;
+      co_return;
+    }
   }
   ++accept_failures_.retries;
   asio::steady_timer pause(io_, std::chrono::milliseconds(100));
   co_await pause.async_wait(use_tuple);
+}
+
+// The client last turned away through the reserve still lingers in the reserve's place: the
+// next one needs it now. Its close runs on this thread, so the cancel takes effect as soon as
+// this coroutine lets it run: it reads what came, closes and gives the reserve back.
+asio::awaitable<void> Server::end_reserve_linger() {
+  for (auto socket = reserve_lingering_.lock(); socket && socket->is_open();
+       socket = reserve_lingering_.lock()) {
+    std::error_code ignored;
+    socket->cancel(ignored);
+    co_await asio::post(io_, asio::use_awaitable);
+  }
+}
+
+// One client waiting in the listen queue, accepted in the reserve's place and told why with
+// the lingering close every refusal gets (a client that spoke first still reads its 421),
+// on this thread; the reserve is taken again once that close is done.
+bool Server::turn_away_through_reserve(const std::error_code& ec) {
+  const int fd = descriptor_reserve_.accept_one(acceptor_.native_handle());
+  if (fd < 0) return false;
+  std::error_code assign_failed;
+  auto socket = std::make_shared<asio::ip::tcp::socket>(io_);
+  socket->assign(acceptor_.local_endpoint(assign_failed).protocol(), fd, assign_failed);
+  if (assign_failed) {
+    ::close(fd);
+    descriptor_reserve_.take();
+    return false;
+  }
+  reserve_lingering_ = socket;
+  net::LingerGroup::Place place = refusals_closing_.admit(socket);
+  asio::co_spawn(
+      io_,
+      [](Server& self, net::LingerGroup::Place place, std::shared_ptr<asio::ip::tcp::socket> s,
+         std::string line) -> asio::awaitable<void> {
+        co_await say_then_linger(self.refusals_closing_, std::move(place), std::move(s),
+                                 std::move(line));
+        self.descriptor_reserve_.take();
+      }(*this, std::move(place), socket, "421 " + net::out_of_descriptors_refusal(ec) + "\r\n"),
+      asio::detached);
+  return true;
 }
 
 void Server::accept_works_again() {

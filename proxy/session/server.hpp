@@ -37,6 +37,8 @@ class Server {
 
  private:
   asio::awaitable<void> accept_failed(const std::error_code& ec);
+  asio::awaitable<void> end_reserve_linger();
+  bool turn_away_through_reserve(const std::error_code& ec);
   void accept_works_again();
   // Recording failed and --record-failure is stop: new clients are refused, unrecorded.
   bool refusing_for_recording() const;
@@ -63,6 +65,9 @@ class Server {
   };
   AcceptFailures accept_failures_;
   net::DescriptorReserve descriptor_reserve_;
+  // The client turned away through the reserve whose lingering close holds its descriptor
+  // (on the acceptor's thread, as the reserve is used).
+  std::weak_ptr<asio::ip::tcp::socket> reserve_lingering_;
   asio::steady_timer grace_timer_;
   // The lingering closes of clients refused without a session (unrecorded): at most
   // --max-sessions wait for their client at once, none once shutting down.

@@ -282,6 +282,29 @@ class LastReplyTest(h.IntegrationCase):
             self.assertEndsCleanly(ending, b"421")
             self.assertIn(b"too many sessions (4)", ending[0])
 
+    def test_out_of_descriptors_to_a_client_that_spoke_first(self):
+        """Out of descriptors, a client waiting to be accepted is taken with the one mailtap
+        keeps in reserve and told why: that close did not linger, so the EHLO it had sent drew
+        a reset that can cost it the 421. It lingers as every refusal does, holding the reserve's
+        descriptor meanwhile, which is taken back once the close is done."""
+        import resource
+
+        if "ASAN_OPTIONS" in os.environ:
+            self.skipTest("a sanitizer build cannot be checked while it is out of descriptors")
+        f = self.fake("good")
+        mt = self.mailtap(f.address, tls="none", record=False, extra_args=["--threads", "1"])
+        descriptors = f"/proc/{mt.proc.pid}/fd"
+        taken = {int(n) for n in os.listdir(descriptors)}
+        lowest_free = min(n for n in range(len(taken) + 1) if n not in taken)
+        resource.prlimit(mt.proc.pid, resource.RLIMIT_NOFILE,
+                         (lowest_free, resource.prlimit(mt.proc.pid, resource.RLIMIT_NOFILE)[1]))
+        for _ in range(CONNECTIONS // 4):
+            with socket.create_connection(("127.0.0.1", mt.port)) as c:
+                c.sendall(b"EHLO spoke.first.test\r\n")
+                ending = read_to_the_end(c)
+            self.assertEndsCleanly(ending, b"421")
+            self.assertIn(b"Too many open files", ending[0])
+
     def test_a_free_session_does_not_wait_for_refused_clients_lingering(self):
         """While --max-sessions unrecorded refusals linger (their clients stay open after the
         421), mailtap takes no client that would be refused too; but once a session ends, the
