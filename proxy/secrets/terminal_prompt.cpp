@@ -8,12 +8,17 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
+
+#include "proxy/secrets/line_editor.hpp"
 
 namespace mailtap::secrets {
 namespace {
 
-// Longer than a canonical-mode terminal line can be (4095): nobody types more.
-constexpr std::size_t kMaxLine = 4096;
+// The terminal's own line editing (canonical mode) keeps 4095 characters of a line and drops
+// the rest without a word, and OAuth access tokens (Microsoft 365's) are often longer: the
+// prompt reads the terminal character by character and edits the line itself, up to this.
+constexpr std::size_t kMaxLine = 64 * 1024;
 constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM};
 
 volatile sig_atomic_t caught_signal = 0;
@@ -45,9 +50,11 @@ class QuietTerminal {
     }
     have_termios_ = ::tcgetattr(fd_, &saved_) == 0;
     if (have_termios_) {
+      // Signal keys (ISIG) and flow control stay the terminal's; erasing is the editor's.
       termios quiet = saved_;
-      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHOE | ECHOK);
-      quiet.c_lflag |= ECHONL;  // the Enter still moves the cursor to the next line
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO | ECHOE | ECHOK | ECHONL);
+      quiet.c_cc[VMIN] = 1;
+      quiet.c_cc[VTIME] = 0;
       ::tcsetattr(fd_, TCSAFLUSH, &quiet);
     }
   }
@@ -67,6 +74,8 @@ class QuietTerminal {
   }
 
   const sigset_t* wait_mask() const { return &wait_mask_; }
+  // The editing keys the terminal had; none when its settings could not be read.
+  EditingKeys keys() const { return have_termios_ ? EditingKeys::of(saved_) : EditingKeys{}; }
 
  private:
   int fd_;
@@ -86,29 +95,31 @@ void write_all(int fd, std::string_view s) {
   }
 }
 
-// How reading the line stopped: at its newline, by a signal, or otherwise (Ctrl-D, the
-// terminal went away, a read error, or the line is too long).
-enum class LineEnd { complete, interrupted, stopped };
+// How reading the line stopped: at its end, by a signal, or otherwise (Ctrl-D on an empty
+// line, the terminal went away, a read error), or the line outgrew the secret's capacity.
+enum class ReadEnd { complete, interrupted, stopped, too_long };
 
-// Reads one line from `in_fd`, one byte at a time, into `line` (without the newline).
-LineEnd read_line(int in_fd, const QuietTerminal& quiet, smtp::Secret& line) {
-  LineEnd end = LineEnd::stopped;
+// Reads one line from `in_fd`, one byte at a time (what follows the line stays for whoever
+// reads next), editing it into `line` (without the line's end).
+ReadEnd read_line(int in_fd, const QuietTerminal& quiet, smtp::Secret& line) {
+  LineEditor editor(quiet.keys(), line);
+  ReadEnd end = ReadEnd::stopped;
   char c = 0;
   for (;;) {
     pollfd p{in_fd, POLLIN, 0};
     if (::ppoll(&p, 1, nullptr, quiet.wait_mask()) < 0) {
       if (errno == EINTR && caught_signal == 0) continue;
-      if (caught_signal != 0) end = LineEnd::interrupted;
+      if (caught_signal != 0) end = ReadEnd::interrupted;
       break;
     }
     const ssize_t n = ::read(in_fd, &c, 1);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) break;  // Ctrl-D, or the terminal went away
-    if (c == '\n') {
-      end = LineEnd::complete;
-      break;
-    }
-    if (!line.push_back(c)) break;
+    if (n <= 0) break;  // the terminal went away
+    const LineEnd taken = editor.take(c);
+    if (taken == LineEnd::more) continue;
+    if (taken == LineEnd::complete) end = ReadEnd::complete;
+    if (taken == LineEnd::too_long) end = ReadEnd::too_long;
+    break;
   }
   OPENSSL_cleanse(&c, 1);
   return end;
@@ -123,24 +134,29 @@ PromptResult prompt_without_echo(std::string_view prompt, int in_fd, int out_fd)
     return result;
   }
   smtp::Secret line(kMaxLine);
-  bool complete = false;
-  bool interrupted = false;
+  ReadEnd end = ReadEnd::stopped;
   {
     QuietTerminal quiet(in_fd);
     write_all(out_fd, prompt);
-    const LineEnd end = read_line(in_fd, quiet, line);
-    complete = end == LineEnd::complete;
-    interrupted = end == LineEnd::interrupted;
-    if (interrupted) write_all(out_fd, "\n");
-  }  // the terminal is restored here, and a caught signal delivered
-  if (!complete) {
-    result.error = interrupted        ? "interrupted"
-                   : line.room() == 0 ? "the line is too long"
-                                      : "no input";
-    return result;
+    end = read_line(in_fd, quiet, line);
+    // The cursor goes to the next line, as the echoed Enter would have moved it.
+    write_all(out_fd, "\n");
+  }  // the terminal is restored here (what was typed after a too long line is discarded),
+     // and a caught signal delivered
+  switch (end) {
+    case ReadEnd::complete:
+      result.secret = std::move(line);
+      return result;
+    case ReadEnd::interrupted:
+      result.error = "interrupted";
+      return result;
+    case ReadEnd::too_long:
+      result.error = "the line is longer than " + std::to_string(kMaxLine) + " characters";
+      return result;
+    case ReadEnd::stopped:
+      break;
   }
-  if (!line.empty() && line.view().back() == '\r') line.truncate(line.size() - 1);
-  result.secret = std::move(line);
+  result.error = "no input";
   return result;
 }
 

@@ -11,6 +11,7 @@ import os
 import pty
 import secrets
 import select
+import signal
 import subprocess
 import sys
 import termios
@@ -229,16 +230,20 @@ class EncodeDecodeTest(h.IntegrationCase):
         self.assertTrue(cp.stdout.startswith(b"AUTH XOAUTH2 "), cp.stdout)
         self.assertRegex(limits.read_text(), r"Max core file size\s+1\s")
 
-    def test_prompt_without_echo_on_a_terminal(self):
+    def type_at_the_prompt(self, args: list, typed: bytes) -> tuple[int, bytes, bytes]:
+        """Runs `mailtap encode ARGS` on a pseudo-terminal, types `typed` once the prompt has
+        switched the echo off (as a person would: mailtap discards what came before), checks
+        the echo is back at the end, and returns the exit code, stdout and the screen."""
         master, slave = pty.openpty()
-        proc = subprocess.Popen([str(h.mailtap_bin()), "encode", "plain", USER], stdin=slave,
+        proc = subprocess.Popen([str(h.mailtap_bin()), "encode", *args], stdin=slave,
                                 stdout=subprocess.PIPE, stderr=slave)
         try:
             deadline = time.monotonic() + 10
             while termios.tcgetattr(slave)[3] & termios.ECHO and time.monotonic() < deadline:
                 time.sleep(0.01)
             self.assertFalse(termios.tcgetattr(slave)[3] & termios.ECHO, "echo switched off")
-            os.write(master, PASSWORD.encode() + b"\n")
+            while typed:
+                typed = typed[os.write(master, typed):]
             out, _ = proc.communicate(timeout=30)
             self.assertTrue(termios.tcgetattr(slave)[3] & termios.ECHO, "echo restored")
             screen = b""
@@ -253,9 +258,63 @@ class EncodeDecodeTest(h.IntegrationCase):
         finally:
             os.close(master)
             os.close(slave)
+        return proc.returncode, out, screen
+
+    def test_prompt_without_echo_on_a_terminal(self):
+        code, out, screen = self.type_at_the_prompt(["plain", USER], PASSWORD.encode() + b"\n")
+        self.assertEqual(code, 0, screen)
         self.assertEqual(out.decode(), "AUTH PLAIN " + b64(f"\0{USER}\0{PASSWORD}") + "\n")
         self.assertIn(f"Password for {USER}: ".encode(), screen)
         self.assertNotIn(PASSWORD.encode(), screen, "the password was not echoed")
+
+    def test_a_pasted_token_longer_than_a_terminal_line_is_read_whole(self):
+        """A terminal's line editing keeps 4095 characters of a line and drops the rest without
+        a word; Microsoft 365 access tokens are often longer. The prompt must take the whole
+        paste, or the line encode prints is a credential the server refuses with no hint why."""
+        token = "eyJ0eXAiOiJKV1Qi." + secrets.token_urlsafe(6000)[:6000]
+        code, out, screen = self.type_at_the_prompt(["xoauth2", "alice@outlook.com"],
+                                                    token.encode() + b"\n")
+        self.assertEqual(code, 0, screen)
+        response = base64.b64decode(out.removeprefix(b"AUTH XOAUTH2 "))
+        self.assertTrue(response.startswith(b"user=alice@outlook.com\1auth=Bearer "), response[:40])
+        got = response.removeprefix(b"user=alice@outlook.com\1auth=Bearer ").removesuffix(b"\1\1")
+        self.assertEqual(len(got), len(token), "the whole token was encoded")
+        self.assertTrue(got == token.encode(), "the token was encoded unchanged")
+        self.assertNotIn(token[:40].encode(), screen, "the token was not echoed")
+
+    def test_typing_corrections_at_the_prompt_work_as_on_any_terminal(self):
+        """Backspace rubs out a character, Ctrl-U the whole line, Ctrl-W a word, as the
+        terminal's own line editing does; none of them ends up in the password."""
+        typed = b"wrong guess\x15" + b"xx \x17" + PASSWORD.encode() + b"q\x7f" + b"\n"
+        code, out, screen = self.type_at_the_prompt(["plain", USER], typed)
+        self.assertEqual(code, 0, screen)
+        self.assertEqual(out.decode(), "AUTH PLAIN " + b64(f"\0{USER}\0{PASSWORD}") + "\n")
+
+    def test_ctrl_c_at_the_prompt_gives_up_and_gives_the_terminal_back(self):
+        """Ctrl-C typed at the prompt (the terminal's own interrupt key, mailtap the foreground
+        job) ends encode as Ctrl-C ends any command, with the echo and line editing back."""
+        pid, terminal = pty.fork()
+        if pid == 0:  # child
+            os.execv(str(h.mailtap_bin()), ["mailtap", "encode", "plain", USER])
+        try:
+            deadline = time.monotonic() + 10
+            while termios.tcgetattr(terminal)[3] & termios.ECHO and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.assertFalse(termios.tcgetattr(terminal)[3] & termios.ECHO, "echo switched off")
+            os.write(terminal, b"half a passw\x03")
+            _, status = os.waitpid(pid, 0)
+            modes = termios.tcgetattr(terminal)[3]
+        finally:
+            os.close(terminal)
+        self.assertEqual(os.waitstatus_to_exitcode(status), -signal.SIGINT)
+        self.assertTrue(modes & termios.ECHO, "echo restored")
+        self.assertTrue(modes & termios.ICANON, "line editing restored")
+
+    def test_ctrl_d_at_the_prompt_is_no_secret(self):
+        code, out, screen = self.type_at_the_prompt(["plain", USER], b"\x04")
+        self.assertEqual(code, 1, screen)
+        self.assertEqual(out, b"")
+        self.assertIn(b"no secret was entered (no input)", screen)
 
     def test_password_command_may_ask_on_the_terminal(self):
         """A helper that reads the terminal itself (as a passphrase prompt does) gets it: mailtap

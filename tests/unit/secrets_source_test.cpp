@@ -222,6 +222,77 @@ TEST_F(Pty, PromptReadsWithoutEchoAndRestoresTheTerminal) {
   EXPECT_EQ(shown.find("hunter2"), std::string::npos) << shown;
 }
 
+// A terminal's own line editing keeps 4095 characters of a line and drops the rest unseen;
+// access tokens (Microsoft 365's) are often longer.
+TEST_F(Pty, APasteLongerThanATerminalLineIsReadWhole) {
+  const std::string token = "eyJ0eXAi." + std::string(10000, 'k') + "-end";
+  std::thread typist = type_when_quiet(token + "\n");
+  const SecretRead r = read_secret_from_terminal("Access token: ", slave_, slave_);
+  typist.join();
+  EXPECT_EQ(value(r).size(), token.size());
+  EXPECT_EQ(value(r), token);
+  termios t{};
+  ::tcgetattr(slave_, &t);
+  EXPECT_NE(t.c_lflag & ICANON, 0U) << "the terminal's line editing is back";
+  EXPECT_EQ(screen().find("kkkk"), std::string::npos);
+}
+
+TEST_F(Pty, ALineOverTheLimitIsRefusedNotCut) {
+  std::thread typist = type_when_quiet(std::string(66000, 'k') + "\n");
+  const SecretRead r = read_secret_from_terminal("Access token: ", slave_, slave_);
+  typist.join();
+  EXPECT_FALSE(r.secret);
+  EXPECT_EQ(r.error, "no secret was entered (the line is longer than 65536 characters)");
+  EXPECT_TRUE(echo_on());
+}
+
+// The prompt edits the line itself, with the terminal's keys, as its line editing would have.
+TEST_F(Pty, TheTerminalsEditingKeysWorkAtThePrompt) {
+  termios t{};
+  ::tcgetattr(slave_, &t);
+  t.c_cc[VERASE] = 0x7f;
+  t.c_cc[VKILL] = 0x15;    // Ctrl-U
+  t.c_cc[VWERASE] = 0x17;  // Ctrl-W
+  t.c_cc[VLNEXT] = 0x16;   // Ctrl-V
+  t.c_iflag |= IUTF8;
+  t.c_iflag &= ~static_cast<tcflag_t>(ICRNL);  // Enter arrives as CR
+  t.c_lflag |= IEXTEN;
+  ::tcsetattr(slave_, TCSANOW, &t);
+  const std::pair<std::string, std::string> typed_and_meant[] = {
+      {"hunter3\x7f"
+       "2\n",
+       "hunter2"},
+      {"oops\x15"
+       "hunter2\n",
+       "hunter2"},
+      {"\x7f\x7f"
+       "ab\n",
+       "ab"},  // nothing to erase yet
+      {"hunter2 wrong-word\x17\x17"
+       "word\n",
+       "hunter2 word"},
+      {"caf\xc3\xa9\x7f"
+       "e\n",
+       "cafe"},  // a whole UTF-8 character
+      {"a\x16\x15"
+       "b\x16\x7f"
+       "\n",
+       "a\x15"
+       "b\x7f"},  // Ctrl-V takes the next key as it is
+      {"half\x04"
+       "done\n",
+       "halfdone"},    // Ctrl-D inside a line ends nothing
+      {"pw\r", "pw"},  // a terminal that sends CR for Enter
+  };
+  for (const auto& [typed, meant] : typed_and_meant) {
+    std::thread typist = type_when_quiet(typed);
+    const SecretRead r = read_secret_from_terminal("Password: ", slave_, slave_);
+    typist.join();
+    EXPECT_EQ(value(r), meant) << typed;
+    EXPECT_TRUE(echo_on());
+  }
+}
+
 TEST_F(Pty, EndOfInputIsNoSecretAndRestoresTheTerminal) {
   std::thread typist = type_when_quiet("\x04");  // Ctrl-D on an empty line
   const SecretRead r = read_secret_from_terminal("Password: ", slave_, slave_);
