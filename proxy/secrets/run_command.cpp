@@ -268,7 +268,8 @@ bool process_group_alive(pid_t pgid) {
   bool alive = false;
   while (const dirent* entry = ::readdir(proc)) {
     if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-    char path[64];
+    // Room for any name readdir can give (d_name), so the path is never cut.
+    char path[sizeof "/proc//stat" + sizeof entry->d_name];
     std::snprintf(path, sizeof path, "/proc/%s/stat", entry->d_name);
     const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) continue;  // gone since the listing
