@@ -66,6 +66,20 @@ bool is_body(smtp::EventKind kind) {
   return kind == smtp::EventKind::data || kind == smtp::EventKind::bdat_chunk;
 }
 
+// A BDAT line mailtap answered itself (the upstream did not advertise CHUNKING, or the client
+// had sent HELO): mailtap read and dropped its chunk unrecorded, so the client's octets behind
+// the line are not in the record, and a Dialogue given the line would wait for them.
+std::string discarded_chunk(const storage::EventRow& row, const std::string& where) {
+  const smtp::Event& e = row.event;
+  if (e.direction != smtp::Direction::client_to_mailtap || e.kind != smtp::EventKind::command ||
+      e.verb != "BDAT")
+    return {};
+  const smtp::BdatArgs args = smtp::parse_bdat_args(smtp::parse_command(e.bytes).args);
+  if (!args || args.size == 0) return {};  // no chunk follows (a bad size ended the session)
+  return where + "mailtap answered the client's BDAT itself and discarded its chunk of " +
+         std::to_string(args.size) + " octets unrecorded; it cannot be sent again";
+}
+
 // Why a client event cannot be sent again, or empty if it can: a refused line was not recorded,
 // a body was not kept in full, or the client spoke before the greeting.
 std::string why_not_replayable(const storage::EventRow& row, bool greeted, RefusedLines refused,
@@ -81,6 +95,7 @@ std::string why_not_replayable(const storage::EventRow& row, bool greeted, Refus
     return where + "only " + std::to_string(recorded) + " of " + std::to_string(e.wire_size) +
            " body octets were recorded";
   if (!greeted) return where + "client bytes before any greeting";
+  if (refused == RefusedLines::cannot_be_sent) return discarded_chunk(row, where);
   return {};
 }
 

@@ -157,9 +157,10 @@ struct RecordedDialogue {
                          std::string& error) const;
 };
 
-// A line mailtap refused (too long, a NUL) is not recorded: replay cannot send it again, but
-// mock can answer one as mailtap did (its Dialogue refuses such a line with the same reply), so
-// there it is a step of kind error, compared by its verb.
+// A line mailtap refused (too long, a NUL) is not recorded, nor the chunk behind a BDAT mailtap
+// answered itself (it read and dropped it): replay cannot send them again, but mock can answer
+// them as mailtap did (its Dialogue refuses such a line with the same reply, and reads and drops
+// the client's chunk), so there a refused line is a step of kind error, compared by its verb.
 enum class RefusedLines : std::uint8_t { cannot_be_sent, answered_again };
 
 // A body --max-body cut (its record keeps the first octets and counts the rest) cannot be sent
@@ -168,8 +169,8 @@ enum class PartialBodies : std::uint8_t { cannot_be_sent, counted };
 
 // Builds the model; false with `error` set when the events cannot be acted out (no greeting
 // reached the client, a body event whose bytes were not kept in full unless `partial` says
-// they are only counted, a refused line whose bytes were not recorded unless `refused` says
-// it may be answered again).
+// they are only counted, a refused line whose bytes were not recorded or a BDAT chunk mailtap
+// discarded unrecorded unless `refused` says they may be answered again).
 bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, RecordedDialogue& out,
                              std::string& error,
                              RefusedLines refused = RefusedLines::cannot_be_sent,

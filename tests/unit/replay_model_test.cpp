@@ -97,6 +97,38 @@ TEST(RecordedDialogue, RefusesABodyNotRecordedInFull) {
   EXPECT_NE(error.find("body octets"), std::string::npos) << error;
 }
 
+// mailtap answered a BDAT itself (the upstream did not advertise CHUNKING) and read and dropped
+// its chunk unrecorded: the replay has no chunk to send behind the line, and a Dialogue given the
+// line would wait for one for ever. Refused before anything is sent, naming the event; a
+// `BDAT 0 LAST` there has no chunk to miss.
+TEST(RecordedDialogue, RefusesABdatChunkMailtapDiscardedUnrecorded) {
+  auto bdat_session = [](const std::string& bdat_line) {
+    return std::vector<storage::EventRow>{
+        ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+        client("EHLO", "EHLO client.test\r\n"),
+        reply("EHLO", 250, "250 mx\r\n"),
+        client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+        reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+        ev(Direction::client_to_mailtap, EventKind::command, "BDAT", bdat_line),
+        ev(Direction::mailtap_to_client, EventKind::local_reply, "BDAT",
+           "502 5.5.1 mailtap: the upstream did not advertise CHUNKING; BDAT chunk discarded\r\n",
+           502),
+        client("QUIT", "QUIT\r\n"),
+        reply("QUIT", 221, "221 2.0.0 Bye\r\n"),
+    };
+  };
+  const std::vector<storage::EventRow> discarded = bdat_session("BDAT 12 LAST\r\n");
+  RecordedDialogue d;
+  std::string error;
+  EXPECT_FALSE(build_recorded_dialogue(discarded, d, error));
+  EXPECT_NE(error.find("event " + std::to_string(discarded[5].seq) + ": "), std::string::npos)
+      << error;
+  EXPECT_NE(error.find("12 octets"), std::string::npos) << error;
+  // The mock only counts a chunk: it reads and drops the client's as mailtap did.
+  EXPECT_TRUE(build_recorded_dialogue(discarded, d, error, RefusedLines::answered_again)) << error;
+  EXPECT_TRUE(build_recorded_dialogue(bdat_session("BDAT 0 LAST\r\n"), d, error)) << error;
+}
+
 // The dialogue `events` rebuild into, which must succeed.
 RecordedDialogue built(const std::vector<storage::EventRow>& events) {
   RecordedDialogue d;
