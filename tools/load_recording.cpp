@@ -85,6 +85,7 @@ bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::st
     error = "session " + std::to_string(id) + " cannot be " + std::string(acted) + ": " + why;
     return false;
   }
+  note_session_outcome(out, detail->session.outcome);
   // The user mailtap authenticated as is in the session row (not in the rendering of every
   // mechanism's lines).
   if (out.mailtap_login && detail->session.auth_by == storage::AuthBy::mailtap)

@@ -87,6 +87,28 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// The text Dialogue::abort made the 421 `reply` of: reply_lines splits a long one at spaces
+// into "421-" lines, each repeating the enhanced status code.
+std::string abort_text(std::string_view reply) {
+  std::string text, status;
+  while (!reply.empty()) {
+    const std::size_t nl = reply.find('\n');
+    std::string_view line = strip_crlf(reply.substr(0, nl));
+    reply = nl == std::string_view::npos ? std::string_view() : reply.substr(nl + 1);
+    if (line.size() < 4) continue;
+    line.remove_prefix(4);  // "421 ", "421-"
+    if (text.empty()) {
+      text = std::string(line);
+      status = std::string(line.substr(0, line.find(' ')));
+      continue;
+    }
+    if (line.starts_with(status + " ")) line.remove_prefix(status.size() + 1);
+    text += ' ';
+    text += line;
+  }
+  return text;
+}
+
 }  // namespace
 
 std::string mail_path(std::string_view line) {
@@ -216,6 +238,25 @@ bool MockSession::serve_unsolicited_reply() {
   next_reply_ = i + 1;
   dialogue_.upstream_bytes(r.to_client());
   return true;
+}
+
+bool MockSession::recorded_ending_to_come() const {
+  return recording_.server_closed;  // served only as the session's end
+}
+
+bool MockSession::server_close_due() const {
+  if (!recording_.server_closed) return false;
+  const std::size_t close = recording_.replies.size() - 1;
+  std::size_t i = next_reply_;
+  while (i < close && recording_.replies[i].local && !local_served_.contains(i)) ++i;
+  return i >= close && next_expected() >= recording_.replies[close].client_steps_before;
+}
+
+void MockSession::close_as_recorded() {
+  next_reply_ = recording_.replies.size();
+  dialogue_.abort(
+      abort_text(recording_.replies.back().to_client()),
+      {smtp::Ending::Kind::upstream_closed, "the recorded server closed the connection"});
 }
 
 bool MockSession::unsolicited_reply_due(const RecordedReply& r) const {
@@ -377,6 +418,9 @@ bool MockSession::check_client_line(const smtp::Event& e) {
     return take_initial_response(e);
   const std::size_t idx = next_expected();
   if (idx == recording_.client.size()) {
+    // The proxy read nothing after the recorded end (dialogue.md "After the last reply"); this
+    // line is read only because the mock answers sooner than the original server did.
+    if (recorded_ending_to_come()) return true;
     // A recording that ended with a close still lets the client say goodbye.
     if (!recording_.client_quit && e.kind == smtp::EventKind::command && e.verb == "QUIT") {
       goodbye_quit_ = true;
@@ -419,6 +463,10 @@ void MockSession::pump() {
   for (;;) {
     if (!check_new_events()) return;
     if (dialogue_.finished()) break;
+    if (server_close_due()) {
+      close_as_recorded();
+      continue;
+    }
     // The reply to a BDAT waits for its chunk: the dialogue refuses one that comes sooner.
     if (!dialogue_.awaiting_reply() || dialogue_.awaiting_chunk()) {
       if (serve_unsolicited_reply()) continue;

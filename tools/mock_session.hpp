@@ -106,6 +106,16 @@ class MockSession {
   // server sent it: in the chunk, once as much of it has come (the dialogue refuses it, as the
   // proxy did), or as the BDAT's reply to a client whose chunk ended sooner.
   void feed_refused_chunk_reply();
+  // The recording ends with mailtap's own 421 for a server that closed, not served yet: commands
+  // the client sent past the recorded ones are not judged, as the proxy read nothing after that
+  // end (they get no reply: the end comes first).
+  bool recorded_ending_to_come() const;
+  // The server closed the connection here in the original (RecordedDialogue::server_closed):
+  // every reply before mailtap's 421 for it is served and this client has sent what the
+  // original had sent by then.
+  bool server_close_due() const;
+  // Ends the session as the proxy did when the server closed: its 421, as recorded.
+  void close_as_recorded();
   // The client has played what the original sent before unsolicited reply `r`: its steps and,
   // for a reply that came inside a message body, as many octets of that body.
   bool unsolicited_reply_due(const RecordedReply& r) const;

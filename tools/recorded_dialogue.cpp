@@ -250,6 +250,12 @@ class DialogueBuilder {
 
 }  // namespace
 
+void note_session_outcome(RecordedDialogue& d, std::optional<storage::Outcome> outcome) {
+  // A 421 the server sent is relayed (not local); mailtap's own ends every other ending.
+  d.server_closed = outcome == storage::Outcome::upstream_closed && !d.replies.empty() &&
+                    d.replies.back().local && d.replies.back().code == 421;
+}
+
 bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, RecordedDialogue& out,
                              std::string& error, RefusedLines refused, PartialBodies partial) {
   out = RecordedDialogue{};

@@ -141,6 +141,12 @@ struct RecordedDialogue {
   std::optional<RecordedReply> refused_chunk_reply;
   std::size_t refused_chunk_reply_before = 0;
 
+  // The server ended the session by closing the connection (or with a TLS alert), and the
+  // last reply, replies.back(), is mailtap's own 421 saying so: not a reply to a line of the
+  // client's, but the recorded ending, which replay compares when its server closes at the same
+  // point and mock serves as recorded (note_session_outcome).
+  bool server_closed = false;
+
   // Where the octets of the steps left in the body file or their rows (ClientStep::file_offset)
   // are read from; unset when there are none (a model built from events that hold their bytes).
   StoredOctetsReader read_stored;
@@ -171,6 +177,10 @@ enum class PartialBodies : std::uint8_t { cannot_be_sent, counted };
 // reached the client, a body event whose bytes were not kept in full unless `partial` says
 // they are only counted, a refused line whose bytes were not recorded or a BDAT chunk mailtap
 // discarded unrecorded unless `refused` says they may be answered again).
+// Notes what the events alone do not say: how the session ended (its row's outcome), for
+// RecordedDialogue::server_closed.
+void note_session_outcome(RecordedDialogue& d, std::optional<storage::Outcome> outcome);
+
 bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, RecordedDialogue& out,
                              std::string& error,
                              RefusedLines refused = RefusedLines::cannot_be_sent,

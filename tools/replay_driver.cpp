@@ -95,10 +95,15 @@ void ReplayDriver::upstream_bytes(std::string_view bytes) {
 }
 
 void ReplayDriver::upstream_closed() {
-  upstream_gone_ = true;
+  // The original's server closed here too: every flight sent, every reply read but mailtap's
+  // own 421 for the close, which the dialogue makes again and is compared like a reply.
+  const bool same_ending = recording_.server_closed && !stopping_ && !sending_ &&
+                           next_flight_ == recording_.flights.size() &&
+                           received_ == recording_.replies.size();
+  upstream_gone_ = !same_ending;
   sending_.reset();
   const bool replies_due = received_ < 1 + recording_.replies.size();
-  if (!stopping_ && (next_flight_ < recording_.flights.size() || replies_due)) {
+  if (!same_ending && !stopping_ && (next_flight_ < recording_.flights.size() || replies_due)) {
     stopping_ = true;
     report_.stopped = "the server closed the connection";
   }

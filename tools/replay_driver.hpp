@@ -112,7 +112,8 @@ class ReplayDriver {
   std::size_t received_ = 0;             // replies the replayed client read, greeting included
   bool stopping_ = false;
   // The server closed or went quiet: what the dialogue tells the client from then on is
-  // mailtap's own 421, not the server's reply.
+  // mailtap's own 421, not the server's reply (unless the original ended with the same close:
+  // RecordedDialogue::server_closed).
   bool upstream_gone_ = false;
   std::vector<std::size_t> row_flight_;  // per report_.replies row: its flight + 1, 0 for none
 };

@@ -511,6 +511,33 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertEqual(code, 1, out)
         self.assertIn("the client ended its message where the recording has no reply", out)
 
+    def test_a_session_the_server_closed_replays_the_same_and_mock_closes_it_alike(self):
+        # Postfix answers a lone "." command line with 221 and closes; mailtap tells the client
+        # with its own 421. A server that does the same again is the same ending (it was counted
+        # DIFFERENT), and the mock gives a client sending the same bytes what the proxy gave
+        # (it gave a false "ended its message" 421 and called the client diverged).
+        def talk(port):
+            with h.SmtpSocket(port) as c:
+                c.reply()
+                c.cmd("EHLO client.test")
+                c.send(b"NOOP\r\n.\r\nNOOP\r\n")
+                return c.read_until_closed()
+
+        before = {row[0] for row in self.sessions()}
+        live = talk(self.proxy.port)
+        self.assertIn(b"421 4.4.2 mailtap: ", live)
+        self.assertIn(b" closed the connection\r\n", live)
+        sid = self.wait_new_session(before)
+        cp = self.replay(sid, ALICE[1])
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn("every reply class matches (5 replies)", cp.stdout)
+        self.assertNotIn("stopped:", cp.stdout)
+        p, port = self.start_mock(sid)
+        self.assertEqual(talk(port), live)
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 0, out)
+        self.assertIn(f"completed the recorded dialogue of session {sid}", out)
+
     # mock ------------------------------------------------------------------------------
     def test_mock_serves_swaks(self):
         sid, _, msg = self.record()

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "storage/reader.hpp"
 
@@ -50,6 +51,26 @@ inline storage::EventRow unsent_note(smtp::EventKind kind, std::size_t octets,
                  " octets relayed were still queued for the upstream when mailtap stopped "
                  "writing to it (it abandoned the upstream): the server never received them";
   return r;
+}
+
+// Postfix answered a lone "." command line with 221 and closed; mailtap told the client so with
+// its own 421, naming `upstream` (HOST:PORT). The client had pipelined a NOOP behind the dot,
+// which nothing answered. (The session's outcome, upstream_closed, is not an event:
+// note_session_outcome says it.)
+inline std::vector<storage::EventRow> server_closed_rows(const std::string& upstream) {
+  return {
+      ev(smtp::Direction::upstream_to_client, smtp::EventKind::greeting, "", "220 mx ESMTP\r\n",
+         220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+      client("NOOP", "NOOP\r\n"),
+      client(".", ".\r\n"),
+      client("NOOP", "NOOP\r\n"),
+      reply("NOOP", 250, "250 2.0.0 Ok\r\n"),
+      reply(".", 221, "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"),
+      ev(smtp::Direction::mailtap_to_client, smtp::EventKind::local_reply, "",
+         "421 4.4.2 mailtap: " + upstream + " closed the connection\r\n", 421),
+  };
 }
 
 }  // namespace mailtap::tools

@@ -530,6 +530,36 @@ TEST(MockSession, AnUnsolicited421IsServedWhereTheOriginalClientGotIt) {
   EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
 }
 
+RecordedDialogue server_closed() {
+  RecordedDialogue r = from_rows(server_closed_rows("127.0.0.1:5870"));
+  note_session_outcome(r, storage::Outcome::upstream_closed);
+  return r;
+}
+
+// The mock ends the connection as the proxy did: mailtap's 421 as recorded, then nothing more
+// of the client is read (here its QUIT, which the original client sent after the close).
+TEST(MockSession, AServerCloseIsServedAsMailtaps421AndEndsTheSession) {
+  Served s(server_closed());
+  s->client_bytes("EHLO client.test\r\n");
+  EXPECT_EQ(s->take_to_client(), "250 mx\r\n");
+  s->client_bytes("NOOP\r\n.\r\nNOOP\r\nQUIT\r\n");
+  EXPECT_EQ(s->take_to_client(),
+            "250 2.0.0 Ok\r\n221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"
+            "421 4.4.2 mailtap: 127.0.0.1:5870 closed the connection\r\n");
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+
+  // A client that waits for each reply gets the 421 once it has sent what the original had.
+  Served w(server_closed());
+  w->client_bytes("EHLO client.test\r\nNOOP\r\n.\r\n");
+  EXPECT_EQ(w->take_to_client(),
+            "250 mx\r\n250 2.0.0 Ok\r\n221 2.7.0 Error: I can break rules, too. Goodbye.\r\n");
+  EXPECT_FALSE(w->finished());
+  w->client_bytes("NOOP\r\n");
+  EXPECT_EQ(w->take_to_client(), "421 4.4.2 mailtap: 127.0.0.1:5870 closed the connection\r\n");
+  EXPECT_TRUE(w->completed()) << w->divergence().value_or("");
+}
+
 // The server timed out inside a message body: DATA, 354, part of the body, then a 421 no
 // command awaited (recorded with the body pieces before it).
 RecordedDialogue timed_out_in_body(const std::string& body) {

@@ -821,6 +821,42 @@ TEST(ReplayDriver, MailtapsOwn421IsNotShownAsTheServersReply) {
   EXPECT_FALSE(r.replies[1].replay_code);
 }
 
+std::vector<storage::EventRow> server_closed_session() {
+  return server_closed_rows("mx:587");
+}
+
+// A server that closes where the original's did ends the replay the same way: mailtap's 421 is
+// made again and compared like a reply, and nothing stopped early.
+TEST(ReplayDriver, TheSameServerCloseIsTheSameEnding) {
+  DriverHarness h(server_closed_session());
+  note_session_outcome(h.recording, storage::Outcome::upstream_closed);
+  ReplayDriver& d = *h.driver;
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "EHLO client.test\r\n");
+  d.upstream_bytes("250 new\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "NOOP\r\n.\r\nNOOP\r\n");
+  d.upstream_bytes("250 2.0.0 Ok\r\n221 2.7.0 Error: I can break rules, too. Goodbye.\r\n");
+  d.upstream_closed();
+  EXPECT_TRUE(d.finished());
+  ReplayReport r = d.report();
+  EXPECT_TRUE(r.all_match()) << format_replay_text({7, 9, "mx:587"}, r);
+  EXPECT_EQ(r.stopped, "");
+  ASSERT_EQ(r.replies.size(), 5u);
+  EXPECT_EQ(r.replies[4].replay_code, 421);
+
+  // Closed sooner than the original's server: that is no same ending.
+  DriverHarness sooner(server_closed_session());
+  note_session_outcome(sooner.recording, storage::Outcome::upstream_closed);
+  ReplayDriver& s = *sooner.driver;
+  s.take_to_upstream();
+  s.upstream_bytes("250 new\r\n");
+  s.take_to_upstream();
+  s.upstream_bytes("250 2.0.0 Ok\r\n");
+  s.upstream_closed();
+  r = s.report();
+  EXPECT_EQ(r.stopped, "the server closed the connection");
+  EXPECT_FALSE(r.all_match());
+}
+
 // A session whose message body (`body`, terminator included) is in the body file, as
 // load_recorded_dialogue leaves it (BodyOctets::leave_past_inline), at `offset` there.
 std::vector<storage::EventRow> stored_body_session(std::size_t body_octets, std::int64_t offset) {
