@@ -241,7 +241,11 @@ bool MockSession::serve_unsolicited_reply() {
 }
 
 bool MockSession::recorded_ending_to_come() const {
-  return recording_.server_closed;  // served only as the session's end
+  if (recording_.server_closed) return true;  // served only as the session's end
+  // A 421 the server sent ends the dialogue once given to it (dialogue.md "When the upstream
+  // ends the session").
+  return !recording_.replies.empty() && next_reply_ < recording_.replies.size() &&
+         !recording_.replies.back().local && recording_.replies.back().code == 421;
 }
 
 bool MockSession::server_close_due() const {

@@ -106,9 +106,10 @@ class MockSession {
   // server sent it: in the chunk, once as much of it has come (the dialogue refuses it, as the
   // proxy did), or as the BDAT's reply to a client whose chunk ended sooner.
   void feed_refused_chunk_reply();
-  // The recording ends with mailtap's own 421 for a server that closed, not served yet: commands
-  // the client sent past the recorded ones are not judged, as the proxy read nothing after that
-  // end (they get no reply: the end comes first).
+  // The recording ends with a reply that ended the session, not served yet (the server's 421, or
+  // mailtap's own for a server that closed): commands the client sent past the recorded ones are
+  // not judged, as the proxy read nothing after that end (they get no reply: the end comes
+  // first). The proxy had read no further only because the server's end came first.
   bool recorded_ending_to_come() const;
   // The server closed the connection here in the original (RecordedDialogue::server_closed):
   // every reply before mailtap's 421 for it is served and this client has sent what the

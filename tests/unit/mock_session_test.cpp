@@ -560,6 +560,40 @@ TEST(MockSession, AServerCloseIsServedAsMailtaps421AndEndsTheSession) {
   EXPECT_TRUE(w->completed()) << w->divergence().value_or("");
 }
 
+// The client pipelined 1500 NOOPs; mailtap relayed 1000 (its limit of replies owed) and read
+// nothing more once Postfix's 421 "too many errors" ended the session after the 100th reply.
+// The mock answers sooner than that server, so it reads further, but what the client sent past
+// the recorded end is not judged: it gets what the proxy's client got and has completed.
+TEST(MockSession, CommandsPipelinedPastAServers421AreNotJudged) {
+  std::vector<storage::EventRow> rows = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+  };
+  for (int i = 0; i < 1000; ++i) rows.push_back(client("NOOP", "NOOP\r\n"));
+  std::string want = "250 mx\r\n";
+  for (int i = 0; i < 100; ++i) {
+    rows.push_back(reply("NOOP", 250, "250 2.0.0 Ok\r\n"));
+    want += "250 2.0.0 Ok\r\n";
+  }
+  rows.push_back(reply("NOOP", 421, "421 4.7.0 mx Error: too many errors\r\n"));
+  want += "421 4.7.0 mx Error: too many errors\r\n";
+  Served s(from_rows(rows));
+  std::string sent = "EHLO client.test\r\n";
+  for (int i = 0; i < 1500; ++i) sent += "NOOP\r\n";
+  s->client_bytes(sent + "QUIT\r\n");
+  std::string got;
+  while (!s->finished()) {  // as mock.cpp writes, then lets the dialogue read on
+    got += s->take_to_client();
+    if (!s->client_input_resumable()) break;
+    s->resume_client_input();
+  }
+  got += s->take_to_client();
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
 // The server timed out inside a message body: DATA, 354, part of the body, then a 421 no
 // command awaited (recorded with the body pieces before it).
 RecordedDialogue timed_out_in_body(const std::string& body) {
