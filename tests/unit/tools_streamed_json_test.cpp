@@ -153,5 +153,15 @@ TEST(Mboxrd, QuotedInPiecesAsTheWholeBody) {
   }
 }
 
+// What docs/tools/export.md says an mbox keeps: LF line ends (CRLF, a bare LF and a missing last
+// line ending, which BDAT bodies may hold, all come out the same), every other octet as it was.
+TEST(Mboxrd, LineEndsBecomeLfAndNothingElseChanges) {
+  EXPECT_EQ(mboxrd_quote("x\r\ny\r\n"), "x\ny\n");
+  EXPECT_EQ(mboxrd_quote("x\ny\r\n"), "x\ny\n");
+  EXPECT_EQ(mboxrd_quote("x\r\ny"), "x\ny\n");
+  EXPECT_EQ(mboxrd_quote("B\r\r\n"), "B\r\n");  // the CR that ends no line is kept
+  EXPECT_EQ(mboxrd_quote("a\0\xff\rb\n"s), "a\0\xff\rb\n"s);
+}
+
 }  // namespace
 }  // namespace mailtap::tools
