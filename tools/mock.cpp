@@ -265,7 +265,8 @@ cli::Subcommand add_mock_command(CLI::App& parent) {
       ->capture_default_str();
   app->footer(
       "Commands are compared with the recording: verbs exactly, MAIL FROM / RCPT TO addresses "
-      "ignoring case; EHLO names, AUTH credentials, parameters and message bodies are not "
+      "ignoring the case of ASCII letters; EHLO names, AUTH credentials, parameters and message "
+      "bodies are not "
       "compared.\nExit status: 0 every client completed the recorded dialogue, 1 a client left "
       "it (the difference is printed), 2 bad usage or a session that cannot be served.\n"
       "Example: mailtap mock 12 --listen 127.0.0.1:2526, then point the code under test at it");

@@ -81,6 +81,8 @@ std::string describe(const ClientStep& s) {
   return escape_line(s.summary());
 }
 
+// ASCII letters only: an SMTPUTF8 path's other letters are compared as sent (folding them needs
+// Unicode case tables the project does not carry).
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -8,7 +8,7 @@
 // challenges that remain and the recorded final reply.
 //
 // Each command the client sends is checked against the recording before it is answered:
-// verbs must be equal; MAIL FROM / RCPT TO paths must be equal ignoring case (their
+// verbs must be equal; MAIL FROM / RCPT TO paths must be equal ignoring ASCII case (their
 // parameters, e.g. SIZE=, are not compared); other arguments (the EHLO name, AUTH
 // credentials and whether they came with the AUTH line, the message body) are not compared,
 // because they legitimately differ between runs of the code under test. At the first

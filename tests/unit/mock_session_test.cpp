@@ -96,6 +96,18 @@ TEST(MockCompare, VerbsStrictlyAddressesIgnoringCaseParametersNot) {
   EXPECT_EQ(mail_path("MAIL FROM: <a@b> BODY=8BITMIME\r\n"), "<a@b>");
 }
 
+// As docs/tools/mock.md says: in an SMTPUTF8 path only ASCII letters' case is ignored.
+TEST(MockCompare, OnlyAsciiLettersCaseIsIgnoredInAUtf8Path) {
+  ClientStep mail;
+  mail.kind = EventKind::command;
+  mail.verb = "MAIL";
+  mail.bytes = "MAIL FROM:<j\xc3\xb6rg@ex\xc3\xa4mple.test> SMTPUTF8\r\n";
+  EXPECT_FALSE(step_difference(
+      mail, got(EventKind::command, "MAIL", "mail FROM:<J\xc3\xb6RG@ex\xc3\xa4mple.TEST>\r\n")));
+  EXPECT_TRUE(step_difference(
+      mail, got(EventKind::command, "MAIL", "MAIL FROM:<J\xc3\x96RG@EX\xc3\x84MPLE.TEST>\r\n")));
+}
+
 TEST(MockSession, AnswersAPipeliningBareLfClientFromTheRecording) {
   Served s(recording());
   EXPECT_EQ(s.greeting(), "220 mx ESMTP\r\n");
