@@ -299,6 +299,19 @@ class Reader {
   bool stored_message(std::int64_t session_id, std::uint64_t seq, std::optional<StoredMessage>& out,
                       std::string& error);
 
+  // Runs `reads` (reads of this Reader) in one read transaction, so that what they read comes
+  // from one snapshot of the record, whatever another process commits meanwhile: totals counted
+  // by several SELECTs then describe one state of it. While it runs, the snapshot keeps the
+  // WAL from being checkpointed past it (the file grows while a proxy records): keep `reads`
+  // short, and never wait on output inside. Not around load_session() or stored_message(),
+  // which take snapshots of their own. False with `error` set if the transaction cannot
+  // begin; else what `reads` returns (its reads set `error`).
+  bool in_one_snapshot(const std::function<bool()>& reads, std::string& error);
+
+  // For tests: `fn` runs after each read statement of this Reader has run, as if another
+  // process committed between two reads.
+  void after_each_read_for_tests(std::function<void()> fn);
+
   // ---- whole-file reads for `mailtap audit` (reader_audit.cpp) ----
   // Each returns false with `error` set on a database error, after handing over every row read
   // before it; then last_failure_is_damage() says whether the file is damaged (malformed pages,

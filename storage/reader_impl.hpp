@@ -2,6 +2,7 @@
 // includes this.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,7 @@ struct Reader::Impl {
   OpenOptions open_options;                // db's, for a RowBodyReader's connection
   std::unique_ptr<BodyFileReader> bodies;  // for bytes stored in the body files (schema v6)
   int last_failure = 0;                    // SQLite code of the last read (0: it succeeded)
+  std::function<void()> after_read;        // Reader::after_each_read_for_tests
 
   // A reader of octets left in their rows, on a connection of its own (opened at its first
   // read): the octets are read after this connection's snapshot ended, maybe by another thread.
@@ -70,6 +72,7 @@ struct Reader::Impl {
   // prepare and run end here, so no read is judged by the one before it.
   Status noted(Status s) {
     last_failure = s.code;
+    if (after_read) after_read();
     return s;
   }
 

@@ -31,9 +31,7 @@ class Auditor {
     const bool ran = part(integrity(r, error), "the integrity check", error) &&
                      part(scan_events(r, error), "events", error) &&
                      part(scan_messages(r, error), "messages", error) &&
-                     part(scan_sessions(r, error), "sessions", error) &&
-                     part(failures(r, error), "the failure summary", error) &&
-                     part(certificates(r, expiry_days, error), "the TLS summary", error);
+                     totals(r, expiry_days, error);
     if (!ran) return false;
     for (const SessionShapes& s : shapes_) r.smuggling.push_back({s.session, describe_shapes(s)});
     for (const auto& [session, body] : unreadable_bodies_)
@@ -59,6 +57,24 @@ class Auditor {
     if (!reader_.last_failure_is_damage()) return false;
     damage_.push_back(std::string(what) + " could not be read to the end: " + error);
     error.clear();
+    return true;
+  }
+
+  // The sessions, their outcomes, failures and TLS are set side by side, and must add up
+  // while a proxy records: read from one snapshot. These reads are short (grouped in SQL, the
+  // session rows alone; their text is scanned after), so the WAL is held back only briefly.
+  // The scans of every stored octet before them are each one statement, as long as they take.
+  bool totals(AuditReport& r, int expiry_days, std::string& error) {
+    std::vector<storage::SessionRow> sessions;
+    const bool read = reader_.in_one_snapshot(
+        [&] {
+          return part(read_sessions(sessions, error), "sessions", error) &&
+                 part(failures(r, error), "the failure summary", error) &&
+                 part(certificates(r, expiry_days, error), "the TLS summary", error);
+        },
+        error);
+    if (!read) return false;
+    scan_sessions(r, sessions);
     return true;
   }
 
@@ -303,15 +319,22 @@ class Auditor {
         error);
   }
 
-  // Every free-text column of every session: scanned for credentials; and which sessions ran
-  // with --insecure or had their certificate refused.
-  bool scan_sessions(AuditReport& r, std::string& error) {
+  // Every session's row, by id.
+  bool read_sessions(std::vector<storage::SessionRow>& sessions, std::string& error) {
     storage::SessionFilter all;
     all.newest_first = false;
-    std::vector<storage::SessionRow> sessions;
-    if (!reader_.list_sessions(all, sessions, error)) return false;
+    if (!reader_.list_sessions(all, sessions, error)) {
+      sessions.clear();  // a part of them is not the sessions
+      return false;
+    }
     std::sort(sessions.begin(), sessions.end(),
               [](const auto& a, const auto& b) { return a.id < b.id; });
+    return true;
+  }
+
+  // Every free-text column of every session: scanned for credentials; and which sessions ran
+  // with --insecure or had their certificate refused.
+  void scan_sessions(AuditReport& r, const std::vector<storage::SessionRow>& sessions) {
     for (const storage::SessionRow& s : sessions) {
       ++r.sessions;
       const std::pair<const char*, const std::string*> texts[] = {
@@ -333,7 +356,6 @@ class Auditor {
         r.verify_failures.emplace_back(s.id,
                                        smtp::verification_text(s.verify_status, s.verify_reason));
     }
-    return true;
   }
 
   // A session without an end is "cut" when its writer is gone, else "in_progress" (running,

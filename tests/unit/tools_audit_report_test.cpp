@@ -298,6 +298,41 @@ TEST(ToolsAuditReport, MailtapsOwnFailureRepliesAreCountedApartFromTheServers) {
   EXPECT_NE(audit_report_json(r).find("\"by_mailtap\":true"), std::string::npos);
 }
 
+// Beside a recording proxy: sessions committed between the audit's reads (here after every
+// one) must not make its totals disagree, as when the header counted 1523 sessions, the
+// outcomes 1526 and the TLS table 1527. Each total side by side describes one state.
+TEST(ToolsAuditReport, TotalsDescribeOneStateWhileSessionsAreRecorded) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  ASSERT_NO_FATAL_FAILURE(record(path, {client_line(smtp::EventKind::command, "QUIT\r\n")}));
+  storage::RecorderOptions o;
+  o.path = path;
+  std::string error;
+  auto rec = storage::Recorder::open(o, error);
+  ASSERT_NE(rec, nullptr) << error;
+  auto reader = storage::Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  int recorded = 0;
+  reader->after_each_read_for_tests([&] {
+    if (++recorded > 20) return;
+    const storage::SessionKey key = rec->new_session_key();
+    // submit() returns once a batch with the session's end is committed.
+    test_support::record_batches(
+        *rec, {batch(test_support::session_opened(key), test_support::session_closed(key))});
+  });
+  AuditReport r;
+  ASSERT_TRUE(build_audit_report(*reader, CredentialScanOptions{}, 30, r, error)) << error;
+  reader->after_each_read_for_tests({});
+  rec->stop();
+  ASSERT_GT(recorded, 3);  // sessions were committed between the reads
+  std::int64_t outcomes = 0;
+  for (const auto& [name, n] : r.outcomes) outcomes += n;
+  std::int64_t tls = 0;
+  for (const AuditTlsLine& t : r.tls) tls += t.count;
+  EXPECT_EQ(outcomes, r.sessions);
+  EXPECT_EQ(tls, r.sessions);
+}
+
 std::string integrity_of(const AuditReport& r) {
   std::string out;
   for (const std::string& line : r.integrity) out += line + "\n";
