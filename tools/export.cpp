@@ -182,7 +182,10 @@ int export_json(const ExportArgs& a, storage::Reader& reader,
         storage::SessionOctets octets(d);
         if (!write_session_detail(w, d, octets, write_error)) return false;
         if (a.format == "jsonl") w.string_piece("\n");
-        return true;
+        // Handed over at its end: when the next session was removed meanwhile, the export
+        // stops after this one whole (jsonl: its line), not in the middle of it with its tail
+        // still in the writer.
+        return w.flush();
       });
   if (!read) return out.close(error);
   if (array) w.end_array();

@@ -1412,6 +1412,37 @@ class LargeMessageToolsTest(h.IntegrationCase):
             self.assertTrue(quoted.rstrip(b"\n") == h.mboxrd_quoted(message).rstrip(b"\n"))
         self.assertIn(b"\n>From ", mbox)
 
+    def test_a_session_removed_during_the_export_leaves_the_one_before_it_whole(self):
+        # `export NEWER OLDER` while prune removes OLDER: export stops there (exit 1, naming
+        # it), and NEWER, read whole before, must come out whole, not cut where the writer's
+        # buffer had not yet been handed to stdout. Deterministic: stdout is a pipe of one page
+        # that nobody reads, so export is held writing NEWER (its first piece already out: it
+        # has looked up both sessions) until prune has run.
+        newer, older = self.sessions[1], self.sessions[0]
+        for fmt in ("jsonl", "json", "mbox"):
+            with self.subTest(format=fmt):
+                db = copy_recorded_db(self.db, self.tmp / f"removed-{fmt}.db")
+                whole = self.tool("export", str(newer), "--format", fmt)
+                read_end, write_end = os.pipe()
+                fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, 4096)
+                export = subprocess.Popen(
+                    [str(h.mailtap_bin()), "export", str(newer), str(older), "--format", fmt,
+                     "--db", str(db)], stdout=write_end, stderr=subprocess.PIPE)
+                os.close(write_end)
+                with open(read_end, "rb") as out:
+                    first = out.read(1)
+                    subprocess.run([str(h.mailtap_bin()), "prune", "--keep", "1", "--no-vacuum",
+                                    "--db", str(db)], check=True, capture_output=True, timeout=60)
+                    written = first + out.read()
+                _, err = export.communicate(timeout=60)
+                self.assertEqual(export.returncode, 1, err)
+                self.assertIn(f"session {older} was removed from".encode(), err)
+                # jsonl: its line; json: the array, left open (the exit status says why); mbox:
+                # its messages.
+                expected = b"[" + whole.rstrip(b"\n") if fmt == "json" else whole
+                self.assertEqual(len(written), len(expected))
+                self.assertTrue(written == expected)
+
 
 class LargeTranscriptTest(h.IntegrationCase):
     """`mailtap show ID`, the plain transcript, of a message larger than the memory it may take
