@@ -290,8 +290,8 @@ TEST(UpstreamOptions, EhloNameIsAnAsciiDomainOrAnAddressLiteral) {
     EXPECT_NE(e.find(": expected a domain"), std::string::npos) << name << ": " << e;
     EXPECT_EQ(e.find('\xc3'), std::string::npos) << "shown escaped: " << e;
   }
-  for (const std::string& name : {"mail.example.test", "xn--mller-kva.example", "vm", "host-1",
-                                  "my_pc", "192.0.2.1", "[192.0.2.1]", "[IPv6:2001:db8::1]"}) {
+  for (const char* name : {"mail.example.test", "xn--mller-kva.example", "vm", "host-1", "my_pc",
+                           "192.0.2.1", "[192.0.2.1]", "[IPv6:2001:db8::1]"}) {
     Parsed p;
     ASSERT_EQ(p.parse({"--ehlo-name", name}), "");
     EXPECT_EQ(p.upstream.apply_to(target), "") << name;
