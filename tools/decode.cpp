@@ -6,169 +6,22 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
-#include "proxy/common/log.hpp"
-#include "proxy/smtp/auth_redactor.hpp"
-#include "proxy/smtp/base64.hpp"
-#include "proxy/smtp/command.hpp"
-#include "proxy/smtp/oauth_error.hpp"
+#include "tools/auth_line_decoder.hpp"
 #include "tools/commands.hpp"
-#include "tools/terminal_text.hpp"
 #include "tools/tool_options.hpp"
 
 namespace mailtap::tools {
 
 namespace {
 
-using smtp::AuthRedactor;
-using smtp::RedactedLine;
-using smtp::RedactionPolicy;
-
 struct DecodeArgs {
   std::string text;
   bool show_secret = false;
 };
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
-
-bool is_reply_line(std::string_view s) {
-  return s.size() >= 3 && s[0] >= '2' && s[0] <= '5' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' &&
-         s[2] <= '9' && (s.size() == 3 || s[3] == ' ' || s[3] == '-');
-}
-
-// What an OAuth error challenge means, when the decoded challenge is one.
-std::string oauth_meaning(std::string_view decoded_b64_payload) {
-  const std::optional<std::string> json = smtp::base64_decode(decoded_b64_payload);
-  if (!json) return {};
-  const std::optional<smtp::OAuthError> e = smtp::parse_oauth_error(*json);
-  if (!e || e->status.empty()) return {};
-  std::string out = " = OAuth error (" + e->summary() + "): ";
-  switch (e->meaning()) {
-    case smtp::OAuthError::Meaning::invalid_token:
-      out += "the token has expired or was revoked";
-      break;
-    case smtp::OAuthError::Meaning::wrong_scope:
-      out += "the token lacks the scope" + (e->scope.empty() ? std::string() : " " + e->scope) +
-             ", or is for another account";
-      break;
-    case smtp::OAuthError::Meaning::other:
-      out += "the token was refused";
-      break;
-  }
-  return out + "; the client answers with an empty line (XOAUTH2) or AQ== (OAUTHBEARER)";
-}
-
-class Decoder {
- public:
-  explicit Decoder(bool show_secret) : policy_(policy(show_secret)), redactor_(policy_) {}
-
-  // One output line for one input line, or nullopt for lines that carry nothing (blank, #).
-  std::optional<std::string> line(std::string_view raw) {
-    const std::string_view s = trim(raw);
-    if (!s.empty() && s.front() == '#') return std::nullopt;
-    if (s.empty()) {
-      if (!redactor_.in_progress()) return std::nullopt;
-      return "response: " + shown(redactor_.client_response(""),
-                                  after_error_
-                                      ? "\"\" (acknowledges the error; the failure follows)"
-                                      : "\"\" (empty)");
-    }
-    const std::string_view verb = s.substr(0, s.find(' '));
-    if (smtp::iequals(verb, "AUTH")) return auth(s);
-    if (s.substr(0, 3) == "334" && (s.size() == 3 || s[3] == ' ')) return challenge(s);
-    if (is_reply_line(s)) {
-      redactor_.finish((s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0'));
-      return "reply " + escape_line(s.substr(0, 3)) + ": " +
-             escape_line(trim(s.size() > 3 ? s.substr(4) : std::string_view()));
-    }
-    if (s == "*") {
-      if (!redactor_.in_progress()) return "\"*\" cancels an AUTH exchange (none is under way)";
-      return "response: " + shown(redactor_.client_response(s), "cancel");
-    }
-    if (redactor_.in_progress()) return "response: " + shown(redactor_.client_response(s), "");
-    return bare(s);
-  }
-
- private:
-  static RedactionPolicy policy(bool show_secret) {
-    RedactionPolicy p;
-    p.display = show_secret ? RedactionPolicy::Display::reveal : RedactionPolicy::Display::describe;
-    return p;
-  }
-
-  static std::string shown(const RedactedLine& r, std::string_view if_empty) {
-    if (!r.decoded.empty()) return r.decoded;
-    if (r.redacted) return r.text;  // a line the redactor could not read, rendered as a token
-    return if_empty.empty() ? "\"\"" : std::string(if_empty);
-  }
-
-  std::string auth(std::string_view s) {
-    const RedactedLine r = redactor_.begin(s);
-    std::string head = "AUTH";
-    if (!redactor_.mechanism().empty()) head += " " + redactor_.mechanism();
-    if (r.decoded.empty() && !r.redacted) {
-      const std::size_t sp = s.find(' ');
-      const std::string_view rest = sp == std::string_view::npos ? "" : s.substr(sp + 1);
-      const std::size_t sp2 = rest.find(' ');
-      const bool has_response = sp2 != std::string_view::npos && !trim(rest.substr(sp2)).empty();
-      return head + (has_response ? ": \"\" (empty initial response)"
-                                  : " (no initial response: the server answers 334)");
-    }
-    return head + ": " + shown(r, "");
-  }
-
-  std::string challenge(std::string_view s) {
-    if (!redactor_.in_progress()) {
-      // A prompt copied on its own: read it as the prompts of LOGIN, the only mechanism whose
-      // challenges are plain text; an OAuth error is recognised below whatever the mechanism.
-      redactor_.begin("AUTH LOGIN");
-    }
-    const RedactedLine r = redactor_.server_challenge(s);
-    const std::string_view payload = s.size() > 4 ? trim(s.substr(4)) : std::string_view();
-    std::string out = "334 challenge: ";
-    if (r.redacted) {
-      out += shown(r, "");
-    } else {
-      out += r.decoded.empty() ? "\"\" (go ahead)" : "\"" + r.decoded + "\"";
-    }
-    const std::string meaning = oauth_meaning(payload);
-    after_error_ = !meaning.empty();
-    return out + meaning;
-  }
-
-  // Base64 with no exchange around it: try it as each initial response the redactor knows.
-  std::string bare(std::string_view s) {
-    const std::optional<smtp::Secret> decoded = smtp::base64_decode_secret(s);
-    if (!decoded) {
-      return "not an AUTH line, a 334 challenge, a reply or base64 (" + std::to_string(s.size()) +
-             " characters)";
-    }
-    for (const char* mech : {"PLAIN", "XOAUTH2", "OAUTHBEARER"}) {
-      AuthRedactor guess(policy_);
-      const RedactedLine r = guess.begin("AUTH " + std::string(mech) + " " + std::string(s));
-      if (r.redacted && !r.decoded.empty()) return std::string(mech) + " response: " + r.decoded;
-    }
-    std::string meaning = oauth_meaning(s);
-    if (!meaning.empty()) return "base64 of JSON" + meaning;
-    AuthRedactor text(policy_);  // a LOGIN prompt is kept as escaped text
-    text.begin("AUTH LOGIN");
-    const RedactedLine r = text.server_challenge("334 " + std::string(s));
-    return "base64 of " + (r.decoded.empty() ? std::string("nothing") : "\"" + r.decoded + "\"");
-  }
-
-  RedactionPolicy policy_;
-  AuthRedactor redactor_;
-  bool after_error_ = false;  // the last challenge was an OAuth error
-};
-
 int run_decode(const DecodeArgs& a) {
-  Decoder decoder(a.show_secret);
+  AuthLineDecoder decoder(a.show_secret);
   std::string out;
   auto emit = [&](std::string_view line) {
     if (std::optional<std::string> d = decoder.line(line)) {
