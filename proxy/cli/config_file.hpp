@@ -1,10 +1,5 @@
-// mailtap's config file (docs/config.md): where it lives, and reading it.
-//
-// The syntax is the TOML that people write by hand for tools: `[section]` and `[upstream.NAME]`
-// tables, `key = value` with "basic strings" (escapes), 'literal strings', integers, booleans
-// and `#` comments; an unquoted value is taken as a string up to a comment (as INI files have
-// it). CLI11 2.1.2's own reader is not used: it cuts a quoted value at `#` or `,` and keeps
-// escapes raw, so `password = "a#b"` would silently become `"a`.
+// mailtap's config file (docs/config.md): where it lives, and reading it. What its text says is
+// config_text.hpp's.
 //
 // The whole text is wiped from memory once read: a value may be a password.
 #pragma once
@@ -15,36 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/cli/config_text.hpp"
+
 namespace mailtap::cli {
-
-struct ConfigEntry {
-  // The value may be a password: destruction wipes it, and so does a move, from the source (a
-  // short string lives inside the object, and a move only copies it).
-  ConfigEntry() = default;
-  ConfigEntry(const ConfigEntry&) = default;
-  ConfigEntry(ConfigEntry&& other) noexcept;
-  ConfigEntry& operator=(const ConfigEntry&) = default;
-  ConfigEntry& operator=(ConfigEntry&& other) noexcept;
-  ~ConfigEntry();
-
-  std::string section;  // "" for keys before any table, else "proxy", "upstream.gmail" ...
-  std::string key;      // as written, with '_' turned into '-' ("ca_file" -> "ca-file")
-  std::string value;    // unquoted, escapes resolved; true/false/numbers as written
-  int line = 0;
-};
-
-// A table the file names, where it first does: its [header], or the first dotted key that
-// names it (upstream.gmail.host = ...). A table may hold no key and still be a mistake ([shwo]).
-struct ConfigTable {
-  std::string name;  // as ConfigEntry::section names it: "proxy", "upstream.gmail" ...
-  int line = 0;
-};
-
-// What a file's text holds: its keys, and the tables named, in file order.
-struct ConfigText {
-  std::vector<ConfigEntry> entries;
-  std::vector<ConfigTable> tables;
-};
 
 struct ConfigFile {
   std::string path;               // "" when there is no file (the default one does not exist)
@@ -71,23 +39,6 @@ struct ConfigFile {
   std::string where(const ConfigEntry& e) const;
   std::string where(const ConfigTable& t) const;
 };
-
-// Parses `text`; on a syntax error returns nullopt with `error` = "LINE: what" (no value quoted:
-// it may be a secret).
-std::optional<ConfigText> parse_config_text(std::string_view text, std::string& error);
-
-// A value as a TOML basic string: "..." with \ " and control characters escaped.
-std::string toml_quoted(std::string_view value);
-
-// The header of the table `section` (a ConfigEntry's) as TOML writes it, which the file reads
-// back as the same table: [proxy], [upstream.gmail], [upstream."a.b"] (an upstream name is one
-// key, quoted when it is no bare key).
-std::string written_table(std::string_view section);
-
-// Why `value`, given outside the file (a MAILTAP_ variable), cannot be meant, or "": what the
-// file refuses in its values too, bytes that are not UTF-8 and control characters other than
-// tab and newline (a NUL or an ESC that no option means), in the file's words.
-std::string unmeant_value_problem(std::string_view value);
 
 // $XDG_CONFIG_HOME/mailtap/config.toml if XDG_CONFIG_HOME is absolute, else
 // $HOME/.config/mailtap/config.toml; "" when neither is set.
