@@ -1,5 +1,6 @@
 #include "tools/time_format.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -16,6 +17,23 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   }
   out = v;
   return true;
+}
+
+// The time `us` microseconds from the epoch, held to what Clock represents: it counts nanoseconds
+// in 64 bits, 1678 to 2262. Anything before (after) that is before (after) every session; the
+// conversion alone would overflow and wrap it around.
+Clock::time_point clock_time(std::int64_t us) {
+  using std::chrono::microseconds;
+  constexpr std::int64_t kEarliest =
+      std::chrono::duration_cast<microseconds>(Clock::time_point::min().time_since_epoch()).count();
+  constexpr std::int64_t kLatest =
+      std::chrono::duration_cast<microseconds>(Clock::time_point::max().time_since_epoch()).count();
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+      microseconds(std::clamp(us, kEarliest, kLatest))));
+}
+
+std::int64_t microseconds_since_epoch(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
 
 std::optional<Clock::time_point> parse_relative(std::string_view text, Clock::time_point now) {
@@ -47,7 +65,10 @@ std::optional<Clock::time_point> parse_relative(std::string_view text, Clock::ti
     default:
       return std::nullopt;
   }
-  return now - std::chrono::seconds(seconds);
+  // At most 100000000 weeks; past 10^12 seconds (31,000 years) it is before the clock's range
+  // anyway, and below that its microseconds fit in 64 bits.
+  return clock_time(microseconds_since_epoch(now) -
+                    std::min<std::int64_t>(seconds, 1'000'000'000'000) * 1'000'000);
 }
 
 // A UTC date and time as written: 2026-11-24T20:00:05.123456Z.
@@ -99,7 +120,8 @@ bool parse_time_of_day(std::string_view s, std::size_t& pos, CivilTime& t) {
   return parse_fraction(s, pos, t.micros);
 }
 
-std::optional<Clock::time_point> to_time_point(const CivilTime& t) {
+// As microseconds since the epoch: years 0 to 9999 fit in 64 bits, not all in Clock's nanoseconds.
+std::optional<std::int64_t> to_microseconds(const CivilTime& t) {
   std::tm tm{};
   tm.tm_year = t.year - 1900;
   tm.tm_mon = t.month - 1;
@@ -109,7 +131,7 @@ std::optional<Clock::time_point> to_time_point(const CivilTime& t) {
   tm.tm_sec = t.second;
   const std::time_t seconds = ::timegm(&tm);
   if (seconds == static_cast<std::time_t>(-1)) return std::nullopt;
-  return Clock::from_time_t(seconds) + std::chrono::microseconds(t.micros);
+  return std::int64_t{seconds} * 1'000'000 + t.micros;
 }
 
 // A UTC offset at `pos` (after a time of day): +HH:MM, -HH:MM, +HHMM or -HHMM, as ISO 8601
@@ -145,9 +167,9 @@ std::optional<Clock::time_point> parse_absolute(std::string_view s) {
   else if (timed && pos < s.size() && !parse_offset(s, pos, offset))
     return std::nullopt;
   if (pos != s.size() || !t.in_range()) return std::nullopt;
-  auto at = to_time_point(t);
-  if (at) *at -= offset;
-  return at;
+  const auto at = to_microseconds(t);
+  if (!at) return std::nullopt;
+  return clock_time(*at - std::chrono::duration_cast<std::chrono::microseconds>(offset).count());
 }
 
 }  // namespace

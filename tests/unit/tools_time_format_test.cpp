@@ -34,6 +34,27 @@ TEST(TimeSpec, IsoDatesAndTimesInUtc) {
   EXPECT_TRUE(parse_time_spec("2028-11-23T21:47:01Z", now));
 }
 
+// The clock counts nanoseconds in 64 bits: 1678 to 2262. A date or an age beyond that (a web
+// page's since=1000-01-01, --since 100000000w) is before or after every session, in order, not
+// a signed overflow that wraps it around (found by fuzz_web_request).
+TEST(TimeSpec, DatesAndAgesBeyondTheClocksRangeKeepTheirOrder) {
+  const auto now = at(1'800'000'000);
+  const auto y1970 = parse_time_spec("1970-01-01", now);
+  const auto y2200 = parse_time_spec("2200-01-01", now);
+  ASSERT_TRUE(y1970 && y2200);
+  for (const char* early : {"1000-01-01", "0000-01-01", "1677-01-01T00:00+23:59", "100000000w",
+                            "100000000d", "99999999h"}) {
+    const auto t = parse_time_spec(early, now);
+    ASSERT_TRUE(t) << early;
+    EXPECT_LT(*t, *y1970) << early;
+  }
+  for (const char* late : {"9999-12-31T23:59:59.999999Z", "2263-01-01", "2262-12-31T23:00-23:59"}) {
+    const auto t = parse_time_spec(late, now);
+    ASSERT_TRUE(t) << late;
+    EXPECT_GT(*t, *y2200) << late;
+  }
+}
+
 // A local time with its UTC offset, as a reader elsewhere writes it (03:00 in New York).
 TEST(TimeSpec, IsoTimesWithAnOffset) {
   const auto now = at(0);
