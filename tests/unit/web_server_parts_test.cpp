@@ -50,6 +50,20 @@ TEST(WebHostCheck, RefusesOtherNamesPortsAndMalformedValues) {
   EXPECT_FALSE(host_allowed("localhost:99999999999", p));
 }
 
+// The address parser reads a C string: a Host with a NUL was read up to it, so
+// "127.0.0.1\0evil.example" passed as 127.0.0.1 (found by fuzz_web_request). No byte of a
+// host name or an address literal is a control character or a space.
+TEST(WebHostCheck, RefusesAHostWithANulOrAControlCharacter) {
+  const HostPolicy p{"127.0.0.1", 8025};
+  using namespace std::string_view_literals;
+  EXPECT_FALSE(host_allowed("127.0.0.1\0evil.example"sv, p));
+  EXPECT_FALSE(host_allowed("127.0.0.1\0:8025"sv, p));
+  EXPECT_FALSE(host_allowed("[::1\0evil]:8025"sv, p));
+  EXPECT_FALSE(host_allowed("127.0.0.1\t"sv, p));
+  EXPECT_EQ(check_request_host("http://127.0.0.1\0x:8025/"sv, {"localhost:8025"}, p),
+            HostVerdict::misdirected);
+}
+
 TEST(WebHostCheck, RemoteListeningAcceptsItsOwnAddressOnly) {
   EXPECT_TRUE(host_allowed("192.0.2.1:8025", {"192.0.2.1", 8025}));
   EXPECT_FALSE(host_allowed("192.0.2.2:8025", {"192.0.2.1", 8025}));

@@ -1,5 +1,6 @@
 #include "tools/web/host_check.hpp"
 
+#include <algorithm>
 #include <asio/ip/address.hpp>
 #include <cctype>
 #include <optional>
@@ -62,6 +63,13 @@ bool port_matches(std::string_view port, unsigned listening_port) {
 }  // namespace
 
 bool host_allowed(std::string_view host_header, const HostPolicy& policy) {
+  // No host name or address literal holds a space or a control character, and the address
+  // parser reads a C string: "127.0.0.1\0evil.example" would pass as 127.0.0.1.
+  if (std::any_of(host_header.begin(), host_header.end(), [](char c) {
+        const auto octet = static_cast<unsigned char>(c);
+        return octet <= 0x20 || octet == 0x7f;
+      }))
+    return false;
   std::string_view host;
   std::string_view port;
   bool bracketed = false;
