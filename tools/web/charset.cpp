@@ -89,6 +89,26 @@ std::optional<std::string> encoded_word(std::string_view s, std::size_t& length)
   return utf8;
 }
 
+// `text` with each octet that is no part of a well-formed UTF-8 character (RFC 3629) as U+FFFD:
+// glibc's UTF-8 reader takes the 5- and 6-octet forms and code points past U+10FFFF, and its
+// writer puts them out as they came.
+std::string well_formed_utf8(std::string text) {
+  if (is_valid_utf8(text)) return text;
+  std::string out;
+  out.reserve(text.size() * 3);
+  for (std::string_view rest = text; !rest.empty();) {
+    const std::size_t n = utf8_char_length(rest);
+    if (n == 0) {
+      out += kReplacement;
+      rest.remove_prefix(1);
+    } else {
+      out.append(rest.substr(0, n));
+      rest.remove_prefix(n);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<std::string> convert_to_utf8(std::string_view text, std::string_view charset) {
@@ -120,7 +140,7 @@ std::optional<std::string> convert_to_utf8(std::string_view text, std::string_vi
     ++in;
     --in_left;
   }
-  return out;
+  return well_formed_utf8(std::move(out));
 }
 
 std::string to_utf8(std::string_view text, std::string_view charset) {
