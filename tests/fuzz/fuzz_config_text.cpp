@@ -43,9 +43,23 @@ std::string written(const std::vector<ConfigEntry>& entries) {
   return out;
 }
 
+// A table --print-config can write: an [upstream.NAME] (any NAME) or one of bare names. Other
+// tables are refused as unknown before anything is printed, and a quoted part with a dot in
+// one ([a."b.c"]) is read as the same section as [a.b.c].
+bool printable_section(std::string_view section) {
+  if (!mailtap::cli::upstream_table_name(section).empty()) return true;
+  for (std::size_t start = 0;;) {
+    const std::size_t dot = section.find('.', start);
+    if (!bare_key(section.substr(start, dot - start))) return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
 void check_read_back(const std::vector<ConfigEntry>& entries) {
   for (const ConfigEntry& e : entries) {
-    if (!bare_key(e.key)) return;  // a "quoted key" is written as it was given only by hand
+    // A "quoted key" is written as it was given only by hand.
+    if (!bare_key(e.key) || (!e.section.empty() && !printable_section(e.section))) return;
   }
   std::string error;
   const auto again = mailtap::cli::parse_config_text(written(entries), error);

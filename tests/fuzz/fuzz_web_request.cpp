@@ -42,8 +42,11 @@ void check_served_host(std::string_view authority, const HostPolicy& policy) {
     if (close == std::string_view::npos) std::abort();
     port = host.substr(close + 1);
     host = host.substr(1, close - 1);
-    for (char c : host) {  // IPv6 literal, perhaps with a zone: never a name that resolves
-      if (c == '[' || c == ']' || c == '/') std::abort();
+    // An IPv6 literal, never a name that resolves; a zone may follow it (what the parser does
+    // with a zone's name is its own business: no DNS answer makes one).
+    for (char c : host.substr(0, host.find('%'))) {
+      const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+      if (!hex && c != ':' && c != '.') std::abort();
     }
   } else {
     const auto colon = host.find(':');
