@@ -21,8 +21,8 @@ void add_auth_options(CLI::App& app, AuthArgs& args) {
   args.secrets.add_token_option(app, /*exclusive=*/false);
   app.add_flag("--assist-auth", args.assist,
                "Let a person type AUTH in clear: AUTH PLAIN user password, AUTH LOGIN with the "
-               "prompts decoded, AUTH XOAUTH2 user (token from --oauth2-token-cmd); mailtap "
-               "sends the base64 (the terminal echoes the password)");
+               "prompts decoded, AUTH XOAUTH2 user (token from --oauth2-token-cmd, not with --tls "
+               "none); mailtap sends the base64 (the terminal echoes the password)");
 }
 
 std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg, bool read_password) {
@@ -30,6 +30,10 @@ std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg, bool read_
   const bool has_password = s.has_password_source() || args.configured_password != nullptr;
   cfg.assist_auth = args.assist;
   cfg.oauth2_token_cmd = s.oauth2_token_cmd;
+  // A token from the command is a credential mailtap holds, whether --auth-user or an assisted
+  // `AUTH XOAUTH2 USER` line sends it: mailtap sends credentials only inside TLS.
+  if (cfg.tls_mode == net::TlsMode::none && !s.oauth2_token_cmd.empty())
+    return "--oauth2-token-cmd with --tls none would send the token in plain text; refusing";
   if (args.user.empty()) {
     if (s.has_password_source())
       return "--password-env/--password-file/--password-cmd need --auth-user USER";

@@ -516,6 +516,24 @@ class PostfixAuthTest(AuthCase):
         self.assertIn("--tls none", m.stderr, "the refusal names --tls none")
         self.assertEqual(find_leaks({"stderr": m.stderr.encode()}, forbidden()), [])
 
+    def test_tls_none_with_assisted_token_refused_at_start(self):
+        """`--assist-auth --oauth2-token-cmd` makes mailtap send a token the client never typed
+        (auth-F1): under --tls none it would cross in plain text, so the start is refused as
+        --auth-user's is, before the token command ever runs."""
+        ran = self.tmp / "token-command-ran"
+        m = h.Mailtap(self.postfix.submission, tls="none", ready=False,
+                      extra_args=["--assist-auth", "--oauth2-token-cmd",
+                                  f"touch {shlex.quote(str(ran))}; echo {TOKEN}"])
+        m.start()
+        self.addCleanup(m.__exit__, None, None, None)
+        rc = m.wait(timeout=15)
+        self.assertNotEqual(rc, 0, "--oauth2-token-cmd with --tls none must be refused at start")
+        self.assertNotIn(h.Mailtap.READY_PREFIX, m.output)
+        self.assertIn("--oauth2-token-cmd with --tls none would send", m.stderr,
+                      "the refusal names the token command and --tls none")
+        self.assertFalse(ran.exists(), "the token command must not run")
+        self.assertEqual(find_leaks({"stderr": m.stderr.encode()}, forbidden()), [])
+
     # -- where the password comes from --------------------------------------------------------
     def authenticated_session(self, m: h.Mailtap):
         with h.SmtpSocket(m.port) as c:
