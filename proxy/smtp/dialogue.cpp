@@ -125,7 +125,9 @@ Dialogue::Dialogue(DialogueOptions options, std::vector<RecordedEvent>& events,
       own_redactor_(options_.redaction) {
   // Credentials only ever travel inside TLS.
   if (options_.login && options_.phase == Phase::tls) {
-    login_.emplace(*options_.login);
+    UpstreamLoginOptions login = *options_.login;
+    login.redact_user = options_.redaction.redact_users;
+    login_.emplace(std::move(login));
     login_state_ = LoginState::waiting;
   }
   if (options_.assist_auth) assistant_.emplace(options_.upstream_host, options_.upstream_port);

@@ -81,7 +81,7 @@ LoginStep UpstreamLogin::from_sasl(SaslStep step) {
 LoginStep UpstreamLogin::fail(const SaslFailure& failure) {
   AuthAttempt attempt;
   attempt.mechanism = mechanism_;
-  attempt.user = options_.user;
+  attempt.user = options_.redact_user ? std::string_view("<redacted>") : options_.user;
   attempt.upstream_host = options_.host;
   attempt.fresh_token = token_fresh_;
   LoginStep s;

@@ -28,6 +28,9 @@ struct UpstreamLoginOptions {
   bool token_command = false;  // --oauth2-token-cmd: tokens are asked for when needed
   std::string host;            // the upstream, for OAUTHBEARER and the explanations
   std::uint16_t port = 0;
+  // --redact-users: a failure's explanation names the user <redacted>, as the success path's
+  // note and 503 do, for it is recorded (the note, the reply to MAIL).
+  bool redact_user = false;
 };
 
 struct LoginStep {

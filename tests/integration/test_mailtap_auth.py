@@ -421,6 +421,30 @@ class PostfixAuthTest(AuthCase):
         self.assertEqual(self.col(s, "auth_mechanism"), "PLAIN")
         self.assertNoSecrets(m)
 
+    def test_redact_users_keeps_the_user_out_of_a_failed_logins_record(self):
+        """--redact-users (auth-F2): a failed login's note and the 454 explaining it say
+        <redacted>, as the success path's note and 503 do; nothing of the record names USER."""
+        m = self.start_auth(self.postfix.submission, "--redact-users", password=WRONG_PASSWORD)
+        with h.SmtpSocket(m.port) as c:
+            c.reply()
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            r = c.cmd("MAIL FROM:<sender@client.test>")
+            self.assertRegex(r.raw.decode(),
+                             r"^454 4\.7\.0 mailtap: \S+ refused AUTH PLAIN as <redacted>: 535 ",
+                             "the explanation names the user <redacted>, as the 503 of the "
+                             "success path does")
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [s] = wait_ended(self.db(m), 1)
+        self.assertIsNone(s["auth_user"])
+        notes = [e["note"] for e in events(self.db(m), s["id"])
+                 if e["note"] and "could not authenticate" in e["note"]]
+        self.assertEqual(len(notes), 1, notes)
+        self.assertIn("as <redacted>", notes[0])
+        files = mailtap_files(self.db(m))
+        self.assertEqual(find_leaks(files, {"the user name": USER.encode()}), [],
+                         "--redact-users: the user name reached the record")
+        self.assertNoSecrets(m)
+
     def test_a_relaying_postfix_defers_while_mailtaps_password_is_wrong_then_delivers(self):
         """A staging MTA relaying everything through `--auth-user` (a second Postfix with
         relayhost=mailtap): mailtap's own login refused, the MTA's MAIL gets mailtap's 454 with
