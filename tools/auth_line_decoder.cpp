@@ -73,8 +73,7 @@ std::optional<std::string> AuthLineDecoder::line(std::string_view raw) {
                                 after_error_ ? "\"\" (acknowledges the error; the failure follows)"
                                              : "\"\" (empty)");
   }
-  const std::string_view verb = s.substr(0, s.find(' '));
-  if (smtp::iequals(verb, "AUTH")) return auth(s);
+  if (smtp::parse_command(s).id == smtp::Verb::auth) return auth(s);
   if (s.substr(0, 3) == "334" && (s.size() == 3 || s[3] == ' ')) return challenge(s);
   if (is_reply_line(s)) {
     redactor_.finish((s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0'));
@@ -94,10 +93,8 @@ std::string AuthLineDecoder::auth(std::string_view s) {
   std::string head = "AUTH";
   if (!redactor_.mechanism().empty()) head += " " + redactor_.mechanism();
   if (r.decoded.empty() && !r.redacted) {
-    const std::size_t sp = s.find(' ');
-    const std::string_view rest = sp == std::string_view::npos ? "" : s.substr(sp + 1);
-    const std::size_t sp2 = rest.find(' ');
-    const bool has_response = sp2 != std::string_view::npos && !trim(rest.substr(sp2)).empty();
+    const smtp::Word mech = smtp::first_word(smtp::first_word(s).rest);
+    const bool has_response = !smtp::trim_trailing_separators(mech.rest).empty();
     return head + (has_response ? ": \"\" (empty initial response)"
                                 : " (no initial response: the server answers 334)");
   }

@@ -15,9 +15,9 @@ namespace mailtap::tools {
 
 namespace {
 
+// Read as the proxy's dialogue read the line: " AUTH PLAIN" and "AUTH\tPLAIN" are AUTH too.
 bool starts_with_auth(std::string_view bytes) {
-  return bytes.size() >= 4 && smtp::iequals(bytes.substr(0, 4), "AUTH") &&
-         (bytes.size() == 4 || bytes[4] == ' ' || bytes[4] == '\r' || bytes[4] == '\n');
+  return smtp::parse_command(bytes).id == smtp::Verb::auth;
 }
 
 std::string upper(std::string_view s) {
@@ -33,18 +33,19 @@ struct AuthLine {
   std::optional<std::string> initial;
 };
 AuthLine split_auth_line(std::string_view bytes) {
-  std::string_view line = strip_crlf(bytes);
+  const std::string_view line = strip_crlf(bytes);
   AuthLine a;
-  std::size_t sp1 = line.find(' ');
-  if (sp1 == std::string_view::npos) {
+  const smtp::Word verb = smtp::first_word(line);
+  const smtp::Word mech = smtp::first_word(verb.rest);
+  if (mech.word.empty()) {
     a.prefix = std::string(line);
     return a;
   }
-  std::size_t sp2 = line.find(' ', sp1 + 1);
-  std::string_view mech = line.substr(sp1 + 1, sp2 == std::string_view::npos ? sp2 : sp2 - sp1 - 1);
-  a.mechanism = upper(mech);
-  a.prefix = std::string(line.substr(0, sp2));
-  if (sp2 != std::string_view::npos) a.initial = std::string(line.substr(sp2 + 1));
+  a.mechanism = upper(mech.word);
+  a.prefix = std::string(
+      line.substr(0, static_cast<std::size_t>(mech.word.data() - line.data()) + mech.word.size()));
+  const std::string_view initial = smtp::trim_trailing_separators(mech.rest);
+  if (!initial.empty()) a.initial = std::string(initial);
   return a;
 }
 

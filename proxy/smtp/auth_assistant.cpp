@@ -11,21 +11,6 @@ namespace {
 
 constexpr std::string_view kCrlf = "\r\n";
 
-bool is_separator(char c) {
-  return c == ' ' || c == '\t' || c == '\v' || c == '\f';
-}
-
-// The first word of `s` and what follows the separators after it.
-std::pair<std::string_view, std::string_view> first_word(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size() && is_separator(s[i])) ++i;
-  std::size_t j = i;
-  while (j < s.size() && !is_separator(s[j])) ++j;
-  std::size_t k = j;
-  while (k < s.size() && is_separator(s[k])) ++k;
-  return {s.substr(i, j - i), s.substr(k)};
-}
-
 bool printable_text(std::string_view s) {
   for (char c : s) {
     const auto u = static_cast<unsigned char>(c);

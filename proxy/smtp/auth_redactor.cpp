@@ -10,6 +10,7 @@
 #include "proxy/common/hex.hpp"
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
+#include "proxy/smtp/command.hpp"
 #include "proxy/smtp/secret.hpp"
 
 namespace mailtap::smtp {
@@ -21,14 +22,6 @@ constexpr int kMaxSteps = 16;
 
 char ascii_upper(char c) {
   return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_upper(a[i]) != ascii_upper(b[i])) return false;
-  }
-  return true;
 }
 
 bool is_alpha(char c) {
@@ -193,26 +186,50 @@ RedactedLine AuthRedactor::begin(std::string_view line) {
     user_.clear();
   }
 
+  // Words as the dialogue reads the line (and the server): any run of separators, leading ones
+  // too. Splitting otherwise would record a line the server took as AUTH as something else.
   RedactedLine out;
-  const std::size_t sp1 = line.find(' ');
-  if (!iequals(line.substr(0, sp1), "AUTH")) {
+  const Word verb = first_word(line);
+  if (!iequals(verb.word, "AUTH")) {
     out.text = "[" + token(line) + "]";
     out.redacted = true;
     return out;
   }
-  if (sp1 == std::string_view::npos) {  // bare "AUTH": nothing to hide, the server will 501
+  if (verb.rest.empty()) {  // bare "AUTH": nothing to hide, the server will 501
     out.text = std::string(line);
     return out;
   }
-  const std::string_view rest = line.substr(sp1 + 1);
-  const std::size_t sp2 = rest.find(' ');
-  const std::string_view mech = rest.substr(0, sp2);
-  if (!valid_mech_name(mech)) {
-    out.text = std::string(line.substr(0, sp1 + 1)) + "[" + token(rest) + "]";
+  const std::size_t rest_at = static_cast<std::size_t>(verb.rest.data() - line.data());
+  const Word mech = first_word(verb.rest);
+  if (!valid_mech_name(mech.word)) {
+    out.text = std::string(line.substr(0, rest_at)) + "[" + token(verb.rest) + "]";
     out.redacted = true;
     return out;
   }
+  note_mechanism(mech.word);
 
+  // "AUTH LOGIN " with a trailing space carries no initial response (RFC 4954 spells an empty
+  // one "="); counting it as one would shift the LOGIN user/password positions. A trailing
+  // separator after a response is not part of it, as for the server.
+  const std::string_view initial = trim_trailing_separators(mech.rest);
+  if (initial.empty()) {
+    out.text = std::string(line);
+    return out;
+  }
+  const Rendering r = respond(initial, /*initial=*/true);
+  if (r.kind == Payload::keep) {
+    out.text = std::string(line);
+    out.decoded = r.body;
+  } else {
+    const std::size_t mech_end = rest_at + mech.word.size();
+    out.text = std::string(line.substr(0, mech_end)) + " [" + r.body + "]";
+    out.redacted = true;
+    if (r.kind == Payload::fields) out.decoded = r.body;
+  }
+  return out;
+}
+
+void AuthRedactor::note_mechanism(std::string_view mech) {
   std::string upper(mech);
   for (char& c : upper) c = ascii_upper(c);
   if (!authenticated_) mechanism_ = upper;
@@ -231,23 +248,6 @@ RedactedLine AuthRedactor::begin(std::string_view line) {
              upper == "SCRAM-SHA-512-PLUS") {
     mech_ = Mech::scram;
   }
-
-  // "AUTH LOGIN " with a trailing space carries no initial response (RFC 4954 spells an empty
-  // one "="); counting it as one would shift the LOGIN user/password positions.
-  if (sp2 == std::string_view::npos || sp2 + 1 == rest.size()) {
-    out.text = std::string(line);
-    return out;
-  }
-  const Rendering r = respond(rest.substr(sp2 + 1), /*initial=*/true);
-  if (r.kind == Payload::keep) {
-    out.text = std::string(line);
-    out.decoded = r.body;
-  } else {
-    out.text = std::string(line.substr(0, sp1 + 1 + sp2)) + " [" + r.body + "]";
-    out.redacted = true;
-    if (r.kind == Payload::fields) out.decoded = r.body;
-  }
-  return out;
 }
 
 RedactedLine AuthRedactor::client_response(std::string_view line) {

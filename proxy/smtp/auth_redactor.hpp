@@ -11,7 +11,10 @@
 //     `decoded` holds the same fields without brackets. A line that cannot be understood is
 //     `[<redacted N bytes>]` with empty `decoded`.
 //   * Quoted values are escaped: `"` and `\` get a backslash, bytes outside 0x20..0x7e become
-//     \xHH. So text and decoded are always printable ASCII: no log or terminal injection.
+//     \xHH. So text and decoded are always printable ASCII: no log or terminal injection. The
+//     one exception: the AUTH line's words are split as the dialogue splits a command line
+//     (first_word: any run of SP/HTAB/VT/FF, leading ones too), and the separators before the
+//     rendering are kept in text as the client sent them.
 #pragma once
 
 #include <array>
@@ -121,6 +124,7 @@ class AuthRedactor {
   std::string token(std::string_view secret) const;
   std::string user_field(std::string_view user) const;
   void learn_user(std::string_view user);
+  void note_mechanism(std::string_view mech);  // mech_ and mechanism_ from the AUTH line
 
   RedactionPolicy policy_;
   bool in_progress_ = false;

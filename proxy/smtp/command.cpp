@@ -53,18 +53,27 @@ Verb verb_of(std::string_view upper_verb) {
   return Verb::other;
 }
 
+Word first_word(std::string_view s) {
+  s = skip_separators(s);
+  std::size_t end = 0;
+  while (end < s.size() && !is_separator(s[end])) ++end;
+  return {s.substr(0, end), skip_separators(s.substr(end))};
+}
+
+std::string_view trim_trailing_separators(std::string_view s) {
+  while (!s.empty() && is_separator(s.back())) s.remove_suffix(1);
+  return s;
+}
+
 Command parse_command(std::string_view line) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
-  line = skip_separators(line);
+  const Word verb = first_word(line);
   Command cmd;
-  std::size_t end = 0;
-  while (end < line.size() && !is_separator(line[end])) ++end;
-  std::string_view verb = line.substr(0, end);
-  cmd.verb.reserve(verb.size());
-  for (char c : verb)
+  cmd.verb.reserve(verb.word.size());
+  for (char c : verb.word)
     cmd.verb.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   cmd.id = verb_of(cmd.verb);
-  cmd.args = skip_separators(line.substr(end));
+  cmd.args = verb.rest;
   return cmd;
 }
 

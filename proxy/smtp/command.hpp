@@ -40,6 +40,18 @@ struct Command {
 // `line` includes its CRLF.
 Command parse_command(std::string_view line);
 
+// The tokenizer parse_command reads with, for every other reader of a command line that must
+// split it as the dialogue (and the server) does: the AUTH redactor, `decode`, `replay`.
+struct Word {
+  std::string_view word;  // empty when nothing but separators is left
+  std::string_view rest;  // what follows the word, its separators skipped
+};
+// The first word of `s`, leading separators skipped.
+Word first_word(std::string_view s);
+// `s` without the separators at its end: what a tokenizing server makes of an argument typed
+// with a trailing space.
+std::string_view trim_trailing_separators(std::string_view s);
+
 // The largest BDAT size mailtap forwards, 2^63-1: what a server's off_t can hold.
 inline constexpr std::uint64_t bdat_size_max = std::numeric_limits<std::int64_t>::max();
 

@@ -375,6 +375,44 @@ class PostfixAuthTest(AuthCase):
         self.assertEqual([bytes(e["bytes"]).decode() for e in answered], [want, want], info)
         self.assertNoSecrets(m)  # alice's password, typed and answered locally, is not kept
 
+    def test_client_auth_with_other_spacing_is_recorded_as_authenticated(self):
+        """auth-F3: AUTH lines Postfix accepts with other spacing (docs/dialogue.md "Command
+        lines") record the session's user, mechanism and auth_by as the one-space line does, the
+        password never; `show` names the user and `decode` explains the line."""
+        blob = h.auth_plain("alice", ALICE_PASSWORD)
+        lines = [f"AUTH  PLAIN {blob}", f"AUTH PLAIN  {blob}", f"AUTH PLAIN {blob} ",
+                 f" AUTH PLAIN {blob}", f"AUTH\tPLAIN {blob}", f"auth\tplain\t{blob}\t"]
+        m = self.start(self.postfix.submission, password=None)
+        for line in lines:
+            with h.SmtpSocket(m.port) as c:
+                c.reply()
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                self.assertEqual(c.cmd(line).code, 235, f"Postfix takes {line!r}")
+                self.assertEqual(c.cmd("QUIT").code, 221)
+        sessions = wait_ended(self.db(m), len(lines))
+        for line, s in zip(lines, sessions):
+            with self.subTest(line=line):
+                self.assertEqual(s["auth_user"], "alice", dump(events(self.db(m), s["id"])))
+                self.assertEqual(self.col(s, "auth_mechanism"), "PLAIN")
+                self.assertEqual(self.col(s, "auth_by"), "client")
+                out = self.show(m, s["id"])
+                self.assertTrue([x for x in out.splitlines() if "alice" in x and
+                                 "authenticated by the client (PLAIN)" in x], out)
+        # replay rebuilds these exchanges (the trailing space, the leading space, the tab)
+        for s in (sessions[2], sessions[3], sessions[5]):
+            cp = subprocess.run(
+                [str(h.mailtap_bin()), "replay", str(s["id"]), "--to", self.postfix.submission,
+                 "--db", str(self.db(m)), "--ca-file", str(self.postfix.ca_file), "--tls-name",
+                 "localhost", "--no-record", "--password-env", ENV],
+                env={**os.environ, ENV: ALICE_PASSWORD}, capture_output=True, timeout=60)
+            self.assertEqual(cp.returncode, 0, cp.stdout.decode() + cp.stderr.decode())
+        cp = subprocess.run([str(h.mailtap_bin()), "decode", f"AUTH\tPLAIN {blob} "],
+                            capture_output=True, timeout=30)
+        self.assertProcOk(cp, "mailtap decode")
+        self.assertIn('authcid="alice"', cp.stdout.decode(), "decode reads the tab as a space")
+        self.assertNotIn(ALICE_PASSWORD, cp.stdout.decode())
+        self.assertNoSecrets(m)
+
     def test_wrong_password_explained_at_the_next_mail_and_the_session_stays_usable(self):
         m = self.start_auth(self.postfix.submission, password=WRONG_PASSWORD)
         tok = h.unique_token("byhand")

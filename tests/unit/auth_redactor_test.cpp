@@ -121,7 +121,56 @@ TEST(AuthRedactor, PlainMalformedIsFullyRedacted) {
   }
   AuthRedactor r;
   EXPECT_EQ(r.begin("AUTH PLAIN not*base64").text, "AUTH PLAIN [<redacted 10 bytes>]");
-  EXPECT_EQ(r.begin("AUTH PLAIN " + b64("\0u\0p"s) + " ").text, "AUTH PLAIN [<redacted 9 bytes>]");
+}
+
+// The line is split as the dialogue's command parse (and the server) splits it: any run of
+// SP/HTAB separates words, leading ones are allowed, a trailing one ends no response. So the
+// session's user and mechanism are learned, and the secret stays out, whatever the spacing.
+TEST(AuthRedactor, SeparatorsAsTheDialogueReadsThem) {
+  const std::string blob = b64("\0alice@example.test\0s3cret-Pa55!"s);
+  const std::string fields =
+      R"([authzid="" authcid="alice@example.test" password=<redacted 12 bytes>])";
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"AUTH  PLAIN " + blob, "AUTH  PLAIN " + fields},
+      {"AUTH PLAIN  " + blob, "AUTH PLAIN " + fields},
+      {"AUTH PLAIN " + blob + " ", "AUTH PLAIN " + fields},
+      {"AUTH PLAIN " + blob + " \t ", "AUTH PLAIN " + fields},
+      {" AUTH PLAIN " + blob, " AUTH PLAIN " + fields},
+      {"\t auth\tplain\t" + blob + "\t", "\t auth\tplain " + fields},
+  };
+  for (const auto& [line, text] : cases) {
+    AuthRedactor r;
+    const RedactedLine out = r.begin(line);
+    EXPECT_EQ(out.text, text) << line;
+    EXPECT_TRUE(out.redacted);
+    EXPECT_EQ(out.text.find("s3cret"), std::string::npos);
+    EXPECT_EQ(out.text.find(blob), std::string::npos);
+    r.finish(235);
+    EXPECT_EQ(r.mechanism(), "PLAIN") << line;
+    EXPECT_EQ(r.user(), "alice@example.test") << line;
+  }
+  // LOGIN after a run of separators: its prompts are read as prompts, not redacted whole.
+  AuthRedactor r;
+  EXPECT_EQ(r.begin("auth   login").text, "auth   login");
+  EXPECT_EQ(r.server_challenge("334 VXNlcm5hbWU6").decoded, "Username:");
+  EXPECT_FALSE(r.client_response("YWxpY2U=").redacted);
+  EXPECT_EQ(r.server_challenge("334 UGFzc3dvcmQ6").decoded, "Password:");
+  EXPECT_EQ(r.client_response(b64("pw123456")).text, "[password=<redacted 8 bytes>]");
+  r.finish(235);
+  EXPECT_EQ(r.user(), "alice");
+  EXPECT_EQ(r.mechanism(), "LOGIN");
+  // An XOAUTH2 response with a trailing tab: the token is found and removed.
+  AuthRedactor x;
+  const RedactedLine oauth = x.begin("AUTH\tXOAUTH2 " +
+                                     b64("user=bob@example.test\x01"
+                                         "auth=Bearer ya29.tok\x01\x01"s) +
+                                     "\t");
+  EXPECT_EQ(oauth.text,
+            "AUTH\tXOAUTH2 "s + R"([user="bob@example.test" bearer=<redacted 8 bytes>])");
+  // Separators alone after the verb or the mechanism carry nothing to hide.
+  AuthRedactor bare;
+  EXPECT_EQ(bare.begin("AUTH \t").text, "AUTH \t");
+  EXPECT_FALSE(bare.begin("AUTH LOGIN \t").redacted);
 }
 
 TEST(AuthRedactor, QuotedValuesAreEscaped) {
