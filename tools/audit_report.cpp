@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "proxy/smtp/auth_redactor.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/event.hpp"
@@ -199,7 +200,8 @@ class Auditor {
     if (rw.count++ == 0) rw.sample = e.note;
   }
 
-  // AUTH LOGIN: the answer to a "334 UGFzc3dvcmQ6" (Password:) must be redacted.
+  // AUTH LOGIN: the answer to a prompt that asks for the password ("334 UGFzc3dvcmQ6",
+  // Password:, or any other holding "pass") must be redacted: the redactor's own rule.
   static void check_login_password(AuditReport& r, std::int64_t session, const std::string& where,
                                    const smtp::Event& e, SessionScan& st) {
     const bool from_client = smtp::from_client(e.direction);
@@ -211,7 +213,7 @@ class Auditor {
       }
       st.login_prompt = decoded.empty() ? e.note : decoded;
     } else if (from_client && e.kind == smtp::EventKind::auth) {
-      if (!e.redacted && (st.login_prompt == "Password:" || st.login_prompt == "password:")) {
+      if (!e.redacted && smtp::login_prompt_asks_for_password(st.login_prompt)) {
         const std::string line = e.bytes.substr(0, e.bytes.find_first_of("\r\n"));
         if (looks_like_base64_text(line))
           r.leaks.push_back({session, where + " bytes",

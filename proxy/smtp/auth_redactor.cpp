@@ -11,6 +11,7 @@
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
+#include "proxy/smtp/credential_shape.hpp"
 #include "proxy/smtp/secret.hpp"
 
 namespace mailtap::smtp {
@@ -521,8 +522,8 @@ std::string AuthRedactor::oauth_field(std::string_view key, std::string_view val
     return "user=" + user_field(value);
   }
   if (key == "host" || key == "port") return std::string(key) + "=" + quoted(value);
-  if (key == "auth" && value.size() > 7 && iequals(value.substr(0, 7), "Bearer "))
-    return "bearer=" + token(value.substr(7));
+  const std::size_t scheme = key == "auth" ? bearer_scheme_length(value) : 0;
+  if (scheme != 0 && value.size() > scheme) return "bearer=" + token(value.substr(scheme));
   // "auth" with another scheme, or an extension key: values of unknown meaning are denied.
   return std::string(key) + "=" + token(value);
 }

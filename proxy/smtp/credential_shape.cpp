@@ -4,6 +4,7 @@
 
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
+#include "proxy/smtp/command.hpp"
 #include "proxy/smtp/secret.hpp"
 
 namespace mailtap::smtp {
@@ -54,8 +55,13 @@ bool has_plain_message_shape(std::string_view decoded) {
   return p && !has_control(p->authzid) && !has_control(p->authcid) && !has_control(p->passwd);
 }
 
+std::size_t bearer_scheme_length(std::string_view auth_value) {
+  constexpr std::string_view kScheme = "Bearer ";
+  return iequals(auth_value.substr(0, kScheme.size()), kScheme) ? kScheme.size() : 0;
+}
+
 bool find_bearer_token(std::string_view s, std::size_t& at) {
-  constexpr std::string_view kMarker = "auth=Bearer ";
+  constexpr std::string_view kKey = "auth=";
   constexpr std::size_t kEquals = 4;  // where its '=' stands
   // Found by its '=', which is rare in text and base64 alike: a search for the whole marker
   // stops at every 'a' (audit searches whole records). The marker cannot overlap itself, so
@@ -63,8 +69,10 @@ bool find_bearer_token(std::string_view s, std::size_t& at) {
   for (std::size_t eq = s.find('=', kEquals); eq != std::string_view::npos;
        eq = s.find('=', eq + 1)) {
     const std::size_t pos = eq - kEquals;
-    if (s.substr(pos, kMarker.size()) != kMarker) continue;
-    const std::size_t v = pos + kMarker.size();
+    if (s.substr(pos, kKey.size()) != kKey) continue;
+    const std::size_t scheme = bearer_scheme_length(s.substr(eq + 1));
+    if (scheme == 0) continue;
+    const std::size_t v = eq + 1 + scheme;
     if (v < s.size() && s[v] != '<' && s[v] != '\x01' && s[v] != ' ' && s[v] != '\r' &&
         s[v] != '\n') {
       at = pos;

@@ -21,8 +21,15 @@ bool is_plain_message(std::string_view decoded, std::string& user);
 // a password in Latin-1). Wider than is_plain_message on purpose: the dialogue redacts by it.
 bool has_plain_message_shape(std::string_view decoded);
 
-// True if `s` holds an OAuth bearer token in clear ("auth=Bearer " followed by something other
-// than a redaction or the end of the field); `at` gets where the marker starts.
+// The length of the Bearer scheme and its space at the start of an XOAUTH2/OAUTHBEARER `auth=`
+// value ("Bearer ", in any case: RFC 7235 §2.1, which RFC 6750 uses), 0 if it does not start
+// so. The redactor removes what follows; audit and the dialogue's check of a pasted line look
+// for it by this one rule.
+std::size_t bearer_scheme_length(std::string_view auth_value);
+
+// True if `s` holds an OAuth bearer token in clear ("auth=Bearer ", the scheme in any case,
+// followed by something other than a redaction or the end of the field); `at` gets where the
+// marker starts.
 bool find_bearer_token(std::string_view s, std::size_t& at);
 
 // The base64 alphabet (RFC 4648 §4, padding included), by octet: a table, as audit asks it of

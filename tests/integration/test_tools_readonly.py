@@ -1070,6 +1070,41 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertIn("the --password-env password, base64-encoded", out)
         self.assertNotIn(BOB[1], out)
 
+    def test_audit_uses_the_redactors_rules(self):
+        """auth-F4: audit finds what the proxy's redactor would have removed: a LOGIN answer
+        after any prompt that holds "pass" (in any case), and a bearer token whatever the case
+        of its scheme (RFC 7235 §2.1)."""
+        sid = self.session_with_login()
+        pw64 = base64.b64encode(b"Planted-pw-9")
+        for n, prompt in enumerate(("Password: ", "PASSWORD:", "Password", "Enter password:")):
+            with self.subTest(prompt=prompt):
+                copy = self.copy_db(f"prompt{n}.db")
+                con = sqlite3.connect(copy)
+                with con:
+                    con.execute("UPDATE events SET bytes = ? WHERE id = (SELECT max(id) FROM "
+                                "events WHERE reply_code = 334 AND session_id = ?)",
+                                (b"334 " + base64.b64encode(prompt.encode()) + b"\r\n", sid))
+                    con.execute("UPDATE events SET bytes = ?, redacted = 0 WHERE id = (SELECT "
+                                "max(id) FROM events WHERE kind = 'auth' AND direction = "
+                                "'client_to_upstream' AND session_id = ?)", (pw64 + b"\r\n", sid))
+                con.close()
+                out = self.tool("audit", db=copy, expect=3).stdout.decode()
+                self.assertIn("AUTH LOGIN password response recorded without redaction", out)
+        for scheme in ("bearer", "BEARER"):
+            with self.subTest(scheme=scheme):
+                copy = self.copy_db(f"bearer-{scheme}.db")
+                blob = base64.b64encode(f"user=alice@example.test\x01auth={scheme} "
+                                        "ya29.PLANTED-token\x01\x01".encode())
+                con = sqlite3.connect(copy)
+                with con:
+                    con.execute("UPDATE events SET bytes = ? WHERE id = (SELECT max(id) FROM "
+                                "events WHERE kind = 'auth' AND direction = "
+                                "'client_to_upstream')", (b"AUTH XOAUTH2 " + blob + b"\r\n",))
+                con.close()
+                out = self.tool("audit", db=copy, expect=3).stdout.decode()
+                self.assertIn("base64 XOAUTH2/OAUTHBEARER blob with a bearer token", out)
+                self.assertNotIn("PLANTED", out)
+
     def test_audit_holds_the_password_env_as_the_proxy_does(self):
         """`audit --password-env VAR` reads the variable as `proxy --password-env` does: its
         value wiped where it lies and VAR removed, so the running audit's /proc/PID/environ no

@@ -70,6 +70,21 @@ TEST(CredentialShape, BearerToken) {
   EXPECT_FALSE(find_bearer_token("no token", at));
 }
 
+// An auth scheme is case-insensitive (RFC 7235 §2.1): the redactor removes a `bearer` token, so
+// audit and the check of a pasted line must find one too.
+TEST(CredentialShape, BearerSchemeInAnyCase) {
+  std::size_t at = 0;
+  for (const char* scheme : {"bearer", "BEARER", "bEaReR"}) {
+    const std::string response = "user=a\x01"s + "auth=" + scheme + " ya29.tok\x01\x01";
+    EXPECT_TRUE(find_bearer_token(response, at)) << scheme;
+    EXPECT_EQ(at, 7U);
+    EXPECT_TRUE(is_encoded_credential(base64_encode(response))) << scheme;
+    EXPECT_EQ(bearer_scheme_length(std::string(scheme) + " t"), 7U);
+  }
+  EXPECT_EQ(bearer_scheme_length("Basic dXNlcg=="), 0U);
+  EXPECT_FALSE(find_bearer_token("auth=bearer <redacted 8 bytes>", at));
+}
+
 // A line pasted where the server reads commands: a credential by its shape alone.
 TEST(CredentialShape, EncodedCredentialLines) {
   EXPECT_TRUE(is_encoded_credential(base64_encode(std::string("\0alice\0s3cret-pw", 16))));
