@@ -156,9 +156,18 @@ int prepare_spawn(SpawnAttributes& spawn, int stdout_fd, bool interactive, bool 
   return 0;
 }
 
-// Adds `n` bytes of output; false (status too_much_output) when they do not fit.
-bool keep_output(const char* buf, ssize_t n, CommandResult& result) {
-  if (result.output.append(std::string_view(buf, static_cast<std::size_t>(n)))) return true;
+// Adds `n` bytes of output (with first_line_only, those up to the first newline; the output
+// then ends with it once it came, and the rest is dropped); false (status too_much_output)
+// when they do not fit.
+bool keep_output(const char* buf, ssize_t n, bool first_line_only, CommandResult& result) {
+  std::string_view chunk(buf, static_cast<std::size_t>(n));
+  if (first_line_only) {
+    const std::string_view kept = result.output.view();
+    if (!kept.empty() && kept.back() == '\n') return true;
+    if (const std::size_t nl = chunk.find('\n'); nl != std::string_view::npos)
+      chunk = chunk.substr(0, nl + 1);
+  }
+  if (result.output.append(chunk)) return true;
   result.status = CommandResult::Status::too_much_output;
   return false;
 }
@@ -166,7 +175,7 @@ bool keep_output(const char* buf, ssize_t n, CommandResult& result) {
 // The command has exited: takes what is already in the pipe, without waiting for an EOF that a
 // child it left in the background (an agent started on first use) may hold back. True when
 // the output cannot be used (too much of it, or a read error).
-bool take_what_is_left(int fd, CommandResult& result, char (&buf)[4096]) {
+bool take_what_is_left(int fd, bool first_line_only, CommandResult& result, char (&buf)[4096]) {
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   const Clock::time_point until = Clock::now() + kExitGrace;  // against a helper still writing
   while (Clock::now() < until) {
@@ -177,7 +186,7 @@ bool take_what_is_left(int fd, CommandResult& result, char (&buf)[4096]) {
       result.error = "cannot read the command's output: " + errno_text(errno);
       return true;
     }
-    if (!keep_output(buf, n, result)) return true;
+    if (!keep_output(buf, n, first_line_only, result)) return true;
   }
   return false;
 }
@@ -225,7 +234,7 @@ Watch watch_command(pid_t pid, int fd, Clock::time_point deadline, const Command
         break;
       }
       if (n == 0) break;  // EOF: reap() waits for the exit
-      if (n > 0 && !keep_output(buf, n, result)) {
+      if (n > 0 && !keep_output(buf, n, options.first_line_only, result)) {
         w.kill_now = true;
         break;
       }
@@ -233,7 +242,7 @@ Watch watch_command(pid_t pid, int fd, Clock::time_point deadline, const Command
     int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == pid) {
       w.status = status;
-      w.kill_now = take_what_is_left(fd, result, buf);
+      w.kill_now = take_what_is_left(fd, options.first_line_only, result, buf);
       break;
     }
   }
@@ -365,6 +374,9 @@ std::string describe_failure(std::string_view option, const CommandResult& r,
     case CommandResult::Status::cancelled:
       return who + " was stopped: mailtap is shutting down";
     case CommandResult::Status::too_much_output:
+      if (options.first_line_only)
+        return who + " printed a first line longer than " + std::to_string(options.max_output) +
+               " bytes; a secret helper prints the secret on its first line";
       return who + " printed more than " + std::to_string(options.max_output) +
              " bytes; a secret helper prints one line";
     case CommandResult::Status::not_started:

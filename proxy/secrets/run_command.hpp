@@ -28,6 +28,10 @@ struct CommandOptions {
   // the terminal (so it can read it, and Ctrl-C reaches it) until it ends, as a shell does.
   bool interactive = false;
   std::size_t max_output = 64 * 1024;
+  // Keep stdout only up to its first newline (included); what follows is read and dropped, so
+  // a helper may print any amount after it while mailtap holds at most max_output. Then
+  // too_much_output means a first line longer than max_output.
+  bool first_line_only = false;
   // Set from another thread to kill the command now (shutdown).
   const std::atomic<bool>* cancel = nullptr;
 };
@@ -46,7 +50,7 @@ struct CommandResult {
   };
   Status status = Status::not_started;
   int code = 0;         // exit status (exited) or signal number (signalled)
-  smtp::Secret output;  // everything it wrote on stdout
+  smtp::Secret output;  // what it wrote on stdout (up to the first newline: first_line_only)
   std::string error;    // not_started: why
   bool ok() const { return status == Status::exited && code == 0; }
 };

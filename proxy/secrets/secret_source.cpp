@@ -85,13 +85,15 @@ SecretRead read_secret_from_env(const std::string& variable) {
   const std::string who = "--password-env " + variable;
   if (std::string refusal = env_refusal(who, variable); !refusal.empty())
     return failed(std::move(refusal));
-  const char* value = std::getenv(variable.c_str());
-  const std::size_t len = std::strlen(value);
-  if (len > kMaxSecret) {
+  // Only the first line is copied, as --password-file reads only up to its first newline:
+  // whatever follows it is none of mailtap's business, and is wiped with the rest.
+  const std::string_view value = std::getenv(variable.c_str());
+  const std::string_view line = value.substr(0, value.find('\n'));
+  if (line.size() > kMaxSecret) {
     wipe_variable(variable);
-    return failed(who + ": the value is longer than 64 KiB");
+    return failed(who + ": the first line is longer than 64 KiB");
   }
-  smtp::Secret s = smtp::Secret::copy_of(std::string_view(value, len));
+  smtp::Secret s = smtp::Secret::copy_of(line);
   wipe_variable(variable);
   return first_line_of(std::move(s), who);
 }
@@ -134,6 +136,7 @@ SecretRead read_secret_from_command(const std::string& command, std::string_view
   options.timeout = timeout;
   options.interactive = true;  // a helper may ask for a passphrase on the terminal
   options.max_output = kMaxSecret;
+  options.first_line_only = true;  // what follows the first line is read and dropped
   const StopSignalsCaught stop_signals;
   options.cancel = &stop_signals.stop_requested();
   CommandResult r = run_command(command, options);

@@ -167,6 +167,25 @@ TEST(SecretSource, CommandFirstLineAndExitStatus) {
             "--password-cmd did not finish within 200ms and was killed");
 }
 
+// Only the first line is the secret, whatever follows it (a `pass show` entry with long notes
+// under the password): the rest is read and dropped, never held, as --password-file reads only
+// up to its first newline (auth-F5). Only a first line over 64 KiB is refused.
+TEST(SecretSource, OnlyTheFirstLineCountsHoweverMuchFollows) {
+  EXPECT_EQ(value(read_secret_from_command(
+                "echo first-line-pw; head -c 3000000 /dev/zero | tr '\\0' x; echo; echo more")),
+            "first-line-pw");
+  EXPECT_EQ(read_secret_from_command("head -c 70000 /dev/zero | tr '\\0' x").error,
+            "--password-cmd printed a first line longer than 65536 bytes; a secret helper "
+            "prints the secret on its first line");
+  ::setenv("MAILTAP_TEST_BIG", ("env-first-line\n" + std::string(70000, 'x')).c_str(), 1);
+  EXPECT_EQ(value(read_secret_from_env("MAILTAP_TEST_BIG")), "env-first-line");
+  EXPECT_EQ(std::getenv("MAILTAP_TEST_BIG"), nullptr);
+  ::setenv("MAILTAP_TEST_BIG", std::string(70000, 'x').c_str(), 1);
+  EXPECT_EQ(read_secret_from_env("MAILTAP_TEST_BIG").error,
+            "--password-env MAILTAP_TEST_BIG: the first line is longer than 64 KiB");
+  EXPECT_EQ(std::getenv("MAILTAP_TEST_BIG"), nullptr);
+}
+
 TEST(SecretSource, PromptNeedsATerminal) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
