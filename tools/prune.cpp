@@ -112,7 +112,8 @@ std::string render_json(const storage::PruneResult& result, bool dry_run) {
 
 // The addresses come from the record (a client's, a configured host name): escaped as the
 // transcript escapes wire text, so they cannot drive the terminal.
-std::string render_text(const storage::PruneResult& result, bool dry_run) {
+std::string render_text(const storage::PruneResult& result, const PruneArgs& a) {
+  const bool dry_run = a.dry_run;
   const PrunedTotals t = totals(result.sessions);
   const auto& victims = result.sessions;
   const char* verb = dry_run ? "would remove" : "removed";
@@ -121,6 +122,10 @@ std::string render_text(const storage::PruneResult& result, bool dry_run) {
     out += std::string(verb) + " session " + std::to_string(v.id) + "  " + started(v) + "  " +
            escape_line(v.client_address) + " -> " + escape_line(upstream(v)) + "  " + outcome(v) +
            "  (" + counted(v.events, "event") + ", " + counted(v.messages, "message") + ")\n";
+  // In place of the list, why it is empty: a mistyped year (--before 1026-12-01) shows as what
+  // it asked for.
+  if (victims.empty() && !a.before.empty() && !a.keep)
+    out += "no finished session started before " + escape_line(a.before) + "\n";
   out += std::string(dry_run ? "would remove " : "removed ") +
          counted(static_cast<std::int64_t>(victims.size()), "session") + ", " +
          counted(t.events, "event") + ", " + counted(t.messages, "message");
@@ -149,8 +154,7 @@ int run_prune(const PruneArgs& a) {
     log::error("prune: " + a.common.explain_open_error(path, error));
     return 1;
   }
-  const std::string out =
-      a.common.json ? render_json(result, a.dry_run) : render_text(result, a.dry_run);
+  const std::string out = a.common.json ? render_json(result, a.dry_run) : render_text(result, a);
   if (!result.stopped.empty()) log::error("prune: " + result.stopped);
   if (!result.vacuum_warning.empty()) log::error("prune: warning: " + result.vacuum_warning);
   if (!result.body_files_warning.empty())

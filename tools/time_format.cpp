@@ -19,31 +19,26 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   return true;
 }
 
-// The time `us` microseconds from the epoch, held to what Clock represents: it counts nanoseconds
-// in 64 bits, 1678 to 2262. Anything before (after) that is before (after) every session; the
-// conversion alone would overflow and wrap it around.
-Clock::time_point clock_time(std::int64_t us) {
-  using std::chrono::microseconds;
-  constexpr std::int64_t kEarliest =
-      std::chrono::duration_cast<microseconds>(Clock::time_point::min().time_since_epoch()).count();
-  constexpr std::int64_t kLatest =
-      std::chrono::duration_cast<microseconds>(Clock::time_point::max().time_since_epoch()).count();
-  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-      microseconds(std::clamp(us, kEarliest, kLatest))));
+// `count` units of `unit` from the epoch (the sign of `count` says which side), or the clock's
+// first or last instant for a time it cannot hold (its nanoseconds stop at 1677-09-21 and
+// 2262-04-11): every recorded time lies between those, so a record compares with the clamped
+// time as with the one written. Wrapping round instead turned "before 1600" into "before 2200".
+Clock::time_point clamped(std::int64_t count, Clock::duration unit) {
+  Clock::rep ticks = 0;
+  if (__builtin_mul_overflow(count, unit.count(), &ticks))
+    return count < 0 ? Clock::time_point::min() : Clock::time_point::max();
+  return Clock::time_point(Clock::duration(ticks));
 }
 
-std::int64_t microseconds_since_epoch(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-}
-
+// An age ("90s", "3d", "1w"), subtracted from `now`; one reaching back before the clock's first
+// instant is that instant (any number of digits: older than every record, not an error).
 std::optional<Clock::time_point> parse_relative(std::string_view text, Clock::time_point now) {
   if (text.size() < 2) return std::nullopt;
+  constexpr std::int64_t kBeyondAnyAge = 1'000'000'000'000;  // times 604800 s still fits
   std::int64_t n = 0;
   std::size_t i = 0;
-  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
-    n = n * 10 + (text[i] - '0');
-    if (n > 100000000) return std::nullopt;
-  }
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i)
+    n = std::min(n * 10 + (text[i] - '0'), kBeyondAnyAge);
   if (i == 0 || i + 1 != text.size()) return std::nullopt;
   std::int64_t seconds = 0;
   switch (text[i]) {
@@ -65,10 +60,12 @@ std::optional<Clock::time_point> parse_relative(std::string_view text, Clock::ti
     default:
       return std::nullopt;
   }
-  // At most 100000000 weeks; past 10^12 seconds (31,000 years) it is before the clock's range
-  // anyway, and below that its microseconds fit in 64 bits.
-  return clock_time(microseconds_since_epoch(now) -
-                    std::min<std::int64_t>(seconds, 1'000'000'000'000) * 1'000'000);
+  const Clock::duration one_second = std::chrono::seconds(1);
+  Clock::rep back = 0, ticks = 0;
+  if (__builtin_mul_overflow(seconds, one_second.count(), &back) ||
+      __builtin_sub_overflow(now.time_since_epoch().count(), back, &ticks))
+    return Clock::time_point::min();
+  return Clock::time_point(Clock::duration(ticks));
 }
 
 // A UTC date and time as written: 2026-11-24T20:00:05.123456Z.
@@ -120,18 +117,12 @@ bool parse_time_of_day(std::string_view s, std::size_t& pos, CivilTime& t) {
   return parse_fraction(s, pos, t.micros);
 }
 
-// As microseconds since the epoch: years 0 to 9999 fit in 64 bits, not all in Clock's nanoseconds.
-std::optional<std::int64_t> to_microseconds(const CivilTime& t) {
-  std::tm tm{};
-  tm.tm_year = t.year - 1900;
-  tm.tm_mon = t.month - 1;
-  tm.tm_mday = t.day;
-  tm.tm_hour = t.hour;
-  tm.tm_min = t.minute;
-  tm.tm_sec = t.second;
-  const std::time_t seconds = ::timegm(&tm);
-  if (seconds == static_cast<std::time_t>(-1)) return std::nullopt;
-  return std::int64_t{seconds} * 1'000'000 + t.micros;
+// Microseconds from the epoch: years 0000..9999 all fit in 64 bits at this unit.
+std::chrono::microseconds since_epoch(const CivilTime& t) {
+  using namespace std::chrono;
+  const sys_days day{year{t.year} / t.month / t.day};
+  return duration_cast<microseconds>(day.time_since_epoch()) + hours(t.hour) + minutes(t.minute) +
+         seconds(t.second) + microseconds(t.micros);
 }
 
 // A UTC offset at `pos` (after a time of day): +HH:MM, -HH:MM, +HHMM or -HHMM, as ISO 8601
@@ -167,9 +158,7 @@ std::optional<Clock::time_point> parse_absolute(std::string_view s) {
   else if (timed && pos < s.size() && !parse_offset(s, pos, offset))
     return std::nullopt;
   if (pos != s.size() || !t.in_range()) return std::nullopt;
-  const auto at = to_microseconds(t);
-  if (!at) return std::nullopt;
-  return clock_time(*at - std::chrono::duration_cast<std::chrono::microseconds>(offset).count());
+  return clamped((since_epoch(t) - offset).count(), std::chrono::microseconds(1));
 }
 
 }  // namespace

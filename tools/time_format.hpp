@@ -14,7 +14,9 @@ namespace mailtap::tools {
 
 using storage::Clock;
 
-// nullopt if `text` is neither form. A relative age is subtracted from `now`.
+// nullopt if `text` is neither form. A relative age is subtracted from `now`. A time the clock
+// cannot hold (before 1677-09-21 or after 2262-04-11, its range of nanoseconds) is its first or
+// last instant: older or newer than every record, as the time written is.
 std::optional<Clock::time_point> parse_time_spec(std::string_view text, Clock::time_point now);
 
 // "2026-11-24 20:41:07Z"

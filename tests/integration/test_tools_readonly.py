@@ -1297,6 +1297,27 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         cp = self.tool("prune", db=copy, expect=2)
         self.assertIn(b"--before", cp.stderr)
 
+    def test_prune_before_a_date_the_clock_cannot_hold_removes_nothing(self):
+        # 1600 (or a year typed 1026 for 2026) is before 1677-09-21, where the record's
+        # nanosecond clock starts: it wrapped round to 2200 and every session went.
+        copy = self.copy_db("prune_past.db")
+        count = self.sql("SELECT count(*) FROM sessions", db=copy)[0][0]
+        for when in ("1600-01-01", "1026-12-01", "0000-01-01T00:00Z", "99999999999d", "300000d"):
+            out = self.tool("prune", "--before", when, db=copy).stdout.decode()
+            self.assertIn("removed 0 sessions", out, when)
+            self.assertIn("no finished session started before " + when, out)
+        self.assertEqual(self.sql("SELECT count(*) FROM sessions", db=copy)[0][0], count)
+        # and a date past 2262 still means "before then": everything finished goes
+        out = self.tool("prune", "--before", "3000-01-01", "--dry-run", db=copy).stdout.decode()
+        self.assertRegex(out, r"would remove [1-9]\d* sessions")
+
+    def test_sessions_since_and_until_past_the_clock_keep_their_meaning(self):
+        count = len(json.loads(self.tool("sessions", "--json").stdout))
+        for args, want in ((("--since", "3000-01-01"), 0), (("--until", "3000-01-01"), count),
+                           (("--since", "1600-01-01"), count), (("--until", "1600-01-01"), 0)):
+            rows = json.loads(self.tool("sessions", "--json", *args).stdout)
+            self.assertEqual(len(rows), want, args)
+
     def test_prune_before_keeps_a_live_session_a_person_left_idle(self):
         # A person pauses at the telnet prompt: prune --before with a short age must not delete
         # the session under the proxy (its later message would be relayed but never recorded).

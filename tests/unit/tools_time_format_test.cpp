@@ -67,6 +67,32 @@ TEST(TimeSpec, IsoTimesWithAnOffset) {
   EXPECT_EQ(parse_time_spec("2026-11-24T23:00-09:00", now), eight_utc + hours(24));
 }
 
+// The clock holds nanoseconds in 64 bits: 1677-09-21 .. 2262-04-11. A time outside stands for
+// the first or last instant, never for one wrapped round to the other end (prune --before
+// 1600-01-01 removed every session).
+TEST(TimeSpec, TimesTheClockCannotHoldAreItsFirstOrLastInstant) {
+  const auto now = at(1'800'000'000);
+  const auto first = Clock::time_point::min(), last = Clock::time_point::max();
+  for (const char* before :
+       {"1677-09-21", "1600-01-01", "1026-12-01", "0000-01-01", "1677-09-21T00:12:43Z", "300000d",
+        "99999999999d", "999999999999999999999999w"})
+    EXPECT_EQ(parse_time_spec(before, now), first) << before;
+  for (const char* after : {"2262-04-12", "3000-01-01", "9999-12-31T23:59:59.999999Z",
+                            "2262-04-11T23:47:17Z", "2262-04-11T20:00-05:00"})
+    EXPECT_EQ(parse_time_spec(after, now), last) << after;
+  // Just inside, each is itself.
+  EXPECT_EQ(parse_time_spec("1677-09-22", now), at(-9'223'286'400));
+  EXPECT_EQ(parse_time_spec("1677-09-21T00:12:44Z", now), at(-9'223'372'036));
+  EXPECT_EQ(parse_time_spec("2262-04-11", now), at(9'223'286'400));
+  EXPECT_EQ(parse_time_spec("2262-04-11T23:47:16Z", now), at(9'223'372'036));
+  EXPECT_EQ(parse_time_spec("106751d", at(0)), at(-106'751LL * 86'400));
+  EXPECT_EQ(parse_time_spec("106752d", at(0)), first);
+  EXPECT_EQ(parse_time_spec("15251w", at(0)), first);
+  // So every filter keeps its order: since 3000 lists nothing, until 1600 nothing.
+  EXPECT_LT(parse_time_spec("1600-01-01", now), parse_time_spec("2026-11-24", now));
+  EXPECT_LT(parse_time_spec("2026-11-24", now), parse_time_spec("3000-01-01", now));
+}
+
 TEST(TimeSpec, RejectsEverythingElse) {
   const auto now = at(0);
   for (const char* bad :
