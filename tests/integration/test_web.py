@@ -203,6 +203,41 @@ class WebApiTest(h.IntegrationCase):
         self.assertEqual(texts, w.CHARSET_TEXTS)
         self.assertFalse([p for p in m["parts"] if "text_encoding" in p])
 
+    def test_a_part_downloads_under_its_own_name_made_safe(self):
+        # The page's link says download="report.pdf", but the part's own Content-Disposition
+        # wins in a browser: it said filename="part-1", and every attachment was saved so.
+        db = self.tmp / "names.db"
+        with sqlite3.connect(self.db) as src, sqlite3.connect(db) as dst:
+            src.backup(dst)
+        tok = h.unique_token("names")
+        umlaut = base64.b64encode("Rechnung März.pdf".encode()).decode()
+        parts = [('application/pdf; name="report.pdf"', 'attachment; filename="report.pdf"'),
+                 ("application/octet-stream", f'attachment; filename="=?UTF-8?B?{umlaut}?="'),
+                 ("application/octet-stream", 'attachment; filename="../..\\a\\b\"c.exe"'),
+                 ("application/octet-stream", 'attachment; filename="' + "x" * 400 + '.zip"'),
+                 ('text/html; name="page.html"', "attachment"),
+                 ("application/octet-stream", "attachment")]
+        body = "".join(f"--b\r\nContent-Type: {t}\r\nContent-Disposition: {d}\r\n"
+                       "Content-Transfer-Encoding: base64\r\n\r\neHl6\r\n" for t, d in parts)
+        data = (f"From: a@example.test\r\nTo: bob@example.test\r\nSubject: {tok}\r\n"
+                "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+                f"{body}--b--\r\n").encode()
+        w.record_one_more(db, self.pki, self.postfix, tok, data=data)
+        with w.WebServer(db) as web:
+            newest = w.request(web.port, "/api/sessions?limit=1").json()["sessions"][0]["id"]
+            base = f"/api/sessions/{newest}/messages/1/parts"
+            got = [w.request(web.port, f"{base}/{k}") for k in range(len(parts))]
+        self.assertEqual([r.status for r in got], [200] * len(parts))
+        names = [r.headers["content-disposition"] for r in got]
+        self.assertEqual(names[0], 'attachment; filename="report.pdf"')
+        self.assertEqual(names[1], "attachment; filename=\"Rechnung M_rz.pdf\"; "
+                         "filename*=UTF-8''Rechnung%20M%C3%A4rz.pdf")
+        self.assertEqual(names[2], 'attachment; filename="_.._a_b_c.exe"')  # no path, one quote
+        self.assertEqual(names[3], 'attachment; filename="' + "x" * 146 + '.zip"')
+        self.assertEqual(names[4], 'attachment; filename="page.html"')
+        self.assertEqual(names[5], 'attachment; filename="part-5"')  # no name of its own
+        self.assertEqual([r.body for r in got], [b"xyz"] * len(parts))
+
     def test_audit(self):
         a = self.get("/api/audit").json()
         self.assertTrue(a["ok"])

@@ -15,6 +15,7 @@
 #include "tools/time_format.hpp"
 #include "tools/web/assets.hpp"
 #include "tools/web/charset.hpp"
+#include "tools/web/download_name.hpp"
 #include "tools/web/mime.hpp"
 #include "tools/web/mime_stream.hpp"
 
@@ -321,6 +322,14 @@ struct PartSource {
   std::uint64_t decoded_length = 0;
 };
 
+// A part is saved under the name the mail gives it (as the page's download link asks: the
+// header's name wins over the link's), made a plain file name; mailtap's own "part-K" when it
+// has none.
+std::string saved_as(const Route& route, const MimePart& part, std::string_view extension) {
+  return attachment_disposition(decode_encoded_words(part.filename),
+                                "part-" + std::to_string(route.part) + std::string(extension));
+}
+
 // The response head for one MIME part, with a type the browser may only show (text) or save
 // (HTML, under a sandbox policy should it be rendered anyway; anything else).
 Response part_head(const Route& route, const MimePart& part) {
@@ -336,14 +345,12 @@ Response part_head(const Route& route, const MimePart& part) {
     // Saved, never rendered, when opened: a browser showing the mail's HTML as a document
     // connects to hosts it names (preconnect, frames) whatever the policy says. The page reads
     // it with fetch and shows only its text and structure.
-    r.headers.emplace_back("Content-Disposition",
-                           "attachment; filename=\"part-" + std::to_string(route.part) + ".html\"");
+    r.headers.emplace_back("Content-Disposition", saved_as(route, part, ".html"));
   } else if (part.content_type.starts_with("text/")) {
     r.content_type = "text/plain; charset=" + charset;
   } else {
     r.content_type = "application/octet-stream";
-    std::string name = "part-" + std::to_string(route.part);
-    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + "\"");
+    r.headers.emplace_back("Content-Disposition", saved_as(route, part, ""));
   }
   return r;
 }
