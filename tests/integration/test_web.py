@@ -1083,6 +1083,23 @@ class WebSearchTest(h.IntegrationCase):
         self.assertLess(spent, 3 * alone, f"the searches took {spent:.2f}s of CPU, one alone "
                         f"{alone:.2f}s: the abandoned ones ran on")
 
+    def test_a_client_that_half_closes_after_its_request_gets_its_answer(self):
+        # nc -N, nc -q and some scripts shut down their sending side once the request is sent
+        # and read on (RFC 9112 section 9.6): that end of the request is no going away. It got
+        # 503 "search abandoned: the client has gone".
+        sock = self.start_search("no%20such%20text%20halfclosed")
+        sock.shutdown(socket.SHUT_WR)
+        reply = self.read_all(sock)
+        head, body = reply.split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"), reply[:200])
+        self.assertEqual(json.loads(body), {"sessions": [], "more": False})
+        # as nc -N sends it
+        request = (f"GET /api/sessions?q=no%20such%20text%20nc&limit=5 HTTP/1.1\r\n"
+                   f"Host: 127.0.0.1:{self.web.port}\r\n\r\n").encode()
+        cp = subprocess.run(["nc", "-N", "127.0.0.1", str(self.web.port)], input=request,
+                            capture_output=True, timeout=120)
+        self.assertTrue(cp.stdout.startswith(b"HTTP/1.1 200 OK\r\n"), cp.stdout[:200])
+
     def test_searches_beyond_a_few_at_once_are_refused(self):
         searches = [self.start_search(f"many{i}") for i in range(8)]
         statuses = [self.read_all(s).split(b"\r\n", 1)[0] for s in searches]

@@ -27,6 +27,7 @@
 #include "tools/web/change_watcher.hpp"
 #include "tools/web/host_check.hpp"
 #include "tools/web/http_response.hpp"
+#include "tools/web/peer_watch.hpp"
 #include "tools/web/routes.hpp"
 
 namespace mailtap::tools::web {
@@ -116,16 +117,6 @@ int connection_socket(const mg_request_info& info) {
   return -1;
 }
 
-// Whether the client of the request on `fd` has gone. Every response closes its connection
-// (keep-alive is off) and a GET has no body, so once the request is read the client sends
-// nothing more: the socket turning readable means it closed (0 octets) or was reset.
-bool peer_closed(int fd) {
-  if (fd < 0) return false;
-  char octet = 0;
-  const ssize_t n = recv(fd, &octet, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
 }  // namespace
 
 std::string unsupported_listen_address(const asio::ip::tcp::endpoint& listen) {
@@ -188,8 +179,10 @@ struct WebServer::Impl {
     mg_set_user_connection_data(conn, mg_get_user_data(mg_get_context(conn)));
   }
 
-  int send(mg_connection* conn, const Response& r) {
-    write_all(conn, serialize_head(r));
+  // `already_sent`: octets of the head a PeerWatch sent early.
+  int send(mg_connection* conn, const Response& r, std::size_t already_sent = 0) {
+    const std::string head = serialize_head(r);
+    write_all(conn, std::string_view(head).substr(already_sent));
     if (r.streamed)
       send_streamed(conn, *r.streamed);
     else
@@ -268,13 +261,14 @@ struct WebServer::Impl {
     const Route route = match_route(info->local_uri ? info->local_uri : "");
     if (route.kind == RouteKind::events) return stream_events(conn);
     // Looked for only when a search asks, and then once: a socket stays with its request.
-    std::optional<int> socket;
-    Api::ClientGone gone = [info, &socket] {
-      if (!socket) socket = connection_socket(*info);
-      return peer_closed(*socket);
+    std::optional<PeerWatch> peer;
+    Api::ClientGone gone = [info, &peer] {
+      if (!peer) peer.emplace(connection_socket(*info));
+      return peer->gone();
     };
-    return send(conn, respond_with_full_stack(
-                          route, parse_query(info->query_string ? info->query_string : ""), gone));
+    const Response r = respond_with_full_stack(
+        route, parse_query(info->query_string ? info->query_string : ""), gone);
+    return send(conn, r, peer ? peer->response_octets_sent() : 0);
   }
 
   // CivetWeb's worker threads have small stacks (Debian builds it with 100 KiB): too small for
