@@ -431,6 +431,22 @@ class WebApiTest(h.IntegrationCase):
             r = self.get("/api/sessions", method=method)
             self.assertEqual(r.status, 405, method)
             self.assertEqual(r.headers.get("allow"), "GET")
+        # Methods CivetWeb does not know (TRACE it leaves out on purpose) it refused before any
+        # handler saw them: 400 "malformed request", no Allow, where docs/web.md says 405.
+        port = self.web.port
+        for method in ["TRACE", "FOO", "LINK", "M-SEARCH"]:
+            line, headers, body = self.raw_exchange(
+                f"{method} /api/sessions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            self.assertTrue(line.startswith(b"HTTP/1.1 405 "), (method, line))
+            self.assertEqual(headers.get("allow"), "GET", method)
+            self.assertEqual(json.loads(body)["status"], 405)
+            self.assertIn("default-src 'none'", headers.get("content-security-policy", ""))
+        # What is not a request line stays a bad request.
+        for request in [b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", b"TR@CE / HTTP/1.1\r\n\r\n",
+                        b"TRACE / FTP/1.1\r\n\r\n"]:
+            line, headers, body = self.raw_exchange(request)
+            self.assertTrue(line.startswith(b"HTTP/1.1 400 "), (request, line))
+            self.assertNotIn("allow", headers)
 
     def test_no_openssl_in_the_process(self):
         self.assertEqual(w.openssl_mappings(self.web.proc.pid), [])

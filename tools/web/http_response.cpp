@@ -37,6 +37,12 @@ Response error_response(int status, std::string_view message) {
   return r;
 }
 
+Response method_not_allowed_response() {
+  Response r = error_response(405, "read-only: only GET is served");
+  r.headers.emplace_back("Allow", "GET");
+  return r;
+}
+
 Response unreadable_request_response(int status) {
   switch (status) {
     case 413:

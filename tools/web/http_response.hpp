@@ -56,6 +56,9 @@ std::string_view status_text(int status);
 // A JSON error body {"error": "...", "status": N}.
 Response error_response(int status, std::string_view message);
 
+// The reply to any method but GET: 405 with Allow: GET (the page is read-only).
+Response method_not_allowed_response();
+
 // The reply to a request CivetWeb could not read (its http_error callback): `status` as CivetWeb
 // chose it (400 malformed, 413 head too large, 505 HTTP version), 400 for a code not in
 // status_text. A fixed text: nothing of the request is in it.

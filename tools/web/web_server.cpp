@@ -117,6 +117,25 @@ int connection_socket(const mg_request_info& info) {
   return -1;
 }
 
+// CivetWeb refuses a method it does not know (TRACE, left out on purpose, or any other token)
+// as a bad request before a handler sees it: parse_http_request (civetweb.c, 1.15) checks the
+// method last, after the version, leaving the line's words in the request info. A request line
+// of a method token, a target and HTTP/1.x that is refused all the same was refused for its
+// method (or, for one CivetWeb knows, for a header it could not read): the 405 every method but
+// GET gets. Its headers are not read, so there is no Host to check; the 405 says nothing of the
+// record.
+bool refused_for_its_method(const mg_request_info* info) {
+  if (info == nullptr || info->request_method == nullptr || info->request_uri == nullptr ||
+      info->http_version == nullptr)
+    return false;
+  const std::string_view version = info->http_version;  // past "HTTP/" once that was checked
+  const std::string_view method = info->request_method;
+  constexpr std::string_view kTokenCharacters =
+      "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  return (version == "1.0" || version == "1.1") && !method.empty() && method != "GET" &&
+         method.find_first_not_of(kTokenCharacters) == std::string_view::npos;
+}
+
 }  // namespace
 
 std::string unsupported_listen_address(const asio::ip::tcp::endpoint& listen) {
@@ -150,7 +169,9 @@ struct WebServer::Impl {
   // the security headers: mailtap sends its own, fixed one instead.
   static int on_http_error(mg_connection* conn, int status, const char*) {
     mark_answered(conn);
-    const Response r = unreadable_request_response(status);
+    const Response r = status == 400 && refused_for_its_method(mg_get_request_info(conn))
+                           ? method_not_allowed_response()
+                           : unreadable_request_response(status);
     write_all(conn, serialize_head(r));
     write_all(conn, r.body);
     return 0;  // handled: CivetWeb sends nothing
@@ -246,11 +267,7 @@ struct WebServer::Impl {
                               "this server answers only to its own address "
                               "(Host header refused: DNS rebinding defence)");
     }
-    if (std::strcmp(info.request_method, "GET") != 0) {
-      Response r = error_response(405, "read-only: only GET is served");
-      r.headers.emplace_back("Allow", "GET");
-      return r;
-    }
+    if (std::strcmp(info.request_method, "GET") != 0) return method_not_allowed_response();
     return std::nullopt;
   }
 
