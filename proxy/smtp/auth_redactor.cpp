@@ -35,14 +35,28 @@ bool is_hex(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-// RFC 4422 §3.1 sasl-mech; lower case accepted because SMTP verbs and arguments are
-// case-insensitive. Anything else in that position could be a pasted secret, so it is denied.
-bool valid_mech_name(std::string_view m) {
+// The word after AUTH is kept in clear only when it is a registered SASL mechanism (IANA
+// registry; SCRAM-SHA* and GS2-* as the families they are). RFC 4422's sasl-mech grammar alone
+// (up to 20 of A-Z 0-9 - _) also fits a PLAIN blob pasted without "PLAIN" ("AUTH AGFsaWNlAHB3")
+// and a password typed in its place ("AUTH hunter2"), so any other word is taken as a secret.
+// Case-insensitive, as SMTP arguments are. A fixed list, not the EHLO offer: `mailtap decode`
+// and the record must render a line alike, and decode never sees the server.
+bool registered_mech_name(std::string_view m) {
   if (m.empty() || m.size() > 20) return false;
-  for (char c : m) {
+  std::string upper(m);
+  for (char& c : upper) {
     if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '_') return false;
+    c = ascii_upper(c);
   }
-  return true;
+  static constexpr std::string_view kNames[] = {
+      "PLAIN",   "LOGIN",      "CRAM-MD5", "DIGEST-MD5",  "XOAUTH2",    "OAUTHBEARER", "XOAUTH",
+      "GSSAPI",  "GSS-SPNEGO", "NTLM",     "EXTERNAL",    "ANONYMOUS",  "OTP",         "SKEY",
+      "SECURID", "SAML20",     "OPENID20", "KERBEROS_V4", "KERBEROS_V5"};
+  for (std::string_view name : kNames) {
+    if (upper == name) return true;
+  }
+  const std::string_view u = upper;
+  return (u.starts_with("SCRAM-SHA") && u.size() > 9) || (u.starts_with("GS2-") && u.size() > 4);
 }
 
 // SCRAM attribute values shown verbatim must be printable and free of the ',' separator
@@ -202,7 +216,7 @@ RedactedLine AuthRedactor::begin(std::string_view line) {
   }
   const std::size_t rest_at = static_cast<std::size_t>(verb.rest.data() - line.data());
   const Word mech = first_word(verb.rest);
-  if (!valid_mech_name(mech.word)) {
+  if (!registered_mech_name(mech.word)) {
     out.text = std::string(line.substr(0, rest_at)) + "[" + token(verb.rest) + "]";
     out.redacted = true;
     return out;

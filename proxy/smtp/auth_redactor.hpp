@@ -83,7 +83,8 @@ class AuthRedactor {
   // True once an exchange finished with 235. Sticky for the life of the object.
   bool authenticated() const { return authenticated_; }
   // Upper-cased mechanism of the current/last exchange ("PLAIN"), empty if the AUTH line had no
-  // valid SASL mechanism name. Frozen once authenticated(), like user().
+  // registered SASL mechanism name (any other word is taken for a secret). Frozen once
+  // authenticated(), like user().
   const std::string& mechanism() const { return mechanism_; }
 
  private:

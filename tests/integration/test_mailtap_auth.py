@@ -413,6 +413,39 @@ class PostfixAuthTest(AuthCase):
         self.assertNotIn(ALICE_PASSWORD, cp.stdout.decode())
         self.assertNoSecrets(m)
 
+    def test_a_blob_or_password_typed_as_the_mechanism_is_not_recorded(self):
+        """A PLAIN blob pasted without PLAIN, a password typed where the mechanism goes: Postfix
+        refuses the mechanism, and the record, `show` and `decode` hold neither word (only
+        registered mechanism names are kept after AUTH, docs/recording.md "Redaction")."""
+        blob = h.auth_plain("alice", ALICE_PASSWORD)
+        lines = ["AUTH AGFsaWNlAHB3", "AUTH hunter2", f"AUTH {blob}", f"AUTH {ALICE_PASSWORD}"]
+        m = self.start(self.postfix.submission, password=None)
+        with h.SmtpSocket(m.port) as c:
+            c.reply()
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            for line in lines:
+                self.assertEqual(c.cmd(line).code // 100, 5, f"Postfix refuses {line!r}")
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [s] = wait_ended(self.db(m), 1)
+        evs = events(self.db(m), s["id"])
+        typed = [bytes(e["bytes"]) for e in evs if e["direction"] == C2U and e["verb"] == "AUTH"]
+        self.assertEqual(typed, [b"AUTH [<redacted 12 bytes>]\r\n", b"AUTH [<redacted 7 bytes>]\r\n",
+                                 f"AUTH [<redacted {len(blob)} bytes>]\r\n".encode(),
+                                 f"AUTH [<redacted {len(ALICE_PASSWORD)} bytes>]\r\n".encode()],
+                         dump(evs))
+        self.assertIsNone(self.col(s, "auth_mechanism"))
+        show = self.show(m, s["id"])
+        cp = subprocess.run([str(h.mailtap_bin()), "decode"], input="\n".join(lines).encode(),
+                            capture_output=True, timeout=30)
+        self.assertProcOk(cp, "mailtap decode")
+        self.assertNoSecrets(m, extra={"mailtap show": show.encode(),
+                                       "mailtap decode": cp.stdout + cp.stderr})
+        words = {"AGFsaWNlAHB3": b"AGFsaWNlAHB3", "hunter2": b"hunter2"}
+        blobs = {name: data for name, data in mailtap_files(self.db(m)).items()}
+        blobs.update({"show": show.encode(), "decode": cp.stdout, "stderr": m.stderr.encode(),
+                      "transcript": m.stdout.encode()})
+        self.assertEqual(find_leaks(blobs, words), [])
+
     def test_wrong_password_explained_at_the_next_mail_and_the_session_stays_usable(self):
         m = self.start_auth(self.postfix.submission, password=WRONG_PASSWORD)
         tok = h.unique_token("byhand")

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <regex>
 #include <string>
 #include <vector>
@@ -586,6 +587,44 @@ TEST(AuthRedactor, InvalidMechanismNameIsDenied) {
   EXPECT_EQ(r.begin("AUTH").text, "AUTH");
   EXPECT_EQ(r.begin("MAIL FROM:<x>").text, "[<redacted 13 bytes>]");
   EXPECT_EQ(r.begin("").text, "[<redacted 0 bytes>]");
+}
+
+// RFC 4422's sasl-mech grammar alone (up to 20 of A-Z 0-9 - _) also fits a PLAIN blob typed
+// without its mechanism and a password typed in its place: only registered names are kept.
+TEST(AuthRedactor, WordThatIsNoRegisteredMechanismIsTheSecret) {
+  for (const std::string line : {"AUTH AGFsaWNlAHB3", "AUTH hunter2", "auth\tAGFsaWNlAHB3 ",
+                                 "AUTH hunter2 AGFsaWNlAHB3", "AUTH SCRAM- x", "AUTH GS2-"}) {
+    SCOPED_TRACE(line);
+    AuthRedactor r;
+    const auto out = r.begin(line);
+    EXPECT_TRUE(out.redacted);
+    EXPECT_EQ(out.text.find("AGFsaWNlAHB3"), std::string::npos) << out.text;
+    EXPECT_EQ(out.text.find("hunter2"), std::string::npos) << out.text;
+    EXPECT_EQ(out.text.find("SCRAM"), std::string::npos) << out.text;
+    EXPECT_EQ(out.text.find("GS2"), std::string::npos) << out.text;
+    EXPECT_EQ(r.mechanism(), "");
+    EXPECT_TRUE(r.in_progress());
+  }
+  AuthRedactor r;
+  EXPECT_EQ(r.begin("AUTH AGFsaWNlAHB3").text, "AUTH [<redacted 12 bytes>]");
+  EXPECT_EQ(r.begin("AUTH hunter2").text, "AUTH [<redacted 7 bytes>]");
+  // The exchange goes on as one of an unknown mechanism: every non-empty line is denied.
+  EXPECT_EQ(r.server_challenge("334 VXNlcm5hbWU6").text, "334 [<redacted 12 bytes>]");
+  EXPECT_EQ(r.client_response("YWxpY2U=").text, "[<redacted 8 bytes>]");
+}
+
+TEST(AuthRedactor, RegisteredMechanismNamesAreKept) {
+  for (const std::string mech :
+       {"PLAIN", "login", "Cram-Md5", "DIGEST-MD5", "XOAUTH2", "OAUTHBEARER", "GSSAPI", "NTLM",
+        "EXTERNAL", "ANONYMOUS", "SCRAM-SHA-1", "SCRAM-SHA-256-PLUS", "scram-sha3-512", "GS2-KRB5",
+        "GS2-KRB5-PLUS", "GSS-SPNEGO"}) {
+    SCOPED_TRACE(mech);
+    AuthRedactor r;
+    EXPECT_EQ(r.begin("AUTH " + mech).text, "AUTH " + mech);
+    std::string upper = mech;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(r.mechanism(), upper);
+  }
 }
 
 TEST(AuthRedactor, OutOfSequenceLinesAreDenied) {
