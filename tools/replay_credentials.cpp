@@ -37,7 +37,8 @@ AuthLine split_auth_line(std::string_view bytes) {
   AuthLine a;
   const smtp::Word verb = smtp::first_word(line);
   const smtp::Word mech = smtp::first_word(verb.rest);
-  if (mech.word.empty()) {
+  // "AUTH [<redacted N bytes>]": a word the record took for a secret, no mechanism.
+  if (mech.word.empty() || mech.word.front() == '[') {
     a.prefix = std::string(line);
     return a;
   }

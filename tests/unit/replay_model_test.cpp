@@ -383,6 +383,18 @@ TEST(ReplayCredentials, RefusesOtherMechanismsAndRedactedUsersWithoutAuthUser) {
   ASSERT_TRUE(build_recorded_dialogue(cram, d, error)) << error;
   EXPECT_NE(auth_needs(d).refusal.find("CRAM-MD5"), std::string::npos);
 
+  // A word after AUTH that is no mechanism is recorded as a secret: it names no mechanism.
+  const std::vector<storage::EventRow> pasted = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx\r\n", 220),
+      ev(Direction::client_to_upstream, EventKind::auth, "AUTH", "AUTH [<redacted 12 bytes>]\r\n",
+         0, true),
+      ev(Direction::upstream_to_client, EventKind::auth, "AUTH", "504 5.5.4 no\r\n", 504),
+  };
+  ASSERT_TRUE(build_recorded_dialogue(pasted, d, error)) << error;
+  EXPECT_NE(auth_needs(d).refusal.find("AUTH (unknown mechanism)"), std::string::npos)
+      << auth_needs(d).refusal;
+  EXPECT_EQ(auth_mechanism_at(d, d.client.back().seq), "");
+
   auto events = plain_session();
   events[5].event.bytes =
       "AUTH PLAIN [authzid=<redacted 0 bytes> authcid=<redacted 5 bytes> password=<redacted 6 "
