@@ -55,7 +55,9 @@ RedactionPolicy policy(bool show_secret) {
 
 std::string shown(const RedactedLine& r, std::string_view if_empty) {
   if (!r.decoded.empty()) return r.decoded;
-  if (r.redacted) return r.text;  // a line the redactor could not read, rendered as a token
+  // A line the redactor could not read, rendered as a token. The text keeps the AUTH line's
+  // separators as the client sent them (HTAB, VT, FF): escaped, as every line decode prints.
+  if (r.redacted) return escape_line(r.text);
   return if_empty.empty() ? "\"\"" : std::string(if_empty);
 }
 

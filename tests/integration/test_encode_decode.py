@@ -172,6 +172,9 @@ class EncodeDecodeTest(h.IntegrationCase):
         # played on the terminal: decode's output is printable ASCII (docs/tools/decode.md).
         out = self.decode("-", stdin=b"250 ok\x01\x1b[31m caf\xc3\xa9 \xff\n")
         self.assertEqual(out, "reply 250: ok\\x01\\x1b[31m caf\\xc3\\xa9 \\xff\n")
+        # An AUTH line whose words the client split with VT and FF, as the proxy reads them.
+        out = self.decode("-", stdin=b"AUTH\vPLAIN\fjunk!\n")
+        self.assertEqual(out, "AUTH PLAIN: AUTH\\x0bPLAIN [<secret, 5 bytes>]\n")
 
     def test_decode_oauth_error_and_xoauth2_from_a_token_command(self):
         token = "ya29." + secrets.token_urlsafe(30)
