@@ -97,11 +97,16 @@ std::string megabytes(std::uint64_t octets) {
   return buf;
 }
 
-// Whole days from `now` to the certificate's notAfter; nullopt if unreadable.
+// Whole days from `now` to the certificate's notAfter; nullopt if unreadable. Counted in
+// seconds: a notAfter before 1677 is the clock's first instant, and its distance from now in
+// nanoseconds overflows (it wrapped round into centuries of validity).
 std::optional<long long> days_left(const storage::Certificate& c, storage::Clock::time_point now) {
   const auto until = parse_time_spec(c.not_after, now);
   if (!until) return std::nullopt;
-  return std::chrono::duration_cast<std::chrono::hours>(*until - now).count() / 24;
+  using std::chrono::seconds;
+  const seconds left = std::chrono::time_point_cast<seconds>(*until).time_since_epoch() -
+                       std::chrono::time_point_cast<seconds>(now).time_since_epoch();
+  return left.count() / 86400;
 }
 
 const smtp::Reply* final_ehlo(const ProbeReport& r) {

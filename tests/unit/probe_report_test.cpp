@@ -253,6 +253,32 @@ TEST(ProbeReport, SuccessSummaryAuthAfterTlsExpirySizeAndNextCommand) {
   EXPECT_NE(json.find(R"("ok":true)"), std::string::npos);
 }
 
+// A hostile certificate's notAfter before 1677 is the clock's first instant (time_format.hpp):
+// the days from there to now no longer fit in nanoseconds, and must not wrap round into a
+// certificate that is valid for centuries.
+TEST(ProbeReport, ANotAfterBeforeTheClocksRangeIsLongExpired) {
+  ProbeReport r = asked();
+  net::UpstreamSetup setup;
+  setup.ok = true;
+  setup.greeting = reply("220 mx ESMTP\r\n");
+  setup.tls.tls_version = "TLSv1.3";
+  storage::Certificate leaf;
+  leaf.subject = "CN=mx.example.test";
+  leaf.not_after = "1600-01-01 00:00:00Z";
+  setup.tls.chain.push_back(leaf);
+  std::vector<smtp::RecordedEvent> events{from_server("EHLO", kEhloPlain),
+                                          from_server("STARTTLS", "220 2.0.0 go ahead\r\n")};
+  take_setup(r, setup, events);
+  const auto now = *parse_time_spec("2026-12-06", storage::Clock::now());
+  const std::string json = render_probe_json(r, now);
+  const std::size_t at = json.find(R"("days_left":)");
+  ASSERT_NE(at, std::string::npos) << json;
+  const long long days = std::stoll(json.substr(at + 12));
+  // 1677-09-21 to 2026-12-06: at least 127,000 days ago.
+  EXPECT_LT(days, -127000) << json;
+  EXPECT_NE(render_probe_text(r, Style::plain(), now).find("(EXPIRED)"), std::string::npos);
+}
+
 TEST(ProbeReport, ServerTextCannotDriveTheTerminal) {
   ProbeReport r = asked();
   net::UpstreamSetup setup;
