@@ -72,9 +72,11 @@ bool find_bearer_token(std::string_view s, std::size_t& at) {
     if (s.substr(pos, kKey.size()) != kKey) continue;
     const std::size_t scheme = bearer_scheme_length(s.substr(eq + 1));
     if (scheme == 0) continue;
-    const std::size_t v = eq + 1 + scheme;
-    if (v < s.size() && s[v] != '<' && s[v] != '\x01' && s[v] != ' ' && s[v] != '\r' &&
-        s[v] != '\n') {
+    // The redactor hides all that follows the scheme, spaces included: so "Bearer  tok" is a
+    // token too.
+    std::size_t v = eq + 1 + scheme;
+    while (v < s.size() && s[v] == ' ') ++v;
+    if (v < s.size() && s[v] != '<' && s[v] != '\x01' && s[v] != '\r' && s[v] != '\n') {
       at = pos;
       return true;
     }

@@ -70,6 +70,21 @@ TEST(CredentialShape, BearerToken) {
   EXPECT_FALSE(find_bearer_token("no token", at));
 }
 
+// The redactor hides whatever follows "Bearer ", extra spaces included: audit and the check of a
+// pasted line must find a token behind a run of spaces too.
+TEST(CredentialShape, BearerTokenAfterARunOfSpaces) {
+  std::size_t at = 0;
+  const std::string response = "user=a\x01"s + "auth=Bearer  ya29.tok\x01\x01";
+  EXPECT_TRUE(find_bearer_token(response, at));
+  EXPECT_EQ(at, 7U);
+  EXPECT_TRUE(is_encoded_credential(base64_encode(response)));
+  EXPECT_TRUE(find_bearer_token("auth=bearer    ya29.tok", at));
+  EXPECT_FALSE(find_bearer_token("auth=Bearer  <redacted 8 bytes>", at));
+  EXPECT_FALSE(find_bearer_token("auth=Bearer   \x01", at));
+  EXPECT_FALSE(find_bearer_token("auth=Bearer   ", at));
+  EXPECT_FALSE(find_bearer_token("auth=Bearer  \r\n", at));
+}
+
 // An auth scheme is case-insensitive (RFC 7235 §2.1): the redactor removes a `bearer` token, so
 // audit and the check of a pasted line must find one too.
 TEST(CredentialShape, BearerSchemeInAnyCase) {
