@@ -25,10 +25,15 @@ bool printable(char c) {
 }
 
 // The AUTH line's own separators (HTAB, VT, FF between or before its words, as the dialogue
-// reads them) are kept in `text` as the client sent them; nothing else outside printable ASCII.
-void check(const RedactedLine& line) {
-  for (char c : line.text) {
-    if (!printable(c) && c != '\t' && c != '\v' && c != '\f') std::abort();
+// reads them) are kept in `text` as the client sent them: before the rendering's first '[', or
+// anywhere when the text is the input line unchanged. Nothing else outside printable ASCII.
+void check(const RedactedLine& line, std::string_view input) {
+  const bool as_sent = line.text == input;
+  const std::size_t rendering = line.text.find('[');
+  for (std::size_t i = 0; i < line.text.size(); ++i) {
+    const char c = line.text[i];
+    const bool separator = c == '\t' || c == '\v' || c == '\f';
+    if (!printable(c) && !(separator && (as_sent || i < rendering))) std::abort();
   }
   for (char c : line.decoded) {
     if (!printable(c)) std::abort();
@@ -56,12 +61,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view line = in.substr(0, nl);
     in.remove_prefix(nl == std::string_view::npos ? in.size() : nl + 1);
     if (first) {
-      check(redactor.begin(line));
+      check(redactor.begin(line), line);
       first = false;
     } else if (line.substr(0, 2) == "S:") {
-      check(redactor.server_challenge(line.substr(2)));
+      check(redactor.server_challenge(line.substr(2)), line.substr(2));
     } else if (line.substr(0, 2) == "B:") {
-      check(redactor.begin(line.substr(2)));
+      check(redactor.begin(line.substr(2)), line.substr(2));
     } else if (line.substr(0, 2) == "F:") {
       int code = 0;
       for (char c : line.substr(2, 3)) code = code * 10 + (c >= '0' && c <= '9' ? c - '0' : 0);
@@ -72,7 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (was_authenticated && !redactor.authenticated()) std::abort();
       if (!was_in_progress && redactor.authenticated() != was_authenticated) std::abort();
     } else {
-      check(redactor.client_response(line));
+      check(redactor.client_response(line), line);
     }
     if (policy.redact_users && !redactor.user().empty()) std::abort();
   }

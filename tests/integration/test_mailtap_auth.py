@@ -381,7 +381,8 @@ class PostfixAuthTest(AuthCase):
         password never; `show` names the user and `decode` explains the line."""
         blob = h.auth_plain("alice", ALICE_PASSWORD)
         lines = [f"AUTH  PLAIN {blob}", f"AUTH PLAIN  {blob}", f"AUTH PLAIN {blob} ",
-                 f" AUTH PLAIN {blob}", f"AUTH\tPLAIN {blob}", f"auth\tplain\t{blob}\t"]
+                 f" AUTH PLAIN {blob}", f"AUTH\tPLAIN {blob}", f"auth\tplain\t{blob}\t",
+                 f"AUTH\x0bPLAIN\x0c{blob}"]
         m = self.start(self.postfix.submission, password=None)
         for line in lines:
             with h.SmtpSocket(m.port) as c:
@@ -398,8 +399,8 @@ class PostfixAuthTest(AuthCase):
                 out = self.show(m, s["id"])
                 self.assertTrue([x for x in out.splitlines() if "alice" in x and
                                  "authenticated by the client (PLAIN)" in x], out)
-        # replay rebuilds these exchanges (the trailing space, the leading space, the tab)
-        for s in (sessions[2], sessions[3], sessions[5]):
+        # replay rebuilds these exchanges (the trailing space, the leading space, the tab, VT/FF)
+        for s in (sessions[2], sessions[3], sessions[5], sessions[6]):
             cp = subprocess.run(
                 [str(h.mailtap_bin()), "replay", str(s["id"]), "--to", self.postfix.submission,
                  "--db", str(self.db(m)), "--ca-file", str(self.postfix.ca_file), "--tls-name",

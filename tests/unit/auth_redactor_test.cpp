@@ -138,6 +138,8 @@ TEST(AuthRedactor, SeparatorsAsTheDialogueReadsThem) {
       {"AUTH PLAIN " + blob + " \t ", "AUTH PLAIN " + fields},
       {" AUTH PLAIN " + blob, " AUTH PLAIN " + fields},
       {"\t auth\tplain\t" + blob + "\t", "\t auth\tplain " + fields},
+      {"AUTH\vPLAIN\f" + blob, "AUTH\vPLAIN " + fields},
+      {"\fAUTH\f\vPLAIN\v" + blob + "\f", "\fAUTH\f\vPLAIN " + fields},
   };
   for (const auto& [line, text] : cases) {
     AuthRedactor r;
