@@ -172,6 +172,13 @@ bool keep_output(const char* buf, ssize_t n, bool first_line_only, CommandResult
   return false;
 }
 
+// The first line of `kept` without its end (LF or CRLF); `kept` holds no more than that line.
+std::size_t first_line_length(std::string_view kept) {
+  if (!kept.empty() && kept.back() == '\n') kept.remove_suffix(1);
+  if (!kept.empty() && kept.back() == '\r') kept.remove_suffix(1);
+  return kept.size();
+}
+
 // The command has exited: takes what is already in the pipe, without waiting for an EOF that a
 // child it left in the background (an agent started on first use) may hold back. True when
 // the output cannot be used (too much of it, or a read error).
@@ -305,7 +312,8 @@ bool process_group_alive(pid_t pgid) {
 
 CommandResult run_command(const std::string& command, const CommandOptions& options) {
   CommandResult result;
-  result.output = smtp::Secret(options.max_output);
+  // With first_line_only, max_output bounds the line: its end (LF or CRLF) has room of its own.
+  result.output = smtp::Secret(options.max_output + (options.first_line_only ? 2 : 0));
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     result.error = "cannot create a pipe: " + errno_text(errno);
@@ -352,6 +360,9 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
   // Cancelled after its stdout's EOF, while waiting for its exit: killed for the cancel.
   if (options.cancel && options.cancel->load() && result.status != CommandResult::Status::exited)
     result.status = CommandResult::Status::cancelled;
+  if (options.first_line_only && result.ok() &&
+      first_line_length(result.output.view()) > options.max_output)
+    result.status = CommandResult::Status::too_much_output;
   if (!result.ok()) result.output.clear();
   return result;
 }

@@ -29,8 +29,8 @@ struct CommandOptions {
   bool interactive = false;
   std::size_t max_output = 64 * 1024;
   // Keep stdout only up to its first newline (included); what follows is read and dropped, so
-  // a helper may print any amount after it while mailtap holds at most max_output. Then
-  // too_much_output means a first line longer than max_output.
+  // a helper may print any amount after it while mailtap holds at most max_output and the
+  // line's end (LF or CRLF). Then too_much_output means a first line longer than max_output.
   bool first_line_only = false;
   // Set from another thread to kill the command now (shutdown).
   const std::atomic<bool>* cancel = nullptr;

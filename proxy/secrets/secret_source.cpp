@@ -20,6 +20,9 @@ namespace mailtap::secrets {
 namespace {
 
 constexpr std::size_t kMaxSecret = 64 * 1024;
+// What each source may hold beyond the secret: its first line's end, LF or CRLF. So every source
+// takes a first line of exactly kMaxSecret octets, and refuses one octet more, alike.
+constexpr std::size_t kLineEnd = 2;
 
 SecretRead failed(std::string error) {
   SecretRead r;
@@ -30,6 +33,7 @@ SecretRead failed(std::string error) {
 SecretRead first_line_of(smtp::Secret s, const std::string& who) {
   keep_first_line(s);
   if (s.empty()) return failed(who + ": the first line is empty");
+  if (s.size() > kMaxSecret) return failed(who + ": the first line is longer than 64 KiB");
   SecretRead r;
   r.secret = std::move(s);
   return r;
@@ -89,7 +93,7 @@ SecretRead read_secret_from_env(const std::string& variable) {
   // whatever follows it is none of mailtap's business, and is wiped with the rest.
   const std::string_view value = std::getenv(variable.c_str());
   const std::string_view line = value.substr(0, value.find('\n'));
-  if (line.size() > kMaxSecret) {
+  if (line.size() > kMaxSecret + kLineEnd) {
     wipe_variable(variable);
     return failed(who + ": the first line is longer than 64 KiB");
   }
@@ -111,7 +115,7 @@ SecretRead read_secret_from_file(const std::string& path) {
   if (std::string refusal = file_refusal(who, path, st); !refusal.empty())
     return failed(std::move(refusal));
   // Only up to the first newline: the rest of the file is none of mailtap's business.
-  smtp::Secret s(kMaxSecret);
+  smtp::Secret s(kMaxSecret + kLineEnd);
   for (;;) {
     const std::size_t want = std::min<std::size_t>(s.room(), 4096);
     if (want == 0) return failed(who + ": the first line is longer than 64 KiB");

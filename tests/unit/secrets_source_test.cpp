@@ -186,6 +186,36 @@ TEST(SecretSource, OnlyTheFirstLineCountsHoweverMuchFollows) {
   EXPECT_EQ(std::getenv("MAILTAP_TEST_BIG"), nullptr);
 }
 
+// 64 KiB is the longest secret whatever its source: a first line of exactly 65536 bytes is
+// taken from each, with its LF or CRLF, and one byte more is refused by each.
+TEST(SecretSource, EverySourceTakesAFirstLineOfExactly64KiB) {
+  test_support::TempDir dir;
+  const std::string longest(65536, 'x');
+  for (const std::string end : {"", "\n", "\r\n", "\nmore\n"}) {
+    SCOPED_TRACE(end.size());
+    ::setenv("MAILTAP_TEST_BIG", (longest + end).c_str(), 1);
+    EXPECT_EQ(value(read_secret_from_env("MAILTAP_TEST_BIG")), longest);
+    EXPECT_EQ(value(read_secret_from_file(write_file(dir, "longest", longest + end, 0600))),
+              longest);
+    write_file(dir, "cat", longest + end, 0600);
+    EXPECT_EQ(value(read_secret_from_command("cat " + dir.file("cat"))), longest);
+  }
+  const std::string over(65537, 'x');
+  for (const std::string end : {"", "\n", "\r\n"}) {
+    SCOPED_TRACE(end.size());
+    ::setenv("MAILTAP_TEST_BIG", (over + end).c_str(), 1);
+    EXPECT_EQ(read_secret_from_env("MAILTAP_TEST_BIG").error,
+              "--password-env MAILTAP_TEST_BIG: the first line is longer than 64 KiB");
+    EXPECT_NE(read_secret_from_file(write_file(dir, "over", over + end, 0600))
+                  .error.find("the first line is longer than 64 KiB"),
+              std::string::npos);
+    write_file(dir, "cat", over + end, 0600);
+    EXPECT_EQ(read_secret_from_command("cat " + dir.file("cat")).error,
+              "--password-cmd printed a first line longer than 65536 bytes; a secret helper "
+              "prints the secret on its first line");
+  }
+}
+
 TEST(SecretSource, PromptNeedsATerminal) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
