@@ -13,8 +13,9 @@
 //   * Quoted values are escaped: `"` and `\` get a backslash, bytes outside 0x20..0x7e become
 //     \xHH. So text and decoded are always printable ASCII: no log or terminal injection. The
 //     one exception: the AUTH line's words are split as the dialogue splits a command line
-//     (first_word: any run of SP/HTAB/VT/FF, leading ones too), and the separators before the
-//     rendering are kept in text as the client sent them.
+//     (first_word: any run of SP/HTAB/VT/FF, leading ones too), and the separators before and
+//     after the verb are kept in text as the client sent them; those between the mechanism and
+//     a rendered initial response become one space ("AUTH\vPLAIN [...]").
 #pragma once
 
 #include <array>
