@@ -24,6 +24,16 @@ std::string out_of_descriptors_refusal(const std::error_code& ec) {
          "or lower --max-sessions)";
 }
 
+std::error_code descriptor_shortage() {
+  const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::close(fd);
+    return {};
+  }
+  const std::error_code ec(errno, asio::error::get_system_category());
+  return out_of_descriptors(ec) ? ec : std::error_code();
+}
+
 DescriptorReserve::DescriptorReserve() {
   take();
 }

@@ -18,6 +18,11 @@ bool out_of_descriptors(const std::error_code& ec);
 // what mends it ("4.3.2 mailtap: Too many open files (mailtap's open-file limit is 64); ...").
 std::string out_of_descriptors_refusal(const std::error_code& ec);
 
+// EMFILE or ENFILE if mailtap cannot open one more descriptor now, else no error. For a
+// failure whose error lost the cause: a name lookup that could open neither /etc/hosts nor a
+// socket to the DNS server says "host not found" (glibc's EAI_NONAME), not EMFILE.
+std::error_code descriptor_shortage();
+
 class DescriptorReserve {
  public:
   DescriptorReserve();

@@ -297,9 +297,7 @@ class Setup {
     auto [rec, resolved] =
         co_await resolver.async_resolve(t_.host, std::to_string(t_.port), use_tuple);
     if (rec) {
-      if (!timed_out_)
-        fail("4.4.3 mailtap: cannot resolve " + t_.host + ": " + rec.message(),
-             smtp::Outcome::error);
+      resolve_failed(rec);
       co_return false;
     }
     std::vector<asio::ip::tcp::endpoint> endpoints;
@@ -331,6 +329,22 @@ class Setup {
                               (tried.empty() ? "" : "; also tried " + tried) + ")");
     name_the_address(race, endpoints, endpoint);
     co_return true;
+  }
+
+  // No descriptor to resolve the name with (to read /etc/hosts, or a socket to the DNS
+  // server) is mailtap's own limit, which the 421 must not pin on the name: glibc reports it
+  // as EMFILE (EAI_SYSTEM), or as "host not found" when every source failed for it.
+  void resolve_failed(std::error_code ec) {
+    if (timed_out_) return;
+    if (!out_of_descriptors(ec)) {
+      if (const std::error_code shortage = descriptor_shortage()) ec = shortage;
+    }
+    if (out_of_descriptors(ec)) {
+      fail(out_of_descriptors_refusal(ec), smtp::Outcome::error);
+      result_.own_fault = true;
+      return;
+    }
+    fail("4.4.3 mailtap: cannot resolve " + t_.host + ": " + ec.message(), smtp::Outcome::error);
   }
 
   // The name's other addresses, each failed (for probe, and a broken one costs every client

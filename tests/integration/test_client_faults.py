@@ -278,13 +278,23 @@ class OutOfDescriptorsTest(h.IntegrationCase):
         """The client is accepted, but no descriptor is left for the socket to the server:
         mailtap's own limit, which the 421 and the record say, with what mends it, instead of
         "cannot connect to HOST: Too many open files" (the server blamed)."""
+        f = self.fake("good")
+        self.check_out_of_descriptors_is_mailtap_s_limit(f, f.address)
+
+    def test_no_descriptor_to_resolve_the_upstream_name_is_said_to_be_mailtap_s_limit(self):
+        """Resolving a name opens files too (/etc/hosts): with none left, the resolver fails
+        with EMFILE, mailtap's own limit as well, not "cannot resolve localhost: Too many open
+        files" (the server's name blamed)."""
+        f = self.fake("good")
+        self.check_out_of_descriptors_is_mailtap_s_limit(f, f"localhost:{f.port}")
+
+    def check_out_of_descriptors_is_mailtap_s_limit(self, f, upstream: str):
         import resource
 
         if "ASAN_OPTIONS" in os.environ:
             self.skipTest("a sanitizer build cannot be checked while it is out of descriptors")
-        f = self.fake("good")
         db = self.tmp / "fd.db"
-        mt = self.mailtap(f.address, tls="none", db=db, extra_args=["--threads", "1"])
+        mt = self.mailtap(upstream, tls="none", db=db, extra_args=["--threads", "1"])
         descriptors = f"/proc/{mt.proc.pid}/fd"
 
         def sockets() -> int:
@@ -307,6 +317,7 @@ class OutOfDescriptorsTest(h.IntegrationCase):
                       f"{free[1]}); try again later (whoever runs mailtap: raise the limit, "
                       "ulimit -n or LimitNOFILE=, or lower --max-sessions)", reply.text)
         self.assertNotIn("cannot connect", reply.text)
+        self.assertNotIn("cannot resolve", reply.text)
         self.assertEqual(mt.stop(timeout=15), 0, mt.stderr)
         row = query(db, "SELECT outcome, outcome_reason FROM sessions ORDER BY id")[-1]
         self.assertEqual(row["outcome"], "error")
