@@ -99,30 +99,40 @@ void write_all(int fd, std::string_view s) {
 // line, the terminal went away, a read error), or the line outgrew the secret's capacity.
 enum class ReadEnd { complete, interrupted, stopped, too_long };
 
-// Reads one line from `in_fd`, one byte at a time (what follows the line stays for whoever
-// reads next), editing it into `line` (without the line's end).
-ReadEnd read_line(int in_fd, const QuietTerminal& quiet, smtp::Secret& line) {
-  LineEditor editor(quiet.keys(), line);
-  ReadEnd end = ReadEnd::stopped;
-  char c = 0;
+// Waits for and reads one byte into `c`; false when none came, with why in `why_not`.
+bool read_byte(int in_fd, const QuietTerminal& quiet, char& c, ReadEnd& why_not) {
   for (;;) {
     pollfd p{in_fd, POLLIN, 0};
     if (::ppoll(&p, 1, nullptr, quiet.wait_mask()) < 0) {
       if (errno == EINTR && caught_signal == 0) continue;
-      if (caught_signal != 0) end = ReadEnd::interrupted;
-      break;
+      why_not = caught_signal != 0 ? ReadEnd::interrupted : ReadEnd::stopped;
+      return false;
     }
     const ssize_t n = ::read(in_fd, &c, 1);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) break;  // the terminal went away
-    const LineEnd taken = editor.take(c);
-    if (taken == LineEnd::more) continue;
-    if (taken == LineEnd::complete) end = ReadEnd::complete;
-    if (taken == LineEnd::too_long) end = ReadEnd::too_long;
-    break;
+    if (n == 1) return true;
+    why_not = ReadEnd::stopped;  // the terminal went away, or a read error
+    return false;
   }
-  OPENSSL_cleanse(&c, 1);
-  return end;
+}
+
+// Reads one line from `in_fd`, one byte at a time, editing it into `line` (without the line's
+// end). A line over the limit is still read to its end with the echo off, each byte dropped:
+// the rest of a long paste would otherwise arrive once the echo is back, shown on screen and
+// left for the shell (restoring the terminal flushes only what has arrived by then).
+ReadEnd read_line(int in_fd, const QuietTerminal& quiet, smtp::Secret& line) {
+  LineEditor editor(quiet.keys(), line);
+  bool overflowed = false;
+  ReadEnd end = ReadEnd::stopped;
+  char c = 0;
+  while (read_byte(in_fd, quiet, c, end)) {
+    const LineEnd taken = editor.take(c);
+    OPENSSL_cleanse(&c, 1);
+    if (taken == LineEnd::too_long) overflowed = true;
+    if (taken == LineEnd::complete) end = ReadEnd::complete;
+    if (taken == LineEnd::complete || taken == LineEnd::input_ended) break;
+  }
+  return overflowed && end != ReadEnd::interrupted ? ReadEnd::too_long : end;
 }
 
 }  // namespace
@@ -141,8 +151,7 @@ PromptResult prompt_without_echo(std::string_view prompt, int in_fd, int out_fd)
     end = read_line(in_fd, quiet, line);
     // The cursor goes to the next line, as the echoed Enter would have moved it.
     write_all(out_fd, "\n");
-  }  // the terminal is restored here (what was typed after a too long line is discarded),
-     // and a caught signal delivered
+  }  // the terminal is restored here, and a caught signal delivered
   switch (end) {
     case ReadEnd::complete:
       result.secret = std::move(line);
@@ -151,7 +160,7 @@ PromptResult prompt_without_echo(std::string_view prompt, int in_fd, int out_fd)
       result.error = "interrupted";
       return result;
     case ReadEnd::too_long:
-      result.error = "the line is longer than " + std::to_string(kMaxLine) + " characters";
+      result.error = "the line is longer than " + std::to_string(kMaxLine) + " bytes";
       return result;
     case ReadEnd::stopped:
       break;

@@ -21,7 +21,7 @@ struct PromptResult {
   std::string error;
 };
 
-// Reads one line (up to 65536 characters; a longer one is an error, never cut) from `in_fd`,
+// Reads one line (up to 65536 bytes; a longer one is an error, never cut) from `in_fd`,
 // which must be a terminal, after writing `prompt` to `out_fd`.
 // Single-threaded use only (it changes signal dispositions while it waits).
 PromptResult prompt_without_echo(std::string_view prompt, int in_fd, int out_fd);

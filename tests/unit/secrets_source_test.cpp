@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -286,13 +287,19 @@ TEST_F(Pty, APasteLongerThanATerminalLineIsReadWhole) {
   EXPECT_EQ(screen().find("kkkk"), std::string::npos);
 }
 
+// The whole line is read, with the echo off, to its end: the rest of a paste is neither shown
+// once the echo is back nor left for the shell to run.
 TEST_F(Pty, ALineOverTheLimitIsRefusedNotCut) {
-  std::thread typist = type_when_quiet(std::string(66000, 'k') + "\n");
+  std::thread typist = type_when_quiet(std::string(70000, 'k') + "TAILSECRET\n");
   const SecretRead r = read_secret_from_terminal("Access token: ", slave_, slave_);
   typist.join();
   EXPECT_FALSE(r.secret);
-  EXPECT_EQ(r.error, "no secret was entered (the line is longer than 65536 characters)");
+  EXPECT_EQ(r.error, "no secret was entered (the line is longer than 65536 bytes)");
   EXPECT_TRUE(echo_on());
+  EXPECT_EQ(screen().find("TAILSECRET"), std::string::npos);
+  int queued = -1;
+  ASSERT_EQ(::ioctl(slave_, FIONREAD, &queued), 0);
+  EXPECT_EQ(queued, 0) << "bytes of the paste left for whoever reads next";
 }
 
 // The prompt edits the line itself, with the terminal's keys, as its line editing would have.
