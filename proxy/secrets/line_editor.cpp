@@ -25,8 +25,9 @@ EditingKeys EditingKeys::of(const termios& t) {
   k.kill = t.c_cc[VKILL];
   k.end_of_file = t.c_cc[VEOF];
   k.end_of_line = t.c_cc[VEOL];
-  k.end_of_line2 = t.c_cc[VEOL2];
+  // Linux's line discipline honours these only with IEXTEN (as it does EOL2).
   if ((t.c_lflag & IEXTEN) != 0) {
+    k.end_of_line2 = t.c_cc[VEOL2];
     k.word_erase = t.c_cc[VWERASE];
     k.literal_next = t.c_cc[VLNEXT];
     k.reprint = t.c_cc[VREPRINT];

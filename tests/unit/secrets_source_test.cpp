@@ -349,6 +349,25 @@ TEST_F(Pty, TheTerminalsEditingKeysWorkAtThePrompt) {
   }
 }
 
+// The second end-of-line key ends a line only with IEXTEN, as in Linux's line discipline.
+TEST_F(Pty, TheSecondEndOfLineKeyNeedsIexten) {
+  termios t{};
+  ::tcgetattr(slave_, &t);
+  t.c_cc[VEOL2] = '#';
+  t.c_lflag &= ~static_cast<tcflag_t>(IEXTEN);
+  ::tcsetattr(slave_, TCSANOW, &t);
+  std::thread typist = type_when_quiet("ab#cd\n");
+  SecretRead r = read_secret_from_terminal("Password: ", slave_, slave_);
+  typist.join();
+  EXPECT_EQ(value(r), "ab#cd");
+  t.c_lflag |= IEXTEN;
+  ::tcsetattr(slave_, TCSANOW, &t);
+  typist = type_when_quiet("ab#");
+  r = read_secret_from_terminal("Password: ", slave_, slave_);
+  typist.join();
+  EXPECT_EQ(value(r), "ab");
+}
+
 TEST_F(Pty, EndOfInputIsNoSecretAndRestoresTheTerminal) {
   std::thread typist = type_when_quiet("\x04");  // Ctrl-D on an empty line
   const SecretRead r = read_secret_from_terminal("Password: ", slave_, slave_);
