@@ -4,6 +4,8 @@
 #include <charconv>
 #include <utility>
 
+#include "proxy/smtp/command.hpp"
+
 namespace mailtap::net {
 
 namespace {
@@ -18,6 +20,32 @@ std::optional<std::uint16_t> port_number(std::string_view s) {
 bool name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '_' || c == '.';
+}
+
+// Whether `name` is labels of 1 to 63 octets between single dots, at most 253 in all (RFC 1035
+// 2.3.4, without the root's dot), each of which `label_ok` takes.
+bool dotted_labels(std::string_view name, bool (*label_ok)(std::string_view)) {
+  if (name.empty() || name.size() > 253) return false;
+  for (;;) {
+    const std::size_t dot = name.find('.');
+    const std::string_view label = name.substr(0, dot);
+    if (label.empty() || label.size() > 63 || !label_ok(label)) return false;
+    if (dot == std::string_view::npos) return true;
+    name.remove_prefix(dot + 1);
+  }
+}
+
+// A label of a name in a certificate: letters, digits, '-' and '_' anywhere (names that break
+// the host name rules exist in certificates, and --tls-name must be able to expect them).
+bool name_label(std::string_view label) {
+  return std::all_of(label.begin(), label.end(), name_char);
+}
+
+// A label after EHLO: RFC 5321's sub-domain (Ldh-str: no '-' first or last, which Postfix's
+// reject_invalid_helo_hostname refuses with a 501), with the '_' that real host names have
+// and servers take (Postfix's valid_hostname does).
+bool ehlo_label(std::string_view label) {
+  return name_label(label) && label.front() != '-' && label.back() != '-';
 }
 
 // `out`, once its host is checked: a space, a '/' or a control character would only fail the
@@ -40,24 +68,15 @@ bool is_tls_name(std::string_view name) {
   asio::ip::make_address(std::string(name), ec);
   if (!ec) return true;
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  if (name.empty() || name.size() > 253) return false;
-  std::size_t label = 0;
-  for (const char c : name) {
-    if (c != '.') {
-      if (!name_char(c) || ++label > 63) return false;
-      continue;
-    }
-    if (label == 0) return false;  // an empty label: a leading dot, or two in a row
-    label = 0;
-  }
-  return label > 0;
+  return dotted_labels(name, name_label);
 }
 
 bool is_ehlo_name(std::string_view name) {
   if (name.size() > 2 && name.front() == '[' && name.back() == ']') {
     std::string_view literal = name.substr(1, name.size() - 2);
     std::error_code ec;
-    if (literal.starts_with("IPv6:")) {
+    // The tag is case-insensitive, as every ABNF string is (RFC 5234 2.3).
+    if (smtp::iequals(literal.substr(0, 5), "IPv6:")) {
       // asio takes a zone ("%eth0"), which means nothing to the server.
       if (literal.find('%') != std::string_view::npos) return false;
       asio::ip::make_address_v6(std::string(literal.substr(5)), ec);
@@ -66,9 +85,9 @@ bool is_ehlo_name(std::string_view name) {
     }
     return !ec;
   }
-  // A trailing dot (an absolute name) is no RFC 5321 Domain, unlike in --tls-name.
-  return !name.empty() && name.back() != '.' && is_tls_name(name) &&
-         name.find(':') == std::string_view::npos;
+  // A trailing dot (an absolute name) is no RFC 5321 Domain, unlike in --tls-name: its empty
+  // last label is refused. A dotted IPv4 address passes as labels of digits.
+  return dotted_labels(name, ehlo_label);
 }
 
 std::optional<HostPort> parse_host_port(std::string_view text) {

@@ -24,8 +24,9 @@ bool is_host(std::string_view host);
 // dots, with at most one dot at the end (an absolute name; SNI carries it without, RFC 6066 3).
 bool is_tls_name(std::string_view name);
 // Whether `name` can follow EHLO (RFC 5321 4.1.1.1, 4.1.3): a domain of ASCII letters, digits,
-// '-' and '_' in labels of 1 to 63 between single dots (an internationalised name in its xn--
-// form), or an address literal, "[192.0.2.1]" or "[IPv6:2001:db8::1]".
+// '-' and '_' in labels of 1 to 63 between single dots, none starting or ending with '-' (an
+// internationalised name in its xn-- form), or an address literal, "[192.0.2.1]" or
+// "[IPv6:2001:db8::1]" (the tag in any case).
 bool is_ehlo_name(std::string_view name);
 // "host", "host:25", "[::1]:25", "::1"; nullopt if malformed, or if the host is none (is_host).
 std::optional<HostPort> parse_host_port(std::string_view text);

@@ -78,9 +78,10 @@ std::string UpstreamOptions::apply_to(net::UpstreamTarget& target, bool read_cli
     return (ehlo_name.empty()
                 ? "this host's name " + escape_line(target.ehlo_name) + " (the default --ehlo-name)"
                 : "--ehlo-name " + escape_line(target.ehlo_name)) +
-           ": expected a domain (ASCII letters, digits and '-' between single dots; an "
-           "internationalised name in its xn-- form) or an address literal such as "
-           "[192.0.2.1] or [IPv6:2001:db8::1] (RFC 5321 4.1.3)";
+           ": expected a domain (labels of ASCII letters, digits, '-' and '_', not starting "
+           "or ending with '-', between single dots; an internationalised name in its xn-- "
+           "form) or an address literal such as [192.0.2.1] or [IPv6:2001:db8::1] (RFC 5321 "
+           "4.1.3)";
   target.insecure = insecure;
   // Even under --insecure, which would not read it: a file named but unusable is a mistake.
   if (!ca_file.empty())

@@ -157,8 +157,9 @@ TEST(Endpoint, AnUnbracketedIpv6AddressWithAPortIsCaughtWithAHint) {
 }
 
 TEST(Endpoint, TlsNameIsAHostNameOrAnAddress) {
-  for (const char* good : {"mx.example.test", "mx.example.test.", "localhost", "127.0.0.1", "::1",
-                           "xn--bcher-kva.example", "a_b.example"})
+  for (const char* good :
+       {"mx.example.test", "mx.example.test.", "localhost", "127.0.0.1", "::1",
+        "xn--bcher-kva.example", "a_b.example", "_dmarc.example", "-edge-.example"})
     EXPECT_TRUE(net::is_tls_name(good)) << good;
   for (const char* bad : {"", ".", "..", "mx.example.test..", ".mx.example.test", "a..b",
                           "two words", "*.example.test", "mx/example"})
@@ -283,15 +284,20 @@ TEST(UpstreamOptions, EhloNameIsAnAsciiDomainOrAnAddressLiteral) {
        {std::string("m\xc3\xbcller.example"), std::string("caf\xc3\xa9"), std::string("::1"),
         std::string("a..b"), std::string(".a"), std::string("a."), std::string("[::1]"),
         std::string("[IPv6:fe80::1%eth0]"), std::string("[300.1.1.1]"), std::string("[]"),
-        std::string("x:y"), std::string("a/b")}) {
+        std::string("x:y"), std::string("a/b"), std::string("bad-.example"),
+        std::string("-bad.example"), std::string("mail.-x"), std::string("mail.x-")}) {
     Parsed p;
     ASSERT_EQ(p.parse({"--ehlo-name", name}), "");
     const std::string e = p.upstream.apply_to(target);
-    EXPECT_NE(e.find(": expected a domain"), std::string::npos) << name << ": " << e;
+    EXPECT_NE(e.find(": expected a domain (labels of ASCII letters, digits, '-' and '_', not "
+                     "starting or ending with '-',"),
+              std::string::npos)
+        << name << ": " << e;
     EXPECT_EQ(e.find('\xc3'), std::string::npos) << "shown escaped: " << e;
   }
-  for (const char* name : {"mail.example.test", "xn--mller-kva.example", "vm", "host-1", "my_pc",
-                           "192.0.2.1", "[192.0.2.1]", "[IPv6:2001:db8::1]"}) {
+  for (const char* name :
+       {"mail.example.test", "xn--mller-kva.example", "vm", "host-1", "my_pc", "a-b.c--d.example",
+        "192.0.2.1", "[192.0.2.1]", "[IPv6:2001:db8::1]", "[ipv6:::1]", "[IPV6:::1]"}) {
     Parsed p;
     ASSERT_EQ(p.parse({"--ehlo-name", name}), "");
     EXPECT_EQ(p.upstream.apply_to(target), "") << name;
