@@ -140,10 +140,13 @@ asio::awaitable<void> Server::end_reserve_linger() {
 bool Server::turn_away_through_reserve(const std::error_code& ec) {
   const int fd = descriptor_reserve_.accept_one(acceptor_.native_handle());
   if (fd < 0) return false;
-  std::error_code assign_failed;
+  // The socket is the listener's family ([::1] is IPv6); an endpoint read in vain would say
+  // IPv4, so its error is checked before the assign, which would overwrite it.
+  std::error_code failed;
+  const asio::ip::tcp::endpoint listening = acceptor_.local_endpoint(failed);
   auto socket = std::make_shared<asio::ip::tcp::socket>(io_);
-  socket->assign(acceptor_.local_endpoint(assign_failed).protocol(), fd, assign_failed);
-  if (assign_failed) {
+  if (!failed) socket->assign(listening.protocol(), fd, failed);
+  if (failed) {
     ::close(fd);
     descriptor_reserve_.take();
     return false;
