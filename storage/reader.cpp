@@ -698,15 +698,8 @@ bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, st
 
 bool Reader::in_one_snapshot(const std::function<bool()>& reads, std::string& error) {
   error.clear();
-  if (Status s = impl_->db.exec("BEGIN"); !s.ok()) {
-    error = s.message;
-    return false;
-  }
-  const bool ok = reads();
-  // A read transaction that cannot commit is ended all the same: the next read must not find
-  // it still open (and this snapshot still held).
-  if (!impl_->db.exec("COMMIT").ok()) impl_->db.exec("ROLLBACK");
-  return ok;
+  bool ok = false;
+  return impl_->in_read_transaction(error, [&] { ok = reads(); }) && ok;
 }
 
 void Reader::after_each_read_for_tests(std::function<void()> fn) {

@@ -142,18 +142,29 @@ struct Reader::Impl {
   Status load_messages(std::int64_t id, SessionDetail& d, bool leave_long_body);
   Status load_recipients(std::int64_t id, SessionDetail& d);
 
-  // Runs `load(out)` in one read transaction, so what it reads with several SELECTs comes from
-  // one snapshot (the writer may commit between them). False with `error` set, and `out` reset.
-  template <typename T, typename Load>
-  bool in_one_snapshot(std::optional<T>& out, std::string& error, Load&& load) {
-    error.clear();
-    out.reset();
+  // Runs `reads()` in one read transaction, so what they read with several SELECTs comes from
+  // one snapshot (the writer may commit between them). A transaction that cannot commit is
+  // rolled back all the same: the next read must not find it still open (and this snapshot
+  // still held). False with `error` set if it cannot begin; `reads` then does not run.
+  template <typename Reads>
+  bool in_read_transaction(std::string& error, Reads&& reads) {
     if (Status s = db.exec("BEGIN"); !s.ok()) {
       error = s.message;
       return false;
     }
-    Status s = load(out);
-    db.exec("COMMIT");
+    reads();
+    if (!db.exec("COMMIT").ok()) db.exec("ROLLBACK");
+    return true;
+  }
+
+  // Runs `load(out)` in one read transaction (in_read_transaction). False with `error` set,
+  // and `out` reset.
+  template <typename T, typename Load>
+  bool in_one_snapshot(std::optional<T>& out, std::string& error, Load&& load) {
+    error.clear();
+    out.reset();
+    Status s;
+    if (!in_read_transaction(error, [&] { s = load(out); })) return false;
     if (!s.ok()) {
       out.reset();
       error = s.message;
