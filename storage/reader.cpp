@@ -702,10 +702,6 @@ bool Reader::in_one_snapshot(const std::function<bool()>& reads, std::string& er
   return impl_->in_read_transaction(error, [&] { ok = reads(); }) && ok;
 }
 
-void Reader::after_each_read_for_tests(std::function<void()> fn) {
-  impl_->after_read = std::move(fn);
-}
-
 bool Reader::fingerprint_key(FingerprintKey& key, std::string& error) {
   error.clear();
   if (Status s = read_fingerprint_key(impl_->db, key); !s.ok()) {

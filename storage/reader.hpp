@@ -308,10 +308,6 @@ class Reader {
   // begin; else what `reads` returns (its reads set `error`).
   bool in_one_snapshot(const std::function<bool()>& reads, std::string& error);
 
-  // For tests: `fn` runs after each read statement of this Reader has run, as if another
-  // process committed between two reads.
-  void after_each_read_for_tests(std::function<void()> fn);
-
   // ---- whole-file reads for `mailtap audit` (reader_audit.cpp) ----
   // Each returns false with `error` set on a database error, after handing over every row read
   // before it; then last_failure_is_damage() says whether the file is damaged (malformed pages,
@@ -340,6 +336,7 @@ class Reader {
   struct Impl;
 
  private:
+  friend struct ReaderTestAccess;  // tests/unit/reader_test_access.hpp
   explicit Reader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -1,5 +1,5 @@
 // Inside storage::Reader: its connection and the helpers its queries share. Only storage/
-// includes this.
+// includes this, and the tests' ReaderTestAccess (tests/unit/reader_test_access.hpp).
 #pragma once
 
 #include <functional>
@@ -60,7 +60,9 @@ struct Reader::Impl {
   OpenOptions open_options;                // db's, for a RowBodyReader's connection
   std::unique_ptr<BodyFileReader> bodies;  // for bytes stored in the body files (schema v6)
   int last_failure = 0;                    // SQLite code of the last read (0: it succeeded)
-  std::function<void()> after_read;        // Reader::after_each_read_for_tests
+  // For tests (ReaderTestAccess): runs wherever noted() does, after each read statement has
+  // run or failed to be prepared, as if another process committed in between.
+  std::function<void()> after_read;
 
   // A reader of octets left in their rows, on a connection of its own (opened at its first
   // read): the octets are read after this connection's snapshot ended, maybe by another thread.

@@ -17,6 +17,7 @@
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
 #include "tests/unit/plain_shaped_octets_for_tests.hpp"
+#include "tests/unit/reader_test_access.hpp"
 #include "tests/unit/recorded_event_for_tests.hpp"
 #include "tests/unit/storage_records_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
@@ -313,7 +314,7 @@ TEST(ToolsAuditReport, TotalsDescribeOneStateWhileSessionsAreRecorded) {
   auto reader = storage::Reader::open(path, error);
   ASSERT_NE(reader, nullptr) << error;
   int recorded = 0;
-  reader->after_each_read_for_tests([&] {
+  storage::ReaderTestAccess::after_each_read(*reader, [&] {
     if (++recorded > 20) return;
     const storage::SessionKey key = rec->new_session_key();
     // submit() returns once a batch with the session's end is committed.
@@ -322,7 +323,7 @@ TEST(ToolsAuditReport, TotalsDescribeOneStateWhileSessionsAreRecorded) {
   });
   AuditReport r;
   ASSERT_TRUE(build_audit_report(*reader, CredentialScanOptions{}, 30, r, error)) << error;
-  reader->after_each_read_for_tests({});
+  storage::ReaderTestAccess::after_each_read(*reader, {});
   rec->stop();
   ASSERT_GT(recorded, 3);  // sessions were committed between the reads
   std::int64_t outcomes = 0;
