@@ -19,8 +19,8 @@ bool out_of_descriptors(const std::error_code& ec);
 std::string out_of_descriptors_refusal(const std::error_code& ec);
 
 // EMFILE or ENFILE if mailtap cannot open one more descriptor now, else no error. For a
-// failure whose error lost the cause: a name lookup that could open neither /etc/hosts nor a
-// socket to the DNS server says "host not found" (glibc's EAI_NONAME), not EMFILE.
+// failure whose error may have lost the cause: a name lookup that could not open /etc/hosts
+// may still have asked DNS, and then says "host not found" (glibc's EAI_NONAME), not EMFILE.
 std::error_code descriptor_shortage();
 
 class DescriptorReserve {

@@ -293,6 +293,12 @@ class Setup {
   asio::awaitable<bool> connect() {
     auto ex = co_await asio::this_coro::executor;
     step_ = "while resolving " + t_.host;
+    // Not one descriptor free: the socket could not be had whatever the resolve said, and the
+    // resolve may say "host not found", its files failing for it before DNS answered.
+    if (const std::error_code shortage = descriptor_shortage()) {
+      fail_for_descriptors(shortage);
+      co_return false;
+    }
     asio::ip::tcp::resolver resolver(ex);
     auto [rec, resolved] =
         co_await resolver.async_resolve(t_.host, std::to_string(t_.port), use_tuple);
@@ -331,17 +337,23 @@ class Setup {
     co_return true;
   }
 
+  // Mailtap's own limit, `ec` (EMFILE or ENFILE), which the 421 must not pin on the server.
+  void fail_for_descriptors(const std::error_code& ec) {
+    fail(out_of_descriptors_refusal(ec), smtp::Outcome::error);
+    result_.own_fault = true;
+  }
+
   // No descriptor to resolve the name with (to read /etc/hosts, or a socket to the DNS
   // server) is mailtap's own limit, which the 421 must not pin on the name: glibc reports it
-  // as EMFILE (EAI_SYSTEM), or as "host not found" when every source failed for it.
+  // as EMFILE (EAI_SYSTEM), but when /etc/hosts could not be read and a descriptor came free
+  // for the DNS query, as DNS's "host not found" for a name only /etc/hosts knows.
   void resolve_failed(std::error_code ec) {
     if (timed_out_) return;
     if (!out_of_descriptors(ec)) {
       if (const std::error_code shortage = descriptor_shortage()) ec = shortage;
     }
     if (out_of_descriptors(ec)) {
-      fail(out_of_descriptors_refusal(ec), smtp::Outcome::error);
-      result_.own_fault = true;
+      fail_for_descriptors(ec);
       return;
     }
     fail("4.4.3 mailtap: cannot resolve " + t_.host + ": " + ec.message(), smtp::Outcome::error);
@@ -388,8 +400,7 @@ class Setup {
     // the server (as a client turned away at accept is told).
     for (const ConnectAttempt& a : attempts)
       if (out_of_descriptors(a.error)) {
-        fail(out_of_descriptors_refusal(a.error), smtp::Outcome::error);
-        result_.own_fault = true;
+        fail_for_descriptors(a.error);
         return;
       }
     std::string why = race.describe_attempts();
