@@ -117,6 +117,74 @@ bool decode_saslname(std::string_view in, Secret& out) {
   return true;
 }
 
+std::string ascii_lower(std::string_view s) {
+  std::string lower(s);
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return lower;
+}
+
+// Case-insensitive search that copies nothing: `hay` may hold a secret.
+bool icontains(std::string_view hay, std::string_view needle) {
+  for (std::size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+    if (iequals(hay.substr(i, needle.size()), needle)) return true;
+  }
+  return false;
+}
+
+// Whether `field`, a part of the decoded response `d` that would be kept in clear (a user name, an
+// OAUTHBEARER host or port), carries an OAuth credential: an "auth=" key, a Bearer scheme, or any
+// bearer token `d` holds. A response whose separators went missing (an XOAUTH2 ^A typed as a space)
+// runs its user field on into the token, and a bearer response pasted at another mechanism's prompt
+// puts it where the user name goes: either way, nothing of it is kept.
+bool holds_credential(std::string_view field, std::string_view d) {
+  if (icontains(field, "auth=") || icontains(field, "bearer ") || icontains(field, "bearer\t")) {
+    return true;
+  }
+  constexpr std::size_t kKey = 5;  // "auth="
+  std::size_t at = 0;
+  for (std::string_view rest = d; find_bearer_token(rest, at); rest.remove_prefix(at + kKey)) {
+    const std::string_view value = rest.substr(at + kKey);
+    const std::string_view token = bearer_token_at(value.substr(bearer_scheme_length(value)));
+    if (!token.empty() && field.find(token) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+// The same for a field of an OAuth response, where a control octet can only be a mangled ^A.
+bool oauth_field_holds_credential(std::string_view field, std::string_view d) {
+  return has_control(field) || holds_credential(field, d);
+}
+
+bool all_digits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!is_digit(c)) return false;
+  }
+  return true;
+}
+
+// RFC 7628 §3.1 kvpairs: *(key "=" value ^A) ^A, key 1*ALPHA. Calls each(key, value) in turn; false
+// if the text is not exactly that or `each` refuses a pair.
+template <class Each>
+bool for_each_kvpair(std::string_view kvpairs, Each&& each) {
+  while (kvpairs != "\x01") {
+    const std::size_t end = kvpairs.find('\x01');
+    if (end == std::string_view::npos) return false;
+    const std::string_view pair = kvpairs.substr(0, end);
+    kvpairs.remove_prefix(end + 1);
+    const std::size_t eq = pair.find('=');
+    if (eq == 0 || eq == std::string_view::npos) return false;
+    const std::string_view key = pair.substr(0, eq);
+    for (char c : key) {
+      if (!is_alpha(c)) return false;
+    }
+    if (!each(key, pair.substr(eq + 1))) return false;
+  }
+  return true;
+}
+
 // GS2 header shared by SCRAM (RFC 5802 §7) and OAUTHBEARER (RFC 7628 §3.1):
 // cbind-flag "," [ "a=" saslname ] ","
 struct Gs2 {
@@ -286,18 +354,6 @@ RedactedLine AuthRedactor::client_response(std::string_view line) {
   return out;
 }
 
-namespace {
-
-std::string ascii_lower(std::string_view s) {
-  std::string lower(s);
-  for (char& c : lower) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return lower;
-}
-
-}  // namespace
-
 bool login_prompt_asks_for_password(std::string_view decoded_prompt) {
   return ascii_lower(decoded_prompt).find("pass") != std::string::npos;
 }
@@ -453,6 +509,7 @@ AuthRedactor::Rendering AuthRedactor::respond_plain(std::string_view d) {
   }
   const std::string_view authzid = d.substr(0, n1);
   const std::string_view authcid = d.substr(n1 + 1, n2 - n1 - 1);
+  if (holds_credential(authzid, d) || holds_credential(authcid, d)) return {};
   learn_user(authcid);
   return {Payload::fields, "authzid=" + user_field(authzid) + " authcid=" + user_field(authcid) +
                                " password=" + token(d.substr(n2 + 1))};
@@ -470,10 +527,11 @@ AuthRedactor::Rendering AuthRedactor::login_answer(int k, LoginPrompt prompt, st
   return {};
 }
 
-// A "user name" with a control octet is not one: most often it is an AUTH PLAIN response
-// (NUL, user, NUL, password) pasted at the Username: prompt, so it is treated as the secret.
+// A "user name" with a control octet is not one: most often it is an AUTH PLAIN response (NUL,
+// user, NUL, password) pasted at the Username: prompt, so it is treated as the secret; so is one
+// that holds an OAuth credential.
 AuthRedactor::Rendering AuthRedactor::respond_login(std::string_view d) {
-  if (has_control(d)) return {};
+  if (has_control(d) || holds_credential(d, d)) return {};
   learn_user(d);
   if (policy_.redact_users) return {Payload::fields, "user=" + token(d)};
   return {Payload::keep, "user=" + quoted(d)};
@@ -489,52 +547,69 @@ AuthRedactor::Rendering AuthRedactor::respond_cram(std::string_view d) {
   for (char c : digest) {
     if (!is_hex(c)) return {};
   }
+  // The user takes all that stands before the digest: only a plain name is kept.
   const std::string_view user = d.substr(0, sp);
+  if (has_control(user) || holds_credential(user, d)) return {};
   learn_user(user);
   return {Payload::fields, "user=" + user_field(user) + " digest=" + token(digest)};
 }
 
-// XOAUTH2: "user=" u ^A "auth=Bearer " t ^A ^A
-// OAUTHBEARER (RFC 7628 §3.1): gs2-header ^A *(key "=" value ^A) ^A
+// XOAUTH2 (Google's specification), exactly: "user=" u ^A "auth=" v ^A ^A. Anything else, a
+// separator missing or another in its place, is not understood, so it is denied whole.
 AuthRedactor::Rendering AuthRedactor::respond_oauth(std::string_view d) {
+  if (mech_ == Mech::oauthbearer) return respond_oauthbearer(d);
+  constexpr std::string_view kUser = "user=";
+  constexpr std::string_view kAuth = "auth=";
+  if (d.substr(0, kUser.size()) != kUser) return {};
+  const std::size_t user_end = d.find('\x01', kUser.size());
+  if (user_end == std::string_view::npos) return {};
+  const std::string_view user = d.substr(kUser.size(), user_end - kUser.size());
+  const std::string_view rest = d.substr(user_end + 1);
+  if (rest.substr(0, kAuth.size()) != kAuth) return {};
+  const std::size_t auth_end = rest.find('\x01', kAuth.size());
+  if (auth_end == std::string_view::npos || rest.substr(auth_end) != "\x01\x01") return {};
+  if (oauth_field_holds_credential(user, d)) return {};
+  learn_user(user);
+  return {Payload::fields,
+          "user=" + user_field(user) + " " +
+              oauth_field("auth", rest.substr(kAuth.size(), auth_end - kAuth.size()))};
+}
+
+// OAUTHBEARER (RFC 7628 §3.1): gs2-header ^A *(key "=" value ^A) ^A, with exactly one auth. The
+// authzid, host and port are kept only when they are nothing more than that.
+AuthRedactor::Rendering AuthRedactor::respond_oauthbearer(std::string_view d) {
+  const std::optional<Gs2> gs2 = parse_gs2(d);
+  if (!gs2 || (gs2->flag != "n" && gs2->flag != "y") || gs2->rest.substr(0, 1) != "\x01") {
+    return {};
+  }
+  const std::string_view kvpairs = gs2->rest.substr(1);
+  int auths = 0;
+  const bool understood =
+      for_each_kvpair(kvpairs, [&](std::string_view key, std::string_view value) {
+        if (key == "auth") ++auths;
+        if (key == "port" && !all_digits(value)) return false;
+        return (key != "host" && key != "port") || !oauth_field_holds_credential(value, d);
+      });
+  if (!understood || auths != 1) return {};
   std::string body;
-  std::string_view rest = d;
-  if (mech_ == Mech::oauthbearer) {
-    const std::optional<Gs2> gs2 = parse_gs2(d);
-    if (!gs2 || (gs2->flag != "n" && gs2->flag != "y") || gs2->rest.substr(0, 1) != "\x01") {
+  if (gs2->has_authzid) {
+    Secret user(gs2->authzid.size());
+    if (!decode_saslname(gs2->authzid, user) || oauth_field_holds_credential(user.view(), d)) {
       return {};
     }
-    if (gs2->has_authzid) {
-      Secret user(gs2->authzid.size());
-      if (!decode_saslname(gs2->authzid, user)) return {};
-      learn_user(user.view());
-      body = "user=" + user_field(user.view());
-    }
-    rest = gs2->rest.substr(1);
+    learn_user(user.view());
+    body = "user=" + user_field(user.view());
   }
-  while (rest != "\x01") {
-    const std::size_t end = rest.find('\x01');
-    if (end == std::string_view::npos) return {};
-    const std::string_view pair = rest.substr(0, end);
-    rest.remove_prefix(end + 1);
-    const std::size_t eq = pair.find('=');
-    if (eq == 0 || eq == std::string_view::npos) return {};
-    const std::string_view key = pair.substr(0, eq);
-    for (char c : key) {
-      if (!is_alpha(c)) return {};
-    }
+  for_each_kvpair(kvpairs, [&](std::string_view key, std::string_view value) {
     if (!body.empty()) body += ' ';
-    body += oauth_field(key, pair.substr(eq + 1));
-  }
+    body += oauth_field(key, value);
+    return true;
+  });
   return {Payload::fields, std::move(body)};
 }
 
 // One key=value pair of an OAuth initial response, as recorded.
-std::string AuthRedactor::oauth_field(std::string_view key, std::string_view value) {
-  if (key == "user" && mech_ == Mech::xoauth2) {
-    learn_user(value);
-    return "user=" + user_field(value);
-  }
+std::string AuthRedactor::oauth_field(std::string_view key, std::string_view value) const {
   if (key == "host" || key == "port") return std::string(key) + "=" + quoted(value);
   const std::size_t scheme = key == "auth" ? bearer_scheme_length(value) : 0;
   if (scheme != 0 && value.size() > scheme) return "bearer=" + token(value.substr(scheme));

@@ -56,7 +56,9 @@ struct RedactedLine {
   std::string decoded;
 };
 
-// Sans-IO and exception-free apart from allocation failure; work is linear in the line length.
+// Sans-IO and exception-free apart from allocation failure; work is linear in the line length,
+// but for the search of a response's bearer token inside its user name (quadratic at worst, over
+// lines the dialogue bounds at 12288 octets).
 // Decoded secrets are wiped (OPENSSL_cleanse) before each call returns. The caller still owns the
 // wire bytes it passes in and must wipe its own buffers.
 class AuthRedactor {
@@ -117,11 +119,12 @@ class AuthRedactor {
   Rendering respond_login(std::string_view data);
   Rendering respond_cram(std::string_view data);
   Rendering respond_oauth(std::string_view data);
+  Rendering respond_oauthbearer(std::string_view data);
   Rendering respond_scram_first(std::string_view data);
   Rendering respond_scram_final(std::string_view data);
   Rendering challenge(std::string_view data);
   Rendering scram_challenge(std::string_view data);
-  std::string oauth_field(std::string_view key, std::string_view value);
+  std::string oauth_field(std::string_view key, std::string_view value) const;
   Rendering deny(std::string_view wire) const;
   std::string token(std::string_view secret) const;
   std::string user_field(std::string_view user) const;

@@ -60,6 +60,17 @@ std::size_t bearer_scheme_length(std::string_view auth_value) {
   return iequals(auth_value.substr(0, kScheme.size()), kScheme) ? kScheme.size() : 0;
 }
 
+std::string_view bearer_token_at(std::string_view after_scheme) {
+  std::size_t n = 0;
+  auto token_char = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+  };
+  while (n < after_scheme.size() && token_char(after_scheme[n])) ++n;
+  while (n < after_scheme.size() && after_scheme[n] == '=') ++n;
+  return after_scheme.substr(0, n);
+}
+
 bool find_bearer_token(std::string_view s, std::size_t& at) {
   constexpr std::string_view kKey = "auth=";
   constexpr std::size_t kEquals = 4;  // where its '=' stands

@@ -381,6 +381,72 @@ def dump(evs) -> str:
         f"r={e['redacted']} {bytes(e['bytes'])[:70]!r} {e['note'] or ''}" for e in evs)
 
 
+class RecordingMalformedOAuthTest(IntegrationCase):
+    """OAuth responses whose separators went missing, relayed to a Gmail look-alike."""
+
+    def test_a_bearer_token_in_a_malformed_response_is_recorded_nowhere(self):
+        """An XOAUTH2 ^A typed as a space (or another control octet, or one ^A dropped) runs the
+        user field on into the token; so does an OAUTHBEARER host or authzid, and a bearer
+        response pasted at PLAIN or LOGIN puts it where the user name goes. The server refuses
+        each; the record keeps none of the token, in any form, in the database, its WAL, the
+        transcript or the log, and no user name is recorded from them."""
+        user = _user("mangled") + "@gmail.test"
+        cases = {  # name: (AUTH line, response after its 334 or None, the token)
+            "xoauth2 space": "user={u} auth=Bearer {t}\x01\x01",
+            "xoauth2 tab": "user={u}\tauth=Bearer {t}\x01\x01",
+            "xoauth2 control": "user={u}\x02auth=Bearer {t}\x01\x01",
+            "xoauth2 no separator at all": "user={u} auth=Bearer {t}",
+            "xoauth2 last ^A missing": "user={u}\x01auth=Bearer {t}\x01",
+            "oauthbearer host": "n,a={u},\x01host=smtp.gmail.com auth=Bearer {t}\x01\x01",
+            "oauthbearer authzid": "n,a={u} auth=3DBearer {t},\x01\x01",
+            "plain authcid": "\0{u} auth=Bearer {t}\0pw",
+            "login user": "{u} auth=Bearer {t}",
+        }
+        tokens = {name: "ya29.a0" + secrets.token_urlsafe(40) for name in cases}
+        forbidden = {}
+        for name, token in tokens.items():
+            for i, form in enumerate(secret_forms(token.encode())):
+                forbidden[f"{name} token form {i}"] = form
+        server = self.oauth_server("gmail")
+        m = self.mailtap(server.address, extra_args=["--transcript", "-vv"])
+        db = Path(m._tmp) / "mailtap.db"
+        for n, (name, shape) in enumerate(cases.items()):
+            mech = name.split()[0].upper()
+            blob = b64(shape.format(u=user, t=tokens[name]).encode()).decode()
+            with self.subTest(case=name), SmtpSocket(m.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                if n % 2 == 0 and mech != "LOGIN":  # as an initial response
+                    r = c.cmd(f"AUTH {mech} {blob}")
+                else:  # after the 334
+                    self.assertEqual(c.cmd(f"AUTH {mech}").code, 334)
+                    r = c.cmd(blob)
+                    if mech == "LOGIN":
+                        self.assertEqual(r.code, 334, str(r))
+                        r = c.cmd(b64(b"pw").decode())
+                self.assertIn(r.code, (501, 535), str(r))
+                self.assertEqual(c.cmd("QUIT").code, 221)
+        # the server really got every token: the scan below is not vacuous
+        sent = b"".join(line for s in server.wait_sessions(len(cases))
+                        for a in s.auths for line in a.lines)
+        for name, token in tokens.items():
+            self.assertTrue(any(form in sent for form in secret_forms(token.encode())), name)
+        sessions = wait_ended(db, len(cases))
+        m.wait_stdout("S: 221", count=len(cases))
+
+        def scan(when: str):
+            blobs = {f"{name}": data for name, data in mailtap_files(db).items()}
+            blobs["stdout"], blobs["stderr"] = m.stdout.encode(), m.stderr.encode()
+            self.assertEqual(find_leaks(blobs, forbidden), [], f"tokens leaked {when}")
+
+        scan("while mailtap runs")
+        self.assertEqual([s["auth_user"] for s in sessions], [None] * len(cases))
+        notes = " ".join(e["note"] or "" for e in query(db, "SELECT note FROM events"))
+        self.assertNotIn(user, notes, "no user name is taken from a malformed response")
+        self.assertEqual(m.stop(), 0, m.stderr)
+        scan("after mailtap stopped")
+
+
 class RecordingPostfixTest(IntegrationCase):
     """Sessions through mailtap to the Gmail-like Postfix, checked with SQL."""
 

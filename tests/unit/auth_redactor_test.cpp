@@ -475,6 +475,120 @@ TEST(AuthRedactor, OauthMalformedIsDenied) {
             "[<redacted 32 bytes>]");
 }
 
+// `msg` as an initial response of AUTH `mech` and after its 334: recorded whole as a redaction,
+// and no user is learned from it (the session's auth_user is recorded too).
+void expect_denied_whole(const std::string& mech, const std::string& msg) {
+  const std::string wire = b64(msg);
+  AuthRedactor initial;
+  EXPECT_EQ(initial.begin("AUTH " + mech + " " + wire).text,
+            "AUTH " + mech + " [<redacted " + std::to_string(wire.size()) + " bytes>]")
+      << msg;
+  initial.finish(535);
+  EXPECT_EQ(initial.user(), "") << msg;
+  AuthRedactor after_334;
+  after_334.begin("AUTH " + mech);
+  after_334.server_challenge("334 ");
+  const RedactedLine resp = after_334.client_response(wire);
+  EXPECT_EQ(resp.text, "[<redacted " + std::to_string(wire.size()) + " bytes>]") << msg;
+  EXPECT_EQ(resp.decoded, "") << msg;
+  after_334.finish(535);
+  EXPECT_EQ(after_334.user(), "") << msg;
+}
+
+// A response whose separators went missing (an XOAUTH2 ^A typed as a space, another control
+// octet in its place, one ^A dropped) runs the user field on into the token.
+TEST(AuthRedactor, Xoauth2WithoutItsSeparatorsIsFullyRedacted) {
+  const std::string token = "ya29.A0ARrdaM-missing-separator-token";
+  for (const std::string& msg : {"user=alice@example.test auth=Bearer " + token,
+                                 "user=alice@example.test auth=Bearer " + token + "\x01\x01",
+                                 "user=alice@example.test\tauth=Bearer " + token + "\x01\x01",
+                                 "user=alice@example.test\x02"
+                                 "auth=Bearer " +
+                                     token + "\x01\x01",
+                                 "user=alice@example.test\x01"
+                                 "auth=Bearer " +
+                                     token + "\x01",
+                                 "user=alice@example.test Bearer " + token + "\x01\x01",
+                                 "user=alice " + token +
+                                     "\x01"
+                                     "auth=Bearer " +
+                                     token + "\x01\x01",
+                                 "user=alice\x01"
+                                 "auth=Bearer " +
+                                     token +
+                                     "\x01"
+                                     "host=x\x01\x01",
+                                 "auth=Bearer " + token + "\x01user=alice\x01\x01"s}) {
+    expect_denied_whole("XOAUTH2", msg);
+  }
+}
+
+// RFC 7628: the GS2 header's authzid, host and port are kept only when they are nothing more
+// than that; a kvpair whose ^A went missing, or a response without exactly one auth, is not
+// an OAUTHBEARER message.
+TEST(AuthRedactor, OauthBearerFieldsHoldingTheTokenAreFullyRedacted) {
+  const std::string token = "ya29.A0ARrdaM-missing-separator-token";
+  for (const std::string& msg :
+       {"n,a=alice auth=3DBearer " + token + ",\x01\x01",
+        "n,a=alice,\x01host=server.example.com auth=Bearer " + token + "\x01\x01",
+        "n,a=alice,\x01port=587 auth=Bearer " + token + "\x01\x01",
+        "n,a=alice,\x01host=server.example.com\x01port=587 auth=Bearer " + token + "\x01\x01",
+        "n,a=alice,\x01host=" + token +
+            "\x01"
+            "auth=Bearer " +
+            token + "\x01\x01",
+        "n,a=" + token +
+            ",\x01"
+            "auth=Bearer " +
+            token + "\x01\x01",
+        "n,a=alice,\x01host=server.example.com\x01\x01"s,
+        "n,a=alice,\x01"
+        "auth=Bearer " +
+            token +
+            "\x01"
+            "auth=Bearer " +
+            token + "\x01\x01",
+        "n,a=alice,\x01port=58x7\x01"
+        "auth=Bearer " +
+            token + "\x01\x01"}) {
+    expect_denied_whole("OAUTHBEARER", msg);
+  }
+}
+
+// The user fields of PLAIN, LOGIN and CRAM-MD5 take what stands before a separator; text that
+// carries an OAuth credential (a bearer response pasted at the wrong prompt) is no user name.
+const std::string kPastedToken = "ya29.A0ARrdaM-pasted-at-the-wrong-place";
+const std::string kPastedBearer = "alice auth=Bearer " + kPastedToken;
+
+TEST(AuthRedactor, PlainUserFieldsNeverHoldABearerCredential) {
+  expect_denied_whole("PLAIN", "\0"s + kPastedBearer + "\0pw"s);
+  expect_denied_whole("PLAIN", kPastedBearer + "\0alice\0pw"s);
+}
+
+TEST(AuthRedactor, LoginUserNeverHoldsABearerCredential) {
+  AuthRedactor r;
+  const std::string wire = b64(kPastedBearer);
+  EXPECT_EQ(r.begin("AUTH LOGIN " + wire).text,
+            "AUTH LOGIN [<redacted " + std::to_string(wire.size()) + " bytes>]");
+  r.finish(535);
+  EXPECT_EQ(r.user(), "");
+}
+
+TEST(AuthRedactor, CramMd5UserNeverHoldsABearerCredential) {
+  for (const std::string& user :
+       {kPastedBearer, "alice Bearer "s + kPastedToken, "alice\x01" + kPastedToken}) {
+    AuthRedactor r;
+    r.begin("AUTH CRAM-MD5");
+    r.server_challenge("334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+");
+    const std::string wire = b64(user + " b913a602c7eda7a495b4e6e7334d3890");
+    EXPECT_EQ(r.client_response(wire).text,
+              "[<redacted " + std::to_string(wire.size()) + " bytes>]")
+        << user;
+    r.finish(535);
+    EXPECT_EQ(r.user(), "") << user;
+  }
+}
+
 // ---- SCRAM (RFC 7677 example) ----
 
 TEST(AuthRedactor, ScramSha256) {
