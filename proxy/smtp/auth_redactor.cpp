@@ -633,7 +633,8 @@ AuthRedactor::Rendering AuthRedactor::respond_scram_first(std::string_view d) {
   Secret authzid(gs2->authzid.size());
   Secret user(user_enc.size());
   if ((gs2->has_authzid && !decode_saslname(gs2->authzid, authzid)) ||
-      !decode_saslname(user_enc, user)) {
+      !decode_saslname(user_enc, user) || holds_credential(authzid.view(), d) ||
+      holds_credential(user.view(), d)) {
     return {};
   }
   learn_user(user.view());

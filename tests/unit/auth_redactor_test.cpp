@@ -652,6 +652,21 @@ TEST(AuthRedactor, ScramUnexpectedMessagesAreDenied) {
   EXPECT_EQ(srv.server_challenge("334 " + b64("garbage")).text, "334 [<redacted 12 bytes>]");
 }
 
+// A client-first-message is kept as it came: a user name or authzid that decodes to an OAuth
+// credential ("=3D" is its "=") would be kept with it.
+TEST(AuthRedactor, ScramUserNeverHoldsABearerCredential) {
+  for (const std::string& first :
+       {"n,,n=alice auth=3DBearer ya29.tok,r=abc"s, "n,a=alice Bearer ya29.tok,n=alice,r=abc"s}) {
+    AuthRedactor r;
+    const std::string wire = b64(first);
+    EXPECT_EQ(r.begin("AUTH SCRAM-SHA-256 " + wire).text,
+              "AUTH SCRAM-SHA-256 [<redacted " + std::to_string(wire.size()) + " bytes>]")
+        << first;
+    r.finish(535);
+    EXPECT_EQ(r.user(), "") << first;
+  }
+}
+
 TEST(AuthRedactor, ScramRedactUsers) {
   RedactionPolicy p;
   p.redact_users = true;
