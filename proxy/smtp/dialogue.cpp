@@ -1345,20 +1345,28 @@ void Dialogue::on_reply(Reply reply) {
   record(std::move(out.event));
   if (out.rewrite) record(std::move(*out.rewrite));
   emit_client(out.to_client);
-  if (p.kind == Pending::Kind::command && p.command == Verb::quit) {
-    // The client closed before this 221 (see client_closed): the session ended by its close.
-    if (client_eof_) {
-      finish(Ending::Kind::client_closed, client_closed_before_quit_reply(first_line(reply)));
-    } else {
-      finish(Ending::Kind::quit, first_line(reply));
-    }
-    return;
-  }
-  if (reply.code == 421) {
-    finish(Ending::Kind::upstream_closed, closing_reason(reply));
+  if (std::optional<Ending> ending = ending_by_reply(p, reply)) {
+    finish(ending->kind, std::move(ending->reason));
     return;
   }
   flush_local_replies();
+}
+
+// Whether the reply relayed for `p` ends the session: the reply to QUIT, and any reply after
+// which the server closes (Reply::closes_session). The dialogue finishes on it, so the session
+// holds it back, with everything after it, until the closing record is committed, as it does
+// every last reply (docs/recording.md, "Guarantees"): a 221 the client saw is never one the
+// record lacks.
+std::optional<Ending> Dialogue::ending_by_reply(const Pending& p, const Reply& reply) const {
+  if (p.kind == Pending::Kind::command && p.command == Verb::quit) {
+    // The client closed before this 221 (see client_closed): the session ended by its close.
+    if (client_eof_)
+      return Ending{Ending::Kind::client_closed,
+                    client_closed_before_quit_reply(first_line(reply))};
+    return Ending{Ending::Kind::quit, first_line(reply)};
+  }
+  if (reply.closes_session()) return Ending{Ending::Kind::upstream_closed, closing_reason(reply)};
+  return std::nullopt;
 }
 
 // A reply while no command awaits one, as the server sees it: a command mailtap has not
@@ -1518,7 +1526,8 @@ void Dialogue::on_own_end_reply(const Pending& p, const Reply& reply, Event e) {
   }
   redactor_.finish(reply.code);
   record(std::move(e));
-  if (reply.code == 421) finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
+  if (reply.closes_session())
+    finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
 }
 
 // The reply to a client's command (not a SASL response, not an end of data). True: it was

@@ -347,6 +347,7 @@ class Dialogue {
   void on_unsolicited_reply(const Reply& reply, Relayed& out);
   void explain_certificate_refusal(const Reply& reply, bool unsolicited, Relayed& out);
   std::string closing_reason(const Reply& reply) const;
+  std::optional<Ending> ending_by_reply(const Pending& p, const Reply& reply) const;
   void on_body_refused(const Reply& reply, Relayed& out);
   void refuse_out_of_step_reply(const Reply& reply, Event e, std::string what,
                                 std::string_view why);

@@ -139,7 +139,7 @@ void Dialogue::on_own_reply(const Pending& p, const Reply& reply, Event e) {
     }
   }
   record(std::move(e));
-  if (reply.code == 421) {
+  if (reply.closes_session()) {
     finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
     return;
   }

@@ -19,6 +19,9 @@ struct Reply {
 
   bool positive_completion() const { return code / 100 == 2; }
   bool intermediate() const { return code / 100 == 3; }
+  // The server closes after it: a 221, whatever it answers (to QUIT, or Postfix's "221 2.7.0
+  // Error: I can break rules, too. Goodbye." to a forbidden command), or a 421 (RFC 5321 §3.8).
+  bool closes_session() const { return code == 221 || code == 421; }
   // First line's text, for human messages ("Must issue a STARTTLS command first").
   std::string text() const;
 };

@@ -7,10 +7,12 @@
   their messages with `.` on a line of their own.
 * A BDAT size of any number of digits frames its chunk where Postfix does; a BDAT line mailtap
   refuses ends the session, its chunk never read as commands (nobody else receives anything).
-* A `221` reaches the client only once its session's record is committed (kill -9 right after).
+* A `221` (to QUIT, or Postfix's to a header line read as a command) reaches the client only
+  once its session's record is committed (kill -9 right after).
 * A client trickling bytes cannot hold a session; `--max-sessions` refuses the excess with 421.
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -292,6 +294,44 @@ class DurableEndTest(IntegrationCase):
         rows = query(db, "SELECT * FROM sessions")
         self.assertEqual(len(rows), 1)
         self.assertEqual(rows[0]["outcome"], "quit")
+        self.assertIsNotNone(rows[0]["ended_at"])
+        self.assertIn(221, [e["reply_code"] for e in events(db, rows[0]["id"])])
+
+    def test_servers_221_to_another_command_only_after_the_session_is_committed(self):
+        """Postfix answers a line that looks like a header, sent as a command after DATA was
+        refused, with "221 2.7.0 Error: I can break rules, too. Goodbye." and closes. That 221
+        ends the session as one to QUIT does: while another process holds the write lock the
+        client gets no 221; once the lock goes it does, and a kill -9 then finds the session."""
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        with SmtpSocket(m.port) as s:
+            self.assertEqual(s.reply().code, 220)
+            self.assertEqual(s.cmd("EHLO race.test").code, 250)
+            time.sleep(0.2)  # everything so far committed
+            locker = sqlite3.connect(str(db), timeout=10, isolation_level=None,
+                                     check_same_thread=False)
+            locker.execute("BEGIN IMMEDIATE")  # the write lock: the recorder cannot commit
+            try:
+                s.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<nobody@example.test>\r\n"
+                       b"DATA\r\nSubject: rules\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+                while_locked = []
+                with contextlib.suppress(socket.timeout, EOFError):
+                    while True:  # until nothing more comes for 2 s
+                        while_locked.append(s.reply(timeout=2).code)
+            finally:
+                locker.execute("COMMIT")
+                locker.close()
+            self.assertNotIn(221, while_locked, "the 221 came while the record could not be "
+                             "committed")
+            self.assertEqual(while_locked, [250, 550, 554])  # MAIL, RCPT, DATA
+            reply = s.reply(timeout=15)
+            m.proc.kill()
+            m.proc.wait(timeout=10)
+        self.assertEqual(reply.code, 221)
+        self.assertIn(b"break rules", reply.raw)
+        rows = query(db, "SELECT * FROM sessions")
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0]["outcome"], "upstream_closed")
         self.assertIsNotNone(rows[0]["ended_at"])
         self.assertIn(221, [e["reply_code"] for e in events(db, rows[0]["id"])])
 

@@ -1441,6 +1441,22 @@ TEST(Dialogue, QuitReplyFinishesAndLaterBytesAreIgnored) {
   EXPECT_FALSE(r.abandon);
 }
 
+// A 221 ends the session whatever it answers: Postfix says it to a lone "." read as a command,
+// and closes. The dialogue ends there, so the session holds the 221 back until the record of
+// that end is committed, and nothing pipelined behind it is answered by mailtap's own 421.
+TEST(Dialogue, A221ToAnotherCommandEndsTheSessionAsTheServerClose) {
+  const std::string goodbye = "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n";
+  const Result r = run_all_splits({
+      client("NOOP\r\n.\r\nNOOP\r\n"),
+      upstream("250 2.0.0 Ok\r\n" + goodbye),
+  });
+  EXPECT_EQ(r.client_per_step[1], "250 2.0.0 Ok\r\n" + goodbye);
+  EXPECT_TRUE(r.finished);
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::upstream_closed);
+  EXPECT_EQ(r.ending->reason, "upstream: 221 2.7.0 Error: I can break rules, too. Goodbye.");
+}
+
 // What came behind the QUIT is thrown away unread, and only counted (the session's note after
 // its end says how much): an AUTH line typed ahead holds a secret.
 TEST(Dialogue, WhatFollowsAQuitIsCountedNeverRecorded) {
