@@ -401,6 +401,27 @@ class ShutdownSignals {
   bool drained_ = false;
 };
 
+// Once the shutdown is done, ShutdownSignals goes first as run_proxy returns, and asio puts a
+// signal's default action back when its last signal_set lets go of it: a stop signal during the
+// rest of the teardown (the server, the pool's threads, the recorder) would kill mailtap (exit
+// 143/130), and a repeated Ctrl-C or a supervisor repeating its TERM take that for a failure
+// (docs/proxy.md, "Exit status"). A second set, made while the first still holds them and kept
+// to the process's exit on a context nobody runs, keeps asio's handler installed: a signal then
+// only queues for nobody. Never destroyed, on purpose: its destructor would bring the default
+// action back.
+void keep_stop_signals_handled_until_exit(bool with_sighup) {
+  struct Kept {
+    asio::io_context io;
+    asio::signal_set signals{io, SIGINT, SIGTERM};
+  };
+  static Kept* const kept = [with_sighup] {
+    auto* k = new Kept;
+    if (with_sighup) k->signals.add(SIGHUP);
+    return k;
+  }();
+  (void)kept;
+}
+
 int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoint>& web_listen,
               const ProxyCommandServices& services) {
   // Read before anything installs a handler for it.
@@ -468,6 +489,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
 
   asio::co_spawn(io, server.accept_loop(), asio::detached);
   pool.run();
+  keep_stop_signals_handled_until_exit(!keep_ignoring_sighup);
   if (recorder && !stop_recorder(*recorder)) return 1;
   log::info("stopped");
   return 0;

@@ -272,6 +272,37 @@ class SigtermTest(StuckUpstream, h.IntegrationCase):
         self.assertEqual(rc, 0, mt.output)
         self.assertLess(time.monotonic() - t0, 5, "idle proxy slow to exit on SIGTERM")
 
+    def test_stop_signals_after_the_stopped_line_still_exit_zero(self):
+        """A repeated Ctrl-C, or a supervisor repeating its TERM, may come once the shutdown is
+        done ("mailtap: stopped") while mailtap still tears down: it must not turn the clean
+        stop into a death by that signal (exit 143/130). Signals are sent until it exits."""
+        for trial in range(3):
+            proc = subprocess.Popen(
+                [str(h.mailtap_bin()), "proxy", "--listen", f"127.0.0.1:{h.free_port()}",
+                 "--upstream", "127.0.0.1:1", "--db", str(self.tmp / f"again{trial}.db")],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                lines = [proc.stderr.readline()]
+                while lines[-1] and b"listening on" not in lines[-1]:
+                    lines.append(proc.stderr.readline())
+                proc.send_signal(signal.SIGTERM)
+                while lines[-1] and b"mailtap: stopped" not in lines[-1]:
+                    lines.append(proc.stderr.readline())
+                self.assertIn(b"mailtap: stopped", lines[-1], lines)
+                stop_signals = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
+                sent = 0
+                while proc.poll() is None:
+                    proc.send_signal(stop_signals[sent % 3])
+                    sent += 1
+                    time.sleep(0.0005)
+                self.assertEqual(proc.returncode, 0,
+                                 f"trial {trial}: killed by a stop signal after 'stopped'")
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+                proc.stderr.close()
+
     def test_after_completed_sessions_exits_zero(self):
         f = self.fake("good")
         mt = self.mailtap(f.address)
