@@ -739,6 +739,7 @@ std::string ehlo_refusal_advice(const smtp::Reply& reply) {
 }
 
 std::string UpstreamSetup::failure_reason() const {
+  if (!record_reason.empty()) return record_reason;
   std::string reason = failure;
   if (auto pos = reason.find("mailtap: "); pos != std::string::npos) reason.erase(0, pos + 9);
   return reason;

@@ -92,7 +92,12 @@ struct UpstreamSetup {
   // The failure is mailtap's own (no descriptor for the socket), not the server's.
   bool own_fault = false;
 
-  // `failure` without its enhanced status and "mailtap: ", as the record and reports give it.
+  // The record's reason when it is not what the 421 says: a shutdown's ("mailtap shut down
+  // ..."), where the client is told "shutting down; try again later".
+  std::string record_reason;
+
+  // `record_reason`, else `failure` without its enhanced status and "mailtap: ", as the record and
+  // reports give it.
   std::string failure_reason() const;
 };
 

@@ -143,6 +143,9 @@ asio::awaitable<void> Session::run() {
   net::UpstreamSetup setup = co_await net::establish_upstream(*upstream_, ctx_.target, events_);
   if (!setup.ok && shutdown_requested_) {
     setup.failure = "4.3.2 mailtap: shutting down; try again later";
+    // Said as every shutdown's reason is: what happened to the session, not the advice.
+    setup.record_reason = "mailtap shut down during the set-up with " +
+                          net::host_port_label(ctx_.target.host, ctx_.target.port);
     setup.outcome = storage::Outcome::shutdown;
   }
   record_.add(storage::SessionTls{setup.tls, id_});

@@ -483,7 +483,11 @@ class SigtermTest(StuckUpstream, h.IntegrationCase):
         mt.signal(signal.SIGTERM)
         self.assertTrue(c.recv(4096).startswith(b"421 4.3.2 mailtap: shutting down"))
         self.assertEqual(mt.wait(timeout=30), 0, mt.output)
-        self.assertEqual(query(db, "SELECT outcome FROM sessions")[0]["outcome"], "shutdown")
+        session = query(db, "SELECT outcome, outcome_reason FROM sessions")[0]
+        self.assertEqual(session["outcome"], "shutdown")
+        # Worded as every shutdown's reason, not as the 421's advice to the client.
+        self.assertEqual(session["outcome_reason"],
+                         f"mailtap shut down during the set-up with 127.0.0.1:{port}")
         notes = " ".join(r["note"] for r in query(db, "SELECT note FROM events WHERE note "
                                                       "IS NOT NULL ORDER BY seq"))
         self.assertIn(f"TLS handshake with 127.0.0.1:{port} not finished: mailtap shut down "
