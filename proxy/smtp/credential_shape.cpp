@@ -61,6 +61,8 @@ std::size_t bearer_scheme_length(std::string_view auth_value) {
 }
 
 std::string_view bearer_token_at(std::string_view after_scheme) {
+  // The spaces find_bearer_token lets stand between the scheme and the token ("Bearer  tok").
+  while (!after_scheme.empty() && after_scheme.front() == ' ') after_scheme.remove_prefix(1);
   std::size_t n = 0;
   auto token_char = [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||

@@ -27,8 +27,9 @@ bool has_plain_message_shape(std::string_view decoded);
 // for it by this one rule.
 std::size_t bearer_scheme_length(std::string_view auth_value);
 
-// The RFC 6750 §2.1 b64token at the start of `after_scheme` (what follows "Bearer "): the run of
-// ALPHA DIGIT "-" "." "_" "~" "+" "/" and then of "=". What the redactor and its fuzz target
+// The RFC 6750 §2.1 b64token at the start of `after_scheme` (what follows "Bearer "), after any
+// run of spaces, as find_bearer_token reads it: the run of ALPHA DIGIT "-" "." "_" "~" "+" "/"
+// and then of "=". What the redactor and its fuzz target
 // take as the token when they look for it elsewhere in a response.
 std::string_view bearer_token_at(std::string_view after_scheme);
 

@@ -518,7 +518,13 @@ TEST(AuthRedactor, Xoauth2WithoutItsSeparatorsIsFullyRedacted) {
                                      token +
                                      "\x01"
                                      "host=x\x01\x01",
-                                 "auth=Bearer " + token + "\x01user=alice\x01\x01"s}) {
+                                 "auth=Bearer " + token + "\x01user=alice\x01\x01"s,
+                                 // A run of spaces after the scheme is still the token's
+                                 // (find_bearer_token skips it): the user holding it is not kept.
+                                 "user=" + token +
+                                     "\x01"
+                                     "auth=Bearer  " +
+                                     token + "\x01\x01"}) {
     expect_denied_whole("XOAUTH2", msg);
   }
 }
