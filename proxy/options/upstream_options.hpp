@@ -25,7 +25,9 @@ struct UpstreamOptions {
   struct Help {
     std::string host;      // what --tls-name defaults to: "the upstream host", "HOST"
     std::string insecure;  // --insecure's whole text
-    std::string ehlo_name = "Name mailtap gives in its own EHLO before STARTTLS";
+    std::string ehlo_name =
+        "Name mailtap gives in its own EHLO before STARTTLS: an ASCII domain (xn-- for others) "
+        "or an address literal such as [192.0.2.1]";
   };
   // Adds the seven options to `app`, in that order, writing into this object.
   void add_to(CLI::App& app, const Help& help);
