@@ -41,22 +41,23 @@ bool is_hex(char c) {
 // and a password typed in its place ("AUTH hunter2"), so any other word is taken as a secret.
 // Case-insensitive, as SMTP arguments are. A fixed list, not the EHLO offer: `mailtap decode`
 // and the record must render a line alike, and decode never sees the server.
+// Compared in place: the word may be a password, so no copy of it is made.
 bool registered_mech_name(std::string_view m) {
   if (m.empty() || m.size() > 20) return false;
-  std::string upper(m);
-  for (char& c : upper) {
+  for (char c : m) {
     if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '_') return false;
-    c = ascii_upper(c);
   }
   static constexpr std::string_view kNames[] = {
       "PLAIN",   "LOGIN",      "CRAM-MD5", "DIGEST-MD5",  "XOAUTH2",    "OAUTHBEARER", "XOAUTH",
       "GSSAPI",  "GSS-SPNEGO", "NTLM",     "EXTERNAL",    "ANONYMOUS",  "OTP",         "SKEY",
       "SECURID", "SAML20",     "OPENID20", "KERBEROS_V4", "KERBEROS_V5"};
   for (std::string_view name : kNames) {
-    if (upper == name) return true;
+    if (iequals(m, name)) return true;
   }
-  const std::string_view u = upper;
-  return (u.starts_with("SCRAM-SHA") && u.size() > 9) || (u.starts_with("GS2-") && u.size() > 4);
+  auto family = [m](std::string_view prefix) {
+    return m.size() > prefix.size() && iequals(m.substr(0, prefix.size()), prefix);
+  };
+  return family("SCRAM-SHA") || family("GS2-");
 }
 
 // SCRAM attribute values shown verbatim must be printable and free of the ',' separator
