@@ -36,28 +36,28 @@ bool is_hex(char c) {
 }
 
 // The word after AUTH is kept in clear only when it is a registered SASL mechanism (IANA
-// registry; SCRAM-SHA* and GS2-* as the families they are). RFC 4422's sasl-mech grammar alone
-// (up to 20 of A-Z 0-9 - _) also fits a PLAIN blob pasted without "PLAIN" ("AUTH AGFsaWNlAHB3")
-// and a password typed in its place ("AUTH hunter2"), so any other word is taken as a secret.
-// Case-insensitive, as SMTP arguments are. A fixed list, not the EHLO offer: `mailtap decode`
-// and the record must render a line alike, and decode never sees the server.
-// Compared in place: the word may be a password, so no copy of it is made.
+// registry). RFC 4422's sasl-mech grammar alone (up to 20 of A-Z 0-9 - _) also fits a PLAIN blob
+// pasted without "PLAIN" ("AUTH AGFsaWNlAHB3") and a password typed in its place ("AUTH hunter2"),
+// so any other word is taken as a secret. Case-insensitive, as SMTP arguments are. A fixed list,
+// not the EHLO offer: `mailtap decode` and the record must render a line alike, and decode never
+// sees the server. Compared in place: the word may be a password, so no copy of it is made.
 bool registered_mech_name(std::string_view m) {
   if (m.empty() || m.size() > 20) return false;
   for (char c : m) {
     if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '_') return false;
   }
   static constexpr std::string_view kNames[] = {
-      "PLAIN",   "LOGIN",      "CRAM-MD5", "DIGEST-MD5",  "XOAUTH2",    "OAUTHBEARER", "XOAUTH",
-      "GSSAPI",  "GSS-SPNEGO", "NTLM",     "EXTERNAL",    "ANONYMOUS",  "OTP",         "SKEY",
-      "SECURID", "SAML20",     "OPENID20", "KERBEROS_V4", "KERBEROS_V5"};
+      "PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "XOAUTH2", "OAUTHBEARER", "XOAUTH", "GSSAPI",
+      "GSS-SPNEGO", "NTLM", "EXTERNAL", "ANONYMOUS", "OTP", "SKEY", "SECURID", "SAML20", "OPENID20",
+      "KERBEROS_V4", "KERBEROS_V5",
+      // The SCRAM and GS2 families' registered members, by name: a prefix alone ("GS2-...")
+      // would keep a password that happens to start with it.
+      "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-512",
+      "SCRAM-SHA-512-PLUS", "SCRAM-SHA3-512", "SCRAM-SHA3-512-PLUS", "GS2-KRB5", "GS2-KRB5-PLUS"};
   for (std::string_view name : kNames) {
     if (iequals(m, name)) return true;
   }
-  auto family = [m](std::string_view prefix) {
-    return m.size() > prefix.size() && iequals(m.substr(0, prefix.size()), prefix);
-  };
-  return family("SCRAM-SHA") || family("GS2-");
+  return false;
 }
 
 // SCRAM attribute values shown verbatim must be printable and free of the ',' separator

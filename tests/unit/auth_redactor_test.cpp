@@ -729,8 +729,9 @@ TEST(AuthRedactor, InvalidMechanismNameIsDenied) {
 // RFC 4422's sasl-mech grammar alone (up to 20 of A-Z 0-9 - _) also fits a PLAIN blob typed
 // without its mechanism and a password typed in its place: only registered names are kept.
 TEST(AuthRedactor, WordThatIsNoRegisteredMechanismIsTheSecret) {
-  for (const std::string line : {"AUTH AGFsaWNlAHB3", "AUTH hunter2", "auth\tAGFsaWNlAHB3 ",
-                                 "AUTH hunter2 AGFsaWNlAHB3", "AUTH SCRAM- x", "AUTH GS2-"}) {
+  for (const std::string line :
+       {"AUTH AGFsaWNlAHB3", "AUTH hunter2", "auth\tAGFsaWNlAHB3 ", "AUTH hunter2 AGFsaWNlAHB3",
+        "AUTH SCRAM- x", "AUTH GS2-", "AUTH GS2-hunter2", "AUTH SCRAM-SHAhunter2"}) {
     SCOPED_TRACE(line);
     AuthRedactor r;
     const auto out = r.begin(line);
