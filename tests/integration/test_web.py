@@ -6,6 +6,8 @@ Host check, the headers, read-only, no secret in any response, no OpenSSL in the
 
 import base64
 import ctypes
+import email.message
+import email.policy
 import hashlib
 import http.client
 import json
@@ -213,7 +215,8 @@ class WebApiTest(h.IntegrationCase):
         umlaut = base64.b64encode("Rechnung März.pdf".encode()).decode()
         parts = [('application/pdf; name="report.pdf"', 'attachment; filename="report.pdf"'),
                  ("application/octet-stream", f'attachment; filename="=?UTF-8?B?{umlaut}?="'),
-                 ("application/octet-stream", 'attachment; filename="../..\\a\\b\"c.exe"'),
+                 # Quoted-pairs: the name is ../..\a\b"c.exe (RFC 5322 section 3.2.4).
+                 ("application/octet-stream", r'attachment; filename="../..\\a\\b\"c.exe"'),
                  ("application/octet-stream", 'attachment; filename="' + "x" * 400 + '.zip"'),
                  ('text/html; name="page.html"', "attachment"),
                  ("application/octet-stream", "attachment")]
@@ -237,6 +240,37 @@ class WebApiTest(h.IntegrationCase):
         self.assertEqual(names[4], 'attachment; filename="page.html"')
         self.assertEqual(names[5], 'attachment; filename="part-5"')  # no name of its own
         self.assertEqual([r.body for r in got], [b"xyz"] * len(parts))
+
+    def test_a_name_python_email_gives_is_read_from_its_rfc2231_form(self):
+        # Python's email package, as Thunderbird, Outlook and Apple Mail, sends a name that is
+        # not ASCII as filename*=utf-8''%E2%82%AC..., and a long one cut into filename*0*=...;
+        # filename*1*=...: the page showed no name, or the name's first section.
+        db = self.tmp / "rfc2231.db"
+        with sqlite3.connect(self.db) as src, sqlite3.connect(db) as dst:
+            src.backup(dst)
+        tok = h.unique_token("rfc2231")
+        long_name = ("Résumé de la réunion trimestrielle du comité de direction — "
+                     "version finale révisée.pdf")
+        msg = email.message.EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "a@example.test", "bob@example.test", tok
+        msg.set_content(f"names {tok}")
+        msg.add_attachment(b"%PDF-1.4 euro", maintype="application", subtype="pdf",
+                           filename="€ report.pdf")
+        msg.add_attachment(b"%PDF-1.4 long", maintype="application", subtype="pdf",
+                           filename=long_name)
+        data = msg.as_bytes(policy=email.policy.SMTP)
+        self.assertIn(b"filename*=utf-8''%E2%82%AC%20report.pdf", data)
+        self.assertIn(b"filename*1*=", data)
+        w.record_one_more(db, self.pki, self.postfix, tok, data=data)
+        with w.WebServer(db) as web:
+            newest = w.request(web.port, "/api/sessions?limit=1").json()["sessions"][0]["id"]
+            m = w.request(web.port, f"/api/sessions/{newest}/messages/1").json()
+            euro = w.request(web.port, m["parts"][1]["url"])
+        self.assertEqual([p.get("filename") for p in m["parts"]], ["", "€ report.pdf", long_name])
+        self.assertEqual(euro.body, b"%PDF-1.4 euro")
+        self.assertEqual(euro.headers["content-disposition"],
+                         "attachment; filename=\"_ report.pdf\"; "
+                         "filename*=UTF-8''%E2%82%AC%20report.pdf")
 
     def test_audit(self):
         a = self.get("/api/audit").json()

@@ -57,6 +57,7 @@ void expect_as_whole(std::string_view raw, const std::vector<std::size_t>& cuts,
     EXPECT_EQ(s.part.content_type, w.content_type) << "part " << i;
     EXPECT_EQ(s.part.charset, w.charset) << "part " << i;
     EXPECT_EQ(s.part.filename, w.filename) << "part " << i;
+    EXPECT_EQ(s.part.filename_is_text, w.filename_is_text) << "part " << i;
     EXPECT_EQ(s.part.attachment, w.attachment) << "part " << i;
     EXPECT_EQ(s.part.transfer_encoding, w.transfer_encoding) << "part " << i;
     EXPECT_EQ(s.offset, static_cast<std::uint64_t>(w.encoded.data() - raw.data())) << "part " << i;

@@ -326,8 +326,9 @@ struct PartSource {
 // header's name wins over the link's), made a plain file name; mailtap's own "part-K" when it
 // has none.
 std::string saved_as(const Route& route, const MimePart& part, std::string_view extension) {
-  return attachment_disposition(decode_encoded_words(part.filename),
-                                "part-" + std::to_string(route.part) + std::string(extension));
+  return attachment_disposition(
+      part.filename_is_text ? part.filename : decode_encoded_words(part.filename),
+      "part-" + std::to_string(route.part) + std::string(extension));
 }
 
 // The response head for one MIME part, with a type the browser may only show (text) or save
@@ -535,7 +536,10 @@ Response Api::message(const Route& route) {
     w.key("index").value(static_cast<std::uint64_t>(i));
     write_bytes_member(w, "content_type", p.content_type);
     write_bytes_member(w, "charset", p.charset);
-    write_header_text_member(w, "filename", p.filename);
+    if (p.filename_is_text)  // RFC 2231's: decoded already, no encoded words to read in it
+      write_bytes_member(w, "filename", p.filename);
+    else
+      write_header_text_member(w, "filename", p.filename);
     w.key("attachment").value(p.attachment);
     w.key("size").value(located.decoded_size);
     w.key("url").value("/api/sessions/" + std::to_string(route.session) + "/messages/" +

@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "proxy/common/hex.hpp"
+#include "tools/web/mime_parameters.hpp"
 
 namespace mailtap::tools::web {
 
@@ -79,28 +80,6 @@ std::string header(const std::vector<MimeHeader>& headers, std::string_view name
 // The value before the first ';', lower case.
 std::string main_value(std::string_view value) {
   return lower(trim(value.substr(0, value.find(';'))));
-}
-
-std::string parameter(std::string_view value, std::string_view name) {
-  std::size_t pos = value.find(';');
-  while (pos != std::string_view::npos) {
-    std::size_t next = pos + 1;
-    // A ';' inside a quoted value does not end it.
-    bool quoted = false;
-    while (next < value.size() && (quoted || value[next] != ';')) {
-      if (value[next] == '"') quoted = !quoted;
-      ++next;
-    }
-    std::string_view item = trim(value.substr(pos + 1, next - pos - 1));
-    const auto eq = item.find('=');
-    if (eq != std::string_view::npos && lower(trim(item.substr(0, eq))) == name) {
-      std::string_view v = trim(item.substr(eq + 1));
-      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-      return std::string(v);
-    }
-    pos = next < value.size() ? next : std::string_view::npos;
-  }
-  return "";
 }
 
 }  // namespace
@@ -312,13 +291,15 @@ MimePart describe_entity(const std::vector<MimeHeader>& headers, std::string& bo
   const std::string content_type = header(headers, "content-type");
   std::string type = main_value(content_type);
   if (type.empty() || type.find('/') == std::string::npos) type = "text/plain";
-  boundary = type.starts_with("multipart/") ? parameter(content_type, "boundary") : "";
+  boundary = type.starts_with("multipart/") ? mime_parameter(content_type, "boundary") : "";
   part.content_type = std::move(type);
-  part.charset = lower(parameter(content_type, "charset"));
+  part.charset = lower(mime_parameter(content_type, "charset"));
   const std::string disposition = header(headers, "content-disposition");
   part.attachment = main_value(disposition) == "attachment";
-  part.filename = parameter(disposition, "filename");
-  if (part.filename.empty()) part.filename = parameter(content_type, "name");
+  MimeParameterText name = mime_text_parameter(disposition, "filename");
+  if (name.value.empty()) name = mime_text_parameter(content_type, "name");
+  part.filename = std::move(name.value);
+  part.filename_is_text = name.extended;
   part.transfer_encoding = main_value(header(headers, "content-transfer-encoding"));
   return part;
 }

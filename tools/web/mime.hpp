@@ -17,8 +17,11 @@ struct MimeHeader {
 struct MimePart {
   std::string content_type = "text/plain";  // lower case "type/subtype"
   std::string charset;                      // lower case; "" if none was given
-  std::string filename;                     // from Content-Disposition or Content-Type name=
-  bool attachment = false;                  // Content-Disposition: attachment
+  // From Content-Disposition's filename= or Content-Type's name= (mime_parameters.hpp): as
+  // written, RFC 2047 encoded words not yet decoded; or, from RFC 2231's forms, UTF-8 text.
+  std::string filename;
+  bool filename_is_text = false;  // the RFC 2231 case: no encoded words to decode in it
+  bool attachment = false;        // Content-Disposition: attachment
   std::string body;  // base64 / quoted-printable decoded, in `charset` (charset.hpp: to_utf8)
   // The body as written, in the text given to parse_message (valid while that is), and its
   // Content-Transfer-Encoding (lower case; "" if none): what TransferDecoder undoes.
