@@ -465,16 +465,26 @@ class WebApiTest(h.IntegrationCase):
             r = self.get("/api/sessions", method=method)
             self.assertEqual(r.status, 405, method)
             self.assertEqual(r.headers.get("allow"), "GET")
-        # Methods CivetWeb does not know (TRACE it leaves out on purpose) it refused before any
-        # handler saw them: 400 "malformed request", no Allow, where docs/web.md says 405.
+        # RFC 9110 section 9.1: 405 for a method HTTP defines, 501 for one the server does not
+        # know (it got 405). CivetWeb refuses those it does not know (TRACE it leaves out on
+        # purpose, FOO, LINK, M-SEARCH) before reading the headers; PROPFIND it knows, so that
+        # request passes the Host check first.
         port = self.web.port
-        for method in ["TRACE", "FOO", "LINK", "M-SEARCH"]:
+        for method, status in [("TRACE", 405), ("FOO", 501), ("LINK", 501), ("M-SEARCH", 501),
+                               ("PROPFIND", 501), ("get", 501)]:
             line, headers, body = self.raw_exchange(
                 f"{method} /api/sessions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-            self.assertTrue(line.startswith(b"HTTP/1.1 405 "), (method, line))
+            self.assertTrue(line.startswith(f"HTTP/1.1 {status} ".encode()), (method, line))
             self.assertEqual(headers.get("allow"), "GET", method)
-            self.assertEqual(json.loads(body)["status"], 405)
+            self.assertEqual(json.loads(body)["status"], status)
             self.assertIn("default-src 'none'", headers.get("content-security-policy", ""))
+        # A request for another name is refused as such whatever its method, where the headers
+        # are read; where they are not, the reply is the same for any name, nothing of the record.
+        for method, status in [("POST", 421), ("PROPFIND", 421), ("FOO", 501)]:
+            line, _, body = self.raw_exchange(
+                f"{method} /api/sessions HTTP/1.1\r\nHost: evil.example\r\n\r\n".encode())
+            self.assertTrue(line.startswith(f"HTTP/1.1 {status} ".encode()), (method, line))
+            self.assertNotIn(b"bob", body)
         # What is not a request line stays a bad request.
         for request in [b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", b"TR@CE / HTTP/1.1\r\n\r\n",
                         b"TRACE / FTP/1.1\r\n\r\n"]:

@@ -3,6 +3,7 @@
 // MIME walk of a message, and the change watcher behind the live feed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "tools/json_writer.hpp"
@@ -255,6 +256,26 @@ TEST(WebResponse, AnUnreadableRequestGetsAFixedReply) {
   }
   EXPECT_EQ(unreadable_request_response(999).status, 400);
   EXPECT_EQ(unreadable_request_response(200).status, 400);
+}
+
+// RFC 9110 section 9.1: 405 for a method the server knows and the resource does not allow,
+// 501 for one it does not know; both say which it serves.
+TEST(WebResponse, AKnownMethodIsNotAllowedAndAnUnknownOneNotImplemented) {
+  for (const char* method :
+       {"HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}) {
+    const Response r = method_refusal(method);
+    EXPECT_EQ(r.status, 405) << method;
+    EXPECT_NE(std::find(r.headers.begin(), r.headers.end(),
+                        std::pair<std::string, std::string>("Allow", "GET")),
+              r.headers.end())
+        << method;
+  }
+  for (const char* method : {"FOO", "PROPFIND", "M-SEARCH", "LINK", "get", "Post"}) {
+    const Response r = method_refusal(method);
+    EXPECT_EQ(r.status, 501) << method;
+    EXPECT_EQ(status_text(501), "Not Implemented");
+    EXPECT_EQ(r.body.find(method), std::string::npos) << "the method is not echoed";
+  }
 }
 
 TEST(WebResponse, NoLineBreakReachesAHeader) {

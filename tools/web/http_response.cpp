@@ -1,5 +1,8 @@
 #include "tools/web/http_response.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 #include "tools/json_writer.hpp"
 
 namespace mailtap::tools::web {
@@ -20,6 +23,8 @@ std::string_view status_text(int status) {
       return "Misdirected Request";
     case 500:
       return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
     case 503:
       return "Service Unavailable";
     case 505:
@@ -37,8 +42,12 @@ Response error_response(int status, std::string_view message) {
   return r;
 }
 
-Response method_not_allowed_response() {
-  Response r = error_response(405, "read-only: only GET is served");
+Response method_refusal(std::string_view method) {
+  static constexpr std::string_view kKnown[] = {"HEAD",    "POST",    "PUT",   "DELETE",
+                                                "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  const bool known = std::find(std::begin(kKnown), std::end(kKnown), method) != std::end(kKnown);
+  Response r = known ? error_response(405, "read-only: only GET is served")
+                     : error_response(501, "unknown method: only GET is served");
   r.headers.emplace_back("Allow", "GET");
   return r;
 }

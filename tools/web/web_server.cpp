@@ -121,9 +121,10 @@ int connection_socket(const mg_request_info& info) {
 // as a bad request before a handler sees it: parse_http_request (civetweb.c, 1.15) checks the
 // method last, after the version, leaving the line's words in the request info. A request line
 // of a method token, a target and HTTP/1.x that is refused all the same was refused for its
-// method (or, for one CivetWeb knows, for a header it could not read): the 405 every method but
-// GET gets. Its headers are not read, so there is no Host to check; the 405 says nothing of the
-// record.
+// method (or, for one CivetWeb knows, for a header it could not read): the 405 or 501 every
+// method but GET gets (method_refusal). Its headers are not read, so there is no Host to check.
+// None is needed: the Host check keeps a page on another name (DNS rebinding) from reading the
+// record, and this reply says only what the request line asked for, nothing of the record.
 bool refused_for_its_method(const mg_request_info* info) {
   if (info == nullptr || info->request_method == nullptr || info->request_uri == nullptr ||
       info->http_version == nullptr)
@@ -169,8 +170,9 @@ struct WebServer::Impl {
   // the security headers: mailtap sends its own, fixed one instead.
   static int on_http_error(mg_connection* conn, int status, const char*) {
     mark_answered(conn);
-    const Response r = status == 400 && refused_for_its_method(mg_get_request_info(conn))
-                           ? method_not_allowed_response()
+    const mg_request_info* info = mg_get_request_info(conn);
+    const Response r = status == 400 && refused_for_its_method(info)
+                           ? method_refusal(info->request_method)
                            : unreadable_request_response(status);
     write_all(conn, serialize_head(r));
     write_all(conn, r.body);
@@ -267,7 +269,7 @@ struct WebServer::Impl {
                               "this server answers only to its own address "
                               "(Host header refused: DNS rebinding defence)");
     }
-    if (std::strcmp(info.request_method, "GET") != 0) return method_not_allowed_response();
+    if (std::strcmp(info.request_method, "GET") != 0) return method_refusal(info.request_method);
     return std::nullopt;
   }
 
