@@ -10,7 +10,10 @@ namespace mailtap::tools::web {
 namespace {
 
 // How long the first look waits for the reset that answers the early octet: on loopback it
-// comes at once; a search that starts without it stops at its next look.
+// comes at once; a search that starts without it stops at its next look. A bound, not a sleep:
+// poll returns when the reset comes, so only a client still reading waits it out, once. Nothing
+// sooner tells the two apart: POLLRDHUP and a zero read say the client's FIN came, which a
+// half-close sends as a close does; POLLHUP comes only with the reset.
 constexpr int kResetWaitMs = 20;
 
 // POLLERR or POLLHUP within `wait_ms`: reset, or closed both ways.
