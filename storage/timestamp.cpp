@@ -1,7 +1,6 @@
 #include "storage/timestamp.hpp"
 
-#include <cstdio>
-#include <ctime>
+#include <chrono>
 
 namespace mailtap::storage {
 
@@ -48,26 +47,28 @@ std::optional<Clock::time_point> parse_timestamp(std::string_view text) {
     out = v;
     return true;
   };
-  int year, mon, day, hour, min, sec, frac;
-  if (!digits(0, 4, year) || text[4] != '-' || !digits(5, 2, mon) || text[7] != '-' ||
-      !digits(8, 2, day) || text[10] != 'T' || !digits(11, 2, hour) || text[13] != ':' ||
+  int y, mon, d, hour, min, sec, frac;
+  if (!digits(0, 4, y) || text[4] != '-' || !digits(5, 2, mon) || text[7] != '-' ||
+      !digits(8, 2, d) || text[10] != 'T' || !digits(11, 2, hour) || text[13] != ':' ||
       !digits(14, 2, min) || text[16] != ':' || !digits(17, 2, sec) || text[19] != '.' ||
       !digits(20, 6, frac) || text[26] != 'Z') {
     return std::nullopt;
   }
-  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) {
-    return std::nullopt;
-  }
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = mon - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = min;
-  tm.tm_sec = sec;
-  const std::time_t secs = timegm(&tm);
   using namespace std::chrono;
-  return Clock::time_point(duration_cast<Clock::duration>(seconds(secs) + microseconds(frac)));
+  const year_month_day date{year{y}, month{static_cast<unsigned>(mon)},
+                            day{static_cast<unsigned>(d)}};
+  if (!date.ok() || hour > 23 || min > 59 || sec > 59) return std::nullopt;
+  // Years 0000 to 9999 in microseconds fit 64 bits; in the clock's nanoseconds they may not.
+  const microseconds since_epoch = sys_days(date).time_since_epoch() + hours(hour) + minutes(min) +
+                                   seconds(sec) + microseconds(frac);
+  return clamped_time_point(since_epoch.count(), microseconds(1));
+}
+
+Clock::time_point clamped_time_point(std::int64_t count, Clock::duration unit) {
+  Clock::rep ticks = 0;
+  if (__builtin_mul_overflow(count, unit.count(), &ticks))
+    return count < 0 ? Clock::time_point::min() : Clock::time_point::max();
+  return Clock::time_point(Clock::duration(ticks));
 }
 
 }  // namespace mailtap::storage

@@ -3,6 +3,7 @@
 // columns sort and compare as strings, and sqlite's date functions accept them.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,7 +14,14 @@ namespace mailtap::storage {
 
 std::string format_timestamp(Clock::time_point t);
 
-// Accepts exactly the format format_timestamp produces; nullopt otherwise.
+// Accepts exactly the format format_timestamp produces (a real date, seconds up to 59); nullopt
+// otherwise. A date the clock cannot hold is clamped as clamped_time_point clamps it.
 std::optional<Clock::time_point> parse_timestamp(std::string_view text);
+
+// `count` units of `unit` from the epoch (the sign of `count` says which side), or the clock's
+// first or last instant for a time it cannot hold (its nanoseconds stop at 1677-09-21 and
+// 2262-04-11): every recorded time lies between those, so a record compares with the clamped
+// time as with the one written. Wrapping round instead turned "before 1600" into "before 2200".
+Clock::time_point clamped_time_point(std::int64_t count, Clock::duration unit);
 
 }  // namespace mailtap::storage

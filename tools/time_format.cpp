@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "storage/timestamp.hpp"
+
 namespace mailtap::tools {
 
 namespace {
@@ -17,17 +19,6 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   }
   out = v;
   return true;
-}
-
-// `count` units of `unit` from the epoch (the sign of `count` says which side), or the clock's
-// first or last instant for a time it cannot hold (its nanoseconds stop at 1677-09-21 and
-// 2262-04-11): every recorded time lies between those, so a record compares with the clamped
-// time as with the one written. Wrapping round instead turned "before 1600" into "before 2200".
-Clock::time_point clamped(std::int64_t count, Clock::duration unit) {
-  Clock::rep ticks = 0;
-  if (__builtin_mul_overflow(count, unit.count(), &ticks))
-    return count < 0 ? Clock::time_point::min() : Clock::time_point::max();
-  return Clock::time_point(Clock::duration(ticks));
 }
 
 // An age ("90s", "3d", "1w"), subtracted from `now`; one reaching back before the clock's first
@@ -158,7 +149,8 @@ std::optional<Clock::time_point> parse_absolute(std::string_view s) {
   else if (timed && pos < s.size() && !parse_offset(s, pos, offset))
     return std::nullopt;
   if (pos != s.size() || !t.in_range()) return std::nullopt;
-  return clamped((since_epoch(t) - offset).count(), std::chrono::microseconds(1));
+  return storage::clamped_time_point((since_epoch(t) - offset).count(),
+                                     std::chrono::microseconds(1));
 }
 
 }  // namespace

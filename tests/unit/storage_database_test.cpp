@@ -77,6 +77,29 @@ TEST(StorageTimestamp, RoundTrips) {
   EXPECT_FALSE(parse_timestamp("2026-11-24T20:41:07.123456+"));
 }
 
+// A damaged or hand-edited database's text: a date no calendar has is refused, as format_timestamp
+// never writes one, rather than read as another day; a date the clock cannot hold (its
+// nanoseconds stop at 1677-09-21 and 2262-04-11) is its first or last instant, not a time
+// wrapped round to another century (it was undefined behaviour: a signed overflow).
+TEST(StorageTimestamp, ReadsOnlyRealDatesAndClampsThoseBeyondTheClock) {
+  for (const char* impossible :
+       {"2026-02-30T00:00:00.000000Z", "2023-02-29T00:00:00.000000Z", "2026-04-31T12:00:00.000000Z",
+        "2026-11-24T23:59:60.000000Z", "2026-11-00T00:00:00.000000Z"})
+    EXPECT_FALSE(parse_timestamp(impossible)) << impossible;
+  EXPECT_TRUE(parse_timestamp("2024-02-29T00:00:00.000000Z"));
+  for (const char* early : {"0000-01-01T00:00:00.000000Z", "1600-01-01T00:00:00.000000Z",
+                            "1677-09-21T00:12:43.145224Z"})
+    EXPECT_EQ(parse_timestamp(early), Clock::time_point::min()) << early;
+  for (const char* late : {"9999-12-31T23:59:59.999999Z", "2263-01-01T00:00:00.000000Z",
+                           "2262-04-11T23:47:16.854776Z"})
+    EXPECT_EQ(parse_timestamp(late), Clock::time_point::max()) << late;
+  using namespace std::chrono;
+  EXPECT_EQ(parse_timestamp("1677-09-21T00:12:43.145225Z"),
+            Clock::time_point(Clock::duration(-9'223'372'036'854'775'000)));
+  EXPECT_EQ(parse_timestamp("2262-04-11T23:47:16.854775Z"),
+            Clock::time_point(Clock::duration(9'223'372'036'854'775'000)));
+}
+
 TEST(StorageRecords, EnumTextRoundTrips) {
   Outcome o{};
   ASSERT_TRUE(parse("upstream_closed", o));
