@@ -48,6 +48,19 @@ bool ehlo_label(std::string_view label) {
   return name_label(label) && label.front() != '-' && label.back() != '-';
 }
 
+// An IP address as Asio reads it, but for a zone (after '%' in an IPv6 address): Asio takes any
+// text there (an interface it does not find is zone 0), which only the lookup would refuse; an
+// interface's name or number, in the characters of a host name, is taken.
+bool is_address(std::string_view text) {
+  if (const std::size_t zone = text.find('%'); zone != std::string_view::npos) {
+    const std::string_view name = text.substr(zone + 1);
+    if (name.empty() || !std::all_of(name.begin(), name.end(), name_char)) return false;
+  }
+  std::error_code ec;
+  asio::ip::make_address(std::string(text), ec);
+  return !ec;
+}
+
 // `out`, once its host is checked: a space, a '/' or a control character would only fail the
 // lookup of every session, long after the start (and --print-config) took it.
 std::optional<HostPort> checked(HostPort out) {
@@ -58,15 +71,11 @@ std::optional<HostPort> checked(HostPort out) {
 
 bool is_host(std::string_view host) {
   if (host.empty() || host.size() > 255) return false;
-  std::error_code ec;
-  asio::ip::make_address(std::string(host), ec);
-  return !ec || std::all_of(host.begin(), host.end(), name_char);
+  return is_address(host) || std::all_of(host.begin(), host.end(), name_char);
 }
 
 bool is_tls_name(std::string_view name) {
-  std::error_code ec;
-  asio::ip::make_address(std::string(name), ec);
-  if (!ec) return true;
+  if (is_address(name)) return true;
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
   return dotted_labels(name, name_label);
 }

@@ -141,6 +141,21 @@ TEST(Endpoint, HostPort) {
   EXPECT_TRUE(net::parse_host_port("[fe80::1%lo]:25"));
 }
 
+// Asio reads anything after an IPv6 address's '%' as a zone (an interface it fails to find is
+// zone 0), so any text at all passed for a host there: a space, a control character, a ']' that
+// made the host written back in brackets ("[fe80::1%a]b]:25") read as another.
+TEST(Endpoint, AnIpv6ZoneIsAnInterfaceNameOrNumber) {
+  for (const char* good : {"fe80::1%lo", "fe80::1%eth0", "fe80::1%2", "fe80::1%br-lan.10"})
+    EXPECT_TRUE(net::is_host(good)) << good;
+  for (const char* bad :
+       {"fe80::1%", "fe80::1%a b", "fe80::1%a]b", "fe80::1%\r", "::1%x/y", "fe80::1%lo%lo"})
+    EXPECT_FALSE(net::is_host(bad)) << bad;
+  EXPECT_FALSE(net::parse_host_port(std::string("::1%\r\0:]0", 9)));
+  EXPECT_FALSE(net::parse_host_port("[fe80::1%a b]:25"));
+  EXPECT_TRUE(net::is_tls_name("fe80::1%lo"));
+  EXPECT_FALSE(net::is_tls_name("fe80::1%a b"));
+}
+
 TEST(Endpoint, AnUnbracketedIpv6AddressWithAPortIsCaughtWithAHint) {
   // parse_host_port reads "::1:34039" as a host name; the tools refuse it with the fix.
   EXPECT_EQ(net::unbracketed_ipv6_refusal("::1:34039"),
