@@ -135,14 +135,12 @@ std::string unbracketed_ipv6_refusal(std::string_view text, bool port_required) 
     return {};
   const std::string address(text.substr(0, last));
   const std::string_view port = text.substr(last + 1);
-  std::error_code ec;
-  asio::ip::make_address_v6(address, ec);
-  if (ec || !port_number(port)) return {};
+  if (!is_address(address) || !port_number(port)) return {};  // two colons: IPv6, if anything
   std::string why = std::string(text) + ": an IPv6 address with a port is written in brackets: [" +
                     address + "]:" + std::string(port);
   if (port_required) return why;
-  asio::ip::make_address_v6(std::string(text), ec);
-  if (!ec) why += " (or [" + std::string(text) + "] for that whole address, on the default port)";
+  if (is_address(text))
+    why += " (or [" + std::string(text) + "] for that whole address, on the default port)";
   return why;
 }
 

@@ -154,6 +154,10 @@ TEST(Endpoint, AnIpv6ZoneIsAnInterfaceNameOrNumber) {
   EXPECT_FALSE(net::parse_host_port("[fe80::1%a b]:25"));
   EXPECT_TRUE(net::is_tls_name("fe80::1%lo"));
   EXPECT_FALSE(net::is_tls_name("fe80::1%a b"));
+  // Nor is the bracketed form of such an address offered as the one to write.
+  EXPECT_EQ(net::unbracketed_ipv6_refusal("fe80::1%a:b:25"), "");
+  EXPECT_EQ(net::unbracketed_ipv6_refusal("fe80::1%lo:25"),
+            "fe80::1%lo:25: an IPv6 address with a port is written in brackets: [fe80::1%lo]:25");
 }
 
 TEST(Endpoint, AnUnbracketedIpv6AddressWithAPortIsCaughtWithAHint) {
