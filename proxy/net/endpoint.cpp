@@ -50,8 +50,10 @@ bool ehlo_label(std::string_view label) {
 
 // An IP address as Asio reads it, but for a zone (after '%' in an IPv6 address): Asio takes any
 // text there (an interface it does not find is zone 0), which only the lookup would refuse; an
-// interface's name or number, in the characters of a host name, is taken.
+// interface's name or number, in the characters of a host name, is taken. Asio reads a C string:
+// a NUL would end the text it looks at.
 bool is_address(std::string_view text) {
+  if (text.find('\0') != std::string_view::npos) return false;
   if (const std::size_t zone = text.find('%'); zone != std::string_view::npos) {
     const std::string_view name = text.substr(zone + 1);
     if (name.empty() || !std::all_of(name.begin(), name.end(), name_char)) return false;
@@ -83,6 +85,7 @@ bool is_tls_name(std::string_view name) {
 bool is_ehlo_name(std::string_view name) {
   if (name.size() > 2 && name.front() == '[' && name.back() == ']') {
     std::string_view literal = name.substr(1, name.size() - 2);
+    if (literal.find('\0') != std::string_view::npos) return false;  // Asio would stop there
     std::error_code ec;
     // The tag is case-insensitive, as every ABNF string is (RFC 5234 2.3).
     if (smtp::iequals(literal.substr(0, 5), "IPv6:")) {

@@ -21,6 +21,7 @@
 namespace mailtap {
 namespace {
 
+using namespace std::string_literals;
 using smtp::Ending;
 using smtp::Outcome;
 
@@ -150,7 +151,7 @@ TEST(Endpoint, AnIpv6ZoneIsAnInterfaceNameOrNumber) {
   for (const char* bad :
        {"fe80::1%", "fe80::1%a b", "fe80::1%a]b", "fe80::1%\r", "::1%x/y", "fe80::1%lo%lo"})
     EXPECT_FALSE(net::is_host(bad)) << bad;
-  EXPECT_FALSE(net::parse_host_port(std::string("::1%\r\0:]0", 9)));
+  EXPECT_FALSE(net::parse_host_port("::1%\r\0:]0"s));
   EXPECT_FALSE(net::parse_host_port("[fe80::1%a b]:25"));
   EXPECT_TRUE(net::is_tls_name("fe80::1%lo"));
   EXPECT_FALSE(net::is_tls_name("fe80::1%a b"));
@@ -158,6 +159,14 @@ TEST(Endpoint, AnIpv6ZoneIsAnInterfaceNameOrNumber) {
   EXPECT_EQ(net::unbracketed_ipv6_refusal("fe80::1%a:b:25"), "");
   EXPECT_EQ(net::unbracketed_ipv6_refusal("fe80::1%lo:25"),
             "fe80::1%lo:25: an IPv6 address with a port is written in brackets: [fe80::1%lo]:25");
+  // Asio reads the address as a C string: what follows a NUL was never looked at.
+  EXPECT_FALSE(net::is_host("::1\0 b"s));
+  EXPECT_FALSE(net::parse_host_port("[::1\0 b]:25"s));
+  EXPECT_EQ(net::unbracketed_ipv6_refusal("::\0x:1:25"s), "");
+  EXPECT_FALSE(net::is_ehlo_name("[IPv6:::1\0x]"s));
+  EXPECT_FALSE(net::is_ehlo_name("[192.0.2.1\0x]"s));
+  EXPECT_FALSE(net::is_ehlo_name("[IPv6:8::1\0\0=\x98]"s));
+  EXPECT_FALSE(net::is_ehlo_name("[192.0.2.1\0\0=\x98]"s));
 }
 
 TEST(Endpoint, AnUnbracketedIpv6AddressWithAPortIsCaughtWithAHint) {
@@ -280,8 +289,8 @@ TEST(UpstreamOptions, EhloNameIsOneWord) {
   net::UpstreamTarget target;
   target.host = "h";
   EXPECT_EQ(p.upstream.apply_to(target), "--ehlo-name must be a single word");
-  for (const std::string& name : {std::string("x\ty"), std::string("x\x1b[0my"),
-                                  std::string("x\x7fy"), std::string("x\0y", 3)}) {
+  for (const std::string& name :
+       {std::string("x\ty"), std::string("x\x1b[0my"), std::string("x\x7fy"), "x\0y"s}) {
     Parsed q;
     ASSERT_EQ(q.parse({"--ehlo-name", name}), "");
     EXPECT_EQ(q.upstream.apply_to(target), "--ehlo-name must be a single word") << name;
