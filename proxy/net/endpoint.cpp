@@ -50,13 +50,16 @@ bool ehlo_label(std::string_view label) {
 
 // An IP address as Asio reads it, but for a zone (after '%' in an IPv6 address): Asio takes any
 // text there (an interface it does not find is zone 0), which only the lookup would refuse; an
-// interface's name or number, in the characters of a host name, is taken. Asio reads a C string:
-// a NUL would end the text it looks at.
+// interface's name (at most 15 octets) or number, in the characters of a host name, is taken. Asio
+// reads a C string: a NUL would end the text it looks at.
 bool is_address(std::string_view text) {
   if (text.find('\0') != std::string_view::npos) return false;
   if (const std::size_t zone = text.find('%'); zone != std::string_view::npos) {
     const std::string_view name = text.substr(zone + 1);
-    if (name.empty() || !std::all_of(name.begin(), name.end(), name_char)) return false;
+    constexpr std::size_t kLongestInterfaceName = 15;  // IFNAMSIZ, less its NUL
+    if (name.empty() || name.size() > kLongestInterfaceName ||
+        !std::all_of(name.begin(), name.end(), name_char))
+      return false;
   }
   std::error_code ec;
   asio::ip::make_address(std::string(text), ec);

@@ -155,6 +155,11 @@ TEST(Endpoint, AnIpv6ZoneIsAnInterfaceNameOrNumber) {
   EXPECT_FALSE(net::parse_host_port("[fe80::1%a b]:25"));
   EXPECT_TRUE(net::is_tls_name("fe80::1%lo"));
   EXPECT_FALSE(net::is_tls_name("fe80::1%a b"));
+  // An interface's name is at most 15 octets (IFNAMSIZ, with its NUL): a longer zone names none,
+  // and made a --tls-name past the 255 octets any host has.
+  EXPECT_TRUE(net::is_host("fe80::1%" + std::string(15, 'e')));
+  EXPECT_FALSE(net::is_host("fe80::1%" + std::string(16, 'e')));
+  EXPECT_FALSE(net::is_tls_name("fe80::1%" + std::string(250, 'e')));
   // Nor is the bracketed form of such an address offered as the one to write.
   EXPECT_EQ(net::unbracketed_ipv6_refusal("fe80::1%a:b:25"), "");
   EXPECT_EQ(net::unbracketed_ipv6_refusal("fe80::1%lo:25"),
