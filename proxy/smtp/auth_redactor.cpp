@@ -21,10 +21,6 @@ namespace {
 // its exchange from overflowing them.
 constexpr int kMaxSteps = 16;
 
-char ascii_upper(char c) {
-  return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
 bool is_alpha(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
@@ -33,31 +29,6 @@ bool is_digit(char c) {
 }
 bool is_hex(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-// The word after AUTH is kept in clear only when it is a registered SASL mechanism (IANA
-// registry). RFC 4422's sasl-mech grammar alone (up to 20 of A-Z 0-9 - _) also fits a PLAIN blob
-// pasted without "PLAIN" ("AUTH AGFsaWNlAHB3") and a password typed in its place ("AUTH hunter2"),
-// so any other word is taken as a secret. Case-insensitive, as SMTP arguments are. A fixed list,
-// not the EHLO offer: `mailtap decode` and the record must render a line alike, and decode never
-// sees the server. Compared in place: the word may be a password, so no copy of it is made.
-bool registered_mech_name(std::string_view m) {
-  if (m.empty() || m.size() > 20) return false;
-  for (char c : m) {
-    if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '_') return false;
-  }
-  static constexpr std::string_view kNames[] = {
-      "PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "XOAUTH2", "OAUTHBEARER", "XOAUTH", "GSSAPI",
-      "GSS-SPNEGO", "NTLM", "EXTERNAL", "ANONYMOUS", "OTP", "SKEY", "SECURID", "SAML20", "OPENID20",
-      "KERBEROS_V4", "KERBEROS_V5",
-      // The SCRAM and GS2 families' registered members, by name: a prefix alone ("GS2-...")
-      // would keep a password that happens to start with it.
-      "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-512",
-      "SCRAM-SHA-512-PLUS", "SCRAM-SHA3-512", "SCRAM-SHA3-512-PLUS", "GS2-KRB5", "GS2-KRB5-PLUS"};
-  for (std::string_view name : kNames) {
-    if (iequals(m, name)) return true;
-  }
-  return false;
 }
 
 // SCRAM attribute values shown verbatim must be printable and free of the ',' separator
@@ -259,7 +230,7 @@ AuthRedactor::Rendering AuthRedactor::deny(std::string_view wire) const {
 
 RedactedLine AuthRedactor::begin(std::string_view line) {
   in_progress_ = true;
-  mech_ = Mech::unknown;
+  family_ = MechanismFamily::opaque;
   step_ = 0;
   challenges_ = 0;
   login_prompt_ = LoginPrompt::none;
@@ -284,13 +255,16 @@ RedactedLine AuthRedactor::begin(std::string_view line) {
     return out;
   }
   const std::size_t rest_at = static_cast<std::size_t>(verb.rest.data() - line.data());
+  // The word after AUTH is kept in clear only when it is a registered SASL mechanism name.
   const Word mech = first_word(verb.rest);
-  if (!registered_mech_name(mech.word)) {
+  const RegisteredMechanism* registered = find_registered_mechanism(mech.word);
+  if (registered == nullptr) {
     out.text = std::string(line.substr(0, rest_at)) + "[" + token(verb.rest) + "]";
     out.redacted = true;
     return out;
   }
-  note_mechanism(mech.word);
+  if (!authenticated_) mechanism_ = registered->name;
+  family_ = registered->family;
 
   // "AUTH LOGIN " with a trailing space carries no initial response (RFC 4954 spells an empty
   // one "="); counting it as one would shift the LOGIN user/password positions. A trailing
@@ -311,27 +285,6 @@ RedactedLine AuthRedactor::begin(std::string_view line) {
     if (r.kind == Payload::fields) out.decoded = r.body;
   }
   return out;
-}
-
-void AuthRedactor::note_mechanism(std::string_view mech) {
-  std::string upper(mech);
-  for (char& c : upper) c = ascii_upper(c);
-  if (!authenticated_) mechanism_ = upper;
-  if (upper == "PLAIN") {
-    mech_ = Mech::plain;
-  } else if (upper == "LOGIN") {
-    mech_ = Mech::login;
-  } else if (upper == "CRAM-MD5") {
-    mech_ = Mech::cram_md5;
-  } else if (upper == "XOAUTH2") {
-    mech_ = Mech::xoauth2;
-  } else if (upper == "OAUTHBEARER") {
-    mech_ = Mech::oauthbearer;
-  } else if (upper == "SCRAM-SHA-1" || upper == "SCRAM-SHA-1-PLUS" || upper == "SCRAM-SHA-256" ||
-             upper == "SCRAM-SHA-256-PLUS" || upper == "SCRAM-SHA-512" ||
-             upper == "SCRAM-SHA-512-PLUS") {
-    mech_ = Mech::scram;
-  }
 }
 
 RedactedLine AuthRedactor::client_response(std::string_view line) {
@@ -398,24 +351,23 @@ void AuthRedactor::finish(int reply_code) {
 }
 
 AuthRedactor::Rendering AuthRedactor::challenge(std::string_view data) {
-  switch (mech_) {
-    case Mech::plain:
-    case Mech::cram_md5:
+  switch (family_) {
+    case MechanismFamily::plain:
+    case MechanismFamily::cram_md5:
       break;
-    case Mech::login:
+    case MechanismFamily::login:
       login_prompt_ = login_prompt_asks_for_password(data) ? LoginPrompt::password
                       : login_prompt_asks_for_user(data)   ? LoginPrompt::user
                                                            : LoginPrompt::other;
       break;
-    case Mech::xoauth2:
-    case Mech::oauthbearer:
+    case MechanismFamily::xoauth2:
+    case MechanismFamily::oauthbearer:
       // After the token, a 334 can only be the RFC 7628 §3.2.2 error (JSON, not a secret).
       if (step_ > 0) oauth_error_ = true;
       break;
-    case Mech::scram:
+    case MechanismFamily::scram:
       return scram_challenge(data);
-    case Mech::none:
-    case Mech::unknown:
+    case MechanismFamily::opaque:
       // Unknown mechanisms (GSSAPI, NTLM...) can carry ticket or hash material either way.
       if (!data.empty()) return {};
       break;
@@ -471,30 +423,29 @@ AuthRedactor::Rendering AuthRedactor::respond(std::string_view wire, bool initia
 AuthRedactor::Rendering AuthRedactor::dispatch(int k, bool after_oauth_error, LoginPrompt prompt,
                                                std::string_view d) {
   if (d.empty()) return {Payload::keep, ""};  // zero bytes cannot hold a secret
-  switch (mech_) {
-    case Mech::plain:
+  switch (family_) {
+    case MechanismFamily::plain:
       if (k == 0) return respond_plain(d);
       break;
-    case Mech::login:
+    case MechanismFamily::login:
       return login_answer(k, prompt, d);
-    case Mech::cram_md5:
+    case MechanismFamily::cram_md5:
       // Server-first (RFC 2195): a response before the challenge is not CRAM-MD5.
       if (k == 0 && challenges_ > 0) return respond_cram(d);
       break;
-    case Mech::xoauth2:
-    case Mech::oauthbearer:
+    case MechanismFamily::xoauth2:
+    case MechanismFamily::oauthbearer:
       if (after_oauth_error) {
         if (d == "\x01") return {Payload::keep, "\\x01"};  // RFC 7628 §3.2.3 dummy response
         break;
       }
       if (k == 0) return respond_oauth(d);
       break;
-    case Mech::scram:
+    case MechanismFamily::scram:
       if (k == 0) return respond_scram_first(d);
       if (k == 1 && scram_server_first_ && !scram_server_final_) return respond_scram_final(d);
       break;
-    case Mech::none:
-    case Mech::unknown:
+    case MechanismFamily::opaque:
       break;
   }
   return {};
@@ -558,7 +509,7 @@ AuthRedactor::Rendering AuthRedactor::respond_cram(std::string_view d) {
 // XOAUTH2 (Google's specification), exactly: "user=" u ^A "auth=" v ^A ^A. Anything else, a
 // separator missing or another in its place, is not understood, so it is denied whole.
 AuthRedactor::Rendering AuthRedactor::respond_oauth(std::string_view d) {
-  if (mech_ == Mech::oauthbearer) return respond_oauthbearer(d);
+  if (family_ == MechanismFamily::oauthbearer) return respond_oauthbearer(d);
   constexpr std::string_view kUser = "user=";
   constexpr std::string_view kAuth = "auth=";
   if (d.substr(0, kUser.size()) != kUser) return {};

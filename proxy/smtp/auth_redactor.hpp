@@ -24,6 +24,8 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/smtp/sasl_mechanism.hpp"
+
 namespace mailtap::smtp {
 
 // Whether a decoded AUTH LOGIN prompt asks for the password ("Password:", "password", and every
@@ -91,16 +93,6 @@ class AuthRedactor {
   const std::string& mechanism() const { return mechanism_; }
 
  private:
-  enum class Mech : std::uint8_t {
-    none,
-    unknown,
-    plain,
-    login,
-    cram_md5,
-    xoauth2,
-    oauthbearer,
-    scram
-  };
   enum class Payload : std::uint8_t { keep, fields, deny };
   struct Rendering {
     Payload kind = Payload::deny;
@@ -129,14 +121,15 @@ class AuthRedactor {
   std::string token(std::string_view secret) const;
   std::string user_field(std::string_view user) const;
   void learn_user(std::string_view user);
-  void note_mechanism(std::string_view mech);  // mech_ and mechanism_ from the AUTH line
 
   RedactionPolicy policy_;
   bool in_progress_ = false;
   bool authenticated_ = false;
   std::string mechanism_;
   std::string user_;
-  Mech mech_ = Mech::none;
+  // How this exchange's messages are read: opaque until an AUTH line names a mechanism mailtap
+  // reads, and under any name it does not.
+  MechanismFamily family_ = MechanismFamily::opaque;
   // LOGIN: what the last 334 asked for; none once a response has answered it.
   LoginPrompt login_prompt_ = LoginPrompt::none;
   int step_ = 0;                     // client responses seen in this exchange, initial included

@@ -7,6 +7,46 @@
 namespace mailtap::smtp {
 namespace {
 
+// Only these words after AUTH are kept in the record: RFC 4422's sasl-mech grammar alone (up to
+// 20 of A-Z 0-9 - _) also fits a PLAIN blob pasted without "PLAIN" ("AUTH AGFsaWNlAHB3") and a
+// password typed in its place ("AUTH hunter2"), so any other word is taken as a secret. A fixed
+// list, not the EHLO offer: `mailtap decode` and the record must render a line alike, and decode
+// never sees the server.
+constexpr RegisteredMechanism kRegistered[] = {
+    {"PLAIN", MechanismFamily::plain},
+    {"LOGIN", MechanismFamily::login},
+    {"CRAM-MD5", MechanismFamily::cram_md5},
+    {"DIGEST-MD5", MechanismFamily::opaque},
+    {"XOAUTH2", MechanismFamily::xoauth2},
+    {"OAUTHBEARER", MechanismFamily::oauthbearer},
+    {"XOAUTH", MechanismFamily::opaque},
+    {"GSSAPI", MechanismFamily::opaque},
+    {"GSS-SPNEGO", MechanismFamily::opaque},
+    {"NTLM", MechanismFamily::opaque},
+    {"EXTERNAL", MechanismFamily::opaque},
+    {"ANONYMOUS", MechanismFamily::opaque},
+    {"OTP", MechanismFamily::opaque},
+    {"SKEY", MechanismFamily::opaque},
+    {"SECURID", MechanismFamily::opaque},
+    {"SAML20", MechanismFamily::opaque},
+    {"OPENID20", MechanismFamily::opaque},
+    {"KERBEROS_V4", MechanismFamily::opaque},
+    {"KERBEROS_V5", MechanismFamily::opaque},
+    // The SCRAM and GS2 families' registered members, by name: a prefix alone ("GS2-...") would
+    // keep a password that happens to start with it.
+    {"SCRAM-SHA-1", MechanismFamily::scram},
+    {"SCRAM-SHA-1-PLUS", MechanismFamily::scram},
+    {"SCRAM-SHA-256", MechanismFamily::scram},
+    {"SCRAM-SHA-256-PLUS", MechanismFamily::scram},
+    {"SCRAM-SHA-512", MechanismFamily::scram},
+    {"SCRAM-SHA-512-PLUS", MechanismFamily::scram},
+    // Not yet read as SCRAM: its messages are redacted whole.
+    {"SCRAM-SHA3-512", MechanismFamily::opaque},
+    {"SCRAM-SHA3-512-PLUS", MechanismFamily::opaque},
+    {"GS2-KRB5", MechanismFamily::opaque},
+    {"GS2-KRB5-PLUS", MechanismFamily::opaque},
+};
+
 constexpr Mechanism kTokenOrder[] = {Mechanism::xoauth2, Mechanism::oauthbearer};
 constexpr Mechanism kPasswordOrder[] = {Mechanism::plain, Mechanism::login, Mechanism::cram_md5};
 
@@ -29,30 +69,60 @@ std::string offered_list(const std::vector<std::string>& offered) {
   return "AUTH" + out;
 }
 
+// "XOAUTH2, OAUTHBEARER, PLAIN, LOGIN, CRAM-MD5": in the order they are chosen.
+std::string spoken_list() {
+  std::string out;
+  const auto add = [&out](Mechanism m) {
+    if (!out.empty()) out += ", ";
+    out += to_string(m);
+  };
+  for (Mechanism m : kTokenOrder) add(m);
+  for (Mechanism m : kPasswordOrder) add(m);
+  return out;
+}
+
 }  // namespace
 
+std::span<const RegisteredMechanism> registered_mechanisms() {
+  return kRegistered;
+}
+
+const RegisteredMechanism* find_registered_mechanism(std::string_view name) {
+  for (const RegisteredMechanism& m : kRegistered) {
+    if (iequals(name, m.name)) return &m;
+  }
+  return nullptr;
+}
+
+std::optional<Mechanism> spoken_mechanism(MechanismFamily family) {
+  switch (family) {
+    case MechanismFamily::plain:
+      return Mechanism::plain;
+    case MechanismFamily::login:
+      return Mechanism::login;
+    case MechanismFamily::cram_md5:
+      return Mechanism::cram_md5;
+    case MechanismFamily::xoauth2:
+      return Mechanism::xoauth2;
+    case MechanismFamily::oauthbearer:
+      return Mechanism::oauthbearer;
+    case MechanismFamily::opaque:
+    case MechanismFamily::scram:
+      break;
+  }
+  return std::nullopt;
+}
+
 std::string_view to_string(Mechanism m) {
-  switch (m) {
-    case Mechanism::xoauth2:
-      return "XOAUTH2";
-    case Mechanism::oauthbearer:
-      return "OAUTHBEARER";
-    case Mechanism::plain:
-      return "PLAIN";
-    case Mechanism::login:
-      return "LOGIN";
-    case Mechanism::cram_md5:
-      return "CRAM-MD5";
+  for (const RegisteredMechanism& r : kRegistered) {
+    if (spoken_mechanism(r.family) == m) return r.name;
   }
   return "?";
 }
 
 std::optional<Mechanism> parse_mechanism(std::string_view name) {
-  for (Mechanism m : {Mechanism::xoauth2, Mechanism::oauthbearer, Mechanism::plain,
-                      Mechanism::login, Mechanism::cram_md5}) {
-    if (iequals(name, to_string(m))) return m;
-  }
-  return std::nullopt;
+  const RegisteredMechanism* m = find_registered_mechanism(name);
+  return m != nullptr ? spoken_mechanism(m->family) : std::nullopt;
 }
 
 bool takes_token(Mechanism m) {
@@ -96,8 +166,7 @@ MechanismChoice choose_mechanism(const std::vector<std::string>& offered, bool h
                      ": it takes OAuth tokens, not passwords; give --oauth2-token-cmd";
   } else {
     choice.refusal = "the server offers " + offered_list(offered) +
-                     ", none of which mailtap speaks (XOAUTH2, OAUTHBEARER, PLAIN, LOGIN, "
-                     "CRAM-MD5)";
+                     ", none of which mailtap speaks (" + spoken_list() + ")";
   }
   return choice;
 }

@@ -765,6 +765,42 @@ TEST(AuthRedactor, RegisteredMechanismNamesAreKept) {
   }
 }
 
+// One table names the registered mechanisms for the record and for mailtap's own AUTH: each
+// name, in any case, is kept after AUTH as that name, is read by its family, and parses back to
+// the mechanism mailtap speaks by it, if any.
+TEST(AuthRedactor, EveryRegisteredNameIsKeptReadAndParsedAlike) {
+  ASSERT_FALSE(registered_mechanisms().empty());
+  for (const RegisteredMechanism& m : registered_mechanisms()) {
+    const std::string name(m.name);
+    SCOPED_TRACE(name);
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    EXPECT_EQ(find_registered_mechanism(lower), &m);
+
+    AuthRedactor r;
+    EXPECT_EQ(r.begin("AUTH " + lower).text, "AUTH " + lower);
+    EXPECT_EQ(r.mechanism(), name);
+    const bool challenge_kept = !r.server_challenge("334 " + b64("Username:")).redacted;
+    if (m.family == MechanismFamily::opaque) {
+      EXPECT_FALSE(challenge_kept);
+    } else if (m.family == MechanismFamily::login) {
+      EXPECT_TRUE(challenge_kept);
+    }
+
+    const std::optional<Mechanism> spoken = parse_mechanism(lower);
+    EXPECT_EQ(spoken, spoken_mechanism(m.family));
+    if (spoken) {
+      EXPECT_EQ(to_string(*spoken), name);
+    }
+  }
+  for (Mechanism m : {Mechanism::xoauth2, Mechanism::oauthbearer, Mechanism::plain,
+                      Mechanism::login, Mechanism::cram_md5}) {
+    const RegisteredMechanism* entry = find_registered_mechanism(to_string(m));
+    ASSERT_NE(entry, nullptr) << to_string(m);
+    EXPECT_EQ(spoken_mechanism(entry->family), m);
+  }
+}
+
 TEST(AuthRedactor, OutOfSequenceLinesAreDenied) {
   AuthRedactor r;
   EXPECT_EQ(r.client_response("YWxpY2U=").text, "[<redacted 8 bytes>]");
