@@ -6,12 +6,14 @@
 
 #include <cstddef>
 #include <utility>
+#include <vector>
 
 #include "proxy/common/hex.hpp"
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/credential_shape.hpp"
+#include "proxy/smtp/piece_search.hpp"
 #include "proxy/smtp/secret.hpp"
 
 namespace mailtap::smtp {
@@ -105,28 +107,32 @@ bool icontains(std::string_view hay, std::string_view needle) {
   return false;
 }
 
-// Whether `field`, a part of the decoded response `d` that would be kept in clear (a user name, an
-// OAUTHBEARER host or port), carries an OAuth credential: an "auth=" key, a Bearer scheme, or any
-// bearer token `d` holds. A response whose separators went missing (an XOAUTH2 ^A typed as a space)
-// runs its user field on into the token, and a bearer response pasted at another mechanism's prompt
-// puts it where the user name goes: either way, nothing of it is kept.
-bool holds_credential(std::string_view field, std::string_view d) {
-  if (icontains(field, "auth=") || icontains(field, "bearer ") || icontains(field, "bearer\t")) {
-    return true;
-  }
+// The bearer tokens a decoded response carries: what follows each "auth=Bearer " (the scheme in
+// any case), as find_bearer_token and bearer_token_at read it.
+PieceSearch bearer_tokens(std::string_view d) {
   constexpr std::size_t kKey = 5;  // "auth="
+  std::vector<std::string_view> tokens;
   std::size_t at = 0;
   for (std::string_view rest = d; find_bearer_token(rest, at); rest.remove_prefix(at + kKey)) {
     const std::string_view value = rest.substr(at + kKey);
-    const std::string_view token = bearer_token_at(value.substr(bearer_scheme_length(value)));
-    if (!token.empty() && field.find(token) != std::string_view::npos) return true;
+    tokens.push_back(bearer_token_at(value.substr(bearer_scheme_length(value))));
   }
-  return false;
+  return PieceSearch(d, tokens);
+}
+
+// Whether `field`, a part of a decoded response that would be kept in clear (a user name, an
+// OAUTHBEARER host or port), carries an OAuth credential: an "auth=" key, a Bearer scheme, or any
+// of the bearer `tokens` the response holds. A response whose separators went missing (an XOAUTH2
+// ^A typed as a space) runs its user field on into the token, and a bearer response pasted at
+// another mechanism's prompt puts it where the user name goes: either way, nothing of it is kept.
+bool holds_credential(std::string_view field, const PieceSearch& tokens) {
+  return icontains(field, "auth=") || icontains(field, "bearer ") || icontains(field, "bearer\t") ||
+         tokens.any_in(field);
 }
 
 // The same for a field of an OAuth response, where a control octet can only be a mangled ^A.
-bool oauth_field_holds_credential(std::string_view field, std::string_view d) {
-  return has_control(field) || holds_credential(field, d);
+bool oauth_field_holds_credential(std::string_view field, const PieceSearch& tokens) {
+  return has_control(field) || holds_credential(field, tokens);
 }
 
 bool all_digits(std::string_view s) {
@@ -461,7 +467,8 @@ AuthRedactor::Rendering AuthRedactor::respond_plain(std::string_view d) {
   }
   const std::string_view authzid = d.substr(0, n1);
   const std::string_view authcid = d.substr(n1 + 1, n2 - n1 - 1);
-  if (holds_credential(authzid, d) || holds_credential(authcid, d)) return {};
+  const PieceSearch tokens = bearer_tokens(d);
+  if (holds_credential(authzid, tokens) || holds_credential(authcid, tokens)) return {};
   learn_user(authcid);
   return {Payload::fields, "authzid=" + user_field(authzid) + " authcid=" + user_field(authcid) +
                                " password=" + token(d.substr(n2 + 1))};
@@ -483,7 +490,7 @@ AuthRedactor::Rendering AuthRedactor::login_answer(int k, LoginPrompt prompt, st
 // user, NUL, password) pasted at the Username: prompt, so it is treated as the secret; so is one
 // that holds an OAuth credential.
 AuthRedactor::Rendering AuthRedactor::respond_login(std::string_view d) {
-  if (has_control(d) || holds_credential(d, d)) return {};
+  if (has_control(d) || holds_credential(d, bearer_tokens(d))) return {};
   learn_user(d);
   if (policy_.redact_users) return {Payload::fields, "user=" + token(d)};
   return {Payload::keep, "user=" + quoted(d)};
@@ -501,7 +508,7 @@ AuthRedactor::Rendering AuthRedactor::respond_cram(std::string_view d) {
   }
   // The user takes all that stands before the digest: only a plain name is kept.
   const std::string_view user = d.substr(0, sp);
-  if (has_control(user) || holds_credential(user, d)) return {};
+  if (has_control(user) || holds_credential(user, bearer_tokens(d))) return {};
   learn_user(user);
   return {Payload::fields, "user=" + user_field(user) + " digest=" + token(digest)};
 }
@@ -520,7 +527,7 @@ AuthRedactor::Rendering AuthRedactor::respond_oauth(std::string_view d) {
   if (rest.substr(0, kAuth.size()) != kAuth) return {};
   const std::size_t auth_end = rest.find('\x01', kAuth.size());
   if (auth_end == std::string_view::npos || rest.substr(auth_end) != "\x01\x01") return {};
-  if (oauth_field_holds_credential(user, d)) return {};
+  if (oauth_field_holds_credential(user, bearer_tokens(d))) return {};
   learn_user(user);
   return {Payload::fields,
           "user=" + user_field(user) + " " +
@@ -535,18 +542,19 @@ AuthRedactor::Rendering AuthRedactor::respond_oauthbearer(std::string_view d) {
     return {};
   }
   const std::string_view kvpairs = gs2->rest.substr(1);
+  const PieceSearch tokens = bearer_tokens(d);
   int auths = 0;
   const bool understood =
       for_each_kvpair(kvpairs, [&](std::string_view key, std::string_view value) {
         if (key == "auth") ++auths;
         if (key == "port" && !all_digits(value)) return false;
-        return (key != "host" && key != "port") || !oauth_field_holds_credential(value, d);
+        return (key != "host" && key != "port") || !oauth_field_holds_credential(value, tokens);
       });
   if (!understood || auths != 1) return {};
   std::string body;
   if (gs2->has_authzid) {
     Secret user(gs2->authzid.size());
-    if (!decode_saslname(gs2->authzid, user) || oauth_field_holds_credential(user.view(), d)) {
+    if (!decode_saslname(gs2->authzid, user) || oauth_field_holds_credential(user.view(), tokens)) {
       return {};
     }
     learn_user(user.view());
@@ -584,9 +592,10 @@ AuthRedactor::Rendering AuthRedactor::respond_scram_first(std::string_view d) {
   if (nonce.empty() || !scram_printable(nonce)) return {};
   Secret authzid(gs2->authzid.size());
   Secret user(user_enc.size());
+  const PieceSearch tokens = bearer_tokens(d);
   if ((gs2->has_authzid && !decode_saslname(gs2->authzid, authzid)) ||
-      !decode_saslname(user_enc, user) || holds_credential(authzid.view(), d) ||
-      holds_credential(user.view(), d)) {
+      !decode_saslname(user_enc, user) || holds_credential(authzid.view(), tokens) ||
+      holds_credential(user.view(), tokens)) {
     return {};
   }
   learn_user(user.view());

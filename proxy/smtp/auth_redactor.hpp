@@ -58,9 +58,7 @@ struct RedactedLine {
   std::string decoded;
 };
 
-// Sans-IO and exception-free apart from allocation failure; work is linear in the line length,
-// but for the search of a response's bearer token inside its user name (quadratic at worst, over
-// lines the dialogue bounds at 12288 octets).
+// Sans-IO and exception-free apart from allocation failure; work is linear in the line length.
 // Decoded secrets are wiped (OPENSSL_cleanse) before each call returns. The caller still owns the
 // wire bytes it passes in and must wipe its own buffers.
 class AuthRedactor {

@@ -801,6 +801,32 @@ TEST(AuthRedactor, EveryRegisteredNameIsKeptReadAndParsedAlike) {
   }
 }
 
+// The dialogue's longest line (12288 octets) in the shape a search per token found slowest: a
+// user name of thousands of one letter and hundreds of two-letter tokens that begin with it. The
+// user name is checked against every token: kept while it holds none, and the response denied
+// whole once its last token is one the user name holds.
+TEST(AuthRedactor, LongestLineOfManyTokensIsCheckedAgainstEachToken) {
+  const std::string authzid(4600, 'a');
+  std::string password;
+  while (password.size() + 2 * 15 <= 9216 - authzid.size() - 3) password += "auth=Bearer ab ";
+  for (const std::string last : {"auth=Bearer ab ", "auth=Bearer aa "}) {
+    SCOPED_TRACE(last);
+    AuthRedactor r;
+    r.begin("AUTH PLAIN");
+    r.server_challenge("334 ");
+    const std::string line = b64(authzid + '\0' + "u" + '\0' + password + last);
+    ASSERT_LE(line.size(), 12288U);
+    const std::string redacted_password =
+        "<redacted " + std::to_string(password.size() + last.size()) + " bytes>";
+    const std::string expected =
+        last == "auth=Bearer ab "
+            ? "[authzid=\"" + authzid + "\" authcid=\"u\" password=" + redacted_password + "]"
+            : "[<redacted " + std::to_string(line.size()) + " bytes>]";
+    EXPECT_EQ(r.client_response(line).text, expected);
+    EXPECT_EQ(r.user(), last == "auth=Bearer ab " ? "u" : "");
+  }
+}
+
 TEST(AuthRedactor, OutOfSequenceLinesAreDenied) {
   AuthRedactor r;
   EXPECT_EQ(r.client_response("YWxpY2U=").text, "[<redacted 8 bytes>]");
