@@ -457,7 +457,10 @@ AuthRedactor::Rendering AuthRedactor::dispatch(int k, bool after_oauth_error, Lo
   return {};
 }
 
-// RFC 4616: [authzid] NUL authcid NUL passwd
+// RFC 4616: [authzid] NUL authcid NUL passwd. A user name that holds the password (most often:
+// is the password) gives it away, with the redacted password's length beside it, in as many
+// guesses as it has substrings of that length: such a response is no user's, it is redacted whole.
+// A password found nowhere in the names leaves them kept, so no ordinary account is hidden.
 AuthRedactor::Rendering AuthRedactor::respond_plain(std::string_view d) {
   const std::size_t n1 = d.find('\0');
   if (n1 == std::string_view::npos) return {};
@@ -467,11 +470,16 @@ AuthRedactor::Rendering AuthRedactor::respond_plain(std::string_view d) {
   }
   const std::string_view authzid = d.substr(0, n1);
   const std::string_view authcid = d.substr(n1 + 1, n2 - n1 - 1);
+  const std::string_view passwd[] = {d.substr(n2 + 1)};
   const PieceSearch tokens = bearer_tokens(d);
-  if (holds_credential(authzid, tokens) || holds_credential(authcid, tokens)) return {};
+  const PieceSearch password(d, passwd);
+  if (holds_credential(authzid, tokens) || holds_credential(authcid, tokens) ||
+      password.any_in(authzid) || password.any_in(authcid)) {
+    return {};
+  }
   learn_user(authcid);
   return {Payload::fields, "authzid=" + user_field(authzid) + " authcid=" + user_field(authcid) +
-                               " password=" + token(d.substr(n2 + 1))};
+                               " password=" + token(passwd[0])};
 }
 
 // Each answer is labelled by what its prompt asked, so that `mailtap replay` sends each field

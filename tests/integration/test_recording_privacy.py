@@ -6,9 +6,13 @@ read or write are made private, whatever the umask.
 
 mailtap runs as root here and the other user is nobody: the checks compare owners with the
 effective uid, so root is held to them like anyone. Needs root (to give files to nobody).
+
+And what the record keeps of a login (docs/recording.md, "Redaction"): a PLAIN user name that is
+the password is no user name, it is the password; it reaches no file, transcript or log line.
 """
 
 import os
+import secrets
 import stat
 import sys
 import unittest
@@ -125,6 +129,33 @@ class RecordingPrivacyTest(IntegrationCase):
             p = Path(f"{db}{suffix}")
             if p.exists():
                 self.assertEqual(mode(p), 0o600, p.name)
+
+
+class UserNameHoldingThePasswordTest(IntegrationCase):
+
+    def test_a_plain_user_name_that_is_the_password_is_not_recorded(self):
+        """A client logs in with AUTH PLAIN whose user name and password are one word (an
+        account set up so, or both fields filled with the password): the response is recorded
+        redacted whole, the session has no user, and no form of the word is in the database,
+        its WAL, the transcript or stderr."""
+        fake = self.fake("good")
+        word = "same-" + secrets.token_hex(8)
+        m = self.mailtap(fake.address, extra_args=["--transcript"])
+        with SmtpSocket(m.port) as c:
+            start_data(c, auth=(word, word))
+            c.send(dot_stuff(make_message("password-as-user")) + b".\r\n")
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        db = Path(m._tmp) / "mailtap.db"
+        [s] = rec.wait_ended(db, 1)
+        self.assertIsNone(s["auth_user"])
+        blobs = rec.mailtap_files(db)
+        self.assertIn("mailtap.db-wal", blobs, "the WAL is scanned while mailtap runs")
+        blobs["transcript"] = m.stdout.encode()
+        blobs["stderr"] = m.stderr.encode()
+        forms = {f"form {i}": f for i, f in enumerate(rec.secret_forms(word.encode()))}
+        self.assertEqual(rec.find_leaks(blobs, forms), [])
+        self.assertIn("AUTH PLAIN [<redacted ", m.stdout, "the AUTH line is in the transcript")
 
 
 if __name__ == "__main__":

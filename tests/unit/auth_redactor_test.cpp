@@ -110,6 +110,31 @@ TEST(AuthRedactor, PlainEqualsIsEmptyInitialResponse) {
   EXPECT_TRUE(next.decoded.empty());
 }
 
+// A user name that holds the password gives it away: with the length of the redacted password
+// beside it, anyone reading the record finds the password among the user name's few substrings
+// of that length. Such a response is redacted whole and no user is learned; a password that is
+// nowhere in the user names leaves them kept.
+TEST(AuthRedactor, PlainUserNameHoldingThePasswordIsRedactedWhole) {
+  for (const std::string& d : {"\0alice\0alice"s, "\0alice2024\0alice"s, "\0alice\0ice"s,
+                               "alice\0bob\0alice"s, "bob@alice.test\0bob\0alice"s}) {
+    SCOPED_TRACE(b64(d));
+    AuthRedactor r;
+    const std::string wire = b64(d);
+    const auto line = r.begin("AUTH PLAIN " + wire);
+    EXPECT_EQ(line.text, "AUTH PLAIN [<redacted " + std::to_string(wire.size()) + " bytes>]");
+    EXPECT_TRUE(line.decoded.empty());
+    EXPECT_EQ(r.user(), "");
+    r.finish(235);
+    EXPECT_EQ(r.user(), "");
+  }
+  AuthRedactor r;
+  EXPECT_EQ(r.begin("AUTH PLAIN " + b64("\0alice\0Alice"s)).text,
+            R"(AUTH PLAIN [authzid="" authcid="alice" password=<redacted 5 bytes>])");
+  EXPECT_EQ(r.begin("AUTH PLAIN " + b64("alice\0bob\0alice!"s)).text,
+            R"(AUTH PLAIN [authzid="alice" authcid="bob" password=<redacted 6 bytes>])");
+  EXPECT_EQ(r.user(), "bob");
+}
+
 TEST(AuthRedactor, PlainMalformedIsFullyRedacted) {
   for (const std::string& blob : {"no-nul-at-all"s, "\0only-one-nul"s, "\0a\0b\0c"s}) {
     AuthRedactor r;
