@@ -18,6 +18,7 @@
 #include "proxy/cli/parse.hpp"
 #include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/common/stop_signal_deferral.hpp"
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "proxy/net/lingering_close.hpp"
@@ -228,6 +229,7 @@ int run_mock(const MockArgs& args) {
     server.acceptor.close(ignored);
     io.stop();
   });
+  stop_signals::end_deferral();  // one that came while the session was read is taken now
   log::notice("mock of session " + std::to_string(args.id) + " listening on " +
               net::endpoint_label(server.acceptor.local_endpoint(ec)) + " (" +
               std::to_string(recording.client.size()) + " client steps, " +
@@ -270,7 +272,9 @@ cli::Subcommand add_mock_command(CLI::App& parent) {
       "compared.\nExit status: 0 every client completed the recorded dialogue, 1 a client left "
       "it (the difference is printed), 2 bad usage or a session that cannot be served.\n"
       "Example: mailtap mock 12 --listen 127.0.0.1:2526, then point the code under test at it");
-  return {app, [args] { return run_mock(*args); }};
+  cli::Subcommand cmd{app, [args] { return run_mock(*args); }};
+  cmd.handles_stop_signals = true;
+  return cmd;
 }
 
 }  // namespace mailtap::tools

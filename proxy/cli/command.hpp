@@ -9,6 +9,10 @@ namespace mailtap::cli {
 struct Subcommand {
   CLI::App* app = nullptr;
   std::function<int()> run;  // the process exit code
+  // Whether run() handles SIGINT, SIGTERM and SIGHUP itself: it then ends the deferral main
+  // began (stop_signals::end_deferral) once its handler is in place. The others are run with
+  // the signal mask mailtap was started with.
+  bool handles_stop_signals = false;
 };
 
 }  // namespace mailtap::cli

@@ -27,6 +27,7 @@
 #include "proxy/command/proxy_settings.hpp"
 #include "proxy/command/transcript_options.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/common/stop_signal_deferral.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "proxy/net/io_pool.hpp"
 #include "proxy/net/local_certificate.hpp"
@@ -483,6 +484,10 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   }
 
   ShutdownSignals shutdown_signals(io, server, pool, cfg.grace, !keep_ignoring_sighup);
+  // Only now, with asio's handler in place: a stop signal that came since main began is
+  // delivered here and begins the shutdown. The pool's threads, started with the signals
+  // blocked, keep them so; the handler runs on this thread.
+  stop_signals::end_deferral();
 
   announce_start(cfg, listen_label, local_certificate, web.get(), web_listen, tokens != nullptr,
                  recorder.get());
@@ -682,6 +687,7 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
 
   Subcommand cmd;
   cmd.app = app;
+  cmd.handles_stop_signals = true;
   cmd.run = [args, transcript_options, app, services = std::move(services)] {
     return run_proxy_command(*args, *transcript_options, *app, services);
   };

@@ -14,6 +14,7 @@ std::atomic<bool> g_stop_requested{false};
 std::atomic<int> g_stop_signal{0};
 std::array<struct sigaction, kStopSignals.size()> g_previous{};
 std::array<bool, kStopSignals.size()> g_installed{};
+sigset_t g_mask_before{};
 
 extern "C" void note_stop_signal(int signo) {
   g_stop_signal.store(signo);
@@ -34,9 +35,20 @@ StopSignalsCaught::StopSignalsCaught() {
     if (g_previous[i].sa_handler == SIG_IGN) continue;  // nohup: the caller meant it
     g_installed[i] = sigaction(kStopSignals[i], &catcher, nullptr) == 0;
   }
+  // main holds the stop signals blocked until a handler takes them: the catcher is that
+  // handler for the helper's run, and one that came before is caught now, ending the helper
+  // before it starts.
+  sigset_t caught;
+  sigemptyset(&caught);
+  for (std::size_t i = 0; i < kStopSignals.size(); ++i)
+    if (g_installed[i]) sigaddset(&caught, kStopSignals[i]);
+  pthread_sigmask(SIG_UNBLOCK, &caught, &g_mask_before);
 }
 
 StopSignalsCaught::~StopSignalsCaught() {
+  // Blocked again before the default action is back: one that comes after the run waits for
+  // the proxy's own handler.
+  pthread_sigmask(SIG_SETMASK, &g_mask_before, nullptr);
   for (std::size_t i = 0; i < kStopSignals.size(); ++i)
     if (g_installed[i]) sigaction(kStopSignals[i], &g_previous[i], nullptr);
 }

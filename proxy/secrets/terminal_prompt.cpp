@@ -68,9 +68,17 @@ class QuietTerminal {
     for (std::size_t i = 0; i < std::size(kSignals); ++i) {
       sigaction(kSignals[i], &saved_actions_[i], nullptr);
     }
-    // A signal that came while blocked is delivered here, to the process's own disposition.
-    pthread_sigmask(SIG_SETMASK, &saved_mask_, nullptr);
-    if (caught_signal != 0) ::raise(caught_signal);
+    // A signal that came while blocked is delivered here, to the process's own disposition;
+    // the one that interrupted the prompt even if mailtap's start holds it blocked
+    // (stop_signal_deferral.hpp): a Ctrl-C at the prompt ends mailtap there and then.
+    const int interrupting = caught_signal;
+    sigset_t delivering = saved_mask_;
+    if (interrupting != 0) sigdelset(&delivering, interrupting);
+    pthread_sigmask(SIG_SETMASK, &delivering, nullptr);
+    if (interrupting != 0) {
+      ::raise(interrupting);
+      pthread_sigmask(SIG_SETMASK, &saved_mask_, nullptr);
+    }
   }
 
   const sigset_t* wait_mask() const { return &wait_mask_; }

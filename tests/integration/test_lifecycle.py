@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Process life cycle: refusing a non-loopback listener, SIGTERM while idle and during a
 session (grace period), SIGHUP (a closed terminal) as the same orderly shutdown, unless mailtap
-was started with SIGHUP ignored (nohup)."""
+was started with SIGHUP ignored (nohup); a stop signal during the start held for the handler."""
 
 import os
+import pty
 import re
 import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import termios
 import threading
 import time
 from typing import Optional
@@ -798,6 +801,86 @@ class SighupTest(h.IntegrationCase):
             self.assertEqual(c.cmd("EHLO client.test").code, 250)
             self.assertEqual(c.cmd("QUIT").code, 221)
         self.assertEqual(mt.stop(timeout=10), 0, mt.output)
+
+
+class StopSignalAtStartTest(h.IntegrationCase):
+    """A stop signal that comes while mailtap starts, before its handler is in place (a service
+    manager's stop right after its start, a Ctrl-C at once): it is held until the handler is
+    there, then it is the orderly stop (exit 0, "stopped"), not a death by signal. The start is
+    held where it waits for another process's write lock to open the database, so the signal
+    deterministically comes before the handler."""
+
+    def start_with_the_database_locked(self, name: str, **popen) -> tuple:
+        """mailtap started on a database whose write lock this test holds, once it has the
+        database open (it waits for the lock): the process and the lock holder's connection."""
+        db = self.tmp / name
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("PRAGMA journal_mode=WAL")
+        holder.execute("BEGIN IMMEDIATE")
+        proc = subprocess.Popen(
+            [str(h.mailtap_bin()), "proxy", "--listen", f"127.0.0.1:{h.free_port()}",
+             "--upstream", "127.0.0.1:1", "--db", str(db)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            **popen)
+        self.addCleanup(proc.stderr.close)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+
+        def opened_the_database():
+            try:
+                return any(os.readlink(f"/proc/{proc.pid}/fd/{fd}") == str(db)
+                           for fd in os.listdir(f"/proc/{proc.pid}/fd"))
+            except OSError:  # a descriptor closed while looked at, or the process gone
+                return False
+        wait_for(opened_the_database, what="mailtap to open the database")
+        return proc, holder
+
+    def test_each_stop_signal_during_the_start_is_an_orderly_stop(self):
+        for signo in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with self.subTest(signal=signo.name):
+                proc, holder = self.start_with_the_database_locked(f"{signo.name}.db")
+                proc.send_signal(signo)
+                holder.execute("ROLLBACK")
+                holder.close()
+                _, err = proc.communicate(timeout=30)
+                self.assertEqual(proc.returncode, 0, err.decode(errors="replace"))
+                self.assertIn(b"mailtap: listening on", err)
+                self.assertTrue(err.rstrip().endswith(b"mailtap: stopped"), err)
+
+    def test_a_sighup_during_the_start_is_still_ignored_under_nohup(self):
+        proc, holder = self.start_with_the_database_locked(
+            "nohup.db", preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+        proc.send_signal(signal.SIGHUP)
+        holder.execute("ROLLBACK")
+        holder.close()
+        line = proc.stderr.readline()
+        while line and b"listening on" not in line:
+            line = proc.stderr.readline()
+        self.assertIn(b"listening on", line)
+        time.sleep(0.5)  # a HUP not discarded would be taken by now
+        self.assertIsNone(proc.poll(), "stopped by a SIGHUP it was started ignoring")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err.decode(errors="replace"))
+
+
+    def test_ctrl_c_at_the_password_prompt_still_has_its_usual_effect(self):
+        """The stop signals held during the start are not held at mailtap's own password prompt:
+        Ctrl-C there ends mailtap as it ends any command (docs/auth.md), echo restored first."""
+        pid, terminal = pty.fork()
+        if pid == 0:  # child
+            os.execv(str(h.mailtap_bin()),
+                     ["mailtap", "proxy", "--listen", f"127.0.0.1:{h.closed_port()}",
+                      "--upstream", "127.0.0.1:1", "--no-record", "--auth-user", "alice"])
+        try:
+            wait_for(lambda: not termios.tcgetattr(terminal)[3] & termios.ECHO,
+                     what="the prompt, echo off")
+            os.write(terminal, b"half a passw\x03")
+            _, status = os.waitpid(pid, 0)
+            modes = termios.tcgetattr(terminal)[3]
+        finally:
+            os.close(terminal)
+        self.assertEqual(os.waitstatus_to_exitcode(status), -signal.SIGINT)
+        self.assertTrue(modes & termios.ECHO, "echo restored")
 
 
 class PasswordCommandStopTest(h.IntegrationCase):

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "proxy/common/log.hpp"
+#include "proxy/common/stop_signal_deferral.hpp"
 #include "proxy/options/listen_options.hpp"
 #include "tools/commands.hpp"
 #include "tools/tool_options.hpp"
@@ -32,13 +33,14 @@ int run_web(const WebArgs& a) {
     log::error("web: " + e);
     return 2;
   }
-  // Block the stop signals before CivetWeb starts its threads (they inherit the mask), so they
-  // reach sigwait below and nothing else.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // The stop signals stay blocked (main blocked them) while CivetWeb starts its threads (they
+  // inherit the mask), so they reach sigwait below and nothing else; SIGHUP gets the
+  // disposition and mask mailtap was started with.
+  sigset_t awaited;
+  sigemptyset(&awaited);
+  sigaddset(&awaited, SIGINT);
+  sigaddset(&awaited, SIGTERM);
+  stop_signals::end_deferral(&awaited);
   std::signal(SIGPIPE, SIG_IGN);
 
   auto server = web::WebServer::start(options, error);
@@ -51,7 +53,7 @@ int run_web(const WebArgs& a) {
                  " shows mail and who authenticated to anyone who can reach it");
   log::notice("web page at " + server->url() + " (reading " + options.db_path + ")");
   int signal = 0;
-  sigwait(&stop_signals, &signal);
+  sigwait(&awaited, &signal);
   server.reset();
   log::info("stopped");
   return 0;
@@ -66,7 +68,9 @@ cli::Subcommand add_web_command(CLI::App& parent) {
   args->common.add_to(*app, false);
   args->listen.add_to(*app, "to serve the page on", "the page shows mail and user names");
   app->footer("Example: mailtap web, then open http://127.0.0.1:8025/");
-  return {app, [args] { return run_web(*args); }};
+  cli::Subcommand cmd{app, [args] { return run_web(*args); }};
+  cmd.handles_stop_signals = true;
+  return cmd;
 }
 
 }  // namespace mailtap::tools
