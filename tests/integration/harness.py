@@ -54,7 +54,7 @@ REPO_ROOT = HERE.parent.parent
 # the harness's, not mailtap's.
 HARNESS_ENV = {name: os.environ.pop(name) for name in
                ("MAILTAP_BIN", "MAILTAP_KEEP_TMP", "MAILTAP_TEST_DEBUG", "MAILTAP_TEST_RECORD",
-                "MAILTAP_SHORT_SEND_LIB")
+                "MAILTAP_SHORT_SEND_LIB", "MAILTAP_SOCKET_EMFILE_LIB")
                if name in os.environ}
 DEBUG = bool(HARNESS_ENV.get("MAILTAP_TEST_DEBUG"))
 KEEP_TMP = bool(HARNESS_ENV.get("MAILTAP_KEEP_TMP"))

@@ -288,6 +288,35 @@ class OutOfDescriptorsTest(h.IntegrationCase):
         f = self.fake("good")
         self.check_out_of_descriptors_is_mailtap_s_limit(f, f"localhost:{f.port}")
 
+    def test_no_descriptor_for_the_socket_after_the_resolve_is_said_to_be_mailtap_s_limit(self):
+        """A descriptor was free when the session began to resolve the server's name, none is
+        when it opens the socket to connect (another session took the last one meanwhile):
+        still mailtap's own limit, not "cannot connect to HOST: Too many open files". A
+        preloaded socket() (socket_emfile.cpp) runs out exactly there."""
+        lib = h.HARNESS_ENV.get("MAILTAP_SOCKET_EMFILE_LIB")
+        if not lib:
+            self.skipTest("MAILTAP_SOCKET_EMFILE_LIB not set (run through ctest)")
+        out = self.tmp / "out-of-descriptors"
+        env = {"LD_PRELOAD": lib, "MAILTAP_SOCKET_EMFILE_WHEN": str(out),
+               "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+        f = self.fake("good")
+        db = self.tmp / "connect-fd.db"
+        mt = self.mailtap(f.address, tls="none", db=db, env=env)
+        out.touch()
+        with h.SmtpSocket(mt.port) as c:
+            reply = c.reply()
+        self.assertEqual(reply.code, 421, reply.text)
+        self.assertRegex(reply.text, r"4\.3\.2 mailtap: Too many open files \(mailtap's open-file "
+                                     r"limit is \d+\); try again later \(whoever runs mailtap: "
+                                     r"raise the limit, ulimit -n or LimitNOFILE=")
+        self.assertNotIn("cannot connect", reply.text)
+        self.assertEqual(f.wait_sessions(0, timeout=0), [], "the server was reached after all")
+        self.assertEqual(mt.stop(timeout=15), 0, mt.stderr)
+        row = query(db, "SELECT outcome, outcome_reason FROM sessions ORDER BY id")[-1]
+        self.assertEqual(row["outcome"], "error")
+        self.assertTrue(row["outcome_reason"].startswith(
+            "Too many open files (mailtap's open-file limit is"), row["outcome_reason"])
+
     def check_out_of_descriptors_is_mailtap_s_limit(self, f, upstream: str):
         import resource
 
