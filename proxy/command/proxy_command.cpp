@@ -257,6 +257,7 @@ void set_upstream_target(const ProxyConfig& cfg, net::UpstreamTarget& target) {
   target.trust_source = net::describe_trust_source(cfg.trust);
   target.client_certificate = cfg.client_certificate;
   target.timeout = cfg.timeout_connect;
+  target.connections_flag = "--max-sessions";
 }
 
 // The loud warnings for a configuration that exposes mail or credentials.

@@ -15,13 +15,15 @@ bool out_of_descriptors(const std::error_code& ec) {
          (ec.value() == EMFILE || ec.value() == ENFILE);
 }
 
-std::string out_of_descriptors_refusal(const std::error_code& ec) {
+std::string out_of_descriptors_refusal(const std::error_code& ec,
+                                       std::string_view connections_flag) {
   std::string limit;
   if (rlimit lim{}; ec.value() == EMFILE && getrlimit(RLIMIT_NOFILE, &lim) == 0)
     limit = " (mailtap's open-file limit is " + std::to_string(lim.rlim_cur) + ")";
+  std::string mend = "raise the limit, ulimit -n or LimitNOFILE=";
+  if (!connections_flag.empty()) mend += ", or lower " + std::string(connections_flag);
   return "4.3.2 mailtap: " + ec.message() + limit +
-         "; try again later (whoever runs mailtap: raise the limit, ulimit -n or LimitNOFILE=, "
-         "or lower --max-sessions)";
+         "; try again later (whoever runs mailtap: " + mend + ")";
 }
 
 std::error_code descriptor_shortage() {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace mailtap::net {
@@ -16,7 +17,11 @@ bool out_of_descriptors(const std::error_code& ec);
 // The text of the 421 for a client mailtap cannot serve for want of descriptors, whether its
 // accept or its upstream socket found none: mailtap's own limit, not the server's fault, and
 // what mends it ("4.3.2 mailtap: Too many open files (mailtap's open-file limit is 64); ...").
-std::string out_of_descriptors_refusal(const std::error_code& ec);
+// `connections_flag` is the option that bounds how many connections the command holds at once
+// (the proxy's --max-sessions), which lowering mends too; empty for a command that has none
+// (probe, replay: one connection), whose text then names no option it does not take.
+std::string out_of_descriptors_refusal(const std::error_code& ec,
+                                       std::string_view connections_flag);
 
 // EMFILE or ENFILE if mailtap cannot open one more descriptor now, else no error. For a
 // failure whose error may have lost the cause: a name lookup that could not open /etc/hosts

@@ -339,7 +339,7 @@ class Setup {
 
   // Mailtap's own limit, `ec` (EMFILE or ENFILE), which the 421 must not pin on the server.
   void fail_for_descriptors(const std::error_code& ec) {
-    fail(out_of_descriptors_refusal(ec), smtp::Outcome::error);
+    fail(out_of_descriptors_refusal(ec, t_.connections_flag), smtp::Outcome::error);
     result_.own_fault = true;
   }
 

@@ -56,7 +56,10 @@ struct UpstreamTarget {
   std::shared_ptr<const ClientCertificate> client_certificate;
   std::chrono::steady_clock::duration timeout = std::chrono::seconds(30);
   std::string timeout_flag = "--timeout-connect";  // the option a timeout message points to
-  TlsSessionCache* session_cache = nullptr;        // resume TLS sessions (the proxy's)
+  // The option bounding the connections held at once, which a 421 for want of descriptors
+  // suggests lowering (the proxy's --max-sessions); none for probe and replay.
+  std::string connections_flag;
+  TlsSessionCache* session_cache = nullptr;  // resume TLS sessions (the proxy's)
 };
 
 struct VerifyProblem {

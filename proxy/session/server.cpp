@@ -153,6 +153,8 @@ bool Server::turn_away_through_reserve(const std::error_code& ec) {
   }
   reserve_lingering_ = socket;
   net::LingerGroup::Place place = refusals_closing_.admit(socket);
+  std::string refusal =
+      "421 " + net::out_of_descriptors_refusal(ec, ctx_.target.connections_flag) + "\r\n";
   asio::co_spawn(
       io_,
       [](Server& self, net::LingerGroup::Place place, std::shared_ptr<asio::ip::tcp::socket> s,
@@ -160,7 +162,7 @@ bool Server::turn_away_through_reserve(const std::error_code& ec) {
         co_await say_then_linger(self.refusals_closing_, std::move(place), std::move(s),
                                  std::move(line));
         self.descriptor_reserve_.take();
-      }(*this, std::move(place), socket, "421 " + net::out_of_descriptors_refusal(ec) + "\r\n"),
+      }(*this, std::move(place), socket, std::move(refusal)),
       asio::detached);
   return true;
 }

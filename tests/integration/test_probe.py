@@ -198,6 +198,25 @@ class ProbeFaultTest(h.IntegrationCase):
         self.assertNotIn("STARTTLS", doc["ehlo_before_tls"]["lines"])
         self.assertIn("does not offer STARTTLS", doc["failure"])
 
+    def test_out_of_descriptors_names_no_option_probe_lacks(self):
+        """No descriptor for the socket to the server: mailtap's own limit, with what mends it
+        for probe, which has no --max-sessions to lower (the proxy's advice)."""
+        lib = h.HARNESS_ENV.get("MAILTAP_SOCKET_EMFILE_LIB")
+        if not lib:
+            self.skipTest("MAILTAP_SOCKET_EMFILE_LIB not set (run through ctest)")
+        out = self.tmp / "out-of-descriptors"
+        out.touch()
+        env = dict(os.environ, LD_PRELOAD=lib, MAILTAP_SOCKET_EMFILE_WHEN=str(out),
+                   ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+        fake = self.fake("good")
+        cp = probe(fake.address, env=env)
+        self.assertEqual(cp.returncode, 1, cp.stdout)
+        self.assertRegex(summary(cp.stdout), r"Too many open files \(mailtap's open-file limit "
+                                             r"is \d+\); try again later \(whoever runs "
+                                             r"mailtap: raise the limit, ulimit -n or "
+                                             r"LimitNOFILE=\)")
+        self.assertNotIn("--max-sessions", cp.stdout + cp.stderr)
+
     def test_injection_after_220(self):
         fake = self.fake("inject")
         cp = probe(fake.address, "--ca-file", str(self.pki.ca_cert), "--tls-name", "localhost")
