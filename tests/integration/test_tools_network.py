@@ -1171,5 +1171,65 @@ class TricklingPeerTest(h.IntegrationCase):
                       "recording continues with `MAIL FROM:<a@client.test>`" % sid, out)
 
 
+class StopSignalAtStartTest(h.IntegrationCase):
+    """A stop signal that comes while `mock` or `web` starts, before its handler is in place,
+    is held for it, not fatal: the tool starts, then stops as it does on that signal. The start
+    is held where it reads the record, whose lock this test holds (SQLite's exclusive locking
+    mode keeps even readers out, and they wait for it)."""
+
+    def setUp(self):
+        super().setUp()
+        self.db = self.tmp / "recorded.db"
+        fake = self.fake("good")
+        with h.Mailtap(fake.address, ca_file=self.pki.ca_cert, db=self.db) as mt:
+            with h.SmtpSocket(mt.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                c.cmd("EHLO client.test")
+                self.assertEqual(c.cmd("QUIT").code, 221)
+
+    def signalled_while_the_record_is_locked(self, argv: list) -> subprocess.Popen:
+        """The tool `argv` started while this test holds the record's lock, sent SIGTERM once
+        it has the database open (waiting for the lock), the lock then let go."""
+        holder = sqlite3.connect(self.db, isolation_level=None)
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("SELECT count(*) FROM sessions").fetchall()
+        proc = subprocess.Popen([str(h.mailtap_bin()), *argv, "--db", str(self.db)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.communicate()))
+
+        def opened_the_database():
+            try:
+                return any(os.readlink(f"/proc/{proc.pid}/fd/{fd}") == str(self.db)
+                           for fd in os.listdir(f"/proc/{proc.pid}/fd"))
+            except OSError:
+                return False
+        deadline = time.monotonic() + 10
+        while not opened_the_database() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertTrue(opened_the_database(), "the tool never opened the database")
+        proc.send_signal(signal.SIGTERM)
+        holder.execute("ROLLBACK")
+        holder.close()
+        return proc
+
+    def test_mock_stopped_during_its_start_exits_as_interrupted(self):
+        proc = self.signalled_while_the_record_is_locked(
+            ["mock", "1", "--listen", f"127.0.0.1:{h.free_port()}"])
+        out, err = proc.communicate(timeout=30)
+        # docs/tools/mock.md: 1 when interrupted before a client completed; not killed by it.
+        self.assertEqual(proc.returncode, 1, out + err)
+        self.assertIn("mock of session 1 listening on", err)
+
+    def test_web_stopped_during_its_start_stops_in_order(self):
+        proc = self.signalled_while_the_record_is_locked(
+            ["web", "--listen", f"127.0.0.1:{h.free_port()}"])
+        out, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, out + err)
+        self.assertIn("web page at", err)
+        self.assertTrue(err.rstrip().endswith("mailtap: stopped"), err)
+
+
 if __name__ == "__main__":
     h.main()
