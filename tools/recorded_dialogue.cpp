@@ -1,5 +1,6 @@
 #include "tools/recorded_dialogue.hpp"
 
+#include <algorithm>
 #include <deque>
 
 #include "proxy/common/text.hpp"
@@ -248,9 +249,40 @@ class DialogueBuilder {
   bool reply_since_flight_ = true;          // a new flight starts at the first client step
 };
 
+// The record ends with mailtap's own 421 right after a server reply that had already ended the
+// session (RecordedDialogue::older_close_notice): an older mailtap went on to the close.
+bool ends_with_older_close_notice(const RecordedDialogue& d) {
+  const std::size_t n = d.replies.size();
+  if (n < 2) return false;
+  const RecordedReply& notice = d.replies[n - 1];
+  const RecordedReply& ending = d.replies[n - 2];
+  return notice.local && notice.code == 421 && !ending.local &&
+         (ending.code == 221 || ending.code == 421);
+}
+
+// Reads the record as today's mailtap would have made it: it ends with the server's reply, and
+// nothing the client sent after that reply was read.
+void set_older_close_notice_aside(RecordedDialogue& d) {
+  d.older_close_notice = std::move(d.replies.back());
+  d.replies.pop_back();
+  const std::size_t steps = d.replies.back().client_steps_before;
+  if (d.client.size() > steps) d.client.erase(d.client.begin() + steps, d.client.end());
+  std::erase_if(d.flights, [&](const Flight& f) { return f.steps.front() >= steps; });
+  for (Flight& f : d.flights)
+    f.reply_count =
+        std::min(f.reply_count, d.replies.size() - std::min(f.first_reply, d.replies.size()));
+  for (ClientStep& s : d.client)
+    if (s.local_answer && *s.local_answer >= d.replies.size()) s.local_answer.reset();
+  d.client_quit = std::any_of(d.client.begin(), d.client.end(), [](const ClientStep& s) {
+    return s.kind == smtp::EventKind::command && s.verb == "QUIT";
+  });
+}
+
 }  // namespace
 
 void note_session_outcome(RecordedDialogue& d, std::optional<storage::Outcome> outcome) {
+  if (outcome == storage::Outcome::upstream_closed && ends_with_older_close_notice(d))
+    set_older_close_notice_aside(d);
   // A 421 the server sent is relayed (not local); mailtap's own ends every other ending.
   d.server_closed = outcome == storage::Outcome::upstream_closed && !d.replies.empty() &&
                     d.replies.back().local && d.replies.back().code == 421;

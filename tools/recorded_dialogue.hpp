@@ -146,6 +146,14 @@ struct RecordedDialogue {
   // client's, but the recorded ending, which replay compares when its server closes at the same
   // point and mock serves as recorded (note_session_outcome).
   bool server_closed = false;
+  // The record was made by an older mailtap, which went on after a server reply that ends the
+  // session (a 221 or 421 to any command, Postfix's "221 2.7.0 Error: I can break rules, too.
+  // Goodbye." to a lone ".") until the server closed, and then recorded its own 421 saying so.
+  // Today's mailtap ends the session on that reply and records nothing after it, so that 421
+  // is taken out of `replies` (with what the client sent after the reply, which today's would
+  // not have read): replay shows it as not expected again, mock does not serve it
+  // (note_session_outcome).
+  std::optional<RecordedReply> older_close_notice;
 
   // Where the octets of the steps left in the body file or their rows (ClientStep::file_offset)
   // are read from; unset when there are none (a model built from events that hold their bytes).

@@ -1,5 +1,7 @@
 #include "tools/replay_driver.hpp"
 
+#include <algorithm>
+
 #include "tools/replay_credentials.hpp"
 
 namespace mailtap::tools {
@@ -23,6 +25,11 @@ std::size_t ReplayReport::differences() const {
   for (const auto& r : replies)
     if (!r.matches()) ++n;
   return n;
+}
+
+std::size_t ReplayReport::compared() const {
+  return static_cast<std::size_t>(std::count_if(
+      replies.begin(), replies.end(), [](const ReplyComparison& r) { return !r.not_expected; }));
 }
 
 bool safe_to_continue(int original_code, int replay_code, std::string_view verb) {
@@ -82,6 +89,14 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
       row_flight_.push_back(flight_number);
     }
   }
+  if (const std::optional<RecordedReply>& notice = recording_.older_close_notice) {
+    ReplyComparison c;
+    c.original_code = notice->code;
+    c.original_line = notice->first_line();
+    c.not_expected = true;
+    report_.replies.push_back(std::move(c));
+    row_flight_.push_back(0);
+  }
 }
 
 void ReplayDriver::start(const smtp::Reply& greeting, smtp::Phase phase) {
@@ -130,7 +145,7 @@ void ReplayDriver::collect_replies() {
     // stand for client bytes that were never answered and take no reply.
     std::size_t seen = 0, index = report_.replies.size();
     for (std::size_t i = 0; i < report_.replies.size(); ++i) {
-      if (!report_.replies[i].original_code) continue;
+      if (!report_.replies[i].original_code || report_.replies[i].not_expected) continue;
       if (seen++ == received_) {
         index = i;
         break;

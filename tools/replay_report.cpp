@@ -70,17 +70,18 @@ std::string format_replay_text(const ReplayHeader& h, const ReplayReport& report
     if (report.login && report.login->row == i) out += login_rows(*report.login, col);
     if (!r.original_code && !r.replay_code) continue;
     std::string left = r.original_code ? printable(r.original_line) : "(no reply in the original)";
-    std::string right =
-        r.replay_code || !r.replay_line.empty() ? printable(r.replay_line) : "(not replayed)";
+    std::string right = r.not_expected ? "(" + std::string(kOlderCloseNotice) + ")"
+                        : r.replay_code || !r.replay_line.empty() ? printable(r.replay_line)
+                                                                  : "(not replayed)";
     out += "S: " + fit(left, col) + " | " + fit(right, col) +
            (r.matches() ? "  same" : "  DIFFERENT") + "\n";
   }
   const std::size_t diff = report.differences();
   if (!report.stopped.empty()) out += "stopped: " + report.stopped + "\n";
   out += diff == 0 && report.stopped.empty()
-             ? "result: every reply class matches (" + std::to_string(report.replies.size()) +
+             ? "result: every reply class matches (" + std::to_string(report.compared()) +
                    " replies)\n"
-             : "result: " + std::to_string(diff) + " of " + std::to_string(report.replies.size()) +
+             : "result: " + std::to_string(diff) + " of " + std::to_string(report.compared()) +
                    " replies differ in class\n";
   return out;
 }
@@ -123,6 +124,7 @@ std::string format_replay_json(const ReplayHeader& h, const ReplayReport& report
     } else {
       w.null();
     }
+    if (r.not_expected) w.key("note").value(kOlderCloseNotice);
     w.key("match").value(r.matches());
     w.end_object();
   }

@@ -1992,6 +1992,28 @@ def body_files_into_rows(db) -> None:
     shutil.rmtree(bodies, ignore_errors=True)
 
 
+def close_notice_after_closing_reply(db, session_id: int, upstream: str) -> None:
+    """Gives a session that the server ended with a 221 or 421 to a command (Postfix's "221
+    2.7.0 Error: I can break rules, too. Goodbye." to a lone ".") the record a mailtap older than
+    the one that ends the session on such a reply made of it: it went on until the server closed
+    and then told the client so with its own 421, recorded right after that reply. `upstream`
+    is HOST:PORT as mailtap named the server."""
+    with contextlib.closing(sqlite3.connect(db)) as con, con:
+        seq, at, phase = con.execute(
+            "SELECT seq, at, phase FROM events WHERE session_id = ? AND direction = "
+            "'upstream_to_client' AND reply_code IN (221, 421) ORDER BY seq DESC LIMIT 1",
+            (session_id,)).fetchone()
+        # Make room after it (in two steps: (session_id, seq) is unique).
+        con.execute("UPDATE events SET seq = -seq - 1 WHERE session_id = ? AND seq > ?",
+                    (session_id, seq))
+        con.execute("UPDATE events SET seq = -seq WHERE session_id = ? AND seq < 0", (session_id,))
+        notice = f"421 4.4.2 mailtap: {upstream} closed the connection\r\n".encode()
+        con.execute("INSERT INTO events (session_id, seq, at, direction, phase, kind, verb, "
+                    "reply_code, enhanced_status, bytes, wire_size, redacted) VALUES "
+                    "(?, ?, ?, 'mailtap_to_client', ?, 'local_reply', NULL, 421, '4.4.2', ?, ?, 0)",
+                    (session_id, seq + 1, at, phase, notice, len(notice)))
+
+
 def bodies_into_message_rows(db) -> None:
     """Gives a record the layout mailtap wrote before schema version 4 (and so before 6): a
     message's body (un-dot-stuffed) in its `messages` row, the events that relayed it holding

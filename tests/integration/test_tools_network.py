@@ -77,10 +77,19 @@ class ToolsNetworkTest(h.IntegrationCase):
             sys.stderr.write(cp.stdout + cp.stderr)
         return cp
 
-    def replay(self, sid, password, *extra):
+    def replay(self, sid, password, *extra, db=None):
         return self.tool("replay", sid, "--to", self.postfix.submission, "--ca-file",
-                         self.pki.ca_cert, "--tls-name", "localhost", "--db", self.db,
+                         self.pki.ca_cert, "--tls-name", "localhost", "--db", db or self.db,
                          "--password-env", "REPLAY_PW", *extra, env={"REPLAY_PW": password})
+
+    def talk_lone_dot(self, port):
+        """A client that pipelines a lone "." command line between two NOOPs (Postfix answers
+        it with 221 and closes); everything it read."""
+        with h.SmtpSocket(port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            c.send(b"NOOP\r\n.\r\nNOOP\r\n")
+            return c.read_until_closed()
 
     def count_delivered(self, token, mailbox="alice"):
         return sum(1 for p in self.postfix.delivered_files(mailbox) if token.encode() in p.read_bytes())
@@ -91,9 +100,9 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertNotIn(base64.b64encode(user[1].encode()).decode(), output)
         self.assertNotIn(h.auth_plain(*user), output)
 
-    def start_mock(self, sid):
+    def start_mock(self, sid, db=None):
         port = h.free_port()
-        p = subprocess.Popen([str(h.mailtap_bin()), "mock", str(sid), "--db", str(self.db),
+        p = subprocess.Popen([str(h.mailtap_bin()), "mock", str(sid), "--db", str(db or self.db),
                               "--listen", f"127.0.0.1:{port}", "--timeout", "20s"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: p.poll() is None and p.kill())
@@ -517,15 +526,8 @@ class ToolsNetworkTest(h.IntegrationCase):
         # is the same ending (it was counted DIFFERENT), and the mock gives a client sending the
         # same bytes what the proxy gave (it gave a false "ended its message" 421 and called the
         # client diverged).
-        def talk(port):
-            with h.SmtpSocket(port) as c:
-                c.reply()
-                c.cmd("EHLO client.test")
-                c.send(b"NOOP\r\n.\r\nNOOP\r\n")
-                return c.read_until_closed()
-
         before = {row[0] for row in self.sessions()}
-        live = talk(self.proxy.port)
+        live = self.talk_lone_dot(self.proxy.port)
         self.assertTrue(live.endswith(b"250 2.0.0 Ok\r\n221 2.7.0 Error: I can break rules, too."
                                       b" Goodbye.\r\n"), live)
         sid = self.wait_new_session(before)
@@ -534,7 +536,33 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertIn("every reply class matches (4 replies)", cp.stdout)
         self.assertNotIn("stopped:", cp.stdout)
         p, port = self.start_mock(sid)
-        self.assertEqual(talk(port), live)
+        self.assertEqual(self.talk_lone_dot(port), live)
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 0, out)
+        self.assertIn(f"completed the recorded dialogue of session {sid}", out)
+
+    def test_an_older_record_of_a_session_the_server_ended_with_221_replays_and_mocks_the_same(self):
+        # A mailtap older than the one that ends the session on the server's 221 recorded its own
+        # 421 "closed the connection" after it. The same Postfix answering the same way again is
+        # the same ending (the 421 was counted as a reply the replay did not get: DIFFERENT, exit
+        # 1), and the mock serves the session as it serves today's record of it (it added the
+        # 421 after the 221).
+        before = {row[0] for row in self.sessions()}
+        live = self.talk_lone_dot(self.proxy.port)
+        sid = self.wait_new_session(before)
+        older = self.tmp / f"older-{h.unique_token()}.db"
+        with closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as c, \
+                closing(sqlite3.connect(older)) as out:
+            c.backup(out)
+        h.close_notice_after_closing_reply(older, sid, self.postfix.submission)
+        cp = self.replay(sid, ALICE[1], db=older)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertRegex(cp.stdout, r"S: 421 4\.4\.2 mailtap: [^|\n]+\| "
+                                    r"\(recorded by an older mailtap; not expected\) +same\n")
+        self.assertIn("every reply class matches (4 replies)", cp.stdout)
+        self.assertNotIn("DIFFERENT", cp.stdout)
+        p, port = self.start_mock(sid, db=older)
+        self.assertEqual(self.talk_lone_dot(port), live)
         code, out = self.finish_mock(p)
         self.assertEqual(code, 0, out)
         self.assertIn(f"completed the recorded dialogue of session {sid}", out)

@@ -72,4 +72,23 @@ inline std::vector<storage::EventRow> server_closed_rows(const std::string& upst
   };
 }
 
+// Postfix answered a lone "." command line with 221 and closed, as recorded by a mailtap older
+// than the one that ends the session on such a reply: it went on until the close and recorded
+// its own 421 saying so after the 221, which the client read too. The client had pipelined a
+// NOOP behind the dot, which nothing answered; `after_close`, if not empty, is a line the client
+// sent once it had read the 221 (mailtap read it before it saw the close). server_closed_rows
+// with the 221 before mailtap's 421.
+inline std::vector<storage::EventRow> older_break_rules_rows(const std::string& upstream,
+                                                             const std::string& after_close = "") {
+  std::vector<storage::EventRow> rows = server_closed_rows(upstream);
+  storage::EventRow notice = std::move(rows.back());
+  rows.pop_back();
+  rows.push_back(reply(".", 221, "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"));
+  if (!after_close.empty())
+    rows.push_back(client(after_close.substr(0, after_close.find_first_of(" \r")), after_close));
+  rows.push_back(std::move(notice));
+  for (std::size_t i = 0; i < rows.size(); ++i) rows[i].seq = i + 1;  // in recorded order
+  return rows;
+}
+
 }  // namespace mailtap::tools

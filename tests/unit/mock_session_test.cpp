@@ -570,6 +570,34 @@ TEST(MockSession, AServerCloseIsServedAsMailtaps421AndEndsTheSession) {
   EXPECT_TRUE(w->completed()) << w->divergence().value_or("");
 }
 
+// A record an older mailtap made of Postfix's 221 to a lone "." ends with mailtap's 421 after
+// that 221, which today's mailtap does not send: the mock serves it as today's record, the 221
+// ending the session, however the client sends its lines.
+TEST(MockSession, AnOlderRecordsCloseNoticeAfterA221IsNotServed) {
+  auto older = [](const std::string& after_close = "") {
+    RecordedDialogue r = from_rows(older_break_rules_rows("127.0.0.1:5870", after_close));
+    note_session_outcome(r, storage::Outcome::upstream_closed);
+    return r;
+  };
+  Served s(older());
+  s->client_bytes("EHLO client.test\r\n");
+  EXPECT_EQ(s->take_to_client(), "250 mx\r\n");
+  s->client_bytes("NOOP\r\n.\r\nNOOP\r\nQUIT\r\n");
+  EXPECT_EQ(s->take_to_client(),
+            "250 2.0.0 Ok\r\n221 2.7.0 Error: I can break rules, too. Goodbye.\r\n");
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+
+  Served w(older("QUIT\r\n"));
+  w->client_bytes("EHLO client.test\r\nNOOP\r\n");
+  EXPECT_EQ(w->take_to_client(), "250 mx\r\n250 2.0.0 Ok\r\n");
+  EXPECT_FALSE(w->finished());
+  w->client_bytes(".\r\nNOOP\r\n");  // the QUIT it sent after the 221 in the original is not due
+  EXPECT_EQ(w->take_to_client(), "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n");
+  EXPECT_TRUE(w->finished());
+  EXPECT_TRUE(w->completed()) << w->divergence().value_or("");
+}
+
 // The client pipelined 1500 NOOPs; mailtap relayed 1000 (its limit of replies owed) and read
 // nothing more once Postfix's 421 "too many errors" ended the session after the 100th reply.
 // The mock answers sooner than that server, so it reads further, but what the client sent past

@@ -485,9 +485,12 @@ struct DriverHarness {
   std::vector<smtp::Message> messages;
   std::unique_ptr<ReplayDriver> driver;
 
-  explicit DriverHarness(std::vector<storage::EventRow> rows, smtp::DialogueOptions options = {}) {
+  // `outcome`: the session row's, noted as load_recorded_dialogue notes it.
+  explicit DriverHarness(std::vector<storage::EventRow> rows, smtp::DialogueOptions options = {},
+                         std::optional<storage::Outcome> outcome = std::nullopt) {
     std::string error;
     EXPECT_TRUE(build_recorded_dialogue(rows, recording, error)) << error;
+    if (outcome) note_session_outcome(recording, outcome);
     EXPECT_TRUE(fill_secrets(recording, "", "s3cret", error)) << error;
     driver = std::make_unique<ReplayDriver>(recording, std::move(options), events, messages);
     smtp::ReplyParser p;
@@ -866,6 +869,78 @@ TEST(ReplayDriver, TheSameServerCloseIsTheSameEnding) {
   r = s.report();
   EXPECT_EQ(r.stopped, "the server closed the connection");
   EXPECT_FALSE(r.all_match());
+}
+
+// A record an older mailtap made of Postfix's 221 to a lone "." has its own 421 for the close
+// after that 221. Today's mailtap ends the session on the 221 and records nothing after it, so
+// the same server answering the same way again is the same ending: the 421 is shown as not
+// expected, not counted as a reply the replay did not get.
+TEST(ReplayDriver, AnOlderRecordsCloseNoticeAfterA221IsNotExpectedAgain) {
+  DriverHarness h(older_break_rules_rows("mx:587"), {}, storage::Outcome::upstream_closed);
+  ReplayDriver& d = *h.driver;
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "EHLO client.test\r\n");
+  d.upstream_bytes("250 new\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "NOOP\r\n.\r\nNOOP\r\n");
+  d.upstream_bytes("250 2.0.0 Ok\r\n221 2.7.0 Error: I can break rules, too. Goodbye.\r\n");
+  d.upstream_closed();
+  EXPECT_TRUE(d.finished());
+  ReplayReport r = d.report();
+  const std::string text = format_replay_text({7, 9, "mx:587"}, r, 200);  // lines not cut
+  EXPECT_TRUE(r.all_match()) << text;
+  EXPECT_EQ(r.stopped, "");
+  EXPECT_NE(text.find("421 4.4.2 mailtap: mx:587 closed the connection"), std::string::npos)
+      << text;
+  const std::size_t notice = text.find("(recorded by an older mailtap; not expected)");
+  ASSERT_NE(notice, std::string::npos) << text;
+  EXPECT_TRUE(text.substr(notice, text.find('\n', notice) - notice).ends_with("  same")) << text;
+  EXPECT_NE(text.find("result: every reply class matches (4 replies)"), std::string::npos) << text;
+  const std::string json = format_replay_json({7, 9, "mx:587"}, r);
+  EXPECT_NE(json.find("\"note\":\"recorded by an older mailtap; not expected\""), std::string::npos)
+      << json;
+
+  // A server that goes on after the dot is another ending: its replies are compared, and the
+  // older record's 421 is not one of them.
+  DriverHarness on(older_break_rules_rows("mx:587"), {}, storage::Outcome::upstream_closed);
+  ReplayDriver& o = *on.driver;
+  o.take_to_upstream();
+  o.upstream_bytes("250 new\r\n");
+  o.take_to_upstream();
+  o.upstream_bytes("250 2.0.0 Ok\r\n502 5.5.2 Error: command not recognized\r\n250 Ok\r\n");
+  r = o.report();
+  EXPECT_FALSE(r.all_match());
+  EXPECT_EQ(r.replies[3].replay_code, 502);
+  for (const ReplyComparison& c : r.replies) {
+    if (c.original_code == 421) {
+      EXPECT_FALSE(c.replay_code) << format_replay_text({7, 9, "mx"}, r);
+    }
+  }
+}
+
+// The client sent a line once it had read the 221, which the older mailtap read before it saw
+// the close (and answered with its 421): today's record ends at the 221, without that line.
+TEST(RecordedDialogue, AnOlderRecordsCloseNoticeAfterA221IsReadAsTodaysRecord) {
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(older_break_rules_rows("mx:587", "QUIT\r\n"), d, error))
+      << error;
+  note_session_outcome(d, storage::Outcome::upstream_closed);
+  EXPECT_FALSE(d.server_closed);
+  ASSERT_EQ(d.replies.size(), 3u);
+  EXPECT_EQ(d.replies.back().code, 221);
+  ASSERT_TRUE(d.older_close_notice);
+  EXPECT_EQ(d.older_close_notice->first_line(), "421 4.4.2 mailtap: mx:587 closed the connection");
+  EXPECT_EQ(d.client.size(), 4u);  // EHLO, NOOP, ".", NOOP: not the QUIT
+  EXPECT_FALSE(d.client_quit);
+  ASSERT_EQ(d.flights.size(), 2u);
+  EXPECT_EQ(d.flights.back().reply_count, 2u);
+
+  // Today's record of a server that closed without a reply that ends the session keeps its 421.
+  RecordedDialogue today;
+  ASSERT_TRUE(build_recorded_dialogue(server_closed_rows("mx:587"), today, error)) << error;
+  note_session_outcome(today, storage::Outcome::upstream_closed);
+  EXPECT_TRUE(today.server_closed);
+  EXPECT_FALSE(today.older_close_notice);
+  EXPECT_EQ(today.replies.back().code, 421);
 }
 
 // A session whose message body (`body`, terminator included) is in the body file, as
