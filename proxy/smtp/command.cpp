@@ -95,8 +95,8 @@ BdatArgs parse_bdat_args(std::string_view args) {
   if (!marker.empty() && !iequals(marker, "LAST")) return out;
   out.last = !marker.empty();
   out.problem = BdatArgs::Problem::none;
-  // A server counting octets in an off_t (Postfix, Exim) cannot represent more than 2^63-1: one
-  // that answered 501 and read on would read the chunk as commands (SMTP smuggling).
+  // Over bdat_size_max a server may frame another chunk than mailtap (Exim's 32-bit count wraps),
+  // or answer 501 and read on: either way it reads the chunk as commands (SMTP smuggling).
   constexpr std::uint64_t max = bdat_size_max;
   for (char c : size) {
     const auto digit = static_cast<std::uint64_t>(c - '0');

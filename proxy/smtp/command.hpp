@@ -52,14 +52,16 @@ Word first_word(std::string_view s);
 // with a trailing space.
 std::string_view trim_trailing_separators(std::string_view s);
 
-// The largest BDAT size mailtap forwards, 2^63-1: what a server's off_t can hold.
-inline constexpr std::uint64_t bdat_size_max = std::numeric_limits<std::int64_t>::max();
+// The largest BDAT size mailtap forwards, 2^31-1: every server reads it as this number. Exim
+// keeps it in a 32-bit unsigned int (sscanf "%u": 2^32 + 22 is 22 there), and a server keeping
+// it in a signed 32-bit int reads 2^31 as negative; counting in 64 bits is not what servers do.
+inline constexpr std::uint64_t bdat_size_max = std::numeric_limits<std::int32_t>::max();
 
 struct BdatArgs {
   enum class Problem : std::uint8_t {
     none,
     malformed,       // not what RFC 3030 allows
-    size_too_large,  // digits, but more than bdat_size_max: no size a server can count
+    size_too_large,  // digits, but more than bdat_size_max: not a size every server counts
   };
   Problem problem = Problem::none;
   std::uint64_t size = 0;

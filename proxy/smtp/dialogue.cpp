@@ -790,8 +790,10 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
     // the line never reaches the upstream, and mailtap cannot tell where the chunk ends.
     record(client_line_event(Direction::client_to_mailtap, cmd, line));
     if (args.problem == BdatArgs::Problem::size_too_large) {
-      end_at_unframable_bdat("size over " + std::to_string(bdat_size_max) + " octets",
-                             "Send the message in smaller chunks");
+      end_at_unframable_bdat("size over " + std::to_string(bdat_size_max) +
+                                 " octets, more than some servers can count",
+                             "Send the message in smaller chunks (BDAT <size> with a size below " +
+                                 std::to_string(bdat_size_max + 1) + ")");
     } else {
       end_at_unframable_bdat("syntax is BDAT <size> [LAST]", bdat_syntax_advice);
     }

@@ -83,22 +83,24 @@ TEST(ParseBdatArgs, AnyNumberOfDigitsLeadingZerosIncluded) {
   a = parse_bdat_args(std::string(500, '0'));
   ASSERT_TRUE(a);
   EXPECT_EQ(a.size, 0u);
-  a = parse_bdat_args(std::string(100, '0') + "9223372036854775807");
+  a = parse_bdat_args(std::string(100, '0') + "2147483647");
   ASSERT_TRUE(a);
-  EXPECT_EQ(a.size, 9223372036854775807u);
-  EXPECT_TRUE(parse_bdat_args("1234567890123456789"));
+  EXPECT_EQ(a.size, 2147483647u);
 }
 
-// 2^63 and up: a server counting in an off_t cannot represent it, and one that answered 501
-// and read on would read the chunk as commands.
-TEST(ParseBdatArgs, ASizeOver63BitsIsNoSizeAServerCanCount) {
+// 2^31 and up: Exim reads the size with sscanf("%u") into a 32-bit unsigned int, so "BDAT
+// 4294967318" is a 22-octet chunk there, and a server keeping it in a signed 32-bit int reads
+// 2^31 as negative. Framed differently from mailtap, the rest of the "chunk" is read as commands.
+TEST(ParseBdatArgs, ASizeOf2To31OrMoreIsNoSizeEveryServerCounts) {
   for (std::string_view big :
-       {"9223372036854775808", "18446744073709551615 LAST", "18446744073709551616",
-        "99999999999999999999 LAST", "123456789012345678901234567890"}) {
+       {"2147483648", "4294967296", "4294967318 LAST", "9223372036854775807", "9223372036854775808",
+        "18446744073709551615 LAST", "18446744073709551616", "99999999999999999999 LAST",
+        "123456789012345678901234567890", "000000000000000000002147483648"}) {
     const BdatArgs a = parse_bdat_args(big);
     EXPECT_EQ(a.problem, BdatArgs::Problem::size_too_large) << big;
     EXPECT_FALSE(a) << big;
   }
+  EXPECT_EQ(bdat_size_max, 2147483647u);
   // Syntax first: a long size followed by junk is malformed, as for any server.
   EXPECT_EQ(parse_bdat_args("99999999999999999999 FIRST").problem, BdatArgs::Problem::malformed);
 }

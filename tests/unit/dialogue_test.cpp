@@ -1092,20 +1092,38 @@ TEST(Dialogue, AMalformedBdatEndsTheSessionWithoutReadingOn) {
             "size in decimal digits\r\n");
 }
 
-// Over 2^63-1: more than a server counting in an off_t can represent.
-TEST(Dialogue, ABdatSizeOver63BitsEndsTheSessionWithoutReadingOn) {
+// 2^31 and more: Exim keeps the size in a 32-bit unsigned int (sscanf "%u"), so 2^32 + 22 is a
+// 22-octet chunk there and what follows it a command; a signed 32-bit reader goes wrong at 2^31.
+TEST(Dialogue, ABdatSizeOf2To31OrMoreEndsTheSessionWithoutReadingOn) {
   for (const std::string& big :
-       {"BDAT 9223372036854775808\r\n"s, "BDAT 18446744073709551615 LAST\r\n"s}) {
+       {"BDAT 2147483648\r\n"s, "BDAT 4294967318 LAST\r\n"s, "BDAT 9223372036854775807\r\n"s,
+        "BDAT 18446744073709551615 LAST\r\n"s}) {
     const Result r = refused_bdat(big);
     expect_session_ended_unread(r, big);
   }
-  const std::string bdat = "BDAT 99999999999999999999 LAST\r\n";
+  const std::string bdat = "BDAT 4294967318 LAST\r\n";
   const Result r = refused_bdat(bdat);
   expect_session_ended_unread(r, bdat);
   EXPECT_EQ(r.client_per_step[4],
-            "421 4.5.4 mailtap: BDAT refused (size over 9223372036854775807 octets), so where "
-            "its chunk ends is unknown: nothing after it is read; closing. Send the message in "
-            "smaller chunks\r\n");
+            "421 4.5.4 mailtap: BDAT refused (size over 2147483647 octets, more than some servers "
+            "can count), so where its chunk ends is unknown: nothing after it is read; closing. "
+            "Send the message in smaller chunks (BDAT <size> with a size below 2147483648)\r\n");
+}
+
+// The largest size every server counts alike still frames a chunk.
+TEST(Dialogue, ABdatSizeOf2To31Minus1IsFramed) {
+  const std::string bdat = "BDAT 2147483647 LAST\r\n";
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_chunking),
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"),
+          upstream("250 ok\r\n250 ok\r\n"),
+          client(bdat + smuggled_after_bdat),
+      },
+      test_options(), 7);
+  EXPECT_EQ(r.upstream_per_step[4], bdat + smuggled_after_bdat);  // chunk octets, not commands
+  EXPECT_FALSE(r.finished);
 }
 
 TEST(Dialogue, AnOverLongOrNulBdatLineEndsTheSessionWithoutReadingOn) {
