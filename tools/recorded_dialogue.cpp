@@ -75,7 +75,7 @@ std::string discarded_chunk(const storage::EventRow& row, const std::string& whe
   if (e.direction != smtp::Direction::client_to_mailtap || e.kind != smtp::EventKind::command ||
       e.verb != "BDAT")
     return {};
-  const smtp::BdatArgs args = smtp::parse_bdat_args(smtp::parse_command(e.bytes).args);
+  const smtp::BdatArgs args = smtp::parse_bdat_line(e.bytes);
   if (!args || args.size == 0) return {};  // no chunk follows (a bad size ended the session)
   return where + "mailtap answered the client's BDAT itself and discarded its chunk of " +
          std::to_string(args.size) + " octets unrecorded; it cannot be sent again";

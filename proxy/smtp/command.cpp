@@ -25,6 +25,11 @@ bool is_separator(char c) {
   return c == ' ' || c == '\t' || c == '\v' || c == '\f';
 }
 
+std::string_view without_line_ending(std::string_view line) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  return line;
+}
+
 std::string_view skip_separators(std::string_view s) {
   while (!s.empty() && is_separator(s.front())) s.remove_prefix(1);
   return s;
@@ -66,8 +71,7 @@ std::string_view trim_trailing_separators(std::string_view s) {
 }
 
 Command parse_command(std::string_view line) {
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
-  const Word verb = first_word(line);
+  const Word verb = first_word(without_line_ending(line));
   Command cmd;
   cmd.verb.reserve(verb.word.size());
   for (char c : verb.word)
@@ -78,22 +82,17 @@ Command parse_command(std::string_view line) {
 }
 
 BdatArgs parse_bdat_args(std::string_view args) {
-  // bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF ; chunk-size = 1*DIGIT
-  // Separator runs are accepted as a tokenizing server accepts them.
-  args = skip_separators(args);
-  std::size_t end = 0;
-  while (end < args.size() && !is_separator(args[end])) ++end;
-  std::string_view size = args.substr(0, end);
-  std::string_view rest = skip_separators(args.substr(end));
-  std::size_t marker_end = 0;
-  while (marker_end < rest.size() && !is_separator(rest[marker_end])) ++marker_end;
-  std::string_view marker = rest.substr(0, marker_end);
+  // bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF ; chunk-size = 1*DIGIT. Exactly that:
+  // a server that splits words otherwise (Exim: SP only) would not frame the chunk mailtap does.
+  const std::size_t end = args.find(' ');
+  const std::string_view size = args.substr(0, end);
+  const std::string_view marker =
+      end == std::string_view::npos ? std::string_view{} : args.substr(end + 1);
   BdatArgs out;
   out.problem = BdatArgs::Problem::malformed;
-  if (!skip_separators(rest.substr(marker_end)).empty()) return out;
   if (size.empty() || size.find_first_not_of("0123456789") != std::string_view::npos) return out;
-  if (!marker.empty() && !iequals(marker, "LAST")) return out;
-  out.last = !marker.empty();
+  if (end != std::string_view::npos && !iequals(marker, "LAST")) return out;
+  out.last = end != std::string_view::npos;
   out.problem = BdatArgs::Problem::none;
   // Over bdat_size_max a server may frame another chunk than mailtap (Exim's 32-bit count wraps),
   // or answer 501 and read on: either way it reads the chunk as commands (SMTP smuggling).
@@ -108,6 +107,19 @@ BdatArgs parse_bdat_args(std::string_view args) {
     out.size = out.size * 10 + digit;
   }
   return out;
+}
+
+BdatArgs parse_bdat_line(std::string_view line) {
+  line = without_line_ending(line);
+  // No white space before the verb and one SP after it: parse_command's tokenizing reading
+  // (Postfix's) is not every server's, and here the difference moves where data ends.
+  constexpr std::string_view verb = "BDAT ";
+  if (line.size() < verb.size() || !iequals(line.substr(0, verb.size()), verb)) {
+    BdatArgs out;
+    out.problem = BdatArgs::Problem::malformed;
+    return out;
+  }
+  return parse_bdat_args(line.substr(verb.size()));
 }
 
 }  // namespace mailtap::smtp

@@ -68,9 +68,14 @@ struct BdatArgs {
   bool last = false;
   explicit operator bool() const { return problem == Problem::none; }
 };
-// "BDAT 1000 LAST". The size may have any number of digits (RFC 3030: 1*DIGIT), leading zeros
-// included, as a server reads it.
+// What follows "BDAT ": "1000 LAST". The size may have any number of digits (RFC 3030:
+// 1*DIGIT), leading zeros included, as a server reads it; one SP before LAST, nothing else.
 BdatArgs parse_bdat_args(std::string_view args);
+// A whole BDAT line (its line ending included or not), in RFC 3030's strict form only:
+// "BDAT" SP size [SP "LAST"], case-insensitive, no other white space anywhere. Servers split
+// other spellings differently (Postfix tokenizes them, Exim answers 500), and BDAT's line
+// decides where the data ends before any reply says how the server read it.
+BdatArgs parse_bdat_line(std::string_view line);
 
 // Case-insensitive ASCII comparison.
 bool iequals(std::string_view a, std::string_view b);

@@ -101,7 +101,8 @@ std::string_view impossible_reply(Verb answered, bool end_of_data, int code) {
 
 // What a client whose BDAT line mailtap could not read should send instead.
 constexpr std::string_view bdat_syntax_advice =
-    "Send BDAT <size> [LAST], the size in decimal digits";
+    "Send BDAT <size> [LAST] with one space between words and none before BDAT, the size in "
+    "decimal digits";
 
 // The reply to a MAIL, DATA or BDAT once recording failed (Dialogue::recording_failed): the
 // session goes on (a QUIT, an RSET still work), but no message is started through it.
@@ -784,7 +785,7 @@ void Dialogue::handle_command(const Command& cmd, std::string_view line, bool di
 }
 
 void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
-  const BdatArgs args = parse_bdat_args(cmd.args);
+  const BdatArgs args = parse_bdat_line(line);
   if (!args) {
     // Servers differ on whether they skip a chunk after a BDAT they refuse (and how long), so
     // the line never reaches the upstream, and mailtap cannot tell where the chunk ends.
@@ -795,7 +796,7 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
                              "Send the message in smaller chunks (BDAT <size> with a size below " +
                                  std::to_string(bdat_size_max + 1) + ")");
     } else {
-      end_at_unframable_bdat("syntax is BDAT <size> [LAST]", bdat_syntax_advice);
+      end_at_unframable_bdat("syntax is BDAT SP <size> [SP LAST]", bdat_syntax_advice);
     }
     return;
   }

@@ -6,7 +6,8 @@
   `audit` agree with what Postfix delivered.  Bare-LF (nc) and bare-CR clients still end
   their messages with `.` on a line of their own.
 * A BDAT size of any number of digits frames its chunk where Postfix does; a BDAT line mailtap
-  refuses ends the session, its chunk never read as commands (nobody else receives anything).
+  refuses (a size of 2^31 or more, a spelling other than `BDAT SP size [SP LAST]`) ends the
+  session, its chunk never read as commands (nobody else receives anything).
 * A `221` (to QUIT, or Postfix's to a header line read as a command) reaches the client only
   once its session's record is committed (kill -9 right after).
 * A client trickling bytes cannot hold a session; `--max-sessions` refuses the excess with 421.
@@ -111,7 +112,7 @@ class SmugglingTest(IntegrationCase):
         for shape in ["\\n.\\n", "\\r.\\r", "\\r\\n.\\n", "\\r\\n.\\r"]:
             self.assertIn(shape, listed)
 
-    def bdat_attack(self, port: int, size: bytes, token: str) -> list:
+    def bdat_attack(self, port: int, size: bytes, token: str, verb: bytes = b"BDAT ") -> list:
         """A CHUNKING client's message to bob whose last chunk hides a transaction to carol,
         pipelined with QUIT; the chunk's BDAT line carries `size`. The headers go in a first
         chunk, as clients that chunk by buffer send them. Returns the replies' codes."""
@@ -123,7 +124,7 @@ class SmugglingTest(IntegrationCase):
         with SmtpSocket(port) as s:
             self.login(s)
             s.send(b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
-                   b"BDAT %d\r\n" % len(head) + head + b"BDAT " + size + b"\r\n" + chunk +
+                   b"BDAT %d\r\n" % len(head) + head + verb + size + b"\r\n" + chunk +
                    b"QUIT\r\n")
             return replies_to_the_end(s)
 
@@ -149,6 +150,21 @@ class SmugglingTest(IntegrationCase):
                 # The replies owed for the commands ahead of the refused line come first.
                 self.assertEqual([r.code for r in replies], [250, 250, 250, 421], replies)
                 self.assertIn("where its chunk ends is unknown", replies[-1].text)
+                self.assertTrue(self.postfix.no_message("smuggled " + token, wait=1.5,
+                                                        mailbox="carol"))
+                self.assertTrue(self.postfix.no_message(token, wait=0.1, mailbox="bob"))
+
+    def test_a_bdat_line_not_in_rfc_3030_form_ends_the_session_unread(self):
+        # Postfix tokenizes these and frames the chunk; Exim answers 500 and reads the chunk as
+        # commands. No reading is safe, so mailtap forwards neither the line nor the chunk.
+        m = self.mailtap(self.postfix.submission)
+        for verb, size in ((b"BDAT\t", b"N LAST"), (b" BDAT ", b"N LAST"), (b"BDAT\x0b", b"N LAST"),
+                           (b"bdat\x0c", b"N LAST"), (b"BDAT  ", b"N LAST"), (b"BDAT ", b"N\tLAST")):
+            with self.subTest(verb=verb, size=size):
+                token = unique_token("bdatws")
+                replies = self.bdat_attack(m.port, size, token, verb=verb)
+                self.assertEqual([r.code for r in replies], [250, 250, 250, 421], replies)
+                self.assertIn("syntax is BDAT SP <size> [SP LAST]", replies[-1].text)
                 self.assertTrue(self.postfix.no_message("smuggled " + token, wait=1.5,
                                                         mailbox="carol"))
                 self.assertTrue(self.postfix.no_message(token, wait=0.1, mailbox="bob"))

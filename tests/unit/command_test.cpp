@@ -54,14 +54,28 @@ TEST(ParseBdatArgs, Rfc3030Forms) {
   EXPECT_TRUE(a.last);
 }
 
-TEST(ParseBdatArgs, SeparatorRunsAreAccepted) {
-  BdatArgs a = parse_bdat_args("10  LAST ");
+// BDAT is the one command whose line decides where data ends without waiting for the server, so
+// only RFC 3030's own spelling is taken: servers differ on the rest (Postfix tokenizes on any
+// white space; Exim matches a verb only before SP or the line's end and answers 500).
+TEST(ParseBdatLine, OnlyTheStrictRfc3030FormFramesAChunk) {
+  BdatArgs a = parse_bdat_line("BDAT 10 LAST\r\n");
   ASSERT_TRUE(a);
   EXPECT_EQ(a.size, 10u);
   EXPECT_TRUE(a.last);
-  a = parse_bdat_args("10\t");
+  a = parse_bdat_line("bdat 7 last\r\n");  // verbs and LAST are case-insensitive (RFC 5321 2.4)
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a.size, 7u);
+  EXPECT_TRUE(a.last);
+  a = parse_bdat_line("BDAT 0\r\n");
   ASSERT_TRUE(a);
   EXPECT_FALSE(a.last);
+  for (std::string_view bad :
+       {"BDAT\t10 LAST\r\n", " BDAT 10 LAST\r\n", "BDAT\v10 LAST\r\n", "\tBDAT 10\r\n",
+        "bdat\f10\r\n", "BDAT  10\r\n", "BDAT 10  LAST\r\n", "BDAT 10\tLAST\r\n",
+        "BDAT 10 LAST \r\n", "BDAT 10 \r\n", "BDAT\r\n", "BDAT \r\n", "BDAT 10 LAST\t\r\n"}) {
+    a = parse_bdat_line(bad);
+    EXPECT_EQ(a.problem, BdatArgs::Problem::malformed) << testing::PrintToString(bad);
+  }
 }
 
 TEST(ParseBdatArgs, AnythingElseIsRefused) {

@@ -1079,17 +1079,21 @@ void expect_session_ended_unread(const Result& r, std::string_view bdat_line) {
 
 TEST(Dialogue, AMalformedBdatEndsTheSessionWithoutReadingOn) {
   for (const std::string bdat :
-       {"BDAT 10 LAST junk\r\n", "BDAT x\r\n", "BDAT +3\r\n", "BDAT\r\n", "bdat 3 FIRST\r\n"}) {
+       {"BDAT 10 LAST junk\r\n", "BDAT x\r\n", "BDAT +3\r\n", "BDAT\r\n", "bdat 3 FIRST\r\n",
+        // Not RFC 3030's "BDAT" SP size [SP "LAST"]: Exim answers 500 and reads the chunk as
+        // commands where Postfix frames it, so no reading of the line is safe to forward.
+        "BDAT\t10 LAST\r\n", " BDAT 10 LAST\r\n", "BDAT\v10 LAST\r\n", "\tBDAT 10\r\n",
+        "bdat\f10\r\n", "BDAT  10 LAST\r\n", "BDAT 10\tLAST\r\n", "BDAT 10 LAST \r\n"}) {
     const Result r = refused_bdat(bdat);
     expect_session_ended_unread(r, bdat);
     auto refused = find_events(r, Direction::client_to_mailtap, EventKind::command);
     ASSERT_EQ(refused.size(), 1u);
     EXPECT_EQ(refused[0]->bytes, bdat);
   }
-  EXPECT_EQ(refused_bdat("BDAT x\r\n").client_per_step[4],
-            "421 4.5.4 mailtap: BDAT refused (syntax is BDAT <size> [LAST]), so where its chunk "
-            "ends is unknown: nothing after it is read; closing. Send BDAT <size> [LAST], the "
-            "size in decimal digits\r\n");
+  EXPECT_EQ(refused_bdat("BDAT\t10 LAST\r\n").client_per_step[4],
+            "421 4.5.4 mailtap: BDAT refused (syntax is BDAT SP <size> [SP LAST]), so where its "
+            "chunk ends is unknown: nothing after it is read; closing. Send BDAT <size> [LAST] "
+            "with one space between words and none before BDAT, the size in decimal digits\r\n");
 }
 
 // 2^31 and more: Exim keeps the size in a 32-bit unsigned int (sscanf "%u"), so 2^32 + 22 is a
