@@ -1203,8 +1203,29 @@ void Dialogue::on_client_input_exhausted() {
                           std::to_string(framer_.partial_line()) + " octets; not forwarded"));
     framer_.drop_partial_line();
   }
-  if (quit_sent_) return;  // the QUIT reply ends the dialogue
+  if (quit_sent_) return;            // the QUIT reply ends the dialogue
+  if (awaiting_group_end()) return;  // the QUIT goes once that reply came (upstream_bytes)
   quit_for_client("client closed the connection");
+}
+
+// RFC 2920 §3.1: NOOP, VRFY, EXPN (as EHLO, DATA, QUIT) end a pipelined group; only MAIL, RCPT
+// and RSET (and BDAT, its chunk counted) may have more behind them. mailtap's own QUIT behind
+// one of the others is improper pipelining, which Postfix (smtpd_forbid_unauth_pipelining, on by
+// default from 3.9) answers with 554 to the client's command and a dropped session. Unknown
+// verbs count as group ends: waiting costs one round trip, guessing wrong the client's reply.
+bool Dialogue::awaiting_group_end() const {
+  return std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) {
+    if (p.kind != Pending::Kind::command) return false;
+    switch (p.command) {
+      case Verb::mail:
+      case Verb::rcpt:
+      case Verb::rset:
+      case Verb::bdat:
+        return false;
+      default:
+        return true;
+    }
+  });
 }
 
 void Dialogue::quit_for_client(std::string_view why) {

@@ -390,6 +390,8 @@ class Dialogue {
   bool check_client_start();
   void refuse_tls_on_plain_port();
   void on_client_input_exhausted();
+  // A reply is owed to a command that must end a pipelined group (RFC 2920 §3.1).
+  bool awaiting_group_end() const;
   // mailtap's own QUIT for a client that is gone (`why`, for the notes): inside an AUTH
   // exchange the server waits for a SASL response and would read a bare QUIT as one, so "*"
   // cancels the exchange first.

@@ -2,6 +2,7 @@
 """PIPELINING (RFC 2920) through mailtap to Postfix."""
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -162,6 +163,33 @@ class PipeliningPostfixTest(h.IntegrationCase):
             b"MAIL FROM:<sender@client.test>\r\nRCPT TO:<bob@example.test>\r\nRSET\r\n",
             [250, 250, 250, 250, 250, 250], bdat=True)
         self.assertEqual(m["mail_transaction"], 2)
+
+
+
+class ForbidUnauthPipeliningTest(h.IntegrationCase):
+    """Postfix with smtpd_forbid_unauth_pipelining (the default from 3.9) drops a session that
+    pipelines a command behind one that must end a group (RFC 2920 §3.1)."""
+    with_postfix = True
+    postfix_kwargs = {"bare_newline": "reject",
+                      "extra_main": {"smtpd_forbid_unauth_pipelining": "yes"}}
+
+    def test_client_closing_after_noop_or_vrfy_gets_its_reply_not_a_554(self):
+        # nc -N style: one command, then the client closes its sending side. mailtap's own QUIT
+        # must wait for the reply, or Postfix answers the client's command with 554.
+        mt = self.mailtap(self.postfix.submission)
+        for line in (b"NOOP\r\n", b"VRFY bob@example.test\r\n"):
+            with self.subTest(line=line), h.SmtpSocket(mt.port) as c:
+                c.reply()
+                c.cmd("EHLO client.test")
+                self.assertEqual(c.cmd("AUTH PLAIN " + h.auth_plain(*ALICE)).code, 235)
+                c.send(line)
+                c.sock.shutdown(socket.SHUT_WR)
+                rest = c.read_until_closed(15)
+                self.assertTrue(rest.startswith((b"250 ", b"252 ")), rest)
+                self.assertNotIn(b"554", rest)
+        self.assertNotIn("improper command pipelining", self.postfix.maillog_text())
+        for s in wait_ended(Path(mt.args()[mt.args().index("--db") + 1]), 2):
+            self.assertEqual(s["outcome"], "client_closed", s)
 
 
 if __name__ == "__main__":

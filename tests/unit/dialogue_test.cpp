@@ -1499,9 +1499,11 @@ TEST(Dialogue, ClientEofAtCommandStateSendsMailtapsOwnQuit) {
   const Result r = run_all_splits({
       client("NOOP\r\n"),
       client_eof(),
-      upstream("250 ok\r\n221 bye\r\n"),
+      upstream("250 ok\r\n"),
+      upstream("221 bye\r\n"),
   });
-  EXPECT_EQ(r.upstream_per_step[1], "QUIT\r\n");
+  EXPECT_EQ(r.upstream_per_step[1], "");  // NOOP ends a pipelined group: QUIT waits for its 250
+  EXPECT_EQ(r.upstream_per_step[2], "QUIT\r\n");
   EXPECT_EQ(r.client_per_step[2], "250 ok\r\n");  // the client may still read; 221 is mailtap's
   EXPECT_TRUE(r.finished);
   EXPECT_EQ(r.ending->kind, Ending::Kind::client_closed);
@@ -1512,6 +1514,48 @@ TEST(Dialogue, ClientEofAtCommandStateSendsMailtapsOwnQuit) {
   auto answer = find_events(r, Direction::upstream_to_mailtap, EventKind::reply);
   ASSERT_EQ(answer.size(), 1u);
   EXPECT_EQ(answer[0]->reply_code, 221);
+}
+
+// RFC 2920 3.1: NOOP, VRFY, EXPN (like EHLO, DATA, QUIT) must be the last command of a
+// pipelined group. A client that sends one and closes (nc -N) did nothing wrong; mailtap's own
+// QUIT pipelined behind it is an improper pipelining Postfix answers with "554 5.5.0 Error: SMTP
+// protocol synchronization" (smtpd_forbid_unauth_pipelining, on by default from 3.9), which
+// the client got as the answer to its command. So the QUIT waits for the replies owed.
+TEST(Dialogue, ClientEofAfterACommandEndingAPipelinedGroupQuitsOnlyAfterItsReply) {
+  for (const std::string& last : {"NOOP\r\n"s, "VRFY bob\r\n"s, "EXPN staff\r\n"s, "HELP\r\n"s,
+                                  "XFOO\r\n"s, "RSET\r\nNOOP\r\n"s}) {
+    SCOPED_TRACE(printable(last));
+    const std::string replies = last.rfind("RSET", 0) == 0 ? "250 ok\r\n250 ok\r\n" : "252 ok\r\n";
+    const Result r = run_all_splits({
+        client(ehlo),
+        upstream(ehlo_reply),
+        client(last),
+        client_eof(),
+        upstream(replies),
+        upstream("221 bye\r\n"),
+    });
+    EXPECT_EQ(r.upstream_per_step[3], "");
+    EXPECT_EQ(r.upstream_per_step[4], "QUIT\r\n");
+    EXPECT_EQ(r.client_per_step[4], replies);
+    EXPECT_TRUE(r.finished);
+    ASSERT_TRUE(r.ending);
+    EXPECT_EQ(r.ending->kind, Ending::Kind::client_closed);
+  }
+}
+
+// MAIL, RCPT and RSET may be followed by more commands in a group (RFC 2920): the QUIT goes at
+// once, as a pipelining client would send it.
+TEST(Dialogue, ClientEofAfterPipelinableCommandsQuitsAtOnce) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"),
+      client_eof(),
+      upstream("250 ok\r\n250 ok\r\n221 bye\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[3], "QUIT\r\n");
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::client_closed);
 }
 
 // An MTA pipelines QUIT behind its end of data and closes before the replies (it gave up
@@ -1551,15 +1595,15 @@ TEST(Dialogue, ClientEofWithNoReplyDueAddsNoNote) {
 }
 
 TEST(Dialogue, ClientEofAfterUnterminatedLineDropsItAndQuits) {
-  const Result r =
-      run_all_splits({client("NOOP\r\nRSET"), client_eof(), upstream("250 ok\r\n221 bye\r\n")});
+  const Result r = run_all_splits(
+      {client("NOOP\r\nRSET"), client_eof(), upstream("250 ok\r\n"), upstream("221 bye\r\n")});
   EXPECT_EQ(r.to_upstream, "NOOP\r\nQUIT\r\n");
   EXPECT_TRUE(r.finished);
 }
 
 TEST(Dialogue, ClientEofRightAfterA0xFFStillEndsTheSession) {
-  const Result r =
-      run_all_splits({client("NOOP\r\n\xff"), client_eof(), upstream("250 ok\r\n221 bye\r\n")});
+  const Result r = run_all_splits(
+      {client("NOOP\r\n\xff"), client_eof(), upstream("250 ok\r\n"), upstream("221 bye\r\n")});
   EXPECT_EQ(r.to_upstream, "NOOP\r\nQUIT\r\n");
   EXPECT_TRUE(r.finished);
 }
