@@ -1,6 +1,6 @@
 #include "tools/number_options.hpp"
 
-#include "tools/decimal_number.hpp"
+#include "proxy/common/decimal_number.hpp"
 
 namespace mailtap::tools {
 

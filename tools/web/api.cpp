@@ -3,11 +3,11 @@
 #include <limits>
 #include <memory>
 
+#include "proxy/common/decimal_number.hpp"
 #include "proxy/common/text.hpp"
 #include "storage/stored_body.hpp"
 #include "storage/timestamp.hpp"
 #include "tools/audit_report.hpp"
-#include "tools/decimal_number.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/outcome_selector.hpp"
 #include "tools/recorded_reply_advice.hpp"

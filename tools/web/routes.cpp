@@ -3,8 +3,8 @@
 #include <limits>
 #include <vector>
 
+#include "proxy/common/decimal_number.hpp"
 #include "proxy/common/hex.hpp"
-#include "tools/decimal_number.hpp"
 
 namespace mailtap::tools::web {
 

@@ -8,7 +8,7 @@
 #include <optional>
 #include <string_view>
 
-namespace mailtap::tools {
+namespace mailtap {
 
 // `text` as a number from `minimum` to `maximum`: ASCII digits only, without a sign, spaces or
 // a leading zero ("0" itself is fine); nullopt for anything else, a number out of range
@@ -16,4 +16,4 @@ namespace mailtap::tools {
 std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t minimum,
                                            std::uint64_t maximum);
 
-}  // namespace mailtap::tools
+}  // namespace mailtap

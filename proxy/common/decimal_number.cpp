@@ -1,8 +1,8 @@
-#include "tools/decimal_number.hpp"
+#include "proxy/common/decimal_number.hpp"
 
 #include <charconv>
 
-namespace mailtap::tools {
+namespace mailtap {
 
 std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t minimum,
                                            std::uint64_t maximum) {
@@ -18,4 +18,4 @@ std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t 
   return value;
 }
 
-}  // namespace mailtap::tools
+}  // namespace mailtap

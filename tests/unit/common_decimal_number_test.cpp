@@ -1,11 +1,11 @@
-#include "tools/decimal_number.hpp"
+#include "proxy/common/decimal_number.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <limits>
 
-namespace mailtap::tools {
+namespace mailtap {
 namespace {
 
 constexpr std::uint64_t kAny = std::numeric_limits<std::uint64_t>::max();
@@ -32,4 +32,4 @@ TEST(DecimalNumber, OutOfRangeIsRefusedNotClamped) {
 }
 
 }  // namespace
-}  // namespace mailtap::tools
+}  // namespace mailtap
