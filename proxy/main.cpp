@@ -8,6 +8,7 @@
 
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/config_option.hpp"
+#include "proxy/cli/option_values.hpp"
 #include "proxy/command/proxy_command.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/common/stop_signal_deferral.hpp"
@@ -69,6 +70,7 @@ int run(int argc, char** argv) {
     commands.push_back(add(app));
     mailtap::cli::layer_common_options(commands.back());  // --db, --color from env and file
   }
+  mailtap::cli::check_option_values(app);  // after every command has added its options
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

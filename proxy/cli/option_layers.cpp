@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "proxy/cli/option_values.hpp"
 #include "proxy/common/home_directory.hpp"
 
 namespace mailtap::cli {
@@ -30,18 +31,8 @@ std::string shown_value(const CLI::Option& o) {
 
 // "db = : ..." reads as if the value were missing; an empty value is shown as the file wrote it.
 std::string refused_setting(const std::string& where, const std::string& key,
-                            const std::string& value, const char* why) {
+                            const std::string& value, const std::string& why) {
   return where + ": " + key + " = " + (value.empty() ? "\"\"" : value) + ": " + why;
-}
-
-// What the option takes, for a value CLI11 could not convert ("Could not convert: --insecure =
-// maybe" says neither what was wrong nor what is right).
-const char* expected_kind(const CLI::Option& o) {
-  if (o.get_items_expected_max() == 0)
-    return o.get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll
-               ? "expected a count (2 is the flag given twice), or true or false"
-               : "expected true or false (also 1/0, yes/no, on/off)";
-  return o.get_type_name() == "UINT" ? "expected a whole number" : "expected a number";
 }
 
 // "~/x" in the file or a MAILTAP_ variable is $HOME/x, as msmtp and ssh read their files: no
@@ -200,11 +191,13 @@ std::string OptionLayers::check_keys(const ConfigFile& file,
 std::string OptionLayers::take(Candidate& c) {
   Setting& s = *c.setting;
   if (s.option != nullptr) {
+    if (std::string why = option_value_problem(*s.option, c.value); !why.empty())
+      return refused_setting(c.source.describe(), s.key, c.value, why);
     try {
       s.option->add_result(c.value);
       s.option->run_callback();
     } catch (const CLI::ConversionError&) {
-      return refused_setting(c.source.describe(), s.key, c.value, expected_kind(*s.option));
+      return refused_setting(c.source.describe(), s.key, c.value, expected_value(*s.option));
     } catch (const CLI::Error& e) {
       return refused_setting(c.source.describe(), s.key, c.value, e.what());
     }

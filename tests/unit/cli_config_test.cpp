@@ -10,6 +10,7 @@
 
 #include "proxy/cli/config_file.hpp"
 #include "proxy/cli/option_layers.hpp"
+#include "proxy/cli/option_values.hpp"
 #include "proxy/cli/unknown_variables.hpp"
 #include "proxy/command/print_config.hpp"
 #include "proxy/command/proxy_settings.hpp"
@@ -292,6 +293,7 @@ struct Proxy {
     app->add_option("--max-sessions", max_sessions)->capture_default_str();
     options::add_size_option(*app, "--max-body", max_body, "64MiB", "");
     root.add_subcommand("show");
+    check_option_values(root);  // as main does
   }
   OptionLayers::Getenv getenv() const {
     return [this](const char* n) -> const char* {
@@ -932,6 +934,65 @@ TEST(OptionLayers, AValueOfTheWrongKindIsRefusedSayingWhatTheOptionTakes) {
   EXPECT_EQ(p.run({}, file_of("[proxy]\nmax-sessions = \"lots\"\n"), l),
             "file /home/u/.config/mailtap/config.toml:2 [proxy]: max-sessions = lots: expected a "
             "whole number");
+}
+
+// A flag is true or false and a number plain decimal, from each layer alike: CLI11 alone takes
+// a flag's 2 for true and -1 for false, 010 for 8, and throws std::out_of_range for a count
+// past 2^63.
+TEST(OptionLayers, FlagsAndNumbersTakeOnlyWhatTheDocsSay) {
+  OptionLayers* l = nullptr;
+  const ConfigFile empty;
+  for (const auto& [variable, value] :
+       std::vector<std::array<std::string, 2>>{{"MAILTAP_INSECURE", "2"},
+                                               {"MAILTAP_INSECURE", "-1"},
+                                               {"MAILTAP_INSECURE", "0x1"},
+                                               {"MAILTAP_INSECURE", "99999999999999999999"},
+                                               {"MAILTAP_INSECURE", "TRUE"},
+                                               {"MAILTAP_VERBOSE", "99999999999999999999"},
+                                               {"MAILTAP_VERBOSE", "-5"},
+                                               {"MAILTAP_MAX_SESSIONS", "010"},
+                                               {"MAILTAP_MAX_SESSIONS", "0x10"},
+                                               {"MAILTAP_MAX_SESSIONS", "+5"},
+                                               {"MAILTAP_MAX_SESSIONS", " 5"}}) {
+    Proxy p;
+    p.env[variable] = value;
+    const std::string e = p.run({}, empty, l);
+    EXPECT_EQ(e.rfind("env " + variable + ": ", 0), 0u) << variable << "=" << value << ": " << e;
+    EXPECT_NE(e.find(": expected "), std::string::npos) << e;
+  }
+  for (const std::string line :
+       {"insecure = 2", "verbose = 99999999999999999999", "max-sessions = 010"}) {
+    Proxy p;
+    const std::string e = p.run({}, file_of("[proxy]\n" + line + "\n"), l);
+    EXPECT_EQ(
+        e.rfind("file /home/u/.config/mailtap/config.toml:2 [proxy]: " + line + ": expected", 0),
+        0u)
+        << e;
+  }
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--insecure=2"},
+                                             {"--insecure=-1"},
+                                             {"--verbose=99999999999999999999"},
+                                             {"--max-sessions", "010"},
+                                             {"--max-sessions", "0x10"}}) {
+    Proxy p;
+    EXPECT_THROW(p.run(args, empty, l), CLI::ValidationError) << args.front();
+  }
+  for (const char* yes : {"true", "1", "yes", "on"}) {
+    Proxy p;
+    p.env["MAILTAP_INSECURE"] = yes;
+    ASSERT_EQ(p.run({}, empty, l), "");
+    EXPECT_TRUE(p.insecure) << yes;
+  }
+  for (const char* no : {"false", "0", "no", "off"}) {
+    Proxy p;
+    ASSERT_EQ(p.run({std::string("--insecure=") + no}, empty, l), "");
+    EXPECT_FALSE(p.insecure) << no;
+  }
+  Proxy p;
+  ASSERT_EQ(p.run({"--max-sessions", "10", "--verbose=3"}, empty, l), "");
+  EXPECT_EQ(p.max_sessions, 10u);
+  EXPECT_EQ(p.verbose, 3);
 }
 
 TEST(ConfigText, ATableIsWrittenAsTheFileReadsItBack) {
