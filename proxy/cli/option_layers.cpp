@@ -45,6 +45,13 @@ std::string home_expanded(const std::string& value, const OptionLayers::Getenv& 
   return home ? *home + value.substr(1) : value;
 }
 
+// A yes/no flag given as false (no-record = false) chooses nothing: it neither contradicts
+// another option of its choice in the same layer nor overrides one a lower layer gives, as on
+// the command line (--db X --no-record=false).
+bool chooses(const Setting& s, const std::string& value) {
+  return s.option == nullptr || !says_no(*s.option, value);
+}
+
 // What made a choice: "flag --password-env", "env MAILTAP_NO_RECORD", "password in file
 // PATH:8 [upstream.gmail]" (a file's source names no key).
 std::string chosen_by(const Setting& s) {
@@ -215,14 +222,15 @@ std::string OptionLayers::take(Candidate& c) {
 std::string OptionLayers::apply_layer(std::vector<Candidate> layer) {
   for (std::size_t i = 0; i < layer.size(); ++i)
     for (std::size_t j = i + 1; j < layer.size(); ++j)
-      if (excludes(*layer[i].setting, *layer[j].setting))
+      if (excludes(*layer[i].setting, *layer[j].setting) &&
+          chooses(*layer[i].setting, layer[i].value) && chooses(*layer[j].setting, layer[j].value))
         return layer[j].source.describe() + ": " + layer[i].setting->key + " and " +
                layer[j].setting->key + " exclude each other: give one of them";
   for (Candidate& c : layer) {
     Setting& s = *c.setting;
     if (s.is_set()) continue;
     const auto decided = std::find_if(settings_.begin(), settings_.end(), [&](const Setting& o) {
-      return o.is_set() && excludes(s, o);
+      return o.is_set() && chooses(o, o.value) && excludes(s, o);
     });
     if (decided != settings_.end()) {  // a higher layer chose another option of the same group
       if (!s.overridden) s.overridden = {s.secret ? "" : c.value, c.source, chosen_by(*decided)};

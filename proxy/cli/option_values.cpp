@@ -22,12 +22,17 @@ ValueKind kind_of(const CLI::Option& o) {
   return type == "UINT" || type == "INT" ? ValueKind::whole_number : ValueKind::other;
 }
 
-bool is_yes_or_no(std::string_view text) {
-  constexpr std::array<std::string_view, 8> kWords{"true", "false", "1",  "0",
-                                                   "yes",  "no",    "on", "off"};
-  for (std::string_view word : kWords)
+constexpr std::array<std::string_view, 4> kYes{"true", "1", "yes", "on"};
+constexpr std::array<std::string_view, 4> kNo{"false", "0", "no", "off"};
+
+bool is_one_of(const std::array<std::string_view, 4>& words, std::string_view text) {
+  for (std::string_view word : words)
     if (text == word) return true;
   return false;
+}
+
+bool is_yes_or_no(std::string_view text) {
+  return is_one_of(kYes, text) || is_one_of(kNo, text);
 }
 
 }  // namespace
@@ -63,6 +68,10 @@ std::string option_value_problem(const CLI::Option& option, std::string_view tex
       break;
   }
   return good ? std::string() : expected_value(option);
+}
+
+bool says_no(const CLI::Option& option, std::string_view text) {
+  return kind_of(option) == ValueKind::yes_no && is_one_of(kNo, text);
 }
 
 void check_option_values(CLI::App& app) {

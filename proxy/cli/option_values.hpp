@@ -20,6 +20,10 @@ std::string expected_value(const CLI::Option& option);
 // is neither a flag nor a whole number (its own check decides).
 std::string option_value_problem(const CLI::Option& option, std::string_view text);
 
+// Whether `text` gives the yes/no flag `option` false ("no-record = false"): such a value
+// chooses nothing, so it contradicts no option it excludes.
+bool says_no(const CLI::Option& option, std::string_view text);
+
 // Checks every flag and whole-number option of `app` and of its subcommands with
 // option_value_problem when the command line gives it ("--max-sessions: 010: expected a whole
 // number"). The environment and the file go through OptionLayers, which checks them so too.

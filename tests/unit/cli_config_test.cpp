@@ -510,6 +510,42 @@ TEST(OptionLayers, OneChoiceAcrossLayers) {
   }
 }
 
+// --db X --no-record=false is accepted: a false no-record chooses nothing. The environment and
+// the file, each checked as the flag is, accept it too, in one layer or across two.
+TEST(OptionLayers, AFalseFlagChoosesNothingInEveryLayer) {
+  OptionLayers* l = nullptr;
+  {
+    Proxy p;
+    ASSERT_EQ(p.run({"--db", "/flag.db", "--no-record=false"}, ConfigFile{}, l), "");
+    EXPECT_EQ(p.db, "/flag.db");
+  }
+  {
+    Proxy p;
+    p.env["MAILTAP_DB"] = "/env.db";
+    p.env["MAILTAP_NO_RECORD"] = "0";
+    ASSERT_EQ(p.run({}, ConfigFile{}, l), "");
+    EXPECT_EQ(p.db, "/env.db");
+    EXPECT_FALSE(p.no_record);
+  }
+  {
+    Proxy p;
+    ASSERT_EQ(p.run({}, file_of("[proxy]\ndb = \"/file.db\"\nno-record = false\n"), l), "");
+    EXPECT_EQ(p.db, "/file.db");
+  }
+  {
+    Proxy p;
+    p.env["MAILTAP_NO_RECORD"] = "off";
+    ASSERT_EQ(p.run({}, file_of("[proxy]\ndb = \"/file.db\"\n"), l), "");
+    EXPECT_EQ(p.db, "/file.db") << "a false no-record above does not override the file's db";
+  }
+  {
+    Proxy p;  // a true one still is the other answer to the choice
+    p.env["MAILTAP_DB"] = "/env.db";
+    p.env["MAILTAP_NO_RECORD"] = "1";
+    EXPECT_NE(p.run({}, ConfigFile{}, l).find("exclude each other"), std::string::npos);
+  }
+}
+
 TEST(OptionLayers, BadValuesAndNeedsNameTheirSource) {
   Proxy p;
   OptionLayers* l = nullptr;
