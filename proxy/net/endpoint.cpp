@@ -74,9 +74,10 @@ std::optional<HostPort> checked(HostPort out) {
 }
 }  // namespace
 
+// A host is looked up by the name it goes out as in SNI and is verified against by default:
+// "a..b" or "." would pass a check of its characters only to fail every session's lookup.
 bool is_host(std::string_view host) {
-  if (host.empty() || host.size() > 255) return false;
-  return is_address(host) || std::all_of(host.begin(), host.end(), name_char);
+  return is_tls_name(host);
 }
 
 bool is_tls_name(std::string_view name) {

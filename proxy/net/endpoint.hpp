@@ -16,8 +16,9 @@ struct HostPort {
   std::string host;  // without brackets for IPv6 literals
   std::optional<std::uint16_t> port;
 };
-// Whether `host` can name a server: an IP address, or a DNS name of ASCII letters, digits, '-',
-// '_' and dots (an internationalised name in its xn-- form), which is all the resolver looks up.
+// Whether `host` can name a server: what is_tls_name takes (the name a certificate is checked
+// against by default), an IP address or a DNS name of ASCII letters, digits, '-' and '_' in
+// labels between single dots (an internationalised name in its xn-- form).
 bool is_host(std::string_view host);
 // Whether `name` can be a server's name in its certificate and in SNI (--tls-name): an IP
 // address, or a DNS name whose labels are 1 to 63 letters, digits, '-' or '_' between single

@@ -613,6 +613,14 @@ class PrintConfigTest(ConfigCase):
                                  "HOST[:PORT]"),
             "environment": ([], {"MAILTAP_UPSTREAM": "a\tb:587"},
                             "(env MAILTAP_UPSTREAM)"),
+            # Empty labels: refused as --tls-name refuses them, which the host becomes.
+            "two dots": (["--upstream", "a..b"], {},
+                         "mailtap: --upstream a..b: expected HOST[:PORT]"),
+            "only a dot": (["--upstream", ".:587"], {},
+                           "mailtap: --upstream .:587: expected HOST[:PORT]"),
+            "two dots at the end": (["--upstream", "mx.example.test..:587"], {},
+                                    "mailtap: --upstream mx.example.test..:587: expected "
+                                    "HOST[:PORT]"),
             "config file host": (["--config", str(in_file)], {},
                                  f"mailtap: file {in_file}:2 [proxy]: host must be a host name "
                                  "or an IP address"),
@@ -628,7 +636,7 @@ class PrintConfigTest(ConfigCase):
                 self.assertEqual(cp.returncode, 2, cp.stderr)
                 self.assertEqual(cp.stderr, start.stderr)
         for good in ("smtp.example.test:587", "xn--bcher-kva.example:465", "[::1]:587",
-                     "127.0.0.1:25", "my_host.lan"):
+                     "127.0.0.1:25", "my_host.lan", "mx.example.test.:587"):
             with self.subTest(good=good):
                 cp = self.proxy("--config", "/dev/null", "--upstream", good, "--print-config")
                 self.assertEqual(cp.returncode, 0, cp.stderr)
