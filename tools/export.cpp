@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "proxy/common/log.hpp"
+#include "proxy/options/database_path_option.hpp"
 #include "storage/reader.hpp"
 #include "storage/stored_body.hpp"
 #include "tools/commands.hpp"
@@ -341,7 +342,8 @@ cli::Subcommand add_export_command(CLI::App& parent) {
   app->add_option("--format", args->format, "json (default), jsonl, eml or mbox")
       ->check(CLI::IsMember({"json", "jsonl", "eml", "mbox"}));
   app->add_option("-o,--output", args->output,
-                  "output file (default stdout); for eml with several messages, a directory");
+                  "output file (default stdout); for eml with several messages, a directory")
+      ->check(options::output_path_validator("--output"));
   args->common.add_to(*app, false);
   return {app, [args] { return run_export(*args); }};
 }

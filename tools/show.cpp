@@ -10,6 +10,7 @@
 #include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/endpoint.hpp"
+#include "proxy/options/database_path_option.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 #include "storage/reader.hpp"
 #include "storage/stored_body.hpp"
@@ -516,7 +517,11 @@ cli::Subcommand add_show_command(CLI::App& parent) {
                                 "print message N of the session (its body as the server got it; "
                                 "on a terminal, escaped if it holds control octets)");
   auto* save =
-      app->add_option("--save", args->save, "write the message body to FILE instead of stdout");
+      app->add_option("--save", args->save, "write the message body to FILE instead of stdout")
+          // `--save "$OUT"` with OUT unset printed the transcript and saved nothing.
+          ->check(options::path_validator("--save", "file",
+                                          "give a path, or leave --save out (--message N "
+                                          "prints the body on stdout)"));
   // Each names a different output: a combination would quietly drop one of them.
   CLI::Option* json = app->get_option("--json");
   raw->excludes(msg)->excludes(save)->excludes(json);

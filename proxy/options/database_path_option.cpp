@@ -24,6 +24,17 @@ CLI::Validator path_validator(std::string_view option, std::string_view what,
       "");
 }
 
+CLI::Validator output_path_validator(std::string_view option) {
+  CLI::Validator path_check = path_validator(
+      option, "file",
+      "give a path, or leave " + std::string(option) + " out (or give -) for stdout");
+  return CLI::Validator(
+      [path_check](std::string& path) -> std::string {
+        return path == "-" ? std::string() : path_check(path);
+      },
+      "");
+}
+
 CLI::Validator database_path_validator(std::string_view instead) {
   const std::string or_instead = instead.empty() ? "" : ", or " + std::string(instead);
   return path_validator("--db", "database",

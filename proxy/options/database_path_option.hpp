@@ -20,4 +20,8 @@ CLI::Validator database_path_validator(std::string_view instead);
 CLI::Validator path_validator(std::string_view option, std::string_view what,
                               std::string_view empty_fix);
 
+// The same for a file a tool writes where "-" alone is standard output (export -o): an empty
+// path (`-o "$OUT"` with OUT unset) would otherwise quietly write there, and save nothing.
+CLI::Validator output_path_validator(std::string_view option);
+
 }  // namespace mailtap::options

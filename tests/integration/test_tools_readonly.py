@@ -547,6 +547,20 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         cp = self.tool("show", "99999", expect=1)
         self.assertIn(b"no session 99999", cp.stderr)
 
+    def test_an_empty_save_or_output_path_is_refused(self):
+        """`--save "$OUT"` with OUT unset printed the whole transcript on stdout and saved
+        nothing, exit 0: an empty path names no file, as `--db ""` is refused. `-` is still
+        standard output."""
+        sid = str(self.session_with(self.sent["plain"][0]))
+        for args, option in ((["show", sid, "--save", ""], b"--save"),
+                             (["export", sid, "--format", "eml", "-o", ""], b"--output")):
+            with self.subTest(args=args):
+                cp = self.tool(*args, expect=2)
+                self.assertEqual(cp.stdout, b"")
+                self.assertIn(option + b": an empty path names no file: give a path", cp.stderr)
+        cp = self.tool("export", sid, "--format", "eml", "-o", "-")
+        self.assertEqual(cp.stdout, self.sent["plain"][1])
+
     def test_show_refuses_options_that_would_drop_one_another(self):
         sid = self.session_with(self.sent["plain"][0])
         out = self.tmp / "combo.out"
