@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -467,6 +468,17 @@ Status Database::connect(const std::string& path, const std::string& name, int f
   return {};
 }
 
+namespace {
+
+// On a file system mounted read-only nothing commits to the database while it is read: an
+// immutable connection misses nothing however long it stays open (mailtap web on an archive).
+bool on_read_only_file_system(const std::string& path) {
+  struct statvfs fs {};
+  return ::statvfs(path.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY) != 0;
+}
+
+}  // namespace
+
 Status Database::readable_or_immutable(const OpenOptions& options) {
   // A database in WAL mode is read through its -shm file, which SQLite creates beside it on the
   // first read: in a directory this user may not write (an archive, a read-only mount) that
@@ -488,7 +500,7 @@ Status Database::readable_or_immutable(const OpenOptions& options) {
                         "); copy the database with its -wal file to a "
                         "directory you may write, or read it as a user who may write there");
   }
-  if (!options.allow_immutable) {
+  if (!options.allow_immutable && !on_read_only_file_system(path)) {
     // An immutable connection would never see a writer's later commits, and takes no locks
     // against a checkpoint rewriting its pages: not for a reader that stays open.
     return Status::error(

@@ -109,7 +109,8 @@ struct OpenOptions {
   // read_only in a directory this user may not write (SQLite cannot create the -shm file): a
   // database with no -wal file beside it (so no writer at work) may be opened as immutable, no
   // -shm file and no locks. Only for a one-shot read (the CLI tools): an immutable connection
-  // never sees a later writer's commits, and a checkpoint may rewrite pages under it.
+  // never sees a later writer's commits, and a checkpoint may rewrite pages under it. On a
+  // file system mounted read-only, where no writer can be at work, any read_only open may.
   bool allow_immutable = false;
 };
 

@@ -442,6 +442,7 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
   }
   OpenOptions options;
   options.mode = c.dry_run ? OpenMode::read_only : OpenMode::read_write;
+  options.allow_immutable = c.dry_run;  // a one-shot read, as the other tools' (an archive)
   Database db;
   Status s = Database::open(path, options, db);
   if (s.ok()) s = check_for_reading(db);

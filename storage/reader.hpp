@@ -235,7 +235,8 @@ class Reader {
   // nullptr and `error` set if the file is missing, not a mailtap database, or at another
   // schema version. A one-shot reader (a CLI tool's, read and closed) may read a database in a
   // directory it may not write as immutable (OpenOptions::allow_immutable); a long-lived one
-  // (mailtap web's) may not, since it would never see later commits.
+  // (mailtap web's) may not, since it would never see later commits, except on a file system
+  // mounted read-only, where there are none.
   enum class Use { long_lived, one_shot };
   static std::unique_ptr<Reader> open(const std::string& path, std::string& error,
                                       Use use = Use::long_lived);

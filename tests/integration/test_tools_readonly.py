@@ -406,6 +406,14 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(len(cp.stdout.decode().strip().splitlines()), 1 + 5, cp.stdout)
         self.assertEqual(sorted(p.name for p in archive.iterdir()), ["archived.db"])
 
+        # prune --dry-run changes nothing and reads once: it reads the archive as sessions does.
+        dry = subprocess.run([str(h.mailtap_bin()), "prune", "--keep", "0", "--dry-run", "--db",
+                              str(db)], capture_output=True, timeout=60, preexec_fn=as_nobody,
+                             env=env)
+        self.assertEqual(dry.returncode, 0, dry.stderr.decode())
+        self.assertIn(b"would remove 5 sessions", dry.stdout)
+        self.assertEqual(sorted(p.name for p in archive.iterdir()), ["archived.db"])
+
         # mailtap web keeps its readers open: an immutable one would never see later commits
         # (and holds no lock against a checkpoint), so it says why it cannot read the file.
         web = subprocess.run([str(h.mailtap_bin()), "web", "--db", str(db), "--listen",
@@ -430,6 +438,35 @@ class ToolsReadOnlyTest(h.IntegrationCase):
                 self.assertIn("archived.db-wal", err)
                 self.assertIn("not writable", err)
                 self.assertIn("copy the database with its -wal file", err)
+
+    def test_web_reads_a_database_on_a_read_only_file_system(self):
+        """On a file system mounted read-only no writer can commit, so mailtap web, whose
+        readers stay open, may read the archive there as the one-shot tools do (it cannot make
+        the -shm file SQLite reads a WAL database through)."""
+        if os.geteuid() != 0 or shutil.which("unshare") is None or subprocess.run(
+                ["unshare", "--mount", "sh", "-c", "mount --bind -o ro / /"],
+                capture_output=True).returncode != 0:
+            self.skipTest("needs root and unshare to mount a directory read-only")
+        archive = Path(tempfile.mkdtemp(prefix="mailtap-ro-archive-"))
+        self.addCleanup(shutil.rmtree, archive, True)
+        db = archive / "archived.db"
+        shutil.copyfile(self.copy_db("to-ro-archive.db"), db)
+        port = h.free_port()
+        web = subprocess.Popen(
+            ["unshare", "--mount", "sh", "-c", 'mount --bind -o ro "$0" "$0" && exec "$@"',
+             str(archive), str(h.mailtap_bin()), "web", "--db", str(db), "--listen",
+             f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(web.wait)
+        self.addCleanup(web.terminate)
+        body = None
+        while body is None and web.poll() is None:
+            cp = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port}/api/sessions"],
+                                capture_output=True, timeout=20)
+            body = cp.stdout if cp.returncode == 0 else None
+            time.sleep(0.1)
+        self.assertIsNotNone(body, web.stderr.read().decode() if web.poll() is not None else "")
+        self.assertEqual(len(json.loads(body)["sessions"]), 5)
+        self.assertEqual(sorted(p.name for p in archive.iterdir()), ["archived.db"])
 
     def test_sessions_colour_only_on_a_terminal(self):
         env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
