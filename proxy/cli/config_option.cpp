@@ -12,6 +12,15 @@
 
 namespace mailtap::cli {
 
+namespace {
+
+CLI::Validator config_path_check(std::string_view option) {
+  return options::path_validator(option, "config file",
+                                 "give a path, or --config /dev/null for none");
+}
+
+}  // namespace
+
 CLI::Option* add_config_option(CLI::App& app, std::string& path) {
   return app
       .add_option("--config", path,
@@ -21,16 +30,22 @@ CLI::Option* add_config_option(CLI::App& app, std::string& path) {
       ->type_name("PATH")
       // Empty (an unset variable, `--config "$CFG"`) must not mean the default file: that
       // would run against the user's real upstream and credentials.
-      ->check(options::path_validator("--config", "config file",
-                                      "give a path, or --config /dev/null for none"));
+      ->check(config_path_check("--config"));
 }
 
 std::optional<ConfigFile> load_chosen_config(const std::string& flag_path,
                                              const OptionLayers::Getenv& getenv,
                                              std::string& error) {
   if (!flag_path.empty()) return load_config_file(flag_path, true, error);
-  if (const char* env = getenv("MAILTAP_CONFIG"); env != nullptr && *env != '\0')
-    return load_config_file(env, true, error);
+  if (const char* env = getenv("MAILTAP_CONFIG"); env != nullptr && *env != '\0') {
+    // ~/ as in every other MAILTAP_ path; what is still no path is refused as --config's is.
+    std::string path = home_expanded(env, getenv);
+    if (std::string why = config_path_check("MAILTAP_CONFIG")(path); !why.empty()) {
+      error = "env MAILTAP_CONFIG: " + why;
+      return std::nullopt;
+    }
+    return load_config_file(path, true, error);
+  }
   return load_config_file(default_config_path(getenv), false, error);
 }
 

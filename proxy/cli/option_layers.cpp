@@ -35,16 +35,6 @@ std::string refused_setting(const std::string& where, const std::string& key,
   return where + ": " + key + " = " + (value.empty() ? "\"\"" : value) + ": " + why;
 }
 
-// "~/x" in the file or a MAILTAP_ variable is $HOME/x, as msmtp and ssh read their files: no
-// shell expands it there (systemd's Environment= does not either), and a line --print-config
-// shows means the same in the file and in the environment. A HOME that is not absolute is no
-// home: the value stays as it is, and the path options refuse a leading ~ with a hint.
-std::string home_expanded(const std::string& value, const OptionLayers::Getenv& getenv) {
-  if (value.rfind("~/", 0) != 0) return value;
-  const std::optional<std::string> home = directory_from_env(getenv, "HOME");
-  return home ? *home + value.substr(1) : value;
-}
-
 // A yes/no flag given as false (no-record = false) chooses nothing: it neither contradicts
 // another option of its choice in the same layer nor overrides one a lower layer gives, as on
 // the command line (--db X --no-record=false).
@@ -60,6 +50,12 @@ std::string chosen_by(const Setting& s) {
 }
 
 }  // namespace
+
+std::string home_expanded(const std::string& value, const OptionLayers::Getenv& getenv) {
+  if (value.rfind("~/", 0) != 0) return value;
+  const std::optional<std::string> home = directory_from_env(getenv, "HOME");
+  return home ? *home + value.substr(1) : value;
+}
 
 std::string ValueSource::describe() const {
   switch (kind) {

@@ -134,4 +134,10 @@ class OptionLayers {
   std::string file_error_;  // from file_candidates, returned by apply
 };
 
+// "~/x" in the file or a MAILTAP_ variable is $HOME/x, as msmtp and ssh read their files: no
+// shell expands it there (systemd's Environment= does not either), and a line --print-config
+// shows means the same in the file and in the environment. A HOME that is not absolute is no
+// home: the value stays as it is, and the path options refuse a leading ~ with a hint.
+std::string home_expanded(const std::string& value, const OptionLayers::Getenv& getenv);
+
 }  // namespace mailtap::cli

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "proxy/cli/config_file.hpp"
+#include "proxy/cli/config_option.hpp"
 #include "proxy/cli/option_layers.hpp"
 #include "proxy/cli/option_values.hpp"
 #include "proxy/cli/unknown_variables.hpp"
@@ -235,6 +236,32 @@ TEST(ConfigFileLoad, MissingDefaultIsEmptyMissingExplicitIsAnError) {
   std::ofstream(dir.file("bad.toml")) << "[proxy\n";
   EXPECT_FALSE(load_config_file(dir.file("bad.toml"), true, error));
   EXPECT_NE(error.find("bad.toml, line 1"), std::string::npos) << error;
+}
+
+// MAILTAP_CONFIG='~/cfg.toml' is under HOME, as MAILTAP_DB's ~ is (systemd's Environment=
+// expands nothing); without an absolute HOME it gets --config's explanation of the ~.
+TEST(ConfigFileLoad, TildeInMailtapConfigIsHome) {
+  test_support::TempDir home;
+  std::ofstream(home.file("cfg.toml")) << "[proxy]\nlisten = \"127.0.0.1:1\"\n";
+  ::chmod(home.file("cfg.toml").c_str(), 0600);
+  const std::string home_dir = home.file("");
+  std::map<std::string, std::string> env{{"MAILTAP_CONFIG", "~/cfg.toml"},
+                                         {"HOME", home_dir.substr(0, home_dir.size() - 1)}};
+  const OptionLayers::Getenv getenv = [&env](const char* n) -> const char* {
+    auto it = env.find(n);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  std::string error;
+  auto file = load_chosen_config("", getenv, error);
+  ASSERT_TRUE(file) << error;
+  EXPECT_EQ(file->path, home.file("cfg.toml"));
+  ASSERT_EQ(file->entries.size(), 1u);
+
+  env.erase("HOME");
+  EXPECT_FALSE(load_chosen_config("", getenv, error));
+  EXPECT_EQ(error.rfind("env MAILTAP_CONFIG: ~/cfg.toml starts with ~, which nothing expanded", 0),
+            0u)
+      << error;
 }
 
 // The file chooses the commands mailtap runs (password-cmd) and where the credentials go: one
