@@ -1,7 +1,9 @@
 // mailtap: talk SMTP by hand to a TLS-only server, and keep an honest record of it.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,7 +78,14 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // CLI11 prints help, the version or what is wrong; bad usage is status 2 for every
     // command (docs/tools/*.md), whatever CLI11's own code for the kind of mistake.
-    return app.exit(e) == 0 ? 0 : 2;
+    if (app.exit(e) != 0) return 2;
+    // --help or --version: one that cannot be written is said, as every tool's output is.
+    std::cout.flush();
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0 || !std::cout) {
+      mailtap::log::error(std::string("stdout: ") + std::strerror(errno));
+      return 1;
+    }
+    return 0;
   }
   for (auto& cmd : commands) {
     if (!cmd.app->parsed()) continue;

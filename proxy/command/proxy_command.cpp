@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -624,12 +625,14 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
         format_effective_config("proxy", *file, default_config_path(getenv), args.upstream_name,
                                 layers, derived_defaults(args));
     std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
+    // `--print-config > saved.toml` on a full disk: a cut file must not pass for the whole.
+    const bool written = std::fflush(stdout) == 0 && std::ferror(stdout) == 0;
+    if (!written) log::error(std::string("stdout: ") + std::strerror(errno));
     if (!error.empty()) {
       log::error(error);
       return 2;
     }
-    return 0;
+    return written ? 0 : 1;
   }
   if (!error.empty()) {
     // Stopped while --password-cmd ran: a stop asked for, as after a run (exit status 0).

@@ -1882,6 +1882,18 @@ class UnwritableStdoutTest(h.IntegrationCase):
         # Nothing to reach on port 1: the report of that is what cannot be written.
         self.to_dev_full("probe", "127.0.0.1:1", "--tls", "none", db=False)
 
+    def test_print_config_help_and_version_say_why_their_output_failed(self):
+        """`--print-config > saved.toml` on a full disk left a cut file and exit status 0."""
+        for args in (["proxy", "--print-config", "--no-record", "--config", "/dev/null"],
+                     ["--version"], ["--help"], ["proxy", "--help"]):
+            with self.subTest(args=args):
+                with open("/dev/full", "wb") as full:
+                    cp = subprocess.run([str(h.mailtap_bin()), *args], stdout=full,
+                                        stderr=subprocess.PIPE, timeout=60)
+                err = cp.stderr.decode(errors="replace")
+                self.assertEqual(cp.returncode, 1, err)
+                self.assertEqual(err.count("stdout: No space left on device\n"), 1, err)
+
     def test_a_prune_whose_report_is_lost_still_deleted_and_says_so(self):
         db = self.copy_db("pruned.db")
         err = self.to_dev_full("prune", "--keep", "10", db=db, expect=4)
