@@ -1,5 +1,6 @@
 #include "proxy/smtp/plain_lines.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -11,19 +12,36 @@ namespace mailtap::smtp {
 
 namespace {
 
+// The first CR or LF at or after `pos`, or npos. Windows that double in size keep memchr's speed
+// and make the cost a multiple of the distance to what is found, never of the rest of the text:
+// a run of bare CRs (each a line the caller hands to the normaliser one by one) must not make
+// every call search the whole read for an LF that is not there.
+std::size_t first_cr_or_lf(std::string_view text, std::size_t pos) {
+  for (std::size_t window = 64; pos < text.size(); window *= 2) {
+    const std::size_t length = std::min(window, text.size() - pos);
+    const char* from = text.data() + pos;
+    const auto* lf = static_cast<const char*>(std::memchr(from, '\n', length));
+    const std::size_t until_lf = lf == nullptr ? length : static_cast<std::size_t>(lf - from);
+    const auto* cr = static_cast<const char*>(std::memchr(from, '\r', until_lf));
+    if (cr != nullptr) return static_cast<std::size_t>(cr - text.data());
+    if (lf != nullptr) return static_cast<std::size_t>(lf - text.data());
+    pos += length;
+  }
+  return std::string_view::npos;
+}
+
 // From `pos`, a line start, on: the end of the last plain line.
 std::size_t plain_lines_end_by_line(std::string_view text, std::size_t pos, bool long_lines_ok) {
   std::size_t run = pos;
   while (pos < text.size() && text[pos] != '.') {
-    const auto* lf =
-        static_cast<const char*>(std::memchr(text.data() + pos, '\n', text.size() - pos));
-    if (lf == nullptr) break;
-    const auto lf_at = static_cast<std::size_t>(lf - text.data());
-    if (lf_at == pos || text[lf_at - 1] != '\r') break;  // a bare LF
-    const std::size_t length = lf_at - 1 - pos;
-    if (std::memchr(text.data() + pos, '\r', length) != nullptr) break;  // a bare CR
-    if (length > kLongestTextLine && !long_lines_ok) break;
-    pos = lf_at + 1;
+    const std::size_t cr_at = first_cr_or_lf(text, pos);
+    // Not found, a bare LF, a bare CR, or a CR last in the text (its LF yet to come).
+    if (cr_at == std::string_view::npos || text[cr_at] != '\r' || cr_at + 1 == text.size() ||
+        text[cr_at + 1] != '\n') {
+      break;
+    }
+    if (cr_at - pos > kLongestTextLine && !long_lines_ok) break;
+    pos = cr_at + 2;
     run = pos;
   }
   return run;

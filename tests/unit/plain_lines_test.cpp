@@ -4,8 +4,12 @@
 #include "proxy/smtp/plain_lines.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <string_view>
@@ -84,6 +88,36 @@ TEST(PlainLines, AgreesWithTheLineByLineScanOnRandomText) {
           << "round " << round << " long_lines_ok " << long_lines_ok;
     }
   }
+}
+
+// A run of bare CRs reaches the scan once per CR (the normaliser takes each as a line): a scan
+// that looked past the line at hand for its LF read the rest of the read every time, quadratic
+// in the run (a CPU-second per MiB). The text here ends in a page that cannot be read: the scan
+// must decide each line from the octets near it and never touch that page.
+TEST(PlainLinesDeathTest, ABareCrIsDecidedWithoutReadingTheRestOfTheText) {
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const std::size_t readable = 16 * page;
+  void* mapped =
+      mmap(nullptr, readable + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mapped, MAP_FAILED);
+  auto* octets = static_cast<char*>(mapped);
+  std::memset(octets, '\r', readable);
+  ASSERT_EQ(mprotect(octets + readable, page, PROT_NONE), 0);
+  // The view claims the unreadable page too: reading it is the failure.
+  const std::string_view text(octets, readable + page);
+  EXPECT_EXIT(
+      {
+        // Every start a caller stepping over one bare CR at a time would reach, up to the last
+        // two blocks (the block scan reads a whole block to decide).
+        std::size_t taken = 0;
+        for (std::size_t start = 0; start + 128 <= readable; ++start) {
+          taken += plain_lines_length(text.substr(start), false);
+          taken += plain_lines_length_by_line(text.substr(start), false);
+        }
+        std::exit(taken == 0 ? 0 : 2);
+      },
+      testing::ExitedWithCode(0), "");
+  munmap(mapped, readable + page);
 }
 
 }  // namespace
