@@ -264,7 +264,7 @@ Status Reader::Impl::load_recipients(std::int64_t id, SessionDetail& d) {
   // Both ordered by the message's seq: one pass hands each recipient to its message.
   auto message = d.messages.begin();
   return rows_for(
-      "SELECT r.message_id, r.command, r.reply_code, r.reply "
+      "SELECT r.message_id, r.command, r.reply_code, r.reply, r.position "
       "FROM recipients r JOIN messages m ON m.id = r.message_id "
       "WHERE m.session_id = ?1 ORDER BY m.seq, r.position",
       id, [&](const Statement& r) {
@@ -275,6 +275,7 @@ Status Reader::Impl::load_recipients(std::int64_t id, SessionDetail& d) {
         rc.command = r.column_text(1);
         rc.reply_code = static_cast<int>(r.column_int(2));
         rc.reply = r.column_text(3);
+        rc.position = static_cast<std::uint64_t>(r.column_int(4));
         message->message.recipients.push_back(std::move(rc));
       });
 }

@@ -26,12 +26,14 @@ Status load_message_row(Reader::Impl& impl, std::int64_t session_id, std::uint64
 
 Status load_message_recipients(Reader::Impl& impl, MessageRow& row) {
   return impl.rows_for(
-      "SELECT command, reply_code, reply FROM recipients WHERE message_id = ?1 ORDER BY position",
+      "SELECT command, reply_code, reply, position FROM recipients WHERE message_id = ?1 "
+      "ORDER BY position",
       row.id, [&](const Statement& r) {
         smtp::Recipient rc;
         rc.command = r.column_text(0);
         rc.reply_code = static_cast<int>(r.column_int(1));
         rc.reply = r.column_text(2);
+        rc.position = static_cast<std::uint64_t>(r.column_int(3));
         row.message.recipients.push_back(std::move(rc));
       });
 }

@@ -701,10 +701,9 @@ class Writer {
               .bind_optional(13, nonzero(static_cast<std::int64_t>(m.transaction)));
           if (Result res = classify(insert_message_.run(), error); res != Result::ok) return res;
           const std::int64_t message_id = db_.last_insert_rowid();
-          for (std::size_t i = 0; i < m.recipients.size(); ++i) {
-            const smtp::Recipient& rc = m.recipients[i];
+          for (const smtp::Recipient& rc : m.recipients) {
             insert_recipient_.bind_int(1, message_id)
-                .bind_int(2, static_cast<std::int64_t>(i))
+                .bind_int(2, static_cast<std::int64_t>(rc.position))
                 .bind_text(3, rc.command)
                 .bind_optional(4, nonzero(rc.reply_code))
                 .bind_text_or_null(5, rc.reply);

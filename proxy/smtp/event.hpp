@@ -86,6 +86,9 @@ struct Recipient {
   std::string command;  // the RCPT line without CRLF
   int reply_code = 0;
   std::string reply;  // full reply text
+  // 0-based place among the transaction's RCPT commands: the message row may leave some out
+  // (TransactionTracker keeps a bounded number), the events hold them all.
+  std::uint64_t position = 0;
 };
 
 // Body octets past --max-body: not recorded, but the message's SHA-256 covers them (it is

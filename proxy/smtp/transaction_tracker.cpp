@@ -24,7 +24,15 @@ void TransactionTracker::mail_reply(const Handle& t, bool positive) {
 }
 
 void TransactionTracker::rcpt_reply(Recipient r) {
-  if (active_) active_->message.recipients.push_back(std::move(r));
+  if (!active_) return;
+  Transaction& t = *active_;
+  r.position = t.rcpts++;
+  const std::size_t octets = r.command.size() + r.reply.size();
+  const bool accepted = r.reply_code >= 200 && r.reply_code < 300;
+  const std::size_t bound = accepted ? kRecipientOctetsKept : kRefusedRecipientOctetsKept;
+  if (t.recipient_octets + octets > bound) return;  // in the events only
+  t.recipient_octets += octets;
+  t.message.recipients.push_back(std::move(r));
 }
 
 std::optional<Message> TransactionTracker::finish(Handle t, const Reply& final_reply,

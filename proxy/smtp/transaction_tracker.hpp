@@ -21,11 +21,20 @@ namespace mailtap::smtp {
 
 struct Reply;
 
+// What a message row keeps of its RCPT commands and their replies, in octets: a client can send
+// any number in one transaction, each answered, and every one is in the events already. Refused
+// ones are kept while the kept ones come to less than the first bound, accepted ones (whom the
+// message went to) while less than the second: hundreds of the longest, thousands of usual ones.
+inline constexpr std::size_t kRefusedRecipientOctetsKept = 64 * 1024;
+inline constexpr std::size_t kRecipientOctetsKept = 1024 * 1024;
+
 struct Transaction {
   Message message;       // sha256_hex stays empty: the recorder computes it as it stores the body
   bool settled = false;  // its MAIL was refused, or its Message recorded: no (further) Message
-  std::uint64_t recorded = 0;    // body octets recorded in events so far (capped by --max-body)
-  std::uint64_t unrecorded = 0;  // octets cut by the cap since the last body event was closed
+  std::uint64_t recorded = 0;        // body octets recorded in events so far (capped by --max-body)
+  std::uint64_t unrecorded = 0;      // octets cut by the cap since the last body event was closed
+  std::uint64_t rcpts = 0;           // RCPT replies so far, kept in the message or not
+  std::size_t recipient_octets = 0;  // of the recipients kept in the message
 };
 
 class TransactionTracker {
@@ -45,7 +54,8 @@ class TransactionTracker {
   // what was open stays open (a nested MAIL refused with 503 takes nothing from it).
   void mail_reply(const Handle& t, bool positive);
   // The reply to a RCPT: a recipient of the open transaction, accepted or not (none open: the
-  // server refused it as out of sequence, and it belongs to no message).
+  // server refused it as out of sequence, and it belongs to no message). Kept in the message
+  // within the bounds above.
   void rcpt_reply(Recipient r);
   // A positive reply to RSET, EHLO or HELO: the server has no transaction open.
   void reset() { active_.reset(); }

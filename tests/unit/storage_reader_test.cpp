@@ -156,7 +156,7 @@ TEST(StorageReader, LoadsASessionWithEverythingRecordedForIt) {
   msg.seq = 1;
   msg.message.mail_from = "MAIL FROM:<a@example.org> SIZE=10";
   msg.message.recipients = {{"RCPT TO:<b@example.net>", 250, "250 2.1.5 Ok"},
-                            {"RCPT TO:<c@example.net>", 550, "550 5.1.1 Unknown"}};
+                            {"RCPT TO:<c@example.net>", 550, "550 5.1.1 Unknown", 1}};
   msg.message.body = std::string("body\0with nul\r\n", 15);
   msg.message.size = 1000;
   msg.message.body_truncated = true;

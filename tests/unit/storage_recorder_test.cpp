@@ -112,7 +112,7 @@ SessionMessage message(SessionKey key, std::uint64_t seq) {
   r.seq = seq;
   r.message.mail_from = "MAIL FROM:<a@example.org>";
   r.message.recipients = {{"RCPT TO:<b@example.net>", 250, "250 2.1.5 Ok"},
-                          {"RCPT TO:<c@example.net>", 550, "550 5.1.1 No such user"}};
+                          {"RCPT TO:<c@example.net>", 550, "550 5.1.1 No such user", 1}};
   r.message.body = "Subject: hi\r\n\r\nhello\r\n";
   r.message.size = r.message.body.size();
   r.message.sha256_hex = std::string(64, 'a');

@@ -52,6 +52,39 @@ TEST(TransactionTracker, MailBeginsNumberedTransactionsAndTheFinalReplyMakesTheM
   EXPECT_EQ(second->message.transaction, 2u);
 }
 
+// A client may send any number of RCPT lines in one transaction, each answered: what the
+// message row keeps of them is bounded (the events hold every one). Refused ones are kept only
+// while few, accepted ones (whom the message went to) while they fit a larger budget; each kept
+// one keeps its place among all the transaction's RCPTs.
+TEST(TransactionTracker, TheRecipientsKeptForTheMessageRowAreBounded) {
+  TransactionTracker tracker;
+  auto t = tracker.begin("MAIL FROM:<a@example>", t0);
+  tracker.mail_reply(t, /*positive=*/true);
+  const std::string local(1900, 'r');
+  for (int i = 0; i < 20000; ++i) {
+    tracker.rcpt_reply({"RCPT TO:<" + local + "@example>", 452, "452 4.5.3 Too many recipients"});
+  }
+  for (int i = 0; i < 20000; ++i) {
+    tracker.rcpt_reply({"RCPT TO:<" + local + "@example>", 250, "250 2.1.5 Ok"});
+  }
+  auto m = tracker.finish(t, reply_of("250 2.0.0 Ok: queued\r\n"), t1);
+  ASSERT_TRUE(m);
+  std::size_t octets = 0;
+  std::size_t refused = 0;
+  std::size_t accepted = 0;
+  for (const Recipient& r : m->recipients) {
+    octets += r.command.size() + r.reply.size();
+    (r.reply_code == 250 ? accepted : refused) += 1;
+  }
+  EXPECT_LE(octets, kRecipientOctetsKept);
+  EXPECT_GT(refused, 0u);
+  EXPECT_LT(refused * (local.size() + 40), kRefusedRecipientOctetsKept + local.size() + 100);
+  EXPECT_GT(accepted, 400u);  // the accepted ones fill the rest: hundreds of long lines
+  ASSERT_FALSE(m->recipients.empty());
+  EXPECT_EQ(m->recipients.front().position, 0u);
+  EXPECT_EQ(m->recipients.back().position, 20000u + accepted - 1);
+}
+
 // RFC 5321 §4.1.4: a MAIL inside a transaction is refused (503), and the open one goes on: its
 // recipients and body are still its own.
 TEST(TransactionTracker, ANestedMailTheServerRefusesTakesNothingFromTheOpenOne) {
