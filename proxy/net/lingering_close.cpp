@@ -41,7 +41,10 @@ bool discard_waiting_input(asio::ip::tcp::socket& socket, std::size_t limit, Lin
 
 asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, LingerLimits limits) {
   Lingered out;
-  if (!socket.is_open()) co_return out;
+  if (!socket.is_open()) {
+    out.closed_before = true;
+    co_return out;
+  }
   std::error_code ec;
   socket.non_blocking(true, ec);
   // Fails when the client is gone already (reset): then there is nothing to wait for.

@@ -69,6 +69,8 @@ std::optional<std::string> discarded_note(const net::Lingered& lingered,
   else if (lingered.time_limit)
     note += " (closed before the client did: it had not closed within " +
             format_short_duration(limits.time) + ")";
+  else if (lingered.closed_before)
+    note += " (mailtap had reset the connection: the client was not reading its replies)";
   else if (!lingered.client_closed)
     note += " (closed before the client did: mailtap was shutting down)";
   return note;

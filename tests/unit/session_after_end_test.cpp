@@ -63,6 +63,11 @@ TEST(AfterEnd, CountsWhatTheLingeringCloseThrewAwayAndWhyItClosedFirst) {
   EXPECT_EQ(discarded_note(lingered, limits),
             "1048576 octets the client sent after the end were discarded unread (closed before "
             "the client did: mailtap was shutting down)");
+  // No lingering close at all: mailtap had reset a client that did not read (no shutdown).
+  lingered.closed_before = true;
+  EXPECT_EQ(discarded_note(lingered, limits),
+            "1048576 octets the client sent after the end were discarded unread (mailtap had "
+            "reset the connection: the client was not reading its replies)");
 }
 
 }  // namespace
