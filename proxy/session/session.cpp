@@ -722,6 +722,7 @@ asio::awaitable<void> Session::after_input() {
   note_starttls_offered();
   fetch_token_if_needed();
   client_held_ += d.take_to_client();
+  if (client_output_unheld_) release_client_held();
   note_client_output();
   smtp::UpstreamOutput to_upstream = d.take_to_upstream();
   if (!to_upstream.empty()) {
@@ -1214,9 +1215,16 @@ void Session::time_out_client(std::chrono::steady_clock::time_point client_turn)
       format_short_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
   // Or a commit the client's reply waits for, or a full recording queue, held it.
   if (durable_flushes_ > 0 || recording_waits_ > 0) {
-    d.abort("4.3.0 mailtap: recording did not keep up for " + limit +
-                " (the session waited for it); closing",
-            {smtp::Ending::Kind::timeout, "recording did not keep up in time"});
+    // The 421 goes now, at the limit, not behind the commit it would wait for (which may take
+    // until the recorder gives up). What was held for that commit acknowledges what is not on
+    // disk and never goes (principle 5): the 421 names it instead.
+    const std::string held = reply_summaries(client_held_);
+    client_held_.clear();
+    client_output_unheld_ = true;
+    d.abort(
+        "4.3.0 mailtap: recording did not keep up for " + limit + " (the session waited for it)" +
+            (held.empty() ? std::string() : "; not sent, as not recorded: " + held) + "; closing",
+        {smtp::Ending::Kind::timeout, "recording did not keep up in time"});
     return;
   }
   d.time_out_client(limit, last_client_activity_ > client_turn);

@@ -193,6 +193,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Inputs waiting in after_input for the recorder (a full queue, or a commit): meanwhile the
   // client is not read, and a timeout is recording's, not the client's (time_out_client).
   int recording_waits_ = 0;
+  // Recording did not keep up within the client's limit: the 421 that says so, and what
+  // follows, are held for no commit (time_out_client).
+  bool client_output_unheld_ = false;
   bool end_committed_ = false;   // the session's closing record is on disk (or not recorded)
   bool end_unrecorded_ = false;  // ... not recorded: recording had failed by then
   bool recording_failure_told_ = false;  // to the dialogue (see prepare_dialogue_input)
