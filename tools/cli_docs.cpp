@@ -221,8 +221,10 @@ const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
          "recording failed"},
         {2, "bad usage, no such session, a session that cannot be replayed, or no password"}}},
       {"mock",
-       {{0, "every client completed the recorded dialogue"},
-        {1, "a client diverged, or the mock was interrupted before a client completed"},
+       {{0, "a client came, and every client served completed the recorded dialogue"},
+        {1,
+         "a client diverged, or was inside the dialogue when SIGINT/SIGTERM stopped the mock, "
+         "or no client connected before the stop"},
         {2,
          "bad usage, no such session, a session that cannot be served, or the address "
          "cannot be listened on"}}},

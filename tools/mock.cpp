@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <string_view>
 
 #include "proxy/cli/parse.hpp"
 #include "proxy/common/duration.hpp"
@@ -50,29 +51,107 @@ void say(const std::string& line) {
   std::fflush(stdout);
 }
 
-struct MockServer {
-  const RecordedDialogue& recording;
-  std::int64_t id = 0;
-  bool loop = false;
-  std::chrono::steady_clock::duration timeout{};
-  asio::ip::tcp::acceptor acceptor;
-  std::size_t completed = 0;
-  std::size_t diverged = 0;
-  bool stopping = false;
+// How long a client cut off by a stop has to take the mock's 421.
+constexpr auto kLastWordTime = std::chrono::seconds(2);
 
+class MockServer {
+ public:
+  MockServer(asio::io_context& io, const RecordedDialogue& recording, std::int64_t id, bool loop,
+             std::chrono::steady_clock::duration timeout)
+      : io_(io),
+        recording_(recording),
+        id_(id),
+        loop_(loop),
+        timeout_(timeout),
+        acceptor_(io),
+        signals_(io, SIGINT, SIGTERM) {}
+
+  asio::ip::tcp::acceptor& acceptor() { return acceptor_; }
+
+  // Serves until SIGINT/SIGTERM or the first client's end (without --loop).
+  void start() {
+    await_signal();
+    asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+  }
+
+  // The mock's exit status (mock.md, Exit status), saying why where no client said it.
+  int exit_status() const {
+    if (clients() == 0) {
+      log::error("mock: " + stop_reason_ + "; no client played session " + std::to_string(id_));
+      return 1;
+    }
+    return diverged_ == 0 ? 0 : 1;
+  }
+
+ private:
   enum class Sent : std::uint8_t { all, failed, not_read };
+
+  std::size_t clients() const { return completed_ + diverged_; }
+
+  void await_signal() {
+    signals_.async_wait([this](const std::error_code& e, int signal) {
+      if (e) return;
+      if (stopping_) {  // a second signal: do not wait for the client's last word
+        io_.stop();
+        return;
+      }
+      signal_name_ = signal == SIGINT ? "SIGINT" : "SIGTERM";
+      stop_reason_ = "stopped (" + signal_name_ + ") before any client connected";
+      stop();
+      await_signal();
+    });
+  }
+
+  // Stops accepting; a client being served is told, and the mock exits once it has been.
+  void stop() {
+    stopping_ = true;
+    std::error_code ignored;
+    acceptor_.close(ignored);
+    if (serving_) serving_->cancel(ignored);
+    finish_if_idle();
+  }
+
+  void finish_if_idle() {
+    if (accepting_ || serving_) return;
+    signals_.cancel();
+  }
 
   // A client that does not read must not hold the mock once its buffers are full (a large
   // recorded reply, many pipelined commands): a write it does not take within --timeout ends
-  // the connection, as a line it does not complete does.
+  // the connection, as a line it does not complete does. Once the mock is stopping, its last
+  // words get only a short while.
   asio::awaitable<Sent> send(asio::ip::tcp::socket& socket, const std::string& out) const {
-    net::Deadline deadline(socket.get_executor(), timeout, [&socket] {
+    const auto limit = stopping_ ? std::chrono::steady_clock::duration(kLastWordTime) : timeout_;
+    net::Deadline deadline(socket.get_executor(), limit, [&socket] {
       std::error_code ignored;
       socket.cancel(ignored);
     });
     auto [ec, n] = co_await asio::async_write(socket, asio::buffer(out), use_tuple);
     if (!ec) co_return Sent::all;
     co_return deadline.expired() ? Sent::not_read : Sent::failed;
+  }
+
+  enum class Wrote : std::uint8_t { nothing, all, over, dropped };
+
+  // Writes what the session has for the client. over: the connection failed; dropped: the
+  // client did not take it within --timeout, and the connection is to be dropped.
+  asio::awaitable<Wrote> write_to_client(asio::ip::tcp::socket& socket,
+                                         MockSession& session) const {
+    // A stop cancels what the mock waits on; checked here too for one that came between.
+    if (stopping_) session.mock_stopped(signal_name_);
+    std::string out = session.take_to_client();
+    if (out.empty()) co_return Wrote::nothing;
+    const Sent sent = co_await send(socket, out);
+    if (sent == Sent::not_read) {
+      session.client_not_reading(format_short_duration(timeout_));
+      co_return Wrote::dropped;
+    }
+    if (sent == Sent::all) co_return Wrote::all;
+    if (stopping_)
+      session.mock_stopped(signal_name_);
+    else
+      session.client_closed();
+    co_return Wrote::over;
   }
 
   // Plays the session with the client until it ends; false: the client stopped reading, and
@@ -92,34 +171,26 @@ struct MockServer {
       turn = std::chrono::steady_clock::now();
     };
     for (;;) {
-      std::string out = session.take_to_client();
-      if (!out.empty()) {
-        const Sent sent = co_await send(socket, out);
-        if (sent == Sent::not_read) {
-          session.client_not_reading(format_short_duration(timeout));
-          co_return false;
-        }
-        if (sent == Sent::failed) {
-          session.client_closed();
-          break;
-        }
-        turn = std::chrono::steady_clock::now();
-      }
+      const Wrote wrote = co_await write_to_client(socket, session);
+      if (wrote == Wrote::dropped) co_return false;
+      if (wrote == Wrote::over) break;
+      if (wrote == Wrote::all) turn = std::chrono::steady_clock::now();
       if (session.client_input_resumable()) {
         session.resume_client_input();
         restart_turn_on_progress();
         continue;
       }
       if (session.finished()) break;
-      net::Deadline deadline(socket.get_executor(), turn + timeout, [&socket] {
+      net::Deadline deadline(socket.get_executor(), turn + timeout_, [&socket] {
         std::error_code ignored;
         socket.cancel(ignored);
       });
       auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf), use_tuple);
+      if (stopping_) continue;  // the stop's 421 goes out next
       if (deadline.expired()) {
         // Asked of the dialogue, not of the reads: one that completed a line and began the
         // next left part of a line, though it moved the progress. Its 421 goes out next.
-        session.client_timed_out(format_short_duration(timeout), session.client_line_begun());
+        session.client_timed_out(format_short_duration(timeout_), session.client_line_begun());
         continue;
       }
       if (rec) {
@@ -133,23 +204,26 @@ struct MockServer {
   }
 
   void report(const std::string& client, const MockSession& session) {
+    const std::string session_id = std::to_string(id_);
     if (session.completed()) {
-      ++completed;
-      say("mock: client " + client + " completed the recorded dialogue of session " +
-          std::to_string(id) + " (" + std::to_string(session.commands_matched()) + " commands)");
+      ++completed_;
+      say("mock: client " + client + " completed the recorded dialogue of session " + session_id +
+          " (" + std::to_string(session.commands_matched()) + " commands)");
+    } else if (session.stopped_by_mock()) {
+      ++diverged_;
+      say("mock: client " + client + " did not complete session " + session_id + ": " +
+          session.divergence().value_or("the mock was stopped"));
     } else {
-      ++diverged;
+      ++diverged_;
       const std::string what = session.divergence().value_or("the session ended early");
-      say("mock: client " + client + " diverged from session " + std::to_string(id) + ": " + what);
+      say("mock: client " + client + " diverged from session " + session_id + ": " + what);
     }
   }
 
-  asio::awaitable<void> serve(asio::ip::tcp::socket socket) {
+  asio::awaitable<void> serve(asio::ip::tcp::socket& socket, const std::string& client) {
     std::error_code ec;
-    auto remote = socket.remote_endpoint(ec);
-    const std::string client = ec ? "unknown" : net::endpoint_label(remote);
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    MockSession session(recording);
+    MockSession session(recording_);
     session.start();
     if (co_await converse(socket, session)) {
       // The client may have sent more than the mock read (commands behind the one that
@@ -162,16 +236,50 @@ struct MockServer {
     report(client, session);
   }
 
+  asio::awaitable<void> serve_one(asio::ip::tcp::socket socket, std::string client) {
+    serving_ = &socket;
+    co_await serve(socket, client);
+    serving_ = nullptr;
+    if (!loop_ && !stopping_) {
+      stopping_ = true;  // without --loop, the first client's end is the mock's
+      std::error_code ignored;
+      acceptor_.close(ignored);
+    }
+    finish_if_idle();
+  }
+
   asio::awaitable<void> accept_loop() {
     for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-      if (ec || stopping) break;
-      co_await serve(std::move(socket));
-      if (!loop || stopping) break;
+      auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+      if (ec || stopping_) {
+        if (ec && !stopping_) stop_reason_ = "stopped accepting clients: " + ec.message();
+        break;
+      }
+      std::error_code rec;
+      auto remote = socket.remote_endpoint(rec);
+      std::string client = rec ? "unknown" : net::endpoint_label(remote);
+      co_await serve_one(std::move(socket), std::move(client));
     }
+    accepting_ = false;
     std::error_code ignored;
-    acceptor.close(ignored);
+    acceptor_.close(ignored);
+    finish_if_idle();
   }
+
+  asio::io_context& io_;
+  const RecordedDialogue& recording_;
+  std::int64_t id_ = 0;
+  bool loop_ = false;
+  std::chrono::steady_clock::duration timeout_{};
+  asio::ip::tcp::acceptor acceptor_;
+  asio::signal_set signals_;
+  std::size_t completed_ = 0;
+  std::size_t diverged_ = 0;
+  bool accepting_ = true;
+  bool stopping_ = false;
+  std::string signal_name_;  // the signal that stopped the mock, "" if none did
+  std::string stop_reason_ = "stopped before any client connected";
+  asio::ip::tcp::socket* serving_ = nullptr;  // the client being served, if one is
 };
 
 int run_mock(const MockArgs& args) {
@@ -215,23 +323,15 @@ int run_mock(const MockArgs& args) {
 
   std::signal(SIGPIPE, SIG_IGN);
   asio::io_context io;
-  MockServer server{recording, args.id, args.loop, timeout, asio::ip::tcp::acceptor(io)};
-  std::error_code ec = net::open_acceptor(server.acceptor, listen);
+  MockServer server(io, recording, args.id, args.loop, timeout);
+  std::error_code ec = net::open_acceptor(server.acceptor(), listen);
   if (ec) {
     log::error("mock: cannot listen on " + args.listen.address + ": " + ec.message());
     return 2;
   }
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const std::error_code& e, int) {
-    if (e) return;
-    server.stopping = true;
-    std::error_code ignored;
-    server.acceptor.close(ignored);
-    io.stop();
-  });
   stop_signals::end_deferral();  // one that came while the session was read is taken now
   log::notice("mock of session " + std::to_string(args.id) + " listening on " +
-              net::endpoint_label(server.acceptor.local_endpoint(ec)) + " (" +
+              net::endpoint_label(server.acceptor().local_endpoint(ec)) + " (" +
               std::to_string(recording.client.size()) + " client steps, " +
               (args.loop ? "until SIGINT/SIGTERM" : "one client") + ")");
   // After the ready line, which scripts wait for.
@@ -239,13 +339,9 @@ int run_mock(const MockArgs& args) {
     log::info("session " + std::to_string(args.id) +
               ": a message body was recorded only in part (--max-body), which the mock does not "
               "need: a client's body is counted, not compared");
-  asio::co_spawn(io, server.accept_loop(), [&](const std::exception_ptr&) {
-    std::error_code ignored;
-    signals.cancel(ignored);
-  });
+  server.start();
   io.run();
-  if (!args.loop && server.completed + server.diverged == 0) return 1;  // interrupted
-  return server.diverged == 0 ? 0 : 1;
+  return server.exit_status();
 }
 
 }  // namespace
@@ -269,8 +365,9 @@ cli::Subcommand add_mock_command(CLI::App& parent) {
       "Commands are compared with the recording: verbs exactly, MAIL FROM / RCPT TO addresses "
       "ignoring the case of ASCII letters; EHLO names, AUTH credentials, parameters and message "
       "bodies are not "
-      "compared.\nExit status: 0 every client completed the recorded dialogue, 1 a client left "
-      "it (the difference is printed), 2 bad usage or a session that cannot be served.\n"
+      "compared.\nExit status: 0 a client came and every client completed the recorded dialogue, "
+      "1 a client left it or was cut off by SIGINT/SIGTERM (printed on stdout), or no client came "
+      "(said on stderr), 2 bad usage or a session that cannot be served.\n"
       "Example: mailtap mock 12 --listen 127.0.0.1:2526, then point the code under test at it");
   cli::Subcommand cmd{app, [args] { return run_mock(*args); }};
   cmd.handles_stop_signals = true;

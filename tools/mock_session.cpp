@@ -567,6 +567,17 @@ void MockSession::client_timed_out(const std::string& how_long, bool line_begun)
                             "give a slow client a longer mailtap mock --timeout");
 }
 
+void MockSession::mock_stopped(const std::string& signal) {
+  if (finished()) return;
+  ended_ = true;
+  stopped_by_mock_ = true;
+  divergence_ = "the mock was stopped (" + signal + ") after " + std::to_string(matched_) +
+                " commands; " + recording_continues(dialogue_.in_data());
+  dialogue_.abort("4.3.2 mailtap mock: stopped (" + signal +
+                      ") before this client completed the recorded dialogue; closing",
+                  {smtp::Ending::Kind::shutdown, "mock stopped"});
+}
+
 void MockSession::client_not_reading(const std::string& how_long) {
   const std::string what = "did not read what the mock sent within " + how_long +
                            " (--timeout), and the mock dropped the connection";

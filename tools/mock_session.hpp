@@ -55,6 +55,10 @@ class MockSession {
   // has not completed the dialogue, even if all its commands came: their replies did not reach
   // it. After a difference, the 421 naming it went unread too.
   void client_not_reading(const std::string& how_long);
+  // The mock was stopped (`signal`: "SIGTERM") while this client was inside the recorded
+  // dialogue: it gets a 421 saying so, and has not completed it.
+  void mock_stopped(const std::string& signal);
+  bool stopped_by_mock() const { return stopped_by_mock_; }
   // Counts the lines the client completed (and each 64 KiB of a long line or BDAT chunk; see
   // Dialogue::client_progress): the mock's --timeout restarts only when this moves.
   std::uint64_t client_progress() const { return dialogue_.client_progress(); }
@@ -142,7 +146,8 @@ class MockSession {
   std::size_t body_octets_ = 0;  // of the client's current body (or BDAT chunk), as relayed
   bool ended_ = false;
   bool completed_ = false;
-  bool goodbye_quit_ = false;  // a QUIT after a recording that ended without one
+  bool goodbye_quit_ = false;
+  bool stopped_by_mock_ = false;  // a QUIT after a recording that ended without one
   bool refused_chunk_reply_given_ = false;
   // Client lines mailtap answers itself whose answer it has not sent yet: it sends them in
   // order, each once the replies due before it are there.
