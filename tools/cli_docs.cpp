@@ -224,7 +224,7 @@ const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
        {{0, "a client came, and every client served completed the recorded dialogue"},
         {1,
          "a client diverged, or was inside the dialogue when SIGINT/SIGTERM stopped the mock, "
-         "or no client connected before the stop"},
+         "or no client connected before the stop or --wait-for-client"},
         {2,
          "bad usage, no such session, a session that cannot be served, or the address "
          "cannot be listened on"}}},

@@ -8,12 +8,14 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "proxy/cli/parse.hpp"
@@ -43,6 +45,7 @@ struct MockArgs {
   bool loop = false;
   ToolOptions common;  // --db
   std::string timeout = "5m";
+  std::string wait_for_client;  // "": wait until stopped
 };
 
 void say(const std::string& line) {
@@ -64,13 +67,23 @@ class MockServer {
         loop_(loop),
         timeout_(timeout),
         acceptor_(io),
-        signals_(io, SIGINT, SIGTERM) {}
+        signals_(io, SIGINT, SIGTERM),
+        client_wait_(io) {}
 
   asio::ip::tcp::acceptor& acceptor() { return acceptor_; }
 
-  // Serves until SIGINT/SIGTERM or the first client's end (without --loop).
-  void start() {
+  // Serves until SIGINT/SIGTERM, the first client's end (without --loop) or, with `wait_for`,
+  // no client within it.
+  void start(std::optional<std::chrono::milliseconds> wait_for, const std::string& wait_text) {
     await_signal();
+    if (wait_for) {
+      client_wait_.expires_after(*wait_for);
+      client_wait_.async_wait([this, wait_text](const std::error_code& e) {
+        if (e || clients() > 0 || serving_) return;
+        stop_reason_ = "no client connected within " + wait_text + " (--wait-for-client)";
+        stop();
+      });
+    }
     asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
   }
 
@@ -107,12 +120,14 @@ class MockServer {
     stopping_ = true;
     std::error_code ignored;
     acceptor_.close(ignored);
+    client_wait_.cancel();
     if (serving_) serving_->cancel(ignored);
     finish_if_idle();
   }
 
   void finish_if_idle() {
     if (accepting_ || serving_) return;
+    client_wait_.cancel();
     signals_.cancel();
   }
 
@@ -273,6 +288,7 @@ class MockServer {
   std::chrono::steady_clock::duration timeout_{};
   asio::ip::tcp::acceptor acceptor_;
   asio::signal_set signals_;
+  asio::steady_timer client_wait_;  // --wait-for-client
   std::size_t completed_ = 0;
   std::size_t diverged_ = 0;
   bool accepting_ = true;
@@ -321,6 +337,15 @@ int run_mock(const MockArgs& args) {
     }
   }
 
+  std::optional<std::chrono::milliseconds> wait_for;
+  if (!args.wait_for_client.empty()) {
+    wait_for.emplace();
+    if (auto e = cli::parse_time_limit("--wait-for-client", args.wait_for_client, *wait_for);
+        !e.empty()) {
+      log::error("mock: " + e);
+      return 2;
+    }
+  }
   std::signal(SIGPIPE, SIG_IGN);
   asio::io_context io;
   MockServer server(io, recording, args.id, args.loop, timeout);
@@ -339,7 +364,7 @@ int run_mock(const MockArgs& args) {
     log::info("session " + std::to_string(args.id) +
               ": a message body was recorded only in part (--max-body), which the mock does not "
               "need: a client's body is counted, not compared");
-  server.start();
+  server.start(wait_for, args.wait_for_client);
   io.run();
   return server.exit_status();
 }
@@ -361,6 +386,9 @@ cli::Subcommand add_mock_command(CLI::App& parent) {
                   "How long a client may take to complete a line (then 421 4.4.2 and close) or "
                   "to take what the mock sends (then the connection is dropped)")
       ->capture_default_str();
+  app->add_option("--wait-for-client", args->wait_for_client,
+                  "Give up (exit 1) if no client connects within this time (default: wait until "
+                  "SIGINT/SIGTERM)");
   app->footer(
       "Commands are compared with the recording: verbs exactly, MAIL FROM / RCPT TO addresses "
       "ignoring the case of ASCII letters; EHLO names, AUTH credentials, parameters and message "

@@ -126,5 +126,12 @@ class MockCiTest(h.IntegrationCase):
         self.assertEqual(code, 0, out + rest + err)
 
 
+    def test_no_client_within_the_wait_gives_up(self):
+        p, _ = self.start_mock("--wait-for-client", "1s")
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 1, out + err)
+        self.assertIn("mock: no client connected within 1s (--wait-for-client)", err)
+
+
 if __name__ == "__main__":
     h.main()
