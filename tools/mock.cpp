@@ -54,7 +54,13 @@ void say(const std::string& line) {
   std::fflush(stdout);
 }
 
-// How long a client cut off by a stop has to take the mock's 421.
+// A client that comes while another is served is told so at once (RFC 5321 §3.8: a server
+// that cannot take a client may answer its connection with a 421), not left waiting for a
+// greeting or reset when the mock exits.
+constexpr std::string_view kBusyReply =
+    "421 4.3.2 mailtap mock: busy with another client (the mock serves one client at a time); "
+    "try again later\r\n";
+// How long a turned-away client, or one cut off by a stop, has to take the mock's 421.
 constexpr auto kLastWordTime = std::chrono::seconds(2);
 
 class MockServer {
@@ -253,6 +259,7 @@ class MockServer {
 
   asio::awaitable<void> serve_one(asio::ip::tcp::socket socket, std::string client) {
     serving_ = &socket;
+    serving_label_ = client;
     co_await serve(socket, client);
     serving_ = nullptr;
     if (!loop_ && !stopping_) {
@@ -261,6 +268,17 @@ class MockServer {
       acceptor_.close(ignored);
     }
     finish_if_idle();
+  }
+
+  asio::awaitable<void> turn_away(asio::ip::tcp::socket socket, std::string client) {
+    log::notice("mock: turned away client " + client + " with a 421: busy with client " +
+                serving_label_ + " (the mock serves one client at a time)");
+    net::Deadline deadline(socket.get_executor(), kLastWordTime, [&socket] {
+      std::error_code ignored;
+      socket.cancel(ignored);
+    });
+    auto [ec, n] = co_await asio::async_write(socket, asio::buffer(kBusyReply), use_tuple);
+    if (!ec) co_await net::linger_then_close(socket, net::lingering);
   }
 
   asio::awaitable<void> accept_loop() {
@@ -273,7 +291,11 @@ class MockServer {
       std::error_code rec;
       auto remote = socket.remote_endpoint(rec);
       std::string client = rec ? "unknown" : net::endpoint_label(remote);
-      co_await serve_one(std::move(socket), std::move(client));
+      const auto executor = acceptor_.get_executor();
+      if (serving_)
+        asio::co_spawn(executor, turn_away(std::move(socket), std::move(client)), asio::detached);
+      else
+        asio::co_spawn(executor, serve_one(std::move(socket), std::move(client)), asio::detached);
     }
     accepting_ = false;
     std::error_code ignored;
@@ -296,6 +318,7 @@ class MockServer {
   std::string signal_name_;  // the signal that stopped the mock, "" if none did
   std::string stop_reason_ = "stopped before any client connected";
   asio::ip::tcp::socket* serving_ = nullptr;  // the client being served, if one is
+  std::string serving_label_;
 };
 
 int run_mock(const MockArgs& args) {

@@ -133,5 +133,26 @@ class MockCiTest(h.IntegrationCase):
         self.assertIn("mock: no client connected within 1s (--wait-for-client)", err)
 
 
+    # one client at a time --------------------------------------------------------------
+    def test_a_second_client_is_told_the_mock_is_busy(self):
+        for mode in ((), ("--loop",)):
+            with self.subTest(mode=mode):
+                p, port = self.start_mock(*mode)
+                with h.SmtpSocket(port) as first:
+                    self.assertEqual(first.reply().code, 220)
+                    with h.SmtpSocket(port) as second:
+                        r = second.reply()
+                        self.assertEqual(r.code, 421, r)
+                        self.assertIn("4.3.2 mailtap mock: busy with another client", r.text)
+                        self.assertTrue(second.is_closed(5))
+                    first.cmd("QUIT")
+                code, out, err = self.stop_mock(p)
+                self.assertRegex(err, r"mock: turned away client 127\.0\.0\.1:\d+ with a 421: "
+                                      r"busy with client 127\.0\.0\.1:\d+")
+                # The first client went on after the second was turned away.
+                self.assertIn("command 1: the client sent `QUIT` where the recording has "
+                              "`ehlo client.test`", out)
+
+
 if __name__ == "__main__":
     h.main()
