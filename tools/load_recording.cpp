@@ -86,6 +86,8 @@ bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::st
     return false;
   }
   note_session_outcome(out, detail->session.outcome);
+  const storage::SessionRow& row = detail->session;
+  if (!row.ended) out.unfinished = row.writer_gone() ? "cut" : "in_progress";
   // The user mailtap authenticated as is in the session row (not in the rendering of every
   // mechanism's lines).
   if (out.mailtap_login && detail->session.auth_by == storage::AuthBy::mailtap)
@@ -96,6 +98,15 @@ bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::st
     return false;
   }
   return true;
+}
+
+std::string unfinished_reason(const RecordedDialogue& d) {
+  if (d.unfinished.empty()) return "";
+  const std::string why = d.unfinished == "cut"
+                              ? "has no end (cut: the process recording it stopped without "
+                                "ending it)"
+                              : "has no end yet (in_progress: the proxy recording it still runs)";
+  return why + ", so what the server said after its last recorded event is unknown";
 }
 
 }  // namespace mailtap::tools

@@ -46,6 +46,7 @@ struct MockArgs {
   ToolOptions common;  // --db
   std::string timeout = "5m";
   std::string wait_for_client;  // "": wait until stopped
+  bool unfinished = false;      // serve a session without an end
 };
 
 void say(const std::string& line) {
@@ -321,6 +322,21 @@ class MockServer {
   std::string serving_label_;
 };
 
+// Why the mock cannot serve the recording to the client that made it; "" if it can.
+std::string unservable_reason(const RecordedDialogue& recording, bool unfinished_allowed) {
+  if (recording.client_starttls)
+    return "its client's STARTTLS was answered by mailtap (proxy --local-tls starttls), and the "
+           "mock speaks only plain text (mailtap replay can play it)";
+  if (!unfinished_allowed && !recording.unfinished.empty())
+    return "it " + unfinished_reason(recording) +
+           "; record it again, or give --unfinished to serve the part recorded";
+  for (const RecordedReply& r : recording.replies)
+    if (r.redacted)
+      return "a SASL challenge was redacted (event " + std::to_string(r.seq) +
+             "), so the mock cannot send it";
+  return "";
+}
+
 int run_mock(const MockArgs& args) {
   asio::ip::tcp::endpoint listen;
   if (auto e = args.listen.endpoint("the mock answers whoever reaches it", listen); !e.empty()) {
@@ -344,20 +360,9 @@ int run_mock(const MockArgs& args) {
     log::error("mock: " + args.common.explain_open_error(db, error));
     return 2;
   }
-  if (recording.client_starttls) {
-    log::error("mock: session " + std::to_string(args.id) +
-               " cannot be served: its client's STARTTLS was answered by mailtap (proxy "
-               "--local-tls starttls), and the mock speaks only plain text (mailtap replay can "
-               "play it)");
+  if (const std::string why = unservable_reason(recording, args.unfinished); !why.empty()) {
+    log::error("mock: session " + std::to_string(args.id) + " cannot be served: " + why);
     return 2;
-  }
-  for (const RecordedReply& r : recording.replies) {
-    if (r.redacted) {
-      log::error("mock: session " + std::to_string(args.id) +
-                 " cannot be served: a SASL challenge was redacted (event " +
-                 std::to_string(r.seq) + "), so the mock cannot send it");
-      return 2;
-    }
   }
 
   std::optional<std::chrono::milliseconds> wait_for;
@@ -383,6 +388,9 @@ int run_mock(const MockArgs& args) {
               std::to_string(recording.client.size()) + " client steps, " +
               (args.loop ? "until SIGINT/SIGTERM" : "one client") + ")");
   // After the ready line, which scripts wait for.
+  if (!recording.unfinished.empty())
+    log::warning("session " + std::to_string(args.id) + " " + unfinished_reason(recording) +
+                 ": served as recorded up to it (--unfinished)");
   if (recording.partial_body)
     log::info("session " + std::to_string(args.id) +
               ": a message body was recorded only in part (--max-body), which the mock does not "
@@ -412,6 +420,9 @@ cli::Subcommand add_mock_command(CLI::App& parent) {
   app->add_option("--wait-for-client", args->wait_for_client,
                   "Give up (exit 1) if no client connects within this time (default: wait until "
                   "SIGINT/SIGTERM)");
+  app->add_flag("--unfinished", args->unfinished,
+                "Serve a session that has no end (cut, or still in progress) up to its last "
+                "recorded event");
   app->footer(
       "Commands are compared with the recording: verbs exactly, MAIL FROM / RCPT TO addresses "
       "ignoring the case of ASCII letters; EHLO names, AUTH credentials, parameters and message "

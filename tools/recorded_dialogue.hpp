@@ -131,6 +131,10 @@ struct RecordedDialogue {
   // The client's STARTTLS was answered by mailtap with 220 and a handshake towards the client
   // (proxy --local-tls starttls): mailtap's own offer, not the server's.
   bool client_starttls = false;
+  // The session has no end (storage::SessionRow::ended unset): "cut" (the process recording it
+  // is gone: it never will) or "in_progress" (still recorded); "" for one that ended. Its last
+  // events are not an ending: what the server said after them is unknown.
+  std::string unfinished;
   // A message body was recorded only in part (--max-body): see PartialBodies.
   bool partial_body = false;
   // The server answered a BDAT before its chunk was all relayed (a 421 timeout, a 552 for a

@@ -50,6 +50,7 @@ struct ReplayArgs {
   cli::SecretOptions secret;
   ToolOptions common;  // --db, --json
   bool no_record = false;
+  bool unfinished = false;  // replay a session without an end
 };
 
 struct ReplayConfig {
@@ -483,6 +484,16 @@ int run_replay(const ReplayArgs& args) {
     log::error("replay: " + args.common.explain_open_error(cfg.db_path, error));
     return 2;
   }
+  if (!recording.unfinished.empty()) {
+    const std::string session = "session " + std::to_string(args.id);
+    if (!args.unfinished) {
+      log::error("replay: " + session + " cannot be replayed: it " + unfinished_reason(recording) +
+                 "; record it again, or give --unfinished to replay the part recorded");
+      return 2;
+    }
+    log::warning("replay: " + session + " " + unfinished_reason(recording) +
+                 ": replayed as recorded up to it (--unfinished)");
+  }
   std::shared_ptr<const smtp::Secret> password;
   if (!fill_recorded_secrets(args, cfg, recording, password)) return 2;
   auto tls = net::make_tls_client_context(cfg.trust, error, cfg.target.client_certificate.get());
@@ -532,6 +543,9 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
   args->common.add_db_to(*app, "Database holding the session, where the replay is recorded too");
   app->add_flag("--no-record", args->no_record, "Do not record the replay");
   app->add_flag("--json", args->common.json, "Print the comparison as JSON");
+  app->add_flag("--unfinished", args->unfinished,
+                "Replay a session that has no end (cut, or still in progress) up to its last "
+                "recorded event");
   app->footer(
       "Without --password-env, --password-file or --password-cmd, a password the record left out "
       "is asked for on the terminal without echo (never give it on the command line).\n"

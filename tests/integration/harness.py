@@ -2364,6 +2364,51 @@ def start_data(client, *, mail_from: str = "sender@client.test",
     expect(354, "DATA", "DATA")
 
 
+class PlainSmtpServer:
+    """A small plain-text SMTP server on loopback (a thread per connection), for recording
+    sessions through `proxy --tls none` and replaying them: `rcpt_reply` (bytes, CRLFs
+    included) answers every RCPT, and may be changed between a recording and its replay."""
+
+    def __init__(self, rcpt_reply: bytes = b"250 ok\r\n"):
+        self.rcpt_reply = rcpt_reply
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self._listener.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn, conn.makefile("rb") as f:
+            conn.sendall(b"220 small.test ESMTP\r\n")
+            for line in f:
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    conn.sendall(b"250-small.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                elif verb == b"RCPT":
+                    conn.sendall(self.rcpt_reply)
+                elif verb == b"DATA":
+                    conn.sendall(b"354 go\r\n")
+                    while f.readline() not in (b".\r\n", b""):
+                        pass
+                    conn.sendall(b"250 2.0.0 queued\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 2.0.0 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 ok\r\n")
+
+
 def first_reply_421(port: int, timeout: float = 15.0) -> Reply:
     """Connect to mailtap and return the reply that carries the upstream failure.
 

@@ -7,51 +7,15 @@ off by the stop, a second client came while one was served."""
 import os
 import signal
 import smtplib
-import socket
+import ssl
 import subprocess
 import sys
-import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 MESSAGE = "Subject: t\r\n\r\nhello\r\n"
-
-
-def small_server() -> int:
-    """A plain-text SMTP server on loopback (threads, one per connection); returns its port."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-
-    def serve(c):
-        with c, c.makefile("rb") as f:
-            c.sendall(b"220 small.test ESMTP\r\n")
-            for line in f:
-                verb = line[:4].upper()
-                if verb in (b"EHLO", b"HELO"):
-                    c.sendall(b"250-small.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
-                elif verb == b"DATA":
-                    c.sendall(b"354 go\r\n")
-                    while f.readline() not in (b".\r\n", b""):
-                        pass
-                    c.sendall(b"250 2.0.0 queued\r\n")
-                elif verb == b"QUIT":
-                    c.sendall(b"221 2.0.0 bye\r\n")
-                    return
-                else:
-                    c.sendall(b"250 ok\r\n")
-
-    def accept():
-        while True:
-            try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(c,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    return srv.getsockname()[1]
 
 
 def send(port: int) -> None:
@@ -64,16 +28,26 @@ class MockCiTest(h.IntegrationCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.db = cls.tmp / "mailtap.db"
-        cls.upstream = small_server()
-        with h.Mailtap(f"127.0.0.1:{cls.upstream}", tls="none", tls_name=None,
+        cls.upstream = h.PlainSmtpServer()
+        cls.addClassCleanup(cls.upstream.close)
+        with h.Mailtap(f"127.0.0.1:{cls.upstream.port}", tls="none", tls_name=None,
                        db=cls.db) as proxy:
             send(proxy.port)
         cls.sid = 1
 
-    def start_mock(self, *extra, sid=None):
+    def proxy(self, db, *extra, **kw) -> h.Mailtap:
+        return self.mailtap(f"127.0.0.1:{self.upstream.port}", tls="none", tls_name=None,
+                            ca_file=None, db=db, extra_args=list(extra), **kw)
+
+    def mock_cp(self, db, *extra):
+        return subprocess.run([str(h.mailtap_bin()), "mock", "1", "--db", str(db), "--listen",
+                               f"127.0.0.1:{h.free_port()}", *extra], capture_output=True,
+                              text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+    def start_mock(self, *extra, sid=None, db=None):
         port = h.free_port()
         p = subprocess.Popen([str(h.mailtap_bin()), "mock", str(sid or self.sid), "--db",
-                              str(self.db), "--listen", f"127.0.0.1:{port}", *extra],
+                              str(db or self.db), "--listen", f"127.0.0.1:{port}", *extra],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: p.poll() is None and p.kill())
         ready = p.stderr.readline()
@@ -132,6 +106,36 @@ class MockCiTest(h.IntegrationCase):
         self.assertEqual(p.returncode, 1, out + err)
         self.assertIn("mock: no client connected within 1s (--wait-for-client)", err)
 
+
+    # sessions the mock cannot serve to their client ---------------------------------------
+    def test_a_session_without_an_end_is_refused_unless_asked_for(self):
+        db = self.tmp / "unfinished.db"
+        proxy = self.proxy(db)
+        with h.SmtpSocket(proxy.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            c.cmd("MAIL FROM:<a@client.test>")
+            time.sleep(1.5)  # the recorder commits what it has
+            cp = self.mock_cp(db)  # the proxy still records it
+            self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+            self.assertIn("mock: session 1 cannot be served: it has no end yet (in_progress: "
+                          "the proxy recording it still runs)", cp.stderr)
+            proxy.proc.kill()  # now it never will (cut)
+            proxy.proc.wait(10)
+        cp = self.mock_cp(db)
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertIn("mock: session 1 cannot be served: it has no end (cut: the process "
+                      "recording it stopped without ending it), so what the server said after "
+                      "its last recorded event is unknown", cp.stderr)
+        self.assertIn("--unfinished", cp.stderr)
+        p, port = self.start_mock("--unfinished", sid=1, db=db)
+        self.assertIn("session 1 has no end (cut", p.stderr.readline())
+        with h.SmtpSocket(port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, out + err)
 
     # one client at a time --------------------------------------------------------------
     def test_a_second_client_is_told_the_mock_is_busy(self):

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""`mailtap replay` as a CI check, on sessions recorded through `mailtap proxy --tls none` to a
+small in-process server whose answers then change: what a CI script reads (the exit status, the
+JSON, the text table in a log) must say what changed, and tell a server that cannot be reached
+from a reply that differs."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+MESSAGE = "Subject: t\r\n\r\nhello\r\n"
+
+
+class ReplayCiTest(h.IntegrationCase):
+    def setUp(self):
+        self.server = h.PlainSmtpServer()
+        self.addCleanup(self.server.close)
+        self.db = self.tmp / f"{self.id().rsplit('.', 1)[-1]}.db"
+
+    def proxy(self) -> h.Mailtap:
+        return self.mailtap(f"127.0.0.1:{self.server.port}", tls="none", tls_name=None,
+                            ca_file=None, db=self.db)
+
+    def replay(self, *extra, to=None):
+        cmd = [str(h.mailtap_bin()), "replay", "1", "--to", to or f"127.0.0.1:{self.server.port}",
+               "--tls", "none", "--db", str(self.db), "--no-record", *extra]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+
+    # a record without an end ------------------------------------------------------------
+    def test_a_session_without_an_end_is_refused_unless_asked_for(self):
+        proxy = self.proxy()
+        with h.SmtpSocket(proxy.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            c.cmd("MAIL FROM:<a@client.test>")
+            time.sleep(1.5)  # the recorder commits what it has
+            proxy.proc.kill()
+            proxy.proc.wait(10)
+        cp = self.replay()
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertIn("replay: session 1 cannot be replayed: it has no end (cut: the process "
+                      "recording it stopped without ending it), so what the server said after "
+                      "its last recorded event is unknown; record it again, or give "
+                      "--unfinished to replay the part recorded", cp.stderr)
+        self.assertEqual(cp.stdout, "")
+        cp = self.replay("--unfinished")
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn("session 1 has no end (cut", cp.stderr)
+        self.assertIn("every reply class matches", cp.stdout)
+
+
+if __name__ == "__main__":
+    h.main()
