@@ -327,6 +327,9 @@ std::string unservable_reason(const RecordedDialogue& recording, bool unfinished
   if (recording.client_starttls)
     return "its client's STARTTLS was answered by mailtap (proxy --local-tls starttls), and the "
            "mock speaks only plain text (mailtap replay can play it)";
+  if (recording.client_implicit_tls)
+    return "its client spoke TLS from the first byte (proxy --local-tls implicit), and the mock "
+           "speaks only plain text (mailtap replay can play it)";
   if (!unfinished_allowed && !recording.unfinished.empty())
     return "it " + unfinished_reason(recording) +
            "; record it again, or give --unfinished to serve the part recorded";

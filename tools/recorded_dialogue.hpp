@@ -131,6 +131,8 @@ struct RecordedDialogue {
   // The client's STARTTLS was answered by mailtap with 220 and a handshake towards the client
   // (proxy --local-tls starttls): mailtap's own offer, not the server's.
   bool client_starttls = false;
+  // The client spoke TLS to mailtap from its first byte (proxy --local-tls implicit).
+  bool client_implicit_tls = false;
   // The session has no end (storage::SessionRow::ended unset): "cut" (the process recording it
   // is gone: it never will) or "in_progress" (still recorded); "" for one that ended. Its last
   // events are not an ending: what the server said after them is unknown.

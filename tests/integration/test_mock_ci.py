@@ -137,6 +137,22 @@ class MockCiTest(h.IntegrationCase):
         out, err = p.communicate(timeout=30)
         self.assertEqual(p.returncode, 0, out + err)
 
+    def test_an_implicit_tls_session_is_refused(self):
+        db = self.tmp / "implicit.db"
+        config_home = self.tmp / "xdg-implicit"
+        proxy = self.proxy(db, "--local-tls", "implicit", env={"XDG_CONFIG_HOME": str(config_home)})
+        ctx = ssl.create_default_context(
+            cafile=str(config_home / "mailtap" / "local-tls-cert.pem"))
+        with smtplib.SMTP_SSL("127.0.0.1", proxy.port, local_hostname="client.test", timeout=15,
+                              context=ctx) as s:
+            s.sendmail("a@client.test", ["b@example.test"], MESSAGE)
+        self._stop_mailtap(proxy)
+        cp = self.mock_cp(db)
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertIn("mock: session 1 cannot be served: its client spoke TLS from the first byte "
+                      "(proxy --local-tls implicit), and the mock speaks only plain text", cp.stderr)
+        self.assertNotIn("listening on", cp.stderr)
+
     # one client at a time --------------------------------------------------------------
     def test_a_second_client_is_told_the_mock_is_busy(self):
         for mode in ((), ("--loop",)):
