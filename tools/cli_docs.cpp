@@ -216,10 +216,11 @@ const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
          "the certificate is not trusted for the name: also with --insecure, which only goes on"}}},
       {"replay",
        {{0, "every reply has the class of the recorded one"},
-        {1,
-         "some reply differs, the replay stopped early, the server could not be reached, or "
-         "recording failed"},
-        {2, "bad usage, no such session, a session that cannot be replayed, or no password"}}},
+        {1, "some reply differs, the replay stopped early, or recording failed"},
+        {2, "bad usage, no such session, a session that cannot be replayed, or no password"},
+        {3,
+         "the server could not be reached, refused the session before the first client "
+         "command, or failed certificate verification: nothing was compared"}}},
       {"mock",
        {{0, "a client came, and every client served completed the recorded dialogue"},
         {1,

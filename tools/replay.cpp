@@ -445,23 +445,30 @@ void warn_about_exposure(const net::UpstreamTarget& target) {
         "replay: WARNING: --tls none: the replay travels in plain text, password included");
 }
 
+void print(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
 // Prints the comparison (or why there is none) and returns the exit status.
 int report_replay(const ReplayArgs& args, const ReplayConfig& cfg, const ReplayRun& run,
                   bool recorded) {
   const std::string target = net::host_port_label(cfg.target.host, cfg.target.port);
-  if (!run.failure.empty() || !run.report) {
-    log::error("replay of session " + std::to_string(args.id) + " to " + target + " failed: " +
-               (run.failure.empty() ? std::string("the replay did not run") : run.failure));
-    return 1;
-  }
   ReplayHeader header;
   header.original_id = args.id;
   header.target = target;
   if (recorded) header.replay_id = find_replay_id(cfg.db_path, args.id, run.record.key());
-  const std::string text = args.common.json ? format_replay_json(header, *run.report)
-                                            : format_replay_text(header, *run.report);
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
+  // Not a difference: nothing was compared (exit 3, so that a script tells it from one).
+  if (!run.failure.empty() || !run.report) {
+    const std::string failure =
+        run.failure.empty() ? std::string("the replay did not run") : run.failure;
+    log::error("replay of session " + std::to_string(args.id) + " to " + target +
+               " failed: " + failure);
+    if (args.common.json) print(format_replay_failure_json(header, failure));
+    return 3;
+  }
+  print(args.common.json ? format_replay_json(header, *run.report)
+                         : format_replay_text(header, *run.report));
   return run.report->all_match() ? 0 : 1;
 }
 
@@ -549,8 +556,9 @@ cli::Subcommand add_replay_command(CLI::App& parent) {
   app->footer(
       "Without --password-env, --password-file or --password-cmd, a password the record left out "
       "is asked for on the terminal without echo (never give it on the command line).\n"
-      "Exit status: 0 every reply has the class (first digit) of the recorded one, 1 otherwise "
-      "or when the server could not be reached, 2 the session cannot be replayed or bad usage.\n"
+      "Exit status: 0 every reply has the class (first digit) of the recorded one, 1 otherwise, "
+      "2 the session cannot be replayed or bad usage, 3 the server could not be reached or "
+      "verified (nothing compared).\n"
       "Example: mailtap replay 12 --to smtp.gmail.com:587 --password-env SMTP_PASSWORD");
   return {app, [args] { return run_replay(*args); }};
 }

@@ -86,9 +86,8 @@ std::string format_replay_text(const ReplayHeader& h, const ReplayReport& report
   return out;
 }
 
-std::string format_replay_json(const ReplayHeader& h, const ReplayReport& report) {
-  JsonWriter w;
-  w.begin_object();
+static void write_header(JsonWriter& w, const ReplayHeader& h, bool match, std::size_t differences,
+                         const std::string& stopped, const std::string& failure) {
   w.key("original_session").value(static_cast<std::int64_t>(h.original_id));
   w.key("replay_session");
   if (h.replay_id)
@@ -96,13 +95,31 @@ std::string format_replay_json(const ReplayHeader& h, const ReplayReport& report
   else
     w.null();
   w.key("target").value(h.target);
-  w.key("match").value(report.all_match());
-  w.key("differences").value(static_cast<std::uint64_t>(report.differences()));
-  w.key("stopped");
-  if (report.stopped.empty())
-    w.null();
-  else
-    w.value(report.stopped);
+  w.key("match").value(match);
+  w.key("differences").value(static_cast<std::uint64_t>(differences));
+  for (const auto& [name, text] : {std::pair{"stopped", &stopped}, {"failure", &failure}}) {
+    w.key(name);
+    if (text->empty())
+      w.null();
+    else
+      w.value(*text);
+  }
+}
+
+std::string format_replay_failure_json(const ReplayHeader& h, const std::string& failure) {
+  JsonWriter w;
+  w.begin_object();
+  write_header(w, h, false, 0, "", failure);
+  write_login(w, std::nullopt);
+  w.key("replies").begin_array().end_array();
+  w.end_object();
+  return w.take() + "\n";
+}
+
+std::string format_replay_json(const ReplayHeader& h, const ReplayReport& report) {
+  JsonWriter w;
+  w.begin_object();
+  write_header(w, h, report.all_match(), report.differences(), report.stopped, "");
   write_login(w, report.login);
   w.key("replies").begin_array();
   for (const ReplyComparison& r : report.replies) {

@@ -19,5 +19,8 @@ struct ReplayHeader {
 std::string format_replay_text(const ReplayHeader& header, const ReplayReport& report,
                                std::size_t width = 100);
 std::string format_replay_json(const ReplayHeader& header, const ReplayReport& report);
+// The JSON for a replay that could not run (the server could not be reached, or its
+// certificate verified): the shape of format_replay_json's, no replies, and why in "failure".
+std::string format_replay_failure_json(const ReplayHeader& header, const std::string& failure);
 
 }  // namespace mailtap::tools

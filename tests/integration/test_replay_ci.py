@@ -55,5 +55,33 @@ class ReplayCiTest(h.IntegrationCase):
         self.assertIn("every reply class matches", cp.stdout)
 
 
+    def record(self):
+        proxy = self.proxy()
+        h.smtplib_send(proxy.port, MESSAGE.encode(), mail_from="a@client.test",
+                       rcpts=["b@example.test"])
+        self._stop_mailtap(proxy)
+
+    # a replay that cannot start ---------------------------------------------------------
+    def test_a_server_that_cannot_be_reached_is_not_a_difference(self):
+        self.record()
+        to = f"127.0.0.1:{h.closed_port()}"
+        cp = self.replay("--json", to=to)
+        self.assertEqual(cp.returncode, 3, cp.stdout + cp.stderr)
+        report = json.loads(cp.stdout)
+        self.assertEqual(report["original_session"], 1)
+        self.assertEqual(report["target"], to)
+        self.assertFalse(report["match"])
+        self.assertEqual(report["replies"], [])
+        self.assertIn("Connection refused", report["failure"])
+        cp = self.replay(to=to)
+        self.assertEqual(cp.returncode, 3, cp.stdout + cp.stderr)
+        self.assertIn(f"replay of session 1 to {to} failed: ", cp.stderr)
+        self.assertIn("Connection refused", cp.stderr)
+        # A replay that ran has "failure": null.
+        report = json.loads(self.replay("--json").stdout)
+        self.assertIsNone(report["failure"])
+        self.assertTrue(report["match"])
+
+
 if __name__ == "__main__":
     h.main()
