@@ -14,6 +14,16 @@ std::string first_line(std::string_view raw) {
   return std::string(l);
 }
 
+std::vector<std::string> lines_of(std::string_view raw) {
+  std::vector<std::string> lines;
+  while (!raw.empty()) {
+    const std::size_t end = raw.find('\n');
+    lines.push_back(first_line(raw));
+    raw.remove_prefix(end == std::string_view::npos ? raw.size() : end + 1);
+  }
+  return lines;
+}
+
 }  // namespace
 
 bool ReplayReport::all_match() const {
@@ -55,6 +65,7 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
   if (recording_.greeting) {
     greeting.original_code = recording_.greeting->code;
     greeting.original_line = recording_.greeting->first_line();
+    greeting.original_lines = lines_of(recording_.greeting->to_client());
   }
   report_.replies.push_back(std::move(greeting));
   row_flight_.push_back(0);
@@ -77,6 +88,7 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
       if (k == 0) c.sent = std::move(sent);
       c.original_code = r.code;
       c.original_line = r.first_line();
+      c.original_lines = lines_of(r.to_client());
       if (login && f.first_reply + k == login->held_reply)
         report_.login->row = report_.replies.size();
       report_.replies.push_back(std::move(c));
@@ -93,6 +105,7 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
     ReplyComparison c;
     c.original_code = notice->code;
     c.original_line = notice->first_line();
+    c.original_lines = lines_of(notice->to_client());
     c.not_expected = true;
     report_.replies.push_back(std::move(c));
     row_flight_.push_back(0);
@@ -159,6 +172,7 @@ void ReplayDriver::collect_replies() {
     ReplyComparison& c = report_.replies[index];
     c.replay_code = reply->code;
     c.replay_line = first_line(reply->raw);
+    c.replay_lines = lines_of(reply->raw);
     if (!stopping_ && c.original_code) stop_if_meaning_changes(index, c.replay_line);
   }
 }

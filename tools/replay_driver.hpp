@@ -37,6 +37,9 @@ struct ReplyComparison {
   // mailtap's own 421 that an older mailtap recorded after a server reply that had already
   // ended the session (RecordedDialogue::older_close_notice): shown, never awaited.
   bool not_expected = false;
+  // Every line of each reply, without CRLF (original_line/replay_line are their first).
+  std::vector<std::string> original_lines;
+  std::vector<std::string> replay_lines;
   // Client bytes that no reply answered in the original (it hung up, say mid-DATA) match
   // when the replay got no reply to them either.
   bool matches() const {

@@ -55,6 +55,20 @@ void write_login(JsonWriter& w, const std::optional<LoginComparison>& login) {
   w.end_object();
 }
 
+// A reply: its code, its first line (`text`) and every line (`lines`); null if there is none.
+void write_reply(JsonWriter& w, std::string_view name, std::optional<int> code,
+                 const std::string& first, const std::vector<std::string>& lines) {
+  w.key(name);
+  if (!code) {
+    w.null();
+    return;
+  }
+  w.begin_object().key("code").value(*code);
+  write_bytes_member(w, "text", first);
+  write_bytes_array_member(w, "lines", lines);
+  w.end_object();
+}
+
 }  // namespace
 
 std::string format_replay_text(const ReplayHeader& h, const ReplayReport& report,
@@ -125,22 +139,8 @@ std::string format_replay_json(const ReplayHeader& h, const ReplayReport& report
   for (const ReplyComparison& r : report.replies) {
     w.begin_object();
     write_bytes_array_member(w, "sent", r.sent);
-    w.key("original");
-    if (r.original_code) {
-      w.begin_object().key("code").value(*r.original_code);
-      write_bytes_member(w, "text", r.original_line);
-      w.end_object();
-    } else {
-      w.null();
-    }
-    w.key("replay");
-    if (r.replay_code) {
-      w.begin_object().key("code").value(*r.replay_code);
-      write_bytes_member(w, "text", r.replay_line);
-      w.end_object();
-    } else {
-      w.null();
-    }
+    write_reply(w, "original", r.original_code, r.original_line, r.original_lines);
+    write_reply(w, "replay", r.replay_code, r.replay_line, r.replay_lines);
     if (r.not_expected) w.key("note").value(kOlderCloseNotice);
     w.key("match").value(r.matches());
     w.end_object();

@@ -83,5 +83,26 @@ class ReplayCiTest(h.IntegrationCase):
         self.assertTrue(report["match"])
 
 
+    # what the output shows of a reply that changed --------------------------------------
+    def test_json_keeps_every_line_of_a_reply(self):
+        self.record()
+        self.server.rcpt_reply = (b"550-5.7.1 The recipient is on a block list.\r\n"
+                                  b"550-5.7.1 Reason: policy 42 (see https://example.test/p42)\r\n"
+                                  b"550 5.7.1 Contact postmaster.\r\n")
+        cp = self.replay("--json")
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        replies = json.loads(cp.stdout)["replies"]
+        [rcpt] = [r for r in replies if r["replay"] and r["replay"]["code"] == 550]
+        self.assertEqual(rcpt["replay"]["text"], "550-5.7.1 The recipient is on a block list.")
+        self.assertEqual(rcpt["replay"]["lines"],
+                         ["550-5.7.1 The recipient is on a block list.",
+                          "550-5.7.1 Reason: policy 42 (see https://example.test/p42)",
+                          "550 5.7.1 Contact postmaster."])
+        self.assertEqual(rcpt["original"]["lines"], ["250 ok"])
+        [ehlo] = [r for r in replies if r["original"]["text"] == "250-small.test"]
+        self.assertEqual(ehlo["replay"]["lines"],
+                         ["250-small.test", "250-PIPELINING", "250 8BITMIME"])
+
+
 if __name__ == "__main__":
     h.main()

@@ -520,6 +520,14 @@ TEST(ReplayDriver, SendsFlightsWhenTheOriginalDidAndComparesReplies) {
   EXPECT_TRUE(r.all_match());
   EXPECT_EQ(r.replies.size(), 8u);
   EXPECT_EQ(r.replies[6].replay_line, "250 queued as XYZ");
+  // Every line of a multi-line reply is kept, for --json (its first alone for the table).
+  EXPECT_EQ(r.replies[1].replay_lines, (std::vector<std::string>{"250-new", "250 AUTH PLAIN"}));
+  EXPECT_EQ(r.replies[6].replay_lines, std::vector<std::string>{"250 queued as XYZ"});
+  EXPECT_FALSE(r.replies[1].original_lines.empty());
+  const std::string json = format_replay_json({7, 9, "mx:587"}, r);
+  EXPECT_NE(json.find("\"text\":\"250-new\",\"lines\":[\"250-new\",\"250 AUTH PLAIN\"]"),
+            std::string::npos)
+      << json;
   // The recorded side of the replay never holds the password.
   for (const auto& e : h.events) EXPECT_EQ(e->bytes.find("czNjcmV0"), std::string::npos);
 }
