@@ -26,6 +26,20 @@ std::vector<std::string> lines_of(std::string_view raw) {
 
 }  // namespace
 
+// The step of flight `f` that reply `r` answers: the next one from `answered` with its verb
+// (the end of data's reply has its body's, DATA), which it then moves past; "" if none does.
+std::string ReplayDriver::answered_command(const Flight& f, const RecordedReply& r,
+                                           std::size_t& answered) const {
+  if (r.unsolicited || r.verb.empty()) return "";
+  for (std::size_t j = answered; j < f.steps.size(); ++j) {
+    const ClientStep& step = recording_.client[f.steps[j]];
+    if (step.verb != r.verb) continue;
+    answered = j + 1;
+    return step.summary();
+  }
+  return "";
+}
+
 bool ReplayReport::all_match() const {
   return differences() == 0 && stopped.empty() && (!login || login->matches());
 }
@@ -82,9 +96,11 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
     ++flight_number;
     std::vector<std::string> sent;
     for (std::size_t i : f.steps) sent.push_back(recording_.client[i].summary());
+    std::size_t answered = 0;  // into f.steps: those before it have their reply
     for (std::size_t k = 0; k < f.reply_count; ++k) {
       const RecordedReply& r = recording_.replies[f.first_reply + k];
       ReplyComparison c;
+      c.command = answered_command(f, r, answered);
       if (k == 0) c.sent = std::move(sent);
       c.original_code = r.code;
       c.original_line = r.first_line();

@@ -30,6 +30,9 @@ namespace mailtap::tools {
 
 struct ReplyComparison {
   std::vector<std::string> sent;  // client lines (as recorded, secrets redacted) before it
+  // The client line it answers (as `sent` shows it), "" for none (the greeting, a reply the
+  // server sent unasked): among a pipelined flight's, which one (RFC 2920 keeps their order).
+  std::string command;
   std::optional<int> original_code;
   std::string original_line;  // first line, no CRLF
   std::optional<int> replay_code;
@@ -106,6 +109,8 @@ class ReplayDriver {
   void pump();
   void collect_replies();
   void stop_if_meaning_changes(std::size_t index, const std::string& replay_line);
+  std::string answered_command(const Flight& f, const RecordedReply& r,
+                               std::size_t& answered) const;
   void compare_login();
   void send_flight(std::size_t index);
   void send_piece();

@@ -139,6 +139,11 @@ std::string format_replay_json(const ReplayHeader& h, const ReplayReport& report
   for (const ReplyComparison& r : report.replies) {
     w.begin_object();
     write_bytes_array_member(w, "sent", r.sent);
+    w.key("command");
+    if (r.command.empty())
+      w.null();
+    else
+      w.value(r.command);
     write_reply(w, "original", r.original_code, r.original_line, r.original_lines);
     write_reply(w, "replay", r.replay_code, r.replay_line, r.replay_lines);
     if (r.not_expected) w.key("note").value(kOlderCloseNotice);

@@ -104,5 +104,30 @@ class ReplayCiTest(h.IntegrationCase):
                          ["250-small.test", "250-PIPELINING", "250 8BITMIME"])
 
 
+    def test_json_names_the_command_each_pipelined_reply_answers(self):
+        proxy = self.proxy()
+        with h.SmtpSocket(proxy.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            c.send(b"MAIL FROM:<a@client.test>\r\nRCPT TO:<b@example.test>\r\n"
+                   b"RCPT TO:<c@example.test>\r\nDATA\r\n")
+            self.assertEqual([c.reply().code for _ in range(4)], [250, 250, 250, 354])
+            c.send(b"Subject: t\r\n\r\nhello\r\n.\r\n")
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        self._stop_mailtap(proxy)
+        self.server.rcpt_reply = b"550 5.1.1 no such user\r\n"
+        cp = self.replay("--json")
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        replies = json.loads(cp.stdout)["replies"]
+        pipelined = [r for r in replies if r["original"]["text"] == "250 ok"]
+        self.assertEqual([r["command"] for r in pipelined],
+                         ["MAIL FROM:<a@client.test>", "RCPT TO:<b@example.test>",
+                          "RCPT TO:<c@example.test>"])
+        self.assertEqual([r["replay"]["code"] for r in pipelined], [250, 550, 550])
+        self.assertEqual(len(pipelined[0]["sent"]), 4)  # the flight, as sent
+        self.assertIsNone(replies[0]["command"])  # the greeting
+
+
 if __name__ == "__main__":
     h.main()

@@ -520,6 +520,15 @@ TEST(ReplayDriver, SendsFlightsWhenTheOriginalDidAndComparesReplies) {
   EXPECT_TRUE(r.all_match());
   EXPECT_EQ(r.replies.size(), 8u);
   EXPECT_EQ(r.replies[6].replay_line, "250 queued as XYZ");
+  // Each reply of the pipelined flight names the command it answers; the flight's lines are
+  // all on its first reply's `sent`.
+  EXPECT_EQ(r.replies[3].sent.size(), 3u);
+  EXPECT_EQ(r.replies[3].command, "MAIL FROM:<a@client.test>");
+  EXPECT_EQ(r.replies[4].command, "RCPT TO:<alice@example.test>");
+  EXPECT_TRUE(r.replies[4].sent.empty());
+  EXPECT_EQ(r.replies[5].command, "DATA");
+  EXPECT_EQ(r.replies[6].command, "<21 octets of message body>");
+  EXPECT_EQ(r.replies[0].command, "");  // the greeting answers nothing
   // Every line of a multi-line reply is kept, for --json (its first alone for the table).
   EXPECT_EQ(r.replies[1].replay_lines, (std::vector<std::string>{"250-new", "250 AUTH PLAIN"}));
   EXPECT_EQ(r.replies[6].replay_lines, std::vector<std::string>{"250 queued as XYZ"});
