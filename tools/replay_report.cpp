@@ -25,6 +25,16 @@ std::string fit(std::string s, std::size_t width) {
   return s;
 }
 
+// A reply that changed, whole, below its row when the row cannot show it (a first line cut to
+// the column, more lines): what a CI log needs to show of what the server says now.
+std::string whole_reply_rows(const ReplyComparison& r, std::size_t col) {
+  if (!r.replay_code) return "";
+  if (r.replay_lines.size() <= 1 && printable(r.replay_line).size() <= col) return "";
+  std::string out;
+  for (const std::string& line : r.replay_lines) out += "   replay: " + printable(line) + "\n";
+  return out;
+}
+
 // mailtap's own AUTH (proxy --auth-user), where it happened: before the client read the reply
 // held back for it.
 std::string login_rows(const LoginComparison& l, std::size_t col) {
@@ -89,6 +99,7 @@ std::string format_replay_text(const ReplayHeader& h, const ReplayReport& report
                                                                   : "(not replayed)";
     out += "S: " + fit(left, col) + " | " + fit(right, col) +
            (r.matches() ? "  same" : "  DIFFERENT") + "\n";
+    if (!r.matches()) out += whole_reply_rows(r, col);
   }
   const std::size_t diff = report.differences();
   if (!report.stopped.empty()) out += "stopped: " + report.stopped + "\n";

@@ -129,5 +129,22 @@ class ReplayCiTest(h.IntegrationCase):
         self.assertIsNone(replies[0]["command"])  # the greeting
 
 
+    def test_text_shows_a_changed_reply_whole(self):
+        self.record()
+        reason = ("550-5.7.1 <b@example.test>: Recipient address rejected: this mailbox was "
+                  "closed on 2026-12-01\r\n550 5.7.1 Write to postmaster@example.test instead\r\n")
+        self.server.rcpt_reply = reason.encode()
+        cp = self.replay()
+        self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
+        lines = cp.stdout.splitlines()
+        [row] = [i for i, line in enumerate(lines) if "DIFFERENT" in line]
+        self.assertEqual(lines[row + 1:row + 3],
+                         ["   replay: 550-5.7.1 <b@example.test>: Recipient address rejected: "
+                          "this mailbox was closed on 2026-12-01",
+                          "   replay: 550 5.7.1 Write to postmaster@example.test instead"])
+        # A reply that fits and is the same is not repeated.
+        self.assertFalse(any(line.startswith("   replay: 250") for line in lines), cp.stdout)
+
+
 if __name__ == "__main__":
     h.main()

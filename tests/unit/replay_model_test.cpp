@@ -561,6 +561,12 @@ TEST(ReplayDriver, StopsWhenAuthFailsAndReportsTheDifference) {
   const std::string text = format_replay_text({7, 9, "mx:587"}, r);
   EXPECT_NE(text.find("DIFFERENT"), std::string::npos) << text;
   EXPECT_NE(text.find("(not replayed)"), std::string::npos) << text;
+  // A changed reply that fits its column is not repeated; one cut to it is shown whole below.
+  EXPECT_EQ(text.find("   replay: "), std::string::npos) << text;
+  const std::string narrow = format_replay_text({7, 9, "mx:587"}, r, 60);
+  EXPECT_NE(narrow.find("DIFFERENT\n   replay: 535 5.7.8 Error: authentication failed\n"),
+            std::string::npos)
+      << narrow;
   const std::string json = format_replay_json({7, std::nullopt, "mx:587"}, r);
   EXPECT_NE(json.find("\"match\":false"), std::string::npos) << json;
   EXPECT_NE(json.find("\"replay_session\":null"), std::string::npos) << json;
