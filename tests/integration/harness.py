@@ -1917,11 +1917,15 @@ def dot_stuff(message: bytes) -> bytes:
 
 class BodySink:
     """A plain SMTP server that takes messages of any size, with 250 to all but DATA: the test
-    Postfix refuses more than 10 MB and the FakeServer keeps what it reads."""
+    Postfix refuses more than 10 MB and the FakeServer keeps what it reads. `rcpt_reply`
+    (bytes, CRLFs included) answers every RCPT instead, and may be changed between a recording
+    and its replay (`proxy --tls none`, then `replay --tls none`). One connection at a time."""
 
-    def __init__(self):
+    def __init__(self, rcpt_reply: bytes = b"250 ok\r\n"):
+        self.rcpt_reply = rcpt_reply
         self.sock = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.port = self.sock.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -1944,6 +1948,8 @@ class BodySink:
                     elif verb == b"QUIT":
                         conn.sendall(b"221 bye\r\n")
                         break
+                    elif verb == b"RCPT":
+                        conn.sendall(self.rcpt_reply)
                     else:
                         conn.sendall(b"250 ok\r\n")
 
@@ -2362,51 +2368,6 @@ def start_data(client, *, mail_from: str = "sender@client.test",
     for rcpt in rcpts:
         expect(250, f"RCPT TO:<{rcpt}>", f"RCPT {rcpt}")
     expect(354, "DATA", "DATA")
-
-
-class PlainSmtpServer:
-    """A small plain-text SMTP server on loopback (a thread per connection), for recording
-    sessions through `proxy --tls none` and replaying them: `rcpt_reply` (bytes, CRLFs
-    included) answers every RCPT, and may be changed between a recording and its replay."""
-
-    def __init__(self, rcpt_reply: bytes = b"250 ok\r\n"):
-        self.rcpt_reply = rcpt_reply
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(8)
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def close(self):
-        self._listener.close()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        with conn, conn.makefile("rb") as f:
-            conn.sendall(b"220 small.test ESMTP\r\n")
-            for line in f:
-                verb = line[:4].upper()
-                if verb in (b"EHLO", b"HELO"):
-                    conn.sendall(b"250-small.test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
-                elif verb == b"RCPT":
-                    conn.sendall(self.rcpt_reply)
-                elif verb == b"DATA":
-                    conn.sendall(b"354 go\r\n")
-                    while f.readline() not in (b".\r\n", b""):
-                        pass
-                    conn.sendall(b"250 2.0.0 queued\r\n")
-                elif verb == b"QUIT":
-                    conn.sendall(b"221 2.0.0 bye\r\n")
-                    return
-                else:
-                    conn.sendall(b"250 ok\r\n")
 
 
 def first_reply_421(port: int, timeout: float = 15.0) -> Reply:

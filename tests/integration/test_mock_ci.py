@@ -28,7 +28,7 @@ class MockCiTest(h.IntegrationCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.db = cls.tmp / "mailtap.db"
-        cls.upstream = h.PlainSmtpServer()
+        cls.upstream = h.BodySink()
         cls.addClassCleanup(cls.upstream.close)
         with h.Mailtap(f"127.0.0.1:{cls.upstream.port}", tls="none", tls_name=None,
                        db=cls.db) as proxy:

@@ -18,7 +18,7 @@ MESSAGE = "Subject: t\r\n\r\nhello\r\n"
 
 class ReplayCiTest(h.IntegrationCase):
     def setUp(self):
-        self.server = h.PlainSmtpServer()
+        self.server = h.BodySink()
         self.addCleanup(self.server.close)
         self.db = self.tmp / f"{self.id().rsplit('.', 1)[-1]}.db"
 
@@ -99,9 +99,8 @@ class ReplayCiTest(h.IntegrationCase):
                           "550-5.7.1 Reason: policy 42 (see https://example.test/p42)",
                           "550 5.7.1 Contact postmaster."])
         self.assertEqual(rcpt["original"]["lines"], ["250 ok"])
-        [ehlo] = [r for r in replies if r["original"]["text"] == "250-small.test"]
-        self.assertEqual(ehlo["replay"]["lines"],
-                         ["250-small.test", "250-PIPELINING", "250 8BITMIME"])
+        [ehlo] = [r for r in replies if r["original"]["text"] == "250-sink"]
+        self.assertEqual(ehlo["replay"]["lines"], ["250-sink", "250 PIPELINING"])
 
 
     def test_json_names_the_command_each_pipelined_reply_answers(self):
