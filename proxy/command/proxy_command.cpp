@@ -325,7 +325,9 @@ void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
   log::notice("listening on " + listen_label + client_side + " -> " + upstream_label + " (" + mode +
               ", " + verification + ")");
   if (!cfg.auth_user.empty())
-    log::info("authenticating sessions as " + cfg.auth_user + auth_means(cfg, with_tokens));
+    log::info("authenticating sessions as " +
+              smtp::shown_login_user(cfg.auth_user, cfg.auth_password.get(), false) +
+              auth_means(cfg, with_tokens));
   if (recorder)
     log::info("recording to " + recorder->path());
   else

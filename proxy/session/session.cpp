@@ -493,15 +493,18 @@ void Session::note_starttls_offered() {
 void Session::note_login_outcome() {
   const smtp::Dialogue& d = *dialogue_;
   if (login_logged_) return;
+  // Not subject to --redact-users (stderr is the operator's), but never the password.
+  const std::string user =
+      smtp::shown_login_user(ctx_.config.auth_user, ctx_.config.auth_password.get(), false);
   if (d.authenticated_by_mailtap()) {
     login_logged_ = true;
-    log::info("session " + std::to_string(id_) + ": authenticated as " + ctx_.config.auth_user +
-              " (" + d.auth_mechanism() + ")");
+    log::info("session " + std::to_string(id_) + ": authenticated as " + user + " (" +
+              d.auth_mechanism() + ")");
   } else if (!d.login_failure().empty()) {
     login_logged_ = true;
     // The server refused mailtap's credentials (or the token command failed): whoever runs
     // mailtap must act, but nothing in mailtap failed.
-    log::warning("session " + std::to_string(id_) + ": AUTH as " + ctx_.config.auth_user +
+    log::warning("session " + std::to_string(id_) + ": AUTH as " + user +
                  " failed: " + d.login_failure());
   }
 }

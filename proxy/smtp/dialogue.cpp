@@ -113,6 +113,18 @@ std::string unrecordable_command_reply(std::string_view cause) {
 }
 }  // namespace
 
+namespace {
+// mailtap's own AUTH lines are rendered as a client's, but its user name, when it holds the
+// password, is a secret: an AUTH LOGIN user line, recorded before the password is sent, has it
+// redacted as under --redact-users (a PLAIN response is redacted whole by the redactor itself).
+RedactionPolicy own_redaction(const DialogueOptions& o) {
+  RedactionPolicy policy = o.redaction;
+  if (o.login && user_holds_password(o.login->user, o.login->password.get()))
+    policy.redact_users = true;
+  return policy;
+}
+}  // namespace
+
 Dialogue::Dialogue(DialogueOptions options)
     : Dialogue(std::move(options), own_events_, own_messages_) {}
 
@@ -123,7 +135,7 @@ Dialogue::Dialogue(DialogueOptions options, std::vector<RecordedEvent>& events,
       messages_(messages),
       framer_(options_.max_auth_line),
       redactor_(options_.redaction),
-      own_redactor_(options_.redaction) {
+      own_redactor_(own_redaction(options_)) {
   // Credentials only ever travel inside TLS.
   if (options_.login && options_.phase == Phase::tls) {
     UpstreamLoginOptions login = *options_.login;

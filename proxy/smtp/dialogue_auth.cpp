@@ -24,8 +24,11 @@ std::string printable(std::string_view s, std::size_t max = 300) {
 }  // namespace
 
 std::string Dialogue::auth_user() const {
-  if (login_state_ == LoginState::succeeded)
-    return options_.redaction.redact_users ? std::string{} : login_->user();
+  if (login_state_ == LoginState::succeeded) {
+    const bool withheld = options_.redaction.redact_users ||
+                          user_holds_password(login_->user(), options_.login->password.get());
+    return withheld ? std::string{} : login_->user();
+  }
   return redactor_.authenticated() ? redactor_.user() : std::string{};
 }
 
@@ -35,7 +38,8 @@ std::string Dialogue::auth_mechanism() const {
 }
 
 std::string Dialogue::login_user_label() const {
-  return options_.redaction.redact_users ? std::string("<redacted>") : printable(login_->user());
+  return printable(shown_login_user(login_->user(), options_.login->password.get(),
+                                    options_.redaction.redact_users));
 }
 
 void Dialogue::note_rewrite(std::string verb, std::string note) {

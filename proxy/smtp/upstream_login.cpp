@@ -6,6 +6,17 @@
 
 namespace mailtap::smtp {
 
+bool user_holds_password(std::string_view user, const Secret* password) {
+  return password != nullptr && !password->empty() &&
+         user.find(password->view()) != std::string_view::npos;
+}
+
+std::string shown_login_user(std::string_view user, const Secret* password, bool redact_users) {
+  if (user_holds_password(user, password)) return std::string(kUserWithheld);
+  if (redact_users) return "<redacted>";
+  return std::string(user);
+}
+
 UpstreamLogin::UpstreamLogin(UpstreamLoginOptions options) : options_(std::move(options)) {}
 
 LoginStep UpstreamLogin::start(const std::vector<std::string>& offered) {
@@ -81,7 +92,9 @@ LoginStep UpstreamLogin::from_sasl(SaslStep step) {
 LoginStep UpstreamLogin::fail(const SaslFailure& failure) {
   AuthAttempt attempt;
   attempt.mechanism = mechanism_;
-  attempt.user = options_.redact_user ? std::string_view("<redacted>") : options_.user;
+  const std::string user =
+      shown_login_user(options_.user, options_.password.get(), options_.redact_user);
+  attempt.user = user;
   attempt.upstream_host = options_.host;
   attempt.fresh_token = token_fresh_;
   LoginStep s;

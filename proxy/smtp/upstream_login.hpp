@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/smtp/reply_parser.hpp"
@@ -29,9 +30,17 @@ struct UpstreamLoginOptions {
   std::string host;            // the upstream, for OAUTHBEARER and the explanations
   std::uint16_t port = 0;
   // --redact-users: a failure's explanation names the user <redacted>, as the success path's
-  // note and 503 do, for it is recorded (the note, the reply to MAIL).
+  // note and 503 do, for it is recorded (the note, the reply to MAIL). A user name that holds
+  // the password is withheld in any case (shown_login_user).
   bool redact_user = false;
 };
+
+// mailtap's own user name as the record and the log lines name it. One that holds the password
+// (most often: is it) would give the password away, as a PLAIN client's does (auth_redactor.cpp):
+// it is withheld, and the label says why. Under --redact-users (`redact_users`) "<redacted>".
+inline constexpr std::string_view kUserWithheld = "<withheld: the user name contains the password>";
+bool user_holds_password(std::string_view user, const Secret* password);
+std::string shown_login_user(std::string_view user, const Secret* password, bool redact_users);
 
 struct LoginStep {
   enum class Kind : std::uint8_t { send, need_token, succeeded, failed };

@@ -44,6 +44,7 @@ PASSWORD = "Pw-" + secrets.token_urlsafe(18)
 WRONG_PASSWORD = "Wrong-" + secrets.token_urlsafe(18)
 SPACE_USER = "sp" + secrets.token_hex(4)  # a password with spaces, typed in clear
 SPACE_PASSWORD = "Pw two " + secrets.token_urlsafe(12) + " words"
+SAME_USER = "same" + secrets.token_hex(8)  # a Postfix user whose password is its name
 ALICE_PASSWORD = h.USERS["alice"]
 GMAIL_USER = secrets.token_hex(4) + "@gmail.test"  # an OAuthServer account
 TOKEN = "ya29.a0" + secrets.token_urlsafe(60)
@@ -317,7 +318,7 @@ class PostfixAuthTest(AuthCase):
 
     with_postfix = True
     postfix_kwargs = {"users": {USER: PASSWORD, SPACE_USER: SPACE_PASSWORD,
-                                "alice": ALICE_PASSWORD},
+                                SAME_USER: SAME_USER, "alice": ALICE_PASSWORD},
                       "bare_newline": "reject"}
 
     def assertPostfixAuthenticated(self, final: h.Reply, method: str, user: str = USER):
@@ -350,6 +351,37 @@ class PostfixAuthTest(AuthCase):
         [_, s2] = wait_ended(self.db(m), 2)
         self.assertShowSays(m, s2["id"], USER, "PLAIN")
         self.assertNoSecrets(m)
+
+    def test_a_user_name_that_is_the_password_is_named_nowhere(self):
+        """--auth-user X whose password is X (docs/auth.md, "What is recorded"): the name would
+        give the password away, so the note, the 503 to a client's AUTH, the log lines and the
+        session row withhold it, saying why; mailtap still authenticates and the mail goes."""
+        m = self.start_auth(self.postfix.submission, user=SAME_USER, password=SAME_USER)
+        withheld = "<withheld: the user name contains the password>"
+        with h.SmtpSocket(m.port) as c:
+            c.reply()
+            self.assertNoAuthOffered(c.cmd("EHLO client.test"))
+            refused = c.cmd("AUTH PLAIN")
+            self.assertEqual(refused.code, 503, refused)
+            self.assertIn(withheld, refused.text)
+            tok = h.unique_token("same")
+            msg, final = self.send_message(c, tok, rcpts=(RELAY_RCPT,
+                                                          "RCPT TO:<alice@example.test>"))
+        self.assertDelivered(tok, msg)
+        [s] = wait_ended(self.db(m), 1)
+        self.assertIsNone(s["auth_user"])
+        self.assertEqual(self.col(s, "auth_by"), "mailtap")
+        notes = [e["note"] for e in events(self.db(m), s["id"]) if e["note"]]
+        self.assertIn(f"authenticated by mailtap as {withheld} (PLAIN)", notes)
+        self.assertIn(f"authenticating sessions as {withheld}", m.stderr)
+        self.assertIn(f"authenticated as {withheld} (PLAIN)", m.stderr)
+        self.assertNoSecrets(m)
+        # Not in argv's scan: --auth-user puts it there, as whoever started mailtap typed it.
+        blobs = mailtap_files(self.db(m))
+        blobs["stderr"] = m.stderr.encode()
+        blobs["--transcript"] = m.stdout.encode()
+        forms = {f"form {i}": f for i, f in enumerate(secret_forms(SAME_USER.encode()))}
+        self.assertEqual(find_leaks(blobs, forms), [], "the user name that is the password")
 
     def test_client_auth_gets_a_local_503(self):
         m = self.start_auth(self.postfix.submission)

@@ -205,6 +205,63 @@ TEST(DialogueAuth, FailureIsTheNextMailsReplyAndTheSessionStaysUsable) {
   expect_no_secret(r, password);
 }
 
+// mailtap's own user name that holds its password (most often: is it) would give the password
+// away wherever it is named: the note, sessions.auth_user, the user line of AUTH LOGIN, the 454
+// after a failure. It is named nowhere; the note says why.
+DialogueOptions login_options_as(const std::string& user) {
+  DialogueOptions o = login_options(true, false);
+  o.login->user = user;
+  return o;
+}
+
+TEST(DialogueAuth, OwnUserNameHoldingThePasswordIsNamedNowhere) {
+  const std::string only_login = "250-up.example\r\n250 AUTH LOGIN\r\n";
+  for (const std::string& user : {password, "bob." + password + "@up.example"}) {
+    SCOPED_TRACE(user);
+    const Result plain = run_all_splits(
+        {
+            client(ehlo + "AUTH PLAIN\r\n"),
+            upstream(ehlo_reply_auth),
+            upstream("235 2.7.0 Authentication successful\r\n"),
+        },
+        login_options_as(user));
+    EXPECT_TRUE(plain.by_mailtap);
+    EXPECT_EQ(plain.auth_user, "");
+    EXPECT_EQ(plain.auth_mechanism, "PLAIN");
+    bool noted = false;
+    for (const Event* e : find_events(plain, Direction::mailtap_note, EventKind::note))
+      noted |= e->note ==
+               "authenticated by mailtap as <withheld: the user name contains the password> "
+               "(PLAIN)";
+    EXPECT_TRUE(noted);
+    expect_no_secret(plain, password);
+    const Result login = run_all_splits(
+        {
+            client(ehlo),
+            upstream(only_login),
+            upstream("334 VXNlcm5hbWU6\r\n"),
+            upstream("334 UGFzc3dvcmQ6\r\n"),
+            upstream("235 2.7.0 ok\r\n"),
+        },
+        login_options_as(user));
+    EXPECT_EQ(login.auth_mechanism, "LOGIN");
+    expect_no_secret(login, password);
+    const Result failed = run_all_splits(
+        {
+            client(ehlo),
+            upstream(ehlo_reply_auth),
+            upstream("535 5.7.8 Error: authentication failed\r\n"),
+            client("MAIL FROM:<a@x>\r\n"),
+        },
+        login_options_as(user));
+    EXPECT_NE(failed.client_per_step[3].find(
+                  "refused AUTH PLAIN as <withheld: the user name contains the password>"),
+              std::string::npos)
+        << failed.client_per_step[3];
+    expect_no_secret(failed, password);
+  }
+}
+
 // Held for mailtap's AUTH and then relayed unchanged (no STARTTLS to remove, AUTH kept after a
 // failure), the EHLO reply's event still has the time the server sent it: a note, recorded when
 // the client gets the reply, says it waited.
