@@ -286,7 +286,12 @@ ManPage command_page(const CLI::App& app, std::string_view version) {
 
 ManPage root_page(const CLI::App& root, std::string_view version) {
   std::string r = page_head("mailtap", version);
-  r += ".SH NAME\nmailtap \\- " + roff(root.get_description()) + "\n";
+  // --help opens with "mailtap: talk SMTP ..."; the NAME line already names it (man-pages(7)).
+  const std::string full = root.get_description();
+  std::string_view description = full;
+  if (description.starts_with("mailtap: "))
+    description.remove_prefix(std::string_view("mailtap: ").size());
+  r += ".SH NAME\nmailtap \\- " + roff(description) + "\n";
   r += ".SH SYNOPSIS\n.B mailtap\n\\fICOMMAND\\fR [\\fIOPTIONS\\fR]\n.br\n.B mailtap\n"
        "\\fB\\-\\-version\\fR | \\fB\\-\\-help\\fR\n";
   r += ".SH DESCRIPTION\n"

@@ -51,6 +51,17 @@ TEST(CliDocs, OneManPageForTheToolAndEachVisibleCommand) {
   EXPECT_NE(alpha.find(".br\nmailtap alpha y"), std::string::npos) << alpha;
 }
 
+// --help's first line is "mailtap: talk SMTP ..."; the NAME line (what whatis/apropos show) is
+// "name \- description" (man-pages(7)), so the name must not come twice.
+TEST(CliDocs, RootNameLineDoesNotRepeatTheName) {
+  CLI::App root{"mailtap: talk SMTP by hand", "mailtap"};
+  root.add_subcommand("alpha", "Does alpha things");
+  const auto pages = man_pages(root, "1.2.3");
+  ASSERT_FALSE(pages.empty());
+  EXPECT_NE(pages[0].roff.find(".SH NAME\nmailtap \\- talk SMTP by hand\n"), std::string::npos)
+      << pages[0].roff;
+}
+
 TEST(CliDocs, CompletionKnowsCommandsOptionsChoicesAndPaths) {
   Tree t;
   const std::string s = bash_completion(t.root);
