@@ -1,5 +1,6 @@
 // mailtap: talk SMTP by hand to a TLS-only server, and keep an honest record of it.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "proxy/cli/command.hpp"
+#include "proxy/cli/command_word.hpp"
 #include "proxy/cli/config_option.hpp"
 #include "proxy/cli/option_values.hpp"
 #include "proxy/command/proxy_command.hpp"
@@ -73,8 +75,17 @@ int run(int argc, char** argv) {
     mailtap::cli::layer_common_options(commands.back());  // --db, --color from env and file
   }
   mailtap::cli::check_option_values(app);  // after every command has added its options
+  // CLI11 takes the arguments last first.
+  std::vector<std::string> arguments =
+      mailtap::cli::help_command_arguments({argv + 1, argv + argc});
+  if (const std::string unknown = mailtap::cli::unknown_first_word(app, arguments);
+      !unknown.empty()) {
+    std::fprintf(stderr, "mailtap: %s\n", unknown.c_str());
+    return 2;
+  }
+  std::reverse(arguments.begin(), arguments.end());
   try {
-    app.parse(argc, argv);
+    app.parse(arguments);
   } catch (const CLI::ParseError& e) {
     // CLI11 prints help, the version or what is wrong; bad usage is status 2 for every
     // command (docs/tools/*.md), whatever CLI11's own code for the kind of mistake.

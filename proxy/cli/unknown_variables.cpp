@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "proxy/cli/option_layers.hpp"
+#include "proxy/common/closest_name.hpp"
 #include "proxy/common/log.hpp"
 
 namespace mailtap::cli {
@@ -31,42 +32,13 @@ std::set<std::string> known_names(const CLI::App& root) {
   return names;
 }
 
-// Levenshtein distance, enough for names of a few dozen letters.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-// The known name closest to `name`, if it is close enough to be the one meant ("" if none).
-std::string closest(const std::string& name, const std::set<std::string>& known) {
-  std::string best;
-  std::size_t best_distance = 3;  // two slips at most: MAILTAP_UPSTREM, MAILTAP_LISTN
-  for (const std::string& k : known) {
-    const std::size_t d = edit_distance(name, k);
-    if (d < best_distance) {
-      best_distance = d;
-      best = k;
-    }
-  }
-  return best;
-}
-
 }  // namespace
 
 std::vector<std::string> unknown_variable_warnings(const CLI::App& root,
                                                    const std::vector<std::string>& also_read,
                                                    const char* const* environment) {
   const std::set<std::string> known = known_names(root);
+  const std::vector<std::string> candidates(known.begin(), known.end());
   std::vector<std::string> out;
   for (const char* const* entry = environment; entry != nullptr && *entry != nullptr; ++entry) {
     const std::string_view text = *entry;
@@ -82,7 +54,7 @@ std::vector<std::string> unknown_variable_warnings(const CLI::App& root,
     if (name == "MAILTAP_PASSWORD")
       line += " (no password is read from the environment unasked: --password-env " + name +
               " reads it)";
-    else if (const std::string near = closest(name, known); !near.empty())
+    else if (const std::string near = closest_name(name, candidates); !near.empty())
       line += " (did you mean " + near + "?)";
     out.push_back(line + "; ignored");
   }

@@ -1,0 +1,22 @@
+// The first word of a command line: `mailtap sesions` or `mailtap --verison` named neither the
+// word nor the command meant (CLI11 says "A subcommand is required"), and `mailtap help` is
+// what git users type for the help.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace mailtap::cli {
+
+// `mailtap help [COMMAND ...]`, as `git help`: the arguments of `mailtap [COMMAND ...] --help`.
+// Any other `arguments` (the command line without the program name) are returned unchanged.
+std::vector<std::string> help_command_arguments(std::vector<std::string> arguments);
+
+// Why the first of `arguments` names neither a command nor an option of `root`, with the closest
+// one when one is near: `unknown command "sesions" (did you mean sessions?) ...`; "" when it is
+// one (or there is none: CLI11 then says a command is required). The word is quoted with its
+// control characters escaped, as it is echoed to a terminal.
+std::string unknown_first_word(const CLI::App& root, const std::vector<std::string>& arguments);
+
+}  // namespace mailtap::cli
