@@ -39,7 +39,10 @@ struct ProbeArgs {
 std::string build_target(const ProbeArgs& a, net::UpstreamTarget& target, ProbeReport& report) {
   if (auto why = net::unbracketed_ipv6_refusal(a.target); !why.empty()) return why;
   auto hp = net::parse_host_port(a.target);
-  if (!hp || hp->host.empty()) return a.target + ": expected HOST[:PORT]";
+  if (!hp || hp->host.empty()) {
+    const std::string range = net::port_range_refusal(a.target);
+    return a.target + ": " + (range.empty() ? "expected HOST[:PORT]" : range);
+  }
   target.host = hp->host;
   target.port = hp->port.value_or(587);
   if (auto e = a.connection.apply_to(target); !e.empty()) return e;

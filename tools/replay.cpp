@@ -65,7 +65,10 @@ struct ReplayConfig {
 std::string build_config(const ReplayArgs& a, ReplayConfig& cfg) {
   if (auto why = net::unbracketed_ipv6_refusal(a.to); !why.empty()) return "--to " + why;
   auto to = net::parse_host_port(a.to);
-  if (!to) return "--to " + a.to + ": expected HOST[:PORT]";
+  if (!to) {
+    const std::string range = net::port_range_refusal(a.to);
+    return "--to " + a.to + ": " + (range.empty() ? "expected HOST[:PORT]" : range);
+  }
   cfg.target.host = to->host;
   cfg.target.port = to->port.value_or(587);
   if (auto e = a.connection.apply_to(cfg.target); !e.empty()) return e;

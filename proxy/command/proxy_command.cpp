@@ -93,7 +93,10 @@ std::string upstream_target(const ProxyArgs& a, net::UpstreamTarget& target, boo
   if (auto why = net::unbracketed_ipv6_refusal(a.upstream); !why.empty())
     return "--upstream " + why;
   auto upstream = net::parse_host_port(a.upstream);
-  if (!upstream) return "--upstream " + a.upstream + ": expected HOST[:PORT]";
+  if (!upstream) {
+    const std::string range = net::port_range_refusal(a.upstream);
+    return "--upstream " + a.upstream + ": " + (range.empty() ? "expected HOST[:PORT]" : range);
+  }
   target.host = upstream->host;
   target.port = upstream->port.value_or(587);
   return a.connection.apply_to(target, read_client_key);
@@ -493,7 +496,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   // blocked, keep them so; the handler runs on this thread.
   stop_signals::end_deferral();
 
-  announce_start(cfg, listen_label, local_certificate, web.get(), web_listen, tokens != nullptr,
+  announce_start(cfg, ctx.listen_label, local_certificate, web.get(), web_listen, tokens != nullptr,
                  recorder.get());
 
   asio::co_spawn(io, server.accept_loop(), asio::detached);

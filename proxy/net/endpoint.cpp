@@ -9,10 +9,11 @@
 namespace mailtap::net {
 
 namespace {
-std::optional<std::uint16_t> port_number(std::string_view s) {
+// A port from 1 (or `lowest`: 0, any free port, for a listening address) to 65535.
+std::optional<std::uint16_t> port_number(std::string_view s, unsigned lowest = 1) {
   unsigned v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || v == 0 || v > 65535)
+  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size() || v < lowest || v > 65535)
     return std::nullopt;
   return static_cast<std::uint16_t>(v);
 }
@@ -106,7 +107,21 @@ bool is_ehlo_name(std::string_view name) {
   return dotted_labels(name, ehlo_label);
 }
 
-std::optional<HostPort> parse_host_port(std::string_view text) {
+namespace {
+
+// The digits after the port's colon ("h:99999", "[::1]:0"), if that is what follows it.
+std::optional<std::string_view> port_digits(std::string_view text) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == text.size()) return std::nullopt;
+  const bool bracketed = !text.empty() && text.front() == '[';
+  if (bracketed ? text[colon - 1] != ']' : text.find(':') != colon) return std::nullopt;
+  const std::string_view digits = text.substr(colon + 1);
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  return digits;
+}
+
+std::optional<HostPort> parse_host_port_from(std::string_view text, unsigned lowest_port) {
   HostPort out;
   if (text.empty()) return std::nullopt;
   if (text.front() == '[') {
@@ -116,7 +131,7 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
     std::string_view rest = text.substr(close + 1);
     if (rest.empty()) return checked(std::move(out));
     if (rest.front() != ':') return std::nullopt;
-    out.port = port_number(rest.substr(1));
+    out.port = port_number(rest.substr(1), lowest_port);
     if (!out.port) return std::nullopt;
     return checked(std::move(out));
   }
@@ -130,9 +145,21 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
     return checked(std::move(out));
   }
   out.host = std::string(text.substr(0, colon));
-  out.port = port_number(text.substr(colon + 1));
+  out.port = port_number(text.substr(colon + 1), lowest_port);
   if (out.host.empty() || !out.port) return std::nullopt;
   return checked(std::move(out));
+}
+}  // namespace
+
+std::optional<HostPort> parse_host_port(std::string_view text) {
+  return parse_host_port_from(text, 1);
+}
+
+std::string port_range_refusal(std::string_view text) {
+  const auto digits = port_digits(text);
+  if (!digits || port_number(*digits)) return {};
+  return "port " + std::string(*digits) +
+         " is out of range: a server's port is a number from 1 to 65535";
 }
 
 std::string unbracketed_ipv6_refusal(std::string_view text, bool port_required) {
@@ -161,7 +188,11 @@ std::string parse_listen_address(std::string_view text, bool allow_remote, std::
   const std::string flag(option);
   const std::string value(text);
   if (std::string why = unbracketed_ipv6_refusal(text, true); !why.empty()) return flag + " " + why;
-  auto listen = parse_host_port(text);
+  auto listen = parse_host_port_from(text, 0);
+  if (const auto digits = port_digits(text); digits && !listen)
+    return flag + " " + value + ": port " + std::string(*digits) +
+           " is out of range: a port to listen on is a number from 1 to 65535, or 0 for any "
+           "free port";
   if (!listen || !listen->port) return flag + " " + value + ": expected ADDR:PORT";
   std::string host = listen->host == "localhost" ? "127.0.0.1" : listen->host;
   std::error_code ec;

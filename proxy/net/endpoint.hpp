@@ -31,6 +31,9 @@ bool is_tls_name(std::string_view name);
 bool is_ehlo_name(std::string_view name);
 // "host", "host:25", "[::1]:25", "::1"; nullopt if malformed, or if the host is none (is_host).
 std::optional<HostPort> parse_host_port(std::string_view text);
+// Why parse_host_port refused `text` when it ends in a port that is a number out of range
+// ("h.test:65536", "[::1]:0"): "port 65536 is out of range: ...", naming the range; or "".
+std::string port_range_refusal(std::string_view text);
 // Why `text` is refused although parse_host_port reads it, or "": an IPv6 address followed by
 // a port without brackets ("::1:2525"), which would be looked up as a host name. Names the
 // bracketed forms to write instead (the whole text as one address too, unless a port is
@@ -39,8 +42,9 @@ std::string unbracketed_ipv6_refusal(std::string_view text, bool port_required =
 // "mx.example.com:587", "[::1]:587": a host as parse_host_port gives it, with its port.
 std::string host_port_label(std::string_view host, std::uint16_t port);
 
-// A listening address: "ADDR:PORT" with an IP literal or localhost, and loopback only unless
-// the user asked for --allow-remote. Fills `out` and returns "" on success; otherwise a
+// A listening address: "ADDR:PORT" with an IP literal or localhost (port 0: any free port, which
+// the server then names from its socket, as every listener mailtap runs does), and loopback only
+// unless the user asked for --allow-remote. Fills `out` and returns "" on success; otherwise a
 // message naming `option` ("--listen") and, for a non-loopback address without
 // `allow_remote`, why it is refused (`exposure`: "the plain-text side carries passwords and
 // mail").

@@ -59,6 +59,10 @@ bool Server::listen(const asio::ip::tcp::endpoint& at, std::string& error) {
     error = "cannot listen on " + ctx_.listen_label + ": " + ec.message();
     return false;
   }
+  // Port 0 took any free port: the listening line and each session's record name the one it got.
+  std::error_code unknown;
+  const asio::ip::tcp::endpoint bound = acceptor_.local_endpoint(unknown);
+  if (!unknown) ctx_.listen_label = net::endpoint_label(bound);
   return true;
 }
 

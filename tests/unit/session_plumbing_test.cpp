@@ -222,6 +222,30 @@ TEST(Endpoint, ListenAddressIsLoopbackUnlessAllowed) {
   EXPECT_EQ(net::parse_listen_address("0.0.0.0:25", true, "--listen", "why", ep), "");
 }
 
+// Port 0, any free port, lets parallel CI jobs each run a mock or a proxy without choosing
+// ports; each then says the port it got. Out of range is said so, not "expected ADDR:PORT".
+TEST(Endpoint, ListenPortZeroIsAnyFreePortAndOutOfRangeIsSaidSo) {
+  asio::ip::tcp::endpoint ep;
+  EXPECT_EQ(net::parse_listen_address("127.0.0.1:0", false, "--listen", "why", ep), "");
+  EXPECT_EQ(ep.port(), 0);
+  EXPECT_EQ(net::parse_listen_address("[::1]:0", false, "--web", "why", ep), "");
+  EXPECT_EQ(net::parse_listen_address("127.0.0.1:65536", false, "--listen", "why", ep),
+            "--listen 127.0.0.1:65536: port 65536 is out of range: a port to listen on is a "
+            "number from 1 to 65535, or 0 for any free port");
+  EXPECT_EQ(net::parse_listen_address("[::1]:99999999999", false, "--web", "why", ep),
+            "--web [::1]:99999999999: port 99999999999 is out of range: a port to listen on is a "
+            "number from 1 to 65535, or 0 for any free port");
+}
+
+TEST(Endpoint, AServerPortOutOfRangeIsSaidSo) {
+  EXPECT_EQ(net::port_range_refusal("h.test:65536"),
+            "port 65536 is out of range: a server's port is a number from 1 to 65535");
+  EXPECT_EQ(net::port_range_refusal("[::1]:0"),
+            "port 0 is out of range: a server's port is a number from 1 to 65535");
+  for (const char* other : {"h.test:25", "h.test", "h.test:x", "h.test:", "::1"})
+    EXPECT_EQ(net::port_range_refusal(other), "") << other;
+}
+
 TEST(Endpoint, AcceptorListensAndAPortInUseIsAnError) {
   asio::io_context io;
   asio::ip::tcp::acceptor first(io), second(io);
