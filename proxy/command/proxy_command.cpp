@@ -588,6 +588,11 @@ std::string web_listen_address(const ProxyArgs& args, const ProxyConfig& cfg,
   web.emplace();
   std::string error = net::parse_listen_address(args.web, args.listen.allow_remote, "--web",
                                                 "the page shows mail and who authenticated", *web);
+  // One socket cannot take both: said here, not as "Address already in use" once started. Port 0
+  // gives each its own free port.
+  if (error.empty() && *web == cfg.listen && web->port() != 0)
+    error = "--web " + args.web + " and --listen " + args.listen.address +
+            " are the same address: give the web page another port";
   if (error.empty() && services.web_listen_problem) error = services.web_listen_problem(*web);
   return error;
 }

@@ -420,6 +420,20 @@ class PrintConfigTest(ConfigCase):
                 self.assertEqual(cp.stderr, start.stderr)
         self.assertFalse(db.exists(), "--print-config opened the database")
 
+    def test_web_on_the_listen_address_is_a_usage_error(self):
+        """Not "Address already in use" (exit 1) after the start, as if another program held
+        the port: both options are named, at start and by --print-config (exit 2)."""
+        port = h.closed_port()
+        db = Path(self.tmp) / "same.db"
+        args = ["--db", str(db), "--upstream", "127.0.0.1:1", "--listen", f"127.0.0.1:{port}",
+                "--web", f"localhost:{port}"]
+        for extra in ([], ["--print-config"]):
+            with self.subTest(extra=extra):
+                cp = self.proxy(*args, *extra)
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertIn(f"--web localhost:{port} and --listen 127.0.0.1:{port} are the same "
+                              "address", cp.stderr)
+
     def test_a_zero_timeout_is_refused_saying_the_rule(self):
         """`--timeout-command 0s` was refused with "expected a duration such as 30s or 5m",
         which 0s is, while `--grace 0` was taken: the message now says the rule."""
