@@ -30,12 +30,17 @@ std::string untrusted_file_refusal(const std::string& path, const struct stat& s
   if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) return {};
   const PrivacyProblem problem = write_access_problem(st, "it");
   if (problem.kind == PrivacyProblem::none) return {};
+  const std::string file = path_to_chmod(path);
+  if (file.empty())
+    return "config file " + path + ": " + problem.reason +
+           ", and it chooses the commands mailtap runs and where your credentials go: refused, "
+           "as ssh refuses such a config (fix the file given on it, or give that file's path)";
   return "config file " + path + ": " + problem.reason +
          ", and it chooses the commands mailtap runs and where your credentials go: refused, "
          "as ssh refuses such a config (" +
          (problem.kind == PrivacyProblem::too_open
-              ? "chmod go-w " + path
-              : "chown $(id -un) " + path +
+              ? "chmod go-w " + file
+              : "chown $(id -un) " + file +
                     " if it is meant for you, or copy it to a file of "
                     "your own") +
          ")";

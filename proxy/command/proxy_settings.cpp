@@ -66,9 +66,14 @@ std::string check_password_privacy(const ConfigFile& file) {
     const std::string better =
         ", or better, replace it with password-cmd (e.g. password-cmd = \"pass show "
         "mail/account\")";
-    if ((file.mode & 077) != 0)
+    if ((file.mode & 077) != 0) {
+      const std::string path = path_to_chmod(file.path);
       return file.where(e) + ": a password in a config file that others can read (mode " +
-             octal_mode(file.mode) + ") is refused: chmod 600 " + file.path + better;
+             octal_mode(file.mode) + ") is refused: " +
+             (path.empty() ? "make the file given on " + file.path + " private (chmod 600)"
+                           : "chmod 600 " + path) +
+             better;
+    }
     return file.where(e) + ": a password in a config file owned by " + describe_uid(file.owner) +
            ", not by you, is refused: copy it to a file of your own (mode 0600)" + better;
   }

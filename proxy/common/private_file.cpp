@@ -53,4 +53,18 @@ PrivacyProblem write_access_problem(const struct stat& st, std::string_view what
   return p;
 }
 
+std::string path_to_chmod(const std::string& path) {
+  std::string fd;
+  if (path == "/dev/stdin") fd = "0";
+  for (const char* prefix : {"/dev/fd/", "/proc/self/fd/"})
+    if (path.starts_with(prefix)) fd = path.substr(std::string_view(prefix).size());
+  if (fd.empty()) return path;
+  std::array<char, 4096> target{};
+  const ssize_t n = ::readlink(("/proc/self/fd/" + fd).c_str(), target.data(), target.size() - 1);
+  // "pipe:[123]", "/dev/pts/3 (deleted)"-like names or a terminal: no file of the user's to chmod.
+  if (n <= 0 || target[0] != '/') return {};
+  const std::string file(target.data(), static_cast<std::size_t>(n));
+  return file.starts_with("/dev/") ? std::string() : file;
+}
+
 }  // namespace mailtap

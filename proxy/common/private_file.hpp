@@ -31,6 +31,11 @@ PrivacyProblem write_access_problem(const struct stat& st, std::string_view what
 // "uid 65534 (nobody)", or "uid 65534" when the user database has no name for it.
 std::string describe_uid(uid_t uid);
 
+// The path to name in a "chmod ..." advice for the file read as `path`: a descriptor's name
+// (/dev/stdin, /dev/fd/N, /proc/self/fd/N) is the user's terminal or a pipe once typed in their
+// shell, so it is the file behind the descriptor when that is a file with a path, else "".
+std::string path_to_chmod(const std::string& path);
+
 // "0644": the permission bits of `mode`, as chmod takes them.
 std::string octal_mode(mode_t mode);
 
