@@ -16,6 +16,26 @@ void parse(CLI::App& app, std::vector<std::string> args) {
   app.parse(args);
 }
 
+// `--password-file "$PWFILE"` with PWFILE unset: refused naming the option, never taken as no
+// source (which prompts on a terminal, or asks for the option that was given).
+TEST(SecretOptions, AnEmptySourceIsRefusedNotTakenAsNone) {
+  for (const std::string option :
+       {"--password-env", "--password-file", "--password-cmd", "--oauth2-token-cmd"}) {
+    CLI::App app;
+    SecretOptions o;
+    o.add_password_options(app);
+    o.add_token_option(app);
+    try {
+      parse(app, {option, ""});
+      ADD_FAILURE() << option << " \"\" was accepted";
+    } catch (const CLI::ValidationError& e) {
+      EXPECT_NE(std::string(e.what()).find(option + ": an empty value names no "),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(SecretOptions, EachOptionNamesItsSource) {
   const struct {
     std::vector<std::string> args;
