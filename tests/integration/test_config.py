@@ -122,6 +122,22 @@ class NamedUpstreamTest(ConfigCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn(USER, cp.stdout, "mailtap sessions reads db from the config file")
 
+    def test_port_zero_listens_on_a_free_port_and_says_which(self):
+        """Parallel CI jobs give --listen/--web port 0: the lines name the ports got, mail goes
+        through the one named, and the session's record names it too."""
+        db = Path(self.tmp) / "port0.db"
+        self.write_config(f"db = {toml(db)}\n" + self.named_upstream("pf"))
+        m = self.start("pf", "--web", "127.0.0.1:0", db=db, listen="127.0.0.1:0")
+        listening = re.search(r"listening on 127\.0\.0\.1:(\d+) ", m.ready_line or m.stderr)
+        web = re.search(r"web page at http://127\.0\.0\.1:(\d+)/", m.stderr)
+        self.assertTrue(listening and web, m.stderr)
+        self.assertNotIn("0", (listening.group(1), web.group(1)))
+        m.port = int(listening.group(1))
+        self.send(m)
+        [s] = wait_ended(db, 1)
+        self.assertIn(f"127.0.0.1:{m.port}", [s[k] for k in s.keys()],
+                      "the record names the port got")
+
     def test_password_cmd_in_a_readable_file(self):
         pw_file = self.home / "pw"
         pw_file.write_text(PASSWORD + "\n")
