@@ -1,6 +1,7 @@
 #include "proxy/net/descriptor_reserve.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,6 +35,14 @@ std::error_code descriptor_shortage() {
   }
   const std::error_code ec(errno, asio::error::get_system_category());
   return out_of_descriptors(ec) ? ec : std::error_code();
+}
+
+bool client_waiting(int listen_fd) {
+  pollfd listening{listen_fd, POLLIN, 0};
+  int ready = 0;
+  do ready = ::poll(&listening, 1, 0);
+  while (ready < 0 && errno == EINTR);
+  return ready > 0 && (listening.revents & POLLIN) != 0;
 }
 
 DescriptorReserve::DescriptorReserve() {

@@ -28,6 +28,11 @@ std::string out_of_descriptors_refusal(const std::error_code& ec,
 // may still have asked DNS, and then says "host not found" (glibc's EAI_NONAME), not EMFILE.
 std::error_code descriptor_shortage();
 
+// Whether a client waits in the listen queue of `listen_fd`, looked at without a descriptor.
+// Out of descriptors, accept() fails with EMFILE whether or not one waits (the kernel takes
+// the descriptor first), so the failure alone does not say a client needs the reserve.
+bool client_waiting(int listen_fd);
+
 class DescriptorReserve {
  public:
   DescriptorReserve();

@@ -104,7 +104,10 @@ bool Server::next_client_refused_unrecorded() {
 // Out of descriptors, or another failure of accept: one log line when it begins, not one per
 // wake-up (the listener wakes at once for a client still queued). A client that cannot be
 // accepted for want of descriptors is taken through the reserve and told so; when even that
-// fails the loop breathes before trying again.
+// fails, or no client waits, the loop breathes before trying again. Out of descriptors every
+// accept fails, the one right after a turn-away too, with no client queued: the reserve's
+// client is left to its lingering close until a next client does wait (cut at once, that
+// close reset a client whose EHLO came a moment after its 421, at the cost of the 421).
 asio::awaitable<void> Server::accept_failed(const std::error_code& ec) {
   if (!accept_failures_.failing) {
     accept_failures_.failing = true;
@@ -114,7 +117,7 @@ asio::awaitable<void> Server::accept_failed(const std::error_code& ec) {
                       "open-file limit (ulimit -n, LimitNOFILE=) or lower --max-sessions"
                     : ": retrying"));
   }
-  if (net::out_of_descriptors(ec)) {
+  if (net::out_of_descriptors(ec) && net::client_waiting(acceptor_.native_handle())) {
     co_await end_reserve_linger();
     if (turn_away_through_reserve(ec)) {
       ++accept_failures_.turned_away;

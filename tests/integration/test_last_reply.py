@@ -282,11 +282,8 @@ class LastReplyTest(h.IntegrationCase):
             self.assertEndsCleanly(ending, b"421")
             self.assertIn(b"too many sessions (4)", ending[0])
 
-    def test_out_of_descriptors_to_a_client_that_spoke_first(self):
-        """Out of descriptors, a client waiting to be accepted is taken with the one mailtap
-        keeps in reserve and told why: that close did not linger, so the EHLO it had sent drew
-        a reset that can cost it the 421. It lingers as every refusal does, holding the reserve's
-        descriptor meanwhile, which is taken back once the close is done."""
+    def mailtap_out_of_descriptors(self) -> h.Mailtap:
+        """A mailtap whose open-file limit leaves it no descriptor but its reserve."""
         import resource
 
         if "ASAN_OPTIONS" in os.environ:
@@ -298,12 +295,36 @@ class LastReplyTest(h.IntegrationCase):
         lowest_free = min(n for n in range(len(taken) + 1) if n not in taken)
         resource.prlimit(mt.proc.pid, resource.RLIMIT_NOFILE,
                          (lowest_free, resource.prlimit(mt.proc.pid, resource.RLIMIT_NOFILE)[1]))
+        return mt
+
+    def test_out_of_descriptors_to_a_client_that_spoke_first(self):
+        """Out of descriptors, a client waiting to be accepted is taken with the one mailtap
+        keeps in reserve and told why: that close did not linger, so the EHLO it had sent drew
+        a reset that can cost it the 421. It lingers as every refusal does, holding the reserve's
+        descriptor meanwhile, which is taken back once the close is done."""
+        mt = self.mailtap_out_of_descriptors()
         for _ in range(CONNECTIONS // 4):
             with socket.create_connection(("127.0.0.1", mt.port)) as c:
                 c.sendall(b"EHLO spoke.first.test\r\n")
                 ending = read_to_the_end(c)
             self.assertEndsCleanly(ending, b"421")
             self.assertIn(b"Too many open files", ending[0])
+
+    def test_out_of_descriptors_to_a_client_that_speaks_after_the_421(self):
+        """Out of descriptors, the client turned away through the reserve keeps its lingering
+        close while no other client waits: every accept fails then, the one right after the
+        turn-away too, and that failure used to end the close at once, so an EHLO that came a
+        moment after the 421 drew a reset (which can cost a client the 421 it has not read)."""
+        mt = self.mailtap_out_of_descriptors()
+        for _ in range(CONNECTIONS // 4):
+            with socket.create_connection(("127.0.0.1", mt.port)) as c:
+                c.settimeout(20)
+                first = c.recv(65536)
+                self.assertTrue(first.startswith(b"421 "), first)
+                c.sendall(b"EHLO spoke.after.test\r\n")
+                data, how = read_to_the_end(c)
+            self.assertEndsCleanly((first + data, how), b"421")
+            self.assertIn(b"Too many open files", first + data)
 
     def test_a_free_session_does_not_wait_for_refused_clients_lingering(self):
         """While --max-sessions unrecorded refusals linger (their clients stay open after the
