@@ -189,7 +189,7 @@ std::string parse_listen_address(std::string_view text, bool allow_remote, std::
   const std::string value(text);
   if (std::string why = unbracketed_ipv6_refusal(text, true); !why.empty()) return flag + " " + why;
   auto listen = parse_host_port_from(text, 0);
-  if (const auto digits = port_digits(text); digits && !listen)
+  if (const auto digits = port_digits(text); digits && !listen && !port_number(*digits, 0))
     return flag + " " + value + ": port " + std::string(*digits) +
            " is out of range: a port to listen on is a number from 1 to 65535, or 0 for any "
            "free port";

@@ -235,6 +235,11 @@ TEST(Endpoint, ListenPortZeroIsAnyFreePortAndOutOfRangeIsSaidSo) {
   EXPECT_EQ(net::parse_listen_address("[::1]:99999999999", false, "--web", "why", ep),
             "--web [::1]:99999999999: port 99999999999 is out of range: a port to listen on is a "
             "number from 1 to 65535, or 0 for any free port");
+  // A port in range behind a host that is not one is no port's fault.
+  for (const char* bad : {"a..b:2525", "127.0.0.1 :2525", "[::1%x/y]:2525"})
+    EXPECT_EQ(net::parse_listen_address(bad, false, "--listen", "why", ep),
+              "--listen " + std::string(bad) + ": expected ADDR:PORT")
+        << bad;
 }
 
 TEST(Endpoint, AServerPortOutOfRangeIsSaidSo) {
