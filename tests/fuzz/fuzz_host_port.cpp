@@ -50,13 +50,15 @@ void check_listen(std::string_view text) {
   asio::ip::tcp::endpoint any;
   const std::string any_error = parse_listen_address(text, true, "--listen", "", any);
   if (local_error.empty()) {
-    if (!local.address().is_loopback() || local.port() == 0) std::abort();
+    if (!local.address().is_loopback()) std::abort();
     if (!any_error.empty() || any != local) std::abort();  // --allow-remote only widens
   } else if (!local_error.starts_with("--listen ") && !local_error.starts_with("refusing")) {
     std::abort();  // the error names the option
   }
   if (!any_error.empty()) return;
-  if (!parse_host_port(text) || !unbracketed_ipv6_refusal(text, true).empty()) std::abort();
+  // Port 0 (any free port) is a listener's only: a server's host:port refuses it.
+  if (any.port() != 0 && !parse_host_port(text)) std::abort();
+  if (!unbracketed_ipv6_refusal(text, true).empty()) std::abort();
   asio::ip::tcp::endpoint reread;
   if (!parse_listen_address(endpoint_label(any), true, "--listen", "", reread).empty() ||
       reread != any)
