@@ -146,8 +146,8 @@ class MockSession {
   std::size_t body_octets_ = 0;  // of the client's current body (or BDAT chunk), as relayed
   bool ended_ = false;
   bool completed_ = false;
-  bool goodbye_quit_ = false;
-  bool stopped_by_mock_ = false;  // a QUIT after a recording that ended without one
+  bool goodbye_quit_ = false;  // a QUIT after a recording that ended without one
+  bool stopped_by_mock_ = false;
   bool refused_chunk_reply_given_ = false;
   // Client lines mailtap answers itself whose answer it has not sent yet: it sends them in
   // order, each once the replies due before it are there.

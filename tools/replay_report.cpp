@@ -79,6 +79,26 @@ void write_reply(JsonWriter& w, std::string_view name, std::optional<int> code,
   w.end_object();
 }
 
+void write_header(JsonWriter& w, const ReplayHeader& h, bool match, std::size_t differences,
+                  const std::string& stopped, const std::string& failure) {
+  w.key("original_session").value(static_cast<std::int64_t>(h.original_id));
+  w.key("replay_session");
+  if (h.replay_id)
+    w.value(static_cast<std::int64_t>(*h.replay_id));
+  else
+    w.null();
+  w.key("target").value(h.target);
+  w.key("match").value(match);
+  w.key("differences").value(static_cast<std::uint64_t>(differences));
+  for (const auto& [name, text] : {std::pair{"stopped", &stopped}, {"failure", &failure}}) {
+    w.key(name);
+    if (text->empty())
+      w.null();
+    else
+      w.value(*text);
+  }
+}
+
 }  // namespace
 
 std::string format_replay_text(const ReplayHeader& h, const ReplayReport& report,
@@ -109,26 +129,6 @@ std::string format_replay_text(const ReplayHeader& h, const ReplayReport& report
              : "result: " + std::to_string(diff) + " of " + std::to_string(report.compared()) +
                    " replies differ in class\n";
   return out;
-}
-
-static void write_header(JsonWriter& w, const ReplayHeader& h, bool match, std::size_t differences,
-                         const std::string& stopped, const std::string& failure) {
-  w.key("original_session").value(static_cast<std::int64_t>(h.original_id));
-  w.key("replay_session");
-  if (h.replay_id)
-    w.value(static_cast<std::int64_t>(*h.replay_id));
-  else
-    w.null();
-  w.key("target").value(h.target);
-  w.key("match").value(match);
-  w.key("differences").value(static_cast<std::uint64_t>(differences));
-  for (const auto& [name, text] : {std::pair{"stopped", &stopped}, {"failure", &failure}}) {
-    w.key(name);
-    if (text->empty())
-      w.null();
-    else
-      w.value(*text);
-  }
 }
 
 std::string format_replay_failure_json(const ReplayHeader& h, const std::string& failure) {
