@@ -88,9 +88,10 @@ bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::st
   note_session_outcome(out, detail->session.outcome);
   const storage::SessionRow& row = detail->session;
   if (!row.ended) out.unfinished = row.writer_gone() ? "cut" : "in_progress";
-  // --local-tls starttls leaves its mark in the events (client_starttls); TLS from the first
-  // byte only in the row.
-  out.client_implicit_tls = !row.client_tls_version.empty() && !out.client_starttls;
+  // --local-tls starttls and implicit leave their mark in the events; the row's TLS version,
+  // written when the session ends, covers an implicit session recorded before its note was.
+  out.client_implicit_tls =
+      out.client_implicit_tls || (!row.client_tls_version.empty() && !out.client_starttls);
   // The user mailtap authenticated as is in the session row (not in the rendering of every
   // mechanism's lines).
   if (out.mailtap_login && detail->session.auth_by == storage::AuthBy::mailtap)

@@ -176,6 +176,15 @@ void note_mailtap_login(const smtp::Event& e, RecordedDialogue& out) {
   }
 }
 
+// proxy --local-tls implicit: mailtap notes the client's handshake (made, failed or cut by a
+// shutdown) before anything else, with no verb; STARTTLS's notes carry the verb STARTTLS. The
+// note is there from the start, where the session row says TLS only once the session ends.
+void note_client_implicit_tls(const smtp::Event& e, RecordedDialogue& out) {
+  if (e.direction == smtp::Direction::mailtap_note && e.kind == smtp::EventKind::tls &&
+      e.verb.empty() && e.note.starts_with("client side: TLS"))
+    out.client_implicit_tls = true;
+}
+
 // Groups the client's steps into flights as the events come, in recorded order.
 class DialogueBuilder {
  public:
@@ -294,6 +303,7 @@ bool build_recorded_dialogue(const std::vector<storage::EventRow>& events, Recor
   DialogueBuilder builder(out, refused, partial);
   for (const storage::EventRow& row : events) {
     note_mailtap_login(row.event, out);
+    note_client_implicit_tls(row.event, out);
     // A note about the record (relayed octets dropped unsent), not something the client sent.
     if (smtp::is_unsent_note(row.event)) continue;
     if (!smtp::from_client(row.event.direction))

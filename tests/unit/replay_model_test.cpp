@@ -763,6 +763,31 @@ TEST(ReplayDriver, StopsWhenMailtapsOwnAuthFails) {
   EXPECT_FALSE(r.login->matches());
 }
 
+// proxy --local-tls implicit: the client's handshake is noted before the greeting, while the
+// session row says TLS only once the session ends. A cut or still recorded session (mock
+// --unfinished) is known as TLS from its events alone; a STARTTLS note is not this.
+TEST(RecordedDialogue, KnowsAClientThatSpokeTlsFromTheFirstByteFromItsEvents) {
+  auto session = [](std::string verb, std::string note) {
+    storage::EventRow tls = ev(Direction::mailtap_note, EventKind::tls, std::move(verb), "");
+    tls.event.note = std::move(note);
+    return std::vector<storage::EventRow>{
+        tls,
+        ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+        client("EHLO", "EHLO client.test\r\n"),
+        reply("EHLO", 250, "250 mx\r\n"),
+    };
+  };
+  EXPECT_TRUE(built(session("",
+                            "client side: TLS established (TLSv1.3 TLS_AES_256_GCM_SHA384, "
+                            "--local-tls implicit)"))
+                  .client_implicit_tls);
+  EXPECT_FALSE(built(session("STARTTLS",
+                             "client side: TLS established (TLSv1.3); the client "
+                             "must send EHLO again"))
+                   .client_implicit_tls);
+  EXPECT_FALSE(built(plain_session()).client_implicit_tls);
+}
+
 // proxy --local-tls starttls: the client's STARTTLS was answered by mailtap itself.
 std::vector<storage::EventRow> local_starttls_session() {
   return {
