@@ -33,7 +33,9 @@ std::string ReplayDriver::answered_command(const Flight& f, const RecordedReply&
   if (r.unsolicited || r.verb.empty()) return "";
   for (std::size_t j = answered; j < f.steps.size(); ++j) {
     const ClientStep& step = recording_.client[f.steps[j]];
-    if (step.verb != r.verb) continue;
+    // A BDAT chunk carries its line's verb but is answered by nothing: the reply to a
+    // pipelined `BDAT n LAST` behind it is that line's.
+    if (step.kind == smtp::EventKind::bdat_chunk || step.verb != r.verb) continue;
     answered = j + 1;
     return step.summary();
   }

@@ -2,6 +2,8 @@
 // redacted AUTH lines, and acting the client out through a Dialogue.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "proxy/smtp/base64.hpp"
 #include "tests/unit/event_rows.hpp"
 #include "tests/unit/upstream_text.hpp"
@@ -745,6 +747,38 @@ TEST(ReplayDriver, AuthenticatesAsMailtapDidBeforeTheClientGoesOn) {
       << text;
   EXPECT_NE(format_replay_json({7, 9, "mx:587"}, r).find("\"mailtap_auth\":{\"user\":\"alice\""),
             std::string::npos);
+}
+
+// A BDAT chunk carries its line's verb, but no reply answers it: with `BDAT 3`, its chunk,
+// `BDAT 3 LAST` and its chunk pipelined, the second BDAT reply is `BDAT 3 LAST`'s.
+TEST(ReplayDriver, NamesTheBdatLineEachPipelinedBdatReplyAnswers) {
+  const std::vector<storage::EventRow> rows{
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("BDAT", "BDAT 3\r\n"),
+      ev(Direction::client_to_upstream, EventKind::bdat_chunk, "BDAT", "abc"),
+      client("BDAT", "BDAT 3 LAST\r\n"),
+      ev(Direction::client_to_upstream, EventKind::bdat_chunk, "BDAT", "def"),
+      reply("BDAT", 250, "250 2.0.0 3 octets\r\n"),
+      reply("BDAT", 250, "250 2.0.0 Ok: queued as B\r\n"),
+      client("QUIT", "QUIT\r\n"),
+      reply("QUIT", 221, "221 2.0.0 Bye\r\n"),
+  };
+  DriverHarness h(rows);
+  const ReplayReport r = h.driver->report();
+  const auto row_of = [&r](std::string_view original) {
+    return std::find_if(r.replies.begin(), r.replies.end(),
+                        [&](const ReplyComparison& c) { return c.original_line == original; });
+  };
+  ASSERT_NE(row_of("250 2.0.0 3 octets"), r.replies.end());
+  ASSERT_NE(row_of("250 2.0.0 Ok: queued as B"), r.replies.end());
+  EXPECT_EQ(row_of("250 2.0.0 3 octets")->command, "BDAT 3");
+  EXPECT_EQ(row_of("250 2.0.0 Ok: queued as B")->command, "BDAT 3 LAST");
 }
 
 TEST(ReplayDriver, StopsWhenMailtapsOwnAuthFails) {
