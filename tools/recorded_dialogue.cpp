@@ -76,7 +76,14 @@ std::string discarded_chunk(const storage::EventRow& row, const std::string& whe
       e.verb != "BDAT")
     return {};
   const smtp::BdatArgs args = smtp::parse_bdat_line(e.bytes);
-  if (!args || args.size == 0) return {};  // no chunk follows (a bad size ended the session)
+  // Today a line the strict parse refuses ends the session with no chunk behind it, but an
+  // older mailtap read lenient spellings ("BDAT\t10") as a size and discarded that many
+  // octets unrecorded: which of the two the record holds cannot be told.
+  if (!args)
+    return where +
+           "mailtap answered the client's BDAT itself, and its line is not RFC 3030's strict "
+           "form: a chunk behind it may have been discarded unrecorded; it cannot be sent again";
+  if (args.size == 0) return {};  // no chunk follows
   return where + "mailtap answered the client's BDAT itself and discarded its chunk of " +
          std::to_string(args.size) + " octets unrecorded; it cannot be sent again";
 }

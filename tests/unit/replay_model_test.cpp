@@ -129,6 +129,15 @@ TEST(RecordedDialogue, RefusesABdatChunkMailtapDiscardedUnrecorded) {
   // The mock only counts a chunk: it reads and drops the client's as mailtap did.
   EXPECT_TRUE(build_recorded_dialogue(discarded, d, error, RefusedLines::answered_again)) << error;
   EXPECT_TRUE(build_recorded_dialogue(bdat_session("BDAT 0 LAST\r\n"), d, error)) << error;
+  // An older mailtap read lenient spellings as BDAT and discarded their chunk too; the strict
+  // parse cannot say how many octets that was, so such a line is not sent again either.
+  for (const std::string line : {"BDAT\t10\r\n", " BDAT 10\r\n", "BDAT  10 LAST\r\n"}) {
+    const std::vector<storage::EventRow> lenient = bdat_session(line);
+    EXPECT_FALSE(build_recorded_dialogue(lenient, d, error)) << line;
+    EXPECT_NE(error.find("event " + std::to_string(lenient[5].seq) + ": "), std::string::npos)
+        << error;
+    EXPECT_NE(error.find("cannot be sent again"), std::string::npos) << error;
+  }
 }
 
 // The dialogue `events` rebuild into, which must succeed.
