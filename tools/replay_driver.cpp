@@ -75,7 +75,9 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
                            std::vector<smtp::Message>& messages)
     : recording_(recording),
       events_(events),
-      login_user_(options.login ? options.login->user : std::string()),
+      login_user_(options.login ? smtp::shown_login_user(options.login->user,
+                                                         options.login->password.get(), false)
+                                : std::string()),
       dialogue_(std::move(options), events, messages) {
   ReplyComparison greeting;
   if (recording_.greeting) {

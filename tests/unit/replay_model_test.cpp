@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "proxy/smtp/base64.hpp"
+#include "proxy/smtp/upstream_login.hpp"
 #include "tests/unit/event_rows.hpp"
 #include "tests/unit/upstream_text.hpp"
 #include "tools/recorded_dialogue.hpp"
@@ -788,6 +789,23 @@ TEST(ReplayDriver, NamesTheBdatLineEachPipelinedBdatReplyAnswers) {
   ASSERT_NE(row_of("250 2.0.0 Ok: queued as B"), r.replies.end());
   EXPECT_EQ(row_of("250 2.0.0 3 octets")->command, "BDAT 3");
   EXPECT_EQ(row_of("250 2.0.0 Ok: queued as B")->command, "BDAT 3 LAST");
+}
+
+// A user name that holds the password (user+password typed into --auth-user) is withheld in
+// the report, as the proxy withholds it: the report goes to a terminal and to files.
+TEST(ReplayDriver, ReportWithholdsALoginUserThatHoldsThePassword) {
+  auto password = std::make_shared<const smtp::Secret>(smtp::Secret::copy_of("s3cret"));
+  smtp::DialogueOptions options = login_options(password);
+  options.login->user = "alice+s3cret";
+  DriverHarness h(mailtap_login_session(), std::move(options));
+  const ReplayReport r = h.driver->report();
+  ASSERT_TRUE(r.login);
+  EXPECT_EQ(r.login->user, smtp::kUserWithheld);
+  const std::string text = format_replay_text({7, 9, "mx:587"}, r);
+  const std::string json = format_replay_json({7, 9, "mx:587"}, r);
+  EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
+  EXPECT_EQ(json.find("s3cret"), std::string::npos) << json;
+  EXPECT_NE(text.find("<withheld"), std::string::npos) << text;
 }
 
 TEST(ReplayDriver, StopsWhenMailtapsOwnAuthFails) {
