@@ -1980,6 +1980,24 @@ def mboxrd_quoted(body: bytes) -> bytes:
     return b"".join(out)
 
 
+def wait_recorded_reply(db, session_id: int, verb: str, code: int, timeout: float = 15.0) -> None:
+    """Waits (bounded) until the recorder has committed the reply `code` to the client's `verb`
+    in session `session_id`: what a test reads from a session still recorded is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                if con.execute("SELECT 1 FROM events WHERE session_id = ? AND verb = ? AND "
+                               "reply_code = ?", (session_id, verb, code)).fetchone():
+                    return
+        except sqlite3.OperationalError:
+            pass  # not created yet, or busy: asked again
+        if time.monotonic() > deadline:
+            raise AssertionError(f"session {session_id}: no {code} reply to {verb} recorded "
+                                 f"in {db} within {timeout}s")
+        time.sleep(0.05)
+
+
 def body_files_into_rows(db) -> None:
     """Gives a record the layout mailtap wrote before schema version 6, when a body was stored
     wholly in its events' rows: the octets of every event in its session's body file go back

@@ -10,7 +10,6 @@ import smtplib
 import ssl
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -115,7 +114,7 @@ class MockCiTest(h.IntegrationCase):
             c.reply()
             c.cmd("EHLO client.test")
             c.cmd("MAIL FROM:<a@client.test>")
-            time.sleep(1.5)  # the recorder commits what it has
+            h.wait_recorded_reply(db, 1, "MAIL", 250)
             cp = self.mock_cp(db)  # the proxy still records it
             self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
             self.assertIn("mock: session 1 cannot be served: it has no end yet (in_progress: "

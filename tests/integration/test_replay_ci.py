@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -39,7 +38,7 @@ class ReplayCiTest(h.IntegrationCase):
             c.reply()
             c.cmd("EHLO client.test")
             c.cmd("MAIL FROM:<a@client.test>")
-            time.sleep(1.5)  # the recorder commits what it has
+            h.wait_recorded_reply(self.db, 1, "MAIL", 250)
             proxy.proc.kill()
             proxy.proc.wait(10)
         cp = self.replay()
