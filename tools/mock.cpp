@@ -112,6 +112,7 @@ class MockServer {
     signals_.async_wait([this](const std::error_code& e, int signal) {
       if (e) return;
       if (stopping_) {  // a second signal: do not wait for the client's last word
+        report_cut_off_client();
         io_.stop();
         return;
       }
@@ -130,6 +131,15 @@ class MockServer {
     client_wait_.cancel();
     if (serving_) serving_->cancel(ignored);
     finish_if_idle();
+  }
+
+  // A second signal ends the mock at once: the client being served is cut off, and counted.
+  void report_cut_off_client() {
+    if (!serving_session_) return;
+    MockSession& session = *serving_session_;
+    serving_session_ = nullptr;
+    session.mock_stopped(signal_name_);
+    report(serving_label_, session);
   }
 
   void finish_if_idle() {
@@ -247,6 +257,7 @@ class MockServer {
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
     MockSession session(recording_);
     session.start();
+    serving_session_ = &session;
     if (co_await converse(socket, session)) {
       // The client may have sent more than the mock read (commands behind the one that
       // diverged): a plain close would answer it with a reset that can lose the last reply.
@@ -255,6 +266,7 @@ class MockServer {
       socket.set_option(asio::socket_base::linger(true, 0), ec);
       socket.close(ec);
     }
+    serving_session_ = nullptr;
     report(client, session);
   }
 
@@ -319,6 +331,7 @@ class MockServer {
   std::string signal_name_;  // the signal that stopped the mock, "" if none did
   std::string stop_reason_ = "stopped before any client connected";
   asio::ip::tcp::socket* serving_ = nullptr;  // the client being served, if one is
+  MockSession* serving_session_ = nullptr;    // its session, until it is reported
   std::string serving_label_;
 };
 

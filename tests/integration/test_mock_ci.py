@@ -88,6 +88,21 @@ class MockCiTest(h.IntegrationCase):
         self.assertRegex(out, r"did not complete session 1: the mock was stopped \(SIGTERM\) "
                               r"after 1 commands; the recording continues with `mail FROM:<a@client\.test>`")
 
+    def test_a_second_stop_reports_the_client_it_cuts_off(self):
+        p, port = self.start_mock()
+        with h.SmtpSocket(port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(c.reply().code, 421)
+            # The client has not closed: the mock still waits for it when told again.
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 1, out + err)
+        self.assertNotIn("before any client connected", err)
+        self.assertRegex(out, r"did not complete session 1: the mock was stopped \(SIGTERM\) "
+                              r"after 1 commands")
+
     def test_loop_stopped_after_clients_completed_succeeds(self):
         p, port = self.start_mock("--loop")
         send(port)
