@@ -129,8 +129,25 @@ class MockServer {
     std::error_code ignored;
     acceptor_.close(ignored);
     client_wait_.cancel();
-    if (serving_) serving_->cancel(ignored);
+    cut_wait_for_client();
     finish_if_idle();
+  }
+
+  // The client being served gets the stop's 421 next. A read it would answer is cancelled; a
+  // reply being written is not, or the client would get half of it, but the client has only
+  // the last-word time to take it.
+  void cut_wait_for_client() {
+    if (!serving_) return;
+    asio::ip::tcp::socket& socket = *serving_;
+    if (waiting_ == Waiting::read) {
+      std::error_code ignored;
+      socket.cancel(ignored);
+    } else if (waiting_ == Waiting::write) {
+      last_word_.emplace(socket.get_executor(), kLastWordTime, [&socket] {
+        std::error_code ignored;
+        socket.cancel(ignored);
+      });
+    }
   }
 
   // A second signal ends the mock at once: the client being served is cut off, and counted.
@@ -152,13 +169,16 @@ class MockServer {
   // recorded reply, many pipelined commands): a write it does not take within --timeout ends
   // the connection, as a line it does not complete does. Once the mock is stopping, its last
   // words get only a short while.
-  asio::awaitable<Sent> send(asio::ip::tcp::socket& socket, const std::string& out) const {
+  asio::awaitable<Sent> send(asio::ip::tcp::socket& socket, const std::string& out) {
     const auto limit = stopping_ ? std::chrono::steady_clock::duration(kLastWordTime) : timeout_;
     net::Deadline deadline(socket.get_executor(), limit, [&socket] {
       std::error_code ignored;
       socket.cancel(ignored);
     });
+    waiting_ = Waiting::write;
     auto [ec, n] = co_await asio::async_write(socket, asio::buffer(out), use_tuple);
+    waiting_ = Waiting::nothing;
+    last_word_.reset();  // a stop's limit on this write; a cut one failed (the stop says why)
     if (!ec) co_return Sent::all;
     co_return deadline.expired() ? Sent::not_read : Sent::failed;
   }
@@ -167,8 +187,7 @@ class MockServer {
 
   // Writes what the session has for the client. over: the connection failed; dropped: the
   // client did not take it within --timeout, and the connection is to be dropped.
-  asio::awaitable<Wrote> write_to_client(asio::ip::tcp::socket& socket,
-                                         MockSession& session) const {
+  asio::awaitable<Wrote> write_to_client(asio::ip::tcp::socket& socket, MockSession& session) {
     // A stop cancels what the mock waits on; checked here too for one that came between.
     if (stopping_) session.mock_stopped(signal_name_);
     std::string out = session.take_to_client();
@@ -188,7 +207,7 @@ class MockServer {
 
   // Plays the session with the client until it ends; false: the client stopped reading, and
   // the connection is to be dropped.
-  asio::awaitable<bool> converse(asio::ip::tcp::socket& socket, MockSession& session) const {
+  asio::awaitable<bool> converse(asio::ip::tcp::socket& socket, MockSession& session) {
     std::array<char, std::size_t{16} * 1024> buf;
     // --timeout is for a whole line: the client's turn begins with the greeting and again
     // with each line it completes (or each 64 KiB of a long one), not with every read, so a
@@ -213,11 +232,14 @@ class MockServer {
         continue;
       }
       if (session.finished()) break;
+      if (stopping_) continue;  // came during a write: the stop's 421 goes out next
       net::Deadline deadline(socket.get_executor(), turn + timeout_, [&socket] {
         std::error_code ignored;
         socket.cancel(ignored);
       });
+      waiting_ = Waiting::read;
       auto [rec, n] = co_await socket.async_read_some(asio::buffer(buf), use_tuple);
+      waiting_ = Waiting::nothing;
       if (stopping_) continue;  // the stop's 421 goes out next
       if (deadline.expired()) {
         // Asked of the dialogue, not of the reads: one that completed a line and began the
@@ -332,6 +354,9 @@ class MockServer {
   std::string stop_reason_ = "stopped before any client connected";
   asio::ip::tcp::socket* serving_ = nullptr;  // the client being served, if one is
   MockSession* serving_session_ = nullptr;    // its session, until it is reported
+  enum class Waiting : std::uint8_t { nothing, read, write };
+  Waiting waiting_ = Waiting::nothing;      // on the client being served
+  std::optional<net::Deadline> last_word_;  // a stop's limit on a write in progress
   std::string serving_label_;
 };
 
