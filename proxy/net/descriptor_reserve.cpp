@@ -21,7 +21,10 @@ std::string out_of_descriptors_refusal(const std::error_code& ec,
   std::string limit;
   if (rlimit lim{}; ec.value() == EMFILE && getrlimit(RLIMIT_NOFILE, &lim) == 0)
     limit = " (mailtap's open-file limit is " + std::to_string(lim.rlim_cur) + ")";
-  std::string mend = "raise the limit, ulimit -n or LimitNOFILE=";
+  // ENFILE: the kernel's table, every process's files together, is full; mailtap's own limit
+  // is not what was reached, so raising it mends nothing.
+  std::string mend = ec.value() == ENFILE ? "raise the system's file limit, sysctl fs.file-max"
+                                          : "raise the limit, ulimit -n or LimitNOFILE=";
   if (!connections_flag.empty()) mend += ", or lower " + std::string(connections_flag);
   return "4.3.2 mailtap: " + ec.message() + limit +
          "; try again later (whoever runs mailtap: " + mend + ")";

@@ -38,5 +38,18 @@ TEST(OutOfDescriptorsRefusal, TheSystemTableFullHasNoProcessLimitToQuote) {
   EXPECT_EQ(text.find("open-file limit is"), std::string::npos) << text;
 }
 
+TEST(OutOfDescriptorsRefusal, TheSystemTableFullNamesTheSystemLimitNotTheProcessOne) {
+  // ENFILE: every process's files together fill the kernel's table; mailtap's own limit
+  // (ulimit -n, LimitNOFILE=) is not what was reached, raising it mends nothing.
+  const std::string text = out_of_descriptors_refusal(
+      std::error_code(ENFILE, asio::error::get_system_category()), "--max-sessions");
+  EXPECT_EQ(text.find("ulimit -n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("LimitNOFILE="), std::string::npos) << text;
+  EXPECT_NE(text.find("; try again later (whoever runs mailtap: raise the system's file limit, "
+                      "sysctl fs.file-max, or lower --max-sessions)"),
+            std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace mailtap::net
