@@ -40,8 +40,9 @@ struct Lingered {
   bool client_reset = false;
   bool octet_limit = false;  // limits.octets were thrown away: the client may have sent more
   bool time_limit = false;   // limits.time passed first (not a cancel: see cut())
-  // The socket was closed before the lingering close began: mailtap had reset the connection
-  // (a client that did not read its replies), so nothing lingered.
+  // The socket was closed before the lingering close began (mailtap had reset or closed the
+  // connection: for a client that did not read its replies, a failed STARTTLS handshake, ...),
+  // so nothing lingered. Why, only the caller knows.
   bool closed_before = false;
 };
 

@@ -59,7 +59,7 @@ std::optional<std::string> undelivered_note(std::string_view last_replies,
 }
 
 std::optional<std::string> discarded_note(const net::Lingered& lingered,
-                                          const net::LingerLimits& limits) {
+                                          const net::LingerLimits& limits, bool reset_unread) {
   if (lingered.discarded == 0) return std::nullopt;
   std::string note = std::to_string(lingered.discarded) +
                      " octets the client sent after the end were discarded unread";
@@ -69,8 +69,11 @@ std::optional<std::string> discarded_note(const net::Lingered& lingered,
   else if (lingered.time_limit)
     note += " (closed before the client did: it had not closed within " +
             format_short_duration(limits.time) + ")";
-  else if (lingered.closed_before)
+  else if (lingered.closed_before && reset_unread)
     note += " (mailtap had reset the connection: the client was not reading its replies)";
+  // A failed or timed-out STARTTLS handshake, a shutdown during one: not the client's reading.
+  else if (lingered.closed_before)
+    note += " (mailtap had closed the connection already)";
   else if (!lingered.client_closed)
     note += " (closed before the client did: mailtap was shutting down)";
   return note;

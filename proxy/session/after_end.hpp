@@ -28,8 +28,10 @@ std::optional<std::string> undelivered_note(std::string_view last_replies,
 // The octets the lingering close threw away, as the record's note and the log say them
 // ("8 octets the client sent after the end were discarded unread"), with why mailtap closed
 // first if it did; nullopt when nothing was thrown away. Never the octets themselves: they may
-// hold a secret the client typed ahead (an AUTH line behind a QUIT).
+// hold a secret the client typed ahead (an AUTH line behind a QUIT). `reset_unread`: mailtap
+// had reset the connection because the client did not read its replies, the one reason of a
+// socket closed before (Lingered::closed_before) that the note may blame the client for.
 std::optional<std::string> discarded_note(const net::Lingered& lingered,
-                                          const net::LingerLimits& limits);
+                                          const net::LingerLimits& limits, bool reset_unread);
 
 }  // namespace mailtap

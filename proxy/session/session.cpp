@@ -264,7 +264,10 @@ asio::awaitable<void> Session::refuse(const net::UpstreamSetup& setup, bool log)
     // A client that does not read must not keep the session alive: the same limit as for the
     // last reply of a session (watch_last_replies), though the socket takes the line at once
     // in practice (nothing went before it but a TLS handshake, which the client read).
-    net::Deadline deadline(executor(), ctx_.config.timeout_command, [this] { client_.reset(); });
+    net::Deadline deadline(executor(), ctx_.config.timeout_command, [this] {
+      client_.reset();
+      client_reset_unread_ = true;
+    });
     co_await client_.write(asio::buffer(line));
     if (deadline.expired())
       client_dropped_note_ =
@@ -1047,7 +1050,8 @@ void Session::record_after_end(const net::Lingered& lingered) {
   // What the dialogue had read but not framed where reading stopped went unread as well.
   net::Lingered thrown_away = lingered;
   if (dialogue_) thrown_away.discarded += dialogue_->client_octets_discarded();
-  if (std::optional<std::string> note = discarded_note(thrown_away, net::lingering)) {
+  if (std::optional<std::string> note =
+          discarded_note(thrown_away, net::lingering, client_reset_unread_)) {
     log::debug("session " + std::to_string(id_) + ": " + *note);
     add_after_end_note(std::move(*note));
   }
@@ -1275,6 +1279,7 @@ void Session::time_out_client_reading() {
 // client reader's wait; what is still queued for the client is dropped by its writer.
 void Session::drop_client() {
   client_.reset();
+  client_reset_unread_ = true;
   client_write_failed_ = true;
   client_took_at_.reset();
 }

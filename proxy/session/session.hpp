@@ -212,6 +212,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // The client was dropped for not reading once the dialogue had ended: what the log line that
   // ends the session adds, and the record's note after its end says (record_after_end).
   std::string client_dropped_note_;
+  // mailtap reset the client's connection because it did not read its replies (drop_client, the
+  // setup 421's limit), not for a failed handshake or a shutdown: what the discarded octets'
+  // note may say (discarded_note).
+  bool client_reset_unread_ = false;
   bool client_not_reading_logged_ = false;  // see log_client_not_reading
   // The replies written to the client once the closing record was committed (the 221, a 421),
   // as reply_summaries says them: what the record names if they did not reach the client.

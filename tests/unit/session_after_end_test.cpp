@@ -43,31 +43,42 @@ TEST(AfterEnd, SaysWhichRepliesWereNotDeliveredAndWhy) {
 
 TEST(AfterEnd, CountsWhatTheLingeringCloseThrewAwayAndWhyItClosedFirst) {
   net::Lingered lingered;
-  EXPECT_EQ(discarded_note(lingered, limits), std::nullopt);
+  EXPECT_EQ(discarded_note(lingered, limits, false), std::nullopt);
   lingered.discarded = 8;
   lingered.client_closed = true;
-  EXPECT_EQ(discarded_note(lingered, limits),
+  EXPECT_EQ(discarded_note(lingered, limits, false),
             "8 octets the client sent after the end were discarded unread");
   lingered.client_closed = false;
   lingered.discarded = std::size_t{1} << 20;
   lingered.octet_limit = true;
-  EXPECT_EQ(discarded_note(lingered, limits),
+  EXPECT_EQ(discarded_note(lingered, limits, false),
             "1048576 octets the client sent after the end were discarded unread (closed before "
             "the client did: the lingering close reads at most 1 MiB)");
   lingered.octet_limit = false;
   lingered.time_limit = true;
-  EXPECT_EQ(discarded_note(lingered, limits),
+  EXPECT_EQ(discarded_note(lingered, limits, false),
             "1048576 octets the client sent after the end were discarded unread (closed before "
             "the client did: it had not closed within 2.0s)");
   lingered.time_limit = false;
-  EXPECT_EQ(discarded_note(lingered, limits),
+  EXPECT_EQ(discarded_note(lingered, limits, false),
             "1048576 octets the client sent after the end were discarded unread (closed before "
             "the client did: mailtap was shutting down)");
   // No lingering close at all: mailtap had reset a client that did not read (no shutdown).
   lingered.closed_before = true;
-  EXPECT_EQ(discarded_note(lingered, limits),
+  EXPECT_EQ(discarded_note(lingered, limits, /*reset_unread=*/true),
             "1048576 octets the client sent after the end were discarded unread (mailtap had "
             "reset the connection: the client was not reading its replies)");
+}
+
+TEST(AfterEnd, AConnectionClosedBeforeForAnotherReasonDoesNotBlameTheClientsReading) {
+  // A STARTTLS handshake that failed or timed out, a shutdown during one: the socket was
+  // closed before the lingering close, and the client is not to be called slow for it.
+  net::Lingered lingered;
+  lingered.discarded = 5;
+  lingered.closed_before = true;
+  EXPECT_EQ(discarded_note(lingered, limits, /*reset_unread=*/false),
+            "5 octets the client sent after the end were discarded unread (mailtap had closed "
+            "the connection already)");
 }
 
 }  // namespace
