@@ -63,6 +63,18 @@ std::span<char, read_size> thread_read_buffer() {
   return std::span<char, read_size>(buffer.get(), read_size);
 }
 
+// What the recording 421 says of the replies it holds back (`held`, as reply_summaries says
+// them). The server's 250 to an end of data means it has the message: an MTA that took a bare
+// 421 for "try again" would deliver it twice. "Not yet": the commit may still come.
+std::string held_replies_clause(std::string_view held) {
+  if (held.empty()) return {};
+  if (held.starts_with('2'))
+    return "; the server has the message (" + std::string(held) +
+           "), not yet recorded by mailtap: do not send it again (the server's logs have its "
+           "queue id)";
+  return "; not sent, as not yet recorded: " + std::string(held);
+}
+
 }  // namespace
 
 Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::SessionKey id)
@@ -1224,14 +1236,14 @@ void Session::time_out_client(std::chrono::steady_clock::time_point client_turn)
   if (durable_flushes_ > 0 || recording_waits_ > 0) {
     // The 421 goes now, at the limit, not behind the commit it would wait for (which may take
     // until the recorder gives up). What was held for that commit acknowledges what is not on
-    // disk and never goes (principle 5): the 421 names it instead.
+    // disk and never goes (principle 5): the 421 quotes it instead, and the record says so.
     const std::string held = reply_summaries(client_held_);
     client_held_.clear();
     client_output_unheld_ = true;
-    d.abort(
-        "4.3.0 mailtap: recording did not keep up for " + limit + " (the session waited for it)" +
-            (held.empty() ? std::string() : "; not sent, as not recorded: " + held) + "; closing",
-        {smtp::Ending::Kind::timeout, "recording did not keep up in time"});
+    if (!held.empty()) d.replies_not_relayed(held);
+    d.abort("4.3.0 mailtap: recording did not keep up for " + limit +
+                " (the session waited for it)" + held_replies_clause(held) + "; closing",
+            {smtp::Ending::Kind::timeout, "recording did not keep up in time"});
     return;
   }
   d.time_out_client(limit, last_client_activity_ > client_turn);

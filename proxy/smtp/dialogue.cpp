@@ -610,6 +610,11 @@ void Dialogue::abandon_message(std::string_view why) {
   abandon_upstream_now(/*drop_queued=*/false);
 }
 
+void Dialogue::replies_not_relayed(std::string_view replies) {
+  record(
+      note_event(EventKind::note, {}, std::string(unrelayed_note_prefix) + std::string(replies)));
+}
+
 void Dialogue::recording_failed(std::string cause) {
   if (!recording_failure_) recording_failure_ = std::move(cause);
 }

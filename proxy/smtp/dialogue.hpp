@@ -152,6 +152,9 @@ class Dialogue {
   // (the server discards it), and the client gets a 421 that says so; MAIL, DATA and BDAT get
   // a 451. The replies to ends of data already sent are relayed: the server has those messages.
   void recording_failed(std::string cause);
+  // The owner will never write `replies` (as reply_summaries says them), recorded as relayed,
+  // to the client: it held them for a commit that did not come in time. A note says so.
+  void replies_not_relayed(std::string_view replies);
   // Ends the dialogue with nothing more said to anyone, when the session stops for a reason
   // the dialogue did not see. Closes an open message body's record, so the events still add up
   // to every octet relayed.

@@ -25,6 +25,11 @@ inline constexpr std::string_view smuggling_shape_note_prefix = "smuggling shape
 // out (docs/recording.md, "Byte counts").
 inline constexpr std::string_view unsent_note_prefix = "not sent upstream: ";
 
+// Its counterpart on the client's side, a `note` after replies recorded as relayed that mailtap
+// never wrote to the client: held for a commit that did not come within the client's limit
+// (docs/dialogue.md, "Timeouts"). The record does not claim the client was told.
+inline constexpr std::string_view unrelayed_note_prefix = "not relayed to the client: ";
+
 struct Event {
   Direction direction = Direction::mailtap_note;
   Phase phase = Phase::plain;

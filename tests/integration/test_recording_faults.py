@@ -633,8 +633,9 @@ class LockContentionTest(IntegrationCase):
         its end of data, held for the message's record: at the limit, not when the lock goes
         (or the recorder gives up a minute later), the client gets the 421, and it says
         recording did not keep up, not that the client was idle. The server's 250 never goes,
-        its record not being committed (principle 5); the 421 names it, so the client knows
-        the server has the message."""
+        its record not being committed (principle 5); the 421 quotes it and tells the client
+        not to send the message again (an MTA that requeues on a 421 would deliver it twice),
+        and the record says the 250 did not reach the client."""
         fake = self.fake("good")
         m = self.mailtap(fake.address, extra_args=["--timeout-command", "2s"])
         db = Path(m._tmp) / "mailtap.db"
@@ -648,10 +649,18 @@ class LockContentionTest(IntegrationCase):
             holder.execute("ROLLBACK")
         self.assertEqual(reply.code, 421, reply)
         self.assertIn("recording did not keep up for 2.0s", str(reply))
-        self.assertIn("250", str(reply), "names the server's reply it holds back")
+        text = str(reply)
+        self.assertIn("the server has the message (250 2.0.0 Ok: queued as", text)
+        self.assertIn("do not send it again", text)
+        self.assertIn("not yet recorded", text)
+        self.assertNotIn("not recorded:", text, "the commit may still happen")
         [s] = rec.wait_ended(db, 1)
         self.assertEqual((s["outcome"], s["outcome_reason"]),
                          ("timeout", "recording did not keep up in time"))
+        notes = [e["note"] for e in rec.events(db, s["id"])
+                 if (e["note"] or "").startswith("not relayed to the client: ")]
+        self.assertEqual(len(notes), 1, notes)
+        self.assertIn("250 2.0.0 Ok: queued as", notes[0])
 
     def test_a_write_lock_held_past_the_busy_timeout_delays_the_reply_not_the_record(self):
         fake = self.fake("good")
