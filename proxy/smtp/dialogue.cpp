@@ -28,7 +28,7 @@ bool mentions_certificate(const Reply& reply) {
 
 // Verbs after which a strict server's reading of the next bytes depends on its reply: the
 // client (RFC 2920 §3.1) must wait for it anyway, so mailtap waits too before reading on.
-bool is_sync_verb(Verb verb) {
+constexpr bool is_sync_verb(Verb verb) {
   switch (verb) {
     case Verb::ehlo:
     case Verb::helo:
@@ -40,6 +40,30 @@ bool is_sync_verb(Verb verb) {
       return false;
   }
 }
+
+// RFC 2920 §3.1: only MAIL, RCPT and RSET (and BDAT, its chunk counted) may have more commands
+// pipelined behind them; NOOP, VRFY, EXPN, as the sync verbs, end a group. Nothing of mailtap's
+// own (its QUIT) goes behind one before its reply: Postfix (smtpd_forbid_unauth_pipelining, on
+// by default from 3.9) answers such pipelining with 554 to the client's command and a dropped
+// session. Unknown verbs end a group: waiting costs one round trip, guessing wrong a reply.
+constexpr bool ends_group(Verb verb) {
+  switch (verb) {
+    case Verb::mail:
+    case Verb::rcpt:
+    case Verb::rset:
+    case Verb::bdat:
+      return false;
+    default:
+      return true;
+  }
+}
+
+// Every verb mailtap waits behind ends a group: one table may not say otherwise of the other.
+static_assert([] {
+  for (int v = 0; v <= static_cast<int>(Verb::starttls); ++v)
+    if (is_sync_verb(static_cast<Verb>(v)) && !ends_group(static_cast<Verb>(v))) return false;
+  return true;
+}());
 
 // Why `code` cannot be the reply to the command it is matched with (`answered`, or the end of
 // data), or empty if it can. mailtap matches replies to commands by order alone (PIPELINING):
@@ -1225,23 +1249,11 @@ void Dialogue::on_client_input_exhausted() {
   quit_for_client("client closed the connection");
 }
 
-// RFC 2920 §3.1: NOOP, VRFY, EXPN (as EHLO, DATA, QUIT) end a pipelined group; only MAIL, RCPT
-// and RSET (and BDAT, its chunk counted) may have more behind them. mailtap's own QUIT behind
-// one of the others is improper pipelining, which Postfix (smtpd_forbid_unauth_pipelining, on by
-// default from 3.9) answers with 554 to the client's command and a dropped session. Unknown
-// verbs count as group ends: waiting costs one round trip, guessing wrong the client's reply.
+// A command that ends a pipelined group (ends_group) still awaits its reply: mailtap's own QUIT
+// may not go behind it yet.
 bool Dialogue::awaiting_group_end() const {
   return std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) {
-    if (p.kind != Pending::Kind::command) return false;
-    switch (p.command) {
-      case Verb::mail:
-      case Verb::rcpt:
-      case Verb::rset:
-      case Verb::bdat:
-        return false;
-      default:
-        return true;
-    }
+    return p.kind == Pending::Kind::command && ends_group(p.command);
   });
 }
 
@@ -1262,8 +1274,9 @@ void Dialogue::quit_for_client(std::string_view why) {
 
 // Not at a sync point (paused_): the server has yet to answer a command after which it reads
 // something other than a command (DATA's body, an AUTH line's SASL response), or one that
-// changes what it is (EHLO), and a QUIT pipelined behind it would be read as that. The dialogue
-// ends at once: no reply is waited for, the client being gone.
+// changes what it is (EHLO), and a QUIT pipelined behind it would be read as that. Nor behind
+// any other group end (awaiting_group_end: a NOOP, a VRFY), improper pipelining to a strict
+// server. The dialogue ends at once: no reply is waited for, the client being gone.
 void Dialogue::client_not_reading(std::string_view limit) {
   if (ending_) return;
   const std::string what = "the client did not read its replies for " + std::string(limit);
@@ -1273,7 +1286,8 @@ void Dialogue::client_not_reading(std::string_view limit) {
   discard_unread_client_input();
   if (relaying_body())
     abandon_message(what + " inside a message body");
-  else if ((mode_ == Mode::command || mode_ == Mode::sasl) && !paused_ && !quit_sent_)
+  else if ((mode_ == Mode::command || mode_ == Mode::sasl) && !paused_ && !quit_sent_ &&
+           !awaiting_group_end())
     quit_for_client(what);
   finish(Ending::Kind::timeout, "client did not read its replies in time");
 }

@@ -2194,13 +2194,13 @@ TEST(Dialogue, AClientNotReadingIsDroppedAndTheServerToldQuitWhereItCanReadIt) {
   std::vector<RecordedEvent> events;
   std::vector<Message> messages;
   Dialogue pipelined(test_options(), events, messages);
-  pipelined.client_bytes("NOOP\r\nNOOP\r\n");
+  pipelined.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n");
   pipelined.upstream_bytes("250 ok\r\n");
-  EXPECT_EQ(upstream_text(pipelined.take_to_upstream()), "NOOP\r\nNOOP\r\n");
+  EXPECT_EQ(upstream_text(pipelined.take_to_upstream()), "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n");
   pipelined.take_to_client();
   pipelined.client_not_reading(limit);
   EXPECT_EQ(pipelined.take_to_client(), "");
-  EXPECT_EQ(upstream_text(pipelined.take_to_upstream()), "QUIT\r\n");  // behind the NOOP
+  EXPECT_EQ(upstream_text(pipelined.take_to_upstream()), "QUIT\r\n");  // behind the RCPT
   ASSERT_TRUE(pipelined.finished());
   EXPECT_EQ(pipelined.ending()->kind, Ending::Kind::timeout);
   EXPECT_EQ(pipelined.ending()->reason, "client did not read its replies in time");
@@ -2243,6 +2243,21 @@ TEST(Dialogue, AClientNotReadingIsDroppedAndTheServerToldQuitWhereItCanReadIt) {
   EXPECT_EQ(upstream_text(in_body.take_to_upstream()), "");
   EXPECT_TRUE(in_body.abandon_upstream());
   EXPECT_EQ(in_body.ending()->kind, Ending::Kind::timeout);
+}
+
+// RFC 2920 §3.1: VRFY (as NOOP, EXPN) ends a pipelined group. mailtap's QUIT behind one is
+// improper pipelining, which Postfix 3.9 answers with 554 and a dropped session: with its reply
+// still awaited, a client dropped for not reading leaves the server no QUIT at all.
+TEST(Dialogue, AClientNotReadingBehindAVrfyGetsNoQuitPipelinedBehindIt) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.client_bytes("VRFY alice\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "VRFY alice\r\n");
+  d.client_not_reading("2s (--timeout-command)");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "");
+  ASSERT_TRUE(d.finished());
+  EXPECT_EQ(d.ending()->kind, Ending::Kind::timeout);
 }
 
 // ---- bounds and timers ---------------------------------------------------------------------
