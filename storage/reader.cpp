@@ -257,7 +257,8 @@ Status Reader::Impl::load_messages(std::int64_t id, SessionDetail& d, bool leave
     return s;
   }
   if (d.messages.empty()) return {};
-  return load_recipients(id, d);
+  if (Status s = load_recipients(id, d); !s.ok()) return s;
+  return load_recipients_left_out(id, d.messages);
 }
 
 Status Reader::Impl::load_recipients(std::int64_t id, SessionDetail& d) {

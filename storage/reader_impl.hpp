@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -143,6 +144,9 @@ struct Reader::Impl {
   // `leave_long_body`: as message_columns().
   Status load_messages(std::int64_t id, SessionDetail& d, bool leave_long_body);
   Status load_recipients(std::int64_t id, SessionDetail& d);
+  // The counts of RCPTs the messages' recipients leave out, from the notes that say them
+  // (smtp::recipients_left_out_note): `messages` are session `id`'s, or some of them.
+  Status load_recipients_left_out(std::int64_t id, std::span<MessageRow> messages);
 
   // Runs `reads()` in one read transaction, so what they read with several SELECTs comes from
   // one snapshot (the writer may commit between them). A transaction that cannot commit is

@@ -198,12 +198,15 @@ bool write_message(JsonWriter& w, const storage::MessageRow& row, const BodyWrit
   w.key("recipients").begin_array();
   for (const auto& r : m.recipients) {
     w.begin_object();
+    w.key("position").value(r.position);
     write_bytes_member(w, "command", r.command);
     optional_code(w, "reply_code", r.reply_code);
     optional_text(w, "reply", r.reply);
     w.end_object();
   }
   w.end_array();
+  w.key("recipients_left_out").value(m.recipients_left_out);
+  w.key("accepted_recipients_left_out").value(m.accepted_left_out);
   w.key("size").value(m.size);
   optional_text(w, "sha256", m.sha256_hex);
   if (!body(w, row, error)) return false;

@@ -242,13 +242,29 @@ void render_event(const smtp::Event& e, const storage::SessionRow& s, const Styl
   lines.finish(out);
 }
 
+// A message's recipients as its row keeps them: past a bound some RCPTs are left out (each is
+// in the events), where they were among them and how many in all.
+void render_recipients(const smtp::Message& m, std::string& out) {
+  std::uint64_t next = 0;
+  for (const auto& r : m.recipients) {
+    if (r.position > next)
+      out += "  (" + std::to_string(r.position - next) + " RCPTs left out here)\n";
+    next = r.position + 1;
+    out +=
+        "  " + escape_line(r.command) + "  -> " + escape_line(smtp::reply_summary(r.reply)) + "\n";
+  }
+  if (m.recipients_left_out == 0) return;
+  out += "  (" + std::to_string(m.recipients_left_out) + " RCPTs (" +
+         std::to_string(m.accepted_left_out) +
+         " accepted) not kept in the message's recipients, past what a message keeps; each is "
+         "in the events above)\n";
+}
+
 void render_messages(const storage::SessionDetail& d, const Style& st, std::string& out) {
   for (const auto& m : d.messages) {
     out += "\n" + st.bold("message " + std::to_string(m.seq)) + "  " +
            escape_line(m.message.mail_from) + "\n";
-    for (const auto& r : m.message.recipients)
-      out += "  " + escape_line(r.command) + "  -> " + escape_line(smtp::reply_summary(r.reply)) +
-             "\n";
+    render_recipients(m.message, out);
     out += "  " + std::to_string(m.message.size) + " bytes" +
            (m.message.via_bdat ? " via BDAT" : " via DATA") +
            (m.message.body_truncated ? " (body truncated in the record)" : "") + "  sha256 " +

@@ -1691,8 +1691,14 @@ void Dialogue::sasl_end(const Reply& reply) {
 // ---- transactions ------------------------------------------------------------------------
 
 void Dialogue::record_message(const TransactionTracker::Handle& t, const Reply& final_reply) {
-  if (std::optional<Message> m = transactions_.finish(t, final_reply, now_))
-    messages_.push_back(std::move(*m));
+  std::optional<Message> m = transactions_.finish(t, final_reply, now_);
+  if (!m) return;
+  if (m->recipients_left_out > 0) {
+    Event e = note_event(EventKind::note, "RCPT", recipients_left_out_note(*m));
+    e.transaction = m->transaction;
+    record(std::move(e));
+  }
+  messages_.push_back(std::move(*m));
 }
 
 // Replies come in order, so what is still pending when the session ends never got its reply.

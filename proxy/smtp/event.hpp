@@ -120,6 +120,11 @@ struct Message {
   int final_code = 0;
   std::string final_reply;  // e.g. "250 2.0.0 Ok: queued as 4Xyz"
   std::chrono::system_clock::time_point started{}, finished{};
+  // RCPTs of the transaction not in `recipients` (TransactionTracker's bounds), and how many of
+  // those the server accepted. Not a column: the note recipients_left_out_note() makes says
+  // it, recorded with the message, and the readers read it back from there.
+  std::uint64_t recipients_left_out = 0;
+  std::uint64_t accepted_left_out = 0;
 };
 
 }  // namespace mailtap::smtp

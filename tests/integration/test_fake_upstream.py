@@ -567,6 +567,52 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertEqual(msgs, [], "no end of data was sent: no message")
 
 
+class RecipientsLeftOutTest(h.IntegrationCase):
+    """A message keeps a bounded share of its RCPTs (recording.md, "Messages"): those left out
+    after the last one kept leave no gap in the positions, so the tools must say they are
+    missing, not show a list that looks complete."""
+
+    RCPTS = 600
+
+    def test_show_and_export_say_how_many_rcpts_the_message_left_out(self):
+        f = self.fake("good")
+        mt = self.mailtap(f.address)
+        local = "r" * 1900  # a command line is at most 2048 octets with its CRLF
+        with h.SmtpSocket(mt.port, timeout=30) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+            for batch in range(0, self.RCPTS, 50):
+                c.send(b"".join(f"RCPT TO:<{local}{i}@example.test>\r\n".encode()
+                                for i in range(batch, batch + 50)))
+                self.assertEqual({c.reply().code for _ in range(50)}, {250})
+            self.assertEqual(c.cmd("DATA").code, 354)
+            self.assertEqual(c.cmd(b"Subject: many\r\n\r\nhi\r\n.").code, 250)
+            c.cmd("QUIT")
+        row, _, _ = ended_session(mt)
+        db = os.path.join(mt._tmp, "mailtap.db")  # noqa: SLF001
+
+        def tool(*args) -> str:
+            return subprocess.run([str(h.mailtap_bin()), *args, "--db", db],
+                                  capture_output=True, check=True).stdout.decode()
+
+        exported = json.loads(tool("export", str(row["id"])))["messages"][0]
+        kept = exported["recipients"]
+        self.assertLess(len(kept), self.RCPTS)
+        self.assertEqual([r["position"] for r in kept], list(range(len(kept))))
+        self.assertEqual(exported["recipients_left_out"], self.RCPTS - len(kept))
+        self.assertEqual(exported["accepted_recipients_left_out"], self.RCPTS - len(kept))
+        self.assertEqual(json.loads(tool("show", str(row["id"]), "--json"))["messages"][0]
+                         ["recipients_left_out"], self.RCPTS - len(kept))
+        shown = tool("show", str(row["id"]), "--color", "never")
+        left_out = self.RCPTS - len(kept)
+        self.assertIn(f"  ({left_out} RCPTs ({left_out} accepted) not kept in the message's "
+                      "recipients, past what a message keeps; each is in the events above)",
+                      shown)
+        # Every RCPT is in the transcript all the same.
+        self.assertEqual(shown.count("C: RCPT TO:<"), self.RCPTS)
+
+
 class UpstreamReplyTimeoutTest(h.IntegrationCase):
     """docs/dialogue.md "Timeouts": --timeout-command is how long the upstream may take to
     answer each command, --timeout-data to answer the end of data. The clock starts when the

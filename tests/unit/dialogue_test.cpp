@@ -5,6 +5,7 @@
 #include "tests/unit/dialogue_harness.hpp"
 
 #include "proxy/smtp/command.hpp"
+#include "proxy/smtp/transaction_tracker.hpp"
 
 #include <set>
 
@@ -64,6 +65,39 @@ TEST(Dialogue, RefusedEhloIsRelayedUnfiltered) {
 }
 
 // ---- mail transactions ---------------------------------------------------------------------
+
+// A message keeps a bounded share of its RCPTs (TransactionTracker): those left out after the
+// last one kept leave no gap in the positions, so a note recorded with the message, naming its
+// transaction, says how many there were; the record must not look complete when it is not.
+TEST(Dialogue, RecipientsLeftOutOfTheMessageAreNotedWithIt) {
+  const std::string rcpt = "RCPT TO:<" + std::string(1900, 'r') + "@y.example>\r\n";
+  Script script = {client(ehlo), upstream(ehlo_reply), client("MAIL FROM:<a@x.example>\r\n"),
+                   upstream("250 2.1.0 Ok\r\n")};
+  for (int i = 0; i < 600; ++i) {
+    script.push_back(client(rcpt));
+    script.push_back(upstream("250 2.1.5 Ok\r\n"));
+  }
+  for (const Step& s : {client("DATA\r\n"), upstream("354 go\r\n"), client("hi\r\n.\r\n"),
+                        upstream("250 2.0.0 Ok: queued\r\n")})
+    script.push_back(s);
+  const Result r = run(script, whole, test_options());
+  ASSERT_EQ(r.messages.size(), 1u);
+  const Message& m = r.messages[0];
+  ASSERT_FALSE(m.recipients.empty());
+  EXPECT_EQ(m.recipients.back().position + 1, m.recipients.size());  // no gap: all at the end
+  EXPECT_EQ(m.recipients.size() + m.recipients_left_out, 600u);
+  EXPECT_EQ(m.accepted_left_out, m.recipients_left_out);
+  std::vector<const Event*> notes;
+  for (const Event& e : r.events)
+    if (e.note.starts_with(recipients_left_out_note_prefix)) notes.push_back(&e);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0]->direction, Direction::mailtap_note);
+  EXPECT_EQ(notes[0]->transaction, m.transaction);
+  EXPECT_TRUE(
+      notes[0]->note.starts_with("recipients left out: " + std::to_string(m.recipients_left_out) +
+                                 " RCPTs (" + std::to_string(m.recipients_left_out) + " accepted)"))
+      << notes[0]->note;
+}
 
 TEST(Dialogue, PipelinedTransactionWithRepliesInOneRead) {
   const Result r = run_all_splits({

@@ -476,6 +476,23 @@ bool shown_as_text(const MimePart& part) {
   return part.content_type == "text/plain" && !part.attachment;
 }
 
+// The RCPTs the message keeps, each with its place among the transaction's, and how many it
+// left out (past a bound: recording.md, "Messages").
+void write_recipients(JsonWriter& w, const smtp::Message& m) {
+  w.key("recipients").begin_array();
+  for (const auto& r : m.recipients) {
+    w.begin_object();
+    w.key("position").value(r.position);
+    write_bytes_member(w, "command", r.command);
+    w.key("reply_code").value(r.reply_code);
+    write_bytes_member(w, "reply", r.reply);
+    w.end_object();
+  }
+  w.end_array();
+  w.key("recipients_left_out").value(m.recipients_left_out);
+  w.key("accepted_recipients_left_out").value(m.accepted_left_out);
+}
+
 }  // namespace
 
 Response Api::message(const Route& route) {
@@ -506,15 +523,7 @@ Response Api::message(const Route& route) {
   w.key("seq").value(row->seq);
   // Everything below that came from the wire or the mail is bytes: base64 unless UTF-8.
   write_bytes_member(w, "mail_from", m.mail_from);
-  w.key("recipients").begin_array();
-  for (const auto& r : m.recipients) {
-    w.begin_object();
-    write_bytes_member(w, "command", r.command);
-    w.key("reply_code").value(r.reply_code);
-    write_bytes_member(w, "reply", r.reply);
-    w.end_object();
-  }
-  w.end_array();
+  write_recipients(w, m);
   w.key("size").value(m.size);
   w.key("sha256").value(m.sha256_hex);
   w.key("body_truncated").value(m.body_truncated);

@@ -638,6 +638,14 @@ function recipientsWithReplies(recipients) {
   return out;
 }
 
+// Past a bound a message keeps no more of its RCPTs (each is in the session's events): how many
+// it left out, "" if none.
+function recipientsLeftOut(m) {
+  if (!m.recipients_left_out) return "";
+  return `${m.recipients_left_out} (${m.accepted_recipients_left_out} accepted) not kept with ` +
+    "the message, past what it keeps; each is in the session's events";
+}
+
 function facts(pairs) {
   const list = el("dl", { className: "facts" });
   for (const [name, value] of pairs) {
@@ -733,6 +741,7 @@ async function renderSession(id, signal) {
     parts.push(el("p", {},
       el("a", { href: `#/session/${s.id}/message/${m.seq}` }, `Message ${m.seq}`),
       ` ${bytesOf(m, "mail_from")} → `, ...recipientsWithReplies(m.recipients),
+      m.recipients_left_out ? ` and ${m.recipients_left_out} RCPTs left out of the record's message (in the events)` : "",
       ` — ${m.size} bytes, `, m.final_reply ? replySummary(bytesOf(m, "final_reply")) : "no final reply"));
   }
   // Re-rendered as a running session grows, it is updated in place: the lines shown stay the
@@ -939,6 +948,7 @@ async function renderMessage(id, seq, signal) {
     facts([
       ["MAIL", bytesOf(m, "mail_from")],
       ...m.recipients.map((r) => ["RCPT", `${bytesOf(r, "command")} → ${bytesOf(r, "reply")}`]),
+      ["RCPTs left out", recipientsLeftOut(m)],
       ["size", `${m.size} bytes via ${m.via_bdat ? "BDAT" : "DATA"}` + (m.body_truncated ? " (truncated in the record)" : "")],
       ["sha256", m.sha256],
       ["final reply", bytesOf(m, "final_reply")],
