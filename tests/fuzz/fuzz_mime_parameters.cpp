@@ -1,7 +1,8 @@
 // The parameters of a MIME header field (tools/web/mime_parameters.hpp): Content-Type's and
 // Content-Disposition's, as any sender writes them. Beyond not crashing: any octets written as a
-// quoted-string (each '"' and '\' after a backslash) read back as themselves, and any UTF-8 text
-// written in RFC 2231's form, whole or cut into sections anywhere, reads back as itself.
+// quoted-string (each '"' and '\' after a backslash) read back as themselves, any UTF-8 text
+// written in RFC 2231's form, whole or cut into sections anywhere, reads back as itself, marked
+// as text, and nothing that is not UTF-8 is marked as text.
 //
 // Input: byte 0 says where the RFC 2231 form is cut into two sections; the rest is read as a
 // field's value, and is the text written in both forms.
@@ -50,8 +51,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
 
   (void)web::mime_parameter(text, "filename");
+  // Marked as text only when it is: the page shows a value that is not UTF-8 as octets, and
+  // decodes it, only when it is not marked (a value marked and not UTF-8 got neither).
   const web::MimeParameterText read = web::mime_text_parameter(text, "filename");
-  (void)read;
+  check(!read.extended || mailtap::is_valid_utf8(read.value));
 
   check(web::mime_parameter("attachment; filename=" + quoted(text) + "; size=1", "filename") ==
         text);
@@ -63,6 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t cut = 3 * (data[0] % (text.size() + 1));
   const std::string sections = "attachment; filename*1*=" + encoded.substr(cut) +
                                "; filename*0*=utf-8'en'" + encoded.substr(0, cut);
-  check(web::mime_text_parameter(sections, "filename").value == text);
+  const auto joined = web::mime_text_parameter(sections, "filename");
+  check(joined.extended && joined.value == text);
   return 0;
 }

@@ -86,6 +86,17 @@ TEST(WebMimeParameters, Rfc2231NamesAreMarkedAsText) {
   EXPECT_FALSE(attachment("attachment; filename=\"=?UTF-8?B?w6k=?=\"").filename_is_text);
 }
 
+// Octets that are not UTF-8 (no charset, or one iconv does not know) are not text yet: they take
+// the path of a plain name's octets, so the page decodes them (windows-1252) as it does those.
+TEST(WebMimeParameters, Rfc2231OctetsThatAreNotUtf8AreNotMarkedAsText) {
+  EXPECT_FALSE(attachment("attachment; filename*=x-no-such''%FFa.pdf").filename_is_text);
+  EXPECT_FALSE(attachment("attachment; filename*=''caf%E9.pdf").filename_is_text);
+  EXPECT_FALSE(attachment("attachment; filename*0=\"caf\xe9\"; filename*1=.pdf").filename_is_text);
+  // UTF-8 octets are text whatever the charset says.
+  EXPECT_TRUE(attachment("attachment; filename*=''caf%C3%A9.pdf").filename_is_text);
+  EXPECT_TRUE(attachment("attachment; filename*=x-no-such''caf%C3%A9.pdf").filename_is_text);
+}
+
 TEST(WebMimeParameters, CharsetAndBoundaryAreUnquoted) {
   EXPECT_EQ(part_with({{"Content-Type", R"(text/plain; charset="ISO-8859-1")"}}).charset,
             "iso-8859-1");

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proxy/common/hex.hpp"
+#include "proxy/common/text.hpp"
 #include "tools/web/charset.hpp"
 
 namespace mailtap::tools::web {
@@ -192,11 +193,16 @@ MimeParameterText mime_text_parameter(std::string_view field_value, std::string_
   MimeParameterText fallback{plain ? unquoted(*plain) : std::string(), false};
   const auto extended = extended_value(whole, sections);
   if (!extended || extended->octets.empty()) return fallback;
-  if (extended->charset.empty()) return {extended->octets, true};
-  if (auto text = convert_to_utf8(extended->octets, extended->charset)) return {*text, true};
-  // A charset iconv does not know: the plain name says what it can, else the octets.
+  if (extended->charset.empty()) {
+    if (is_valid_utf8(extended->octets)) return {extended->octets, true};
+  } else if (auto text = convert_to_utf8(extended->octets, extended->charset)) {
+    return {*text, true};
+  }
+  // Octets without a charset that are not UTF-8, or in one iconv does not know: the plain name
+  // says what it can, else the octets, text only if they are UTF-8 (other octets are read as a
+  // plain name's are: the page shows them decoded from windows-1252 beside the octets).
   if (!fallback.value.empty()) return fallback;
-  return {extended->octets, true};
+  return {extended->octets, is_valid_utf8(extended->octets)};
 }
 
 }  // namespace mailtap::tools::web

@@ -26,8 +26,9 @@ struct MimeParameterText {
 // `name*` (charset'language'percent-encoded octets), or the sections name*0, name*1, ...
 // (those written name*K* percent-encoded), joined from 0 up to the first missing one and
 // converted to UTF-8 from the charset the first names (charset.hpp's iconv, as a part's text).
-// A charset iconv does not know: the plain parameter when there is one, else the octets as they
-// are.
+// No charset: the octets when they are UTF-8. Other octets without one, or a charset iconv does
+// not know: the plain parameter when there is one, else the octets, `extended` only if they are
+// UTF-8 (others are read as a plain value's octets are).
 MimeParameterText mime_text_parameter(std::string_view field_value, std::string_view name);
 
 }  // namespace mailtap::tools::web
