@@ -456,15 +456,45 @@ class WebApiTest(h.IntegrationCase):
             self.assertIn("default-src 'none'", headers.get("content-security-policy", ""))
             self.assertEqual(headers.get("x-frame-options"), "DENY")
             if status == 405:
-                self.assertEqual(headers.get("allow"), "GET")
+                self.assertEqual(headers.get("allow"), "GET, HEAD")
         # And the server goes on serving.
         self.assertEqual(self.get("/api/sessions").status, 200)
+
+    def test_head_is_answered_as_get_without_a_body(self):
+        # RFC 9110 section 9.1: a general-purpose server MUST support HEAD (it got 405). The
+        # head is GET's, Content-Length the length GET's body has; a download's too, whose body
+        # is streamed from the record.
+        ok = self.login_session()["id"]
+        port = self.web.port
+        for path, status in [("/api/sessions", 200), (f"/api/sessions/{ok}/download", 200),
+                             (f"/api/sessions/{ok}/messages/1/raw", 200), ("/", 200),
+                             ("/api/no-such-thing", 404)]:
+            got = self.get(path)
+            self.assertEqual(got.status, status, path)
+            line, headers, body = self.raw_exchange(
+                f"HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            self.assertTrue(line.startswith(f"HTTP/1.1 {status} ".encode()), (path, line))
+            self.assertEqual(headers.get("content-length"), str(len(got.body)), path)
+            self.assertEqual(headers.get("content-type"), got.headers.get("content-type"), path)
+            self.assertIn("default-src 'none'", headers.get("content-security-policy", ""))
+            self.assertEqual(body, b"", path)
+        # The live page's event stream: its head, then the connection ends.
+        line, headers, body = self.raw_exchange(
+            f"HEAD /api/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        self.assertTrue(line.startswith(b"HTTP/1.1 200 "), line)
+        self.assertTrue(headers.get("content-type", "").startswith("text/event-stream"), headers)
+        self.assertEqual(body, b"")
+        # The Host check still comes first.
+        line, _, body = self.raw_exchange(
+            b"HEAD /api/sessions HTTP/1.1\r\nHost: evil.example\r\n\r\n")
+        self.assertTrue(line.startswith(b"HTTP/1.1 421 "), line)
+        self.assertEqual(body, b"")
 
     def test_read_only(self):
         for method in ["POST", "PUT", "DELETE", "PATCH"]:
             r = self.get("/api/sessions", method=method)
             self.assertEqual(r.status, 405, method)
-            self.assertEqual(r.headers.get("allow"), "GET")
+            self.assertEqual(r.headers.get("allow"), "GET, HEAD")
         # RFC 9110 section 9.1: 405 for a method HTTP defines, 501 for one the server does not
         # know (it got 405). CivetWeb refuses those it does not know (TRACE it leaves out on
         # purpose, FOO, LINK, M-SEARCH) before reading the headers; PROPFIND it knows, so that
@@ -475,7 +505,7 @@ class WebApiTest(h.IntegrationCase):
             line, headers, body = self.raw_exchange(
                 f"{method} /api/sessions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
             self.assertTrue(line.startswith(f"HTTP/1.1 {status} ".encode()), (method, line))
-            self.assertEqual(headers.get("allow"), "GET", method)
+            self.assertEqual(headers.get("allow"), "GET, HEAD", method)
             self.assertEqual(json.loads(body)["status"], status)
             self.assertIn("default-src 'none'", headers.get("content-security-policy", ""))
         # A request for another name is refused as such whatever its method, where the headers

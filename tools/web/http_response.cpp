@@ -43,12 +43,12 @@ Response error_response(int status, std::string_view message) {
 }
 
 Response method_refusal(std::string_view method) {
-  static constexpr std::string_view kKnown[] = {"HEAD",    "POST",    "PUT",   "DELETE",
-                                                "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  static constexpr std::string_view kKnown[] = {"POST",    "PUT",   "DELETE", "CONNECT",
+                                                "OPTIONS", "TRACE", "PATCH"};
   const bool known = std::find(std::begin(kKnown), std::end(kKnown), method) != std::end(kKnown);
-  Response r = known ? error_response(405, "read-only: only GET is served")
-                     : error_response(501, "unknown method: only GET is served");
-  r.headers.emplace_back("Allow", "GET");
+  Response r = known ? error_response(405, "read-only: only GET and HEAD are served")
+                     : error_response(501, "unknown method: only GET and HEAD are served");
+  r.headers.emplace_back("Allow", "GET, HEAD");
   return r;
 }
 

@@ -56,10 +56,11 @@ std::string_view status_text(int status);
 // A JSON error body {"error": "...", "status": N}.
 Response error_response(int status, std::string_view message);
 
-// The reply to any method but GET (RFC 9110 section 9.1): 405 with Allow: GET for a method
-// HTTP defines (RFC 9110's, and PATCH), which mailtap knows and refuses (the page is
-// read-only); 501 for any other, which it does not know (FOO, PROPFIND, M-SEARCH; methods are
-// case-sensitive: "get" too). Neither says anything of the record or echoes the method.
+// The reply to any method but GET and HEAD (RFC 9110 section 9.1: a general-purpose server
+// supports both): 405 with Allow: GET, HEAD for a method HTTP defines (RFC 9110's, and
+// PATCH), which mailtap knows and refuses (the page is read-only); 501 for any other, which it
+// does not know (FOO, PROPFIND, M-SEARCH; methods are case-sensitive: "get" too). Neither says
+// anything of the record or echoes the method.
 Response method_refusal(std::string_view method);
 
 // The reply to a request CivetWeb could not read (its http_error callback): `status` as CivetWeb

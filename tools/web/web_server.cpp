@@ -117,14 +117,28 @@ int connection_socket(const mg_request_info& info) {
   return -1;
 }
 
+// RFC 9110 section 9.1: a general-purpose server supports GET and HEAD; HEAD is answered as
+// GET is, without the body (send). Every body's length is known before it is sent, a streamed
+// one's too, so HEAD's Content-Length is GET's.
+bool is_served_method(std::string_view method) {
+  return method == "GET" || method == "HEAD";
+}
+
+// A request whose answer is its head only.
+bool wants_head_only(const mg_connection* conn) {
+  const mg_request_info* info = mg_get_request_info(conn);
+  return info != nullptr && info->request_method != nullptr &&
+         std::strcmp(info->request_method, "HEAD") == 0;
+}
+
 // CivetWeb refuses a method it does not know (TRACE, left out on purpose, or any other token)
 // as a bad request before a handler sees it: parse_http_request (civetweb.c, 1.15) checks the
 // method last, after the version, leaving the line's words in the request info. A request line
 // of a method token, a target and HTTP/1.x that is refused all the same was refused for its
 // method (or, for one CivetWeb knows, for a header it could not read): the 405 or 501 every
-// method but GET gets (method_refusal). Its headers are not read, so there is no Host to check.
-// None is needed: the Host check keeps a page on another name (DNS rebinding) from reading the
-// record, and this reply says only what the request line asked for, nothing of the record.
+// method but GET and HEAD gets (method_refusal). Its headers are not read, so there is no Host to
+// check. None is needed: the Host check keeps a page on another name (DNS rebinding) from reading
+// the record, and this reply says only what the request line asked for, nothing of the record.
 bool refused_for_its_method(const mg_request_info* info) {
   if (info == nullptr || info->request_method == nullptr || info->request_uri == nullptr ||
       info->http_version == nullptr)
@@ -133,7 +147,7 @@ bool refused_for_its_method(const mg_request_info* info) {
   const std::string_view method = info->request_method;
   constexpr std::string_view kTokenCharacters =
       "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  return (version == "1.0" || version == "1.1") && !method.empty() && method != "GET" &&
+  return (version == "1.0" || version == "1.1") && !method.empty() && !is_served_method(method) &&
          method.find_first_not_of(kTokenCharacters) == std::string_view::npos;
 }
 
@@ -175,7 +189,7 @@ struct WebServer::Impl {
                            ? method_refusal(info->request_method)
                            : unreadable_request_response(status);
     write_all(conn, serialize_head(r));
-    write_all(conn, r.body);
+    if (!wants_head_only(conn)) write_all(conn, r.body);
     return 0;  // handled: CivetWeb sends nothing
   }
 
@@ -206,6 +220,7 @@ struct WebServer::Impl {
   int send(mg_connection* conn, const Response& r, std::size_t already_sent = 0) {
     const std::string head = serialize_head(r);
     write_all(conn, std::string_view(head).substr(already_sent));
+    if (wants_head_only(conn)) return r.status;
     if (r.streamed)
       send_streamed(conn, *r.streamed);
     else
@@ -255,8 +270,8 @@ struct WebServer::Impl {
     std::fflush(stderr);
   }
 
-  // What every request must be before a route answers it: addressed to this server, and a GET.
-  // The response refusing it if it is not.
+  // What every request must be before a route answers it: addressed to this server, and a GET
+  // or a HEAD. The response refusing it if it is not.
   std::optional<Response> refusal(const mg_request_info& info) const {
     switch (check_request_host(info.request_uri ? info.request_uri : "", host_headers(&info),
                                host_policy)) {
@@ -269,7 +284,7 @@ struct WebServer::Impl {
                               "this server answers only to its own address "
                               "(Host header refused: DNS rebinding defence)");
     }
-    if (std::strcmp(info.request_method, "GET") != 0) return method_refusal(info.request_method);
+    if (!is_served_method(info.request_method)) return method_refusal(info.request_method);
     return std::nullopt;
   }
 
@@ -317,7 +332,7 @@ struct WebServer::Impl {
     Response head;
     head.content_type = "text/event-stream; charset=utf-8";
     ChangeWatcher::Snapshot seen = watcher->current();
-    bool open = write_all(conn, serialize_head(head, true)) &&
+    bool open = write_all(conn, serialize_head(head, true)) && !wants_head_only(conn) &&
                 write_all(conn, "retry: 1000\nevent: change\ndata: " + seen.state + "\n\n");
     while (open) {
       ChangeWatcher::Snapshot now;

@@ -1,7 +1,7 @@
 // The HTTP server behind `mailtap web` and `mailtap proxy --web`: CivetWeb (Debian's
 // libcivetweb, plain HTTP only: no TLS library is ever loaded) held by RAII. Every request is
-// checked (GET only, Host header naming this server) before a route answers it; the live feed
-// is server-sent events fed by one ChangeWatcher.
+// checked (GET or HEAD only, Host header naming this server) before a route answers it; the live
+// feed is server-sent events fed by one ChangeWatcher.
 #pragma once
 
 #include <asio/ip/tcp.hpp>
