@@ -12,6 +12,12 @@ namespace mailtap {
 // `line` without its trailing CR and LF bytes (any number, in any order).
 std::string_view strip_crlf(std::string_view line);
 
+// `s` without the spaces and tabs it starts with, nor the spaces, tabs and CRs it ends with (what
+// is left of a CRLF line end once the LF is gone; a CR inside a line's text stays). MIME reads
+// header fields and boundary delimiter lines so (RFC 2046 section 5.1.1: blanks may follow the
+// delimiter, and the line's end).
+std::string_view trim_blanks(std::string_view s);
+
 // Well-formed UTF-8 (RFC 3629): no overlong forms, no UTF-16 surrogates, nothing above
 // U+10FFFF, no truncated sequence.
 bool is_valid_utf8(std::string_view s);

@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "proxy/common/hex.hpp"
+#include "proxy/common/text.hpp"
 #include "tools/web/mime_parameters.hpp"
 
 namespace mailtap::tools::web {
@@ -13,13 +14,6 @@ std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
 }
 
 // Splits at the first empty line (CRLF CRLF or bare LF LF).
@@ -58,13 +52,13 @@ std::vector<MimeHeader> parse_headers(std::string_view head) {
     if (line.empty()) continue;
     if ((line.front() == ' ' || line.front() == '\t') && !out.empty()) {
       out.back().value += ' ';
-      out.back().value += trim(line);
+      out.back().value += trim_blanks(line);
       continue;
     }
     const auto colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    out.push_back(
-        {std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1)))});
+    out.push_back({std::string(trim_blanks(line.substr(0, colon))),
+                   std::string(trim_blanks(line.substr(colon + 1)))});
   }
   return out;
 }
@@ -79,7 +73,7 @@ std::string header(const std::vector<MimeHeader>& headers, std::string_view name
 
 // The value before the first ';', lower case.
 std::string main_value(std::string_view value) {
-  return lower(trim(value.substr(0, value.find(';'))));
+  return lower(trim_blanks(value.substr(0, value.find(';'))));
 }
 
 }  // namespace
@@ -218,7 +212,7 @@ enum class DelimiterLine { none, part, close };
 
 DelimiterLine delimiter_kind(std::string_view line, std::string_view delimiter) {
   if (!line.starts_with(delimiter)) return DelimiterLine::none;
-  const auto rest = trim(line.substr(delimiter.size()));
+  const auto rest = trim_blanks(line.substr(delimiter.size()));
   if (rest.empty()) return DelimiterLine::part;
   return rest == "--" ? DelimiterLine::close : DelimiterLine::none;
 }

@@ -13,13 +13,6 @@ namespace mailtap::tools::web {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 bool equals_ignoring_case(std::string_view s, std::string_view lower_case) {
   return s.size() == lower_case.size() &&
          std::equal(s.begin(), s.end(), lower_case.begin(), [](char a, char b) {
@@ -53,7 +46,7 @@ void for_each_parameter(std::string_view field, Visit&& visit) {
     const std::size_t end = parameter_end(field, pos + 1);
     const std::string_view item = field.substr(pos + 1, end - pos - 1);
     if (const auto eq = item.find('='); eq != std::string_view::npos)
-      visit(trim(item.substr(0, eq)), trim(item.substr(eq + 1)));
+      visit(trim_blanks(item.substr(0, eq)), trim_blanks(item.substr(eq + 1)));
     pos = end;
   }
 }
