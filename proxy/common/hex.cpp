@@ -37,4 +37,23 @@ int hex_digit_value(char c) {
   return -1;
 }
 
+int hex_pair_value(std::string_view s) {
+  if (s.size() < 2) return -1;
+  const int high = hex_digit_value(s[0]);
+  const int low = hex_digit_value(s[1]);
+  return high < 0 || low < 0 ? -1 : high * 16 + low;
+}
+
+void append_hex_unescaped(std::string_view in, char escape, std::string& out, char as_space) {
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const int octet = in[i] == escape ? hex_pair_value(in.substr(i + 1)) : -1;
+    if (octet >= 0) {
+      out += static_cast<char>(octet);
+      i += 2;
+    } else {
+      out += in[i] == as_space && as_space != '\0' ? ' ' : in[i];
+    }
+  }
+}
+
 }  // namespace mailtap

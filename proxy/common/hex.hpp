@@ -27,6 +27,16 @@ std::string to_hex_colons(const unsigned char* bytes, std::size_t size);
 // The value of hexadecimal digit `c` (either case), or -1 if it is none.
 int hex_digit_value(char c);
 
+// The octet the two hexadecimal digits `s` starts with stand for ("3D..." -> '='), or -1 when
+// it does not start with two: what follows the '%' of a URL's or RFC 2231's escape, or the '='
+// of quoted-printable's and RFC 2047's Q.
+int hex_pair_value(std::string_view s);
+
+// `in` with each `escape` followed by two hexadecimal digits as the octet they stand for (an
+// escape not followed by two stays as it is), and each `as_space` (when not '\0') as a space,
+// appended to `out`: a URL's %XX and '+', RFC 2231's %XX, RFC 2047's Q (=XX and '_').
+void append_hex_unescaped(std::string_view in, char escape, std::string& out, char as_space = '\0');
+
 // "\x1b": a backslash, an x and two lower-case digits.
 void append_hex_escape(std::string& out, unsigned char byte);
 

@@ -42,6 +42,27 @@ TEST(CommonHex, EscapeIsBackslashXAndTwoLowerCaseDigits) {
   EXPECT_EQ(s, "\\x1b\\x00\\xff");
 }
 
+std::string unescaped(std::string_view in, char escape, char as_space = '\0') {
+  std::string out;
+  append_hex_unescaped(in, escape, out, as_space);
+  return out;
+}
+
+TEST(CommonHex, APairOfDigitsInEitherCaseIsAnOctet) {
+  EXPECT_EQ(hex_pair_value("3D"), '=');
+  EXPECT_EQ(hex_pair_value("fFx"), 0xff);
+  EXPECT_EQ(hex_pair_value("3"), -1);
+  EXPECT_EQ(hex_pair_value("3g"), -1);
+  EXPECT_EQ(hex_pair_value(""), -1);
+}
+
+TEST(CommonHex, AnEscapeWithoutTwoDigitsStaysAsWritten) {
+  EXPECT_EQ(unescaped("a%20b+c%2", '%', '+'), "a b c%2");
+  EXPECT_EQ(unescaped("50%.pdf%zz%", '%'), "50%.pdf%zz%");
+  EXPECT_EQ(unescaped("caf=E9_=3D=", '=', '_'), "caf\xe9 ==");
+  EXPECT_EQ(unescaped("a+b", '%'), "a+b");
+}
+
 TEST(CommonText, StripCrlfRemovesEveryTrailingLineEndByte) {
   EXPECT_EQ(strip_crlf("EHLO x\r\n"), "EHLO x");
   EXPECT_EQ(strip_crlf("EHLO x\n"), "EHLO x");

@@ -51,17 +51,7 @@ bool is_utf8_name(std::string_view name) {
 
 std::string decode_q(std::string_view in) {
   std::string out;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '_') {
-      out += ' ';
-    } else if (in[i] == '=' && i + 2 < in.size() && hex_digit_value(in[i + 1]) >= 0 &&
-               hex_digit_value(in[i + 2]) >= 0) {
-      out += static_cast<char>(hex_digit_value(in[i + 1]) * 16 + hex_digit_value(in[i + 2]));
-      i += 2;
-    } else {
-      out += in[i];
-    }
-  }
+  append_hex_unescaped(in, '=', out, '_');
   return out;
 }
 

@@ -106,9 +106,8 @@ void decode_quoted_printable(std::string_view in, bool whole, std::string& out, 
       i += 1;
     } else if (i + 2 < in.size() && in[i + 1] == '\r' && in[i + 2] == '\n') {  // soft break
       i += 2;
-    } else if (i + 2 < in.size() && hex_digit_value(in[i + 1]) >= 0 &&
-               hex_digit_value(in[i + 2]) >= 0) {
-      out += static_cast<char>(hex_digit_value(in[i + 1]) * 16 + hex_digit_value(in[i + 2]));
+    } else if (const int octet = hex_pair_value(in.substr(i + 1)); octet >= 0) {
+      out += static_cast<char>(octet);
       i += 2;
     } else {
       out += '=';

@@ -70,19 +70,6 @@ std::string unquoted(std::string_view value) {
   return out;
 }
 
-// The octets `%XX` stand for; a '%' not followed by two hex digits stays as it is.
-void append_percent_decoded(std::string_view in, std::string& out) {
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size() && hex_digit_value(in[i + 1]) >= 0 &&
-        hex_digit_value(in[i + 2]) >= 0) {
-      out += static_cast<char>(hex_digit_value(in[i + 1]) * 16 + hex_digit_value(in[i + 2]));
-      i += 2;
-    } else {
-      out += in[i];
-    }
-  }
-}
-
 // Which form of the parameter `name` an attribute is: `name`, `name*`, or a section `name*K`
 // (`name*K*`: percent-encoded). K is decimal, without leading zeros (RFC 2231 section 3).
 struct AttributeForm {
@@ -145,7 +132,7 @@ void append_part(std::string_view written, bool encoded, bool first, ExtendedVal
     }
   }
   if (encoded)
-    append_percent_decoded(octets, out.octets);
+    append_hex_unescaped(octets, '%', out.octets);
   else
     out.octets.append(octets);
 }

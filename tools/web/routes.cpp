@@ -33,17 +33,7 @@ bool number(std::string_view s, T& out) {
 std::string percent_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_digit_value(s[i + 1]) >= 0 &&
-               hex_digit_value(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_digit_value(s[i + 1]) * 16 + hex_digit_value(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
+  append_hex_unescaped(s, '%', out, '+');
   return out;
 }
 
