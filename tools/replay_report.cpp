@@ -99,6 +99,18 @@ void write_header(JsonWriter& w, const ReplayHeader& h, bool match, std::size_t 
   }
 }
 
+// One compared reply: its row, and below it the whole of a changed one.
+std::string reply_rows(const ReplyComparison& r, std::size_t col) {
+  std::string left = r.original_code ? printable(r.original_line) : "(no reply in the original)";
+  std::string right = r.not_expected ? "(" + std::string(kOlderCloseNotice) + ")"
+                      : r.replay_code || !r.replay_line.empty() ? printable(r.replay_line)
+                                                                : "(not replayed)";
+  std::string out = "S: " + fit(left, col) + " | " + fit(right, col) +
+                    (r.matches() ? "  same" : "  DIFFERENT") + "\n";
+  if (!r.matches()) out += whole_reply_rows(r, col);
+  return out;
+}
+
 }  // namespace
 
 std::string format_replay_text(const ReplayHeader& h, const ReplayReport& report,
@@ -112,14 +124,7 @@ std::string format_replay_text(const ReplayHeader& h, const ReplayReport& report
     const ReplyComparison& r = report.replies[i];
     for (const std::string& line : r.sent) out += "C: " + printable(line) + "\n";
     if (report.login && report.login->row == i) out += login_rows(*report.login, col);
-    if (!r.original_code && !r.replay_code) continue;
-    std::string left = r.original_code ? printable(r.original_line) : "(no reply in the original)";
-    std::string right = r.not_expected ? "(" + std::string(kOlderCloseNotice) + ")"
-                        : r.replay_code || !r.replay_line.empty() ? printable(r.replay_line)
-                                                                  : "(not replayed)";
-    out += "S: " + fit(left, col) + " | " + fit(right, col) +
-           (r.matches() ? "  same" : "  DIFFERENT") + "\n";
-    if (!r.matches()) out += whole_reply_rows(r, col);
+    if (r.original_code || r.replay_code) out += reply_rows(r, col);
   }
   const std::size_t diff = report.differences();
   if (!report.stopped.empty()) out += "stopped: " + report.stopped + "\n";
