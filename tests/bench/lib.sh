@@ -33,7 +33,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_listening() {  # port pid [seconds]
   local tries=$(( ${3:-10} * 20 ))
   for _ in $(seq "$tries"); do
-    ss -Hltn "sport = :$1" | grep -q . && return 0
+    [[ -n $(ss -Hltn "sport = :$1") ]] && return 0
     kill -0 "$2" 2>/dev/null || return 1
     sleep 0.05
   done

@@ -389,9 +389,10 @@ slow_disk_down
 load_after=$(cut -d" " -f1-3 /proc/loadavg)
 versions=""
 for entry in "${binaries[@]}"; do
-  versions+="${entry%%=*}: $("${entry#*=}" --version 2>/dev/null | head -1) (${entry#*=}); "
+  versions+="${entry%%=*}: $("${entry#*=}" --version 2>/dev/null | sed -n 1p) (${entry#*=}); "
 done
-versions+=$(stunnel4 -version 2>&1 | grep -m1 '^stunnel')
+# Readers that stop early (head, grep -m1) let the writer die of SIGPIPE: exit 141 under pipefail.
+versions+=$(stunnel4 -version 2>&1 | awk '/^stunnel/ && !seen++')
 [[ $quick == 1 ]] && mode_text="QUICK=1 (tiny sizes: a smoke test, not numbers)" || mode_text="full"
 BENCH_MACHINE="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)" \
 BENCH_VERSIONS=$versions BENCH_MODE="$mode_text, $rounds round(s)" \
