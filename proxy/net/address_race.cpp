@@ -7,6 +7,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <utility>
 
 namespace mailtap::net {
 
@@ -55,10 +56,17 @@ struct AddressRace::State {
   bool cancelled = false;
   bool over = false;  // connect() has returned: an attempt connecting now is closed
 
-  void start(const std::shared_ptr<State>& self, const asio::ip::tcp::endpoint& endpoint) {
+  // `reserve`: the descriptor kept for this attempt's socket, which takes its place here. A
+  // socket it could not open is opened by the connect, which fails as it did.
+  void start(const std::shared_ptr<State>& self, const asio::ip::tcp::endpoint& endpoint,
+             DescriptorReserve* reserve) {
     const std::size_t i = attempts.size();
     attempts.push_back(ConnectAttempt{endpoint, false, {}});
     sockets.push_back(std::make_unique<asio::ip::tcp::socket>(ex));
+    if (reserve) {
+      std::error_code ignored;
+      reserve->exchange([&] { sockets.back()->open(endpoint.protocol(), ignored); });
+    }
     asio::co_spawn(ex, attempt(self, i), asio::detached);
   }
 
@@ -100,7 +108,7 @@ AddressRace::~AddressRace() {
 }
 
 asio::awaitable<std::optional<asio::ip::tcp::socket>> AddressRace::connect(
-    std::vector<asio::ip::tcp::endpoint> endpoints) {
+    std::vector<asio::ip::tcp::endpoint> endpoints, DescriptorReserve* reserve) {
   std::shared_ptr<State> s = state_;
   std::size_t next = 0;
   auto next_start = std::chrono::steady_clock::now();
@@ -108,7 +116,7 @@ asio::awaitable<std::optional<asio::ip::tcp::socket>> AddressRace::connect(
     const bool more = next < endpoints.size();
     // The next address goes when the delay is up, or at once when every attempt has failed.
     if (more && (s->all_done() || std::chrono::steady_clock::now() >= next_start)) {
-      s->start(s, endpoints[next++]);
+      s->start(s, endpoints[next++], std::exchange(reserve, nullptr));
       next_start = std::chrono::steady_clock::now() + s->delay;
       continue;
     }

@@ -17,6 +17,8 @@
 #include <system_error>
 #include <vector>
 
+#include "proxy/net/descriptor_reserve.hpp"
+
 namespace mailtap::net {
 
 // RFC 8305 section 5's "Connection Attempt Delay".
@@ -52,8 +54,9 @@ class AddressRace {
 
   // The socket connected to the first address that answered, the others closed; nullopt when
   // every address failed (each error is in attempts()) or cancel() came first. Call once.
+  // `reserve` (may be null): the descriptor kept for the first attempt's socket, given up for it.
   asio::awaitable<std::optional<asio::ip::tcp::socket>> connect(
-      std::vector<asio::ip::tcp::endpoint> endpoints);
+      std::vector<asio::ip::tcp::endpoint> endpoints, DescriptorReserve* reserve = nullptr);
   // Ends the race now: every attempt still waiting is closed and connect() returns nullopt.
   void cancel();
 

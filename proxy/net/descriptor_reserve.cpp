@@ -48,6 +48,11 @@ bool client_waiting(int listen_fd) {
   return ready > 0 && (listening.revents & POLLIN) != 0;
 }
 
+std::unique_lock<std::recursive_mutex> descriptors_lock() {
+  static std::recursive_mutex descriptors;
+  return std::unique_lock(descriptors);
+}
+
 DescriptorReserve::DescriptorReserve() {
   take();
 }
@@ -57,10 +62,23 @@ DescriptorReserve::~DescriptorReserve() {
 }
 
 void DescriptorReserve::take() {
+  const auto lock = descriptors_lock();
   if (fd_ < 0) fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
+void DescriptorReserve::exchange(const std::function<void()>& open) {
+  const auto lock = descriptors_lock();
+  release();
+  open();
+}
+
+void DescriptorReserve::release() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
 int DescriptorReserve::accept_one(int listen_fd) {
+  const auto lock = descriptors_lock();
   take();  // descriptors may have freed up since it was spent
   if (fd_ < 0) return -1;
   ::close(fd_);

@@ -3,8 +3,14 @@
 // would wake for it again at once. So mailtap keeps one descriptor in reserve (/dev/null):
 // given back, it lets one queued client be accepted and told why in one line; the reserve is
 // taken again once that client's close is done.
+//
+// A session is given a descriptor in reserve too, for its socket to the server, when its client
+// is accepted: in a burst, accepting clients while descriptors last would otherwise leave none
+// for the server's socket of any of them, and serve none.
 #pragma once
 
+#include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -33,9 +39,15 @@ std::error_code descriptor_shortage();
 // the descriptor first), so the failure alone does not say a client needs the reserve.
 bool client_waiting(int listen_fd);
 
+// Held by whoever opens a descriptor that must not take the one a reserve has just given up for
+// its owner's next (the acceptor accepting, a reserve taken or exchanged): the free slot the
+// exchange makes is its own. Opens elsewhere (a resolver's files, the recorder's) do not take
+// it; the reserves only see to it that the clients they admit do not starve each other.
+std::unique_lock<std::recursive_mutex> descriptors_lock();
+
 class DescriptorReserve {
  public:
-  DescriptorReserve();
+  DescriptorReserve();  // taken at once, if a descriptor is free (held() says)
   ~DescriptorReserve();
   DescriptorReserve(const DescriptorReserve&) = delete;
   DescriptorReserve& operator=(const DescriptorReserve&) = delete;
@@ -47,6 +59,12 @@ class DescriptorReserve {
   int accept_one(int listen_fd);
   // Takes the reserve's descriptor again, if it is spent and one is free.
   void take();
+  bool held() const { return fd_ >= 0; }
+  // Gives the reserve's descriptor up for `open`, which opens the one it was kept for in its
+  // place, before anyone else can take it (descriptors_lock). The reserve stays spent.
+  void exchange(const std::function<void()>& open);
+  // Gives the reserve's descriptor up for whatever opens next (the reserve stays spent).
+  void release();
 
  private:
   int fd_ = -1;

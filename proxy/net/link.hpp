@@ -14,6 +14,7 @@
 #include <system_error>
 #include <tuple>
 
+#include "proxy/net/descriptor_reserve.hpp"
 #include "proxy/net/lingering_close.hpp"
 #include "proxy/net/tls_stream.hpp"
 
@@ -29,6 +30,12 @@ class Link {
       : socket_(std::move(socket)), ctx_(server_ctx), role_(TlsStream::Role::server) {}
 
   asio::ip::tcp::socket& socket() { return socket_; }
+  // The descriptor kept for the socket until it is opened (see descriptor_reserve.hpp): given
+  // when the session's client was accepted, null when none was.
+  void hold_socket_reserve(std::unique_ptr<DescriptorReserve> reserve) {
+    socket_reserve_ = std::move(reserve);
+  }
+  DescriptorReserve* socket_reserve() { return socket_reserve_.get(); }
   // Creates the TLS layer on the connected socket (its handshake is the caller's).
   TlsStream& start_tls();
   TlsStream* tls() { return tls_.get(); }
@@ -100,6 +107,7 @@ class Link {
   asio::awaitable<std::tuple<std::error_code, std::size_t>> write_plain(asio::const_buffer buf);
 
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<DescriptorReserve> socket_reserve_;
   std::function<void()> cancel_connect_;
   bool closed_ = false;
   bool lingering_ = false;   // close_lingering() is waiting for the client

@@ -292,29 +292,14 @@ class Setup {
   // Resolves the upstream's name and connects to the first of its addresses that answers.
   asio::awaitable<bool> connect() {
     auto ex = co_await asio::this_coro::executor;
-    step_ = "while resolving " + t_.host;
-    // Not one descriptor free: the socket could not be had whatever the resolve said, and the
-    // resolve may say "host not found", its files failing for it before DNS answered.
-    if (const std::error_code shortage = descriptor_shortage()) {
-      fail_for_descriptors(shortage);
-      co_return false;
-    }
-    asio::ip::tcp::resolver resolver(ex);
-    auto [rec, resolved] =
-        co_await resolver.async_resolve(t_.host, std::to_string(t_.port), use_tuple);
-    if (rec) {
-      resolve_failed(rec);
-      co_return false;
-    }
-    std::vector<asio::ip::tcp::endpoint> endpoints;
-    for (const auto& entry : resolved) endpoints.push_back(entry.endpoint());
-    endpoints = interleave_families(endpoints);
+    std::optional<std::vector<asio::ip::tcp::endpoint>> endpoints = co_await resolve();
+    if (!endpoints) co_return false;
     step_ = "while connecting";
     if (closed_by_session()) co_return false;
     AddressRace race(ex);
     race_ = &race;
     link_.while_connecting([&race] { race.cancel(); });
-    auto socket = co_await race.connect(endpoints);
+    auto socket = co_await race.connect(*endpoints, link_.socket_reserve());
     link_.while_connecting(nullptr);
     race_ = nullptr;
     // The deadline's failure names the addresses tried; the session's shutdown says its own.
@@ -333,8 +318,39 @@ class Setup {
       if (a.endpoint != endpoint) tried += (tried.empty() ? "" : ", ") + address_label(a.endpoint);
     note(EventKind::note, "connected to " + label_ + " (" + result_.tls.resolved_address +
                               (tried.empty() ? "" : "; also tried " + tried) + ")");
-    name_the_address(race, endpoints, endpoint);
+    name_the_address(race, *endpoints, endpoint);
     co_return true;
+  }
+
+  // The upstream's addresses, in the order to try them; nullopt once the session failed. An
+  // address needs no resolver, which would open files (and a netlink socket) in the place of
+  // the descriptor the session keeps for its socket; a name does, and that descriptor is given
+  // up for them.
+  asio::awaitable<std::optional<std::vector<asio::ip::tcp::endpoint>>> resolve() {
+    step_ = "while resolving " + t_.host;
+    std::error_code not_an_address;
+    const asio::ip::address address = asio::ip::make_address(t_.host, not_an_address);
+    DescriptorReserve* reserve = link_.socket_reserve();
+    if (reserve && not_an_address) reserve->release();
+    // Not one descriptor free: the socket could not be had whatever the resolve said, and the
+    // resolve may say "host not found", its files failing for it before DNS answered.
+    if (!reserve || !reserve->held()) {
+      if (const std::error_code shortage = descriptor_shortage()) {
+        fail_for_descriptors(shortage);
+        co_return std::nullopt;
+      }
+    }
+    if (!not_an_address) co_return std::vector{asio::ip::tcp::endpoint(address, t_.port)};
+    asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
+    auto [rec, resolved] =
+        co_await resolver.async_resolve(t_.host, std::to_string(t_.port), use_tuple);
+    if (rec) {
+      resolve_failed(rec);
+      co_return std::nullopt;
+    }
+    std::vector<asio::ip::tcp::endpoint> endpoints;
+    for (const auto& entry : resolved) endpoints.push_back(entry.endpoint());
+    co_return interleave_families(endpoints);
   }
 
   // Mailtap's own limit, `ec` (EMFILE or ENFILE), which the 421 must not pin on the server.

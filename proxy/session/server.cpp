@@ -63,23 +63,31 @@ bool Server::listen(const asio::ip::tcp::endpoint& at, std::string& error) {
   std::error_code unknown;
   const asio::ip::tcp::endpoint bound = acceptor_.local_endpoint(unknown);
   if (!unknown) ctx_.listen_label = net::endpoint_label(bound);
+  // accept_with_reserve() accepts once a client waits, and must not block if it is gone.
+  std::error_code ec;
+  acceptor_.non_blocking(true, ec);
+  if (ec) {
+    error = "cannot listen on " + ctx_.listen_label + ": " + ec.message();
+    return false;
+  }
   return true;
 }
 
 asio::awaitable<void> Server::accept_loop() {
   for (;;) {
-    // The session's thread: everything of one session runs there, so it needs no strand.
-    auto [ec, socket] = co_await acceptor_.async_accept(session_executor_(), use_tuple);
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) break;
-    if (ec) {
-      co_await accept_failed(ec);
+    auto [waited] = co_await acceptor_.async_wait(asio::ip::tcp::acceptor::wait_read, use_tuple);
+    if (waited == asio::error::operation_aborted || !acceptor_.is_open()) break;
+    Accepted next = accept_with_reserve();
+    if (next.ec == asio::error::would_block || next.ec == asio::error::try_again) continue;
+    if (next.ec) {
+      co_await accept_failed(next.ec);
       continue;
     }
     if (accept_failures_.failing) accept_works_again();
     if (refusing_for_recording()) {
-      refuse_unrecorded(std::move(socket));
+      refuse_unrecorded(std::move(next.socket));
     } else {
-      start_session(std::move(socket));
+      start_session(std::move(next.socket), std::move(next.upstream_reserve));
     }
     // A next client refused without a session only once its refusal could linger: one closed
     // without that wait resets a client whose line comes after the close, and the reset can
@@ -88,6 +96,24 @@ asio::awaitable<void> Server::accept_loop() {
     // get a session does not wait for refused ones (session_ended has the wait look again).
     co_await refusals_closing_.wait_for_room([this] { return next_client_refused_unrecorded(); });
   }
+}
+
+// A session needs two descriptors, its client's and its upstream socket's, and the second only
+// once it connects: taking clients while descriptors last would leave none for the upstream
+// socket of any of them. So each client is accepted with a descriptor in reserve for that
+// socket, both under descriptors_lock(): a session giving its reserve up for its socket meanwhile
+// has the descriptor to itself. Out of descriptors, the accept fails (accept_failed) or the
+// reserve is not had, and the session says so as it connects (recorded, as today).
+Server::Accepted Server::accept_with_reserve() {
+  const auto lock = net::descriptors_lock();
+  // The session's thread: everything of one session runs there, so it needs no strand.
+  const asio::any_io_executor thread = session_executor_();
+  Accepted next{{}, asio::ip::tcp::socket(thread), nullptr};
+  next.socket = acceptor_.accept(thread, next.ec);
+  if (next.ec) return next;
+  next.upstream_reserve = std::make_unique<net::DescriptorReserve>();
+  if (!next.upstream_reserve->held()) next.upstream_reserve.reset();
+  return next;
 }
 
 bool Server::refusing_for_recording() const {
@@ -188,7 +214,8 @@ std::string Server::too_many_sessions() const {
 }
 
 // A new client: relayed, or (over --max-sessions) answered with a 421.
-void Server::start_session(asio::ip::tcp::socket socket) {
+void Server::start_session(asio::ip::tcp::socket socket,
+                           std::unique_ptr<net::DescriptorReserve> upstream_reserve) {
   bool over_limit = false;
   bool first_refusal = false;
   std::shared_ptr<Session> session;
@@ -215,6 +242,8 @@ void Server::start_session(asio::ip::tcp::socket socket) {
     // Taken here, not before: a client refused unrecorded uses up no session number.
     key = ctx_.recorder ? ctx_.recorder->new_session_key() : next_key_++;
     session = std::make_shared<Session>(std::move(socket), ctx_, key);
+    // A refusal opens no upstream socket: its reserve is free again at once.
+    if (!over_limit) session->hold_upstream_descriptor(std::move(upstream_reserve));
     sessions_[key] = {session, over_limit};
   }
   if (first_refusal)

@@ -36,6 +36,14 @@ class Server {
   void on_drained(std::function<void()> fn) { on_drained_ = std::move(fn); }
 
  private:
+  // The next client waiting, accepted with a descriptor in reserve for its upstream socket
+  // (null when none was free); no socket, but would_block, when none waits after all.
+  struct Accepted {
+    std::error_code ec;
+    asio::ip::tcp::socket socket;
+    std::unique_ptr<net::DescriptorReserve> upstream_reserve;
+  };
+  Accepted accept_with_reserve();
   asio::awaitable<void> accept_failed(const std::error_code& ec);
   asio::awaitable<void> end_reserve_linger();
   bool turn_away_through_reserve(const std::error_code& ec);
@@ -45,7 +53,8 @@ class Server {
   // Whether the client accepted next would be turned away without a session or a record (the
   // sessions and the recorded refusals are full, or recording failed).
   bool next_client_refused_unrecorded();
-  void start_session(asio::ip::tcp::socket socket);
+  void start_session(asio::ip::tcp::socket socket,
+                     std::unique_ptr<net::DescriptorReserve> upstream_reserve);
   std::string too_many_sessions() const;  // the refusal's text, after "421 "
   void refuse_unrecorded(asio::ip::tcp::socket socket);
   void say_and_close(asio::ip::tcp::socket socket, std::string line);

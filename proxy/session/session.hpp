@@ -53,6 +53,11 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::SessionKey id);
   asio::awaitable<void> run();
+  // The descriptor kept for the upstream socket from the moment the client was accepted (see
+  // descriptor_reserve.hpp), before run().
+  void hold_upstream_descriptor(std::unique_ptr<net::DescriptorReserve> reserve) {
+    upstream_->hold_socket_reserve(std::move(reserve));
+  }
   // Records the client and answers it with "421 <reply_text>" without opening the upstream
   // (e.g. too many sessions); `log` says whether this refusal is worth a log line.
   asio::awaitable<void> run_refused(std::string reply_text, bool log);

@@ -274,6 +274,52 @@ class OutOfDescriptorsTest(h.IntegrationCase):
         self.assertEqual(int(re.search(r"works again: (\d+)", stderr).group(1)),
                          len(turned_away) - as_sessions)
 
+    def test_a_burst_over_the_descriptor_limit_gets_some_sessions_relayed_and_the_rest_a_421(self):
+        """A burst of clients larger than the open-file limit allows: as many as there are
+        descriptors for (each session needs one for its client and one for the server) are
+        relayed end to end, and every other one is told why. Taking clients until the
+        descriptors ran out left none for the server's socket of any of them: none served."""
+        import resource
+
+        if "ASAN_OPTIONS" in os.environ:
+            self.skipTest("a sanitizer build cannot be checked while it is out of descriptors")
+        limit, burst = 64, 120
+
+        def few_descriptors():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+        f = self.fake("good")
+        db = self.tmp / "burst.db"
+        # Each I/O thread holds descriptors of its own: two leave room for about 24 sessions.
+        mt = self.mailtap(f.address, db=db, extra_args=["--threads", "2"],
+                          preexec_fn=few_descriptors)
+        clients = []
+        for _ in range(burst):
+            c = h.SmtpSocket(mt.port, timeout=20)
+            self.addCleanup(c.close)
+            clients.append(c)
+        first = [c.reply() for c in clients]
+        served = [c for c, r in zip(clients, first) if r.code == 220]
+        told = [r for r in first if r.code != 220]
+        for r in told:
+            self.assertEqual(r.code, 421, r.raw)
+            self.assertIn("4.3.2 mailtap: Too many open files (mailtap's open-file limit is "
+                          f"{limit}); try again later", r.text)
+        # Fewer than those, with room to spare for whatever else mailtap opens meanwhile.
+        self.assertGreaterEqual(len(served), 10, f"{len(served)} of {burst} served: "
+                                                f"{[r.raw for r in told[:3]]}")
+        for c in served:
+            self.assertEqual(c.cmd("EHLO burst.example.test").code, 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@example.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
+            self.assertEqual(c.cmd("DATA").code, 354)
+            self.assertEqual(c.cmd(b"Subject: burst\r\n\r\nserved\r\n.").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        self.assertEqual(len(f.wait_sessions(len(served))), len(served))
+        self.assertEqual(mt.stop(timeout=15), 0, mt.stderr)
+        rows = query(db, "SELECT outcome FROM sessions WHERE outcome = 'quit'")
+        self.assertEqual(len(rows), len(served))
+
     def test_no_descriptor_for_the_upstream_socket_is_said_to_be_mailtap_s_limit(self):
         """The client is accepted, but no descriptor is left for the socket to the server:
         mailtap's own limit, which the 421 and the record say, with what mends it, instead of
