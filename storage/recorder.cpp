@@ -293,6 +293,7 @@ class Writer {
       // the old path would otherwise take for its own.
       rollback();
       db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      database_gone_ = true;
       return Status::error(SQLITE_IOERR, "the database file '" + db_.path() +
                                              "' was deleted or renamed while recording: the "
                                              "sessions since are not in it (restart mailtap to "
@@ -468,7 +469,9 @@ class Writer {
           &insert_recipient_, &authenticated_, &close_session_}) {
       *s = Statement{};
     }
-    if (db_.is_open()) db_.exec("PRAGMA optimize");
+    // Not into a file that has gone from its path: the statistics would be written to the WAL
+    // emptied when it went, which a new database made at the path would take for its own.
+    if (db_.is_open() && !database_gone_) db_.exec("PRAGMA optimize");
     // SQLite copies the WAL into the database when it closes only if no reader is left; with
     // the -wal file deleted nothing else will, the file going with the descriptor.
     if (db_.is_open() && wal_gone_) db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -761,8 +764,9 @@ class Writer {
   // "cannot check the ... path" logged, for each path
   bool database_unchecked_said_ = false, wal_unchecked_said_ = false,
        bodies_unchecked_said_ = false;
-  bool body_written_ = false;  // the transaction refers to octets in a body file
-  bool wal_gone_ = false;      // the -wal file was deleted: its commits need copying at close
+  bool body_written_ = false;   // the transaction refers to octets in a body file
+  bool wal_gone_ = false;       // the -wal file was deleted: its commits need copying at close
+  bool database_gone_ = false;  // the database file was deleted or renamed: nothing more to write
   // A reader holding back the checkpoint: said (on_checkpoint), and at how many frames next.
   bool wal_held_said_ = false;
   std::int64_t wal_warn_at_frames_ = 0;
