@@ -101,13 +101,13 @@ std::string message_columns(bool leave_long_body) {
           : "body";
   return "id, seq, mail_from, size, sha256, " + body +
          ", body_truncated, via_bdat, final_code, final_reply, started_at, finished_at, "
-         "mail_transaction" +
+         "mail_transaction, recipients_left_out, accepted_recipients_left_out" +
          (leave_long_body ? ", length(body)" : "");
 }
 
 void message_from(const Statement& r, int first, MessageRow& m, bool leave_long_body) {
-  if (leave_long_body && r.is_null(first + 5) && r.column_int(first + 13) > 0)
-    m.body_left_in_row = r.column_int(first + 13);
+  if (leave_long_body && r.is_null(first + 5) && r.column_int(first + 15) > 0)
+    m.body_left_in_row = r.column_int(first + 15);
   m.id = r.column_int(first);
   m.seq = static_cast<std::uint64_t>(r.column_int(first + 1));
   smtp::Message& msg = m.message;
@@ -122,6 +122,12 @@ void message_from(const Statement& r, int first, MessageRow& m, bool leave_long_
   msg.started = time_or_epoch(r.column_text(first + 10));
   msg.finished = time_or_epoch(r.column_text(first + 11));
   msg.transaction = static_cast<std::uint64_t>(r.column_int(first + 12));
+  msg.recipients_left_out.reset();  // NULL: not known (schema.md, messages)
+  if (!r.is_null(first + 13)) {
+    msg.recipients_left_out =
+        smtp::RecipientsLeftOut{static_cast<std::uint64_t>(r.column_int(first + 13)),
+                                static_cast<std::uint64_t>(r.column_int(first + 14))};
+  }
 }
 
 bool InlineBodyBudget::keeps(std::uint64_t transaction, bool in_file, std::int64_t length) {
@@ -257,8 +263,7 @@ Status Reader::Impl::load_messages(std::int64_t id, SessionDetail& d, bool leave
     return s;
   }
   if (d.messages.empty()) return {};
-  if (Status s = load_recipients(id, d); !s.ok()) return s;
-  return load_recipients_left_out(id, d.messages);
+  return load_recipients(id, d);
 }
 
 Status Reader::Impl::load_recipients(std::int64_t id, SessionDetail& d) {

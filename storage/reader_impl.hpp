@@ -5,7 +5,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -28,9 +27,9 @@ Clock::time_point time_or_epoch(const std::string& text);
 extern const std::string_view kEventColumns;
 // The messages columns message_from() reads, in its order: "id, seq, mail_from, size, sha256,
 // body, body_truncated, via_bdat, final_code, final_reply, started_at, finished_at,
-// mail_transaction". With `leave_long_body`, a body the row holds (recorded before schema v4)
-// longer than kInlineBodyOctets is not loaded (length() SQLite reads without the value), and
-// its length follows them (body_left_from).
+// mail_transaction, recipients_left_out, accepted_recipients_left_out". With `leave_long_body`, a
+// body the row holds (recorded before schema v4) longer than kInlineBodyOctets is not loaded
+// (length() SQLite reads without the value), and its length follows them (body_left_from).
 std::string message_columns(bool leave_long_body);
 // From columns first.. of message_columns() (recipients are not filled in, nor is a body stored
 // in events: see attach_bodies), and MessageRow::body_left_in_row with `leave_long_body`.
@@ -144,9 +143,6 @@ struct Reader::Impl {
   // `leave_long_body`: as message_columns().
   Status load_messages(std::int64_t id, SessionDetail& d, bool leave_long_body);
   Status load_recipients(std::int64_t id, SessionDetail& d);
-  // The counts of RCPTs the messages' recipients leave out, from the notes that say them
-  // (smtp::recipients_left_out_note): `messages` are session `id`'s, or some of them.
-  Status load_recipients_left_out(std::int64_t id, std::span<MessageRow> messages);
 
   // Runs `reads()` in one read transaction, so what they read with several SELECTs comes from
   // one snapshot (the writer may commit between them). A transaction that cannot commit is

@@ -1,7 +1,6 @@
 // Reader::stored_message: one message and where its body is, without reading the body file.
 #include <algorithm>
 
-#include "proxy/smtp/transaction_tracker.hpp"
 #include "storage/reader.hpp"
 #include "storage/reader_impl.hpp"
 
@@ -79,7 +78,6 @@ Status load_stored_message(Reader::Impl& impl, std::int64_t session_id, std::uin
   bool found = false;
   if (Status s = load_message_row(impl, session_id, seq, m.row, found); !s.ok() || !found) return s;
   if (Status s = load_message_recipients(impl, m.row); !s.ok()) return s;
-  if (Status s = impl.load_recipients_left_out(session_id, std::span(&m.row, 1)); !s.ok()) return s;
   if (m.row.message.transaction != 0) {
     if (Status s = load_body_pieces(impl, m); !s.ok()) return s;
   }
@@ -102,21 +100,6 @@ bool left_in_rows(const StoredMessage& m) {
 }
 
 }  // namespace
-
-Status Reader::Impl::load_recipients_left_out(std::int64_t id, std::span<MessageRow> messages) {
-  return rows_for("SELECT mail_transaction, note FROM events WHERE session_id = ?1 AND kind = '" +
-                      std::string(to_string(smtp::EventKind::note)) +
-                      "' AND mail_transaction IS NOT NULL " + "AND substr(note, 1, " +
-                      std::to_string(smtp::recipients_left_out_note_prefix.size()) + ") = '" +
-                      std::string(smtp::recipients_left_out_note_prefix) + "'",
-                  id, [&](const Statement& r) {
-                    const auto transaction = static_cast<std::uint64_t>(r.column_int(0));
-                    for (MessageRow& m : messages) {
-                      if (m.message.transaction == transaction)
-                        smtp::read_recipients_left_out(r.column_text(1), m.message);
-                    }
-                  });
-}
 
 bool Reader::stored_message(std::int64_t session_id, std::uint64_t seq,
                             std::optional<StoredMessage>& out, std::string& error) {

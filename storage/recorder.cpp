@@ -162,6 +162,18 @@ std::optional<std::int64_t> nonzero(std::int64_t v) {
   return v == 0 ? std::nullopt : std::optional<std::int64_t>(v);
 }
 
+// messages.recipients_left_out and accepted_recipients_left_out at `first` and the next: both
+// NULL where the count is unknown (never for a message the dialogue recorded).
+void bind_recipients_left_out(Statement& st, int first,
+                              const std::optional<smtp::RecipientsLeftOut>& left_out) {
+  if (!left_out) {
+    st.bind_null(first).bind_null(first + 1);
+    return;
+  }
+  st.bind_int(first, static_cast<std::int64_t>(left_out->rcpts))
+      .bind_int(first + 1, static_cast<std::int64_t>(left_out->accepted));
+}
+
 // Owns the connection and prepared statements; used only on the storage thread.
 class Writer {
  public:
@@ -217,8 +229,9 @@ class Writer {
          "?15, ?16)"},
         {&insert_message_,
          "INSERT INTO messages(session_id, seq, mail_from, size, sha256, body, body_truncated, "
-         "via_bdat, final_code, final_reply, started_at, finished_at, mail_transaction) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
+         "via_bdat, final_code, final_reply, started_at, finished_at, mail_transaction, "
+         "recipients_left_out, accepted_recipients_left_out) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"},
         {&insert_recipient_,
          "INSERT INTO recipients(message_id, position, command, reply_code, reply) "
          "VALUES (?1, ?2, ?3, ?4, ?5)"},
@@ -702,6 +715,7 @@ class Writer {
               .bind_text_or_null(11, started)
               .bind_text_or_null(12, finished)
               .bind_optional(13, nonzero(static_cast<std::int64_t>(m.transaction)));
+          bind_recipients_left_out(insert_message_, 14, m.recipients_left_out);
           if (Result res = classify(insert_message_.run(), error); res != Result::ok) return res;
           const std::int64_t message_id = db_.last_insert_rowid();
           for (const smtp::Recipient& rc : m.recipients) {

@@ -48,6 +48,16 @@ void time_member(JsonWriter& w, std::string_view key, storage::Clock::time_point
 }
 }  // namespace
 
+void write_recipients_left_out(JsonWriter& w, const smtp::Message& m) {
+  if (!m.recipients_left_out) {
+    w.key("recipients_left_out").null();
+    w.key("accepted_recipients_left_out").null();
+    return;
+  }
+  w.key("recipients_left_out").value(m.recipients_left_out->rcpts);
+  w.key("accepted_recipients_left_out").value(m.recipients_left_out->accepted);
+}
+
 void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
   w.key("id").value(s.id);
   time_member(w, "started_at", s.started);
@@ -205,8 +215,7 @@ bool write_message(JsonWriter& w, const storage::MessageRow& row, const BodyWrit
     w.end_object();
   }
   w.end_array();
-  w.key("recipients_left_out").value(m.recipients_left_out);
-  w.key("accepted_recipients_left_out").value(m.accepted_left_out);
+  write_recipients_left_out(w, m);
   w.key("size").value(m.size);
   optional_text(w, "sha256", m.sha256_hex);
   if (!body(w, row, error)) return false;

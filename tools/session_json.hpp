@@ -40,6 +40,10 @@ bool write_session_detail(JsonWriter& w, const storage::SessionDetail& d,
 bool write_session_preview(JsonWriter& w, const storage::SessionDetail& d,
                            storage::SessionOctets& octets, std::string& error);
 
+// A message's recipients_left_out and accepted_recipients_left_out (RCPTs past what its row
+// keeps), both null where the record does not know them (recorded before mailtap counted them).
+void write_recipients_left_out(JsonWriter& w, const smtp::Message& m);
+
 // PEM ("-----BEGIN CERTIFICATE-----", 64-column base64) of a DER certificate, by BoringSSL's
 // PEM writer; the bytes are written as recorded, not parsed.
 std::string der_to_pem(std::string_view der);

@@ -253,9 +253,15 @@ void render_recipients(const smtp::Message& m, std::string& out) {
     out +=
         "  " + escape_line(r.command) + "  -> " + escape_line(smtp::reply_summary(r.reply)) + "\n";
   }
-  if (m.recipients_left_out == 0) return;
-  out += "  (" + std::to_string(m.recipients_left_out) + " RCPTs (" +
-         std::to_string(m.accepted_left_out) +
+  if (!m.recipients_left_out) {
+    out +=
+        "  (RCPTs left out of the message's recipients: unknown, recorded before mailtap "
+        "counted them; each RCPT is in the events above)\n";
+    return;
+  }
+  if (m.recipients_left_out->rcpts == 0) return;
+  out += "  (" + std::to_string(m.recipients_left_out->rcpts) + " RCPTs (" +
+         std::to_string(m.recipients_left_out->accepted) +
          " accepted) not kept in the message's recipients, past what a message keeps; each is "
          "in the events above)\n";
 }

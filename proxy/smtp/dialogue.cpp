@@ -1693,7 +1693,7 @@ void Dialogue::sasl_end(const Reply& reply) {
 void Dialogue::record_message(const TransactionTracker::Handle& t, const Reply& final_reply) {
   std::optional<Message> m = transactions_.finish(t, final_reply, now_);
   if (!m) return;
-  if (m->recipients_left_out > 0) {
+  if (m->recipients_left_out->rcpts > 0) {
     Event e = note_event(EventKind::note, "RCPT", recipients_left_out_note(*m));
     e.transaction = m->transaction;
     record(std::move(e));

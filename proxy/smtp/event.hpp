@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -104,6 +105,14 @@ struct UnrecordedBody {
   std::string wire;
 };
 
+// How many RCPTs of a transaction its message's `recipients` leave out, and how many of those
+// the server accepted.
+struct RecipientsLeftOut {
+  std::uint64_t rcpts = 0;
+  std::uint64_t accepted = 0;
+  bool operator==(const RecipientsLeftOut&) const = default;
+};
+
 struct Message {
   std::string mail_from;  // the MAIL line without CRLF (address and parameters)
   std::vector<Recipient> recipients;
@@ -120,11 +129,10 @@ struct Message {
   int final_code = 0;
   std::string final_reply;  // e.g. "250 2.0.0 Ok: queued as 4Xyz"
   std::chrono::system_clock::time_point started{}, finished{};
-  // RCPTs of the transaction not in `recipients` (TransactionTracker's bounds), and how many of
-  // those the server accepted. Not a column: the note recipients_left_out_note() makes says
-  // it, recorded with the message, and the readers read it back from there.
-  std::uint64_t recipients_left_out = 0;
-  std::uint64_t accepted_left_out = 0;
+  // RCPTs of the transaction not in `recipients` (TransactionTracker's bounds). Recorded with
+  // the row (messages.recipients_left_out); nullopt only where a reader found them unknown: a
+  // row recorded before mailtap counted them that a migration could not count (schema.md).
+  std::optional<RecipientsLeftOut> recipients_left_out = RecipientsLeftOut{};
 };
 
 }  // namespace mailtap::smtp

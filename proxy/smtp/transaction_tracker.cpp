@@ -1,7 +1,5 @@
 #include "proxy/smtp/transaction_tracker.hpp"
 
-#include <charconv>
-
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 
@@ -33,8 +31,9 @@ void TransactionTracker::rcpt_reply(Recipient r) {
   const bool accepted = r.reply_code >= 200 && r.reply_code < 300;
   const std::size_t bound = accepted ? kRecipientOctetsKept : kRefusedRecipientOctetsKept;
   if (t.recipient_octets + octets > bound) {  // in the events only
-    ++t.message.recipients_left_out;
-    if (accepted) ++t.message.accepted_left_out;
+    RecipientsLeftOut& left_out = *t.message.recipients_left_out;
+    ++left_out.rcpts;
+    if (accepted) ++left_out.accepted;
     return;
   }
   t.recipient_octets += octets;
@@ -55,39 +54,14 @@ std::optional<Message> TransactionTracker::finish(Handle t, const Reply& final_r
 }
 
 std::string recipients_left_out_note(const Message& m) {
-  return std::string(recipients_left_out_note_prefix) + std::to_string(m.recipients_left_out) +
-         " RCPTs (" + std::to_string(m.accepted_left_out) + " accepted) of message transaction " +
+  const RecipientsLeftOut left_out = m.recipients_left_out.value_or(RecipientsLeftOut{});
+  return std::string(recipients_left_out_note_prefix) + std::to_string(left_out.rcpts) +
+         " RCPTs (" + std::to_string(left_out.accepted) + " accepted) of message transaction " +
          std::to_string(m.transaction) +
          " not kept in its recipients: past what a message keeps (refused ones past " +
          std::to_string(kRefusedRecipientOctetsKept / 1024) + " KiB of command and reply text, " +
          "any past " + std::to_string(kRecipientOctetsKept / (1024 * 1024)) +
          " MiB); each is in the events";
-}
-
-namespace {
-
-// The decimal number at the start of `text`, and what follows it.
-bool take_count(std::string_view& text, std::uint64_t& n) {
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || end == text.data()) return false;
-  text.remove_prefix(static_cast<std::size_t>(end - text.data()));
-  return true;
-}
-
-}  // namespace
-
-bool read_recipients_left_out(std::string_view note, Message& m) {
-  constexpr std::string_view between = " RCPTs (";
-  if (!note.starts_with(recipients_left_out_note_prefix)) return false;
-  note.remove_prefix(recipients_left_out_note_prefix.size());
-  std::uint64_t left_out = 0;
-  std::uint64_t accepted = 0;
-  if (!take_count(note, left_out) || !note.starts_with(between)) return false;
-  note.remove_prefix(between.size());
-  if (!take_count(note, accepted)) return false;
-  m.recipients_left_out = left_out;
-  m.accepted_left_out = accepted;
-  return true;
 }
 
 void TransactionTracker::Forecast::mail(const Handle& t) {

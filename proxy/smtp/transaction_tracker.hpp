@@ -30,12 +30,12 @@ inline constexpr std::size_t kRecipientOctetsKept = 1024 * 1024;
 
 // The note recorded with a message whose recipients leave some RCPTs out, naming its transaction
 // (Event::transaction): without it, RCPTs left out at the end leave no gap in the positions and
-// the recipients would look complete. It starts with recipients_left_out_note_prefix and the
-// counts, which read_recipients_left_out() reads back into a Message.
+// the recipients would look complete to someone reading the events. It starts with
+// recipients_left_out_note_prefix and the counts; the message's row holds the same counts
+// (messages.recipients_left_out), which is what the readers read. Schema migration 10 read them
+// from this note's text for rows recorded before: never change its start.
 inline constexpr std::string_view recipients_left_out_note_prefix = "recipients left out: ";
 std::string recipients_left_out_note(const Message& m);
-// False if `note` is not such a note (or its counts do not parse).
-bool read_recipients_left_out(std::string_view note, Message& m);
 
 struct Transaction {
   Message message;       // sha256_hex stays empty: the recorder computes it as it stores the body

@@ -611,6 +611,27 @@ class RecipientsLeftOutTest(h.IntegrationCase):
                       shown)
         # Every RCPT is in the transcript all the same.
         self.assertEqual(shown.count("C: RCPT TO:<"), self.RCPTS)
+        # The count is the message row's (schema version 10), not read from the note's text.
+        con = sqlite3.connect(db, isolation_level=None)
+        self.addCleanup(con.close)
+        self.assertEqual(con.execute("SELECT recipients_left_out, accepted_recipients_left_out "
+                                     "FROM messages WHERE session_id = ?", (row["id"],)).fetchall(),
+                         [(left_out, left_out)])
+        con.execute("UPDATE events SET note = 'recipients left out: 1 RCPTs (0 accepted) of "
+                    "message transaction 1' WHERE session_id = ? AND note LIKE "
+                    "'recipients left out: %'", (row["id"],))
+        self.assertEqual(json.loads(tool("export", str(row["id"])))["messages"][0]
+                         ["recipients_left_out"], left_out)
+        # A message recorded before mailtap counted them, which the upgrade could not count:
+        # unknown, never 0.
+        con.execute("UPDATE messages SET recipients_left_out = NULL, "
+                    "accepted_recipients_left_out = NULL WHERE session_id = ?", (row["id"],))
+        unknown = json.loads(tool("export", str(row["id"])))["messages"][0]
+        self.assertIsNone(unknown["recipients_left_out"])
+        self.assertIsNone(unknown["accepted_recipients_left_out"])
+        self.assertIn("  (RCPTs left out of the message's recipients: unknown, recorded before "
+                      "mailtap counted them; each RCPT is in the events above)",
+                      tool("show", str(row["id"]), "--color", "never"))
 
 
 class UpstreamReplyTimeoutTest(h.IntegrationCase):

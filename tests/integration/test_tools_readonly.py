@@ -141,7 +141,9 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         con.execute(f"VACUUM INTO '{path}'")
         con.close()
         con = sqlite3.connect(str(path), isolation_level=None)
-        con.executescript("ALTER TABLE sessions DROP COLUMN client_cert_subject; "
+        con.executescript("ALTER TABLE messages DROP COLUMN recipients_left_out; "
+                          "ALTER TABLE messages DROP COLUMN accepted_recipients_left_out; "
+                          "ALTER TABLE sessions DROP COLUMN client_cert_subject; "
                           "ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
                           "PRAGMA user_version=8;")
         con.close()
@@ -161,7 +163,7 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         m = h.Mailtap("127.0.0.1:1", db=old, tls="none")
         m.start()
         self.assertEqual(m.stop(), 0, m.stderr)
-        self.assertIn(f"upgraded '{old}' from schema version 8 to 9", m.stderr)
+        self.assertIn(f"upgraded '{old}' from schema version 8 to 10", m.stderr)
         self.assertIn("older mailtaps cannot use it any more", m.stderr)
         self.assertIn("another process has", m.stderr)
         self.assertIn("must be stopped and started again with this version", m.stderr)
@@ -169,6 +171,12 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         again.start()
         self.assertEqual(again.stop(), 0, again.stderr)
         self.assertNotIn("upgraded", again.stderr, "said once, when it happens")
+        # Schema 10 counts from the events what the messages' recipients leave out: none here,
+        # every RCPT relayed having its row (known, not NULL).
+        self.assertEqual(self.sql("SELECT count(*), count(recipients_left_out), "
+                                  "sum(recipients_left_out) FROM messages", db=old),
+                         self.sql("SELECT count(*), count(*), 0 FROM messages"))
+        self.assertGreater(self.sql("SELECT count(*) FROM messages")[0][0], 0)
 
     def test_the_upgrade_is_said_under_quiet_too(self):
         # --quiet keeps errors and warnings: that the file changed format for good (older
@@ -179,7 +187,7 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         m = h.Mailtap("127.0.0.1:1", db=old, tls="none", extra_args=["--quiet"])
         m.start()
         self.assertEqual(m.stop(), 0, m.stderr)
-        self.assertIn(f"upgraded '{old}' from schema version 8 to 9", m.stderr)
+        self.assertIn(f"upgraded '{old}' from schema version 8 to 10", m.stderr)
         self.assertIn("older mailtaps cannot use it any more", m.stderr)
 
     def test_older_schema_where_it_cannot_be_upgraded_says_to_copy_it(self):
@@ -217,7 +225,7 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         again = self.tool("sessions", db=old, expect=1).stderr.decode()
         for command in (copy, re.findall(r"`([^`]*)`", again)[0]):
             subprocess.run(["bash", "-c", command], env=env, timeout=60, capture_output=True)
-        self.assertEqual(self.sql("PRAGMA user_version", db=copied), [(9,)])
+        self.assertEqual(self.sql("PRAGMA user_version", db=copied), [(10,)])
         self.assertEqual(self.tool("sessions", db=copied).stdout, listing)
 
     def session_with(self, token: str) -> int:

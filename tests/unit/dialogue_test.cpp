@@ -85,17 +85,19 @@ TEST(Dialogue, RecipientsLeftOutOfTheMessageAreNotedWithIt) {
   const Message& m = r.messages[0];
   ASSERT_FALSE(m.recipients.empty());
   EXPECT_EQ(m.recipients.back().position + 1, m.recipients.size());  // no gap: all at the end
-  EXPECT_EQ(m.recipients.size() + m.recipients_left_out, 600u);
-  EXPECT_EQ(m.accepted_left_out, m.recipients_left_out);
+  ASSERT_TRUE(m.recipients_left_out);
+  const RecipientsLeftOut left_out = *m.recipients_left_out;
+  EXPECT_EQ(m.recipients.size() + left_out.rcpts, 600u);
+  EXPECT_EQ(left_out.accepted, left_out.rcpts);
   std::vector<const Event*> notes;
   for (const Event& e : r.events)
     if (e.note.starts_with(recipients_left_out_note_prefix)) notes.push_back(&e);
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_EQ(notes[0]->direction, Direction::mailtap_note);
   EXPECT_EQ(notes[0]->transaction, m.transaction);
-  EXPECT_TRUE(
-      notes[0]->note.starts_with("recipients left out: " + std::to_string(m.recipients_left_out) +
-                                 " RCPTs (" + std::to_string(m.recipients_left_out) + " accepted)"))
+  EXPECT_TRUE(notes[0]->note.starts_with("recipients left out: " + std::to_string(left_out.rcpts) +
+                                         " RCPTs (" + std::to_string(left_out.rcpts) +
+                                         " accepted)"))
       << notes[0]->note;
 }
 

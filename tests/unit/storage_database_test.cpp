@@ -174,7 +174,9 @@ TEST(StorageDatabase, VersionTwoVerifyResultsAreMigratedToStatusAndReason) {
   {
     // Back to the version-2 shape of the tables, with rows as v2 wrote them.
     RawDb raw(path);
-    ASSERT_EQ(raw.exec("ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
+    ASSERT_EQ(raw.exec("ALTER TABLE messages DROP COLUMN recipients_left_out; "
+                       "ALTER TABLE messages DROP COLUMN accepted_recipients_left_out; "
+                       "ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
                        "ALTER TABLE sessions DROP COLUMN client_cert_subject; "
                        "ALTER TABLE sessions DROP COLUMN writer; "
                        "DROP TABLE certificate_ders; "

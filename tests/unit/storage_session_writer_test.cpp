@@ -148,6 +148,8 @@ TEST(SessionWriter, AVersionSevenFileMigratesAndNewSessionsNameTheirWriter) {
     ASSERT_NE(rec, nullptr) << error;
   }
   raw_exec(path,
+           "ALTER TABLE messages DROP COLUMN recipients_left_out; "
+           "ALTER TABLE messages DROP COLUMN accepted_recipients_left_out; "
            "ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
            "ALTER TABLE sessions DROP COLUMN client_cert_subject; "
            "ALTER TABLE sessions DROP COLUMN writer; PRAGMA user_version = 7; "

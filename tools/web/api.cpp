@@ -489,8 +489,7 @@ void write_recipients(JsonWriter& w, const smtp::Message& m) {
     w.end_object();
   }
   w.end_array();
-  w.key("recipients_left_out").value(m.recipients_left_out);
-  w.key("accepted_recipients_left_out").value(m.accepted_left_out);
+  write_recipients_left_out(w, m);
 }
 
 }  // namespace

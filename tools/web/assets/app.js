@@ -639,8 +639,11 @@ function recipientsWithReplies(recipients) {
 }
 
 // Past a bound a message keeps no more of its RCPTs (each is in the session's events): how many
-// it left out, "" if none.
+// it left out, "" if none; null where the record does not know (recorded before mailtap counted).
 function recipientsLeftOut(m) {
+  if (m.recipients_left_out === null) {
+    return "unknown (recorded before mailtap counted them); each RCPT is in the session's events";
+  }
   if (!m.recipients_left_out) return "";
   return `${m.recipients_left_out} (${m.accepted_recipients_left_out} accepted) not kept with ` +
     "the message, past what it keeps; each is in the session's events";
@@ -741,7 +744,8 @@ async function renderSession(id, signal) {
     parts.push(el("p", {},
       el("a", { href: `#/session/${s.id}/message/${m.seq}` }, `Message ${m.seq}`),
       ` ${bytesOf(m, "mail_from")} → `, ...recipientsWithReplies(m.recipients),
-      m.recipients_left_out ? ` and ${m.recipients_left_out} RCPTs left out of the record's message (in the events)` : "",
+      m.recipients_left_out === null ? " and perhaps RCPTs left out of the record's message (in the events)"
+        : m.recipients_left_out ? ` and ${m.recipients_left_out} RCPTs left out of the record's message (in the events)` : "",
       ` — ${m.size} bytes, `, m.final_reply ? replySummary(bytesOf(m, "final_reply")) : "no final reply"));
   }
   // Re-rendered as a running session grows, it is updated in place: the lines shown stay the
