@@ -12,6 +12,7 @@
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/command_word.hpp"
 #include "proxy/cli/config_option.hpp"
+#include "proxy/cli/empty_option_value.hpp"
 #include "proxy/cli/option_values.hpp"
 #include "proxy/command/proxy_command.hpp"
 #include "proxy/common/log.hpp"
@@ -83,6 +84,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "mailtap: %s\n", unknown.c_str());
     return 2;
   }
+  arguments = mailtap::cli::spell_out_empty_values(app, std::move(arguments));
   std::reverse(arguments.begin(), arguments.end());
   try {
     app.parse(arguments);

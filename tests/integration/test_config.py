@@ -540,6 +540,34 @@ class PrintConfigTest(ConfigCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertIn(f'db = "{default_db}"', cp.stdout)
 
+    def test_an_empty_value_after_the_equals_sign_is_the_empty_value(self):
+        """`--db=` and `--config=` (`--db="$DB"` with DB unset) got the parser's own "1 required
+        TEXT missing", and with an argument after them took it as the value: `show --db= 1`
+        read the database "1". The empty value is refused as `--db ""` is."""
+        cases = {
+            ("proxy", "--print-config", "--db="): "mailtap: --db: an empty path names no database",
+            ("proxy", "--db=", "--print-config"): "mailtap: --db: an empty path names no database",
+            ("show", "--db=", "1"): "mailtap: show: --db: an empty path names no database",
+            ("proxy", "--print-config", "--config="):
+                "mailtap: --config: an empty path names no config file",
+            ("sessions", "--config=", "--db", "x.db"):
+                "mailtap: sessions: --config: an empty path names no config file",
+            ("proxy", "--print-config", "--config", "/dev/null", "--upstream="):
+                "mailtap: --upstream : expected HOST[:PORT]",
+        }
+        for args, refusal in cases.items():
+            with self.subTest(args=args):
+                cp = subprocess.run([str(h.mailtap_bin()), *args], capture_output=True, text=True,
+                                    timeout=30, env=self.env(), stdin=subprocess.DEVNULL,
+                                    cwd=self.home)
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertTrue(cp.stderr.startswith(refusal), cp.stderr)
+                self.assertNotIn("required", cp.stderr)
+                self.assertFalse((self.home / "1").exists())
+        # A flag's `--NAME=` is still the flag parser's to read.
+        cp = self.proxy("--print-config", "--no-record=")
+        self.assertNotIn("an empty", cp.stderr)
+
     def test_relative_paths_in_the_file_are_relative_to_its_directory(self):
         """The same file records to the same database from any current directory (a terminal
         in ~/src, the unit in ~), and --print-config shows where."""
