@@ -17,6 +17,7 @@
 #include "proxy/command/proxy_command.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/common/stop_signal_deferral.hpp"
+#include "proxy/common/terminal_escape.hpp"
 #include "tools/commands.hpp"
 #include "tools/reply_explanation.hpp"
 #include "tools/tool_options.hpp"
@@ -56,11 +57,13 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   // CLI11's refusals in the form of mailtap's own (docs/tools/*.md): "mailtap: --max-body: 5GiB:
   // too large ...", and a tool's with its name, "mailtap: export: ...", as its other messages.
+  // They quote the argument refused, so its control characters are escaped as in mailtap's
+  // own stderr lines (log.hpp): a pasted ESC cannot recolour or retitle the terminal.
   app.failure_message([](const CLI::App* root, const CLI::Error& e) {
     std::string prefix = "mailtap: ";
     for (const CLI::App* sub : root->get_subcommands())
       if (sub->get_name() != "proxy") prefix += sub->get_name() + ": ";
-    return prefix + e.what() + "\nRun with --help for more information.\n";
+    return prefix + mailtap::escape_text(e.what()) + "\nRun with --help for more information.\n";
   });
   std::vector<mailtap::cli::Subcommand> commands;
   commands.push_back(mailtap::cli::add_proxy_command(app, proxy_services()));

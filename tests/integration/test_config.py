@@ -568,6 +568,33 @@ class PrintConfigTest(ConfigCase):
         cp = self.proxy("--print-config", "--no-record=")
         self.assertNotIn("an empty", cp.stderr)
 
+    def test_control_characters_in_a_refused_argument_are_escaped_in_every_refusal(self):
+        """Only the unknown-command message escaped an ESC it quoted: a bad number, an unknown
+        option of a command, a path refused by the parser went to the terminal raw, so a pasted
+        argument could recolour or retitle it. Every refusal escapes it the same way."""
+        esc = "\x1b]0;owned\x07\x1b[31m"
+        cases = (
+            ["proxy", "--print-config", f"--max-sessions={esc}"],
+            ["proxy", "--print-config", f"--no-such{esc}"],
+            ["proxy", "--print-config", "--db", f"-{esc}"],
+            ["proxy", "--print-config", "--config", "/dev/null", "--timeout-connect", f"5{esc}"],
+            ["proxy", "--print-config", "--config", "/dev/null", "--listen", f"a{esc}:1"],
+            ["proxy", "--print-config", "--config", str(self.home / f"{esc}.toml")],
+            ["show", "1", "--config", str(self.home / f"{esc}.toml")],
+            ["sessions", "--limit", esc],
+            [f"sesions{esc}"],
+            [f"--verison{esc}"],
+        )
+        for args in cases:
+            with self.subTest(args=args):
+                cp = subprocess.run([str(h.mailtap_bin()), *args], capture_output=True, timeout=30,
+                                    env=self.env(), stdin=subprocess.DEVNULL)
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertTrue(cp.stderr.startswith(b"mailtap: "), cp.stderr)
+                self.assertNotIn(b"\x1b", cp.stderr)
+                self.assertNotIn(b"\x07", cp.stderr)
+                self.assertIn(b"\\x1b", cp.stderr, "shown escaped, as the unknown command is")
+
     def test_relative_paths_in_the_file_are_relative_to_its_directory(self):
         """The same file records to the same database from any current directory (a terminal
         in ~/src, the unit in ~), and --print-config shows where."""
