@@ -20,10 +20,13 @@ bool contains(const std::vector<std::string>& list, std::string_view word) {
   return std::find(list.begin(), list.end(), word) != list.end();
 }
 
-// What a set option holds, for --print-config: "-vv" is 2, not "true true".
+// What a set option holds, for --print-config: "-vv" is 2, not "true true"; the count the
+// command runs with.
 std::string shown_value(const CLI::Option& o) {
   const auto& results = o.results();
-  if (o.get_items_expected_max() == 0 && results.size() > 1) return std::to_string(results.size());
+  if (o.get_items_expected_max() == 0 &&
+      o.get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll)
+    return std::to_string(flag_count(o));
   std::string out;
   for (const auto& r : results) out += (out.empty() ? "" : " ") + r;
   return out;

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 
 #include "proxy/common/decimal_number.hpp"
 
@@ -72,6 +73,19 @@ std::string option_value_problem(const CLI::Option& option, std::string_view tex
 
 bool says_no(const CLI::Option& option, std::string_view text) {
   return kind_of(option) == ValueKind::yes_no && is_one_of(kNo, text);
+}
+
+std::int64_t flag_count(const CLI::Option& option) {
+  std::int64_t count = 0;
+  for (const std::string& value : option.results()) {
+    if (const std::optional<std::uint64_t> n = parse_decimal(value, 0, kLargestCount))
+      count = static_cast<std::int64_t>(*n);
+    else if (is_one_of(kNo, value))
+      count = 0;
+    else if (is_one_of(kYes, value))
+      ++count;
+  }
+  return count;
 }
 
 void check_option_values(CLI::App& app) {

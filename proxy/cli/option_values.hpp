@@ -7,6 +7,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,12 @@ std::string option_value_problem(const CLI::Option& option, std::string_view tex
 // Whether `text` gives the yes/no flag `option` false ("no-record = false"): such a value
 // chooses nothing, so it contradicts no option it excludes.
 bool says_no(const CLI::Option& option, std::string_view text);
+
+// The count a counting flag (-v) holds once every layer is read, its values taken left to
+// right (docs/config.md): a bare flag, or true/yes/on, adds one; a count (--verbose=2,
+// MAILTAP_VERBOSE=2, verbose = 2), or false/no/off for 0, sets it. So `-v --verbose=2` is 2 and
+// `--verbose=2 -v` is 3, where CLI11 adds up every value (3 for both, and false as -1).
+std::int64_t flag_count(const CLI::Option& option);
 
 // Checks every flag and whole-number option of `app` and of its subcommands with
 // option_value_problem when the command line gives it ("--max-sessions: 010: expected a whole

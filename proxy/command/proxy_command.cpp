@@ -20,6 +20,7 @@
 
 #include "proxy/cli/command.hpp"
 #include "proxy/cli/config_option.hpp"
+#include "proxy/cli/option_values.hpp"
 #include "proxy/cli/parse.hpp"
 #include "proxy/cli/unknown_variables.hpp"
 #include "proxy/command/auth_options.hpp"
@@ -622,6 +623,8 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
     log::error(error);
     return 2;
   }
+  // CLI11 adds up every -v and --verbose=N; an explicit count sets the level instead.
+  args.verbose = static_cast<int>(flag_count(*app.get_option("--verbose")));
   warn_about_unknown_variables(app, {args.auth.secrets.password_env});
   transcript.apply(services.explain);
   // The same checks for --print-config as for the start, without reading a secret.
@@ -672,7 +675,8 @@ Subcommand add_proxy_command(CLI::App& parent, ProxyCommandServices services) {
   app->add_flag("--transcript", args->transcript,
                 "Print every session's dialogue on stdout (C:/S: lines, secrets redacted)");
   auto transcript_options = add_transcript_options(*app);  // --color, --explain
-  app->add_flag("-v,--verbose", args->verbose, "More detail on stderr");
+  app->add_flag("-v,--verbose", args->verbose,
+                "More detail on stderr; each -v adds one, --verbose=N sets the level");
   app->add_flag("-q,--quiet", args->quiet,
                 "Only errors, warnings and the ready lines (listening on, web page at) on stderr");
   add_recording_options(*app, *args);

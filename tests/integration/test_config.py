@@ -12,6 +12,7 @@ Every credential is random per run, so finding one in an output can only be a le
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 import tomllib
@@ -594,6 +595,31 @@ class PrintConfigTest(ConfigCase):
                 self.assertNotIn(b"\x1b", cp.stderr)
                 self.assertNotIn(b"\x07", cp.stderr)
                 self.assertIn(b"\\x1b", cp.stderr, "shown escaped, as the unknown command is")
+
+    def test_an_explicit_verbose_count_sets_the_level_that_each_v_adds_to(self):
+        """`-v --verbose=2` ran at verbosity 3 while --print-config said 2: CLI11 added up every
+        value (and `--verbose=false` was -1, quieter than no flag). Left to right, a bare -v adds
+        one and a count sets it, for the run and --print-config alike (docs/config.md)."""
+        cases = {("-v", "--verbose=2"): 2, ("--verbose=2", "-v"): 3, ("-vv",): 2,
+                 ("-vvv", "--verbose=1"): 1, ("--verbose=false",): 0, ("-vv", "--verbose=0"): 0,
+                 ("--verbose=true", "-v"): 2}
+        for args, count in cases.items():
+            with self.subTest(args=args):
+                cp = self.proxy("--print-config", "--config", "/dev/null", "--no-record", *args)
+                self.assertEqual(cp.returncode, 0, cp.stderr)
+                self.assertRegex(cp.stdout, rf"\nverbose = {count} +# flag ")
+        cp = self.proxy("--print-config", "--config", "/dev/null", "--no-record",
+                        env=self.env(MAILTAP_VERBOSE="2"))
+        self.assertRegex(cp.stdout, r"\nverbose = 2 +# env MAILTAP_VERBOSE")
+        # The level the run uses: a session's "connected, opening" line is -v's.
+        for args, shown in ((("-vv", "--verbose=0"), False), (("--verbose=0", "-v"), True)):
+            with self.subTest(run=args):
+                m = self.start("--config", "/dev/null", "--tls", "none", *args,
+                               upstream=f"127.0.0.1:{h.closed_port()}", record=False)
+                with socket.create_connection(("127.0.0.1", m.port), timeout=10) as c:
+                    self.assertTrue(c.recv(512).startswith(b"421"))
+                m.wait_stderr("session 1 ended")
+                self.assertEqual("connected, opening" in m.stderr, shown, m.stderr)
 
     def test_relative_paths_in_the_file_are_relative_to_its_directory(self):
         """The same file records to the same database from any current directory (a terminal
