@@ -1,5 +1,6 @@
 #include "tools/auth_line_decoder.hpp"
 
+#include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/oauth_error.hpp"
@@ -12,13 +13,6 @@ namespace {
 using smtp::AuthRedactor;
 using smtp::RedactedLine;
 using smtp::RedactionPolicy;
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
 
 bool is_reply_line(std::string_view s) {
   return s.size() >= 3 && s[0] >= '2' && s[0] <= '5' && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' &&
@@ -67,7 +61,7 @@ AuthLineDecoder::AuthLineDecoder(bool show_secret)
     : policy_(policy(show_secret)), redactor_(policy_) {}
 
 std::optional<std::string> AuthLineDecoder::line(std::string_view raw) {
-  const std::string_view s = trim(raw);
+  const std::string_view s = trim_blanks(raw);
   if (!s.empty() && s.front() == '#') return std::nullopt;
   if (s.empty()) {
     if (!redactor_.in_progress()) return std::nullopt;
@@ -80,7 +74,7 @@ std::optional<std::string> AuthLineDecoder::line(std::string_view raw) {
   if (is_reply_line(s)) {
     redactor_.finish((s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0'));
     return "reply " + escape_line(s.substr(0, 3)) + ": " +
-           escape_line(trim(s.size() > 3 ? s.substr(4) : std::string_view()));
+           escape_line(trim_blanks(s.size() > 3 ? s.substr(4) : std::string_view()));
   }
   if (s == "*") {
     if (!redactor_.in_progress()) return "\"*\" cancels an AUTH exchange (none is under way)";
@@ -110,7 +104,7 @@ std::string AuthLineDecoder::challenge(std::string_view s) {
     redactor_.begin("AUTH LOGIN");
   }
   const RedactedLine r = redactor_.server_challenge(s);
-  const std::string_view payload = s.size() > 4 ? trim(s.substr(4)) : std::string_view();
+  const std::string_view payload = s.size() > 4 ? trim_blanks(s.substr(4)) : std::string_view();
   std::string out = "334 challenge: ";
   if (r.redacted) {
     out += shown(r, "");

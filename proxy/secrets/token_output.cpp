@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "proxy/common/text.hpp"
 #include "proxy/smtp/json_object.hpp"
 #include "proxy/smtp/sasl_responses.hpp"
 
@@ -12,14 +13,21 @@ namespace {
 // A day is more than any access token lives; anything larger is a mistake, not a promise.
 constexpr std::int64_t kMaxLifetime = 24 * 3600;
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
+// `text` without the blank lines (nothing but spaces, tabs and a CR) it starts and ends with,
+// and without the blanks around what is left: the lines a helper printed.
+std::string_view without_blank_lines_around(std::string_view text) {
+  while (!text.empty()) {
+    const std::size_t nl = text.find('\n');
+    if (nl == std::string_view::npos || !trim_blanks(text.substr(0, nl)).empty()) break;
+    text.remove_prefix(nl + 1);
+  }
+  while (!text.empty()) {
+    const std::size_t nl = text.rfind('\n');
+    const std::size_t start = nl == std::string_view::npos ? 0 : nl + 1;
+    if (!trim_blanks(text.substr(start)).empty()) break;
+    text = text.substr(0, nl == std::string_view::npos ? 0 : nl);
+  }
+  return trim_blanks(text);
 }
 
 std::optional<std::chrono::seconds> seconds_of(std::string_view digits) {
@@ -73,13 +81,13 @@ TokenParse from_lines(std::string_view text) {
   const std::size_t nl = text.find('\n');
   // Blanks around the token (a CRLF line end, an echo with a trailing space) are no part of it,
   // whether or not lines follow; a blank or control character inside it is (a message).
-  const std::string_view first = trim(text.substr(0, nl));
+  const std::string_view first = trim_blanks(text.substr(0, nl));
   TokenOutput out;
   out.token = smtp::Secret::copy_of(first);
   for (std::string_view rest = nl == std::string_view::npos ? "" : text.substr(nl + 1);
        !rest.empty();) {
     const std::size_t end = rest.find('\n');
-    const std::string_view line = trim(rest.substr(0, end));
+    const std::string_view line = trim_blanks(rest.substr(0, end));
     rest = end == std::string_view::npos ? "" : rest.substr(end + 1);
     constexpr std::string_view kKey = "expires_in=";
     if (line.substr(0, kKey.size()) != kKey) continue;  // other lines are the helper's business
@@ -94,7 +102,7 @@ TokenParse from_lines(std::string_view text) {
 }  // namespace
 
 TokenParse parse_token_output(std::string_view output) {
-  const std::string_view text = trim(output);
+  const std::string_view text = without_blank_lines_around(output);
   if (text.empty()) return failed("printed nothing");
   TokenParse p = text.front() == '{' ? from_json(text) : from_lines(text);
   if (p.value && !smtp::is_bearer_token(p.value->token.view())) {

@@ -6,9 +6,10 @@
 //      as it is: "access_token" (string) and optionally "expires_in" (seconds, number or string).
 //      A JSON "error" member is reported as the failure ("error_description" too).
 //
-// The token must be an RFC 6750 b64token (letters, digits, -._~+/ and trailing =). Spaces, tabs
-// and CRs around it on its line are dropped; a first line with a space or a control character
-// inside is an error message or a notice, not a token, and is refused without being quoted.
+// The token must be an RFC 6750 b64token (letters, digits, -._~+/ and trailing =). Spaces and
+// tabs around it on its line are dropped, and a CR after it; a first line with a space or a control
+// character inside is an error message or a notice, not a token, and is refused without being
+// quoted.
 #pragma once
 
 #include <chrono>
