@@ -16,7 +16,6 @@
 #include "proxy/cli/option_values.hpp"
 #include "proxy/command/proxy_command.hpp"
 #include "proxy/common/log.hpp"
-#include "proxy/common/stop_signal_deferral.hpp"
 #include "proxy/common/terminal_escape.hpp"
 #include "tools/commands.hpp"
 #include "tools/reply_explanation.hpp"
@@ -106,7 +105,6 @@ int run(int argc, char** argv) {
   for (auto& cmd : commands) {
     if (!cmd.app->parsed()) continue;
     mailtap::tools::set_stdout_tool(cmd.app->get_name());  // "mailtap: show: stdout: ..."
-    if (!cmd.handles_stop_signals) mailtap::stop_signals::end_deferral();
     return cmd.run();
   }
   return 2;
@@ -114,9 +112,6 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // First of all, before any thread: a stop signal during the start is held for the command's
-  // handler (stop_signal_deferral.hpp).
-  mailtap::stop_signals::defer();
   // Errors are reported at the boundaries as results; anything that still escapes (out of
   // memory, a broken reactor) ends the process with a message instead of std::terminate.
   try {

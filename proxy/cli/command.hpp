@@ -9,9 +9,9 @@ namespace mailtap::cli {
 struct Subcommand {
   CLI::App* app = nullptr;
   std::function<int()> run;  // the process exit code
-  // Whether run() handles SIGINT, SIGTERM and SIGHUP itself: it then ends the deferral main
-  // began (stop_signals::end_deferral) once its handler is in place. The others are run with
-  // the signal mask mailtap was started with.
+  // Whether run() handles SIGINT, SIGTERM and SIGHUP itself: once its command line and config
+  // file are read it holds them (stop_signals::defer), and lets them in (end_deferral) once its
+  // handler is in place. The others run with the signal mask mailtap was started with.
   bool handles_stop_signals = false;
 };
 

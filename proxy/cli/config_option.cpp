@@ -8,6 +8,7 @@
 
 #include "proxy/cli/unknown_variables.hpp"
 #include "proxy/common/log.hpp"
+#include "proxy/common/stop_signal_deferral.hpp"
 #include "proxy/options/database_path_option.hpp"
 
 namespace mailtap::cli {
@@ -79,7 +80,7 @@ void layer_common_options(Subcommand& cmd) {
   if (!takes_any) return;
   auto path = std::make_shared<std::string>();
   add_config_option(app, *path);
-  cmd.run = [&app, path, run = std::move(cmd.run)] {
+  cmd.run = [&app, path, run = std::move(cmd.run), defers = cmd.handles_stop_signals] {
     const auto getenv = [](const char* name) -> const char* { return std::getenv(name); };
     std::string error;
     auto file = load_chosen_config(*path, getenv, error);
@@ -94,6 +95,9 @@ void layer_common_options(Subcommand& cmd) {
       return 2;
     }
     warn_about_unknown_variables(app, {});
+    // The file read (a FIFO nobody writes can hold that up: a stop signal must still end it),
+    // a stop signal is held for the command's handler (command.hpp).
+    if (defers) stop_signals::defer();
     return run();
   };
 }

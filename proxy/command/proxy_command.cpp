@@ -623,6 +623,9 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
     log::error(error);
     return 2;
   }
+  // The command line and the file read, before a password source, the database or a thread:
+  // from here a stop signal is held for the handler run_proxy installs (command.hpp).
+  stop_signals::defer();
   // CLI11 adds up every -v and --verbose=N; an explicit count sets the level instead.
   args.verbose = static_cast<int>(flag_count(*app.get_option("--verbose")));
   warn_about_unknown_variables(app, {args.auth.secrets.password_env});

@@ -7,7 +7,7 @@ namespace {
 
 constexpr std::array<int, 3> kStopSignals{SIGINT, SIGTERM, SIGHUP};
 
-// Written once in main before any thread exists, read after: no lock needed.
+// Written once before any thread exists, read after: no lock needed.
 sigset_t g_inherited_mask;
 bool g_deferred = false;
 

@@ -35,7 +35,7 @@ StopSignalsCaught::StopSignalsCaught() {
     if (g_previous[i].sa_handler == SIG_IGN) continue;  // nohup: the caller meant it
     g_installed[i] = sigaction(kStopSignals[i], &catcher, nullptr) == 0;
   }
-  // main holds the stop signals blocked until a handler takes them: the catcher is that
+  // The proxy holds the stop signals blocked until a handler takes them: the catcher is that
   // handler for the helper's run, and one that came before is caught now, ending the helper
   // before it starts.
   sigset_t caught;

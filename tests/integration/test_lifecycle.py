@@ -846,6 +846,37 @@ class StopSignalAtStartTest(h.IntegrationCase):
                 self.assertIn(b"mailtap: listening on", err)
                 self.assertTrue(err.rstrip().endswith(b"mailtap: stopped"), err)
 
+    def test_a_stop_signal_while_the_config_file_is_read_ends_mailtap(self):
+        """`--config FIFO` that nobody writes (a mistaken path, a helper that died): the stop
+        signals were held from the start of main, so Ctrl-C and SIGTERM did nothing and only
+        SIGKILL ended it. They are held only once the command line and the file are read: until
+        then a stop signal ends mailtap as it ends any command, with nothing yet to clean up."""
+        for signo in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(signal=signo.name):
+                fifo = self.tmp / f"config-{signo.name}.fifo"
+                os.mkfifo(fifo, 0o600)
+                proc = subprocess.Popen(
+                    [str(h.mailtap_bin()), "proxy", "--listen", f"127.0.0.1:{h.free_port()}",
+                     "--upstream", "127.0.0.1:1", "--no-record", "--config", str(fifo)],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                self.addCleanup(proc.stderr.close)
+                self.addCleanup(lambda p=proc: p.poll() is None and (p.kill(), p.wait()))
+
+                def opening_the_fifo(p=proc):
+                    try:
+                        with open(f"/proc/{p.pid}/wchan") as f:
+                            return f.read().strip() in ("wait_for_partner", "fifo_open")
+                    except OSError:
+                        return False
+                wait_for(opening_the_fifo, what="mailtap to open the config FIFO")
+                proc.send_signal(signo)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.fail(f"{signo.name} did not end mailtap waiting for its config file")
+                self.assertEqual(proc.returncode, -signo, proc.stderr.read())
+                self.assertNotIn(b"listening on", proc.stderr.read())
+
     def test_a_sighup_during_the_start_is_still_ignored_under_nohup(self):
         proc, holder = self.start_with_the_database_locked(
             "nohup.db", preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
