@@ -77,6 +77,7 @@ int run(int argc, char** argv) {
     commands.push_back(add(app));
     mailtap::cli::layer_common_options(commands.back());  // --db, --color from env and file
   }
+  commands.push_back(mailtap::cli::add_help_command(app));
   mailtap::cli::check_option_values(app);  // after every command has added its options
   // CLI11 takes the arguments last first.
   std::vector<std::string> arguments =

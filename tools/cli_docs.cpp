@@ -392,10 +392,24 @@ bool takes_upstream_name(const CLI::App& sub) {
                                [](const CLI::Option* p) { return p->get_name() == "NAME"; });
 }
 
-// The bash case for one subcommand: completes the values of its options after an option, else
-// its option names (and the upstream names where NAME is one).
-std::string subcommand_completion(const CLI::App& sub) {
+// The commands a subcommand's COMMAND positional names (`mailtap help COMMAND`), from the
+// same table as the rest; none for a subcommand without one.
+std::vector<std::string> command_words(const CLI::App& sub) {
   std::vector<std::string> words;
+  const auto positionals = visible_options(sub, true);
+  const bool names_command =
+      std::any_of(positionals.begin(), positionals.end(),
+                  [](const CLI::Option* p) { return p->get_name() == "COMMAND"; });
+  if (names_command && sub.get_parent() != nullptr)
+    for (const CLI::App* c : visible_subcommands(*sub.get_parent()))
+      if (c != &sub) words.push_back(c->get_name());
+  return words;
+}
+
+// The bash case for one subcommand: completes the values of its options after an option, else
+// its option names (and the upstream names where NAME is one, the commands where COMMAND is).
+std::string subcommand_completion(const CLI::App& sub) {
+  std::vector<std::string> words = command_words(sub);
   std::vector<std::string> path_options, choice_cases, value_options;
   for (const CLI::Option* o : visible_options(sub, false)) {
     const auto names = option_words(*o);

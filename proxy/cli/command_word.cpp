@@ -1,5 +1,8 @@
 #include "proxy/cli/command_word.hpp"
 
+#include <cstdio>
+#include <memory>
+
 #include "proxy/common/closest_name.hpp"
 #include "proxy/common/terminal_escape.hpp"
 
@@ -27,8 +30,23 @@ std::string unknown_option(const CLI::App& root, const std::string& word) {
 
 }  // namespace
 
+Subcommand add_help_command(CLI::App& root) {
+  auto command = std::make_shared<std::string>();
+  Subcommand cmd;
+  cmd.app = root.add_subcommand(
+      "help", "Print the help of mailtap, or of COMMAND (as mailtap COMMAND --help does)");
+  cmd.app->add_option("COMMAND", *command, "The command whose help to print");
+  cmd.run = [&root, command] {
+    std::fputs(root.help().c_str(), stdout);
+    return 0;
+  };
+  return cmd;
+}
+
 std::vector<std::string> help_command_arguments(std::vector<std::string> arguments) {
   if (arguments.empty() || arguments.front() != "help") return arguments;
+  // `mailtap help --help`: the help command's own help, as every command's.
+  if (arguments.size() > 1 && (arguments[1] == "--help" || arguments[1] == "-h")) return arguments;
   arguments.erase(arguments.begin());
   arguments.emplace_back("--help");
   return arguments;

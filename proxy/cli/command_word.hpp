@@ -7,7 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "proxy/cli/command.hpp"
+
 namespace mailtap::cli {
+
+// `mailtap help [COMMAND]` in the command table, beside the others, so that --help, the man
+// pages and the bash completion, all made from that table, list it (its COMMAND positional
+// tells the completion to offer the commands). help_command_arguments answers it before the
+// parse; run() prints mailtap's help should the parser ever choose it.
+Subcommand add_help_command(CLI::App& root);
 
 // `mailtap help [COMMAND ...]`, as `git help`: the arguments of `mailtap [COMMAND ...] --help`.
 // Any other `arguments` (the command line without the program name) are returned unchanged.

@@ -223,10 +223,23 @@ class InstallTest(unittest.TestCase):
                          sorted(self.commands + ["-h", "--help", "--version"]))
         self.assertEqual(sorted(self.complete("pro")), ["probe", "proxy"])
         for command, options in self.options.items():
+            if command == "help":  # its word is a command (the test above)
+                continue
             offered = self.complete(command, "")
             self.assertEqual(sorted(offered), sorted(options), command)
             self.assertEqual(sorted(self.complete(command, "--db", "x", "-")),
                              sorted(options), f"{command}: after an option's value")
+
+    def test_help_is_in_the_command_table_completion_and_man_pages_come_from(self):
+        """`mailtap help [COMMAND]` worked but was in no list: not in --help, not offered by the
+        completion, no man page. It is a command of the one table all three are made from, and
+        the completion offers the commands after it."""
+        self.assertIn("help", self.commands)
+        self.assertIn("help", self.complete(""))
+        self.assertEqual(self.complete("he"), ["help"])
+        self.assertIn("proxy", self.complete("help", ""))
+        self.assertEqual(self.complete("help", "sess"), ["sessions"])
+        self.assertIn("mailtap-help(1)", self.render(self.man_dir / "mailtap.1.gz"))
 
     def test_completion_offers_the_config_files_upstream_names(self):
         """`mailtap proxy <TAB>` offers the [upstream.NAME] tables of the config file (the
