@@ -670,6 +670,7 @@ void Session::release_client_held() {
     client_out_ += client_held_;
     client_held_.clear();
   }
+  client_held_upstream_octets_ = 0;
   write_client_now();
   const smtp::Dialogue& d = *dialogue_;
   if (!client_out_.empty() || d.client_tls_due() || d.finished()) client_writer_wake_.notify();
@@ -740,6 +741,7 @@ asio::awaitable<void> Session::after_input() {
   note_starttls_offered();
   fetch_token_if_needed();
   client_held_ += d.take_to_client();
+  client_held_upstream_octets_ += d.upstream_octets_taken();
   if (client_output_unheld_) release_client_held();
   note_client_output();
   smtp::UpstreamOutput to_upstream = d.take_to_upstream();
@@ -1240,7 +1242,8 @@ void Session::time_out_client(std::chrono::steady_clock::time_point client_turn)
     const std::string held = reply_summaries(client_held_);
     client_held_.clear();
     client_output_unheld_ = true;
-    if (!held.empty()) d.replies_not_relayed(held);
+    if (!held.empty()) d.replies_not_relayed(held, client_held_upstream_octets_);
+    client_held_upstream_octets_ = 0;
     d.abort("4.3.0 mailtap: recording did not keep up for " + limit +
                 " (the session waited for it)" + held_replies_clause(held) + "; closing",
             {smtp::Ending::Kind::timeout, "recording did not keep up in time"});

@@ -194,6 +194,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Client output held back until the records that it acknowledges (a finished message, the
   // end of the session) are committed; released in order once no such commit is pending.
   std::string client_held_;
+  std::uint64_t client_held_upstream_octets_ = 0;  // the server's, in client_held_
   int durable_flushes_ = 0;
   // Inputs waiting in after_input for the recorder (a full queue, or a commit): meanwhile the
   // client is not read, and a timeout is recording's, not the client's (time_out_client).

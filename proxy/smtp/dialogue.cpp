@@ -265,6 +265,11 @@ UpstreamOutput Dialogue::take_to_upstream() {
   return std::exchange(to_upstream_, {});
 }
 std::string Dialogue::take_to_client() {
+  // A reply not relayed is counted off in the very step that counted it in, so the count only
+  // grows between two takes (never below: a take gives no negative share).
+  upstream_octets_taken_ =
+      bytes_from_upstream_ - std::min(bytes_from_upstream_, bytes_from_upstream_at_take_);
+  bytes_from_upstream_at_take_ = bytes_from_upstream_;
   return std::exchange(to_client_, {});
 }
 
@@ -634,9 +639,14 @@ void Dialogue::abandon_message(std::string_view why) {
   abandon_upstream_now(/*drop_queued=*/false);
 }
 
-void Dialogue::replies_not_relayed(std::string_view replies) {
-  record(
-      note_event(EventKind::note, {}, std::string(unrelayed_note_prefix) + std::string(replies)));
+void Dialogue::replies_not_relayed(std::string_view replies, std::uint64_t upstream_octets) {
+  upstream_octets = std::min(upstream_octets, bytes_from_upstream_);
+  bytes_from_upstream_ -= upstream_octets;
+  bytes_from_upstream_at_take_ -= std::min(upstream_octets, bytes_from_upstream_at_take_);
+  Event e =
+      note_event(EventKind::note, {}, std::string(unrelayed_note_prefix) + std::string(replies));
+  e.wire_size = static_cast<std::size_t>(upstream_octets);
+  record(std::move(e));
 }
 
 void Dialogue::recording_failed(std::string cause) {

@@ -153,8 +153,10 @@ class Dialogue {
   // a 451. The replies to ends of data already sent are relayed: the server has those messages.
   void recording_failed(std::string cause);
   // The owner will never write `replies` (as reply_summaries says them), recorded as relayed,
-  // to the client: it held them for a commit that did not come in time. A note says so.
-  void replies_not_relayed(std::string_view replies);
+  // to the client: it held them for a commit that did not come in time. Their
+  // `upstream_octets` (as upstream_octets_taken() counted them) come off bytes_from_upstream(),
+  // and a note says so.
+  void replies_not_relayed(std::string_view replies, std::uint64_t upstream_octets);
   // Ends the dialogue with nothing more said to anyone, when the session stops for a reason
   // the dialogue did not see. Closes an open message body's record, so the events still add up
   // to every octet relayed.
@@ -268,7 +270,12 @@ class Dialogue {
   // or (`why`, for the record) the owner stopped writing for a reason of its own. Taken off
   // bytes_to_upstream(), and recorded, so that the record says what the server got.
   void upstream_output_dropped(std::uint64_t relayed_octets, std::string_view why = {});
+  // The server's octets relayed to the client (as the server sent them, before any rewrite),
+  // less those the owner reported never written (replies_not_relayed).
   std::uint64_t bytes_from_upstream() const { return bytes_from_upstream_; }
+  // Of the octets the last take_to_client() gave, those of the server's replies, as
+  // bytes_from_upstream() counts them: what the owner reports if it never writes them.
+  std::uint64_t upstream_octets_taken() const { return upstream_octets_taken_; }
   std::uint64_t bytes_to_client() const { return bytes_to_client_; }
   // The client's octets read but thrown away unread where reading stopped (after its QUIT,
   // behind a BDAT line refused, bytes after STARTTLS), and, once the dialogue has ended, what
@@ -552,6 +559,8 @@ class Dialogue {
 
   std::uint64_t bytes_to_upstream_ = 0;
   std::uint64_t bytes_from_upstream_ = 0;
+  std::uint64_t bytes_from_upstream_at_take_ = 0;  // bytes_from_upstream_ at take_to_client()
+  std::uint64_t upstream_octets_taken_ = 0;        // see upstream_octets_taken()
   std::uint64_t bytes_to_client_ = 0;
   std::uint64_t data_ends_sent_ = 0;
   std::uint64_t client_progress_ = 0;

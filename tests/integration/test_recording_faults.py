@@ -657,10 +657,18 @@ class LockContentionTest(IntegrationCase):
         [s] = rec.wait_ended(db, 1)
         self.assertEqual((s["outcome"], s["outcome_reason"]),
                          ("timeout", "recording did not keep up in time"))
-        notes = [e["note"] for e in rec.events(db, s["id"])
-                 if (e["note"] or "").startswith("not relayed to the client: ")]
+        evs = rec.events(db, s["id"])
+        notes = [e for e in evs if (e["note"] or "").startswith("not relayed to the client: ")]
         self.assertEqual(len(notes), 1, notes)
-        self.assertIn("250 2.0.0 Ok: queued as", notes[0])
+        self.assertIn("250 2.0.0 Ok: queued as", notes[0]["note"])
+        # Nor does the session's byte count say the client got it: it counts what it did get.
+        down = [e for e in evs if e["direction"] == "upstream_to_client"]
+        withheld = down[-1]
+        self.assertTrue(bytes(withheld["bytes"]).startswith(b"250 2.0.0 Ok: queued as"),
+                        rec.dump(evs))
+        self.assertEqual(s["bytes_upstream_to_client"],
+                         sum(e["wire_size"] for e in down) - withheld["wire_size"], rec.dump(evs))
+        self.assertEqual(notes[0]["wire_size"], withheld["wire_size"])
 
     def test_a_write_lock_held_past_the_busy_timeout_delays_the_reply_not_the_record(self):
         fake = self.fake("good")

@@ -2223,6 +2223,29 @@ TEST(Dialogue, AClientTimeoutSaysIdleOrWhichLineWasTooSlow) {
   EXPECT_EQ(slow.ending()->reason, "client line not complete in time");
 }
 
+// A reply the owner held for a commit that did not come, and so never wrote to the client, is
+// not counted as relayed to it: bytes_from_upstream (sessions.bytes_upstream_to_client) is what
+// the client got of the server's replies, and the note says how many octets it did not get.
+TEST(Dialogue, RepliesNeverWrittenToTheClientAreNotCountedAsRelayed) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  const std::string written = d.take_to_client();
+  EXPECT_EQ(d.upstream_octets_taken(), written.size());
+  d.client_bytes("hi\r\n.\r\n");
+  d.upstream_bytes("250 2.0.0 Ok: queued as 4F2A\r\n");
+  const std::string held = d.take_to_client();
+  EXPECT_EQ(d.upstream_octets_taken(), held.size());
+  d.replies_not_relayed("250 2.0.0 Ok: queued as 4F2A", d.upstream_octets_taken());
+  EXPECT_EQ(d.bytes_from_upstream(), written.size());
+  const auto notes = std::ranges::count_if(events, [&](const RecordedEvent& r) {
+    return r->note.starts_with(unrelayed_note_prefix) && r->wire_size == held.size();
+  });
+  EXPECT_EQ(notes, 1);
+}
+
 // The client did not read its replies: it is dropped with no 421 (it would not be read), and
 // the server gets mailtap's QUIT only where it reads one as a command.
 TEST(Dialogue, AClientNotReadingIsDroppedAndTheServerToldQuitWhereItCanReadIt) {
