@@ -1115,6 +1115,26 @@ class TricklingPeerTest(h.IntegrationCase):
         self.assertIn("listening on", p.stderr.readline())
         return p, port
 
+    def send_and_never_read(self, port: int, commands: bytes) -> None:
+        """A client that sends `commands` to the mock on `port` and reads nothing, with a
+        small receive window, so that the mock's replies soon fill the sockets."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(commands)
+
+    def mock_exit(self, p, when: str):
+        """The mock's stdout and stderr once it exits; a failure if it still waits, `when`,
+        to write to a client that does not read."""
+        try:
+            return p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            self.fail(f"the mock still waits to write to a client that does not read, {when}: "
+                      f"{out}{err}")
+
     def test_mock_drops_a_client_that_does_not_read(self):
         """A client that sends its whole session at once and never reads: the replies (30
         large ones, 7 MiB, more than the sockets hold) fill the buffers, and the mock, which
@@ -1122,23 +1142,45 @@ class TricklingPeerTest(h.IntegrationCase):
         and says so."""
         db, sid = self.recorded_session(noops=30)
         p, port = self.start_mock(db, sid, "2s")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.addCleanup(sock.close)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
-        sock.connect(("127.0.0.1", port))
-        sock.sendall(b"EHLO client.test\r\n" + b"NOOP\r\n" * 30)
-        try:
-            out, err = p.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
-            self.fail("the mock still waits to write to a client that does not read, long after "
-                      f"its --timeout 2s: {out}{err}")
+        self.send_and_never_read(port, b"EHLO client.test\r\n" + b"NOOP\r\n" * 30)
+        out, err = self.mock_exit(p, "long after its --timeout 2s")
         self.assertEqual(p.returncode, 1, out + err)
         self.assertRegex(out, r"diverged from session %d: the client did not read what the mock "
                          r"sent within 2\.0s \(--timeout\), and the mock dropped the connection "
                          r"after \d+ commands; the recording continues with `(NOOP|MAIL "
                          r"FROM:<a@client.test>)`" % sid)
+
+    def mock_write_blocked(self, port: int) -> bool:
+        """True once the mock's side of its connection on `port` holds octets the client has
+        not taken, the same in two looks: its write waits for a client that does not read."""
+        def unsent():
+            with open("/proc/net/tcp") as f:
+                for line in f.readlines()[1:]:
+                    fields = line.split()
+                    if fields[1].endswith(":%04X" % port) and fields[3] == "01":
+                        return int(fields[4].split(":")[0], 16)
+            return 0
+        first = unsent()
+        time.sleep(0.3)
+        return first > 0 and unsent() == first
+
+    def test_mock_stopped_while_writing_to_a_client_that_does_not_read(self):
+        """SIGTERM while the mock is blocked writing replies (30 large ones to pipelined NOOPs,
+        7 MiB, more than the sockets hold) to a client that stopped reading, its --timeout
+        far off: the mock does not wait for that client (its last words get 2 seconds), exits
+        with 1 and reports the client as cut off by the stop."""
+        db, sid = self.recorded_session(noops=30)
+        p, port = self.start_mock(db, sid, "10m")
+        self.send_and_never_read(port, b"EHLO client.test\r\n" + b"NOOP\r\n" * 30)
+        deadline = time.monotonic() + 30
+        while not self.mock_write_blocked(port):
+            self.assertLess(time.monotonic(), deadline, "the mock never filled the sockets")
+        p.send_signal(signal.SIGTERM)
+        out, err = self.mock_exit(p, "after SIGTERM")
+        self.assertEqual(p.returncode, 1, out + err)
+        self.assertRegex(out, r"mock: client 127\.0\.0\.1:\d+ did not complete session %d: the "
+                         r"mock was stopped \(SIGTERM\) after \d+ commands" % sid)
+        self.assertNotIn("did not read what the mock sent", out, "the stop, not --timeout")
 
     def test_mock_gives_a_pipelining_client_its_turn_after_it_read_the_replies(self):
         """A client pipelining its commands up to DATA, then reading their replies (15 MiB,
