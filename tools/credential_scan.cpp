@@ -219,13 +219,13 @@ std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
   std::vector<CredentialFinding> found;
   std::size_t at = 0;
   if (smtp::find_bearer_token(bytes, at))
-    found.push_back({at, "OAuth bearer token (auth=Bearer) in clear"});
+    found.push_back({at, "OAuth bearer token (auth=Bearer) in clear", /*first_only=*/true});
   const std::string_view pw = options.known_password();
   if (!pw.empty()) {
     if (auto p = bytes.find(pw); p != std::string_view::npos)
-      found.push_back({p, "the --password-env password, in clear"});
+      found.push_back({p, "the --password-env password, in clear", /*first_only=*/true});
     if (auto p = bytes.find(options.known_password_base64()); p != std::string_view::npos)
-      found.push_back({p, "the --password-env password, base64-encoded"});
+      found.push_back({p, "the --password-env password, base64-encoded", /*first_only=*/true});
   }
 
   scan_base64_runs(bytes, width_before, message_body, pw, found);

@@ -17,6 +17,9 @@ namespace mailtap::tools {
 struct CredentialFinding {
   std::size_t offset = 0;  // where in the scanned bytes
   std::string what;        // "base64 SASL PLAIN blob (user \"alice\")"; never the secret
+  // A kind found at its first place only (the password in clear or base64-encoded, a bearer
+  // token in clear): a scan reports it once, however many copies follow.
+  bool first_only = false;
 };
 
 // A password the user knows was used (--password-env): found in clear, base64-encoded, or inside

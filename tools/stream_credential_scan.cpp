@@ -54,7 +54,11 @@ std::vector<StreamFinding> StreamCredentialScan::report(std::vector<CredentialFi
   for (CredentialFinding& f : found) {
     if (f.offset >= before) continue;
     const std::uint64_t at = carried_start_ + f.offset;
+    // The first copy in the stream is the first reported: each window is scanned from where
+    // the last left off, with as much of it carried as a copy cut by its end needs.
+    if (f.first_only && first_only_reported_.contains(f.what)) continue;
     if (!known_.emplace(at, f.what).second) continue;
+    if (f.first_only) first_only_reported_.insert(f.what);
     const Part* part = &parts_.front();
     for (const Part& p : parts_)
       if (p.start <= at) part = &p;
@@ -94,6 +98,7 @@ void StreamCredentialScan::reset() {
   width_before_carried_ = 0;
   parts_.clear();
   known_.clear();
+  first_only_reported_.clear();
 }
 
 }  // namespace mailtap::tools

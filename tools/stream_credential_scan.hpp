@@ -34,6 +34,8 @@ class StreamCredentialScan {
   // The next piece of the stream. Returns what is found in it, and what begins in an earlier
   // piece and reaches into this one; each once, however many pieces it touches. A run of base64
   // that reaches the end of the piece is judged with the piece that ends it (or by finish()).
+  // A kind scan_for_credentials reports at its first place only is reported once a stream, as
+  // a scan of the whole stream reports it: where the pieces end changes no count.
   std::vector<StreamFinding> add(std::uint64_t piece, std::string_view bytes);
   // The stream ended: returns what its last run of base64 held, then starts over as reset().
   std::vector<StreamFinding> finish();
@@ -70,6 +72,8 @@ class StreamCredentialScan {
   // Findings by stream offset already reported, not to repeat when the carried tail is scanned
   // again with the next piece.
   std::set<std::pair<std::uint64_t, std::string>> known_;
+  // The first_only kinds reported in this stream: a later copy, in a later piece, is not.
+  std::set<std::string> first_only_reported_;
 };
 
 }  // namespace mailtap::tools

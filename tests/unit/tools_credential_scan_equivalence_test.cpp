@@ -196,10 +196,14 @@ std::string random_body(std::mt19937& rng, const std::string& pw, int parts) {
   };
   std::string body;
   for (int n = 0; n < parts; ++n) body += pieces[rng() % std::size(pieces)];
-  // Each kind the scans report only once per scan, planted at most once.
-  if (rng() % 2) body.insert(rng() % (body.size() + 1), "pw: " + pw + "\r\n");
-  if (rng() % 2) body.insert(rng() % (body.size() + 1), "\r\n" + smtp::base64_encode(pw) + "\r\n");
-  if (rng() % 2) body.insert(rng() % (body.size() + 1), "auth=Bearer ya29.tok\r\n");
+  // The kinds a scan reports at their first place only, planted up to twice: a later copy is
+  // no finding, whichever piece it falls in.
+  for (unsigned n = rng() % 3; n > 0; --n)
+    body.insert(rng() % (body.size() + 1), "pw: " + pw + "\r\n");
+  for (unsigned n = rng() % 3; n > 0; --n)
+    body.insert(rng() % (body.size() + 1), "\r\n" + smtp::base64_encode(pw) + "\r\n");
+  for (unsigned n = rng() % 3; n > 0; --n)
+    body.insert(rng() % (body.size() + 1), "auth=Bearer ya29.tok\r\n");
   return body;
 }
 

@@ -149,5 +149,34 @@ TEST(StreamCredentialScan, PiecesFindWhatTheWholeBodyHas) {
   }
 }
 
+// A body holding each secret twice, cut into two pieces at every offset: the findings are the
+// whole body's, however the cut falls. A password (in clear or base64-encoded) or a bearer token
+// in clear is reported once, at its first place, as the scan of the whole body reports it; a
+// cut between two copies does not make the later one a finding of its own.
+TEST(StreamCredentialScan, TwoCopiesOfASecretGiveTheSameFindingsWhereverTheBodyIsCut) {
+  const CredentialScanOptions options = with_password("hunter2-pw");
+  const std::string plain = smtp::base64_encode("\0bob\0s3cret"s);
+  const std::string copy = "pw: hunter2-pw\r\n" + smtp::base64_encode("hunter2-pw") +
+                           "\r\nauth=Bearer ya29.tok\r\n" + plain + "\r\nsome text\r\n";
+  const std::string body = "Subject: twice\r\n\r\n" + copy + "between\r\n" + copy;
+  std::multiset<std::pair<std::uint64_t, std::string>> whole;
+  for (const CredentialFinding& f : scan_for_credentials(body, options, 0, /*message_body=*/true))
+    whole.emplace(f.offset, f.what);
+  ASSERT_EQ(whole.size(), 5u);  // the three once, the PLAIN blob at both places
+  for (std::size_t cut = 0; cut <= body.size(); ++cut) {
+    SCOPED_TRACE(cut);
+    StreamCredentialScan scan(options);
+    std::multiset<std::pair<std::uint64_t, std::string>> pieces;
+    const std::size_t starts[] = {0, cut};
+    auto take = [&](std::vector<StreamFinding> found) {
+      for (StreamFinding& f : found) pieces.emplace(starts[f.piece] + f.offset, f.what);
+    };
+    take(scan.add(0, std::string_view(body).substr(0, cut)));
+    take(scan.add(1, std::string_view(body).substr(cut)));
+    take(scan.finish());
+    ASSERT_EQ(pieces, whole);
+  }
+}
+
 }  // namespace
 }  // namespace mailtap::tools
