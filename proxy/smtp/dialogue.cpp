@@ -900,16 +900,24 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
 // line come first, relayed and recorded as usual (within the usual reply deadline): one may
 // answer an end of data, and a client that got only the 421 would send that message again.
 void Dialogue::end_at_unframable_bdat(std::string_view why, std::string_view what_to_do) {
+  end_reading_client("4.5.4 mailtap: BDAT refused (" + std::string(why) +
+                         "), so where its chunk ends is unknown: nothing after it is read; "
+                         "closing. " +
+                         std::string(what_to_do),
+                     "client's BDAT refused (" + std::string(why) +
+                         "): where its chunk ends is unknown, nothing after it was read");
+}
+
+// The client's bytes from here on have no reading every server shares: nothing more of them is
+// read, and the session ends with a 421 (`reply_text`, without "421 " and CRLF) once the
+// replies owed for what came before are relayed.
+void Dialogue::end_reading_client(std::string reply_text, std::string reason) {
   discard_unread_client_input();
   client_unreadable_ = true;
   Pending p;
   p.kind = Pending::Kind::local;
-  p.line = "4.5.4 mailtap: BDAT refused (" + std::string(why) +
-           "), so where its chunk ends is unknown: nothing after it is read; closing. " +
-           std::string(what_to_do);
-  p.ends_session = Ending{Ending::Kind::error, "client's BDAT refused (" + std::string(why) +
-                                                   "): where its chunk ends is unknown, nothing "
-                                                   "after it was read"};
+  p.line = std::move(reply_text);
+  p.ends_session = Ending{Ending::Kind::error, std::move(reason)};
   p.since = now_;
   pending_.push_back(std::move(p));
   flush_local_replies();
@@ -1117,6 +1125,15 @@ bool Dialogue::body_segment(std::string_view segment) {
     return false;
   }
   const bool dot_first = data_dot_held_ || (line_start && !content.empty() && content[0] == '.');
+  // The octet after the line's leading dot: a NUL there ends the message for a server that
+  // compares lines as C strings (see refuse_dot_nul_line). After a foreign line ending the dot
+  // is doubled, and "..", as a C string, is no end for anyone.
+  const std::size_t after_dot = data_dot_held_ ? 0 : 1;
+  if (dot_first && ends_message(data_prev_end_) && segment.size() > after_dot &&
+      segment[after_dot] == '\0') {
+    refuse_dot_nul_line();
+    return true;
+  }
   if (dot_first) {
     if (dot_line(segment, end)) return true;
   } else {
@@ -1162,6 +1179,34 @@ bool Dialogue::dot_line(std::string_view segment, LineEnd end) {
   data_dot_held_ = false;
   forward_body(line, /*line_start=*/true);
   return false;
+}
+
+// A body line "." then NUL, begun after one of the client's own line endings: text for the
+// client and for an RFC 5321 server (which stores ".<NUL>..."), but the end of data for a server
+// that compares lines as C strings (OpenSMTPD: strcmp(line, ".")), which would take the message
+// cut there and read the rest as commands (SMTP smuggling). No rewrite makes both read it alike
+// (a doubled dot changes what an RFC server stores), and RFC 5321 text has no NUL, so nothing
+// of the line goes upstream: the message is abandoned (no end of data) and the session ends.
+void Dialogue::refuse_dot_nul_line() {
+  flush_data_event();
+  const std::string where = "at offset " + std::to_string(data_body_offset_) + " of the message";
+  data_dot_held_ = false;
+  Event e = body_note_event(EventKind::error, "body line \".\" followed by a NUL " + where +
+                                                  " refused: servers that read lines as C "
+                                                  "strings take it as the end of data");
+  e.direction = Direction::client_to_mailtap;
+  e.bytes = std::string(".\0", 2);
+  e.wire_size = e.bytes.size();
+  record(std::move(e));
+  abandon_message("a body line \".\" followed by a NUL was refused");
+  end_reading_client(
+      "4.6.0 mailtap: message refused: a body line begins with \".\" and a NUL byte, which ends "
+      "the message for servers that read lines as C strings while others read on (SMTP "
+      "smuggling); nothing of that line or after it was sent and the message was not ended, so "
+      "the server discards it; closing. Remove the NUL (or encode the body, e.g. base64) and "
+      "send the message again",
+      "client's body line \".\" followed by a NUL refused " + where +
+          " (SMTP smuggling): the message was not sent");
 }
 
 // Forwards body text and records it; `line_start`: it begins a line (its leading dot, if any,

@@ -338,6 +338,7 @@ class Dialogue {
                    std::string_view telnet_fault);
   void handle_bdat(const Command& cmd, std::string_view line);
   void end_at_unframable_bdat(std::string_view why, std::string_view what_to_do);
+  void end_reading_client(std::string reply_text, std::string reason);
   std::string bdat_refusal() const;
   bool refuse_data_after_bdat(const Command& cmd, std::string_view line);
   bool release_held_bdat();
@@ -348,6 +349,7 @@ class Dialogue {
   bool read_data();                             // false: need more bytes
   bool body_segment(std::string_view segment);  // true: it ended the message
   bool dot_line(std::string_view segment, LineEnd end);
+  void refuse_dot_nul_line();
   bool ends_message(LineEnd end) const;
   void end_of_data();
   void note_smuggling_shape(LineEnd before, LineEnd after);

@@ -4,7 +4,8 @@
 // bare CR or LF unless a BDAT chunk (binary by definition) was relayed, that nothing is sent
 // after the dialogue finished, and that the outcome does not depend on how the client's bytes
 // were split into reads. And the smuggling property: when every command line ended in CRLF,
-// mailtap sends no end of data ("." line) for which the client did not send CRLF "." CRLF.
+// mailtap sends no end of data ("." line) for which the client did not send CRLF "." CRLF, and
+// (BDAT chunks and SASL responses aside) never a line ".\0", the end for C-string servers.
 //
 // Input: byte 0 selects options; then records of [op][length][bytes...]:
 //   op % 8 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF,
@@ -72,6 +73,18 @@ std::string escaped(std::string_view s) {
     }
   }
   return out;
+}
+
+// A line a server reading lines as C strings (OpenSMTPD: strcmp(line, ".")) takes as the end of
+// data where a strict server reads on: one that begins "." then NUL.
+bool has_c_string_only_end(std::string_view s) {
+  for (std::size_t pos = 0; pos < s.size();) {
+    if (s.substr(pos, 2) == std::string_view(".\0", 2)) return true;
+    const std::size_t eol = s.find("\r\n", pos);
+    if (eol == std::string_view::npos) break;
+    pos = eol + 2;
+  }
+  return false;
 }
 
 bool has_bare_cr_or_lf(std::string_view s) {
@@ -190,6 +203,16 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     if (!bdat_relayed && !command_line_end_rewritten(events) &&
         d.data_ends_sent() > count_overlapping(client_fed, "\r\n.\r\n")) {
       std::fprintf(stderr, "end of data the client did not send\nclient: %s\nup: %s\n",
+                   escaped(client_fed).c_str(), escaped(out.to_upstream).c_str());
+      std::abort();
+    }
+    // Nor one a C-string server ends a message at: outside BDAT chunks (binary) and SASL
+    // responses (relayed as they come; no server reads them as body lines), none may begin ".\0".
+    bool client_auth = false;
+    for (const RecordedEvent& e : events)
+      client_auth |= e->kind == EventKind::auth && e->direction == Direction::client_to_upstream;
+    if (!bdat_relayed && !client_auth && has_c_string_only_end(out.to_upstream)) {
+      std::fprintf(stderr, "a line \".\" NUL sent upstream\nclient: %s\nup: %s\n",
                    escaped(client_fed).c_str(), escaped(out.to_upstream).c_str());
       std::abort();
     }

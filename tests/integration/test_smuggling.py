@@ -154,6 +154,36 @@ class SmugglingTest(IntegrationCase):
                                                         mailbox="carol"))
                 self.assertTrue(self.postfix.no_message(token, wait=0.1, mailbox="bob"))
 
+    def test_a_body_line_dot_nul_ends_the_session_unsent(self):
+        # OpenSMTPD compares lines as C strings: ".\0..." is its end of data, text for Postfix.
+        # No reading is shared, so nothing of the line goes, and the message is not ended.
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        token = unique_token("dotnul")
+        with SmtpSocket(m.port) as s:
+            self.login(s)
+            self.assertEqual(s.cmd("MAIL FROM:<alice@example.test>").code, 250)
+            self.assertEqual(s.cmd("RCPT TO:<bob@example.test>").code, 250)
+            self.assertEqual(s.cmd("DATA").code, 354)
+            s.send(b"Subject: pay " + token.encode() + b"\r\n\r\nPay 100 EUR to the account "
+                   b"below.\r\n.")
+            time.sleep(0.2)  # the lone dot is held until the next octet shows what it is
+            s.send(b"\0\r\nAccount: DE00 1234\r\n.\r\nQUIT\r\n")
+            replies = replies_to_the_end(s)
+        self.assertEqual([r.code for r in replies], [421], replies)
+        self.assertIn("SMTP smuggling", replies[0].text)
+        self.assertIn("Remove the NUL", replies[0].text)
+        self.assertTrue(self.postfix.no_message(token, wait=1.5, mailbox="bob"))
+        session = wait_ended(db, 1)[-1]
+        self.assertEqual(session["outcome"], "error")
+        evs = events(db, session["id"])
+        refused = [e for e in evs if e["kind"] == "error" and e["direction"] == "client_to_mailtap"]
+        self.assertEqual(len(refused), 1, evs)
+        self.assertIn("followed by a NUL", refused[0]["note"])
+        self.assertTrue(any(e["kind"] == "local_reply" and e["reply_code"] == 421 for e in evs))
+        self.assertEqual(query(db, "SELECT COUNT(*) FROM messages WHERE session_id = ?",
+                               (session["id"],))[0][0], 0)
+
     def test_a_bdat_line_not_in_rfc_3030_form_ends_the_session_unread(self):
         # Postfix tokenizes these and frames the chunk; Exim answers 500 and reads the chunk as
         # commands. No reading is safe, so mailtap forwards neither the line nor the chunk.

@@ -14,6 +14,7 @@ namespace {
 
 using namespace testing;
 using namespace std::string_literals;
+using namespace std::string_view_literals;
 
 // ---- EHLO ----------------------------------------------------------------------------------
 
@@ -327,6 +328,62 @@ TEST(Dialogue, ACrNulClientsOwnLineEndIsCrNulNotABareCr) {
   EXPECT_EQ(strict_server_message_ends(ends.to_upstream), 2u) << printable(ends.to_upstream);
   ASSERT_EQ(ends.messages.size(), 2u);
   EXPECT_EQ(ends.messages[0].body, "Subject: outer\r\n\r\nfirst line\r\n");
+}
+
+// How many lines of `wire` a server that reads lines as C strings (OpenSMTPD: strcmp(line,
+// ".")) takes as ".", the end of data, where a strict server reads on: those that begin ".\0".
+std::size_t c_string_only_message_ends(std::string_view wire) {
+  std::size_t ends = 0;
+  for (std::size_t pos = 0; pos < wire.size();) {
+    if (wire.substr(pos, 2) == ".\0"sv) ++ends;
+    const std::size_t eol = wire.find("\r\n", pos);
+    if (eol == std::string_view::npos) break;
+    pos = eol + 2;
+  }
+  return ends;
+}
+
+// A body line "." then NUL after one of the client's own line endings ends the message for a
+// C-string server and not for an RFC one: refused, never forwarded, for every kind of client,
+// whole, byte by byte and split anywhere (a lone "." is held until the NUL shows what it is).
+TEST(Dialogue, ADotNulBodyLineEndsTheSessionWithoutForwardingIt) {
+  for (std::string_view eol : {"\r\n"sv, "\n"sv, "\r"sv, "\r\0"sv}) {
+    for (const std::string& before : {"\r\n"s, std::string(eol)}) {
+      SCOPED_TRACE(printable(eol) + " client, line ending before the dot " + printable(before));
+      const Result r = run_all_splits(smuggling_script(eol, before + ".\0"s));
+      EXPECT_EQ(c_string_only_message_ends(r.to_upstream), 0u) << printable(r.to_upstream);
+      EXPECT_EQ(strict_server_message_ends(r.to_upstream), 0u) << printable(r.to_upstream);
+      EXPECT_EQ(r.to_upstream.find("evil"), std::string::npos) << printable(r.to_upstream);
+      EXPECT_TRUE(r.abandon);  // closed without an end of data: the server discards the message
+      EXPECT_TRUE(r.messages.empty());
+      ASSERT_TRUE(r.ending);
+      EXPECT_EQ(r.ending->kind, Ending::Kind::error);
+      EXPECT_NE(r.ending->reason.find("NUL"), std::string::npos) << r.ending->reason;
+      const std::size_t reply = r.to_client.find("421 4.6.0 mailtap: ");
+      ASSERT_NE(reply, std::string::npos) << printable(r.to_client);
+      EXPECT_NE(r.to_client.find("SMTP smuggling", reply), std::string::npos);
+      EXPECT_NE(r.to_client.find("Remove the NUL", reply), std::string::npos);
+      const auto refused = find_events(r, Direction::client_to_mailtap, EventKind::error);
+      ASSERT_EQ(refused.size(), 1u);
+      EXPECT_EQ(refused[0]->bytes, ".\0"s);
+      EXPECT_EQ(refused[0]->verb, "DATA");
+      EXPECT_NE(refused[0]->note.find("at offset 30 of the message"), std::string::npos)
+          << refused[0]->note;
+      for (const Event& e : r.events) EXPECT_EQ(e.bytes.find("evil"), std::string::npos);
+    }
+  }
+}
+
+// After a line ending that is not the client's own the dot is doubled: "..\0" is no end for a
+// C-string server either, and the line stays text.
+TEST(Dialogue, ADotNulAfterAForeignLineEndIsText) {
+  const Result r = run_all_splits(smuggling_script("\r\n", "\n.\0"s));
+  EXPECT_EQ(c_string_only_message_ends(r.to_upstream), 0u) << printable(r.to_upstream);
+  EXPECT_NE(r.to_upstream.find("first line\r\n..\0MAIL FROM:<evil@x>"s), std::string::npos)
+      << printable(r.to_upstream);
+  ASSERT_EQ(r.messages.size(), 1u);
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::quit);
 }
 
 TEST(Dialogue, LeadingDotAfterAForeignLineEndIsText) {
