@@ -519,6 +519,71 @@ TEST(MockSession, ALineMailtapRefusedIsRefusedAgain) {
   EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
 }
 
+// mailtap refused a body line "." NUL (dialogue.md, DATA) and ended the session with its 421,
+// the message abandoned: the mock makes that 421 where the original client got it, after as
+// many octets of the body, and the client has played the whole recording.
+TEST(MockSession, ARefusedDotNulBodyLineGetsMailtaps421WhereTheOriginalDid) {
+  const std::string refusal =
+      "421 4.6.0 mailtap: message refused: a body line begins with \".\" and a NUL byte, which "
+      "ends the message for servers that read lines as C strings while others read on (SMTP "
+      "smuggling); nothing of that line or after it was sent and the message was not ended, so "
+      "the server discards it; closing. Remove the NUL (or encode the body, e.g. base64) and "
+      "send the message again\r\n";
+  storage::EventRow refused =
+      ev(Direction::client_to_mailtap, EventKind::error, "DATA", std::string(".\0", 2));
+  refused.event.note =
+      "body line \".\" followed by a NUL at offset 18 of the message refused: servers that read "
+      "lines as C strings take it as the end of data";
+  const std::vector<storage::EventRow> rows{
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: t\r\n\r\nline1\r\n"),
+      refused,
+      ev(Direction::mailtap_to_client, EventKind::local_reply, "", refusal, 421),
+  };
+  Served s(from_rows(rows, RefusedLines::answered_again));
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  s->client_bytes("DATA\r\n");
+  EXPECT_EQ(s->take_to_client(), "250 mx\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n");
+  s->client_bytes("Subject: t\r\n\r\nline1\r\n.");
+  EXPECT_EQ(s->take_to_client(), "");
+  s->client_bytes(std::string("\0evil\r\nline3\r\n.\r\n", 17));
+  EXPECT_EQ(s->take_to_client(), refusal);
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
+// The same for a BDAT line mailtap refused: its 421, and nothing of the chunk read.
+TEST(MockSession, ARefusedBdatLineGetsMailtaps421AsTheOriginalDid) {
+  const std::string refusal =
+      "421 4.5.4 mailtap: BDAT refused (syntax is BDAT SP <size> [SP LAST]), so where its "
+      "chunk ends is unknown: nothing after it is read; closing. Send BDAT <size> [LAST] "
+      "with one space between words and none before BDAT, the size in decimal digits\r\n";
+  const std::vector<storage::EventRow> rows{
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 CHUNKING\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      ev(Direction::client_to_mailtap, EventKind::command, "BDAT", "BDAT\t5 LAST\r\n"),
+      ev(Direction::mailtap_to_client, EventKind::local_reply, "", refusal, 421),
+  };
+  Served s(from_rows(rows, RefusedLines::answered_again));
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\n");
+  EXPECT_EQ(s->take_to_client(), "250-mx\r\n250 CHUNKING\r\n250 2.1.0 Ok\r\n");
+  s->client_bytes("BDAT\t5 LAST\r\nQUIT\r\n");
+  EXPECT_EQ(s->take_to_client(), refusal);
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
 // Postfix's "421 too many errors" after the 20th refused RCPT, with no command awaiting it.
 TEST(MockSession, AnUnsolicited421IsServedWhereTheOriginalClientGotIt) {
   RecordedDialogue r = from_rows({
