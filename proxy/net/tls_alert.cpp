@@ -85,6 +85,18 @@ std::optional<std::uint8_t> alert_of(const std::error_code& ec) {
   return static_cast<std::uint8_t>(reason - SSL_AD_REASON_OFFSET);
 }
 
+std::string describe_client_tls_error(const std::error_code& ec) {
+  if (ec.category() != asio::error::get_ssl_category()) return {};
+  const auto code = static_cast<std::uint32_t>(ec.value());
+  if (ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) == SSL_R_NO_RENEGOTIATION)
+    return "the client asked to renegotiate TLS (a new handshake inside the connection, "
+           "TLS 1.2): mailtap refuses renegotiation (alert \"no renegotiation\"), which ended "
+           "the connection; a client that needs new keys uses TLS 1.3's KeyUpdate";
+  if (const std::optional<std::uint8_t> alert = alert_of(ec))
+    return "the client ended the connection with a " + quoted_alert(*alert);
+  return "the client's TLS connection failed: " + ec.message();
+}
+
 std::string describe_upstream_alert(const std::error_code& ec, bool certificate_requested,
                                     const ClientCertificate* client_certificate, bool sent_sni) {
   const std::optional<std::uint8_t> alert = alert_of(ec);

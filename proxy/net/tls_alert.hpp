@@ -30,6 +30,12 @@ std::optional<std::uint8_t> alert_of(const std::error_code& ec);
 std::string describe_upstream_alert(const std::error_code& ec, bool certificate_requested,
                                     const ClientCertificate* client_certificate, bool sent_sni);
 
+// Why a client's TLS connection failed after its handshake (`ec`: the read's TLS error), for a
+// note in the record: a renegotiation it asked for (a TLS 1.2 ClientHello after the handshake,
+// which mailtap refuses with the alert no_renegotiation), an alert it sent, or BoringSSL's
+// reason. Empty when `ec` is no TLS error (an EOF, a close_notify, a reset).
+std::string describe_client_tls_error(const std::error_code& ec);
+
 // What mailtap adds to a 421 with which a server that asked for a client certificate in the
 // handshake ends the session before any other reply, after its host:port: "asked for a client
 // certificate in the TLS handshake and mailtap presented none: ...", or that it ended the

@@ -794,6 +794,21 @@ asio::awaitable<void> Session::after_input() {
   if (shutdown_requested_) watchdog_timer_.cancel();
 }
 
+namespace {
+
+// Why the client's TLS connection failed (net::describe_client_tls_error), for the record.
+smtp::Event client_tls_note(std::string why) {
+  smtp::Event e;
+  e.direction = smtp::Direction::mailtap_note;
+  e.phase = smtp::Phase::tls;
+  e.kind = smtp::EventKind::tls;
+  e.time = storage::Clock::now();
+  e.note = std::move(why);
+  return e;
+}
+
+}  // namespace
+
 asio::awaitable<void> Session::client_reader() {
   smtp::Dialogue& d = *dialogue_;
   // A read waiting for the client's bytes reads none (nullopt) once the dialogue stops wanting
@@ -818,6 +833,11 @@ asio::awaitable<void> Session::client_reader() {
     last_client_activity_ = std::chrono::steady_clock::now();
     if (ec) {
       client_eof_ = true;
+      // A TLS failure is no plain close: the record says what it was (a refused renegotiation).
+      if (std::string why = net::describe_client_tls_error(ec); !why.empty()) {
+        take_dialogue_records();  // what the dialogue recorded before comes first
+        events_.push_back(smtp::mailtap_event(client_tls_note(std::move(why))));
+      }
       d.client_closed();
     } else {
       d.client_bytes(std::string_view(buf.data(), n));

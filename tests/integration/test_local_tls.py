@@ -23,6 +23,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -562,6 +563,35 @@ class LocalTlsTest(h.IntegrationCase):
         for f in self.db.parent.glob(self.db.name + "*"):
             self.assertNotIn(pw64, f.read_bytes(), f"the base64 password is in {f}")
             self.assertNotIn(pw64.upper(), f.read_bytes(), f"an upper-cased copy is in {f}")
+
+    def test_a_refused_tls_renegotiation_is_in_the_record(self):
+        """openssl s_client's "R" over TLS 1.2 asks to renegotiate: mailtap (BoringSSL) refuses
+        with the alert no_renegotiation, which ends the connection; the record says so."""
+        if h.require_tools("openssl"):
+            self.skipTest("missing tools: openssl")
+        mt = self.start("implicit")
+        p = subprocess.Popen(["openssl", "s_client", "-tls1_2", "-crlf", "-connect",
+                              f"127.0.0.1:{mt.port}", "-CAfile", str(self.cert)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        try:
+            # Each line once the one before it has had its effect (s_client reads its commands
+            # from a terminal-like stream line by line).
+            for line in (b"EHLO c.test\n", b"R\n"):
+                time.sleep(1)
+                p.stdin.write(line)
+                p.stdin.flush()
+            out = p.communicate(timeout=30)[0].decode(errors="replace")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertIn("RENEGOTIATING", out)
+        s = self.ended_session()
+        self.assertEqual(s["outcome"], "client_closed")
+        notes = [e["note"] for e in self.events(s["id"]) if e["kind"] == "tls" and e["note"]]
+        self.assertTrue(any("asked to renegotiate TLS" in n and "no renegotiation" in n
+                            for n in notes), notes)
 
     def test_a_client_that_does_not_trust_the_certificate_is_told_apart(self):
         """The most common --local-tls mistake: the client was not told to trust mailtap's

@@ -157,5 +157,16 @@ TEST(UpstreamAlert, AnythingButAnAlertIsLeftToTheCaller) {
   EXPECT_EQ(describe_upstream_alert(asio::error::connection_reset, false, nullptr, true), "");
 }
 
+// After the client's handshake: a renegotiation mailtap refused is named, an alert the client
+// sent too; a plain close or reset is no TLS failure to note.
+TEST(ClientTlsError, ARefusedRenegotiationIsNamed) {
+  const std::string reneg = describe_client_tls_error(ssl_error(SSL_R_NO_RENEGOTIATION));
+  EXPECT_TRUE(has(reneg, "asked to renegotiate TLS")) << reneg;
+  EXPECT_TRUE(has(reneg, "no renegotiation")) << reneg;
+  EXPECT_TRUE(has(describe_client_tls_error(alert(SSL_AD_DECRYPT_ERROR)), "decrypt"));
+  EXPECT_EQ(describe_client_tls_error(asio::error::eof), "");
+  EXPECT_EQ(describe_client_tls_error(asio::error::connection_reset), "");
+}
+
 }  // namespace
 }  // namespace mailtap::net
