@@ -8,6 +8,8 @@
 * A BDAT size of any number of digits frames its chunk where Postfix does; a BDAT line mailtap
   refuses (a size of 2^31 or more, a spelling other than `BDAT SP size [SP LAST]`) ends the
   session, its chunk never read as commands (nobody else receives anything).
+* A body line `.` then NUL (the end of data for OpenSMTPD, which reads lines as C strings) ends
+  the session with a 421, recorded, and nothing reaches the mailbox.
 * A `221` (to QUIT, or Postfix's to a header line read as a command) reaches the client only
   once its session's record is committed (kill -9 right after).
 * A client trickling bytes cannot hold a session; `--max-sessions` refuses the excess with 421.
