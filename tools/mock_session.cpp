@@ -226,7 +226,8 @@ bool MockSession::feed_recorded_reply() {
 
 bool MockSession::serve_unsolicited_reply() {
   if (refused_chunk_reply_next()) {
-    if (!dialogue_.awaiting_chunk() || !unsolicited_reply_due(*recording_.refused_chunk_reply))
+    if (!(dialogue_.awaiting_chunk() || dialogue_.in_data()) ||
+        !unsolicited_reply_due(*recording_.refused_chunk_reply))
       return false;
     feed_refused_chunk_reply();
     return true;

@@ -228,7 +228,12 @@ class DialogueBuilder {
       if (!out_.replies.empty()) out_.replies.back().client_view = e.bytes;
       return;
     }
-    if (refused_chunk_reply(e)) {
+    // Inside a DATA body a reply with no command to answer was refused the same way
+    // (Dialogue::refuse_out_of_step_reply): no verb, after the body relayed before it.
+    const bool refused_body_reply = e.direction == smtp::Direction::upstream_to_mailtap &&
+                                    e.kind == smtp::EventKind::reply && e.verb.empty() &&
+                                    !out_.client.empty() && is_body(out_.client.back().kind);
+    if (refused_chunk_reply(e) || refused_body_reply) {
       if (out_.refused_chunk_reply) return;  // mailtap closed at the first
       out_.refused_chunk_reply = recorded_reply(row);
       out_.refused_chunk_reply->unsolicited = true;

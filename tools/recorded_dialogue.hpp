@@ -143,7 +143,9 @@ struct RecordedDialogue {
   // message too big): mailtap refused that reply (recorded upstream_to_mailtap, never relayed)
   // and closed with its own 421, replies[refused_chunk_reply_before]. Its client_steps_before
   // takes in the chunk's octets relayed before it. The mock gives it to its dialogue where it
-  // came, which refuses it the same way; the replay has mailtap's 421 to compare.
+  // came, which refuses it the same way; the replay has mailtap's 421 to compare. Likewise a
+  // reply inside a DATA body that answered nothing (out of step: OpenSMTPD's 250 to a line "."
+  // NUL), which mailtap refused and closed over.
   std::optional<RecordedReply> refused_chunk_reply;
   std::size_t refused_chunk_reply_before = 0;
 

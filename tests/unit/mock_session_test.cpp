@@ -560,6 +560,50 @@ TEST(MockSession, ARefusedDotNulBodyLineGetsMailtaps421WhereTheOriginalDid) {
   EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
 }
 
+// A server reply inside a DATA body that could answer nothing (OpenSMTPD's 250 to a line "."
+// NUL, before mailtap refused that line): the proxy did not relay it and closed with its 421.
+// The mock gives it to its reading of the client once as much of the body has come, which
+// refuses it the same way: the client gets the mock's 421 there, not a wait and a false "the
+// original client closed".
+TEST(MockSession, AnOutOfStepReplyInsideABodyIsRefusedWhereTheOriginalWas) {
+  storage::EventRow refused = ev(Direction::upstream_to_mailtap, EventKind::reply, "",
+                                 "250 2.0.0 e275c537 Message accepted for delivery\r\n", 250);
+  const std::vector<storage::EventRow> rows{
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+      client("MAIL", "MAIL FROM:<a@client.test>\r\n"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      client("RCPT", "RCPT TO:<alice@example.test>\r\n"),
+      reply("RCPT", 250, "250 2.1.5 Ok\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: t\r\n\r\nline1\r\n"),
+      refused,
+      ev(Direction::mailtap_to_client, EventKind::local_reply, "",
+         "421 4.5.0 mailtap: 127.0.0.1:22525 replied 250 while the message body was still being "
+         "sent, ...; closing\r\n",
+         421),
+  };
+  Served s(from_rows(rows, RefusedLines::answered_again));
+  s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+  s->client_bytes("DATA\r\n");
+  s->take_to_client();
+  s->client_bytes("Subject: t\r\n\r\nline");
+  EXPECT_EQ(s->take_to_client(), "");
+  s->client_bytes("1\r\n");  // as much of the body as the original had sent
+  const std::string got = s->take_to_client();
+  EXPECT_EQ(got.rfind("421 4.5.0 mailtap: the recorded server replied 250 while the message body "
+                      "was still being sent",
+                      0),
+            0u)
+      << got;
+  EXPECT_TRUE(s->finished());
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+  s->client_bytes("line2\r\n.\r\n");  // read by no one: the session has ended
+  EXPECT_EQ(s->take_to_client(), "");
+}
+
 // The same for a BDAT line mailtap refused: its 421, and nothing of the chunk read.
 TEST(MockSession, ARefusedBdatLineGetsMailtaps421AsTheOriginalDid) {
   const std::string refusal =
