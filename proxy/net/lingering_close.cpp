@@ -16,9 +16,9 @@ namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
-// Reads and throws away what the socket holds now, without waiting. True once there is no
-// more to wait for: the client closed or reset, the socket failed, or `limit` octets are read.
-bool discard_waiting_input(asio::ip::tcp::socket& socket, std::size_t limit, Lingered& out) {
+// Reads and throws away what the connection holds now, without waiting. True once there is
+// no more to wait for: the client closed or reset, the socket failed, or `limit` octets are read.
+bool discard_waiting_input(const ReadNow& read_now, std::size_t limit, Lingered& out) {
   std::array<char, 4096> sink;  // on the thread's stack, not in the coroutine's frame
   for (;;) {
     if (out.discarded >= limit) {
@@ -27,7 +27,7 @@ bool discard_waiting_input(asio::ip::tcp::socket& socket, std::size_t limit, Lin
     }
     std::error_code ec;
     const std::size_t want = std::min(sink.size(), limit - out.discarded);
-    out.discarded += socket.read_some(asio::buffer(sink.data(), want), ec);
+    out.discarded += read_now(asio::buffer(sink.data(), want), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) return false;
     if (ec) {
       out.client_reset = ec == asio::error::connection_reset;
@@ -39,12 +39,17 @@ bool discard_waiting_input(asio::ip::tcp::socket& socket, std::size_t limit, Lin
 
 }  // namespace
 
-asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, LingerLimits limits) {
+asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, LingerLimits limits,
+                                            ReadNow read_now) {
   Lingered out;
   if (!socket.is_open()) {
     out.closed_before = true;
     co_return out;
   }
+  if (!read_now)
+    read_now = [&socket](asio::mutable_buffer buffer, std::error_code& ec) {
+      return socket.read_some(buffer, ec);
+    };
   std::error_code ec;
   socket.non_blocking(true, ec);
   // Fails when the client is gone already (reset): then there is nothing to wait for.
@@ -58,11 +63,11 @@ asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, Linge
       std::error_code ignored;
       socket.cancel(ignored);
     });
-    while (!discard_waiting_input(socket, limits.octets, out) && may_wait) {
+    while (!discard_waiting_input(read_now, limits.octets, out) && may_wait) {
       auto [wait_ec] = co_await socket.async_wait(asio::socket_base::wait_read, use_tuple);
       // Cancelled (the time is up, or a shutdown): what came meanwhile is read, no more.
       if (wait_ec) {
-        discard_waiting_input(socket, limits.octets, out);
+        discard_waiting_input(read_now, limits.octets, out);
         break;
       }
     }

@@ -32,7 +32,9 @@ struct LingerLimits {
 inline constexpr LingerLimits lingering{std::chrono::seconds(2), std::size_t{1} << 20};
 
 struct Lingered {
-  std::size_t discarded = 0;   // octets the client sent after the end, thrown away
+  // Octets the client sent after the end, thrown away: as ReadNow counts them (the client's
+  // plaintext inside TLS).
+  std::size_t discarded = 0;
   bool client_closed = false;  // it closed (or reset) within the limits
   // It reset the connection (or had, before the close began): what was written to it last it
   // did not read all of, as a client that closes with input unread resets (or one that had
@@ -46,11 +48,19 @@ struct Lingered {
   bool closed_before = false;
 };
 
+// Reads what the connection holds now into `buffer`, without waiting: the client's octets
+// read, which the lingering close counts; `ec` would_block (or try_again) when nothing more has
+// come, eof when the client closed, connection_reset when it reset. On a TLS link (Link), the
+// client's plaintext, its close_notify an end: a clean close is no data.
+using ReadNow = std::function<std::size_t(asio::mutable_buffer buffer, std::error_code& ec)>;
+
 // Shuts down the sending side of `socket` (what was written goes, then a FIN), reads and
-// discards whatever comes until the client closes, `limits` are reached or a wait is
-// cancelled (socket.cancel(): a shutdown cutting the wait short; what has come by then is
-// still read), then closes the socket. A socket already closed is left so.
-asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, LingerLimits limits);
+// discards whatever comes (through `read_now`; by default the socket's octets) until the
+// client closes, `limits` are reached or a wait is cancelled (socket.cancel(): a shutdown
+// cutting the wait short; what has come by then is still read), then closes the socket. A
+// socket already closed is left so.
+asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, LingerLimits limits,
+                                            ReadNow read_now = {});
 
 // Lingering closes the caller does not otherwise keep track of (the proxy's refusals of
 // clients that get no session), at most `capacity` waiting at once, all of them ended by cut():

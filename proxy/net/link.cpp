@@ -6,6 +6,7 @@
 #endif
 
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/ssl/error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <utility>
 
@@ -136,13 +137,37 @@ asio::awaitable<void> Link::close_gracefully() {
 }
 
 asio::awaitable<Lingered> Link::close_lingering(LingerLimits limits) {
-  if (tls_active_ && socket_.is_open()) tls_->shutdown();
+  ReadNow read_now;
+  if (tls_active_ && socket_.is_open()) {
+    tls_->shutdown();
+    read_now = [this, records = true](asio::mutable_buffer buffer,
+                                      std::error_code& ec) mutable -> std::size_t {
+      if (records) return read_plaintext_after_end(buffer, ec, records);
+      return socket_.read_some(buffer, ec);
+    };
+  }
   if (linger_cut_) limits.time = std::chrono::steady_clock::duration::zero();
   lingering_ = true;
-  const Lingered out = co_await linger_then_close(socket_, limits);
+  const Lingered out = co_await linger_then_close(socket_, limits, std::move(read_now));
   lingering_ = false;
   close();
   co_return out;
+}
+
+// What a TLS client sends after the end is records: what it meant is their plaintext, and its
+// close_notify (or a close without one) is its end, not data. Past a record that cannot be
+// read (`records` set false), nothing more can be: the socket's octets are counted as they
+// come.
+std::size_t Link::read_plaintext_after_end(asio::mutable_buffer buffer, std::error_code& ec,
+                                           bool& records) {
+  const std::size_t got = tls_->read_now(buffer, ec);
+  if (ec == asio::ssl::error::stream_truncated) ec = asio::error::eof;
+  // The socket's own errors (would_block, a reset) are the lingering close's as they are.
+  if (!ec || ec == asio::error::eof || ec.category() == asio::error::get_system_category())
+    return got;
+  records = false;
+  ec.clear();
+  return got;
 }
 
 void Link::cut_linger() {

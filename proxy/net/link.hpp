@@ -81,7 +81,8 @@ class Link {
   // Sends TLS close_notify (without waiting for the peer's), then closes the socket.
   asio::awaitable<void> close_gracefully();
   // The client's side, once its last reply is written: TLS close_notify, then a lingering
-  // close (see lingering_close.hpp), which cut_linger() ends early.
+  // close (see lingering_close.hpp), which cut_linger() ends early. Inside TLS it counts the
+  // client's plaintext: a client that ends with its close_notify sent nothing after the end.
   asio::awaitable<Lingered> close_lingering(LingerLimits limits);
   // A shutdown: a lingering close under way ends now (what the client sent by then is still
   // read), and one to come does not wait.
@@ -105,6 +106,10 @@ class Link {
   asio::awaitable<std::error_code> wait_readable();
   std::size_t read_now(asio::mutable_buffer buf, std::error_code& ec);
   asio::awaitable<std::tuple<std::error_code, std::size_t>> write_plain(asio::const_buffer buf);
+  // The lingering close's read inside TLS (see close_lingering); `records` goes false once
+  // they cannot be read.
+  std::size_t read_plaintext_after_end(asio::mutable_buffer buffer, std::error_code& ec,
+                                       bool& records);
 
   asio::ip::tcp::socket socket_;
   std::unique_ptr<DescriptorReserve> socket_reserve_;

@@ -468,28 +468,40 @@ asio::awaitable<std::error_code> TlsStream::handshake() {
   }
 }
 
+// SSL_read as far as `buffer` goes: what was read (Wait::none, `ec` clear, `got` at least one),
+// what to wait for before trying again (nothing read), or an error (Wait::none, `ec` set).
+TlsStream::Wait TlsStream::read_without_waiting(asio::mutable_buffer buffer, std::size_t& got,
+                                                std::error_code& ec) {
+  const int size = static_cast<int>(std::min<std::size_t>(buffer.size(), INT_MAX));
+  ERR_clear_error();
+  errno = 0;
+  begin_reading(static_cast<std::size_t>(size));
+  const int r = SSL_read(ssl_, buffer.data(), size);
+  got = r > 0 ? read_more(buffer, static_cast<std::size_t>(r)) : 0;
+  end_reading();
+  return r > 0 ? Wait::none : classify(r, ec);
+}
+
 asio::awaitable<std::tuple<std::error_code, std::size_t>> TlsStream::read_some(
     asio::mutable_buffer buffer) {
-  const int size = static_cast<int>(std::min<std::size_t>(buffer.size(), INT_MAX));
   if (std::exchange(drained_, false)) {
     if (std::error_code wec = co_await wait(Wait::read)) co_return std::tuple{wec, std::size_t{0}};
   }
   for (;;) {
-    ERR_clear_error();
-    errno = 0;
-    begin_reading(static_cast<std::size_t>(size));
-    const int r = SSL_read(ssl_, buffer.data(), size);
-    if (r > 0) {
-      const std::size_t got = read_more(buffer, static_cast<std::size_t>(r));
-      end_reading();
-      co_return std::tuple{std::error_code{}, got};
-    }
-    end_reading();
     std::error_code ec;
-    const Wait w = classify(r, ec);
-    if (w == Wait::none) co_return std::tuple{ec, std::size_t{0}};
+    std::size_t got = 0;
+    const Wait w = read_without_waiting(buffer, got, ec);
+    if (w == Wait::none) co_return std::tuple{ec, got};
     if (std::error_code wec = co_await wait(w)) co_return std::tuple{wec, std::size_t{0}};
   }
+}
+
+std::size_t TlsStream::read_now(asio::mutable_buffer buffer, std::error_code& ec) {
+  ec.clear();
+  std::size_t got = 0;
+  // Wanting to write (a reply its KeyUpdate asks for, to a full socket) is waiting too.
+  if (read_without_waiting(buffer, got, ec) != Wait::none) ec = asio::error::would_block;
+  return got;
 }
 
 // A send that did not take everything: wait until the socket has room, or the error (errno).

@@ -69,6 +69,10 @@ class TlsStream {
   // `buffer` when this returns, and the caller may use a buffer shared with other streams as
   // long as it consumes them before it next suspends.
   asio::awaitable<std::tuple<std::error_code, std::size_t>> read_some(asio::mutable_buffer buffer);
+  // One attempt that never waits: the plaintext octets read into `buffer`, at least one unless
+  // `ec` is set; asio::error::would_block when no whole record has come yet, else read_some's
+  // errors.
+  std::size_t read_now(asio::mutable_buffer buffer, std::error_code& ec);
   // All of `buffer`, or an error.
   asio::awaitable<std::tuple<std::error_code, std::size_t>> write(asio::const_buffer buffer);
   // One attempt that never waits: returns the octets of `buffer` written, all of them unless
@@ -101,6 +105,7 @@ class TlsStream {
  private:
   enum class Wait { none, read, write };
   Wait classify(int result, std::error_code& ec);
+  Wait read_without_waiting(asio::mutable_buffer buffer, std::size_t& got, std::error_code& ec);
   Wait write_without_waiting(asio::const_buffer buffer, std::size_t& done, std::error_code& ec);
   std::size_t read_more(asio::mutable_buffer buffer, std::size_t got);
   asio::awaitable<std::error_code> wait(Wait w);

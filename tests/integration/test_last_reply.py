@@ -379,11 +379,22 @@ class LastReplyTest(h.IntegrationCase):
                 c.close()
 
     # --local-tls --------------------------------------------------------------------------
-    def local_tls_mailtap(self, upstream: str) -> tuple[h.Mailtap, Path]:
+    def local_tls_mailtap(self, upstream: str, **kw) -> tuple[h.Mailtap, Path]:
         config_home = Path(tempfile.mkdtemp(prefix="xdg-config-", dir=self.tmp))
         mt = self.mailtap(upstream, extra_args=["--local-tls", "starttls"],
-                          env={"XDG_CONFIG_HOME": str(config_home)})
+                          env={"XDG_CONFIG_HOME": str(config_home)}, **kw)
         return mt, config_home / "mailtap" / "local-tls-cert.pem"
+
+    @contextlib.contextmanager
+    def inside_tls(self, port: int, cert: Path):
+        """A client of a --local-tls starttls mailtap, greeted again inside its TLS."""
+        with h.SmtpSocket(port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("STARTTLS").code, 220)
+            c.starttls(ca_file=cert)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            yield c
 
     def test_bytes_after_starttls_and_more_behind_them(self):
         """An injection after STARTTLS ends the session unread (proxy.md, "--local-tls"); a
@@ -403,12 +414,7 @@ class LastReplyTest(h.IntegrationCase):
         """The same ending inside the client's TLS: the 421, close_notify and a clean end."""
         mt, cert = self.local_tls_mailtap(self.slow_noop_server().address)
         for _ in range(5):
-            with h.SmtpSocket(mt.port) as c:
-                self.assertEqual(c.reply().code, 220)
-                self.assertEqual(c.cmd("EHLO client.test").code, 250)
-                self.assertEqual(c.cmd("STARTTLS").code, 220)
-                c.starttls(ca_file=cert)
-                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            with self.inside_tls(mt.port, cert) as c:
                 self.assertBdatRefusedWithItsChunkBehind(c)
 
     # what the record says once the last reply went -------------------------------------------
@@ -463,6 +469,27 @@ class LastReplyTest(h.IntegrationCase):
         self.assertEqual(shown.returncode, 0, shown.stderr)
         self.assertIn(f"{len(auth)} octets the client sent after the end were discarded unread",
                       shown.stdout)
+
+    def test_inside_the_clients_tls_the_octets_after_the_end_are_its_plaintext(self):
+        """With --local-tls, what the lingering close reads is TLS records: a client that takes
+        its 221 and ends its TLS cleanly (close_notify, then its FIN: Python's unwrap(), msmtp,
+        s-nail, ...) sent no data after the end, and a NOOP it sends inside TLS after the 221
+        is its 6 octets, not the 28 of the record that carries it."""
+        db = self.tmp / "tls-after-the-end.db"
+        mt, cert = self.local_tls_mailtap(self.fake("good").address, db=db)
+        for after_the_221 in (b"", b"NOOP\r\n"):
+            with self.inside_tls(mt.port, cert) as c:
+                self.assertEqual(c.cmd("QUIT").code, 221)
+                if after_the_221:
+                    c.send(after_the_221)
+                c.sock = c.sock.unwrap()  # close_notify both ways: mailtap's came behind the 221
+                self.assertEndsCleanly(read_to_the_end(c.sock))
+        self.assertEqual(self.notes_after_the_end(db, "after the end", 2),
+                         ["6 octets the client sent after the end were discarded unread"])
+        self.assertEqual(query(db, "SELECT note FROM events WHERE session_id = 1 "
+                                   "AND note LIKE '%after the end%'"), [])
+        for row in wait_ended(db, 2):
+            self.assertEqual(row["outcome"], "quit")
 
     def test_more_than_the_lingering_close_reads_is_said(self):
         """Past 1 MiB the lingering close stops reading and closes first: the note says it

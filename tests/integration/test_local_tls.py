@@ -111,6 +111,11 @@ class LocalTlsTest(h.IntegrationCase):
                                 bytes(e["bytes"]).startswith(b"220 2.0.0") for e in events))
         auth = [e for e in events if e["kind"] == "auth"]
         self.assertTrue(auth and any(e["redacted"] for e in auth), "AUTH is recorded redacted")
+        # The client's TLS close_notify after its 221 is the end, not data sent after it. The
+        # notes after the end are committed before the session's "ended:" line.
+        mt.wait_stderr(" ended: ")
+        self.assertEqual([e["note"] for e in self.events(s["id"])
+                          if "discarded unread" in (e["note"] or "")], [])
         mt.stop()
         for f in self.db.parent.glob(self.db.name + "*"):
             self.assertNotIn(PASSWORD.encode(), f.read_bytes(), f"the password is in {f}")
