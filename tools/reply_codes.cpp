@@ -458,6 +458,14 @@ constexpr std::array kWordings{
                  "Make the client issue STARTTLS to mailtap (msmtp: tls on and tls_starttls on; "
                  "swaks: --tls; curl: --ssl-reqd; smtplib: starttls()) and trust mailtap's local "
                  "certificate, or run the proxy without --local-tls."},
+    // Older records say "STARTTLS is not needed: mailtap already encrypts the link to ...".
+    WordingEntry{502, "5.5.1", "encrypts the link to", "mailtap",
+                 "mailtap answered the client's STARTTLS itself: without --local-tls it offers "
+                 "the client no TLS (its side is plain text on this machine) and encrypts the "
+                 "link to the server itself",
+                 "For a client that requires TLS (msmtp tls on, mutt ssl_force_tls, s-nail "
+                 "smtp-use-starttls, PHPMailer SMTPSecure), run mailtap with --local-tls "
+                 "starttls (or implicit) and make the client trust mailtap's local certificate."},
     WordingEntry{454, "4.7.0", "no access token", "mailtap",
                  "mailtap's --oauth2-token-cmd gave no usable access token, so mailtap did not "
                  "authenticate",

@@ -218,11 +218,11 @@ smtp::DialogueOptions Session::dialogue_options() const {
   opts.starttls_refusal =
       ctx_.target.mode == net::TlsMode::none
           ? "STARTTLS is not available: this session is relayed in plain text (--tls none)"
-          : "STARTTLS is not needed: mailtap already encrypts the link to " + opts.upstream_label +
-                " (" + tls_summary_ +
+          : smtp::starttls_refusal_upstream_encrypted(
+                opts.upstream_label + " (" + tls_summary_ +
                 // The one reply that speaks of the link: a client of a proxy someone else started
                 // sees nothing of the start warning on its stderr.
-                (ctx_.target.insecure ? ", certificate NOT verified: --insecure" : "") + ")";
+                (ctx_.target.insecure ? ", certificate NOT verified: --insecure" : "") + ")");
   if (ctx_.target.insecure && ctx_.target.mode != net::TlsMode::none)
     opts.ehlo_warning =
         "mailtap: certificate of " + opts.upstream_label + " NOT verified: --insecure";

@@ -50,6 +50,12 @@ inline constexpr std::string_view may_have_the_message =
     "it may have the message: check before sending it again";
 inline constexpr std::string_view may_have_the_message_reason = "; it may have the message";
 
+// The reason mailtap refuses a client's STARTTLS where it offers none (no --local-tls) and
+// encrypts the link to the server itself, `link` naming it ("smtp.gmail.com:587 (TLSv1.3)"):
+// the client's side is plain text, so a client that requires TLS is told the way to get it,
+// not to turn its TLS off (docs/proxy.md, "TLS towards the client").
+std::string starttls_refusal_upstream_encrypted(std::string_view link);
+
 struct DialogueOptions {
   Phase phase = Phase::tls;    // phase of the relayed dialogue (tls, or plain with --tls none)
   std::string upstream_label;  // "smtp.example.com:587", for mailtap's own replies

@@ -10,6 +10,12 @@
 
 namespace mailtap::smtp {
 
+std::string starttls_refusal_upstream_encrypted(std::string_view link) {
+  return "STARTTLS is not offered: mailtap already encrypts the link to " + std::string(link) +
+         "; a client that requires TLS needs mailtap run with --local-tls starttls (or "
+         "implicit)";
+}
+
 bool Dialogue::client_tls_due() const {
   return client_tls_ == ClientTlsState::due && !ending_ && !client_eof_;
 }

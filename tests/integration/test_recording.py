@@ -634,8 +634,16 @@ class RecordingPostfixTest(IntegrationCase):
         with SmtpSocket(m.port) as c:
             self.assertEqual(c.reply().code, 220)
             self.assertEqual(c.cmd("EHLO client.test").code, 250)
-            self.assertEqual(c.cmd("STARTTLS").code, 502)
+            refusal = c.cmd("STARTTLS")
+            self.assertEqual(refusal.code, 502)
             self.assertEqual(c.cmd("QUIT").code, 221)
+        # A client that insists on TLS (mutt, s-nail, PHPMailer stop here) is told the way to
+        # it, not only that mailtap encrypts the link to the server.
+        said = refusal.raw.decode()
+        self.assertRegex(said, r"^502 5\.5\.1 mailtap: STARTTLS is not offered: mailtap already "
+                               r"encrypts the link to 127\.0\.0\.1:\d+ \(TLSv1\.[23], certificate "
+                               r"NOT verified: --insecure\); a client that requires TLS needs "
+                               r"mailtap run with --local-tls starttls \(or implicit\)\r\n$")
         [s] = wait_ended(db, 1)
 
         def tool(*args):
@@ -645,6 +653,13 @@ class RecordingPostfixTest(IntegrationCase):
         shown = tool("show", str(s["id"]), "--color", "never")
         self.assertIn("[answered by mailtap] C: STARTTLS", shown)
         self.assertNotIn("~~ command", shown)
+        # mailtap's own 502 is explained as mailtap's, not as a server's unknown command.
+        self.assertNotIn("does not know this command", shown)
+        self.assertIn("# 502 5.5.1: mailtap answered the client's STARTTLS itself", shown)
+        explained = subprocess.run([str(mailtap_bin()), "explain", said.strip()],
+                                   capture_output=True, text=True, timeout=30, check=True).stdout
+        self.assertNotIn("does not know this command", explained)
+        self.assertRegex(explained, r"run mailtap with\s+--local-tls\s+starttls")
         exported = json.loads(tool("export", str(s["id"]), "--format", "json"))
         starttls = [e for e in exported["events"] if e["verb"] == "STARTTLS"
                     and e["direction"] == "client_to_mailtap"]

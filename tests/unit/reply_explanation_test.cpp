@@ -92,6 +92,20 @@ TEST(ReplyAdvice, MailtapOwnRefusalsGetMailtapsAdvice) {
   EXPECT_NE(local_tls.fix.find("STARTTLS to mailtap"), std::string::npos) << local_tls.fix;
   EXPECT_EQ(local_tls.fix.find("connect through mailtap proxy"), std::string::npos);
 
+  // Its refusal of STARTTLS without --local-tls, as it words it now and as older records have
+  // it: the way to TLS for a client that requires it, not "the server does not know this
+  // command".
+  for (const char* text :
+       {"mailtap: STARTTLS is not offered: mailtap already encrypts the link to "
+        "smtp.gmail.com:587 (TLSv1.3); a client that requires TLS needs mailtap run with "
+        "--local-tls starttls (or implicit)",
+        "mailtap: STARTTLS is not needed: mailtap already encrypts the link to "
+        "smtp.gmail.com:587 (TLSv1.3)"}) {
+    const auto starttls = advise_reply(502, "5.5.1", text);
+    EXPECT_EQ(starttls.server, "mailtap") << text;
+    EXPECT_NE(starttls.fix.find("--local-tls starttls"), std::string::npos) << starttls.fix;
+    EXPECT_EQ(starttls.fix.find("EHLO"), std::string::npos) << starttls.fix;
+  }
   EXPECT_EQ(
       advise_reply(454, "4.7.0", "mailtap: no access token for AUTH: command exited 1").server,
       "mailtap");
@@ -124,6 +138,9 @@ TEST(ReplyAdvice, MailtapOwnRefusalsGetMailtapsAdvice) {
   // The same words from a server are the server's.
   EXPECT_EQ(advise_reply(503, "5.5.1", "already authenticated as alice").server, "");
   EXPECT_EQ(advise_reply(530, "5.7.0", "Must issue a STARTTLS command first").server, "");
+  EXPECT_EQ(advise_reply(502, "5.5.1", "mailtap already encrypts the link to x", ReplyFrom::server)
+                .server,
+            "");
 }
 
 TEST(ReplyAdvice, SuccessNeedsNoFixFailuresAlwaysGetOne) {
