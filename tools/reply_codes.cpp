@@ -450,8 +450,9 @@ constexpr std::array kWordings{
                  "mailtap authenticated this session itself (--auth-user or "
                  "--oauth2-token-cmd), so it refused the client's own AUTH",
                  "Turn the client's own AUTH off (msmtp: auth off; swaks: no --auth; curl: no "
-                 "--user; smtplib: no login()), or run the proxy without --auth-user so that the "
-                 "client authenticates."},
+                 "--user; smtplib: no login(); s-nail: smtp-auth=none; git send-email: no "
+                 "--smtp-user; PHPMailer: SMTPAuth = false), or run the proxy without "
+                 "--auth-user so that the client authenticates."},
     WordingEntry{530, "5.7.0", "--local-tls", "mailtap",
                  "mailtap runs with --local-tls starttls: the client must start TLS to mailtap "
                  "before it may AUTH",
