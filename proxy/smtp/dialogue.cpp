@@ -1680,8 +1680,10 @@ bool Dialogue::on_command_reply(Pending& p, const Reply& reply, Relayed& out) {
 
 // The reply to EHLO or HELO. True: held back while mailtap authenticates (--auth-user).
 bool Dialogue::on_greeting_reply(const Pending& p, const Reply& reply, Relayed& out) {
+  if (greet_again_from_earlier_reply(p, reply, out)) return false;
   const bool positive = reply.positive_completion();
   if (positive) {
+    accepted_greeting_ = AcceptedGreeting{p.command, reply};
     greet_again_ = false;
     // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state
     transactions_.reset();

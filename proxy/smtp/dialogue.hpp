@@ -401,6 +401,7 @@ class Dialogue {
   void end_auth_exchange_locally(std::string reply_line);
   std::string answer_starttls(const Command& cmd);
   bool gate_client_tls(const Command& cmd, std::string_view line);
+  bool greet_again_from_earlier_reply(const Pending& p, const Reply& reply, Relayed& out);
   bool client_tls_pending() const {
     return client_tls_ == ClientTlsState::requested || client_tls_ == ClientTlsState::due;
   }
@@ -513,6 +514,14 @@ class Dialogue {
   // The client's TLS came up by STARTTLS: what it said before no longer counts, and it must
   // greet again (RFC 3207 §4.2) before anything but NOOP, RSET, QUIT or HELP.
   bool greet_again_ = false;
+  // The server's last acceptance of a client's EHLO or HELO: a server that refuses the client's
+  // greeting after its STARTTLS (which mailtap answered, so the server has been greeted
+  // already) is taken at this word (see greet_again_from_earlier_reply).
+  struct AcceptedGreeting {
+    Verb command = Verb::ehlo;
+    Reply reply;
+  };
+  std::optional<AcceptedGreeting> accepted_greeting_;
   bool paused_ = false;  // waiting for the reply that decides how to read what follows
   // The client's first octets were looked at: a TLS handshake on a plain-text port, or not.
   bool client_start_checked_ = false;

@@ -77,6 +77,41 @@ bool Dialogue::gate_client_tls(const Command& cmd, std::string_view line) {
   return true;
 }
 
+// The server had the client's EHLO (or HELO) before the client's STARTTLS, which mailtap
+// answered itself: the greeting RFC 3207 asks for after it is the server's second, which
+// RFC 5321 §4.1.4 lets it refuse (OpenSMTPD: "503 5.5.1 Invalid command: Already identified").
+// mailtap made that greeting necessary, so a 503 to it must not strand the client: the
+// client gets the server's reply to its earlier greeting, what RFC 3207 §4.2 has it learn
+// again, filtered as that reply is relayed inside TLS, and counts as greeted. Any other reply
+// is the server's word on this greeting and goes as it came. The server's state is the one its
+// earlier acceptance left: no transaction (STARTTLS is refused inside one, and MAIL until the
+// client greets again), so nothing needs an RSET. The 503 stays in the record, followed by the
+// rewrite event with what the client got instead.
+bool Dialogue::greet_again_from_earlier_reply(const Pending& p, const Reply& reply, Relayed& out) {
+  if (!greet_again_ || reply.code != 503 || !accepted_greeting_) return false;
+  greet_again_ = false;
+  const AcceptedGreeting& earlier = *accepted_greeting_;
+  const bool extensions = earlier.command == Verb::ehlo;
+  if (p.command == Verb::helo)
+    chunking_ = Chunking::after_helo;
+  else if (extensions && parse_capabilities(earlier.reply).chunking)
+    chunking_ = Chunking::advertised;
+  else
+    chunking_ = Chunking::not_advertised;
+  bool removed = false;
+  out.to_client = extensions ? client_ehlo_reply(earlier.reply, removed) : earlier.reply.raw;
+  const std::string earlier_verb = extensions ? "EHLO" : "HELO";
+  std::string note = "the server refused the repeated " + p.verb + " (" + first_line(reply) +
+                     "): it had the client's " + earlier_verb +
+                     " before the client's STARTTLS, which mailtap answered itself "
+                     "(--local-tls starttls); the client got the server's reply to that " +
+                     earlier_verb + " instead";
+  if (removed) note += ", as mailtap relays it inside TLS";
+  note += ", and is greeted again (RFC 3207 §4.2)";
+  out.rewrite = rewrite_event(p.verb, out.to_client, std::move(note));
+  return true;
+}
+
 // Bytes after the STARTTLS line and before the handshake would be read as if they came
 // through TLS: the plain-text command injection of CVE-2011-0411. They are not read (nor kept:
 // they may be anything), and the session ends.

@@ -8,7 +8,9 @@ $XDG_CONFIG_HOME/mailtap) and reused (also from a read-only directory, as under 
 unit), a key others could read or plant is refused, its printed fingerprint is the one openssl
 computes, bytes injected after STARTTLS end the session (also behind an EHLO in the same
 write) while EHLO and STARTTLS in one write then a handshake work, AUTH before STARTTLS is
-refused, and the lines pasted behind an AUTH refused after STARTTLS stay out of the record."""
+refused, and the lines pasted behind an AUTH refused after STARTTLS stay out of the record.
+And a server that refuses the client's repeated EHLO (the one RFC 3207 asks for after
+STARTTLS, the server's second) does not keep smtplib from sending mail (the fake upstream)."""
 
 import base64
 import contextlib
@@ -53,8 +55,9 @@ def can_mount_read_only() -> bool:
                           capture_output=True).returncode == 0
 
 
-class LocalTlsTest(h.IntegrationCase):
-    with_postfix = True
+class LocalTlsCase(h.IntegrationCase):
+    """mailtap with --local-tls, its certificate in a config directory of the test's own, and
+    the record it keeps."""
 
     def setUp(self):
         self.config_home = Path(tempfile.mkdtemp(prefix="xdg-config-", dir=self.tmp))
@@ -94,6 +97,12 @@ class LocalTlsTest(h.IntegrationCase):
             c.row_factory = sqlite3.Row
             return c.execute("SELECT * FROM events WHERE session_id = ? ORDER BY seq",
                              (session_id,)).fetchall()
+
+
+class LocalTlsTest(LocalTlsCase):
+    """Real clients through mailtap to the private Postfix."""
+
+    with_postfix = True
 
     def assertRecordedOverTls(self, mt: h.Mailtap, starttls: bool):
         s = self.ended_session()
@@ -693,6 +702,55 @@ class LocalTlsTest(h.IntegrationCase):
         self.assertIn("TLS handshake failed: the client sent plain text", s["outcome_reason"])
         # logged after the record is committed
         wait_for(lambda: re.search(r"TLS handshake failed", mt.stderr), what="the log line")
+
+
+class RepeatedEhloTest(LocalTlsCase):
+    """smuggle2-F2: the upstream had the client's EHLO before the client's STARTTLS (mailtap's
+    own), so the EHLO after it is the server's second. Postfix accepts that one; OpenSMTPD
+    answers "503 5.5.1 Invalid command: Already identified" (RFC 5321 §4.1.4 lets it), which
+    the fake here does too."""
+
+    ALREADY = b"503 5.5.1 Invalid command: Already identified\r\n"
+
+    def refusing_fake(self) -> h.FakeServer:
+        def ehlo(sess, line):
+            greeted = sum(1 for phase, cmd in sess.commands
+                          if phase == "tls" and cmd[:5].upper() in (b"EHLO ", b"HELO "))
+            return self.ALREADY if greeted > 1 else None  # None: the fake's own EHLO reply
+        return self.fake("good", replies={"EHLO": ehlo})
+
+    def test_smtplib_sends_mail_through_a_server_refusing_the_repeated_ehlo(self):
+        f = self.refusing_fake()
+        mt = self.start("starttls", upstream=f.address)
+        msg = h.make_message(h.unique_token())
+        ctx = ssl.create_default_context(cafile=str(self.cert))
+        with smtplib.SMTP("127.0.0.1", mt.port, local_hostname="client.test", timeout=30) as s:
+            s.ehlo()
+            self.assertFalse(s.has_extn("auth"), "AUTH is withheld until the client's TLS")
+            s.starttls(context=ctx)
+            code, _ = s.ehlo()
+            self.assertEqual(code, 250, "the client is greeted again")
+            self.assertTrue(s.has_extn("auth"), "inside TLS the server's AUTH is offered")
+            self.assertFalse(s.has_extn("starttls"))
+            self.assertEqual(s.sendmail("sender@client.test", ["bob@example.test"], msg), {})
+            s.quit()
+        sess = f.wait_sessions(1)[0]
+        self.assertTrue(sess.closed.wait(5))
+        self.assertEqual(sess.messages, [h.dot_stuff(msg) + b".\r\n"])
+        ehlos = [cmd for phase, cmd in sess.commands
+                 if phase == "tls" and cmd[:5].upper() == b"EHLO "]
+        self.assertEqual(ehlos, [b"ehlo client.test\r\n"] * 2,  # smtplib's spelling
+                         "both of the client's EHLOs reach the server, as the client sent them")
+        s = self.ended_session()
+        self.assertEqual(s["outcome"], "quit")
+        events = self.events(s["id"])
+        refusal = [e for e in events if e["direction"] == "upstream_to_client"
+                   and bytes(e["bytes"] or b"") == self.ALREADY]
+        self.assertEqual(len(refusal), 1, "the server's 503 stays in the record")
+        after = events[list(events).index(refusal[0]) + 1]
+        self.assertEqual((after["direction"], after["kind"]), ("mailtap_to_client", "rewrite"))
+        self.assertIn("refused the repeated EHLO", after["note"])
+        self.assertIn(b"AUTH PLAIN LOGIN", bytes(after["bytes"]))
 
 
 if __name__ == "__main__":

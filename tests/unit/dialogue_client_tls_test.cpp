@@ -143,6 +143,106 @@ TEST(DialogueClientTls, AfterTlsTheClientMustGreetAgain) {
   expect_secret_absent(r, "pw-secret");
 }
 
+// smuggle2-F2: the upstream had the client's EHLO before the client's STARTTLS, which mailtap
+// answered itself, so the EHLO RFC 3207 asks for after it is the server's second; OpenSMTPD
+// refuses that one (RFC 5321 §4.1.4 lets it). The client is greeted again with the server's
+// reply to its earlier EHLO (as inside TLS: AUTH offered) and can send mail; the record keeps
+// the server's 503 and says what the client got instead.
+TEST(DialogueClientTls, AServerRefusingTheRepeatedEhloStillLetsTheClientSendMail) {
+  const std::string already = "503 5.5.1 Invalid command: Already identified\r\n";
+  const std::string mail = "MAIL FROM:<a@example>\r\n";
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_chunking),
+          client("STARTTLS\r\n"),
+          client_tls_up(),
+          client(ehlo),
+          upstream(already),
+          client(mail + "BDAT 5 LAST\r\nhello"),
+          upstream("250 2.1.0 Ok\r\n250 2.0.0 queued\r\n"),
+      },
+      local_tls(ClientTls::starttls));
+  const std::string inside_tls = "250-up.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n";
+  EXPECT_EQ(r.client_per_step[5], inside_tls)
+      << "the server's earlier EHLO reply, as inside TLS (no STARTTLS), not its 503";
+  EXPECT_EQ(r.to_upstream, ehlo + ehlo + mail + "BDAT 5 LAST\r\nhello")
+      << "the client's EHLO is still forwarded; MAIL and the chunk follow as usual";
+  EXPECT_EQ(r.client_per_step[7], "250 2.1.0 Ok\r\n250 2.0.0 queued\r\n");
+  ASSERT_EQ(r.messages.size(), 1u);
+  const auto replies = find_events(r, Direction::upstream_to_client, EventKind::reply);
+  ASSERT_GE(replies.size(), 2u);
+  EXPECT_EQ(replies[1]->bytes, already) << "the server's refusal stays in the record";
+  EXPECT_EQ(replies[1]->verb, "EHLO");
+  const auto rewrites = find_events(r, Direction::mailtap_to_client, EventKind::rewrite);
+  ASSERT_EQ(rewrites.size(), 2u) << r.describe();  // the first: mailtap's STARTTLS offer
+  EXPECT_EQ(rewrites[1]->bytes, inside_tls);
+  EXPECT_NE(rewrites[1]->note.find("refused the repeated EHLO"), std::string::npos)
+      << rewrites[1]->note;
+  EXPECT_FALSE(r.finished);
+}
+
+// A client that said HELO before its STARTTLS gets that reply: the server gave no extensions.
+TEST(DialogueClientTls, AfterAHeloTheRefusedEhloGetsTheHeloReply) {
+  const std::string helo_reply = "250 up.example\r\n";
+  const Result r = run_all_splits(
+      {
+          client("HELO client.example\r\n"),
+          upstream(helo_reply),
+          client("STARTTLS\r\n"),
+          client_tls_up(),
+          client(ehlo),
+          upstream("503 5.5.1 Invalid command: Already identified\r\n"),
+          client("MAIL FROM:<a@example>\r\n"),
+          upstream("250 2.1.0 Ok\r\n"),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_EQ(r.client_per_step[5], helo_reply);
+  EXPECT_EQ(r.client_per_step[7], "250 2.1.0 Ok\r\n");
+  const auto rewrites = find_events(r, Direction::mailtap_to_client, EventKind::rewrite);
+  ASSERT_EQ(rewrites.size(), 1u) << r.describe();
+  EXPECT_NE(rewrites[0]->note.find("the server's reply to that HELO"), std::string::npos)
+      << rewrites[0]->note;
+}
+
+// Only a 503 (the "bad sequence" of a server that will not be greeted twice) is answered from
+// the earlier reply: any other refusal is the server's word on this EHLO, relayed as it is,
+// and the client must still greet again before MAIL.
+TEST(DialogueClientTls, OtherRefusalsOfTheRepeatedEhloAreRelayedAsTheyAre) {
+  const std::string refusal = "501 5.5.4 Syntax: EHLO hostname\r\n";
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(upstream_ehlo),
+          client("STARTTLS\r\n"),
+          client_tls_up(),
+          client("EHLO\r\n"),
+          upstream(refusal),
+          client("MAIL FROM:<a@example>\r\n"),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_EQ(r.client_per_step[5], refusal);
+  EXPECT_EQ(r.client_per_step[6].rfind("503 5.5.1 mailtap: send EHLO again", 0), 0u)
+      << r.client_per_step[6];
+  EXPECT_EQ(r.to_upstream, ehlo + "EHLO\r\n");
+}
+
+// Without an EHLO before the client's STARTTLS there is no earlier reply: the EHLO after it is
+// the server's first, and a 503 to it is relayed (whatever the server means by it).
+TEST(DialogueClientTls, A503ToTheFirstEhloIsRelayedAsItIs) {
+  const std::string refusal = "503 5.5.1 Error: not now\r\n";
+  const Result r = run_all_splits(
+      {
+          client("STARTTLS\r\n"),
+          client_tls_up(),
+          client(ehlo),
+          upstream(refusal),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_EQ(r.client_per_step[3], refusal);
+  EXPECT_EQ(r.to_upstream, ehlo);
+}
+
 // openssl s_client -starttls smtp sends its own EHLO before STARTTLS, so a person pasting
 // "AUTH LOGIN" and two base64 lines meets the refusal to greet again: the lines after that
 // refused AUTH are its SASL responses, kept out of the record as after any refused AUTH.
