@@ -22,6 +22,12 @@ std::string RecordedReply::first_line() const {
   return std::string(strip_crlf(v.substr(0, v.find('\n'))));
 }
 
+int RecordedReply::client_code() const {
+  if (client_view.size() < 3) return code;
+  const int read = std::atoi(client_view.substr(0, 3).c_str());
+  return read > 0 ? read : code;
+}
+
 namespace {
 
 // The octets a step puts on the wire: its filled or recorded line, or its octets in the body file.

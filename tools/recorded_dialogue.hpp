@@ -87,6 +87,9 @@ struct RecordedReply {
   std::size_t client_steps_before = 0;
 
   std::string first_line() const;  // "250 2.1.0 Ok", without CRLF
+  // The code the client read: a rewrite may change it (a server's 503 to the client's EHLO
+  // after its STARTTLS, answered with the server's earlier EHLO reply: docs/proxy.md).
+  int client_code() const;
   // What the client read: the rewritten EHLO reply or decoded challenge if mailtap changed it.
   const std::string& to_client() const { return client_view.empty() ? raw : client_view; }
 };

@@ -106,7 +106,7 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
       ReplyComparison c;
       c.command = answered_command(f, r, answered);
       if (k == 0) c.sent = std::move(sent);
-      c.original_code = r.code;
+      c.original_code = r.client_code();  // compared with what this client reads
       c.original_line = r.first_line();
       c.original_lines = lines_of(r.to_client());
       if (login && f.first_reply + k == login->held_reply)

@@ -751,6 +751,16 @@ class RepeatedEhloTest(LocalTlsCase):
         self.assertEqual((after["direction"], after["kind"]), ("mailtap_to_client", "rewrite"))
         self.assertIn("refused the repeated EHLO", after["note"])
         self.assertIn(b"AUTH PLAIN LOGIN", bytes(after["bytes"]))
+        # Replayed to the same server, the session goes as it went: the EHLO's reply compared
+        # as the client got it both times (the 503 taken at the server's earlier word).
+        mt.stop()
+        cp = subprocess.run([str(h.mailtap_bin()), "replay", str(s["id"]), "--to", f.address,
+                             "--ca-file", str(self.pki.ca_cert), "--tls-name", "localhost",
+                             "--db", str(self.db)],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertNotIn("DIFFERENT", cp.stdout)
+        self.assertEqual(len(f.sessions[-1].messages), 1, "the replay sent the message again")
 
 
 if __name__ == "__main__":
