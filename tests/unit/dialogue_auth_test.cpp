@@ -94,6 +94,33 @@ TEST(DialogueAuth, MailtapAuthenticatesWithPlainBeforeTheClientSeesTheEhloReply)
   EXPECT_TRUE(noted);
 }
 
+// --auth-user with --local-tls starttls, through a server that refuses the client's EHLO after
+// its STARTTLS (smuggle2-F2): the client is greeted with the reply mailtap authenticated after,
+// without AUTH (the session is authenticated already), and mailtap does not authenticate again.
+TEST(DialogueAuth, ARefusedEhloAfterTheClientsStartTlsKeepsMailtapsLogin) {
+  DialogueOptions o = login_options(true, false);
+  o.client_tls = ClientTls::starttls;
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_auth),
+          upstream("235 2.7.0 Authentication successful\r\n"),
+          client("STARTTLS\r\n"),
+          client_tls_up(),
+          client(ehlo),
+          upstream("503 5.5.1 Invalid command: Already identified\r\n"),
+          client("MAIL FROM:<a@x>\r\n"),
+          upstream("250 ok\r\n"),
+      },
+      o);
+  EXPECT_EQ(r.client_per_step[6], ehlo_reply_authless);
+  EXPECT_EQ(r.client_per_step[8], "250 ok\r\n");
+  EXPECT_EQ(r.to_upstream, ehlo + "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n" +
+                               ehlo + "MAIL FROM:<a@x>\r\n");
+  EXPECT_TRUE(r.by_mailtap);
+  expect_no_secret(r, password);
+}
+
 // Credentials mailtap put in leave the dialogue as a Secret piece of their own (wiped once
 // written), never inside the relayed bytes, which gather in an ordinary string.
 TEST(DialogueAuth, OwnCredentialsLeaveAsASecretPiece) {
