@@ -143,10 +143,14 @@ bool InlineBodyBudget::keeps(std::uint64_t transaction, bool in_file, std::int64
   return true;
 }
 
+std::string body_event_kinds_sql() {
+  return "('" + std::string(to_string(smtp::EventKind::data)) + "', '" +
+         std::string(to_string(smtp::EventKind::bdat_chunk)) + "')";
+}
+
 std::string bytes_past_inline_left_sql() {
-  return "CASE WHEN kind NOT IN ('" + std::string(to_string(smtp::EventKind::data)) + "', '" +
-         std::string(to_string(smtp::EventKind::bdat_chunk)) +
-         "') OR length(bytes) <= " + std::to_string(kInlineBodyOctets) +
+  return "CASE WHEN kind NOT IN " + body_event_kinds_sql() +
+         " OR length(bytes) <= " + std::to_string(kInlineBodyOctets) +
          " THEN bytes END, id, length(bytes)";
 }
 
@@ -200,12 +204,14 @@ bool is_body_event(const smtp::Event& e) {
 
 }  // namespace
 
-Status Reader::Impl::load_events(std::int64_t id, SessionDetail& d, Reader::BodyOctets octets) {
-  if (octets == Reader::BodyOctets::leave_past_inline) return load_events_past_inline_left(id, d);
+Status Reader::Impl::load_events(std::int64_t id, SessionDetail& d, Reader::BodyOctets octets,
+                                 std::string_view only) {
+  if (octets == Reader::BodyOctets::leave_past_inline)
+    return load_events_past_inline_left(id, d, only);
   const bool leave_in_file = octets == Reader::BodyOctets::leave_in_file;
   constexpr int kFileOffset = 13;  // 1 + kEventColumns' file_offset
   return rows_for("SELECT seq, " + std::string(kEventColumns) +
-                      " FROM events WHERE session_id = ?1 ORDER BY seq",
+                      " FROM events WHERE session_id = ?1" + std::string(only) + " ORDER BY seq",
                   id, [&](const Statement& r) {
                     EventRow e;
                     e.seq = static_cast<std::uint64_t>(r.column_int(0));
@@ -220,13 +226,14 @@ Status Reader::Impl::load_events(std::int64_t id, SessionDetail& d, Reader::Body
                   });
 }
 
-Status Reader::Impl::load_events_past_inline_left(std::int64_t id, SessionDetail& d) {
+Status Reader::Impl::load_events_past_inline_left(std::int64_t id, SessionDetail& d,
+                                                  std::string_view only) {
   // The columns of event_columns_past_inline_left(), after seq.
   constexpr int kFileOffset = 13;
   constexpr int kRowId = 15;
   InlineBodyBudget budget;
   return rows_for("SELECT seq, " + event_columns_past_inline_left() +
-                      " FROM events WHERE session_id = ?1 ORDER BY seq",
+                      " FROM events WHERE session_id = ?1" + std::string(only) + " ORDER BY seq",
                   id, [&](const Statement& r) {
                     EventRow e;
                     e.seq = static_cast<std::uint64_t>(r.column_int(0));
@@ -286,8 +293,22 @@ Status Reader::Impl::load_recipients(std::int64_t id, SessionDetail& d) {
       });
 }
 
+Status Reader::Impl::count_events_left(std::int64_t id, SessionDetail& d) {
+  d.events_left.emplace();
+  return rows_for(
+      "SELECT count(*), coalesce(max(seq), 0), "
+      "(SELECT started_at FROM sessions WHERE id = ?1) FROM events "
+      "WHERE session_id = ?1 AND kind NOT IN " +
+          body_event_kinds_sql(),
+      id, [&](const Statement& r) {
+        d.events_left->count = r.column_int(0);
+        d.events_left->last_seq = static_cast<std::uint64_t>(r.column_int(1));
+        d.events_left->started_at = r.column_text(2);
+      });
+}
+
 Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out,
-                          Reader::BodyOctets octets) {
+                          Reader::BodyOctets octets, Reader::EventRows events) {
   SessionDetail d;
   bool found = false;
   if (Status s =
@@ -301,7 +322,12 @@ Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out,
   }
   if (!found) return {};
   if (Status s = load_certificates(id, d); !s.ok()) return s;
-  if (Status s = load_events(id, d, octets); !s.ok()) return s;
+  const bool bodies_only = events == Reader::EventRows::bodies_only;
+  const std::string only = bodies_only ? " AND kind IN " + body_event_kinds_sql() : "";
+  if (Status s = load_events(id, d, octets, only); !s.ok()) return s;
+  if (bodies_only) {
+    if (Status s = count_events_left(id, d); !s.ok()) return s;
+  }
   if (Status s = load_messages(id, d, octets != Reader::BodyOctets::read); !s.ok()) return s;
   if (octets == Reader::BodyOctets::read) attach_bodies(d);
   out = std::move(d);
@@ -684,9 +710,11 @@ bool Reader::change_token(ChangeToken& out, std::string& error) {
 }
 
 bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error,
-                          BodyOctets octets) {
+                          BodyOctets octets, EventRows events) {
   // A session must not be shown with events from one snapshot and messages from another.
-  const auto load = [&](std::optional<SessionDetail>& d) { return impl_->load(id, d, octets); };
+  const auto load = [&](std::optional<SessionDetail>& d) {
+    return impl_->load(id, d, octets, events);
+  };
   if (octets == BodyOctets::read) return impl_->in_one_snapshot(out, error, load);
   // The octets left in the body file are read later, from the file the rows describe.
   if (!impl_->in_one_snapshot_with_body_file(id, out, error, load, [](const SessionDetail& d) {
@@ -701,6 +729,38 @@ bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, st
                           [](const MessageRow& m) { return m.body_left_in_row.has_value(); })))
     out->row_bodies = impl_->row_body_reader();
   return true;
+}
+
+bool Reader::session_events(std::int64_t id, const SessionEventsLeft& left, std::uint64_t after_seq,
+                            std::size_t limit, std::vector<EventRow>& out, std::string& error) {
+  error.clear();
+  Statement st;
+  Status s = impl_->db.prepare(
+      "SELECT seq, " + std::string(kEventColumns) +
+          " FROM events WHERE session_id = ?1 AND seq > ?2 AND seq <= ?3 AND kind NOT IN " +
+          body_event_kinds_sql() +
+          " AND EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND started_at = ?5) "
+          "ORDER BY seq LIMIT ?4",
+      st);
+  if (s.ok()) {
+    st.bind_int(1, id)
+        .bind_int(2, static_cast<std::int64_t>(after_seq))
+        .bind_int(3, static_cast<std::int64_t>(left.last_seq))
+        .bind_int(4, static_cast<std::int64_t>(limit))
+        .bind_text(5, left.started_at);
+    // Only a body's octets go to the body file: these hold their own.
+    s = impl_->each_row(st, [&](const Statement& r) {
+      EventRow e;
+      e.seq = static_cast<std::uint64_t>(r.column_int(0));
+      Status read = impl_->event_from(r, 1, id, e.event);
+      out.push_back(std::move(e));
+      return read;
+    });
+  } else {
+    s = impl_->noted(s);
+  }
+  if (!s.ok()) error = s.message;
+  return s.ok();
 }
 
 bool Reader::in_one_snapshot(const std::function<bool()>& reads, std::string& error) {

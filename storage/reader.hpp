@@ -96,6 +96,18 @@ struct MessageRow {
 class BodyFileReader;
 class RowBodyReader;
 
+// The events other than a message body's that a session loaded with Reader::EventRows::bodies_only
+// left in the record, to be read a batch at a time (Reader::session_events,
+// for_each_session_event): those up to `last_seq`, `count` of them, as the snapshot the rest was
+// loaded from held them.
+struct SessionEventsLeft {
+  std::uint64_t last_seq = 0;
+  std::int64_t count = 0;
+  // The session row's, as stored: a session that took the id since (prune removed this one,
+  // which was the newest) started at another time, and its events are not this one's.
+  std::string started_at;
+};
+
 struct SessionDetail {
   SessionRow session;
   std::vector<CertificateRow> certificates;  // leaf first
@@ -109,6 +121,8 @@ struct SessionDetail {
   // Loaded with BodyOctets::leave_past_inline, when some octets were left in their rows
   // (EventRow::row_id, MessageRow::body_left_in_row): what reads them. Null otherwise.
   std::shared_ptr<RowBodyReader> row_bodies;
+  // Loaded with EventRows::bodies_only: which events were left in the record.
+  std::optional<SessionEventsLeft> events_left;
 };
 
 // One piece of a stored message body (one body event): its octets when the database holds them
@@ -285,9 +299,23 @@ class Reader {
   // were in the body file (EventRow::row_id): memory as bounded, whenever it was recorded.
   // Either leaves a body longer than kInlineBodyOctets that a message's own row holds
   // (recorded before schema v4) there too (MessageRow::body_left_in_row).
+  // With EventRows::bodies_only, only the events that carry a message body (data, bdat_chunk)
+  // are loaded, which SessionOctets needs; the others, a session's commands, replies and notes
+  // (any number: a client chooses how many commands it sends), are left in the record
+  // (SessionDetail::events_left) for session_events to read a batch at a time as they are
+  // written out: memory bounded by the batch, not the session.
   enum class BodyOctets { read, leave_in_file, leave_past_inline };
+  enum class EventRows { all, bodies_only };
   bool load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error,
-                    BodyOctets octets = BodyOctets::read);
+                    BodyOctets octets = BodyOctets::read, EventRows events = EventRows::all);
+
+  // Up to `limit` of the events session `id`, loaded with EventRows::bodies_only, left in the
+  // record (`left`: none that carries a message body), those with a seq past `after_seq`, in seq
+  // order, appended to `out`: each call its own short read, no snapshot held between calls.
+  // None is in the body file. Fewer than expected means the session was removed meanwhile
+  // (mailtap prune): the caller counts (for_each_session_event).
+  bool session_events(std::int64_t id, const SessionEventsLeft& left, std::uint64_t after_seq,
+                      std::size_t limit, std::vector<EventRow>& out, std::string& error);
 
   // Message `seq` (1-based) of session `session_id` from one snapshot, its body as where it is
   // stored (reader_message.cpp): memory bounded by the body's first kInlineBodyOctets, whatever

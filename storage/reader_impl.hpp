@@ -55,6 +55,9 @@ class InlineBodyBudget {
 // row's id and that length.
 std::string bytes_past_inline_left_sql();
 
+// "('data', 'bdat_chunk')": the kinds of the events that carry a message's body.
+std::string body_event_kinds_sql();
+
 struct Reader::Impl {
   Database db;
   OpenOptions open_options;                // db's, for a RowBodyReader's connection
@@ -134,12 +137,17 @@ struct Reader::Impl {
     return each_row(st, row);
   }
 
-  Status load(std::int64_t id, std::optional<SessionDetail>& out, Reader::BodyOctets octets);
-  // The parts of session `id` that load reads after its row, each appended to `d`.
+  Status load(std::int64_t id, std::optional<SessionDetail>& out, Reader::BodyOctets octets,
+              Reader::EventRows events);
+  // The parts of session `id` that load reads after its row, each appended to `d`. `only`: ""
+  // or a condition on the events' columns that selects those loaded (" AND kind IN (...)").
   Status load_certificates(std::int64_t id, SessionDetail& d);
-  Status load_events(std::int64_t id, SessionDetail& d, Reader::BodyOctets octets);
+  Status load_events(std::int64_t id, SessionDetail& d, Reader::BodyOctets octets,
+                     std::string_view only);
   // BodyOctets::leave_past_inline's: with InlineBodyBudget.
-  Status load_events_past_inline_left(std::int64_t id, SessionDetail& d);
+  Status load_events_past_inline_left(std::int64_t id, SessionDetail& d, std::string_view only);
+  // EventRows::bodies_only's SessionDetail::events_left: which events were not loaded.
+  Status count_events_left(std::int64_t id, SessionDetail& d);
   // `leave_long_body`: as message_columns().
   Status load_messages(std::int64_t id, SessionDetail& d, bool leave_long_body);
   Status load_recipients(std::int64_t id, SessionDetail& d);

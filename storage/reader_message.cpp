@@ -46,9 +46,8 @@ Status load_body_pieces(Reader::Impl& impl, StoredMessage& m) {
   if (Status s = impl.db.prepare(
           "SELECT " + bytes_past_inline_left_sql() +
               ", file_offset, file_length, seq FROM events WHERE session_id = ?1 AND "
-              "mail_transaction = ?2 AND kind IN ('" +
-              std::string(to_string(smtp::EventKind::data)) + "', '" +
-              std::string(to_string(smtp::EventKind::bdat_chunk)) + "') ORDER BY seq",
+              "mail_transaction = ?2 AND kind IN " +
+              body_event_kinds_sql() + " ORDER BY seq",
           st);
       !s.ok())
     return impl.noted(s);

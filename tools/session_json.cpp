@@ -231,15 +231,24 @@ bool write_message(JsonWriter& w, const storage::MessageRow& row, const BodyWrit
 
 // The one shape of a whole session, whatever holds its octets. Stops, false with `error` set,
 // at the first octets that could not be read, and once `w`'s reader has gone (error empty).
-bool write_detail(JsonWriter& w, const storage::SessionDetail& d, const EventBytesWriter& bytes,
-                  const BodyWriter& body, std::string& error) {
+bool write_detail(JsonWriter& w, const storage::SessionDetail& d, const EventSource& events,
+                  const EventBytesWriter& bytes, const BodyWriter& body, std::string& error) {
   error.clear();
   w.begin_object();
   write_session_members(w, d.session);
   write_certificates(w, d);
   w.key("events").begin_array();
-  for (const auto& row : d.events)
-    if (!write_event(w, row, bytes, error) || !w.sink_open()) return false;
+  bool written = true;
+  const auto write = [&](const storage::EventRow& row) {
+    written = write_event(w, row, bytes, error) && w.sink_open();
+    return written;
+  };
+  if (events) {
+    if (!events(write, error) || !written) return false;
+  } else {
+    for (const auto& row : d.events)
+      if (!write(row)) return false;
+  }
   w.end_array();
   w.key("messages").begin_array();
   for (const auto& row : d.messages)
@@ -254,7 +263,7 @@ bool write_detail(JsonWriter& w, const storage::SessionDetail& d, const EventByt
 void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
   std::string error;
   write_detail(
-      w, d,
+      w, d, {},
       [](JsonWriter& jw, const storage::EventRow& row, std::string&) {
         write_bytes_member(jw, "bytes", row.event.bytes);
         return true;
@@ -267,9 +276,10 @@ void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
 }
 
 bool write_session_detail(JsonWriter& w, const storage::SessionDetail& d,
-                          storage::SessionOctets& octets, std::string& error) {
+                          storage::SessionOctets& octets, std::string& error,
+                          const EventSource& events) {
   return write_detail(
-      w, d,
+      w, d, events,
       [&octets](JsonWriter& jw, const storage::EventRow& row, std::string& e) {
         if (!row.file_offset) {
           write_bytes_member(jw, "bytes", row.event.bytes);
@@ -290,9 +300,10 @@ bool write_session_detail(JsonWriter& w, const storage::SessionDetail& d,
 }
 
 bool write_session_preview(JsonWriter& w, const storage::SessionDetail& d,
-                           storage::SessionOctets& octets, std::string& error) {
+                           storage::SessionOctets& octets, std::string& error,
+                           const EventSource& events) {
   return write_detail(
-      w, d,
+      w, d, events,
       [](JsonWriter& jw, const storage::EventRow& row, std::string&) {
         write_bytes_member(jw, "bytes", row.event.bytes);
         if (row.file_offset) jw.key("bytes_omitted").value(row.file_length);

@@ -4,6 +4,7 @@
 // survives a round trip.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,12 @@ void write_session_summary(JsonWriter& w, const storage::SessionSummary& row);
 // A whole session: its columns, certificates (PEM), events and messages, as one object.
 void write_session_detail(JsonWriter& w, const storage::SessionDetail& d);
 
+// A session's events, handed to `fn` in seq order (storage::for_each_session_event, for a
+// session that left some in the record); `fn` returns false to stop: true. False with `error`
+// set if they could not all be read. Empty: the events `d` holds.
+using EventSource = std::function<bool(const std::function<bool(const storage::EventRow&)>& fn,
+                                       std::string& error)>;
+
 // The same, for `d` loaded with Reader::BodyOctets::leave_in_file: the octets it left in the body
 // file are read by `octets` as they are written, a piece at a time, so a writer that streams
 // (JsonWriter::stream_to) writes a session with a message of any size in bounded memory, the
@@ -30,7 +37,8 @@ void write_session_detail(JsonWriter& w, const storage::SessionDetail& d);
 // its octets, and (`error` empty) once the writer's reader has gone: either way the document is
 // cut short.
 bool write_session_detail(JsonWriter& w, const storage::SessionDetail& d,
-                          storage::SessionOctets& octets, std::string& error);
+                          storage::SessionOctets& octets, std::string& error,
+                          const EventSource& events = {});
 
 // What the web page shows of a session, with `d` loaded as for the above and no body file read:
 // as write_session_detail but for the octets the database does not hold. An event whose octets
@@ -38,7 +46,8 @@ bool write_session_detail(JsonWriter& w, const storage::SessionDetail& d,
 // is what the database holds of it (its first kInlineBodyOctets), with `body_preview: true`
 // when that is not all of it. The whole message is at /api/sessions/ID/messages/N/raw.
 bool write_session_preview(JsonWriter& w, const storage::SessionDetail& d,
-                           storage::SessionOctets& octets, std::string& error);
+                           storage::SessionOctets& octets, std::string& error,
+                           const EventSource& events = {});
 
 // A message's recipients_left_out and accepted_recipients_left_out (RCPTs past what its row
 // keeps), both null where the record does not know them (recorded before mailtap counted them).

@@ -1,0 +1,210 @@
+// A session loaded without its commands, replies and notes (Reader::EventRows::bodies_only) and
+// its events handed on a batch at a time (for_each_session_event): the same events, in the same
+// order, as load_session gives whole, so the same JSON; and a session removed or replaced while
+// it is read is an error, never a document of other events.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "storage/database.hpp"
+#include "storage/reader.hpp"
+#include "storage/recorder.hpp"
+#include "storage/session_events.hpp"
+#include "storage/stored_body.hpp"
+#include "tests/unit/recorded_event_for_tests.hpp"
+#include "tests/unit/storage_records_for_tests.hpp"
+#include "tests/unit/temp_dir.hpp"
+#include "tools/json_writer.hpp"
+#include "tools/session_json.hpp"
+
+namespace mailtap::storage {
+namespace {
+
+using test_support::batch;
+using test_support::TempDir;
+
+SessionEvent event(SessionKey key, std::uint64_t seq, smtp::EventKind kind, std::string bytes,
+                   std::uint64_t transaction = 1) {
+  SessionEvent r{key, seq, test_support::recorded()};
+  auto& e = test_support::edit(r.event);
+  const bool reply = kind == smtp::EventKind::reply;
+  e.direction = reply ? smtp::Direction::upstream_to_client : smtp::Direction::client_to_upstream;
+  e.phase = smtp::Phase::tls;
+  e.kind = kind;
+  e.verb = kind == smtp::EventKind::data ? "DATA" : "RCPT";
+  e.reply_code = reply ? 250 : 0;
+  e.transaction = transaction;
+  e.wire_size = bytes.size();
+  e.bytes = std::move(bytes);
+  e.time = Clock::now();
+  return r;
+}
+
+constexpr int kRcpts = 400;  // 800 events: batches of kSessionEventBatch, and one cut short
+
+// Session 1: RCPT and reply, kRcpts times, a DATA body of 300 KiB (most in the body file) among
+// them, then a message.
+std::string record(const TempDir& dir) {
+  const std::string path = dir.file("m.db");
+  RecorderOptions o;
+  o.path = path;
+  std::string error;
+  auto rec = Recorder::open(o, error);
+  EXPECT_NE(rec, nullptr) << error;
+  const SessionKey key = rec->new_session_key();
+  std::vector<std::vector<Record>> batches;
+  batches.push_back(batch(test_support::session_opened(key)));
+  std::uint64_t seq = 0;
+  for (int i = 0; i < kRcpts; ++i) {
+    seq += 2;
+    batches.push_back(batch(
+        event(key, seq - 1, smtp::EventKind::command, "RCPT TO:<r" + std::to_string(i) + "@x>\r\n"),
+        event(key, seq, smtp::EventKind::reply, "250 2.1.5 Ok\r\n")));
+    if (i == kRcpts / 2)
+      batches.push_back(
+          batch(event(key, ++seq, smtp::EventKind::data, std::string(300 * 1024, 'x') + "\r\n")));
+  }
+  SessionMessage m;
+  m.key = key;
+  m.seq = 1;
+  m.message.mail_from = "MAIL FROM:<a@x>";
+  m.message.recipients = {{"RCPT TO:<r0@x>", 250, "250 2.1.5 Ok"}};
+  m.message.transaction = 1;
+  m.message.final_code = 250;
+  m.message.final_reply = "250 2.0.0 queued";
+  batches.push_back(batch(std::move(m)));
+  batches.push_back(batch(test_support::session_closed(key)));
+  test_support::record_batches(*rec, std::move(batches));
+  rec->stop();
+  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+  return path;
+}
+
+struct Loaded {
+  std::unique_ptr<Reader> reader;
+  std::optional<SessionDetail> detail;
+};
+
+Loaded load(const std::string& path, Reader::EventRows rows) {
+  Loaded l;
+  std::string error;
+  l.reader = Reader::open(path, error);
+  EXPECT_NE(l.reader, nullptr) << error;
+  EXPECT_TRUE(
+      l.reader->load_session(1, l.detail, error, Reader::BodyOctets::leave_past_inline, rows))
+      << error;
+  EXPECT_TRUE(l.detail);
+  return l;
+}
+
+EventBatchReader batches_of(Loaded& l, int* reads = nullptr) {
+  return [&l, reads](std::uint64_t after, std::vector<EventRow>& out, std::string& error) {
+    if (reads != nullptr) ++*reads;
+    return l.reader->session_events(1, *l.detail->events_left, after, kSessionEventBatch, out,
+                                    error);
+  };
+}
+
+// The session's JSON as mailtap show --json writes it, its events from `events` if given.
+std::string json(Loaded& l, const tools::EventSource& events = {}) {
+  SessionOctets octets(*l.detail);
+  tools::JsonWriter w;
+  std::string error;
+  EXPECT_TRUE(tools::write_session_detail(w, *l.detail, octets, error, events)) << error;
+  return w.take();
+}
+
+// The events `events` hands on: their seqs, each checked against `whole`'s event at its place.
+std::vector<std::uint64_t> handed_on(const tools::EventSource& events, const SessionDetail& whole) {
+  std::vector<std::uint64_t> seqs;
+  std::string error;
+  const bool read = events(
+      [&](const EventRow& row) {
+        const EventRow& loaded = whole.events.at(seqs.size());
+        EXPECT_EQ(row.seq, loaded.seq);
+        EXPECT_EQ(row.event.bytes, loaded.event.bytes);
+        seqs.push_back(row.seq);
+        return true;
+      },
+      error);
+  EXPECT_TRUE(read) << error;
+  return seqs;
+}
+
+TEST(SessionEvents, LoadsOnlyTheBodiesAndCountsTheRest) {
+  TempDir dir;
+  Loaded l = load(record(dir), Reader::EventRows::bodies_only);
+  ASSERT_EQ(l.detail->events.size(), 1u);  // the body's, which SessionOctets needs
+  ASSERT_TRUE(l.detail->events_left);
+  EXPECT_EQ(l.detail->events_left->count, 2 * kRcpts);
+  EXPECT_EQ(l.detail->events_left->last_seq, 2u * kRcpts + 1);
+}
+
+TEST(SessionEvents, HandsOnEveryEventInOrderABatchAtATime) {
+  TempDir dir;
+  const std::string path = record(dir);
+  Loaded whole = load(path, Reader::EventRows::all);
+  Loaded streamed = load(path, Reader::EventRows::bodies_only);
+  ASSERT_EQ(whole.detail->events.size(), 2u * kRcpts + 1);
+  int reads = 0;
+  const auto batches = batches_of(streamed, &reads);
+  const tools::EventSource events = [&](const auto& fn, std::string& error) {
+    return for_each_session_event(*streamed.detail, batches, fn, error);
+  };
+  EXPECT_EQ(handed_on(events, *whole.detail).size(), whole.detail->events.size());
+  EXPECT_EQ(reads, (2 * kRcpts + kSessionEventBatch - 1) / kSessionEventBatch);
+  // The JSON `mailtap show --json` writes, whichever way the events came.
+  EXPECT_EQ(json(streamed, events), json(whole));
+}
+
+TEST(SessionEvents, StopsWhenTheReceiverStops) {
+  TempDir dir;
+  Loaded l = load(record(dir), Reader::EventRows::bodies_only);
+  int reads = 0;
+  int handed = 0;
+  std::string error;
+  EXPECT_TRUE(for_each_session_event(
+      *l.detail, batches_of(l, &reads), [&](const EventRow&) { return ++handed < 3; }, error));
+  EXPECT_EQ(handed, 3);
+  EXPECT_EQ(reads, 1);
+}
+
+// Session 1 loaded, `change` made to the record, then its events read: false with `error` set
+// when they could not all be; `handed` counts those handed on.
+bool read_after(const std::string& change, std::string& error, int& handed) {
+  TempDir dir;
+  const std::string path = record(dir);
+  Loaded l = load(path, Reader::EventRows::bodies_only);
+  {
+    Database db;
+    EXPECT_TRUE(Database::open(path, OpenOptions{OpenMode::read_write}, db).ok());
+    EXPECT_TRUE(db.exec(change).ok());
+  }
+  return for_each_session_event(
+      *l.detail, batches_of(l),
+      [&](const EventRow&) {
+        ++handed;
+        return true;
+      },
+      error);
+}
+
+// prune removing the session, or a new session taking its id after that (ids are reused once
+// the newest is gone), between the load and the batches: an error, never other events.
+TEST(SessionEvents, ASessionRemovedOrReplacedMeanwhileIsAnError) {
+  for (const char* change :
+       {"DELETE FROM events WHERE session_id = 1 AND seq > 300",
+        "UPDATE sessions SET started_at = '2030-01-01T00:00:00.000000Z' WHERE id = 1"}) {
+    SCOPED_TRACE(change);
+    std::string error;
+    int handed = 0;
+    EXPECT_FALSE(read_after(change, error, handed));
+    EXPECT_NE(error.find("session 1 lost events while it was being read"), std::string::npos)
+        << error;
+    EXPECT_LT(handed, 2 * kRcpts + 1);
+  }
+}
+
+}  // namespace
+}  // namespace mailtap::storage
