@@ -5,6 +5,7 @@
 
 #include "proxy/common/decimal_number.hpp"
 #include "proxy/common/text.hpp"
+#include "storage/session_events.hpp"
 #include "storage/stored_body.hpp"
 #include "storage/timestamp.hpp"
 #include "tools/audit_report.hpp"
@@ -225,8 +226,10 @@ bool Api::load(std::int64_t id, std::optional<storage::SessionDetail>& out, Resp
   bool ok = false;
   {
     std::lock_guard lock(mutex_);
-    // The octets in the body file are read as they are sent, if at all (session()).
-    ok = reader_->load_session(id, out, error, storage::Reader::BodyOctets::leave_past_inline);
+    // The octets in the body file are read as they are sent, if at all, and so are the
+    // commands, replies and notes (event_batches): a session's size is its client's to choose.
+    ok = reader_->load_session(id, out, error, storage::Reader::BodyOctets::leave_past_inline,
+                               storage::Reader::EventRows::bodies_only);
   }
   if (!ok) {
     failure = error_response(500, error);
@@ -239,33 +242,87 @@ bool Api::load(std::int64_t id, std::optional<storage::SessionDetail>& out, Resp
   return true;
 }
 
+storage::EventBatchReader Api::event_batches(const storage::SessionDetail& d) {
+  const std::int64_t id = d.session.id;
+  const storage::SessionEventsLeft left = d.events_left.value_or(storage::SessionEventsLeft{});
+  return [this, id, left](std::uint64_t after_seq, std::vector<storage::EventRow>& out,
+                          std::string& error) {
+    std::lock_guard lock(mutex_);  // a batch at a time: other requests are answered between
+    return reader_->session_events(id, left, after_seq, storage::kSessionEventBatch, out, error);
+  };
+}
+
 namespace {
 
-// A session and the reader of its octets, which refers to it: kept together for as long as the
-// download is being sent.
+// A session, the reader of its octets, which refers to it, and the reader of the events it left
+// in the record: kept together for as long as its JSON is being sent.
 struct SessionStream {
-  explicit SessionStream(storage::SessionDetail d) : detail(std::move(d)), octets(detail) {}
-  // The JSON written to `sink` as it is read; false with `error` set if a body file failed.
+  SessionStream(storage::SessionDetail d, storage::EventBatchReader batches, bool download)
+      : detail(std::move(d)), octets(detail), read_events(std::move(batches)), whole(download) {}
+
+  // Every event, in seq order, a batch of those left in the record at a time.
+  bool for_each_event(const std::function<bool(const storage::EventRow&)>& fn,
+                      std::string& error) const {
+    return storage::for_each_session_event(detail, read_events, fn, error);
+  }
+
+  // The JSON written to `sink` as it is read; false with `error` set if the record could not
+  // supply it all.
   bool write(const StreamedBody::Sink& sink, std::string& error) {
     JsonWriter w;
     w.stream_to(sink);
     // Failed with no error: the client has gone, which the server sees for itself.
-    if (!write_session_detail(w, detail, octets, error)) return error.empty();
+    if (!(whole ? write_session_detail(w, detail, octets, error, events()) : write_view(w, error)))
+      return error.empty();
     w.string_piece("\n");  // as json_response ends every body
     w.flush();
     return true;
   }
+
+  // The page's view: what the database holds, no body file read (write_session_preview), and
+  // each reply explained from the table `mailtap show` and `mailtap explain` use, by seq.
+  bool write_view(JsonWriter& w, std::string& error) {
+    w.begin_object().key("session");
+    if (!write_session_preview(w, detail, octets, error, events())) return false;
+    w.key("explanations").begin_object();
+    const bool read = for_each_event(
+        [&w](const storage::EventRow& row) {
+          const auto advice = recorded_reply_advice(row.event);
+          if (!advice) return true;
+          w.key(std::to_string(row.seq)).begin_object();
+          w.key("meaning").value(advice->meaning);
+          w.key("fix").value(advice->fix);
+          w.key("server").value(advice->server);
+          w.end_object();
+          return w.sink_open();
+        },
+        error);
+    if (!read || !w.sink_open()) return false;
+    w.end_object().end_object();
+    return w.sink_open();
+  }
+
+  EventSource events() const {
+    return [this](const std::function<bool(const storage::EventRow&)>& fn, std::string& error) {
+      return for_each_event(fn, error);
+    };
+  }
+
   const storage::SessionDetail detail;
   storage::SessionOctets octets;
+  const storage::EventBatchReader read_events;
+  const bool whole;  // `mailtap show ID --json` (the download), else the page's view
 };
 
-// Exactly `mailtap show ID --json`, read from the record as it is sent: a session with a message
-// of any size costs a piece of it. Its length comes from a first writing that keeps nothing, so
-// that a body file that cannot supply its octets is a 500 rather than a download cut short; both
-// read the body file the session holds, opened before its rows were read
-// (SessionDetail::body_file).
-Response session_download(storage::SessionDetail d) {
-  auto stream = std::make_shared<SessionStream>(std::move(d));
+// A session's JSON, read from the record as it is sent: a session of any number of commands,
+// or with a message of any size, costs a batch of its events and a piece of a body. Its length
+// comes from a first writing that keeps nothing, so that a record that cannot supply it (a
+// damaged row, a body file gone) is a 500 rather than an answer cut short; both read the body
+// file the session holds, opened before its rows were read (SessionDetail::body_file), and the
+// events the session had then (SessionDetail::events_left). Should the second writing fail all
+// the same (prune removed the session between the two), the server ends the connection short
+// of the Content-Length it announced (send_streamed).
+Response streamed_session(std::shared_ptr<SessionStream> stream) {
   std::uint64_t length = 0;
   std::string error;
   const auto count = [&length](std::string_view piece) {
@@ -274,9 +331,10 @@ Response session_download(storage::SessionDetail d) {
   };
   if (!stream->write(count, error)) return error_response(500, error);
   Response r;
-  r.headers.emplace_back(
-      "Content-Disposition",
-      "attachment; filename=\"" + session_file_name(stream->detail.session.id) + ".json\"");
+  if (stream->whole)
+    r.headers.emplace_back(
+        "Content-Disposition",
+        "attachment; filename=\"" + session_file_name(stream->detail.session.id) + ".json\"");
   r.streamed = StreamedBody{length, [stream](const StreamedBody::Sink& sink, std::string& e) {
                               return stream->write(sink, e);
                             }};
@@ -289,26 +347,9 @@ Response Api::session(std::int64_t id, bool download) {
   std::optional<storage::SessionDetail> d;
   Response failure;
   if (!load(id, d, failure)) return failure;
-  if (download) return session_download(std::move(*d));
-  // The page's view: what the database holds, no body file read (write_session_preview).
-  storage::SessionOctets octets(*d);
-  JsonWriter w;
-  w.begin_object().key("session");
-  std::string error;
-  if (!write_session_preview(w, *d, octets, error)) return error_response(500, error);
-  // Each reply explained from the table `mailtap show` and `mailtap explain` use, by seq.
-  w.key("explanations").begin_object();
-  for (const auto& row : d->events) {
-    const auto advice = recorded_reply_advice(row.event);
-    if (!advice) continue;
-    w.key(std::to_string(row.seq)).begin_object();
-    w.key("meaning").value(advice->meaning);
-    w.key("fix").value(advice->fix);
-    w.key("server").value(advice->server);
-    w.end_object();
-  }
-  w.end_object().end_object();
-  return json_response(w.take());
+  auto batches = event_batches(*d);
+  return streamed_session(
+      std::make_shared<SessionStream>(std::move(*d), std::move(batches), download));
 }
 
 namespace {

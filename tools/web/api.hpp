@@ -13,6 +13,7 @@
 #include <string>
 
 #include "storage/reader.hpp"
+#include "storage/session_events.hpp"
 #include "tools/web/http_response.hpp"
 #include "tools/web/routes.hpp"
 
@@ -40,8 +41,12 @@ class Api {
   Response session(std::int64_t id, bool download);
   Response message(const Route& route);
   Response audit();
-  // Loads a session; on failure `failure` is the response to send.
+  // Loads a session without its commands, replies and notes (Reader::EventRows::bodies_only);
+  // on failure `failure` is the response to send.
   bool load(std::int64_t id, std::optional<storage::SessionDetail>& out, Response& failure);
+  // Reads the events `d` left in the record, a batch at a time on the shared connection, for as
+  // long as its JSON is being sent (the Api outlives every response: the server stops first).
+  storage::EventBatchReader event_batches(const storage::SessionDetail& d);
 
   std::mutex mutex_;  // one connection, used by one request at a time
   std::string path_;

@@ -222,13 +222,13 @@ struct WebServer::Impl {
     write_all(conn, std::string_view(head).substr(already_sent));
     if (wants_head_only(conn)) return r.status;
     if (r.streamed)
-      send_streamed(conn, *r.streamed);
+      on_full_stack([&] { send_streamed(conn, *r.streamed); });
     else
       write_all(conn, r.body);
     return r.status;
   }
 
-  // On CivetWeb's thread: reads a body file, no SQL (see respond_with_full_stack). The octets
+  // Reads a body file, and a session's events a batch at a time (SQL: on_full_stack). The octets
   // are counted against the Content-Length already sent: never more (a piece that would pass it
   // is not written), and if fewer (a body file that failed or came out short mid-stream) the
   // connection ends there, so the client sees a download cut short rather than one silently
@@ -306,19 +306,25 @@ struct WebServer::Impl {
   }
 
   // CivetWeb's worker threads have small stacks (Debian builds it with 100 KiB): too small for
-  // SQLite's query planner on the list query once the sanitizers add their redzones. The query
-  // runs on a thread with the system's default stack instead.
+  // SQLite's query planner on the list query once the sanitizers add their redzones. Queries,
+  // and the sending of a body that reads the record as it goes, run on a thread with the
+  // system's default stack instead, the worker waiting for it.
+  template <typename Fn>
+  static void on_full_stack(Fn&& fn) {
+    std::thread(std::forward<Fn>(fn)).join();
+  }
+
   template <typename Query>
   Response respond_with_full_stack(const Route& route, const Query& query,
                                    const Api::ClientGone& gone) {
     Response r;
-    std::thread([&] {
+    on_full_stack([&] {
       try {
         r = api->respond(route, query, gone);
       } catch (const std::exception&) {
         r = error_response(500, "the request could not be answered (out of memory?)");
       }
-    }).join();
+    });
     return r;
   }
 
