@@ -24,11 +24,25 @@ Clock::time_point time_or_epoch(const std::string& text) {
   return parse_timestamp(text).value_or(Clock::time_point{});
 }
 
+Clock::time_point time_column(const Statement& st, int col, std::string_view name,
+                              std::string& unreadable, bool* bad) {
+  if (st.is_null(col)) return {};
+  const std::string text = st.column_text(col);
+  if (auto t = parse_timestamp(text)) return *t;
+  // Enough of the text to recognise it; a damaged column may hold anything, of any length.
+  constexpr std::size_t kShown = 64;
+  if (!unreadable.empty()) unreadable += "; ";
+  unreadable += std::string(name) + " holds \"" + text.substr(0, kShown) +
+                (text.size() > kShown ? "...\"" : "\"") + ", not a timestamp";
+  if (bad != nullptr) *bad = true;
+  return {};
+}
+
 SessionRow session_from(const Statement& st) {
   SessionRow r;
   r.id = st.column_int(0);
-  r.started = time_or_epoch(st.column_text(1));
-  if (!st.is_null(2)) r.ended = time_or_epoch(st.column_text(2));
+  r.started = time_column(st, 1, "started_at", r.unreadable, &r.started_unreadable);
+  if (!st.is_null(2)) r.ended = time_column(st, 2, "ended_at", r.unreadable, &r.ended_unreadable);
   r.client_address = st.column_text(3);
   r.listen_address = st.column_text(4);
   r.upstream_host = st.column_text(5);
@@ -119,8 +133,8 @@ void message_from(const Statement& r, int first, MessageRow& m, bool leave_long_
   msg.via_bdat = r.column_int(first + 7) != 0;
   msg.final_code = static_cast<int>(r.column_int(first + 8));
   msg.final_reply = r.column_text(first + 9);
-  msg.started = time_or_epoch(r.column_text(first + 10));
-  msg.finished = time_or_epoch(r.column_text(first + 11));
+  msg.started = time_column(r, first + 10, "started_at", m.unreadable);
+  msg.finished = time_column(r, first + 11, "finished_at", m.unreadable);
   msg.transaction = static_cast<std::uint64_t>(r.column_int(first + 12));
   msg.recipients_left_out.reset();  // NULL: not known (schema.md, messages)
   if (!r.is_null(first + 13)) {

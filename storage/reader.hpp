@@ -49,6 +49,12 @@ struct SessionRow {
   // The client certificate mailtap presented upstream (--client-cert, schema v9); "" if none.
   std::string client_cert_sha256;
   std::string client_cert_subject;
+  // Set when started_at or ended_at holds text that is not a timestamp (a damaged file, a hand
+  // edit): names the column and the text it holds. That time then reads as the epoch, which
+  // means nothing: shown as unreadable, never as 1970 (and ended says only that it ended).
+  std::string unreadable;
+  bool started_unreadable = false;
+  bool ended_unreadable = false;
   // Without an end: whether the process recording it still runs (sessions.writer, schema v8),
   // as this process sees it when the row was read.
   RecordState record = RecordState::unknown;
@@ -91,6 +97,9 @@ struct MessageRow {
   // kInlineBodyOctets: it was not read (`message.body` is empty), and this is its length;
   // SessionOctets and StoredBodyReader read it from the row a piece at a time.
   std::optional<std::int64_t> body_left_in_row;
+  // Set when started_at or finished_at holds text that is not a timestamp: names the column and
+  // the text, as SessionRow::unreadable; that time reads as the epoch (JSON null).
+  std::string unreadable;
 };
 
 class BodyFileReader;

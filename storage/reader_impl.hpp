@@ -23,6 +23,10 @@ extern const std::string_view kSessionColumns;
 
 SessionRow session_from(const Statement& st);
 Clock::time_point time_or_epoch(const std::string& text);
+// The time in column `col` (named `name`) of `st`: the epoch for NULL, and for text that is not
+// a timestamp, with why added to `unreadable` ("; " between) and `bad` set if given.
+Clock::time_point time_column(const Statement& st, int col, std::string_view name,
+                              std::string& unreadable, bool* bad = nullptr);
 // The event columns event_from() reads, in its order.
 extern const std::string_view kEventColumns;
 // The messages columns message_from() reads, in its order: "id, seq, mail_from, size, sha256,

@@ -359,6 +359,92 @@ TEST(StorageReader, ListsWithFiltersWhileTheWriterIsActive) {
   EXPECT_EQ(rows.size(), 7u);
 }
 
+// Two sessions recorded and closed (ids 1 and 2), then their time columns damaged by `sql`, as
+// a hand edit or a damaged page leaves them.
+std::string record_then_damage(TempDir& dir, const std::string& name, const std::string& sql) {
+  const std::string path = dir.file(name);
+  std::string error;
+  {
+    RecorderOptions o;
+    o.path = path;
+    auto rec = Recorder::open(o, error);
+    EXPECT_NE(rec, nullptr) << error;
+    std::vector<std::vector<Record>> sessions;
+    for (int i = 0; i < 2; ++i) {
+      const SessionKey k = rec->new_session_key();
+      sessions.push_back({opened(k, kT0, "mx.example.net"), closed(k, kT0 + 1s, Outcome::quit)});
+    }
+    record(*rec, sessions);
+  }
+  sqlite3* raw = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  char* message = nullptr;
+  EXPECT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, &message), SQLITE_OK)
+      << (message != nullptr ? message : "");
+  sqlite3_free(message);
+  sqlite3_close(raw);
+  return path;
+}
+
+// A time column that holds no timestamp is named with what it holds, as a body file that
+// cannot be read is: never read as the epoch as if true.
+TEST(StorageReader, ATimeThatIsNoTimestampIsUnreadableNotTheEpoch) {
+  TempDir dir;
+  const std::string path = record_then_damage(
+      dir, "m.db",
+      "UPDATE sessions SET started_at = 'last tuesday' WHERE id = 1;"
+      "UPDATE sessions SET ended_at = '2026-13-45T99:00:00.000000Z' WHERE id = 2;"
+      "INSERT INTO messages(session_id, seq, mail_from, size, body, body_truncated, via_bdat, "
+      "started_at, finished_at) VALUES (2, 1, 'a@example.org', 0, '', 0, 0, 'soon', NULL)");
+  std::string error;
+  auto reader = Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::vector<SessionRow> rows;
+  ASSERT_TRUE(reader->list_sessions({}, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 2u);
+  for (const SessionRow& r : rows) {
+    SCOPED_TRACE(r.id);
+    if (r.id == 1) {
+      EXPECT_TRUE(r.started_unreadable);
+      EXPECT_FALSE(r.ended_unreadable);
+      EXPECT_EQ(r.unreadable, "started_at holds \"last tuesday\", not a timestamp");
+    } else {
+      EXPECT_FALSE(r.started_unreadable);
+      EXPECT_TRUE(r.ended_unreadable);
+      EXPECT_TRUE(r.ended.has_value());  // it ended: only when is unknown
+      EXPECT_FALSE(r.writer_gone());
+      EXPECT_NE(r.unreadable.find("ended_at holds \"2026-13-45T99:00:00.000000Z\""),
+                std::string::npos)
+          << r.unreadable;
+    }
+  }
+
+  std::optional<SessionDetail> d;
+  ASSERT_TRUE(reader->load_session(2, d, error)) << error;
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->session.ended_unreadable);
+  ASSERT_EQ(d->messages.size(), 1u);
+  EXPECT_EQ(d->messages[0].unreadable, "started_at holds \"soon\", not a timestamp");
+
+  // audit's whole-file read of the messages says the same.
+  std::vector<std::string> messages;
+  ASSERT_TRUE(reader->for_each_message(
+      [&](std::int64_t, const MessageRow& m) { messages.push_back(m.unreadable); }, error))
+      << error;
+  EXPECT_EQ(messages, std::vector<std::string>{"started_at holds \"soon\", not a timestamp"});
+
+  // A damaged column may hold any amount of text: what is said of it stays short.
+  const std::string long_path = record_then_damage(
+      dir, "long.db", "UPDATE sessions SET started_at = '2026' || hex(zeroblob(500)) WHERE id = 1");
+  auto long_reader = Reader::open(long_path, error);
+  ASSERT_NE(long_reader, nullptr) << error;
+  std::optional<SessionSummary> sum;
+  ASSERT_TRUE(long_reader->session_summary(1, sum, error)) << error;
+  ASSERT_TRUE(sum);
+  EXPECT_LT(sum->session.unreadable.size(), 120u) << sum->session.unreadable;
+  EXPECT_NE(sum->session.unreadable.find("...\""), std::string::npos) << sum->session.unreadable;
+}
+
 TEST(StorageDefaultPath, FollowsTheDocumentedOrder) {
   std::map<std::string, std::string> env;
   auto lookup = [&](const char* name) -> const char* {
