@@ -60,8 +60,11 @@ void bind_criteria(Statement& st, const PruneCriteria& c, const Bounds& b) {
   if (c.keep) st.bind_int(2, static_cast<std::int64_t>(*c.keep));
 }
 
+// A session selected whose started_at or ended_at is not a timestamp (a damaged file, a hand
+// edit) is kept: the text compared with `before` says nothing of its age, nor a damaged
+// ended_at whether it finished. `mailtap audit` reports it.
 Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before,
-                      std::vector<PrunedSession>& out) {
+                      std::vector<PrunedSession>& out, std::vector<std::int64_t>& unreadable) {
   Statement st;
   if (Status s =
           db.prepare("SELECT s.id, s.started_at, s.ended_at, s.client_address, s.upstream_host, "
@@ -79,8 +82,14 @@ Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before
   while ((step = st.step()) == Statement::Step::row) {
     PrunedSession p;
     p.id = st.column_int(0);
-    p.started = parse_timestamp(st.column_text(1)).value_or(Clock::time_point{});
-    if (!st.is_null(2)) p.ended = parse_timestamp(st.column_text(2));
+    const auto started = parse_timestamp(st.column_text(1));
+    const auto ended = st.is_null(2) ? std::nullopt : parse_timestamp(st.column_text(2));
+    if (!started || (!st.is_null(2) && !ended)) {
+      unreadable.push_back(p.id);
+      continue;
+    }
+    p.started = *started;
+    p.ended = ended;
     p.client_address = st.column_text(3);
     p.upstream_host = st.column_text(4);
     p.upstream_port = static_cast<std::uint16_t>(st.column_int(5));
@@ -457,7 +466,7 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
   // starts while the deletion goes on is not among them. Those chosen are deleted by id: one
   // chosen in progress (silent for longer than kLongestDuration, its writer dead) goes even if
   // it records something meanwhile.
-  s = select_victims(db, c, bounds_of(c), out.sessions);
+  s = select_victims(db, c, bounds_of(c), out.sessions, out.unreadable_kept);
   if (!s.ok()) {
     out.sessions.clear();
     error = s.message;

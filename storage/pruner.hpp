@@ -66,6 +66,9 @@ struct PruneResult {
   // stopped between a commit and the removal of its files, or by a writer whose transaction
   // was rolled back.
   std::size_t stray_body_files = 0;
+  // Sessions the criteria selected but prune kept, by id: their started_at or ended_at is not a
+  // timestamp (a damaged file), so neither their age nor whether they finished is known.
+  std::vector<std::int64_t> unreadable_kept;
   // Set if the deletion stopped at a database error after some sessions were deleted: why, and
   // how many. `sessions` lists those deleted; `not_deleted` more are still in the file, whole.
   // The WAL checkpoint still ran; VACUUM did not (vacuumed is false).

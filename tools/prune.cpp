@@ -106,6 +106,9 @@ std::string render_json(const storage::PruneResult& result, bool dry_run) {
   w.key("vacuumed").value(result.vacuumed);
   w.key("not_deleted").value(static_cast<std::int64_t>(result.not_deleted));
   w.key("stray_body_files").value(static_cast<std::int64_t>(result.stray_body_files));
+  w.key("unreadable_kept").begin_array();
+  for (const std::int64_t id : result.unreadable_kept) w.value(id);
+  w.end_array();
   w.end_object();
   return w.take() + "\n";
 }
@@ -122,6 +125,10 @@ std::string render_text(const storage::PruneResult& result, const PruneArgs& a) 
     out += std::string(verb) + " session " + std::to_string(v.id) + "  " + started(v) + "  " +
            escape_line(v.client_address) + " -> " + escape_line(upstream(v)) + "  " + outcome(v) +
            "  (" + counted(v.events, "event") + ", " + counted(v.messages, "message") + ")\n";
+  for (const std::int64_t id : result.unreadable_kept)
+    out += "kept session " + std::to_string(id) +
+           ": its started_at or ended_at is not a timestamp, so its age is unknown (a damaged "
+           "record: run mailtap audit)\n";
   // In place of the list, why it is empty: a mistyped year (--before 1026-12-01) shows as what
   // it asked for.
   if (victims.empty() && !a.before.empty() && !a.keep)

@@ -541,5 +541,50 @@ TEST(StoragePruner, APruneStoppedByAnErrorListsWhatItDeleted) {
   EXPECT_EQ(body_files_in(path), 0u);
 }
 
+// A session whose started_at or ended_at holds no timestamp (a damaged file) has no known age:
+// prune keeps it, says so, and deletes the others as it would have.
+TEST(StoragePruner, ASessionWhoseTimesAreUnreadableIsKeptAndNamed) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    auto rec = open_recorder(path);
+    std::vector<std::vector<Record>> sessions;
+    for (int i = 0; i < 4; ++i) {
+      const SessionKey k = rec->new_session_key();
+      sessions.push_back({test_support::session_opened(k, test_support::kT0),
+                          test_support::session_closed(k, test_support::kT0 + 1s)});
+    }
+    test_support::record_batches(*rec, sessions);
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  // Text that sorts before any date (as "1999-..." does) looks older than every --before.
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "UPDATE sessions SET started_at = '1999-xx' WHERE id = 2;"
+                         "UPDATE sessions SET ended_at = '' WHERE id = 3",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+
+  for (const bool by_age : {true, false}) {
+    SCOPED_TRACE(by_age ? "--before" : "--keep 0");
+    PruneCriteria c;
+    if (by_age)
+      c.before = test_support::kT0 + 1h;
+    else
+      c.keep = 0;
+    c.dry_run = by_age;
+    PruneResult pruned;
+    std::string error;
+    ASSERT_TRUE(prune_sessions(path, c, pruned, error)) << error;
+    std::vector<std::int64_t> removed;
+    for (const auto& p : pruned.sessions) removed.push_back(p.id);
+    EXPECT_EQ(removed, (std::vector<std::int64_t>{1, 4}));
+    EXPECT_EQ(pruned.unreadable_kept, (std::vector<std::int64_t>{2, 3}));
+  }
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 2);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE id IN (2, 3)"), 2);
+}
+
 }  // namespace
 }  // namespace mailtap::storage
