@@ -62,10 +62,13 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
   w.key("id").value(s.id);
   time_member(w, "started_at", s.started);
   w.key("ended_at");
-  if (s.ended)
+  if (s.ended && !s.ended_unreadable)
     w.value(storage::format_timestamp(*s.ended));
   else
     w.null();
+  // A time column that holds no timestamp (a damaged file): which, and what it holds; its time
+  // is null above, never the epoch.
+  optional_text(w, "unreadable", s.unreadable);
   write_bytes_member(w, "client_address", s.client_address);
   write_bytes_member(w, "listen_address", s.listen_address);
   optional_text(w, "client_tls_version", s.client_tls_version);
@@ -124,7 +127,7 @@ void write_session_summary(JsonWriter& w, const storage::SessionSummary& row) {
   w.begin_object();
   write_session_members(w, s);
   w.key("duration_ms");
-  if (s.ended) {
+  if (s.ended && s.unreadable.empty()) {
     w.value(static_cast<std::int64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(*s.ended - s.started).count()));
   } else {
@@ -225,6 +228,7 @@ bool write_message(JsonWriter& w, const storage::MessageRow& row, const BodyWrit
   optional_text(w, "final_reply", m.final_reply);
   time_member(w, "started_at", m.started);
   time_member(w, "finished_at", m.finished);
+  optional_text(w, "unreadable", row.unreadable);
   w.end_object();
   return true;
 }

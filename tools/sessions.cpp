@@ -33,7 +33,7 @@ std::string outcome_text(const storage::SessionRow& s) {
 }
 
 std::string duration_text(const storage::SessionRow& s) {
-  if (s.ended) return format_duration(*s.ended - s.started);
+  if (s.ended) return s.unreadable.empty() ? format_duration(*s.ended - s.started) : "?";
   return s.writer_gone() ? "-" : "running";
 }
 
@@ -104,13 +104,20 @@ const std::vector<std::string>& header_cells() {
   return header;
 }
 
+// A time shown as unreadable (or "?") says why on stderr, the table left as it is.
+void warn_if_unreadable(const storage::SessionRow& s) {
+  if (s.unreadable.empty()) return;
+  log::warning("sessions: session " + std::to_string(s.id) + ": " + escape_line(s.unreadable) +
+               " (a damaged record: mailtap audit lists every damaged row)");
+}
+
 // A session's plain cells. Column values come from the network: escaped as the transcript
 // escapes wire text, which leaves printable ASCII only, so a cell's width is its size.
 std::vector<std::string> row_cells(const storage::SessionSummary& row) {
   const auto& s = row.session;
   return {
       std::to_string(s.id),
-      format_utc(s.started),
+      s.started_unreadable ? "unreadable" : format_utc(s.started),
       duration_text(s),
       escape_line(s.client_address),
       escape_line(net::host_port_label(s.upstream_host, s.upstream_port)),
@@ -173,6 +180,7 @@ int write_table(storage::Reader& reader, const storage::SessionFilter& filter, c
       [&](int pass, const storage::SessionSummary& row) {
         if (pass == 0) {
           widen(row_cells(row));
+          warn_if_unreadable(row.session);
           return true;
         }
         if (!header) render_line(header_cells(), widths, nullptr, style, out);

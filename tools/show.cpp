@@ -162,8 +162,9 @@ class EventLines {
   EventLines(const smtp::Event& e, const storage::SessionRow& s, const Style& st)
       : e_(e),
         st_(st),
-        when_(e.time == Clock::time_point{} ? std::string(8, ' ')
-                                            : format_offset(e.time - s.started)),
+        when_(e.time == Clock::time_point{} || s.started_unreadable
+                  ? std::string(8, ' ')
+                  : format_offset(e.time - s.started)),
         tag_(e.phase == smtp::Phase::pre_tls ? "[pre-TLS] " : "") {}
 
   // A note line: nothing of the event crossed a wire (or its bytes are none).
@@ -282,6 +283,7 @@ void render_messages(const storage::SessionDetail& d, const Style& st, std::stri
                               "it may have the message)")
                 : escape_line(smtp::reply_summary(m.message.final_reply))) +
            "\n";
+    if (!m.unreadable.empty()) out += "  " + st.red("damaged: " + escape_line(m.unreadable)) + "\n";
     out += "  (print it with: mailtap show " + std::to_string(d.session.id) + " --message " +
            std::to_string(m.seq) + ")\n";
   }
@@ -290,9 +292,13 @@ void render_messages(const storage::SessionDetail& d, const Style& st, std::stri
 // The summary at the top and the legend.
 void render_heading(const storage::SessionDetail& d, const Style& st, std::string& out) {
   const auto& s = d.session;
-  out += st.bold("session " + std::to_string(s.id)) + "  " + format_utc(s.started);
-  if (s.ended) out += "  (" + format_duration(*s.ended - s.started) + ")";
+  out += st.bold("session " + std::to_string(s.id)) + "  " +
+         (s.started_unreadable ? st.red("start unreadable") : format_utc(s.started));
+  if (s.ended && s.unreadable.empty()) out += "  (" + format_duration(*s.ended - s.started) + ")";
   out += '\n';
+  if (!s.unreadable.empty())
+    out += st.red("damaged  " + escape_line(s.unreadable)) +
+           " (mailtap audit lists every damaged row)\n";
   render_connection(d, st, out);
   render_outcome(s, st, out);
   out += '\n';

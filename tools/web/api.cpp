@@ -569,6 +569,11 @@ Response Api::message(const Route& route) {
   w.key("body_truncated").value(m.body_truncated);
   w.key("via_bdat").value(m.via_bdat);
   write_bytes_member(w, "final_reply", m.final_reply);
+  // A time column of the row that holds no timestamp (a damaged file): which, what it holds.
+  if (row->unreadable.empty())
+    w.key("unreadable").null();
+  else
+    write_bytes_member(w, "unreadable", row->unreadable);
   w.key("headers").begin_array();
   for (const auto& h : parsed.headers) {
     w.begin_object();

@@ -488,9 +488,20 @@ function showRows(tableBody, sessions) {
   }
 }
 
+// Whether the session ended: its outcome says so too when its ended_at is unreadable (null,
+// with `unreadable` saying why).
+function hasEnded(s) {
+  return Boolean(s.ended_at || s.outcome);
+}
+
+// Where a time is shown: the time, or "unreadable" when its column holds no timestamp.
+function whenOrUnreadable(s, iso) {
+  return iso ? when(iso) : s.unreadable ? "unreadable" : "";
+}
+
 function sessionRow(s) {
-  const cut = !s.ended_at && s.writer_gone === true;
-  const running = !s.ended_at && !cut;
+  const cut = !hasEnded(s) && s.writer_gone === true;
+  const running = !hasEnded(s) && !cut;
   const link = `#/session/${s.id}`;
   const outcome = cut ? "cut" : running ? "in progress" : s.outcome;
   const classes = ["session-row"];
@@ -499,7 +510,8 @@ function sessionRow(s) {
   const lastReply = bytesOf(s, "last_reply");
   return el("tr", { className: classes.join(" "), "data-id": s.id, "data-started": s.started_at },
     el("td", { className: "num" }, el("a", { href: link }, String(s.id))),
-    el("td", { className: "mono", title: localTime(s.started_at) }, when(s.started_at)),
+    el("td", { className: "mono", title: s.started_at ? localTime(s.started_at) : bytesOf(s, "unreadable") },
+      whenOrUnreadable(s, s.started_at)),
     el("td", { className: "mono" }, s.client_address),
     el("td", { className: "mono" }, upstreamLabel(s)),
     el("td", {}, sessionTls(s)),
@@ -684,8 +696,9 @@ async function renderSession(id, signal) {
   }
   if (signal.aborted) return;
   const s = data.session;
-  const cut = !s.ended_at && s.writer_gone === true;
-  const running = !s.ended_at && !cut;
+  const ended = hasEnded(s);
+  const cut = !ended && s.writer_gone === true;
+  const running = !ended && !cut;
   const outcome = cut ? CUT_TEXT : running ? "in progress" :
     s.outcome + (s.outcome_reason ? ": " + s.outcome_reason : "");
   const parts = [
@@ -693,9 +706,11 @@ async function renderSession(id, signal) {
       cut ? el("span", { className: "badge bad" }, "cut") : null,
       s.outcome && s.outcome !== "quit" ? el("span", { className: "badge bad" }, s.outcome) : null),
     facts([
-      ["started (UTC)", when(s.started_at)],
-      ["duration", s.ended_at ? sessionDuration(seconds(s.started_at, s.ended_at)) :
+      ["started (UTC)", whenOrUnreadable(s, s.started_at)],
+      ["duration", s.unreadable && ended ? "unknown" : ended ? sessionDuration(seconds(s.started_at, s.ended_at)) :
         cut ? "no end recorded" : "still running"],
+      // A time column that holds no timestamp (a damaged file): which, and what it holds.
+      ["damaged", bytesOf(s, "unreadable")],
       // As `mailtap show`'s client line: the client's own TLS to mailtap, when it had it.
       ["client", `${s.client_address} → ${s.listen_address}` +
         (s.client_tls_version ? ` (${s.client_tls_version})` : "")],
@@ -704,7 +719,7 @@ async function renderSession(id, signal) {
       ["user", s.auth_user ? s.auth_user + (s.auth_mechanism ? ` (${s.auth_mechanism}, by ${s.auth_by})` : "") : ""],
       ["outcome", el("span", { id: "session-outcome", "aria-live": "polite" }, outcome)],
       // The counters are written with the session's end: before it (or without one) they are 0.
-      ["bytes", s.ended_at ? `${s.bytes_client_to_upstream} to the server, ${s.bytes_upstream_to_client} to the client` :
+      ["bytes", ended ? `${s.bytes_client_to_upstream} to the server, ${s.bytes_upstream_to_client} to the client` :
         cut ? "not counted: they are written when the session ends, and it has no end" :
           "counted when the session ends"],
       ["replay of", s.replay_of ? `session ${s.replay_of}` : ""],
@@ -956,6 +971,7 @@ async function renderMessage(id, seq, signal) {
       ["size", `${m.size} bytes via ${m.via_bdat ? "BDAT" : "DATA"}` + (m.body_truncated ? " (truncated in the record)" : "")],
       ["sha256", m.sha256],
       ["final reply", bytesOf(m, "final_reply")],
+      ["damaged", bytesOf(m, "unreadable")],
     ]),
     el("h2", {}, "Headers"),
     facts(m.headers.map((h) => [bytesOf(h, "name"), headerValue(h, "value")])),
