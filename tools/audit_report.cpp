@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "proxy/common/terminal_escape.hpp"
 #include "proxy/smtp/auth_redactor.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
@@ -300,6 +301,9 @@ class Auditor {
     const bool ok = reader_.for_each_message(
         [&](std::int64_t session, const storage::MessageRow& m) {
           const std::string where = "message " + std::to_string(m.seq);
+          if (!m.unreadable.empty())
+            damage_.push_back("session " + std::to_string(session) + " " + where + ": " +
+                              escape_line(m.unreadable));
           if (m.message.transaction != 0)
             message_numbers_[{session, m.message.transaction}] = m.seq;
           scan(r, session, where + " mail_from", m.message.mail_from);
@@ -353,6 +357,9 @@ class Auditor {
           {"client_cert_subject", &s.client_cert_subject}};
       for (const auto& [column, text] : texts)
         scan(r, s.id, std::string("sessions.") + column, *text);
+      // Its times read as the epoch: shown as unreadable, never pruned by age.
+      if (!s.unreadable.empty())
+        damage_.push_back("session " + std::to_string(s.id) + ": " + escape_line(s.unreadable));
       if (s.insecure) r.insecure.push_back(s.id);
       if (s.verify_status == storage::VerifyStatus::failed)
         r.verify_failures.emplace_back(s.id,

@@ -1022,6 +1022,39 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(rep["integrity"], ["ok"])
         self.assertEqual(rep["credential_leaks"], [])
 
+    def test_a_time_that_is_no_timestamp_is_shown_unreadable_never_1970(self):
+        # A hand edit, or a damaged page SQLite cannot tell from a good one: every tool names
+        # the column and what it holds, audit fails on it, and prune keeps the session.
+        db = self.copy_db("bad-times.db")
+        sid = self.refused_session()
+        con = sqlite3.connect(db)
+        with con:
+            con.execute("UPDATE sessions SET started_at = 'last tuesday' WHERE id = ?", (sid,))
+        con.close()
+        said = 'started_at holds "last tuesday", not a timestamp'
+        listing = self.tool("sessions", db=db)
+        row = next(line for line in listing.stdout.decode().splitlines()
+                   if line.split()[0] == str(sid))
+        self.assertEqual(row.split()[1], "unreadable", row)
+        self.assertIn(f"sessions: session {sid}: {said}", listing.stderr.decode())
+        shown = self.tool("show", str(sid), db=db).stdout.decode()
+        self.assertIn("start unreadable", shown)
+        self.assertIn(f"damaged  {said}", shown)
+        for out in (listing.stdout, self.tool("sessions", "--json", db=db).stdout, shown.encode(),
+                    self.tool("export", str(sid), db=db).stdout):
+            self.assertNotIn(b"1970", out)
+        exported = json.loads(self.tool("show", str(sid), "--json", db=db).stdout)
+        self.assertIsNone(exported["started_at"])
+        self.assertEqual(exported["unreadable"], said)
+        self.assertIsNotNone(exported["ended_at"])
+        good = json.loads(self.tool("show", str(sid), "--json").stdout)
+        self.assertIsNone(good["unreadable"])
+        audit = self.tool("audit", db=db, expect=3).stdout.decode()
+        self.assertIn(f"session {sid}: {said}", audit)
+        pruned = self.tool("prune", "--keep", "0", "--dry-run", db=db).stdout.decode()
+        self.assertIn(f"kept session {sid}: its started_at or ended_at is not a timestamp", pruned)
+        self.assertNotIn(f"would remove session {sid} ", pruned)
+
     def test_audit_json_keeps_non_utf8_text_as_base64(self):
         # As export does: text from the record that is not UTF-8 is base64, with
         # "<name>_encoding": "base64" beside it, never U+FFFD; UTF-8 text stays a string.

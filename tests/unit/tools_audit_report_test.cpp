@@ -375,6 +375,37 @@ TEST(ToolsAuditReport, AMissingOrShortBodyFileIsReportedAsDamage) {
   EXPECT_EQ(r.leaks.size(), 1u);
 }
 
+// A session's or a message's time column that holds no timestamp (a hand edit, a damaged page
+// SQLite cannot tell from a good one) is damage too: named, with what it holds.
+TEST(ToolsAuditReport, ATimeThatIsNoTimestampIsReportedAsDamage) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  smtp::Message m;
+  m.mail_from = "MAIL FROM:<a@example.org>\r\n";
+  record(path, {client_line(smtp::EventKind::command, "NOOP\r\n")}, {m});
+  ASSERT_TRUE(audit(path).integrity_ok());
+  {
+    storage::Database db;
+    ASSERT_TRUE(
+        storage::Database::open(path, storage::OpenOptions{storage::OpenMode::read_write}, db)
+            .ok());
+    ASSERT_TRUE(db.exec("UPDATE sessions SET ended_at = 'when pigs fly'").ok());
+    ASSERT_TRUE(db.exec("UPDATE messages SET finished_at = '0'").ok());
+  }
+  const AuditReport r = audit(path);
+  EXPECT_FALSE(r.integrity_ok());
+  EXPECT_TRUE(r.problems());
+  const std::string text = integrity_of(r);
+  EXPECT_NE(text.find("database file: ok (PRAGMA integrity_check)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("session 1: ended_at holds \"when pigs fly\", not a timestamp\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("session 1 message 1: finished_at holds \"0\", not a timestamp\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(r.sessions, 1);
+}
+
 // Overwrites the root page of `table` with garbage.
 void spoil_root_page(const std::string& path, const char* table) {
   std::int64_t root = 0, page_size = 0;
