@@ -235,10 +235,13 @@ class DialogueBuilder {
       return;
     }
     // Inside a DATA body a reply with no command to answer was refused the same way
-    // (Dialogue::refuse_out_of_step_reply): no verb, after the body relayed before it.
+    // (Dialogue::refuse_out_of_step_reply): no verb, after the body relayed before it, and no
+    // reply since. One after the body's own reply (the end of data's, or one taken as it) was
+    // refused outside the body: the mock serves it as any unsolicited reply.
     const bool refused_body_reply = e.direction == smtp::Direction::upstream_to_mailtap &&
                                     e.kind == smtp::EventKind::reply && e.verb.empty() &&
-                                    !out_.client.empty() && is_body(out_.client.back().kind);
+                                    !out_.client.empty() && is_body(out_.client.back().kind) &&
+                                    !reply_since_flight_;
     if (refused_chunk_reply(e) || refused_body_reply) {
       if (out_.refused_chunk_reply) return;  // mailtap closed at the first
       out_.refused_chunk_reply = recorded_reply(row);

@@ -203,6 +203,34 @@ TEST(RecordedDialogue, ANoteOfALineNeverSentUpstreamIsNoClientStep) {
   EXPECT_FALSE(d.client.back().local_answer);  // the RCPT went upstream: the 421 is not its
 }
 
+// OpenSMTPD and a body line "." NUL: the client's "." reached the server, which answered 250
+// (taken as the end of data's reply), then 500 to what followed. No command awaited the 500, so
+// mailtap refused it and closed with its 421. That refused reply came after the body's reply: it
+// is no reply refused inside a body, which the mock would hand to the client's next command.
+TEST(RecordedDialogue, AReplyRefusedAfterTheBodysReplyIsNotOneRefusedInsideTheBody) {
+  const std::vector<storage::EventRow> events = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: t\r\n\r\n.\r\n"),
+      reply("DATA", 250, "250 2.0.0 Message accepted for delivery\r\n"),
+      ev(Direction::upstream_to_mailtap, EventKind::reply, "", "500 5.5.1 Invalid command\r\n",
+         500),
+      ev(Direction::mailtap_to_client, EventKind::local_reply, "",
+         "421 4.5.0 mailtap: out of step; closing\r\n", 421),
+  };
+  const RecordedDialogue d = built(events);
+  EXPECT_FALSE(d.refused_chunk_reply);
+  // Like any reply mailtap refused outside a body, the client never read it: what it read
+  // after the body's 250 is mailtap's 421.
+  ASSERT_FALSE(d.replies.empty());
+  EXPECT_TRUE(d.replies.back().local);
+  EXPECT_EQ(d.replies.back().code, 421);
+  EXPECT_EQ(d.replies[d.replies.size() - 2].code, 250);
+}
+
 TEST(ReplayCredentials, RebuildsAuthPlainAndNeverShowsIt) {
   RecordedDialogue d;
   std::string error;
