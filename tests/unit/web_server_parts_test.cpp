@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <new>
+#include <system_error>
 
 #include "tools/json_writer.hpp"
 #include "tools/session_json.hpp"
@@ -245,6 +247,32 @@ TEST(WebResponse, AStreamedBodyHasItsOwnLength) {
   EXPECT_NE(head.find("Content-Length: 67108864\r\n"), std::string::npos) << head;
   EXPECT_NE(head.find("Cache-Control: no-store\r\n"), std::string::npos);
   EXPECT_NE(head.find("Content-Security-Policy: default-src 'none'"), std::string::npos);
+}
+
+// What a streamed body throws midway (SQL and JSON writing allocate) ends the download short,
+// said in the error the server logs, instead of escaping the thread that sends it.
+TEST(WebResponse, AStreamedBodyThatThrowsEndsShortWithItsReason) {
+  const auto throwing = [](auto thrown) {
+    return StreamedBody{100, [thrown](const StreamedBody::Sink& sink, std::string&) -> bool {
+                          sink("first piece");
+                          throw thrown;
+                        }};
+  };
+  std::string got;
+  const StreamedBody::Sink sink = [&](std::string_view piece) {
+    got += piece;
+    return true;
+  };
+  std::string error;
+  EXPECT_FALSE(write_streamed_body(throwing(std::bad_alloc()), sink, error));
+  EXPECT_EQ(got, "first piece");
+  EXPECT_EQ(error, "out of memory");
+  error.clear();
+  EXPECT_FALSE(write_streamed_body(
+      throwing(std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                                 "thread")),
+      sink, error));
+  EXPECT_NE(error.find("thread"), std::string::npos) << error;
 }
 
 TEST(WebResponse, AnUnreadableRequestGetsAFixedReply) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <new>
 
 #include "tools/json_writer.hpp"
 
@@ -31,6 +32,18 @@ std::string_view status_text(int status) {
       return "HTTP Version Not Supported";
   }
   return "Unknown";
+}
+
+bool write_streamed_body(const StreamedBody& body, const StreamedBody::Sink& sink,
+                         std::string& error) {
+  try {
+    return body.write(sink, error);
+  } catch (const std::bad_alloc&) {
+    error = "out of memory";
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  return false;
 }
 
 Response error_response(int status, std::string_view message) {

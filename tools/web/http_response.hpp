@@ -41,6 +41,12 @@ struct StreamedBody {
   std::function<bool(const Sink& sink, std::string& error)> write;
 };
 
+// body.write with what it throws (out of memory; a system error) taken as a failure said in
+// `error`: a streamed body is sent on a thread of its own, where an exception would end the
+// process, and with `proxy --web` the relay with it.
+bool write_streamed_body(const StreamedBody& body, const StreamedBody::Sink& sink,
+                         std::string& error);
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json; charset=utf-8";

@@ -222,7 +222,15 @@ struct WebServer::Impl {
     write_all(conn, std::string_view(head).substr(already_sent));
     if (wants_head_only(conn)) return r.status;
     if (r.streamed)
-      on_full_stack([&] { send_streamed(conn, *r.streamed); });
+      on_full_stack([&] {
+        try {
+          send_streamed(conn, *r.streamed);
+        } catch (const std::exception&) {
+          // What the body throws is caught in send_streamed; what is left there to throw is its
+          // log line running out of memory, so this says it without allocating.
+          std::fputs("mailtap web: a download was cut short: out of memory\n", stderr);
+        }
+      });
     else
       write_all(conn, r.body);
     return r.status;
@@ -239,7 +247,8 @@ struct WebServer::Impl {
     bool overrun = false;
     bool peer_gone = false;
     std::string error;
-    const bool complete = body.write(
+    const bool complete = write_streamed_body(
+        body,
         [&](std::string_view piece) {
           if (piece.size() > body.length - sent) {
             overrun = true;
