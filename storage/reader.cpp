@@ -28,12 +28,17 @@ Clock::time_point time_column(const Statement& st, int col, std::string_view nam
                               std::string& unreadable, bool* bad) {
   if (st.is_null(col)) return {};
   const std::string text = st.column_text(col);
-  if (auto t = parse_timestamp(text)) return *t;
+  const auto t = parse_timestamp(text);
+  // A date the clock cannot hold comes back clamped to its first or last instant: read as a
+  // time, a session's length from it would overflow.
+  const bool clamped = t && (*t == Clock::time_point::min() || *t == Clock::time_point::max());
+  if (t && !clamped) return *t;
   // Enough of the text to recognise it; a damaged column may hold anything, of any length.
   constexpr std::size_t kShown = 64;
   if (!unreadable.empty()) unreadable += "; ";
   unreadable += std::string(name) + " holds \"" + text.substr(0, kShown) +
-                (text.size() > kShown ? "...\"" : "\"") + ", not a timestamp";
+                (text.size() > kShown ? "...\"" : "\"") +
+                (clamped ? ", out of range" : ", not a timestamp");
   if (bad != nullptr) *bad = true;
   return {};
 }

@@ -445,6 +445,34 @@ TEST(StorageReader, ATimeThatIsNoTimestampIsUnreadableNotTheEpoch) {
   EXPECT_NE(sum->session.unreadable.find("...\""), std::string::npos) << sum->session.unreadable;
 }
 
+// A well-formed date the clock cannot hold (before 1677 or after 2262) is unreadable too: read
+// as the clock's first or last instant, a session's length overflowed and printed garbage.
+TEST(StorageReader, ATimeTheClockCannotHoldIsUnreadable) {
+  TempDir dir;
+  const std::string path = record_then_damage(
+      dir, "m.db",
+      "UPDATE sessions SET started_at = '1026-01-02T03:04:05.000000Z' WHERE id = 1;"
+      "UPDATE sessions SET ended_at = '9999-12-31T23:59:59.999999Z' WHERE id = 2;");
+  std::string error;
+  auto reader = Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::vector<SessionRow> rows;
+  ASSERT_TRUE(reader->list_sessions({}, rows, error)) << error;
+  ASSERT_EQ(rows.size(), 2u);
+  for (const SessionRow& r : rows) {
+    SCOPED_TRACE(r.id);
+    if (r.id == 1) {
+      EXPECT_TRUE(r.started_unreadable);
+      EXPECT_FALSE(r.ended_unreadable);
+      EXPECT_EQ(r.unreadable, "started_at holds \"1026-01-02T03:04:05.000000Z\", out of range");
+    } else {
+      EXPECT_FALSE(r.started_unreadable);
+      EXPECT_TRUE(r.ended_unreadable);
+      EXPECT_EQ(r.unreadable, "ended_at holds \"9999-12-31T23:59:59.999999Z\", out of range");
+    }
+  }
+}
+
 TEST(StorageDefaultPath, FollowsTheDocumentedOrder) {
   std::map<std::string, std::string> env;
   auto lookup = [&](const char* name) -> const char* {
