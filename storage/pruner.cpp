@@ -60,9 +60,18 @@ void bind_criteria(Statement& st, const PruneCriteria& c, const Bounds& b) {
   if (c.keep) st.bind_int(2, static_cast<std::int64_t>(*c.keep));
 }
 
-// A session selected whose started_at or ended_at is not a timestamp (a damaged file, a hand
-// edit) is kept: the text compared with `before` says nothing of its age, nor a damaged
-// ended_at whether it finished. `mailtap audit` reports it.
+// Whether the times the selection judged a session by are timestamps: started_at, ended_at,
+// and for a session in progress the `at` of its last record (column 9), compared as text with
+// silent_before. A damaged one (a damaged file, a hand edit) says nothing of its age, nor a
+// damaged ended_at whether it finished, nor a damaged last `at` whether it still records.
+bool judged_by_timestamps(const Statement& st) {
+  if (!parse_timestamp(st.column_text(1))) return false;
+  if (!st.is_null(2)) return parse_timestamp(st.column_text(2)).has_value();
+  return st.is_null(9) || parse_timestamp(st.column_text(9)).has_value();
+}
+
+// A session selected whose times are not timestamps (judged_by_timestamps) is kept, by id in
+// `unreadable`. `mailtap audit` reports a damaged started_at or ended_at.
 Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before,
                       std::vector<PrunedSession>& out, std::vector<std::int64_t>& unreadable) {
   Statement st;
@@ -70,7 +79,8 @@ Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before
           db.prepare("SELECT s.id, s.started_at, s.ended_at, s.client_address, s.upstream_host, "
                      "s.upstream_port, s.outcome, "
                      "(SELECT count(*) FROM events e WHERE e.session_id = s.id), "
-                     "(SELECT count(*) FROM messages m WHERE m.session_id = s.id) "
+                     "(SELECT count(*) FROM messages m WHERE m.session_id = s.id), "
+                     "(SELECT max(at) FROM events e WHERE e.session_id = s.id) "
                      "FROM sessions s WHERE " +
                          victims_condition(c) + " ORDER BY s.started_at, s.id",
                      st);
@@ -82,14 +92,12 @@ Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before
   while ((step = st.step()) == Statement::Step::row) {
     PrunedSession p;
     p.id = st.column_int(0);
-    const auto started = parse_timestamp(st.column_text(1));
-    const auto ended = st.is_null(2) ? std::nullopt : parse_timestamp(st.column_text(2));
-    if (!started || (!st.is_null(2) && !ended)) {
+    if (!judged_by_timestamps(st)) {
       unreadable.push_back(p.id);
       continue;
     }
-    p.started = *started;
-    p.ended = ended;
+    p.started = *parse_timestamp(st.column_text(1));
+    if (!st.is_null(2)) p.ended = parse_timestamp(st.column_text(2));
     p.client_address = st.column_text(3);
     p.upstream_host = st.column_text(4);
     p.upstream_port = static_cast<std::uint16_t>(st.column_int(5));

@@ -1052,7 +1052,8 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         audit = self.tool("audit", db=db, expect=3).stdout.decode()
         self.assertIn(f"session {sid}: {said}", audit)
         pruned = self.tool("prune", "--keep", "0", "--dry-run", db=db).stdout.decode()
-        self.assertIn(f"kept session {sid}: its started_at or ended_at is not a timestamp", pruned)
+        self.assertIn(f"kept session {sid}: its started_at, ended_at or last record's time is not "
+                      "a timestamp", pruned)
         self.assertNotIn(f"would remove session {sid} ", pruned)
 
     def test_audit_json_keeps_non_utf8_text_as_base64(self):

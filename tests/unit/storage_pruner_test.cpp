@@ -586,5 +586,52 @@ TEST(StoragePruner, ASessionWhoseTimesAreUnreadableIsKeptAndNamed) {
   EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE id IN (2, 3)"), 2);
 }
 
+// A session still in progress is judged silent by the time of its last record: one whose last
+// `at` is no timestamp (a damaged file) has no known silence, so prune keeps it and says so.
+TEST(StoragePruner, AnOpenSessionWhoseLastRecordTimeIsUnreadableIsKept) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    auto rec = open_recorder(path);
+    std::vector<std::vector<Record>> sessions;
+    for (int i = 0; i < 2; ++i) {
+      const SessionKey k = rec->new_session_key();
+      sessions.push_back({test_support::session_opened(k, test_support::kT0),
+                          test_support::session_closed(k, test_support::kT0 + 1s)});
+    }
+    test_support::record_batches(*rec, sessions);
+  }
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  // Both still recording, or cut; session 1 silent since kT0, session 2's records all at 0.
+  const std::string event_columns =
+      "(session_id, seq, at, direction, phase, kind, bytes, wire_size, redacted) ";
+  const std::string damage =
+      "UPDATE sessions SET ended_at = NULL, outcome = NULL;"
+      "INSERT INTO events" +
+      event_columns + "VALUES (1, 1000, '" + format_timestamp(test_support::kT0) +
+      "', 'client_to_upstream', 'plain', 'command', 'NOOP', 4, 0);"
+      "INSERT INTO events" +
+      event_columns +
+      "VALUES (2, 1000, 0, 'client_to_upstream', 'plain', 'command', 'NOOP', 4, 0);"
+      "UPDATE events SET at = 0 WHERE session_id = 2;";
+  char* message = nullptr;
+  ASSERT_EQ(sqlite3_exec(raw, damage.c_str(), nullptr, nullptr, &message), SQLITE_OK)
+      << (message != nullptr ? message : "");
+  sqlite3_free(message);
+  sqlite3_close(raw);
+
+  PruneCriteria c;
+  c.before = test_support::kT0 + 1h;
+  PruneResult pruned;
+  std::string error;
+  ASSERT_TRUE(prune_sessions(path, c, pruned, error)) << error;
+  std::vector<std::int64_t> removed;
+  for (const auto& p : pruned.sessions) removed.push_back(p.id);
+  EXPECT_EQ(removed, (std::vector<std::int64_t>{1}));
+  EXPECT_EQ(pruned.unreadable_kept, (std::vector<std::int64_t>{2}));
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE id = 2"), 1);
+}
+
 }  // namespace
 }  // namespace mailtap::storage
