@@ -758,7 +758,10 @@ bool Reader::session_events(std::int64_t id, const SessionEventsLeft& left, std:
       "SELECT seq, " + std::string(kEventColumns) +
           " FROM events WHERE session_id = ?1 AND seq > ?2 AND seq <= ?3 AND kind NOT IN " +
           body_event_kinds_sql() +
-          " AND EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND started_at = ?5) "
+          // As octets: a damaged started_at stored as a BLOB or a number is never equal to
+          // the text it was read as, and the session would seem to have lost its events.
+          " AND EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND "
+          "CAST(started_at AS BLOB) = CAST(?5 AS BLOB)) "
           "ORDER BY seq LIMIT ?4",
       st);
   if (s.ok()) {

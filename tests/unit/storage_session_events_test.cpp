@@ -206,5 +206,35 @@ TEST(SessionEvents, ASessionRemovedOrReplacedMeanwhileIsAnError) {
   }
 }
 
+// A started_at stored as something other than text (a damaged file: a BLOB, a number) is the
+// same started_at in the batches as in the load: its events are read, the session shown as
+// unreadable, not reported as having lost them.
+TEST(SessionEvents, AStartedAtStoredAsNoTextStillMatchesItself) {
+  for (const char* damage : {"UPDATE sessions SET started_at = X'6869' WHERE id = 1",
+                             "UPDATE sessions SET started_at = 0 WHERE id = 1"}) {
+    SCOPED_TRACE(damage);
+    TempDir dir;
+    const std::string path = record(dir);
+    {
+      Database db;
+      ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_write}, db).ok());
+      ASSERT_TRUE(db.exec(damage).ok());
+    }
+    Loaded l = load(path, Reader::EventRows::bodies_only);
+    EXPECT_TRUE(l.detail->session.started_unreadable);
+    int handed = 0;
+    std::string error;
+    EXPECT_TRUE(for_each_session_event(
+        *l.detail, batches_of(l),
+        [&](const EventRow&) {
+          ++handed;
+          return true;
+        },
+        error))
+        << error;
+    EXPECT_EQ(handed, 2 * kRcpts + 1);  // the RCPTs, their replies and the DATA body
+  }
+}
+
 }  // namespace
 }  // namespace mailtap::storage
