@@ -58,10 +58,21 @@ std::string asctime_utc(Clock::time_point t) {
   return buf;
 }
 
+// The date a "From " line carries when neither the message's nor its session's start is known
+// (a damaged file): mboxrd readers need one, and this one no recording has. Never the epoch,
+// which reads as a real time (reader.hpp, SessionRow). docs/tools/export.md names it.
+constexpr std::string_view kUnknownFromLineDate = "Mon Jan  1 00:00:00 0001";
+
 // The "From " line that begins a message's mboxrd entry.
 std::string mboxrd_from_line(const storage::SessionRow& s, const storage::MessageRow& m) {
-  const auto when = m.message.started != Clock::time_point{} ? m.message.started : s.started;
-  return "From " + envelope_sender(m.message.mail_from) + " " + asctime_utc(when) + "\n";
+  std::string when;
+  if (m.message.started != Clock::time_point{})
+    when = asctime_utc(m.message.started);
+  else if (!s.started_unreadable)
+    when = asctime_utc(s.started);
+  else
+    when = kUnknownFromLineDate;
+  return "From " + envelope_sender(m.message.mail_from) + " " + when + "\n";
 }
 
 bool is_directory(const std::string& path) {

@@ -1056,6 +1056,21 @@ class ToolsReadOnlyTest(h.IntegrationCase):
                       "a timestamp", pruned)
         self.assertNotIn(f"would remove session {sid} ", pruned)
 
+    def test_mbox_from_line_of_unreadable_times_is_the_documented_marker_never_1970(self):
+        # mboxrd readers need a date on the From line: with neither the message's nor the
+        # session's start readable it is the marker docs/tools/export.md names.
+        db = self.copy_db("bad-mbox-times.db")
+        sid = self.session_with(self.sent["plain"][0])
+        con = sqlite3.connect(db)
+        with con:
+            con.execute("UPDATE sessions SET started_at = 'last tuesday' WHERE id = ?", (sid,))
+            con.execute("UPDATE messages SET started_at = 'soon' WHERE session_id = ?", (sid,))
+        con.close()
+        data = self.tool("export", str(sid), "--format", "mbox", db=db).stdout
+        self.assertTrue(data.startswith(b"From sender@client.test Mon Jan  1 00:00:00 0001\n"),
+                        data[:80])
+        self.assertNotIn(b"1970", data)
+
     def test_audit_json_keeps_non_utf8_text_as_base64(self):
         # As export does: text from the record that is not UTF-8 is base64, with
         # "<name>_encoding": "base64" beside it, never U+FFFD; UTF-8 text stays a string.
