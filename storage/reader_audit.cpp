@@ -71,10 +71,8 @@ bool Reader::for_each_event(const std::function<void(std::int64_t, const EventRo
 bool Reader::for_each_message(const std::function<void(std::int64_t, const MessageRow&)>& fn,
                               std::string& error) {
   return query(*impl_,
-               "SELECT session_id, id, seq, mail_from, size, sha256, body, body_truncated, "
-               "via_bdat, final_code, final_reply, started_at, finished_at, mail_transaction, "
-               "recipients_left_out, accepted_recipients_left_out "
-               "FROM messages ORDER BY session_id, seq",
+               "SELECT session_id, " + message_columns(/*leave_long_body=*/false) +
+                   " FROM messages ORDER BY session_id, seq",
                error, [&](const Statement& r) {
                  MessageRow m;
                  message_from(r, 1, m);
