@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <asio/error.hpp>
+#include <atomic>
 #include <cerrno>
+#include <vector>
 
 namespace mailtap::net {
 
@@ -51,6 +53,35 @@ bool client_waiting(int listen_fd) {
 std::unique_lock<std::recursive_mutex> descriptors_lock() {
   static std::recursive_mutex descriptors;
   return std::unique_lock(descriptors);
+}
+
+namespace {
+std::atomic<int> resolving_without_reserve{0};
+}  // namespace
+
+ResolvingWithoutReserve::ResolvingWithoutReserve() {
+  ++resolving_without_reserve;
+}
+
+ResolvingWithoutReserve::~ResolvingWithoutReserve() {
+  --resolving_without_reserve;
+}
+
+bool room_beside_resolves() {
+  const int resolving = resolving_without_reserve.load();
+  if (resolving == 0) return true;
+  // The client's descriptor and the one kept for its socket, besides the resolvers'.
+  std::vector<int> probes;
+  bool room = true;
+  for (int i = 0; room && i < resolving + 2; ++i) {
+    const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      room = false;
+    else
+      probes.push_back(fd);
+  }
+  for (const int fd : probes) ::close(fd);
+  return room;
 }
 
 DescriptorReserve::DescriptorReserve() {

@@ -45,6 +45,23 @@ bool client_waiting(int listen_fd);
 // it; the reserves only see to it that the clients they admit do not starve each other.
 std::unique_lock<std::recursive_mutex> descriptors_lock();
 
+// Counts, while it lives, a session that gave its kept descriptor up to resolve its server's
+// name: that slot is the resolver's (its files, its socket to the DNS server), and the acceptor
+// must not take it for a next client (room_beside_resolves), or each descriptor given up can
+// cost two clients, the one resolving and the one taken in its place.
+class ResolvingWithoutReserve {
+ public:
+  ResolvingWithoutReserve();
+  ~ResolvingWithoutReserve();
+  ResolvingWithoutReserve(const ResolvingWithoutReserve&) = delete;
+  ResolvingWithoutReserve& operator=(const ResolvingWithoutReserve&) = delete;
+};
+
+// Whether a client and its kept descriptor can be taken now, leaving a descriptor free for each
+// session resolving without its own: at once true while none does; else looked at by opening
+// that many and closing them again. Called under descriptors_lock().
+bool room_beside_resolves();
+
 class DescriptorReserve {
  public:
   DescriptorReserve();  // taken at once, if a descriptor is free (held() says)

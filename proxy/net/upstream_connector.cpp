@@ -331,7 +331,11 @@ class Setup {
     std::error_code not_an_address;
     const asio::ip::address address = asio::ip::make_address(t_.host, not_an_address);
     DescriptorReserve* reserve = link_.socket_reserve();
-    if (reserve && not_an_address) reserve->release();
+    std::optional<ResolvingWithoutReserve> lent;  // the acceptor leaves the slot to the resolver
+    if (reserve && not_an_address && reserve->held()) {
+      lent.emplace();
+      reserve->release();
+    }
     // Not one descriptor free: the socket could not be had whatever the resolve said, and the
     // resolve may say "host not found", its files failing for it before DNS answered.
     if (!reserve || !reserve->held()) {
@@ -344,6 +348,11 @@ class Setup {
     asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
     auto [rec, resolved] =
         co_await resolver.async_resolve(t_.host, std::to_string(t_.port), use_tuple);
+    // The resolver's files are closed: the slot is kept for the socket again, if still free.
+    if (lent) {
+      reserve->take();
+      lent.reset();
+    }
     if (rec) {
       resolve_failed(rec);
       co_return std::nullopt;

@@ -79,6 +79,13 @@ asio::awaitable<void> Server::accept_loop() {
     if (waited == asio::error::operation_aborted || !acceptor_.is_open()) break;
     Accepted next = accept_with_reserve();
     if (next.ec == asio::error::would_block || next.ec == asio::error::try_again) continue;
+    if (next.ec == asio::error::in_progress) {
+      // Sessions resolving their server's name need the free descriptors: the client waits in
+      // the listen backlog until they are done.
+      asio::steady_timer pause(io_, std::chrono::milliseconds(100));
+      co_await pause.async_wait(use_tuple);
+      continue;
+    }
     if (next.ec) {
       co_await accept_failed(next.ec);
       continue;
@@ -109,6 +116,10 @@ Server::Accepted Server::accept_with_reserve() {
   // The session's thread: everything of one session runs there, so it needs no strand.
   const asio::any_io_executor thread = session_executor_();
   Accepted next{{}, asio::ip::tcp::socket(thread), nullptr};
+  if (!net::room_beside_resolves()) {
+    next.ec = asio::error::in_progress;
+    return next;
+  }
   next.socket = acceptor_.accept(thread, next.ec);
   if (next.ec) return next;
   next.upstream_reserve = std::make_unique<net::DescriptorReserve>();

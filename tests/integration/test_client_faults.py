@@ -279,6 +279,20 @@ class OutOfDescriptorsTest(h.IntegrationCase):
         descriptors for (each session needs one for its client and one for the server) are
         relayed end to end, and every other one is told why. Taking clients until the
         descriptors ran out left none for the server's socket of any of them: none served."""
+        f = self.fake("good")
+        self.check_burst_over_the_descriptor_limit(f, f.address)
+
+    def test_a_burst_to_a_server_named_not_addressed_gets_its_sessions_relayed(self):
+        """The same burst with the server given by name, the common case: each session gives
+        the descriptor kept for its socket up to resolve the name, and the acceptor must not
+        take that slot for a next client meanwhile, which cost the session its socket."""
+        f, g = self.fake("good"), self.fake("good")
+        by_address = self.check_burst_over_the_descriptor_limit(f, f.address)
+        by_name = self.check_burst_over_the_descriptor_limit(g, f"localhost:{g.port}")
+        self.assertEqual(by_name, by_address, "sessions relayed: the name cost some")
+
+    def check_burst_over_the_descriptor_limit(self, f, upstream: str) -> int:
+        """The burst through `upstream` (the fake `f`'s): how many sessions were relayed."""
         import resource
 
         if "ASAN_OPTIONS" in os.environ:
@@ -288,10 +302,9 @@ class OutOfDescriptorsTest(h.IntegrationCase):
         def few_descriptors():
             resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
 
-        f = self.fake("good")
-        db = self.tmp / "burst.db"
+        db = self.tmp / f"burst-{upstream.replace(':', '-')}.db"
         # Each I/O thread holds descriptors of its own: two leave room for about 24 sessions.
-        mt = self.mailtap(f.address, db=db, extra_args=["--threads", "2"],
+        mt = self.mailtap(upstream, db=db, extra_args=["--threads", "2"],
                           preexec_fn=few_descriptors)
         clients = []
         for _ in range(burst):
@@ -319,6 +332,7 @@ class OutOfDescriptorsTest(h.IntegrationCase):
         self.assertEqual(mt.stop(timeout=15), 0, mt.stderr)
         rows = query(db, "SELECT outcome FROM sessions WHERE outcome = 'quit'")
         self.assertEqual(len(rows), len(served))
+        return len(served)
 
     def test_no_descriptor_for_the_upstream_socket_is_said_to_be_mailtap_s_limit(self):
         """The client is accepted, but no descriptor is left for the socket to the server:
