@@ -40,9 +40,11 @@ std::error_code descriptor_shortage();
 bool client_waiting(int listen_fd);
 
 // Held by whoever opens a descriptor that must not take the one a reserve has just given up for
-// its owner's next (the acceptor accepting, a reserve taken or exchanged): the free slot the
-// exchange makes is its own. Opens elsewhere (a resolver's files, the recorder's) do not take
-// it; the reserves only see to it that the clients they admit do not starve each other.
+// its owner's next (the acceptor accepting, a reserve taken or exchanged): it orders those opens
+// among themselves, so no other accept or reserve takes the free slot the exchange makes. Opens
+// that do not take the lock (a resolver thread's files, the recorder's, SQLite's) can still take
+// it in that short window; the reserves only see to it that the clients they admit do not starve
+// each other.
 std::unique_lock<std::recursive_mutex> descriptors_lock();
 
 // Counts, while it lives, a session that gave its kept descriptor up to resolve its server's
