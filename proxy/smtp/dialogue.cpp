@@ -1100,7 +1100,7 @@ bool Dialogue::read_data() {
       if (n == 0) return false;
       continue;
     }
-    if (body_segment(segment)) return true;
+    if (body_segment(segment, n)) return true;
   }
 }
 
@@ -1115,7 +1115,8 @@ bool Dialogue::ends_message(LineEnd end) const {
 // the start of a line is where SMTP smuggling happens: a line "." ends the message, and a
 // leading dot is removed by the server (RFC 5321 §4.5.2). So such a dot is forwarded only once
 // the line shows what it is, and doubled when the client did not mean it that way.
-bool Dialogue::body_segment(std::string_view segment) {
+// `wire_octets`: the client's octets `segment` was made of.
+bool Dialogue::body_segment(std::string_view segment, std::size_t wire_octets) {
   const bool eol = segment.size() >= 2 && segment.compare(segment.size() - 2, 2, "\r\n") == 0;
   const LineEnd end = eol ? framer_.last_line_end() : LineEnd::none;
   const std::string_view content = segment.substr(0, segment.size() - (eol ? 2 : 0));
@@ -1131,6 +1132,9 @@ bool Dialogue::body_segment(std::string_view segment) {
   const std::size_t after_dot = data_dot_held_ ? 0 : 1;
   if (dot_first && ends_message(data_prev_end_) && segment.size() > after_dot &&
       segment[after_dot] == '\0') {
+    // The line's dot (unless held from an earlier segment) and its NUL are recorded; the rest
+    // of what was consumed with them is thrown away unread.
+    client_octets_discarded_ += wire_octets - (after_dot + 1);
     refuse_dot_nul_line();
     return true;
   }

@@ -352,8 +352,9 @@ class Dialogue {
   void relay_command(const Command& cmd, std::string_view line);
   void distrust_early_lines();
   void handle_sasl_line(std::string_view line);
-  bool read_data();                             // false: need more bytes
-  bool body_segment(std::string_view segment);  // true: it ended the message
+  bool read_data();  // false: need more bytes
+  bool body_segment(std::string_view segment,
+                    std::size_t wire_octets);  // true: it ended the message
   bool dot_line(std::string_view segment, LineEnd end);
   void refuse_dot_nul_line();
   bool ends_message(LineEnd end) const;

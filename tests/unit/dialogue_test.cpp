@@ -370,6 +370,9 @@ TEST(Dialogue, ADotNulBodyLineEndsTheSessionWithoutForwardingIt) {
       EXPECT_NE(refused[0]->note.find("at offset 30 of the message"), std::string::npos)
           << refused[0]->note;
       for (const Event& e : r.events) EXPECT_EQ(e.bytes.find("evil"), std::string::npos);
+      // Every octet after the recorded ".\0" is counted as discarded, the rest of the refused
+      // line included.
+      EXPECT_EQ(r.client_octets_discarded, smuggled_commands.size() + ".\r\nQUIT\r\n"sv.size());
     }
   }
 }
