@@ -99,13 +99,20 @@ bool Dialogue::greet_again_from_earlier_reply(const Pending& p, const Reply& rep
   else
     chunking_ = Chunking::not_advertised;
   bool removed = false;
-  out.to_client = extensions ? client_ehlo_reply(earlier.reply, removed) : earlier.reply.raw;
+  // A HELO is answered with one line, the server's name (RFC 5321 §4.1.1.1): a client that
+  // sent one gets no extension list, whatever it sent before its STARTTLS.
+  const bool one_line = extensions && p.command == Verb::helo;
+  if (one_line)
+    out.to_client = first_line(earlier.reply) + "\r\n";
+  else
+    out.to_client = extensions ? client_ehlo_reply(earlier.reply, removed) : earlier.reply.raw;
   const std::string earlier_verb = extensions ? "EHLO" : "HELO";
   std::string note = "the server refused the repeated " + p.verb + " (" + first_line(reply) +
                      "): it had the client's " + earlier_verb +
                      " before the client's STARTTLS, which mailtap answered itself "
                      "(--local-tls starttls); the client got the server's reply to that " +
                      earlier_verb + " instead";
+  if (one_line) note += ", its first line only, as a HELO is answered";
   if (removed) note += ", as mailtap relays it inside TLS";
   note += ", and is greeted again (RFC 3207 §4.2)";
   out.rewrite = rewrite_event(p.verb, out.to_client, std::move(note));

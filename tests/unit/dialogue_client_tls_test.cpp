@@ -205,6 +205,30 @@ TEST(DialogueClientTls, AfterAHeloTheRefusedEhloGetsTheHeloReply) {
       << rewrites[0]->note;
 }
 
+// A client that said EHLO before its STARTTLS and HELO after it gets a HELO's reply (RFC 5321
+// §4.1.1.1: one line, the server's name), not the earlier EHLO's extension list.
+TEST(DialogueClientTls, AHeloAfterAnEhloGetsAOneLineReply) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_chunking),
+          client("STARTTLS\r\n"),
+          client_tls_up(),
+          client("HELO client.example\r\n"),
+          upstream("503 5.5.1 Invalid command: Already identified\r\n"),
+          client("MAIL FROM:<a@example>\r\n"),
+          upstream("250 2.1.0 Ok\r\n"),
+      },
+      local_tls(ClientTls::starttls));
+  EXPECT_EQ(r.client_per_step[5], "250 up.example\r\n");
+  EXPECT_EQ(r.client_per_step[7], "250 2.1.0 Ok\r\n");
+  const auto rewrites = find_events(r, Direction::mailtap_to_client, EventKind::rewrite);
+  ASSERT_EQ(rewrites.size(), 2u) << r.describe();
+  EXPECT_EQ(rewrites[1]->bytes, "250 up.example\r\n");
+  EXPECT_NE(rewrites[1]->note.find("refused the repeated HELO"), std::string::npos)
+      << rewrites[1]->note;
+}
+
 // Only a 503 (the "bad sequence" of a server that will not be greeted twice) is answered from
 // the earlier reply: any other refusal is the server's word on this EHLO, relayed as it is,
 // and the client must still greet again before MAIL.
