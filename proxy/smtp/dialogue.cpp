@@ -257,7 +257,7 @@ void Dialogue::relay_greeting(const Reply& greeting, Phase phase) {
   e.wire_size = greeting.raw.size();
   record(std::move(e));
   bytes_from_upstream_ += greeting.raw.size();
-  emit_client(greeting.raw);
+  emit_reply(greeting.raw, greeting.raw.size());
 }
 
 UpstreamOutput Dialogue::take_to_upstream() {
@@ -265,11 +265,7 @@ UpstreamOutput Dialogue::take_to_upstream() {
   return std::exchange(to_upstream_, {});
 }
 std::string Dialogue::take_to_client() {
-  // A reply not relayed is counted off in the very step that counted it in, so the count only
-  // grows between two takes (never below: a take gives no negative share).
-  upstream_octets_taken_ =
-      bytes_from_upstream_ - std::min(bytes_from_upstream_, bytes_from_upstream_at_take_);
-  bytes_from_upstream_at_take_ = bytes_from_upstream_;
+  upstream_octets_taken_ = std::exchange(upstream_octets_in_to_client_, 0);
   return std::exchange(to_client_, {});
 }
 
@@ -348,6 +344,14 @@ void Dialogue::progress(std::size_t octets, bool complete) {
 void Dialogue::emit_client(std::string_view bytes) {
   to_client_.append(bytes);
   bytes_to_client_ += bytes.size();
+}
+
+// A server's reply (`upstream_octets` of it, as bytes_from_upstream_ counted them) goes to the
+// client as `bytes`: its octets are charged to the take that gives them, not to the step the
+// reply came in (one held for --auth-user's login is written steps later).
+void Dialogue::emit_reply(std::string_view bytes, std::uint64_t upstream_octets) {
+  emit_client(bytes);
+  upstream_octets_in_to_client_ += upstream_octets;
 }
 
 void Dialogue::finish(Ending::Kind kind, std::string reason) {
@@ -642,7 +646,6 @@ void Dialogue::abandon_message(std::string_view why) {
 void Dialogue::replies_not_relayed(std::string_view replies, std::uint64_t upstream_octets) {
   upstream_octets = std::min(upstream_octets, bytes_from_upstream_);
   bytes_from_upstream_ -= upstream_octets;
-  bytes_from_upstream_at_take_ -= std::min(upstream_octets, bytes_from_upstream_at_take_);
   Event e =
       note_event(EventKind::note, {}, std::string(unrelayed_note_prefix) + std::string(replies));
   e.wire_size = static_cast<std::size_t>(upstream_octets);
@@ -1458,7 +1461,7 @@ void Dialogue::on_reply(Reply reply) {
   explain_certificate_refusal(reply, /*unsolicited=*/false, out);
   record(std::move(out.event));
   if (out.rewrite) record(std::move(*out.rewrite));
-  emit_client(out.to_client);
+  emit_reply(out.to_client, reply.raw.size());
   if (std::optional<Ending> ending = ending_by_reply(p, reply)) {
     finish(ending->kind, std::move(ending->reason));
     return;
@@ -1501,7 +1504,7 @@ void Dialogue::on_unsolicited_reply(const Reply& reply, Relayed& out) {
     explain_certificate_refusal(reply, /*unsolicited=*/true, out);
     record(std::move(out.event));
     if (out.rewrite) record(std::move(*out.rewrite));
-    emit_client(out.to_client);
+    emit_reply(out.to_client, reply.raw.size());
     finish(Ending::Kind::upstream_closed, closing_reason(reply));
     return;
   }
@@ -1574,7 +1577,7 @@ void Dialogue::on_body_refused(const Reply& reply, Relayed& out) {
       "reply while the message body was still being sent; relayed, the rest of the body was not "
       "sent and the upstream was closed without an end of data";
   record(std::move(out.event));
-  emit_client(out.to_client);
+  emit_reply(out.to_client, reply.raw.size());
   abandon_upstream_now(/*drop_queued=*/true);
   finish(Ending::Kind::upstream_closed, "upstream: " + first_line(reply));
 }

@@ -436,6 +436,7 @@ class Dialogue {
   void forward(std::string_view bytes);
   void progress(std::size_t octets, bool complete);
   void emit_client(std::string_view bytes);
+  void emit_reply(std::string_view bytes, std::uint64_t upstream_octets);
   // `starts_tls`: the 220 to STARTTLS; once emitted, the client's handshake is due.
   void queue_local_reply(std::string reply_line, bool starts_tls = false);
   void flush_local_replies();
@@ -577,8 +578,8 @@ class Dialogue {
 
   std::uint64_t bytes_to_upstream_ = 0;
   std::uint64_t bytes_from_upstream_ = 0;
-  std::uint64_t bytes_from_upstream_at_take_ = 0;  // bytes_from_upstream_ at take_to_client()
-  std::uint64_t upstream_octets_taken_ = 0;        // see upstream_octets_taken()
+  std::uint64_t upstream_octets_in_to_client_ = 0;  // of the server's replies, in to_client_
+  std::uint64_t upstream_octets_taken_ = 0;         // see upstream_octets_taken()
   std::uint64_t bytes_to_client_ = 0;
   std::uint64_t data_ends_sent_ = 0;
   std::uint64_t client_progress_ = 0;

@@ -235,7 +235,7 @@ void Dialogue::release_held_reply() {
                           " reply above, held while mailtap authenticated, reaches the client "
                           "only now, unchanged"));
   }
-  emit_client(to_client);
+  emit_reply(to_client, reply.raw.size());
   flush_local_replies();
 }
 

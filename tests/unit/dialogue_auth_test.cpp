@@ -121,6 +121,25 @@ TEST(DialogueAuth, ARefusedEhloAfterTheClientsStartTlsKeepsMailtapsLogin) {
   expect_no_secret(r, password);
 }
 
+// The EHLO reply held for mailtap's login counts as taken by the client where it is written
+// to it, not where it came: an owner that never writes what it took (replies_not_relayed)
+// must not take off octets that were not in it.
+TEST(DialogueAuth, AHeldEhloReplyIsChargedToTheTakeThatGivesIt) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(login_options(true, false), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  EXPECT_EQ(d.take_to_client(), greeting);
+  EXPECT_EQ(d.upstream_octets_taken(), greeting.size());
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply_auth);
+  EXPECT_EQ(d.take_to_client(), "");
+  EXPECT_EQ(d.upstream_octets_taken(), 0u) << "the reply is held, not in what was taken";
+  d.upstream_bytes("235 2.7.0 Authentication successful\r\n");
+  EXPECT_EQ(d.take_to_client(), ehlo_reply_authless);
+  EXPECT_EQ(d.upstream_octets_taken(), ehlo_reply_auth.size());
+}
+
 // Credentials mailtap put in leave the dialogue as a Secret piece of their own (wiped once
 // written), never inside the relayed bytes, which gather in an ordinary string.
 TEST(DialogueAuth, OwnCredentialsLeaveAsASecretPiece) {
