@@ -77,10 +77,19 @@ void layer_common_options(Subcommand& cmd) {
   const bool takes_any = std::any_of(common.begin(), common.end(), [&](const std::string& name) {
     return app.get_option_no_throw("--" + name) != nullptr;
   });
+  // Innermost, so the file is read first (a FIFO nobody writes can hold that up: a stop signal
+  // must still end it); then a stop signal is held for the command's handler (command.hpp),
+  // whether or not the command takes any option of the file's.
+  if (cmd.handles_stop_signals) {
+    cmd.run = [run = std::move(cmd.run)] {
+      stop_signals::defer();
+      return run();
+    };
+  }
   if (!takes_any) return;
   auto path = std::make_shared<std::string>();
   add_config_option(app, *path);
-  cmd.run = [&app, path, run = std::move(cmd.run), defers = cmd.handles_stop_signals] {
+  cmd.run = [&app, path, run = std::move(cmd.run)] {
     const auto getenv = [](const char* name) -> const char* { return std::getenv(name); };
     std::string error;
     auto file = load_chosen_config(*path, getenv, error);
@@ -95,9 +104,6 @@ void layer_common_options(Subcommand& cmd) {
       return 2;
     }
     warn_about_unknown_variables(app, {});
-    // The file read (a FIFO nobody writes can hold that up: a stop signal must still end it),
-    // a stop signal is held for the command's handler (command.hpp).
-    if (defers) stop_signals::defer();
     return run();
   };
 }

@@ -1,6 +1,7 @@
 // The config file and the MAILTAP_… environment: reading the file, where it is, precedence
 // flag > environment > file > default, named upstreams, secrets and --print-config.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "proxy/command/print_config.hpp"
 #include "proxy/command/proxy_settings.hpp"
 #include "proxy/common/private_file.hpp"
+#include "proxy/common/stop_signal_deferral.hpp"
 #include "proxy/common/text.hpp"
 #include "proxy/options/database_path_option.hpp"
 #include "proxy/options/size_option.hpp"
@@ -1066,6 +1068,27 @@ TEST(ConfigText, ATableIsWrittenAsTheFileReadsItBack) {
   EXPECT_EQ(written_table("shwo.x"), "[shwo.x]");
   EXPECT_EQ(parse_error("[upstream.\"a.b\"]\nport = 1\nport = 2\n"),
             "line 3: the key port is given twice in [upstream.\"a.b\"]");
+}
+
+// A command that handles the stop signals holds them from when it runs, whether or not it takes
+// a config file's options (--db, --color): else one sent before its handler is in place kills
+// it (command.hpp).
+TEST(CommonOptions, ACommandHandlingStopSignalsDefersThemWithoutConfigOptions) {
+  CLI::App app;
+  Subcommand cmd;
+  cmd.app = app.add_subcommand("quiet");
+  cmd.handles_stop_signals = true;
+  bool deferred = false;
+  cmd.run = [&deferred] {
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+    deferred = sigismember(&mask, SIGTERM) == 1;
+    return 0;
+  };
+  layer_common_options(cmd);
+  EXPECT_EQ(cmd.run(), 0);
+  stop_signals::end_deferral();
+  EXPECT_TRUE(deferred);
 }
 
 TEST(PrintConfig, QuotesLikeToml) {
