@@ -75,6 +75,17 @@ std::string held_replies_clause(std::string_view held) {
   return "; not sent, as not yet recorded: " + std::string(held);
 }
 
+// A note of mailtap's own about the session, stamped now.
+smtp::Event mailtap_note(smtp::EventKind kind, smtp::Phase phase, std::string note) {
+  smtp::Event e;
+  e.direction = smtp::Direction::mailtap_note;
+  e.phase = phase;
+  e.kind = kind;
+  e.time = storage::Clock::now();
+  e.note = std::move(note);
+  return e;
+}
+
 }  // namespace
 
 Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::SessionKey id)
@@ -440,10 +451,7 @@ asio::awaitable<bool> Session::accept_implicit_tls() {
   if (ctx_.config.local_tls != net::TlsMode::implicit) co_return true;
   std::string description;
   const std::error_code ec = co_await client_handshake(description);
-  smtp::Event e;
-  e.direction = smtp::Direction::mailtap_note;
-  e.kind = smtp::EventKind::tls;
-  e.time = storage::Clock::now();
+  smtp::Event e = mailtap_note(smtp::EventKind::tls, smtp::Phase::plain, {});
   // shutdown_now() closed the socket under the handshake: nothing failed.
   const bool cut_by_shutdown = ec && shutdown_requested_;
   if (cut_by_shutdown)
@@ -794,21 +802,6 @@ asio::awaitable<void> Session::after_input() {
   if (shutdown_requested_) watchdog_timer_.cancel();
 }
 
-namespace {
-
-// Why the client's TLS connection failed (net::describe_client_tls_error), for the record.
-smtp::Event client_tls_note(std::string why) {
-  smtp::Event e;
-  e.direction = smtp::Direction::mailtap_note;
-  e.phase = smtp::Phase::tls;
-  e.kind = smtp::EventKind::tls;
-  e.time = storage::Clock::now();
-  e.note = std::move(why);
-  return e;
-}
-
-}  // namespace
-
 asio::awaitable<void> Session::client_reader() {
   smtp::Dialogue& d = *dialogue_;
   // A read waiting for the client's bytes reads none (nullopt) once the dialogue stops wanting
@@ -836,7 +829,8 @@ asio::awaitable<void> Session::client_reader() {
       // A TLS failure is no plain close: the record says what it was (a refused renegotiation).
       if (std::string why = net::describe_client_tls_error(ec); !why.empty()) {
         take_dialogue_records();  // what the dialogue recorded before comes first
-        events_.push_back(smtp::mailtap_event(client_tls_note(std::move(why))));
+        events_.push_back(smtp::mailtap_event(
+            mailtap_note(smtp::EventKind::tls, smtp::Phase::tls, std::move(why))));
       }
       d.client_closed();
     } else {
@@ -852,11 +846,9 @@ asio::awaitable<void> Session::client_reader() {
 
 // How the upstream connection ended, for the record.
 smtp::Event Session::upstream_end_event(const std::error_code& ec) const {
-  smtp::Event e;
-  e.direction = smtp::Direction::mailtap_note;
-  e.phase = upstream_->tls_active() ? smtp::Phase::tls : smtp::Phase::plain;
-  e.kind = upstream_->tls_active() ? smtp::EventKind::tls : smtp::EventKind::note;
-  e.time = storage::Clock::now();
+  smtp::Event e =
+      mailtap_note(upstream_->tls_active() ? smtp::EventKind::tls : smtp::EventKind::note,
+                   upstream_->tls_active() ? smtp::Phase::tls : smtp::Phase::plain, {});
   e.note = ec == asio::error::eof ? "upstream closed the connection (close_notify)"
            : ec == asio::ssl::error::stream_truncated
                ? "upstream closed the TCP connection without TLS close_notify (truncation)"
@@ -1095,14 +1087,12 @@ void Session::add_after_end_note(std::string note, std::optional<storage::Outcom
                                  std::string reason) {
   // Not before the end was committed (the note follows the closing record), nor when it was not.
   if (!end_committed_ || end_unrecorded_) return;
-  smtp::Event e;
-  e.direction = smtp::Direction::mailtap_note;
-  // The upstream's, as every event's: a relayed session's is its TLS mode's (dialogue_options).
-  e.phase =
-      dialogue_ && ctx_.target.mode != net::TlsMode::none ? smtp::Phase::tls : smtp::Phase::plain;
-  e.kind = smtp::EventKind::note;
-  e.time = storage::Clock::now();
-  e.note = std::move(note);
+  // The upstream's phase, as every event's: a relayed session's is its TLS mode's
+  // (dialogue_options).
+  smtp::Event e = mailtap_note(
+      smtp::EventKind::note,
+      dialogue_ && ctx_.target.mode != net::TlsMode::none ? smtp::Phase::tls : smtp::Phase::plain,
+      std::move(note));
   if (ctx_.config.transcript) log::transcript(transcript_lines(id_, e));
   record_.after_end(smtp::mailtap_event(std::move(e)), outcome, std::move(reason));
 }
