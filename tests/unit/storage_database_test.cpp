@@ -122,6 +122,28 @@ TEST(StorageRecords, EnumTextRoundTrips) {
   }
 }
 
+// This SQLite (Debian's) is built without lookaside memory, so recording a message allocates
+// about 50 times; with memory statistics on, each allocation and free took SQLite's global
+// mutex to be counted, about 5 % of the storage thread's instructions per recorded message
+// (docs/benchmarks.md). Nothing reads the statistics: the first open turns them off.
+TEST(StorageDatabase, SqliteDoesNotCountItsAllocations) {
+  // A fresh process, in which SQLite has not been used yet: the setting is taken only then.
+  const std::string style = GTEST_FLAG_GET(death_test_style);
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  EXPECT_EXIT(
+      {
+        Database db;
+        FingerprintKey key{};
+        const bool opened = open_for_writing(path, db, key).ok();
+        const bool wrote = opened && db.exec("INSERT INTO meta(key, value) VALUES ('t', 1)").ok();
+        std::exit(!wrote ? 2 : sqlite3_memory_used() == 0 ? 0 : 3);
+      },
+      testing::ExitedWithCode(0), "");
+  GTEST_FLAG_SET(death_test_style, style);
+}
+
 TEST(StorageDatabase, FreshFileIsMigratedToCurrentSchema) {
   TempDir dir;
   const std::string path = dir.file("m.db");
