@@ -12,6 +12,12 @@ namespace mailtap::tools {
 
 namespace {
 
+// What the mock tells a client whose STARTTLS it refuses (its 502 where the recorded client
+// got mailtap's, its 421 where the recording has another command): the mock speaks plain text
+// only (docs/tools/mock.md), so the way on is to point the client at it without STARTTLS.
+constexpr std::string_view kPlainTextOnly =
+    "mailtap mock answers in plain text only: point the client at it without STARTTLS";
+
 bool is_body(smtp::EventKind k) {
   return k == smtp::EventKind::data || k == smtp::EventKind::bdat_chunk;
 }
@@ -129,6 +135,8 @@ std::string mail_path(std::string_view line) {
 std::optional<std::string> step_difference(const ClientStep& expected, const smtp::Event& got) {
   const std::string sent = "the client sent `" + describe(got) + "` where the recording has `" +
                            describe(expected) + "`";
+  if (got.verb == "STARTTLS" && expected.verb != "STARTTLS")
+    return sent + "; " + std::string(kPlainTextOnly);
   const bool expected_auth = expected.kind == smtp::EventKind::auth;
   const bool got_auth = got.kind == smtp::EventKind::auth;
   if (expected_auth || got_auth) {
@@ -164,7 +172,7 @@ MockSession::MockSession(const RecordedDialogue& recording)
             smtp::DialogueOptions o;
             o.phase = smtp::Phase::plain;
             o.upstream_label = "the recorded server";
-            o.starttls_refusal = "STARTTLS is not available: mailtap mock answers in plain text";
+            o.starttls_refusal = "STARTTLS is not available: " + std::string(kPlainTextOnly);
             o.tls_on_plain_port_advice =
                 "connect without TLS (mailtap mock answers in plain text only)";
             // Body octets come in the body events, in order with the commands around them

@@ -318,7 +318,9 @@ struct ReplayRun {
     smtp::DialogueOptions opts;
     opts.phase = cfg.target.mode == net::TlsMode::none ? smtp::Phase::plain : smtp::Phase::tls;
     opts.upstream_label = net::host_port_label(cfg.target.host, cfg.target.port);
-    opts.starttls_refusal = smtp::starttls_refusal_upstream_encrypted(opts.upstream_label);
+    opts.starttls_refusal = cfg.target.mode == net::TlsMode::none
+                                ? smtp::starttls_refusal_plain_relay()
+                                : smtp::starttls_refusal_upstream_encrypted(opts.upstream_label);
     opts.login = login;
     opts.certificate_request_note = setup.certificate_request_note;
     // --local-tls starttls: mailtap's own STARTTLS offer and 220 are made again the same way

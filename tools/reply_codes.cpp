@@ -328,6 +328,11 @@ constexpr const char* kOwnAuthFailedFix =
     "not refused: a relaying MTA keeps it queued and delivers it on a later try. To go on in "
     "this session, type AUTH yourself.";
 
+constexpr const char* kMockPlainTextFix =
+    "Point the client at the mock without STARTTLS (swaks: no --tls; smtplib: no starttls(); "
+    "msmtp: tls off; curl: no --ssl-reqd). A session whose client used STARTTLS to mailtap "
+    "(proxy --local-tls) cannot be served by the mock: mailtap replay plays it.";
+
 constexpr const char* kSendAsFix =
     "Use the mailbox's own address in MAIL FROM and From:, or have the admin grant Send As "
     "permission.";
@@ -467,6 +472,24 @@ constexpr std::array kWordings{
                  "For a client that requires TLS (msmtp tls on, mutt ssl_force_tls, s-nail "
                  "smtp-use-starttls, PHPMailer SMTPSecure), run mailtap with --local-tls "
                  "starttls (or implicit) and make the client trust mailtap's local certificate."},
+    // With --tls none (older records end at "(--tls none)").
+    WordingEntry{502, "5.5.1", "relayed in plain text (--tls none)", "mailtap",
+                 "mailtap answered the client's STARTTLS itself: with --tls none it relays in "
+                 "plain text and, without --local-tls, offers the client no TLS either",
+                 "For a client that requires TLS, run mailtap with --local-tls starttls (or "
+                 "implicit) and make the client trust mailtap's local certificate (the link to "
+                 "the server stays plain text under --tls none)."},
+    // mailtap mock's refusals of a client's STARTTLS: its 502 where the recorded client got
+    // mailtap's, its 421 where the recording has another command (older mocks: "answers in
+    // plain text", no more).
+    WordingEntry{502, "5.5.1", "mailtap mock answers in plain text", "mailtap",
+                 "mailtap mock answered the client's STARTTLS itself: the mock speaks plain text "
+                 "only, as the proxy did to the recorded client",
+                 kMockPlainTextFix},
+    WordingEntry{421, "4.3.0", "mailtap mock answers in plain text", "mailtap",
+                 "mailtap mock closed the connection: the client sent STARTTLS where the "
+                 "recording has another command, and the mock speaks plain text only",
+                 kMockPlainTextFix},
     WordingEntry{454, "4.7.0", "no access token", "mailtap",
                  "mailtap's --oauth2-token-cmd gave no usable access token, so mailtap did not "
                  "authenticate",
@@ -593,7 +616,8 @@ const WordingEntry* known_wording(int code, std::string_view enhanced, std::stri
     // mailtap's own reasons are recognised only in its own replies.
     if (std::string_view(w.server) == "mailtap" &&
         (from == ReplyFrom::server ||
-         (from == ReplyFrom::unknown && !contains_ignoring_case(text, "mailtap:"))))
+         (from == ReplyFrom::unknown && !contains_ignoring_case(text, "mailtap:") &&
+          !contains_ignoring_case(text, "mailtap mock:"))))
       continue;
     return &w;
   }

@@ -228,7 +228,7 @@ smtp::DialogueOptions Session::dialogue_options() const {
   opts.upstream_label = net::host_port_label(ctx_.target.host, ctx_.target.port);
   opts.starttls_refusal =
       ctx_.target.mode == net::TlsMode::none
-          ? "STARTTLS is not available: this session is relayed in plain text (--tls none)"
+          ? smtp::starttls_refusal_plain_relay()
           : smtp::starttls_refusal_upstream_encrypted(
                 opts.upstream_label + " (" + tls_summary_ +
                 // The one reply that speaks of the link: a client of a proxy someone else started

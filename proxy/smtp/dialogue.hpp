@@ -55,6 +55,9 @@ inline constexpr std::string_view may_have_the_message_reason = "; it may have t
 // the client's side is plain text, so a client that requires TLS is told the way to get it,
 // not to turn its TLS off (docs/proxy.md, "TLS towards the client").
 std::string starttls_refusal_upstream_encrypted(std::string_view link);
+// The same refusal with --tls none, where nothing is encrypted: the way to TLS on the client's
+// side is the same (--local-tls), while the link to the server stays plain text.
+std::string starttls_refusal_plain_relay();
 
 struct DialogueOptions {
   Phase phase = Phase::tls;    // phase of the relayed dialogue (tls, or plain with --tls none)

@@ -10,10 +10,19 @@
 
 namespace mailtap::smtp {
 
+namespace {
+constexpr std::string_view kLocalTlsWay =
+    "; a client that requires TLS needs mailtap run with --local-tls starttls (or implicit)";
+}  // namespace
+
 std::string starttls_refusal_upstream_encrypted(std::string_view link) {
   return "STARTTLS is not offered: mailtap already encrypts the link to " + std::string(link) +
-         "; a client that requires TLS needs mailtap run with --local-tls starttls (or "
-         "implicit)";
+         std::string(kLocalTlsWay);
+}
+
+std::string starttls_refusal_plain_relay() {
+  return "STARTTLS is not available: this session is relayed in plain text (--tls none)" +
+         std::string(kLocalTlsWay);
 }
 
 bool Dialogue::client_tls_due() const {

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import secrets
+import smtplib
 import sqlite3
 import json
 import subprocess
@@ -668,6 +669,32 @@ class RecordingPostfixTest(IntegrationCase):
         audit = json.loads(tool("audit", "--json"))
         self.assertEqual(audit["tls"]["insecure_sessions"], [s["id"]])
         self.assertEqual(audit["tls"]["verify_failures"], [])
+
+    def test_a_starttls_refused_under_tls_none_names_local_tls(self):
+        """With --tls none (Postfix's submission port relayed in plain text) mailtap refuses a
+        client's STARTTLS too: the client that requires TLS is told the way to it, and `show`
+        and `explain` read the 502 as mailtap's, not as a server's unknown command."""
+        m = self.mailtap(self.postfix.submission, tls="none", tls_name=None, ca_file=None)
+        db = Path(m._tmp) / "mailtap.db"
+        # smtplib's docmd sends STARTTLS whatever the EHLO reply says, as mutt and s-nail do.
+        with smtplib.SMTP("127.0.0.1", m.port, local_hostname="client.test", timeout=30) as c:
+            c.ehlo()
+            code, text = c.docmd("STARTTLS")
+            c.quit()
+        said = f"{code} {text.decode()}"
+        self.assertEqual(said, "502 5.5.1 mailtap: STARTTLS is not available: this session is "
+                               "relayed in plain text (--tls none); a client that requires TLS "
+                               "needs mailtap run with --local-tls starttls (or implicit)")
+        [s] = wait_ended(db, 1)
+        shown = subprocess.run([str(mailtap_bin()), "show", str(s["id"]), "--db", str(db),
+                                "--color", "never"], capture_output=True, text=True, timeout=30,
+                               check=True).stdout
+        self.assertNotIn("does not know this command", shown)
+        self.assertIn("# 502 5.5.1: mailtap answered the client's STARTTLS itself", shown)
+        explained = subprocess.run([str(mailtap_bin()), "explain", said], capture_output=True,
+                                   text=True, timeout=30, check=True).stdout
+        self.assertNotIn("does not know this command", explained)
+        self.assertRegex(explained, r"run mailtap with\s+--local-tls\s+starttls")
 
     def test_nc_bare_lf_rewrite_recorded(self):
         m = self.mailtap(self.postfix.submission)

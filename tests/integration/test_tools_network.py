@@ -661,6 +661,52 @@ class ToolsNetworkTest(h.IntegrationCase):
                       "on a plain-text port: connect without TLS", out)
         self.assertNotIn("--local-tls", out)
 
+    def explain(self, reply: str) -> str:
+        cp = self.tool("explain", reply)
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        return cp.stdout
+
+    def test_mock_tells_a_starttls_client_to_go_without_it(self):
+        # smtplib's docmd sends STARTTLS whatever the EHLO reply says, as mutt and s-nail do.
+        # A recorded client that got the proxy's 502 to its STARTTLS and went on ...
+        before = {row[0] for row in self.sessions()}
+        with smtplib.SMTP("127.0.0.1", self.proxy.port, local_hostname="client.test",
+                          timeout=20) as c:
+            c.ehlo()
+            self.assertEqual(c.docmd("STARTTLS")[0], 502)
+            c.quit()
+        with_starttls = self.wait_new_session(before)
+        without_starttls, _, _ = self.record()
+        plain_only = "mailtap mock answers in plain text only: point the client at it without STARTTLS"
+        # ... gets the mock's own 502 from the mock, which says what the mock does take.
+        p, port = self.start_mock(with_starttls)
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=20) as c:
+            c.ehlo()
+            code, text = c.docmd("STARTTLS")
+            c.quit()
+        refusal = f"{code} {text.decode()}"
+        self.assertEqual(refusal, "502 5.5.1 mailtap: STARTTLS is not available: " + plain_only)
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 0, out)
+        # Where the recording has another command, the STARTTLS is the difference: its 421 says
+        # the same.
+        p, port = self.start_mock(without_starttls)
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=20) as c:
+            c.ehlo()
+            code, text = c.docmd("STARTTLS")
+        diverged = f"{code} {text.decode()}"
+        self.assertRegex(diverged, r"^421 4\.3\.0 mailtap mock: command 2: the client sent "
+                                   r"`STARTTLS` where the recording has `AUTH PLAIN`; "
+                                   + re.escape(plain_only) + "; closing$")
+        code, out = self.finish_mock(p)
+        self.assertEqual(code, 1, out)
+        self.assertIn(plain_only, out)
+        for reply in (refusal, diverged):
+            explained = self.explain(reply)
+            self.assertNotIn("does not know this command", explained)
+            self.assertNotIn("reconnect later", explained)
+            self.assertRegex(explained, r"Point the client at the mock without\s+STARTTLS")
+
     def test_mock_shows_a_clients_escape_sequences_escaped(self):
         # Any client of the mock can put bytes in the divergence line; they must not reach
         # the operator's terminal as escape sequences (a window title, a cleared screen).

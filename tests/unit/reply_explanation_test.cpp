@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include "tools/reply_codes.hpp"
 
 namespace mailtap::tools {
@@ -105,6 +107,25 @@ TEST(ReplyAdvice, MailtapOwnRefusalsGetMailtapsAdvice) {
     EXPECT_EQ(starttls.server, "mailtap") << text;
     EXPECT_NE(starttls.fix.find("--local-tls starttls"), std::string::npos) << starttls.fix;
     EXPECT_EQ(starttls.fix.find("EHLO"), std::string::npos) << starttls.fix;
+  }
+  // Its refusal under --tls none, and mailtap mock's (its 502, its 421 at a STARTTLS the
+  // recording does not have): what to do, not "the server does not know this command".
+  const auto plain_relay =
+      advise_reply(502, "5.5.1",
+                   "mailtap: STARTTLS is not available: this session is relayed in plain text "
+                   "(--tls none); a client that requires TLS needs mailtap run with --local-tls "
+                   "starttls (or implicit)");
+  EXPECT_EQ(plain_relay.server, "mailtap");
+  EXPECT_NE(plain_relay.fix.find("--local-tls starttls"), std::string::npos) << plain_relay.fix;
+  for (const auto& [code, text] :
+       {std::pair{502, "mailtap: STARTTLS is not available: mailtap mock answers in plain text"},
+        std::pair{421,
+                  "mailtap mock: command 2: the client sent `STARTTLS` where the recording has "
+                  "`MAIL FROM:<a@b>`; mailtap mock answers in plain text only: point the client "
+                  "at it without STARTTLS; closing"}}) {
+    const auto mock = advise_reply(code, code == 502 ? "5.5.1" : "4.3.0", text);
+    EXPECT_EQ(mock.server, "mailtap") << text;
+    EXPECT_NE(mock.fix.find("without STARTTLS"), std::string::npos) << mock.fix;
   }
   EXPECT_EQ(
       advise_reply(454, "4.7.0", "mailtap: no access token for AUTH: command exited 1").server,
