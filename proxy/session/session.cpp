@@ -112,9 +112,11 @@ Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::Ses
 void Session::shutdown_now(bool insist) {
   if (insist) shutdown_insisted_ = true;
   shutdown_requested_ = true;
-  asio::post(executor(), [self = shared_from_this()] {
-    // The grace period is over: the client's last reply is not waited on to be read.
-    self->client_.cut_linger();
+  asio::post(executor(), [self = shared_from_this(), insist] {
+    // The lingering close after the 421 still waits (within its limits): a client still
+    // writing the body the 421 cut off would otherwise get a reset for its next write, not the
+    // 421 (mutt died of SIGPIPE). Only a signal after the grace period cuts it.
+    if (insist) self->client_.cut_linger();
     // A client in the middle of its TLS handshake can be told nothing: end it now.
     if (self->client_handshaking_) self->client_.close();
     if (!self->dialogue_) {
@@ -1312,9 +1314,9 @@ void Session::drop_client() {
 // The dialogue has ended, and its record is closed or about to be: the last replies (the 221,
 // a 421) may still wait for a client that does not read them. It gets the same clock as
 // during the dialogue, running on from where it was, then the connection is reset; once the
-// grace period of a shutdown is over it gets none (the lingering close that follows is not
-// waited for either). The note after the closing record says so (record_after_end), and the
-// log line that ends the session.
+// grace period of a shutdown is over it gets none (the lingering close that follows still
+// waits, within its limits, for a client that takes them). The note after the closing record says
+// so (record_after_end), and the log line that ends the session.
 asio::awaitable<void> Session::watch_last_replies() {
   using std::chrono::steady_clock;
   while (!closing_) {

@@ -376,6 +376,43 @@ class SigtermTest(StuckUpstream, h.IntegrationCase):
         self.assertGreater(time.monotonic() - t0, 0.5, "did not wait for the session at all")
         self.assertTrue(c.is_closed(3), "client connection left open")
 
+    def test_a_client_still_writing_its_body_at_the_stop_reads_the_421(self):
+        """A client in the middle of a body when the grace period ends, which goes on writing
+        it without looking for a reply (mutt), and reads only after its end of data: mailtap's
+        421 is there to read, not a reset for its next write (mutt died of SIGPIPE, its user
+        never saw why). What it wrote after the 421 is thrown away, counted in the note after
+        the end."""
+        f = self.fake("good")
+        db = self.tmp / "midbody.db"
+        mt = self.mailtap(f.address, db=db, extra_args=["--grace", "1s"])
+        c = h.SmtpSocket(mt.port)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply().code, 220)
+        self.assertEqual(c.cmd("EHLO client.test").code, 250)
+        self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+        self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
+        self.assertEqual(c.cmd("DATA").code, 354)
+        line = b"y" * 76 + b"\r\n"
+        c.send(b"Subject: cut off\r\n\r\n")
+        mt.signal(signal.SIGTERM)
+        # Writes on until the 421 has come (the grace period is over), then 200 lines more.
+        after = None
+        while after is None or after < 200:
+            c.sock.sendall(line)
+            time.sleep(0.002)
+            if after is not None:
+                after += 1
+            elif select.select([c.sock], [], [], 0)[0]:
+                after = 0
+        c.sock.sendall(b".\r\n")
+        r = c.reply()
+        self.assertEqual(r.code, 421, r)
+        self.assertIn("4.3.2 mailtap: shutting down", r.text)
+        c.close()
+        self.assertEqual(mt.wait(timeout=15), 0, mt.output)
+        [(note,)] = query(db, "SELECT note FROM events WHERE note LIKE '%discarded unread%'")
+        self.assertRegex(note, r"^\d+ octets the client sent after the end were discarded unread$")
+
     def message_awaiting_its_reply(self, name: str, body_pause: float, extra_args=()):
         """A proxy (recording to NAME.db, --grace 1s) whose server answers the end of data
         BODY_PAUSE s after the 354; a client that has sent the whole message, then SIGTERM."""
