@@ -413,6 +413,28 @@ class SigtermTest(StuckUpstream, h.IntegrationCase):
         [(note,)] = query(db, "SELECT note FROM events WHERE note LIKE '%discarded unread%'")
         self.assertRegex(note, r"^\d+ octets the client sent after the end were discarded unread$")
 
+    def test_a_stop_right_after_the_end_keeps_the_note_written_after_it(self):
+        """The note the lingering close leaves after a session's end (octets the client sent
+        after the 221) is written after the closing record; a stop that comes at that moment
+        waits for it (nothing recorded is lost): each of a few runs has it in the database once
+        mailtap exited, whichever comes first, the stop or the client's bytes being read."""
+        f = self.fake("good")
+        for trial in range(5):
+            db = self.tmp / f"after-end-{trial}.db"
+            mt = self.mailtap(f.address, db=db)
+            with h.SmtpSocket(mt.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                self.assertEqual(c.cmd("QUIT").code, 221)
+                c.send(b"NOOP\r\n")
+                mt.signal(signal.SIGTERM)
+                self.assertTrue(c.is_closed(5), "no end after the 221")
+            self.assertEqual(mt.wait(timeout=15), 0, mt.output)
+            notes = [r["note"] for r in query(db, "SELECT note FROM events WHERE note LIKE "
+                                                  "'%after the end%'")]
+            self.assertEqual(notes, ["6 octets the client sent after the end were discarded "
+                                     "unread"], f"run {trial}: {mt.output}")
+
     def message_awaiting_its_reply(self, name: str, body_pause: float, extra_args=()):
         """A proxy (recording to NAME.db, --grace 1s) whose server answers the end of data
         BODY_PAUSE s after the 354; a client that has sent the whole message, then SIGTERM."""
