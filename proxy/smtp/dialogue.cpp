@@ -814,7 +814,7 @@ void Dialogue::handle_command(const Command& cmd, std::string_view line, bool di
   if (cmd.id != Verb::other) distrust_until_verb_ = false;
   line_distrusted_ = (distrusted || distrust_until_verb_) && cmd.id == Verb::other;
   if (gate_client_tls(cmd, line) || intercept_command(cmd, line) ||
-      refuse_unrecordable_command(cmd, line))
+      refuse_unrecordable_command(cmd, line) || refuse_between_chunks(cmd, line))
     return;
   switch (cmd.id) {
     case Verb::starttls: {
@@ -825,9 +825,6 @@ void Dialogue::handle_command(const Command& cmd, std::string_view line, bool di
     }
     case Verb::bdat:
       handle_bdat(cmd, line);
-      return;
-    case Verb::data:
-      if (!refuse_data_after_bdat(cmd, line)) relay_command(cmd, line);
       return;
     case Verb::auth:
       send_client_auth(line, /*response=*/false);
@@ -870,10 +867,31 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
   // The chunk goes upstream with no reply awaited, so the transaction it is recorded for is
   // the one the server will have open when it reads it. When commands still awaiting replies
   // leave that open (a MAIL sent behind another, or behind an RSET with arguments), BDAT waits
-  // for their replies, as the line after a sync point does.
+  // for their replies, as the line after a sync point does. So it does for the reply to the
+  // chunk before it: whether the server reads this chunk as a chunk depends on that (see
+  // bdat_chunk_refused_).
+  const bool chunk_reply_awaited =
+      std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) {
+        return p.kind == Pending::Kind::command && p.command == Verb::bdat && !p.bdat_last;
+      });
   const TransactionTracker::Forecast forecast = forecast_transaction();
-  if (!forecast.certain()) {
+  if (!forecast.certain() || chunk_reply_awaited || (bdat_chunk_refused_ && awaiting_reply())) {
     held_bdat_ = std::string(line);
+    return;
+  }
+  if (bdat_chunk_refused_ || (args.size == 0 && !args.last && bdat_transaction())) {
+    record(client_line_event(Direction::client_to_mailtap, cmd, line));
+    if (bdat_chunk_refused_) {
+      end_at_unframable_bdat(
+          "the server refused an earlier chunk of this message, and servers differ on "
+          "whether they then read the next chunk or take it as commands",
+          "Start a new session and send the message again; after a refused chunk, send RSET "
+          "before another BDAT");
+    } else {  // Exim answers it 504 and takes the next BDAT's chunk as commands
+      queue_local_reply(
+          "504 5.5.4 mailtap: BDAT 0 without LAST between the chunks of a message; not "
+          "forwarded: end the message with BDAT <size> LAST, or drop it with RSET\r\n");
+    }
     return;
   }
   record(client_line_event(Direction::client_to_upstream, cmd, line));
@@ -926,18 +944,54 @@ void Dialogue::end_reading_client(std::string reply_text, std::string reason) {
   flush_local_replies();
 }
 
-// RFC 3030 §2: DATA in a transaction that BDAT began gets 503. mailtap answers so itself: a
-// server that took it would get a DATA body appended to BDAT chunks, a message no record could
-// show as that server stored it. Decided by the transaction the server will have open, as for
-// BDAT; when pending replies leave that open, DATA goes upstream, whose answer is then the one.
-bool Dialogue::refuse_data_after_bdat(const Command& cmd, std::string_view line) {
+// A transaction that BDAT began, as the server will find it when it reads a command sent now
+// (decided as for BDAT's chunk); nullptr when none, or when pending replies leave that open.
+TransactionTracker::Handle Dialogue::bdat_transaction() const {
   const TransactionTracker::Forecast forecast = forecast_transaction();
   if (!forecast.certain() || !forecast.transaction() || !forecast.transaction()->message.via_bdat)
-    return false;
+    return nullptr;
+  return forecast.transaction();
+}
+
+// Between the chunks of a message only BDAT, RSET, NOOP and QUIT are answered as usual: RFC 3030
+// §2 refuses DATA there, and Exim answers any other command (VRFY, MAIL, RCPT, EHLO, AUTH, RSET
+// or QUIT with arguments) 503 and from then on answers the next BDAT line 503 too, without
+// reading its chunk, which it takes as commands while a server without that state (Postfix)
+// frames it as a chunk. mailtap answers such a command itself, not forwarded, so no server
+// reaches that state and every one reads the next chunk as a chunk. STARTTLS is answered by
+// mailtap in any case. Decided by the transaction the server will have open, as for BDAT's chunk.
+bool Dialogue::refuse_between_chunks(const Command& cmd, std::string_view line) {
+  const bool bare = cmd.args.empty();
+  switch (cmd.id) {
+    case Verb::bdat:
+    case Verb::starttls:
+      return false;
+    case Verb::rset:
+    case Verb::noop:
+    case Verb::quit:
+      if (bare) return false;
+      break;
+    default:
+      break;
+  }
+  if (!bdat_transaction()) return false;
+  if (cmd.id == Verb::data) {
+    record(client_line_event(Direction::client_to_mailtap, cmd, line));
+    queue_local_reply(
+        "503 5.5.1 mailtap: DATA after BDAT in one transaction (RFC 3030); not forwarded: end "
+        "the message with BDAT <size> LAST, or RSET\r\n");
+    return true;
+  }
+  std::string reply =
+      "503 5.5.1 mailtap: only BDAT, or RSET, NOOP or QUIT without arguments, may come between "
+      "the chunks of a message (RFC 3030); not forwarded: end the message with BDAT <size> "
+      "LAST, or drop it with RSET\r\n";
+  if (cmd.id == Verb::auth) {
+    refuse_auth_line(line, std::move(reply));  // recorded redacted, as any AUTH line
+    return true;
+  }
   record(client_line_event(Direction::client_to_mailtap, cmd, line));
-  queue_local_reply(
-      "503 5.5.1 mailtap: DATA after BDAT in one transaction (RFC 3030); not forwarded: end "
-      "the message with BDAT <size> LAST, or RSET\r\n");
+  queue_local_reply(std::move(reply));
   return true;
 }
 
@@ -1657,6 +1711,7 @@ bool Dialogue::on_command_reply(Pending& p, const Reply& reply, Relayed& out) {
       return on_greeting_reply(p, reply, out);
     case Verb::mail:
       transactions_.mail_reply(p.transaction, positive);
+      if (positive) bdat_chunk_refused_ = false;  // a server waiting for RSET refuses MAIL
       break;
     case Verb::rcpt:
       transactions_.rcpt_reply(Recipient{p.line, reply.code, std::string(strip_crlf(reply.raw))});
@@ -1672,12 +1727,16 @@ bool Dialogue::on_command_reply(Pending& p, const Reply& reply, Relayed& out) {
       }
       break;
     case Verb::rset:
-      if (positive) transactions_.reset();
+      if (positive) {
+        transactions_.reset();
+        bdat_chunk_refused_ = false;
+      }
       break;
     case Verb::bdat:
       // The server ends the transaction it has open (the one the chunks were recorded for:
       // handle_bdat waits for the replies that would leave that in doubt).
       if (p.bdat_last) record_message(transactions_.active(), reply);
+      if (!p.bdat_last && p.transaction && !positive) bdat_chunk_refused_ = true;
       break;
     default:
       break;
@@ -1694,6 +1753,7 @@ bool Dialogue::on_greeting_reply(const Pending& p, const Reply& reply, Relayed& 
     greet_again_ = false;
     // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state
     transactions_.reset();
+    bdat_chunk_refused_ = false;
     chunking_ = p.command == Verb::helo              ? Chunking::after_helo
                 : parse_capabilities(reply).chunking ? Chunking::advertised
                                                      : Chunking::not_advertised;

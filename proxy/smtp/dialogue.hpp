@@ -349,7 +349,8 @@ class Dialogue {
   void end_at_unframable_bdat(std::string_view why, std::string_view what_to_do);
   void end_reading_client(std::string reply_text, std::string reason);
   std::string bdat_refusal() const;
-  bool refuse_data_after_bdat(const Command& cmd, std::string_view line);
+  bool refuse_between_chunks(const Command& cmd, std::string_view line);
+  TransactionTracker::Handle bdat_transaction() const;
   bool release_held_bdat();
   TransactionTracker::Forecast forecast_transaction() const;
   void relay_command(const Command& cmd, std::string_view line);
@@ -493,6 +494,10 @@ class Dialogue {
   // the rewrites made to it (see handle_bdat).
   std::optional<std::string> held_bdat_;
   RewriteCounts held_bdat_rewrites_;
+  // The server refused a chunk (BDAT without LAST) of an open transaction and has not since
+  // accepted an RSET, MAIL, EHLO or HELO: Exim may be in its state where it answers the next BDAT
+  // line without reading its chunk, Postfix reads it; no BDAT is framed until that is known.
+  bool bdat_chunk_refused_ = false;
 
   // --auth-user: mailtap's own AUTH, and the EHLO/HELO reply held back until it ends.
   std::optional<UpstreamLogin> login_;

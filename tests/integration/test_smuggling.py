@@ -8,6 +8,11 @@
 * A BDAT size of any number of digits frames its chunk where Postfix does; a BDAT line mailtap
   refuses (a size of 2^31 or more, a spelling other than `BDAT SP size [SP LAST]`) ends the
   session, its chunk never read as commands (nobody else receives anything).
+* Between the chunks of a message (after a BDAT without LAST) mailtap answers any command but
+  BDAT, RSET, NOOP and QUIT itself (503, not forwarded): Postfix would answer a VRFY there, but
+  Exim refuses it and then answers the next BDAT line without reading its chunk, executing the
+  chunk's text (smuggle3-F1; an in-process server models Exim's states). The message is still
+  delivered after its BDAT LAST.
 * A body line `.` then NUL (the end of data for OpenSMTPD, which reads lines as C strings) ends
   the session with a 421, recorded, and nothing reaches the mailbox.
 * A `221` (to QUIT, or Postfix's to a header line read as a command) reaches the client only
@@ -51,6 +56,130 @@ def replies_to_the_end(s: SmtpSocket) -> list:
         replies.append(r)
         if r.code in (221, 421):
             return replies
+
+
+def mid_bdat_vrfy(s: SmtpSocket, token: str) -> list:
+    """smuggle3-F1: a first chunk, then in one write a VRFY, the last chunk hiding a second
+    transaction (to carol), and QUIT. Returns every reply after the first chunk's."""
+    head = b"Subject: outer " + token.encode() + b"\r\n\r\nhello\r\n"
+    inner = b"Subject: smuggled " + token.encode() + b"\r\n\r\nsmuggled\r\n"
+    hidden = (b"RSET\r\nMAIL FROM:<ceo@example.test>\r\nRCPT TO:<carol@example.test>\r\n"
+              b"BDAT %d LAST\r\n" % len(inner) + inner + b"NOOP\r\n")
+    assert s.cmd("MAIL FROM:<alice@example.test>").code == 250
+    assert s.cmd("RCPT TO:<bob@example.test>").code == 250
+    s.send(b"BDAT %d\r\n" % len(head) + head)
+    assert s.reply().code == 250
+    s.send(b"VRFY bob@example.test\r\nBDAT %d LAST\r\n" % len(hidden) + hidden + b"QUIT\r\n")
+    return replies_to_the_end(s)
+
+
+class EximLikeServer:
+    """Exim 4.96's BDAT states (smtp_in.c, bdat_getc), over plain TCP: after a chunk that is
+    not the last, only BDAT, RSET, NOOP and QUIT are taken; anything else gets 503 and from then
+    on every command, BDAT included and its chunk left unread, gets 503 until RSET. No real
+    server in the harness has this state. Messages queued are kept as (sender, recipients,
+    body)."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.queued = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.listener.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        f = conn.makefile("rb")
+
+        def say(text):
+            conn.sendall(text.encode() + b"\r\n")
+
+        sender, rcpts, body = None, [], b""
+        between_chunks, only_rset = False, False
+        with conn, f:
+            say("220 exim-like ESMTP")
+            while line := f.readline():
+                got = line.rstrip(b"\r\n")
+                verb = got.split(b" ", 1)[0].upper()
+                if only_rset:
+                    if verb == b"RSET":
+                        only_rset, sender, rcpts, body = False, None, [], b""
+                        say("250 Reset OK")
+                    elif verb == b"QUIT":
+                        say("221 bye")
+                        return
+                    else:
+                        say("503 only RSET accepted now")
+                    continue
+                if between_chunks and verb not in (b"BDAT", b"RSET", b"NOOP", b"QUIT"):
+                    between_chunks, only_rset = False, True
+                    say("503 only BDAT permissible after non-LAST BDAT")
+                    continue
+                if verb == b"EHLO":
+                    say("250-exim-like\r\n250-PIPELINING\r\n250 CHUNKING")
+                elif verb == b"MAIL":
+                    sender, rcpts, body = got, [], b""
+                    say("250 OK")
+                elif verb == b"RCPT":
+                    rcpts.append(got)
+                    say("250 Accepted")
+                elif verb == b"BDAT":
+                    words = got.split(b" ")
+                    chunk = f.read(int(words[1]))
+                    body += chunk
+                    if len(words) > 2:
+                        self.queued.append((sender, rcpts, body))
+                        sender, rcpts, body, between_chunks = None, [], b"", False
+                        say("250 OK id=1")
+                    else:
+                        between_chunks = True
+                        say("250 %d byte chunk received" % len(chunk))
+                elif verb == b"RSET":
+                    sender, rcpts, body, between_chunks = None, [], b"", False
+                    say("250 Reset OK")
+                elif verb == b"NOOP":
+                    say("250 OK")
+                elif verb == b"VRFY":
+                    say("252 cannot verify")
+                elif verb == b"QUIT":
+                    say("221 bye")
+                    return
+                else:
+                    say("500 unrecognized command")
+
+
+class EximMidBdatTest(IntegrationCase):
+    def test_a_command_between_bdat_chunks_never_reaches_an_exim_like_server(self):
+        exim = EximLikeServer()
+        self.addCleanup(exim.close)
+        m = self.mailtap(exim.address, tls="none")
+        db = Path(m.args()[m.args().index("--db") + 1])
+        token = unique_token("exim")
+        with SmtpSocket(m.port) as s:
+            self.assertEqual(s.reply().code, 220)
+            self.assertEqual(s.cmd("EHLO client.test").code, 250)
+            replies = mid_bdat_vrfy(s, token)
+        self.assertEqual([r.code for r in replies], [503, 250, 221], replies)
+        self.assertIn("mailtap: only BDAT", replies[0].text)
+        # One message, the client's, the hidden lines its text; no second one for carol.
+        self.assertEqual(len(exim.queued), 1, exim.queued)
+        sender, rcpts, body = exim.queued[0]
+        self.assertEqual((sender, rcpts), (b"MAIL FROM:<alice@example.test>",
+                                           [b"RCPT TO:<bob@example.test>"]))
+        self.assertIn(b"RCPT TO:<carol@example.test>", body)
+        # The record says the same: one message, the hidden lines in its body.
+        sid = wait_ended(db, 1)[-1]["id"]
+        rows = query(db, "SELECT final_code FROM messages WHERE session_id = ?", (sid,))
+        self.assertEqual([r["final_code"] for r in rows], [250])
 
 
 class SmugglingTest(IntegrationCase):
@@ -155,6 +284,27 @@ class SmugglingTest(IntegrationCase):
                 self.assertTrue(self.postfix.no_message("smuggled " + token, wait=1.5,
                                                         mailbox="carol"))
                 self.assertTrue(self.postfix.no_message(token, wait=0.1, mailbox="bob"))
+
+    def test_a_command_between_bdat_chunks_is_answered_by_mailtap(self):
+        # Postfix would answer the VRFY (252); mailtap answers it so that no server, Exim
+        # included, gets a command there (see EximMidBdatTest). The message still goes through.
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        token = unique_token("midbdat")
+        with SmtpSocket(m.port) as s:
+            self.login(s)
+            replies = mid_bdat_vrfy(s, token)
+        self.assertEqual([r.code for r in replies], [503, 250, 221], replies)
+        self.assertIn("mailtap: only BDAT, or RSET, NOOP or QUIT without arguments", replies[0].text)
+        got = self.postfix.wait_for_message("outer " + token, mailbox="bob")
+        self.assertIn(b"RCPT TO:<carol@example.test>", got)
+        self.assertTrue(self.postfix.no_message("smuggled " + token, wait=1.0, mailbox="carol"))
+        sid = wait_ended(db, 1)[-1]["id"]
+        vrfy = [e for e in events(db, sid) if e["verb"] == "VRFY"]
+        self.assertEqual([(e["direction"], e["kind"]) for e in vrfy],
+                         [("client_to_mailtap", "command")], vrfy)
+        local = [e for e in events(db, sid) if e["kind"] == "local_reply"]
+        self.assertEqual([e["reply_code"] for e in local], [503], local)
 
     def test_a_body_line_dot_nul_ends_the_session_unsent(self):
         # OpenSMTPD compares lines as C strings: ".\0..." is its end of data, text for Postfix.

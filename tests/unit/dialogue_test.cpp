@@ -978,7 +978,8 @@ TEST(Dialogue, BdatZeroLast) {
       client(ehlo),
       upstream(ehlo_reply_chunking),
       client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2\r\nabBDAT 0 LAST\r\n"),
-      upstream("250 ok\r\n250 ok\r\n250 2 octets\r\n250 queued\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 2 octets\r\n"),
+      upstream("250 queued\r\n"),
   });
   ASSERT_EQ(r.messages.size(), 1u);
   EXPECT_EQ(r.messages[0].body, "ab");
@@ -1051,9 +1052,11 @@ TEST(Dialogue, BdatTransactionsPipelinedBackToBack) {
       upstream(ehlo_reply_chunking),
       client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2 LAST\r\nabMAIL FROM:<c@x>\r\nRCPT "
              "TO:<d@y>\r\nBDAT 1\r\ncBDAT 1 LAST\r\nd"),
-      upstream("250 ok\r\n250 ok\r\n250 queued 1\r\n250 ok\r\n250 ok\r\n250 1\r\n250 queued 2\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 queued 1\r\n250 ok\r\n250 ok\r\n250 1\r\n"),
+      upstream("250 queued 2\r\n"),
   });
-  // Nothing held: each MAIL follows a BDAT LAST.
+  // No MAIL is held (each follows a BDAT LAST); the last BDAT waits for its chunk's reply.
+  EXPECT_EQ(r.upstream_per_step[3], "BDAT 1 LAST\r\nd");
   EXPECT_FALSE(r.awaiting_reply_per_step.back());
   ASSERT_EQ(r.messages.size(), 2u);
   EXPECT_EQ(r.messages[0].body, "ab");
@@ -1353,6 +1356,153 @@ TEST(Dialogue, DataInANewTransactionAfterBdatIsRelayed) {
   ASSERT_EQ(r.messages.size(), 2u);
   EXPECT_EQ(r.messages[1].body, "body\r\n");
   EXPECT_FALSE(r.messages[1].via_bdat);
+}
+
+// Between the chunks of a message only BDAT, RSET, NOOP and QUIT go upstream. Exim answers any
+// other command 503 and then answers the next BDAT line 503 without reading its chunk, which it
+// takes as commands (smuggle3-F1): mailtap answers such a command itself, in reply order.
+TEST(Dialogue, ACommandBetweenBdatChunksIsAnsweredByMailtapNotForwarded) {
+  const std::string hidden = "RSET\r\nMAIL FROM:<ceo@x>\r\nRCPT TO:<carol@y>\r\n";
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc"),
+      upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n"),
+      client("VRFY b@y\r\nBDAT " + std::to_string(hidden.size()) + " LAST\r\n" + hidden +
+             "NOOP\r\n"),
+      upstream("250 queued\r\n250 noop\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[4],
+            "BDAT " + std::to_string(hidden.size()) + " LAST\r\n" + hidden + "NOOP\r\n");
+  EXPECT_EQ(r.client_per_step[4],
+            "503 5.5.1 mailtap: only BDAT, or RSET, NOOP or QUIT without arguments, may come "
+            "between the chunks of a message (RFC 3030); not forwarded: end the message with "
+            "BDAT <size> LAST, or drop it with RSET\r\n");
+  EXPECT_EQ(r.client_per_step[5], "250 queued\r\n250 noop\r\n");
+  auto refused = find_events(r, Direction::client_to_mailtap, EventKind::command);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0]->bytes, "VRFY b@y\r\n");
+  auto local = find_events(r, Direction::mailtap_to_client, EventKind::local_reply);
+  ASSERT_EQ(local.size(), 1u);
+  EXPECT_EQ(local[0]->reply_code, 503);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "abc" + hidden);
+  EXPECT_FALSE(r.finished);
+}
+
+// The same for every command but a bare BDAT, RSET, NOOP or QUIT, pipelined behind the chunk
+// before its reply: each gets mailtap's 503 after the replies owed ahead of it.
+TEST(Dialogue, EveryOtherCommandBetweenBdatChunksIsRefusedInReplyOrder) {
+  for (const std::string cmd : {"MAIL FROM:<x@x>\r\n", "RCPT TO:<c@y>\r\n", "EHLO again\r\n",
+                                "HELO again\r\n", "HELP\r\n", "RSET now\r\n", "QUIT now\r\n",
+                                "XFOO\r\n", "\r\n", "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n"}) {
+    SCOPED_TRACE(cmd);
+    const Result r = run_all_splits({
+        client(ehlo),
+        upstream(ehlo_reply_chunking),
+        client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc" + cmd + "NOOP\r\n"),
+        upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n250 noop\r\n"),
+    });
+    EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\n");
+    const std::string& replies = r.client_per_step[3];
+    EXPECT_EQ(replies.rfind("250 ok\r\n250 ok\r\n250 3 octets\r\n503 5.5.1 mailtap: only BDAT", 0),
+              0u)
+        << replies;
+    EXPECT_TRUE(replies.ends_with("RSET\r\n250 noop\r\n")) << replies;
+    expect_secret_absent(r, "AGFsaWNlAHNlY3JldA==");
+  }
+}
+
+TEST(Dialogue, BareRsetNoopQuitBetweenBdatChunksAreRelayed) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\nRSET\r\nVRFY b@y\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n250 noop\r\n250 reset\r\n252 maybe\r\n"),
+      client("QUIT\r\n"),
+      upstream("221 bye\r\n"),
+  });
+  // After the RSET no message is open: the VRFY goes upstream.
+  EXPECT_EQ(r.to_upstream, ehlo +
+                               "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\nRSET\r\n"
+                               "VRFY b@y\r\nQUIT\r\n");
+  EXPECT_TRUE(r.messages.empty());
+}
+
+// A BDAT behind a chunk waits for that chunk's reply: whether the server reads the next chunk
+// as a chunk depends on it.
+TEST(Dialogue, ABdatWaitsForTheReplyToTheChunkBeforeIt) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2\r\nabBDAT 2 LAST\r\ncd"),
+      upstream("250 ok\r\n250 ok\r\n"),
+      upstream("250 2 octets\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2\r\nab");
+  EXPECT_EQ(r.upstream_per_step[3], "");
+  EXPECT_EQ(r.upstream_per_step[4], "BDAT 2 LAST\r\ncd");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "abcd");
+}
+
+// The server refused a chunk: Exim may then answer the next BDAT line without reading its
+// chunk (504 to a BDAT 0, its 554 synchronization error), Postfix reads it. mailtap cannot know
+// which, so the next BDAT is refused unread and the session ends, as for an unframable BDAT.
+TEST(Dialogue, ABdatAfterARefusedChunkEndsTheSessionUnread) {
+  const std::string hidden = "MAIL FROM:<ceo@x>\r\n";
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2\r\nabBDAT " +
+             std::to_string(hidden.size()) + " LAST\r\n" + hidden),
+      upstream("250 ok\r\n250 ok\r\n554 5.5.0 SMTP synchronization error\r\n"),
+  });
+  EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2\r\nab");
+  EXPECT_TRUE(r.client_per_step[3].ends_with(
+      "554 5.5.0 SMTP synchronization error\r\n"
+      "421 4.5.4 mailtap: BDAT refused (the server refused an earlier chunk of this message, and "
+      "servers differ on whether they then read the next chunk or take it as commands), so where "
+      "its chunk ends is unknown: nothing after it is read; closing. Start a new session and "
+      "send the message again; after a refused chunk, send RSET before another BDAT\r\n"))
+      << r.client_per_step[3];
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.to_upstream.find("ceo"), std::string::npos);
+  EXPECT_TRUE(r.messages.empty());
+}
+
+// After an accepted RSET the server is in step again: BDAT is framed as usual.
+TEST(Dialogue, ARefusedChunkThenRsetFramesTheNextBdat) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2\r\nab"),
+      upstream("250 ok\r\n250 ok\r\n552 5.3.4 too big\r\n"),
+      client("RSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2 LAST\r\ncd"),
+      upstream("250 reset\r\n250 ok\r\n250 ok\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_FALSE(r.finished);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "cd");
+}
+
+// Exim answers a BDAT 0 without LAST between chunks 504 and then takes the next chunk as
+// commands: mailtap answers it itself.
+TEST(Dialogue, BdatZeroWithoutLastBetweenChunksIsRefusedLocally) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2\r\nab"),
+      upstream("250 ok\r\n250 ok\r\n250 2 octets\r\n"),
+      client("BDAT 0\r\nBDAT 2 LAST\r\ncd"),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[4], "BDAT 2 LAST\r\ncd");
+  EXPECT_EQ(r.client_per_step[4].rfind("504 5.5.4 mailtap: BDAT 0 without LAST", 0), 0u);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "abcd");
 }
 
 // ---- local replies -------------------------------------------------------------------------
@@ -3003,7 +3153,7 @@ TEST(Dialogue, RecordingFailedRefusesNewMessagesButNotTheSession) {
 }
 
 // A shutdown waits for the reply to any end of data sent, pipelined BDAT LAST included.
-TEST(Dialogue, EndOfDataUnansweredSeesABdatLastBehindAChunk) {
+TEST(Dialogue, EndOfDataUnansweredSeesABdatLastBehindAnotherReply) {
   std::vector<RecordedEvent> events;
   std::vector<Message> messages;
   Dialogue d(test_options(), events, messages);
@@ -3012,8 +3162,10 @@ TEST(Dialogue, EndOfDataUnansweredSeesABdatLastBehindAChunk) {
   d.upstream_bytes(ehlo_reply_chunking);
   d.client_bytes("MAIL FROM:<a@x>\r\n");
   d.upstream_bytes("250 ok\r\n");
-  d.client_bytes("BDAT 3\r\nabcBDAT 2 LAST\r\nde");
-  EXPECT_FALSE(d.awaiting_end_of_data());  // the oldest reply awaited is the first chunk's
+  d.client_bytes("BDAT 3\r\nabc");
+  d.upstream_bytes("250 ok\r\n");
+  d.client_bytes("NOOP\r\nBDAT 2 LAST\r\nde");
+  EXPECT_FALSE(d.awaiting_end_of_data());  // the oldest reply awaited is the NOOP's
   EXPECT_TRUE(d.end_of_data_unanswered());
   d.upstream_bytes("250 ok\r\n250 queued\r\n");
   EXPECT_FALSE(d.end_of_data_unanswered());
@@ -3060,14 +3212,16 @@ TEST(Dialogue, ABdatLastIsUnansweredOnlyOnceItsChunkIsRelayed) {
   d.upstream_bytes(ehlo_reply_chunking);
   d.client_bytes("MAIL FROM:<a@x>\r\n");
   d.upstream_bytes("250 ok\r\n");
-  d.client_bytes("BDAT 3\r\nabcBDAT 2 LAST\r\nd");
+  d.client_bytes("BDAT 3\r\nabc");
+  d.upstream_bytes("250 ok\r\n");
+  d.client_bytes("BDAT 2 LAST\r\nd");
   EXPECT_TRUE(d.unanswered_messages().empty());
   d.client_bytes("e");
   const std::vector<Message> unanswered = d.unanswered_messages();
   ASSERT_EQ(unanswered.size(), 1u);
   EXPECT_TRUE(unanswered[0].via_bdat);
   EXPECT_EQ(unanswered[0].size, 5u);
-  d.upstream_bytes("250 ok\r\n250 queued\r\n");
+  d.upstream_bytes("250 queued\r\n");
   EXPECT_TRUE(d.unanswered_messages().empty()) << "answered: a message with its reply";
   EXPECT_EQ(messages.size(), 1u);
 }
