@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 #include "storage/private_files.hpp"
@@ -42,12 +44,33 @@ bool same_file_at_path(int fd, const std::string& path) {
          held.st_dev == named.st_dev && held.st_ino == named.st_ino;
 }
 
-Status sync_directory(const std::string& path) {
-  const UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.valid() || ::fsync(dir.get()) != 0) {
-    return os_failure(kSqliteIoErr, "cannot sync the directory", path, errno);
+// How long a writer out of descriptors waits for one before its open fails: its reserve's
+// descriptor, given up for the open, can be taken in that moment by an open that does not take
+// descriptors_lock() (docs/dialogue.md says which), and those give theirs back in moments.
+constexpr auto kShortageWait = std::chrono::seconds(10);
+constexpr auto kShortagePause = std::chrono::milliseconds(10);
+
+// Runs `open` (0, or the errno its open failed with) and, while it fails for want of
+// descriptors, again in the place of `reserve`'s descriptor (taken back first if spent), for
+// kShortageWait at most. `spent`: the open that succeeded took the reserve's place, which its
+// caller takes back (take()) once it has closed what it opened. The last errno, or 0.
+template <class Open>
+int open_in_reserve(DescriptorReserve& reserve, const Open& open, bool& spent) {
+  spent = false;
+  int err = open();
+  const auto until = std::chrono::steady_clock::now() + kShortageWait;
+  while (descriptors_ran_out(err)) {
+    reserve.take();
+    if (reserve.held()) {
+      reserve.exchange([&] { err = open(); });
+      spent = err == 0;
+      if (!spent) reserve.take();
+      if (!descriptors_ran_out(err)) break;
+    }
+    if (std::chrono::steady_clock::now() >= until) break;
+    std::this_thread::sleep_for(kShortagePause);
   }
-  return {};
+  return err;
 }
 
 // The body directory at `path` open as `out`, made now (0700, whatever the umask) unless
@@ -55,7 +78,9 @@ Status sync_directory(const std::string& path) {
 // private_files.hpp): the files in it are named by session id, so whoever else may write in
 // it could put links there for mailtap to write mail through, or swap the files under
 // committed events. Group and others lose their access to one of the user's own.
-Status open_private_directory(const std::string& path, bool create, UniqueFd& out, bool& created) {
+// `open_error`: the errno of a failed open of the directory, else 0.
+Status open_private_directory(const std::string& path, bool create, UniqueFd& out, bool& created,
+                              int& open_error) {
   created = create && ::mkdir(path.c_str(), 0700) == 0;
   if (create && !created && errno != EEXIST) {
     return os_failure(kSqliteCantOpen, "cannot create the body directory", path, errno);
@@ -63,7 +88,7 @@ Status open_private_directory(const std::string& path, bool create, UniqueFd& ou
   // Every check and change from here on is on the directory open, the one that was checked.
   UniqueFd dir;
   struct stat st {};
-  int open_error = 0;
+  open_error = 0;
   if (Status s =
           open_checked(path, O_RDONLY | O_DIRECTORY, "the body directory", dir, st, open_error);
       !s.ok()) {
@@ -120,8 +145,21 @@ BodyFileWriter::~BodyFileWriter() {
 
 Status BodyFileWriter::open_directory(bool create) {
   bool created = false;
-  if (Status st = open_private_directory(directory_, create, directory_fd_, created); !st.ok())
-    return st;
+  Status opened;
+  bool spent = false;
+  open_in_reserve(
+      directory_reserve_,
+      [&] {
+        bool made_now = false;
+        int err = 0;
+        opened = open_private_directory(directory_, create, directory_fd_, made_now, err);
+        created = created || made_now;  // made by a try that then found no descriptor
+        return err;
+      },
+      spent);
+  if (!opened.ok()) return opened;
+  // Open without its reserve (or in its place): the directory needs it no more.
+  if (directory_fd_.valid()) directory_reserve_.release();
   if (directory_fd_.valid() && ::fstat(directory_fd_.get(), &directory_st_) != 0) {
     return os_failure(kSqliteCantOpen, "cannot stat the body directory", directory_, errno);
   }
@@ -140,20 +178,40 @@ Status BodyFileWriter::open_file(std::int64_t session_id, File& file) {
   // and the file is made afresh in the directory that was checked, never opened through a
   // link or as another name of an existing file (a hard link made while others could write
   // in the directory).
+  // One this writer made and closed after a write in the reserve's place is opened again as it
+  // is (the directory is the user's alone, so it is still the one made).
   const std::string name = std::to_string(session_id);
-  if (::unlinkat(directory_fd_.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
+  if (!file.made && ::unlinkat(directory_fd_.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
     return os_failure(kSqliteCantOpen, "cannot replace body file",
                       body_file(database_path_, session_id), errno);
   }
-  constexpr int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
-  UniqueFd fd(::openat(directory_fd_.get(), name.c_str(), flags, 0600));
-  if (!fd.valid() || ::fchmod(fd.get(), 0600) != 0) {  // exact, whatever the umask
+  constexpr int again = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+  const int flags = file.made ? again : again | O_CREAT | O_EXCL;
+  UniqueFd fd;
+  const int err = open_in_reserve(
+      file_reserve_,
+      [&] {
+        fd.reset(::openat(directory_fd_.get(), name.c_str(), flags, 0600));
+        return fd.valid() ? 0 : errno;
+      },
+      file.in_reserve);
+  if (err != 0 || (!file.made && ::fchmod(fd.get(), 0600) != 0)) {  // exact, whatever the umask
+    const int failed = err != 0 ? err : errno;
+    if (file.in_reserve) {
+      fd.reset();
+      file.in_reserve = false;
+      file_reserve_.take();
+    }
     return os_failure(kSqliteCantOpen, "cannot create body file",
-                      body_file(database_path_, session_id), errno);
+                      body_file(database_path_, session_id), failed);
   }
   file.fd = std::move(fd);
-  directory_dirty_ = true;
-  if (direct_io_ && direct_files_ < kMaxDirectFiles && start_direct_writes(file.fd.get())) {
+  if (!file.made) directory_dirty_ = true;
+  const bool made_now = !file.made;
+  file.made = true;
+  // Direct writes start at a file's beginning; one in the reserve's place is closed at once.
+  if (made_now && !file.in_reserve && direct_io_ && direct_files_ < kMaxDirectFiles &&
+      start_direct_writes(file.fd.get())) {
     file.direct = std::make_unique<DirectAppender>(kDirectBufferOctets, &write_behind_);
     ++direct_files_;
   }
@@ -213,6 +271,21 @@ Status BodyFileWriter::append(std::int64_t session_id, std::string_view bytes,
                       err);
   }
   file.size += static_cast<std::int64_t>(bytes.size());
+  if (file.in_reserve) return close_in_reserve(session_id, file);
+  return {};
+}
+
+// A file open in the reserve's place gives it back after each write: synced now, as sync() would
+// have before the commit, since it is not open then.
+Status BodyFileWriter::close_in_reserve(std::int64_t session_id, File& file) {
+  const int err = sync_file(file);
+  file.fd.reset();
+  file.in_reserve = false;
+  file_reserve_.take();
+  if (err != 0) {
+    return os_failure(kSqliteIoErr, "cannot sync body file", body_file(database_path_, session_id),
+                      err);
+  }
   return {};
 }
 
@@ -256,9 +329,27 @@ Status BodyFileWriter::sync() {
     directory_dirty_ = false;
   }
   if (parent_dirty_) {
-    if (Status st = sync_directory(parent_of(directory_)); !st.ok()) return st;
+    if (Status st = sync_parent_directory(); !st.ok()) return st;
     parent_dirty_ = false;
   }
+  return {};
+}
+
+Status BodyFileWriter::sync_parent_directory() {
+  const std::string path = parent_of(directory_);
+  UniqueFd dir;
+  bool spent = false;
+  int err = open_in_reserve(
+      file_reserve_,
+      [&] {
+        dir.reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        return dir.valid() ? 0 : errno;
+      },
+      spent);
+  if (err == 0 && ::fsync(dir.get()) != 0) err = errno;
+  dir.reset();
+  if (spent) file_reserve_.take();
+  if (err != 0) return os_failure(kSqliteIoErr, "cannot sync the directory", path, err);
   return {};
 }
 

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/common/descriptor_reserve.hpp"
 #include "storage/database.hpp"
 #include "storage/direct_appender.hpp"
 #include "storage/private_files.hpp"
@@ -74,9 +75,15 @@ class BodyFileWriter {
     std::int64_t size = 0;    // octets appended
     std::int64_t synced = 0;  // octets durable: all that committed rows may refer to
     bool finished = false;
+    // Made by this writer: opened again (never emptied) after it was closed in the reserve's
+    // place, see open_file().
+    bool made = false;
+    bool in_reserve = false;  // open in file_reserve_'s place: synced and closed after its write
     std::unique_ptr<DirectAppender> direct;  // null: written through the page cache
   };
   Status open_directory(bool create);
+  Status sync_parent_directory();
+  Status close_in_reserve(std::int64_t session_id, File& file);
   Status open_file(std::int64_t session_id, File& file);
   bool start_direct_writes(int fd);
   bool direct_writes_work(int fd);
@@ -94,6 +101,13 @@ class BodyFileWriter {
   bool parent_dirty_ = false;     // the directory itself was created since the last sync
   WriteBehind write_behind_;      // before files_: their appenders hand it buffers until destroyed
   std::unordered_map<std::int64_t, File> files_;
+  // Out of descriptors (a burst of clients holding every one), a body file, or the parent
+  // directory for its sync, is opened in the place of this one, and closed again after its
+  // write (files_ may hold others still open): a shortage of descriptors never fails the
+  // recording of sessions already admitted.
+  DescriptorReserve file_reserve_;
+  // Kept for the directory until it is open (given up once open without it).
+  DescriptorReserve directory_reserve_;
 };
 
 // The readers' side: one open file at a time (events are read session by session).

@@ -50,11 +50,6 @@ bool client_waiting(int listen_fd) {
   return ready > 0 && (listening.revents & POLLIN) != 0;
 }
 
-std::unique_lock<std::recursive_mutex> descriptors_lock() {
-  static std::recursive_mutex descriptors;
-  return std::unique_lock(descriptors);
-}
-
 namespace {
 std::atomic<int> resolving_without_reserve{0};
 }  // namespace
@@ -82,41 +77,6 @@ bool room_beside_resolves() {
   }
   for (const int fd : probes) ::close(fd);
   return room;
-}
-
-DescriptorReserve::DescriptorReserve() {
-  take();
-}
-
-DescriptorReserve::~DescriptorReserve() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-void DescriptorReserve::take() {
-  const auto lock = descriptors_lock();
-  if (fd_ < 0) fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-}
-
-void DescriptorReserve::exchange(const std::function<void()>& open) {
-  const auto lock = descriptors_lock();
-  release();
-  open();
-}
-
-void DescriptorReserve::release() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
-int DescriptorReserve::accept_one(int listen_fd) {
-  const auto lock = descriptors_lock();
-  take();  // descriptors may have freed up since it was spent
-  if (fd_ < 0) return -1;
-  ::close(fd_);
-  fd_ = -1;
-  const int client = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (client < 0) take();
-  return client;
 }
 
 }  // namespace mailtap::net

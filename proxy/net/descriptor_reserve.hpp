@@ -9,11 +9,11 @@
 // for the server's socket of any of them, and serve none.
 #pragma once
 
-#include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
+
+#include "proxy/common/descriptor_reserve.hpp"
 
 namespace mailtap::net {
 
@@ -39,13 +39,9 @@ std::error_code descriptor_shortage();
 // the descriptor first), so the failure alone does not say a client needs the reserve.
 bool client_waiting(int listen_fd);
 
-// Held by whoever opens a descriptor that must not take the one a reserve has just given up for
-// its owner's next (the acceptor accepting, a reserve taken or exchanged): it orders those opens
-// among themselves, so no other accept or reserve takes the free slot the exchange makes. Opens
-// that do not take the lock (a resolver thread's files, the recorder's, SQLite's) can still take
-// it in that short window; the reserves only see to it that the clients they admit do not starve
-// each other.
-std::unique_lock<std::recursive_mutex> descriptors_lock();
+// The reserve and its lock are the common layer's (the recorder keeps one too).
+using mailtap::DescriptorReserve;
+using mailtap::descriptors_lock;
 
 // Counts, while it lives, a session that gave its kept descriptor up to resolve its server's
 // name: that slot is the resolver's (its files, its socket to the DNS server), and the acceptor
@@ -63,30 +59,5 @@ class ResolvingWithoutReserve {
 // session resolving without its own: at once true while none does; else looked at by opening
 // that many and closing them again. Called under descriptors_lock().
 bool room_beside_resolves();
-
-class DescriptorReserve {
- public:
-  DescriptorReserve();  // taken at once, if a descriptor is free (held() says)
-  ~DescriptorReserve();
-  DescriptorReserve(const DescriptorReserve&) = delete;
-  DescriptorReserve& operator=(const DescriptorReserve&) = delete;
-
-  // Accepts one client waiting on the listening socket `listen_fd` in the reserve's place
-  // (taken again first if it was spent and a descriptor is free now): the caller owns the
-  // descriptor returned, and calls take() once it has closed it. -1 when no client could be
-  // taken: none is waiting, no descriptor is free, or accept failed again.
-  int accept_one(int listen_fd);
-  // Takes the reserve's descriptor again, if it is spent and one is free.
-  void take();
-  bool held() const { return fd_ >= 0; }
-  // Gives the reserve's descriptor up for `open`, which opens the one it was kept for in its
-  // place, before anyone else can take it (descriptors_lock). The reserve stays spent.
-  void exchange(const std::function<void()>& open);
-  // Gives the reserve's descriptor up for whatever opens next (the reserve stays spent).
-  void release();
-
- private:
-  int fd_ = -1;
-};
 
 }  // namespace mailtap::net

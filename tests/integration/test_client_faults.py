@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -291,8 +292,20 @@ class OutOfDescriptorsTest(h.IntegrationCase):
         by_name = self.check_burst_over_the_descriptor_limit(g, f"localhost:{g.port}")
         self.assertEqual(by_name, by_address, "sessions relayed: the name cost some")
 
-    def check_burst_over_the_descriptor_limit(self, f, upstream: str) -> int:
-        """The burst through `upstream` (the fake `f`'s): how many sessions were relayed."""
+    def test_a_burst_with_large_messages_keeps_recording(self):
+        """The same burst, each session sending a message over 64 KiB, whose body the recorder
+        keeps in a file of its own (<db>-bodies/): with every descriptor held by the burst, it
+        could not open one, and recording failed for every session. The recorder has its own
+        descriptor in reserve: every admitted session's record is complete."""
+        f = self.fake("good")
+        line = b"x" * 998 + b"\r\n"
+        self.check_burst_over_the_descriptor_limit(f, f.address,
+                                                   body=b"Subject: burst\r\n\r\n" + line * 100)
+
+    def check_burst_over_the_descriptor_limit(self, f, upstream: str,
+                                              body: bytes = b"Subject: burst\r\n\r\nserved\r\n") -> int:
+        """The burst through `upstream` (the fake `f`'s), each served client sending `body` in
+        one message: how many sessions were relayed (each recorded whole, audit clean)."""
         import resource
 
         if "ASAN_OPTIONS" in os.environ:
@@ -326,12 +339,22 @@ class OutOfDescriptorsTest(h.IntegrationCase):
             self.assertEqual(c.cmd("MAIL FROM:<a@example.test>").code, 250)
             self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
             self.assertEqual(c.cmd("DATA").code, 354)
-            self.assertEqual(c.cmd(b"Subject: burst\r\n\r\nserved\r\n.").code, 250)
+            reply = c.cmd(body + b".")
+            self.assertEqual(reply.code, 250, f"{reply.raw}; stderr:\n{mt.stderr[-2000:]}")
             self.assertEqual(c.cmd("QUIT").code, 221)
         self.assertEqual(len(f.wait_sessions(len(served))), len(served))
         self.assertEqual(mt.stop(timeout=15), 0, mt.stderr)
         rows = query(db, "SELECT outcome FROM sessions WHERE outcome = 'quit'")
         self.assertEqual(len(rows), len(served))
+        # Each message recorded whole: its octets in the row and in the body file together.
+        stored = query(db, "SELECT session_id, SUM(length(bytes) + coalesce(file_length, 0)) "
+                           "AS octets FROM events WHERE kind = 'data' GROUP BY session_id")
+        self.assertEqual(len(stored), len(served))
+        for row in stored:
+            self.assertGreaterEqual(row["octets"], len(body), row["session_id"])
+        audit = subprocess.run([str(h.mailtap_bin()), "audit", "--db", str(db)],
+                               capture_output=True, text=True)
+        self.assertEqual(audit.returncode, 0, audit.stdout + audit.stderr)
         return len(served)
 
     def test_no_descriptor_for_the_upstream_socket_is_said_to_be_mailtap_s_limit(self):
