@@ -4,8 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <asio/error.hpp>
 #include <cerrno>
+#include <cstdlib>
+#include <vector>
 
 namespace mailtap::net {
 namespace {
@@ -49,6 +55,61 @@ TEST(OutOfDescriptorsRefusal, TheSystemTableFullNamesTheSystemLimitNotTheProcess
                       "sysctl fs.file-max, or lower --max-sessions)"),
             std::string::npos)
       << text;
+}
+
+// A named upstream's sessions resolve without their kept descriptor, and the acceptor asks for
+// room beside them before each accept: with descriptors plenty, it must not open resolving+2
+// of them to find out (in a large burst, that many opens per accept).
+TEST(RoomBesideResolves, PlentyOfDescriptorsAreNotProbed) {
+  const ResolvingWithoutReserve resolving[3];
+  const unsigned long before = room_probes_made();
+  EXPECT_TRUE(room_beside_resolves());
+  EXPECT_EQ(room_probes_made(), before);
+}
+
+// The descriptors this process has open, listed (not as the code under test counts them).
+std::vector<int> open_descriptors() {
+  std::vector<int> open;
+  DIR* fds = ::opendir("/proc/self/fd");
+  if (fds == nullptr) return open;
+  while (const dirent* entry = ::readdir(fds)) {
+    if (entry->d_name[0] == '.') continue;
+    const int fd = std::atoi(entry->d_name);
+    if (fd != ::dirfd(fds)) open.push_back(fd);
+  }
+  ::closedir(fds);
+  return open;
+}
+
+// The lowest limit under which `free` descriptors can still be opened.
+rlim_t limit_leaving(long free) {
+  const std::vector<int> open = open_descriptors();
+  rlim_t limit = 0;
+  auto free_below = [&](rlim_t l) {
+    return static_cast<long>(l) - std::count_if(open.begin(), open.end(), [&](int fd) {
+             return static_cast<rlim_t>(fd) < l;
+           });
+  };
+  while (free_below(limit) < free) ++limit;
+  return limit;
+}
+
+// Near the limit it still looks, and says whether the client's pair fits beside the resolver.
+TEST(RoomBesideResolves, NearTheLimitItLooksAndSaysWhetherThereIsRoom) {
+  rlimit was{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &was), 0);
+  const ResolvingWithoutReserve resolving;
+  auto limit_to = [&](long free) {
+    rlimit few = was;
+    few.rlim_cur = limit_leaving(free);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &few), 0);
+  };
+  // One resolving: its slot, the client's and the one kept for its socket.
+  limit_to(3);
+  EXPECT_TRUE(room_beside_resolves());
+  limit_to(2);
+  EXPECT_FALSE(room_beside_resolves());
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &was), 0);
 }
 
 }  // namespace
