@@ -15,9 +15,19 @@ namespace mailtap {
 
 // Held by whoever opens a descriptor that must not take the one a reserve has just given up for
 // its owner's next (the acceptor accepting, a reserve taken or exchanged): it orders those opens
-// among themselves, so no other accept or reserve takes the free slot the exchange makes. Opens
-// that do not take the lock can still take it in that short window (docs/dialogue.md, "Too many
-// sessions", says which they are and why none of them costs more than a moment's wait).
+// among themselves, so no other accept or reserve takes the free slot the exchange makes. The
+// token command's pipe (proxy/secrets) takes it too. Opens in the proxy process that do not,
+// and why they may:
+// - the database, its -wal and -shm: the recorder opens them before the proxy listens, when no
+//   reserve is given up yet; the tools are other processes, with descriptors of their own;
+// - a resolver thread's files and socket: counted instead (ResolvingWithoutReserve);
+// - SQLite's temporary files (a statement journal past 64 KiB, a large sort): the recorder's
+//   inserts have not been seen to need one; should one fail, recording fails as for a disk
+//   error;
+// - --web (CivetWeb's threads): its accepted sockets, and each request's database connection
+//   and body files. They cannot be ordered by a lock of mailtap's; one that takes the slot
+//   costs a session its socket (the client gets the out-of-descriptors 421, recorded), or makes
+//   the recorder wait (body_files.cpp: 10 s at most) until the request has closed its files.
 std::unique_lock<std::recursive_mutex> descriptors_lock();
 
 // Whether `err` (an errno) says the descriptors ran out: EMFILE (the process's limit) or ENFILE

@@ -16,6 +16,7 @@
 #include <optional>
 #include <thread>
 
+#include "proxy/common/descriptor_reserve.hpp"
 #include "proxy/common/duration.hpp"
 
 extern char** environ;
@@ -315,7 +316,10 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
   // With first_line_only, max_output bounds the line: its end (LF or CRLF) has room of its own.
   result.output = smtp::Secret(options.max_output + (options.first_line_only ? 2 : 0));
   int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+  // In the proxy, a token command runs while sessions and the recorder exchange their reserves
+  // for a socket or a body file: under their lock, its pipe never takes the slot one of them has
+  // just given up (it would hold it for as long as the command runs).
+  if (auto lock = descriptors_lock(); ::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     result.error = "cannot create a pipe: " + errno_text(errno);
     return result;
   }
