@@ -18,7 +18,9 @@ const std::string_view kSessionColumns =
     "resolved_address, tls_mode, ehlo_name, tls_version, cipher, sni, verified_name, "
     "verify_status, verify_reason, insecure, outcome, outcome_reason, bytes_client_to_upstream, "
     "bytes_upstream_to_client, auth_user, replay_of, auth_mechanism, auth_by, tls_resumed, "
-    "client_tls_version, writer, client_cert_sha256, client_cert_subject";
+    "client_tls_version, writer, client_cert_sha256, client_cert_subject, "
+    // A value that is no count of microseconds (a hand edit, a damaged page) is not known.
+    "CASE WHEN typeof(duration_us) = 'integer' AND duration_us >= 0 THEN duration_us END";
 
 Clock::time_point time_or_epoch(const std::string& text) {
   return parse_timestamp(text).value_or(Clock::time_point{});
@@ -87,7 +89,18 @@ SessionRow session_from(const Statement& st) {
                           st.is_null(27) ? std::nullopt : std::optional(st.column_text(27)));
   r.client_cert_sha256 = st.column_text(28);
   r.client_cert_subject = st.column_text(29);
+  // One longer than the clock can hold (only a damaged file has it) is not known either.
+  constexpr auto kLongest =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::duration::max());
+  if (const auto us = st.column_optional_int(30); us && *us <= kLongest.count())
+    r.duration_us = std::chrono::microseconds(*us);
   return r;
+}
+
+std::optional<Clock::duration> SessionRow::duration() const {
+  if (duration_us) return std::chrono::duration_cast<Clock::duration>(*duration_us);
+  if (!ended || started_unreadable || ended_unreadable) return std::nullopt;
+  return *ended - started;
 }
 
 const std::string_view kEventColumns =
@@ -525,7 +538,7 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
   return impl.each_row(st, row);
 }
 
-constexpr int kSessionColumnCount = 30;
+constexpr int kSessionColumnCount = 31;
 
 // SessionFilter::writer, on a row the query gave (sessions without an end: few); the query
 // could not apply it, nor the filter's limit with it.

@@ -55,6 +55,10 @@ struct SessionRow {
   std::string unreadable;
   bool started_unreadable = false;
   bool ended_unreadable = false;
+  // How long it lasted by the proxy's steady clock, accept to end (sessions.duration_us, schema
+  // v11); nullopt while it runs, for a session recorded before, and for a value that is no
+  // count of microseconds (a damaged file).
+  std::optional<std::chrono::microseconds> duration_us;
   // Without an end: whether the process recording it still runs (sessions.writer, schema v8),
   // as this process sees it when the row was read.
   RecordState record = RecordState::unknown;
@@ -64,6 +68,10 @@ struct SessionRow {
   bool writer_gone() const { return !ended && record == RecordState::cut; }
   // No end, and the process recording it runs.
   bool writer_alive() const { return !ended && record == RecordState::recording; }
+  // The session's length to show: duration_us where it was measured, else ended - started, which
+  // a clock step during the session makes wrong (negative when the clock went back); nullopt
+  // when neither is known (running, or a time unreadable).
+  std::optional<Clock::duration> duration() const;
 };
 
 struct EventRow {

@@ -243,7 +243,7 @@ class Writer {
         {&close_session_,
          "UPDATE sessions SET ended_at = ?2, outcome = ?3, outcome_reason = ?4, "
          "bytes_client_to_upstream = ?5, bytes_upstream_to_client = ?6, auth_user = ?7, "
-         "auth_mechanism = ?8, auth_by = ?9, client_tls_version = ?10 "
+         "auth_mechanism = ?8, auth_by = ?9, client_tls_version = ?10, duration_us = ?11 "
          "WHERE id = ?1 AND ended_at IS NULL"},
     };
     for (const auto& s : all) {
@@ -765,6 +765,10 @@ class Writer {
                                   ? ""
                                   : to_string(r.auth_by_mailtap ? AuthBy::mailtap : AuthBy::client))
         .bind_text_or_null(10, r.client_tls_version);
+    if (r.duration)
+      close_session_.bind_int(11, std::max<std::int64_t>(0, r.duration->count()));
+    else
+      close_session_.bind_null(11);
     const Result res = classify(close_session_.run(), error);
     // The key is finished either way; later records for it are the session's bug.
     bodies_->finish(*id);

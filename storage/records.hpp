@@ -98,6 +98,9 @@ struct SessionClosed {
   bool auth_by_mailtap = false;    // mailtap authenticated (--auth-user), not the client
                                    // (stored as AuthBy when auth_mechanism is set)
   std::string client_tls_version;  // the client's side was TLS (--local-tls): "TLSv1.3"; "" plain
+  // From the session's opening to `ended` by the steady clock, which no clock step moves; nullopt
+  // when the opening was not timed.
+  std::optional<std::chrono::microseconds> duration;
 };
 
 // What became known of a session once its closing record was committed: its last replies go

@@ -276,6 +276,11 @@ std::vector<std::string> migrations() {
       // v10: how many RCPTs a message's recipients leave out (and how many of those the server
       // accepted), a column written with the row instead of a count read from a note's text.
       v10_recipients_left_out(),
+      // v11: how long the session lasted by the proxy's steady clock, accept to end, in
+      // microseconds: ended_at - started_at is wall clock, which a clock step (NTP, date -s)
+      // during the session makes wrong or negative. NULL while a session runs, and in rows
+      // written before: their length was never measured, and is not made up here.
+      "ALTER TABLE sessions ADD COLUMN duration_us INTEGER CHECK (duration_us >= 0);\n",
   };
 }
 

@@ -12,7 +12,7 @@ namespace mailtap::storage {
 
 // PRAGMA user_version after all migrations ran. Bump it with every entry added to the migration
 // list in schema.cpp; never edit a migration that has shipped.
-inline constexpr std::int64_t kSchemaVersion = 10;
+inline constexpr std::int64_t kSchemaVersion = 11;
 
 // PRAGMA application_id: "MTAP". Tells our files from other SQLite databases (file(1) knows
 // the field too), so a mistyped --db path never gets migrated into a mailtap database.

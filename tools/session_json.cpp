@@ -69,6 +69,20 @@ void write_session_members(JsonWriter& w, const storage::SessionRow& s) {
   // A time column that holds no timestamp (a damaged file): which, and what it holds; its time
   // is null above, never the epoch.
   optional_text(w, "unreadable", s.unreadable);
+  // Measured by the steady clock (schema v11): null while it runs and for older sessions.
+  w.key("duration_us");
+  if (s.duration_us)
+    w.value(static_cast<std::int64_t>(s.duration_us->count()));
+  else
+    w.null();
+  // The length the tools show (SessionRow::duration): measured, else the wall-clock span
+  // (negative when the clock was set back); null while it runs or when neither is readable.
+  w.key("duration_ms");
+  if (const auto length = s.duration())
+    w.value(static_cast<std::int64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(*length).count()));
+  else
+    w.null();
   write_bytes_member(w, "client_address", s.client_address);
   write_bytes_member(w, "listen_address", s.listen_address);
   optional_text(w, "client_tls_version", s.client_tls_version);
@@ -126,13 +140,6 @@ void write_session_summary(JsonWriter& w, const storage::SessionSummary& row) {
   const storage::SessionRow& s = row.session;
   w.begin_object();
   write_session_members(w, s);
-  w.key("duration_ms");
-  if (s.ended && s.unreadable.empty()) {
-    w.value(static_cast<std::int64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(*s.ended - s.started).count()));
-  } else {
-    w.null();
-  }
   w.key("messages").value(row.messages);
   optional_code(w, "last_reply_code", row.last_reply_code);
   write_bytes_member(w, "last_reply", row.last_reply);

@@ -14,11 +14,11 @@
 
 namespace mailtap::tools {
 
-// The members of a session row (every column), into the open object.
+// The members of a session row (every column, and duration_ms), into the open object.
 void write_session_members(JsonWriter& w, const storage::SessionRow& s);
 
-// A row of the sessions list (`sessions --json`, `/api/sessions`): every column, then
-// duration_ms, messages, last_reply_code, last_reply, failure_replies and failed.
+// A row of the sessions list (`sessions --json`, `/api/sessions`): every column and
+// duration_ms, then messages, last_reply_code, last_reply, failure_replies and failed.
 void write_session_summary(JsonWriter& w, const storage::SessionSummary& row);
 
 // A whole session: its columns, certificates (PEM), events and messages, as one object.

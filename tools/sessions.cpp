@@ -33,7 +33,10 @@ std::string outcome_text(const storage::SessionRow& s) {
 }
 
 std::string duration_text(const storage::SessionRow& s) {
-  if (s.ended) return s.unreadable.empty() ? format_duration(*s.ended - s.started) : "?";
+  if (s.ended) {
+    const auto length = s.duration();
+    return length ? format_duration(*length) : "?";
+  }
   return s.writer_gone() ? "-" : "running";
 }
 

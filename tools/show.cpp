@@ -294,7 +294,8 @@ void render_heading(const storage::SessionDetail& d, const Style& st, std::strin
   const auto& s = d.session;
   out += st.bold("session " + std::to_string(s.id)) + "  " +
          (s.started_unreadable ? st.red("start unreadable") : format_utc(s.started));
-  if (s.ended && s.unreadable.empty()) out += "  (" + format_duration(*s.ended - s.started) + ")";
+  if (const auto length = s.duration(); s.ended && length)
+    out += "  (" + format_duration(*length) + ")";
   out += '\n';
   if (!s.unreadable.empty())
     out += st.red("damaged  " + escape_line(s.unreadable)) +

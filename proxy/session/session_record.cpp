@@ -6,8 +6,10 @@
 namespace mailtap {
 
 void SessionRecord::add(storage::Record record) {
-  if (auto* opened = std::get_if<storage::SessionOpened>(&record))
+  if (auto* opened = std::get_if<storage::SessionOpened>(&record)) {
     opened->recorded_id = recorded_id_;
+    opened_steady_ = std::chrono::steady_clock::now();
+  }
   pending_.push_back(std::move(record));
 }
 
@@ -40,6 +42,10 @@ void SessionRecord::close(storage::Outcome outcome, std::string reason,
   storage::SessionClosed c;
   c.key = key_;
   c.ended = storage::Clock::now();
+  if (opened_steady_) {
+    c.duration = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - *opened_steady_);
+  }
   c.outcome = outcome;
   c.reason = std::move(reason);
   if (dialogue != nullptr) {

@@ -7,6 +7,7 @@
 
 #include <asio/awaitable.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -35,7 +36,8 @@ class SessionRecord {
   std::int64_t recorded_id() const { return recorded_id_->load(std::memory_order_acquire); }
   std::uint64_t messages_taken() const { return message_seq_; }
 
-  // Queues a record of the session itself (SessionOpened, SessionTls), in order.
+  // Queues a record of the session itself (SessionOpened, SessionTls), in order. The
+  // SessionOpened starts the steady clock the closing record's duration is read from.
   void add(storage::Record record);
   // Numbers `events` and `messages`, queues them with `unrecorded_bodies` (after the events,
   // before the messages) and clears all three.
@@ -68,6 +70,9 @@ class SessionRecord {
   storage::RecordedId recorded_id_;
   std::vector<storage::Record> pending_;
   std::optional<storage::SessionClosed> closed_;
+  // When the opening record was added, by the steady clock, which no clock step moves: the
+  // session's length in the closing record is measured from it.
+  std::optional<std::chrono::steady_clock::time_point> opened_steady_;
   std::vector<smtp::Message> unanswered_;  // see close()
   std::uint64_t event_seq_ = 0;
   std::uint64_t message_seq_ = 0;

@@ -141,7 +141,8 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         con.execute(f"VACUUM INTO '{path}'")
         con.close()
         con = sqlite3.connect(str(path), isolation_level=None)
-        con.executescript("ALTER TABLE messages DROP COLUMN recipients_left_out; "
+        con.executescript("ALTER TABLE sessions DROP COLUMN duration_us; "
+                          "ALTER TABLE messages DROP COLUMN recipients_left_out; "
                           "ALTER TABLE messages DROP COLUMN accepted_recipients_left_out; "
                           "ALTER TABLE sessions DROP COLUMN client_cert_subject; "
                           "ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
@@ -163,7 +164,7 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         m = h.Mailtap("127.0.0.1:1", db=old, tls="none")
         m.start()
         self.assertEqual(m.stop(), 0, m.stderr)
-        self.assertIn(f"upgraded '{old}' from schema version 8 to 10", m.stderr)
+        self.assertIn(f"upgraded '{old}' from schema version 8 to 11", m.stderr)
         self.assertIn("older mailtaps cannot use it any more", m.stderr)
         self.assertIn("another process has", m.stderr)
         self.assertIn("must be stopped and started again with this version", m.stderr)
@@ -187,7 +188,7 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         m = h.Mailtap("127.0.0.1:1", db=old, tls="none", extra_args=["--quiet"])
         m.start()
         self.assertEqual(m.stop(), 0, m.stderr)
-        self.assertIn(f"upgraded '{old}' from schema version 8 to 10", m.stderr)
+        self.assertIn(f"upgraded '{old}' from schema version 8 to 11", m.stderr)
         self.assertIn("older mailtaps cannot use it any more", m.stderr)
 
     def test_older_schema_where_it_cannot_be_upgraded_says_to_copy_it(self):
@@ -225,7 +226,7 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         again = self.tool("sessions", db=old, expect=1).stderr.decode()
         for command in (copy, re.findall(r"`([^`]*)`", again)[0]):
             subprocess.run(["bash", "-c", command], env=env, timeout=60, capture_output=True)
-        self.assertEqual(self.sql("PRAGMA user_version", db=copied), [(10,)])
+        self.assertEqual(self.sql("PRAGMA user_version", db=copied), [(11,)])
         self.assertEqual(self.tool("sessions", db=copied).stdout, listing)
 
     def session_with(self, token: str) -> int:

@@ -293,8 +293,10 @@ class WebBrowserTest(BrowserCase):
         with sqlite3.connect(self.db) as db:
             # The first session recorded: a whole dialogue (later tests add many short ones).
             first = db.execute("SELECT min(id) FROM sessions").fetchone()[0]
+            # Recorded before mailtap measured a session's length (duration_us NULL): the page
+            # has only the wall clock's span.
             columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(sessions)")
-                                if row[1] not in ("id", "ended_at"))
+                                if row[1] not in ("id", "ended_at", "duration_us"))
             stepped = db.execute(
                 f"INSERT INTO sessions ({columns}, ended_at) SELECT {columns}, "
                 "strftime('%Y-%m-%dT%H:%M:%S', started_at, '-2 hours') || substr(started_at, 20) "
@@ -308,18 +310,28 @@ class WebBrowserTest(BrowserCase):
                        f"END, {event_columns} FROM events WHERE session_id = ?",
                        (stepped, first, first))
         d = self.driver
-        d.get("about:blank")  # a fresh load, whatever view the tests before left open
-        d.get(f"{self.base}#/session/{stepped}")
-        self.wait(lambda d: f"Session {stepped}" in d.find_element(By.CSS_SELECTOR, "h1").text
-                  and d.find_elements(By.CSS_SELECTOR, "span.at"),
-                  message="the session across the clock step shown")
-        body = d.find_element(By.TAG_NAME, "body").text
+
+        def shown() -> str:
+            d.get("about:blank")  # a fresh load, whatever view was open before
+            d.get(f"{self.base}#/session/{stepped}")
+            self.wait(lambda d: f"Session {stepped}" in d.find_element(By.CSS_SELECTOR, "h1").text
+                      and d.find_elements(By.CSS_SELECTOR, "span.at"),
+                      message="the session across the clock step shown")
+            return d.find_element(By.TAG_NAME, "body").text
+
+        body = shown()
         self.assertIn("? (the wall clock was set back during the session)", body)
         times = d.execute_script("return [...document.querySelectorAll('span.at, span.delta')]"
                                  ".map((e) => e.textContent)")
         self.assertTrue(any(t == "?" for t in times), times)
         self.assertFalse([t for t in times if "-" in t], times)
         self.assertNotRegex(body, r"-\d+\.\d{3}s")
+        # Measured by the proxy's steady clock, the same session has its length.
+        with sqlite3.connect(self.db) as db:
+            db.execute("UPDATE sessions SET duration_us = 1500000 WHERE id = ?", (stepped,))
+        body = shown()
+        self.assertIn("1.500s", body)
+        self.assertNotIn("wall clock was set back", body)
 
 
 # The live refreshes of the list take 0.7 s each (as on a record of many thousand sessions),

@@ -42,6 +42,8 @@ smtp::RecordedEvent note(std::string text) {
   return smtp::mailtap_event(std::move(e));
 }
 
+// The close also carries the session's length, measured by the steady clock from the opening
+// record: a wall-clock start an hour back (a clock set forward since) does not make it an hour.
 TEST(SessionRecord, WritesOpeningEventsInOrderAndTheCloseLast) {
   test_support::TempDir dir;
   const std::string db = dir.file("mailtap.db");
@@ -60,8 +62,9 @@ TEST(SessionRecord, WritesOpeningEventsInOrderAndTheCloseLast) {
         std::vector<smtp::UnrecordedBody> tails;
         std::vector<smtp::Message> messages;
         events.push_back(note("first"));
-        record.add(storage::SessionOpened{record.key(), storage::Clock::now(), "127.0.0.1:1",
-                                          "127.0.0.1:2525", "mx.example.test", 587,
+        record.add(storage::SessionOpened{record.key(),
+                                          storage::Clock::now() - std::chrono::hours(1),
+                                          "127.0.0.1:1", "127.0.0.1:2525", "mx.example.test", 587,
                                           smtp::TlsMode::starttls, "me.test", false, std::nullopt});
         record.add(storage::SessionTls{{}, record.key()});
         record.take(events, tails, messages);
@@ -95,6 +98,9 @@ TEST(SessionRecord, WritesOpeningEventsInOrderAndTheCloseLast) {
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(detail->events[i].seq, i + 1);
   EXPECT_EQ(detail->events[0].event.note, "first");
   EXPECT_EQ(detail->events[2].event.note, "third");
+  ASSERT_TRUE(detail->session.duration_us);
+  EXPECT_LT(*detail->session.duration_us, std::chrono::minutes(59));
+  EXPECT_GE(detail->session.duration_us->count(), 0);
 }
 
 TEST(SessionRecord, WithoutARecorderFlushWritesNothingAndStillNumbers) {

@@ -196,7 +196,8 @@ TEST(StorageDatabase, VersionTwoVerifyResultsAreMigratedToStatusAndReason) {
   {
     // Back to the version-2 shape of the tables, with rows as v2 wrote them.
     RawDb raw(path);
-    ASSERT_EQ(raw.exec("ALTER TABLE messages DROP COLUMN recipients_left_out; "
+    ASSERT_EQ(raw.exec("ALTER TABLE sessions DROP COLUMN duration_us; "
+                       "ALTER TABLE messages DROP COLUMN recipients_left_out; "
                        "ALTER TABLE messages DROP COLUMN accepted_recipients_left_out; "
                        "ALTER TABLE sessions DROP COLUMN client_cert_sha256; "
                        "ALTER TABLE sessions DROP COLUMN client_cert_subject; "

@@ -186,7 +186,8 @@ void make_version_nine_file(const std::string& path) {
   }
   Database db;
   ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_write}, db).ok());
-  ASSERT_TRUE(db.exec("ALTER TABLE messages DROP COLUMN recipients_left_out; "
+  ASSERT_TRUE(db.exec("ALTER TABLE sessions DROP COLUMN duration_us; "
+                      "ALTER TABLE messages DROP COLUMN recipients_left_out; "
                       "ALTER TABLE messages DROP COLUMN accepted_recipients_left_out; "
                       "PRAGMA user_version = 9;")
                   .ok());

@@ -148,6 +148,7 @@ TEST(SessionWriter, AVersionSevenFileMigratesAndNewSessionsNameTheirWriter) {
     ASSERT_NE(rec, nullptr) << error;
   }
   raw_exec(path,
+           "ALTER TABLE sessions DROP COLUMN duration_us; "
            "ALTER TABLE messages DROP COLUMN recipients_left_out; "
            "ALTER TABLE messages DROP COLUMN accepted_recipients_left_out; "
            "ALTER TABLE sessions DROP COLUMN client_cert_sha256; "

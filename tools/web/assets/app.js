@@ -155,6 +155,7 @@ function sessionDuration(s) {
   return s !== null && s < 0 ? CLOCK_WENT_BACK : duration(s);
 }
 
+
 // ---- live updates ---------------------------------------------------------------------
 // The server sends a "change" event whenever the proxy committed something; the view that is
 // open fetches what it shows again. EventSource reconnects by itself when a stream breaks, but
@@ -707,7 +708,8 @@ async function renderSession(id, signal) {
       s.outcome && s.outcome !== "quit" ? el("span", { className: "badge bad" }, s.outcome) : null),
     facts([
       ["started (UTC)", whenOrUnreadable(s, s.started_at)],
-      ["duration", s.unreadable && ended ? "unknown" : ended ? sessionDuration(seconds(s.started_at, s.ended_at)) :
+      // duration_ms: as the proxy measured it, else the wall-clock span (session_json.cpp).
+      ["duration", ended && s.duration_ms === null ? "unknown" : ended ? sessionDuration(s.duration_ms / 1000) :
         cut ? "no end recorded" : "still running"],
       // A time column that holds no timestamp (a damaged file): which, and what it holds.
       ["damaged", bytesOf(s, "unreadable")],
