@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <thread>
 
@@ -60,14 +62,24 @@ void bind_criteria(Statement& st, const PruneCriteria& c, const Bounds& b) {
   if (c.keep) st.bind_int(2, static_cast<std::int64_t>(*c.keep));
 }
 
-// Whether the times the selection judged a session by are timestamps: started_at, ended_at,
-// and for a session in progress the `at` of its last record (column 9), compared as text with
-// silent_before. A damaged one (a damaged file, a hand edit) says nothing of its age, nor a
-// damaged ended_at whether it finished, nor a damaged last `at` whether it still records.
+// A time column's text as a time the clock holds; nullopt for text that is no timestamp or a
+// date out of its range (1026 or 9999: read as the clock's first or last instant, it would
+// make a session older or newer than any other), as the readers call both unreadable.
+std::optional<Clock::time_point> readable_time(const std::string& text) {
+  const auto t = parse_timestamp(text);
+  if (!t || out_of_clock_range(*t)) return std::nullopt;
+  return t;
+}
+
+// Whether the times the selection judged a session by are readable (readable_time):
+// started_at, ended_at, and for a session in progress the `at` of its last record (column 9),
+// compared as text with silent_before. A damaged one (a damaged file, a hand edit) says nothing
+// of its age, nor a damaged ended_at whether it finished, nor a damaged last `at` whether it
+// still records.
 bool judged_by_timestamps(const Statement& st) {
-  if (!parse_timestamp(st.column_text(1))) return false;
-  if (!st.is_null(2)) return parse_timestamp(st.column_text(2)).has_value();
-  return st.is_null(9) || parse_timestamp(st.column_text(9)).has_value();
+  if (!readable_time(st.column_text(1))) return false;
+  if (!st.is_null(2)) return readable_time(st.column_text(2)).has_value();
+  return st.is_null(9) || readable_time(st.column_text(9)).has_value();
 }
 
 // A session selected whose times are not timestamps (judged_by_timestamps) is kept, by id in
@@ -96,8 +108,8 @@ Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before
       unreadable.push_back(p.id);
       continue;
     }
-    p.started = *parse_timestamp(st.column_text(1));
-    if (!st.is_null(2)) p.ended = parse_timestamp(st.column_text(2));
+    p.started = *readable_time(st.column_text(1));
+    if (!st.is_null(2)) p.ended = readable_time(st.column_text(2));
     p.client_address = st.column_text(3);
     p.upstream_host = st.column_text(4);
     p.upstream_port = static_cast<std::uint16_t>(st.column_int(5));

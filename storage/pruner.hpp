@@ -67,7 +67,8 @@ struct PruneResult {
   // was rolled back.
   std::size_t stray_body_files = 0;
   // Sessions the criteria selected but prune kept, by id: their started_at or ended_at is not a
-  // timestamp (a damaged file), so neither their age nor whether they finished is known.
+  // timestamp or a date out of the clock's range (a damaged file, a hand edit), so neither their
+  // age nor whether they finished is known.
   std::vector<std::int64_t> unreadable_kept;
   // Set if the deletion stopped at a database error after some sessions were deleted: why, and
   // how many. `sessions` lists those deleted; `not_deleted` more are still in the file, whole.

@@ -33,7 +33,7 @@ Clock::time_point time_column(const Statement& st, int col, std::string_view nam
   const auto t = parse_timestamp(text);
   // A date the clock cannot hold comes back clamped to its first or last instant: read as a
   // time, a session's length from it would overflow.
-  const bool clamped = t && (*t == Clock::time_point::min() || *t == Clock::time_point::max());
+  const bool clamped = t && out_of_clock_range(*t);
   if (t && !clamped) return *t;
   // Enough of the text to recognise it; a damaged column may hold anything, of any length.
   constexpr std::size_t kShown = 64;

@@ -71,4 +71,8 @@ Clock::time_point clamped_time_point(std::int64_t count, Clock::duration unit) {
   return Clock::time_point(Clock::duration(ticks));
 }
 
+bool out_of_clock_range(Clock::time_point t) {
+  return t == Clock::time_point::min() || t == Clock::time_point::max();
+}
+
 }  // namespace mailtap::storage

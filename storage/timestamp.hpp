@@ -24,4 +24,9 @@ std::optional<Clock::time_point> parse_timestamp(std::string_view text);
 // time as with the one written. Wrapping round instead turned "before 1600" into "before 2200".
 Clock::time_point clamped_time_point(std::int64_t count, Clock::duration unit);
 
+// Whether `t` is the clock's first or last instant, as clamped_time_point (and parse_timestamp)
+// give for a time the clock cannot hold: a recorded time that says nothing of when it was
+// ("out of range"), and a span from it overflows.
+bool out_of_clock_range(Clock::time_point t);
+
 }  // namespace mailtap::storage

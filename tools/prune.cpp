@@ -127,9 +127,8 @@ std::string render_text(const storage::PruneResult& result, const PruneArgs& a) 
            "  (" + counted(v.events, "event") + ", " + counted(v.messages, "message") + ")\n";
   for (const std::int64_t id : result.unreadable_kept)
     out += "kept session " + std::to_string(id) +
-           ": its started_at, ended_at or last record's time is not a timestamp, so its age is "
-           "unknown (a damaged "
-           "record: run mailtap audit)\n";
+           ": its started_at, ended_at or last record's time is not a timestamp or is out of "
+           "range, so its age is unknown (a damaged record: run mailtap audit)\n";
   // In place of the list, why it is empty: a mistyped year (--before 1026-12-01) shows as what
   // it asked for.
   if (victims.empty() && !a.before.empty() && !a.keep)

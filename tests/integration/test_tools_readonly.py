@@ -1057,6 +1057,31 @@ class ToolsReadOnlyTest(h.IntegrationCase):
                       "a timestamp", pruned)
         self.assertNotIn(f"would remove session {sid} ", pruned)
 
+    def test_a_date_out_of_the_clocks_range_is_unreadable_and_prune_keeps_it(self):
+        # A year typed 1026: a timestamp in form, outside what the clock holds. The readers
+        # call it unreadable ("out of range"); prune took it for the clock's first instant,
+        # older than every --before, and deleted it.
+        db = self.copy_db("out-of-range.db")
+        sid = self.refused_session()
+        con = sqlite3.connect(db)
+        with con:
+            con.execute("UPDATE sessions SET started_at = '1026-05-01T10:00:00.000000Z' "
+                        "WHERE id = ?", (sid,))
+        con.close()
+        said = 'started_at holds "1026-05-01T10:00:00.000000Z", out of range'
+        self.assertIn(f"damaged  {said}", self.tool("show", str(sid), db=db).stdout.decode())
+        exported = json.loads(self.tool("export", str(sid), db=db).stdout)
+        self.assertEqual(exported["unreadable"], said)
+        for keep in (("--before", "2000-01-01"), ("--keep", "0")):
+            pruned = self.tool("prune", *keep, db=db).stdout.decode()
+            self.assertIn(f"kept session {sid}: its started_at, ended_at or last record's time "
+                          "is not a timestamp or is out of range", pruned)
+            self.assertNotIn(f"removed session {sid} ", pruned)
+        con = sqlite3.connect(db)
+        self.assertEqual(con.execute("SELECT count(*) FROM sessions WHERE id = ?",
+                                     (sid,)).fetchone(), (1,))
+        con.close()
+
     def test_mbox_from_line_of_unreadable_times_is_the_documented_marker_never_1970(self):
         # mboxrd readers need a date on the From line: with neither the message's nor the
         # session's start readable it is the marker docs/tools/export.md names.

@@ -541,9 +541,9 @@ TEST(StoragePruner, APruneStoppedByAnErrorListsWhatItDeleted) {
   EXPECT_EQ(body_files_in(path), 0u);
 }
 
-// A session whose started_at or ended_at holds no timestamp (a damaged file) has no known age:
-// prune keeps it, says so, and deletes the others as it would have.
-TEST(StoragePruner, ASessionWhoseTimesAreUnreadableIsKeptAndNamed) {
+// Four ended sessions started at kT0, `damage` (SQL) done to sessions 2 and 3: prune, by age
+// (--before, dry run) and then by count (--keep 0), deletes 1 and 4 and keeps and names 2 and 3.
+void expect_damaged_two_and_three_kept(const std::string& damage) {
   TempDir dir;
   const std::string path = dir.file("m.db");
   {
@@ -558,12 +558,7 @@ TEST(StoragePruner, ASessionWhoseTimesAreUnreadableIsKeptAndNamed) {
   }
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-  // Text that sorts before any date (as "1999-..." does) looks older than every --before.
-  ASSERT_EQ(sqlite3_exec(raw,
-                         "UPDATE sessions SET started_at = '1999-xx' WHERE id = 2;"
-                         "UPDATE sessions SET ended_at = '' WHERE id = 3",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, damage.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(raw);
 
   for (const bool by_age : {true, false}) {
@@ -584,6 +579,24 @@ TEST(StoragePruner, ASessionWhoseTimesAreUnreadableIsKeptAndNamed) {
   }
   EXPECT_EQ(count(path, "SELECT count(*) FROM sessions"), 2);
   EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE id IN (2, 3)"), 2);
+}
+
+// A session whose started_at or ended_at holds no timestamp (a damaged file) has no known age:
+// prune keeps it, says so, and deletes the others as it would have.
+TEST(StoragePruner, ASessionWhoseTimesAreUnreadableIsKeptAndNamed) {
+  // Text that sorts before any date (as "1999-..." does) looks older than every --before.
+  expect_damaged_two_and_three_kept(
+      "UPDATE sessions SET started_at = '1999-xx' WHERE id = 2;"
+      "UPDATE sessions SET ended_at = '' WHERE id = 3");
+}
+
+// A well-formed date the clock cannot hold (before 1677 or after 2262: a year typed 1026 or
+// 9999) is as unreadable as no timestamp, as the readers say ("out of range"): not its clamped
+// first or last instant, which made a start in 1026 older than every --before.
+TEST(StoragePruner, ASessionWhoseTimesAreOutOfRangeIsKeptAndNamed) {
+  expect_damaged_two_and_three_kept(
+      "UPDATE sessions SET started_at = '1026-05-01T10:00:00.000000Z' WHERE id = 2;"
+      "UPDATE sessions SET ended_at = '9999-05-01T10:00:00.000000Z' WHERE id = 3");
 }
 
 // A session still in progress is judged silent by the time of its last record: one whose last
