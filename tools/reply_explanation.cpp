@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "proxy/common/text.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/reply_codes.hpp"
 #include "tools/terminal_text.hpp"
@@ -36,10 +37,9 @@ std::string_view next_token(std::string_view& rest) {
   return token;
 }
 
+// Reply text as SMTP bounds it: without blanks around it, nor the line end a paste brings along.
 std::string trimmed(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
+  return std::string(trim_blanks(strip_crlf(s)));
 }
 
 std::string heading(const ReplyQuery& q) {

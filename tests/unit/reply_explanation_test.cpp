@@ -195,6 +195,21 @@ TEST(ReplyQueryParse, CodesStatusesAndPastedLines) {
   EXPECT_EQ(q->text, "Service not available");
 }
 
+// The reply's text ends where SMTP ends it: blanks (spaces, tabs) and the pasted line end go,
+// as everywhere else mailtap reads reply text (trim_blanks); any other control character is
+// part of the text, kept to be shown escaped rather than dropped unseen.
+TEST(ReplyQueryParse, TextLosesBlanksAndTheLineEndOnly) {
+  std::string error;
+  auto q = parse_reply_query("535 5.7.8 \tBad credentials \t\r\n", error);
+  ASSERT_TRUE(q) << error;
+  EXPECT_EQ(q->text, "Bad credentials");
+  q = parse_reply_query("550 5.1.1 No such user\f", error);
+  ASSERT_TRUE(q) << error;
+  EXPECT_EQ(q->text, "No such user\f");
+  EXPECT_NE(render_explanation_json(*q).find(R"("text":"No such user\u000c")"), std::string::npos)
+      << render_explanation_json(*q);
+}
+
 TEST(ReplyQueryParse, TwoFailuresOfDifferentKindsAreStillAReply) {
   // Servers do mix a permanent code with a temporary status (and the other way round).
   std::string error;
