@@ -59,10 +59,11 @@ std::string unmeant_control(std::uint32_t cp) {
          "), which no value can mean";
 }
 
-// The hex digits of a \u or \U escape (`e`) at line[i], as UTF-8; leaves i after them.
+// The hex digits of a \x, \u or \U escape (`e`) at line[i], as UTF-8; leaves i after them.
+// \xHH (TOML 1.1) is the code point U+00HH, as \u00HH is, not a byte.
 bool unicode_escape(char e, std::string_view line, std::size_t& i, std::string& out,
                     std::string& error) {
-  const std::size_t digits = e == 'u' ? 4 : 8;
+  const std::size_t digits = e == 'x' ? 2 : e == 'u' ? 4 : 8;
   if (line.size() - i < digits) {
     error = "\\" + std::string(1, e) + " needs " + std::to_string(digits) + " hex digits";
     return false;
@@ -99,10 +100,12 @@ bool escape(char e, std::string_view line, std::size_t& i, std::string& out, std
       out.push_back('\n');
       return true;
     case 'b':
+    case 'e':  // TOML 1.1: ESC
     case 'f':
     case 'r':
       error = "\\" + std::string(1, e) + " gives " +
               unmeant_control(e == 'b'   ? 0x08
+                              : e == 'e' ? 0x1B
                               : e == 'f' ? 0x0C
                                          : 0x0D);
       return false;
@@ -112,6 +115,7 @@ bool escape(char e, std::string_view line, std::size_t& i, std::string& out, std
     case '\\':
       out.push_back('\\');
       return true;
+    case 'x':  // TOML 1.1
     case 'u':
     case 'U':
       return unicode_escape(e, line, i, out, error);

@@ -165,6 +165,14 @@ TEST(ConfigText, NulControlCharactersAndInvalidUtf8AreRefused) {
   EXPECT_NE(parse_error("db = 'a\rb'\n").find("line 1: a control character (U+000D)"),
             std::string::npos)
       << "a lone CR is no line end";
+  // TOML 1.1's \e and \xHH are escapes, not "unknown" ones that single quotes would keep as a
+  // backslash and a letter: an ESC is refused for what it is, a printable \xHH is its character.
+  EXPECT_EQ(parse_error("ehlo-name = \"x\\ey\"\n"),
+            "line 1: \\e gives a control character (U+001B), which no value can mean");
+  EXPECT_EQ(parse_error("ehlo-name = \"x\\x1by\"\n"),
+            "line 1: \\x gives a control character (U+001B), which no value can mean");
+  EXPECT_EQ(parse_error("ehlo-name = \"x\\x1\"\n"), "line 1: \\x needs hex digits");
+  EXPECT_EQ(parse_ok("auth-user = \"caf\\xe9 \\x41\"\n").at(0).value, "caf\xc3\xa9 A");
   // What can be meant stays: tab and newline (a command may be a short script), and UTF-8.
   const auto e =
       parse_ok("password-cmd = \"a\\tb\\nc\"\nauth-user = \"caf\xc3\xa9\"\nx = 'a\tb'\n");
