@@ -14,6 +14,7 @@
 
 #include "proxy/common/home_directory.hpp"
 #include "proxy/common/private_file.hpp"
+#include "proxy/common/stop_signal_deferral.hpp"
 
 namespace mailtap::cli {
 
@@ -102,11 +103,51 @@ std::string default_config_path() {
   return default_config_path([](const char* name) { return std::getenv(name); });
 }
 
+namespace {
+
+std::string stopped_reading(const std::string& path) {
+  const char* name = sigabbrev_np(stop_signals::WaitWatch::caught());
+  return std::string("stopped (SIG") + (name != nullptr ? name : "?") +
+         ") while reading the config file " + path;
+}
+
+// The whole of `fd` (a file `st` describes) into `text`, reserved beforehand so that no
+// reallocation leaves a copy of a password; "" when read, else why not. Under a `watch`, `fd`
+// does not block (the wait for a FIFO's writer, or its next line, is the watch's).
+std::string read_all(int fd, const struct stat& st, std::string& text,
+                     stop_signals::WaitWatch* watch) {
+  constexpr std::size_t largest_stream = 1 << 20;
+  text.reserve(S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) + 4096 : largest_stream);
+  char chunk[4096];
+  std::string problem;
+  for (;;) {
+    if (watch != nullptr && !watch->wait_readable(fd)) break;
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && (errno == EINTR || (watch != nullptr && errno == EAGAIN))) continue;
+    if (n < 0) {
+      problem = std::strerror(errno);
+      break;
+    }
+    if (n == 0) break;
+    if (text.size() + static_cast<std::size_t>(n) > text.capacity()) {
+      problem = S_ISREG(st.st_mode) ? "changed while being read" : "larger than 1 MiB";
+      break;
+    }
+    text.append(chunk, static_cast<std::size_t>(n));
+  }
+  OPENSSL_cleanse(chunk, sizeof chunk);
+  return problem;
+}
+
+}  // namespace
+
 std::optional<ConfigFile> load_config_file(const std::string& path, bool explicit_path,
-                                           std::string& error) {
+                                           std::string& error, stop_signals::WaitWatch* watch) {
   ConfigFile file;
   if (path.empty()) return file;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Under a watch, opening a FIFO does not wait for its writer: the read waits, and yields to a
+  // stop signal.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (watch != nullptr ? O_NONBLOCK : 0));
   if (fd < 0) {
     if (errno == ENOENT && !explicit_path) return file;
     error = "config file " + path + ": " + std::strerror(errno);
@@ -129,34 +170,19 @@ std::optional<ConfigFile> load_config_file(const std::string& path, bool explici
     file.directory = std::filesystem::absolute(path).lexically_normal().parent_path().string();
   file.private_to_owner = st.st_uid == ::getuid() && (st.st_mode & 077) == 0;
   file.mode = st.st_mode & 07777;
-  // Read in one buffer sized from the start, so no reallocation leaves a copy of a password.
   std::string text;
-  constexpr std::size_t largest_stream = 1 << 20;
-  text.reserve(S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) + 4096 : largest_stream);
-  char chunk[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      error = "config file " + path + ": " + std::strerror(errno);
-      ::close(fd);
-      wipe(text);
-      OPENSSL_cleanse(chunk, sizeof chunk);
-      return std::nullopt;
-    }
-    if (n == 0) break;
-    if (text.size() + static_cast<std::size_t>(n) > text.capacity()) {
-      error = "config file " + path +
-              (S_ISREG(st.st_mode) ? ": changed while being read" : ": larger than 1 MiB");
-      ::close(fd);
-      wipe(text);
-      OPENSSL_cleanse(chunk, sizeof chunk);
-      return std::nullopt;
-    }
-    text.append(chunk, static_cast<std::size_t>(n));
-  }
+  const std::string problem = read_all(fd, st, text, watch);
   ::close(fd);
-  OPENSSL_cleanse(chunk, sizeof chunk);
+  if (watch != nullptr && watch->stopped()) {
+    wipe(text);
+    error = stopped_reading(path);
+    return std::nullopt;
+  }
+  if (!problem.empty()) {
+    wipe(text);
+    error = "config file " + path + ": " + problem;
+    return std::nullopt;
+  }
   auto parsed = parse_config_text(text, error);
   wipe(text);
   if (!parsed) {

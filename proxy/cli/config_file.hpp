@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proxy/cli/config_text.hpp"
+#include "proxy/common/stop_signal_deferral.hpp"
 
 namespace mailtap::cli {
 
@@ -48,7 +49,11 @@ std::string default_config_path();
 // Reads `path`. A missing file is an error when `explicit_path` (--config), else an empty
 // ConfigFile. A file (or pipe) that group or others may write, or that someone other than
 // this user or root owns, is refused (docs/config.md). Returns nullopt with `error` set on failure.
+// Under a `watch` (a command that handles the stop signals, which are deferred), a stop signal
+// ends the read, a FIFO's wait for its writer included: nullopt, `error` saying it was stopped,
+// and WaitWatch::caught() the signal.
 std::optional<ConfigFile> load_config_file(const std::string& path, bool explicit_path,
-                                           std::string& error);
+                                           std::string& error,
+                                           stop_signals::WaitWatch* watch = nullptr);
 
 }  // namespace mailtap::cli

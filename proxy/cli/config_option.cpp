@@ -35,9 +35,9 @@ CLI::Option* add_config_option(CLI::App& app, std::string& path) {
 }
 
 std::optional<ConfigFile> load_chosen_config(const std::string& flag_path,
-                                             const OptionLayers::Getenv& getenv,
-                                             std::string& error) {
-  if (!flag_path.empty()) return load_config_file(flag_path, true, error);
+                                             const OptionLayers::Getenv& getenv, std::string& error,
+                                             stop_signals::WaitWatch* watch) {
+  if (!flag_path.empty()) return load_config_file(flag_path, true, error, watch);
   if (const char* env = getenv("MAILTAP_CONFIG"); env != nullptr && *env != '\0') {
     // ~/ as in every other MAILTAP_ path; what is still no path is refused as --config's is.
     std::string path = home_expanded(env, getenv);
@@ -45,9 +45,9 @@ std::optional<ConfigFile> load_chosen_config(const std::string& flag_path,
       error = "env MAILTAP_CONFIG: " + why;
       return std::nullopt;
     }
-    return load_config_file(path, true, error);
+    return load_config_file(path, true, error, watch);
   }
-  return load_config_file(default_config_path(getenv), false, error);
+  return load_config_file(default_config_path(getenv), false, error, watch);
 }
 
 namespace {
@@ -71,28 +71,46 @@ std::string check_tool_tables(const ConfigFile& file, const CLI::App& app,
 
 }  // namespace
 
+std::optional<ConfigFile> load_chosen_config_deferring_stops(const std::string& flag_path,
+                                                             const OptionLayers::Getenv& getenv,
+                                                             std::string& error, bool& stopped) {
+  stop_signals::defer();
+  stop_signals::WaitWatch watch;
+  auto file = load_chosen_config(flag_path, getenv, error, &watch);
+  stopped = !file && stop_signals::WaitWatch::caught() != 0;
+  return file;
+}
+
 void layer_common_options(Subcommand& cmd) {
   static const std::vector<std::string> common = {"db", "color"};
   CLI::App& app = *cmd.app;
   const bool takes_any = std::any_of(common.begin(), common.end(), [&](const std::string& name) {
     return app.get_option_no_throw("--" + name) != nullptr;
   });
-  // Innermost, so the file is read first (a FIFO nobody writes can hold that up: a stop signal
-  // must still end it); then a stop signal is held for the command's handler (command.hpp),
-  // whether or not the command takes any option of the file's.
-  if (cmd.handles_stop_signals) {
-    cmd.run = [run = std::move(cmd.run)] {
-      stop_signals::defer();
-      return run();
-    };
+  // The stop signals held from here for the command's handler (command.hpp), whether or not it
+  // takes any option of the file's; one that comes while the file is read stops it there.
+  const bool handles_stops = cmd.handles_stop_signals;
+  if (!takes_any) {
+    if (handles_stops) {
+      cmd.run = [run = std::move(cmd.run)] {
+        stop_signals::defer();
+        return run();
+      };
+    }
+    return;
   }
-  if (!takes_any) return;
   auto path = std::make_shared<std::string>();
   add_config_option(app, *path);
-  cmd.run = [&app, path, run = std::move(cmd.run)] {
+  cmd.run = [&app, path, handles_stops, run = std::move(cmd.run)] {
     const auto getenv = [](const char* name) -> const char* { return std::getenv(name); };
     std::string error;
-    auto file = load_chosen_config(*path, getenv, error);
+    bool stopped = false;
+    auto file = handles_stops ? load_chosen_config_deferring_stops(*path, getenv, error, stopped)
+                              : load_chosen_config(*path, getenv, error);
+    if (stopped) {
+      log::notice(error);
+      return 0;
+    }
     if (file) {
       OptionLayers layers(app, common);
       layers.add_path_keys({"db"});

@@ -16,10 +16,18 @@ namespace mailtap::cli {
 CLI::Option* add_config_option(CLI::App& app, std::string& path);
 
 // The file named by --config (`flag_path`), else by $MAILTAP_CONFIG, else the default one
-// (which may be missing; a named one may not).
+// (which may be missing; a named one may not). `watch`: as load_config_file's.
 std::optional<ConfigFile> load_chosen_config(const std::string& flag_path,
-                                             const OptionLayers::Getenv& getenv,
-                                             std::string& error);
+                                             const OptionLayers::Getenv& getenv, std::string& error,
+                                             stop_signals::WaitWatch* watch = nullptr);
+
+// For a command that handles the stop signals: holds them from here for its handler
+// (stop_signal_deferral.hpp) and reads the file as load_chosen_config does, under a WaitWatch.
+// A stop signal while it is read (a FIFO nobody writes) ends the read: nullopt, `stopped`, and
+// `error` the line that says so; the command stops there as it would once started (status 0).
+std::optional<ConfigFile> load_chosen_config_deferring_stops(const std::string& flag_path,
+                                                             const OptionLayers::Getenv& getenv,
+                                                             std::string& error, bool& stopped);
 
 // For a tool that reads the record: adds --config, and before it runs fills --db and --color
 // from MAILTAP_DB / MAILTAP_COLOR, else the file's [TOOL] table, else its top level. Tools

@@ -610,7 +610,14 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
     log::error(error);
     return 1;
   }
-  auto file = load_chosen_config(args.config_path, getenv, error);
+  // From the file on, a stop signal is held for the handler run_proxy installs (command.hpp),
+  // or ends the wait for the file.
+  bool stopped = false;
+  auto file = load_chosen_config_deferring_stops(args.config_path, getenv, error, stopped);
+  if (stopped) {
+    log::notice(error);
+    return 0;
+  }
   // Built after parsing, so options other commands' code adds to proxy are layered too.
   OptionLayers layers(app, {}, {"print-config"});
   if (file) {
@@ -623,9 +630,6 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
     log::error(error);
     return 2;
   }
-  // The command line and the file read, before a password source, the database or a thread:
-  // from here a stop signal is held for the handler run_proxy installs (command.hpp).
-  stop_signals::defer();
   // CLI11 adds up every -v and --verbose=N; an explicit count sets the level instead.
   args.verbose = static_cast<int>(flag_count(*app.get_option("--verbose")));
   warn_about_unknown_variables(app, {args.auth.secrets.password_env});
