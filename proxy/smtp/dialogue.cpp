@@ -646,10 +646,11 @@ void Dialogue::abandon_message(std::string_view why) {
 void Dialogue::replies_not_relayed(std::string_view replies, std::uint64_t upstream_octets) {
   upstream_octets = std::min(upstream_octets, bytes_from_upstream_);
   bytes_from_upstream_ -= upstream_octets;
-  Event e =
-      note_event(EventKind::note, {}, std::string(unrelayed_note_prefix) + std::string(replies));
-  e.wire_size = static_cast<std::size_t>(upstream_octets);
-  record(std::move(e));
+  // A note is no octet on a wire (wire_size 0): the count is in its text, where a sum of
+  // wire_size over the record cannot take it for octets sent.
+  record(note_event(EventKind::note, {},
+                    std::string(unrelayed_note_prefix) + std::to_string(upstream_octets) +
+                        " octets (" + std::string(replies) + ")"));
 }
 
 void Dialogue::recording_failed(std::string cause) {

@@ -164,7 +164,7 @@ class Dialogue {
   // The owner will never write `replies` (as reply_summaries says them), recorded as relayed,
   // to the client: it held them for a commit that did not come in time. Their
   // `upstream_octets` (as upstream_octets_taken() counted them) come off bytes_from_upstream(),
-  // and a note says so.
+  // and a note says so: "not relayed to the client: N octets (REPLIES)", wire_size 0.
   void replies_not_relayed(std::string_view replies, std::uint64_t upstream_octets);
   // Ends the dialogue with nothing more said to anyone, when the session stops for a reason
   // the dialogue did not see. Closes an open message body's record, so the events still add up

@@ -28,7 +28,8 @@ inline constexpr std::string_view unsent_note_prefix = "not sent upstream: ";
 
 // Its counterpart on the client's side, a `note` after replies recorded as relayed that mailtap
 // never wrote to the client: held for a commit that did not come within the client's limit
-// (docs/dialogue.md, "Timeouts"). The record does not claim the client was told.
+// (docs/dialogue.md, "Timeouts"). The record does not claim the client was told. A
+// mailtap_note: its wire_size is 0, the octets withheld are in its text ("N octets (...)").
 inline constexpr std::string_view unrelayed_note_prefix = "not relayed to the client: ";
 
 struct Event {

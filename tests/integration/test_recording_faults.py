@@ -647,6 +647,8 @@ class LockContentionTest(IntegrationCase):
             c.send(dot_stuff(make_message(unique_token("slow"))) + b".\r\n")
             reply = c.reply()  # while the lock is still held
             holder.execute("ROLLBACK")
+            c.read_until_closed()
+            received = len(c.received)  # every octet the client got, from the greeting on
         self.assertEqual(reply.code, 421, reply)
         self.assertIn("recording did not keep up for 2.0s", str(reply))
         text = str(reply)
@@ -668,7 +670,21 @@ class LockContentionTest(IntegrationCase):
                         rec.dump(evs))
         self.assertEqual(s["bytes_upstream_to_client"],
                          sum(e["wire_size"] for e in down) - withheld["wire_size"], rec.dump(evs))
-        self.assertEqual(notes[0]["wire_size"], withheld["wire_size"])
+        # A note is no octet on a wire (schema.md): its wire_size is 0, and the octets withheld
+        # are in its text, so that a sum of wire_size never counts them as sent.
+        self.assertEqual(notes[0]["note"],
+                         f"not relayed to the client: {withheld['wire_size']} octets "
+                         f"({bytes(withheld['bytes']).decode().rstrip()})")
+        self.assertEqual([e for e in evs if e["direction"] == "mailtap_note" and e["wire_size"]],
+                         [], rec.dump(evs))
+        # What the client got adds up from the record: the server's octets relayed, less those
+        # the note names, and mailtap's own replies (the 421).
+        to_client = sum(e["wire_size"] for e in evs
+                        if e["direction"] in ("upstream_to_client", "mailtap_to_client"))
+        withheld_octets = int(notes[0]["note"].split(": ", 1)[1].split(" ", 1)[0])
+        self.assertEqual(received, to_client - withheld_octets, rec.dump(evs))
+        self.assertEqual(received, s["bytes_upstream_to_client"] + sum(
+            e["wire_size"] for e in evs if e["direction"] == "mailtap_to_client"), rec.dump(evs))
 
     def test_a_write_lock_held_past_the_busy_timeout_delays_the_reply_not_the_record(self):
         fake = self.fake("good")
