@@ -26,6 +26,26 @@ std::string escape_line(std::string_view text) {
   return out;
 }
 
+void append_escaped_value(std::string& out, std::string_view value) {
+  for (const char ch : value) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += ch;
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += ch;
+    } else {
+      append_hex_escape(out, c);
+    }
+  }
+}
+
+std::string escaped_value(std::string_view value) {
+  std::string out;
+  append_escaped_value(out, value);
+  return out;
+}
+
 std::string escape_text(std::string_view text) {
   std::string out;
   while (!text.empty()) {

@@ -19,6 +19,13 @@ std::string escape_line(std::string_view text);
 // some terminals) and bytes that are not UTF-8 are escaped as escape_line escapes them.
 std::string escape_text(std::string_view text);
 
+// A value mailtap's own text quotes from the wire or from its options (a user name in a note
+// or a reply): printable ASCII kept, `"` and `\` after a backslash, every other byte as \xHH.
+// Lossless and unambiguous ("j\xc3\xb6rg" is jörg, "j\\xc3" is what it says), and printable
+// ASCII, so it fits an SMTP reply's text as well as a note. Appends to `out`.
+void append_escaped_value(std::string& out, std::string_view value);
+std::string escaped_value(std::string_view value);
+
 // `character`, the bytes of one well-formed UTF-8 character, is a C1 control (U+0080..U+009F:
 // 0xC2 0x80..0x9F).
 bool is_c1_control(std::string_view character);

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <optional>
 
+#include "proxy/common/hex.hpp"
+#include "proxy/common/terminal_escape.hpp"
+
 namespace mailtap::smtp {
 namespace {
 
@@ -26,18 +29,30 @@ bool ends_with_ci(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && contains_ci(s.substr(s.size() - suffix.size()), suffix);
 }
 
-// Printable ASCII only (the server's text and the user name end up in a reply and a log),
-// runs of spaces folded, at most `max` octets.
+// Printable ASCII only (the server's text ends up in a reply and a log): other octets as
+// \xHH, runs of spaces folded, at most `max` octets (an escape is never cut).
 std::string printable(std::string_view s, std::size_t max) {
   std::string out;
-  for (char c : s) {
-    const char p = c >= 0x20 && c <= 0x7e ? c : '?';
-    if (p == ' ' && (out.empty() || out.back() == ' ')) continue;
-    out += p;
+  std::size_t fits = 0;  // where the output is cut if it grows past max: after whole escapes
+  for (const char c : s) {
+    if (c == ' ' && (out.empty() || out.back() == ' ')) continue;
+    if (c >= 0x20 && c <= 0x7e) {
+      out += c;
+    } else {
+      append_hex_escape(out, static_cast<unsigned char>(c));
+    }
+    if (out.size() <= max - 3) fits = out.size();
   }
   while (!out.empty() && out.back() == ' ') out.pop_back();
-  if (out.size() > max) out = out.substr(0, max - 3) + "...";
+  if (out.size() > max) out = out.substr(0, fits) + "...";
   return out;
+}
+
+// A user name as mailtap's notes quote one (escaped_value: lossless, \xHH), at most kMaxName
+// octets of it.
+std::string name(std::string_view user) {
+  return user.size() > kMaxName ? escaped_value(user.substr(0, kMaxName - 3)) + "..."
+                                : escaped_value(user);
 }
 
 Provider provider_of(std::string_view host, const SaslFailure& f) {
@@ -100,12 +115,12 @@ std::string token_advice(const AuthAttempt& a, const SaslFailure& f, Provider p)
     case OAuthError::Meaning::wrong_scope:
       return "the token lacks the scope this needs" +
              (scope.empty() ? std::string() : " (" + scope + ")") +
-             ", or it is for another account than " + printable(a.user, kMaxName) +
+             ", or it is for another account than " + name(a.user) +
              ": request a token with that scope for that account";
     case OAuthError::Meaning::other:
       break;
   }
-  return "the server refused the token: check that it is for " + printable(a.user, kMaxName) +
+  return "the server refused the token: check that it is for " + name(a.user) +
          (scope.empty() ? std::string() : " with scope " + scope) + " and not expired";
 }
 
@@ -168,9 +183,9 @@ std::string refusal_advice(const AuthAttempt& a, const SaslFailure& f, Provider 
   if (std::optional<std::string> advice = reply_advice(r, text)) return std::move(*advice);
   if (token) {
     const std::string scope = needed_scope(p, f);
-    std::string advice =
-        "the server refused the token: it must be for " + printable(a.user, kMaxName) +
-        (scope.empty() ? std::string() : " with scope " + scope) + " and not expired";
+    std::string advice = "the server refused the token: it must be for " + name(a.user) +
+                         (scope.empty() ? std::string() : " with scope " + scope) +
+                         " and not expired";
     if (p == Provider::microsoft) advice += ", and SMTP AUTH must be enabled for the mailbox";
     return advice;
   }
@@ -203,7 +218,7 @@ struct Explanation {
 Explanation server_refusal(const AuthAttempt& a, const SaslFailure& f, const std::string& mech) {
   using Kind = SaslFailure::Kind;
   const std::string host = printable(a.upstream_host, kMaxName);
-  const std::string user = printable(a.user, kMaxName);
+  const std::string user = name(a.user);
   Explanation x;
   if (f.kind != Kind::refused) {
     x.head = host + " broke off " + mech + " as " + user;
@@ -227,7 +242,7 @@ Explanation server_refusal(const AuthAttempt& a, const SaslFailure& f, const std
 Explanation local_failure(const AuthAttempt& a, const SaslFailure& f, const std::string& mech) {
   using Kind = SaslFailure::Kind;
   const std::string host = printable(a.upstream_host, kMaxName);
-  const std::string user = printable(a.user, kMaxName);
+  const std::string user = name(a.user);
   Explanation x;
   x.head = "cannot " + mech + " as " + user + " to " + host;
   x.summary = printable(f.detail, kMaxSummary);

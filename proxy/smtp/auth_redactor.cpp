@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "proxy/common/hex.hpp"
+#include "proxy/common/terminal_escape.hpp"
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
@@ -42,29 +43,9 @@ bool scram_printable(std::string_view v) {
   return true;
 }
 
-void append_escaped(std::string& out, std::string_view s) {
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += ch;
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += ch;
-    } else {
-      append_hex_escape(out, c);
-    }
-  }
-}
-
-std::string escaped(std::string_view s) {
-  std::string out;
-  append_escaped(out, s);
-  return out;
-}
-
 std::string quoted(std::string_view s) {
   std::string out = "\"";
-  append_escaped(out, s);
+  append_escaped_value(out, s);
   out += '"';
   return out;
 }
@@ -378,11 +359,11 @@ AuthRedactor::Rendering AuthRedactor::challenge(std::string_view data) {
       if (!data.empty()) return {};
       break;
   }
-  return {Payload::keep, escaped(data)};
+  return {Payload::keep, escaped_value(data)};
 }
 
 AuthRedactor::Rendering AuthRedactor::scram_challenge(std::string_view data) {
-  const Rendering keep{Payload::keep, escaped(data)};
+  const Rendering keep{Payload::keep, escaped_value(data)};
   if (step_ == 0 && data.empty()) return keep;
   if (step_ == 1 && !scram_server_first_) {
     // r=nonce,s=salt,i=count[,ext]: salt and count are public parameters.
@@ -607,7 +588,7 @@ AuthRedactor::Rendering AuthRedactor::respond_scram_first(std::string_view d) {
     return {};
   }
   learn_user(user.view());
-  if (!policy_.redact_users) return {Payload::keep, escaped(d)};
+  if (!policy_.redact_users) return {Payload::keep, escaped_value(d)};
   std::string body = std::string(gs2->flag) + ",";
   if (gs2->has_authzid) body += "a=" + token(authzid.view());
   body += ",n=" + token(user.view()) + ",r=" + std::string(nonce);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "proxy/common/terminal_escape.hpp"
 #include "proxy/smtp/auth_explanation.hpp"
 #include "proxy/smtp/capabilities.hpp"
 #include "proxy/smtp/command.hpp"
@@ -37,9 +38,11 @@ std::string Dialogue::auth_mechanism() const {
   return redactor_.authenticated() ? redactor_.mechanism() : std::string{};
 }
 
+// Escaped as the relayed AUTH's notes quote a name (\xHH), so the note is lossless and the
+// reply that quotes it stays printable ASCII.
 std::string Dialogue::login_user_label() const {
-  return printable(shown_login_user(login_->user(), options_.login->password.get(),
-                                    options_.redaction.redact_users));
+  return escaped_value(shown_login_user(login_->user(), options_.login->password.get(),
+                                        options_.redaction.redact_users));
 }
 
 void Dialogue::note_rewrite(std::string verb, std::string note) {

@@ -1,10 +1,12 @@
 // Dialogue: AUTH on mailtap's side. --auth-user (mailtap authenticates after the client's
 // EHLO/HELO, before the client sees the reply) and --assist-auth (AUTH typed in clear), each
 // scenario run whole, byte by byte and split at every position.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/dialogue.hpp"
@@ -249,6 +251,35 @@ TEST(DialogueAuth, FailureIsTheNextMailsReplyAndTheSessionStaysUsable) {
   EXPECT_FALSE(r.by_mailtap);
   EXPECT_EQ(r.auth_user, "");
   expect_no_secret(r, password);
+}
+
+// A user name outside ASCII (intl18-F4) is quoted in mailtap's notes and replies as the relayed
+// AUTH's notes quote it, every such octet as \xHH, so "jörg" and "jürg" stay two names.
+TEST(DialogueAuth, ANonAsciiOwnUserNameIsEscapedNotBlurred) {
+  DialogueOptions o = login_options(true, false);
+  o.login->user = "j\xc3\xb6rg\\x";
+  const Result ok = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_auth),
+          upstream("235 2.7.0 Authentication successful\r\n"),
+      },
+      o);
+  std::vector<std::string> notes;
+  for (const Event& e : ok.events) notes.push_back(e.note);
+  const std::string name = "j\\xc3\\xb6rg\\\\x";
+  EXPECT_THAT(notes, ::testing::Contains("authenticated by mailtap as " + name + " (PLAIN)"));
+  EXPECT_THAT(notes, ::testing::Contains(::testing::HasSubstr("has authenticated as " + name)));
+  const Result refused = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_auth),
+          upstream("535 5.7.8 Error: authentication failed\r\n"),
+          client("MAIL FROM:<a@x>\r\n"),
+      },
+      o);
+  EXPECT_THAT(refused.client_per_step[3],
+              ::testing::HasSubstr("refused AUTH PLAIN as " + name + ": 535 5.7.8"));
 }
 
 // mailtap's own user name that holds its password (most often: is it) would give the password
