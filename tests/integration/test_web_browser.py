@@ -647,6 +647,26 @@ class MessageViewBrowserTest(BrowserCase):
         note = d.find_element(By.CSS_SELECTOR, ".raw-note.escaped-octets").text
         self.assertIn("3 octets that are not UTF-8", note)
 
+    def test_utf8_stays_utf8_beside_an_octet_that_is_not(self):
+        """intl18-F1: one Latin-1 octet in a transcript line or a charset-less text part made
+        the page read all of it as Latin-1 ("GrÃ¼Ãe"). The UTF-8 is shown as its characters
+        and only the other octets as \\xHH, as the raw source and `mailtap show` do."""
+        _, page = self.record("mixed", "Subject: Grüße\r\nContent-Type: text/plain\r\n\r\n"
+                              "Hällo \u202e\r\n".encode() + b"latin1: caf\xe9\r\n")
+        d = self.driver
+        d.get(page)
+        (part,) = WebDriverWait(d, 20).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "pre.text-part"))
+        text = part.get_attribute("textContent")
+        self.assertIn("Hällo \u202e", text)
+        self.assertIn("latin1: caf\\xe9", text)
+        d.get(page.rsplit("/message/", 1)[0])
+        WebDriverWait(d, 20).until(lambda d: "latin1" in d.find_element(By.ID, "transcript").text)
+        transcript = d.find_element(By.ID, "transcript").get_attribute("textContent")
+        self.assertIn("Subject: Grüße", transcript)
+        self.assertIn("latin1: caf\\xe9", transcript)
+        self.assertNotIn("Ã", transcript)
+
     def test_the_search_box_says_it_matches_the_octets_as_recorded(self):
         # A subject the message page shows decoded ("Bericht für März") is not found by those
         # words (the record holds =?UTF-8?B?...?=): a documented limit, which the page must say.

@@ -33,7 +33,8 @@ async function getJson(url, signal) {
 
 // Text the API sends as base64 because it is not UTF-8 (an `X_encoding: "base64"` member
 // beside it: a Latin-1 user name, a header; for an array, such as the audit's integrity
-// lines, every item) is decoded in place, as Latin-1, for display.
+// lines, every item) is decoded in place for display: its UTF-8 as characters, every other
+// octet as \xHH (textOfBase64), as `mailtap show` and the raw source show them.
 function withTextDecoded(value) {
   if (Array.isArray(value)) {
     value.forEach(withTextDecoded);
@@ -42,10 +43,10 @@ function withTextDecoded(value) {
       const name = key.endsWith("_encoding") ? key.slice(0, -"_encoding".length) : null;
       const encoded = name && value[key] === "base64" ? value[name] : undefined;
       if (typeof encoded === "string") {
-        value[name] = atob(encoded);
+        value[name] = textOfBase64(encoded);
         delete value[key];
       } else if (Array.isArray(encoded) && encoded.every((item) => typeof item === "string")) {
-        value[name] = encoded.map((item) => atob(item));
+        value[name] = encoded.map(textOfBase64);
         delete value[key];
       } else {
         withTextDecoded(value[key]);
@@ -99,13 +100,19 @@ function showError(error) {
   view.replaceChildren(el("p", { className: "error" }, String(error.message || error)));
 }
 
-// Bytes the API sends as base64 (when they are not UTF-8) are shown decoded, as Latin-1
-// (getJson decodes them already; this also reads an object that did not come through it).
+// Bytes the API sends as base64 (when they are not UTF-8) are shown as textOfBase64 shows
+// them (getJson decodes them already; this also reads an object that did not come through it).
 function bytesOf(object, name) {
   const value = object[name];
   if (value === null || value === undefined) return "";
-  if (object[name + "_encoding"] === "base64") return atob(value);
+  if (object[name + "_encoding"] === "base64") return textOfBase64(value);
   return value;
+}
+
+// Octets sent as base64 because they are not all UTF-8: one stray octet must not turn the
+// UTF-8 around it into mojibake, so they are read as the raw source reads them (escapedText).
+function textOfBase64(encoded) {
+  return escapedText(Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0)), false).text;
 }
 
 // A header field the API gives as its octets (they are not UTF-8) comes with its text beside
