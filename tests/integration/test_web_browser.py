@@ -122,6 +122,37 @@ class WebBrowserTest(BrowserCase):
         rows = w.request(self.web.port, "/api/sessions").json()["sessions"]
         return [r["id"] for r in rows if predicate(r)][-1]
 
+    def test_transcript_shows_line_endings_and_control_octets_as_show_does(self):
+        """intl18-F2: a bare LF in a BDAT chunk (kept as sent, RFC 3030) was drawn as a line
+        break, like a CRLF, a bare CR vanished, and ESC, NUL and BEL went into the page raw.
+        They are shown as `mailtap show` prints them (\\n, \\r, \\xHH), marked."""
+        db = self.tmp / "endings.db"
+        chunk = (b"Subject: endings\r\n\r\nbare1\nbare2\r\nlf\rcr\r\n"
+                 b"esc \x1b[31mred nul a\x00b bel \x07\r\n")
+        with h.Mailtap(self.postfix.submission, ca_file=self.pki.ca_cert, db=db) as mt:
+            with h.SmtpSocket(mt.port) as c:
+                c.cmd(b"EHLO h\x1b[2Jx")
+                c.cmd(b"MAIL FROM:<sender@client.test>")
+                c.cmd(b"RCPT TO:<bob@example.test>")
+                c.cmd(b"BDAT %d LAST\r\n" % len(chunk) + chunk, eol=b"")
+                c.cmd(b"QUIT")
+        show = h.run([str(h.mailtap_bin()), "show", "1", "--db", str(db)]).stdout.decode()
+        self.assertIn("bare1\\nbare2", show)
+        with w.WebServer(db) as web:
+            d = self.driver
+            d.get(f"http://localhost:{web.port}/#/session/1")
+            self.wait(lambda d: "bare1" in d.find_element(By.ID, "transcript").text)
+            text = d.find_element(By.ID, "transcript").get_attribute("textContent")
+            lines = d.find_element(By.ID, "transcript").text.splitlines()
+            marked = d.execute_script("return [...document.querySelectorAll('#transcript .esc')]"
+                                      ".map((e) => e.textContent)")
+        for shown in ["EHLO h\\x1b[2Jx", "bare1\\nbare2", "lf\\rcr", "\\x1b[31mred",
+                      "a\\x00b", "bel \\x07"]:
+            self.assertIn(shown, text)
+        self.assertEqual([c for c in text if ord(c) < 0x20 and c not in "\n\t"], [])
+        self.assertNotIn("bare1", lines, "a bare LF drawn as a line break")
+        self.assertTrue({"\\n", "\\r", "\\x1b", "\\x00", "\\x07"} <= set(marked), marked)
+
     def test_1_list_shows_recorded_sessions_and_a_new_one_without_reload(self):
         d = self.driver
         d.get(self.base)

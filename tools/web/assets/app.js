@@ -541,6 +541,32 @@ const WHO = {
   mailtap_note: ["~~", "note", "mailtap's note"],
 };
 
+// Wire text as `mailtap show` prints it: a CRLF ends a line; a bare LF or CR is `\n` or `\r`
+// inside the line, so a line end that is not CRLF stays visible, and every other control
+// character (C0 but tab, DEL, C1) is \xHH of its octets: none reaches the page (or a terminal
+// a line is copied into) raw. Each escape is marked, so it is not read as typed text.
+function wireText(text) {
+  const nodes = [];
+  let plain = "";
+  const hex = (octet) => `\\x${octet.toString(16).padStart(2, "0")}`;
+  text.split("\r\n").forEach((line, i) => {
+    if (i > 0) plain += "\n";
+    for (const ch of line) {
+      const code = ch.codePointAt(0);
+      if (ch === "\t" || (code >= 0x20 && code < 0x7f) || code > 0x9f) {
+        plain += ch;
+        continue;
+      }
+      const shown = ch === "\n" ? "\\n" : ch === "\r" ? "\\r" : code < 0x80 ? hex(code) : hex(0xc2) + hex(code);
+      if (plain) nodes.push(plain);
+      plain = "";
+      nodes.push(el("span", { className: "esc", title: "an octet shown escaped, as mailtap show writes it" }, shown));
+    }
+  });
+  if (plain) nodes.push(plain);
+  return nodes;
+}
+
 function transcriptLine(event, session, previous, explanation) {
   const [prefix, side, title] = WHO[event.direction] || ["??", "note", event.direction];
   const classes = ["line", side];
@@ -549,10 +575,10 @@ function transcriptLine(event, session, previous, explanation) {
   if (event.reply_code >= 400) classes.push("reply-bad");
   const at = seconds(session.started_at, event.at);
   const delta = previous ? seconds(previous.at, event.at) : null;
-  const text = bytesOf(event, "bytes").replace(/\r\n$/, "").replace(/\r\n/g, "\n");
+  const text = bytesOf(event, "bytes").replace(/\r\n$/, "");
   const content = el("span", { className: "text" });
   if (isNote && !text) content.append(`${event.kind}: ${event.note || ""}`);
-  else content.append(text);
+  else content.append(...wireText(text));
   if (event.redacted)
     content.append(el("span", { className: "redacted" }, `redacted: ${event.wire_size} bytes on the wire`));
   if (text && event.note && !text.includes(event.note))
