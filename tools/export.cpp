@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 
+#include "proxy/common/hex.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/options/database_path_option.hpp"
 #include "storage/reader.hpp"
@@ -37,15 +38,23 @@ struct ExportArgs {
   std::string output;  // "" = stdout
 };
 
-// The reverse-path of "MAIL FROM:<a@b> SIZE=1", or "MAILER-DAEMON" for the null path.
+// The reverse-path of "MAIL FROM:<a@b> SIZE=1", or "MAILER-DAEMON" for the null path, as one
+// ASCII word for the "From " line: readers split that line at spaces and read it as ASCII
+// (Python's mailbox fails on an SMTPUTF8 sender), so a space, a control octet, an octet
+// outside ASCII and the backslash itself are \xHH: the sender stays whole and can be read back.
 std::string envelope_sender(std::string_view mail_from) {
   const auto open = mail_from.find('<');
   const auto close = mail_from.find('>', open == std::string_view::npos ? 0 : open);
   if (open == std::string_view::npos || close == std::string_view::npos || close == open + 1)
     return "MAILER-DAEMON";
-  std::string s(mail_from.substr(open + 1, close - open - 1));
-  for (char& c : s)
-    if (c == ' ' || static_cast<unsigned char>(c) < 0x20) c = '_';
+  std::string s;
+  for (const char c : mail_from.substr(open + 1, close - open - 1)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u > 0x20 && u < 0x7f && c != '\\')
+      s += c;
+    else
+      append_hex_escape(s, u);
+  }
   return s;
 }
 

@@ -1097,6 +1097,25 @@ class ToolsReadOnlyTest(h.IntegrationCase):
                         data[:80])
         self.assertNotIn(b"1970", data)
 
+    def test_mbox_from_line_of_an_smtputf8_sender_is_ascii_and_lossless(self):
+        # intl18-F3: an SMTPUTF8 sender went raw into the "From " line, where Python's mailbox
+        # (which reads that line as ASCII) failed on every access, and the spaces of a quoted
+        # local part silently became '_'. The line's sender is ASCII, its other octets \xHH.
+        db = self.copy_db("smtputf8-sender.db")
+        sid = self.session_with(self.sent["plain"][0])
+        con = sqlite3.connect(db)
+        with con:
+            con.execute("UPDATE messages SET mail_from = ? WHERE session_id = ?",
+                        ('MAIL FROM:<"j ö\\rg"@exämple.org> SMTPUTF8', sid))
+        con.close()
+        path = self.tmp / "smtputf8.mbox"
+        self.tool("export", str(sid), "--format", "mbox", "-o", str(path), db=db)
+        self.assertTrue(path.read_bytes().startswith(
+            b'From "j\\x20\\xc3\\xb6\\x5crg"@ex\\xc3\\xa4mple.org '), path.read_bytes()[:80])
+        (message,) = mailbox.mbox(str(path))
+        self.assertTrue(message.get_from().startswith('"j\\x20\\xc3\\xb6\\x5crg"@ex\\xc3\\xa4mple.org '))
+        self.assertIn(self.sent["plain"][0], message.as_string())
+
     def test_audit_json_keeps_non_utf8_text_as_base64(self):
         # As export does: text from the record that is not UTF-8 is base64, with
         # "<name>_encoding": "base64" beside it, never U+FFFD; UTF-8 text stays a string.
