@@ -1,5 +1,5 @@
 // `mailtap explain CODE [ENHANCED] [TEXT...]`: what a reply means and what usually fixes it,
-// from the table `show` and `audit` use, with the wordings of Gmail and Microsoft 365.
+// from the table `show` and `audit` use, with the wordings of Gmail, Microsoft 365 and Postfix.
 #include <memory>
 #include <string>
 #include <vector>

@@ -333,12 +333,16 @@ constexpr const char* kMockPlainTextFix =
     "msmtp: tls off; curl: no --ssl-reqd). A session whose client used STARTTLS to mailtap "
     "(proxy --local-tls) cannot be served by the mock: mailtap replay plays it.";
 
+constexpr const char* kUndeclaredSmtputf8Fix =
+    "Add SMTPUTF8 to MAIL FROM (MAIL FROM:<jörg@example.org> SMTPUTF8) when the server lists "
+    "SMTPUTF8 in its EHLO reply; if it does not, use an ASCII address (RFC 6531 section 3.4).";
+
 constexpr const char* kSendAsFix =
     "Use the mailbox's own address in MAIL FROM and From:, or have the admin grant Send As "
     "permission.";
 
 // Wordings from Google's and Microsoft's documentation of their submission servers
-// (smtp.gmail.com:587/465, smtp.office365.com:587), and mailtap's own replies.
+// (smtp.gmail.com:587/465, smtp.office365.com:587), Postfix's smtpd, and mailtap's own replies.
 constexpr std::array kWordings{
     // mailtap's restatement of a server's refusal of its own AUTH comes first: the server's
     // words it quotes (Gmail's 454 4.7.0 rate limit) are not the reply's.
@@ -496,6 +500,17 @@ constexpr std::array kWordings{
                  "Run the token command by hand as the proxy's user: its error is quoted after "
                  "\"no access token for AUTH:\" and in mailtap's log; fix it (an expired refresh "
                  "token needs a new sign-in) and connect again."},
+    // Postfix's own words (smtpd), for the two refusals of text that is not ASCII.
+    WordingEntry{553, "5.6.7", "must declare smtputf8", "Postfix",
+                 "the address holds characters that are not ASCII, and MAIL FROM was sent "
+                 "without the SMTPUTF8 parameter that allows them (RFC 6531)",
+                 kUndeclaredSmtputf8Fix},
+    WordingEntry{500, "5.5.2", "bad utf-8 syntax", "Postfix",
+                 "the command holds octets that are not UTF-8 (often Latin-1 typed in a "
+                 "terminal that is not set to UTF-8), which this server refuses",
+                 "Send the command in valid UTF-8: set the terminal (or the client) to UTF-8, "
+                 "or type the address in ASCII; a non-ASCII address also needs SMTPUTF8 on "
+                 "MAIL FROM."},
     WordingEntry{421, "4.3.0", "recording failed", "mailtap",
                  "mailtap's recording failed (a full disk, a lost database), so it accepts no new "
                  "sessions",
@@ -540,6 +555,7 @@ constexpr std::array kAdvice{
     AdviceEntry{0, "5.2.2", kMailboxFullFix},
     AdviceEntry{0, "4.2.2", kMailboxFullFix},
     AdviceEntry{0, "5.3.4", kSmallerFix},
+    AdviceEntry{0, "5.6.7", kUndeclaredSmtputf8Fix},
     AdviceEntry{0, "5.2.3", kSmallerFix},
     AdviceEntry{0, "5.5.4", kParametersFix},
     AdviceEntry{0, "5.7.8",

@@ -35,7 +35,8 @@ std::string explain_reply(int code, std::string_view enhanced);
 struct ReplyAdvice {
   std::string meaning;  // one line, as explain_reply() (or the server's specific meaning)
   std::string fix;      // what usually fixes it, what to send next for 334 and 354; "" for success
-  std::string server;   // "Gmail", "Microsoft 365", "mailtap" when `text` matched its wording
+  std::string
+      server;  // "Gmail", "Microsoft 365", "Postfix", "mailtap" when `text` matched its wording
 };
 // Who sent the reply, where the caller knows it (a recorded event's direction): a server's reply
 // is never given mailtap's own meaning, whatever its text says; typed-in text (`mailtap

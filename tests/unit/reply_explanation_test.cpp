@@ -70,6 +70,24 @@ TEST(ReplyAdvice, MicrosoftWordingsTellTheThreeCasesApart) {
   EXPECT_NE(requiretls.fix.find("Microsoft 365"), std::string::npos);
 }
 
+// intl18-F5: Postfix's refusals of a non-ASCII address sent without SMTPUTF8, and of octets
+// that are not UTF-8, got the advice for a mistyped address or an overlong line.
+TEST(ReplyAdvice, PostfixUtf8RefusalsNameTheirCause) {
+  const auto undeclared =
+      advise_reply(553, "5.6.7", "553 5.6.7 Must declare SMTPUTF8 to send unicode address\r\n");
+  EXPECT_EQ(undeclared.server, "Postfix");
+  EXPECT_NE(undeclared.meaning.find("without the SMTPUTF8 parameter"), std::string::npos);
+  EXPECT_NE(undeclared.fix.find("SMTPUTF8"), std::string::npos) << undeclared.fix;
+  EXPECT_EQ(undeclared.fix.find("<user@example.com>"), std::string::npos) << undeclared.fix;
+  // The status alone (another server's words) points at SMTPUTF8 too.
+  EXPECT_NE(advise_reply(550, "5.6.7").fix.find("SMTPUTF8"), std::string::npos);
+  const auto bad_utf8 = advise_reply(500, "5.5.2", "500 5.5.2 Error: bad UTF-8 syntax\r\n");
+  EXPECT_EQ(bad_utf8.server, "Postfix");
+  EXPECT_NE(bad_utf8.meaning.find("not UTF-8"), std::string::npos) << bad_utf8.meaning;
+  EXPECT_NE(bad_utf8.fix.find("UTF-8"), std::string::npos) << bad_utf8.fix;
+  EXPECT_EQ(bad_utf8.fix.find("512"), std::string::npos) << bad_utf8.fix;
+}
+
 TEST(ReplyAdvice, MailtapReasonsOnlyInMailtapReplies) {
   EXPECT_EQ(advise_reply(421, "4.7.0",
                          "mailtap: 127.0.0.1:25 does not offer STARTTLS; refusing to continue")
