@@ -13,10 +13,12 @@ import http.client
 import json
 import os
 import quopri
+import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -705,6 +707,60 @@ class WebListenTest(h.IntegrationCase):
         self.assertIn(f"cannot serve the web page on 127.0.0.1:{port}: Address already in use",
                       cp.stderr)
         self.assertIn("choose another ADDR:PORT", cp.stderr)
+
+
+NOBODY = 65534
+
+
+def as_nobody(*command: str) -> list[str]:
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *command]
+
+
+class WebNoThreadTest(h.IntegrationCase):
+    """Each answer that reads the record runs on a thread of its own (a full-size stack). When
+    the system starts no more threads for `mailtap web` (its user's limit on processes, ulimit
+    -u, reached), such a request gets a 503 that says why, and a line on stderr, and the server
+    answers again once threads can be started: std::thread's failure used to reach CivetWeb's
+    thread and end the process (and with `proxy --web` the relay). Provoked for real: the
+    server runs as nobody (the limit does not bind root here) and its limit is lowered under it."""
+
+    def test_a_request_no_thread_can_be_started_for_gets_a_503_and_the_server_lives_on(self):
+        home = Path(tempfile.mkdtemp(prefix="mailtap-nothread-"))
+        self.addCleanup(shutil.rmtree, home, ignore_errors=True)
+        db = home / "record.db"
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=db) as mt:
+                h.smtplib_send(mt.port, b"Subject: threads\r\n\r\nhello\r\n")
+        finally:
+            sink.close()
+        for path in [home, *home.iterdir()]:
+            os.chown(path, NOBODY, NOBODY)
+        # Its own HOME: root's config directory is not nobody's to read.
+        with w.WebServer(db, run_as=as_nobody(), env={"HOME": str(home)}) as web:
+            (session,) = [s["id"] for s in w.request(web.port, "/api/sessions").json()["sessions"]]
+            paths = ["/api/sessions", f"/api/sessions/{session}",
+                     f"/api/sessions/{session}/download", f"/api/sessions/{session}/messages/1/raw"]
+            limit = subprocess.run(as_nobody("prlimit", "--pid", str(web.proc.pid), "--nproc",
+                                             "--raw", "--noheadings", "--output=SOFT"),
+                                   capture_output=True, text=True, check=True).stdout.strip()
+            # A soft limit of one process: nobody's are more, so no thread can start.
+            subprocess.run(as_nobody("prlimit", "--pid", str(web.proc.pid), "--nproc=1:"),
+                           check=True)
+            for path in paths:
+                r = w.request(web.port, path)
+                self.assertEqual(r.status, 503, (path, r.body))
+                self.assertEqual(r.headers["content-length"], str(len(r.body)))
+                self.assertIn("no thread could be started", r.json()["error"])
+            self.assertEqual(w.request(web.port, paths[2], method="HEAD").status, 503)
+            self.assertIsNone(web.proc.poll(), web.stderr)
+            subprocess.run(as_nobody("prlimit", "--pid", str(web.proc.pid), f"--nproc={limit}:"),
+                           check=True)
+            for path in paths:
+                self.assertEqual(w.request(web.port, path).status, 200, path)
+            self.assertIsNone(web.proc.poll(), web.stderr)
+        self.assertIn(f"mailtap web: /api/sessions/{session}/download: answered 503: "
+                      "no thread could be started", web.stderr)
 
 
 MIB = 1 << 20

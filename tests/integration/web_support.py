@@ -113,9 +113,10 @@ class WebServer:
 
     READY = re.compile(r"mailtap: web page at (http://\S+/)")
 
-    def __init__(self, db: Path, extra_args=(), env: Optional[dict] = None):
+    def __init__(self, db: Path, extra_args=(), env: Optional[dict] = None, run_as=()):
         self.db = db
         self.extra_args = list(extra_args)
+        self.run_as = list(run_as)  # a command that runs it (setpriv as another user)
         self.env = env  # added to the test's environment
         self.proc: Optional[subprocess.Popen] = None
         self.url = ""
@@ -142,7 +143,7 @@ class WebServer:
             self.port = h.free_port()
             self._err.clear()
             self.proc = subprocess.Popen(
-                [str(h.mailtap_bin()), "web", "--db", str(self.db), "--listen",
+                [*self.run_as, str(h.mailtap_bin()), "web", "--db", str(self.db), "--listen",
                  f"127.0.0.1:{self.port}", *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 env={**os.environ, **(self.env or {})})

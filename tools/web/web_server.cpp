@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -167,6 +168,8 @@ struct WebServer::Impl {
   std::unique_ptr<storage::Reader> watch_reader;  // the watcher thread's own connection
   std::unique_ptr<ChangeWatcher> watcher;
   std::atomic<int> streams{0};
+  // A 500 built whole at the start: sent when memory runs out, which building one would need.
+  std::string out_of_memory_reply;
   std::unique_ptr<mg_context, ContextStopper> context;  // last: stopped before the rest goes
 
   ~Impl() {
@@ -185,11 +188,16 @@ struct WebServer::Impl {
   static int on_http_error(mg_connection* conn, int status, const char*) {
     mark_answered(conn);
     const mg_request_info* info = mg_get_request_info(conn);
-    const Response r = status == 400 && refused_for_its_method(info)
-                           ? method_refusal(info->request_method)
-                           : unreadable_request_response(status);
-    write_all(conn, serialize_head(r));
-    if (!wants_head_only(conn)) write_all(conn, r.body);
+    auto* self = static_cast<Impl*>(mg_get_user_data(mg_get_context(conn)));
+    try {
+      const Response r = status == 400 && refused_for_its_method(info)
+                             ? method_refusal(info->request_method)
+                             : unreadable_request_response(status);
+      write_all(conn, serialize_head(r));
+      if (!wants_head_only(conn)) write_all(conn, r.body);
+    } catch (...) {  // as handle
+      self->answer_out_of_memory(conn, 0);
+    }
     return 0;  // handled: CivetWeb sends nothing
   }
 
@@ -207,8 +215,12 @@ struct WebServer::Impl {
     auto* self = static_cast<Impl*>(mg_get_user_data(mg_get_context(closing)));
     // The callback is handed the connection const; it is CivetWeb's, written as any other.
     auto* conn = const_cast<mg_connection*>(closing);
-    self->send(conn, self->refusal(*info).value_or(error_response(
-                         400, "only a path (/...) or this server's own URL names a page")));
+    try {
+      self->send(conn, self->refusal(*info).value_or(error_response(
+                           400, "only a path (/...) or this server's own URL names a page")));
+    } catch (...) {  // as handle
+      self->answer_out_of_memory(conn, 0);
+    }
   }
 
   // Set on the connection once mailtap has answered its request (CivetWeb clears it for each).
@@ -218,22 +230,36 @@ struct WebServer::Impl {
 
   // `already_sent`: octets of the head a PeerWatch sent early.
   int send(mg_connection* conn, const Response& r, std::size_t already_sent = 0) {
+    if (r.streamed && !wants_head_only(conn)) return send_streamed_response(conn, r, already_sent);
     const std::string head = serialize_head(r);
     write_all(conn, std::string_view(head).substr(already_sent));
-    if (wants_head_only(conn)) return r.status;
-    if (r.streamed)
-      on_full_stack([&] {
-        try {
-          send_streamed(conn, *r.streamed);
-        } catch (const std::exception&) {
-          // What the body throws is caught in send_streamed; what is left there to throw is its
-          // log line running out of memory, so this says it without allocating.
-          std::fputs("mailtap web: a download was cut short: out of memory\n", stderr);
-        }
-      });
-    else
-      write_all(conn, r.body);
+    if (!wants_head_only(conn)) write_all(conn, r.body);
     return r.status;
+  }
+
+  // A body that reads the record as it goes runs SQL: it is sent on a full-size stack, its head
+  // too, so that when no thread can be started nothing has been sent and the client gets a 503.
+  int send_streamed_response(mg_connection* conn, const Response& r, std::size_t already_sent) {
+    std::string why;
+    const bool ran = on_full_stack(
+        [&] {
+          bool head_built = false;
+          try {
+            const std::string head = serialize_head(r);
+            head_built = true;
+            if (write_all(conn, std::string_view(head).substr(already_sent)))
+              send_streamed(conn, *r.streamed);
+          } catch (const std::exception&) {
+            // What the body throws is caught in send_streamed; what is left to throw is the
+            // head or a log line running out of memory, so this says it without allocating.
+            if (!head_built)
+              write_all(conn, std::string_view(out_of_memory_reply).substr(already_sent));
+            std::fputs("mailtap web: a response was cut short: out of memory\n", stderr);
+          }
+        },
+        why);
+    if (ran) return r.status;
+    return send(conn, no_thread_reply(conn, why), already_sent);
   }
 
   // Reads a body file, and a session's events a batch at a time (SQL: on_full_stack). The octets
@@ -297,44 +323,89 @@ struct WebServer::Impl {
     return std::nullopt;
   }
 
+  // What escapes the answer to a request (memory running out while a response or its head is
+  // built) gets the fixed 500 rather than leave CivetWeb's thread, which would end the process
+  // (and with `proxy --web` the relay). Nothing of the answer has been written then but what a
+  // PeerWatch sent early: a head is written once built whole, its body cannot throw, and what a
+  // streamed body or a live feed throws is caught where it is written.
   int handle(mg_connection* conn) {
     mark_answered(conn);
+    std::optional<PeerWatch> peer;  // looked for only when a search asks
+    try {
+      return answer(conn, peer);
+    } catch (...) {
+      return answer_out_of_memory(conn, peer ? peer->response_octets_sent() : 0);
+    }
+  }
+
+  int answer_out_of_memory(mg_connection* conn, std::size_t already_sent) const noexcept {
+    write_all(conn, std::string_view(out_of_memory_reply).substr(already_sent));
+    std::fputs("mailtap web: a request could not be answered: out of memory\n", stderr);
+    return 500;
+  }
+
+  int answer(mg_connection* conn, std::optional<PeerWatch>& peer) {
     const mg_request_info* info = mg_get_request_info(conn);
     if (auto refused = refusal(*info)) return send(conn, *refused);
     const Route route = match_route(info->local_uri ? info->local_uri : "");
     if (route.kind == RouteKind::events) return stream_events(conn);
     // Looked for only when a search asks, and then once: a socket stays with its request.
-    std::optional<PeerWatch> peer;
     Api::ClientGone gone = [info, &peer] {
       if (!peer) peer.emplace(connection_socket(*info));
       return peer->gone();
     };
     const Response r = respond_with_full_stack(
-        route, parse_query(info->query_string ? info->query_string : ""), gone);
+        conn, route, parse_query(info->query_string ? info->query_string : ""), gone);
     return send(conn, r, peer ? peer->response_octets_sent() : 0);
   }
 
   // CivetWeb's worker threads have small stacks (Debian builds it with 100 KiB): too small for
   // SQLite's query planner on the list query once the sanitizers add their redzones. Queries,
   // and the sending of a body that reads the record as it goes, run on a thread with the
-  // system's default stack instead, the worker waiting for it.
+  // system's default stack instead, the worker waiting for it. False, `fn` not run, with `why`
+  // set, when no thread can be started (the limit on a user's processes, ulimit -u, or a
+  // cgroup's pids.max): std::thread throws, and on a CivetWeb thread that would end the process.
   template <typename Fn>
-  static void on_full_stack(Fn&& fn) {
-    std::thread(std::forward<Fn>(fn)).join();
+  static bool on_full_stack(Fn&& fn, std::string& why) {
+    std::thread worker;
+    try {
+      worker = std::thread(std::forward<Fn>(fn));
+    } catch (const std::system_error& e) {
+      why = e.what();
+      return false;
+    }
+    worker.join();
+    return true;
+  }
+
+  // The 503 for a request no thread could be started for, said on stderr too: the system, not
+  // the request, is at fault, and trying again may well succeed.
+  static Response no_thread_reply(mg_connection* conn, const std::string& why) {
+    const mg_request_info* info = mg_get_request_info(conn);
+    std::string line = "mailtap web: ";
+    line += info && info->local_uri ? info->local_uri : "a request";
+    line += ": answered 503: no thread could be started to answer it: " + why + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
+    return error_response(503, "no thread could be started to answer this request (" + why +
+                                   "): the system's limit on processes (ulimit -u)? Try again");
   }
 
   template <typename Query>
-  Response respond_with_full_stack(const Route& route, const Query& query,
+  Response respond_with_full_stack(mg_connection* conn, const Route& route, const Query& query,
                                    const Api::ClientGone& gone) {
     Response r;
-    on_full_stack([&] {
-      try {
-        r = api->respond(route, query, gone);
-      } catch (const std::exception&) {
-        r = error_response(500, "the request could not be answered (out of memory?)");
-      }
-    });
-    return r;
+    std::string why;
+    const bool ran = on_full_stack(
+        [&] {
+          try {
+            r = api->respond(route, query, gone);
+          } catch (const std::exception&) {
+            r = error_response(500, "the request could not be answered (out of memory?)");
+          }
+        },
+        why);
+    return ran ? r : no_thread_reply(conn, why);
   }
 
   // Server-sent events: one "change" event whenever the record changed (the page then fetches
@@ -344,21 +415,29 @@ struct WebServer::Impl {
       streams.fetch_sub(1);
       return send(conn, error_response(503, "too many live pages open; close one"));
     }
+    struct Slot {
+      std::atomic<int>& n;
+      ~Slot() { n.fetch_sub(1); }
+    } slot{streams};
     Response head;
     head.content_type = "text/event-stream; charset=utf-8";
-    ChangeWatcher::Snapshot seen = watcher->current();
-    bool open = write_all(conn, serialize_head(head, true)) && !wants_head_only(conn) &&
-                write_all(conn, "retry: 1000\nevent: change\ndata: " + seen.state + "\n\n");
-    while (open) {
-      ChangeWatcher::Snapshot now;
-      if (!watcher->wait_for_change(seen.generation, kKeepAlive, now)) break;
-      if (now.generation == seen.generation)
-        open = write_all(conn, ": keep-alive\n\n");
-      else
-        open = write_all(conn, "event: change\ndata: " + now.state + "\n\n");
-      seen = now;
+    const std::string head_octets = serialize_head(head, true);
+    try {  // once the head is out, what throws (memory) ends the stream, as a closed page does
+      ChangeWatcher::Snapshot seen = watcher->current();
+      bool open = write_all(conn, head_octets) && !wants_head_only(conn) &&
+                  write_all(conn, "retry: 1000\nevent: change\ndata: " + seen.state + "\n\n");
+      while (open) {
+        ChangeWatcher::Snapshot now;
+        if (!watcher->wait_for_change(seen.generation, kKeepAlive, now)) break;
+        if (now.generation == seen.generation)
+          open = write_all(conn, ": keep-alive\n\n");
+        else
+          open = write_all(conn, "event: change\ndata: " + now.state + "\n\n");
+        seen = now;
+      }
+    } catch (const std::exception&) {
+      std::fputs("mailtap web: a live feed was ended: out of memory\n", stderr);
     }
-    streams.fetch_sub(1);
     return 200;
   }
 };
@@ -378,6 +457,9 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
   std::call_once(library, [] { mg_init_library(0); });
 
   auto impl = std::make_unique<Impl>();
+  const Response out_of_memory =
+      error_response(500, "the request could not be answered (out of memory?)");
+  impl->out_of_memory_reply = serialize_head(out_of_memory) + out_of_memory.body;
   impl->api = Api::open(options.db_path, error);
   if (!impl->api) return nullptr;
   impl->watch_reader = storage::Reader::open(options.db_path, error);
