@@ -163,9 +163,9 @@ void message_from(const Statement& r, int first, MessageRow& m, bool leave_long_
 }
 
 bool InlineBodyBudget::keeps(std::uint64_t transaction, bool in_file, std::int64_t length) {
-  auto it = std::find_if(used_.begin(), used_.end(),
-                         [transaction](const auto& u) { return u.first == transaction; });
-  if (it == used_.end()) it = used_.insert(used_.end(), {transaction, 0});
+  auto found = std::find_if(used_.rbegin(), used_.rend(),
+                            [transaction](const auto& u) { return u.first == transaction; });
+  auto it = found == used_.rend() ? used_.insert(used_.end(), {transaction, 0}) : found.base() - 1;
   if (it->second < 0) return false;
   if (in_file || it->second + length > static_cast<std::int64_t>(kInlineBodyOctets)) {
     it->second = -1;
@@ -234,6 +234,32 @@ bool is_body_event(const smtp::Event& e) {
   return e.kind == smtp::EventKind::data || e.kind == smtp::EventKind::bdat_chunk;
 }
 
+// An event read with the columns of event_columns_past_inline_left(), after seq: a body
+// event's octets past what `budget` keeps left in its row (BodyOctets::leave_past_inline).
+EventRow left_body_event(Reader::Impl& impl, const Statement& r, std::int64_t id,
+                         InlineBodyBudget& budget, Status& status) {
+  constexpr int kFileOffset = 13;
+  constexpr int kRowId = 15;
+  EventRow e;
+  e.seq = static_cast<std::uint64_t>(r.column_int(0));
+  smtp::Event& ev = e.event;
+  status = impl.event_from(r, 1, id, ev, /*read_body_file=*/false);
+  const bool in_file = !r.is_null(kFileOffset);
+  if (in_file) {
+    e.file_offset = r.column_int(kFileOffset);
+    e.file_length = r.column_int(kFileOffset + 1);
+  }
+  const std::int64_t length = r.column_int(kRowId + 1);
+  if (is_body_event(ev) && !budget.keeps(ev.transaction, in_file, length) && !in_file &&
+      length > 0) {
+    ev.bytes.clear();  // at most kInlineBodyOctets were loaded
+    e.row_id = r.column_int(kRowId);
+    e.file_offset = 0;
+    e.file_length = length;
+  }
+  return e;
+}
+
 }  // namespace
 
 Status Reader::Impl::load_events(std::int64_t id, SessionDetail& d, Reader::BodyOctets octets,
@@ -260,31 +286,12 @@ Status Reader::Impl::load_events(std::int64_t id, SessionDetail& d, Reader::Body
 
 Status Reader::Impl::load_events_past_inline_left(std::int64_t id, SessionDetail& d,
                                                   std::string_view only) {
-  // The columns of event_columns_past_inline_left(), after seq.
-  constexpr int kFileOffset = 13;
-  constexpr int kRowId = 15;
   InlineBodyBudget budget;
   return rows_for("SELECT seq, " + event_columns_past_inline_left() +
                       " FROM events WHERE session_id = ?1" + std::string(only) + " ORDER BY seq",
                   id, [&](const Statement& r) {
-                    EventRow e;
-                    e.seq = static_cast<std::uint64_t>(r.column_int(0));
-                    smtp::Event& ev = e.event;
-                    Status s = event_from(r, 1, id, ev, /*read_body_file=*/false);
-                    const bool in_file = !r.is_null(kFileOffset);
-                    if (in_file) {
-                      e.file_offset = r.column_int(kFileOffset);
-                      e.file_length = r.column_int(kFileOffset + 1);
-                    }
-                    const std::int64_t length = r.column_int(kRowId + 1);
-                    if (is_body_event(ev) && !budget.keeps(ev.transaction, in_file, length) &&
-                        !in_file && length > 0) {
-                      ev.bytes.clear();  // at most kInlineBodyOctets were loaded
-                      e.row_id = r.column_int(kRowId);
-                      e.file_offset = 0;
-                      e.file_length = length;
-                    }
-                    d.events.push_back(std::move(e));
+                    Status s;
+                    d.events.push_back(left_body_event(*this, r, id, budget, s));
                     return s;
                   });
 }
@@ -325,17 +332,31 @@ Status Reader::Impl::load_recipients(std::int64_t id, SessionDetail& d) {
       });
 }
 
-Status Reader::Impl::count_events_left(std::int64_t id, SessionDetail& d) {
+Status Reader::Impl::count_events_left(std::int64_t id, SessionDetail& d, bool bodies) {
   d.events_left.emplace();
+  d.events_left->bodies = bodies;
   return rows_for(
       "SELECT count(*), coalesce(max(seq), 0), "
-      "(SELECT started_at FROM sessions WHERE id = ?1) FROM events "
-      "WHERE session_id = ?1 AND kind NOT IN " +
-          body_event_kinds_sql(),
+      "(SELECT started_at FROM sessions WHERE id = ?1), count(file_offset) FROM events "
+      "WHERE session_id = ?1" +
+          (bodies ? std::string() : " AND kind NOT IN " + body_event_kinds_sql()),
       id, [&](const Statement& r) {
         d.events_left->count = r.column_int(0);
         d.events_left->last_seq = static_cast<std::uint64_t>(r.column_int(1));
         d.events_left->started_at = r.column_text(2);
+        d.events_left->in_body_file = bodies && r.column_int(3) > 0;
+      });
+}
+
+Status Reader::Impl::count_messages_left(std::int64_t id, SessionDetail& d) {
+  d.messages_left.emplace();
+  return rows_for(
+      "SELECT count(*), coalesce(max(seq), 0), (SELECT started_at FROM sessions WHERE id = ?1) "
+      "FROM messages WHERE session_id = ?1",
+      id, [&](const Statement& r) {
+        d.messages_left->count = r.column_int(0);
+        d.messages_left->last_seq = static_cast<std::uint64_t>(r.column_int(1));
+        d.messages_left->started_at = r.column_text(2);
       });
 }
 
@@ -354,11 +375,17 @@ Status Reader::Impl::load(std::int64_t id, std::optional<SessionDetail>& out,
   }
   if (!found) return {};
   if (Status s = load_certificates(id, d); !s.ok()) return s;
+  if (events == Reader::EventRows::none) {
+    if (Status s = count_events_left(id, d, /*bodies=*/true); !s.ok()) return s;
+    if (Status s = count_messages_left(id, d); !s.ok()) return s;
+    out = std::move(d);
+    return {};
+  }
   const bool bodies_only = events == Reader::EventRows::bodies_only;
   const std::string only = bodies_only ? " AND kind IN " + body_event_kinds_sql() : "";
   if (Status s = load_events(id, d, octets, only); !s.ok()) return s;
   if (bodies_only) {
-    if (Status s = count_events_left(id, d); !s.ok()) return s;
+    if (Status s = count_events_left(id, d, /*bodies=*/false); !s.ok()) return s;
   }
   if (Status s = load_messages(id, d, octets != Reader::BodyOctets::read); !s.ok()) return s;
   if (octets == Reader::BodyOctets::read) attach_bodies(d);
@@ -750,12 +777,15 @@ bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, st
   if (octets == BodyOctets::read) return impl_->in_one_snapshot(out, error, load);
   // The octets left in the body file are read later, from the file the rows describe.
   if (!impl_->in_one_snapshot_with_body_file(id, out, error, load, [](const SessionDetail& d) {
-        return std::any_of(d.events.begin(), d.events.end(), [](const EventRow& e) {
-          return e.file_offset.has_value() && !e.row_id;
-        });
+        return (d.events_left && d.events_left->in_body_file) ||
+               std::any_of(d.events.begin(), d.events.end(), [](const EventRow& e) {
+                 return e.file_offset.has_value() && !e.row_id;
+               });
       }))
     return false;
-  if (out && (std::any_of(out->events.begin(), out->events.end(),
+  // Events and messages left in the record may leave octets in their rows: they are read later.
+  if (out && ((out->events_left && out->events_left->bodies) ||
+              std::any_of(out->events.begin(), out->events.end(),
                           [](const EventRow& e) { return e.row_id.has_value(); }) ||
               std::any_of(out->messages.begin(), out->messages.end(),
                           [](const MessageRow& m) { return m.body_left_in_row.has_value(); })))
@@ -763,19 +793,31 @@ bool Reader::load_session(std::int64_t id, std::optional<SessionDetail>& out, st
   return true;
 }
 
+namespace {
+
+// The condition every batch read of a session left in the record adds: the session with id ?1
+// is still the one that started at ?5. As octets: a damaged started_at stored as a BLOB or a
+// number is never equal to the text it was read as, and the session would seem to have lost
+// its rows.
+constexpr std::string_view kStillTheSession =
+    " AND EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND "
+    "CAST(started_at AS BLOB) = CAST(?5 AS BLOB)) ";
+
+}  // namespace
+
 bool Reader::session_events(std::int64_t id, const SessionEventsLeft& left, std::uint64_t after_seq,
-                            std::size_t limit, std::vector<EventRow>& out, std::string& error) {
+                            std::size_t limit, std::vector<EventRow>& out, std::string& error,
+                            InlineBodyBudget* budget) {
   error.clear();
+  InlineBodyBudget unused;
+  InlineBodyBudget& kept = budget != nullptr ? *budget : unused;
   Statement st;
   Status s = impl_->db.prepare(
-      "SELECT seq, " + std::string(kEventColumns) +
-          " FROM events WHERE session_id = ?1 AND seq > ?2 AND seq <= ?3 AND kind NOT IN " +
-          body_event_kinds_sql() +
-          // As octets: a damaged started_at stored as a BLOB or a number is never equal to
-          // the text it was read as, and the session would seem to have lost its events.
-          " AND EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND "
-          "CAST(started_at AS BLOB) = CAST(?5 AS BLOB)) "
-          "ORDER BY seq LIMIT ?4",
+      "SELECT seq, " +
+          (left.bodies ? event_columns_past_inline_left() : std::string(kEventColumns)) +
+          " FROM events WHERE session_id = ?1 AND seq > ?2 AND seq <= ?3" +
+          (left.bodies ? std::string() : " AND kind NOT IN " + body_event_kinds_sql()) +
+          std::string(kStillTheSession) + "ORDER BY seq LIMIT ?4",
       st);
   if (s.ok()) {
     st.bind_int(1, id)
@@ -783,16 +825,160 @@ bool Reader::session_events(std::int64_t id, const SessionEventsLeft& left, std:
         .bind_int(3, static_cast<std::int64_t>(left.last_seq))
         .bind_int(4, static_cast<std::int64_t>(limit))
         .bind_text(5, left.started_at);
-    // Only a body's octets go to the body file: these hold their own.
     s = impl_->each_row(st, [&](const Statement& r) {
+      Status read;
+      if (left.bodies) {
+        out.push_back(left_body_event(*impl_, r, id, kept, read));
+        return read;
+      }
+      // Only a body's octets go to the body file: these hold their own.
       EventRow e;
       e.seq = static_cast<std::uint64_t>(r.column_int(0));
-      Status read = impl_->event_from(r, 1, id, e.event);
+      read = impl_->event_from(r, 1, id, e.event);
       out.push_back(std::move(e));
       return read;
     });
   } else {
     s = impl_->noted(s);
+  }
+  if (!s.ok()) error = s.message;
+  return s.ok();
+}
+
+bool Reader::session_messages(std::int64_t id, const SessionMessagesLeft& left,
+                              std::uint64_t after_seq, std::size_t limit,
+                              std::vector<MessageRow>& out, std::string& error) {
+  error.clear();
+  const std::size_t first = out.size();
+  Status s;
+  if (!impl_->in_read_transaction(error, [&] {
+        Statement st;
+        s = impl_->db.prepare(
+            "SELECT " + message_columns(/*leave_long_body=*/true) +
+                " FROM messages WHERE session_id = ?1 AND seq > ?2 AND seq <= ?3" +
+                std::string(kStillTheSession) + "ORDER BY seq LIMIT ?4",
+            st);
+        if (!s.ok()) {
+          s = impl_->noted(s);
+          return;
+        }
+        st.bind_int(1, id)
+            .bind_int(2, static_cast<std::int64_t>(after_seq))
+            .bind_int(3, static_cast<std::int64_t>(left.last_seq))
+            .bind_int(4, static_cast<std::int64_t>(limit))
+            .bind_text(5, left.started_at);
+        s = impl_->each_row(st, [&](const Statement& r) {
+          MessageRow m;
+          message_from(r, 0, m, /*leave_long_body=*/true);
+          out.push_back(std::move(m));
+        });
+        if (!s.ok() || out.size() == first) return;
+        // The batch's recipients, by message then position, from the same snapshot.
+        Statement rs;
+        s = impl_->db.prepare(
+            "SELECT r.message_id, r.command, r.reply_code, r.reply, r.position "
+            "FROM recipients r JOIN messages m ON m.id = r.message_id "
+            "WHERE m.session_id = ?1 AND m.seq >= ?2 AND m.seq <= ?3 ORDER BY m.seq, r.position",
+            rs);
+        if (!s.ok()) {
+          s = impl_->noted(s);
+          return;
+        }
+        rs.bind_int(1, id)
+            .bind_int(2, static_cast<std::int64_t>(out[first].seq))
+            .bind_int(3, static_cast<std::int64_t>(out.back().seq));
+        auto message = out.begin() + static_cast<std::ptrdiff_t>(first);
+        s = impl_->each_row(rs, [&](const Statement& r) {
+          const std::int64_t message_id = r.column_int(0);
+          while (message != out.end() && message->id != message_id) ++message;
+          if (message == out.end()) return;
+          smtp::Recipient rc;
+          rc.command = r.column_text(1);
+          rc.reply_code = static_cast<int>(r.column_int(2));
+          rc.reply = r.column_text(3);
+          rc.position = static_cast<std::uint64_t>(r.column_int(4));
+          message->message.recipients.push_back(std::move(rc));
+        });
+      }))
+    return false;
+  if (!s.ok()) error = s.message;
+  return s.ok();
+}
+
+namespace {
+
+// The body events of transaction `transaction` of session `id` with a seq past `after_seq`, as
+// load_body_pieces gives them, found by seq (the table's index) and no further than the first
+// body event of a later transaction: mail_transaction is stored after the bytes, and a query
+// on it alone would read every body of the session for each message.
+Status load_body_pieces_from(Reader::Impl& impl, std::int64_t id, std::uint64_t transaction,
+                             std::uint64_t after_seq, std::vector<StoredBodyPiece>& out) {
+  Statement st;
+  if (Status s = impl.db.prepare("SELECT " + bytes_past_inline_left_sql() +
+                                     ", file_offset, file_length, seq, mail_transaction FROM "
+                                     "events WHERE session_id = ?1 AND seq > ?2 AND kind IN " +
+                                     body_event_kinds_sql() + " ORDER BY seq",
+                                 st);
+      !s.ok())
+    return impl.noted(s);
+  st.bind_int(1, id).bind_int(2, static_cast<std::int64_t>(after_seq));
+  InlineBodyBudget budget;
+  for (;;) {
+    const Statement::Step step = st.step();
+    if (step == Statement::Step::error) {
+      Status s = impl.error(st);
+      st.reset();
+      return impl.noted(s);
+    }
+    if (step == Statement::Step::done) break;
+    const auto of = static_cast<std::uint64_t>(st.column_int(6));
+    if (of > transaction) break;
+    if (of < transaction) continue;
+    StoredBodyPiece p;
+    p.file_offset = st.column_optional_int(3);
+    p.file_length = st.column_int(4);
+    p.seq = static_cast<std::uint64_t>(st.column_int(5));
+    const std::int64_t length = st.column_int(2);
+    if (budget.keeps(transaction, p.file_offset.has_value(), length)) {
+      p.bytes = st.column_blob(0);
+    } else if (!p.file_offset && length > 0) {
+      p.row_id = st.column_int(1);
+      p.file_offset = 0;
+      p.file_length = length;
+    }
+    out.push_back(std::move(p));
+  }
+  st.reset();
+  return impl.noted({});
+}
+
+}  // namespace
+
+bool Reader::message_body_pieces(std::int64_t id, const std::string& started_at,
+                                 const MessageRow& m, std::uint64_t after_seq,
+                                 std::vector<StoredBodyPiece>& out, std::string& error) {
+  error.clear();
+  bool same_session = false;
+  Status s;
+  if (!impl_->in_read_transaction(error, [&] {
+        Statement st;
+        s = impl_->db.prepare(
+            "SELECT 1 FROM sessions WHERE id = ?1 AND CAST(started_at AS BLOB) = CAST(?2 AS BLOB)",
+            st);
+        if (!s.ok()) {
+          s = impl_->noted(s);
+          return;
+        }
+        st.bind_int(1, id).bind_text(2, started_at);
+        s = impl_->each_row(st, [&](const Statement&) { same_session = true; });
+        if (s.ok() && same_session && m.message.transaction != 0)
+          s = load_body_pieces_from(*impl_, id, m.message.transaction, after_seq, out);
+      }))
+    return false;
+  if (s.ok() && !same_session) {
+    error =
+        "session " + std::to_string(id) + " was removed while it was being read (mailtap prune?)";
+    return false;
   }
   if (!s.ok()) error = s.message;
   return s.ok();

@@ -123,6 +123,36 @@ struct SessionEventsLeft {
   // The session row's, as stored: a session that took the id since (prune removed this one,
   // which was the newest) started at another time, and its events are not this one's.
   std::string started_at;
+  // EventRows::none: the body events were left too (their octets past what the database holds
+  // of a message left where they are, as BodyOctets::leave_past_inline leaves them), and
+  // whether some of their octets are in the session's body file.
+  bool bodies = false;
+  bool in_body_file = false;
+};
+
+// The messages a session loaded with Reader::EventRows::none left in the record, to be read a
+// batch at a time (Reader::session_messages, for_each_session_message): as SessionEventsLeft.
+struct SessionMessagesLeft {
+  std::uint64_t last_seq = 0;
+  std::int64_t count = 0;
+  std::string started_at;
+};
+
+// Which of a message's body octets in the rows a reader that leaves the rest where they are
+// stored reads (BodyOctets::leave_past_inline, Reader::session_events), as the recorder chose what
+// went to the body file (recorder.cpp): an event's while its message's events up to it hold at most
+// kInlineBodyOctets and none of them went to the body file; none after. Rows written before schema
+// v6 hold every octet of a body: the reader leaves those past the first kInlineBodyOctets in them,
+// as it leaves a body file's.
+class InlineBodyBudget {
+ public:
+  // Event of `transaction`'s body (0 before schema v4) with `length` octets, in the body file
+  // or not: whether its octets in the row are read.
+  // The events of a transaction come one after another: its entry is looked for from the end.
+  bool keeps(std::uint64_t transaction, bool in_file, std::int64_t length);
+
+ private:
+  std::vector<std::pair<std::uint64_t, std::int64_t>> used_;  // octets read; -1: no more
 };
 
 struct SessionDetail {
@@ -138,8 +168,10 @@ struct SessionDetail {
   // Loaded with BodyOctets::leave_past_inline, when some octets were left in their rows
   // (EventRow::row_id, MessageRow::body_left_in_row): what reads them. Null otherwise.
   std::shared_ptr<RowBodyReader> row_bodies;
-  // Loaded with EventRows::bodies_only: which events were left in the record.
+  // Loaded with EventRows::bodies_only or none: which events were left in the record.
   std::optional<SessionEventsLeft> events_left;
+  // Loaded with EventRows::none: which messages were left in the record.
+  std::optional<SessionMessagesLeft> messages_left;
 };
 
 // One piece of a stored message body (one body event): its octets when the database holds them
@@ -320,19 +352,46 @@ class Reader {
   // are loaded, which SessionOctets needs; the others, a session's commands, replies and notes
   // (any number: a client chooses how many commands it sends), are left in the record
   // (SessionDetail::events_left) for session_events to read a batch at a time as they are
-  // written out: memory bounded by the batch, not the session.
+  // written out: memory bounded by the batch, not the session. With EventRows::none (and
+  // BodyOctets::leave_past_inline), no event and no message is loaded: both are left in the
+  // record (SessionDetail::events_left with `bodies`, messages_left) for session_events and
+  // session_messages to read a batch at a time, and a message's body pieces for
+  // message_body_pieces: memory bounded by a batch and a message, whatever the session holds
+  // (the body file and the reader of rows' octets are held as for the others).
   enum class BodyOctets { read, leave_in_file, leave_past_inline };
-  enum class EventRows { all, bodies_only };
+  enum class EventRows { all, bodies_only, none };
   bool load_session(std::int64_t id, std::optional<SessionDetail>& out, std::string& error,
                     BodyOctets octets = BodyOctets::read, EventRows events = EventRows::all);
 
   // Up to `limit` of the events session `id`, loaded with EventRows::bodies_only, left in the
   // record (`left`: none that carries a message body), those with a seq past `after_seq`, in seq
   // order, appended to `out`: each call its own short read, no snapshot held between calls.
-  // None is in the body file. Fewer than expected means the session was removed meanwhile
-  // (mailtap prune): the caller counts (for_each_session_event).
+  // None is in the body file, unless `left.bodies` (EventRows::none): then the body events come
+  // too, their octets left as BodyOctets::leave_past_inline leaves them, with `budget` (one for
+  // every batch of a reading, from the first) saying which a row's octets are read. Fewer than
+  // expected means the session was removed meanwhile (mailtap prune): the caller counts
+  // (for_each_session_event).
   bool session_events(std::int64_t id, const SessionEventsLeft& left, std::uint64_t after_seq,
-                      std::size_t limit, std::vector<EventRow>& out, std::string& error);
+                      std::size_t limit, std::vector<EventRow>& out, std::string& error,
+                      InlineBodyBudget* budget = nullptr);
+
+  // Up to `limit` of the messages session `id`, loaded with EventRows::none, left in the
+  // record (`left`), those with a seq past `after_seq`, in seq order, with their recipients,
+  // appended to `out`, as load_session with BodyOctets::leave_past_inline loads them: each call
+  // its own short read. Fewer than expected: removed meanwhile (for_each_session_message).
+  bool session_messages(std::int64_t id, const SessionMessagesLeft& left, std::uint64_t after_seq,
+                        std::size_t limit, std::vector<MessageRow>& out, std::string& error);
+
+  // The pieces of message `m`'s body, of session `id` loaded with EventRows::none, as
+  // stored_message gives them (read with the body file and the rows' reader the session
+  // holds), appended to `out` in one short read; an error if the session is no longer the one
+  // that started at `started_at` (SessionEventsLeft::started_at). Only body events past
+  // `after_seq` are looked at: a reader of the messages in order passes the last piece of the
+  // message before (a session's transactions follow one another), and reads each body event
+  // once rather than all of them for every message.
+  bool message_body_pieces(std::int64_t id, const std::string& started_at, const MessageRow& m,
+                           std::uint64_t after_seq, std::vector<StoredBodyPiece>& out,
+                           std::string& error);
 
   // Message `seq` (1-based) of session `session_id` from one snapshot, its body as where it is
   // stored (reader_message.cpp): memory bounded by the body's first kInlineBodyOctets, whatever

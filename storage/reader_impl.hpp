@@ -39,21 +39,6 @@ std::string message_columns(bool leave_long_body);
 // in events: see attach_bodies), and MessageRow::body_left_in_row with `leave_long_body`.
 void message_from(const Statement& st, int first, MessageRow& m, bool leave_long_body = false);
 
-// Which of a message's body octets in the rows a reader that leaves the rest where they are
-// stored reads, as the recorder chose what went to the body file (recorder.cpp): an event's
-// while its message's events up to it hold at most kInlineBodyOctets and none of them went to
-// the body file; none after. Rows written before schema v6 hold every octet of a body: the
-// reader leaves those past the first kInlineBodyOctets in them, as it leaves a body file's.
-class InlineBodyBudget {
- public:
-  // Event of `transaction`'s body (0 before schema v4) with `length` octets, in the body file
-  // or not: whether its octets in the row are read.
-  bool keeps(std::uint64_t transaction, bool in_file, std::int64_t length);
-
- private:
-  std::vector<std::pair<std::uint64_t, std::int64_t>> used_;  // octets read; -1: no more
-};
-
 // The SQL for an event's bytes that loads no body event's longer than kInlineBodyOctets (such
 // a value is never read: InlineBodyBudget; length() SQLite reads without the value), then the
 // row's id and that length.
@@ -150,8 +135,11 @@ struct Reader::Impl {
                      std::string_view only);
   // BodyOctets::leave_past_inline's: with InlineBodyBudget.
   Status load_events_past_inline_left(std::int64_t id, SessionDetail& d, std::string_view only);
-  // EventRows::bodies_only's SessionDetail::events_left: which events were not loaded.
-  Status count_events_left(std::int64_t id, SessionDetail& d);
+  // EventRows::bodies_only's and none's SessionDetail::events_left: which events were not
+  // loaded (with `bodies`, those of the messages' bodies too).
+  Status count_events_left(std::int64_t id, SessionDetail& d, bool bodies);
+  // EventRows::none's SessionDetail::messages_left.
+  Status count_messages_left(std::int64_t id, SessionDetail& d);
   // `leave_long_body`: as message_columns().
   Status load_messages(std::int64_t id, SessionDetail& d, bool leave_long_body);
   Status load_recipients(std::int64_t id, SessionDetail& d);

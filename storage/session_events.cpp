@@ -1,6 +1,7 @@
 #include "storage/session_events.hpp"
 
 #include <limits>
+#include <string_view>
 
 namespace mailtap::storage {
 
@@ -15,10 +16,12 @@ bool hand_on_held(const std::vector<EventRow>& held, std::size_t& next, std::uin
   return true;
 }
 
-std::string removed_meanwhile(const SessionDetail& d, std::int64_t read, std::int64_t expected) {
-  return "session " + std::to_string(d.session.id) + " lost events while it was being read (" +
-         std::to_string(read) + " of its " + std::to_string(expected) +
-         " commands, replies and notes were still there; mailtap prune?)";
+std::string removed_meanwhile(const SessionDetail& d, std::int64_t read, std::int64_t expected,
+                              std::string_view what) {
+  return "session " + std::to_string(d.session.id) + " lost " +
+         (what == "messages" ? "messages" : "events") + " while it was being read (" +
+         std::to_string(read) + " of its " + std::to_string(expected) + " " + std::string(what) +
+         " were still there; mailtap prune?)";
 }
 
 }  // namespace
@@ -36,11 +39,13 @@ bool for_each_session_event(const SessionDetail& d, const EventBatchReader& read
   std::int64_t read_so_far = 0;
   std::uint64_t after = 0;
   std::vector<EventRow> batch;
+  InlineBodyBudget budget;
   while (read_so_far < left.count) {
     batch.clear();
-    if (!read(after, batch, error)) return false;
+    if (!read(after, batch, budget, error)) return false;
     if (batch.empty()) {
-      error = removed_meanwhile(d, read_so_far, left.count);
+      error = removed_meanwhile(d, read_so_far, left.count,
+                                left.bodies ? "events" : "commands, replies and notes");
       return false;
     }
     for (const EventRow& row : batch) {
@@ -50,6 +55,34 @@ bool for_each_session_event(const SessionDetail& d, const EventBatchReader& read
     after = batch.back().seq;
   }
   hand_on_held(d.events, held, kPastAll, fn);
+  return true;
+}
+
+bool for_each_session_message(const SessionDetail& d, const MessageBatchReader& read,
+                              const std::function<bool(const MessageRow&)>& fn,
+                              std::string& error) {
+  error.clear();
+  if (!d.messages_left) {
+    for (const MessageRow& m : d.messages)
+      if (!fn(m)) return true;
+    return true;
+  }
+  const SessionMessagesLeft& left = *d.messages_left;
+  std::int64_t read_so_far = 0;
+  std::uint64_t after = 0;
+  std::vector<MessageRow> batch;
+  while (read_so_far < left.count) {
+    batch.clear();
+    if (!read(after, batch, error)) return false;
+    if (batch.empty()) {
+      error = removed_meanwhile(d, read_so_far, left.count, "messages");
+      return false;
+    }
+    for (const MessageRow& m : batch)
+      if (!fn(m)) return true;
+    read_so_far += static_cast<std::int64_t>(batch.size());
+    after = batch.back().seq;
+  }
   return true;
 }
 

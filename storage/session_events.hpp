@@ -1,7 +1,8 @@
-// Every event of a session loaded with Reader::EventRows::bodies_only, in seq order: the body
-// events it holds merged with the others, read from the record a batch at a time as they are
-// handed on. A session's commands, replies and notes are as many as its client chose to send, so
-// a writer of the whole session (mailtap web's) holds one batch of them, never all.
+// Every event of a session loaded with Reader::EventRows::bodies_only or none, in seq order: those
+// it holds merged with the others, read from the record a batch at a time as they are handed on;
+// and with EventRows::none its messages the same way. A session's commands, replies, notes and
+// messages are as many as its client chose to send, so a writer of the whole session (mailtap
+// web's) holds one batch of them, never all.
 #pragma once
 
 #include <cstddef>
@@ -17,10 +18,20 @@ namespace mailtap::storage {
 // Events read in one batch: a few hundred rows of a few hundred octets each, usually.
 inline constexpr std::size_t kSessionEventBatch = 256;
 
+// Messages read in one batch: each keeps a bounded share of its RCPTs (recording.md, "Messages")
+// and at most kInlineBodyOctets of its body.
+inline constexpr std::size_t kSessionMessageBatch = 16;
+
 // Reader::session_events for the session, its events past `after_seq`, kSessionEventBatch at
-// most, under whatever serialises the Reader's callers.
-using EventBatchReader =
-    std::function<bool(std::uint64_t after_seq, std::vector<EventRow>& out, std::string& error)>;
+// most, with `budget` (one per reading of them all), under whatever serialises the Reader's
+// callers.
+using EventBatchReader = std::function<bool(std::uint64_t after_seq, std::vector<EventRow>& out,
+                                            InlineBodyBudget& budget, std::string& error)>;
+
+// Reader::session_messages for the session, its messages past `after_seq`, kSessionMessageBatch
+// at most, as above.
+using MessageBatchReader =
+    std::function<bool(std::uint64_t after_seq, std::vector<MessageRow>& out, std::string& error)>;
 
 // Hands `fn` every event of `d` in seq order: those it holds, and those it left in the record
 // (SessionDetail::events_left), which `read` reads a batch at a time, no batch kept past its
@@ -29,5 +40,10 @@ using EventBatchReader =
 // session had when it was loaded (prune removed it meanwhile): after handing on those before.
 bool for_each_session_event(const SessionDetail& d, const EventBatchReader& read,
                             const std::function<bool(const EventRow&)>& fn, std::string& error);
+
+// The same for the messages of `d`: those it holds, or those it left in the record
+// (SessionDetail::messages_left), which `read` reads a batch at a time.
+bool for_each_session_message(const SessionDetail& d, const MessageBatchReader& read,
+                              const std::function<bool(const MessageRow&)>& fn, std::string& error);
 
 }  // namespace mailtap::storage

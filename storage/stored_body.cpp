@@ -163,9 +163,8 @@ Status SessionOctets::read_stored(const EventRow& event, std::int64_t at, std::i
   return detail_.body_file->read(id, *event.file_offset + at, length, out);
 }
 
-StoredMessage SessionOctets::stored(const MessageRow& message, bool inline_only,
-                                    bool& complete) const {
-  StoredMessage m;
+bool SessionOctets::stored(const MessageRow& message, bool inline_only, StoredMessage& m,
+                           bool& complete, std::string& error) const {
   m.session_id = detail_.session.id;
   m.body_file = detail_.body_file;
   m.row_bodies = detail_.row_bodies;
@@ -179,32 +178,41 @@ StoredMessage SessionOctets::stored(const MessageRow& message, bool inline_only,
     m.row.body_left_in_row = message.body_left_in_row;
     if (inline_only && message.body_left_in_row) complete = false;
   }
-  for (const EventRow& e : detail_.events) {
-    if (!smtp::is_body_of(e.event, message.message)) continue;
-    if (e.file_offset && inline_only) {
-      complete = false;
-      break;
+  if (pieces_) {
+    if (message.message.transaction != 0 && !pieces_(message, m.pieces, error)) return false;
+  } else {
+    for (const EventRow& e : detail_.events) {
+      if (!smtp::is_body_of(e.event, message.message)) continue;
+      StoredBodyPiece p;
+      p.bytes = e.event.bytes;  // the database's part: a message's first kInlineBodyOctets at most
+      p.file_offset = e.file_offset;
+      p.file_length = e.file_length;
+      p.row_id = e.row_id;
+      p.seq = e.seq;
+      m.pieces.push_back(std::move(p));
     }
-    StoredBodyPiece p;
-    p.bytes = e.event.bytes;  // the database's part: a message's first kInlineBodyOctets at most
-    p.file_offset = e.file_offset;
-    p.file_length = e.file_length;
-    p.row_id = e.row_id;
-    p.seq = e.seq;
-    m.pieces.push_back(std::move(p));
   }
-  return m;
+  if (inline_only) {  // the pieces up to the first the database does not hold
+    const auto left = std::find_if(m.pieces.begin(), m.pieces.end(), [](const StoredBodyPiece& p) {
+      return p.file_offset.has_value();
+    });
+    if (left != m.pieces.end()) complete = false;
+    m.pieces.erase(left, m.pieces.end());
+  }
+  return true;
 }
 
 bool SessionOctets::message_body(const MessageRow& message, const Emit& emit, std::string& error) {
   bool complete = true;
-  const StoredMessage m = stored(message, /*inline_only=*/false, complete);
+  StoredMessage m;
+  if (!stored(message, /*inline_only=*/false, m, complete, error)) return false;
   return StoredBodyReader(m).read(emit, error);
 }
 
 bool SessionOctets::message_body_preview(const MessageRow& message, const Emit& emit,
                                          bool& complete, std::string& error) {
-  const StoredMessage m = stored(message, /*inline_only=*/true, complete);
+  StoredMessage m;
+  if (!stored(message, /*inline_only=*/true, m, complete, error)) return false;
   if (complete || m.row.message.transaction != 0) return StoredBodyReader(m).read(emit, error);
   // Recorded before schema v4, a body of more than kInlineBodyOctets in the message's row: its
   // first kInlineBodyOctets, as a body recorded since would have in the database.

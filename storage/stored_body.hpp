@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "storage/body_files.hpp"
 #include "storage/reader.hpp"
@@ -57,8 +59,15 @@ class SessionOctets {
  public:
   using Emit = std::function<bool(std::string_view)>;
 
-  // Keeps a reference to `detail`, which must outlive it.
-  explicit SessionOctets(const SessionDetail& detail) : detail_(detail) {}
+  // The pieces of a message's body (Reader::message_body_pieces), for a session loaded with
+  // Reader::EventRows::none, which holds none of its body events; false with `error` set.
+  using BodyPieces = std::function<bool(const MessageRow& message,
+                                        std::vector<StoredBodyPiece>& out, std::string& error)>;
+
+  // Keeps a reference to `detail`, which must outlive it. A message's body is read from the
+  // body events `detail` holds, or with `pieces` if given.
+  explicit SessionOctets(const SessionDetail& detail, BodyPieces pieces = {})
+      : detail_(detail), pieces_(std::move(pieces)) {}
 
   // The event's bytes: those it holds, or those in the body file. As StoredBodyReader::read:
   // true once all were emitted or `emit` returned false; false with `error` set if the body
@@ -82,9 +91,11 @@ class SessionOctets {
                      std::string& out) const;
 
  private:
-  StoredMessage stored(const MessageRow& message, bool inline_only, bool& complete) const;
+  bool stored(const MessageRow& message, bool inline_only, StoredMessage& m, bool& complete,
+              std::string& error) const;
 
   const SessionDetail& detail_;
+  BodyPieces pieces_;
 };
 
 }  // namespace mailtap::storage

@@ -243,7 +243,8 @@ bool write_message(JsonWriter& w, const storage::MessageRow& row, const BodyWrit
 // The one shape of a whole session, whatever holds its octets. Stops, false with `error` set,
 // at the first octets that could not be read, and once `w`'s reader has gone (error empty).
 bool write_detail(JsonWriter& w, const storage::SessionDetail& d, const EventSource& events,
-                  const EventBytesWriter& bytes, const BodyWriter& body, std::string& error) {
+                  const MessageSource& messages, const EventBytesWriter& bytes,
+                  const BodyWriter& body, std::string& error) {
   error.clear();
   w.begin_object();
   write_session_members(w, d.session);
@@ -262,8 +263,16 @@ bool write_detail(JsonWriter& w, const storage::SessionDetail& d, const EventSou
   }
   w.end_array();
   w.key("messages").begin_array();
-  for (const auto& row : d.messages)
-    if (!write_message(w, row, body, error) || !w.sink_open()) return false;
+  const auto write_one = [&](const storage::MessageRow& row) {
+    written = write_message(w, row, body, error) && w.sink_open();
+    return written;
+  };
+  if (messages) {
+    if (!messages(write_one, error) || !written) return false;
+  } else {
+    for (const auto& row : d.messages)
+      if (!write_one(row)) return false;
+  }
   w.end_array();
   w.end_object();
   return w.sink_open();
@@ -274,7 +283,7 @@ bool write_detail(JsonWriter& w, const storage::SessionDetail& d, const EventSou
 void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
   std::string error;
   write_detail(
-      w, d, {},
+      w, d, {}, {},
       [](JsonWriter& jw, const storage::EventRow& row, std::string&) {
         write_bytes_member(jw, "bytes", row.event.bytes);
         return true;
@@ -288,9 +297,9 @@ void write_session_detail(JsonWriter& w, const storage::SessionDetail& d) {
 
 bool write_session_detail(JsonWriter& w, const storage::SessionDetail& d,
                           storage::SessionOctets& octets, std::string& error,
-                          const EventSource& events) {
+                          const EventSource& events, const MessageSource& messages) {
   return write_detail(
-      w, d, events,
+      w, d, events, messages,
       [&octets](JsonWriter& jw, const storage::EventRow& row, std::string& e) {
         if (!row.file_offset) {
           write_bytes_member(jw, "bytes", row.event.bytes);
@@ -312,9 +321,9 @@ bool write_session_detail(JsonWriter& w, const storage::SessionDetail& d,
 
 bool write_session_preview(JsonWriter& w, const storage::SessionDetail& d,
                            storage::SessionOctets& octets, std::string& error,
-                           const EventSource& events) {
+                           const EventSource& events, const MessageSource& messages) {
   return write_detail(
-      w, d, events,
+      w, d, events, messages,
       [](JsonWriter& jw, const storage::EventRow& row, std::string&) {
         write_bytes_member(jw, "bytes", row.event.bytes);
         if (row.file_offset) jw.key("bytes_omitted").value(row.file_length);

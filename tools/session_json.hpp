@@ -29,6 +29,9 @@ void write_session_detail(JsonWriter& w, const storage::SessionDetail& d);
 // set if they could not all be read. Empty: the events `d` holds.
 using EventSource = std::function<bool(const std::function<bool(const storage::EventRow&)>& fn,
                                        std::string& error)>;
+// The same for a session's messages (storage::for_each_session_message).
+using MessageSource = std::function<bool(const std::function<bool(const storage::MessageRow&)>& fn,
+                                         std::string& error)>;
 
 // The same, for `d` loaded with Reader::BodyOctets::leave_in_file: the octets it left in the body
 // file are read by `octets` as they are written, a piece at a time, so a writer that streams
@@ -38,7 +41,7 @@ using EventSource = std::function<bool(const std::function<bool(const storage::E
 // cut short.
 bool write_session_detail(JsonWriter& w, const storage::SessionDetail& d,
                           storage::SessionOctets& octets, std::string& error,
-                          const EventSource& events = {});
+                          const EventSource& events = {}, const MessageSource& messages = {});
 
 // What the web page shows of a session, with `d` loaded as for the above and no body file read:
 // as write_session_detail but for the octets the database does not hold. An event whose octets
@@ -47,7 +50,7 @@ bool write_session_detail(JsonWriter& w, const storage::SessionDetail& d,
 // when that is not all of it. The whole message is at /api/sessions/ID/messages/N/raw.
 bool write_session_preview(JsonWriter& w, const storage::SessionDetail& d,
                            storage::SessionOctets& octets, std::string& error,
-                           const EventSource& events = {});
+                           const EventSource& events = {}, const MessageSource& messages = {});
 
 // A message's recipients_left_out and accepted_recipients_left_out (RCPTs past what its row
 // keeps), both null where the record does not know them (recorded before mailtap counted them).

@@ -14,6 +14,7 @@ import json
 import os
 import quopri
 import shutil
+import smtplib
 import socket
 import sqlite3
 import subprocess
@@ -940,6 +941,74 @@ class WebManyCommandsMemoryTest(h.IntegrationCase):
         # A batch of events and a piece of JSON each; the whole view is tens of MiB, and
         # holding it cost a multiple of that.
         self.assertGreater(len(view.body), 24 * MIB)
+        self.assertLess(grew, 16 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB to send a view "
+                        f"of {len(view.body) / MIB:.0f} MiB and a download of "
+                        f"{len(download.body) / MIB:.0f} MiB")
+
+
+class WebManyMessagesMemoryTest(h.IntegrationCase):
+    """A session of many messages (a client chooses how many it sends in one session), each
+    with its RCPTs and a body the database holds whole: the page's view and the download read
+    its messages and their bodies' events a batch at a time, as its commands and replies:
+    complete JSON, the download byte for byte `mailtap show --json`, and the server's peak
+    memory grows by a small part of what the session holds. (They used to load every message
+    and every body event at once: this session's bodies alone are 24 MiB.)"""
+
+    MESSAGES = 400
+    RCPTS = 5
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "messages.db"
+        # 60 KiB, under the 64 KiB of a body the database holds.
+        cls.body = b"Subject: one of many\r\n\r\n" + b"x" * 78 + b"\r\n"
+        cls.body = cls.body * (60 * 1024 // len(cls.body))
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=cls.db) as mt, \
+                    smtplib.SMTP("127.0.0.1", mt.port, local_hostname="client.test",
+                                 timeout=60) as s:
+                s.ehlo()
+                rcpts = [f"r{k}@example.test" for k in range(cls.RCPTS)]
+                for _ in range(cls.MESSAGES):
+                    s.sendmail("a@example.test", rcpts, cls.body)
+                s.quit()
+        finally:
+            sink.close()
+        with sqlite3.connect(f"file:{cls.db}?mode=ro", uri=True) as con:
+            (cls.session,) = con.execute("SELECT max(id) FROM sessions").fetchone()
+
+    def test_the_view_and_the_download_are_whole_and_do_not_hold_the_session(self):
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        env = {"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=4" if asan else "quarantine_size_mb=4"}
+        with w.WebServer(self.db, env=env) as web:
+            self.assertEqual(w.request(web.port, "/api/sessions").status, 200)
+            base = vm_hwm(web.proc.pid)
+            view = w.request(web.port, f"/api/sessions/{self.session}")
+            download = w.request(web.port, f"/api/sessions/{self.session}/download")
+            grew = vm_hwm(web.proc.pid) - base
+        self.assertEqual(view.status, 200)
+        self.assertEqual(view.headers["content-length"], str(len(view.body)))
+        s = view.json()["session"]
+        self.assertEqual(len(s["messages"]), self.MESSAGES)
+        self.assertEqual([m["seq"] for m in s["messages"]], list(range(1, self.MESSAGES + 1)))
+        for m in s["messages"]:
+            self.assertEqual(len(m["recipients"]), self.RCPTS)
+            self.assertTrue(octets(m, "body") == self.body)
+            self.assertNotIn("body_preview", m)
+        data = [e for e in s["events"] if e["kind"] == "data"]
+        self.assertTrue(b"".join(octets(e, "bytes") for e in data) ==
+                        (h.dot_stuff(self.body) + b".\r\n") * self.MESSAGES)
+        self.assertEqual([e["seq"] for e in s["events"]], sorted(e["seq"] for e in s["events"]))
+
+        self.assertEqual(download.status, 200)
+        shown = subprocess.run([str(h.mailtap_bin()), "show", str(self.session), "--json",
+                                "--db", str(self.db)], capture_output=True, check=True).stdout
+        self.assertEqual(download.headers["content-length"], str(len(shown)))
+        self.assertTrue(download.body == shown, "the download differs from show --json")
+
+        self.assertGreater(len(view.body), 40 * MIB)
         self.assertLess(grew, 16 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB to send a view "
                         f"of {len(view.body) / MIB:.0f} MiB and a download of "
                         f"{len(download.body) / MIB:.0f} MiB")

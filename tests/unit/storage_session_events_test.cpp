@@ -99,10 +99,11 @@ Loaded load(const std::string& path, Reader::EventRows rows) {
 }
 
 EventBatchReader batches_of(Loaded& l, int* reads = nullptr) {
-  return [&l, reads](std::uint64_t after, std::vector<EventRow>& out, std::string& error) {
+  return [&l, reads](std::uint64_t after, std::vector<EventRow>& out, InlineBodyBudget& budget,
+                     std::string& error) {
     if (reads != nullptr) ++*reads;
     return l.reader->session_events(1, *l.detail->events_left, after, kSessionEventBatch, out,
-                                    error);
+                                    error, &budget);
   };
 }
 
@@ -139,6 +140,45 @@ TEST(SessionEvents, LoadsOnlyTheBodiesAndCountsTheRest) {
   ASSERT_TRUE(l.detail->events_left);
   EXPECT_EQ(l.detail->events_left->count, 2 * kRcpts);
   EXPECT_EQ(l.detail->events_left->last_seq, 2u * kRcpts + 1);
+}
+
+// EventRows::none: nothing loaded but the session and how many events and messages it has;
+// the events (the body's among them, most of it in the body file), the message and its body's
+// pieces read back as the JSON is written, which is `mailtap show --json`'s.
+TEST(SessionEvents, LoadsNoEventNorMessageAndWritesTheSameJson) {
+  TempDir dir;
+  const std::string path = record(dir);
+  Loaded whole = load(path, Reader::EventRows::all);
+  Loaded streamed = load(path, Reader::EventRows::none);
+  const SessionDetail& d = *streamed.detail;
+  EXPECT_TRUE(d.events.empty());
+  EXPECT_TRUE(d.messages.empty());
+  ASSERT_TRUE(d.events_left && d.messages_left);
+  EXPECT_EQ(d.events_left->count, 2 * kRcpts + 1);
+  EXPECT_TRUE(d.events_left->bodies);
+  EXPECT_TRUE(d.events_left->in_body_file);
+  EXPECT_EQ(d.messages_left->count, 1);
+  const auto batches = batches_of(streamed);
+  const tools::EventSource events = [&](const auto& fn, std::string& error) {
+    return for_each_session_event(d, batches, fn, error);
+  };
+  const tools::MessageSource messages = [&](const auto& fn, std::string& error) {
+    return for_each_session_message(
+        d,
+        [&](std::uint64_t after, std::vector<MessageRow>& out, std::string& e) {
+          return streamed.reader->session_messages(1, *d.messages_left, after, kSessionMessageBatch,
+                                                   out, e);
+        },
+        fn, error);
+  };
+  SessionOctets octets(
+      d, [&](const MessageRow& m, std::vector<StoredBodyPiece>& out, std::string& error) {
+        return streamed.reader->message_body_pieces(1, d.events_left->started_at, m, 0, out, error);
+      });
+  tools::JsonWriter w;
+  std::string error;
+  EXPECT_TRUE(tools::write_session_detail(w, d, octets, error, events, messages)) << error;
+  EXPECT_EQ(w.take(), json(whole));
 }
 
 TEST(SessionEvents, HandsOnEveryEventInOrderABatchAtATime) {

@@ -226,10 +226,11 @@ bool Api::load(std::int64_t id, std::optional<storage::SessionDetail>& out, Resp
   bool ok = false;
   {
     std::lock_guard lock(mutex_);
-    // The octets in the body file are read as they are sent, if at all, and so are the
-    // commands, replies and notes (event_batches): a session's size is its client's to choose.
+    // The octets in the body file are read as they are sent, if at all, and so are the events
+    // and the messages (event_batches, message_batches, body_pieces): a session's size is its
+    // client's to choose.
     ok = reader_->load_session(id, out, error, storage::Reader::BodyOctets::leave_past_inline,
-                               storage::Reader::EventRows::bodies_only);
+                               storage::Reader::EventRows::none);
   }
   if (!ok) {
     failure = error_response(500, error);
@@ -246,9 +247,46 @@ storage::EventBatchReader Api::event_batches(const storage::SessionDetail& d) {
   const std::int64_t id = d.session.id;
   const storage::SessionEventsLeft left = d.events_left.value_or(storage::SessionEventsLeft{});
   return [this, id, left](std::uint64_t after_seq, std::vector<storage::EventRow>& out,
-                          std::string& error) {
+                          storage::InlineBodyBudget& budget, std::string& error) {
     std::lock_guard lock(mutex_);  // a batch at a time: other requests are answered between
-    return reader_->session_events(id, left, after_seq, storage::kSessionEventBatch, out, error);
+    return reader_->session_events(id, left, after_seq, storage::kSessionEventBatch, out, error,
+                                   &budget);
+  };
+}
+
+storage::MessageBatchReader Api::message_batches(const storage::SessionDetail& d) {
+  const std::int64_t id = d.session.id;
+  const storage::SessionMessagesLeft left =
+      d.messages_left.value_or(storage::SessionMessagesLeft{});
+  return [this, id, left](std::uint64_t after_seq, std::vector<storage::MessageRow>& out,
+                          std::string& error) {
+    std::lock_guard lock(mutex_);
+    return reader_->session_messages(id, left, after_seq, storage::kSessionMessageBatch, out,
+                                     error);
+  };
+}
+
+storage::SessionOctets::BodyPieces Api::body_pieces(const storage::SessionDetail& d) {
+  const std::int64_t id = d.session.id;
+  const std::string started_at = d.events_left ? d.events_left->started_at : std::string();
+  // Where the last message's body ended: the JSON is written message after message (and then
+  // again from the first, its second writing; a body may be read twice in a row, its UTF-8
+  // checked before it is written), each body found past the one before.
+  struct Cursor {
+    std::uint64_t message_seq = 0;
+    std::uint64_t from = 0;  // the message's body is past this event
+    std::uint64_t end = 0;   // and ends here
+  };
+  auto cursor = std::make_shared<Cursor>();
+  return [this, id, started_at, cursor](const storage::MessageRow& m,
+                                        std::vector<storage::StoredBodyPiece>& out,
+                                        std::string& error) {
+    if (m.seq != cursor->message_seq) cursor->from = m.seq > cursor->message_seq ? cursor->end : 0;
+    cursor->message_seq = m.seq;
+    std::lock_guard lock(mutex_);
+    if (!reader_->message_body_pieces(id, started_at, m, cursor->from, out, error)) return false;
+    cursor->end = out.empty() ? cursor->from : out.back().seq;
+    return true;
   };
 }
 
@@ -257,8 +295,14 @@ namespace {
 // A session, the reader of its octets, which refers to it, and the reader of the events it left
 // in the record: kept together for as long as its JSON is being sent.
 struct SessionStream {
-  SessionStream(storage::SessionDetail d, storage::EventBatchReader batches, bool download)
-      : detail(std::move(d)), octets(detail), read_events(std::move(batches)), whole(download) {}
+  SessionStream(storage::SessionDetail d, storage::EventBatchReader events,
+                storage::MessageBatchReader messages, storage::SessionOctets::BodyPieces pieces,
+                bool download)
+      : detail(std::move(d)),
+        octets(detail, std::move(pieces)),
+        read_events(std::move(events)),
+        read_messages(std::move(messages)),
+        whole(download) {}
 
   // Every event, in seq order, a batch of those left in the record at a time.
   bool for_each_event(const std::function<bool(const storage::EventRow&)>& fn,
@@ -272,7 +316,8 @@ struct SessionStream {
     JsonWriter w;
     w.stream_to(sink);
     // Failed with no error: the client has gone, which the server sees for itself.
-    if (!(whole ? write_session_detail(w, detail, octets, error, events()) : write_view(w, error)))
+    if (!(whole ? write_session_detail(w, detail, octets, error, events(), messages())
+                : write_view(w, error)))
       return error.empty();
     w.string_piece("\n");  // as json_response ends every body
     w.flush();
@@ -283,7 +328,7 @@ struct SessionStream {
   // each reply explained from the table `mailtap show` and `mailtap explain` use, by seq.
   bool write_view(JsonWriter& w, std::string& error) {
     w.begin_object().key("session");
-    if (!write_session_preview(w, detail, octets, error, events())) return false;
+    if (!write_session_preview(w, detail, octets, error, events(), messages())) return false;
     w.key("explanations").begin_object();
     const bool read = for_each_event(
         [&w](const storage::EventRow& row) {
@@ -308,9 +353,16 @@ struct SessionStream {
     };
   }
 
+  MessageSource messages() const {
+    return [this](const std::function<bool(const storage::MessageRow&)>& fn, std::string& error) {
+      return storage::for_each_session_message(detail, read_messages, fn, error);
+    };
+  }
+
   const storage::SessionDetail detail;
   storage::SessionOctets octets;
   const storage::EventBatchReader read_events;
+  const storage::MessageBatchReader read_messages;
   const bool whole;  // `mailtap show ID --json` (the download), else the page's view
 };
 
@@ -347,9 +399,11 @@ Response Api::session(std::int64_t id, bool download) {
   std::optional<storage::SessionDetail> d;
   Response failure;
   if (!load(id, d, failure)) return failure;
-  auto batches = event_batches(*d);
-  return streamed_session(
-      std::make_shared<SessionStream>(std::move(*d), std::move(batches), download));
+  auto events = event_batches(*d);
+  auto messages = message_batches(*d);
+  auto pieces = body_pieces(*d);
+  return streamed_session(std::make_shared<SessionStream>(
+      std::move(*d), std::move(events), std::move(messages), std::move(pieces), download));
 }
 
 namespace {

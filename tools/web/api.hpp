@@ -14,6 +14,7 @@
 
 #include "storage/reader.hpp"
 #include "storage/session_events.hpp"
+#include "storage/stored_body.hpp"
 #include "tools/web/http_response.hpp"
 #include "tools/web/routes.hpp"
 
@@ -41,12 +42,15 @@ class Api {
   Response session(std::int64_t id, bool download);
   Response message(const Route& route);
   Response audit();
-  // Loads a session without its commands, replies and notes (Reader::EventRows::bodies_only);
-  // on failure `failure` is the response to send.
+  // Loads a session without its events and messages (Reader::EventRows::none); on failure
+  // `failure` is the response to send.
   bool load(std::int64_t id, std::optional<storage::SessionDetail>& out, Response& failure);
-  // Reads the events `d` left in the record, a batch at a time on the shared connection, for as
-  // long as its JSON is being sent (the Api outlives every response: the server stops first).
+  // Read what `d` left in the record, a batch (or a message's body pieces) at a time on the
+  // shared connection, for as long as its JSON is being sent (the Api outlives every response:
+  // the server stops first).
   storage::EventBatchReader event_batches(const storage::SessionDetail& d);
+  storage::MessageBatchReader message_batches(const storage::SessionDetail& d);
+  storage::SessionOctets::BodyPieces body_pieces(const storage::SessionDetail& d);
 
   std::mutex mutex_;  // one connection, used by one request at a time
   std::string path_;
