@@ -1,6 +1,7 @@
 #include "storage/session_events.hpp"
 
 #include <limits>
+#include <memory>
 #include <string_view>
 
 namespace mailtap::storage {
@@ -84,6 +85,45 @@ bool for_each_session_message(const SessionDetail& d, const MessageBatchReader& 
     after = batch.back().seq;
   }
   return true;
+}
+
+LeftInRecord left_in_record(Reader& reader, const SessionDetail& d, std::mutex* lock) {
+  const std::int64_t id = d.session.id;
+  const SessionEventsLeft events = d.events_left.value_or(SessionEventsLeft{});
+  const SessionMessagesLeft messages = d.messages_left.value_or(SessionMessagesLeft{});
+  const auto locked = [lock] {
+    return lock != nullptr ? std::unique_lock(*lock) : std::unique_lock<std::mutex>();
+  };
+  // Where the last message's body ended; a body may be read twice in a row (its UTF-8 checked
+  // before it is written).
+  struct Cursor {
+    std::uint64_t message_seq = 0;
+    std::uint64_t from = 0;  // the message's body is past this event
+    std::uint64_t end = 0;   // and ends here
+  };
+  auto cursor = std::make_shared<Cursor>();
+  LeftInRecord left;
+  left.events = [&reader, id, events, locked](std::uint64_t after_seq, std::vector<EventRow>& out,
+                                              InlineBodyBudget& budget, std::string& error) {
+    const auto held = locked();  // a batch at a time: other requests are answered between
+    return reader.session_events(id, events, after_seq, kSessionEventBatch, out, error, &budget);
+  };
+  left.messages = [&reader, id, messages, locked](
+                      std::uint64_t after_seq, std::vector<MessageRow>& out, std::string& error) {
+    const auto held = locked();
+    return reader.session_messages(id, messages, after_seq, kSessionMessageBatch, out, error);
+  };
+  left.body_pieces = [&reader, id, started_at = events.started_at, cursor, locked](
+                         const MessageRow& m, std::vector<StoredBodyPiece>& out,
+                         std::string& error) {
+    if (m.seq != cursor->message_seq) cursor->from = m.seq > cursor->message_seq ? cursor->end : 0;
+    cursor->message_seq = m.seq;
+    const auto held = locked();
+    if (!reader.message_body_pieces(id, started_at, m, cursor->from, out, error)) return false;
+    cursor->end = out.empty() ? cursor->from : out.back().seq;
+    return true;
+  };
+  return left;
 }
 
 }  // namespace mailtap::storage

@@ -8,10 +8,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "storage/reader.hpp"
+#include "storage/stored_body.hpp"
 
 namespace mailtap::storage {
 
@@ -45,5 +47,17 @@ bool for_each_session_event(const SessionDetail& d, const EventBatchReader& read
 // (SessionDetail::messages_left), which `read` reads a batch at a time.
 bool for_each_session_message(const SessionDetail& d, const MessageBatchReader& read,
                               const std::function<bool(const MessageRow&)>& fn, std::string& error);
+
+// What reads back, on `reader`, what `d` (loaded with Reader::EventRows::none) left in the
+// record: its events and messages a batch at a time, a message's body pieces (each body found
+// past the one before: messages are written in order, and again from the first for a second
+// writing). Each read holds `lock` if given (a Reader shared by several threads). `reader`
+// must outlive them.
+struct LeftInRecord {
+  EventBatchReader events;
+  MessageBatchReader messages;
+  SessionOctets::BodyPieces body_pieces;
+};
+LeftInRecord left_in_record(Reader& reader, const SessionDetail& d, std::mutex* lock = nullptr);
 
 }  // namespace mailtap::storage

@@ -13,6 +13,7 @@
 #include "proxy/options/database_path_option.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 #include "storage/reader.hpp"
+#include "storage/session_events.hpp"
 #include "storage/stored_body.hpp"
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
@@ -471,13 +472,23 @@ int show_message(const ShowArgs& a, const storage::SessionDetail& d,
   return write_recorded(body, "a pipe or --save FILE");
 }
 
-// --json: the session as JSON, written as it is read from the record.
-int show_json(const storage::SessionDetail& d, storage::SessionOctets& octets) {
+// --json: the session as JSON, written as it is read from the record: loaded without its events
+// and messages (Reader::EventRows::none), which are read back a batch at a time as they are
+// written, so a session of any number of them costs a batch, as the web page's download.
+int show_json(storage::Reader& reader, const storage::SessionDetail& d) {
+  const storage::LeftInRecord left = storage::left_in_record(reader, d);
+  storage::SessionOctets octets(d, left.body_pieces);
+  const EventSource events = [&](const auto& fn, std::string& error) {
+    return storage::for_each_session_event(d, left.events, fn, error);
+  };
+  const MessageSource messages = [&](const auto& fn, std::string& error) {
+    return storage::for_each_session_message(d, left.messages, fn, error);
+  };
   JsonWriter w;
   bool written = true;
   w.stream_to([&written](std::string_view piece) { return written = write_stdout(piece); });
   std::string error;
-  if (!write_session_detail(w, d, octets, error)) {
+  if (!write_session_detail(w, d, octets, error, events, messages)) {
     if (!error.empty()) log::error("show: " + error);
     return 1;
   }
@@ -510,7 +521,10 @@ int run_show(const ShowArgs& a) {
   std::string error;
   // Every output is written from the record as it is read: a message of any size costs a
   // piece of it.
-  if (!reader->load_session(a.id, detail, error, storage::Reader::BodyOctets::leave_past_inline)) {
+  const bool json = a.message == 0 && a.save.empty() && !a.raw && a.common.json;
+  if (!reader->load_session(
+          a.id, detail, error, storage::Reader::BodyOctets::leave_past_inline,
+          json ? storage::Reader::EventRows::none : storage::Reader::EventRows::all)) {
     log::error("show: " + error);
     return 1;
   }
@@ -520,12 +534,12 @@ int run_show(const ShowArgs& a) {
     return 1;
   }
   const auto& d = *detail;
+  if (json) return show_json(*reader, d);
   storage::SessionOctets octets(d);
   const bool transcript = a.message == 0 && a.save.empty() && !a.raw && !a.common.json;
   if (transcript) return write_transcript(d, octets, a.common.stdout_style());
   if (a.message != 0 || !a.save.empty()) return show_message(a, d, octets);
-  if (a.raw) return show_raw(d, octets);
-  return show_json(d, octets);
+  return show_raw(d, octets);
 }
 
 }  // namespace

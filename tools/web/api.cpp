@@ -227,7 +227,7 @@ bool Api::load(std::int64_t id, std::optional<storage::SessionDetail>& out, Resp
   {
     std::lock_guard lock(mutex_);
     // The octets in the body file are read as they are sent, if at all, and so are the events
-    // and the messages (event_batches, message_batches, body_pieces): a session's size is its
+    // and the messages (storage::left_in_record): a session's size is its
     // client's to choose.
     ok = reader_->load_session(id, out, error, storage::Reader::BodyOctets::leave_past_inline,
                                storage::Reader::EventRows::none);
@@ -241,53 +241,6 @@ bool Api::load(std::int64_t id, std::optional<storage::SessionDetail>& out, Resp
     return false;
   }
   return true;
-}
-
-storage::EventBatchReader Api::event_batches(const storage::SessionDetail& d) {
-  const std::int64_t id = d.session.id;
-  const storage::SessionEventsLeft left = d.events_left.value_or(storage::SessionEventsLeft{});
-  return [this, id, left](std::uint64_t after_seq, std::vector<storage::EventRow>& out,
-                          storage::InlineBodyBudget& budget, std::string& error) {
-    std::lock_guard lock(mutex_);  // a batch at a time: other requests are answered between
-    return reader_->session_events(id, left, after_seq, storage::kSessionEventBatch, out, error,
-                                   &budget);
-  };
-}
-
-storage::MessageBatchReader Api::message_batches(const storage::SessionDetail& d) {
-  const std::int64_t id = d.session.id;
-  const storage::SessionMessagesLeft left =
-      d.messages_left.value_or(storage::SessionMessagesLeft{});
-  return [this, id, left](std::uint64_t after_seq, std::vector<storage::MessageRow>& out,
-                          std::string& error) {
-    std::lock_guard lock(mutex_);
-    return reader_->session_messages(id, left, after_seq, storage::kSessionMessageBatch, out,
-                                     error);
-  };
-}
-
-storage::SessionOctets::BodyPieces Api::body_pieces(const storage::SessionDetail& d) {
-  const std::int64_t id = d.session.id;
-  const std::string started_at = d.events_left ? d.events_left->started_at : std::string();
-  // Where the last message's body ended: the JSON is written message after message (and then
-  // again from the first, its second writing; a body may be read twice in a row, its UTF-8
-  // checked before it is written), each body found past the one before.
-  struct Cursor {
-    std::uint64_t message_seq = 0;
-    std::uint64_t from = 0;  // the message's body is past this event
-    std::uint64_t end = 0;   // and ends here
-  };
-  auto cursor = std::make_shared<Cursor>();
-  return [this, id, started_at, cursor](const storage::MessageRow& m,
-                                        std::vector<storage::StoredBodyPiece>& out,
-                                        std::string& error) {
-    if (m.seq != cursor->message_seq) cursor->from = m.seq > cursor->message_seq ? cursor->end : 0;
-    cursor->message_seq = m.seq;
-    std::lock_guard lock(mutex_);
-    if (!reader_->message_body_pieces(id, started_at, m, cursor->from, out, error)) return false;
-    cursor->end = out.empty() ? cursor->from : out.back().seq;
-    return true;
-  };
 }
 
 namespace {
@@ -399,11 +352,12 @@ Response Api::session(std::int64_t id, bool download) {
   std::optional<storage::SessionDetail> d;
   Response failure;
   if (!load(id, d, failure)) return failure;
-  auto events = event_batches(*d);
-  auto messages = message_batches(*d);
-  auto pieces = body_pieces(*d);
-  return streamed_session(std::make_shared<SessionStream>(
-      std::move(*d), std::move(events), std::move(messages), std::move(pieces), download));
+  // Read back on the shared connection, for as long as the JSON is being sent (the Api
+  // outlives every response: the server stops first).
+  storage::LeftInRecord left = storage::left_in_record(*reader_, *d, &mutex_);
+  return streamed_session(std::make_shared<SessionStream>(std::move(*d), std::move(left.events),
+                                                          std::move(left.messages),
+                                                          std::move(left.body_pieces), download));
 }
 
 namespace {

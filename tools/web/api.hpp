@@ -45,12 +45,6 @@ class Api {
   // Loads a session without its events and messages (Reader::EventRows::none); on failure
   // `failure` is the response to send.
   bool load(std::int64_t id, std::optional<storage::SessionDetail>& out, Response& failure);
-  // Read what `d` left in the record, a batch (or a message's body pieces) at a time on the
-  // shared connection, for as long as its JSON is being sent (the Api outlives every response:
-  // the server stops first).
-  storage::EventBatchReader event_batches(const storage::SessionDetail& d);
-  storage::MessageBatchReader message_batches(const storage::SessionDetail& d);
-  storage::SessionOctets::BodyPieces body_pieces(const storage::SessionDetail& d);
 
   std::mutex mutex_;  // one connection, used by one request at a time
   std::string path_;
