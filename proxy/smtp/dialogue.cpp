@@ -962,7 +962,9 @@ TransactionTracker::Handle Dialogue::bdat_transaction() const {
 // reaches that state and every one reads the next chunk as a chunk. STARTTLS is answered by
 // mailtap in any case. Decided by the transaction the server will have open, as for BDAT's chunk.
 bool Dialogue::refuse_between_chunks(const Command& cmd, std::string_view line) {
-  const bool bare = cmd.args.empty();
+  // Bare, and spelled from the line's first octet: Exim strips white space after the verb but
+  // not before it, so " NOOP" is a bad command to it (Postfix tokenizes: a NOOP).
+  const bool bare = cmd.args.empty() && iequals(line.substr(0, cmd.verb.size()), cmd.verb);
   switch (cmd.id) {
     case Verb::bdat:
     case Verb::starttls:

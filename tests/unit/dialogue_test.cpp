@@ -1429,6 +1429,42 @@ TEST(Dialogue, BareRsetNoopQuitBetweenBdatChunksAreRelayed) {
   EXPECT_TRUE(r.messages.empty());
 }
 
+// Exim matches a verb only at the start of its line (it strips trailing white space, not
+// leading): " NOOP" between chunks is a bad command to it, 503, and then it answers the next
+// BDAT line without reading its chunk. Postfix tokenizes and reads NOOP. So a RSET, NOOP or QUIT
+// goes upstream there only when its line starts with the verb.
+TEST(Dialogue, RsetNoopQuitWithWhiteSpaceBeforeTheVerbBetweenBdatChunksAreRefused) {
+  for (const std::string cmd : {" NOOP\r\n", "\tNOOP\r\n", " RSET\r\n", "\tQUIT\r\n"}) {
+    SCOPED_TRACE(cmd);
+    const Result r = run_all_splits({
+        client(ehlo),
+        upstream(ehlo_reply_chunking),
+        client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc" + cmd +
+               "BDAT 6 LAST\r\nNOOP\r\n"),
+        upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n"),
+        upstream("250 queued\r\n"),
+    });
+    EXPECT_EQ(r.to_upstream,
+              ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcBDAT 6 LAST\r\nNOOP\r\n");
+    EXPECT_EQ(r.client_per_step[3].find("503 5.5.1 mailtap: only BDAT"),
+              std::string("250 ok\r\n250 ok\r\n250 3 octets\r\n").size())
+        << r.client_per_step[3];
+    ASSERT_EQ(r.messages.size(), 1u);
+    EXPECT_EQ(r.messages[0].body, "abcNOOP\r\n");
+  }
+}
+
+// Trailing white space is stripped by Exim too: "NOOP \t" is a NOOP for every server.
+TEST(Dialogue, BareNoopWithTrailingWhiteSpaceBetweenBdatChunksIsRelayed) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcnoop \t\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n250 noop\r\n"),
+  });
+  EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcnoop \t\r\n");
+}
+
 // A BDAT behind a chunk waits for that chunk's reply: whether the server reads the next chunk
 // as a chunk depends on it.
 TEST(Dialogue, ABdatWaitsForTheReplyToTheChunkBeforeIt) {
