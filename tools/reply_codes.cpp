@@ -337,6 +337,11 @@ constexpr const char* kUndeclaredSmtputf8Fix =
     "Add SMTPUTF8 to MAIL FROM (MAIL FROM:<jörg@example.org> SMTPUTF8) when the server lists "
     "SMTPUTF8 in its EHLO reply; if it does not, use an ASCII address (RFC 6531 section 3.4).";
 
+constexpr const char* kBetweenChunksFix =
+    "Send the rest of the message as BDAT <size> chunks and end it with BDAT <size> LAST (BDAT 0 "
+    "LAST ends it with no more text), or drop it with RSET and start again; send other commands "
+    "(VRFY, MAIL, RCPT, EHLO, AUTH) before the first chunk or after the last.";
+
 constexpr const char* kSendAsFix =
     "Use the mailbox's own address in MAIL FROM and From:, or have the admin grant Send As "
     "permission.";
@@ -462,6 +467,24 @@ constexpr std::array kWordings{
                  "--user; smtplib: no login(); s-nail: smtp-auth=none; git send-email: no "
                  "--smtp-user; PHPMailer: SMTPAuth = false), or run the proxy without "
                  "--auth-user so that the client authenticates."},
+    // mailtap's refusals between the chunks of a BDAT message (dialogue.md, BDAT): the generic
+    // 503/504 advice ("commands out of order", "use a parameter the EHLO reply lists") would
+    // not say that the message is still open and how to end or drop it.
+    WordingEntry{503, "5.5.1", "may come between the chunks of a message", "mailtap",
+                 "mailtap answered this command itself, not forwarded: it came between the "
+                 "chunks of a BDAT message, where only BDAT, RSET, NOOP and QUIT may come (some "
+                 "servers, Exim, would then take the next chunk's text as commands); the "
+                 "message is still open",
+                 kBetweenChunksFix},
+    WordingEntry{504, "5.5.4", "bdat 0 without last between the chunks", "mailtap",
+                 "mailtap answered this BDAT 0 itself, not forwarded: an empty chunk that does "
+                 "not end the message, between its chunks (Exim refuses it and then takes the "
+                 "next chunk's text as commands); the message is still open",
+                 kBetweenChunksFix},
+    WordingEntry{503, "5.5.1", "data after bdat in one transaction", "mailtap",
+                 "mailtap answered this DATA itself, not forwarded: the message was begun with "
+                 "BDAT, and RFC 3030 does not let DATA add to it; the message is still open",
+                 kBetweenChunksFix},
     WordingEntry{530, "5.7.0", "--local-tls", "mailtap",
                  "mailtap runs with --local-tls starttls: the client must start TLS to mailtap "
                  "before it may AUTH",

@@ -96,6 +96,37 @@ TEST(ReplyAdvice, MailtapReasonsOnlyInMailtapReplies) {
   EXPECT_EQ(advise_reply(421, "4.7.0", "server.example timed out").server, "");
 }
 
+// mailtap's own answers between the chunks of a BDAT message: the generic 503/504 advice
+// ("commands out of order", "use a parameter the EHLO reply lists") does not say that the
+// message is still open, nor how to end or drop it.
+TEST(ReplyAdvice, MailtapRefusalsBetweenBdatChunksSayHowToEndOrDropTheMessage) {
+  const std::pair<int, const char*> replies[] = {
+      {503,
+       "5.5.1 mailtap: only BDAT, or RSET, NOOP or QUIT without arguments, may come between the "
+       "chunks of a message (RFC 3030); not forwarded: end the message with BDAT <size> LAST, or "
+       "drop it with RSET"},
+      {504,
+       "5.5.4 mailtap: BDAT 0 without LAST between the chunks of a message; not forwarded: end "
+       "the message with BDAT <size> LAST, or drop it with RSET"},
+      {503,
+       "5.5.1 mailtap: DATA after BDAT in one transaction (RFC 3030); not forwarded: end the "
+       "message with BDAT <size> LAST, or RSET"},
+  };
+  for (const auto& [code, reply] : replies) {
+    SCOPED_TRACE(reply);
+    const std::string text = std::string(reply).substr(6);
+    const auto advice = advise_reply(code, std::string_view(reply).substr(0, 5), text);
+    EXPECT_EQ(advice.server, "mailtap");
+    EXPECT_NE(advice.meaning.find("not forwarded"), std::string::npos) << advice.meaning;
+    EXPECT_NE(advice.fix.find("BDAT <size> LAST"), std::string::npos) << advice.fix;
+    EXPECT_NE(advice.fix.find("RSET"), std::string::npos) << advice.fix;
+    // The same words from a server are the server's.
+    EXPECT_NE(
+        advise_reply(code, std::string_view(reply).substr(0, 5), text, ReplyFrom::server).server,
+        "mailtap");
+  }
+}
+
 // mailtap's refusals of the client's own commands: the generic advice for the code told the user
 // to fix the order of commands, or to connect through the proxy they were connected through.
 TEST(ReplyAdvice, MailtapOwnRefusalsGetMailtapsAdvice) {
