@@ -91,6 +91,22 @@ class ToolsNetworkTest(h.IntegrationCase):
             c.send(b"NOOP\r\n.\r\nNOOP\r\n")
             return c.read_until_closed()
 
+    def talk_between_chunks(self, port, token):
+        """A client that sends a first BDAT chunk, then in one write a VRFY and a BDAT 0 (both
+        answered by mailtap between the chunks: 503, 504) and the last chunk, then QUIT;
+        everything it read after its MAIL."""
+        head = b"Subject: chunks " + token.encode() + b"\r\n\r\nhello\r\n"
+        tail = b"VRFY alice@example.test\r\n"
+        with h.SmtpSocket(port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            c.cmd("AUTH PLAIN " + h.auth_plain(*ALICE))
+            c.cmd("MAIL FROM:<sender@client.test>")
+            c.cmd("RCPT TO:<alice@example.test>")
+            c.send(b"BDAT %d\r\n" % len(head) + head + b"VRFY alice@example.test\r\nBDAT 0\r\n"
+                   + b"BDAT %d LAST\r\n" % len(tail) + tail + b"QUIT\r\n")
+            return c.read_until_closed()
+
     def count_delivered(self, token, mailbox="alice"):
         return sum(1 for p in self.postfix.delivered_files(mailbox) if token.encode() in p.read_bytes())
 
@@ -538,6 +554,33 @@ class ToolsNetworkTest(h.IntegrationCase):
         p, port = self.start_mock(sid)
         self.assertEqual(self.talk_lone_dot(port), live)
         code, out = self.finish_mock(p)
+        self.assertEqual(code, 0, out)
+        self.assertIn(f"completed the recorded dialogue of session {sid}", out)
+
+    def test_a_session_with_commands_between_bdat_chunks_replays_and_mocks_the_same(self):
+        # mailtap answers a VRFY (503) and a BDAT 0 (504) between chunks itself, not forwarded.
+        # The replay must not send them either (the VRFY would put Exim where it reads the next
+        # chunk as commands) and counts the chunks' replies alike; the mock gives a client
+        # sending the same bytes the same replies, mailtap's own ones included.
+        before = {row[0] for row in self.sessions()}
+        tok = h.unique_token()
+        live = self.talk_between_chunks(self.proxy.port, tok)
+        self.assertRegex(live, rb"250 [^\r]*\r\n503 5\.5\.1 mailtap: only BDAT[^\r]*\r\n"
+                               rb"504 5\.5\.4 mailtap: BDAT 0 without LAST[^\r]*\r\n"
+                               rb"250 2\.0\.0 Ok: [^\r]*queued as \w+\r\n221 ")
+        self.postfix.wait_for_message(tok)
+        sid = self.wait_new_session(before)
+        cp = self.replay(sid, ALICE[1])
+        self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+        self.assertIn("every reply class matches", cp.stdout)
+        self.assertNotIn("DIFFERENT", cp.stdout)
+        self.postfix.wait_for_message(tok)
+        self.assertEqual(self.count_delivered(tok), 2)
+        p, port = self.start_mock(sid)
+        mocked = self.talk_between_chunks(port, tok)
+        code, out = self.finish_mock(p)
+        self.assertEqual(re.sub(rb"queued as \w+", b"", mocked),
+                         re.sub(rb"queued as \w+", b"", live), out)
         self.assertEqual(code, 0, out)
         self.assertIn(f"completed the recorded dialogue of session {sid}", out)
 
