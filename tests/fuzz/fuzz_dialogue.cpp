@@ -6,6 +6,8 @@
 // were split into reads. And the smuggling property: when every command line ended in CRLF,
 // mailtap sends no end of data ("." line) for which the client did not send CRLF "." CRLF, and
 // (BDAT chunks and SASL responses aside) never a line ".\0", the end for C-string servers.
+// And between the chunks of a message, no command but BDAT and a bare RSET, NOOP or QUIT goes
+// upstream (see command_between_chunks).
 //
 // Input: byte 0 selects options; then records of [op][length][bytes...]:
 //   op % 8 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF,
@@ -24,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/smtp/command.hpp"
 #include "proxy/smtp/dialogue.hpp"
 #include "proxy/smtp/message_body.hpp"
 
@@ -93,6 +96,64 @@ bool has_bare_cr_or_lf(std::string_view s) {
     if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) return true;
   }
   return false;
+}
+
+bool sent_upstream(const Event& e) {
+  return e.direction == Direction::client_to_upstream ||
+         e.direction == Direction::mailtap_to_upstream;
+}
+
+// A line every server reads as a bare RSET, NOOP or QUIT: the verb from the line's first octet
+// (Exim matches none after white space), nothing after it but white space (which Exim strips).
+bool bare_between_chunks(std::string_view line) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  line = trim_trailing_separators(line);
+  return iequals(line, "RSET") || iequals(line, "NOOP") || iequals(line, "QUIT");
+}
+
+// smuggle3-F1: once a chunk without LAST went upstream in a transaction, until that message's
+// BDAT ... LAST or an RSET, a line sent upstream is a BDAT with a chunk or LAST, or a bare RSET,
+// NOOP or QUIT: anything else makes Exim answer the next BDAT line without reading its chunk,
+// so the chunk's text would be its commands. A refused MAIL ends the state too (a chunk pipelined
+// behind it is recorded for the transaction it would have opened; no server has it open).
+class BetweenChunks {
+ public:
+  // The offending line, empty when none.
+  std::string check(const Event& e) {
+    if (e.direction == Direction::upstream_to_client && e.verb == "MAIL" && e.reply_code >= 300)
+      between_ = false;
+    if (!sent_upstream(e)) return {};
+    if (e.kind == EventKind::bdat_chunk) {
+      if (e.transaction != 0) between_ = !last_bdat_final_;
+      return {};
+    }
+    if (e.kind == EventKind::command && e.verb == "BDAT") return bdat_line(e.bytes);
+    if (!between_ || (e.kind != EventKind::command && e.kind != EventKind::auth)) return {};
+    if (e.redacted) return e.verb;
+    if (!bare_between_chunks(e.bytes)) return e.bytes;
+    if (e.verb == "RSET") between_ = false;
+    return {};
+  }
+
+ private:
+  std::string bdat_line(const std::string& line) {
+    const BdatArgs args = parse_bdat_line(line);
+    last_bdat_final_ = args && args.last;
+    if (!between_) return {};
+    if (!args || (args.size == 0 && !args.last)) return line;
+    if (args.last) between_ = false;
+    return {};
+  }
+
+  bool between_ = false;
+  bool last_bdat_final_ = false;
+};
+
+std::string command_between_chunks(const std::vector<RecordedEvent>& events) {
+  BetweenChunks state;
+  for (const RecordedEvent& e : events)
+    if (std::string line = state.check(*e); !line.empty()) return line;
+  return {};
 }
 
 RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
@@ -214,6 +275,12 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     if (!bdat_relayed && !client_auth && has_c_string_only_end(out.to_upstream)) {
       std::fprintf(stderr, "a line \".\" NUL sent upstream\nclient: %s\nup: %s\n",
                    escaped(client_fed).c_str(), escaped(out.to_upstream).c_str());
+      std::abort();
+    }
+    if (const std::string line = command_between_chunks(events); !line.empty()) {
+      std::fprintf(stderr, "a command between BDAT chunks sent upstream: %s\nclient: %s\nup: %s\n",
+                   escaped(line).c_str(), escaped(client_fed).c_str(),
+                   escaped(out.to_upstream).c_str());
       std::abort();
     }
     out.up = d.bytes_to_upstream();
