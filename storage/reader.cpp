@@ -100,7 +100,7 @@ SessionRow session_from(const Statement& st) {
 std::optional<Clock::duration> SessionRow::duration() const {
   if (duration_us) return std::chrono::duration_cast<Clock::duration>(*duration_us);
   if (!ended || started_unreadable || ended_unreadable) return std::nullopt;
-  return *ended - started;
+  return time_between(started, *ended);
 }
 
 const std::string_view kEventColumns =

@@ -75,4 +75,12 @@ bool out_of_clock_range(Clock::time_point t) {
   return t == Clock::time_point::min() || t == Clock::time_point::max();
 }
 
+std::optional<Clock::duration> time_between(Clock::time_point from, Clock::time_point to) {
+  Clock::rep ticks = 0;
+  if (__builtin_sub_overflow(to.time_since_epoch().count(), from.time_since_epoch().count(),
+                             &ticks))
+    return std::nullopt;
+  return Clock::duration(ticks);
+}
+
 }  // namespace mailtap::storage

@@ -29,4 +29,9 @@ Clock::time_point clamped_time_point(std::int64_t count, Clock::duration unit);
 // ("out of range"), and a span from it overflows.
 bool out_of_clock_range(Clock::time_point t);
 
+// `to - from`, or nullopt where it does not fit the clock's 64-bit nanoseconds (two recorded
+// times more than 292 years apart, as a damaged file can hold): subtracting them is undefined
+// behaviour, and the wrapped value a length that was never so.
+std::optional<Clock::duration> time_between(Clock::time_point from, Clock::time_point to);
+
 }  // namespace mailtap::storage

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
@@ -15,6 +16,7 @@
 #include "storage/reader.hpp"
 #include "storage/session_events.hpp"
 #include "storage/stored_body.hpp"
+#include "storage/timestamp.hpp"
 #include "tools/commands.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/number_options.hpp"
@@ -163,10 +165,17 @@ class EventLines {
   EventLines(const smtp::Event& e, const storage::SessionRow& s, const Style& st)
       : e_(e),
         st_(st),
-        when_(e.time == Clock::time_point{} || s.started_unreadable
-                  ? std::string(8, ' ')
-                  : format_offset(e.time - s.started)),
+        when_(offset_from_start(e, s)),
         tag_(e.phase == smtp::Phase::pre_tls ? "[pre-TLS] " : "") {}
+
+  // The event's time after the session's start; blank where either is unknown, or the two are
+  // too far apart (a damaged file) for the clock to hold the difference.
+  static std::string offset_from_start(const smtp::Event& e, const storage::SessionRow& s) {
+    const std::string blank(8, ' ');
+    if (e.time == Clock::time_point{} || s.started_unreadable) return blank;
+    const std::optional<Clock::duration> offset = storage::time_between(s.started, e.time);
+    return offset ? format_offset(*offset) : blank;
+  }
 
   // A note line: nothing of the event crossed a wire (or its bytes are none).
   static bool is_note(const smtp::Event& e, bool has_bytes) {

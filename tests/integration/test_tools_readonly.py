@@ -1082,6 +1082,25 @@ class ToolsReadOnlyTest(h.IntegrationCase):
                                      (sid,)).fetchone(), (1,))
         con.close()
 
+    def test_times_centuries_apart_give_no_length_and_no_offset_never_a_wrapped_one(self):
+        # Two readable dates 550 years apart: their difference does not fit the clock's 64-bit
+        # nanoseconds. Subtracted anyway, show printed a wrapped offset (+1090452873.710s) and
+        # the tools a wrapped length; neither is known.
+        db = self.copy_db("centuries.db")
+        sid = self.refused_session()
+        con = sqlite3.connect(db)
+        with con:
+            con.execute("UPDATE sessions SET started_at = '2250-01-01T00:00:00.000000Z', "
+                        "ended_at = '1700-01-01T00:00:00.000000Z', duration_us = NULL "
+                        "WHERE id = ?", (sid,))
+            con.execute("UPDATE events SET at = '1700-01-01T00:00:00.000000Z' "
+                        "WHERE session_id = ?", (sid,))
+        con.close()
+        shown = self.tool("show", str(sid), db=db).stdout.decode()
+        self.assertNotRegex(shown, r"\+\d{4,}\.\d{3}s", shown)
+        exported = json.loads(self.tool("show", str(sid), "--json", db=db).stdout)
+        self.assertIsNone(exported["duration_us"], exported)
+
     def test_mbox_from_line_of_unreadable_times_is_the_documented_marker_never_1970(self):
         # mboxrd readers need a date on the From line: with neither the message's nor the
         # session's start readable it is the marker docs/tools/export.md names.

@@ -6,11 +6,13 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "storage/database.hpp"
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
 #include "storage/schema.hpp"
+#include "storage/timestamp.hpp"
 #include "tests/unit/storage_records_for_tests.hpp"
 #include "tests/unit/temp_dir.hpp"
 #include "tools/json_writer.hpp"
@@ -136,6 +138,17 @@ TEST(StorageSessionDuration, TheMeasuredLengthWinsOverTheWallClockSpan) {
   SessionRow running;
   running.started = kT0;
   EXPECT_EQ(running.duration(), std::nullopt);
+}
+
+// Wall times centuries apart (a damaged or hand-edited file): the span does not fit the clock's
+// 64-bit nanoseconds, and is unknown rather than a wrapped value (undefined behaviour).
+TEST(StorageSessionDuration, ASpanTheClockCannotHoldIsUnknown) {
+  SessionRow s;
+  s.started = *parse_timestamp("2250-01-01T00:00:00.000000Z");
+  s.ended = *parse_timestamp("1700-01-01T00:00:00.000000Z");
+  EXPECT_EQ(s.duration(), std::nullopt);
+  std::swap(s.started, *s.ended);
+  EXPECT_EQ(s.duration(), std::nullopt);
 }
 
 TEST(StorageSessionDuration, TheJsonGivesTheMeasuredLength) {
