@@ -37,8 +37,9 @@ Bounds bounds_of(const PruneCriteria& c) {
 }
 
 // The sessions `criteria` selects, as an SQL condition on `sessions s` with ?1 = before,
-// ?2 = keep, ?3 = silent_before. Completed sessions match `before` by start time; an open one
-// only if nothing was recorded for it since silent_before either (see Bounds).
+// ?3 = silent_before. Completed sessions match `before` by start time; an open one only if
+// nothing was recorded for it since silent_before either (see Bounds). The sessions --keep
+// keeps are taken out afterwards (keep_window).
 std::string victims_condition(const PruneCriteria& c) {
   std::string where = "1";
   if (c.before)
@@ -47,10 +48,6 @@ std::string victims_condition(const PruneCriteria& c) {
         "coalesce((SELECT max(at) FROM events e WHERE e.session_id = s.id), s.started_at) < ?3)";
   else
     where += " AND s.ended_at IS NOT NULL";
-  if (c.keep)
-    where +=
-        " AND s.id NOT IN (SELECT id FROM sessions WHERE ended_at IS NOT NULL "
-        "ORDER BY started_at DESC, id DESC LIMIT ?2)";
   return where;
 }
 
@@ -59,7 +56,6 @@ void bind_criteria(Statement& st, const PruneCriteria& c, const Bounds& b) {
     st.bind_text(1, b.before);
     st.bind_text(3, b.silent_before);
   }
-  if (c.keep) st.bind_int(2, static_cast<std::int64_t>(*c.keep));
 }
 
 // A time column's text as a time the clock holds; nullopt for text that is no timestamp or a
@@ -82,10 +78,29 @@ bool judged_by_timestamps(const Statement& st) {
   return st.is_null(9) || readable_time(st.column_text(9)).has_value();
 }
 
-// A session selected whose times are not timestamps (judged_by_timestamps) is kept, by id in
-// `unreadable`. `mailtap audit` reports a damaged started_at or ended_at.
-Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before,
-                      std::vector<PrunedSession>& out, std::vector<std::int64_t>& unreadable) {
+// The ids of the `keep` newest completed sessions, sorted: newest by a start that is readable
+// (readable_time). A start out of range ("9999-05-01...") sorts after every real one, and
+// counted among them it pushed the real newest session out of the window, which was deleted;
+// such a session is kept anyway, as unreadable (select_victims).
+Status keep_window(Database& db, std::size_t keep, std::vector<std::int64_t>& kept) {
+  Statement st;
+  if (Status s = db.prepare("SELECT id, started_at FROM sessions WHERE ended_at IS NOT NULL "
+                            "ORDER BY started_at DESC, id DESC",
+                            st);
+      !s.ok())
+    return s;
+  Statement::Step step = Statement::Step::row;
+  while (kept.size() < keep && (step = st.step()) == Statement::Step::row)
+    if (readable_time(st.column_text(1))) kept.push_back(st.column_int(0));
+  std::sort(kept.begin(), kept.end());
+  return step == Statement::Step::error ? st.last_error() : Status{};
+}
+
+// The sessions selected, but those in `kept` (sorted); one whose times are not timestamps
+// (judged_by_timestamps) is kept, by id in `unreadable`.
+Status read_victims(Database& db, const PruneCriteria& c, const Bounds& before,
+                    const std::vector<std::int64_t>& kept, std::vector<PrunedSession>& out,
+                    std::vector<std::int64_t>& unreadable) {
   Statement st;
   if (Status s =
           db.prepare("SELECT s.id, s.started_at, s.ended_at, s.client_address, s.upstream_host, "
@@ -104,6 +119,7 @@ Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before
   while ((step = st.step()) == Statement::Step::row) {
     PrunedSession p;
     p.id = st.column_int(0);
+    if (std::binary_search(kept.begin(), kept.end(), p.id)) continue;
     if (!judged_by_timestamps(st)) {
       unreadable.push_back(p.id);
       continue;
@@ -119,6 +135,19 @@ Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before
     out.push_back(std::move(p));
   }
   return step == Statement::Step::error ? st.last_error() : Status{};
+}
+
+// The sessions to delete, in `out`; those selected whose times are not timestamps, by id in
+// `unreadable` (`mailtap audit` reports a damaged started_at or ended_at). The keep window and
+// the selection are read in one transaction: one snapshot.
+Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before,
+                      std::vector<PrunedSession>& out, std::vector<std::int64_t>& unreadable) {
+  if (Status s = db.exec("BEGIN"); !s.ok()) return s;
+  std::vector<std::int64_t> kept;
+  Status s = c.keep ? keep_window(db, *c.keep, kept) : Status{};
+  if (s.ok()) s = read_victims(db, c, before, kept, out, unreadable);
+  const Status ended = db.exec(s.ok() ? "COMMIT" : "ROLLBACK");
+  return s.ok() ? ended : s;
 }
 
 // The deletion goes in turns: short write transactions, with pauses between them in which a
@@ -482,7 +511,7 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
     error = s.message;
     return false;
   }
-  // One statement, one snapshot: the sessions to delete are chosen once, so a session that
+  // One snapshot (select_victims): the sessions to delete are chosen once, so a session that
   // starts while the deletion goes on is not among them. Those chosen are deleted by id: one
   // chosen in progress (silent for longer than kLongestDuration, its writer dead) goes even if
   // it records something meanwhile.

@@ -541,18 +541,17 @@ TEST(StoragePruner, APruneStoppedByAnErrorListsWhatItDeleted) {
   EXPECT_EQ(body_files_in(path), 0u);
 }
 
-// Four ended sessions started at kT0, `damage` (SQL) done to sessions 2 and 3: prune, by age
-// (--before, dry run) and then by count (--keep 0), deletes 1 and 4 and keeps and names 2 and 3.
-void expect_damaged_two_and_three_kept(const std::string& damage) {
-  TempDir dir;
-  const std::string path = dir.file("m.db");
+// Sessions 1, 2, ... recorded ended, one a second long, started at `starts`; then `damage`
+// (SQL) done to the file.
+void record_ended_sessions(const std::string& path, const std::vector<Clock::time_point>& starts,
+                           const std::string& damage) {
   {
     auto rec = open_recorder(path);
     std::vector<std::vector<Record>> sessions;
-    for (int i = 0; i < 4; ++i) {
+    for (const Clock::time_point start : starts) {
       const SessionKey k = rec->new_session_key();
-      sessions.push_back({test_support::session_opened(k, test_support::kT0),
-                          test_support::session_closed(k, test_support::kT0 + 1s)});
+      sessions.push_back(
+          {test_support::session_opened(k, start), test_support::session_closed(k, start + 1s)});
     }
     test_support::record_batches(*rec, sessions);
   }
@@ -560,6 +559,14 @@ void expect_damaged_two_and_three_kept(const std::string& damage) {
   ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(raw, damage.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(raw);
+}
+
+// Four ended sessions started at kT0, `damage` (SQL) done to sessions 2 and 3: prune, by age
+// (--before, dry run) and then by count (--keep 0), deletes 1 and 4 and keeps and names 2 and 3.
+void expect_damaged_two_and_three_kept(const std::string& damage) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  record_ended_sessions(path, std::vector<Clock::time_point>(4, test_support::kT0), damage);
 
   for (const bool by_age : {true, false}) {
     SCOPED_TRACE(by_age ? "--before" : "--keep 0");
@@ -597,6 +604,27 @@ TEST(StoragePruner, ASessionWhoseTimesAreOutOfRangeIsKeptAndNamed) {
   expect_damaged_two_and_three_kept(
       "UPDATE sessions SET started_at = '1026-05-01T10:00:00.000000Z' WHERE id = 2;"
       "UPDATE sessions SET ended_at = '9999-05-01T10:00:00.000000Z' WHERE id = 3");
+}
+
+// --keep N keeps the N newest sessions by a start that is readable: one whose start is out of
+// range (a year typed 9999) sorts after every real date, and counted among the N it pushed the
+// real newest session out of the window and got it deleted. It is kept as unreadable instead.
+TEST(StoragePruner, KeepCountsOnlySessionsWhoseStartIsReadable) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  record_ended_sessions(
+      path, {test_support::kT0, test_support::kT0 + 1s, test_support::kT0 + 2s},
+      "UPDATE sessions SET started_at = '9999-05-01T10:00:00.000000Z' WHERE id = 2");
+  PruneCriteria c;
+  c.keep = 1;
+  PruneResult pruned;
+  std::string error;
+  ASSERT_TRUE(prune_sessions(path, c, pruned, error)) << error;
+  std::vector<std::int64_t> removed;
+  for (const auto& p : pruned.sessions) removed.push_back(p.id);
+  EXPECT_EQ(removed, (std::vector<std::int64_t>{1}));
+  EXPECT_EQ(pruned.unreadable_kept, (std::vector<std::int64_t>{2}));
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE id = 3"), 1) << "the newest";
 }
 
 // A session still in progress is judged silent by the time of its last record: one whose last
