@@ -51,8 +51,9 @@ int hex_value(char h) {
 // wherever it goes (a path, an argument, an SMTP line: `db = "a\u0000b"` made a database
 // named `a`); no option means a control character either, but tab and newline (a command may be
 // a short script; the checks of the single-line options refuse a newline with their reason).
+// The C1 controls U+0080..U+009F are control characters too (U+009B is a CSI on some terminals).
 std::string unmeant_control(std::uint32_t cp) {
-  if ((cp >= 0x20 && cp != 0x7F) || cp == '\t' || cp == '\n') return {};
+  if ((cp >= 0x20 && cp < 0x7F) || cp >= 0xA0 || cp == '\t' || cp == '\n') return {};
   char code[8];
   std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(cp));
   return std::string(cp == 0 ? "a NUL" : "a control character") + " (" + code +
@@ -400,8 +401,16 @@ std::string unmeant_value_problem(std::string_view value) {
   if (!is_valid_utf8(value))
     return "not valid UTF-8 (a value must be UTF-8, as in the config file, which TOML requires "
            "to be)";
-  for (const char c : value)
-    if (std::string why = unmeant_control(static_cast<unsigned char>(c)); !why.empty()) return why;
+  // By character, not by byte: the UTF-8 of U+0105 (ą) is C4 85, and U+0085 is a C1 control.
+  // Those of three or four octets are U+0800 and up: no control among them.
+  while (!value.empty()) {
+    const std::size_t n = utf8_char_length(value);  // 1 to 4: the value is well-formed
+    std::uint32_t cp = static_cast<unsigned char>(value[0]);
+    if (n == 2) cp = ((cp & 0x1Fu) << 6) | (static_cast<unsigned char>(value[1]) & 0x3Fu);
+    if (n <= 2)
+      if (std::string why = unmeant_control(cp); !why.empty()) return why;
+    value.remove_prefix(n);
+  }
   return {};
 }
 

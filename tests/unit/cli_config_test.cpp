@@ -172,6 +172,16 @@ TEST(ConfigText, NulControlCharactersAndInvalidUtf8AreRefused) {
   EXPECT_EQ(parse_error("ehlo-name = \"x\\x1by\"\n"),
             "line 1: \\x gives a control character (U+001B), which no value can mean");
   EXPECT_EQ(parse_error("ehlo-name = \"x\\x1\"\n"), "line 1: \\x needs hex digits");
+  // The C1 controls (U+0080..U+009F) are control characters too: U+009B is a CSI on some
+  // terminals, as ESC [ is.
+  EXPECT_EQ(parse_error("ehlo-name = \"x\\x9by\"\n"),
+            "line 1: \\x gives a control character (U+009B), which no value can mean");
+  EXPECT_EQ(parse_error("ehlo-name = \"x\\u0085y\"\n"),
+            "line 1: \\u gives a control character (U+0085), which no value can mean");
+  EXPECT_EQ(parse_error("ehlo-name = \"x\\x80y\"\n"),
+            "line 1: \\x gives a control character (U+0080), which no value can mean");
+  EXPECT_EQ(parse_ok("auth-user = \"\\xa0\\u0105\"\n").at(0).value, "\xc2\xa0\xc4\x85")
+      << "U+00A0 and U+0105, whose UTF-8 holds 0x85, are no controls";
   EXPECT_EQ(parse_ok("auth-user = \"caf\\xe9 \\x41\"\n").at(0).value, "caf\xc3\xa9 A");
   // What can be meant stays: tab and newline (a command may be a short script), and UTF-8.
   const auto e =
@@ -612,6 +622,14 @@ TEST(OptionLayers, TheEnvironmentIsRefusedWhatTheFileIs) {
   }
   {
     Proxy p;
+    p.env["MAILTAP_AUTH_USER"] =
+        "x\xc2\x9b"
+        "31my";  // U+009B, a CSI
+    EXPECT_EQ(p.run({}, ConfigFile{}, l),
+              "env MAILTAP_AUTH_USER: a control character (U+009B), which no value can mean");
+  }
+  {
+    Proxy p;
     p.env["MAILTAP_AUTH_USER"] = "caf\xe9";
     const std::string e = p.run({}, ConfigFile{}, l);
     EXPECT_EQ(e.rfind("env MAILTAP_AUTH_USER: not valid UTF-8 (", 0), 0u) << e;
@@ -620,10 +638,10 @@ TEST(OptionLayers, TheEnvironmentIsRefusedWhatTheFileIs) {
   {
     Proxy p;  // what the file may hold, the environment may too: tab, newline, UTF-8
     p.env["MAILTAP_PASSWORD_CMD"] = "pass show\tmail\necho";
-    p.env["MAILTAP_AUTH_USER"] = "caf\xc3\xa9";
+    p.env["MAILTAP_AUTH_USER"] = "caf\xc3\xa9 \xc4\x85\xc4\x9b";  // ą and ě: 0x85 and 0x9B bytes
     ASSERT_EQ(p.run({}, ConfigFile{}, l), "");
     EXPECT_EQ(p.password_cmd, "pass show\tmail\necho");
-    EXPECT_EQ(p.user, "caf\xc3\xa9");
+    EXPECT_EQ(p.user, "caf\xc3\xa9 \xc4\x85\xc4\x9b");
   }
 }
 
