@@ -754,6 +754,9 @@ class WebNoThreadTest(h.IntegrationCase):
                 self.assertEqual(r.headers["content-length"], str(len(r.body)))
                 self.assertIn("no thread could be started", r.json()["error"])
             self.assertEqual(w.request(web.port, paths[2], method="HEAD").status, 503)
+            # The path CivetWeb decoded is quoted on stderr escaped: %1b is an ESC there, and
+            # must not reach the operator's terminal.
+            self.assertEqual(w.request(web.port, "/api/sessions/%1b]0;owned%07").status, 503)
             self.assertIsNone(web.proc.poll(), web.stderr)
             subprocess.run(as_nobody("prlimit", "--pid", str(web.proc.pid), f"--nproc={limit}:"),
                            check=True)
@@ -762,6 +765,8 @@ class WebNoThreadTest(h.IntegrationCase):
             self.assertIsNone(web.proc.poll(), web.stderr)
         self.assertIn(f"mailtap web: /api/sessions/{session}/download: answered 503: "
                       "no thread could be started", web.stderr)
+        self.assertIn("mailtap web: /api/sessions/\\x1b]0;owned\\x07: answered 503: ", web.stderr)
+        self.assertNotIn("\x1b", web.stderr)
 
 
 MIB = 1 << 20

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/common/terminal_escape.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "storage/reader.hpp"
 #include "tools/json_writer.hpp"
@@ -262,6 +263,14 @@ struct WebServer::Impl {
     return send(conn, no_thread_reply(conn, why), already_sent);
   }
 
+  // The request's path as a line on stderr quotes it, or `otherwise`: CivetWeb has decoded it,
+  // so "%1b" is an ESC there, which must not reach the operator's terminal (escape_text).
+  static std::string request_path(const mg_connection* conn, std::string_view otherwise) {
+    const mg_request_info* info = mg_get_request_info(conn);
+    if (!info || !info->local_uri) return std::string(otherwise);
+    return escape_text(info->local_uri);
+  }
+
   // Reads a body file, and a session's events a batch at a time (SQL: on_full_stack). The octets
   // are counted against the Content-Length already sent: never more (a piece that would pass it
   // is not written), and if fewer (a body file that failed or came out short mid-stream) the
@@ -289,9 +298,7 @@ struct WebServer::Impl {
         },
         error);
     if (peer_gone || (complete && !overrun && sent == body.length)) return;
-    const mg_request_info* info = mg_get_request_info(conn);
-    std::string line = "mailtap web: ";
-    line += info && info->local_uri ? info->local_uri : "a download";
+    std::string line = "mailtap web: " + request_path(conn, "a download");
     line += ": closed after " + std::to_string(sent) + " of the " + std::to_string(body.length) +
             " octets announced: ";
     if (overrun)
@@ -381,9 +388,7 @@ struct WebServer::Impl {
   // The 503 for a request no thread could be started for, said on stderr too: the system, not
   // the request, is at fault, and trying again may well succeed.
   static Response no_thread_reply(mg_connection* conn, const std::string& why) {
-    const mg_request_info* info = mg_get_request_info(conn);
-    std::string line = "mailtap web: ";
-    line += info && info->local_uri ? info->local_uri : "a request";
+    std::string line = "mailtap web: " + request_path(conn, "a request");
     line += ": answered 503: no thread could be started to answer it: " + why + "\n";
     std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);
