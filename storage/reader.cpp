@@ -20,7 +20,10 @@ const std::string_view kSessionColumns =
     "bytes_upstream_to_client, auth_user, replay_of, auth_mechanism, auth_by, tls_resumed, "
     "client_tls_version, writer, client_cert_sha256, client_cert_subject, "
     // A value that is no count of microseconds (a hand edit, a damaged page) is not known.
-    "CASE WHEN typeof(duration_us) = 'integer' AND duration_us >= 0 THEN duration_us END";
+    "CASE WHEN typeof(duration_us) = 'integer' AND duration_us >= 0 THEN duration_us END, "
+    // ... and is said (audit): its type and as much of it as recognises it.
+    "CASE WHEN typeof(duration_us) NOT IN ('integer', 'null') "
+    "THEN typeof(duration_us) || ' ' || substr(quote(duration_us), 1, 65) END";
 
 Clock::time_point time_or_epoch(const std::string& text) {
   return parse_timestamp(text).value_or(Clock::time_point{});
@@ -94,6 +97,13 @@ SessionRow session_from(const Statement& st) {
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::duration::max());
   if (const auto us = st.column_optional_int(30); us && *us <= kLongest.count())
     r.duration_us = std::chrono::microseconds(*us);
+  if (!st.is_null(31)) {  // "text 'soon'": the type, then the value as SQL would write it
+    constexpr std::size_t kShown = 64;
+    std::string held = st.column_text(31);
+    const std::size_t value = held.find(' ') + 1;
+    if (held.size() - value > kShown) held = held.substr(0, value + kShown) + "...";
+    r.duration_damage = "duration_us holds " + held + ", not a count of microseconds";
+  }
   return r;
 }
 
@@ -565,7 +575,7 @@ Status select_sessions(Reader::Impl& impl, const SessionFilter& f, std::string_v
   return impl.each_row(st, row);
 }
 
-constexpr int kSessionColumnCount = 31;
+constexpr int kSessionColumnCount = 32;
 
 // SessionFilter::writer, on a row the query gave (sessions without an end: few); the query
 // could not apply it, nor the filter's limit with it.

@@ -59,6 +59,9 @@ struct SessionRow {
   // v11); nullopt while it runs, for a session recorded before, and for a value that is no
   // count of microseconds (a damaged file).
   std::optional<std::chrono::microseconds> duration_us;
+  // Set when duration_us holds no integer (text, a real, a blob: a hand edit, a damaged page,
+  // which the column's CHECK lets through): its type and value, which `mailtap audit` reports.
+  std::string duration_damage;
   // Without an end: whether the process recording it still runs (sessions.writer, schema v8),
   // as this process sees it when the row was read.
   RecordState record = RecordState::unknown;

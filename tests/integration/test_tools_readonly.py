@@ -1057,6 +1057,22 @@ class ToolsReadOnlyTest(h.IntegrationCase):
                       "a timestamp", pruned)
         self.assertNotIn(f"would remove session {sid} ", pruned)
 
+    def test_audit_reports_a_duration_that_is_no_integer(self):
+        # The column's CHECK (duration_us >= 0) lets text and reals through (in SQLite text
+        # sorts after every number); the readers take such a value for unknown, and audit
+        # says so, as it says a started_at that is no timestamp.
+        db = self.copy_db("bad-duration.db")
+        sid = self.refused_session()
+        con = sqlite3.connect(db)
+        with con:
+            con.execute("UPDATE sessions SET duration_us = 'abc' WHERE id = ?", (sid,))
+            con.execute("UPDATE sessions SET duration_us = 2.5 WHERE id = 1")
+        con.close()
+        audit = self.tool("audit", db=db, expect=3).stdout.decode()
+        self.assertIn(f"session {sid}: duration_us holds text 'abc', not a count of "
+                      "microseconds", audit)
+        self.assertIn("session 1: duration_us holds real 2.5, not a count of microseconds", audit)
+
     def test_a_date_out_of_the_clocks_range_is_unreadable_and_prune_keeps_it(self):
         # A year typed 1026: a timestamp in form, outside what the clock holds. The readers
         # call it unreadable ("out of range"); prune took it for the clock's first instant,
