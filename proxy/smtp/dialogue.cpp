@@ -814,8 +814,10 @@ void Dialogue::handle_command(const Command& cmd, std::string_view line, bool di
   // A line that begins with an SMTP verb is a command whatever came before it.
   if (cmd.id != Verb::other) distrust_until_verb_ = false;
   line_distrusted_ = (distrusted || distrust_until_verb_) && cmd.id == Verb::other;
-  if (gate_client_tls(cmd, line) || intercept_command(cmd, line) ||
-      refuse_unrecordable_command(cmd, line) || refuse_between_chunks(cmd, line))
+  // Between chunks first: no other gate may answer or send (--assist-auth's translated AUTH)
+  // a line that no server would take there.
+  if (refuse_between_chunks(cmd, line) || gate_client_tls(cmd, line) ||
+      intercept_command(cmd, line) || refuse_unrecordable_command(cmd, line))
     return;
   switch (cmd.id) {
     case Verb::starttls: {

@@ -637,6 +637,42 @@ TEST(DialogueAssist, AnAuthLineStillWaitingForItsTokenWhenTheSessionEndsIsRecord
   }
 }
 
+// Between the chunks of a message an AUTH is refused by mailtap like any other command (Exim
+// answers it 503 and then takes the next BDAT's chunk as commands): with --assist-auth too, so
+// the assistant never translates it and nothing of it goes upstream, not even after a token.
+// The line is recorded through the redactor, as every refused AUTH line is.
+TEST(DialogueAssist, AnAuthBetweenBdatChunksIsRefusedByMailtapNotTranslated) {
+  for (const std::string line : {"AUTH PLAIN alice s3cret-pw\r\n", "AUTH LOGIN alice\r\n",
+                                 "AUTH XOAUTH2 alice@example.com\r\n"}) {
+    SCOPED_TRACE(line);
+    const Result r = run_all_splits(
+        {
+            client(ehlo),
+            upstream(ehlo_reply_chunking),
+            client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc" + line +
+                   "s3cret-pw\r\nNOOP\r\n"),
+            upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n"),
+            token(token1),
+            upstream("250 noop\r\n"),
+        },
+        assist_options());
+    // The password pasted behind it is a line like any other there: refused too.
+    EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\n");
+    const std::string refusal =
+        "503 5.5.1 mailtap: only BDAT, or RSET, NOOP or QUIT without arguments, may come between "
+        "the chunks of a message (RFC 3030); not forwarded: end the message with BDAT <size> "
+        "LAST, or drop it with RSET\r\n";
+    EXPECT_EQ(r.client_per_step[3], "250 ok\r\n250 ok\r\n250 3 octets\r\n" + refusal + refusal);
+    EXPECT_EQ(r.client_per_step[5], "250 noop\r\n");
+    const auto refused = find_events(r, Direction::client_to_mailtap, EventKind::auth);
+    ASSERT_EQ(refused.size(), 1u) << r.describe();
+    EXPECT_TRUE(refused[0]->redacted);
+    EXPECT_EQ(refused[0]->wire_size, line.size());
+    expect_no_secret(r, password);
+    expect_no_secret(r, token1);
+  }
+}
+
 TEST(DialogueAssist, TutorialBase64PassesUnchanged) {
   const std::string typed = "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw"s) + "\r\n";
   const Result r = run_all_splits({client(typed), upstream("235 2.7.0 ok\r\n")}, assist_options());
