@@ -53,7 +53,7 @@ constexpr auto kShortagePause = std::chrono::milliseconds(10);
 // Runs `open` (0, or the errno its open failed with) and, while it fails for want of
 // descriptors, again in the place of `reserve`'s descriptor (taken back first if spent), for
 // kShortageWait at most. `spent`: the open that succeeded took the reserve's place, which its
-// caller takes back (take()) once it has closed what it opened. The last errno, or 0.
+// caller takes back with give_back, closing what it opened. The last errno, or 0.
 template <class Open>
 int open_in_reserve(DescriptorReserve& reserve, const Open& open, bool& spent) {
   spent = false;
@@ -62,9 +62,12 @@ int open_in_reserve(DescriptorReserve& reserve, const Open& open, bool& spent) {
   while (descriptors_ran_out(err)) {
     reserve.take();
     if (reserve.held()) {
-      reserve.exchange([&] { err = open(); });
+      // A failed open frees the slot again: taken back under the same lock, before another can.
+      reserve.exchange([&] {
+        err = open();
+        if (err != 0) reserve.take();
+      });
       spent = err == 0;
-      if (!spent) reserve.take();
       if (!descriptors_ran_out(err)) break;
     }
     if (std::chrono::steady_clock::now() >= until) break;
@@ -198,9 +201,8 @@ Status BodyFileWriter::open_file(std::int64_t session_id, File& file) {
   if (err != 0 || (!file.made && ::fchmod(fd.get(), 0600) != 0)) {  // exact, whatever the umask
     const int failed = err != 0 ? err : errno;
     if (file.in_reserve) {
-      fd.reset();
+      file_reserve_.give_back([&] { fd.reset(); });
       file.in_reserve = false;
-      file_reserve_.take();
     }
     return os_failure(kSqliteCantOpen, "cannot create body file",
                       body_file(database_path_, session_id), failed);
@@ -279,9 +281,8 @@ Status BodyFileWriter::append(std::int64_t session_id, std::string_view bytes,
 // have before the commit, since it is not open then.
 Status BodyFileWriter::close_in_reserve(std::int64_t session_id, File& file) {
   const int err = sync_file(file);
-  file.fd.reset();
+  file_reserve_.give_back([&] { file.fd.reset(); });
   file.in_reserve = false;
-  file_reserve_.take();
   if (err != 0) {
     return os_failure(kSqliteIoErr, "cannot sync body file", body_file(database_path_, session_id),
                       err);
@@ -347,8 +348,10 @@ Status BodyFileWriter::sync_parent_directory() {
       },
       spent);
   if (err == 0 && ::fsync(dir.get()) != 0) err = errno;
-  dir.reset();
-  if (spent) file_reserve_.take();
+  if (spent)
+    file_reserve_.give_back([&] { dir.reset(); });
+  else
+    dir.reset();
   if (err != 0) return os_failure(kSqliteIoErr, "cannot sync the directory", path, err);
   return {};
 }

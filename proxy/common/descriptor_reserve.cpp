@@ -36,6 +36,12 @@ void DescriptorReserve::exchange(const std::function<void()>& open) {
   open();
 }
 
+void DescriptorReserve::give_back(const std::function<void()>& close) {
+  const auto lock = descriptors_lock();
+  close();
+  take();
+}
+
 void DescriptorReserve::release() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;

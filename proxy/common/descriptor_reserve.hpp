@@ -52,6 +52,10 @@ class DescriptorReserve {
   // Gives the reserve's descriptor up for `open`, which opens the one it was kept for in its
   // place, before anyone else can take it (descriptors_lock). The reserve stays spent.
   void exchange(const std::function<void()>& open);
+  // Runs `close`, which closes the descriptor `exchange` opened in the reserve's place (or
+  // nothing, when that open failed), and takes the reserve's descriptor back, under one
+  // descriptors_lock: no other open can take the slot the close frees before the reserve does.
+  void give_back(const std::function<void()>& close);
   // Gives the reserve's descriptor up for whatever opens next (the reserve stays spent).
   void release();
 
