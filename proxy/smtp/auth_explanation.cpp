@@ -48,13 +48,6 @@ std::string printable(std::string_view s, std::size_t max) {
   return out;
 }
 
-// A user name as mailtap's notes quote one (escaped_value: lossless, \xHH), at most kMaxName
-// octets of it.
-std::string name(std::string_view user) {
-  return user.size() > kMaxName ? escaped_value(user.substr(0, kMaxName - 3)) + "..."
-                                : escaped_value(user);
-}
-
 Provider provider_of(std::string_view host, const SaslFailure& f) {
   if (ends_with_ci(host, "gmail.com") || ends_with_ci(host, "google.com") ||
       ends_with_ci(host, "googlemail.com"))
@@ -115,12 +108,12 @@ std::string token_advice(const AuthAttempt& a, const SaslFailure& f, Provider p)
     case OAuthError::Meaning::wrong_scope:
       return "the token lacks the scope this needs" +
              (scope.empty() ? std::string() : " (" + scope + ")") +
-             ", or it is for another account than " + name(a.user) +
+             ", or it is for another account than " + quoted_user_name(a.user) +
              ": request a token with that scope for that account";
     case OAuthError::Meaning::other:
       break;
   }
-  return "the server refused the token: check that it is for " + name(a.user) +
+  return "the server refused the token: check that it is for " + quoted_user_name(a.user) +
          (scope.empty() ? std::string() : " with scope " + scope) + " and not expired";
 }
 
@@ -183,9 +176,9 @@ std::string refusal_advice(const AuthAttempt& a, const SaslFailure& f, Provider 
   if (std::optional<std::string> advice = reply_advice(r, text)) return std::move(*advice);
   if (token) {
     const std::string scope = needed_scope(p, f);
-    std::string advice = "the server refused the token: it must be for " + name(a.user) +
-                         (scope.empty() ? std::string() : " with scope " + scope) +
-                         " and not expired";
+    std::string advice =
+        "the server refused the token: it must be for " + quoted_user_name(a.user) +
+        (scope.empty() ? std::string() : " with scope " + scope) + " and not expired";
     if (p == Provider::microsoft) advice += ", and SMTP AUTH must be enabled for the mailbox";
     return advice;
   }
@@ -218,7 +211,7 @@ struct Explanation {
 Explanation server_refusal(const AuthAttempt& a, const SaslFailure& f, const std::string& mech) {
   using Kind = SaslFailure::Kind;
   const std::string host = printable(a.upstream_host, kMaxName);
-  const std::string user = name(a.user);
+  const std::string user = quoted_user_name(a.user);
   Explanation x;
   if (f.kind != Kind::refused) {
     x.head = host + " broke off " + mech + " as " + user;
@@ -242,7 +235,7 @@ Explanation server_refusal(const AuthAttempt& a, const SaslFailure& f, const std
 Explanation local_failure(const AuthAttempt& a, const SaslFailure& f, const std::string& mech) {
   using Kind = SaslFailure::Kind;
   const std::string host = printable(a.upstream_host, kMaxName);
-  const std::string user = name(a.user);
+  const std::string user = quoted_user_name(a.user);
   Explanation x;
   x.head = "cannot " + mech + " as " + user + " to " + host;
   x.summary = printable(f.detail, kMaxSummary);
@@ -287,6 +280,12 @@ std::string render(const Explanation& x) {
 }
 
 }  // namespace
+
+// Cut before escaping, so never inside an escape: at most 4 * (kMaxName - 3) + 3 octets.
+std::string quoted_user_name(std::string_view user) {
+  return user.size() > kMaxName ? escaped_value(user.substr(0, kMaxName - 3)) + "..."
+                                : escaped_value(user);
+}
 
 std::string explain_auth_failure(const AuthAttempt& a, const SaslFailure& f) {
   const std::string mech =

@@ -40,6 +40,11 @@ inline constexpr std::string_view kOwnAuthFailureCode = "454 4.7.0";
 // At most this many octets, CRLF excluded (RFC 5321 §4.5.3.1.5 allows 512 with CRLF).
 inline constexpr std::size_t kMaxExplanation = 510;
 
+// A user name as mailtap's replies and notes quote one (escaped_value: lossless, \xHH), at most
+// its first 100 octets, so that a reply quoting it stays one reply line (a name's octets may
+// each take four there).
+std::string quoted_user_name(std::string_view user);
+
 // One reply line without CRLF: printable ASCII, at most kMaxExplanation octets, never a secret.
 std::string explain_auth_failure(const AuthAttempt& attempt, const SaslFailure& failure);
 

@@ -396,7 +396,7 @@ class Dialogue {
   std::string client_ehlo_extensions(const Reply& reply, bool& removed) const;
   std::string ehlo_rewrite_note() const;
   std::string ehlo_extensions_note() const;
-  std::string login_user_label() const;
+  std::string login_user_label(bool in_reply = false) const;
   bool intercept_command(const Command& cmd, std::string_view line);
   bool assist_command(std::string_view line);
   void note_rewrite(std::string verb, std::string note);

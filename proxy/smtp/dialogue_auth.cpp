@@ -39,10 +39,12 @@ std::string Dialogue::auth_mechanism() const {
 }
 
 // Escaped as the relayed AUTH's notes quote a name (\xHH), so the note is lossless and the
-// reply that quotes it stays printable ASCII.
-std::string Dialogue::login_user_label() const {
-  return escaped_value(shown_login_user(login_->user(), options_.login->password.get(),
-                                        options_.redaction.redact_users));
+// reply that quotes it stays printable ASCII; a reply quotes it cut (login_user_label(true)),
+// as the explanations of a failed AUTH do, so that it stays one reply line.
+std::string Dialogue::login_user_label(bool in_reply) const {
+  const std::string user = shown_login_user(login_->user(), options_.login->password.get(),
+                                            options_.redaction.redact_users);
+  return in_reply ? quoted_user_name(user) : escaped_value(user);
 }
 
 void Dialogue::note_rewrite(std::string verb, std::string note) {
@@ -246,8 +248,8 @@ void Dialogue::release_held_reply() {
 
 bool Dialogue::intercept_command(const Command& cmd, std::string_view line) {
   if (cmd.id == Verb::auth && login_state_ == LoginState::succeeded) {
-    refuse_auth_line(line, "503 5.5.1 mailtap: already authenticated as " + login_user_label() +
-                               " (by mailtap)\r\n");
+    refuse_auth_line(line, "503 5.5.1 mailtap: already authenticated as " +
+                               login_user_label(/*in_reply=*/true) + " (by mailtap)\r\n");
     return true;
   }
   if (cmd.id == Verb::mail && login_failure_pending_ && !redactor_.authenticated()) {

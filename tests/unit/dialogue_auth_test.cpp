@@ -378,6 +378,36 @@ TEST(DialogueAuth, AClientAuthIsAnsweredLocallyOnceMailtapAuthenticated) {
   expect_no_secret(r, "other-pw");
 }
 
+// The 503 quotes mailtap's user name escaped (\xHH, four octets for each non-ASCII one): a long
+// one is cut, between escapes, so that the reply stays one SMTP reply line (RFC 5321 §4.5.3.1.5:
+// 512 octets with its CRLF).
+TEST(DialogueAuth, TheAlreadyAuthenticatedReplyStaysOneReplyLineForALongUserName) {
+  DialogueOptions o = login_options(true, false);
+  std::string user;
+  while (user.size() < 400) user += "\xc3\xa9";
+  o.login->user = user;
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_auth),
+          upstream("235 2.7.0 ok\r\n"),
+          client("AUTH PLAIN " + base64_encode("\0bob\0other-pw"s) + "\r\n"),
+      },
+      o);
+  const std::string& reply = r.client_per_step[3];
+  const std::string head = "503 5.5.1 mailtap: already authenticated as ";
+  const std::string tail = "... (by mailtap)\r\n";
+  ASSERT_EQ(reply.rfind(head, 0), 0u) << reply;
+  ASSERT_TRUE(reply.ends_with(tail)) << reply;
+  EXPECT_LE(reply.size(), 512u);
+  // Whole escapes only: the name's first octets, each as \xHH.
+  const std::string quoted = reply.substr(head.size(), reply.size() - head.size() - tail.size());
+  EXPECT_EQ(quoted.size() % 4, 0u) << quoted;
+  std::string escaped_user;
+  for (const char c : user) escaped_user += c == '\xc3' ? "\\xc3" : "\\xa9";
+  EXPECT_EQ(escaped_user.rfind(quoted, 0), 0u) << quoted;
+}
+
 TEST(DialogueAuth, HeloClientsAreAuthenticatedThroughMailtapsOwnEhlo) {
   const Result r = run_all_splits(
       {
