@@ -261,6 +261,20 @@ Explanation local_failure(const AuthAttempt& a, const SaslFailure& f, const std:
   return x;
 }
 
+// At most `max` octets of `text`, cut between escapes (\xHH from printable and escaped_value,
+// \" and \\ from escaped_value): a cut escape would read as other text. A backslash the
+// server's text had of its own may cost a few octets more than needed.
+std::string_view cut_between_escapes(std::string_view text, std::size_t max) {
+  std::size_t at = 0;
+  while (at < text.size() && at < max) {
+    std::size_t length = 1;
+    if (text[at] == '\\' && at + 1 < text.size()) length = text[at + 1] == 'x' ? 4 : 2;
+    if (at + length > max) break;
+    at += length;
+  }
+  return text.substr(0, at);
+}
+
 // One reply line of at most kMaxExplanation octets.
 std::string render(const Explanation& x) {
   const std::string code(kOwnAuthFailureCode);
@@ -273,10 +287,9 @@ std::string render(const Explanation& x) {
   const std::string front = code + " mailtap: " + x.head + ": ";
   if (front.size() + tail.size() + 8 < kMaxExplanation) {
     const std::size_t room = kMaxExplanation - front.size() - tail.size();
-    return front + x.summary.substr(0, room - 3) + "..." + tail;
+    return front + std::string(cut_between_escapes(x.summary, room - 3)) + "..." + tail;
   }
-  out.resize(kMaxExplanation - 3);
-  return out + "...";
+  return std::string(cut_between_escapes(out, kMaxExplanation - 3)) + "...";
 }
 
 }  // namespace

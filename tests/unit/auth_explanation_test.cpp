@@ -256,5 +256,38 @@ TEST(AuthExplanation, HostileTextStaysOneBoundedPrintableLine) {
   EXPECT_EQ(line.size() <= kMaxExplanation, true);
 }
 
+// Where the line is cut to fit, the cut falls between escapes: a quoted name or server text
+// ends in a whole \xHH (or \" or \\), never in a stray "\x4" that reads as other text.
+bool ends_inside_an_escape(std::string_view line) {
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    if (line[i] != '\\') continue;
+    const std::size_t length = i + 1 < line.size() && line[i + 1] == 'x' ? 4 : 2;
+    if (i + length > line.size()) return true;
+    i += length - 1;
+  }
+  return false;
+}
+
+TEST(AuthExplanation, ALineCutToFitIsNeverCutInsideAnEscape) {
+  const auto expect_whole_escapes_at_each_cut = [](const std::string& line) {
+    std::size_t cuts = 0;
+    for (std::size_t at = line.find("..."); at != std::string::npos;
+         at = line.find("...", at + 3), ++cuts)
+      EXPECT_FALSE(ends_inside_an_escape(std::string_view(line).substr(0, at))) << line;
+    EXPECT_GT(cuts, 0u) << line;
+  };
+  for (std::size_t n = 1; n <= 100; ++n) {
+    SCOPED_TRACE(n);
+    // A long head (host and name): with the longest, the whole line is cut.
+    expect_whole_escapes_at_each_cut(
+        explain({Mechanism::plain, std::string(200, '\xe9'), std::string(n, 'h')},
+                refused("535 5.7.8 no\r\n")));
+    // The server's text is cut, the advice kept.
+    const std::string text = std::string(n, 's') + std::string(300, '\xe9');
+    expect_whole_escapes_at_each_cut(
+        explain({Mechanism::plain, "alice", "mx"}, refused("535 5.7.8 " + text + "\r\n")));
+  }
+}
+
 }  // namespace
 }  // namespace mailtap::smtp
