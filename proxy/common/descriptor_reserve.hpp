@@ -21,6 +21,9 @@ namespace mailtap {
 // - the database, its -wal and -shm: the recorder opens them before the proxy listens, when no
 //   reserve is given up yet; the tools are other processes, with descriptors of their own;
 // - a resolver thread's files and socket: counted instead (ResolvingWithoutReserve);
+// - the token command's process-group check (proxy/secrets/run_command.cpp,
+//   process_group_alive): opendir("/proc") and an open of each /proc/PID/stat, one at a time,
+//   closed at once; it may cost what a --web request's open does, below;
 // - SQLite's temporary files (a statement journal past 64 KiB, a large sort): the recorder's
 //   inserts have not been seen to need one; should one fail, recording fails as for a disk
 //   error;

@@ -58,7 +58,9 @@ class ResolvingWithoutReserve {
 // Whether a client and its kept descriptor can be taken now, leaving a descriptor free for each
 // session resolving without its own: at once true while none does, or while the kernel's count
 // of open descriptors leaves plenty under the process's limit; near it (or with no count, before
-// Linux 6.2), looked at by opening that many and closing them again. Called under
+// Linux 6.2), looked at by opening that many and closing them again. Well under the limit it
+// does not look, so a full system file table (ENFILE) is seen only by the real open (the
+// accept, the session's connect), which answers it as for EMFILE. Called under
 // descriptors_lock().
 bool room_beside_resolves();
 // How many times room_beside_resolves() has opened descriptors to look (for tests).
