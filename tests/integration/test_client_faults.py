@@ -88,10 +88,7 @@ class NonReadingClientTest(h.IntegrationCase):
         # Under AddressSanitizer freed memory waits in a quarantine (256 MiB by default) before
         # it is reused, so the churn of answered lines grows the RSS though what is held stays
         # bounded; a small quarantine keeps the measure about what mailtap holds.
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        mt = self.mailtap(f.address, record=False,
-                          env={"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=4" if asan
-                               else "quarantine_size_mb=4"})
+        mt = self.mailtap(f.address, record=False, env=h.small_asan_quarantine())
         c, lines, reply, grew = self.flood_without_reading(mt, line)
         self.assertGreater(lines, 10000, "the flood hardly started")
         # About 1 MiB of unread replies and 512 KiB of unread lines; the kernel holds the rest.

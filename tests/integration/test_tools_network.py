@@ -939,9 +939,7 @@ class LargeBodyTest(h.IntegrationCase):
         peak = self.tmp / f"peak-{h.unique_token()}"
         # Under AddressSanitizer freed memory waits in a quarantine (256 MiB by default) before
         # it is reused; a small one keeps the measure about what mailtap holds.
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        env = dict(os.environ, ASAN_OPTIONS=f"{asan}:quarantine_size_mb=4" if asan
-                   else "quarantine_size_mb=4")
+        env = {**os.environ, **h.small_asan_quarantine()}
         p = subprocess.Popen([sys.executable, "-c", self.MEASURE, str(peak), str(h.mailtap_bin()),
                               *[str(a) for a in args]], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE if client else subprocess.STDOUT,

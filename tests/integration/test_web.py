@@ -915,8 +915,7 @@ class WebManyCommandsMemoryTest(h.IntegrationCase):
     def test_the_view_and_the_download_are_whole_and_do_not_hold_the_session(self):
         # As WebDownloadMemoryTest: a small ASan quarantine keeps the measure about what
         # mailtap holds.
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        env = {"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=4" if asan else "quarantine_size_mb=4"}
+        env = h.small_asan_quarantine()
         with w.WebServer(self.db, env=env) as web:
             self.assertEqual(w.request(web.port, "/api/sessions").status, 200)
             base = vm_hwm(web.proc.pid)
@@ -998,9 +997,7 @@ class WebManyMessagesMemoryTest(h.IntegrationCase):
 
         # As WebDownloadMemoryTest: a small ASan quarantine keeps the measure about what
         # mailtap holds, not what AddressSanitizer keeps of what it freed (256 MiB by default).
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        env = {**os.environ,
-               "ASAN_OPTIONS": f"{asan}:quarantine_size_mb=4" if asan else "quarantine_size_mb=4"}
+        env = {**os.environ, **h.small_asan_quarantine()}
 
         def peak(db: Path, session: int) -> tuple[bytes, int]:
             # GNU time's own wait4: the peak of a child this (large) process forks would count
@@ -1020,8 +1017,7 @@ class WebManyMessagesMemoryTest(h.IntegrationCase):
                         f"{small_peak / MIB:.1f} for a small session")
 
     def test_the_view_and_the_download_are_whole_and_do_not_hold_the_session(self):
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        env = {"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=4" if asan else "quarantine_size_mb=4"}
+        env = h.small_asan_quarantine()
         with w.WebServer(self.db, env=env) as web:
             self.assertEqual(w.request(web.port, "/api/sessions").status, 200)
             base = vm_hwm(web.proc.pid)
@@ -1100,8 +1096,7 @@ class WebDownloadMemoryTest(h.IntegrationCase):
 
         # Under AddressSanitizer freed memory waits in a quarantine (256 MiB by default) before
         # it is reused; a small one keeps the measure about what mailtap holds.
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        env = {"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=4" if asan else "quarantine_size_mb=4"}
+        env = h.small_asan_quarantine()
         with w.WebServer(db, env=env) as web:
             path = f"/api/sessions/{session}/messages/1/raw"
             self.assertEqual(w.request(web.port, "/api/sessions").status, 200)
@@ -1147,8 +1142,7 @@ class WebDownloadMemoryTest(h.IntegrationCase):
         to_old_layout(db)
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
             session, sha256 = con.execute("SELECT session_id, sha256 FROM messages").fetchone()
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        env = {"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=4" if asan else "quarantine_size_mb=4"}
+        env = h.small_asan_quarantine()
         with w.WebServer(db, env=env) as web:
             self.assertEqual(w.request(web.port, "/api/sessions").status, 200)
             base = vm_hwm(web.proc.pid)
@@ -1185,8 +1179,7 @@ class WebDownloadMemoryTest(h.IntegrationCase):
         self.addCleanup(sink.close)
         with h.Mailtap(sink.address, tls="none", db=db, extra_args=["--max-body", "100MiB"]) as mt:
             h.smtplib_send(mt.port, message)
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        env = {"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=4" if asan else "quarantine_size_mb=4"}
+        env = h.small_asan_quarantine()
         with w.WebServer(db, env=env) as web:
             session = w.request(web.port, "/api/sessions").json()["sessions"][0]["id"]
             base = vm_hwm(web.proc.pid)
@@ -1256,8 +1249,7 @@ class WebDownloadMemoryTest(h.IntegrationCase):
         self.addCleanup(sink.close)
         with h.Mailtap(sink.address, tls="none", db=db, extra_args=["--max-body", "100MiB"]) as mt:
             h.smtplib_send(mt.port, message)
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        env = {"ASAN_OPTIONS": f"{asan}:quarantine_size_mb=4" if asan else "quarantine_size_mb=4"}
+        env = h.small_asan_quarantine()
         with w.WebServer(db, env=env) as web:
             session = w.request(web.port, "/api/sessions").json()["sessions"][0]["id"]
             base_path = f"/api/sessions/{session}/messages/1"
