@@ -21,6 +21,7 @@
 #include "tools/mboxrd.hpp"
 #include "tools/number_options.hpp"
 #include "tools/session_json.hpp"
+#include "tools/session_read_back.hpp"
 #include "tools/terminal_text.hpp"
 #include "tools/tool_options.hpp"
 
@@ -164,25 +165,25 @@ bool select_sessions(const ExportArgs& a, storage::Reader& reader,
   return true;
 }
 
-using SessionWriter = std::function<bool(const storage::SessionDetail&, std::string& error)>;
+using SessionWriter = std::function<bool(SessionReadBack&, std::string& error)>;
 
 // Loads each selected session in turn and hands it to `write`, then lets it go: a session loaded
 // with its octets left in the body file holds that file open, and an export of every session
-// must not hold them all (the open files run out).
+// must not hold them all (the open files run out). Its events and messages are read back a
+// batch at a time as they are written, and its bodies a piece at a time (SessionReadBack): a
+// session of any number of messages, or of any size, costs a batch and a piece.
 bool for_each_session(storage::Reader& reader, const std::vector<storage::SessionSummary>& selected,
                       std::string& error, const SessionWriter& write) {
   for (const auto& s : selected) {
     std::optional<storage::SessionDetail> d;
-    // The octets in the body files are read as they are written out.
-    if (!reader.load_session(s.session.id, d, error,
-                             storage::Reader::BodyOctets::leave_past_inline))
-      return false;
+    if (!load_for_read_back(reader, s.session.id, d, error)) return false;
     if (!d) {
       error = "session " + std::to_string(s.session.id) + " was removed from " + reader.path() +
               " during the export (prune?)";
       return false;
     }
-    if (!write(*d, error)) return false;
+    SessionReadBack session(reader, *d);
+    if (!write(session, error)) return false;
   }
   return true;
 }
@@ -199,9 +200,10 @@ int export_json(const ExportArgs& a, storage::Reader& reader,
   if (array) w.begin_array();
   std::string error;
   const bool read = for_each_session(
-      reader, selected, error, [&](const storage::SessionDetail& d, std::string& write_error) {
-        storage::SessionOctets octets(d);
-        if (!write_session_detail(w, d, octets, write_error)) return false;
+      reader, selected, error, [&](SessionReadBack& session, std::string& write_error) {
+        if (!write_session_detail(w, session.detail(), session.octets(), write_error,
+                                  session.events(), session.messages()))
+          return false;
         if (a.format == "jsonl") w.string_piece("\n");
         // Handed over at its end: when the next session was removed meanwhile, the export
         // stops after this one whole (jsonl: its line), not in the middle of it with its tail
@@ -227,26 +229,30 @@ int export_mbox(const ExportArgs& a, storage::Reader& reader,
   };
   MboxrdQuoter quoter([&pending](std::string_view piece) { pending.append(piece); });
   std::size_t count = 0;
-  const auto write_messages = [&](const storage::SessionDetail& d, std::string& error) {
-    storage::SessionOctets octets(d);
-    for (const auto& m : d.messages) {
-      pending += mboxrd_from_line(d.session, m);
-      const auto quote = [&](std::string_view piece) {
-        quoter.append(piece);
-        if (pending.size() >= storage::StoredBodyReader::kChunkOctets) flush();
-        return out.write({});
-      };
-      if (!octets.message_body(m, quote, error)) return false;
-      quoter.finish();
-      pending += '\n';  // the blank line that separates messages
-      flush();
-      if (out.failed()) return false;  // its reader has gone: load no more sessions for it
-      ++count;
-      if (m.message.body_truncated)
-        log::warning("export: warning: session " + std::to_string(d.session.id) + " message " +
-                     std::to_string(m.seq) + " is truncated in the record");
-    }
-    return true;
+  const auto write_messages = [&](SessionReadBack& session, std::string& error) {
+    const storage::SessionRow& s = session.detail().session;
+    bool body_read = true;
+    const bool read = session.for_each_message(
+        [&](const storage::MessageRow& m) {
+          pending += mboxrd_from_line(s, m);
+          const auto quote = [&](std::string_view piece) {
+            quoter.append(piece);
+            if (pending.size() >= storage::StoredBodyReader::kChunkOctets) flush();
+            return out.write({});
+          };
+          if (!(body_read = session.octets().message_body(m, quote, error))) return false;
+          quoter.finish();
+          pending += '\n';  // the blank line that separates messages
+          flush();
+          if (out.failed()) return false;  // its reader has gone: load no more sessions for it
+          ++count;
+          if (m.message.body_truncated)
+            log::warning("export: warning: session " + std::to_string(s.id) + " message " +
+                         std::to_string(m.seq) + " is truncated in the record");
+          return true;
+        },
+        error);
+    return read && body_read && !out.failed();
   };
   std::string error;
   if (!for_each_session(reader, selected, error, write_messages)) return out.close(error);
@@ -277,17 +283,20 @@ int write_eml_directory(const ExportArgs& a, storage::Reader& reader,
   bool written = true;  // else export_body has said why not
   std::string error;
   const bool read =
-      for_each_session(reader, selected, error, [&](const storage::SessionDetail& d, std::string&) {
-        storage::SessionOctets octets(d);
-        for (const auto& m : d.messages) {
-          const std::string path = dir + "session-" + std::to_string(d.session.id) + "-message-" +
-                                   std::to_string(m.seq) + ".eml";
-          if (export_body(path, octets, m) != 0) return written = false;
-          std::string line = path;
-          if (m.message.body_truncated) line += "  (truncated in the record)";
-          if (!write_stdout(line + "\n")) return written = false;  // said by write_stdout
-        }
-        return true;
+      for_each_session(reader, selected, error, [&](SessionReadBack& session, std::string& e) {
+        const std::int64_t id = session.detail().session.id;
+        const bool messages_read = session.for_each_message(
+            [&](const storage::MessageRow& m) {
+              const std::string path = dir + "session-" + std::to_string(id) + "-message-" +
+                                       std::to_string(m.seq) + ".eml";
+              if (export_body(path, session.octets(), m) != 0) return written = false;
+              std::string line = path;
+              if (m.message.body_truncated) line += "  (truncated in the record)";
+              if (!write_stdout(line + "\n")) return written = false;  // said by write_stdout
+              return true;
+            },
+            e);
+        return messages_read && written;
       });
   if (!read && written) log::error("export: " + error);
   return read ? 0 : 1;
@@ -314,13 +323,19 @@ int export_eml(const ExportArgs& a, storage::Reader& reader,
   // The one message: the first of the one session that has any.
   int status = 1;
   std::string error;
+  bool exported = false;
   const bool read =
-      for_each_session(reader, selected, error, [&](const storage::SessionDetail& d, std::string&) {
-        if (d.messages.empty()) return true;
-        storage::SessionOctets octets(d);
-        status = export_body(a.output, octets, d.messages.front());
-        return false;  // done
+      for_each_session(reader, selected, error, [&](SessionReadBack& session, std::string& e) {
+        const bool messages_read = session.for_each_message(
+            [&](const storage::MessageRow& m) {
+              status = export_body(a.output, session.octets(), m);
+              exported = true;
+              return false;  // done
+            },
+            e);
+        return messages_read && !exported;
       });
+  if (exported) return status;
   if (!read) {
     if (!error.empty()) log::error("export: " + error);
     return status;

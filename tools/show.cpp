@@ -14,7 +14,6 @@
 #include "proxy/options/database_path_option.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 #include "storage/reader.hpp"
-#include "storage/session_events.hpp"
 #include "storage/stored_body.hpp"
 #include "storage/timestamp.hpp"
 #include "tools/commands.hpp"
@@ -22,6 +21,7 @@
 #include "tools/number_options.hpp"
 #include "tools/recorded_reply_advice.hpp"
 #include "tools/session_json.hpp"
+#include "tools/session_read_back.hpp"
 #include "tools/terminal_text.hpp"
 #include "tools/time_format.hpp"
 #include "tools/tool_options.hpp"
@@ -277,26 +277,25 @@ void render_recipients(const smtp::Message& m, std::string& out) {
          "in the events above)\n";
 }
 
-void render_messages(const storage::SessionDetail& d, const Style& st, std::string& out) {
-  for (const auto& m : d.messages) {
-    out += "\n" + st.bold("message " + std::to_string(m.seq)) + "  " +
-           escape_line(m.message.mail_from) + "\n";
-    render_recipients(m.message, out);
-    out += "  " + std::to_string(m.message.size) + " bytes" +
-           (m.message.via_bdat ? " via BDAT" : " via DATA") +
-           (m.message.body_truncated ? " (body truncated in the record)" : "") + "  sha256 " +
-           escape_line(m.message.sha256_hex) + "\n";
-    // No final reply: the server got the end of data and the session ended before it answered.
-    out += "  final: " +
-           (m.message.final_code == 0 && m.message.final_reply.empty()
-                ? std::string("none (the session ended before the server answered the end of data: "
-                              "it may have the message)")
-                : escape_line(smtp::reply_summary(m.message.final_reply))) +
-           "\n";
-    if (!m.unreadable.empty()) out += "  " + st.red("damaged: " + escape_line(m.unreadable)) + "\n";
-    out += "  (print it with: mailtap show " + std::to_string(d.session.id) + " --message " +
-           std::to_string(m.seq) + ")\n";
-  }
+void render_message(const storage::SessionRow& s, const storage::MessageRow& m, const Style& st,
+                    std::string& out) {
+  out += "\n" + st.bold("message " + std::to_string(m.seq)) + "  " +
+         escape_line(m.message.mail_from) + "\n";
+  render_recipients(m.message, out);
+  out += "  " + std::to_string(m.message.size) + " bytes" +
+         (m.message.via_bdat ? " via BDAT" : " via DATA") +
+         (m.message.body_truncated ? " (body truncated in the record)" : "") + "  sha256 " +
+         escape_line(m.message.sha256_hex) + "\n";
+  // No final reply: the server got the end of data and the session ended before it answered.
+  out += "  final: " +
+         (m.message.final_code == 0 && m.message.final_reply.empty()
+              ? std::string("none (the session ended before the server answered the end of data: "
+                            "it may have the message)")
+              : escape_line(smtp::reply_summary(m.message.final_reply))) +
+         "\n";
+  if (!m.unreadable.empty()) out += "  " + st.red("damaged: " + escape_line(m.unreadable)) + "\n";
+  out += "  (print it with: mailtap show " + std::to_string(s.id) + " --message " +
+         std::to_string(m.seq) + ")\n";
 }
 
 // The summary at the top and the legend.
@@ -364,24 +363,38 @@ bool write_event_from_file(const storage::EventRow& row, const storage::SessionR
   return true;
 }
 
-// The transcript (`d` is loaded with BodyOctets::leave_past_inline), written as it is rendered.
-int write_transcript(const storage::SessionDetail& d, storage::SessionOctets& octets,
-                     const Style& st) {
+// The transcript, written as it is rendered, its events and messages read back a batch at a
+// time. On a failure to read the record, what came before it is written first.
+int write_transcript(SessionReadBack& session, const Style& st) {
+  const storage::SessionDetail& d = session.detail();
   TranscriptOut out;
   render_heading(d, st, out.text());
   std::string error;
-  for (const auto& row : d.events) {
-    if (!row.file_offset) {
-      render_event(row.event, d.session, st, out.text());
-    } else if (!write_event_from_file(row, d.session, st, octets, out, error)) {
-      out.flush();  // what came before the unreadable octets
-      log::error("show: " + error);
-      return 1;
-    }
-    if (!out.pass()) return 1;
+  bool stopped = false;  // the output failed, or the body file could not supply an event's octets
+  bool read = session.for_each_event(
+      [&](const storage::EventRow& row) {
+        if (!row.file_offset) {
+          render_event(row.event, d.session, st, out.text());
+        } else if (!write_event_from_file(row, d.session, st, session.octets(), out, error)) {
+          stopped = true;
+          return false;
+        }
+        return !(stopped = !out.pass());
+      },
+      error);
+  if (read && !stopped)
+    read = session.for_each_message(
+        [&](const storage::MessageRow& m) {
+          render_message(d.session, m, st, out.text());
+          return !(stopped = !out.pass());
+        },
+        error);
+  if (!read || !error.empty()) {
+    out.flush();
+    log::error("show: " + error);
+    return 1;
   }
-  render_messages(d, st, out.text());
-  return out.flush() ? 0 : 1;
+  return !stopped && out.flush() ? 0 : 1;
 }
 
 // Recorded octets handed out in pieces (a message's body, every exchange), read from the record
@@ -414,30 +427,44 @@ int write_recorded(const Octets& octets, std::string_view exact_way) {
   return read && written ? 0 : 1;
 }
 
-// Message N of the session (--message N; the only one for --save alone), or null when there is
-// none to choose, said so with the exit status in `status`.
-const storage::MessageRow* chosen_message(const ShowArgs& a, const storage::SessionDetail& d,
-                                          int& status) {
-  std::size_t n = a.message;
+// Message N of the session (--message N; the only one for --save alone), read back with the
+// others a batch at a time; nullopt when there is none to choose, said so with the exit status
+// in `status`.
+std::optional<storage::MessageRow> chosen_message(const ShowArgs& a, const SessionReadBack& session,
+                                                  int& status) {
   status = 1;
-  if (n == 0) {
-    if (d.messages.empty()) {
-      log::error("show: session " + std::to_string(a.id) + " has no message to save");
-      return nullptr;
-    }
-    if (d.messages.size() != 1) {
-      log::error("show: session " + std::to_string(a.id) + " has " +
-                 std::to_string(d.messages.size()) + " messages: choose one with --message N");
-      status = 2;
-      return nullptr;
-    }
-    n = 1;
+  std::optional<storage::MessageRow> found;
+  std::size_t count = 0;
+  std::string error;
+  // Read up to N, or to the end: what is said when none is chosen names how many there are.
+  const bool read = session.for_each_message(
+      [&](const storage::MessageRow& m) {
+        ++count;
+        if (a.message == 0 ? count == 1 : m.seq == a.message) found = m;
+        return a.message == 0 || !found;
+      },
+      error);
+  if (!read) {
+    log::error("show: " + error);
+    return std::nullopt;
   }
-  for (const auto& m : d.messages)
-    if (m.seq == n) return &m;
-  log::error("show: session " + std::to_string(a.id) + " has no message " + std::to_string(n) +
-             " (it has " + std::to_string(d.messages.size()) + ")");
-  return nullptr;
+  if (a.message != 0) {
+    if (!found)
+      log::error("show: session " + std::to_string(a.id) + " has no message " +
+                 std::to_string(a.message) + " (it has " + std::to_string(count) + ")");
+    return found;
+  }
+  if (count == 0) {
+    log::error("show: session " + std::to_string(a.id) + " has no message to save");
+    return std::nullopt;
+  }
+  if (count != 1) {
+    log::error("show: session " + std::to_string(a.id) + " has " + std::to_string(count) +
+               " messages: choose one with --message N");
+    status = 2;
+    return std::nullopt;
+  }
+  return found;
 }
 
 // --save FILE: the body written to the file a piece at a time as it is read.
@@ -454,14 +481,14 @@ int save_message(const std::string& path, const Octets& body) {
 }
 
 // --message N / --save FILE: one message's body, to stdout or a file, read from the record as
-// it is written (`d` is loaded with BodyOctets::leave_past_inline).
-int show_message(const ShowArgs& a, const storage::SessionDetail& d,
-                 storage::SessionOctets& octets) {
+// it is written.
+int show_message(const ShowArgs& a, SessionReadBack& session) {
   int status = 1;
-  const storage::MessageRow* found = chosen_message(a, d, status);
-  if (found == nullptr) return status;
-  const Octets body = [&octets, found](const storage::SessionOctets::Emit& emit,
-                                       std::string& error) {
+  const std::optional<storage::MessageRow> found = chosen_message(a, session, status);
+  if (!found) return status;
+  storage::SessionOctets& octets = session.octets();
+  const Octets body = [&octets, &found](const storage::SessionOctets::Emit& emit,
+                                        std::string& error) {
     return octets.message_body(*found, emit, error);
   };
   if (found->message.body_truncated) {
@@ -481,23 +508,14 @@ int show_message(const ShowArgs& a, const storage::SessionDetail& d,
   return write_recorded(body, "a pipe or --save FILE");
 }
 
-// --json: the session as JSON, written as it is read from the record: loaded without its events
-// and messages (Reader::EventRows::none), which are read back a batch at a time as they are
-// written, so a session of any number of them costs a batch, as the web page's download.
-int show_json(storage::Reader& reader, const storage::SessionDetail& d) {
-  const storage::LeftInRecord left = storage::left_in_record(reader, d);
-  storage::SessionOctets octets(d, left.body_pieces);
-  const EventSource events = [&](const auto& fn, std::string& error) {
-    return storage::for_each_session_event(d, left.events, fn, error);
-  };
-  const MessageSource messages = [&](const auto& fn, std::string& error) {
-    return storage::for_each_session_message(d, left.messages, fn, error);
-  };
+// --json: the session as JSON, written as it is read from the record.
+int show_json(SessionReadBack& session) {
   JsonWriter w;
   bool written = true;
   w.stream_to([&written](std::string_view piece) { return written = write_stdout(piece); });
   std::string error;
-  if (!write_session_detail(w, d, octets, error, events, messages)) {
+  if (!write_session_detail(w, session.detail(), session.octets(), error, session.events(),
+                            session.messages())) {
     if (!error.empty()) log::error("show: " + error);
     return 1;
   }
@@ -506,18 +524,21 @@ int show_json(storage::Reader& reader, const storage::SessionDetail& d) {
 }
 
 // --raw: every exchange's recorded bytes, in order.
-int show_raw(const storage::SessionDetail& d, storage::SessionOctets& octets) {
+int show_raw(SessionReadBack& session) {
   return write_recorded(
-      [&d, &octets](const storage::SessionOctets::Emit& emit, std::string& error) {
+      [&session](const storage::SessionOctets::Emit& emit, std::string& error) {
         bool open = true;
+        bool octets_read = true;
         const auto pass = [&](std::string_view piece) { return open = emit(piece); };
-        for (const auto& row : d.events) {
-          if (row.event.direction == Direction::mailtap_note || smtp::is_unsent_note(row.event))
-            continue;
-          if (!octets.event_bytes(row, pass, error)) return false;
-          if (!open) break;
-        }
-        return true;
+        const bool read = session.for_each_event(
+            [&](const storage::EventRow& row) {
+              if (row.event.direction == Direction::mailtap_note || smtp::is_unsent_note(row.event))
+                return true;
+              octets_read = session.octets().event_bytes(row, pass, error);
+              return octets_read && open;
+            },
+            error);
+        return read && octets_read;
       },
       "a pipe");
 }
@@ -528,12 +549,9 @@ int run_show(const ShowArgs& a) {
   if (!reader) return failure_status;
   std::optional<storage::SessionDetail> detail;
   std::string error;
-  // Every output is written from the record as it is read: a message of any size costs a
-  // piece of it.
-  const bool json = a.message == 0 && a.save.empty() && !a.raw && a.common.json;
-  if (!reader->load_session(
-          a.id, detail, error, storage::Reader::BodyOctets::leave_past_inline,
-          json ? storage::Reader::EventRows::none : storage::Reader::EventRows::all)) {
+  // Every output is written from the record as it is read: a session of any number of
+  // messages, or a message of any size, costs a batch of them and a piece of a body.
+  if (!load_for_read_back(*reader, a.id, detail, error)) {
     log::error("show: " + error);
     return 1;
   }
@@ -542,13 +560,12 @@ int run_show(const ShowArgs& a) {
                " (list them with: mailtap sessions)");
     return 1;
   }
-  const auto& d = *detail;
-  if (json) return show_json(*reader, d);
-  storage::SessionOctets octets(d);
+  SessionReadBack session(*reader, *detail);
   const bool transcript = a.message == 0 && a.save.empty() && !a.raw && !a.common.json;
-  if (transcript) return write_transcript(d, octets, a.common.stdout_style());
-  if (a.message != 0 || !a.save.empty()) return show_message(a, d, octets);
-  return show_raw(d, octets);
+  if (transcript) return write_transcript(session, a.common.stdout_style());
+  if (a.message != 0 || !a.save.empty()) return show_message(a, session);
+  if (a.raw) return show_raw(session);
+  return show_json(session);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import quopri
+import re
 import shutil
 import smtplib
 import socket
@@ -983,30 +984,41 @@ class WebManyMessagesMemoryTest(h.IntegrationCase):
         with sqlite3.connect(f"file:{cls.db}?mode=ro", uri=True) as con:
             (cls.session,) = con.execute("SELECT max(id) FROM sessions").fetchone()
 
-    def test_show_json_reads_it_back_as_the_download_does(self):
-        """`mailtap show ID --json` writes the same JSON the same way: its peak memory exceeds
-        that of showing a session of one small message by a small part of what this session
-        holds (it used to load every event and message: 37 MB here, against 12)."""
-        small = self.tmp / "small.db"
+    @classmethod
+    def small_session_db(cls) -> Path:
+        """A record of one session (id 1) of one small message, made once: what a tool's peak
+        memory on the large session is measured against."""
+        small = cls.tmp / "small.db"
+        if small.exists():
+            return small
         sink = h.BodySink()
         try:
             with h.Mailtap(sink.address, tls="none", db=small) as mt:
                 h.smtplib_send(mt.port, b"Subject: small\r\n\r\nhello\r\n")
         finally:
             sink.close()
+        return small
 
-        # As WebDownloadMemoryTest: a small ASan quarantine keeps the measure about what
-        # mailtap holds, not what AddressSanitizer keeps of what it freed (256 MiB by default).
+    def peak(self, *args: str) -> tuple[bytes, int]:
+        """`mailtap ARGS`' stdout and its peak memory (it must exit 0). As WebDownloadMemoryTest:
+        a small ASan quarantine keeps the measure about what mailtap holds, not what
+        AddressSanitizer keeps of what it freed (256 MiB by default)."""
         env = {**os.environ, **h.small_asan_quarantine()}
+        # GNU time's own wait4: the peak of a child this (large) process forks would count
+        # the pages the fork shared with it before exec.
+        cp = subprocess.run(["/usr/bin/time", "-f", "%M", str(h.mailtap_bin()), *args],
+                            capture_output=True, env=env)
+        self.assertEqual(cp.returncode, 0, cp.stderr[-2000:])
+        return cp.stdout, int(cp.stderr.split()[-1]) * 1024
+
+    def test_show_json_reads_it_back_as_the_download_does(self):
+        """`mailtap show ID --json` writes the same JSON the same way: its peak memory exceeds
+        that of showing a session of one small message by a small part of what this session
+        holds (it used to load every event and message: 37 MB here, against 12)."""
+        small = self.small_session_db()
 
         def peak(db: Path, session: int) -> tuple[bytes, int]:
-            # GNU time's own wait4: the peak of a child this (large) process forks would count
-            # the pages the fork shared with it before exec.
-            cp = subprocess.run(["/usr/bin/time", "-f", "%M", str(h.mailtap_bin()), "show",
-                                 str(session), "--json", "--db", str(db)], capture_output=True,
-                                env=env)
-            self.assertEqual(cp.returncode, 0, cp.stderr)
-            return cp.stdout, int(cp.stderr.split()[-1]) * 1024
+            return self.peak("show", str(session), "--json", "--db", str(db))
         shown, shown_peak = peak(self.db, self.session)
         _, small_peak = peak(small, 1)
         (m, *_) = json.loads(shown)["messages"]
@@ -1015,6 +1027,56 @@ class WebManyMessagesMemoryTest(h.IntegrationCase):
         self.assertLess(shown_peak - small_peak, 12 * MIB,
                         f"show --json peaked at {shown_peak / MIB:.1f} MiB, "
                         f"{small_peak / MIB:.1f} for a small session")
+
+    def test_show_and_export_read_it_back_a_batch_at_a_time(self):
+        """The transcript, `--raw`, `--message N` and every export format read the session's
+        events and messages back a batch at a time, as `show --json` does: each peaks within
+        12 MiB of the same on a session of one small message (they used to load every event and
+        message: this session's bodies alone are 24 MiB), and each output is whole."""
+        small = self.small_session_db()
+        peak = self.peak
+
+        big = str(self.session)
+        last = str(self.MESSAGES)
+        mbox_from = re.compile(rb"^From ", re.M)
+        cases = {
+            "show": (["show", big], ["show", "1"],
+                     lambda out: out.count(b"(print it with: mailtap show") == self.MESSAGES),
+            "show --raw": (["show", big, "--raw"], ["show", "1", "--raw"],
+                           lambda out: out.count(b"\r\nquit\r\n") == 1
+                           and out.count(self.body) == self.MESSAGES),
+            "show --message N": (["show", big, "--message", last],
+                                 ["show", "1", "--message", "1"], lambda out: out == self.body),
+            "export": (["export", big], ["export", "1"],
+                       lambda out: len(json.loads(out)["messages"]) == self.MESSAGES),
+            "export --format jsonl": (["export", big, "--format", "jsonl"],
+                                      ["export", "1", "--format", "jsonl"],
+                                      lambda out: len(json.loads(out)["events"]) > 6 * 400),
+            "export --format mbox": (["export", big, "--format", "mbox"],
+                                     ["export", "1", "--format", "mbox"],
+                                     lambda out: len(mbox_from.findall(out)) == self.MESSAGES),
+        }
+        for name, (args, small_args, whole) in cases.items():
+            with self.subTest(name):
+                out, big_peak = peak(*args, "--db", str(self.db))
+                _, small_peak = peak(*small_args, "--db", str(small))
+                self.assertTrue(whole(out), f"{name}: {len(out)} octets, not the whole session")
+                self.assertLess(big_peak - small_peak, 12 * MIB,
+                                f"{name} peaked at {big_peak / MIB:.1f} MiB, "
+                                f"{small_peak / MIB:.1f} for a small session")
+        with self.subTest("export --format eml -o DIR"):
+            out_dir = self.tmp / "eml"
+            listed, big_peak = peak("export", big, "--format", "eml", "-o", str(out_dir),
+                                    "--db", str(self.db))
+            _, small_peak = peak("export", "1", "--format", "eml", "-o", str(self.tmp / "1.eml"),
+                                 "--db", str(small))
+            self.assertEqual(len(listed.splitlines()), self.MESSAGES)
+            self.assertEqual((out_dir / f"session-{big}-message-{last}.eml").read_bytes(),
+                             self.body)
+            self.assertLess(big_peak - small_peak, 12 * MIB,
+                            f"export eml peaked at {big_peak / MIB:.1f} MiB, "
+                            f"{small_peak / MIB:.1f} for a small session")
+            shutil.rmtree(out_dir)
 
     def test_the_view_and_the_download_are_whole_and_do_not_hold_the_session(self):
         env = h.small_asan_quarantine()
