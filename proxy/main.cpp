@@ -38,8 +38,9 @@ mailtap::cli::ProxyCommandServices proxy_services() {
   mailtap::cli::ProxyCommandServices services;
   services.explain = mailtap::tools::explanation_lines;
   services.start_web = [](const asio::ip::tcp::endpoint& listen, const std::string& db_path,
+                          const mailtap::net::LocalUserPolicy& local_users,
                           std::string& error) -> std::unique_ptr<mailtap::cli::WebPage> {
-    auto server = mailtap::tools::web::WebServer::start({listen, db_path}, error);
+    auto server = mailtap::tools::web::WebServer::start({listen, db_path, local_users}, error);
     if (!server) return nullptr;
     return std::make_unique<ToolsWebPage>(std::move(server));
   };

@@ -82,7 +82,8 @@ std::optional<ConfigFile> load_chosen_config_deferring_stops(const std::string& 
 }
 
 void layer_common_options(Subcommand& cmd) {
-  static const std::vector<std::string> common = {"db", "color"};
+  // allow-local-user: `mailtap web`'s, as the proxy's (who besides its own user may read it).
+  static const std::vector<std::string> common = {"db", "color", "allow-local-user"};
   CLI::App& app = *cmd.app;
   const bool takes_any = std::any_of(common.begin(), common.end(), [&](const std::string& name) {
     return app.get_option_no_throw("--" + name) != nullptr;

@@ -30,8 +30,8 @@ std::optional<ConfigFile> load_chosen_config_deferring_stops(const std::string& 
                                                              std::string& error, bool& stopped);
 
 // For a tool that reads the record: adds --config, and before it runs fills --db and --color
-// from MAILTAP_DB / MAILTAP_COLOR, else the file's [TOOL] table, else its top level. Tools
-// without either option are left alone.
+// (and web's --allow-local-user) from MAILTAP_DB / MAILTAP_COLOR (MAILTAP_ALLOW_LOCAL_USER),
+// else the file's [TOOL] table, else its top level. Tools without any of them are left alone.
 void layer_common_options(Subcommand& cmd);
 
 }  // namespace mailtap::cli

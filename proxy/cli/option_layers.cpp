@@ -27,8 +27,10 @@ std::string shown_value(const CLI::Option& o) {
   if (o.get_items_expected_max() == 0 &&
       o.get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll)
     return std::to_string(flag_count(o));
+  // A list (--allow-local-user a --allow-local-user b) as its option splits it: "a,b".
+  const std::string separator = o.get_delimiter() != '\0' ? std::string(1, o.get_delimiter()) : " ";
   std::string out;
-  for (const auto& r : results) out += (out.empty() ? "" : " ") + r;
+  for (const auto& r : results) out += (out.empty() ? "" : separator) + r;
   return out;
 }
 

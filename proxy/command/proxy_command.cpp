@@ -36,6 +36,7 @@
 #include "proxy/net/tls_server_context.hpp"
 #include "proxy/options/database_path_option.hpp"
 #include "proxy/options/listen_options.hpp"
+#include "proxy/options/local_user_options.hpp"
 #include "proxy/options/size_option.hpp"
 #include "proxy/options/timeout_options.hpp"
 #include "proxy/options/upstream_options.hpp"
@@ -58,6 +59,7 @@ struct ProxyArgs {
   std::string config_path;
   bool print_config = false;
   options::ListenOptions listen{"127.0.0.1:2525"};  // --listen, --allow-remote
+  options::LocalUserOptions local_users;            // --allow-local-user
   net::TlsMode local_tls = net::TlsMode::none;
   std::string local_cert;
   std::string local_key;
@@ -125,6 +127,7 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
       !e.empty())
     return e;
   cfg.allow_remote = a.listen.allow_remote;
+  if (auto e = a.local_users.policy(cfg.local_users); !e.empty()) return e;
 
   cfg.local_tls = a.local_tls;
   if (a.local_cert.empty() != a.local_key.empty())
@@ -277,6 +280,7 @@ void warn_about_exposure(const ProxyConfig& cfg, const std::string& listen_label
   if (!cfg.listen.address().is_loopback())
     log::warning("WARNING: --allow-remote: listening on " + listen_label +
                  "; anyone who can reach it can relay through mailtap");
+  options::announce_local_users(cfg.local_users, "relay through mailtap");
 }
 
 // What --auth-user authenticates with, and with both a password and a token command, which
@@ -460,7 +464,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   // --web: the page over the database being recorded, on CivetWeb's own threads.
   std::unique_ptr<WebPage> web;
   if (web_listen) {
-    web = services.start_web(*web_listen, *cfg.db_path, error);
+    web = services.start_web(*web_listen, *cfg.db_path, cfg.local_users, error);
     if (!web) {
       log::error(error);
       return 1;
@@ -514,6 +518,7 @@ void add_listen_and_upstream_options(CLI::App& app, ProxyArgs& args) {
                  "Use the upstream named NAME: the [upstream.NAME] table of the config file "
                  "(its host, TLS and AUTH settings)");
   args.listen.add_to(app, "to listen on", "the plain side carries credentials");
+  args.local_users.add_to(app, "relay through mailtap (and read --web's page)");
   options::add_vocabulary_option<net::TlsMode>(
       app, "--local-tls", args.local_tls,
       "TLS towards clients: none (plain text), starttls (offer STARTTLS; AUTH only inside TLS) "

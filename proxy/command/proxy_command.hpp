@@ -10,6 +10,7 @@
 #include <string>
 
 #include "proxy/cli/command.hpp"
+#include "proxy/net/local_user_policy.hpp"
 #include "proxy/session/transcript.hpp"
 
 namespace mailtap::cli {
@@ -25,10 +26,11 @@ class WebPage {
 struct ProxyCommandServices {
   // --transcript --explain: the lines printed under a reply.
   ReplyExplainer explain;
-  // --web: serves the page over `db_path` on `listen` (already checked); nullptr with `error`
-  // set when it cannot.
-  std::function<std::unique_ptr<WebPage>(const asio::ip::tcp::endpoint& listen,
-                                         const std::string& db_path, std::string& error)>
+  // --web: serves the page over `db_path` on `listen` (already checked) to the local users
+  // `local_users` admits (the proxy's --allow-local-user); nullptr with `error` set when it cannot.
+  std::function<std::unique_ptr<WebPage>(
+      const asio::ip::tcp::endpoint& listen, const std::string& db_path,
+      const net::LocalUserPolicy& local_users, std::string& error)>
       start_web;
   // --web: why the page cannot be served on `listen` at all (empty if it can), asked with the
   // other options so that such a --web is a usage error, before anything starts.

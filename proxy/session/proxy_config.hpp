@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "proxy/net/local_user_policy.hpp"
 #include "proxy/net/tls_client_context.hpp"
 #include "proxy/net/upstream_connector.hpp"
 #include "proxy/secrets/token_provider.hpp"
@@ -20,6 +21,8 @@ enum class RecordFailurePolicy { stop, continue_relaying };
 struct ProxyConfig {
   asio::ip::tcp::endpoint listen{asio::ip::make_address("127.0.0.1"), 2525};
   bool allow_remote = false;
+  // Who of this machine's users may connect (--allow-local-user): mailtap's own by default.
+  net::LocalUserPolicy local_users;
   // --local-tls: TLS on the client's side, with --local-cert/--local-key or mailtap's own
   // self-signed certificate for localhost (docs/proxy.md).
   net::TlsMode local_tls = net::TlsMode::none;

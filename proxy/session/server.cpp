@@ -12,6 +12,7 @@
 
 #include "proxy/common/log.hpp"
 #include "proxy/net/endpoint.hpp"
+#include "proxy/net/local_user_policy.hpp"
 #include "proxy/secrets/token_provider.hpp"
 #include "storage/recorder.hpp"
 
@@ -63,6 +64,8 @@ bool Server::listen(const asio::ip::tcp::endpoint& at, std::string& error) {
   std::error_code unknown;
   const asio::ip::tcp::endpoint bound = acceptor_.local_endpoint(unknown);
   if (!unknown) ctx_.listen_label = net::endpoint_label(bound);
+  // Its netlink socket taken now, while descriptors are plenty, and reused for every client.
+  if (!ctx_.config.local_users.any) peer_owners_.prepare();
   // accept_with_reserve() accepts once a client waits, and must not block if it is gone.
   std::error_code ec;
   acceptor_.non_blocking(true, ec);
@@ -94,7 +97,9 @@ asio::awaitable<void> Server::accept_loop() {
     if (refusing_for_recording()) {
       refuse_unrecorded(std::move(next.socket));
     } else {
-      start_session(std::move(next.socket), std::move(next.upstream_reserve));
+      std::string not_served = other_local_user(next.socket);
+      start_session(std::move(next.socket), std::move(next.upstream_reserve),
+                    std::move(not_served));
     }
     // A next client refused without a session only once its refusal could linger: one closed
     // without that wait resets a client whose line comes after the close, and the reset can
@@ -224,28 +229,52 @@ std::string Server::too_many_sessions() const {
          "); try again later";
 }
 
-// A new client: relayed, or (over --max-sessions) answered with a 421.
+// Why the client just accepted is not served: a local user other than mailtap's own and those
+// --allow-local-user names (net/local_user_policy); "" to serve it. One netlink round trip per
+// client, none under --allow-local-user any.
+std::string Server::other_local_user(const asio::ip::tcp::socket& socket) {
+  const net::LocalUserPolicy& policy = ctx_.config.local_users;
+  if (policy.any) return {};
+  std::error_code ec;
+  const asio::ip::tcp::endpoint local = socket.local_endpoint(ec);
+  asio::ip::tcp::endpoint peer;
+  if (!ec) peer = socket.remote_endpoint(ec);
+  const net::PeerOwner owner =
+      ec ? net::PeerOwner{net::PeerOwner::Kind::unknown, 0, "its address: " + ec.message()}
+         : peer_owners_.find(local, peer);
+  const std::string why = net::local_user_refusal(
+      policy, owner, ec || net::is_loopback(peer.address()), net::system_user_name);
+  return why.empty() ? why : "4.7.0 mailtap: " + why;
+}
+
+// A new client: relayed, or answered with a 421: over --max-sessions, or `not_served` (a local
+// user not allowed, other_local_user), which is logged for each client.
 void Server::start_session(asio::ip::tcp::socket socket,
-                           std::unique_ptr<net::DescriptorReserve> upstream_reserve) {
-  bool over_limit = false;
+                           std::unique_ptr<net::DescriptorReserve> upstream_reserve,
+                           std::string not_served) {
+  bool refused = false;
   bool first_refusal = false;
   std::shared_ptr<Session> session;
   storage::SessionKey key = 0;
   {
     std::lock_guard lock(mutex_);
-    over_limit = relaying_ >= ctx_.config.max_sessions;
-    if (over_limit) {
+    const bool over_limit = relaying_ >= ctx_.config.max_sessions;
+    refused = over_limit || !not_served.empty();
+    if (refused) {
       // A recorded refusal waits for its commit with a descriptor and a session held: past a
       // second limit's worth of them the client is still told, at once, but not recorded (the
       // count is logged at the end of the burst, see session_ended).
       if (refusing_ >= ctx_.config.max_sessions) {
-        ++unrecorded_refusals_;
-        say_and_close(std::move(socket), "421 " + too_many_sessions() + "\r\n");
+        ++(not_served.empty() ? unrecorded_refusals_ : unrecorded_local_refusals_);
+        say_and_close(std::move(socket),
+                      "421 " + (not_served.empty() ? too_many_sessions() : not_served) + "\r\n");
         return;
       }
       ++refusing_;
-      first_refusal = !over_limit_reported_;
-      over_limit_reported_ = true;
+      if (not_served.empty()) {
+        first_refusal = !over_limit_reported_;
+        over_limit_reported_ = true;
+      }
     } else {
       ++relaying_;
       over_limit_reported_ = false;
@@ -254,15 +283,17 @@ void Server::start_session(asio::ip::tcp::socket socket,
     key = ctx_.recorder ? ctx_.recorder->new_session_key() : next_key_++;
     session = std::make_shared<Session>(std::move(socket), ctx_, key);
     // A refusal opens no upstream socket: its reserve is free again at once.
-    if (!over_limit) session->hold_upstream_descriptor(std::move(upstream_reserve));
-    sessions_[key] = {session, over_limit};
+    if (!refused) session->hold_upstream_descriptor(std::move(upstream_reserve));
+    sessions_[key] = {session, refused};
   }
   if (first_refusal)
     log::warning("too many sessions (" + std::to_string(ctx_.config.max_sessions) +
                  "): refusing new clients with 421 until one ends (--max-sessions)");
   auto ex = session->executor();
-  auto work =
-      over_limit ? session->run_refused(too_many_sessions(), /*log=*/false) : session->run();
+  // Refused for who it is: before any upstream connection, so no credential is used for it.
+  auto work = !not_served.empty() ? session->run_refused(std::move(not_served), /*log=*/true)
+              : refused           ? session->run_refused(too_many_sessions(), /*log=*/false)
+                                  : session->run();
   // The handler owns the session until its coroutine is done (the map holds weak pointers).
   asio::co_spawn(ex, std::move(work), [this, key, session](std::exception_ptr e) {
     if (e) {
@@ -296,6 +327,7 @@ void Server::refuse_unrecorded(asio::ip::tcp::socket socket) {
 void Server::session_ended(storage::SessionKey id) {
   std::function<void()> drained;
   unsigned unrecorded = 0;
+  unsigned unrecorded_local = 0;
   {
     std::lock_guard lock(mutex_);
     if (auto it = sessions_.find(id); it != sessions_.end()) {
@@ -304,7 +336,10 @@ void Server::session_ended(storage::SessionKey id) {
     }
     // The burst is over once its last recorded refusal is: the clients refused unrecorded in
     // it are logged then, in one line (not one per client, nor per commit during a flood).
-    if (refusing_ == 0) unrecorded = std::exchange(unrecorded_refusals_, 0);
+    if (refusing_ == 0) {
+      unrecorded = std::exchange(unrecorded_refusals_, 0);
+      unrecorded_local = std::exchange(unrecorded_local_refusals_, 0);
+    }
     if (shutting_down_ && sessions_.empty() && !drained_) {
       drained_ = true;
       drained = on_drained_;
@@ -318,6 +353,12 @@ void Server::session_ended(storage::SessionKey id) {
         " client(s) over --max-sessions got the 421 but were not recorded: they came while " +
         std::to_string(ctx_.config.max_sessions) +
         " refusals were waiting for their record already");
+  if (unrecorded_local > 0)
+    log::warning(std::to_string(unrecorded_local) +
+                 " client(s) of local users mailtap does not serve got the 421 but were not "
+                 "recorded: they came while " +
+                 std::to_string(ctx_.config.max_sessions) +
+                 " refusals were waiting for their record already (--allow-local-user)");
   if (drained) {
     grace_timer_.cancel();
     stop_token_command();

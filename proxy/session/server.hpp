@@ -17,6 +17,7 @@
 
 #include "proxy/net/descriptor_reserve.hpp"
 #include "proxy/net/lingering_close.hpp"
+#include "proxy/net/peer_owner.hpp"
 #include "proxy/session/session.hpp"
 
 namespace mailtap {
@@ -53,8 +54,10 @@ class Server {
   // Whether the client accepted next would be turned away without a session or a record (the
   // sessions and the recorded refusals are full, or recording failed).
   bool next_client_refused_unrecorded();
+  std::string other_local_user(const asio::ip::tcp::socket& socket);
   void start_session(asio::ip::tcp::socket socket,
-                     std::unique_ptr<net::DescriptorReserve> upstream_reserve);
+                     std::unique_ptr<net::DescriptorReserve> upstream_reserve,
+                     std::string not_served);
   std::string too_many_sessions() const;  // the refusal's text, after "421 "
   void refuse_unrecorded(asio::ip::tcp::socket socket);
   void say_and_close(asio::ip::tcp::socket socket, std::string line);
@@ -74,6 +77,7 @@ class Server {
   };
   AcceptFailures accept_failures_;
   net::DescriptorReserve descriptor_reserve_;
+  net::PeerOwnerLookup peer_owners_;  // the accept loop's: who each client is
   // The client turned away through the reserve whose lingering close holds its descriptor
   // (on the acceptor's thread, as the reserve is used).
   std::weak_ptr<asio::ip::tcp::socket> reserve_lingering_;
@@ -89,7 +93,8 @@ class Server {
   std::map<storage::SessionKey, Entry> sessions_;
   unsigned relaying_ = 0;
   unsigned refusing_ = 0;
-  unsigned unrecorded_refusals_ = 0;  // told 421 at once, not recorded, since last logged
+  unsigned unrecorded_refusals_ = 0;        // told 421 at once, not recorded, since last logged
+  unsigned unrecorded_local_refusals_ = 0;  // the same, for local users not served
   bool over_limit_reported_ = false;
   std::atomic<storage::SessionKey> next_key_{1};
   bool shutting_down_ = false;

@@ -554,8 +554,11 @@ class PostfixAuthTest(AuthCase):
         relayhost=mailtap): mailtap's own login refused, the MTA's MAIL gets mailtap's 454 with
         the server's 535 quoted, so it keeps the message queued (a 5xx made Postfix bounce every
         queued message, where its own SASL client defers: smtp_sasl_auth_soft_bounce), and
-        delivers it on its next try once the proxy runs with the right password."""
-        m = self.start_auth(self.postfix.submission, password=WRONG_PASSWORD)
+        delivers it on its next try once the proxy runs with the right password. Postfix's
+        smtp client runs as user postfix: mailtap serves it with --allow-local-user postfix, as
+        docs/proxy.md tells an MTA's owner to."""
+        m = self.start_auth(self.postfix.submission, "--allow-local-user", "postfix",
+                            password=WRONG_PASSWORD)
         tok = h.unique_token("staged")
         relaying = {"mydestination": "", "virtual_mailbox_domains": "",
                     "virtual_mailbox_maps": "", "default_transport": "smtp",
@@ -582,7 +585,8 @@ class PostfixAuthTest(AuthCase):
             self.assertNoSecrets(m)
 
             m.stop()
-            fixed = self.start_auth(self.postfix.submission, listen=f"127.0.0.1:{m.port}")
+            fixed = self.start_auth(self.postfix.submission, "--allow-local-user", "postfix",
+                                    listen=f"127.0.0.1:{m.port}")
             h.run(["postqueue", "-c", staging.conf_dir, "-f"])  # its next try, now
             self.postfix.wait_for_message(tok, mailbox="bob")
             wait_for(lambda: status("sent"), timeout=30, what="the staging Postfix's status=sent")

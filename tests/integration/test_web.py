@@ -738,8 +738,10 @@ class WebNoThreadTest(h.IntegrationCase):
             sink.close()
         for path in [home, *home.iterdir()]:
             os.chown(path, NOBODY, NOBODY)
-        # Its own HOME: root's config directory is not nobody's to read.
-        with w.WebServer(db, run_as=as_nobody(), env={"HOME": str(home)}) as web:
+        # Its own HOME: root's config directory is not nobody's to read. The requests come
+        # from root, another local user than the server's: let in by name.
+        with w.WebServer(db, run_as=as_nobody(), env={"HOME": str(home)},
+                         extra_args=["--allow-local-user", "root"]) as web:
             (session,) = [s["id"] for s in w.request(web.port, "/api/sessions").json()["sessions"]]
             paths = ["/api/sessions", f"/api/sessions/{session}",
                      f"/api/sessions/{session}/download", f"/api/sessions/{session}/messages/1/raw"]

@@ -6,6 +6,7 @@
 #include "proxy/common/log.hpp"
 #include "proxy/common/stop_signal_deferral.hpp"
 #include "proxy/options/listen_options.hpp"
+#include "proxy/options/local_user_options.hpp"
 #include "tools/commands.hpp"
 #include "tools/tool_options.hpp"
 #include "tools/web/web_server.hpp"
@@ -17,6 +18,7 @@ namespace {
 struct WebArgs {
   ToolOptions common;
   options::ListenOptions listen{"127.0.0.1:8025"};  // --listen, --allow-remote
+  options::LocalUserOptions local_users;            // --allow-local-user
 };
 
 int run_web(const WebArgs& a) {
@@ -29,6 +31,7 @@ int run_web(const WebArgs& a) {
   options.db_path = a.common.database_path(error);
   std::string e = a.listen.endpoint("the page shows mail and who authenticated", options.listen);
   if (e.empty()) e = web::unsupported_listen_address(options.listen);
+  if (e.empty()) e = a.local_users.policy(options.local_users);
   if (!e.empty()) {
     log::error("web: " + e);
     return 2;
@@ -51,6 +54,7 @@ int run_web(const WebArgs& a) {
   if (!options.listen.address().is_loopback())
     log::warning("WARNING: --allow-remote: the web page at " + server->url() +
                  " shows mail and who authenticated to anyone who can reach it");
+  mailtap::options::announce_local_users(options.local_users, "read the web page");
   log::notice("web page at " + server->url() + " (reading " + options.db_path + ")");
   int signal = 0;
   sigwait(&awaited, &signal);
@@ -67,6 +71,7 @@ cli::Subcommand add_web_command(CLI::App& parent) {
       "web", "Serve the record as a web page (sessions, transcripts, messages, audit), live");
   args->common.add_to(*app, false);
   args->listen.add_to(*app, "to serve the page on", "the page shows mail and user names");
+  args->local_users.add_to(*app, "read the web page");
   app->footer("Example: mailtap web, then open http://127.0.0.1:8025/");
   cli::Subcommand cmd{app, [args] { return run_web(*args); }};
   cmd.handles_stop_signals = true;

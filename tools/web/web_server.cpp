@@ -23,6 +23,7 @@
 
 #include "proxy/common/terminal_escape.hpp"
 #include "proxy/net/endpoint.hpp"
+#include "proxy/net/peer_owner.hpp"
 #include "storage/reader.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/web/api.hpp"
@@ -164,6 +165,8 @@ std::string unsupported_listen_address(const asio::ip::tcp::endpoint& listen) {
 
 struct WebServer::Impl {
   HostPolicy host_policy;
+  asio::ip::tcp::endpoint listen;
+  net::LocalUserPolicy local_users;
   std::string url;
   std::unique_ptr<Api> api;
   std::unique_ptr<storage::Reader> watch_reader;  // the watcher thread's own connection
@@ -351,8 +354,45 @@ struct WebServer::Impl {
     return 500;
   }
 
+  // Why the request's client is not served (net/local_user_policy: a local user other than
+  // mailtap's own and those --allow-local-user names), or "". Connections are not kept alive,
+  // so this is asked once per connection.
+  std::string other_local_user(const mg_request_info& info) const {
+    if (local_users.any) return {};
+    std::error_code ec;
+    const asio::ip::address client = asio::ip::make_address(info.remote_addr, ec);
+    net::PeerOwnerLookup lookup;
+    net::PeerOwner owner{net::PeerOwner::Kind::unknown, 0, "its address is unreadable"};
+    if (!ec && !listen.address().is_unspecified()) {
+      owner = lookup.find({listen.address(), static_cast<std::uint16_t>(info.server_port)},
+                          {client, static_cast<std::uint16_t>(info.remote_port)});
+    } else if (!ec) {  // listening on every address: mailtap's end is the socket's to say
+      const int socket = connection_socket(info);
+      owner = socket >= 0 ? lookup.find(socket)
+                          : net::PeerOwner{net::PeerOwner::Kind::unknown, 0,
+                                           "the connection's socket was not found"};
+    }
+    return net::local_user_refusal(local_users, owner, ec || net::is_loopback(client),
+                                   net::system_user_name);
+  }
+
+  // The 403 for a local user not served: plain text, said on stderr too.
+  static Response local_user_refused(mg_connection* conn, const std::string& why) {
+    std::string line = "mailtap web: " + request_path(conn, "a request") + ": answered 403: " + why;
+    line += "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
+    Response r;
+    r.status = 403;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = "mailtap: " + why + "\n";
+    return r;
+  }
+
   int answer(mg_connection* conn, std::optional<PeerWatch>& peer) {
     const mg_request_info* info = mg_get_request_info(conn);
+    if (const std::string why = other_local_user(*info); !why.empty())
+      return send(conn, local_user_refused(conn, why));
     if (auto refused = refusal(*info)) return send(conn, *refused);
     const Route route = match_route(info->local_uri ? info->local_uri : "");
     if (route.kind == RouteKind::events) return stream_events(conn);
@@ -483,6 +523,8 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
       kPollInterval);
 
   impl->host_policy.listen_address = options.listen.address().to_string();
+  impl->listen = options.listen;
+  impl->local_users = options.local_users;
   // An "s" suffix would make CivetWeb load a TLS library: the port string is built here only.
   const std::pair<const char*, std::string> settings[] = {
       {"listening_ports", net::endpoint_label(options.listen)},

@@ -8,11 +8,15 @@
 #include <memory>
 #include <string>
 
+#include "proxy/net/local_user_policy.hpp"
+
 namespace mailtap::tools::web {
 
 struct WebServerOptions {
   asio::ip::tcp::endpoint listen;  // checked by the caller (loopback unless --allow-remote)
   std::string db_path;             // an existing mailtap database, read-only
+  // Who of this machine's users may read the page (--allow-local-user): mailtap's own by default.
+  net::LocalUserPolicy local_users;
 };
 
 // Why the page cannot be served on `listen` with the CivetWeb mailtap runs on (an IPv6 address
