@@ -109,6 +109,35 @@ class ProxyLocalUserTest(LocalUserCase):
         self.assertTrue(out.startswith("421 4.7.0 mailtap: local user nobody (uid 65534)"), out)
         self.assertTrue(nc_greeting(m.port, "::1", user=lambda *c: list(c)).startswith("220 "))
 
+    def test_a_remote_client_is_left_to_allow_remote_a_local_user_on_that_address_is_not(self):
+        """A client in another network namespace (over a veth pair, as from another machine)
+        is remote: --allow-remote let it in, as before, whoever it runs as. A local user
+        connecting to the same non-loopback address is still a local user, and refused."""
+        if shutil.which("ip") is None:
+            self.skipTest("no ip(8) to make a network namespace")
+        tag = f"mtlu{os.getpid() % 10000}"
+        net = 4 * (os.getpid() % 60) + 8  # a /30 of TEST-NET-2 of this run's own
+        here, there = f"198.51.100.{net + 1}", f"198.51.100.{net + 2}"
+        setup = [["ip", "netns", "add", tag],
+                 ["ip", "link", "add", f"{tag}h", "type", "veth", "peer", "name", f"{tag}n"],
+                 ["ip", "link", "set", f"{tag}n", "netns", tag],
+                 ["ip", "addr", "add", f"{here}/30", "dev", f"{tag}h"],
+                 ["ip", "link", "set", f"{tag}h", "up"],
+                 ["ip", "netns", "exec", tag, "ip", "addr", "add", f"{there}/30", "dev", f"{tag}n"],
+                 ["ip", "netns", "exec", tag, "ip", "link", "set", f"{tag}n", "up"]]
+        self.addCleanup(subprocess.run, ["ip", "netns", "del", tag], capture_output=True)
+        self.addCleanup(subprocess.run, ["ip", "link", "del", f"{tag}h"], capture_output=True)
+        for command in setup:
+            if subprocess.run(command, capture_output=True).returncode != 0:
+                self.skipTest(f"cannot make a network namespace here: {' '.join(command)}")
+        m = self.start("--allow-remote", listen=f"{here}:{h.free_port()}")
+        remote = nc_greeting(m.port, here, user=lambda *c: ["ip", "netns", "exec", tag,
+                                                            *as_nobody(*c)])
+        self.assertTrue(remote.startswith("220 "), remote + m.stderr)
+        local = nc_greeting(m.port, here)
+        self.assertTrue(local.startswith("421 4.7.0 mailtap: local user nobody (uid 65534)"),
+                        local)
+
     def test_any_turns_the_check_off_and_says_so(self):
         m = self.start("--allow-local-user", "any")
         self.assertIn("WARNING: --allow-local-user any: every user of this machine may relay "
