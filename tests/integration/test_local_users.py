@@ -138,6 +138,25 @@ class ProxyLocalUserTest(LocalUserCase):
         self.assertTrue(local.startswith("421 4.7.0 mailtap: local user nobody (uid 65534)"),
                         local)
 
+    def test_without_netlink_the_proc_tables_tell_who_connected(self):
+        """No NETLINK_SOCK_DIAG (a seccomp filter, no inet_diag module; the preloaded socket()
+        of socket_emfile.cpp refuses it): /proc/net/tcp and tcp6 tell the users apart, over
+        IPv4 and IPv6."""
+        lib = h.HARNESS_ENV.get("MAILTAP_SOCKET_EMFILE_LIB")
+        if not lib:
+            self.skipTest("MAILTAP_SOCKET_EMFILE_LIB not set (run through ctest)")
+        env = {ENV: ALICE[1], "LD_PRELOAD": lib, "MAILTAP_SOCKET_NO_SOCK_DIAG": "1",
+               "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+        for host, listen in (("127.0.0.1", None), ("::1", f"[::1]:{h.free_port()}")):
+            m = self.mailtap(self.postfix.submission, listen=listen, env=env,
+                             extra_args=["--auth-user", ALICE[0], "--password-env", ENV])
+            other = nc_greeting(m.port, host)
+            self.assertTrue(other.startswith("421 4.7.0 mailtap: local user nobody (uid 65534)"),
+                            other + m.stderr)
+            own = nc_greeting(m.port, host, user=lambda *c: list(c))
+            self.assertTrue(own.startswith("220 "), own + m.stderr)
+            m.stop()
+
     def test_any_turns_the_check_off_and_says_so(self):
         m = self.start("--allow-local-user", "any")
         self.assertIn("WARNING: --allow-local-user any: every user of this machine may relay "
