@@ -210,6 +210,12 @@ bool dotted_name(std::string_view line, std::size_t& i, std::vector<std::string>
       error = "expected a name (letters, digits, '-' and '_', or a \"quoted\" name)";
       return false;
     }
+    // A "quoted" name may hold a raw C1 control, which the errors naming it would put on the
+    // terminal.
+    if (const std::string why = unmeant_value_problem(part); !why.empty()) {
+      error = "a key or table name holds " + why;
+      return false;
+    }
     parts.push_back(std::move(part));
     skip_blanks(line, i);
     if (i < line.size() && line[i] == '.') {
@@ -286,6 +292,16 @@ bool key_value(std::string_view line, std::size_t i, const std::vector<std::stri
   }
   e.section = joined(section);
   e.key = normalised_key(std::move(key.back()));
+  // TOML allows a C1 control typed raw in a string, where an editor shows nothing: refused as
+  // its escape and a MAILTAP_ variable are, for the same reason (the C0 ones never get here,
+  // raw_text_problem refuses them in any text).
+  if (const std::string why = unmeant_value_problem(e.value); !why.empty()) {
+    wipe(e.value);
+    error = "the value of " + e.key +
+            (e.section.empty() ? std::string() : " in " + written_table(e.section)) + " holds " +
+            why;
+    return false;
+  }
   return true;
 }
 

@@ -279,6 +279,24 @@ class PrecedenceTest(ConfigCase):
                     self.assertNotIn(b"\xe9", cp.stderr)
         self.assertFalse(Path(db + "\x01").exists())
 
+    def test_a_control_character_typed_raw_in_the_file_is_refused_as_its_escape_is(self):
+        """TOML lets a C1 control (U+0080..U+009F) stand raw in a string, where an editor
+        shows nothing; `\\u009b` and MAILTAP_ variables were refused, the raw character taken.
+        Refused the same (exit status 2), naming the file, line and key, never the value."""
+        cases = (("ehlo-name = \"vm\u009b2Jx\"\n", "ehlo-name", "U+009B"),
+                 ("[proxy]\ndb = 'rec\u0085.db'\n", "db in [proxy]", "U+0085"),
+                 ("auth-user = me\u0080\n", "auth-user", "U+0080"))
+        for text, key, code in cases:
+            with self.subTest(key=key):
+                config = self.write_config("# raw\n" + text)
+                cp = self.proxy("--print-config")
+                line = 2 + text.count("\n") - 1
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertIn(f"config file {config}, line {line}: the value of {key} holds a "
+                              f"control character ({code}), which no value can mean", cp.stderr)
+                self.assertNotIn("\u009b", cp.stderr)
+                self.assertNotIn("\u0085", cp.stderr)
+
 
     def test_a_misspelled_variable_is_warned_about_by_name_only(self):
         """MAILTAP_UPSTREM would leave the default upstream (smtp.gmail.com) without a word; a
