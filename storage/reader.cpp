@@ -19,9 +19,10 @@ const std::string_view kSessionColumns =
     "verify_status, verify_reason, insecure, outcome, outcome_reason, bytes_client_to_upstream, "
     "bytes_upstream_to_client, auth_user, replay_of, auth_mechanism, auth_by, tls_resumed, "
     "client_tls_version, writer, client_cert_sha256, client_cert_subject, "
-    // A value that is no count of microseconds (a hand edit, a damaged page) is not known.
-    "CASE WHEN typeof(duration_us) = 'integer' AND duration_us >= 0 THEN duration_us END, "
-    // ... and is said (audit): its type and as much of it as recognises it.
+    // An integer, in range or not (session_from judges it) ...
+    "CASE WHEN typeof(duration_us) = 'integer' THEN duration_us END, "
+    // ... or what a value that is no count of microseconds (a hand edit, a damaged page) holds:
+    // its type and as much of it as recognises it.
     "CASE WHEN typeof(duration_us) NOT IN ('integer', 'null') "
     "THEN typeof(duration_us) || ' ' || substr(quote(duration_us), 1, 65) END";
 
@@ -47,6 +48,40 @@ Clock::time_point time_column(const Statement& st, int col, std::string_view nam
   if (bad != nullptr) *bad = true;
   return {};
 }
+
+namespace {
+
+// sessions.duration_us, at `integer_col` when it holds an integer, else what it holds at
+// `held_col` (kSessionColumns). A value that is no length the proxy can have measured (a hand
+// edit, a damaged page) is unreadable, and said so in r.unreadable: never taken for a session
+// whose length was not measured, which would show the wall-clock span as if it were.
+void duration_column(const Statement& st, int integer_col, int held_col, SessionRow& r) {
+  std::string why;
+  if (const auto us = st.column_optional_int(integer_col)) {
+    // Only a damaged file holds one longer than the clock can (292 years) or a negative one.
+    constexpr auto kLongest =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::duration::max());
+    if (*us >= 0 && *us <= kLongest.count()) {
+      r.duration_us = std::chrono::microseconds(*us);
+      return;
+    }
+    why = "duration_us holds " + std::to_string(*us) + ", out of range (" +
+          (*us < 0 ? "a length is never negative)"
+                   : "longer than the 292 years mailtap's clock holds)");
+  } else if (!st.is_null(held_col)) {  // "text 'soon'": the type, then the value as SQL writes it
+    constexpr std::size_t kShown = 64;
+    std::string held = st.column_text(held_col);
+    const std::size_t value = held.find(' ') + 1;
+    if (held.size() - value > kShown) held = held.substr(0, value + kShown) + "...";
+    why = "duration_us holds " + held + ", not a count of microseconds";
+  } else {
+    return;
+  }
+  r.duration_unreadable = true;
+  r.unreadable += (r.unreadable.empty() ? "" : "; ") + why;
+}
+
+}  // namespace
 
 SessionRow session_from(const Statement& st) {
   SessionRow r;
@@ -92,22 +127,12 @@ SessionRow session_from(const Statement& st) {
                           st.is_null(27) ? std::nullopt : std::optional(st.column_text(27)));
   r.client_cert_sha256 = st.column_text(28);
   r.client_cert_subject = st.column_text(29);
-  // One longer than the clock can hold (only a damaged file has it) is not known either.
-  constexpr auto kLongest =
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::duration::max());
-  if (const auto us = st.column_optional_int(30); us && *us <= kLongest.count())
-    r.duration_us = std::chrono::microseconds(*us);
-  if (!st.is_null(31)) {  // "text 'soon'": the type, then the value as SQL would write it
-    constexpr std::size_t kShown = 64;
-    std::string held = st.column_text(31);
-    const std::size_t value = held.find(' ') + 1;
-    if (held.size() - value > kShown) held = held.substr(0, value + kShown) + "...";
-    r.duration_damage = "duration_us holds " + held + ", not a count of microseconds";
-  }
+  duration_column(st, 30, 31, r);
   return r;
 }
 
 std::optional<Clock::duration> SessionRow::duration() const {
+  if (duration_unreadable) return std::nullopt;
   if (duration_us) return std::chrono::duration_cast<Clock::duration>(*duration_us);
   if (!ended || started_unreadable || ended_unreadable) return std::nullopt;
   return time_between(started, *ended);

@@ -50,18 +50,19 @@ struct SessionRow {
   std::string client_cert_sha256;
   std::string client_cert_subject;
   // Set when started_at or ended_at holds text that is not a timestamp (a damaged file, a hand
-  // edit): names the column and the text it holds. That time then reads as the epoch, which
-  // means nothing: shown as unreadable, never as 1970 (and ended says only that it ended).
+  // edit), or duration_us no length: names each such column and what it holds ("; " between
+  // them), which `mailtap audit` reports. Such a time then reads as the epoch, which means
+  // nothing: shown as unreadable, never as 1970 (and ended says only that it ended).
   std::string unreadable;
   bool started_unreadable = false;
   bool ended_unreadable = false;
   // How long it lasted by the proxy's steady clock, accept to end (sessions.duration_us, schema
-  // v11); nullopt while it runs, for a session recorded before, and for a value that is no
-  // count of microseconds (a damaged file).
+  // v11); nullopt while it runs, for a session recorded before, and when unreadable.
   std::optional<std::chrono::microseconds> duration_us;
-  // Set when duration_us holds no integer (text, a real, a blob: a hand edit, a damaged page,
-  // which the column's CHECK lets through): its type and value, which `mailtap audit` reports.
-  std::string duration_damage;
+  // duration_us holds no length (a damaged file, a hand edit): no integer (text, a real, a
+  // blob, which the column's CHECK lets through), a negative one or one longer than the clock
+  // holds. The session's length is then unreadable, not unmeasured.
+  bool duration_unreadable = false;
   // Without an end: whether the process recording it still runs (sessions.writer, schema v8),
   // as this process sees it when the row was read.
   RecordState record = RecordState::unknown;
@@ -73,7 +74,7 @@ struct SessionRow {
   bool writer_alive() const { return !ended && record == RecordState::recording; }
   // The session's length to show: duration_us where it was measured, else ended - started, which
   // a clock step during the session makes wrong (negative when the clock went back); nullopt
-  // when neither is known (running, or a time unreadable).
+  // when neither is known (running, a time unreadable) and when duration_us is unreadable.
   std::optional<Clock::duration> duration() const;
 };
 

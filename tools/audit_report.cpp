@@ -357,12 +357,10 @@ class Auditor {
           {"client_cert_subject", &s.client_cert_subject}};
       for (const auto& [column, text] : texts)
         scan(r, s.id, std::string("sessions.") + column, *text);
-      // Its times read as the epoch: shown as unreadable, never pruned by age.
+      // Its times read as the epoch (shown as unreadable, never pruned by age), or its length
+      // is unreadable.
       if (!s.unreadable.empty())
         damage_.push_back("session " + std::to_string(s.id) + ": " + escape_line(s.unreadable));
-      if (!s.duration_damage.empty())
-        damage_.push_back("session " + std::to_string(s.id) + ": " +
-                          escape_line(s.duration_damage));
       if (s.insecure) r.insecure.push_back(s.id);
       if (s.verify_status == storage::VerifyStatus::failed)
         r.verify_failures.emplace_back(s.id,

@@ -35,7 +35,8 @@ std::string outcome_text(const storage::SessionRow& s) {
 std::string duration_text(const storage::SessionRow& s) {
   if (s.ended) {
     const auto length = s.duration();
-    return length ? format_duration(*length) : "?";
+    if (length) return format_duration(*length);
+    return s.duration_unreadable ? "unreadable" : "?";
   }
   return s.writer_gone() ? "-" : "running";
 }

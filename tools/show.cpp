@@ -305,6 +305,8 @@ void render_heading(const storage::SessionDetail& d, const Style& st, std::strin
          (s.started_unreadable ? st.red("start unreadable") : format_utc(s.started));
   if (const auto length = s.duration(); s.ended && length)
     out += "  (" + format_duration(*length) + ")";
+  else if (s.ended && s.duration_unreadable)  // the damaged line below says what it holds
+    out += "  (" + st.red("duration unreadable") + ")";
   out += '\n';
   if (!s.unreadable.empty())
     out += st.red("damaged  " + escape_line(s.unreadable)) +

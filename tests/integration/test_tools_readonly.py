@@ -1073,6 +1073,39 @@ class ToolsReadOnlyTest(h.IntegrationCase):
                       "microseconds", audit)
         self.assertIn("session 1: duration_us holds real 2.5, not a count of microseconds", audit)
 
+    def test_a_duration_out_of_the_clocks_range_is_reported_and_shown_unreadable(self):
+        # An integer longer than the clock holds (292 years of nanoseconds), or a negative one
+        # (a write with the CHECK off): the readers dropped it without a word, and the tools
+        # showed the wall-clock span as if the length had never been measured.
+        db = self.copy_db("duration-out-of-range.db")
+        sid = self.refused_session()
+        con = sqlite3.connect(db)
+        with con:
+            con.execute("UPDATE sessions SET duration_us = 9223372036854775807 WHERE id = ?",
+                        (sid,))
+            con.execute("PRAGMA ignore_check_constraints = ON")
+            con.execute("UPDATE sessions SET duration_us = -5 WHERE id = 1")
+        con.close()
+        too_long = ("duration_us holds 9223372036854775807, out of range (longer than the 292 "
+                    "years mailtap's clock holds)")
+        negative = "duration_us holds -5, out of range (a length is never negative)"
+        audit = self.tool("audit", db=db, expect=3).stdout.decode()
+        self.assertIn(f"session {sid}: {too_long}", audit)
+        self.assertIn(f"session 1: {negative}", audit)
+        listing = self.tool("sessions", db=db)
+        rows = {line.split()[0]: line.split() for line in listing.stdout.decode().splitlines()}
+        self.assertEqual(rows[str(sid)][3], "unreadable", rows[str(sid)])
+        self.assertEqual(rows["1"][3], "unreadable", rows["1"])
+        self.assertIn(f"sessions: session {sid}: {too_long}", listing.stderr.decode())
+        shown = self.tool("show", str(sid), db=db).stdout.decode()
+        self.assertIn("(duration unreadable)", shown.splitlines()[0])
+        self.assertIn(f"damaged  {too_long}", shown)
+        exported = json.loads(self.tool("show", "1", "--json", db=db).stdout)
+        self.assertIsNone(exported["duration_us"], exported)
+        self.assertIsNone(exported["duration_ms"], exported)
+        self.assertEqual(exported["unreadable"], negative)
+        self.assertIsNotNone(exported["started_at"])
+
     def test_a_date_out_of_the_clocks_range_is_unreadable_and_prune_keeps_it(self):
         # A year typed 1026: a timestamp in form, outside what the clock holds. The readers
         # call it unreadable ("out of range"); prune took it for the clock's first instant,

@@ -363,6 +363,16 @@ class WebBrowserTest(BrowserCase):
         body = shown()
         self.assertIn("1.500s", body)
         self.assertNotIn("wall clock was set back", body)
+        # A duration_us that holds no length (a damaged file, here one longer than the clock
+        # holds): unreadable, said what it holds; the page showed the wall clock's span, as
+        # for a length never measured.
+        with sqlite3.connect(self.db) as db:
+            db.execute("UPDATE sessions SET duration_us = 9223372036854775807 WHERE id = ?",
+                       (stepped,))
+        body = shown()
+        self.assertRegex(body, r"duration\s+unreadable")
+        self.assertIn("duration_us holds 9223372036854775807, out of range", body)
+        self.assertNotIn("wall clock was set back", body)
 
 
 # The live refreshes of the list take 0.7 s each (as on a record of many thousand sessions),

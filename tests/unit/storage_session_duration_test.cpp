@@ -100,25 +100,42 @@ TEST(StorageSessionDuration, AVersionTenFileMigratesWithTheLengthOfItsSessionsUn
   EXPECT_EQ(row.duration(), Clock::duration(2s));
 }
 
-TEST(StorageSessionDuration, ADamagedValueIsUnknownNotALength) {
+TEST(StorageSessionDuration, ADamagedValueIsUnreadableNotALength) {
   TempDir dir;
   const std::string path = dir.file("d.db");
   std::string error;
   {
     auto rec = Recorder::open(at(path), error);
     ASSERT_NE(rec, nullptr) << error;
-    test_support::record_batches(*rec, {session(1, kT0 + 2s, 5s), session(2, kT0 + 2s, 5s)});
+    test_support::record_batches(*rec, {session(1, kT0 + 2s, 5s), session(2, kT0 + 2s, 5s),
+                                        session(3, kT0 + 2s, 5s), session(4, kT0 + 2s, 5s)});
   }
   {
     Database db;
     ASSERT_TRUE(Database::open(path, OpenOptions{OpenMode::read_write}, db).ok());
     ASSERT_TRUE(db.exec("UPDATE sessions SET duration_us = 'soon' WHERE id = 1; "
-                        "UPDATE sessions SET duration_us = 9223372036854775807 WHERE id = 2")
+                        "UPDATE sessions SET duration_us = 9223372036854775807 WHERE id = 2; "
+                        "PRAGMA ignore_check_constraints = ON; "
+                        "UPDATE sessions SET duration_us = -1 WHERE id = 3")
                     .ok());
   }
-  EXPECT_EQ(read_back(path, 1).duration_us, std::nullopt);
-  EXPECT_EQ(read_back(path, 1).duration(), Clock::duration(2s));
-  EXPECT_EQ(read_back(path, 2).duration_us, std::nullopt);
+  // Unreadable, not unmeasured: no wall-clock span in its place, and said what it holds.
+  const std::pair<std::int64_t, const char*> damaged[] = {
+      {1, "duration_us holds text 'soon', not a count of microseconds"},
+      {2,
+       "duration_us holds 9223372036854775807, out of range (longer than the 292 years "
+       "mailtap's clock holds)"},
+      {3, "duration_us holds -1, out of range (a length is never negative)"}};
+  for (const auto& [id, said] : damaged) {
+    const SessionRow row = read_back(path, id);
+    EXPECT_EQ(row.duration_us, std::nullopt) << id;
+    EXPECT_TRUE(row.duration_unreadable) << id;
+    EXPECT_EQ(row.duration(), std::nullopt) << id;
+    EXPECT_EQ(row.unreadable, said);
+    EXPECT_FALSE(row.started_unreadable || row.ended_unreadable) << id;
+  }
+  EXPECT_FALSE(read_back(path, 4).duration_unreadable);
+  EXPECT_EQ(read_back(path, 4).duration(), Clock::duration(5s)) << "measured";
 }
 
 // The reader's choice, with wall times that disagree with the measured length.

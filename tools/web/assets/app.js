@@ -741,9 +741,11 @@ async function renderSession(id, signal) {
       s.outcome && s.outcome !== "quit" ? el("span", { className: "badge bad" }, s.outcome) : null),
     facts([
       ["started (UTC)", whenOrUnreadable(s, s.started_at)],
-      // duration_ms: as the proxy measured it, else the wall-clock span (session_json.cpp).
-      ["duration", ended && s.duration_ms === null ? "unknown" : ended ? sessionDuration(s.duration_ms / 1000) :
-        cut ? "no end recorded" : "still running"],
+      // duration_ms: as the proxy measured it, else the wall-clock span (session_json.cpp);
+      // null for an ended session when a column it comes from is damaged (`unreadable` says
+      // which: duration_us, or a time with no length measured), or the span is past the clock.
+      ["duration", ended && s.duration_ms === null ? (s.unreadable ? "unreadable" : "unknown") :
+        ended ? sessionDuration(s.duration_ms / 1000) : cut ? "no end recorded" : "still running"],
       // A time column that holds no timestamp (a damaged file): which, and what it holds.
       ["damaged", bytesOf(s, "unreadable")],
       // As `mailtap show`'s client line: the client's own TLS to mailtap, when it had it.
