@@ -878,18 +878,20 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
         return p.kind == Pending::Kind::command && p.command == Verb::bdat && !p.bdat_last;
       });
   const TransactionTracker::Forecast forecast = forecast_transaction();
-  if (!forecast.certain() || chunk_reply_awaited || (bdat_chunk_refused_ && awaiting_reply())) {
+  if (!forecast.certain() || chunk_reply_awaited ||
+      (!bdat_chunk_refused_.empty() && awaiting_reply())) {
     held_bdat_ = std::string(line);
     return;
   }
-  if (bdat_chunk_refused_ || (args.size == 0 && !args.last && bdat_transaction())) {
+  if (!bdat_chunk_refused_.empty() || (args.size == 0 && !args.last && bdat_transaction())) {
     record(client_line_event(Direction::client_to_mailtap, cmd, line));
-    if (bdat_chunk_refused_) {
+    if (!bdat_chunk_refused_.empty()) {
       end_at_unframable_bdat(
-          "the server refused an earlier chunk of this message, and servers differ on "
-          "whether they then read the next chunk or take it as commands",
-          "Start a new session and send the message again; after a refused chunk, send RSET "
-          "before another BDAT");
+          "the server refused an earlier " + std::string(bdat_chunk_refused_) +
+              " of this message, and servers differ on whether they then read the next chunk "
+              "or take it as commands",
+          "Start a new session and send the message again; after a refused chunk or NOOP, send "
+          "RSET before another BDAT");
     } else {  // Exim answers it 504 and takes the next BDAT's chunk as commands
       queue_local_reply(
           "504 5.5.4 mailtap: BDAT 0 without LAST between the chunks of a message; not "
@@ -1083,7 +1085,12 @@ void Dialogue::relay_command(const Command& cmd, std::string_view line) {
   }
   // Each MAIL asks for a transaction of its own; the server's replies say which one is open.
   if (cmd.id == Verb::mail) p.transaction = transactions_.begin(p.line, now_);
-  p.sync = is_sync_verb(cmd.id);
+  // Between chunks a NOOP is a sync point: Exim answers a NOOP it reads together with the chunk
+  // before it and more input behind it (a second NOOP) "503 only BDAT permissible after non-LAST
+  // BDAT", and then takes the next chunk as commands. Its transaction marks it as between
+  // chunks (see on_command_reply).
+  if (cmd.id == Verb::noop) p.transaction = bdat_transaction();
+  p.sync = is_sync_verb(cmd.id) || (cmd.id == Verb::noop && p.transaction);
   p.line_end = line_end_;
   if (cmd.id == Verb::quit) quit_sent_ = true;
   push_pending(std::move(p));
@@ -1716,7 +1723,7 @@ bool Dialogue::on_command_reply(Pending& p, const Reply& reply, Relayed& out) {
       return on_greeting_reply(p, reply, out);
     case Verb::mail:
       transactions_.mail_reply(p.transaction, positive);
-      if (positive) bdat_chunk_refused_ = false;  // a server waiting for RSET refuses MAIL
+      if (positive) bdat_chunk_refused_ = {};  // a server waiting for RSET refuses MAIL
       break;
     case Verb::rcpt:
       transactions_.rcpt_reply(Recipient{p.line, reply.code, std::string(strip_crlf(reply.raw))});
@@ -1734,14 +1741,19 @@ bool Dialogue::on_command_reply(Pending& p, const Reply& reply, Relayed& out) {
     case Verb::rset:
       if (positive) {
         transactions_.reset();
-        bdat_chunk_refused_ = false;
+        bdat_chunk_refused_ = {};
       }
       break;
     case Verb::bdat:
       // The server ends the transaction it has open (the one the chunks were recorded for:
       // handle_bdat waits for the replies that would leave that in doubt).
       if (p.bdat_last) record_message(transactions_.active(), reply);
-      if (!p.bdat_last && p.transaction && !positive) bdat_chunk_refused_ = true;
+      if (!p.bdat_last && p.transaction && !positive) bdat_chunk_refused_ = "chunk";
+      break;
+    case Verb::noop:
+      // A NOOP refused between chunks may have put the server where a refused chunk does
+      // (Exim's "only RSET accepted now": it reads the next chunk as commands).
+      if (p.transaction && !positive) bdat_chunk_refused_ = "NOOP between the chunks";
       break;
     default:
       break;
@@ -1758,7 +1770,7 @@ bool Dialogue::on_greeting_reply(const Pending& p, const Reply& reply, Relayed& 
     greet_again_ = false;
     // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state
     transactions_.reset();
-    bdat_chunk_refused_ = false;
+    bdat_chunk_refused_ = {};
     chunking_ = p.command == Verb::helo              ? Chunking::after_helo
                 : parse_capabilities(reply).chunking ? Chunking::advertised
                                                      : Chunking::not_advertised;

@@ -494,10 +494,11 @@ class Dialogue {
   // the rewrites made to it (see handle_bdat).
   std::optional<std::string> held_bdat_;
   RewriteCounts held_bdat_rewrites_;
-  // The server refused a chunk (BDAT without LAST) of an open transaction and has not since
-  // accepted an RSET, MAIL, EHLO or HELO: Exim may be in its state where it answers the next BDAT
-  // line without reading its chunk, Postfix reads it; no BDAT is framed until that is known.
-  bool bdat_chunk_refused_ = false;
+  // The server refused a chunk (BDAT without LAST) of an open transaction, or a NOOP between
+  // its chunks, and has not since accepted an RSET, MAIL, EHLO or HELO: Exim may be in its state
+  // where it answers the next BDAT line without reading its chunk, Postfix reads it; no BDAT is
+  // framed until that is known. What was refused ("chunk", "NOOP"), empty when nothing.
+  std::string_view bdat_chunk_refused_;
 
   // --auth-user: mailtap's own AUTH, and the EHLO/HELO reply held back until it ends.
   std::optional<UpstreamLogin> login_;

@@ -1418,7 +1418,8 @@ TEST(Dialogue, BareRsetNoopQuitBetweenBdatChunksAreRelayed) {
       client(ehlo),
       upstream(ehlo_reply_chunking),
       client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\nRSET\r\nVRFY b@y\r\n"),
-      upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n250 noop\r\n250 reset\r\n252 maybe\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n250 noop\r\n"),
+      upstream("250 reset\r\n252 maybe\r\n"),  // the RSET waited for the NOOP's reply
       client("QUIT\r\n"),
       upstream("221 bye\r\n"),
   });
@@ -1465,6 +1466,46 @@ TEST(Dialogue, BareNoopWithTrailingWhiteSpaceBetweenBdatChunksIsRelayed) {
   EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcnoop \t\r\n");
 }
 
+// Exim answers a NOOP between chunks that it reads with more input behind it "503 only BDAT
+// permissible after non-LAST BDAT", and from then on reads the next chunk as commands. So
+// there nothing goes behind a NOOP before its reply.
+TEST(Dialogue, ANoopBetweenBdatChunksIsASyncPoint) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client(
+          "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\nNOOP x\r\nBDAT 2 LAST\r\nde"),
+      upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n"),
+      upstream("250 noop\r\n"),
+      upstream("250 noop\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\n");
+  EXPECT_EQ(r.upstream_per_step[3], "");
+  EXPECT_EQ(r.upstream_per_step[4], "NOOP\r\n");
+  EXPECT_EQ(r.upstream_per_step[5], "BDAT 2 LAST\r\nde");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "abcde");
+}
+
+// A NOOP refused between chunks leaves the server as a refused chunk does (Exim: "only RSET
+// accepted now"): the next BDAT ends the session unread.
+TEST(Dialogue, ABdatAfterARefusedNoopBetweenChunksEndsTheSessionUnread) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\nBDAT 4 LAST\r\nRSET"),
+      upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n"),
+      upstream("503 only BDAT permissible after non-LAST BDAT\r\n"),
+  });
+  EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\n");
+  EXPECT_NE(r.client_per_step[4].find("421 4.5.4 mailtap: BDAT refused (the server refused an "
+                                      "earlier NOOP between the chunks of this message"),
+            std::string::npos)
+      << r.client_per_step[4];
+  EXPECT_TRUE(r.finished);
+}
+
 // A BDAT behind a chunk waits for that chunk's reply: whether the server reads the next chunk
 // as a chunk depends on it.
 TEST(Dialogue, ABdatWaitsForTheReplyToTheChunkBeforeIt) {
@@ -1501,7 +1542,7 @@ TEST(Dialogue, ABdatAfterARefusedChunkEndsTheSessionUnread) {
       "421 4.5.4 mailtap: BDAT refused (the server refused an earlier chunk of this message, and "
       "servers differ on whether they then read the next chunk or take it as commands), so where "
       "its chunk ends is unknown: nothing after it is read; closing. Start a new session and "
-      "send the message again; after a refused chunk, send RSET before another BDAT\r\n"))
+      "send the message again; after a refused chunk or NOOP, send RSET before another BDAT\r\n"))
       << r.client_per_step[3];
   EXPECT_TRUE(r.finished);
   EXPECT_EQ(r.to_upstream.find("ceo"), std::string::npos);
@@ -3202,8 +3243,7 @@ TEST(Dialogue, EndOfDataUnansweredSeesABdatLastBehindAnotherReply) {
   d.upstream_bytes(ehlo_reply_chunking);
   d.client_bytes("MAIL FROM:<a@x>\r\n");
   d.upstream_bytes("250 ok\r\n");
-  d.client_bytes("BDAT 3\r\nabc");
-  d.upstream_bytes("250 ok\r\n");
+  // Not between chunks (a NOOP there is a sync point): the BDAT LAST goes behind the NOOP.
   d.client_bytes("NOOP\r\nBDAT 2 LAST\r\nde");
   EXPECT_FALSE(d.awaiting_end_of_data());  // the oldest reply awaited is the NOOP's
   EXPECT_TRUE(d.end_of_data_unanswered());
