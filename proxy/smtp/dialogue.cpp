@@ -41,6 +41,26 @@ constexpr bool is_sync_verb(Verb verb) {
   }
 }
 
+// A NOOP line with a parameter (its line ending included or not) in the one spelling Postfix
+// and Exim 4.96 both read as a NOOP between BDAT chunks: "NOOP" (any case) from the line's first
+// octet, then words of printable ASCII, each after one SP, nothing after the last. Exim matches
+// the verb only before SP: "NOOP<TAB>x" is a bad command to it (and the next chunk commands).
+bool is_plain_noop_with_parameter(std::string_view line) {
+  if (line.ends_with("\r\n"))
+    line.remove_suffix(2);
+  else if (line.ends_with('\n'))
+    line.remove_suffix(1);
+  constexpr std::string_view verb = "NOOP";
+  if (line.size() <= verb.size() + 1 || !iequals(line.substr(0, verb.size()), verb)) return false;
+  char before = '\0';
+  for (const char c : line.substr(verb.size())) {
+    const bool printable = c > ' ' && c < '\x7f';
+    if (!printable && (c != ' ' || before == ' ')) return false;
+    before = c;
+  }
+  return before != ' ';
+}
+
 // RFC 2920 §3.1: only MAIL, RCPT and RSET (and BDAT, its chunk counted) may have more commands
 // pipelined behind them; NOOP, VRFY, EXPN, as the sync verbs, end a group. Nothing of mailtap's
 // own (its QUIT) goes behind one before its reply: Postfix (smtpd_forbid_unauth_pipelining, on
@@ -974,9 +994,11 @@ bool Dialogue::refuse_between_chunks(const Command& cmd, std::string_view line) 
     case Verb::starttls:
       return false;
     case Verb::rset:
-    case Verb::noop:
     case Verb::quit:
       if (bare) return false;
+      break;
+    case Verb::noop:  // RFC 5321 lets NOOP carry a string, which both servers ignore there
+      if (bare || is_plain_noop_with_parameter(line)) return false;
       break;
     default:
       break;
@@ -990,9 +1012,9 @@ bool Dialogue::refuse_between_chunks(const Command& cmd, std::string_view line) 
     return true;
   }
   std::string reply =
-      "503 5.5.1 mailtap: only BDAT, or RSET, NOOP or QUIT without arguments, may come between "
-      "the chunks of a message (RFC 3030); not forwarded: end the message with BDAT <size> "
-      "LAST, or drop it with RSET\r\n";
+      "503 5.5.1 mailtap: only BDAT, RSET, NOOP or QUIT, without arguments (NOOP's may be "
+      "printable ASCII words, one SP before each), may come between the chunks of a message "
+      "(RFC 3030); not forwarded: end the message with BDAT <size> LAST, or drop it with RSET\r\n";
   if (cmd.id == Verb::auth) {
     refuse_auth_line(line, std::move(reply));  // recorded redacted, as any AUTH line
     return true;

@@ -689,9 +689,10 @@ TEST(DialogueAssist, AnAuthBetweenBdatChunksIsRefusedByMailtapNotTranslated) {
     // The password pasted behind it is a line like any other there: refused too.
     EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\n");
     const std::string refusal =
-        "503 5.5.1 mailtap: only BDAT, or RSET, NOOP or QUIT without arguments, may come between "
-        "the chunks of a message (RFC 3030); not forwarded: end the message with BDAT <size> "
-        "LAST, or drop it with RSET\r\n";
+        "503 5.5.1 mailtap: only BDAT, RSET, NOOP or QUIT, without arguments (NOOP's may be "
+        "printable ASCII words, one SP before each), may come between the chunks of a message "
+        "(RFC 3030); not forwarded: end the message with BDAT <size> LAST, or drop it with "
+        "RSET\r\n";
     EXPECT_EQ(r.client_per_step[3], "250 ok\r\n250 ok\r\n250 3 octets\r\n" + refusal + refusal);
     EXPECT_EQ(r.client_per_step[5], "250 noop\r\n");
     const auto refused = find_events(r, Direction::client_to_mailtap, EventKind::auth);

@@ -1375,9 +1375,10 @@ TEST(Dialogue, ACommandBetweenBdatChunksIsAnsweredByMailtapNotForwarded) {
   EXPECT_EQ(r.upstream_per_step[4],
             "BDAT " + std::to_string(hidden.size()) + " LAST\r\n" + hidden + "NOOP\r\n");
   EXPECT_EQ(r.client_per_step[4],
-            "503 5.5.1 mailtap: only BDAT, or RSET, NOOP or QUIT without arguments, may come "
-            "between the chunks of a message (RFC 3030); not forwarded: end the message with "
-            "BDAT <size> LAST, or drop it with RSET\r\n");
+            "503 5.5.1 mailtap: only BDAT, RSET, NOOP or QUIT, without arguments (NOOP's may be "
+            "printable ASCII words, one SP before each), may come between the chunks of a "
+            "message (RFC 3030); not forwarded: end the message with BDAT <size> LAST, or drop "
+            "it with RSET\r\n");
   EXPECT_EQ(r.client_per_step[5], "250 queued\r\n250 noop\r\n");
   auto refused = find_events(r, Direction::client_to_mailtap, EventKind::command);
   ASSERT_EQ(refused.size(), 1u);
@@ -1466,6 +1467,45 @@ TEST(Dialogue, BareNoopWithTrailingWhiteSpaceBetweenBdatChunksIsRelayed) {
   EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcnoop \t\r\n");
 }
 
+// RFC 5321 lets NOOP carry a string: Postfix and Exim both answer "NOOP <text>" between chunks
+// as a NOOP, and read the next chunk as a chunk, when the text is printable ASCII after one SP.
+TEST(Dialogue, NoopWithAPlainParameterBetweenBdatChunksIsRelayed) {
+  for (const std::string cmd : {"NOOP x\r\n", "noop hello world\r\n", "NOOP !~:<>\"\r\n"}) {
+    SCOPED_TRACE(cmd);
+    const Result r = run_all_splits({
+        client(ehlo),
+        upstream(ehlo_reply_chunking),
+        client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc" + cmd),
+        upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n250 noop\r\n"),
+    });
+    EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc" + cmd);
+    EXPECT_TRUE(r.client_per_step[3].ends_with("250 3 octets\r\n250 noop\r\n"));
+  }
+}
+
+// Any other spelling is not one parse: Exim reads "NOOP\tx" as a bad command (and then takes
+// the next chunk as commands); the rest are refused so that one rule says what goes.
+TEST(Dialogue, NoopParameterSpellingsOutsideThePlainOneBetweenBdatChunksAreRefused) {
+  for (const std::string cmd :
+       {"NOOP\tx\r\n", "NOOP  x\r\n", "NOOP x \r\n", "NOOP x\t\r\n", "NOOP \xe9\r\n",
+        "NOOP a\x01\r\n", "NOOP a\x7f\r\n", " NOOP x\r\n"}) {
+    SCOPED_TRACE(cmd);
+    const Result r = run_all_splits({
+        client(ehlo),
+        upstream(ehlo_reply_chunking),
+        client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc" + cmd + "BDAT 2 LAST\r\nde"),
+        upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n"),
+        upstream("250 queued\r\n"),
+    });
+    EXPECT_EQ(r.to_upstream,
+              ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcBDAT 2 LAST\r\nde");
+    EXPECT_NE(r.client_per_step[3].find("503 5.5.1 mailtap: only BDAT"), std::string::npos)
+        << r.client_per_step[3];
+    ASSERT_EQ(r.messages.size(), 1u);
+    EXPECT_EQ(r.messages[0].body, "abcde");
+  }
+}
+
 // Exim answers a NOOP between chunks that it reads with more input behind it "503 only BDAT
 // permissible after non-LAST BDAT", and from then on reads the next chunk as commands. So
 // there nothing goes behind a NOOP before its reply.
@@ -1482,7 +1522,7 @@ TEST(Dialogue, ANoopBetweenBdatChunksIsASyncPoint) {
   });
   EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\n");
   EXPECT_EQ(r.upstream_per_step[3], "");
-  EXPECT_EQ(r.upstream_per_step[4], "NOOP\r\n");
+  EXPECT_EQ(r.upstream_per_step[4], "NOOP x\r\n");
   EXPECT_EQ(r.upstream_per_step[5], "BDAT 2 LAST\r\nde");
   ASSERT_EQ(r.messages.size(), 1u);
   EXPECT_EQ(r.messages[0].body, "abcde");

@@ -102,9 +102,9 @@ TEST(ReplyAdvice, MailtapReasonsOnlyInMailtapReplies) {
 TEST(ReplyAdvice, MailtapRefusalsBetweenBdatChunksSayHowToEndOrDropTheMessage) {
   const std::pair<int, const char*> replies[] = {
       {503,
-       "5.5.1 mailtap: only BDAT, or RSET, NOOP or QUIT without arguments, may come between the "
-       "chunks of a message (RFC 3030); not forwarded: end the message with BDAT <size> LAST, or "
-       "drop it with RSET"},
+       "5.5.1 mailtap: only BDAT, RSET, NOOP or QUIT, without arguments (NOOP's may be printable "
+       "ASCII words, one SP before each), may come between the chunks of a message (RFC 3030); "
+       "not forwarded: end the message with BDAT <size> LAST, or drop it with RSET"},
       {504,
        "5.5.4 mailtap: BDAT 0 without LAST between the chunks of a message; not forwarded: end "
        "the message with BDAT <size> LAST, or drop it with RSET"},
