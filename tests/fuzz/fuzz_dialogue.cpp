@@ -7,7 +7,8 @@
 // mailtap sends no end of data ("." line) for which the client did not send CRLF "." CRLF, and
 // (BDAT chunks and SASL responses aside) never a line ".\0", the end for C-string servers.
 // And between the chunks of a message, no command but BDAT and a bare RSET, NOOP or QUIT goes
-// upstream (see command_between_chunks).
+// upstream, chunks go one reply at a time and none after a refused one until an RSET, and
+// nothing goes behind an unanswered NOOP there (see BetweenChunks).
 //
 // Input: byte 0 selects options; then records of [op][length][bytes...]:
 //   op % 8 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF,
@@ -17,10 +18,12 @@
 // Options bit 64 makes mailtap authenticate itself (--auth-user, password and token command),
 // bit 128 turns on --assist-auth. The last byte of the input % 3 picks --local-tls (none,
 // starttls, implicit), so the seed corpus keeps its meaning.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -104,9 +107,14 @@ bool sent_upstream(const Event& e) {
 }
 
 // A line every server reads as a bare RSET, NOOP or QUIT: the verb from the line's first octet
-// (Exim matches none after white space), nothing after it but white space (which Exim strips).
+// (Exim matches none after white space), nothing after it but white space (which Exim strips);
+// or a NOOP with a string both Postfix and Exim ignore: printable ASCII after single SPs.
 bool bare_between_chunks(std::string_view line) {
   while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  if (line.size() > 5 && iequals(line.substr(0, 5), "NOOP ") && line.back() != ' ' &&
+      line.find("  ") == std::string_view::npos &&
+      std::all_of(line.begin(), line.end(), [](char c) { return c >= ' ' && c < '\x7f'; }))
+    return true;
   line = trim_trailing_separators(line);
   return iequals(line, "RSET") || iequals(line, "NOOP") || iequals(line, "QUIT");
 }
@@ -116,18 +124,34 @@ bool bare_between_chunks(std::string_view line) {
 // NOOP or QUIT: anything else makes Exim answer the next BDAT line without reading its chunk,
 // so the chunk's text would be its commands. A refused MAIL ends the state too (a chunk pipelined
 // behind it is recorded for the transaction it would have opened; no server has it open).
+// And chunks go one reply at a time: while the reply to a BDAT without LAST is awaited, no BDAT
+// goes upstream (whether the server reads the next chunk as a chunk depends on that reply), and
+// after a server refused such a chunk in a transaction (Exim's 504 or 554 then take the next
+// chunk as commands), none goes until an RSET went upstream. Between chunks nothing goes upstream
+// behind a NOOP before its reply: Exim answers a NOOP with input behind it "503 only BDAT
+// permissible after non-LAST BDAT" and from then on takes the next chunk as commands.
 class BetweenChunks {
  public:
-  // The offending line, empty when none.
+  // What went wrong, empty when nothing.
   std::string check(const Event& e) {
-    if (e.direction == Direction::upstream_to_client && e.verb == "MAIL" && e.reply_code >= 300)
-      between_ = false;
-    if (!sent_upstream(e)) return {};
-    if (e.kind == EventKind::bdat_chunk) {
-      if (e.transaction != 0) between_ = !last_bdat_final_;
+    if (e.kind == EventKind::reply && !sent_upstream(e) && e.direction != Direction::mailtap_note) {
+      on_reply(e);
       return {};
     }
+    if (!sent_upstream(e)) return {};
+    if (e.kind == EventKind::bdat_chunk) {
+      if (e.transaction != 0) {
+        between_ = !last_bdat_final_;
+        if (!bdats_.empty()) bdats_.back().in_transaction = true;
+      }
+      return {};
+    }
+    if (noops_between_ > 0 && (e.kind == EventKind::command || e.kind == EventKind::auth))
+      return "behind an unanswered NOOP between chunks: " + (e.redacted ? e.verb : e.bytes);
     if (e.kind == EventKind::command && e.verb == "BDAT") return bdat_line(e.bytes);
+    if (e.kind == EventKind::command && e.verb == "RSET") chunk_refused_ = false;
+    if (e.kind == EventKind::command && e.verb == "NOOP") noops_.push_back(between_);
+    if (e.kind == EventKind::command && e.verb == "NOOP" && between_) ++noops_between_;
     if (!between_ || (e.kind != EventKind::command && e.kind != EventKind::auth)) return {};
     if (e.redacted) return e.verb;
     if (!bare_between_chunks(e.bytes)) return e.bytes;
@@ -136,9 +160,32 @@ class BetweenChunks {
   }
 
  private:
+  struct SentBdat {
+    bool last = false;
+    bool in_transaction = false;
+  };
+
+  void on_reply(const Event& e) {
+    if (e.verb == "MAIL" && e.reply_code >= 300) between_ = false;
+    if (e.verb == "NOOP" && !noops_.empty()) {
+      if (noops_.front() && noops_between_ > 0) --noops_between_;
+      noops_.pop_front();
+    }
+    if (e.verb != "BDAT" || bdats_.empty()) return;
+    const SentBdat answered = bdats_.front();
+    bdats_.pop_front();
+    if (!answered.last && answered.in_transaction && (e.reply_code < 200 || e.reply_code >= 300))
+      chunk_refused_ = true;
+  }
+
   std::string bdat_line(const std::string& line) {
     const BdatArgs args = parse_bdat_line(line);
     last_bdat_final_ = args && args.last;
+    const bool chunk_reply_awaited =
+        std::any_of(bdats_.begin(), bdats_.end(), [](const SentBdat& b) { return !b.last; });
+    bdats_.push_back(SentBdat{last_bdat_final_, false});
+    if (chunk_reply_awaited) return "BDAT before the reply to the chunk ahead of it: " + line;
+    if (chunk_refused_) return "BDAT after a refused chunk, with no RSET since: " + line;
     if (!between_) return {};
     if (!args || (args.size == 0 && !args.last)) return line;
     if (args.last) between_ = false;
@@ -147,6 +194,10 @@ class BetweenChunks {
 
   bool between_ = false;
   bool last_bdat_final_ = false;
+  bool chunk_refused_ = false;
+  std::deque<SentBdat> bdats_;  // sent upstream, reply not yet seen, oldest first
+  std::deque<bool> noops_;      // the same for NOOPs: sent between chunks?
+  int noops_between_ = 0;
 };
 
 std::string command_between_chunks(const std::vector<RecordedEvent>& events) {
@@ -278,9 +329,8 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
       std::abort();
     }
     if (const std::string line = command_between_chunks(events); !line.empty()) {
-      std::fprintf(stderr, "a command between BDAT chunks sent upstream: %s\nclient: %s\nup: %s\n",
-                   escaped(line).c_str(), escaped(client_fed).c_str(),
-                   escaped(out.to_upstream).c_str());
+      std::fprintf(stderr, "between BDAT chunks: %s\nclient: %s\nup: %s\n", escaped(line).c_str(),
+                   escaped(client_fed).c_str(), escaped(out.to_upstream).c_str());
       std::abort();
     }
     out.up = d.bytes_to_upstream();
