@@ -23,7 +23,8 @@ namespace mailtap {
 // - a resolver thread's files and socket: counted instead (ResolvingWithoutReserve);
 // - the token command's process-group check (proxy/secrets/run_command.cpp,
 //   process_group_alive): opendir("/proc") and an open of each /proc/PID/stat, one at a time,
-//   closed at once; it may cost what a --web request's open does, below;
+//   closed at once; it may cost what a --web request's open does, below (and one that finds no
+//   descriptor takes the group for alive: the command's grace is waited out);
 // - SQLite's temporary files (a statement journal past 64 KiB, a large sort): the recorder's
 //   inserts have not been seen to need one; should one fail, recording fails as for a disk
 //   error;

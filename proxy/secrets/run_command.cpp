@@ -289,7 +289,14 @@ bool process_group_alive(pid_t pgid) {
     char path[sizeof "/proc//stat" + sizeof entry->d_name];
     std::snprintf(path, sizeof path, "/proc/%s/stat", entry->d_name);
     const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;  // gone since the listing
+    // Gone since the listing; any other failure (no descriptor left, EMFILE or ENFILE; a
+    // process hidden by hidepid=2, EACCES) says nothing of it: the group may still be alive,
+    // as kill() said, and the caller waits its grace out.
+    if (fd < 0 && errno != ENOENT && errno != ESRCH) {
+      alive = true;
+      break;
+    }
+    if (fd < 0) continue;
     char stat[512];
     const ssize_t n = ::read(fd, stat, sizeof stat - 1);
     ::close(fd);

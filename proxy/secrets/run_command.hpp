@@ -59,6 +59,8 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
 
 // Whether process group `pgid` has a member that is not a zombie (kill(-pgid, 0) counts the
 // zombie of a leader not yet reaped, which run_command keeps so that the id is not reused).
+// Where /proc cannot say (no descriptor left to read it, a process hidden by hidepid=2), kill's
+// answer stands: alive, and a killed command's group gets its grace before the SIGKILL.
 bool process_group_alive(pid_t pgid);
 
 // "--password-cmd exited with status 1", "... timed out after 30s": for a failed result.

@@ -5,13 +5,16 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "temp_dir.hpp"
 
@@ -129,6 +132,43 @@ TEST(RunCommand, AGroupWhoseLeaderIsAZombieIsNoLongerAlive) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_FALSE(process_group_alive(pid));
+}
+
+// Out of descriptors, /proc's listing may open and each /proc/PID/stat not (EMFILE): that says
+// nothing of the group, which must not be taken for gone (the helper's children would get the
+// SIGKILL at once, without the grace to tidy up that SIGTERM gives them).
+TEST(RunCommand, AGroupIsNotTakenForGoneWhenNoDescriptorIsLeftToLookAtIt) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::pause();
+    ::_exit(0);
+  }
+  ::setpgid(pid, pid);
+  rlimit was{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &was), 0);
+  // One descriptor left: opendir("/proc") takes it, and no /proc/PID/stat opens after it.
+  rlimit few = was;
+  few.rlim_cur = std::min<rlim_t>(was.rlim_cur, 512);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &few), 0);
+  std::vector<int> held;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held.push_back(fd);
+  ASSERT_FALSE(held.empty());
+  ::close(held.back());
+  held.pop_back();
+  const int last = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int none = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ::close(last);
+  const bool alive = process_group_alive(pid);
+  ::setrlimit(RLIMIT_NOFILE, &was);
+  for (const int fd : held) ::close(fd);
+  ASSERT_GE(last, 0) << "one descriptor was left";
+  ASSERT_LT(none, 0) << "and only one";
+  EXPECT_TRUE(alive);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
 }
 
 TEST(RunCommand, AnInteractiveCommandIsKilledWithWhatItStartedToo) {
