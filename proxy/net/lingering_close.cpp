@@ -40,7 +40,7 @@ bool discard_waiting_input(const ReadNow& read_now, std::size_t limit, Lingered&
 }  // namespace
 
 asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, LingerLimits limits,
-                                            ReadNow read_now) {
+                                            ReadNow read_now, CloseSocket close) {
   Lingered out;
   if (!socket.is_open()) {
     out.closed_before = true;
@@ -73,7 +73,11 @@ asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, Linge
     }
     out.time_limit = !out.client_closed && !out.octet_limit && deadline.expired();
   }
-  socket.close(ec);
+  if (close) {
+    close(socket);
+  } else {
+    socket.close(ec);
+  }
   co_return out;
 }
 
@@ -98,7 +102,7 @@ void LingerGroup::leave(std::list<Member>::iterator member) {
 
 asio::awaitable<Lingered> LingerGroup::close(Place place,
                                              std::shared_ptr<asio::ip::tcp::socket> socket,
-                                             LingerLimits limits) {
+                                             LingerLimits limits, CloseSocket close_socket) {
   bool cut = false;
   {
     std::lock_guard lock(mutex_);
@@ -106,7 +110,7 @@ asio::awaitable<Lingered> LingerGroup::close(Place place,
   }
   // A cut that came between admit() and now found no wait to cancel.
   if (!place || cut) limits.time = std::chrono::steady_clock::duration::zero();
-  co_return co_await linger_then_close(*socket, limits);
+  co_return co_await linger_then_close(*socket, limits, {}, std::move(close_socket));
 }
 
 asio::awaitable<Lingered> LingerGroup::close(std::shared_ptr<asio::ip::tcp::socket> socket,

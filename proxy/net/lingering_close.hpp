@@ -54,13 +54,18 @@ struct Lingered {
 // client's plaintext, its close_notify an end: a clean close is no data.
 using ReadNow = std::function<std::size_t(asio::mutable_buffer buffer, std::error_code& ec)>;
 
+// Closes the socket at the end of a lingering close; by default socket.close(). The proxy's
+// client turned away through its descriptor reserve closes under the reserve's give_back, so
+// that the reserve, not another thread's open, takes the descriptor the close frees.
+using CloseSocket = std::function<void(asio::ip::tcp::socket& socket)>;
+
 // Shuts down the sending side of `socket` (what was written goes, then a FIN), reads and
 // discards whatever comes (through `read_now`; by default the socket's octets) until the
 // client closes, `limits` are reached or a wait is cancelled (socket.cancel(): a shutdown
 // cutting the wait short; what has come by then is still read), then closes the socket. A
-// socket already closed is left so.
+// socket already closed is left so (`close` is not called).
 asio::awaitable<Lingered> linger_then_close(asio::ip::tcp::socket& socket, LingerLimits limits,
-                                            ReadNow read_now = {});
+                                            ReadNow read_now = {}, CloseSocket close = {});
 
 // Lingering closes the caller does not otherwise keep track of (the proxy's refusals of
 // clients that get no session), at most `capacity` waiting at once, all of them ended by cut():
@@ -99,7 +104,7 @@ class LingerGroup {
   Place admit(const std::shared_ptr<asio::ip::tcp::socket>& socket);
   // linger_then_close, but without waiting (limits.time zero) without a place, or once cut.
   asio::awaitable<Lingered> close(Place place, std::shared_ptr<asio::ip::tcp::socket> socket,
-                                  LingerLimits limits);
+                                  LingerLimits limits, CloseSocket close_socket = {});
   asio::awaitable<Lingered> close(std::shared_ptr<asio::ip::tcp::socket> socket,
                                   LingerLimits limits);
   // Until the group has room for one more wait, is cut, or `needed` (when given) says the room

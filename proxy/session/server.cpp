@@ -23,11 +23,11 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 asio::awaitable<void> say_then_linger(net::LingerGroup& group, net::LingerGroup::Place place,
                                       std::shared_ptr<asio::ip::tcp::socket> socket,
-                                      std::string line) {
+                                      std::string line, net::CloseSocket close = {}) {
   std::error_code ec;
   socket->non_blocking(true, ec);
   if (!ec) socket->write_some(asio::buffer(line), ec);
-  co_await group.close(std::move(place), socket, net::lingering);
+  co_await group.close(std::move(place), socket, net::lingering, std::move(close));
 }
 
 }  // namespace
@@ -185,7 +185,10 @@ asio::awaitable<void> Server::end_reserve_linger() {
 
 // One client waiting in the listen queue, accepted in the reserve's place and told why with
 // the lingering close every refusal gets (a client that spoke first still reads its 421),
-// on this thread; the reserve is taken again once that close is done.
+// on this thread. The reserve takes the client's descriptor back as that close frees it, in
+// one give_back: the sessions' threads, the recorder's body files and the token command's pipe
+// open under the same lock, so none of them takes the slot in between (and keeps it: the next
+// client would then be told nothing, left in the listen queue).
 bool Server::turn_away_through_reserve(const std::error_code& ec) {
   const int fd = descriptor_reserve_.accept_one(acceptor_.native_handle());
   if (fd < 0) return false;
@@ -196,8 +199,7 @@ bool Server::turn_away_through_reserve(const std::error_code& ec) {
   auto socket = std::make_shared<asio::ip::tcp::socket>(io_);
   if (!failed) socket->assign(listening.protocol(), fd, failed);
   if (failed) {
-    ::close(fd);
-    descriptor_reserve_.take();
+    descriptor_reserve_.give_back([fd] { ::close(fd); });
     return false;
   }
   reserve_lingering_ = socket;
@@ -209,8 +211,12 @@ bool Server::turn_away_through_reserve(const std::error_code& ec) {
       [](Server& self, net::LingerGroup::Place place, std::shared_ptr<asio::ip::tcp::socket> s,
          std::string line) -> asio::awaitable<void> {
         co_await say_then_linger(self.refusals_closing_, std::move(place), std::move(s),
-                                 std::move(line));
-        self.descriptor_reserve_.take();
+                                 std::move(line), [&self](asio::ip::tcp::socket& closing) {
+                                   self.descriptor_reserve_.give_back([&closing] {
+                                     std::error_code ignored;
+                                     closing.close(ignored);
+                                   });
+                                 });
       }(*this, std::move(place), socket, std::move(refusal)),
       asio::detached);
   return true;
