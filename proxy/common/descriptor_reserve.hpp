@@ -25,9 +25,10 @@ namespace mailtap {
 //   process_group_alive): opendir("/proc") and an open of each /proc/PID/stat, one at a time,
 //   closed at once; it may cost what a --web request's open does, below (and one that finds no
 //   descriptor takes the group for alive: the command's grace is waited out);
-// - SQLite's temporary files (a statement journal past 64 KiB, a large sort): the recorder's
-//   inserts have not been seen to need one; should one fail, recording fails as for a disk
-//   error;
+// - SQLite's temporary files (a statement or savepoint journal past 64 KiB, a large sort): the
+//   recorder's records (one row, or a message and its recipients, in a savepoint) rewrite a
+//   few existing pages at most and sort nothing; strace saw none opened (docs/proxy.md). Should
+//   one fail, recording fails as for a disk error;
 // - --web (CivetWeb's threads): its accepted sockets, and each request's database connection
 //   and body files. They cannot be ordered by a lock of mailtap's; one that takes the slot
 //   costs a session its socket (the client gets the out-of-descriptors 421, recorded), or makes
