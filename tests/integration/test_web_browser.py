@@ -708,6 +708,46 @@ class MessageViewBrowserTest(BrowserCase):
         self.assertIn("latin1: caf\\xe9", transcript)
         self.assertNotIn("Ã", transcript)
 
+    def test_an_escaped_octet_is_marked_and_a_typed_escape_is_not(self):
+        """web19: an octet that is not UTF-8 was shown as plain `\\xe9`, as the four characters
+        `\\xe9` a client typed are: the two looked alike. The octet is marked as a control
+        escape is, the typed text is not: in the transcript, a reply, a text part and the raw
+        source."""
+        self.sink.rcpt_reply = b"250 2.1.5 caf\xe9 ok \\xe9\r\n"
+        self.addCleanup(setattr, self.sink, "rcpt_reply", b"250 ok\r\n")
+        db = self.tmp / "marked.db"
+        with h.Mailtap(self.sink.address, tls="none", db=db) as mt:
+            with h.SmtpSocket(mt.port) as c:
+                c.cmd(b"EHLO caf\xe9.\\xe9")
+                c.cmd(b"MAIL FROM:<sender@client.test>")
+                c.cmd(b"RCPT TO:<bob@example.test>")
+                c.cmd(b"DATA")
+                c.cmd(b"Subject: marked\r\n\r\nbody \xe9 \\xe9\r\n.")
+                c.cmd(b"QUIT")
+        web = w.WebServer(db).start()
+        self.addCleanup(web.stop)
+        d = self.driver
+        pieces = """return [...arguments[0].childNodes].map((n) => [n.nodeType === 1 ? n.className : "",
+                                                                 n.textContent]);"""
+        d.get(f"http://localhost:{web.port}/#/session/1")
+        WebDriverWait(d, 20).until(lambda d: "EHLO" in d.find_element(By.ID, "transcript").text)
+        ehlo = next(line for line in d.find_elements(By.CSS_SELECTOR, "#transcript .line .text")
+                    if line.text.startswith("EHLO"))
+        self.assertEqual(d.execute_script(pieces, ehlo), [["", "EHLO caf"], ["esc", "\\xe9"],
+                                                          ["", ".\\xe9"]])
+        reply = d.find_element(By.CSS_SELECTOR, "p .accepted")
+        self.assertEqual(d.execute_script(pieces, reply), [["", "(250 2.1.5 caf"], ["esc", "\\xe9"],
+                                                           ["", " ok \\xe9)"]])
+        d.get(f"http://localhost:{web.port}/#/session/1/message/1")
+        (part,) = WebDriverWait(d, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "pre.text-part"))
+        self.assertEqual(d.execute_script(pieces, part), [["", "body "], ["esc", "\\xe9"],
+                                                          ["", " \\xe9\r\n"]])
+        self.open_raw_source()
+        raw = d.find_element(By.ID, "raw-source")
+        self.assertEqual(d.execute_script(pieces, raw), [
+            ["", "Subject: marked\r\n\r\nbody "],
+            ["esc", "\\xe9"], ["", " \\xe9\r\n"]])
+
     def test_the_search_box_says_it_matches_the_octets_as_recorded(self):
         # A subject the message page shows decoded ("Bericht für März") is not found by those
         # words (the record holds =?UTF-8?B?...?=): a documented limit, which the page must say.

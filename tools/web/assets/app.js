@@ -18,6 +18,10 @@ function el(tag, attrs, ...children) {
   }
   for (const child of children) {
     if (child === undefined || child === null || child === false) continue;
+    if (child instanceof EscapedText) {
+      node.append(...textPieces(child));
+      continue;
+    }
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return node;
@@ -38,7 +42,7 @@ async function getJson(url, signal) {
 function withTextDecoded(value) {
   if (Array.isArray(value)) {
     value.forEach(withTextDecoded);
-  } else if (value !== null && typeof value === "object") {
+  } else if (value !== null && typeof value === "object" && !(value instanceof EscapedText)) {
     for (const key of Object.keys(value)) {
       const name = key.endsWith("_encoding") ? key.slice(0, -"_encoding".length) : null;
       const encoded = name && value[key] === "base64" ? value[name] : undefined;
@@ -112,7 +116,60 @@ function bytesOf(object, name) {
 // Octets sent as base64 because they are not all UTF-8: one stray octet must not turn the
 // UTF-8 around it into mojibake, so they are read as the raw source reads them (escapedText).
 function textOfBase64(encoded) {
-  return escapedText(Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0)), false).text;
+  const { text, escapes } = escapedText(Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0)), false);
+  return escapes.length ? new EscapedText(text, escapes) : text;
+}
+
+// Recorded text with octets that are not UTF-8, each written \xHH: a string that knows where
+// those escapes are, so the page marks them as it marks a control escape (wireText), and an
+// octet E9 does not look like the four characters `\xe9` a client typed. `escapes`: the
+// [start, end) of each, in order. String methods give plain strings: text built from it is
+// built by joinText and sliceText, which keep the marks.
+class EscapedText extends String {
+  constructor(text, escapes) {
+    super(text);
+    this.escapes = escapes;
+  }
+}
+
+const escapesOf = (value) => (value instanceof EscapedText ? value.escapes : []);
+
+// An escape as the page shows it: marked, with a tooltip saying what it is.
+function escapeMark(shown) {
+  return el("span", { className: "esc", title: "an octet shown escaped, as mailtap show writes it" }, shown);
+}
+
+// The text's pieces for the page: plain strings, and each escape marked.
+function textPieces(value) {
+  const text = String(value);
+  const pieces = [];
+  let at = 0;
+  for (const [start, end] of escapesOf(value)) {
+    if (start > at) pieces.push(text.slice(at, start));
+    pieces.push(escapeMark(text.slice(start, end)));
+    at = end;
+  }
+  if (at < text.length) pieces.push(text.slice(at));
+  return pieces;
+}
+
+// Strings and escaped texts one after the other, the escapes kept marked.
+function joinText(...parts) {
+  let text = "";
+  const escapes = [];
+  for (const part of parts) {
+    if (part === undefined || part === null || part === false) continue;
+    for (const [start, end] of escapesOf(part)) escapes.push([text.length + start, text.length + end]);
+    text += String(part);
+  }
+  return escapes.length ? new EscapedText(text, escapes) : text;
+}
+
+// value.slice(start, end), the escapes inside it kept marked (one the cut splits is left as text).
+function sliceText(value, start, end = value.length) {
+  const text = String(value).slice(start, end);
+  const escapes = escapesOf(value).filter(([s, e]) => s >= start && e <= end).map(([s, e]) => [s - start, e - start]);
+  return escapes.length ? new EscapedText(text, escapes) : text;
 }
 
 // A header field the API gives as its octets (they are not UTF-8) comes with its text beside
@@ -214,8 +271,8 @@ function filtersFromHash() {
 // "[::1]:587", as --upstream takes it: an IPv6 literal without brackets is ambiguous.
 function upstreamLabel(s) {
   const name = bytesOf(s, "upstream_host");
-  const host = name.includes(":") ? `[${name}]` : name;
-  return `${host}:${s.upstream_port}`;
+  const host = name.includes(":") ? joinText("[", name, "]") : name;
+  return joinText(host, `:${s.upstream_port}`);
 }
 
 // The upstream leg's TLS, then the client's leg's when it had TLS to mailtap (--local-tls).
@@ -548,21 +605,26 @@ const WHO = {
 function wireText(text) {
   const nodes = [];
   let plain = "";
+  const mark = (shown) => {
+    if (plain) nodes.push(plain);
+    plain = "";
+    nodes.push(escapeMark(shown));
+  };
   const hex = (octet) => `\\x${octet.toString(16).padStart(2, "0")}`;
-  text.split("\r\n").forEach((line, i) => {
-    if (i > 0) plain += "\n";
-    for (const ch of line) {
-      const code = ch.codePointAt(0);
-      if (ch === "\t" || (code >= 0x20 && code < 0x7f) || code > 0x9f) {
-        plain += ch;
-        continue;
+  // Between the octets escaped as not UTF-8 (an EscapedText), which no CRLF straddles.
+  let at = 0;
+  for (const [start, end] of [...escapesOf(text), [text.length, text.length]]) {
+    String(text).slice(at, start).split("\r\n").forEach((line, i) => {
+      if (i > 0) plain += "\n";
+      for (const ch of line) {
+        const code = ch.codePointAt(0);
+        if (ch === "\t" || (code >= 0x20 && code < 0x7f) || code > 0x9f) plain += ch;
+        else mark(ch === "\n" ? "\\n" : ch === "\r" ? "\\r" : code < 0x80 ? hex(code) : hex(0xc2) + hex(code));
       }
-      const shown = ch === "\n" ? "\\n" : ch === "\r" ? "\\r" : code < 0x80 ? hex(code) : hex(0xc2) + hex(code);
-      if (plain) nodes.push(plain);
-      plain = "";
-      nodes.push(el("span", { className: "esc", title: "an octet shown escaped, as mailtap show writes it" }, shown));
-    }
-  });
+    });
+    if (end > start) mark(String(text).slice(start, end));
+    at = end;
+  }
   if (plain) nodes.push(plain);
   return nodes;
 }
@@ -575,7 +637,8 @@ function transcriptLine(event, session, previous, explanation) {
   if (event.reply_code >= 400) classes.push("reply-bad");
   const at = seconds(session.started_at, event.at);
   const delta = previous ? seconds(previous.at, event.at) : null;
-  const text = bytesOf(event, "bytes").replace(/\r\n$/, "");
+  const bytes = bytesOf(event, "bytes");
+  const text = bytes.endsWith("\r\n") ? sliceText(bytes, 0, bytes.length - 2) : bytes;
   const content = el("span", { className: "text" });
   if (isNote && !text) content.append(`${event.kind}: ${event.note || ""}`);
   else content.append(...wireText(text));
@@ -667,8 +730,9 @@ function renderTranscript(detail, explanations) {
 // A recorded reply as one line, as `mailtap show` and the list's "Last reply" give it: its
 // first line, "250-" read as "250 ".
 function replySummary(raw) {
-  const line = raw.split(/\r?\n|\r/)[0];
-  return /^\d{3}-/.test(line) ? line.slice(0, 3) + " " + line.slice(4) : line;
+  const end = raw.search(/\r?\n|\r/);
+  const line = end < 0 ? raw : sliceText(raw, 0, end);
+  return /^\d{3}-/.test(line) ? joinText(sliceText(line, 0, 3), " ", sliceText(line, 4)) : line;
 }
 
 // Each RCPT with the server's reply beside it, a refused one marked: the server took the
@@ -679,7 +743,7 @@ function recipientsWithReplies(recipients) {
     if (i > 0) out.push(", ");
     const refused = !(r.reply_code >= 200 && r.reply_code < 300);
     out.push(bytesOf(r, "command"), " ", el("span", { className: refused ? "refused" : "accepted" },
-      "(" + (r.reply ? (refused ? "refused: " : "") + replySummary(bytesOf(r, "reply")) : "no reply") + ")"));
+      joinText("(", r.reply ? joinText(refused ? "refused: " : "", replySummary(bytesOf(r, "reply"))) : "no reply", ")")));
   });
   return out;
 }
@@ -749,11 +813,11 @@ async function renderSession(id, signal) {
       // A time column that holds no timestamp (a damaged file): which, and what it holds.
       ["damaged", bytesOf(s, "unreadable")],
       // As `mailtap show`'s client line: the client's own TLS to mailtap, when it had it.
-      ["client", `${s.client_address} → ${s.listen_address}` +
-        (s.client_tls_version ? ` (${s.client_tls_version})` : "")],
-      ["upstream", `${upstreamLabel(s)} (${s.tls_mode})` +
-        (s.resolved_address ? ` at ${s.resolved_address}` : "")],
-      ["user", s.auth_user ? s.auth_user + (s.auth_mechanism ? ` (${s.auth_mechanism}, by ${s.auth_by})` : "") : ""],
+      ["client", joinText(s.client_address, " → ", s.listen_address,
+        s.client_tls_version ? ` (${s.client_tls_version})` : "")],
+      ["upstream", joinText(upstreamLabel(s), ` (${s.tls_mode})`,
+        s.resolved_address ? ` at ${s.resolved_address}` : "")],
+      ["user", s.auth_user ? joinText(s.auth_user, s.auth_mechanism ? ` (${s.auth_mechanism}, by ${s.auth_by})` : "") : ""],
       ["outcome", el("span", { id: "session-outcome", "aria-live": "polite" }, outcome)],
       // The counters are written with the session's end: before it (or without one) they are 0.
       ["bytes", ended ? `${s.bytes_client_to_upstream} to the server, ${s.bytes_upstream_to_client} to the client` :
@@ -795,7 +859,7 @@ async function renderSession(id, signal) {
   for (const m of s.messages) {
     parts.push(el("p", {},
       el("a", { href: `#/session/${s.id}/message/${m.seq}` }, `Message ${m.seq}`),
-      ` ${bytesOf(m, "mail_from")} → `, ...recipientsWithReplies(m.recipients),
+      " ", bytesOf(m, "mail_from"), " → ", ...recipientsWithReplies(m.recipients),
       m.recipients_left_out === null ? " and perhaps RCPTs left out of the record's message (in the events)"
         : m.recipients_left_out ? ` and ${m.recipients_left_out} RCPTs left out of the record's message (in the events)` : "",
       ` — ${m.size} bytes, `, m.final_reply ? replySummary(bytesOf(m, "final_reply")) : "no final reply"));
@@ -880,13 +944,13 @@ function utf8SequenceAt(octets, i) {
 function escapedText(octets, cut) {
   try {
     // ignoreBOM: a byte-order mark is octets of the message, shown like any other.
-    return { text: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(octets, { stream: cut }), escaped: 0 };
+    return { text: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(octets, { stream: cut }), escaped: 0, escapes: [] };
   } catch {
     // Not all UTF-8: decoded run by run below.
   }
   const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
-  const pieces = [];
-  let escaped = 0;
+  let text = "";
+  const escapes = [];  // where each \xHH is in the text: [start, end)
   let run = 0;
   let i = 0;
   while (i < octets.length) {
@@ -896,13 +960,14 @@ function escapedText(octets, cut) {
       continue;
     }
     if (n < 0 && cut) break;
-    pieces.push(utf8.decode(octets.subarray(run, i)), `\\x${octets[i].toString(16).padStart(2, "0")}`);
-    escaped += 1;
+    text += utf8.decode(octets.subarray(run, i));
+    escapes.push([text.length, text.length + 4]);
+    text += `\\x${octets[i].toString(16).padStart(2, "0")}`;
     i += 1;
     run = i;
   }
-  pieces.push(utf8.decode(octets.subarray(run, i)));
-  return { text: pieces.join(""), escaped };
+  text += utf8.decode(octets.subarray(run, i));
+  return { text, escaped: escapes.length, escapes };
 }
 
 // ---- an HTML part ---------------------------------------------------------------------
@@ -1003,7 +1068,7 @@ async function renderMessage(id, seq, signal) {
     el("h2", {}, "Envelope"),
     facts([
       ["MAIL", bytesOf(m, "mail_from")],
-      ...m.recipients.map((r) => ["RCPT", `${bytesOf(r, "command")} → ${bytesOf(r, "reply")}`]),
+      ...m.recipients.map((r) => ["RCPT", joinText(bytesOf(r, "command"), " → ", bytesOf(r, "reply"))]),
       ["RCPTs left out", recipientsLeftOut(m)],
       ["size", `${m.size} bytes via ${m.via_bdat ? "BDAT" : "DATA"}` + (m.body_truncated ? " (truncated in the record)" : "")],
       ["sha256", m.sha256],
@@ -1062,8 +1127,8 @@ async function renderMessage(id, seq, signal) {
         : `The source could not be read: ${error.message}`));
       return;
     }
-    const { text, escaped } = escapedText(start.octets, start.cut);
-    raw.textContent = text;
+    const { text, escaped, escapes } = escapedText(start.octets, start.cut);
+    raw.replaceChildren(...textPieces(new EscapedText(text, escapes)));
     if (escaped > 0) {
       raw.after(el("p", { className: "muted raw-note escaped-octets" },
         `${escaped} octet${escaped === 1 ? "" : "s"} that are not UTF-8 (8-bit text in another charset, or binary) ` +
