@@ -276,5 +276,108 @@ TEST(SessionEvents, AStartedAtStoredAsNoTextStillMatchesItself) {
   }
 }
 
+// Session 1: a DATA message whose body is mostly in the body file, a BDAT transaction aborted
+// after two chunks (no message: RSET), then a BDAT message, its chunks in the body file too.
+std::string record_aborted_bdat_between(const TempDir& dir) {
+  const std::string path = dir.file("aborted.db");
+  RecorderOptions o;
+  o.path = path;
+  std::string error;
+  auto rec = Recorder::open(o, error);
+  EXPECT_NE(rec, nullptr) << error;
+  const SessionKey key = rec->new_session_key();
+  std::vector<std::vector<Record>> batches;
+  batches.push_back(batch(test_support::session_opened(key)));
+  const auto message = [&](std::uint64_t seq, std::uint64_t transaction, bool via_bdat) {
+    SessionMessage m;
+    m.key = key;
+    m.seq = seq;
+    m.message.mail_from = "MAIL FROM:<a@x>";
+    m.message.recipients = {{"RCPT TO:<r@x>", 250, "250 2.1.5 Ok"}};
+    m.message.transaction = transaction;
+    m.message.via_bdat = via_bdat;
+    m.message.final_code = 250;
+    m.message.final_reply = "250 2.0.0 queued";
+    return m;
+  };
+  batches.push_back(
+      batch(event(key, 1, smtp::EventKind::data, std::string(100 * 1024, 'a') + "\r\n.\r\n", 1)));
+  batches.push_back(batch(message(1, 1, false)));
+  batches.push_back(
+      batch(event(key, 2, smtp::EventKind::bdat_chunk, std::string(80 * 1024, 'b'), 2),
+            event(key, 3, smtp::EventKind::bdat_chunk, std::string(80 * 1024, 'b'), 2)));
+  batches.push_back(
+      batch(event(key, 4, smtp::EventKind::bdat_chunk, std::string(70 * 1024, 'c'), 3),
+            event(key, 5, smtp::EventKind::bdat_chunk, std::string(70 * 1024, 'd'), 3)));
+  batches.push_back(batch(message(2, 3, true)));
+  batches.push_back(batch(test_support::session_closed(key)));
+  test_support::record_batches(*rec, std::move(batches));
+  rec->stop();
+  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+  return path;
+}
+
+// left_in_record's cursor (each message's body found past the one before) over bodies in the
+// body file with an aborted BDAT transaction's chunks between two messages: every body is its
+// own octets, and the JSON, written twice as the web page writes it (counted, then sent), is
+// `mailtap show --json`'s.
+TEST(SessionEvents, TheBodyCursorSkipsAnAbortedBdatTransactionBetweenMessages) {
+  TempDir dir;
+  const std::string path = record_aborted_bdat_between(dir);
+  Loaded whole = load(path, Reader::EventRows::all);
+  Loaded streamed = load(path, Reader::EventRows::none);
+  const SessionDetail& d = *streamed.detail;
+  ASSERT_TRUE(d.events_left && d.messages_left);
+  EXPECT_TRUE(d.events_left->in_body_file);
+  ASSERT_EQ(d.messages_left->count, 2);
+  const LeftInRecord left = left_in_record(*streamed.reader, d);
+  const tools::EventSource events = [&](const auto& fn, std::string& error) {
+    return for_each_session_event(d, left.events, fn, error);
+  };
+  const tools::MessageSource messages = [&](const auto& fn, std::string& error) {
+    return for_each_session_message(d, left.messages, fn, error);
+  };
+  SessionOctets octets(d, left.body_pieces);
+  std::vector<std::string> bodies;
+  std::string error;
+  EXPECT_TRUE(messages(
+      [&](const MessageRow& m) {
+        std::string body;
+        EXPECT_TRUE(octets.message_body(
+            m,
+            [&body](std::string_view piece) {
+              body.append(piece);
+              return true;
+            },
+            error))
+            << error;
+        bodies.push_back(std::move(body));
+        return true;
+      },
+      error))
+      << error;
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(bodies[0], std::string(100 * 1024, 'a') + "\r\n");
+  EXPECT_EQ(bodies[1], std::string(70 * 1024, 'c') + std::string(70 * 1024, 'd'));
+  const std::string expected = json(whole);
+  for (int writing = 0; writing < 2; ++writing) {
+    tools::JsonWriter w;
+    EXPECT_TRUE(tools::write_session_detail(w, d, octets, error, events, messages)) << error;
+    EXPECT_EQ(w.take(), expected) << "writing " << writing;
+  }
+  // The page's view: each body's first octets, those the database holds.
+  SessionOctets whole_octets(*whole.detail);
+  tools::JsonWriter preview;
+  EXPECT_TRUE(tools::write_session_preview(preview, *whole.detail, whole_octets, error)) << error;
+  const std::string expected_preview = preview.take();
+  EXPECT_NE(expected_preview.find(std::string(1000, 'a')), std::string::npos);
+  EXPECT_NE(expected_preview.find(std::string(1000, 'c')), std::string::npos);
+  for (int writing = 0; writing < 2; ++writing) {
+    tools::JsonWriter w;
+    EXPECT_TRUE(tools::write_session_preview(w, d, octets, error, events, messages)) << error;
+    EXPECT_EQ(w.take(), expected_preview) << "writing " << writing;
+  }
+}
+
 }  // namespace
 }  // namespace mailtap::storage
