@@ -947,7 +947,8 @@ namespace {
 // body event of a later transaction: mail_transaction is stored after the bytes, and a query
 // on it alone would read every body of the session for each message.
 Status load_body_pieces_from(Reader::Impl& impl, std::int64_t id, std::uint64_t transaction,
-                             std::uint64_t after_seq, std::vector<StoredBodyPiece>& out) {
+                             std::uint64_t after_seq, std::size_t limit, InlineBodyBudget& budget,
+                             std::vector<StoredBodyPiece>& out) {
   Statement st;
   if (Status s = impl.db.prepare("SELECT " + bytes_past_inline_left_sql() +
                                      ", file_offset, file_length, seq, mail_transaction FROM "
@@ -957,8 +958,7 @@ Status load_body_pieces_from(Reader::Impl& impl, std::int64_t id, std::uint64_t 
       !s.ok())
     return impl.noted(s);
   st.bind_int(1, id).bind_int(2, static_cast<std::int64_t>(after_seq));
-  InlineBodyBudget budget;
-  for (;;) {
+  while (limit > 0) {
     const Statement::Step step = st.step();
     if (step == Statement::Step::error) {
       Status s = impl.error(st);
@@ -982,6 +982,7 @@ Status load_body_pieces_from(Reader::Impl& impl, std::int64_t id, std::uint64_t 
       p.file_length = length;
     }
     out.push_back(std::move(p));
+    --limit;
   }
   st.reset();
   return impl.noted({});
@@ -990,8 +991,9 @@ Status load_body_pieces_from(Reader::Impl& impl, std::int64_t id, std::uint64_t 
 }  // namespace
 
 bool Reader::message_body_pieces(std::int64_t id, const std::string& started_at,
-                                 const MessageRow& m, std::uint64_t after_seq,
-                                 std::vector<StoredBodyPiece>& out, std::string& error) {
+                                 const MessageRow& m, std::uint64_t after_seq, std::size_t limit,
+                                 InlineBodyBudget& budget, std::vector<StoredBodyPiece>& out,
+                                 std::string& error) {
   error.clear();
   bool same_session = false;
   Status s;
@@ -1007,7 +1009,8 @@ bool Reader::message_body_pieces(std::int64_t id, const std::string& started_at,
         st.bind_int(1, id).bind_text(2, started_at);
         s = impl_->each_row(st, [&](const Statement&) { same_session = true; });
         if (s.ok() && same_session && m.message.transaction != 0)
-          s = load_body_pieces_from(*impl_, id, m.message.transaction, after_seq, out);
+          s = load_body_pieces_from(*impl_, id, m.message.transaction, after_seq, limit, budget,
+                                    out);
       }))
     return false;
   if (s.ok() && !same_session) {

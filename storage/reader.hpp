@@ -392,10 +392,13 @@ class Reader {
   // that started at `started_at` (SessionEventsLeft::started_at). Only body events past
   // `after_seq` are looked at: a reader of the messages in order passes the last piece of the
   // message before (a session's transactions follow one another), and reads each body event
-  // once rather than all of them for every message.
+  // once rather than all of them for every message. At most `limit` pieces: a reader of a body
+  // of many reads them a batch at a time, each next one past the last of the one before, with
+  // the same `budget` (one for each reading of the body, from its first piece), which says
+  // whose octets in their rows are read, as for the whole body at once.
   bool message_body_pieces(std::int64_t id, const std::string& started_at, const MessageRow& m,
-                           std::uint64_t after_seq, std::vector<StoredBodyPiece>& out,
-                           std::string& error);
+                           std::uint64_t after_seq, std::size_t limit, InlineBodyBudget& budget,
+                           std::vector<StoredBodyPiece>& out, std::string& error);
 
   // Message `seq` (1-based) of session `session_id` from one snapshot, its body as where it is
   // stored (reader_message.cpp): memory bounded by the body's first kInlineBodyOctets, whatever

@@ -98,8 +98,9 @@ LeftInRecord left_in_record(Reader& reader, const SessionDetail& d, std::mutex* 
   // before it is written).
   struct Cursor {
     std::uint64_t message_seq = 0;
-    std::uint64_t from = 0;  // the message's body is past this event
-    std::uint64_t end = 0;   // and ends here
+    std::uint64_t from = 0;   // the message's body is past this event
+    std::uint64_t end = 0;    // and ends here
+    InlineBodyBudget budget;  // of the reading of the body under way
   };
   auto cursor = std::make_shared<Cursor>();
   LeftInRecord left;
@@ -113,14 +114,20 @@ LeftInRecord left_in_record(Reader& reader, const SessionDetail& d, std::mutex* 
     const auto held = locked();
     return reader.session_messages(id, messages, after_seq, kSessionMessageBatch, out, error);
   };
+  // A batch at a time (`after_piece`: the last piece of the batch before, 0 for the first).
   left.body_pieces = [&reader, id, started_at = events.started_at, cursor, locked](
-                         const MessageRow& m, std::vector<StoredBodyPiece>& out,
-                         std::string& error) {
+                         const MessageRow& m, std::uint64_t after_piece,
+                         std::vector<StoredBodyPiece>& out, std::string& error) {
     if (m.seq != cursor->message_seq) cursor->from = m.seq > cursor->message_seq ? cursor->end : 0;
     cursor->message_seq = m.seq;
+    const std::uint64_t after = after_piece != 0 ? after_piece : cursor->from;
+    if (after_piece == 0) cursor->budget = {};
+    const std::size_t had = out.size();
     const auto held = locked();
-    if (!reader.message_body_pieces(id, started_at, m, cursor->from, out, error)) return false;
-    cursor->end = out.empty() ? cursor->from : out.back().seq;
+    if (!reader.message_body_pieces(id, started_at, m, after, kBodyPieceBatch, cursor->budget, out,
+                                    error))
+      return false;
+    cursor->end = out.size() > had ? out.back().seq : after;
     return true;
   };
   return left;

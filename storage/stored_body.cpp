@@ -36,6 +36,34 @@ class Chunker {
   bool open_ = true;
 };
 
+// Drops the pieces from the first the database does not hold (in the body file): false if
+// there was one.
+bool only_inline(std::vector<StoredBodyPiece>& pieces) {
+  const auto left = std::find_if(pieces.begin(), pieces.end(), [](const StoredBodyPiece& p) {
+    return p.file_offset.has_value();
+  });
+  const bool all = left == pieces.end();
+  pieces.erase(left, pieces.end());
+  return all;
+}
+
+// A preview's pieces: those up to the first the database does not hold, in the first batch
+// and (with `more`) in each next one, `complete` false once one was cut short, the last read.
+void inline_pieces_only(std::vector<StoredBodyPiece>& first, StoredBodyReader::MorePieces& more,
+                        bool& complete) {
+  if (!only_inline(first)) {
+    complete = false;
+    more = {};
+  } else if (more) {
+    more = [&complete, all = std::move(more)](std::uint64_t after,
+                                              std::vector<StoredBodyPiece>& out, std::string& e) {
+      if (!all(after, out, e)) return false;
+      if (!only_inline(out)) complete = false;
+      return true;
+    };
+  }
+}
+
 Status no_row_reader(std::int64_t session_id) {
   return Status::error(kSqliteCantOpen, "no reader of the rows was made for session " +
                                             std::to_string(session_id) + " when they were read");
@@ -43,7 +71,8 @@ Status no_row_reader(std::int64_t session_id) {
 
 }  // namespace
 
-StoredBodyReader::StoredBodyReader(const StoredMessage& message) : message_(message) {}
+StoredBodyReader::StoredBodyReader(const StoredMessage& message, MorePieces more)
+    : message_(message), more_(std::move(more)) {}
 
 bool StoredBodyReader::read(const std::function<bool(std::string_view)>& emit, std::string& error) {
   error.clear();
@@ -74,26 +103,50 @@ bool StoredBodyReader::read(const std::function<bool(std::string_view)>& emit, s
     else
       unstuffer.append(bytes, take);
   };
-  for (const StoredBodyPiece& p : message_.pieces) {
+  const auto open = [&out] { return out.open(); };
+  // The first batch, then (with more_) each next one in place of the one before.
+  std::vector<StoredBodyPiece> batch;
+  for (const std::vector<StoredBodyPiece>* pieces = &message_.pieces;;) {
+    if (!read_pieces(*pieces, wire, open, error)) {
+      out.flush();
+      return false;
+    }
+    if (!out.open()) return true;
+    if (!more_ || pieces->size() < kBodyPieceBatch) break;
+    std::vector<StoredBodyPiece> next;
+    if (!more_(pieces->back().seq, next, error)) {
+      out.flush();
+      return false;
+    }
+    batch = std::move(next);
+    pieces = &batch;
+  }
+  if (!m.via_bdat) unstuffer.finish(take);
+  out.flush();
+  return true;
+}
+
+bool StoredBodyReader::read_pieces(const std::vector<StoredBodyPiece>& pieces,
+                                   const std::function<void(std::string_view)>& wire,
+                                   const std::function<bool()>& open, std::string& error) {
+  std::string buffer;
+  for (const StoredBodyPiece& p : pieces) {
     if (!p.file_offset) wire(p.bytes);
     // A piece in the body file is one read of the client (256 KiB), but its length comes from
     // the database (and one left in its row, recorded before schema v6, may be a whole body):
     // read in bounded steps whatever it says.
-    for (std::int64_t done = 0; p.file_offset && done < p.file_length && out.open();) {
+    for (std::int64_t done = 0; p.file_offset && done < p.file_length && open();) {
       const std::int64_t n =
           std::min(p.file_length - done, static_cast<std::int64_t>(kChunkOctets));
       if (Status s = read_stored(p, done, n, buffer); !s.ok()) {
-        out.flush();
         error = s.message;
         return false;
       }
       wire(buffer);
       done += n;
     }
-    if (!out.open()) return true;
+    if (!open()) return true;
   }
-  if (!m.via_bdat) unstuffer.finish(take);
-  out.flush();
   return true;
 }
 
@@ -164,7 +217,8 @@ Status SessionOctets::read_stored(const EventRow& event, std::int64_t at, std::i
 }
 
 bool SessionOctets::stored(const MessageRow& message, bool inline_only, StoredMessage& m,
-                           bool& complete, std::string& error) const {
+                           StoredBodyReader::MorePieces& more, bool& complete,
+                           std::string& error) const {
   m.session_id = detail_.session.id;
   m.body_file = detail_.body_file;
   m.row_bodies = detail_.row_bodies;
@@ -179,7 +233,11 @@ bool SessionOctets::stored(const MessageRow& message, bool inline_only, StoredMe
     if (inline_only && message.body_left_in_row) complete = false;
   }
   if (pieces_) {
-    if (message.message.transaction != 0 && !pieces_(message, m.pieces, error)) return false;
+    if (message.message.transaction != 0 && !pieces_(message, 0, m.pieces, error)) return false;
+    if (m.pieces.size() >= kBodyPieceBatch) {
+      more = [this, &message](std::uint64_t after, std::vector<StoredBodyPiece>& out,
+                              std::string& e) { return pieces_(message, after, out, e); };
+    }
   } else {
     for (const EventRow& e : detail_.events) {
       if (!smtp::is_body_of(e.event, message.message)) continue;
@@ -192,28 +250,25 @@ bool SessionOctets::stored(const MessageRow& message, bool inline_only, StoredMe
       m.pieces.push_back(std::move(p));
     }
   }
-  if (inline_only) {  // the pieces up to the first the database does not hold
-    const auto left = std::find_if(m.pieces.begin(), m.pieces.end(), [](const StoredBodyPiece& p) {
-      return p.file_offset.has_value();
-    });
-    if (left != m.pieces.end()) complete = false;
-    m.pieces.erase(left, m.pieces.end());
-  }
+  if (inline_only) inline_pieces_only(m.pieces, more, complete);
   return true;
 }
 
 bool SessionOctets::message_body(const MessageRow& message, const Emit& emit, std::string& error) {
   bool complete = true;
   StoredMessage m;
-  if (!stored(message, /*inline_only=*/false, m, complete, error)) return false;
-  return StoredBodyReader(m).read(emit, error);
+  StoredBodyReader::MorePieces more;
+  if (!stored(message, /*inline_only=*/false, m, more, complete, error)) return false;
+  return StoredBodyReader(m, std::move(more)).read(emit, error);
 }
 
 bool SessionOctets::message_body_preview(const MessageRow& message, const Emit& emit,
                                          bool& complete, std::string& error) {
   StoredMessage m;
-  if (!stored(message, /*inline_only=*/true, m, complete, error)) return false;
-  if (complete || m.row.message.transaction != 0) return StoredBodyReader(m).read(emit, error);
+  StoredBodyReader::MorePieces more;
+  if (!stored(message, /*inline_only=*/true, m, more, complete, error)) return false;
+  if (complete || m.row.message.transaction != 0)
+    return StoredBodyReader(m, std::move(more)).read(emit, error);
   // Recorded before schema v4, a body of more than kInlineBodyOctets in the message's row: its
   // first kInlineBodyOctets, as a body recorded since would have in the database.
   std::size_t left = kInlineBodyOctets;

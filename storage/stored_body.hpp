@@ -17,16 +17,28 @@
 
 namespace mailtap::storage {
 
+// Pieces of one message's body read from the record at a time: a body has as many as its
+// client sent chunks (a million for a million `BDAT 1`), so a reader that gets them from the
+// record in batches (SessionOctets::BodyPieces) holds one batch, never all.
+inline constexpr std::size_t kBodyPieceBatch = 4096;
+
 class StoredBodyReader {
  public:
   static constexpr std::size_t kChunkOctets = std::size_t{256} * 1024;
+
+  // The pieces of the message's body past `after_seq` (StoredBodyPiece::seq), at most
+  // kBodyPieceBatch, appended to `out`: fewer when none is left after them.
+  using MorePieces = std::function<bool(std::uint64_t after_seq, std::vector<StoredBodyPiece>& out,
+                                        std::string& error)>;
 
   // Keeps a reference to `message` (from Reader::stored_message), which must outlive it. Every
   // read and size() reads the body file the message holds (StoredMessage::body_file), opened
   // before its rows were read: should prune remove it and a new session with the same id make
   // another in its place, the reader keeps the octets of the message's own, never the new
   // session's mail, so the length size() told is that of the octets read() then hands out.
-  explicit StoredBodyReader(const StoredMessage& message);
+  // `more`, if given: message.pieces is the first batch of kBodyPieceBatch pieces, and the rest
+  // come from `more` a batch at a time as they are read (for each read).
+  explicit StoredBodyReader(const StoredMessage& message, MorePieces more = {});
 
   // Calls `emit` with the body's octets, in order, in chunks of at most kChunkOctets; stops
   // early, returning true, once `emit` returns false. Returns false with `error` set if a body
@@ -45,8 +57,13 @@ class StoredBodyReader {
   // `length` octets from `at` of a body recorded before schema v4 left in the message's row
   // (MessageRow::body_left_in_row).
   Status read_message_row(std::int64_t at, std::int64_t length, std::string& out);
+  // The octets of `pieces` handed to `wire` in order, while `open` says the receiver takes more.
+  bool read_pieces(const std::vector<StoredBodyPiece>& pieces,
+                   const std::function<void(std::string_view)>& wire,
+                   const std::function<bool()>& open, std::string& error);
 
   const StoredMessage& message_;
+  MorePieces more_;
 };
 
 // The octets of a session loaded with Reader::BodyOctets::leave_in_file (or leave_past_inline:
@@ -60,8 +77,9 @@ class SessionOctets {
   using Emit = std::function<bool(std::string_view)>;
 
   // The pieces of a message's body (Reader::message_body_pieces), for a session loaded with
-  // Reader::EventRows::none, which holds none of its body events; false with `error` set.
-  using BodyPieces = std::function<bool(const MessageRow& message,
+  // Reader::EventRows::none, which holds none of its body events: those past `after_seq` (0:
+  // from its first), at most kBodyPieceBatch, appended to `out`; false with `error` set.
+  using BodyPieces = std::function<bool(const MessageRow& message, std::uint64_t after_seq,
                                         std::vector<StoredBodyPiece>& out, std::string& error)>;
 
   // Keeps a reference to `detail`, which must outlive it. A message's body is read from the
@@ -91,8 +109,9 @@ class SessionOctets {
                      std::string& out) const;
 
  private:
-  bool stored(const MessageRow& message, bool inline_only, StoredMessage& m, bool& complete,
-              std::string& error) const;
+  // `more`: set when the body's pieces come from `pieces_` in more than one batch.
+  bool stored(const MessageRow& message, bool inline_only, StoredMessage& m,
+              StoredBodyReader::MorePieces& more, bool& complete, std::string& error) const;
 
   const SessionDetail& detail_;
   BodyPieces pieces_;

@@ -1927,10 +1927,12 @@ class BodySink:
     """A plain SMTP server that takes messages of any size, with 250 to all but DATA: the test
     Postfix refuses more than 10 MB and the FakeServer keeps what it reads. `rcpt_reply`
     (bytes, CRLFs included) answers every RCPT instead, and may be changed between a recording
-    and its replay (`proxy --tls none`, then `replay --tls none`). One connection at a time."""
+    and its replay (`proxy --tls none`, then `replay --tls none`). One connection at a time.
+    `chunking`: CHUNKING advertised, and BDAT chunks taken (RFC 3030)."""
 
-    def __init__(self, rcpt_reply: bytes = b"250 ok\r\n"):
+    def __init__(self, rcpt_reply: bytes = b"250 ok\r\n", chunking: bool = False):
         self.rcpt_reply = rcpt_reply
+        self.chunking = chunking
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.address = f"127.0.0.1:{self.port}"
@@ -1947,7 +1949,11 @@ class BodySink:
                 while line := f.readline():
                     verb = line[:4].upper()
                     if verb == b"EHLO":
-                        conn.sendall(b"250-sink\r\n250 PIPELINING\r\n")
+                        conn.sendall(b"250-sink\r\n250-CHUNKING\r\n250 PIPELINING\r\n"
+                                     if self.chunking else b"250-sink\r\n250 PIPELINING\r\n")
+                    elif verb == b"BDAT" and self.chunking:
+                        f.read(int(line.split()[1]))
+                        conn.sendall(b"250 2.0.0 chunk taken\r\n")
                     elif verb == b"DATA":
                         conn.sendall(b"354 go on\r\n")
                         while f.readline() not in (b".\r\n", b""):

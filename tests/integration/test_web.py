@@ -5,6 +5,7 @@ refused with 535.  The JSON API the page uses, the live feed, and the security p
 Host check, the headers, read-only, no secret in any response, no OpenSSL in the process."""
 
 import base64
+import contextlib
 import ctypes
 import email.message
 import email.policy
@@ -1112,6 +1113,76 @@ class WebManyMessagesMemoryTest(h.IntegrationCase):
         self.assertLess(grew, 16 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB to send a view "
                         f"of {len(view.body) / MIB:.0f} MiB and a download of "
                         f"{len(download.body) / MIB:.0f} MiB")
+
+
+def multiply_event(db, session: int, seq: int, copies: int, stored_at: int) -> None:
+    """`copies` more of event `seq` of `session` right after it, the events after moved on, each
+    its one octet in the body file at `stored_at`: a message of a million BDAT chunks without
+    a million round trips to record it."""
+    with contextlib.closing(sqlite3.connect(db)) as con, con:
+        columns = ", ".join(row[1] for row in con.execute("PRAGMA table_info(events)")
+                            if row[1] not in ("id", "seq"))
+        # Through negative seqs: UNIQUE (session_id, seq) holds after each row's update.
+        con.execute("UPDATE events SET seq = -(seq + ?) WHERE session_id = ? AND seq > ?",
+                    (copies, session, seq))
+        con.execute("UPDATE events SET seq = -seq WHERE session_id = ? AND seq < 0", (session,))
+        con.execute("WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?) "
+                    f"INSERT INTO events (seq, {columns}) SELECT ? + i, {columns} FROM events, k "
+                    "WHERE session_id = ? AND seq = ?", (copies, seq, session, seq))
+        con.execute("UPDATE events SET bytes = X'', file_offset = ?, file_length = 1 "
+                    "WHERE session_id = ? AND seq > ? AND seq <= ?",
+                    (stored_at, session, seq, seq + copies))
+
+
+class WebManyBodyPiecesMemoryTest(h.IntegrationCase):
+    """A message of many BDAT chunks (its client chooses their size: `BDAT 1` each): the page's
+    view and the download read its body's pieces from the record a batch at a time, in the pass
+    that counts the JSON's length and in the one that sends it. (They gathered every piece of
+    the message in one vector in each: about 100 octets a piece, 100 MB for a million chunks.)"""
+
+    CHUNKS = 300_000
+
+    def test_the_view_and_the_download_do_not_hold_the_body_pieces(self):
+        db = self.tmp / "chunks.db"
+        sink = h.BodySink(chunking=True)
+        self.addCleanup(sink.close)
+        # More than the database holds of a body: the rest of it is in the body file.
+        first = b"Subject: many chunks\r\n\r\n" + b"x" * 100_000
+        with h.Mailtap(sink.address, tls="none", db=db) as mt, h.SmtpSocket(mt.port) as c:
+            c.cmd(b"EHLO client.test")
+            c.cmd(b"MAIL FROM:<a@example.test>")
+            c.cmd(b"RCPT TO:<b@example.test>")
+            self.assertEqual(c.cmd(b"BDAT %d\r\n%s" % (len(first), first), eol=b"").code, 250)
+            self.assertEqual(c.cmd(b"BDAT 1\r\nx", eol=b"").code, 250)
+            self.assertEqual(c.cmd(b"BDAT 1 LAST\r\ny", eol=b"").code, 250)
+            c.cmd(b"QUIT")
+        with contextlib.closing(sqlite3.connect(db)) as con:
+            # The chunk of "x" (in the body file too, after the first), and the last octet of
+            # the first chunk's in the body file (an x).
+            (session, x) = con.execute(
+                "SELECT session_id, seq FROM events WHERE kind = 'bdat_chunk' AND "
+                "(length(bytes) = 1 OR file_length = 1) ORDER BY seq").fetchone()
+            (last_x,) = con.execute("SELECT file_offset + file_length - 1 FROM events WHERE "
+                                    "kind = 'bdat_chunk' AND file_length > 1").fetchone()
+        multiply_event(db, session, x, self.CHUNKS, last_x)
+        body = first + b"x" * (self.CHUNKS + 1) + b"y"
+
+        env = h.small_asan_quarantine()
+        with w.WebServer(db, env=env) as web:
+            self.assertEqual(w.request(web.port, "/api/sessions").status, 200)
+            base = vm_hwm(web.proc.pid)
+            view = w.request(web.port, f"/api/sessions/{session}")
+            download = w.request(web.port, f"/api/sessions/{session}/download")
+            grew = vm_hwm(web.proc.pid) - base
+        self.assertEqual(view.status, 200)
+        (m,) = view.json()["session"]["messages"]
+        self.assertTrue(m["body_preview"])
+        self.assertTrue(body.startswith(octets(m, "body")))
+        self.assertEqual(download.status, 200)
+        (m,) = json.loads(download.body)["messages"]
+        self.assertTrue(octets(m, "body") == body, "the download's body is not the message's")
+        self.assertLess(grew, 16 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB for the view "
+                        f"and the download of a message of {self.CHUNKS} chunks")
 
 
 class WebDownloadMemoryTest(h.IntegrationCase):

@@ -171,10 +171,13 @@ TEST(SessionEvents, LoadsNoEventNorMessageAndWritesTheSameJson) {
         },
         fn, error);
   };
-  SessionOctets octets(
-      d, [&](const MessageRow& m, std::vector<StoredBodyPiece>& out, std::string& error) {
-        return streamed.reader->message_body_pieces(1, d.events_left->started_at, m, 0, out, error);
-      });
+  InlineBodyBudget budget;
+  SessionOctets octets(d, [&](const MessageRow& m, std::uint64_t after,
+                              std::vector<StoredBodyPiece>& out, std::string& error) {
+    if (after == 0) budget = {};
+    return streamed.reader->message_body_pieces(1, d.events_left->started_at, m, after,
+                                                kBodyPieceBatch, budget, out, error);
+  });
   tools::JsonWriter w;
   std::string error;
   EXPECT_TRUE(tools::write_session_detail(w, d, octets, error, events, messages)) << error;
