@@ -42,6 +42,12 @@ void render_integrity_and_leaks(const AuditReport& r, const Style& st, std::stri
     out += "  " + st.green("ok") + "\n";
   else
     for (const auto& line : r.integrity) out += "  " + st.red(escape_text(line)) + "\n";
+  if (!r.removed_while_auditing.empty()) {
+    out += "  session" + std::string(r.removed_while_auditing.size() == 1 ? "" : "s");
+    for (std::size_t i = 0; i < r.removed_while_auditing.size(); ++i)
+      out += (i == 0 ? " " : ", ") + std::to_string(r.removed_while_auditing[i]);
+    out += ": removed by a prune while audit ran (not damage, not counted)\n";
+  }
 
   out += "\n" + st.bold("Credentials in the record") + "\n";
   if (r.leaks.empty()) out += "  " + st.green("none found") + "\n";

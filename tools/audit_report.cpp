@@ -36,9 +36,7 @@ class Auditor {
                      totals(r, expiry_days, error);
     if (!ran) return false;
     for (const SessionShapes& s : shapes_) r.smuggling.push_back({s.session, describe_shapes(s)});
-    for (const auto& [session, body] : unreadable_bodies_)
-      damage_.push_back("session " + std::to_string(session) + ": " + std::to_string(body.events) +
-                        " event(s) whose body octets cannot be read (" + body.first_reason + ")");
+    report_unreadable_bodies(r);
     if (!damage_.empty()) {
       // Said of the database file alone, now that the record as a whole is not.
       if (r.integrity_ok()) r.integrity = {"database file: ok (PRAGMA integrity_check)"};
@@ -52,6 +50,21 @@ class Auditor {
             std::string_view bytes) {
     for (auto& f : scan_for_credentials(bytes, scan_))
       r.leaks.push_back({session, where + " at offset " + std::to_string(f.offset), f.what});
+  }
+
+  // A body file gone while its session is still in the record is damage. One whose session
+  // the totals (read after the scans) no longer hold went with it: prune deletes a session's
+  // rows, then its file, as export finds a session "removed during the export". Only when the
+  // sessions could be read: a damaged sessions table tells nothing of what was removed.
+  void report_unreadable_bodies(AuditReport& r) {
+    for (const auto& [session, body] : unreadable_bodies_) {
+      if (sessions_read_ && !sessions_in_totals_.contains(session)) {
+        r.removed_while_auditing.push_back(session);
+        continue;
+      }
+      damage_.push_back("session " + std::to_string(session) + ": " + std::to_string(body.events) +
+                        " event(s) whose body octets cannot be read (" + body.first_reason + ")");
+    }
   }
 
   bool part(bool ok, const char* what, std::string& error) {
@@ -70,12 +83,14 @@ class Auditor {
     std::vector<storage::SessionRow> sessions;
     const bool read = reader_.in_one_snapshot(
         [&] {
-          return part(read_sessions(sessions, error), "sessions", error) &&
+          sessions_read_ = read_sessions(sessions, error);
+          return part(sessions_read_, "sessions", error) &&
                  part(failures(r, error), "the failure summary", error) &&
                  part(certificates(r, expiry_days, error), "the TLS summary", error);
         },
         error);
     if (!read) return false;
+    for (const storage::SessionRow& s : sessions) sessions_in_totals_.insert(s.id);
     scan_sessions(r, sessions);
     return true;
   }
@@ -432,6 +447,9 @@ class Auditor {
     std::string first_reason;
   };
   std::map<std::int64_t, UnreadableBody> unreadable_bodies_;  // by session
+  // The sessions in the totals' snapshot, taken after the scans, if they could be read.
+  std::set<std::int64_t> sessions_in_totals_;
+  bool sessions_read_ = false;
   std::vector<SessionShapes> shapes_;
   // (session, mail_transaction) -> the message's number in its session
   std::map<std::pair<std::int64_t, std::uint64_t>, std::uint64_t> message_numbers_;
@@ -462,6 +480,9 @@ std::string audit_report_json(const AuditReport& r) {
   w.key("ok").value(!r.problems());
   w.key("sessions").value(r.sessions);
   write_bytes_array_member(w, "integrity", r.integrity);
+  w.key("removed_while_auditing").begin_array();
+  for (auto id : r.removed_while_auditing) w.value(id);
+  w.end_array();
   w.key("credential_leaks").begin_array();
   for (const auto& l : r.leaks) {
     w.begin_object().key("session").value(l.session);

@@ -63,6 +63,9 @@ struct AuditReport {
   std::vector<std::pair<std::int64_t, std::string>> verify_failures;
   std::vector<AuditCertLine> certificates;
   std::int64_t sessions = 0;
+  // Sessions whose body file was gone when the scan came to it and that were no longer in the
+  // record when the totals were read: removed by a prune while audit ran, not damage.
+  std::vector<std::int64_t> removed_while_auditing;
   bool integrity_ok() const { return integrity.size() == 1 && integrity[0] == "ok"; }
   bool problems() const { return !integrity_ok() || !leaks.empty(); }
 };

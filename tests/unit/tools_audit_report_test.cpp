@@ -14,6 +14,7 @@
 #include "proxy/smtp/text_normaliser.hpp"
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
+#include "storage/pruner.hpp"
 #include "storage/reader.hpp"
 #include "storage/recorder.hpp"
 #include "tests/unit/plain_shaped_octets_for_tests.hpp"
@@ -373,6 +374,50 @@ TEST(ToolsAuditReport, AMissingOrShortBodyFileIsReportedAsDamage) {
             std::string::npos)
       << text;
   EXPECT_EQ(r.leaks.size(), 1u);
+}
+
+// `mailtap prune` beside the audit (soak-F1): the events scan read session 1's rows, its body
+// file was gone when the scan came to it, and prune has deleted the session by the time the
+// totals are read. That is no damage: the session is named as removed while audit ran, not
+// counted, and the header (0 sessions) and the list agree. Driven between audit's reads: after
+// the integrity check the file is moved aside (as prune's set-aside name does), after the events
+// scan it is put back and a real prune deletes the session and its file.
+TEST(ToolsAuditReport, ASessionPrunedWhileAuditRunsIsNoDamage) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  record_body(path, {lines(48 * 1024), lines(48 * 1024), lines(48 * 1024)});
+  const std::string file = storage::body_file(path, 1);
+  const std::string aside = storage::body_directory(path) + "/.pruned-1";
+  ASSERT_TRUE(fs::exists(file));
+  std::string error;
+  auto reader = storage::Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  int reads = 0;
+  std::size_t pruned = 0;
+  storage::ReaderTestAccess::after_each_read(*reader, [&] {
+    ++reads;
+    if (reads == 1) fs::rename(file, aside);  // after the integrity check
+    if (reads != 2) return;                   // after the events scan
+    fs::rename(aside, file);
+    storage::PruneCriteria all;
+    all.keep = 0;
+    storage::PruneResult result;
+    std::string prune_error;
+    EXPECT_TRUE(storage::prune_sessions(path, all, result, prune_error)) << prune_error;
+    pruned = result.sessions.size();
+  });
+  AuditReport r;
+  ASSERT_TRUE(build_audit_report(*reader, CredentialScanOptions{}, 30, r, error)) << error;
+  storage::ReaderTestAccess::after_each_read(*reader, {});
+  ASSERT_EQ(pruned, 1u);
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_TRUE(r.integrity_ok()) << integrity_of(r);
+  EXPECT_FALSE(r.problems());
+  EXPECT_EQ(r.sessions, 0);
+  EXPECT_EQ(r.removed_while_auditing, std::vector<std::int64_t>{1});
+  const std::string json = audit_report_json(r);
+  EXPECT_NE(json.find("\"ok\":true"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"removed_while_auditing\":[1]"), std::string::npos) << json;
 }
 
 // A session's or a message's time column that holds no timestamp (a hand edit, a damaged page

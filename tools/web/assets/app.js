@@ -1166,6 +1166,8 @@ async function renderAudit(signal) {
     el("p", { className: "muted" }, `${a.sessions} sessions; the same findings as mailtap audit.`),
     el("h2", {}, "Integrity"),
     el("p", {}, a.integrity.join("; ")),
+    ...(a.removed_while_auditing.length === 0 ? [] : [el("p", { className: "muted" },
+      `Removed by a prune while the audit ran (not damage, not counted): session ${a.removed_while_auditing.join(", ")}.`)]),
     el("h2", {}, "Credentials in the record"),
     list(a.credential_leaks, (l) => [el("span", { className: "audit-item bad" }, "LEAK "), session(l.session), `, ${l.where}: ${l.what}`], "None found."),
     el("h2", {}, "Bare line ends and smuggling-shaped DATA"),
