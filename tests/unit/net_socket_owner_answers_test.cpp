@@ -195,7 +195,7 @@ TEST(ProcTcpTableScanTest, AnIpv4ConnectionInTheIpv6TableIsV4Mapped) {
 }
 
 TEST(ProcTcpTableScanTest, OddLinesFindNothing) {
-  for (const std::string text :
+  for (const std::string& text :
        {std::string("garbage\n\n\n"), std::string(100000, 'x') + "\n",
         std::string("   1: 0100007F:D431 0100007F:09DD 01 00000000:00000000 00:00000000 00000000 "
                     "-1\n"),
