@@ -342,6 +342,12 @@ constexpr const char* kBetweenChunksFix =
     "LAST ends it with no more text), or drop it with RSET and start again; send other commands "
     "(VRFY, MAIL, RCPT, EHLO, AUTH) before the first chunk or after the last.";
 
+constexpr const char* kPastServerSizeFix =
+    "Send RSET (the server still has the transaction open), then send the message smaller: "
+    "without its largest attachments, or as a link; the chunks of a message may together come "
+    "to the server's SIZE (from its EHLO reply) less mailtap's margin (8 KiB, or 1/64 of SIZE "
+    "when larger).";
+
 constexpr const char* kSendAsFix =
     "Use the mailbox's own address in MAIL FROM and From:, or have the admin grant Send As "
     "permission.";
@@ -485,6 +491,16 @@ constexpr std::array kWordings{
                  "mailtap answered this DATA itself, not forwarded: the message was begun with "
                  "BDAT, and RFC 3030 does not let DATA add to it; the message is still open",
                  kBetweenChunksFix},
+    // mailtap's refusal of a chunk that would take the message past the server's SIZE: the
+    // generic 552 advice (a mailbox or message too large at the server) would not say that the
+    // server never saw the chunk, nor that its transaction is still open.
+    WordingEntry{552, "5.3.4", "past the server's size", "mailtap",
+                 "mailtap answered this BDAT itself and discarded its chunk, not forwarded: the "
+                 "chunk would have taken the message past the SIZE the server advertised (less "
+                 "a margin for the header fields the server adds), and a server at its size "
+                 "limit may stop reading a chunk there and take the rest as commands (Exim "
+                 "4.96 does); the server's transaction is still open",
+                 kPastServerSizeFix},
     WordingEntry{530, "5.7.0", "--local-tls", "mailtap",
                  "mailtap runs with --local-tls starttls: the client must start TLS to mailtap "
                  "before it may AUTH",

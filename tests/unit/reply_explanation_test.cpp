@@ -127,6 +127,21 @@ TEST(ReplyAdvice, MailtapRefusalsBetweenBdatChunksSayHowToEndOrDropTheMessage) {
   }
 }
 
+// servers-F1: mailtap's own 552 to a chunk that would pass the server's SIZE; the generic 552
+// advice does not say that the server never saw the chunk, nor to send RSET.
+TEST(ReplyAdvice, MailtapRefusalOfAChunkPastTheServersSizeReadsAsMailtaps) {
+  const std::string text =
+      "mailtap: this chunk would take the message to 30129 octets, past the server's SIZE 20480 "
+      "less 8192 for the header fields it adds; not forwarded, as a server may stop reading a "
+      "chunk at its limit and take the rest as commands; BDAT chunk discarded: send RSET, then a "
+      "smaller message";
+  const auto advice = advise_reply(552, "5.3.4", text);
+  EXPECT_EQ(advice.server, "mailtap");
+  EXPECT_NE(advice.meaning.find("not forwarded"), std::string::npos) << advice.meaning;
+  EXPECT_NE(advice.fix.find("RSET"), std::string::npos) << advice.fix;
+  EXPECT_NE(advise_reply(552, "5.3.4", text, ReplyFrom::server).server, "mailtap");
+}
+
 // mailtap's refusals of the client's own commands: the generic advice for the code told the user
 // to fix the order of commands, or to connect through the proxy they were connected through.
 TEST(ReplyAdvice, MailtapOwnRefusalsGetMailtapsAdvice) {
