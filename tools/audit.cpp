@@ -58,13 +58,17 @@ void render_integrity_and_leaks(const AuditReport& r, const Style& st, std::stri
 
 void render_rewrites_and_smuggling(const AuditReport& r, const Style& st, std::string& out) {
   out += "\n" + st.bold("Bare line ends and smuggling-shaped DATA") + "\n";
-  if (r.rewrites.empty() && r.smuggling.empty()) out += "  none\n";
+  if (r.rewrites.empty() && r.smuggling.empty() && r.refused_chunks.empty()) out += "  none\n";
   for (const auto& x : r.rewrites)
     out += "  session " + std::to_string(x.session) + ": " + std::to_string(x.count) +
            " rewrite(s) by mailtap, e.g. " + escape_text(x.sample) + "\n";
   for (const auto& x : r.smuggling)
     out += "  session " + std::to_string(x.session) + ": " +
            st.yellow("client DATA contains smuggling shapes: ") + escape_text(x.shapes) + "\n";
+  for (const auto& x : r.refused_chunks)
+    out += "  session " + std::to_string(x.session) + ": " +
+           st.yellow("refused BDAT chunk holds command-shaped lines: ") + escape_text(x.shapes) +
+           "\n";
 }
 
 void render_outcomes_and_failures(const AuditReport& r, const Style& st, std::string& out) {

@@ -1,6 +1,7 @@
 #include "tools/audit_report.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <set>
 
@@ -11,6 +12,7 @@
 #include "proxy/smtp/event.hpp"
 #include "proxy/smtp/text_normaliser.hpp"
 #include "storage/reader.hpp"
+#include "tools/chunk_command_scan.hpp"
 #include "tools/json_writer.hpp"
 #include "tools/reply_codes.hpp"
 #include "tools/stream_credential_scan.hpp"
@@ -122,6 +124,9 @@ class Auditor {
     // notes, each with its mail transaction (0 in recordings made before the notes named it);
     // older recordings kept the raw shapes in their DATA bytes, scanned as well.
     std::vector<std::pair<std::uint64_t, std::string>> noted_shapes;
+    // The client's chunks whose BDAT replies have not come yet, oldest first (a recording made
+    // before chunks went one reply at a time may pipeline them).
+    std::deque<ChunkCommandScan> chunks;
   };
 
   // A session's smuggling shapes, listed once the messages say which number each
@@ -147,6 +152,33 @@ class Auditor {
     st.after_auth = false;
     st.auth_end_code = 0;
     st.body_transaction = 0;
+    st.chunks.clear();
+  }
+
+  // servers-F1: a chunk the server refused with a 5yz whose lines look like commands: a server
+  // at its size limit may have read them as commands (Exim 4.96), a message no record shows.
+  static void check_refused_chunk(AuditReport& r, std::int64_t session, std::uint64_t seq,
+                                  const smtp::Event& e, SessionScan& st) {
+    using smtp::EventKind;
+    if (e.verb != "BDAT") return;
+    if (e.direction == smtp::Direction::client_to_upstream && e.kind == EventKind::command) {
+      st.chunks.emplace_back();
+    } else if (e.direction == smtp::Direction::client_to_upstream &&
+               e.kind == EventKind::bdat_chunk && !st.chunks.empty()) {
+      st.chunks.back().add(e.bytes);
+    } else if (!smtp::from_client(e.direction) && e.kind == EventKind::reply &&
+               !st.chunks.empty()) {
+      std::set<std::string> found = st.chunks.front().take();
+      st.chunks.pop_front();
+      if (e.reply_code < 500 || found.empty()) return;
+      std::string lines;
+      for (const std::string& f : found) lines += (lines.empty() ? "" : ", ") + f;
+      r.refused_chunks.push_back(
+          {session, "event " + std::to_string(seq) + ": the server refused a BDAT chunk (" +
+                        std::to_string(e.reply_code) + ") that holds lines beginning " + lines +
+                        ": a server at its size limit may have read them as commands (Exim "
+                        "does), and a message they sent is in no record"});
+    }
   }
 
   // A leak in a body, found when the stream had reached the piece `last_seq`.
@@ -304,6 +336,7 @@ class Auditor {
           if (e.kind == EventKind::rewrite) note_rewrite(session, e, st, rewrites);
           check_login_password(r, session, where, e, st);
           check_lines_after_auth(r, session, where, e, st);
+          check_refused_chunk(r, session, row.seq, e, st);
         },
         error);
     // What was read before a failure is reported all the same.
@@ -474,6 +507,20 @@ bool build_audit_report(const std::string& path, const CredentialScanOptions& sc
 // Text from the record (a note, a host name, a verification reason, a certificate's subject)
 // goes through write_bytes_member, as in export: base64 beside "<name>_encoding" when it is
 // not UTF-8, so no octet is lost to U+FFFD.
+namespace {
+// An array of {"session": N, "<member>": text}.
+void write_session_findings(JsonWriter& w, std::string_view key, std::string_view member,
+                            const std::vector<AuditSmuggle>& findings) {
+  w.key(key).begin_array();
+  for (const auto& x : findings) {
+    w.begin_object().key("session").value(x.session);
+    write_bytes_member(w, member, x.shapes);
+    w.end_object();
+  }
+  w.end_array();
+}
+}  // namespace
+
 std::string audit_report_json(const AuditReport& r) {
   JsonWriter w;
   w.begin_object();
@@ -498,13 +545,8 @@ std::string audit_report_json(const AuditReport& r) {
     w.end_object();
   }
   w.end_array();
-  w.key("smuggling_shapes").begin_array();
-  for (const auto& x : r.smuggling) {
-    w.begin_object().key("session").value(x.session);
-    write_bytes_member(w, "shapes", x.shapes);
-    w.end_object();
-  }
-  w.end_array();
+  write_session_findings(w, "smuggling_shapes", "shapes", r.smuggling);
+  write_session_findings(w, "refused_chunks_with_commands", "what", r.refused_chunks);
   w.key("failures").begin_array();
   for (const auto& f : r.failures) {
     w.begin_object();

@@ -56,6 +56,8 @@ struct AuditReport {
   std::vector<AuditLeak> leaks;
   std::vector<AuditRewrite> rewrites;
   std::vector<AuditSmuggle> smuggling;
+  // BDAT chunks refused with a 5yz holding command-shaped lines (shapes: what and where).
+  std::vector<AuditSmuggle> refused_chunks;
   std::vector<AuditFailure> failures;
   std::vector<std::pair<std::string, std::int64_t>> outcomes;
   std::vector<AuditTlsLine> tls;

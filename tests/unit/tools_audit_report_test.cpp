@@ -595,6 +595,50 @@ TEST(ToolsAuditReport, SmugglingShapesAreListedByMessage) {
       << json;
 }
 
+// servers-F1: a recording made before mailtap knew the server's SIZE holds a chunk that Exim
+// refused at its size limit (552) and whose tail it then read as commands. audit lists such a
+// chunk (its lines split across two stored pieces); an accepted chunk with the same lines, or a
+// refused one with only text, is not listed.
+TEST(ToolsAuditReport, ARefusedChunkHoldingCommandShapedLinesIsListed) {
+  TempDir dir;
+  const std::string path = dir.file("c.db");
+  auto bdat_line = [](std::string bytes) {
+    smtp::Event e =
+        tls_event(smtp::Direction::client_to_upstream, smtp::EventKind::command, std::move(bytes));
+    e.verb = "BDAT";
+    return e;
+  };
+  auto chunk = [](std::string bytes) {
+    smtp::Event e = tls_event(smtp::Direction::client_to_upstream, smtp::EventKind::bdat_chunk,
+                              std::move(bytes));
+    e.verb = "BDAT";
+    e.transaction = 1;
+    return e;
+  };
+  auto bdat_reply = [](int code, std::string bytes) {
+    smtp::Event e = reply_line(smtp::Direction::upstream_to_client, code, std::move(bytes));
+    e.verb = "BDAT";
+    return e;
+  };
+  const std::string hidden = "RSET\r\nMAIL FROM:<ceo@x>\r\nrcpt to:<carol@y>\r\nBDAT 8 LAST\r\n";
+  ASSERT_NO_FATAL_FAILURE(record(
+      path, {bdat_line("BDAT 40\r\n"), chunk("Subject: ok\r\n\r\n" + hidden.substr(0, 9)),
+             chunk(hidden.substr(9)), bdat_reply(250, "250 40 octets\r\n"),
+             bdat_line("BDAT 20\r\n"), chunk("Subject: b\r\n\r\nbbbbbbbb\r\n"),
+             bdat_reply(552, "552 too big\r\n"), bdat_line("BDAT 90 LAST\r\n"),
+             chunk("Subject: b\r\n\r\nbbbb\r\n" + hidden.substr(0, 12)), chunk(hidden.substr(12)),
+             bdat_reply(552, "552 Message size exceeds maximum permitted\r\n")}));
+  const AuditReport r = audit(path);
+  ASSERT_EQ(r.refused_chunks.size(), 1u);
+  EXPECT_EQ(r.refused_chunks[0].session, 1);
+  EXPECT_EQ(r.refused_chunks[0].shapes,
+            "event 11: the server refused a BDAT chunk (552) that holds lines beginning BDAT, "
+            "MAIL FROM, RCPT TO, RSET: a server at its size limit may have read them as commands "
+            "(Exim does), and a message they sent is in no record");
+  EXPECT_NE(audit_report_json(r).find("\"refused_chunks_with_commands\":[{\"session\":1,"),
+            std::string::npos);
+}
+
 // As export writes the record: text that is not UTF-8 is base64 beside "<name>_encoding",
 // never U+FFFD; an array (integrity) is base64 throughout when one line is not UTF-8.
 TEST(ToolsAuditReport, JsonKeepsTextThatIsNotUtf8AsBase64) {

@@ -1173,6 +1173,7 @@ async function renderAudit(signal) {
     el("h2", {}, "Bare line ends and smuggling-shaped DATA"),
     list(a.rewrites, (r) => [session(r.session), `: ${r.count} rewrite(s) by mailtap, e.g. ${r.sample}`], "No rewrites."),
     list(a.smuggling_shapes, (s) => [session(s.session), `: client DATA contains smuggling shapes: ${s.shapes}`], "No smuggling shapes."),
+    list(a.refused_chunks_with_commands || [], (c) => [session(c.session), `: refused BDAT chunk holds command-shaped lines: ${c.what}`], "No refused chunk holds command-shaped lines."),
     el("h2", {}, "Outcomes"),
     list(Object.entries(a.outcomes), ([o, n]) => [`${n} × ${o}`], "No sessions."),
     el("h2", {}, "Failure replies by code and upstream"),
