@@ -40,6 +40,20 @@ void add_mechanisms(std::string_view list, std::vector<std::string>& out) {
   }
 }
 
+// SIZE's number, leading zeros and trailing white space allowed (a limit misread as none would
+// let a chunk cross it); one past 2^64-1 is read as that.
+std::uint64_t advertised_size(std::string_view text) {
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  if (text.empty()) return 0;
+  std::uint64_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return 0;
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    n = n > (UINT64_MAX - digit) / 10 ? UINT64_MAX : n * 10 + digit;
+  }
+  return n;
+}
+
 // Splits raw reply bytes into lines, each with its own line ending.
 std::vector<std::string_view> raw_lines(std::string_view raw) {
   std::vector<std::string_view> out;
@@ -62,6 +76,8 @@ Capabilities parse_capabilities(const Reply& reply) {
     if (iequals(kw, "STARTTLS")) caps.starttls = true;
     if (iequals(kw, "PIPELINING")) caps.pipelining = true;
     if (iequals(kw, "CHUNKING")) caps.chunking = true;
+    if (iequals(kw, "SIZE") && line.size() > 5 && line[4] == ' ')
+      caps.size = advertised_size(line.substr(5));
     if (iequals(kw, "AUTH") && line.size() > 5) {
       caps.auth = std::string(line.substr(5));
       add_mechanisms(line.substr(5), caps.auth_mechanisms);

@@ -3,7 +3,9 @@
 // offers its own STARTTLS for the client's side.
 #pragma once
 
+#include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +18,9 @@ struct Capabilities {
   bool starttls = false;
   bool pipelining = false;
   bool chunking = false;
+  // SIZE's number (RFC 1870 §4): 0 when SIZE is absent, has no number or one that is not
+  // plain decimal digits, or is 0 (no fixed maximum).
+  std::uint64_t size = 0;
   std::string auth;  // mechanisms after "AUTH", as advertised
   // The same mechanisms, upper-cased, in the server's order, each once: the union of every
   // "AUTH mech..." and obsolete "AUTH=mech..." line (some servers send both). Words that are not
@@ -27,6 +32,24 @@ struct Capabilities {
 
 // Reads extension keywords from the lines after the first (the first is the greeting line).
 Capabilities parse_capabilities(const Reply& ehlo_reply);
+
+// The margin mailtap keeps below an advertised SIZE for a transaction's BDAT octets: the server
+// counts the header fields it adds itself (Exim its Received field, about 400 octets with TLS,
+// and in submission mode Message-ID, Date and Sender), and some count line ends as they store
+// them, which grows with the message: 8 KiB, or 1/64 of SIZE when that is larger.
+inline constexpr std::uint64_t bdat_size_margin_min = 8 * 1024;
+constexpr std::uint64_t bdat_size_margin(std::uint64_t size) {
+  return size / 64 > bdat_size_margin_min ? size / 64 : bdat_size_margin_min;
+}
+// How many BDAT octets a transaction may take upstream under an advertised SIZE (0 when the
+// margin takes it all); nullopt when SIZE sets no limit. A server at its size limit may stop
+// reading a chunk there and take the rest as commands (Exim 4.96), so mailtap sends no chunk
+// that reaches it.
+constexpr std::optional<std::uint64_t> bdat_octets_allowed(std::uint64_t size) {
+  if (size == 0) return std::nullopt;
+  const std::uint64_t margin = bdat_size_margin(size);
+  return size > margin ? size - margin : 0;
+}
 
 // What proxy and probe say when --tls none meets a server whose EHLO reply offers STARTTLS
 // (principle 1: a downgrade is never silent).

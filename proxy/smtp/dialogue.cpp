@@ -18,6 +18,18 @@
 namespace mailtap::smtp {
 
 namespace {
+// Why no BDAT is framed until an RSET (bdat_chunk_refused_), as the 421 that ends the session
+// at the next BDAT says it.
+constexpr std::string_view kServerRefusedChunk =
+    "the server refused an earlier chunk of this message, and servers differ on whether they "
+    "then read the next chunk or take it as commands";
+constexpr std::string_view kServerRefusedNoop =
+    "the server refused an earlier NOOP between the chunks of this message, and servers differ "
+    "on whether they then read the next chunk or take it as commands";
+constexpr std::string_view kMailtapRefusedChunk =
+    "mailtap refused an earlier chunk of this message, past the server's SIZE, so the server "
+    "holds the message without it";
+
 // Whether a reply's text says "certificate", in any case: a 421 that names it is about one.
 bool mentions_certificate(const Reply& reply) {
   std::string text = reply.raw;
@@ -907,9 +919,7 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
     record(client_line_event(Direction::client_to_mailtap, cmd, line));
     if (!bdat_chunk_refused_.empty()) {
       end_at_unframable_bdat(
-          "the server refused an earlier " + std::string(bdat_chunk_refused_) +
-              " of this message, and servers differ on whether they then read the next chunk "
-              "or take it as commands",
+          std::string(bdat_chunk_refused_),
           "Start a new session and send the message again; after a refused chunk or NOOP, send "
           "RSET before another BDAT");
     } else {  // Exim answers it 504 and takes the next BDAT's chunk as commands
@@ -919,6 +929,7 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
     }
     return;
   }
+  if (refuse_bdat_over_size(cmd, line, args.size, forecast.transaction().get())) return;
   record(client_line_event(Direction::client_to_upstream, cmd, line));
   forward(line);
   Pending p;
@@ -1021,6 +1032,34 @@ bool Dialogue::refuse_between_chunks(const Command& cmd, std::string_view line) 
   }
   record(client_line_event(Direction::client_to_mailtap, cmd, line));
   queue_local_reply(std::move(reply));
+  return true;
+}
+
+// A chunk that would take its transaction past the server's SIZE (less bdat_size_margin) is
+// refused by mailtap, consumed and not forwarded: a server at its size limit may stop reading
+// the chunk there and take the rest as commands (Exim 4.96 answers 552, then runs a hidden
+// RSET/MAIL/RCPT/BDAT LAST in the chunk's tail), where mailtap would record chunk text. The
+// server's transaction stays open, so until it accepts an RSET a BDAT ends the session as after
+// a chunk the server refused (bdat_chunk_refused_).
+bool Dialogue::refuse_bdat_over_size(const Command& cmd, std::string_view line, std::uint64_t chunk,
+                                     const Transaction* transaction) {
+  const std::optional<std::uint64_t> allowed = bdat_octets_allowed(upstream_size_);
+  const std::uint64_t sent = transaction != nullptr ? transaction->message.size : 0;
+  if (!allowed || sent + chunk <= *allowed) return false;
+  record(client_line_event(Direction::client_to_mailtap, cmd, line));
+  queue_local_reply("552 5.3.4 mailtap: this chunk would take the message to " +
+                    std::to_string(sent + chunk) + " octets, past the server's SIZE " +
+                    std::to_string(upstream_size_) + " less " +
+                    std::to_string(bdat_size_margin(upstream_size_)) +
+                    " for the header fields it adds; not forwarded, as a server may stop reading "
+                    "a chunk at its limit and take the rest as commands; BDAT chunk discarded: "
+                    "send RSET, then a smaller message\r\n");
+  if (chunk > 0) {
+    mode_ = Mode::bdat_chunk;
+    bdat_remaining_ = chunk;
+    bdat_discard_ = true;
+  }
+  if (transaction != nullptr) bdat_chunk_refused_ = kMailtapRefusedChunk;
   return true;
 }
 
@@ -1503,6 +1542,9 @@ void Dialogue::on_reply(Reply reply) {
   Pending p = std::move(pending_.front());
   pending_.pop_front();
   out.event.verb = p.verb;
+  const bool after_refused_chunk = refused_chunk_answered_;
+  refused_chunk_answered_ =
+      p.kind == Pending::Kind::command && p.command == Verb::bdat && reply.code >= 400;
   if (replied_before_chunk(p)) {
     refuse_early_bdat_reply(reply, std::move(out.event));
     return;
@@ -1514,6 +1556,7 @@ void Dialogue::on_reply(Reply reply) {
     const std::string answered = end_of_data     ? std::string("the end of data")
                                  : sasl_response ? std::string("a SASL response")
                                                  : p.verb;
+    refused_chunk_answered_ = after_refused_chunk;  // this reply may answer the chunk's text
     refuse_out_of_step_reply(reply, std::move(out.event),
                              "answered " + answered + " with " + std::to_string(reply.code), why);
     return;
@@ -1685,6 +1728,20 @@ void Dialogue::refuse_out_of_step_reply(const Reply& reply, Event e, std::string
   bytes_from_upstream_ -= reply.raw.size();
   record(std::move(e));
   abandon_upstream_now(/*drop_queued=*/true);
+  if (refused_chunk_answered_) {
+    // servers-F1: Exim at its size limit answers a chunk 552 and reads the rest of it as
+    // commands, whose replies come next: those commands may have ended a message of their own.
+    abort("4.5.0 mailtap: " + options_.upstream_label + " " + what +
+              " right after refusing a BDAT chunk, which SMTP does not allow: it may have read "
+              "the rest of that chunk as commands, and a message they sent is in no record; "
+              "closing. Start a new session; ask the server's operator what it queued from this "
+              "session",
+          {Ending::Kind::error, "upstream " + what +
+                                    " after refusing a BDAT chunk (it may have "
+                                    "read the rest of the chunk as commands): " +
+                                    std::string(why)});
+    return;
+  }
   abort("4.5.0 mailtap: " + options_.upstream_label + " " + what +
             ", which SMTP does not allow, so its replies no longer match the commands sent; "
             "closing without ending any open message. Start a new session; if this recurs, "
@@ -1770,12 +1827,12 @@ bool Dialogue::on_command_reply(Pending& p, const Reply& reply, Relayed& out) {
       // The server ends the transaction it has open (the one the chunks were recorded for:
       // handle_bdat waits for the replies that would leave that in doubt).
       if (p.bdat_last) record_message(transactions_.active(), reply);
-      if (!p.bdat_last && p.transaction && !positive) bdat_chunk_refused_ = "chunk";
+      if (!p.bdat_last && p.transaction && !positive) bdat_chunk_refused_ = kServerRefusedChunk;
       break;
     case Verb::noop:
       // A NOOP refused between chunks may have put the server where a refused chunk does
       // (Exim's "only RSET accepted now": it reads the next chunk as commands).
-      if (p.transaction && !positive) bdat_chunk_refused_ = "NOOP between the chunks";
+      if (p.transaction && !positive) bdat_chunk_refused_ = kServerRefusedNoop;
       break;
     default:
       break;
@@ -1793,9 +1850,11 @@ bool Dialogue::on_greeting_reply(const Pending& p, const Reply& reply, Relayed& 
     // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state
     transactions_.reset();
     bdat_chunk_refused_ = {};
-    chunking_ = p.command == Verb::helo              ? Chunking::after_helo
-                : parse_capabilities(reply).chunking ? Chunking::advertised
-                                                     : Chunking::not_advertised;
+    const Capabilities caps = p.command == Verb::ehlo ? parse_capabilities(reply) : Capabilities{};
+    chunking_ = p.command == Verb::helo ? Chunking::after_helo
+                : caps.chunking         ? Chunking::advertised
+                                        : Chunking::not_advertised;
+    upstream_size_ = caps.size;
   }
   if (hold_for_login(p, reply, positive)) {
     // mailtap authenticates first; the client gets this reply when it is done.

@@ -350,6 +350,8 @@ class Dialogue {
   void end_reading_client(std::string reply_text, std::string reason);
   std::string bdat_refusal() const;
   bool refuse_between_chunks(const Command& cmd, std::string_view line);
+  bool refuse_bdat_over_size(const Command& cmd, std::string_view line, std::uint64_t chunk,
+                             const Transaction* transaction);
   TransactionTracker::Handle bdat_transaction() const;
   bool release_held_bdat();
   TransactionTracker::Forecast forecast_transaction() const;
@@ -497,8 +499,12 @@ class Dialogue {
   // The server refused a chunk (BDAT without LAST) of an open transaction, or a NOOP between
   // its chunks, and has not since accepted an RSET, MAIL, EHLO or HELO: Exim may be in its state
   // where it answers the next BDAT line without reading its chunk, Postfix reads it; no BDAT is
-  // framed until that is known. What was refused ("chunk", "NOOP"), empty when nothing.
+  // framed until that is known; mailtap's own refusal of a chunk past the server's SIZE does the
+  // same. Why, as the 421 at the next BDAT says it; empty when nothing was refused.
   std::string_view bdat_chunk_refused_;
+  // The last reply the server gave answered a BDAT with 4yz/5yz: a reply after it that answers
+  // no command may answer the chunk's text, read as commands (refuse_out_of_step_reply).
+  bool refused_chunk_answered_ = false;
 
   // --auth-user: mailtap's own AUTH, and the EHLO/HELO reply held back until it ends.
   std::optional<UpstreamLogin> login_;
@@ -556,6 +562,9 @@ class Dialogue {
     after_starttls
   };
   Chunking chunking_ = Chunking::ungreeted;
+  // SIZE in the EHLO reply in force (Capabilities::size; 0: none): no BDAT goes upstream that
+  // takes a transaction past it, less a margin (refuse_bdat_over_size).
+  std::uint64_t upstream_size_ = 0;
   bool abandon_upstream_ = false;
   // Why recording failed (recording_failed): set, no end of data goes upstream any more.
   std::optional<std::string> recording_failure_;

@@ -101,12 +101,14 @@ bool Dialogue::greet_again_from_earlier_reply(const Pending& p, const Reply& rep
   greet_again_ = false;
   const AcceptedGreeting& earlier = *accepted_greeting_;
   const bool extensions = earlier.command == Verb::ehlo;
+  const Capabilities caps = extensions ? parse_capabilities(earlier.reply) : Capabilities{};
   if (p.command == Verb::helo)
     chunking_ = Chunking::after_helo;
-  else if (extensions && parse_capabilities(earlier.reply).chunking)
+  else if (caps.chunking)
     chunking_ = Chunking::advertised;
   else
     chunking_ = Chunking::not_advertised;
+  upstream_size_ = caps.size;
   bool removed = false;
   // A HELO is answered with one line, the server's name (RFC 5321 §4.1.1.1): a client that
   // sent one gets no extension list, whatever it sent before its STARTTLS.

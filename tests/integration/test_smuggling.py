@@ -13,6 +13,10 @@
   Exim refuses it and then answers the next BDAT line without reading its chunk, executing the
   chunk's text (smuggle3-F1; an in-process server models Exim's states). The message is still
   delivered after its BDAT LAST.
+* A BDAT chunk that would take the message past the server's SIZE (less mailtap's margin) is
+  refused by mailtap (552) and never sent: Exim 4.96 reads such a chunk only to its limit and
+  the rest as commands (servers-F1; the in-process server models it). An older recording of one
+  is listed by `audit` and not sent again by `replay`; a message under Postfix's SIZE goes.
 * A body line `.` then NUL (the end of data for OpenSMTPD, which reads lines as C strings) ends
   the session with a 421, recorded, and nothing reaches the mailbox.
 * A `221` (to QUIT, or Postfix's to a header line read as a command) reaches the client only
@@ -78,9 +82,15 @@ class EximLikeServer:
     not the last, only BDAT, RSET, NOOP and QUIT are taken; anything else gets 503 and from then
     on every command, BDAT included and its chunk left unread, gets 503 until RSET. No real
     server in the harness has this state. Messages queued are kept as (sender, recipients,
-    body)."""
+    body).
 
-    def __init__(self):
+    With `size_limit`, Exim 4.96's message_size_limit too (servers-F1): SIZE is advertised, and a
+    chunk that takes the message past it is read only to the limit, answered 552, and the rest of
+    the chunk is read as commands."""
+
+    def __init__(self, size_limit: int = 0, advertise_size: bool = True):
+        self.size_limit = size_limit
+        self.advertise_size = advertise_size
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
         self.queued = []
@@ -125,7 +135,9 @@ class EximLikeServer:
                     say("503 only BDAT permissible after non-LAST BDAT")
                     continue
                 if verb == b"EHLO":
-                    say("250-exim-like\r\n250-PIPELINING\r\n250 CHUNKING")
+                    size = ("250-SIZE %d\r\n" % self.size_limit
+                            if self.size_limit and self.advertise_size else "")
+                    say("250-exim-like\r\n250-PIPELINING\r\n" + size + "250 CHUNKING")
                 elif verb == b"MAIL":
                     sender, rcpts, body = got, [], b""
                     say("250 OK")
@@ -134,6 +146,11 @@ class EximLikeServer:
                     say("250 Accepted")
                 elif verb == b"BDAT":
                     words = got.split(b" ")
+                    if self.size_limit and len(body) + int(words[1]) > self.size_limit:
+                        f.read(self.size_limit - len(body) + 1)  # the rest: read as commands
+                        sender, rcpts, body, between_chunks = None, [], b"", False
+                        say("552 Message size exceeds maximum permitted")
+                        continue
                     chunk = f.read(int(words[1]))
                     body += chunk
                     if len(words) > 2:
@@ -198,6 +215,85 @@ class EximMidBdatTest(IntegrationCase):
         rows = query(db, "SELECT final_code FROM messages WHERE session_id = ?", (sid,))
         self.assertEqual([r["final_code"] for r in rows], [250])
         return db
+
+
+def over_size_bdat(s: SmtpSocket, token: str, last: bool = True) -> list:
+    """servers-F1: one BDAT whose chunk (over SIZE 20480) hides a second transaction (to carol)
+    in its tail, as the tester's repro sends it. Returns the replies to MAIL, RCPT and BDAT."""
+    hidden = (b"RSET\r\nMAIL FROM:<ceo@example.test>\r\nRCPT TO:<carol@example.test>\r\n"
+              b"BDAT 27 LAST\r\nSubject: hidden\r\n\r\nhidden\r\nNOOP\r\n")
+    msg = b"Subject: " + token.encode() + b"\r\n\r\n" + b"b" * 30000 + b"\r\n" + hidden
+    s.send(b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n" +
+           (b"BDAT %d LAST\r\n" if last else b"BDAT %d\r\n") % len(msg) + msg)
+    return [s.reply(timeout=15) for _ in range(3)]
+
+
+class EximSizeLimitTest(IntegrationCase):
+    def test_a_chunk_past_an_exim_like_servers_size_never_reaches_it(self):
+        for last in (True, False):
+            with self.subTest(last=last):
+                self.check_over_size(last)
+
+    def check_over_size(self, last: bool):
+        exim = EximLikeServer(size_limit=20480)
+        self.addCleanup(exim.close)
+        m = self.mailtap(exim.address, tls="none")
+        db = Path(m.args()[m.args().index("--db") + 1])
+        token = unique_token("size")
+        with SmtpSocket(m.port) as s:
+            self.assertEqual(s.reply().code, 220)
+            self.assertIn("SIZE 20480", s.cmd("EHLO client.test").text)
+            replies = over_size_bdat(s, token, last)
+            self.assertEqual([r.code for r in replies], [250, 250, 552], replies)
+            self.assertIn("mailtap: this chunk would take the message to", replies[2].text)
+            self.assertIn("take the rest as commands", replies[2].text)
+            # The session goes on: after an RSET a message under the limit is delivered.
+            self.assertEqual(s.cmd("RSET").code, 250)
+            small = b"Subject: small " + token.encode() + b"\r\n\r\nsmall\r\n"
+            s.send(b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
+                   b"BDAT %d LAST\r\n" % len(small) + small)
+            self.assertEqual([s.reply().code for _ in range(3)], [250, 250, 250])
+            self.assertEqual(s.cmd("QUIT").code, 221)
+        # Only the small message was queued: nothing for carol, no chunk read as commands.
+        self.assertEqual([(snd, body) for snd, _, body in exim.queued],
+                         [(b"MAIL FROM:<alice@example.test>", small)], exim.queued)
+        sid = wait_ended(db, 1)[-1]["id"]
+        rows = query(db, "SELECT final_code FROM messages WHERE session_id = ?", (sid,))
+        self.assertEqual([r["final_code"] for r in rows], [250])
+        local = query(db, "SELECT reply_code FROM events WHERE session_id = ? AND "
+                      "direction = 'mailtap_to_client' AND kind = 'local_reply'", (sid,))
+        self.assertEqual([r["reply_code"] for r in local], [552])
+
+    def test_an_older_recording_of_a_chunk_past_size_is_listed_by_audit_and_not_replayed(self):
+        # A server that enforces its limit without advertising SIZE gives the record a mailtap
+        # before this fix made of Exim: the chunk sent whole, 552, its tail read as commands.
+        quiet = EximLikeServer(size_limit=20480, advertise_size=False)
+        self.addCleanup(quiet.close)
+        m = self.mailtap(quiet.address, tls="none")
+        db = Path(m.args()[m.args().index("--db") + 1])
+        token = unique_token("older")
+        with SmtpSocket(m.port) as s:
+            self.assertEqual(s.reply().code, 220)
+            self.assertEqual(s.cmd("EHLO client.test").code, 250)
+            self.assertEqual([r.code for r in over_size_bdat(s, token)][:2], [250, 250])
+        sid = wait_ended(db, 1)[-1]["id"]
+        audit = json.loads(subprocess.run(
+            [str(mailtap_bin()), "audit", "--db", str(db), "--json"], capture_output=True,
+            timeout=60).stdout)
+        listed = [x for x in audit["refused_chunks_with_commands"] if x["session"] == sid]
+        self.assertEqual(len(listed), 1, audit)
+        self.assertIn("MAIL FROM, RCPT TO, RSET", listed[0]["what"])
+        # replay sends the recorded bytes through mailtap's dialogue: to a server that
+        # advertises its SIZE, the chunk is refused by mailtap and never sent.
+        exim = EximLikeServer(size_limit=20480)
+        self.addCleanup(exim.close)
+        cp = subprocess.run([str(mailtap_bin()), "replay", str(sid), "--db", str(db), "--to",
+                             exim.address, "--tls", "none", "--no-record"],
+                            capture_output=True, timeout=60)
+        out = cp.stdout.decode(errors="replace") + cp.stderr.decode(errors="replace")
+        self.assertIn("552 5.3.4 mailtap: this chunk would take", out)
+        time.sleep(0.5)  # the server's thread has read whatever reached it
+        self.assertEqual(exim.queued, [], out)
 
 
 class SmugglingTest(IntegrationCase):
@@ -343,6 +439,28 @@ class SmugglingTest(IntegrationCase):
         noop = [e for e in events(db, sid) if e["verb"] == "NOOP" and e["kind"] == "command"]
         self.assertEqual([(e["direction"], bytes(e["bytes"])) for e in noop][0],
                          ("client_to_upstream", b"NOOP still here\r\n"), noop)
+
+    def test_a_bdat_message_under_postfixs_size_is_delivered(self):
+        # Postfix advertises SIZE (message_size_limit): mailtap keeps chunks below it less its
+        # margin, and an ordinary message in two chunks, far below, goes through as before.
+        m = self.mailtap(self.postfix.submission)
+        token = unique_token("undersize")
+        head = b"Subject: under " + token.encode() + b"\r\n\r\n" + b"x" * 70 + b"\r\n"
+        tail = (b"y" * 70 + b"\r\n") * 1000
+        with SmtpSocket(m.port) as s:
+            self.assertEqual(s.reply().code, 220)
+            ehlo = s.cmd("EHLO client.test")
+            self.assertRegex(ehlo.text, r"SIZE [1-9]")
+            self.assertEqual(s.cmd("AUTH PLAIN " + auth_plain("alice", USERS["alice"])).code, 235)
+            self.assertEqual(s.cmd("MAIL FROM:<alice@example.test>").code, 250)
+            self.assertEqual(s.cmd("RCPT TO:<bob@example.test>").code, 250)
+            s.send(b"BDAT %d\r\n" % len(head) + head)
+            self.assertEqual(s.reply().code, 250)
+            s.send(b"BDAT %d LAST\r\n" % len(tail) + tail)
+            self.assertEqual(s.reply().code, 250)
+            self.assertEqual(s.cmd("QUIT").code, 221)
+        got = self.postfix.wait_for_message("under " + token, mailbox="bob")
+        self.assertIn(b"y" * 70, got)
 
     def test_a_body_line_dot_nul_ends_the_session_unsent(self):
         # OpenSMTPD compares lines as C strings: ".\0..." is its end of data, text for Postfix.

@@ -38,6 +38,28 @@ TEST(Capabilities, ParsesKeywordsAfterTheFirstLine) {
   EXPECT_EQ(c.auth, "PLAIN LOGIN");
 }
 
+// SIZE's number limits BDAT (bdat_octets_allowed); one misread as "no limit" would let a chunk
+// cross it, so leading zeros and trailing white space are read, and only no number or 0 is none.
+TEST(Capabilities, SizeIsTheAdvertisedNumber) {
+  const auto size_of = [](const std::string& line) {
+    return parse_capabilities(reply_of("250-mx\r\n" + line + "\r\n250 CHUNKING\r\n")).size;
+  };
+  EXPECT_EQ(size_of("250-SIZE 20480"), 20480u);
+  EXPECT_EQ(size_of("250-size 020480 "), 20480u);
+  EXPECT_EQ(size_of("250-SIZE"), 0u);
+  EXPECT_EQ(size_of("250-SIZE 0"), 0u);
+  EXPECT_EQ(size_of("250-SIZE 99999999999999999999999"), UINT64_MAX);
+  EXPECT_EQ(size_of("250-PIPELINING"), 0u);
+}
+
+TEST(Capabilities, BdatOctetsAllowedKeepAMarginBelowSize) {
+  EXPECT_EQ(bdat_octets_allowed(0), std::nullopt);
+  EXPECT_EQ(bdat_octets_allowed(20480), 20480u - 8192u);
+  EXPECT_EQ(bdat_octets_allowed(8192), 0u);
+  EXPECT_EQ(bdat_octets_allowed(100), 0u);
+  EXPECT_EQ(bdat_octets_allowed(10240000), 10240000u - 10240000u / 64);
+}
+
 TEST(Capabilities, AuthMechanismsAreUpperCasedInTheServersOrder) {
   const Capabilities gmail = parse_capabilities(
       reply_of("250-smtp.gmail.com at your service\r\n250-SIZE 35882577\r\n"

@@ -182,6 +182,48 @@ TEST(DialogueClientTls, AServerRefusingTheRepeatedEhloStillLetsTheClientSendMail
   EXPECT_FALSE(r.finished);
 }
 
+// The SIZE in force is the one in the reply to the client's latest EHLO: after its STARTTLS a
+// server may advertise another (smaller or larger) limit.
+TEST(DialogueClientTls, TheSizeOfTheEhloAfterStartTlsLimitsBdat) {
+  const std::string chunk(2000, 'x');
+  const std::string send = "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2000 LAST\r\n" + chunk;
+  const auto with_size = [](const std::string& size) {
+    return "250-up.example\r\n250-PIPELINING\r\n250-SIZE " + size + "\r\n250 CHUNKING\r\n";
+  };
+  const Result smaller = run_all_splits(
+      {
+          client(ehlo),
+          upstream(with_size("1000000")),
+          client("STARTTLS\r\n"),
+          client_tls_up(),
+          client(ehlo),
+          upstream(with_size("10000")),
+          client(send),
+          upstream("250 ok\r\n250 ok\r\n"),
+      },
+      local_tls(ClientTls::starttls), 211);
+  EXPECT_EQ(smaller.upstream_per_step[6], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n");
+  EXPECT_NE(smaller.client_per_step[7].find("552 5.3.4 mailtap: this chunk would take the "
+                                            "message to 2000 octets, past the server's SIZE 10000"),
+            std::string::npos)
+      << smaller.client_per_step[7];
+
+  const Result larger = run_all_splits(
+      {
+          client(ehlo),
+          upstream(with_size("10000")),
+          client("STARTTLS\r\n"),
+          client_tls_up(),
+          client(ehlo),
+          upstream(with_size("1000000")),
+          client(send),
+          upstream("250 ok\r\n250 ok\r\n250 queued\r\n"),
+      },
+      local_tls(ClientTls::starttls), 211);
+  EXPECT_EQ(larger.upstream_per_step[6], send);
+  ASSERT_EQ(larger.messages.size(), 1u);
+}
+
 // A client that said HELO before its STARTTLS gets that reply: the server gave no extensions.
 TEST(DialogueClientTls, AfterAHeloTheRefusedEhloGetsTheHeloReply) {
   const std::string helo_reply = "250 up.example\r\n";

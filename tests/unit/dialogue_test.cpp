@@ -1622,6 +1622,149 @@ TEST(Dialogue, BdatZeroWithoutLastBetweenChunksIsRefusedLocally) {
   EXPECT_EQ(r.messages[0].body, "abcd");
 }
 
+// ---- BDAT and the server's SIZE ------------------------------------------------------------
+
+// SIZE 10000 leaves 10000 - 8192 = 1808 octets of BDAT a transaction (bdat_size_margin).
+const std::string ehlo_reply_size_10000 =
+    "250-up.example\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250 CHUNKING\r\n";
+
+std::string body_of(std::size_t octets, const std::string& tail = "") {
+  std::string text = "Subject: b\r\n\r\n";
+  text.append(octets - text.size() - tail.size(), 'b');
+  return text + tail;
+}
+
+// servers-F1: Exim 4.96 answers a chunk that crosses its message_size_limit 552 and reads the
+// rest of the chunk as commands. mailtap does not send a chunk that would take the transaction
+// past the server's SIZE less the margin: it answers 552 itself and consumes the chunk.
+TEST(Dialogue, AChunkPastTheServersSizeIsRefusedByMailtapNotForwarded) {
+  const std::string hidden =
+      "\r\nRSET\r\nMAIL FROM:<ceo@x>\r\nRCPT TO:<carol@y>\r\nBDAT 8 LAST\r\nhidden\r\nNOOP\r\n";
+  const std::string chunk = body_of(2000, hidden);
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_size_10000),
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2000 LAST\r\n" + chunk + "NOOP\r\n"),
+          upstream("250 ok\r\n250 ok\r\n250 noop\r\n"),
+          client("RSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 5 LAST\r\nsmall"),
+          upstream("250 reset\r\n250 ok\r\n250 ok\r\n250 queued\r\n"),
+      },
+      test_options(), 97);
+  EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nNOOP\r\n");
+  EXPECT_EQ(r.to_upstream.find("ceo"), std::string::npos);
+  EXPECT_EQ(r.client_per_step[3],
+            "250 ok\r\n250 ok\r\n552 5.3.4 mailtap: this chunk would take the message to "
+            "2000 octets, past the server's SIZE 10000 less 8192 for the header fields it "
+            "adds; not forwarded, as a server may stop reading a chunk at its limit and take "
+            "the rest as commands; BDAT chunk discarded: send RSET, then a smaller message\r\n"
+            "250 noop\r\n");
+  const auto refused = find_events(r, Direction::client_to_mailtap, EventKind::command);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0]->bytes, "BDAT 2000 LAST\r\n");
+  const auto local = find_events(r, Direction::mailtap_to_client, EventKind::local_reply);
+  ASSERT_EQ(local.size(), 1u);
+  EXPECT_EQ(local[0]->reply_code, 552);
+  EXPECT_TRUE(find_events(r, Direction::client_to_upstream, EventKind::bdat_chunk).size() == 1u)
+      << "only the second message's chunk went upstream";
+  EXPECT_EQ(r.upstream_per_step[4],
+            "RSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 5 LAST\r\nsmall");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "small");
+  EXPECT_FALSE(r.finished);
+}
+
+// A chunk up to the limit goes; many small chunks are counted together: the one that would
+// cross it is refused, and the server, whose transaction is still open, is left as after a
+// chunk it refused: the next BDAT ends the session unread.
+TEST(Dialogue, ManySmallChunksCrossingTheServersSizeAreStoppedAtTheOneThatCrosses) {
+  const std::string c600(600, 'x');
+  const std::string c8(8, 'y');
+  const Result r = run_all_splits(
+      {
+          client(ehlo), upstream(ehlo_reply_size_10000),
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 600\r\n" + c600),
+          upstream("250 ok\r\n250 ok\r\n250 600\r\n"), client("BDAT 600\r\n" + c600),
+          upstream("250 1200\r\n"), client("BDAT 600\r\n" + c600), upstream("250 1800\r\n"),
+          client("BDAT 8 LAST\r\n" + c8),  // 1808: exactly the limit
+      },
+      test_options(), 53);
+  EXPECT_EQ(r.upstream_per_step[8], "BDAT 8 LAST\r\n" + c8);
+
+  const Result over = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_size_10000),
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 600\r\n" + c600),
+          upstream("250 ok\r\n250 ok\r\n250 600\r\n"),
+          client("BDAT 600\r\n" + c600),
+          upstream("250 1200\r\n"),
+          client("BDAT 600\r\n" + c600),
+          upstream("250 1800\r\n"),
+          client("BDAT 9\r\n" + c8 + "y"),  // 1809: one past it
+          client("BDAT 1 LAST\r\nz"),
+      },
+      test_options(), 53);
+  EXPECT_EQ(over.upstream_per_step[8], "");
+  EXPECT_EQ(over.client_per_step[8].rfind(
+                "552 5.3.4 mailtap: this chunk would take the message to 1809 octets", 0),
+            0u)
+      << over.client_per_step[8];
+  EXPECT_EQ(over.upstream_per_step[9], "");
+  EXPECT_EQ(over.client_per_step[9].rfind("421 4.5.4 mailtap: BDAT refused (the server refused "
+                                          "an earlier chunk of this message",
+                                          0),
+            0u)
+      << over.client_per_step[9];
+  EXPECT_TRUE(over.finished);
+  EXPECT_TRUE(over.messages.empty());
+}
+
+// No SIZE, SIZE without a number and SIZE 0 (RFC 1870: no fixed maximum) set no limit.
+TEST(Dialogue, AChunkIsNotLimitedWithoutAServerSize) {
+  const std::string chunk = body_of(20000);
+  for (const std::string& size_line :
+       {std::string(), std::string("250-SIZE\r\n"), std::string("250-SIZE 0\r\n")}) {
+    SCOPED_TRACE(size_line);
+    const Result r = run_all_splits(
+        {
+            client(ehlo),
+            upstream("250-up.example\r\n250-PIPELINING\r\n" + size_line + "250 CHUNKING\r\n"),
+            client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 20000 LAST\r\n" + chunk),
+            upstream("250 ok\r\n250 ok\r\n250 queued\r\n"),
+        },
+        test_options(), 4999);
+    EXPECT_EQ(r.upstream_per_step[2],
+              "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 20000 LAST\r\n" + chunk);
+    ASSERT_EQ(r.messages.size(), 1u);
+    EXPECT_EQ(r.messages[0].size, 20000u);
+  }
+}
+
+// A server that refused a chunk and then replies to no command has read the chunk's rest as
+// commands (Exim at its size limit, recordings before mailtap knew SIZE): the 421 must not say
+// that no message was ended, as those commands may have sent one.
+TEST(Dialogue, RepliesToNoCommandAfterARefusedChunkSayTheChunkMayHaveBeenReadAsCommands) {
+  const std::string chunk = "Subject: b\r\n\r\nbbbb\r\nRSET\r\n";
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT " + std::to_string(chunk.size()) +
+             " LAST\r\n" + chunk),
+      upstream(
+          "250 ok\r\n250 ok\r\n552 Message size exceeds maximum permitted\r\n250 Reset OK\r\n"),
+  });
+  const std::string& to_client = r.client_per_step[3];
+  EXPECT_NE(to_client.find("552 Message size exceeds maximum permitted\r\n421 4.5.0 mailtap: "
+                           "up.example:587 replied 250 when no command awaited a reply right "
+                           "after refusing a BDAT chunk"),
+            std::string::npos)
+      << to_client;
+  EXPECT_EQ(to_client.find("without ending any open message"), std::string::npos) << to_client;
+  ASSERT_TRUE(r.ending);
+  EXPECT_NE(r.ending->reason.find("after refusing a BDAT chunk"), std::string::npos);
+}
+
 // ---- local replies -------------------------------------------------------------------------
 
 TEST(Dialogue, ClientStarttlsGetsALocal502InOrder) {
