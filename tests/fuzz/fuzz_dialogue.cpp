@@ -7,8 +7,9 @@
 // mailtap sends no end of data ("." line) for which the client did not send CRLF "." CRLF, and
 // (BDAT chunks and SASL responses aside) never a line ".\0", the end for C-string servers.
 // And between the chunks of a message, no command but BDAT and a bare RSET, NOOP or QUIT goes
-// upstream, chunks go one reply at a time and none after a refused one until an RSET, and
-// nothing goes behind an unanswered NOOP there (see BetweenChunks).
+// upstream, chunks go one reply at a time and none after a refused one until an RSET,
+// nothing goes behind an unanswered NOOP there (see BetweenChunks), and no chunk takes its
+// transaction past the server's SIZE less mailtap's margin (see chunk_past_size).
 //
 // Input: byte 0 selects options; then records of [op][length][bytes...]:
 //   op % 8 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF,
@@ -24,11 +25,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "proxy/smtp/capabilities.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/dialogue.hpp"
 #include "proxy/smtp/message_body.hpp"
@@ -207,6 +210,33 @@ std::string command_between_chunks(const std::vector<RecordedEvent>& events) {
   return {};
 }
 
+// servers-F1: Exim at its size limit reads the rest of a chunk as commands. The SIZE in force is
+// the one of the last EHLO reply the server accepted with (as recorded); the chunk octets sent
+// upstream for each transaction (every piece's wire_size, what --max-body cut included) may not
+// pass bdat_octets_allowed of it at any point. Returns what went past, empty when nothing did.
+std::string chunk_past_size(const std::vector<RecordedEvent>& events) {
+  std::uint64_t size = 0;
+  std::map<std::uint64_t, std::uint64_t> octets;  // by transaction
+  for (const RecordedEvent& recorded : events) {
+    const Event& e = *recorded;
+    if (!sent_upstream(e) && e.kind == EventKind::reply && e.verb == "EHLO" &&
+        e.reply_code / 100 == 2) {
+      ReplyParser parser;
+      parser.feed(e.bytes);
+      if (const std::optional<Reply> reply = parser.next()) size = parse_capabilities(*reply).size;
+    }
+    if (e.direction != Direction::client_to_upstream || e.kind != EventKind::bdat_chunk ||
+        e.transaction == 0)
+      continue;
+    const std::uint64_t total = octets[e.transaction] += e.wire_size;
+    const std::optional<std::uint64_t> allowed = bdat_octets_allowed(size);
+    if (allowed && total > *allowed)
+      return "transaction " + std::to_string(e.transaction) + " at " + std::to_string(total) +
+             " octets, SIZE " + std::to_string(size);
+  }
+  return {};
+}
+
 RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
   DialogueOptions options;
   options.upstream_label = "up.example:587";
@@ -331,6 +361,11 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     if (const std::string line = command_between_chunks(events); !line.empty()) {
       std::fprintf(stderr, "between BDAT chunks: %s\nclient: %s\nup: %s\n", escaped(line).c_str(),
                    escaped(client_fed).c_str(), escaped(out.to_upstream).c_str());
+      std::abort();
+    }
+    if (const std::string past = chunk_past_size(events); !past.empty()) {
+      std::fprintf(stderr, "a BDAT chunk past the server's SIZE sent upstream: %s\nclient: %s\n",
+                   past.c_str(), escaped(client_fed).c_str());
       std::abort();
     }
     out.up = d.bytes_to_upstream();
