@@ -38,8 +38,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (  # noqa: E402
-    USERS, IntegrationCase, NetcatClient, SmtpSocket, auth_plain, body_of, main, mailtap_bin,
-    start_data, unique_token)
+    USERS, IntegrationCase, NetcatClient, SmtpSocket, auth_plain, body_of, free_port, main,
+    mailtap_bin, start_data, unique_token)
 from test_recording import events, mailtap_files, query, wait_ended  # noqa: E402
 
 SHAPES = [b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r.\r\n", b"\r\n.\n", b"\r\n.\r", b"\r\n.\r\r\n"]
@@ -263,6 +263,55 @@ class EximSizeLimitTest(IntegrationCase):
         local = query(db, "SELECT reply_code FROM events WHERE session_id = ? AND "
                       "direction = 'mailtap_to_client' AND kind = 'local_reply'", (sid,))
         self.assertEqual([r["reply_code"] for r in local], [552])
+
+    def test_a_session_with_mailtaps_552_mocks_the_same_and_replay_says_why_not(self):
+        # The recording holds the BDAT line and mailtap's 552 as mailtap's, not the chunk:
+        # replay refuses the session (the chunk cannot be sent again); the mock gives a client
+        # sending the same bytes the same replies, mailtap's 552 included.
+        exim = EximLikeServer(size_limit=20480)
+        self.addCleanup(exim.close)
+        m = self.mailtap(exim.address, tls="none")
+        db = Path(m.args()[m.args().index("--db") + 1])
+        token = unique_token("again")
+        small = b"Subject: small " + token.encode() + b"\r\n\r\nsmall\r\n"
+
+        def talk(port):
+            with SmtpSocket(port) as s:
+                s.reply()
+                s.cmd("EHLO client.test")
+                replies = over_size_bdat(s, token)
+                replies.append(s.cmd("RSET"))
+                s.send(b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
+                       b"BDAT %d LAST\r\n" % len(small) + small)
+                replies += [s.reply() for _ in range(3)]
+                replies.append(s.cmd("QUIT"))
+            return [(r.code, r.text) for r in replies]
+
+        live = talk(m.port)
+        self.assertEqual([c for c, _ in live], [250, 250, 552, 250, 250, 250, 250, 221], live)
+        sid = wait_ended(db, 1)[-1]["id"]
+        again = EximLikeServer(size_limit=20480)
+        self.addCleanup(again.close)
+        cp = subprocess.run([str(mailtap_bin()), "replay", str(sid), "--db", str(db), "--to",
+                             again.address, "--tls", "none", "--no-record"],
+                            capture_output=True, timeout=60, text=True)
+        # The discarded chunk is not recorded, so replay cannot send the session again: it says
+        # so before connecting (as for any chunk mailtap discarded), and nothing is queued.
+        self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+        self.assertIn("mailtap answered the client's BDAT itself and discarded its chunk",
+                      cp.stderr)
+        self.assertEqual(again.queued, [])
+        port = free_port()
+        p = subprocess.Popen([str(mailtap_bin()), "mock", str(sid), "--db", str(db), "--listen",
+                              f"127.0.0.1:{port}", "--timeout", "20s"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.assertIn("listening on", p.stderr.readline())
+        mocked = talk(port)
+        out, err = p.communicate(timeout=30)
+        self.assertEqual(mocked[:5], live[:5], out + err)
+        self.assertEqual([c for c, _ in mocked], [c for c, _ in live], out + err)
+        self.assertEqual(p.returncode, 0, out + err)
 
     def test_an_older_recording_of_a_chunk_past_size_is_listed_by_audit_and_not_replayed(self):
         # A server that enforces its limit without advertising SIZE gives the record a mailtap
