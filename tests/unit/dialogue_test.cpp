@@ -1711,8 +1711,8 @@ TEST(Dialogue, ManySmallChunksCrossingTheServersSizeAreStoppedAtTheOneThatCrosse
             0u)
       << over.client_per_step[8];
   EXPECT_EQ(over.upstream_per_step[9], "");
-  EXPECT_EQ(over.client_per_step[9].rfind("421 4.5.4 mailtap: BDAT refused (the server refused "
-                                          "an earlier chunk of this message",
+  EXPECT_EQ(over.client_per_step[9].rfind("421 4.5.4 mailtap: BDAT refused (mailtap refused an "
+                                          "earlier chunk of this message, past the server's SIZE",
                                           0),
             0u)
       << over.client_per_step[9];

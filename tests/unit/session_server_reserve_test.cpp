@@ -47,7 +47,7 @@ TEST(ServerDescriptorReserve, KeptWhileAnotherThreadOpensDescriptorsAsClientsAre
   ProxyConfig config;
   config.listen = {asio::ip::make_address("127.0.0.1"), 0};
   asio::ssl::context tls(asio::ssl::context::tls_server);
-  SessionContext ctx{.config = config, .tls = tls};
+  SessionContext ctx{config, tls, nullptr, {}, {}, std::nullopt, nullptr, nullptr, {}};
   ctx.target.connections_flag = "--max-sessions";
   asio::io_context io;
   Server server(io, ctx, [&io] { return io.get_executor(); });
