@@ -131,6 +131,13 @@ int bio_result(BIO* bio, ssize_t r) {
 // handshake) it reads exactly what is asked, as a socket BIO does.
 int TlsStream::read_ahead_read(BIO* bio, char* out, int len) {
   auto* a = static_cast<ReadAhead*>(BIO_get_data(bio));
+  const int n = read_ahead_fill(bio, out, len);
+  a->note_handed(out, n);
+  return n;
+}
+
+int TlsStream::read_ahead_fill(BIO* bio, char* out, int len) {
+  auto* a = static_cast<ReadAhead*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
   if (len <= 0) return 0;
   const auto want = static_cast<std::size_t>(len);
@@ -177,6 +184,22 @@ void TlsStream::ReadAhead::note_handshake_octets(const char* octets, int n) {
     handshake_tail.erase(0, handshake_tail.size() - kAlertRecordOctets);
 }
 
+// BoringSSL reads a record's header alone (read_ahead_read): when it fails on one, the last
+// octets handed to it are that header. A copy of at most five octets per read.
+void TlsStream::ReadAhead::note_handed(const char* octets, int n) {
+  if (n <= 0) return;
+  const auto count = static_cast<std::size_t>(n);
+  if (count >= last_handed.size()) {
+    std::memcpy(last_handed.data(), octets + count - last_handed.size(), last_handed.size());
+    last_handed_size = last_handed.size();
+    return;
+  }
+  const std::size_t keep = std::min(last_handed_size, last_handed.size() - count);
+  std::memmove(last_handed.data(), last_handed.data() + last_handed_size - keep, keep);
+  std::memcpy(last_handed.data() + keep, octets, count);
+  last_handed_size = keep + count;
+}
+
 std::optional<std::uint8_t> TlsStream::handshake_alert() const {
   const std::string& t = ahead_.handshake_tail;
   if (t.size() < kAlertRecordOctets) return std::nullopt;
@@ -186,15 +209,42 @@ std::optional<std::uint8_t> TlsStream::handshake_alert() const {
   return octet(6);
 }
 
-bool TlsStream::handshake_read_plain_text() const {
-  if (ahead_.handshake_head.empty()) return false;
-  const auto c = static_cast<unsigned char>(ahead_.handshake_head.front());
+namespace {
+// Printable ASCII or a line end: no TLS record starts so (a content type, 20 to 24; an SSLv2
+// hello, 0x80 or more).
+bool starts_plain_text(std::string_view octets) {
+  if (octets.empty()) return false;
+  const auto c = static_cast<unsigned char>(octets.front());
   return (c >= 0x20 && c < 0x7f) || c == '\r' || c == '\n' || c == '\t';
+}
+}  // namespace
+
+bool TlsStream::handshake_read_plain_text() const {
+  return starts_plain_text(ahead_.handshake_head);
 }
 
 std::string TlsStream::take_plain_text_line(std::size_t limit) {
   if (!handshake_read_plain_text()) return {};
-  std::string text = ahead_.handshake_head;
+  return first_line_from(ahead_.handshake_head, limit);
+}
+
+std::string TlsStream::take_plain_text_after_handshake(const std::error_code& ec,
+                                                       std::size_t limit) {
+  // The record layer refuses a header whose version is not 3.x: text ("554 SMTP...") always.
+  if (ec.category() != asio::error::get_ssl_category() ||
+      ERR_GET_LIB(static_cast<std::uint32_t>(ec.value())) != ERR_LIB_SSL ||
+      ERR_GET_REASON(static_cast<std::uint32_t>(ec.value())) != SSL_R_WRONG_VERSION_NUMBER)
+    return {};
+  const std::string_view header(ahead_.last_handed.data(), ahead_.last_handed_size);
+  if (!starts_plain_text(header)) return {};
+  // What came behind the header in the same read, then what the socket has now.
+  std::string text = std::string(header) + std::string(ahead_.window) + ahead_.kept;
+  ahead_.window = {};
+  std::string().swap(ahead_.kept);
+  return first_line_from(std::move(text), limit);
+}
+
+std::string TlsStream::first_line_from(std::string text, std::size_t limit) {
   while (text.find('\n') == std::string::npos && text.size() < limit) {
     char more[512];
     const ssize_t n =

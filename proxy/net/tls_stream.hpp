@@ -11,6 +11,7 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
 #include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>
 #include <asio/ip/tcp.hpp>
@@ -56,6 +57,12 @@ class TlsStream {
   // read and those already on the socket behind them (taken from it: the stream is done for),
   // without its line end, at most `limit` octets. Not escaped.
   std::string take_plain_text_line(std::size_t limit);
+  // After the handshake, when a read failed with `ec` because the octets that came are no TLS
+  // record and begin as text does: that text's first line, as take_plain_text_line() takes it
+  // (Exim writes the replies that end a session, "554 SMTP synchronization error", in plain
+  // text on its TLS connection). Unauthenticated octets anyone on the path could have sent:
+  // to be quoted as such, never relayed. "" for any other failure.
+  std::string take_plain_text_after_handshake(const std::error_code& ec, std::size_t limit);
   // Client side: the server sent a CertificateRequest in this handshake (BoringSSL then
   // presents the context's client certificate, --client-cert, if it has one).
   bool certificate_requested() const { return certificate_requested(ssl_); }
@@ -124,7 +131,14 @@ class TlsStream {
     // when they are no record.
     std::string handshake_head;
     void note_handshake_octets(const char* octets, int n);
+    // The last octets handed to BoringSSL (a record header's worth): those a read failed on.
+    std::array<char, 5> last_handed{};
+    std::size_t last_handed_size = 0;
+    void note_handed(const char* octets, int n);
   };
+  // The first line of `text` and of what the socket has behind it now, at most `limit` octets,
+  // without its line end.
+  std::string first_line_from(std::string text, std::size_t limit);
 
  public:
   // After an SSL_write (which seals one record, see tls_stream.cpp): how far the ciphertext
@@ -159,6 +173,7 @@ class TlsStream {
   static Wait send_failed(std::error_code& ec);
 
   static int read_ahead_read(BIO* bio, char* out, int len);
+  static int read_ahead_fill(BIO* bio, char* out, int len);
   static BIO_METHOD* read_ahead_method();
   void begin_reading(std::size_t room);
   void end_reading();

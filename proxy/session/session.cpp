@@ -859,6 +859,27 @@ smtp::Event Session::upstream_end_event(const std::error_code& ec) const {
   return e;
 }
 
+// The upstream's read failed with `ec`: recorded, and the dialogue ends. Plain text where a
+// TLS record was due is quoted, escaped and capped, never relayed: nothing vouches for it.
+void Session::upstream_ended(const std::error_code& ec) {
+  constexpr std::size_t quoted_octets = 200;
+  net::TlsStream* tls = upstream_->tls();
+  const std::string said =
+      tls != nullptr ? escape_line(tls->take_plain_text_after_handshake(ec, quoted_octets)) : "";
+  smtp::Event end = upstream_end_event(ec);
+  if (!said.empty()) {
+    end.note = "upstream " + std::string(smtp::upstream_plain_text_phrase) + ": \"" + said + "\"";
+    events_.push_back(smtp::mailtap_event(std::move(end)));
+    dialogue_->upstream_sent_plain_text(said);
+    return;
+  }
+  events_.push_back(smtp::mailtap_event(std::move(end)));
+  dialogue_->upstream_closed(
+      net::describe_upstream_alert(ec, tls != nullptr && tls->certificate_requested(),
+                                   ctx_.target.client_certificate.get(), upstream_sni_sent_),
+      ec == asio::error::connection_reset);
+}
+
 asio::awaitable<void> Session::upstream_reader() {
   smtp::Dialogue& d = *dialogue_;
   for (;;) {
@@ -876,12 +897,7 @@ asio::awaitable<void> Session::upstream_reader() {
     if (ec) {
       upstream_eof_ = true;
       take_dialogue_records();  // what the dialogue recorded before comes first
-      events_.push_back(smtp::mailtap_event(upstream_end_event(ec)));
-      const net::TlsStream* tls = upstream_->tls();
-      d.upstream_closed(
-          net::describe_upstream_alert(ec, tls != nullptr && tls->certificate_requested(),
-                                       ctx_.target.client_certificate.get(), upstream_sni_sent_),
-          ec == asio::error::connection_reset);
+      upstream_ended(ec);
     } else {
       d.upstream_bytes(std::string_view(buf.data(), n));
     }

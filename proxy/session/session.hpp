@@ -104,6 +104,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void write_client_now();
   void write_upstream_now();
   smtp::Event upstream_end_event(const std::error_code& ec) const;
+  void upstream_ended(const std::error_code& ec);
   struct Deadlines {
     // For its reply, or (upstream_taking) for taking what the reply is owed for.
     std::optional<std::chrono::steady_clock::time_point> upstream;

@@ -1511,6 +1511,10 @@ void Dialogue::note_answered(const Pending& p) {
 
 void Dialogue::upstream_closed(std::string_view tls_reason, bool reset) {
   if (ending_) return;
+  if (!tls_reason.empty()) {
+    upstream_failed("4.7.0", tls_reason);
+    return;
+  }
   flush_data_event();
   // Closed with an end of data unanswered: the server had the whole message and may have
   // queued it, as when it does not answer in time, and the 421 says so in the same words.
@@ -1518,16 +1522,27 @@ void Dialogue::upstream_closed(std::string_view tls_reason, bool reset) {
   const std::string hint = after_end ? "; " + std::string(may_have_the_message) : std::string();
   const std::string reason_hint =
       after_end ? std::string(may_have_the_message_reason) : std::string();
-  if (!tls_reason.empty()) {
-    const std::string reason = options_.upstream_label + " " + std::string(tls_reason) +
-                               (after_end ? ", after the end of data" : "");
-    abort("4.7.0 mailtap: " + reason + hint, {Ending::Kind::upstream_closed, reason + reason_hint});
-    return;
-  }
   const std::string how = std::string(reset ? "reset the connection" : "closed the connection") +
                           (after_end ? " after the end of data" : "");
   abort("4.4.2 mailtap: " + options_.upstream_label + " " + how + hint,
         {Ending::Kind::upstream_closed, "upstream " + how + reason_hint});
+}
+
+void Dialogue::upstream_sent_plain_text(std::string_view quoted) {
+  if (ending_) return;
+  upstream_failed("4.4.2",
+                  std::string(upstream_plain_text_phrase) + ": \"" + std::string(quoted) + "\"");
+}
+
+void Dialogue::upstream_failed(std::string_view status, std::string_view phrase) {
+  flush_data_event();
+  const bool after_end = end_of_data_unanswered();
+  const std::string reason = options_.upstream_label + " " + std::string(phrase) +
+                             (after_end ? ", after the end of data" : "");
+  abort(std::string(status) + " mailtap: " + reason +
+            (after_end ? "; " + std::string(may_have_the_message) : std::string()),
+        {Ending::Kind::upstream_closed,
+         reason + (after_end ? std::string(may_have_the_message_reason) : std::string())});
 }
 
 void Dialogue::on_reply(Reply reply) {

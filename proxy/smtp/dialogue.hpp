@@ -50,6 +50,12 @@ inline constexpr std::string_view may_have_the_message =
     "it may have the message: check before sending it again";
 inline constexpr std::string_view may_have_the_message_reason = "; it may have the message";
 
+// What a server did that sent octets that are no TLS record and read as text inside TLS (the
+// 421, the outcome reason and the record's note say it so), before the quoted text.
+inline constexpr std::string_view upstream_plain_text_phrase =
+    "sent octets that are not TLS, perhaps a reply in plain text inside TLS (unencrypted, so "
+    "not relayed)";
+
 // The reason mailtap refuses a client's STARTTLS where it offers none (no --local-tls) and
 // encrypts the link to the server itself, `link` naming it ("smtp.gmail.com:587 (TLSv1.3)"):
 // the client's side is plain text, so a client that requires TLS is told the way to get it,
@@ -140,6 +146,11 @@ class Dialogue {
   // says why after its host:port ("requires a client certificate ...", net::tls_alert);
   // otherwise `reset` tells a TCP reset (RST) from a close.
   void upstream_closed(std::string_view tls_reason = {}, bool reset = false);
+  // The upstream's TLS connection failed on octets that are no TLS record and read as text,
+  // `quoted` (escaped, their first line): a reply in plain text inside TLS, as Exim writes the
+  // ones that end a session ("554 SMTP synchronization error"). Unauthenticated, so never
+  // relayed as the server's reply: the 421 that ends the session quotes them as such.
+  void upstream_sent_plain_text(std::string_view quoted);
   // Ends the dialogue now with "421 <text>" to the client (timeouts, shutdown, I/O errors).
   void abort(std::string_view reply_421_text, Ending ending);
   // The client's turn ran out after `limit` (as the user set it): ends the dialogue with the
@@ -429,6 +440,9 @@ class Dialogue {
   // Nothing more of the message being relayed goes upstream, its end of data least of all: the
   // server discards it (the client left, or recording failed). `why` opens the record's note.
   void abandon_message(std::string_view why);
+  // The upstream connection failed for `phrase` (after its host:port): the 421 with `status`
+  // that ends the session, which says the server may have a message whose end it got.
+  void upstream_failed(std::string_view status, std::string_view phrase);
   // Recording failed: the client's end of data is answered by mailtap, and the session ends.
   void refuse_unrecordable_end();
   // Recording failed: MAIL, DATA and BDAT are answered by mailtap (true), as nothing they

@@ -1012,5 +1012,42 @@ class UpstreamResetTest(h.IntegrationCase):
                       [e["note"] for e in evs])
 
 
+class PlainTextInsideTlsTest(h.IntegrationCase):
+    def test_a_reply_in_plain_text_inside_tls_is_quoted_never_relayed(self):
+        """Exim writes the replies that end a session (500 Too many unrecognized commands, 554
+        SMTP synchronization error, its 421 command timeout) unencrypted on its TLS connection,
+        then closes. The client is told what came, quoted in mailtap's own 421 and escaped, not
+        that the server just closed; the octets are no reply mailtap relays: nothing vouches
+        for them."""
+        said = b"500 Too many unrecognized commands\x1b[31m"
+
+        def handler(sess, phase, line):
+            if phase == "tls" and line.startswith(b"FOO"):
+                os.write(sess.sock.fileno(), said + b"\r\n")  # beside TLS, not in a record
+                sess.sock.shutdown(socket.SHUT_RDWR)
+                return b""
+            return None
+
+        f = self.fake("good", handler=handler)
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port, timeout=30) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            r = c.cmd("FOO")
+        quoted = '"500 Too many unrecognized commands\\x1b[31m"'
+        what = ("sent octets that are not TLS, perhaps a reply in plain text inside TLS "
+                "(unencrypted, so not relayed): " + quoted)
+        self.assertEqual(r.code, 421, r)
+        self.assertIn(f"4.4.2 mailtap: {f.address} " + what, r.text)
+        self.assertNotIn(b"\x1b", r.raw)
+        self.assertFalse(r.raw.startswith(b"500"), "the unauthenticated text relayed as a reply")
+        row, evs, _ = ended_session(mt)
+        self.assertEqual((row["outcome"], row["outcome_reason"]),
+                         ("upstream_closed", f"{f.address} " + what))
+        self.assertIn("upstream " + what, [e["note"] for e in evs])
+        self.assertFalse([e for e in evs if e["reply_code"] == 500],
+                         "recorded as the server's reply")
+
+
 if __name__ == "__main__":
     h.main()

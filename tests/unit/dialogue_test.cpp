@@ -2640,6 +2640,40 @@ TEST(Dialogue, UpstreamResetIsToldAsAReset) {
   EXPECT_EQ(d.ending()->reason, "upstream reset the connection");
 }
 
+// Plain text inside TLS (Exim's "554 SMTP synchronization error") is quoted in mailtap's own
+// 421, never relayed as the server's reply; after an end of data the server may have the
+// message, and the 421 says so as for a close.
+TEST(Dialogue, PlainTextInsideTlsIsQuotedInMailtapsOwn421) {
+  for (const bool after_end : {false, true}) {
+    SCOPED_TRACE(after_end ? "after the end of data" : "between commands");
+    std::vector<RecordedEvent> events;
+    std::vector<Message> messages;
+    Dialogue d(test_options(), events, messages);
+    d.relay_greeting(reply_of(greeting), Phase::tls);
+    if (after_end) {
+      d.client_bytes(ehlo);
+      d.upstream_bytes(ehlo_reply_chunking);
+      d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+      d.upstream_bytes("250 ok\r\n250 rcpt ok\r\n354 go\r\n");
+      d.client_bytes("Subject: s\r\n\r\nbody\r\n.\r\n");
+    } else {
+      d.client_bytes("NOOP\r\n");
+    }
+    (void)d.take_to_client();
+    d.upstream_sent_plain_text("554 SMTP synchronization error");
+    const std::string what =
+        "up.example:587 sent octets that are not TLS, perhaps a reply in plain text inside TLS "
+        "(unencrypted, so not relayed): \"554 SMTP synchronization error\"" +
+        std::string(after_end ? ", after the end of data" : "");
+    const std::string said = d.take_to_client();
+    EXPECT_TRUE(said.starts_with("421")) << said;
+    EXPECT_EQ(said.find("\r\n554"), std::string::npos) << said;
+    ASSERT_TRUE(d.ending());
+    EXPECT_EQ(d.ending()->kind, Ending::Kind::upstream_closed);
+    EXPECT_EQ(d.ending()->reason, what + std::string(after_end ? may_have_the_message_reason : ""));
+  }
+}
+
 TEST(Dialogue, MalformedUpstreamReplyIsAnError) {
   const Result r = run_all_splits({client("NOOP\r\n"), upstream("hello there\r\n")});
   EXPECT_EQ(r.client_per_step[1],

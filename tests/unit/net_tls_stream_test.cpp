@@ -124,6 +124,27 @@ class TlsStreamTest : public ::testing::Test {
     }
   }
 
+  // Reads into `got` until a read fails: its error (eof after a close_notify).
+  std::error_code read_to_end(TlsStream& stream, std::string& got) {
+    std::error_code end;
+    asio::co_spawn(
+        io_,
+        [&]() -> asio::awaitable<void> {
+          std::vector<char> buffer(65536);
+          for (;;) {
+            auto [ec, n] = co_await stream.read_some(asio::buffer(buffer));
+            if (ec) {
+              end = ec;
+              co_return;
+            }
+            got.append(buffer.data(), n);
+          }
+        },
+        asio::detached);
+    run();
+    return end;
+  }
+
   TempDir dir_;
   asio::io_context io_;
   bssl::UniquePtr<SSL_CTX> server_ctx_;
@@ -397,23 +418,8 @@ TEST_F(TlsStreamTest, CloseNotifyAfterTheLastBytesIsTheEndOfTheStream) {
   write_all(*p->server, {sent});
   run();
   p->server->shutdown();
-  std::error_code end;
   std::string got;
-  asio::co_spawn(
-      io_,
-      [&]() -> asio::awaitable<void> {
-        std::vector<char> buffer(65536);
-        for (;;) {
-          auto [ec, n] = co_await p->client->read_some(asio::buffer(buffer));
-          if (ec) {
-            end = ec;
-            co_return;
-          }
-          got.append(buffer.data(), n);
-        }
-      },
-      asio::detached);
-  run();
+  const std::error_code end = read_to_end(*p->client, got);
   EXPECT_EQ(got, sent);
   EXPECT_EQ(end, asio::error::eof) << end.message();
 }
@@ -462,6 +468,35 @@ TEST_F(TlsStreamTest, EachEndKnowsWhenItsPeerSentPlainText) {
     EXPECT_TRUE(ec);
     EXPECT_TRUE(stream.handshake_read_plain_text()) << ec.message();
   }
+}
+
+// Exim writes the replies that end a session in plain text on its TLS connection: the read
+// after the records before it fails, and the stream gives the text's first line, capped; a
+// failure on octets that are no text (a forged record) gives none.
+TEST_F(TlsStreamTest, PlainTextAfterTheHandshakeIsGivenAsTextOnlyWhenItIsText) {
+  struct Case {
+    std::string raw;
+    std::size_t limit;
+    std::string want;
+  };
+  for (const Case& c : {Case{"554 SMTP synchronization error\r\n500 more\r\n", 200,
+                             "554 SMTP synchronization error"},
+                        Case{"421 exim.test: SMTP command timeout\r\n", 12, "421 exim.tes"},
+                        Case{std::string("\x17\x03\x03\x00\x05hello", 10), 200, ""}}) {
+    SCOPED_TRACE(c.want);
+    auto p = connect();
+    write_all(*p->server, {"250 OK id=1\r\n"});
+    run();
+    asio::write(p->server_socket, asio::buffer(c.raw));  // beside TLS, not in a record
+    std::string got;
+    const std::error_code end = read_to_end(*p->client, got);
+    EXPECT_EQ(got, "250 OK id=1\r\n");
+    ASSERT_TRUE(end);
+    EXPECT_EQ(p->client->take_plain_text_after_handshake(end, c.limit), c.want) << end.message();
+  }
+  // A close is no text, whatever was read last.
+  auto p = connect();
+  EXPECT_EQ(p->client->take_plain_text_after_handshake(asio::error::eof, 200), "");
 }
 
 }  // namespace
