@@ -1,5 +1,6 @@
 // `mailtap explain CODE [ENHANCED] [TEXT...]`: what a reply means and what usually fixes it,
-// from the table `show` and `audit` use, with the wordings of Gmail, Microsoft 365 and Postfix.
+// from the table `show` and `audit` use, with the wordings of Gmail, Microsoft 365, Postfix and
+// Exim.
 #include <memory>
 #include <string>
 #include <vector>

@@ -1,5 +1,6 @@
 #include "tools/reply_codes.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <utility>
@@ -353,7 +354,8 @@ constexpr const char* kSendAsFix =
     "permission.";
 
 // Wordings from Google's and Microsoft's documentation of their submission servers
-// (smtp.gmail.com:587/465, smtp.office365.com:587), Postfix's smtpd, and mailtap's own replies.
+// (smtp.gmail.com:587/465, smtp.office365.com:587), Postfix's smtpd, Exim, and mailtap's own
+// replies.
 constexpr std::array kWordings{
     // mailtap's restatement of a server's refusal of its own AUTH comes first: the server's
     // words it quotes (Gmail's 454 4.7.0 rate limit) are not the reply's.
@@ -550,6 +552,14 @@ constexpr std::array kWordings{
                  "Send the command in valid UTF-8: set the terminal (or the client) to UTF-8, "
                  "or type the address in ASCII; a non-ASCII address also needs SMTPUTF8 on "
                  "MAIL FROM."},
+    // Exim 4.96 refuses a BDAT message whose header lines end in a bare LF (DATA it takes).
+    WordingEntry{552, "", "not crlf terminated", "Exim",
+                 "the server refused the message because its lines end in a bare LF, not CRLF "
+                 "(Exim checks a BDAT message's header lines); mailtap passes the message's line "
+                 "ends as the client sent them",
+                 "End every line of the message with CRLF (\\r\\n): fix the program that "
+                 "writes it (a file with Unix line ends sent as BDAT chunks as it is); the size is "
+                 "not the problem."},
     WordingEntry{421, "4.3.0", "recording failed", "mailtap",
                  "mailtap's recording failed (a full disk, a lost database), so it accepts no new "
                  "sessions",
@@ -693,6 +703,22 @@ const char* listed_fix(int code, std::string_view enhanced) {
   return nullptr;
 }
 
+// 552 is "exceeded storage allocation" (RFC 5321), and most servers send it for a message too
+// big; some use it for other refusals (Exim's "552 Message header not CRLF terminated"), where
+// size advice would mislead. Without text, the usual meaning stands.
+constexpr const char* kOther552Fix =
+    "Permanent: the text names what the server refused, which is not the message's size; change "
+    "that before trying again.";
+
+bool text_speaks_of_size(std::string_view text) {
+  if (text.find_first_not_of("0123456789-. \r\n\t") == std::string_view::npos) return true;
+  constexpr std::array kSizeWords{
+      "size",  "big",    "large", "limit",    "exceed",   "quota",     "storage",    "full",
+      "space", "octets", "bytes", "too many", "too much", "recipient", "allocation", "length"};
+  return std::any_of(kSizeWords.begin(), kSizeWords.end(),
+                     [text](const char* w) { return contains_ignoring_case(text, w); });
+}
+
 // What any unlisted failure of its class calls for.
 std::string generic_fix(int code) {
   if (code / 100 == 4) return "Temporary: try again later.";
@@ -714,6 +740,8 @@ ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view t
   }
   if (code / 100 == 2) return a;  // nothing to fix
   const char* fix = listed_fix(code, enhanced);
+  // The size advice 552 has alone, where its text names another cause.
+  if (code == 552 && fix == listed_fix(552, {}) && !text_speaks_of_size(text)) fix = kOther552Fix;
   a.fix = fix != nullptr ? std::string(fix) : generic_fix(code);
   return a;
 }

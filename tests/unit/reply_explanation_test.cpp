@@ -88,6 +88,23 @@ TEST(ReplyAdvice, PostfixUtf8RefusalsNameTheirCause) {
   EXPECT_EQ(bad_utf8.fix.find("512"), std::string::npos) << bad_utf8.fix;
 }
 
+// Exim 4.96 refuses bare-LF header lines in a BDAT message with a 552, the code most servers
+// give a message too big: the advice must be about line ends, not size.
+TEST(ReplyAdvice, A552ThatIsNotAboutSizeGetsNoSizeAdvice) {
+  const auto crlf = advise_reply(552, "", "552 Message header not CRLF terminated\r\n");
+  EXPECT_EQ(crlf.server, "Exim");
+  EXPECT_NE(crlf.fix.find("CRLF"), std::string::npos) << crlf.fix;
+  EXPECT_EQ(crlf.fix.find("smaller"), std::string::npos) << crlf.fix;
+  EXPECT_NE(crlf.meaning.find("bare LF"), std::string::npos) << crlf.meaning;
+  const auto other = advise_reply(552, "", "552 Message rejected by content policy");
+  EXPECT_EQ(other.fix.find("smaller"), std::string::npos) << other.fix;
+  EXPECT_NE(other.fix.find("not the message's size"), std::string::npos) << other.fix;
+  // Size refusals, and a 552 with no text, keep the size advice.
+  for (const char* text : {"", "552", "552 Message size exceeds maximum permitted",
+                           "552 5.3.4 Message size exceeds fixed limit", "552 Too much mail data"})
+    EXPECT_NE(advise_reply(552, "", text).fix.find("smaller"), std::string::npos) << text;
+}
+
 TEST(ReplyAdvice, MailtapReasonsOnlyInMailtapReplies) {
   EXPECT_EQ(advise_reply(421, "4.7.0",
                          "mailtap: 127.0.0.1:25 does not offer STARTTLS; refusing to continue")
