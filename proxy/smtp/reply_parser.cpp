@@ -29,13 +29,52 @@ std::string Reply::text() const {
   return lines.empty() ? std::string{} : lines.front();
 }
 
-std::string reply_summary(std::string_view raw) {
-  std::string line(raw.substr(0, raw.find_first_of("\r\n")));
-  const bool continued =
-      line.size() >= 4 && line[3] == '-' &&
-      std::all_of(line.begin(), line.begin() + 3, [](char c) { return c >= '0' && c <= '9'; });
-  if (continued) line[3] = ' ';
+namespace {
+// The line at the start of rest, without its line end; rest moves past both.
+std::string_view take_line(std::string_view& rest) {
+  const std::size_t end = std::min(rest.find_first_of("\r\n"), rest.size());
+  const std::string_view line = rest.substr(0, end);
+  rest.remove_prefix(end);
+  if (rest.starts_with("\r\n"))
+    rest.remove_prefix(2);
+  else if (!rest.empty())
+    rest.remove_prefix(1);
   return line;
+}
+
+std::string_view without_leading_blanks(std::string_view text) {
+  const std::size_t start = text.find_first_not_of(" \t");
+  return start == std::string_view::npos ? std::string_view{} : text.substr(start);
+}
+}  // namespace
+
+std::string reply_summary(std::string_view raw) {
+  std::string_view rest = raw;
+  std::string_view line = take_line(rest);
+  if (!is_reply_line(line) || line.size() == 3 || line[3] != '-') return std::string(line);
+  // Every line's text: the last often holds what matters (Exim's "250 OK id=..." after its
+  // "250- 22 byte chunk, total 22"); a status repeated on each line is said once.
+  const std::string_view code = line.substr(0, 3);
+  const std::string status = parse_enhanced_status(without_leading_blanks(line.substr(4)));
+  std::string out = std::string(code) + ' ';
+  bool first = true;
+  bool said = false;
+  for (;;) {
+    std::string_view text =
+        without_leading_blanks(line.substr(std::min<std::size_t>(4, line.size())));
+    if (!first && !status.empty() && parse_enhanced_status(text) == status)
+      text = without_leading_blanks(text.substr(status.size()));
+    if (!text.empty()) {
+      out += said ? "; " : "";
+      out += text;
+      said = true;
+    }
+    if (line.size() == 3 || line[3] == ' ') break;
+    line = take_line(rest);
+    first = false;
+    if (!is_reply_line(line) || line.substr(0, 3) != code) break;
+  }
+  return out;
 }
 
 std::string parse_enhanced_status(std::string_view text) {

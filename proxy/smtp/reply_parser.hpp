@@ -27,9 +27,11 @@ struct Reply {
 };
 
 // A recorded reply as one line for a person (the LAST REPLY of `mailtap sessions`, a message's
-// final reply in `mailtap show`): its first line as a one-line reply writes it, the code and the
-// text ("250 mx.example greets you", not the continuation's "250-mx.example greets you"),
-// without the line end. What has no "NNN-" start is only cut at the line end.
+// final reply in `mailtap show`): the code once, then every line's text, each without its
+// leading blanks, joined by "; " ("250 22 byte chunk, total 22; OK id=1xaP4y-0007PF-29" for
+// Exim's "250- 22 byte chunk, total 22" / "250 OK id=1xaP4y-0007PF-29"); an enhanced status the
+// first line gives is not repeated from the later lines. What has no "NNN-" start is only cut at
+// the line end.
 std::string reply_summary(std::string_view raw);
 
 // "5.7.0 Must issue..." -> "5.7.0"; empty if the text does not start with an enhanced status.

@@ -186,15 +186,25 @@ TEST(EnhancedStatus, ParsesOnlyRfc3463Codes) {
   EXPECT_EQ(parse_enhanced_status(""), "");
 }
 
-TEST(ReplySummary, TheCodeAndTheFirstLinesTextAsOneReplyLine) {
+TEST(ReplySummary, TheCodeOnceThenEveryLinesText) {
   EXPECT_EQ(reply_summary("250-mx.example greets you\r\n250-PIPELINING\r\n250 SMTPUTF8\r\n"),
-            "250 mx.example greets you");
+            "250 mx.example greets you; PIPELINING; SMTPUTF8");
   EXPECT_EQ(reply_summary("535-5.7.8 Username and Password not accepted.\r\n535 5.7.8 more\r\n"),
-            "535 5.7.8 Username and Password not accepted.");
+            "535 5.7.8 Username and Password not accepted.; more");
   EXPECT_EQ(reply_summary("221 2.0.0 Bye\r\n"), "221 2.0.0 Bye");
-  EXPECT_EQ(reply_summary("250-\r\n250 x\r\n"), "250 ");
+  EXPECT_EQ(reply_summary("250-\r\n250 x\r\n"), "250 x");
   EXPECT_EQ(reply_summary("ab-c\nd"), "ab-c") << "no code: only cut at the line end";
   EXPECT_EQ(reply_summary(""), "");
+}
+
+// Exim's answer to BDAT ... LAST: the queue id is on the last line, and the first line's text
+// starts with a blank.
+TEST(ReplySummary, KeepsEximsQueueIdWithoutADoubledSpace) {
+  EXPECT_EQ(reply_summary("250- 22 byte chunk, total 22\r\n250 OK id=1xaP4y-0007PF-29\r\n"),
+            "250 22 byte chunk, total 22; OK id=1xaP4y-0007PF-29");
+  EXPECT_EQ(reply_summary("250- 22 byte chunk, total 22\r\n250 OK id=1xaP4y\r\n421 x\r\n"),
+            "250 22 byte chunk, total 22; OK id=1xaP4y")
+      << "only one reply";
 }
 
 }  // namespace

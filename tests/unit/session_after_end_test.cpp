@@ -16,7 +16,7 @@ constexpr net::LingerLimits limits{2s, std::size_t{1} << 20};
 
 TEST(AfterEnd, NamesEachReplyByItsSummaryAndABacklogByItsLast) {
   EXPECT_EQ(reply_summaries("250 2.0.0 Ok: queued\r\n221-mx.test\r\n221 2.0.0 Bye\r\n"),
-            "250 2.0.0 Ok: queued, 221 mx.test");
+            "250 2.0.0 Ok: queued, 221 mx.test; 2.0.0 Bye");
   std::string backlog;
   for (int i = 0; i < 10; ++i) backlog += "250 2.0.0 Ok\r\n";
   backlog += "421 4.3.2 going away\r\n";

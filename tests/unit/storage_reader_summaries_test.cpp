@@ -97,8 +97,8 @@ class SessionSummariesTest : public ::testing::Test {
 };
 
 // A session that ended on a reply of several lines (the client left after EHLO) lists it as
-// one reply line: the code and the first line's text, not the continuation's "250-".
-TEST_F(SessionSummariesTest, AMultiLineLastReplyIsItsCodeAndFirstLine) {
+// one line: the code once, then each line's text, not the continuation's "250-".
+TEST_F(SessionSummariesTest, AMultiLineLastReplyIsItsCodeAndEveryLinesText) {
   session(*rec, kT0 + 3h, "mx.example.org", "", Outcome::client_closed,
           {{220, "220 hi\r\n"},
            {250, "250-mx.example.org greets you\r\n250-PIPELINING\r\n250 SMTPUTF8\r\n"}});
@@ -107,7 +107,7 @@ TEST_F(SessionSummariesTest, AMultiLineLastReplyIsItsCodeAndFirstLine) {
   ASSERT_TRUE(reader->session_summaries({}, rows, error)) << error;
   ASSERT_EQ(rows.size(), 4u);
   EXPECT_EQ(rows[0].last_reply_code, 250);
-  EXPECT_EQ(rows[0].last_reply, "250 mx.example.org greets you");
+  EXPECT_EQ(rows[0].last_reply, "250 mx.example.org greets you; PIPELINING; SMTPUTF8");
 }
 
 TEST_F(SessionSummariesTest, ListsNewestFirstWithWhatEachRowShows) {

@@ -727,12 +727,39 @@ function renderTranscript(detail, explanations) {
   return box;
 }
 
-// A recorded reply as one line, as `mailtap show` and the list's "Last reply" give it: its
-// first line, "250-" read as "250 ".
+// A recorded reply as one line, as `mailtap show` and the list's "Last reply" give it (as
+// smtp::reply_summary): the code once, then every line's text joined by "; " (Exim's queue id
+// is on the last line of its answer to BDAT ... LAST), a repeated enhanced status said once.
 function replySummary(raw) {
-  const end = raw.search(/\r?\n|\r/);
-  const line = end < 0 ? raw : sliceText(raw, 0, end);
-  return /^\d{3}-/.test(line) ? joinText(sliceText(line, 0, 3), " ", sliceText(line, 4)) : line;
+  const text = String(raw);
+  const lines = [];
+  const breaks = /\r?\n|\r/g;
+  let at = 0;
+  for (let m; (m = breaks.exec(text)) !== null; at = m.index + m[0].length) lines.push([at, m.index]);
+  lines.push([at, text.length]);
+  const first = text.slice(lines[0][0], lines[0][1]);
+  if (!/^[1-5]\d\d-/.test(first)) return sliceText(raw, lines[0][0], lines[0][1]);
+  const code = first.slice(0, 3);
+  const status = (first.slice(4).trimStart().match(/^[245]\.\d{1,3}\.\d{1,3}(?= |$)/) || [""])[0];
+  const skipBlanks = (from, end) => {
+    while (from < end && /\s/.test(text[from])) from++;
+    return from;
+  };
+  const parts = [code + " "];
+  for (let i = 0; i < lines.length; i++) {
+    const [start, end] = lines[i];
+    const line = text.slice(start, end);
+    if (!/^[1-5]\d\d([ -]|$)/.test(line) || line.slice(0, 3) !== code) break;
+    let from = skipBlanks(Math.min(start + 4, end), end);
+    const said = text.slice(from, end);
+    if (i > 0 && status && (said === status || said.startsWith(status + " "))) from = skipBlanks(from + status.length, end);
+    if (from < end) {
+      if (parts.length > 1) parts.push("; ");
+      parts.push(sliceText(raw, from, end));
+    }
+    if (line[3] !== "-") break;
+  }
+  return joinText(...parts);
 }
 
 // Each RCPT with the server's reply beside it, a refused one marked: the server took the
