@@ -85,6 +85,23 @@ std::string mboxrd_from_line(const storage::SessionRow& s, const storage::Messag
   return "From " + envelope_sender(m.message.mail_from) + " " + when + "\n";
 }
 
+// A message the server did not accept (no 2xx to its end of data or last chunk) is exported as
+// recorded, just as a delivered one is: a note says so, for whoever compares the export with what
+// the server's mailbox holds (docs/tools/export.md). JSON carries final_code instead.
+void note_if_not_accepted(std::int64_t session_id, const storage::MessageRow& m) {
+  const int code = m.message.final_code;
+  if (code >= 200 && code < 300) return;
+  std::string note = "export: warning: session " + std::to_string(session_id) + " message " +
+                     std::to_string(m.seq);
+  std::string_view reply = m.message.final_reply;
+  while (!reply.empty() && (reply.back() == '\n' || reply.back() == '\r')) reply.remove_suffix(1);
+  if (reply.empty())
+    note += " had no reply to its end of data (the session ended first; the server may have it)";
+  else
+    note += " was not accepted by the server: " + escape_line(reply);
+  log::warning(note + "; exported as recorded");
+}
+
 bool is_directory(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -249,6 +266,7 @@ int export_mbox(const ExportArgs& a, storage::Reader& reader,
           if (m.message.body_truncated)
             log::warning("export: warning: session " + std::to_string(s.id) + " message " +
                          std::to_string(m.seq) + " is truncated in the record");
+          note_if_not_accepted(s.id, m);
           return true;
         },
         error);
@@ -293,6 +311,7 @@ int write_eml_directory(const ExportArgs& a, storage::Reader& reader,
               std::string line = path;
               if (m.message.body_truncated) line += "  (truncated in the record)";
               if (!write_stdout(line + "\n")) return written = false;  // said by write_stdout
+              note_if_not_accepted(id, m);
               return true;
             },
             e);
@@ -329,6 +348,7 @@ int export_eml(const ExportArgs& a, storage::Reader& reader,
         const bool messages_read = session.for_each_message(
             [&](const storage::MessageRow& m) {
               status = export_body(a.output, session.octets(), m);
+              if (status == 0) note_if_not_accepted(session.detail().session.id, m);
               exported = true;
               return false;  // done
             },

@@ -878,6 +878,42 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertEqual(code, 0, out)
         self.assertIn(f"completed the recorded dialogue of session {sid}", out)
 
+    def test_export_says_which_messages_the_server_refused(self):
+        """A message Postfix refused at the end of data (552, past message_size_limit) is in an
+        mbox or .eml export as recorded, as a delivered one is: stderr names it and the reply,
+        and says nothing of the delivered one (servers-F3: it was exported unmarked, so an
+        export held a message the server's mailbox did not)."""
+        with h.Postfix(self.pki, extra_main={"message_size_limit": "20000"}) as limited, \
+                h.Mailtap(limited.submission, ca_file=self.pki.ca_cert, db=self.db) as proxy:
+            before = {row[0] for row in self.sessions()}
+            tok = h.unique_token()
+            big = h.make_message(h.unique_token(), body="\n".join(["y" * 78] * 600))
+            with smtplib.SMTP("127.0.0.1", proxy.port, timeout=30) as c:
+                c.ehlo("client.test")
+                self.assertEqual(c.sendmail("sender@client.test", ["alice@example.test"],
+                                            h.make_message(tok)), {})
+                # No SIZE= on MAIL: Postfix learns the size only at the end of data.
+                self.assertEqual(c.mail("sender@client.test")[0], 250)
+                self.assertEqual(c.rcpt("alice@example.test")[0], 250)
+                code, reply = c.data(big)
+                self.assertEqual(code, 552, reply)
+            limited.wait_for_message(tok)
+            sid = self.wait_new_session(before)
+        note = f"session {sid} message 2 was not accepted by the server: 552 5.3.4"
+        mbox = self.tool("export", sid, "--format", "mbox", "--db", self.db)
+        self.assertEqual(mbox.returncode, 0, mbox.stderr)
+        self.assertEqual(mbox.stdout.count("\nFrom sender@client.test "), 1)  # both exported
+        self.assertIn(note, mbox.stderr)
+        self.assertNotIn("message 1", mbox.stderr)
+        emls = self.tmp / f"refused-{sid}"
+        eml = self.tool("export", sid, "--format", "eml", "-o", emls, "--db", self.db)
+        self.assertEqual(eml.returncode, 0, eml.stderr)
+        self.assertEqual(len(list(emls.iterdir())), 2)
+        self.assertIn(note, eml.stderr)
+        self.assertNotIn("message 1", eml.stderr)
+        exported = json.loads(self.tool("export", sid, "--db", self.db).stdout)
+        self.assertEqual([m["final_code"] for m in exported["messages"]], [250, 552])
+
 
 MIB = 1 << 20
 
