@@ -190,6 +190,14 @@ struct StoredBodyPiece {
   std::uint64_t seq = 0;  // the event's
 };
 
+// Of a StoredMessage whose body has more pieces than its first batch: where the rest are.
+struct StoredPiecesLeft {
+  std::string session_started_at;  // as stored: whose pieces they are (prune, a reused id)
+  InlineBodyBudget budget;         // as it stood after the first batch
+  bool in_body_file = false;       // some of them are in the body file
+  bool in_rows = false;            // some are left in their rows (StoredBodyPiece::row_id)
+};
+
 // A message without the octets of its body that are in the body file, and where those are: what
 // a reader needs to pass on a body of any size without holding it (StoredBodyReader).
 struct StoredMessage {
@@ -206,6 +214,11 @@ struct StoredMessage {
   // What reads the pieces left in their rows (StoredBodyPiece::row_id) or the body left in the
   // message's row (MessageRow::body_left_in_row); null if none was.
   std::shared_ptr<RowBodyReader> row_bodies;
+  // Set when the body has more pieces than the first batch `pieces` holds (kBodyPieceBatch: a
+  // body has a piece per read of the client or BDAT chunk, a million for a million `BDAT 1`):
+  // the rest are read from the record a batch at a time as the body is read
+  // (more_stored_pieces), never held at once.
+  std::optional<StoredPiecesLeft> pieces_left;
 };
 
 // A session row with what a list of sessions shows beside it (`mailtap sessions`, the web

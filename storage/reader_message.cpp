@@ -3,6 +3,7 @@
 
 #include "storage/reader.hpp"
 #include "storage/reader_impl.hpp"
+#include "storage/stored_body.hpp"
 
 namespace mailtap::storage {
 
@@ -40,7 +41,8 @@ Status load_message_recipients(Reader::Impl& impl, MessageRow& row) {
 
 // Since schema v4 a body is the body events of its transaction (reader.cpp's attach_bodies).
 // Octets the rows hold past the first kInlineBodyOctets (recorded before schema v6) are left
-// there, as the body file's are.
+// there, as the body file's are. Only the first kBodyPieceBatch pieces are kept: of the rest,
+// where they are, for the body file and the rows' reader to be held from this snapshot.
 Status load_body_pieces(Reader::Impl& impl, StoredMessage& m) {
   Statement st;
   if (Status s = impl.db.prepare(
@@ -59,6 +61,8 @@ Status load_body_pieces(Reader::Impl& impl, StoredMessage& m) {
     p.file_length = r.column_int(4);
     p.seq = static_cast<std::uint64_t>(r.column_int(5));
     const std::int64_t length = r.column_int(2);
+    if (m.pieces.size() == kBodyPieceBatch && !m.pieces_left)
+      m.pieces_left.emplace().budget = budget;
     if (budget.keeps(m.row.message.transaction, p.file_offset.has_value(), length)) {
       p.bytes = r.column_blob(0);
     } else if (!p.file_offset && length > 0) {
@@ -66,7 +70,12 @@ Status load_body_pieces(Reader::Impl& impl, StoredMessage& m) {
       p.file_offset = 0;
       p.file_length = length;
     }
-    m.pieces.push_back(std::move(p));
+    if (!m.pieces_left) {
+      m.pieces.push_back(std::move(p));
+      return;
+    }
+    m.pieces_left->in_body_file |= p.file_offset.has_value() && !p.row_id;
+    m.pieces_left->in_rows |= p.row_id.has_value();
   });
 }
 
@@ -80,20 +89,28 @@ Status load_stored_message(Reader::Impl& impl, std::int64_t session_id, std::uin
   if (m.row.message.transaction != 0) {
     if (Status s = load_body_pieces(impl, m); !s.ok()) return s;
   }
+  if (m.pieces_left) {
+    if (Status s = impl.rows_for(
+            "SELECT started_at FROM sessions WHERE id = ?1", session_id,
+            [&](const Statement& r) { m.pieces_left->session_started_at = r.column_text(0); });
+        !s.ok())
+      return s;
+  }
   out = std::move(m);
   return {};
 }
 
 // Whether some of the message's body is in the body file.
 bool in_body_file(const StoredMessage& m) {
-  return std::any_of(m.pieces.begin(), m.pieces.end(), [](const StoredBodyPiece& p) {
-    return p.file_offset.has_value() && !p.row_id;
-  });
+  return (m.pieces_left && m.pieces_left->in_body_file) ||
+         std::any_of(m.pieces.begin(), m.pieces.end(), [](const StoredBodyPiece& p) {
+           return p.file_offset.has_value() && !p.row_id;
+         });
 }
 
 // Whether some of the message's body was left in its rows, or all of it in its own.
 bool left_in_rows(const StoredMessage& m) {
-  return m.row.body_left_in_row ||
+  return m.row.body_left_in_row || (m.pieces_left && m.pieces_left->in_rows) ||
          std::any_of(m.pieces.begin(), m.pieces.end(),
                      [](const StoredBodyPiece& p) { return p.row_id.has_value(); });
 }

@@ -1,6 +1,7 @@
 #include "storage/stored_body.hpp"
 
 #include <algorithm>
+#include <memory>
 
 #include "proxy/smtp/message_body.hpp"
 #include "storage/row_body_reader.hpp"
@@ -76,6 +77,11 @@ StoredBodyReader::StoredBodyReader(const StoredMessage& message, MorePieces more
 
 bool StoredBodyReader::read(const std::function<bool(std::string_view)>& emit, std::string& error) {
   error.clear();
+  if (message_.pieces_left && !more_) {  // a part of the body is no body
+    error = "message " + std::to_string(message_.row.seq) + " of session " +
+            std::to_string(message_.session_id) + ": its body's later pieces were not asked for";
+    return false;
+  }
   const smtp::Message& m = message_.row.message;
   Chunker out(emit);
   const auto take = [&out](std::string_view kept) { out.take(kept); };
@@ -252,6 +258,35 @@ bool SessionOctets::stored(const MessageRow& message, bool inline_only, StoredMe
   }
   if (inline_only) inline_pieces_only(m.pieces, more, complete);
   return true;
+}
+
+StoredBodyReader::MorePieces more_stored_pieces(Reader& reader, const StoredMessage& message,
+                                                std::mutex* lock) {
+  if (!message.pieces_left || message.pieces.empty()) return {};
+  struct Reading {
+    std::int64_t session_id;
+    std::string started_at;
+    MessageRow row;
+    std::uint64_t first_batch_end;
+    InlineBodyBudget after_first_batch;
+    InlineBodyBudget budget;  // of the reading under way
+  };
+  auto reading = std::make_shared<Reading>(Reading{message.session_id,
+                                                   message.pieces_left->session_started_at,
+                                                   message.row,
+                                                   message.pieces.back().seq,
+                                                   message.pieces_left->budget,
+                                                   {}});
+  reading->row.message.recipients.clear();  // only its transaction is needed
+  return [&reader, lock, reading](std::uint64_t after, std::vector<StoredBodyPiece>& out,
+                                  std::string& error) {
+    // A reading of the body from its start comes here first past the first batch.
+    if (after == reading->first_batch_end) reading->budget = reading->after_first_batch;
+    std::unique_lock<std::mutex> held;
+    if (lock) held = std::unique_lock(*lock);
+    return reader.message_body_pieces(reading->session_id, reading->started_at, reading->row, after,
+                                      kBodyPieceBatch, reading->budget, out, error);
+  };
 }
 
 bool SessionOctets::message_body(const MessageRow& message, const Emit& emit, std::string& error) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -65,6 +66,13 @@ class StoredBodyReader {
   const StoredMessage& message_;
   MorePieces more_;
 };
+
+// What reads the pieces of `message` (from reader.stored_message) past its first batch, a batch
+// at a time, each under `lock` when given (a Reader shared by threads): for StoredBodyReader.
+// Empty when it has none left. Each reading of the body from its start reads them anew; one
+// of a session pruned since is an error, never another session's octets.
+StoredBodyReader::MorePieces more_stored_pieces(Reader& reader, const StoredMessage& message,
+                                                std::mutex* lock = nullptr);
 
 // The octets of a session loaded with Reader::BodyOctets::leave_in_file (or leave_past_inline:
 // then also those left in their rows, EventRow::row_id), read from the record as they are

@@ -1136,53 +1136,77 @@ def multiply_event(db, session: int, seq: int, copies: int, stored_at: int) -> N
 
 class WebManyBodyPiecesMemoryTest(h.IntegrationCase):
     """A message of many BDAT chunks (its client chooses their size: `BDAT 1` each): the page's
-    view and the download read its body's pieces from the record a batch at a time, in the pass
-    that counts the JSON's length and in the one that sends it. (They gathered every piece of
-    the message in one vector in each: about 100 octets a piece, 100 MB for a million chunks.)"""
+    view and the download, and the message's own routes (its view, /raw, a part), read its
+    body's pieces from the record a batch at a time, in the pass that counts the answer's
+    length and in the one that sends it. (They gathered every piece of the message in one
+    vector in each: about 100 octets a piece, 100 MB for a million chunks.)"""
 
     CHUNKS = 300_000
 
-    def test_the_view_and_the_download_do_not_hold_the_body_pieces(self):
-        db = self.tmp / "chunks.db"
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "chunks.db"
         sink = h.BodySink(chunking=True)
-        self.addCleanup(sink.close)
-        # More than the database holds of a body: the rest of it is in the body file.
-        first = b"Subject: many chunks\r\n\r\n" + b"x" * 100_000
-        with h.Mailtap(sink.address, tls="none", db=db) as mt, h.SmtpSocket(mt.port) as c:
-            c.cmd(b"EHLO client.test")
-            c.cmd(b"MAIL FROM:<a@example.test>")
-            c.cmd(b"RCPT TO:<b@example.test>")
-            self.assertEqual(c.cmd(b"BDAT %d\r\n%s" % (len(first), first), eol=b"").code, 250)
-            self.assertEqual(c.cmd(b"BDAT 1\r\nx", eol=b"").code, 250)
-            self.assertEqual(c.cmd(b"BDAT 1 LAST\r\ny", eol=b"").code, 250)
-            c.cmd(b"QUIT")
-        with contextlib.closing(sqlite3.connect(db)) as con:
+        try:
+            # More than the database holds of a body: the rest of it is in the body file.
+            first = b"Subject: many chunks\r\n\r\n" + b"x" * 100_000
+            with h.Mailtap(sink.address, tls="none", db=cls.db) as mt, \
+                    h.SmtpSocket(mt.port) as c:
+                c.cmd(b"EHLO client.test")
+                c.cmd(b"MAIL FROM:<a@example.test>")
+                c.cmd(b"RCPT TO:<b@example.test>")
+                assert c.cmd(b"BDAT %d\r\n%s" % (len(first), first), eol=b"").code == 250
+                assert c.cmd(b"BDAT 1\r\nx", eol=b"").code == 250
+                assert c.cmd(b"BDAT 1 LAST\r\ny", eol=b"").code == 250
+                c.cmd(b"QUIT")
+        finally:
+            sink.close()
+        with contextlib.closing(sqlite3.connect(cls.db)) as con:
             # The chunk of "x" (in the body file too, after the first), and the last octet of
             # the first chunk's in the body file (an x).
-            (session, x) = con.execute(
+            (cls.session, x) = con.execute(
                 "SELECT session_id, seq FROM events WHERE kind = 'bdat_chunk' AND "
                 "(length(bytes) = 1 OR file_length = 1) ORDER BY seq").fetchone()
             (last_x,) = con.execute("SELECT file_offset + file_length - 1 FROM events WHERE "
                                     "kind = 'bdat_chunk' AND file_length > 1").fetchone()
-        multiply_event(db, session, x, self.CHUNKS, last_x)
-        body = first + b"x" * (self.CHUNKS + 1) + b"y"
+        multiply_event(cls.db, cls.session, x, cls.CHUNKS, last_x)
+        cls.body = first + b"x" * (cls.CHUNKS + 1) + b"y"
 
-        env = h.small_asan_quarantine()
-        with w.WebServer(db, env=env) as web:
+    def requests_growth(self, *paths) -> tuple:
+        """The answers to `paths`, in turn, and how much mailtap web's peak grew for them."""
+        with w.WebServer(self.db, env=h.small_asan_quarantine()) as web:
             self.assertEqual(w.request(web.port, "/api/sessions").status, 200)
             base = vm_hwm(web.proc.pid)
-            view = w.request(web.port, f"/api/sessions/{session}")
-            download = w.request(web.port, f"/api/sessions/{session}/download")
-            grew = vm_hwm(web.proc.pid) - base
+            answers = [w.request(web.port, path) for path in paths]
+            return answers, vm_hwm(web.proc.pid) - base
+
+    def test_the_view_and_the_download_do_not_hold_the_body_pieces(self):
+        session = self.session
+        (view, download), grew = self.requests_growth(f"/api/sessions/{session}",
+                                                      f"/api/sessions/{session}/download")
         self.assertEqual(view.status, 200)
         (m,) = view.json()["session"]["messages"]
         self.assertTrue(m["body_preview"])
-        self.assertTrue(body.startswith(octets(m, "body")))
+        self.assertTrue(self.body.startswith(octets(m, "body")))
         self.assertEqual(download.status, 200)
         (m,) = json.loads(download.body)["messages"]
-        self.assertTrue(octets(m, "body") == body, "the download's body is not the message's")
+        self.assertTrue(octets(m, "body") == self.body, "the download's body is not the message's")
         self.assertLess(grew, 16 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB for the view "
                         f"and the download of a message of {self.CHUNKS} chunks")
+
+    def test_the_message_its_source_and_its_part_do_not_hold_the_body_pieces(self):
+        base = f"/api/sessions/{self.session}/messages/1"
+        (message, raw, part), grew = self.requests_growth(base, f"{base}/raw", f"{base}/parts/0")
+        self.assertEqual(message.status, 200)
+        self.assertEqual(len(message.json()["parts"]), 1)
+        self.assertEqual(raw.status, 200)
+        self.assertTrue(raw.body == self.body, "the source is not the message's")
+        self.assertEqual(part.status, 200)
+        self.assertTrue(part.body == self.body.split(b"\r\n\r\n", 1)[1],
+                        "the part is not the message's text")
+        self.assertLess(grew, 16 * MIB, f"mailtap web grew {grew / MIB:.1f} MiB for the message, "
+                        f"its source and its part, of {self.CHUNKS} chunks")
 
 
 class WebDownloadMemoryTest(h.IntegrationCase):

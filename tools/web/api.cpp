@@ -408,7 +408,8 @@ Response part_head(const Route& route, const MimePart& part) {
 // A stored message and its body's reader, which refers to it: kept together for as long as the
 // response is being sent.
 struct SourceStream {
-  explicit SourceStream(storage::StoredMessage m) : stored(std::move(m)), body(stored) {}
+  SourceStream(storage::StoredMessage m, storage::Reader& reader, std::mutex& lock)
+      : stored(std::move(m)), body(stored, storage::more_stored_pieces(reader, stored, &lock)) {}
   const storage::StoredMessage stored;
   storage::StoredBodyReader body;
 };
@@ -417,8 +418,7 @@ struct SourceStream {
 // size costs a chunk or two of memory, where holding it would cost a copy per request (and the
 // page shares its process with the relay under `proxy --web`). Its length comes from a first
 // read, so that a body file that cannot supply it is a 500 rather than a download cut short.
-Response raw_response(const Route& route, storage::StoredMessage stored) {
-  auto source = std::make_shared<SourceStream>(std::move(stored));
+Response raw_response(const Route& route, const std::shared_ptr<SourceStream>& source) {
   std::uint64_t length = 0;
   std::string error;
   if (!source->body.size(length, error)) return error_response(500, error);
@@ -554,9 +554,9 @@ Response Api::message(const Route& route) {
   if (!stored)
     return error_response(404, "session " + std::to_string(route.session) + " has no message " +
                                    std::to_string(route.message));
-  if (route.kind == RouteKind::message_raw) return raw_response(route, std::move(*stored));
-
-  auto source = std::make_shared<SourceStream>(std::move(*stored));
+  // Its body's pieces past the first batch are read a batch at a time as it is read.
+  auto source = std::make_shared<SourceStream>(std::move(*stored), *reader_, mutex_);
+  if (route.kind == RouteKind::message_raw) return raw_response(route, source);
   if (route.kind == RouteKind::message_part) return part_response(route, std::move(source));
   LocatedMessage parsed;
   if (!locate_parts(source->body, parsed, error) ||
