@@ -40,18 +40,27 @@ void add_mechanisms(std::string_view list, std::vector<std::string>& out) {
   }
 }
 
-// SIZE's number, leading zeros and trailing white space allowed (a limit misread as none would
-// let a chunk cross it); one past 2^64-1 is read as that.
-std::uint64_t advertised_size(std::string_view text) {
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  if (text.empty()) return 0;
+// SIZE's parameter (RFC 1870: SIZE [SP 1*DIGIT]), read as its leading decimal number, leading
+// zeros allowed, one past 2^64-1 read as that. A server that puts a TAB before it or more after
+// it ("SIZE 20480 extra") still has that limit, and one misread as none would let a chunk cross
+// it: the digits count whatever follows them. No number at all is no limit (RFC 1870).
+std::uint64_t advertised_size(std::string_view parameter) {
+  const std::size_t start = parameter.find_first_not_of(" \t");
+  if (start == std::string_view::npos) return 0;
   std::uint64_t n = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return 0;
+  for (const char c : parameter.substr(start)) {
+    if (c < '0' || c > '9') break;
     const auto digit = static_cast<std::uint64_t>(c - '0');
     n = n > (UINT64_MAX - digit) / 10 ? UINT64_MAX : n * 10 + digit;
   }
   return n;
+}
+
+// The keyword SIZE, then SP or HT before its parameter, or nothing.
+bool is_size_line(std::string_view line) {
+  constexpr std::string_view kw = "SIZE";
+  return line.size() >= kw.size() && iequals(line.substr(0, kw.size()), kw) &&
+         (line.size() == kw.size() || line[kw.size()] == ' ' || line[kw.size()] == '\t');
 }
 
 // Splits raw reply bytes into lines, each with its own line ending.
@@ -76,8 +85,7 @@ Capabilities parse_capabilities(const Reply& reply) {
     if (iequals(kw, "STARTTLS")) caps.starttls = true;
     if (iequals(kw, "PIPELINING")) caps.pipelining = true;
     if (iequals(kw, "CHUNKING")) caps.chunking = true;
-    if (iequals(kw, "SIZE") && line.size() > 5 && line[4] == ' ')
-      caps.size = advertised_size(line.substr(5));
+    if (is_size_line(line)) caps.size = advertised_size(line.substr(4));
     if (iequals(kw, "AUTH") && line.size() > 5) {
       caps.auth = std::string(line.substr(5));
       add_mechanisms(line.substr(5), caps.auth_mechanisms);

@@ -50,6 +50,16 @@ TEST(Capabilities, SizeIsTheAdvertisedNumber) {
   EXPECT_EQ(size_of("250-SIZE 0"), 0u);
   EXPECT_EQ(size_of("250-SIZE 99999999999999999999999"), UINT64_MAX);
   EXPECT_EQ(size_of("250-PIPELINING"), 0u);
+  // EHLO parameters are SP-separated, but a server that puts a TAB there or words after the
+  // number still has that limit: read as none, a chunk could cross it (fail closed). The
+  // leading number counts; SIZE with no number at all sets no limit (RFC 1870).
+  EXPECT_EQ(size_of("250-SIZE\t20480"), 20480u);
+  EXPECT_EQ(size_of("250-SIZE 20480 extra"), 20480u);
+  EXPECT_EQ(size_of("250-SIZE  20480"), 20480u);
+  EXPECT_EQ(size_of("250-SIZE 20480kb"), 20480u);
+  EXPECT_EQ(size_of("250-SIZE\t"), 0u);
+  EXPECT_EQ(size_of("250-SIZE none"), 0u);
+  EXPECT_EQ(size_of("250-SIZEX 20480"), 0u);
 }
 
 TEST(Capabilities, BdatOctetsAllowedKeepAMarginBelowSize) {
