@@ -125,8 +125,12 @@ class Auditor {
     // older recordings kept the raw shapes in their DATA bytes, scanned as well.
     std::vector<std::pair<std::uint64_t, std::string>> noted_shapes;
     // The client's chunks whose BDAT replies have not come yet, oldest first (a recording made
-    // before chunks went one reply at a time may pipeline them).
-    std::deque<ChunkCommandScan> chunks;
+    // before chunks went one reply at a time may pipeline them), each with its BDAT line's event.
+    struct SentChunk {
+      std::uint64_t bdat_seq = 0;
+      ChunkCommandScan lines;
+    };
+    std::deque<SentChunk> chunks;
   };
 
   // A session's smuggling shapes, listed once the messages say which number each
@@ -162,19 +166,20 @@ class Auditor {
     using smtp::EventKind;
     if (e.verb != "BDAT") return;
     if (e.direction == smtp::Direction::client_to_upstream && e.kind == EventKind::command) {
-      st.chunks.emplace_back();
+      st.chunks.push_back({seq, {}});
     } else if (e.direction == smtp::Direction::client_to_upstream &&
                e.kind == EventKind::bdat_chunk && !st.chunks.empty()) {
-      st.chunks.back().add(e.bytes);
+      st.chunks.back().lines.add(e.bytes);
     } else if (!smtp::from_client(e.direction) && e.kind == EventKind::reply &&
                !st.chunks.empty()) {
-      std::set<std::string> found = st.chunks.front().take();
+      const std::uint64_t bdat_seq = st.chunks.front().bdat_seq;
+      std::set<std::string> found = st.chunks.front().lines.take();
       st.chunks.pop_front();
       if (e.reply_code < 500 || found.empty()) return;
       std::string lines;
       for (const std::string& f : found) lines += (lines.empty() ? "" : ", ") + f;
       r.refused_chunks.push_back(
-          {session, "event " + std::to_string(seq) + ": the server refused a BDAT chunk (" +
+          {session, "event " + std::to_string(bdat_seq) + ": the server refused a BDAT chunk (" +
                         std::to_string(e.reply_code) + ") that holds lines beginning " + lines +
                         ": a server at its size limit may have read them as commands (Exim "
                         "does), and a message they sent is in no record"});

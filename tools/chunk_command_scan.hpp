@@ -13,7 +13,8 @@ namespace mailtap::tools {
 
 // The lines of a chunk handed over in pieces (its events), read as one stream: which begin with
 // a command that opens, fills, ends or resets a mail transaction ("MAIL FROM:", "RCPT TO:",
-// "BDAT ", "DATA", "RSET"; case-insensitive, from the line's first octet, as Exim reads a verb).
+// "BDAT ", or "DATA" or "RSET" alone, SP or HT after it allowed; case-insensitive, from the
+// line's first octet, as Exim reads a verb).
 class ChunkCommandScan {
  public:
   void add(std::string_view piece);
@@ -22,10 +23,14 @@ class ChunkCommandScan {
   bool any() const { return !found_.empty(); }
 
  private:
+  void read_line_part(std::string_view part, bool ends_line);
   void judge_line_start();
+  bool still_bare(std::string_view octets);
+  void start_line();
   std::string head_;  // the current line's first octets, up to the longest verb's length
-  bool at_line_start_ = true;
   bool head_done_ = false;
+  std::string_view bare_verb_;  // the line began DATA or RSET with only SP/HT after it so far
+  bool cr_ = false;             // and then a CR, its last octet so far
   std::set<std::string> found_;
 };
 

@@ -632,7 +632,7 @@ TEST(ToolsAuditReport, ARefusedChunkHoldingCommandShapedLinesIsListed) {
   ASSERT_EQ(r.refused_chunks.size(), 1u);
   EXPECT_EQ(r.refused_chunks[0].session, 1);
   EXPECT_EQ(r.refused_chunks[0].shapes,
-            "event 11: the server refused a BDAT chunk (552) that holds lines beginning BDAT, "
+            "event 8: the server refused a BDAT chunk (552) that holds lines beginning BDAT, "
             "MAIL FROM, RCPT TO, RSET: a server at its size limit may have read them as commands "
             "(Exim does), and a message they sent is in no record");
   EXPECT_NE(audit_report_json(r).find("\"refused_chunks_with_commands\":[{\"session\":1,"),
