@@ -643,6 +643,7 @@ void Dialogue::process_client() {
           progressed = release_held_bdat();
           break;
         }
+        if (chunk_reply_pending()) break;  // the line waits for it, in the framer
         if (std::optional<FramedLine> line = framer_.next_line()) {
           progress(0, /*complete=*/true);
           handle_line(std::move(*line));
@@ -902,16 +903,11 @@ void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
   // The chunk goes upstream with no reply awaited, so the transaction it is recorded for is
   // the one the server will have open when it reads it. When commands still awaiting replies
   // leave that open (a MAIL sent behind another, or behind an RSET with arguments), BDAT waits
-  // for their replies, as the line after a sync point does. So it does for the reply to the
-  // chunk before it: whether the server reads this chunk as a chunk depends on that (see
-  // bdat_chunk_refused_).
-  const bool chunk_reply_awaited =
-      std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) {
-        return p.kind == Pending::Kind::command && p.command == Verb::bdat && !p.bdat_last;
-      });
+  // for their replies, as the line after a sync point does. No line behind a chunk without
+  // LAST is read before that chunk's reply (chunk_reply_pending): whether the server reads this
+  // chunk as a chunk depends on it (see bdat_chunk_refused_).
   const TransactionTracker::Forecast forecast = forecast_transaction();
-  if (!forecast.certain() || chunk_reply_awaited ||
-      (!bdat_chunk_refused_.empty() && awaiting_reply())) {
+  if (!forecast.certain() || (!bdat_chunk_refused_.empty() && awaiting_reply())) {
     held_bdat_ = std::string(line);
     return;
   }
@@ -1439,10 +1435,24 @@ void Dialogue::on_client_input_exhausted() {
 }
 
 // A command that ends a pipelined group (ends_group) still awaits its reply: mailtap's own QUIT
-// may not go behind it yet.
+// may not go behind it yet. Nor behind a chunk without LAST (chunk_reply_pending).
 bool Dialogue::awaiting_group_end() const {
+  return chunk_reply_pending() ||
+         std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) {
+           return p.kind == Pending::Kind::command && ends_group(p.command);
+         });
+}
+
+// A chunk without LAST went upstream and its reply has not come. A server may stop reading it
+// short of its end (at a size limit below the SIZE it advertised: Exim computes its limit per
+// message) and run the rest as commands; a hidden "BDAT <n> LAST" there would take the lines
+// sent behind the chunk as its own chunk, and the replies would still match mailtap's commands
+// in number. So nothing goes upstream behind such a chunk before its reply, neither the client's
+// lines nor mailtap's QUIT: replies to a tail run as commands then answer no command mailtap
+// sent, and end the session as out of step.
+bool Dialogue::chunk_reply_pending() const {
   return std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) {
-    return p.kind == Pending::Kind::command && ends_group(p.command);
+    return p.kind == Pending::Kind::command && p.command == Verb::bdat && !p.bdat_last;
   });
 }
 

@@ -429,6 +429,7 @@ class Dialogue {
   void on_client_input_exhausted();
   // A reply is owed to a command that must end a pipelined group (RFC 2920 §3.1).
   bool awaiting_group_end() const;
+  bool chunk_reply_pending() const;
   // mailtap's own QUIT for a client that is gone (`why`, for the notes): inside an AUTH
   // exchange the server waits for a SASL response and would read a bare QUIT as one, so "*"
   // cancels the exchange first.

@@ -7,9 +7,10 @@
 // mailtap sends no end of data ("." line) for which the client did not send CRLF "." CRLF, and
 // (BDAT chunks and SASL responses aside) never a line ".\0", the end for C-string servers.
 // And between the chunks of a message, no command but BDAT and a bare RSET, NOOP or QUIT goes
-// upstream, chunks go one reply at a time and none after a refused one until an RSET,
-// nothing goes behind an unanswered NOOP there (see BetweenChunks), and no chunk takes its
-// transaction past the server's SIZE less mailtap's margin (see chunk_past_size).
+// upstream, nothing goes behind a chunk without LAST before its reply, none after a refused
+// one until an RSET, nothing goes behind an unanswered NOOP there (see BetweenChunks), and no
+// chunk takes its transaction past the server's SIZE less mailtap's margin (see
+// chunk_past_size, with its own reading of SIZE).
 //
 // Input: byte 0 selects options; then records of [op][length][bytes...]:
 //   op % 8 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF,
@@ -127,8 +128,11 @@ bool bare_between_chunks(std::string_view line) {
 // NOOP or QUIT: anything else makes Exim answer the next BDAT line without reading its chunk,
 // so the chunk's text would be its commands. A refused MAIL ends the state too (a chunk pipelined
 // behind it is recorded for the transaction it would have opened; no server has it open).
-// And chunks go one reply at a time: while the reply to a BDAT without LAST is awaited, no BDAT
-// goes upstream (whether the server reads the next chunk as a chunk depends on that reply), and
+// And nothing goes upstream behind a BDAT without LAST before its reply, the client's lines
+// and mailtap's own alike: a server that stopped reading the chunk short (a size limit below its
+// SIZE) runs the rest as commands, and a hidden "BDAT <n> LAST" there would take what follows
+// as its chunk while the replies still matched the commands in number. Whether the server reads
+// the next chunk as a chunk depends on that reply too, and
 // after a server refused such a chunk in a transaction (Exim's 504 or 554 then take the next
 // chunk as commands), none goes until an RSET went upstream. Between chunks nothing goes upstream
 // behind a NOOP before its reply: Exim answers a NOOP with input behind it "503 only BDAT
@@ -149,6 +153,8 @@ class BetweenChunks {
       }
       return {};
     }
+    if (std::any_of(bdats_.begin(), bdats_.end(), [](const SentBdat& b) { return !b.last; }))
+      return "behind a chunk without LAST before its reply: " + (e.redacted ? e.verb : e.bytes);
     if (noops_between_ > 0 && (e.kind == EventKind::command || e.kind == EventKind::auth))
       return "behind an unanswered NOOP between chunks: " + (e.redacted ? e.verb : e.bytes);
     if (e.kind == EventKind::command && e.verb == "BDAT") return bdat_line(e.bytes);
@@ -184,10 +190,7 @@ class BetweenChunks {
   std::string bdat_line(const std::string& line) {
     const BdatArgs args = parse_bdat_line(line);
     last_bdat_final_ = args && args.last;
-    const bool chunk_reply_awaited =
-        std::any_of(bdats_.begin(), bdats_.end(), [](const SentBdat& b) { return !b.last; });
     bdats_.push_back(SentBdat{last_bdat_final_, false});
-    if (chunk_reply_awaited) return "BDAT before the reply to the chunk ahead of it: " + line;
     if (chunk_refused_) return "BDAT after a refused chunk, with no RSET since: " + line;
     if (!between_) return {};
     if (!args || (args.size == 0 && !args.last)) return line;

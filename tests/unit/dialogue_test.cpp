@@ -1402,10 +1402,11 @@ TEST(Dialogue, EveryOtherCommandBetweenBdatChunksIsRefusedInReplyOrder) {
         client(ehlo),
         upstream(ehlo_reply_chunking),
         client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc" + cmd + "NOOP\r\n"),
-        upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n250 noop\r\n"),
+        upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n"),
+        upstream("250 noop\r\n"),
     });
     EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\n");
-    const std::string& replies = r.client_per_step[3];
+    const std::string replies = r.client_per_step[3] + r.client_per_step[4];
     EXPECT_EQ(replies.rfind("250 ok\r\n250 ok\r\n250 3 octets\r\n503 5.5.1 mailtap: only BDAT", 0),
               0u)
         << replies;
@@ -1419,7 +1420,8 @@ TEST(Dialogue, BareRsetNoopQuitBetweenBdatChunksAreRelayed) {
       client(ehlo),
       upstream(ehlo_reply_chunking),
       client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\nRSET\r\nVRFY b@y\r\n"),
-      upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n250 noop\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n"),  // the NOOP waits for it
+      upstream("250 noop\r\n"),
       upstream("250 reset\r\n252 maybe\r\n"),  // the RSET waited for the NOOP's reply
       client("QUIT\r\n"),
       upstream("221 bye\r\n"),
@@ -1462,7 +1464,8 @@ TEST(Dialogue, BareNoopWithTrailingWhiteSpaceBetweenBdatChunksIsRelayed) {
       client(ehlo),
       upstream(ehlo_reply_chunking),
       client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcnoop \t\r\n"),
-      upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n250 noop\r\n"),
+      upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n"),
+      upstream("250 noop\r\n"),
   });
   EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcnoop \t\r\n");
 }
@@ -1476,10 +1479,11 @@ TEST(Dialogue, NoopWithAPlainParameterBetweenBdatChunksIsRelayed) {
         client(ehlo),
         upstream(ehlo_reply_chunking),
         client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc" + cmd),
-        upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n250 noop\r\n"),
+        upstream("250 ok\r\n250 ok\r\n250 3 octets\r\n"),
+        upstream("250 noop\r\n"),
     });
     EXPECT_EQ(r.to_upstream, ehlo + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc" + cmd);
-    EXPECT_TRUE(r.client_per_step[3].ends_with("250 3 octets\r\n250 noop\r\n"));
+    EXPECT_EQ(r.client_per_step[4], "250 noop\r\n");
   }
 }
 
@@ -1520,12 +1524,70 @@ TEST(Dialogue, ANoopBetweenBdatChunksIsASyncPoint) {
       upstream("250 noop\r\n"),
       upstream("250 queued\r\n"),
   });
-  EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabcNOOP\r\n");
-  EXPECT_EQ(r.upstream_per_step[3], "");
+  EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc");
+  EXPECT_EQ(r.upstream_per_step[3], "NOOP\r\n");  // behind the chunk's reply
   EXPECT_EQ(r.upstream_per_step[4], "NOOP x\r\n");
   EXPECT_EQ(r.upstream_per_step[5], "BDAT 2 LAST\r\nde");
   ASSERT_EQ(r.messages.size(), 1u);
   EXPECT_EQ(r.messages[0].body, "abcde");
+}
+
+// A server may stop reading a chunk below its advertised SIZE (Exim computes its limit per
+// message) and run the rest as commands: a hidden tail ending "BDAT 24 LAST" would take four
+// pipelined "RSET\r\n" lines as its chunk, and the replies would still match the commands in
+// number. So nothing goes upstream behind a chunk without LAST before its reply: the replies to
+// a tail read as commands then come to no command mailtap sent, and end the session.
+TEST(Dialogue, NothingGoesUpstreamBehindAChunkBeforeItsReply) {
+  for (const std::string behind : {"RSET\r\nRSET\r\n", "QUIT\r\n", "NOOP\r\n"}) {
+    SCOPED_TRACE(behind);
+    const Result r = run_all_splits({
+        client(ehlo),
+        upstream(ehlo_reply_chunking),
+        client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc" + behind),
+        upstream("250 ok\r\n250 ok\r\n"),
+        upstream("250 3 octets\r\n"),
+    });
+    EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc");
+    EXPECT_EQ(r.upstream_per_step[3], "");
+    EXPECT_EQ(r.upstream_per_step[4], behind);
+  }
+}
+
+// The server writes the 552 and the replies to the tail it ran behind it together: read whole
+// (a refusal read on its own lets the client's lines go before the rest; see docs/dialogue.md).
+TEST(Dialogue, ATailReadAsCommandsCannotSwallowRsetsPipelinedBehindItsChunk) {
+  const std::string tail = "RSET\r\nMAIL FROM:<ceo@x>\r\nRCPT TO:<c@y>\r\nBDAT 24 LAST\r\n";
+  const std::string chunk = "x" + tail;
+  const Result r = run(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_chunking),
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT " + std::to_string(chunk.size()) +
+                 "\r\n" + chunk + "RSET\r\nRSET\r\nRSET\r\nRSET\r\n"),
+          // The server stopped reading the chunk after "x" and ran the tail.
+          upstream("250 ok\r\n250 ok\r\n552 5.3.4 too big\r\n250 reset\r\n250 ok\r\n250 ok\r\n"),
+          upstream("250 queued\r\n"),
+      },
+      whole, test_options());
+  EXPECT_EQ(r.to_upstream.find("RSET\r\nRSET\r\n"), std::string::npos) << r.to_upstream;
+  EXPECT_NE(r.client_per_step[3].find("421 "), std::string::npos) << r.client_per_step[3];
+  EXPECT_TRUE(r.finished);
+}
+
+// A client that closes behind a chunk: mailtap's own QUIT waits for the chunk's reply too.
+TEST(Dialogue, MailtapsQuitWaitsForTheReplyToTheChunkBeforeIt) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc"),
+      client_eof(),
+      upstream("250 ok\r\n250 ok\r\n"),
+      upstream("250 3 octets\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 3\r\nabc");
+  EXPECT_EQ(r.upstream_per_step[3], "");
+  EXPECT_EQ(r.upstream_per_step[4], "");
+  EXPECT_EQ(r.upstream_per_step[5], "QUIT\r\n");
 }
 
 // A NOOP refused between chunks leaves the server as a refused chunk does (Exim: "only RSET
