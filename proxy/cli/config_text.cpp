@@ -52,18 +52,19 @@ int hex_value(char h) {
 // named `a`); no option means a control character either, but tab and newline (a command may be
 // a short script; the checks of the single-line options refuse a newline with their reason).
 // The C1 controls U+0080..U+009F are control characters too (U+009B is a CSI on some terminals).
-std::string unmeant_control(std::uint32_t cp) {
+// `meant` is what the character was to be part of: a "value", or a key or table's "name".
+std::string unmeant_control(std::uint32_t cp, std::string_view meant) {
   if ((cp >= 0x20 && cp < 0x7F) || cp >= 0xA0 || cp == '\t' || cp == '\n') return {};
   char code[8];
   std::snprintf(code, sizeof code, "U+%04X", static_cast<unsigned>(cp));
-  return std::string(cp == 0 ? "a NUL" : "a control character") + " (" + code +
-         "), which no value can mean";
+  return std::string(cp == 0 ? "a NUL" : "a control character") + " (" + code + "), which no " +
+         std::string(meant) + " can mean";
 }
 
 // The hex digits of a \x, \u or \U escape (`e`) at line[i], as UTF-8; leaves i after them.
 // \xHH (TOML 1.1) is the code point U+00HH, as \u00HH is, not a byte.
 bool unicode_escape(char e, std::string_view line, std::size_t& i, std::string& out,
-                    std::string& error) {
+                    std::string_view meant, std::string& error) {
   const std::size_t digits = e == 'x' ? 2 : e == 'u' ? 4 : 8;
   if (line.size() - i < digits) {
     error = "\\" + std::string(1, e) + " needs " + std::to_string(digits) + " hex digits";
@@ -82,7 +83,7 @@ bool unicode_escape(char e, std::string_view line, std::size_t& i, std::string& 
     error = "\\" + std::string(1, e) + " is not a Unicode scalar value";
     return false;
   }
-  if (const std::string why = unmeant_control(cp); !why.empty()) {
+  if (const std::string why = unmeant_control(cp, meant); !why.empty()) {
     error = "\\" + std::string(1, e) + " gives " + why;
     return false;
   }
@@ -92,7 +93,8 @@ bool unicode_escape(char e, std::string_view line, std::size_t& i, std::string& 
 }
 
 // The escape whose letter `e` came after a backslash; leaves i after it.
-bool escape(char e, std::string_view line, std::size_t& i, std::string& out, std::string& error) {
+bool escape(char e, std::string_view line, std::size_t& i, std::string& out, std::string_view meant,
+            std::string& error) {
   switch (e) {
     case 't':
       out.push_back('\t');
@@ -108,7 +110,8 @@ bool escape(char e, std::string_view line, std::size_t& i, std::string& out, std
               unmeant_control(e == 'b'   ? 0x08
                               : e == 'e' ? 0x1B
                               : e == 'f' ? 0x0C
-                                         : 0x0D);
+                                         : 0x0D,
+                              meant);
       return false;
     case '"':
       out.push_back('"');
@@ -119,7 +122,7 @@ bool escape(char e, std::string_view line, std::size_t& i, std::string& out, std
     case 'x':  // TOML 1.1
     case 'u':
     case 'U':
-      return unicode_escape(e, line, i, out, error);
+      return unicode_escape(e, line, i, out, meant, error);
     default:
       error = "unknown escape \\" + std::string(1, e) +
               " in a \"string\" (use 'single quotes' "
@@ -128,8 +131,10 @@ bool escape(char e, std::string_view line, std::size_t& i, std::string& out, std
   }
 }
 
-// A "basic string" starting at line[i] == '"'; leaves i after the closing quote.
-bool basic_string(std::string_view line, std::size_t& i, std::string& out, std::string& error) {
+// A "basic string" starting at line[i] == '"'; leaves i after the closing quote. `meant`: as
+// unmeant_control's.
+bool basic_string(std::string_view line, std::size_t& i, std::string& out, std::string_view meant,
+                  std::string& error) {
   ++i;
   while (i < line.size()) {
     const char c = line[i++];
@@ -140,7 +145,7 @@ bool basic_string(std::string_view line, std::size_t& i, std::string& out, std::
     }
     if (i == line.size()) break;
     const char e = line[i++];
-    if (!escape(e, line, i, out, error)) return false;
+    if (!escape(e, line, i, out, meant, error)) return false;
   }
   error = "a \"string\" is not closed on its line";
   return false;
@@ -159,7 +164,7 @@ bool value(std::string_view line, std::size_t& i, std::string& out, std::string&
     return false;
   }
   if (line[i] == '"') {
-    if (!basic_string(line, i, out, error)) return false;
+    if (!basic_string(line, i, out, "value", error)) return false;
   } else if (line[i] == '\'') {
     const std::size_t close = line.find('\'', i + 1);
     if (close == std::string_view::npos) {
@@ -194,7 +199,7 @@ bool dotted_name(std::string_view line, std::size_t& i, std::vector<std::string>
     skip_blanks(line, i);
     std::string part;
     if (i < line.size() && line[i] == '"') {
-      if (!basic_string(line, i, part, error)) return false;
+      if (!basic_string(line, i, part, "name", error)) return false;
     } else if (i < line.size() && line[i] == '\'') {
       const std::size_t close = line.find('\'', i + 1);
       if (close == std::string_view::npos) {
@@ -212,7 +217,7 @@ bool dotted_name(std::string_view line, std::size_t& i, std::vector<std::string>
     }
     // A "quoted" name may hold a raw C1 control, which the errors naming it would put on the
     // terminal.
-    if (const std::string why = unmeant_value_problem(part); !why.empty()) {
+    if (const std::string why = unmeant_value_problem(part, "name"); !why.empty()) {
       error = "a key or table name holds " + why;
       return false;
     }
@@ -413,7 +418,7 @@ std::string written_table(std::string_view section) {
   return "[" + out + "]";
 }
 
-std::string unmeant_value_problem(std::string_view value) {
+std::string unmeant_value_problem(std::string_view value, std::string_view meant) {
   if (!is_valid_utf8(value))
     return "not valid UTF-8 (a value must be UTF-8, as in the config file, which TOML requires "
            "to be)";
@@ -424,7 +429,7 @@ std::string unmeant_value_problem(std::string_view value) {
     std::uint32_t cp = static_cast<unsigned char>(value[0]);
     if (n == 2) cp = ((cp & 0x1Fu) << 6) | (static_cast<unsigned char>(value[1]) & 0x3Fu);
     if (n <= 2)
-      if (std::string why = unmeant_control(cp); !why.empty()) return why;
+      if (std::string why = unmeant_control(cp, meant); !why.empty()) return why;
     value.remove_prefix(n);
   }
   return {};

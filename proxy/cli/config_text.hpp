@@ -59,8 +59,8 @@ std::string written_table(std::string_view section);
 // Why `value`, given outside the file (a MAILTAP_ variable), cannot be meant, or "": what the
 // file refuses in its values too, bytes that are not UTF-8 and control characters other than
 // tab and newline (a NUL, an ESC or a C1 control that no option means, judged by character,
-// not by byte), in the file's words.
-std::string unmeant_value_problem(std::string_view value);
+// not by byte), in the file's words. `meant`: "value", or "name" for a key or table's name.
+std::string unmeant_value_problem(std::string_view value, std::string_view meant = "value");
 
 // NAME of a named upstream's table ("upstream.NAME"); empty if `section` is not one.
 inline constexpr std::string_view kUpstreamPrefix = "upstream.";

@@ -189,8 +189,13 @@ TEST(ConfigText, NulControlCharactersAndInvalidUtf8AreRefused) {
             "line 2: the value of db in [proxy] holds a control character (U+0085), which no "
             "value can mean");
   EXPECT_EQ(parse_error("[upstream.\"g\xc2\x9b\"]\nport = 1\n"),
-            "line 1: a key or table name holds a control character (U+009B), which no value "
+            "line 1: a key or table name holds a control character (U+009B), which no name "
             "can mean");
+  // An escape in a quoted name is refused in a name's words too, not a value's.
+  EXPECT_EQ(parse_error("[upstream.\"g\\x9b\"]\nport = 1\n"),
+            "line 1: \\x gives a control character (U+009B), which no name can mean");
+  EXPECT_EQ(parse_error("\"a\\u0001\" = 1\n"),
+            "line 1: \\u gives a control character (U+0001), which no name can mean");
   EXPECT_EQ(parse_error("[upstream.gmail]\nauth_user = me\xc2\x80\n"),
             "line 2: the value of auth-user in [upstream.gmail] holds a control character "
             "(U+0080), which no value can mean");
