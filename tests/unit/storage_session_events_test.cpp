@@ -279,8 +279,10 @@ TEST(SessionEvents, AStartedAtStoredAsNoTextStillMatchesItself) {
   }
 }
 
-// Session 1: a DATA message whose body is mostly in the body file, a BDAT transaction aborted
-// after two chunks (no message: RSET), then a BDAT message, its chunks in the body file too.
+// Session 1: a DATA message whose body is mostly in the body file (its first 5 KiB in the
+// database), a BDAT transaction of '~' aborted after two chunks of 8 KiB (no message: RSET), its
+// octets in the database, then a BDAT message whose first chunk (8 KiB) is in the database and
+// its second in the body file.
 std::string record_aborted_bdat_between(const TempDir& dir) {
   const std::string path = dir.file("aborted.db");
   RecorderOptions o;
@@ -304,14 +306,15 @@ std::string record_aborted_bdat_between(const TempDir& dir) {
     return m;
   };
   batches.push_back(
-      batch(event(key, 1, smtp::EventKind::data, std::string(100 * 1024, 'a') + "\r\n.\r\n", 1)));
+      batch(event(key, 1, smtp::EventKind::data, std::string(5 * 1024, 'a'), 1),
+            event(key, 2, smtp::EventKind::data, std::string(95 * 1024, 'a') + "\r\n.\r\n", 1)));
   batches.push_back(batch(message(1, 1, false)));
   batches.push_back(
-      batch(event(key, 2, smtp::EventKind::bdat_chunk, std::string(80 * 1024, 'b'), 2),
-            event(key, 3, smtp::EventKind::bdat_chunk, std::string(80 * 1024, 'b'), 2)));
+      batch(event(key, 3, smtp::EventKind::bdat_chunk, std::string(8 * 1024, '~'), 2),
+            event(key, 4, smtp::EventKind::bdat_chunk, std::string(8 * 1024, '~'), 2)));
   batches.push_back(
-      batch(event(key, 4, smtp::EventKind::bdat_chunk, std::string(70 * 1024, 'c'), 3),
-            event(key, 5, smtp::EventKind::bdat_chunk, std::string(70 * 1024, 'd'), 3)));
+      batch(event(key, 5, smtp::EventKind::bdat_chunk, std::string(8 * 1024, 'c'), 3),
+            event(key, 6, smtp::EventKind::bdat_chunk, std::string(70 * 1024, 'd'), 3)));
   batches.push_back(batch(message(2, 3, true)));
   batches.push_back(batch(test_support::session_closed(key)));
   test_support::record_batches(*rec, std::move(batches));
@@ -361,7 +364,7 @@ TEST(SessionEvents, TheBodyCursorSkipsAnAbortedBdatTransactionBetweenMessages) {
       << error;
   ASSERT_EQ(bodies.size(), 2u);
   EXPECT_EQ(bodies[0], std::string(100 * 1024, 'a') + "\r\n");
-  EXPECT_EQ(bodies[1], std::string(70 * 1024, 'c') + std::string(70 * 1024, 'd'));
+  EXPECT_EQ(bodies[1], std::string(8 * 1024, 'c') + std::string(70 * 1024, 'd'));
   const std::string expected = json(whole);
   for (int writing = 0; writing < 2; ++writing) {
     tools::JsonWriter w;
@@ -373,11 +376,37 @@ TEST(SessionEvents, TheBodyCursorSkipsAnAbortedBdatTransactionBetweenMessages) {
   tools::JsonWriter preview;
   EXPECT_TRUE(tools::write_session_preview(preview, *whole.detail, whole_octets, error)) << error;
   const std::string expected_preview = preview.take();
+  EXPECT_NE(expected_preview.find(std::string(1000, 'a')), std::string::npos);
+  EXPECT_NE(expected_preview.find(std::string(1000, 'c')), std::string::npos);
   for (int writing = 0; writing < 2; ++writing) {
     tools::JsonWriter w;
     EXPECT_TRUE(tools::write_session_preview(w, d, octets, error, events, messages)) << error;
     EXPECT_EQ(w.take(), expected_preview) << "writing " << writing;
   }
+  // Each message's preview: its own first octets, none of the aborted transaction's.
+  std::vector<std::string> previews;
+  EXPECT_TRUE(messages(
+      [&](const MessageRow& m) {
+        std::string preview_of;
+        bool complete = true;
+        EXPECT_TRUE(octets.message_body_preview(
+            m,
+            [&preview_of](std::string_view piece) {
+              preview_of.append(piece);
+              return true;
+            },
+            complete, error))
+            << error;
+        EXPECT_FALSE(complete);
+        previews.push_back(std::move(preview_of));
+        return true;
+      },
+      error))
+      << error;
+  ASSERT_EQ(previews.size(), 2u);
+  EXPECT_EQ(previews[0], std::string(5 * 1024, 'a'));
+  EXPECT_EQ(previews[1], std::string(8 * 1024, 'c'));
+  EXPECT_EQ(expected_preview.find('~'), std::string::npos);
 }
 
 // A DATA body of more pieces than a batch (one per read of the client), its dots stuffed: read
@@ -443,6 +472,110 @@ TEST(SessionEvents, ABodyOfMoreThanABatchOfPiecesIsReadWhole) {
   EXPECT_TRUE(tools::write_session_preview(streamed_preview, d, octets, error, events, messages))
       << error;
   EXPECT_EQ(streamed_preview.take(), preview.take());
+}
+
+// Session 1: one DATA message of body events `pieces` (the recorder puts them in the database
+// while its first kInlineBodyOctets fit, in the body file after).
+std::string record_data_pieces(const TempDir& dir, const std::vector<std::string>& pieces) {
+  const std::string path = dir.file("data-pieces.db");
+  RecorderOptions o;
+  o.path = path;
+  std::string error;
+  auto rec = Recorder::open(o, error);
+  EXPECT_NE(rec, nullptr) << error;
+  const SessionKey key = rec->new_session_key();
+  std::vector<std::vector<Record>> batches;
+  batches.push_back(batch(test_support::session_opened(key)));
+  for (std::uint64_t seq = 1; seq <= pieces.size(); ++seq)
+    batches.push_back(batch(event(key, seq, smtp::EventKind::data, pieces[seq - 1])));
+  SessionMessage m;
+  m.key = key;
+  m.seq = 1;
+  m.message.mail_from = "MAIL FROM:<a@x>";
+  m.message.transaction = 1;
+  m.message.final_code = 250;
+  batches.push_back(batch(std::move(m)));
+  batches.push_back(batch(test_support::session_closed(key)));
+  test_support::record_batches(*rec, std::move(batches));
+  rec->stop();
+  EXPECT_FALSE(rec->failed()) << rec->failure_reason();
+  return path;
+}
+
+// The one message of the session at `path`, read through left_in_record a batch at a time:
+// its body is `expected_body`, its preview the whole load's (`expected_preview`, complete or
+// not as `preview_complete`), and the session's JSON and preview JSON the whole load's.
+void expect_read_in_batches_as_whole(const std::string& path, const std::string& expected_body,
+                                     const std::string& expected_preview, bool preview_complete) {
+  Loaded whole = load(path, Reader::EventRows::all);
+  Loaded streamed = load(path, Reader::EventRows::none);
+  const SessionDetail& d = *streamed.detail;
+  const LeftInRecord left = left_in_record(*streamed.reader, d);
+  SessionOctets octets(d, left.body_pieces);
+  const tools::EventSource events = [&](const auto& fn, std::string& e) {
+    return for_each_session_event(d, left.events, fn, e);
+  };
+  const tools::MessageSource messages = [&](const auto& fn, std::string& e) {
+    return for_each_session_message(d, left.messages, fn, e);
+  };
+  std::string error;
+  std::string body, preview;
+  bool complete = !preview_complete;
+  ASSERT_TRUE(messages(
+      [&](const MessageRow& row) {
+        const auto into = [](std::string& s) {
+          return [&s](std::string_view piece) {
+            s.append(piece);
+            return true;
+          };
+        };
+        return octets.message_body(row, into(body), error) &&
+               octets.message_body_preview(row, into(preview), complete, error);
+      },
+      error))
+      << error;
+  EXPECT_EQ(body.size(), expected_body.size());
+  EXPECT_TRUE(body == expected_body);
+  EXPECT_EQ(preview.size(), expected_preview.size());
+  EXPECT_TRUE(preview == expected_preview);
+  EXPECT_EQ(complete, preview_complete);
+  tools::JsonWriter w;
+  EXPECT_TRUE(tools::write_session_detail(w, d, octets, error, events, messages)) << error;
+  EXPECT_TRUE(w.take() == json(whole));
+  SessionOctets whole_octets(*whole.detail);
+  tools::JsonWriter whole_preview, streamed_preview;
+  EXPECT_TRUE(tools::write_session_preview(whole_preview, *whole.detail, whole_octets, error))
+      << error;
+  EXPECT_TRUE(tools::write_session_preview(streamed_preview, d, octets, error, events, messages))
+      << error;
+  EXPECT_TRUE(streamed_preview.take() == whole_preview.take());
+}
+
+// A body of exactly kBodyPieceBatch pieces: the second batch asked for is empty.
+TEST(SessionEvents, ABodyOfExactlyABatchOfPiecesIsReadWhole) {
+  TempDir dir;
+  std::vector<std::string> pieces(kBodyPieceBatch - 1, "xy\r\n");
+  pieces.emplace_back(".\r\n");
+  std::string expected;
+  for (std::size_t i = 1; i < kBodyPieceBatch; ++i) expected += "xy\r\n";
+  expect_read_in_batches_as_whole(record_data_pieces(dir, pieces), expected, expected,
+                                  /*preview_complete=*/true);
+}
+
+// A body whose pieces go to the body file only after the first batch (its first 4,096 pieces
+// hold 40 KiB, the next three 10 KiB each, the third of them past kInlineBodyOctets): read
+// whole, and its preview stops at that piece, in the second batch.
+TEST(SessionEvents, BodyFilePiecesAfterTheFirstBatchAndAPreviewThatStopsAtOne) {
+  TempDir dir;
+  std::vector<std::string> pieces(kBodyPieceBatch, "abcdefgh\r\n");
+  for (const char c : {'p', 'q', 'r', 's'})
+    pieces.push_back(std::string(10 * 1024 - 2, c) + "\r\n");
+  pieces.emplace_back(".\r\n");
+  std::string body;
+  for (std::size_t i = 0; i + 1 < pieces.size(); ++i) body += pieces[i];
+  const std::string preview = body.substr(0, kBodyPieceBatch * 10 + 2 * 10 * 1024);
+  expect_read_in_batches_as_whole(record_data_pieces(dir, pieces), body, preview,
+                                  /*preview_complete=*/false);
 }
 
 }  // namespace
