@@ -95,12 +95,16 @@ LeftInRecord left_in_record(Reader& reader, const SessionDetail& d, std::mutex* 
     return lock != nullptr ? std::unique_lock(*lock) : std::unique_lock<std::mutex>();
   };
   // Where the last message's body ended; a body may be read twice in a row (its UTF-8 checked
-  // before it is written).
+  // before it is written), and one StoredBodyReader read twice (its size, then its octets) asks
+  // for the batches after its first again, from the first's end: the budget then is the one
+  // the first batch left, not the one the first read ended with.
   struct Cursor {
     std::uint64_t message_seq = 0;
     std::uint64_t from = 0;   // the message's body is past this event
     std::uint64_t end = 0;    // and ends here
     InlineBodyBudget budget;  // of the reading of the body under way
+    std::uint64_t first_batch_end = 0;
+    InlineBodyBudget after_first_batch;
   };
   auto cursor = std::make_shared<Cursor>();
   LeftInRecord left;
@@ -121,13 +125,20 @@ LeftInRecord left_in_record(Reader& reader, const SessionDetail& d, std::mutex* 
     if (m.seq != cursor->message_seq) cursor->from = m.seq > cursor->message_seq ? cursor->end : 0;
     cursor->message_seq = m.seq;
     const std::uint64_t after = after_piece != 0 ? after_piece : cursor->from;
-    if (after_piece == 0) cursor->budget = {};
+    if (after_piece == 0)
+      cursor->budget = {};
+    else if (after_piece == cursor->first_batch_end)  // a read begins past the first batch
+      cursor->budget = cursor->after_first_batch;
     const std::size_t had = out.size();
     const auto held = locked();
     if (!reader.message_body_pieces(id, started_at, m, after, kBodyPieceBatch, cursor->budget, out,
                                     error))
       return false;
     cursor->end = out.size() > had ? out.back().seq : after;
+    if (after_piece == 0) {
+      cursor->first_batch_end = cursor->end;
+      cursor->after_first_batch = cursor->budget;
+    }
     return true;
   };
   return left;

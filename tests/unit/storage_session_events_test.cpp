@@ -4,6 +4,7 @@
 // it is read is an error, never a document of other events.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -576,6 +577,44 @@ TEST(SessionEvents, BodyFilePiecesAfterTheFirstBatchAndAPreviewThatStopsAtOne) {
   const std::string preview = body.substr(0, kBodyPieceBatch * 10 + 2 * 10 * 1024);
   expect_read_in_batches_as_whole(record_data_pieces(dir, pieces), body, preview,
                                   /*preview_complete=*/false);
+}
+
+// The pieces past a batch asked for twice (a StoredBodyReader read twice: its size, then its
+// octets) are the same pieces: the second ask starts from the budget the first batch left, not
+// the one the first read ended with, which would leave octets the database holds in their rows
+// (where a session loaded without a row reader cannot read them).
+TEST(SessionEvents, TheSameBatchOfBodyPiecesAskedAgainIsTheSame) {
+  TempDir dir;
+  std::vector<std::string> pieces(kBodyPieceBatch + 200,
+                                  "abcdefghijklm\r\n");  // 15 octets each, all in the database
+  pieces.emplace_back(".\r\n");
+  Loaded streamed = load(record_data_pieces(dir, pieces), Reader::EventRows::none);
+  const SessionDetail& d = *streamed.detail;
+  const LeftInRecord left = left_in_record(*streamed.reader, d);
+  std::optional<MessageRow> message;
+  std::string error;
+  ASSERT_TRUE(for_each_session_message(
+      d, left.messages,
+      [&message](const MessageRow& m) {
+        message = m;
+        return true;
+      },
+      error))
+      << error;
+  ASSERT_TRUE(message);
+  std::vector<StoredBodyPiece> first, second, again;
+  ASSERT_TRUE(left.body_pieces(*message, 0, first, error)) << error;
+  ASSERT_EQ(first.size(), kBodyPieceBatch);
+  for (int read = 0; read < 2; ++read) {
+    std::vector<StoredBodyPiece>& out = read == 0 ? second : again;
+    ASSERT_TRUE(left.body_pieces(*message, first.back().seq, out, error)) << error;
+    ASSERT_EQ(out.size(), 201u) << "read " << read;
+  }
+  for (std::size_t i = 0; i < second.size(); ++i) {
+    EXPECT_EQ(again[i].bytes, second[i].bytes) << "piece " << i;
+    EXPECT_EQ(again[i].row_id.has_value(), second[i].row_id.has_value()) << "piece " << i;
+    EXPECT_EQ(again[i].bytes, pieces[kBodyPieceBatch + i]) << "piece " << i;
+  }
 }
 
 }  // namespace
