@@ -84,6 +84,9 @@ struct EventRow {
   // Set (for_each_event only) when the event's octets are in its session's body file and the
   // file cannot supply them (missing, cut short): why, naming the file; `event.bytes` is empty.
   std::string unreadable;
+  // With `unreadable`: its session's started_at as stored (SessionEventsLeft::started_at), which
+  // tells it from a later session given the same id (is_still_the_session).
+  std::string session_started_at;
   // Set (load_session with BodyOctets::leave_in_file only) when the event's octets are in its
   // session's body file and were not read: where they are; `event.bytes` is empty.
   std::optional<std::int64_t> file_offset;
@@ -445,6 +448,11 @@ class Reader {
   // An event whose body file cannot supply its octets comes with EventRow::unreadable set.
   bool for_each_event(const std::function<void(std::int64_t session_id, const EventRow&)>& fn,
                       std::string& error);
+  // Whether session `id` is still the one that started at `started_at` (as stored:
+  // EventRow::session_started_at): not removed, nor its id given to a later session. Read in
+  // no transaction of its own: inside in_one_snapshot(), from that snapshot.
+  bool is_still_the_session(std::int64_t id, const std::string& started_at, bool& still,
+                            std::string& error);
   // Every message (recipients not filled in), by session id then seq.
   bool for_each_message(const std::function<void(std::int64_t session_id, const MessageRow&)>& fn,
                         std::string& error);

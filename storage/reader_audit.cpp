@@ -53,19 +53,38 @@ bool Reader::integrity_check(std::vector<std::string>& lines, std::string& error
 
 bool Reader::for_each_event(const std::function<void(std::int64_t, const EventRow&)>& fn,
                             std::string& error) {
+  // The session's started_at first, read only for an event whose octets cannot be.
   return query(*impl_,
-               "SELECT session_id, seq, " + std::string(kEventColumns) +
-                   " FROM events ORDER BY session_id, seq",
+               "SELECT (SELECT CAST(s.started_at AS BLOB) FROM sessions s WHERE s.id = "
+               "events.session_id), session_id, seq, " +
+                   std::string(kEventColumns) + " FROM events ORDER BY session_id, seq",
                error, [&](const Statement& r) {
                  EventRow e;
-                 e.seq = static_cast<std::uint64_t>(r.column_int(1));
+                 e.seq = static_cast<std::uint64_t>(r.column_int(2));
                  // The damage of one body file is this event's, not the end of the read.
-                 if (Status s = impl_->event_from(r, 2, r.column_int(0), e.event); !s.ok()) {
+                 if (Status s = impl_->event_from(r, 3, r.column_int(1), e.event); !s.ok()) {
                    e.event.bytes.clear();
                    e.unreadable = s.message;
+                   e.session_started_at = r.column_blob(0);
                  }
-                 fn(r.column_int(0), e);
+                 fn(r.column_int(1), e);
                });
+}
+
+bool Reader::is_still_the_session(std::int64_t id, const std::string& started_at, bool& still,
+                                  std::string& error) {
+  error.clear();
+  still = false;
+  Statement st;
+  Status s = impl_->db.prepare(
+      "SELECT 1 FROM sessions WHERE id = ?1 AND CAST(started_at AS BLOB) = CAST(?2 AS BLOB)", st);
+  if (s.ok()) {
+    st.bind_int(1, id).bind_text(2, started_at);
+    s = impl_->each_row(st, [&still](const Statement&) { still = true; });
+  }
+  s = impl_->noted(s);
+  if (!s.ok()) error = s.message;
+  return s.ok();
 }
 
 bool Reader::for_each_message(const std::function<void(std::int64_t, const MessageRow&)>& fn,

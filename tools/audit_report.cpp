@@ -56,11 +56,13 @@ class Auditor {
 
   // A body file gone while its session is still in the record is damage. One whose session
   // the totals (read after the scans) no longer hold went with it: prune deletes a session's
-  // rows, then its file, as export finds a session "removed during the export". Only when the
-  // sessions could be read: a damaged sessions table tells nothing of what was removed.
+  // rows, then its file, as export finds a session "removed during the export". By its id and
+  // its started_at: a session recorded since may have been given the id (no AUTOINCREMENT).
+  // Only when the sessions could be read: a damaged sessions table tells nothing of what was
+  // removed.
   void report_unreadable_bodies(AuditReport& r) {
     for (const auto& [session, body] : unreadable_bodies_) {
-      if (sessions_read_ && !sessions_in_totals_.contains(session)) {
+      if (sessions_read_ && body.removed) {
         r.removed_while_auditing.push_back(session);
         continue;
       }
@@ -85,15 +87,24 @@ class Auditor {
     std::vector<storage::SessionRow> sessions;
     const bool read = reader_.in_one_snapshot(
         [&] {
-          sessions_read_ = read_sessions(sessions, error);
+          sessions_read_ = read_sessions(sessions, error) && unreadable_sessions_left(error);
           return part(sessions_read_, "sessions", error) &&
                  part(failures(r, error), "the failure summary", error) &&
                  part(certificates(r, expiry_days, error), "the TLS summary", error);
         },
         error);
     if (!read) return false;
-    for (const storage::SessionRow& s : sessions) sessions_in_totals_.insert(s.id);
     scan_sessions(r, sessions);
+    return true;
+  }
+
+  // Which sessions with an unreadable body the snapshot no longer holds (UnreadableBody::removed).
+  bool unreadable_sessions_left(std::string& error) {
+    for (auto& [session, body] : unreadable_bodies_) {
+      bool still = false;
+      if (!reader_.is_still_the_session(session, body.started_at, still, error)) return false;
+      body.removed = !still;
+    }
     return true;
   }
 
@@ -325,7 +336,10 @@ class Auditor {
           const std::string where = "event " + std::to_string(row.seq);
           if (!row.unreadable.empty()) {
             auto& body = unreadable_bodies_[session];
-            if (body.events++ == 0) body.first_reason = row.unreadable;
+            if (body.events++ == 0) {
+              body.first_reason = row.unreadable;
+              body.started_at = row.session_started_at;
+            }
             finish_body(r, session, st);  // the stream has a hole here
           }
           using smtp::EventKind;
@@ -483,10 +497,10 @@ class Auditor {
   struct UnreadableBody {
     std::int64_t events = 0;
     std::string first_reason;
+    std::string started_at;  // of the session whose event it was (EventRow::session_started_at)
+    bool removed = false;    // that session is not in the totals' snapshot
   };
   std::map<std::int64_t, UnreadableBody> unreadable_bodies_;  // by session
-  // The sessions in the totals' snapshot, taken after the scans, if they could be read.
-  std::set<std::int64_t> sessions_in_totals_;
   bool sessions_read_ = false;
   std::vector<SessionShapes> shapes_;
   // (session, mail_transaction) -> the message's number in its session

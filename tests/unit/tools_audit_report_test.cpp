@@ -420,6 +420,43 @@ TEST(ToolsAuditReport, ASessionPrunedWhileAuditRunsIsNoDamage) {
   EXPECT_NE(json.find("\"removed_while_auditing\":[1]"), std::string::npos) << json;
 }
 
+// As above, and a session recorded after the prune is given the freed id 1 (INTEGER PRIMARY KEY
+// without AUTOINCREMENT) before the totals are read: still no damage, the pruned session named
+// as removed, the new one (whose body is whole) counted. Told apart by their started_at.
+TEST(ToolsAuditReport, ASessionPrunedWhileAuditRunsIsNoDamageWhenItsIdIsReused) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  record_body(path, {lines(48 * 1024), lines(48 * 1024), lines(48 * 1024)});
+  const std::string file = storage::body_file(path, 1);
+  const std::string aside = storage::body_directory(path) + "/.pruned-1";
+  std::string error;
+  auto reader = storage::Reader::open(path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  int reads = 0;
+  std::size_t pruned = 0;
+  storage::ReaderTestAccess::after_each_read(*reader, [&] {
+    ++reads;
+    if (reads == 1) fs::rename(file, aside);  // after the integrity check
+    if (reads != 2) return;                   // after the events scan
+    fs::rename(aside, file);
+    storage::PruneCriteria all;
+    all.keep = 0;
+    storage::PruneResult result;
+    std::string prune_error;
+    EXPECT_TRUE(storage::prune_sessions(path, all, result, prune_error)) << prune_error;
+    pruned = result.sessions.size();
+    record_body(path, {lines(1024)});  // session 1 again
+  });
+  AuditReport r;
+  ASSERT_TRUE(build_audit_report(*reader, CredentialScanOptions{}, 30, r, error)) << error;
+  storage::ReaderTestAccess::after_each_read(*reader, {});
+  ASSERT_EQ(pruned, 1u);
+  EXPECT_TRUE(r.integrity_ok()) << integrity_of(r);
+  EXPECT_FALSE(r.problems());
+  EXPECT_EQ(r.sessions, 1);
+  EXPECT_EQ(r.removed_while_auditing, std::vector<std::int64_t>{1});
+}
+
 // A session's or a message's time column that holds no timestamp (a hand edit, a damaged page
 // SQLite cannot tell from a good one) is damage too: named, with what it holds.
 TEST(ToolsAuditReport, ATimeThatIsNoTimestampIsReportedAsDamage) {
