@@ -1093,12 +1093,23 @@ class LargeBodyTest(h.IntegrationCase):
         self.assertEqual((out / f"{large}.eml").read_bytes(), self.large)
         self.assertEqual((out / f"eml-{large}" / f"session-{large}-message-1.eml").read_bytes(),
                          self.large)
-        self.assertEqual(json.loads((out / f"{large}.json").read_bytes())["messages"][0]["size"],
-                         len(self.large))
+        message = json.loads((out / f"{large}.json").read_bytes())["messages"][0]
+        self.assertEqual(message["size"], len(self.large))
+        self.assertNotIn("body_encoding", message)  # UTF-8: the body as text
+        self.assertTrue(message["body"].encode() == self.large, "the JSON's body is not the "
+                        "recorded one")
         mbox = (out / f"{large}.mbox").read_bytes()
         self.assertTrue(mbox.startswith(b"From "), mbox[:100])
-        # LF line ends (export.md), every line there: no shorter than the body so written.
-        self.assertGreaterEqual(len(mbox), len(self.large.replace(b"\r\n", b"\n")))
+        # One entry: its From_ line, the body (LF line ends, mboxrd-quoted: export.md), and the
+        # blank line that ends it. Unquoted, the body is the recorded one with LF line ends.
+        from_line, _, entry = mbox.partition(b"\n")
+        self.assertTrue(entry.endswith(b"\n\n"), entry[-100:])
+        lines = entry[:-1].split(b"\n")[:-1]
+        self.assertFalse([line for line in lines if line.startswith(b"From ")][:1])
+        unquoted = b"".join((line[1:] if re.match(rb">+From ", line) else line) + b"\n"
+                            for line in lines)
+        self.assertTrue(unquoted == self.large.replace(b"\r\n", b"\n"),
+                        "the mbox's body, unquoted, is not the recorded one")
         shutil.rmtree(out)
 
 class TricklingPeerTest(h.IntegrationCase):
