@@ -200,9 +200,40 @@ bool for_each_session(storage::Reader& reader, const std::vector<storage::Sessio
       return false;
     }
     SessionReadBack session(reader, *d);
-    if (!write(session, error)) return false;
+    if (write(session, error)) continue;
+    // Its rows read a batch at a time as it is written: prune may take them meanwhile, which
+    // is said as of a session removed before it was loaded.
+    std::optional<storage::SessionSummary> still;
+    std::string lookup_error;
+    if (reader.session_summary(s.session.id, still, lookup_error) &&
+        (!still || still->session.started != s.session.started))
+      error = "session " + std::to_string(s.session.id) + " was removed from " + reader.path() +
+              " during the export (prune?): " + error;
+    return false;
   }
   return true;
+}
+
+// Ends JSON written to stdout before a session that could not be read to its end (`error`)
+// and says what the output holds. When none of that session was handed over (`cut` false),
+// it is left out and the document ends whole: the array closed. Else the session's JSON
+// (more than JsonWriter::kFlushOctets of it) is cut short: jsonl ends its line, so that a
+// reader of lines gets a last one that is not JSON and no half line run into nothing.
+void end_cut_short(JsonWriter& w, std::string_view format, bool array, bool cut,
+                   std::string& error) {
+  if (!cut) {
+    if (array) w.end_array();
+    if (format == "json") w.string_piece("\n");
+    w.flush();
+    error += format == "jsonl" ? "; the output holds a line for each session before it"
+                               : "; the output holds the sessions before it";
+    return;
+  }
+  if (format == "jsonl") w.string_piece("\n");
+  w.flush();
+  error += format == "jsonl"
+               ? "; its line in the output is cut short (the last line, which is not JSON)"
+               : "; the output ends inside it (not valid JSON)";
 }
 
 // json: one object for a single session asked by number, else an array; jsonl: one a line.
@@ -216,18 +247,25 @@ int export_json(const ExportArgs& a, storage::Reader& reader,
   const bool array = a.format == "json" && (a.all || selected.size() != 1);
   if (array) w.begin_array();
   std::string error;
+  bool cut = false;  // some of the session that could not be read went out
   const bool read = for_each_session(
       reader, selected, error, [&](SessionReadBack& session, std::string& write_error) {
+        const JsonWriter::Mark before = w.mark();
         if (!write_session_detail(w, session.detail(), session.octets(), write_error,
-                                  session.events(), session.messages()))
+                                  session.events(), session.messages())) {
+          cut = !w.rewind(before);
           return false;
+        }
         if (a.format == "jsonl") w.string_piece("\n");
-        // Handed over at its end: when the next session was removed meanwhile, the export
-        // stops after this one whole (jsonl: its line), not in the middle of it with its tail
-        // still in the writer.
+        // Handed over at its end: what the writer holds when the next session fails is that
+        // session's alone, which it can then leave out.
         return w.flush();
       });
-  if (!read) return out.close(error);
+  if (!read) {
+    if (!out.failed() && (a.output.empty() || a.output == "-"))
+      end_cut_short(w, a.format, array, cut, error);
+    return out.close(error);
+  }
   if (array) w.end_array();
   if (a.format == "json") w.string_piece("\n");
   w.flush();

@@ -126,9 +126,20 @@ void JsonWriter::stream_to(Sink sink) {
 }
 
 bool JsonWriter::flush() {
-  if (sink_ && sink_open_ && !out_.empty()) sink_open_ = sink_(out_);
+  if (sink_ && sink_open_ && !out_.empty()) {
+    sink_open_ = sink_(out_);
+    ++handed_over_;
+  }
   out_.clear();
   return sink_open_;
+}
+
+bool JsonWriter::rewind(const Mark& m) {
+  if (m.handed_over != handed_over_ || out_.size() < m.buffered) return false;
+  out_.resize(m.buffered);
+  first_ = m.first;
+  after_key_ = m.after_key;
+  return true;
 }
 
 JsonWriter& JsonWriter::begin_string() {

@@ -50,6 +50,19 @@ class JsonWriter {
   bool flush();
   bool sink_open() const { return sink_open_; }
 
+  // Where the document is, to go back to if what is written after turns out unwanted (a
+  // session that lost its rows while it was being written).
+  struct Mark {
+    std::size_t buffered = 0;
+    std::uint64_t handed_over = 0;
+    std::vector<bool> first;
+    bool after_key = false;
+  };
+  Mark mark() const { return {out_.size(), handed_over_, first_, after_key_}; }
+  // Drops what was written since `m` and returns true, if none of it was handed to the sink
+  // yet; else false, with nothing changed.
+  bool rewind(const Mark& m);
+
  private:
   void separator();
   void written() {
@@ -58,7 +71,8 @@ class JsonWriter {
   std::string out_;
   Sink sink_;
   bool sink_open_ = true;
-  std::vector<bool> first_;  // per open container: nothing written in it yet
+  std::uint64_t handed_over_ = 0;  // how many times the sink was handed octets
+  std::vector<bool> first_;        // per open container: nothing written in it yet
   bool after_key_ = false;
 };
 

@@ -15,6 +15,7 @@ import resource
 import select
 import shutil
 import signal
+import smtplib
 import sqlite3
 import subprocess
 import sys
@@ -1935,6 +1936,59 @@ class ManyLargeSessionsExportTest(h.IntegrationCase):
             self.assertEqual(target.stat().st_mode & 0o777, 0o600, name)
         self.assertEqual(sorted(p.name for p in outdir.iterdir()),
                          ["all.jsonl", "all.mbox", "one.eml"])
+
+
+class ExportPrunedMidSessionTest(h.IntegrationCase):
+    """`mailtap prune` removing the session `export --format jsonl` is writing to stdout (read a
+    batch of its messages at a time, its JSON handed out 256 KiB at a time): the export stops
+    with status 1 and says the session was removed during the export, and the line it had begun
+    is ended, so that a reader of lines gets every line whole and can drop the last, which is
+    not JSON (docs/tools/export.md)."""
+
+    MESSAGES = 120  # of 20 KiB: 2.4 MiB of JSON, in batches of 16 messages
+
+    def test_a_session_pruned_while_it_is_written_leaves_an_ended_line(self):
+        db = self.tmp / "midsession.db"
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=db) as mt:
+                with smtplib.SMTP("127.0.0.1", mt.port, local_hostname="client.test",
+                                  timeout=30) as s:
+                    for i in range(self.MESSAGES):
+                        s.sendmail("sender@client.test", ["alice@example.test"],
+                                   h.make_message(f"m{i}") + b"x" * (20 * 1024) + b"\r\n")
+                    s.quit()
+                h.smtplib_send(mt.port, h.make_message("the second session"))
+        finally:
+            sink.close()
+        export = subprocess.Popen([str(h.mailtap_bin()), "export", "--all", "--format", "jsonl",
+                                   "--db", str(db)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        try:
+            # Its first 256 KiB: session 1 is being written; the pipe full, export waits.
+            first = export.stdout.read(1)
+            self.assertEqual(first, b"{")
+            pruned = subprocess.run([str(h.mailtap_bin()), "prune", "--keep", "1", "--db",
+                                     str(db)], capture_output=True, timeout=60)
+            self.assertEqual(pruned.returncode, 0, pruned.stderr)
+            out = first + export.stdout.read()
+            err = export.stderr.read().decode(errors="replace")
+            self.assertEqual(export.wait(timeout=60), 1, err)
+        finally:
+            if export.poll() is None:
+                export.kill()
+                export.wait()
+            export.stdout.close()
+            export.stderr.close()
+        self.assertIn("session 1 was removed from", err)
+        self.assertIn("during the export (prune?)", err)
+        self.assertIn("cut short", err)
+        self.assertTrue(out.endswith(b"\n"), out[-200:])
+        lines = out.split(b"\n")[:-1]
+        self.assertEqual(len(lines), 1, [line[:60] for line in lines])
+        self.assertGreater(len(lines[0]), 256 * 1024)
+        with self.assertRaises(json.JSONDecodeError):
+            json.loads(lines[0])
 
 
 class AuditAttachmentsTest(h.IntegrationCase):

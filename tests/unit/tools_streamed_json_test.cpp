@@ -111,6 +111,34 @@ TEST(StreamedJson, WriterStreamsInBoundedPiecesAndStopsWhenTheSinkDoes) {
   EXPECT_FALSE(refusing.flush());
 }
 
+// What was written since a mark can be taken back while none of it was handed to the sink (a
+// session export could not read to its end, left out of an array that then ends valid), and
+// only then.
+TEST(StreamedJson, WriterRewindsToAMarkOnlyWhileNothingSinceWasHandedOver) {
+  std::string out;
+  JsonWriter w;
+  w.stream_to([&](std::string_view piece) {
+    out.append(piece);
+    return true;
+  });
+  w.begin_array();
+  w.begin_object().key("id").value(1).end_object();
+  ASSERT_TRUE(w.flush());
+  const JsonWriter::Mark before_small = w.mark();
+  w.begin_object().key("id").value(2).key("events").begin_array();
+  ASSERT_TRUE(w.rewind(before_small));
+  w.begin_object().key("id").value(3).end_object();
+  const JsonWriter::Mark before_large = w.mark();
+  w.begin_object().key("body").begin_string();
+  w.string_piece(std::string(JsonWriter::kFlushOctets, 'a'));  // handed over
+  EXPECT_FALSE(w.rewind(before_large));
+  w.end_string().end_object();
+  w.end_array();
+  ASSERT_TRUE(w.flush());
+  EXPECT_EQ(out, "[{\"id\":1},{\"id\":3},{\"body\":\"" +
+                     std::string(JsonWriter::kFlushOctets, 'a') + "\"}]");
+}
+
 // mboxrd quoting of the whole body at once, as export wrote it before it streamed: every line
 // (LF-ended, a CR before the LF dropped) with one more '>' when it matches ^>*From .
 std::string mboxrd_reference(std::string_view body) {
