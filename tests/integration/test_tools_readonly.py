@@ -1715,11 +1715,14 @@ class LargeMessageToolsTest(h.IntegrationCase):
                 _, err = export.communicate(timeout=60)
                 self.assertEqual(export.returncode, 1, err)
                 self.assertIn(f"session {older} was removed from".encode(), err)
-                # jsonl: its line; json: the array, left open (the exit status says why); mbox:
-                # its messages.
-                expected = b"[" + whole.rstrip(b"\n") if fmt == "json" else whole
+                # jsonl: its line; json: the array, closed (a valid document of the sessions
+                # before it; the exit status and stderr say why it ends there); mbox: its
+                # messages.
+                expected = b"[" + whole.rstrip(b"\n") + b"]\n" if fmt == "json" else whole
                 self.assertEqual(len(written), len(expected))
                 self.assertTrue(written == expected)
+                if fmt == "json":
+                    self.assertEqual([s["id"] for s in json.loads(written)], [newer])
 
 
 class LargeTranscriptTest(h.IntegrationCase):
