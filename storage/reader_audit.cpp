@@ -24,6 +24,19 @@ std::string directions_sql(D... d) {
   return out;
 }
 
+// Session `id`'s started_at as stored, or "" when it cannot be read: looked up on its own, so
+// that a damaged sessions table spoils no scan of the events.
+std::string stored_started_at(Reader::Impl& impl, std::int64_t id) {
+  Statement st;
+  if (!impl.db.prepare("SELECT CAST(started_at AS BLOB) FROM sessions WHERE id = ?1", st).ok())
+    return {};
+  st.bind_int(1, id);
+  std::string out;
+  if (st.step() == Statement::Step::row) out = st.column_blob(0);
+  st.reset();
+  return out;
+}
+
 }  // namespace
 
 // Runs `sql` calling `row` per row; false with `error` set on failure.
@@ -53,21 +66,19 @@ bool Reader::integrity_check(std::vector<std::string>& lines, std::string& error
 
 bool Reader::for_each_event(const std::function<void(std::int64_t, const EventRow&)>& fn,
                             std::string& error) {
-  // The session's started_at first, read only for an event whose octets cannot be.
   return query(*impl_,
-               "SELECT (SELECT CAST(s.started_at AS BLOB) FROM sessions s WHERE s.id = "
-               "events.session_id), session_id, seq, " +
-                   std::string(kEventColumns) + " FROM events ORDER BY session_id, seq",
+               "SELECT session_id, seq, " + std::string(kEventColumns) +
+                   " FROM events ORDER BY session_id, seq",
                error, [&](const Statement& r) {
                  EventRow e;
-                 e.seq = static_cast<std::uint64_t>(r.column_int(2));
+                 e.seq = static_cast<std::uint64_t>(r.column_int(1));
                  // The damage of one body file is this event's, not the end of the read.
-                 if (Status s = impl_->event_from(r, 3, r.column_int(1), e.event); !s.ok()) {
+                 if (Status s = impl_->event_from(r, 2, r.column_int(0), e.event); !s.ok()) {
                    e.event.bytes.clear();
                    e.unreadable = s.message;
-                   e.session_started_at = r.column_blob(0);
+                   e.session_started_at = stored_started_at(*impl_, r.column_int(0));
                  }
-                 fn(r.column_int(1), e);
+                 fn(r.column_int(0), e);
                });
 }
 
@@ -76,10 +87,15 @@ bool Reader::is_still_the_session(std::int64_t id, const std::string& started_at
   error.clear();
   still = false;
   Statement st;
+  // Without a started_at (it could not be read with the event), by id alone.
   Status s = impl_->db.prepare(
-      "SELECT 1 FROM sessions WHERE id = ?1 AND CAST(started_at AS BLOB) = CAST(?2 AS BLOB)", st);
+      started_at.empty() ? "SELECT 1 FROM sessions WHERE id = ?1"
+                         : "SELECT 1 FROM sessions WHERE id = ?1 AND CAST(started_at AS BLOB) = "
+                           "CAST(?2 AS BLOB)",
+      st);
   if (s.ok()) {
-    st.bind_int(1, id).bind_text(2, started_at);
+    st.bind_int(1, id);
+    if (!started_at.empty()) st.bind_text(2, started_at);
     s = impl_->each_row(st, [&still](const Statement&) { still = true; });
   }
   s = impl_->noted(s);
