@@ -289,10 +289,11 @@ bool process_group_alive(pid_t pgid) {
     char path[sizeof "/proc//stat" + sizeof entry->d_name];
     std::snprintf(path, sizeof path, "/proc/%s/stat", entry->d_name);
     const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    // Gone since the listing; any other failure (no descriptor left, EMFILE or ENFILE; a
-    // process hidden by hidepid=2, EACCES) says nothing of it: the group may still be alive,
-    // as kill() said, and the caller waits its grace out.
-    if (fd < 0 && errno != ENOENT && errno != ESRCH) {
+    // Gone since the listing, or another user's process we may not look at (hidepid=1, an
+    // LSM: EACCES, EPERM), which cannot be in our group: passed over. Only no descriptor left
+    // (EMFILE, ENFILE) says nothing: the group may still be alive, as kill() said, and the
+    // caller waits its grace out.
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
       alive = true;
       break;
     }
