@@ -38,6 +38,19 @@ std::string system_user_name(std::uint32_t uid) {
   return escape_text(found->pw_name);
 }
 
+std::string UserNameCache::operator()(std::uint32_t uid) {
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto found = names_.find(uid); found != names_.end()) return found->second;
+  }
+  // Asked without the lock: a slow lookup holds up no one else's answer from the cache.
+  std::string name = look_up_(uid);
+  std::lock_guard lock(mutex_);
+  if (names_.size() >= kMaxNames) names_.clear();
+  names_.emplace(uid, name);
+  return name;
+}
+
 std::string local_user_refusal(const LocalUserPolicy& policy, const PeerOwner& owner,
                                bool peer_loopback, const UserNamer& name_of) {
   if (policy.any) return {};
@@ -59,6 +72,10 @@ std::string local_user_refusal(const LocalUserPolicy& policy, const PeerOwner& o
            "record); to serve this user too, start mailtap with --allow-local-user " +
            option_value(owner.uid, name_of);
   }
+  if (owner.kind == PeerOwner::Kind::gone)
+    return "the client closed its connection before mailtap could tell which local user it was, "
+           "and mailtap serves only its own user " +
+           user_label(policy.own, name_of);
   // Not found, or not to be found: a client from another machine (or network namespace) is
   // remote, which only --allow-remote lets in, as before; a loopback one is of this machine.
   if (!peer_loopback) return {};

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +32,21 @@ struct LocalUserPolicy {
 using UserNamer = std::function<std::string(std::uint32_t)>;
 // The name the system's user database gives `uid` (getpwuid_r), or "".
 std::string system_user_name(std::uint32_t uid);
+
+// The user database's names (system_user_name), each asked once: a lookup may block (LDAP,
+// sssd), and refusals come on the thread that accepts every client. Bounded: past kMaxNames
+// uids it starts afresh. Thread-safe (the web page's workers share one).
+class UserNameCache {
+ public:
+  static constexpr std::size_t kMaxNames = 256;
+  explicit UserNameCache(UserNamer look_up = system_user_name) : look_up_(std::move(look_up)) {}
+  std::string operator()(std::uint32_t uid);
+
+ private:
+  UserNamer look_up_;
+  std::mutex mutex_;
+  std::map<std::uint32_t, std::string> names_;
+};
 
 // Why a client whose socket's owner is `owner` is not served, as a sentence after "mailtap: "
 // naming the user, its uid and mailtap's, and what to do (`--allow-local-user NAME`); "" when it

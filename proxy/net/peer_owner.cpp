@@ -12,6 +12,8 @@
 #include <optional>
 #include <system_error>
 
+#include "proxy/common/log.hpp"
+
 namespace mailtap::net {
 
 namespace {
@@ -44,21 +46,28 @@ TcpConnection connection_of(const asio::ip::tcp::endpoint& local,
     std::memcpy(c.server_address.data(), s.data(), 4);
     std::memcpy(c.client_address.data(), p.data(), 4);
   }
+  // A link-local client (fe80::2%eth0) is found only on its interface.
+  if (c.v6) c.interface = static_cast<std::uint32_t>(client.to_v6().scope_id());
   c.client_port = peer.port();
   c.server_port = local.port();
   return c;
 }
 
-// The uid column of the client socket's line, reading the table to its end; nullopt if the
-// line is not there, or the table cannot be read (`why` then says so).
-std::optional<std::uint32_t> uid_in_table(const char* path, const TcpConnection& c, bool table_v6,
-                                          std::string& why) {
+// Who holds the client socket's line, reading the table to its end; nullopt if the line is not
+// there, or the table cannot be read (`why` then says so).
+std::optional<PeerOwner> owner_in_table(const char* path, const TcpConnection& c, bool table_v6,
+                                        std::string& why) {
   FileDescriptor file(::open(path, O_RDONLY | O_CLOEXEC));
   if (file.fd < 0) {
     why += std::string(why.empty() ? "" : "; ") + path + ": " + errno_text(errno);
     return std::nullopt;
   }
   ProcTcpTableScan scan(c, table_v6);
+  const auto found = [&scan]() -> std::optional<PeerOwner> {
+    if (scan.gone()) return PeerOwner{PeerOwner::Kind::gone, 0, {}};
+    if (scan.uid()) return PeerOwner{PeerOwner::Kind::user, *scan.uid(), {}};
+    return std::nullopt;
+  };
   std::array<char, 16384> buffer{};
   for (;;) {
     const ssize_t n = ::read(file.fd, buffer.data(), buffer.size());
@@ -69,20 +78,20 @@ std::optional<std::uint32_t> uid_in_table(const char* path, const TcpConnection&
     }
     if (n == 0) break;
     scan.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
-    if (scan.uid()) return scan.uid();
+    if (auto owner = found()) return owner;
   }
   scan.finish();
-  return scan.uid();
+  return found();
 }
 
 // /proc/net/tcp and tcp6: where netlink could not answer. Read only then: a table holds every
 // socket of the namespace, a netlink lookup just the one.
 PeerOwner owner_from_proc(const TcpConnection& c, const std::string& netlink_failure) {
   std::string why;
-  std::optional<std::uint32_t> uid;
-  if (!c.v6) uid = uid_in_table("/proc/net/tcp", c, false, why);
-  if (!uid) uid = uid_in_table("/proc/net/tcp6", c, true, why);
-  if (uid) return {PeerOwner::Kind::user, *uid, {}};
+  std::optional<PeerOwner> owner;
+  if (!c.v6) owner = owner_in_table("/proc/net/tcp", c, false, why);
+  if (!owner) owner = owner_in_table("/proc/net/tcp6", c, true, why);
+  if (owner) return *owner;
   if (why.empty()) return {PeerOwner::Kind::elsewhere, 0, {}};
   return {PeerOwner::Kind::unknown, 0, netlink_failure + "; " + why};
 }
@@ -136,14 +145,20 @@ PeerOwner PeerOwnerLookup::find(const asio::ip::tcp::endpoint& local,
     return netlink_broke(c, failure + errno_text(errno));
   std::array<std::uint8_t, 8192> answer{};
   for (;;) {
-    const ssize_t n = ::recv(netlink_.fd, answer.data(), answer.size(), 0);
+    sockaddr_nl from{};
+    socklen_t from_size = sizeof from;
+    const ssize_t n = ::recvfrom(netlink_.fd, answer.data(), answer.size(), 0,
+                                 reinterpret_cast<sockaddr*>(&from), &from_size);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return netlink_broke(c, failure + errno_text(errno));
+    if (from.nl_pid != 0) continue;  // not the kernel's: another process's datagram
     const SockDiagAnswer a =
         read_sock_diag_answer(std::span(answer.data(), static_cast<std::size_t>(n)), sequence, c);
     switch (a.kind) {
       case SockDiagAnswer::Kind::owner:
         return {PeerOwner::Kind::user, a.uid, {}};
+      case SockDiagAnswer::Kind::gone:
+        return {PeerOwner::Kind::gone, 0, {}};
       case SockDiagAnswer::Kind::none:
         continue;  // an answer to an earlier request that timed out
       case SockDiagAnswer::Kind::unreadable:
@@ -166,6 +181,7 @@ PeerOwner PeerOwnerLookup::after_netlink_error(const TcpConnection& c,
 // A socket whose exchange went wrong is closed (a next connection opens another), and the
 // tables answer for this one.
 PeerOwner PeerOwnerLookup::netlink_broke(const TcpConnection& c, const std::string& failure) {
+  log::info("who connected: " + failure + "; reading /proc/net/tcp instead");
   ::close(netlink_.fd);
   netlink_.fd = -1;
   return owner_from_proc(c, failure);

@@ -18,6 +18,7 @@ struct PeerOwner {
   enum class Kind : std::uint8_t {
     user,       // a socket of this network namespace: `uid` owns it
     elsewhere,  // no such socket here: the client is on another machine or namespace
+    gone,       // the client closed its socket before it was looked up: no one holds it
     unknown,    // neither lookup could tell: `why`
   };
   Kind kind = Kind::unknown;

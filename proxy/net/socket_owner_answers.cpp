@@ -76,15 +76,33 @@ std::optional<std::uint32_t> decimal_uid(std::string_view text) {
   return static_cast<std::uint32_t>(value);
 }
 
+// An address as an IPv6 socket holds it: an IPv4 one (first 4 octets) v4-mapped.
+std::array<std::uint8_t, 16> as_v6(const void* address, bool v6) {
+  std::array<std::uint8_t, 16> out{};
+  if (v6) {
+    std::memcpy(out.data(), address, 16);
+  } else {
+    std::memcpy(out.data(), address, 4);
+    out = v4_mapped(out);
+  }
+  return out;
+}
+
 // Whether the socket a diag message describes is the one asked for (a kernel answers only that
-// one; the check keeps a stray message from passing for it).
+// one; the check keeps a stray message from passing for it). A dual-stack client's socket (IPv6,
+// connected to ::ffff:127.0.0.1) answers an IPv4 lookup in its own family, v4-mapped: the same
+// connection.
 bool describes(const inet_diag_msg& m, const TcpConnection& asked) {
-  const std::size_t octets = asked.v6 ? 16 : 4;
+  const bool answer_v6 = m.idiag_family == AF_INET6;
   return m.id.idiag_sport == htons(asked.client_port) &&
          m.id.idiag_dport == htons(asked.server_port) &&
-         std::memcmp(m.id.idiag_src, asked.client_address.data(), octets) == 0 &&
-         std::memcmp(m.id.idiag_dst, asked.server_address.data(), octets) == 0;
+         as_v6(m.id.idiag_src, answer_v6) == as_v6(asked.client_address.data(), asked.v6) &&
+         as_v6(m.id.idiag_dst, answer_v6) == as_v6(asked.server_address.data(), asked.v6);
 }
+
+// A socket its process closed: an orphan finishing its close, or a TIME_WAIT entry. The kernel
+// gives it uid 0 and inode 0, which must not pass for root's.
+constexpr std::uint8_t kTcpTimeWait = 6;
 
 }  // namespace
 
@@ -106,6 +124,8 @@ std::string sock_diag_request(const TcpConnection& c, std::uint32_t sequence) {
   const std::size_t octets = c.v6 ? 16 : 4;
   std::memcpy(message.request.id.idiag_src, c.client_address.data(), octets);
   std::memcpy(message.request.id.idiag_dst, c.server_address.data(), octets);
+  // A link-local address names a socket only on its interface.
+  message.request.id.idiag_if = c.interface;
   message.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
   message.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
   return {reinterpret_cast<const char*>(&message), sizeof message};
@@ -132,7 +152,10 @@ SockDiagAnswer read_sock_diag_answer(std::span<const std::uint8_t> datagram, std
       inet_diag_msg m{};
       if (payload_size < sizeof m) return {SockDiagAnswer::Kind::unreadable};
       std::memcpy(&m, payload, sizeof m);
-      if (describes(m, asked)) return {SockDiagAnswer::Kind::owner, m.idiag_uid, 0};
+      // Ours, yet not the socket asked for: no later datagram will be the answer.
+      if (!describes(m, asked)) return {SockDiagAnswer::Kind::unreadable};
+      if (m.idiag_inode == 0 || m.idiag_state == kTcpTimeWait) return {SockDiagAnswer::Kind::gone};
+      return {SockDiagAnswer::Kind::owner, m.idiag_uid, 0};
     }
     at += NLMSG_ALIGN(length);
     if (at >= datagram.size()) break;
@@ -179,14 +202,23 @@ void ProcTcpTableScan::finish() {
 
 // "  0: 0100007F:D431 0100007F:09DD 01 00000000:00000000 00:00000000 00000000  1000 ..."
 void ProcTcpTableScan::read_line(std::string_view line) {
-  if (uid_ || client_.empty()) return;
+  if (uid_ || gone_ || client_.empty()) return;
   std::string_view rest = line;
   next_field(rest);  // the slot number
   const std::string_view local = next_field(rest);
   const std::string_view remote = next_field(rest);
   if (!same_text_ignoring_case(local, client_) || !same_text_ignoring_case(remote, server_)) return;
-  for (int skipped = 0; skipped < 4; ++skipped) next_field(rest);  // st, queues, timer, retransmits
-  uid_ = decimal_uid(next_field(rest));
+  const std::string_view state = next_field(rest);
+  for (int skipped = 0; skipped < 3; ++skipped) next_field(rest);  // queues, timer, retransmits
+  const std::optional<std::uint32_t> uid = decimal_uid(next_field(rest));
+  next_field(rest);  // timeout
+  const std::string_view inode = next_field(rest);
+  if (!uid) return;
+  if (state == "06" || inode == "0") {  // TIME_WAIT, or closed by its process: uid 0 is no one's
+    gone_ = true;
+    return;
+  }
+  uid_ = uid;
 }
 
 }  // namespace mailtap::net

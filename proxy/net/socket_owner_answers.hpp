@@ -23,6 +23,9 @@ struct TcpConnection {
   std::array<std::uint8_t, 16> server_address{};
   std::uint16_t client_port = 0;
   std::uint16_t server_port = 0;
+  // The client's IPv6 scope (interface index) for a link-local address (fe80::1%eth0), else 0:
+  // such an address names a socket only together with its interface.
+  std::uint32_t interface = 0;
 };
 
 // The SOCK_DIAG_BY_FAMILY request (one netlink message, no dump) for the socket whose local end
@@ -32,6 +35,7 @@ std::string sock_diag_request(const TcpConnection& c, std::uint32_t sequence);
 struct SockDiagAnswer {
   enum class Kind : std::uint8_t {
     owner,       // the socket was found: `uid` owns it
+    gone,        // found, but no process holds it any more (closed: an orphan, or TIME_WAIT)
     error,       // the kernel refused or found nothing: `error` is the errno (ENOENT: none)
     none,        // nothing in this datagram answers `sequence` (a stale answer): read on
     unreadable,  // a message that claims more octets than there are, or too few for its type
@@ -55,6 +59,8 @@ class ProcTcpTableScan {
   void finish();  // the text is over: a last line without its newline counts too
   // The uid column of the client socket's line, once one was read.
   std::optional<std::uint32_t> uid() const { return uid_; }
+  // The client socket's line was read, but no process holds that socket any more.
+  bool gone() const { return gone_; }
 
  private:
   void read_line(std::string_view line);
@@ -64,6 +70,7 @@ class ProcTcpTableScan {
   std::string partial_;    // a line not yet ended
   bool overlong_ = false;  // the line being read is longer than any of the kernel's: skipped
   std::optional<std::uint32_t> uid_;
+  bool gone_ = false;
 };
 
 }  // namespace mailtap::net

@@ -65,7 +65,10 @@ bool Server::listen(const asio::ip::tcp::endpoint& at, std::string& error) {
   const asio::ip::tcp::endpoint bound = acceptor_.local_endpoint(unknown);
   if (!unknown) ctx_.listen_label = net::endpoint_label(bound);
   // Its netlink socket taken now, while descriptors are plenty, and reused for every client.
-  if (!ctx_.config.local_users.any) peer_owners_.prepare();
+  if (!ctx_.config.local_users.any) {
+    peer_owners_.prepare();
+    user_names_(ctx_.config.local_users.own);  // looked up now, not as a client waits
+  }
   // accept_with_reserve() accepts once a client waits, and must not block if it is gone.
   std::error_code ec;
   acceptor_.non_blocking(true, ec);
@@ -248,8 +251,9 @@ std::string Server::other_local_user(const asio::ip::tcp::socket& socket) {
   const net::PeerOwner owner =
       ec ? net::PeerOwner{net::PeerOwner::Kind::unknown, 0, "its address: " + ec.message()}
          : peer_owners_.find(local, peer);
-  const std::string why = net::local_user_refusal(
-      policy, owner, ec || net::is_loopback(peer.address()), net::system_user_name);
+  const std::string why =
+      net::local_user_refusal(policy, owner, ec || net::is_loopback(peer.address()),
+                              [this](std::uint32_t uid) { return user_names_(uid); });
   return why.empty() ? why : "4.7.0 mailtap: " + why;
 }
 

@@ -78,6 +78,7 @@ class Server {
   AcceptFailures accept_failures_;
   net::DescriptorReserve descriptor_reserve_;
   net::PeerOwnerLookup peer_owners_;  // the accept loop's: who each client is
+  net::UserNameCache user_names_;     // the names refusals give, each looked up once
   // The client turned away through the reserve whose lingering close holds its descriptor
   // (on the acceptor's thread, as the reserve is used).
   std::weak_ptr<asio::ip::tcp::socket> reserve_lingering_;

@@ -109,6 +109,48 @@ class ProxyLocalUserTest(LocalUserCase):
         self.assertTrue(out.startswith("421 4.7.0 mailtap: local user nobody (uid 65534)"), out)
         self.assertTrue(nc_greeting(m.port, "::1", user=lambda *c: list(c)).startswith("220 "))
 
+    def test_a_client_that_closes_at_once_is_not_taken_for_root(self):
+        """A client that sends its commands and closes at once is looked up once its socket is
+        an orphan (FIN_WAIT2) or in TIME_WAIT, which the kernel shows as uid 0: mailtap, run as
+        root, must not take it for its own user and connect upstream for it."""
+        m = self.start()
+        tries = 20
+        script = ("import socket\n"
+                  f"for _ in range({tries}):\n"
+                  f"    s = socket.create_connection(('127.0.0.1', {m.port}))\n"
+                  "    s.sendall(b'EHLO client.test\\r\\nMAIL FROM:<a@client.test>\\r\\n')\n"
+                  "    s.close()\n")
+        cp = subprocess.run(as_nobody(sys.executable, "-c", script), capture_output=True,
+                            timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        sessions = wait_ended(self.db(m), tries)
+        self.assertEqual(len(sessions), tries)
+        for s in sessions:
+            evs = events(self.db(m), s["id"])
+            self.assertFalse([e for e in evs if "upstream" in e["direction"]],
+                             "mailtap spoke to the server for a client that had closed: "
+                             + repr(dict(s)) + m.stderr)
+            self.assertEqual(s["outcome"], "refused", dict(s))
+            self.assertRegex(s["outcome_reason"], r"local user nobody|closed its connection "
+                                                  r"before mailtap could tell", dict(s))
+        self.assertNotIn("--allow-local-user any", m.stderr)
+
+    def test_a_dual_stack_client_is_found_by_netlink(self):
+        """An IPv6 socket connecting to ::ffff:127.0.0.1 (Java's default; Python with
+        AF_INET6): the kernel answers the IPv4 lookup with the IPv6 socket, v4-mapped. That
+        answer is the client's: no netlink timeout, no fallback to /proc."""
+        m = self.start()
+        script = ("import socket\n"
+                  "s = socket.socket(socket.AF_INET6)\n"
+                  f"s.connect(('::ffff:127.0.0.1', {m.port}))\n"
+                  "print(s.recv(1000).decode())\n")
+        for user, expected in ((as_nobody, "421 4.7.0 mailtap: local user nobody (uid 65534)"),
+                               (lambda *c: list(c), "220 ")):
+            cp = subprocess.run(user(sys.executable, "-c", script), capture_output=True,
+                                text=True, timeout=30)
+            self.assertTrue(cp.stdout.startswith(expected), cp.stdout + cp.stderr + m.stderr)
+        self.assertNotIn("netlink sock_diag", m.stderr)
+
     def test_a_remote_client_is_left_to_allow_remote_a_local_user_on_that_address_is_not(self):
         """A client in another network namespace (over a veth pair, as from another machine)
         is remote: --allow-remote let it in, as before, whoever it runs as. A local user

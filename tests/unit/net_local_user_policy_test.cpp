@@ -96,5 +96,36 @@ TEST(LocalUserPolicyTest, StartUpLineNamesOthersAndWarnsOfAny) {
             std::string::npos);
 }
 
+TEST(LocalUserPolicyTest, AClientGoneBeforeItWasToldIsRefusedWhateverItsUid) {
+  // Root's own mailtap: an orphaned socket's uid 0 must not pass for root's.
+  LocalUserPolicy root;
+  root.own = 0;
+  const PeerOwner gone{PeerOwner::Kind::gone, 0, {}};
+  for (bool loopback : {true, false}) {
+    const std::string why = local_user_refusal(root, gone, loopback, name_of);
+    EXPECT_NE(why.find("closed"), std::string::npos) << why;
+    EXPECT_NE(why.find("before mailtap could tell"), std::string::npos) << why;
+    EXPECT_EQ(why.find("--allow-local-user"), std::string::npos) << why;
+  }
+  LocalUserPolicy any = root;
+  any.any = true;
+  EXPECT_EQ(local_user_refusal(any, gone, true, name_of), "");
+}
+
+TEST(UserNameCacheTest, EachUidIsLookedUpOnce) {
+  int lookups = 0;
+  UserNameCache names([&lookups](std::uint32_t uid) {
+    ++lookups;
+    return name_of(uid);
+  });
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(names(65534), "nobody");
+    EXPECT_EQ(names(4242), "");  // no name is remembered too
+  }
+  EXPECT_EQ(lookups, 2);
+  for (std::uint32_t uid = 0; uid < 2 * UserNameCache::kMaxNames; ++uid) names(100000 + uid);
+  EXPECT_LE(lookups, static_cast<int>(2 + 2 * UserNameCache::kMaxNames));  // bounded, working
+}
+
 }  // namespace
 }  // namespace mailtap::net

@@ -113,11 +113,82 @@ TEST(SockDiagAnswerTest, AnAnswerToAnEarlierRequestIsPassedOver) {
   EXPECT_EQ(a.uid, 1000u);
 }
 
-TEST(SockDiagAnswerTest, ASocketOtherThanTheOneAskedForIsNotItsOwner) {
+TEST(SockDiagAnswerTest, ASocketOtherThanTheOneAskedForIsUnreadableNotAReasonToReadOn) {
   auto other = loopback_v4();
   other.client_port = 1;
+  // Our sequence number, another socket: no later datagram will be the answer, so no other
+  // (blocking) read is made for it.
   EXPECT_EQ(read_sock_diag_answer(diag_answer(other, 5, 0), 5, loopback_v4()).kind,
+            SockDiagAnswer::Kind::unreadable);
+  EXPECT_EQ(read_sock_diag_answer(diag_answer(other, 4, 0), 5, loopback_v4()).kind,
             SockDiagAnswer::Kind::none);
+}
+
+// The IPv4 connection as the kernel describes a dual-stack client's socket: an IPv6 one, its
+// addresses v4-mapped.
+TcpConnection mapped(const TcpConnection& v4) {
+  TcpConnection c = v4;
+  c.v6 = true;
+  c.client_address = {};
+  c.server_address = {};
+  for (auto* a : {&c.client_address, &c.server_address}) {
+    (*a)[10] = 0xff;
+    (*a)[11] = 0xff;
+  }
+  std::memcpy(c.client_address.data() + 12, v4.client_address.data(), 4);
+  std::memcpy(c.server_address.data() + 12, v4.server_address.data(), 4);
+  return c;
+}
+
+TEST(SockDiagAnswerTest, ADualStackClientsSocketAnswersForItsIpv4Connection) {
+  const auto c = loopback_v4();
+  const SockDiagAnswer a = read_sock_diag_answer(diag_answer(mapped(c), 8, 1000), 8, c);
+  EXPECT_EQ(a.kind, SockDiagAnswer::Kind::owner);
+  EXPECT_EQ(a.uid, 1000u);
+  // And the other way round: a v4-mapped connection answered by an IPv4 socket.
+  const SockDiagAnswer b = read_sock_diag_answer(diag_answer(c, 9, 1000), 9, mapped(c));
+  EXPECT_EQ(b.kind, SockDiagAnswer::Kind::owner);
+  EXPECT_EQ(b.uid, 1000u);
+  // A mapped address of another host is no match.
+  auto elsewhere = mapped(c);
+  elsewhere.client_address[15] = 2;
+  EXPECT_EQ(read_sock_diag_answer(diag_answer(elsewhere, 8, 1000), 8, c).kind,
+            SockDiagAnswer::Kind::unreadable);
+}
+
+// A client that closed at once: its socket is an orphan (FIN_WAIT2) or in TIME_WAIT by the time
+// it is looked up, held by no process, and the kernel says uid 0 and inode 0 for it.
+TEST(SockDiagAnswerTest, ASocketNoProcessHoldsAnyMoreIsGoneNotRoots) {
+  const auto c = loopback_v4();
+  auto orphan = diag_answer(c, 10, 0);
+  inet_diag_msg m{};
+  std::memcpy(&m, orphan.data() + sizeof(nlmsghdr), sizeof m);
+  m.idiag_state = 5;  // TCP_FIN_WAIT2
+  m.idiag_inode = 0;
+  std::memcpy(orphan.data() + sizeof(nlmsghdr), &m, sizeof m);
+  EXPECT_EQ(read_sock_diag_answer(orphan, 10, c).kind, SockDiagAnswer::Kind::gone);
+  m.idiag_state = 6;  // TCP_TIME_WAIT
+  m.idiag_inode = 1234;
+  std::memcpy(orphan.data() + sizeof(nlmsghdr), &m, sizeof m);
+  EXPECT_EQ(read_sock_diag_answer(orphan, 10, c).kind, SockDiagAnswer::Kind::gone);
+  m.idiag_state = 1;  // established, held: root's indeed
+  std::memcpy(orphan.data() + sizeof(nlmsghdr), &m, sizeof m);
+  EXPECT_EQ(read_sock_diag_answer(orphan, 10, c).kind, SockDiagAnswer::Kind::owner);
+}
+
+TEST(SockDiagRequestTest, ALinkLocalClientIsLookedUpOnItsInterface) {
+  TcpConnection c = loopback_v6();
+  c.client_address = {0xfe, 0x80};
+  c.client_address[15] = 2;
+  c.server_address = {0xfe, 0x80};
+  c.server_address[15] = 1;
+  c.interface = 7;
+  const std::string bytes = sock_diag_request(c, 1);
+  inet_diag_req_v2 r{};
+  std::memcpy(&r, bytes.data() + sizeof(nlmsghdr), sizeof r);
+  EXPECT_EQ(r.sdiag_family, AF_INET6);
+  EXPECT_EQ(r.id.idiag_if, 7u);
+  EXPECT_EQ(std::memcmp(r.id.idiag_src, c.client_address.data(), 16), 0);
 }
 
 TEST(SockDiagAnswerTest, CutShortOrLyingLengthsAreUnreadable) {
@@ -192,6 +263,26 @@ TEST(ProcTcpTableScanTest, AnIpv4ConnectionInTheIpv6TableIsV4Mapped) {
   ProcTcpTableScan v6(loopback_v6(), false);  // an IPv6 connection is in no IPv4 table
   v6.feed(proc_tcp_v4());
   EXPECT_FALSE(v6.uid());
+}
+
+TEST(ProcTcpTableScanTest, ASocketNoProcessHoldsAnyMoreIsGoneNotRoots) {
+  if (htonl(1) == 1) GTEST_SKIP() << "the tables below are a little-endian machine's";
+  const std::string orphan =  // FIN_WAIT2, closed by its process: uid 0, inode 0
+      "   1: 0100007F:D431 0100007F:09DD 05 00000000:00000000 00:00000000 00000000     0  "
+      "      0 0 1 0000000000000000 20 4 30 10 -1\n";
+  const std::string time_wait =
+      "   1: 0100007F:D431 0100007F:09DD 06 00000000:00000000 03:00000F9D 00000000     0  "
+      "      0 0 3 0000000000000000\n";
+  for (const std::string& text : {orphan, time_wait}) {
+    ProcTcpTableScan scan(loopback_v4(), false);
+    scan.feed(text);
+    EXPECT_TRUE(scan.gone()) << text;
+    EXPECT_FALSE(scan.uid()) << text;
+  }
+  ProcTcpTableScan held(loopback_v4(), false);
+  held.feed(proc_tcp_v4());
+  EXPECT_FALSE(held.gone());
+  EXPECT_EQ(held.uid(), 65534u);
 }
 
 TEST(ProcTcpTableScanTest, OddLinesFindNothing) {

@@ -167,6 +167,8 @@ struct WebServer::Impl {
   HostPolicy host_policy;
   asio::ip::tcp::endpoint listen;
   net::LocalUserPolicy local_users;
+  // The names refusals give, each looked up once (the workers share it).
+  mutable net::UserNameCache user_names;
   std::string url;
   std::unique_ptr<Api> api;
   std::unique_ptr<storage::Reader> watch_reader;  // the watcher thread's own connection
@@ -373,7 +375,7 @@ struct WebServer::Impl {
                                            "the connection's socket was not found"};
     }
     return net::local_user_refusal(local_users, owner, ec || net::is_loopback(client),
-                                   net::system_user_name);
+                                   [this](std::uint32_t uid) { return user_names(uid); });
   }
 
   // The 403 for a local user not served: plain text, said on stderr too.
@@ -525,6 +527,7 @@ std::unique_ptr<WebServer> WebServer::start(const WebServerOptions& options, std
   impl->host_policy.listen_address = options.listen.address().to_string();
   impl->listen = options.listen;
   impl->local_users = options.local_users;
+  if (!impl->local_users.any) impl->user_names(impl->local_users.own);
   // An "s" suffix would make CivetWeb load a TLS library: the port string is built here only.
   const std::pair<const char*, std::string> settings[] = {
       {"listening_ports", net::endpoint_label(options.listen)},
