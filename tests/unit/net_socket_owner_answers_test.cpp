@@ -60,6 +60,8 @@ std::vector<std::uint8_t> diag_answer(const TcpConnection& c, std::uint32_t sequ
   std::memcpy(m.id.idiag_src, c.client_address.data(), c.v6 ? 16 : 4);
   std::memcpy(m.id.idiag_dst, c.server_address.data(), c.v6 ? 16 : 4);
   m.idiag_uid = uid;
+  m.idiag_state = 1;      // TCP_ESTABLISHED: a live socket, owned by its process
+  m.idiag_inode = 48151;  // (a closed one has inode 0)
   return message(SOCK_DIAG_BY_FAMILY, sequence, &m, sizeof m);
 }
 
