@@ -131,6 +131,28 @@ std::string sock_diag_request(const TcpConnection& c, std::uint32_t sequence) {
   return {reinterpret_cast<const char*>(&message), sizeof message};
 }
 
+namespace {
+// One netlink message of ours: the kernel's error, or its answer about one socket.
+SockDiagAnswer read_our_message(const nlmsghdr& header, const std::uint8_t* payload,
+                                std::size_t payload_size, const TcpConnection& asked) {
+  if (header.nlmsg_type == NLMSG_ERROR) {
+    nlmsgerr e{};
+    if (payload_size < sizeof e.error) return {SockDiagAnswer::Kind::unreadable};
+    std::memcpy(&e.error, payload, sizeof e.error);
+    // An acknowledgement (0) was not asked for; anything else is -errno.
+    if (e.error < 0) return {SockDiagAnswer::Kind::error, 0, -e.error};
+    return {SockDiagAnswer::Kind::none};
+  }
+  inet_diag_msg m{};
+  if (payload_size < sizeof m) return {SockDiagAnswer::Kind::unreadable};
+  std::memcpy(&m, payload, sizeof m);
+  // Ours, yet not the socket asked for: no later datagram will be the answer.
+  if (!describes(m, asked)) return {SockDiagAnswer::Kind::unreadable};
+  if (m.idiag_inode == 0 || m.idiag_state == kTcpTimeWait) return {SockDiagAnswer::Kind::gone};
+  return {SockDiagAnswer::Kind::owner, m.idiag_uid, 0};
+}
+}  // namespace
+
 SockDiagAnswer read_sock_diag_answer(std::span<const std::uint8_t> datagram, std::uint32_t sequence,
                                      const TcpConnection& asked) {
   std::size_t at = 0;
@@ -140,22 +162,11 @@ SockDiagAnswer read_sock_diag_answer(std::span<const std::uint8_t> datagram, std
     const std::size_t length = header.nlmsg_len;
     if (length < sizeof header || length > datagram.size() - at)
       return {SockDiagAnswer::Kind::unreadable};
-    const std::uint8_t* payload = datagram.data() + at + sizeof header;
-    const std::size_t payload_size = length - sizeof header;
-    if (header.nlmsg_seq == sequence && header.nlmsg_type == NLMSG_ERROR) {
-      nlmsgerr e{};
-      if (payload_size < sizeof e.error) return {SockDiagAnswer::Kind::unreadable};
-      std::memcpy(&e.error, payload, sizeof e.error);
-      // An acknowledgement (0) was not asked for; anything else is -errno.
-      if (e.error < 0) return {SockDiagAnswer::Kind::error, 0, -e.error};
-    } else if (header.nlmsg_seq == sequence && header.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
-      inet_diag_msg m{};
-      if (payload_size < sizeof m) return {SockDiagAnswer::Kind::unreadable};
-      std::memcpy(&m, payload, sizeof m);
-      // Ours, yet not the socket asked for: no later datagram will be the answer.
-      if (!describes(m, asked)) return {SockDiagAnswer::Kind::unreadable};
-      if (m.idiag_inode == 0 || m.idiag_state == kTcpTimeWait) return {SockDiagAnswer::Kind::gone};
-      return {SockDiagAnswer::Kind::owner, m.idiag_uid, 0};
+    if (header.nlmsg_seq == sequence &&
+        (header.nlmsg_type == NLMSG_ERROR || header.nlmsg_type == SOCK_DIAG_BY_FAMILY)) {
+      const SockDiagAnswer answer = read_our_message(header, datagram.data() + at + sizeof header,
+                                                     length - sizeof header, asked);
+      if (answer.kind != SockDiagAnswer::Kind::none) return answer;
     }
     at += NLMSG_ALIGN(length);
     if (at >= datagram.size()) break;
