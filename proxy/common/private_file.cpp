@@ -1,11 +1,11 @@
 #include "proxy/common/private_file.hpp"
 
-#include <pwd.h>
 #include <unistd.h>
 
 #include <array>
-
 #include <cstdio>
+
+#include "proxy/common/user_name.hpp"
 
 namespace mailtap {
 
@@ -29,14 +29,8 @@ PrivacyProblem privacy_problem(const struct stat& st, std::string_view what) {
 }
 
 std::string describe_uid(uid_t uid) {
-  std::string out = "uid " + std::to_string(uid);
-  struct passwd entry {};
-  struct passwd* found = nullptr;
-  std::array<char, 4096> buffer{};
-  if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr &&
-      found->pw_name != nullptr && *found->pw_name != '\0')
-    out += " (" + std::string(found->pw_name) + ")";
-  return out;
+  const std::string name = system_user_name(uid);
+  return "uid " + std::to_string(uid) + (name.empty() ? "" : " (" + name + ")");
 }
 
 PrivacyProblem write_access_problem(const struct stat& st, std::string_view what) {

@@ -1,12 +1,6 @@
 #include "proxy/net/local_user_policy.hpp"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <vector>
-
-#include "proxy/common/terminal_escape.hpp"
 
 namespace mailtap::net {
 
@@ -26,17 +20,6 @@ std::string option_value(std::uint32_t uid, const UserNamer& name_of) {
 }
 
 }  // namespace
-
-std::string system_user_name(std::uint32_t uid) {
-  long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
-  std::vector<char> buffer(size > 0 ? static_cast<std::size_t>(size) : 16384);
-  passwd entry{};
-  passwd* found = nullptr;
-  if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) != 0 || found == nullptr)
-    return {};
-  // A name from the system's database ends up on a terminal and in a reply: made printable.
-  return escape_text(found->pw_name);
-}
 
 std::string UserNameCache::operator()(std::uint32_t uid) {
   {

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/common/user_name.hpp"
 #include "proxy/net/peer_owner.hpp"
 
 namespace mailtap::net {
@@ -30,8 +31,6 @@ struct LocalUserPolicy {
 
 // A user's name for a message ("" when the uid has none).
 using UserNamer = std::function<std::string(std::uint32_t)>;
-// The name the system's user database gives `uid` (getpwuid_r), or "".
-std::string system_user_name(std::uint32_t uid);
 
 // The user database's names (system_user_name), each asked once: a lookup may block (LDAP,
 // sssd), and refusals come on the thread that accepts every client. Bounded: past kMaxNames

@@ -76,7 +76,7 @@ std::string LocalUserOptions::policy(net::LocalUserPolicy& out) const {
 }
 
 void announce_local_users(const net::LocalUserPolicy& policy, std::string_view what) {
-  const std::string line = net::describe_local_users(policy, what, net::system_user_name);
+  const std::string line = net::describe_local_users(policy, what, system_user_name);
   if (policy.any)
     log::warning(line);
   else if (!line.empty())
