@@ -8,9 +8,10 @@ bool load_for_read_back(storage::Reader& reader, std::int64_t id,
                              storage::Reader::EventRows::none);
 }
 
-SessionReadBack::SessionReadBack(storage::Reader& reader, const storage::SessionDetail& detail)
+SessionReadBack::SessionReadBack(storage::Reader& reader, const storage::SessionDetail& detail,
+                                 std::mutex* lock)
     : detail_(detail),
-      left_(storage::left_in_record(reader, detail)),
+      left_(storage::left_in_record(reader, detail, lock)),
       octets_(detail, left_.body_pieces) {}
 
 bool SessionReadBack::for_each_event(const std::function<bool(const storage::EventRow&)>& fn,

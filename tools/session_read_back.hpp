@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -22,11 +23,12 @@ namespace mailtap::tools {
 bool load_for_read_back(storage::Reader& reader, std::int64_t id,
                         std::optional<storage::SessionDetail>& out, std::string& error);
 
-// What reads back, on `reader`, what `detail` (from load_for_read_back) left in the record.
-// Both must outlive it.
+// What reads back, on `reader`, what `detail` (from load_for_read_back) left in the record;
+// each read under `lock` when the reader is shared (the web page's). All must outlive it.
 class SessionReadBack {
  public:
-  SessionReadBack(storage::Reader& reader, const storage::SessionDetail& detail);
+  SessionReadBack(storage::Reader& reader, const storage::SessionDetail& detail,
+                  std::mutex* lock = nullptr);
   SessionReadBack(const SessionReadBack&) = delete;
   SessionReadBack& operator=(const SessionReadBack&) = delete;
 

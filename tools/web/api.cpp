@@ -13,6 +13,7 @@
 #include "tools/outcome_selector.hpp"
 #include "tools/recorded_reply_advice.hpp"
 #include "tools/session_json.hpp"
+#include "tools/session_read_back.hpp"
 #include "tools/time_format.hpp"
 #include "tools/web/assets.hpp"
 #include "tools/web/charset.hpp"
@@ -248,20 +249,10 @@ namespace {
 // A session, the reader of its octets, which refers to it, and the reader of the events it left
 // in the record: kept together for as long as its JSON is being sent.
 struct SessionStream {
-  SessionStream(storage::SessionDetail d, storage::EventBatchReader events,
-                storage::MessageBatchReader messages, storage::SessionOctets::BodyPieces pieces,
-                bool download)
-      : detail(std::move(d)),
-        octets(detail, std::move(pieces)),
-        read_events(std::move(events)),
-        read_messages(std::move(messages)),
-        whole(download) {}
-
-  // Every event, in seq order, a batch of those left in the record at a time.
-  bool for_each_event(const std::function<bool(const storage::EventRow&)>& fn,
-                      std::string& error) const {
-    return storage::for_each_session_event(detail, read_events, fn, error);
-  }
+  // Read back on `reader` under `lock` (the shared connection), for as long as the JSON is
+  // being sent.
+  SessionStream(storage::SessionDetail d, storage::Reader& reader, std::mutex& lock, bool download)
+      : detail(std::move(d)), read_back(reader, detail, &lock), whole(download) {}
 
   // The JSON written to `sink` as it is read; false with `error` set if the record could not
   // supply it all.
@@ -269,7 +260,8 @@ struct SessionStream {
     JsonWriter w;
     w.stream_to(sink);
     // Failed with no error: the client has gone, which the server sees for itself.
-    if (!(whole ? write_session_detail(w, detail, octets, error, events(), messages())
+    if (!(whole ? write_session_detail(w, detail, read_back.octets(), error, read_back.events(),
+                                       read_back.messages())
                 : write_view(w, error)))
       return error.empty();
     w.string_piece("\n");  // as json_response ends every body
@@ -281,9 +273,11 @@ struct SessionStream {
   // each reply explained from the table `mailtap show` and `mailtap explain` use, by seq.
   bool write_view(JsonWriter& w, std::string& error) {
     w.begin_object().key("session");
-    if (!write_session_preview(w, detail, octets, error, events(), messages())) return false;
+    if (!write_session_preview(w, detail, read_back.octets(), error, read_back.events(),
+                               read_back.messages()))
+      return false;
     w.key("explanations").begin_object();
-    const bool read = for_each_event(
+    const bool read = read_back.for_each_event(
         [&w](const storage::EventRow& row) {
           const auto advice = recorded_reply_advice(row.event);
           if (!advice) return true;
@@ -300,33 +294,11 @@ struct SessionStream {
     return w.sink_open();
   }
 
-  EventSource events() const {
-    return [this](const std::function<bool(const storage::EventRow&)>& fn, std::string& error) {
-      return for_each_event(fn, error);
-    };
-  }
-
-  MessageSource messages() const {
-    return [this](const std::function<bool(const storage::MessageRow&)>& fn, std::string& error) {
-      return storage::for_each_session_message(detail, read_messages, fn, error);
-    };
-  }
-
   const storage::SessionDetail detail;
-  storage::SessionOctets octets;
-  const storage::EventBatchReader read_events;
-  const storage::MessageBatchReader read_messages;
+  SessionReadBack read_back;
   const bool whole;  // `mailtap show ID --json` (the download), else the page's view
 };
 
-// A session's JSON, read from the record as it is sent: a session of any number of commands,
-// or with a message of any size, costs a batch of its events and a piece of a body. Its length
-// comes from a first writing that keeps nothing, so that a record that cannot supply it (a
-// damaged row, a body file gone) is a 500 rather than an answer cut short; both read the body
-// file the session holds, opened before its rows were read (SessionDetail::body_file), and the
-// events the session had then (SessionDetail::events_left). Should the second writing fail all
-// the same (prune removed the session between the two), the server ends the connection short
-// of the Content-Length it announced (send_streamed).
 Response streamed_session(std::shared_ptr<SessionStream> stream) {
   std::uint64_t length = 0;
   std::string error;
@@ -352,12 +324,9 @@ Response Api::session(std::int64_t id, bool download) {
   std::optional<storage::SessionDetail> d;
   Response failure;
   if (!load(id, d, failure)) return failure;
-  // Read back on the shared connection, for as long as the JSON is being sent (the Api
-  // outlives every response: the server stops first).
-  storage::LeftInRecord left = storage::left_in_record(*reader_, *d, &mutex_);
-  return streamed_session(std::make_shared<SessionStream>(std::move(*d), std::move(left.events),
-                                                          std::move(left.messages),
-                                                          std::move(left.body_pieces), download));
+  // The Api outlives every response (the server stops first): its reader and lock may be lent.
+  return streamed_session(
+      std::make_shared<SessionStream>(std::move(*d), *reader_, mutex_, download));
 }
 
 namespace {
