@@ -19,7 +19,8 @@ test_packages=(libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format c
                openssl sqlite3 postfix sasl2-bin libsasl2-modules libsasl2-modules-db swaks
                libnet-ssleay-perl curl netcat-openbsd telnet msmtp
                man-db systemd dpkg-dev file git lintian  # tests/install: man -l, systemd-analyze, cpack, versions from git
-               chromium chromium-driver python3-selenium)  # tests/integration/test_web_browser.py
+               chromium chromium-driver python3-selenium  # tests/integration/test_web_browser.py
+               iproute2)  # test_local_users.py: a client in a network namespace of its own
 
 install_missing() {
   local missing=()
