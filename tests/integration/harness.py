@@ -1928,11 +1928,16 @@ class BodySink:
     Postfix refuses more than 10 MB and the FakeServer keeps what it reads. `rcpt_reply`
     (bytes, CRLFs included) answers every RCPT instead, and may be changed between a recording
     and its replay (`proxy --tls none`, then `replay --tls none`). One connection at a time.
-    `chunking`: CHUNKING advertised, and BDAT chunks taken (RFC 3030)."""
+    `chunking`: CHUNKING advertised, and BDAT chunks taken (RFC 3030). `end_of_data_replies`:
+    the replies to the ends of data in turn, over every connection (a `552` refusal, ...), then
+    `250`; `None` among them closes the connection instead, the message taken and never
+    answered."""
 
-    def __init__(self, rcpt_reply: bytes = b"250 ok\r\n", chunking: bool = False):
+    def __init__(self, rcpt_reply: bytes = b"250 ok\r\n", chunking: bool = False,
+                 end_of_data_replies=()):
         self.rcpt_reply = rcpt_reply
         self.chunking = chunking
+        self.end_of_data_replies = list(end_of_data_replies)
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.address = f"127.0.0.1:{self.port}"
@@ -1958,7 +1963,11 @@ class BodySink:
                         conn.sendall(b"354 go on\r\n")
                         while f.readline() not in (b".\r\n", b""):
                             pass
-                        conn.sendall(b"250 2.0.0 queued\r\n")
+                        reply = (self.end_of_data_replies.pop(0) if self.end_of_data_replies
+                                 else b"250 2.0.0 queued\r\n")
+                        if reply is None:
+                            break
+                        conn.sendall(reply)
                     elif verb == b"QUIT":
                         conn.sendall(b"221 bye\r\n")
                         break
