@@ -1,5 +1,6 @@
-// `mailtap export ID|--all --format json|jsonl|eml|mbox`: whole sessions as JSON, or the
-// message bodies as .eml files or one mboxrd mailbox.
+// `mailtap export ID|--all --format json|jsonl|eml|mbox [--accepted-only]`: whole sessions as
+// JSON, or the message bodies (every one, or those the server accepted) as .eml files or one
+// mboxrd mailbox.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,7 +37,8 @@ struct ExportArgs {
   std::vector<std::int64_t> ids;
   bool all = false;
   std::string format = "json";
-  std::string output;  // "" = stdout
+  std::string output;          // "" = stdout
+  bool accepted_only = false;  // eml, mbox: only the messages the server accepted
 };
 
 // The reverse-path of "MAIL FROM:<a@b> SIZE=1", or "MAILER-DAEMON" for the null path, as one
@@ -85,21 +87,46 @@ std::string mboxrd_from_line(const storage::SessionRow& s, const storage::Messag
   return "From " + envelope_sender(m.message.mail_from) + " " + when + "\n";
 }
 
-// A message the server did not accept (no 2xx to its end of data or last chunk) is exported as
-// recorded, just as a delivered one is: a note says so, for whoever compares the export with what
-// the server's mailbox holds (docs/tools/export.md). JSON carries final_code instead.
-void note_if_not_accepted(std::int64_t session_id, const storage::MessageRow& m) {
-  const int code = m.message.final_code;
-  if (code >= 200 && code < 300) return;
-  std::string note = "export: warning: session " + std::to_string(session_id) + " message " +
-                     std::to_string(m.seq);
+// Whether the server accepted the message: a 2xx to its end of data or last BDAT chunk.
+bool accepted(const storage::MessageRow& m) {
+  return m.message.final_code >= 200 && m.message.final_code < 300;
+}
+
+// "session 7 message 2 was not accepted by the server: 552 ..." for a message the server did
+// not accept (its final reply escaped as `show` escapes wire text).
+std::string not_accepted(std::int64_t session_id, const storage::MessageRow& m) {
+  std::string note = "session " + std::to_string(session_id) + " message " + std::to_string(m.seq);
   std::string_view reply = m.message.final_reply;
   while (!reply.empty() && (reply.back() == '\n' || reply.back() == '\r')) reply.remove_suffix(1);
   if (reply.empty())
     note += " had no reply to its end of data (the session ended first; the server may have it)";
   else
     note += " was not accepted by the server: " + escape_line(reply);
-  log::warning(note + "; exported as recorded");
+  return note;
+}
+
+// A message the server did not accept (no 2xx to its end of data or last chunk) is exported as
+// recorded, just as a delivered one is: a note says so, for whoever compares the export with what
+// the server's mailbox holds, and names the flag that leaves such messages out
+// (docs/tools/export.md). JSON carries final_code instead.
+void note_if_not_accepted(std::int64_t session_id, const storage::MessageRow& m) {
+  if (accepted(m)) return;
+  log::warning("export: warning: " + not_accepted(session_id, m) +
+               "; exported as recorded (--accepted-only leaves it out)");
+}
+
+// With --accepted-only, whether `m` is left out: then stderr names it and why, so that what the
+// export lacks of the record is said (the server may have one it never answered).
+bool left_out(const ExportArgs& a, std::int64_t session_id, const storage::MessageRow& m) {
+  if (!a.accepted_only || accepted(m)) return false;
+  log::info("export: " + not_accepted(session_id, m) + "; left out (--accepted-only)");
+  return true;
+}
+
+// What stderr says when the selected sessions give no message to export.
+std::string no_messages(const ExportArgs& a) {
+  return a.accepted_only ? "export: no message the server accepted in the selected sessions"
+                         : "export: no messages in the selected sessions";
 }
 
 bool is_directory(const std::string& path) {
@@ -289,6 +316,7 @@ int export_mbox(const ExportArgs& a, storage::Reader& reader,
     bool body_read = true;
     const bool read = session.for_each_message(
         [&](const storage::MessageRow& m) {
+          if (left_out(a, s.id, m)) return true;
           pending += mboxrd_from_line(s, m);
           const auto quote = [&](std::string_view piece) {
             quoter.append(piece);
@@ -312,7 +340,7 @@ int export_mbox(const ExportArgs& a, storage::Reader& reader,
   };
   std::string error;
   if (!for_each_session(reader, selected, error, write_messages)) return out.close(error);
-  if (count == 0) log::info("export: no messages in the selected sessions");
+  if (count == 0) log::info(no_messages(a));
   return out.close();
 }
 
@@ -343,6 +371,7 @@ int write_eml_directory(const ExportArgs& a, storage::Reader& reader,
         const std::int64_t id = session.detail().session.id;
         const bool messages_read = session.for_each_message(
             [&](const storage::MessageRow& m) {
+              if (left_out(a, id, m)) return true;
               const std::string path = dir + "session-" + std::to_string(id) + "-message-" +
                                        std::to_string(m.seq) + ".eml";
               if (export_body(path, session.octets(), m) != 0) return written = false;
@@ -359,46 +388,82 @@ int write_eml_directory(const ExportArgs& a, storage::Reader& reader,
   return read ? 0 : 1;
 }
 
+// The messages an eml export writes: every one, or with --accepted-only those the server
+// accepted, counted from their rows before any is written (a batch at a time, no body file
+// read): a session's summary counts both.
+bool count_messages(const ExportArgs& a, storage::Reader& reader,
+                    const std::vector<storage::SessionSummary>& selected, std::int64_t& total,
+                    std::string& error) {
+  total = 0;
+  for (const auto& s : selected) total += s.messages;
+  if (!a.accepted_only || total == 0) return true;
+  total = 0;
+  return for_each_session(reader, selected, error, [&](SessionReadBack& session, std::string& e) {
+    return session.for_each_message(
+        [&](const storage::MessageRow& m) {
+          if (accepted(m)) ++total;
+          return true;
+        },
+        e);
+  });
+}
+
 // eml: one file per message. A single message may go to stdout or a file; several need a
 // directory, where they are named session-<id>-message-<n>.eml.
 int export_eml(const ExportArgs& a, storage::Reader& reader,
                const std::vector<storage::SessionSummary>& selected) {
   std::int64_t total = 0;
-  for (const auto& s : selected) total += s.messages;
+  std::string error;
+  if (!count_messages(a, reader, selected, total, error)) {
+    log::error("export: " + error);
+    return 1;
+  }
   if (total == 0) {
-    log::error("export: no messages in the selected sessions");
+    // Each message left out is named: a pass over them that writes nothing.
+    if (a.accepted_only)
+      for_each_session(reader, selected, error, [&](SessionReadBack& session, std::string& e) {
+        return session.for_each_message(
+            [&](const storage::MessageRow& m) {
+              return left_out(a, session.detail().session.id, m);
+            },
+            e);
+      });
+    log::error(no_messages(a));
     return 1;
   }
   const bool to_dir = !a.output.empty() && a.output != "-" &&
                       (is_directory(a.output) || a.output.back() == '/' || total > 1);
   if (to_dir) return write_eml_directory(a, reader, selected);
   if (total > 1) {
-    log::error("export: " + std::to_string(total) +
+    log::error("export: " + std::to_string(total) + (a.accepted_only ? " accepted" : "") +
                " messages: give -o DIR to write one .eml file each");
     return 2;
   }
-  // The one message: the first of the one session that has any.
+  // The one message: the first of the one session that has any (that the server accepted, with
+  // --accepted-only, whose others are then named as left out).
   int status = 1;
-  std::string error;
   bool exported = false;
   const bool read =
       for_each_session(reader, selected, error, [&](SessionReadBack& session, std::string& e) {
+        const std::int64_t id = session.detail().session.id;
         const bool messages_read = session.for_each_message(
             [&](const storage::MessageRow& m) {
+              if (left_out(a, id, m)) return true;
+              if (exported) return true;  // one recorded since they were counted: not this file
               status = export_body(a.output, session.octets(), m);
-              if (status == 0) note_if_not_accepted(session.detail().session.id, m);
+              if (status == 0) note_if_not_accepted(id, m);
               exported = true;
-              return false;  // done
+              return status == 0 && a.accepted_only;  // else done
             },
             e);
-        return messages_read && !exported;
+        return messages_read && (!exported || (status == 0 && a.accepted_only));
       });
   if (exported) return status;
   if (!read) {
     if (!error.empty()) log::error("export: " + error);
     return status;
   }
-  log::error("export: no messages in the selected sessions");  // removed since they were counted
+  log::error(no_messages(a));  // removed since they were counted
   return 1;
 }
 
@@ -410,6 +475,16 @@ int run_export(const ExportArgs& a) {
   }
   if (a.all == !a.ids.empty()) {
     log::error("export: give session numbers or --all (not both)");
+    return 2;
+  }
+  // JSON is the sessions' record as it is: a message left out of `messages` would still be in
+  // the events (its DATA octets, its BDAT chunks), and each message's final_code already says
+  // whether the server accepted it. Refused rather than filtered: docs/tools/export.md.
+  if (a.accepted_only && (f == "json" || f == "jsonl")) {
+    log::error("export: --accepted-only is for --format eml or mbox, not " +
+               std::string(f == "json" ? "json (the default)" : "jsonl") +
+               ": JSON is each session's whole record, every message (its octets in the events "
+               "too) with its final_code, a 2xx for one the server accepted");
     return 2;
   }
   int failure_status = 1;
@@ -434,6 +509,9 @@ cli::Subcommand add_export_command(CLI::App& parent) {
   app->add_flag("--all", args->all, "export every session (not with session numbers)");
   app->add_option("--format", args->format, "json (default), jsonl, eml or mbox")
       ->check(CLI::IsMember({"json", "jsonl", "eml", "mbox"}));
+  app->add_flag("--accepted-only", args->accepted_only,
+                "eml and mbox: only the messages the server accepted (a 2xx to the end of data "
+                "or the last BDAT chunk); the others are named on stderr (not with json, jsonl)");
   app->add_option("-o,--output", args->output,
                   "output file (default stdout); for eml with several messages, a directory")
       ->check(options::output_path_validator("--output"));

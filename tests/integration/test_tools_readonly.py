@@ -5,6 +5,7 @@ failing RCPT, a person at nc typing bare LF line ends, and a session a FakeServe
 self-signed certificate got refused.  Assertions are on what a user reads and on exit codes."""
 
 import base64
+import contextlib
 import fcntl
 import json
 import mailbox
@@ -1939,6 +1940,150 @@ class ManyLargeSessionsExportTest(h.IntegrationCase):
             self.assertEqual(target.stat().st_mode & 0o777, 0o600, name)
         self.assertEqual(sorted(p.name for p in outdir.iterdir()),
                          ["all.jsonl", "all.mbox", "one.eml"])
+
+
+class ExportAcceptedOnlyTest(h.IntegrationCase):
+    """`export --format mbox|eml --accepted-only`: the messages the server accepted (a 2xx to the
+    end of data), for a tool that takes the export as what was delivered; each one left out is
+    named on stderr. Without it every message is exported, and the warning for one the server
+    did not accept names the flag. JSON, the sessions' whole record, refuses it (exit 2). (There
+    was no such flag: an mbox held the refused messages too, only stderr telling them apart.)"""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "accepted.db"
+        # In the order they are sent: session A 250, 552, 250; B 554; C taken, never answered
+        # (the connection closed); D 550, 250.
+        sink = h.BodySink(end_of_data_replies=[
+            b"250 2.0.0 queued\r\n", b"552 5.3.4 Message too big for system\r\n",
+            b"250 2.0.0 queued\r\n", b"554 5.7.1 Spam rejected\r\n", None,
+            b"550 5.7.1 Content refused\r\n", b"250 2.0.0 queued\r\n"])
+        cls.sent = {}  # (session letter, message seq) -> bytes
+        cls.subjects = {}  # Subject -> (session letter, message seq)
+        try:
+            with h.Mailtap(sink.address, tls="none", db=cls.db) as mt:
+                for letter, count in (("A", 3), ("B", 1), ("C", 1), ("D", 2)):
+                    with smtplib.SMTP("127.0.0.1", mt.port, local_hostname="client.test",
+                                      timeout=30) as s:
+                        for seq in range(1, count + 1):
+                            tok = h.unique_token(f"{letter}{seq}")
+                            msg = h.make_message(tok)
+                            cls.sent[letter, seq] = msg
+                            cls.subjects["mailtap test " + tok] = (letter, seq)
+                            try:
+                                s.sendmail("sender@client.test", ["alice@example.test"], msg)
+                            except smtplib.SMTPDataError:
+                                pass  # refused: the session goes on
+                            except smtplib.SMTPServerDisconnected:
+                                break  # C: never answered
+                        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+                            s.quit()
+        finally:
+            sink.close()
+        con = sqlite3.connect(f"file:{cls.db}?mode=ro", uri=True)
+        ids = [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY id")]
+        cls.finals = con.execute("SELECT session_id, seq, final_code FROM messages "
+                                 "ORDER BY session_id, seq").fetchall()
+        con.close()
+        cls.sid = dict(zip("ABCD", ids))
+
+    def tool(self, *args, expect=0) -> subprocess.CompletedProcess:
+        cp = subprocess.run([str(h.mailtap_bin()), "export", *map(str, args), "--db",
+                             str(self.db)], capture_output=True, timeout=60, text=True)
+        self.assertEqual(cp.returncode, expect, cp.stderr)
+        return cp
+
+    def tokens(self, mbox_text: str) -> list:
+        """The messages of an mbox, as the (letter, seq) each was sent as."""
+        path = self.tmp / f"read-{random.getrandbits(32)}.mbox"
+        path.write_text(mbox_text)
+        box = mailbox.mbox(str(path))
+        try:
+            return [self.subjects[m["Subject"]] for m in box]
+        finally:
+            box.close()
+
+    def test_the_recording_has_each_kind_of_final_reply(self):
+        s = self.sid
+        self.assertEqual(self.finals, [(s["A"], 1, 250), (s["A"], 2, 552), (s["A"], 3, 250),
+                                       (s["B"], 1, 554), (s["C"], 1, None), (s["D"], 1, 550),
+                                       (s["D"], 2, 250)])
+
+    def test_the_warning_for_a_refused_message_names_the_flag(self):
+        cp = self.tool(self.sid["A"], "--format", "mbox")
+        self.assertEqual(self.tokens(cp.stdout), [("A", 1), ("A", 2), ("A", 3)])
+        self.assertIn(f"warning: session {self.sid['A']} message 2 was not accepted by the "
+                      "server: 552 5.3.4 Message too big for system; exported as recorded "
+                      "(--accepted-only leaves it out)", cp.stderr)
+
+    def test_mbox_of_all_holds_only_the_accepted_messages_and_names_the_others(self):
+        s = self.sid
+        cp = self.tool("--all", "--format", "mbox", "--accepted-only")
+        self.assertEqual(self.tokens(cp.stdout), [("A", 1), ("A", 3), ("D", 2)])
+        self.assertNotIn("warning", cp.stderr)
+        for line in (f"session {s['A']} message 2 was not accepted by the server: 552 5.3.4 "
+                     "Message too big for system; left out (--accepted-only)",
+                     f"session {s['B']} message 1 was not accepted by the server: 554 5.7.1",
+                     f"session {s['C']} message 1 had no reply to its end of data (the session "
+                     "ended first; the server may have it); left out (--accepted-only)",
+                     f"session {s['D']} message 1 was not accepted by the server: 550 5.7.1"):
+            self.assertIn(line, cp.stderr)
+        self.assertEqual(cp.stderr.count("left out"), 4, cp.stderr)
+        # What is written of each is what an export without the flag writes of it.
+        every = self.tool("--all", "--format", "mbox").stdout
+        entries = ["From " + e for e in every.split("\nFrom ")]
+        entries[0] = entries[0][len("From "):]
+        kept = [entries[i] for i in (0, 2, 6)]
+        self.assertEqual(cp.stdout, "\n".join(kept))
+
+    def test_several_ids_in_the_order_named(self):
+        s = self.sid
+        cp = self.tool(s["D"], s["B"], s["A"], s["D"], "--format", "mbox", "--accepted-only",
+                       "-o", self.tmp / "named.mbox")
+        self.assertEqual(self.tokens((self.tmp / "named.mbox").read_text()),
+                         [("D", 2), ("A", 1), ("A", 3)])
+        self.assertEqual(cp.stderr.count("left out"), 3, cp.stderr)
+
+    def test_eml_directory_has_a_file_for_each_accepted_message(self):
+        out = self.tmp / "accepted-emls"
+        cp = self.tool("--all", "--format", "eml", "--accepted-only", "-o", out)
+        s = self.sid
+        expected = {f"session-{s[k]}-message-{n}.eml": self.sent[k, n]
+                    for k, n in (("A", 1), ("A", 3), ("D", 2))}
+        self.assertEqual(cp.stdout.splitlines(), [str(out / name) for name in expected])
+        self.assertEqual({p.name: p.read_bytes() for p in out.iterdir()}, expected)
+        self.assertEqual(cp.stderr.count("left out"), 4, cp.stderr)
+        self.assertNotIn("warning", cp.stderr)
+
+    def test_eml_of_one_accepted_message_goes_to_stdout(self):
+        s = self.sid
+        cp = subprocess.run([str(h.mailtap_bin()), "export", str(s["D"]), "--format", "eml",
+                             "--accepted-only", "--db", str(self.db)], capture_output=True,
+                            timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(cp.stdout, self.sent["D", 2])
+        self.assertIn(b"message 1 was not accepted by the server: 550", cp.stderr)
+        # Two accepted messages need a directory, as two messages do.
+        cp = self.tool(s["A"], s["B"], "--format", "eml", "--accepted-only", expect=2)
+        self.assertIn("export: 2 accepted messages: give -o DIR", cp.stderr)
+        self.assertEqual(cp.stdout, "")
+
+    def test_sessions_without_an_accepted_message(self):
+        s = self.sid
+        cp = self.tool(s["B"], s["C"], "--format", "mbox", "--accepted-only")
+        self.assertEqual(cp.stdout, "")  # an empty mbox, as of sessions without messages
+        self.assertIn("no message the server accepted in the selected sessions", cp.stderr)
+        cp = self.tool(s["B"], s["C"], "--format", "eml", "--accepted-only", expect=1)
+        self.assertIn("no message the server accepted in the selected sessions", cp.stderr)
+        self.assertEqual(cp.stderr.count("left out"), 2, cp.stderr)
+
+    def test_json_refuses_the_flag(self):
+        for fmt in ([], ["--format", "json"], ["--format", "jsonl"]):
+            cp = self.tool(self.sid["A"], *fmt, "--accepted-only", expect=2)
+            self.assertEqual(cp.stdout, "")
+            self.assertIn("--accepted-only is for --format eml or mbox", cp.stderr)
+            self.assertIn("final_code", cp.stderr)
 
 
 class ExportPrunedMidSessionTest(h.IntegrationCase):
