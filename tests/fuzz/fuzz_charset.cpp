@@ -37,7 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!mailtap::is_valid_utf8(*converted)) std::abort();
   }
   (void)to_utf8(text, charset);  // the text as it is where it cannot be converted
+  const std::string words_only = decode_encoded_words_only(text);  // octets around kept as sent
   if (mailtap::is_valid_utf8(text)) {
+    if (words_only != decode_encoded_words(text)) std::abort();  // the same for a UTF-8 field
     std::string cut(text.substr(0, text.size() / 2));
     drop_partial_character(cut, "utf-8");
     if (!mailtap::is_valid_utf8(cut)) std::abort();

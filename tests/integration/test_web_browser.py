@@ -748,6 +748,39 @@ class MessageViewBrowserTest(BrowserCase):
             ["", "Subject: marked\r\n\r\nbody "],
             ["esc", "\\xe9"], ["", " \\xe9\r\n"]])
 
+    def test_header_octets_in_no_declared_charset_are_marked_as_a_body_s_are(self):
+        """web8bit: a header field's octets that are not UTF-8 (no charset declared for them)
+        were read as windows-1252 and shown as plain characters, "café", where a text part that
+        names no charset shows the octet as a marked \\xe9: the reader could not tell which
+        characters the page had guessed. They are marked as a body's are, in the field, the
+        subject above the message and a part's file name, and `\\xe9` typed is not."""
+        _, page = self.record("header8bit", (
+            b"Subject: caf\xe9 =?UTF-8?B?w6k=?= \\xe9\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+            b"--b\r\nContent-Type: text/plain\r\n\r\nbody\r\n"
+            b"--b\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Disposition: attachment; filename=\"caf\xe9.bin\"\r\n\r\nxyz\r\n--b--\r\n"))
+        d = self.driver
+        d.get(page)
+        WebDriverWait(d, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "pre.text-part"))
+        pieces = """return [...arguments[0].childNodes].map((n) => [n.nodeType === 1 ? n.className : "",
+                                                                 n.textContent]);"""
+        subject = [["", "caf"], ["esc", "\\xe9"], ["", " \u00e9 \\xe9"]]
+        self.assertEqual(d.execute_script(pieces, d.find_element(By.TAG_NAME, "h1")), subject)
+        field = d.execute_script("""return [...document.querySelectorAll("dl.facts dt")]
+            .find((dt) => dt.textContent === "Subject").nextElementSibling.firstChild;""")
+        shown = d.execute_script(pieces, field)
+        self.assertEqual(shown[:3], subject)
+        # Said beside the field, as the page says the raw source's escapes are octets.
+        self.assertEqual(shown[3][0], "muted undeclared-octets")
+        self.assertIn("no declared charset", shown[3][1])
+        attachment = next(h3 for h3 in d.find_elements(By.CSS_SELECTOR, ".part h3")
+                          if "octet-stream" in h3.text)
+        self.assertEqual(d.execute_script(pieces, attachment)[:3], [
+            ["", "application/octet-stream \u2014 caf"], ["esc", "\\xe9"], ["", ".bin (3 bytes)"]])
+        self.assertNotIn("caf\u00e9", d.find_element(By.ID, "view").text,
+                         "an octet read in a charset the message did not declare")
+
     def test_the_search_box_says_it_matches_the_octets_as_recorded(self):
         # A subject the message page shows decoded ("Bericht für März") is not found by those
         # words (the record holds =?UTF-8?B?...?=): a documented limit, which the page must say.

@@ -99,6 +99,21 @@ TEST(WebCharset, OctetsNotUtf8BesideEncodedWordsAreReadAsWindows1252) {
   EXPECT_EQ(decode_encoded_words("caf\xC3\xA9 =?UTF-8?B?w6k=?="), "caf\xC3\xA9 \xC3\xA9");
 }
 
+// What the page shows of such a field: the words decoded, the octets around them as they were
+// sent (the page shows those that are not UTF-8 as \xHH, marked), in no charset they do not
+// declare. A word's text is whole UTF-8 characters: an octet beside it never joins one of them.
+TEST(WebCharset, DecodingOnlyTheWordsLeavesTheOctetsAroundThem) {
+  EXPECT_EQ(decode_encoded_words_only("=?UTF-8?B?w6k=?= caf\xe9"), "\xC3\xA9 caf\xe9");
+  EXPECT_EQ(decode_encoded_words_only("\x93quoted\x94 =?iso-8859-1?q?caf=E9?="),
+            "\x93quoted\x94 caf\xC3\xA9");
+  EXPECT_EQ(decode_encoded_words_only("\xff not UTF-8"), "\xff not UTF-8");
+  // A lead octet before a word whose octets alone are no character: U+FFFD, not "\xC3\xA9".
+  EXPECT_EQ(decode_encoded_words_only("\xC3=?UTF-8?B?qQ==?="), "\xC3\xEF\xBF\xBD");
+  // Adjacent words still lose the white space between them; a UTF-8 value is as before.
+  EXPECT_EQ(decode_encoded_words_only("\xe9 =?utf-8?q?a?= =?utf-8?q?b?="), "\xe9 ab");
+  EXPECT_EQ(decode_encoded_words_only("caf\xC3\xA9 =?UTF-8?B?w6k=?="), "caf\xC3\xA9 \xC3\xA9");
+}
+
 TEST(WebCharset, MalformedOrUnknownEncodedWordsStayAsWritten) {
   for (const char* v : {"=?x-unknown?Q?a?=", "=?utf-8?X?a?=", "=?utf-8?B?a b?=", "=?utf-8?Q?a",
                         "=?", "a =? b", "=?utf-8?B?***?="})

@@ -55,15 +55,18 @@ std::string session_file_name(std::int64_t id) {
 
 // A header field's value (or a parameter of one) as `name`: its text with the encoded words
 // decoded when the field is UTF-8. A field with octets that are not UTF-8 is given as those
-// octets, base64 (the convention of every byte field), with its text as `<name>_decoded` beside
-// them: the octets read as windows-1252 are a guess, which the octets let a reader check.
+// octets, base64 (the convention of every byte field), with `<name>_decoded` beside them: the
+// encoded words decoded and the other octets as they are, so also base64. Those octets declare
+// no charset, so none is guessed for them: windows-1252, as a mail program would read them, put
+// characters on the page that the message never named, unmarked. The page shows them as \xHH,
+// marked, as it shows those of a text part that names no charset.
 void write_header_text_member(JsonWriter& w, std::string_view name, std::string_view field) {
   if (is_valid_utf8(field)) {
     write_bytes_member(w, name, decode_encoded_words(field));
     return;
   }
   write_bytes_member(w, name, field);
-  w.key(std::string(name) + "_decoded").value(decode_encoded_words(field));
+  write_bytes_member(w, std::string(name) + "_decoded", decode_encoded_words_only(field));
 }
 
 // The list's paging and the live refresh's bounds: before, after, ids, limit.

@@ -157,7 +157,10 @@ std::string decode_encoded_words(std::string_view value) {
   // first reads the octets around the words and leaves the words to decode.
   std::optional<std::string> read;
   if (!is_valid_utf8(value)) read = convert_to_utf8(value, kUndeclaredHeaderCharset);
-  if (read) value = *read;
+  return decode_encoded_words_only(read ? *read : value);
+}
+
+std::string decode_encoded_words_only(std::string_view value) {
   std::string out;
   std::size_t pending_space = 0;  // white space after an encoded word, dropped before the next
   bool after_word = false;

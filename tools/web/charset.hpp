@@ -29,8 +29,17 @@ void drop_partial_character(std::string& octets, std::string_view charset);
 // between two adjacent encoded words dropped). A word in an unknown charset, or malformed,
 // stays as written. The octets around the words stay as they are when the value is UTF-8
 // (RFC 6532); otherwise their charset is undeclared, and they are read as windows-1252, as mail
-// programs read them (a byte it does not define becomes U+FFFD), never left as octets beside
-// the words' UTF-8: that mix of two encodings could not be read in either.
+// programs read them (a byte it does not define becomes U+FFFD), so the result is UTF-8
+// throughout. For where text is needed whatever the octets (the name a part is saved under): a
+// guess, which the page does not show as the field (decode_encoded_words_only).
 std::string decode_encoded_words(std::string_view value);
+
+// As decode_encoded_words, but the octets around the words are left as they are, UTF-8 or not:
+// what the page shows of a field whose octets are not UTF-8, its UTF-8 as characters and every
+// other octet as \xHH, marked, as it shows a text part that declares no charset. A word's text
+// is whole UTF-8 characters (convert_to_utf8), and no UTF-8 character starts with a continuation
+// octet, so reading the result as UTF-8 reads each word as its text and each octet beside it as
+// it was sent: no character is made of a word's octets and the octets beside it.
+std::string decode_encoded_words_only(std::string_view value);
 
 }  // namespace mailtap::tools::web

@@ -173,18 +173,22 @@ function sliceText(value, start, end = value.length) {
 }
 
 // A header field the API gives as its octets (they are not UTF-8) comes with its text beside
-// it, `<name>_decoded`: encoded words decoded, the other octets read as windows-1252. That
-// reading is a guess, so the page says it made it.
+// it, `<name>_decoded`: encoded words decoded, the other octets as they are (base64 too, so
+// getJson reads it as it reads any such text: its UTF-8 as characters, every other octet as
+// \xHH, marked). Those octets declare no charset: the page does not guess one for them, as it
+// does not for a text part that names none, and says so beside the field.
 function headerText(object, name) {
-  const decoded = object[name + "_decoded"];
-  return decoded === undefined ? bytesOf(object, name) : decoded;
+  return object[name + "_decoded"] === undefined ? bytesOf(object, name) : bytesOf(object, name + "_decoded");
 }
 
 function headerValue(object, name) {
   if (object[name + "_decoded"] === undefined) return bytesOf(object, name);
-  return el("span", {}, object[name + "_decoded"],
-    el("span", { className: "muted", title: "The field holds octets that are not UTF-8 and declares no charset for them" },
-      " (8-bit octets read as windows-1252)"));
+  return el("span", {}, headerText(object, name),
+    el("span", {
+      className: "muted undeclared-octets",
+      title: "The field holds octets that are not UTF-8 and declares no charset for them: each is shown " +
+        "as \\xHH, as mailtap show writes it, not read in a charset the message does not name",
+    }, " (octets in no declared charset, shown as \\xHH)"));
 }
 
 function when(iso) {
@@ -1108,8 +1112,8 @@ async function renderMessage(id, seq, signal) {
   ];
   for (const part of m.parts) {
     const filename = headerText(part, "filename");
-    const title = `${bytesOf(part, "content_type")}${part.charset ? "; " + bytesOf(part, "charset") : ""}` +
-      `${filename ? " — " + filename : ""} (${part.size} bytes)`;
+    const title = joinText(bytesOf(part, "content_type"), part.charset && joinText("; ", bytesOf(part, "charset")),
+      filename && joinText(" — ", filename), ` (${part.size} bytes)`);
     const box = el("div", { className: "part" }, el("h3", {}, title));
     if (part.content_type === "text/html" && !part.attachment) {
       renderHtmlPart(part, box, filename).catch((error) => {
