@@ -23,8 +23,9 @@ namespace mailtap {
 // - a resolver thread's files and socket: counted instead (ResolvingWithoutReserve);
 // - the token command's process-group check (proxy/secrets/run_command.cpp,
 //   process_group_alive): opendir("/proc") and an open of each /proc/PID/stat, one at a time,
-//   closed at once; it may cost what a --web request's open does, below (and one that finds no
-//   descriptor takes the group for alive: the command's grace is waited out);
+//   closed at once; it may cost what a --web request's open does, below (one that finds no
+//   descriptor asks getpgid(), which needs none, and a process of the group it cannot read
+//   takes the group for alive: the command's grace is waited out);
 // - SQLite's temporary files (a statement or savepoint journal past 64 KiB, a large sort): the
 //   recorder's records (one row, or a message and its recipients, in a savepoint) rewrite a
 //   few existing pages at most and sort nothing; strace saw none opened (docs/proxy.md). Should

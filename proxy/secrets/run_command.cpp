@@ -10,14 +10,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <thread>
 
 #include "proxy/common/descriptor_reserve.hpp"
 #include "proxy/common/duration.hpp"
+#include "proxy/secrets/process_group_look.hpp"
 
 extern char** environ;
 
@@ -276,47 +279,50 @@ void record_exit(int status, Clock::time_point deadline, CommandResult& result) 
   }
 }
 
+// What /proc/`name`/stat says of the process /proc listed as `name`, read into `stat` (its
+// first sizeof stat - 1 octets, which hold the fields up to the process group); where it cannot
+// be read, what getpgid() says.
+ProcessSeen see_process(const char* name, char (&stat)[512]) {
+  ProcessSeen seen;
+  // Room for any name readdir can give (d_name), so the path is never cut.
+  char path[sizeof "/proc//stat" + sizeof(dirent::d_name)];
+  std::snprintf(path, sizeof path, "/proc/%s/stat", name);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = -1;
+  if (fd >= 0) {
+    n = ::read(fd, stat, sizeof stat - 1);
+    if (n < 0) seen.stat_error = errno;
+    ::close(fd);
+  } else {
+    seen.stat_error = errno;
+  }
+  if (seen.stat_error == 0) {
+    seen.stat = std::string_view(stat, static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    return seen;
+  }
+  seen.group = ::getpgid(static_cast<pid_t>(std::strtol(name, nullptr, 10)));
+  if (seen.group < 0) seen.group_error = errno;
+  return seen;
+}
+
 }  // namespace
 
 bool process_group_alive(pid_t pgid) {
-  if (::kill(-pgid, 0) != 0) return false;
+  ProcessGroupLook look(pgid, ::kill(-pgid, 0) == 0 ? 0 : errno);
+  if (look.settled()) return look.alive();
   DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return true;  // cannot tell: the caller waits its grace out
-  bool alive = false;
+  if (proc == nullptr) {
+    look.no_listing();
+    return look.alive();
+  }
   while (const dirent* entry = ::readdir(proc)) {
     if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-    // Room for any name readdir can give (d_name), so the path is never cut.
-    char path[sizeof "/proc//stat" + sizeof entry->d_name];
-    std::snprintf(path, sizeof path, "/proc/%s/stat", entry->d_name);
-    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    // Gone since the listing, or another user's process we may not look at (hidepid=1, an
-    // LSM: EACCES, EPERM), which cannot be in our group: passed over. Only no descriptor left
-    // (EMFILE, ENFILE) says nothing: the group may still be alive, as kill() said, and the
-    // caller waits its grace out.
-    if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-      alive = true;
-      break;
-    }
-    if (fd < 0) continue;
     char stat[512];
-    const ssize_t n = ::read(fd, stat, sizeof stat - 1);
-    ::close(fd);
-    if (n <= 0) continue;
-    stat[n] = '\0';
-    // "pid (comm) state ppid pgrp ...": comm may hold anything, so read after its last ')'.
-    const char* after = std::strrchr(stat, ')');
-    char state = 0;
-    long ppid = 0;
-    long pgrp = 0;
-    if (after == nullptr || std::sscanf(after + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3)
-      continue;
-    if (pgrp == pgid && state != 'Z' && state != 'X') {
-      alive = true;
-      break;
-    }
+    look.seen(see_process(entry->d_name, stat));
+    if (look.settled()) break;
   }
   ::closedir(proc);
-  return alive;
+  return look.alive();
 }
 
 CommandResult run_command(const std::string& command, const CommandOptions& options) {

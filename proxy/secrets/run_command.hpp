@@ -59,8 +59,11 @@ CommandResult run_command(const std::string& command, const CommandOptions& opti
 
 // Whether process group `pgid` has a member that is not a zombie (kill(-pgid, 0) counts the
 // zombie of a leader not yet reaped, which run_command keeps so that the id is not reused).
-// Where /proc cannot say (no descriptor left to read it, a process hidden by hidepid=2), kill's
-// answer stands: alive, and a killed command's group gets its grace before the SIGKILL.
+// Where /proc cannot say whether a member is a zombie (no descriptor left to read its stat; a
+// member running a set-user-ID program under hidepid=1, which getpgid() still finds), kill's
+// answer stands: alive, and a killed command's group gets its grace before the SIGKILL. What
+// /proc does not list at all (such a member under hidepid=2) is not seen. The decision is
+// ProcessGroupLook's (process_group_look.hpp); this does the asking.
 bool process_group_alive(pid_t pgid);
 
 // "--password-cmd exited with status 1", "... timed out after 30s": for a failed result.
