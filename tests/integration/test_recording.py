@@ -26,8 +26,8 @@ from typing import Union
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (  # noqa: E402
-    IntegrationCase, Mailtap, NetcatClient, SmtpSocket, auth_plain, closed_port, dot_stuff,
-    first_reply_421, free_port, mailtap_bin, main, make_message, smtplib_send, swaks,
+    BodySink, IntegrationCase, Mailtap, NetcatClient, SmtpSocket, auth_plain, closed_port,
+    dot_stuff, first_reply_421, free_port, mailtap_bin, main, make_message, smtplib_send, swaks,
     recorded_body, start_data, unique_token)
 
 ISO_UTC_US = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$"
@@ -373,6 +373,58 @@ class RecordingOutcomeTest(IntegrationCase):
         self.assertNotRegex(a.stderr, r"(?m)^mailtap: session 3 ended: .*recorded as")
         self.assertNotIn("recorded as", b.stderr)
         self.assertEqual(ehlo_names(db), {1: "b1.test", 2: "a1.test", 3: "a2.test"})
+
+
+def documented_query(title: str) -> str:
+    """The example query of docs/schema.md under `-- TITLE`, up to the blank line after it."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "schema.md").read_text()
+    m = re.search(r"(?ms)^-- " + re.escape(title) + r"\n(.*?)\n\n", doc)
+    if m is None:
+        raise AssertionError(f"docs/schema.md has no example query '-- {title}'")
+    return m.group(1).split("```")[0]
+
+
+class RefusedRecipientsTest(IntegrationCase):
+    """The commonest refusal: every RCPT of a transaction refused, so the client sends no DATA
+    and quits. The transaction leaves no `messages` row (recording.md, "Messages": only one
+    whose end of data reached the server does); its RCPTs and their replies are in the events,
+    where schema.md's example query finds them, with those refused in a message."""
+
+    def test_every_refused_recipient_is_found_with_or_without_a_message(self):
+        sink = BodySink(rcpt_reply=b"550 5.1.1 <nobody@example.test>: User unknown\r\n")
+        self.addCleanup(sink.close)
+        db = self.tmp / "refused.db"
+        m = self.mailtap(sink.address, tls="none", tls_name=None, ca_file=None, db=db)
+        with SmtpSocket(m.port) as c:  # MAIL 250, RCPT 550, QUIT: no DATA
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<nobody@example.test>").code, 550)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        wait_ended(db, 1)
+        with SmtpSocket(m.port) as c:  # one recipient accepted, one refused, and a message
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+            sink.rcpt_reply = b"250 2.1.5 ok\r\n"
+            self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
+            sink.rcpt_reply = b"550 5.1.1 <gone@example.test>: User unknown\r\n"
+            self.assertEqual(c.cmd("RCPT TO:<gone@example.test>").code, 550)
+            self.assertEqual(c.cmd("DATA").code, 354)
+            self.assertEqual(c.cmd(b"Subject: t\r\n\r\nhello\r\n.").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        wait_ended(db, 2)
+        self.assertEqual([tuple(r) for r in query(
+            db, "SELECT session_id, count(*) FROM messages GROUP BY session_id")], [(2, 1)],
+            "only the transaction whose end of data reached the server has a message row")
+        refused = [tuple(r) for r in query(db, documented_query("Every rejected recipient today"))]
+        self.assertEqual(refused, [
+            (1, "RCPT TO:<nobody@example.test>", "550 5.1.1 <nobody@example.test>: User unknown"),
+            (2, "RCPT TO:<gone@example.test>", "550 5.1.1 <gone@example.test>: User unknown")])
+        in_messages = [tuple(r) for r in query(
+            db, documented_query("The recipients the server refused in today's messages"))]
+        self.assertEqual(in_messages, [
+            (2, "RCPT TO:<gone@example.test>", "550 5.1.1 <gone@example.test>: User unknown")])
 
 
 def dump(evs) -> str:
