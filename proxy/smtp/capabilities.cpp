@@ -56,11 +56,14 @@ std::uint64_t advertised_size(std::string_view parameter) {
   return n;
 }
 
-// The keyword SIZE, then SP or HT before its parameter, or nothing.
+// The keyword SIZE, then SP, HT or "=" before its parameter, or nothing. "SIZE=10240000" is
+// not RFC 1870's form, but old servers send it (as some send "AUTH=..."), Postfix's client reads
+// it as SIZE 10240000, and read as no limit it would let a chunk cross the server's limit.
 bool is_size_line(std::string_view line) {
   constexpr std::string_view kw = "SIZE";
   return line.size() >= kw.size() && iequals(line.substr(0, kw.size()), kw) &&
-         (line.size() == kw.size() || line[kw.size()] == ' ' || line[kw.size()] == '\t');
+         (line.size() == kw.size() || line[kw.size()] == ' ' || line[kw.size()] == '\t' ||
+          line[kw.size()] == '=');
 }
 
 // Splits raw reply bytes into lines, each with its own line ending.
@@ -85,7 +88,8 @@ Capabilities parse_capabilities(const Reply& reply) {
     if (iequals(kw, "STARTTLS")) caps.starttls = true;
     if (iequals(kw, "PIPELINING")) caps.pipelining = true;
     if (iequals(kw, "CHUNKING")) caps.chunking = true;
-    if (is_size_line(line)) caps.size = advertised_size(line.substr(4));
+    if (is_size_line(line))
+      caps.size = advertised_size(line.substr(std::min<std::size_t>(line.size(), 5)));
     if (iequals(kw, "AUTH") && line.size() > 5) {
       caps.auth = std::string(line.substr(5));
       add_mechanisms(line.substr(5), caps.auth_mechanisms);

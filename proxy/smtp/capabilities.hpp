@@ -18,8 +18,9 @@ struct Capabilities {
   bool starttls = false;
   bool pipelining = false;
   bool chunking = false;
-  // SIZE's number (RFC 1870 §4): 0 when SIZE is absent, has no number or one that is not
-  // plain decimal digits, or is 0 (no fixed maximum).
+  // SIZE's number (RFC 1870 §4): 0 when SIZE is absent, has no number, or is 0 (no fixed
+  // maximum). Its leading digits count after SP, HT or "=" (old servers send "SIZE=10240000",
+  // as some send "AUTH=..."), whatever follows them.
   std::uint64_t size = 0;
   std::string auth;  // mechanisms after "AUTH", as advertised
   // The same mechanisms, upper-cased, in the server's order, each once: the union of every

@@ -215,15 +215,16 @@ std::string command_between_chunks(const std::vector<RecordedEvent>& events) {
 
 // The SIZE an EHLO reply advertises, read here on its own rather than by parse_capabilities (an
 // oracle sharing the code it checks cannot catch its misreadings): a line after the first that
-// is "SIZE" (any case) alone or followed by SP or HT; its limit is the run of digits after the
-// SP/HT (whatever follows it), saturating; none is no limit (RFC 1870), as is 0.
+// is "SIZE" (any case) alone or followed by SP, HT or "="; its limit is the run of digits after
+// that and any more SP/HT (whatever follows it), saturating; none is no limit (RFC 1870), as is
+// 0.
 std::uint64_t size_in(const Reply& ehlo_reply) {
   std::uint64_t size = 0;
   for (std::size_t i = 1; i < ehlo_reply.lines.size(); ++i) {
     const std::string& line = ehlo_reply.lines[i];
     if (line.size() < 4 || !iequals(std::string_view(line).substr(0, 4), "size")) continue;
-    if (line.size() > 4 && line[4] != ' ' && line[4] != '\t') continue;
-    std::size_t at = 4;
+    if (line.size() > 4 && line[4] != ' ' && line[4] != '\t' && line[4] != '=') continue;
+    std::size_t at = std::min<std::size_t>(line.size(), 5);
     while (at < line.size() && (line[at] == ' ' || line[at] == '\t')) ++at;
     size = 0;
     for (; at < line.size() && line[at] >= '0' && line[at] <= '9'; ++at) {

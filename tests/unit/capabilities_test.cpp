@@ -62,6 +62,21 @@ TEST(Capabilities, SizeIsTheAdvertisedNumber) {
   EXPECT_EQ(size_of("250-SIZEX 20480"), 0u);
 }
 
+// Old servers write "SIZE=10240000" (not RFC 1870's "SIZE 10240000", as some write "AUTH=");
+// it is that limit, and read as none it would let a chunk cross it. Postfix's client reads it so.
+TEST(Capabilities, SizeAfterAnEqualsSignIsThatLimit) {
+  const auto caps_of = [](const std::string& line) {
+    return parse_capabilities(reply_of("250-mx\r\n" + line + "\r\n250 CHUNKING\r\n"));
+  };
+  EXPECT_EQ(caps_of("250-SIZE=10240000").size, 10240000u);
+  EXPECT_EQ(caps_of("250-size=20480 extra").size, 20480u);
+  EXPECT_EQ(caps_of("250-SIZE= 20480").size, 20480u);
+  EXPECT_EQ(caps_of("250-SIZE=0").size, 0u);
+  EXPECT_EQ(caps_of("250-SIZE=").size, 0u);  // as "SIZE": no number, no limit
+  // An upper bound bdat_octets_allowed keeps the margin below, as for "SIZE 10240000".
+  EXPECT_EQ(bdat_octets_allowed(caps_of("250-SIZE=10240000").size), 10080000u);
+}
+
 TEST(Capabilities, BdatOctetsAllowedKeepAMarginBelowSize) {
   EXPECT_EQ(bdat_octets_allowed(0), std::nullopt);
   EXPECT_EQ(bdat_octets_allowed(20480), 20480u - 8192u);

@@ -1803,6 +1803,28 @@ TEST(Dialogue, AChunkIsNotLimitedWithoutAServerSize) {
   }
 }
 
+// Old servers write "SIZE=10000": the same limit as "SIZE 10000" (read as none, a chunk could
+// cross it and the server take its tail as commands).
+TEST(Dialogue, ASizeAfterAnEqualsSignLimitsChunksAsSizeDoes) {
+  const std::string chunk = body_of(2000);
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream("250-up.example\r\n250-PIPELINING\r\n250-SIZE=10000\r\n250 CHUNKING\r\n"),
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2000 LAST\r\n" + chunk),
+          upstream("250 ok\r\n250 ok\r\n"),
+      },
+      test_options(), 97);
+  EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n");
+  EXPECT_EQ(r.client_per_step[3].rfind("250 ok\r\n250 ok\r\n552 5.3.4 mailtap: this chunk would "
+                                       "take the message to 2000 octets, past the server's SIZE "
+                                       "10000 less 8192",
+                                       0),
+            0u)
+      << r.client_per_step[3];
+  EXPECT_TRUE(find_events(r, Direction::client_to_upstream, EventKind::bdat_chunk).empty());
+}
+
 // A server that refused a chunk and then replies to no command has read the chunk's rest as
 // commands (Exim at its size limit, recordings before mailtap knew SIZE): the 421 must not say
 // that no message was ended, as those commands may have sent one.
