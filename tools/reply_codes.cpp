@@ -349,6 +349,10 @@ constexpr const char* kPastServerSizeFix =
     "to the server's SIZE (from its EHLO reply) less mailtap's margin (8 KiB, or 1/64 of SIZE "
     "when larger).";
 
+constexpr const char* kUnreadableServerSizeFix =
+    "Send RSET (the server still has the transaction open), then send the message with DATA "
+    "instead of BDAT; or have the server's SIZE line fixed to SIZE and a number (RFC 1870).";
+
 constexpr const char* kSendAsFix =
     "Use the mailbox's own address in MAIL FROM and From:, or have the admin grant Send As "
     "permission.";
@@ -503,6 +507,14 @@ constexpr std::array kWordings{
                  "limit may stop reading a chunk there and take the rest as commands (Exim "
                  "4.96 does); the server's transaction is still open",
                  kPastServerSizeFix},
+    // The same refusal where the server's SIZE gives no number mailtap can read ("SIZE none").
+    WordingEntry{552, "5.3.4", "size that mailtap cannot read", "mailtap",
+                 "mailtap answered this BDAT itself and discarded its chunk, not forwarded: the "
+                 "server's EHLO reply has a SIZE line without a number mailtap can read, so any "
+                 "chunk might cross the server's limit, and a server at its size limit may stop "
+                 "reading a chunk there and take the rest as commands (Exim 4.96 does); the "
+                 "server's transaction is still open",
+                 kUnreadableServerSizeFix},
     WordingEntry{530, "5.7.0", "--local-tls", "mailtap",
                  "mailtap runs with --local-tls starttls: the client must start TLS to mailtap "
                  "before it may AUTH",

@@ -40,20 +40,28 @@ void add_mechanisms(std::string_view list, std::vector<std::string>& out) {
   }
 }
 
-// SIZE's parameter (RFC 1870: SIZE [SP 1*DIGIT]), read as its leading decimal number, leading
-// zeros allowed, one past 2^64-1 read as that. A server that puts a TAB before it or more after
-// it ("SIZE 20480 extra") still has that limit, and one misread as none would let a chunk cross
-// it: the digits count whatever follows them. No number at all is no limit (RFC 1870).
-std::uint64_t advertised_size(std::string_view parameter) {
+// What a SIZE line's parameter says (RFC 1870: SIZE [SP 1*DIGIT]).
+struct SizeParameter {
+  std::uint64_t size = 0;
+  bool unreadable = false;
+};
+
+// SIZE's parameter, read as its leading decimal number, leading zeros allowed, one past 2^64-1
+// read as that. A server that puts a TAB before it or more after it ("SIZE 20480 extra") still
+// has that limit, and one misread as none would let a chunk cross it: the digits count whatever
+// follows them. No parameter at all is no limit (RFC 1870); one that does not begin with a digit
+// is a limit mailtap cannot read.
+SizeParameter advertised_size(std::string_view parameter) {
   const std::size_t start = parameter.find_first_not_of(" \t");
-  if (start == std::string_view::npos) return 0;
+  if (start == std::string_view::npos) return {};
+  if (parameter[start] < '0' || parameter[start] > '9') return {.size = 0, .unreadable = true};
   std::uint64_t n = 0;
   for (const char c : parameter.substr(start)) {
     if (c < '0' || c > '9') break;
     const auto digit = static_cast<std::uint64_t>(c - '0');
     n = n > (UINT64_MAX - digit) / 10 ? UINT64_MAX : n * 10 + digit;
   }
-  return n;
+  return {.size = n};
 }
 
 // The keyword SIZE, then SP, HT or "=" before its parameter, or nothing. "SIZE=10240000" is
@@ -88,8 +96,12 @@ Capabilities parse_capabilities(const Reply& reply) {
     if (iequals(kw, "STARTTLS")) caps.starttls = true;
     if (iequals(kw, "PIPELINING")) caps.pipelining = true;
     if (iequals(kw, "CHUNKING")) caps.chunking = true;
-    if (is_size_line(line))
-      caps.size = advertised_size(line.substr(std::min<std::size_t>(line.size(), 5)));
+    if (is_size_line(line)) {
+      const SizeParameter parameter =
+          advertised_size(line.substr(std::min<std::size_t>(line.size(), 5)));
+      caps.size = parameter.size;
+      caps.size_unreadable = parameter.unreadable;
+    }
     if (iequals(kw, "AUTH") && line.size() > 5) {
       caps.auth = std::string(line.substr(5));
       add_mechanisms(line.substr(5), caps.auth_mechanisms);

@@ -22,6 +22,10 @@ struct Capabilities {
   // maximum). Its leading digits count after SP, HT or "=" (old servers send "SIZE=10240000",
   // as some send "AUTH=..."), whatever follows them.
   std::uint64_t size = 0;
+  // A SIZE line whose parameter does not begin with a digit ("SIZE none", "SIZE -1"): the
+  // server has a limit mailtap cannot read, which is not no limit (size is then 0; the BDAT
+  // guard forwards no chunk under it).
+  bool size_unreadable = false;
   std::string auth;  // mechanisms after "AUTH", as advertised
   // The same mechanisms, upper-cased, in the server's order, each once: the union of every
   // "AUTH mech..." and obsolete "AUTH=mech..." line (some servers send both). Words that are not

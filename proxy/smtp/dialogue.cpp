@@ -29,6 +29,9 @@ constexpr std::string_view kServerRefusedNoop =
 constexpr std::string_view kMailtapRefusedChunk =
     "mailtap refused an earlier chunk of this message, past the server's SIZE, so the server "
     "holds the message without it";
+constexpr std::string_view kMailtapRefusedChunkUnreadableSize =
+    "mailtap refused an earlier chunk of this message, under a SIZE it cannot read, so the "
+    "server holds the message without it";
 
 // Whether a reply's text says "certificate", in any case: a 421 that names it is about one.
 bool mentions_certificate(const Reply& reply) {
@@ -1034,28 +1037,42 @@ bool Dialogue::refuse_between_chunks(const Command& cmd, std::string_view line) 
 // A chunk that would take its transaction past the server's SIZE (less bdat_size_margin) is
 // refused by mailtap, consumed and not forwarded: a server at its size limit may stop reading
 // the chunk there and take the rest as commands (Exim 4.96 answers 552, then runs a hidden
-// RSET/MAIL/RCPT/BDAT LAST in the chunk's tail), where mailtap would record chunk text. The
-// server's transaction stays open, so until it accepts an RSET a BDAT ends the session as after
-// a chunk the server refused (bdat_chunk_refused_).
+// RSET/MAIL/RCPT/BDAT LAST in the chunk's tail), where mailtap would record chunk text. Under a
+// SIZE mailtap cannot read, every chunk with octets is, as any may cross the limit (the guard
+// fails closed). The server's transaction stays open, so until it accepts an RSET a BDAT ends
+// the session as after a chunk the server refused (bdat_chunk_refused_).
 bool Dialogue::refuse_bdat_over_size(const Command& cmd, std::string_view line, std::uint64_t chunk,
                                      const Transaction* transaction) {
-  const std::optional<std::uint64_t> allowed = bdat_octets_allowed(upstream_size_);
   const std::uint64_t sent = transaction != nullptr ? transaction->message.size : 0;
-  if (!allowed || sent + chunk <= *allowed) return false;
+  std::string reply;
+  if (upstream_size_unreadable_) {
+    if (chunk == 0) return false;
+    reply =
+        "552 5.3.4 mailtap: the server's EHLO reply gives a SIZE that mailtap cannot read as a "
+        "number, so no chunk is forwarded, as a server may stop reading a chunk at its limit "
+        "and take the rest as commands; BDAT chunk discarded: send RSET, then the message with "
+        "DATA\r\n";
+  } else {
+    const std::optional<std::uint64_t> allowed = bdat_octets_allowed(upstream_size_);
+    if (!allowed || sent + chunk <= *allowed) return false;
+    reply = "552 5.3.4 mailtap: this chunk would take the message to " +
+            std::to_string(sent + chunk) + " octets, past the server's SIZE " +
+            std::to_string(upstream_size_) + " less " +
+            std::to_string(bdat_size_margin(upstream_size_)) +
+            " for the header fields it adds; not forwarded, as a server may stop reading a chunk "
+            "at its limit and take the rest as commands; BDAT chunk discarded: send RSET, then a "
+            "smaller message\r\n";
+  }
   record(client_line_event(Direction::client_to_mailtap, cmd, line));
-  queue_local_reply("552 5.3.4 mailtap: this chunk would take the message to " +
-                    std::to_string(sent + chunk) + " octets, past the server's SIZE " +
-                    std::to_string(upstream_size_) + " less " +
-                    std::to_string(bdat_size_margin(upstream_size_)) +
-                    " for the header fields it adds; not forwarded, as a server may stop reading "
-                    "a chunk at its limit and take the rest as commands; BDAT chunk discarded: "
-                    "send RSET, then a smaller message\r\n");
+  queue_local_reply(std::move(reply));
   if (chunk > 0) {
     mode_ = Mode::bdat_chunk;
     bdat_remaining_ = chunk;
     bdat_discard_ = true;
   }
-  if (transaction != nullptr) bdat_chunk_refused_ = kMailtapRefusedChunk;
+  if (transaction != nullptr)
+    bdat_chunk_refused_ =
+        upstream_size_unreadable_ ? kMailtapRefusedChunkUnreadableSize : kMailtapRefusedChunk;
   return true;
 }
 
@@ -1880,6 +1897,7 @@ bool Dialogue::on_greeting_reply(const Pending& p, const Reply& reply, Relayed& 
                 : caps.chunking         ? Chunking::advertised
                                         : Chunking::not_advertised;
     upstream_size_ = caps.size;
+    upstream_size_unreadable_ = caps.size_unreadable;
   }
   if (hold_for_login(p, reply, positive)) {
     // mailtap authenticates first; the client gets this reply when it is done.

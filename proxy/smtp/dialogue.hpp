@@ -580,6 +580,9 @@ class Dialogue {
   // SIZE in the EHLO reply in force (Capabilities::size; 0: none): no BDAT goes upstream that
   // takes a transaction past it, less a margin (refuse_bdat_over_size).
   std::uint64_t upstream_size_ = 0;
+  // That reply's SIZE is one mailtap cannot read (Capabilities::size_unreadable): no chunk goes
+  // upstream, as one might cross a limit it does not know.
+  bool upstream_size_unreadable_ = false;
   bool abandon_upstream_ = false;
   // Why recording failed (recording_failed): set, no end of data goes upstream any more.
   std::optional<std::string> recording_failure_;

@@ -109,6 +109,7 @@ bool Dialogue::greet_again_from_earlier_reply(const Pending& p, const Reply& rep
   else
     chunking_ = Chunking::not_advertised;
   upstream_size_ = caps.size;
+  upstream_size_unreadable_ = caps.size_unreadable;
   bool removed = false;
   // A HELO is answered with one line, the server's name (RFC 5321 §4.1.1.1): a client that
   // sent one gets no extension list, whatever it sent before its STARTTLS.

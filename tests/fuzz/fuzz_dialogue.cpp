@@ -9,8 +9,8 @@
 // And between the chunks of a message, no command but BDAT and a bare RSET, NOOP or QUIT goes
 // upstream, nothing goes behind a chunk without LAST before its reply, none after a refused
 // one until an RSET, nothing goes behind an unanswered NOOP there (see BetweenChunks), and no
-// chunk takes its transaction past the server's SIZE less mailtap's margin (see
-// chunk_past_size, with its own reading of SIZE).
+// chunk takes its transaction past the server's SIZE less mailtap's margin, nor any under a SIZE
+// it cannot read (see chunk_past_size, with its own reading of SIZE).
 //
 // Input: byte 0 selects options; then records of [op][length][bytes...]:
 //   op % 8 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF,
@@ -28,6 +28,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -217,20 +218,26 @@ std::string command_between_chunks(const std::vector<RecordedEvent>& events) {
 // oracle sharing the code it checks cannot catch its misreadings): a line after the first that
 // is "SIZE" (any case) alone or followed by SP, HT or "="; its limit is the run of digits after
 // that and any more SP/HT (whatever follows it), saturating; none is no limit (RFC 1870), as is
-// 0.
-std::uint64_t size_in(const Reply& ehlo_reply) {
-  std::uint64_t size = 0;
+// 0; a parameter that begins with anything else is a limit not known (nullopt), under which no
+// chunk octet may go upstream.
+std::optional<std::uint64_t> size_in(const Reply& ehlo_reply) {
+  std::optional<std::uint64_t> size = 0;
   for (std::size_t i = 1; i < ehlo_reply.lines.size(); ++i) {
     const std::string& line = ehlo_reply.lines[i];
     if (line.size() < 4 || !iequals(std::string_view(line).substr(0, 4), "size")) continue;
     if (line.size() > 4 && line[4] != ' ' && line[4] != '\t' && line[4] != '=') continue;
     std::size_t at = std::min<std::size_t>(line.size(), 5);
     while (at < line.size() && (line[at] == ' ' || line[at] == '\t')) ++at;
-    size = 0;
+    if (at < line.size() && (line[at] < '0' || line[at] > '9')) {
+      size = std::nullopt;
+      continue;
+    }
+    std::uint64_t n = 0;
     for (; at < line.size() && line[at] >= '0' && line[at] <= '9'; ++at) {
       const std::uint64_t digit = static_cast<std::uint64_t>(line[at] - '0');
-      size = size > (UINT64_MAX - digit) / 10 ? UINT64_MAX : size * 10 + digit;
+      n = n > (UINT64_MAX - digit) / 10 ? UINT64_MAX : n * 10 + digit;
     }
+    size = n;
   }
   return size;
 }
@@ -239,9 +246,10 @@ std::uint64_t size_in(const Reply& ehlo_reply) {
 // the one of the last EHLO reply the server accepted with (as recorded); the chunk octets sent
 // upstream for each transaction (every piece's wire_size, what --max-body cut included) may not
 // pass it less the margin docs/dialogue.md gives (8 KiB, or 1/64 of SIZE when larger) at any
-// point. Returns what went past, empty when nothing did.
+// point, nor be more than 0 under a SIZE not known. Returns what went past, empty when nothing
+// did.
 std::string chunk_past_size(const std::vector<RecordedEvent>& events) {
-  std::uint64_t size = 0;
+  std::optional<std::uint64_t> size = 0;
   std::map<std::uint64_t, std::uint64_t> octets;  // by transaction
   for (const RecordedEvent& recorded : events) {
     const Event& e = *recorded;
@@ -255,10 +263,16 @@ std::string chunk_past_size(const std::vector<RecordedEvent>& events) {
         e.transaction == 0)
       continue;
     const std::uint64_t total = octets[e.transaction] += e.wire_size;
-    const std::uint64_t margin = std::max<std::uint64_t>(8 * 1024, size / 64);
-    if (size != 0 && total > (size > margin ? size - margin : 0))
+    if (!size) {
+      if (total > 0)
+        return "transaction " + std::to_string(e.transaction) + " at " + std::to_string(total) +
+               " octets, SIZE unreadable";
+      continue;
+    }
+    const std::uint64_t margin = std::max<std::uint64_t>(8 * 1024, *size / 64);
+    if (*size != 0 && total > (*size > margin ? *size - margin : 0))
       return "transaction " + std::to_string(e.transaction) + " at " + std::to_string(total) +
-             " octets, SIZE " + std::to_string(size);
+             " octets, SIZE " + std::to_string(*size);
   }
   return {};
 }

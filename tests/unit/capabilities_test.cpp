@@ -69,12 +69,37 @@ TEST(Capabilities, SizeAfterAnEqualsSignIsThatLimit) {
     return parse_capabilities(reply_of("250-mx\r\n" + line + "\r\n250 CHUNKING\r\n"));
   };
   EXPECT_EQ(caps_of("250-SIZE=10240000").size, 10240000u);
+  EXPECT_FALSE(caps_of("250-SIZE=10240000").size_unreadable);
   EXPECT_EQ(caps_of("250-size=20480 extra").size, 20480u);
   EXPECT_EQ(caps_of("250-SIZE= 20480").size, 20480u);
   EXPECT_EQ(caps_of("250-SIZE=0").size, 0u);
   EXPECT_EQ(caps_of("250-SIZE=").size, 0u);  // as "SIZE": no number, no limit
+  EXPECT_FALSE(caps_of("250-SIZE=").size_unreadable);
   // An upper bound bdat_octets_allowed keeps the margin below, as for "SIZE 10240000".
   EXPECT_EQ(bdat_octets_allowed(caps_of("250-SIZE=10240000").size), 10080000u);
+}
+
+// A SIZE parameter that does not begin with a digit says there is a limit without one mailtap
+// can read: that is not "no limit" (the BDAT guard fails closed on it), whereas SIZE with no
+// parameter and SIZE 0 are no limit (RFC 1870).
+TEST(Capabilities, ASizeThatIsNoNumberIsUnreadableNotNoLimit) {
+  const auto unreadable = [](const std::string& lines) {
+    return parse_capabilities(reply_of("250-mx\r\n" + lines + "250 CHUNKING\r\n")).size_unreadable;
+  };
+  EXPECT_TRUE(unreadable("250-SIZE none\r\n"));
+  EXPECT_TRUE(unreadable("250-SIZE -1\r\n"));
+  EXPECT_TRUE(unreadable("250-SIZE\tunlimited\r\n"));
+  EXPECT_TRUE(unreadable("250-SIZE=abc\r\n"));
+  EXPECT_TRUE(unreadable("250-SIZE ==10\r\n"));
+  EXPECT_FALSE(unreadable(""));
+  EXPECT_FALSE(unreadable("250-SIZE\r\n"));
+  EXPECT_FALSE(unreadable("250-SIZE \r\n"));
+  EXPECT_FALSE(unreadable("250-SIZE 0\r\n"));
+  EXPECT_FALSE(unreadable("250-SIZE 20480 extra\r\n"));
+  EXPECT_FALSE(unreadable("250-SIZEX none\r\n"));
+  // The last SIZE line is the one in force, as for its number.
+  EXPECT_FALSE(unreadable("250-SIZE none\r\n250-SIZE 20480\r\n"));
+  EXPECT_TRUE(unreadable("250-SIZE 20480\r\n250-SIZE none\r\n"));
 }
 
 TEST(Capabilities, BdatOctetsAllowedKeepAMarginBelowSize) {

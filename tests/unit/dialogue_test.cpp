@@ -1825,6 +1825,65 @@ TEST(Dialogue, ASizeAfterAnEqualsSignLimitsChunksAsSizeDoes) {
   EXPECT_TRUE(find_events(r, Direction::client_to_upstream, EventKind::bdat_chunk).empty());
 }
 
+// A SIZE whose parameter is no number ("SIZE none") is a limit mailtap cannot read: no chunk
+// with octets goes upstream (any might cross it), the BDAT is answered as one past SIZE, and
+// the server, whose transaction is still open, is left as after a refused chunk.
+TEST(Dialogue, UnderASizeMailtapCannotReadNoChunkIsForwarded) {
+  const std::string chunk = body_of(100);
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream("250-up.example\r\n250-PIPELINING\r\n250-SIZE none\r\n250 CHUNKING\r\n"),
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"),
+          upstream("250 ok\r\n250 ok\r\n"),
+          client("BDAT 100\r\n" + chunk + "NOOP\r\n"),
+          upstream("250 noop\r\n"),
+          client("BDAT 0 LAST\r\n"),
+      },
+      test_options(), 41);
+  EXPECT_EQ(r.upstream_per_step[4], "NOOP\r\n");
+  EXPECT_EQ(r.client_per_step[4] + r.client_per_step[5],
+            "552 5.3.4 mailtap: the server's EHLO reply gives a SIZE that mailtap cannot read as a "
+            "number, so no chunk is forwarded, as a server may stop reading a chunk at its limit "
+            "and take the rest as commands; BDAT chunk discarded: send RSET, then the message "
+            "with DATA\r\n250 noop\r\n");
+  EXPECT_TRUE(find_events(r, Direction::client_to_upstream, EventKind::bdat_chunk).empty());
+  EXPECT_EQ(r.upstream_per_step[6], "");
+  EXPECT_EQ(r.client_per_step[6].rfind("421 4.5.4 mailtap: BDAT refused (mailtap refused an "
+                                       "earlier chunk of this message, under a SIZE it cannot "
+                                       "read, so the server holds the message without it)",
+                                       0),
+            0u)
+      << r.client_per_step[6];
+  EXPECT_TRUE(r.finished);
+  EXPECT_TRUE(r.messages.empty());
+}
+
+// After RSET, the message goes with DATA, which the guard does not concern (a server reads
+// DATA to its end before it refuses a message too large), and BDAT 0 LAST has no octets.
+TEST(Dialogue, UnderASizeMailtapCannotReadDataAndAnEmptyLastChunkGo) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream("250-up.example\r\n250-SIZE -1\r\n250 CHUNKING\r\n"),
+          client("MAIL FROM:<a@x>\r\n"),
+          upstream("250 ok\r\n"),
+          client("RCPT TO:<b@y>\r\n"),
+          upstream("250 ok\r\n"),
+          client("DATA\r\n"),
+          upstream("354 go\r\n"),
+          client("Subject: s\r\n\r\nbody\r\n.\r\n"),
+          upstream("250 queued\r\n"),
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 0 LAST\r\n"),
+          upstream("250 ok\r\n250 ok\r\n250 queued\r\n"),
+      },
+      test_options(), 23);
+  EXPECT_EQ(r.upstream_per_step[8], "Subject: s\r\n\r\nbody\r\n.\r\n");
+  EXPECT_EQ(r.upstream_per_step[10], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 0 LAST\r\n");
+  EXPECT_EQ(r.client_per_step[11], "250 ok\r\n250 ok\r\n250 queued\r\n");
+  EXPECT_EQ(r.messages.size(), 2u);
+}
+
 // A server that refused a chunk and then replies to no command has read the chunk's rest as
 // commands (Exim at its size limit, recordings before mailtap knew SIZE): the 421 must not say
 // that no message was ended, as those commands may have sent one.

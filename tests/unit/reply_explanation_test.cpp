@@ -159,6 +159,19 @@ TEST(ReplyAdvice, MailtapRefusalOfAChunkPastTheServersSizeReadsAsMailtaps) {
   EXPECT_NE(advise_reply(552, "5.3.4", text, ReplyFrom::server).server, "mailtap");
 }
 
+// The same refusal under a SIZE mailtap cannot read: the advice is DATA, not a smaller message.
+TEST(ReplyAdvice, MailtapRefusalOfAChunkUnderAnUnreadableSizeReadsAsMailtaps) {
+  const std::string text =
+      "mailtap: the server's EHLO reply gives a SIZE that mailtap cannot read as a number, so no "
+      "chunk is forwarded, as a server may stop reading a chunk at its limit and take the rest "
+      "as commands; BDAT chunk discarded: send RSET, then the message with DATA";
+  const auto advice = advise_reply(552, "5.3.4", text);
+  EXPECT_EQ(advice.server, "mailtap");
+  EXPECT_NE(advice.meaning.find("SIZE line without a number"), std::string::npos) << advice.meaning;
+  EXPECT_NE(advice.fix.find("DATA"), std::string::npos) << advice.fix;
+  EXPECT_NE(advise_reply(552, "5.3.4", text, ReplyFrom::server).server, "mailtap");
+}
+
 // mailtap's refusals of the client's own commands: the generic advice for the code told the user
 // to fix the order of commands, or to connect through the proxy they were connected through.
 TEST(ReplyAdvice, MailtapOwnRefusalsGetMailtapsAdvice) {
