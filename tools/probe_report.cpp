@@ -71,20 +71,6 @@ std::string extension_line(const smtp::Reply& ehlo) {
   return out;
 }
 
-std::optional<std::uint64_t> size_limit(const smtp::Reply& ehlo) {
-  for (std::size_t i = 1; i < ehlo.lines.size(); ++i) {
-    const std::string& line = ehlo.lines[i];
-    if (line.size() < 4 || !smtp::iequals(std::string_view(line).substr(0, 4), "SIZE")) continue;
-    if (line.size() == 4) return 0;
-    if (line[4] != ' ') continue;
-    std::uint64_t n = 0;
-    for (std::size_t k = 5; k < line.size() && line[k] >= '0' && line[k] <= '9'; ++k)
-      n = n * 10 + static_cast<std::uint64_t>(line[k] - '0');
-    return n;
-  }
-  return std::nullopt;
-}
-
 // A SIZE limit as people read it: "35.9 MB", "512.0 kB", "1000 octets" (never "0.0 MB").
 std::string megabytes(std::uint64_t octets) {
   char buf[32];
@@ -369,18 +355,30 @@ void describe_auth(const ProbeReport& r, const smtp::Reply& ehlo, Summary& s) {
         "only)");
 }
 
+// The server's SIZE as mailtap proxy reads it (parse_capabilities, whose BDAT guard it sets):
+// one without a number mailtap can read is said so, not taken for no limit.
+void describe_size(const smtp::Reply& ehlo, Summary& s) {
+  const smtp::Capabilities caps = smtp::parse_capabilities(ehlo);
+  if (!caps.size_advertised) return;
+  if (caps.size_unreadable)
+    s.push_back(
+        "the server's SIZE has no number mailtap can read (RFC 1870: SIZE and the limit in "
+        "octets): its limit is unknown, so mailtap proxy forwards no BDAT chunk to it (DATA "
+        "goes)");
+  else if (caps.size == 0)
+    s.push_back("no message size limit announced (SIZE 0)");
+  else
+    s.push_back("messages up to " + megabytes(caps.size) + " (SIZE " + std::to_string(caps.size) +
+                ")");
+}
+
 // What the client will be offered.
 void describe_offer(const ProbeReport& r, Summary& s) {
   const smtp::Reply* ehlo = final_ehlo(r);
   if (ehlo != nullptr && ehlo->code == 250) {
     describe_auth(r, *ehlo, s);
     s.push_back(extension_line(*ehlo));
-    if (auto size = size_limit(*ehlo)) {
-      if (*size == 0)
-        s.push_back("no message size limit announced (SIZE 0)");
-      else
-        s.push_back("messages up to " + megabytes(*size) + " (SIZE " + std::to_string(*size) + ")");
-    }
+    describe_size(*ehlo, s);
   } else if (ehlo != nullptr) {
     s.push_back("EHLO after TLS refused: " + first_line(*ehlo));
   }

@@ -99,6 +99,7 @@ Capabilities parse_capabilities(const Reply& reply) {
     if (is_size_line(line)) {
       const SizeParameter parameter =
           advertised_size(line.substr(std::min<std::size_t>(line.size(), 5)));
+      caps.size_advertised = true;
       caps.size = parameter.size;
       caps.size_unreadable = parameter.unreadable;
     }

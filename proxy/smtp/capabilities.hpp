@@ -22,6 +22,7 @@ struct Capabilities {
   // maximum). Its leading digits count after SP, HT or "=" (old servers send "SIZE=10240000",
   // as some send "AUTH=..."), whatever follows them.
   std::uint64_t size = 0;
+  bool size_advertised = false;  // a SIZE line is there, whatever its parameter
   // A SIZE line whose parameter does not begin with a digit ("SIZE none", "SIZE -1"): the
   // server has a limit mailtap cannot read, which is not no limit (size is then 0; the BDAT
   // guard forwards no chunk under it).

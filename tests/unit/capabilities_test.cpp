@@ -102,6 +102,18 @@ TEST(Capabilities, ASizeThatIsNoNumberIsUnreadableNotNoLimit) {
   EXPECT_TRUE(unreadable("250-SIZE 20480\r\n250-SIZE none\r\n"));
 }
 
+// Whether there is a SIZE line at all (mailtap probe says "no limit announced" only then).
+TEST(Capabilities, SizeAdvertisedWhateverItsParameter) {
+  const auto advertised = [](const std::string& lines) {
+    return parse_capabilities(reply_of("250-mx\r\n" + lines + "250 CHUNKING\r\n")).size_advertised;
+  };
+  EXPECT_FALSE(advertised(""));
+  EXPECT_FALSE(advertised("250-SIZEX 1\r\n"));
+  for (const char* line : {"250-SIZE\r\n", "250-SIZE 0\r\n", "250-size 20480\r\n", "250-SIZE=1\r\n",
+                           "250-SIZE none\r\n"})
+    EXPECT_TRUE(advertised(line)) << line;
+}
+
 TEST(Capabilities, BdatOctetsAllowedKeepAMarginBelowSize) {
   EXPECT_EQ(bdat_octets_allowed(0), std::nullopt);
   EXPECT_EQ(bdat_octets_allowed(20480), 20480u - 8192u);

@@ -214,6 +214,56 @@ TEST(ProbeReport, SmallSizeLimitsAreNotRoundedToNothing) {
   }
 }
 
+// The SIZE lines probe reads as mailtap proxy does (parse_capabilities): each SIZE line gives
+// the summary line it must, and no other about SIZE.
+TEST(ProbeReport, SizeIsReadAsTheProxyReadsIt) {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"250 SIZE 10240000", "messages up to 10.2 MB (SIZE 10240000)"},
+      {"250 SIZE", "no message size limit announced (SIZE 0)"},
+      {"250 SIZE 0", "no message size limit announced (SIZE 0)"},
+      // Read by the proxy as limits: probe said nothing of them.
+      {"250 SIZE\t20480", "messages up to 20.5 kB (SIZE 20480)"},
+      {"250 SIZE=10240000", "messages up to 10.2 MB (SIZE 10240000)"},
+      // 2^64 wrapped round to 0 in probe's own reading ("no ... limit").
+      {"250 SIZE 18446744073709551616",
+       "messages up to 18446744073709.6 MB (SIZE 18446744073709551615)"},
+      // A limit without a number mailtap reads: not "no limit" (SIZE 0), as probe said.
+      {"250 SIZE none",
+       "the server's SIZE has no number mailtap can read (RFC 1870: SIZE and the limit in octets): "
+       "its limit is unknown, so mailtap proxy forwards no BDAT chunk to it (DATA goes)"},
+      {"250 SIZE=abc",
+       "the server's SIZE has no number mailtap can read (RFC 1870: SIZE and the limit in octets): "
+       "its limit is unknown, so mailtap proxy forwards no BDAT chunk to it (DATA goes)"},
+  };
+  for (const auto& [line, said] : cases) {
+    ProbeReport r = asked();
+    net::UpstreamSetup setup;
+    setup.ok = true;
+    setup.greeting = reply("220 mx ESMTP\r\n");
+    setup.tls.tls_version = "TLSv1.3";
+    std::vector<smtp::RecordedEvent> events{from_server("EHLO", kEhloPlain)};
+    take_setup(r, setup, events);
+    r.ehlo_tls = reply("250-mx.example.test\r\n" + line + "\r\n");
+    const std::vector<std::string> s = summarise(r, storage::Clock::now());
+    EXPECT_TRUE(has_line(s, said)) << line;
+    const auto about_size = std::count_if(s.begin(), s.end(), [](const std::string& l) {
+      return l.find("SIZE") != std::string::npos;
+    });
+    EXPECT_EQ(about_size, 1) << line;
+  }
+  // No SIZE line: nothing said of it.
+  ProbeReport r = asked();
+  net::UpstreamSetup setup;
+  setup.ok = true;
+  setup.greeting = reply("220 mx ESMTP\r\n");
+  setup.tls.tls_version = "TLSv1.3";
+  std::vector<smtp::RecordedEvent> events{from_server("EHLO", kEhloPlain)};
+  take_setup(r, setup, events);
+  r.ehlo_tls = reply("250-mx.example.test\r\n250 PIPELINING\r\n");
+  for (const std::string& l : summarise(r, storage::Clock::now()))
+    EXPECT_EQ(l.find("SIZE"), std::string::npos) << l;
+}
+
 TEST(ProbeReport, SuccessSummaryAuthAfterTlsExpirySizeAndNextCommand) {
   ProbeReport r = asked();
   net::UpstreamSetup setup;
