@@ -809,5 +809,30 @@ class PrintConfigTest(ConfigCase):
         self.assertIn(f"-> [::1]:{port} (implicit", m.ready_line)
 
 
+class DocumentedSampleTest(ConfigCase):
+    with_postfix = False
+
+    def test_the_print_config_sample_of_config_md_is_what_the_binary_prints(self):
+        """docs/config.md's --print-config sample, run on its own config file: the same lines,
+        once its home directory and host name are this test's (and the padding before each
+        comment, which a longer path or name shifts, is left out)."""
+        doc = (h.REPO_ROOT / "docs/config.md").read_text()
+        intro = "With this `~/.config/mailtap/config.toml` (mode 0600):"
+        config = re.search(re.escape(intro) + r"\n\n```toml\n(.*?)```", doc, re.S).group(1)
+        sample = re.search(r"\n```\n\$ (MAILTAP_VERBOSE=1 mailtap proxy gmail [^\n]*)\n(.*?)```",
+                           doc, re.S)
+        self.write_config(config)
+        args = sample.group(1).split()[3:]
+        cp = self.proxy(*args, env={"PATH": os.environ["PATH"], "HOME": str(self.home),
+                                    "MAILTAP_VERBOSE": "1"})
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+
+        def lines(text: str) -> list:
+            return [re.sub(r" +#", " #", line) for line in text.splitlines()]
+        expected = (sample.group(2).replace("/home/alice", str(self.home))
+                    .replace('ehlo-name = "vm"', f"ehlo-name = {toml(socket.gethostname())}"))
+        self.assertEqual(lines(cp.stdout), lines(expected))
+
+
 if __name__ == "__main__":
     h.main()
