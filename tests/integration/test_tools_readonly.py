@@ -866,6 +866,47 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertIs(by_id[self.session_with_login()]["tls_resumed"],
                       bool(rows[self.session_with_login()]["tls_resumed"]))
 
+    def documented_output(self, doc: str, command: str):
+        """The JSON line docs/tools/DOC shows after `$ COMMAND`."""
+        text = (h.REPO_ROOT / "docs/tools" / doc).read_text()
+        return json.loads(re.search(r"\n\$ " + re.escape(command) + r"\n([^\n]*)\n", text)
+                          .group(1))
+
+    def assertSameShape(self, documented: dict, real: dict, what: str):
+        """The same keys in the same order, and null where the real one is null."""
+        self.assertEqual(list(documented), list(real), what)
+        self.assertEqual([k for k, v in documented.items() if v is None],
+                         [k for k, v in real.items() if v is None], what)
+
+    def test_the_json_samples_of_sessions_prune_and_export_are_what_they_print(self):
+        """sessions.md's `sessions --json` sample and prune.md's `prune --json` one show a
+        session refused for a self-signed certificate, as the last one recorded here is, and
+        export.md's a delivered one: the same keys in the same order, null where the binary
+        writes null (ids, times and addresses differ)."""
+        [sample] = self.documented_output("sessions.md", "mailtap sessions --json --limit 1")
+        [real] = json.loads(self.tool("sessions", "--json", "--limit", "1").stdout)
+        self.assertEqual(real["id"], self.refused_session())
+        self.assertSameShape(sample, real, "sessions.md")
+
+        sample = self.documented_output("prune.md", "mailtap prune --keep 0 --json")
+        copy = self.copy_db("prune-sample.db")
+        real = json.loads(self.tool("prune", "--keep", "0", "--json", db=copy).stdout)
+        self.assertEqual(list(sample), list(real), "prune.md")
+        [refused] = [r for r in real["removed"] if r["id"] == self.refused_session()]
+        self.assertSameShape(sample["removed"][0], refused, "prune.md's session")
+
+        # export.md's `export 1 | python3 -m json.tool` shows alice's PLAIN session up to its
+        # certificates, as the first one recorded here is.
+        text = (h.REPO_ROOT / "docs/tools/export.md").read_text()
+        shown = text[text.index("$ mailtap export 1 | python3 -m json.tool"):]
+        shown = shown[:shown.index('    "certificates": [')]
+        sample = json.loads("{" + ",".join(re.findall(r"\n    (\"\w+\": [^\n]*?),?(?=\n)",
+                                                      shown)) + "}")
+        real = json.loads(self.tool("export", str(self.session_with(self.sent["plain"][0])))
+                          .stdout)
+        real = dict(list(real.items())[:list(real).index("certificates")])
+        self.assertSameShape(sample, real, "export.md")
+
     def test_export_json_base64_for_non_utf8_bytes(self):
         copy = self.copy_db("nonutf8.db")
         con = sqlite3.connect(copy)
