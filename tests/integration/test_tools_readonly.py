@@ -17,6 +17,7 @@ import select
 import shutil
 import signal
 import smtplib
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -565,6 +566,25 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertRegex(out, r"# 250 2\.1\.5: recipient accepted")
         self.assertRegex(out, r"# 221 2\.0\.0: closing connection")
         self.assertIn("message 1", out)
+
+    def test_the_show_samples_are_what_show_prints(self):
+        """show.md's examples are sessions recorded as here: `show 2` swaks's AUTH LOGIN session
+        as bob through Postfix, the second to it (its TLS session resumed), and `show 5` one
+        refused for a self-signed certificate. The same lines, once times, ports, digests,
+        tokens and Postfix's queue id (which differ from run to run) are masked."""
+        text = (h.REPO_ROOT / "docs/tools/show.md").read_text()
+
+        def masked(out: str) -> list:
+            out = re.sub(r"\b[0-9a-f]{16,}\b", "HEX", out)
+            out = re.sub(r"queued as [0-9A-Z]+", "queued as ID", out)
+            return re.sub(r"\d", "0", out).splitlines()
+        for shown, sid in ((2, self.session_with_login()), (5, self.refused_session())):
+            with self.subTest(sample=f"show {shown}"):
+                sample = re.search(rf"\n```console\n\$ mailtap show {shown}\n(.*?)```", text,
+                                   re.S).group(1)
+                real = self.tool("show", str(sid)).stdout.decode()
+                real = real.replace(f"M> EHLO {socket.gethostname()}\n", "M> EHLO vm\n")
+                self.assertEqual(masked(sample), masked(real))
 
     def test_show_login_decodes_prompts(self):
         out = self.tool("show", str(self.session_with_login())).stdout.decode()
