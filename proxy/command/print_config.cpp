@@ -129,6 +129,10 @@ std::string format_effective_config(std::string_view command, const ConfigFile& 
     Line line;
     if (s.is_set()) {
       line = given_line(s);
+      // A 0 that stands for something else says what, or it reads as none (threads = 0).
+      if (const auto d = derived.find(s.key);
+          d != derived.end() && !d->second.zero_means.empty() && s.value == "0")
+        line.comment += "; 0: " + d->second.zero_means;
     } else if (s.overridden) {
       // Given, and overridden by another option of its choice: shown, or the reader would take
       // the key for missing (a password-cmd "not set" under --password-env). A comment, as

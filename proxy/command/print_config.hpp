@@ -12,10 +12,12 @@
 namespace mailtap::cli {
 
 // What an option left unset amounts to when its default is computed (the TLS mode from the
-// port, the SNI name from the host ...): `value` ("" when it stays unset) and why.
+// port, the SNI name from the host ...): `value` ("" when it stays unset) and why; and what a
+// 0 given for it stands for, if it stands for something else (threads = 0: one per core).
 struct DerivedDefault {
   std::string value;
   std::string why;
+  std::string zero_means = {};
 };
 
 // TOML-like lines, `key = value  # source`, in the order the command defines its options.

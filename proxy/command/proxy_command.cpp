@@ -197,7 +197,7 @@ std::map<std::string, DerivedDefault> derived_defaults(const ProxyArgs& a) {
   if (!a.connection.client_cert.empty()) out["client-key"] = {"", "the key in client-cert"};
   std::optional<std::string> db;
   if (database_path(a, db).empty() && db) out["db"] = {*db, "the XDG data directory"};
-  out["threads"] = {"", "one per core"};
+  out["threads"] = {"", "one per core", "one per core"};
   out["auth-user"] = {"", "clients authenticate themselves"};
   return out;
 }
@@ -581,8 +581,8 @@ void add_time_and_thread_options(CLI::App& app, ProxyArgs& args) {
                  "On SIGINT/SIGTERM/SIGHUP, how long sessions may take to finish")
       ->capture_default_str();
   app.add_option("--threads", args.threads,
-                 "I/O threads, at most 1024 (default: one per core), all started before "
-                 "mailtap listens");
+                 "I/O threads, at most 1024 (default, or 0: one per core), all started "
+                 "before mailtap listens");
 }
 
 // --web's address into `web`; an error message if it is wrong, the page cannot be served

@@ -834,5 +834,27 @@ class DocumentedSampleTest(ConfigCase):
         self.assertEqual(lines(cp.stdout), lines(expected))
 
 
+class ThreadsZeroTest(ConfigCase):
+    with_postfix = False
+
+    def test_zero_threads_is_one_per_core_and_says_so(self):
+        """`--threads 0` (or MAILTAP_THREADS=0, threads = 0) starts one I/O thread per core, as
+        leaving it out does: --help says so, and --print-config's line for it, which would
+        otherwise read as no thread at all."""
+        def line(*args, **env) -> str:
+            cp = self.proxy("--config", "/dev/null", "--no-record", "--upstream",
+                            "smtp.example.test:587", "--print-config", *args,
+                            env=self.env(**env))
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+            return next(x for x in cp.stdout.splitlines() if re.match(r"#? ?threads\b", x))
+        self.assertRegex(line("--threads", "0"),
+                         r"^threads = 0 +# flag --threads; 0: one per core$")
+        self.assertRegex(line(MAILTAP_THREADS="0"),
+                         r"^threads = 0 +# env MAILTAP_THREADS; 0: one per core$")
+        self.assertRegex(line("--threads", "2"), r"^threads = 2 +# flag --threads$")
+        self.assertEqual(line(), "# threads (not set: one per core)")
+        self.assertIn("(default, or 0: one per core)", self.proxy("--help").stdout)
+
+
 if __name__ == "__main__":
     h.main()
