@@ -161,6 +161,7 @@ struct ExitStatus {
 };
 
 const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
+  // Only for a command not in the table below: every command there says what its own mean.
   static const std::vector<ExitStatus> general{
       {0, "success"},
       {1,
@@ -233,6 +234,47 @@ const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
        {{0, "explained"},
         {1, "stdout cannot be written"},
         {2, "not a reply code or enhanced status, or the two disagree"}}},
+      {"sessions",
+       {{0, "listed (nothing, when no session matches)"},
+        {1, "the database cannot be read, or stdout cannot be written"},
+        {2, "bad usage: a bad option value, or no database path"}}},
+      {"show",
+       {{0, "shown"},
+        {1,
+         "the database cannot be read, the session does not exist, a body file cannot be read, "
+         "or the output cannot be written"},
+        {2,
+         "bad usage: options that drop one another, --message 0, a bad session id, or no "
+         "database path"}}},
+      {"export",
+       {{0,
+         "exported (an mbox of sessions without messages is empty, with a note on stderr: an "
+         "empty mbox is a valid one)"},
+        {1,
+         "the database cannot be read, a session does not exist, an output file or stdout "
+         "cannot be written, or eml finds no message to write"},
+        {2,
+         "bad usage: a bad option or combination of options (an unknown --format, both IDs and "
+         "--all), or no database path"}}},
+      {"encode",
+       {{0, "the lines were printed"},
+        {1,
+         "no usable secret could be read (none came, or the mechanism cannot send it), or "
+         "stdout cannot be written; the reason is on stderr, without the secret"},
+        {2,
+         "bad usage: a bad mechanism or option, or a user name or --authzid that cannot be "
+         "sent, refused before the secret is asked for"}}},
+      {"decode", {{0, "explained"}, {1, "stdout cannot be written"}, {2, "bad usage"}}},
+      {"web",
+       {{0, "stopped by Ctrl-C (SIGINT) or SIGTERM, also one that came while it still started"},
+        {1,
+         "the database does not exist yet or cannot be read, or the address cannot be "
+         "listened on"},
+        {2, "bad usage: a bad option (an address it refuses), or no database path"}}},
+      {"help",
+       {{0, "the help was printed"},
+        {1, "stdout cannot be written"},
+        {2, "bad usage: an unknown COMMAND"}}},
   };
   const auto it = specific.find(command);
   return it == specific.end() ? general : it->second;

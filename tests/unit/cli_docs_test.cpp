@@ -192,6 +192,35 @@ TEST(CliDocs, ManPagesAndDocsGiveTheSameExitStatuses) {
   }
 }
 
+// Each command's page says what its own exit statuses mean: no two pages share the section, and
+// none has the one a command missing from tools/cli_docs.cpp's table gets (which told of a
+// database and a server to `encode`, and nothing of a missing session to `show`).
+TEST(CliDocs, EachCommandsExitStatusesAreItsOwn) {
+  CLI::App root{"mailtap", "mailtap"};
+  for (const auto& file :
+       std::filesystem::directory_iterator(std::string(MAILTAP_SOURCE_DIR) + "/docs/tools"))
+    if (file.path().stem() != "README")
+      root.add_subcommand(file.path().stem().string(), "a command")->group("Commands");
+  for (const char* command : {"proxy", "web", "help", "no-such-command"})
+    root.add_subcommand(command, "a command")->group("Commands");
+  std::map<std::string, std::string> page_of_section;
+  std::string fallback;
+  for (const ManPage& page : man_pages(root, "1.2.3")) {
+    if (page.file_name == "mailtap.1") continue;
+    const auto at = page.roff.find("\n.SH EXIT STATUS\n");
+    const std::string section = page.roff.substr(at, page.roff.find("\n.SH ", at + 1) - at);
+    if (page.file_name == "mailtap-no-such-command.1") {
+      fallback = section;
+      continue;
+    }
+    const auto [same, inserted] = page_of_section.emplace(section, page.file_name);
+    EXPECT_TRUE(inserted) << page.file_name << " says what " << same->second << " says";
+  }
+  ASSERT_GE(page_of_section.size(), 14u);
+  EXPECT_EQ(page_of_section.count(fallback), 0u)
+      << page_of_section[fallback] << " has no exit statuses of its own";
+}
+
 TEST(CliDocs, ManPagesNameTheInstalledDocs) {
   Tree t;
   t.root.get_subcommand("alpha")->footer("see docs/config.md (and docs/auth.md)\nnot mydocs/x");
