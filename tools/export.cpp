@@ -473,8 +473,14 @@ int run_export(const ExportArgs& a) {
     log::error("export: unknown --format \"" + f + "\" (json, jsonl, eml or mbox)");
     return 2;
   }
-  if (a.all == !a.ids.empty()) {
+  if (a.all && !a.ids.empty()) {
     log::error("export: give session numbers or --all (not both)");
+    return 2;
+  }
+  if (!a.all && a.ids.empty()) {
+    log::error(
+        "export: give the session numbers to export (mailtap sessions lists them), or "
+        "--all for every session");
     return 2;
   }
   // JSON is the sessions' record as it is: a message left out of `messages` would still be in

@@ -1051,6 +1051,10 @@ class ToolsReadOnlyTest(h.IntegrationCase):
                                  r".* \(list them with: mailtap sessions\)\n")
         cp = self.tool("export", "1", "--all", expect=2)
         self.assertEqual(cp.stderr, b"mailtap: export: give session numbers or --all (not both)\n")
+        # Neither: "(not both)" pointed the wrong way; it says what to give.
+        cp = self.tool("export", expect=2)
+        self.assertEqual(cp.stderr, b"mailtap: export: give the session numbers to export "
+                         b"(mailtap sessions lists them), or --all for every session\n")
 
     def test_export_eml_equals_delivered_body(self):
         tok, msg = self.sent["plain"]
