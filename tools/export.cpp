@@ -359,7 +359,11 @@ int export_body(const std::string& path, storage::SessionOctets& octets,
 int write_eml_directory(const ExportArgs& a, storage::Reader& reader,
                         const std::vector<storage::SessionSummary>& selected) {
   if (!is_directory(a.output) && ::mkdir(a.output.c_str(), 0700) != 0) {
-    log::error("export: " + a.output + ": " + std::strerror(errno));
+    const int e = errno;
+    log::error("export: " + a.output + ": " +
+               (e == EEXIST ? "not a directory: with --all, several sessions or several "
+                              "messages, eml writes one file each into -o DIR"
+                            : std::strerror(e)));
     return 1;
   }
   std::string dir = a.output;
@@ -408,8 +412,9 @@ bool count_messages(const ExportArgs& a, storage::Reader& reader,
   });
 }
 
-// eml: one file per message. A single message may go to stdout or a file; several need a
-// directory, where they are named session-<id>-message-<n>.eml.
+// eml: one file per message. A single message may go to stdout, or to a file when one session
+// is named; several messages, --all or several sessions need a directory, where they are named
+// session-<id>-message-<n>.eml.
 int export_eml(const ExportArgs& a, storage::Reader& reader,
                const std::vector<storage::SessionSummary>& selected) {
   std::int64_t total = 0;
@@ -431,8 +436,12 @@ int export_eml(const ExportArgs& a, storage::Reader& reader,
     log::error(no_messages(a));
     return 1;
   }
+  // -o names a directory for a selection that may hold several messages (--all, several
+  // sessions), whatever the count of this database: `export --all --format eml -o emls` makes
+  // emls/ on a small database too. One session's one message goes to -o FILE.
   const bool to_dir = !a.output.empty() && a.output != "-" &&
-                      (is_directory(a.output) || a.output.back() == '/' || total > 1);
+                      (is_directory(a.output) || a.output.back() == '/' || a.all ||
+                       selected.size() > 1 || total > 1);
   if (to_dir) return write_eml_directory(a, reader, selected);
   if (total > 1) {
     log::error("export: " + std::to_string(total) + (a.accepted_only ? " accepted" : "") +
@@ -519,7 +528,8 @@ cli::Subcommand add_export_command(CLI::App& parent) {
                 "eml and mbox: only the messages the server accepted (a 2xx to the end of data "
                 "or the last BDAT chunk); the others are named on stderr (not with json, jsonl)");
   app->add_option("-o,--output", args->output,
-                  "output file (default stdout); for eml with several messages, a directory")
+                  "output file (default stdout); for eml a directory, but for the one message "
+                  "of one session")
       ->check(options::output_path_validator("--output"));
   args->common.add_to(*app, false);
   return {app, [args] { return run_export(*args); }};

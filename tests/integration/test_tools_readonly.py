@@ -1071,6 +1071,39 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertIn(f"session-{sid}-message-1.eml", files)
         self.assertEqual((outdir / f"session-{sid}-message-1.eml").read_bytes(), msg)
 
+    def test_export_eml_o_names_a_directory_for_a_selection_of_sessions(self):
+        """`export --all --format eml -o emls` (export.md's example) wrote a file emls when the
+        database held one message, a directory emls/ when it held several: what -o named hung
+        on the count. With --all or several session numbers it is a directory whatever the
+        count; the one message of one session number still goes to -o FILE."""
+        db = self.copy_db("one-message.db")
+        counts = self.sql("SELECT s.id, (SELECT count(*) FROM messages m WHERE m.session_id = "
+                          "s.id) FROM sessions s ORDER BY s.id DESC", db=db)
+        keep = next(k for k in range(1, len(counts) + 1)
+                    if sum(n for _, n in counts[:k]) == 1)
+        self.tool("prune", "--keep", str(keep), db=db)
+        sid = next(i for i, n in counts[:keep] if n == 1)
+        message = self.tool("export", str(sid), "--format", "eml", db=db).stdout
+        # --all of that database; and two sessions of the shared one, one without a message.
+        for args, in_db in ((["--all"], db), ([str(sid), str(self.failing_rcpt_session())],
+                                               self.db)):
+            with self.subTest(args=args):
+                out = self.tmp / f"emls-{len(args)}"
+                cp = self.tool("export", *args, "--format", "eml", "-o", str(out), db=in_db)
+                self.assertTrue(out.is_dir(), f"{out} is no directory")
+                path = out / f"session-{sid}-message-1.eml"
+                self.assertEqual(cp.stdout.decode(), f"{path}\n")
+                self.assertEqual(path.read_bytes(), message)
+        one = self.tmp / "one.eml"
+        self.tool("export", str(sid), "--format", "eml", "-o", str(one), db=db)
+        self.assertEqual(one.read_bytes(), message)
+        # A file where a directory is meant is not overwritten: said, and left as it was.
+        cp = self.tool("export", "--all", "--format", "eml", "-o", str(one), db=db, expect=1)
+        self.assertEqual(cp.stderr.decode(), f"mailtap: export: {one}: not a directory: with "
+                         "--all, several sessions or several messages, eml writes one file each "
+                         "into -o DIR\n")
+        self.assertEqual(one.read_bytes(), message)
+
     def test_export_mbox(self):
         path = self.tmp / "all.mbox"
         self.tool("export", "--all", "--format", "mbox", "-o", str(path))
