@@ -420,7 +420,8 @@ int run_mock(const MockArgs& args) {
   MockServer server(io, recording, args.id, args.loop, timeout);
   std::error_code ec = net::open_acceptor(server.acceptor(), listen);
   if (ec) {
-    log::error("mock: cannot listen on " + args.listen.address + ": " + ec.message());
+    log::error("mock: cannot listen on " + args.listen.address + ": " + ec.message() +
+               (ec == asio::error::address_in_use ? " (choose another ADDR:PORT)" : ""));
     return 2;
   }
   stop_signals::end_deferral();  // one that came while the session was read is taken now

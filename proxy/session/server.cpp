@@ -58,6 +58,8 @@ Server::Server(asio::io_context& io, SessionContext& ctx,
 bool Server::listen(const asio::ip::tcp::endpoint& at, std::string& error) {
   if (const std::error_code ec = net::open_acceptor(acceptor_, at)) {
     error = "cannot listen on " + ctx_.listen_label + ": " + ec.message();
+    // What to do, as the web page says it (another mailtap, or another program, holds it).
+    if (ec == asio::error::address_in_use) error += " (choose another ADDR:PORT)";
     return false;
   }
   // Port 0 took any free port: the listening line and each session's record name the one it got.

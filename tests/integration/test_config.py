@@ -469,6 +469,18 @@ class PrintConfigTest(ConfigCase):
                 self.assertIn(f"--web localhost:{port} and --listen 127.0.0.1:{port} are the same "
                               "address", cp.stderr)
 
+    def test_a_listen_port_in_use_says_what_to_do(self):
+        """The proxy said only "Address already in use", where web and --web add what to do."""
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            cp = self.proxy("--config", "/dev/null", "--no-record", "--upstream", "127.0.0.1:1",
+                            "--listen", f"127.0.0.1:{port}")
+        self.assertEqual(cp.returncode, 1, cp.stderr)
+        self.assertIn(f"mailtap: cannot listen on 127.0.0.1:{port}: Address already in use "
+                      "(choose another ADDR:PORT)\n", cp.stderr)
+
     def test_a_zero_timeout_is_refused_saying_the_rule(self):
         """`--timeout-command 0s` was refused with "expected a duration such as 30s or 5m",
         which 0s is, while `--grace 0` was taken: the message now says the rule."""

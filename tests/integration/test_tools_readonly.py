@@ -16,6 +16,7 @@ import resource
 import select
 import shutil
 import signal
+import socket
 import smtplib
 import socket
 import sqlite3
@@ -1055,6 +1056,16 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         cp = self.tool("export", expect=2)
         self.assertEqual(cp.stderr, b"mailtap: export: give the session numbers to export "
                          b"(mailtap sessions lists them), or --all for every session\n")
+
+    def test_mock_on_a_port_in_use_says_what_to_do(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            cp = self.tool("mock", str(self.session_with_login()), "--listen",
+                           f"127.0.0.1:{port}", expect=2)
+        self.assertIn(f"mailtap: mock: cannot listen on 127.0.0.1:{port}: Address already in use "
+                      "(choose another ADDR:PORT)\n", cp.stderr.decode())
 
     def test_export_eml_equals_delivered_body(self):
         tok, msg = self.sent["plain"]
