@@ -6,6 +6,7 @@
 #include <exception>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -85,7 +86,7 @@ int run(int argc, char** argv) {
       mailtap::cli::help_command_arguments({argv + 1, argv + argc});
   if (const std::string unknown = mailtap::cli::unknown_first_word(app, arguments);
       !unknown.empty()) {
-    std::fprintf(stderr, "mailtap: %s\n", unknown.c_str());
+    mailtap::log::error(unknown);
     return 2;
   }
   arguments = mailtap::cli::spell_out_empty_values(app, std::move(arguments));
@@ -93,9 +94,14 @@ int run(int argc, char** argv) {
   try {
     app.parse(arguments);
   } catch (const CLI::ParseError& e) {
-    // CLI11 prints help, the version or what is wrong; bad usage is status 2 for every
-    // command (docs/tools/*.md), whatever CLI11's own code for the kind of mistake.
-    if (app.exit(e) != 0) return 2;
+    // CLI11 prints help or the version, and says what is wrong: that is written here, a line
+    // at a time as mailtap's others are (timed in a file, docs/proxy.md). Bad usage is status
+    // 2 for every command (docs/tools/*.md), whatever CLI11's own code for the kind of mistake.
+    std::ostringstream wrong;
+    if (app.exit(e, std::cout, wrong) != 0) {
+      mailtap::log::error_lines(wrong.str());
+      return 2;
+    }
     // --help or --version: one that cannot be written is said, as every tool's output is.
     std::cout.flush();
     if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0 || !std::cout) {

@@ -53,6 +53,21 @@ void info(std::string_view line) {
 void debug(std::string_view line) {
   if (level >= 2) write(stderr, Priority::debug, line);
 }
+void error_lines(std::string_view lines) {
+  const std::string start =
+      line_start(destination.load(), Priority::error, std::chrono::system_clock::now());
+  std::string out;
+  while (!lines.empty()) {
+    const std::size_t end = lines.find('\n');
+    out += start;
+    out += lines.substr(0, end);
+    out.push_back('\n');
+    lines.remove_prefix(end == std::string_view::npos ? lines.size() : end + 1);
+  }
+  std::lock_guard lock(out_mutex);
+  std::fwrite(out.data(), 1, out.size(), stderr);
+  std::fflush(stderr);
+}
 void transcript(std::string_view lines) {
   std::lock_guard lock(out_mutex);
   std::fwrite(lines.data(), 1, lines.size(), stdout);

@@ -20,6 +20,10 @@ void notice(std::string_view line);   // not a failure, but shown as errors are 
 void info(std::string_view line);
 void debug(std::string_view line);
 void transcript(std::string_view lines);  // stdout
+// Lines written whole elsewhere in mailtap's form, "mailtap: ..." with what they quote escaped
+// (CLI11's usage errors, main.cpp), each given the start error() gives its lines: the time in
+// a file, the priority in the journal.
+void error_lines(std::string_view lines);
 
 // What reads stderr decides how a line starts.
 enum class Destination {

@@ -142,6 +142,32 @@ class LogDestinationTest(h.IntegrationCase):
         self.assertTrue(any(re.match(stamp + "WARNING: --tls none", l) for l in lines), lines)
 
 
+    def test_usage_errors_are_written_as_the_other_lines(self):
+        """docs/proxy.md: to a file each line starts with its time, "the other commands write
+        their lines the same way"; CLI11's refusals of an option (and their "Run with --help"
+        line) and an unknown command were written without it, and without a journal priority."""
+        stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+        for args in (["show", "--save", ""], ["show", "0x1"], ["sessions", "--limit"],
+                     ["proxy", "--threads", "x"], [], ["sesions"]):
+            for journal in (False, True):
+                with self.subTest(args=args, journal=journal):
+                    err_path = self.tmp / f"usage-{h.unique_token()}"
+                    with open(err_path, "w") as err:
+                        env = dict(os.environ, XDG_CONFIG_HOME=str(self.tmp / "no-config"))
+                        env.pop("JOURNAL_STREAM", None)
+                        if journal:
+                            st = os.fstat(err.fileno())
+                            env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+                        cp = subprocess.run([str(h.mailtap_bin()), *args],
+                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                            stderr=err, env=env, timeout=30)
+                    self.assertEqual(cp.returncode, 2)
+                    lines = err_path.read_text().splitlines()
+                    start = "<3>" if journal else stamp
+                    self.assertTrue(lines and re.match(start + "mailtap: ", lines[0]), lines)
+                    self.assertTrue(all(re.match(start, l) for l in lines), lines)
+
+
 class JournalPriorityTest(h.IntegrationCase):
     """Priority 3 (err) is for failures of mailtap's own: a client's failed TLS handshake, a
     server that cannot be reached, the local certificate made at start were all written as
