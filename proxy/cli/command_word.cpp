@@ -47,6 +47,9 @@ std::vector<std::string> help_command_arguments(std::vector<std::string> argumen
   if (arguments.empty() || arguments.front() != "help") return arguments;
   // `mailtap help --help`: the help command's own help, as every command's.
   if (arguments.size() > 1 && (arguments[1] == "--help" || arguments[1] == "-h")) return arguments;
+  // `mailtap help show extra`: the words after the command are not the help's to check (show
+  // refused "extra" as a session id instead of printing its help), as git help ignores them.
+  if (arguments.size() > 1 && !arguments[1].starts_with("-")) return {arguments[1], "--help"};
   arguments.erase(arguments.begin());
   arguments.emplace_back("--help");
   return arguments;

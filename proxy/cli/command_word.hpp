@@ -17,7 +17,8 @@ namespace mailtap::cli {
 // parse; run() prints mailtap's help should the parser ever choose it.
 Subcommand add_help_command(CLI::App& root);
 
-// `mailtap help [COMMAND ...]`, as `git help`: the arguments of `mailtap [COMMAND ...] --help`.
+// `mailtap help [COMMAND [ARG...]]`, as `git help`: the arguments of `mailtap COMMAND --help`,
+// the ARGs dropped (`help show extra` is the help of show, not a refusal of its session id).
 // Any other `arguments` (the command line without the program name) are returned unchanged.
 std::vector<std::string> help_command_arguments(std::vector<std::string> arguments);
 

@@ -56,6 +56,9 @@ TEST(CommandWord, HelpIsTheHelpOfTheToolOrTheCommand) {
   EXPECT_EQ(help_command_arguments({"help"}), (Args{"--help"}));
   EXPECT_EQ(help_command_arguments({"help", "show"}), (Args{"show", "--help"}));
   EXPECT_EQ(help_command_arguments({"show", "help"}), (Args{"show", "help"}));
+  // What follows the command is not checked as that command would check it.
+  EXPECT_EQ(help_command_arguments({"help", "show", "extra"}), (Args{"show", "--help"}));
+  EXPECT_EQ(help_command_arguments({"help", "sessions", "--bogus"}), (Args{"sessions", "--help"}));
 }
 
 }  // namespace
