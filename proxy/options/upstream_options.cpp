@@ -59,8 +59,8 @@ std::string UpstreamOptions::apply_to(net::UpstreamTarget& target, bool read_cli
   // "." or "a..": no certificate can be issued for it, and it would go out as SNI.
   if (!tls_name.empty() && !net::is_tls_name(tls_name))
     return "--tls-name " + escape_line(tls_name) +
-           ": expected a host name (labels of letters, digits and '-' between single dots) or "
-           "an IP address";
+           ": expected a host name (labels of ASCII letters, digits, '-' and '_' between single "
+           "dots) or an IP address";
   target.ehlo_name = ehlo_name.empty() ? net::default_ehlo_name() : ehlo_name;
   // A space or any control character (a NUL or an escape from a MAILTAP_EHLO_NAME) would make
   // the EHLO line say something else than a name.

@@ -30,6 +30,21 @@ std::string refusal_of(const std::string& ca_file, bool insecure = false) {
   return options.apply_to(target);
 }
 
+// The refusal of a --tls-name names what a name is made of, the '_' it takes among it.
+TEST(TlsNameOption, TheRefusalNamesEveryCharacterANameMayHold) {
+  net::UpstreamTarget target;
+  target.host = "mx.example.test";
+  target.port = 587;
+  UpstreamOptions options;
+  options.ehlo_name = "client.test";
+  options.tls_name = "a_b-c.example";
+  EXPECT_EQ(options.apply_to(target), "");
+  options.tls_name = "a..b";
+  EXPECT_EQ(options.apply_to(target),
+            "--tls-name a..b: expected a host name (labels of ASCII letters, digits, '-' and '_' "
+            "between single dots) or an IP address");
+}
+
 void write(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
