@@ -65,8 +65,8 @@ std::optional<storage::PruneCriteria> prune_criteria(const PruneArgs& a) {
   if (!a.before.empty()) {
     criteria.before = parse_time_spec(a.before, Clock::now());
     if (!criteria.before) {
-      log::error("prune: --before: not a date or age: \"" + a.before +
-                 "\" (use 2026-11-24, 2026-11-24T20:00, or 90s/30m/2h/3d/1w)");
+      log::error("prune: --before: not a date or age: \"" + a.before + "\" (use " +
+                 std::string(kTimeSpecForms) + ")");
       return std::nullopt;
     }
   }

@@ -53,15 +53,16 @@ bool parse_filter(const SessionsArgs& a, storage::SessionFilter& filter) {
   if (!a.since.empty()) {
     filter.since = parse_time_spec(a.since, now);
     if (!filter.since) {
-      log::error("sessions: --since: not a date or age: \"" + a.since +
-                 "\" (use 2026-11-24, 2026-11-24T20:00, or 90s/30m/2h/3d/1w)");
+      log::error("sessions: --since: not a date or age: \"" + a.since + "\" (use " +
+                 std::string(kTimeSpecForms) + ")");
       return false;
     }
   }
   if (!a.until.empty()) {
     filter.until = parse_time_spec(a.until, now);
     if (!filter.until) {
-      log::error("sessions: --until: not a date or age: \"" + a.until + "\"");
+      log::error("sessions: --until: not a date or age: \"" + a.until + "\" (use " +
+                 std::string(kTimeSpecForms) + ")");
       return false;
     }
   }

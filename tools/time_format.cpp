@@ -116,16 +116,22 @@ std::chrono::microseconds since_epoch(const CivilTime& t) {
          seconds(t.second) + microseconds(t.micros);
 }
 
-// A UTC offset at `pos` (after a time of day): +HH:MM, -HH:MM, +HHMM or -HHMM, as ISO 8601
-// writes a local time (2026-11-24T03:00-05:00 is 08:00 UTC); `pos` moves past it.
+// A UTC offset at `pos` (after a time of day): +HH:MM, -HH:MM, +HHMM, -HHMM, or at the end
+// +HH or -HH, as ISO 8601 writes a local time (2026-11-24T03:00-05:00 and 2026-11-24T03:00-05
+// are 08:00 UTC); `pos` moves past it.
 bool parse_offset(std::string_view s, std::size_t& pos, std::chrono::minutes& offset) {
   if (pos >= s.size() || (s[pos] != '+' && s[pos] != '-')) return false;
   const int sign = s[pos] == '-' ? -1 : 1;
   int hours = 0, minutes = 0;
-  if (!digits(s, pos + 1, 2, hours)) return false;
+  if (!digits(s, pos + 1, 2, hours) || hours > 23) return false;
   std::size_t at = pos + 3;
-  if (at < s.size() && s[at] == ':') ++at;
-  if (!digits(s, at, 2, minutes) || hours > 23 || minutes > 59) return false;
+  if (at == s.size()) {  // hours alone
+    pos = at;
+    offset = std::chrono::hours(sign * hours);
+    return true;
+  }
+  if (s[at] == ':') ++at;
+  if (!digits(s, at, 2, minutes) || minutes > 59) return false;
   pos = at + 2;
   offset = std::chrono::minutes(sign * (hours * 60 + minutes));
   return true;

@@ -1057,6 +1057,19 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(cp.stderr, b"mailtap: export: give the session numbers to export "
                          b"(mailtap sessions lists them), or --all for every session\n")
 
+    def test_a_refused_date_is_told_the_forms_with_an_offset(self):
+        """The hint listed no offset form, to someone who had written one (+01, not taken)."""
+        forms = ("(use 2026-11-24, 2026-11-24T20:00 (UTC), 2026-11-24T21:00+01:00 (a local time "
+                 "and its offset: +01:00, +0100 or +01), or an age 90s/30m/2h/3d/1w)")
+        for args in (["sessions", "--since"], ["sessions", "--until"], ["prune", "--before"]):
+            with self.subTest(args=args):
+                cp = self.tool(*args, "2026-12-07T08:00+1", expect=2)
+                self.assertEqual(cp.stderr.decode(), f"mailtap: {args[0]}: {args[1]}: not a date "
+                                 f"or age: \"2026-12-07T08:00+1\" {forms}\n")
+        # ISO 8601's +hh is taken, as +hh:mm is.
+        self.assertEqual(self.tool("sessions", "--since", "2026-12-07T08:00+01", "--json").stdout,
+                         self.tool("sessions", "--since", "2026-12-07T07:00Z", "--json").stdout)
+
     def test_mock_on_a_port_in_use_says_what_to_do(self):
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))

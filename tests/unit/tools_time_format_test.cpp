@@ -65,6 +65,10 @@ TEST(TimeSpec, IsoTimesWithAnOffset) {
   EXPECT_EQ(parse_time_spec("2026-11-24T13:30:00.5+05:30", now), eight_utc + milliseconds(500));
   EXPECT_EQ(parse_time_spec("2026-11-24T08:00+00:00", now), eight_utc);
   EXPECT_EQ(parse_time_spec("2026-11-24T23:00-09:00", now), eight_utc + hours(24));
+  // ISO 8601's hours alone (+hh), at the end.
+  EXPECT_EQ(parse_time_spec("2026-11-24T09:00+01", now), eight_utc);
+  EXPECT_EQ(parse_time_spec("2026-11-24T03:00:00-05", now), eight_utc);
+  EXPECT_EQ(parse_time_spec("2026-11-24 08:00+00", now), eight_utc);
 }
 
 // The clock holds nanoseconds in 64 bits: 1677-09-21 .. 2262-04-11. A time outside stands for
@@ -103,7 +107,9 @@ TEST(TimeSpec, RejectsEverythingElse) {
   // An offset only after a time of day, whole, in range, and not beside a Z.
   for (const char* bad :
        {"2026-11-24+01:00", "2026-11-24T20:41+1", "2026-11-24T20:41+01:", "2026-11-24T20:41-05:00Z",
-        "2026-11-24T20:41+24:00", "2026-11-24T20:41+01:60", "2026-11-24T20:41 +01:00"})
+        "2026-11-24T20:41+24:00", "2026-11-24T20:41+01:60", "2026-11-24T20:41 +01:00",
+        "2026-11-24+01", "2026-11-24T20:41+24", "2026-11-24T20:41+013", "2026-11-24T20:41+01Z",
+        "2026-11-24T20:41+-1"})
     EXPECT_FALSE(parse_time_spec(bad, now)) << bad;
 }
 
