@@ -15,6 +15,7 @@
 #include "proxy/cli/config_option.hpp"
 #include "proxy/cli/empty_option_value.hpp"
 #include "proxy/cli/option_values.hpp"
+#include "proxy/cli/usage_errors.hpp"
 #include "proxy/command/proxy_command.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/common/terminal_escape.hpp"
@@ -60,11 +61,18 @@ int run(int argc, char** argv) {
   // too large ...", and a tool's with its name, "mailtap: export: ...", as its other messages.
   // They quote the argument refused, so its control characters are escaped as in mailtap's
   // own stderr lines (log.hpp): a pasted ESC cannot recolour or retitle the terminal.
+  // Its terser texts ("The following argument was not expected") in words that say what to
+  // do instead (usage_errors.hpp).
   app.failure_message([](const CLI::App* root, const CLI::Error& e) {
     std::string prefix = "mailtap: ";
-    for (const CLI::App* sub : root->get_subcommands())
+    const CLI::App* command = root;
+    for (const CLI::App* sub : root->get_subcommands()) {
       if (sub->get_name() != "proxy") prefix += sub->get_name() + ": ";
-    return prefix + mailtap::escape_text(e.what()) + "\nRun with --help for more information.\n";
+      command = sub;
+    }
+    std::string what = mailtap::cli::usage_error_text(*command, e);
+    if (what.empty()) what = e.what();
+    return prefix + mailtap::escape_text(what) + "\nRun with --help for more information.\n";
   });
   std::vector<mailtap::cli::Subcommand> commands;
   commands.push_back(mailtap::cli::add_proxy_command(app, proxy_services()));

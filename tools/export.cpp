@@ -520,7 +520,7 @@ cli::Subcommand add_export_command(CLI::App& parent) {
       "export", "Export sessions as JSON/JSON Lines, or their messages as .eml files or mbox");
   // Not CLI11's excludes: its "id excludes --all" names a placeholder the user never typed;
   // run_export refuses both with words of its own.
-  add_session_ids(*app, "id", args->ids, "session numbers to export");
+  add_session_ids(*app, "ID", args->ids, "session numbers to export");
   app->add_flag("--all", args->all, "export every session (not with session numbers)");
   app->add_option("--format", args->format, "json (default), jsonl, eml or mbox")
       ->check(CLI::IsMember({"json", "jsonl", "eml", "mbox"}));

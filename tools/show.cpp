@@ -575,7 +575,7 @@ int run_show(const ShowArgs& a) {
 cli::Subcommand add_show_command(CLI::App& parent) {
   auto args = std::make_shared<ShowArgs>();
   CLI::App* app = parent.add_subcommand("show", "Print one recorded session as a transcript");
-  add_session_id(*app, "id", args->id, "session number (see: mailtap sessions)")->required();
+  add_session_id(*app, "ID", args->id, "session number (see: mailtap sessions)")->required();
   args->common.add_to(*app);
   args->common.add_color_to(*app);
   auto* raw = app->add_flag("--raw", args->raw,

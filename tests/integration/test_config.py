@@ -469,6 +469,33 @@ class PrintConfigTest(ConfigCase):
                 self.assertIn(f"--web localhost:{port} and --listen 127.0.0.1:{port} are the same "
                               "address", cp.stderr)
 
+    def test_cli11_s_terse_refusals_say_what_was_meant(self):
+        """CLI11 said "The following argument was not expected: --bogus" (no "unknown option",
+        no suggestion, and for the proxy no hint that it takes one NAME), "--limit: 1 required
+        N missing", and "id is required" where mock and replay say ID (docs/tools/README.md)."""
+        cases = {
+            ("sessions", "--lmit", "3"): "mailtap: sessions: unknown option --lmit (did you mean "
+                                         "--limit?); mailtap sessions --help lists its options",
+            ("sessions", "--bogus"): "mailtap: sessions: unknown option --bogus; mailtap sessions"
+                                     " --help lists its options",
+            ("proxy", "--lsiten", "x"): "mailtap: unknown option --lsiten (did you mean "
+                                        "--listen?); mailtap proxy --help lists its options",
+            ("proxy", "a", "b"): 'mailtap: unexpected argument "b": mailtap proxy takes one NAME'
+                                 ' and options',
+            ("show", "1", "2"): 'mailtap: show: unexpected argument "2": mailtap show takes one '
+                                'ID and options',
+            ("sessions", "x"): 'mailtap: sessions: unexpected argument "x": mailtap sessions '
+                               'takes options only',
+            ("sessions", "--limit"): "mailtap: sessions: --limit: a value is missing (--limit N)",
+            ("show",): "mailtap: show: ID is required",
+        }
+        for args, said in cases.items():
+            with self.subTest(args=args):
+                cp = subprocess.run([str(h.mailtap_bin()), *args], capture_output=True, text=True,
+                                    timeout=30, env=self.env(), stdin=subprocess.DEVNULL)
+                self.assertEqual(cp.returncode, 2, cp.stderr)
+                self.assertEqual(cp.stderr, said + "\nRun with --help for more information.\n")
+
     def test_a_listen_port_in_use_says_what_to_do(self):
         """The proxy said only "Address already in use", where web and --web add what to do."""
         with socket.socket() as taken:
