@@ -501,6 +501,7 @@ void Dialogue::flush_local_replies() {
 // Every caller has queued the command's line by then.
 void Dialogue::push_pending(Pending p) {
   p.since = now_;
+  p.sequence = ++commands_sent_;
   p.queued_through = upstream_taken_ + to_upstream_.size();
   if (p.sync) paused_ = true;
   pending_.push_back(std::move(p));
@@ -1039,8 +1040,9 @@ bool Dialogue::refuse_between_chunks(const Command& cmd, std::string_view line) 
 // the chunk there and take the rest as commands (Exim 4.96 answers 552, then runs a hidden
 // RSET/MAIL/RCPT/BDAT LAST in the chunk's tail), where mailtap would record chunk text. Under a
 // SIZE mailtap cannot read, every chunk with octets is, as any may cross the limit (the guard
-// fails closed). The server's transaction stays open, so until it accepts an RSET a BDAT ends
-// the session as after a chunk the server refused (bdat_chunk_refused_).
+// fails closed). The server's transaction stays open, so until it accepts an RSET the client
+// sent after this BDAT, a BDAT ends the session as after a chunk the server refused
+// (bdat_chunk_refused_).
 bool Dialogue::refuse_bdat_over_size(const Command& cmd, std::string_view line, std::uint64_t chunk,
                                      const Transaction* transaction) {
   const std::uint64_t sent = transaction != nullptr ? transaction->message.size : 0;
@@ -1070,10 +1072,27 @@ bool Dialogue::refuse_bdat_over_size(const Command& cmd, std::string_view line, 
     bdat_remaining_ = chunk;
     bdat_discard_ = true;
   }
+  // Refused as the client's order reaches it: the replies to a MAIL or RSET sent before it may
+  // still come, and say nothing of this chunk.
   if (transaction != nullptr)
-    bdat_chunk_refused_ =
-        upstream_size_unreadable_ ? kMailtapRefusedChunkUnreadableSize : kMailtapRefusedChunk;
+    refuse_chunks_until_reset(
+        upstream_size_unreadable_ ? kMailtapRefusedChunkUnreadableSize : kMailtapRefusedChunk,
+        commands_sent_);
   return true;
+}
+
+void Dialogue::refuse_chunks_until_reset(std::string_view why, std::uint64_t after) {
+  bdat_chunk_refused_ = why;
+  bdat_chunk_refused_after_ = after;
+}
+
+// The reply to a command the client pipelined ahead of a BDAT that mailtap refused itself comes
+// after that refusal: the MAIL that opened the transaction whose chunk was refused, or an RSET
+// before that MAIL. Its acceptance leaves the server holding that transaction without the chunk,
+// so it must not end the refusal: a BDAT ... LAST let through then would end a message without
+// it. Only what the client sent after the refusal starts anew.
+void Dialogue::end_chunk_refusal(const Pending& p) {
+  if (p.sequence > bdat_chunk_refused_after_) bdat_chunk_refused_ = {};
 }
 
 // Why BDAT is refused where CHUNKING is not known to be on: only "not advertised" is the
@@ -1844,7 +1863,7 @@ bool Dialogue::on_command_reply(Pending& p, const Reply& reply, Relayed& out) {
       return on_greeting_reply(p, reply, out);
     case Verb::mail:
       transactions_.mail_reply(p.transaction, positive);
-      if (positive) bdat_chunk_refused_ = {};  // a server waiting for RSET refuses MAIL
+      if (positive) end_chunk_refusal(p);  // a server waiting for RSET refuses MAIL
       break;
     case Verb::rcpt:
       transactions_.rcpt_reply(Recipient{p.line, reply.code, std::string(strip_crlf(reply.raw))});
@@ -1862,19 +1881,20 @@ bool Dialogue::on_command_reply(Pending& p, const Reply& reply, Relayed& out) {
     case Verb::rset:
       if (positive) {
         transactions_.reset();
-        bdat_chunk_refused_ = {};
+        end_chunk_refusal(p);
       }
       break;
     case Verb::bdat:
       // The server ends the transaction it has open (the one the chunks were recorded for:
       // handle_bdat waits for the replies that would leave that in doubt).
       if (p.bdat_last) record_message(transactions_.active(), reply);
-      if (!p.bdat_last && p.transaction && !positive) bdat_chunk_refused_ = kServerRefusedChunk;
+      if (!p.bdat_last && p.transaction && !positive)
+        refuse_chunks_until_reset(kServerRefusedChunk, p.sequence);
       break;
     case Verb::noop:
       // A NOOP refused between chunks may have put the server where a refused chunk does
       // (Exim's "only RSET accepted now": it reads the next chunk as commands).
-      if (p.transaction && !positive) bdat_chunk_refused_ = kServerRefusedNoop;
+      if (p.transaction && !positive) refuse_chunks_until_reset(kServerRefusedNoop, p.sequence);
       break;
     default:
       break;
@@ -1891,7 +1911,7 @@ bool Dialogue::on_greeting_reply(const Pending& p, const Reply& reply, Relayed& 
     greet_again_ = false;
     // RFC 5321 §4.1.4: EHLO/HELO reset the transaction state
     transactions_.reset();
-    bdat_chunk_refused_ = {};
+    end_chunk_refusal(p);
     const Capabilities caps = p.command == Verb::ehlo ? parse_capabilities(reply) : Capabilities{};
     chunking_ = p.command == Verb::helo ? Chunking::after_helo
                 : caps.chunking         ? Chunking::advertised

@@ -361,6 +361,11 @@ class Dialogue {
   void end_reading_client(std::string reply_text, std::string reason);
   std::string bdat_refusal() const;
   bool refuse_between_chunks(const Command& cmd, std::string_view line);
+  // No BDAT is framed (bdat_chunk_refused_, `why`) until the server accepts an RSET, MAIL, EHLO
+  // or HELO sent after the command whose Pending::sequence is `after`.
+  void refuse_chunks_until_reset(std::string_view why, std::uint64_t after);
+  // The server accepted `p` (an RSET, MAIL, EHLO or HELO): the refusal ends if p came after it.
+  void end_chunk_refusal(const Pending& p);
   bool refuse_bdat_over_size(const Command& cmd, std::string_view line, std::uint64_t chunk,
                              const Transaction* transaction);
   TransactionTracker::Handle bdat_transaction() const;
@@ -517,6 +522,11 @@ class Dialogue {
   // framed until that is known; mailtap's own refusal of a chunk past the server's SIZE does the
   // same. Why, as the 421 at the next BDAT says it; empty when nothing was refused.
   std::string_view bdat_chunk_refused_;
+  // The Pending::sequence of the last command sent before that refusal: only the acceptance of
+  // a command sent after it ends it (end_chunk_refusal). mailtap refuses a chunk when it reads
+  // it, so the replies to a MAIL or RSET pipelined ahead of it still come after.
+  std::uint64_t bdat_chunk_refused_after_ = 0;
+  std::uint64_t commands_sent_ = 0;  // the last Pending::sequence given
   // The last reply the server gave answered a BDAT with 4yz/5yz: a reply after it that answers
   // no command may answer the chunk's text, read as commands (refuse_out_of_step_reply).
   bool refused_chunk_answered_ = false;

@@ -25,6 +25,10 @@ struct Dialogue::Pending {
   LineEnd line_end = LineEnd::crlf;  // how the client ended the command line (DATA's decides)
   Clock::time_point since{};
   TransactionTracker::Handle transaction;  // the transaction this command belongs to
+  // Its place in the order the server is sent what awaits a reply (push_pending counts from 1):
+  // whether a reply answers something sent before or after a given moment (see
+  // bdat_chunk_refused_after_).
+  std::uint64_t sequence = 0;
   // The end of a message (an end of data, BDAT ... LAST): bytes_to_upstream_ once its last
   // octet is relayed. The server can have the message only if that much reached it.
   std::uint64_t relayed_through = 0;

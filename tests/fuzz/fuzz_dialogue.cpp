@@ -8,9 +8,11 @@
 // (BDAT chunks and SASL responses aside) never a line ".\0", the end for C-string servers.
 // And between the chunks of a message, no command but BDAT and a bare RSET, NOOP or QUIT goes
 // upstream, nothing goes behind a chunk without LAST before its reply, none after a refused
-// one until an RSET, nothing goes behind an unanswered NOOP there (see BetweenChunks), and no
-// chunk takes its transaction past the server's SIZE less mailtap's margin, nor any under a SIZE
-// it cannot read (see chunk_past_size, with its own reading of SIZE).
+// one until an RSET, no BDAT after a chunk mailtap discarded in a transaction until an RSET or
+// MAIL (whenever the replies to what was pipelined ahead of it came), nothing goes behind an
+// unanswered NOOP there (see BetweenChunks), and no chunk takes its transaction past the server's
+// SIZE less mailtap's margin, nor any under a SIZE it cannot read (see chunk_past_size, with its
+// own reading of SIZE).
 //
 // Input: byte 0 selects options; then records of [op][length][bytes...]:
 //   op % 8 == 0: client bytes, 1: upstream bytes, 2: client EOF, 3: upstream EOF,
@@ -138,6 +140,11 @@ bool bare_between_chunks(std::string_view line) {
 // chunk as commands), none goes until an RSET went upstream. Between chunks nothing goes upstream
 // behind a NOOP before its reply: Exim answers a NOOP with input behind it "503 only BDAT
 // permissible after non-LAST BDAT" and from then on takes the next chunk as commands.
+// A chunk mailtap discarded itself (its BDAT line answered by mailtap, with octets) after a MAIL
+// went upstream and before anything ended that transaction leaves the server holding it without
+// that chunk: no BDAT goes upstream until an RSET, MAIL, EHLO or HELO did after it, however late
+// the replies to the commands pipelined ahead of that BDAT came (a BDAT ... LAST let through
+// would end a message without the chunk).
 class BetweenChunks {
  public:
   // What went wrong, empty when nothing.
@@ -146,7 +153,14 @@ class BetweenChunks {
       on_reply(e);
       return {};
     }
+    if (e.direction == Direction::client_to_mailtap && e.kind == EventKind::command &&
+        e.verb == "BDAT") {
+      const BdatArgs args = parse_bdat_line(e.bytes);
+      if (args && args.size > 0 && mail_open_) chunk_discarded_ = true;
+      return {};
+    }
     if (!sent_upstream(e)) return {};
+    if (e.kind == EventKind::command) on_command_sent(e.verb, e.bytes);
     if (e.kind == EventKind::bdat_chunk) {
       if (e.transaction != 0) {
         between_ = !last_bdat_final_;
@@ -175,8 +189,22 @@ class BetweenChunks {
     bool in_transaction = false;
   };
 
+  // What a transaction's state as the oracle keeps it (mail_open_, chunk_discarded_) learns from
+  // a command sent upstream. Ending the transaction early only makes the oracle weaker.
+  void on_command_sent(const std::string& verb, const std::string& line) {
+    if (verb == "MAIL" || verb == "RSET" || verb == "EHLO" || verb == "HELO")
+      chunk_discarded_ = false;
+    if (verb == "MAIL") mail_open_ = true;
+    if (verb == "RSET" || verb == "EHLO" || verb == "HELO" || verb == "DATA") mail_open_ = false;
+    if (verb == "BDAT") {
+      const BdatArgs args = parse_bdat_line(line);
+      if (!args || args.last) mail_open_ = false;
+    }
+  }
+
   void on_reply(const Event& e) {
     if (e.verb == "MAIL" && e.reply_code >= 300) between_ = false;
+    if (e.verb == "MAIL" && e.reply_code >= 300) mail_open_ = false;
     if (e.verb == "NOOP" && !noops_.empty()) {
       if (noops_.front() && noops_between_ > 0) --noops_between_;
       noops_.pop_front();
@@ -193,6 +221,8 @@ class BetweenChunks {
     last_bdat_final_ = args && args.last;
     bdats_.push_back(SentBdat{last_bdat_final_, false});
     if (chunk_refused_) return "BDAT after a refused chunk, with no RSET since: " + line;
+    if (chunk_discarded_)
+      return "BDAT after a chunk mailtap discarded, with no RSET or MAIL since: " + line;
     if (!between_) return {};
     if (!args || (args.size == 0 && !args.last)) return line;
     if (args.last) between_ = false;
@@ -202,8 +232,10 @@ class BetweenChunks {
   bool between_ = false;
   bool last_bdat_final_ = false;
   bool chunk_refused_ = false;
-  std::deque<SentBdat> bdats_;  // sent upstream, reply not yet seen, oldest first
-  std::deque<bool> noops_;      // the same for NOOPs: sent between chunks?
+  bool mail_open_ = false;        // a MAIL went upstream, and nothing known has ended it since
+  bool chunk_discarded_ = false;  // mailtap discarded a chunk of it (see above)
+  std::deque<SentBdat> bdats_;    // sent upstream, reply not yet seen, oldest first
+  std::deque<bool> noops_;        // the same for NOOPs: sent between chunks?
   int noops_between_ = 0;
 };
 

@@ -17,6 +17,8 @@
   refused by mailtap (552) and never sent: Exim 4.96 reads such a chunk only to its limit and
   the rest as commands (servers-F1; the in-process server models it). An older recording of one
   is listed by `audit` and not sent again by `replay`; a message under Postfix's SIZE goes.
+  Pipelined ahead of such a chunk, the 250s to MAIL and RCPT come after mailtap's refusal and do
+  not end it: a BDAT ... LAST behind it ends the session, and Postfix delivers nothing.
 * A body line `.` then NUL (the end of data for OpenSMTPD, which reads lines as C strings) ends
   the session with a 421, recorded, and nothing reaches the mailbox.
 * A `221` (to QUIT, or Postfix's to a header line read as a command) reaches the client only
@@ -510,6 +512,35 @@ class SmugglingTest(IntegrationCase):
             self.assertEqual(s.cmd("QUIT").code, 221)
         got = self.postfix.wait_for_message("under " + token, mailbox="bob")
         self.assertIn(b"y" * 70, got)
+
+    def test_a_last_chunk_behind_a_refused_one_never_ends_the_message_without_it(self):
+        # MAIL, RCPT and a first chunk past Postfix's SIZE (less mailtap's margin) in one
+        # write: mailtap refuses that chunk as it reads it, before the replies to the MAIL and
+        # RCPT come. Their 250s say nothing of the refusal: Postfix still holds the transaction
+        # without the chunk, and the BDAT ... LAST behind it, let through, would end a message
+        # the client never meant (its last chunk only). It ends the session instead.
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        token = unique_token("refusedfirst")
+        with SmtpSocket(m.port) as s:
+            self.assertEqual(s.reply().code, 220)
+            ehlo = s.cmd("EHLO client.test")
+            size = int(ehlo.text.split("SIZE ", 1)[1].split()[0])
+            self.assertEqual(s.cmd("AUTH PLAIN " + auth_plain("alice", USERS["alice"])).code, 235)
+            first = b"Subject: first\r\n\r\n" + (b"x" * 78 + b"\r\n") * (size // 80 + 1)
+            last = b"Subject: last " + token.encode() + b"\r\n\r\nonly the end\r\n"
+            s.send(b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\n" +
+                   b"BDAT %d\r\n" % len(first) + first +
+                   b"BDAT %d LAST\r\n" % len(last) + last + b"QUIT\r\n")
+            replies = replies_to_the_end(s)
+        self.assertEqual([r.code for r in replies], [250, 250, 552, 421], replies)
+        self.assertIn("past the server's SIZE", replies[2].text)
+        self.assertIn("BDAT refused (mailtap refused an earlier chunk of this message",
+                      replies[3].text)
+        self.assertTrue(self.postfix.no_message(token, wait=1.5, mailbox="bob"))
+        session = wait_ended(db, 1)[-1]
+        self.assertEqual(query(db, "SELECT COUNT(*) FROM messages WHERE session_id = ?",
+                               (session["id"],))[0][0], 0)
 
     def test_a_body_line_dot_nul_ends_the_session_unsent(self):
         # OpenSMTPD compares lines as C strings: ".\0..." is its end of data, text for Postfix.

@@ -1710,7 +1710,8 @@ TEST(Dialogue, AChunkPastTheServersSizeIsRefusedByMailtapNotForwarded) {
           client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2000 LAST\r\n" + chunk + "NOOP\r\n"),
           upstream("250 ok\r\n250 ok\r\n250 noop\r\n"),
           client("RSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 5 LAST\r\nsmall"),
-          upstream("250 reset\r\n250 ok\r\n250 ok\r\n250 queued\r\n"),
+          upstream("250 reset\r\n250 ok\r\n250 ok\r\n"),
+          upstream("250 queued\r\n"),
       },
       test_options(), 97);
   EXPECT_EQ(r.upstream_per_step[2], "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nNOOP\r\n");
@@ -1729,8 +1730,10 @@ TEST(Dialogue, AChunkPastTheServersSizeIsRefusedByMailtapNotForwarded) {
   EXPECT_EQ(local[0]->reply_code, 552);
   EXPECT_TRUE(find_events(r, Direction::client_to_upstream, EventKind::bdat_chunk).size() == 1u)
       << "only the second message's chunk went upstream";
-  EXPECT_EQ(r.upstream_per_step[4],
-            "RSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 5 LAST\r\nsmall");
+  // The BDAT waits for the RSET's reply: the replies to the MAIL and RCPT before the refused
+  // chunk did not end the refusal, an RSET sent after it does.
+  EXPECT_EQ(r.upstream_per_step[4], "RSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n");
+  EXPECT_EQ(r.upstream_per_step[5], "BDAT 5 LAST\r\nsmall");
   ASSERT_EQ(r.messages.size(), 1u);
   EXPECT_EQ(r.messages[0].body, "small");
   EXPECT_FALSE(r.finished);
@@ -1857,6 +1860,75 @@ TEST(Dialogue, UnderASizeMailtapCannotReadNoChunkIsForwarded) {
       << r.client_per_step[6];
   EXPECT_TRUE(r.finished);
   EXPECT_TRUE(r.messages.empty());
+}
+
+// mailtap refuses a chunk when it reads it, so the replies to a MAIL (and an RSET before it)
+// the client pipelined ahead of that BDAT come after the refusal. They say nothing of it: the
+// server still holds the transaction without the refused chunk, and a BDAT ... LAST let through
+// on their acceptance would end a message the client never meant (its first chunk missing).
+// The next BDAT ends the session as after any refused chunk, however the bytes were split.
+TEST(Dialogue, RepliesToCommandsPipelinedBeforeMailtapsChunkRefusalDoNotEndIt) {
+  struct Case {
+    std::string ehlo_reply;
+    std::size_t chunk;
+    std::string why;
+  };
+  const std::vector<Case> cases = {
+      {ehlo_reply_size_10000, 2000, "past the server's SIZE"},
+      {"250-up.example\r\n250-PIPELINING\r\n250-SIZE none\r\n250 CHUNKING\r\n", 100,
+       "under a SIZE it cannot read"},
+  };
+  for (const Case& c : cases) {
+    for (const std::string& rset : {std::string(), std::string("RSET\r\n")}) {
+      SCOPED_TRACE(c.why + (rset.empty() ? "" : ", RSET first"));
+      const std::string replies = (rset.empty() ? "" : "250 reset\r\n") + "250 ok\r\n250 ok\r\n"s;
+      const Result r = run_all_splits(
+          {
+              client(ehlo),
+              upstream(c.ehlo_reply),
+              client(rset + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT " + std::to_string(c.chunk) +
+                     "\r\n" + body_of(c.chunk) + "BDAT 0 LAST\r\n"),
+              upstream(replies),
+          },
+          test_options(), 37);
+      EXPECT_EQ(r.upstream_per_step[2], rset + "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n");
+      EXPECT_EQ(r.upstream_per_step[3], "");
+      EXPECT_EQ(r.to_upstream.find("BDAT"), std::string::npos) << r.to_upstream;
+      const std::string& to_client = r.client_per_step[3];
+      EXPECT_EQ(to_client.rfind(replies + "552 5.3.4 mailtap: ", 0), 0u) << to_client;
+      EXPECT_NE(to_client.find("421 4.5.4 mailtap: BDAT refused (mailtap refused an earlier "
+                               "chunk of this message, " +
+                               c.why),
+                std::string::npos)
+          << to_client;
+      EXPECT_TRUE(r.finished);
+      EXPECT_TRUE(r.messages.empty());
+    }
+  }
+}
+
+// What the client sends after the refusal does start anew: its RSET, accepted, ends it, and
+// the message it then sends goes, pipelined behind the refused chunk or not.
+TEST(Dialogue, AnRsetPipelinedAfterMailtapsChunkRefusalEndsIt) {
+  const Result r = run_all_splits(
+      {
+          client(ehlo),
+          upstream(ehlo_reply_size_10000),
+          client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 2000\r\n" + body_of(2000) +
+                 "RSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<c@y>\r\nBDAT 5 LAST\r\nsmall"),
+          upstream("250 ok\r\n250 ok\r\n250 reset\r\n250 ok\r\n250 ok\r\n"),
+          upstream("250 queued\r\n"),
+      },
+      test_options(), 37);
+  EXPECT_EQ(r.upstream_per_step[2],
+            "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nRSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<c@y>\r\n");
+  EXPECT_EQ(r.upstream_per_step[3], "BDAT 5 LAST\r\nsmall");
+  EXPECT_EQ(r.client_per_step[3].rfind("250 ok\r\n250 ok\r\n552 5.3.4 mailtap: ", 0), 0u)
+      << r.client_per_step[3];
+  EXPECT_EQ(r.client_per_step[4], "250 queued\r\n");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "small");
+  EXPECT_FALSE(r.finished);
 }
 
 // After RSET, the message goes with DATA, which the guard does not concern (a server reads
