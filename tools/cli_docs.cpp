@@ -160,6 +160,123 @@ struct ExitStatus {
   const char* meaning;
 };
 
+using ExitStatusTable = std::map<std::string, std::vector<ExitStatus>, std::less<>>;
+
+// The commands that run a server or a client, or change the record.
+void add_running_commands(ExitStatusTable& table) {
+  table.insert(
+      {{"proxy",
+        {{0, "stopped by SIGINT, SIGTERM or SIGHUP, and recording (if on) never failed"},
+         {1,
+          "a failure of the run rather than of its configuration: recording failed (the "
+          "database cannot be opened or written), the listening address (or --web's) cannot "
+          "be taken, the trust store cannot be loaded, the --local-tls certificate cannot be "
+          "written (an I/O error)"},
+         {2,
+          "a configuration error, which starting again cannot mend: a bad option or config "
+          "file value, no database path, an unusable --ca-file, a password that cannot be "
+          "read, a --local-tls certificate or key that cannot be used or made; the systemd "
+          "unit does not restart after it"}}},
+       {"audit",
+        {{0, "clean"},
+         {1,
+          "the audit could not run (no such file, not a mailtap database, too damaged to open), "
+          "or its report cannot be written to stdout"},
+         {2, "bad usage"},
+         {3, "a leaked credential or a damaged record was found"}}},
+       {"prune",
+        {{0, "success"},
+         {1,
+          "the database cannot be opened or written; with --dry-run, also when the list cannot "
+          "be written to stdout"},
+         {2, "bad usage"},
+         {3, "the sessions were deleted but VACUUM or the WAL checkpoint could not finish"},
+         {4,
+          "the sessions were deleted (and vacuumed) but the list of them could not be written to "
+          "stdout"},
+         {5,
+          "a database error stopped the deletion after some sessions were deleted: those are "
+          "listed, the others are still in the file, whole (or all were deleted, but not yet the "
+          "stored certificates and body files no session refers to); run prune again"}}},
+       {"probe",
+        {{0, "TLS with a verified certificate (or --tls none as asked), EHLO accepted"},
+         {1,
+          "could not resolve, connect or get a greeting in time; greeting or EHLO refused; "
+          "connection closed; stdout cannot be written"},
+         {2, "bad usage"},
+         {3,
+          "no TLS: no STARTTLS offered, STARTTLS refused, bytes injected after its 220, "
+          "handshake failed"},
+         {4,
+          "the certificate is not trusted for the name: also with --insecure, which only goes "
+          "on"}}},
+       {"replay",
+        {{0, "every reply has the class of the recorded one"},
+         {1, "some reply differs, the replay stopped early, or recording failed"},
+         {2, "bad usage, no such session, a session that cannot be replayed, or no password"},
+         {3,
+          "the server could not be reached, refused the session before the first client "
+          "command, or failed certificate verification: nothing was compared"}}},
+       {"mock",
+        {{0, "a client came, and every client served completed the recorded dialogue"},
+         {1,
+          "a client diverged, or was inside the dialogue when SIGINT/SIGTERM stopped the mock, "
+          "or no client connected before the stop or --wait-for-client"},
+         {2,
+          "bad usage, no such session, a session that cannot be served, or the address "
+          "cannot be listened on"}}}});
+}
+
+// The commands that read the record or explain what they are given.
+void add_reading_commands(ExitStatusTable& table) {
+  table.insert(
+      {{"explain",
+        {{0, "explained"},
+         {1, "stdout cannot be written"},
+         {2, "not a reply code or enhanced status, or the two disagree"}}},
+       {"sessions",
+        {{0, "listed (nothing, when no session matches)"},
+         {1, "the database cannot be read, or stdout cannot be written"},
+         {2, "bad usage: a bad option value, or no database path"}}},
+       {"show",
+        {{0, "shown"},
+         {1,
+          "the database cannot be read, the session does not exist, a body file cannot be read, "
+          "or the output cannot be written"},
+         {2,
+          "bad usage: options that drop one another, --message 0, a bad session id, or no "
+          "database path"}}},
+       {"export",
+        {{0,
+          "exported (an mbox of sessions without messages is empty, with a note on stderr: an "
+          "empty mbox is a valid one)"},
+         {1,
+          "the database cannot be read, a session does not exist, an output file or stdout "
+          "cannot be written, or eml finds no message to write"},
+         {2,
+          "bad usage: a bad option or combination of options (an unknown --format, both IDs and "
+          "--all), or no database path"}}},
+       {"encode",
+        {{0, "the lines were printed"},
+         {1,
+          "no usable secret could be read (none came, or the mechanism cannot send it), or "
+          "stdout cannot be written; the reason is on stderr, without the secret"},
+         {2,
+          "bad usage: a bad mechanism or option, or a user name or --authzid that cannot be "
+          "sent, refused before the secret is asked for"}}},
+       {"decode", {{0, "explained"}, {1, "stdout cannot be written"}, {2, "bad usage"}}},
+       {"web",
+        {{0, "stopped by Ctrl-C (SIGINT) or SIGTERM, also one that came while it still started"},
+         {1,
+          "the database does not exist yet or cannot be read, or the address cannot be "
+          "listened on"},
+         {2, "bad usage: a bad option (an address it refuses), or no database path"}}},
+       {"help",
+        {{0, "the help was printed"},
+         {1, "stdout cannot be written"},
+         {2, "bad usage: an unknown COMMAND"}}}});
+}
+
 const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
   // Only for a command not in the table below: every command there says what its own mean.
   static const std::vector<ExitStatus> general{
@@ -170,112 +287,12 @@ const std::vector<ExitStatus>& exit_statuses(const std::string& command) {
       {2,
        "bad usage: an unknown option, a value it cannot take, a bad config file, no database "
        "path for a command that reads the record"}};
-  static const std::map<std::string, std::vector<ExitStatus>, std::less<>> specific{
-      {"proxy",
-       {{0, "stopped by SIGINT, SIGTERM or SIGHUP, and recording (if on) never failed"},
-        {1,
-         "a failure of the run rather than of its configuration: recording failed (the "
-         "database cannot be opened or written), the listening address (or --web's) cannot "
-         "be taken, the trust store cannot be loaded, the --local-tls certificate cannot be "
-         "written (an I/O error)"},
-        {2,
-         "a configuration error, which starting again cannot mend: a bad option or config "
-         "file value, no database path, an unusable --ca-file, a password that cannot be "
-         "read, a --local-tls certificate or key that cannot be used or made; the systemd "
-         "unit does not restart after it"}}},
-      {"audit",
-       {{0, "clean"},
-        {1,
-         "the audit could not run (no such file, not a mailtap database, too damaged to open), "
-         "or its report cannot be written to stdout"},
-        {2, "bad usage"},
-        {3, "a leaked credential or a damaged record was found"}}},
-      {"prune",
-       {{0, "success"},
-        {1,
-         "the database cannot be opened or written; with --dry-run, also when the list cannot "
-         "be written to stdout"},
-        {2, "bad usage"},
-        {3, "the sessions were deleted but VACUUM or the WAL checkpoint could not finish"},
-        {4,
-         "the sessions were deleted (and vacuumed) but the list of them could not be written to "
-         "stdout"},
-        {5,
-         "a database error stopped the deletion after some sessions were deleted: those are "
-         "listed, the others are still in the file, whole (or all were deleted, but not yet the "
-         "stored certificates and body files no session refers to); run prune again"}}},
-      {"probe",
-       {{0, "TLS with a verified certificate (or --tls none as asked), EHLO accepted"},
-        {1,
-         "could not resolve, connect or get a greeting in time; greeting or EHLO refused; "
-         "connection closed; stdout cannot be written"},
-        {2, "bad usage"},
-        {3,
-         "no TLS: no STARTTLS offered, STARTTLS refused, bytes injected after its 220, "
-         "handshake failed"},
-        {4,
-         "the certificate is not trusted for the name: also with --insecure, which only goes on"}}},
-      {"replay",
-       {{0, "every reply has the class of the recorded one"},
-        {1, "some reply differs, the replay stopped early, or recording failed"},
-        {2, "bad usage, no such session, a session that cannot be replayed, or no password"},
-        {3,
-         "the server could not be reached, refused the session before the first client "
-         "command, or failed certificate verification: nothing was compared"}}},
-      {"mock",
-       {{0, "a client came, and every client served completed the recorded dialogue"},
-        {1,
-         "a client diverged, or was inside the dialogue when SIGINT/SIGTERM stopped the mock, "
-         "or no client connected before the stop or --wait-for-client"},
-        {2,
-         "bad usage, no such session, a session that cannot be served, or the address "
-         "cannot be listened on"}}},
-      {"explain",
-       {{0, "explained"},
-        {1, "stdout cannot be written"},
-        {2, "not a reply code or enhanced status, or the two disagree"}}},
-      {"sessions",
-       {{0, "listed (nothing, when no session matches)"},
-        {1, "the database cannot be read, or stdout cannot be written"},
-        {2, "bad usage: a bad option value, or no database path"}}},
-      {"show",
-       {{0, "shown"},
-        {1,
-         "the database cannot be read, the session does not exist, a body file cannot be read, "
-         "or the output cannot be written"},
-        {2,
-         "bad usage: options that drop one another, --message 0, a bad session id, or no "
-         "database path"}}},
-      {"export",
-       {{0,
-         "exported (an mbox of sessions without messages is empty, with a note on stderr: an "
-         "empty mbox is a valid one)"},
-        {1,
-         "the database cannot be read, a session does not exist, an output file or stdout "
-         "cannot be written, or eml finds no message to write"},
-        {2,
-         "bad usage: a bad option or combination of options (an unknown --format, both IDs and "
-         "--all), or no database path"}}},
-      {"encode",
-       {{0, "the lines were printed"},
-        {1,
-         "no usable secret could be read (none came, or the mechanism cannot send it), or "
-         "stdout cannot be written; the reason is on stderr, without the secret"},
-        {2,
-         "bad usage: a bad mechanism or option, or a user name or --authzid that cannot be "
-         "sent, refused before the secret is asked for"}}},
-      {"decode", {{0, "explained"}, {1, "stdout cannot be written"}, {2, "bad usage"}}},
-      {"web",
-       {{0, "stopped by Ctrl-C (SIGINT) or SIGTERM, also one that came while it still started"},
-        {1,
-         "the database does not exist yet or cannot be read, or the address cannot be "
-         "listened on"},
-        {2, "bad usage: a bad option (an address it refuses), or no database path"}}},
-      {"help",
-       {{0, "the help was printed"},
-        {1, "stdout cannot be written"},
-        {2, "bad usage: an unknown COMMAND"}}},
-  };
+  static const ExitStatusTable specific = [] {
+    ExitStatusTable table;
+    add_running_commands(table);
+    add_reading_commands(table);
+    return table;
+  }();
   const auto it = specific.find(command);
   return it == specific.end() ? general : it->second;
 }
