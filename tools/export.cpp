@@ -412,44 +412,22 @@ bool count_messages(const ExportArgs& a, storage::Reader& reader,
   });
 }
 
-// eml: one file per message. A single message may go to stdout, or to a file when one session
-// is named; several messages, --all or several sessions need a directory, where they are named
-// session-<id>-message-<n>.eml.
-int export_eml(const ExportArgs& a, storage::Reader& reader,
-               const std::vector<storage::SessionSummary>& selected) {
-  std::int64_t total = 0;
+// Each message --accepted-only leaves out named: a pass over them that writes nothing.
+void name_left_out(const ExportArgs& a, storage::Reader& reader,
+                   const std::vector<storage::SessionSummary>& selected) {
   std::string error;
-  if (!count_messages(a, reader, selected, total, error)) {
-    log::error("export: " + error);
-    return 1;
-  }
-  if (total == 0) {
-    // Each message left out is named: a pass over them that writes nothing.
-    if (a.accepted_only)
-      for_each_session(reader, selected, error, [&](SessionReadBack& session, std::string& e) {
-        return session.for_each_message(
-            [&](const storage::MessageRow& m) {
-              return left_out(a, session.detail().session.id, m);
-            },
-            e);
-      });
-    log::error(no_messages(a));
-    return 1;
-  }
-  // -o names a directory for a selection that may hold several messages (--all, several
-  // sessions), whatever the count of this database: `export --all --format eml -o emls` makes
-  // emls/ on a small database too. One session's one message goes to -o FILE.
-  const bool to_dir = !a.output.empty() && a.output != "-" &&
-                      (is_directory(a.output) || a.output.back() == '/' || a.all ||
-                       selected.size() > 1 || total > 1);
-  if (to_dir) return write_eml_directory(a, reader, selected);
-  if (total > 1) {
-    log::error("export: " + std::to_string(total) + (a.accepted_only ? " accepted" : "") +
-               " messages: give -o DIR to write one .eml file each");
-    return 2;
-  }
-  // The one message: the first of the one session that has any (that the server accepted, with
-  // --accepted-only, whose others are then named as left out).
+  for_each_session(reader, selected, error, [&](SessionReadBack& session, std::string& e) {
+    return session.for_each_message(
+        [&](const storage::MessageRow& m) { return left_out(a, session.detail().session.id, m); },
+        e);
+  });
+}
+
+// The one message: the first of the one session that has any (that the server accepted, with
+// --accepted-only, whose others are then named as left out).
+int export_one_eml(const ExportArgs& a, storage::Reader& reader,
+                   const std::vector<storage::SessionSummary>& selected) {
+  std::string error;
   int status = 1;
   bool exported = false;
   const bool read =
@@ -474,6 +452,37 @@ int export_eml(const ExportArgs& a, storage::Reader& reader,
   }
   log::error(no_messages(a));  // removed since they were counted
   return 1;
+}
+
+// eml: one file per message. A single message may go to stdout, or to a file when one session
+// is named; several messages, --all or several sessions need a directory, where they are named
+// session-<id>-message-<n>.eml.
+int export_eml(const ExportArgs& a, storage::Reader& reader,
+               const std::vector<storage::SessionSummary>& selected) {
+  std::int64_t total = 0;
+  std::string error;
+  if (!count_messages(a, reader, selected, total, error)) {
+    log::error("export: " + error);
+    return 1;
+  }
+  if (total == 0) {
+    if (a.accepted_only) name_left_out(a, reader, selected);
+    log::error(no_messages(a));
+    return 1;
+  }
+  // -o names a directory for a selection that may hold several messages (--all, several
+  // sessions), whatever the count of this database: `export --all --format eml -o emls` makes
+  // emls/ on a small database too. One session's one message goes to -o FILE.
+  const bool to_dir = !a.output.empty() && a.output != "-" &&
+                      (is_directory(a.output) || a.output.back() == '/' || a.all ||
+                       selected.size() > 1 || total > 1);
+  if (to_dir) return write_eml_directory(a, reader, selected);
+  if (total > 1) {
+    log::error("export: " + std::to_string(total) + (a.accepted_only ? " accepted" : "") +
+               " messages: give -o DIR to write one .eml file each");
+    return 2;
+  }
+  return export_one_eml(a, reader, selected);
 }
 
 int run_export(const ExportArgs& a) {
