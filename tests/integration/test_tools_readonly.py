@@ -2435,5 +2435,19 @@ class UnwritableStdoutTest(h.IntegrationCase):
                 self.assertEqual(err, "mailtap: export: stdout: Broken pipe\n")
 
 
+class RefusedDateSampleTest(h.IntegrationCase):
+    """sessions.md's sample of a refused date is what `sessions` prints: the refusal came to name
+    the offset forms (+01:00, +0100, +01), and the sample kept the old list of forms."""
+
+    def test_the_sample_is_what_sessions_prints(self):
+        text = (h.REPO_ROOT / "docs/tools/sessions.md").read_text()
+        sample = re.search(r"\n\$ mailtap sessions --since yesterday\n(mailtap: [^\n]*\n)"
+                           r"\$ echo \$\?\n(\d)\n", text)
+        cp = subprocess.run([str(h.mailtap_bin()), "sessions", "--since", "yesterday", "--db",
+                             str(self.tmp / "none.db")], capture_output=True, text=True,
+                            timeout=30, stdin=subprocess.DEVNULL)
+        self.assertEqual((cp.stderr, cp.returncode), (sample.group(1), int(sample.group(2))))
+
+
 if __name__ == "__main__":
     h.main()
