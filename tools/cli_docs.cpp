@@ -254,8 +254,9 @@ void add_reading_commands(ExitStatusTable& table) {
           "the database cannot be read, a session does not exist, an output file or stdout "
           "cannot be written, or eml finds no message to write"},
          {2,
-          "bad usage: a bad option or combination of options (an unknown --format, both IDs and "
-          "--all), or no database path"}}},
+          "bad usage: a bad option or combination of options (an unknown --format, neither or "
+          "both of IDs and --all, several messages as eml without -o DIR, --accepted-only with "
+          "json or jsonl), or no database path"}}},
        {"encode",
         {{0, "the lines were printed"},
          {1,

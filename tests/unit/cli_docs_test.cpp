@@ -192,6 +192,36 @@ TEST(CliDocs, ManPagesAndDocsGiveTheSameExitStatuses) {
   }
 }
 
+// export.md names each bad usage that exits 2 ("2 for a bad option (an unknown `--format`,
+// ...)"): export's man page names the same, not fewer (it lacked --accepted-only with JSON,
+// several messages as eml without -o DIR, and neither IDs nor --all).
+TEST(CliDocs, ExportsManPageNamesEachBadUsageItsDocNames) {
+  std::string doc = read_doc("docs/tools/export.md");
+  doc = std::regex_replace(doc, std::regex("`"), "");
+  doc = std::regex_replace(doc, std::regex("\n"), " ");
+  std::smatch aside;
+  ASSERT_TRUE(std::regex_search(doc, aside, std::regex(R"(2 for a bad option \(([^()]*)\))")));
+  CLI::App root{"mailtap", "mailtap"};
+  root.add_subcommand("export", "export")->group("Commands");
+  std::string section;
+  for (const ManPage& page : man_pages(root, "1.2.3"))
+    if (page.file_name == "mailtap-export.1") {
+      const auto at = page.roff.find("\n.SH EXIT STATUS\n");
+      section = page.roff.substr(at, page.roff.find("\n.SH ", at + 1) - at);
+    }
+  section = std::regex_replace(section, std::regex(R"(\\-)"), "-");
+  const std::string two = section.substr(section.find("\n.B 2\n"));
+  const std::string items = aside[1].str();
+  std::size_t count = 0;
+  for (std::size_t start = 0; start <= items.size(); ++count) {
+    const std::size_t end = std::min(items.find(", ", start), items.size());
+    const std::string item = items.substr(start, end - start);
+    EXPECT_NE(two.find(item), std::string::npos) << "\"" << item << "\" not in " << two;
+    start = end + 2;
+  }
+  EXPECT_GE(count, 4u) << items;
+}
+
 // Each command's page says what its own exit statuses mean: no two pages share the section, and
 // none has the one a command missing from tools/cli_docs.cpp's table gets (which told of a
 // database and a server to `encode`, and nothing of a missing session to `show`).
