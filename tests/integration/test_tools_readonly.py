@@ -16,7 +16,6 @@ import resource
 import select
 import shutil
 import signal
-import socket
 import smtplib
 import socket
 import sqlite3
