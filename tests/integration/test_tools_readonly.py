@@ -6,6 +6,7 @@ self-signed certificate got refused.  Assertions are on what a user reads and on
 
 import base64
 import contextlib
+import datetime
 import fcntl
 import json
 import mailbox
@@ -2434,9 +2435,10 @@ class UnwritableStdoutTest(h.IntegrationCase):
                 self.assertEqual(err, "mailtap: export: stdout: Broken pipe\n")
 
 
-class RefusedDateSampleTest(h.IntegrationCase):
-    """sessions.md's sample of a refused date is what `sessions` prints: the refusal came to name
-    the offset forms (+01:00, +0100, +01), and the sample kept the old list of forms."""
+class SessionsDatesTest(h.IntegrationCase):
+    """`sessions --since`: a local time with its offset from UTC names the instant it means, and
+    sessions.md's sample of a refused date is what `sessions` prints (the refusal came to name
+    the offset forms, +01:00, +0100 and +01, and the sample kept the old list of forms)."""
 
     def test_the_sample_is_what_sessions_prints(self):
         text = (h.REPO_ROOT / "docs/tools/sessions.md").read_text()
@@ -2446,6 +2448,34 @@ class RefusedDateSampleTest(h.IntegrationCase):
                              str(self.tmp / "none.db")], capture_output=True, text=True,
                             timeout=30, stdin=subprocess.DEVNULL)
         self.assertEqual((cp.stderr, cp.returncode), (sample.group(1), int(sample.group(2))))
+
+    def test_a_local_time_with_an_hours_offset_is_the_instant_it_names(self):
+        """ToolsReadOnlyTest's +01 check compares two instants before every session it holds,
+        which lists them all however +01 is read. Here the listing turns on the microsecond
+        the session started, written as the local time at +01 and at -05."""
+        db = self.tmp / "offset.db"
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=db) as mt:
+                h.smtplib_send(mt.port, b"Subject: offset\r\n\r\nhello\r\n")
+        finally:
+            sink.close()
+        with contextlib.closing(sqlite3.connect(str(db))) as con:
+            [(sid, started)] = con.execute("SELECT id, started_at FROM sessions").fetchall()
+        at = datetime.datetime.strptime(started, "%Y-%m-%dT%H:%M:%S.%fZ")
+
+        def listed(when: datetime.datetime, hours: int) -> list:
+            local = (when + datetime.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+            cp = subprocess.run([str(h.mailtap_bin()), "sessions", "--json", "--since",
+                                 f"{local}{hours:+03d}", "--db", str(db)], capture_output=True,
+                                text=True, timeout=30, stdin=subprocess.DEVNULL)
+            self.assertEqual(cp.returncode, 0, cp.stderr)
+            return [s["id"] for s in json.loads(cp.stdout)]
+        later = at + datetime.timedelta(microseconds=1)
+        for hours in (1, -5):
+            with self.subTest(offset=f"{hours:+03d}"):
+                self.assertEqual(listed(at, hours), [sid])
+                self.assertEqual(listed(later, hours), [])
 
 
 if __name__ == "__main__":
