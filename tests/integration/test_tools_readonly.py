@@ -2478,5 +2478,27 @@ class SessionsDatesTest(h.IntegrationCase):
                 self.assertEqual(listed(later, hours), [])
 
 
+class AuditJsonSampleTest(h.IntegrationCase):
+    """audit.md's `audit --json` sample (its first 20 lines) lists the keys audit writes, in their
+    order: it lacked removed_while_auditing, which audit writes after integrity, empty or not."""
+
+    def test_the_sample_s_keys_are_the_first_audit_writes(self):
+        db = self.tmp / "audit-sample.db"
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=db) as mt:
+                h.smtplib_send(mt.port, b"Subject: audit\r\n\r\nhello\r\n")
+        finally:
+            sink.close()
+        text = (h.REPO_ROOT / "docs/tools/audit.md").read_text()
+        sample = re.search(r"\n\$ mailtap audit --db leaky\.db --json \| python3 -m json\.tool "
+                           r"\| head -20\n(.*?)```", text, re.S).group(1)
+        self.assertEqual(len(sample.splitlines()), 20)
+        keys = re.findall(r'(?m)^    "(\w+)":', sample)
+        cp = subprocess.run([str(h.mailtap_bin()), "audit", "--json", "--db", str(db)],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(keys, list(json.loads(cp.stdout))[:len(keys)])
+
 if __name__ == "__main__":
     h.main()
