@@ -10,6 +10,7 @@
 
 #include "tools/json_writer.hpp"
 #include "tools/session_json.hpp"
+#include "tools/time_format.hpp"
 #include "tools/web/api.hpp"
 #include "tools/web/change_watcher.hpp"
 #include "tools/web/charset.hpp"
@@ -188,7 +189,10 @@ TEST(WebRoutes, SessionFilters) {
   EXPECT_EQ(parse_session_filters({{"outcome", "in_progress"}}, in_progress), "");
   EXPECT_EQ(in_progress.writer, storage::SessionFilter::Writer::not_gone);
   EXPECT_NE(parse_session_filters({{"reply_class", "6xx"}}, q), "");
-  EXPECT_NE(parse_session_filters({{"since", "yesterday"}}, q), "");
+  // Refused naming every form the command line's --since takes, the +hh offset among them.
+  EXPECT_EQ(parse_session_filters({{"since", "yesterday"}}, q),
+            "since yesterday: expected " + std::string(kTimeSpecForms));
+  EXPECT_NE(kTimeSpecForms.find("+01)"), std::string_view::npos);
   EXPECT_NE(parse_session_filters({{"limit", "0"}}, q), "");
   EXPECT_NE(parse_session_filters({{"before", "-3"}}, q), "");
   // Numbers as the command line takes them: plain decimal, no leading zero.

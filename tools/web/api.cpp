@@ -126,10 +126,7 @@ std::string parse_session_filters(const std::map<std::string, std::string>& quer
   for (auto [key, field] : {std::pair{"since", &out.since}, std::pair{"until", &out.until}}) {
     if (auto t = value_of(query, key); !t.empty()) {
       *field = parse_time_spec(t, now);
-      if (!*field)
-        return std::string(key) + " " + t +
-               ": expected a date (2026-11-24, 2026-11-24T20:41 in UTC, " +
-               "2026-11-24T03:00-05:00) or an age (30m, 2h, 3d)";
+      if (!*field) return std::string(key) + " " + t + ": expected " + std::string(kTimeSpecForms);
     }
   }
   return parse_paging(query, out);
