@@ -343,6 +343,10 @@ constexpr const char* kBetweenChunksFix =
     "LAST ends it with no more text), or drop it with RSET and start again; send other commands "
     "(VRFY, MAIL, RCPT, EHLO, AUTH) before the first chunk or after the last.";
 
+constexpr const char* kAfterRefusedChunkFix =
+    "Send RSET (the message cannot be ended now: a BDAT would end the session), then send the "
+    "message again: smaller, or with DATA, if mailtap refused the chunk past the server's SIZE.";
+
 constexpr const char* kPastServerSizeFix =
     "Send RSET (the server still has the transaction open), then send the message smaller: "
     "without its largest attachments, or as a link; the chunks of a message may together come "
@@ -482,6 +486,14 @@ constexpr std::array kWordings{
     // mailtap's refusals between the chunks of a BDAT message (dialogue.md, BDAT): the generic
     // 503/504 advice ("commands out of order", "use a parameter the EHLO reply lists") would
     // not say that the message is still open and how to end or drop it.
+    // The same after a chunk of the message was refused (by the server, or by mailtap past its
+    // SIZE): a BDAT now ends the session, so only RSET is the way on.
+    WordingEntry{503, "5.5.1", "a chunk of this message was refused, so drop it with rset",
+                 "mailtap",
+                 "mailtap answered this command itself, not forwarded: it came between the "
+                 "chunks of a BDAT message after one of its chunks was refused, so the server "
+                 "holds the message without that chunk; a BDAT now would end the session",
+                 kAfterRefusedChunkFix},
     WordingEntry{503, "5.5.1", "may come between the chunks of a message", "mailtap",
                  "mailtap answered this command itself, not forwarded: it came between the "
                  "chunks of a BDAT message, where only BDAT, RSET, NOOP and QUIT may come (some "

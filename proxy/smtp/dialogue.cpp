@@ -33,6 +33,12 @@ constexpr std::string_view kMailtapRefusedChunkUnreadableSize =
     "mailtap refused an earlier chunk of this message, under a SIZE it cannot read, so the "
     "server holds the message without it";
 
+// The advice of a refusal between chunks once a chunk of the message was refused, by the server
+// or by mailtap: a BDAT, even with LAST, would end the session (bdat_chunk_refused_).
+constexpr std::string_view kOnlyRsetAfterRefusedChunk =
+    "a chunk of this message was refused, so drop it with RSET (a BDAT now would end the "
+    "session)";
+
 // Whether a reply's text says "certificate", in any case: a 421 that names it is about one.
 bool mentions_certificate(const Reply& reply) {
   std::string text = reply.raw;
@@ -1015,17 +1021,26 @@ bool Dialogue::refuse_between_chunks(const Command& cmd, std::string_view line) 
       break;
   }
   if (!bdat_transaction()) return false;
+  // After a refused chunk (bdat_chunk_refused_) a BDAT ends the session: only RSET is advised.
+  const bool chunk_refused = !bdat_chunk_refused_.empty();
   if (cmd.id == Verb::data) {
     record(client_line_event(Direction::client_to_mailtap, cmd, line));
-    queue_local_reply(
-        "503 5.5.1 mailtap: DATA after BDAT in one transaction (RFC 3030); not forwarded: end "
-        "the message with BDAT <size> LAST, or RSET\r\n");
+    queue_local_reply(std::string("503 5.5.1 mailtap: DATA after BDAT in one transaction (RFC "
+                                  "3030); not forwarded: ") +
+                      std::string(chunk_refused
+                                      ? kOnlyRsetAfterRefusedChunk
+                                      : "end the message with BDAT <size> LAST, or RSET") +
+                      "\r\n");
     return true;
   }
   std::string reply =
-      "503 5.5.1 mailtap: only BDAT, RSET, NOOP or QUIT, without arguments (NOOP's may be "
-      "printable ASCII words, one SP before each), may come between the chunks of a message "
-      "(RFC 3030); not forwarded: end the message with BDAT <size> LAST, or drop it with RSET\r\n";
+      std::string(
+          "503 5.5.1 mailtap: only BDAT, RSET, NOOP or QUIT, without arguments (NOOP's "
+          "may be printable ASCII words, one SP before each), may come between the "
+          "chunks of a message (RFC 3030); not forwarded: ") +
+      std::string(chunk_refused ? kOnlyRsetAfterRefusedChunk
+                                : "end the message with BDAT <size> LAST, or drop it with RSET") +
+      "\r\n";
   if (cmd.id == Verb::auth) {
     refuse_auth_line(line, std::move(reply));  // recorded redacted, as any AUTH line
     return true;

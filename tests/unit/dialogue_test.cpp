@@ -1907,6 +1907,33 @@ TEST(Dialogue, RepliesToCommandsPipelinedBeforeMailtapsChunkRefusalDoNotEndIt) {
   }
 }
 
+// After a chunk is refused, mailtap's own 503 to a command between chunks (an earlier chunk
+// reached the server) advises only RSET: the BDAT ... LAST it used to advise gets the 421.
+TEST(Dialogue, ACommandBetweenChunksAfterARefusedChunkIsToldRsetNotBdatLast) {
+  for (const std::string& command : {"MAIL FROM:<a@x>\r\n"s, "DATA\r\n"s}) {
+    SCOPED_TRACE(command);
+    const Result r = run_all_splits(
+        {
+            client(ehlo),
+            upstream(ehlo_reply_size_10000),
+            client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"),
+            upstream("250 ok\r\n250 ok\r\n"),
+            client("BDAT 100\r\n" + body_of(100)),
+            upstream("250 got\r\n"),
+            client("BDAT 2000\r\n" + body_of(2000) + command),
+        },
+        test_options(), 37);
+    const std::string& to_client = r.client_per_step[6];
+    EXPECT_EQ(to_client.rfind("552 5.3.4 mailtap: ", 0), 0u) << to_client;
+    EXPECT_NE(to_client.find("\r\n503 5.5.1 mailtap: "), std::string::npos) << to_client;
+    EXPECT_EQ(to_client.find("BDAT <size> LAST"), std::string::npos) << to_client;
+    EXPECT_NE(to_client.find("so drop it with RSET (a BDAT now would end the session)\r\n"),
+              std::string::npos)
+        << to_client;
+    EXPECT_FALSE(r.finished);
+  }
+}
+
 // What the client sends after the refusal does start anew: its RSET, accepted, ends it, and
 // the message it then sends goes, pipelined behind the refused chunk or not.
 TEST(Dialogue, AnRsetPipelinedAfterMailtapsChunkRefusalEndsIt) {

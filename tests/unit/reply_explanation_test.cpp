@@ -144,6 +144,26 @@ TEST(ReplyAdvice, MailtapRefusalsBetweenBdatChunksSayHowToEndOrDropTheMessage) {
   }
 }
 
+// The same refusals once a chunk of the message was refused: only RSET is advised, as a BDAT
+// then ends the session.
+TEST(ReplyAdvice, MailtapRefusalsBetweenChunksAfterARefusedChunkAdviseOnlyRset) {
+  for (const char* text :
+       {"mailtap: only BDAT, RSET, NOOP or QUIT, without arguments (NOOP's may be printable ASCII "
+        "words, one SP before each), may come between the chunks of a message (RFC 3030); not "
+        "forwarded: a chunk of this message was refused, so drop it with RSET (a BDAT now would "
+        "end the session)",
+        "mailtap: DATA after BDAT in one transaction (RFC 3030); not forwarded: a chunk of this "
+        "message was refused, so drop it with RSET (a BDAT now would end the session)"}) {
+    SCOPED_TRACE(text);
+    const auto advice = advise_reply(503, "5.5.1", text);
+    EXPECT_EQ(advice.server, "mailtap");
+    EXPECT_NE(advice.meaning.find("a BDAT now would end the session"), std::string::npos)
+        << advice.meaning;
+    EXPECT_EQ(advice.fix.find("BDAT <size> LAST"), std::string::npos) << advice.fix;
+    EXPECT_EQ(advice.fix.rfind("Send RSET", 0), 0u) << advice.fix;
+  }
+}
+
 // servers-F1: mailtap's own 552 to a chunk that would pass the server's SIZE; the generic 552
 // advice does not say that the server never saw the chunk, nor to send RSET.
 TEST(ReplyAdvice, MailtapRefusalOfAChunkPastTheServersSizeReadsAsMailtaps) {
