@@ -46,22 +46,40 @@ struct SizeParameter {
   bool unreadable = false;
 };
 
-// SIZE's parameter, read as its leading decimal number, leading zeros allowed, one past 2^64-1
-// read as that. A server that puts a TAB before it or more after it ("SIZE 20480 extra") still
-// has that limit, and one misread as none would let a chunk cross it: the digits count whatever
-// follows them. No parameter at all is no limit (RFC 1870); one that does not begin with a digit
-// is a limit mailtap cannot read.
+// SIZE's parameter, read as its decimal number, leading zeros allowed, one past 2^64-1 read as
+// that. A server that puts a TAB before it or words after it ("SIZE 20480 extra") still has that
+// limit, and one misread as none would let a chunk cross it: the number counts whatever words
+// follow it. No parameter at all is no limit (RFC 1870); one that does not begin with a digit,
+// or whose digits run into something else ("SIZE 0x1000000", "SIZE 10M": read as 0 they were no
+// limit), is a limit mailtap cannot read.
 SizeParameter advertised_size(std::string_view parameter) {
   const std::size_t start = parameter.find_first_not_of(" \t");
   if (start == std::string_view::npos) return {};
-  if (parameter[start] < '0' || parameter[start] > '9') return {.size = 0, .unreadable = true};
+  const std::size_t end = parameter.find_first_not_of("0123456789", start);
+  if (end == start ||
+      (end != std::string_view::npos && parameter[end] != ' ' && parameter[end] != '\t'))
+    return {.size = 0, .unreadable = true};
   std::uint64_t n = 0;
-  for (const char c : parameter.substr(start)) {
-    if (c < '0' || c > '9') break;
+  for (const char c : parameter.substr(start, end - start)) {
     const auto digit = static_cast<std::uint64_t>(c - '0');
     n = n > (UINT64_MAX - digit) / 10 ? UINT64_MAX : n * 10 + digit;
   }
   return {.size = n};
+}
+
+// Several SIZE lines in one reply: the strictest reading, so that no line can lift a limit
+// another sets (a later bare "SIZE" or "SIZE 0" after "SIZE 20480" was read as no limit). One
+// mailtap cannot read makes the limit unreadable; else the smallest non-zero number.
+void add_size_line(const SizeParameter& parameter, Capabilities& caps) {
+  const bool first = !caps.size_advertised;
+  caps.size_advertised = true;
+  if (parameter.unreadable || caps.size_unreadable) {
+    caps.size = 0;
+    caps.size_unreadable = true;
+    return;
+  }
+  if (first || caps.size == 0 || (parameter.size != 0 && parameter.size < caps.size))
+    caps.size = parameter.size;
 }
 
 // The keyword SIZE, then SP, HT or "=" before its parameter, or nothing. "SIZE=10240000" is
@@ -97,11 +115,7 @@ Capabilities parse_capabilities(const Reply& reply) {
     if (iequals(kw, "PIPELINING")) caps.pipelining = true;
     if (iequals(kw, "CHUNKING")) caps.chunking = true;
     if (is_size_line(line)) {
-      const SizeParameter parameter =
-          advertised_size(line.substr(std::min<std::size_t>(line.size(), 5)));
-      caps.size_advertised = true;
-      caps.size = parameter.size;
-      caps.size_unreadable = parameter.unreadable;
+      add_size_line(advertised_size(line.substr(std::min<std::size_t>(line.size(), 5))), caps);
     }
     if (iequals(kw, "AUTH") && line.size() > 5) {
       caps.auth = std::string(line.substr(5));

@@ -19,13 +19,14 @@ struct Capabilities {
   bool pipelining = false;
   bool chunking = false;
   // SIZE's number (RFC 1870 §4): 0 when SIZE is absent, has no number, or is 0 (no fixed
-  // maximum). Its leading digits count after SP, HT or "=" (old servers send "SIZE=10240000",
-  // as some send "AUTH=..."), whatever follows them.
+  // maximum). It counts after SP, HT or "=" (old servers send "SIZE=10240000", as some send
+  // "AUTH=..."), whatever words follow it. Of several SIZE lines the smallest non-zero number.
   std::uint64_t size = 0;
   bool size_advertised = false;  // a SIZE line is there, whatever its parameter
-  // A SIZE line whose parameter does not begin with a digit ("SIZE none", "SIZE -1"): the
-  // server has a limit mailtap cannot read, which is not no limit (size is then 0; the BDAT
-  // guard forwards no chunk under it).
+  // A SIZE line whose parameter is no number mailtap can read ("SIZE none", "SIZE -1",
+  // "SIZE 0x1000000", "SIZE 10M"), in any of several SIZE lines: the server has a limit mailtap
+  // cannot read, which is not no limit (size is then 0; the BDAT guard forwards no chunk under
+  // it).
   bool size_unreadable = false;
   std::string auth;  // mechanisms after "AUTH", as advertised
   // The same mechanisms, upper-cased, in the server's order, each once: the union of every

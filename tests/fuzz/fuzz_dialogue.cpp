@@ -249,9 +249,10 @@ std::string command_between_chunks(const std::vector<RecordedEvent>& events) {
 // The SIZE an EHLO reply advertises, read here on its own rather than by parse_capabilities (an
 // oracle sharing the code it checks cannot catch its misreadings): a line after the first that
 // is "SIZE" (any case) alone or followed by SP, HT or "="; its limit is the run of digits after
-// that and any more SP/HT (whatever follows it), saturating; none is no limit (RFC 1870), as is
-// 0; a parameter that begins with anything else is a limit not known (nullopt), under which no
-// chunk octet may go upstream.
+// that and any more SP/HT, saturating, when the digits end the line or SP/HT follows them; none
+// is no limit (RFC 1870), as is 0; any other parameter is a limit not known (nullopt), under
+// which no chunk octet may go upstream. Of several SIZE lines: not known if any is, else the
+// smallest non-zero limit.
 std::optional<std::uint64_t> size_in(const Reply& ehlo_reply) {
   std::optional<std::uint64_t> size = 0;
   for (std::size_t i = 1; i < ehlo_reply.lines.size(); ++i) {
@@ -260,16 +261,16 @@ std::optional<std::uint64_t> size_in(const Reply& ehlo_reply) {
     if (line.size() > 4 && line[4] != ' ' && line[4] != '\t' && line[4] != '=') continue;
     std::size_t at = std::min<std::size_t>(line.size(), 5);
     while (at < line.size() && (line[at] == ' ' || line[at] == '\t')) ++at;
-    if (at < line.size() && (line[at] < '0' || line[at] > '9')) {
-      size = std::nullopt;
-      continue;
-    }
+    const std::size_t digits = at;
     std::uint64_t n = 0;
     for (; at < line.size() && line[at] >= '0' && line[at] <= '9'; ++at) {
       const std::uint64_t digit = static_cast<std::uint64_t>(line[at] - '0');
       n = n > (UINT64_MAX - digit) / 10 ? UINT64_MAX : n * 10 + digit;
     }
-    size = n;
+    const bool readable =
+        at == line.size() || (at > digits && (line[at] == ' ' || line[at] == '\t'));
+    if (!readable) size = std::nullopt;
+    if (size && n != 0 && (*size == 0 || n < *size)) size = n;
   }
   return size;
 }

@@ -52,11 +52,10 @@ TEST(Capabilities, SizeIsTheAdvertisedNumber) {
   EXPECT_EQ(size_of("250-PIPELINING"), 0u);
   // EHLO parameters are SP-separated, but a server that puts a TAB there or words after the
   // number still has that limit: read as none, a chunk could cross it (fail closed). The
-  // leading number counts; SIZE with no number at all sets no limit (RFC 1870).
+  // number counts; SIZE with no number at all sets no limit (RFC 1870).
   EXPECT_EQ(size_of("250-SIZE\t20480"), 20480u);
   EXPECT_EQ(size_of("250-SIZE 20480 extra"), 20480u);
   EXPECT_EQ(size_of("250-SIZE  20480"), 20480u);
-  EXPECT_EQ(size_of("250-SIZE 20480kb"), 20480u);
   EXPECT_EQ(size_of("250-SIZE\t"), 0u);
   EXPECT_EQ(size_of("250-SIZE none"), 0u);
   EXPECT_EQ(size_of("250-SIZEX 20480"), 0u);
@@ -97,9 +96,29 @@ TEST(Capabilities, ASizeThatIsNoNumberIsUnreadableNotNoLimit) {
   EXPECT_FALSE(unreadable("250-SIZE 0\r\n"));
   EXPECT_FALSE(unreadable("250-SIZE 20480 extra\r\n"));
   EXPECT_FALSE(unreadable("250-SIZEX none\r\n"));
-  // The last SIZE line is the one in force, as for its number.
-  EXPECT_FALSE(unreadable("250-SIZE none\r\n250-SIZE 20480\r\n"));
+  // Digits that run into something else are no number mailtap can read: "0x1000000" and "0M"
+  // read as 0 were no limit, "20480kb" as 20480 octets a limit the server did not give.
+  EXPECT_TRUE(unreadable("250-SIZE 0x1000000\r\n"));
+  EXPECT_TRUE(unreadable("250-SIZE 0M\r\n"));
+  EXPECT_TRUE(unreadable("250-SIZE 20480kb\r\n"));
+  EXPECT_TRUE(unreadable("250-SIZE=10M\r\n"));
+  // One SIZE line mailtap cannot read makes the limit unreadable, whichever line comes last.
+  EXPECT_TRUE(unreadable("250-SIZE none\r\n250-SIZE 20480\r\n"));
   EXPECT_TRUE(unreadable("250-SIZE 20480\r\n250-SIZE none\r\n"));
+}
+
+// Several SIZE lines: no line lifts a limit another sets (a later bare SIZE or SIZE 0 after
+// SIZE 20480 was read as no limit, and let chunks cross 20480); the smallest limit is in force.
+TEST(Capabilities, OfSeveralSizeLinesTheSmallestLimitHolds) {
+  const auto size_of = [](const std::string& lines) {
+    return parse_capabilities(reply_of("250-mx\r\n" + lines + "250 CHUNKING\r\n")).size;
+  };
+  EXPECT_EQ(size_of("250-SIZE 20480\r\n250-SIZE\r\n"), 20480u);
+  EXPECT_EQ(size_of("250-SIZE 20480\r\n250-SIZE 0\r\n"), 20480u);
+  EXPECT_EQ(size_of("250-SIZE\r\n250-SIZE 20480\r\n"), 20480u);
+  EXPECT_EQ(size_of("250-SIZE 20480\r\n250-SIZE 40960\r\n"), 20480u);
+  EXPECT_EQ(size_of("250-SIZE 40960\r\n250-SIZE=20480\r\n"), 20480u);
+  EXPECT_EQ(size_of("250-SIZE\r\n250-SIZE 0\r\n"), 0u);
 }
 
 // Whether there is a SIZE line at all (mailtap probe says "no limit announced" only then).
