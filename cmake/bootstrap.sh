@@ -46,6 +46,9 @@ install_missing() {
 plain_build=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DMAILTAP_SANITIZE=OFF
              -DMAILTAP_FUZZ=OFF)
 
+# A stage's heading with the time the run has taken so far: CI's budget is read from these.
+stage() { echo "== $* (at $((SECONDS / 60))m$((SECONDS % 60))s)"; }
+
 configure_and_build() {  # dir, extra cmake args... (BUILD_TARGET: one target instead of all)
   local dir=$1
   shift
@@ -63,27 +66,28 @@ case "$mode" in
   test)
     install_missing "${build_packages[@]}" "${test_packages[@]}"
     status=0
-    echo "== format check"
+    stage "format check"
     # The sources themselves, not git's index: a tarball or a container has no git.
     find proxy storage tools tests -name '*.cpp' -o -name '*.hpp' | sort |
       xargs clang-format --dry-run -Werror || status=1
 
-    echo "== build and test (RelWithDebInfo)"
+    stage "build and test (RelWithDebInfo)"
     configure_and_build build "${plain_build[@]}" -DMAILTAP_TESTS=ON
     (cd build && ctest --output-on-failure -j 2) || status=1
 
-    echo "== clang-tidy: function size and complexity (over build/compile_commands.json)"
+    stage "clang-tidy: function size and complexity (over build/compile_commands.json)"
     cmake/tidy.sh --gate build || status=1
 
-    echo "== build and test with AddressSanitizer + UndefinedBehaviorSanitizer"
+    stage "build and test with AddressSanitizer + UndefinedBehaviorSanitizer"
     configure_and_build build-asan -DMAILTAP_SANITIZE=ON -DMAILTAP_TESTS=ON -DMAILTAP_FUZZ=OFF \
       -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
     (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j 2) || status=1
 
-    echo "== fuzz targets (libFuzzer, short runs over the seed corpora)"
+    stage "fuzz targets (libFuzzer, short runs over the seed corpora)"
     CC=clang CXX=clang++ BUILD_TARGET=fuzz_targets configure_and_build build-fuzz -DMAILTAP_FUZZ=ON -DMAILTAP_TESTS=OFF
     (cd build-fuzz && ctest --output-on-failure -j 2) || status=1
+    stage "done, status $status"
     exit $status
     ;;
   *)
