@@ -986,8 +986,9 @@ void Dialogue::end_reading_client(std::string reply_text, std::string reason) {
   flush_local_replies();
 }
 
-// A transaction that BDAT began, as the server will find it when it reads a command sent now
-// (decided as for BDAT's chunk); nullptr when none, or when pending replies leave that open.
+// A transaction that BDAT began (a chunk of it went upstream, or mailtap refused one: see
+// refuse_bdat_over_size), as the server will find it when it reads a command sent now (decided
+// as for BDAT's chunk); nullptr when none, or when pending replies leave that open.
 TransactionTracker::Handle Dialogue::bdat_transaction() const {
   const TransactionTracker::Forecast forecast = forecast_transaction();
   if (!forecast.certain() || !forecast.transaction() || !forecast.transaction()->message.via_bdat)
@@ -1057,9 +1058,10 @@ bool Dialogue::refuse_between_chunks(const Command& cmd, std::string_view line) 
 // SIZE mailtap cannot read, every chunk with octets is, as any may cross the limit (the guard
 // fails closed). The server's transaction stays open, so until it accepts an RSET the client
 // sent after this BDAT, a BDAT ends the session as after a chunk the server refused
-// (bdat_chunk_refused_).
+// (bdat_chunk_refused_), and the transaction counts as begun with BDAT even when this was its
+// first chunk: other commands are refused between chunks (refuse_between_chunks).
 bool Dialogue::refuse_bdat_over_size(const Command& cmd, std::string_view line, std::uint64_t chunk,
-                                     const Transaction* transaction) {
+                                     Transaction* transaction) {
   const std::uint64_t sent = transaction != nullptr ? transaction->message.size : 0;
   std::string reply;
   if (upstream_size_unreadable_) {
@@ -1089,10 +1091,16 @@ bool Dialogue::refuse_bdat_over_size(const Command& cmd, std::string_view line, 
   }
   // Refused as the client's order reaches it: the replies to a MAIL or RSET sent before it may
   // still come, and say nothing of this chunk.
-  if (transaction != nullptr)
+  if (transaction != nullptr) {
     refuse_chunks_until_reset(
         upstream_size_unreadable_ ? kMailtapRefusedChunkUnreadableSize : kMailtapRefusedChunk,
         commands_sent_);
+    // The client began (or went on with) this message by BDAT, even when the server saw none of
+    // it: a MAIL, RCPT or DATA sent now would land in the server's transaction that still waits
+    // for this chunk (a RCPT adding a recipient of the next message to it, a DATA ending it
+    // without the chunk), so they are refused between chunks, as after a forwarded chunk.
+    transaction->message.via_bdat = true;
+  }
   return true;
 }
 

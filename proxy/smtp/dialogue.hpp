@@ -367,7 +367,7 @@ class Dialogue {
   // The server accepted `p` (an RSET, MAIL, EHLO or HELO): the refusal ends if p came after it.
   void end_chunk_refusal(const Pending& p);
   bool refuse_bdat_over_size(const Command& cmd, std::string_view line, std::uint64_t chunk,
-                             const Transaction* transaction);
+                             Transaction* transaction);
   TransactionTracker::Handle bdat_transaction() const;
   bool release_held_bdat();
   TransactionTracker::Forecast forecast_transaction() const;

@@ -542,6 +542,62 @@ class SmugglingTest(IntegrationCase):
         self.assertEqual(query(db, "SELECT COUNT(*) FROM messages WHERE session_id = ?",
                                (session["id"],))[0][0], 0)
 
+    def test_commands_behind_a_refused_first_chunk_never_reach_the_open_transaction(self):
+        # mailtap refuses the FIRST chunk of a message itself (past Postfix's SIZE less its
+        # margin), so Postfix saw no BDAT and still holds the transaction (MAIL, RCPT carol).
+        # What the client pipelines behind the refusal must not land in it: a next message's
+        # MAIL (Postfix: 503 nested), RCPT bob (Postfix: taken into the old transaction) and
+        # DATA (Postfix: ends it) would deliver the next message to carol too, under the first
+        # one's sender; a DATA alone would end the first message without its chunk. mailtap
+        # answers each 503 (RSET), as between chunks, and the client's RSET then frees it.
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        for last, name in ((b" LAST", "nextmsg"), (b"", "dataonly")):
+            with self.subTest(last=last):
+                token = unique_token("firstrefused" + name)
+                with SmtpSocket(m.port) as s:
+                    self.assertEqual(s.reply().code, 220)
+                    ehlo = s.cmd("EHLO client.test")
+                    size = int(ehlo.text.split("SIZE ", 1)[1].split()[0])
+                    self.assertEqual(
+                        s.cmd("AUTH PLAIN " + auth_plain("alice", USERS["alice"])).code, 235)
+                    first = b"Subject: first\r\n\r\n" + (b"x" * 78 + b"\r\n") * (size // 80 + 1)
+                    body = (b"Subject: two " + token.encode() + b"\r\n\r\nfor bob only\r\n.\r\n")
+                    behind = (b"MAIL FROM:<bob-sender@example.test>\r\nRCPT TO:<bob@example.test>\r\n"
+                              if last else b"")
+                    s.send(b"MAIL FROM:<alice@example.test>\r\nRCPT TO:<carol@example.test>\r\n"
+                           + b"BDAT %d%s\r\n" % (len(first), last) + first
+                           + behind + b"DATA\r\n" + body)
+                    lines = (2 if last else 0) + 1 + body.count(b"\n")
+                    replies = []
+                    try:  # as many as come (forwarded, DATA's body gets fewer replies)
+                        while len(replies) < 3 + lines:
+                            replies.append(s.reply(timeout=5))
+                    except TimeoutError:
+                        pass
+                    self.assertEqual([r.code for r in replies], [250, 250, 552] + [503] * lines,
+                                     replies)
+                    self.assertIn("past the server's SIZE", replies[2].text)
+                    for r in replies[3:]:
+                        self.assertIn("mailtap:", r.text)
+                        self.assertIn("so drop it with RSET", r.text)
+                    # The RSET ends it: the client's message goes to bob alone, from its sender.
+                    self.assertEqual(s.cmd("RSET").code, 250)
+                    self.assertEqual(s.cmd("MAIL FROM:<bob-sender@example.test>").code, 250)
+                    self.assertEqual(s.cmd("RCPT TO:<bob@example.test>").code, 250)
+                    self.assertEqual(s.cmd("DATA").code, 354)
+                    s.send(b"Subject: three " + token.encode() + b"\r\n\r\nfor bob\r\n.\r\n")
+                    self.assertEqual(s.reply().code, 250)
+                    self.assertEqual(s.cmd("QUIT").code, 221)
+                got = self.postfix.wait_for_message("three " + token, mailbox="bob")
+                self.assertIn(b"bob-sender@example.test", got)
+                self.assertTrue(self.postfix.no_message(token, wait=1.5, mailbox="carol"))
+                self.assertTrue(self.postfix.no_message("two " + token, wait=0.5, mailbox="bob"))
+        sessions = wait_ended(db, 2)
+        for session in sessions[-2:]:
+            self.assertEqual(query(db, "SELECT COUNT(*) FROM messages WHERE session_id = ?",
+                                   (session["id"],))[0][0], 1)
+
     def test_a_body_line_dot_nul_ends_the_session_unsent(self):
         # OpenSMTPD compares lines as C strings: ".\0..." is its end of data, text for Postfix.
         # No reading is shared, so nothing of the line goes, and the message is not ended.

@@ -1907,6 +1907,88 @@ TEST(Dialogue, RepliesToCommandsPipelinedBeforeMailtapsChunkRefusalDoNotEndIt) {
   }
 }
 
+// When mailtap refuses the FIRST chunk of a transaction, the server never saw a BDAT and still
+// holds that transaction open. A MAIL, RCPT or DATA the client pipelined behind the refusal
+// (its next message, or the same one by DATA) must not reach it: Postfix answers the MAIL 503
+// (nested), takes the RCPT into the old transaction and ends it at the DATA, delivering the next
+// message to the first one's recipients too, under its sender; a DATA alone ends the first
+// message without the refused chunk. They get mailtap's 503 as between chunks, telling the
+// client to RSET, as when an earlier chunk had reached the server; its RSET ends that.
+TEST(Dialogue, CommandsAfterMailtapRefusedTheFirstChunkAreRefusedUntilRset) {
+  struct Case {
+    std::string ehlo_reply;
+    std::size_t chunk;
+  };
+  const std::vector<Case> cases = {
+      {ehlo_reply_size_10000, 2000},
+      {"250-up.example\r\n250-PIPELINING\r\n250-SIZE none\r\n250 CHUNKING\r\n", 100},
+  };
+  const std::vector<std::string> behind = {
+      "MAIL FROM:<c@x>\r\nRCPT TO:<bob@y>\r\nDATA\r\nSubject: two\r\nhi\r\n.\r\n",
+      "DATA\r\nSubject: tail\r\nbody\r\n.\r\n",
+  };
+  for (const Case& c : cases) {
+    for (const std::string last : {""s, " LAST"s}) {
+      for (const std::string& next : behind) {
+        for (const bool replies_first : {false, true}) {
+          SCOPED_TRACE(c.ehlo_reply + "BDAT " + std::to_string(c.chunk) + last + "; " + next +
+                       (replies_first ? "; MAIL and RCPT answered first" : "; all pipelined"));
+          const std::string mail = "MAIL FROM:<a@x>\r\nRCPT TO:<alice@y>\r\n";
+          const std::string bdat =
+              "BDAT " + std::to_string(c.chunk) + last + "\r\n" + body_of(c.chunk) + next;
+          Script script = {client(ehlo), upstream(c.ehlo_reply)};
+          if (replies_first) {
+            script.push_back(client(mail));
+            script.push_back(upstream("250 ok\r\n250 ok\r\n"));
+            script.push_back(client(bdat));
+          } else {
+            script.push_back(client(mail + bdat));
+            script.push_back(upstream("250 ok\r\n250 ok\r\n"));
+          }
+          // Then by DATA, which a SIZE mailtap cannot read leaves the client.
+          script.push_back(client("RSET\r\nMAIL FROM:<c@x>\r\nRCPT TO:<bob@y>\r\nDATA\r\n"));
+          script.push_back(upstream("250 reset\r\n250 ok\r\n250 ok\r\n354 go\r\n"));
+          script.push_back(client("small\r\n.\r\n"));
+          script.push_back(upstream("250 queued\r\n"));
+          const Result r = run_all_splits(script, test_options(), 41);
+          const std::size_t rset_step = script.size() - 4;
+          std::string before_rset;
+          for (std::size_t i = 0; i < rset_step; ++i) before_rset += r.upstream_per_step[i];
+          // Only the first MAIL and RCPT went: no BDAT, MAIL, RCPT, DATA or body line.
+          EXPECT_EQ(before_rset, ehlo + mail) << before_rset;
+          std::string to_client;
+          for (std::size_t i = 2; i < rset_step; ++i) to_client += r.client_per_step[i];
+          EXPECT_NE(to_client.find("552 5.3.4 mailtap: "), std::string::npos) << to_client;
+          EXPECT_EQ(to_client.find("354"), std::string::npos) << to_client;
+          EXPECT_EQ(to_client.find("421"), std::string::npos) << to_client;
+          // Each command behind the refusal (MAIL, RCPT, DATA and the body's lines) is told RSET.
+          std::size_t told = 0;
+          for (std::size_t at = to_client.find("503 5.5.1 mailtap: "); at != std::string::npos;
+               at = to_client.find("503 5.5.1 mailtap: ", at + 1)) {
+            const std::size_t end = to_client.find("\r\n", at);
+            EXPECT_NE(to_client.substr(at, end - at)
+                          .find("so drop it with RSET (a BDAT now would end the session)"),
+                      std::string::npos)
+                << to_client.substr(at, end - at);
+            ++told;
+          }
+          EXPECT_EQ(told, static_cast<std::size_t>(std::count(next.begin(), next.end(), '\n')))
+              << to_client;
+          // The client's RSET ends it: the next message goes, alone, to its own recipient.
+          EXPECT_EQ(r.upstream_per_step[rset_step] + r.upstream_per_step[rset_step + 2],
+                    "RSET\r\nMAIL FROM:<c@x>\r\nRCPT TO:<bob@y>\r\nDATA\r\nsmall\r\n.\r\n");
+          EXPECT_FALSE(r.finished);
+          ASSERT_EQ(r.messages.size(), 1u);
+          EXPECT_EQ(r.messages[0].mail_from, "MAIL FROM:<c@x>");
+          ASSERT_EQ(r.messages[0].recipients.size(), 1u);
+          EXPECT_EQ(r.messages[0].recipients[0].command, "RCPT TO:<bob@y>");
+          EXPECT_EQ(r.messages[0].body, "small\r\n");
+        }
+      }
+    }
+  }
+}
+
 // After a chunk is refused, mailtap's own 503 to a command between chunks (an earlier chunk
 // reached the server) advises only RSET: the BDAT ... LAST it used to advise gets the 421.
 TEST(Dialogue, ACommandBetweenChunksAfterARefusedChunkIsToldRsetNotBdatLast) {
