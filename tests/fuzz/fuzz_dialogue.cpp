@@ -126,6 +126,18 @@ bool bare_between_chunks(std::string_view line) {
   return iequals(line, "RSET") || iequals(line, "NOOP") || iequals(line, "QUIT");
 }
 
+// Whether an EHLO reply has a line (after the first) that is CHUNKING, any case, alone and with
+// nothing after it (stricter than mailtap's reading: the oracle may only miss its refusals).
+bool advertises_chunking(const std::string& raw) {
+  ReplyParser parser;
+  parser.feed(raw);
+  const std::optional<Reply> reply = parser.next();
+  if (!reply) return false;
+  for (std::size_t i = 1; i < reply->lines.size(); ++i)
+    if (iequals(reply->lines[i], "CHUNKING")) return true;
+  return false;
+}
+
 // smuggle3-F1: once a chunk without LAST went upstream in a transaction, until that message's
 // BDAT ... LAST or an RSET, a line sent upstream is a BDAT with a chunk or LAST, or a bare RSET,
 // NOOP or QUIT: anything else makes Exim answer the next BDAT line without reading its chunk,
@@ -144,7 +156,11 @@ bool bare_between_chunks(std::string_view line) {
 // went upstream and before anything ended that transaction leaves the server holding it without
 // that chunk: no BDAT goes upstream until an RSET, MAIL, EHLO or HELO did after it, however late
 // the replies to the commands pipelined ahead of that BDAT came (a BDAT ... LAST let through
-// would end a message without the chunk).
+// would end a message without the chunk). Nor, where CHUNKING was advertised (so it was its own
+// refusal, past SIZE or under one it cannot read), a MAIL, RCPT or DATA until an RSET, EHLO or
+// HELO went upstream or that transaction's MAIL was refused, even when the discarded chunk was
+// the transaction's first: the server still holds it, and would take a RCPT of the client's next
+// message into it and end it at its DATA (Postfix), or end it without the chunk at a DATA.
 class BetweenChunks {
  public:
   // What went wrong, empty when nothing.
@@ -153,13 +169,23 @@ class BetweenChunks {
       on_reply(e);
       return {};
     }
+    // The client's side of TLS began: CHUNKING is not known until its next EHLO is answered.
+    if (e.kind == EventKind::tls && e.direction == Direction::mailtap_note &&
+        e.note.find("client side: TLS established") != std::string::npos)
+      chunking_ = false;
     if (e.direction == Direction::client_to_mailtap && e.kind == EventKind::command &&
         e.verb == "BDAT") {
       const BdatArgs args = parse_bdat_line(e.bytes);
-      if (args && args.size > 0 && mail_open_) chunk_discarded_ = true;
+      if (args && args.size > 0 && mail_open_) {
+        chunk_discarded_ = true;
+        if (chunking_) commands_held_ = true;
+      }
       return {};
     }
     if (!sent_upstream(e)) return {};
+    if (commands_held_ && e.kind == EventKind::command &&
+        (e.verb == "MAIL" || e.verb == "RCPT" || e.verb == "DATA"))
+      return "a " + e.verb + " after a chunk mailtap discarded, with no RSET since: " + e.bytes;
     if (e.kind == EventKind::command) on_command_sent(e.verb, e.bytes);
     if (e.kind == EventKind::bdat_chunk) {
       if (e.transaction != 0) {
@@ -194,6 +220,7 @@ class BetweenChunks {
   void on_command_sent(const std::string& verb, const std::string& line) {
     if (verb == "MAIL" || verb == "RSET" || verb == "EHLO" || verb == "HELO")
       chunk_discarded_ = false;
+    if (verb == "RSET" || verb == "EHLO" || verb == "HELO") commands_held_ = false;
     if (verb == "MAIL") mail_open_ = true;
     if (verb == "RSET" || verb == "EHLO" || verb == "HELO" || verb == "DATA") mail_open_ = false;
     if (verb == "BDAT") {
@@ -205,6 +232,11 @@ class BetweenChunks {
   void on_reply(const Event& e) {
     if (e.verb == "MAIL" && e.reply_code >= 300) between_ = false;
     if (e.verb == "MAIL" && e.reply_code >= 300) mail_open_ = false;
+    // The MAIL ahead of the discarded chunk refused: the server has no transaction for it.
+    if (e.verb == "MAIL" && e.reply_code >= 300) commands_held_ = false;
+    // Whether a BDAT mailtap answers is its refusal past SIZE, as the latest greeting says.
+    if ((e.verb == "EHLO" || e.verb == "HELO") && e.reply_code / 100 == 2)
+      chunking_ = e.verb == "EHLO" && advertises_chunking(e.bytes);
     if (e.verb == "NOOP" && !noops_.empty()) {
       if (noops_.front() && noops_between_ > 0) --noops_between_;
       noops_.pop_front();
@@ -234,6 +266,8 @@ class BetweenChunks {
   bool chunk_refused_ = false;
   bool mail_open_ = false;        // a MAIL went upstream, and nothing known has ended it since
   bool chunk_discarded_ = false;  // mailtap discarded a chunk of it (see above)
+  bool chunking_ = false;         // the latest accepted greeting's reply advertised CHUNKING
+  bool commands_held_ = false;    // a chunk discarded as past SIZE: no MAIL, RCPT, DATA (above)
   std::deque<SentBdat> bdats_;    // sent upstream, reply not yet seen, oldest first
   std::deque<bool> noops_;        // the same for NOOPs: sent between chunks?
   int noops_between_ = 0;
