@@ -21,6 +21,8 @@ struct AuthNeeds {
                           // redacted line outside AUTH, which nothing can fill in)
 };
 
+// Only the AUTH exchanges that went upstream count: an AUTH line mailtap answered itself
+// (client_to_mailtap) is sent again as recorded, and the replay's mailtap answers it again.
 AuthNeeds auth_needs(const RecordedDialogue& dialogue);
 
 // A session mailtap authenticated itself (proxy --auth-user) is authenticated again by the
@@ -32,11 +34,12 @@ std::string mailtap_login_refusal(const RecordedDialogue& dialogue, std::string_
                                   bool tls);
 
 // Replaces every redacted SASL step's bytes with wire bytes built from `user` (empty: the
-// recorded user name) and `password`. False with `error` set if a step cannot be rebuilt.
-// The filled lines go to ClientStep::filled (Secrets, wiped with the dialogue).
-// A LOGIN answer gets what its recorded prompt asked for: the recorded field, except that an
-// answer recorded as a password at a prompt that asked for the user name (recordings made
-// before each answer was labelled by its own prompt) gets the user name, never the password.
+// recorded user name) and `password`; an AUTH line mailtap answered itself stays as recorded. False
+// with `error` set if a step cannot be rebuilt. The filled lines go to ClientStep::filled (Secrets,
+// wiped with the dialogue). A LOGIN answer gets what its recorded prompt asked for: the recorded
+// field, except that an answer recorded as a password at a prompt that asked for the user name
+// (recordings made before each answer was labelled by its own prompt) gets the user name, never the
+// password.
 bool fill_secrets(RecordedDialogue& dialogue, std::string_view user, std::string_view password,
                   std::string& error);
 

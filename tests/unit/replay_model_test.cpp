@@ -247,6 +247,42 @@ TEST(ReplayCredentials, RebuildsAuthPlainAndNeverShowsIt) {
   ASSERT_TRUE(fill_secrets(d = {}, "", "", error));  // an empty dialogue needs nothing
 }
 
+// An AUTH between BDAT chunks that mailtap refused itself (503) never went upstream: the replay
+// needs no password for it, and sends it as recorded for its own mailtap to refuse again.
+TEST(ReplayCredentials, AuthMailtapAnsweredNeedsNoPassword) {
+  const std::string rendering =
+      "AUTH PLAIN [authzid=\"\" authcid=\"alice\" password=<redacted 11 bytes>]\r\n";
+  const std::vector<storage::EventRow> events = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx\r\n", 220),
+      ev(Direction::client_to_upstream, EventKind::command, "MAIL", "MAIL FROM:<a@b>\r\n"),
+      ev(Direction::client_to_upstream, EventKind::command, "BDAT", "BDAT 5\r\n"),
+      ev(Direction::client_to_upstream, EventKind::bdat_chunk, "BDAT", "hello"),
+      reply("MAIL", 250, "250 2.1.0 Ok\r\n"),
+      reply("BDAT", 250, "250 2.0.0 5 octets\r\n"),
+      ev(Direction::client_to_mailtap, EventKind::auth, "AUTH", rendering, 0, true),
+      ev(Direction::mailtap_to_client, EventKind::local_reply, "",
+         "503 5.5.1 mailtap: only BDAT, RSET, NOOP or QUIT\r\n", 503),
+      ev(Direction::client_to_upstream, EventKind::command, "BDAT", "BDAT 3 LAST\r\n"),
+      ev(Direction::client_to_upstream, EventKind::bdat_chunk, "BDAT", "abc"),
+      reply("BDAT", 250, "250 2.0.0 queued\r\n"),
+  };
+  RecordedDialogue d;
+  std::string error;
+  ASSERT_TRUE(build_recorded_dialogue(events, d, error)) << error;
+  const AuthNeeds needs = auth_needs(d);
+  EXPECT_TRUE(needs.refusal.empty()) << needs.refusal;
+  EXPECT_FALSE(needs.password);
+  EXPECT_FALSE(needs.user);
+  ASSERT_TRUE(fill_secrets(d, "", "", error)) << error;
+  // Even given one, the password goes nowhere the client's did not.
+  ASSERT_TRUE(fill_secrets(d, "", "s3cret", error)) << error;
+  const auto auth = std::find_if(d.client.begin(), d.client.end(),
+                                 [](const ClientStep& s) { return s.verb == "AUTH"; });
+  ASSERT_NE(auth, d.client.end());
+  EXPECT_FALSE(auth->filled);
+  EXPECT_EQ(auth->wire(), rendering);
+}
+
 TEST(ReplayCredentials, AuthUserReplacesTheRecordedOne) {
   RecordedDialogue d;
   std::string error;
