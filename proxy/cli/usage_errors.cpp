@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "proxy/common/closest_name.hpp"
-#include "proxy/common/terminal_escape.hpp"
 
 namespace mailtap::cli {
 
@@ -28,9 +27,8 @@ std::string unknown_option(const CLI::App& command, const std::string& word) {
   for (const std::string& k : known)
     if (k == name) return "";  // known, and refused for another reason: CLI11's words
   const std::string near = closest_name(name, known);
-  return "unknown option " + escape_text(word) +
-         (near.empty() ? "" : " (did you mean " + near + "?)") + "; " + command_line(command) +
-         " --help lists its options";
+  return "unknown option " + word + (near.empty() ? "" : " (did you mean " + near + "?)") + "; " +
+         command_line(command) + " --help lists its options";
 }
 
 // A word after all that `command` takes: what it takes, as its usage line writes it.
@@ -41,7 +39,7 @@ std::string extra_word(const CLI::App& command, const std::string& word) {
     if (!takes.empty()) takes += " ";
     takes += p->get_items_expected_max() > 1 ? p->get_name() + "..." : "one " + p->get_name();
   }
-  return "unexpected argument \"" + escape_text(word) + "\": " + command_line(command) +
+  return "unexpected argument \"" + word + "\": " + command_line(command) +
          (takes.empty() ? " takes options only" : " takes " + takes + " and options");
 }
 
