@@ -1928,7 +1928,7 @@ TEST(Dialogue, CommandsAfterMailtapRefusedTheFirstChunkAreRefusedUntilRset) {
       "DATA\r\nSubject: tail\r\nbody\r\n.\r\n",
   };
   for (const Case& c : cases) {
-    for (const std::string last : {""s, " LAST"s}) {
+    for (const std::string& last : {""s, " LAST"s}) {
       for (const std::string& next : behind) {
         for (const bool replies_first : {false, true}) {
           SCOPED_TRACE(c.ehlo_reply + "BDAT " + std::to_string(c.chunk) + last + "; " + next +
