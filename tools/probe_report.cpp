@@ -366,7 +366,7 @@ void describe_size(const smtp::Reply& ehlo, Summary& s) {
         "octets): its limit is unknown, so mailtap proxy forwards no BDAT chunk to it (DATA "
         "goes)");
   else if (caps.size == 0)
-    s.push_back("no message size limit announced (SIZE 0)");
+    s.push_back("SIZE with no fixed limit (RFC 1870: no number, or 0)");
   else
     s.push_back("messages up to " + megabytes(caps.size) + " (SIZE " + std::to_string(caps.size) +
                 ")");

@@ -219,8 +219,8 @@ TEST(ProbeReport, SmallSizeLimitsAreNotRoundedToNothing) {
 TEST(ProbeReport, SizeIsReadAsTheProxyReadsIt) {
   const std::vector<std::pair<std::string, std::string>> cases{
       {"250 SIZE 10240000", "messages up to 10.2 MB (SIZE 10240000)"},
-      {"250 SIZE", "no message size limit announced (SIZE 0)"},
-      {"250 SIZE 0", "no message size limit announced (SIZE 0)"},
+      {"250 SIZE", "SIZE with no fixed limit (RFC 1870: no number, or 0)"},
+      {"250 SIZE 0", "SIZE with no fixed limit (RFC 1870: no number, or 0)"},
       // Read by the proxy as limits: probe said nothing of them.
       {"250 SIZE\t20480", "messages up to 20.5 kB (SIZE 20480)"},
       {"250 SIZE=10240000", "messages up to 10.2 MB (SIZE 10240000)"},
