@@ -215,11 +215,16 @@ class LastReplyTest(h.IntegrationCase):
         """A server that never answers DATA, and a client that sent its body behind it: more
         than mailtap reads ahead at a sync point, the rest waiting in the kernel when
         --timeout-command ends the session."""
+        released = threading.Event()
+
         def handler(sess, phase, line):
             if phase == "tls" and line.upper().startswith(b"DATA"):
-                time.sleep(30)
+                released.wait(30)
             return None
         f = self.fake("good", handler=handler)
+        # Cleanups run last first: the handlers are let go before the fake joins their threads
+        # (5 s each, or the test's end waited 15 s for three sleeping handlers).
+        self.addCleanup(released.set)
         mt = self.mailtap(f.address, extra_args=["--timeout-command", "1s"])
         body = b"x" * 998 + b"\r\n"
         for _ in range(3):
