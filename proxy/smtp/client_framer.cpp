@@ -61,10 +61,15 @@ std::optional<FramedLine> ClientFramer::next_line() {
       distrusted_octets_ -= std::min(n, distrusted_octets_);
     }
     // The normaliser writes CRLF only as a line ending and stops right after it.
-    if (line_.size() >= 2 && line_.compare(line_.size() - 2, 2, "\r\n") == 0) {
+    const bool ended = line_.size() >= 2 && line_.ends_with("\r\n");
+    if (ended && !ends_own_line(normaliser_.last_line_end())) {
+      // Text of the line, which goes on to the client's own ending (see FramedLine).
+      if (line_foreign_end_ == LineEnd::none) line_foreign_end_ = normaliser_.last_line_end();
+    } else if (ended) {
       FramedLine out;
       out.text = std::exchange(line_, {});
       out.end = normaliser_.last_line_end();
+      out.foreign_end = std::exchange(line_foreign_end_, LineEnd::none);
       out.discarded = std::exchange(discarded_, 0);
       out.discarded_verb = std::exchange(discarded_verb_, {});
       out.has_nul = std::exchange(line_has_nul_, false);
@@ -80,13 +85,20 @@ std::optional<FramedLine> ClientFramer::next_line() {
       discarded_ += line_.size();
       line_.clear();
     }
-    if (n == 0) return std::nullopt;
+    // A held CR ended the line without consuming the byte after it: read on from that byte.
+    if (n == 0 && !ended) return std::nullopt;
   }
+}
+
+bool ClientFramer::ends_own_line(LineEnd end) {
+  if (own_end_ == LineEnd::none) own_end_ = end;  // the first line's ending
+  return end == LineEnd::crlf || end == own_end_;
 }
 
 void ClientFramer::drop_partial_line() {
   line_.clear();
   discarded_ = 0;
+  line_foreign_end_ = LineEnd::none;
   normaliser_.take_telnet_fault();
 }
 

@@ -26,6 +26,12 @@ struct FramedLine {
   // Non-empty: why the line must be refused, whatever it says (a telnet sequence that could not
   // be removed safely; see TextNormaliser). Its text is then not the client's.
   std::string_view telnet_fault;
+  // Not none: the line held a line ending that is not one of the client's own (see
+  // ClientFramer::own_line_end) and went on to the next one that is. A strict server reads
+  // such octets as one line and refuses it; splitting it where a lenient one would makes a
+  // second command of text the client sent inside a line (a sender address with a bare CR and
+  // a RCPT after it). Refused whole: its text is then not the client's.
+  LineEnd foreign_end = LineEnd::none;
   std::size_t size() const { return discarded + text.size(); }
 };
 
@@ -50,6 +56,11 @@ class ClientFramer {
   void compact();
 
   // ---- command lines
+  // The client's own line ending besides CRLF: the one its first line ended with (none before
+  // that line ends; CRLF for a client that ends its lines so). A person's nc sends bare LFs, a
+  // terminal in raw mode bare CRs, telnet CR NUL, and each keeps to its own; a command line
+  // ends only at one of the client's own endings.
+  LineEnd own_line_end() const { return own_end_; }
   // The next complete line, or nullopt when the bytes at hand do not complete one.
   std::optional<FramedLine> next_line();
   // Octets of the line begun but not complete.
@@ -86,12 +97,15 @@ class ClientFramer {
   bool borrowed_ = false;   // input_ is the caller's bytes, fed last
   std::size_t pos_ = 0;
   std::string_view avail() const { return input_.substr(pos_); }
-  void keep_unread();                  // copies the unread part of borrowed input into backlog_
-  std::string line_;                   // the line being framed (canonical text)
-  std::size_t discarded_ = 0;          // octets of an over-long line thrown away so far
-  std::string discarded_verb_;         // verb of that line, read from its start
-  bool line_has_nul_ = false;          // a NUL was among them
-  std::size_t distrusted_octets_ = 0;  // of the backlog, received before distrust_unread()
+  void keep_unread();               // copies the unread part of borrowed input into backlog_
+  bool ends_own_line(LineEnd end);  // the first line's ending becomes the client's own
+  std::string line_;                // the line being framed (canonical text)
+  std::size_t discarded_ = 0;       // octets of an over-long line thrown away so far
+  std::string discarded_verb_;      // verb of that line, read from its start
+  bool line_has_nul_ = false;       // a NUL was among them
+  LineEnd own_end_ = LineEnd::none;
+  LineEnd line_foreign_end_ = LineEnd::none;  // the first foreign ending in the line begun
+  std::size_t distrusted_octets_ = 0;         // of the backlog, received before distrust_unread()
   bool line_distrusted_ = false;
 };
 

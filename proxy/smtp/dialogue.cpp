@@ -774,18 +774,33 @@ void Dialogue::distrust_early_lines() {
   distrust_until_verb_ = true;
 }
 
+namespace {
+// What is in a framed line that makes it refused whatever it says, or empty; and what to do.
+std::pair<std::string, std::string_view> line_fault(const FramedLine& framed, LineEnd own) {
+  if (!framed.telnet_fault.empty())
+    return {std::string(framed.telnet_fault), "a 0xFF octet in text is sent as 0xFF 0xFF"};
+  if (framed.foreign_end == LineEnd::none) return {};
+  const std::string owns = own == LineEnd::crlf || own == LineEnd::none
+                               ? "CRLF"
+                               : "CRLF or " + std::string(to_string(own));
+  return {"a " + std::string(to_string(framed.foreign_end)) +
+              " inside it, where this client ends its lines with " + owns,
+          "servers disagree on where such a line ends; end every line as the first one"};
+}
+}  // namespace
+
 void Dialogue::handle_framed_line(FramedLine framed) {
   const std::string& line = framed.text;
+  const auto [fault, fault_advice] = line_fault(framed, framer_.own_line_end());
   const std::size_t discarded = framed.discarded;
   const bool has_nul = framed.has_nul || line.find('\0') != std::string::npos;
   // A line can complete in the same read that takes it past the limit: check the whole size too.
   const bool over_auth_limit = discarded > 0 || line.size() > options_.max_auth_line;
   if (mode_ == Mode::sasl) {
-    if (over_auth_limit || !framed.telnet_fault.empty()) {
+    if (over_auth_limit || !fault.empty()) {
       // The upstream is still waiting for a SASL response; cancel the exchange for the client
       // (RFC 4954 "*") so both sides agree on where it ended.
-      const std::string why =
-          over_auth_limit ? "exceeds 12288 (RFC 4954)" : "has " + std::string(framed.telnet_fault);
+      const std::string why = over_auth_limit ? "exceeds 12288 (RFC 4954)" : "has " + fault;
       send_own_line("*\r\n", EventKind::auth,
                     "SASL response of " + std::to_string(discarded + line.size()) + " octets " +
                         why + ": not forwarded, exchange cancelled",
@@ -803,19 +818,20 @@ void Dialogue::handle_framed_line(FramedLine framed) {
   const std::size_t total = discarded + line.size();
   const bool too_long =
       over_auth_limit || (cmd.id != Verb::auth && line.size() > options_.max_command_line);
-  if (too_long || has_nul || !framed.telnet_fault.empty()) {
-    refuse_line(cmd, total, too_long, framed.telnet_fault);
+  if (too_long || has_nul || !fault.empty()) {
+    refuse_line(cmd, total, too_long, fault, fault_advice);
     return;
   }
   line_end_ = framed.end;
   handle_command(cmd, line, framed.distrusted);
 }
 
-// A command line refused whole: too long, with a NUL, or with a telnet sequence mailtap could
-// not remove without guessing (`telnet_fault`). It is not forwarded, and not kept: it may be
-// anything, secrets included.
+// A command line refused whole: too long, with a NUL, or with something in it that makes its
+// reading uncertain (`fault`: a telnet sequence mailtap could not remove without guessing, a
+// line ending not the client's own). It is not forwarded, and not kept: it may be anything,
+// secrets included.
 void Dialogue::refuse_line(const Command& cmd, std::size_t total, bool too_long,
-                           std::string_view telnet_fault) {
+                           std::string_view fault, std::string_view fault_advice) {
   Event e = make_event(Direction::client_to_mailtap, EventKind::error);
   e.verb = cmd.verb.size() <= 16 ? cmd.verb : std::string{};
   e.wire_size = total;
@@ -827,10 +843,10 @@ void Dialogue::refuse_line(const Command& cmd, std::size_t total, bool too_long,
         "500 5.5.2 mailtap: line too long (limit " +
         std::to_string(cmd.id == Verb::auth ? options_.max_auth_line : options_.max_command_line) +
         " octets); not forwarded\r\n";
-  } else if (!telnet_fault.empty()) {
-    e.note = "command line with " + std::string(telnet_fault) + " refused";
-    reply = "500 5.5.2 mailtap: the line has " + std::string(telnet_fault) +
-            " (a 0xFF octet in text is sent as 0xFF 0xFF); not forwarded\r\n";
+  } else if (!fault.empty()) {
+    e.note = "command line with " + std::string(fault) + " refused";
+    reply = "500 5.5.2 mailtap: the line has " + std::string(fault) + " (" +
+            std::string(fault_advice) + "); not forwarded\r\n";
   } else {
     e.note = "command line with a NUL byte refused";
     reply = "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n";
@@ -840,8 +856,8 @@ void Dialogue::refuse_line(const Command& cmd, std::size_t total, bool too_long,
   if (cmd.id == Verb::bdat) {
     end_at_unframable_bdat(
         too_long ? "line longer than " + std::to_string(options_.max_command_line) + " octets"
-        : !telnet_fault.empty() ? std::string(telnet_fault) + " in its line"
-                                : std::string("NUL byte in its line"),
+        : !fault.empty() ? std::string(fault) + " in its line"
+                         : std::string("NUL byte in its line"),
         bdat_syntax_advice);
     return;
   }

@@ -354,8 +354,8 @@ class Dialogue {
                      bool sync);
   void handle_command(const Command& cmd, std::string_view line, bool distrusted);
   void note_line_rewrites(const RewriteCounts& rewrites, std::size_t first_event);
-  void refuse_line(const Command& cmd, std::size_t total, bool too_long,
-                   std::string_view telnet_fault);
+  void refuse_line(const Command& cmd, std::size_t total, bool too_long, std::string_view fault,
+                   std::string_view fault_advice);
   void handle_bdat(const Command& cmd, std::string_view line);
   void end_at_unframable_bdat(std::string_view why, std::string_view what_to_do);
   void end_reading_client(std::string reply_text, std::string reason);

@@ -721,6 +721,25 @@ class SmugglingTest(IntegrationCase):
         self.assertEqual(len(refused), 1, events(db, sid))
         self.assertIn("telnet subnegotiation", refused[0]["note"])
 
+    def test_a_bare_cr_inside_a_crlf_clients_rcpt_adds_no_recipient(self):
+        # A program that checks an address for CRLF and LF but not a lone CR: its one RCPT line
+        # holds a second RCPT after the CR. Postfix alone refuses the line (555); mailtap read
+        # the CR as a line ending and relayed two RCPTs, and carol got the message.
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        with SmtpSocket(m.port) as s:
+            self.login(s)
+            self.assertEqual(s.cmd("MAIL FROM:<alice@example.test>").code, 250)
+            refused = s.cmd(b"RCPT TO:<bob@example.test>\rRCPT TO:<carol@example.test>")
+            self.assertEqual(refused.code, 500, refused)
+            self.assertIn("a bare CR inside it, where this client ends its lines with CRLF",
+                          refused.text)
+            self.assertEqual(s.cmd("DATA").code, 554)  # Postfix: no valid recipients
+            self.assertEqual(s.cmd("QUIT").code, 221)
+        sid = wait_ended(db, 1)[-1]["id"]
+        self.assertEqual([e["verb"] for e in events(db, sid)
+                          if e["direction"] == "client_to_upstream" and e["verb"] == "RCPT"], [])
+
     def test_bare_lf_client_ends_its_message_with_a_lone_dot(self):
         m = self.mailtap(self.postfix.submission)
         token = unique_token("nclf")

@@ -38,20 +38,24 @@ std::string describe(const FramedLine& l) {
 }
 
 TEST(ClientFramer, CommandLinesAreTheSameHoweverTheyAreSplit) {
-  const std::string bytes = "EHLO a\r\nMAIL FROM:<x>\nRCPT TO:<y>\rNOOP\r\r\nQUIT\xff\xff\r\npart";
+  // nc's bare LFs: the first line's ending is the client's own, and so is CRLF.
+  const std::string bytes = "EHLO a\nMAIL FROM:<x>\r\nRCPT TO:<y>\nNOOP\r\r\nQUIT\xff\xff\npart";
   ClientFramer f(2048);
   f.feed(bytes);
   std::vector<FramedLine> lines;
   while (std::optional<FramedLine> line = f.next_line()) lines.push_back(*line);
-  ASSERT_EQ(lines.size(), 6u);
+  ASSERT_EQ(lines.size(), 5u);
   EXPECT_EQ(lines[0].text, "EHLO a\r\n");
-  EXPECT_EQ(lines[0].end, LineEnd::crlf);
+  EXPECT_EQ(lines[0].end, LineEnd::lf);
+  EXPECT_EQ(f.own_line_end(), LineEnd::lf);
   EXPECT_EQ(lines[1].text, "MAIL FROM:<x>\r\n");
-  EXPECT_EQ(lines[1].end, LineEnd::lf);
-  EXPECT_EQ(lines[2].end, LineEnd::cr);
-  EXPECT_EQ(lines[3].text, "NOOP\r\n");
-  EXPECT_EQ(lines[4].text, "\r\n");          // a bare CR then a CRLF: two lines
-  EXPECT_EQ(lines[5].text, "QUIT\xff\r\n");  // IAC IAC is a literal 0xFF
+  EXPECT_EQ(lines[1].end, LineEnd::crlf);
+  EXPECT_EQ(lines[2].end, LineEnd::lf);
+  EXPECT_EQ(lines[2].foreign_end, LineEnd::none);
+  // A bare CR is not this client's: the line goes on to the CRLF after it, one line.
+  EXPECT_EQ(lines[3].text, "NOOP\r\n\r\n");
+  EXPECT_EQ(lines[3].foreign_end, LineEnd::cr);
+  EXPECT_EQ(lines[4].text, "QUIT\xff\r\n");  // IAC IAC is a literal 0xFF
   EXPECT_EQ(f.partial_line(), 4u);
 
   // Rewrite counts are taken per read, so compare per whole-run totals only through lines.
@@ -72,7 +76,7 @@ TEST(ClientFramer, CommandLinesAreTheSameHoweverTheyAreSplit) {
 // lines after it are framed where a strict server frames them, however the bytes are split.
 TEST(ClientFramer, ATelnetFaultIsTheLinesOwnAndNeverMovesALineEnd) {
   const std::string bytes =
-      "MAIL FROM:<j\xff\xfa@x>\r\nRCPT TO:<b@y>\nNOOP\xff\xfd\nBDAT 9 LAST\r\n\xff\xf0x\r\n";
+      "MAIL FROM:<j\xff\xfa@x>\r\nRCPT TO:<b@y>\r\nNOOP\xff\xfd\r\nBDAT 9 LAST\r\n\xff\xf0x\r\n";
   for (const Splitter& split : every_split(bytes)) {
     ClientFramer f(2048);
     std::vector<FramedLine> lines;
@@ -88,6 +92,55 @@ TEST(ClientFramer, ATelnetFaultIsTheLinesOwnAndNeverMovesALineEnd) {
     EXPECT_EQ(lines[3].text, "BDAT 9 LAST\r\n");
     EXPECT_EQ(lines[3].telnet_fault, "");
     EXPECT_NE(lines[4].telnet_fault.find("IAC SE"), std::string_view::npos);
+  }
+}
+
+// A line ending that is not the client's own (its first line's, or CRLF) does not end a command
+// line: a strict server reads the octets up to the next CRLF as one line and refuses it, where a
+// lenient one would take the text after the bare CR as a command of its own (a RCPT in a sender
+// address). The line is framed whole, with the foreign ending named, however it is split.
+TEST(ClientFramer, AForeignLineEndingStaysInsideItsLine) {
+  using namespace std::string_literals;
+  struct Case {
+    std::string bytes;
+    std::vector<std::pair<std::string, LineEnd>> lines;  // text, foreign_end
+    LineEnd own;
+  };
+  const std::vector<Case> cases = {
+      {"EHLO a\r\nRCPT TO:<b>\rRCPT TO:<c>\r\nMAIL FROM:<x>\nRCPT TO:<y>\r\n"
+       "NOOP\r\0NOOP\r\nMAIL FROM:<z>\r\r\nQUIT\r\n"s,
+       {{"EHLO a\r\n", LineEnd::none},
+        {"RCPT TO:<b>\r\nRCPT TO:<c>\r\n", LineEnd::cr},
+        {"MAIL FROM:<x>\r\nRCPT TO:<y>\r\n", LineEnd::lf},
+        {"NOOP\r\nNOOP\r\n", LineEnd::cr_nul},
+        {"MAIL FROM:<z>\r\n\r\n", LineEnd::cr},
+        {"QUIT\r\n", LineEnd::none}},
+       LineEnd::crlf},
+      // A terminal's bare CRs: a bare LF is not its own.
+      {"EHLO a\rRCPT TO:<b>\nRCPT TO:<c>\rNOOP\r\nQUIT\r",
+       {{"EHLO a\r\n", LineEnd::none},
+        {"RCPT TO:<b>\r\nRCPT TO:<c>\r\n", LineEnd::lf},
+        {"NOOP\r\n", LineEnd::none}},
+       LineEnd::cr},
+      // telnet's CR NUL: a bare CR without the NUL is not its own.
+      {"EHLO a\r\0MAIL FROM:<x>\rRCPT TO:<y>\r\0QUIT\r\n"s,
+       {{"EHLO a\r\n", LineEnd::none},
+        {"MAIL FROM:<x>\r\nRCPT TO:<y>\r\n", LineEnd::cr},
+        {"QUIT\r\n", LineEnd::none}},
+       LineEnd::cr_nul},
+  };
+  for (const Case& c : cases) {
+    for (const Splitter& split : every_split(c.bytes)) {
+      ClientFramer f(2048);
+      std::vector<std::pair<std::string, LineEnd>> lines;
+      for (std::string_view piece : split(c.bytes)) {
+        f.feed(piece);
+        while (std::optional<FramedLine> line = f.next_line())
+          lines.emplace_back(line->text, line->foreign_end);
+      }
+      EXPECT_EQ(lines, c.lines) << c.bytes;
+      EXPECT_EQ(f.own_line_end(), c.own);
+    }
   }
 }
 

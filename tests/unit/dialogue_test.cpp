@@ -2277,6 +2277,80 @@ TEST(Dialogue, ATelnetSubnegotiationInASaslResponseCancelsTheExchange) {
   EXPECT_EQ(r.upstream_per_step[2], "*\r\n");
 }
 
+// A line ending that is not the client's own (its first line's, or CRLF) inside a command line
+// is no command boundary. A program that puts unchecked text in a command (a recipient with a
+// bare CR and a second RCPT after it) sends one line: a strict server refuses it whole, and so
+// does mailtap, where splitting it added a recipient the server alone would never have taken.
+TEST(Dialogue, ALineEndingNotTheClientsOwnIsNoCommandBoundary) {
+  using namespace std::string_literals;
+  for (const std::string inside : {"\r"s, "\n"s, "\r\0"s}) {
+    SCOPED_TRACE(printable(inside));
+    const Result r = run_all_splits({
+        client(ehlo),
+        upstream(ehlo_reply_chunking),
+        client("MAIL FROM:<a@x>\r\n"),
+        upstream("250 ok\r\n"),
+        client("RCPT TO:<bob@y>" + inside + "RCPT TO:<carol@y>\r\nQUIT\r\n"),
+        upstream("221 bye\r\n"),
+    });
+    EXPECT_EQ(r.upstream_per_step[4], "QUIT\r\n");
+    EXPECT_EQ(r.client_per_step[4].substr(0, 31), "500 5.5.2 mailtap: the line has")
+        << r.client_per_step[4];
+    EXPECT_NE(r.client_per_step[4].find("inside it, where this client ends its lines with CRLF"),
+              std::string::npos)
+        << r.client_per_step[4];
+    EXPECT_EQ(r.client_per_step[4].find("\r\n"), r.client_per_step[4].size() - 2)
+        << "one reply for the one line";
+    auto errors = find_events(r, Direction::client_to_mailtap, EventKind::error);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0]->verb, "RCPT");
+    EXPECT_TRUE(errors[0]->redacted);
+  }
+}
+
+// nc's bare LFs are its own: a bare CR inside its line is not, and a CRLF always is.
+TEST(Dialogue, ABareLfClientsLinesEndAtItsLfAndCrlfButNotAtABareCr) {
+  const Result r = run_all_splits({
+      client("EHLO a\n"),
+      upstream("250 a\r\n"),
+      client("NOOP x\rNOOP y\nNOOP z\r\n"),
+      upstream("250 z\r\n"),
+  });
+  EXPECT_EQ(r.to_upstream, "EHLO a\r\nNOOP z\r\n");
+  EXPECT_NE(r.to_client.find("a bare CR inside it, where this client ends its lines with CRLF or "
+                             "bare LF"),
+            std::string::npos)
+      << r.to_client;
+}
+
+// A SASL response with such an ending is not forwarded: the exchange is cancelled.
+TEST(Dialogue, ALineEndingNotTheClientsOwnInASaslResponseCancelsTheExchange) {
+  const Result r = run_all_splits({
+      client("AUTH LOGIN\r\n"),
+      upstream("334 VXNlcm5hbWU6\r\n"),
+      client("dXNl\rcg==\r\n"),
+      upstream("501 5.7.0 cancelled\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], "*\r\n");
+}
+
+// A BDAT line whose CR NUL (or bare CR) is not the client's own: where its chunk begins is not
+// known, so nothing after it is read. (Taken as the line's end, the chunk began after the NUL;
+// a client that meant otherwise had its chunk text read as commands.)
+TEST(Dialogue, ABdatLineWithALineEndingNotTheClientsOwnEndsTheSession) {
+  using namespace std::string_literals;
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n"),
+      upstream("250 ok\r\n250 ok\r\n"),
+      client("BDAT 9 LAST\r\0hi\r\nRSET\r\nMAIL FROM:<a@x>\r\nRCPT TO:<c@y>\r\n"s),
+  });
+  EXPECT_EQ(r.upstream_per_step[4], "");
+  EXPECT_EQ(r.client_per_step[4].substr(0, 31), "421 4.5.4 mailtap: BDAT refused")
+      << r.client_per_step[4];
+}
+
 // ---- endings -------------------------------------------------------------------------------
 
 TEST(Dialogue, QuitReplyFinishesAndLaterBytesAreIgnored) {
