@@ -33,6 +33,7 @@
 #include "proxy/net/endpoint.hpp"
 #include "proxy/net/io_pool.hpp"
 #include "proxy/net/local_certificate.hpp"
+#include "proxy/net/local_certificate_names.hpp"
 #include "proxy/net/tls_server_context.hpp"
 #include "proxy/options/database_path_option.hpp"
 #include "proxy/options/listen_options.hpp"
@@ -245,7 +246,13 @@ int make_local_tls(const ProxyConfig& cfg, bssl::UniquePtr<SSL_CTX>& local_tls,
   } else {
     const std::string dir =
         net::default_config_dir([](const char* name) { return std::getenv(name); }, error);
-    if (!dir.empty()) local_certificate = net::ensure_local_certificate(dir, error, &io_failure);
+    // Clients of [::1] (or [::]) need ::1 in it: an older mailtap's certificate lacks it.
+    const asio::ip::address listen = cfg.listen.address();
+    const bool need_ipv6_loopback =
+        listen == asio::ip::address_v6::loopback() || listen == asio::ip::address_v6::any();
+    if (!dir.empty())
+      local_certificate =
+          net::ensure_local_certificate(dir, error, &io_failure, need_ipv6_loopback);
   }
   if (local_certificate) local_tls = net::make_tls_server_context(*local_certificate, error);
   if (!local_tls) {
@@ -292,6 +299,22 @@ std::string auth_means(const ProxyConfig& cfg, bool with_tokens) {
          "else the password)";
 }
 
+// The --local-tls certificate: where it is, what clients must trust, and a warning when
+// clients that connect by the --listen address would refuse it for its names.
+void announce_local_certificate(const net::LocalCertificate& certificate,
+                                const asio::ip::tcp::endpoint& listen) {
+  const std::string trust_target = certificate.self_signed
+                                       ? std::string("it")
+                                       : "the CA that issued it (" + certificate.issuer + ")";
+  log::notice(std::string(certificate.created ? "created" : "using") +
+              " the local TLS certificate " + certificate.cert_path + " (SHA-256 " +
+              certificate.sha256_fingerprint + ", valid until " + certificate.not_after +
+              "); clients must trust " + trust_target + ", e.g. msmtp's tls_trust_file");
+  if (const std::string warning = net::listen_address_warning(certificate, listen);
+      !warning.empty())
+    log::warning(warning);
+}
+
 // What is up, on stderr; the "listening on" line last of the errors.
 void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
                     const std::optional<net::LocalCertificate>& local_certificate,
@@ -312,13 +335,7 @@ void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
               std::to_string(c->intermediates) + " intermediate(s), valid until " +
               c->leaf_facts.not_after + ")");
   }
-  if (local_certificate) {
-    log::notice(std::string(local_certificate->created ? "created" : "using") +
-                " the local TLS certificate " + local_certificate->cert_path + " (SHA-256 " +
-                local_certificate->sha256_fingerprint + ", valid until " +
-                local_certificate->not_after + "); clients must trust it, e.g. msmtp's " +
-                "tls_trust_file");
-  }
+  if (local_certificate) announce_local_certificate(*local_certificate, cfg.listen);
   const std::string client_side = cfg.local_tls == net::TlsMode::none ? ""
                                   : cfg.local_tls == net::TlsMode::starttls
                                       ? " (clients: STARTTLS offered, AUTH only inside TLS)"
@@ -482,7 +499,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   const std::string listen_label = net::endpoint_label(cfg.listen);
   SessionContext ctx{cfg,          *tls,         recorder.get(),  {}, listen_label,
                      std::nullopt, tokens.get(), local_tls.get(), {}};
-  if (local_certificate) ctx.local_cert_path = local_certificate->cert_path;
+  if (local_certificate) ctx.local_certificate = *local_certificate;
   set_upstream_target(cfg, ctx.target);
   // Resumed handshakes to the same upstream: as stunnel does, and shown in each session's record.
   net::TlsSessionCache tls_sessions(tls->native_handle());
@@ -525,7 +542,7 @@ void add_listen_and_upstream_options(CLI::App& app, ProxyArgs& args) {
       "or implicit (TLS from the first byte, as on port 465)");
   app.add_option("--local-cert", args.local_cert,
                  "PEM certificate (chain) for --local-tls (default: a self-signed one for "
-                 "localhost and 127.0.0.1, made once in $XDG_CONFIG_HOME/mailtap or "
+                 "localhost, 127.0.0.1 and ::1, made once in $XDG_CONFIG_HOME/mailtap or "
                  "~/.config/mailtap)");
   app.add_option("--local-key", args.local_key,
                  "PEM private key of --local-cert; it must be private (mode 0600, owned by you), "

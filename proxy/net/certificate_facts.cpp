@@ -52,6 +52,7 @@ struct AltNames {
   bool present = false;          // the certificate has a subjectAltName extension
   std::vector<std::string> all;  // its DNS and IP address entries, as text, in order
   std::vector<std::string> dns;  // the DNS entries alone
+  std::vector<std::string> ip;   // the IP address entries alone
 };
 
 // An iPAddress entry as people write it: 127.0.0.1, ::1 (RFC 5952, what inet_ntop gives);
@@ -83,7 +84,8 @@ AltNames alt_names(X509* cert) {
     } else if (gn->type == GEN_IPADD) {
       const ASN1_STRING* s = gn->d.iPAddress;
       const unsigned char* p = ASN1_STRING_get0_data(s);
-      out.all.push_back(address_to_string(p, static_cast<std::size_t>(ASN1_STRING_length(s))));
+      out.ip.push_back(address_to_string(p, static_cast<std::size_t>(ASN1_STRING_length(s))));
+      out.all.push_back(out.ip.back());
     }
   }
   return out;
@@ -169,6 +171,14 @@ std::string time_to_iso8601(const ASN1_TIME* t) {
 
 std::vector<std::string> subject_alt_names(X509* cert) {
   return alt_names(cert).all;
+}
+
+std::vector<std::string> subject_alt_dns_names(X509* cert) {
+  return alt_names(cert).dns;
+}
+
+std::vector<std::string> subject_alt_addresses(X509* cert) {
+  return alt_names(cert).ip;
 }
 
 std::vector<std::string> subject_alt_names(std::string_view der) {

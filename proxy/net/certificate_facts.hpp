@@ -60,6 +60,9 @@ std::string name_to_string(const X509_NAME* name);
 std::string time_to_iso8601(const ASN1_TIME* t);
 // Its subjectAltName DNS entries (control bytes escaped) and IP addresses, in order.
 std::vector<std::string> subject_alt_names(X509* cert);
+// Its subjectAltName DNS entries alone, and its IP address entries alone ("127.0.0.1", "::1").
+std::vector<std::string> subject_alt_dns_names(X509* cert);
+std::vector<std::string> subject_alt_addresses(X509* cert);
 // The same for a certificate as recorded (smtp::Certificate::der); empty if unparsable.
 std::vector<std::string> subject_alt_names(std::string_view der);
 smtp::Certificate describe_certificate(X509* cert);

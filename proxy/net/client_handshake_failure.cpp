@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 
+#include "proxy/net/local_certificate_names.hpp"
 #include "proxy/net/tls_alert.hpp"
 
 #include "proxy/common/installed_docs.hpp"
@@ -25,11 +26,27 @@ bool refuses_certificate(std::uint8_t alert) {
   }
 }
 
+// What a client must trust: the file mailtap presents when it is self-signed; else the CA that
+// issued it, which not every client takes the leaf in place of (Python, swaks).
+std::string what_to_trust(const LocalCertificate& c) {
+  if (c.cert_path.empty()) return "mailtap's certificate";
+  if (c.self_signed) return c.cert_path;
+  return "the CA that issued " + c.cert_path + " (" + c.issuer +
+         "), not that file itself, which some clients do not take as a trust anchor";
+}
+
+// Alerts a client also sends for a certificate it trusts but that does not name the host it
+// connected to (Python: "bad certificate"; OpenSSL's default: "certificate unknown").
+bool may_be_name_mismatch(std::uint8_t alert) {
+  return alert == SSL3_AD_BAD_CERTIFICATE || alert == SSL3_AD_CERTIFICATE_UNKNOWN;
+}
+
 }  // namespace
 
 std::string describe_client_handshake_failure(const std::error_code& ec,
                                               std::optional<std::uint8_t> alert_in_clear,
-                                              bool plain_text, std::string_view certificate) {
+                                              bool plain_text,
+                                              const LocalCertificate& certificate) {
   // BoringSSL says WRONG_VERSION_NUMBER: true, and no help to anyone reading the record. The
   // text itself stays out of it (after STARTTLS it may be anything, a password included).
   if (plain_text)
@@ -40,13 +57,17 @@ std::string describe_client_handshake_failure(const std::error_code& ec,
   const std::string name = SSL_alert_desc_string_long(*alert);
   if (!refuses_certificate(*alert))
     return "the client ended the handshake with TLS alert \"" + name + "\" (" + ec.message() + ")";
-  const std::string file =
-      certificate.empty() ? std::string("mailtap's certificate") : std::string(certificate);
+  std::string names;
+  if (may_be_name_mismatch(*alert))
+    names = ", and make it connect by a name the certificate holds (" +
+            (certificate.cert_path.empty() ? std::string("localhost")
+                                           : certificate_names(certificate)) +
+            "), not by another address or name";
   return "the client refused mailtap's certificate (TLS alert \"" + name + "\"): make it trust " +
-         file +
+         what_to_trust(certificate) +
          " (msmtp tls_trust_file, curl --cacert, swaks --tls-ca-path, Python "
          "ssl.create_default_context(cafile=...); see " +
-         documentation_path("proxy.md") + ", \"The certificate\")";
+         documentation_path("proxy.md") + ", \"The certificate\")" + names;
 }
 
 }  // namespace mailtap::net

@@ -10,18 +10,22 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <system_error>
+
+#include "proxy/net/local_certificate.hpp"
 
 namespace mailtap::net {
 
 // `ec`: what the handshake returned; `alert_in_clear`: the AlertDescription the handshake
 // stopped on, if it read one in clear; `plain_text`: the handshake read text, not a TLS record
 // (TlsStream::handshake_read_plain_text: a client that sent a command, not its ClientHello);
-// `certificate`: the file clients must trust (may be empty). Any other failure is described as
-// BoringSSL or the system describes it.
+// `certificate`: the one mailtap presents (its cert_path may be empty: not known). A refusal
+// names what clients must trust: the file when it is self-signed, else the CA that issued it;
+// a "bad certificate" or "certificate unknown" also what a client checks beside trust, that it
+// connected by a name the certificate holds. Any other failure is described as BoringSSL or
+// the system describes it.
 std::string describe_client_handshake_failure(const std::error_code& ec,
                                               std::optional<std::uint8_t> alert_in_clear,
-                                              bool plain_text, std::string_view certificate);
+                                              bool plain_text, const LocalCertificate& certificate);
 
 }  // namespace mailtap::net

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -62,13 +63,36 @@ bssl::UniquePtr<EVP_PKEY> read_key(int fd) {
   return bssl::UniquePtr<EVP_PKEY>(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
 }
 
-LocalCertificate describe(X509* cert, std::string cert_path, std::string key_path) {
+constexpr const char* made_by_mailtap_organization = "mailtap local TLS";
+
+// `path` made absolute (and tidied): it is named to clients, which run in another directory.
+std::string absolute_path(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::absolute(path, ec);
+  return ec ? path : p.lexically_normal().string();
+}
+
+LocalCertificate describe(X509* cert, const std::string& cert_path, const std::string& key_path) {
   LocalCertificate c;
-  c.cert_path = std::move(cert_path);
-  c.key_path = std::move(key_path);
+  c.cert_path = absolute_path(cert_path);
+  c.key_path = absolute_path(key_path);
   c.sha256_fingerprint = fingerprint(cert);
   c.not_after = time_to_iso8601(X509_get0_notAfter(cert));
+  c.dns_names = subject_alt_dns_names(cert);
+  c.ip_addresses = subject_alt_addresses(cert);
+  c.self_signed = X509_check_issued(cert, cert) == X509_V_OK;
+  c.issuer = name_to_string(X509_get_issuer_name(cert));
   return c;
+}
+
+// Whether `cert` is one mailtap made (in its config directory): self-signed, with the
+// organisation generate() gives it.
+bool made_by_mailtap(X509* cert) {
+  if (X509_check_issued(cert, cert) != X509_V_OK) return false;
+  char organization[64] = {};
+  const int len = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_organizationName,
+                                            organization, sizeof organization);
+  return len > 0 && std::string_view(organization) == made_by_mailtap_organization;
 }
 
 bool add_extension(X509* cert, int nid, const char* value) {
@@ -79,7 +103,8 @@ bool add_extension(X509* cert, int nid, const char* value) {
   return ext && X509_add_ext(cert, ext.get(), -1) == 1;
 }
 
-// A P-256 key and a self-signed certificate for localhost and 127.0.0.1, valid from an hour
+// A P-256 key and a self-signed certificate for localhost, 127.0.0.1 and ::1 (a --listen of
+// [::1], where clients connect by that address), valid from an hour
 // ago (clock skew) for `validity_days`. Not a CA: it certifies itself only.
 bool generate(bssl::UniquePtr<EVP_PKEY>& key, bssl::UniquePtr<X509>& cert, std::string& error) {
   bssl::UniquePtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_id(EVP_PKEY_EC, nullptr));
@@ -100,15 +125,15 @@ bool generate(bssl::UniquePtr<EVP_PKEY>& key, bssl::UniquePtr<X509>& cert, std::
             X509_time_adj_ex(X509_getm_notAfter(cert.get()), validity_days, 0, nullptr) != nullptr;
   X509_NAME* name = ok ? X509_get_subject_name(cert.get()) : nullptr;
   ok = ok && name != nullptr &&
-       X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                                  reinterpret_cast<const unsigned char*>("mailtap local TLS"), -1,
-                                  -1, 0) == 1 &&
+       X509_NAME_add_entry_by_txt(
+           name, "O", MBSTRING_UTF8,
+           reinterpret_cast<const unsigned char*>(made_by_mailtap_organization), -1, -1, 0) == 1 &&
        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                   reinterpret_cast<const unsigned char*>("localhost"), -1, -1,
                                   0) == 1 &&
        X509_set_issuer_name(cert.get(), name) == 1 && X509_set_pubkey(cert.get(), key.get()) == 1;
   ok = ok && add_extension(cert.get(), NID_basic_constraints, "critical,CA:FALSE") &&
-       add_extension(cert.get(), NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1") &&
+       add_extension(cert.get(), NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1") &&
        add_extension(cert.get(), NID_ext_key_usage, "serverAuth") &&
        add_extension(cert.get(), NID_subject_key_identifier, "hash") &&
        X509_sign(cert.get(), key.get(), EVP_sha256()) > 0;
@@ -236,62 +261,22 @@ std::optional<LocalCertificate> reusable_pair(const std::string& cert_path,
                       X509_cmp_time(X509_get0_notAfter(cert.get()), &renew_by) > 0;
   ERR_clear_error();
   if (!usable) return std::nullopt;
-  return describe(cert.get(), cert_path, key_path);
+  LocalCertificate reused = describe(cert.get(), cert_path, key_path);
+  reused.made_by_mailtap = made_by_mailtap(cert.get());
+  return reused;
 }
 
-}  // namespace
-
-std::string default_config_dir(const std::function<const char*(const char*)>& getenv,
-                               std::string& error) {
-  const char* variable = directory_from_env(getenv, "XDG_CONFIG_HOME") ? "XDG_CONFIG_HOME" : "HOME";
-  if (const auto base = directory_from_env(getenv, variable)) {
-    error = other_users_home_refusal(*base, variable, ::geteuid());
-    if (!error.empty()) {
-      error += ", or give --local-cert and --local-key";
-      return {};
-    }
-    return *base + (variable == std::string_view("HOME") ? "/.config/mailtap" : "/mailtap");
-  }
-  error = "no config directory: set XDG_CONFIG_HOME or HOME, or give --local-cert and --local-key" +
-          relative_home_note(getenv);
-  return {};
+// Whether a pair found in the config directory will do: one an older mailtap made without ::1
+// does not when clients are to connect to ::1 (a certificate of the user's own put there is
+// left alone).
+bool will_do(const LocalCertificate& c, bool need_ipv6_loopback) {
+  if (!need_ipv6_loopback || !c.made_by_mailtap) return true;
+  return std::find(c.ip_addresses.begin(), c.ip_addresses.end(), "::1") != c.ip_addresses.end();
 }
 
-std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir, std::string& error,
-                                                         bool* io_failure) {
-  bool ignored = false;
-  bool& failed_io = io_failure != nullptr ? *io_failure : ignored;
-  failed_io = false;
-  if (!prepare_directory(dir, error, failed_io)) return std::nullopt;
-  const std::string cert_path = dir + "/" + cert_name;
-  const std::string key_path = dir + "/" + key_name;
-
-  // Reuse writes nothing, so it takes no lock and works in a directory mailtap may only read
-  // (the systemd unit's home is read-only). A pair a concurrent start is replacing half-way
-  // does not match: it is looked at again under the lock.
-  if (auto reused = reusable_pair(cert_path, key_path, error)) return reused;
-  if (!error.empty()) return std::nullopt;
-
-  const std::string lock_path = dir + "/" + lock_name;
-  FileDescriptor lock{::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
-  if (lock.fd < 0 && !is_io_failure(errno)) {
-    error = "no certificate to reuse in " + dir + ", and a new one cannot be made there (" +
-            lock_path + ": " + errno_text() +
-            "): start mailtap with --local-tls once where that directory is writable (not "
-            "under the systemd unit, whose home is read-only), or give --local-cert and "
-            "--local-key";
-    return std::nullopt;
-  }
-  if (lock.fd < 0 || ::flock(lock.fd, LOCK_EX) != 0) {
-    const int err = errno;
-    failed_io = is_io_failure(err);
-    error = "cannot lock " + lock_path + ": " + std::strerror(err);
-    return std::nullopt;
-  }
-  // Another start may have made the pair while this one waited for the lock.
-  if (auto reused = reusable_pair(cert_path, key_path, error)) return reused;
-  if (!error.empty()) return std::nullopt;
-
+// Makes a pair and writes it to `cert_path` and `key_path` (the caller holds the lock).
+std::optional<LocalCertificate> make_pair(const std::string& cert_path, const std::string& key_path,
+                                          std::string& error, bool& failed_io) {
   bssl::UniquePtr<EVP_PKEY> key;
   bssl::UniquePtr<X509> cert;
   // Making and encoding the pair fail only for want of memory: the system's failure. Writing it
@@ -318,7 +303,69 @@ std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir,
   failed_io = false;
   LocalCertificate made = describe(cert.get(), cert_path, key_path);
   made.created = true;
+  made.made_by_mailtap = true;
   return made;
+}
+
+}  // namespace
+
+std::string default_config_dir(const std::function<const char*(const char*)>& getenv,
+                               std::string& error) {
+  const char* variable = directory_from_env(getenv, "XDG_CONFIG_HOME") ? "XDG_CONFIG_HOME" : "HOME";
+  if (const auto base = directory_from_env(getenv, variable)) {
+    error = other_users_home_refusal(*base, variable, ::geteuid());
+    if (!error.empty()) {
+      error += ", or give --local-cert and --local-key";
+      return {};
+    }
+    return *base + (variable == std::string_view("HOME") ? "/.config/mailtap" : "/mailtap");
+  }
+  error = "no config directory: set XDG_CONFIG_HOME or HOME, or give --local-cert and --local-key" +
+          relative_home_note(getenv);
+  return {};
+}
+
+std::optional<LocalCertificate> ensure_local_certificate(const std::string& dir, std::string& error,
+                                                         bool* io_failure,
+                                                         bool need_ipv6_loopback) {
+  bool ignored = false;
+  bool& failed_io = io_failure != nullptr ? *io_failure : ignored;
+  failed_io = false;
+  if (!prepare_directory(dir, error, failed_io)) return std::nullopt;
+  const std::string cert_path = dir + "/" + cert_name;
+  const std::string key_path = dir + "/" + key_name;
+
+  // Reuse writes nothing, so it takes no lock and works in a directory mailtap may only read
+  // (the systemd unit's home is read-only). A pair a concurrent start is replacing half-way
+  // does not match: it is looked at again under the lock.
+  std::optional<LocalCertificate> old = reusable_pair(cert_path, key_path, error);
+  if (!error.empty()) return std::nullopt;
+  if (old && will_do(*old, need_ipv6_loopback)) return old;
+
+  const std::string lock_path = dir + "/" + lock_name;
+  FileDescriptor lock{::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
+  // An old pair that lacks ::1 is still a valid one: used where no new one can be made.
+  if (lock.fd < 0 && old) return old;
+  if (lock.fd < 0 && !is_io_failure(errno)) {
+    error = "no certificate to reuse in " + dir + ", and a new one cannot be made there (" +
+            lock_path + ": " + errno_text() +
+            "): start mailtap with --local-tls once where that directory is writable (not "
+            "under the systemd unit, whose home is read-only), or give --local-cert and "
+            "--local-key";
+    return std::nullopt;
+  }
+  if (lock.fd < 0 || ::flock(lock.fd, LOCK_EX) != 0) {
+    const int err = errno;
+    failed_io = is_io_failure(err);
+    error = "cannot lock " + lock_path + ": " + std::strerror(err);
+    return std::nullopt;
+  }
+  // Another start may have made the pair while this one waited for the lock.
+  if (auto reused = reusable_pair(cert_path, key_path, error);
+      reused && will_do(*reused, need_ipv6_loopback))
+    return reused;
+  if (!error.empty()) return std::nullopt;
+  return make_pair(cert_path, key_path, error, failed_io);
 }
 
 std::optional<LocalCertificate> load_local_certificate(const std::string& cert_path,

@@ -434,7 +434,7 @@ asio::awaitable<std::error_code> Session::client_handshake(std::string& descript
   if (ec) {
     if (description.empty())
       description = net::describe_client_handshake_failure(
-          ec, tls.handshake_alert(), tls.handshake_read_plain_text(), ctx_.local_cert_path);
+          ec, tls.handshake_alert(), tls.handshake_read_plain_text(), ctx_.local_certificate);
     co_return ec;
   }
   client_.set_tls_active();

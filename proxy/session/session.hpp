@@ -21,6 +21,7 @@
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/delivery_wait.hpp"
 #include "proxy/net/link.hpp"
+#include "proxy/net/local_certificate.hpp"
 #include "proxy/net/upstream_connector.hpp"
 #include "proxy/session/proxy_config.hpp"
 #include "proxy/session/session_record.hpp"
@@ -45,8 +46,8 @@ struct SessionContext {
   std::optional<std::array<std::uint8_t, 32>> fingerprint_key;
   secrets::TokenProvider* tokens = nullptr;  // --oauth2-token-cmd, shared by the sessions
   SSL_CTX* local_tls = nullptr;              // --local-tls: mailtap's certificate and key
-  // --local-tls: the certificate file clients must trust, named when one does not.
-  std::string local_cert_path;
+  // --local-tls: the certificate mailtap presents, named (or its issuer) when a client refuses it.
+  net::LocalCertificate local_certificate;
 };
 
 class Session : public std::enable_shared_from_this<Session> {

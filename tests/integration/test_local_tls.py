@@ -636,6 +636,108 @@ class LocalTlsTest(LocalTlsCase):
                 wait_for(lambda: f"make it trust {self.cert}" in mt.stderr, what="the log line")
                 mt.stop()
 
+    # the names in the certificate, against the address clients connect to ---------------
+    def ipv6_listen(self) -> str:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+            return f"[::1]:{s.getsockname()[1]}"
+
+    def curl_send(self, url: str, cacert: Path, message: bytes) -> subprocess.CompletedProcess:
+        path = self.tmp / f"curl-{h.unique_token()}.eml"
+        path.write_bytes(message)
+        cmd = ["curl", "-sS", url, "--cacert", str(cacert), "--user", f"{USER}:{PASSWORD}",
+               "--mail-from", "sender@client.test", "--mail-rcpt", "alice@example.test",
+               "--upload-file", str(path)]
+        h.log("run:", " ".join(cmd))
+        return subprocess.run(cmd, capture_output=True, timeout=60)
+
+    def test_clients_of_ipv6_loopback_accept_the_certificate_by_its_address(self):
+        """--listen [::1]: the certificate mailtap makes names ::1 too, so curl and Python,
+        which check an address against the certificate's IP address entries, accept it by
+        the address they connect to (it named localhost and 127.0.0.1 only: curl exit 60,
+        Python "IP address mismatch"), and there is nothing to warn about."""
+        if shutil.which("curl") is None:
+            self.skipTest("curl is not installed")
+        mt = self.start("implicit", listen=self.ipv6_listen())
+        self.assertNotIn("WARNING: --local-tls", mt.stderr)
+        tok = h.unique_token()
+        msg = h.make_message(tok)
+        r = self.curl_send(f"smtps://[::1]:{mt.port}", self.cert, msg)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertDelivered(tok, msg)
+        tok = h.unique_token()
+        msg = h.make_message(tok)
+        ctx = ssl.create_default_context(cafile=str(self.cert))
+        with smtplib.SMTP_SSL("::1", mt.port, local_hostname="client.test", context=ctx,
+                              timeout=30) as s:
+            s.login(USER, PASSWORD)
+            self.assertEqual(s.sendmail("sender@client.test", ["alice@example.test"], msg), {})
+        self.assertDelivered(tok, msg)
+
+    def test_an_older_certificate_without_ipv6_loopback_is_made_anew_for_it(self):
+        """A pair an older mailtap made (names localhost and 127.0.0.1) is reused on
+        127.0.0.1 (its fingerprint may be pinned: msmtp tls_fingerprint), and made anew, as on
+        expiry, when --listen is [::1], whose clients need ::1 in it."""
+        directory = self.cert.parent
+        directory.mkdir(mode=0o700)
+        key = directory / "local-tls-key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out",
+                        str(self.cert), "-days", "30", "-subj", "/O=mailtap local TLS/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        key.chmod(0o600)
+        old = self.cert.read_bytes()
+        mt = self.start("starttls")
+        self.assertIn("using the local TLS certificate", mt.stderr)
+        mt.stop()
+        self.assertEqual(self.cert.read_bytes(), old)
+        mt = self.start("starttls", listen=self.ipv6_listen())
+        self.assertIn("created the local TLS certificate", mt.stderr)
+        self.assertNotIn("WARNING: --local-tls", mt.stderr)
+        text = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-noout", "-ext",
+                               "subjectAltName"], check=True, capture_output=True).stdout.decode()
+        self.assertIn("IP Address:0:0:0:0:0:0:0:1", text.replace("::1", "0:0:0:0:0:0:0:1"))
+
+    def test_a_certificate_that_does_not_name_the_listen_address_is_warned_about(self):
+        """--local-cert for localhost, mx.example.test and 127.0.0.1 with --listen [::1]: a
+        warning at start says clients connecting by ::1 refuse it and what to do; Python,
+        which trusts its CA, refuses it by ::1 with "bad certificate", and the reason names the
+        name check beside trust (it used to send the user to trust a file already trusted).
+        A client that does not trust the CA is told to trust the CA that issued the
+        certificate, named, and the file by its absolute path (given relative: it was printed
+        as given, and the leaf alone does not do for Python or swaks)."""
+        relative = os.path.relpath(self.pki.valid_cert)
+        mt = self.start("starttls", "--local-cert", relative, "--local-key", self.pki.valid_key,
+                        listen=self.ipv6_listen())
+        cert = str(Path(self.pki.valid_cert).resolve())
+        self.assertIn(f"WARNING: --local-tls: the certificate {cert} names localhost, "
+                      "mx.example.test, 127.0.0.1, not ::1 that mailtap listens on", mt.stderr)
+        self.assertIn("have them connect by a name it holds (localhost)", mt.stderr)
+        self.assertIn("clients must trust the CA that issued it (CN=mailtap test CA,O=mailtap "
+                      "tests)", mt.stderr)
+        trusting = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        untrusting = ssl.create_default_context()
+        for ctx, host in ((trusting, "::1"), (untrusting, "localhost")):
+            with h.SmtpSocket(mt.port, host="::1") as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                self.assertEqual(c.cmd("STARTTLS").code, 220)
+                with self.assertRaises(ssl.SSLCertVerificationError):
+                    ctx.wrap_socket(c.sock, server_hostname=host)
+        wait_for(lambda: mt.stderr.count("TLS handshake after STARTTLS failed") >= 2 or None,
+                 what="both refusals in the log")
+        failures = [l for l in mt.stderr.splitlines() if "TLS handshake after STARTTLS failed" in l]
+        name_line, = [l for l in failures if '"bad certificate"' in l or
+                      '"certificate unknown"' in l]
+        self.assertIn(f"make it trust the CA that issued {cert}", name_line)
+        self.assertIn("and make it connect by a name the certificate holds (localhost, "
+                      "mx.example.test, 127.0.0.1), not by another address or name", name_line)
+        ca_line, = [l for l in failures if '"unknown CA"' in l]
+        self.assertIn(f"make it trust the CA that issued {cert} (CN=mailtap test CA,O=mailtap "
+                      "tests), not that file itself", ca_line)
+        self.assertNotIn("connect by a name", ca_line)
+
     def test_tls_client_on_the_plain_port_is_told_what_to_do(self):
         """swaks --tlsc (TLS from the first byte) against a listener without --local-tls: its
         ClientHello is recognised, never read as commands nor relayed, and the record and the

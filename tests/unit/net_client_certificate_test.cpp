@@ -228,6 +228,30 @@ TEST_F(ClientCertificateTest, EachRefusalOfAKeyFileIsWordedAlikeForEveryOption) 
   }
 }
 
+// The same files as --local-cert/--local-key: a leaf a CA issued is told apart from a
+// self-signed one (clients must trust its issuer, named by subject), and the path, given
+// relative, is kept absolute, as clients in other directories must be told it.
+TEST_F(ClientCertificateTest, ALocalCertIssuedByACaNamesItsIssuerAndAnAbsolutePath) {
+  char cwd[4096] = {};
+  ASSERT_NE(::getcwd(cwd, sizeof cwd), nullptr);
+  const std::string dir = tmp_.file("");
+  ASSERT_EQ(::chdir(dir.c_str()), 0);
+  std::string error;
+  const auto issued = load_local_certificate("client.pem", "client.key", error);
+  ASSERT_EQ(::chdir(cwd), 0);
+  ASSERT_TRUE(issued) << error;
+  EXPECT_EQ(issued->cert_path, chain_);
+  EXPECT_EQ(issued->key_path, key_file_);
+  EXPECT_FALSE(issued->self_signed);
+  EXPECT_EQ(issued->issuer, "CN=client CA");
+
+  const std::string own = tmp_.file("own.pem");
+  write(own, pem_of(new_certificate(key_.get(), "own", key_.get(), "own").get()), 0644);
+  const auto self_signed = load_local_certificate(own, key_file_, error);
+  ASSERT_TRUE(self_signed) << error;
+  EXPECT_TRUE(self_signed->self_signed);
+}
+
 TEST_F(ClientCertificateTest, AFileThatIsNotPemOrHoldsNoCertificateIsRefused) {
   const std::string der = tmp_.file("client.der");
   unsigned char* bytes = nullptr;

@@ -22,9 +22,20 @@ std::error_code ssl_error(int reason) {
 
 constexpr const char* kCert = "/home/me/.config/mailtap/local-tls-cert.pem";
 
+// mailtap's own certificate, as it makes it.
+LocalCertificate self_made() {
+  LocalCertificate c;
+  c.cert_path = kCert;
+  c.dns_names = {"localhost"};
+  c.ip_addresses = {"127.0.0.1", "::1"};
+  return c;
+}
+
+const LocalCertificate kSelfMade = self_made();
+
 TEST(ClientHandshakeFailure, Tls13AlertInClearBehindBadPacketLengthPointsAtTrust) {
   const std::string d = describe_client_handshake_failure(ssl_error(SSL_R_BAD_PACKET_LENGTH),
-                                                          TLS1_AD_UNKNOWN_CA, false, kCert);
+                                                          TLS1_AD_UNKNOWN_CA, false, kSelfMade);
   EXPECT_EQ(d.find("BAD_PACKET_LENGTH"), std::string::npos) << d;
   EXPECT_EQ(d.rfind("the client refused mailtap's certificate (TLS alert \"unknown CA\")", 0), 0u)
       << d;
@@ -37,7 +48,7 @@ TEST(ClientHandshakeFailure, Tls12AlertNamedByBoringSslPointsAtTrustToo) {
        {SSL_R_TLSV1_ALERT_UNKNOWN_CA, SSL_R_SSLV3_ALERT_BAD_CERTIFICATE,
         SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED}) {
     const std::string d =
-        describe_client_handshake_failure(ssl_error(reason), std::nullopt, false, kCert);
+        describe_client_handshake_failure(ssl_error(reason), std::nullopt, false, kSelfMade);
     EXPECT_EQ(d.rfind("the client refused mailtap's certificate", 0), 0u) << d;
     EXPECT_NE(d.find(kCert), std::string::npos) << d;
   }
@@ -45,7 +56,7 @@ TEST(ClientHandshakeFailure, Tls12AlertNamedByBoringSslPointsAtTrustToo) {
 
 TEST(ClientHandshakeFailure, OtherAlertsAreNamedWithoutTheTrustHint) {
   const std::string d = describe_client_handshake_failure(
-      ssl_error(SSL_R_TLSV1_ALERT_PROTOCOL_VERSION), std::nullopt, false, kCert);
+      ssl_error(SSL_R_TLSV1_ALERT_PROTOCOL_VERSION), std::nullopt, false, kSelfMade);
   EXPECT_EQ(d.rfind("the client ended the handshake with TLS alert \"protocol version\"", 0), 0u)
       << d;
   EXPECT_EQ(d.find(kCert), std::string::npos) << d;
@@ -53,10 +64,10 @@ TEST(ClientHandshakeFailure, OtherAlertsAreNamedWithoutTheTrustHint) {
 
 TEST(ClientHandshakeFailure, FailuresWithoutAnAlertKeepTheLibrarysWords) {
   const std::error_code wrong_version = ssl_error(SSL_R_WRONG_VERSION_NUMBER);
-  EXPECT_EQ(describe_client_handshake_failure(wrong_version, std::nullopt, false, kCert),
+  EXPECT_EQ(describe_client_handshake_failure(wrong_version, std::nullopt, false, kSelfMade),
             wrong_version.message());
   const std::error_code truncated = asio::ssl::error::stream_truncated;
-  EXPECT_EQ(describe_client_handshake_failure(truncated, std::nullopt, false, kCert),
+  EXPECT_EQ(describe_client_handshake_failure(truncated, std::nullopt, false, kSelfMade),
             truncated.message());
 }
 
@@ -64,16 +75,52 @@ TEST(ClientHandshakeFailure, FailuresWithoutAnAlertKeepTheLibrarysWords) {
 // the implicit-TLS port): said in words, and without the text, which may be a password.
 TEST(ClientHandshakeFailure, PlainTextIsSaidInWordsNotInTheLibrarys) {
   const std::string d = describe_client_handshake_failure(ssl_error(SSL_R_WRONG_VERSION_NUMBER),
-                                                          std::nullopt, true, kCert);
+                                                          std::nullopt, true, kSelfMade);
   EXPECT_EQ(d,
             "the client sent plain text where its TLS handshake was due; none of it was read as "
             "a command");
 }
 
 TEST(ClientHandshakeFailure, WithoutAFileNameItStillSaysWhatToTrust) {
-  const std::string d = describe_client_handshake_failure(ssl_error(SSL_R_BAD_PACKET_LENGTH),
-                                                          TLS1_AD_UNKNOWN_CA, false, "");
+  const std::string d = describe_client_handshake_failure(
+      ssl_error(SSL_R_BAD_PACKET_LENGTH), TLS1_AD_UNKNOWN_CA, false, LocalCertificate{});
   EXPECT_NE(d.find("make it trust mailtap's certificate"), std::string::npos) << d;
+}
+
+// A client that trusts the certificate but connected by an address or name it does not hold
+// (Python to [::1] with the certificate for localhost and 127.0.0.1) says "bad certificate"
+// (OpenSSL's default alert: "certificate unknown"): the hint names the check by name, and the
+// names the certificate holds, beside trust.
+TEST(ClientHandshakeFailure, BadCertificateAlsoPointsAtTheNamesTheCertificateHolds) {
+  for (std::uint8_t alert : {SSL3_AD_BAD_CERTIFICATE, SSL3_AD_CERTIFICATE_UNKNOWN}) {
+    const std::string d = describe_client_handshake_failure(ssl_error(SSL_R_BAD_PACKET_LENGTH),
+                                                            alert, false, kSelfMade);
+    EXPECT_NE(d.find(std::string("make it trust ") + kCert), std::string::npos) << d;
+    EXPECT_NE(d.find("and make it connect by a name the certificate holds (localhost, "
+                     "127.0.0.1, ::1), not by another address or name"),
+              std::string::npos)
+        << d;
+  }
+  // "unknown CA" is about trust alone.
+  const std::string d = describe_client_handshake_failure(ssl_error(SSL_R_BAD_PACKET_LENGTH),
+                                                          TLS1_AD_UNKNOWN_CA, false, kSelfMade);
+  EXPECT_EQ(d.find("connect by a name"), std::string::npos) << d;
+}
+
+// A --local-cert a CA issued: not every client takes the leaf as a trust anchor (Python and
+// swaks do not), so the hint names the CA to trust, by its subject.
+TEST(ClientHandshakeFailure, ACertificateACaIssuedPointsAtThatCa) {
+  LocalCertificate issued;
+  issued.cert_path = "/etc/mailtap/server.pem";
+  issued.self_signed = false;
+  issued.issuer = "CN=Example Root,O=Example";
+  issued.dns_names = {"mail.example.test"};
+  const std::string d = describe_client_handshake_failure(ssl_error(SSL_R_BAD_PACKET_LENGTH),
+                                                          TLS1_AD_UNKNOWN_CA, false, issued);
+  EXPECT_NE(d.find("make it trust the CA that issued /etc/mailtap/server.pem (CN=Example "
+                   "Root,O=Example), not that file itself"),
+            std::string::npos)
+      << d;
 }
 
 }  // namespace

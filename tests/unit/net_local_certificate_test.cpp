@@ -3,6 +3,12 @@
 #include "proxy/net/local_certificate.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/nid.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +17,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "temp_dir.hpp"
 
@@ -32,11 +39,47 @@ std::string contents(const std::string& path) {
   return s.str();
 }
 
+// A pair as an older mailtap made it: self-signed, O=mailtap local TLS, for localhost and
+// 127.0.0.1 only.
+void write_older_pair(const std::string& dir, const std::string& cert, const std::string& key) {
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  bssl::UniquePtr<EVP_PKEY_CTX> pctx(EVP_PKEY_CTX_new_id(EVP_PKEY_EC, nullptr));
+  EVP_PKEY* raw = nullptr;
+  ASSERT_EQ(EVP_PKEY_keygen_init(pctx.get()), 1);
+  ASSERT_EQ(EVP_PKEY_CTX_set_ec_paramgen_curve_nid(pctx.get(), NID_X9_62_prime256v1), 1);
+  ASSERT_EQ(EVP_PKEY_keygen(pctx.get(), &raw), 1);
+  bssl::UniquePtr<EVP_PKEY> k(raw);
+  bssl::UniquePtr<X509> c(X509_new());
+  X509_set_version(c.get(), X509_VERSION_3);
+  ASN1_INTEGER_set(X509_get_serialNumber(c.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(c.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(c.get()), 30 * 86400);
+  X509_NAME* name = X509_get_subject_name(c.get());
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>("mailtap local TLS"), -1, -1,
+                             0);
+  X509_set_issuer_name(c.get(), name);
+  X509_set_pubkey(c.get(), k.get());
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, c.get(), c.get(), nullptr, nullptr, 0);
+  bssl::UniquePtr<X509_EXTENSION> san(X509V3_EXT_nconf_nid(
+      nullptr, &ctx, NID_subject_alt_name, const_cast<char*>("DNS:localhost,IP:127.0.0.1")));
+  ASSERT_TRUE(san);
+  X509_add_ext(c.get(), san.get(), -1);
+  ASSERT_GT(X509_sign(c.get(), k.get(), EVP_sha256()), 0);
+  bssl::UniquePtr<BIO> cert_out(BIO_new_file(cert.c_str(), "w"));
+  ASSERT_EQ(PEM_write_bio_X509(cert_out.get(), c.get()), 1);
+  bssl::UniquePtr<BIO> key_out(BIO_new_file(key.c_str(), "w"));
+  ASSERT_EQ(PEM_write_bio_PrivateKey(key_out.get(), k.get(), nullptr, nullptr, 0, nullptr, nullptr),
+            1);
+  ASSERT_EQ(::chmod(key.c_str(), 0600), 0);
+}
+
 class LocalCertificateTest : public ::testing::Test {
  protected:
-  std::optional<LocalCertificate> ensure() {
+  std::optional<LocalCertificate> ensure(bool need_ipv6_loopback = false) {
     error_.clear();
-    return ensure_local_certificate(dir_, error_);
+    return ensure_local_certificate(dir_, error_, nullptr, need_ipv6_loopback);
   }
 
   TempDir tmp_;
@@ -59,6 +102,49 @@ TEST_F(LocalCertificateTest, MadeOnceWithAPrivateKeyInAPrivateDirectoryThenReuse
   ASSERT_TRUE(again) << error_;
   EXPECT_FALSE(again->created);
   EXPECT_EQ(again->sha256_fingerprint, made->sha256_fingerprint);
+}
+
+// Clients of --listen [::1] connect by that address, which they check against the
+// certificate's IP address entries alone: mailtap's names ::1 as well as 127.0.0.1.
+TEST_F(LocalCertificateTest, MadeForLocalhostAnd127001AndIpv6Loopback) {
+  const auto made = ensure();
+  ASSERT_TRUE(made) << error_;
+  EXPECT_EQ(made->dns_names, std::vector<std::string>{"localhost"});
+  EXPECT_EQ(made->ip_addresses, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  EXPECT_TRUE(made->self_signed);
+  EXPECT_TRUE(made->made_by_mailtap);
+  const auto reused = ensure();
+  ASSERT_TRUE(reused) << error_;
+  EXPECT_TRUE(reused->made_by_mailtap);
+  EXPECT_EQ(reused->ip_addresses, made->ip_addresses);
+}
+
+// An older mailtap's pair lacks ::1: kept (its fingerprint may be pinned) until clients are to
+// connect to ::1, then made anew, as on expiry; where no new one can be made, kept still.
+TEST_F(LocalCertificateTest, AnOlderPairWithoutIpv6LoopbackIsMadeAnewWhenClientsNeedIt) {
+  write_older_pair(dir_, cert_, key_);
+  const auto reused = ensure();
+  ASSERT_TRUE(reused) << error_;
+  EXPECT_FALSE(reused->created);
+  EXPECT_TRUE(reused->made_by_mailtap);
+  EXPECT_EQ(reused->ip_addresses, std::vector<std::string>{"127.0.0.1"});
+
+  // No new one can be made (the lock cannot be opened, as in a read-only directory).
+  ASSERT_EQ(::mkdir((dir_ + "/local-tls.lock").c_str(), 0700), 0);
+  const auto kept = ensure(true);
+  ASSERT_TRUE(kept) << error_;
+  EXPECT_FALSE(kept->created);
+  EXPECT_EQ(kept->sha256_fingerprint, reused->sha256_fingerprint);
+  ASSERT_EQ(::rmdir((dir_ + "/local-tls.lock").c_str()), 0);
+
+  const auto renewed = ensure(true);
+  ASSERT_TRUE(renewed) << error_;
+  EXPECT_TRUE(renewed->created);
+  EXPECT_NE(renewed->sha256_fingerprint, reused->sha256_fingerprint);
+  EXPECT_EQ(renewed->ip_addresses, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  const auto again = ensure(true);
+  ASSERT_TRUE(again) << error_;
+  EXPECT_FALSE(again->created);
 }
 
 TEST_F(LocalCertificateTest, ReuseWritesNothingSoAReadOnlyDirectoryWillDo) {
