@@ -898,6 +898,16 @@ void Dialogue::handle_command(const Command& cmd, std::string_view line, bool di
 }
 
 void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
+  if (line_end_ == LineEnd::crlf && framer_.own_line_end() == LineEnd::cr) {
+    // From a client whose lines end in a bare CR, the LF after this line's CR may be the chunk's
+    // first octet: where the chunk begins is not known.
+    record(client_line_event(Direction::client_to_mailtap, cmd, line));
+    end_at_unframable_bdat(
+        "its line ends in CR LF from a client whose lines end in a bare CR, so the LF may be "
+        "the chunk's first octet",
+        "End every line with CRLF to send BDAT, or send the message with DATA");
+    return;
+  }
   const BdatArgs args = parse_bdat_line(line);
   if (!args) {
     // Servers differ on whether they skip a chunk after a BDAT they refuse (and how long), so

@@ -2351,6 +2351,26 @@ TEST(Dialogue, ABdatLineWithALineEndingNotTheClientsOwnEndsTheSession) {
       << r.client_per_step[4];
 }
 
+// From a bare-CR client (a terminal in raw mode), `BDAT 30\r` then an LF is a CRLF to a strict
+// server, but may be the client's line and a chunk that begins with the LF: the chunk's place is
+// not known, and nothing after the line is read. (Taken as CRLF, the chunk was shifted by an
+// octet and its text read as commands: a second transaction to carol.)
+TEST(Dialogue, ABdatLineEndingInCrlfFromABareCrClientEndsTheSession) {
+  const Result r = run_all_splits({
+      client("EHLO a\rMAIL FROM:<a@x>\r"),  // each line completes with the next octet
+      upstream(ehlo_reply_chunking),
+      client("RCPT TO:<b@y>\r"),
+      upstream("250 ok\r\n"),
+      client("BDAT 5 LAST\r"),
+      upstream("250 ok\r\n"),
+      client("\nabcdRSET\r"),
+  });
+  EXPECT_EQ(r.upstream_per_step[6], "");
+  EXPECT_NE(r.client_per_step[6].find("421 4.5.4 mailtap: BDAT refused (its line ends in CR LF"),
+            std::string::npos)
+      << r.client_per_step[6];
+}
+
 // ---- endings -------------------------------------------------------------------------------
 
 TEST(Dialogue, QuitReplyFinishesAndLaterBytesAreIgnored) {
