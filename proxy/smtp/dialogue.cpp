@@ -1593,11 +1593,28 @@ void Dialogue::upstream_bytes(std::string_view bytes) {
   // A line of a reply not yet complete answers the command first in line all the same.
   if (!ending_ && !pending_.empty() && replies_.line_buffered()) note_answered(pending_.front());
   if (!ending_ && replies_.error() != ReplyParser::Error::none) {
+    if (replies_.error() == ReplyParser::Error::malformed) record_malformed_reply();
     abort("4.5.0 mailtap: " + std::string(replies_.error_text()) + "; closing",
           {Ending::Kind::error, std::string(replies_.error_text())});
     return;
   }
   process_client();
+}
+
+// What the server sent as a reply that is none (a line without a code, a continuation with
+// another code): in the record as it came, since the session ends on it and it was not relayed.
+void Dialogue::record_malformed_reply() {
+  const std::string_view raw = replies_.malformed_octets();
+  Event e = make_event(Direction::upstream_to_mailtap, EventKind::reply);
+  if (raw.size() >= 3 &&
+      std::all_of(raw.begin(), raw.begin() + 3, [](char c) { return c >= '0' && c <= '9'; }))
+    e.reply_code = (raw[0] - '0') * 100 + (raw[1] - '0') * 10 + (raw[2] - '0');
+  e.bytes = std::string(raw);
+  e.wire_size = raw.size();
+  e.note =
+      "malformed reply (every line of a reply begins with its code, the same on each "
+      "line): not relayed, and the session was closed";
+  record(std::move(e));
 }
 
 void Dialogue::note_answered(const Pending& p) {

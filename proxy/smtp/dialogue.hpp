@@ -354,6 +354,7 @@ class Dialogue {
                      bool sync);
   void handle_command(const Command& cmd, std::string_view line, bool distrusted);
   void note_line_rewrites(const RewriteCounts& rewrites, std::size_t first_event);
+  void record_malformed_reply();
   void refuse_line(const Command& cmd, std::size_t total, bool too_long, std::string_view fault,
                    std::string_view fault_advice);
   void handle_bdat(const Command& cmd, std::string_view line);

@@ -101,6 +101,7 @@ std::optional<Reply> ReplyParser::next() {
     if (!line) return std::nullopt;
     if (!is_reply_line(*line)) {
       error_ = Error::malformed;
+      malformed_end_ = pos;
       return std::nullopt;
     }
     const int code = ((*line)[0] - '0') * 100 + ((*line)[1] - '0') * 10 + ((*line)[2] - '0');
@@ -108,6 +109,7 @@ std::optional<Reply> ReplyParser::next() {
       reply.code = code;
     } else if (code != reply.code) {
       error_ = Error::malformed;  // a continuation must repeat the code
+      malformed_end_ = pos;
       return std::nullopt;
     }
     reply.lines.emplace_back(line->size() > 4 ? line->substr(4) : std::string_view{});

@@ -51,6 +51,11 @@ class ReplyParser {
   std::optional<Reply> next();
   Error error() const { return error_; }
   std::string_view error_text() const;
+  // After Error::malformed: the reply's lines up to and including the one that made it so, as
+  // received (whatever came after them in the same read is not part of it).
+  std::string_view malformed_octets() const {
+    return std::string_view(buffer_).substr(consumed_, malformed_end_ - consumed_);
+  }
   // Bytes received but not yet part of a complete reply (used to detect STARTTLS injection).
   std::size_t buffered() const { return buffer_.size() - consumed_; }
   // ... and those bytes hold a whole line (of a multi-line reply not yet complete).
@@ -71,6 +76,7 @@ class ReplyParser {
   std::string buffer_;
   std::size_t consumed_ = 0;  // bytes of buffer_ already returned in replies
   Error error_ = Error::none;
+  std::size_t malformed_end_ = 0;  // of buffer_: just past the line that made the reply malformed
 };
 
 }  // namespace mailtap::smtp

@@ -3099,6 +3099,24 @@ TEST(Dialogue, MalformedUpstreamReplyIsAnError) {
   EXPECT_EQ(r.ending->kind, Ending::Kind::error);
 }
 
+// The octets of a malformed reply are in the record as they came, up to the line that made it
+// malformed (what the same read held after it is not part of it).
+TEST(Dialogue, AMalformedReplysOctetsAreRecorded) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("DATA\r\n"),
+      upstream("354-go\r\n250 ok\r\nmore\r\n"),
+  });
+  EXPECT_EQ(r.client_per_step[3],
+            "421 4.5.0 mailtap: upstream sent a malformed reply; closing\r\n");
+  auto kept = find_events(r, Direction::upstream_to_mailtap, EventKind::reply);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0]->bytes, "354-go\r\n250 ok\r\n");
+  EXPECT_EQ(kept[0]->reply_code, 354);
+  EXPECT_NE(kept[0]->note.find("malformed reply"), std::string::npos);
+}
+
 TEST(Dialogue, OverLongUpstreamReplyIsAnError) {
   const Result r =
       run_all_splits({client("NOOP\r\n"), upstream("250 " + std::string(9000, 'x') + "\r\n")},
