@@ -2283,7 +2283,7 @@ TEST(Dialogue, ATelnetSubnegotiationInASaslResponseCancelsTheExchange) {
 // does mailtap, where splitting it added a recipient the server alone would never have taken.
 TEST(Dialogue, ALineEndingNotTheClientsOwnIsNoCommandBoundary) {
   using namespace std::string_literals;
-  for (const std::string inside : {"\r"s, "\n"s, "\r\0"s}) {
+  for (const std::string& inside : {"\r"s, "\n"s, "\r\0"s}) {
     SCOPED_TRACE(printable(inside));
     const Result r = run_all_splits({
         client(ehlo),
