@@ -109,6 +109,14 @@ std::string not_accepted(std::int64_t session_id, const storage::MessageRow& m) 
 // recorded, just as a delivered one is: a note says so, for whoever compares the export with what
 // the server's mailbox holds, and names the flag that leaves such messages out
 // (docs/tools/export.md). JSON carries final_code instead.
+// A message longer than --max-body was recorded cut short: a file that holds it must not pass
+// for the whole message (in a directory its listed path says so instead).
+void note_if_truncated(std::int64_t session_id, const storage::MessageRow& m) {
+  if (!m.message.body_truncated) return;
+  log::warning("export: warning: session " + std::to_string(session_id) + " message " +
+               std::to_string(m.seq) + " is truncated in the record");
+}
+
 void note_if_not_accepted(std::int64_t session_id, const storage::MessageRow& m) {
   if (accepted(m)) return;
   log::warning("export: warning: " + not_accepted(session_id, m) +
@@ -329,9 +337,7 @@ int export_mbox(const ExportArgs& a, storage::Reader& reader,
           flush();
           if (out.failed()) return false;  // its reader has gone: load no more sessions for it
           ++count;
-          if (m.message.body_truncated)
-            log::warning("export: warning: session " + std::to_string(s.id) + " message " +
-                         std::to_string(m.seq) + " is truncated in the record");
+          note_if_truncated(s.id, m);
           note_if_not_accepted(s.id, m);
           return true;
         },
@@ -438,7 +444,10 @@ int export_one_eml(const ExportArgs& a, storage::Reader& reader,
               if (left_out(a, id, m)) return true;
               if (exported) return true;  // one recorded since they were counted: not this file
               status = export_body(a.output, session.octets(), m);
-              if (status == 0) note_if_not_accepted(id, m);
+              if (status == 0) {
+                note_if_truncated(id, m);
+                note_if_not_accepted(id, m);
+              }
               exported = true;
               return status == 0 && a.accepted_only;  // else done
             },

@@ -2500,5 +2500,41 @@ class AuditJsonSampleTest(h.IntegrationCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         self.assertEqual(keys, list(json.loads(cp.stdout))[:len(keys)])
 
+
+class ExportTruncatedTest(h.IntegrationCase):
+    """A message longer than --max-body is recorded cut short: every export that writes it says
+    so on stderr (export.md), exit status 0. `eml` to one file or to stdout wrote the cut body
+    silently, a file that passed for the whole message; mbox warned, a directory's listing too."""
+
+    def test_every_export_of_a_truncated_message_says_so(self):
+        db = self.tmp / "truncated.db"
+        body = b"Subject: cut\r\n\r\n" + b"x" * 300 + b"\r\n"
+        sink = h.BodySink()
+        try:
+            with h.Mailtap(sink.address, tls="none", db=db,
+                           extra_args=["--max-body", "64"]) as mt:
+                h.smtplib_send(mt.port, body)
+        finally:
+            sink.close()
+        warning = "mailtap: export: warning: session 1 message 1 is truncated in the record"
+        out = self.tmp / "truncated-out"
+        out.mkdir()
+        for name, args in (("eml to a file", ["--format", "eml", "-o", str(out / "one.eml")]),
+                           ("eml to stdout", ["--format", "eml"]),
+                           ("mbox", ["--format", "mbox", "-o", str(out / "one.mbox")])):
+            with self.subTest(name):
+                cp = subprocess.run([str(h.mailtap_bin()), "export", "1", *args, "--db", str(db)],
+                                    capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+                self.assertEqual(cp.returncode, 0, cp.stderr)
+                self.assertIn(warning, cp.stderr.decode().splitlines())
+        self.assertEqual((out / "one.eml").read_bytes(), body[:64], "written as recorded")
+        cp = subprocess.run([str(h.mailtap_bin()), "export", "1", "--format", "eml", "-o",
+                             str(out / "dir") + "/", "--db", str(db)],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertEqual(cp.stdout,
+                         f"{out}/dir/session-1-message-1.eml  (truncated in the record)\n")
+
+
 if __name__ == "__main__":
     h.main()
