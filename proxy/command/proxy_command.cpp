@@ -315,6 +315,21 @@ void announce_local_certificate(const net::LocalCertificate& certificate,
     log::warning(warning);
 }
 
+// What clients are offered, for the "listening on" line: with --auth-user they are offered no
+// AUTH at all (mailtap authenticates), inside TLS neither.
+std::string client_side_words(const ProxyConfig& cfg) {
+  switch (cfg.local_tls) {
+    case net::TlsMode::none:
+      return {};
+    case net::TlsMode::starttls:
+      return cfg.auth_user.empty() ? " (clients: STARTTLS offered, AUTH only inside TLS)"
+                                   : " (clients: STARTTLS offered, no AUTH: mailtap authenticates)";
+    case net::TlsMode::implicit:
+      break;
+  }
+  return " (clients: TLS from the first byte)";
+}
+
 // What is up, on stderr; the "listening on" line last of the errors.
 void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
                     const std::optional<net::LocalCertificate>& local_certificate,
@@ -336,10 +351,7 @@ void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
               c->leaf_facts.not_after + ")");
   }
   if (local_certificate) announce_local_certificate(*local_certificate, cfg.listen);
-  const std::string client_side = cfg.local_tls == net::TlsMode::none ? ""
-                                  : cfg.local_tls == net::TlsMode::starttls
-                                      ? " (clients: STARTTLS offered, AUTH only inside TLS)"
-                                      : " (clients: TLS from the first byte)";
+  const std::string client_side = client_side_words(cfg);
   // Before the "listening on" line, which tells scripts (and the tests) that all is up.
   if (web != nullptr) {
     if (!web_listen->address().is_loopback())

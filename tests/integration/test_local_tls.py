@@ -865,5 +865,25 @@ class RepeatedEhloTest(LocalTlsCase):
         self.assertEqual(len(f.sessions[-1].messages), 1, "the replay sent the message again")
 
 
+class ListeningLineTest(LocalTlsCase):
+    """The "listening on" line says what clients are offered: with --auth-user no AUTH at all,
+    inside TLS neither (it said "AUTH only inside TLS", as if they should authenticate there)."""
+
+    def test_with_auth_user_the_listening_line_offers_clients_no_auth(self):
+        upstream = self.fake("good").address
+        pw = self.tmp / f"pw-{h.unique_token()}"
+        pw.write_text(PASSWORD + "\n")
+        pw.chmod(0o600)
+        mt = self.start("starttls", "--auth-user", USER, "--password-file", str(pw),
+                        upstream=upstream)
+        [line] = [ln for ln in mt.stderr.splitlines() if "listening on" in ln]
+        self.assertIn("(clients: STARTTLS offered, no AUTH: mailtap authenticates)", line)
+        self.assertNotIn("AUTH only inside TLS", line)
+        mt.stop()
+        mt = self.start("starttls", upstream=upstream)
+        [line] = [ln for ln in mt.stderr.splitlines() if "listening on" in ln]
+        self.assertIn("(clients: STARTTLS offered, AUTH only inside TLS)", line)
+
+
 if __name__ == "__main__":
     h.main()
