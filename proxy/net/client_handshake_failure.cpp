@@ -43,6 +43,17 @@ bool may_be_name_mismatch(std::uint8_t alert) {
 
 }  // namespace
 
+std::string describe_client_handshake_timeout(std::string_view limit, bool read_nothing,
+                                              bool implicit) {
+  const std::string within = " within " + std::string(limit) + " (--timeout-connect)";
+  if (!read_nothing) return "the client did not finish its TLS handshake" + within;
+  if (!implicit) return "the client sent nothing" + within + " after the 220 to its STARTTLS";
+  return "the client sent nothing" + within +
+         ": --local-tls implicit expects TLS from the first byte, and a plain-text (or STARTTLS) "
+         "client waits for the greeting instead; set the client to SSL/TLS (implicit TLS, as "
+         "for port 465), or run mailtap with --local-tls starttls";
+}
+
 std::string describe_client_handshake_failure(const std::error_code& ec,
                                               std::optional<std::uint8_t> alert_in_clear,
                                               bool plain_text,

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "proxy/net/local_certificate.hpp"
@@ -27,5 +28,13 @@ namespace mailtap::net {
 std::string describe_client_handshake_failure(const std::error_code& ec,
                                               std::optional<std::uint8_t> alert_in_clear,
                                               bool plain_text, const LocalCertificate& certificate);
+
+// The handshake did not end within --timeout-connect (`limit`, as the log writes it).
+// `read_nothing`: not one octet came from the client; `implicit`: --local-tls implicit, the
+// handshake due from the first byte (else after the 220 to the client's STARTTLS). A client
+// that sends nothing on an implicit port is most likely a plain-text one awaiting the greeting:
+// the words say how to set it, or mailtap, instead.
+std::string describe_client_handshake_timeout(std::string_view limit, bool read_nothing,
+                                              bool implicit);
 
 }  // namespace mailtap::net

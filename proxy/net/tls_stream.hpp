@@ -53,6 +53,8 @@ class TlsStream {
   // 0x80 or more). The peer speaks plain SMTP there: a client's command after the 220 to its
   // STARTTLS, a server without implicit TLS greeting, bytes behind a server's 220.
   bool handshake_read_plain_text() const;
+  // The handshake read not one octet from the peer (its socket stayed silent).
+  bool handshake_read_nothing() const { return ahead_.handshake_head.empty(); }
   // When handshake_read_plain_text(): the text's first line, from the octets the handshake
   // read and those already on the socket behind them (taken from it: the stream is done for),
   // without its line end, at most `limit` octets. Not escaped.

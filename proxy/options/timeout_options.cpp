@@ -7,7 +7,8 @@ namespace mailtap::options {
 void TimeoutOptions::add_to(CLI::App& app, const Help& help) {
   app.add_option("--timeout-connect", connect,
                  "Limit for resolving, connecting (a name's addresses in turn, the next after "
-                 "250ms), greeting, STARTTLS and TLS handshake")
+                 "250ms), greeting, STARTTLS and TLS handshake; with --local-tls also for the "
+                 "client's TLS handshake")
       ->capture_default_str();
   app.add_option("--timeout-command", command, help.command)->capture_default_str();
   app.add_option("--timeout-data", data, help.data)->capture_default_str();

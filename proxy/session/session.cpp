@@ -428,8 +428,9 @@ asio::awaitable<std::error_code> Session::client_handshake(std::string& descript
     ec = co_await tls.handshake();
     client_handshaking_ = false;
     if (ec && deadline.expired())
-      description = "no handshake within " + format_short_duration(ctx_.config.timeout_connect) +
-                    " (--timeout-connect)";
+      description = net::describe_client_handshake_timeout(
+          format_short_duration(ctx_.config.timeout_connect), tls.handshake_read_nothing(),
+          ctx_.config.local_tls == net::TlsMode::implicit);
   }
   if (ec) {
     if (description.empty())

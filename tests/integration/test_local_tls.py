@@ -865,6 +865,56 @@ class RepeatedEhloTest(LocalTlsCase):
         self.assertEqual(len(f.sessions[-1].messages), 1, "the replay sent the message again")
 
 
+class ClientHandshakeWordsTest(LocalTlsCase):
+    """What mailtap says of a client whose TLS handshake cannot work. A plain-text client on the
+    implicit port, which sends nothing, was logged with "no handshake within 30.0s" alone."""
+
+    def setUp(self):
+        super().setUp()
+        self.upstream = self.fake("good")
+
+    def start_on_fake(self, mode: str, *extra) -> h.Mailtap:
+        return self.start(mode, *extra, upstream=self.upstream.address)
+
+    def test_a_plain_text_client_on_the_implicit_port_is_told_what_to_do(self):
+        """smtplib.SMTP (no TLS) waits for a greeting, mailtap for a ClientHello: after
+        --timeout-connect the reason says the client sent nothing and how to set it."""
+        mt = self.start_on_fake("implicit", "--timeout-connect", "2s")
+        with self.assertRaises(smtplib.SMTPServerDisconnected):
+            smtplib.SMTP("127.0.0.1", mt.port, local_hostname="client.test", timeout=30)
+        s = self.ended_session()
+        self.assertEqual(s["outcome"], "error")
+        reason = s["outcome_reason"]
+        self.assertIn("client TLS handshake failed: the client sent nothing within 2", reason)
+        self.assertIn("(--timeout-connect): --local-tls implicit expects TLS from the first byte",
+                      reason)
+        self.assertIn("set the client to SSL/TLS", reason)
+        self.assertIn("or run mailtap with --local-tls starttls", reason)
+        wait_for(lambda: "the client sent nothing within" in mt.stderr, what="the log line")
+
+    def test_a_client_that_begins_its_handshake_is_not_said_to_have_sent_nothing(self):
+        mt = self.start_on_fake("implicit", "--timeout-connect", "2s")
+        with socket.create_connection(("127.0.0.1", mt.port), timeout=15) as sock:
+            sock.sendall(bytes.fromhex("160301"))  # a record header, begun
+            sock.settimeout(15)
+            with contextlib.suppress(OSError):
+                while sock.recv(4096):
+                    pass
+        reason = self.ended_session()["outcome_reason"]
+        self.assertIn("the client did not finish its TLS handshake within 2", reason)
+
+    def test_a_client_silent_after_the_220_to_starttls_is_said_to_be(self):
+        mt = self.start_on_fake("starttls", "--timeout-connect", "2s")
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("STARTTLS").code, 220)
+            wait_for(lambda: "TLS handshake after STARTTLS failed" in mt.stderr, timeout=20,
+                     what="the log line")
+        self.assertIn("TLS handshake after STARTTLS failed: the client sent nothing within 2.0s "
+                      "(--timeout-connect) after the 220 to its STARTTLS", mt.stderr)
+
+
 class ListeningLineTest(LocalTlsCase):
     """The "listening on" line says what clients are offered: with --auth-user no AUTH at all,
     inside TLS neither (it said "AUTH only inside TLS", as if they should authenticate there)."""

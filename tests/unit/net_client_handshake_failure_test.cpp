@@ -123,5 +123,23 @@ TEST(ClientHandshakeFailure, ACertificateACaIssuedPointsAtThatCa) {
       << d;
 }
 
+// --timeout-connect ended a client's handshake: a client that sent nothing on the implicit
+// port is a plain-text one waiting for the greeting, told how to set it (or mailtap).
+TEST(ClientHandshakeFailure, ATimeoutSaysWhetherTheClientSentAnything) {
+  const std::string silent = describe_client_handshake_timeout("30.0s", true, true);
+  EXPECT_EQ(silent.rfind("the client sent nothing within 30.0s (--timeout-connect): --local-tls "
+                         "implicit expects TLS from the first byte",
+                         0),
+            0u)
+      << silent;
+  EXPECT_NE(silent.find("set the client to SSL/TLS"), std::string::npos) << silent;
+  EXPECT_NE(silent.find("run mailtap with --local-tls starttls"), std::string::npos) << silent;
+  EXPECT_EQ(describe_client_handshake_timeout("2.0s", true, false),
+            "the client sent nothing within 2.0s (--timeout-connect) after the 220 to its "
+            "STARTTLS");
+  EXPECT_EQ(describe_client_handshake_timeout("2.0s", false, true),
+            "the client did not finish its TLS handshake within 2.0s (--timeout-connect)");
+}
+
 }  // namespace
 }  // namespace mailtap::net
