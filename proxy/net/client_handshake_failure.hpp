@@ -7,6 +7,8 @@
 // the record read (TlsStream::handshake_alert()).
 #pragma once
 
+#include <openssl/base.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,11 +25,14 @@ namespace mailtap::net {
 // `certificate`: the one mailtap presents (its cert_path may be empty: not known). A refusal
 // names what clients must trust: the file when it is self-signed, else the CA that issued it;
 // a "bad certificate" or "certificate unknown" also what a client checks beside trust, that it
-// connected by a name the certificate holds. Any other failure is described as BoringSSL or
-// the system describes it.
+// connected by a name the certificate holds. `key`: mailtap's key as describe_key() words it
+// (may be empty). A ClientHello with nothing in common with what mailtap accepts (a TLS
+// version, a cipher suite, a group, a signature algorithm) is said in words, BoringSSL's code
+// in brackets. Any other failure is described as BoringSSL or the system describes it.
 std::string describe_client_handshake_failure(const std::error_code& ec,
                                               std::optional<std::uint8_t> alert_in_clear,
-                                              bool plain_text, const LocalCertificate& certificate);
+                                              bool plain_text, const LocalCertificate& certificate,
+                                              std::string_view key = {});
 
 // The handshake did not end within --timeout-connect (`limit`, as the log writes it).
 // `read_nothing`: not one octet came from the client; `implicit`: --local-tls implicit, the
@@ -36,5 +41,9 @@ std::string describe_client_handshake_failure(const std::error_code& ec,
 // the words say how to set it, or mailtap, instead.
 std::string describe_client_handshake_timeout(std::string_view limit, bool read_nothing,
                                               bool implicit);
+
+// A key's type for these messages: "EC P-256", "RSA 2048-bit", "Ed25519", else its size
+// ("256-bit"); "" for none.
+std::string describe_key(const EVP_PKEY* key);
 
 }  // namespace mailtap::net

@@ -435,7 +435,8 @@ asio::awaitable<std::error_code> Session::client_handshake(std::string& descript
   if (ec) {
     if (description.empty())
       description = net::describe_client_handshake_failure(
-          ec, tls.handshake_alert(), tls.handshake_read_plain_text(), ctx_.local_certificate);
+          ec, tls.handshake_alert(), tls.handshake_read_plain_text(), ctx_.local_certificate,
+          net::describe_key(SSL_get_privatekey(tls.native_handle())));
     co_return ec;
   }
   client_.set_tls_active();

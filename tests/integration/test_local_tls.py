@@ -866,8 +866,10 @@ class RepeatedEhloTest(LocalTlsCase):
 
 
 class ClientHandshakeWordsTest(LocalTlsCase):
-    """What mailtap says of a client whose TLS handshake cannot work. A plain-text client on the
-    implicit port, which sends nothing, was logged with "no handshake within 30.0s" alone."""
+    """What mailtap says of a client whose TLS handshake cannot work. A client with nothing in common with mailtap's TLS (openssl s_client offering only
+    TLS 1.1, only finite-field groups, only RSA signatures) was logged with BoringSSL's code
+    alone (UNSUPPORTED_PROTOCOL (SSL routines, OPENSSL_internal)); a plain-text client on the
+    implicit port, which sends nothing, with "no handshake within 30.0s" alone."""
 
     def setUp(self):
         super().setUp()
@@ -875,6 +877,48 @@ class ClientHandshakeWordsTest(LocalTlsCase):
 
     def start_on_fake(self, mode: str, *extra) -> h.Mailtap:
         return self.start(mode, *extra, upstream=self.upstream.address)
+
+    def s_client(self, port: int, *args) -> subprocess.CompletedProcess:
+        return subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *args],
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+
+    def test_a_client_offering_only_tls_1_1_is_told_what_mailtap_accepts(self):
+        for mode, starttls in (("implicit", []), ("starttls", ["-starttls", "smtp"])):
+            with self.subTest(mode=mode):
+                if self.db.exists():
+                    for f in self.db.parent.glob(self.db.name + "*"):
+                        f.unlink()
+                mt = self.start_on_fake(mode)
+                cp = self.s_client(mt.port, *starttls, "-tls1_1", "-cipher",
+                                   "DEFAULT:@SECLEVEL=0")
+                self.assertNotEqual(cp.returncode, 0, cp.stdout)
+                s = self.ended_session()
+                reason = s["outcome_reason"] or " ".join(
+                    e["note"] or "" for e in self.events(s["id"]))
+                self.assertIn("the client offered only TLS versions older than 1.2", reason)
+                self.assertIn("mailtap accepts TLS 1.2 and 1.3", reason)
+                self.assertIn("[UNSUPPORTED_PROTOCOL]", reason)
+                self.assertNotIn("OPENSSL_internal", reason)
+                wait_for(lambda: "[UNSUPPORTED_PROTOCOL]" in mt.stderr, what="the log line")
+                self.assertNotIn("OPENSSL_internal", mt.stderr)
+                mt.stop()
+
+    def test_no_shared_group_or_cipher_is_said_in_words(self):
+        mt = self.start_on_fake("implicit")
+        for args, words in (
+                (["-groups", "ffdhe2048"], "no key exchange group mailtap accepts (X25519, "
+                                           "P-256, P-384"),
+                (["-tls1_2", "-sigalgs", "RSA+SHA256"],
+                 "no TLS 1.2 cipher suite that mailtap's certificate (EC P-256 key) can serve"),
+                (["-tls1_2", "-cipher", "DHE-RSA-AES128-SHA"],
+                 "--local-cert and --local-key with an RSA key"),
+                (["-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256"],
+                 "the client accepts no signature algorithm mailtap's certificate (EC P-256 key) "
+                 "can make")):
+            with self.subTest(args=args):
+                self.assertNotEqual(self.s_client(mt.port, *args).returncode, 0)
+                wait_for(lambda: words in mt.stderr, what=f"the log line saying {words!r}")
+        self.assertNotIn("OPENSSL_internal", mt.stderr)
 
     def test_a_plain_text_client_on_the_implicit_port_is_told_what_to_do(self):
         """smtplib.SMTP (no TLS) waits for a greeting, mailtap for a ClientHello: after

@@ -2,7 +2,12 @@
 // (--local-tls): a client that refuses mailtap's certificate is told apart from any other
 // failure, over TLS 1.2 (BoringSSL names the alert) and TLS 1.3 (the alert came in clear and
 // BoringSSL says only BAD_PACKET_LENGTH), and the message says which file to trust.
+#include <openssl/bn.h>
+#include <openssl/ec_key.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/nid.h>
+#include <openssl/rsa.h>
 #include <openssl/ssl.h>
 
 #include <gtest/gtest.h>
@@ -123,6 +128,54 @@ TEST(ClientHandshakeFailure, ACertificateACaIssuedPointsAtThatCa) {
       << d;
 }
 
+// A ClientHello with nothing in common with what mailtap accepts: BoringSSL's own code (which
+// names neither side) becomes words that say what mailtap takes and what to do, the code kept
+// in brackets for a search.
+TEST(ClientHandshakeFailure, AnOldTlsVersionSaysWhatMailtapAccepts) {
+  const std::string d = describe_client_handshake_failure(
+      ssl_error(SSL_R_UNSUPPORTED_PROTOCOL), std::nullopt, false, kSelfMade, "EC P-256");
+  EXPECT_EQ(d.rfind("the client offered only TLS versions older than 1.2", 0), 0u) << d;
+  EXPECT_NE(d.find("mailtap accepts TLS 1.2 and 1.3"), std::string::npos) << d;
+  EXPECT_NE(d.find("set the client to TLS 1.2 or later"), std::string::npos) << d;
+  EXPECT_EQ(d.substr(d.size() - 23), " [UNSUPPORTED_PROTOCOL]") << d;
+  EXPECT_EQ(d.find("OPENSSL_internal"), std::string::npos) << d;
+  EXPECT_EQ(d.find(kCert), std::string::npos) << d;
+}
+
+TEST(ClientHandshakeFailure, NoSharedCipherNamesTheKeyAndTheRsaWayOut) {
+  const std::string ec = describe_client_handshake_failure(
+      ssl_error(SSL_R_NO_SHARED_CIPHER), std::nullopt, false, kSelfMade, "EC P-256");
+  EXPECT_EQ(ec.rfind("the client offered no TLS 1.2 cipher suite that mailtap's certificate "
+                     "(EC P-256 key) can serve",
+                     0),
+            0u)
+      << ec;
+  EXPECT_NE(ec.find("--local-cert and --local-key with an RSA key"), std::string::npos) << ec;
+  EXPECT_EQ(ec.substr(ec.size() - 19), " [NO_SHARED_CIPHER]") << ec;
+  // An RSA key already: no advice to get one.
+  const std::string rsa = describe_client_handshake_failure(
+      ssl_error(SSL_R_NO_SHARED_CIPHER), std::nullopt, false, kSelfMade, "RSA 2048-bit");
+  EXPECT_NE(rsa.find("(RSA 2048-bit key)"), std::string::npos) << rsa;
+  EXPECT_EQ(rsa.find("with an RSA key"), std::string::npos) << rsa;
+}
+
+TEST(ClientHandshakeFailure, NoSharedGroupOrSignatureAlgorithmIsSaidInWords) {
+  const std::string group = describe_client_handshake_failure(
+      ssl_error(SSL_R_NO_SHARED_GROUP), std::nullopt, false, kSelfMade, "EC P-256");
+  EXPECT_NE(group.find("no key exchange group mailtap accepts (X25519, P-256, P-384"),
+            std::string::npos)
+      << group;
+  EXPECT_EQ(group.substr(group.size() - 18), " [NO_SHARED_GROUP]") << group;
+  const std::string sigalg = describe_client_handshake_failure(
+      ssl_error(SSL_R_NO_COMMON_SIGNATURE_ALGORITHMS), std::nullopt, false, kSelfMade, "");
+  EXPECT_EQ(sigalg.rfind("the client accepts no signature algorithm mailtap's certificate can "
+                         "make",
+                         0),
+            0u)
+      << sigalg;
+  EXPECT_NE(sigalg.find("[NO_COMMON_SIGNATURE_ALGORITHMS]"), std::string::npos) << sigalg;
+}
+
 // --timeout-connect ended a client's handshake: a client that sent nothing on the implicit
 // port is a plain-text one waiting for the greeting, told how to set it (or mailtap).
 TEST(ClientHandshakeFailure, ATimeoutSaysWhetherTheClientSentAnything) {
@@ -139,6 +192,22 @@ TEST(ClientHandshakeFailure, ATimeoutSaysWhetherTheClientSentAnything) {
             "STARTTLS");
   EXPECT_EQ(describe_client_handshake_timeout("2.0s", false, true),
             "the client did not finish its TLS handshake within 2.0s (--timeout-connect)");
+}
+
+TEST(ClientHandshakeFailure, KeysAreNamedByTypeAndSize) {
+  bssl::UniquePtr<EVP_PKEY> ec(EVP_PKEY_new());
+  bssl::UniquePtr<EC_KEY> ec_key(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+  ASSERT_TRUE(EC_KEY_generate_key(ec_key.get()));
+  ASSERT_TRUE(EVP_PKEY_set1_EC_KEY(ec.get(), ec_key.get()));
+  EXPECT_EQ(describe_key(ec.get()), "EC P-256");
+  bssl::UniquePtr<EVP_PKEY> rsa(EVP_PKEY_new());
+  bssl::UniquePtr<RSA> rsa_key(RSA_new());
+  bssl::UniquePtr<BIGNUM> e(BN_new());
+  ASSERT_TRUE(BN_set_word(e.get(), RSA_F4));
+  ASSERT_TRUE(RSA_generate_key_ex(rsa_key.get(), 2048, e.get(), nullptr));
+  ASSERT_TRUE(EVP_PKEY_set1_RSA(rsa.get(), rsa_key.get()));
+  EXPECT_EQ(describe_key(rsa.get()), "RSA 2048-bit");
+  EXPECT_EQ(describe_key(nullptr), "");
 }
 
 }  // namespace
