@@ -62,20 +62,15 @@ std::optional<FramedLine> ClientFramer::next_line() {
     }
     // The normaliser writes CRLF only as a line ending and stops right after it.
     const bool ended = line_.size() >= 2 && line_.ends_with("\r\n");
-    if (ended && !ends_own_line(normaliser_.last_line_end())) {
-      // Text of the line, which goes on to the client's own ending (see FramedLine).
-      if (line_foreign_end_ == LineEnd::none) line_foreign_end_ = normaliser_.last_line_end();
-    } else if (ended) {
-      FramedLine out;
-      out.text = std::exchange(line_, {});
-      out.end = normaliser_.last_line_end();
-      out.foreign_end = std::exchange(line_foreign_end_, LineEnd::none);
-      out.discarded = std::exchange(discarded_, 0);
-      out.discarded_verb = std::exchange(discarded_verb_, {});
-      out.has_nul = std::exchange(line_has_nul_, false);
-      out.distrusted = std::exchange(line_distrusted_, false);
-      out.telnet_fault = normaliser_.take_telnet_fault();
-      return out;
+    const bool foreign = ended && !ends_own_line(normaliser_.last_line_end());
+    if (ended && !foreign) return take_line();
+    if (foreign && line_foreign_end_ == LineEnd::none) {
+      // Text of the line, which goes on to the client's own ending (see FramedLine). A BDAT
+      // line ends here all the same: what follows is its chunk or not, and the session ends at
+      // it either way, answered now rather than when some later line ending comes.
+      line_foreign_end_ = normaliser_.last_line_end();
+      const Verb verb = discarded_ > 0 ? verb_of(discarded_verb_) : parse_command(line_).id;
+      if (verb == Verb::bdat) return take_line();
     }
     if (line_.size() > max_kept_line_) {
       // Keep framing, but do not keep the bytes: the line is refused whatever it says. Its verb
@@ -90,9 +85,52 @@ std::optional<FramedLine> ClientFramer::next_line() {
   }
 }
 
+namespace {
+// The commands a person types first, none of which carries a program's untrusted text (an
+// address): a bare CR (or CR NUL) that ends one of them as the client's first line is how that
+// client ends its lines. A first MAIL or RCPT line with a bare CR in it is text, not that.
+bool opens_a_session(Verb v) {
+  switch (v) {
+    case Verb::ehlo:
+    case Verb::helo:
+    case Verb::noop:
+    case Verb::rset:
+    case Verb::help:
+    case Verb::quit:
+    case Verb::starttls:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+FramedLine ClientFramer::take_line() {
+  FramedLine out;
+  out.text = std::exchange(line_, {});
+  out.end = normaliser_.last_line_end();
+  out.foreign_end = std::exchange(line_foreign_end_, LineEnd::none);
+  out.discarded = std::exchange(discarded_, 0);
+  out.discarded_verb = std::exchange(discarded_verb_, {});
+  out.has_nul = std::exchange(line_has_nul_, false);
+  out.distrusted = std::exchange(line_distrusted_, false);
+  out.telnet_fault = normaliser_.take_telnet_fault();
+  return out;
+}
+
 bool ClientFramer::ends_own_line(LineEnd end) {
-  if (own_end_ == LineEnd::none) own_end_ = end;  // the first line's ending
-  return end == LineEnd::crlf || end == own_end_;
+  // Every server ends a command line at LF (Postfix, Sendmail and Exim alike), and so does
+  // mailtap, whoever the client: nc's bare LFs, or a CRLF client's text with an LF in it, which
+  // the server would split there too.
+  if (end == LineEnd::crlf || end == LineEnd::lf) {
+    if (own_end_ == LineEnd::none) own_end_ = end;
+    return true;
+  }
+  // A bare CR (or telnet's CR NUL), which a strict server keeps inside the line.
+  if (own_end_ == LineEnd::none && line_foreign_end_ == LineEnd::none &&
+      opens_a_session(parse_command(line_).id))
+    own_end_ = end;
+  return end == own_end_;
 }
 
 void ClientFramer::drop_partial_line() {

@@ -56,10 +56,11 @@ class ClientFramer {
   void compact();
 
   // ---- command lines
-  // The client's own line ending besides CRLF: the one its first line ended with (none before
-  // that line ends; CRLF for a client that ends its lines so). A person's nc sends bare LFs, a
-  // terminal in raw mode bare CRs, telnet CR NUL, and each keeps to its own; a command line
-  // ends only at one of the client's own endings.
+  // How the client ends its lines: CRLF, LF (either always ends a command line, as at every
+  // server), or a bare CR or CR NUL (a terminal in raw mode, telnet), which ends one only for a
+  // client whose first line, one a person types first (EHLO, HELO, NOOP, RSET, HELP, QUIT,
+  // STARTTLS), ended so. For anyone else a bare CR or CR NUL is inside the line, as a strict
+  // server reads it (FramedLine::foreign_end). None before the first line ends.
   LineEnd own_line_end() const { return own_end_; }
   // The next complete line, or nullopt when the bytes at hand do not complete one.
   std::optional<FramedLine> next_line();
@@ -98,7 +99,8 @@ class ClientFramer {
   std::size_t pos_ = 0;
   std::string_view avail() const { return input_.substr(pos_); }
   void keep_unread();               // copies the unread part of borrowed input into backlog_
-  bool ends_own_line(LineEnd end);  // the first line's ending becomes the client's own
+  bool ends_own_line(LineEnd end);  // see own_line_end()
+  FramedLine take_line();           // the line framed, and the next begun
   std::string line_;                // the line being framed (canonical text)
   std::size_t discarded_ = 0;       // octets of an over-long line thrown away so far
   std::string discarded_verb_;      // verb of that line, read from its start

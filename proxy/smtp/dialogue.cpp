@@ -743,7 +743,10 @@ void Dialogue::handle_line(FramedLine framed) {
   // "C: EHLO x" then "~ bare LF normalised", whatever else the line caused.
   const RewriteCounts rewrites = framer_.take_rewrites();
   const std::size_t first_event = events_.size();
+  // A line refused for a line ending in it was not rewritten: nothing of it was sent.
+  const bool refused_whole = framed.foreign_end != LineEnd::none;
   handle_framed_line(std::move(framed));
+  if (refused_whole) return;
   if (held_bdat_) {
     held_bdat_rewrites_ += rewrites;  // noted once the line is sent
     return;
@@ -780,12 +783,12 @@ std::pair<std::string, std::string_view> line_fault(const FramedLine& framed, Li
   if (!framed.telnet_fault.empty())
     return {std::string(framed.telnet_fault), "a 0xFF octet in text is sent as 0xFF 0xFF"};
   if (framed.foreign_end == LineEnd::none) return {};
-  const std::string owns = own == LineEnd::crlf || own == LineEnd::none
-                               ? "CRLF"
-                               : "CRLF or " + std::string(to_string(own));
+  const std::string owns = own == LineEnd::cr || own == LineEnd::cr_nul
+                               ? "CRLF, LF or " + std::string(to_string(own))
+                               : std::string("CRLF or LF");
   return {"a " + std::string(to_string(framed.foreign_end)) +
               " inside it, where this client ends its lines with " + owns,
-          "servers disagree on where such a line ends; end every line as the first one"};
+          "servers disagree on where such a line ends; end each line with CRLF"};
 }
 }  // namespace
 

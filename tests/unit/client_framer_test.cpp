@@ -111,17 +111,29 @@ TEST(ClientFramer, AForeignLineEndingStaysInsideItsLine) {
        "NOOP\r\0NOOP\r\nMAIL FROM:<z>\r\r\nQUIT\r\n"s,
        {{"EHLO a\r\n", LineEnd::none},
         {"RCPT TO:<b>\r\nRCPT TO:<c>\r\n", LineEnd::cr},
-        {"MAIL FROM:<x>\r\nRCPT TO:<y>\r\n", LineEnd::lf},
+        {"MAIL FROM:<x>\r\n", LineEnd::none},  // an LF ends a line for every client
+        {"RCPT TO:<y>\r\n", LineEnd::none},
         {"NOOP\r\nNOOP\r\n", LineEnd::cr_nul},
         {"MAIL FROM:<z>\r\n\r\n", LineEnd::cr},
         {"QUIT\r\n", LineEnd::none}},
        LineEnd::crlf},
-      // A terminal's bare CRs: a bare LF is not its own.
+      // A terminal's bare CRs: its first line is a greeting ended so.
       {"EHLO a\rRCPT TO:<b>\nRCPT TO:<c>\rNOOP\r\nQUIT\r",
        {{"EHLO a\r\n", LineEnd::none},
-        {"RCPT TO:<b>\r\nRCPT TO:<c>\r\n", LineEnd::lf},
+        {"RCPT TO:<b>\r\n", LineEnd::none},
+        {"RCPT TO:<c>\r\n", LineEnd::none},
         {"NOOP\r\n", LineEnd::none}},
        LineEnd::cr},
+      // A first line that is no greeting does not make a bare CR the client's line ending.
+      {"MAIL FROM:<a@x\rRCPT TO:<e@y>>\r\nRCPT TO:<b>\rRCPT TO:<c>\nQUIT\r\n",
+       {{"MAIL FROM:<a@x\r\nRCPT TO:<e@y>>\r\n", LineEnd::cr},
+        {"RCPT TO:<b>\r\nRCPT TO:<c>\r\n", LineEnd::cr},
+        {"QUIT\r\n", LineEnd::none}},
+       LineEnd::crlf},
+      // A BDAT line ends at its foreign ending: the session ends at it.
+      {"EHLO a\r\nBDAT 2 LAST\r\0hi"s,
+       {{"EHLO a\r\n", LineEnd::none}, {"BDAT 2 LAST\r\n", LineEnd::cr_nul}},
+       LineEnd::crlf},
       // telnet's CR NUL: a bare CR without the NUL is not its own.
       {"EHLO a\r\0MAIL FROM:<x>\rRCPT TO:<y>\r\0QUIT\r\n"s,
        {{"EHLO a\r\n", LineEnd::none},

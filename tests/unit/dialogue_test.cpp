@@ -500,12 +500,14 @@ TEST(Dialogue, ANulAfterABareCrInABodyIsDataUnlessCrNulIsTheClientsLineEnd) {
        {Case{"\r\n", "A\r\n\0B\r\n"s}, Case{"\n", "A\r\n\0B\r\n"s}, Case{"\r\0"s, "A\r\nB\r\n"}}) {
     SCOPED_TRACE(printable(c.eol) + " client");
     const Result r = run_all_splits({
+        client("EHLO a" + c.eol),
+        upstream("250 a\r\n"),
         client("MAIL FROM:<a@x>" + c.eol + "RCPT TO:<b@y>" + c.eol + "DATA" + c.eol),
         upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
         client("A\r\0B"s + c.eol + "." + c.eol),
         upstream("250 queued\r\n"),
     });
-    EXPECT_EQ(r.upstream_per_step[2], c.upstream + ".\r\n");
+    EXPECT_EQ(r.upstream_per_step[4], c.upstream + ".\r\n");
     ASSERT_EQ(r.messages.size(), 1u);
     EXPECT_EQ(r.messages[0].body, c.upstream);
     // One bare CR in the body (the client's own line ends are counted too when they are bare).
@@ -2283,7 +2285,7 @@ TEST(Dialogue, ATelnetSubnegotiationInASaslResponseCancelsTheExchange) {
 // does mailtap, where splitting it added a recipient the server alone would never have taken.
 TEST(Dialogue, ALineEndingNotTheClientsOwnIsNoCommandBoundary) {
   using namespace std::string_literals;
-  for (const std::string& inside : {"\r"s, "\n"s, "\r\0"s}) {
+  for (const std::string& inside : {"\r"s, "\r\0"s}) {
     SCOPED_TRACE(printable(inside));
     const Result r = run_all_splits({
         client(ehlo),
@@ -2308,7 +2310,8 @@ TEST(Dialogue, ALineEndingNotTheClientsOwnIsNoCommandBoundary) {
   }
 }
 
-// nc's bare LFs are its own: a bare CR inside its line is not, and a CRLF always is.
+// An LF ends a command line for every client, as at every server: a bare CR inside nc's line
+// does not.
 TEST(Dialogue, ABareLfClientsLinesEndAtItsLfAndCrlfButNotAtABareCr) {
   const Result r = run_all_splits({
       client("EHLO a\n"),
@@ -2318,9 +2321,23 @@ TEST(Dialogue, ABareLfClientsLinesEndAtItsLfAndCrlfButNotAtABareCr) {
   });
   EXPECT_EQ(r.to_upstream, "EHLO a\r\nNOOP z\r\n");
   EXPECT_NE(r.to_client.find("a bare CR inside it, where this client ends its lines with CRLF or "
-                             "bare LF"),
+                             "LF"),
             std::string::npos)
       << r.to_client;
+}
+
+// A first line with a bare CR in it makes the bare CR the client's line ending only when the
+// line is one a person types first: a program's first MAIL with a CR in its address is text, so
+// neither it nor a later RCPT with a CR inside is split into two commands.
+TEST(Dialogue, AFirstLineThatIsNoGreetingDoesNotMakeABareCrALineEnding) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x\rRCPT TO:<evil@y>>\r\nRCPT TO:<b@y>\rRCPT TO:<c@y>\r\nQUIT\r\n"),
+      upstream("221 bye\r\n"),
+  });
+  EXPECT_EQ(r.to_upstream, "QUIT\r\n");
+  EXPECT_EQ(find_events(r, Direction::client_to_mailtap, EventKind::error).size(), 2u);
+  EXPECT_EQ(find_events(r, Direction::mailtap_note, EventKind::rewrite).size(), 0u)
+      << "nothing of a refused line was rewritten and sent";
 }
 
 // A SASL response with such an ending is not forwarded: the exchange is cancelled.
