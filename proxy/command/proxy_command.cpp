@@ -697,9 +697,11 @@ int run_proxy_command(ProxyArgs& args, const TranscriptOptions& transcript, CLI:
     log::error(error);
     return 2;
   }
-  // A client's AUTH only passes through: the password, token or client key mailtap keeps for
-  // the whole run is what a crash would leave on disk.
-  if (cfg.auth_password == nullptr && cfg.oauth2_token_cmd.empty() && !cfg.client_certificate)
+  // A client's AUTH only passes through: the password, token, client key or --local-tls key
+  // (read from --local-key or made by mailtap) kept for the whole run is what a crash would
+  // leave on disk.
+  if (cfg.auth_password == nullptr && cfg.oauth2_token_cmd.empty() && !cfg.client_certificate &&
+      cfg.local_tls == net::TlsMode::none)
     secrets::allow_core_dumps(*core_dumps);
   return run_proxy(cfg, web, services);
 }

@@ -1368,5 +1368,26 @@ class CoreDumpTest(AuthCase):
                                  f"with {source}, a crash leaves no core file (without a secret "
                                  f"it {'does' if cores_observable else 'does not either here'})")
 
+    def test_the_local_tls_key_is_kept_out_of_core_files(self):
+        """--local-tls holds a TLS server key for the whole run, the one that protects the
+        clients' AUTH: read from --local-key or made by mailtap, it is a secret of its own."""
+        config_home = Path(tempfile.mkdtemp(prefix="xdg-config-", dir=self.tmp))
+        for what, args in (
+                ("--local-key", ["--local-tls", "starttls", "--local-cert",
+                                 str(self.pki.valid_cert), "--local-key",
+                                 str(self.pki.valid_key)]),
+                ("the key mailtap makes", ["--local-tls", "starttls"])):
+            with self.subTest(key=what):
+                cwd = Path(tempfile.mkdtemp(prefix="cwd-", dir=self.tmp))
+                m = self.start_in(cwd, *args, password=None,
+                                  env={"XDG_CONFIG_HOME": str(config_home)})
+                self.assertLessEqual(core_size_limit(m.proc.pid), 1,
+                                     f"with {what}, mailtap lowers its core size limit")
+                if os.geteuid() != 0:
+                    self.assertTrue(not_dumpable(m.proc.pid), f"with {what}, mailtap is not "
+                                    "dumpable: its /proc/PID files are root's")
+                self.assertEqual(self.crash(m, cwd), [],
+                                 f"with {what}, a crash leaves no core file")
+
 if __name__ == "__main__":
     h.main()
