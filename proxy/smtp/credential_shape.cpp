@@ -1,5 +1,6 @@
 #include "proxy/smtp/credential_shape.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include "proxy/common/text.hpp"
@@ -97,16 +98,51 @@ bool find_bearer_token(std::string_view s, std::size_t& at) {
   return false;
 }
 
-bool is_encoded_credential(std::string_view line) {
-  // "\0u\0p" is the shortest PLAIN message: 8 characters of base64.
-  if (line.size() < 8) return false;
-  for (char c : line) {
-    if (!is_base64_char(c)) return false;
+namespace {
+
+// `word` as canonical base64's standard alphabet spells it, into `out` (of room for
+// word.size() + 3): "-" and "_" as "+" and "/", and the padding a client left out put back.
+// False if `word` holds a character of neither alphabet or cannot be base64 at all.
+bool as_standard_base64(std::string_view word, Secret& out) {
+  for (char c : word) {
+    if (!is_base64_char(c) && !is_base64url_only_char(c)) return false;
+    out.push_back(c == '-' ? '+' : c == '_' ? '/' : c);
   }
-  const std::optional<Secret> decoded = base64_decode_secret(line);
+  if (out.size() % 4 == 1) return false;
+  while (out.size() % 4 != 0) out.push_back('=');
+  return true;
+}
+
+}  // namespace
+
+bool is_encoded_credential(std::string_view word) {
+  // "\0u\0p" is the shortest PLAIN message: 7 characters of base64 without its padding.
+  if (word.size() < 7) return false;
+  Secret standard(word.size() + 3);
+  if (!as_standard_base64(word, standard)) return false;
+  const std::optional<Secret> decoded = base64_decode_secret(standard.view());
   if (!decoded) return false;
   std::size_t at = 0;
   return has_plain_message_shape(decoded->view()) || find_bearer_token(decoded->view(), at);
+}
+
+bool line_holds_credential(std::string_view line) {
+  // Its words, and the words joined: a Secret, as they may be one.
+  Secret joined(line.size());
+  std::size_t words = 0;
+  for (std::size_t i = 0; i < line.size();) {
+    if (line[i] == ' ' || line[i] == '\t') {
+      ++i;
+      continue;
+    }
+    const std::size_t end = std::min(line.find_first_of(" \t", i), line.size());
+    const std::string_view word = line.substr(i, end - i);
+    if (is_encoded_credential(word)) return true;
+    joined.append(word);
+    ++words;
+    i = end;
+  }
+  return words > 1 && is_encoded_credential(joined.view());
 }
 
 }  // namespace mailtap::smtp

@@ -53,10 +53,24 @@ constexpr bool is_base64_char(char c) {
   return kBase64Alphabet[static_cast<unsigned char>(c)];
 }
 
-// True if `line` (one client line without its CRLF) is one base64 token that decodes to the
-// shape of a PLAIN message or to XOAUTH2/OAUTHBEARER with a bearer token: a credential whatever
-// its position. Unknown means secret: a line of an attachment read as a command that happens
-// to have the shape is redacted too, which costs the record nothing it needs.
-bool is_encoded_credential(std::string_view line);
+// A character of the URL-safe base64 alphabet (RFC 4648 §5) that the standard one lacks: "-" for
+// "+", "_" for "/". A token copied from a web page or a JWT tool may come so.
+constexpr bool is_base64url_only_char(char c) {
+  return c == '-' || c == '_';
+}
+
+// True if `word` is one base64 token, in the standard or the URL-safe alphabet, padded or not,
+// that decodes to the shape of a PLAIN message or to XOAUTH2/OAUTHBEARER with a bearer token: a
+// credential whatever its position. Unknown means secret: a line of an attachment read as a
+// command that happens to have the shape is redacted too, which costs the record nothing it
+// needs.
+bool is_encoded_credential(std::string_view word);
+
+// True if `line` (one client line without its CRLF, one without an SMTP verb) holds a SASL
+// credential outside an AUTH exchange, as a person pastes one: a word of it (between spaces and
+// tabs) that is_encoded_credential ("  <blob> ", "<blob> junk"), or its words joined (a blob
+// with a space typed into it). The dialogue's rule for what it keeps out of the record; audit's
+// scan looks at the same words (runs of base64 characters) by the same shapes.
+bool line_holds_credential(std::string_view line);
 
 }  // namespace mailtap::smtp

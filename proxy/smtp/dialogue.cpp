@@ -264,7 +264,7 @@ Event Dialogue::client_line_event(Direction d, const Command& cmd, std::string_v
   Event e = make_event(d, EventKind::command);
   e.wire_size = line.size();
   const bool distrusted = line_distrusted_ && cmd.id == Verb::other;
-  const bool credential = cmd.id == Verb::other && is_encoded_credential(strip_crlf(line));
+  const bool credential = cmd.id == Verb::other && line_holds_credential(strip_crlf(line));
   if (distrusted || credential) {
     e.bytes = "[<redacted " + std::to_string(line.size()) + " bytes>]\r\n";
     e.redacted = true;

@@ -506,6 +506,53 @@ class RecordingMalformedOAuthTest(IntegrationCase):
         scan("after mailtap stopped")
 
 
+class RecordingPastedCredentialTest(IntegrationCase):
+    """A credential a person pastes or mistypes where the server reads a command (a line without
+    an SMTP verb) is kept out of the record however it comes (docs/recording.md "Redaction"),
+    and `mailtap audit` then finds nothing in the record."""
+
+    def assertLinesNotRecorded(self, lines: list, secret: bytes):
+        fake = self.fake("good")
+        m = self.mailtap(fake.address, extra_args=["--transcript", "-vv"])
+        db = Path(m._tmp) / "mailtap.db"
+        for line in lines:
+            with self.subTest(line=line), SmtpSocket(m.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                c.send(line + b"\r\n")
+                c.reply()
+                self.assertEqual(c.cmd("QUIT").code, 221)
+        sessions = wait_ended(db, len(lines))
+        m.wait_stdout("S: 221", count=len(lines))
+        forbidden = {f"form {i}": form for i, form in enumerate(secret_forms(secret))}
+        for n, line in enumerate(lines):
+            with self.subTest(line=line):
+                evs = events(db, sessions[n]["id"])
+                sent = [e for e in evs if e["wire_size"] == len(line) + 2
+                        and e["direction"] == "client_to_upstream"]
+                self.assertEqual(len(sent), 1, dump(evs))
+                self.assertEqual(bytes(sent[0]["bytes"]),
+                                 f"[<redacted {len(line) + 2} bytes>]\r\n".encode(), dump(evs))
+        blobs = {name: data for name, data in mailtap_files(db).items()}
+        blobs["stdout"], blobs["stderr"] = m.stdout.encode(), m.stderr.encode()
+        self.assertEqual(find_leaks(blobs, forbidden), [], "the credential was recorded")
+        audit = subprocess.run([str(mailtap_bin()), "audit", "--db", str(db)],
+                               capture_output=True, text=True, timeout=30)
+        self.assertEqual(audit.returncode, 0, audit.stdout + audit.stderr)
+
+    def test_a_blob_with_spaces_around_or_in_it_or_junk_after_it(self):
+        """Finding 1: what copy and paste into telnet or nc adds to a PLAIN or XOAUTH2 blob."""
+        secret = ("hunter2-" + secrets.token_hex(8)).encode()
+        blob = b64(b"\0alice\0" + secret + b">?~")
+        xoauth2 = b64(b"user=a@b\x01auth=Bearer " + secret + b"\x01\x01")
+        url_safe = blob.replace(b"+", b"-").replace(b"/", b"_")
+        self.assertNotEqual(url_safe, blob)
+        self.assertLinesNotRecorded([b" " + blob, b"\t" + blob, blob + b" ", b"  " + xoauth2,
+                                     b"\t" + xoauth2, blob + b" junk",
+                                     blob[:12] + b" " + blob[12:], b"   " + blob + b"   ",
+                                     url_safe, url_safe.rstrip(b"=")], secret)
+
+
 class RecordingPostfixTest(IntegrationCase):
     """Sessions through mailtap to the Gmail-like Postfix, checked with SQL."""
 

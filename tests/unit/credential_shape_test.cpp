@@ -116,6 +116,40 @@ TEST(CredentialShape, EncodedCredentialLines) {
   EXPECT_FALSE(is_encoded_credential("AGFsaWNlAHB3 extra"));
 }
 
+// A blob in the URL-safe alphabet (RFC 4648 §5), or without its padding, is the same blob.
+TEST(CredentialShape, EncodedCredentialInTheUrlSafeAlphabetOrUnpadded) {
+  // "\0alice\0p>?~" encodes with "+" and "/": "AGFsaWNlAHA+P34=".
+  const std::string blob = base64_encode("\0alice\0p>?~"s);
+  ASSERT_NE(blob.find_first_of("+/"), std::string::npos) << blob;
+  std::string url = blob;
+  for (char& c : url) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  EXPECT_TRUE(is_encoded_credential(url));
+  EXPECT_TRUE(is_encoded_credential(url.substr(0, url.find('='))));
+  EXPECT_TRUE(is_encoded_credential(blob.substr(0, blob.find('='))));
+  EXPECT_FALSE(is_encoded_credential("AGFsaWNlAHA+P34=!"));
+  EXPECT_FALSE(is_encoded_credential("well-known_name"));
+}
+
+// A line without a verb: the blob with spaces around it or in it, or junk after it (secrets
+// exploration finding 1).
+TEST(CredentialShape, LinesHoldingAPastedBlob) {
+  const std::string blob = base64_encode("\0alice\0hunter2-secret"s);
+  const std::string xoauth2 =
+      base64_encode("user=a@b\x01"s + "auth=Bearer ya29.tok-secret\x01\x01");
+  for (const std::string& line :
+       {blob, " " + blob, "\t" + blob, blob + " ", "  " + xoauth2, "\t" + xoauth2, blob + " junk",
+        blob.substr(0, 12) + " " + blob.substr(12), "   " + blob + "   "}) {
+    SCOPED_TRACE(line);
+    EXPECT_TRUE(line_holds_credential(line));
+  }
+  for (const std::string_view line :
+       {"", "   ", "HELLO world", "junk AGFsaWNl", "just some text with an auth=word in it",
+        "QUJDREVGR0g= SUpLTE1OT1A="}) {
+    SCOPED_TRACE(line);
+    EXPECT_FALSE(line_holds_credential(line));
+  }
+}
+
 // A password is whatever the user chose: UTF-8 beyond ASCII, or octets in a legacy charset.
 TEST(CredentialShape, EncodedCredentialLinesWithPasswordsBeyondAscii) {
   EXPECT_TRUE(is_encoded_credential(base64_encode("\0jörg\0pässwörd-§"s)));
@@ -136,6 +170,25 @@ TEST(CredentialShape, APastedBlobWithAPasswordBeyondAsciiIsNotRecorded) {
     EXPECT_EQ(r.to_upstream, blob + "\r\nNOOP\r\n");
     expect_secret_absent(r, blob);
     expect_secret_absent(r, password);
+    const auto commands = find_events(r, Direction::client_to_upstream, EventKind::command);
+    ASSERT_EQ(commands.size(), 2u);
+    EXPECT_TRUE(commands[0]->redacted);
+    EXPECT_FALSE(commands[1]->redacted);
+  }
+}
+
+// The dialogue keeps such a line out of the record, as it does the bare blob.
+TEST(CredentialShape, AMistypedOrPaddedBlobIsNotRecorded) {
+  using namespace testing;
+  const std::string password = "hunter2-secret";
+  const std::string blob = base64_encode("\0alice\0"s + password);
+  for (const std::string& line : {" " + blob + " ", blob + " junk", "AUHT PLAIN " + blob}) {
+    SCOPED_TRACE(line);
+    const Result r = run_all_splits({
+        client(line + "\r\nNOOP\r\n"),
+        upstream("500 5.5.2 Error: command not recognized\r\n250 ok\r\n"),
+    });
+    expect_secret_absent(r, blob);
     const auto commands = find_events(r, Direction::client_to_upstream, EventKind::command);
     ASSERT_EQ(commands.size(), 2u);
     EXPECT_TRUE(commands[0]->redacted);
