@@ -553,6 +553,13 @@ class RecordingPastedCredentialTest(IntegrationCase):
                                      url_safe, url_safe.rstrip(b"=")], secret)
 
 
+    def test_a_blob_behind_a_mistyped_auth(self):
+        """Finding 2: AUHT, AUTHX or AUTH= is no verb; the blob after it is a credential."""
+        secret = ("hunter2-" + secrets.token_hex(8)).encode()
+        blob = b64(b"\0alice\0" + secret)
+        self.assertLinesNotRecorded([b"AUHT PLAIN " + blob, b"AUTHX PLAIN " + blob,
+                                     b"AUTH=PLAIN " + blob], secret)
+
 class RecordingPostfixTest(IntegrationCase):
     """Sessions through mailtap to the Gmail-like Postfix, checked with SQL."""
 

@@ -150,6 +150,16 @@ TEST(CredentialShape, LinesHoldingAPastedBlob) {
   }
 }
 
+// A blob behind a mistyped AUTH: the line has no verb (finding 2).
+TEST(CredentialShape, LinesHoldingABlobBehindAMistypedAuth) {
+  const std::string blob = base64_encode("\0alice\0hunter2-secret"s);
+  for (const std::string& line :
+       {"AUHT PLAIN " + blob, "AUTHX PLAIN " + blob, "AUTH=PLAIN " + blob}) {
+    SCOPED_TRACE(line);
+    EXPECT_TRUE(line_holds_credential(line));
+  }
+}
+
 // A password is whatever the user chose: UTF-8 beyond ASCII, or octets in a legacy charset.
 TEST(CredentialShape, EncodedCredentialLinesWithPasswordsBeyondAscii) {
   EXPECT_TRUE(is_encoded_credential(base64_encode("\0jörg\0pässwörd-§"s)));
