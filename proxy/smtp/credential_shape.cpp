@@ -127,6 +127,8 @@ bool is_encoded_credential(std::string_view word) {
 }
 
 bool line_holds_credential(std::string_view line) {
+  std::size_t at = 0;
+  if (find_bearer_token(line, at)) return true;
   // Its words, and the words joined: a Secret, as they may be one.
   Secret joined(line.size());
   std::size_t words = 0;

@@ -67,11 +67,11 @@ constexpr bool is_base64url_only_char(char c) {
 bool is_encoded_credential(std::string_view word);
 
 // True if `line` (one client line without its CRLF, one without an SMTP verb) holds a SASL
-// credential outside an AUTH exchange, as a person pastes or mistypes one: a word of it (between
-// spaces and tabs) that is_encoded_credential ("  <blob> ", "<blob> junk", "AUHT PLAIN <blob>"),
-// or its words joined (a blob with a space typed into it). The dialogue's rule for what it keeps
-// out of the record; audit's scan looks at the same words (runs of base64 characters) by the same
-// shapes.
+// credential outside an AUTH exchange, as a person pastes or mistypes one: an OAuth bearer
+// token in clear (find_bearer_token), a word of it (between spaces and tabs) that
+// is_encoded_credential ("  <blob> ", "<blob> junk", "AUHT PLAIN <blob>"), or its words joined
+// (a blob with a space typed into it). The dialogue's rule for what it keeps out of the
+// record; audit's scan looks at the same words (runs of base64 characters) by the same shapes.
 bool line_holds_credential(std::string_view line);
 
 }  // namespace mailtap::smtp

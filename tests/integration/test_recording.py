@@ -552,13 +552,20 @@ class RecordingPastedCredentialTest(IntegrationCase):
                                      blob[:12] + b" " + blob[12:], b"   " + blob + b"   ",
                                      url_safe, url_safe.rstrip(b"=")], secret)
 
-
     def test_a_blob_behind_a_mistyped_auth(self):
         """Finding 2: AUHT, AUTHX or AUTH= is no verb; the blob after it is a credential."""
         secret = ("hunter2-" + secrets.token_hex(8)).encode()
         blob = b64(b"\0alice\0" + secret)
         self.assertLinesNotRecorded([b"AUHT PLAIN " + blob, b"AUTHX PLAIN " + blob,
                                      b"AUTH=PLAIN " + blob], secret)
+
+    def test_a_bearer_token_in_clear(self):
+        """Finding 3: an XOAUTH2 response typed or pasted without its base64."""
+        secret = ("ya29." + secrets.token_urlsafe(24)).encode()
+        self.assertLinesNotRecorded([b"auth=Bearer " + secret,
+                                     b" user=a@b\x01auth=Bearer " + secret + b"\x01\x01"],
+                                    secret)
+
 
 class RecordingPostfixTest(IntegrationCase):
     """Sessions through mailtap to the Gmail-like Postfix, checked with SQL."""

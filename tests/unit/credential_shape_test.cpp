@@ -160,6 +160,15 @@ TEST(CredentialShape, LinesHoldingABlobBehindAMistypedAuth) {
   }
 }
 
+// A bearer token in clear, not base64 (finding 3).
+TEST(CredentialShape, LinesHoldingABearerTokenInClear) {
+  EXPECT_TRUE(line_holds_credential("auth=Bearer ya29.tok-secret"));
+  EXPECT_TRUE(line_holds_credential(" user=a@b\x01"s + "auth=Bearer ya29.tok\x01\x01"));
+  EXPECT_TRUE(line_holds_credential("AUTH XOAUTH2 auth=bearer ya29.tok"));
+  EXPECT_FALSE(line_holds_credential("auth=Bearer <redacted 8 bytes>"));
+  EXPECT_FALSE(line_holds_credential("auth=Bearer"));
+}
+
 // A password is whatever the user chose: UTF-8 beyond ASCII, or octets in a legacy charset.
 TEST(CredentialShape, EncodedCredentialLinesWithPasswordsBeyondAscii) {
   EXPECT_TRUE(is_encoded_credential(base64_encode("\0jörg\0pässwörd-§"s)));
