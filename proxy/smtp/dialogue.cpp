@@ -270,8 +270,10 @@ Event Dialogue::client_line_event(Direction d, const Command& cmd, std::string_v
     e.redacted = true;
     e.note = credential ? "shaped like an AUTH credential (base64 PLAIN or bearer token) outside "
                           "an AUTH exchange; kept out of the record"
-                        : "a line without an SMTP verb behind a failed AUTH exchange (it may be "
-                          "a SASL response); kept out of the record";
+                        : std::string(
+                              "a line without an SMTP verb behind a failed AUTH exchange "
+                              "(it may be a SASL response); kept out of the record") +
+                              (d == Direction::client_to_upstream ? "" : " and not forwarded");
   } else {
     e.verb = cmd.verb;
     e.bytes = std::string(line);
@@ -879,7 +881,8 @@ void Dialogue::handle_command(const Command& cmd, std::string_view line, bool di
   // Between chunks first: no other gate may answer or send (--assist-auth's translated AUTH)
   // a line that no server would take there.
   if (refuse_between_chunks(cmd, line) || gate_client_tls(cmd, line) ||
-      intercept_command(cmd, line) || refuse_unrecordable_command(cmd, line))
+      refuse_distrusted_line(cmd, line) || intercept_command(cmd, line) ||
+      refuse_unrecordable_command(cmd, line))
     return;
   switch (cmd.id) {
     case Verb::starttls: {
@@ -898,6 +901,23 @@ void Dialogue::handle_command(const Command& cmd, std::string_view line, bool di
       relay_command(cmd, line);
       return;
   }
+}
+
+// The server would read such a line as a command, and may log what it does not know: the
+// password, token or PLAIN blob a client sent behind an AUTH that was refused (by the server or
+// by mailtap) would reach it outside any AUTH exchange. mailtap answers it instead, in its turn
+// among the replies, and records it redacted. Only up to the first line with a verb after the
+// refusal (distrust_until_verb_): which lines those are does not depend on how the client's
+// bytes were split into reads, as what reaches the server must not. A line received before the
+// refusal that comes behind such a verb is still recorded redacted (line_distrusted_), but
+// relayed, as a command after that verb would be.
+bool Dialogue::refuse_distrusted_line(const Command& cmd, std::string_view line) {
+  if (!distrust_until_verb_ || cmd.id != Verb::other) return false;
+  record(client_line_event(Direction::client_to_mailtap, cmd, line));
+  queue_local_reply(
+      "500 5.5.2 mailtap: line taken for a SASL response after a refused AUTH; not forwarded "
+      "(send a command, or AUTH again)\r\n");
+  return true;
 }
 
 void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {

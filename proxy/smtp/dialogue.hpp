@@ -362,6 +362,9 @@ class Dialogue {
   void end_reading_client(std::string reply_text, std::string reason);
   std::string bdat_refusal() const;
   bool refuse_between_chunks(const Command& cmd, std::string_view line);
+  // A line without a verb behind a refused AUTH, before any line with one: answered by mailtap,
+  // not forwarded, since it is most likely one of that AUTH's SASL responses. True if it was one.
+  bool refuse_distrusted_line(const Command& cmd, std::string_view line);
   // No BDAT is framed (bdat_chunk_refused_, `why`) until the server accepts an RSET, MAIL, EHLO
   // or HELO sent after the command whose Pending::sequence is `after`.
   void refuse_chunks_until_reset(std::string_view why, std::uint64_t after);

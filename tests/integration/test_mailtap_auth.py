@@ -52,6 +52,9 @@ FRESH_TOKEN = "ya29.a0" + secrets.token_urlsafe(60)
 EXPIRED_TOKEN = "ya29.a0" + secrets.token_urlsafe(60)
 EXPIRED_TOKEN_2 = "ya29.a0" + secrets.token_urlsafe(60)
 NOT_A_TOKEN = "ya29.a0" + secrets.token_urlsafe(60)  # printed by a failing token command
+# mailtap's answer to a line without a verb it takes for a SASL response of a refused AUTH.
+SASL_RESPONSE_REFUSED = ("500 5.5.2 mailtap: line taken for a SASL response after a refused "
+                         "AUTH; not forwarded (send a command, or AUTH again)\r\n")
 # A client's own token pipelined behind an AUTH that mailtap ends itself
 PIPELINED_TOKEN = "ya29.a0" + secrets.token_urlsafe(60)
 
@@ -1276,11 +1279,58 @@ class OAuthProviderTest(AuthCase):
                                  ("client", mech))
         self.assertNoSecrets(m)
 
+    def test_sasl_responses_behind_an_auth_mailtap_answered_are_not_forwarded(self):
+        """Secrets finding 7: after mailtap answers a client's AUTH itself (503 when it has
+        authenticated, 530 before the client's STARTTLS under --local-tls), the client's SASL
+        responses, pipelined or typed after the refusal, are answered by mailtap: the server
+        never gets them as commands, where it might log them."""
+        blob = h.auth_plain("alice", ALICE_PASSWORD)
+        b64_password = base64.b64encode(ALICE_PASSWORD.encode()).decode()
+        server = self.gmail()
+        tc = self.token_command([TOKEN] * 4)
+        config_home = Path(tempfile.mkdtemp(prefix="xdg-config-", dir=self.tmp))
+        setups = {
+            "503 --auth-user": (["--auth-user", GMAIL_USER, "--oauth2-token-cmd", tc.cmd], 503),
+            "530 --local-tls": (["--local-tls", "starttls"], 530),
+        }
+        for name, (args, code) in setups.items():
+            with self.subTest(setup=name):
+                m = self.start(server.address, *args, password=None,
+                               env={"XDG_CONFIG_HOME": str(config_home)})
+                with h.SmtpSocket(m.port) as c:
+                    c.reply()
+                    self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                    # pipelined behind the AUTH
+                    c.send(f"AUTH PLAIN\r\n{blob}\r\n".encode())
+                    self.assertEqual(c.reply().code, code)
+                    self.assertEqual(c.reply().raw.decode(), SASL_RESPONSE_REFUSED)
+                    # typed after the refusal, up to the first line with a verb
+                    self.assertEqual(c.cmd("AUTH LOGIN").code, code)
+                    self.assertEqual(c.cmd("YWxpY2U=").raw.decode(), SASL_RESPONSE_REFUSED)
+                    self.assertEqual(c.cmd(b64_password).raw.decode(), SASL_RESPONSE_REFUSED)
+                    self.assertEqual(c.cmd(ALICE_PASSWORD).raw.decode(), SASL_RESPONSE_REFUSED)
+                    self.assertEqual(c.cmd("NOOP").code, 250)
+                    self.assertEqual(c.cmd("QUIT").code, 221)
+                [s] = wait_ended(self.db(m), 1)
+                evs = events(self.db(m), s["id"])
+                kept = [e for e in evs if e["direction"] == C2M and e["kind"] == "command"]
+                self.assertEqual(len(kept), 4, dump(evs))
+                self.assertTrue(all(e["redacted"] for e in kept), dump(evs))
+                self.assertFalse([e for e in evs if e["direction"] == C2U and not e["verb"]],
+                                 f"a line without a verb was forwarded:\n{dump(evs)}")
+                self.assertNoSecrets(m)
+                m.stop()
+        received = b"".join(bytes(x.pre_tls) + bytes(x.post_tls)
+                            for x in server.wait_sessions(len(setups)))
+        for secret in (blob, b64_password, ALICE_PASSWORD, "YWxpY2U="):
+            self.assertNotIn(secret.encode(), received, "the server got a SASL response")
+
     def test_assist_auth_lines_behind_an_auth_whose_token_command_failed_stay_out_of_the_record(
             self):
         """A token command that fails ends the AUTH exchange with mailtap's own 454, as the 504
         without --oauth2-token-cmd does: what the client pipelined behind the AUTH (here a token
-        of its own) is read as a command, as the server reads it, and kept out of the record."""
+        of its own) is taken for a SASL response: answered by mailtap, not forwarded, and kept
+        out of the record."""
         server = self.gmail()
         tc = self.token_command([NOT_A_TOKEN], exit_status=3)
         m = self.start(server.address, "--assist-auth", "--oauth2-token-cmd", tc.cmd,
@@ -1293,8 +1343,8 @@ class OAuthProviderTest(AuthCase):
             self.assertRegex(r.raw.decode(), r"^454 4\.7\.0 mailtap: no access token for AUTH: "
                              r".*exited with status 3")
             behind = c.reply()
-            self.assertEqual(behind.code, 502, f"the line behind the AUTH is relayed as a "
-                             f"command, which the server does not know: {behind}")
+            self.assertEqual(behind.raw.decode(), SASL_RESPONSE_REFUSED,
+                             "mailtap answers the line behind the AUTH itself")
             self.assertEqual(c.cmd("QUIT").code, 221)
         sess = server.wait_sessions(1)[0]
         sess.closed.wait(5)
@@ -1302,10 +1352,12 @@ class OAuthProviderTest(AuthCase):
         [s] = wait_ended(self.db(m), 1)
         evs = events(self.db(m), s["id"])
         info = dump(evs)
-        relayed = [e for e in evs if e["direction"] == C2U and e["kind"] == "command"
+        relayed = [e for e in evs if e["direction"] == C2M and e["kind"] == "command"
                    and e["wire_size"] == len(PIPELINED_TOKEN) + 2]
         self.assertEqual(len(relayed), 1, f"the line behind the AUTH is not recorded as "
-                         f"relayed:\n{info}")
+                         f"answered by mailtap:\n{info}")
+        self.assertNotIn(PIPELINED_TOKEN.encode(), bytes(sess.post_tls),
+                         "the line behind the AUTH is not forwarded")
         self.assertTrue(relayed[0]["redacted"], f"the line behind the AUTH is recorded in "
                         f"clear:\n{info}")
         self.assertFalse(relayed[0]["verb"], f"the line behind the AUTH has a verb:\n{info}")

@@ -594,12 +594,12 @@ TEST(DialogueAssist, LinesAfterAnAuthRefusedForWantOfATokenCommandStayOutOfTheRe
   const Result r = run_all_splits(
       {
           client("AUTH XOAUTH2 alice@example.com\r\nya29.s3cret-token\r\nNOOP\r\n"),
-          upstream("500 5.5.2 unknown\r\n250 ok\r\n"),
+          upstream("250 ok\r\n"),
       },
       o);
   EXPECT_EQ(r.client_per_step[0].rfind("504 5.5.4 mailtap: AUTH XOAUTH2/OAUTHBEARER USER", 0), 0u)
       << r.client_per_step[0];
-  EXPECT_EQ(r.to_upstream, "ya29.s3cret-token\r\nNOOP\r\n");
+  EXPECT_EQ(r.to_upstream, "NOOP\r\n");
   expect_secret_absent(r, "s3cret-token");
   expect_secret_absent(r, "alice@example.com");
 }
@@ -616,18 +616,20 @@ TEST(DialogueAssist, LinesAfterAnAuthWhoseTokenCommandFailedStayOutOfTheRecord) 
           client("AUTH XOAUTH2 alice@example.com\r\nya29.s3cret-token\r\n"),
           client("ya29.more-s3cret\r\nNOOP\r\n"),
           token_error("--oauth2-token-cmd exited with status 1"),
-          upstream("500 5.5.2 unknown\r\n500 5.5.2 unknown\r\n250 ok\r\n"),
+          upstream("250 ok\r\n"),
       },
       o);
   EXPECT_EQ(r.client_per_step[2].rfind("454 4.7.0 mailtap: no access token for AUTH", 0), 0u)
       << r.client_per_step[2];
-  EXPECT_EQ(r.to_upstream, "ya29.s3cret-token\r\nya29.more-s3cret\r\nNOOP\r\n");
+  EXPECT_EQ(r.to_upstream, "NOOP\r\n");
   expect_secret_absent(r, "s3cret-token");
   expect_secret_absent(r, "more-s3cret");
   expect_secret_absent(r, "alice@example.com");
   std::size_t distrusted = 0;
   for (const Event& e : r.events)
-    if (e.direction == Direction::client_to_upstream && e.redacted && e.verb.empty()) ++distrusted;
+    if (e.direction == Direction::client_to_mailtap && e.kind == EventKind::command && e.redacted &&
+        e.verb.empty())
+      ++distrusted;
   EXPECT_EQ(distrusted, 2u) << r.describe();
   // The AUTH line mailtap answered is recorded through the redactor, as the 504's is.
   const auto refused = find_events(r, Direction::client_to_mailtap, EventKind::auth);
