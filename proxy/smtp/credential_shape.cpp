@@ -56,6 +56,15 @@ bool has_plain_message_shape(std::string_view decoded) {
   return p && !has_control(p->authzid) && !has_control(p->authcid) && !has_control(p->passwd);
 }
 
+bool has_hand_made_plain_shape(std::string_view decoded) {
+  const auto nuls = static_cast<std::size_t>(std::count(decoded.begin(), decoded.end(), '\0'));
+  if (nuls == 0 || nuls > 3 || decoded.back() == '\0') return false;
+  return std::none_of(decoded.begin(), decoded.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u != 0 && u < 0x20) || u == 0x7f;
+  });
+}
+
 std::size_t bearer_scheme_length(std::string_view auth_value) {
   constexpr std::string_view kScheme = "Bearer ";
   return iequals(auth_value.substr(0, kScheme.size()), kScheme) ? kScheme.size() : 0;
@@ -123,7 +132,7 @@ bool is_encoded_credential(std::string_view word) {
   const std::optional<Secret> decoded = base64_decode_secret(standard.view());
   if (!decoded) return false;
   std::size_t at = 0;
-  return has_plain_message_shape(decoded->view()) || find_bearer_token(decoded->view(), at);
+  return has_hand_made_plain_shape(decoded->view()) || find_bearer_token(decoded->view(), at);
 }
 
 bool line_holds_credential(std::string_view line) {

@@ -21,6 +21,12 @@ bool is_plain_message(std::string_view decoded, std::string& user);
 // a password in Latin-1). Wider than is_plain_message on purpose: the dialogue redacts by it.
 bool has_plain_message_shape(std::string_view decoded);
 
+// Wider still, for a line without a verb only: a PLAIN message built by hand and slightly wrong
+// ("alice NUL pw" without the leading NUL, "NUL NUL pw" without the user, a third NUL and more
+// after the password): one to three NULs, something after the last, no other ASCII control
+// character. A person who pasted it meant a password all the same.
+bool has_hand_made_plain_shape(std::string_view decoded);
+
 // The length of the Bearer scheme and its space at the start of an XOAUTH2/OAUTHBEARER `auth=`
 // value ("Bearer ", in any case: RFC 7235 §2.1, which RFC 6750 uses), 0 if it does not start
 // so. The redactor removes what follows; audit and the dialogue's check of a pasted line look
@@ -60,7 +66,8 @@ constexpr bool is_base64url_only_char(char c) {
 }
 
 // True if `word` is one base64 token, in the standard or the URL-safe alphabet, padded or not,
-// that decodes to the shape of a PLAIN message or to XOAUTH2/OAUTHBEARER with a bearer token: a
+// that decodes to the shape of a PLAIN message (has_hand_made_plain_shape, which takes the
+// well-formed ones too) or to XOAUTH2/OAUTHBEARER with a bearer token: a
 // credential whatever its position. Unknown means secret: a line of an attachment read as a
 // command that happens to have the shape is redacted too, which costs the record nothing it
 // needs.

@@ -566,6 +566,13 @@ class RecordingPastedCredentialTest(IntegrationCase):
                                      b" user=a@b\x01auth=Bearer " + secret + b"\x01\x01"],
                                     secret)
 
+    def test_a_plain_blob_built_by_hand_and_slightly_wrong(self):
+        """Finding 5: the leading NUL forgotten (`printf 'alice\\0PW' | base64`), no user, or
+        a third NUL and more after the password: the password is there all the same."""
+        secret = ("hunter2-" + secrets.token_hex(8)).encode()
+        self.assertLinesNotRecorded([b64(b"alice\0" + secret), b64(b"\0\0" + secret),
+                                     b64(b"\0alice\0" + secret + b"\0extra")], secret)
+
 
 class RecordingPostfixTest(IntegrationCase):
     """Sessions through mailtap to the Gmail-like Postfix, checked with SQL."""

@@ -143,7 +143,7 @@ TEST(CredentialShape, LinesHoldingAPastedBlob) {
     EXPECT_TRUE(line_holds_credential(line));
   }
   for (const std::string_view line :
-       {"", "   ", "HELLO world", "junk AGFsaWNl", "just some text with an auth=word in it",
+       {"", "   ", "HELLO world", "junk AGFsaWNlAA==", "just some text with an auth=word in it",
         "QUJDREVGR0g= SUpLTE1OT1A="}) {
     SCOPED_TRACE(line);
     EXPECT_FALSE(line_holds_credential(line));
@@ -167,6 +167,25 @@ TEST(CredentialShape, LinesHoldingABearerTokenInClear) {
   EXPECT_TRUE(line_holds_credential("AUTH XOAUTH2 auth=bearer ya29.tok"));
   EXPECT_FALSE(line_holds_credential("auth=Bearer <redacted 8 bytes>"));
   EXPECT_FALSE(line_holds_credential("auth=Bearer"));
+}
+
+// A PLAIN blob built by hand and slightly wrong holds the password all the same (finding 5).
+TEST(CredentialShape, HandMadePlainBlobs) {
+  for (const std::string& decoded :
+       {"alice\0PW"s, "\0\0PW"s, "\0alice\0PW\0extra"s, "\0PW\0PW"s, "\0alice\0p\xe4ss"s}) {
+    SCOPED_TRACE(base64_encode(decoded));
+    EXPECT_TRUE(has_hand_made_plain_shape(decoded));
+    EXPECT_TRUE(line_holds_credential(base64_encode(decoded)));
+  }
+  for (const std::string& decoded :
+       {"no nul"s, "\0alice\0"s, "\0a\0b\0c\0d"s, "\0alice\0p\nw"s, ""s}) {
+    SCOPED_TRACE(base64_encode(decoded));
+    EXPECT_FALSE(has_hand_made_plain_shape(decoded));
+  }
+  // audit's test stays the RFC 4616 shape: these are no PLAIN message.
+  std::string user;
+  EXPECT_FALSE(has_plain_message_shape("alice\0PW"s));
+  EXPECT_FALSE(is_plain_message("\0\0PW"s, user));
 }
 
 // A password is whatever the user chose: UTF-8 beyond ASCII, or octets in a legacy charset.
