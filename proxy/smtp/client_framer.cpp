@@ -50,7 +50,12 @@ void ClientFramer::compact() {
   input_ = backlog_;
 }
 
-std::optional<FramedLine> ClientFramer::next_line() {
+Verb ClientFramer::line_verb() const {
+  // An over-long line keeps only its tail: its verb was read from its start.
+  return discarded_ > 0 ? verb_of(discarded_verb_) : parse_command(line_).id;
+}
+
+std::optional<FramedLine> ClientFramer::next_line(bool commands) {
   for (;;) {
     const std::string_view avail = this->avail();
     if (avail.empty()) return std::nullopt;
@@ -69,8 +74,7 @@ std::optional<FramedLine> ClientFramer::next_line() {
       // line ends here all the same: what follows is its chunk or not, and the session ends at
       // it either way, answered now rather than when some later line ending comes.
       line_foreign_end_ = normaliser_.last_line_end();
-      const Verb verb = discarded_ > 0 ? verb_of(discarded_verb_) : parse_command(line_).id;
-      if (verb == Verb::bdat) return take_line();
+      if (commands && line_verb() == Verb::bdat) return take_line();
     }
     if (line_.size() > max_kept_line_) {
       // Keep framing, but do not keep the bytes: the line is refused whatever it says. Its verb
@@ -86,10 +90,12 @@ std::optional<FramedLine> ClientFramer::next_line() {
 }
 
 namespace {
-// The commands a person types first, none of which carries a program's untrusted text (an
-// address): a bare CR (or CR NUL) that ends one of them as the client's first line is how that
-// client ends its lines. A first MAIL or RCPT line with a bare CR in it is text, not that.
-bool opens_a_session(Verb v) {
+// The commands a person types first (or Enter alone), none of which carries a program's
+// untrusted text (an address): a bare CR (or CR NUL) that ends one of them as the client's first
+// line is how that client ends its lines. A first MAIL or RCPT line with a bare CR in it is
+// text, not that.
+bool opens_a_session(std::string_view line, Verb v) {
+  if (line == "\r\n") return true;
   switch (v) {
     case Verb::ehlo:
     case Verb::helo:
@@ -98,6 +104,7 @@ bool opens_a_session(Verb v) {
     case Verb::help:
     case Verb::quit:
     case Verb::starttls:
+    case Verb::auth:
       return true;
     default:
       return false;
@@ -128,7 +135,7 @@ bool ClientFramer::ends_own_line(LineEnd end) {
   }
   // A bare CR (or telnet's CR NUL), which a strict server keeps inside the line.
   if (own_end_ == LineEnd::none && line_foreign_end_ == LineEnd::none &&
-      opens_a_session(parse_command(line_).id))
+      opens_a_session(line_, line_verb()))
     own_end_ = end;
   return end == own_end_;
 }

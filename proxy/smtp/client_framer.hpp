@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/smtp/command.hpp"
 #include "proxy/smtp/text_normaliser.hpp"
 
 namespace mailtap::smtp {
@@ -59,11 +60,12 @@ class ClientFramer {
   // How the client ends its lines: CRLF, LF (either always ends a command line, as at every
   // server), or a bare CR or CR NUL (a terminal in raw mode, telnet), which ends one only for a
   // client whose first line, one a person types first (EHLO, HELO, NOOP, RSET, HELP, QUIT,
-  // STARTTLS), ended so. For anyone else a bare CR or CR NUL is inside the line, as a strict
-  // server reads it (FramedLine::foreign_end). None before the first line ends.
+  // STARTTLS, AUTH, or Enter alone), ended so. For anyone else a bare CR or CR NUL is inside the
+  // line, as a strict server reads it (FramedLine::foreign_end). None before the first line ends.
   LineEnd own_line_end() const { return own_end_; }
   // The next complete line, or nullopt when the bytes at hand do not complete one.
-  std::optional<FramedLine> next_line();
+  // `commands`: false while the lines are SASL responses (a BDAT line is then only text).
+  std::optional<FramedLine> next_line(bool commands = true);
   // Octets of the line begun but not complete.
   std::size_t partial_line() const { return discarded_ + line_.size(); }
   void drop_partial_line();
@@ -100,6 +102,7 @@ class ClientFramer {
   std::string_view avail() const { return input_.substr(pos_); }
   void keep_unread();               // copies the unread part of borrowed input into backlog_
   bool ends_own_line(LineEnd end);  // see own_line_end()
+  Verb line_verb() const;           // of the line begun, read from its start
   FramedLine take_line();           // the line framed, and the next begun
   std::string line_;                // the line being framed (canonical text)
   std::size_t discarded_ = 0;       // octets of an over-long line thrown away so far

@@ -656,7 +656,7 @@ void Dialogue::process_client() {
           break;
         }
         if (chunk_reply_pending()) break;  // the line waits for it, in the framer
-        if (std::optional<FramedLine> line = framer_.next_line()) {
+        if (std::optional<FramedLine> line = framer_.next_line(mode_ == Mode::command)) {
           progress(0, /*complete=*/true);
           handle_line(std::move(*line));
           progressed = true;
@@ -859,11 +859,15 @@ void Dialogue::refuse_line(const Command& cmd, std::size_t total, bool too_long,
   record(std::move(e));
   // A BDAT line refused: where its chunk ends is unknown, so nothing after it may be read.
   if (cmd.id == Verb::bdat) {
+    // A line ending in the line (the fault says so itself) is no matter of BDAT's syntax.
+    const bool line_end_fault =
+        fault.find(" inside it, where this client ends its lines") != std::string_view::npos;
     end_at_unframable_bdat(
         too_long ? "line longer than " + std::to_string(options_.max_command_line) + " octets"
+        : line_end_fault ? std::string(fault)
         : !fault.empty() ? std::string(fault) + " in its line"
                          : std::string("NUL byte in its line"),
-        bdat_syntax_advice);
+        line_end_fault ? "End each line with CRLF" : bdat_syntax_advice);
     return;
   }
   // A refused AUTH line: what follows may be its SASL responses, as after any refused AUTH.

@@ -124,6 +124,12 @@ TEST(ClientFramer, AForeignLineEndingStaysInsideItsLine) {
         {"RCPT TO:<c>\r\n", LineEnd::none},
         {"NOOP\r\n", LineEnd::none}},
        LineEnd::cr},
+      // Enter alone first, then AUTH: a person at a terminal that sends bare CRs.
+      {"\rAUTH PLAIN AGEAYg==\rQUIT\r\n",
+       {{"\r\n", LineEnd::none},
+        {"AUTH PLAIN AGEAYg==\r\n", LineEnd::none},
+        {"QUIT\r\n", LineEnd::none}},
+       LineEnd::cr},
       // A first line that is no greeting does not make a bare CR the client's line ending.
       {"MAIL FROM:<a@x\rRCPT TO:<e@y>>\r\nRCPT TO:<b>\rRCPT TO:<c>\nQUIT\r\n",
        {{"MAIL FROM:<a@x\r\nRCPT TO:<e@y>>\r\n", LineEnd::cr},
@@ -153,6 +159,27 @@ TEST(ClientFramer, AForeignLineEndingStaysInsideItsLine) {
       EXPECT_EQ(lines, c.lines) << c.bytes;
       EXPECT_EQ(f.own_line_end(), c.own);
     }
+  }
+}
+
+// An over-long first line is read by the verb at its start, not by its kept tail, whichever
+// reads it came in: a first MAIL line is no greeting, so its bare CR is no line ending.
+TEST(ClientFramer, AnOverLongFirstLineIsJudgedByItsStart) {
+  const std::string bytes = "MAIL FROM:<" + std::string(16373, 'a') +
+                            "NOOP\rRCPT TO:<evil@y>>\r\nRCPT TO:<b>\rRCPT TO:<c>\r\n";
+  for (const std::size_t first : {bytes.size(), std::size_t{12290}, std::size_t{2050}}) {
+    ClientFramer f(2048);
+    std::vector<FramedLine> lines;
+    for (std::string_view piece :
+         {std::string_view(bytes).substr(0, first), std::string_view(bytes).substr(first)}) {
+      f.feed(piece);
+      while (std::optional<FramedLine> line = f.next_line()) lines.push_back(*line);
+    }
+    ASSERT_EQ(lines.size(), 2u) << first;
+    EXPECT_EQ(lines[0].discarded_verb, "MAIL");
+    EXPECT_EQ(lines[0].foreign_end, LineEnd::cr);
+    EXPECT_EQ(lines[1].foreign_end, LineEnd::cr);
+    EXPECT_EQ(f.own_line_end(), LineEnd::crlf);
   }
 }
 

@@ -2393,6 +2393,25 @@ TEST(Dialogue, ABdatLineWithALineEndingNotTheClientsOwnEndsTheSession) {
   EXPECT_EQ(r.upstream_per_step[4], "");
   EXPECT_EQ(r.client_per_step[4].substr(0, 31), "421 4.5.4 mailtap: BDAT refused")
       << r.client_per_step[4];
+  EXPECT_NE(r.client_per_step[4].find("(a CR NUL inside it, where this client ends its lines with "
+                                      "CRLF or LF)"),
+            std::string::npos)
+      << r.client_per_step[4];
+  EXPECT_NE(r.client_per_step[4].find("End each line with CRLF"), std::string::npos)
+      << r.client_per_step[4];
+}
+
+// In a SASL response a line that begins "BDAT" is text: a bare CR in it does not end it early
+// (which relayed what came after the CR as a command of its own).
+TEST(Dialogue, ASaslResponseBeginningWithBdatIsCancelledWhole) {
+  const Result r = run_all_splits({
+      client("AUTH LOGIN\r\n"),
+      upstream("334 VXNlcm5hbWU6\r\n"),
+      client("BDAT\rRCPT TO:<evil@y>\r\n"),
+      upstream("501 5.7.0 cancelled\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], "*\r\n");
+  EXPECT_EQ(r.to_upstream.find("evil"), std::string::npos) << r.to_upstream;
 }
 
 // From a bare-CR client (a terminal in raw mode), `BDAT 30\r` then an LF is a CRLF to a strict
