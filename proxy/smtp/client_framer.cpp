@@ -67,26 +67,31 @@ std::optional<FramedLine> ClientFramer::next_line(bool commands) {
     }
     // The normaliser writes CRLF only as a line ending and stops right after it.
     const bool ended = line_.size() >= 2 && line_.ends_with("\r\n");
-    const bool foreign = ended && !ends_own_line(normaliser_.last_line_end());
-    if (ended && !foreign) return take_line();
-    if (foreign && line_foreign_end_ == LineEnd::none) {
-      // Text of the line, which goes on to the client's own ending (see FramedLine). A BDAT
-      // line ends here all the same: what follows is its chunk or not, and the session ends at
-      // it either way, answered now rather than when some later line ending comes.
-      line_foreign_end_ = normaliser_.last_line_end();
-      if (commands && line_verb() == Verb::bdat) return take_line();
-    }
-    if (line_.size() > max_kept_line_) {
-      // Keep framing, but do not keep the bytes: the line is refused whatever it says. Its verb
-      // is remembered from its start (the tail could be anything, a secret included).
-      if (discarded_ == 0) discarded_verb_ = parse_command(line_).verb;
-      if (line_.find('\0') != std::string::npos) line_has_nul_ = true;
-      discarded_ += line_.size();
-      line_.clear();
-    }
+    if (ended && line_ends_here(commands)) return take_line();
+    discard_if_over_long();
     // A held CR ended the line without consuming the byte after it: read on from that byte.
     if (n == 0 && !ended) return std::nullopt;
   }
+}
+
+bool ClientFramer::line_ends_here(bool commands) {
+  if (ends_own_line(normaliser_.last_line_end())) return true;
+  if (line_foreign_end_ != LineEnd::none) return false;
+  // Text of the line, which goes on to the client's own ending (see FramedLine). A BDAT line
+  // ends here all the same: what follows is its chunk or not, and the session ends at it either
+  // way, answered now rather than when some later line ending comes.
+  line_foreign_end_ = normaliser_.last_line_end();
+  return commands && line_verb() == Verb::bdat;
+}
+
+void ClientFramer::discard_if_over_long() {
+  if (line_.size() <= max_kept_line_) return;
+  // Keep framing, but do not keep the bytes: the line is refused whatever it says. Its verb is
+  // remembered from its start (the tail could be anything, a secret included).
+  if (discarded_ == 0) discarded_verb_ = parse_command(line_).verb;
+  if (line_.find('\0') != std::string::npos) line_has_nul_ = true;
+  discarded_ += line_.size();
+  line_.clear();
 }
 
 namespace {

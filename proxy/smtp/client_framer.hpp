@@ -100,14 +100,16 @@ class ClientFramer {
   bool borrowed_ = false;   // input_ is the caller's bytes, fed last
   std::size_t pos_ = 0;
   std::string_view avail() const { return input_.substr(pos_); }
-  void keep_unread();               // copies the unread part of borrowed input into backlog_
-  bool ends_own_line(LineEnd end);  // see own_line_end()
-  Verb line_verb() const;           // of the line begun, read from its start
-  FramedLine take_line();           // the line framed, and the next begun
-  std::string line_;                // the line being framed (canonical text)
-  std::size_t discarded_ = 0;       // octets of an over-long line thrown away so far
-  std::string discarded_verb_;      // verb of that line, read from its start
-  bool line_has_nul_ = false;       // a NUL was among them
+  void keep_unread();                  // copies the unread part of borrowed input into backlog_
+  bool ends_own_line(LineEnd end);     // see own_line_end()
+  Verb line_verb() const;              // of the line begun, read from its start
+  bool line_ends_here(bool commands);  // at the line ending the normaliser wrote last
+  void discard_if_over_long();
+  FramedLine take_line();       // the line framed, and the next begun
+  std::string line_;            // the line being framed (canonical text)
+  std::size_t discarded_ = 0;   // octets of an over-long line thrown away so far
+  std::string discarded_verb_;  // verb of that line, read from its start
+  bool line_has_nul_ = false;   // a NUL was among them
   LineEnd own_end_ = LineEnd::none;
   LineEnd line_foreign_end_ = LineEnd::none;  // the first foreign ending in the line begun
   std::size_t distrusted_octets_ = 0;         // of the backlog, received before distrust_unread()

@@ -924,17 +924,20 @@ bool Dialogue::refuse_distrusted_line(const Command& cmd, std::string_view line)
   return true;
 }
 
+// From a client whose lines end in a bare CR, the LF after a BDAT line's CR may be the chunk's
+// first octet: where the chunk begins is not known, and the session ends.
+bool Dialogue::refuse_bdat_of_a_bare_cr_client(const Command& cmd, std::string_view line) {
+  if (line_end_ != LineEnd::crlf || framer_.own_line_end() != LineEnd::cr) return false;
+  record(client_line_event(Direction::client_to_mailtap, cmd, line));
+  end_at_unframable_bdat(
+      "its line ends in CR LF from a client whose lines end in a bare CR, so the LF may be the "
+      "chunk's first octet",
+      "End every line with CRLF to send BDAT, or send the message with DATA");
+  return true;
+}
+
 void Dialogue::handle_bdat(const Command& cmd, std::string_view line) {
-  if (line_end_ == LineEnd::crlf && framer_.own_line_end() == LineEnd::cr) {
-    // From a client whose lines end in a bare CR, the LF after this line's CR may be the chunk's
-    // first octet: where the chunk begins is not known.
-    record(client_line_event(Direction::client_to_mailtap, cmd, line));
-    end_at_unframable_bdat(
-        "its line ends in CR LF from a client whose lines end in a bare CR, so the LF may be "
-        "the chunk's first octet",
-        "End every line with CRLF to send BDAT, or send the message with DATA");
-    return;
-  }
+  if (refuse_bdat_of_a_bare_cr_client(cmd, line)) return;
   const BdatArgs args = parse_bdat_line(line);
   if (!args) {
     // Servers differ on whether they skip a chunk after a BDAT they refuse (and how long), so

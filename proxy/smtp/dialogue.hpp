@@ -358,6 +358,7 @@ class Dialogue {
   void refuse_line(const Command& cmd, std::size_t total, bool too_long, std::string_view fault,
                    std::string_view fault_advice);
   void handle_bdat(const Command& cmd, std::string_view line);
+  bool refuse_bdat_of_a_bare_cr_client(const Command& cmd, std::string_view line);
   void end_at_unframable_bdat(std::string_view why, std::string_view what_to_do);
   void end_reading_client(std::string reply_text, std::string reason);
   std::string bdat_refusal() const;
