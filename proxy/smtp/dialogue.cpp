@@ -779,9 +779,7 @@ void Dialogue::distrust_early_lines() {
   distrust_until_verb_ = true;
 }
 
-namespace {
-// What is in a framed line that makes it refused whatever it says, or empty; and what to do.
-std::pair<std::string, std::string_view> line_fault(const FramedLine& framed, LineEnd own) {
+Dialogue::LineFault Dialogue::line_fault(const FramedLine& framed, LineEnd own) {
   if (!framed.telnet_fault.empty())
     return {std::string(framed.telnet_fault), "a 0xFF octet in text is sent as 0xFF 0xFF"};
   if (framed.foreign_end == LineEnd::none) return {};
@@ -790,22 +788,22 @@ std::pair<std::string, std::string_view> line_fault(const FramedLine& framed, Li
                                : std::string("CRLF or LF");
   return {"a " + std::string(to_string(framed.foreign_end)) +
               " inside it, where this client ends its lines with " + owns,
-          "servers disagree on where such a line ends; end each line with CRLF"};
+          "servers disagree on where such a line ends; end each line with CRLF",
+          /*line_ending=*/true};
 }
-}  // namespace
 
 void Dialogue::handle_framed_line(FramedLine framed) {
   const std::string& line = framed.text;
-  const auto [fault, fault_advice] = line_fault(framed, framer_.own_line_end());
+  const LineFault fault = line_fault(framed, framer_.own_line_end());
   const std::size_t discarded = framed.discarded;
   const bool has_nul = framed.has_nul || line.find('\0') != std::string::npos;
   // A line can complete in the same read that takes it past the limit: check the whole size too.
   const bool over_auth_limit = discarded > 0 || line.size() > options_.max_auth_line;
   if (mode_ == Mode::sasl) {
-    if (over_auth_limit || !fault.empty()) {
+    if (over_auth_limit || !fault.what.empty()) {
       // The upstream is still waiting for a SASL response; cancel the exchange for the client
       // (RFC 4954 "*") so both sides agree on where it ended.
-      const std::string why = over_auth_limit ? "exceeds 12288 (RFC 4954)" : "has " + fault;
+      const std::string why = over_auth_limit ? "exceeds 12288 (RFC 4954)" : "has " + fault.what;
       send_own_line("*\r\n", EventKind::auth,
                     "SASL response of " + std::to_string(discarded + line.size()) + " octets " +
                         why + ": not forwarded, exchange cancelled",
@@ -823,8 +821,8 @@ void Dialogue::handle_framed_line(FramedLine framed) {
   const std::size_t total = discarded + line.size();
   const bool too_long =
       over_auth_limit || (cmd.id != Verb::auth && line.size() > options_.max_command_line);
-  if (too_long || has_nul || !fault.empty()) {
-    refuse_line(cmd, total, too_long, fault, fault_advice);
+  if (too_long || has_nul || !fault.what.empty()) {
+    refuse_line(cmd, total, too_long, fault);
     return;
   }
   line_end_ = framed.end;
@@ -836,7 +834,7 @@ void Dialogue::handle_framed_line(FramedLine framed) {
 // line ending not the client's own). It is not forwarded, and not kept: it may be anything,
 // secrets included.
 void Dialogue::refuse_line(const Command& cmd, std::size_t total, bool too_long,
-                           std::string_view fault, std::string_view fault_advice) {
+                           const LineFault& fault) {
   Event e = make_event(Direction::client_to_mailtap, EventKind::error);
   e.verb = cmd.verb.size() <= 16 ? cmd.verb : std::string{};
   e.wire_size = total;
@@ -848,10 +846,10 @@ void Dialogue::refuse_line(const Command& cmd, std::size_t total, bool too_long,
         "500 5.5.2 mailtap: line too long (limit " +
         std::to_string(cmd.id == Verb::auth ? options_.max_auth_line : options_.max_command_line) +
         " octets); not forwarded\r\n";
-  } else if (!fault.empty()) {
-    e.note = "command line with " + std::string(fault) + " refused";
-    reply = "500 5.5.2 mailtap: the line has " + std::string(fault) + " (" +
-            std::string(fault_advice) + "); not forwarded\r\n";
+  } else if (!fault.what.empty()) {
+    e.note = "command line with " + fault.what + " refused";
+    reply = "500 5.5.2 mailtap: the line has " + fault.what + " (" + std::string(fault.advice) +
+            "); not forwarded\r\n";
   } else {
     e.note = "command line with a NUL byte refused";
     reply = "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n";
@@ -859,15 +857,13 @@ void Dialogue::refuse_line(const Command& cmd, std::size_t total, bool too_long,
   record(std::move(e));
   // A BDAT line refused: where its chunk ends is unknown, so nothing after it may be read.
   if (cmd.id == Verb::bdat) {
-    // A line ending in the line (the fault says so itself) is no matter of BDAT's syntax.
-    const bool line_end_fault =
-        fault.find(" inside it, where this client ends its lines") != std::string_view::npos;
+    // A line ending in the line is no matter of BDAT's syntax.
     end_at_unframable_bdat(
         too_long ? "line longer than " + std::to_string(options_.max_command_line) + " octets"
-        : line_end_fault ? std::string(fault)
-        : !fault.empty() ? std::string(fault) + " in its line"
-                         : std::string("NUL byte in its line"),
-        line_end_fault ? "End each line with CRLF" : bdat_syntax_advice);
+        : fault.line_ending   ? fault.what
+        : !fault.what.empty() ? fault.what + " in its line"
+                              : std::string("NUL byte in its line"),
+        fault.line_ending ? "End each line with CRLF" : bdat_syntax_advice);
     return;
   }
   // A refused AUTH line: what follows may be its SASL responses, as after any refused AUTH.

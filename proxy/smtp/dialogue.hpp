@@ -355,8 +355,14 @@ class Dialogue {
   void handle_command(const Command& cmd, std::string_view line, bool distrusted);
   void note_line_rewrites(const RewriteCounts& rewrites, std::size_t first_event);
   void record_malformed_reply();
-  void refuse_line(const Command& cmd, std::size_t total, bool too_long, std::string_view fault,
-                   std::string_view fault_advice);
+  // What makes a framed line refused whatever it says (empty `what`: nothing), and what to do.
+  struct LineFault {
+    std::string what;
+    std::string_view advice;
+    bool line_ending = false;  // a line ending not the client's own (else a telnet sequence)
+  };
+  static LineFault line_fault(const FramedLine& framed, LineEnd own);
+  void refuse_line(const Command& cmd, std::size_t total, bool too_long, const LineFault& fault);
   void handle_bdat(const Command& cmd, std::string_view line);
   bool refuse_bdat_of_a_bare_cr_client(const Command& cmd, std::string_view line);
   void end_at_unframable_bdat(std::string_view why, std::string_view what_to_do);
