@@ -165,11 +165,12 @@ std::string_view ClientFramer::take_plain_lines(bool long_lines_ok) {
   return avail.substr(0, run);
 }
 
-std::size_t ClientFramer::normalise_body(std::string& segment, bool cr_nul) {
+std::size_t ClientFramer::normalise_body(std::string& segment, LineEnd own_end) {
   const std::string_view avail = this->avail();
   // A body is data: 0xFF is an ordinary byte there (8-bit text), not telnet.
-  const std::size_t n = normaliser_.normalise(avail.substr(0, body_slice), segment,
-                                              TextRules{.telnet_iac = false, .cr_nul = cr_nul});
+  const TextRules rules{
+      .telnet_iac = false, .cr_nul = own_end == LineEnd::cr_nul, .cr_crlf = own_end != LineEnd::cr};
+  const std::size_t n = normaliser_.normalise(avail.substr(0, body_slice), segment, rules);
   pos_ += n;
   return n;
 }

@@ -82,9 +82,16 @@ class ClientFramer {
   // CR. The view is valid until the next feed() or compact().
   std::string_view take_plain_lines(bool long_lines_ok);
   // Normalises body bytes (0xFF is data) into `segment`, up to and including the next CRLF.
-  // `cr_nul`: CR NUL is the client's own line ending (see TextRules); otherwise a NUL after a
-  // bare CR is data. Returns the octets consumed.
-  std::size_t normalise_body(std::string& segment, bool cr_nul);
+  // `own_end`: how the DATA line ended. CR NUL is a line ending only where it is the client's
+  // own (otherwise a NUL after a bare CR is data), and CRs right before a CRLF belong to it
+  // except where a bare CR is (see TextRules). Returns the octets consumed.
+  std::size_t normalise_body(std::string& segment, LineEnd own_end);
+  // The input ran out right after a CR: for a client whose own line ending a bare CR is, the
+  // line has ended whatever comes next (CRLF or a bare CR), and a line "." ends the message.
+  bool cr_held() const { return normaliser_.cr_held(); }
+  // Ends the body line at that CR now, writing its CRLF to `segment`; an LF that comes next
+  // is the rest of the line ending and is skipped.
+  void end_line_at_held_cr(std::string& segment) { normaliser_.end_at_held_cr(segment); }
   // The ending the client gave the line whose CRLF was written last.
   LineEnd last_line_end() const { return normaliser_.last_line_end(); }
 

@@ -1312,7 +1312,16 @@ void Dialogue::await_client_auth_reply(bool response) {
 bool Dialogue::read_data() {
   std::string segment;
   for (;;) {
-    if (framer_.unread() == 0) return false;
+    if (framer_.unread() == 0) {
+      // A bare-CR client's line ends at its CR, whether an LF follows or not: a "." line so
+      // ends the message now, not when the client's next octet comes (a client that waits for
+      // the 250, or closes, would otherwise lose the message).
+      if (data_own_end_ != LineEnd::cr || !framer_.cr_held()) return false;
+      segment.clear();
+      framer_.end_line_at_held_cr(segment);
+      if (body_segment(segment, 1)) return true;
+      continue;
+    }
     // Most of a body is whole CRLF lines that leave mailtap nothing to decide: they go to the
     // upstream and the record as they are; the rest takes the line-by-line path.
     const bool line_start = data_line_len_ == 0 && !data_dot_held_;
@@ -1329,10 +1338,7 @@ bool Dialogue::read_data() {
       continue;
     }
     segment.clear();
-    // CR NUL is a line ending only for a client whose own line ending it is (a telnet NVT,
-    // whose DATA line ended so); in anyone else's body a NUL after a bare CR is data, a bare-CR
-    // client's included.
-    const std::size_t n = framer_.normalise_body(segment, data_own_end_ == LineEnd::cr_nul);
+    const std::size_t n = framer_.normalise_body(segment, data_own_end_);
     if (segment.empty()) {
       if (n == 0) return false;
       continue;
@@ -1382,7 +1388,8 @@ bool Dialogue::body_segment(std::string_view segment, std::size_t wire_octets) {
   }
   if (eol) {
     data_line_len_ = 0;
-    data_prev_end_ = end;
+    // "\r\r\n" ends in a real CRLF: a line "." after it ends the message, as at any server.
+    data_prev_end_ = end == LineEnd::cr_crlf ? LineEnd::crlf : end;
   }
   return false;
 }

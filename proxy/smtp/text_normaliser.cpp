@@ -37,6 +37,8 @@ std::string_view to_string(LineEnd e) {
       return "bare CR";
     case LineEnd::cr_nul:
       return "CR NUL";
+    case LineEnd::cr_crlf:
+      return "CR CRLF";
     case LineEnd::none:
       break;
   }
@@ -53,6 +55,8 @@ std::string_view escaped(LineEnd e) {
       return "\\r";
     case LineEnd::cr_nul:
       return "\\r\\0";
+    case LineEnd::cr_crlf:
+      return "\\r\\r\\n";
     case LineEnd::none:
       break;
   }
@@ -62,6 +66,7 @@ std::string_view escaped(LineEnd e) {
 RewriteCounts& RewriteCounts::operator+=(const RewriteCounts& o) {
   bare_lf += o.bare_lf;
   bare_cr += o.bare_cr;
+  cr_before_crlf += o.cr_before_crlf;
   telnet_iac += o.telnet_iac;
   dots_doubled += o.dots_doubled;
   if (!o.telnet_removed.empty())
@@ -72,6 +77,7 @@ RewriteCounts& RewriteCounts::operator+=(const RewriteCounts& o) {
 namespace {
 constexpr std::string_view kBareLfRewrite = "bare LF normalised to CRLF";
 constexpr std::string_view kBareCrRewrite = "bare CR normalised to CRLF";
+constexpr std::string_view kCrBeforeCrlfRewrite = "CR before CRLF removed";
 constexpr std::string_view kTelnetRewrite = "telnet IAC sequence removed";
 constexpr std::string_view kDotRewrite =
     "leading dot doubled after a line ending that cannot end the message";
@@ -89,6 +95,7 @@ std::string RewriteCounts::describe(bool name_telnet) const {
   };
   add(bare_lf, kBareLfRewrite);
   add(bare_cr, kBareCrRewrite);
+  add(cr_before_crlf, kCrBeforeCrlfRewrite);
   add(telnet_iac, kTelnetRewrite, name_telnet ? std::string_view(telnet_removed) : "");
   add(dots_doubled, kDotRewrite);
   return s;
@@ -97,7 +104,7 @@ std::string RewriteCounts::describe(bool name_telnet) const {
 // describe() puts at least one of its phrases first, followed by its count.
 bool is_client_text_rewrite_note(std::string_view note) {
   for (const std::string_view phrase :
-       {kBareLfRewrite, kBareCrRewrite, kTelnetRewrite, kDotRewrite})
+       {kBareLfRewrite, kBareCrRewrite, kCrBeforeCrlfRewrite, kTelnetRewrite, kDotRewrite})
     if (note.starts_with(phrase) && note.substr(phrase.size()).starts_with(" (")) return true;
   return false;
 }
@@ -172,18 +179,21 @@ bool TextNormaliser::telnet_step(unsigned char c, std::string& out, std::size_t&
   return false;
 }
 
-// The byte after a held CR ends its line either way: CRLF, or a bare CR. Returns how many bytes
-// of `c` that consumed (0: `c` begins the next line).
-std::size_t TextNormaliser::end_held_cr(unsigned char c, std::string& out, bool cr_nul) {
-  pending_cr_ = false;
+// The byte after the held CRs ends a line either way: CRLF (the CRs before it removed where
+// TextRules::cr_crlf joins them), or a bare CR. Returns how many bytes of `c` that consumed (0:
+// `c` is read again: it begins the next line, or follows another held CR).
+std::size_t TextNormaliser::end_held_cr(unsigned char c, std::string& out, TextRules rules) {
   out += "\r\n";
-  if (c == '\n') {
-    last_end_ = LineEnd::crlf;
+  if (c == '\n' && (held_crs_ == 1 || rules.cr_crlf)) {
+    rewrites_.cr_before_crlf += held_crs_ - 1;
+    last_end_ = held_crs_ == 1 ? LineEnd::crlf : LineEnd::cr_crlf;
+    held_crs_ = 0;
     return 1;
   }
+  --held_crs_;
   ++rewrites_.bare_cr;
   // A telnet NVT sends a bare CR as "CR NUL"; anyone else's NUL there is data.
-  if (cr_nul && c == '\0') {
+  if (held_crs_ == 0 && rules.cr_nul && c == '\0') {
     last_end_ = LineEnd::cr_nul;
     return 1;
   }
@@ -191,13 +201,33 @@ std::size_t TextNormaliser::end_held_cr(unsigned char c, std::string& out, bool 
   return 0;
 }
 
+void TextNormaliser::end_at_held_cr(std::string& out) {
+  held_crs_ = 0;
+  out += "\r\n";
+  ++rewrites_.bare_cr;  // taken back if the LF comes before the count is taken
+  last_end_ = LineEnd::cr;
+  lf_may_follow_ = true;
+}
+
 std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out, TextRules rules) {
   const bool telnet = rules.telnet_iac;
   std::size_t i = 0;
+  if (lf_may_follow_ && !raw.empty()) {
+    lf_may_follow_ = false;
+    if (raw[0] == '\n') {
+      if (rewrites_.bare_cr > 0) --rewrites_.bare_cr;
+      i = 1;
+    }
+  }
   while (i < raw.size()) {
     const auto c = static_cast<unsigned char>(raw[i]);
     if (telnet_step(c, out, i)) continue;
-    if (pending_cr_) return i + end_held_cr(c, out, rules.cr_nul);
+    if (held_crs_ > 0 && c == '\r' && rules.cr_crlf) {
+      ++held_crs_;
+      ++i;
+      continue;
+    }
+    if (held_crs_ > 0) return i + end_held_cr(c, out, rules);
     if (c == iac && telnet) {
       // Only a telnet command byte (240..255) after 0xFF makes an IAC sequence, so 8-bit text
       // that merely contains 0xFF passes unchanged. The 0xFF is consumed now and the decision
@@ -208,7 +238,7 @@ std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out, Te
       continue;
     }
     if (c == '\r') {
-      pending_cr_ = true;
+      held_crs_ = 1;
       ++i;
       continue;
     }

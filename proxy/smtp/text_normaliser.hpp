@@ -25,19 +25,22 @@ namespace mailtap::smtp {
 // How the client ended a line. Every kind is sent upstream as CRLF. cr_nul is telnet's "CR NUL"
 // (read so only where TextRules::cr_nul says): a client whose DATA line ended so is a telnet NVT,
 // and a bare CR without the NUL is not its own line ending, nor CR NUL a bare-CR client's.
-enum class LineEnd : std::uint8_t { none, crlf, lf, cr, cr_nul };
-std::string_view to_string(LineEnd e);  // "CRLF", "bare LF", "bare CR", "CR NUL"
-std::string_view escaped(LineEnd e);    // "\\r\\n", "\\n", "\\r", "\\r\\0" (as typed in a shape)
+// cr_crlf is a CRLF with one or more CRs right before it (see TextRules::cr_crlf): sent as one
+// CRLF, but the line's text ended in a CR, so it is nobody's own line ending.
+enum class LineEnd : std::uint8_t { none, crlf, lf, cr, cr_nul, cr_crlf };
+std::string_view to_string(LineEnd e);  // "CRLF", "bare LF", "bare CR", "CR NUL", "CR CRLF"
+std::string_view escaped(LineEnd e);    // "\\r\\n", "\\n", "\\r", "\\r\\0", "\\r\\r\\n"
 
 struct RewriteCounts {
-  std::uint64_t bare_lf = 0;     // LF not preceded by CR, sent as CRLF
-  std::uint64_t bare_cr = 0;     // CR not followed by LF, sent as CRLF
-  std::uint64_t telnet_iac = 0;  // telnet command sequences removed
+  std::uint64_t bare_lf = 0;         // LF not preceded by CR, sent as CRLF
+  std::uint64_t bare_cr = 0;         // CR not followed by LF, sent as CRLF
+  std::uint64_t cr_before_crlf = 0;  // CR right before a CRLF, removed (TextRules::cr_crlf)
+  std::uint64_t telnet_iac = 0;      // telnet command sequences removed
   // The first few of them, named ("IAC DO 24, IAC NOP"), so that the record shows what went.
   std::string telnet_removed;
   // Leading dots doubled in a message body after a line ending that cannot end the message.
   std::uint64_t dots_doubled = 0;
-  bool any() const { return bare_lf || bare_cr || telnet_iac || dots_doubled; }
+  bool any() const { return bare_lf || bare_cr || cr_before_crlf || telnet_iac || dots_doubled; }
   RewriteCounts& operator+=(const RewriteCounts& o);
   // "bare LF normalised to CRLF (2x); telnet IAC sequence removed (1x: IAC NOP)". Without
   // `name_telnet` the removed sequences are counted only: on a secret's line (AUTH), an option
@@ -54,6 +57,12 @@ bool is_client_text_rewrite_note(std::string_view note);
 struct TextRules {
   bool telnet_iac = true;  // 0xFF begins an IAC sequence
   bool cr_nul = true;      // "CR NUL" is one bare CR (the NUL is padding, not data)
+  // CRs right before a CRLF belong to it: "A\r\r\n" is the line "A" (LineEnd::cr_crlf), not
+  // "A" and an empty line. A CRLF written through a text-mode stream that adds a CR before every
+  // LF arrives so; read as two lines, the empty one would end a message's header (what follows
+  // moves into the body), where a strict server keeps the CR inside the line. Only for a client
+  // whose own line ending is not the bare CR (whose "A\r\r\n" is two lines).
+  bool cr_crlf = false;
 };
 inline constexpr TextRules command_text{};
 
@@ -76,18 +85,26 @@ class TextNormaliser {
   std::string_view take_telnet_fault() { return std::exchange(telnet_fault_, {}); }
 
   // True when no partial CR or IAC sequence is pending: safe to switch to raw (BDAT) bytes.
-  bool idle() const { return state_ == State::text && !pending_cr_; }
+  bool idle() const { return state_ == State::text && held_crs_ == 0 && !lf_may_follow_; }
+
+  // A single CR is held (input ran out right after it).
+  bool cr_held() const { return held_crs_ == 1 && state_ == State::text; }
+  // Ends the line at the held CR now, writing its CRLF to `out`, for a client whose own line
+  // ending a bare CR is (so the line ends there whatever comes next): an LF that comes next is
+  // the rest of a CRLF and is skipped. Only when cr_held().
+  void end_at_held_cr(std::string& out);
 
  private:
   enum class State : std::uint8_t { text, iac_undecided, iac, iac_option };
   bool telnet_step(unsigned char c, std::string& out, std::size_t& i);
   void telnet_command(unsigned char c, std::string& out);
   void note_removed(std::string_view name, int option = -1);
-  std::size_t end_held_cr(unsigned char c, std::string& out, bool cr_nul);
+  std::size_t end_held_cr(unsigned char c, std::string& out, TextRules rules);
   State state_ = State::text;
   unsigned char option_verb_ = 0;  // WILL/WONT/DO/DONT awaiting its option byte
   std::string_view telnet_fault_;
-  bool pending_cr_ = false;
+  std::uint64_t held_crs_ = 0;  // CRs read and not yet ended (more than one only with cr_crlf)
+  bool lf_may_follow_ = false;  // end_at_held_cr() ended a line: an LF next is its rest
   LineEnd last_end_ = LineEnd::none;
   RewriteCounts rewrites_;
 };

@@ -4,7 +4,12 @@
 // client sent ends a line (a telnet sequence never takes one: SMTP smuggling), and that the
 // result, the lines refused for telnet included, does not depend on the read boundaries.
 //
-// Input: byte 0 seeds the read sizes; the rest is the client's byte stream.
+// Byte 0 also picks the rules (its top two bits): command text; a message body where CRs before
+// a CRLF join it (a CRLF or bare-LF client's, or with bit 5 a telnet NVT's); or a bare-CR
+// client's body, whose line is ended at a held CR as soon as a read ends there (an LF after it
+// skipped), which must change nothing but when the line ends.
+//
+// Input: byte 0 seeds the read sizes and picks the rules; the rest is the client's byte stream.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -16,6 +21,23 @@
 namespace {
 
 using mailtap::smtp::TextNormaliser;
+using mailtap::smtp::TextRules;
+
+struct Mode {
+  TextRules rules = mailtap::smtp::command_text;
+  bool end_at_held_cr = false;  // a bare-CR client's body
+};
+
+Mode mode_of(std::uint8_t seed) {
+  switch (seed >> 6) {
+    case 2:
+      return {TextRules{.telnet_iac = false, .cr_nul = (seed & 0x20) != 0, .cr_crlf = true}};
+    case 3:
+      return {TextRules{.telnet_iac = false, .cr_nul = false, .cr_crlf = false}, true};
+    default:
+      return {};
+  }
+}
 
 struct Output {
   std::string text;
@@ -25,6 +47,7 @@ struct Output {
 
 // Read sizes from a tiny LCG: 1..16 octets, reproducible from the seed.
 Output normalise(std::string_view input, std::uint8_t seed, bool split) {
+  const Mode mode = mode_of(seed);
   TextNormaliser n;
   Output out;
   std::string backlog;
@@ -41,7 +64,8 @@ Output normalise(std::string_view input, std::uint8_t seed, bool split) {
     std::size_t used_total = 0;
     while (used_total < backlog.size()) {
       const std::size_t before = out.text.size();
-      const std::size_t used = n.normalise(std::string_view(backlog).substr(used_total), out.text);
+      const std::size_t used =
+          n.normalise(std::string_view(backlog).substr(used_total), out.text, mode.rules);
       if (used > backlog.size() - used_total) std::abort();
       used_total += used;
       // The normaliser stops right after a CRLF: none may appear earlier in this call's output.
@@ -49,6 +73,10 @@ Output normalise(std::string_view input, std::uint8_t seed, bool split) {
       if (crlf != std::string::npos && crlf + 2 != out.text.size()) std::abort();
       if (crlf != std::string::npos) out.faults += n.take_telnet_fault().empty() ? '.' : 'F';
       if (used == 0 && out.text.size() == before) break;  // wants more input
+    }
+    if (mode.end_at_held_cr && used_total == backlog.size() && n.cr_held()) {
+      n.end_at_held_cr(out.text);
+      out.faults += '.';
     }
     backlog.erase(0, used_total);
   }
@@ -58,14 +86,27 @@ Output normalise(std::string_view input, std::uint8_t seed, bool split) {
 }
 
 // The line endings of the client's bytes as a strict reading frames them: CRLF, a bare LF, and
-// a bare CR (with the NUL of a CR NUL), except a CR still waiting for its next byte.
-std::size_t client_line_ends(std::string_view input) {
+// a bare CR (with the NUL of a CR NUL), except a CR still waiting for its next byte (unless the
+// mode ends a line there); where the rules join them, CRs right before a CRLF are part of it.
+std::size_t client_line_ends(std::string_view input, const Mode& mode) {
   std::size_t ends = 0;
   for (std::size_t i = 0; i < input.size(); ++i) {
     if (input[i] == '\n') ++ends;
-    if (input[i] != '\r' || i + 1 == input.size()) continue;
-    ++ends;
-    if (input[i + 1] == '\n') ++i;
+    if (input[i] != '\r') continue;
+    std::size_t run = 1;
+    if (mode.rules.cr_crlf)
+      while (i + run < input.size() && input[i + run] == '\r') ++run;
+    if (i + run == input.size()) {  // held for the next byte
+      if (mode.end_at_held_cr) ++ends;
+      break;
+    }
+    if (input[i + run] == '\n') {
+      ++ends;
+      i += run;
+      continue;
+    }
+    ends += run;
+    i += run - 1;
   }
   return ends;
 }
@@ -95,7 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_canonical(whole.text);
   if (whole.text != pieces.text || whole.rewrites != pieces.rewrites) std::abort();
   if (whole.faults != pieces.faults) std::abort();
-  if (crlf_count(whole.text) != client_line_ends(input)) std::abort();
+  if (crlf_count(whole.text) != client_line_ends(input, mode_of(data[0]))) std::abort();
   // Each input byte yields at most two output bytes (a bare CR or LF becomes CRLF).
   if (whole.text.size() > 2 * input.size()) std::abort();
   return 0;

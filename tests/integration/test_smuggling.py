@@ -27,6 +27,7 @@
 """
 
 import contextlib
+import email
 import json
 import os
 import socket
@@ -770,6 +771,49 @@ class SmugglingTest(IntegrationCase):
             self.assertEqual(s.reply().code, 221)
         got = self.postfix.wait_for_message(token, mailbox="alice")
         self.assertTrue(got.endswith(b"\n\nhello from a CR terminal\n"), got)
+
+    def test_a_bare_cr_clients_end_of_data_is_not_held_for_its_next_octet(self):
+        # Its "." line ends at the CR whatever follows: a client that then closes (or waits for
+        # the 250 before typing on) gets its message delivered; mailtap held the CR for the next
+        # octet and lost the message at the close.
+        m = self.mailtap(self.postfix.submission)
+        token = unique_token("crend")
+        with SmtpSocket(m.port) as s:
+            self.assertEqual(s.reply().code, 220)
+            s.send(b"EHLO cr.test\rMAIL FROM:<cr@client.test>\rRCPT TO:<alice@example.test>\r"
+                   b"DATA\r")
+            self.assertEqual([s.reply().code for _ in range(3)], [250, 250, 250])
+            s.send(b"Subject: " + token.encode() + b"\r\rlast line\r.\r")
+            self.assertEqual(s.reply().code, 354)
+            s.sock.shutdown(socket.SHUT_WR)
+            self.assertEqual(s.reply().code, 250)
+        got = self.postfix.wait_for_message(token, mailbox="alice")
+        self.assertTrue(got.endswith(b"\n\nlast line\n"), got)
+
+    def test_a_crlf_written_through_a_text_mode_stream_keeps_the_header_whole(self):
+        # "\r\r\n" (a CRLF that a text-mode stream gave one CR more) is one line ending, as
+        # Postfix alone reads it: read as a bare CR and a CRLF, it put an empty line after the
+        # first header and the second one was delivered in the body.
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m.args()[m.args().index("--db") + 1])
+        token = unique_token("crcrlf")
+        with SmtpSocket(m.port) as s:
+            self.login(s)
+            self.assertEqual(s.cmd("MAIL FROM:<alice@example.test>").code, 250)
+            self.assertEqual(s.cmd("RCPT TO:<bob@example.test>").code, 250)
+            self.assertEqual(s.cmd("DATA").code, 354)
+            self.assertEqual(s.cmd(b"Subject: " + token.encode() + b"\r\r\nX-Second: h2\r\r\n"
+                                   b"\r\r\nbody line\r\r\n.").code, 250)
+            self.assertEqual(s.cmd("QUIT").code, 221)
+        got = self.postfix.wait_for_message(token, mailbox="bob")
+        message = email.message_from_bytes(got)
+        self.assertEqual(message["X-Second"], "h2")
+        self.assertEqual(body_of(got), b"body line\n")
+        sid = wait_ended(db, 1)[-1]["id"]
+        shown = self.tool("show", str(sid), "--message", "1", db=db).stdout
+        self.assertEqual(body_of(shown), body_of(got))
+        notes = [e["note"] for e in events(db, sid) if e["kind"] == "rewrite" and e["verb"] == "DATA"]
+        self.assertEqual(notes, ["CR before CRLF removed (4x)"])
 
 
 class DurableEndTest(IntegrationCase):

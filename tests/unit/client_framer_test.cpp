@@ -267,7 +267,7 @@ std::string frame_body(const std::vector<std::string_view>& pieces) {
         }
       }
       std::string segment;
-      const std::size_t n = f.normalise_body(segment, /*cr_nul=*/false);
+      const std::size_t n = f.normalise_body(segment, LineEnd::crlf);
       if (segment.empty()) {
         if (n == 0) break;
         continue;

@@ -299,6 +299,71 @@ TEST(Dialogue, BareLfAndBareCrClientsEndMessagesWithTheirOwnLineEnds) {
   }
 }
 
+// A CRLF written through a text-mode stream arrives as "\r\r\n": one line ending to the client
+// and to a strict server (which keeps the CR in the line), not a line and an empty one (which
+// would end the header there and move the rest of it into the body). A "." line ended so is
+// still text, and a "." line after one still ends the message (its CRLF is real).
+TEST(Dialogue, CrBeforeCrlfInACrlfClientsBodyIsOneLineEnding) {
+  const std::string head = "MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n";
+  const Result r = run_all_splits({
+      client(ehlo + head),
+      upstream(ehlo_reply),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("Subject: s\r\r\nX-Second: h\r\r\n\r\nbody\r\n.\r\r\nlast\r\r\n.\r\nQUIT\r\n"),
+      upstream("250 queued 1\r\n"),
+      upstream("221 bye\r\n"),
+  });
+  EXPECT_FALSE(has_bare_cr_or_lf(r.to_upstream)) << printable(r.to_upstream);
+  EXPECT_EQ(strict_server_message_ends(r.to_upstream), 1u) << printable(r.to_upstream);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "Subject: s\r\nX-Second: h\r\n\r\nbody\r\n.\r\nlast\r\n");
+  EXPECT_EQ(r.messages[0].final_reply, "250 queued 1");
+  std::vector<std::string> notes;
+  for (const Event* e : find_events(r, Direction::mailtap_note, EventKind::rewrite))
+    notes.push_back(e->note);
+  ASSERT_EQ(notes.size(), 2u) << ::testing::PrintToString(notes);
+  EXPECT_TRUE(
+      notes[0].starts_with(std::string(smuggling_shape_note_prefix) + "\\r\\n.\\r\\r\\n at"))
+      << notes[0];
+  EXPECT_EQ(notes[1], "CR before CRLF removed (4x)");
+}
+
+// A bare-CR client's line ends at its CR whatever comes next, so its end of data "\r.\r" is
+// acted on at once: a client that waits for the 250, or closes, gets its message delivered. An
+// LF that comes after the CR is the rest of that line ending, not an empty command line.
+TEST(Dialogue, ABareCrClientsEndOfDataIsNotHeldForTheNextOctet) {
+  for (const bool lf_after : {false, true}) {
+    SCOPED_TRACE(lf_after ? "an LF follows" : "the client closes");
+    Script script = {
+        client("EHLO me\rMAIL FROM:<a@x>\rRCPT TO:<b@y>\rDATA\r"),
+        upstream(ehlo_reply),
+        upstream("250 ok\r\n250 ok\r\n"),
+        client("Subject: s\r\rbody\r.\r"),
+        upstream("354 go\r\n"),
+        upstream("250 queued 1\r\n"),
+    };
+    if (lf_after) {
+      script.push_back(client("\nQUIT\r\n"));
+      script.push_back(upstream("221 bye\r\n"));
+    } else {
+      script.push_back(client_eof());
+    }
+    const Result r = run_all_splits(script);
+    ASSERT_EQ(r.messages.size(), 1u);
+    EXPECT_EQ(r.messages[0].final_reply, "250 queued 1");
+    EXPECT_EQ(r.messages[0].body, "Subject: s\r\n\r\nbody\r\n");
+    EXPECT_TRUE(r.upstream_per_step[4].ends_with("body\r\n.\r\n"))
+        << printable(r.upstream_per_step[4]);
+    EXPECT_NE(r.to_client.find("250 queued 1\r\n"), std::string::npos);
+    if (lf_after) {
+      EXPECT_TRUE(r.to_upstream.ends_with(".\r\nQUIT\r\n")) << printable(r.to_upstream);
+      EXPECT_EQ(r.to_client.find("500"), std::string::npos) << printable(r.to_client);
+      ASSERT_TRUE(r.ending);
+      EXPECT_EQ(r.ending->kind, Ending::Kind::quit);
+    }
+  }
+}
+
 // Telnet's CR NUL is not a bare-CR client's line ending: for a client whose DATA line ended in
 // a bare CR, "\r\0.\r" is a bare CR, then the text line "\0.", so the smuggled commands stay
 // text of its one message (the NUL is data, kept).

@@ -22,7 +22,8 @@ struct Normalised {
 };
 
 // Feeds `reads` the way the dialogue does: bytes not consumed stay buffered for the next read.
-Normalised normalise_reads(const std::vector<std::string_view>& reads) {
+Normalised normalise_reads(const std::vector<std::string_view>& reads,
+                           TextRules rules = command_text) {
   TextNormaliser n;
   Normalised out;
   std::string backlog;
@@ -31,7 +32,7 @@ Normalised normalise_reads(const std::vector<std::string_view>& reads) {
     std::size_t pos = 0;
     while (pos < backlog.size()) {
       const std::size_t before = out.text.size();
-      const std::size_t used = n.normalise(std::string_view(backlog).substr(pos), out.text);
+      const std::size_t used = n.normalise(std::string_view(backlog).substr(pos), out.text, rules);
       pos += used;
       if (out.text.size() >= 2 && out.text.size() > before &&
           out.text.compare(out.text.size() - 2, 2, "\r\n") == 0) {
@@ -72,13 +73,14 @@ std::string describe(const Normalised& n) {
 }
 
 // Whole, one byte at a time, and split at every position into two reads: identical results.
-Normalised normalise_all_splits(std::string_view input) {
-  const Normalised whole = normalise_reads({input});
+Normalised normalise_all_splits(std::string_view input, TextRules rules = command_text) {
+  const Normalised whole = normalise_reads({input}, rules);
   std::vector<std::string_view> bytes;
   for (std::size_t i = 0; i < input.size(); ++i) bytes.push_back(input.substr(i, 1));
-  EXPECT_EQ(describe(normalise_reads(bytes)), describe(whole)) << "one byte at a time";
+  EXPECT_EQ(describe(normalise_reads(bytes, rules)), describe(whole)) << "one byte at a time";
   for (std::size_t p = 1; p < input.size(); ++p)
-    EXPECT_EQ(describe(normalise_reads({input.substr(0, p), input.substr(p)})), describe(whole))
+    EXPECT_EQ(describe(normalise_reads({input.substr(0, p), input.substr(p)}, rules)),
+              describe(whole))
         << "split at " << p;
   return whole;
 }
@@ -130,6 +132,54 @@ TEST(TextNormaliser, CrCrLfIsABareCrThenACrlf) {
   EXPECT_EQ(n.text, "A\r\n\r\nB\r\n");
   EXPECT_EQ(n.line_ends, (std::vector<std::size_t>{3, 5, 8}));
   EXPECT_EQ(n.rewrites.bare_cr, 1u);
+}
+
+// In a message body of a client whose line ending is not the bare CR, CRs right before a CRLF
+// belong to it (a CRLF written through a text-mode stream): one line, not a line and an empty
+// one, which would end the message's header early.
+TEST(TextNormaliser, CrsBeforeACrlfJoinItWhereTheRulesSaySo) {
+  const TextRules body{.telnet_iac = false, .cr_nul = false, .cr_crlf = true};
+  const Normalised n = normalise_all_splits("A\r\r\nB\r\r\r\nC\r\rD\r\n", body);
+  EXPECT_EQ(n.text, "A\r\nB\r\nC\r\n\r\nD\r\n");
+  EXPECT_EQ(n.ends, (std::vector<LineEnd>{LineEnd::cr_crlf, LineEnd::cr_crlf, LineEnd::cr,
+                                          LineEnd::cr, LineEnd::crlf}));
+  EXPECT_EQ(n.rewrites.cr_before_crlf, 3u);
+  EXPECT_EQ(n.rewrites.bare_cr, 2u);
+  EXPECT_EQ(n.rewrites.describe(), "bare CR normalised to CRLF (2x); CR before CRLF removed (3x)");
+  EXPECT_TRUE(is_client_text_rewrite_note("CR before CRLF removed (3x)"));
+  EXPECT_EQ(escaped(LineEnd::cr_crlf), "\\r\\r\\n");
+  // A telnet NVT's CR NUL after a CR: a bare CR, then its own line ending.
+  const TextRules telnet_body{.telnet_iac = false, .cr_nul = true, .cr_crlf = true};
+  const Normalised t = normalise_all_splits("A\r\r\0B\r\n"s, telnet_body);
+  EXPECT_EQ(t.text, std::string("A\r\n\r\nB\r\n"));
+  EXPECT_EQ(t.ends, (std::vector<LineEnd>{LineEnd::cr, LineEnd::cr_nul, LineEnd::crlf}));
+}
+
+// For a client whose line ending a bare CR is, a held CR ends its line whatever follows: the
+// line can be ended before the next octet comes, and an LF that then comes is skipped.
+TEST(TextNormaliser, ALineEndedAtAHeldCrSkipsTheLfAfterIt) {
+  const TextRules body{.telnet_iac = false, .cr_nul = false, .cr_crlf = false};
+  TextNormaliser n;
+  std::string out;
+  EXPECT_EQ(n.normalise(".\r", out, body), 2u);
+  ASSERT_TRUE(n.cr_held());
+  EXPECT_FALSE(n.idle());
+  n.end_at_held_cr(out);
+  EXPECT_EQ(out, ".\r\n");
+  EXPECT_EQ(n.last_line_end(), LineEnd::cr);
+  EXPECT_FALSE(n.idle()) << "an LF may still follow";
+  EXPECT_EQ(n.normalise("\nQUIT\r\n", out, command_text), 7u);
+  EXPECT_EQ(out, ".\r\nQUIT\r\n");
+  EXPECT_FALSE(n.take_rewrites().any()) << "the CR was a CRLF's after all";
+  EXPECT_TRUE(n.idle());
+
+  TextNormaliser m;
+  out.clear();
+  m.normalise("x\r", out, body);
+  m.end_at_held_cr(out);
+  EXPECT_EQ(m.normalise("y\r\n", out, body), 3u);
+  EXPECT_EQ(out, "x\r\ny\r\n");
+  EXPECT_EQ(m.take_rewrites().bare_cr, 1u);
 }
 
 TEST(TextNormaliser, TelnetCrNulIsABareCr) {
