@@ -139,8 +139,9 @@ bool ClientFramer::ends_own_line(LineEnd end) {
     return true;
   }
   // A bare CR (or telnet's CR NUL), which a strict server keeps inside the line.
+  // An over-long line is judged by its verb alone: its kept tail may be anything, "" included.
   if (own_end_ == LineEnd::none && line_foreign_end_ == LineEnd::none &&
-      opens_a_session(line_, line_verb()))
+      opens_a_session(discarded_ > 0 ? std::string_view{} : std::string_view(line_), line_verb()))
     own_end_ = end;
   return end == own_end_;
 }

@@ -183,6 +183,24 @@ TEST(ClientFramer, AnOverLongFirstLineIsJudgedByItsStart) {
   }
 }
 
+// Nor is an over-long first line "Enter alone" because nothing of it was kept when its bare CR
+// came (its octets went just before, in a read that ended there): found by fuzz_dialogue.
+TEST(ClientFramer, AnOverLongFirstLineIsNoEmptyLineWhateverWasKept) {
+  const std::string bytes = std::string(100, 'x') + "\rRCPT TO:<b>\r\n";
+  for (const std::size_t first : {bytes.size(), std::size_t{100}, std::size_t{65}}) {
+    ClientFramer f(64);
+    std::vector<FramedLine> lines;
+    for (std::string_view piece :
+         {std::string_view(bytes).substr(0, first), std::string_view(bytes).substr(first)}) {
+      f.feed(piece);
+      while (std::optional<FramedLine> line = f.next_line()) lines.push_back(*line);
+    }
+    ASSERT_EQ(lines.size(), 1u) << first;
+    EXPECT_EQ(lines[0].foreign_end, LineEnd::cr) << first;
+    EXPECT_EQ(f.own_line_end(), LineEnd::crlf) << first;
+  }
+}
+
 TEST(ClientFramer, OverLongLineIsFramedWithoutKeepingItsBytes) {
   // Longer than what one read of the normaliser takes (4096): its start is thrown away.
   const std::string line = "AUTH PLAIN " + std::string(5000, 'A') + std::string("\0tail\r\n", 7);
