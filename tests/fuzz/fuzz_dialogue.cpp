@@ -5,7 +5,9 @@
 // after the dialogue finished, and that the outcome does not depend on how the client's bytes
 // were split into reads. And the smuggling property: when every command line ended in CRLF,
 // mailtap sends no end of data ("." line) for which the client did not send CRLF "." CRLF, and
-// (BDAT chunks and SASL responses aside) never a line ".\0", the end for C-string servers.
+// (BDAT chunks and SASL responses aside) never a line ".\0", the end for C-string servers. Every
+// command line relayed is one a strict server frames in the client's bytes (ended at an LF; see
+// command_the_client_did_not_end).
 // And between the chunks of a message, no command but BDAT and a bare RSET, NOOP or QUIT goes
 // upstream, nothing goes behind a chunk without LAST before its reply, none after a refused
 // one until an RSET, no BDAT after a chunk mailtap discarded in a transaction until an RSET or
@@ -86,6 +88,45 @@ std::string escaped(std::string_view s) {
     }
   }
   return out;
+}
+
+// A command line mailtap relayed that the client did not end as a strict server frames lines
+// (at an LF, the CR before it dropped), or "". Every server ends a command line at LF only, so
+// a bare CR inside a CRLF or bare-LF client's line must never make two commands of it (SMTP
+// smuggling: "RCPT TO:<b>\rRCPT TO:<c>\r\n" is one line, refused). So the relayed line must
+// be in the client's bytes followed by its LF (or CRLF), and not right after a bare CR or CR NUL.
+// Not checked for a client whose first line ending is a bare CR (its own line ending may be
+// that), when the client's bytes hold a 0xFF (telnet sequences are removed from command lines)
+// or a BDAT (a chunk is binary: a CR at its end ends no line; the chunks have oracles of their
+// own).
+std::string command_the_client_did_not_end(std::string_view client,
+                                           const std::vector<RecordedEvent>& events) {
+  const std::size_t first = client.find_first_of("\r\n");
+  if (first != std::string_view::npos && client[first] == '\r' &&
+      (first + 1 == client.size() || client[first + 1] != '\n'))
+    return {};
+  if (client.find('\xff') != std::string_view::npos) return {};
+  for (std::size_t at = 0; at + 4 <= client.size(); ++at)
+    if (iequals(client.substr(at, 4), "bdat")) return {};
+  auto ended_by_the_client = [client](std::string_view line) {
+    for (std::size_t at = client.find(line); at != std::string_view::npos;
+         at = client.find(line, at + 1)) {
+      const std::string_view before = client.substr(0, at);
+      const std::string_view after = client.substr(at + line.size());
+      if (before.ends_with('\r') || before.ends_with(std::string_view("\r\0", 2))) continue;
+      if (after.starts_with('\n') || after.starts_with("\r\n")) return true;
+    }
+    return false;
+  };
+  for (const RecordedEvent& recorded : events) {
+    const Event& e = *recorded;
+    if (e.direction != Direction::client_to_upstream || e.kind != EventKind::command || e.redacted)
+      continue;
+    std::string_view line = e.bytes;
+    if (line.ends_with("\r\n")) line.remove_suffix(2);
+    if (!ended_by_the_client(line)) return e.bytes;
+  }
+  return {};
 }
 
 // A line a server reading lines as C strings (OpenSMTPD: strcmp(line, ".")) takes as the end of
@@ -463,6 +504,12 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
     if (!bdat_relayed && !client_auth && has_c_string_only_end(out.to_upstream)) {
       std::fprintf(stderr, "a line \".\" NUL sent upstream\nclient: %s\nup: %s\n",
                    escaped(client_fed).c_str(), escaped(out.to_upstream).c_str());
+      std::abort();
+    }
+    if (const std::string line = command_the_client_did_not_end(client_fed, events);
+        !line.empty()) {
+      std::fprintf(stderr, "a command line the client did not end: %s\nclient: %s\n",
+                   escaped(line).c_str(), escaped(client_fed).c_str());
       std::abort();
     }
     if (const std::string line = command_between_chunks(events); !line.empty()) {
