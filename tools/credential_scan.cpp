@@ -159,6 +159,24 @@ void scan_base64_runs(std::string_view bytes, std::size_t width_before, bool mes
   }
 }
 
+// The base64 words of `bytes` (not a message body) the runs above cannot read whole, as the
+// dialogue reads a word pasted into a line (smtp::find_credential_words): one in the URL-safe
+// alphabet, without its padding, or run on from what comes before it ("AUTH=<blob>"). Recorded
+// in clear by mailtaps before the dialogue redacted them. A word that is exactly one of those
+// runs was judged there, by its place in the lines too.
+void scan_other_base64_words(std::string_view bytes, std::vector<CredentialFinding>& found) {
+  for (smtp::CredentialWord& w : smtp::find_credential_words(bytes)) {
+    const std::string_view word = bytes.substr(w.at, w.size);
+    const bool whole_run =
+        (w.at == 0 || !smtp::is_base64_char(bytes[w.at - 1])) &&
+        (w.at + w.size == bytes.size() || !smtp::is_base64_char(bytes[w.at + w.size])) &&
+        std::none_of(word.begin(), word.end(), smtp::is_base64url_only_char);
+    if (whole_run && w.size % 4 == 0) continue;
+    if (w.plain) found.push_back({w.at, "base64 SASL PLAIN blob (user " + quoted(w.user) + ")"});
+    if (w.bearer) found.push_back({w.at, "base64 XOAUTH2/OAUTHBEARER blob with a bearer token"});
+  }
+}
+
 }  // namespace
 
 bool decode_base64_for_scan(std::string_view text, smtp::Secret& out) {
@@ -229,6 +247,7 @@ std::vector<CredentialFinding> scan_for_credentials(std::string_view bytes,
   }
 
   scan_base64_runs(bytes, width_before, message_body, pw, found);
+  if (!message_body) scan_other_base64_words(bytes, found);
   return found;
 }
 

@@ -124,12 +124,80 @@ bool as_standard_base64(std::string_view word, Secret& out) {
 
 }  // namespace
 
-bool is_encoded_credential(std::string_view word) {
-  // "\0u\0p" is the shortest PLAIN message: 7 characters of base64 without its padding.
-  if (word.size() < 7) return false;
+std::optional<Secret> decode_base64_word(std::string_view word) {
   Secret standard(word.size() + 3);
-  if (!as_standard_base64(word, standard)) return false;
-  const std::optional<Secret> decoded = base64_decode_secret(standard.view());
+  if (!as_standard_base64(word, standard)) return std::nullopt;
+  return base64_decode_secret(standard.view());
+}
+
+namespace {
+
+// "\0u\0p" is the shortest PLAIN message: 7 characters of base64 without its padding.
+constexpr std::size_t kShortestEncodedCredential = 7;
+
+// The word [at, at + size) of `text`, if it decodes to a well-formed credential.
+std::optional<CredentialWord> credential_word(std::string_view text, std::size_t at,
+                                              std::size_t size) {
+  if (size < kShortestEncodedCredential) return std::nullopt;
+  const std::optional<Secret> decoded = decode_base64_word(text.substr(at, size));
+  if (!decoded) return std::nullopt;
+  const std::string_view d = decoded->view();
+  CredentialWord w{at, size, has_plain_message_shape(d), {}, false};
+  if (w.plain) {
+    const std::size_t first = d.find('\0');
+    w.user = std::string(d.substr(first + 1, d.find('\0', first + 1) - first - 1));
+  }
+  std::size_t b = 0;
+  w.bearer = find_bearer_token(d, b);
+  if (!w.plain && !w.bearer) return std::nullopt;
+  return w;
+}
+
+// "x-<blob>", the word [i, j) of `text`, no credential itself: its runs of the standard alphabet,
+// each as a word of its own.
+void add_standard_runs(std::string_view text, std::size_t i, std::size_t j,
+                       std::vector<CredentialWord>& found) {
+  for (std::size_t k = i; k < j;) {
+    if (is_base64url_only_char(text[k])) {
+      ++k;
+      continue;
+    }
+    std::size_t e = k;
+    while (e < j && !is_base64url_only_char(text[e])) ++e;
+    if (std::optional<CredentialWord> piece = credential_word(text, k, e - k))
+      found.push_back(std::move(*piece));
+    k = e;
+  }
+}
+
+}  // namespace
+
+std::vector<CredentialWord> find_credential_words(std::string_view text) {
+  std::vector<CredentialWord> found;
+  const std::size_t n = text.size();
+  for (std::size_t i = 0; i < n;) {
+    if (!is_base64_word_char(text[i]) || text[i] == '=') {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    bool url_only = false;
+    for (; j < n && is_base64_word_char(text[j]) && text[j] != '='; ++j)
+      url_only |= is_base64url_only_char(text[j]);
+    while (j < n && text[j] == '=') ++j;
+    if (std::optional<CredentialWord> w = credential_word(text, i, j - i)) {
+      found.push_back(std::move(*w));
+    } else if (url_only) {
+      add_standard_runs(text, i, j, found);
+    }
+    i = j;
+  }
+  return found;
+}
+
+bool is_encoded_credential(std::string_view word) {
+  if (word.size() < kShortestEncodedCredential) return false;
+  const std::optional<Secret> decoded = decode_base64_word(word);
   if (!decoded) return false;
   std::size_t at = 0;
   return has_hand_made_plain_shape(decoded->view()) || find_bearer_token(decoded->view(), at);

@@ -5,8 +5,12 @@
 
 #include <array>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "proxy/smtp/secret.hpp"
 
 namespace mailtap::smtp {
 
@@ -64,6 +68,34 @@ constexpr bool is_base64_char(char c) {
 constexpr bool is_base64url_only_char(char c) {
   return c == '-' || c == '_';
 }
+
+// A character of a base64 word in either alphabet: the standard one (padding included) or the
+// URL-safe one.
+constexpr bool is_base64_word_char(char c) {
+  return is_base64_char(c) || is_base64url_only_char(c);
+}
+
+// `word` decoded as a word a person pasted is read: the standard or the URL-safe alphabet (or
+// both), padded or not; nullopt if it is no base64. Into a Secret: it may hold a password.
+std::optional<Secret> decode_base64_word(std::string_view word);
+
+// A base64 word of a text that decodes to a well-formed credential (find_credential_words).
+struct CredentialWord {
+  std::size_t at = 0;    // where the word starts in the text
+  std::size_t size = 0;  // its length, padding included
+  bool plain = false;    // decodes to a PLAIN message's byte shape (has_plain_message_shape)
+  std::string user;      // then its authcid
+  bool bearer = false;   // decodes to a response with a bearer token (find_bearer_token)
+};
+
+// The base64 words of `text` that decode (decode_base64_word) to a well-formed credential: the
+// byte shape of a PLAIN message, or a bearer token. A word is a run of is_base64_word_char
+// ended by its padding ("AUTH=<blob>" is "AUTH=", then the blob), of 7 characters or more; one
+// that holds "-" or "_" and is no credential is looked at again in its runs of the standard
+// alphabet alone ("x-<blob>"). What `mailtap audit` reports outside a message body, as the
+// dialogue reads a pasted word (either alphabet, padding optional). Narrower than
+// is_encoded_credential (a line without a verb, which the dialogue redacts by).
+std::vector<CredentialWord> find_credential_words(std::string_view text);
 
 // True if `word` is one base64 token, in the standard or the URL-safe alphabet, padded or not,
 // that decodes to the shape of a PLAIN message (has_hand_made_plain_shape, which takes the

@@ -130,6 +130,38 @@ TEST(CredentialShape, EncodedCredentialInTheUrlSafeAlphabetOrUnpadded) {
   EXPECT_FALSE(is_encoded_credential("well-known_name"));
 }
 
+// The words of a text that decode to a well-formed credential, read as a pasted word is (either
+// alphabet, padding optional): what audit reports outside a message body.
+TEST(CredentialShape, CredentialWordsInEitherAlphabet) {
+  const std::string blob = base64_encode("\0alice\0p>?~"s);  // "AGFsaWNlAHA+P34="
+  std::string url = blob;
+  for (char& c : url) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  const std::string unpadded = url.substr(0, url.find('='));
+  for (const std::string& word : {blob, url, unpadded}) {
+    SCOPED_TRACE(word);
+    const std::string text = "x " + word + " y";
+    const std::vector<CredentialWord> found = find_credential_words(text);
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(found[0].at, 2u);
+    EXPECT_EQ(found[0].size, word.size());
+    EXPECT_TRUE(found[0].plain);
+    EXPECT_EQ(found[0].user, "alice");
+    EXPECT_FALSE(found[0].bearer);
+    ASSERT_TRUE(decode_base64_word(word));
+    EXPECT_EQ(decode_base64_word(word)->view(), "\0alice\0p>?~"s);
+  }
+  const std::string xoauth2 = base64_encode("user=a@b\x01"s + "auth=Bearer ya29.tok\x01\x01");
+  const auto bearer = find_credential_words(xoauth2);
+  ASSERT_EQ(bearer.size(), 1u);
+  EXPECT_TRUE(bearer[0].bearer);
+  EXPECT_FALSE(bearer[0].plain);
+  // Only well-formed: a hand-made blob, text and short words are none.
+  EXPECT_TRUE(find_credential_words(base64_encode("alice\0PW"s)).empty());
+  EXPECT_TRUE(find_credential_words("EHLO mail-ed1-f54.google.com well-known_name").empty());
+  EXPECT_TRUE(find_credential_words(base64_encode("just some text")).empty());
+  EXPECT_FALSE(decode_base64_word("AGFsaWNlAHA+P34=!"));
+}
+
 // A line without a verb: the blob with spaces around it or in it, or junk after it (secrets
 // exploration finding 1).
 TEST(CredentialShape, LinesHoldingAPastedBlob) {

@@ -236,6 +236,39 @@ TEST(ToolsAuditReport, Base64LinesStoredAsSentAfterARefusedAuthAreLeaks) {
             "session 1, event 2 bytes" + what + "session 1, event 3 bytes" + what);
 }
 
+// A mailtap before the dialogue redacted a pasted blob stored it as a command as sent: in the
+// URL-safe alphabet or without its padding too, as the dialogue now reads such a word
+// (smtp::find_credential_words). Audit lists each as a leak, as it does the standard form.
+TEST(ToolsAuditReport, UrlSafeAndUnpaddedBlobsInOldRecordsAreLeaks) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  using namespace std::string_literals;
+  // "\0alice\0p>?~" encodes with "+" and "/": "AGFsaWNlAHA+P34=".
+  const std::string blob = smtp::base64_encode("\0alice\0p>?~"s);
+  ASSERT_NE(blob.find_first_of("+/"), std::string::npos);
+  std::string url = blob;
+  for (char& c : url) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  const std::string xoauth2 =
+      smtp::base64_encode("user=a@b\x01"s + "auth=Bearer ya29.tok-secret\x01\x01");
+  std::string url_xoauth2 = xoauth2.substr(0, xoauth2.find('='));
+  using smtp::EventKind;
+  ASSERT_NO_FATAL_FAILURE(record(
+      path, {client_line(EventKind::command, url + "\r\n"),
+             client_line(EventKind::command, "  " + url.substr(0, url.find('=')) + " junk\r\n"),
+             client_line(EventKind::command, blob.substr(0, blob.find('=')) + "\r\n"),
+             client_line(EventKind::command, url_xoauth2 + "\r\n"),
+             client_line(EventKind::command, blob + "\r\n")}));
+  const std::string plain = ": base64 SASL PLAIN blob (user \"alice\")\n";
+  EXPECT_EQ(leaks_of(audit(path, "")),
+            "session 1, event 1 bytes at offset 0" + plain +
+                "session 1, event 2 bytes at offset 2" + plain +
+                "session 1, event 3 bytes at offset 0" + plain +
+                "session 1, event 4 bytes at offset 0: base64 XOAUTH2/OAUTHBEARER blob with a "
+                "bearer token\n"
+                "session 1, event 5 bytes at offset 0" +
+                plain);
+}
+
 // The dialogue redacts a line without a verb only behind an AUTH that was refused: behind one
 // that succeeded (the first reply after it but a 334 is a 2yz) it is a stray line, stored as
 // sent, and no leak. Refused by the upstream (after a 334) or by mailtap, it is one.

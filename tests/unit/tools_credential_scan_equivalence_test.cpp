@@ -89,6 +89,23 @@ std::vector<Found> reference_scan(std::string_view bytes, const std::string& pw,
     }
     i = j;
   }
+  // Outside a body, the words the runs above cannot read whole, as the dialogue reads a pasted
+  // word (smtp::find_credential_words): not a whole run of the standard alphabet, a multiple of
+  // 4 long, which the runs judged.
+  if (!message_body) {
+    for (const smtp::CredentialWord& w : smtp::find_credential_words(bytes)) {
+      const std::string_view word = bytes.substr(w.at, w.size);
+      const bool before = w.at > 0 && smtp::is_base64_char(bytes[w.at - 1]);
+      const bool after = w.at + w.size < bytes.size() && smtp::is_base64_char(bytes[w.at + w.size]);
+      const bool url = word.find_first_of("-_") != std::string_view::npos;
+      if (!before && !after && !url && w.size % 4 == 0) continue;
+      if (w.plain) {
+        found.emplace_back(w.at, "plain");
+        users.push_back(w.user);
+      }
+      if (w.bearer) found.emplace_back(w.at, "bearer in base64");
+    }
+  }
   return found;
 }
 
