@@ -1,8 +1,11 @@
 #include "tools/auth_line_decoder.hpp"
 
+#include <algorithm>
+
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
+#include "proxy/smtp/credential_shape.hpp"
 #include "proxy/smtp/oauth_error.hpp"
 #include "tools/terminal_text.hpp"
 
@@ -53,6 +56,23 @@ std::string shown(const RedactedLine& r, std::string_view if_empty) {
   // separators as the client sent them (HTAB, VT, FF): escaped, as every line decode prints.
   if (r.redacted) return escape_line(r.text);
   return if_empty.empty() ? "\"\"" : std::string(if_empty);
+}
+
+// What a credential the recorder keeps out of the record and no response form reads is, by
+// the shape smtp::is_encoded_credential found in `decoded`.
+std::string malformed_credential(std::string_view decoded) {
+  std::size_t at = 0;
+  if (smtp::find_bearer_token(decoded, at))
+    return "a bearer token (auth=Bearer), not in an XOAUTH2 or OAUTHBEARER response, kept out of "
+           "the record";
+  const auto nuls = std::count(decoded.begin(), decoded.end(), '\0');
+  if (nuls == 2)  // a shape the PLAIN response form refused
+    return "PLAIN response kept out of the record whole (a name in it gives the password away, "
+           "or is no text)";
+  std::string why = std::to_string(nuls) + " NUL" + (nuls == 1 ? "" : "s") +
+                    " where RFC 4616 has 2: authzid NUL authcid NUL password";
+  if (nuls == 1 && decoded.front() != '\0') why += "; the leading NUL left out?";
+  return "PLAIN response, malformed (" + why + "), kept out of the record whole";
 }
 
 }  // namespace
@@ -117,22 +137,42 @@ std::string AuthLineDecoder::challenge(std::string_view s) {
 }
 
 std::string AuthLineDecoder::bare(std::string_view s) {
-  const std::optional<smtp::Secret> decoded = smtp::base64_decode_secret(s);
+  // Base64, or a credential as the recorder reads a line without a verb (smtp::credential_shape):
+  // a word in either base64 alphabet, padded or not.
+  std::optional<smtp::Secret> decoded = smtp::base64_decode_secret(s);
+  if (!decoded && smtp::is_encoded_credential(s)) decoded = smtp::decode_base64_word(s);
   if (!decoded) {
+    if (smtp::line_holds_credential(s))
+      return "not one base64 word, but it holds an AUTH credential (a blob with blanks or junk "
+             "around it, or a bearer token): the recorder keeps the line out of the record (" +
+             std::to_string(s.size()) + " characters)";
     return "not an AUTH line, a 334 challenge, a reply or base64 (" + std::to_string(s.size()) +
            " characters)";
   }
+  // The standard spelling, as the redactor reads an AUTH line.
+  smtp::Secret standard(smtp::base64_encoded_size(decoded->size()));
+  smtp::base64_encode_append(decoded->view(), standard);
   for (const char* mech : {"PLAIN", "XOAUTH2", "OAUTHBEARER"}) {
     AuthRedactor guess(policy_);
-    const RedactedLine r = guess.begin("AUTH " + std::string(mech) + " " + std::string(s));
+    const RedactedLine r =
+        guess.begin("AUTH " + std::string(mech) + " " + std::string(standard.view()));
     if (r.redacted && !r.decoded.empty()) return std::string(mech) + " response: " + r.decoded;
   }
-  std::string meaning = oauth_meaning(s);
-  if (!meaning.empty()) return "base64 of JSON" + meaning;
   AuthRedactor text(policy_);  // a LOGIN prompt is kept as escaped text
   text.begin("AUTH LOGIN");
-  const RedactedLine r = text.server_challenge("334 " + std::string(s));
-  return "base64 of " + (r.decoded.empty() ? std::string("nothing") : "\"" + r.decoded + "\"");
+  const RedactedLine r = text.server_challenge("334 " + std::string(standard.view()));
+  const std::string as_text = r.decoded.empty() ? std::string("nothing") : "\"" + r.decoded + "\"";
+  // What the recorder keeps out of the record whole, as a line without a verb, and no response
+  // above took: secret as a well-formed response's password is.
+  if (smtp::is_encoded_credential(s)) {
+    return malformed_credential(decoded->view()) + ": " +
+           (policy_.display == RedactionPolicy::Display::reveal
+                ? as_text
+                : "<secret, " + std::to_string(decoded->size()) + " bytes>");
+  }
+  std::string meaning = oauth_meaning(standard.view());
+  if (!meaning.empty()) return "base64 of JSON" + meaning;
+  return "base64 of " + as_text;
 }
 
 }  // namespace mailtap::tools
