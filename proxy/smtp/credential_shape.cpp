@@ -195,6 +195,34 @@ std::vector<CredentialWord> find_credential_words(std::string_view text) {
   return found;
 }
 
+std::vector<std::pair<std::size_t, std::size_t>> credential_spans(std::string_view line) {
+  std::vector<std::pair<std::size_t, std::size_t>> spans;
+  for (const CredentialWord& w : find_credential_words(line))
+    spans.emplace_back(w.at, w.at + w.size);
+  // Each bearer token in clear, from its "auth=" (no marker is left for audit to find) to the
+  // end of its field; the spaces after the scheme are part of it ("auth=Bearer  tok").
+  constexpr std::size_t kKey = 5;  // "auth="
+  for (std::size_t from = 0, at = 0;
+       from < line.size() && find_bearer_token(line.substr(from), at);) {
+    const std::size_t begin = from + at;
+    std::size_t v = begin + kKey + bearer_scheme_length(line.substr(begin + kKey));
+    while (v < line.size() && line[v] == ' ') ++v;
+    const std::size_t end = std::min(line.find_first_of(" \t\x01", v), line.size());
+    spans.emplace_back(begin, end);
+    from = end;
+  }
+  std::sort(spans.begin(), spans.end());
+  std::vector<std::pair<std::size_t, std::size_t>> merged;
+  for (const auto& s : spans) {
+    if (!merged.empty() && s.first <= merged.back().second) {
+      merged.back().second = std::max(merged.back().second, s.second);
+    } else {
+      merged.push_back(s);
+    }
+  }
+  return merged;
+}
+
 bool is_encoded_credential(std::string_view word) {
   if (word.size() < kShortestEncodedCredential) return false;
   const std::optional<Secret> decoded = decode_base64_word(word);
@@ -206,6 +234,8 @@ bool is_encoded_credential(std::string_view word) {
 bool line_holds_credential(std::string_view line) {
   std::size_t at = 0;
   if (find_bearer_token(line, at)) return true;
+  // What the rule for a line with a verb finds ("x=<blob>"), this wider one finds too.
+  if (!find_credential_words(line).empty()) return true;
   // Its words, and the words joined: a Secret, as they may be one.
   Secret joined(line.size());
   std::size_t words = 0;

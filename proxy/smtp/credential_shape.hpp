@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proxy/smtp/secret.hpp"
@@ -92,10 +93,18 @@ struct CredentialWord {
 // byte shape of a PLAIN message, or a bearer token. A word is a run of is_base64_word_char
 // ended by its padding ("AUTH=<blob>" is "AUTH=", then the blob), of 7 characters or more; one
 // that holds "-" or "_" and is no credential is looked at again in its runs of the standard
-// alphabet alone ("x-<blob>"). What `mailtap audit` reports outside a message body, as the
-// dialogue reads a pasted word (either alphabet, padding optional). Narrower than
-// is_encoded_credential (a line without a verb, which the dialogue redacts by).
+// alphabet alone ("x-<blob>"). The one rule by which the dialogue keeps such a word of a line
+// with a verb out of the record ("VRFY <blob>", "MAIL FROM:<a@b> AUTH=<blob>") and `mailtap
+// audit` reports one outside a message body. Narrower than is_encoded_credential (a line
+// without a verb), as a verb's arguments are base64-shaped words far more often than a pasted
+// line is.
 std::vector<CredentialWord> find_credential_words(std::string_view text);
+
+// What of a client's line with a verb (no CRLF) is kept out of the record, as [begin, end)
+// spans in order, not overlapping: each find_credential_words word, and each bearer token in
+// clear (find_bearer_token) from its "auth=" to the next space, tab or ^A. Nothing of what
+// `mailtap audit` reports as a leak in a record is left outside them.
+std::vector<std::pair<std::size_t, std::size_t>> credential_spans(std::string_view line);
 
 // True if `word` is one base64 token, in the standard or the URL-safe alphabet, padded or not,
 // that decodes to the shape of a PLAIN message (has_hand_made_plain_shape, which takes the
@@ -108,9 +117,10 @@ bool is_encoded_credential(std::string_view word);
 // True if `line` (one client line without its CRLF, one without an SMTP verb) holds a SASL
 // credential outside an AUTH exchange, as a person pastes or mistypes one: an OAuth bearer
 // token in clear (find_bearer_token), a word of it (between spaces and tabs) that
-// is_encoded_credential ("  <blob> ", "<blob> junk", "AUHT PLAIN <blob>"), or its words joined
-// (a blob with a space typed into it). The dialogue's rule for what it keeps out of the
-// record; audit's scan looks at the same words (runs of base64 characters) by the same shapes.
+// is_encoded_credential ("  <blob> ", "<blob> junk", "AUHT PLAIN <blob>"), its words joined
+// (a blob with a space typed into it), or a find_credential_words word ("x=<blob>"). The dialogue's
+// rule for what it keeps out of the record; audit's scan looks at the same words (runs of base64
+// characters) by the same shapes.
 bool line_holds_credential(std::string_view line);
 
 }  // namespace mailtap::smtp

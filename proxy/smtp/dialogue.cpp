@@ -256,15 +256,49 @@ Event Dialogue::rewrite_event(std::string_view verb, std::string bytes, std::str
   return e;
 }
 
+namespace {
+
+// `line` (a client's line with a verb, its line end included) with each credential_spans span
+// in place of its text, as "[<redacted N bytes>]"; empty if it has none.
+std::string without_credentials(std::string_view line) {
+  const std::string_view text = strip_crlf(line);
+  const std::vector<std::pair<std::size_t, std::size_t>> spans = credential_spans(text);
+  if (spans.empty()) return {};
+  std::string out;
+  std::size_t kept = 0;
+  for (const auto& [begin, end] : spans) {
+    out.append(text.substr(kept, begin - kept));
+    out += "[<redacted " + std::to_string(end - begin) + " bytes>]";
+    kept = end;
+  }
+  out.append(line.substr(kept));
+  return out;
+}
+
+}  // namespace
+
 // A client's command line as recorded. Kept out of the record, as a secret: a line without a
 // verb behind a failed AUTH exchange (line_distrusted_, see distrust_early_lines), and a line
 // shaped like a SASL credential wherever it comes (a PLAIN blob pasted without "AUTH PLAIN").
-// Every path that records a client's line comes here, so none can forget the rule.
+// Of a line with a verb, only the credential (a blob or a bearer token in clear, "VRFY <blob>"):
+// the verb and the rest are kept. Every path that records a client's line comes here, so none
+// can forget the rule (relay_command keeps a message's MAIL and RCPT lines so too).
 Event Dialogue::client_line_event(Direction d, const Command& cmd, std::string_view line) const {
   Event e = make_event(d, EventKind::command);
   e.wire_size = line.size();
   const bool distrusted = line_distrusted_ && cmd.id == Verb::other;
   const bool credential = cmd.id == Verb::other && line_holds_credential(strip_crlf(line));
+  if (cmd.id != Verb::other) {
+    if (std::string kept = without_credentials(line); !kept.empty()) {
+      e.verb = cmd.verb;
+      e.bytes = std::move(kept);
+      e.redacted = true;
+      e.note =
+          "a word shaped like an AUTH credential (base64 PLAIN or bearer token) in a "
+          "command; kept out of the record";
+      return e;
+    }
+  }
   if (distrusted || credential) {
     e.bytes = "[<redacted " + std::to_string(line.size()) + " bytes>]\r\n";
     e.redacted = true;
@@ -1235,10 +1269,11 @@ TransactionTracker::Forecast Dialogue::forecast_transaction() const {
 void Dialogue::relay_command(const Command& cmd, std::string_view line) {
   Event e = client_line_event(Direction::client_to_upstream, cmd, line);
   const bool redacted = e.redacted;
+  std::string verb = e.verb;  // none when the whole line was kept out of the record
   record(std::move(e));
   forward(line);
   Pending p;
-  p.verb = redacted ? std::string{} : cmd.verb;  // the reply event names it
+  p.verb = std::move(verb);  // the reply event names it
   p.command = cmd.id;
   switch (cmd.id) {
     case Verb::mail:
@@ -1251,6 +1286,9 @@ void Dialogue::relay_command(const Command& cmd, std::string_view line) {
     default:
       break;
   }
+  // A message keeps its MAIL and RCPT lines as the record has them.
+  if (redacted && (cmd.id == Verb::mail || cmd.id == Verb::rcpt))
+    p.line = std::string(strip_crlf(without_credentials(line)));
   // Each MAIL asks for a transaction of its own; the server's replies say which one is open.
   if (cmd.id == Verb::mail) p.transaction = transactions_.begin(p.line, now_);
   // Between chunks a NOOP is a sync point: Exim answers a NOOP it reads together with the chunk

@@ -573,6 +573,51 @@ class RecordingPastedCredentialTest(IntegrationCase):
         self.assertLinesNotRecorded([b64(b"alice\0" + secret), b64(b"\0\0" + secret),
                                      b64(b"\0alice\0" + secret + b"\0extra")], secret)
 
+    def test_a_blob_in_a_line_with_a_verb(self):
+        """Finding 4: a PLAIN blob or a bearer token after a verb is a secret as well. The
+        server gets the line as typed; the record keeps the verb and the rest, the credential
+        redacted where it stood, and `mailtap audit` agrees that nothing leaked."""
+        secret = ("hunter2-" + secrets.token_hex(8)).encode()
+        blob = b64(b"\0alice\0" + secret + b">?~")
+        url_safe = blob.replace(b"+", b"-").replace(b"/", b"_")
+        token = b"auth=Bearer ya29." + secret
+        gone = lambda word: f"[<redacted {len(word)} bytes>]".encode()  # noqa: E731
+        cases = [(b"VRFY " + blob, b"VRFY " + gone(blob)),
+                 (b"HELP AUTH PLAIN " + blob, b"HELP AUTH PLAIN " + gone(blob)),
+                 (b"MAIL FROM:<a@b> AUTH=" + blob, b"MAIL FROM:<a@b> AUTH=" + gone(blob)),
+                 (b"NOOP " + url_safe.rstrip(b"="), b"NOOP " + gone(url_safe.rstrip(b"="))),
+                 (b"HELP " + token + b" x", b"HELP " + gone(token) + b" x")]
+        fake = self.fake("good")
+        m = self.mailtap(fake.address, extra_args=["--transcript", "-vv"])
+        db = Path(m._tmp) / "mailtap.db"
+        for line, _ in cases:
+            with self.subTest(line=line), SmtpSocket(m.port) as c:
+                self.assertEqual(c.reply().code, 220)
+                self.assertEqual(c.cmd("EHLO client.test").code, 250)
+                c.send(line + b"\r\n")
+                c.reply()
+                self.assertEqual(c.cmd("QUIT").code, 221)
+        sessions = wait_ended(db, len(cases))
+        m.wait_stdout("S: 221", count=len(cases))
+        received = [raw for sess in fake.wait_sessions(len(cases)) for _, raw in sess.commands]
+        for n, (line, recorded) in enumerate(cases):
+            with self.subTest(line=line):
+                self.assertIn(line + b"\r\n", received)  # byte fidelity on the wire
+                evs = events(db, sessions[n]["id"])
+                sent = [e for e in evs if e["wire_size"] == len(line) + 2
+                        and e["direction"] == "client_to_upstream"]
+                self.assertEqual(len(sent), 1, dump(evs))
+                self.assertEqual(bytes(sent[0]["bytes"]), recorded + b"\r\n", dump(evs))
+                self.assertEqual(sent[0]["redacted"], 1)
+                self.assertEqual(sent[0]["verb"], line.split(b" ")[0].decode())
+        forbidden = {f"form {i}": form for i, form in enumerate(secret_forms(secret))}
+        blobs = {name: data for name, data in mailtap_files(db).items()}
+        blobs["stdout"], blobs["stderr"] = m.stdout.encode(), m.stderr.encode()
+        self.assertEqual(find_leaks(blobs, forbidden), [], "the credential was recorded")
+        audit = subprocess.run([str(mailtap_bin()), "audit", "--db", str(db)],
+                               capture_output=True, text=True, timeout=30)
+        self.assertEqual(audit.returncode, 0, audit.stdout + audit.stderr)
+
 
 class RecordingPostfixTest(IntegrationCase):
     """Sessions through mailtap to the Gmail-like Postfix, checked with SQL."""

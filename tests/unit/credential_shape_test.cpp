@@ -162,6 +162,65 @@ TEST(CredentialShape, CredentialWordsInEitherAlphabet) {
   EXPECT_FALSE(decode_base64_word("AGFsaWNlAHA+P34=!"));
 }
 
+// What of a line with a verb is kept out of the record: the credential, not the verb or the
+// rest (secrets exploration finding 4).
+TEST(CredentialShape, CredentialSpansOfALineWithAVerb) {
+  const std::string blob = base64_encode("\0alice\0hunter2-secret"s);
+  using Spans = std::vector<std::pair<std::size_t, std::size_t>>;
+  EXPECT_EQ(credential_spans("VRFY " + blob), (Spans{{5, 5 + blob.size()}}));
+  EXPECT_EQ(credential_spans("HELP AUTH PLAIN " + blob), (Spans{{16, 16 + blob.size()}}));
+  EXPECT_EQ(credential_spans("MAIL FROM:<a@b> AUTH=" + blob), (Spans{{21, 21 + blob.size()}}));
+  EXPECT_EQ(credential_spans("MAIL FROM:<a@b> AUTH=" + blob + " SIZE=10"),
+            (Spans{{21, 21 + blob.size()}}));
+  EXPECT_EQ(credential_spans("HELP auth=Bearer  ya29.tok x"), (Spans{{5, 26}}));
+  EXPECT_EQ(credential_spans("NOOP x-" + blob), (Spans{{7, 7 + blob.size()}}));
+  for (const std::string_view line :
+       {"EHLO mail-ed1-f54.google.com", "MAIL FROM:<a@b> SIZE=1000 AUTH=<>", "RCPT TO:<b@c>",
+        "HELP auth=Bearer <redacted 8 bytes>", "VRFY QUJDREVGR0g="}) {
+    SCOPED_TRACE(line);
+    EXPECT_TRUE(credential_spans(line).empty());
+  }
+  // A line without a verb holding one such word is a credential line too.
+  EXPECT_TRUE(line_holds_credential("X=" + blob));
+}
+
+// The dialogue relays a line with a verb as typed and records it with its credential redacted,
+// the verb kept; a message keeps its MAIL line so too.
+TEST(CredentialShape, ABlobInALineWithAVerbIsKeptOutOfTheRecord) {
+  using namespace testing;
+  const std::string secret = "hunter2-secret";
+  const std::string blob = base64_encode("\0alice\0"s + secret);
+  const std::string redacted = "[<redacted " + std::to_string(blob.size()) + " bytes>]";
+  const std::string vrfy = "VRFY " + blob + "\r\n";
+  const std::string mail = "MAIL FROM:<a@b> AUTH=" + blob + "\r\n";
+  const std::string rcpt = "RCPT TO:<c@d> X=" + blob + "\r\n";
+  const Result r = run_all_splits({
+      client(vrfy + mail + rcpt + "DATA\r\n"),
+      upstream("252 2.0.0 maybe\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("x\r\n.\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_EQ(r.to_upstream, vrfy + mail + rcpt + "DATA\r\nx\r\n.\r\n");
+  expect_secret_absent(r, blob);
+  expect_secret_absent(r, secret);
+  const auto commands = find_events(r, Direction::client_to_upstream, EventKind::command);
+  ASSERT_GE(commands.size(), 2u);
+  EXPECT_EQ(commands[0]->bytes, "VRFY " + redacted + "\r\n");
+  EXPECT_EQ(commands[0]->verb, "VRFY");
+  EXPECT_TRUE(commands[0]->redacted);
+  EXPECT_EQ(commands[0]->wire_size, vrfy.size());
+  EXPECT_EQ(commands[1]->bytes, "MAIL FROM:<a@b> AUTH=" + redacted + "\r\n");
+  EXPECT_EQ(commands[1]->verb, "MAIL");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].mail_from, "MAIL FROM:<a@b> AUTH=" + redacted);
+  ASSERT_EQ(r.messages[0].recipients.size(), 1u);
+  EXPECT_EQ(r.messages[0].recipients[0].command, "RCPT TO:<c@d> X=" + redacted);
+  // The reply still names its command.
+  const auto replies = find_events(r, Direction::upstream_to_client, EventKind::reply);
+  ASSERT_FALSE(replies.empty());
+  EXPECT_EQ(replies[0]->verb, "VRFY");
+}
+
 // A line without a verb: the blob with spaces around it or in it, or junk after it (secrets
 // exploration finding 1).
 TEST(CredentialShape, LinesHoldingAPastedBlob) {
