@@ -209,20 +209,38 @@ void TextNormaliser::end_at_held_cr(std::string& out) {
   lf_may_follow_ = true;
 }
 
+// After end_at_held_cr: an LF first in `raw` is the rest of that line's CRLF. Returns the
+// octets it takes (0 or 1).
+std::size_t TextNormaliser::skip_lf_of_ended_line(std::string_view raw) {
+  if (!lf_may_follow_ || raw.empty()) return 0;
+  lf_may_follow_ = false;
+  if (raw[0] != '\n') return 0;
+  if (rewrites_.bare_cr > 0) --rewrites_.bare_cr;
+  return 1;
+}
+
+namespace {
+// The end of the run of ordinary bytes from raw[i]: where a CR, an LF or (in telnet text) an
+// IAC comes.
+std::size_t ordinary_run_end(std::string_view raw, std::size_t i, bool telnet) {
+  while (i < raw.size()) {
+    const auto d = static_cast<unsigned char>(raw[i]);
+    if (d == '\r' || d == '\n' || (d == iac && telnet)) break;
+    ++i;
+  }
+  return i;
+}
+}  // namespace
+
 std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out, TextRules rules) {
   const bool telnet = rules.telnet_iac;
-  std::size_t i = 0;
-  if (lf_may_follow_ && !raw.empty()) {
-    lf_may_follow_ = false;
-    if (raw[0] == '\n') {
-      if (rewrites_.bare_cr > 0) --rewrites_.bare_cr;
-      i = 1;
-    }
-  }
+  std::size_t i = skip_lf_of_ended_line(raw);
   while (i < raw.size()) {
     const auto c = static_cast<unsigned char>(raw[i]);
     if (telnet_step(c, out, i)) continue;
-    if (held_crs_ > 0 && c == '\r' && rules.cr_crlf) {
+    // A CR is held until the next byte shows what it ends; where CRs before a CRLF join it,
+    // so is a run of them.
+    if (c == '\r' && (held_crs_ == 0 || rules.cr_crlf)) {
       ++held_crs_;
       ++i;
       continue;
@@ -237,24 +255,13 @@ std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out, Te
       ++i;
       continue;
     }
-    if (c == '\r') {
-      held_crs_ = 1;
-      ++i;
-      continue;
-    }
     if (c == '\n') {
       last_end_ = LineEnd::lf;
       ++rewrites_.bare_lf;
       out += "\r\n";
       return i + 1;
     }
-    // Copy the run of ordinary bytes at once.
-    std::size_t j = i + 1;
-    while (j < raw.size()) {
-      const auto d = static_cast<unsigned char>(raw[j]);
-      if (d == '\r' || d == '\n' || (d == iac && telnet)) break;
-      ++j;
-    }
+    const std::size_t j = ordinary_run_end(raw, i + 1, telnet);
     out.append(raw.data() + i, j - i);
     i = j;
   }

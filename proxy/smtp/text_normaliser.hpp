@@ -100,6 +100,7 @@ class TextNormaliser {
   void telnet_command(unsigned char c, std::string& out);
   void note_removed(std::string_view name, int option = -1);
   std::size_t end_held_cr(unsigned char c, std::string& out, TextRules rules);
+  std::size_t skip_lf_of_ended_line(std::string_view raw);
   State state_ = State::text;
   unsigned char option_verb_ = 0;  // WILL/WONT/DO/DONT awaiting its option byte
   std::string_view telnet_fault_;
