@@ -779,10 +779,15 @@ void Dialogue::handle_line(FramedLine framed) {
   // "C: EHLO x" then "~ bare LF normalised", whatever else the line caused.
   const RewriteCounts rewrites = framer_.take_rewrites();
   const std::size_t first_event = events_.size();
-  // A line refused for a line ending in it was not rewritten: nothing of it was sent.
-  const bool refused_whole = framed.foreign_end != LineEnd::none;
   handle_framed_line(std::move(framed));
-  if (refused_whole) return;
+  // A line refused whole (too long, a NUL, a line ending or telnet sequence in it; a SASL
+  // response so is cancelled with mailtap's "*") was not rewritten: nothing of it was sent.
+  if (first_event < events_.size()) {
+    const Event& first = events_[first_event].event();
+    if ((first.direction == Direction::client_to_mailtap && first.kind == EventKind::error) ||
+        first.direction == Direction::mailtap_to_upstream)
+      return;
+  }
   if (held_bdat_) {
     held_bdat_rewrites_ += rewrites;  // noted once the line is sent
     return;

@@ -2230,6 +2230,24 @@ TEST(Dialogue, CommandLineLimitIs2048OctetsWithCrlf) {
   EXPECT_EQ(errors[0]->note, "command line of 2049 octets refused");
 }
 
+// A refused line was not sent, so nothing of it was rewritten: nc's bare LF on a line refused
+// for its length or a NUL gets no rewrite note (only the lines sent do).
+TEST(Dialogue, ARefusedLineGetsNoRewriteNote) {
+  const Result r = run_all_splits({
+      client("NOOP\n"),
+      upstream("250 a\r\n"),
+      client(std::string(3000, 'x') + "\nNO\0OP\n"s + "NOOP\n"),
+      upstream("250 b\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], "NOOP\r\n");
+  EXPECT_EQ(find_events(r, Direction::client_to_mailtap, EventKind::error).size(), 2u);
+  std::vector<std::string> noted;
+  for (const Event* e : find_events(r, Direction::mailtap_note, EventKind::rewrite))
+    noted.push_back(e->verb + ": " + e->note);
+  EXPECT_EQ(noted, (std::vector<std::string>{"NOOP: bare LF normalised to CRLF (1x)",
+                                             "NOOP: bare LF normalised to CRLF (1x)"}));
+}
+
 TEST(Dialogue, HugeCommandLineIsRefusedWithoutKeepingIt) {
   const std::string huge = command_of_size("MAIL", 50000);
   const Result r = run_all_splits(
