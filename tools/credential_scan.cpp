@@ -45,8 +45,6 @@ bool looks_like_base64_text(std::string_view line) {
 
 namespace {
 
-// What a run of base64 characters at `at` gives away once decoded. `slice`: the run is a line of
-// a wrapped encoding, whose octets are cut wherever the line width falls.
 // True if `d` is a PLAIN message by the test for where it was found; `user` gets its authcid.
 bool plain_message(std::string_view d, bool message_body, std::string& user) {
   if (message_body) return smtp::is_plain_message(d, user);
@@ -56,15 +54,19 @@ bool plain_message(std::string_view d, bool message_body, std::string& user) {
   return true;
 }
 
-// `decoded`: a buffer for the decoding, reused from token to token.
-void scan_base64_token(std::string_view token, std::size_t at, bool slice, bool message_body,
+// What a run of base64 characters at `at` gives away once decoded. `judge_plain`: whether a PLAIN
+// message in it counts: not in a line of a wrapped encoding (whose octets are cut wherever the
+// line width falls), nor, outside a message body, in a run that does not stand alone (see
+// smtp::stands_alone, the dialogue's rule). `decoded`: a buffer for the decoding, reused from
+// token to token.
+void scan_base64_token(std::string_view token, std::size_t at, bool judge_plain, bool message_body,
                        std::string_view pw, smtp::Secret& decoded,
                        std::vector<CredentialFinding>& found) {
   if (decoded.capacity() < token.size() / 4 * 3) decoded = smtp::Secret(token.size() / 4 * 3);
   if (!decode_base64_for_scan(token, decoded)) return;
   const std::string_view d = decoded.view();
   std::string user;
-  if (!slice && plain_message(d, message_body, user))
+  if (judge_plain && plain_message(d, message_body, user))
     found.push_back({at, "base64 SASL PLAIN blob (user " + quoted(user) + ")"});
   std::size_t b = 0;
   if (smtp::find_bearer_token(d, b))
@@ -153,7 +155,8 @@ void scan_base64_runs(std::string_view bytes, std::size_t width_before, bool mes
       const bool ends_line = j == n || bytes[j] == '\r' || bytes[j] == '\n';
       const bool slice = starts_line && ends_line && width_of_line_before > 0 &&
                          width_of_line_before >= token.size();
-      scan_base64_token(token, i, slice, message_body, pw, decoded, found);
+      const bool judge_plain = !slice && (message_body || smtp::stands_alone(bytes, i, j - i));
+      scan_base64_token(token, i, judge_plain, message_body, pw, decoded, found);
     }
     i = j;
   }

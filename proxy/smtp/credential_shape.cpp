@@ -153,24 +153,15 @@ std::optional<CredentialWord> credential_word(std::string_view text, std::size_t
   return w;
 }
 
-// "x-<blob>", the word [i, j) of `text`, no credential itself: its runs of the standard alphabet,
-// each as a word of its own.
-void add_standard_runs(std::string_view text, std::size_t i, std::size_t j,
-                       std::vector<CredentialWord>& found) {
-  for (std::size_t k = i; k < j;) {
-    if (is_base64url_only_char(text[k])) {
-      ++k;
-      continue;
-    }
-    std::size_t e = k;
-    while (e < j && !is_base64url_only_char(text[e])) ++e;
-    if (std::optional<CredentialWord> piece = credential_word(text, k, e - k))
-      found.push_back(std::move(*piece));
-    k = e;
-  }
-}
-
 }  // namespace
+
+bool stands_alone(std::string_view text, std::size_t at, std::size_t size) {
+  constexpr std::string_view kBefore = " \t\r\n<:=(\"',;";
+  constexpr std::string_view kAfter = " \t\r\n>)\"',;";
+  const std::size_t end = at + size;
+  return (at == 0 || kBefore.find(text[at - 1]) != std::string_view::npos) &&
+         (end >= text.size() || kAfter.find(text[end]) != std::string_view::npos);
+}
 
 std::vector<CredentialWord> find_credential_words(std::string_view text) {
   std::vector<CredentialWord> found;
@@ -181,15 +172,11 @@ std::vector<CredentialWord> find_credential_words(std::string_view text) {
       continue;
     }
     std::size_t j = i;
-    bool url_only = false;
-    for (; j < n && is_base64_word_char(text[j]) && text[j] != '='; ++j)
-      url_only |= is_base64url_only_char(text[j]);
+    while (j < n && is_base64_word_char(text[j]) && text[j] != '=') ++j;
     while (j < n && text[j] == '=') ++j;
-    if (std::optional<CredentialWord> w = credential_word(text, i, j - i)) {
-      found.push_back(std::move(*w));
-    } else if (url_only) {
-      add_standard_runs(text, i, j, found);
-    }
+    if (stands_alone(text, i, j - i))
+      if (std::optional<CredentialWord> w = credential_word(text, i, j - i))
+        found.push_back(std::move(*w));
     i = j;
   }
   return found;

@@ -91,14 +91,20 @@ struct CredentialWord {
 
 // The base64 words of `text` that decode (decode_base64_word) to a well-formed credential: the
 // byte shape of a PLAIN message, or a bearer token. A word is a run of is_base64_word_char
-// ended by its padding ("AUTH=<blob>" is "AUTH=", then the blob), of 7 characters or more; one
-// that holds "-" or "_" and is no credential is looked at again in its runs of the standard
-// alphabet alone ("x-<blob>"). The one rule by which the dialogue keeps such a word of a line
+// ended by its padding ("AUTH=<blob>" is "AUTH=", then the blob), of 7 characters or more,
+// that stands_alone. The one rule by which the dialogue keeps such a word of a line
 // with a verb out of the record ("VRFY <blob>", "MAIL FROM:<a@b> AUTH=<blob>") and `mailtap
 // audit` reports one outside a message body. Narrower than is_encoded_credential (a line
 // without a verb), as a verb's arguments are base64-shaped words far more often than a pasted
 // line is.
 std::vector<CredentialWord> find_credential_words(std::string_view text);
+
+// The word [at, at + size) of `text` stands as an argument of its own: at the start or after
+// white space, a line end, "<", ":", "=", "(", a quote, "," or ";", and at the end or before
+// white space, a line end, ">", ")", a quote, "," or ";". A credential is pasted so ("VRFY
+// <blob>", "AUTH=<blob>"); a run of base64 letters inside a longer word ("bounce-AC176ACB@",
+// "DESKTOP-ALNQAHE") decodes to a PLAIN shape now and then by chance and is no secret.
+bool stands_alone(std::string_view text, std::size_t at, std::size_t size);
 
 // What of a client's line with a verb (no CRLF) is kept out of the record, as [begin, end)
 // spans in order, not overlapping: each find_credential_words word, and each bearer token in

@@ -85,7 +85,9 @@ std::vector<Found> reference_scan(std::string_view bytes, const std::string& pw,
         const std::size_t width = wrapped_width_before(bytes, i, width_before);
         slice = width > 0 && width >= j - i;
       }
-      reference_token(token, i, slice, message_body, pw, found, users);
+      // Outside a body, a PLAIN blob counts only as an argument of its own (the dialogue's rule).
+      const bool no_plain = slice || (!message_body && !smtp::stands_alone(bytes, i, j - i));
+      reference_token(token, i, no_plain, message_body, pw, found, users);
     }
     i = j;
   }
