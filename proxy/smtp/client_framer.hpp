@@ -92,6 +92,8 @@ class ClientFramer {
   // Ends the body line at that CR now, writing its CRLF to `segment`; an LF that comes next
   // is the rest of the line ending and is skipped.
   void end_line_at_held_cr(std::string& segment) { normaliser_.end_at_held_cr(segment); }
+  // The bare CR last counted is not (see TextNormaliser::uncount_bare_cr).
+  void uncount_bare_cr() { normaliser_.uncount_bare_cr(); }
   // The ending the client gave the line whose CRLF was written last.
   LineEnd last_line_end() const { return normaliser_.last_line_end(); }
 

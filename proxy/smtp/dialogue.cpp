@@ -1356,10 +1356,12 @@ bool Dialogue::read_data() {
   std::string segment;
   for (;;) {
     if (framer_.unread() == 0) {
-      // A bare-CR client's line ends at its CR, whether an LF follows or not: a "." line so
+      // A bare-CR client's line ends at its CR, whether an LF follows or not: its end of data
       // ends the message now, not when the client's next octet comes (a client that waits for
       // the 250, or closes, would otherwise lose the message).
-      if (data_own_end_ != LineEnd::cr || !framer_.cr_held()) return false;
+      if (data_own_end_ != LineEnd::cr || !framer_.cr_held() || !data_dot_held_ ||
+          !ends_message(data_prev_end_))
+        return false;
       segment.clear();
       framer_.end_line_at_held_cr(segment);
       if (body_segment(segment, 1)) return true;
@@ -1452,6 +1454,9 @@ bool Dialogue::dot_line(std::string_view segment, LineEnd end) {
       refuse_unrecordable_end();
       return true;
     }
+    // A bare-CR client's end of data is not counted as a bare CR, whatever follows it: when its
+    // CR ends the input it is acted on before the next octet shows what it was.
+    if (end == LineEnd::cr) framer_.uncount_bare_cr();
     forward(".\r\n");  // the terminator: on the wire, not in the stored body
     capture_terminator();
     progress(0, /*complete=*/true);

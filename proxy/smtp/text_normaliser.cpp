@@ -204,7 +204,7 @@ std::size_t TextNormaliser::end_held_cr(unsigned char c, std::string& out, TextR
 void TextNormaliser::end_at_held_cr(std::string& out) {
   held_crs_ = 0;
   out += "\r\n";
-  ++rewrites_.bare_cr;  // taken back if the LF comes before the count is taken
+  // Not counted: whether it was a bare CR shows only later, maybe after the count is taken.
   last_end_ = LineEnd::cr;
   lf_may_follow_ = true;
 }
@@ -214,9 +214,11 @@ void TextNormaliser::end_at_held_cr(std::string& out) {
 std::size_t TextNormaliser::skip_lf_of_ended_line(std::string_view raw) {
   if (!lf_may_follow_ || raw.empty()) return 0;
   lf_may_follow_ = false;
-  if (raw[0] != '\n') return 0;
+  return raw[0] == '\n' ? 1 : 0;
+}
+
+void TextNormaliser::uncount_bare_cr() {
   if (rewrites_.bare_cr > 0) --rewrites_.bare_cr;
-  return 1;
 }
 
 namespace {

@@ -60,8 +60,8 @@ struct TextRules {
   // CRs right before a CRLF belong to it: "A\r\r\n" is the line "A" (LineEnd::cr_crlf), not
   // "A" and an empty line. A CRLF written through a text-mode stream that adds a CR before every
   // LF arrives so; read as two lines, the empty one would end a message's header (what follows
-  // moves into the body), where a strict server keeps the CR inside the line. Only for a client
-  // whose own line ending is not the bare CR (whose "A\r\r\n" is two lines).
+  // moves into the body), where Postfix too reads one line (it strips CRs before an LF). Only for a
+  // client whose own line ending is not the bare CR (whose "A\r\r\n" is two lines).
   bool cr_crlf = false;
 };
 inline constexpr TextRules command_text{};
@@ -91,8 +91,11 @@ class TextNormaliser {
   bool cr_held() const { return held_crs_ == 1 && state_ == State::text; }
   // Ends the line at the held CR now, writing its CRLF to `out`, for a client whose own line
   // ending a bare CR is (so the line ends there whatever comes next): an LF that comes next is
-  // the rest of a CRLF and is skipped. Only when cr_held().
+  // the rest of a CRLF and is skipped. Only when cr_held(). The CR is not counted as a bare CR
+  // (what it was shows only with the next octet).
   void end_at_held_cr(std::string& out);
+  // The last bare CR counted was a line ending that end_at_held_cr() would not have counted.
+  void uncount_bare_cr();
 
  private:
   enum class State : std::uint8_t { text, iac_undecided, iac, iac_option };

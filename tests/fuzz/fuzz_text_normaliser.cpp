@@ -81,7 +81,9 @@ Output normalise(std::string_view input, std::uint8_t seed, bool split) {
     backlog.erase(0, used_total);
   }
   const auto rw = n.take_rewrites();
-  out.rewrites = rw.bare_lf + rw.bare_cr + rw.telnet_iac;
+  // A line ended at a held CR does not count it (the dialogue does so only at a bare-CR
+  // client's end of data, after which the body ends): there the bare CRs depend on the reads.
+  out.rewrites = rw.bare_lf + (mode.end_at_held_cr ? 0 : rw.bare_cr) + rw.telnet_iac;
   return out;
 }
 

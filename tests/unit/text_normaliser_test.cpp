@@ -170,7 +170,7 @@ TEST(TextNormaliser, ALineEndedAtAHeldCrSkipsTheLfAfterIt) {
   EXPECT_FALSE(n.idle()) << "an LF may still follow";
   EXPECT_EQ(n.normalise("\nQUIT\r\n", out, command_text), 7u);
   EXPECT_EQ(out, ".\r\nQUIT\r\n");
-  EXPECT_FALSE(n.take_rewrites().any()) << "the CR was a CRLF's after all";
+  EXPECT_FALSE(n.take_rewrites().any()) << "a CR ended so is not counted";
   EXPECT_TRUE(n.idle());
 
   TextNormaliser m;
@@ -179,7 +179,7 @@ TEST(TextNormaliser, ALineEndedAtAHeldCrSkipsTheLfAfterIt) {
   m.end_at_held_cr(out);
   EXPECT_EQ(m.normalise("y\r\n", out, body), 3u);
   EXPECT_EQ(out, "x\r\ny\r\n");
-  EXPECT_EQ(m.take_rewrites().bare_cr, 1u);
+  EXPECT_FALSE(m.take_rewrites().any()) << "nor when no LF comes";
 }
 
 TEST(TextNormaliser, TelnetCrNulIsABareCr) {
