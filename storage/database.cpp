@@ -6,6 +6,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <climits>
@@ -655,6 +656,28 @@ Status Database::read_blob(const std::string& table, const std::string& column, 
     out.clear();
     return error_from(read, "cannot read " + table + "." + column);
   }
+  return {};
+}
+
+Status Database::read_blob(const std::string& table, const std::string& column, std::int64_t row,
+                           std::int64_t offset, std::int64_t length, char* out, std::int64_t room,
+                           std::int64_t& read) {
+  read = 0;
+  sqlite3_blob* raw = nullptr;
+  const int rc = sqlite3_blob_open(db_.get(), "main", table.c_str(), column.c_str(), row, 0, &raw);
+  const std::unique_ptr<sqlite3_blob, int (*)(sqlite3_blob*)> blob(raw, sqlite3_blob_close);
+  if (rc != SQLITE_OK) return error_from(rc, "cannot open " + table + "." + column);
+  const std::int64_t size = sqlite3_blob_bytes(raw);
+  if (offset < 0 || length < 0 || room < length || offset + length > size) {
+    return Status::error(kSqliteError, in_quotes(path_) + ": " + table + "." + column + " of row " +
+                                           std::to_string(row) + " holds fewer octets than " +
+                                           std::to_string(offset + length));
+  }
+  // The value is an int's octets at most: so is what is read of it.
+  const std::int64_t n = std::min(room, size - offset);
+  const int got = sqlite3_blob_read(raw, out, static_cast<int>(n), static_cast<int>(offset));
+  if (got != SQLITE_OK) return error_from(got, "cannot read " + table + "." + column);
+  read = n;
   return {};
 }
 

@@ -137,6 +137,13 @@ class Database {
   // incremental blob I/O, read-only): only those octets are loaded, never the whole value.
   Status read_blob(const std::string& table, const std::string& column, std::int64_t row,
                    std::int64_t offset, std::int64_t length, std::string& out);
+  // The same, and as many octets past them as the value holds and `room` (at least `length`)
+  // leaves, into `out`, which has `room`: `read` says how many. One read where a reader in
+  // order would make several, each of which walks the value's chain of overflow pages from its
+  // first page to where it starts.
+  Status read_blob(const std::string& table, const std::string& column, std::int64_t row,
+                   std::int64_t offset, std::int64_t length, char* out, std::int64_t room,
+                   std::int64_t& read);
 
   // Defines an SQL function of `arity` integer arguments for this connection's queries (not
   // for its schema: SQLITE_DIRECTONLY). `fn` fills the blob it returns, or returns false for

@@ -2,7 +2,9 @@
 // bounded chunks (StoredBodyReader): the same octets load_session assembles, with no more than a
 // chunk in hand, from the database and the body file alike.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -576,6 +578,110 @@ TEST(StoredBody, ABodyInTheRowsIsReadInChunksAsFromTheBodyFile) {
   EXPECT_FALSE(complete);
   EXPECT_LE(preview.size(), kInlineBodyOctets);
   EXPECT_TRUE(unstuffed(data).starts_with(preview));
+}
+
+// While it lives, the default VFS, which counts the reads of every file opened through it (a
+// database, its -wal): how many pages SQLite read.
+class CountingVfs {
+ public:
+  CountingVfs() {
+    real_ = sqlite3_vfs_find(nullptr);
+    vfs_ = *real_;
+    vfs_.zName = "mailtap-test-counting-reads";
+    vfs_.pNext = nullptr;
+    vfs_.xOpen = open;
+    registered_ = sqlite3_vfs_register(&vfs_, 1) == SQLITE_OK;
+    reads_ = 0;
+  }
+  ~CountingVfs() {
+    if (registered_) sqlite3_vfs_unregister(&vfs_);
+  }
+  CountingVfs(const CountingVfs&) = delete;
+  CountingVfs& operator=(const CountingVfs&) = delete;
+
+  bool registered() const { return registered_; }
+  static std::int64_t reads() { return reads_; }
+
+ private:
+  // The default VFS's file as it is, its methods those of the default's but xRead.
+  static int open(sqlite3_vfs* /*vfs*/, sqlite3_filename name, sqlite3_file* file, int flags,
+                  int* out_flags) {
+    const int rc = real_->xOpen(real_, name, file, flags, out_flags);
+    if (rc != SQLITE_OK || file->pMethods == nullptr) return rc;
+    if (real_methods_ == nullptr) {
+      real_methods_ = file->pMethods;
+      counting_ = *file->pMethods;
+      counting_.xRead = read;
+    }
+    if (file->pMethods == real_methods_) file->pMethods = &counting_;
+    return rc;
+  }
+  static int read(sqlite3_file* file, void* out, int amount, sqlite3_int64 offset) {
+    ++reads_;
+    return real_methods_->xRead(file, out, amount, offset);
+  }
+
+  static inline sqlite3_vfs* real_ = nullptr;
+  static inline const sqlite3_io_methods* real_methods_ = nullptr;
+  static inline sqlite3_io_methods counting_{};
+  static inline std::atomic<std::int64_t> reads_{0};
+  sqlite3_vfs vfs_{};
+  bool registered_ = false;
+};
+
+// A body of 16 MiB in its message's row (recorded before schema v4) is read in chunks of 256
+// KiB, each in a transaction of its own, and each read of the value from an offset walks its
+// overflow pages from the first: chunk by chunk, that was 64 walks, SQLite reading 131,000
+// pages, 32 times the body's 4,096 (64 MiB took 6 s). The reads take what a read before read
+// ahead, so the walks stay about as long as the body: 11,000 pages.
+TEST(StoredBody, ABodyInItsMessageRowIsReadInPagesLinearInItsSize) {
+  Recorded r;
+  record(r, data_text(1000), std::string(1000, 'b'));
+  const std::int64_t size = 16 * 1024 * 1024;
+  std::string body;
+  for (int i = 0; static_cast<std::int64_t>(body.size()) < size; ++i)
+    body += "line " + std::to_string(i) + " of a body in its message's row\r\n";
+  body.resize(static_cast<std::size_t>(size));
+  std::int64_t page = 0;
+  {
+    Database db;
+    ASSERT_TRUE(Database::open(r.path, {}, db).ok());
+    Statement up;
+    ASSERT_TRUE(
+        db.prepare("UPDATE messages SET body = ?1, mail_transaction = NULL WHERE seq = 1", up)
+            .ok());
+    up.bind_blob(1, body);
+    ASSERT_EQ(up.step(), Statement::Step::done);
+    ASSERT_TRUE(db.exec("UPDATE events SET mail_transaction = NULL").ok());
+    ASSERT_TRUE(db.exec("PRAGMA wal_checkpoint(TRUNCATE)").ok());
+    ASSERT_TRUE(db.query_int("PRAGMA page_size", page).ok());
+  }
+  std::string error;
+  auto reader = Reader::open(r.path, error);
+  ASSERT_NE(reader, nullptr) << error;
+  std::optional<StoredMessage> m;
+  ASSERT_TRUE(reader->stored_message(r.session, 1, m, error)) << error;
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->row.body_left_in_row, size);
+
+  const CountingVfs counting;  // the rows' reader opens its connection at its first read
+  ASSERT_TRUE(counting.registered());
+  std::string got;
+  std::size_t chunks = 0;
+  ASSERT_TRUE(StoredBodyReader(*m).read(
+      [&](std::string_view chunk) {
+        EXPECT_LE(chunk.size(), StoredBodyReader::kChunkOctets);
+        ++chunks;
+        got.append(chunk);
+        return true;
+      },
+      error))
+      << error;
+  EXPECT_TRUE(got == body);
+  EXPECT_EQ(chunks, static_cast<std::size_t>(size) / StoredBodyReader::kChunkOctets);
+  const std::int64_t pages = size / page;
+  EXPECT_LE(CountingVfs::reads(), 4 * pages)
+      << "SQLite read " << CountingVfs::reads() << " pages for a body of " << pages;
 }
 
 }  // namespace
