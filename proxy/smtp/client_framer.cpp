@@ -59,7 +59,11 @@ std::optional<FramedLine> ClientFramer::next_line(bool commands) {
   for (;;) {
     const std::string_view avail = this->avail();
     if (avail.empty()) return std::nullopt;
-    const std::size_t n = normaliser_.normalise(avail.substr(0, command_slice), line_);
+    // CRs before a CRLF join it (a CRLF through a text-mode stream: "EHLO x\r\r\n" is one
+    // line, as Postfix reads it), except for a client whose lines end in a bare CR.
+    TextRules rules = command_text;
+    rules.cr_crlf = own_end_ != LineEnd::cr;
+    const std::size_t n = normaliser_.normalise(avail.substr(0, command_slice), line_, rules);
     pos_ += n;
     if (distrusted_octets_ > 0 && n > 0) {
       line_distrusted_ = true;
@@ -134,8 +138,8 @@ bool ClientFramer::ends_own_line(LineEnd end) {
   // Every server ends a command line at LF (Postfix, Sendmail and Exim alike), and so does
   // mailtap, whoever the client: nc's bare LFs, or a CRLF client's text with an LF in it, which
   // the server would split there too.
-  if (end == LineEnd::crlf || end == LineEnd::lf) {
-    if (own_end_ == LineEnd::none) own_end_ = end;
+  if (end == LineEnd::crlf || end == LineEnd::lf || end == LineEnd::cr_crlf) {
+    if (own_end_ == LineEnd::none) own_end_ = end == LineEnd::lf ? end : LineEnd::crlf;
     return true;
   }
   // A bare CR (or telnet's CR NUL), which a strict server keeps inside the line.

@@ -52,9 +52,10 @@ TEST(ClientFramer, CommandLinesAreTheSameHoweverTheyAreSplit) {
   EXPECT_EQ(lines[1].end, LineEnd::crlf);
   EXPECT_EQ(lines[2].end, LineEnd::lf);
   EXPECT_EQ(lines[2].foreign_end, LineEnd::none);
-  // A bare CR is not this client's: the line goes on to the CRLF after it, one line.
-  EXPECT_EQ(lines[3].text, "NOOP\r\n\r\n");
-  EXPECT_EQ(lines[3].foreign_end, LineEnd::cr);
+  // A CR right before a CRLF joins it (a CRLF through a text-mode stream): one line.
+  EXPECT_EQ(lines[3].text, "NOOP\r\n");
+  EXPECT_EQ(lines[3].end, LineEnd::cr_crlf);
+  EXPECT_EQ(lines[3].foreign_end, LineEnd::none);
   EXPECT_EQ(lines[4].text, "QUIT\xff\r\n");  // IAC IAC is a literal 0xFF
   EXPECT_EQ(f.partial_line(), 4u);
 
@@ -114,8 +115,14 @@ TEST(ClientFramer, AForeignLineEndingStaysInsideItsLine) {
         {"MAIL FROM:<x>\r\n", LineEnd::none},  // an LF ends a line for every client
         {"RCPT TO:<y>\r\n", LineEnd::none},
         {"NOOP\r\nNOOP\r\n", LineEnd::cr_nul},
-        {"MAIL FROM:<z>\r\n\r\n", LineEnd::cr},
+        {"MAIL FROM:<z>\r\n", LineEnd::none},  // CRs before a CRLF join it
         {"QUIT\r\n", LineEnd::none}},
+       LineEnd::crlf},
+      // A CRLF through a text-mode stream, first line included: CRLF lines.
+      {"EHLO a\r\r\nMAIL FROM:<x>\r\r\r\nRCPT TO:<b>\r\rRCPT TO:<c>\r\r\n",
+       {{"EHLO a\r\n", LineEnd::none},
+        {"MAIL FROM:<x>\r\n", LineEnd::none},
+        {"RCPT TO:<b>\r\n\r\nRCPT TO:<c>\r\n", LineEnd::cr}},
        LineEnd::crlf},
       // A terminal's bare CRs: its first line is a greeting ended so.
       {"EHLO a\rRCPT TO:<b>\nRCPT TO:<c>\rNOOP\r\nQUIT\r",

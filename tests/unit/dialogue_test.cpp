@@ -328,6 +328,36 @@ TEST(Dialogue, CrBeforeCrlfInACrlfClientsBodyIsOneLineEnding) {
   EXPECT_EQ(notes[1], "CR before CRLF removed (4x)");
 }
 
+// A client that writes every CRLF through a text-mode stream sends "\r\r\n" for each: its
+// commands are one line each (one reply each, as from Postfix, which strips the CRs), its
+// header stays whole, and its own "\r\r\n.\r\r\n" ends its message.
+TEST(Dialogue, ATextModeClientsCrCrLfLinesAreItsLines) {
+  const Result r = run_all_splits({
+      client("EHLO me\r\r\nMAIL FROM:<a@x>\r\r\nRCPT TO:<b@y>\r\r\nDATA\r\r\n"),
+      upstream(ehlo_reply),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("Subject: s\r\r\nX-Second: h\r\r\n\r\r\nbody\r\r\n.\r\r\nQUIT\r\r\n"),
+      upstream("250 queued 1\r\n"),
+      upstream("221 bye\r\n"),
+  });
+  EXPECT_EQ(r.to_upstream,
+            "EHLO me\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nSubject: s\r\nX-Second: "
+            "h\r\n\r\nbody\r\n.\r\nQUIT\r\n");
+  EXPECT_EQ(r.to_client.find("500"), std::string::npos) << printable(r.to_client);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, "Subject: s\r\nX-Second: h\r\n\r\nbody\r\n");
+  EXPECT_EQ(r.messages[0].final_reply, "250 queued 1");
+  ASSERT_TRUE(r.ending);
+  EXPECT_EQ(r.ending->kind, Ending::Kind::quit);
+  std::vector<std::string> notes;
+  for (const Event* e : find_events(r, Direction::mailtap_note, EventKind::rewrite))
+    if (e->note.starts_with("CR before CRLF")) notes.push_back(e->verb + ": " + e->note);
+  EXPECT_EQ(notes, (std::vector<std::string>{
+                       "EHLO: CR before CRLF removed (1x)", "MAIL: CR before CRLF removed (1x)",
+                       "RCPT: CR before CRLF removed (1x)", "DATA: CR before CRLF removed (1x)",
+                       "DATA: CR before CRLF removed (5x)", "QUIT: CR before CRLF removed (1x)"}));
+}
+
 // A bare-CR client's line ends at its CR whatever comes next, so its end of data "\r.\r" is
 // acted on at once: a client that waits for the 250, or closes, gets its message delivered. An
 // LF that comes after the CR is the rest of that line ending, not an empty command line.
