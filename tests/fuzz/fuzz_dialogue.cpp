@@ -91,10 +91,10 @@ std::string escaped(std::string_view s) {
 }
 
 // A command line mailtap relayed that the client did not end as a strict server frames lines
-// (at an LF, the CR before it dropped), or "". Every server ends a command line at LF only, so
+// (at an LF, the CRs before it dropped), or "". Every server ends a command line at LF only, so
 // a bare CR inside a CRLF or bare-LF client's line must never make two commands of it (SMTP
 // smuggling: "RCPT TO:<b>\rRCPT TO:<c>\r\n" is one line, refused). So the relayed line must
-// be in the client's bytes followed by its LF (or CRLF), and not right after a bare CR or CR NUL.
+// be in the client's bytes followed by its LF (CRs before it), not right after a bare CR or CR NUL.
 // Not checked for a client whose first line ending is a bare CR (its own line ending may be
 // that), when the client's bytes hold a 0xFF (telnet sequences are removed from command lines)
 // or a BDAT (a chunk is binary: a CR at its end ends no line; the chunks have oracles of their
@@ -114,7 +114,8 @@ std::string command_the_client_did_not_end(std::string_view client,
       const std::string_view before = client.substr(0, at);
       const std::string_view after = client.substr(at + line.size());
       if (before.ends_with('\r') || before.ends_with(std::string_view("\r\0", 2))) continue;
-      if (after.starts_with('\n') || after.starts_with("\r\n")) return true;
+      const std::size_t crs = std::min(after.find_first_not_of('\r'), after.size());
+      if (after.substr(crs).starts_with('\n')) return true;  // CRs before a CRLF join it
     }
     return false;
   };
