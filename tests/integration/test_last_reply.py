@@ -16,6 +16,7 @@ import base64
 import contextlib
 import errno
 import os
+import re
 import select
 import signal
 import socket
@@ -81,6 +82,18 @@ def resets_after_fin(socks: list[socket.socket], within: float = 2.0) -> list[st
         time.sleep(0.02)
 
 
+def read_to_the_ends(fins: list) -> list[tuple[bytes, str]]:
+    """read_to_the_end of several connections, each already read up to its FIN (the pairs of
+    a socket and what read_to_the_fin returned for it, the socket still open), with one wait
+    for their resets: a reset comes on its own connection whatever the others do, so one
+    resets_after_fin of all of them after the last FIN sees each as a wait of its own would (a
+    connection read early is held open and looked at longer, never less), where a wait per
+    connection took 2 s each."""
+    ended = [i for i, (_, data) in enumerate(fins) if isinstance(data, bytes)]
+    hows = dict(zip(ended, resets_after_fin([fins[i][0] for i in ended])))
+    return [(data, hows[i]) if i in hows else (b"", data) for i, (_, data) in enumerate(fins)]
+
+
 def reply_codes(data: bytes) -> list[bytes]:
     """The code of each reply in `data` (a multi-line reply once)."""
     return [line[:3] for line in data.split(b"\r\n") if line[3:4] == b" "]
@@ -114,6 +127,38 @@ class ResetCheckTest(unittest.TestCase):
         data, how = self.ending_from(reset_later)
         self.assertEqual(data, b"221 2.0.0 bye\r\n")
         self.assertNotEqual(how, "FIN")
+
+    def test_one_wait_for_several_connections_sees_each_ones_reset(self):
+        """read_to_the_ends: of two connections read to their FINs, the one whose peer resets
+        half a second later ends with that reset, the other with its FIN."""
+        with socket.create_server(("127.0.0.1", 0)) as srv:
+            def peer(reset: bool):
+                conn, _ = srv.accept()
+                with conn:
+                    conn.sendall(b"221 2.0.0 bye\r\n")
+                    conn.shutdown(socket.SHUT_WR)
+                    if reset:
+                        time.sleep(0.5)
+                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                        struct.pack("ii", 1, 0))
+                    else:
+                        conn.recv(1)
+            fins = []
+            threads = []
+            for reset in (True, False):
+                threads.append(threading.Thread(target=peer, args=(reset,), daemon=True))
+                threads[-1].start()
+                c = socket.create_connection(srv.getsockname())
+                self.addCleanup(c.close)
+                fins.append((c, read_to_the_fin(c)))
+            endings = read_to_the_ends(fins)
+            for c, _ in fins:
+                c.close()
+            for t in threads:
+                t.join(10)
+        self.assertEqual([data for data, _ in endings], [b"221 2.0.0 bye\r\n"] * 2)
+        self.assertNotEqual(endings[0][1], "FIN")
+        self.assertEqual(endings[1][1], "FIN")
 
     def test_a_clean_end_is_a_fin(self):
         # The peer closes once this side has (its recv ends with that close).
@@ -195,21 +240,35 @@ class LastReplyTest(h.IntegrationCase):
         the client sent behind it must not turn the 421 into a reset. The reply owed to the
         NOOP ahead of it comes first."""
         mt = self.mailtap(self.slow_noop_server().address)
+        fins = []
         for _ in range(5):
-            with h.SmtpSocket(mt.port) as c:
-                self.assertEqual(c.reply().code, 220)
-                self.assertEqual(c.cmd("EHLO client.test").code, 250)
-                self.assertBdatRefusedWithItsChunkBehind(c)
+            c = self.client(mt.port)
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            fins.append(self.bdat_refused_with_its_chunk_behind(c))
+        self.assertBdatRefusedWithItsChunkBehind(read_to_the_ends(fins))
         self.assertNotIn(b"the chunk the client meant", self.recorded_client_bytes(mt))
 
-    def assertBdatRefusedWithItsChunkBehind(self, c: h.SmtpSocket):
+    def client(self, port: int) -> h.SmtpSocket:
+        """A client connection held open until the test's end (read_to_the_ends)."""
+        c = h.SmtpSocket(port)
+        self.addCleanup(c.close)
+        return c
+
+    @staticmethod
+    def bdat_refused_with_its_chunk_behind(c: h.SmtpSocket):
         """A NOOP the slow server takes its time over, a BDAT line mailtap refuses, and the
-        chunk behind it in a write of its own: the NOOP's 250, the 421, a clean end."""
+        chunk behind it in a write of its own; then what comes up to the FIN (for
+        read_to_the_ends)."""
         c.send(b"NOOP\r\nBDAT x LAST\r\n")
         c.send(b"the chunk the client meant\r\n" * 100)
-        ending = read_to_the_end(c.sock)
-        self.assertEndsCleanly(ending, b"250", b"421")
-        self.assertIn(b"421 4.5.4 mailtap: BDAT refused", ending[0])
+        return c.sock, read_to_the_fin(c.sock)
+
+    def assertBdatRefusedWithItsChunkBehind(self, endings: list[tuple[bytes, str]]):
+        """Each: the NOOP's 250, the 421, a clean end."""
+        for ending in endings:
+            self.assertEndsCleanly(ending, b"250", b"421")
+            self.assertIn(b"421 4.5.4 mailtap: BDAT refused", ending[0])
 
     def test_a_timeout_with_input_waiting(self):
         """A server that never answers DATA, and a client that sent its body behind it: more
@@ -227,37 +286,56 @@ class LastReplyTest(h.IntegrationCase):
         self.addCleanup(released.set)
         mt = self.mailtap(f.address, extra_args=["--timeout-command", "1s"])
         body = b"x" * 998 + b"\r\n"
-        for _ in range(3):
-            with h.SmtpSocket(mt.port) as c:
-                self.assertEqual(c.reply().code, 220)
-                self.assertEqual(c.cmd("EHLO client.test").code, 250)
-                self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
-                self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
-                # 1000 KiB: past what mailtap reads ahead (256 KiB and a read), within what its
-                # lingering close throws away (1 MiB).
-                sender = threading.Thread(
-                    target=lambda: c.sock.sendall(b"DATA\r\n" + body * 1000), daemon=True)
-                sender.start()
-                data, how = read_to_the_end(c.sock)
-                sender.join(20)
-                self.assertFalse(sender.is_alive(), "the client's body was read")
-                self.assertEndsCleanly((data, how), b"421")
-                self.assertIn(b"no reply from 127.0.0.1 within", data)
+
+        def timed_out(_):
+            c = self.client(mt.port)
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
+            # 1000 KiB: past what mailtap reads ahead (256 KiB and a read), within what its
+            # lingering close throws away (1 MiB).
+            sender = threading.Thread(
+                target=lambda: c.sock.sendall(b"DATA\r\n" + body * 1000), daemon=True)
+            sender.start()
+            fin = read_to_the_fin(c.sock)
+            sender.join(20)
+            self.assertFalse(sender.is_alive(), "the client's body was read")
+            return c.sock, fin
+
+        # The three sessions at once, each with its own upstream session: they wait out their
+        # --timeout-command together.
+        with ThreadPoolExecutor(3) as pool:
+            fins = list(pool.map(timed_out, range(3)))
+        for data, how in read_to_the_ends(fins):
+            self.assertEndsCleanly((data, how), b"421")
+            self.assertIn(b"no reply from 127.0.0.1 within", data)
 
     def test_too_many_sessions_to_a_client_that_spoke_first(self):
         """Beyond --max-sessions the 421 comes once the refusal is recorded: an EHLO sent at
-        once is in by then."""
+        once is in by then. The clients come one after another, each held open after its FIN
+        until all are looked at for a reset in one wait; --max-sessions is as many as they are,
+        so that each refusal is recorded while the earlier ones linger (each keeps its place
+        among the refusals then)."""
         f = self.fake("good")
-        mt = self.mailtap(f.address, extra_args=["--max-sessions", "1"])
-        with h.SmtpSocket(mt.port) as holder:
+        mt = self.mailtap(f.address, extra_args=["--max-sessions", str(CONNECTIONS)])
+        for _ in range(CONNECTIONS):
+            holder = self.client(mt.port)
             self.assertEqual(holder.reply().code, 220)
-            for _ in range(CONNECTIONS):
-                with socket.create_connection(("127.0.0.1", mt.port)) as c:
-                    c.sendall(b"EHLO spoke.first.test\r\n")
-                    ending = read_to_the_end(c)
-                self.assertEndsCleanly(ending, b"421")
-                self.assertIn(b"too many sessions (1)", ending[0])
+        fins = []
+        for _ in range(CONNECTIONS):
+            c = socket.create_connection(("127.0.0.1", mt.port))
+            self.addCleanup(c.close)
+            c.sendall(b"EHLO spoke.first.test\r\n")
+            fins.append((c, read_to_the_fin(c)))
+        for ending in read_to_the_ends(fins):
+            self.assertEndsCleanly(ending, b"421")
+            self.assertIn(b"too many sessions (%d)" % CONNECTIONS, ending[0])
         self.assertNotIn(b"spoke.first", self.recorded_client_bytes(mt))
+        if "--db" in mt.args():
+            db = Path(mt.args()[mt.args().index("--db") + 1])
+            self.assertEqual(len(query(db, "SELECT 1 FROM sessions WHERE outcome = 'refused'")),
+                             CONNECTIONS, "every refusal recorded")
 
     def test_too_many_sessions_to_many_clients_at_once(self):
         """A burst past --max-sessions: more refused clients at once than may linger at once
@@ -373,8 +451,7 @@ class LastReplyTest(h.IntegrationCase):
         f.wait_sessions(len(clients))
         mt.signal(signal.SIGTERM)
         try:
-            for c in clients:
-                ending = read_to_the_end(c)
+            for ending in read_to_the_ends([(c, read_to_the_fin(c)) for c in clients]):
                 self.assertEndsCleanly(ending, b"421")
                 self.assertIn(b"4.3.2 mailtap: shutting down; try again later", ending[0])
             # The clients are still connected: the exit does not wait for them.
@@ -390,37 +467,40 @@ class LastReplyTest(h.IntegrationCase):
                           env={"XDG_CONFIG_HOME": str(config_home)}, **kw)
         return mt, config_home / "mailtap" / "local-tls-cert.pem"
 
-    @contextlib.contextmanager
-    def inside_tls(self, port: int, cert: Path):
-        """A client of a --local-tls starttls mailtap, greeted again inside its TLS."""
-        with h.SmtpSocket(port) as c:
-            self.assertEqual(c.reply().code, 220)
-            self.assertEqual(c.cmd("EHLO client.test").code, 250)
-            self.assertEqual(c.cmd("STARTTLS").code, 220)
-            c.starttls(ca_file=cert)
-            self.assertEqual(c.cmd("EHLO client.test").code, 250)
-            yield c
+    def inside_tls(self, port: int, cert: Path) -> h.SmtpSocket:
+        """A client of a --local-tls starttls mailtap, greeted again inside its TLS (held open
+        until the test's end)."""
+        c = self.client(port)
+        self.assertEqual(c.reply().code, 220)
+        self.assertEqual(c.cmd("EHLO client.test").code, 250)
+        self.assertEqual(c.cmd("STARTTLS").code, 220)
+        c.starttls(ca_file=cert)
+        self.assertEqual(c.cmd("EHLO client.test").code, 250)
+        return c
 
     def test_bytes_after_starttls_and_more_behind_them(self):
         """An injection after STARTTLS ends the session unread (proxy.md, "--local-tls"); a
         client that goes on writing (its next command, without waiting for the end) gets the
         421 and the end all the same."""
         mt, _ = self.local_tls_mailtap(self.fake("good").address)
+        fins = []
         for _ in range(5):
-            with h.SmtpSocket(mt.port) as c:
-                self.assertEqual(c.reply().code, 220)
-                c.send(b"EHLO client.test\r\nSTARTTLS\r\nMAIL FROM:<injected@client.test>\r\n")
-                self.assertEqual([c.reply().code for _ in range(3)], [250, 220, 421])
-                c.send(b"RCPT TO:<b@example.test>\r\n")
-                self.assertEndsCleanly(read_to_the_end(c.sock))
+            c = self.client(mt.port)
+            self.assertEqual(c.reply().code, 220)
+            c.send(b"EHLO client.test\r\nSTARTTLS\r\nMAIL FROM:<injected@client.test>\r\n")
+            self.assertEqual([c.reply().code for _ in range(3)], [250, 220, 421])
+            c.send(b"RCPT TO:<b@example.test>\r\n")
+            fins.append((c.sock, read_to_the_fin(c.sock)))
+        for ending in read_to_the_ends(fins):
+            self.assertEndsCleanly(ending)
         self.assertNotIn(b"injected", self.recorded_client_bytes(mt))
 
     def test_a_refused_bdat_inside_the_clients_tls(self):
         """The same ending inside the client's TLS: the 421, close_notify and a clean end."""
         mt, cert = self.local_tls_mailtap(self.slow_noop_server().address)
-        for _ in range(5):
-            with self.inside_tls(mt.port, cert) as c:
-                self.assertBdatRefusedWithItsChunkBehind(c)
+        fins = [self.bdat_refused_with_its_chunk_behind(self.inside_tls(mt.port, cert))
+                for _ in range(5)]
+        self.assertBdatRefusedWithItsChunkBehind(read_to_the_ends(fins))
 
     # what the record says once the last reply went -------------------------------------------
     # The last reply goes only once the session's record is committed, so what became of it,
@@ -444,17 +524,20 @@ class LastReplyTest(h.IntegrationCase):
         mt = self.mailtap(self.fake("good").address, db=db)
         secret = b"typed-after-the-end-7Hq2"
         auth = b"AUTH PLAIN " + base64.b64encode(b"\0me\0" + secret) + b"\r\n"
+        fins = []
         for pipelined in (False, True):
-            with h.SmtpSocket(mt.port) as c:
-                self.assertEqual(c.reply().code, 220)
-                self.assertEqual(c.cmd("EHLO client.test").code, 250)
-                if pipelined:
-                    c.send(b"QUIT\r\n" + auth)
-                    self.assertEqual(c.reply().code, 221)
-                else:
-                    self.assertEqual(c.cmd("QUIT").code, 221)
-                    c.send(auth)
-                self.assertEndsCleanly(read_to_the_end(c.sock))
+            c = self.client(mt.port)
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            if pipelined:
+                c.send(b"QUIT\r\n" + auth)
+                self.assertEqual(c.reply().code, 221)
+            else:
+                self.assertEqual(c.cmd("QUIT").code, 221)
+                c.send(auth)
+            fins.append((c.sock, read_to_the_fin(c.sock)))
+        for ending in read_to_the_ends(fins):
+            self.assertEndsCleanly(ending)
         for session in (1, 2):
             notes = self.notes_after_the_end(db, "after the end", session)
             # The client looks for a reset for 2 s after mailtap's FIN before it closes, as long
@@ -482,13 +565,16 @@ class LastReplyTest(h.IntegrationCase):
         is its 6 octets, not the 28 of the record that carries it."""
         db = self.tmp / "tls-after-the-end.db"
         mt, cert = self.local_tls_mailtap(self.fake("good").address, db=db)
+        fins = []
         for after_the_221 in (b"", b"NOOP\r\n"):
-            with self.inside_tls(mt.port, cert) as c:
-                self.assertEqual(c.cmd("QUIT").code, 221)
-                if after_the_221:
-                    c.send(after_the_221)
-                c.sock = c.sock.unwrap()  # close_notify both ways: mailtap's came behind the 221
-                self.assertEndsCleanly(read_to_the_end(c.sock))
+            c = self.inside_tls(mt.port, cert)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+            if after_the_221:
+                c.send(after_the_221)
+            c.sock = c.sock.unwrap()  # close_notify both ways: mailtap's came behind the 221
+            fins.append((c.sock, read_to_the_fin(c.sock)))
+        for ending in read_to_the_ends(fins):
+            self.assertEndsCleanly(ending)
         self.assertEqual(self.notes_after_the_end(db, "after the end", 2),
                          ["6 octets the client sent after the end were discarded unread"])
         self.assertEqual(query(db, "SELECT note FROM events WHERE session_id = 1 "
@@ -581,23 +667,29 @@ class LastReplyTest(h.IntegrationCase):
             self.assertEqual(c.cmd("QUIT").code, 221)
         db = mt.args()[mt.args().index("--db") + 1]
         mt.wait_stderr("session 1 ended")
-        port = h.free_port()
-        mock = subprocess.Popen([str(h.mailtap_bin()), "mock", "1", "--db", db, "--loop",
-                                 "--listen", f"127.0.0.1:{port}"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: mock.poll() is None and mock.kill())
-        self.assertIn("listening on", mock.stderr.readline())
+        # A mock each: the mock serves one client at a time, its lingering close included, and
+        # each client is held open after its FIN until all are looked at for a reset at once.
+        mocks, fins = [], []
         for _ in range(5):
-            with h.SmtpSocket(port) as c:
-                self.assertEqual(c.reply().code, 220)
-                self.assertEqual(c.cmd("EHLO client.test").code, 250)
-                self.assertEqual(c.cmd("NOOP").code, 421)
-                c.send(b"QUIT\r\n")
-                self.assertEndsCleanly(read_to_the_end(c.sock))
-        mock.terminate()
-        out, _ = mock.communicate(timeout=10)
-        self.assertEqual(out.count("diverged from session 1"), 5, out)
-
+            mock = subprocess.Popen([str(h.mailtap_bin()), "mock", "1", "--db", db, "--loop",
+                                     "--listen", "127.0.0.1:0"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self.addCleanup(lambda mock=mock: mock.poll() is None and mock.kill())
+            mocks.append(mock)
+            ready = mock.stderr.readline()
+            self.assertIn("listening on", ready)
+            c = self.client(int(re.search(r"listening on 127\.0\.0\.1:(\d+)", ready)[1]))
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("NOOP").code, 421)
+            c.send(b"QUIT\r\n")
+            fins.append((c.sock, read_to_the_fin(c.sock)))
+        for ending in read_to_the_ends(fins):
+            self.assertEndsCleanly(ending)
+        for mock in mocks:
+            mock.terminate()
+            out, _ = mock.communicate(timeout=10)
+            self.assertEqual(out.count("diverged from session 1"), 1, out)
 
 if __name__ == "__main__":
     h.main()
