@@ -1086,7 +1086,10 @@ class FakeServer:
             elif verb == "DATA":
                 sock.sendall(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                 if self.body_pause:
-                    time.sleep(self.body_pause)
+                    # Cut short by close(), which would otherwise wait for the pause to end
+                    # (up to 5 s a thread) with the test over.
+                    if self._stop.wait(self.body_pause):
+                        return
                 reader.pace = self.body_rate
                 data = reader.read_until(b"\r\n.\r\n", initial=b"\r\n")
                 reader.pace, reader._paced = 0.0, (0.0, 0)  # noqa: SLF001
