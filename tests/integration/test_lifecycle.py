@@ -656,6 +656,7 @@ class SigtermTest(StuckUpstream, h.IntegrationCase):
                 mt, db, c = self.end_with_output_the_server_does_not_read(ending, "2s")
                 started = time.monotonic()
                 self.assert_replies(c, ending)
+                c.close()  # its replies read, the client goes (no lingering close to wait out)
                 wait_for(lambda: "session 1 ended" in mt.output, timeout=10,
                          what=f"the session's end\n{mt.output}")
                 self.assertLess(time.monotonic() - started, 8, mt.output)
