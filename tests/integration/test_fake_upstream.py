@@ -796,7 +796,6 @@ class UnreadCommandTest(h.IntegrationCase):
 
     def test_a_server_that_does_not_take_a_bdat_chunk_is_told_as_slow(self):
         release = threading.Event()
-        self.addCleanup(release.set)
 
         def handler(sess, phase, line):
             verb = line[:4].upper()
@@ -808,6 +807,9 @@ class UnreadCommandTest(h.IntegrationCase):
             return None
 
         f = self.fake("good", handler=handler)
+        # Cleanups run last first: the handler is let go before the fake joins its thread
+        # (registered before the fake, the test's end waited the join's 5 s for it).
+        self.addCleanup(release.set)
         mt = self.mailtap(f.address, extra_args=["--timeout-command", "1s"])
         chunk = b"x" * (768 << 10)
         with h.SmtpSocket(mt.port, timeout=60) as c:
