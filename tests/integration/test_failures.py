@@ -408,7 +408,6 @@ class UpstreamFailureTest(h.IntegrationCase):
         --timeout-connect: the telnet user's 421 comes while the server still sits on the QUIT,
         well before the 30 s set-up limit, and the QUIT mailtap sent is recorded."""
         release = threading.Event()
-        self.addCleanup(release.set)
 
         def silent_quit(_session, _phase, line):
             if line.upper().startswith(b"QUIT"):
@@ -416,6 +415,9 @@ class UpstreamFailureTest(h.IntegrationCase):
                 return b""
             return None
         f = self.fake("no_starttls", handler=silent_quit)
+        # Cleanups run last first: the handler is let go before the fake joins its thread
+        # (registered before the fake, the test's end waited the join's 5 s for it).
+        self.addCleanup(release.set)
         mt = self.mailtap(f.address, extra_args=["--timeout-connect", "30s"])
         with h.SmtpSocket(mt.port, timeout=10) as c:
             try:
