@@ -223,8 +223,11 @@ class OutOfDescriptorsTest(h.IntegrationCase):
             resource.setrlimit(resource.RLIMIT_NOFILE, (self.LIMIT, self.LIMIT))
 
         address, held = self.silent_upstream()
+        # --grace 1s: the sessions waiting for the silent server's greeting would hold the
+        # stop at the test's end for the default 30 s, past the harness's 5 s before SIGKILL.
         mt = self.mailtap(address, ca_file=self.pki.ca_cert, record=False,
-                          extra_args=["--threads", "1", "--timeout-connect", "5m"],
+                          extra_args=["--threads", "1", "--timeout-connect", "5m",
+                                      "--grace", "1s"],
                           preexec_fn=few_descriptors)
         clients = []
         for _ in range(self.CLIENTS):
