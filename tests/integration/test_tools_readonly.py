@@ -1978,7 +1978,8 @@ class ManySessionsListTest(h.IntegrationCase):
                                           *args], stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL)
                     try:
-                        time.sleep(2)  # the pipe (64 KiB) is full long before the list ends
+                        # The pipe (64 KiB) is full long before the list ends.
+                        waits_on_a_full_pipe(p.pid)
                         self.assertIsNone(p.poll(), "the list was written before it was read")
                         with con:
                             con.execute(touch)
@@ -1990,6 +1991,24 @@ class ManySessionsListTest(h.IntegrationCase):
                         p.communicate()
                 finally:
                     con.close()
+
+
+def waits_on_a_full_pipe(pid: int, timeout: float = 20) -> None:
+    """Returns once process `pid` sleeps in a write to a full pipe (its /proc wchan), or after
+    `timeout`; where the kernel does not show wchan, after 2 s, time enough to fill one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            wchan = Path(f"/proc/{pid}/wchan").read_text()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            wchan, state = "0", "S"
+        if wchan.endswith("pipe_write") or state == "Z":  # blocked, or it has ended
+            return
+        if state == "S" and wchan in ("", "0"):  # asleep, and the kernel does not say where
+            time.sleep(2)
+            return
+        time.sleep(0.02)
 
 
 class ManyLargeSessionsExportTest(h.IntegrationCase):
