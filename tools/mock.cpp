@@ -194,7 +194,7 @@ class MockServer {
     if (out.empty()) co_return Wrote::nothing;
     const Sent sent = co_await send(socket, out);
     if (sent == Sent::not_read) {
-      session.client_not_reading(format_short_duration(timeout_));
+      session.client_not_reading(format_setting_duration(timeout_));
       co_return Wrote::dropped;
     }
     if (sent == Sent::all) co_return Wrote::all;
@@ -244,7 +244,7 @@ class MockServer {
       if (deadline.expired()) {
         // Asked of the dialogue, not of the reads: one that completed a line and began the
         // next left part of a line, though it moved the progress. Its 421 goes out next.
-        session.client_timed_out(format_short_duration(timeout_), session.client_line_begun());
+        session.client_timed_out(format_setting_duration(timeout_), session.client_line_begun());
         continue;
       }
       if (rec) {

@@ -120,7 +120,7 @@ class Probe {
   // The deadline covers the whole reply, so a server trickling it (a tarpit) is told from one
   // that says nothing.
   std::string late_ehlo_reply() const {
-    const std::string within = " within " + format_short_duration(target_.timeout);
+    const std::string within = " within " + format_setting_duration(target_.timeout);
     return parser_.buffered() > 0
                ? "the reply to EHLO was not complete" + within +
                      " (see --timeout: it is for the whole reply, not each piece of it)"

@@ -267,7 +267,7 @@ struct ReplayRun {
 
   void time_out(ReplayDriver& driver, std::chrono::steady_clock::duration limit, Late how) const {
     const std::string flag = sending_data(driver) ? "--timeout-data" : "--timeout-command";
-    const std::string within = " within " + format_short_duration(limit);
+    const std::string within = " within " + format_setting_duration(limit);
     const std::string host = cfg.target.host;
     std::string reply_text, reason;
     switch (how) {

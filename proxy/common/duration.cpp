@@ -1,11 +1,16 @@
 #include "proxy/common/duration.hpp"
 
+#include <cstdint>
 #include <cstdio>
 
 namespace mailtap {
 
-std::string format_setting_duration(std::chrono::milliseconds d) {
-  const auto ms = d.count();
+std::string format_setting_duration(std::chrono::nanoseconds d) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  constexpr std::int64_t kMinute = 60'000;
+  constexpr std::int64_t kHour = 60 * kMinute;
+  if (ms != 0 && ms % kHour == 0) return std::to_string(ms / kHour) + "h";
+  if (ms != 0 && ms % kMinute == 0) return std::to_string(ms / kMinute) + "m";
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
   return std::to_string(ms) + "ms";
 }

@@ -13,8 +13,9 @@ namespace mailtap {
 // is never silent for longer: each of its waits ends within it (`mailtap prune` relies on it).
 inline constexpr std::chrono::hours kLongestDuration{7 * 24};
 
-// A setting, in the form the command line reads (proxy/cli/parse): "30s", "1500ms".
-std::string format_setting_duration(std::chrono::milliseconds d);
+// A setting, in the form the command line reads (proxy/cli/parse) and the docs write: "5m",
+// "30s", "1500ms", "1h". Limits in mailtap's own lines (a timeout) are written so too.
+std::string format_setting_duration(std::chrono::nanoseconds d);
 
 // mailtap's own lines (a session's end, a timeout): "412ms" under a second, else "12.3s".
 std::string format_short_duration(std::chrono::nanoseconds d);

@@ -68,7 +68,7 @@ std::optional<std::string> discarded_note(const net::Lingered& lingered,
             octets_label(limits.octets) + ")";
   else if (lingered.time_limit)
     note += " (closed before the client did: it had not closed within " +
-            format_short_duration(limits.time) + ")";
+            format_setting_duration(limits.time) + ")";
   else if (lingered.closed_before && reset_unread)
     note += " (mailtap had reset the connection: the client was not reading its replies)";
   // A failed or timed-out STARTTLS handshake, a shutdown during one: not the client's reading.

@@ -368,7 +368,7 @@ void Session::start_upstream_drain() {
   const auto limit = ctx_.config.timeout_command;
   upstream_drain_deadline_.emplace(executor(), limit, [this, limit] {
     stop_upstream_drain("the session had ended and the server had not taken them within " +
-                        format_short_duration(limit) + " (--timeout-command)");
+                        format_setting_duration(limit) + " (--timeout-command)");
   });
   // A shutdown that came while the last replies were on their way does not wait for it either.
   if (shutdown_requested_) stop_upstream_drain(shutdown_drain_reason);
@@ -429,7 +429,7 @@ asio::awaitable<std::error_code> Session::client_handshake(std::string& descript
     client_handshaking_ = false;
     if (ec && deadline.expired())
       description = net::describe_client_handshake_timeout(
-          format_short_duration(ctx_.config.timeout_connect), tls.handshake_read_nothing(),
+          format_setting_duration(ctx_.config.timeout_connect), tls.handshake_read_nothing(),
           ctx_.config.local_tls == net::TlsMode::implicit);
   }
   if (ec) {
@@ -1170,7 +1170,7 @@ bool Session::awaiting_end_of_data_at_shutdown() {
     end_of_data_wait_logged_ = true;
     log::info("session " + std::to_string(id_) + ": shutting down once " + ctx_.target.host +
               " has answered the end of data sent to it (--timeout-data " +
-              format_short_duration(ctx_.config.timeout_data) +
+              format_setting_duration(ctx_.config.timeout_data) +
               " for it to take what is still queued and to answer; signal again to end it now)");
   }
   return true;
@@ -1199,7 +1199,7 @@ void Session::time_out_upstream() {
   smtp::Dialogue& d = *dialogue_;
   d.set_time(storage::Clock::now());
   const std::string limit =
-      format_short_duration(d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
+      format_setting_duration(d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
   if (upstream_delivery_.waiting()) {
     time_out_upstream_taking(limit);
     return;
@@ -1250,7 +1250,7 @@ void Session::time_out_upstream_holding() {
   smtp::Dialogue& d = *dialogue_;
   d.set_time(storage::Clock::now());
   const std::string limit =
-      format_short_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
+      format_setting_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
   d.abort("4.4.2 mailtap: " + ctx_.target.host + " did not take the data within " + limit +
               " (mailtap stopped reading from the client meanwhile); closing",
           {smtp::Ending::Kind::timeout, "upstream did not take the data in time"});
@@ -1263,7 +1263,7 @@ void Session::time_out_client(std::chrono::steady_clock::time_point client_turn)
   smtp::Dialogue& d = *dialogue_;
   d.set_time(storage::Clock::now());
   const std::string limit =
-      format_short_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
+      format_setting_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
   // Or a commit the client's reply waits for, or a full recording queue, held it.
   if (durable_flushes_ > 0 || recording_waits_ > 0) {
     // The 421 goes now, at the limit, not behind the commit it would wait for (which may take
@@ -1306,7 +1306,7 @@ void Session::log_client_not_reading() {
 }
 
 std::string Session::client_reading_limit() const {
-  return format_short_duration(ctx_.config.timeout_command) + " (--timeout-command)";
+  return format_setting_duration(ctx_.config.timeout_command) + " (--timeout-command)";
 }
 
 // No 421: it would wait unread behind what the client has not read. The dialogue ends (the

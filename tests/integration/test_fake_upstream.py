@@ -659,7 +659,7 @@ class UpstreamReplyTimeoutTest(h.IntegrationCase):
         r, took, row = self.mail_replied_by(
             lambda sess, line: h.paced(sess, h.trickled(b"250 2.1.0 Ok, at last\r\n"), 0.3))
         self.assertEqual(r.code, 421, r)
-        self.assertIn("4.4.2 mailtap: the reply from 127.0.0.1 was not complete within 2.0s; "
+        self.assertIn("4.4.2 mailtap: the reply from 127.0.0.1 was not complete within 2s; "
                       "closing", r.text)
         self.assertLess(took, 5, "the trickle held the reply past --timeout-command")
         self.assertEqual(row["outcome"], "timeout")
@@ -668,7 +668,7 @@ class UpstreamReplyTimeoutTest(h.IntegrationCase):
     def test_no_reply_at_all_is_cut_off(self):
         r, took, row = self.mail_replied_by(lambda sess, line: h.paced(sess, [], 0))
         self.assertEqual(r.code, 421, r)
-        self.assertIn("4.4.2 mailtap: no reply from 127.0.0.1 within 2.0s; closing", r.text)
+        self.assertIn("4.4.2 mailtap: no reply from 127.0.0.1 within 2s; closing", r.text)
         self.assertLess(took, 5)
         self.assertEqual(row["outcome_reason"], "upstream did not reply in time")
 
@@ -680,7 +680,7 @@ class UpstreamReplyTimeoutTest(h.IntegrationCase):
             r, _, row = self.mail_replied_by(
                 lambda sess, line: h.paced(sess, [b"250 2.1.0 Ok, late\r\n"], 1.8), limit="1s")
             self.assertEqual(r.code, 421, r)
-            self.assertIn("4.4.2 mailtap: no reply from 127.0.0.1 within 1.0s; closing", r.text)
+            self.assertIn("4.4.2 mailtap: no reply from 127.0.0.1 within 1s; closing", r.text)
             self.assertEqual(row["outcome_reason"], "upstream did not reply in time")
 
     def test_each_complete_line_of_a_reply_restarts_the_clock(self):
@@ -715,7 +715,7 @@ class UpstreamReplyTimeoutTest(h.IntegrationCase):
             r = c.cmd(b"Subject: slow\r\n\r\nbody\r\n.")
             took = time.monotonic() - started
         self.assertEqual(r.code, 421, r)
-        self.assertIn("the reply from 127.0.0.1 was not complete within 2.0s", r.text)
+        self.assertIn("the reply from 127.0.0.1 was not complete within 2s", r.text)
         self.assertLess(took, 5, "the trickle held the reply past --timeout-data")
         row, _, _ = ended_session(mt)
         self.assertEqual(row["outcome"], "timeout")
@@ -765,7 +765,7 @@ class SlowBodyReaderTest(h.IntegrationCase):
         f = self.fake("good", body_rate=512 * 1024, end_of_data_reply=b"")
         mt, r, took, wire = self.send_slowly_read_message(f, 3 * 1024 * 1024)
         self.assertEqual(r.code, 421, r)
-        self.assertIn("4.4.2 mailtap: no reply from 127.0.0.1 within 2.0s to the end of data; "
+        self.assertIn("4.4.2 mailtap: no reply from 127.0.0.1 within 2s to the end of data; "
                       "it may have the message: check before sending it again; closing", r.text)
         s = f.wait_sessions(1)[0]
         self.assertTrue(s.messages == [wire], "the server had not taken the message whole")
@@ -780,7 +780,7 @@ class SlowBodyReaderTest(h.IntegrationCase):
         f = self.fake("good", body_pause=6)
         mt, r, took, _ = self.send_slowly_read_message(f, 512 * 1024)
         self.assertEqual(r.code, 421, r)
-        self.assertIn("4.4.2 mailtap: 127.0.0.1 did not take the data within 2.0s; it may have the "
+        self.assertIn("4.4.2 mailtap: 127.0.0.1 did not take the data within 2s; it may have the "
                       "message: check before sending it again; closing", r.text)
         row, _, _ = ended_session(mt)
         self.assertEqual((row["outcome"], row["outcome_reason"]),
@@ -824,7 +824,7 @@ class UnreadCommandTest(h.IntegrationCase):
             sender.join(30)
         self.assertEqual(r.code, 421, f"{r}\n{mt.output}")
         self.assertEqual(r.text, "4.4.2 mailtap: 127.0.0.1 did not take what mailtap sent within "
-                                 "1.0s; the server or the network to it is slow: try again later; "
+                                 "1s; the server or the network to it is slow: try again later; "
                                  "closing")
         row, _, _ = ended_session(mt)
         self.assertEqual((row["outcome"], row["outcome_reason"]),

@@ -812,7 +812,7 @@ class StuckServerTimeoutTest(StuckUpstream, h.IntegrationCase):
         threading.Thread(target=lambda: c.sock.sendall(line * (8 << 10)), daemon=True).start()
         reply = c.reply()
         self.assertEqual(reply.code, 421, f"{reply}\n{mt.output}")
-        self.assertIn("idle for 2.0s waiting for the client", reply.text)
+        self.assertIn("idle for 2s waiting for the client", reply.text)
         self.assertNotIn("did not take", reply.text)
         [row] = wait_for(lambda: query(db, "SELECT outcome, outcome_reason FROM sessions "
                                            "WHERE ended_at IS NOT NULL"),
@@ -840,7 +840,7 @@ class StuckServerTimeoutTest(StuckUpstream, h.IntegrationCase):
         c.send(chunk + b".\r\n")
         reply = c.reply()
         self.assertEqual(reply.code, 421, reply)
-        self.assertIn("127.0.0.1 did not take the data within 2.0s; it may have the message",
+        self.assertIn("127.0.0.1 did not take the data within 2s; it may have the message",
                       reply.text)
         [row] = wait_for(lambda: query(db, "SELECT id, outcome FROM sessions "
                                            "WHERE ended_at IS NOT NULL"),

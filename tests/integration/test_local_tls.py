@@ -869,7 +869,7 @@ class ClientHandshakeWordsTest(LocalTlsCase):
     """What mailtap says of a client whose TLS handshake cannot work. A client with nothing in common with mailtap's TLS (openssl s_client offering only
     TLS 1.1, only finite-field groups, only RSA signatures) was logged with BoringSSL's code
     alone (UNSUPPORTED_PROTOCOL (SSL routines, OPENSSL_internal)); a plain-text client on the
-    implicit port, which sends nothing, with "no handshake within 30.0s" alone."""
+    implicit port, which sends nothing, with "no handshake within 30s" alone."""
 
     def setUp(self):
         super().setUp()
@@ -955,7 +955,7 @@ class ClientHandshakeWordsTest(LocalTlsCase):
             self.assertEqual(c.cmd("STARTTLS").code, 220)
             wait_for(lambda: "TLS handshake after STARTTLS failed" in mt.stderr, timeout=20,
                      what="the log line")
-        self.assertIn("TLS handshake after STARTTLS failed: the client sent nothing within 2.0s "
+        self.assertIn("TLS handshake after STARTTLS failed: the client sent nothing within 2s "
                       "(--timeout-connect) after the 220 to its STARTTLS", mt.stderr)
 
 

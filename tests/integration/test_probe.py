@@ -310,7 +310,7 @@ class ProbeFaultTest(h.IntegrationCase):
         cp = probe(fake.address, "--ca-file", str(self.pki.ca_cert), "--timeout", "2s")
         self.assertLess(time.monotonic() - started, 7)
         self.assertEqual(cp.returncode, 1, cp.stdout)
-        self.assertIn("the reply to EHLO was not complete within 2.0s (see --timeout: it is for "
+        self.assertIn("the reply to EHLO was not complete within 2s (see --timeout: it is for "
                       "the whole reply", cp.stdout)
 
     def test_starttls_refused_454(self):

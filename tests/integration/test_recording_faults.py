@@ -650,7 +650,7 @@ class LockContentionTest(IntegrationCase):
             c.read_until_closed()
             received = len(c.received)  # every octet the client got, from the greeting on
         self.assertEqual(reply.code, 421, reply)
-        self.assertIn("recording did not keep up for 2.0s", str(reply))
+        self.assertIn("recording did not keep up for 2s", str(reply))
         text = str(reply)
         self.assertIn("the server has the message (250 2.0.0 Ok: queued as", text)
         self.assertIn("do not send it again", text)

@@ -1164,7 +1164,7 @@ class TricklingPeerTest(h.IntegrationCase):
     def test_replay_cuts_off_a_server_trickling_its_reply(self):
         cp, took = self.replay_to(lambda sess, line: h.paced(sess, h.trickled(self.REPLY), 0.4))
         self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
-        self.assertIn("stopped: the reply from the server was not complete within 2.0s "
+        self.assertIn("stopped: the reply from the server was not complete within 2s "
                       "(--timeout-command is for the whole reply", cp.stdout)
         self.assertLess(took, 7, "the trickle held the replay past --timeout-command")
 
@@ -1172,7 +1172,7 @@ class TricklingPeerTest(h.IntegrationCase):
         cp, took = self.replay_to(lambda sess, line: h.paced(sess, [], 0), "--json")
         self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
         self.assertEqual(json.loads(cp.stdout)["stopped"],
-                         "no reply from the server within 2.0s (--timeout-command)")
+                         "no reply from the server within 2s (--timeout-command)")
         self.assertLess(took, 7)
 
     def test_replay_cuts_off_a_server_that_does_not_read_the_body(self):
@@ -1188,7 +1188,7 @@ class TricklingPeerTest(h.IntegrationCase):
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         self.assertLess(time.monotonic() - started, 7, "the server held the replay")
         self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
-        self.assertIn("stopped: the server did not take what the replay sent within 2.0s "
+        self.assertIn("stopped: the server did not take what the replay sent within 2s "
                       "(--timeout-data restarts with each piece of the message the server "
                       "takes", cp.stdout)
 
@@ -1223,7 +1223,7 @@ class TricklingPeerTest(h.IntegrationCase):
                                                             end_of_data_reply=b"")
         self.assertEqual(cp.returncode, 1, cp.stdout + cp.stderr)
         self.assertEqual(json.loads(cp.stdout)["stopped"],
-                         "no reply from the server within 2.0s (--timeout-data)")
+                         "no reply from the server within 2s (--timeout-data)")
         self.assertEqual([len(m) for m in fake.sessions[-1].messages], [size],
                          "the server had not taken the message whole")
 
@@ -1251,7 +1251,7 @@ class TricklingPeerTest(h.IntegrationCase):
             took = time.monotonic() - started
         self.assertEqual(p.returncode, 1, out + err)
         self.assertIn("diverged from session %d: the client's command line was not complete "
-                      "within 2.0s (--timeout restarts with complete lines, not bytes" % sid, out)
+                      "within 2s (--timeout restarts with complete lines, not bytes" % sid, out)
         self.assertIn("after 1 commands, and the mock closed the connection", out)
         self.assertLess(took, 7, "the trickle held the mock past --timeout")
 
@@ -1273,11 +1273,11 @@ class TricklingPeerTest(h.IntegrationCase):
             self.assertEqual(c.reply().code, 250)
             self.assertEqual(c.reply().raw,
                              b"421 4.4.2 mailtap: the client's command line was not complete "
-                             b"within 1.0s; give a slow client a longer mailtap mock --timeout; "
+                             b"within 1s; give a slow client a longer mailtap mock --timeout; "
                              b"closing\r\n")
         self.assertEqual(p.returncode, 1, out + err)
         self.assertIn("diverged from session %d: the client's command line was not complete "
-                      "within 1.0s" % sid, out)
+                      "within 1s" % sid, out)
 
 
     def start_mock(self, db, sid, timeout):
@@ -1320,7 +1320,7 @@ class TricklingPeerTest(h.IntegrationCase):
         out, err = self.mock_exit(p, "long after its --timeout 2s")
         self.assertEqual(p.returncode, 1, out + err)
         self.assertRegex(out, r"diverged from session %d: the client did not read what the mock "
-                         r"sent within 2\.0s \(--timeout\), and the mock dropped the connection "
+                         r"sent within 2s \(--timeout\), and the mock dropped the connection "
                          r"after \d+ commands; the recording continues with `(NOOP|MAIL "
                          r"FROM:<a@client.test>)`" % sid)
 
@@ -1405,12 +1405,12 @@ class TricklingPeerTest(h.IntegrationCase):
             self.assertEqual(c.reply().code, 220)
             self.assertEqual(c.cmd("EHLO client.test").code, 250)
             self.assertEqual(c.reply().raw,
-                             b"421 4.4.2 mailtap: idle for 1.0s waiting for the client; give a slow "
+                             b"421 4.4.2 mailtap: idle for 1s waiting for the client; give a slow "
                              b"client a longer mailtap mock --timeout; closing\r\n")
             self.assertEqual(c.read_until_closed(), b"")
         out, err = p.communicate(timeout=30)
         self.assertEqual(p.returncode, 1, out + err)
-        self.assertIn("diverged from session %d: the client sent nothing for 1.0s (--timeout) "
+        self.assertIn("diverged from session %d: the client sent nothing for 1s (--timeout) "
                       "after 1 commands, and the mock closed the connection with a 421; the "
                       "recording continues with `MAIL FROM:<a@client.test>`" % sid, out)
 

@@ -142,7 +142,7 @@ class UnreadRepliesTest(h.IntegrationCase):
         self.assertEqual(row["outcome"], "timeout")
         self.assertEqual(row["outcome_reason"], "client did not read its replies in time")
         notes = [e["note"] for e in events(db, row["id"]) if e["direction"] == "mailtap_note"]
-        self.assertIn("the client did not read its replies for 2.0s (--timeout-command): mailtap "
+        self.assertIn("the client did not read its replies for 2s (--timeout-command): mailtap "
                       "dropped the connection, as a 421 would have waited unread behind them",
                       notes)
         own = [bytes(e["bytes"]) for e in events(db, row["id"])
@@ -190,14 +190,14 @@ class UnreadRepliesTest(h.IntegrationCase):
         self.assertEqual((row["outcome"], row["outcome_reason"]),
                          ("upstream_closed", "upstream: 421 4.3.2 fake: going away"))
         self.assertIn("ended: upstream_closed", mt.wait_stderr("ended:"))
-        self.assertIn("the client did not read its last reply within 2.0s (--timeout-command): "
+        self.assertIn("the client did not read its last reply within 2s (--timeout-command): "
                       "connection reset", mt.stderr)
         # The record, closed before that 421 went, says it in a note after its end: which
         # replies the client never got, the 421 last.
         note = wait_for(lambda: query(db, "SELECT note FROM events WHERE session_id = 1 AND "
                                           "note LIKE '%not delivered%'"),
                         timeout=PATIENCE, what="the note of the replies not delivered")[0]["note"]
-        self.assertTrue(note.startswith("the client did not read its last reply within 2.0s "
+        self.assertTrue(note.startswith("the client did not read its last reply within 2s "
                                         "(--timeout-command): connection reset; not delivered: "),
                         note)
         self.assertTrue(note.endswith("421 4.3.2 fake: going away"), note)

@@ -12,7 +12,11 @@ TEST(CommonDuration, SettingsReadBackAsTyped) {
   EXPECT_EQ(format_setting_duration(seconds(30)), "30s");
   EXPECT_EQ(format_setting_duration(milliseconds(1500)), "1500ms");
   EXPECT_EQ(format_setting_duration(milliseconds(250)), "250ms");
-  EXPECT_EQ(format_setting_duration(minutes(5)), "300s");
+  EXPECT_EQ(format_setting_duration(minutes(5)), "5m");
+  EXPECT_EQ(format_setting_duration(minutes(90)), "90m");
+  EXPECT_EQ(format_setting_duration(hours(2)), "2h");
+  EXPECT_EQ(format_setting_duration(seconds(90)), "90s");
+  EXPECT_EQ(format_setting_duration(milliseconds(0)), "0s");
 }
 
 TEST(CommonDuration, ShortFormForLogLines) {

@@ -58,7 +58,7 @@ TEST(AfterEnd, CountsWhatTheLingeringCloseThrewAwayAndWhyItClosedFirst) {
   lingered.time_limit = true;
   EXPECT_EQ(discarded_note(lingered, limits, false),
             "1048576 octets the client sent after the end were discarded unread (closed before "
-            "the client did: it had not closed within 2.0s)");
+            "the client did: it had not closed within 2s)");
   lingered.time_limit = false;
   EXPECT_EQ(discarded_note(lingered, limits, false),
             "1048576 octets the client sent after the end were discarded unread (closed before "
