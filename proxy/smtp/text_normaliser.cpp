@@ -218,7 +218,8 @@ std::size_t TextNormaliser::skip_lf_of_ended_line(std::string_view raw) {
 }
 
 void TextNormaliser::uncount_bare_cr() {
-  if (rewrites_.bare_cr > 0) --rewrites_.bare_cr;
+  // Only a line ending end_held_cr() counted: end_at_held_cr() counts none.
+  if (last_end_ == LineEnd::cr && !lf_may_follow_ && rewrites_.bare_cr > 0) --rewrites_.bare_cr;
 }
 
 namespace {

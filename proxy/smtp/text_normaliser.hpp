@@ -94,7 +94,8 @@ class TextNormaliser {
   // the rest of a CRLF and is skipped. Only when cr_held(). The CR is not counted as a bare CR
   // (what it was shows only with the next octet).
   void end_at_held_cr(std::string& out);
-  // The last bare CR counted was a line ending that end_at_held_cr() would not have counted.
+  // The bare CR that ended the last line is taken off the count (one end_at_held_cr() ended
+  // was never on it).
   void uncount_bare_cr();
 
  private:
