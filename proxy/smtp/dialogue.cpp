@@ -239,23 +239,6 @@ Event Dialogue::body_note_event(EventKind kind, std::string note) const {
   return e;
 }
 
-Event Dialogue::reply_event(const Reply& reply) const {
-  Event e = make_event(Direction::upstream_to_client, EventKind::reply);
-  e.reply_code = reply.code;
-  e.enhanced_status = reply.enhanced_status;
-  e.bytes = reply.raw;
-  e.wire_size = reply.raw.size();
-  return e;
-}
-
-Event Dialogue::rewrite_event(std::string_view verb, std::string bytes, std::string note) const {
-  Event e = make_event(Direction::mailtap_to_client, EventKind::rewrite);
-  e.verb = std::string(verb);
-  e.bytes = std::move(bytes);
-  e.note = std::move(note);
-  return e;
-}
-
 namespace {
 
 // `line` (a client's line with a verb, its line end included) with each credential_spans span
@@ -275,7 +258,50 @@ std::string without_credentials(std::string_view line) {
   return out;
 }
 
+// `raw` (a reply, lines ended by CRLF) with without_credentials applied to each line; empty if
+// no line holds one.
+std::string reply_without_credentials(std::string_view raw) {
+  std::string out;
+  bool any = false;
+  for (std::size_t at = 0; at < raw.size();) {
+    const std::size_t lf = raw.find('\n', at);
+    const std::size_t end = lf == std::string_view::npos ? raw.size() : lf + 1;
+    const std::string_view line = raw.substr(at, end - at);
+    std::string kept = without_credentials(line);
+    any |= !kept.empty();
+    out += kept.empty() ? std::string(line) : kept;
+    at = end;
+  }
+  return any ? out : std::string{};
+}
+
 }  // namespace
+
+Event Dialogue::reply_event(const Reply& reply) const {
+  Event e = make_event(Direction::upstream_to_client, EventKind::reply);
+  e.reply_code = reply.code;
+  e.enhanced_status = reply.enhanced_status;
+  e.bytes = reply.raw;
+  e.wire_size = reply.raw.size();
+  // A server may echo what it was sent ("252 2.0.0 <blob>" to "VRFY <blob>"): a credential
+  // kept out of the command's record is kept out of its reply's too.
+  if (std::string kept = reply_without_credentials(reply.raw); !kept.empty()) {
+    e.bytes = std::move(kept);
+    e.redacted = true;
+    e.note =
+        "a word shaped like an AUTH credential (base64 PLAIN or bearer token) in the reply; "
+        "kept out of the record";
+  }
+  return e;
+}
+
+Event Dialogue::rewrite_event(std::string_view verb, std::string bytes, std::string note) const {
+  Event e = make_event(Direction::mailtap_to_client, EventKind::rewrite);
+  e.verb = std::string(verb);
+  e.bytes = std::move(bytes);
+  e.note = std::move(note);
+  return e;
+}
 
 // A client's command line as recorded. Kept out of the record, as a secret: a line without a
 // verb behind a failed AUTH exchange (line_distrusted_, see distrust_early_lines), and a line

@@ -201,7 +201,9 @@ TEST(CredentialShape, ABlobInALineWithAVerbIsKeptOutOfTheRecord) {
   const std::string rcpt = "RCPT TO:<c@d> X=" + blob + "\r\n";
   const Result r = run_all_splits({
       client(vrfy + mail + rcpt + "DATA\r\n"),
-      upstream("252 2.0.0 maybe\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+      // Postfix echoes a VRFY's argument: "252 2.0.0 <blob>".
+      upstream("252-2.0.0 " + blob + "\r\n252 2.0.0 <" + blob +
+               ">\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
       client("x\r\n.\r\n"),
       upstream("250 queued\r\n"),
   });
@@ -224,6 +226,11 @@ TEST(CredentialShape, ABlobInALineWithAVerbIsKeptOutOfTheRecord) {
   const auto replies = find_events(r, Direction::upstream_to_client, EventKind::reply);
   ASSERT_FALSE(replies.empty());
   EXPECT_EQ(replies[0]->verb, "VRFY");
+  // ...and keeps the echoed credential out of the record as its command's (the client gets it).
+  EXPECT_EQ(replies[0]->bytes, "252-2.0.0 " + redacted + "\r\n252 2.0.0 <" + redacted + ">\r\n");
+  EXPECT_TRUE(replies[0]->redacted);
+  EXPECT_EQ(replies[0]->reply_code, 252);
+  EXPECT_NE(r.to_client.find("252 2.0.0 <" + blob + ">\r\n"), std::string::npos);
 }
 
 // A line without a verb: the blob with spaces around it or in it, or junk after it (secrets
