@@ -6,9 +6,11 @@
 #include <netinet/in.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <asio/io_context.hpp>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -180,7 +182,41 @@ struct WebServer::Impl {
 
   ~Impl() {
     if (watcher) watcher->stop();  // event streams return, so mg_stop can join their threads
+    stop_context();
+  }
+
+  // CivetWeb's master thread (1.15) looks at its stop flag only between polls of its listening
+  // socket, up to 2 s apart, so mg_stop kept Ctrl-C (or a stop signal to `proxy --web`) waiting
+  // that long. A connection to the socket while it stops ends the poll at once; one accepted
+  // before the flag is seen is closed unread by its worker.
+  void stop_context() noexcept {
+    if (!context) return;
+    std::atomic<bool> stopped{false};
+    std::optional<std::thread> knocker;
+    try {
+      knocker.emplace([this, &stopped] {
+        while (!stopped.load()) {
+          knock();
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      });
+    } catch (const std::exception&) {  // no thread: the stop takes its 2 s
+    }
     context.reset();
+    stopped = true;
+    if (knocker) knocker->join();
+  }
+
+  void knock() const noexcept {
+    asio::ip::address to = listen.address();
+    if (to.is_unspecified())
+      to = to.is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
+                      : asio::ip::address(asio::ip::address_v4::loopback());
+    const asio::ip::tcp::endpoint at(to, host_policy.port);
+    const int fd = ::socket(at.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    ::connect(fd, at.data(), static_cast<socklen_t>(at.size()));
+    ::close(fd);
   }
 
   static int on_request(mg_connection* conn) {
