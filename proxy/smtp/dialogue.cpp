@@ -241,9 +241,9 @@ Event Dialogue::body_note_event(EventKind kind, std::string note) const {
 
 namespace {
 
-// `line` (a client's line with a verb, its line end included) with each credential_spans span
-// in place of its text, as "[<redacted N bytes>]"; empty if it has none.
-std::string without_credentials(std::string_view line) {
+// `line` (its line end included) with each credential_spans span in place of its text, as
+// "[<redacted N bytes>]"; empty if it has none.
+std::string line_without_credentials(std::string_view line) {
   const std::string_view text = strip_crlf(line);
   const std::vector<std::pair<std::size_t, std::size_t>> spans = credential_spans(text);
   if (spans.empty()) return {};
@@ -258,21 +258,33 @@ std::string without_credentials(std::string_view line) {
   return out;
 }
 
-// `raw` (a reply, lines ended by CRLF) with without_credentials applied to each line; empty if
-// no line holds one.
-std::string reply_without_credentials(std::string_view raw) {
+// `text` (a client's line with a verb, or a reply's lines) with line_without_credentials
+// applied to each line; empty if no line holds a credential.
+std::string without_credentials(std::string_view text) {
   std::string out;
   bool any = false;
-  for (std::size_t at = 0; at < raw.size();) {
-    const std::size_t lf = raw.find('\n', at);
-    const std::size_t end = lf == std::string_view::npos ? raw.size() : lf + 1;
-    const std::string_view line = raw.substr(at, end - at);
-    std::string kept = without_credentials(line);
+  for (std::size_t at = 0; at < text.size();) {
+    const std::size_t lf = text.find('\n', at);
+    const std::size_t end = lf == std::string_view::npos ? text.size() : lf + 1;
+    const std::string_view line = text.substr(at, end - at);
+    std::string kept = line_without_credentials(line);
     any |= !kept.empty();
     out += kept.empty() ? std::string(line) : kept;
     at = end;
   }
   return any ? out : std::string{};
+}
+
+// Records `e` (whose wire octets are `wire`) with the credentials in them kept out, if there
+// are any (`in`: "a command", "the reply"). False if there were none.
+bool keep_credentials_out(Event& e, std::string_view wire, std::string_view in) {
+  std::string kept = without_credentials(wire);
+  if (kept.empty()) return false;
+  e.bytes = std::move(kept);
+  e.redacted = true;
+  e.note = "a word shaped like an AUTH credential (base64 PLAIN or bearer token) in " +
+           std::string(in) + "; kept out of the record";
+  return true;
 }
 
 }  // namespace
@@ -285,13 +297,7 @@ Event Dialogue::reply_event(const Reply& reply) const {
   e.wire_size = reply.raw.size();
   // A server may echo what it was sent ("252 2.0.0 <blob>" to "VRFY <blob>"): a credential
   // kept out of the command's record is kept out of its reply's too.
-  if (std::string kept = reply_without_credentials(reply.raw); !kept.empty()) {
-    e.bytes = std::move(kept);
-    e.redacted = true;
-    e.note =
-        "a word shaped like an AUTH credential (base64 PLAIN or bearer token) in the reply; "
-        "kept out of the record";
-  }
+  keep_credentials_out(e, reply.raw, "the reply");
   return e;
 }
 
@@ -314,16 +320,9 @@ Event Dialogue::client_line_event(Direction d, const Command& cmd, std::string_v
   e.wire_size = line.size();
   const bool distrusted = line_distrusted_ && cmd.id == Verb::other;
   const bool credential = cmd.id == Verb::other && line_holds_credential(strip_crlf(line));
-  if (cmd.id != Verb::other) {
-    if (std::string kept = without_credentials(line); !kept.empty()) {
-      e.verb = cmd.verb;
-      e.bytes = std::move(kept);
-      e.redacted = true;
-      e.note =
-          "a word shaped like an AUTH credential (base64 PLAIN or bearer token) in a "
-          "command; kept out of the record";
-      return e;
-    }
+  if (cmd.id != Verb::other && keep_credentials_out(e, line, "a command")) {
+    e.verb = cmd.verb;
+    return e;
   }
   if (distrusted || credential) {
     e.bytes = "[<redacted " + std::to_string(line.size()) + " bytes>]\r\n";
