@@ -54,6 +54,13 @@ bool plain_message(std::string_view d, bool message_body, std::string& user) {
   return true;
 }
 
+// The authcid a finding names, unless it is the password as well ("\0pw\0pw", typed in haste):
+// a finding must not print what it warns of.
+std::string plain_user_shown(std::string_view message, std::string_view user) {
+  const std::string_view password = message.substr(message.rfind('\0') + 1);
+  return password == user ? "its user name is its password: not shown" : "user " + quoted(user);
+}
+
 // What a run of base64 characters at `at` gives away once decoded. `judge_plain`: whether a PLAIN
 // message in it counts: not in a line of a wrapped encoding (whose octets are cut wherever the
 // line width falls), nor, outside a message body, in a run that does not stand alone (see
@@ -67,7 +74,7 @@ void scan_base64_token(std::string_view token, std::size_t at, bool judge_plain,
   const std::string_view d = decoded.view();
   std::string user;
   if (judge_plain && plain_message(d, message_body, user))
-    found.push_back({at, "base64 SASL PLAIN blob (user " + quoted(user) + ")"});
+    found.push_back({at, "base64 SASL PLAIN blob (" + plain_user_shown(d, user) + ")"});
   std::size_t b = 0;
   if (smtp::find_bearer_token(d, b))
     found.push_back({at, "base64 XOAUTH2/OAUTHBEARER blob with a bearer token"});

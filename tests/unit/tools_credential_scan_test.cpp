@@ -34,6 +34,17 @@ TEST(CredentialScan, FindsAPlainBlobAndNamesOnlyTheUser) {
   EXPECT_EQ(found[0].what.find("s3cret"), std::string::npos);
 }
 
+// A blob whose user name is its password ("\0pw\0pw", the password typed into both fields):
+// naming the user would print the password.
+TEST(CredentialScan, DoesNotNameAUserWhoIsThePassword) {
+  const std::string blob = base64_encode(std::string("\0s3cret-pw\0s3cret-pw", 20));
+  for (const bool body : {false, true}) {
+    const auto found = scan_for_credentials("AUTH PLAIN " + blob + "\r\n", {}, 0, body);
+    ASSERT_EQ(found.size(), 1u) << body;
+    EXPECT_EQ(found[0].what, "base64 SASL PLAIN blob (its user name is its password: not shown)");
+  }
+}
+
 // RFC 4616 texts are UTF-8: a user or password beyond ASCII is still a PLAIN blob.
 TEST(CredentialScan, FindsPlainBlobsWithUtf8Texts) {
   for (const auto& [message, user] :
