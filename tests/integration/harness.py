@@ -1681,20 +1681,30 @@ class Mailtap:
     def output(self) -> str:
         return self.stderr + self.stdout
 
-    def wait_stdout(self, text: str, count: int = 1, timeout: float = 10) -> str:
+    def wait_stdout(self, text: str, count: int = 1, timeout: float = 10,
+                    required: bool = True) -> str:
         """stdout once it holds `text` `count` times: a line mailtap has printed may still be
-        on its way through the pipe to the reader thread."""
-        deadline = time.monotonic() + timeout
-        while self.stdout.count(text) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.stdout
+        on its way through the pipe to the reader thread. Fails the test when the time runs
+        out, unless `required` is False (a caller that polls)."""
+        return self._wait_output("stdout", text, count, timeout, required)
 
-    def wait_stderr(self, text: str, count: int = 1, timeout: float = 10) -> str:
+    def wait_stderr(self, text: str, count: int = 1, timeout: float = 10,
+                    required: bool = True) -> str:
         """stderr once it holds `text` `count` times (mailtap's log lines, as wait_stdout)."""
+        return self._wait_output("stderr", text, count, timeout, required)
+
+    def _wait_output(self, stream: str, text: str, count: int, timeout: float,
+                     required: bool) -> str:
         deadline = time.monotonic() + timeout
-        while self.stderr.count(text) < count and time.monotonic() < deadline:
+        while getattr(self, stream).count(text) < count and time.monotonic() < deadline:
             time.sleep(0.02)
-        return self.stderr
+        got = getattr(self, stream)
+        if required and got.count(text) < count:
+            # A silent timeout only delays the assertion after it, which then names the wrong
+            # thing; say what was awaited and what came.
+            raise AssertionError(f"{timeout} s without {count} x {text!r} on mailtap's {stream}; "
+                                 f"it holds:\n{got}")
+        return got
 
     def args(self) -> list[str]:
         a = [str(self.binary), "proxy", "--listen", self.listen]
