@@ -66,7 +66,7 @@ const char* legend =
     "# C: client -> server (relayed)   S: server -> client (relayed)\n"
     "# M> mailtap -> server   S> server -> mailtap   M: mailtap -> client   ~~ mailtap note\n"
     "# [pre-TLS] in clear between mailtap and the server before STARTTLS (discarded after it, "
-    "but the greeting: the client gets it)\n";
+    "but the greeting: the client gets its text, control octets escaped)\n";
 
 // The client, upstream and TLS lines of the session summary.
 void render_connection(const storage::SessionDetail& d, const Style& st, std::string& out) {

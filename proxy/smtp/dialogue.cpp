@@ -13,6 +13,7 @@
 #include "proxy/smtp/capabilities.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/credential_shape.hpp"
+#include "proxy/smtp/pre_tls_greeting.hpp"
 #include "proxy/smtp/reply_lines.hpp"
 
 namespace mailtap::smtp {
@@ -359,6 +360,19 @@ void Dialogue::relay_greeting(const Reply& greeting, Phase phase) {
   e.wire_size = greeting.raw.size();
   record(std::move(e));
   bytes_from_upstream_ += greeting.raw.size();
+  if (phase == Phase::pre_tls) {
+    // The certificate vouches for what comes after STARTTLS, not for this: shown, not obeyed.
+    ShownGreeting shown = pre_tls_greeting_for_client(greeting.raw);
+    if (shown.escaped > 0) {
+      record(rewrite_event("", shown.bytes,
+                           "greeting sent before TLS, where nothing authenticates it: " +
+                               std::to_string(shown.escaped) +
+                               " octet(s) not printable ASCII shown as \\xHH, \\r or \\n, "
+                               "so that they cannot act on the client's terminal"));
+      emit_reply(shown.bytes, greeting.raw.size());
+      return;
+    }
+  }
   emit_reply(greeting.raw, greeting.raw.size());
 }
 

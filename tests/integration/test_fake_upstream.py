@@ -209,6 +209,37 @@ class FakeUpstreamTest(h.IntegrationCase):
         self.assertIn("user al" + shown + "ice", err)
         self.assertNotRegex(err, "[\x1b\x07]", "raw escape sequence on stderr")
 
+    def test_a_greeting_before_tls_cannot_drive_the_clients_terminal(self):
+        """The greeting comes before STARTTLS, where anyone on the path may write it: a verified
+        certificate must not be preceded by text that retitles the window or clears a telnet
+        user's screen. The client gets its text escaped; the record keeps the server's bytes
+        and the rewrite; `mailtap show` shows both."""
+        esc = b"\x1b]0;owned\x07\x1b[2J"
+        banner = b"220-fake.example.test ESMTP\r\n220-" + esc + b"re-enter your password\r\n220 ok\r\n"
+        f = self.fake("good", banner=banner)
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            greeting = c.reply()
+            self.assertEqual(greeting.code, 220)
+            self.assertEqual(str(greeting), "220-fake.example.test ESMTP\r\n"
+                                            "220-\\x1b]0;owned\\x07\\x1b[2Jre-enter your password\r\n"
+                                            "220 ok\r\n")
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        row, events, _ = ended_session(mt)
+        greeting_ev = [e for e in events if e["kind"] == "greeting"]
+        self.assertEqual([bytes(e["bytes"]) for e in greeting_ev], [banner])
+        rewrite = [e for e in events if e["kind"] == "rewrite" and e["seq"] == greeting_ev[0]["seq"] + 1]
+        self.assertEqual(len(rewrite), 1, [dict(e) for e in events])
+        self.assertEqual(bytes(rewrite[0]["bytes"]), str(greeting).encode())
+        self.assertIn("before TLS, where nothing authenticates it: 3 octet(s)", rewrite[0]["note"])
+        shown = subprocess.run([str(h.mailtap_bin()), "show", str(row["id"]), "--color", "never",
+                                "--db", os.path.join(mt._tmp, "mailtap.db")],  # noqa: SLF001
+                               capture_output=True, text=True, check=True).stdout
+        self.assertNotRegex(shown, "[\x1b\x07]", "raw escape sequence in show")
+        self.assertIn("re-enter your password", shown)
+        self.assertIn("nothing authenticates it", shown)
+
     def test_an_absolute_name_verifies_and_is_sent_without_its_dot(self):
         """'localhost.' is the name 'localhost' (an upstream 'smtp.gmail.com.:587' is the same
         name by default): it verifies against DNS:localhost, and SNI carries no trailing dot

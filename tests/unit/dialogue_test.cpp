@@ -3227,6 +3227,41 @@ TEST(Dialogue, UpstreamCloseTellsTheClientIn421) {
   EXPECT_EQ(r.ending->kind, Ending::Kind::upstream_closed);
 }
 
+// A STARTTLS server's greeting comes before TLS, where anyone on the path may write it: the
+// client gets its text escaped (no escape sequence reaches a telnet user's terminal), the record
+// keeps the server's bytes and the rewrite with the bytes the client got. Inside TLS (implicit
+// TLS), and when nothing needed escaping, the greeting is relayed as it came.
+TEST(Dialogue, APreTlsGreetingCannotActOnTheClientsTerminal) {
+  const std::string hostile =
+      "220-mx.example ESMTP\r\n220-\x1b]0;owned\x07\x1b[2J re-enter your password\r\n220 ready\r\n";
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(hostile), Phase::pre_tls);
+  const std::string shown =
+      "220-mx.example ESMTP\r\n220-\\x1b]0;owned\\x07\\x1b[2J re-enter your password\r\n"
+      "220 ready\r\n";
+  EXPECT_EQ(d.take_to_client(), shown);
+  EXPECT_EQ(d.upstream_octets_taken(), hostile.size());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].event().kind, EventKind::greeting);
+  EXPECT_EQ(events[0].event().bytes, hostile);
+  EXPECT_EQ(events[1].event().kind, EventKind::rewrite);
+  EXPECT_EQ(events[1].event().direction, Direction::mailtap_to_client);
+  EXPECT_EQ(events[1].event().bytes, shown);
+  EXPECT_NE(events[1].event().note.find("before TLS, where nothing authenticates it: 3 "),
+            std::string::npos);
+
+  for (const auto& [raw, phase] :
+       {std::pair{hostile, Phase::tls}, std::pair{std::string(greeting), Phase::pre_tls}}) {
+    std::vector<RecordedEvent> events2;
+    Dialogue d2(test_options(), events2, messages);
+    d2.relay_greeting(reply_of(raw), phase);
+    EXPECT_EQ(d2.take_to_client(), raw);
+    EXPECT_EQ(events2.size(), 1u);
+  }
+}
+
 TEST(Dialogue, UpstreamResetIsToldAsAReset) {
   std::vector<RecordedEvent> events;
   std::vector<Message> messages;
