@@ -472,6 +472,7 @@ void Dialogue::emit_reply(std::string_view bytes, std::uint64_t upstream_octets)
 
 void Dialogue::finish(Ending::Kind kind, std::string reason) {
   if (ending_) return;
+  record_unfinished_reply(reason);
   record_auth_line_awaiting_token();
   close_body_events();
   ending_ = Ending{kind, std::move(reason)};
@@ -524,6 +525,7 @@ void Dialogue::upstream_output_dropped(std::uint64_t relayed_octets, std::string
 void Dialogue::abort(std::string_view reply_421_text, Ending ending) {
   if (ending_) return;
   record_auth_line_awaiting_token();  // received before the 421 is sent
+  record_unfinished_reply(ending.reason);
   std::string line = reply_lines("421", reply_421_text);
   Event e = make_event(Direction::mailtap_to_client, EventKind::local_reply);
   e.reply_code = 421;
@@ -1724,16 +1726,41 @@ void Dialogue::upstream_bytes(std::string_view bytes) {
 // What the server sent as a reply that is none (a line without a code, a continuation with
 // another code): in the record as it came, since the session ends on it and it was not relayed.
 void Dialogue::record_malformed_reply() {
-  const std::string_view raw = replies_.malformed_octets();
+  record_unrelayed_reply(replies_.malformed_octets(),
+                         "malformed reply (every line of a reply begins with its code, the same on "
+                         "each line): not relayed, and the session was closed");
+}
+
+// What the server had sent of a reply it never finished when the session ended (it closed,
+// reset, went silent, sent a line or a reply too long): never relayed, but the best evidence
+// there is of what it was saying ("250 2.0.0 Ok queu" to an end of data), so kept as it came.
+void Dialogue::record_unfinished_reply(std::string_view ending_reason) {
+  if (replies_.error() == ReplyParser::Error::malformed) return;  // recorded as such
+  std::string raw = replies_.take_buffered();
+  if (raw.empty()) return;
+  if (replies_.error() == ReplyParser::Error::none) {
+    record_unrelayed_reply(raw, "not a whole reply when the session ended (" +
+                                    std::string(ending_reason) + "): not relayed");
+    return;
+  }
+  // Too long: how much had come when that showed depends on how the reads fell, and the
+  // rest says nothing more. A start of the same size every time.
+  constexpr std::size_t kept = 1024;
+  raw.resize(std::min(raw.size(), kept));
+  record_unrelayed_reply(raw, std::string(replies_.error_text()) + ": its first " +
+                                  std::to_string(raw.size()) + " octets, not relayed");
+}
+
+void Dialogue::record_unrelayed_reply(std::string_view raw, std::string note) {
   Event e = make_event(Direction::upstream_to_mailtap, EventKind::reply);
   if (raw.size() >= 3 &&
       std::all_of(raw.begin(), raw.begin() + 3, [](char c) { return c >= '0' && c <= '9'; }))
     e.reply_code = (raw[0] - '0') * 100 + (raw[1] - '0') * 10 + (raw[2] - '0');
   e.bytes = std::string(raw);
   e.wire_size = raw.size();
-  e.note =
-      "malformed reply (every line of a reply begins with its code, the same on each "
-      "line): not relayed, and the session was closed";
+  // A server that echoes a credential (see reply_event) may be cut off in the middle of it.
+  if (keep_credentials_out(e, raw, "the reply")) note += "; " + e.note;
+  e.note = std::move(note);
   record(std::move(e));
 }
 

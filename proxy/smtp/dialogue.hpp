@@ -355,6 +355,8 @@ class Dialogue {
   void handle_command(const Command& cmd, std::string_view line, bool distrusted);
   void note_line_rewrites(const RewriteCounts& rewrites, std::size_t first_event);
   void record_malformed_reply();
+  void record_unfinished_reply(std::string_view ending_reason);
+  void record_unrelayed_reply(std::string_view raw, std::string note);
   // What makes a framed line refused whatever it says (empty `what`: nothing), and what to do.
   struct LineFault {
     std::string what;

@@ -3262,6 +3262,49 @@ TEST(Dialogue, APreTlsGreetingCannotActOnTheClientsTerminal) {
   }
 }
 
+// What the server had sent of a reply it never finished is kept (never relayed): a "250 ...
+// queu" cut off after an end of data is the evidence that it took the message, which is what
+// the 421 tells the client to check. So is the start of a multi-line reply cut off at a close.
+TEST(Dialogue, AReplyTheServerNeverFinishedIsRecordedNotRelayed) {
+  const std::string partial = "250 2.0.0 Ok queu";
+  const Result r =
+      run_all_splits({client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+                      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+                      client("Subject: x\r\n\r\nhi\r\n.\r\n"), upstream(partial), upstream_eof()});
+  EXPECT_EQ(r.client_per_step.back(),
+            "421 4.4.2 mailtap: up.example:587 closed the connection after the end of data; "
+            "it may have the message: check before sending it again\r\n");
+  const auto kept = find_events(r, Direction::upstream_to_mailtap, EventKind::reply);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0]->bytes, partial);
+  EXPECT_EQ(kept[0]->wire_size, partial.size());
+  EXPECT_EQ(kept[0]->reply_code, 250);
+  EXPECT_EQ(kept[0]->note,
+            "not a whole reply when the session ended (upstream closed the connection after the "
+            "end of data; it may have the message): not relayed");
+
+  const std::string first_line = "250-first line\r\n250-sec";
+  const Result r2 = run_all_splits({client("NOOP\r\n"), upstream(first_line), upstream_eof()});
+  const auto kept2 = find_events(r2, Direction::upstream_to_mailtap, EventKind::reply);
+  ASSERT_EQ(kept2.size(), 1u);
+  EXPECT_EQ(kept2[0]->bytes, first_line);
+  EXPECT_EQ(r2.client_per_step.back(),
+            "421 4.4.2 mailtap: up.example:587 closed the connection\r\n");
+}
+
+// A line too long is kept by its start, the same whatever the reads.
+TEST(Dialogue, AnOverLongReplyLineIsKeptByItsStart) {
+  const Result r =
+      run_all_splits({client("NOOP\r\n"), upstream("250 " + std::string(9000, 'x') + "\r\n")},
+                     test_options(), 997);
+  const auto kept = find_events(r, Direction::upstream_to_mailtap, EventKind::reply);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0]->bytes, "250 " + std::string(1020, 'x'));
+  EXPECT_EQ(kept[0]->note,
+            "upstream sent a reply line longer than 8192 octets: its first 1024 octets, not "
+            "relayed");
+}
+
 TEST(Dialogue, UpstreamResetIsToldAsAReset) {
   std::vector<RecordedEvent> events;
   std::vector<Message> messages;
