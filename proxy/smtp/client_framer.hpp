@@ -72,6 +72,8 @@ class ClientFramer {
   // The bytes received so far (the line begun included) were sent before the client could
   // know how an AUTH exchange ended: each line they are part of is marked distrusted.
   void distrust_unread();
+  // The telnet option refusals owed to the client (TextNormaliser::take_telnet_answers).
+  std::string take_telnet_answers() { return normaliser_.take_telnet_answers(); }
   // Rewrites the normaliser made since they were last taken.
   RewriteCounts take_rewrites() { return normaliser_.take_rewrites(); }
 

@@ -472,6 +472,7 @@ void Dialogue::emit_reply(std::string_view bytes, std::uint64_t upstream_octets)
 
 void Dialogue::finish(Ending::Kind kind, std::string reason) {
   if (ending_) return;
+  record_telnet_answers(nullptr);
   record_unfinished_reply(reason);
   record_auth_line_awaiting_token();
   close_body_events();
@@ -732,9 +733,13 @@ void Dialogue::process_client() {
         }
         if (chunk_reply_pending()) break;  // the line waits for it, in the framer
         if (std::optional<FramedLine> line = framer_.next_line(mode_ == Mode::command)) {
+          answer_telnet_options();
+          record_telnet_answers(&*line);
           progress(0, /*complete=*/true);
           handle_line(std::move(*line));
           progressed = true;
+        } else {
+          answer_telnet_options();
         }
         break;
       case Mode::data:
@@ -753,6 +758,35 @@ void Dialogue::process_client() {
   if (client_tls_pending() && framer_.unread() > 0) refuse_tls_injection();
   framer_.compact();
   if (client_eof_) on_client_input_exhausted();
+}
+
+// A telnet client waits for the answers to the options it asked for (in character mode it
+// echoes nothing until then; after Ctrl-C's IAC DO TM it shows no output): mailtap refuses
+// each as soon as it reads it, ahead of the reply to the line it came in.
+void Dialogue::answer_telnet_options() {
+  std::string answers = framer_.take_telnet_answers();
+  if (answers.empty()) return;
+  emit_client(answers);
+  telnet_answered_ += answers;
+}
+
+// The refusals written while a line was read, recorded once with it (however the reads fell),
+// before its own events. An option octet on an AUTH line, a SASL response or a line refused
+// unread may be an octet of a secret: there only their number is kept, as in the rewrite note.
+void Dialogue::record_telnet_answers(const FramedLine* line) {
+  if (telnet_answered_.empty()) return;
+  const std::string answers = std::exchange(telnet_answered_, {});
+  const Verb verb =
+      line != nullptr && line->discarded == 0 ? parse_command(line->text).id : Verb::other;
+  const bool plain = mode_ == Mode::command && verb != Verb::other && verb != Verb::auth;
+  Event e = make_event(Direction::mailtap_to_client, EventKind::note);
+  e.bytes = plain ? answers : std::string{};
+  e.redacted = !plain;
+  e.wire_size = answers.size();
+  e.note = "telnet options refused (" + std::to_string(answers.size() / 3) +
+           "x): mailtap is not a telnet server, and telnet waits for an answer before it echoes "
+           "or shows output again";
+  record(std::move(e));
 }
 
 void Dialogue::abandon_message(std::string_view why) {

@@ -356,6 +356,8 @@ class Dialogue {
   void note_line_rewrites(const RewriteCounts& rewrites, std::size_t first_event);
   void record_malformed_reply();
   void record_unfinished_reply(std::string_view ending_reason);
+  void answer_telnet_options();
+  void record_telnet_answers(const FramedLine* line);
   void record_unrelayed_reply(std::string_view raw, std::string note);
   // What makes a framed line refused whatever it says (empty `what`: nothing), and what to do.
   struct LineFault {
@@ -609,6 +611,8 @@ class Dialogue {
   bool abandon_upstream_ = false;
   // Why recording failed (recording_failed): set, no end of data goes upstream any more.
   std::optional<std::string> recording_failure_;
+  std::string
+      telnet_answered_;  // telnet refusals written, not yet recorded (record_telnet_answers)
   // What was being relayed when the upstream was abandoned (for the record of what was not
   // sent): a body's kind (data, bdat_chunk) and transaction, or command.
   EventKind abandoned_kind_ = EventKind::command;

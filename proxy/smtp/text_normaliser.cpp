@@ -129,6 +129,22 @@ void TextNormaliser::note_removed(std::string_view name, int option) {
   if (option >= 0) names += " " + std::to_string(option);
 }
 
+// A telnet client that asks mailtap to enable an option (DO) or to let it enable one (WILL) is
+// told no (RFC 854: a party that does not support an option refuses it), so that it does not
+// wait for an answer that never comes. A refusal (WONT, DONT) is not answered: mailtap is in
+// that state already, and answering it would start a loop.
+void TextNormaliser::refuse_option(unsigned char option) {
+  constexpr unsigned char wont = 252;
+  constexpr unsigned char do_ = 253;
+  constexpr unsigned char dont = 254;
+  constexpr std::size_t most_answers = 3 * 256;  // each option once or so: a flood is not echoed
+  if ((option_verb_ != will && option_verb_ != do_) || telnet_answers_.size() >= most_answers)
+    return;
+  telnet_answers_.push_back(static_cast<char>(iac));
+  telnet_answers_.push_back(static_cast<char>(option_verb_ == do_ ? wont : dont));
+  telnet_answers_.push_back(static_cast<char>(option));
+}
+
 // `c` (240..255) follows an IAC inside a command line.
 void TextNormaliser::telnet_command(unsigned char c, std::string& out) {
   state_ = State::text;
@@ -164,6 +180,7 @@ bool TextNormaliser::telnet_step(unsigned char c, std::string& out, std::size_t&
       }
       ++i;
       note_removed(telnet_command_name(option_verb_), c);
+      refuse_option(c);
       return true;
     case State::iac_undecided:
       if (c >= se) {  // a telnet command byte: the 0xFF began an IAC sequence

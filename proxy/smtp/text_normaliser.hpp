@@ -83,6 +83,10 @@ class TextNormaliser {
   // cannot remove safely, see above), or empty; cleared by the call. Its text is then not the
   // client's: only its end is.
   std::string_view take_telnet_fault() { return std::exchange(telnet_fault_, {}); }
+  // mailtap's refusals of the telnet options the client asked for since the last call (IAC DO x
+  // answered IAC WONT x, IAC WILL x answered IAC DONT x): telnet waits for an answer before it
+  // echoes what is typed (character mode) or shows output again (after Ctrl-C's IAC DO TM).
+  std::string take_telnet_answers() { return std::exchange(telnet_answers_, {}); }
 
   // True when no partial CR or IAC sequence is pending: safe to switch to raw (BDAT) bytes.
   bool idle() const { return state_ == State::text && held_crs_ == 0 && !lf_may_follow_; }
@@ -103,11 +107,13 @@ class TextNormaliser {
   bool telnet_step(unsigned char c, std::string& out, std::size_t& i);
   void telnet_command(unsigned char c, std::string& out);
   void note_removed(std::string_view name, int option = -1);
+  void refuse_option(unsigned char option);
   std::size_t end_held_cr(unsigned char c, std::string& out, TextRules rules);
   std::size_t skip_lf_of_ended_line(std::string_view raw);
   State state_ = State::text;
   unsigned char option_verb_ = 0;  // WILL/WONT/DO/DONT awaiting its option byte
   std::string_view telnet_fault_;
+  std::string telnet_answers_;
   std::uint64_t held_crs_ = 0;  // CRs read and not yet ended (more than one only with cr_crlf)
   bool lf_may_follow_ = false;  // end_at_held_cr() ended a line: an LF next is its rest
   LineEnd last_end_ = LineEnd::none;

@@ -8,6 +8,8 @@ mailtap stops reading such a client once its unread replies reach the bound, so 
 stays flat; once the client reads, every line gets its reply, in order."""
 
 import os
+import pty
+import select
 import re
 import socket
 import struct
@@ -30,6 +32,51 @@ def rss_bytes(pid: int) -> int:
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
 
+
+def telnet_screen(port: int, keys: list, settle: float = 1.0) -> bytes:
+    """What Debian's telnet shows on its terminal when a person types `keys` (bytes, each
+    followed by a pause) into it, connected to 127.0.0.1:`port`."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp("telnet", ["telnet", "127.0.0.1", str(port)])
+    screen = b""
+
+    def drain(seconds: float) -> None:
+        nonlocal screen
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if not select.select([fd], [], [], left)[0]:
+                return
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            screen += chunk
+
+    try:
+        drain(settle)
+        for key in keys:
+            os.write(fd, key)
+            drain(settle)
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    return screen
+
+
+class TelnetClientTest(h.IntegrationCase):
+    def test_after_ctrl_c_telnet_still_shows_the_replies(self):
+        """Ctrl-C in telnet's line mode sends IAC IP IAC DO TM, and telnet shows no output until
+        the server answers the DO TM: unanswered, every later reply went by unseen (the QUIT's
+        221 too). mailtap refuses the option at once (IAC WONT TM), so the person sees them."""
+        f = self.fake("good")
+        mt = self.mailtap(f.address)
+        screen = telnet_screen(mt.port, [b"ehlo me\r", b"\x03", b"noop\r", b"quit\r"])
+        after_ctrl_c = screen[screen.find(b"noop"):]
+        self.assertIn(b"221", after_ctrl_c, screen.decode(errors="replace"))
 
 class NonReadingClientTest(h.IntegrationCase):
 

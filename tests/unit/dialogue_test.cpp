@@ -2355,6 +2355,42 @@ TEST(Dialogue, TelnetNegotiationInACommandIsRemovedAndNoted) {
   EXPECT_EQ(rewrites[0]->note, "telnet IAC sequence removed (2x: IAC DO 3, IAC WILL 1)");
 }
 
+// telnet waits for the answer to what it asks (character mode echoes nothing until then; after
+// Ctrl-C's IAC IP IAC DO TM it shows no output): mailtap refuses each option at once, and the
+// record keeps the refusals with the line they came in, however the reads fell.
+TEST(Dialogue, TelnetOptionsAskedForAreRefusedAtOnce) {
+  const Result r = run_all_splits({
+      client("\xff\xfd\x01\xff\xfd\x03"),              // mode character: DO ECHO, DO SGA
+      client("\xff\xf4\xff\xfd\x06NOOP\r\n"),          // Ctrl-C: IAC IP, IAC DO TM
+      client("\xff\xfb\x18\xff\xfc\x01\xff\xfe\x03"),  // WILL 24 refused; WONT, DONT not answered
+      client("NOOP\r\n"),
+  });
+  EXPECT_EQ(r.client_per_step[0], "\xff\xfc\x01\xff\xfc\x03");
+  EXPECT_EQ(r.client_per_step[1], "\xff\xfc\x06");
+  EXPECT_EQ(r.client_per_step[2], "\xff\xfe\x18");
+  EXPECT_EQ(r.upstream_per_step[1], "NOOP\r\n");
+  const auto answers = find_events(r, Direction::mailtap_to_client, EventKind::note);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0]->bytes, "\xff\xfc\x01\xff\xfc\x03\xff\xfc\x06");
+  EXPECT_EQ(answers[0]->wire_size, 9u);
+  EXPECT_EQ(answers[1]->bytes, "\xff\xfe\x18");
+  EXPECT_TRUE(answers[0]->note.starts_with("telnet options refused (3x): "));
+}
+
+// An option octet on an AUTH line may be one of the secret's: only the refusals' size is kept.
+TEST(Dialogue, TelnetRefusalsOnAnAuthLineAreCountedNotKept) {
+  const Result r = run_all_splits({
+      client("AUTH PLAIN AHVz\xff\xfdZXIAc2VjcmV0\r\n"),
+      upstream("235 ok\r\n"),
+  });
+  EXPECT_EQ(r.client_per_step[0], "\xff\xfcZ");
+  const auto answers = find_events(r, Direction::mailtap_to_client, EventKind::note);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0]->bytes, "");
+  EXPECT_TRUE(answers[0]->redacted);
+  EXPECT_EQ(answers[0]->wire_size, 3u);
+}
+
 // On an AUTH line an option byte may be an octet of the secret: only the count is noted.
 TEST(Dialogue, TelnetRemovedFromAnAuthLineIsCountedNotNamed) {
   const Result r = run_all_splits({
