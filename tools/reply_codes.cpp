@@ -446,7 +446,13 @@ constexpr std::array kWordings{
                  "and the TLS handshake",
                  "Do not trust this path: a man in the middle can inject commands into the "
                  "encrypted session. Try another network."},
-    // Before "self-signed": these quote CA names the server chose, which may say anything.
+    // Before "self-signed" and "not for": these quote CA names the server chose, which may say
+    // anything, and the server's own words.
+    WordingEntry{421, "", "but that certificate is not a ca", "mailtap",
+                 "the server sent the certificate its own names as issuer, but that one is no "
+                 "CA, so it cannot have issued it",
+                 "Tell the server's administrator: its certificate must come from a CA; "
+                 "--insecure only for tests."},
     WordingEntry{421, "", "not a root", "mailtap",
                  "the CAs mailtap trusts (--ca-file or the system store) hold an intermediate CA "
                  "of the server's chain, not the root CA it leads to, and mailtap trusts a chain "

@@ -229,6 +229,45 @@ bool held_by_trust_store(X509_STORE_CTX* ctx, X509* cert) {
   return found;
 }
 
+// Why `cert`, named as another's issuer, cannot have issued it: "CA:FALSE", "its keyUsage lacks
+// keyCertSign", or "" when it could (a CA by that name, but another key).
+std::string flaw_as_issuer(X509* cert) {
+  if (X509_check_ca(cert) == 0) return "CA:FALSE";
+  if ((X509_get_key_usage(cert) & KU_KEY_CERT_SIGN) == 0) return "its keyUsage lacks keyCertSign";
+  return {};
+}
+
+// Whether the server sent (in the chain `ctx` verifies) a certificate by `cert`'s issuer's name
+// other than `cert` itself: the first such one, or null.
+X509* sent_by_issuer_name(X509_STORE_CTX* ctx, X509* cert) {
+  STACK_OF(X509)* sent = X509_STORE_CTX_get0_untrusted(ctx);
+  if (sent == nullptr) return nullptr;
+  for (size_t i = 0; i < sk_X509_num(sent); ++i) {
+    X509* candidate = sk_X509_value(sent, i);
+    if (X509_cmp(candidate, cert) != 0 &&
+        X509_NAME_cmp(X509_get_subject_name(candidate), X509_get_issuer_name(cert)) == 0)
+      return candidate;
+  }
+  return nullptr;
+}
+
+// An issuer the server sent, but one that cannot have issued the certificate: not a CA at all
+// (`flaw`), or a CA by that name with another key, most often a stale intermediate left after its
+// CA re-keyed. Either way the server's chain is at fault, and no --ca-file mends it.
+std::string explain_unfit_issuer(const VerifyFailure& f, const std::string& which,
+                                 const std::string& name) {
+  if (!f.issuer_sent_flaw.empty())
+    return which + " is issued by " + f.issuer + ", which " + name +
+           " sent, but that certificate is not a CA (" + f.issuer_sent_flaw +
+           ") and cannot issue certificates: the server's certificate or chain is wrong, and its "
+           "administrator must install one issued by a CA (with that CA's intermediates), or use "
+           "--insecure";
+  return which + " is issued by " + f.issuer + "; " + name +
+         " sent a CA certificate by that name, but not the one that issued it (another key: a "
+         "stale intermediate, after its CA re-keyed?): the server's administrator must send the "
+         "intermediate its certificate was issued from, or use --insecure";
+}
+
 // An issuer neither sent nor trusted. Where the chain stops says whose fault it is: at a CA the
 // trust store holds, that CA is an intermediate (mailtap, like OpenSSL without -partial_chain,
 // trusts a chain only up to a root), put in --ca-file instead of its root; at the server's own
@@ -242,6 +281,12 @@ std::string explain_missing_issuer(const VerifyFailure& f, const std::string& na
            " holds, but that is an intermediate CA, not a root: mailtap trusts a chain only up "
            "to a root CA; put its issuer (" +
            f.issuer + ") in --ca-file too";
+  if (f.issuer_sent)
+    return explain_unfit_issuer(
+        f,
+        f.depth == 0 ? "certificate for " + name
+                     : "a CA certificate in the chain for " + name + " (" + f.subject + ")",
+        name);
   if (f.depth == 0)
     return "certificate for " + name + " is issued by " + f.issuer + ", which " + name +
            " did not send and " + trust_source +
@@ -288,6 +333,13 @@ VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx) {
     if (purpose) f.purposes = extended_key_usages(cert);
     f.self_signed = X509_check_issued(cert, cert) == X509_V_OK;
     f.trusted = held_by_trust_store(ctx, cert);
+    if (f.error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+        f.error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+        f.error == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
+      if (X509* issuer = sent_by_issuer_name(ctx, cert)) {
+        f.issuer_sent = true;
+        f.issuer_sent_flaw = flaw_as_issuer(issuer);
+      }
   }
   return f;
 }

@@ -35,6 +35,11 @@ struct VerifyFailure {
   // then is a CA that is not a root, and whether it is self-signed.
   bool trusted = false;
   bool self_signed = false;
+  // For an issuer not found: whether the server sent a certificate by the issuer's name after
+  // all, and why that one could not be the issuer: "CA:FALSE" or "its keyUsage lacks
+  // keyCertSign" (not a CA), or "" (a CA, but not the one that signed it: another key).
+  bool issuer_sent = false;
+  std::string issuer_sent_flaw;
 };
 
 VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx);

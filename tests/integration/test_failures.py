@@ -370,6 +370,40 @@ class UpstreamFailureTest(h.IntegrationCase):
         mt = self.mailtap(f.address)
         self.assertEqual(first_reply_or_after_ehlo(mt.port).code, 250)
 
+    def test_an_issuer_sent_that_is_no_ca_is_not_said_to_be_missing(self):
+        """The server sends its certificate and the one that issued it, but that one is a
+        server certificate itself (CA:FALSE): the reason says it was sent and is no CA, not
+        that the server did not send it."""
+        nonca = h.issue_certificate(self.pki, "not-a-ca", san="DNS:nonca.example.test",
+                                    cn="not a CA",
+                                    usage="keyUsage = critical, digitalSignature\n")
+        d = self.pki.dir
+        leaf, key, csr, ext = (d / "by-nonca.pem", d / "by-nonca.key", d / "by-nonca.csr",
+                               d / "by-nonca.ext")
+        ext.write_text("basicConstraints = critical, CA:FALSE\n"
+                       "subjectAltName = DNS:localhost,IP:127.0.0.1\n")
+        h._openssl("req", "-new", *h.EC_P256, "-nodes", "-keyout", key, "-out", csr,  # noqa: SLF001
+                   "-subj", "/CN=localhost")
+        h._openssl("x509", "-req", "-in", csr, "-CA", nonca.valid_cert, "-CAkey",  # noqa: SLF001
+                   nonca.valid_key, "-set_serial", "7101", "-days", "30", "-extfile", ext,
+                   "-out", leaf)
+        key.chmod(0o600)
+        chain = d / "by-nonca-chain.pem"
+        chain.write_bytes(leaf.read_bytes() + nonca.valid_cert.read_bytes())
+        f = h.FakeServer("good", dataclasses.replace(self.pki, valid_cert=chain, valid_key=key))
+        f.__enter__()
+        self.addCleanup(f.close)
+        why = ("certificate for localhost is issued by CN=not a CA, which localhost sent, but "
+               "that certificate is not a CA (CA:FALSE) and cannot issue certificates: the "
+               "server's certificate or chain is wrong, and its administrator must install one "
+               "issued by a CA (with that CA's intermediates), or use --insecure")
+        mt = self.mailtap(f.address)
+        r = self.assert_421(mt, why, times=1)
+        self.assertNotIn("did not send", r.text)
+        summary = probe_summary(f.address, "--tls-name", "localhost", "--ca-file",
+                                str(self.pki.ca_cert))
+        self.assertIn(why, summary)
+
     def test_expired(self):
         """The dates, the time they were judged by (this machine's clock may be the fault) and
         who must act."""

@@ -93,5 +93,26 @@ TEST(CertificateFacts, AMissingIssuerSaysWhereTheChainStops) {
             "(CN=root), not in ca.pem; use --ca-file with that CA if you trust it, or --insecure");
 }
 
+TEST(CertificateFacts, AnIssuerSentThatCannotBeItIsNotSaidToBeMissing) {
+  VerifyFailure f;
+  f.error = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY;
+  f.subject = "CN=mx.example.test";
+  f.issuer = "CN=not a CA";
+  f.issuer_sent = true;
+  f.issuer_sent_flaw = "CA:FALSE";
+  EXPECT_EQ(explain_verify_failure(f, "mx.example.test", "ca.pem"),
+            "certificate for mx.example.test is issued by CN=not a CA, which mx.example.test "
+            "sent, but that certificate is not a CA (CA:FALSE) and cannot issue certificates: "
+            "the server's certificate or chain is wrong, and its administrator must install one "
+            "issued by a CA (with that CA's intermediates), or use --insecure");
+  f.issuer = "CN=intermediate";
+  f.issuer_sent_flaw = "";  // a CA by that name, with another key
+  EXPECT_EQ(explain_verify_failure(f, "mx.example.test", "ca.pem"),
+            "certificate for mx.example.test is issued by CN=intermediate; mx.example.test sent "
+            "a CA certificate by that name, but not the one that issued it (another key: a stale "
+            "intermediate, after its CA re-keyed?): the server's administrator must send the "
+            "intermediate its certificate was issued from, or use --insecure");
+}
+
 }  // namespace
 }  // namespace mailtap::net
