@@ -448,6 +448,11 @@ constexpr std::array kWordings{
                  "encrypted session. Try another network."},
     // Before "self-signed" and "not for": these quote CA names the server chose, which may say
     // anything, and the server's own words.
+    WordingEntry{421, "", "the server's own certificate, not a ca", "mailtap",
+                 "the CAs mailtap trusts (--ca-file) hold the server's own certificate, which is "
+                 "no CA and not self-signed, so it cannot be the end of a chain",
+                 "Put the root CA that issued it in --ca-file; a server's certificate works as a "
+                 "pin only when it is self-signed."},
     WordingEntry{421, "", "but that certificate is not a ca", "mailtap",
                  "the server sent the certificate its own names as issuer, but that one is no "
                  "CA, so it cannot have issued it",

@@ -276,6 +276,16 @@ std::string explain_unfit_issuer(const VerifyFailure& f, const std::string& whic
 // a private root not given with --ca-file.
 std::string explain_missing_issuer(const VerifyFailure& f, const std::string& name,
                                    const std::string& trust_source) {
+  // The server's own certificate: BoringSSL, without partial chains, takes a certificate in the
+  // trust store as the end of a chain only if it is self-signed; this one is neither a root nor
+  // a CA, so it pins nothing.
+  if (f.trusted && !f.self_signed && !f.is_ca)
+    return "the chain for " + name + " reaches " + f.subject + ", which " + trust_source +
+           " holds, but that is the server's own certificate, not a CA (CA:FALSE): mailtap "
+           "trusts a chain only up to a root CA, and takes a server's certificate as one only "
+           "when it is self-signed (and then only the very one the server sends); put the root "
+           "CA it comes from (its issuer is " +
+           f.issuer + ") in --ca-file instead, or use --insecure";
   if (f.trusted && !f.self_signed)
     return "the chain for " + name + " reaches " + f.subject + ", which " + trust_source +
            " holds, but that is an intermediate CA, not a root: mailtap trusts a chain only up "
@@ -333,6 +343,7 @@ VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx) {
     if (purpose) f.purposes = extended_key_usages(cert);
     f.self_signed = X509_check_issued(cert, cert) == X509_V_OK;
     f.trusted = held_by_trust_store(ctx, cert);
+    f.is_ca = X509_check_ca(cert) != 0;
     if (f.error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
         f.error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
         f.error == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)

@@ -35,6 +35,9 @@ struct VerifyFailure {
   // then is a CA that is not a root, and whether it is self-signed.
   bool trusted = false;
   bool self_signed = false;
+  // Whether it is a CA at all (basicConstraints CA:TRUE): a server's own certificate in
+  // --ca-file is no intermediate CA.
+  bool is_ca = false;
   // For an issuer not found: whether the server sent a certificate by the issuer's name after
   // all, and why that one could not be the issuer: "CA:FALSE" or "its keyUsage lacks
   // keyCertSign" (not a CA), or "" (a CA, but not the one that signed it: another key).

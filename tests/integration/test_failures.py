@@ -404,6 +404,21 @@ class UpstreamFailureTest(h.IntegrationCase):
                                 str(self.pki.ca_cert))
         self.assertIn(why, summary)
 
+    def test_the_servers_own_certificate_in_ca_file_is_said_to_be_no_ca(self):
+        """--ca-file holds the server's own certificate (issued by a CA: CA:FALSE), a common
+        attempt at pinning it: refused, as BoringSSL takes no such certificate as a trust
+        anchor, and the reason says what it is and what to put there, not "an intermediate CA"."""
+        f = self.fake("good")
+        mt = self.mailtap(f.address, ca_file=self.pki.valid_cert)
+        why = (f"the chain for localhost reaches CN=localhost, which {self.pki.valid_cert} holds, "
+               "but that is the server's own certificate, not a CA (CA:FALSE): mailtap trusts a "
+               "chain only up to a root CA, and takes a server's certificate as one only when it "
+               "is self-signed (and then only the very one the server sends); put the root CA it "
+               "comes from (its issuer is CN=mailtap test CA,O=mailtap tests) in --ca-file "
+               "instead, or use --insecure")
+        r = self.assert_421(mt, why, times=1)
+        self.assertNotIn("intermediate", r.text)
+
     def test_expired(self):
         """The dates, the time they were judged by (this machine's clock may be the fault) and
         who must act."""

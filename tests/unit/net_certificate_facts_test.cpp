@@ -83,6 +83,7 @@ TEST(CertificateFacts, AMissingIssuerSaysWhereTheChainStops) {
   f.subject = "CN=intermediate";
   f.issuer = "CN=root";
   f.trusted = true;  // --ca-file holds the intermediate
+  f.is_ca = true;
   EXPECT_EQ(explain_verify_failure(f, "mx.example.test", "ica.pem"),
             "the chain for mx.example.test reaches CN=intermediate, which ica.pem holds, but that "
             "is an intermediate CA, not a root: mailtap trusts a chain only up to a root CA; put "
@@ -112,6 +113,21 @@ TEST(CertificateFacts, AnIssuerSentThatCannotBeItIsNotSaidToBeMissing) {
             "a CA certificate by that name, but not the one that issued it (another key: a stale "
             "intermediate, after its CA re-keyed?): the server's administrator must send the "
             "intermediate its certificate was issued from, or use --insecure");
+}
+
+TEST(CertificateFacts, TheServersOwnCertificateInCaFileIsNoIntermediate) {
+  VerifyFailure f;
+  f.error = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY;
+  f.subject = "CN=mx.example.test";
+  f.issuer = "CN=root";
+  f.trusted = true;  // --ca-file holds the server's certificate itself
+  f.is_ca = false;
+  EXPECT_EQ(explain_verify_failure(f, "mx.example.test", "mx.pem"),
+            "the chain for mx.example.test reaches CN=mx.example.test, which mx.pem holds, but "
+            "that is the server's own certificate, not a CA (CA:FALSE): mailtap trusts a chain "
+            "only up to a root CA, and takes a server's certificate as one only when it is "
+            "self-signed (and then only the very one the server sends); put the root CA it comes "
+            "from (its issuer is CN=root) in --ca-file instead, or use --insecure");
 }
 
 }  // namespace
