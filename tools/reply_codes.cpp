@@ -458,6 +458,11 @@ constexpr std::array kWordings{
                  "CA, so it cannot have issued it",
                  "Tell the server's administrator: its certificate must come from a CA; "
                  "--insecure only for tests."},
+    WordingEntry{421, "", "stale intermediate", "mailtap",
+                 "the server's certificate does not verify with the intermediate CA found for "
+                 "it: most often the server sends an old one of that name, after its CA re-keyed",
+                 "Tell the server's administrator to send its CA's current intermediate; "
+                 "--insecure only for tests."},
     WordingEntry{421, "", "not a root", "mailtap",
                  "the CAs mailtap trusts (--ca-file or the system store) hold an intermediate CA "
                  "of the server's chain, not the root CA it leads to, and mailtap trusts a chain "

@@ -251,6 +251,18 @@ X509* sent_by_issuer_name(X509_STORE_CTX* ctx, X509* cert) {
   return nullptr;
 }
 
+// The OID of its first critical extension BoringSSL does not handle, dotted; "" if none.
+std::string unhandled_critical_extension(X509* cert) {
+  for (int i = 0; i < X509_get_ext_count(cert); ++i) {
+    X509_EXTENSION* ext = X509_get_ext(cert, i);
+    if (X509_EXTENSION_get_critical(ext) == 0 || X509_supported_extension(ext) != 0) continue;
+    char dotted[80] = {};
+    OBJ_obj2txt(dotted, sizeof dotted, X509_EXTENSION_get_object(ext), 1);
+    return dotted;
+  }
+  return {};
+}
+
 // An issuer the server sent, but one that cannot have issued the certificate: not a CA at all
 // (`flaw`), or a CA by that name with another key, most often a stale intermediate left after its
 // CA re-keyed. Either way the server's chain is at fault, and no --ca-file mends it.
@@ -351,6 +363,8 @@ VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx) {
         f.issuer_sent = true;
         f.issuer_sent_flaw = flaw_as_issuer(issuer);
       }
+    if (f.error == X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION)
+      f.critical_extension = unhandled_critical_extension(cert);
   }
   return f;
 }
@@ -392,9 +406,32 @@ std::string explain_verify_failure(const VerifyFailure& f, const std::string& na
                    : "a CA certificate in the chain for " + name + " (" + f.subject + ")";
   if (!f.weakness.empty())
     return which + " " + f.weakness + "; its issuer must replace it, or use --insecure";
+  // The certificate by subject and depth, for the faults in one certificate's own content.
+  const std::string named = f.depth == 0
+                                ? "the certificate for " + name + " (" + f.subject + ")"
+                                : "the CA certificate in the chain for " + name + " (" + f.subject +
+                                      ", depth " + std::to_string(f.depth) + ")";
   switch (f.error) {
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
       return "certificate for " + name + " is self-signed; use --ca-file or --insecure";
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+      return "the signature on " + named + " does not verify with the key of its issuer (" +
+             f.issuer + ", as " + name + " sent it or " + trust_source +
+             " holds it): most often a stale intermediate, after its CA re-keyed; the server's "
+             "administrator must send the intermediate its certificate was issued from, or use "
+             "--insecure";
+    case X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION:
+      return named + " has an extension marked critical that mailtap's TLS library does not know" +
+             (f.critical_extension.empty() ? std::string() : " (" + f.critical_extension + ")") +
+             ", so it may not be trusted (RFC 5280 4.2): its issuer must replace it, or use "
+             "--insecure";
+    case X509_V_ERR_PERMITTED_VIOLATION:
+    case X509_V_ERR_EXCLUDED_VIOLATION:
+      return named + " holds a name that a CA above it may not issue for (" +
+             X509_verify_cert_error_string(f.error) +
+             " of its name constraints, RFC 5280 4.2.1.10): its issuer must replace it, or the "
+             "server use a certificate from a CA that may issue for " +
+             name + "; or use --insecure";
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
@@ -412,7 +449,8 @@ std::string explain_verify_failure(const VerifyFailure& f, const std::string& na
     case X509_V_ERR_INVALID_PURPOSE:
       return explain_purpose(f, which);
     default:
-      return which + " failed verification: " + X509_verify_cert_error_string(f.error);
+      return named + " failed verification: " + X509_verify_cert_error_string(f.error) +
+             "; its issuer or the server's administrator must put it right, or use --insecure";
   }
 }
 

@@ -43,6 +43,8 @@ struct VerifyFailure {
   // keyCertSign" (not a CA), or "" (a CA, but not the one that signed it: another key).
   bool issuer_sent = false;
   std::string issuer_sent_flaw;
+  // For an unhandled critical extension: the first such extension's OID, dotted.
+  std::string critical_extension;
 };
 
 VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx);

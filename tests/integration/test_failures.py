@@ -419,6 +419,40 @@ class UpstreamFailureTest(h.IntegrationCase):
         r = self.assert_421(mt, why, times=1)
         self.assertNotIn("intermediate", r.text)
 
+    def test_a_stale_intermediate_names_the_certificate_and_the_next_step(self):
+        """The server sends an intermediate by the right name but with another key (left from
+        before its CA re-keyed): the reason names the certificates and what the server must do,
+        not a bare "certificate signature failure"."""
+        old_leaf, _, _ = issue_via_intermediate(self.pki, "rekeyed")
+        leaf_pem, key_pem = old_leaf.valid_cert.read_bytes(), old_leaf.valid_key.read_bytes()
+        _, _, new_ica = issue_via_intermediate(self.pki, "rekeyed")  # same name, new key
+        d = self.pki.dir
+        chain, key = d / "stale-chain.pem", d / "stale.key"
+        chain.write_bytes(leaf_pem + new_ica.read_bytes())
+        key.write_bytes(key_pem)
+        key.chmod(0o600)
+        f = h.FakeServer("good", dataclasses.replace(self.pki, valid_cert=chain, valid_key=key))
+        f.__enter__()
+        self.addCleanup(f.close)
+        mt = self.mailtap(f.address)
+        r = self.assert_421(mt, "CN=rekeyed intermediate CA,O=mailtap tests", "stale intermediate",
+                            "must send the intermediate its certificate was issued from",
+                            "--insecure", times=1)
+        self.assertNotIn("did not send", r.text)
+
+    def test_an_unknown_critical_extension_names_the_certificate_and_the_next_step(self):
+        f = h.FakeServer("good", h.issue_certificate(
+            self.pki, "crit-ext", san="DNS:localhost,IP:127.0.0.1",
+            usage="keyUsage = critical, digitalSignature\n1.3.6.1.4.1.55555.1 = critical, "
+                  "ASN1:NULL\n"))
+        f.__enter__()
+        self.addCleanup(f.close)
+        mt = self.mailtap(f.address)
+        self.assert_421(mt, "the certificate for localhost (CN=localhost) has an extension marked "
+                        "critical that mailtap's TLS library does not know (1.3.6.1.4.1.55555.1), "
+                        "so it may not be trusted (RFC 5280 4.2): its issuer must replace it, or "
+                        "use --insecure", times=1)
+
     def test_expired(self):
         """The dates, the time they were judged by (this machine's clock may be the fault) and
         who must act."""

@@ -130,5 +130,34 @@ TEST(CertificateFacts, TheServersOwnCertificateInCaFileIsNoIntermediate) {
             "from (its issuer is CN=root) in --ca-file instead, or use --insecure");
 }
 
+TEST(CertificateFacts, FaultsInACertificateNameItAndTheNextStep) {
+  VerifyFailure f;
+  f.error = X509_V_ERR_CERT_SIGNATURE_FAILURE;
+  f.subject = "CN=mx.example.test";
+  f.issuer = "CN=intermediate";
+  EXPECT_EQ(explain_verify_failure(f, "mx.example.test", "ca.pem"),
+            "the signature on the certificate for mx.example.test (CN=mx.example.test) does not "
+            "verify with the key of its issuer (CN=intermediate, as mx.example.test sent it or "
+            "ca.pem holds it): most often a stale intermediate, after its CA re-keyed; the "
+            "server's administrator must send the intermediate its certificate was issued from, "
+            "or use --insecure");
+  f.error = X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION;
+  f.depth = 1;
+  f.subject = "CN=intermediate";
+  f.critical_extension = "1.2.3.4";
+  EXPECT_EQ(explain_verify_failure(f, "mx.example.test", "ca.pem"),
+            "the CA certificate in the chain for mx.example.test (CN=intermediate, depth 1) has "
+            "an extension marked critical that mailtap's TLS library does not know (1.2.3.4), so "
+            "it may not be trusted (RFC 5280 4.2): its issuer must replace it, or use --insecure");
+  f.error = X509_V_ERR_PERMITTED_VIOLATION;
+  f.depth = 0;
+  f.subject = "CN=mx.example.test";
+  EXPECT_EQ(explain_verify_failure(f, "mx.example.test", "ca.pem"),
+            "the certificate for mx.example.test (CN=mx.example.test) holds a name that a CA "
+            "above it may not issue for (permitted subtree violation of its name constraints, "
+            "RFC 5280 4.2.1.10): its issuer must replace it, or the server use a certificate "
+            "from a CA that may issue for mx.example.test; or use --insecure");
+}
+
 }  // namespace
 }  // namespace mailtap::net
