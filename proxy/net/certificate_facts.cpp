@@ -413,7 +413,10 @@ std::string explain_verify_failure(const VerifyFailure& f, const std::string& na
                                       ", depth " + std::to_string(f.depth) + ")";
   switch (f.error) {
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-      return "certificate for " + name + " is self-signed; use --ca-file or --insecure";
+      // Where it would have to be to be trusted, named: whether or not --ca-file was given.
+      return "certificate for " + name + " is self-signed, and " + trust_source +
+             " does not hold it: if you trust it, use --ca-file with that very certificate, or "
+             "--insecure";
     case X509_V_ERR_CERT_SIGNATURE_FAILURE:
       return "the signature on " + named + " does not verify with the key of its issuer (" +
              f.issuer + ", as " + name + " sent it or " + trust_source +

@@ -56,7 +56,8 @@ VerifyFailure capture_verify_failure(X509_STORE_CTX* ctx);
 // at the top of the chain, which nothing relies on. Empty when it is strong enough.
 std::string weakness_of(X509_STORE_CTX* ctx);
 
-// "certificate for mx.example.com is self-signed; use --ca-file or --insecure"
+// "certificate for mx.example.com is self-signed, and ca.pem does not hold it: if you trust
+// it, use --ca-file with that very certificate, or --insecure"
 std::string explain_verify_failure(const VerifyFailure& f, const std::string& expected_name,
                                    const std::string& trust_source);
 

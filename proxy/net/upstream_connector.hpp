@@ -64,7 +64,7 @@ struct UpstreamTarget {
 
 struct VerifyProblem {
   int x509_error = 0;  // X509_V_ERR_*
-  std::string reason;  // "certificate for x is self-signed; use --ca-file or --insecure"
+  std::string reason;  // "certificate for x is self-signed, and FILE does not hold it: ..."
 };
 
 struct UpstreamSetup {

@@ -159,5 +159,13 @@ TEST(CertificateFacts, FaultsInACertificateNameItAndTheNextStep) {
             "from a CA that may issue for mx.example.test; or use --insecure");
 }
 
+TEST(CertificateFacts, ASelfSignedCertificateIsNotInTheTrustSourceNamed) {
+  VerifyFailure f;
+  f.error = X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT;
+  EXPECT_EQ(explain_verify_failure(f, "mx.example.test", "ca.pem"),
+            "certificate for mx.example.test is self-signed, and ca.pem does not hold it: if you "
+            "trust it, use --ca-file with that very certificate, or --insecure");
+}
+
 }  // namespace
 }  // namespace mailtap::net
