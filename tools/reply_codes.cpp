@@ -463,6 +463,11 @@ constexpr std::array kWordings{
                  "it: most often the server sends an old one of that name, after its CA re-keyed",
                  "Tell the server's administrator to send its CA's current intermediate; "
                  "--insecure only for tests."},
+    WordingEntry{421, "", "partial-label wildcard", "mailtap",
+                 "the server's certificate names the host only with a wildcard in part of a "
+                 "label (m*.example.com), which mailtap, like browsers, does not accept",
+                 "Its issuer must name the host, or use a whole-label wildcard (*.example.com); "
+                 "--insecure only for tests."},
     WordingEntry{421, "", "not a root", "mailtap",
                  "the CAs mailtap trusts (--ca-file or the system store) hold an intermediate CA "
                  "of the server's chain, not the root CA it leads to, and mailtap trusts a chain "

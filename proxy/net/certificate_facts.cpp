@@ -116,6 +116,30 @@ std::string too_broad_wildcard(const std::vector<std::string>& dns_names, const 
   return {};
 }
 
+// A wildcard entry in part of its first label ("m*.example.test", "*x.example.test") in the
+// domain of `name`, which mailtap does not match (X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, as
+// browsers); "" if none. Read as a plain mismatch, "issued for m*.example.test, not for
+// mx.example.test" reads as if it should have matched.
+std::string partial_wildcard(const std::vector<std::string>& dns_names, const std::string& name) {
+  const auto lower = [](std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+  };
+  const std::string host = lower(name);
+  const std::size_t dot = host.find('.');
+  if (dot == std::string::npos || dot == 0) return {};
+  for (const std::string& n : dns_names) {
+    const std::string entry = lower(n);
+    const std::size_t entry_dot = entry.find('.');
+    if (entry_dot == std::string::npos) continue;
+    const std::string label = entry.substr(0, entry_dot);
+    if (label == "*" || label.find('*') == std::string::npos) continue;
+    if (entry.substr(entry_dot) == host.substr(dot)) return n;
+  }
+  return {};
+}
+
 // The names a certificate is issued for, against the one expected. Only its subjectAltName
 // counts: a subject CN is never taken for a host name (RFC 6125 6.4.4), so a certificate
 // without one is issued for no name at all.
@@ -142,6 +166,13 @@ std::string explain_name_mismatch(const VerifyFailure& f, const std::string& nam
     return issued + ": the wildcard " + wildcard +
            " is too broad to be accepted (a wildcard needs at least two labels after it, RFC "
            "6125 6.4.3); its issuer must name " +
+           name + ", or use --insecure";
+  if (const std::string wildcard = partial_wildcard(f.dns_names, name); !wildcard.empty())
+    return issued + ": " + wildcard +
+           " is a partial-label wildcard, which mailtap does not accept (only a whole first "
+           "label, as in *" +
+           name.substr(name.find('.')) +
+           "; RFC 6125 6.4.3 lets clients refuse them, and browsers do); its issuer must name " +
            name + ", or use --insecure";
   return issued + "; use --tls-name to expect another name, or --insecure";
 }

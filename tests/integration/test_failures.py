@@ -456,6 +456,14 @@ class UpstreamFailureTest(h.IntegrationCase):
                         "so it may not be trusted (RFC 5280 4.2): its issuer must replace it, or "
                         "use --insecure", times=1)
 
+    def test_a_partial_label_wildcard_is_said_not_to_be_accepted(self):
+        f = self.fake_presenting("wild-part", "DNS:m*.example.test")
+        mt = self.mailtap(f.address, tls_name="mx.example.test")
+        r = self.assert_421(mt, "certificate is issued for m*.example.test, not for "
+                            "mx.example.test: m*.example.test is a partial-label wildcard, which "
+                            "mailtap does not accept", times=1)
+        self.assertNotIn("--tls-name", r.text)
+
     def test_expired(self):
         """The dates, the time they were judged by (this machine's clock may be the fault) and
         who must act."""

@@ -167,5 +167,21 @@ TEST(CertificateFacts, ASelfSignedCertificateIsNotInTheTrustSourceNamed) {
             "trust it, use --ca-file with that very certificate, or --insecure");
 }
 
+TEST(CertificateFacts, APartialLabelWildcardIsSaidNotToBeAccepted) {
+  EXPECT_EQ(explain_verify_failure(
+                mismatch(X509_V_ERR_HOSTNAME_MISMATCH, {"M*.example.test"}, {"M*.example.test"}),
+                "mx.example.test", "ca.pem"),
+            "certificate is issued for M*.example.test, not for mx.example.test: M*.example.test "
+            "is a partial-label wildcard, which mailtap does not accept (only a whole first "
+            "label, as in *.example.test; RFC 6125 6.4.3 lets clients refuse them, and browsers "
+            "do); its issuer must name mx.example.test, or use --insecure");
+  // One in another domain is a plain mismatch.
+  EXPECT_EQ(explain_verify_failure(
+                mismatch(X509_V_ERR_HOSTNAME_MISMATCH, {"m*.other.test"}, {"m*.other.test"}),
+                "mx.example.test", "ca.pem"),
+            "certificate is issued for m*.other.test, not for mx.example.test; use --tls-name to "
+            "expect another name, or --insecure");
+}
+
 }  // namespace
 }  // namespace mailtap::net
