@@ -446,6 +446,11 @@ constexpr std::array kWordings{
                  "and the TLS handshake",
                  "Do not trust this path: a man in the middle can inject commands into the "
                  "encrypted session. Try another network."},
+    WordingEntry{421, "", "before mailtap's handshake began", "mailtap",
+                 "the server's own TLS stack ended the link right behind its 220 to STARTTLS, "
+                 "before mailtap's handshake began: its TLS set-up cannot start a handshake",
+                 "Tell the server's administrator: its TLS configuration is broken (its log "
+                 "says why)."},
     // Before "self-signed" and "not for": these quote CA names the server chose, which may say
     // anything, and the server's own words.
     WordingEntry{421, "", "the server's own certificate, not a ca", "mailtap",

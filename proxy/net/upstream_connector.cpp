@@ -21,6 +21,7 @@
 #include "proxy/net/deadline.hpp"
 #include "proxy/net/descriptor_reserve.hpp"
 #include "proxy/net/endpoint.hpp"
+#include "proxy/net/octets_after_starttls.hpp"
 #include "proxy/net/tls_alert.hpp"
 #include "proxy/smtp/capabilities.hpp"
 #include "proxy/smtp/cipher_caveat.hpp"
@@ -506,12 +507,12 @@ class Setup {
       co_return false;
     }
     if (parser_.buffered() > 0) {
-      // Plain-text bytes after "220" would be read as if they came over TLS (CVE-2011-0411).
-      note(EventKind::error, std::to_string(parser_.buffered()) +
-                                 " octets followed the 220 reply to STARTTLS before the handshake");
-      fail("4.7.0 mailtap: " + label_ + " sent " + std::to_string(parser_.buffered()) +
-           " unexpected octets after its 220 reply to STARTTLS: possible STARTTLS command "
-           "injection; closing");
+      // Plain-text bytes after "220" would be read as if they came over TLS (CVE-2011-0411),
+      // unless they are the server's own TLS alert; the record keeps them as evidence.
+      const OctetsAfterStarttls behind =
+          describe_octets_after_starttls(parser_.take_buffered(), label_);
+      note(EventKind::error, behind.note);
+      fail("4.7.0 mailtap: " + behind.reason);
       co_return false;
     }
     co_return true;

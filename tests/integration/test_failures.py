@@ -175,9 +175,33 @@ class UpstreamFailureTest(h.IntegrationCase):
     def test_b_injection_after_starttls_ready(self):
         f = self.fake("inject")
         mt = self.mailtap(f.address)
-        self.assert_421(mt, "inject")
+        self.assert_421(mt, "inject", times=1)
         for s in f.sessions:
             self.assertEqual(bytes(s.post_tls), b"", "mailtap talked after an injection")
+        # the record keeps the injected octets as evidence, escaped, not only their count
+        mt.stop()
+        _, notes = session_row(mt)
+        self.assertIn('14 octets followed the 220 reply to STARTTLS before the handshake: '
+                      '"250 injected\\r\\n"', notes)
+
+    def test_b_a_tls_alert_behind_the_220_is_the_servers_tls_not_an_injection(self):
+        """An OpenSSL server that cannot start any handshake (its TLS versions, ciphers or
+        certificate do not fit its settings) sends an alert as soon as its handshake starts,
+        right behind its 220: the reason says so, in proxy and probe, and not "injection"."""
+        f = self.fake("inject", inject=b"\x15\x03\x01\x00\x02\x02\x28")
+        mt = self.mailtap(f.address)
+        words = (f'{f.address} sent a TLS alert ("handshake failure") before mailtap\'s handshake '
+                 "began: its TLS configuration cannot start a handshake at all")
+        r = self.assert_421(mt, words, times=1)
+        self.assertNotIn("injection", r.text)
+        summary = probe_summary(f.address, "--ca-file", str(self.pki.ca_cert))
+        self.assertIn(words, summary)
+        self.assertNotIn("injection", summary)
+        self.assertNotIn("do not use this path", summary)
+        mt.stop()
+        _, notes = session_row(mt)
+        self.assertIn('7 octets followed the 220 reply to STARTTLS before the handshake: '
+                      '"\\x15\\x03\\x01\\x00\\x02\\x02("', notes)
 
     def test_b_plain_text_where_the_upstream_handshake_was_due(self):
         """The server's plain text comes in a write of its own, so it is not behind the 220 in
