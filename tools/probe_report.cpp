@@ -261,6 +261,13 @@ void explain_no_tls(const ProbeReport& r, Summary& s) {
     s.push_back("if " + hp +
                 " speaks TLS from the first byte, use --tls implicit; mailtap proxy --tls none "
                 "would relay in plain text, passwords included");
+  } else if (starttls && r.starttls && r.starttls->code / 100 == 2 && r.starttls->code != 220) {
+    // No refusal: it answered as if it had agreed, but not with the 220 that starts TLS.
+    s.push_back("server answered STARTTLS with " + first_line(*r.starttls) +
+                " instead of 220: it did not agree to start TLS");
+    s.push_back(
+        "the server (or a firewall between that inspects SMTP) is broken: ask its "
+        "administrator; mailtap does not go on in plain text");
   } else if (starttls && r.starttls && r.starttls->code != 220) {
     const auto advice =
         advise_reply(r.starttls->code, r.starttls->enhanced_status, r.starttls->raw);

@@ -214,7 +214,12 @@ class Setup {
     for (;;) {
       if (auto r = parser_.next()) co_return r;
       if (parser_.error() != smtp::ReplyParser::Error::none) {
-        fail("4.5.0 mailtap: " + std::string(parser_.error_text()) + " " + step_,
+        // No SMTP server says that much or that oddly: the port is most often another
+        // service's, or the server is broken.
+        fail("4.5.0 mailtap: " + std::string(parser_.error_text()) + " " + step_ + ": " + label_ +
+                 " does not speak SMTP as a mail server does; check that it is the mail "
+                 "server's port (mailtap probe " +
+                 target_label_ + " shows what it sends), or ask its administrator",
              smtp::Outcome::error);
         co_return std::nullopt;
       }
@@ -502,8 +507,18 @@ class Setup {
     auto go = co_await read_reply();
     if (!go) co_return false;
     record(Direction::upstream_to_mailtap, EventKind::reply, go->raw, "STARTTLS", &*go);
+    if (go->code / 100 == 2 && go->code != 220) {
+      // No refusal, and no agreement either: RFC 3207 has the server start TLS after a 220.
+      refuse("4.7.0 mailtap: " + label_ + " answered STARTTLS with " + one_line(*go) +
+             " instead of 220: it did not agree to start TLS, and mailtap does not go on in "
+             "plain text; the server (or a firewall between that inspects SMTP) is broken: ask "
+             "its administrator");
+      co_return false;
+    }
     if (go->code != 220) {
-      refuse("4.7.0 mailtap: " + label_ + " refused STARTTLS: " + one_line(*go));
+      refuse("4.7.0 mailtap: " + label_ + " refused STARTTLS: " + one_line(*go) +
+             ": it offers no working TLS on this port; if it has an implicit-TLS port (465), use "
+             "that with --tls implicit, else ask its administrator to set TLS up");
       co_return false;
     }
     if (parser_.buffered() > 0) {

@@ -80,6 +80,27 @@ class PlainAfterStarttlsServer:
             got.extend(chunk)
 
 
+class StarttlsAnsweredServer(PlainAfterStarttlsServer):
+    """Plain TCP: greets with `greeting` (`repeat` times), offers STARTTLS, answers it with
+    `answer`, and reads on until mailtap closes."""
+
+    def __init__(self, answer: bytes, *, greeting: bytes = b"220 odd.example.test ESMTP\r\n",
+                 repeat: int = 1):
+        self.answer, self.greeting, self.repeat = answer, greeting, repeat
+        super().__init__("")
+
+    def _dialogue(self, conn):
+        conn.settimeout(20)
+        for _ in range(self.repeat):
+            conn.sendall(self.greeting)
+        conn.recv(4096)  # EHLO
+        conn.sendall(b"250-odd.example.test\r\n250 STARTTLS\r\n")
+        conn.recv(4096)  # STARTTLS
+        conn.sendall(self.answer)
+        while conn.recv(4096):
+            pass
+
+
 def issue_via_intermediate(pki: h.Pki, name: str):
     """An intermediate CA of the test CA (CN=`name` intermediate CA) and a localhost server
     certificate it issued: (a Pki presenting the leaf alone, one presenting leaf + intermediate,
@@ -614,6 +635,31 @@ class UpstreamFailureTest(h.IntegrationCase):
         mt = self.mailtap(f.address)
         r = self.assert_421(mt, "TLS not available")
         self.assertIn("454", r.text)
+        # and what to do next
+        self.assertIn("454 4.7.0 TLS not available: it offers no working TLS on this port; if it "
+                      "has an implicit-TLS port (465), use that with --tls implicit, else ask its "
+                      "administrator to set TLS up", r.text)
+
+    def test_f_a_250_to_starttls_is_no_refusal_and_not_taken(self):
+        """A 250 to STARTTLS neither refuses nor starts TLS: said as what it is, not "refused"."""
+        f = StarttlsAnsweredServer(b"250 2.0.0 ok sure\r\n")
+        self.addCleanup(f.close)
+        mt = self.mailtap(f.address)
+        r = self.assert_421(mt, times=1)
+        self.assertEqual(r.text, f"4.7.0 mailtap: {f.address} answered STARTTLS with 250 2.0.0 ok "
+                         "sure instead of 220: it did not agree to start TLS, and mailtap does not "
+                         "go on in plain text; the server (or a firewall between that inspects "
+                         "SMTP) is broken: ask its administrator")
+
+    def test_f_a_greeting_too_long_says_what_to_check(self):
+        f = StarttlsAnsweredServer(b"", greeting=b"220-" + b"x" * 1000 + b"\r\n", repeat=300)
+        self.addCleanup(f.close)
+        mt = self.mailtap(f.address)
+        r = self.assert_421(mt, times=1)
+        self.assertEqual(r.text, f"4.5.0 mailtap: upstream sent a reply longer than 256 KiB "
+                         f"waiting for the greeting: {f.address} does not speak SMTP as a mail "
+                         f"server does; check that it is the mail server's port (mailtap probe "
+                         f"{f.address} shows what it sends), or ask its administrator")
 
     def test_a_refused_ehlo_is_answered_with_the_step_its_code_points_to(self):
         """A rate limit means wait, a 502 a server without ESMTP (so without STARTTLS); only a

@@ -83,6 +83,20 @@ TEST(ProbeReport, RefusedStarttlsExplainsTheReply) {
             "temporarily unavailable)");
 }
 
+TEST(ProbeReport, A250ToStarttlsIsNoRefusal) {
+  ProbeReport r = asked();
+  net::UpstreamSetup setup;
+  setup.failure = "4.7.0 mailtap: x answered STARTTLS with 250 2.0.0 ok sure instead of 220";
+  setup.greeting = reply("220 mx ESMTP\r\n");
+  std::vector<smtp::RecordedEvent> events{from_server("EHLO", kEhloPlain),
+                                          from_server("STARTTLS", "250 2.0.0 ok sure\r\n")};
+  take_setup(r, setup, events);
+  const auto s = summarise(r, storage::Clock::now());
+  EXPECT_EQ(s[0],
+            "server answered STARTTLS with 250 2.0.0 ok sure instead of 220: it did not "
+            "agree to start TLS");
+}
+
 TEST(ProbeReport, TimeoutsAndRefusalsAreConnectionFailures) {
   ProbeReport r = asked();
   net::UpstreamSetup setup;
