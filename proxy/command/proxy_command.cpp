@@ -474,7 +474,18 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   raise_descriptor_limit(cfg.max_sessions);
 
   std::string error;
-  auto tls = net::make_tls_client_context(cfg.trust, error, cfg.client_certificate.get());
+  // Under --insecure the trust store is loaded all the same where it can be, so that each
+  // session records what verification would have said (a certificate swapped on the path
+  // leaves a trace); where it cannot be, sessions go on unchecked as --insecure asks.
+  std::optional<asio::ssl::context> tls;
+  bool checked_when_insecure = false;
+  if (cfg.trust.insecure && cfg.tls_mode != net::TlsMode::none) {
+    std::string unused;
+    tls = net::make_tls_client_context({cfg.trust.ca_file, false}, unused,
+                                       cfg.client_certificate.get());
+    checked_when_insecure = tls.has_value();
+  }
+  if (!tls) tls = net::make_tls_client_context(cfg.trust, error, cfg.client_certificate.get());
   if (!tls) {
     log::error(error);
     return 1;
@@ -513,6 +524,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
                      std::nullopt, tokens.get(), local_tls.get(), {}};
   if (local_certificate) ctx.local_certificate = *local_certificate;
   set_upstream_target(cfg, ctx.target);
+  ctx.target.check_when_insecure = checked_when_insecure;
   // Resumed handshakes to the same upstream: as stunnel does, and shown in each session's record.
   net::TlsSessionCache tls_sessions(tls->native_handle());
   ctx.target.session_cache = &tls_sessions;

@@ -541,7 +541,8 @@ class Setup {
     if (!result_.tls.sni.empty()) SSL_set_tlsext_host_name(tls.native_handle(), name.c_str());
     auto failures = std::make_shared<std::vector<VerifyFailure>>();
     const bool enforce = !t_.insecure;
-    if (enforce || t_.report_when_insecure) check_certificate(tls, enforce, failures);
+    if (enforce || t_.report_when_insecure || t_.check_when_insecure)
+      check_certificate(tls, enforce, failures);
     // Resume only where certificates were checked the same way (the cache is per context).
     if (t_.session_cache != nullptr)
       t_.session_cache->prepare(tls.native_handle(), target_label_ + " " + name);
@@ -698,6 +699,17 @@ class Setup {
            s_client + " shows the same)";
   }
 
+  // What verification would have said of a certificate --insecure took unchecked, for the
+  // record: every problem found, in the words a refusal would have used.
+  std::string would_have_said() const {
+    if (result_.verify_problems.empty())
+      return "not verified (--insecure); verification would have passed";
+    std::string reasons;
+    for (const VerifyProblem& p : result_.verify_problems)
+      reasons += (reasons.empty() ? "" : "; ") + p.reason;
+    return "not verified (--insecure); verification would have failed: " + reasons;
+  }
+
   // After a completed handshake: what was negotiated and what the certificate check concluded.
   void note_tls_established(SSL* ssl, bool enforce) {
     result_.tls.tls_version = SSL_get_version(ssl);
@@ -709,6 +721,9 @@ class Setup {
       result_.tls.verify_status = smtp::VerifyStatus::ok;
     } else if (!t_.report_when_insecure) {
       result_.tls.verify_status = smtp::VerifyStatus::not_verified_insecure;
+      // A resumed session had no certificate to check: its first handshake's record says.
+      if (t_.check_when_insecure && !result_.tls.resumed)
+        result_.tls.verify_reason = would_have_said();
     } else if (result_.verify_problems.empty()) {
       result_.tls.verify_status = smtp::VerifyStatus::ok;
       result_.tls.verify_reason = "checked, though --insecure would have gone on";

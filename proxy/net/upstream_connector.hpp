@@ -50,6 +50,10 @@ struct UpstreamTarget {
   // UpstreamSetup::verify_problems, but go on (`mailtap probe --insecure` shows the chain of a
   // server it cannot verify). The TLS context must then verify peers (made without insecure).
   bool report_when_insecure = false;
+  // With `insecure`: check the certificate all the same, and record what verification would
+  // have said as the verify_reason of a status that stays not_verified_insecure (the proxy's
+  // record). The TLS context must then verify peers, as for report_when_insecure.
+  bool check_when_insecure = false;
   std::string trust_source;  // for messages
   // --client-cert: what the TLS context presents to a server that asks for a certificate (it
   // was given to the context); here for the record and the words of a refusal. Null: none.

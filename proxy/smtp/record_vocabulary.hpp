@@ -66,7 +66,7 @@ enum class TlsMode : std::uint8_t { starttls, implicit, none };
 // worth knowing.
 enum class VerifyStatus : std::uint8_t {
   ok,                     // verified for the name mailtap connected to
-  not_verified_insecure,  // not checked: --insecure
+  not_verified_insecure,  // not enforced: --insecure (the reason: what checking said)
   failed,                 // checked and refused (the handshake ended, unless --insecure)
 };
 

@@ -321,7 +321,26 @@ class UpstreamFailureTest(h.IntegrationCase):
         self.assertIn("certificate NOT verified: --insecure)", shown)  # the 502, recorded
         tls = [line for line in shown.splitlines() if line.startswith("tls ")]
         self.assertEqual(len(tls), 1, shown)
-        self.assertTrue(tls[0].endswith("verify: not verified (--insecure)"), tls[0])
+        # and what verification would have said: a certificate swapped on the path leaves a trace
+        would = (f"verify: not verified (--insecure); verification would have failed: certificate "
+                 f"for localhost is self-signed, and {self.pki.ca_cert} does not hold it: if you "
+                 "trust it, use --ca-file with that very certificate, or --insecure")
+        self.assertTrue(tls[0].endswith(would), tls[0])
+        row, _ = session_row(mt)
+        self.assertEqual(row["verify_status"], "not_verified_insecure")
+        self.assertTrue(row["verify_reason"].startswith(
+            "not verified (--insecure); verification would have failed: certificate for "
+            "localhost is self-signed"), row["verify_reason"])
+
+    def test_c_insecure_records_that_a_good_certificate_would_have_passed(self):
+        f = self.fake("good")
+        mt = self.mailtap(f.address, extra_args=["--insecure"])
+        self.assertEqual(first_reply_or_after_ehlo(mt.port).code, 250)
+        mt.stop()
+        row, _ = session_row(mt)
+        self.assertEqual((row["verify_status"], row["verify_reason"], row["insecure"]),
+                         ("not_verified_insecure",
+                          "not verified (--insecure); verification would have passed", 1))
 
     def test_d_wrong_name(self):
         f = self.fake("wrong_name")
