@@ -96,10 +96,14 @@ void render_connection(const storage::SessionDetail& d, const Style& st, std::st
     out += "presented " + escape_line(s.client_cert_subject) +
            "  (mailtap's client certificate, sha256 " + escape_line(s.client_cert_sha256) +
            (s.tls_resumed.value_or(false) ? ", when the session resumed was made" : "") + ")\n";
+  // The server's own certificate with its SHA-256 (as --json and the web page give it): a
+  // certificate changed between sessions, with the same names and dates, shows here too.
   for (const auto& c : d.certificates) {
+    const std::string& sha256 = c.certificate.sha256_hex;
     out += "cert[" + std::to_string(c.position) + "]  " + escape_line(c.certificate.subject) +
            "  (issuer " + escape_line(c.certificate.issuer) + ", until " +
-           escape_line(c.certificate.not_after) + ")\n";
+           escape_line(c.certificate.not_after) +
+           (c.position == 0 && !sha256.empty() ? ", sha256 " + escape_line(sha256) : "") + ")\n";
   }
 }
 

@@ -840,6 +840,15 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(d["auth_user"], "alice")
         self.assertTrue(any(e["redacted"] for e in d["events"]))
 
+    def test_show_prints_the_server_certificates_sha256_as_json_gives_it(self):
+        """A certificate changed between sessions with the same names and dates shows in
+        `show` too, not only in --json and on the web page."""
+        sid = self.session_with(self.sent["plain"][0])
+        d = json.loads(self.tool("show", str(sid), "--json").stdout)
+        out = self.tool("show", str(sid)).stdout.decode()
+        leaf = next(line for line in out.splitlines() if line.startswith("cert[0]"))
+        self.assertTrue(leaf.endswith(f", sha256 {d['certificates'][0]['sha256']})"), leaf)
+
     # export -----------------------------------------------------------------------------
     def test_export_json_has_every_event_certificate_and_message(self):
         sid = self.session_with(self.sent["plain"][0])
