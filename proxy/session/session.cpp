@@ -236,8 +236,12 @@ smtp::DialogueOptions Session::dialogue_options() const {
                 // The one reply that speaks of the link: a client of a proxy someone else started
                 // sees nothing of the start warning on its stderr.
                 (ctx_.target.insecure ? ", certificate NOT verified: --insecure" : "") + ")");
-  if (ctx_.target.insecure && ctx_.target.mode != net::TlsMode::none)
-    opts.ehlo_warning =
+  // What everyone types first says what the link is (docs/proxy.md): only a verified TLS link
+  // goes unmarked.
+  if (ctx_.target.mode == net::TlsMode::none)
+    opts.greeting_warning = "mailtap: plain text to " + opts.upstream_label + ": --tls none";
+  else if (ctx_.target.insecure)
+    opts.greeting_warning =
         "mailtap: certificate of " + opts.upstream_label + " NOT verified: --insecure";
   opts.tls_on_plain_port_advice =
       cfg.local_tls == net::TlsMode::starttls

@@ -2178,6 +2178,10 @@ bool Dialogue::on_greeting_reply(const Pending& p, const Reply& reply, Relayed& 
     if (options_.phase == Phase::plain && parse_capabilities(reply).starttls)
       starttls_offered_in_plain_ = true;
     if (removed) out.rewrite = rewrite_event("EHLO", out.to_client, ehlo_rewrite_note());
+  } else if (p.command == Verb::helo && positive) {
+    bool changed = false;
+    out.to_client = client_helo_reply(reply, changed);
+    if (changed) out.rewrite = rewrite_event("HELO", out.to_client, helo_rewrite_note());
   }
   return false;
 }

@@ -72,10 +72,12 @@ struct DialogueOptions {
   std::uint16_t upstream_port = 0;
   std::string
       starttls_refusal;  // reason given when the client asks for STARTTLS (--local-tls none)
-  // Said at the end of the first line of every EHLO reply the client gets, in brackets, where
-  // a person at telnet reads it ("mailtap: certificate of HOST NOT verified: --insecure"); ""
-  // for nothing. The line's text is free (RFC 5321 4.1.1.1 ehlo-greet): no client parses it.
-  std::string ehlo_warning;
+  // Said at the end of the first line of every EHLO or HELO reply the client gets, in
+  // brackets, where a person at telnet reads it ("mailtap: certificate of HOST NOT verified:
+  // --insecure", "mailtap: plain text to HOST: --tls none"); "" for nothing. The line's text is
+  // free (RFC 5321 4.1.1.1 ehlo-greet, and the domain's trailing text of a HELO reply): no
+  // client parses it.
+  std::string greeting_warning;
   // What a client that starts a TLS handshake on this plain-text port should do instead, for
   // mailtap's 421, the record and the outcome reason ("connect without TLS, or run mailtap with
   // --local-tls implicit"); the owner knows what it offers.
@@ -426,6 +428,9 @@ class Dialogue {
   void finish_login(bool succeeded, std::string reply_line);
   void release_held_reply();
   std::string client_ehlo_reply(const Reply& reply, bool& removed) const;
+  std::string client_helo_reply(const Reply& reply, bool& changed) const;
+  std::string with_greeting_warning(std::string to_client, bool& changed) const;
+  std::string helo_rewrite_note() const;
   std::string client_ehlo_extensions(const Reply& reply, bool& removed) const;
   std::string ehlo_rewrite_note() const;
   std::string ehlo_extensions_note() const;

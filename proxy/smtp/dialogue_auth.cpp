@@ -54,14 +54,22 @@ void Dialogue::note_rewrite(std::string verb, std::string note) {
 // ---- EHLO: what the client is told -------------------------------------------------------
 
 std::string Dialogue::client_ehlo_reply(const Reply& reply, bool& removed) const {
-  std::string to_client = client_ehlo_extensions(reply, removed);
-  const std::string& warning = options_.ehlo_warning;
+  return with_greeting_warning(client_ehlo_extensions(reply, removed), removed);
+}
+
+// A HELO reply lists no extensions: only the warning, if any, changes it.
+std::string Dialogue::client_helo_reply(const Reply& reply, bool& changed) const {
+  return with_greeting_warning(reply.raw, changed);
+}
+
+std::string Dialogue::with_greeting_warning(std::string to_client, bool& changed) const {
+  const std::string& warning = options_.greeting_warning;
   if (warning.empty()) return to_client;
   std::size_t first_end = to_client.find('\n');
   if (first_end == std::string::npos) first_end = to_client.size();
   if (first_end > 0 && to_client[first_end - 1] == '\r') --first_end;
   to_client.insert(first_end, " [" + warning + "]");
-  removed = true;  // changed
+  changed = true;
   return to_client;
 }
 
@@ -81,10 +89,14 @@ std::string Dialogue::client_ehlo_extensions(const Reply& reply, bool& removed) 
 }
 
 std::string Dialogue::ehlo_rewrite_note() const {
-  const std::string warned = options_.ehlo_warning.empty()
+  const std::string warned = options_.greeting_warning.empty()
                                  ? std::string()
-                                 : "; its first line ends [" + options_.ehlo_warning + "]";
+                                 : "; its first line ends [" + options_.greeting_warning + "]";
   return ehlo_extensions_note() + warned;
+}
+
+std::string Dialogue::helo_rewrite_note() const {
+  return "HELO reply: its first line ends [" + options_.greeting_warning + "]";
 }
 
 std::string Dialogue::ehlo_extensions_note() const {
@@ -230,6 +242,9 @@ void Dialogue::release_held_reply() {
   if (held_command_ == Verb::ehlo) {
     to_client = client_ehlo_reply(reply, removed);
     if (removed) record(rewrite_event("EHLO", to_client, ehlo_rewrite_note()));
+  } else {
+    to_client = client_helo_reply(reply, removed);
+    if (removed) record(rewrite_event("HELO", to_client, helo_rewrite_note()));
   }
   // The reply's own event carries the time the server sent it; a rewrite's event the time the
   // client got it. Unchanged, only this note says how long the client waited for it.

@@ -117,7 +117,9 @@ bool Dialogue::greet_again_from_earlier_reply(const Pending& p, const Reply& rep
   if (one_line)
     out.to_client = first_line(earlier.reply) + "\r\n";
   else
-    out.to_client = extensions ? client_ehlo_reply(earlier.reply, removed) : earlier.reply.raw;
+    out.to_client = extensions ? client_ehlo_extensions(earlier.reply, removed) : earlier.reply.raw;
+  bool marked = false;
+  out.to_client = with_greeting_warning(std::move(out.to_client), marked);
   const std::string earlier_verb = extensions ? "EHLO" : "HELO";
   std::string note = "the server refused the repeated " + p.verb + " (" + first_line(reply) +
                      "): it had the client's " + earlier_verb +
@@ -126,6 +128,7 @@ bool Dialogue::greet_again_from_earlier_reply(const Pending& p, const Reply& rep
                      earlier_verb + " instead";
   if (one_line) note += ", its first line only, as a HELO is answered";
   if (removed) note += ", as mailtap relays it inside TLS";
+  if (marked) note += ", its first line ending [" + options_.greeting_warning + "]";
   note += ", and is greeted again (RFC 3207 §4.2)";
   out.rewrite = rewrite_event(p.verb, out.to_client, std::move(note));
   return true;

@@ -299,6 +299,10 @@ class UpstreamFailureTest(h.IntegrationCase):
             self.assertEqual(r.code, 250)
             self.assertTrue(r.lines[0].endswith(
                 f" [mailtap: certificate of {f.address} NOT verified: --insecure]"), r.lines)
+            # A client that greets with HELO, as telnet tutorials do, is told too.
+            r = c.cmd("HELO client.test")
+            self.assertEqual(r.lines, [
+                f"fake.example.test [mailtap: certificate of {f.address} NOT verified: --insecure]"])
             self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
             self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
             self.assertEqual(c.cmd("DATA").code, 354)

@@ -302,7 +302,39 @@ class FakeUpstreamTest(h.IntegrationCase):
                 "SELECT note FROM events WHERE kind = 'rewrite' AND verb = 'EHLO'")]
         finally:
             con.close()
-        self.assertEqual(notes, ["STARTTLS removed from the EHLO reply (--tls none): " + said])
+        self.assertEqual(notes, ["STARTTLS removed from the EHLO reply (--tls none): " + said +
+                                 f"; its first line ends [mailtap: plain text to {f.address}: "
+                                 "--tls none]"])
+
+    def test_tls_none_marks_the_ehlo_and_helo_replies(self):
+        """--tls none: what everyone types first says the link to the server is plain text, as
+        --insecure's mark says it is not verified (docs/proxy.md), in the free text of the
+        reply's first line; both rewrites are recorded with the bytes the client got."""
+        f = self.fake("good")
+        mt = self.mailtap(f.address, tls="none")
+        mark = f" [mailtap: plain text to {f.address}: --tls none]"
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            ehlo = c.cmd("EHLO client.test")
+            self.assertEqual(ehlo.code, 250)
+            self.assertTrue(ehlo.lines[0].endswith(mark), ehlo.lines)
+            self.assertFalse(any(mark in line for line in ehlo.lines[1:]), ehlo.lines)
+            helo = c.cmd("HELO client.test")
+            self.assertEqual(helo.code, 250)
+            self.assertEqual(helo.lines, ["fake.example.test" + mark])
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        mt.stop()
+        con = sqlite3.connect(f"file:{os.path.join(mt._tmp, 'mailtap.db')}?mode=ro", uri=True)  # noqa: SLF001
+        try:
+            rewrites = dict(((v, (n, b)) for v, n, b in con.execute(
+                "SELECT verb, note, bytes FROM events WHERE kind = 'rewrite'")))
+        finally:
+            con.close()
+        self.assertTrue(rewrites["EHLO"][0].endswith(f"; its first line ends [{mark[2:-1]}]"),
+                        rewrites["EHLO"][0])
+        self.assertEqual(rewrites["HELO"],
+                         (f"HELO reply: its first line ends [{mark[2:-1]}]",
+                          f"250 fake.example.test{mark}\r\n".encode()))
 
     def test_auth_login_continuations_forwarded(self):
         f = self.fake("good")
