@@ -154,10 +154,30 @@ const Setting* OptionLayers::find(std::string_view key) const {
 
 std::string OptionLayers::with_source(std::string message) const {
   if (message.rfind("--", 0) != 0) return message;
-  const std::size_t end = message.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-", 2);
-  const Setting* s = find(std::string_view(message).substr(2, end - 2));
-  if (s == nullptr || !s->is_set() || s->source.kind == ValueSource::Kind::flag) return message;
-  return message + " (" + s->source.describe() + ")";
+  constexpr std::string_view kKeyChars = "abcdefghijklmnopqrstuvwxyz0123456789-";
+  // The options the statement names (up to its first "; ", after which comes advice), each
+  // once: those a flag did not give are the ones whose source the user may not see.
+  const std::string_view statement = std::string_view(message).substr(0, message.find("; "));
+  std::vector<const Setting*> named;
+  for (std::size_t at = statement.find("--"); at != std::string_view::npos;
+       at = statement.find("--", at + 2)) {
+    if (at > 0 && statement[at - 1] != ' ' && statement[at - 1] != '(') continue;
+    const std::size_t end =
+        std::min(statement.find_first_not_of(kKeyChars, at + 2), statement.size());
+    const Setting* s = find(statement.substr(at + 2, end - at - 2));
+    if (s != nullptr && std::find(named.begin(), named.end(), s) == named.end()) named.push_back(s);
+  }
+  std::vector<const Setting*> unseen;
+  for (const Setting* s : named)
+    if (s->is_set() && s->source.kind != ValueSource::Kind::flag) unseen.push_back(s);
+  if (unseen.empty()) return message;
+  // The first option alone: "(file PATH:3 [proxy])", as ever.
+  if (unseen.size() == 1 && unseen.front() == named.front())
+    return message + " (" + unseen.front()->source.describe() + ")";
+  std::string sources;
+  for (const Setting* s : unseen)
+    sources += (sources.empty() ? "" : ", ") + ("--" + s->key) + " from " + s->source.describe();
+  return message + " (" + sources + ")";
 }
 
 std::string OptionLayers::env_name(std::string_view key) {

@@ -93,7 +93,9 @@ class OptionLayers {
 
   // A command's own check speaks of flags ("--listen x: expected ADDR:PORT"): when the value
   // of the option `message` starts with came from the environment or the file, says so
-  // ("... (file PATH:3 [proxy])").
+  // ("... (file PATH:3 [proxy])"); when other options its statement names (before its first
+  // "; ") did, names each ("--insecure has no effect with --tls none: ... (--tls from file
+  // PATH:3 [proxy])").
   std::string with_source(std::string message) const;
 
   const std::vector<Setting>& settings() const { return settings_; }

@@ -8,6 +8,13 @@
 
 namespace mailtap::cli {
 
+namespace {
+// The way on from --insecure when mailtap holds a secret: have the certificate verified.
+constexpr const char* kVerifyInstead =
+    "Drop --insecure and give the server's certificate, or the CA that issued it, with "
+    "--ca-file FILE (and --tls-name NAME if the certificate names the server otherwise)";
+}  // namespace
+
 void add_auth_options(CLI::App& app, AuthArgs& args) {
   app.add_option("--auth-user", args.user,
                  "Authenticate to the upstream as USER once the client's EHLO is answered over "
@@ -34,6 +41,12 @@ std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg, bool read_
   // `AUTH XOAUTH2 USER` line sends it: mailtap sends credentials only inside TLS.
   if (cfg.tls_mode == net::TlsMode::none && !s.oauth2_token_cmd.empty())
     return "--oauth2-token-cmd with --tls none would send the token in plain text; refusing";
+  // --insecure takes any certificate, an attacker's on the path too: a secret mailtap holds
+  // would go to whoever presents one, as surely as in plain text.
+  if (cfg.trust.insecure && !s.oauth2_token_cmd.empty())
+    return "--oauth2-token-cmd with --insecure would send the token to a server whose "
+           "certificate is not verified: anyone on the path can take it; refusing. " +
+           std::string(kVerifyInstead);
   if (args.user.empty()) {
     if (s.has_password_source())
       return "--password-env/--password-file/--password-cmd need --auth-user USER";
@@ -46,6 +59,10 @@ std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg, bool read_
   }
   if (cfg.tls_mode == net::TlsMode::none)
     return "--auth-user with --tls none would send credentials in plain text; refusing";
+  if (cfg.trust.insecure)
+    return "--auth-user with --insecure would send credentials to a server whose certificate "
+           "is not verified: anyone on the path can take them; refusing. " +
+           std::string(kVerifyInstead);
   if (args.user.find_first_of("\r\n") != std::string::npos) return "--auth-user must be one line";
   cfg.auth_user = args.user;
   // Without a password, tokens are fetched as a session starts (Session::start_token_prefetch);

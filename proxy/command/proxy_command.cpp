@@ -575,8 +575,10 @@ void add_listen_and_upstream_options(CLI::App& app, ProxyArgs& args) {
                  "HOST[:PORT] of the SMTP server (port 587 if omitted; an IPv6 address in "
                  "brackets: [::1]:587)")
       ->capture_default_str();
-  args.connection.add_to(app,
-                         {"the upstream host", "Do not verify the upstream certificate (loudly)"});
+  args.connection.add_to(app, {"the upstream host",
+                               "Do not verify the upstream certificate (loudly); refused with "
+                               "--auth-user or --oauth2-token-cmd, whose secret anyone on the path "
+                               "could take"});
 }
 
 // What is recorded, and what happens when recording fails.

@@ -669,6 +669,46 @@ class PostfixAuthTest(AuthCase):
         self.assertFalse(ran.exists(), "the token command must not run")
         self.assertEqual(find_leaks({"stderr": m.stderr.encode()}, forbidden()), [])
 
+    def test_insecure_with_held_credentials_refused_at_start(self):
+        """--insecure takes any certificate, an attacker's on the path too: a password or a
+        token mailtap holds would go to whoever presents one, as surely as in plain text. So
+        the start is refused as under --tls none, with the way on (have the certificate
+        verified), wherever --insecure comes from: the flag, MAILTAP_INSECURE or the file."""
+        ran = self.tmp / "insecure-token-command-ran"
+        token_cmd = f"touch {shlex.quote(str(ran))}; echo {TOKEN}"
+        config = h.write_config_file(self.tmp / "insecure.toml", "[proxy]\ninsecure = true\n")
+        sources = {"flag": ((), {}, "with --insecure would send"),
+                   "env": ((), {"MAILTAP_INSECURE": "1"}, "env MAILTAP_INSECURE"),
+                   "file": (("--config", str(config)), {}, f"file {config}:2 [proxy]")}
+        secrets_held = {
+            "password": (["--auth-user", USER, "--password-env", ENV],
+                         "--auth-user with --insecure would send credentials to a server whose "
+                         "certificate is not verified: anyone on the path can take them; "
+                         "refusing"),
+            "token": (["--auth-user", USER, "--oauth2-token-cmd", token_cmd],
+                      "--oauth2-token-cmd with --insecure would send the token to a server whose "
+                      "certificate is not verified: anyone on the path can take it; refusing"),
+            "assisted token": (["--assist-auth", "--oauth2-token-cmd", token_cmd],
+                               "--oauth2-token-cmd with --insecure would send the token"),
+        }
+        for source, (args, env, named) in sources.items():
+            for held, (auth_args, said) in secrets_held.items():
+                with self.subTest(source=source, held=held):
+                    flag = ["--insecure"] if source == "flag" else []
+                    m = h.Mailtap(self.postfix.submission, ready=False, env={ENV: PASSWORD, **env},
+                                  extra_args=[*args, *flag, *auth_args])
+                    m.start()
+                    self.addCleanup(m.__exit__, None, None, None)
+                    rc = m.wait(timeout=15)
+                    self.assertEqual(rc, 2, m.stderr)
+                    self.assertNotIn(h.Mailtap.READY_PREFIX, m.output)
+                    self.assertIn(said, m.stderr)
+                    self.assertIn("give the server's certificate, or the CA that issued it, "
+                                  "with --ca-file FILE", m.stderr)
+                    self.assertIn(named, m.stderr, "where --insecure came from")
+                    self.assertFalse(ran.exists(), "the token command must not run")
+                    self.assertEqual(find_leaks({"stderr": m.stderr.encode()}, forbidden()), [])
+
     # -- where the password comes from --------------------------------------------------------
     def authenticated_session(self, m: h.Mailtap):
         with h.SmtpSocket(m.port) as c:

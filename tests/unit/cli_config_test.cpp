@@ -677,6 +677,13 @@ TEST(OptionLayers, ChecksOfTheCommandSayWhereTheValueCameFrom) {
             "--tls none: no (file /home/u/.config/mailtap/config.toml:2 [proxy])");
   EXPECT_EQ(l->with_source("--db: whatever"), "--db: whatever") << "not set";
   EXPECT_EQ(l->with_source("no option here"), "no option here");
+  // Every option the statement names (up to its first "; ") whose value the user did not type.
+  EXPECT_EQ(l->with_source("--listen x with --tls none: no; use --upstream instead"),
+            "--listen x with --tls none: no; use --upstream instead (--tls from file "
+            "/home/u/.config/mailtap/config.toml:2 [proxy])");
+  EXPECT_EQ(l->with_source("--upstream [::1 with --tls none"),
+            "--upstream [::1 with --tls none (--upstream from env MAILTAP_UPSTREAM, --tls from "
+            "file /home/u/.config/mailtap/config.toml:2 [proxy])");
 }
 
 TEST(ProxySettings, FileChecks) {
