@@ -53,8 +53,31 @@ std::string apply_client_certificate(const UpstreamOptions& o, net::UpstreamTarg
 
 }  // namespace
 
+namespace {
+
+// Without TLS nothing is verified and no name is sent: a TLS option there would be dropped in
+// silence, and whoever typed --tls none for --tls starttls would get plain text believing
+// otherwise. Refused as --client-cert is.
+std::string tls_option_without_tls(const UpstreamOptions& o) {
+  if (o.insecure)
+    return "--insecure has no effect with --tls none: without TLS there is no certificate to "
+           "verify, and the link is plain text; drop one of them (--tls starttls or implicit "
+           "to encrypt it)";
+  if (!o.ca_file.empty())
+    return "--ca-file has no effect with --tls none: without TLS there is no certificate to "
+           "verify; drop one of them (--tls starttls or implicit to encrypt the link)";
+  if (!o.tls_name.empty())
+    return "--tls-name has no effect with --tls none: without TLS no name is sent or checked; "
+           "drop one of them (--tls starttls or implicit to encrypt the link)";
+  return {};
+}
+
+}  // namespace
+
 std::string UpstreamOptions::apply_to(net::UpstreamTarget& target, bool read_client_key) const {
   target.mode = tls.value_or(net::default_tls_mode(target.port));
+  if (target.mode == net::TlsMode::none)
+    if (std::string why = tls_option_without_tls(*this); !why.empty()) return why;
   target.tls_name = tls_name.empty() ? target.host : tls_name;
   // "." or "a..": no certificate can be issued for it, and it would go out as SNI.
   if (!tls_name.empty() && !net::is_tls_name(tls_name))

@@ -1712,9 +1712,11 @@ class Mailtap:
             a += ["--upstream", self.upstream]
         if self.tls is not None:
             a += ["--tls", self.tls]
-        if self.ca_file is not None:
+        # Without TLS there is nothing to verify: mailtap refuses --ca-file and --tls-name with
+        # --tls none, so the defaults every test gets stay out (extra_args may still give them).
+        if self.ca_file is not None and self.tls != "none":
             a += ["--ca-file", str(self.ca_file)]
-        if self.tls_name is not None:
+        if self.tls_name is not None and self.tls != "none":
             a += ["--tls-name", self.tls_name]
         if self.db is not None:
             a += ["--db", str(self.db)]

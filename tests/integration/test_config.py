@@ -298,6 +298,61 @@ class PrecedenceTest(ConfigCase):
                 self.assertNotIn("\u0085", cp.stderr)
 
 
+    def test_tls_options_with_tls_none_are_refused_naming_their_source(self):
+        """--tls none with --insecure, --ca-file or --tls-name: the option would be dropped in
+        silence (whoever meant --tls starttls gets plain text), so the start is refused as
+        --client-cert's is, and wherever each came from is named, so the user finds what to
+        drop: the flag, a MAILTAP_ variable or a line of the file."""
+        ca = str(self.pki.ca_cert)
+        said = {"insecure": "--insecure has no effect with --tls none: without TLS there is no "
+                            "certificate to verify, and the link is plain text; drop one of them",
+                "ca-file": "--ca-file has no effect with --tls none: without TLS there is no "
+                           "certificate to verify; drop one of them",
+                "tls-name": "--tls-name has no effect with --tls none: without TLS no name is "
+                            "sent or checked; drop one of them"}
+        flags = {"insecure": ["--insecure"], "ca-file": ["--ca-file", ca],
+                 "tls-name": ["--tls-name", "mx.example.test"]}
+        file_values = {"insecure": "true", "ca-file": toml(ca), "tls-name": '"mx.example.test"'}
+        env_values = {"insecure": "1", "ca-file": ca, "tls-name": "mx.example.test"}
+        upstream = f"127.0.0.1:{h.closed_port()}"
+        for key in said:
+            variable = "MAILTAP_" + key.upper().replace("-", "_")
+            cases = {
+                "flags": (["--tls", "none", *flags[key]], {}, None),
+                "option in the file": (["--tls", "none"], {}, f"[proxy]\n{key} = {file_values[key]}\n"),
+                "option in the environment": (["--tls", "none"], {variable: env_values[key]}, None),
+                "tls in the file": (flags[key], {}, '[proxy]\ntls = "none"\n'),
+                "tls in the environment": (flags[key], {"MAILTAP_TLS": "none"}, None),
+            }
+            sources = {"flags": None,
+                       "option in the file": f"(file {self.config}:2 [proxy])",
+                       "option in the environment": f"(env {variable})",
+                       "tls in the file": f"(--tls from file {self.config}:2 [proxy])",
+                       "tls in the environment": "(--tls from env MAILTAP_TLS)"}
+            for case, (args, env, config) in cases.items():
+                with self.subTest(key=key, case=case):
+                    self.write_config(config or "")
+                    cp = self.proxy("--upstream", upstream, "--no-record", *args,
+                                    env=self.env(**env))
+                    self.assertEqual(cp.returncode, 2, cp.stderr)
+                    self.assertIn(said[key], cp.stderr)
+                    self.assertNotIn("listening on", cp.stderr)
+                    if sources[case] is None:
+                        self.assertNotRegex(cp.stderr, r"\((file|env) |from (file|env) ")
+                    else:
+                        self.assertIn(sources[case], cp.stderr)
+                    # --print-config refuses what the start refuses.
+                    cp = self.proxy("--upstream", upstream, "--no-record", "--print-config",
+                                    *args, env=self.env(**env))
+                    self.assertEqual(cp.returncode, 2, cp.stderr)
+                    self.assertIn(said[key], cp.stderr)
+        # probe takes the same options, and refuses the same.
+        cp = subprocess.run([str(h.mailtap_bin()), "probe", upstream, "--tls", "none",
+                             "--insecure"], capture_output=True, text=True, timeout=30,
+                            env=self.env())
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        self.assertIn(said["insecure"], cp.stderr)
+
     def test_a_misspelled_variable_is_warned_about_by_name_only(self):
         """MAILTAP_UPSTREM would leave the default upstream (smtp.gmail.com) without a word; a
         warning names it and the variable meant, never the value (it may be a secret)."""

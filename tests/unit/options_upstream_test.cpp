@@ -165,6 +165,26 @@ TEST_F(ClientCertOptionsTest, OptionsThatCannotGoTogetherAreRefused) {
             "--client-cert needs TLS to present it in: not with --tls none");
 }
 
+TEST(UpstreamOptionsTest, TlsOptionsWithoutTlsAreRefused) {
+  net::UpstreamTarget target;
+  target.host = "127.0.0.1";
+  target.port = 25;
+  UpstreamOptions plain;
+  plain.tls = net::TlsMode::none;
+  EXPECT_EQ(plain.apply_to(target), "");
+  UpstreamOptions insecure = plain;
+  insecure.insecure = true;
+  EXPECT_EQ(insecure.apply_to(target).rfind("--insecure has no effect with --tls none: ", 0), 0u);
+  UpstreamOptions ca = plain;
+  ca.ca_file = "/nonexistent/ca.pem";  // not read: refused for being there at all
+  EXPECT_EQ(ca.apply_to(target).rfind("--ca-file has no effect with --tls none: ", 0), 0u);
+  UpstreamOptions name = plain;
+  name.tls_name = "mx.example.test";
+  EXPECT_EQ(name.apply_to(target).rfind("--tls-name has no effect with --tls none: ", 0), 0u);
+  name.tls = net::TlsMode::starttls;
+  EXPECT_EQ(name.apply_to(target), "");
+}
+
 TEST_F(ClientCertOptionsTest, AnUnreadableCertificateIsRefused) {
   ASSERT_EQ(::chmod(options_.client_cert.c_str(), 0), 0);
   const test_support::PermissionChecksForRoot as_anyone;

@@ -303,20 +303,21 @@ TEST(UpstreamOptions, DefaultsFollowThePortAndTheHost) {
 
 TEST(UpstreamOptions, NamesComeFromTheRecordsTable) {
   Parsed p;
-  ASSERT_EQ(p.parse({"--tls", "none", "--tls-name", "mx.test", "--insecure", "--ehlo-name",
+  // (--tls none would refuse --tls-name and --insecure: they have no effect without TLS.)
+  ASSERT_EQ(p.parse({"--tls", "implicit", "--tls-name", "mx.test", "--insecure", "--ehlo-name",
                      "me.test", "--local-tls", "implicit"}),
             "");
   net::UpstreamTarget target;
   target.host = "smtp.example.test";
   target.port = 587;
   ASSERT_EQ(p.upstream.apply_to(target), "");
-  EXPECT_EQ(target.mode, smtp::TlsMode::none);
+  EXPECT_EQ(target.mode, smtp::TlsMode::implicit);
   EXPECT_EQ(target.tls_name, "mx.test");
   EXPECT_EQ(target.ehlo_name, "me.test");
   EXPECT_TRUE(target.insecure);
   EXPECT_EQ(p.local, smtp::TlsMode::implicit);
   // The option keeps the name as given (--print-config and the config layers show it).
-  EXPECT_EQ(p.app.get_option("--tls")->results(), std::vector<std::string>{"none"});
+  EXPECT_EQ(p.app.get_option("--tls")->results(), std::vector<std::string>{"implicit"});
 
   Parsed bad;
   const std::string e = bad.parse({"--tls", "sometimes"});
