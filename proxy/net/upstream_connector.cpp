@@ -540,13 +540,18 @@ class Setup {
     result_.tls.sni = is_ip_literal(name) ? "" : name;
     if (!result_.tls.sni.empty()) SSL_set_tlsext_host_name(tls.native_handle(), name.c_str());
     auto failures = std::make_shared<std::vector<VerifyFailure>>();
+    auto checked = std::make_shared<bool>(false);
     const bool enforce = !t_.insecure;
     if (enforce || t_.report_when_insecure || t_.check_when_insecure)
-      check_certificate(tls, enforce, failures);
+      check_certificate(tls, enforce, failures, checked);
     // Resume only where certificates were checked the same way (the cache is per context).
     if (t_.session_cache != nullptr)
       t_.session_cache->prepare(tls.native_handle(), target_label_ + " " + name);
     const std::error_code ec = co_await tls.handshake();
+    // The name is the one a certificate was checked against (schema.md: NULL if not checked):
+    // a handshake that ended before any certificate came (an alert, plain text, a timeout)
+    // checked none. One that succeeded did, or resumed a session whose handshake did.
+    if (ec && !*checked) result_.tls.verified_name.clear();
     keep_verify_problems(*failures);
     take_client_certificate(tls);
     if (ec) {
@@ -565,8 +570,10 @@ class Setup {
   }
 
   // Has the handshake check the certificate for --tls-name; every failure goes to `failures`.
+  // `checked` becomes true once the server's certificate is looked at.
   void check_certificate(TlsStream& tls, bool enforce,
-                         const std::shared_ptr<std::vector<VerifyFailure>>& failures) {
+                         const std::shared_ptr<std::vector<VerifyFailure>>& failures,
+                         const std::shared_ptr<bool>& checked) {
     const std::string name = name_to_verify(t_.tls_name);
     X509_VERIFY_PARAM* param = SSL_get0_param(tls.native_handle());
     // Names come from the subjectAltName only: BoringSSL would otherwise take the subject's CN
@@ -579,7 +586,8 @@ class Setup {
     else
       X509_VERIFY_PARAM_set1_host(param, name.data(), name.size());
     result_.tls.verified_name = name;
-    tls.set_verify([failures, enforce](bool preverified, X509_STORE_CTX* store) {
+    tls.set_verify([failures, checked, enforce](bool preverified, X509_STORE_CTX* store) {
+      *checked = true;
       // A chain BoringSSL verifies may still hold a key or a signature too weak to trust.
       const std::string weakness = preverified ? weakness_of(store) : std::string();
       if (!weakness.empty()) {

@@ -274,6 +274,25 @@ class UpstreamFailureTest(h.IntegrationCase):
                                     capture_output=True, text=True, timeout=60)
                 self.assertIn(words, cp.stdout)
 
+    def test_verified_name_is_recorded_only_when_a_certificate_was_checked(self):
+        """schema.md: verified_name is the name the certificate was checked against, NULL if
+        none was: a handshake that ended before any certificate came checked none, while a
+        refused certificate was checked (against that name)."""
+        f = ClosingInTheHandshakeServer(reset=False, implicit=False)
+        self.addCleanup(f.close)
+        mt = self.mailtap(f.address)
+        self.assert_421(mt, "during the TLS handshake", times=1)
+        mt.stop()
+        row, _ = session_row(mt)
+        self.assertEqual((row["sni"], row["verified_name"], row["verify_status"]),
+                         ("localhost", None, None))
+        f = self.fake("self_signed")
+        mt = self.mailtap(f.address)
+        self.assert_421(mt, "self-signed", times=1)
+        mt.stop()
+        row, _ = session_row(mt)
+        self.assertEqual((row["verified_name"], row["verify_status"]), ("localhost", "failed"))
+
     def test_c_self_signed(self):
         f = self.fake("self_signed")
         mt = self.mailtap(f.address)

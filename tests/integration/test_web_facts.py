@@ -173,6 +173,23 @@ class WebFactsTest(browser.BrowserCase):
         self.assertTrue(show)
         self.assertNotIn("TLS link", show[0])
 
+    def test_verified_as_only_for_a_certificate_that_was(self):
+        """"verified as" names the name a certificate was verified for; one refused was only
+        checked against it, and says so."""
+        self.open_session(self.refused_session)  # through Postfix, its certificate verified
+        facts = self.facts()
+        self.assertEqual(facts.get("tls verified as"), "localhost", facts)
+        self.assertNotIn("tls checked against", facts)
+        fake = self._stack.enter_context(h.FakeServer("self_signed", self.pki))
+        with h.Mailtap(fake.address, ca_file=self.pki.ca_cert, db=self.db) as mt:
+            with h.SmtpSocket(mt.port) as c:
+                self.assertEqual(c.reply().code, 421)
+        self.open_session(self.last_session())
+        facts = self.facts()
+        self.assertNotIn("tls verified as", facts)
+        self.assertEqual(facts.get("tls checked against"), "localhost", facts)
+        self.assertIn("self-signed", facts.get("tls verification", ""), facts)
+
     def test_the_greeting_is_not_folded_with_mailtaps_own_exchange(self):
         self.open_session(self.refused_session)
         folded = self.driver.execute_script(

@@ -872,7 +872,9 @@ async function renderSession(id, signal) {
       ["cipher", s.cipher],
       ["resumed", s.tls_version ? (s.tls_resumed ? "yes" : "no") : ""],
       ["SNI", s.sni],
-      ["verified as", s.verified_name],
+      // "verified as" only for a certificate that was: a refused one was checked against the name.
+      ["verified as", s.verify_status === "ok" ? s.verified_name : ""],
+      ["checked against", s.verify_status === "ok" ? "" : s.verified_name],
       ["verification", (s.verify_result || "") + (s.insecure ? " (--insecure)" : "")],
       ["client certificate", s.client_cert_subject ?
         `${s.client_cert_subject} (presented by mailtap, sha256 ${s.client_cert_sha256})` : ""],
