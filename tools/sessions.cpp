@@ -102,6 +102,10 @@ int write_json(storage::Reader& reader, const storage::SessionFilter& filter) {
   return w.flush() && written ? 0 : 1;
 }
 
+// Said under a table that has a `!` in its TLS column, and in --help.
+constexpr const char* kInsecureLegend =
+    "! after the TLS version: run with --insecure, the server's certificate NOT verified";
+
 const std::vector<std::string>& header_cells() {
   static const std::vector<std::string> header{"ID",       "START (UTC)", "DURATION", "CLIENT",
                                                "UPSTREAM", "TLS",         "OUTCOME",  "USER",
@@ -177,6 +181,7 @@ int write_table(storage::Reader& reader, const storage::SessionFilter& filter, c
   };
   widen(header_cells());
   bool header = false;
+  bool insecure = false;  // a row has the `!`: the legend follows the table
   std::string out;
   bool written = true;
   std::string error;
@@ -190,6 +195,7 @@ int write_table(storage::Reader& reader, const storage::SessionFilter& filter, c
         }
         if (!header) render_line(header_cells(), widths, nullptr, style, out);
         header = true;
+        insecure = insecure || (row.session.insecure && !row.session.tls_version.empty());
         const std::vector<std::string> cells = row_cells(row);
         widen(cells);
         render_line(cells, widths, &row, style, out);
@@ -205,6 +211,7 @@ int write_table(storage::Reader& reader, const storage::SessionFilter& filter, c
     return 1;
   }
   if (!header) out = none;  // none in the second pass, whatever the first saw
+  if (insecure) out += std::string("\n") + kInsecureLegend + "\n";
   return written && write_stdout(out) ? 0 : 1;
 }
 
@@ -245,6 +252,7 @@ cli::Subcommand add_sessions_command(CLI::App& parent) {
   app->add_option("--user", args->user, "only sessions authenticated as this user");
   const NumberKind limit{"a number of sessions", "a whole number such as 20, or 0 for all"};
   add_number_option(*app, "--limit", limit, args->limit, "at most this many sessions (0: all)");
+  app->footer(std::string(kInsecureLegend) + " (said under the table when a row has one).");
   return {app, [args] { return run_sessions(*args); }};
 }
 

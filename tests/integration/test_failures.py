@@ -354,6 +354,15 @@ class UpstreamFailureTest(h.IntegrationCase):
         self.assertTrue(row["verify_reason"].startswith(
             "not verified (--insecure); verification would have failed: certificate for "
             "localhost is self-signed"), row["verify_reason"])
+        # The `!` the list marks it with is explained where it is seen, and in --help.
+        legend = "! after the TLS version: run with --insecure, the server's certificate NOT verified"
+        listed = subprocess.run([str(h.mailtap_bin()), "sessions", "--db", db, "--color", "never"],
+                                capture_output=True, text=True, check=True).stdout
+        self.assertIn("TLSv1.3!", listed)
+        self.assertEqual(listed.splitlines()[-1], legend, listed)
+        helped = subprocess.run([str(h.mailtap_bin()), "sessions", "--help"],
+                                capture_output=True, text=True, check=True).stdout
+        self.assertIn(legend, helped)
 
     def test_c_insecure_records_that_a_good_certificate_would_have_passed(self):
         f = self.fake("good")
@@ -364,6 +373,19 @@ class UpstreamFailureTest(h.IntegrationCase):
         self.assertEqual((row["verify_status"], row["verify_reason"], row["insecure"]),
                          ("not_verified_insecure",
                           "not verified (--insecure); verification would have passed", 1))
+
+    def test_the_sessions_list_has_no_legend_without_an_insecure_session(self):
+        f = self.fake("good")
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        mt.stop()
+        db = os.path.join(mt._tmp, "mailtap.db")  # noqa: SLF001
+        listed = subprocess.run([str(h.mailtap_bin()), "sessions", "--db", db, "--color", "never"],
+                                capture_output=True, text=True, check=True).stdout
+        self.assertEqual(len(listed.splitlines()), 2, listed)
+        self.assertNotIn("!", listed)
 
     def test_d_wrong_name(self):
         f = self.fake("wrong_name")
