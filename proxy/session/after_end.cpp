@@ -59,10 +59,14 @@ std::optional<std::string> undelivered_note(std::string_view last_replies,
 }
 
 std::optional<std::string> discarded_note(const net::Lingered& lingered,
-                                          const net::LingerLimits& limits, bool reset_unread) {
+                                          const net::LingerLimits& limits, bool reset_unread,
+                                          bool greeted) {
   if (lingered.discarded == 0) return std::nullopt;
-  std::string note = std::to_string(lingered.discarded) +
-                     " octets the client sent after the end were discarded unread";
+  std::string note =
+      std::to_string(lingered.discarded) +
+      (greeted ? " octets the client sent after the end were discarded unread"
+               : " octets the client sent were discarded unread: the session ended before the "
+                 "client was greeted, so nothing it sent was read");
   if (lingered.octet_limit)
     note += " (closed before the client did: the lingering close reads at most " +
             octets_label(limits.octets) + ")";

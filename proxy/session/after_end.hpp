@@ -31,7 +31,10 @@ std::optional<std::string> undelivered_note(std::string_view last_replies,
 // hold a secret the client typed ahead (an AUTH line behind a QUIT). `reset_unread`: mailtap
 // had reset the connection because the client did not read its replies, the one reason of a
 // socket closed before (Lingered::closed_before) that the note may blame the client for.
+// Not `greeted`: the session ended before the client got a greeting (a refusal in the set-up),
+// so what it sent, typed ahead at connect as likely as after the end, was never read at all.
 std::optional<std::string> discarded_note(const net::Lingered& lingered,
-                                          const net::LingerLimits& limits, bool reset_unread);
+                                          const net::LingerLimits& limits, bool reset_unread,
+                                          bool greeted = true);
 
 }  // namespace mailtap

@@ -1101,7 +1101,8 @@ void Session::record_after_end(const net::Lingered& lingered) {
   net::Lingered thrown_away = lingered;
   if (dialogue_) thrown_away.discarded += dialogue_->client_octets_discarded();
   if (std::optional<std::string> note =
-          discarded_note(thrown_away, net::lingering, client_reset_unread_)) {
+          discarded_note(thrown_away, net::lingering, client_reset_unread_,
+                         /*greeted=*/dialogue_.has_value())) {
     log::debug("session " + std::to_string(id_) + ": " + *note);
     add_after_end_note(std::move(*note));
   }

@@ -387,6 +387,22 @@ class UpstreamFailureTest(h.IntegrationCase):
         self.assertEqual(len(listed.splitlines()), 2, listed)
         self.assertNotIn("!", listed)
 
+    def test_bytes_sent_before_a_refused_set_up_are_not_said_to_come_after_the_end(self):
+        """A client that types ahead at connect, before any greeting: when the set-up is refused,
+        what it sent was never read, and the note says so rather than "after the end"."""
+        f = self.fake("self_signed")
+        mt = self.mailtap(f.address)
+        early = b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\n"
+        with h.SmtpSocket(mt.port, timeout=20) as c:
+            c.sock.sendall(early)
+            self.assertEqual(c.reply().code, 421)
+        mt.stop()
+        _, notes = session_row(mt)
+        dropped = [n for n in notes if "discarded unread" in n]
+        self.assertEqual(dropped, [f"{len(early)} octets the client sent were discarded unread: "
+                                   "the session ended before the client was greeted, so nothing "
+                                   "it sent was read"], notes)
+
     def test_d_wrong_name(self):
         f = self.fake("wrong_name")
         mt = self.mailtap(f.address, tls_name="localhost")

@@ -48,6 +48,10 @@ TEST(AfterEnd, CountsWhatTheLingeringCloseThrewAwayAndWhyItClosedFirst) {
   lingered.client_closed = true;
   EXPECT_EQ(discarded_note(lingered, limits, false),
             "8 octets the client sent after the end were discarded unread");
+  // Refused before the greeting: typed ahead at connect as likely as after the 421.
+  EXPECT_EQ(discarded_note(lingered, limits, false, /*greeted=*/false),
+            "8 octets the client sent were discarded unread: the session ended before the client "
+            "was greeted, so nothing it sent was read");
   lingered.client_closed = false;
   lingered.discarded = std::size_t{1} << 20;
   lingered.octet_limit = true;
