@@ -16,7 +16,8 @@ std::optional<ReplyAdvice> recorded_reply_advice(const smtp::Event& e) {
   if (!is_reply(e)) return std::nullopt;
   const ReplyFrom from =
       e.direction == smtp::Direction::mailtap_to_client ? ReplyFrom::mailtap : ReplyFrom::server;
-  ReplyAdvice advice = advise_reply(e.reply_code, e.enhanced_status, e.bytes, from);
+  // The meaning follows the command the reply answers (the event's verb), not its status alone.
+  ReplyAdvice advice = advise_reply(e.reply_code, e.enhanced_status, e.bytes, from, e.verb);
   if (advice.meaning.empty()) return std::nullopt;
   return advice;
 }

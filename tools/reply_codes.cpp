@@ -203,6 +203,11 @@ struct CombinedEntry {
   int code;
   const char* status;
   const char* meaning;
+  // The command the meaning is about; nullptr: any. Where the command answered is known, an
+  // entry for another one does not match (a 250 2.1.0 to RCPT accepted a recipient, whatever
+  // its status's "sender address" says), and where it is not (mailtap explain) the first
+  // entry of the pair does.
+  const char* verb = nullptr;
 };
 
 // Pairs whose joint meaning says more than the two halves read separately.
@@ -218,8 +223,10 @@ constexpr std::array kCombined{
     CombinedEntry{550, "5.7.1", "refused by policy (relaying denied or not authorized)"},
     CombinedEntry{554, "5.7.1", "refused by policy (relaying denied or not authorized)"},
     CombinedEntry{552, "5.3.4", "message too big for the server"},
-    CombinedEntry{250, "2.1.0", "sender accepted"},
-    CombinedEntry{250, "2.1.5", "recipient accepted"},
+    CombinedEntry{250, "2.1.0", "sender accepted", "MAIL"},
+    CombinedEntry{250, "2.1.5", "recipient accepted", "RCPT"},
+    CombinedEntry{250, "2.1.0", "recipient accepted", "RCPT"},
+    CombinedEntry{250, "2.1.5", "sender accepted", "MAIL"},
     CombinedEntry{250, "2.0.0", "accepted"},
     CombinedEntry{221, "2.0.0", "closing connection"},
 };
@@ -285,9 +292,11 @@ EnhancedStatusMeaning enhanced_status_meaning(std::string_view status) {
   return m;
 }
 
-std::string explain_reply(int code, std::string_view enhanced) {
+std::string explain_reply(int code, std::string_view enhanced, std::string_view verb) {
   for (const auto& e : kCombined)
-    if (e.code == code && enhanced == e.status) return e.meaning;
+    if (e.code == code && enhanced == e.status &&
+        (e.verb == nullptr || verb.empty() || verb == e.verb))
+      return e.meaning;
   std::string out = basic_code_meaning(code);
   if (enhanced.empty()) return out;
   const auto m = enhanced_status_meaning(enhanced);
@@ -778,10 +787,10 @@ std::string generic_fix(int code) {
 
 }  // namespace
 
-ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view text,
-                         ReplyFrom from) {
+ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view text, ReplyFrom from,
+                         std::string_view verb) {
   ReplyAdvice a;
-  a.meaning = explain_reply(code, enhanced);
+  a.meaning = explain_reply(code, enhanced, verb);
   if (const WordingEntry* w = known_wording(code, enhanced, text, from)) {
     a.server = w->server;
     if (w->meaning != nullptr) a.meaning = w->meaning;

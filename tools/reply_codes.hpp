@@ -26,8 +26,10 @@ EnhancedStatusMeaning enhanced_status_meaning(std::string_view status);
 
 // One line for a reply: a combined explanation when the pair has a well-known meaning
 // (530 5.7.0 -> "authentication or encryption required before this command"), else the
-// basic meaning followed by the enhanced detail. `enhanced` may be "".
-std::string explain_reply(int code, std::string_view enhanced);
+// basic meaning followed by the enhanced detail. `enhanced` may be "". `verb`, the command the
+// reply answers ("RCPT") where it is known, else "": a meaning that speaks of a command follows
+// the one answered (250 2.1.0 to RCPT: "recipient accepted").
+std::string explain_reply(int code, std::string_view enhanced, std::string_view verb = {});
 
 // What a reply means and what usually fixes it. `text` is the reply's text (any lines, with or
 // without the code): where it carries the wording of a well-known server (Gmail, Microsoft
@@ -43,6 +45,6 @@ struct ReplyAdvice {
 // explain`) is taken as mailtap's only when it carries mailtap's "mailtap:" prefix.
 enum class ReplyFrom { unknown, server, mailtap };
 ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view text = {},
-                         ReplyFrom from = ReplyFrom::unknown);
+                         ReplyFrom from = ReplyFrom::unknown, std::string_view verb = {});
 
 }  // namespace mailtap::tools

@@ -176,8 +176,8 @@ std::string render_explanation_json(const ReplyQuery& q) {
 }
 
 std::vector<std::string> explanation_lines(int code, std::string_view enhanced,
-                                           std::string_view text) {
-  const ReplyAdvice advice = advise_reply(code, enhanced, text);
+                                           std::string_view text, std::string_view verb) {
+  const ReplyAdvice advice = advise_reply(code, enhanced, text, ReplyFrom::unknown, verb);
   std::vector<std::string> lines;
   if (advice.meaning.empty()) return lines;
   std::string head = std::to_string(code);

@@ -23,8 +23,9 @@ std::optional<ReplyQuery> parse_reply_query(std::string_view input, std::string&
 std::string render_explanation_text(const ReplyQuery& q);
 std::string render_explanation_json(const ReplyQuery& q);
 
-// For --transcript --explain: "535 5.7.8: meaning" and, for a failure, "fix: ...".
+// For --transcript --explain: "535 5.7.8: meaning" and, for a failure, "fix: ...". `verb`: the
+// command the reply answers, "" if not known (see explain_reply).
 std::vector<std::string> explanation_lines(int code, std::string_view enhanced,
-                                           std::string_view text);
+                                           std::string_view text, std::string_view verb);
 
 }  // namespace mailtap::tools

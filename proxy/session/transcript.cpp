@@ -101,7 +101,7 @@ std::string transcript_lines(std::uint64_t session, const smtp::Event& e) {
     pos = end == bytes.size() ? end : end + 1;
   }
   if (v.explain && is_reply(e)) {
-    for (const std::string& why : v.explain(e.reply_code, e.enhanced_status, bytes)) {
+    for (const std::string& why : v.explain(e.reply_code, e.enhanced_status, bytes, e.verb)) {
       std::string line = tag + "#  ";
       append_escaped(line, why);
       out += v.style.dim(line);

@@ -13,10 +13,11 @@
 
 namespace mailtap {
 
-// --explain: lines printed under a reply (code, enhanced status, reply text). The session
-// layer only prints them: the table of meanings lives with the tools.
-using ReplyExplainer =
-    std::function<std::vector<std::string>(int, std::string_view, std::string_view)>;
+// --explain: lines printed under a reply (code, enhanced status, reply text, the verb of the
+// command it answers). The session layer only prints them: the table of meanings lives with
+// the tools.
+using ReplyExplainer = std::function<std::vector<std::string>(int, std::string_view,
+                                                              std::string_view, std::string_view)>;
 
 struct TranscriptView {
   Style style = Style::plain();

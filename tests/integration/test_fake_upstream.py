@@ -336,6 +336,25 @@ class FakeUpstreamTest(h.IntegrationCase):
                          (f"HELO reply: its first line ends [{mark[2:-1]}]",
                           f"250 fake.example.test{mark}\r\n".encode()))
 
+    def test_show_explains_a_reply_by_the_command_it_answers(self):
+        """250 2.1.0 says "sender address" by its status, but to RCPT it accepted a recipient:
+        show's explanation follows the command (and 2.1.5 to MAIL a sender)."""
+        f = self.fake("good", replies={"RCPT": b"250 2.1.0 Ok\r\n", "MAIL": b"250 2.1.5 Ok\r\n"})
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        mt.stop()
+        shown = subprocess.run([str(h.mailtap_bin()), "show", "1", "--db",
+                                os.path.join(mt._tmp, "mailtap.db"), "--color", "never"],  # noqa: SLF001
+                               capture_output=True, text=True, check=True).stdout
+        explained = [line.split("# ", 1)[1] for line in shown.splitlines() if "# 250 2.1." in line]
+        self.assertEqual(explained, ["250 2.1.5: sender accepted", "250 2.1.0: recipient accepted"],
+                         shown)
+
     def test_auth_login_continuations_forwarded(self):
         f = self.fake("good")
         mt = self.mailtap(f.address)

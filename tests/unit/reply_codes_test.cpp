@@ -53,6 +53,14 @@ TEST(ReplyCodes, ExplainsWellKnownPairs) {
             "authentication or encryption required before this command");
   EXPECT_EQ(explain_reply(550, "5.1.1"), "recipient mailbox does not exist");
   EXPECT_EQ(explain_reply(235, "2.7.0"), "authentication succeeded");
+  // A meaning that speaks of a command follows the one answered, where it is known.
+  EXPECT_EQ(explain_reply(250, "2.1.0"), "sender accepted");
+  EXPECT_EQ(explain_reply(250, "2.1.5"), "recipient accepted");
+  EXPECT_EQ(explain_reply(250, "2.1.0", "MAIL"), "sender accepted");
+  EXPECT_EQ(explain_reply(250, "2.1.0", "RCPT"), "recipient accepted");
+  EXPECT_EQ(explain_reply(250, "2.1.5", "MAIL"), "sender accepted");
+  EXPECT_EQ(explain_reply(250, "2.1.5", "RCPT"), "recipient accepted");
+  EXPECT_EQ(explain_reply(250, "2.1.0", "NOOP").find("accepted"), std::string::npos);
 }
 
 TEST(ReplyCodes, ExplainsOtherPairsByBothHalves) {
