@@ -14,6 +14,7 @@
 #include "proxy/net/endpoint.hpp"
 #include "proxy/net/local_user_policy.hpp"
 #include "proxy/secrets/token_provider.hpp"
+#include "proxy/smtp/reply_lines.hpp"
 #include "storage/recorder.hpp"
 
 namespace mailtap {
@@ -38,7 +39,8 @@ asio::awaitable<void> say_then_linger(net::LingerGroup& group, net::LingerGroup:
 // of such clients holds no descriptor but the LingerGroup's (a line it did not take, or a
 // failed write, goes no further: the close follows all the same). The place in the group is
 // taken here, on the acceptor's thread, before the next client is accepted.
-void Server::say_and_close(asio::ip::tcp::socket socket, std::string line) {
+void Server::say_and_close(asio::ip::tcp::socket socket, std::string_view text) {
+  std::string line = smtp::reply_lines("421", text);
   auto shared = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
   net::LingerGroup::Place place = refusals_closing_.admit(shared);
   auto ex = shared->get_executor();
@@ -278,8 +280,7 @@ void Server::start_session(asio::ip::tcp::socket socket,
       // count is logged at the end of the burst, see session_ended).
       if (refusing_ >= ctx_.config.max_sessions) {
         ++(not_served.empty() ? unrecorded_refusals_ : unrecorded_local_refusals_);
-        say_and_close(std::move(socket),
-                      "421 " + (not_served.empty() ? too_many_sessions() : not_served) + "\r\n");
+        say_and_close(std::move(socket), not_served.empty() ? too_many_sessions() : not_served);
         return;
       }
       ++refusing_;
@@ -330,10 +331,10 @@ void Server::refuse_unrecorded(asio::ip::tcp::socket socket) {
     }
   }
   // The telnet user sees only this line: it says what to do, not just what failed.
-  say_and_close(std::move(socket),
-                "421 4.3.0 mailtap: recording failed (" + reason +
-                    "); not accepting sessions: fix that, then restart mailtap (or run "
-                    "it with --record-failure continue to relay unrecorded)\r\n");
+  say_and_close(std::move(socket), "4.3.0 mailtap: recording failed (" + reason +
+                                       "); not accepting sessions: fix that, then restart "
+                                       "mailtap (or run it with --record-failure continue to "
+                                       "relay unrecorded)");
 }
 
 void Server::session_ended(storage::SessionKey id) {

@@ -60,7 +60,8 @@ class Server {
                      std::string not_served);
   std::string too_many_sessions() const;  // the refusal's text, after "421 "
   void refuse_unrecorded(asio::ip::tcp::socket socket);
-  void say_and_close(asio::ip::tcp::socket socket, std::string line);
+  // A 421 with `text` ("4.3.2 mailtap: ..."), in lines of at most 512 octets, then the close.
+  void say_and_close(asio::ip::tcp::socket socket, std::string_view text);
   void session_ended(storage::SessionKey id);
   void end_all_sessions(bool insist = false);
   void stop_token_command();

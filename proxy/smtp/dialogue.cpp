@@ -10,6 +10,7 @@
 #include <cstring>
 #include <utility>
 
+#include "proxy/smtp/auth_explanation.hpp"
 #include "proxy/smtp/capabilities.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/credential_shape.hpp"
@@ -172,10 +173,12 @@ constexpr std::string_view bdat_syntax_advice =
 
 // The reply to a MAIL, DATA or BDAT once recording failed (Dialogue::recording_failed): the
 // session goes on (a QUIT, an RSET still work), but no message is started through it.
+// The cause may quote a long file path: the reply is split into lines of at most 512 octets.
 std::string unrecordable_command_reply(std::string_view cause) {
-  return "451 4.3.0 mailtap: recording failed (" + std::string(cause) +
-         "); mailtap sends no more messages, as it delivers nothing it cannot record "
-         "(--record-failure stop). Send again once mailtap records again\r\n";
+  return reply_lines("451", "4.3.0 mailtap: recording failed (" + std::string(cause) +
+                                "); mailtap sends no more messages, as it delivers nothing it "
+                                "cannot record (--record-failure stop). Send again once mailtap "
+                                "records again");
 }
 }  // namespace
 
@@ -550,6 +553,13 @@ void Dialogue::time_out_client(std::string_view limit, bool line_begun, std::str
 }
 
 void Dialogue::queue_local_reply(std::string reply_line, bool starts_tls) {
+  // No line of mailtap's own past RFC 5321's 512 octets, whatever its text quotes (a path, a
+  // name, a server's words): a longer single line is split as reply_lines splits a 421.
+  const std::size_t one_line_end = reply_line.find("\r\n");
+  if (reply_line.size() > kMaxExplanation + 2 && reply_line.size() > 4 &&
+      one_line_end == reply_line.size() - 2)
+    reply_line = reply_lines(std::string_view(reply_line).substr(0, 3),
+                             std::string_view(reply_line).substr(4, one_line_end - 4));
   Pending p;
   p.kind = Pending::Kind::local;
   p.line = std::move(reply_line);

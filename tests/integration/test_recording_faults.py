@@ -494,6 +494,38 @@ class RecordingFailureTest(IntegrationCase):
             db.parent.write_text("a file where the directory was")
         self.assertPathGoneIsAFailure("directory-replaced", replace_directory)
 
+    def test_refusals_quoting_a_long_path_keep_each_line_within_512_octets(self):
+        """A recording failure that names a file deep in a long path: the 451 an open session's
+        MAIL gets and the 421 a new connection gets quote it whole, in reply lines of at most
+        512 octets each (RFC 5321 4.5.3.1.5); both went out as one line of over 600."""
+        fake = self.fake("good")
+        db = self.tmp / ("d" * 200) / ("e" * 200) / "mailtap.db"
+        m = self.mailtap(fake.address, db=db)
+        with SmtpSocket(m.port) as open_one:
+            self.assertEqual(open_one.reply().code, 220)
+            self.assertEqual(open_one.cmd("EHLO open.test").code, 250)
+            db.unlink()
+
+            def noticed() -> bool:
+                open_one.cmd("NOOP")  # a commit, which finds the path gone
+                return "was deleted or renamed" in m.stderr
+            rec.wait_for(noticed, 5, f"a marked failure on stderr:\n{m.stderr}")
+            refused = open_one.cmd("MAIL FROM:<late@client.test>")
+            self.assertEqual(refused.code, 451, refused.raw)
+        refusal_raw = b""
+        with SmtpSocket(m.port) as c:
+            refusal = c.reply()
+            refusal_raw = refusal.raw
+        self.assertEqual(refusal.code, 421, refusal_raw)
+        for reply, status in ((refused, b"4.3.0 "), (refusal, b"4.3.0 ")):
+            lines = reply.raw.split(b"\r\n")[:-1]
+            self.assertGreater(len(lines), 1, reply.raw)
+            for line in lines:
+                self.assertLessEqual(len(line) + 2, 512, line)
+                self.assertEqual(line[4:10], status, line)
+            self.assertIn(b"e" * 200, reply.raw)
+        self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
+
     def send_one(self, m: Mailtap, body: str = "a line\n") -> None:
         """One session with one message: 250 and 221 (also after an unnoticed failure)."""
         with SmtpSocket(m.port) as c:

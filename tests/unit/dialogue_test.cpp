@@ -4149,6 +4149,46 @@ TEST(Dialogue, RecordingFailedAfterTheEndOfDataRelaysItsReply) {
   EXPECT_FALSE(d.finished());
 }
 
+// Every line of a reply mailtap makes itself fits RFC 5321's 512 octets (CRLF included), also
+// when it quotes the longest cause: a recording failure naming a body file deep in a long path.
+// The 451 to MAIL, DATA and BDAT went out as one line of over 600 octets.
+TEST(Dialogue, RepliesQuotingALongRecordingFailureKeepEachLineWithin512Octets) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply_chunking);
+  (void)d.take_to_upstream();
+  (void)d.take_to_client();
+  const std::string path = "/" + std::string(200, 'd') + "/" + std::string(200, 'e') + "/m.db";
+  d.recording_failed("cannot sync body file '" + path + "-bodies/7': No space left on device");
+  d.client_bytes("MAIL FROM:<a@x>\r\nDATA\r\nBDAT 5 LAST\r\nhello");
+  const std::string to_client = d.take_to_client();
+  std::size_t replies = 0;
+  std::size_t at = 0;
+  while (at < to_client.size()) {
+    const std::size_t end = to_client.find("\r\n", at);
+    ASSERT_NE(end, std::string::npos) << to_client;
+    const std::string line = to_client.substr(at, end + 2 - at);
+    EXPECT_LE(line.size(), 512u) << line;
+    EXPECT_EQ(line.substr(4, 6), "4.3.0 ") << line;
+    if (line[3] == ' ')
+      ++replies;
+    else
+      EXPECT_EQ(line.substr(0, 4), "451-") << line;
+    at = end + 2;
+  }
+  EXPECT_EQ(replies, 3u) << to_client;
+  EXPECT_NE(to_client.find(std::string(200, 'e')), std::string::npos) << "the path is quoted whole";
+  for (const RecordedEvent& e : events)
+    if (e->direction == Direction::mailtap_to_client && e->kind == EventKind::local_reply) {
+      EXPECT_EQ(e->reply_code, 451);
+      EXPECT_EQ(e->enhanced_status, "4.3.0");
+      EXPECT_NE(to_client.find(e->bytes), std::string::npos) << "recorded as sent";
+    }
+}
+
 // Nothing the record could not hold starts after the failure: MAIL, DATA and BDAT (its chunk
 // consumed, not relayed) get a 451 from mailtap; the session goes on for the rest (QUIT).
 TEST(Dialogue, RecordingFailedRefusesNewMessagesButNotTheSession) {
