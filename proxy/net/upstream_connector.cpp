@@ -667,7 +667,14 @@ class Setup {
     } else if (const std::string closed = closed_during_handshake(ec); !closed.empty()) {
       reason = closed;
     } else {
-      reason += ec.message();
+      // BoringSSL's reason alone (EXCESSIVE_MESSAGE_SIZE, ...) says nothing a user can act on:
+      // what happened in words, where to look, and the reason kept in brackets.
+      reason +=
+          "what it sent was not a TLS handshake mailtap could complete; check the "
+          "server's TLS set-up (" +
+          s_client_command() +
+          "), and whether that port expects --tls implicit or --tls starttls [" + ec.message() +
+          "]";
     }
     note(EventKind::tls, reason);
     fail("4.7.0 mailtap: " + reason);
@@ -695,16 +702,19 @@ class Setup {
     if (!reset && ec != asio::ssl::error::stream_truncated && ec != asio::error::eof &&
         ec != asio::error::broken_pipe)
       return {};
-    // The address that failed, when the name has others.
-    const std::string& at = label_ == target_label_ ? label_ : result_.tls.resolved_address;
-    const std::string s_client = t_.mode == TlsMode::starttls
-                                     ? "openssl s_client -starttls smtp -connect " + at
-                                     : "openssl s_client -connect " + at;
     return label_ + (reset ? " reset" : " closed") +
            " the connection during the TLS handshake, after mailtap's ClientHello and without a "
            "TLS alert: its TLS set-up is broken, or something between drops TLS; check the "
            "server's log (" +
-           s_client + " shows the same)";
+           s_client_command() + " shows the same)";
+  }
+
+  // The command that shows the server's side of a failed handshake, for the address that
+  // failed when the name has others.
+  std::string s_client_command() const {
+    const std::string& at = label_ == target_label_ ? label_ : result_.tls.resolved_address;
+    return t_.mode == TlsMode::starttls ? "openssl s_client -starttls smtp -connect " + at
+                                        : "openssl s_client -connect " + at;
   }
 
   // What verification would have said of a certificate --insecure took unchecked, for the

@@ -157,6 +157,22 @@ class ClosingInTheHandshakeServer(PlainAfterStarttlsServer):
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
 
 
+class GarbageInTheHandshakeServer(ClosingInTheHandshakeServer):
+    """A server that answers mailtap's ClientHello with a TLS record header and garbage where
+    its ServerHello was due, then waits: BoringSSL fails with EXCESSIVE_MESSAGE_SIZE."""
+
+    def __init__(self):
+        super().__init__(reset=False, implicit=False)
+
+    def _dialogue(self, conn):
+        super()._dialogue(conn)
+        conn.sendall(b"\x16\x03\x03\x00\x05garbagegarbage")
+        try:
+            conn.recv(4096)  # until mailtap closes
+        except OSError:
+            pass
+
+
 class UpstreamFailureTest(h.IntegrationCase):
 
     def assert_421(self, mt: h.Mailtap, *needles: str, regex: str = None, times: int = 2):
@@ -292,6 +308,19 @@ class UpstreamFailureTest(h.IntegrationCase):
         mt.stop()
         row, _ = session_row(mt)
         self.assertEqual((row["verified_name"], row["verify_status"]), ("localhost", "failed"))
+
+    def test_a_handshake_failing_on_what_the_server_sent_says_it_in_words(self):
+        """Not BoringSSL's bare "EXCESSIVE_MESSAGE_SIZE (SSL routines, OPENSSL_internal)": what
+        happened, what to check and how, with BoringSSL's reason kept in brackets at the end."""
+        f = GarbageInTheHandshakeServer()
+        self.addCleanup(f.close)
+        mt = self.mailtap(f.address)
+        r = self.assert_421(mt, times=1)
+        self.assertEqual(r.text, f"4.7.0 mailtap: TLS handshake with {f.address} failed: what it "
+                         "sent was not a TLS handshake mailtap could complete; check the "
+                         "server's TLS set-up (openssl s_client -starttls smtp -connect "
+                         f"{f.address}), and whether that port expects --tls implicit or --tls "
+                         "starttls [EXCESSIVE_MESSAGE_SIZE (SSL routines, OPENSSL_internal)]")
 
     def test_c_self_signed(self):
         f = self.fake("self_signed")
