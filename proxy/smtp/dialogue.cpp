@@ -1771,8 +1771,8 @@ void Dialogue::upstream_bytes(std::string_view bytes) {
 // another code): in the record as it came, since the session ends on it and it was not relayed.
 void Dialogue::record_malformed_reply() {
   record_unrelayed_reply(replies_.malformed_octets(),
-                         "malformed reply (every line of a reply begins with its code, the same on "
-                         "each line): not relayed, and the session was closed");
+                         "malformed reply (" + replies_.malformed_reason() +
+                             "): not relayed, and the session was closed");
 }
 
 // What the server had sent of a reply it never finished when the session ended (it closed,

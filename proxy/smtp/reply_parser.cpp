@@ -154,6 +154,22 @@ Reply ReplyParser::complete(Reply reply, std::size_t pos) {
   return reply;
 }
 
+std::string ReplyParser::malformed_reason() const {
+  std::string_view line = malformed_octets();
+  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  line = line.substr(std::min(line.size(), line.rfind('\n') + 1));  // the line that made it so
+  const bool coded =
+      digits(line, 0, 3) == 3 && (line.size() == 3 || line[3] == ' ' || line[3] == '-');
+  if (coded && !is_reply_line(line))
+    return "reply code " + std::string(line.substr(0, 3)) + " is outside 100..599 (RFC 5321 §4.2)";
+  if (coded)
+    return "a continuation line with another code than the reply's first line (every line of "
+           "a reply begins with its code, the same on each line)";
+  return "a line that does not begin with a reply code (every line of a reply begins with its "
+         "three-digit code, then a space or a hyphen)";
+}
+
 std::string_view ReplyParser::error_text() const {
   switch (error_) {
     case Error::none:

@@ -56,6 +56,9 @@ class ReplyParser {
   std::string_view malformed_octets() const {
     return std::string_view(buffer_).substr(consumed_, malformed_end_ - consumed_);
   }
+  // After Error::malformed: what was wrong with its last line, in words ("reply code 650 is
+  // outside 100..599 (RFC 5321 §4.2)").
+  std::string malformed_reason() const;
   // Bytes received but not yet part of a complete reply (used to detect STARTTLS injection).
   std::size_t buffered() const { return buffer_.size() - consumed_; }
   // ... and those bytes hold a whole line (of a multi-line reply not yet complete).

@@ -3414,6 +3414,16 @@ TEST(Dialogue, AMalformedReplysOctetsAreRecorded) {
   EXPECT_NE(kept[0]->note.find("malformed reply"), std::string::npos);
 }
 
+// A reply code out of range is recorded as that, not as a line without a code.
+TEST(Dialogue, AnOutOfRangeReplyCodesNoteSaysSo) {
+  const Result r = run_all_splits({client("NOOP\r\n"), upstream("650 weird\r\n")});
+  auto kept = find_events(r, Direction::upstream_to_mailtap, EventKind::reply);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0]->note,
+            "malformed reply (reply code 650 is outside 100..599 (RFC 5321 §4.2)): not relayed, "
+            "and the session was closed");
+}
+
 TEST(Dialogue, OverLongUpstreamReplyIsAnError) {
   const Result r =
       run_all_splits({client("NOOP\r\n"), upstream("250 " + std::string(9000, 'x') + "\r\n")},

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace mailtap::smtp {
@@ -129,6 +130,24 @@ TEST(ReplyParser, MalformedRepliesAreErrors) {
   EXPECT_FALSE(p.next());
   EXPECT_FALSE(p.next());  // sticky: nothing after an error is trusted
   EXPECT_EQ(p.error_text(), "upstream sent a malformed reply");
+}
+
+// What was wrong, for the record's note: a code out of range is not "a line without its code".
+TEST(ReplyParser, AMalformedReplysReasonNamesItsFault) {
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"650 weird\r\n", "reply code 650 is outside 100..599 (RFC 5321 §4.2)"},
+      {"250-a\r\n050 b\r\n", "reply code 050 is outside 100..599 (RFC 5321 §4.2)"},
+      {"250-a\r\n251 b\r\n", "a continuation line with another code than the reply's first"},
+      {"250-a\r\nmore\n", "a line that does not begin with a reply code"},
+      {"2500 x\r\n", "a line that does not begin with a reply code"},
+  };
+  for (const auto& [bad, reason] : cases) {
+    ReplyParser p;
+    p.feed(bad);
+    EXPECT_FALSE(p.next());
+    ASSERT_EQ(p.error(), ReplyParser::Error::malformed) << bad;
+    EXPECT_TRUE(p.malformed_reason().starts_with(reason)) << bad << ": " << p.malformed_reason();
+  }
 }
 
 TEST(ReplyParser, GoodRepliesBeforeAMalformedOneAreDelivered) {
