@@ -177,8 +177,8 @@ constexpr std::string_view bdat_syntax_advice =
 std::string unrecordable_command_reply(std::string_view cause) {
   return reply_lines("451", "4.3.0 mailtap: recording failed (" + std::string(cause) +
                                 "); mailtap sends no more messages, as it delivers nothing it "
-                                "cannot record (--record-failure stop). Send again once mailtap "
-                                "records again");
+                                "cannot record (--record-failure stop), until it is restarted "
+                                "once that is fixed: send the message again then");
 }
 }  // namespace
 
@@ -828,7 +828,8 @@ void Dialogue::refuse_unrecordable_end() {
                   "), so the client's end of data was not sent upstream");
   abort("4.3.0 mailtap: recording failed (" + *recording_failure_ +
             "), so the message was not sent: mailtap delivers nothing it cannot record "
-            "(--record-failure stop). Send it again once mailtap records again",
+            "(--record-failure stop), until it is restarted once that is fixed: send the "
+            "message again then",
         {Ending::Kind::error, "recording failed: the message was not sent (no end of data)"});
 }
 

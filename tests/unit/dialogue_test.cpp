@@ -4128,6 +4128,11 @@ TEST(Dialogue, RecordingFailedInsideABodyWithholdsTheEndOfData) {
             0u)
       << to_client;
   EXPECT_EQ(to_client.find("try again"), std::string::npos);
+  // The failure stays until a restart (recording.md): no waiting for mailtap to record again.
+  EXPECT_NE(to_client.find("until it is restarted once that is fixed: send the message again "
+                           "then\r\n"),
+            std::string::npos)
+      << to_client;
   ASSERT_TRUE(d.finished());
   EXPECT_EQ(d.ending()->kind, Ending::Kind::error);
   EXPECT_TRUE(messages.empty());
@@ -4223,6 +4228,10 @@ TEST(Dialogue, RecordingFailedRefusesNewMessagesButNotTheSession) {
        at = to_client.find(refusal, at + 1))
     ++refusals;
   EXPECT_EQ(refusals, 3u) << to_client;
+  EXPECT_NE(to_client.find("(--record-failure stop), until it is restarted once that is fixed: "
+                           "send the message again then\r\n"),
+            std::string::npos)
+      << to_client;
   d.upstream_bytes("250 ok\r\n");
   d.client_bytes("QUIT\r\n");
   EXPECT_EQ(upstream_text(d.take_to_upstream()), "QUIT\r\n");
