@@ -1251,13 +1251,22 @@ bool Dialogue::refuse_bdat_over_size(const Command& cmd, std::string_view line, 
   } else {
     const std::optional<std::uint64_t> allowed = bdat_octets_allowed(upstream_size_);
     if (!allowed || sent + chunk <= *allowed) return false;
-    reply = "552 5.3.4 mailtap: this chunk would take the message to " +
-            std::to_string(sent + chunk) + " octets, past the server's SIZE " +
-            std::to_string(upstream_size_) + " less " +
-            std::to_string(bdat_size_margin(upstream_size_)) +
-            " for the header fields it adds; not forwarded, as a server may stop reading a chunk "
-            "at its limit and take the rest as commands; BDAT chunk discarded: send RSET, then a "
-            "smaller message\r\n";
+    // A SIZE no larger than the margin leaves no octet for BDAT: a smaller message cannot help.
+    if (*allowed == 0)
+      reply = "552 5.3.4 mailtap: the server's SIZE " + std::to_string(upstream_size_) +
+              " leaves no room for BDAT through mailtap, which keeps " +
+              std::to_string(bdat_size_margin(upstream_size_)) +
+              " octets below it for the header fields the server adds; not forwarded, as a "
+              "server may stop reading a chunk at its limit and take the rest as commands; BDAT "
+              "chunk discarded: send RSET, then the message with DATA\r\n";
+    else
+      reply = "552 5.3.4 mailtap: this chunk would take the message to " +
+              std::to_string(sent + chunk) + " octets, past the server's SIZE " +
+              std::to_string(upstream_size_) + " less " +
+              std::to_string(bdat_size_margin(upstream_size_)) +
+              " for the header fields it adds; not forwarded, as a server may stop reading a chunk "
+              "at its limit and take the rest as commands; BDAT chunk discarded: send RSET, then a "
+              "smaller message\r\n";
   }
   record(client_line_event(Direction::client_to_mailtap, cmd, line));
   queue_local_reply(std::move(reply));

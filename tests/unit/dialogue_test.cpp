@@ -1870,6 +1870,24 @@ TEST(Dialogue, AChunkPastTheServersSizeIsRefusedByMailtapNotForwarded) {
   EXPECT_FALSE(r.finished);
 }
 
+// A SIZE no larger than the margin leaves no octet for BDAT: the 552 says so, and that DATA is
+// the way, not "a smaller message", which no message could be.
+TEST(Dialogue, ASizeWithinTheMarginSendsTheClientToData) {
+  const Result r = run_all_splits({
+      client(ehlo),
+      upstream("250-up.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 CHUNKING\r\n"),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 10 LAST\r\n0123456789"),
+      upstream("250 ok\r\n250 ok\r\n"),
+  });
+  EXPECT_EQ(r.client_per_step[3],
+            "250 ok\r\n250 ok\r\n552 5.3.4 mailtap: the server's SIZE 1000 leaves no room for "
+            "BDAT through mailtap, which keeps 8192 octets below it for the header fields the "
+            "server adds; not forwarded, as a server may stop reading a chunk at its limit and "
+            "take the rest as commands; BDAT chunk discarded: send RSET, then the message with "
+            "DATA\r\n");
+  EXPECT_EQ(r.to_upstream.find("0123456789"), std::string::npos);
+}
+
 // A chunk up to the limit goes; many small chunks are counted together: the one that would
 // cross it is refused, and the server, whose transaction is still open, is left as after a
 // chunk it refused: the next BDAT ends the session unread.
