@@ -273,6 +273,7 @@ void set_upstream_target(const ProxyConfig& cfg, net::UpstreamTarget& target) {
   target.client_certificate = cfg.client_certificate;
   target.timeout = cfg.timeout_connect;
   target.connections_flag = "--max-sessions";
+  target.target_flag = "--upstream";
 }
 
 // The loud warnings for a configuration that exposes mail or credentials.

@@ -387,7 +387,9 @@ class Setup {
       fail_for_descriptors(ec);
       return;
     }
-    fail("4.4.3 mailtap: cannot resolve " + t_.host + ": " + ec.message(), smtp::Outcome::error);
+    fail("4.4.3 mailtap: cannot resolve " + t_.host + ": " + ec.message() + "; check the name" +
+             in_target_flag(),
+         smtp::Outcome::error);
   }
 
   // The name's other addresses, each failed (for probe, and a broken one costs every client
@@ -440,7 +442,14 @@ class Setup {
       const std::string error = attempts.front().error.message();
       why = address == label_ ? error : address + ": " + error;
     }
-    fail("4.4.1 mailtap: cannot connect to " + label_ + ": " + why, smtp::Outcome::error);
+    fail("4.4.1 mailtap: cannot connect to " + label_ + ": " + why + "; check the host and port" +
+             in_target_flag() + ", and that the server runs and accepts connections there",
+         smtp::Outcome::error);
+  }
+
+  // Where the user gave the server's name, for a failure that may be a typo in it.
+  std::string in_target_flag() const {
+    return t_.target_flag.empty() ? std::string() : " in " + t_.target_flag;
   }
 
   // The upstream's greeting, kept for the client; anything but 220 ends the setup.

@@ -63,6 +63,9 @@ struct UpstreamTarget {
   // The option bounding the connections held at once, which a 421 for want of descriptors
   // suggests lowering (the proxy's --max-sessions); none for probe and replay.
   std::string connections_flag;
+  // The option that names the server (the proxy's --upstream), which a failure to resolve or
+  // reach it points to; none for probe and replay, whose argument names it.
+  std::string target_flag;
   TlsSessionCache* session_cache = nullptr;  // resume TLS sessions (the proxy's)
 };
 

@@ -977,7 +977,9 @@ void Dialogue::refuse_line(const Command& cmd, std::size_t total, bool too_long,
             "); not forwarded\r\n";
   } else {
     e.note = "command line with a NUL byte refused";
-    reply = "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n";
+    reply =
+        "500 5.5.2 mailtap: NUL byte in command line; not forwarded: send the command again "
+        "without it\r\n";
   }
   record(std::move(e));
   // A BDAT line refused: where its chunk ends is unknown, so nothing after it may be read.
@@ -1323,8 +1325,8 @@ std::string Dialogue::bdat_refusal() const {
     case Chunking::advertised:
       break;
   }
-  return std::string("502 5.5.1 mailtap: the upstream did not advertise CHUNKING")
-      .append(discarded);
+  return "502 5.5.1 mailtap: the upstream did not advertise CHUNKING; BDAT chunk discarded: send "
+         "the message with DATA\r\n";
 }
 
 // A BDAT held by handle_bdat goes on once no reply is awaited: the server's state is known.
@@ -1769,8 +1771,14 @@ void Dialogue::upstream_bytes(std::string_view bytes) {
   // A line of a reply not yet complete answers the command first in line all the same.
   if (!ending_ && !pending_.empty() && replies_.line_buffered()) note_answered(pending_.front());
   if (!ending_ && replies_.error() != ReplyParser::Error::none) {
-    if (replies_.error() == ReplyParser::Error::malformed) record_malformed_reply();
-    abort("4.5.0 mailtap: " + std::string(replies_.error_text()) + "; closing",
+    const bool malformed = replies_.error() == ReplyParser::Error::malformed;
+    if (malformed) record_malformed_reply();
+    // "upstream sent ...", with the server named and what to do, as for a reply out of step.
+    std::string_view what = replies_.error_text();
+    what.remove_prefix(std::min(what.size(), std::string_view("upstream ").size()));
+    abort("4.5.0 mailtap: " + options_.upstream_label + " " + std::string(what) +
+              (malformed ? " (" + replies_.malformed_reason() + ")" : std::string()) +
+              "; closing. Start a new session; if this recurs, tell the server's operator",
           {Ending::Kind::error, std::string(replies_.error_text())});
     return;
   }
@@ -1832,7 +1840,12 @@ void Dialogue::upstream_closed(std::string_view tls_reason, bool reset) {
   // Closed with an end of data unanswered: the server had the whole message and may have
   // queued it, as when it does not answer in time, and the 421 says so in the same words.
   const bool after_end = end_of_data_unanswered();
-  const std::string hint = after_end ? "; " + std::string(may_have_the_message) : std::string();
+  // Inside a body the server got no end of data, so it discards the message: it may go again.
+  const std::string hint = after_end ? "; " + std::string(may_have_the_message)
+                           : relaying_body()
+                               ? "; the message was not delivered (no end of data reached the "
+                                 "server): send it again"
+                               : std::string();
   const std::string reason_hint =
       after_end ? std::string(may_have_the_message_reason) : std::string();
   const std::string how = std::string(reset ? "reset the connection" : "closed the connection") +

@@ -148,7 +148,8 @@ void Dialogue::refuse_tls_injection() {
   record(std::move(e));
   abort(
       "4.7.0 mailtap: bytes after STARTTLS before the TLS handshake (possible command "
-      "injection); closing",
+      "injection); closing: connect again, and after STARTTLS send nothing until its 220 has "
+      "come and the TLS handshake is done",
       {Ending::Kind::error, "client sent bytes after STARTTLS before the TLS handshake"});
 }
 

@@ -1217,7 +1217,8 @@ class UpstreamAddressesTest(h.IntegrationCase):
         r = first_reply_or_after_ehlo(mt.port)
         self.assertEqual(
             r.text, f"4.4.1 mailtap: cannot connect to {self.NAME}:{port}: [::1]:{port}: "
-            f"Connection refused; 127.0.0.1:{port}: Connection refused")
+            f"Connection refused; 127.0.0.1:{port}: Connection refused; check the host and port "
+            "in --upstream, and that the server runs and accepts connections there")
 
 if __name__ == "__main__":
     h.main()

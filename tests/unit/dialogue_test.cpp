@@ -1225,7 +1225,8 @@ TEST(Dialogue, BdatWithoutChunkingIsRefusedAndItsChunkSwallowed) {
   });
   EXPECT_EQ(r.upstream_per_step[4], "NOOP\r\n");
   EXPECT_EQ(r.client_per_step[4],
-            "502 5.5.1 mailtap: the upstream did not advertise CHUNKING; BDAT chunk discarded\r\n");
+            "502 5.5.1 mailtap: the upstream did not advertise CHUNKING; BDAT chunk discarded: "
+            "send the message with DATA\r\n");
   EXPECT_EQ(r.client_per_step[5], "250 noop\r\n");
   auto refused = find_events(r, Direction::client_to_mailtap, EventKind::command);
   ASSERT_EQ(refused.size(), 1u);
@@ -2354,7 +2355,9 @@ TEST(Dialogue, NulInCommandIsRefused) {
       upstream("250 ok\r\n"),
   });
   EXPECT_EQ(r.upstream_per_step[0], "NOOP\r\n");
-  EXPECT_EQ(r.client_per_step[0], "500 5.5.2 mailtap: NUL byte in command line; not forwarded\r\n");
+  EXPECT_EQ(r.client_per_step[0],
+            "500 5.5.2 mailtap: NUL byte in command line; not forwarded: send the command again "
+            "without it\r\n");
   auto errors = find_events(r, Direction::client_to_mailtap, EventKind::error);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0]->note, "command line with a NUL byte refused");
@@ -2834,6 +2837,21 @@ TEST(Dialogue, UnsolicitedUpstream421Finishes) {
 TEST(Dialogue, UpstreamClosingWithoutAReasonSaysItClosed) {
   const Result r = run_all_splits({client(ehlo), upstream_eof()});
   EXPECT_EQ(r.client_per_step[1], "421 4.4.2 mailtap: up.example:587 closed the connection\r\n");
+  EXPECT_EQ(r.ending->reason, "upstream closed the connection");
+}
+
+// Closed inside a body: the server got no end of data, so it discards the message, and the
+// client is told it may send it again (unlike a close after the end of data).
+TEST(Dialogue, UpstreamClosingInsideABodySaysTheMessageWasNotDelivered) {
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client("Subject: x\r\n\r\nhalf a bo"),
+      upstream_eof(),
+  });
+  EXPECT_EQ(r.client_per_step[3],
+            "421 4.4.2 mailtap: up.example:587 closed the connection; the message was not "
+            "delivered (no end of data reached the server): send it again\r\n");
   EXPECT_EQ(r.ending->reason, "upstream closed the connection");
 }
 
@@ -3409,8 +3427,12 @@ TEST(Dialogue, PlainTextInsideTlsIsQuotedInMailtapsOwn421) {
 
 TEST(Dialogue, MalformedUpstreamReplyIsAnError) {
   const Result r = run_all_splits({client("NOOP\r\n"), upstream("hello there\r\n")});
+  // The server named, the fault said, and what to do, as for a reply out of step.
   EXPECT_EQ(r.client_per_step[1],
-            "421 4.5.0 mailtap: upstream sent a malformed reply; closing\r\n");
+            "421 4.5.0 mailtap: up.example:587 sent a malformed reply (a line that does not "
+            "begin with a reply code (every line of a reply begins with its three-digit code, "
+            "then a space or a hyphen)); closing. Start a new session; if this recurs, tell the "
+            "server's operator\r\n");
   EXPECT_EQ(r.ending->kind, Ending::Kind::error);
 }
 
@@ -3423,8 +3445,9 @@ TEST(Dialogue, AMalformedReplysOctetsAreRecorded) {
       client("DATA\r\n"),
       upstream("354-go\r\n250 ok\r\nmore\r\n"),
   });
-  EXPECT_EQ(r.client_per_step[3],
-            "421 4.5.0 mailtap: upstream sent a malformed reply; closing\r\n");
+  EXPECT_TRUE(r.client_per_step[3].starts_with(
+      "421 4.5.0 mailtap: up.example:587 sent a malformed reply (a continuation line with "))
+      << r.client_per_step[3];
   auto kept = find_events(r, Direction::upstream_to_mailtap, EventKind::reply);
   ASSERT_EQ(kept.size(), 1u);
   EXPECT_EQ(kept[0]->bytes, "354-go\r\n250 ok\r\n");
@@ -3447,7 +3470,8 @@ TEST(Dialogue, OverLongUpstreamReplyIsAnError) {
       run_all_splits({client("NOOP\r\n"), upstream("250 " + std::string(9000, 'x') + "\r\n")},
                      test_options(), 997);
   EXPECT_EQ(r.client_per_step[1],
-            "421 4.5.0 mailtap: upstream sent a reply line longer than 8192 octets; closing\r\n");
+            "421 4.5.0 mailtap: up.example:587 sent a reply line longer than 8192 octets; "
+            "closing. Start a new session; if this recurs, tell the server's operator\r\n");
   EXPECT_TRUE(r.finished);
 }
 
