@@ -186,9 +186,14 @@ class EventLines {
     return e.direction == Direction::mailtap_note || !has_bytes || smtp::is_unsent_note(e);
   }
 
+  // A client's line mailtap refused and kept no bytes of (a NUL, an over-long line) is marked
+  // as every line mailtap answered: it was not relayed, as the legend's C: alone would say.
   void note(std::string& out) const {
     std::string text = std::string(to_string(e_.kind)) + ": " + escape_text(e_.note);
-    out += when_ + "  " + tag_ + st_.magenta(std::string(prefix(e_)) + " " + text) + "\n";
+    std::string tag = tag_;
+    if (e_.direction == Direction::client_to_mailtap && !smtp::is_unsent_note(e_))
+      tag += "[answered by mailtap] ";
+    out += when_ + "  " + tag + st_.magenta(std::string(prefix(e_)) + " " + text) + "\n";
   }
 
   // Whether the first line says more than its text (redacted, or a note it does not hold):

@@ -796,6 +796,28 @@ class RecordingPostfixTest(IntegrationCase):
                                capture_output=True, text=True, timeout=30).stdout
         self.assertIn("(session resumed)", shown)
 
+    def test_show_marks_client_lines_mailtap_refused_as_answered_by_mailtap(self):
+        """A NUL line and an over-long line are refused by mailtap, never relayed: show marks
+        them "[answered by mailtap]" as it does a STARTTLS mailtap answered, not with the bare
+        C: that its legend says is relayed."""
+        fake = self.fake("good")
+        m = self.mailtap(fake.address)
+        db = Path(m._tmp) / "mailtap.db"
+        with SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd(b"NOOP \0").code, 500)
+            self.assertEqual(c.cmd(b"NOOP " + b"x" * 3000).code, 500)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [s] = wait_ended(db, 1)
+        shown = subprocess.run([str(mailtap_bin()), "show", str(s["id"]), "--db", str(db),
+                                "--color", "never"],
+                               capture_output=True, text=True, timeout=30, check=True).stdout
+        self.assertRegex(shown, r"\[answered by mailtap\] C: error: command line with a NUL byte "
+                                r"refused", shown)
+        self.assertRegex(shown, r"\[answered by mailtap\] C: error: command line of \d+ octets "
+                                r"refused", shown)
+
     def test_tools_read_back_a_starttls_mailtap_answered_and_an_insecure_session(self):
         """The two bugs of issue 9, with the built binary: the client's STARTTLS (answered by
         mailtap, direction client_to_mailtap) read back as a note, and audit listing every
