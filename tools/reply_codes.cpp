@@ -366,6 +366,10 @@ constexpr const char* kUnreadableServerSizeFix =
     "Send RSET (the server still has the transaction open), then send the message with DATA "
     "instead of BDAT; or have the server's SIZE line fixed to SIZE and a number (RFC 1870).";
 
+constexpr const char* kNoRoomForBdatFix =
+    "Send RSET (the server still has the transaction open), then send the message with DATA "
+    "instead of BDAT: mailtap relays it as it came, and the server judges its size.";
+
 constexpr const char* kSendAsFix =
     "Use the mailbox's own address in MAIL FROM and From:, or have the admin grant Send As "
     "permission.";
@@ -562,6 +566,14 @@ constexpr std::array kWordings{
                  "reading a chunk there and take the rest as commands (Exim 4.96 does); the "
                  "server's transaction is still open",
                  kUnreadableServerSizeFix},
+    // The same refusal where the server's SIZE is no larger than mailtap's margin: no chunk can
+    // pass, so a smaller message is no way on.
+    WordingEntry{552, "5.3.4", "leaves no room for bdat through mailtap", "mailtap",
+                 "mailtap answered this BDAT itself and discarded its chunk, not forwarded: the "
+                 "server's SIZE is no larger than the margin mailtap keeps below it for the "
+                 "header fields the server adds, so no chunk can go through mailtap; the "
+                 "server's transaction is still open",
+                 kNoRoomForBdatFix},
     WordingEntry{530, "5.7.0", "--local-tls", "mailtap",
                  "mailtap runs with --local-tls starttls: the client must start TLS to mailtap "
                  "before it may AUTH",

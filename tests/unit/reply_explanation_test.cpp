@@ -192,6 +192,22 @@ TEST(ReplyAdvice, MailtapRefusalOfAChunkUnderAnUnreadableSizeReadsAsMailtaps) {
   EXPECT_NE(advise_reply(552, "5.3.4", text, ReplyFrom::server).server, "mailtap");
 }
 
+// The same refusal under a SIZE within mailtap's margin: the advice is DATA, not a smaller
+// message, which no message could be.
+TEST(ReplyAdvice, MailtapRefusalOfAChunkUnderASizeWithinTheMarginAdvisesData) {
+  const std::string text =
+      "mailtap: the server's SIZE 1000 leaves no room for BDAT through mailtap, which keeps 8192 "
+      "octets below it for the header fields the server adds; not forwarded, as a server may "
+      "stop reading a chunk at its limit and take the rest as commands; BDAT chunk discarded: "
+      "send RSET, then the message with DATA";
+  const auto advice = advise_reply(552, "5.3.4", text);
+  EXPECT_EQ(advice.server, "mailtap");
+  EXPECT_NE(advice.meaning.find("no chunk can go through mailtap"), std::string::npos)
+      << advice.meaning;
+  EXPECT_NE(advice.fix.find("with DATA"), std::string::npos) << advice.fix;
+  EXPECT_EQ(advice.fix.find("smaller"), std::string::npos) << advice.fix;
+}
+
 // mailtap's refusals of the client's own commands: the generic advice for the code told the user
 // to fix the order of commands, or to connect through the proxy they were connected through.
 TEST(ReplyAdvice, MailtapOwnRefusalsGetMailtapsAdvice) {
