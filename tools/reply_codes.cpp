@@ -574,6 +574,17 @@ constexpr std::array kWordings{
                  "header fields the server adds, so no chunk can go through mailtap; the "
                  "server's transaction is still open",
                  kNoRoomForBdatFix},
+    // mailtap's refusals of a client's line it would not relay: the generic 500 ("syntax error,
+    // command unrecognized") would send the user to the server's command set.
+    WordingEntry{500, "5.5.2", "nul byte in command line", "mailtap",
+                 "mailtap refused this command line itself, not forwarded: it holds a NUL byte, "
+                 "which ends a C string in many servers, so what mailtap records and what the "
+                 "server acts on could differ",
+                 "Send the command again without the NUL byte."},
+    WordingEntry{500, "5.5.2", "line too long (limit", "mailtap",
+                 "mailtap refused this command line itself, not forwarded: it is longer than the "
+                 "limit the text names (RFC 5321 allows a command line 512 octets)",
+                 "Send the command in a shorter line."},
     WordingEntry{530, "5.7.0", "--local-tls", "mailtap",
                  "mailtap runs with --local-tls starttls: the client must start TLS to mailtap "
                  "before it may AUTH",

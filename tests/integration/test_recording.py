@@ -817,6 +817,9 @@ class RecordingPostfixTest(IntegrationCase):
                                 r"refused", shown)
         self.assertRegex(shown, r"\[answered by mailtap\] C: error: command line of \d+ octets "
                                 r"refused", shown)
+        # and mailtap's 500 is explained as mailtap's, not as a server's unknown command
+        self.assertEqual(shown.count("# 500 5.5.2: mailtap refused this command line itself"), 2,
+                         shown)
 
     def test_tools_read_back_a_starttls_mailtap_answered_and_an_insecure_session(self):
         """The two bugs of issue 9, with the built binary: the client's STARTTLS (answered by

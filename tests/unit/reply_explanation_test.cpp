@@ -208,6 +208,22 @@ TEST(ReplyAdvice, MailtapRefusalOfAChunkUnderASizeWithinTheMarginAdvisesData) {
   EXPECT_EQ(advice.fix.find("smaller"), std::string::npos) << advice.fix;
 }
 
+// mailtap's 500 to a line it would not relay is mailtap's, not a server's unknown command.
+TEST(ReplyAdvice, MailtapRefusalsOfALineItWouldNotRelayReadAsMailtaps) {
+  const auto nul = advise_reply(500, "5.5.2", "mailtap: NUL byte in command line; not forwarded");
+  EXPECT_EQ(nul.server, "mailtap");
+  EXPECT_NE(nul.meaning.find("mailtap refused this command line itself"), std::string::npos)
+      << nul.meaning;
+  EXPECT_NE(nul.fix.find("without the NUL byte"), std::string::npos) << nul.fix;
+  const auto long_line =
+      advise_reply(500, "5.5.2", "mailtap: line too long (limit 2048 octets); not forwarded");
+  EXPECT_EQ(long_line.server, "mailtap");
+  EXPECT_NE(long_line.fix.find("shorter line"), std::string::npos) << long_line.fix;
+  EXPECT_NE(
+      advise_reply(500, "5.5.2", "mailtap: NUL byte in command line", ReplyFrom::server).server,
+      "mailtap");
+}
+
 // mailtap's refusals of the client's own commands: the generic advice for the code told the user
 // to fix the order of commands, or to connect through the proxy they were connected through.
 TEST(ReplyAdvice, MailtapOwnRefusalsGetMailtapsAdvice) {
