@@ -1175,14 +1175,36 @@ SessionKey Recorder::new_session_key() {
 }
 
 asio::awaitable<void> Recorder::submit(std::vector<Record> batch) {
-  if (batch.empty()) co_return;
+  // Not cut short between the halves either: a cancelled producer's batch is still committed
+  // before it goes on.
+  const bool throw_if_cancelled = co_await asio::this_coro::throw_if_cancelled();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  Queued queued = co_await queue(std::move(batch));
+  co_await queued.committed();
+  co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
+}
+
+asio::awaitable<void> Recorder::Queued::committed() {
+  if (!ack_) co_return;
+  const std::shared_ptr<CommitAck> ack = std::static_pointer_cast<CommitAck>(std::move(ack_));
+  ack_.reset();
+  // As for the queueing: the wait for the commit is not cut short by a cancellation.
+  const bool throw_if_cancelled = co_await asio::this_coro::throw_if_cancelled();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  co_await ack->async_wait(asio::use_awaitable);  // the outcome is in failed()
+  co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
+}
+
+asio::awaitable<Recorder::Queued> Recorder::queue(std::vector<Record> batch) {
+  Queued out;
+  if (batch.empty()) co_return out;
   Impl& s = *impl_;
   const std::size_t n = batch.size();
   {
     std::lock_guard lk(s.mutex);
     if (!s.accepting) {
       s.n_late += n;
-      co_return;
+      co_return out;
     }
     // Admitted: stop() now waits for this batch to arrive before it closes the database.
     ++s.promised;
@@ -1211,8 +1233,9 @@ asio::awaitable<void> Recorder::submit(std::vector<Record> batch) {
   queued.ack = ack;
   queued.weight = weight;
   s.enqueue(std::move(queued), durable);
-  if (ack) co_await ack->async_wait(asio::use_awaitable);  // the outcome is in failed()
+  out.ack_ = std::move(ack);
   co_await asio::this_coro::throw_if_cancelled(throw_if_cancelled);
+  co_return out;
 }
 
 void Recorder::stop() {

@@ -99,6 +99,24 @@ class Recorder {
   // Batches submitted after stop() began are dropped and counted in stats().late.
   asio::awaitable<void> submit(std::vector<Record> batch);
 
+  // What queue() queued: committed() returns once submit() would have (at once for a batch
+  // holding no SessionClosed and no SessionMessage). Awaited once.
+  class Queued {
+   public:
+    asio::awaitable<void> committed();
+
+   private:
+    friend class Recorder;
+    std::shared_ptr<void> ack_;
+  };
+
+  // submit() in two halves: returns once the batch is queued (after any wait for room, the
+  // backpressure), in order with the caller's other batches, and leaves the wait for its commit
+  // to whoever awaits committed(). A session reading its server goes on reading while a reply it
+  // holds for a commit waits (the server's next reply, a 221, is then read and recorded as it
+  // comes), without giving up the order of its records.
+  asio::awaitable<Queued> queue(std::vector<Record> batch);
+
   // Drains everything already submitted (including submits suspended on a full queue), commits,
   // closes the database and joins the storage thread. Idempotent and thread-safe; must not be
   // called from on_failure.

@@ -977,6 +977,43 @@ TEST(StorageRecorder, CancellingTheProducerDoesNotLoseItsBatch) {
   EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), 4);
 }
 
+// queue() is submit()'s first half: a session's upstream reader reads on while the commit that
+// the reply it read waits for is pending (another process holding the write lock).
+TEST(StorageRecorder, QueueReturnsOnceQueuedAndCommittedOnceOnDisk) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  std::string error;
+  auto rec = Recorder::open(at(path), error);
+  ASSERT_NE(rec, nullptr) << error;
+  auto holder = std::make_unique<WriteLockHolder>(path);
+
+  asio::io_context io;
+  bool queued = false;
+  bool committed = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        const SessionKey k = rec->new_session_key();
+        Recorder::Queued q = co_await rec->queue(batch(opened(k), event(k, 1), closed(k)));
+        queued = true;
+        co_await q.committed();
+        committed = true;
+      },
+      asio::detached);
+  bool looked = false;
+  asio::steady_timer t(io, 100ms);
+  t.async_wait([&](asio::error_code) {
+    looked = true;
+    EXPECT_TRUE(queued);
+    EXPECT_FALSE(committed) << "committed while another process held the write lock";
+    holder->release();
+  });
+  io.run();
+  EXPECT_TRUE(looked);
+  EXPECT_TRUE(committed);
+  EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE ended_at IS NOT NULL"), 1);
+}
+
 TEST(StorageRecorder, UnknownSessionKeysAreRejectedNotFatal) {
   TempDir dir;
   const std::string path = dir.file("m.db");
