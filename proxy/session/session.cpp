@@ -65,14 +65,30 @@ std::span<char, read_size> thread_read_buffer() {
 
 // What the recording 421 says of the replies it holds back (`held`, as reply_summaries says
 // them). The server's 250 to an end of data means it has the message: an MTA that took a bare
-// 421 for "try again" would deliver it twice. "Not yet": the commit may still come.
+// 421 for "try again" would deliver it twice. "Not yet": the commit may still come. Replies
+// after that 250 (the 221 to a QUIT pipelined behind the end of data) are named apart.
 std::string held_replies_clause(std::string_view held) {
   if (held.empty()) return {};
-  if (held.starts_with('2'))
-    return "; the server has the message (" + std::string(held) +
-           "), not yet recorded by mailtap: do not send it again (the server's logs have its "
-           "queue id)";
-  return "; not sent, as not yet recorded: " + std::string(held);
+  if (!held.starts_with('2')) return "; not sent, as not yet recorded: " + std::string(held);
+  std::string_view first = held;
+  std::string_view rest;
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  for (std::size_t at = held.find(", "); at != std::string_view::npos;
+       at = held.find(", ", at + 1)) {
+    // Where the next summary begins: its code and a space, or the end.
+    const std::string_view next = held.substr(at + 2);
+    if (next.size() >= 3 && digit(next[0]) && digit(next[1]) && digit(next[2]) &&
+        (next.size() == 3 || next[3] == ' ')) {
+      first = held.substr(0, at);
+      rest = next;
+      break;
+    }
+  }
+  std::string out = "; the server has the message (" + std::string(first) +
+                    "), not yet recorded by mailtap: do not send it again (the server's logs have "
+                    "its queue id)";
+  if (!rest.empty()) out += "; not sent either: " + std::string(rest);
+  return out;
 }
 
 // A note of mailtap's own about the session, stamped now.
@@ -410,6 +426,11 @@ void Session::take_dialogue_records() {
 }
 
 asio::awaitable<void> Session::flush_records() {
+  storage::Recorder::Queued queued = co_await queue_records();
+  co_await queued.committed();
+}
+
+asio::awaitable<storage::Recorder::Queued> Session::queue_records() {
   take_dialogue_records();
   if (ctx_.config.transcript) {
     std::string transcript;
@@ -417,7 +438,7 @@ asio::awaitable<void> Session::flush_records() {
     if (!transcript.empty()) log::transcript(transcript);
   }
   record_.take(events_, unrecorded_bodies_, messages_);
-  co_await record_.flush();
+  co_return co_await record_.queue();
 }
 
 // ---- TLS towards the client (--local-tls) -------------------------------------------------
@@ -749,7 +770,7 @@ void Session::prepare_dialogue_input() {
 // data, the 221 or any last reply before the close) wait until its record is committed, and
 // everything after them waits behind them. Bytes that acknowledge nothing go before their
 // record is queued.
-asio::awaitable<void> Session::after_input() {
+asio::awaitable<void> Session::after_input(bool reading_upstream) {
   smtp::Dialogue& d = *dialogue_;
   take_dialogue_records();
   note_client_progress();
@@ -781,7 +802,8 @@ asio::awaitable<void> Session::after_input() {
     drop_upstream_output("mailtap ended the session: " + d.ending()->reason);
   client_reader_wake_.notify();
   upstream_reader_wake_.notify();
-  if (d.finished() && !end_committed_ && !record_.close_pending() && !draining_upstream_) {
+  if (d.finished() && !end_committed_ && !record_.close_pending() && !draining_upstream_ &&
+      !byte_counts_recorded_ && !close_waits_for_commit() && messages_.empty()) {
     const smtp::Ending& ending = *d.ending();
     // Anything still waiting for the server now is after an ending not of mailtap's choosing.
     if (!upstream_out_.empty() || upstream_->unsent() > 0)
@@ -793,21 +815,56 @@ asio::awaitable<void> Session::after_input() {
   const bool durable = ends_session || !messages_.empty();
   // Counted before the first suspension below: the other reader's after_input may run there,
   // and must not release what this flush holds back.
-  if (durable) ++durable_flushes_;
+  if (durable && durable_flushes_++ == 0) commit_hold_began_ = std::chrono::steady_clock::now();
   // Nothing held back for a commit: the client's bytes go now, and the writers run before the
   // recording work below, which stays off the round trip's path.
   if (durable_flushes_ == 0) release_client_held();
   if (!upstream_out_.empty() || !client_out_.empty())
     co_await asio::post(executor(), asio::use_awaitable);
   ++recording_waits_;
-  co_await flush_records();
+  storage::Recorder::Queued queued = co_await queue_records();
+  // The reply to an end of data waits for the message's commit, the upstream reader does not:
+  // the server's next reply (the 221 to a QUIT pipelined behind the end of data) is read and
+  // recorded as it comes, and no clock of the server's runs while mailtap does not read it.
+  if (reading_upstream && durable && !ends_session) {
+    --recording_waits_;
+    asio::co_spawn(executor(), await_message_commit(shared_from_this(), std::move(queued)),
+                   asio::detached);
+    co_return;
+  }
+  co_await queued.committed();
   --recording_waits_;
+  co_await input_committed(durable, ends_session);
+}
+
+asio::awaitable<void> Session::await_message_commit(std::shared_ptr<Session> self,
+                                                    storage::Recorder::Queued queued) {
+  co_await queued.committed();
+  co_await self->input_committed(true, false);
+}
+
+asio::awaitable<void> Session::input_committed(bool durable, bool ends_session) {
+  smtp::Dialogue& d = *dialogue_;
   if (durable) --durable_flushes_;
   if (ends_session) note_end_committed();
+  // The dialogue ended while this commit held its replies: the record closes now, and the
+  // replies (the 250 and the 221) wait for that commit too.
+  if (durable_flushes_ == 0 && d.finished() && !byte_counts_recorded_ && !draining_upstream_ &&
+      !end_committed_) {
+    co_await after_input();
+    co_return;
+  }
   if (durable_flushes_ == 0) release_client_held();
   if (d.finished()) upstream_writer_wake_.notify();
   // A shutdown waiting for an end of data's reply goes on as soon as it has come.
   if (shutdown_requested_) watchdog_timer_.cancel();
+}
+
+bool Session::close_waits_for_commit() const {
+  // Not the wait for the server to take what is queued for it (start_upstream_drain), which
+  // --timeout-command bounds as it is: the record closes after that, not after a commit.
+  return durable_flushes_ > 0 && !client_output_unheld_ && !draining_upstream_ &&
+         !byte_counts_recorded_;
 }
 
 asio::awaitable<void> Session::client_reader() {
@@ -888,10 +945,12 @@ void Session::upstream_ended(const std::error_code& ec) {
 
 asio::awaitable<void> Session::upstream_reader() {
   smtp::Dialogue& d = *dialogue_;
+  // Replies held for a commit count too: the reader does not wait for that commit, and what it
+  // reads meanwhile waits behind them.
+  const auto client_full = [this] { return client_out_.size() + client_held_.size() > high_water; };
   for (;;) {
-    if (!d.finished() && client_out_.size() > high_water) {
-      while (!d.finished() && client_out_.size() > high_water)
-        co_await upstream_reader_wake_.wait();
+    if (!d.finished() && client_full()) {
+      while (!d.finished() && client_full()) co_await upstream_reader_wake_.wait();
       upstream_read_resumed_ = std::chrono::steady_clock::now();
     }
     if (d.finished()) break;
@@ -907,7 +966,7 @@ asio::awaitable<void> Session::upstream_reader() {
     } else {
       d.upstream_bytes(std::string_view(buf.data(), n));
     }
-    co_await after_input();
+    co_await after_input(true);
     if (ec) break;
   }
   upstream_reader_done_ = true;
@@ -1137,6 +1196,12 @@ Session::Deadlines Session::current_deadlines() const {
   // A server that mailtap stopped reading, as the client is not taking more than 1 MiB of its
   // replies, can complete no reply line: its reply's clock waits for the client's, and then
   // runs from when mailtap read it again. Its clock for taking what it is sent runs on.
+  // The client's replies held for a commit (a message's, before the record closes) wait for
+  // mailtap, not for the server or the client: one clock, also while a command pipelined behind
+  // the end of data awaits its reply, and after the dialogue ended on the server's 221.
+  if (close_waits_for_commit() && !client_held_.empty())
+    out.recording = commit_hold_began_ + (d.in_data() ? cfg.timeout_data : cfg.timeout_command);
+  if (d.finished()) return out;
   const bool held_for_client = out.client_reading && client_out_.size() > high_water;
   if (d.upstream_owes_reply() && (upstream_delivery_.waiting() || !held_for_client)) {
     out.upstream_taking = upstream_delivery_.waiting();
@@ -1271,20 +1336,28 @@ void Session::time_out_client(std::chrono::steady_clock::time_point client_turn)
       format_setting_duration(d.in_data() ? cfg.timeout_data : cfg.timeout_command);
   // Or a commit the client's reply waits for, or a full recording queue, held it.
   if (durable_flushes_ > 0 || recording_waits_ > 0) {
-    // The 421 goes now, at the limit, not behind the commit it would wait for (which may take
-    // until the recorder gives up). What was held for that commit acknowledges what is not on
-    // disk and never goes (principle 5): the 421 quotes it instead, and the record says so.
-    const std::string held = reply_summaries(client_held_);
-    client_held_.clear();
-    client_output_unheld_ = true;
-    if (!held.empty()) d.replies_not_relayed(held, client_held_upstream_octets_);
-    client_held_upstream_octets_ = 0;
-    d.abort("4.3.0 mailtap: recording did not keep up for " + limit +
-                " (the session waited for it)" + held_replies_clause(held) + "; closing",
-            {smtp::Ending::Kind::timeout, "recording did not keep up in time"});
+    time_out_recording(limit);
     return;
   }
   d.time_out_client(limit, last_client_activity_ > client_turn);
+}
+
+void Session::time_out_recording(const std::string& limit) {
+  smtp::Dialogue& d = *dialogue_;
+  d.set_time(storage::Clock::now());
+  // The 421 goes now, at the limit, not behind the commit it would wait for (which may take
+  // until the recorder gives up). What was held for that commit acknowledges what is not on
+  // disk and never goes (principle 5): the 421 quotes it instead, and the record says so.
+  const std::string held = reply_summaries(client_held_);
+  client_held_.clear();
+  client_output_unheld_ = true;
+  if (!held.empty()) d.replies_not_relayed(held, client_held_upstream_octets_);
+  client_held_upstream_octets_ = 0;
+  // Also when the dialogue has ended (the server's 221 came while the 250 waited): the record
+  // is not closed yet (close_waits_for_commit), and says the session ended on this.
+  d.end_instead("4.3.0 mailtap: recording did not keep up for " + limit +
+                    " (the session waited for it)" + held_replies_clause(held) + "; closing",
+                {smtp::Ending::Kind::timeout, "recording did not keep up in time"});
 }
 
 // Polled (the watchdog's look, at least once a second), not counted per write: the relay's
@@ -1376,6 +1449,9 @@ bool Session::time_out_if_due(const Deadlines& deadlines,
   const auto passed = [now](const auto& deadline) { return deadline && now >= *deadline; };
   if (passed(deadlines.client_reading))
     time_out_client_reading();
+  else if (passed(deadlines.recording))
+    time_out_recording(format_setting_duration(dialogue_->in_data() ? ctx_.config.timeout_data
+                                                                    : ctx_.config.timeout_command));
   else if (passed(deadlines.upstream))
     time_out_upstream();
   else if (passed(deadlines.upstream_holding))
@@ -1393,8 +1469,8 @@ bool Session::time_out_if_due(const Deadlines& deadlines,
 std::chrono::steady_clock::time_point Session::next_look(
     const Deadlines& deadlines, std::chrono::steady_clock::time_point now) const {
   auto next = now + std::chrono::seconds(1);
-  for (const auto& deadline :
-       {deadlines.upstream, deadlines.client, deadlines.client_reading, deadlines.upstream_holding})
+  for (const auto& deadline : {deadlines.upstream, deadlines.client, deadlines.client_reading,
+                               deadlines.upstream_holding, deadlines.recording})
     if (deadline) next = std::min(next, *deadline);
   if (upstream_delivery_.waiting() || upstream_hold_.waiting())
     next = std::min(next, now + net::DeliveryWait::look_interval);
@@ -1404,8 +1480,11 @@ std::chrono::steady_clock::time_point Session::next_look(
 asio::awaitable<void> Session::watch_dialogue() {
   smtp::Dialogue& d = *dialogue_;
   for (;;) {
-    if (closing_ || d.finished()) break;
-    if (shutdown_requested_ && (shutdown_insisted_ || !awaiting_end_of_data_at_shutdown())) {
+    // After the end, while the record waits for a commit that holds the last replies: only the
+    // clock for that commit runs (current_deadlines).
+    if (closing_ || (d.finished() && !close_waits_for_commit())) break;
+    if (!d.finished() && shutdown_requested_ &&
+        (shutdown_insisted_ || !awaiting_end_of_data_at_shutdown())) {
       end_for_shutdown();
       co_await after_input();
       break;

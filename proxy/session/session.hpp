@@ -96,7 +96,19 @@ class Session : public std::enable_shared_from_this<Session> {
                           std::string reason = {});
   asio::awaitable<void> watchdog();
   void prepare_dialogue_input();
-  asio::awaitable<void> after_input();
+  // `reading_upstream`: called by the upstream reader, which does not wait for the commit of a
+  // message a reply it read acknowledges (await_message_commit), but reads on.
+  asio::awaitable<void> after_input(bool reading_upstream = false);
+  // The rest of after_input once its records are committed: the client's replies they held go.
+  asio::awaitable<void> input_committed(bool durable, bool ends_session);
+  // input_committed once `queued` is committed, apart from the reader that queued it.
+  static asio::awaitable<void> await_message_commit(std::shared_ptr<Session> self,
+                                                    storage::Recorder::Queued queued);
+  // A commit holds the client's replies and the record is not closed (nor waiting for the
+  // server to take what is queued for it): a dialogue that ends meanwhile closes its record
+  // after that commit, or once recording did not keep up for the client's limit
+  // (time_out_recording), so that its ending can say which.
+  bool close_waits_for_commit() const;
   void release_client_held();  // held client bytes join the output and go
   // Tells the dialogue how much client output is unwritten (its bound on client lines read),
   // and wakes whoever can go on once that has gone down.
@@ -116,6 +128,9 @@ class Session : public std::enable_shared_from_this<Session> {
     std::chrono::steady_clock::time_point client_turn;            // when the client's began
     // For taking what mailtap writes to it (client_took_at_).
     std::optional<std::chrono::steady_clock::time_point> client_reading;
+    // For the commit the client's replies are held for (commit_hold_began_), whatever the
+    // dialogue awaits meanwhile, and after its end as long as the record is not closed.
+    std::optional<std::chrono::steady_clock::time_point> recording;
   };
   Deadlines current_deadlines() const;
   // Until the dialogue ends: every deadline; then, until the session closes, the client's for
@@ -147,10 +162,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void note_upstream_hold();
   bool awaiting_end_of_data_at_shutdown();
   void time_out_client(std::chrono::steady_clock::time_point client_turn);
+  // Recording did not keep up for `limit`: the 421 that says so goes now, in place of the
+  // replies held for the commit, and the session ends (Dialogue::end_instead once it had).
+  void time_out_recording(const std::string& limit);
   // Moves what the dialogue recorded into events_, unrecorded_bodies_ and messages_, behind
   // what is there.
   void take_dialogue_records();
   asio::awaitable<void> flush_records();
+  // flush_records() up to the queueing: the commit is the returned Queued's to await.
+  asio::awaitable<storage::Recorder::Queued> queue_records();
   asio::awaitable<void> refuse(const net::UpstreamSetup& setup, bool log = true);
   void log_refusal(const net::UpstreamSetup& setup, const std::string& reason) const;
   void record_opened();
@@ -198,6 +218,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string client_held_;
   std::uint64_t client_held_upstream_octets_ = 0;  // the server's, in client_held_
   int durable_flushes_ = 0;
+  // When durable_flushes_ last became non-zero: the client's replies wait from then.
+  std::chrono::steady_clock::time_point commit_hold_began_{};
   // Inputs waiting in after_input for the recorder (a full queue, or a commit): meanwhile the
   // client is not read, and a timeout is recording's, not the client's (time_out_client).
   int recording_waits_ = 0;

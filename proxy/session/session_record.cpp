@@ -69,6 +69,11 @@ void SessionRecord::after_end(smtp::RecordedEvent note, std::optional<storage::O
 }
 
 asio::awaitable<void> SessionRecord::flush() {
+  storage::Recorder::Queued queued = co_await queue();
+  co_await queued.committed();
+}
+
+asio::awaitable<storage::Recorder::Queued> SessionRecord::queue() {
   if (closed_) {
     // After every event taken: their body events are what the recorder hashes them from.
     for (smtp::Message& m : unanswered_)
@@ -77,10 +82,13 @@ asio::awaitable<void> SessionRecord::flush() {
     pending_.push_back(std::move(*closed_));
     closed_.reset();
   }
-  if (pending_.empty()) co_return;
+  if (pending_.empty() || recorder_ == nullptr) {
+    pending_.clear();
+    co_return storage::Recorder::Queued{};
+  }
   std::vector<storage::Record> batch = std::move(pending_);
   pending_.clear();
-  if (recorder_ != nullptr) co_await recorder_->submit(std::move(batch));
+  co_return co_await recorder_->queue(std::move(batch));
 }
 
 std::unique_ptr<storage::Recorder> open_recorder(const std::string& path, std::string created_by,

@@ -15,12 +15,10 @@
 #include <vector>
 
 #include "proxy/smtp/dialogue.hpp"
+#include "storage/recorder.hpp"
 #include "storage/records.hpp"
 
 namespace mailtap {
-namespace storage {
-class Recorder;
-}
 
 class SessionRecord {
  public:
@@ -63,6 +61,9 @@ class SessionRecord {
   // Hands everything queued to the recorder as one batch; waits as Recorder::submit does
   // (until committed when the batch holds a message or the close).
   asio::awaitable<void> flush();
+  // flush() without the wait for the commit: returns once the batch is queued, in order, and
+  // the commit is then the returned Queued's to await (Recorder::queue).
+  asio::awaitable<storage::Recorder::Queued> queue();
 
  private:
   storage::Recorder* recorder_;

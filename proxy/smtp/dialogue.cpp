@@ -530,6 +530,20 @@ void Dialogue::abort(std::string_view reply_421_text, Ending ending) {
   if (ending_) return;
   record_auth_line_awaiting_token();  // received before the 421 is sent
   record_unfinished_reply(ending.reason);
+  emit_local_421(reply_421_text);
+  finish(ending.kind, std::move(ending.reason));
+}
+
+void Dialogue::end_instead(std::string_view reply_421_text, Ending ending) {
+  if (!ending_) {
+    abort(reply_421_text, std::move(ending));
+    return;
+  }
+  emit_local_421(reply_421_text);
+  ending_ = std::move(ending);
+}
+
+void Dialogue::emit_local_421(std::string_view reply_421_text) {
   std::string line = reply_lines("421", reply_421_text);
   Event e = make_event(Direction::mailtap_to_client, EventKind::local_reply);
   e.reply_code = 421;
@@ -538,7 +552,6 @@ void Dialogue::abort(std::string_view reply_421_text, Ending ending) {
   e.wire_size = line.size();
   record(std::move(e));
   emit_client(line);
-  finish(ending.kind, std::move(ending.reason));
 }
 
 void Dialogue::time_out_client(std::string_view limit, bool line_begun, std::string_view advice) {

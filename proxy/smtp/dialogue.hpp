@@ -155,6 +155,11 @@ class Dialogue {
   void upstream_sent_plain_text(std::string_view quoted);
   // Ends the dialogue now with "421 <text>" to the client (timeouts, shutdown, I/O errors).
   void abort(std::string_view reply_421_text, Ending ending);
+  // As abort(), also once the dialogue has ended: its owner had not yet closed the record, nor
+  // relayed the last replies (they waited for a commit past the client's limit), and "421
+  // <text>" goes in their place, the ending becoming `ending` (the record must not say the
+  // session ended as the server's 221 would have it).
+  void end_instead(std::string_view reply_421_text, Ending ending);
   // The client's turn ran out after `limit` (as the user set it): ends the dialogue with the
   // 421 that says so, one wording for the proxy and the mock. Idle, or with `line_begun` (bytes
   // since its turn began completed nothing) its line too slow. `advice`, if not empty, tells
@@ -509,6 +514,8 @@ class Dialogue {
   Event rewrite_event(std::string_view verb, std::string bytes, std::string note) const;
   // Hands a finished (redacted) event to the owner.
   void record(Event e) { events_.push_back(RecordedEvent(std::move(e))); }
+  // "421 <text>" to the client, recorded as mailtap's own reply.
+  void emit_local_421(std::string_view reply_421_text);
   // A client's command line as recorded; redacted when it is a line without a verb behind a
   // refused AUTH (line_distrusted_, see distrust_early_lines), whoever answers it.
   Event client_line_event(Direction d, const Command& cmd, std::string_view line) const;

@@ -718,6 +718,84 @@ class LockContentionTest(IntegrationCase):
         self.assertEqual(received, s["bytes_upstream_to_client"] + sum(
             e["wire_size"] for e in evs if e["direction"] == "mailtap_to_client"), rec.dump(evs))
 
+    def test_quit_pipelined_behind_the_end_of_data_gets_the_same_421_at_the_limit(self):
+        """As above, with QUIT in the same write as the end of data (as MTAs pipeline it). The
+        server answers both at once; the 250 waits for the message's commit, and the 221 came
+        with it or just after. At the limit the client gets the same 421, not nothing until the
+        lock goes, nor a 421 blaming the server for mailtap's wait ("no reply from ..."): the
+        upstream reader reads on while the commit holds the 250, so the 221 is read and recorded
+        as it comes, the record closes only after the commit or at the limit, and its ending says
+        recording did not keep up. Neither reply goes to the client (their records are not
+        committed), and the record says so."""
+        fake = self.fake("good")
+        m = self.mailtap(fake.address, extra_args=["--timeout-command", "2s",
+                                                   "--timeout-data", "2s"])
+        db = Path(m._tmp) / "mailtap.db"
+        holder = sqlite3.connect(str(db), isolation_level=None)
+        self.addCleanup(holder.close)
+        for run in range(3):  # the 250 and the 221 in one read of mailtap's or in two
+            with self.subTest(run=run), SmtpSocket(m.port, timeout=30) as c:
+                start_data(c)
+                holder.execute("BEGIN IMMEDIATE")
+                try:
+                    sent = time.monotonic()
+                    c.send(dot_stuff(make_message(unique_token("pipelined")))
+                           + b".\r\nQUIT\r\n")
+                    reply = c.reply()  # while the lock is still held
+                    waited = time.monotonic() - sent
+                finally:
+                    holder.execute("ROLLBACK")
+                c.read_until_closed()
+                received = len(c.received)
+                self.assertEqual(reply.code, 421, f"{reply}\n{m.stderr}")
+                self.assertLess(waited, 10, "at the limit, not when the lock went")
+                text = str(reply)
+                self.assertIn("recording did not keep up for 2s", text)
+                self.assertIn("the server has the message (250 2.0.0 Ok: queued as", text)
+                self.assertIn("do not send it again", text)
+                self.assertIn("not sent either: 221", text)
+                self.assertNotIn("no reply from", text)
+                self.assertNotIn(b"\r\n221 ", c.received, "the 221 waits for a commit, as the 250")
+                [s] = [x for x in rec.wait_ended(db, run + 1) if x["id"] == run + 1]
+                self.assertEqual((s["outcome"], s["outcome_reason"]),
+                                 ("timeout", "recording did not keep up in time"), m.stderr)
+                evs = rec.events(db, s["id"])
+                down = [e for e in evs if e["direction"] == "upstream_to_client"]
+                self.assertTrue(bytes(down[-1]["bytes"]).startswith(b"221 "), rec.dump(evs))
+                self.assertTrue(bytes(down[-2]["bytes"]).startswith(b"250 2.0.0 Ok: queued as"),
+                                rec.dump(evs))
+                notes = [e for e in evs
+                         if (e["note"] or "").startswith("not relayed to the client: ")]
+                self.assertEqual(len(notes), 1, rec.dump(evs))
+                withheld = down[-2]["wire_size"] + down[-1]["wire_size"]
+                self.assertRegex(notes[0]["note"], rf"^not relayed to the client: {withheld} "
+                                                   r"octets \(250 2\.0\.0 Ok: queued as .*, 221 ")
+                self.assertEqual(received, s["bytes_upstream_to_client"] + sum(
+                    e["wire_size"] for e in evs if e["direction"] == "mailtap_to_client"),
+                    rec.dump(evs))
+        self.assertEqual(m.stop(), 0, m.stderr)
+
+    def test_quit_pipelined_behind_the_end_of_data_waits_for_one_commit_only(self):
+        """The lock held shorter than the limit: the 250 and the 221 both come once it goes,
+        and the session ends by the client's QUIT."""
+        fake = self.fake("good")
+        m = self.mailtap(fake.address, extra_args=["--timeout-command", "5s"])
+        db = Path(m._tmp) / "mailtap.db"
+        holder = sqlite3.connect(str(db), isolation_level=None)
+        self.addCleanup(holder.close)
+        with SmtpSocket(m.port, timeout=30) as c:
+            start_data(c)
+            holder.execute("BEGIN IMMEDIATE")
+            c.send(dot_stuff(make_message(unique_token("brief"))) + b".\r\nQUIT\r\n")
+            early, _, _ = select.select([c.sock], [], [], 1.5)
+            self.assertEqual(early, [], "a reply before the record could be committed")
+            holder.execute("ROLLBACK")
+            self.assertEqual(c.reply().code, 250)
+            self.assertEqual(c.reply().code, 221)
+        [s] = rec.wait_ended(db, 1)
+        self.assertEqual(s["outcome"], "quit", s)
+        self.assertEqual(m.stop(), 0, m.stderr)
+
     def test_a_write_lock_held_past_the_busy_timeout_delays_the_reply_not_the_record(self):
         fake = self.fake("good")
         m = self.mailtap(fake.address)
