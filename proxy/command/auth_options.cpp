@@ -13,6 +13,29 @@ namespace {
 constexpr const char* kVerifyInstead =
     "Drop --insecure and give the server's certificate, or the CA that issued it, with "
     "--ca-file FILE (and --tls-name NAME if the certificate names the server otherwise)";
+
+// A secret mailtap holds (a token from the command, whether --auth-user or an assisted `AUTH
+// XOAUTH2 USER` line sends it; --auth-user's credentials) goes only inside TLS with a verified
+// certificate: --tls none sends it in plain text, and --insecure takes any certificate, an
+// attacker's on the path too, so it would go to whoever presents one.
+std::string unverified_link_refusal(const AuthArgs& args, const ProxyConfig& cfg) {
+  const bool none = cfg.tls_mode == net::TlsMode::none;
+  if (!args.secrets.oauth2_token_cmd.empty()) {
+    if (none)
+      return "--oauth2-token-cmd with --tls none would send the token in plain text; refusing";
+    if (cfg.trust.insecure)
+      return "--oauth2-token-cmd with --insecure would send the token to a server whose "
+             "certificate is not verified: anyone on the path can take it; refusing. " +
+             std::string(kVerifyInstead);
+  }
+  if (args.user.empty()) return {};
+  if (none) return "--auth-user with --tls none would send credentials in plain text; refusing";
+  if (cfg.trust.insecure)
+    return "--auth-user with --insecure would send credentials to a server whose certificate "
+           "is not verified: anyone on the path can take them; refusing. " +
+           std::string(kVerifyInstead);
+  return {};
+}
 }  // namespace
 
 void add_auth_options(CLI::App& app, AuthArgs& args) {
@@ -37,16 +60,7 @@ std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg, bool read_
   const bool has_password = s.has_password_source() || args.configured_password != nullptr;
   cfg.assist_auth = args.assist;
   cfg.oauth2_token_cmd = s.oauth2_token_cmd;
-  // A token from the command is a credential mailtap holds, whether --auth-user or an assisted
-  // `AUTH XOAUTH2 USER` line sends it: mailtap sends credentials only inside TLS.
-  if (cfg.tls_mode == net::TlsMode::none && !s.oauth2_token_cmd.empty())
-    return "--oauth2-token-cmd with --tls none would send the token in plain text; refusing";
-  // --insecure takes any certificate, an attacker's on the path too: a secret mailtap holds
-  // would go to whoever presents one, as surely as in plain text.
-  if (cfg.trust.insecure && !s.oauth2_token_cmd.empty())
-    return "--oauth2-token-cmd with --insecure would send the token to a server whose "
-           "certificate is not verified: anyone on the path can take it; refusing. " +
-           std::string(kVerifyInstead);
+  if (std::string refusal = unverified_link_refusal(args, cfg); !refusal.empty()) return refusal;
   if (args.user.empty()) {
     if (s.has_password_source())
       return "--password-env/--password-file/--password-cmd need --auth-user USER";
@@ -57,12 +71,6 @@ std::string build_auth_config(const AuthArgs& args, ProxyConfig& cfg, bool read_
              "USER typed by hand)";
     return {};
   }
-  if (cfg.tls_mode == net::TlsMode::none)
-    return "--auth-user with --tls none would send credentials in plain text; refusing";
-  if (cfg.trust.insecure)
-    return "--auth-user with --insecure would send credentials to a server whose certificate "
-           "is not verified: anyone on the path can take them; refusing. " +
-           std::string(kVerifyInstead);
   if (args.user.find_first_of("\r\n") != std::string::npos) return "--auth-user must be one line";
   cfg.auth_user = args.user;
   // Without a password, tokens are fetched as a session starts (Session::start_token_prefetch);

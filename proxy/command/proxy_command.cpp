@@ -465,6 +465,21 @@ void keep_stop_signals_handled_until_exit(bool with_sighup) {
   (void)kept;
 }
 
+// Under --insecure the trust store is loaded all the same where it can be, so that each
+// session records what verification would have said (a certificate swapped on the path leaves
+// a trace); where it cannot be, sessions go on unchecked as --insecure asks (`checked` false).
+std::optional<asio::ssl::context> upstream_tls_context(const ProxyConfig& cfg, std::string& error,
+                                                       bool& checked_when_insecure) {
+  if (cfg.trust.insecure && cfg.tls_mode != net::TlsMode::none) {
+    std::string unused;
+    std::optional<asio::ssl::context> tls = net::make_tls_client_context(
+        {cfg.trust.ca_file, false}, unused, cfg.client_certificate.get());
+    checked_when_insecure = tls.has_value();
+    if (tls) return tls;
+  }
+  return net::make_tls_client_context(cfg.trust, error, cfg.client_certificate.get());
+}
+
 int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoint>& web_listen,
               const ProxyCommandServices& services) {
   // Read before anything installs a handler for it.
@@ -475,18 +490,8 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   raise_descriptor_limit(cfg.max_sessions);
 
   std::string error;
-  // Under --insecure the trust store is loaded all the same where it can be, so that each
-  // session records what verification would have said (a certificate swapped on the path
-  // leaves a trace); where it cannot be, sessions go on unchecked as --insecure asks.
-  std::optional<asio::ssl::context> tls;
   bool checked_when_insecure = false;
-  if (cfg.trust.insecure && cfg.tls_mode != net::TlsMode::none) {
-    std::string unused;
-    tls = net::make_tls_client_context({cfg.trust.ca_file, false}, unused,
-                                       cfg.client_certificate.get());
-    checked_when_insecure = tls.has_value();
-  }
-  if (!tls) tls = net::make_tls_client_context(cfg.trust, error, cfg.client_certificate.get());
+  std::optional<asio::ssl::context> tls = upstream_tls_context(cfg, error, checked_when_insecure);
   if (!tls) {
     log::error(error);
     return 1;
