@@ -97,15 +97,17 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
+// `s` in lower case (DNS names compare without case).
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
 // A wildcard entry that would cover `name` but for having a single label after it ("*.test"
 // for foo.test), which no client honours (RFC 6125 6.4.3; CA/Browser Forum baseline); "" if
 // none. Read as a plain mismatch, "issued for *.test, not for foo.test" makes no sense.
 std::string too_broad_wildcard(const std::vector<std::string>& dns_names, const std::string& name) {
-  const auto lower = [](std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-  };
   const std::string host = lower(name);
   const std::size_t dot = host.find('.');
   if (dot == std::string::npos || dot == 0) return {};
@@ -121,11 +123,6 @@ std::string too_broad_wildcard(const std::vector<std::string>& dns_names, const 
 // browsers); "" if none. Read as a plain mismatch, "issued for m*.example.test, not for
 // mx.example.test" reads as if it should have matched.
 std::string partial_wildcard(const std::vector<std::string>& dns_names, const std::string& name) {
-  const auto lower = [](std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-  };
   const std::string host = lower(name);
   const std::size_t dot = host.find('.');
   if (dot == std::string::npos || dot == 0) return {};
