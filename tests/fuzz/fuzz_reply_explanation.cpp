@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -49,7 +50,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const int code = (2 + (data[0] >> 6)) * 100 + (data[0] & 63);
   const std::string enhanced = mailtap::smtp::parse_enhanced_status(text);
-  for (const std::string& line : mailtap::tools::explanation_lines(code, enhanced, text))
+  // The command the reply answers changes the meaning read (RCPT's 2.1.0 is no sender's).
+  constexpr std::string_view verbs[] = {"", "MAIL", "RCPT", "DATA", "EHLO", "AUTH"};
+  const std::string_view verb = verbs[text.size() % std::size(verbs)];
+  for (const std::string& line : mailtap::tools::explanation_lines(code, enhanced, text, verb))
     check_terminal_text(line);
   return 0;
 }
