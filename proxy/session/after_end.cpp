@@ -45,6 +45,15 @@ std::string reply_summaries(std::string_view bytes) {
   return out;
 }
 
+std::pair<std::string, std::string> first_and_other_summaries(std::string_view bytes) {
+  const std::string_view from = from_a_line_start(bytes);
+  smtp::ReplyParser parser;
+  parser.feed(from);
+  const std::optional<smtp::Reply> first = parser.next();
+  if (!first) return {};
+  return {smtp::reply_summary(first->raw), reply_summaries(from.substr(first->raw.size()))};
+}
+
 std::optional<std::string> undelivered_note(std::string_view last_replies,
                                             std::string_view not_read, bool client_gone) {
   if (last_replies.empty()) return std::nullopt;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "proxy/net/lingering_close.hpp"
 
@@ -16,6 +17,8 @@ namespace mailtap {
 // summary ("221 2.0.0 Bye"), joined by ", ". Empty if `bytes` holds no whole reply. `bytes` may
 // start inside a line a partial write had begun: that line is left out.
 std::string reply_summaries(std::string_view bytes);
+// The first whole reply in `bytes` and the ones after it, each as reply_summaries says them.
+std::pair<std::string, std::string> first_and_other_summaries(std::string_view bytes);
 
 // Why the last replies (`last_replies`, as reply_summaries says them) did not reach the client,
 // as the record's note puts it; nullopt if nothing says they did not. `not_read` is the log's

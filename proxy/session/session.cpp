@@ -64,30 +64,18 @@ std::span<char, read_size> thread_read_buffer() {
 }
 
 // What the recording 421 says of the replies it holds back (`held`, as reply_summaries says
-// them). The server's 250 to an end of data means it has the message: an MTA that took a bare
-// 421 for "try again" would deliver it twice. "Not yet": the commit may still come. Replies
-// after that 250 (the 221 to a QUIT pipelined behind the end of data) are named apart.
-std::string held_replies_clause(std::string_view held) {
+// them; `first` and `others`, the same split after the first reply). The server's 250 to an end
+// of data means it has the message: an MTA that took a bare 421 for "try again" would deliver
+// it twice. "Not yet": the commit may still come. Replies after that 250 (the 221 to a QUIT
+// pipelined behind the end of data) are named apart.
+std::string held_replies_clause(std::string_view held, std::string_view first,
+                                std::string_view others) {
   if (held.empty()) return {};
-  if (!held.starts_with('2')) return "; not sent, as not yet recorded: " + std::string(held);
-  std::string_view first = held;
-  std::string_view rest;
-  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  for (std::size_t at = held.find(", "); at != std::string_view::npos;
-       at = held.find(", ", at + 1)) {
-    // Where the next summary begins: its code and a space, or the end.
-    const std::string_view next = held.substr(at + 2);
-    if (next.size() >= 3 && digit(next[0]) && digit(next[1]) && digit(next[2]) &&
-        (next.size() == 3 || next[3] == ' ')) {
-      first = held.substr(0, at);
-      rest = next;
-      break;
-    }
-  }
+  if (!first.starts_with('2')) return "; not sent, as not yet recorded: " + std::string(held);
   std::string out = "; the server has the message (" + std::string(first) +
                     "), not yet recorded by mailtap: do not send it again (the server's logs have "
                     "its queue id)";
-  if (!rest.empty()) out += "; not sent either: " + std::string(rest);
+  if (!others.empty()) out += "; not sent either: " + std::string(others);
   return out;
 }
 
@@ -1349,6 +1337,7 @@ void Session::time_out_recording(const std::string& limit) {
   // until the recorder gives up). What was held for that commit acknowledges what is not on
   // disk and never goes (principle 5): the 421 quotes it instead, and the record says so.
   const std::string held = reply_summaries(client_held_);
+  const auto [first, others] = first_and_other_summaries(client_held_);
   client_held_.clear();
   client_output_unheld_ = true;
   if (!held.empty()) d.replies_not_relayed(held, client_held_upstream_octets_);
@@ -1356,7 +1345,8 @@ void Session::time_out_recording(const std::string& limit) {
   // Also when the dialogue has ended (the server's 221 came while the 250 waited): the record
   // is not closed yet (close_waits_for_commit), and says the session ended on this.
   d.end_instead("4.3.0 mailtap: recording did not keep up for " + limit +
-                    " (the session waited for it)" + held_replies_clause(held) + "; closing",
+                    " (the session waited for it)" + held_replies_clause(held, first, others) +
+                    "; closing",
                 {smtp::Ending::Kind::timeout, "recording did not keep up in time"});
 }
 

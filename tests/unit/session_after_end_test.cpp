@@ -29,6 +29,16 @@ TEST(AfterEnd, NamesEachReplyByItsSummaryAndABacklogByItsLast) {
   EXPECT_EQ(reply_summaries("sx.test\r\n221 2.0.0 Bye\r\n"), "221 2.0.0 Bye");
 }
 
+// The recording 421 names the server's 250 to the end of data apart from what came after it:
+// split by the replies, not by the summaries' text, which may hold ", 221 " itself.
+TEST(AfterEnd, SplitsTheFirstReplyFromTheOthers) {
+  EXPECT_EQ(first_and_other_summaries("250 2.0.0 Ok: queued, 221 x\r\n221 2.0.0 Bye\r\n"),
+            (std::pair<std::string, std::string>{"250 2.0.0 Ok: queued, 221 x", "221 2.0.0 Bye"}));
+  EXPECT_EQ(first_and_other_summaries("250 2.0.0 Ok\r\n"),
+            (std::pair<std::string, std::string>{"250 2.0.0 Ok", ""}));
+  EXPECT_EQ(first_and_other_summaries(""), (std::pair<std::string, std::string>{}));
+}
+
 TEST(AfterEnd, SaysWhichRepliesWereNotDeliveredAndWhy) {
   EXPECT_EQ(undelivered_note("221 2.0.0 Bye", "", true),
             "client closed the connection while replies were still due to it: it reset the "
