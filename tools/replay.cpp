@@ -385,6 +385,21 @@ bool read_replay_password(const ReplayArgs& args, const RecordedDialogue& record
   return true;
 }
 
+// The password a replay sends goes only inside TLS with a verified certificate, as proxy
+// --auth-user's does: --tls none sends it in plain text, and --insecure to whoever presents a
+// certificate, an attacker on the path too. Empty when the link protects it.
+std::string exposed_password_refusal(const net::UpstreamTarget& target) {
+  if (target.mode == net::TlsMode::none)
+    return "--tls none would send it in plain text; replay it over TLS, or replay a session "
+           "recorded without AUTH";
+  if (target.insecure)
+    return "--insecure would send it to a server whose certificate is not verified: anyone on the "
+           "path can take it. Drop --insecure and give the server's certificate, or the CA that "
+           "issued it, with --ca-file FILE (and --tls-name NAME if the certificate names the "
+           "server otherwise)";
+  return {};
+}
+
 // Fills the secrets the record left out: the user name from --auth-user, the password from
 // its source. False (logged) if the session cannot be replayed.
 bool fill_recorded_secrets(const ReplayArgs& args, const ReplayConfig& cfg,
@@ -401,6 +416,13 @@ bool fill_recorded_secrets(const ReplayArgs& args, const ReplayConfig& cfg,
   }
   if (needs.user && args.auth_user.empty()) {
     log::error("replay: " + session + " cannot be replayed without --auth-user: " + needs.user_why);
+    return false;
+  }
+  if (const std::string refusal = exposed_password_refusal(cfg.target);
+      (needs.password || recording.mailtap_login) && !refusal.empty()) {
+    log::error("replay: " + session + " cannot be replayed: " +
+               (needs.password ? "its AUTH" : "mailtap's own AUTH (--auth-user)") +
+               " needs the password, and " + refusal);
     return false;
   }
   if (!read_replay_password(args, recording, needs, password)) return false;
@@ -439,14 +461,14 @@ bool open_replay_recorder(const ReplayConfig& cfg, std::unique_ptr<storage::Reco
   return true;
 }
 
-// The replay sends the recorded password again: say so when the link does not protect it.
+// The replay sends the recorded messages again (a password never: see
+// exposed_password_refusal): say so when the link does not protect them.
 void warn_about_exposure(const net::UpstreamTarget& target) {
   if (target.insecure && target.mode != net::TlsMode::none)
     log::warning("replay: WARNING: --insecure: the certificate of " + target.host +
-                 " is not verified; the replayed password can be read by anyone on the path");
+                 " is not verified; anyone on the path can read and change the replay");
   if (target.mode == net::TlsMode::none)
-    log::warning(
-        "replay: WARNING: --tls none: the replay travels in plain text, password included");
+    log::warning("replay: WARNING: --tls none: the replay travels in plain text");
 }
 
 void print(const std::string& text) {

@@ -399,6 +399,23 @@ class ToolsNetworkTest(h.IntegrationCase):
         self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
         self.assertIn("MAILTAP_NO_SUCH_VARIABLE: the variable is not set", cp.stderr)
 
+    def test_replay_never_sends_a_password_over_an_unverified_link(self):
+        # As proxy --auth-user refuses --tls none and --insecure: the password the replay
+        # sends goes only inside TLS with a verified certificate. Refused before anything is
+        # sent, and before the password is even read.
+        sid, tok, _ = self.record()
+        for link, said in ((["--tls", "none"], "--tls none would send it in plain text"),
+                           (["--insecure"], "--insecure would send it to a server whose "
+                                            "certificate is not verified")):
+            with self.subTest(link=link):
+                cp = self.tool("replay", sid, "--to", self.postfix.submission, *link,
+                               "--db", self.db, "--password-env", "MAILTAP_NO_SUCH_VARIABLE")
+                self.assertEqual(cp.returncode, 2, cp.stdout + cp.stderr)
+                self.assertIn(f"session {sid} cannot be replayed: its AUTH needs the password, "
+                              f"and {said}", cp.stderr)
+                self.assertNotIn("MAILTAP_NO_SUCH_VARIABLE", cp.stderr)
+        self.assertEqual(self.count_delivered(tok), 1)
+
     def record_authenticated_by_mailtap(self):
         """A session through `proxy --auth-user alice`: the client never types AUTH; mailtap
         authenticates upstream itself. Returns (session id, token)."""
