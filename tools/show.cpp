@@ -203,13 +203,20 @@ class EventLines {
   // A line of the event's bytes (CRLF dropped), or a piece of one: `first` holds its start,
   // `last` its end.
   void line(std::string_view text, bool first, bool last, std::string& out) {
+    const bool first_line = first && first_line_;
     if (first) start_line(out);
+    first_line_ = first_line_ && !first;
     std::string shown = escape_line(text);
-    if (first_line_ && first && last) decorate_first_line(text, shown);
+    if (first_line && last) decorate_first_line(text, shown);
     out += shown;
-    if (!last) return;
-    out += '\n';
-    first_line_ = false;
+    if (last) out += '\n';
+  }
+
+  // The lines that follow are event `e`'s (one more read of the same body text): the first
+  // line begun from here on gets its time.
+  void restamp(const smtp::Event& e, const storage::SessionRow& s) {
+    when_ = offset_from_start(e, s);
+    first_line_ = true;
   }
 
   // What follows the last line: a reply's explanation.
@@ -374,6 +381,122 @@ bool write_event_from_file(const storage::EventRow& row, const storage::SessionR
   return true;
 }
 
+// The client's message text (DATA's, or the payload of one BDAT chunk) as the transcript
+// writes it. The record keeps it as one event per read of the client, and a read may end
+// anywhere in a line (a person at telnet in character mode sends every key on its own): the
+// events that follow one another are joined, and their octets split at the CRLFs they hold as
+// one event's are, so a line that came in several reads is one line, and a read's last octets
+// are not shown as a line of their own. A line gets the time of the event its end came in
+// (a line longer than CrlfLinePieces::kLongestHeld, of its first piece), as a command's line
+// has; each event's time once, on the first line begun in it. mailtap's notes on the text (a
+// bare LF normalised, a line over 1000 octets) that come while a line is open follow that
+// line. Memory: a piece of a line, and those notes, bounded.
+class BodyText {
+ public:
+  BodyText(const storage::SessionRow& s, const Style& st, TranscriptOut& out)
+      : session_(s),
+        st_(st),
+        out_(out),
+        pieces_([this](std::string_view text, bool first, bool last) {
+          lines_->line(text, first, last, out_.text());
+          if (last) write_held_notes();
+          return out_.pass();
+        }) {}
+
+  // An event that holds such text (`has_bytes`: octets, in memory or in the body file).
+  static bool is_text(const smtp::Event& e, bool has_bytes) {
+    return has_bytes && e.direction == Direction::client_to_upstream &&
+           (e.kind == EventKind::data || e.kind == EventKind::bdat_chunk) && !e.redacted &&
+           e.note.empty();
+  }
+
+  bool open() const { return lines_.has_value(); }
+
+  // Whether is_text event `e` goes on with the text being written: the same message's, of
+  // the same kind (a BDAT command between two chunks ends the first).
+  bool continues(const smtp::Event& e) const {
+    return open() && e.kind == text_.kind && e.transaction == text_.transaction &&
+           e.phase == text_.phase;
+  }
+
+  // Whether `e` is a mailtap note on the text being written (a body's notes carry its
+  // message's transaction; a BDAT chunk sent without MAIL has none to tell them by).
+  bool is_note_on_it(const smtp::Event& e) const {
+    return open() && e.direction == Direction::mailtap_note && e.transaction != 0 &&
+           e.transaction == text_.transaction;
+  }
+
+  // The text goes on with (or, if it does not continue it, begins with) is_text event `e`,
+  // whose octets follow through append. Call finish first on text `e` does not continue.
+  void event(const smtp::Event& e) {
+    if (continues(e)) return lines_->restamp(e, session_);
+    text_.direction = e.direction;
+    text_.phase = e.phase;
+    text_.kind = e.kind;
+    text_.verb = e.verb;
+    text_.transaction = e.transaction;
+    text_.time = e.time;
+    lines_.emplace(text_, session_, st_);
+  }
+
+  // False once the output failed.
+  bool append(std::string_view piece) { return pieces_.append(piece); }
+
+  // A note on the text (is_note_on_it): written after the line that is open, if one is.
+  bool note(const smtp::Event& e) {
+    const EventLines lines(e, session_, st_);
+    if (!pieces_.line_open()) {
+      lines.note(out_.text());
+      return out_.pass();
+    }
+    lines.note(held_notes_);
+    // A line that goes on past 64 KiB of them (hardly a client's: most say how many line ends
+    // of its own were made CRLF, which ended a line) is ended where they are written.
+    return held_notes_.size() < kHeldNotes || finish_line();
+  }
+
+  // The text ends: its last line, if no CRLF ended it, as it is, then the notes held.
+  bool finish() {
+    const bool written = finish_line();
+    lines_.reset();
+    return written;
+  }
+
+ private:
+  static constexpr std::size_t kHeldNotes = std::size_t{64} * 1024;
+
+  bool finish_line() {
+    if (!pieces_.finish()) return false;
+    write_held_notes();
+    return out_.pass();
+  }
+
+  void write_held_notes() {
+    out_.text() += held_notes_;
+    held_notes_.clear();
+  }
+
+  const storage::SessionRow& session_;
+  const Style& st_;
+  TranscriptOut& out_;
+  smtp::Event text_;  // the first event's, without its octets: who sent the text, and what
+  std::optional<EventLines> lines_;  // of text_, set while there is text
+  CrlfLinePieces pieces_;
+  std::string held_notes_;
+};
+
+// A BodyText event's octets, from the record or the body file. False when they can no longer
+// be written, or with `error` set when the body file cannot supply them.
+bool write_text_event(const storage::EventRow& row, BodyText& body, storage::SessionOctets& octets,
+                      std::string& error) {
+  body.event(row.event);
+  if (!row.file_offset) return body.append(row.event.bytes);
+  bool written = true;
+  const bool read = octets.event_bytes(
+      row, [&](std::string_view piece) { return written = body.append(piece); }, error);
+  return read && written;
+}
+
 // The transcript, written as it is rendered, its events and messages read back a batch at a
 // time. On a failure to read the record, what came before it is written first.
 int write_transcript(SessionReadBack& session, const Style& st) {
@@ -382,10 +505,20 @@ int write_transcript(SessionReadBack& session, const Style& st) {
   render_heading(d, st, out.text());
   std::string error;
   bool stopped = false;  // the output failed, or the body file could not supply an event's octets
+  BodyText body(d.session, st, out);
   bool read = session.for_each_event(
       [&](const storage::EventRow& row) {
+        const smtp::Event& e = row.event;
+        if (body.is_note_on_it(e)) return !(stopped = !body.note(e));
+        const bool text =
+            BodyText::is_text(e, row.file_offset ? row.file_length > 0 : !e.bytes.empty());
+        if (body.open() && !(text && body.continues(e)) && !body.finish()) {
+          stopped = true;
+          return false;
+        }
+        if (text) return !(stopped = !write_text_event(row, body, session.octets(), error));
         if (!row.file_offset) {
-          render_event(row.event, d.session, st, out.text());
+          render_event(e, d.session, st, out.text());
         } else if (!write_event_from_file(row, d.session, st, session.octets(), out, error)) {
           stopped = true;
           return false;
@@ -393,6 +526,7 @@ int write_transcript(SessionReadBack& session, const Style& st) {
         return !(stopped = !out.pass());
       },
       error);
+  if (read && !stopped && body.open()) stopped = !body.finish();
   if (read && !stopped)
     read = session.for_each_message(
         [&](const storage::MessageRow& m) {
@@ -401,6 +535,7 @@ int write_transcript(SessionReadBack& session, const Style& st) {
         },
         error);
   if (!read || !error.empty()) {
+    if (body.open()) body.finish();  // the line the failure cut, as far as it came
     out.flush();
     log::error("show: " + error);
     return 1;

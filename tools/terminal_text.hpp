@@ -34,6 +34,8 @@ class CrlfLinePieces {
       : sink_(std::move(sink)), longest_held_(longest_held) {}
   bool append(std::string_view piece);
   bool finish();  // the line after the last CRLF, if any
+  // Whether a line has begun that no CRLF has ended yet (held, or some of it handed on).
+  bool line_open() const { return in_line_ || !held_.empty(); }
 
  private:
   Sink sink_;

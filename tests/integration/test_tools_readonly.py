@@ -1732,6 +1732,137 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertNotIn(f"removed session {ids[1]} ", out)
 
 
+class BodyInPiecesTranscriptTest(h.IntegrationCase):
+    """A message body the client sent in pieces that end inside its lines (a slow writer, a
+    person at telnet in character mode, one key per read), through the real proxy to the
+    private Postfix: the record keeps one event per read, and `mailtap show` prints the body
+    line by line all the same, each line once, where its CRLF is; a `.` that did not end the
+    message stays inside its line."""
+
+    with_postfix = True
+    PAUSE = 0.3  # long enough for mailtap to read each piece on its own
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "pieces.db"
+        cls.sent = {}
+        with h.Mailtap(cls.postfix.submission, ca_file=cls.pki.ca_cert, db=cls.db) as mt:
+            with h.SmtpSocket(mt.port) as c:
+                h.start_data(c, auth=ALICE)
+                cls.sent["split"] = cls.send_body(c, [
+                    b"Subject: split\r\n\r\nhel", b"lo world\r\n", b"x", b".\r\n.\r\n"])
+                cls.expect(c.cmd("MAIL FROM:<sender@client.test>"), 250)
+                cls.expect(c.cmd("RCPT TO:<alice@example.test>"), 250)
+                cls.expect(c.cmd("DATA"), 354)
+                # telnet in character mode: every key is sent as it is typed.
+                cls.sent["keys"] = cls.send_body(
+                    c, [b"Subject: keys\r\n\r\n", *(bytes([k]) for k in b"QUIT\r\n.\r\n")])
+                cls.expect(c.cmd("MAIL FROM:<sender@client.test>"), 250)
+                cls.expect(c.cmd("RCPT TO:<alice@example.test>"), 250)
+                cls.expect(c.cmd("DATA"), 354)
+                # telnet's Ctrl-C (IAC IP, IAC DO TIMING-MARK) glued to the next line, a ".":
+                # that line is body text, only the next "." ends the message.
+                cls.sent["ctrlc"] = cls.send_body(c, [
+                    b"Subject: ctrlc\r\n\r\nI changed my mind\r\n", b"\xff\xf4\xff\xfd\x06",
+                    b".\r\n", b".\r\n"])
+                cls.expect(c.cmd("QUIT"), 221)
+            # nc without -C: bare LF line ends, normalised by mailtap, each read's noted.
+            with h.SmtpSocket(mt.port) as c:
+                cls.expect(c.reply(), 220)
+                for line, code in ((b"EHLO person.test", 250),
+                                   (b"AUTH PLAIN " + h.auth_plain(*ALICE).encode(), 235),
+                                   (b"MAIL FROM:<sender@client.test>", 250),
+                                   (b"RCPT TO:<alice@example.test>", 250), (b"DATA", 354)):
+                    cls.expect(c.cmd(line, eol=b"\n"), code)
+                cls.sent["lf"] = cls.send_body(c, [b"Subject: lf\n\nab", b"c\nde", b"f\n", b".\n"])
+                cls.expect(c.cmd(b"QUIT", eol=b"\n"), 221)
+        con = sqlite3.connect(f"file:{cls.db}?mode=ro", uri=True)
+        cls.sessions = [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY id")]
+        con.close()
+
+    @classmethod
+    def send_body(cls, c: h.SmtpSocket, pieces: list) -> h.Reply:
+        for piece in pieces:
+            c.send(piece)
+            time.sleep(cls.PAUSE)
+        reply = c.reply()
+        cls.expect(reply, 250)
+        return reply
+
+    @staticmethod
+    def expect(reply: h.Reply, code: int) -> None:
+        if reply.code != code:
+            raise AssertionError(f"expected {code}, got {str(reply).strip()!r}")
+
+    def show(self, sid: int, *args) -> bytes:
+        cp = subprocess.run([str(h.mailtap_bin()), "show", str(sid), *args, "--db", str(self.db)],
+                            capture_output=True, timeout=60)
+        self.assertEqual(cp.returncode, 0, cp.stderr.decode(errors="replace"))
+        return cp.stdout
+
+    def body_lines(self, out: bytes, subject: bytes) -> list:
+        """The transcript's lines from the C: line of `subject` to the reply to the end of data,
+        each with the part after its time (the C: line's text, or a note)."""
+        lines = out.split(b"\n")
+        start = next(i for i, line in enumerate(lines)
+                     if line.endswith(b" C: Subject: " + subject))
+        end = next(i for i in range(start, len(lines)) if b" S: 250 2.0.0" in lines[i])
+        return [line[8:].lstrip(b" ") for line in lines[start:end]]
+
+    def test_the_record_holds_a_data_event_per_read(self):
+        # What the transcript joins: were the pieces one read, there would be nothing to show.
+        # (4 + 9 + 4 pieces sent; a CR may wait in mailtap for the LF after it, and a very slow
+        # run may take two pieces in a read.)
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        count = con.execute("SELECT count(*) FROM events WHERE kind = 'data' AND session_id = ?",
+                            (self.sessions[0],)).fetchone()[0]
+        con.close()
+        self.assertGreaterEqual(count, 10)
+
+    def test_a_line_that_came_in_pieces_is_one_line(self):
+        out = self.show(self.sessions[0])
+        self.assertEqual(self.body_lines(out, b"split"),
+                         [b"C: Subject: split", b"C: ", b"C: hello world", b"C: x.", b"C: ."])
+        self.assertEqual(self.show(self.sessions[0], "--message", "1"),
+                         b"Subject: split\r\n\r\nhello world\r\nx.\r\n")
+
+    def test_keys_sent_one_by_one_are_one_line(self):
+        out = self.show(self.sessions[0])
+        self.assertEqual(self.body_lines(out, b"keys"), [b"C: Subject: keys", b"C: ", b"C: QUIT",
+                                                         b"C: ."])
+
+    def test_a_dot_that_did_not_end_the_message_stays_in_its_line(self):
+        out = self.show(self.sessions[0])
+        self.assertEqual(self.body_lines(out, b"ctrlc"),
+                         [b"C: Subject: ctrlc", b"C: ", b"C: I changed my mind",
+                          b"C: \\xff\\xf4\\xff\\xfd\\x06.", b"C: ."])
+        self.assertTrue(self.show(self.sessions[0], "--message", "3").endswith(
+            b"I changed my mind\r\n\xff\xf4\xff\xfd\x06.\r\n"))
+
+    def test_each_line_has_the_time_its_end_came(self):
+        # "hello world" ended in the second read, 0.3 s after the first: its own time, not the
+        # first read's; a line that ends in the read after another's has its time too.
+        seconds = {m.group(2): float(m.group(1)) for m in re.finditer(
+            rb"^\+(\d+\.\d{3})s  C: (.*)$", self.show(self.sessions[0]), re.M)}
+        self.assertIn(b"hello world", seconds)
+        self.assertIn(b"x.", seconds)
+        self.assertGreaterEqual(seconds[b"hello world"] - seconds[b"Subject: split"],
+                                self.PAUSE / 2)
+        self.assertGreaterEqual(seconds[b"x."] - seconds[b"hello world"], self.PAUSE / 2)
+
+    def test_a_note_on_the_text_follows_the_line_it_came_inside(self):
+        out = self.show(self.sessions[1])
+        lines = self.body_lines(out, b"lf")
+        texts = [line for line in lines if line.startswith(b"C: ")]
+        self.assertEqual(texts, [b"C: Subject: lf", b"C: ", b"C: abc", b"C: def", b"C: ."])
+        notes = [i for i, line in enumerate(lines) if line.startswith(b"~~ rewrite: bare LF")]
+        self.assertEqual(len(notes), 4, lines)
+        # Each note follows the line that was open when it came: none splits a line.
+        self.assertEqual(lines[notes[0] - 1], b"C: abc")
+        self.assertEqual(lines[notes[1] - 1], b"C: def")
+
+
 class LargeMessageToolsTest(h.IntegrationCase):
     """Messages larger than the 64 KiB the database holds of a body (the rest is in the
     session's body file), which show and export write as they read them from the record, a piece
@@ -1779,20 +1910,21 @@ class LargeMessageToolsTest(h.IntegrationCase):
 
     def test_the_transcript_shows_every_line_of_the_body_file_in_order(self):
         # Written as it is read from the body file, in pieces that cut lines (and CRLFs)
-        # anywhere: each body event's lines whole, each on its own C: line, escaped as any wire
-        # text, as if the event's bytes were split at CRLF in memory.
+        # anywhere: the body's lines whole, each on its own C: line, escaped as any wire text,
+        # as if the octets of its events (one per read of the client, each of which may end
+        # inside a line) were joined and split at CRLF in memory.
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
         for sid in self.sessions:
             out = self.tool("show", str(sid))
             shown = [line.split(b" C: ", 1)[1] for line in out.split(b"\n") if b" C: " in line]
             wire = Path(f"{self.db}-bodies", str(sid)).read_bytes()
-            expected = []
-            for stored, offset, length in con.execute(
+            octets = b"".join(
+                stored if offset is None else wire[offset:offset + length]
+                for stored, offset, length in con.execute(
                     "SELECT bytes, file_offset, file_length FROM events WHERE session_id = ? AND "
-                    "kind = 'data' ORDER BY seq", (sid,)):
-                octets = stored if offset is None else wire[offset:offset + length]
-                lines = octets.split(b"\r\n")
-                expected += map(escape_line, lines[:-1] if lines[-1] == b"" else lines)
+                    "kind = 'data' ORDER BY seq", (sid,)))
+            lines = octets.split(b"\r\n")
+            expected = list(map(escape_line, lines[:-1] if lines[-1] == b"" else lines))
             start = shown.index(expected[0])
             self.assertGreater(len(expected), self.SIZE // 80)
             self.assertTrue(shown[start:start + len(expected)] == expected)

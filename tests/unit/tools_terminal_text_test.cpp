@@ -151,6 +151,24 @@ TEST(TerminalText, CrlfLinePiecesHandOnALongLineInPieces) {
   EXPECT_GE(pieces, 2 * 1000 / 164);
 }
 
+// The transcript writes mailtap's notes on a message's text after the line that is open when
+// they come, whether it is held whole or some of it went out already.
+TEST(TerminalText, CrlfLinePiecesSayWhetherALineIsOpen) {
+  CrlfLinePieces split([](std::string_view, bool, bool) { return true; }, 4);
+  EXPECT_FALSE(split.line_open());
+  EXPECT_TRUE(split.append("a\r\nhel"));
+  EXPECT_TRUE(split.line_open());
+  EXPECT_TRUE(split.append("lo world"));  // past 4 octets: some of it handed on
+  EXPECT_TRUE(split.line_open());
+  EXPECT_TRUE(split.append("\r"));
+  EXPECT_TRUE(split.line_open());
+  EXPECT_TRUE(split.append("\n"));
+  EXPECT_FALSE(split.line_open());
+  EXPECT_TRUE(split.append("x"));
+  EXPECT_TRUE(split.finish());
+  EXPECT_FALSE(split.line_open());
+}
+
 TEST(TerminalText, CrlfLinePiecesStopWhenTheOutputFails) {
   int calls = 0;
   CrlfLinePieces split([&](std::string_view, bool, bool) { return ++calls < 2; });
