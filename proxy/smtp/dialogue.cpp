@@ -1486,6 +1486,7 @@ bool Dialogue::read_data() {
       const std::size_t n = lines.size();
       forward(lines);
       capture_body(lines, 0);
+      answer_timing_marks(lines);
       data_body_offset_ += n;
       if (body_transaction_) TransactionTracker::add_body(*body_transaction_, n);
       data_prev_end_ = LineEnd::crlf;
@@ -1624,6 +1625,7 @@ void Dialogue::forward_body(std::string_view bytes, bool line_start) {
   std::string_view stored = bytes;
   if (line_start && !stored.empty() && stored[0] == '.') stored.remove_prefix(1);
   capture_body(bytes, bytes.size() - stored.size());
+  answer_timing_marks(bytes);
   data_body_offset_ += stored.size();
   if (body_transaction_) TransactionTracker::add_body(*body_transaction_, stored.size());
   if (line_len > 998 && !long_line_noted_) {
@@ -1634,6 +1636,31 @@ void Dialogue::forward_body(std::string_view bytes, bool line_start) {
   }
   data_line_len_ = line_len;
   progress(bytes.size(), eol);
+}
+
+// Line-mode telnet sends Ctrl-C as IAC IP IAC DO TM and then shows nothing the server sends
+// until its DO TM is answered: typed in a message, it would hide the 250 and the 221. The body is
+// data and went on as it came (`body_text`, as relayed: one parse at mailtap and the server);
+// each DO TM in it is answered IAC WONT TM at once, and recorded, after the text that held it,
+// with what the person needs to know: Ctrl-C did not abort the message.
+void Dialogue::answer_timing_marks(std::string_view body_text) {
+  for (std::size_t n = body_timing_marks_.scan(body_text); n > 0; --n) {
+    constexpr std::string_view wont_tm = "\xff\xfc\x06";
+    emit_client(wont_tm);
+    flush_data_event();  // the note follows the body text that asked
+    Event e = make_event(Direction::mailtap_to_client, EventKind::note);
+    e.verb = "DATA";
+    if (const Transaction* t = body_transaction_.get()) e.transaction = t->message.transaction;
+    e.bytes = std::string(wont_tm);
+    e.wire_size = e.bytes.size();
+    e.note =
+        "telnet timing mark (IAC DO TM, sent with Ctrl-C) in the message body refused (IAC WONT "
+        "TM), so that telnet shows the replies again. The interrupt went upstream as body octets "
+        "and did not abort the message: it is sent when its end of data (a line \".\") comes. "
+        "To abandon it, close the connection instead: a server discards a message whose end of "
+        "data never came";
+    record(std::move(e));
+  }
 }
 
 void Dialogue::end_of_data() {
@@ -2240,6 +2267,7 @@ void Dialogue::begin_body(const Pending& p) {
   data_line_len_ = 0;
   data_dot_held_ = false;
   data_body_offset_ = 0;
+  body_timing_marks_.reset();
   data_event_kind_ = EventKind::data;
   body_transaction_ = transactions_.active();  // replies come in order: the server's own
   long_line_noted_ = false;

@@ -32,6 +32,7 @@
 #include "proxy/smtp/event.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 #include "proxy/smtp/text_normaliser.hpp"
+#include "proxy/smtp/timing_mark_scanner.hpp"
 #include "proxy/smtp/transaction_tracker.hpp"
 #include "proxy/smtp/upstream_login.hpp"
 #include "proxy/smtp/upstream_output.hpp"
@@ -405,6 +406,7 @@ class Dialogue {
   void end_of_data();
   void note_smuggling_shape(LineEnd before, LineEnd after);
   void forward_body(std::string_view bytes, bool line_start);
+  void answer_timing_marks(std::string_view body_text);
   bool read_bdat_chunk();
   void on_reply(Reply reply);
   void on_unsolicited_reply(const Reply& reply, Relayed& out);
@@ -641,6 +643,8 @@ class Dialogue {
   std::uint64_t data_body_offset_ = 0;  // octets of the body as the server stores it, so far
   RewriteCounts data_rewrites_;         // body rewrites not made by the normaliser
   bool long_line_noted_ = false;
+  // telnet's IAC DO TM in the DATA body relayed so far (answer_timing_marks)
+  TimingMarkScanner body_timing_marks_;
   std::string data_event_;  // DATA/BDAT bytes forwarded, not yet recorded as an event
   std::string data_cut_;    // the same past --max-body, not yet handed on (UnrecordedBody)
   EventKind data_event_kind_ = EventKind::data;

@@ -8,9 +8,11 @@ instead of normalising to CRLF gets a 550."""
 
 import os
 import sys
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from test_recording import events, wait_ended  # noqa: E402
 
 ALICE = ("alice", h.USERS["alice"])
 BOB = ("bob", h.USERS["bob"])
@@ -95,6 +97,37 @@ class DeliveryTest(h.IntegrationCase):
             self.assertEqual(c.cmd(".").code, 250)
             self.assertEqual(c.cmd("QUIT").code, 221)
         self.assertDelivered(tok, msg)
+
+    def test_ctrl_c_in_a_body_is_answered_and_the_message_still_goes(self):
+        """Line-mode telnet sends Ctrl-C as IAC IP IAC DO TM, glued to the next line typed, and
+        then shows nothing until the DO TM is answered. In a body those octets are data (they go
+        to Postfix as they came, as sent straight to it), but mailtap answers the DO TM with IAC
+        WONT TM at once, before anything else, so the person sees the 250 that says the message
+        was sent after all."""
+        mt = self.starttls_proxy()
+        tok = h.unique_token()
+        with h.SmtpSocket(mt.port) as c:
+            h.start_data(c, auth=ALICE)
+            c.send(f"Subject: {tok}\r\n\r\nI changed my mind, abo\r\n".encode())
+            c.send(b"\xff\xf4\xff\xfd\x06.\r\n")
+            c.sock.settimeout(5)
+            answer = b""
+            while len(answer) < 3:
+                chunk = c.sock.recv(3 - len(answer))
+                self.assertTrue(chunk, "mailtap closed")
+                answer += chunk
+            self.assertEqual(answer, b"\xff\xfc\x06", "IAC WONT TM, before anything else")
+            r = c.cmd(".")
+            self.assertEqual(r.code, 250, r)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        got = self.postfix.wait_for_message(tok)
+        self.assertIn(b"\xff\xf4\xff\xfd\x06.\n", got, "the body's octets went unchanged")
+        db = Path(mt.args()[mt.args().index("--db") + 1])
+        [s] = wait_ended(db, 1)
+        notes = [e for e in events(db, s["id"])
+                 if e["direction"] == "mailtap_to_client" and e["verb"] == "DATA"]
+        self.assertEqual([bytes(e["bytes"]) for e in notes], [b"\xff\xfc\x06"], notes)
+        self.assertIn("did not abort the message", notes[0]["note"])
 
     def test_mixed_line_endings_in_body(self):
         mt = self.starttls_proxy()

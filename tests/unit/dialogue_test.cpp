@@ -2398,6 +2398,65 @@ TEST(Dialogue, TelnetOptionsAskedForAreRefusedAtOnce) {
   EXPECT_TRUE(answers[0]->note.starts_with("telnet options refused (3x): "));
 }
 
+// Ctrl-C typed into a message (line-mode telnet sends IAC IP IAC DO TM, glued to the next line):
+// the body is data and goes on unchanged, but telnet shows nothing more until its DO TM is
+// answered, not the 250 nor the 221. Each DO TM is answered IAC WONT TM at once, exactly once
+// however the reads fell, and recorded with what the person needs to know.
+TEST(Dialogue, TimingMarksInADataBodyAreRefusedOnceAndTheBodyGoesOnUnchanged) {
+  const std::string body =
+      "Subject: s\r\n\r\nI changed my mind, abo\xff\xf4\xff\xfd\x06.\r\n"
+      "\xff\xf4\xff\xfd\x06\xff\xfd\x06 twice\r\n";
+  const Result r = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client(body + ".\r\n"),
+      upstream("250 queued\r\n"),
+      client("QUIT\r\n"),
+      upstream("221 bye\r\n"),
+  });
+  EXPECT_EQ(r.upstream_per_step[2], body + ".\r\n");
+  EXPECT_EQ(r.client_per_step[2], "\xff\xfc\x06\xff\xfc\x06\xff\xfc\x06");
+  EXPECT_EQ(r.client_per_step[3], "250 queued\r\n");
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].body, body);
+  const auto answers = find_events(r, Direction::mailtap_to_client, EventKind::note);
+  ASSERT_EQ(answers.size(), 3u);
+  for (const Event* e : answers) {
+    EXPECT_EQ(e->bytes, "\xff\xfc\x06");
+    EXPECT_EQ(e->wire_size, 3u);
+    EXPECT_EQ(e->verb, "DATA");
+    EXPECT_NE(e->note.find("did not abort the message"), std::string::npos) << e->note;
+    EXPECT_NE(e->note.find("close the connection"), std::string::npos) << e->note;
+  }
+}
+
+// Only a DO TM is answered, and only where telnet would mean one: IAC IAC is an escaped data
+// 0xFF, other option requests in a body are data (an NVT negotiates only at negotiation time),
+// and a BDAT chunk is binary, sent by programs.
+TEST(Dialogue, OnlyATelnetTimingMarkInADataBodyIsAnswered) {
+  const std::string body = "a\xff\xff\xfd\x06 \xff\xfd\x01 \xff\xfb\x06 \xff\xfd\r\n\x06\r\n";
+  const Result data = run_all_splits({
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+      upstream("250 ok\r\n250 ok\r\n354 go\r\n"),
+      client(body + ".\r\n"),
+      upstream("250 queued\r\n"),
+  });
+  EXPECT_EQ(data.client_per_step[2], "");
+  EXPECT_EQ(data.upstream_per_step[2], body + ".\r\n");
+  EXPECT_TRUE(find_events(data, Direction::mailtap_to_client, EventKind::note).empty());
+
+  const std::string chunk = "x\xff\xf4\xff\xfd\x06y";
+  const Result bdat = run_all_splits({
+      client(ehlo),
+      upstream(ehlo_reply_chunking),
+      client("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT " + std::to_string(chunk.size()) +
+             " LAST\r\n" + chunk),
+      upstream("250 ok\r\n250 ok\r\n250 queued\r\n"),
+  });
+  EXPECT_EQ(bdat.client_per_step[2], "");
+  EXPECT_TRUE(find_events(bdat, Direction::mailtap_to_client, EventKind::note).empty());
+}
+
 // An option octet on an AUTH line may be one of the secret's: only the refusals' size is kept.
 TEST(Dialogue, TelnetRefusalsOnAnAuthLineAreCountedNotKept) {
   const Result r = run_all_splits({
