@@ -131,6 +131,7 @@ FramedLine ClientFramer::take_line() {
   out.has_nul = std::exchange(line_has_nul_, false);
   out.distrusted = std::exchange(line_distrusted_, false);
   out.telnet_fault = normaliser_.take_telnet_fault();
+  out.telnet_interrupt = normaliser_.take_telnet_interrupt();
   return out;
 }
 
@@ -155,6 +156,7 @@ void ClientFramer::drop_partial_line() {
   discarded_ = 0;
   line_foreign_end_ = LineEnd::none;
   normaliser_.take_telnet_fault();
+  normaliser_.take_telnet_interrupt();
 }
 
 void ClientFramer::distrust_unread() {

@@ -33,6 +33,9 @@ struct FramedLine {
   // second command of text the client sent inside a line (a sender address with a bare CR and
   // a RCPT after it). Refused whole: its text is then not the client's.
   LineEnd foreign_end = LineEnd::none;
+  // The line held a telnet interrupt (TextNormaliser::take_telnet_interrupt): at a SASL prompt,
+  // the person cancelling.
+  bool telnet_interrupt = false;
   std::size_t size() const { return discarded + text.size(); }
 };
 

@@ -938,6 +938,16 @@ void Dialogue::handle_framed_line(FramedLine framed) {
   // A line can complete in the same read that takes it past the limit: check the whole size too.
   const bool over_auth_limit = discarded > 0 || line.size() > options_.max_auth_line;
   if (mode_ == Mode::sasl) {
+    if (framed.telnet_interrupt) {
+      // Ctrl-C at the prompt: the person aborting, as the RFC 4954 cancel says. What else the
+      // line holds (the start of a password, or what was typed after Ctrl-C) is neither sent
+      // nor recorded.
+      send_own_line("*\r\n", EventKind::auth,
+                    "telnet interrupt (Ctrl-C) at the SASL prompt: sent as the cancel *; the "
+                    "line was not forwarded",
+                    Expect::sasl, /*sync=*/true);
+      return;
+    }
     if (over_auth_limit || !fault.what.empty()) {
       // The upstream is still waiting for a SASL response; cancel the exchange for the client
       // (RFC 4954 "*") so both sides agree on where it ended.

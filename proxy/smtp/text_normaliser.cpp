@@ -6,6 +6,8 @@ namespace {
 constexpr unsigned char iac = 255;
 constexpr unsigned char sb = 250;
 constexpr unsigned char se = 240;
+constexpr unsigned char brk = 243;  // BRK, IP: what telnet sends for Ctrl-\ and Ctrl-C
+constexpr unsigned char ip = 244;
 constexpr unsigned char will = 251;        // WILL, WONT, DO, DONT (251..254) carry one option byte
 constexpr std::size_t named_removals = 8;  // removed sequences named in a note; more are counted
 
@@ -160,6 +162,10 @@ void TextNormaliser::telnet_command(unsigned char c, std::string& out) {
     state_ = State::iac_option;
   } else {
     note_removed(telnet_command_name(c));  // a two-byte command (NOP, IP, AYT, ...)
+    // The person pressed Ctrl-C (or Ctrl-\): the line's reader decides what that means. AO
+    // (flush output) and SUSP, ABORT, EOF (RFC 1184 line mode, which mailtap never agrees to;
+    // their octets 236..238 are below 240, so data here) are not read as an interrupt.
+    if (c == ip || c == brk) interrupted_ = true;
   }
 }
 

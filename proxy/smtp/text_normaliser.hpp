@@ -87,6 +87,9 @@ class TextNormaliser {
   // answered IAC WONT x, IAC WILL x answered IAC DONT x): telnet waits for an answer before it
   // echoes what is typed (character mode) or shows output again (after Ctrl-C's IAC DO TM).
   std::string take_telnet_answers() { return std::exchange(telnet_answers_, {}); }
+  // Whether the line whose CRLF normalise() wrote last held a telnet interrupt (IAC IP, Ctrl-C;
+  // IAC BRK, Ctrl-\ in telnet's line mode): the person meant to abort. Cleared by the call.
+  bool take_telnet_interrupt() { return std::exchange(interrupted_, false); }
 
   // True when no partial CR or IAC sequence is pending: safe to switch to raw (BDAT) bytes.
   bool idle() const { return state_ == State::text && held_crs_ == 0 && !lf_may_follow_; }
@@ -114,6 +117,7 @@ class TextNormaliser {
   unsigned char option_verb_ = 0;  // WILL/WONT/DO/DONT awaiting its option byte
   std::string_view telnet_fault_;
   std::string telnet_answers_;
+  bool interrupted_ = false;    // see take_telnet_interrupt()
   std::uint64_t held_crs_ = 0;  // CRs read and not yet ended (more than one only with cr_crlf)
   bool lf_may_follow_ = false;  // end_at_held_cr() ended a line: an LF next is its rest
   LineEnd last_end_ = LineEnd::none;

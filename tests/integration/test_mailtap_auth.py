@@ -858,6 +858,41 @@ class PostfixAuthTest(AuthCase):
                 self.assertRewritesRecorded(m, n, n - 1, "PLAIN", user)
         self.assertNoSecrets(m)
 
+    def test_ctrl_c_at_the_password_prompt_cancels_the_exchange(self):
+        """telnet's Ctrl-C at `334 Password:` (IAC IP IAC DO TM, glued to what is typed next):
+        the person aborting. mailtap answers the DO TM (telnet shows nothing until then), sends
+        the SASL cancel `*` in place of the line, and Postfix's 501 reaches the person. Nothing
+        of the line (a half-typed password, the QUIT typed after Ctrl-C) goes anywhere."""
+        m = self.start(self.postfix.submission, "--assist-auth", password=None)
+        half = PASSWORD[:12]
+        with h.SmtpSocket(m.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            self.assertEqual(c.cmd("AUTH LOGIN").raw, b"334 Username:\r\n")
+            self.assertEqual(c.cmd(USER).raw, b"334 Password:\r\n")
+            c.send(half.encode() + b"\xff\xf4\xff\xfd\x06QUIT\r\n")
+            c.sock.settimeout(10)
+            answer = b""
+            while len(answer) < 3:
+                chunk = c.sock.recv(3 - len(answer))
+                self.assertTrue(chunk, "mailtap closed")
+                answer += chunk
+            self.assertEqual(answer, b"\xff\xfc\x06", "IAC WONT TM first")
+            r = c.reply()
+            self.assertEqual(r.code, 501, f"Postfix's answer to the cancel: {r}")
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [s] = wait_ended(self.db(m), 1)
+        evs = events(self.db(m), s["id"])
+        own = [e for e in evs if e["direction"] == M2U and e["kind"] == "auth"]
+        self.assertEqual([bytes(e["bytes"]) for e in own], [b"*\r\n"], dump(evs))
+        self.assertTrue(own[0]["note"].startswith("telnet interrupt (Ctrl-C) at the SASL prompt: "
+                                                  "sent as the cancel *"), own[0]["note"])
+        self.assertIsNone(s["auth_user"])
+        extra = {f"half password form {i}": f for i, f in enumerate(secret_forms(half.encode()))}
+        self.assertEqual(find_leaks({n: d for n, d in mailtap_files(self.db(m)).items()} |
+                                    {"transcript": m.stdout.encode()}, extra), [])
+        self.assertNoSecrets(m)
+
     def test_without_assist_auth_nothing_changes(self):
         m = self.start(self.postfix.submission, password=None)
         with h.SmtpSocket(m.port) as c:

@@ -546,6 +546,64 @@ TEST(DialogueAssist, LoginPromptsAreDecodedAndAnswersEncoded) {
   expect_no_secret(r, password);
 }
 
+// Ctrl-C at the password prompt (line-mode telnet: IAC IP IAC DO TM, glued to what is typed
+// next): the person aborting. mailtap sends the RFC 4954 cancel "*" in place of the line, whose
+// octets (the start of a password, or a QUIT) go nowhere, the record included; the DO TM is
+// refused at once so that telnet shows the server's 501.
+TEST(DialogueAssist, CtrlCAtThePasswordPromptCancelsTheExchange) {
+  const Result r = run_all_splits(
+      {
+          client("AUTH LOGIN\r\n"),
+          upstream("334 VXNlcm5hbWU6\r\n"),
+          client("alice\r\n"),
+          upstream("334 UGFzc3dvcmQ6\r\n"),
+          client("s3cret\xff\xf4\xff\xfd\x06-pwQUIT\r\n"),
+          upstream("501 5.7.0 Authentication aborted\r\n"),
+          client("NOOP\r\n"),
+          upstream("250 ok\r\n"),
+      },
+      assist_options());
+  EXPECT_EQ(r.upstream_per_step[4], "*\r\n");
+  EXPECT_EQ(r.client_per_step[4], "\xff\xfc\x06");
+  EXPECT_EQ(r.client_per_step[5], "501 5.7.0 Authentication aborted\r\n");
+  EXPECT_EQ(r.upstream_per_step[6], "NOOP\r\n");
+  EXPECT_EQ(r.client_per_step[7], "250 ok\r\n");
+  EXPECT_EQ(r.auth_user, "");
+  expect_no_secret(r, "s3cret");
+  expect_no_secret(r, "pwQUIT");
+  const auto own = find_events(r, Direction::mailtap_to_upstream, EventKind::auth);
+  ASSERT_EQ(own.size(), 1u);
+  EXPECT_EQ(own[0]->bytes, "*\r\n");
+  EXPECT_TRUE(
+      own[0]->note.starts_with("telnet interrupt (Ctrl-C) at the SASL prompt: sent as "
+                               "the cancel *"))
+      << own[0]->note;
+}
+
+// The same without --assist-auth (the client's own base64 at a 334), and for Ctrl-\ (IAC BRK).
+// Other telnet commands on the line (IAC NOP, IAC AO) are removed as ever: the line goes.
+TEST(DialogueAuth, ATelnetInterruptInASaslResponseSendsTheCancel) {
+  for (const std::string interrupt : {"\xff\xf4", "\xff\xf3"}) {
+    const Result r = run_all_splits({
+        client("AUTH LOGIN\r\n"),
+        upstream("334 VXNlcm5hbWU6\r\n"),
+        client(interrupt + "\xff\xfd\x06" + base64_encode("alice") + "\r\n"),
+        upstream("501 5.7.0 Authentication aborted\r\n"),
+    });
+    EXPECT_EQ(r.upstream_per_step[2], "*\r\n");
+    EXPECT_EQ(r.client_per_step[2], "\xff\xfc\x06");
+    EXPECT_EQ(r.client_per_step[3], "501 5.7.0 Authentication aborted\r\n");
+    expect_no_secret(r, "alice");
+  }
+  const Result nop = run_all_splits({
+      client("AUTH LOGIN\r\n"),
+      upstream("334 VXNlcm5hbWU6\r\n"),
+      client("\xff\xf1" + base64_encode("alice") + "\xff\xf5\r\n"),
+      upstream("334 UGFzc3dvcmQ6\r\n"),
+  });
+  EXPECT_EQ(nop.upstream_per_step[2], base64_encode("alice") + "\r\n");
+}
+
 TEST(DialogueAssist, Xoauth2UserTakesTheTokenCommandsToken) {
   const Result r = run_all_splits(
       {
