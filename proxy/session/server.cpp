@@ -134,6 +134,12 @@ Server::Accepted Server::accept_with_reserve() {
   }
   next.socket = acceptor_.accept(thread, next.ec);
   if (next.ec) return next;
+  // telnet's "send synch" sends its IAC as TCP urgent data, which the kernel takes out of the
+  // stream unless told otherwise: the DM (0xF2) left alone would be read as text, and a server
+  // ends the session at it. Inline, "IAC DM" is a telnet sequence like any other (removed, and
+  // named in the rewrite note). Failing that, the session goes on as before.
+  std::error_code inline_failed;
+  next.socket.set_option(asio::socket_base::out_of_band_inline(true), inline_failed);
   next.upstream_reserve = std::make_unique<net::DescriptorReserve>();
   if (!next.upstream_reserve->held()) next.upstream_reserve.reset();
   return next;

@@ -78,6 +78,38 @@ class TelnetClientTest(h.IntegrationCase):
         after_ctrl_c = screen[screen.find(b"noop"):]
         self.assertIn(b"221", after_ctrl_c, screen.decode(errors="replace"))
 
+    def test_telnet_synch_reaches_mailtap_whole(self):
+        """telnet's `send synch` sends the IAC of IAC DM as TCP urgent data, which the kernel
+        keeps out of the stream unless the socket reads it inline (SO_OOBINLINE): the lone DM
+        (0xF2) left went upstream glued to the next command, and Postfix ended the session at
+        it. Inline, IAC DM is removed like any telnet command."""
+        f = self.fake("good")
+        mt = self.mailtap(f.address)
+        with h.SmtpSocket(mt.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO me").code, 250)
+            c.sock.send(b"\xff", socket.MSG_OOB)  # what telnet's send synch does
+            time.sleep(0.3)  # the urgent octet in a segment of its own, as telnet sends it
+            self.assertEqual(c.cmd(b"\xf2NOOP").code, 250)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [sess] = f.wait_sessions(1)
+        lines = [bytes(line) for _, line in sess.commands]
+        self.assertIn(b"NOOP\r\n", lines, lines)
+
+    def test_telnet_send_synch_from_a_real_telnet(self):
+        """The same through Debian's telnet: ^] `send synch`, then a NOOP the person sees
+        answered."""
+        f = self.fake("good")
+        mt = self.mailtap(f.address)
+        screen = telnet_screen(mt.port, [b"ehlo me\r", b"\x1d", b"send synch\r", b"noop\r",
+                                         b"quit\r"])
+        after_synch = screen[screen.find(b"send synch"):]
+        self.assertIn(b"250", after_synch, screen.decode(errors="replace"))
+        self.assertIn(b"221", after_synch, screen.decode(errors="replace"))
+        [sess] = f.wait_sessions(1)
+        lines = [bytes(line) for _, line in sess.commands]
+        self.assertIn(b"noop\r\n", lines, lines)
+
 class NonReadingClientTest(h.IntegrationCase):
 
     def flood_without_reading(self, mt: h.Mailtap, line: bytes, *, limit: int = 24 * MIB,
