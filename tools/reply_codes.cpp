@@ -585,6 +585,16 @@ constexpr std::array kWordings{
                  "mailtap refused this command line itself, not forwarded: it is longer than the "
                  "limit the text names (RFC 5321 allows a command line 512 octets)",
                  "Send the command in a shorter line."},
+    // mailtap's refusal of an AUTH line with a user name and password typed in clear: the
+    // generic 501 ("fix the command's arguments") would not say how to type them.
+    WordingEntry{501, "5.5.4", "auth takes one argument after the mechanism", "mailtap",
+                 "mailtap refused this AUTH line itself, not forwarded: it has more than one "
+                 "argument after the mechanism (most often a user name and a password typed in "
+                 "clear), and RFC 4954 allows only the initial response, in base64, so no server "
+                 "takes it",
+                 "Run the proxy with --assist-auth and type AUTH PLAIN USER PASSWORD (or AUTH "
+                 "LOGIN, then the user name and the password at its prompts); or type the line "
+                 "mailtap encode plain USER prints."},
     WordingEntry{530, "5.7.0", "--local-tls", "mailtap",
                  "mailtap runs with --local-tls starttls: the client must start TLS to mailtap "
                  "before it may AUTH",

@@ -22,6 +22,26 @@ std::string printable(std::string_view s, std::size_t max = 300) {
   }
   return out;
 }
+
+// RFC 4954: "AUTH" SP mechanism [SP initial-response]. A second argument after the mechanism
+// makes a line no server takes (Postfix: 501 5.5.4 Syntax: AUTH mechanism); typed by hand it is
+// most often a user name and a password in clear.
+bool more_than_one_argument_after_mechanism(const Command& cmd) {
+  const Word mechanism = first_word(cmd.args);
+  return !first_word(mechanism.rest).rest.empty();
+}
+
+// What mailtap answers such a line: what to do instead, for the person who typed it.
+std::string too_many_auth_arguments_reply(bool assisting) {
+  std::string reply =
+      "501 5.5.4 mailtap: AUTH takes one argument after the mechanism, in base64 (RFC 4954), so "
+      "no server takes this line; not forwarded. ";
+  reply += assisting ? "With --assist-auth type AUTH PLAIN USER PASSWORD, or AUTH LOGIN and then "
+                       "the user name and the password at its prompts"
+                     : "To type the user name and password as they are, restart mailtap proxy "
+                       "with --assist-auth; or type what mailtap encode plain USER prints";
+  return reply + "\r\n";
+}
 }  // namespace
 
 std::string Dialogue::auth_user() const {
@@ -273,7 +293,13 @@ bool Dialogue::intercept_command(const Command& cmd, std::string_view line) {
     queue_local_reply(login_failure_ + "\r\n");
     return true;
   }
-  if (cmd.id == Verb::auth && assistant_) return assist_command(line);
+  if (cmd.id == Verb::auth && assistant_ && assist_command(line)) return true;
+  // Never forwarded: the line may hold a password in clear, and the server would only refuse it.
+  if (cmd.id == Verb::auth && more_than_one_argument_after_mechanism(cmd)) {
+    if (assistant_) assistant_->finish();
+    refuse_auth_line(line, too_many_auth_arguments_reply(assistant_.has_value()));
+    return true;
+  }
   return false;
 }
 

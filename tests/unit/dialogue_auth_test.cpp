@@ -805,10 +805,88 @@ TEST(DialogueAssist, TutorialBase64PassesUnchanged) {
   EXPECT_EQ(r.upstream_per_step[0], typed);
 }
 
+// Without --assist-auth nothing is translated: a line in clear the server can take goes as it
+// is (a LOGIN user name, which the server takes for base64).
 TEST(DialogueAssist, OffByDefault) {
   const Result r = run_all_splits(
-      {client("AUTH PLAIN alice s3cret-pw\r\n"), upstream("501 5.5.2 cannot decode\r\n")});
-  EXPECT_EQ(r.upstream_per_step[0], "AUTH PLAIN alice s3cret-pw\r\n");
+      {client("AUTH LOGIN alice\r\n"), upstream("535 5.7.8 another step is needed\r\n")});
+  EXPECT_EQ(r.upstream_per_step[0], "AUTH LOGIN alice\r\n");
+}
+
+// ---- AUTH typed in clear: mailtap's help, not the server's bare refusal ----------------------
+
+const std::string kTooManyArguments =
+    "501 5.5.4 mailtap: AUTH takes one argument after the mechanism, in base64 (RFC 4954), so no "
+    "server takes this line; not forwarded. ";
+
+void expect_refused_auth_line_recorded(const Result& r) {
+  const auto lines = find_events(r, Direction::client_to_mailtap, EventKind::auth);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0]->redacted);
+  const auto replies = find_events(r, Direction::mailtap_to_client, EventKind::local_reply);
+  ASSERT_FALSE(replies.empty());
+  EXPECT_EQ(replies[0]->reply_code, 501);
+}
+
+// RFC 4954 allows one argument after the mechanism: every server refuses a user name and a
+// password typed in clear (Postfix: "501 5.5.4 Syntax: AUTH mechanism"), which tells the person
+// nothing. mailtap answers it, says what to do, and keeps the password off the wire and out of
+// the record; what the person sends behind it is read as after any refused AUTH.
+TEST(DialogueAuthInClear, UserAndPasswordAreRefusedWithTheWayToTypeThem) {
+  const Result r = run_all_splits({
+      client("AUTH PLAIN alice s3cret-pw\r\ns3cret-pw\r\nNOOP\r\n"),
+      upstream("250 ok\r\n"),
+  });
+  EXPECT_EQ(r.to_client,
+            kTooManyArguments +
+                "To type the user name and password as they are, restart mailtap proxy with "
+                "--assist-auth; or type what mailtap encode plain USER prints\r\n" +
+                "500 5.5.2 mailtap: line taken for a SASL response after a refused AUTH; not "
+                "forwarded (send a command, or AUTH again)\r\n" +
+                "250 ok\r\n");
+  EXPECT_EQ(r.to_upstream, "NOOP\r\n");
+  expect_no_secret(r, password);
+  expect_refused_auth_line_recorded(r);
+}
+
+TEST(DialogueAuthInClear, EveryMechanismAndSeparatorIsCounted) {
+  for (const std::string& typed :
+       std::vector<std::string>{"AUTH LOGIN alice s3cret-pw", "auth\tlogin alice\ts3cret-pw",
+                                "AUTH XOAUTH2 alice s3cret-pw", "AUTH FOO alice s3cret-pw",
+                                "AUTH PLAIN alice s3cret-pw and more "}) {
+    const Result r = run_all_splits({client(typed + "\r\n")});
+    EXPECT_EQ(r.to_client.rfind(kTooManyArguments, 0), 0u) << typed << ": " << r.to_client;
+    EXPECT_EQ(r.to_upstream, "") << typed;
+    expect_no_secret(r, password);
+  }
+}
+
+// One argument, with or without the separators after it that servers ignore, is the server's
+// to judge.
+TEST(DialogueAuthInClear, OneArgumentAfterTheMechanismIsForwarded) {
+  const std::string blob = base64_encode("\0alice\0s3cret-pw"s);
+  for (const std::string& typed :
+       std::vector<std::string>{"AUTH PLAIN " + blob + " ", "AUTH PLAIN =", "AUTH LOGIN",
+                                "AUTH PLAIN \t" + blob + "\t "}) {
+    const Result r =
+        run_all_splits({client(typed + "\r\n"), upstream("535 5.7.8 Authentication failed\r\n")});
+    EXPECT_EQ(r.to_upstream, typed + "\r\n");
+    EXPECT_EQ(r.to_client, "535 5.7.8 Authentication failed\r\n");
+  }
+}
+
+// With --assist-auth a LOGIN line with both is no translation the assistant makes: refused the
+// same way, with what --assist-auth does take.
+TEST(DialogueAuthInClear, WithAssistAuthTheReplySaysWhatToTypeInstead) {
+  const Result r = run_all_splits(
+      {client("AUTH LOGIN alice s3cret-pw\r\nNOOP\r\n"), upstream("250 ok\r\n")}, assist_options());
+  EXPECT_EQ(r.client_per_step[0], kTooManyArguments +
+                                      "With --assist-auth type AUTH PLAIN USER PASSWORD, or AUTH "
+                                      "LOGIN and then the user name and the password at its "
+                                      "prompts\r\n");
+  EXPECT_EQ(r.to_upstream, "NOOP\r\n");
+  expect_no_secret(r, password);
+  expect_refused_auth_line_recorded(r);
 }
 
 }  // namespace

@@ -224,6 +224,19 @@ TEST(ReplyAdvice, MailtapRefusalsOfALineItWouldNotRelayReadAsMailtaps) {
       "mailtap");
 }
 
+// mailtap's 501 to an AUTH line with a user name and a password in clear says how to type them.
+TEST(ReplyAdvice, MailtapRefusalOfAnAuthLineInClearSaysHowToTypeIt) {
+  const auto refused = advise_reply(
+      501, "5.5.4",
+      "mailtap: AUTH takes one argument after the mechanism, in base64 (RFC 4954), so no server "
+      "takes this line; not forwarded. To type the user name and password as they are, restart "
+      "mailtap proxy with --assist-auth; or type what mailtap encode plain USER prints");
+  EXPECT_EQ(refused.server, "mailtap");
+  EXPECT_NE(refused.fix.find("--assist-auth"), std::string::npos) << refused.fix;
+  EXPECT_NE(refused.fix.find("mailtap encode plain USER"), std::string::npos) << refused.fix;
+  EXPECT_NE(advise_reply(501, "5.5.4", "Syntax: AUTH mechanism").server, "mailtap");
+}
+
 // mailtap's refusals of the client's own commands: the generic advice for the code told the user
 // to fix the order of commands, or to connect through the proxy they were connected through.
 TEST(ReplyAdvice, MailtapOwnRefusalsGetMailtapsAdvice) {
