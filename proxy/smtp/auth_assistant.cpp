@@ -25,6 +25,20 @@ bool is_encoded_oauth(std::string_view word) {
   return decoded && (decoded->rfind("user=", 0) == 0 || decoded->rfind("n,", 0) == 0);
 }
 
+// Whether the one word typed after AUTH PLAIN could be the tutorials' base64 initial response:
+// RFC 4954's "=" (an empty one), or a length that is a multiple of 4 in the base64 alphabet.
+// Anything else cannot be base64 at all: a user name typed in clear, the password forgotten.
+bool could_be_base64(std::string_view word) {
+  if (word == "=") return true;
+  if (word.size() % 4 != 0) return false;
+  for (char c : word) {
+    const bool alphabet = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                          (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
+    if (!alphabet) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 AuthAssistant::AuthAssistant(std::string host, std::uint16_t port)
@@ -47,21 +61,12 @@ AssistedLine AuthAssistant::command(std::string_view line) {
   const auto [mech_word, rest] = first_word(cmd.args);
   const std::optional<Mechanism> mech = parse_mechanism(mech_word);
   state_ = State::passthrough;
+  plain_user_ = Secret();
   if (!mech) return {};
   const std::string prefix = "AUTH " + std::string(to_string(*mech)) + " ";
   switch (*mech) {
-    case Mechanism::plain: {
-      const auto [user, password] = first_word(rest);
-      if (user.empty()) {
-        state_ = State::plain_prompt;
-        return {};
-      }
-      if (password.empty()) return {};  // "AUTH PLAIN <base64>", as the tutorials type it
-      const Secret response = plain_response("", user, password);
-      return encoded(prefix, response.view(),
-                     "AUTH PLAIN typed as user name and password in clear; sent as base64 "
-                     "(--assist-auth)");
-    }
+    case Mechanism::plain:
+      return plain_command(prefix, rest);
     case Mechanism::login: {
       const auto [user, more] = first_word(rest);
       if (user.empty()) {
@@ -90,6 +95,34 @@ AssistedLine AuthAssistant::command(std::string_view line) {
   return {};
 }
 
+// AUTH PLAIN with what follows the mechanism (`rest`).
+AssistedLine AuthAssistant::plain_command(std::string_view prefix, std::string_view rest) {
+  const auto [user, password] = first_word(rest);
+  if (user.empty()) {
+    state_ = State::plain_prompt;
+    return {};
+  }
+  if (password.empty()) {
+    // "AUTH PLAIN <base64>", as the tutorials type it
+    if (could_be_base64(user)) return {};
+    // A user name alone: AUTH PLAIN goes alone, and its 334 asks the client for the password
+    // (challenge()), which response() sends with this name.
+    state_ = State::plain_password;
+    plain_user_ = Secret::copy_of(user);
+    AssistedLine out;
+    out.changed = true;
+    out.line = Secret::copy_of(std::string(trim_trailing_separators(prefix)) + std::string(kCrlf));
+    out.note =
+        "AUTH PLAIN typed with a user name and no password; sent as AUTH PLAIN alone, the "
+        "password asked for at its 334 (--assist-auth)";
+    return out;
+  }
+  const Secret response = plain_response("", user, password);
+  return encoded(prefix, response.view(),
+                 "AUTH PLAIN typed as user name and password in clear; sent as base64 "
+                 "(--assist-auth)");
+}
+
 AssistedLine AuthAssistant::token_line(std::string_view token) {
   const std::string prefix = "AUTH " + std::string(to_string(oauth_mechanism_)) + " ";
   const Secret response = oauth_mechanism_ == Mechanism::xoauth2
@@ -101,8 +134,14 @@ AssistedLine AuthAssistant::token_line(std::string_view token) {
                      " USER completed with the token of --oauth2-token-cmd (--assist-auth)");
 }
 
-std::optional<std::string> AuthAssistant::challenge(const Reply& reply) {
+std::optional<AssistedChallenge> AuthAssistant::challenge(const Reply& reply) {
   if (reply.code != 334 || reply.lines.size() != 1) return std::nullopt;
+  if (state_ == State::plain_password) {
+    // PLAIN's challenge is empty: the client would not know what to type at a bare "334 ".
+    return AssistedChallenge{"334 Password:" + std::string(kCrlf),
+                             "334 to AUTH PLAIN shown as a password prompt, for the user name "
+                             "typed on the AUTH line (--assist-auth)"};
+  }
   switch (state_) {
     case State::login_user:
     case State::login_password:
@@ -116,7 +155,8 @@ std::optional<std::string> AuthAssistant::challenge(const Reply& reply) {
   while (!decoded->empty() && (decoded->back() == '\n' || decoded->back() == '\r'))
     decoded->pop_back();  // Google's error JSON may end in a newline
   if (decoded->empty() || !printable_text(*decoded)) return std::nullopt;
-  return "334 " + *decoded + std::string(kCrlf);
+  return AssistedChallenge{"334 " + *decoded + std::string(kCrlf),
+                           "334 challenge decoded for the client (--assist-auth)"};
 }
 
 AssistedLine AuthAssistant::response(std::string_view line) {
@@ -130,6 +170,14 @@ AssistedLine AuthAssistant::response(std::string_view line) {
       return encoded("", response.view(),
                      "PLAIN response typed as user name and password in clear; sent as base64 "
                      "(--assist-auth)");
+    }
+    case State::plain_password: {
+      state_ = State::passthrough;
+      const Secret user = std::exchange(plain_user_, Secret());
+      const Secret response = plain_response("", user.view(), line);
+      return encoded("", response.view(),
+                     "password typed in clear at the 334 of AUTH PLAIN USER; sent as base64 with "
+                     "that user name (--assist-auth)");
     }
     case State::login_user:
       state_ = State::login_password;

@@ -4,12 +4,16 @@
 // is that of an ordinary exchange, secrets removed) plus a rewrite note that never holds one.
 //
 //   AUTH PLAIN user password      -> AUTH PLAIN base64(\0user\0password)
+//   AUTH PLAIN user (no base64)    -> AUTH PLAIN, the server's 334 reaches the client as
+//                                     "334 Password:", and the password typed there goes as
+//                                     base64(\0user\0password)
 //   AUTH PLAIN, then "user password" at the 334
 //   AUTH LOGIN [user], then the user / password at "334 Username:" / "334 Password:"
 //   AUTH XOAUTH2 user, AUTH OAUTHBEARER user   -> the token command's token, encoded
 //
 // Anything else (a base64 initial response as the tutorials type it, "*", other mechanisms)
-// passes unchanged.
+// passes unchanged. A single word after AUTH PLAIN that could be base64 (length a multiple of
+// 4, only the base64 alphabet) is taken for the tutorials' initial response, never for a name.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +35,12 @@ struct AssistedLine {
   bool needs_token = false;
 };
 
+// A 334 the client gets instead of the server's.
+struct AssistedChallenge {
+  std::string line;  // CRLF included
+  std::string note;  // for the rewrite note
+};
+
 class AuthAssistant {
  public:
   // host/port: the upstream, for OAUTHBEARER's host=/port=.
@@ -38,15 +48,17 @@ class AuthAssistant {
 
   // The client's AUTH command line, without CRLF.
   AssistedLine command(std::string_view line);
-  // A 334 from the server: the line the client gets instead (CRLF included), or nullopt to
-  // relay it unchanged.
-  std::optional<std::string> challenge(const Reply& reply);
+  // A 334 from the server: the line the client gets instead, or nullopt to relay it unchanged.
+  std::optional<AssistedChallenge> challenge(const Reply& reply);
   // The client's answer to a 334, without CRLF.
   AssistedLine response(std::string_view line);
   // The AUTH line for a pending XOAUTH2/OAUTHBEARER command, with the token.
   AssistedLine token_line(std::string_view token);
   // The exchange ended (any final reply).
-  void finish() { state_ = State::none; }
+  void finish() {
+    state_ = State::none;
+    plain_user_ = Secret();
+  }
 
   bool awaiting_token() const { return state_ == State::oauth_token; }
   // An assisted OAuth exchange is in progress: a refusal means the token was rejected.
@@ -56,6 +68,7 @@ class AuthAssistant {
   enum class State : std::uint8_t {
     none,
     plain_prompt,    // AUTH PLAIN sent alone: "user password" expected at the 334
+    plain_password,  // AUTH PLAIN USER sent as AUTH PLAIN: the password expected at the 334
     login_user,      // AUTH LOGIN sent alone: the user name is next
     login_password,  // the password is next
     oauth_token,     // AUTH XOAUTH2/OAUTHBEARER USER: waiting for the token
@@ -63,6 +76,7 @@ class AuthAssistant {
     passthrough,     // an exchange mailtap does not assist
   };
 
+  AssistedLine plain_command(std::string_view prefix, std::string_view rest);
   AssistedLine encoded(std::string_view prefix, std::string_view clear, std::string note);
 
   std::string host_;
@@ -70,6 +84,8 @@ class AuthAssistant {
   State state_ = State::none;
   Mechanism oauth_mechanism_ = Mechanism::xoauth2;
   std::string oauth_user_;
+  // AUTH PLAIN USER: the user name, until the password comes (it may be a secret mistyped).
+  Secret plain_user_;
 };
 
 }  // namespace mailtap::smtp

@@ -2293,10 +2293,9 @@ void Dialogue::sasl_challenge(const Reply& reply, Relayed& out) {
   out.event.note = std::move(r.decoded);
   mode_ = Mode::sasl;
   if (!assistant_) return;
-  if (std::optional<std::string> decoded = assistant_->challenge(reply)) {
-    out.to_client = std::move(*decoded);
-    out.rewrite = rewrite_event("AUTH", out.to_client,
-                                "334 challenge decoded for the client (--assist-auth)");
+  if (std::optional<AssistedChallenge> shown = assistant_->challenge(reply)) {
+    out.to_client = std::move(shown->line);
+    out.rewrite = rewrite_event("AUTH", out.to_client, std::move(shown->note));
   }
 }
 

@@ -944,6 +944,34 @@ class PostfixAuthTest(AuthCase):
         self.assertEqual(s["auth_user"], USER)
         self.assertNoSecrets(m)
 
+    def test_assist_auth_plain_with_the_user_name_alone_asks_for_the_password(self):
+        """`AUTH PLAIN USER` with the password forgotten went upstream as a base64 initial
+        response (Postfix: 535 another step is needed). A word that cannot be base64 is a user
+        name: mailtap sends AUTH PLAIN alone and shows its 334 as a password prompt."""
+        m = self.start(self.postfix.submission, "--assist-auth", password=None)
+        with h.NetcatClient(m.port) as nc:
+            nc.reply()
+            nc.cmd(b"EHLO client.test")
+            self.assertEqual(nc.cmd(f"AUTH PLAIN {USER}".encode()).raw, b"334 Password:\r\n")
+            r = nc.cmd(PASSWORD.encode())
+            self.assertEqual(r.code, 235, f"the password typed at the prompt: {r}")
+            tok = h.unique_token("assist-plain-user")
+            msg, final = self.send_message(nc, tok, rcpts=(RELAY_RCPT,
+                                                           "RCPT TO:<alice@example.test>"))
+        self.assertDelivered(tok, msg)
+        self.assertPostfixAuthenticated(final, "PLAIN")
+        self.assertRewritesRecorded(m, 1, 0, "PLAIN", USER)
+        self.assertNoSecrets(m)
+        self.assertNoSecrets(m)
+
+
+class PostfixLoginOnlyTest(AuthCase):
+    """A server that offers only AUTH LOGIN: mailtap answers its two prompts itself."""
+
+    with_postfix = True
+    postfix_kwargs = {"users": {USER: PASSWORD}, "bare_newline": "reject",
+                      "extra_main": {"smtpd_sasl_mechanism_filter": "login"}}
+
     def test_login_with_no_auth_typed_from_telnet_and_nc(self):
         m = self.start_auth(self.postfix.submission)
         for n, kind in enumerate(("nc", "telnet"), 1):

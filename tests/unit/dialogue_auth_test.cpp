@@ -889,5 +889,60 @@ TEST(DialogueAuthInClear, WithAssistAuthTheReplySaysWhatToTypeInstead) {
   expect_refused_auth_line_recorded(r);
 }
 
+// The password forgotten on the AUTH PLAIN line: a word that cannot be base64 is a user name.
+// AUTH PLAIN goes alone, its empty 334 reaches the person as a password prompt, and the
+// password typed there goes with the name.
+TEST(DialogueAssist, PlainWithAUserNameAloneAsksForThePassword) {
+  for (const std::string& user : std::vector<std::string>{"alice", "alice@example.com"}) {
+    const Result r = run_all_splits(
+        {
+            client("AUTH PLAIN " + user + "\r\n"),
+            upstream("334 \r\n"),
+            client("s3cret-pw\r\n"),
+            upstream("235 2.7.0 ok\r\n"),
+        },
+        assist_options());
+    EXPECT_EQ(r.upstream_per_step[0], "AUTH PLAIN\r\n");
+    EXPECT_EQ(r.client_per_step[1], "334 Password:\r\n");
+    EXPECT_EQ(r.upstream_per_step[2], base64_encode("\0"s + user + "\0s3cret-pw"s) + "\r\n");
+    EXPECT_EQ(r.client_per_step[3], "235 2.7.0 ok\r\n");
+    EXPECT_EQ(r.auth_user, user);
+    expect_no_secret(r, password);
+    expect_no_secret(r, "\0"s + user + "\0s3cret-pw"s);
+    int notes = 0;
+    for (const Event* e : find_events(r, Direction::mailtap_note, EventKind::rewrite))
+      notes += e->verb == "AUTH" && e->note.find("--assist-auth") != std::string::npos;
+    EXPECT_EQ(notes, 2);  // the AUTH line and the password
+    bool prompt_noted = false;
+    for (const Event* e : find_events(r, Direction::mailtap_to_client, EventKind::rewrite))
+      prompt_noted |= e->note.find("password prompt") != std::string::npos;
+    EXPECT_TRUE(prompt_noted);
+  }
+}
+
+// A word that could be base64 is the tutorials' initial response, as it always was; so is "=".
+TEST(DialogueAssist, PlainWithOneWordThatCouldBeBase64PassesUnchanged) {
+  for (const std::string& typed : std::vector<std::string>{"AUTH PLAIN bob1", "AUTH PLAIN ="}) {
+    const Result r =
+        run_all_splits({client(typed + "\r\n"), upstream("535 5.7.8 another step is needed\r\n")},
+                       assist_options());
+    EXPECT_EQ(r.upstream_per_step[0], typed + "\r\n");
+  }
+}
+
+// A refused AUTH PLAIN leaves no user name waiting: the next exchange starts afresh.
+TEST(DialogueAssist, PlainUserNameRefusedByTheServerIsForgotten) {
+  const Result r = run_all_splits(
+      {
+          client("AUTH PLAIN alice\r\n"),
+          upstream("504 5.5.4 mechanism not available\r\n"),
+          client("AUTH LOGIN\r\n"),
+          upstream("334 VXNlcm5hbWU6\r\n"),
+      },
+      assist_options());
+  EXPECT_EQ(r.client_per_step[1], "504 5.5.4 mechanism not available\r\n");
+  EXPECT_EQ(r.client_per_step[3], "334 Username:\r\n");
+}
+
 }  // namespace
 }  // namespace mailtap::smtp
