@@ -39,6 +39,15 @@ bool could_be_base64(std::string_view word) {
   return true;
 }
 
+// The password is the rest of the line, a space at its end included: nothing on the screen
+// shows one, so the rewrite note says it was there (only that), for a 535 that follows.
+std::string trailing_space_note(std::string_view password) {
+  if (password.empty()) return {};
+  if (password.back() == ' ') return "; the password ends in a space, sent as part of it";
+  if (password.back() == '\t') return "; the password ends in a tab, sent as part of it";
+  return {};
+}
+
 }  // namespace
 
 AuthAssistant::AuthAssistant(std::string host, std::uint16_t port)
@@ -120,7 +129,8 @@ AssistedLine AuthAssistant::plain_command(std::string_view prefix, std::string_v
   const Secret response = plain_response("", user, password);
   return encoded(prefix, response.view(),
                  "AUTH PLAIN typed as user name and password in clear; sent as base64 "
-                 "(--assist-auth)");
+                 "(--assist-auth)" +
+                     trailing_space_note(password));
 }
 
 AssistedLine AuthAssistant::token_line(std::string_view token) {
@@ -169,7 +179,8 @@ AssistedLine AuthAssistant::response(std::string_view line) {
       const Secret response = plain_response("", user, password);
       return encoded("", response.view(),
                      "PLAIN response typed as user name and password in clear; sent as base64 "
-                     "(--assist-auth)");
+                     "(--assist-auth)" +
+                         trailing_space_note(password));
     }
     case State::plain_password: {
       state_ = State::passthrough;
@@ -177,14 +188,17 @@ AssistedLine AuthAssistant::response(std::string_view line) {
       const Secret response = plain_response("", user.view(), line);
       return encoded("", response.view(),
                      "password typed in clear at the 334 of AUTH PLAIN USER; sent as base64 with "
-                     "that user name (--assist-auth)");
+                     "that user name (--assist-auth)" +
+                         trailing_space_note(line));
     }
     case State::login_user:
       state_ = State::login_password;
       return encoded("", line, "user name typed in clear; sent as base64 (--assist-auth)");
     case State::login_password:
       state_ = State::passthrough;
-      return encoded("", line, "password typed in clear; sent as base64 (--assist-auth)");
+      return encoded(
+          "", line,
+          "password typed in clear; sent as base64 (--assist-auth)" + trailing_space_note(line));
     default:
       return {};
   }

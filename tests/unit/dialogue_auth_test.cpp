@@ -944,5 +944,38 @@ TEST(DialogueAssist, PlainUserNameRefusedByTheServerIsForgotten) {
   EXPECT_EQ(r.client_per_step[3], "334 Username:\r\n");
 }
 
+// The password is the rest of the line, a trailing space included (it is sent), which nothing
+// on the screen shows: the rewrite note says so, never more of the password.
+TEST(DialogueAssist, APasswordEndingInASpaceIsNoted) {
+  auto rewrite_notes = [](const Result& r) {
+    std::string all;
+    for (const Event* e : find_events(r, Direction::mailtap_note, EventKind::rewrite))
+      all += e->note + "\n";
+    return all;
+  };
+  const std::string ends = "the password ends in a space, sent as part of it";
+  const Result on_the_line =
+      run_all_splits({client("AUTH PLAIN alice s3cret-pw \r\n"), upstream("535 5.7.8 failed\r\n")},
+                     assist_options());
+  EXPECT_EQ(on_the_line.upstream_per_step[0],
+            "AUTH PLAIN " + base64_encode("\0alice\0s3cret-pw "s) + "\r\n");
+  EXPECT_NE(rewrite_notes(on_the_line).find(ends), std::string::npos) << rewrite_notes(on_the_line);
+  const Result at_the_prompt = run_all_splits(
+      {
+          client("AUTH LOGIN\r\n"),
+          upstream("334 VXNlcm5hbWU6\r\n"),
+          client("alice\r\n"),
+          upstream("334 UGFzc3dvcmQ6\r\n"),
+          client("s3cret-pw \r\n"),
+          upstream("535 5.7.8 failed\r\n"),
+      },
+      assist_options());
+  EXPECT_NE(rewrite_notes(at_the_prompt).find(ends), std::string::npos)
+      << rewrite_notes(at_the_prompt);
+  const Result without = run_all_splits(
+      {client("AUTH PLAIN alice s3cret-pw\r\n"), upstream("235 2.7.0 ok\r\n")}, assist_options());
+  EXPECT_EQ(rewrite_notes(without).find("ends in"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mailtap::smtp
