@@ -893,6 +893,24 @@ class PostfixAuthTest(AuthCase):
                                     {"transcript": m.stdout.encode()}, extra), [])
         self.assertNoSecrets(m)
 
+    def test_assist_auth_password_ending_in_a_space_is_said_by_show(self):
+        """A space after the password typed in clear is sent as part of it (the password is the
+        rest of the line): Postfix answers 535 and nothing on the screen says why. `mailtap show`
+        does: the rewrite note says the password ended in a space, and nothing more of it."""
+        m = self.start(self.postfix.submission, "--assist-auth", password=None)
+        with h.SmtpSocket(m.port) as c:
+            c.reply()
+            c.cmd("EHLO client.test")
+            self.assertEqual(c.cmd(f"AUTH PLAIN {USER} {PASSWORD} ").code, 535)
+            self.assertEqual(c.cmd("QUIT").code, 221)
+        [s] = wait_ended(self.db(m), 1)
+        self.assertIn("the password ends in a space, sent as part of it", self.show(m, s["id"]))
+        self.assertNoSecrets(m)
+        blobs = {**mailtap_files(self.db(m)), "stderr": m.stderr.encode(),
+                 "transcript": m.stdout.encode()}
+        self.assertEqual(find_leaks(blobs, {"PLAIN blob with the space":
+                                            h.auth_plain(USER, PASSWORD + " ").encode()}), [])
+
     def test_without_assist_auth_nothing_changes(self):
         m = self.start(self.postfix.submission, password=None)
         with h.SmtpSocket(m.port) as c:
