@@ -1307,5 +1307,35 @@ TEST(MockSasl, AFirstChallengeTheRecordingHasElsewhereIsServedAsRecorded) {
   EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
 }
 
+// mailtap answers an AUTH with more than one argument after the mechanism itself (501, not
+// forwarded), and so does the mock's dialogue: the recorded refusal is served as recorded.
+TEST(MockSession, AnAuthLineInClearGetsMailtaps501AsTheProxyWould) {
+  const std::string refusal =
+      "501 5.5.4 mailtap: AUTH takes one argument after the mechanism, in base64 (RFC 4954), so "
+      "no server takes this line; not forwarded. To type the user name and password as they "
+      "are, restart mailtap proxy with --assist-auth; or type what mailtap encode plain USER "
+      "prints\r\n";
+  const std::vector<storage::EventRow> head = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250-mx\r\n250 AUTH PLAIN\r\n"),
+  };
+  std::vector<storage::EventRow> now = head;
+  for (storage::EventRow r :
+       {ev(Direction::client_to_mailtap, EventKind::auth, "AUTH",
+           "AUTH PLAIN [<redacted 14 bytes>]\r\n", 0, true),
+        ev(Direction::mailtap_to_client, EventKind::local_reply, "", refusal, 501),
+        client("QUIT", "QUIT\r\n"), reply("QUIT", 221, "221 2.0.0 Bye\r\n")})
+    now.push_back(std::move(r));
+  Served s(from_rows(now));
+  s->client_bytes("EHLO x\r\n");
+  s->take_to_client();
+  s->client_bytes("AUTH PLAIN alice secret\r\n");
+  EXPECT_EQ(s->take_to_client(), refusal);
+  s->client_bytes("QUIT\r\n");
+  EXPECT_EQ(s->take_to_client(), "221 2.0.0 Bye\r\n");
+  EXPECT_TRUE(s->completed()) << s->divergence().value_or("");
+}
+
 }  // namespace
 }  // namespace mailtap::tools
