@@ -421,9 +421,13 @@ class BodyText {
 
   // Whether `e` is a mailtap note on the text being written (a body's notes carry its
   // message's transaction; a BDAT chunk sent without MAIL has none to tell them by).
+  // mailtap's answer to telnet's DO TIMING-MARK in the text (IAC WONT TM to the client, a
+  // note on DATA) is recorded after the read that held it, which may end inside a line (Ctrl-C
+  // glued to the next line typed): it is one too.
   bool is_note_on_it(const smtp::Event& e) const {
-    return open() && e.direction == Direction::mailtap_note && e.transaction != 0 &&
-           e.transaction == text_.transaction;
+    const bool note = e.direction == Direction::mailtap_note ||
+                      (e.direction == Direction::mailtap_to_client && e.kind == EventKind::note);
+    return open() && note && e.transaction != 0 && e.transaction == text_.transaction;
   }
 
   // The text goes on with (or, if it does not continue it, begins with) is_text event `e`,
@@ -444,12 +448,11 @@ class BodyText {
 
   // A note on the text (is_note_on_it): written after the line that is open, if one is.
   bool note(const smtp::Event& e) {
-    const EventLines lines(e, session_, st_);
     if (!pieces_.line_open()) {
-      lines.note(out_.text());
+      render_event(e, session_, st_, out_.text());
       return out_.pass();
     }
-    lines.note(held_notes_);
+    render_event(e, session_, st_, held_notes_);
     // A line that goes on past 64 KiB of them (hardly a client's: most say how many line ends
     // of its own were made CRLF, which ended a line) is ended where they are written.
     return held_notes_.size() < kHeldNotes || finish_line();

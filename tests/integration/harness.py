@@ -2426,6 +2426,65 @@ def start_data(client, *, mail_from: str = "sender@client.test",
     expect(354, "DATA", "DATA")
 
 
+def record_bodies_in_pieces(db: Path, postfix, pki, pause: float = 0.3) -> list:
+    """Message bodies a client sent in pieces that end inside their lines, through mailtap to
+    `postfix` (as alice), recorded in `db`: one event per read. Session 1: `split` (a line in
+    three reads, "x" and ".\r\n" in reads of their own), `keys` (telnet in character mode, a key
+    a read), `ctrlc` (telnet's Ctrl-C octets glued to a "." line); session 2: `lf` (bare LF line
+    ends, normalised by mailtap, noted). `pause`: long enough for mailtap to read each piece on
+    its own. The session ids, in order."""
+    alice = ("alice", USERS["alice"])
+
+    def expect(reply: Reply, code: int) -> None:
+        if reply.code != code:
+            raise AssertionError(f"expected {code}, got {str(reply).strip()!r}")
+
+    def send_body(c: SmtpSocket, pieces: list) -> None:
+        for piece in pieces:
+            c.send(piece)
+            time.sleep(pause)
+        if any(b"\xff\xfd\x06" in piece for piece in pieces):
+            # mailtap answers telnet's DO TIMING-MARK in a body at once: IAC WONT TM.
+            while len(c.buf) < 3 and c._fill(None):
+                pass
+            if not c.buf.startswith(b"\xff\xfc\x06"):
+                raise AssertionError(f"expected IAC WONT TM, got {c.buf[:3]!r}")
+            c.buf = c.buf[3:]
+        expect(c.reply(), 250)
+
+    with Mailtap(postfix.submission, ca_file=pki.ca_cert, db=db) as mt:
+        with SmtpSocket(mt.port) as c:
+            start_data(c, auth=alice)
+            send_body(c, [b"Subject: split\r\n\r\nhel", b"lo world\r\n", b"x", b".\r\n.\r\n"])
+            expect(c.cmd("MAIL FROM:<sender@client.test>"), 250)
+            expect(c.cmd("RCPT TO:<alice@example.test>"), 250)
+            expect(c.cmd("DATA"), 354)
+            # telnet in character mode: every key is sent as it is typed.
+            send_body(c, [b"Subject: keys\r\n\r\n", *(bytes([k]) for k in b"QUIT\r\n.\r\n")])
+            expect(c.cmd("MAIL FROM:<sender@client.test>"), 250)
+            expect(c.cmd("RCPT TO:<alice@example.test>"), 250)
+            expect(c.cmd("DATA"), 354)
+            # telnet's Ctrl-C (IAC IP, IAC DO TIMING-MARK) glued to the next line, a ".":
+            # that line is body text, only the next "." ends the message.
+            send_body(c, [b"Subject: ctrlc\r\n\r\nI changed my mind\r\n", b"\xff\xf4\xff\xfd\x06",
+                          b".\r\n", b".\r\n"])
+            expect(c.cmd("QUIT"), 221)
+        # nc without -C: bare LF line ends, normalised by mailtap, each read's noted.
+        with SmtpSocket(mt.port) as c:
+            expect(c.reply(), 220)
+            for line, code in ((b"EHLO person.test", 250),
+                               (b"AUTH PLAIN " + auth_plain(*alice).encode(), 235),
+                               (b"MAIL FROM:<sender@client.test>", 250),
+                               (b"RCPT TO:<alice@example.test>", 250), (b"DATA", 354)):
+                expect(c.cmd(line, eol=b"\n"), code)
+            send_body(c, [b"Subject: lf\n\nab", b"c\nde", b"f\n", b".\n"])
+            expect(c.cmd(b"QUIT", eol=b"\n"), 221)
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    sessions = [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY id")]
+    con.close()
+    return sessions
+
+
 def first_reply_421(port: int, timeout: float = 15.0) -> Reply:
     """Connect to mailtap and return the reply that carries the upstream failure.
 
