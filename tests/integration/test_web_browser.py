@@ -571,6 +571,94 @@ class LargeSessionBrowserTest(BrowserCase):
 
 
 
+class BodyInPiecesBrowserTest(BrowserCase):
+    """A message body the client sent in pieces that end inside its lines (a slow writer, a
+    person at telnet in character mode, one key per read), through the real proxy to the private
+    Postfix, as test_tools_readonly's BodyInPiecesTranscriptTest records it for `mailtap show`:
+    the page shows the body line by line as show does, each line once, where its CRLF is (it
+    used to start a line at every read: `C: Q`, `C: U`, ..., and a `.` that did not end the
+    message alone on a line), and mailtap's notes on a line after it."""
+
+    with_postfix = True
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db = cls.tmp / "pieces.db"
+        cls.sessions = h.record_bodies_in_pieces(cls.db, cls.postfix, cls.pki)
+        cls.web = cls._stack.enter_context(w.WebServer(cls.db))
+
+    def page_lines(self, sid: int) -> list:
+        """The transcript's lines as the page shows them: (time, who, text), a shown line that
+        holds several (a read that ended more than one) split into its own, without a time."""
+        d = self.driver
+        d.get(f"http://localhost:{self.web.port}/#/session/{sid}")
+        d.refresh()  # another session's view may be in place: load this one afresh
+        WebDriverWait(d, 20).until(
+            lambda d: "221" in d.find_element(By.ID, "transcript").get_attribute("textContent"))
+        shown = d.execute_script(
+            "return [...document.querySelectorAll('#transcript .line')].map((l) => ["
+            "l.querySelector('.at').textContent, l.querySelector('.who').textContent,"
+            "l.querySelector('.text').textContent])")
+        lines = []
+        for at, who, text in shown:
+            for i, line in enumerate(text.split("\n")):
+                lines.append((at if i == 0 else "", who, line))
+        return lines
+
+    def body_lines(self, lines: list, subject: str) -> list:
+        """From the C: line of `subject` to the reply to the end of data: "C: text", "~~ note"."""
+        start = lines.index(next(x for x in lines if x[1:] == ("C:", "Subject: " + subject)))
+        end = next(i for i in range(start, len(lines)) if lines[i][2].startswith("250 2.0.0"))
+        return [f"{who} {text}" for _, who, text in lines[start:end]]
+
+    def show_body_lines(self, sid: int, subject: str) -> list:
+        out = h.run([str(h.mailtap_bin()), "show", str(sid), "--db", str(self.db)]).stdout.decode()
+        lines = out.split("\n")
+        start = next(i for i, line in enumerate(lines) if line.endswith(" C: Subject: " + subject))
+        end = next(i for i in range(start, len(lines)) if " S: 250 2.0.0" in lines[i])
+        return [line[8:].lstrip(" ") for line in lines[start:end]]
+
+    def test_a_line_that_came_in_pieces_is_one_line(self):
+        lines = self.page_lines(self.sessions[0])
+        self.assertEqual(self.body_lines(lines, "split"),
+                         ["C: Subject: split", "C: ", "C: hello world", "C: x.", "C: ."])
+        self.assertEqual(self.body_lines(lines, "split"),
+                         self.show_body_lines(self.sessions[0], "split"))
+
+    def test_keys_sent_one_by_one_are_one_line(self):
+        lines = self.page_lines(self.sessions[0])
+        self.assertEqual(self.body_lines(lines, "keys"),
+                         ["C: Subject: keys", "C: ", "C: QUIT", "C: ."])
+
+    def test_a_dot_that_did_not_end_the_message_stays_in_its_line(self):
+        lines = self.page_lines(self.sessions[0])
+        body = self.body_lines(lines, "ctrlc")
+        self.assertEqual([x for x in body if x.startswith("C: ")],
+                         ["C: Subject: ctrlc", "C: ", "C: I changed my mind",
+                          "C: \\xff\\xf4\\xff\\xfd\\x06.", "C: ."])
+        # mailtap's IAC WONT TM, recorded after the read that held the DO TM, follows the line.
+        self.assertTrue(body[4].startswith("M: \\xff\\xfc\\x06telnet timing mark"), body)
+        self.assertEqual([x for x in body if x.startswith("C: ")],
+                         [x for x in self.show_body_lines(self.sessions[0], "ctrlc")
+                          if x.startswith("C: ")])
+
+    def test_each_line_has_the_time_its_end_came(self):
+        lines = self.page_lines(self.sessions[0])
+        seconds = {text: float(at[1:-1]) for at, who, text in lines if who == "C:" and at}
+        self.assertGreaterEqual(seconds["hello world"] - seconds["Subject: split"], 0.15)
+        self.assertGreaterEqual(seconds["x."] - seconds["hello world"], 0.15)
+
+    def test_a_note_on_the_text_follows_the_line_it_came_inside(self):
+        body = self.body_lines(self.page_lines(self.sessions[1]), "lf")
+        self.assertEqual([x for x in body if x.startswith("C: ")],
+                         ["C: Subject: lf", "C: ", "C: abc", "C: def", "C: ."])
+        notes = [i for i, x in enumerate(body) if x.startswith("~~ rewrite: bare LF")]
+        self.assertEqual(len(notes), 4, body)
+        self.assertEqual(body[notes[0] - 1], "C: abc")
+        self.assertEqual(body[notes[1] - 1], "C: def")
+
+
 def message_with(body: bytes, headers: bytes) -> bytes:
     return b"Subject: " + h.unique_token("view").encode() + b"\r\nMIME-Version: 1.0\r\n" + headers + \
         b"\r\n\r\n" + body + b"\r\n"

@@ -680,6 +680,128 @@ function omittedText(octets) {
 const MAILTAP_AND_SERVER = new Set(["mailtap_to_upstream", "upstream_to_mailtap"]);
 const folds = (event) => event.phase === "pre_tls" && MAILTAP_AND_SERVER.has(event.direction);
 
+// A client's message text (DATA's, or a BDAT chunk's payload) as `mailtap show` writes it. The
+// record keeps it as one event per read of the client, and a read may end anywhere in a line
+// (a person at telnet in character mode sends every key on its own): the events that follow
+// one another are joined and their octets split at the CRLFs they hold, so a line that came in
+// several reads is one line, and a `.` read on its own at the end of a line begun earlier stays
+// in that line. A line has the time of the event its end came in, each event's time once (the
+// lines after the first that end in the same read show none). mailtap's notes that come while
+// a line is open (bare LF normalised) follow that line. Held: the octets of the open line only.
+const isBodyText = (e) => e.direction === "client_to_upstream" && (e.kind === "data" || e.kind === "bdat_chunk") &&
+  !e.redacted && !e.note && e.bytes_omitted === undefined && bytesOf(e, "bytes") !== "";
+
+// What mailtap says while such text comes: its notes (bare LF normalised), and its answer to
+// telnet's DO TIMING-MARK in a DATA body (IAC WONT TM to the client), recorded after the read
+// that held it, which may end inside a line (Ctrl-C glued to the next line typed).
+const isNoteOnText = (e) => e.direction === "mailtap_note" ||
+  (e.direction === "mailtap_to_client" && e.kind === "note" && e.verb === "DATA");
+
+const utf8Encoder = new TextEncoder();
+
+// The octets of recorded text as getJson gave it: UTF-8 as characters, the other octets \xHH.
+function octetsOfText(value) {
+  const text = String(value);
+  const parts = [];
+  let at = 0;
+  for (const [start, end] of escapesOf(value)) {
+    parts.push(utf8Encoder.encode(text.slice(at, start)), Uint8Array.of(parseInt(text.slice(start + 2, end), 16)));
+    at = end;
+  }
+  parts.push(utf8Encoder.encode(text.slice(at)));
+  return concatOctets(parts);
+}
+
+function concatOctets(parts) {
+  if (parts.length === 1) return parts[0];
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return all;
+}
+
+// A line's octets as the page shows recorded text (as textOfBase64 does).
+function lineText(octets) {
+  const { text, escapes } = escapedText(octets, false);
+  return escapes.length ? new EscapedText(text, escapes) : text;
+}
+
+class BodyText {
+  // `show(event, lines, stamped)`: lines (text without CRLF) that ended in `event`, shown as one
+  // transcript line, with the event's time when `stamped`; `note(event, i)`: a note, placed.
+  constructor(show, note) {
+    this.show = show;
+    this.note = note;
+    this.first = null;    // the text's first event: what it is (kind, phase)
+    this.last = null;     // its latest event
+    this.stamped = false; // the latest event's time is not shown yet
+    this.held = [];       // the open line's octets, in pieces
+    this.notes = [];      // notes that came while a line was open: [event, index]
+  }
+
+  get open() { return this.first !== null; }
+  get lineOpen() { return this.held.length > 0; }
+
+  continues(e) { return this.open && e.kind === this.first.kind && e.phase === this.first.phase; }
+
+  event(e) {
+    if (!this.continues(e)) this.first = e;
+    this.last = e;
+    this.stamped = true;
+    const octets = octetsOfText(bytesOf(e, "bytes"));
+    const lines = [];
+    let start = 0;
+    const heldEndsInCr = this.lineOpen && this.held.at(-1).at(-1) === 0x0d;
+    if (heldEndsInCr && octets[0] === 0x0a) {
+      const line = concatOctets(this.held);
+      lines.push(line.subarray(0, line.length - 1));
+      this.held = [];
+      start = 1;
+    }
+    for (let i = start; i + 1 < octets.length; i++) {
+      if (octets[i] !== 0x0d || octets[i + 1] !== 0x0a) continue;
+      lines.push(concatOctets([...this.held, octets.subarray(start, i)]));
+      this.held = [];
+      start = i + 2;
+      i++;
+    }
+    if (start < octets.length) this.held.push(octets.slice(start));
+    if (lines.length) this.lines(lines.map(lineText));
+  }
+
+  lines(texts) {
+    this.show(this.last, texts.slice(0, 1), this.stamped);
+    this.stamped = false;
+    this.flushNotes();
+    if (texts.length > 1) this.show(this.last, texts.slice(1), false);
+  }
+
+  // A mailtap note while the text is open: after the open line, if there is one.
+  noteOn(e, i) {
+    if (this.lineOpen) this.notes.push([e, i]);
+    else this.note(e, i);
+  }
+
+  flushNotes() {
+    for (const [e, i] of this.notes) this.note(e, i);
+    this.notes = [];
+  }
+
+  // The text ends: its last line, if no CRLF ended it, as far as it came, then the notes held.
+  finish() {
+    if (this.lineOpen) {
+      const line = concatOctets(this.held);
+      this.held = [];
+      this.lines([lineText(line)]);
+    }
+    this.flushNotes();
+    this.first = this.last = null;
+  }
+}
+
 function renderTranscript(detail, explanations) {
   // A screen reader hears the lines that arrive in a running session, not the transcript again
   // (its lines shown stay the same nodes: see updateInPlace).
@@ -696,22 +818,7 @@ function renderTranscript(detail, explanations) {
   let fold = null;
   let folded = 0;
   let omitted = null;  // the line that stands for the body octets not sent, and their count
-  events.forEach((event, i) => {
-    // A large message's body beyond what the database holds is not sent with the session
-    // (`bytes_omitted`): one line says how much, however many reads of the client it took.
-    if (event.bytes_omitted !== undefined) {
-      if (omitted && previous && previous.bytes_omitted !== undefined) {
-        omitted.octets += event.bytes_omitted;
-        omitted.text.textContent = omittedText(omitted.octets);
-        previous = event;
-        return;
-      }
-      omitted = { octets: event.bytes_omitted, text: el("span", { className: "omitted muted" }) };
-      omitted.text.textContent = omittedText(omitted.octets);
-    }
-    const line = transcriptLine(event, detail, previous, explanations[String(event.seq)]);
-    if (event.bytes_omitted !== undefined) line.querySelector(".text").append(omitted.text);
-    previous = event;
+  const place = (event, line, i) => {
     const keep = folds(event) ||
       (fold && event.direction === "mailtap_note" && (event.phase === "pre_tls" || foldAhead(i)));
     if (!keep) {
@@ -727,7 +834,47 @@ function renderTranscript(detail, explanations) {
     fold.append(line);
     folded += 1;
     fold.firstChild.textContent = `mailtap's own exchange with the server before TLS: ${folded} lines (folded)`;
+  };
+  const eventLine = (event, i) => {
+    place(event, transcriptLine(event, detail, previous, explanations[String(event.seq)]), i);
+    previous = event;
+  };
+  const body = new BodyText((event, texts, stamped) => {
+    const shown = { ...event, bytes: joinText(...texts.flatMap((text) => [text, "\r\n"])) };
+    delete shown.bytes_encoding;
+    const line = transcriptLine(shown, detail, stamped ? previous : null, undefined);
+    if (stamped) {
+      previous = event;
+    } else {
+      line.querySelector(".at").textContent = "";
+      line.querySelector(".delta").textContent = "";
+    }
+    place(event, line, -1);
+  }, eventLine);
+  events.forEach((event, i) => {
+    if (body.open && isNoteOnText(event)) return body.noteOn(event, i);
+    const text = isBodyText(event);
+    if (body.open && !(text && body.continues(event))) body.finish();
+    if (text) return body.event(event);
+    // A large message's body beyond what the database holds is not sent with the session
+    // (`bytes_omitted`): one line says how much, however many reads of the client it took.
+    if (event.bytes_omitted !== undefined) {
+      if (omitted && previous && previous.bytes_omitted !== undefined) {
+        omitted.octets += event.bytes_omitted;
+        omitted.text.textContent = omittedText(omitted.octets);
+        previous = event;
+        return;
+      }
+      omitted = { octets: event.bytes_omitted, text: el("span", { className: "omitted muted" }) };
+      omitted.text.textContent = omittedText(omitted.octets);
+      const line = transcriptLine(event, detail, previous, explanations[String(event.seq)]);
+      line.querySelector(".text").append(omitted.text);
+      previous = event;
+      return place(event, line, i);
+    }
+    eventLine(event, i);
   });
+  if (body.open) body.finish();
   return box;
 }
 
