@@ -193,7 +193,11 @@ class EventLines {
     std::string tag = tag_;
     if (e_.direction == Direction::client_to_mailtap && !smtp::is_unsent_note(e_))
       tag += "[answered by mailtap] ";
-    out += when_ + "  " + tag + st_.magenta(std::string(prefix(e_)) + " " + text) + "\n";
+    out += when_ + "  " + tag + st_.magenta(std::string(prefix(e_)) + " " + text);
+    // An event the record keeps only the size of (mailtap's telnet refusals on a line that may
+    // hold a secret's octets): redacted as any such line is.
+    if (e_.redacted) out += "   [redacted: " + std::to_string(e_.wire_size) + " bytes on the wire]";
+    out += "\n";
   }
 
   // Whether the first line says more than its text (redacted, or a note it does not hold):

@@ -2431,7 +2431,8 @@ def record_bodies_in_pieces(db: Path, postfix, pki, pause: float = 0.3) -> list:
     `postfix` (as alice), recorded in `db`: one event per read. Session 1: `split` (a line in
     three reads, "x" and ".\r\n" in reads of their own), `keys` (telnet in character mode, a key
     a read), `ctrlc` (telnet's Ctrl-C octets glued to a "." line); session 2: `lf` (bare LF line
-    ends, normalised by mailtap, noted). `pause`: long enough for mailtap to read each piece on
+    ends, normalised by mailtap, noted); session 3: a telnet refusal mailtap recorded redacted.
+    `pause`: long enough for mailtap to read each piece on
     its own. The session ids, in order."""
     alice = ("alice", USERS["alice"])
 
@@ -2479,6 +2480,19 @@ def record_bodies_in_pieces(db: Path, postfix, pki, pause: float = 0.3) -> list:
                 expect(c.cmd(line, eol=b"\n"), code)
             send_body(c, [b"Subject: lf\n\nab", b"c\nde", b"f\n", b".\n"])
             expect(c.cmd(b"QUIT", eol=b"\n"), 221)
+        # telnet's Ctrl-C before a command: IAC IP, then IAC DO "Q" (the command's first key),
+        # refused by mailtap (IAC WONT "Q"); the line left ("UIT") may be a secret's octets, so
+        # the record keeps only the refusal's size.
+        with SmtpSocket(mt.port) as c:
+            expect(c.reply(), 220)
+            c.send(b"\xff\xf4\xff\xfdQUIT\r\n")
+            while len(c.buf) < 3 and c._fill(None):
+                pass
+            if not c.buf.startswith(b"\xff\xfcQ"):
+                raise AssertionError(f"expected IAC WONT Q, got {c.buf[:3]!r}")
+            c.buf = c.buf[3:]
+            c.reply()
+            expect(c.cmd("QUIT"), 221)
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     sessions = [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY id")]
     con.close()

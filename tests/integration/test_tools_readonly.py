@@ -1820,6 +1820,16 @@ class BodyInPiecesTranscriptTest(h.IntegrationCase):
         self.assertEqual(lines[notes[0] - 1], b"C: abc")
         self.assertEqual(lines[notes[1] - 1], b"C: def")
 
+    def test_a_refusal_kept_only_by_its_size_is_shown_with_its_note_and_redaction(self):
+        # recreader finding 6: mailtap's IAC WONT "Q" on a line that may hold a secret's octets
+        # is recorded as its note, its size and `redacted`, without its octets. show gives the
+        # note and the mark every redacted line has; --raw has no octets of it to give.
+        out = self.show(self.sessions[2]).decode()
+        line = next(line for line in out.splitlines() if "telnet options refused (1x)" in line)
+        self.assertIn("M: note: telnet options refused (1x): ", line)
+        self.assertTrue(line.endswith("   [redacted: 3 bytes on the wire]"), line)
+        self.assertNotIn(b"\xff\xfcQ", self.show(self.sessions[2], "--raw"))
+
 
 class LargeMessageToolsTest(h.IntegrationCase):
     """Messages larger than the 64 KiB the database holds of a body (the rest is in the

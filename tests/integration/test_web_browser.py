@@ -658,6 +658,13 @@ class BodyInPiecesBrowserTest(BrowserCase):
         self.assertEqual(body[notes[0] - 1], "C: abc")
         self.assertEqual(body[notes[1] - 1], "C: def")
 
+    def test_a_refusal_kept_only_by_its_size_shows_its_note_and_redaction(self):
+        # recreader finding 6: the page showed `M: redacted: 3 bytes on the wire` alone.
+        lines = self.page_lines(self.sessions[2])
+        line = next(text for _, who, text in lines if who == "M:")
+        self.assertTrue(line.startswith("note: telnet options refused (1x): "), line)
+        self.assertTrue(line.endswith("redacted: 3 bytes on the wire"), line)
+
 
 def message_with(body: bytes, headers: bytes) -> bytes:
     return b"Subject: " + h.unique_token("view").encode() + b"\r\nMIME-Version: 1.0\r\n" + headers + \

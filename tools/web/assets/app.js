@@ -644,7 +644,9 @@ function transcriptLine(event, session, previous, explanation) {
   const bytes = bytesOf(event, "bytes");
   const text = bytes.endsWith("\r\n") ? sliceText(bytes, 0, bytes.length - 2) : bytes;
   const content = el("span", { className: "text" });
-  if (isNote && !text) content.append(`${event.kind}: ${event.note || ""}`);
+  // An event that holds no octets but says what it was (mailtap's telnet refusals on a line
+  // that may hold a secret's octets keep only their size, redacted): its note, as show gives it.
+  if (!text && event.bytes_omitted === undefined && (isNote || event.note)) content.append(`${event.kind}: ${event.note || ""}`);
   else content.append(...wireText(text));
   if (event.redacted)
     content.append(el("span", { className: "redacted" }, `redacted: ${event.wire_size} bytes on the wire`));
