@@ -3,8 +3,10 @@
 // look: bare-LF rewrites and smuggling-shaped DATA, failures by reply code and upstream, TLS
 // versions, --insecure sessions and certificates near or past expiry.
 // Exit status: 0 clean, 3 a leak or damage was found, 1 the audit could not run.
+#include <initializer_list>
 #include <memory>
 #include <optional>
+#include <string_view>
 
 #include "proxy/cli/secret_options.hpp"
 #include "proxy/common/log.hpp"
@@ -31,6 +33,22 @@ struct AuditArgs {
   int expiry_days = 30;
 };
 
+// "events", "sessions": the parts of `parts` that `r` could not read, for a section that needs
+// them; empty when all were read.
+std::string unread_parts(const AuditReport& r, std::initializer_list<std::string_view> parts) {
+  std::string names;
+  for (std::string_view part : parts)
+    if (!r.read(part)) names += (names.empty() ? "" : ", ") + std::string(part);
+  return names;
+}
+
+// The line a section says instead of "none" when damage kept a part it is made of from being
+// read: what it lists is only what was read before the damage.
+std::string not_read_line(const std::string& parts, const Style& st) {
+  return "  " + st.red("not checked to the end: " + parts + " could not be read") +
+         " (see Integrity)\n";
+}
+
 // The render_ functions write the text report. It is read on a terminal and quotes the record,
 // where a client or server chose the text (a certificate's subject, a reply's status, what a note
 // quotes): it is escaped as the transcript escapes it. Wire text (host names, TLS names,
@@ -50,7 +68,11 @@ void render_integrity_and_leaks(const AuditReport& r, const Style& st, std::stri
   }
 
   out += "\n" + st.bold("Credentials in the record") + "\n";
-  if (r.leaks.empty()) out += "  " + st.green("none found") + "\n";
+  const std::string unscanned = unread_parts(r, {"events", "messages", "sessions"});
+  if (!unscanned.empty())
+    out += not_read_line(unscanned, st);
+  else if (r.leaks.empty())
+    out += "  " + st.green("none found") + "\n";
   for (const auto& l : r.leaks)
     out += "  " + st.red("LEAK") + " session " + std::to_string(l.session) + ", " +
            escape_text(l.where) + ": " + escape_text(l.what) + "\n";
@@ -58,7 +80,10 @@ void render_integrity_and_leaks(const AuditReport& r, const Style& st, std::stri
 
 void render_rewrites_and_smuggling(const AuditReport& r, const Style& st, std::string& out) {
   out += "\n" + st.bold("Bare line ends and smuggling-shaped DATA") + "\n";
-  if (r.rewrites.empty() && r.smuggling.empty() && r.refused_chunks.empty()) out += "  none\n";
+  if (!r.read("events"))
+    out += not_read_line("events", st);
+  else if (r.rewrites.empty() && r.smuggling.empty() && r.refused_chunks.empty())
+    out += "  none\n";
   for (const auto& x : r.rewrites)
     out += "  session " + std::to_string(x.session) + ": " + std::to_string(x.count) +
            " rewrite(s) by mailtap, e.g. " + escape_text(x.sample) + "\n";
@@ -73,10 +98,14 @@ void render_rewrites_and_smuggling(const AuditReport& r, const Style& st, std::s
 
 void render_outcomes_and_failures(const AuditReport& r, const Style& st, std::string& out) {
   out += "\n" + st.bold("Outcomes") + "\n";
+  if (!r.read("failures")) out += not_read_line("failures", st);
   for (const auto& [o, n] : r.outcomes) out += "  " + std::to_string(n) + "  " + o + "\n";
 
   out += "\n" + st.bold("Failure replies by code and upstream") + "\n";
-  if (r.failures.empty()) out += "  none\n";
+  if (!r.read("failures"))
+    out += not_read_line("failures", st);
+  else if (r.failures.empty())
+    out += "  none\n";
   for (const auto& f : r.failures) {
     std::string code = std::to_string(f.code);
     if (!f.status.empty()) code += " " + escape_line(f.status);
@@ -88,6 +117,8 @@ void render_outcomes_and_failures(const AuditReport& r, const Style& st, std::st
 
 void render_tls(const AuditReport& r, const Style& st, std::string& out) {
   out += "\n" + st.bold("TLS") + "\n";
+  const std::string unread = unread_parts(r, {"sessions", "tls"});
+  if (!unread.empty()) out += not_read_line(unread, st);
   for (const auto& t : r.tls)
     out += "  " + std::to_string(t.count) + "  " + escape_line(t.version) +
            (t.cipher.empty() ? "" : " " + escape_line(t.cipher)) + "\n";
@@ -104,13 +135,17 @@ void render_tls(const AuditReport& r, const Style& st, std::string& out) {
            ": " + st.yellow(c.state) + " (" + escape_line(c.not_after) + "), seen in " +
            std::to_string(c.sessions) + " session(s) from " + std::to_string(c.first_session) +
            "\n";
-  if (r.insecure.empty() && r.verify_failures.empty() && r.certificates.empty())
+  if (unread.empty() && r.insecure.empty() && r.verify_failures.empty() && r.certificates.empty())
     out += "  no --insecure sessions, no verification failures, no certificate near expiry\n";
 }
 
 std::string render_human(const AuditReport& r, const Style& st) {
   std::string out;
-  out += st.bold("mailtap audit") + ": " + std::to_string(r.sessions) + " sessions\n";
+  out += st.bold("mailtap audit") + ": ";
+  if (r.read("sessions"))
+    out += std::to_string(r.sessions) + " sessions\n";
+  else
+    out += st.red("sessions not counted: the sessions could not be read") + "\n";
   render_integrity_and_leaks(r, st, out);
   render_rewrites_and_smuggling(r, st, out);
   render_outcomes_and_failures(r, st, out);

@@ -32,13 +32,14 @@ class Auditor {
   // to report: the part it spoils is listed under the integrity check and every other part
   // still runs. Any other failure stops the audit.
   bool run(AuditReport& r, int expiry_days, std::string& error) {
-    const bool ran = part(integrity(r, error), "the integrity check", error) &&
-                     part(scan_events(r, error), "events", error) &&
-                     part(scan_messages(r, error), "messages", error) &&
+    const bool ran = part(integrity(r, error), "integrity", "the integrity check", error) &&
+                     part(scan_events(r, error), "events", "events", error) &&
+                     part(scan_messages(r, error), "messages", "messages", error) &&
                      totals(r, expiry_days, error);
     if (!ran) return false;
     for (const SessionShapes& s : shapes_) r.smuggling.push_back({s.session, describe_shapes(s)});
     report_unreadable_bodies(r);
+    r.unread = unread_;
     if (!damage_.empty()) {
       // Said of the database file alone, now that the record as a whole is not.
       if (r.integrity_ok()) r.integrity = {"database file: ok (PRAGMA integrity_check)"};
@@ -71,9 +72,12 @@ class Auditor {
     }
   }
 
-  bool part(bool ok, const char* what, std::string& error) {
+  // A part spoilt by damage is named in `unread_` by `key` (AuditReport::unread), so what the
+  // report says of it is "not read", never "none".
+  bool part(bool ok, const char* key, const char* what, std::string& error) {
     if (ok) return true;
     if (!reader_.last_failure_is_damage()) return false;
+    unread_.emplace_back(key);
     damage_.push_back(std::string(what) + " could not be read to the end: " + error);
     error.clear();
     return true;
@@ -88,9 +92,9 @@ class Auditor {
     const bool read = reader_.in_one_snapshot(
         [&] {
           sessions_read_ = read_sessions(sessions, error) && unreadable_sessions_left(error);
-          return part(sessions_read_, "sessions", error) &&
-                 part(failures(r, error), "the failure summary", error) &&
-                 part(certificates(r, expiry_days, error), "the TLS summary", error);
+          return part(sessions_read_, "sessions", "sessions", error) &&
+                 part(failures(r, error), "failures", "the failure summary", error) &&
+                 part(certificates(r, expiry_days, error), "tls", "the TLS summary", error);
         },
         error);
     if (!read) return false;
@@ -109,7 +113,17 @@ class Auditor {
   }
 
   bool integrity(AuditReport& r, std::string& error) {
-    if (!reader_.integrity_check(r.integrity, error)) return false;
+    std::vector<std::string> rows;
+    if (!reader_.integrity_check(rows, error)) return false;
+    // SQLite may join several problems in one row with LFs: one line each.
+    for (const std::string& row : rows) {
+      std::size_t begin = 0;
+      while (begin <= row.size()) {
+        const std::size_t end = std::min(row.find('\n', begin), row.size());
+        if (end > begin) r.integrity.push_back(row.substr(begin, end - begin));
+        begin = end + 1;
+      }
+    }
     if (r.integrity.empty()) r.integrity.push_back("integrity_check returned nothing");
     return true;
   }
@@ -506,6 +520,7 @@ class Auditor {
   // (session, mail_transaction) -> the message's number in its session
   std::map<std::pair<std::int64_t, std::uint64_t>, std::uint64_t> message_numbers_;
   std::vector<std::string> damage_;  // what else the damage spoiled
+  std::vector<std::string> unread_;  // AuditReport::unread
 };
 
 }  // namespace
@@ -546,6 +561,9 @@ std::string audit_report_json(const AuditReport& r) {
   w.key("ok").value(!r.problems());
   w.key("sessions").value(r.sessions);
   write_bytes_array_member(w, "integrity", r.integrity);
+  w.key("unread").begin_array();
+  for (const auto& part : r.unread) w.value(part);
+  w.end_array();
   w.key("removed_while_auditing").begin_array();
   for (auto id : r.removed_while_auditing) w.value(id);
   w.end_array();

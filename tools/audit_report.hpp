@@ -2,8 +2,10 @@
 // JSON, and `mailtap web` serves the same JSON on its audit page.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -68,6 +70,14 @@ struct AuditReport {
   // Sessions whose body file was gone when the scan came to it and that were no longer in the
   // record when the totals were read: removed by a prune while audit ran, not damage.
   std::vector<std::int64_t> removed_while_auditing;
+  // The parts of the record that damage kept from being read to the end, each named once:
+  // "integrity", "events", "messages", "sessions", "failures" (the outcomes and failure
+  // replies), "tls" (versions, ciphers and certificates). What the report says of a part
+  // it did not read is "not read", never "none".
+  std::vector<std::string> unread;
+  bool read(std::string_view part) const {
+    return std::find(unread.begin(), unread.end(), part) == unread.end();
+  }
   bool integrity_ok() const { return integrity.size() == 1 && integrity[0] == "ok"; }
   bool problems() const { return !integrity_ok() || !leaks.empty(); }
 };

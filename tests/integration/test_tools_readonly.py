@@ -1535,6 +1535,30 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertEqual(cp.returncode, 3, cp.stdout.decode() + cp.stderr.decode())
         self.assertIn(b"PROBLEMS FOUND", cp.stdout)
 
+    def test_audit_says_what_damage_kept_it_from_reading(self):
+        # Garbage over the root pages of the events and sessions tables: the sections made of
+        # them say they were not read, not "none", and the header counts no sessions.
+        copy = self.copy_db("spoilt.db")
+        con = sqlite3.connect(copy)
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        roots = [r[0] for r in con.execute(
+            "SELECT rootpage FROM sqlite_schema WHERE name IN ('events', 'sessions')")]
+        page_size = con.execute("PRAGMA page_size").fetchone()[0]
+        con.close()
+        with open(copy, "r+b") as f:
+            for root in roots:
+                f.seek((root - 1) * page_size)
+                f.write(b"\xa5" * page_size)
+        cp = self.tool("audit", db=copy, expect=None)
+        out = cp.stdout.decode()
+        self.assertEqual(cp.returncode, 3, out + cp.stderr.decode())
+        self.assertIn("sessions not counted: the sessions could not be read", out)
+        self.assertNotIn("0 sessions", out)
+        for reassurance in ("none found", "\n  none\n", "no --insecure sessions"):
+            self.assertNotIn(reassurance, out)
+        self.assertIn("not checked to the end: events, sessions could not be read", out)
+        self.assertNotIn("\\n", out, "integrity lines joined with a literal \\n")
+
     def test_audit_sees_bare_lf_rewrites(self):
         sid = self.session_with(self.sent["nc"][0])
         out = self.tool("audit").stdout.decode()

@@ -543,6 +543,17 @@ TEST(ToolsAuditReport, MalformedPagesAreReportedAsDamage) {
   EXPECT_NE(text.find("events could not be read to the end: "), std::string::npos) << text;
   EXPECT_NE(text.find("malformed"), std::string::npos) << text;
   EXPECT_EQ(r.sessions, 1);  // the sessions table is intact: still summarised
+  // The events were not read to the end: what the scans of them found is no "none".
+  EXPECT_FALSE(r.read("events"));
+  EXPECT_TRUE(r.read("sessions"));
+  const std::string json = audit_report_json(r);
+  const auto unread = json.find("\"unread\":[");
+  ASSERT_NE(unread, std::string::npos) << json;
+  EXPECT_NE(json.substr(unread, json.find(']', unread) - unread).find("\"events\""),
+            std::string::npos)
+      << json;
+  // Each problem integrity_check names is a line of its own (SQLite joins some with LFs).
+  for (const std::string& line : r.integrity) EXPECT_EQ(line.find('\n'), std::string::npos) << line;
 }
 
 // Only the sessions table damaged: list_sessions is the one read that fails, after reads that
@@ -556,6 +567,8 @@ TEST(ToolsAuditReport, DamageWhereOnlyTheSessionsAreIsReportedAsDamage) {
   EXPECT_TRUE(r.problems());
   const std::string text = integrity_of(r);
   EXPECT_NE(text.find("sessions could not be read to the end: "), std::string::npos) << text;
+  EXPECT_FALSE(r.read("sessions"));  // its 0 sessions are no count
+  EXPECT_TRUE(r.read("events"));
 }
 
 // Each read answers last_failure_is_damage() for itself: a damaged read, then a list_sessions

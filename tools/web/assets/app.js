@@ -1340,33 +1340,41 @@ async function renderAudit(signal) {
   }
   if (signal.aborted) return;
   onRecordChange = null;
-  const list = (items, render, empty) =>
-    items.length === 0 ? el("p", { className: "muted" }, empty) : el("ul", {}, ...items.map((x) => el("li", {}, ...render(x))));
+  // A section made of a part damage kept from being read says so, never "none".
+  const unread = (parts) => parts.filter((p) => (a.unread || []).includes(p));
+  const list = (items, render, empty, parts = []) => {
+    const missing = unread(parts);
+    const none = missing.length === 0
+      ? el("p", { className: "muted" }, empty)
+      : el("p", { className: "audit-item bad" }, `Not checked to the end: ${missing.join(", ")} could not be read (see Integrity).`);
+    return items.length === 0 ? none : el("div", {}, ...(missing.length === 0 ? [] : [none]), el("ul", {}, ...items.map((x) => el("li", {}, ...render(x)))));
+  };
   const session = (id) => el("a", { href: `#/session/${id}` }, `session ${id}`);
   view.replaceChildren(
     el("h1", {}, "Audit", el("span", { className: a.ok ? "badge ok" : "badge bad" }, a.ok ? "clean" : "problems found")),
-    el("p", { className: "muted" }, `${a.sessions} sessions; the same findings as mailtap audit.`),
+    el("p", { className: "muted" }, unread(["sessions"]).length === 0 ? `${a.sessions} sessions; the same findings as mailtap audit.`
+      : "Sessions not counted: the sessions could not be read; the same findings as mailtap audit."),
     el("h2", {}, "Integrity"),
     el("p", {}, a.integrity.join("; ")),
     ...(a.removed_while_auditing.length === 0 ? [] : [el("p", { className: "muted" },
       `Removed by a prune while the audit ran (not damage, not counted): session ${a.removed_while_auditing.join(", ")}.`)]),
     el("h2", {}, "Credentials in the record"),
-    list(a.credential_leaks, (l) => [el("span", { className: "audit-item bad" }, "LEAK "), session(l.session), `, ${l.where}: ${l.what}`], "None found."),
+    list(a.credential_leaks, (l) => [el("span", { className: "audit-item bad" }, "LEAK "), session(l.session), `, ${l.where}: ${l.what}`], "None found.", ["events", "messages", "sessions"]),
     el("h2", {}, "Bare line ends and smuggling-shaped DATA"),
-    list(a.rewrites, (r) => [session(r.session), `: ${r.count} rewrite(s) by mailtap, e.g. ${r.sample}`], "No rewrites."),
-    list(a.smuggling_shapes, (s) => [session(s.session), `: client DATA contains smuggling shapes: ${s.shapes}`], "No smuggling shapes."),
-    list(a.refused_chunks_with_commands || [], (c) => [session(c.session), `: refused BDAT chunk holds command-shaped lines: ${c.what}`], "No refused chunk holds command-shaped lines."),
+    list(a.rewrites, (r) => [session(r.session), `: ${r.count} rewrite(s) by mailtap, e.g. ${r.sample}`], "No rewrites.", ["events"]),
+    list(a.smuggling_shapes, (s) => [session(s.session), `: client DATA contains smuggling shapes: ${s.shapes}`], "No smuggling shapes.", ["events"]),
+    list(a.refused_chunks_with_commands || [], (c) => [session(c.session), `: refused BDAT chunk holds command-shaped lines: ${c.what}`], "No refused chunk holds command-shaped lines.", ["events"]),
     el("h2", {}, "Outcomes"),
-    list(Object.entries(a.outcomes), ([o, n]) => [`${n} × ${o}`], "No sessions."),
+    list(Object.entries(a.outcomes), ([o, n]) => [`${n} × ${o}`], "No sessions.", ["failures"]),
     el("h2", {}, "Failure replies by code and upstream"),
     list(a.failures, (f) => [el("span", { className: "audit-item bad" }, `${f.count}× ${f.reply_code} ${f.enhanced_status}`),
-      ` ${f.upstream}${f.by_mailtap ? ", by mailtap" : ""} (${f.sessions} session${f.sessions === 1 ? "" : "s"}): ${f.meaning}`], "None."),
+      ` ${f.upstream}${f.by_mailtap ? ", by mailtap" : ""} (${f.sessions} session${f.sessions === 1 ? "" : "s"}): ${f.meaning}`], "None.", ["failures"]),
     el("h2", {}, "TLS"),
-    list(a.tls.versions, (t) => [`${t.sessions} × ${t.version} ${t.cipher}`], "No sessions."),
-    list(a.tls.insecure_sessions, (id) => [session(id), " ran with --insecure"], "No --insecure sessions."),
-    list(a.tls.verify_failures, (v) => [session(v.session), `: certificate not verified: ${v.verify_result}`], "No verification failures."),
+    list(a.tls.versions, (t) => [`${t.sessions} × ${t.version} ${t.cipher}`], "No sessions.", ["tls"]),
+    list(a.tls.insecure_sessions, (id) => [session(id), " ran with --insecure"], "No --insecure sessions.", ["sessions"]),
+    list(a.tls.verify_failures, (v) => [session(v.session), `: certificate not verified: ${v.verify_result}`], "No verification failures.", ["sessions"]),
     list(a.tls.certificates, (c) => [`certificate ${c.sha256.slice(0, 16)} ${c.subject}: ${c.state} (${c.not_after}), first in `, session(c.first_session)],
-      "No certificate near expiry."),
+      "No certificate near expiry.", ["tls"]),
   );
 }
 
