@@ -1,5 +1,7 @@
 #include "tools/recorded_reply_advice.hpp"
 
+#include "proxy/smtp/command.hpp"
+
 namespace mailtap::tools {
 
 namespace {
@@ -20,6 +22,21 @@ std::optional<ReplyAdvice> recorded_reply_advice(const smtp::Event& e) {
   ReplyAdvice advice = advise_reply(e.reply_code, e.enhanced_status, e.bytes, from, e.verb);
   if (advice.meaning.empty()) return std::nullopt;
   return advice;
+}
+
+const smtp::Event& AnsweredCommands::as_answered(const smtp::Event& e) {
+  if (e.verb != "BDAT") return e;
+  if (e.kind == smtp::EventKind::command && (e.direction == smtp::Direction::client_to_upstream ||
+                                             e.direction == smtp::Direction::client_to_mailtap)) {
+    unanswered_.push_back(smtp::parse_bdat_line(e.bytes).last);
+    return e;
+  }
+  if (!is_reply(e) || unanswered_.empty()) return e;
+  const bool last = unanswered_.front();
+  unanswered_.pop_front();
+  reply_ = e;
+  reply_.verb = last ? kBdatLastVerb : kBdatChunkVerb;
+  return reply_;
 }
 
 }  // namespace mailtap::tools

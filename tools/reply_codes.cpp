@@ -210,6 +210,14 @@ struct CombinedEntry {
   const char* verb = nullptr;
 };
 
+constexpr const char* kMessageRefused =
+    "the message refused by policy (its content, headers or sender; the text says which)";
+constexpr const char* kNotAuthorized =
+    "refused by policy: delivery not authorized (at RCPT most often relaying denied; at the end "
+    "of data the message itself)";
+constexpr const char* kChunkAccepted =
+    "chunk accepted; the message is not yet: the reply to its LAST chunk says whether it is";
+
 // Pairs whose joint meaning says more than the two halves read separately.
 constexpr std::array kCombined{
     CombinedEntry{530, "5.7.0", "authentication or encryption required before this command"},
@@ -220,13 +228,28 @@ constexpr std::array kCombined{
     CombinedEntry{421, "4.7.0", "closing the connection for a security or policy reason"},
     CombinedEntry{454, "4.7.0", "TLS or authentication temporarily unavailable"},
     CombinedEntry{550, "5.1.1", "recipient mailbox does not exist"},
-    CombinedEntry{550, "5.7.1", "refused by policy (relaying denied or not authorized)"},
-    CombinedEntry{554, "5.7.1", "refused by policy (relaying denied or not authorized)"},
+    // RFC 3463 X.7.1, "delivery not authorized, message refused": at RCPT most often relaying
+    // denied; in answer to the message (DATA, BDAT) the message itself was refused (a content
+    // filter, a header check, the sender's policy), its recipients having been accepted.
+    CombinedEntry{550, "5.7.1", "refused by policy (relaying denied or not authorized)", "RCPT"},
+    CombinedEntry{554, "5.7.1", "refused by policy (relaying denied or not authorized)", "RCPT"},
+    CombinedEntry{550, "5.7.1", kMessageRefused, "DATA"},
+    CombinedEntry{554, "5.7.1", kMessageRefused, "DATA"},
+    CombinedEntry{550, "5.7.1", kMessageRefused, "BDAT"},
+    CombinedEntry{554, "5.7.1", kMessageRefused, "BDAT"},
+    CombinedEntry{550, "5.7.1", kNotAuthorized},
+    CombinedEntry{554, "5.7.1", kNotAuthorized},
     CombinedEntry{552, "5.3.4", "message too big for the server"},
     CombinedEntry{250, "2.1.0", "sender accepted", "MAIL"},
     CombinedEntry{250, "2.1.5", "recipient accepted", "RCPT"},
     CombinedEntry{250, "2.1.0", "recipient accepted", "RCPT"},
     CombinedEntry{250, "2.1.5", "sender accepted", "MAIL"},
+    // A BDAT chunk's 250 accepts the chunk; only the LAST one's accepts the message (RFC 3030).
+    CombinedEntry{250, "2.0.0", kChunkAccepted, kBdatChunkVerb},
+    CombinedEntry{250, "", kChunkAccepted, kBdatChunkVerb},
+    CombinedEntry{250, "2.0.0", "message accepted", kBdatLastVerb},
+    CombinedEntry{250, "2.0.0", "message accepted", "DATA"},
+    CombinedEntry{250, "2.0.0", "chunk accepted (the message, if it was the LAST chunk)", "BDAT"},
     CombinedEntry{250, "2.0.0", "accepted"},
     CombinedEntry{221, "2.0.0", "closing connection"},
 };
@@ -292,11 +315,36 @@ EnhancedStatusMeaning enhanced_status_meaning(std::string_view status) {
   return m;
 }
 
+namespace {
+
+// An entry for BDAT is one for either chunk (kBdatChunkVerb, kBdatLastVerb) too.
+bool answers(const CombinedEntry& e, std::string_view verb) {
+  if (e.verb == nullptr) return false;
+  const std::string_view own = e.verb;
+  return own == verb || (own == "BDAT" && verb.substr(0, 5) == "BDAT ");
+}
+
+const CombinedEntry* combined_entry(int code, std::string_view enhanced, std::string_view verb) {
+  auto find = [&](auto&& fits) -> const CombinedEntry* {
+    for (const auto& e : kCombined)
+      if (e.code == code && enhanced == e.status && fits(e)) return &e;
+    return nullptr;
+  };
+  // The entry for the command answered, then one for any command; where the command is not
+  // known, the first entry of the pair.
+  if (const CombinedEntry* e = find([&](const CombinedEntry& c) { return answers(c, verb); }))
+    return e;
+  if (const CombinedEntry* e = find([](const CombinedEntry& c) { return c.verb == nullptr; }))
+    return e;
+  // (A code without a status keeps its own meaning then.)
+  if (verb.empty()) return find([](const CombinedEntry& c) { return *c.status != '\0'; });
+  return nullptr;
+}
+
+}  // namespace
+
 std::string explain_reply(int code, std::string_view enhanced, std::string_view verb) {
-  for (const auto& e : kCombined)
-    if (e.code == code && enhanced == e.status &&
-        (e.verb == nullptr || verb.empty() || verb == e.verb))
-      return e.meaning;
+  if (const CombinedEntry* e = combined_entry(code, enhanced, verb)) return e->meaning;
   std::string out = basic_code_meaning(code);
   if (enhanced.empty()) return out;
   const auto m = enhanced_status_meaning(enhanced);
@@ -450,6 +498,18 @@ constexpr std::array kWordings{
                  "the mailbox has no permission to send as this sender address", kSendAsFix},
     WordingEntry{554, "5.2.252", "", "Microsoft 365",
                  "the mailbox may not send as this sender address (SendAsDenied)", kSendAsFix},
+    // mailtap's own timeouts of the client (docs/dialogue.md, Timeouts): the client went quiet
+    // or was too slow, not a fault of the connection (X.4.2's "bad connection").
+    WordingEntry{421, "4.4.2", "waiting for the client", "mailtap",
+                 "mailtap closed the connection: the client sent nothing within its idle "
+                 "limit (--timeout-command, or --timeout-data inside a message)",
+                 "The client went quiet: have it send its next command (or QUIT) sooner, or "
+                 "raise the limit."},
+    WordingEntry{421, "4.4.2", "line was not complete within", "mailtap",
+                 "mailtap closed the connection: a line the client had begun was not complete "
+                 "within its limit (--timeout-command, or --timeout-data inside a message)",
+                 "The client sent too slowly or stopped mid-line: end each line with CRLF, or "
+                 "raise the limit."},
     WordingEntry{421, "", "does not offer starttls", "mailtap",
                  "mailtap refused to continue in plain text: the server offers no STARTTLS",
                  "Check the port: 587 offers STARTTLS, 465 is implicit TLS (--tls implicit); "
@@ -664,7 +724,18 @@ struct AdviceEntry {
   int code;            // 0: any code
   const char* status;  // "": the code's advice, whatever its status
   const char* fix;
+  const char* verb = nullptr;  // the command it answers ("BDAT": either chunk); nullptr: any
 };
+
+bool answers(const AdviceEntry& e, std::string_view verb) {
+  if (e.verb == nullptr) return true;
+  const std::string_view own = e.verb;
+  return own == verb || (own == "BDAT" && verb.substr(0, 5) == "BDAT ");
+}
+
+constexpr const char* kContentRefusedFix =
+    "The server accepted the recipients but refused the message itself: its text says what "
+    "(a content filter, a header, the sender); change that before sending it again.";
 
 constexpr const char* kRelayFix =
     "The server does not relay this for you: authenticate (AUTH) before MAIL FROM, or use an "
@@ -681,6 +752,10 @@ constexpr std::array kAdvice{
     AdviceEntry{530, "5.7.0",
                 "Authenticate first (AUTH, after STARTTLS); if the server asks for STARTTLS, "
                 "connect through mailtap proxy, which encrypts the link for you."},
+    AdviceEntry{550, "5.7.1", kContentRefusedFix, "DATA"},
+    AdviceEntry{554, "5.7.1", kContentRefusedFix, "DATA"},
+    AdviceEntry{550, "5.7.1", kContentRefusedFix, "BDAT"},
+    AdviceEntry{554, "5.7.1", kContentRefusedFix, "BDAT"},
     AdviceEntry{550, "5.7.1", kRelayFix},
     AdviceEntry{554, "5.7.1", kRelayFix},
     AdviceEntry{550, "5.7.30",
@@ -783,10 +858,10 @@ const WordingEntry* known_wording(int code, std::string_view enhanced, std::stri
 
 // The most specific advice for the code and enhanced status: both, then the status alone, then
 // the code alone; nullptr when none is listed.
-const char* listed_fix(int code, std::string_view enhanced) {
+const char* listed_fix(int code, std::string_view enhanced, std::string_view verb = {}) {
   if (!enhanced.empty()) {
     for (const auto& e : kAdvice)
-      if (e.code == code && enhanced == e.status) return e.fix;
+      if (e.code == code && enhanced == e.status && answers(e, verb)) return e.fix;
     for (const auto& e : kAdvice)
       if (e.code == 0 && enhanced == e.status) return e.fix;
   }
@@ -831,7 +906,7 @@ ReplyAdvice advise_reply(int code, std::string_view enhanced, std::string_view t
     return a;
   }
   if (code / 100 == 2) return a;  // nothing to fix
-  const char* fix = listed_fix(code, enhanced);
+  const char* fix = listed_fix(code, enhanced, verb);
   // The size advice 552 has alone, where its text names another cause.
   if (code == 552 && fix == listed_fix(552, {}) && !text_speaks_of_size(text)) fix = kOther552Fix;
   a.fix = fix != nullptr ? std::string(fix) : generic_fix(code);

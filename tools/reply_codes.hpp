@@ -29,6 +29,11 @@ EnhancedStatusMeaning enhanced_status_meaning(std::string_view status);
 // basic meaning followed by the enhanced detail. `enhanced` may be "". `verb`, the command the
 // reply answers ("RCPT") where it is known, else "": a meaning that speaks of a command follows
 // the one answered (250 2.1.0 to RCPT: "recipient accepted").
+// A reply to BDAT is told apart by the chunk it answers where the reader knows it (the record,
+// read in order: AnsweredCommands): these verbs for the last chunk and one before it; "BDAT"
+// where that is not known.
+inline constexpr const char* kBdatLastVerb = "BDAT LAST";
+inline constexpr const char* kBdatChunkVerb = "BDAT (not LAST)";
 std::string explain_reply(int code, std::string_view enhanced, std::string_view verb = {});
 
 // What a reply means and what usually fixes it. `text` is the reply's text (any lines, with or

@@ -513,6 +513,7 @@ int write_transcript(SessionReadBack& session, const Style& st) {
   std::string error;
   bool stopped = false;  // the output failed, or the body file could not supply an event's octets
   BodyText body(d.session, st, out);
+  AnsweredCommands answered;  // which chunk a BDAT reply answers, for its explanation
   bool read = session.for_each_event(
       [&](const storage::EventRow& row) {
         const smtp::Event& e = row.event;
@@ -525,7 +526,7 @@ int write_transcript(SessionReadBack& session, const Style& st) {
         }
         if (text) return !(stopped = !write_text_event(row, body, session.octets(), error));
         if (!row.file_offset) {
-          render_event(e, d.session, st, out.text());
+          render_event(answered.as_answered(e), d.session, st, out.text());
         } else if (!write_event_from_file(row, d.session, st, session.octets(), out, error)) {
           stopped = true;
           return false;

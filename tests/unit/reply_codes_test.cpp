@@ -63,6 +63,55 @@ TEST(ReplyCodes, ExplainsWellKnownPairs) {
   EXPECT_EQ(explain_reply(250, "2.1.0", "NOOP").find("accepted"), std::string::npos);
 }
 
+// RFC 3463 X.7.1 is "delivery not authorized, message refused": relaying denied at RCPT, the
+// message itself at the end of data (its recipients had been accepted).
+TEST(ReplyCodes, A571FollowsTheCommandItAnswers) {
+  EXPECT_EQ(explain_reply(550, "5.7.1", "RCPT"),
+            "refused by policy (relaying denied or not authorized)");
+  for (const char* verb : {"DATA", "BDAT", kBdatLastVerb}) {
+    const std::string m = explain_reply(550, "5.7.1", verb);
+    EXPECT_EQ(m.find("relaying"), std::string::npos) << verb << ": " << m;
+    EXPECT_NE(m.find("message refused by policy"), std::string::npos) << verb << ": " << m;
+    const ReplyAdvice a = advise_reply(554, "5.7.1", "554 5.7.1 spam", ReplyFrom::server, verb);
+    EXPECT_EQ(a.fix.find("relay"), std::string::npos) << verb << ": " << a.fix;
+  }
+  // Not known: neither reading alone.
+  EXPECT_NE(explain_reply(550, "5.7.1").find("at the end of data the message"), std::string::npos);
+}
+
+// A BDAT chunk's 250 accepts the chunk; only the LAST chunk's accepts the message (RFC 3030).
+TEST(ReplyCodes, A250ToBdatFollowsTheChunkItAnswers) {
+  EXPECT_EQ(explain_reply(250, "2.0.0", kBdatLastVerb), "message accepted");
+  EXPECT_EQ(explain_reply(250, "2.0.0", "DATA"), "message accepted");
+  for (const char* status : {"2.0.0", ""}) {
+    const std::string m = explain_reply(250, status, kBdatChunkVerb);
+    EXPECT_EQ(m.find("message accepted"), std::string::npos) << m;
+    EXPECT_NE(m.find("chunk accepted; the message is not yet"), std::string::npos) << m;
+  }
+  EXPECT_NE(explain_reply(250, "2.0.0", "BDAT").find("if it was the LAST chunk"),
+            std::string::npos);
+  EXPECT_EQ(explain_reply(250, "2.0.0"), "accepted");  // mailtap explain: no command
+}
+
+// mailtap's own idle 421 is the client's silence, not X.4.2's "bad connection".
+TEST(ReplyCodes, MailtapsIdleTimeoutIsExplainedAsTheClientsSilence) {
+  const ReplyAdvice a = advise_reply(
+      421, "4.4.2", "421 4.4.2 mailtap: idle for 15s waiting for the client; closing\r\n",
+      ReplyFrom::mailtap);
+  EXPECT_EQ(a.server, "mailtap");
+  EXPECT_EQ(a.meaning.find("bad connection"), std::string::npos) << a.meaning;
+  EXPECT_NE(a.meaning.find("the client sent nothing"), std::string::npos) << a.meaning;
+  const ReplyAdvice slow = advise_reply(
+      421, "4.4.2",
+      "421 4.4.2 mailtap: the client's command line was not complete within 5m; closing\r\n",
+      ReplyFrom::mailtap);
+  EXPECT_EQ(slow.meaning.find("bad connection"), std::string::npos) << slow.meaning;
+  // A server's 421 4.4.2 keeps its registered meaning.
+  EXPECT_NE(advise_reply(421, "4.4.2", "421 4.4.2 waiting for the client", ReplyFrom::server)
+                .meaning.find("bad connection"),
+            std::string::npos);
+}
+
 TEST(ReplyCodes, ExplainsOtherPairsByBothHalves) {
   EXPECT_EQ(explain_reply(452, "4.5.3"),
             "requested action not taken: insufficient system storage; too many recipients");

@@ -277,9 +277,10 @@ struct SessionStream {
                                read_back.messages()))
       return false;
     w.key("explanations").begin_object();
+    AnsweredCommands answered;  // which chunk a BDAT reply answers
     const bool read = read_back.for_each_event(
-        [&w](const storage::EventRow& row) {
-          const auto advice = recorded_reply_advice(row.event);
+        [&w, &answered](const storage::EventRow& row) {
+          const auto advice = recorded_reply_advice(answered.as_answered(row.event));
           if (!advice) return true;
           w.key(std::to_string(row.seq)).begin_object();
           w.key("meaning").value(advice->meaning);
