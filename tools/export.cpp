@@ -131,10 +131,12 @@ bool left_out(const ExportArgs& a, std::int64_t session_id, const storage::Messa
   return true;
 }
 
-// What stderr says when the selected sessions give no message to export.
+// What stderr says when the selected sessions give no message to export: exit status 1 in
+// eml and mbox alike (the messages asked for are not there, as `show --message` says of a
+// session without one), nothing written and an -o FILE left as it was.
 std::string no_messages(const ExportArgs& a) {
-  return a.accepted_only ? "export: no message the server accepted in the selected sessions"
-                         : "export: no messages in the selected sessions";
+  return a.accepted_only ? "no message the server accepted in the selected sessions"
+                         : "no messages in the selected sessions";
 }
 
 bool is_directory(const std::string& path) {
@@ -346,7 +348,7 @@ int export_mbox(const ExportArgs& a, storage::Reader& reader,
   };
   std::string error;
   if (!for_each_session(reader, selected, error, write_messages)) return out.close(error);
-  if (count == 0) log::info(no_messages(a));
+  if (count == 0) return out.close(no_messages(a));  // -o FILE left as it was
   return out.close();
 }
 
@@ -459,7 +461,7 @@ int export_one_eml(const ExportArgs& a, storage::Reader& reader,
     if (!error.empty()) log::error("export: " + error);
     return status;
   }
-  log::error(no_messages(a));  // removed since they were counted
+  log::error("export: " + no_messages(a));  // removed since they were counted
   return 1;
 }
 
@@ -476,7 +478,7 @@ int export_eml(const ExportArgs& a, storage::Reader& reader,
   }
   if (total == 0) {
     if (a.accepted_only) name_left_out(a, reader, selected);
-    log::error(no_messages(a));
+    log::error("export: " + no_messages(a));
     return 1;
   }
   // -o names a directory for a selection that may hold several messages (--all, several

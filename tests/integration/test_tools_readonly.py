@@ -1007,12 +1007,17 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         out = self.tool("export", *ids, "--format", "eml", "-o",
                         str(self.tmp / "twice-emls")).stdout.decode()
         self.assertEqual(len(out.splitlines()), 2, out)
-        # No message: an empty mbox is valid (0), an .eml cannot be written (1).
+        # No message: one rule for eml and mbox: exit status 1, nothing written, an -o FILE
+        # left as it was (the messages asked for are not there).
         none = str(self.failing_rcpt_session())
-        cp = self.tool("export", none, "--format", "mbox")
-        self.assertEqual(cp.stdout, b"")
-        self.assertIn(b"no messages", cp.stderr)
-        self.tool("export", none, "--format", "eml", expect=1)
+        kept = self.tmp / "kept.mbox"
+        kept.write_bytes(b"earlier\n")
+        for fmt, out in (("mbox", []), ("eml", []), ("mbox", ["-o", str(kept)]),
+                         ("eml", ["-o", str(kept)])):
+            cp = self.tool("export", none, "--format", fmt, *out, expect=1)
+            self.assertEqual(cp.stdout, b"", fmt)
+            self.assertIn(b"export: no messages in the selected sessions", cp.stderr, fmt)
+            self.assertEqual(kept.read_bytes(), b"earlier\n", fmt)
 
     def test_export_of_a_missing_session_writes_nothing(self):
         # Every id is looked up before anything is written: a missing one, even after ids that
@@ -2359,8 +2364,8 @@ class ExportAcceptedOnlyTest(h.IntegrationCase):
 
     def test_sessions_without_an_accepted_message(self):
         s = self.sid
-        cp = self.tool(s["B"], s["C"], "--format", "mbox", "--accepted-only")
-        self.assertEqual(cp.stdout, "")  # an empty mbox, as of sessions without messages
+        cp = self.tool(s["B"], s["C"], "--format", "mbox", "--accepted-only", expect=1)
+        self.assertEqual(cp.stdout, "")  # nothing, as of sessions without messages
         self.assertIn("no message the server accepted in the selected sessions", cp.stderr)
         cp = self.tool(s["B"], s["C"], "--format", "eml", "--accepted-only", expect=1)
         self.assertIn("no message the server accepted in the selected sessions", cp.stderr)
