@@ -14,6 +14,7 @@
 #include "proxy/common/log.hpp"
 #include "proxy/options/database_path_option.hpp"
 #include "storage/default_path.hpp"
+#include "tools/open_permission.hpp"
 
 namespace mailtap::tools {
 
@@ -61,6 +62,8 @@ std::string ToolOptions::explain_open_error(const std::string& path, std::string
   if (const std::string note = missing_database_note();
       !note.empty() && !std::filesystem::exists(path, ec))
     error += " (" + note + ")";
+  else if (const std::string why = permission_denied_reason(path); !why.empty())
+    error += " (" + why + ")";
   return error;
 }
 

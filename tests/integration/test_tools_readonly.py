@@ -1019,6 +1019,41 @@ class ToolsReadOnlyTest(h.IntegrationCase):
             self.assertIn(b"export: no messages in the selected sessions", cp.stderr, fmt)
             self.assertEqual(kept.read_bytes(), b"earlier\n", fmt)
 
+    def test_a_database_the_user_cannot_read_is_named_with_owner_and_mode(self):
+        # SQLite says only "unable to open database file": the tools say the permissions.
+        if os.geteuid() != 0:
+            self.skipTest("needs root, to run the tool as nobody")
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        room = Path(tempfile.mkdtemp(prefix="mailtap-perm-"))
+        self.addCleanup(shutil.rmtree, room, True)
+        os.chmod(room, 0o755)
+        inner = room / "closed"
+        inner.mkdir(mode=0o700)
+        db = room / "m.db"
+        shutil.copyfile(self.copy_db("perm.db"), db)
+        os.chmod(db, 0o600)
+        shutil.copyfile(db, inner / "m.db")
+
+        def as_nobody(path):
+            return subprocess.run(
+                ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+                 "--clear-groups", str(h.mailtap_bin()), "sessions", "--db", str(path)],
+                capture_output=True, text=True, timeout=60, env=env)
+
+        # root's home (and its config file) is closed to nobody too: a home of its own
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILTAP_", "XDG_"))}
+        env["HOME"] = str(room)
+
+        cp = as_nobody(db)
+        self.assertEqual(cp.returncode, 1, cp.stderr)
+        self.assertIn(f"(permission denied: '{db}' is owned by root (uid 0), mode 0600, and "
+                      f"mailtap runs as nobody (uid {nobody.pw_uid}))", cp.stderr)
+        cp = as_nobody(inner / "m.db")
+        self.assertEqual(cp.returncode, 1, cp.stderr)
+        self.assertIn(f"(permission denied: cannot enter '{inner}' (owned by root (uid 0), "
+                      "mode 0700)", cp.stderr)
+
     def test_export_of_a_missing_session_writes_nothing(self):
         # Every id is looked up before anything is written: a missing one, even after ids that
         # exist, is exit status 1 with nothing on stdout and an -o FILE left as it was.
