@@ -843,6 +843,31 @@ class MessageViewBrowserTest(BrowserCase):
             ["", "Subject: marked\r\n\r\nbody "],
             ["esc", "\\xe9"], ["", " \\xe9\r\n"]])
 
+    def test_control_octets_in_a_message_are_marked_as_its_8bit_octets_are(self):
+        """recreader 12: a NUL in a text part was put in the page raw (nothing to see) while
+        the same part's 8-bit octets showed as marked \\xHH, and `mailtap show` writes the NUL
+        \\x00. Control octets (but tab and the line ends) are marked \\xHH too, in the text part
+        and the raw source, whether the part is all UTF-8 or not."""
+        pieces = """return [...arguments[0].childNodes].map((n) => [n.nodeType === 1 ? n.className : "",
+                                                                 n.textContent]);"""
+        d = self.driver
+        for name, body, shown in (
+                ("nul-utf8", b"nul:\x00here esc \x1b[31m\tx\r\n",
+                 [["", "nul:"], ["esc", "\\x00"], ["", "here esc "], ["esc", "\\x1b"],
+                  ["", "[31m\tx\r\n"]]),
+                ("nul-8bit", b"nul:\x00here caf\xe9\r\n",
+                 [["", "nul:"], ["esc", "\\x00"], ["", "here caf"], ["esc", "\\xe9"], ["", "\r\n"]])):
+            _, page = self.record(name, b"Subject: nul\r\n\r\n" + body)
+            d.get(page)
+            (part,) = WebDriverWait(d, 20).until(
+                lambda d: d.find_elements(By.CSS_SELECTOR, "pre.text-part"))
+            self.assertEqual(d.execute_script(pieces, part), shown, name)
+            self.open_raw_source()
+            raw = d.execute_script(pieces, d.find_element(By.ID, "raw-source"))
+            self.assertEqual(raw[0], ["", "Subject: nul\r\n\r\nnul:"], name)
+            self.assertEqual(raw[1], ["esc", "\\x00"], name)
+            self.assertNotIn("\x00", d.find_element(By.ID, "view").get_attribute("textContent"))
+
     def test_header_octets_in_no_declared_charset_are_marked_as_a_body_s_are(self):
         """web8bit: a header field's octets that are not UTF-8 (no charset declared for them)
         were read as windows-1252 and shown as plain characters, "café", where a text part that

@@ -172,6 +172,40 @@ function sliceText(value, start, end = value.length) {
   return escapes.length ? new EscapedText(text, escapes) : text;
 }
 
+// Text of a message (a text part, the raw source) with its control characters written \xHH of
+// their octets and marked, as its octets that are not UTF-8 are and as `mailtap show` writes
+// them: a NUL, an ESC or a C1 control is otherwise nothing on the page, or a character nobody
+// sees. Tab and the line ends stay as they are: they are the text's layout. The escapes
+// `value` holds already are kept.
+function controlsEscaped(value) {
+  const text = String(value);
+  const held = escapesOf(value);
+  const hex = (octet) => `\\x${octet.toString(16).padStart(2, "0")}`;
+  let out = "";
+  const escapes = [];
+  let next = 0;  // the next of `held`
+  for (let i = 0; i < text.length;) {
+    if (next < held.length && held[next][0] === i) {
+      const [start, end] = held[next++];
+      escapes.push([out.length, out.length + end - start]);
+      out += text.slice(start, end);
+      i = end;
+      continue;
+    }
+    const code = text.codePointAt(i);
+    const ch = String.fromCodePoint(code);
+    i += ch.length;
+    if ((code < 0x20 && ch !== "\t" && ch !== "\n" && ch !== "\r") || (code >= 0x7f && code <= 0x9f)) {
+      const shown = code < 0x80 ? hex(code) : hex(0xc2) + hex(code);
+      escapes.push([out.length, out.length + shown.length]);
+      out += shown;
+    } else {
+      out += ch;
+    }
+  }
+  return escapes.length ? new EscapedText(out, escapes) : out;
+}
+
 // A header field the API gives as its octets (they are not UTF-8) comes with its text beside
 // it, `<name>_decoded`: encoded words decoded, the other octets as they are (base64 too, so
 // getJson reads it as it reads any such text: its UTF-8 as characters, every other octet as
@@ -1271,7 +1305,7 @@ async function renderMessage(id, seq, signal) {
         box.append(el("p", { className: "error" }, `The HTML part could not be shown: ${error.message}`));
       });
     } else if (part.text !== undefined) {
-      box.append(el("pre", { className: "raw text-part" }, bytesOf(part, "text")));
+      box.append(el("pre", { className: "raw text-part" }, controlsEscaped(bytesOf(part, "text"))));
       // A large text comes cut (its first MiB): the whole is at the part's own URL.
       if (part.text_truncated) {
         box.append(el("p", { className: "muted text-truncated" },
@@ -1310,7 +1344,7 @@ async function renderMessage(id, seq, signal) {
       return;
     }
     const { text, escaped, escapes } = escapedText(start.octets, start.cut);
-    raw.replaceChildren(...textPieces(new EscapedText(text, escapes)));
+    raw.replaceChildren(...textPieces(controlsEscaped(new EscapedText(text, escapes))));
     if (escaped > 0) {
       raw.after(el("p", { className: "muted raw-note escaped-octets" },
         `${escaped} octet${escaped === 1 ? "" : "s"} that are not UTF-8 (8-bit text in another charset, or binary) ` +
