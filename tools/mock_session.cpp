@@ -474,6 +474,15 @@ bool MockSession::check_client_line(const smtp::Event& e) {
   return true;
 }
 
+std::string MockSession::no_end_of_data_reason() const {
+  if (recording_.unfinished == "cut")
+    return "the recording stops there: the proxy recording it stopped without ending the "
+           "session (cut); the original client did not end it";
+  if (!recording_.unfinished.empty())
+    return "the recording stops there: the session was still being recorded (in_progress)";
+  return "the original client closed the connection before its end of data";
+}
+
 void MockSession::pump() {
   for (;;) {
     if (!check_new_events()) return;
@@ -493,11 +502,12 @@ void MockSession::pump() {
     } else if (goodbye_quit_) {
       dialogue_.upstream_bytes("221 2.0.0 mailtap mock: end of the recorded dialogue\r\n");
     } else {
-      // Not a command (that would have diverged above): the end of a message whose original
-      // client hung up before ending it, so the recording has no reply to give.
-      diverge(
-          "the client ended its message where the recording has no reply (the original "
-          "client closed the connection before its end of data)");
+      // Not a command (that would have diverged above): the end of a message the recording
+      // has no end of data for, so no reply to give. Why, the record tells: a session without
+      // an end stops where its recording stopped (the proxy was killed, or is still at it),
+      // not where its client did; a session that ended did so before the end of data.
+      diverge("the client ended its message where the recording has no reply (" +
+              no_end_of_data_reason() + ")");
       return;
     }
   }

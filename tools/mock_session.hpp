@@ -84,6 +84,9 @@ class MockSession {
 
  private:
   void pump();
+  // Why the recording has no reply to an end of data the client sent: what the record knows
+  // of where it stops (RecordedDialogue::unfinished).
+  std::string no_end_of_data_reason() const;
   bool check_new_events();  // false: diverged
   // A line of the client's (command or SASL response) against the recording; false: diverged.
   bool check_client_line(const smtp::Event& e);

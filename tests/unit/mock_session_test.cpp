@@ -317,6 +317,30 @@ TEST(MockSession, AClientThatEndsAMessageTheOriginalAbandonedDiverged) {
   EXPECT_TRUE(faithful->completed()) << faithful->divergence().value_or("");
 }
 
+// recreader 5: a session cut mid-DATA (the proxy recording it was killed) served with
+// --unfinished: its record has no end, so the 421 says where the recording stops, not that the
+// original client closed, which the record does not know (an ended session's, above, does).
+TEST(MockSession, AMessageEndedWhereACutRecordingStopsSaysTheRecordingStopped) {
+  for (const char* state : {"cut", "in_progress", ""}) {
+    RecordedDialogue r = hung_up_mid_data();
+    r.unfinished = state;
+    Served s(std::move(r));
+    s->client_bytes("EHLO x\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<alice@example.test>\r\n");
+    s->client_bytes("DATA\r\n");
+    s->client_bytes("Subject: whole\r\n\r\nbody\r\n.\r\n");
+    const std::string out = s->take_to_client();
+    const bool closed = out.find("the original client closed") != std::string::npos;
+    EXPECT_EQ(closed, std::string(state).empty()) << state << ": " << out;
+    if (std::string(state) == "cut")
+      EXPECT_NE(out.find("the recording stops there: the proxy recording it stopped without "
+                         "ending the session (cut)"),
+                std::string::npos)
+          << out;
+    if (std::string(state) == "in_progress")
+      EXPECT_NE(out.find("still being recorded (in_progress)"), std::string::npos) << out;
+  }
+}
+
 // The server refused the message inside its body, and mailtap noted the body octets it had
 // queued and dropped: that note is no line of the client's, so the same client is served.
 TEST(MockSession, ABodyRefusedMidwayIsServedWithoutTheNoteOfOctetsNeverSent) {
