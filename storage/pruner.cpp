@@ -137,15 +137,40 @@ Status read_victims(Database& db, const PruneCriteria& c, const Bounds& before,
   return step == Statement::Step::error ? st.last_error() : Status{};
 }
 
+// The sessions without an end that `before` would have chosen by their start but that were
+// kept for what was recorded for them lately (victims_condition): PruneResult::unended_kept.
+Status read_unended_kept(Database& db, const Bounds& before,
+                         std::vector<PruneResult::UnendedKept>& out) {
+  constexpr std::string_view kLast =
+      "coalesce((SELECT max(at) FROM events e WHERE e.session_id = s.id), s.started_at)";
+  Statement st;
+  if (Status s = db.prepare("SELECT s.id, " + std::string(kLast) +
+                                " FROM sessions s WHERE s.ended_at IS NULL AND s.started_at < ?1 "
+                                "AND NOT " +
+                                std::string(kLast) + " < ?3 ORDER BY s.started_at, s.id",
+                            st);
+      !s.ok())
+    return s;
+  st.bind_text(1, before.before);
+  st.bind_text(3, before.silent_before);
+  Statement::Step step;
+  while ((step = st.step()) == Statement::Step::row)
+    out.push_back({st.column_int(0), readable_time(st.column_text(1))});
+  return step == Statement::Step::error ? st.last_error() : Status{};
+}
+
 // The sessions to delete, in `out`; those selected whose times are not timestamps, by id in
-// `unreadable` (`mailtap audit` reports a damaged started_at or ended_at). The keep window and
+// `unreadable` (`mailtap audit` reports a damaged started_at or ended_at); with `before`, the
+// sessions without an end it kept in `unended`. The keep window and
 // the selection are read in one transaction: one snapshot.
 Status select_victims(Database& db, const PruneCriteria& c, const Bounds& before,
-                      std::vector<PrunedSession>& out, std::vector<std::int64_t>& unreadable) {
+                      std::vector<PrunedSession>& out, std::vector<std::int64_t>& unreadable,
+                      std::vector<PruneResult::UnendedKept>& unended) {
   if (Status s = db.exec("BEGIN"); !s.ok()) return s;
   std::vector<std::int64_t> kept;
   Status s = c.keep ? keep_window(db, *c.keep, kept) : Status{};
   if (s.ok()) s = read_victims(db, c, before, kept, out, unreadable);
+  if (s.ok() && c.before) s = read_unended_kept(db, before, unended);
   const Status ended = db.exec(s.ok() ? "COMMIT" : "ROLLBACK");
   return s.ok() ? ended : s;
 }
@@ -515,7 +540,7 @@ bool prune_sessions(const std::string& path, const PruneCriteria& c, PruneResult
   // starts while the deletion goes on is not among them. Those chosen are deleted by id: one
   // chosen in progress (silent for longer than kLongestDuration, its writer dead) goes even if
   // it records something meanwhile.
-  s = select_victims(db, c, bounds_of(c), out.sessions, out.unreadable_kept);
+  s = select_victims(db, c, bounds_of(c), out.sessions, out.unreadable_kept, out.unended_kept);
   if (!s.ok()) {
     out.sessions.clear();
     error = s.message;

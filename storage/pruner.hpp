@@ -70,6 +70,15 @@ struct PruneResult {
   // timestamp or a date out of the clock's range (a damaged file, a hand edit), so neither their
   // age nor whether they finished is known.
   std::vector<std::int64_t> unreadable_kept;
+  // Sessions without an end that started before PruneCriteria::before but were kept because
+  // something was recorded for them within the last kLongestDuration (or since `before`): still
+  // recorded, or cut (their proxy died) too recently to tell. Each with the time of its last
+  // record (its start if it has none), oldest first; nullopt where that is no readable time.
+  struct UnendedKept {
+    std::int64_t id = 0;
+    std::optional<Clock::time_point> last_record;
+  };
+  std::vector<UnendedKept> unended_kept;
   // Set if the deletion stopped at a database error after some sessions were deleted: why, and
   // how many. `sessions` lists those deleted; `not_deleted` more are still in the file, whole.
   // The WAL checkpoint still ran; VACUUM did not (vacuumed is false).

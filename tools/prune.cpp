@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/common/duration.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "storage/pruner.hpp"
@@ -109,6 +110,9 @@ std::string render_json(const storage::PruneResult& result, bool dry_run) {
   w.key("unreadable_kept").begin_array();
   for (const std::int64_t id : result.unreadable_kept) w.value(id);
   w.end_array();
+  w.key("unended_kept").begin_array();
+  for (const auto& k : result.unended_kept) w.value(k.id);
+  w.end_array();
   w.end_object();
   return w.take() + "\n";
 }
@@ -129,6 +133,14 @@ std::string render_text(const storage::PruneResult& result, const PruneArgs& a) 
     out += "kept session " + std::to_string(id) +
            ": its started_at, ended_at or last record's time is not a timestamp or is out of "
            "range, so its age is unknown (a damaged record: run mailtap audit)\n";
+  for (const auto& k : result.unended_kept) {
+    out += "kept session " + std::to_string(k.id) +
+           ": it has no end (still recorded, or its proxy stopped without ending it: cut), and "
+           "one is pruned only once nothing was recorded for it for a week";
+    if (k.last_record)
+      out += ": after " + storage::format_timestamp(*k.last_record + kLongestDuration);
+    out += "\n";
+  }
   // In place of the list, why it is empty: a mistyped year (--before 1026-12-01) shows as what
   // it asked for.
   if (victims.empty() && !a.before.empty() && !a.keep)

@@ -674,5 +674,58 @@ TEST(StoragePruner, AnOpenSessionWhoseLastRecordTimeIsUnreadableIsKept) {
   EXPECT_EQ(count(path, "SELECT count(*) FROM sessions WHERE id = 2"), 1);
 }
 
+// recreader 13: a session without an end that started before --before but recorded something
+// within the last week (still recorded, or cut too recently to tell) was kept without a word;
+// it is named, with the time of its last record, beside the one silent for longer, deleted.
+TEST(StoragePruner, AnOpenSessionKeptForItsRecentRecordsIsNamed) {
+  TempDir dir;
+  const std::string path = dir.file("m.db");
+  {
+    auto rec = open_recorder(path);
+    std::vector<std::vector<Record>> sessions;
+    for (int i = 0; i < 3; ++i) {
+      const SessionKey k = rec->new_session_key();
+      sessions.push_back({test_support::session_opened(k, test_support::kT0),
+                          test_support::session_closed(k, test_support::kT0 + 1s)});
+    }
+    test_support::record_batches(*rec, sessions);
+  }
+  const auto recent = Clock::now() - 1h;
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  // Sessions 1 and 2 have no end: 1 silent since kT0 (its proxy long dead), 2 recorded an hour
+  // ago. Session 3 ended.
+  const std::string sql =
+      "UPDATE sessions SET ended_at = NULL, outcome = NULL WHERE id IN (1, 2);"
+      "INSERT INTO events (session_id, seq, at, direction, phase, kind, bytes, wire_size, "
+      "redacted) VALUES (2, 1000, '" +
+      format_timestamp(recent) + "', 'client_to_upstream', 'plain', 'command', 'NOOP', 4, 0);";
+  char* message = nullptr;
+  ASSERT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, &message), SQLITE_OK)
+      << (message != nullptr ? message : "");
+  sqlite3_free(message);
+  sqlite3_close(raw);
+
+  PruneCriteria c;
+  c.before = Clock::now() - 1min;
+  c.dry_run = true;
+  PruneResult pruned;
+  std::string error;
+  ASSERT_TRUE(prune_sessions(path, c, pruned, error)) << error;
+  std::vector<std::int64_t> removed;
+  for (const auto& p : pruned.sessions) removed.push_back(p.id);
+  EXPECT_EQ(removed, (std::vector<std::int64_t>{1, 3}));
+  ASSERT_EQ(pruned.unended_kept.size(), 1u);
+  EXPECT_EQ(pruned.unended_kept[0].id, 2);
+  ASSERT_TRUE(pruned.unended_kept[0].last_record);
+  EXPECT_EQ(format_timestamp(*pruned.unended_kept[0].last_record), format_timestamp(recent));
+  // --keep alone never deletes a session without an end, and has no time to judge it by.
+  PruneCriteria keep;
+  keep.keep = 0;
+  keep.dry_run = true;
+  ASSERT_TRUE(prune_sessions(path, keep, pruned = {}, error)) << error;
+  EXPECT_TRUE(pruned.unended_kept.empty());
+}
+
 }  // namespace
 }  // namespace mailtap::storage
