@@ -12,6 +12,27 @@ namespace {
 constexpr std::size_t command_slice = 4096;
 constexpr std::size_t body_slice = std::size_t{64} * 1024;
 constexpr std::size_t compact_after = std::size_t{64} * 1024;
+
+// The commands a person types first (or Enter alone: `empty`), none of which carries a
+// program's untrusted text (an address): a bare CR (or CR NUL) that ends one of them as the
+// client's first line is how that client ends its lines. A first MAIL or RCPT line with a bare
+// CR in it is text, not that.
+bool opens_a_session(bool empty, Verb v) {
+  if (empty) return true;
+  switch (v) {
+    case Verb::ehlo:
+    case Verb::helo:
+    case Verb::noop:
+    case Verb::rset:
+    case Verb::help:
+    case Verb::quit:
+    case Verb::starttls:
+    case Verb::auth:
+      return true;
+    default:
+      return false;
+  }
+}
 }  // namespace
 
 void ClientFramer::feed(std::string_view bytes) {
@@ -55,27 +76,70 @@ Verb ClientFramer::line_verb() const {
   return discarded_ > 0 ? verb_of(discarded_verb_) : parse_command(line_).id;
 }
 
+void ClientFramer::advance(std::size_t n) {
+  pos_ += n;
+  if (distrusted_octets_ > 0 && n > 0) {
+    line_distrusted_ = true;
+    distrusted_octets_ -= std::min(n, distrusted_octets_);
+  }
+}
+
+bool ClientFramer::settle_line_end() {
+  if (!normaliser_.ended_cr_pending()) return true;
+  // The client's first line, ended at its CR before its ending was known: the next octets say
+  // what it was, as they would have had they come with it. A bare-CR client's: an LF is the
+  // rest of a CRLF, and anything else (a NUL, a CR) begins the next line.
+  const bool first = own_end_ == LineEnd::none;
+  advance(normaliser_.settle_ended_cr(
+      avail(), TextRules{.telnet_iac = false, .cr_nul = first, .cr_crlf = first}));
+  if (normaliser_.ended_cr_pending()) return false;
+  settled_rewrites_ += normaliser_.take_rewrites();
+  if (first) {
+    const LineEnd end = normaliser_.last_line_end();
+    own_end_ = end == LineEnd::cr_crlf ? LineEnd::crlf : end;
+  }
+  return true;
+}
+
 std::optional<FramedLine> ClientFramer::next_line(bool commands) {
   for (;;) {
+    if (!settle_line_end()) return std::nullopt;
     const std::string_view avail = this->avail();
     if (avail.empty()) return std::nullopt;
     // CRs before a CRLF join it (a CRLF through a text-mode stream: "EHLO x\r\r\n" is one
-    // line, as Postfix reads it), except for a client whose lines end in a bare CR.
+    // line, as Postfix reads it), except for a client whose lines end in a bare CR; for that
+    // client a NUL after its CR is the next line's (as in its bodies), not telnet's CR NUL.
     TextRules rules = command_text;
     rules.cr_crlf = own_end_ != LineEnd::cr;
+    rules.cr_nul = own_end_ != LineEnd::cr;
+    rules.stop_at_cr = own_end_ == LineEnd::cr || own_end_ == LineEnd::none;
     const std::size_t n = normaliser_.normalise(avail.substr(0, command_slice), line_, rules);
-    pos_ += n;
-    if (distrusted_octets_ > 0 && n > 0) {
-      line_distrusted_ = true;
-      distrusted_octets_ -= std::min(n, distrusted_octets_);
-    }
+    advance(n);
     // The normaliser writes CRLF only as a line ending and stops right after it.
     const bool ended = line_.size() >= 2 && line_.ends_with("\r\n");
     if (ended && line_ends_here(commands)) return take_line();
+    if (!ended && ends_at_held_cr(commands)) {
+      normaliser_.end_at_held_cr(line_, /*count=*/true);
+      return take_line();
+    }
     discard_if_over_long();
     // A held CR ended the line without consuming the byte after it: read on from that byte.
     if (n == 0 && !ended) return std::nullopt;
   }
+}
+
+// A CR read: for a client whose own line ending the bare CR is (or may be: its first line, one
+// a person types first), the line ends there whatever comes next, and is acted on before the
+// next octet is read, however the octets came (a person at a raw-mode terminal waits for the
+// reply before typing on). Not a BDAT line, whose chunk may begin with the LF, nor STARTTLS,
+// after which the client's next octets are TLS: there the CR waits for the next octet.
+bool ClientFramer::ends_at_held_cr(bool commands) const {
+  if (normaliser_.crs_held() == 0) return false;
+  const Verb verb = line_verb();
+  if (commands && (verb == Verb::bdat || verb == Verb::starttls)) return false;
+  if (own_end_ == LineEnd::cr) return true;
+  return own_end_ == LineEnd::none && line_foreign_end_ == LineEnd::none &&
+         opens_a_session(discarded_ == 0 && line_.empty(), verb);
 }
 
 bool ClientFramer::line_ends_here(bool commands) {
@@ -85,6 +149,7 @@ bool ClientFramer::line_ends_here(bool commands) {
   // ends here all the same: what follows is its chunk or not, and the session ends at it either
   // way, answered now rather than when some later line ending comes.
   line_foreign_end_ = normaliser_.last_line_end();
+  line_foreign_octet_ = discarded_ + line_.size() - 1;  // the CRLF written for it: its CR
   return commands && line_verb() == Verb::bdat;
 }
 
@@ -97,29 +162,6 @@ void ClientFramer::discard_if_over_long() {
   discarded_ += line_.size();
   line_.clear();
 }
-
-namespace {
-// The commands a person types first (or Enter alone), none of which carries a program's
-// untrusted text (an address): a bare CR (or CR NUL) that ends one of them as the client's first
-// line is how that client ends its lines. A first MAIL or RCPT line with a bare CR in it is
-// text, not that.
-bool opens_a_session(std::string_view line, Verb v) {
-  if (line == "\r\n") return true;
-  switch (v) {
-    case Verb::ehlo:
-    case Verb::helo:
-    case Verb::noop:
-    case Verb::rset:
-    case Verb::help:
-    case Verb::quit:
-    case Verb::starttls:
-    case Verb::auth:
-      return true;
-    default:
-      return false;
-  }
-}
-}  // namespace
 
 FramedLine ClientFramer::take_line() {
   FramedLine out;
@@ -146,9 +188,16 @@ bool ClientFramer::ends_own_line(LineEnd end) {
   // A bare CR (or telnet's CR NUL), which a strict server keeps inside the line.
   // An over-long line is judged by its verb alone: its kept tail may be anything, "" included.
   if (own_end_ == LineEnd::none && line_foreign_end_ == LineEnd::none &&
-      opens_a_session(discarded_ > 0 ? std::string_view{} : std::string_view(line_), line_verb()))
+      opens_a_session(discarded_ == 0 && line_ == "\r\n", line_verb()))
     own_end_ = end;
   return end == own_end_;
+}
+
+ClientFramer::ForeignEnd ClientFramer::foreign_end_in_partial_line() const {
+  if (line_foreign_end_ != LineEnd::none) return {line_foreign_end_, line_foreign_octet_};
+  if (normaliser_.crs_held() > 0 && own_end_ != LineEnd::cr)
+    return {LineEnd::cr, discarded_ + line_.size() + 1};
+  return {};
 }
 
 void ClientFramer::drop_partial_line() {
@@ -173,13 +222,15 @@ std::string_view ClientFramer::take_plain_lines(bool long_lines_ok) {
 }
 
 std::size_t ClientFramer::normalise_body(std::string& segment, LineEnd own_end) {
+  const std::size_t before = pos_;
+  if (!settle_line_end()) return pos_ - before;
   const std::string_view avail = this->avail();
   // A body is data: 0xFF is an ordinary byte there (8-bit text), not telnet.
   const TextRules rules{
       .telnet_iac = false, .cr_nul = own_end == LineEnd::cr_nul, .cr_crlf = own_end != LineEnd::cr};
   const std::size_t n = normaliser_.normalise(avail.substr(0, body_slice), segment, rules);
   pos_ += n;
-  return n;
+  return pos_ - before;
 }
 
 std::string_view ClientFramer::take_chunk(std::uint64_t most) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/text_normaliser.hpp"
@@ -68,9 +69,30 @@ class ClientFramer {
   LineEnd own_line_end() const { return own_end_; }
   // The next complete line, or nullopt when the bytes at hand do not complete one.
   // `commands`: false while the lines are SASL responses (a BDAT line is then only text).
+  // At a CR that is, or may be, the client's own line ending (see ends_at_held_cr) the line
+  // ends at once (FramedLine::end bare CR), before the next octet is read, however the octets
+  // came: what that CR was shows with the next octet (settle_line_end).
   std::optional<FramedLine> next_line(bool commands = true);
-  // Octets of the line begun but not complete.
-  std::size_t partial_line() const { return discarded_ + line_.size(); }
+  // Reads the octets that show what the CR at which the last line was ended was: an LF (the
+  // rest of a CRLF, skipped), and for the client's first line a NUL (CR NUL, skipped) or more
+  // CRs and then an LF (a CR CRLF); the first line's ending makes the client's own (see
+  // own_line_end). False: the input ran out first. next_line() and normalise_body() call it.
+  bool settle_line_end();
+  // What settle_line_end() counted of that CR (a bare CR, CRs before a CRLF): rewrites of the
+  // line before, taken apart from the next line's.
+  RewriteCounts take_settled_rewrites() { return std::exchange(settled_rewrites_, {}); }
+  // Octets of the line begun but not complete (held CRs included).
+  std::size_t partial_line() const {
+    return discarded_ + line_.size() + static_cast<std::size_t>(normaliser_.crs_held());
+  }
+  // The line begun holds a CR (bare or CR NUL) that is not the client's own line ending, so it
+  // goes on to the next one that is: which, and its octet in the line (from 1, as mailtap
+  // reads it); none if not. A CR the input ran out right after counts as a bare CR.
+  struct ForeignEnd {
+    LineEnd end = LineEnd::none;
+    std::size_t octet = 0;
+  };
+  ForeignEnd foreign_end_in_partial_line() const;
   void drop_partial_line();
   // The bytes received so far (the line begun included) were sent before the client could
   // know how an AUTH exchange ended: each line they are part of is marked distrusted.
@@ -114,7 +136,9 @@ class ClientFramer {
   bool borrowed_ = false;   // input_ is the caller's bytes, fed last
   std::size_t pos_ = 0;
   std::string_view avail() const { return input_.substr(pos_); }
-  void keep_unread();                  // copies the unread part of borrowed input into backlog_
+  void keep_unread();           // copies the unread part of borrowed input into backlog_
+  void advance(std::size_t n);  // n octets read into the line (distrust counted)
+  bool ends_at_held_cr(bool commands) const;
   bool ends_own_line(LineEnd end);     // see own_line_end()
   Verb line_verb() const;              // of the line begun, read from its start
   bool line_ends_here(bool commands);  // at the line ending the normaliser wrote last
@@ -126,7 +150,9 @@ class ClientFramer {
   bool line_has_nul_ = false;   // a NUL was among them
   LineEnd own_end_ = LineEnd::none;
   LineEnd line_foreign_end_ = LineEnd::none;  // the first foreign ending in the line begun
-  std::size_t distrusted_octets_ = 0;         // of the backlog, received before distrust_unread()
+  std::size_t line_foreign_octet_ = 0;        // its octet in the line, from 1
+  RewriteCounts settled_rewrites_;
+  std::size_t distrusted_octets_ = 0;  // of the backlog, received before distrust_unread()
   bool line_distrusted_ = false;
 };
 

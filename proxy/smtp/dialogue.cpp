@@ -475,6 +475,9 @@ void Dialogue::emit_reply(std::string_view bytes, std::uint64_t upstream_octets)
 
 void Dialogue::finish(Ending::Kind kind, std::string reason) {
   if (ending_) return;
+  // The rest of the last line's ending, if it was ended at its CR (a QUIT\r\n), is its own, not
+  // input left unread.
+  if (!in_data() && framer_.settle_line_end()) note_settled_line_end();
   record_telnet_answers(nullptr);
   record_unfinished_reply(reason);
   record_auth_line_awaiting_token();
@@ -555,14 +558,41 @@ void Dialogue::emit_local_421(std::string_view reply_421_text) {
 }
 
 void Dialogue::time_out_client(std::string_view limit, bool line_begun, std::string_view advice) {
+  // A command line held unfinished: the client did send, and may think it ended the line.
+  const std::size_t held = in_data() || ending_ ? 0 : framer_.partial_line();
+  if (held > 0) {
+    line_begun = true;
+    record(note_event(EventKind::note, {},
+                      "timed out after an unterminated line of " + std::to_string(held) +
+                          " octets; not forwarded"));
+  }
   const std::string what =
       line_begun ? "the client's " + std::string(in_data() ? "message line" : "command line") +
                        " was not complete within " + std::string(limit)
                  : "idle for " + std::string(limit) + " waiting for the client";
-  const std::string then = advice.empty() ? std::string() : "; " + std::string(advice);
+  const std::string hint = held > 0 ? held_line_hint() : std::string();
+  std::string then = hint.empty() ? std::string() : "; " + hint;
+  if (!advice.empty()) then += "; " + std::string(advice);
   abort("4.4.2 mailtap: " + what + then + "; closing",
         {Ending::Kind::timeout,
          line_begun ? "client line not complete in time" : "client idle timeout"});
+}
+
+// Why a line a person may think they ended is not complete: a CR in it that is not the
+// client's own line ending (its first line decided that, see ClientFramer::own_line_end).
+std::string Dialogue::held_line_hint() const {
+  const ClientFramer::ForeignEnd foreign = framer_.foreign_end_in_partial_line();
+  const std::string at = " at octet " + std::to_string(foreign.octet);
+  if (foreign.end == LineEnd::cr)
+    return "its line holds a bare CR" + at +
+           ", which ends a line only for a client whose first line (EHLO, HELO, NOOP, RSET, "
+           "HELP, QUIT, STARTTLS, AUTH or an empty line) ended so: end lines with CRLF (telnet "
+           "in line mode, nc -C)";
+  if (foreign.end == LineEnd::cr_nul)
+    return "its line holds a CR NUL" + at +
+           " (telnet's mode character), which ends a line only for a client whose first line "
+           "ended so: go back with telnet's mode line, or end lines with CRLF";
+  return {};
 }
 
 void Dialogue::queue_local_reply(std::string reply_line, bool starts_tls) {
@@ -720,6 +750,8 @@ void Dialogue::client_closed() {
 }
 
 void Dialogue::discard_unread_client_input() {
+  // The rest of the last line's ending, if it was ended at its CR (a QUIT\r\n), is its own.
+  if (framer_.settle_line_end()) note_settled_line_end();
   client_octets_discarded_ += framer_.unread();
   framer_.skip_unread();
 }
@@ -755,17 +787,10 @@ void Dialogue::process_client() {
           break;
         }
         if (chunk_reply_pending()) break;  // the line waits for it, in the framer
-        if (std::optional<FramedLine> line = framer_.next_line(mode_ == Mode::command)) {
-          answer_telnet_options();
-          record_telnet_answers(&*line);
-          progress(0, /*complete=*/true);
-          handle_line(std::move(*line));
-          progressed = true;
-        } else {
-          answer_telnet_options();
-        }
+        progressed = read_line();
         break;
       case Mode::data:
+        if (framer_.settle_line_end()) note_settled_line_end();
         progressed = read_data();
         note_body_rewrites();
         break;
@@ -781,6 +806,17 @@ void Dialogue::process_client() {
   if (client_tls_pending() && framer_.unread() > 0) refuse_tls_injection();
   framer_.compact();
   if (client_eof_) on_client_input_exhausted();
+}
+
+bool Dialogue::read_line() {
+  std::optional<FramedLine> line = framer_.next_line(mode_ == Mode::command);
+  note_settled_line_end();  // the line before's, before this line's events
+  answer_telnet_options();
+  if (!line) return false;
+  record_telnet_answers(&*line);
+  progress(0, /*complete=*/true);
+  handle_line(std::move(*line));
+  return true;
 }
 
 // A telnet client waits for the answers to the options it asked for (in character mode it
@@ -878,6 +914,12 @@ void Dialogue::handle_line(FramedLine framed) {
   // "C: EHLO x" then "~ bare LF normalised", whatever else the line caused.
   const RewriteCounts rewrites = framer_.take_rewrites();
   const std::size_t first_event = events_.size();
+  // Named in the note of what its CR was, if it was ended there (see note_settled_line_end): a
+  // verb only, never text that may be a secret's (a SASL response read as a command).
+  const std::string verb =
+      framed.discarded > 0 ? framed.discarded_verb : parse_command(framed.text).verb;
+  ended_at_cr_verb_ = verb_of(verb) != Verb::other ? verb : std::string();
+  if (mode_ == Mode::sasl) ended_at_cr_verb_ = "AUTH";
   handle_framed_line(std::move(framed));
   // A line refused whole (too long, a NUL, a line ending or telnet sequence in it; a SASL
   // response so is cancelled with mailtap's "*") was not rewritten: nothing of it was sent.
@@ -892,6 +934,12 @@ void Dialogue::handle_line(FramedLine framed) {
     return;
   }
   note_line_rewrites(rewrites, first_event);
+}
+
+void Dialogue::note_settled_line_end() {
+  const RewriteCounts settled = framer_.take_settled_rewrites();
+  if (!settled.any()) return;
+  record(note_event(EventKind::rewrite, ended_at_cr_verb_, settled.describe()));
 }
 
 void Dialogue::note_line_rewrites(const RewriteCounts& rewrites, std::size_t first_event) {

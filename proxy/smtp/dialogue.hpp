@@ -163,8 +163,9 @@ class Dialogue {
   void end_instead(std::string_view reply_421_text, Ending ending);
   // The client's turn ran out after `limit` (as the user set it): ends the dialogue with the
   // 421 that says so, one wording for the proxy and the mock. Idle, or with `line_begun` (bytes
-  // since its turn began completed nothing) its line too slow. `advice`, if not empty, tells
-  // the client's user what to do, before "; closing".
+  // since its turn began completed nothing, or a command line is held unfinished: a note says
+  // its size, and the 421 names a CR in it that is not the client's line ending) its line too slow.
+  // `advice`, if not empty, tells the client's user what to do, before "; closing".
   void time_out_client(std::string_view limit, bool line_begun, std::string_view advice = {});
   // The client did not take what was written to it within `limit` (for the notes, as the user
   // reads it: "5m (--timeout-command)"): the owner drops the connection, as a 421 would only wait
@@ -362,6 +363,11 @@ class Dialogue {
                      bool sync);
   void handle_command(const Command& cmd, std::string_view line, bool distrusted);
   void note_line_rewrites(const RewriteCounts& rewrites, std::size_t first_event);
+  // What the octet after the CR a line was ended at showed it was (ClientFramer::
+  // settle_line_end), as a rewrite note of its own.
+  void note_settled_line_end();
+  std::string held_line_hint() const;  // for a timeout with a command line begun
+  std::string ended_at_cr_verb_;       // of the last line read, for note_settled_line_end
   void record_malformed_reply();
   void record_unfinished_reply(std::string_view ending_reason);
   void answer_telnet_options();
@@ -398,6 +404,7 @@ class Dialogue {
   void distrust_early_lines();
   void handle_sasl_line(std::string_view line);
   bool read_data();  // false: need more bytes
+  bool read_line();  // a command line or SASL response; false: need more bytes
   bool body_segment(std::string_view segment,
                     std::size_t wire_octets);  // true: it ended the message
   bool dot_line(std::string_view segment, LineEnd end);

@@ -224,25 +224,45 @@ std::size_t TextNormaliser::end_held_cr(unsigned char c, std::string& out, TextR
   return 0;
 }
 
-void TextNormaliser::end_at_held_cr(std::string& out) {
+void TextNormaliser::end_at_held_cr(std::string& out, bool count) {
+  crs_after_ended_ = held_crs_ - 1;
   held_crs_ = 0;
   out += "\r\n";
   // Not counted: whether it was a bare CR shows only later, maybe after the count is taken.
   last_end_ = LineEnd::cr;
-  lf_may_follow_ = true;
+  ended_cr_ = count ? EndedCr::counted_if_bare : EndedCr::uncounted;
 }
 
-// After end_at_held_cr: an LF first in `raw` is the rest of that line's CRLF. Returns the
-// octets it takes (0 or 1).
-std::size_t TextNormaliser::skip_lf_of_ended_line(std::string_view raw) {
-  if (!lf_may_follow_ || raw.empty()) return 0;
-  lf_may_follow_ = false;
-  return raw[0] == '\n' ? 1 : 0;
+std::size_t TextNormaliser::settle_ended_cr(std::string_view raw, TextRules rules) {
+  if (ended_cr_ == EndedCr::no) return 0;
+  std::size_t i = 0;
+  while (rules.cr_crlf && i < raw.size() && raw[i] == '\r') {
+    ++crs_after_ended_;
+    ++i;
+  }
+  if (i == raw.size()) return i;
+  const bool count = ended_cr_ == EndedCr::counted_if_bare;
+  ended_cr_ = EndedCr::no;
+  const std::uint64_t joined = std::exchange(crs_after_ended_, 0);
+  if (raw[i] == '\n') {
+    rewrites_.cr_before_crlf += count ? joined : 0;
+    last_end_ = joined == 0 ? LineEnd::crlf : LineEnd::cr_crlf;
+    return i + 1;
+  }
+  if (count) ++rewrites_.bare_cr;
+  if (joined == 0 && rules.cr_nul && raw[i] == '\0') {
+    last_end_ = LineEnd::cr_nul;
+    return i + 1;
+  }
+  last_end_ = LineEnd::cr;
+  held_crs_ = joined;  // each ends an empty line when the next byte is read
+  return i;
 }
 
 void TextNormaliser::uncount_bare_cr() {
   // Only a line ending end_held_cr() counted: end_at_held_cr() counts none.
-  if (last_end_ == LineEnd::cr && !lf_may_follow_ && rewrites_.bare_cr > 0) --rewrites_.bare_cr;
+  if (last_end_ == LineEnd::cr && ended_cr_ == EndedCr::no && rewrites_.bare_cr > 0)
+    --rewrites_.bare_cr;
 }
 
 namespace {
@@ -260,7 +280,10 @@ std::size_t ordinary_run_end(std::string_view raw, std::size_t i, bool telnet) {
 
 std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out, TextRules rules) {
   const bool telnet = rules.telnet_iac;
-  std::size_t i = skip_lf_of_ended_line(raw);
+  // A line end_at_held_cr() ended: an LF next is the rest of its ending (the caller settles
+  // it first where more than that is to be known, see settle_ended_cr).
+  std::size_t i = settle_ended_cr(raw, TextRules{.telnet_iac = false, .cr_nul = false});
+  if (ended_cr_ != EndedCr::no) return i;
   while (i < raw.size()) {
     const auto c = static_cast<unsigned char>(raw[i]);
     if (telnet_step(c, out, i)) continue;
@@ -269,6 +292,7 @@ std::size_t TextNormaliser::normalise(std::string_view raw, std::string& out, Te
     if (c == '\r' && (held_crs_ == 0 || rules.cr_crlf)) {
       ++held_crs_;
       ++i;
+      if (rules.stop_at_cr) return i;
       continue;
     }
     if (held_crs_ > 0) return i + end_held_cr(c, out, rules);

@@ -63,6 +63,9 @@ struct TextRules {
   // moves into the body), where Postfix too reads one line (it strips CRs before an LF). Only for a
   // client whose own line ending is not the bare CR (whose "A\r\r\n" is two lines).
   bool cr_crlf = false;
+  // Stop right after holding a CR, so that the caller may end the line there before the next
+  // byte is read (see TextNormaliser::end_at_held_cr).
+  bool stop_at_cr = false;
 };
 inline constexpr TextRules command_text{};
 
@@ -92,15 +95,26 @@ class TextNormaliser {
   bool take_telnet_interrupt() { return std::exchange(interrupted_, false); }
 
   // True when no partial CR or IAC sequence is pending: safe to switch to raw (BDAT) bytes.
-  bool idle() const { return state_ == State::text && held_crs_ == 0 && !lf_may_follow_; }
+  bool idle() const { return state_ == State::text && held_crs_ == 0 && ended_cr_ == EndedCr::no; }
 
   // A single CR is held (input ran out right after it).
   bool cr_held() const { return held_crs_ == 1 && state_ == State::text; }
-  // Ends the line at the held CR now, writing its CRLF to `out`, for a client whose own line
-  // ending a bare CR is (so the line ends there whatever comes next): an LF that comes next is
-  // the rest of a CRLF and is skipped. Only when cr_held(). The CR is not counted as a bare CR
-  // (what it was shows only with the next octet).
-  void end_at_held_cr(std::string& out);
+  // CRs held (the input ran out right after them), outside any telnet sequence.
+  std::uint64_t crs_held() const { return state_ == State::text ? held_crs_ : 0; }
+  // Ends the line at the first held CR now, writing its CRLF to `out`, for a client whose own
+  // line ending a bare CR is, or may be (so the line ends there whatever comes next). Only when
+  // crs_held(). What that CR was shows only with the next octet (settle_ended_cr): until then
+  // it is not counted. `count`: then count it, if it was a bare CR (a command line's; a body's
+  // end of data is never counted, see uncount_bare_cr).
+  void end_at_held_cr(std::string& out, bool count = false);
+  // A line end_at_held_cr() ended awaits the octet that shows what its CR was.
+  bool ended_cr_pending() const { return ended_cr_ != EndedCr::no; }
+  // Reads what follows that CR, under `rules`: an LF is the rest of a CRLF (more CRs first join
+  // it where rules.cr_crlf does: a CR CRLF), a NUL makes it a CR NUL where rules.cr_nul says,
+  // and anything else leaves it a bare CR (the CRs joined so far then each end an empty line).
+  // last_line_end() then tells which. Returns the octets consumed; the CR stays pending when
+  // all of `raw` were CRs it joined.
+  std::size_t settle_ended_cr(std::string_view raw, TextRules rules);
   // The bare CR that ended the last line is taken off the count (one end_at_held_cr() ended
   // was never on it).
   void uncount_bare_cr();
@@ -112,14 +126,16 @@ class TextNormaliser {
   void note_removed(std::string_view name, int option = -1);
   void refuse_option(unsigned char option);
   std::size_t end_held_cr(unsigned char c, std::string& out, TextRules rules);
-  std::size_t skip_lf_of_ended_line(std::string_view raw);
   State state_ = State::text;
   unsigned char option_verb_ = 0;  // WILL/WONT/DO/DONT awaiting its option byte
   std::string_view telnet_fault_;
   std::string telnet_answers_;
   bool interrupted_ = false;    // see take_telnet_interrupt()
   std::uint64_t held_crs_ = 0;  // CRs read and not yet ended (more than one only with cr_crlf)
-  bool lf_may_follow_ = false;  // end_at_held_cr() ended a line: an LF next is its rest
+  // end_at_held_cr() ended a line: the next octet shows what its CR was.
+  enum class EndedCr : std::uint8_t { no, uncounted, counted_if_bare };
+  EndedCr ended_cr_ = EndedCr::no;
+  std::uint64_t crs_after_ended_ = 0;  // CRs after it that may join a CRLF (TextRules::cr_crlf)
   LineEnd last_end_ = LineEnd::none;
   RewriteCounts rewrites_;
 };

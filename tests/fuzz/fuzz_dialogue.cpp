@@ -70,8 +70,11 @@ bool command_line_end_rewritten(const std::vector<RecordedEvent>& events) {
     if (e.kind != EventKind::rewrite || e.direction != Direction::mailtap_note) continue;
     const bool from_client = line.direction == Direction::client_to_upstream ||
                              line.direction == Direction::client_to_mailtap;
-    if (from_client && line.kind != EventKind::data && e.note.find("bare") != std::string::npos)
-      return true;
+    if (e.note.find("bare") == std::string::npos) continue;
+    if (from_client && line.kind != EventKind::data) return true;
+    // The CR a command line was ended at, counted once the next octet showed it was bare: its
+    // note comes later, with that line's verb (a body's notes are DATA's or BDAT's).
+    if (e.verb != "DATA" && e.verb != "BDAT") return true;
   }
   return false;
 }

@@ -802,6 +802,26 @@ class SmugglingTest(IntegrationCase):
         got = self.postfix.wait_for_message(token, mailbox="alice")
         self.assertTrue(got.endswith(b"\n\nlast line\n"), got)
 
+    def test_a_raw_terminals_lines_are_answered_at_their_own_cr(self):
+        # A person at a raw-mode terminal (socat -,raw,echo=0) presses Enter, which sends a bare
+        # CR, and waits for the reply before typing on: each line is answered with nothing more
+        # sent. mailtap held each CR for the next octet, so every reply came one line late (a
+        # refused RCPT read as the answer to QUIT) and QUIT\r was never answered.
+        m = self.mailtap(self.postfix.submission)
+        with SmtpSocket(m.port, timeout=5.0) as s:
+            self.assertEqual(s.reply().code, 220)
+            s.send(b"EHLO me\r")
+            self.assertEqual(s.reply().code, 250)
+            s.send(b"MAIL FROM:<cr@client.test>\r")
+            self.assertEqual(s.reply().code, 250)
+            s.send(b"RCPT TO:<nobody@example.test>\r")
+            refused = s.reply()
+            self.assertEqual(refused.code // 100, 5, refused)
+            self.assertIn("nobody@example.test", " ".join(refused.lines))
+            s.send(b"QUIT\r")
+            self.assertEqual(s.reply().code, 221)
+            self.assertEqual(s.read_until_closed(timeout=5.0), b"")
+
     def test_a_crlf_written_through_a_text_mode_stream_keeps_the_header_whole(self):
         # A client that writes "\r\n" through a text-mode stream sends "\r\r\n" for every line,
         # which Postfix alone reads as one line each (it strips the CRs): read as a bare CR and

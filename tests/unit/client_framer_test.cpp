@@ -124,12 +124,14 @@ TEST(ClientFramer, AForeignLineEndingStaysInsideItsLine) {
         {"MAIL FROM:<x>\r\n", LineEnd::none},
         {"RCPT TO:<b>\r\n\r\nRCPT TO:<c>\r\n", LineEnd::cr}},
        LineEnd::crlf},
-      // A terminal's bare CRs: its first line is a greeting ended so.
+      // A terminal's bare CRs: its first line is a greeting ended so. The last line ends at its
+      // CR, though nothing follows it: the CR is that client's own line ending.
       {"EHLO a\rRCPT TO:<b>\nRCPT TO:<c>\rNOOP\r\nQUIT\r",
        {{"EHLO a\r\n", LineEnd::none},
         {"RCPT TO:<b>\r\n", LineEnd::none},
         {"RCPT TO:<c>\r\n", LineEnd::none},
-        {"NOOP\r\n", LineEnd::none}},
+        {"NOOP\r\n", LineEnd::none},
+        {"QUIT\r\n", LineEnd::none}},
        LineEnd::cr},
       // Enter alone first, then AUTH: a person at a terminal that sends bare CRs.
       {"\rAUTH PLAIN AGEAYg==\rQUIT\r\n",

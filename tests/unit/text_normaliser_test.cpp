@@ -182,6 +182,49 @@ TEST(TextNormaliser, ALineEndedAtAHeldCrSkipsTheLfAfterIt) {
   EXPECT_FALSE(m.take_rewrites().any()) << "nor when no LF comes";
 }
 
+// A command line ended at its CR (a client's first line, when the ending is not known yet):
+// the octets after it say what the CR was, and are counted then, once.
+TEST(TextNormaliser, ALineEndedAtItsCrIsSettledByTheOctetsAfterIt) {
+  const TextRules first{.telnet_iac = false, .cr_nul = true, .cr_crlf = true};
+  struct Case {
+    std::string after;
+    std::size_t consumed;
+    LineEnd end;
+    std::string counted;
+  };
+  using namespace std::string_literals;
+  const std::vector<Case> cases = {
+      {"\nX", 1, LineEnd::crlf, ""},
+      {"\0X"s, 1, LineEnd::cr_nul, "bare CR normalised to CRLF (1x)"},
+      {"X", 0, LineEnd::cr, "bare CR normalised to CRLF (1x)"},
+      {"\r\nX", 2, LineEnd::cr_crlf, "CR before CRLF removed (1x)"},
+      {"\r\rX", 2, LineEnd::cr, "bare CR normalised to CRLF (1x)"},
+  };
+  for (const Case& c : cases) {
+    for (std::size_t cut = 0; cut <= c.after.size(); ++cut) {
+      TextNormaliser n;
+      std::string out;
+      EXPECT_EQ(n.normalise("EHLO a\r", out, TextRules{.cr_crlf = true, .stop_at_cr = true}), 7u);
+      n.end_at_held_cr(out, /*count=*/true);
+      EXPECT_EQ(out, "EHLO a\r\n");
+      EXPECT_TRUE(n.ended_cr_pending());
+      const std::string_view a(c.after);
+      std::size_t used = n.settle_ended_cr(a.substr(0, cut), first);
+      if (n.ended_cr_pending()) used += n.settle_ended_cr(a.substr(used), first);
+      ASSERT_FALSE(n.ended_cr_pending()) << c.after;
+      EXPECT_EQ(used, c.consumed) << c.after;
+      EXPECT_EQ(n.last_line_end(), c.end) << c.after;
+      EXPECT_EQ(n.take_rewrites().describe(), c.counted) << c.after;
+      // The CRs joined and then left bare each end an empty line.
+      out.clear();
+      std::size_t at = used;
+      for (int i = 0; i < 4 && at < a.size(); ++i)
+        at += n.normalise(a.substr(at), out, TextRules{.cr_nul = false});
+      if (c.after == "\r\rX") EXPECT_EQ(out, "\r\n\r\nX");
+    }
+  }
+}
+
 TEST(TextNormaliser, TelnetCrNulIsABareCr) {
   const Normalised n = normalise_all_splits(std::string_view("A\r\0B\r\n", 6));
   EXPECT_EQ(n.text, "A\r\nB\r\n");
