@@ -822,6 +822,23 @@ class SmugglingTest(IntegrationCase):
             self.assertEqual(s.reply().code, 221)
             self.assertEqual(s.read_until_closed(timeout=5.0), b"")
 
+    def test_a_line_held_at_the_timeout_is_named_not_called_idle(self):
+        # A first line that is no greeting (a typo) does not make the bare CR this client's
+        # line ending: its lines run on, and at --timeout-command the 421 says why, not "idle".
+        m = self.mailtap(self.postfix.submission, extra_args=["--timeout-command", "2s"])
+        db = Path(m.args()[m.args().index("--db") + 1])
+        with SmtpSocket(m.port, timeout=10.0) as s:
+            self.assertEqual(s.reply().code, 220)
+            s.send(b"EHOL me\rEHLO me\r")
+            reply = s.reply()
+            self.assertEqual(reply.code, 421, reply)
+            self.assertIn("command line was not complete within 2s; its line holds a bare CR at "
+                          "octet 8, which ends a line only for a client whose first line (EHLO,",
+                          " ".join(reply.lines))
+        sid = wait_ended(db, 1)[-1]["id"]
+        notes = [e["note"] for e in events(db, sid) if e["kind"] == "note"]
+        self.assertIn("timed out after an unterminated line of 17 octets; not forwarded", notes)
+
     def test_a_crlf_written_through_a_text_mode_stream_keeps_the_header_whole(self):
         # A client that writes "\r\n" through a text-mode stream sends "\r\r\n" for every line,
         # which Postfix alone reads as one line each (it strips the CRs): read as a bare CR and
