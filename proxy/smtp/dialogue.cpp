@@ -573,9 +573,21 @@ void Dialogue::time_out_client(std::string_view limit, bool line_begun, std::str
   const std::string hint = held > 0 ? held_line_hint() : std::string();
   std::string then = hint.empty() ? std::string() : "; " + hint;
   if (!advice.empty()) then += "; " + std::string(advice);
-  abort("4.4.2 mailtap: " + what + then + "; closing",
-        {Ending::Kind::timeout,
-         line_begun ? "client line not complete in time" : "client idle timeout"});
+  const std::string reply_text = "4.4.2 mailtap: " + what + then + "; closing";
+  Ending ending{Ending::Kind::timeout,
+                line_begun ? "client line not complete in time" : "client idle timeout"};
+  // Between commands the server is told goodbye as when the client closes (the record shows
+  // mailtap's QUIT and why); inside a body the message is abandoned by the close alone.
+  if (ending_ || !can_quit_for_client()) {
+    abort(reply_text, std::move(ending));
+    return;
+  }
+  record_auth_line_awaiting_token();
+  record_unfinished_reply(ending.reason);
+  emit_local_421(reply_text);
+  quit_for_client("the client " + std::string(line_begun ? "was too slow" : "was idle") + " for " +
+                  std::string(limit));
+  finish(ending.kind, std::move(ending.reason));
 }
 
 // Why a line a person may think they ended is not complete: a CR in it that is not the
@@ -1817,6 +1829,14 @@ bool Dialogue::chunk_reply_pending() const {
   });
 }
 
+// Where the server reads a QUIT as a command: between commands (an AUTH exchange is cancelled
+// first), not behind one it has yet to answer that makes it read what follows as something
+// else (paused_: DATA, AUTH, EHLO) or that ends a pipelined group, nor inside a body.
+bool Dialogue::can_quit_for_client() const {
+  return (mode_ == Mode::command || mode_ == Mode::sasl) && !paused_ && !quit_sent_ &&
+         !awaiting_group_end();
+}
+
 void Dialogue::quit_for_client(std::string_view why) {
   quit_sent_ = true;
   if (mode_ == Mode::sasl) {
@@ -1846,8 +1866,7 @@ void Dialogue::client_not_reading(std::string_view limit) {
   discard_unread_client_input();
   if (relaying_body())
     abandon_message(what + " inside a message body");
-  else if ((mode_ == Mode::command || mode_ == Mode::sasl) && !paused_ && !quit_sent_ &&
-           !awaiting_group_end())
+  else if (can_quit_for_client())
     quit_for_client(what);
   finish(Ending::Kind::timeout, "client did not read its replies in time");
 }

@@ -165,7 +165,9 @@ class Dialogue {
   // 421 that says so, one wording for the proxy and the mock. Idle, or with `line_begun` (bytes
   // since its turn began completed nothing, or a command line is held unfinished: a note says
   // its size, and the 421 names a CR in it that is not the client's line ending) its line too slow.
-  // `advice`, if not empty, tells the client's user what to do, before "; closing".
+  // `advice`, if not empty, tells the client's user what to do, before "; closing". Between
+  // commands the server then gets mailtap's QUIT, as when the client closes (client_not_reading
+  // says where); inside a body the message is abandoned by the close, as ever.
   void time_out_client(std::string_view limit, bool line_begun, std::string_view advice = {});
   // The client did not take what was written to it within `limit` (for the notes, as the user
   // reads it: "5m (--timeout-command)"): the owner drops the connection, as a 421 would only wait
@@ -473,6 +475,7 @@ class Dialogue {
   // exchange the server waits for a SASL response and would read a bare QUIT as one, so "*"
   // cancels the exchange first.
   void quit_for_client(std::string_view why);
+  bool can_quit_for_client() const;
   // A reply to something of the client's is still to come (or to be written by mailtap).
   bool replies_due_to_client() const;
   // Reading stops here: what the framer holds goes unread (client_octets_discarded()).

@@ -647,6 +647,33 @@ class RecordingPostfixTest(IntegrationCase):
         [row] = wait_ended(db, 1)
         self.assertEqual(row["auth_user"], PLAIN_IR_USER)
 
+    def test_an_idle_client_timeout_ends_the_upstream_with_quit(self):
+        """mailtap's own idle timeout (--timeout-command) ends the server's session as a client
+        that closes does: its 421 to the client, then its QUIT upstream, recorded with why, and
+        the server counts the QUIT (Postfix: quit=1), not a lost connection."""
+        m = self.mailtap(self.postfix.submission, extra_args=["--timeout-command", "2s"])
+        db = Path(m._tmp) / "mailtap.db"
+        log_before = len(self.postfix.maillog_text())
+        with SmtpSocket(m.port, timeout=20) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            reply = c.reply()
+            self.assertEqual(reply.code, 421, str(reply))
+            self.assertIn("idle for 2s waiting for the client", reply.text)
+        [s] = wait_ended(db, 1)
+        self.assertEqual((s["outcome"], s["outcome_reason"]), ("timeout", "client idle timeout"))
+        evs = events(db, s["id"])
+        last_421 = max(i for i, e in enumerate(evs) if e["direction"] == "mailtap_to_client")
+        quits = [e for e in evs[last_421:] if e["direction"] == "mailtap_to_upstream"]
+        self.assertEqual([bytes(e["bytes"]) for e in quits], [b"QUIT\r\n"], dump(evs))
+        self.assertEqual(quits[0]["note"],
+                         "the client was idle for 2s; mailtap ends the upstream session "
+                         "politely")
+        text = wait_for(lambda: (lambda t: t if re.search(r"disconnect from [^\n]* quit=1", t)
+                                 else None)(self.postfix.maillog_text()[log_before:]),
+                        10, "Postfix's disconnect line with quit=1")
+        self.assertNotIn("lost connection", text)
+
     def test_session_row_events_and_message(self):
         m = self.mailtap(self.postfix.submission, extra_args=["--ehlo-name", "mt-rec.test"])
         db = Path(m._tmp) / "mailtap.db"

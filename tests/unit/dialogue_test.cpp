@@ -3571,6 +3571,60 @@ TEST(Dialogue, AClientTimeoutSaysIdleOrWhichLineWasTooSlow) {
   EXPECT_EQ(slow.ending()->reason, "client line not complete in time");
 }
 
+// The client's turn ran out between commands: its 421, then mailtap's QUIT to the server, as
+// when the client closes, so the record (and the server) show a clean end. Inside a body the
+// message is abandoned by the close alone, as before.
+TEST(Dialogue, AClientTimeoutBetweenCommandsEndsTheUpstreamWithAQuit) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue idle(test_options(), events, messages);
+  idle.client_bytes("EHLO c\r\n");
+  idle.upstream_bytes("250 mx\r\n");
+  idle.take_to_upstream();
+  idle.take_to_client();
+  idle.take_events();
+  idle.time_out_client("2s", /*line_begun=*/false);
+  EXPECT_EQ(idle.take_to_client(),
+            "421 4.4.2 mailtap: idle for 2s waiting for the client; closing\r\n");
+  EXPECT_EQ(upstream_text(idle.take_to_upstream()), "QUIT\r\n");
+  ASSERT_TRUE(idle.finished());
+  EXPECT_EQ(idle.ending()->reason, "client idle timeout");
+  std::vector<RecordedEvent> recorded = idle.take_events();
+  ASSERT_EQ(recorded.size(), 2u);
+  EXPECT_EQ(recorded[0]->direction, Direction::mailtap_to_client);
+  EXPECT_EQ(recorded[0]->reply_code, 421);
+  EXPECT_EQ(recorded[1]->direction, Direction::mailtap_to_upstream);
+  EXPECT_EQ(recorded[1]->bytes, "QUIT\r\n");
+  EXPECT_EQ(recorded[1]->note,
+            "the client was idle for 2s; mailtap ends the upstream session politely");
+
+  // Inside an AUTH exchange: "*" first, or the server would read QUIT as the response.
+  Dialogue in_auth(test_options(), events, messages);
+  in_auth.client_bytes("AUTH LOGIN\r\n");
+  in_auth.upstream_bytes("334 VXNlcm5hbWU6\r\n");
+  in_auth.take_to_upstream();
+  in_auth.time_out_client("2s", /*line_begun=*/false);
+  EXPECT_EQ(upstream_text(in_auth.take_to_upstream()), "*\r\nQUIT\r\n");
+
+  // Inside a body: no QUIT (it would be read as body), no end of data.
+  Dialogue in_body(test_options(), events, messages);
+  in_body.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  in_body.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  in_body.client_bytes("Subject: half\r\n\r\nhalf a mess");
+  in_body.take_to_upstream();
+  in_body.time_out_client("2s", /*line_begun=*/true);
+  EXPECT_EQ(upstream_text(in_body.take_to_upstream()), "");
+  EXPECT_TRUE(in_body.finished());
+
+  // DATA's reply still awaited: the server may read what follows as the body.
+  Dialogue after_data(test_options(), events, messages);
+  after_data.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  after_data.upstream_bytes("250 ok\r\n250 ok\r\n");
+  after_data.take_to_upstream();
+  after_data.time_out_client("2s", /*line_begun=*/false);
+  EXPECT_EQ(upstream_text(after_data.take_to_upstream()), "");
+}
+
 // A reply the owner held for a commit that did not come, and so never wrote to the client, is
 // not counted as relayed to it: bytes_from_upstream (sessions.bytes_upstream_to_client) is what
 // the client got of the server's replies, and the note says how many octets it did not get.
