@@ -107,8 +107,11 @@ ReplayDriver::ReplayDriver(const RecordedDialogue& recording, smtp::DialogueOpti
       c.command = answered_command(f, r, answered);
       if (k == 0) c.sent = std::move(sent);
       c.original_code = r.client_code();  // compared with what this client reads
-      c.original_line = r.first_line();
-      c.original_lines = lines_of(r.to_client());
+      // But a challenge mailtap decoded for its client (--assist-auth: "334 Username:") as the
+      // server sent it: the replay's column is the server's challenge, compared with that one.
+      const std::string& original = r.code == 334 && !r.client_view.empty() ? r.raw : r.to_client();
+      c.original_line = first_line(original);
+      c.original_lines = lines_of(original);
       if (login && f.first_reply + k == login->held_reply)
         report_.login->row = report_.replies.size();
       report_.replies.push_back(std::move(c));

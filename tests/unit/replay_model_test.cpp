@@ -712,6 +712,26 @@ TEST(ReplayDriver, GoesOnWhenTheLoginPromptsAskTheSameInOtherWords) {
   EXPECT_TRUE(d.report().all_match()) << d.report().stopped;
 }
 
+// --assist-auth: the client read "334 Username:" (mailtap decoded the server's challenge), but
+// the replay compares with the server's own challenge, so that is what its original column
+// shows (table and --json alike), not two different texts side by side.
+TEST(ReplayDriver, ComparesADecodedChallengeAsTheServerSentIt) {
+  auto rows = login_session();
+  rows.insert(rows.begin() + 7,
+              ev(Direction::mailtap_to_client, EventKind::rewrite, "AUTH", "334 Password:\r\n"));
+  rows.insert(rows.begin() + 5,
+              ev(Direction::mailtap_to_client, EventKind::rewrite, "AUTH", "334 Username:\r\n"));
+  DriverHarness h(rows);
+  const ReplayReport r = h.driver->report();
+  std::vector<std::string> challenges;
+  for (const ReplyComparison& c : r.replies)
+    if (c.original_code == 334) {
+      challenges.push_back(c.original_line);
+      EXPECT_EQ(c.original_lines, std::vector<std::string>{c.original_line});
+    }
+  EXPECT_EQ(challenges, (std::vector<std::string>{"334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6"}));
+}
+
 TEST(ReplayDriver, AnswersAPasswordFirstServerAsItsRecordingDid) {
   RecordedDialogue recording;
   std::string error;
