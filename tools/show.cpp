@@ -170,7 +170,15 @@ class EventLines {
       : e_(e),
         st_(st),
         when_(offset_from_start(e, s)),
-        tag_(e.phase == smtp::Phase::pre_tls ? "[pre-TLS] " : "") {}
+        tag_(std::string(e.phase == smtp::Phase::pre_tls ? "[pre-TLS] " : "") +
+             (after_the_end(e, s) ? "[after the end] " : "")) {}
+
+  // Written once the session's record was closed (what the client sent after its last reply,
+  // discarded by the lingering close): its time lies past the session's end.
+  static bool after_the_end(const smtp::Event& e, const storage::SessionRow& s) {
+    return e.time != Clock::time_point{} && s.ended && *s.ended != Clock::time_point{} &&
+           e.time > *s.ended;
+  }
 
   // The event's time after the session's start; blank where either is unknown, or the two are
   // too far apart (a damaged file) for the clock to hold the difference.

@@ -709,6 +709,29 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.assertNotIn(b"\x07", out)
         self.assertIn(b"user=\"a\\x1b]0;TITLE\\x07\\x1b[2J\"", out)
 
+    def test_show_marks_a_note_written_after_the_session_ended(self):
+        # A note of what the client sent after its last reply is written once the record is
+        # closed: its time lies past ended_at, and show says so rather than put a +1.8s event
+        # in a 0.001s session unmarked. The events before the end are not marked.
+        copy = self.copy_db("after-end.db")
+        sid = self.session_with(self.sent["plain"][0])
+        con = sqlite3.connect(copy)
+        with con:
+            ended = con.execute("SELECT ended_at FROM sessions WHERE id = ?", (sid,)).fetchone()[0]
+            seq = con.execute("SELECT max(seq) FROM events WHERE session_id = ?",
+                              (sid,)).fetchone()[0]
+            con.execute("INSERT INTO events (session_id, seq, at, direction, phase, kind, bytes, "
+                        "wire_size, redacted, note) SELECT session_id, ? , "
+                        "strftime('%Y-%m-%dT%H:%M:%f', ?, '+2 seconds') || '000Z', "
+                        "'mailtap_note', phase, 'note', x'', 0, 0, "
+                        "'6 octets the client sent after the end were discarded unread' "
+                        "FROM events WHERE session_id = ? AND seq = ?", (seq + 1, ended, sid, seq))
+        con.close()
+        out = self.tool("show", str(sid), db=copy).stdout.decode()
+        [line] = [ln for ln in out.splitlines() if "after the end were discarded" in ln]
+        self.assertIn("[after the end] ", line)
+        self.assertEqual(out.count("[after the end]"), 1, out)
+
     def test_show_escapes_the_recorded_status_and_digest(self):
         # Beside the wire text, the "# 550 5.1.1: ..." line quotes a reply's enhanced status
         # and the message summary its sha256, both read back from the record: escaped too.
