@@ -529,11 +529,12 @@ void Dialogue::upstream_output_dropped(std::uint64_t relayed_octets, std::string
   record(std::move(e));
 }
 
-void Dialogue::abort(std::string_view reply_421_text, Ending ending) {
+void Dialogue::abort(std::string_view reply_421_text, Ending ending, std::string_view quit_why) {
   if (ending_) return;
   record_auth_line_awaiting_token();  // received before the 421 is sent
   record_unfinished_reply(ending.reason);
   emit_local_421(reply_421_text);
+  if (!quit_why.empty() && can_quit_for_client()) quit_for_client(quit_why);
   finish(ending.kind, std::move(ending.reason));
 }
 
@@ -573,21 +574,13 @@ void Dialogue::time_out_client(std::string_view limit, bool line_begun, std::str
   const std::string hint = held > 0 ? held_line_hint() : std::string();
   std::string then = hint.empty() ? std::string() : "; " + hint;
   if (!advice.empty()) then += "; " + std::string(advice);
-  const std::string reply_text = "4.4.2 mailtap: " + what + then + "; closing";
-  Ending ending{Ending::Kind::timeout,
-                line_begun ? "client line not complete in time" : "client idle timeout"};
   // Between commands the server is told goodbye as when the client closes (the record shows
   // mailtap's QUIT and why); inside a body the message is abandoned by the close alone.
-  if (ending_ || !can_quit_for_client()) {
-    abort(reply_text, std::move(ending));
-    return;
-  }
-  record_auth_line_awaiting_token();
-  record_unfinished_reply(ending.reason);
-  emit_local_421(reply_text);
-  quit_for_client("the client " + std::string(line_begun ? "was too slow" : "was idle") + " for " +
-                  std::string(limit));
-  finish(ending.kind, std::move(ending.reason));
+  abort("4.4.2 mailtap: " + what + then + "; closing",
+        {Ending::Kind::timeout,
+         line_begun ? "client line not complete in time" : "client idle timeout"},
+        "the client " + std::string(line_begun ? "was too slow" : "was idle") + " for " +
+            std::string(limit));
 }
 
 // Why a line a person may think they ended is not complete: a CR in it that is not the

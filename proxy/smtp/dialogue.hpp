@@ -155,7 +155,9 @@ class Dialogue {
   // relayed as the server's reply: the 421 that ends the session quotes them as such.
   void upstream_sent_plain_text(std::string_view quoted);
   // Ends the dialogue now with "421 <text>" to the client (timeouts, shutdown, I/O errors).
-  void abort(std::string_view reply_421_text, Ending ending);
+  // With `quit_why`, the upstream is told goodbye (QUIT, recorded with that reason) where it
+  // reads a QUIT as a command (can_quit_for_client), as when the client closes.
+  void abort(std::string_view reply_421_text, Ending ending, std::string_view quit_why = {});
   // As abort(), also once the dialogue has ended: its owner had not yet closed the record, nor
   // relayed the last replies (they waited for a commit past the client's limit), and "421
   // <text>" goes in their place, the ending becoming `ending` (the record must not say the
