@@ -8,6 +8,7 @@
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/strand.hpp>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -534,6 +535,8 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   // Resumed handshakes to the same upstream: as stunnel does, and shown in each session's record.
   net::TlsSessionCache tls_sessions(tls->native_handle());
   ctx.target.session_cache = &tls_sessions;
+  std::atomic<bool> upstream_greeted_before{false};
+  ctx.target.greeted_before = &upstream_greeted_before;
   if (recorder && cfg.fingerprint_secrets) ctx.fingerprint_key = recorder->fingerprint_key();
 
   Server server(io, ctx, [&pool] { return pool.next(); });

@@ -101,16 +101,23 @@ class Setup {
   // Connected, and not one byte came: as likely a port that waits for a TLS handshake as a slow
   // server, and the first is the one a longer timeout does not fix; unless the name has another
   // address not tried yet: then this one may be the broken node, and --tls implicit would break
-  // the others, so the advice is to try one of them.
+  // the others, so the advice is to try one of them; or the server greeted earlier sessions of
+  // this proxy: then it speaks plain text first, and is busy (Postfix at its process limit).
   std::string timeout_advice() const {
     if (!connected_ || received_ || t_.mode == TlsMode::implicit)
       return " (see " + t_.timeout_flag + ")";
     const std::vector<std::string>& untried = result_.addresses_untried;
-    if (untried.empty())
-      return ": " + implicit_tls_hint(target_label_) + "; else see " + t_.timeout_flag;
-    return ": if " + untried.front() + " greets when given instead of " + target_label_ +
-           " (with --tls-name " + t_.tls_name + "), " + result_.tls.resolved_address +
-           " is broken; else see " + t_.timeout_flag;
+    if (!untried.empty()) {
+      return ": if " + untried.front() + " greets when given instead of " + target_label_ +
+             " (with --tls-name " + t_.tls_name + "), " + result_.tls.resolved_address +
+             " is broken; else see " + t_.timeout_flag;
+    }
+    if (t_.greeted_before != nullptr && t_.greeted_before->load(std::memory_order_relaxed)) {
+      return ": it greeted earlier sessions of this mailtap, so it is slow or busy now (too many "
+             "sessions at once?): try again later; else see " +
+             t_.timeout_flag;
+    }
+    return ": " + implicit_tls_hint(target_label_) + "; else see " + t_.timeout_flag;
   }
 
   // After connecting to one of several addresses, every failure names it (and the others, in
@@ -471,6 +478,7 @@ class Setup {
     }
     result_.greeting = greeting;
     result_.greeting_phase = phase_;
+    if (t_.greeted_before != nullptr) t_.greeted_before->store(true, std::memory_order_relaxed);
     greeting_at_ = events_.size();
     unrelayed_greeting_ = make_event(Direction::upstream_to_mailtap, EventKind::greeting,
                                      greeting->raw, "", &*greeting);

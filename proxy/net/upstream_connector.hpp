@@ -4,6 +4,7 @@
 #pragma once
 
 #include <asio/awaitable.hpp>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -67,6 +68,10 @@ struct UpstreamTarget {
   // reach it points to; none for probe and replay, whose argument names it.
   std::string target_flag;
   TlsSessionCache* session_cache = nullptr;  // resume TLS sessions (the proxy's)
+  // Set once the upstream has greeted a session of this process (the proxy's; null for probe
+  // and replay): from then on a greeting that does not come is a slow or busy server, not a
+  // port that waits for a TLS handshake, and the timeout says so.
+  std::atomic<bool>* greeted_before = nullptr;
 };
 
 struct VerifyProblem {

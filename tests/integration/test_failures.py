@@ -739,6 +739,39 @@ class UpstreamFailureTest(h.IntegrationCase):
                          f"greeting: {hint}")
         self.assertIn(hint, mt.wait_stderr(hint), "the log line gives the same advice")
 
+    def test_e_a_busy_server_that_greeted_before_is_not_called_implicit_tls(self):
+        """The upstream greeted an earlier session of this proxy and now says nothing (a server
+        at its process limit, as Postfix at 100 smtpd): the 421 says it is slow or busy, not to
+        try --tls implicit, which cannot work against the port that greeted in plain text."""
+        ls = socket.socket()
+        self.addCleanup(ls.close)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+        held = []
+        self.addCleanup(lambda: [c.close() for c in held])
+
+        def serve():
+            first = True
+            while True:
+                try:
+                    c, _ = ls.accept()
+                except OSError:
+                    return
+                held.append(c)
+                if first:
+                    c.sendall(b"220 busy.example.test ESMTP\r\n")
+                    first = False
+        threading.Thread(target=serve, daemon=True).start()
+        address = f"127.0.0.1:{ls.getsockname()[1]}"
+        mt = self.mailtap(address, extra_args=["--timeout-connect", "2s"])
+        with h.SmtpSocket(mt.port, timeout=20) as c:  # greeted, then no answer to the EHLO
+            self.assertNotIn("waiting for the greeting", c.reply().text, mt.output)
+        r = self.assert_421(mt, times=1)
+        self.assertEqual(r.text, f"4.4.1 mailtap: {address} timed out after 2s waiting for the "
+                         "greeting: it greeted earlier sessions of this mailtap, so it is slow or "
+                         "busy now (too many sessions at once?): try again later; else see "
+                         "--timeout-connect")
+
     def test_f_starttls_refused(self):
         f = self.fake("refuse_starttls")
         mt = self.mailtap(f.address)
