@@ -1256,8 +1256,9 @@ void Session::time_out_upstream() {
   const auto& cfg = ctx_.config;
   smtp::Dialogue& d = *dialogue_;
   d.set_time(storage::Clock::now());
+  const bool data_clock = d.awaiting_end_of_data();
   const std::string limit =
-      format_setting_duration(d.awaiting_end_of_data() ? cfg.timeout_data : cfg.timeout_command);
+      format_setting_duration(data_clock ? cfg.timeout_data : cfg.timeout_command);
   if (upstream_delivery_.waiting()) {
     time_out_upstream_taking(limit);
     return;
@@ -1276,7 +1277,10 @@ void Session::time_out_upstream() {
                                               std::string(smtp::may_have_the_message_reason)});
     return;
   }
-  d.abort("4.4.2 mailtap: " + what + "; closing",
+  // What to do next: the server is stuck or slower than the limit, and a new session may find
+  // it answering again.
+  d.abort("4.4.2 mailtap: " + what + "; closing: connect again, and raise " +
+              (data_clock ? "--timeout-data" : "--timeout-command") + " if the server is this slow",
           {smtp::Ending::Kind::timeout,
            partly ? "upstream reply not complete in time" : "upstream did not reply in time"});
 }
