@@ -12,6 +12,7 @@
 #include "proxy/common/log.hpp"
 #include "proxy/net/endpoint.hpp"
 #include "proxy/options/database_path_option.hpp"
+#include "proxy/smtp/body_text_join.hpp"
 #include "proxy/smtp/reply_parser.hpp"
 #include "storage/reader.hpp"
 #include "storage/stored_body.hpp"
@@ -393,59 +394,18 @@ bool write_event_from_file(const storage::EventRow& row, const storage::SessionR
   return true;
 }
 
-// The client's message text (DATA's, or the payload of one BDAT chunk) as the transcript
-// writes it. The record keeps it as one event per read of the client, and a read may end
-// anywhere in a line (a person at telnet in character mode sends every key on its own): the
-// events that follow one another are joined, and their octets split at the CRLFs they hold as
-// one event's are, so a line that came in several reads is one line, and a read's last octets
-// are not shown as a line of their own. A line gets the time of the event its end came in
-// (a line longer than CrlfLinePieces::kLongestHeld, of its first piece), as a command's line
-// has; each event's time once, on the first line begun in it. mailtap's notes on the text (a
-// bare LF normalised, a line over 1000 octets) that come while a line is open follow that
-// line. Memory: a piece of a line, and those notes, bounded.
-class BodyText {
+// The client's message text as the transcript writes it, joined by smtp::BodyTextJoin (as the
+// proxy's live transcript joins it): a line that came in several reads is one line. A line gets
+// the time of the event its end came in (a line longer than CrlfLinePieces::kLongestHeld, of
+// its first piece), as a command's line has; each event's time once, on the first line begun
+// in it. mailtap's notes on the text are written as any event is.
+class BodyText final : public smtp::BodyTextJoin::Writer {
  public:
   BodyText(const storage::SessionRow& s, const Style& st, TranscriptOut& out)
-      : session_(s),
-        st_(st),
-        out_(out),
-        pieces_([this](std::string_view text, bool first, bool last) {
-          lines_->line(text, first, last, out_.text());
-          if (last) write_held_notes();
-          return out_.pass();
-        }) {}
+      : session_(s), st_(st), out_(out) {}
 
-  // An event that holds such text (`has_bytes`: octets, in memory or in the body file).
-  static bool is_text(const smtp::Event& e, bool has_bytes) {
-    return has_bytes && e.direction == Direction::client_to_upstream &&
-           (e.kind == EventKind::data || e.kind == EventKind::bdat_chunk) && !e.redacted &&
-           e.note.empty();
-  }
-
-  bool open() const { return lines_.has_value(); }
-
-  // Whether is_text event `e` goes on with the text being written: the same message's, of
-  // the same kind (a BDAT command between two chunks ends the first).
-  bool continues(const smtp::Event& e) const {
-    return open() && e.kind == text_.kind && e.transaction == text_.transaction &&
-           e.phase == text_.phase;
-  }
-
-  // Whether `e` is a mailtap note on the text being written (a body's notes carry its
-  // message's transaction; a BDAT chunk sent without MAIL has none to tell them by).
-  // mailtap's answer to telnet's DO TIMING-MARK in the text (IAC WONT TM to the client, a
-  // note on DATA) is recorded after the read that held it, which may end inside a line (Ctrl-C
-  // glued to the next line typed): it is one too.
-  bool is_note_on_it(const smtp::Event& e) const {
-    const bool note = e.direction == Direction::mailtap_note ||
-                      (e.direction == Direction::mailtap_to_client && e.kind == EventKind::note);
-    return open() && note && e.transaction != 0 && e.transaction == text_.transaction;
-  }
-
-  // The text goes on with (or, if it does not continue it, begins with) is_text event `e`,
-  // whose octets follow through append. Call finish first on text `e` does not continue.
-  void event(const smtp::Event& e) {
-    if (continues(e)) return lines_->restamp(e, session_);
+  void read(const smtp::Event& e, bool begins) override {
+    if (!begins) return lines_->restamp(e, session_);
     text_.direction = e.direction;
     text_.phase = e.phase;
     text_.kind = e.kind;
@@ -454,57 +414,27 @@ class BodyText {
     text_.time = e.time;
     lines_.emplace(text_, session_, st_);
   }
-
-  // False once the output failed.
-  bool append(std::string_view piece) { return pieces_.append(piece); }
-
-  // A note on the text (is_note_on_it): written after the line that is open, if one is.
-  bool note(const smtp::Event& e) {
-    if (!pieces_.line_open()) {
-      render_event(e, session_, st_, out_.text());
-      return out_.pass();
-    }
-    render_event(e, session_, st_, held_notes_);
-    // A line that goes on past 64 KiB of them (hardly a client's: most say how many line ends
-    // of its own were made CRLF, which ended a line) is ended where they are written.
-    return held_notes_.size() < kHeldNotes || finish_line();
+  void line(std::string_view text, bool first, bool last, std::string& out) override {
+    lines_->line(text, first, last, out);
   }
-
-  // The text ends: its last line, if no CRLF ended it, as it is, then the notes held.
-  bool finish() {
-    const bool written = finish_line();
-    lines_.reset();
-    return written;
+  void note(const smtp::Event& e, std::string& out) override {
+    render_event(e, session_, st_, out);
   }
+  std::string& out() override { return out_.text(); }
+  bool pass() override { return out_.pass(); }
 
  private:
-  static constexpr std::size_t kHeldNotes = std::size_t{64} * 1024;
-
-  bool finish_line() {
-    if (!pieces_.finish()) return false;
-    write_held_notes();
-    return out_.pass();
-  }
-
-  void write_held_notes() {
-    out_.text() += held_notes_;
-    held_notes_.clear();
-  }
-
   const storage::SessionRow& session_;
   const Style& st_;
   TranscriptOut& out_;
   smtp::Event text_;  // the first event's, without its octets: who sent the text, and what
-  std::optional<EventLines> lines_;  // of text_, set while there is text
-  CrlfLinePieces pieces_;
-  std::string held_notes_;
+  std::optional<EventLines> lines_;  // of text_, set once there is text
 };
 
-// A BodyText event's octets, from the record or the body file. False when they can no longer
-// be written, or with `error` set when the body file cannot supply them.
-bool write_text_event(const storage::EventRow& row, BodyText& body, storage::SessionOctets& octets,
-                      std::string& error) {
-  body.event(row.event);
+// A text event's octets, from the record or the body file. False when they can no longer be
+// written, or with `error` set when the body file cannot supply them.
+bool write_text_octets(const storage::EventRow& row, smtp::BodyTextJoin& body,
+                       storage::SessionOctets& octets, std::string& error) {
   if (!row.file_offset) return body.append(row.event.bytes);
   bool written = true;
   const bool read = octets.event_bytes(
@@ -520,19 +450,18 @@ int write_transcript(SessionReadBack& session, const Style& st) {
   render_heading(d, st, out.text());
   std::string error;
   bool stopped = false;  // the output failed, or the body file could not supply an event's octets
-  BodyText body(d.session, st, out);
+  BodyText text_writer(d.session, st, out);
+  smtp::BodyTextJoin body(text_writer);
   AnsweredCommands answered;  // which chunk a BDAT reply answers, for its explanation
   bool read = session.for_each_event(
       [&](const storage::EventRow& row) {
         const smtp::Event& e = row.event;
-        if (body.is_note_on_it(e)) return !(stopped = !body.note(e));
-        const bool text =
-            BodyText::is_text(e, row.file_offset ? row.file_length > 0 : !e.bytes.empty());
-        if (body.open() && !(text && body.continues(e)) && !body.finish()) {
-          stopped = true;
-          return false;
-        }
-        if (text) return !(stopped = !write_text_event(row, body, session.octets(), error));
+        bool written = true;
+        const auto role =
+            body.take(e, row.file_offset ? row.file_length > 0 : !e.bytes.empty(), written);
+        if (!written || role == smtp::BodyTextJoin::Role::note) return !(stopped = !written);
+        if (role == smtp::BodyTextJoin::Role::text)
+          return !(stopped = !write_text_octets(row, body, session.octets(), error));
         if (!row.file_offset) {
           render_event(answered.as_answered(e), d.session, st, out.text());
         } else if (!write_event_from_file(row, d.session, st, session.octets(), out, error)) {
