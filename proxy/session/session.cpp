@@ -98,6 +98,7 @@ Session::Session(asio::ip::tcp::socket client, SessionContext& ctx, storage::Ses
       client_(std::move(client), ctx.local_tls),
       upstream_(std::make_shared<net::Link>(executor(), ctx.tls)),
       record_(ctx.recorder, id),
+      transcript_(id),
       client_writer_wake_(executor()),
       upstream_writer_wake_(executor()),
       client_reader_wake_(executor()),
@@ -210,6 +211,7 @@ asio::awaitable<void> Session::run() {
     close_record(smtp::outcome_of(dialogue_->ending()->kind), dialogue_->ending()->reason);
   co_await flush_records();
   if (close_now) note_end_committed();
+  finish_transcript();
   const smtp::Ending ending = ending_after_end_.value_or(*dialogue_->ending());
   const std::string duration =
       format_short_duration(std::chrono::steady_clock::now() - started_steady_);
@@ -418,11 +420,20 @@ asio::awaitable<void> Session::flush_records() {
   co_await queued.committed();
 }
 
+// The session's text ended with a line no CRLF ended (a client gone in the middle of one): it
+// is printed as far as it came, with the notes held after it.
+void Session::finish_transcript() {
+  if (!ctx_.config.transcript) return;
+  std::string transcript;
+  transcript_.finish(transcript);
+  if (!transcript.empty()) log::transcript(transcript);
+}
+
 asio::awaitable<storage::Recorder::Queued> Session::queue_records() {
   take_dialogue_records();
   if (ctx_.config.transcript) {
     std::string transcript;
-    for (const smtp::RecordedEvent& e : events_) transcript += transcript_lines(id_, *e);
+    for (const smtp::RecordedEvent& e : events_) transcript_.event(*e, transcript);
     if (!transcript.empty()) log::transcript(transcript);
   }
   record_.take(events_, unrecorded_bodies_, messages_);
@@ -1165,7 +1176,11 @@ void Session::add_after_end_note(std::string note, std::optional<storage::Outcom
       smtp::EventKind::note,
       dialogue_ && ctx_.target.mode != net::TlsMode::none ? smtp::Phase::tls : smtp::Phase::plain,
       std::move(note));
-  if (ctx_.config.transcript) log::transcript(transcript_lines(id_, e));
+  if (ctx_.config.transcript) {
+    std::string transcript;
+    transcript_.event(e, transcript);
+    if (!transcript.empty()) log::transcript(transcript);
+  }
   record_.after_end(smtp::mailtap_event(std::move(e)), outcome, std::move(reason));
 }
 

@@ -25,6 +25,7 @@
 #include "proxy/net/upstream_connector.hpp"
 #include "proxy/session/proxy_config.hpp"
 #include "proxy/session/session_record.hpp"
+#include "proxy/session/transcript.hpp"
 #include "proxy/smtp/dialogue.hpp"
 #include "proxy/smtp/upstream_output.hpp"
 #include "storage/records.hpp"
@@ -171,6 +172,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> flush_records();
   // flush_records() up to the queueing: the commit is the returned Queued's to await.
   asio::awaitable<storage::Recorder::Queued> queue_records();
+  void finish_transcript();  // --transcript: the session ended
   asio::awaitable<void> refuse(const net::UpstreamSetup& setup, bool log = true);
   void log_refusal(const net::UpstreamSetup& setup, const std::string& reason) const;
   void record_opened();
@@ -209,6 +211,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<smtp::UnrecordedBody> unrecorded_bodies_;
   std::vector<smtp::Message> messages_;
   SessionRecord record_;
+  LiveTranscript transcript_;  // --transcript's state: a message's open line
   std::optional<smtp::Dialogue> dialogue_;
   std::string tls_summary_;
   bool upstream_sni_sent_ = false;  // the set-up's (as recorded): for the words of an alert

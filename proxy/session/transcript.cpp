@@ -111,4 +111,66 @@ std::string transcript_lines(std::uint64_t session, const smtp::Event& e) {
   return out;
 }
 
+// The text's lines as transcript_lines prints a line: tagged, prefixed, escaped and coloured as
+// the text's first event; a piece of a long line is a line of its own.
+class LiveTranscript::Writer final : public smtp::BodyTextJoin::Writer {
+ public:
+  explicit Writer(std::uint64_t session) : session_(session) {}
+
+  void read(const smtp::Event& e, bool begins) override {
+    if (!begins) return;
+    text_.direction = e.direction;
+    text_.phase = e.phase;
+    text_.kind = e.kind;
+    text_.verb = e.verb;
+    text_.transaction = e.transaction;
+  }
+  void line(std::string_view text, bool /*first*/, bool /*last*/, std::string& out) override {
+    // A line's own CR stays, as show prints it: the CRLF was dropped already.
+    std::string line = "[" + std::to_string(session_) + "] " + prefix(text_) + " ";
+    line += escape_text(text);
+    out += colour_line(view().style, text_, std::move(line));
+    out.push_back('\n');
+  }
+  void note(const smtp::Event& e, std::string& out) override {
+    out += transcript_lines(session_, e);
+  }
+  std::string& out() override { return *out_; }
+  bool pass() override { return true; }
+
+  void set_out(std::string& out) { out_ = &out; }
+  std::uint64_t session() const { return session_; }
+
+ private:
+  std::uint64_t session_;
+  smtp::Event text_;  // the first event's, without its octets
+  std::string* out_ = nullptr;
+};
+
+LiveTranscript::LiveTranscript(std::uint64_t session)
+    : writer_(std::make_unique<Writer>(session)),
+      join_(std::make_unique<smtp::BodyTextJoin>(*writer_)) {}
+
+LiveTranscript::~LiveTranscript() = default;
+
+void LiveTranscript::event(const smtp::Event& e, std::string& out) {
+  writer_->set_out(out);
+  bool ok = true;
+  switch (join_->take(e, !e.bytes.empty(), ok)) {
+    case smtp::BodyTextJoin::Role::note:
+      break;
+    case smtp::BodyTextJoin::Role::text:
+      join_->append(e.bytes);
+      break;
+    case smtp::BodyTextJoin::Role::other:
+      out += transcript_lines(writer_->session(), e);
+      break;
+  }
+}
+
+void LiveTranscript::finish(std::string& out) {
+  writer_->set_out(out);
+  if (join_->open()) join_->finish();
+}
+
 }  // namespace mailtap

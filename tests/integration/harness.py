@@ -2426,14 +2426,16 @@ def start_data(client, *, mail_from: str = "sender@client.test",
     expect(354, "DATA", "DATA")
 
 
-def record_bodies_in_pieces(db: Path, postfix, pki, pause: float = 0.3) -> list:
+def record_bodies_in_pieces(db: Path, postfix, pki, pause: float = 0.3,
+                            extra_args: Iterable[str] = (), stdout: Optional[list] = None) -> list:
     """Message bodies a client sent in pieces that end inside their lines, through mailtap to
     `postfix` (as alice), recorded in `db`: one event per read. Session 1: `split` (a line in
     three reads, "x" and ".\r\n" in reads of their own), `keys` (telnet in character mode, a key
     a read), `ctrlc` (telnet's Ctrl-C octets glued to a "." line); session 2: `lf` (bare LF line
     ends, normalised by mailtap, noted); session 3: a telnet refusal mailtap recorded redacted.
     `pause`: long enough for mailtap to read each piece on
-    its own. The session ids, in order."""
+    its own. `extra_args` go to the proxy; its stdout, once it stopped, is appended to `stdout`
+    (a list) if given. The session ids, in order."""
     alice = ("alice", USERS["alice"])
 
     def expect(reply: Reply, code: int) -> None:
@@ -2453,7 +2455,8 @@ def record_bodies_in_pieces(db: Path, postfix, pki, pause: float = 0.3) -> list:
             c.buf = c.buf[3:]
         expect(c.reply(), 250)
 
-    with Mailtap(postfix.submission, ca_file=pki.ca_cert, db=db) as mt:
+    mt = Mailtap(postfix.submission, ca_file=pki.ca_cert, db=db, extra_args=extra_args)
+    with mt:
         with SmtpSocket(mt.port) as c:
             start_data(c, auth=alice)
             send_body(c, [b"Subject: split\r\n\r\nhel", b"lo world\r\n", b"x", b".\r\n.\r\n"])
@@ -2493,6 +2496,8 @@ def record_bodies_in_pieces(db: Path, postfix, pki, pause: float = 0.3) -> list:
             c.buf = c.buf[3:]
             c.reply()
             expect(c.cmd("QUIT"), 221)
+    if stdout is not None:
+        stdout.append(mt.stdout)
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     sessions = [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY id")]
     con.close()

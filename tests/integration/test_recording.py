@@ -509,6 +509,35 @@ class RecordingMalformedOAuthTest(IntegrationCase):
         scan("after mailtap stopped")
 
 
+class LiveTranscriptOpenLineTest(IntegrationCase):
+    """proxy --transcript prints a message's text a line at a time, once its CRLF has come
+    (smtp::BodyTextJoin, as mailtap show): a line the client never ended, because it closed
+    in the middle of it, is printed when the session ends, as far as it came, once."""
+
+    def test_a_line_the_client_left_open_is_printed_at_the_end(self):
+        fake = self.fake("good")
+        m = self.mailtap(fake.address, extra_args=["--transcript"])
+        db = Path(m._tmp) / "mailtap.db"
+        with SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.cmd("EHLO client.test").code, 250)
+            self.assertEqual(c.cmd("MAIL FROM:<a@client.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<b@example.test>").code, 250)
+            self.assertEqual(c.cmd("DATA").code, 354)
+            for piece in (b"Subject: left open\r\n\r\nhalf a li", b"ne and mo", b"re"):
+                c.send(piece)
+                time.sleep(0.3)  # a read of its own each
+        sessions = wait_ended(db, 1)
+        out = m.wait_stdout("C: half a line and more")
+        tag = "[%d] " % sessions[0]["id"]
+        lines = [line[len(tag):] for line in out.splitlines() if line.startswith(tag)]
+        start = lines.index("C: Subject: left open")
+        self.assertEqual(lines[start:start + 3], ["C: Subject: left open", "C: ",
+                                                  "C: half a line and more"], "\n".join(lines))
+        self.assertEqual([line for line in lines if "half" in line], ["C: half a line and more"])
+        self.assertFalse({"C: ne and mo", "C: re"} & set(lines), "\n".join(lines))
+
+
 class RecordingPastedCredentialTest(IntegrationCase):
     """A credential a person pastes or mistypes where the server reads a command (a line without
     an SMTP verb) is kept out of the record however it comes (docs/recording.md "Redaction"),

@@ -1833,7 +1833,10 @@ class BodyInPiecesTranscriptTest(h.IntegrationCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.db = cls.tmp / "pieces.db"
-        cls.sessions = h.record_bodies_in_pieces(cls.db, cls.postfix, cls.pki, cls.PAUSE)
+        stdout = []
+        cls.sessions = h.record_bodies_in_pieces(cls.db, cls.postfix, cls.pki, cls.PAUSE,
+                                                 extra_args=["--transcript"], stdout=stdout)
+        cls.live = stdout[0].encode()  # the proxy's --transcript, printed as it relayed them
 
     def show(self, sid: int, *args) -> bytes:
         cp = subprocess.run([str(h.mailtap_bin()), "show", str(sid), *args, "--db", str(self.db)],
@@ -1907,6 +1910,38 @@ class BodyInPiecesTranscriptTest(h.IntegrationCase):
         self.assertEqual(lines[notes[0] - 1], b"C: abc")
         self.assertEqual(lines[notes[1] - 1], b"C: def")
 
+    def live_lines(self, sid: int, subject: bytes) -> list:
+        """The live transcript's lines of session `sid` (its "[sid] " tag taken off) from the C:
+        line of `subject` to the reply to the end of data."""
+        tag = b"[%d] " % sid
+        lines = [line[len(tag):] for line in self.live.split(b"\n") if line.startswith(tag)]
+        start = lines.index(b"C: Subject: " + subject)
+        end = next(i for i in range(start, len(lines)) if lines[i].startswith(b"S: 250 2.0.0"))
+        return lines[start:end]
+
+    def test_the_live_transcript_prints_the_lines_show_prints(self):
+        # proxy --transcript joins the reads of a body as show does (smtp::BodyTextJoin): the
+        # same C: lines, each once, and mailtap's notes on the text after the same lines. (The
+        # two write a note differently: "~~" in show, "~ " live.)
+        def shape(lines: list) -> list:
+            return [line if line.startswith(b"C: ") else line[:2].replace(b"~~", b"~ ")
+                    for line in lines]
+
+        for sid, subject in ((self.sessions[0], b"split"), (self.sessions[0], b"keys"),
+                             (self.sessions[0], b"ctrlc"), (self.sessions[1], b"lf")):
+            with self.subTest(subject=subject):
+                live = self.live_lines(sid, subject)
+                shown = self.body_lines(self.show(sid), subject)
+                self.assertEqual(shape(live), shape(shown), b"\n".join(live))
+        self.assertEqual([line for line in self.live_lines(self.sessions[0], b"keys")],
+                         [b"C: Subject: keys", b"C: ", b"C: QUIT", b"C: ."])
+
+    def test_the_live_transcript_keeps_the_password_out(self):
+        # AUTH PLAIN went by with alice's password: redacted live as in the record.
+        self.assertIn(b"AUTH PLAIN", self.live)
+        self.assertNotIn(h.USERS["alice"].encode(), self.live)
+        self.assertNotIn(h.auth_plain("alice", h.USERS["alice"]).encode(), self.live)
+
     def test_a_refusal_kept_only_by_its_size_is_shown_with_its_note_and_redaction(self):
         # recreader finding 6: mailtap's IAC WONT "Q" on a line that may hold a secret's octets
         # is recorded as its note, its size and `redacted`, without its octets. show gives the
@@ -1933,11 +1968,13 @@ class LargeMessageToolsTest(h.IntegrationCase):
         cls.messages = [h.large_message(cls.SIZE), h.large_message(cls.SIZE, eight_bit=True)]
         sink = h.BodySink()
         try:
-            with h.Mailtap(sink.address, tls="none", db=cls.db) as mt:
+            mt = h.Mailtap(sink.address, tls="none", db=cls.db, extra_args=["--transcript"])
+            with mt:
                 for message in cls.messages:
                     h.smtplib_send(mt.port, message)
         finally:
             sink.close()
+        cls.live = mt.stdout.encode()  # the proxy's --transcript
         con = sqlite3.connect(f"file:{cls.db}?mode=ro", uri=True)
         cls.sessions = [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY id")]
         in_file = con.execute("SELECT count(*) FROM events WHERE file_offset IS NOT NULL")
@@ -1984,6 +2021,25 @@ class LargeMessageToolsTest(h.IntegrationCase):
             self.assertGreater(len(expected), self.SIZE // 80)
             self.assertTrue(shown[start:start + len(expected)] == expected)
         con.close()
+
+    def test_the_live_transcript_prints_the_body_line_by_line_as_show(self):
+        # The proxy's reads (of up to 256 KiB) cut the body's lines anywhere: --transcript
+        # prints each line whole, once, as show does. Its text is escaped as the live
+        # transcript escapes any line (UTF-8 kept as characters, other octets \xHH), so the
+        # Latin-1 message's lines are show's to the octet.
+        for sid, message in zip(self.sessions, self.messages):
+            tag = b"[%d] C: " % sid
+            live = [line[len(tag):] for line in self.live.split(b"\n") if line.startswith(tag)]
+            lines = message.split(b"\r\n")[:-1]
+            lines = [b"." + line if line.startswith(b".") else line for line in lines]  # stuffed
+            if b"\xe9 " in message:
+                lines = list(map(escape_line, lines))
+                out = self.tool("show", str(sid))
+                shown = [line.split(b" C: ", 1)[1] for line in out.split(b"\n")
+                         if b" C: " in line and not line.startswith(b"#")]  # not the legend
+                self.assertTrue(live == shown, "the Latin-1 message's lines differ from show's")
+            start = live.index(lines[0])
+            self.assertTrue(live[start:start + len(lines) + 1] == lines + [b"."])
 
     def test_json_holds_every_octet_and_is_the_same_from_show_and_export(self):
         for sid, message in zip(self.sessions, self.messages):
@@ -2224,11 +2280,13 @@ class ManyLargeSessionsExportTest(h.IntegrationCase):
                         for i in range(cls.SESSIONS)]
         sink = h.BodySink()
         try:
-            with h.Mailtap(sink.address, tls="none", db=cls.db) as mt:
+            mt = h.Mailtap(sink.address, tls="none", db=cls.db, extra_args=["--transcript"])
+            with mt:
                 for message in cls.messages:
                     h.smtplib_send(mt.port, message)
         finally:
             sink.close()
+        cls.live = mt.stdout.encode()  # the proxy's --transcript
         con = sqlite3.connect(f"file:{cls.db}?mode=ro", uri=True)
         cls.sessions = [r[0] for r in con.execute("SELECT id FROM sessions ORDER BY id")]
         con.close()
