@@ -204,6 +204,13 @@ bool write_event(JsonWriter& w, const storage::EventRow& row, const EventBytesWr
   w.key("wire_size").value(static_cast<std::uint64_t>(e.wire_size));
   w.key("redacted").value(e.redacted);
   optional_text(w, "note", e.note);
+  // Which message's text a body event, or a note on it, is: the transcripts join a message's
+  // text and place notes by it (smtp::BodyTextJoin), and so does the web page.
+  w.key("mail_transaction");
+  if (e.transaction == 0)
+    w.null();
+  else
+    w.value(e.transaction);
   w.end_object();
   return true;
 }

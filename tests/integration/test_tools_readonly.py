@@ -1936,6 +1936,18 @@ class BodyInPiecesTranscriptTest(h.IntegrationCase):
         self.assertEqual([line for line in self.live_lines(self.sessions[0], b"keys")],
                          [b"C: Subject: keys", b"C: ", b"C: QUIT", b"C: ."])
 
+    def test_json_says_which_message_a_body_event_and_its_notes_belong_to(self):
+        # The web page joins the text and places notes by it, as show does (mail_transaction).
+        events = json.loads(self.show(self.sessions[1], "--json"))["events"]
+        data = [e for e in events if e["kind"] == "data"]
+        notes = [e for e in events if (e["note"] or "").startswith("bare LF")]
+        on_body = range(data[0]["seq"], data[-1]["seq"] + 2)  # not those on commands
+        body_notes = [e for e in notes if e["seq"] in on_body]
+        self.assertEqual(len(body_notes), 4)
+        self.assertEqual({e["mail_transaction"] for e in data + body_notes}, {1})
+        self.assertEqual({e["mail_transaction"] for e in notes if e["seq"] not in on_body}, {None})
+        self.assertIsNone(next(e for e in events if e["kind"] == "greeting")["mail_transaction"])
+
     def test_the_live_transcript_keeps_the_password_out(self):
         # AUTH PLAIN went by with alice's password: redacted live as in the record.
         self.assertIn(b"AUTH PLAIN", self.live)

@@ -588,11 +588,12 @@ class BodyInPiecesBrowserTest(BrowserCase):
         cls.sessions = h.record_bodies_in_pieces(cls.db, cls.postfix, cls.pki)
         cls.web = cls._stack.enter_context(w.WebServer(cls.db))
 
-    def page_lines(self, sid: int) -> list:
+    def page_lines(self, sid: int, web=None) -> list:
         """The transcript's lines as the page shows them: (time, who, text), a shown line that
-        holds several (a read that ended more than one) split into its own, without a time."""
+        holds several (a read that ended more than one) split into its own, without a time.
+        `web`: another server than the class's."""
         d = self.driver
-        d.get(f"http://localhost:{self.web.port}/#/session/{sid}")
+        d.get(f"http://localhost:{(web or self.web).port}/#/session/{sid}")
         d.refresh()  # another session's view may be in place: load this one afresh
         WebDriverWait(d, 20).until(
             lambda d: "221" in d.find_element(By.ID, "transcript").get_attribute("textContent"))
@@ -612,8 +613,8 @@ class BodyInPiecesBrowserTest(BrowserCase):
         end = next(i for i in range(start, len(lines)) if lines[i][2].startswith("250 2.0.0"))
         return [f"{who} {text}" for _, who, text in lines[start:end]]
 
-    def show_body_lines(self, sid: int, subject: str) -> list:
-        out = h.run([str(h.mailtap_bin()), "show", str(sid), "--db", str(self.db)]).stdout.decode()
+    def show_body_lines(self, sid: int, subject: str, db=None) -> list:
+        out = h.run([str(h.mailtap_bin()), "show", str(sid), "--db", str(db or self.db)]).stdout.decode()
         lines = out.split("\n")
         start = next(i for i, line in enumerate(lines) if line.endswith(" C: Subject: " + subject))
         end = next(i for i in range(start, len(lines)) if " S: 250 2.0.0" in lines[i])
@@ -657,6 +658,37 @@ class BodyInPiecesBrowserTest(BrowserCase):
         self.assertEqual(len(notes), 4, body)
         self.assertEqual(body[notes[0] - 1], "C: abc")
         self.assertEqual(body[notes[1] - 1], "C: def")
+
+    def test_notes_are_placed_by_their_message_as_show_places_them(self):
+        # show joins the text and places a note on it by the event's mail transaction
+        # (smtp::BodyTextJoin); the page had no such field and held every mailtap note that came
+        # while a line was open as the text's. A note of no message inside "hello world" (put
+        # into a copy of the record: the proxy writes none there) ends the line in both now.
+        db = self.tmp / "pieces-note.db"
+        with sqlite3.connect(self.db) as src, sqlite3.connect(db) as dst:
+            src.backup(dst)
+        sid = self.sessions[0]
+        con = sqlite3.connect(db)
+        with con:
+            seq, at, phase, transaction = next(
+                (seq, at, phase, transaction) for seq, at, phase, transaction, data in con.execute(
+                    "SELECT seq, at, phase, mail_transaction, bytes FROM events WHERE session_id = ?"
+                    " AND kind = 'data' ORDER BY seq", (sid,)) if bytes(data).endswith(b"\r\nhel"))
+            self.assertIsNotNone(transaction)
+            for shift in ("-seq", "1 - seq"):  # seq + 1 for those after, unique at each step
+                con.execute(f"UPDATE events SET seq = {shift} WHERE session_id = ? AND "
+                            f"seq {'>' if shift == '-seq' else '<'} ?",
+                            (sid, seq if shift == "-seq" else 0))
+            con.execute("INSERT INTO events (session_id, seq, at, direction, phase, kind, bytes, "
+                        "wire_size, redacted, note) VALUES (?, ?, ?, 'mailtap_note', ?, 'note', "
+                        "X'', 0, 0, 'a note of no message')", (sid, seq + 1, at, phase))
+        con.close()
+        shown = self.show_body_lines(sid, "split", db)
+        self.assertEqual([x for x in shown if x.startswith(("C: ", "~~"))],
+                         ["C: Subject: split", "C: ", "C: hel", "~~ note: a note of no message",
+                          "C: lo world", "C: x.", "C: ."])
+        with w.WebServer(db) as web:
+            self.assertEqual(self.body_lines(self.page_lines(sid, web), "split"), shown)
 
     def test_a_refusal_kept_only_by_its_size_shows_its_note_and_redaction(self):
         # recreader finding 6: the page showed `M: redacted: 3 bytes on the wire` alone.

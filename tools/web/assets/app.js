@@ -731,7 +731,7 @@ const isBodyText = (e) => e.direction === "client_to_upstream" && (e.kind === "d
 // telnet's DO TIMING-MARK in a DATA body (IAC WONT TM to the client), recorded after the read
 // that held it, which may end inside a line (Ctrl-C glued to the next line typed).
 const isNoteOnText = (e) => e.direction === "mailtap_note" ||
-  (e.direction === "mailtap_to_client" && e.kind === "note" && e.verb === "DATA");
+  (e.direction === "mailtap_to_client" && e.kind === "note");
 
 const utf8Encoder = new TextEncoder();
 
@@ -781,7 +781,18 @@ class BodyText {
   get open() { return this.first !== null; }
   get lineOpen() { return this.held.length > 0; }
 
-  continues(e) { return this.open && e.kind === this.first.kind && e.phase === this.first.phase; }
+  // As mailtap show joins a message's text (smtp::BodyTextJoin): the same kind, message
+  // (mail_transaction) and phase go on with it; a note is on it when it names its message (a
+  // chunk sent without MAIL has none to tell them by).
+  continues(e) {
+    return this.open && e.kind === this.first.kind && e.phase === this.first.phase &&
+      e.mail_transaction === this.first.mail_transaction;
+  }
+
+  isNoteOn(e) {
+    return this.open && isNoteOnText(e) && e.mail_transaction != null &&
+      e.mail_transaction === this.first.mail_transaction;
+  }
 
   event(e) {
     if (!this.continues(e)) this.first = e;
@@ -888,7 +899,7 @@ function renderTranscript(detail, explanations) {
     place(event, line, -1);
   }, eventLine);
   events.forEach((event, i) => {
-    if (body.open && isNoteOnText(event)) return body.noteOn(event, i);
+    if (body.isNoteOn(event)) return body.noteOn(event, i);
     const text = isBodyText(event);
     if (body.open && !(text && body.continues(event))) body.finish();
     if (text) return body.event(event);
