@@ -224,6 +224,28 @@ struct StoredMessage {
   std::optional<StoredPiecesLeft> pieces_left;
 };
 
+// A mail transaction whose body was relayed, in part or whole, but that has no `messages` row
+// (Reader::unfinished_messages): the session was cut inside it (`kill -9`, a crash), the client
+// or the server left inside it, or it is still being sent. Derived from the body events at read
+// time, so a record of any schema version since 4 has them. Never a delivered message: the
+// server accepts one only at its end of data, and a row is written for every end of data that
+// reached it (docs/recording.md, "Messages").
+struct UnfinishedMessage {
+  // The body as a message's is read (SessionOctets::message_body): `seq` is the number the
+  // tools give it, after the session's messages (`show --message N`); message.transaction and
+  // message.via_bdat are set, message.mail_from is the transaction's MAIL command when the
+  // events hold it; final_code 0, no recipients, size and sha256 unknown (0, "").
+  MessageRow row;
+  std::uint64_t first_seq = 0;  // of its first and last body events
+  std::uint64_t last_seq = 0;
+  // The octets its body events hold as relayed (DATA text dot-stuffed, BDAT chunk payloads).
+  std::uint64_t wire_octets = 0;
+  // The record holds its end of data (DATA's terminating `.` line, or a whole `BDAT ... LAST`
+  // chunk), with no reply: possible only in a cut session, whose writer died between relaying
+  // it and committing the reply. Then the server may have accepted it.
+  bool end_of_data = false;
+};
+
 // A session row with what a list of sessions shows beside it (`mailtap sessions`, the web
 // page), read in the same query.
 struct SessionSummary {
@@ -426,6 +448,12 @@ class Reader {
   // reader that has it. Returns true with `out` empty if there is no such message.
   bool stored_message(std::int64_t session_id, std::uint64_t seq, std::optional<StoredMessage>& out,
                       std::string& error);
+
+  // Session `id`'s unfinished messages (UnfinishedMessage), in transaction order, numbered
+  // after its messages, from one snapshot: none for a session without body events left
+  // without a row. Cheap: one pass over the session's body events' rows (not their octets).
+  bool unfinished_messages(std::int64_t id, std::vector<UnfinishedMessage>& out,
+                           std::string& error);
 
   // Runs `reads` (reads of this Reader) in one read transaction, so that what they read comes
   // from one snapshot of the record, whatever another process commits meanwhile: totals counted

@@ -256,7 +256,8 @@ void add_reading_commands(ExitStatusTable& table) {
          {2,
           "bad usage: a bad option or combination of options (an unknown --format, neither or "
           "both of IDs and --all, several messages as eml without -o DIR, --accepted-only with "
-          "json or jsonl), or no database path"}}},
+          "json or jsonl, --unfinished with json, jsonl or --accepted-only), or no database "
+          "path"}}},
        {"encode",
         {{0, "the lines were printed"},
          {1,

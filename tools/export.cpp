@@ -25,6 +25,7 @@
 #include "tools/session_read_back.hpp"
 #include "tools/terminal_text.hpp"
 #include "tools/tool_options.hpp"
+#include "tools/unfinished_message.hpp"
 
 namespace mailtap::tools {
 
@@ -39,6 +40,7 @@ struct ExportArgs {
   std::string format = "json";
   std::string output;          // "" = stdout
   bool accepted_only = false;  // eml, mbox: only the messages the server accepted
+  bool unfinished = false;     // eml, mbox: also the unfinished messages, marked
 };
 
 // The reverse-path of "MAIL FROM:<a@b> SIZE=1", or "MAILER-DAEMON" for the null path, as one
@@ -130,6 +132,39 @@ bool left_out(const ExportArgs& a, std::int64_t session_id, const storage::Messa
   log::info("export: " + not_accepted(session_id, m) + "; left out (--accepted-only)");
   return true;
 }
+
+// The session's unfinished messages (storage::UnfinishedMessage), each handed to `fn` with what
+// is said of it (unfinished_text, escaped for a line), the octets of its body counted by reading
+// them. `fn` returns false to stop. False with `error` set if the record cannot say.
+bool for_each_unfinished(
+    storage::Reader& reader, SessionReadBack& session,
+    const std::function<bool(const storage::UnfinishedMessage&, const std::string& text)>& fn,
+    std::string& error) {
+  std::vector<storage::UnfinishedMessage> unfinished;
+  if (!reader.unfinished_messages(session.detail().session.id, unfinished, error)) return false;
+  for (const storage::UnfinishedMessage& u : unfinished) {
+    std::uint64_t octets = 0;
+    if (!unfinished_body_octets(session.octets(), u, octets, error)) return false;
+    if (!fn(u, escape_line(unfinished_text(session.detail().session, u, octets)))) return true;
+  }
+  return true;
+}
+
+// An unfinished message is never exported as a message unless asked for (--unfinished): it was
+// never delivered, and a file of it would pass for one. Without the flag stderr names it, what
+// the record holds of it and how to get that; with it, a warning says what the file holds.
+void note_unfinished(const ExportArgs& a, std::int64_t session_id, const std::string& text) {
+  if (a.unfinished)
+    log::warning("export: warning: session " + std::to_string(session_id) + " " + text +
+                 "; exported as far as the record holds it (--unfinished), marked as unfinished");
+  else
+    log::info("export: session " + std::to_string(session_id) + " " + text +
+              "; left out (--unfinished exports what the record holds of it, marked as "
+              "unfinished)");
+}
+
+// The header line before an unfinished message's text in an mbox (--unfinished).
+constexpr std::string_view kUnfinishedHeader = "X-Mailtap-Unfinished";
 
 // What stderr says when the selected sessions give no message to export: exit status 1 in
 // eml and mbox alike (the messages asked for are not there, as `show --message` says of a
@@ -309,46 +344,109 @@ int export_json(const ExportArgs& a, storage::Reader& reader,
   return out.close();
 }
 
+// The mboxrd entries written to `out`, one message at a time: its "From " line, what goes before
+// its text (a header line of mailtap's own, or nothing), then its text quoted. The quoter hands
+// out a line or less at a time: gathered, so that writes stay large.
+class MboxEntries {
+ public:
+  // Reads a body, handing its octets to `emit`: false with `error` set if it cannot.
+  using Body = std::function<bool(const storage::SessionOctets::Emit& emit, std::string& error)>;
+
+  explicit MboxEntries(ExportOutput& out)
+      : out_(out), quoter_([this](std::string_view piece) { pending_.append(piece); }) {}
+
+  // False when the body could not be read (`error` set) or the output failed (its reader has
+  // gone: load no more sessions for it).
+  bool write(const std::string& from_line, std::string_view lead, const Body& body,
+             std::string& error) {
+    pending_ += from_line;
+    pending_ += lead;
+    const auto quote = [this](std::string_view piece) {
+      quoter_.append(piece);
+      if (pending_.size() >= storage::StoredBodyReader::kChunkOctets) flush();
+      return out_.write({});
+    };
+    if (!body(quote, error)) return false;
+    quoter_.finish();
+    pending_ += '\n';  // the blank line that separates messages
+    flush();
+    if (out_.failed()) return false;
+    ++count_;
+    return true;
+  }
+  std::size_t count() const { return count_; }
+
+ private:
+  void flush() {
+    out_.write(pending_);
+    pending_.clear();
+  }
+
+  ExportOutput& out_;
+  std::string pending_;
+  MboxrdQuoter quoter_;
+  std::size_t count_ = 0;
+};
+
+// The session's messages as mbox entries (those --accepted-only keeps). False when one could
+// not be read or written.
+bool write_mbox_messages(const ExportArgs& a, SessionReadBack& session, MboxEntries& mbox,
+                         std::string& error) {
+  const storage::SessionRow& s = session.detail().session;
+  bool written = true;
+  const bool read = session.for_each_message(
+      [&](const storage::MessageRow& m) {
+        if (left_out(a, s.id, m)) return true;
+        written = mbox.write(
+            mboxrd_from_line(s, m), "",
+            [&](const storage::SessionOctets::Emit& emit, std::string& e) {
+              return session.octets().message_body(m, emit, e);
+            },
+            error);
+        if (!written) return false;
+        note_if_truncated(s.id, m);
+        note_if_not_accepted(s.id, m);
+        return true;
+      },
+      error);
+  return read && written;
+}
+
+// The session's unfinished messages, after its others: named on stderr, and with --unfinished
+// written, each with a header line first that says so: a mail reader shows it, and no reader of
+// the mailbox takes it for a delivered message.
+bool write_mbox_unfinished(const ExportArgs& a, storage::Reader& reader, SessionReadBack& session,
+                           MboxEntries& mbox, std::string& error) {
+  const storage::SessionRow& s = session.detail().session;
+  bool written = true;
+  const bool read = for_each_unfinished(
+      reader, session,
+      [&](const storage::UnfinishedMessage& u, const std::string& text) {
+        note_unfinished(a, s.id, text);
+        if (!a.unfinished) return true;
+        return written = mbox.write(
+                   mboxrd_from_line(s, u.row), std::string(kUnfinishedHeader) + ": " + text + "\n",
+                   [&](const storage::SessionOctets::Emit& emit, std::string& e) {
+                     return session.octets().message_body(u.row, emit, e);
+                   },
+                   error);
+      },
+      error);
+  return read && written;
+}
+
 int export_mbox(const ExportArgs& a, storage::Reader& reader,
                 const std::vector<storage::SessionSummary>& selected) {
   ExportOutput out;
   if (!out.open(a.output)) return out.close();
-  // The quoter hands out a line or less at a time: gathered, so that writes stay large.
-  std::string pending;
-  const auto flush = [&out, &pending] {
-    out.write(pending);
-    pending.clear();
-  };
-  MboxrdQuoter quoter([&pending](std::string_view piece) { pending.append(piece); });
-  std::size_t count = 0;
-  const auto write_messages = [&](SessionReadBack& session, std::string& error) {
-    const storage::SessionRow& s = session.detail().session;
-    bool body_read = true;
-    const bool read = session.for_each_message(
-        [&](const storage::MessageRow& m) {
-          if (left_out(a, s.id, m)) return true;
-          pending += mboxrd_from_line(s, m);
-          const auto quote = [&](std::string_view piece) {
-            quoter.append(piece);
-            if (pending.size() >= storage::StoredBodyReader::kChunkOctets) flush();
-            return out.write({});
-          };
-          if (!(body_read = session.octets().message_body(m, quote, error))) return false;
-          quoter.finish();
-          pending += '\n';  // the blank line that separates messages
-          flush();
-          if (out.failed()) return false;  // its reader has gone: load no more sessions for it
-          ++count;
-          note_if_truncated(s.id, m);
-          note_if_not_accepted(s.id, m);
-          return true;
-        },
-        error);
-    return read && body_read && !out.failed();
-  };
+  MboxEntries mbox(out);
   std::string error;
-  if (!for_each_session(reader, selected, error, write_messages)) return out.close(error);
-  if (count == 0) return out.close(no_messages(a));  // -o FILE left as it was
+  if (!for_each_session(reader, selected, error, [&](SessionReadBack& session, std::string& e) {
+        return write_mbox_messages(a, session, mbox, e) &&
+               write_mbox_unfinished(a, reader, session, mbox, e);
+      }))
+    return out.close(error);
+  if (mbox.count() == 0) return out.close(no_messages(a));  // -o FILE left as it was
   return out.close();
 }
 
@@ -361,6 +459,48 @@ int export_body(const std::string& path, storage::SessionOctets& octets,
   octets.message_body(
       m, [&out](std::string_view piece) { return out.write(piece); }, error);
   return out.close(error);
+}
+
+// The session's messages as DIR/session-<id>-message-<n>.eml (those --accepted-only keeps),
+// each path listed on stdout. False when one could not be read or written (`written` false:
+// said already).
+bool write_message_emls(const ExportArgs& a, SessionReadBack& session, const std::string& dir,
+                        bool& written, std::string& error) {
+  const std::int64_t id = session.detail().session.id;
+  const bool read = session.for_each_message(
+      [&](const storage::MessageRow& m) {
+        if (left_out(a, id, m)) return true;
+        const std::string path =
+            dir + "session-" + std::to_string(id) + "-message-" + std::to_string(m.seq) + ".eml";
+        if (export_body(path, session.octets(), m) != 0) return written = false;
+        std::string line = path;
+        if (m.message.body_truncated) line += "  (truncated in the record)";
+        if (!write_stdout(line + "\n")) return written = false;  // said by write_stdout
+        note_if_not_accepted(id, m);
+        return true;
+      },
+      error);
+  return read && written;
+}
+
+// The session's unfinished messages, named on stderr; with --unfinished written as
+// DIR/session-<id>-message-<n>.unfinished.eml, named so in the file name and the listed path.
+bool write_unfinished_emls(const ExportArgs& a, storage::Reader& reader, SessionReadBack& session,
+                           const std::string& dir, bool& written, std::string& error) {
+  const std::int64_t id = session.detail().session.id;
+  const bool read = for_each_unfinished(
+      reader, session,
+      [&](const storage::UnfinishedMessage& u, const std::string& text) {
+        note_unfinished(a, id, text);
+        if (!a.unfinished) return true;
+        const std::string path = dir + "session-" + std::to_string(id) + "-message-" +
+                                 std::to_string(u.row.seq) + ".unfinished.eml";
+        if (export_body(path, session.octets(), u.row) != 0) return written = false;
+        if (!write_stdout(path + "  (not finished)\n")) return written = false;
+        return true;
+      },
+      error);
+  return read && written;
 }
 
 // Every message as DIR/session-<id>-message-<n>.eml, each path listed on stdout.
@@ -380,21 +520,8 @@ int write_eml_directory(const ExportArgs& a, storage::Reader& reader,
   std::string error;
   const bool read =
       for_each_session(reader, selected, error, [&](SessionReadBack& session, std::string& e) {
-        const std::int64_t id = session.detail().session.id;
-        const bool messages_read = session.for_each_message(
-            [&](const storage::MessageRow& m) {
-              if (left_out(a, id, m)) return true;
-              const std::string path = dir + "session-" + std::to_string(id) + "-message-" +
-                                       std::to_string(m.seq) + ".eml";
-              if (export_body(path, session.octets(), m) != 0) return written = false;
-              std::string line = path;
-              if (m.message.body_truncated) line += "  (truncated in the record)";
-              if (!write_stdout(line + "\n")) return written = false;  // said by write_stdout
-              note_if_not_accepted(id, m);
-              return true;
-            },
-            e);
-        return messages_read && written;
+        return write_message_emls(a, session, dir, written, e) &&
+               write_unfinished_emls(a, reader, session, dir, written, e);
       });
   if (!read && written) log::error("export: " + error);
   return read ? 0 : 1;
@@ -408,6 +535,13 @@ bool count_messages(const ExportArgs& a, storage::Reader& reader,
                     std::string& error) {
   total = 0;
   for (const auto& s : selected) total += s.messages;
+  if (a.unfinished) {  // never with --accepted-only
+    std::vector<storage::UnfinishedMessage> unfinished;
+    for (const auto& s : selected) {
+      if (!reader.unfinished_messages(s.session.id, unfinished, error)) return false;
+      total += static_cast<std::int64_t>(unfinished.size());
+    }
+  }
   if (!a.accepted_only || total == 0) return true;
   total = 0;
   return for_each_session(reader, selected, error, [&](SessionReadBack& session, std::string& e) {
@@ -420,14 +554,26 @@ bool count_messages(const ExportArgs& a, storage::Reader& reader,
   });
 }
 
-// Each message --accepted-only leaves out named: a pass over them that writes nothing.
+// Each message --accepted-only leaves out named, and each unfinished one: a pass over them that
+// writes nothing.
 void name_left_out(const ExportArgs& a, storage::Reader& reader,
                    const std::vector<storage::SessionSummary>& selected) {
   std::string error;
   for_each_session(reader, selected, error, [&](SessionReadBack& session, std::string& e) {
+    const std::int64_t id = session.detail().session.id;
     return session.for_each_message(
-        [&](const storage::MessageRow& m) { return left_out(a, session.detail().session.id, m); },
-        e);
+               [&](const storage::MessageRow& m) {
+                 left_out(a, id, m);
+                 return true;
+               },
+               e) &&
+           for_each_unfinished(
+               reader, session,
+               [&](const storage::UnfinishedMessage&, const std::string& text) {
+                 note_unfinished(a, id, text);
+                 return true;
+               },
+               e);
   });
 }
 
@@ -454,7 +600,18 @@ int export_one_eml(const ExportArgs& a, storage::Reader& reader,
               return status == 0 && a.accepted_only;  // else done
             },
             e);
-        return messages_read && (!exported || (status == 0 && a.accepted_only));
+        if (!messages_read || (exported && status != 0)) return false;
+        const bool unfinished_read = for_each_unfinished(
+            reader, session,
+            [&](const storage::UnfinishedMessage& u, const std::string& text) {
+              note_unfinished(a, id, text);
+              if (!a.unfinished || exported) return true;
+              status = export_body(a.output, session.octets(), u.row);
+              exported = true;
+              return status == 0;
+            },
+            e);
+        return unfinished_read && (!exported || (status == 0 && a.accepted_only));
       });
   if (exported) return status;
   if (!read) {
@@ -477,7 +634,7 @@ int export_eml(const ExportArgs& a, storage::Reader& reader,
     return 1;
   }
   if (total == 0) {
-    if (a.accepted_only) name_left_out(a, reader, selected);
+    name_left_out(a, reader, selected);
     log::error("export: " + no_messages(a));
     return 1;
   }
@@ -522,6 +679,18 @@ int run_export(const ExportArgs& a) {
                "too) with its final_code, a 2xx for one the server accepted");
     return 2;
   }
+  if (a.unfinished && f != "eml" && f != "mbox") {
+    log::error(
+        "export: --unfinished is for --format eml or mbox: JSON holds every event, an "
+        "unfinished message's body octets among them");
+    return 2;
+  }
+  if (a.unfinished && a.accepted_only) {
+    log::error(
+        "export: --unfinished and --accepted-only exclude each other: the server never "
+        "accepted an unfinished message");
+    return 2;
+  }
   int failure_status = 1;
   auto reader = a.common.open_reader("export", failure_status);
   if (!reader) return failure_status;
@@ -547,6 +716,10 @@ cli::Subcommand add_export_command(CLI::App& parent) {
   app->add_flag("--accepted-only", args->accepted_only,
                 "eml and mbox: only the messages the server accepted (a 2xx to the end of data "
                 "or the last BDAT chunk); the others are named on stderr (not with json, jsonl)");
+  app->add_flag("--unfinished", args->unfinished,
+                "eml and mbox: also what the record holds of each unfinished message (a body cut "
+                "off by the session's end, never delivered), marked as such; without it they are "
+                "named on stderr and left out");
   app->add_option("-o,--output", args->output,
                   "output file (default stdout); for eml a directory, but for the one message "
                   "of one session")

@@ -26,6 +26,7 @@
 #include "tools/terminal_text.hpp"
 #include "tools/time_format.hpp"
 #include "tools/tool_options.hpp"
+#include "tools/unfinished_message.hpp"
 
 namespace mailtap::tools {
 
@@ -327,6 +328,18 @@ void render_message(const storage::SessionRow& s, const storage::MessageRow& m, 
          std::to_string(m.seq) + ")\n";
 }
 
+// An unfinished message (storage::UnfinishedMessage) where the messages are listed, after
+// them: the transcript's closing word on a body it left without an end, never a message row.
+void render_unfinished(const storage::SessionRow& s, const storage::UnfinishedMessage& u,
+                       std::uint64_t body_octets, const Style& st, std::string& out) {
+  out += "\n" + st.bold("message " + std::to_string(u.row.seq)) + "  " +
+         escape_line(u.row.message.mail_from) + "  " +
+         st.red(s.ended || s.writer_gone() ? "(not finished)" : "(in progress)") + "\n";
+  out += "  " + escape_line(unfinished_text(s, u, body_octets)) + "\n";
+  out += "  (print what was recorded with: mailtap show " + std::to_string(s.id) + " --message " +
+         std::to_string(u.row.seq) + ")\n";
+}
+
 // The summary at the top and the legend.
 void render_heading(const storage::SessionDetail& d, const Style& st, std::string& out) {
   const auto& s = d.session;
@@ -442,9 +455,23 @@ bool write_text_octets(const storage::EventRow& row, smtp::BodyTextJoin& body,
   return read && written;
 }
 
+// The session's unfinished messages, after its messages: each with the octets of its body
+// the record holds, counted by reading them. False with `error` set if the record cannot say.
+bool write_unfinished(storage::Reader& reader, SessionReadBack& session, const Style& st,
+                      std::string& out, std::string& error) {
+  std::vector<storage::UnfinishedMessage> unfinished;
+  if (!reader.unfinished_messages(session.detail().session.id, unfinished, error)) return false;
+  for (const storage::UnfinishedMessage& u : unfinished) {
+    std::uint64_t octets = 0;
+    if (!unfinished_body_octets(session.octets(), u, octets, error)) return false;
+    render_unfinished(session.detail().session, u, octets, st, out);
+  }
+  return true;
+}
+
 // The transcript, written as it is rendered, its events and messages read back a batch at a
 // time. On a failure to read the record, what came before it is written first.
-int write_transcript(SessionReadBack& session, const Style& st) {
+int write_transcript(storage::Reader& reader, SessionReadBack& session, const Style& st) {
   const storage::SessionDetail& d = session.detail();
   TranscriptOut out;
   render_heading(d, st, out.text());
@@ -479,6 +506,7 @@ int write_transcript(SessionReadBack& session, const Style& st) {
           return !(stopped = !out.pass());
         },
         error);
+  if (read && !stopped) read = write_unfinished(reader, session, st, out.text(), error);
   if (!read || !error.empty()) {
     if (body.open()) body.finish();  // the line the failure cut, as far as it came
     out.flush();
@@ -520,9 +548,11 @@ int write_recorded(const Octets& octets, std::string_view exact_way) {
 
 // Message N of the session (--message N; the only one for --save alone), read back with the
 // others a batch at a time; nullopt when there is none to choose, said so with the exit status
-// in `status`.
-std::optional<storage::MessageRow> chosen_message(const ShowArgs& a, const SessionReadBack& session,
-                                                  int& status) {
+// in `status`. N past the session's messages may name an unfinished one (`unfinished`, then
+// also what is returned): its body as far as the record holds it.
+std::optional<storage::MessageRow> chosen_message(
+    const ShowArgs& a, storage::Reader& reader, const SessionReadBack& session, int& status,
+    std::optional<storage::UnfinishedMessage>& unfinished) {
   status = 1;
   std::optional<storage::MessageRow> found;
   std::size_t count = 0;
@@ -539,14 +569,31 @@ std::optional<storage::MessageRow> chosen_message(const ShowArgs& a, const Sessi
     log::error("show: " + error);
     return std::nullopt;
   }
+  std::vector<storage::UnfinishedMessage> cut;
+  if (!found && !reader.unfinished_messages(a.id, cut, error)) {
+    log::error("show: " + error);
+    return std::nullopt;
+  }
+  // Not finished: said with its number, and how to get what was recorded of it.
+  std::string also;
+  for (const storage::UnfinishedMessage& u : cut) {
+    if (a.message != 0 && u.row.seq == a.message) {
+      unfinished = u;
+      return u.row;
+    }
+    also += (also.empty() ? "; message " : ", message ") + std::to_string(u.row.seq) +
+            " not finished: give --message " + std::to_string(u.row.seq) +
+            " for what the record holds of its body";
+  }
   if (a.message != 0) {
     if (!found)
       log::error("show: session " + std::to_string(a.id) + " has no message " +
-                 std::to_string(a.message) + " (it has " + std::to_string(count) + ")");
+                 std::to_string(a.message) + " (it has " + std::to_string(count) + also + ")");
     return found;
   }
   if (count == 0) {
-    log::error("show: session " + std::to_string(a.id) + " has no message to save");
+    log::error("show: session " + std::to_string(a.id) + " has no message to save" +
+               (also.empty() ? "" : " (" + also.substr(2) + ")"));
     return std::nullopt;
   }
   if (count != 1) {
@@ -572,16 +619,31 @@ int save_message(const std::string& path, const Octets& body) {
 }
 
 // --message N / --save FILE: one message's body, to stdout or a file, read from the record as
-// it is written.
-int show_message(const ShowArgs& a, SessionReadBack& session) {
+// it is written. An unfinished message's body as far as the record holds it, with a warning on
+// stderr that says so before it: never mistaken for a delivered message.
+int show_message(const ShowArgs& a, storage::Reader& reader, SessionReadBack& session) {
   int status = 1;
-  const std::optional<storage::MessageRow> found = chosen_message(a, session, status);
+  std::optional<storage::UnfinishedMessage> unfinished;
+  const std::optional<storage::MessageRow> found =
+      chosen_message(a, reader, session, status, unfinished);
   if (!found) return status;
   storage::SessionOctets& octets = session.octets();
   const Octets body = [&octets, &found](const storage::SessionOctets::Emit& emit,
                                         std::string& error) {
     return octets.message_body(*found, emit, error);
   };
+  if (unfinished) {
+    std::uint64_t recorded = 0;
+    std::string error;
+    if (!unfinished_body_octets(octets, *unfinished, recorded, error)) {
+      log::error("show: " + error);
+      return 1;
+    }
+    log::error("show: warning: " +
+               escape_line(unfinished_text(session.detail().session, *unfinished, recorded)) +
+               "; what follows is the part of its body the record holds, not a delivered "
+               "message");
+  }
   if (found->message.body_truncated) {
     std::uint64_t recorded = 0;
     std::string error;
@@ -653,8 +715,8 @@ int run_show(const ShowArgs& a) {
   }
   SessionReadBack session(*reader, *detail);
   const bool transcript = a.message == 0 && a.save.empty() && !a.raw && !a.common.json;
-  if (transcript) return write_transcript(session, a.common.stdout_style());
-  if (a.message != 0 || !a.save.empty()) return show_message(a, session);
+  if (transcript) return write_transcript(*reader, session, a.common.stdout_style());
+  if (a.message != 0 || !a.save.empty()) return show_message(a, *reader, session);
   if (a.raw) return show_raw(session);
   return show_json(session);
 }
@@ -675,7 +737,8 @@ cli::Subcommand add_show_command(CLI::App& parent) {
                                   "messages are numbered from 1, as the transcript lists them", 1};
   auto* msg = add_number_option(*app, "--message", message_number, args->message,
                                 "print message N of the session (its body as the server got it; "
-                                "on a terminal, escaped if it holds control octets)");
+                                "an unfinished one's as far as recorded, with a warning; on a "
+                                "terminal, escaped if it holds control octets)");
   auto* save =
       app->add_option("--save", args->save, "write the message body to FILE instead of stdout")
           // `--save "$OUT"` with OUT unset printed the transcript and saved nothing.

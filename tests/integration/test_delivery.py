@@ -6,13 +6,18 @@ private Gmail-like Postfix.  Every delivered body must match the body sent byte 
 Postfix runs with smtpd_forbid_bare_newline=reject here: any bare LF that mailtap forwards
 instead of normalising to CRLF gets a 550."""
 
+import json
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-from test_recording import events, wait_ended  # noqa: E402
+from test_recording import events, query, wait_ended, wait_for  # noqa: E402
 
 ALICE = ("alice", h.USERS["alice"])
 BOB = ("bob", h.USERS["bob"])
@@ -227,6 +232,113 @@ class DeliveryTest(h.IntegrationCase):
         for tok, msg in zip(toks, msgs):
             self.assertDelivered(tok, msg, mailbox="carol")
         self.assertTrue(mt.alive())
+
+
+class CutMessageTest(h.IntegrationCase):
+    """A proxy killed (kill -9) inside a message body: the record keeps what got through, and
+    the tools show it, and hand it out, as an unfinished message, never as a delivered one."""
+    with_postfix = True
+
+    def tool(self, db, *args, status: int = 0) -> subprocess.CompletedProcess:
+        cp = subprocess.run([str(h.mailtap_bin()), *args, "--db", str(db)], capture_output=True,
+                            timeout=60)
+        self.assertEqual(cp.returncode, status, cp.stderr.decode(errors="replace"))
+        return cp
+
+    def test_a_body_cut_by_kill_9_is_an_unfinished_message(self):
+        db = self.tmp / "cutmsg.db"
+        m = self.mailtap(self.postfix.submission, db=db)
+        tok = h.unique_token("cutmsg")
+        # Past 64 KiB (its last pieces in the body file), a line the client dot-stuffed, and a
+        # last line cut in the middle.
+        sent = (f"Subject: {tok}\r\n\r\n".encode() +
+                b"".join(b"line %05d of a message cut by kill -9\r\n" % i for i in range(3000)) +
+                b"..a line the client dot-stuffed\r\n" + b"the last line, cut in the midd")
+        body = sent.replace(b"\r\n..a line", b"\r\n.a line")  # as the server would store it
+        with h.SmtpSocket(m.port) as c:
+            h.start_data(c, auth=ALICE)
+            c.send(sent)
+            wait_for(lambda: query(db, "SELECT COALESCE(SUM(wire_size), 0) FROM events WHERE "
+                                       "kind = 'data' AND direction = 'client_to_upstream'")[0][0]
+                     == len(sent), 20, "the body recorded")
+            os.kill(m.proc.pid, signal.SIGKILL)
+            m.proc.wait(timeout=10)
+        [sid] = [r[0] for r in query(db, "SELECT id FROM sessions")]
+        self.assertEqual(query(db, "SELECT count(*) FROM messages")[0][0], 0)
+
+        shown = self.tool(db, "show", str(sid), "--color", "never").stdout.decode()
+        self.assertIn("outcome  cut: the process recording it is gone", shown[:2000])
+        # The transcript ends with it: the last thing a reader sees of the session.
+        end = shown[shown.index("C: the last line, cut in the midd\n"):]
+        self.assertEqual(end.splitlines()[1:], [
+            "", "message 1  MAIL FROM:<sender@client.test>  (not finished)",
+            f"  message 1 not finished: session cut after {len(body)} octets of its body (no end "
+            "of data in the record; the server accepts a message only at its end of data, so it "
+            "never accepted this one unless mailtap relayed that after its last commit)",
+            f"  (print what was recorded with: mailtap show {sid} --message 1)"])
+
+        cp = self.tool(db, "show", str(sid), "--message", "1")
+        self.assertEqual(cp.stdout, body)
+        self.assertIn(b"show: warning: message 1 not finished: session cut after", cp.stderr)
+        self.assertIn(b"not a delivered message", cp.stderr)
+        cp = self.tool(db, "show", str(sid), "--message", "2", status=1)
+        self.assertIn(b"has no message 2 (it has 0; message 1 not finished: give --message 1",
+                      cp.stderr)
+
+        # export: left out and named unless asked for, then marked as unfinished.
+        cp = self.tool(db, "export", str(sid), "--format", "eml", status=1)
+        self.assertEqual(cp.stdout, b"")
+        self.assertIn(b"message 1 not finished: session cut after", cp.stderr)
+        self.assertIn(b"left out (--unfinished exports", cp.stderr)
+        self.assertIn(b"no messages in the selected sessions", cp.stderr)
+        self.tool(db, "export", str(sid), "--format", "mbox", status=1)
+        out = self.tmp / "cut.eml"
+        cp = self.tool(db, "export", str(sid), "--format", "eml", "--unfinished", "-o", str(out))
+        self.assertEqual(out.read_bytes(), body)
+        self.assertIn(b"warning: session %d message 1 not finished" % sid, cp.stderr)
+        emls = self.tmp / "emls"
+        cp = self.tool(db, "export", str(sid), "--format", "eml", "--unfinished", "-o",
+                       str(emls) + "/")
+        self.assertEqual(cp.stdout.decode(),
+                         f"{emls}/session-{sid}-message-1.unfinished.eml  (not finished)\n")
+        mbox = self.tool(db, "export", str(sid), "--format", "mbox", "--unfinished").stdout
+        self.assertTrue(mbox.startswith(b"From sender@client.test "), mbox[:200])
+        self.assertIn(b"\nX-Mailtap-Unfinished: message 1 not finished: session cut after", mbox)
+        self.assertIn(b"\nSubject: " + tok.encode() + b"\n", mbox)
+        self.tool(db, "export", str(sid), "--format", "json", "--unfinished", status=2)
+        whole = json.loads(self.tool(db, "export", str(sid)).stdout)
+        self.assertEqual(whole["messages"], [])
+
+        # The other readers of the record take the cut session as before.
+        audit = json.loads(self.tool(db, "audit", "--json").stdout)
+        self.assertEqual(audit["outcomes"], {"cut": 1})
+        fake = self.fake("good")
+        cp = subprocess.run([str(h.mailtap_bin()), "replay", str(sid), "--unfinished", "--to",
+                             fake.address, "--ca-file", str(self.pki.ca_cert), "--no-record",
+                             "--db", str(db),
+                             "--password-env", "CUTMSG_PW"],
+                            env={**os.environ, "CUTMSG_PW": ALICE[1]}, capture_output=True,
+                            timeout=60)
+        self.assertIn(cp.returncode, (0, 1), cp.stderr.decode(errors="replace"))
+        port = h.free_port()
+        mock = subprocess.Popen([str(h.mailtap_bin()), "mock", str(sid), "--unfinished",
+                                 "--listen", f"127.0.0.1:{port}", "--wait-for-client", "20s",
+                                 "--db", str(db)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        self.addCleanup(lambda: mock.poll() is None and mock.kill())
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except OSError:
+                if time.monotonic() > deadline or mock.poll() is not None:
+                    self.fail(f"mock did not listen: {mock.communicate()}")
+                time.sleep(0.05)
+        with client:
+            self.assertTrue(client.recv(4096).startswith(b"220 "))
+        mock.communicate(timeout=30)
+        self.assertIn(mock.returncode, (0, 1))
 
 
 if __name__ == "__main__":
