@@ -8,6 +8,7 @@ sessions --outcome open` does.  Skips (exit 77) when Chromium cannot start or wi
 
 import json
 import os
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -202,6 +203,42 @@ class WebFactsTest(browser.BrowserCase):
             "const l = document.querySelector('#transcript > .line:not(.note)');"
             "return l.querySelector('.who').textContent + ' ' + l.querySelector('.text').textContent")
         self.assertTrue(first.startswith("S: 220 "), first)
+
+    def test_a_note_written_after_the_end_is_marked_as_show_marks_it(self):
+        # A note of what the client sent after its last reply is written once the record is
+        # closed, its time past ended_at: the page marks it [after the end], as `mailtap show`
+        # does, and nothing before the end. In a copy of the record, the note added by hand.
+        copy = self.tmp / "after-end.db"
+        src, dst = sqlite3.connect(self.db), sqlite3.connect(copy)
+        src.backup(dst)
+        src.close()
+        sid = self.refused_session
+        with dst:
+            ended = dst.execute("SELECT ended_at FROM sessions WHERE id = ?", (sid,)).fetchone()[0]
+            seq = dst.execute("SELECT max(seq) FROM events WHERE session_id = ?",
+                              (sid,)).fetchone()[0]
+            dst.execute("INSERT INTO events (session_id, seq, at, direction, phase, kind, bytes, "
+                        "wire_size, redacted, note) SELECT session_id, ?, "
+                        "strftime('%Y-%m-%dT%H:%M:%f', ?, '+2 seconds') || '000Z', "
+                        "'mailtap_note', phase, 'note', x'', 0, 0, "
+                        "'6 octets the client sent after the end were discarded unread' "
+                        "FROM events WHERE session_id = ? AND seq = ?", (seq + 1, ended, sid, seq))
+        dst.close()
+        shown = subprocess.run([str(h.mailtap_bin()), "show", str(sid), "--db", str(copy)],
+                               capture_output=True, text=True, check=True).stdout
+        [show_line] = [ln for ln in shown.splitlines() if "after the end were discarded" in ln]
+        self.assertIn("[after the end] ", show_line)
+        with w.WebServer(copy) as web:
+            self.driver.get(f"http://localhost:{web.port}/#/session/{sid}")
+            self.wait(lambda d: "after the end were discarded" in
+                      d.find_element(browser.By.ID, "transcript").text, message="the note shown")
+            lines = self.driver.execute_script(
+                "return [...document.querySelectorAll('#transcript .line')].map((l) => "
+                "[l.querySelector('.text').textContent, "
+                "[...l.querySelectorAll('.tag')].map((t) => t.textContent)])")
+        marked = [text for text, tags in lines if "[after the end]" in tags]
+        self.assertEqual(len(marked), 1, lines)
+        self.assertIn("after the end were discarded", marked[0])
 
     def test_a_running_or_cut_session_states_no_byte_count(self):
         with h.Mailtap(self.postfix.submission, ca_file=self.pki.ca_cert, db=self.db) as mt, \

@@ -667,6 +667,18 @@ function wireText(text) {
   return nodes;
 }
 
+// Written after the session's end (its record closed): a note on what the client sent after
+// its last reply, discarded unread by the lingering close. Marked as `mailtap show` marks it,
+// so a 0.001s session's note at +1.8s does not read as part of it. The record's times are all
+// written alike (ISO 8601 UTC, microseconds): compared as text, to the microsecond, as show
+// compares them; by the clock otherwise.
+function afterTheEnd(event, session) {
+  if (!event.at || !session.ended_at) return false;
+  if (event.at.length === session.ended_at.length) return event.at > session.ended_at;
+  const s = seconds(session.ended_at, event.at);
+  return s !== null && s > 0;
+}
+
 function transcriptLine(event, session, previous, explanation) {
   const [prefix, side, title] = WHO[event.direction] || ["??", "note", event.direction];
   const classes = ["line", side];
@@ -689,6 +701,9 @@ function transcriptLine(event, session, previous, explanation) {
   if (event.kind === "rewrite") content.append(el("span", { className: "tag" }, "[rewritten by mailtap]"));
   if (event.direction === "client_to_mailtap")
     content.append(el("span", { className: "tag" }, "[answered by mailtap]"));
+  if (afterTheEnd(event, session))
+    content.append(el("span", { className: "tag", title: "written after the session's end" },
+      "[after the end]"));
   const line = el("div", { className: classes.join(" "), "data-seq": event.seq, "data-kind": event.kind },
     el("span", { className: "at" }, at === null ? "" : at < 0 ? "?" : "+" + at.toFixed(3) + "s"),
     el("span", { className: "delta", title: "since the previous line" },
