@@ -360,24 +360,6 @@ class MockServer {
   std::string serving_label_;
 };
 
-// Why the mock cannot serve the recording to the client that made it; "" if it can.
-std::string unservable_reason(const RecordedDialogue& recording, bool unfinished_allowed) {
-  if (recording.client_starttls)
-    return "its client's STARTTLS was answered by mailtap (proxy --local-tls starttls), and the "
-           "mock speaks only plain text (mailtap replay can play it)";
-  if (recording.client_implicit_tls)
-    return "its client spoke TLS from the first byte (proxy --local-tls implicit), and the mock "
-           "speaks only plain text (mailtap replay can play it)";
-  if (!unfinished_allowed && !recording.unfinished.empty())
-    return "it " + unfinished_reason(recording) +
-           "; record it again, or give --unfinished to serve the part recorded";
-  for (const RecordedReply& r : recording.replies)
-    if (r.redacted)
-      return "a SASL challenge was redacted (event " + std::to_string(r.seq) +
-             "), so the mock cannot send it";
-  return "";
-}
-
 int run_mock(const MockArgs& args) {
   asio::ip::tcp::endpoint listen;
   if (auto e = args.listen.endpoint("the mock answers whoever reaches it", listen); !e.empty()) {

@@ -6,6 +6,7 @@
 
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/command.hpp"
+#include "tools/load_recording.hpp"
 #include "tools/terminal_text.hpp"
 
 namespace mailtap::tools {
@@ -130,6 +131,23 @@ std::string mail_path(std::string_view line) {
     return std::string(rest.substr(0, end == std::string_view::npos ? end : end + 1));
   }
   return std::string(rest.substr(0, rest.find(' ')));
+}
+
+std::string unservable_reason(const RecordedDialogue& recording, bool unfinished_allowed) {
+  if (recording.client_starttls)
+    return "its client's STARTTLS was answered by mailtap (proxy --local-tls starttls), and the "
+           "mock speaks only plain text (mailtap replay can play it)";
+  if (recording.client_implicit_tls)
+    return "its client spoke TLS from the first byte (proxy --local-tls implicit), and the mock "
+           "speaks only plain text (mailtap replay can play it)";
+  if (!unfinished_allowed && !recording.unfinished.empty())
+    return "it " + unfinished_reason(recording) +
+           "; record it again, or give --unfinished to serve the part recorded";
+  for (const RecordedReply& r : recording.replies)
+    if (r.redacted)
+      return "a SASL challenge was redacted (event " + std::to_string(r.seq) +
+             "), so the mock cannot send it";
+  return "";
 }
 
 std::optional<std::string> step_difference(const ClientStep& expected, const smtp::Event& got) {

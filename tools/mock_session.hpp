@@ -39,6 +39,10 @@ std::optional<std::string> step_difference(const ClientStep& expected, const smt
 // "MAIL FROM:<a@b> SIZE=10" -> "<a@b>"; the argument up to the first space otherwise.
 std::string mail_path(std::string_view command_line);
 
+// Why the mock cannot serve `recording` to the client that made it, "" if it can (mailtap mock
+// refuses it before it listens). `unfinished_allowed`: --unfinished.
+std::string unservable_reason(const RecordedDialogue& recording, bool unfinished_allowed);
+
 class MockSession {
  public:
   explicit MockSession(const RecordedDialogue& recording);
