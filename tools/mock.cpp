@@ -419,6 +419,8 @@ int run_mock(const MockArgs& args) {
     log::info("session " + std::to_string(args.id) +
               ": a message body was recorded only in part (--max-body), which the mock does not "
               "need: a client's body is counted, not compared");
+  if (const std::string note = kept_out_word_note(recording); !note.empty())
+    log::info("session " + std::to_string(args.id) + ": " + note);
   server.start(wait_for, args.wait_for_client);
   io.run();
   return server.exit_status();

@@ -143,10 +143,23 @@ std::string unservable_reason(const RecordedDialogue& recording, bool unfinished
   if (!unfinished_allowed && !recording.unfinished.empty())
     return "it " + unfinished_reason(recording) +
            "; record it again, or give --unfinished to serve the part recorded";
+  // Only a challenge: a reply with a credential-shaped word kept out is served as recorded
+  // (its stand-in in the word's place), its code and the rest of its text as the client read.
   for (const RecordedReply& r : recording.replies)
-    if (r.redacted)
+    if (r.redacted && r.challenge)
       return "a SASL challenge was redacted (event " + std::to_string(r.seq) +
              "), so the mock cannot send it";
+  return "";
+}
+
+std::string kept_out_word_note(const RecordedDialogue& recording) {
+  for (const RecordedReply& r : recording.replies) {
+    if (!r.redacted || r.challenge) continue;
+    return "the record kept a word shaped like an AUTH credential out of reply event " +
+           std::to_string(r.seq) +
+           " (an echo, or a server's word with that shape by chance, a queue id): the mock sends "
+           "the reply as recorded, [<redacted N bytes>] in the word's place";
+  }
   return "";
 }
 

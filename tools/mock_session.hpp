@@ -42,6 +42,9 @@ std::string mail_path(std::string_view command_line);
 // Why the mock cannot serve `recording` to the client that made it, "" if it can (mailtap mock
 // refuses it before it listens). `unfinished_allowed`: --unfinished.
 std::string unservable_reason(const RecordedDialogue& recording, bool unfinished_allowed);
+// What the mock says (after its ready line) of the first reply the record kept a word shaped like
+// a credential out of, which it serves as recorded; "" if there is none.
+std::string kept_out_word_note(const RecordedDialogue& recording);
 
 class MockSession {
  public:

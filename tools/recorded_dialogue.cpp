@@ -170,6 +170,7 @@ RecordedReply recorded_reply(const storage::EventRow& row) {
   r.verb = e.verb;
   r.local = local_reply(e);
   r.redacted = e.redacted;
+  r.challenge = e.kind == smtp::EventKind::auth;
   return r;
 }
 

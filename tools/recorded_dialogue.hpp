@@ -80,7 +80,11 @@ struct RecordedReply {
   std::string client_view;  // what the client received (differs for a rewritten EHLO reply)
   std::string verb;         // the command it answers, if known
   bool local = false;       // mailtap answered the client itself
-  bool redacted = false;    // a SASL challenge carrying a secret: raw is not the wire text
+  // raw is not the wire text: a SASL challenge carrying a secret, or a reply with a word shaped
+  // like an AUTH credential kept out (an echo of the client's, or a server's token, a queue id,
+  // that has the shape by chance: "250 2.0.0 Ok: queued as [<redacted 12 bytes>]").
+  bool redacted = false;
+  bool challenge = false;  // a 334 inside the client's AUTH exchange (the event kind auth)
   // The server sent it while no command awaited a reply (a 421 "too many errors", a refusal
   // inside a message body); client_steps_before: how many client steps came before it.
   bool unsolicited = false;
