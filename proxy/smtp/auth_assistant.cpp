@@ -150,7 +150,8 @@ std::optional<AssistedChallenge> AuthAssistant::challenge(const Reply& reply) {
     // PLAIN's challenge is empty: the client would not know what to type at a bare "334 ".
     return AssistedChallenge{"334 Password:" + std::string(kCrlf),
                              "334 to AUTH PLAIN shown as a password prompt, for the user name "
-                             "typed on the AUTH line (--assist-auth)"};
+                             "typed on the AUTH line (--assist-auth)",
+                             /*password_prompt=*/true};
   }
   switch (state_) {
     case State::login_user:
@@ -166,7 +167,8 @@ std::optional<AssistedChallenge> AuthAssistant::challenge(const Reply& reply) {
     decoded->pop_back();  // Google's error JSON may end in a newline
   if (decoded->empty() || !printable_text(*decoded)) return std::nullopt;
   return AssistedChallenge{"334 " + *decoded + std::string(kCrlf),
-                           "334 challenge decoded for the client (--assist-auth)"};
+                           "334 challenge decoded for the client (--assist-auth)",
+                           /*password_prompt=*/state_ == State::login_password};
 }
 
 AssistedLine AuthAssistant::response(std::string_view line) {

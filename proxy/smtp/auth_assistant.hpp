@@ -39,6 +39,8 @@ struct AssistedLine {
 struct AssistedChallenge {
   std::string line;  // CRLF included
   std::string note;  // for the rewrite note
+  // The client's next line is a password (334 Password:), typed in clear.
+  bool password_prompt = false;
 };
 
 class AuthAssistant {

@@ -99,6 +99,10 @@ class ClientFramer {
   void distrust_unread();
   // The telnet option refusals owed to the client (TextNormaliser::take_telnet_answers).
   std::string take_telnet_answers() { return normaliser_.take_telnet_answers(); }
+  // The client negotiated a telnet option: it is telnet (TextNormaliser::telnet_negotiated).
+  bool telnet_negotiated() const { return normaliser_.telnet_negotiated(); }
+  // mailtap sent IAC WILL ECHO: the client's answer is not refused (TextNormaliser::offer_echo).
+  void offer_echo() { normaliser_.offer_echo(); }
   // Rewrites the normaliser made since they were last taken.
   RewriteCounts take_rewrites() { return normaliser_.take_rewrites(); }
 

@@ -479,6 +479,7 @@ void Dialogue::finish(Ending::Kind kind, std::string reason) {
   // input left unread.
   if (!in_data() && framer_.settle_line_end()) note_settled_line_end();
   record_telnet_answers(nullptr);
+  restore_echo("the session ended");
   record_unfinished_reply(reason);
   record_auth_line_awaiting_token();
   close_body_events();
@@ -819,6 +820,7 @@ bool Dialogue::read_line() {
   answer_telnet_options();
   if (!line) return false;
   record_telnet_answers(&*line);
+  restore_echo("the line typed at the password prompt came");
   progress(0, /*complete=*/true);
   handle_line(std::move(*line));
   return true;
@@ -850,6 +852,39 @@ void Dialogue::record_telnet_answers(const FramedLine* line) {
   e.note = "telnet options refused (" + std::to_string(answers.size() / 3) +
            "x): mailtap is not a telnet server, and telnet waits for an answer before it echoes "
            "or shows output again";
+  record(std::move(e));
+}
+
+namespace {
+constexpr std::string_view telnet_will_echo = "\xff\xfb\x01";  // IAC WILL ECHO (RFC 857)
+constexpr std::string_view telnet_wont_echo = "\xff\xfc\x01";  // IAC WONT ECHO
+}  // namespace
+
+// Telnet echoes what is typed itself until the server says it will echo (IAC WILL ECHO), as a
+// telnet server does at its password prompt; mailtap echoes nothing, so the password stays off
+// the screen. Only to a client that negotiated telnet options itself: to any other (nc, socat)
+// the octets would be text on its screen.
+void Dialogue::withhold_echo() {
+  if (echo_withheld_ || !framer_.telnet_negotiated()) return;
+  echo_withheld_ = true;
+  framer_.offer_echo();
+  emit_client(telnet_will_echo);
+  Event e = make_event(Direction::mailtap_to_client, EventKind::note);
+  e.bytes = std::string(telnet_will_echo);
+  e.wire_size = telnet_will_echo.size();
+  e.note =
+      "telnet echo turned off at the password prompt (IAC WILL ECHO): telnet stops showing what "
+      "is typed until mailtap sends IAC WONT ECHO (--assist-auth)";
+  record(std::move(e));
+}
+
+void Dialogue::restore_echo(std::string_view why) {
+  if (!std::exchange(echo_withheld_, false)) return;
+  emit_client(telnet_wont_echo);
+  Event e = make_event(Direction::mailtap_to_client, EventKind::note);
+  e.bytes = std::string(telnet_wont_echo);
+  e.wire_size = telnet_wont_echo.size();
+  e.note = "telnet echo turned back on (IAC WONT ECHO): " + std::string(why);
   record(std::move(e));
 }
 
@@ -2044,6 +2079,7 @@ void Dialogue::on_reply(Reply reply) {
   record(std::move(out.event));
   if (out.rewrite) record(std::move(*out.rewrite));
   emit_reply(out.to_client, reply.raw.size());
+  if (out.withhold_echo) withhold_echo();
   if (std::optional<Ending> ending = ending_by_reply(p, reply)) {
     finish(ending->kind, std::move(ending->reason));
     return;
@@ -2356,10 +2392,12 @@ void Dialogue::sasl_challenge(const Reply& reply, Relayed& out) {
   if (std::optional<AssistedChallenge> shown = assistant_->challenge(reply)) {
     out.to_client = std::move(shown->line);
     out.rewrite = rewrite_event("AUTH", out.to_client, std::move(shown->note));
+    out.withhold_echo = shown->password_prompt;
   }
 }
 
 void Dialogue::sasl_end(const Reply& reply) {
+  restore_echo("the AUTH exchange ended");
   redactor_.finish(reply.code);
   if (reply.code != 235) distrust_early_lines();
   if (!assistant_) return;

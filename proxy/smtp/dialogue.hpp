@@ -376,6 +376,12 @@ class Dialogue {
   void record_unfinished_reply(std::string_view ending_reason);
   void answer_telnet_options();
   void record_telnet_answers(const FramedLine* line);
+  // --assist-auth's password prompt to a client that showed itself telnet: IAC WILL ECHO, so
+  // that telnet stops echoing the password typed (docs/auth.md); restore_echo() sends IAC WONT
+  // ECHO once the line is in, or the prompt is left any other way. Each is recorded as a
+  // mailtap_to_client note holding the octets written.
+  void withhold_echo();
+  void restore_echo(std::string_view why);
   void record_unrelayed_reply(std::string_view raw, std::string note);
   // What makes a framed line refused whatever it says (empty `what`: nothing), and what to do.
   struct LineFault {
@@ -638,7 +644,8 @@ class Dialogue {
   // Why recording failed (recording_failed): set, no end of data goes upstream any more.
   std::optional<std::string> recording_failure_;
   std::string
-      telnet_answered_;  // telnet refusals written, not yet recorded (record_telnet_answers)
+      telnet_answered_;         // telnet refusals written, not yet recorded (record_telnet_answers)
+  bool echo_withheld_ = false;  // IAC WILL ECHO sent, IAC WONT ECHO not yet (withhold_echo)
   // What was being relayed when the upstream was abandoned (for the record of what was not
   // sent): a body's kind (data, bdat_chunk) and transaction, or command.
   EventKind abandoned_kind_ = EventKind::command;

@@ -46,6 +46,8 @@ struct Dialogue::Relayed {
   Event event;
   std::string to_client;
   std::optional<Event> rewrite;
+  // A password prompt to a telnet client: telnet's echo is turned off after it (withhold_echo).
+  bool withhold_echo = false;
 };
 
 // After the client's STARTTLS (RFC 3207 §4.2), until it greets again: without CRLF, so that

@@ -8,7 +8,11 @@ constexpr unsigned char sb = 250;
 constexpr unsigned char se = 240;
 constexpr unsigned char brk = 243;  // BRK, IP: what telnet sends for Ctrl-\ and Ctrl-C
 constexpr unsigned char ip = 244;
-constexpr unsigned char will = 251;        // WILL, WONT, DO, DONT (251..254) carry one option byte
+constexpr unsigned char will = 251;  // WILL, WONT, DO, DONT (251..254) carry one option byte
+constexpr unsigned char wont = 252;
+constexpr unsigned char do_ = 253;
+constexpr unsigned char dont = 254;
+constexpr unsigned char echo = 1;          // the ECHO option (RFC 857)
 constexpr std::size_t named_removals = 8;  // removed sequences named in a note; more are counted
 
 // Telnet's command bytes 240..255 (RFC 854), for the rewrite note.
@@ -136,10 +140,13 @@ void TextNormaliser::note_removed(std::string_view name, int option) {
 // wait for an answer that never comes. A refusal (WONT, DONT) is not answered: mailtap is in
 // that state already, and answering it would start a loop.
 void TextNormaliser::refuse_option(unsigned char option) {
-  constexpr unsigned char wont = 252;
-  constexpr unsigned char do_ = 253;
-  constexpr unsigned char dont = 254;
   constexpr std::size_t most_answers = 3 * 256;  // each option once or so: a flood is not echoed
+  // The answer to mailtap's own IAC WILL ECHO (offer_echo): DO agrees, DONT refuses; neither
+  // is a request of the client's.
+  if (option == echo && (option_verb_ == do_ || option_verb_ == dont) && echo_offers_ > 0) {
+    --echo_offers_;
+    return;
+  }
   if ((option_verb_ != will && option_verb_ != do_) || telnet_answers_.size() >= most_answers)
     return;
   telnet_answers_.push_back(static_cast<char>(iac));
@@ -185,6 +192,7 @@ bool TextNormaliser::telnet_step(unsigned char c, std::string& out, std::size_t&
         return false;
       }
       ++i;
+      negotiated_ = true;
       note_removed(telnet_command_name(option_verb_), c);
       refuse_option(c);
       return true;

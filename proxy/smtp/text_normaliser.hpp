@@ -93,6 +93,13 @@ class TextNormaliser {
   // Whether the line whose CRLF normalise() wrote last held a telnet interrupt (IAC IP, Ctrl-C;
   // IAC BRK, Ctrl-\ in telnet's line mode): the person meant to abort. Cleared by the call.
   bool take_telnet_interrupt() { return std::exchange(interrupted_, false); }
+  // The client negotiated a telnet option (IAC WILL/WONT/DO/DONT x in a command line): it is
+  // telnet, and reads mailtap's own negotiation (offer_echo) as such, not as text.
+  bool telnet_negotiated() const { return negotiated_; }
+  // mailtap sent IAC WILL ECHO (at a password prompt, so that telnet stops echoing what is
+  // typed): the client's answer, IAC DO ECHO or IAC DONT ECHO, is removed like any telnet
+  // sequence but not refused (a DO ECHO refused with WONT ECHO would turn telnet's echo back on).
+  void offer_echo() { ++echo_offers_; }
 
   // True when no partial CR or IAC sequence is pending: safe to switch to raw (BDAT) bytes.
   bool idle() const { return state_ == State::text && held_crs_ == 0 && ended_cr_ == EndedCr::no; }
@@ -130,8 +137,10 @@ class TextNormaliser {
   unsigned char option_verb_ = 0;  // WILL/WONT/DO/DONT awaiting its option byte
   std::string_view telnet_fault_;
   std::string telnet_answers_;
-  bool interrupted_ = false;    // see take_telnet_interrupt()
-  std::uint64_t held_crs_ = 0;  // CRs read and not yet ended (more than one only with cr_crlf)
+  bool interrupted_ = false;       // see take_telnet_interrupt()
+  bool negotiated_ = false;        // see telnet_negotiated()
+  std::uint32_t echo_offers_ = 0;  // IAC WILL ECHO sent, not answered yet (offer_echo)
+  std::uint64_t held_crs_ = 0;     // CRs read and not yet ended (more than one only with cr_crlf)
   // end_at_held_cr() ended a line: the next octet shows what its CR was.
   enum class EndedCr : std::uint8_t { no, uncounted, counted_if_bare };
   EndedCr ended_cr_ = EndedCr::no;

@@ -7,7 +7,9 @@
 // Byte 0 also picks the rules (its top two bits): command text; a message body where CRs before
 // a CRLF join it (a CRLF or bare-LF client's, or with bit 5 a telnet NVT's); or a bare-CR
 // client's body, whose line is ended at a held CR as soon as a read ends there (an LF after it
-// skipped), which must change nothing but when the line ends.
+// skipped), which must change nothing but when the line ends. In command text, bit 5 makes
+// mailtap offer IAC WILL ECHO first (as at --assist-auth's password prompt to a telnet client):
+// the telnet answers owed to the client must not depend on the read boundaries either.
 //
 // Input: byte 0 seeds the read sizes and picks the rules; the rest is the client's byte stream.
 #include <cstddef>
@@ -42,13 +44,16 @@ Mode mode_of(std::uint8_t seed) {
 struct Output {
   std::string text;
   std::uint64_t rewrites = 0;
-  std::string faults;  // per line ended: 'F' refused for telnet, '.' not
+  std::string faults;   // per line ended: 'F' refused for telnet, '.' not
+  std::string answers;  // telnet refusals owed to the client
+  bool negotiated = false;
 };
 
 // Read sizes from a tiny LCG: 1..16 octets, reproducible from the seed.
 Output normalise(std::string_view input, std::uint8_t seed, bool split) {
   const Mode mode = mode_of(seed);
   TextNormaliser n;
+  if (seed >> 6 < 2 && (seed & 0x20) != 0) n.offer_echo();
   Output out;
   std::string backlog;
   std::uint32_t state = seed;
@@ -79,7 +84,9 @@ Output normalise(std::string_view input, std::uint8_t seed, bool split) {
       out.faults += '.';
     }
     backlog.erase(0, used_total);
+    out.answers += n.take_telnet_answers();
   }
+  out.negotiated = n.telnet_negotiated();
   const auto rw = n.take_rewrites();
   // A line ended at a held CR does not count it (the dialogue does so only at a bare-CR
   // client's end of data, after which the body ends): there the bare CRs depend on the reads.
@@ -138,6 +145,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_canonical(whole.text);
   if (whole.text != pieces.text || whole.rewrites != pieces.rewrites) std::abort();
   if (whole.faults != pieces.faults) std::abort();
+  if (whole.answers != pieces.answers || whole.negotiated != pieces.negotiated) std::abort();
+  // Every answer is a whole IAC WONT x or IAC DONT x, and only a telnet client is answered.
+  if (whole.answers.size() % 3 != 0 || (!whole.answers.empty() && !whole.negotiated)) std::abort();
   if (crlf_count(whole.text) != client_line_ends(input, mode_of(data[0]))) std::abort();
   // Each input byte yields at most two output bytes (a bare CR or LF becomes CRLF).
   if (whole.text.size() > 2 * input.size()) std::abort();

@@ -893,6 +893,44 @@ class PostfixAuthTest(AuthCase):
                                     {"transcript": m.stdout.encode()}, extra), [])
         self.assertNoSecrets(m)
 
+    def test_telnet_hides_the_password_typed_at_the_assisted_prompt(self):
+        """The real telnet through a pty. Once it has negotiated an option (here `^]` `mode
+        line`, which sends IAC WILL LINEMODE), mailtap sends IAC WILL ECHO after `334 Password:`
+        and telnet stops echoing: the user name is on the screen, the password is not, and
+        Postfix takes it. IAC WONT ECHO follows the password line, so what is typed after it is
+        echoed again. Each is recorded as the octets mailtap wrote, and the transcript shows
+        them. A telnet that negotiated nothing (Debian's, to a port other than 23) gets no IAC
+        octet: its password stays on the screen, as docs/auth.md says."""
+        from test_client_faults import telnet_screen
+        m = self.start(self.postfix.submission, "--assist-auth", password=None)
+        keys = [b"ehlo client.test\r", b"auth login\r", USER.encode() + b"\r",
+                PASSWORD.encode() + b"\r", b"noop\r", b"quit\r"]
+        screen = telnet_screen(m.port, [b"\x1d", b"mode line\r", *keys], settle=1.5)
+        text = screen.decode(errors="replace")
+        self.assertIn(b"334 Password:", screen, text)
+        self.assertIn(USER.encode(), screen, "the user name is echoed:\n" + text)
+        self.assertNotIn(PASSWORD.encode(), screen, "the password is not echoed:\n" + text)
+        self.assertRegex(text, r"\n235 ", "Postfix took the password")
+        self.assertIn(b"noop", screen, "echo is back after the password:\n" + text)
+        self.assertIn(b"221", screen, text)
+        [s] = wait_ended(self.db(m), 1)
+        self.assertEqual(s["auth_user"], USER)
+        evs = events(self.db(m), s["id"])
+        echo = [(bytes(e["bytes"]), e["note"]) for e in evs
+                if e["direction"] == "mailtap_to_client" and e["kind"] == "note"
+                and (e["note"] or "").startswith("telnet echo")]
+        self.assertEqual([b for b, _ in echo], [b"\xff\xfb\x01", b"\xff\xfc\x01"], dump(evs))
+        self.assertIn("M: \\xff\\xfb\\x01   (telnet echo turned off at the password prompt",
+                      m.stdout)
+
+        plain = telnet_screen(m.port, keys, settle=1.5)
+        self.assertIn(PASSWORD.encode(), plain, "without a negotiation telnet echoes it")
+        self.assertRegex(plain.decode(errors="replace"), r"\n235 ")
+        [_, s2] = wait_ended(self.db(m), 2)
+        self.assertFalse([e for e in events(self.db(m), s2["id"])
+                          if (e["note"] or "").startswith("telnet echo")])
+        self.assertNoSecrets(m)
+
     def test_assist_auth_password_ending_in_a_space_is_said_by_show(self):
         """A space after the password typed in clear is sent as part of it (the password is the
         rest of the line): Postfix answers 535 and nothing on the screen says why. `mailtap show`

@@ -546,6 +546,100 @@ TEST(DialogueAssist, LoginPromptsAreDecodedAndAnswersEncoded) {
   expect_no_secret(r, password);
 }
 
+// A client that negotiated telnet options (here `^]` `mode line`: IAC WILL LINEMODE) gets IAC
+// WILL ECHO after "334 Password:", so that telnet stops echoing the password typed; its answer
+// (IAC DO ECHO, sent ahead of the password) is removed, not refused, and never password octets;
+// once the password line is in, IAC WONT ECHO turns the echo back on. Each is recorded as the
+// octets mailtap wrote to the client. Split at every position, the IAC answer included.
+TEST(DialogueAssist, ATelnetClientsPasswordIsNotEchoed) {
+  const Result r = run_all_splits(
+      {
+          client("\xff\xfb\x22NOOP\r\n"),
+          upstream("250 ok\r\n"),
+          client("AUTH LOGIN\r\n"),
+          upstream("334 VXNlcm5hbWU6\r\n"),
+          client("alice\r\n"),
+          upstream("334 UGFzc3dvcmQ6\r\n"),
+          client("\xff\xfd\x01s3cret-pw\r\n"),
+          upstream("235 2.7.0 ok\r\n"),
+          client("\xff\xfe\x01NOOP\r\n"),
+          upstream("250 ok\r\n"),
+      },
+      assist_options());
+  EXPECT_EQ(r.client_per_step[0], "\xff\xfe\x22");  // the LINEMODE refused, as ever
+  EXPECT_EQ(r.client_per_step[3], "334 Username:\r\n");
+  EXPECT_EQ(r.client_per_step[5], "334 Password:\r\n\xff\xfb\x01");
+  EXPECT_EQ(r.client_per_step[6], "\xff\xfc\x01") << "the DO ECHO is not refused";
+  EXPECT_EQ(r.upstream_per_step[6], base64_encode(password) + "\r\n");
+  EXPECT_EQ(r.client_per_step[7], "235 2.7.0 ok\r\n");
+  EXPECT_EQ(r.client_per_step[8], "") << "telnet's DONT ECHO (the answer to WONT) is unanswered";
+  EXPECT_EQ(r.upstream_per_step[8], "NOOP\r\n");
+  EXPECT_EQ(r.auth_user, "alice");
+  expect_no_secret(r, password);
+  const auto notes = find_events(r, Direction::mailtap_to_client, EventKind::note);
+  std::vector<std::string> echo;
+  for (const Event* e : notes)
+    if (e->note.starts_with("telnet echo")) echo.push_back(e->bytes);
+  EXPECT_EQ(echo, (std::vector<std::string>{"\xff\xfb\x01", "\xff\xfc\x01"}));
+}
+
+// nc, socat and mail clients never negotiated telnet: IAC octets would be text on their screen.
+TEST(DialogueAssist, APasswordPromptToAClientThatIsNotTelnetHoldsNoIac) {
+  const Result r = run_all_splits(
+      {
+          client("AUTH PLAIN alice\r\n"),
+          upstream("334 \r\n"),
+          client("s3cret-pw\r\n"),
+          upstream("235 2.7.0 ok\r\n"),
+      },
+      assist_options());
+  EXPECT_EQ(r.client_per_step[1], "334 Password:\r\n");
+  EXPECT_EQ(r.client_per_step[2], "");
+  EXPECT_EQ(r.to_client.find('\xff'), std::string::npos);
+}
+
+// Whatever leaves the prompt turns the echo back on: the cancel typed, the server ending the
+// exchange on its own, the client closing.
+TEST(DialogueAssist, TelnetsEchoComesBackHoweverThePasswordPromptIsLeft) {
+  const Result cancel = run_all_splits(
+      {
+          client("\xff\xfd\x03"
+                 "AUTH PLAIN alice\r\n"),
+          upstream("334 \r\n"),
+          client("\xff\xfd\x01*\r\n"),
+          upstream("501 5.7.0 Authentication aborted\r\n"),
+      },
+      assist_options());
+  EXPECT_EQ(cancel.client_per_step[1], "334 Password:\r\n\xff\xfb\x01");
+  EXPECT_EQ(cancel.client_per_step[2], "\xff\xfc\x01");
+  EXPECT_EQ(cancel.upstream_per_step[2], "*\r\n");
+
+  const Result server = run_all_splits(
+      {
+          client("\xff\xfd\x03"
+                 "AUTH PLAIN alice\r\n"),
+          upstream("334 \r\n"),
+          upstream("421 4.4.2 timeout\r\n"),
+      },
+      assist_options());
+  EXPECT_EQ(server.client_per_step[2], "421 4.4.2 timeout\r\n\xff\xfc\x01");
+
+  const Result closed = run_all_splits(
+      {
+          client("\xff\xfd\x03"
+                 "AUTH PLAIN alice\r\n"),
+          upstream("334 \r\n"),
+          client_eof(),
+          upstream("501 5.7.0 Authentication aborted\r\n221 2.0.0 Bye\r\n"),
+      },
+      assist_options());
+  ASSERT_TRUE(closed.finished);
+  const auto notes = find_events(closed, Direction::mailtap_to_client, EventKind::note);
+  ASSERT_FALSE(notes.empty());
+  EXPECT_EQ(notes.back()->bytes, "\xff\xfc\x01");
+  EXPECT_EQ(notes.back()->note, "telnet echo turned back on (IAC WONT ECHO): the session ended");
+}
+
 // Ctrl-C at the password prompt (line-mode telnet: IAC IP IAC DO TM, glued to what is typed
 // next): the person aborting. mailtap sends the RFC 4954 cancel "*" in place of the line, whose
 // octets (the start of a password, or a QUIT) go nowhere, the record included; the DO TM is

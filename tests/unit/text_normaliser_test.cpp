@@ -12,6 +12,7 @@ namespace mailtap::smtp {
 namespace {
 
 using namespace std::string_literals;
+using namespace std::string_view_literals;
 
 struct Normalised {
   std::string text;
@@ -274,6 +275,64 @@ TEST(TextNormaliser, TelnetNegotiationIsRemoved) {
   EXPECT_EQ(n.rewrites.describe(),
             "telnet IAC sequence removed (4x: IAC WILL 1, IAC DO 3, IAC NOP, IAC DONT 24)");
   EXPECT_EQ(n.faults, (std::vector<std::string>{""}));
+}
+
+// Feeds `reads` to one normaliser, after `offers` IAC WILL ECHO from mailtap: the text, and the
+// telnet answers owed to the client.
+struct Answered {
+  std::string text;
+  std::string answers;
+  bool negotiated = false;
+};
+Answered answered_reads(const std::vector<std::string_view>& reads, int offers) {
+  TextNormaliser n;
+  for (int i = 0; i < offers; ++i) n.offer_echo();
+  Answered out;
+  std::string backlog;
+  for (std::string_view r : reads) {
+    backlog.append(r);
+    std::size_t pos = 0;
+    while (pos < backlog.size()) {
+      const std::size_t used = n.normalise(std::string_view(backlog).substr(pos), out.text);
+      pos += used;
+      if (used == 0) break;
+    }
+    backlog.erase(0, pos);
+    out.answers += n.take_telnet_answers();
+  }
+  out.negotiated = n.telnet_negotiated();
+  return out;
+}
+
+// telnet answers mailtap's IAC WILL ECHO (at the password prompt) with IAC DO ECHO, sent ahead
+// of the password typed: removed, never text, and not refused (an IAC WONT ECHO would turn
+// telnet's echo back on), however the reads cut it.
+TEST(TextNormaliser, TheAnswerToMailtapsWillEchoIsRemovedAndNotRefused) {
+  for (const std::string_view answer : {"\xff\xfd\x01"sv, "\xff\xfe\x01"sv}) {
+    const std::string input = std::string(answer) + "se\xffcret\r\n";
+    for (std::size_t p = 0; p <= input.size(); ++p) {
+      for (std::size_t q = p; q <= input.size(); ++q) {
+        const std::string_view in(input);
+        const Answered a =
+            answered_reads({in.substr(0, p), in.substr(p, q - p), in.substr(q)}, /*offers=*/1);
+        EXPECT_EQ(a.text, "se\xffcret\r\n") << "split at " << p << ", " << q;
+        EXPECT_EQ(a.answers, "") << "split at " << p << ", " << q;
+        EXPECT_TRUE(a.negotiated);
+      }
+    }
+  }
+  // Unoffered, a DO ECHO is the client's request, refused as before.
+  EXPECT_EQ(answered_reads({"\xff\xfd\x01x\r\n"}, 0).answers, "\xff\xfc\x01");
+  // One offer is answered once: the next DO ECHO is a request again.
+  EXPECT_EQ(answered_reads({"\xff\xfd\x01x\r\n\xff\xfd\x01y\r\n"}, 1).answers, "\xff\xfc\x01");
+  // Other options are refused as ever while the offer stands, and leave it standing.
+  EXPECT_EQ(answered_reads({"\xff\xfd\x03\xff\xfd\x01x\r\n"}, 1).answers, "\xff\xfc\x03");
+}
+
+TEST(TextNormaliser, OnlyANegotiationShowsTheClientIsTelnet) {
+  EXPECT_FALSE(answered_reads({"EHLO \xff\xf1me\xff\xff\r\n"}, 0).negotiated);  // NOP, 0xFF
+  EXPECT_FALSE(answered_reads({"EHLO \xff\xfd"}, 0).negotiated);  // not yet a negotiation
+  EXPECT_TRUE(answered_reads({"EHLO \xff\xfd\x06me\r\n"}, 0).negotiated);
 }
 
 TEST(TextNormaliser, OnlyTheFirstRemovalsAreNamed) {
