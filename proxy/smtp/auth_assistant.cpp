@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "proxy/smtp/backspace_octet.hpp"
 #include "proxy/smtp/base64.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/sasl_responses.hpp"
@@ -48,6 +49,16 @@ std::string trailing_space_note(std::string_view password) {
   return {};
 }
 
+// A Backspace typed in raw mode or telnet's mode character goes as an octet: the name or password
+// the screen showed corrected is not the one sent. The note says so (not where: it is a secret's
+// octet), for the 535 that follows.
+std::string backspace_note(std::string_view what, std::string_view typed) {
+  const std::optional<BackspaceOctet> b = first_backspace(typed);
+  if (!b) return {};
+  return "; the " + std::string(what) + " holds " + backspace_name(b->octet) +
+         ", sent as part of it (" + std::string(backspace_cause()) + ")";
+}
+
 }  // namespace
 
 AuthAssistant::AuthAssistant(std::string host, std::uint16_t port)
@@ -85,7 +96,8 @@ AssistedLine AuthAssistant::command(std::string_view line) {
       if (!more.empty()) return {};
       state_ = State::login_password;
       return encoded(prefix, user,
-                     "AUTH LOGIN user name typed in clear; sent as base64 (--assist-auth)");
+                     "AUTH LOGIN user name typed in clear; sent as base64 (--assist-auth)" +
+                         backspace_note("user name", user));
     }
     case Mechanism::xoauth2:
     case Mechanism::oauthbearer: {
@@ -130,7 +142,8 @@ AssistedLine AuthAssistant::plain_command(std::string_view prefix, std::string_v
   return encoded(prefix, response.view(),
                  "AUTH PLAIN typed as user name and password in clear; sent as base64 "
                  "(--assist-auth)" +
-                     trailing_space_note(password));
+                     trailing_space_note(password) + backspace_note("user name", user) +
+                     backspace_note("password", password));
 }
 
 AssistedLine AuthAssistant::token_line(std::string_view token) {
@@ -182,7 +195,8 @@ AssistedLine AuthAssistant::response(std::string_view line) {
       return encoded("", response.view(),
                      "PLAIN response typed as user name and password in clear; sent as base64 "
                      "(--assist-auth)" +
-                         trailing_space_note(password));
+                         trailing_space_note(password) + backspace_note("user name", user) +
+                         backspace_note("password", password));
     }
     case State::plain_password: {
       state_ = State::passthrough;
@@ -191,16 +205,19 @@ AssistedLine AuthAssistant::response(std::string_view line) {
       return encoded("", response.view(),
                      "password typed in clear at the 334 of AUTH PLAIN USER; sent as base64 with "
                      "that user name (--assist-auth)" +
-                         trailing_space_note(line));
+                         trailing_space_note(line) + backspace_note("user name", user.view()) +
+                         backspace_note("password", line));
     }
     case State::login_user:
       state_ = State::login_password;
-      return encoded("", line, "user name typed in clear; sent as base64 (--assist-auth)");
+      return encoded("", line,
+                     "user name typed in clear; sent as base64 (--assist-auth)" +
+                         backspace_note("user name", line));
     case State::login_password:
       state_ = State::passthrough;
-      return encoded(
-          "", line,
-          "password typed in clear; sent as base64 (--assist-auth)" + trailing_space_note(line));
+      return encoded("", line,
+                     "password typed in clear; sent as base64 (--assist-auth)" +
+                         trailing_space_note(line) + backspace_note("password", line));
     default:
       return {};
   }

@@ -888,6 +888,18 @@ void Dialogue::restore_echo(std::string_view why) {
   record(std::move(e));
 }
 
+// The screen showed the line corrected; the server read the Backspace octet and what it was
+// meant to erase. Only noted: the server's reply reaches the client as it was sent.
+void Dialogue::note_backspace_refused(const Pending& p, const Reply& reply) {
+  if (!p.backspace || reply.code < 400) return;
+  record(note_event(EventKind::note, p.verb,
+                    "the line refused held " + backspace_name(p.backspace->octet) + " at octet " +
+                        std::to_string(p.backspace->at) + ": " + std::string(backspace_cause()) +
+                        ", so the server read the octet and what it was meant to erase. Type "
+                        "the line again without correcting it, or in telnet's line mode (^] "
+                        "then mode line), where the terminal edits the line before it is sent"));
+}
+
 void Dialogue::abandon_message(std::string_view why) {
   record(note_event(EventKind::note, {},
                     std::string(why) +
@@ -1511,6 +1523,7 @@ void Dialogue::relay_command(const Command& cmd, std::string_view line) {
   if (cmd.id == Verb::noop) p.transaction = bdat_transaction();
   p.sync = is_sync_verb(cmd.id) || (cmd.id == Verb::noop && p.transaction);
   p.line_end = line_end_;
+  if (!redacted) p.backspace = first_backspace(strip_crlf(line));
   if (cmd.id == Verb::quit) quit_sent_ = true;
   push_pending(std::move(p));
 }
@@ -2078,6 +2091,7 @@ void Dialogue::on_reply(Reply reply) {
   explain_certificate_refusal(reply, /*unsolicited=*/false, out);
   record(std::move(out.event));
   if (out.rewrite) record(std::move(*out.rewrite));
+  note_backspace_refused(p, reply);
   emit_reply(out.to_client, reply.raw.size());
   if (out.withhold_echo) withhold_echo();
   if (std::optional<Ending> ending = ending_by_reply(p, reply)) {

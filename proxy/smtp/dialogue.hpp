@@ -381,6 +381,8 @@ class Dialogue {
   // ECHO once the line is in, or the prompt is left any other way. Each is recorded as a
   // mailtap_to_client note holding the octets written.
   void withhold_echo();
+  // A server's 4xx/5xx to a command line that held a Backspace octet: a note saying so.
+  void note_backspace_refused(const Pending& p, const Reply& reply);
   void restore_echo(std::string_view why);
   void record_unrelayed_reply(std::string_view raw, std::string note);
   // What makes a framed line refused whatever it says (empty `what`: nothing), and what to do.

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "proxy/common/text.hpp"
+#include "proxy/smtp/backspace_octet.hpp"
 #include "proxy/smtp/command.hpp"
 #include "proxy/smtp/dialogue.hpp"
 
@@ -38,6 +39,9 @@ struct Dialogue::Pending {
   // A local 421 that ends the session once the replies owed ahead of it are relayed (`line` is
   // its text, without "421 " and CRLF; see end_at_unframable_bdat).
   std::optional<Ending> ends_session;
+  // A relayed command line that held a Backspace octet (DEL or BS): a refusal of it is noted
+  // with why the line differs from what the screen showed (note_backspace_refused).
+  std::optional<BackspaceOctet> backspace;
 };
 
 // An upstream reply on its way to the client: its event, the bytes the client gets, and the

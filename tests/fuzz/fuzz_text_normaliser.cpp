@@ -145,7 +145,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_canonical(whole.text);
   if (whole.text != pieces.text || whole.rewrites != pieces.rewrites) std::abort();
   if (whole.faults != pieces.faults) std::abort();
-  if (whole.answers != pieces.answers || whole.negotiated != pieces.negotiated) std::abort();
+  // Answers held untaken are capped (a flood is not echoed): read whole, all are held at once,
+  // so below the cap the reads cannot have reached it either.
+  constexpr std::size_t answer_cap = 3 * 256;
+  if (whole.answers.size() < answer_cap && whole.answers != pieces.answers) std::abort();
+  if (whole.negotiated != pieces.negotiated) std::abort();
   // Every answer is a whole IAC WONT x or IAC DONT x, and only a telnet client is answered.
   if (whole.answers.size() % 3 != 0 || (!whole.answers.empty() && !whole.negotiated)) std::abort();
   if (crlf_count(whole.text) != client_line_ends(input, mode_of(data[0]))) std::abort();

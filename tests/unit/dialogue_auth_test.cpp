@@ -1071,5 +1071,52 @@ TEST(DialogueAssist, APasswordEndingInASpaceIsNoted) {
   EXPECT_EQ(rewrite_notes(without).find("ends in"), std::string::npos);
 }
 
+// A Backspace typed in raw mode or telnet's mode character goes as an octet (DEL, or BS from
+// PuTTY and Windows telnet): the rewrite note says which of the user name and password held
+// one, never where, for the 535 that follows.
+TEST(DialogueAssist, ABackspaceOctetInTheUserNameOrPasswordIsNoted) {
+  auto rewrite_notes = [](const Result& r) {
+    std::string all;
+    for (const Event* e : find_events(r, Direction::mailtap_note, EventKind::rewrite))
+      all += e->note + "\n";
+    return all;
+  };
+  const Result login = run_all_splits(
+      {
+          client("AUTH LOGIN\r\n"),
+          upstream("334 VXNlcm5hbWU6\r\n"),
+          client("alicx\x7f"
+                 "e\r\n"),
+          upstream("334 UGFzc3dvcmQ6\r\n"),
+          client("s3cret-pw-2\x08"
+                 "1\r\n"),
+          upstream("535 5.7.8 failed\r\n"),
+      },
+      assist_options());
+  const std::string notes = rewrite_notes(login);
+  EXPECT_NE(notes.find("user name typed in clear; sent as base64 (--assist-auth); the user name "
+                       "holds a Backspace octet (0x7f, DEL), sent as part of it (a terminal in "
+                       "raw mode or telnet's mode character sends Backspace as an octet, not as "
+                       "an edit)"),
+            std::string::npos)
+      << notes;
+  EXPECT_NE(notes.find("; the password holds a Backspace octet (0x08, BS), sent as part of it"),
+            std::string::npos)
+      << notes;
+  expect_no_secret(login,
+                   "s3cret-pw-2\x08"
+                   "1");
+  const Result plain = run_all_splits(
+      {client("AUTH PLAIN alice s3cret\x7fpw\r\n"), upstream("535 5.7.8 failed\r\n")},
+      assist_options());
+  EXPECT_NE(rewrite_notes(plain).find("; the password holds a Backspace octet (0x7f, DEL)"),
+            std::string::npos)
+      << rewrite_notes(plain);
+  EXPECT_EQ(rewrite_notes(plain).find("the user name holds"), std::string::npos);
+  const Result without = run_all_splits(
+      {client("AUTH PLAIN alice s3cret-pw\r\n"), upstream("235 2.7.0 ok\r\n")}, assist_options());
+  EXPECT_EQ(rewrite_notes(without).find("Backspace"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mailtap::smtp

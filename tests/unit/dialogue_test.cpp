@@ -4496,5 +4496,36 @@ TEST(Dialogue, RecordingFailedInsideALastChunkWithholdsItsRest) {
   EXPECT_TRUE(messages.empty());
 }
 
+// A Backspace typed in raw mode or telnet's mode character goes through as an octet: the
+// screen showed the line corrected, the server refused what it got. The reply reaches the
+// client unchanged; a note after it says why the line differed from the screen.
+TEST(Dialogue, ARefusedLineHoldingABackspaceOctetIsNoted) {
+  for (const char octet : {'\x7f', '\x08'}) {
+    const std::string mail = "MAIL FROM:<alice@example.tset" + std::string(2, octet) + "st>\r\n";
+    const Result r = run_all_splits({
+        client(ehlo),
+        upstream(ehlo_reply),
+        client(mail),
+        upstream("501 5.1.7 Bad sender address syntax\r\n"),
+        client("NOOP\x7f\r\n"),
+        upstream("250 2.0.0 Ok\r\n"),
+    });
+    EXPECT_EQ(r.upstream_per_step[2], mail);
+    EXPECT_EQ(r.client_per_step[3], "501 5.1.7 Bad sender address syntax\r\n");
+    std::vector<std::string> notes;
+    for (const Event* e : find_events(r, Direction::mailtap_note, EventKind::note))
+      if (e->note.find("Backspace") != std::string::npos) notes.push_back(e->verb + ": " + e->note);
+    ASSERT_EQ(notes.size(), 1u) << "only the refused line's";
+    const std::string name =
+        octet == '\x08' ? "a Backspace octet (0x08, BS)" : "a Backspace octet (0x7f, DEL)";
+    EXPECT_EQ(notes[0], "MAIL: the line refused held " + name +
+                            " at octet 30: a terminal in raw mode or telnet's mode character "
+                            "sends Backspace as an octet, not as an edit, so the server read "
+                            "the octet and what it was meant to erase. Type the line again "
+                            "without correcting it, or in telnet's line mode (^] then mode "
+                            "line), where the terminal edits the line before it is sent");
+  }
+}
+
 }  // namespace
 }  // namespace mailtap::smtp
