@@ -714,7 +714,8 @@ constexpr std::array kWordings{
                  "not the problem."},
     WordingEntry{421, "4.3.0", "recording failed", "mailtap",
                  "mailtap's recording failed (a full disk, a lost database), so it accepts no new "
-                 "sessions",
+                 "sessions and ends the running ones, saying what the server has that the record "
+                 "lacks",
                  "Free the disk or fix the database (the reason is in the reply and mailtap's "
                  "log), then restart the proxy; --record-failure=continue relays unrecorded "
                  "instead."},

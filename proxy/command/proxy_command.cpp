@@ -602,8 +602,8 @@ void add_recording_options(CLI::App& app, ProxyArgs& args) {
   options::add_choice_option(
       app, "--record-failure", args.record_failure,
       {{"stop", RecordFailurePolicy::stop}, {"continue", RecordFailurePolicy::continue_relaying}},
-      "When recording fails: stop (refuse new sessions and messages) or continue (relay "
-      "unrecorded)");
+      "When recording fails: stop (refuse new sessions and messages, and end running ones with "
+      "a 421 that says so) or continue (relay unrecorded)");
   options::add_size_option(app, "--max-body", args.max_body, "64MiB",
                            "Largest message body recorded per message (at most 4GiB)");
   app.add_flag("--redact-users", args.redact_users, "Redact AUTH user names too");

@@ -212,6 +212,9 @@ asio::awaitable<void> Session::run() {
   co_await flush_records();
   if (close_now) note_end_committed();
   finish_transcript();
+  // The record cannot hold the 421 that told the client recording failed: the log does.
+  if (const std::string& told = dialogue_->unrecorded_end_reply(); !told.empty())
+    log::warning("session " + std::to_string(id_) + ": told the client: 421 " + told);
   const smtp::Ending ending = ending_after_end_.value_or(*dialogue_->ending());
   const std::string duration =
       format_short_duration(std::chrono::steady_clock::now() - started_steady_);
@@ -328,6 +331,16 @@ void Session::log_refusal(const net::UpstreamSetup& setup, const std::string& re
 
 void Session::note_end_committed() {
   end_committed_ = true;
+  // The closing record's commit failed as the session ended on the server's 221: the 221 goes
+  // (the server did end it), and mailtap's 421 after it tells the person that the session is
+  // not in the record, as the dialogue's 421 does between commands (Dialogue::recording_failed).
+  if (dialogue_ && !closing_ && ctx_.recorder != nullptr && ctx_.recorder->failed() &&
+      ctx_.config.record_failure == RecordFailurePolicy::stop) {
+    if (recording_failure_reason_.empty())
+      recording_failure_reason_ = escape_line(ctx_.recorder->failure_reason());
+    client_held_ +=
+        dialogue_->recording_failed_at_quit(recording_failure_reason_, accepted_committed_);
+  }
   // What is still to go to the client goes only now: its last replies (principle 5).
   last_replies_ = reply_summaries(client_out_ + client_held_);
   // The recorder's submit returned because the close was committed or because recording
@@ -754,14 +767,22 @@ void Session::write_upstream_now() {
 // Before the dialogue reads anything: the time, and (--record-failure stop) whether recording
 // has failed, so that no end of data it reads then goes upstream for a message the record
 // cannot hold (docs/recording.md, "When recording fails").
+// Told again each time (cheap once failed): the dialogue ends the session with its 421 as soon
+// as it is between commands with no reply due.
 void Session::prepare_dialogue_input() {
+  dialogue_->set_time(storage::Clock::now());
+  tell_recording_failure();
+}
+
+bool Session::tell_recording_failure() {
   smtp::Dialogue& d = *dialogue_;
-  d.set_time(storage::Clock::now());
-  if (recording_failure_told_ || ctx_.recorder == nullptr ||
+  if (d.finished() || ctx_.recorder == nullptr ||
       ctx_.config.record_failure != RecordFailurePolicy::stop || !ctx_.recorder->failed())
-    return;
-  recording_failure_told_ = true;
-  d.recording_failed(escape_line(ctx_.recorder->failure_reason()));
+    return false;
+  if (recording_failure_reason_.empty())
+    recording_failure_reason_ = escape_line(ctx_.recorder->failure_reason());
+  d.recording_failed(recording_failure_reason_, accepted_committed_);
+  return true;
 }
 
 // Hands what the dialogue produced to the writers and the recorder. Bytes for the upstream go
@@ -821,31 +842,49 @@ asio::awaitable<void> Session::after_input(bool reading_upstream) {
   if (!upstream_out_.empty() || !client_out_.empty())
     co_await asio::post(executor(), asio::use_awaitable);
   ++recording_waits_;
+  // The messages the server accepted that this flush records: once it is committed, the
+  // recording 421 (Dialogue::recording_failed) does not count them as missing.
+  const auto accepted = static_cast<std::uint64_t>(std::count_if(
+      messages_.begin(), messages_.end(),
+      [](const smtp::Message& m) { return m.final_code >= 200 && m.final_code < 300; }));
   storage::Recorder::Queued queued = co_await queue_records();
   // The reply to an end of data waits for the message's commit, the upstream reader does not:
   // the server's next reply (the 221 to a QUIT pipelined behind the end of data) is read and
   // recorded as it comes, and no clock of the server's runs while mailtap does not read it.
   if (reading_upstream && durable && !ends_session) {
     --recording_waits_;
-    asio::co_spawn(executor(), await_message_commit(shared_from_this(), std::move(queued)),
+    asio::co_spawn(executor(),
+                   await_message_commit(shared_from_this(), std::move(queued), accepted),
                    asio::detached);
     co_return;
   }
   co_await queued.committed();
   --recording_waits_;
-  co_await input_committed(durable, ends_session);
+  co_await input_committed(durable, ends_session, accepted);
 }
 
 asio::awaitable<void> Session::await_message_commit(std::shared_ptr<Session> self,
-                                                    storage::Recorder::Queued queued) {
+                                                    storage::Recorder::Queued queued,
+                                                    std::uint64_t accepted) {
   co_await queued.committed();
-  co_await self->input_committed(true, false);
+  co_await self->input_committed(true, false, accepted);
 }
 
-asio::awaitable<void> Session::input_committed(bool durable, bool ends_session) {
+asio::awaitable<void> Session::input_committed(bool durable, bool ends_session,
+                                               std::uint64_t accepted) {
   smtp::Dialogue& d = *dialogue_;
   if (durable) --durable_flushes_;
   if (ends_session) note_end_committed();
+  // The outcome is in failed() (Recorder::Queued::committed): a failure after this commit, seen
+  // before this runs, makes its messages count as unrecorded, the safer side for the 421.
+  if (ctx_.recorder != nullptr && !ctx_.recorder->failed()) accepted_committed_ += accepted;
+  // A commit that failed released the replies it held all the same (the server has the
+  // message): the 421 that says the record lacks it follows them at once, if the dialogue is
+  // between commands.
+  if (!d.finished() && tell_recording_failure() && d.finished()) {
+    co_await after_input();
+    co_return;
+  }
   // The dialogue ended while this commit held its replies: the record closes now, and the
   // replies (the 250 and the 221) wait for that commit too.
   if (durable_flushes_ == 0 && d.finished() && !byte_counts_recorded_ && !draining_upstream_ &&
@@ -1492,6 +1531,12 @@ asio::awaitable<void> Session::watch_dialogue() {
     // After the end, while the record waits for a commit that holds the last replies: only the
     // clock for that commit runs (current_deadlines).
     if (closing_ || (d.finished() && !close_waits_for_commit())) break;
+    // Recording failed while the session waits between commands (another session's commit,
+    // or a commit of this one that released its replies): its 421 goes within a second.
+    if (!d.finished() && tell_recording_failure() && d.finished()) {
+      co_await after_input();
+      continue;
+    }
     if (!d.finished() && shutdown_requested_ &&
         (shutdown_insisted_ || !awaiting_end_of_data_at_shutdown())) {
       end_for_shutdown();

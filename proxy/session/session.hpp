@@ -97,14 +97,20 @@ class Session : public std::enable_shared_from_this<Session> {
                           std::string reason = {});
   asio::awaitable<void> watchdog();
   void prepare_dialogue_input();
+  // --record-failure stop, and recording failed: tells the dialogue (true), which ends the
+  // session with its 421 once it is between commands (Dialogue::recording_failed).
+  bool tell_recording_failure();
   // `reading_upstream`: called by the upstream reader, which does not wait for the commit of a
   // message a reply it read acknowledges (await_message_commit), but reads on.
   asio::awaitable<void> after_input(bool reading_upstream = false);
   // The rest of after_input once its records are committed: the client's replies they held go.
-  asio::awaitable<void> input_committed(bool durable, bool ends_session);
+  // `accepted`: the messages the server accepted that the commit records.
+  asio::awaitable<void> input_committed(bool durable, bool ends_session,
+                                        std::uint64_t accepted = 0);
   // input_committed once `queued` is committed, apart from the reader that queued it.
   static asio::awaitable<void> await_message_commit(std::shared_ptr<Session> self,
-                                                    storage::Recorder::Queued queued);
+                                                    storage::Recorder::Queued queued,
+                                                    std::uint64_t accepted);
   // A commit holds the client's replies and the record is not closed (nor waiting for the
   // server to take what is queued for it): a dialogue that ends meanwhile closes its record
   // after that commit, or once recording did not keep up for the client's limit
@@ -231,7 +237,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool client_output_unheld_ = false;
   bool end_committed_ = false;   // the session's closing record is on disk (or not recorded)
   bool end_unrecorded_ = false;  // ... not recorded: recording had failed by then
-  bool recording_failure_told_ = false;  // to the dialogue (see prepare_dialogue_input)
+  std::string recording_failure_reason_;  // as told to the dialogue (tell_recording_failure)
+  // Messages the server accepted in this session whose records were committed.
+  std::uint64_t accepted_committed_ = 0;
   std::string client_out_;
   std::size_t client_writing_ = 0;  // octets of client output the writer has in flight
   // While a write to the client waits for its socket to take it: when it began, or when the

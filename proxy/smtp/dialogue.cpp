@@ -739,6 +739,7 @@ void Dialogue::client_bytes(std::string_view bytes) {
   }
   framer_.lend(bytes);
   process_client();  // ends with framer_.compact(): nothing is read from `bytes` after it
+  end_if_unrecordable();
 }
 
 void Dialogue::client_closed() {
@@ -918,8 +919,63 @@ void Dialogue::replies_not_relayed(std::string_view replies, std::uint64_t upstr
                         " octets (" + std::string(replies) + ")"));
 }
 
-void Dialogue::recording_failed(std::string cause) {
-  if (!recording_failure_) recording_failure_ = std::move(cause);
+void Dialogue::recording_failed(std::string cause, std::uint64_t accepted_recorded) {
+  if (!recording_failure_) {
+    recording_failure_ = std::move(cause);
+    accepted_recorded_ = accepted_recorded;
+  }
+  end_if_unrecordable();
+}
+
+// What the server has of this session that the record lacks, for the 421 that ends it: the
+// messages it accepted whose record was not committed (their 250 went: the server has them,
+// and a person told nothing would send them again, or believe them recorded), or none.
+namespace {
+std::string unrecorded_messages_clause(std::uint64_t unrecorded, std::string_view last_reply) {
+  if (unrecorded == 0)
+    return "the server has no message of this session that the record lacks, but the rest of "
+           "the session is not recorded";
+  const std::string reply = "(" + std::string(last_reply) + ")";
+  if (unrecorded == 1)
+    return "the message above was accepted by the server " + reply +
+           " but is not in the record: do not send it again";
+  return std::to_string(unrecorded) +
+         " messages of this session were accepted by the server (the last " + reply +
+         ") but are not in the record: do not send them again";
+}
+}  // namespace
+
+std::string Dialogue::recording_failed_at_quit(std::string cause, std::uint64_t accepted_recorded) {
+  if (!unrecorded_end_reply_.empty() || !ending_ || ending_->kind != Ending::Kind::quit) return {};
+  if (!recording_failure_) {
+    recording_failure_ = std::move(cause);
+    accepted_recorded_ = accepted_recorded;
+  }
+  const std::uint64_t unrecorded =
+      messages_accepted_ - std::min(accepted_recorded_, messages_accepted_);
+  unrecorded_end_reply_ = "4.3.0 mailtap: recording failed (" + *recording_failure_ +
+                          "): " + unrecorded_messages_clause(unrecorded, last_accepted_reply_) +
+                          "; fix that, then restart mailtap";
+  return reply_lines("421", unrecorded_end_reply_);
+}
+
+// Between commands, with no reply due: the client's next command could only start a message
+// that is refused (451) or end a session the record does not hold. mailtap says so now, in
+// SMTP, rather than let the server's 221 pass for a clean, recorded end.
+void Dialogue::end_if_unrecordable() {
+  if (!recording_failure_ || ending_ || mode_ != Mode::command || paused_ || quit_sent_ ||
+      client_unreadable_ || held_bdat_ || client_tls_pending() || !pending_.empty() ||
+      held_reply_ || token_need_ != TokenNeed::none)
+    return;
+  const std::uint64_t unrecorded =
+      messages_accepted_ - std::min(accepted_recorded_, messages_accepted_);
+  unrecorded_end_reply_ = "4.3.0 mailtap: recording failed (" + *recording_failure_ +
+                          "): " + unrecorded_messages_clause(unrecorded, last_accepted_reply_) +
+                          "; closing: fix that, then restart mailtap";
+  abort(unrecorded_end_reply_,
+        {Ending::Kind::error,
+         "recording failed: mailtap ended the session, which it could not record"},
+        "recording failed");
 }
 
 // The server holds the body and waits for its end: only closing the connection without one
@@ -1941,6 +1997,7 @@ void Dialogue::upstream_bytes(std::string_view bytes) {
     return;
   }
   process_client();
+  end_if_unrecordable();
 }
 
 // What the server sent as a reply that is none (a line without a code, a continuation with
@@ -2428,6 +2485,10 @@ void Dialogue::record_message(const TransactionTracker::Handle& t, const Reply& 
     Event e = note_event(EventKind::note, "RCPT", recipients_left_out_note(*m));
     e.transaction = m->transaction;
     record(std::move(e));
+  }
+  if (m->final_code >= 200 && m->final_code < 300) {
+    ++messages_accepted_;
+    last_accepted_reply_ = m->final_reply;
   }
   messages_.push_back(std::move(*m));
 }

@@ -184,7 +184,23 @@ class Dialogue {
   // whose body is being relayed is abandoned at its end as when the client closes inside it
   // (the server discards it), and the client gets a 421 that says so; MAIL, DATA and BDAT get
   // a 451. The replies to ends of data already sent are relayed: the server has those messages.
-  void recording_failed(std::string cause);
+  // Once no reply is due to the client between commands (at once, or when the last one due has
+  // been relayed), the session ends with mailtap's unsolicited 421 (RFC 5321 §3.8), which says
+  // what the server already has that the record lacks, then its QUIT to the server: otherwise
+  // the person at the client would learn only from a later connection that this session is not
+  // in the record. `accepted_recorded`: of the messages the server accepted in this session,
+  // how many the owner knows were committed (the first ones); called again, it only looks
+  // whether that 421 is due.
+  void recording_failed(std::string cause, std::uint64_t accepted_recorded = 0);
+  // Recording failed as the session ended on the server's 221 to the client's QUIT (the
+  // closing record's commit failed, --record-failure stop): the 221 goes all the same, and
+  // after it this 421 (returned as the owner writes it, recorded nowhere, the record having
+  // failed), so that the person learns the session is not in the record. Empty if the
+  // dialogue's own 421 said so already, or the session did not end on a 221.
+  std::string recording_failed_at_quit(std::string cause, std::uint64_t accepted_recorded);
+  // The 421 with which recording_failed() ended the session (its text, after "421 "), for the
+  // owner's log: the record cannot hold it. Empty unless it did.
+  const std::string& unrecorded_end_reply() const { return unrecorded_end_reply_; }
   // The owner will never write `replies` (as reply_summaries says them), recorded as relayed,
   // to the client: it held them for a commit that did not come in time. Their
   // `upstream_octets` (as upstream_octets_taken() counted them) come off bytes_from_upstream(),
@@ -249,7 +265,10 @@ class Dialogue {
   bool client_output_full() const {
     return client_output_unwritten_ + to_client_.size() >= options_.max_client_output;
   }
-  void resume_client_input() { process_client(); }
+  void resume_client_input() {
+    process_client();
+    end_if_unrecordable();
+  }
   // A command is waiting for the upstream's reply.
   bool awaiting_reply() const;
   // ... and the upstream has all it needs to give one (the reply timeout applies): not the
@@ -498,6 +517,9 @@ class Dialogue {
   void upstream_failed(std::string_view status, std::string_view phrase);
   // Recording failed: the client's end of data is answered by mailtap, and the session ends.
   void refuse_unrecordable_end();
+  // Recording failed: between commands with no reply due, the session ends with the 421 that
+  // says so (recording_failed).
+  void end_if_unrecordable();
   // Recording failed: MAIL, DATA and BDAT are answered by mailtap (true), as nothing they
   // start could be recorded.
   bool refuse_unrecordable_command(const Command& cmd, std::string_view line);
@@ -645,6 +667,11 @@ class Dialogue {
   bool abandon_upstream_ = false;
   // Why recording failed (recording_failed): set, no end of data goes upstream any more.
   std::optional<std::string> recording_failure_;
+  std::uint64_t accepted_recorded_ = 0;  // see recording_failed
+  // Messages whose final reply accepted them (2yz), and the last such reply (Message::final_reply).
+  std::uint64_t messages_accepted_ = 0;
+  std::string last_accepted_reply_;
+  std::string unrecorded_end_reply_;  // see unrecorded_end_reply()
   std::string
       telnet_answered_;         // telnet refusals written, not yet recorded (record_telnet_answers)
   bool echo_withheld_ = false;  // IAC WILL ECHO sent, IAC WONT ECHO not yet (withhold_echo)

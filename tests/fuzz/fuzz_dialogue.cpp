@@ -470,7 +470,10 @@ RunOutcome drive(const std::uint8_t* data, std::size_t size, bool split) {
           d.token_unavailable(std::string(bytes));
           break;
         case 6:
-          if (d.client_tls_due()) d.client_tls_started("TLSv1.3");
+          if (d.client_tls_due())
+            d.client_tls_started("TLSv1.3");
+          else if (!bytes.empty())  // --record-failure stop: the owner tells, and tells again
+            d.recording_failed("disk full (fuzz)", static_cast<std::uint8_t>(bytes[0]) % 3);
           break;
         case 7:
           if (d.client_tls_due()) d.client_tls_failed(std::string(bytes));

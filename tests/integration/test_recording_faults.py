@@ -448,7 +448,8 @@ class RecordingFailureTest(IntegrationCase):
         """Recording fails while a body is relayed (--record-failure stop, the default): the
         server never gets its end of data, so it discards the message, and the client is told
         with a 421 that the message was not sent, instead of a 250 for a message nobody
-        recorded. A session already open gets 451 to MAIL (no new message), and still QUITs."""
+        recorded. A session already open, idle between commands, is told at once with
+        mailtap's own 421 that recording failed, and closed (its QUIT goes to the server)."""
         full = self.tmp / "full-inside-body"
         mount_tmpfs(self, full, "size=384k")
         fake = self.fake("good")
@@ -469,17 +470,25 @@ class RecordingFailureTest(IntegrationCase):
             self.assertTrue(final.text.startswith("4.3.0 mailtap: recording failed ("), final.text)
             self.assertIn("the message was not sent", final.text)
             self.assertNotIn("try again", final.text)
-            refusal = idle.cmd("MAIL FROM:<late@client.test>")
-            self.assertEqual(refusal.code, 451, refusal.text)
-            self.assertIn("recording failed", refusal.text)
-            self.assertEqual(idle.cmd("QUIT").code, 221)
+            told = idle.reply()  # unsolicited: the idle client sent nothing
+            self.assertEqual(told.code, 421, told.text)
+            flat = re.sub(r"\s+", " ", told.text)
+            self.assertTrue(flat.startswith("4.3.0 mailtap: recording failed ("), flat)
+            self.assertIn("the server has no message of this session that the record lacks",
+                          flat)
+            self.assertTrue(flat.endswith("closing: fix that, then restart mailtap"), flat)
+            self.assertEqual(idle.read_until_closed(5), b"", "closed after the 421")
         time.sleep(0.3)
         self.assertEqual([msg for s in fake.sessions for msg in s.messages], [],
                          "the server got no end of data, so no message")
-        self.assertFalse(any(b"late@client.test" in bytes(s.post_tls) for s in fake.sessions))
+        self.assertTrue(any(bytes(s.post_tls).endswith(b"QUIT\r\n") for s in fake.sessions),
+                        "the idle session's server got mailtap's QUIT")
         self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
         self.assertRegex(m.stderr, r"(?m)^mailtap: session \d+ ended: error \(recording failed: "
                                    r"the message was not sent.*not recorded \(recording failed\)$")
+        # The idle session's 421 is in no record: the log has it.
+        self.assertRegex(m.stderr, r"(?m)^mailtap: session \d+: told the client: 421 4\.3\.0 "
+                                   r"mailtap: recording failed \(")
 
     def test_deleted_database_is_a_recording_failure(self):
         """`rm mailtap.db` while the proxy runs: the later sessions would go to a deleted inode
@@ -495,9 +504,10 @@ class RecordingFailureTest(IntegrationCase):
         self.assertPathGoneIsAFailure("directory-replaced", replace_directory)
 
     def test_refusals_quoting_a_long_path_keep_each_line_within_512_octets(self):
-        """A recording failure that names a file deep in a long path: the 451 an open session's
-        MAIL gets and the 421 a new connection gets quote it whole, in reply lines of at most
-        512 octets each (RFC 5321 4.5.3.1.5); both went out as one line of over 600."""
+        """A recording failure that names a file deep in a long path: the 421 that ends an open
+        session and the 421 a new connection gets quote it whole, in reply lines of at most 512
+        octets each (RFC 5321 4.5.3.1.5); a 451 to MAIL went out as one line of over 600 (the
+        unit test checks that one)."""
         fake = self.fake("good")
         db = self.tmp / ("d" * 200) / ("e" * 200) / "mailtap.db"
         m = self.mailtap(fake.address, db=db)
@@ -505,13 +515,11 @@ class RecordingFailureTest(IntegrationCase):
             self.assertEqual(open_one.reply().code, 220)
             self.assertEqual(open_one.cmd("EHLO open.test").code, 250)
             db.unlink()
-
-            def noticed() -> bool:
-                open_one.cmd("NOOP")  # a commit, which finds the path gone
-                return "was deleted or renamed" in m.stderr
-            rec.wait_for(noticed, 5, f"a marked failure on stderr:\n{m.stderr}")
-            refused = open_one.cmd("MAIL FROM:<late@client.test>")
-            self.assertEqual(refused.code, 451, refused.raw)
+            self.assertEqual(open_one.cmd("NOOP").code, 250)  # a commit, which finds the path gone
+            rec.wait_for(lambda: "was deleted or renamed" in m.stderr, 5,
+                         f"a marked failure on stderr:\n{m.stderr}")
+            refused = open_one.reply()  # the open session is told, unasked, and closed
+            self.assertEqual(refused.code, 421, refused.raw)
         refusal_raw = b""
         with SmtpSocket(m.port) as c:
             refusal = c.reply()
@@ -526,13 +534,26 @@ class RecordingFailureTest(IntegrationCase):
             self.assertIn(b"e" * 200, reply.raw)
         self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
 
-    def send_one(self, m: Mailtap, body: str = "a line\n") -> None:
-        """One session with one message: 250 and 221 (also after an unnoticed failure)."""
+    def send_one(self, m: Mailtap, body: str = "a line\n", fails: bool = False) -> None:
+        """One session with one message: 250 and 221; `fails`: the message's commit meets the
+        failure, so its 250 (the server has the message) is followed by mailtap's 421 saying
+        that the record lacks it (Dialogue::recording_failed)."""
         with SmtpSocket(m.port) as c:
             start_data(c)
             c.send(dot_stuff(make_message(unique_token("m"), body=body)) + b".\r\n")
             self.assertEqual(c.reply().code, 250)
-            self.assertEqual(c.cmd("QUIT").code, 221)
+            if not fails:
+                self.assertEqual(c.cmd("QUIT").code, 221)
+                return
+            self.assertTold(c.reply(), "the message above was accepted by the server (250 ")
+
+    def assertTold(self, reply, what: str) -> None:
+        """`reply` is mailtap's 421 that ends a session whose record failed, saying `what`."""
+        self.assertEqual(reply.code, 421, reply.raw)
+        flat = re.sub(r"\s+", " ", reply.text)
+        self.assertTrue(flat.startswith("4.3.0 mailtap: recording failed ("), flat)
+        self.assertIn(what, flat)
+        self.assertTrue(flat.endswith("; closing: fix that, then restart mailtap"), flat)
 
     def test_renamed_body_directory_is_a_recording_failure(self):
         """`mv mailtap.db-bodies elsewhere` while the proxy runs: mailtap went on making body
@@ -546,7 +567,7 @@ class RecordingFailureTest(IntegrationCase):
         large = "".join(f"{i:06d} {'b' * 70}\n" for i in range(2600))  # 200 KiB: a body file
         self.send_one(m, large)
         bodies.rename(bodies.with_name("moved-bodies"))
-        self.send_one(m, large)  # accepted before anything noticed: relayed, unrecorded
+        self.send_one(m, large, fails=True)  # accepted before anything noticed: unrecorded
         rec.wait_for(lambda: re.search(r"(?m)^mailtap: recording failed: the body directory "
                                        r"'.*mailtap\.db-bodies' was deleted or renamed while "
                                        r"recording", m.stderr),
@@ -576,7 +597,7 @@ class RecordingFailureTest(IntegrationCase):
             self.send_one(m)
         rec.wait_ended(db, 2)
         Path(f"{db}-wal").unlink()
-        self.send_one(m)  # accepted before anything noticed: relayed, unrecorded
+        self.send_one(m, fails=True)  # accepted before anything noticed: relayed, unrecorded
         rec.wait_for(lambda: re.search(r"(?m)^mailtap: recording failed: the WAL file "
                                        r"'.*mailtap\.db-wal' was deleted or renamed while "
                                        r"recording: the sessions since are not recorded, those "
@@ -616,13 +637,17 @@ class RecordingFailureTest(IntegrationCase):
             c.reply()
             c.cmd("EHLO x")
             c.send(b"QUIT\r\n")
-            c.reply()
+            c.read_until_closed(10)
+            received = bytes(c.received)
         rec.wait_for(lambda: re.search(r"(?m)^mailtap: recording failed: '.*mailtap\.db' was "
                                        rf"changed to schema version {version + 1} by another "
                                        rf"mailtap while this one \({version}\) recorded to it",
                                        m.stderr),
                      10, f"a marked failure on stderr:\n{m.stderr}")
         self.assertIn("start them with the new version", m.stderr, "says what to do")
+        # The session that met it was told so, last (never a plain 221 as its end).
+        self.assertIn(b"421 4.3.0 mailtap: recording failed (", received)
+        self.assertTrue(received.endswith(b"then restart mailtap\r\n"), received)
         self.assertEqual(first_reply(m.port).code, 421)
         self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
         self.assertEqual([r[0] for r in rec.query(db, "SELECT id FROM sessions")], [1],
@@ -639,10 +664,22 @@ class RecordingFailureTest(IntegrationCase):
             self.assertEqual(c.cmd("QUIT").code, 221)
         take_the_path_away(db)
         with SmtpSocket(m.port) as c:  # accepted before anything noticed: relayed, unrecorded
-            start_data(c)
-            c.send(dot_stuff(make_message(unique_token("after"))) + b".\r\n")
-            self.assertEqual(c.reply().code, 250)
-            self.assertEqual(c.cmd("QUIT").code, 221)
+            # Each commit looks at the path: the first after the change (this session's) fails,
+            # and the 421 that says so comes at the next command boundary, before any 221.
+            replies = [c.reply()]
+            for line in ("EHLO client.test", "MAIL FROM:<s@client.test>",
+                         "RCPT TO:<alice@example.test>", "DATA"):
+                if replies[-1].code == 421:
+                    break
+                replies.append(c.cmd(line))
+            if replies[-1].code == 354:
+                c.send(dot_stuff(make_message(unique_token("after"))) + b".\r\n")
+                replies.append(c.reply())
+                self.assertEqual(replies[-1].code, 250)
+                replies.append(c.reply())
+            self.assertTold(replies[-1], "the message above was accepted by the server (250 "
+                            if replies[-2].code == 250 else "the record lacks")
+            self.assertEqual(c.read_until_closed(5), b"")
         rec.wait_for(lambda: re.search(r"(?m)^mailtap: recording failed: the database file "
                                        r"'.*mailtap\.db' was deleted or renamed while recording",
                                        m.stderr),
@@ -654,6 +691,145 @@ class RecordingFailureTest(IntegrationCase):
         self.assertIn("was deleted or renamed", refusal.text)
         self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
         self.assertIn("recording failed during the run", m.stderr)
+
+
+class RecordingFailureToldTest(IntegrationCase):
+    """--record-failure stop: the person whose session meets the failure learns it at once, in
+    SMTP, from mailtap's own 421, not only from the next connection's refusal or stderr. The
+    server's 250 to an end of data it already had still goes (it has the message), then the
+    421 that says the record lacks it; the server gets mailtap's QUIT. Real Postfix."""
+
+    with_postfix = True
+
+    def send_until_told(self, m: Mailtap, token: str, timeout: float = 15) -> list:
+        """One session with one message, `token`, as a person in telnet would send it: the
+        replies up to the 421 that ends it, or through the 221."""
+        with SmtpSocket(m.port, timeout=timeout) as c:
+            replies = [c.reply()]
+            for line in ("EHLO client.test", "MAIL FROM:<s@client.test>",
+                         "RCPT TO:<alice@example.test>", "DATA"):
+                if replies[-1].code in (421, 451):
+                    return replies
+                replies.append(c.cmd(line))
+            if replies[-1].code != 354:
+                return replies
+            c.send(dot_stuff(make_message(token)) + b".\r\n")
+            replies.append(c.reply())
+            replies.append(c.cmd("QUIT") if replies[-1].code != 421 else replies[-1])
+            if replies[-1].code == 221:
+                return replies
+            self.assertEqual(c.read_until_closed(5), b"", "closed after the 421")
+            return replies
+
+    def assertToldAfterItsAcceptance(self, replies: list, m: Mailtap, token: str) -> None:
+        accepted, told = replies[-2], replies[-1]
+        self.assertEqual(accepted.code, 250, [str(r) for r in replies])
+        self.assertEqual(told.code, 421, [str(r) for r in replies])
+        flat = re.sub(r"\s+", " ", told.text)
+        self.assertTrue(flat.startswith("4.3.0 mailtap: recording failed ("), flat)
+        queued = re.sub(r"\s+", " ", accepted.text)
+        self.assertIn(f"the message above was accepted by the server (250 {queued}) but is not in "
+                      "the record: do not send it again", flat)
+        self.assertTrue(flat.endswith("; closing: fix that, then restart mailtap"), flat)
+        self.postfix.wait_for_message(token, 30)  # delivered: the server had it
+        # Not recorded (recording failed): the log has the 421 instead.
+        rec.wait_for(lambda: re.search(r"(?m)^mailtap: session \d+: told the client: 421 4\.3\.0 "
+                                       r"mailtap: recording failed", m.stderr),
+                     5, f"the 421 in the log:\n{m.stderr}")
+        self.assertRegex(m.stderr, r"(?m)^mailtap: session \d+ ended: error \(recording failed: "
+                                   r"mailtap ended the session, which it could not record\).*"
+                                   r"1 message\(s\), not recorded \(recording failed\)$")
+
+    def test_a_lock_held_past_the_limit_is_told_after_the_250(self):
+        """A write lock held for more than the minute mailtap waits (a `BEGIN EXCLUSIVE` left
+        open in sqlite3): the 250 waits for the message's commit, goes when it fails (Postfix
+        has the message), and the 421 right after it says that the record lacks it."""
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m._tmp) / "mailtap.db"
+        token = unique_token("locked")
+        holder = sqlite3.connect(str(db), isolation_level=None, timeout=10)
+        self.addCleanup(holder.close)
+        result = {}
+
+        def client() -> None:
+            result["replies"] = self.send_until_told(m, token, timeout=120)
+
+        with SmtpSocket(m.port) as warm:  # the database exists and is in WAL mode
+            warm.reply()
+            warm.cmd("QUIT")
+        rec.wait_ended(db, 1)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            t = threading.Thread(target=client)
+            t.start()
+            t.join(110)
+        finally:
+            holder.execute("ROLLBACK")
+        self.assertFalse(t.is_alive())
+        self.assertIn("recording failed", m.stderr)
+        self.assertRegex(m.stderr, r"waited 6\d\.\ds for it")
+        self.assertToldAfterItsAcceptance(result["replies"], m, token)
+        self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
+
+    def test_a_lock_held_past_the_limit_at_the_quit_is_told_after_the_221(self):
+        """The message was recorded; the lock is taken before the QUIT, so the closing record's
+        commit is the one that fails: the server's 221 goes (it ended the session), then
+        mailtap's 421 saying the session is not in the record."""
+        m = self.mailtap(self.postfix.submission)
+        db = Path(m._tmp) / "mailtap.db"
+        token = unique_token("lockquit")
+        holder = sqlite3.connect(str(db), isolation_level=None, timeout=10)
+        self.addCleanup(holder.close)
+        with SmtpSocket(m.port, timeout=120) as c:
+            start_data(c)
+            c.send(dot_stuff(make_message(token)) + b".\r\n")
+            self.assertEqual(c.reply().code, 250)
+            holder.execute("BEGIN EXCLUSIVE")
+            try:
+                bye = c.cmd("QUIT")
+                told = c.reply()
+            finally:
+                holder.execute("ROLLBACK")
+            self.assertEqual(c.read_until_closed(5), b"")
+        self.assertEqual(bye.code, 221, bye.raw)
+        self.assertEqual(told.code, 421, told.raw)
+        flat = re.sub(r"\s+", " ", told.text)
+        self.assertTrue(flat.startswith("4.3.0 mailtap: recording failed ("), flat)
+        self.assertIn("the server has no message of this session that the record lacks", flat)
+        self.assertTrue(flat.endswith("; fix that, then restart mailtap"), flat)
+        rec.wait_for(lambda: re.search(r"(?m)^mailtap: session \d+: told the client: 421 4\.3\.0 "
+                                       r"mailtap: recording failed", m.stderr),
+                     5, f"the 421 in the log:\n{m.stderr}")
+        self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
+
+    def test_a_full_disk_is_told_in_the_session_that_meets_it(self):
+        """Messages one session each until the file system is full (tmpfs): the session whose
+        commit fails gets mailtap's 421 (after its 250 if the server had accepted the message),
+        never a plain 221 for a session the record lacks; the next connection is refused."""
+        full = self.tmp / "full-told"
+        mount_tmpfs(self, full, "size=300k")
+        m = self.mailtap(self.postfix.submission, db=full / "mailtap.db")
+        for i in range(200):
+            token = unique_token(f"full{i}")
+            replies = self.send_until_told(m, token)
+            if replies[-1].code == 221:
+                continue
+            if replies[0].code == 421:
+                self.fail(f"refused before any session was told:\n{m.stderr}")
+            if replies[-2].code == 250:
+                self.assertToldAfterItsAcceptance(replies, m, token)
+            else:
+                self.assertEqual(replies[-1].code, 421, [str(r) for r in replies])
+                self.assertIn("the server has no message of this session that the record lacks",
+                              re.sub(r"\s+", " ", replies[-1].text))
+            break
+        else:
+            self.fail(f"no recording failure after 200 messages:\n{m.stderr}")
+        self.assertRegex(m.stderr, r"(?m)^mailtap: recording failed: .*(?i:full)")
+        self.assertNotRegex(m.stderr, r"(?m)^mailtap: session \d+ ended: quit .*not recorded",
+                            "a plain 221 for a session the record lacks")
+        self.assertEqual(first_reply(m.port).code, 421)
+        self.assertNotEqual(m.stop(), 0, "the exit status reports the failure")
 
 
 class LockContentionTest(IntegrationCase):

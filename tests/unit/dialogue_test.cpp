@@ -4311,12 +4311,166 @@ TEST(Dialogue, RecordingFailedAfterTheEndOfDataRelaysItsReply) {
   d.client_bytes("hello\r\n.\r\n");
   EXPECT_TRUE(d.end_of_data_unanswered());
   (void)d.take_to_client();
+  (void)d.take_to_upstream();
   d.recording_failed("disk full");
+  EXPECT_FALSE(d.finished()) << "a reply is due: no 421 before it";
   d.upstream_bytes("250 2.0.0 queued as X\r\n");
-  EXPECT_EQ(d.take_to_client(), "250 2.0.0 queued as X\r\n");
+  // Then, between commands, mailtap's own 421: the person learns at once that the message the
+  // server accepted is not in the record, and that the session ends; the server gets a QUIT.
+  EXPECT_EQ(d.take_to_client(),
+            "250 2.0.0 queued as X\r\n"
+            "421 4.3.0 mailtap: recording failed (disk full): the message above was accepted by "
+            "the server (250 2.0.0 queued as X) but is not in the record: do not send it again; "
+            "closing: fix that, then restart mailtap\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "QUIT\r\n");
   EXPECT_FALSE(d.end_of_data_unanswered());
   EXPECT_EQ(messages.size(), 1u);
+  ASSERT_TRUE(d.finished());
+  EXPECT_EQ(d.ending()->kind, Ending::Kind::error);
+  EXPECT_FALSE(d.abandon_upstream());
+  EXPECT_EQ(d.unrecorded_end_reply().rfind("4.3.0 mailtap: recording failed (disk full): ", 0), 0u);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events[events.size() - 2]->reply_code, 421);
+  EXPECT_EQ(events.back()->direction, Direction::mailtap_to_upstream);
+  EXPECT_EQ(events.back()->note, "recording failed; mailtap ends the upstream session politely");
+}
+
+// Recording failed while the session waits between commands (another session's commit failed):
+// the 421 goes at once, and says what the server has that the record lacks: nothing, or the
+// messages it accepted whose records were not committed (the owner says how many were).
+TEST(Dialogue, RecordingFailedBetweenCommandsEndsTheSessionWithA421) {
+  const auto accept_message = [](Dialogue& d, std::string_view queued) {
+    d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+    d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+    d.client_bytes("hello\r\n.\r\n");
+    d.upstream_bytes(std::string(queued) + "\r\n");
+  };
+  const std::string tail = "; closing: fix that, then restart mailtap\r\n";
+  {
+    std::vector<RecordedEvent> events;
+    std::vector<Message> messages;
+    Dialogue d(test_options(), events, messages);
+    d.relay_greeting(reply_of(greeting), Phase::tls);
+    d.client_bytes(ehlo);
+    d.upstream_bytes(ehlo_reply);
+    (void)d.take_to_client();
+    (void)d.take_to_upstream();
+    d.recording_failed("lock held");
+    EXPECT_EQ(d.take_to_client(),
+              "421 4.3.0 mailtap: recording failed (lock held): the server has no message of "
+              "this session that the record lacks, but the rest of the session is not recorded" +
+                  tail);
+    EXPECT_EQ(upstream_text(d.take_to_upstream()), "QUIT\r\n");
+    ASSERT_TRUE(d.finished());
+    d.client_bytes("QUIT\r\n");  // read no more
+    EXPECT_EQ(upstream_text(d.take_to_upstream()), "");
+  }
+  {
+    std::vector<RecordedEvent> events;
+    std::vector<Message> messages;
+    Dialogue d(test_options(), events, messages);
+    d.relay_greeting(reply_of(greeting), Phase::tls);
+    accept_message(d, "250 queued as A");
+    accept_message(d, "250 queued as B");
+    (void)d.take_to_client();
+    d.recording_failed("disk full", /*accepted_recorded=*/1);
+    EXPECT_EQ(d.take_to_client(),
+              "421 4.3.0 mailtap: recording failed (disk full): the message above was accepted "
+              "by the server (250 queued as B) but is not in the record: do not send it again" +
+                  tail);
+  }
+  {
+    std::vector<RecordedEvent> events;
+    std::vector<Message> messages;
+    Dialogue d(test_options(), events, messages);
+    d.relay_greeting(reply_of(greeting), Phase::tls);
+    accept_message(d, "250 queued as A");
+    accept_message(d, "550 no");
+    accept_message(d, "250 queued as C");
+    (void)d.take_to_client();
+    d.recording_failed("disk full");
+    EXPECT_EQ(d.take_to_client(),
+              "421 4.3.0 mailtap: recording failed (disk full): 2 messages of this session were "
+              "accepted by the server (the last (250 queued as C)) but are not in the record: do "
+              "not send them again" +
+                  tail);
+  }
+  {
+    std::vector<RecordedEvent> events;
+    std::vector<Message> messages;
+    Dialogue d(test_options(), events, messages);
+    d.relay_greeting(reply_of(greeting), Phase::tls);
+    accept_message(d, "250 queued as A");
+    (void)d.take_to_client();
+    d.recording_failed("disk full", /*accepted_recorded=*/1);
+    EXPECT_NE(d.take_to_client().find("the server has no message of this session that the "
+                                      "record lacks"),
+              std::string::npos);
+  }
+}
+
+// The session's closing record failed as it ended on the server's 221: the owner writes the
+// 221, then this 421, so the person learns the session is not in the record.
+TEST(Dialogue, RecordingFailedAtTheQuitGivesA421ToFollowThe221) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+  d.upstream_bytes("250 ok\r\n250 ok\r\n354 go\r\n");
+  d.client_bytes("hello\r\n.\r\nQUIT\r\n");
+  (void)d.take_to_client();
+  d.upstream_bytes("250 queued as Q\r\n221 bye\r\n");
+  ASSERT_TRUE(d.finished());
+  EXPECT_EQ(d.take_to_client(), "250 queued as Q\r\n221 bye\r\n");
+  EXPECT_EQ(d.recording_failed_at_quit("disk full", /*accepted_recorded=*/0),
+            "421 4.3.0 mailtap: recording failed (disk full): the message above was accepted by "
+            "the server (250 queued as Q) but is not in the record: do not send it again; fix "
+            "that, then restart mailtap\r\n");
+  EXPECT_FALSE(d.unrecorded_end_reply().empty());
+  EXPECT_EQ(d.recording_failed_at_quit("disk full", 0), "") << "said once";
+
+  // Not after the dialogue's own 421, nor for an ending other than the 221 to a QUIT.
+  Dialogue told(test_options(), events, messages);
+  told.relay_greeting(reply_of(greeting), Phase::tls);
+  told.recording_failed("disk full");
+  ASSERT_TRUE(told.finished());
+  EXPECT_EQ(told.recording_failed_at_quit("disk full", 0), "");
+  Dialogue closed(test_options(), events, messages);
+  closed.relay_greeting(reply_of(greeting), Phase::tls);
+  closed.upstream_closed();
+  EXPECT_EQ(closed.recording_failed_at_quit("disk full", 0), "");
+}
+
+// Not while a reply is due (it would come after mailtap's 421, answering nothing the client
+// knows of), nor inside an AUTH exchange or a body: the 421 waits for the boundary.
+TEST(Dialogue, TheRecordingFailure421WaitsForTheCommandBoundary) {
+  std::vector<RecordedEvent> events;
+  std::vector<Message> messages;
+  Dialogue d(test_options(), events, messages);
+  d.relay_greeting(reply_of(greeting), Phase::tls);
+  d.client_bytes(ehlo);
+  d.upstream_bytes(ehlo_reply);
+  d.client_bytes("AUTH LOGIN\r\n");
+  d.upstream_bytes("334 VXNlcm5hbWU6\r\n");
+  (void)d.take_to_client();
+  (void)d.take_to_upstream();
+  d.recording_failed("disk full");
   EXPECT_FALSE(d.finished());
+  EXPECT_EQ(d.take_to_client(), "");
+  d.client_bytes("dXNlcg==\r\n");
+  d.upstream_bytes("334 UGFzc3dvcmQ6\r\n");
+  EXPECT_FALSE(d.finished());
+  d.client_bytes("cGFzcw==\r\n");
+  EXPECT_FALSE(d.finished());
+  d.upstream_bytes("535 5.7.8 no\r\n");
+  ASSERT_TRUE(d.finished());
+  const std::string to_client = d.take_to_client();
+  EXPECT_EQ(to_client.rfind("334 UGFzc3dvcmQ6\r\n535 5.7.8 no\r\n421 4.3.0 mailtap: recording "
+                            "failed (disk full)",
+                            0),
+            0u)
+      << to_client;
 }
 
 // Every line of a reply mailtap makes itself fits RFC 5321's 512 octets (CRLF included), also
@@ -4332,9 +4486,27 @@ TEST(Dialogue, RepliesQuotingALongRecordingFailureKeepEachLineWithin512Octets) {
   (void)d.take_to_upstream();
   (void)d.take_to_client();
   const std::string path = "/" + std::string(200, 'd') + "/" + std::string(200, 'e') + "/m.db";
+  // Behind an RSET not yet answered: the 451s go once its reply has; then the 421 that ends
+  // the session, which quotes the cause too.
+  d.client_bytes("RSET\r\n");
   d.recording_failed("cannot sync body file '" + path + "-bodies/7': No space left on device");
   d.client_bytes("MAIL FROM:<a@x>\r\nDATA\r\nBDAT 5 LAST\r\nhello");
-  const std::string to_client = d.take_to_client();
+  d.upstream_bytes("250 ok\r\n");
+  std::string to_client = d.take_to_client();
+  ASSERT_EQ(to_client.rfind("250 ok\r\n", 0), 0u) << to_client;
+  to_client.erase(0, 8);
+  const std::size_t closing = to_client.find("421-4.3.0 ");
+  ASSERT_NE(closing, std::string::npos) << to_client;
+  const std::string closing_reply = to_client.substr(closing);
+  to_client.erase(closing);
+  for (std::size_t at = 0; at < closing_reply.size();) {
+    const std::size_t end = closing_reply.find("\r\n", at);
+    ASSERT_NE(end, std::string::npos) << closing_reply;
+    EXPECT_LE(end + 2 - at, 512u);
+    EXPECT_EQ(closing_reply.substr(at + 3, 7),
+              end + 2 == closing_reply.size() ? " 4.3.0 " : "-4.3.0 ");
+    at = end + 2;
+  }
   std::size_t replies = 0;
   std::size_t at = 0;
   while (at < to_client.size()) {
@@ -4352,7 +4524,8 @@ TEST(Dialogue, RepliesQuotingALongRecordingFailureKeepEachLineWithin512Octets) {
   EXPECT_EQ(replies, 3u) << to_client;
   EXPECT_NE(to_client.find(std::string(200, 'e')), std::string::npos) << "the path is quoted whole";
   for (const RecordedEvent& e : events)
-    if (e->direction == Direction::mailtap_to_client && e->kind == EventKind::local_reply) {
+    if (e->direction == Direction::mailtap_to_client && e->kind == EventKind::local_reply &&
+        e->reply_code != 421) {
       EXPECT_EQ(e->reply_code, 451);
       EXPECT_EQ(e->enhanced_status, "4.3.0");
       EXPECT_NE(to_client.find(e->bytes), std::string::npos) << "recorded as sent";
@@ -4360,8 +4533,9 @@ TEST(Dialogue, RepliesQuotingALongRecordingFailureKeepEachLineWithin512Octets) {
 }
 
 // Nothing the record could not hold starts after the failure: MAIL, DATA and BDAT (its chunk
-// consumed, not relayed) get a 451 from mailtap; the session goes on for the rest (QUIT).
-TEST(Dialogue, RecordingFailedRefusesNewMessagesButNotTheSession) {
+// consumed, not relayed) read while a reply is still due get a 451 from mailtap; the rest is
+// relayed, and once no reply is due the session ends with mailtap's 421 and QUIT.
+TEST(Dialogue, RecordingFailedRefusesNewMessagesThenEndsTheSessionBetweenCommands) {
   std::vector<RecordedEvent> events;
   std::vector<Message> messages;
   Dialogue d(test_options(), events, messages);
@@ -4369,12 +4543,12 @@ TEST(Dialogue, RecordingFailedRefusesNewMessagesButNotTheSession) {
   d.client_bytes(ehlo);
   d.upstream_bytes(ehlo_reply_chunking);
   d.client_bytes("MAIL FROM:<a@x>\r\n");
-  d.upstream_bytes("250 ok\r\n");
   (void)d.take_to_upstream();
   (void)d.take_to_client();
   d.recording_failed("disk full");
   d.client_bytes("DATA\r\nBDAT 5 LAST\r\nhelloMAIL FROM:<c@x>\r\nRSET\r\n");
   EXPECT_EQ(upstream_text(d.take_to_upstream()), "RSET\r\n");
+  d.upstream_bytes("250 ok\r\n");
   const std::string refusal =
       "451 4.3.0 mailtap: recording failed (disk full); mailtap sends no more messages";
   const std::string to_client = d.take_to_client();
@@ -4387,12 +4561,15 @@ TEST(Dialogue, RecordingFailedRefusesNewMessagesButNotTheSession) {
                            "send the message again then\r\n"),
             std::string::npos)
       << to_client;
+  EXPECT_FALSE(d.finished());
   d.upstream_bytes("250 ok\r\n");
-  d.client_bytes("QUIT\r\n");
-  EXPECT_EQ(upstream_text(d.take_to_upstream()), "QUIT\r\n");
-  d.upstream_bytes("221 bye\r\n");
   ASSERT_TRUE(d.finished());
-  EXPECT_EQ(d.ending()->kind, Ending::Kind::quit);
+  EXPECT_EQ(d.take_to_client(),
+            "250 ok\r\n421 4.3.0 mailtap: recording failed (disk full): the server has no "
+            "message of this session that the record lacks, but the rest of the session is not "
+            "recorded; closing: fix that, then restart mailtap\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "QUIT\r\n");
+  EXPECT_EQ(d.ending()->kind, Ending::Kind::error);
   EXPECT_FALSE(d.abandon_upstream());
   EXPECT_TRUE(messages.empty());
 }
