@@ -311,8 +311,7 @@ void ReplayDriver::pump() {
     }
     if (stopping_) {
       // Give the server a polite end (QUIT, unless a message body is open).
-      dialogue_.client_closed();
-      collect_replies();
+      close_client();
       return;
     }
     if (next_flight_ < recording_.flights.size()) {
@@ -324,10 +323,23 @@ void ReplayDriver::pump() {
     // Every flight sent: wait for the last replies, then end as the original did.
     const std::size_t expected = 1 + recording_.replies.size();
     if (received_ < expected && dialogue_.awaiting_reply()) return;
-    dialogue_.client_closed();
-    collect_replies();
+    close_client();
     return;
   }
+}
+
+// Inside a body the dialogue answers the close with its own 421 (the message was not sent).
+// A recording that has it (the original's mailtap said it too) compares it like any reply of
+// mailtap's; one made before mailtap said it has nothing there, nor has a replay that stops
+// early: then it is mailtap's alone, not compared.
+void ReplayDriver::close_client() {
+  const bool in_body = dialogue_.in_data();
+  dialogue_.client_closed();
+  if (in_body && (stopping_ || received_ >= 1 + recording_.replies.size())) {
+    (void)dialogue_.take_to_client();
+    return;
+  }
+  collect_replies();
 }
 
 ReplayReport ReplayDriver::report() const {

@@ -108,6 +108,7 @@ class ReplayDriver {
  private:
   void pump();
   void collect_replies();
+  void close_client();  // the client (played) closes, as the original did or to stop
   void stop_if_meaning_changes(std::size_t index, const std::string& replay_line);
   std::string answered_command(const Flight& f, const RecordedReply& r,
                                std::size_t& answered) const;

@@ -1889,8 +1889,20 @@ bool Dialogue::read_bdat_chunk() {
 void Dialogue::on_client_input_exhausted() {
   if (ending_ || client_unreadable_ || paused_ || held_bdat_ || framer_.unread() > 0) return;
   if (relaying_body()) {
+    // A client that closed only its sending side (nc -N with a file that lacks the final ".")
+    // still reads: mailtap's 421 tells it why nothing was sent, where it would otherwise see
+    // the 354 and then the end. One that hung up never gets it (the note after the end says so).
+    const bool chunk = mode_ == Mode::bdat_chunk;
     abandon_message("client closed the connection inside a message body");
-    finish(Ending::Kind::client_closed, "client closed inside a message body");
+    abort(chunk ? "4.4.2 mailtap: the client closed its sending side inside a BDAT chunk (" +
+                      std::to_string(bdat_remaining_) +
+                      " of its octets were still to come); the message was not sent: send it "
+                      "again, with as many octets after each BDAT line as its size says"
+                : std::string("4.4.2 mailtap: the client closed its sending side inside the "
+                              "message body (no end of data: a line with a single \".\" was "
+                              "missing); the message was not sent: send it again, ending it with "
+                              "a line holding only \".\""),
+          {Ending::Kind::client_closed, "client closed inside a message body"});
     return;
   }
   if (framer_.partial_line() > 0) {

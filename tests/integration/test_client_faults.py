@@ -17,10 +17,11 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-from test_recording import query, wait_ended, wait_for  # noqa: E402
+from test_recording import events, query, wait_ended, wait_for  # noqa: E402
 
 MIB = 1 << 20
 
@@ -109,6 +110,57 @@ class TelnetClientTest(h.IntegrationCase):
         [sess] = f.wait_sessions(1)
         lines = [bytes(line) for _, line in sess.commands]
         self.assertIn(b"noop\r\n", lines, lines)
+
+class HalfClosedClientTest(h.IntegrationCase):
+    """A client that closes its sending side inside a message body (nc -N fed a message file
+    without its final "." line) still reads: it is told why the message was not sent, where it
+    saw the 354 and then the end of the connection (faults REPORT finding 7)."""
+
+    told = (b"421 4.4.2 mailtap: the client closed its sending side inside the message body (no "
+            b"end of data: a line with a single \".\" was missing); the message was not sent: "
+            b"send it again, ending it with a line holding only \".\"\r\n")
+
+    def test_nc_n_with_a_message_file_lacking_its_final_dot_is_told_the_message_was_not_sent(self):
+        fake = self.fake("good")
+        m = self.mailtap(fake.address)
+        db = Path(m._tmp) / "mailtap.db"
+        message_file = (b"EHLO client.test\r\nMAIL FROM:<s@client.test>\r\n"
+                        b"RCPT TO:<alice@example.test>\r\nDATA\r\n"
+                        b"Subject: no dot\r\n\r\nthe file ends here, without its dot\r\n")
+        cp = subprocess.run(["nc", "-N", "127.0.0.1", str(m.port)], input=message_file,
+                            capture_output=True, timeout=30)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
+        self.assertIn(b"\r\n354 ", cp.stdout)
+        self.assertTrue(cp.stdout.endswith(self.told), cp.stdout)
+        [s] = wait_ended(db, 1)
+        self.assertEqual((s["outcome"], s["outcome_reason"]),
+                         ("client_closed", "client closed inside a message body"))
+        own = [e for e in events(db, s["id"]) if e["direction"] == "mailtap_to_client"
+               and e["kind"] == "local_reply"]
+        self.assertEqual([bytes(e["bytes"]) for e in own], [self.told], "recorded as mailtap's")
+        self.assertEqual(own[0]["reply_code"], 421)
+        self.assertEqual(query(db, "SELECT count(*) AS n FROM messages")[0]["n"], 0)
+        time.sleep(0.3)
+        self.assertEqual([msg for f in fake.sessions for msg in f.messages], [],
+                         "no end of data reached the server: nothing delivered")
+
+    def test_a_bdat_chunk_cut_short_by_a_half_close_is_told_the_message_was_not_sent(self):
+        sink = h.BodySink(chunking=True)
+        self.addCleanup(sink.sock.close)
+        m = self.mailtap(sink.address, tls="none")
+        with h.SmtpSocket(m.port) as c:
+            self.assertEqual(c.reply().code, 220)
+            self.assertIn("CHUNKING", c.cmd("EHLO client.test").text)
+            self.assertEqual(c.cmd("MAIL FROM:<s@client.test>").code, 250)
+            self.assertEqual(c.cmd("RCPT TO:<alice@example.test>").code, 250)
+            c.send(b"BDAT 100 LAST\r\nonly 19 octets sent")
+            c.sock.shutdown(socket.SHUT_WR)
+            told = c.reply()
+            self.assertEqual(c.read_until_closed(5), b"")
+        self.assertEqual(told.code, 421, told.raw)
+        self.assertIn("inside a BDAT chunk (81 of its octets were still to come); the message was "
+                      "not sent", re.sub(r"\s+", " ", told.text))
+
 
 class NonReadingClientTest(h.IntegrationCase):
 

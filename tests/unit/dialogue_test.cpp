@@ -2869,7 +2869,20 @@ TEST(Dialogue, ClientEofMidDataAbandonsTheMessage) {
   EXPECT_TRUE(r.finished);
   EXPECT_TRUE(r.abandon);
   EXPECT_EQ(r.ending->kind, Ending::Kind::client_closed);
+  EXPECT_EQ(r.ending->reason, "client closed inside a message body");
   EXPECT_TRUE(r.messages.empty());
+  // A client that closed only its sending side (nc -N, a message file without its final ".")
+  // still reads: it is told why nothing was sent, in mailtap's own 421, recorded as such.
+  const std::string told =
+      "421 4.4.2 mailtap: the client closed its sending side inside the message body (no end of "
+      "data: a line with a single \".\" was missing); the message was not sent: send it again, "
+      "ending it with a line holding only \".\"\r\n";
+  EXPECT_EQ(r.client_per_step[3], told);
+  auto own = find_events(r, Direction::mailtap_to_client, EventKind::local_reply);
+  ASSERT_EQ(own.size(), 1u);
+  EXPECT_EQ(own[0]->bytes, told);
+  EXPECT_EQ(own[0]->reply_code, 421);
+  EXPECT_EQ(own[0]->enhanced_status, "4.4.2");
 }
 
 TEST(Dialogue, ClientEofMidBdatChunkAbandonsTheMessage) {
@@ -2881,6 +2894,11 @@ TEST(Dialogue, ClientEofMidBdatChunkAbandonsTheMessage) {
   });
   EXPECT_TRUE(r.abandon);
   EXPECT_EQ(r.upstream_per_step[3], "");
+  EXPECT_EQ(r.client_per_step[3],
+            "421 4.4.2 mailtap: the client closed its sending side inside a BDAT chunk (91 of its "
+            "octets were still to come); the message was not sent: send it again, with as many "
+            "octets after each BDAT line as its size says\r\n");
+  EXPECT_EQ(r.ending->kind, Ending::Kind::client_closed);
 }
 
 TEST(Dialogue, UnsolicitedUpstream421Finishes) {

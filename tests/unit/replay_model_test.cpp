@@ -1003,6 +1003,37 @@ TEST(ReplayDriver, AFaithfulReplayOfAClientThatHungUpMidDataMatches) {
   EXPECT_TRUE(r.all_match()) << format_replay_text({7, 9, "mx:587"}, r);
 }
 
+// Recorded since mailtap tells a client that closes inside a body that the message was not
+// sent: the replay makes the same 421 and compares it as the recorded one of mailtap's.
+TEST(ReplayDriver, AClientThatHungUpMidDataGetsMailtapsOwn421AsRecorded) {
+  const std::string told =
+      "421 4.4.2 mailtap: the client closed its sending side inside the message body (no end of "
+      "data: a line with a single \".\" was missing); the message was not sent: send it again, "
+      "ending it with a line holding only \".\"\r\n";
+  std::vector<storage::EventRow> rows = {
+      ev(Direction::upstream_to_client, EventKind::greeting, "", "220 mx ESMTP\r\n", 220),
+      client("EHLO", "EHLO client.test\r\n"),
+      reply("EHLO", 250, "250 mx\r\n"),
+      client("DATA", "DATA\r\n"),
+      reply("DATA", 354, "354 go\r\n"),
+      ev(Direction::client_to_upstream, EventKind::data, "DATA", "Subject: half\r\n"),
+      ev(Direction::mailtap_to_client, EventKind::local_reply, "", told, 421),
+  };
+  DriverHarness h(rows);
+  ReplayDriver& d = *h.driver;
+  d.take_to_upstream();
+  d.upstream_bytes("250 mx\r\n");
+  d.take_to_upstream();
+  d.upstream_bytes("354 go\r\n");
+  EXPECT_EQ(upstream_text(d.take_to_upstream()), "Subject: half\r\n");
+  EXPECT_TRUE(d.finished());
+  ReplayReport r = d.report();
+  EXPECT_EQ(r.differences(), 0u);
+  EXPECT_TRUE(r.all_match()) << format_replay_text({7, 9, "mx:587"}, r);
+  ASSERT_FALSE(r.replies.empty());
+  EXPECT_EQ(r.replies.back().replay_code, 421);
+}
+
 TEST(ReplayDriver, MailtapsOwn421IsNotShownAsTheServersReply) {
   DriverHarness closed(plain_session());
   ReplayDriver& d = *closed.driver;
