@@ -57,7 +57,7 @@ std::pair<std::string, std::string> first_and_other_summaries(std::string_view b
 std::optional<std::string> undelivered_note(std::string_view last_replies,
                                             std::string_view not_read, bool client_gone) {
   if (last_replies.empty()) return std::nullopt;
-  const std::string what = "; not delivered: " + std::string(last_replies);
+  const std::string what = "; replies that did not reach the client: " + std::string(last_replies);
   // mailtap's reset, for a client that did not read: the client may well be there still.
   if (!not_read.empty()) return std::string(not_read) + what;
   // A client that closes with replies unread resets the connection, as does one that had hung

@@ -1016,12 +1016,12 @@ class ClientClosedBeforeTheReplyTest(h.IntegrationCase):
         kinds = [(e["direction"], e["kind"], e["verb"] or e["reply_code"]) for e in evs]
         quit_at = kinds.index(("client_to_upstream", "command", "QUIT"))
         # Not the note after the end that a client that hung up may get too, when its reset
-        # comes before mailtap's close ("...; not delivered: 250 ..., 221 ..."): read before
-        # it is written, or after.
+        # comes before mailtap's close ("...; replies that did not reach the client: 250 ...,
+        # 221 ..."): read before it is written, or after.
         notes = [i for i, e in enumerate(evs)
                  if e["direction"] == "mailtap_note" and (e["note"] or "").startswith(
                      "client closed the connection while replies were still due to it")
-                 and "; not delivered: " not in e["note"]]
+                 and "; replies that did not reach the client: " not in e["note"]]
         self.assertEqual(len(notes), 1, kinds)
         replies = [i for i, e in enumerate(evs)
                    if e["direction"] == "upstream_to_client" and e["reply_code"] in (250, 221)

@@ -608,7 +608,7 @@ class LastReplyTest(h.IntegrationCase):
     def test_a_221_the_client_closed_on_unread_is_not_a_clean_quit(self):
         """The client sends QUIT and closes with the 221 come but unread, as an MTA does that
         gave up waiting just as it came: its kernel resets the connection. The record said
-        `quit`, as if the client had been told; now it says the 221 was not delivered and the
+        `quit`, as if the client had been told; now it says the 221 did not reach the client and the
         outcome is the one a close before the 221 gets (dialogue.md, "When the client
         closes")."""
         db = self.tmp / "unread-221.db"
@@ -620,10 +620,11 @@ class LastReplyTest(h.IntegrationCase):
         readable, _, _ = select.select([c.sock], [], [], 20)
         self.assertTrue(readable, "the 221 came")
         c.close()  # with the 221 unread: a reset
-        notes = self.notes_after_the_end(db, "not delivered")
+        notes = self.notes_after_the_end(db, "did not reach the client")
         self.assertEqual(len(notes), 1, notes)
         self.assertRegex(notes[0], r"^client closed the connection while replies were still due "
-                                   r"to it: it reset the connection; not delivered: 221 \S")
+                                   r"to it: it reset the connection; replies that did not reach "
+                                   r"the client: 221 \S")
         row = wait_for(lambda: [r for r in query(db, "SELECT * FROM sessions")
                                 if r["outcome"] == "client_closed"], timeout=20,
                        what="the outcome corrected")[0]
@@ -646,10 +647,11 @@ class LastReplyTest(h.IntegrationCase):
         self.assertEqual(c.cmd("QUIT").code, 221)  # read, all of it
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.close()
-        notes = self.notes_after_the_end(db, "not delivered")
+        notes = self.notes_after_the_end(db, "did not reach the client")
         self.assertEqual(len(notes), 1, notes)
         self.assertRegex(notes[0], r"^client closed the connection while replies were still due "
-                                   r"to it: it reset the connection; not delivered: 221 \S")
+                                   r"to it: it reset the connection; replies that did not reach "
+                                   r"the client: 221 \S")
         wait_for(lambda: [r for r in query(db, "SELECT * FROM sessions")
                           if r["outcome"] == "client_closed"], timeout=20,
                  what="the outcome the unread 221 gets")

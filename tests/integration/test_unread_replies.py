@@ -195,10 +195,12 @@ class UnreadRepliesTest(h.IntegrationCase):
         # The record, closed before that 421 went, says it in a note after its end: which
         # replies the client never got, the 421 last.
         note = wait_for(lambda: query(db, "SELECT note FROM events WHERE session_id = 1 AND "
-                                          "note LIKE '%not delivered%'"),
-                        timeout=PATIENCE, what="the note of the replies not delivered")[0]["note"]
+                                          "note LIKE '%did not reach the client%'"),
+                        timeout=PATIENCE,
+                        what="the note of the replies that did not reach the client")[0]["note"]
         self.assertTrue(note.startswith("the client did not read its last reply within 2s "
-                                        "(--timeout-command): connection reset; not delivered: "),
+                                        "(--timeout-command): connection reset; replies that did "
+                                        "not reach the client: "),
                         note)
         self.assertTrue(note.endswith("421 4.3.2 fake: going away"), note)
         self.assertEqual(query(db, "SELECT outcome FROM sessions")[0]["outcome"],

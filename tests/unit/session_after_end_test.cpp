@@ -42,9 +42,10 @@ TEST(AfterEnd, SplitsTheFirstReplyFromTheOthers) {
 TEST(AfterEnd, SaysWhichRepliesWereNotDeliveredAndWhy) {
   EXPECT_EQ(undelivered_note("221 2.0.0 Bye", "", true),
             "client closed the connection while replies were still due to it: it reset the "
-            "connection; not delivered: 221 2.0.0 Bye");
+            "connection; replies that did not reach the client: 221 2.0.0 Bye");
   EXPECT_EQ(undelivered_note("221 2.0.0 Bye", "the client did not read its last reply", true),
-            "the client did not read its last reply; not delivered: 221 2.0.0 Bye");
+            "the client did not read its last reply; replies that did not reach the client: 221 "
+            "2.0.0 Bye");
   // A clean close (a FIN) after the replies: they were taken, nothing to say.
   EXPECT_EQ(undelivered_note("221 2.0.0 Bye", "", false), std::nullopt);
   // No reply was still to go (a client dropped during the session gets no 421).
