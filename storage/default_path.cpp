@@ -1,7 +1,9 @@
 #include "storage/default_path.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 
 #include "proxy/common/home_directory.hpp"
@@ -44,6 +46,30 @@ std::string default_database_path_to_write(std::string& error) {
 
 std::string default_database_path(std::string& error) {
   return default_database_path([](const char* name) { return std::getenv(name); }, error);
+}
+
+std::string older_unit_database_path(const std::function<const char*(const char*)>& getenv) {
+  if (const auto xdg = directory_from_env(getenv, "XDG_STATE_HOME"))
+    return *xdg + "/mailtap/mailtap.db";
+  if (const auto home = directory_from_env(getenv, "HOME"))
+    return *home + "/.local/state/mailtap/mailtap.db";
+  return {};
+}
+
+std::string older_unit_database_left(const std::string& default_path,
+                                     const std::function<const char*(const char*)>& getenv) {
+  struct stat st {};
+  // Any entry at the default (even one that cannot be read) is what is meant: its own error.
+  if (default_path.empty() || ::lstat(default_path.c_str(), &st) == 0 || errno != ENOENT) return {};
+  std::string older = older_unit_database_path(getenv);
+  if (older.empty() || older == default_path || ::stat(older.c_str(), &st) != 0 ||
+      !S_ISREG(st.st_mode))
+    return {};
+  return older;
+}
+
+std::string older_unit_database_left(const std::string& default_path) {
+  return older_unit_database_left(default_path, [](const char* name) { return std::getenv(name); });
 }
 
 }  // namespace mailtap::storage

@@ -22,4 +22,16 @@ std::string default_database_path_to_write(std::string& error);
 std::string default_database_path_to_write(const std::function<const char*(const char*)>& getenv,
                                            unsigned euid, std::string& error);
 
+// Where the systemd user unit of older mailtaps recorded (StateDirectory=, MAILTAP_DB=%S/...):
+// $XDG_STATE_HOME/mailtap/mailtap.db if XDG_STATE_HOME is an absolute path, else
+// $HOME/.local/state/mailtap/mailtap.db; "" if neither applies. The unit now records to the
+// default above, as everything else; this is only to find a record left there.
+std::string older_unit_database_path(const std::function<const char*(const char*)>& getenv);
+
+// older_unit_database_path() when `default_path` does not exist and that file does: a record
+// left by an older unit, which the default does not show; else "".
+std::string older_unit_database_left(const std::string& default_path);
+std::string older_unit_database_left(const std::string& default_path,
+                                     const std::function<const char*(const char*)>& getenv);
+
 }  // namespace mailtap::storage

@@ -397,8 +397,10 @@ ManPage root_page(const CLI::App& root, std::string_view version) {
        "as the long options; a \\fBpassword\\fR only if the file is mode 0600. See "
        "\\fBmailtap proxy \\-\\-print\\-config\\fR and docs/config.md.\n"
        ".TP\n.I ~/.local/share/mailtap/mailtap.db\nThe record (SQLite, created "
-       "0600).\n.TP\n.I ~/.local/state/mailtap/mailtap.db\nThe record of the systemd user "
-       "service \\fBmailtap@.service\\fR.\n";
+       "0600), of \\fBmailtap proxy\\fR and of the systemd user service "
+       "\\fBmailtap@.service\\fR alike.\n.TP\n.I ~/.local/state/mailtap/mailtap.db\nThe "
+       "record of the systemd user service of earlier versions, left there: read it with "
+       "\\fB\\-\\-db\\fR, or move it (docs/install.md).\n";
   r += ".SH SEE ALSO\n";
   const auto subs = visible_subcommands(root);
   for (std::size_t i = 0; i < subs.size(); ++i)

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "proxy/cli/color_option.hpp"
+#include "proxy/common/installed_docs.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/options/database_path_option.hpp"
 #include "storage/default_path.hpp"
@@ -59,7 +60,7 @@ std::unique_ptr<storage::Reader> ToolOptions::open_reader(std::string_view tool,
 
 std::string ToolOptions::explain_open_error(const std::string& path, std::string error) const {
   std::error_code ec;
-  if (const std::string note = missing_database_note();
+  if (const std::string note = missing_database_note(path);
       !note.empty() && !std::filesystem::exists(path, ec))
     error += " (" + note + ")";
   else if (const std::string why = permission_denied_reason(path); !why.empty())
@@ -67,11 +68,15 @@ std::string ToolOptions::explain_open_error(const std::string& path, std::string
   return error;
 }
 
-std::string ToolOptions::missing_database_note() const {
+std::string ToolOptions::missing_database_note(const std::string& path) const {
   // MAILTAP_DB and the config file's db arrive as --db's value: empty means the XDG default.
   if (!db.empty()) return "";
-  return "the default database; the systemd user unit records to "
-         "~/.local/state/mailtap/mailtap.db: give --db PATH or set MAILTAP_DB to read that";
+  if (const std::string older = storage::older_unit_database_left(path); !older.empty())
+    return "the default database; the systemd user unit of an older mailtap recorded to " + older +
+           ", which is there: give --db " + older + " to read it, or move it to the default (see " +
+           documentation_path("install.md") + ", \"Upgrading\")";
+  return "the default database, where mailtap proxy and its systemd user unit record: give "
+         "--db PATH or set MAILTAP_DB to read another";
 }
 
 namespace {

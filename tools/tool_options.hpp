@@ -34,9 +34,11 @@ struct ToolOptions {
   // it), else 1 (the database cannot be read).
   std::unique_ptr<storage::Reader> open_reader(std::string_view tool, int& failure_status) const;
   // For "no database at PATH": that PATH is the default, as nothing named one (--db,
-  // MAILTAP_DB, db in the config file), and where the systemd user unit records instead, the
-  // usual cause; "" when one was named. Without parentheses.
-  std::string missing_database_note() const;
+  // MAILTAP_DB, db in the config file), where the proxy and its systemd user unit record; or,
+  // when an older unit's record is left in its state directory, that file, which the tool
+  // does not read by itself (two records would be one unnoticed). "" when one was named.
+  // Without parentheses.
+  std::string missing_database_note(const std::string& path) const;
   // `error`, a failure to open the database at `path`, with missing_database_note() added in
   // parentheses when `path` does not exist and is the default: every tool says the same there.
   std::string explain_open_error(const std::string& path, std::string error) const;

@@ -29,6 +29,7 @@
 #include "proxy/command/proxy_command.hpp"
 #include "proxy/command/proxy_settings.hpp"
 #include "proxy/command/transcript_options.hpp"
+#include "proxy/common/installed_docs.hpp"
 #include "proxy/common/log.hpp"
 #include "proxy/common/stop_signal_deferral.hpp"
 #include "proxy/net/endpoint.hpp"
@@ -153,6 +154,7 @@ std::string build_config(const ProxyArgs& a, ProxyConfig& cfg, bool read_passwor
   cfg.verbosity = a.quiet ? 0 : 1 + a.verbose;
 
   if (auto e = database_path(a, cfg.db_path); !e.empty()) return e;
+  cfg.db_is_default = cfg.db_path.has_value() && a.db.empty();
   cfg.record_failure = a.record_failure;
   cfg.max_body = static_cast<std::size_t>(a.max_body);
   cfg.redact_users = a.redact_users;
@@ -373,6 +375,18 @@ void announce_start(const ProxyConfig& cfg, const std::string& listen_label,
     log::info("recording off (--no-record)");
 }
 
+// A first start at the default path while an older version's systemd user unit left its record
+// in its state directory: this one starts a new record, and says where the old one is.
+void warn_about_older_unit_record(const std::string& db_path) {
+  const std::string older = storage::older_unit_database_left(db_path);
+  if (older.empty()) return;
+  log::warning("WARNING: the systemd user unit of an older mailtap recorded to " + older +
+               "; mailtap now records to " + db_path +
+               ", the default of every command, and starts a new record there. To keep one "
+               "record, stop mailtap and move the old one (see " +
+               documentation_path("install.md") + ", \"Upgrading\")");
+}
+
 // The recorder over `db_path`; false (logged) if the database cannot be opened.
 bool open_recording(const std::string& db_path, std::unique_ptr<storage::Recorder>& recorder) {
   std::string error;
@@ -383,6 +397,14 @@ bool open_recording(const std::string& db_path, std::unique_ptr<storage::Recorde
     return false;
   }
   return true;
+}
+
+// The recorder when `cfg` records (after warning of an older unit's record left beside the
+// default); false (logged) if the database cannot be opened.
+bool start_recording(const ProxyConfig& cfg, std::unique_ptr<storage::Recorder>& recorder) {
+  if (!cfg.db_path) return true;
+  if (cfg.db_is_default) warn_about_older_unit_record(*cfg.db_path);
+  return open_recording(*cfg.db_path, recorder);
 }
 
 // What runs --oauth2-token-cmd, or nullptr without it.
@@ -507,7 +529,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   }
 
   std::unique_ptr<storage::Recorder> recorder;
-  if (cfg.db_path && !open_recording(*cfg.db_path, recorder)) return 1;
+  if (!start_recording(cfg, recorder)) return 1;
   // --web: the page over the database being recorded, on CivetWeb's own threads.
   std::unique_ptr<WebPage> web;
   if (web_listen) {

@@ -42,6 +42,7 @@ struct ProxyConfig {
   int verbosity = 1;  // 0 --quiet, 1 default, 2 -v
 
   std::optional<std::string> db_path;  // empty optional: recording off (--no-record)
+  bool db_is_default = false;          // db_path is the default: no --db, MAILTAP_DB or db
   RecordFailurePolicy record_failure = RecordFailurePolicy::stop;
   std::size_t max_body = 64u << 20;
   bool redact_users = false;

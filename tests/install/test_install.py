@@ -280,9 +280,14 @@ class InstallTest(unittest.TestCase):
         text = self.unit.read_text()
         self.assertIn(f"ExecStart={self.bin} proxy -- %i\n", text)
         for hardening in ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=read-only",
-                          "PrivateTmp=yes", "RestrictAddressFamilies=", "StateDirectory=mailtap",
-                          "Environment=MAILTAP_DB=%S/mailtap/mailtap.db"):
+                          "PrivateTmp=yes", "RestrictAddressFamilies=", "UMask=0077"):
             self.assertIn(hardening, text)
+        # One default: the unit records where `mailtap proxy` by hand records and the tools
+        # look (~/.local/share/mailtap), made before the sandbox and left writable in it.
+        self.assertNotIn("MAILTAP_DB=", text)
+        self.assertNotRegex(text, r"(?m)^StateDirectory=")
+        self.assertIn("ExecStartPre=+/bin/mkdir -p -m 0700 %h/.local/share/mailtap\n", text)
+        self.assertIn("ReadWritePaths=%h/.local/share/mailtap\n", text)
         # Restarted after a crash, but a configuration error (exit 2) is not retried forever,
         # and neither is any start that keeps failing.
         self.assertIn("Restart=on-failure\n", text)

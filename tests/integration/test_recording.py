@@ -225,6 +225,30 @@ class RecordingLocationTest(IntegrationCase):
                 self.assertEqual(file_mode(p), 0o600, p.name)
         self.assertEqual(list(home.iterdir()), [], "nothing under $HOME when XDG_DATA_HOME is set")
 
+    def test_first_start_at_the_default_names_the_record_an_older_unit_left(self):
+        """The systemd user unit recorded to $XDG_STATE_HOME/mailtap (StateDirectory=); it now
+        records to the default, as everything else. Its first start after the upgrade begins a
+        new record and says where the old one is (the real XDG_STATE_HOME, not ~/.local/state);
+        later starts, with the default there, say nothing."""
+        fake = self.fake("good")
+        home = self.tmp / "home-older-unit"
+        state = self.tmp / "xdg-state-older"
+        older = state / "mailtap" / "mailtap.db"
+        older.parent.mkdir(parents=True)
+        older.write_bytes(b"")
+        home.mkdir()
+        env = {"HOME": str(home), "XDG_STATE_HOME": str(state), "XDG_DATA_HOME": "",
+               "MAILTAP_DB": ""}
+        m = self.start(fake, env)
+        db = home / ".local" / "share" / "mailtap" / "mailtap.db"
+        wait_for(lambda: f"recording to {db}" in m.stderr, 5, "'recording to PATH' on stderr")
+        self.assertIn(f"WARNING: the systemd user unit of an older mailtap recorded to {older}; "
+                      f"mailtap now records to {db}, the default of every command", m.stderr)
+        self.assertEqual(m.stop(), 0, m.stderr)
+        m2 = self.start(fake, env)
+        wait_for(lambda: f"recording to {db}" in m2.stderr, 5, "'recording to PATH' on stderr")
+        self.assertNotIn("older mailtap", m2.stderr)
+
     def test_mailtap_db_environment_and_db_option(self):
         fake = self.fake("good")
         env_db = self.tmp / "from-env" / "sub" / "env.db"

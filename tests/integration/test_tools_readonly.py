@@ -1090,7 +1090,7 @@ class ToolsReadOnlyTest(h.IntegrationCase):
         self.tool("export", plain, "999999", "-o", str(kept), expect=1)
         self.assertEqual(kept.read_bytes(), b"before\n")
 
-    def test_every_tool_says_where_the_unit_records_when_the_default_is_missing(self):
+    def test_every_tool_says_the_missing_default_is_where_the_proxy_and_unit_record(self):
         """A retention timer beside the shipped unit without MAILTAP_DB runs `mailtap prune`
         on the XDG default, where there is no database: prune said only "No such file or
         directory" and mock "no database at", where sessions, show, audit and web name the
@@ -1110,9 +1110,37 @@ class ToolsReadOnlyTest(h.IntegrationCase):
                 err = cp.stderr.decode(errors="replace")
                 self.assertNotEqual(cp.returncode, 0, err)
                 self.assertIn(f"{home}/.local/share/mailtap/mailtap.db", err)
-                self.assertIn("the systemd user unit records to ~/.local/state/mailtap/mailtap.db:"
-                              " give --db PATH or set MAILTAP_DB", err)
+                self.assertIn("(the default database, where mailtap proxy and its systemd user "
+                              "unit record: give --db PATH or set MAILTAP_DB to read another)", err)
                 self.assertEqual(list(home.iterdir()), [], "nothing made by a reading tool")
+
+    def test_every_tool_names_the_record_an_older_unit_left_in_its_state_directory(self):
+        """The unit recorded to its state directory, %S/mailtap (~/.local/state, or
+        $XDG_STATE_HOME), while the tools read ~/.local/share: `mailtap sessions` after
+        `systemctl --user start` found nothing, and the hint named a hard-coded ~/.local/state
+        even with XDG_STATE_HOME set and whether or not a record was there. The unit now
+        records to the default; a record an older unit left is named by its real path."""
+        home = Path(tempfile.mkdtemp(prefix="mt-olderunit-home-"))
+        self.addCleanup(shutil.rmtree, home, True)
+        state = home / "xdg-state"
+        (state / "mailtap").mkdir(parents=True)
+        older = state / "mailtap" / "mailtap.db"
+        shutil.copy(self.db, older)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILTAP_", "XDG_"))}
+        env.update(HOME=str(home), XDG_STATE_HOME=str(state))
+        for args in (["sessions"], ["show", "1"], ["audit"], ["prune", "--before", "90d"]):
+            with self.subTest(args=args):
+                cp = subprocess.run([str(h.mailtap_bin()), *args, "--config", "/dev/null"],
+                                    capture_output=True, timeout=20, env=env)
+                err = cp.stderr.decode(errors="replace")
+                self.assertEqual(cp.returncode, 1, err)
+                self.assertIn(f"{home}/.local/share/mailtap/mailtap.db", err)
+                self.assertIn(f"the systemd user unit of an older mailtap recorded to {older}, "
+                              f"which is there: give --db {older} to read it", err)
+                self.assertNotIn("~/.local/state", err)
+        cp = subprocess.run([str(h.mailtap_bin()), "sessions", "--db", str(older),
+                             "--config", "/dev/null"], capture_output=True, timeout=20, env=env)
+        self.assertEqual(cp.returncode, 0, cp.stderr)
 
     def test_every_tool_names_itself_when_it_refuses(self):
         """`mailtap mock 99` said "mailtap: no session 99 in ..." without the "mock:" that show

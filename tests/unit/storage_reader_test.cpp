@@ -540,5 +540,38 @@ TEST(StorageDefaultPath, RootDoesNotWriteIntoAnotherUsersHome) {
   EXPECT_EQ(default_database_path_to_write(lookup, 0, error), home + "/m.db");
 }
 
+// Older systemd user units recorded to their state directory, $XDG_STATE_HOME/mailtap (the
+// unit's %S); the unit now records to the default. A record left there is found where the
+// unit put it, not at a hard-coded ~/.local/state, and only when the default is absent.
+TEST(StorageDefaultPath, FindsARecordAnOlderUnitLeftInItsStateDirectory) {
+  TempDir dir;
+  const std::string home = dir.file("home");
+  std::map<std::string, std::string> env{{"HOME", home}};
+  auto lookup = [&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  EXPECT_EQ(older_unit_database_path(lookup), home + "/.local/state/mailtap/mailtap.db");
+  env["XDG_STATE_HOME"] = "relative/state";  // ignored, as the XDG spec says
+  EXPECT_EQ(older_unit_database_path(lookup), home + "/.local/state/mailtap/mailtap.db");
+  const std::string state = dir.file("state");
+  env["XDG_STATE_HOME"] = state;
+  const std::string older = state + "/mailtap/mailtap.db";
+  EXPECT_EQ(older_unit_database_path(lookup), older);
+
+  std::string error;
+  const std::string fresh = default_database_path(lookup, error);
+  EXPECT_EQ(older_unit_database_left(fresh, lookup), "") << "no older record";
+  std::filesystem::create_directories(state + "/mailtap");
+  std::ofstream(older) << "x";
+  EXPECT_EQ(older_unit_database_left(fresh, lookup), older);
+  std::filesystem::create_directories(home + "/.local/share/mailtap");
+  std::ofstream(fresh) << "x";
+  EXPECT_EQ(older_unit_database_left(fresh, lookup), "") << "the default is there: it is read";
+  env.erase("HOME");
+  env.erase("XDG_STATE_HOME");
+  EXPECT_EQ(older_unit_database_path(lookup), "");
+}
+
 }  // namespace
 }  // namespace mailtap::storage
