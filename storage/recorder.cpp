@@ -26,6 +26,7 @@
 #include "proxy/common/log.hpp"
 #include "storage/body_files.hpp"
 #include "storage/database.hpp"
+#include "storage/directory_access.hpp"
 #include "storage/message_digests.hpp"
 #include "storage/schema.hpp"
 #include "storage/session_writer.hpp"
@@ -1136,18 +1137,17 @@ std::unique_ptr<Recorder> Recorder::open(const RecorderOptions& options, std::st
   oo.mode = OpenMode::read_write;
   oo.busy_timeout = options.busy_timeout;
   oo.batch_wal_writes = true;
-  if (Status st = Database::open(options.path, oo, db); !st.ok()) {
+  // The failure, with why the directory is the cause when it is (see directory_access.hpp).
+  auto failed = [&](const Status& st) {
     error = st.message;
+    if (const std::string why = unwritable_directory_reason(options.path); !why.empty())
+      error += " (" + why + ")";
     return nullptr;
-  }
-  if (Status st = prepare_for_writing(db, options.created_by, impl->key); !st.ok()) {
-    error = st.message;
-    return nullptr;
-  }
-  if (Status st = impl->writer.init(std::move(db), &impl->next_key); !st.ok()) {
-    error = st.message;
-    return nullptr;
-  }
+  };
+  if (Status st = Database::open(options.path, oo, db); !st.ok()) return failed(st);
+  if (Status st = prepare_for_writing(db, options.created_by, impl->key); !st.ok())
+    return failed(st);
+  if (Status st = impl->writer.init(std::move(db), &impl->next_key); !st.ok()) return failed(st);
 
   // Continue numbering after the sessions already recorded (see the INSERT above).
   std::int64_t last_id = 0;

@@ -15,6 +15,7 @@ import sys
 import termios
 import threading
 import time
+from pathlib import Path
 from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -50,6 +51,61 @@ class ListenTest(h.IntegrationCase):
                         mt.ready_line)
         self.assertIn(f"-> {f.address}", mt.ready_line)
         self.assertIn("starttls", mt.ready_line)
+
+
+def as_nobody():
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+
+class StartRefusalTest(h.IntegrationCase):
+    """What keeps the proxy from starting says why. Run as nobody (root may write any
+    directory)."""
+
+    def start_as_nobody(self, *args) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILTAP_", "XDG_"))}
+        env["HOME"] = "/nonexistent"
+        return subprocess.run([str(h.mailtap_bin()), "proxy", "--config", "/dev/null",
+                               "--upstream", "127.0.0.1:1", *args], capture_output=True,
+                              text=True, timeout=30, env=env, stdin=subprocess.DEVNULL,
+                              preexec_fn=as_nobody)
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.skipTest("needs root, to run mailtap as nobody")
+
+    def test_a_database_in_a_directory_nobody_may_write_names_the_directory(self):
+        """The user's own file, mode 0600, in root's 0755 directory: SQLite said only "attempt
+        to write a readonly database", which sends one to the file's mode, which is fine.
+        mailtap must make the -wal, -shm and -bodies beside it: the directory is named, with
+        its owner and mode, and who mailtap runs as."""
+        d = self.tmp / "roots-dir"
+        d.mkdir()
+        os.chmod(d, 0o755)
+        db = d / "m.db"
+        first = h.Mailtap(self.fake("good").address, ca_file=self.pki.ca_cert, db=db)
+        first.start()
+        self.assertEqual(first.stop(), 0, first.stderr)
+        for side in ("-wal", "-shm"):
+            Path(f"{db}{side}").unlink(missing_ok=True)
+        os.chown(db, 65534, 65534)
+        if Path(f"{db}-bodies").exists():
+            os.chown(f"{db}-bodies", 65534, 65534)
+        # Every directory on the way must let nobody in.
+        for up in [d, *d.parents]:
+            if up == Path("/"):
+                break
+            os.chmod(up, os.stat(up).st_mode | 0o005)
+        cp = self.start_as_nobody("--listen", f"127.0.0.1:{h.free_port()}", "--db", str(db))
+        self.assertEqual(cp.returncode, 1, cp.stderr)
+        self.assertIn(f"cannot record to {db}: ", cp.stderr)
+        self.assertIn(f"(mailtap must create the database's -wal and -shm files and its -bodies "
+                      f"directory beside it, and '{d}' (owned by root (uid 0), mode 0755) is not "
+                      f"writable by nobody (uid 65534), as whom mailtap runs: let this user write "
+                      f"in that directory, or choose a database in one it may write)", cp.stderr)
+        self.assertNotIn("listening on", cp.stderr)
 
 
 class ThreadLimitTest(h.IntegrationCase):

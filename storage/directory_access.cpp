@@ -1,0 +1,56 @@
+#include "storage/directory_access.hpp"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <vector>
+
+namespace mailtap::storage {
+
+namespace {
+
+// "root (uid 0)", or "uid 1234" for a uid with no name.
+std::string user_name(uid_t uid) {
+  std::vector<char> buf(16384);
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr)
+    return std::string(found->pw_name) + " (uid " + std::to_string(uid) + ")";
+  return "uid " + std::to_string(uid);
+}
+
+}  // namespace
+
+std::string unwritable_directory_reason(const std::string& db_path) {
+  std::error_code ec;
+  const std::filesystem::path absolute = std::filesystem::absolute(db_path, ec);
+  if (ec) return "";
+  const std::string dir = absolute.parent_path().string();
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return "";
+  // As the kernel will judge the creation: the effective user and groups.
+  if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) == 0) return "";
+  const int err = errno;
+  const std::string need =
+      "mailtap must create the database's -wal and -shm files and its -bodies directory beside "
+      "it, and '" +
+      dir + "' ";
+  if (err == EROFS)
+    return need + "is on a read-only file system (or made read-only for mailtap, as the " +
+           "systemd unit's sandbox does outside ReadWritePaths=): choose a database in a " +
+           "directory mailtap may write";
+  if (err != EACCES) return "";
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return need + "(owned by " + user_name(st.st_uid) + ", mode " + mode + ") is not writable by " +
+         user_name(::geteuid()) +
+         ", as whom mailtap runs: let this user write in that directory, or choose a database "
+         "in one it may write";
+}
+
+}  // namespace mailtap::storage
