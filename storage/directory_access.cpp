@@ -53,4 +53,18 @@ std::string unwritable_directory_reason(const std::string& db_path) {
          "in one it may write";
 }
 
+bool write_access_lacking(const std::string& db_path) {
+  if (!unwritable_directory_reason(db_path).empty()) return true;
+  // Another user's piece of the record, or a link they made there, is refused
+  // (private_files.hpp) until they or root remove it.
+  for (const char* suffix : {"", "-wal", "-shm", "-bodies"}) {
+    struct stat st {};
+    if (::lstat((db_path + suffix).c_str(), &st) == 0 && st.st_uid != ::geteuid()) return true;
+  }
+  struct stat st {};
+  if (::stat(db_path.c_str(), &st) != 0) return false;
+  return ::faccessat(AT_FDCWD, db_path.c_str(), W_OK, AT_EACCESS) != 0 &&
+         (errno == EACCES || errno == EROFS);
+}
+
 }  // namespace mailtap::storage

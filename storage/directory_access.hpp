@@ -14,4 +14,11 @@ namespace mailtap::storage {
 // not writable by nobody (uid 65534): ...", or that it is on a read-only file system.
 std::string unwritable_directory_reason(const std::string& db_path);
 
+// Whether what keeps a writer from the database at `db_path` is a lasting matter of rights,
+// which no retry mends (the proxy's exit status 2, which its systemd unit does not restart):
+// its directory is not writable (above), the database, its -wal, -shm or -bodies is another
+// user's (a link they made there too), or the file is not writable by the effective user (its
+// mode, a read-only file system). False otherwise.
+bool write_access_lacking(const std::string& db_path);
+
 }  // namespace mailtap::storage

@@ -168,15 +168,18 @@ void add_running_commands(ExitStatusTable& table) {
       {{"proxy",
         {{0, "stopped by SIGINT, SIGTERM or SIGHUP, and recording (if on) never failed"},
          {1,
-          "a failure of the run rather than of its configuration: recording failed (the "
-          "database cannot be opened or written), the listening address (or --web's) cannot "
-          "be taken, the trust store cannot be loaded, the --local-tls certificate cannot be "
-          "written (an I/O error)"},
+          "a failure of the run rather than of its configuration, which may pass: recording "
+          "failed (the database cannot be opened, locked or the disk full, or cannot be "
+          "written during the run), the listening address (or --web's) cannot be taken (in "
+          "use: another instance may still be stopping), the trust store cannot be loaded, "
+          "the --local-tls certificate cannot be written (an I/O error)"},
          {2,
           "a configuration error, which starting again cannot mend: a bad option or config "
-          "file value, no database path, an unusable --ca-file, a password that cannot be "
-          "read, a --local-tls certificate or key that cannot be used or made; the systemd "
-          "unit does not restart after it"}}},
+          "file value, no database path, a database mailtap may not write (another user's "
+          "file, a file or directory not writable by this user), a port below 1024 without "
+          "the right to it, an unusable --ca-file, a password that cannot be read, a "
+          "--local-tls certificate or key that cannot be used or made; the systemd unit does "
+          "not restart after it"}}},
        {"audit",
         {{0, "clean"},
          {1,

@@ -51,6 +51,7 @@
 #include "proxy/session/server.hpp"
 #include "proxy/session/session_record.hpp"
 #include "storage/default_path.hpp"
+#include "storage/directory_access.hpp"
 #include "storage/recorder.hpp"
 
 namespace mailtap::cli {
@@ -387,22 +388,24 @@ void warn_about_older_unit_record(const std::string& db_path) {
                documentation_path("install.md") + ", \"Upgrading\")");
 }
 
-// The recorder over `db_path`; false (logged) if the database cannot be opened.
-bool open_recording(const std::string& db_path, std::unique_ptr<storage::Recorder>& recorder) {
+// The recorder over `db_path`: 0, or the exit status (logged) if the database cannot be opened:
+// 2 when rights keep mailtap from it (another user's file, a directory or file it may not
+// write), which a restart does not mend; 1 for what may pass (a lock, a full disk).
+int open_recording(const std::string& db_path, std::unique_ptr<storage::Recorder>& recorder) {
   std::string error;
   recorder = open_recorder(db_path, std::string("mailtap ") + MAILTAP_VERSION, error);
   if (!recorder) {
     log::error("cannot record to " + db_path + ": " + error +
                " (choose another --db, or --no-record)");
-    return false;
+    return storage::write_access_lacking(db_path) ? 2 : 1;
   }
-  return true;
+  return 0;
 }
 
 // The recorder when `cfg` records (after warning of an older unit's record left beside the
-// default); false (logged) if the database cannot be opened.
-bool start_recording(const ProxyConfig& cfg, std::unique_ptr<storage::Recorder>& recorder) {
-  if (!cfg.db_path) return true;
+// default): 0, or open_recording()'s exit status.
+int start_recording(const ProxyConfig& cfg, std::unique_ptr<storage::Recorder>& recorder) {
+  if (!cfg.db_path) return 0;
   if (cfg.db_is_default) warn_about_older_unit_record(*cfg.db_path);
   return open_recording(*cfg.db_path, recorder);
 }
@@ -529,7 +532,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   }
 
   std::unique_ptr<storage::Recorder> recorder;
-  if (!start_recording(cfg, recorder)) return 1;
+  if (const int status = start_recording(cfg, recorder); status != 0) return status;
   // --web: the page over the database being recorded, on CivetWeb's own threads.
   std::unique_ptr<WebPage> web;
   if (web_listen) {
@@ -564,7 +567,7 @@ int run_proxy(const ProxyConfig& cfg, const std::optional<asio::ip::tcp::endpoin
   Server server(io, ctx, [&pool] { return pool.next(); });
   if (!server.listen(cfg.listen, error)) {
     log::error(error);
-    return 1;
+    return server.listen_refused_for_good() ? 2 : 1;
   }
 
   ShutdownSignals shutdown_signals(io, server, pool, cfg.grace, !keep_ignoring_sighup);

@@ -62,6 +62,11 @@ bool Server::listen(const asio::ip::tcp::endpoint& at, std::string& error) {
     error = "cannot listen on " + ctx_.listen_label + ": " + ec.message();
     // What to do, as the web page says it (another mailtap, or another program, holds it).
     if (ec == asio::error::address_in_use) error += " (choose another ADDR:PORT)";
+    // Below ip_unprivileged_port_start (1024) the kernel wants root or CAP_NET_BIND_SERVICE.
+    // No retry mends it (the systemd unit's CapabilityBoundingSet= is empty).
+    listen_refused_for_good_ = ec == asio::error::access_denied;
+    if (listen_refused_for_good_ && at.port() < 1024)
+      error += " (a port below 1024 needs root or CAP_NET_BIND_SERVICE: choose one from 1024 up)";
     return false;
   }
   // Port 0 took any free port: the listening line and each session's record name the one it got.

@@ -29,6 +29,10 @@ class Server {
          std::function<asio::any_io_executor()> session_executor);
   // Binds and listens; false with `error` set on failure.
   bool listen(const asio::ip::tcp::endpoint& at, std::string& error);
+  // After listen() failed: whether trying again cannot help (the address may not be taken by
+  // this user: a privileged port), unlike a port in use, which its holder may yet free (an
+  // instance stopping). The proxy exits 2 for the one, 1 for the other.
+  bool listen_refused_for_good() const { return listen_refused_for_good_; }
   asio::awaitable<void> accept_loop();
   // First call: stop accepting and give sessions `grace` to finish. Second call: end them now.
   // A call after the grace period is over ends the waits for ends of data's replies too.
@@ -70,6 +74,7 @@ class Server {
   SessionContext& ctx_;
   std::function<asio::any_io_executor()> session_executor_;
   asio::ip::tcp::acceptor acceptor_;
+  bool listen_refused_for_good_ = false;
   // Since accept last worked (the accept loop's alone): logged once when it begins, counted.
   struct AcceptFailures {
     bool failing = false;

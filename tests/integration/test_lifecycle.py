@@ -60,8 +60,9 @@ def as_nobody():
 
 
 class StartRefusalTest(h.IntegrationCase):
-    """What keeps the proxy from starting says why. Run as nobody (root may write any
-    directory)."""
+    """What keeps the proxy from starting and no restart mends exits 2, a configuration error,
+    which the systemd unit does not restart (RestartPreventExitStatus=2); what may pass exits 1
+    and is retried. Run as nobody (root may bind any port and write any directory)."""
 
     def start_as_nobody(self, *args) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILTAP_", "XDG_"))}
@@ -76,7 +77,26 @@ class StartRefusalTest(h.IntegrationCase):
         if os.geteuid() != 0:
             self.skipTest("needs root, to run mailtap as nobody")
 
-    def test_a_database_in_a_directory_nobody_may_write_names_the_directory(self):
+    def test_a_privileged_port_is_a_configuration_error(self):
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+            if int(f.read()) <= 25:
+                self.skipTest("port 25 is not privileged here")
+        cp = self.start_as_nobody("--no-record", "--listen", "127.0.0.1:25")
+        self.assertEqual(cp.returncode, 2, cp.stderr)
+        self.assertIn("mailtap: cannot listen on 127.0.0.1:25: Permission denied (a port below "
+                      "1024 needs root or CAP_NET_BIND_SERVICE: choose one from 1024 up)",
+                      cp.stderr)
+
+    def test_a_port_in_use_may_pass_and_is_retried(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            cp = self.start_as_nobody("--no-record", "--listen", f"127.0.0.1:{port}")
+        self.assertEqual(cp.returncode, 1, cp.stderr)
+        self.assertIn("Address already in use (choose another ADDR:PORT)", cp.stderr)
+
+    def test_a_database_in_a_directory_nobody_may_write_is_a_configuration_error(self):
         """The user's own file, mode 0600, in root's 0755 directory: SQLite said only "attempt
         to write a readonly database", which sends one to the file's mode, which is fine.
         mailtap must make the -wal, -shm and -bodies beside it: the directory is named, with
@@ -99,7 +119,7 @@ class StartRefusalTest(h.IntegrationCase):
                 break
             os.chmod(up, os.stat(up).st_mode | 0o005)
         cp = self.start_as_nobody("--listen", f"127.0.0.1:{h.free_port()}", "--db", str(db))
-        self.assertEqual(cp.returncode, 1, cp.stderr)
+        self.assertEqual(cp.returncode, 2, cp.stderr)
         self.assertIn(f"cannot record to {db}: ", cp.stderr)
         self.assertIn(f"(mailtap must create the database's -wal and -shm files and its -bodies "
                       f"directory beside it, and '{d}' (owned by root (uid 0), mode 0755) is not "

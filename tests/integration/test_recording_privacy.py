@@ -52,7 +52,9 @@ class RecordingPrivacyTest(IntegrationCase):
         m = Mailtap(fake.address, ca_file=self.pki.ca_cert, db=db, ready=False)
         m.start()
         self.addCleanup(m.__exit__, None, None, None)
-        self.assertEqual(m.wait(20), 1, m.stderr)
+        # Exit status 2: another user's file stays theirs, so the systemd unit does not
+        # restart (RestartPreventExitStatus=2) what no restart mends.
+        self.assertEqual(m.wait(20), 2, m.stderr)
         self.assertNotIn("listening on", m.stderr, "refuses before it listens")
         self.assertIn(f"cannot record to {db}", m.stderr)
         self.assertIn("--no-record", m.stderr, "says what to do")
