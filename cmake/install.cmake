@@ -69,6 +69,16 @@ else()
 endif()
 set(MAILTAP_PACKAGE_MAINTAINER "${_mailtap_maintainer}" CACHE STRING
     "Maintainer of the .deb, \"Name <address>\" (default: DEBFULLNAME/DEBEMAIL, or the checkout's local git user)")
+# Given but not "Name <address>" (docs/install.md's recipe fills it from `git config`, which
+# gives " <>" when no identity is set): refused, rather than a package lintian rejects.
+if(MAILTAP_PACKAGE_MAINTAINER AND
+   NOT MAILTAP_PACKAGE_MAINTAINER MATCHES "^[^<>]+ <[^@<> ]+@[^@<> ]+\\.[^@<> ]+>$")
+  message(FATAL_ERROR "MAILTAP_PACKAGE_MAINTAINER is \"${MAILTAP_PACKAGE_MAINTAINER}\", not "
+                      "\"Name <address>\" with a real mail domain: lintian would reject the "
+                      ".deb (bogus-mail-host). Give -DMAILTAP_PACKAGE_MAINTAINER=\"Your Name "
+                      "<you@your.domain>\", or set git config user.name and user.email for "
+                      "the recipe in docs/install.md.")
+endif()
 if(NOT MAILTAP_PACKAGE_MAINTAINER MATCHES "^[^<>]+ <[^@<> ]+@[^@<> ]+\\.[^@<> ]+>$")
   message(WARNING "MAILTAP_PACKAGE_MAINTAINER is \"${MAILTAP_PACKAGE_MAINTAINER}\", not "
                   "\"Name <address>\": the .deb names a placeholder maintainer (lintian: "
