@@ -309,13 +309,18 @@ Answered answered_reads(const std::vector<std::string_view>& reads, int offers) 
 // telnet's echo back on), however the reads cut it.
 TEST(TextNormaliser, TheAnswerToMailtapsWillEchoIsRemovedAndNotRefused) {
   for (const std::string_view answer : {"\xff\xfd\x01"sv, "\xff\xfe\x01"sv}) {
-    const std::string input = std::string(answer) + "se\xff" "cret\r\n";
+    const std::string input = std::string(answer) +
+                              "se\xff"
+                              "cret\r\n";
     for (std::size_t p = 0; p <= input.size(); ++p) {
       for (std::size_t q = p; q <= input.size(); ++q) {
         const std::string_view in(input);
         const Answered a =
             answered_reads({in.substr(0, p), in.substr(p, q - p), in.substr(q)}, /*offers=*/1);
-        EXPECT_EQ(a.text, "se\xff" "cret\r\n") << "split at " << p << ", " << q;
+        EXPECT_EQ(a.text,
+                  "se\xff"
+                  "cret\r\n")
+            << "split at " << p << ", " << q;
         EXPECT_EQ(a.answers, "") << "split at " << p << ", " << q;
         EXPECT_TRUE(a.negotiated);
       }
