@@ -104,13 +104,4 @@ bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::st
   return true;
 }
 
-std::string unfinished_reason(const RecordedDialogue& d) {
-  if (d.unfinished.empty()) return "";
-  const std::string why = d.unfinished == "cut"
-                              ? "has no end (cut: the process recording it stopped without "
-                                "ending it)"
-                              : "has no end yet (in_progress: the proxy recording it still runs)";
-  return why + ", so what the server said after its last recorded event is unknown";
-}
-
 }  // namespace mailtap::tools

@@ -20,9 +20,4 @@ bool load_recorded_dialogue(const std::string& db_path, std::int64_t id, std::st
                             RefusedLines refused = RefusedLines::cannot_be_sent,
                             PartialBodies partial = PartialBodies::cannot_be_sent);
 
-// Why the record of a session without an end (RecordedDialogue::unfinished) cannot be acted out
-// to its end, to follow "it " or "session N ": "has no end (cut: ...), so ..."; "" for a
-// session that ended.
-std::string unfinished_reason(const RecordedDialogue& d);
-
 }  // namespace mailtap::tools

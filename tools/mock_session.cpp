@@ -6,7 +6,7 @@
 
 #include "proxy/common/text.hpp"
 #include "proxy/smtp/command.hpp"
-#include "tools/load_recording.hpp"
+#include "tools/recorded_dialogue.hpp"
 #include "tools/terminal_text.hpp"
 
 namespace mailtap::tools {

@@ -331,13 +331,15 @@ TEST(MockSession, AMessageEndedWhereACutRecordingStopsSaysTheRecordingStopped) {
     const std::string out = s->take_to_client();
     const bool closed = out.find("the original client closed") != std::string::npos;
     EXPECT_EQ(closed, std::string(state).empty()) << state << ": " << out;
-    if (std::string(state) == "cut")
+    if (std::string(state) == "cut") {
       EXPECT_NE(out.find("the recording stops there: the proxy recording it stopped without "
                          "ending the session (cut)"),
                 std::string::npos)
           << out;
-    if (std::string(state) == "in_progress")
+    }
+    if (std::string(state) == "in_progress") {
       EXPECT_NE(out.find("still being recorded (in_progress)"), std::string::npos) << out;
+    }
   }
 }
 

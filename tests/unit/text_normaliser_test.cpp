@@ -221,7 +221,9 @@ TEST(TextNormaliser, ALineEndedAtItsCrIsSettledByTheOctetsAfterIt) {
       std::size_t at = used;
       for (int i = 0; i < 4 && at < a.size(); ++i)
         at += n.normalise(a.substr(at), out, TextRules{.cr_nul = false});
-      if (c.after == "\r\rX") EXPECT_EQ(out, "\r\n\r\nX");
+      if (c.after == "\r\rX") {
+        EXPECT_EQ(out, "\r\n\r\nX");
+      }
     }
   }
 }
