@@ -1,30 +1,16 @@
 #include "storage/directory_access.hpp"
 
 #include <fcntl.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <filesystem>
-#include <vector>
+
+#include "proxy/common/private_file.hpp"
+#include "proxy/common/user_name.hpp"
 
 namespace mailtap::storage {
-
-namespace {
-
-// "root (uid 0)", or "uid 1234" for a uid with no name.
-std::string user_name(uid_t uid) {
-  std::vector<char> buf(16384);
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr)
-    return std::string(found->pw_name) + " (uid " + std::to_string(uid) + ")";
-  return "uid " + std::to_string(uid);
-}
-
-}  // namespace
 
 std::string unwritable_directory_reason(const std::string& db_path) {
   std::error_code ec;
@@ -45,10 +31,8 @@ std::string unwritable_directory_reason(const std::string& db_path) {
            "systemd unit's sandbox does outside ReadWritePaths=): choose a database in a " +
            "directory mailtap may write";
   if (err != EACCES) return "";
-  char mode[8];
-  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-  return need + "(owned by " + user_name(st.st_uid) + ", mode " + mode + ") is not writable by " +
-         user_name(::geteuid()) +
+  return need + "(owned by " + user_label(st.st_uid) + ", mode " + octal_mode(st.st_mode) +
+         ") is not writable by " + user_label(::geteuid()) +
          ", as whom mailtap runs: let this user write in that directory, or choose a database "
          "in one it may write";
 }

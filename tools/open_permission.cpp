@@ -1,33 +1,21 @@
 #include "tools/open_permission.hpp"
 
 #include <fcntl.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <filesystem>
-#include <vector>
+
+#include "proxy/common/private_file.hpp"
+#include "proxy/common/user_name.hpp"
 
 namespace mailtap::tools {
 
 namespace {
 
-// "root (uid 0)", or "uid 1234" for a uid with no name.
-std::string user_name(uid_t uid) {
-  std::vector<char> buf(16384);
-  struct passwd pw {};
-  struct passwd* found = nullptr;
-  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr)
-    return std::string(found->pw_name) + " (uid " + std::to_string(uid) + ")";
-  return "uid " + std::to_string(uid);
-}
-
 std::string owner_and_mode(const struct stat& st) {
-  char mode[8];
-  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-  return "owned by " + user_name(st.st_uid) + ", mode " + mode;
+  return "owned by " + user_label(st.st_uid) + ", mode " + octal_mode(st.st_mode);
 }
 
 // Denied `mode` access to `path` for the effective user (EACCES alone: not a missing file).
@@ -36,7 +24,7 @@ bool denied(const std::string& path, int mode) {
 }
 
 std::string runs_as() {
-  return "and mailtap runs as " + user_name(::geteuid());
+  return "and mailtap runs as " + user_label(::geteuid());
 }
 
 }  // namespace

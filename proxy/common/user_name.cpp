@@ -21,4 +21,10 @@ std::string system_user_name(std::uint32_t uid) {
   return escape_text(found->pw_name);
 }
 
+std::string user_label(std::uint32_t uid) {
+  const std::string name = system_user_name(uid);
+  const std::string number = "uid " + std::to_string(uid);
+  return name.empty() ? number : name + " (" + number + ")";
+}
+
 }  // namespace mailtap
