@@ -945,17 +945,23 @@ std::string unrecorded_messages_clause(std::uint64_t unrecorded, std::string_vie
 }
 }  // namespace
 
+// The text of the 421 that tells the client its session is not recorded (after "421 "):
+// `closing` is "closing: " where mailtap ends the session, "" after the server's 221.
+std::string Dialogue::recording_failure_reply(std::string_view closing) const {
+  const std::uint64_t unrecorded =
+      messages_accepted_ - std::min(accepted_recorded_, messages_accepted_);
+  return "4.3.0 mailtap: recording failed (" + *recording_failure_ +
+         "): " + unrecorded_messages_clause(unrecorded, last_accepted_reply_) + "; " +
+         std::string(closing) + "fix that, then restart mailtap";
+}
+
 std::string Dialogue::recording_failed_at_quit(std::string cause, std::uint64_t accepted_recorded) {
   if (!unrecorded_end_reply_.empty() || !ending_ || ending_->kind != Ending::Kind::quit) return {};
   if (!recording_failure_) {
     recording_failure_ = std::move(cause);
     accepted_recorded_ = accepted_recorded;
   }
-  const std::uint64_t unrecorded =
-      messages_accepted_ - std::min(accepted_recorded_, messages_accepted_);
-  unrecorded_end_reply_ = "4.3.0 mailtap: recording failed (" + *recording_failure_ +
-                          "): " + unrecorded_messages_clause(unrecorded, last_accepted_reply_) +
-                          "; fix that, then restart mailtap";
+  unrecorded_end_reply_ = recording_failure_reply("");
   return reply_lines("421", unrecorded_end_reply_);
 }
 
@@ -967,11 +973,7 @@ void Dialogue::end_if_unrecordable() {
       client_unreadable_ || held_bdat_ || client_tls_pending() || !pending_.empty() ||
       held_reply_ || token_need_ != TokenNeed::none)
     return;
-  const std::uint64_t unrecorded =
-      messages_accepted_ - std::min(accepted_recorded_, messages_accepted_);
-  unrecorded_end_reply_ = "4.3.0 mailtap: recording failed (" + *recording_failure_ +
-                          "): " + unrecorded_messages_clause(unrecorded, last_accepted_reply_) +
-                          "; closing: fix that, then restart mailtap";
+  unrecorded_end_reply_ = recording_failure_reply("closing: ");
   abort(unrecorded_end_reply_,
         {Ending::Kind::error,
          "recording failed: mailtap ended the session, which it could not record"},

@@ -520,6 +520,7 @@ class Dialogue {
   // Recording failed: between commands with no reply due, the session ends with the 421 that
   // says so (recording_failed).
   void end_if_unrecordable();
+  std::string recording_failure_reply(std::string_view closing) const;
   // Recording failed: MAIL, DATA and BDAT are answered by mailtap (true), as nothing they
   // start could be recorded.
   bool refuse_unrecordable_command(const Command& cmd, std::string_view line);

@@ -129,7 +129,7 @@ TEST(DialogueBareCr, ANulAfterABareCrClientsCrBeginsTheNextLine) {
 // Its DATA line ends at its CR whatever follows (an LF after it is the rest of that ending), so
 // its body's own line ending is the bare CR either way.
 TEST(DialogueBareCr, ABareCrClientsDataLineEndsAtItsCr) {
-  for (const std::string data_end : {"\r"s, "\r\n"s}) {
+  for (const std::string& data_end : {"\r"s, "\r\n"s}) {
     SCOPED_TRACE(printable(data_end));
     const Result r = run_all_splits({
         client("EHLO me\rMAIL FROM:<a@x>\rRCPT TO:<b@y>\rDATA" + data_end),
